@@ -1,0 +1,166 @@
+//! Who may do what. One table, read by the API and the console alike.
+//!
+//! Roles are global; the protected flag of an environment narrows what a role may do there:
+//! developers change and deploy to unprotected environments (DEV, INT) but only ops and admins
+//! touch protected ones (PRE-PROD, PROD).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Ops,
+    Developer,
+    Qa,
+    Security,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [Role::Admin, Role::Ops, Role::Developer, Role::Qa, Role::Security, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Ops => "ops",
+            Role::Developer => "developer",
+            Role::Qa => "qa",
+            Role::Security => "security",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, UnknownRole> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownRole(s.to_string()))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}`; roles are admin, ops, developer, qa, security, viewer")]
+pub struct UnknownRole(pub String);
+
+/// Something a person asks to do. Environment-bound operations carry the environment's
+/// protected flag, since that is what the decision depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// Read anything that is not a secret.
+    Read,
+    /// Create, change or delete environments.
+    ManageEnvironments,
+    /// Apply a project's configuration (components, plan, lifecycles, plain variables).
+    ManageProjects,
+    /// Set or remove a variable value scoped to an environment (`None`: to all environments).
+    SetVariable { protected: Option<bool> },
+    /// Deploy (or roll back) into an environment.
+    Deploy { protected: bool },
+    /// Manage users and everybody's API tokens.
+    ManageUsers,
+    /// Create or revoke one's own API tokens.
+    ManageOwnTokens,
+    /// Enrol and revoke targets (agents).
+    ManageTargets,
+}
+
+impl Operation {
+    fn describe(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::ManageEnvironments => "change environments",
+            Operation::ManageProjects => "change projects",
+            Operation::SetVariable { protected: Some(true) } => "change variables of a protected environment",
+            Operation::SetVariable { protected: None } => "change variables shared by every environment",
+            Operation::SetVariable { .. } => "change variables",
+            Operation::Deploy { protected: true } => "deploy to a protected environment",
+            Operation::Deploy { .. } => "deploy",
+            Operation::ManageUsers => "manage users",
+            Operation::ManageOwnTokens => "manage API tokens",
+            Operation::ManageTargets => "manage targets",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {role} role may not {what}; {hint}")]
+pub struct Denied {
+    pub role: Role,
+    pub what: &'static str,
+    pub hint: String,
+}
+
+/// The permission table.
+pub fn allows(role: Role, op: Operation) -> bool {
+    use Operation::*;
+    use Role::*;
+    match (role, op) {
+        (_, Read) => true,
+        (Admin, _) => true,
+        (_, ManageOwnTokens) => role != Viewer,
+        (Ops, ManageEnvironments | ManageProjects | ManageTargets | SetVariable { .. } | Deploy { .. }) => true,
+        (Developer, ManageProjects) => true,
+        (Developer, SetVariable { protected: Some(false) }) => true,
+        (Developer, Deploy { protected: false }) => true,
+        _ => false,
+    }
+}
+
+/// The permission table, with a refusal that says who could do it instead.
+pub fn authorize(role: Role, op: Operation) -> Result<(), Denied> {
+    if allows(role, op) {
+        return Ok(());
+    }
+    let who_can = Role::ALL.into_iter().filter(|r| allows(*r, op)).map(Role::as_str).collect::<Vec<_>>().join(" or ");
+    Err(Denied { role, what: op.describe(), hint: format!("ask someone with the {who_can} role") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Operation::*;
+
+    #[test]
+    fn viewer_can_only_read() {
+        assert!(authorize(Role::Viewer, Read).is_ok());
+        for op in [ManageEnvironments, ManageProjects, Deploy { protected: false }, ManageUsers, ManageOwnTokens, ManageTargets] {
+            assert!(authorize(Role::Viewer, op).is_err(), "{op:?}");
+        }
+    }
+
+    #[test]
+    fn developers_deploy_to_dev_but_not_to_prod() {
+        assert!(authorize(Role::Developer, Deploy { protected: false }).is_ok());
+        let denied = authorize(Role::Developer, Deploy { protected: true }).unwrap_err();
+        assert_eq!(denied.to_string(), "the developer role may not deploy to a protected environment; ask someone with the admin or ops role");
+        assert!(authorize(Role::Ops, Deploy { protected: true }).is_ok());
+    }
+
+    #[test]
+    fn developers_change_unprotected_variables_only() {
+        assert!(authorize(Role::Developer, SetVariable { protected: Some(false) }).is_ok());
+        assert!(authorize(Role::Developer, SetVariable { protected: Some(true) }).is_err());
+        assert!(authorize(Role::Developer, SetVariable { protected: None }).is_err());
+    }
+
+    #[test]
+    fn only_admins_manage_users() {
+        for role in Role::ALL {
+            assert_eq!(authorize(role, ManageUsers).is_ok(), role == Role::Admin);
+        }
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()).unwrap(), role);
+        }
+        assert!(Role::parse("root").unwrap_err().to_string().contains("viewer"));
+    }
+}

@@ -1,0 +1,569 @@
+//! `slipway.yaml`: the file format, its JSON Schema, and its parsing into the validated model.
+//!
+//! Errors name file, line, column, what is wrong and how to fix it. Parsing goes YAML → JSON
+//! value (remembering positions) → the file types below (serde, unknown keys refused) → the model
+//! (cross-references and action parameters checked). Every error of a file is reported at once.
+
+mod yaml;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub use yaml::Position;
+use yaml::Positions;
+
+use crate::model::{Component, ComponentKind, Condition, Environment, Lifecycle, LifecycleRule, Phase, Project, Step, VariableDecl, VariableScope, VersionBump};
+use crate::name::Name;
+use crate::plan::Action;
+
+/// A Slipway configuration file: the environment chain, a project, or both.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "slipway.yaml")]
+pub struct ConfigFile {
+    /// The environment chain, in delivery order (DEV first, PROD last).
+    #[serde(default)]
+    pub environments: Vec<EnvironmentSpec>,
+    /// One project: its components, variables, deployment plan and lifecycles.
+    #[serde(default)]
+    pub project: Option<ProjectSpec>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    pub name: Name,
+    /// Region for regional environments (EU, US, EMEA…).
+    #[serde(default)]
+    pub region: Option<Name>,
+    /// Only ops and admins change or deploy to a protected environment.
+    #[serde(default)]
+    pub protected: bool,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSpec {
+    pub name: Name,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub components: Vec<ComponentSpec>,
+    #[serde(default)]
+    pub variables: Vec<VariableSpec>,
+    /// The deployment plan: steps run in this order.
+    #[serde(default)]
+    pub plan: Vec<StepSpec>,
+    #[serde(default)]
+    pub lifecycles: Vec<LifecycleSpec>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentSpec {
+    pub name: Name,
+    pub kind: ComponentKind,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariableSpec {
+    pub name: Name,
+    /// The value; absent for sensitive variables, whose values are set with `slipway variable set`.
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub sensitive: bool,
+    /// Only in this environment.
+    #[serde(default)]
+    pub environment: Option<Name>,
+    /// Only on targets holding this role.
+    #[serde(default)]
+    pub role: Option<Name>,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub name: String,
+    /// One of the action names listed in docs/config.md (command, artifact.place, service.stop…).
+    pub action: String,
+    /// The target roles this step runs on; empty means every target of the environment.
+    #[serde(default)]
+    pub roles: Vec<Name>,
+    /// The action's parameters.
+    #[serde(default)]
+    pub with: Map<String, Value>,
+    #[serde(default)]
+    pub when: Option<ConditionSpec>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionSpec {
+    /// Run only in these environments.
+    #[serde(default)]
+    pub environments: Vec<Name>,
+    /// Never run in these environments.
+    #[serde(default)]
+    pub not_environments: Vec<Name>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleSpec {
+    pub name: Name,
+    pub phases: Vec<PhaseSpec>,
+    /// Which releases follow this lifecycle; a lifecycle without `when` is the default.
+    #[serde(default)]
+    pub when: Option<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// Defaults to the name of the phase's first environment.
+    #[serde(default)]
+    pub name: Option<Name>,
+    /// One environment, or several regional ones deployed in waves.
+    pub environments: Vec<Name>,
+    #[serde(default)]
+    pub automatic: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    #[serde(default)]
+    pub bump: Vec<VersionBump>,
+    #[serde(default)]
+    pub prerelease: Option<bool>,
+    #[serde(default)]
+    pub label: Option<Name>,
+}
+
+/// The JSON Schema of `slipway.yaml`, for editors.
+pub fn json_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(ConfigFile)).expect("a schema always serialises")
+}
+
+/// One thing wrong with a configuration file, and where.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// The path of the offending value, e.g. `project.plan[3].action`.
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+        if !self.path.is_empty() {
+            write!(f, " (at {})", self.path)?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every error found in the files, in file and line order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// What one or more configuration files declare, validated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub environments: Vec<Environment>,
+    pub projects: Vec<Project>,
+}
+
+/// A source file: its name (as shown in errors) and its text.
+pub struct Source<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
+/// Parse and validate files together: environments declared in one file satisfy references in
+/// another. References to environments that no file declares are left for the server to check
+/// (see [`Project::referenced_environments`]) unless some file declares environments.
+pub fn load(sources: &[Source<'_>]) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut config = Config::default();
+    let mut parsed = Vec::new();
+    for source in sources {
+        let (file, mut file_errors) = parse_file(source);
+        errors.append(&mut file_errors);
+        parsed.extend(file);
+    }
+    let mut env_positions = BTreeSet::new();
+    for file in &parsed {
+        for env in &file.environments {
+            if !env_positions.insert(env.name.clone()) {
+                errors.push(file.error(&format!("environments[{}].name", env.position), format!("environment {} is declared twice", env.name), Some("declare each environment once, in one file".into())));
+            }
+        }
+    }
+    let declared: BTreeSet<&Name> = parsed.iter().flat_map(|f| f.environments.iter().map(|e| &e.name)).collect();
+    for file in &parsed {
+        if let Some(project) = &file.project {
+            if !declared.is_empty() {
+                for (env, path) in project.referenced_environments() {
+                    if !declared.contains(&env) {
+                        let known: Vec<&str> = declared.iter().map(|n| n.as_str()).collect();
+                        errors.push(file.error(&format!("project.{path}"), format!("environment {env} is not declared"), Some(format!("declared environments are {}", known.join(", ")))));
+                    }
+                }
+            }
+            if config.projects.iter().any(|p: &Project| p.name == project.name) {
+                errors.push(file.error("project.name", format!("project {} is defined in two files", project.name), None));
+            }
+            config.projects.push(project.clone());
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        return Err(ConfigErrors(errors));
+    }
+    for file in parsed {
+        config.environments.extend(file.environments);
+    }
+    for (i, env) in config.environments.iter_mut().enumerate() {
+        env.position = i as i64;
+    }
+    Ok(config)
+}
+
+struct ParsedFile {
+    name: String,
+    positions: Positions,
+    environments: Vec<Environment>,
+    project: Option<Project>,
+}
+
+impl ParsedFile {
+    fn error(&self, path: &str, message: String, hint: Option<String>) -> ConfigError {
+        locate(&self.name, &self.positions, path, message, hint)
+    }
+}
+
+fn locate(file: &str, positions: &Positions, path: &str, message: String, hint: Option<String>) -> ConfigError {
+    let mut probe = path.to_string();
+    let position = loop {
+        if let Some(p) = positions.get(&probe) {
+            break *p;
+        }
+        match probe.rfind(['.', '[']) {
+            Some(cut) => probe.truncate(cut),
+            None => break Position { line: 1, column: 1 },
+        }
+    };
+    ConfigError { file: file.to_string(), line: position.line, column: position.column, path: path.to_string(), message, hint }
+}
+
+/// The file's model as far as it could be built (absent when the text or its shape is wrong),
+/// and every error found in it.
+fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
+    match parse_shape(source) {
+        Ok((file, positions)) => {
+            let mut checker = Checker { file: source.name, positions: &positions, errors: Vec::new() };
+            let environments = file
+                .environments
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| Environment { name: e.name, position: i as i64, region: e.region, protected: e.protected, description: e.description })
+                .collect::<Vec<_>>();
+            let project = file.project.map(|p| checker.project(p));
+            let errors = checker.errors;
+            (Some(ParsedFile { name: source.name.to_string(), positions, environments, project }), errors)
+        }
+        Err(e) => (None, vec![e]),
+    }
+}
+
+fn parse_shape(source: &Source<'_>) -> Result<(ConfigFile, Positions), ConfigError> {
+    let (value, positions) = yaml::parse(source.text).map_err(|e| {
+        ConfigError {
+            file: source.name.to_string(),
+            line: e.position.line,
+            column: e.position.column,
+            path: String::new(),
+            message: e.message,
+            hint: Some("check indentation and that every `[`, `{` and quote is closed".into()),
+        }
+    })?;
+    if !value.is_object() {
+        return Err(locate(source.name, &positions, "", "the file must be a mapping with `environments:` and/or `project:`".into(), None));
+    }
+    let file: ConfigFile = serde_path_to_error::deserialize(value).map_err(|e| serde_error(source.name, &positions, "", &e))?;
+    Ok((file, positions))
+}
+
+fn serde_error(file: &str, positions: &Positions, prefix: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+    let inner = e.inner().to_string();
+    let mut path = e.path().to_string();
+    if path == "." {
+        path.clear();
+    }
+    let path = match (prefix.is_empty(), path.is_empty()) {
+        (true, _) => path,
+        (false, true) => prefix.to_string(),
+        (false, false) => format!("{prefix}.{path}"),
+    };
+    let (message, hint, path) = explain_serde(&inner, path);
+    locate(file, positions, &path, message, hint)
+}
+
+/// Turn serde's message into ours: say what is wrong in the user's words and suggest the fix.
+fn explain_serde(inner: &str, path: String) -> (String, Option<String>, String) {
+    if let Some(rest) = inner.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let options = backticked(expected);
+        let hint = match closest(field, &options) {
+            Some(best) => format!("did you mean `{best}`? allowed keys here: {}", options.join(", ")),
+            None => format!("allowed keys here: {}", options.join(", ")),
+        };
+        let key_path = if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+        return (format!("unknown key `{field}`"), Some(hint), key_path);
+    }
+    if let Some(rest) = inner.strip_prefix("unknown variant `") {
+        let (variant, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let options = backticked(expected);
+        let hint = match closest(variant, &options) {
+            Some(best) => format!("did you mean `{best}`? allowed: {}", options.join(", ")),
+            None => format!("allowed: {}", options.join(", ")),
+        };
+        return (format!("`{variant}` is not allowed here"), Some(hint), path);
+    }
+    if let Some(rest) = inner.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or(rest);
+        return (format!("the key `{field}` is required here"), Some(format!("add `{field}:`")), path);
+    }
+    if inner.contains("expected a string") {
+        return (inner.to_string(), Some("put the value in quotes, e.g. \"8080\"".into()), path);
+    }
+    (inner.to_string(), None, path)
+}
+
+fn backticked(text: &str) -> Vec<String> {
+    text.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+/// The allowed word closest to a typo, if it is close enough to be what was meant.
+fn closest<'a>(typo: &str, options: &'a [String]) -> Option<&'a str> {
+    options
+        .iter()
+        .map(|o| (edit_distance(typo, o), o))
+        .filter(|(d, o)| *d <= 2.max(o.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, o)| o.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    positions: &'a Positions,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: &str, message: String, hint: &str) {
+        let hint = (!hint.is_empty()).then(|| hint.to_string());
+        self.errors.push(locate(self.file, self.positions, path, message, hint));
+    }
+
+    fn project(&mut self, spec: ProjectSpec) -> Project {
+        let mut components = Vec::new();
+        for (i, c) in spec.components.into_iter().enumerate() {
+            if components.iter().any(|k: &Component| k.name == c.name) {
+                self.error(&format!("project.components[{i}].name"), format!("component {} is declared twice", c.name), "give each component its own name");
+            }
+            components.push(Component { name: c.name, kind: c.kind, description: c.description });
+        }
+        let variables = self.variables(spec.variables);
+        let plan = self.plan(spec.plan, &components);
+        let lifecycles = self.lifecycles(spec.lifecycles);
+        Project { name: spec.name, description: spec.description, components, variables, plan, lifecycles }
+    }
+
+    fn variables(&mut self, specs: Vec<VariableSpec>) -> Vec<VariableDecl> {
+        let mut out: Vec<VariableDecl> = Vec::new();
+        for (i, v) in specs.into_iter().enumerate() {
+            let at = format!("project.variables[{i}]");
+            let scope = VariableScope { environment: v.environment, role: v.role };
+            if out.iter().any(|o| o.name == v.name && o.scope == scope) {
+                self.error(&format!("{at}.name"), format!("variable {} is declared twice for {}", v.name, scope.describe()), "keep one declaration per name and scope");
+            }
+            if v.sensitive && v.value.is_some() {
+                self.error(&format!("{at}.value"), format!("sensitive variable {} has its value in the file", v.name), "remove `value:` and set it with `slipway variable set --project P --name NAME --sensitive`; secrets never live in the repository");
+            }
+            if !v.sensitive && v.value.is_none() {
+                self.error(&format!("{at}.name"), format!("variable {} has no value", v.name), "give it a `value:`, or mark it `sensitive: true` and set it with `slipway variable set`");
+            }
+            out.push(VariableDecl { name: v.name, scope, sensitive: v.sensitive, value: v.value, description: v.description });
+        }
+        out
+    }
+
+    fn plan(&mut self, specs: Vec<StepSpec>, components: &[Component]) -> Vec<Step> {
+        let mut steps: Vec<Step> = Vec::new();
+        for (i, s) in specs.into_iter().enumerate() {
+            let at = format!("project.plan[{i}]");
+            if s.name.trim().is_empty() {
+                self.error(&format!("{at}.name"), "a step needs a name".into(), "name it after what it does, e.g. \"Stop JBoss\"");
+            }
+            if steps.iter().any(|o| o.name == s.name) {
+                self.error(&format!("{at}.name"), format!("two steps are named \"{}\"", s.name), "give each step its own name");
+            }
+            let tagged = serde_json::json!({ "action": s.action, "with": Value::Object(s.with) });
+            let action = match serde_path_to_error::deserialize::<_, Action>(tagged) {
+                Ok(a) => a,
+                Err(e) => {
+                    let err = if e.path().to_string() == "action" || e.inner().to_string().starts_with("unknown variant") {
+                        let options: Vec<String> = Action::KINDS.iter().map(|k| k.to_string()).collect();
+                        let hint = match closest(&s.action, &options) {
+                            Some(best) => format!("did you mean `{best}`? actions: {}", options.join(", ")),
+                            None => format!("actions: {}", options.join(", ")),
+                        };
+                        locate(self.file, self.positions, &format!("{at}.action"), format!("unknown action `{}`", s.action), Some(hint))
+                    } else {
+                        serde_error(self.file, self.positions, &at, &e)
+                    };
+                    self.errors.push(err);
+                    continue;
+                }
+            };
+            self.action(&at, &action, components);
+            let when = s.when.map(|c| Condition { environments: c.environments, not_environments: c.not_environments }).unwrap_or_default();
+            steps.push(Step { name: s.name, roles: s.roles, when, action });
+        }
+        steps
+    }
+
+    fn action(&mut self, at: &str, action: &Action, components: &[Component]) {
+        let with = format!("{at}.with");
+        if let Some(name) = action.component() {
+            let fits: &[ComponentKind] = match action {
+                Action::RunSql(_) | Action::RollbackSql(_) => &[ComponentKind::Sql],
+                Action::InstallBatch(_) => &[ComponentKind::Batch],
+                Action::ExtractArchive(_) => &[ComponentKind::Archive, ComponentKind::StaticSite],
+                _ => &[ComponentKind::War, ComponentKind::File, ComponentKind::StaticSite, ComponentKind::Archive, ComponentKind::Batch, ComponentKind::Sql],
+            };
+            match components.iter().find(|c| &c.name == name) {
+                None => {
+                    let known: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+                    self.error(&format!("{with}.component"), format!("component {name} is not declared in this project"), &format!("declared components: {}", if known.is_empty() { "none".into() } else { known.join(", ") }));
+                }
+                Some(c) if !fits.contains(&c.kind) => {
+                    let kinds: Vec<&str> = fits.iter().map(|k| k.as_str()).collect();
+                    self.error(&format!("{with}.component"), format!("{} cannot use component {name} of kind {}", action.kind(), c.kind.as_str()), &format!("use a component of kind {}", kinds.join(" or ")));
+                }
+                Some(_) => {}
+            }
+        }
+        let absolute = |p: &str| p.starts_with('/') || p.starts_with("${");
+        match action {
+            Action::PlaceArtifact(p) | Action::ExtractArchive(p) => {
+                if !absolute(&p.destination) {
+                    self.error(&format!("{with}.destination"), format!("destination `{}` is not an absolute path", p.destination), "write it from the root, e.g. /opt/pets, or from a variable, e.g. ${APP_DIR}/pets");
+                }
+                if p.keep == 0 {
+                    self.error(&format!("{with}.keep"), "keep must be at least 1, or there is nothing to roll back to".into(), "use keep: 3");
+                }
+            }
+            Action::Backup(p) if !absolute(&p.path) => {
+                self.error(&format!("{with}.path"), format!("path `{}` is not an absolute path", p.path), "write it from the root, e.g. /opt/jboss/deployments");
+            }
+            Action::HttpCheck(p) if !(p.url.starts_with("http://") || p.url.starts_with("https://") || p.url.starts_with("${")) => {
+                self.error(&format!("{with}.url"), format!("`{}` is not an http(s) URL", p.url), "e.g. http://localhost:8080/health");
+            }
+            Action::Command(p) if p.timeout_secs == 0 || p.run.trim().is_empty() => {
+                self.error(&with, "a command needs a non-empty `run` and a timeout above 0".into(), "e.g. run: /opt/app/bin/check.sh, timeout_secs: 60");
+            }
+            Action::InstallBatch(p) if p.schedule.split_whitespace().count() != 5 => {
+                self.error(&format!("{with}.schedule"), format!("`{}` is not a five-field cron schedule", p.schedule), "minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\"");
+            }
+            _ => {}
+        }
+    }
+
+    fn lifecycles(&mut self, specs: Vec<LifecycleSpec>) -> Vec<Lifecycle> {
+        let mut out: Vec<Lifecycle> = Vec::new();
+        for (i, l) in specs.into_iter().enumerate() {
+            let at = format!("project.lifecycles[{i}]");
+            if out.iter().any(|o| o.name == l.name) {
+                self.error(&format!("{at}.name"), format!("lifecycle {} is declared twice", l.name), "give each lifecycle its own name");
+            }
+            if l.when.is_none() && out.iter().any(|o| o.rule.is_none()) {
+                self.error(&format!("{at}.name"), format!("lifecycle {} is a second default (no `when:`)", l.name), "give it a `when:` rule (bump, prerelease or label)");
+            }
+            if l.phases.is_empty() {
+                self.error(&format!("{at}.phases"), format!("lifecycle {} has no phase", l.name), "list its phases, e.g. - environments: [DEV]");
+            }
+            let mut seen = BTreeSet::new();
+            let mut phases = Vec::new();
+            for (j, p) in l.phases.into_iter().enumerate() {
+                let pat = format!("{at}.phases[{j}]");
+                let Some(first) = p.environments.first().cloned() else {
+                    self.error(&format!("{pat}.environments"), "a phase needs at least one environment".into(), "e.g. environments: [PROD-EU, PROD-US]");
+                    continue;
+                };
+                for e in &p.environments {
+                    if !seen.insert(e.clone()) {
+                        self.error(&format!("{pat}.environments"), format!("environment {e} appears twice in lifecycle {}", l.name), "an environment belongs to one phase of a lifecycle");
+                    }
+                }
+                phases.push(Phase { name: p.name.unwrap_or(first), environments: p.environments, automatic: p.automatic });
+            }
+            let rule = l.when.map(|w| LifecycleRule { bump: w.bump, prerelease: w.prerelease, label: w.label });
+            out.push(Lifecycle { name: l.name, phases, rule });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,150 @@
+//! What `apply` would change: the current stored state against the desired one, as a list of
+//! changes an operator reads before (or after) they happen.
+
+use serde::Serialize;
+
+use crate::model::{Environment, Project};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Create,
+    Update,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub kind: ChangeKind,
+    /// `environment/PROD-EU`, `project/pets`.
+    pub subject: String,
+    /// What differs, in words: `protected: false → true`, `plan: 8 steps → 9 steps`.
+    pub details: Vec<String>,
+}
+
+pub fn environment_change(current: Option<&Environment>, desired: &Environment) -> Option<Change> {
+    let subject = format!("environment/{}", desired.name);
+    let Some(current) = current else {
+        return Some(Change { kind: ChangeKind::Create, subject, details: vec![format!("position {}, protected {}", desired.position, desired.protected)] });
+    };
+    let mut details = Vec::new();
+    if current.position != desired.position {
+        details.push(format!("position: {} → {}", current.position, desired.position));
+    }
+    if current.region != desired.region {
+        details.push(format!("region: {} → {}", show(&current.region), show(&desired.region)));
+    }
+    if current.protected != desired.protected {
+        details.push(format!("protected: {} → {}", current.protected, desired.protected));
+    }
+    if current.description != desired.description {
+        details.push("description changed".to_string());
+    }
+    (!details.is_empty()).then_some(Change { kind: ChangeKind::Update, subject, details })
+}
+
+fn show<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "none".to_string(), T::to_string)
+}
+
+pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Change> {
+    let subject = format!("project/{}", desired.name);
+    let Some(current) = current else {
+        return Some(Change {
+            kind: ChangeKind::Create,
+            subject,
+            details: vec![format!(
+                "{} components, {} plan steps, {} lifecycles, {} variables",
+                desired.components.len(),
+                desired.plan.len(),
+                desired.lifecycles.len(),
+                desired.variables.len()
+            )],
+        });
+    };
+    let mut details = Vec::new();
+    if current.description != desired.description {
+        details.push("description changed".to_string());
+    }
+    let named = |what: &str, a: Vec<String>, b: Vec<String>, details: &mut Vec<String>| {
+        for added in b.iter().filter(|n| !a.contains(n)) {
+            details.push(format!("{what} {added} added"));
+        }
+        for removed in a.iter().filter(|n| !b.contains(n)) {
+            details.push(format!("{what} {removed} removed"));
+        }
+    };
+    named("component", current.components.iter().map(|c| c.name.to_string()).collect(), desired.components.iter().map(|c| c.name.to_string()).collect(), &mut details);
+    for c in &desired.components {
+        if current.components.iter().any(|o| o.name == c.name && o != c) {
+            details.push(format!("component {} changed", c.name));
+        }
+    }
+    let step_names = |p: &Project| p.plan.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    if current.plan != desired.plan {
+        if step_names(current) == step_names(desired) {
+            for (i, (a, b)) in current.plan.iter().zip(&desired.plan).enumerate() {
+                if a != b {
+                    details.push(format!("plan step {} \"{}\" changed", i + 1, b.name));
+                }
+            }
+        } else {
+            details.push(format!("plan: {} steps → {} steps", current.plan.len(), desired.plan.len()));
+            named("step", step_names(current), step_names(desired), &mut details);
+        }
+    }
+    named("lifecycle", current.lifecycles.iter().map(|l| l.name.to_string()).collect(), desired.lifecycles.iter().map(|l| l.name.to_string()).collect(), &mut details);
+    for l in &desired.lifecycles {
+        if current.lifecycles.iter().any(|o| o.name == l.name && o != l) {
+            details.push(format!("lifecycle {} changed", l.name));
+        }
+    }
+    let var_key = |p: &Project| p.variables.iter().map(|v| format!("{} ({})", v.name, v.scope.describe())).collect::<Vec<_>>();
+    named("variable", var_key(current), var_key(desired), &mut details);
+    for v in &desired.variables {
+        if current.variables.iter().any(|o| o.name == v.name && o.scope == v.scope && o != v) {
+            details.push(format!("variable {} ({}) changed", v.name, v.scope.describe()));
+        }
+    }
+    (!details.is_empty()).then_some(Change { kind: ChangeKind::Update, subject, details })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load, Source};
+
+    fn pets(text: &str) -> Project {
+        load(&[Source { name: "x", text }]).unwrap().projects.remove(0)
+    }
+
+    const PETS: &str = include_str!("../../../examples/pets/slipway.yaml");
+
+    #[test]
+    fn identical_projects_have_no_change() {
+        assert_eq!(project_change(Some(&pets(PETS)), &pets(PETS)), None);
+    }
+
+    #[test]
+    fn a_new_project_is_a_create_with_its_size() {
+        let c = project_change(None, &pets(PETS)).unwrap();
+        assert_eq!(c.kind, ChangeKind::Create);
+        assert_eq!(c.details, ["3 components, 8 plan steps, 3 lifecycles, 6 variables"]);
+    }
+
+    #[test]
+    fn a_changed_step_is_named() {
+        let changed = pets(&PETS.replace("keep: 3 }", "keep: 5 }"));
+        let c = project_change(Some(&pets(PETS)), &changed).unwrap();
+        assert_eq!(c.details, ["plan step 6 \"Deploy the WAR\" changed"]);
+    }
+
+    #[test]
+    fn environment_protection_change_is_shown() {
+        let envs = load(&[Source { name: "x", text: PETS }]).unwrap().environments;
+        let mut flipped = envs[0].clone();
+        flipped.protected = true;
+        let c = environment_change(Some(&envs[0]), &flipped).unwrap();
+        assert_eq!(c.details, ["protected: false → true"]);
+        assert_eq!(environment_change(Some(&envs[0]), &envs[0]), None);
+    }
+}

@@ -1,0 +1,279 @@
+//! The validated model: what a `slipway.yaml` means once it has been checked.
+//!
+//! Values of these types only come out of [`crate::config`] (or back out of the store, which only
+//! ever held validated values), so code that receives a `Project` need not check it again.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::name::Name;
+use crate::plan::Action;
+
+/// One stage of the delivery chain (DEV, INT, MET, PRE-PROD, PROD-EU…).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    pub name: Name,
+    /// Position in the chain: lower comes first.
+    pub position: i64,
+    pub region: Option<Name>,
+    /// Protected environments accept changes and deployments from ops and admins only.
+    pub protected: bool,
+    pub description: String,
+}
+
+/// An application and everything needed to ship it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub name: Name,
+    pub description: String,
+    pub components: Vec<Component>,
+    pub variables: Vec<VariableDecl>,
+    pub plan: Vec<Step>,
+    pub lifecycles: Vec<Lifecycle>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentKind {
+    /// A Java web archive deployed to an application server.
+    War,
+    /// A set of SQL migration scripts with their rollback scripts.
+    Sql,
+    /// A scheduled batch job (script or program plus its schedule).
+    Batch,
+    /// A zip or tar.gz archive extracted on the target.
+    Archive,
+    /// Static files served by a web server.
+    StaticSite,
+    /// A container image or chart, deployed by an external orchestrator.
+    Container,
+    /// Any single file.
+    File,
+}
+
+impl ComponentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentKind::War => "war",
+            ComponentKind::Sql => "sql",
+            ComponentKind::Batch => "batch",
+            ComponentKind::Archive => "archive",
+            ComponentKind::StaticSite => "static_site",
+            ComponentKind::Container => "container",
+            ComponentKind::File => "file",
+        }
+    }
+}
+
+/// A deployable part of a project: one artifact per release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    pub name: Name,
+    pub kind: ComponentKind,
+    pub description: String,
+}
+
+/// Where a variable applies: everywhere, or only in one environment and/or for one role.
+/// The most specific match wins when values are resolved for a target.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct VariableScope {
+    pub environment: Option<Name>,
+    pub role: Option<Name>,
+}
+
+impl VariableScope {
+    pub fn describe(&self) -> String {
+        match (&self.environment, &self.role) {
+            (None, None) => "all environments".to_string(),
+            (Some(e), None) => format!("environment {e}"),
+            (None, Some(r)) => format!("role {r}"),
+            (Some(e), Some(r)) => format!("environment {e}, role {r}"),
+        }
+    }
+}
+
+/// A variable as the project file declares it. Sensitive variables carry no value here: their
+/// values are set through the API or CLI and are stored encrypted, never in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableDecl {
+    pub name: Name,
+    pub scope: VariableScope,
+    pub sensitive: bool,
+    pub value: Option<String>,
+    pub description: String,
+}
+
+/// When a step runs, per environment. Empty lists mean "no restriction".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Condition {
+    pub environments: Vec<Name>,
+    pub not_environments: Vec<Name>,
+}
+
+impl Condition {
+    pub fn applies_to(&self, environment: &Name) -> bool {
+        (self.environments.is_empty() || self.environments.contains(environment))
+            && !self.not_environments.contains(environment)
+    }
+
+    pub fn is_always(&self) -> bool {
+        self.environments.is_empty() && self.not_environments.is_empty()
+    }
+}
+
+/// One step of a deployment plan: an action run on every target holding one of `roles`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub name: String,
+    pub roles: Vec<Name>,
+    pub when: Condition,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// An ordered path of phases a release follows towards production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lifecycle {
+    pub name: Name,
+    pub phases: Vec<Phase>,
+    /// `None` marks the default lifecycle, chosen when no rule of another one matches.
+    pub rule: Option<LifecycleRule>,
+}
+
+/// A phase holds one environment, or several (regional) ones deployed in waves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    pub name: Name,
+    pub environments: Vec<Name>,
+    /// Promote into this phase as soon as the previous one succeeded.
+    pub automatic: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionBump {
+    Major,
+    Minor,
+    Patch,
+}
+
+/// Which releases a lifecycle is for. Every given criterion must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LifecycleRule {
+    pub bump: Vec<VersionBump>,
+    pub prerelease: Option<bool>,
+    pub label: Option<Name>,
+}
+
+/// What a release says about itself when a lifecycle is chosen for it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReleaseFacts {
+    pub bump: Option<VersionBump>,
+    pub prerelease: bool,
+    pub labels: Vec<Name>,
+}
+
+impl LifecycleRule {
+    pub fn matches(&self, facts: &ReleaseFacts) -> bool {
+        let bump_ok = self.bump.is_empty() || facts.bump.is_some_and(|b| self.bump.contains(&b));
+        let pre_ok = self.prerelease.is_none_or(|p| p == facts.prerelease);
+        let label_ok = self.label.as_ref().is_none_or(|l| facts.labels.contains(l));
+        bump_ok && pre_ok && label_ok
+    }
+}
+
+impl Project {
+    /// The lifecycle a release follows: the first whose rule matches, else the default one.
+    pub fn select_lifecycle(&self, facts: &ReleaseFacts) -> Option<&Lifecycle> {
+        self.lifecycles
+            .iter()
+            .find(|l| l.rule.as_ref().is_some_and(|r| r.matches(facts)))
+            .or_else(|| self.lifecycles.iter().find(|l| l.rule.is_none()))
+    }
+
+    pub fn component(&self, name: &Name) -> Option<&Component> {
+        self.components.iter().find(|c| &c.name == name)
+    }
+
+    /// The steps that run in `environment`, in plan order, with their 1-based plan numbers.
+    pub fn steps_for(&self, environment: &Name) -> Vec<(usize, &Step)> {
+        self.plan
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.when.applies_to(environment))
+            .map(|(i, s)| (i + 1, s))
+            .collect()
+    }
+
+    /// Every environment name the project refers to, for checks against the server's list.
+    pub fn referenced_environments(&self) -> BTreeMap<Name, String> {
+        let mut refs = BTreeMap::new();
+        for (i, step) in self.plan.iter().enumerate() {
+            for e in step.when.environments.iter().chain(&step.when.not_environments) {
+                refs.entry(e.clone()).or_insert_with(|| format!("plan.steps[{i}].when"));
+            }
+        }
+        for (i, l) in self.lifecycles.iter().enumerate() {
+            for (j, p) in l.phases.iter().enumerate() {
+                for e in &p.environments {
+                    refs.entry(e.clone()).or_insert_with(|| format!("lifecycles[{i}].phases[{j}].environments"));
+                }
+            }
+        }
+        for (i, v) in self.variables.iter().enumerate() {
+            if let Some(e) = &v.scope.environment {
+                refs.entry(e.clone()).or_insert_with(|| format!("variables[{i}].environment"));
+            }
+        }
+        refs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Name {
+        Name::parse(s).unwrap()
+    }
+
+    fn lifecycle(name: &str, rule: Option<LifecycleRule>) -> Lifecycle {
+        Lifecycle {
+            name: n(name),
+            phases: vec![Phase { name: n("p"), environments: vec![n("DEV")], automatic: false }],
+            rule,
+        }
+    }
+
+    #[test]
+    fn hotfix_rule_wins_over_default_and_default_catches_the_rest() {
+        let project = Project {
+            name: n("pets"),
+            description: String::new(),
+            components: vec![],
+            variables: vec![],
+            plan: vec![],
+            lifecycles: vec![
+                lifecycle("standard", None),
+                lifecycle("hotfix", Some(LifecycleRule { label: Some(n("hotfix")), ..Default::default() })),
+                lifecycle("preview", Some(LifecycleRule { prerelease: Some(true), ..Default::default() })),
+            ],
+        };
+        let hotfix = ReleaseFacts { bump: Some(VersionBump::Patch), prerelease: false, labels: vec![n("hotfix")] };
+        assert_eq!(project.select_lifecycle(&hotfix).unwrap().name.as_str(), "hotfix");
+        let rc = ReleaseFacts { bump: Some(VersionBump::Minor), prerelease: true, labels: vec![] };
+        assert_eq!(project.select_lifecycle(&rc).unwrap().name.as_str(), "preview");
+        let plain = ReleaseFacts::default();
+        assert_eq!(project.select_lifecycle(&plain).unwrap().name.as_str(), "standard");
+    }
+
+    #[test]
+    fn condition_excludes_before_it_includes() {
+        let c = Condition { environments: vec![n("DEV"), n("INT")], not_environments: vec![n("INT")] };
+        assert!(c.applies_to(&n("DEV")));
+        assert!(!c.applies_to(&n("INT")));
+        assert!(!c.applies_to(&n("PROD")));
+        assert!(Condition::default().applies_to(&n("PROD")));
+    }
+}

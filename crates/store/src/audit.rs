@@ -1,0 +1,133 @@
+//! The audit log: appending chained events inside a write, reading, filtering and verifying.
+
+use serde::Serialize;
+use slipway_core::audit::{AuditEntry, AuditEvent, ChainBreak, ChainHead, ChainVerifier, GENESIS};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{now, Result, Store};
+
+pub(crate) async fn append(tx: &mut Transaction<'static, Any>, entries: &[AuditEntry]) -> Result<Vec<AuditEvent>> {
+    let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&mut **tx).await?;
+    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_string()));
+    let at = now();
+    let mut events = Vec::with_capacity(entries.len());
+    for entry in entries {
+        seq += 1;
+        let event = AuditEvent::seal(seq, at.clone(), prev, entry);
+        sqlx::query("INSERT INTO audit_events (seq, at, actor, verb, subject, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(event.seq)
+            .bind(&event.at)
+            .bind(&event.actor)
+            .bind(&event.verb)
+            .bind(&event.subject)
+            .bind(&event.details)
+            .bind(&event.prev_hash)
+            .bind(&event.hash)
+            .execute(&mut **tx)
+            .await?;
+        prev = event.hash.clone();
+        events.push(event);
+    }
+    sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
+        .bind(seq)
+        .bind(&prev)
+        .execute(&mut **tx)
+        .await?;
+    Ok(events)
+}
+
+/// Which events to list: all filters combine; text filters match a prefix.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub verb: Option<String>,
+    pub subject: Option<String>,
+    /// Only events with a smaller sequence number (the cursor of the previous page).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    /// Newest first.
+    pub items: Vec<AuditEvent>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    pub next: Option<i64>,
+}
+
+fn event(row: &AnyRow) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        verb: row.try_get("verb")?,
+        subject: row.try_get("subject")?,
+        details: row.try_get("details")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// Escape `%`, `_` and `\` so a user's filter text matches literally as a prefix.
+fn like_prefix(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl Store {
+    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<AuditPage> {
+        let limit = filter.limit.clamp(1, 500);
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, verb, subject, details, prev_hash, hash FROM audit_events \
+             WHERE ($1 IS NULL OR actor LIKE $1 ESCAPE '\\') AND ($2 IS NULL OR verb LIKE $2 ESCAPE '\\') \
+             AND ($3 IS NULL OR subject LIKE $3 ESCAPE '\\') AND ($4 IS NULL OR seq < $4) \
+             ORDER BY seq DESC LIMIT $5",
+        )
+        .bind(filter.actor.as_deref().map(like_prefix))
+        .bind(filter.verb.as_deref().map(like_prefix))
+        .bind(filter.subject.as_deref().map(like_prefix))
+        .bind(filter.before)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut items = rows.iter().map(event).collect::<Result<Vec<_>>>()?;
+        let next = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(AuditPage { items, next })
+    }
+
+    /// Re-walk the whole chain in storage order. `Ok(n)`: n events, intact.
+    pub async fn verify_audit_chain(&self) -> Result<std::result::Result<u64, ChainBreak>> {
+        let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&self.pool).await?;
+        // No head record but events present means the head row was deleted: treat it as empty.
+        let head = head.map_or(ChainHead { seq: 0, hash: GENESIS.to_string() }, |(seq, hash)| ChainHead { seq, hash });
+        let mut verifier = ChainVerifier::default();
+        let mut last = 0i64;
+        loop {
+            let rows = sqlx::query("SELECT seq, at, actor, verb, subject, details, prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 1000")
+                .bind(last)
+                .fetch_all(&self.pool)
+                .await?;
+            let Some(row) = rows.last() else { break };
+            last = row.try_get("seq")?;
+            for row in &rows {
+                if let Err(b) = verifier.feed(&event(row)?) {
+                    return Ok(Err(b));
+                }
+            }
+        }
+        Ok(verifier.finish(Some(&head)))
+    }
+}

@@ -1,0 +1,198 @@
+//! Persistence: one code path for embedded SQLite (the default) and PostgreSQL (scale-out).
+//!
+//! Owns the schema and its forward-only migrations, every SQL statement, and the audit chain.
+//! Every write goes through [`WriteTx`], which appends the write's audit events in the same
+//! transaction and refuses to commit a write that recorded none. The store never sees a secret in
+//! clear: sensitive values arrive encrypted. It decides nothing: rules live in `slipway-core`.
+
+mod access;
+mod audit;
+mod environments;
+mod migrations;
+mod projects;
+mod targets;
+mod variables;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use slipway_core::audit::{AuditEntry, AuditEvent};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor};
+use tokio::sync::{Mutex, MutexGuard};
+
+pub use access::{ApiToken, Session, User};
+pub use audit::{AuditFilter, AuditPage};
+pub use targets::Target;
+pub use variables::StoredValue;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("migration {version} failed: {source}")]
+    Migration { version: i64, source: sqlx::Error },
+    #[error("the database was written by a newer Slipway (schema version {found}, this one knows up to {known}); upgrade Slipway")]
+    TooNew { found: i64, known: i64 },
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("stored data is unreadable ({0}); the database may have been edited by hand")]
+    Corrupt(String),
+    #[error("a write must record its audit event before it commits")]
+    Unaudited,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    fn from_write(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+        let unique = matches!(&e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation);
+        if unique {
+            StoreError::AlreadyExists(what())
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// Writers queue here so the audit chain grows one event at a time in this process;
+    /// PostgreSQL adds an advisory lock for writers in other processes.
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl Store {
+    /// Open (creating if needed) the SQLite database file `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Store> {
+        Store::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Open `sqlite://…` or `postgres://…` and bring its schema up to date.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let open_err = |source| StoreError::Open { url: redact(url), source };
+        let options: AnyConnectOptions = url.parse().map_err(open_err)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .min_connections(0)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        let store = Store { pool, backend, write_lock: Arc::new(Mutex::new(())) };
+        migrations::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Answer whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Start a write. Changes made through it and the audit events it records commit together.
+    pub async fn write(&self) -> Result<WriteTx<'_>> {
+        let guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7215400)").execute(&mut *tx).await?;
+        }
+        Ok(WriteTx { tx, _guard: guard, entries: Vec::new() })
+    }
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.0))
+    }
+}
+
+/// One write transaction. Dropping it without [`WriteTx::commit`] rolls everything back.
+pub struct WriteTx<'a> {
+    tx: sqlx::Transaction<'static, Any>,
+    _guard: MutexGuard<'a, ()>,
+    entries: Vec<AuditEntry>,
+}
+
+impl WriteTx<'_> {
+    /// Record what this write changes; the event is chained and stored at commit.
+    pub fn audit(&mut self, entry: AuditEntry) {
+        self.entries.push(entry);
+    }
+
+    /// Append the recorded audit events to the chain and commit, all or nothing.
+    pub async fn commit(mut self) -> Result<Vec<AuditEvent>> {
+        if self.entries.is_empty() {
+            return Err(StoreError::Unaudited);
+        }
+        let entries = std::mem::take(&mut self.entries);
+        let events = audit::append(&mut self.tx, &entries).await?;
+        self.tx.commit().await?;
+        Ok(events)
+    }
+
+    pub async fn set_setting(&mut self, name: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The current time as stored: RFC 3339 UTC with microseconds, so text order is time order.
+pub fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+#[cfg(test)]
+mod tests;

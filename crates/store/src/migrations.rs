@@ -1,0 +1,61 @@
+//! Embedded, forward-only migrations, each applied in its own transaction.
+
+use sqlx::Executor;
+
+use crate::{Store, StoreError};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_foundation.sql"))];
+
+pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    store
+        .pool
+        .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        .await?;
+    let applied: Option<(i64,)> = sqlx::query_as("SELECT MAX(version) FROM schema_migrations").fetch_optional(&store.pool).await?;
+    let current = applied.map(|r| r.0).unwrap_or(0);
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > known {
+        return Err(StoreError::TooNew { found: current, known });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let fail = |source| StoreError::Migration { version: *version, source };
+        let mut tx = store.pool.begin().await.map_err(fail)?;
+        if store.backend == crate::Backend::Postgres {
+            // Two servers starting at once on one database must not both migrate.
+            sqlx::query("SELECT pg_advisory_xact_lock(7215401)").execute(&mut *tx).await.map_err(fail)?;
+            let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1").bind(version).fetch_optional(&mut *tx).await.map_err(fail)?;
+            if done.is_some() {
+                continue;
+            }
+        }
+        for statement in statements(sql) {
+            tx.execute(statement.as_str()).await.map_err(fail)?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(crate::now())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Statements end with `;` at the end of a line; comment lines are dropped.
+fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines().filter(|l| !l.trim_start().starts_with("--")) {
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            out.push(current.trim().trim_end_matches(';').to_string());
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_string());
+    }
+    out
+}
