@@ -10,6 +10,8 @@ mod audit;
 mod environments;
 mod migrations;
 mod projects;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 mod targets;
 mod variables;
 

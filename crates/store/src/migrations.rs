@@ -11,8 +11,8 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         .pool
         .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
         .await?;
-    let applied: Option<(i64,)> = sqlx::query_as("SELECT MAX(version) FROM schema_migrations").fetch_optional(&store.pool).await?;
-    let current = applied.map(|r| r.0).unwrap_or(0);
+    let (applied,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM schema_migrations").fetch_one(&store.pool).await?;
+    let current = applied.unwrap_or(0);
     let known = MIGRATIONS.last().map_or(0, |m| m.0);
     if current > known {
         return Err(StoreError::TooNew { found: current, known });

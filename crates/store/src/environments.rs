@@ -1,0 +1,66 @@
+//! Environments: the delivery chain.
+
+use slipway_core::model::Environment;
+use slipway_core::Name;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{flag, now, Result, Store, StoreError, WriteTx};
+
+fn environment(row: &AnyRow) -> Result<Environment> {
+    let name: String = row.try_get("name")?;
+    let region: Option<String> = row.try_get("region")?;
+    let corrupt = |e: slipway_core::name::InvalidName| StoreError::Corrupt(e.to_string());
+    Ok(Environment {
+        name: Name::parse(&name).map_err(corrupt)?,
+        position: row.try_get("position")?,
+        region: region.map(|r| Name::parse(&r)).transpose().map_err(corrupt)?,
+        protected: row.try_get::<i64, _>("protected")? != 0,
+        description: row.try_get("description")?,
+    })
+}
+
+const COLUMNS: &str = "name, position, region, protected, description";
+
+impl Store {
+    /// All environments in delivery order.
+    pub async fn environments(&self) -> Result<Vec<Environment>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM environments ORDER BY position, name")).fetch_all(&self.pool).await?;
+        rows.iter().map(environment).collect()
+    }
+
+    pub async fn environment(&self, name: &Name) -> Result<Option<Environment>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE name = $1")).bind(name.as_str()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(environment).transpose()
+    }
+}
+
+impl WriteTx<'_> {
+    pub async fn environment(&mut self, name: &Name) -> Result<Option<Environment>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE name = $1")).bind(name.as_str()).fetch_optional(&mut *self.tx).await?;
+        row.as_ref().map(environment).transpose()
+    }
+
+    pub async fn put_environment(&mut self, env: &Environment) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO environments (name, position, region, protected, description, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position, region = excluded.region, protected = excluded.protected, \
+             description = excluded.description, updated_at = excluded.updated_at",
+        )
+        .bind(env.name.as_str())
+        .bind(env.position)
+        .bind(env.region.as_ref().map(Name::as_str))
+        .bind(flag(env.protected))
+        .bind(&env.description)
+        .bind(now())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Delete an environment; `false` if it did not exist.
+    pub async fn delete_environment(&mut self, name: &Name) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM environments WHERE name = $1").bind(name.as_str()).execute(&mut *self.tx).await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,50 @@
+//! Test support: a throw-away PostgreSQL database per test.
+//!
+//! The server is `SLIPWAY_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
+//! When it cannot be reached, tests skip PostgreSQL with a loud message — except under CI
+//! (`CI` set), where that is a failure: CI must run every backend.
+
+use sqlx::{Connection, Executor, PgConnection};
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Create an empty database and return its URL, or `None` (with a warning) outside CI when no
+/// PostgreSQL server answers.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let admin_url = std::env::var("SLIPWAY_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
+    let mut conn = match PgConnection::connect(&admin_url).await {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("CI must run the PostgreSQL tests, but {admin_url} does not answer: {e}");
+            }
+            eprintln!("\n!!! SKIPPING the PostgreSQL half of this test: {admin_url} does not answer ({e}).\n!!! Set SLIPWAY_TEST_POSTGRES_URL to a server where the user may CREATE DATABASE.\n");
+            return None;
+        }
+    };
+    let mut bytes = [0u8; 8];
+    getrandom_fill(&mut bytes);
+    let name = format!("slipway_test_{}", slipway_core::digest::lower_hex(&bytes));
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("the test user may create databases");
+    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b).to_string();
+    Some(format!("{base}/{name}"))
+}
+
+/// Drop a database made by [`fresh_postgres_database`].
+pub async fn drop_postgres_database(url: &str) {
+    let admin_url = std::env::var("SLIPWAY_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
+    let Some((_, name)) = url.rsplit_once('/') else { return };
+    if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+        let _ = conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+    }
+}
+
+fn getrandom_fill(buf: &mut [u8]) {
+    // Uniqueness only: the time and the process id are enough to keep parallel tests apart.
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) ^ (u128::from(std::process::id()) << 64);
+    let counter = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u128;
+    let mixed = slipway_core::Sha256::of(&(seed ^ (counter << 32)).to_le_bytes());
+    buf.copy_from_slice(&mixed.as_bytes()[..buf.len()]);
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -1,0 +1,219 @@
+//! Store tests: each runs on SQLite and on PostgreSQL.
+
+use std::future::Future;
+
+use serde_json::json;
+use slipway_core::audit::AuditEntry;
+use slipway_core::model::Environment;
+use slipway_core::Name;
+
+use super::*;
+use crate::testing::{drop_postgres_database, fresh_postgres_database};
+
+/// Run `test` against a fresh SQLite file and a fresh PostgreSQL database.
+async fn on_both_backends<F, Fut>(test: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open_sqlite(&dir.path().join("slipway.db")).await.unwrap();
+    test(sqlite).await;
+    if let Some(url) = fresh_postgres_database().await {
+        let pg = Store::open(&url).await.unwrap();
+        test(pg.clone()).await;
+        pg.close().await;
+        drop_postgres_database(&url).await;
+    }
+}
+
+fn env(name: &str, position: i64, protected: bool) -> Environment {
+    Environment { name: Name::parse(name).unwrap(), position, region: None, protected, description: String::new() }
+}
+
+fn entry(verb: &str, subject: &str) -> AuditEntry {
+    AuditEntry { actor: "alice".into(), verb: verb.into(), subject: subject.into(), details: json!({"why": "test"}) }
+}
+
+async fn put_env(store: &Store, e: &Environment) {
+    let mut tx = store.write().await.unwrap();
+    tx.put_environment(e).await.unwrap();
+    tx.audit(entry("environment.put", &format!("environment/{}", e.name)));
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn environments_round_trip_in_order() {
+    on_both_backends(|store| async move {
+        put_env(&store, &env("PROD", 4, true)).await;
+        put_env(&store, &env("DEV", 0, false)).await;
+        let envs = store.environments().await.unwrap();
+        assert_eq!(envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["DEV", "PROD"]);
+        assert!(envs[1].protected);
+        put_env(&store, &env("PROD", 4, false)).await;
+        assert!(!store.environment(&Name::parse("PROD").unwrap()).await.unwrap().unwrap().protected);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_write_without_an_audit_event_commits_nothing() {
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        tx.put_environment(&env("DEV", 0, false)).await.unwrap();
+        assert!(matches!(tx.commit().await, Err(StoreError::Unaudited)));
+        assert!(store.environments().await.unwrap().is_empty());
+        assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dropped_write_leaves_no_trace() {
+    on_both_backends(|store| async move {
+        {
+            let mut tx = store.write().await.unwrap();
+            tx.put_environment(&env("DEV", 0, false)).await.unwrap();
+            tx.audit(entry("environment.put", "environment/DEV"));
+        }
+        assert!(store.environments().await.unwrap().is_empty());
+        assert!(store.audit_events(&AuditFilter { limit: 10, ..Default::default() }).await.unwrap().items.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migrations_run_once_and_reopen_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slipway.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    put_env(&store, &env("DEV", 0, false)).await;
+    store.close().await;
+    let again = Store::open_sqlite(&path).await.unwrap();
+    assert_eq!(again.environments().await.unwrap().len(), 1);
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM schema_migrations").fetch_one(&again.pool).await.unwrap();
+    assert_eq!(n, 1);
+}
+
+async fn chain_of(store: &Store, n: usize) {
+    for i in 0..n {
+        put_env(store, &env(&format!("E{i}"), i as i64, false)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_audit_chain_names_a_modified_event() {
+    on_both_backends(|store| async move {
+        chain_of(&store, 5).await;
+        assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(5));
+        sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3").execute(&store.pool).await.unwrap();
+        let broken = store.verify_audit_chain().await.unwrap().unwrap_err();
+        assert_eq!(broken.seq, 3);
+        assert!(broken.problem.contains("modified"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_chain_names_a_deleted_event_and_a_cut_tail() {
+    on_both_backends(|store| async move {
+        chain_of(&store, 5).await;
+        sqlx::query("DELETE FROM audit_events WHERE seq = 5").execute(&store.pool).await.unwrap();
+        assert_eq!(store.verify_audit_chain().await.unwrap().unwrap_err().seq, 5);
+        sqlx::query("DELETE FROM audit_events WHERE seq = 2").execute(&store.pool).await.unwrap();
+        assert_eq!(store.verify_audit_chain().await.unwrap().unwrap_err().seq, 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_keep_one_unbroken_chain() {
+    on_both_backends(|store| async move {
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { put_env(&store, &env(&format!("C{i}"), i, false)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(20));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_and_pages_newest_first() {
+    on_both_backends(|store| async move {
+        chain_of(&store, 7).await;
+        let mut tx = store.write().await.unwrap();
+        tx.set_setting("x", "y").await.unwrap();
+        tx.audit(AuditEntry { actor: "bob_1".into(), verb: "setting.put".into(), subject: "setting/x".into(), details: json!({}) });
+        tx.commit().await.unwrap();
+        let page = store.audit_events(&AuditFilter { limit: 3, ..Default::default() }).await.unwrap();
+        assert_eq!(page.items.iter().map(|e| e.seq).collect::<Vec<_>>(), [8, 7, 6]);
+        let next = store.audit_events(&AuditFilter { limit: 3, before: page.next, ..Default::default() }).await.unwrap();
+        assert_eq!(next.items.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 4, 3]);
+        let bob = store.audit_events(&AuditFilter { limit: 10, actor: Some("bob_".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(bob.items.len(), 1);
+        // `_` is literal, not a wildcard.
+        let none = store.audit_events(&AuditFilter { limit: 10, actor: Some("bob_2".into()), ..Default::default() }).await.unwrap();
+        assert!(none.items.is_empty());
+        let env3 = store.audit_events(&AuditFilter { limit: 10, subject: Some("environment/E3".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(env3.items.len(), 1);
+        assert_eq!(env3.next, None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn users_are_unique_and_tokens_resolve_until_revoked() {
+    on_both_backends(|store| async move {
+        let alice = User { id: "u1".into(), username: "alice".into(), role: slipway_core::access::Role::Ops, disabled: false, created_at: now(), password_hash: Some("h".into()) };
+        let mut tx = store.write().await.unwrap();
+        tx.create_user(&alice).await.unwrap();
+        tx.create_api_token("t1", "u1", "ci", "secrethash").await.unwrap();
+        tx.audit(entry("user.create", "user/alice"));
+        tx.commit().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        assert!(matches!(tx.create_user(&alice).await, Err(StoreError::AlreadyExists(_))));
+        drop(tx);
+        assert_eq!(store.user_by_token_hash("secrethash").await.unwrap().unwrap().username, "alice");
+        let mut tx = store.write().await.unwrap();
+        tx.revoke_api_token("t1").await.unwrap();
+        tx.audit(entry("token.revoke", "token/t1"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.user_by_token_hash("secrethash").await.unwrap(), None);
+        assert_eq!(store.api_tokens(Some("u1")).await.unwrap()[0].revoked_at.is_some(), true);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_expire_and_die_with_a_disabled_user() {
+    on_both_backends(|store| async move {
+        let mut bob = User { id: "u2".into(), username: "bob".into(), role: slipway_core::access::Role::Viewer, disabled: false, created_at: now(), password_hash: None };
+        let mut tx = store.write().await.unwrap();
+        tx.create_user(&bob).await.unwrap();
+        tx.create_session("live", "u2", "csrf1", "2999-01-01T00:00:00Z").await.unwrap();
+        tx.create_session("old", "u2", "csrf2", "2000-01-01T00:00:00Z").await.unwrap();
+        tx.audit(entry("session.create", "user/bob"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.session("live").await.unwrap().unwrap().csrf, "csrf1");
+        assert_eq!(store.session("old").await.unwrap(), None);
+        bob.disabled = true;
+        let mut tx = store.write().await.unwrap();
+        tx.update_user(&bob).await.unwrap();
+        tx.audit(entry("user.disable", "user/bob"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.session("live").await.unwrap(), None);
+    })
+    .await;
+}
+
+#[test]
+fn passwords_never_show_in_database_urls() {
+    assert_eq!(redact("postgres://slipway:s3cret@db:5432/slipway"), "postgres://slipway:***@db:5432/slipway");
+    assert_eq!(redact("sqlite:///var/lib/slipway/slipway.db"), "sqlite:///var/lib/slipway/slipway.db");
+}
