@@ -276,6 +276,19 @@ impl ParsedFile {
     }
 }
 
+/// Where `path` (e.g. `project.plan[2].with.component`, or the nearest enclosing value that
+/// exists) starts in a YAML text, for errors found after parsing, such as on the server.
+pub fn position_of(text: &str, path: &str) -> Option<Position> {
+    let (_, positions) = yaml::parse(text).ok()?;
+    let mut probe = path;
+    loop {
+        if let Some(p) = positions.get(probe) {
+            return Some(*p);
+        }
+        probe = &probe[..probe.rfind(['.', '['])?];
+    }
+}
+
 fn locate(file: &str, positions: &Positions, path: &str, message: String, hint: Option<String>) -> ConfigError {
     let mut probe = path.to_string();
     let position = loop {

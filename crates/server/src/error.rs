@@ -1,0 +1,118 @@
+//! The service error type, and its one mapping to RFC 9457 problem+json.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use slipway_core::access::Denied;
+use slipway_core::config::{ConfigError, ConfigErrors};
+use slipway_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("sign in first: send `Authorization: Bearer <token>` or log in to the console")]
+    Unauthenticated,
+    #[error("{0}")]
+    Denied(#[from] Denied),
+    #[error("{what} does not exist")]
+    NotFound { what: String, hint: String },
+    #[error("{message}")]
+    Invalid { message: String, hint: String },
+    #[error("the configuration has {} error(s)", .0 .0.len())]
+    Config(ConfigErrors),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("too many failed sign-ins; wait {retry_after_secs} s before trying again")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    pub fn not_found(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        ServiceError::NotFound { what: what.into(), hint: hint.into() }
+    }
+
+    pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        ServiceError::Invalid { message: message.into(), hint: hint.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ServiceError::Denied(_) => StatusCode::FORBIDDEN,
+            ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ServiceError::Invalid { .. } | ServiceError::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::Conflict(_) | ServiceError::Store(StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
+            ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ServiceError::Unauthenticated => "Not signed in",
+            ServiceError::Denied(_) => "Not allowed",
+            ServiceError::NotFound { .. } => "Not found",
+            ServiceError::Invalid { .. } => "Invalid request",
+            ServiceError::Config(_) => "Invalid configuration",
+            ServiceError::Conflict(_) | ServiceError::Store(StoreError::AlreadyExists(_)) => "Already exists",
+            ServiceError::RateLimited { .. } => "Too many attempts",
+            ServiceError::Store(_) => "Server error",
+        }
+    }
+
+    /// What to do next, for the problem's `hint` and the console's message.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ServiceError::Unauthenticated => Some("create a token with `slipway token create` and pass --token or SLIPWAY_TOKEN".into()),
+            ServiceError::Denied(d) => Some(d.hint.clone()),
+            ServiceError::NotFound { hint, .. } | ServiceError::Invalid { hint, .. } => (!hint.is_empty()).then(|| hint.clone()),
+            ServiceError::Config(_) => Some("fix each error listed in `errors`, then apply again; nothing was changed".into()),
+            ServiceError::Store(StoreError::AlreadyExists(_)) | ServiceError::Conflict(_) => Some("choose another name, or change the existing one".into()),
+            ServiceError::RateLimited { .. } => None,
+            ServiceError::Store(_) => Some("the server log has the details; the request changed nothing".into()),
+        }
+    }
+}
+
+/// RFC 9457 problem details, with Slipway's `hint` and, for configuration, every error.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ConfigError>>,
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %self, "request failed");
+        }
+        let problem = Problem {
+            kind: "about:blank",
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            hint: self.hint(),
+            errors: match &self {
+                ServiceError::Config(e) => Some(e.0.clone()),
+                _ => None,
+            },
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let ServiceError::RateLimited { retry_after_secs } = self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,57 @@
+//! Prometheus metrics of Slipway itself, in the text exposition format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+pub(crate) struct Metrics {
+    started: Instant,
+    /// Requests by status class: 1xx..5xx.
+    requests: [AtomicU64; 5],
+    request_micros: AtomicU64,
+    denials: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics { started: Instant::now(), requests: Default::default(), request_micros: AtomicU64::new(0), denials: AtomicU64::new(0) }
+    }
+}
+
+impl Metrics {
+    pub(crate) fn observe(&self, status: u16, micros: u64) {
+        let class = usize::from((status / 100).clamp(1, 5) - 1);
+        self.requests[class].fetch_add(1, Ordering::Relaxed);
+        self.request_micros.fetch_add(micros, Ordering::Relaxed);
+        if status == 403 {
+            self.denials.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn render(&self, audit_events: i64) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP slipway_http_requests_total HTTP requests served, by status class.\n# TYPE slipway_http_requests_total counter");
+        for (i, c) in self.requests.iter().enumerate() {
+            let _ = writeln!(out, "slipway_http_requests_total{{class=\"{}xx\"}} {}", i + 1, c.load(Ordering::Relaxed));
+        }
+        let total: u64 = self.requests.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        let _ = writeln!(out, "# HELP slipway_http_request_duration_seconds Time spent serving HTTP requests.\n# TYPE slipway_http_request_duration_seconds summary");
+        let _ = writeln!(out, "slipway_http_request_duration_seconds_sum {}", self.request_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "slipway_http_request_duration_seconds_count {total}");
+        let _ = writeln!(out, "# HELP slipway_access_denied_total Requests refused with 403.\n# TYPE slipway_access_denied_total counter");
+        let _ = writeln!(out, "slipway_access_denied_total {}", self.denials.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP slipway_audit_events Events in the audit chain.\n# TYPE slipway_audit_events gauge\nslipway_audit_events {audit_events}");
+        let _ = writeln!(out, "# HELP slipway_uptime_seconds Seconds since the server started.\n# TYPE slipway_uptime_seconds gauge");
+        let _ = writeln!(out, "slipway_uptime_seconds {}", self.started.elapsed().as_secs());
+        if let Some(rss) = resident_bytes() {
+            let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}");
+        }
+        out
+    }
+}
+
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}

@@ -1,0 +1,134 @@
+//! Projects and `apply`: configuration as code, all or nothing.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use slipway_core::access::Operation;
+use slipway_core::config::{load, position_of, ConfigError, ConfigErrors, Position, Source};
+use slipway_core::diff::{environment_change, project_change, Change, ChangeKind};
+use slipway_core::model::Project;
+use slipway_core::plan::{derive_rollback, RollbackPlan};
+use slipway_core::Name;
+
+use super::{entry, require};
+use crate::auth::Actor;
+use crate::{AppState, ServiceError};
+
+pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Project>, ServiceError> {
+    require(state, actor, Operation::Read, "projects").await?;
+    Ok(state.store.projects().await?)
+}
+
+pub async fn get(state: &AppState, actor: &Actor, name: &Name) -> Result<Project, ServiceError> {
+    require(state, actor, Operation::Read, &format!("project/{name}")).await?;
+    state.store.project(name).await?.ok_or_else(|| ServiceError::not_found(format!("project {name}"), "apply its slipway.yaml first: `slipway apply -f slipway.yaml`"))
+}
+
+/// The rollback plan Slipway would derive if every step of the plan ran in `environment`.
+pub fn rollback_preview(project: &Project, environment: &Name) -> RollbackPlan {
+    derive_rollback(&project.steps_for(environment))
+}
+
+pub async fn delete(state: &AppState, actor: &Actor, name: &Name) -> Result<(), ServiceError> {
+    let subject = format!("project/{name}");
+    require(state, actor, Operation::ManageProjects, &subject).await?;
+    let mut tx = state.store.write().await?;
+    if !tx.delete_project(name).await? {
+        return Err(ServiceError::not_found(format!("project {name}"), ""));
+    }
+    tx.audit(entry(actor, "project.delete", subject, json!({})));
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfigText {
+    /// The file name shown in errors.
+    pub name: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyOutcome {
+    pub changes: Vec<Change>,
+    pub dry_run: bool,
+    /// One line for humans: what happened.
+    pub summary: String,
+}
+
+/// Validate the files together and bring the server to what they say, in one transaction.
+/// Nothing changes when anything is wrong; an identical second apply changes nothing.
+pub async fn apply(state: &AppState, actor: &Actor, files: &[ConfigText], dry_run: bool) -> Result<ApplyOutcome, ServiceError> {
+    if files.is_empty() {
+        return Err(ServiceError::invalid("no file to apply", "send at least one slipway.yaml"));
+    }
+    let sources: Vec<Source> = files.iter().map(|f| Source { name: &f.name, text: &f.content }).collect();
+    let config = load(&sources).map_err(ServiceError::Config)?;
+    if !config.environments.is_empty() {
+        require(state, actor, Operation::ManageEnvironments, "environments").await?;
+    }
+    for p in &config.projects {
+        require(state, actor, Operation::ManageProjects, &format!("project/{}", p.name)).await?;
+    }
+    let mut tx = state.store.write().await?;
+    let mut changes = Vec::new();
+    for env in &config.environments {
+        let current = tx.environment(&env.name).await?;
+        if let Some(change) = environment_change(current.as_ref(), env) {
+            tx.put_environment(env).await?;
+            tx.audit(entry(actor, verb("environment", change.kind), change.subject.clone(), json!({ "changes": change.details })));
+            changes.push(change);
+        }
+    }
+    for project in &config.projects {
+        check_environments_exist(&mut tx, project, files).await?;
+        let current = tx.project(&project.name).await?;
+        if let Some(change) = project_change(current.as_ref(), project) {
+            tx.put_project(project).await?;
+            tx.audit(entry(actor, verb("project", change.kind), change.subject.clone(), json!({ "changes": change.details })));
+            changes.push(change);
+        }
+    }
+    let summary = match (changes.len(), dry_run) {
+        (0, _) => "no change: the server already matches the files".to_string(),
+        (n, true) => format!("dry run: {n} change(s) would be made"),
+        (n, false) => format!("{n} change(s) applied"),
+    };
+    if !changes.is_empty() && !dry_run {
+        tx.commit().await?;
+    }
+    Ok(ApplyOutcome { changes, dry_run, summary })
+}
+
+fn verb(kind: &str, change: ChangeKind) -> &'static str {
+    match (kind, change) {
+        ("environment", ChangeKind::Create) => "environment.create",
+        ("environment", ChangeKind::Update) => "environment.update",
+        (_, ChangeKind::Create) => "project.create",
+        (_, ChangeKind::Update) => "project.update",
+    }
+}
+
+/// Environments a project refers to must exist, in the files or already on the server.
+async fn check_environments_exist(tx: &mut slipway_store::WriteTx<'_>, project: &Project, files: &[ConfigText]) -> Result<(), ServiceError> {
+    let mut errors = Vec::new();
+    for (env, path) in project.referenced_environments() {
+        if tx.environment(&env).await?.is_none() {
+            // The project came from the file that declares `project:`; point into it.
+            let file = files.iter().find(|f| position_of(&f.content, "project").is_some() && f.content.contains(project.name.as_str())).unwrap_or(&files[0]);
+            let at = position_of(&file.content, &format!("project.{path}")).unwrap_or(Position { line: 1, column: 1 });
+            errors.push(ConfigError {
+                file: file.name.clone(),
+                line: at.line,
+                column: at.column,
+                path: format!("project.{path}"),
+                message: format!("environment {env} does not exist on the server"),
+                hint: Some("declare it under `environments:` (in this file or another passed with -f), or create it first".into()),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Config(ConfigErrors(errors)))
+    }
+}

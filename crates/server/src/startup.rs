@@ -1,0 +1,161 @@
+//! Starting the server: data folder, store, master key, first admin, listener, routes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use slipway_store::Store;
+use tokio::sync::oneshot;
+
+pub use crate::services::users::FirstAdmin as FirstRun;
+use crate::secrets::SecretBox;
+use crate::AppState;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Holds `slipway.db` (SQLite) and `master.key` unless given elsewhere.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; SQLite in the data folder when absent.
+    pub database_url: Option<String>,
+    pub listen: SocketAddr,
+    /// At first start, create the admin with this API token instead of a password.
+    pub admin_token: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+}
+
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub first_run: Option<FirstRun>,
+    pub state: AppState,
+    shutdown: oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Serve until Ctrl-C or SIGTERM, then finish in-flight requests.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        let RunningServer { shutdown, serving, state, .. } = self;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = shutdown.send(());
+        serving.await.context("the server task failed")??;
+        state.store.close().await;
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM can be watched");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
+    create_private_dir(&config.data_dir)?;
+    let store = match &config.database_url {
+        Some(url) => Store::open(url).await?,
+        None => Store::open_sqlite(&config.data_dir.join("slipway.db")).await?,
+    };
+    let key_path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
+    let secrets = SecretBox::load_or_create(&key_path)?;
+    check_master_key(&store, &secrets, &key_path).await?;
+    let state = AppState::new(store, secrets, false);
+    let first_run = crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}; is another server using the port? choose one with --port", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone());
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async {
+                let _ = stop.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "listening");
+    Ok(RunningServer { addr, first_run, state, shutdown, serving })
+}
+
+/// A database sealed under one master key must not be served with another: sensitive values
+/// would silently stop opening. A sealed canary, written at first start, tells.
+async fn check_master_key(store: &Store, secrets: &SecretBox, key_path: &std::path::Path) -> anyhow::Result<()> {
+    const CANARY_SLOT: &str = "slipway/master-key-check";
+    match store.setting("master_key_check").await? {
+        Some(sealed) if secrets.open(CANARY_SLOT, &sealed).is_some() => Ok(()),
+        Some(_) => anyhow::bail!(
+            "the master key {} is not the one this database's secrets were sealed with; start with the original key (--master-key-file) or restore it into the data folder",
+            key_path.display()
+        ),
+        None => {
+            let mut tx = store.write().await?;
+            tx.set_setting("master_key_check", &secrets.seal(CANARY_SLOT, "ok")).await?;
+            tx.audit(slipway_core::audit::AuditEntry {
+                actor: "slipway".into(),
+                verb: "master_key.bind".into(),
+                subject: "settings/master_key_check".into(),
+                details: serde_json::json!({ "reason": "first start with this database" }),
+            });
+            tx.commit().await?;
+            Ok(())
+        }
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::api::router())
+        .merge(crate::console::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {e}")).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let events = state.store.audit_events(&slipway_store::AuditFilter { limit: 1, ..Default::default() }).await.ok().and_then(|p| p.items.first().map(|e| e.seq)).unwrap_or(0);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(events)).into_response()
+}
+
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let micros = started.elapsed().as_micros() as u64;
+    state.metrics.observe(response.status().as_u16(), micros);
+    tracing::debug!(%method, %path, status = response.status().as_u16(), micros, "request");
+    response
+}
