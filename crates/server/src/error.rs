@@ -9,6 +9,8 @@ use slipway_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    #[error("wrong user name or password")]
+    BadCredentials,
     #[error("sign in first: send `Authorization: Bearer <token>` or log in to the console")]
     Unauthenticated,
     #[error("{0}")]
@@ -38,7 +40,7 @@ impl ServiceError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ServiceError::Unauthenticated | ServiceError::BadCredentials => StatusCode::UNAUTHORIZED,
             ServiceError::Denied(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServiceError::Invalid { .. } | ServiceError::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -51,6 +53,7 @@ impl ServiceError {
     fn title(&self) -> &'static str {
         match self {
             ServiceError::Unauthenticated => "Not signed in",
+            ServiceError::BadCredentials => "Sign-in failed",
             ServiceError::Denied(_) => "Not allowed",
             ServiceError::NotFound { .. } => "Not found",
             ServiceError::Invalid { .. } => "Invalid request",
@@ -65,6 +68,7 @@ impl ServiceError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ServiceError::Unauthenticated => Some("create a token with `slipway token create` and pass --token or SLIPWAY_TOKEN".into()),
+            ServiceError::BadCredentials => Some(format!("after {} failures in a row, sign-in pauses for a few minutes", crate::state::MAX_FAILURES)),
             ServiceError::Denied(d) => Some(d.hint.clone()),
             ServiceError::NotFound { hint, .. } | ServiceError::Invalid { hint, .. } => (!hint.is_empty()).then(|| hint.clone()),
             ServiceError::Config(_) => Some("fix each error listed in `errors`, then apply again; nothing was changed".into()),

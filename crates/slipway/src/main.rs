@@ -1,1 +1,150 @@
-fn main() {}
+//! `slipway`: the one binary. Wiring only: parse the command line, then either run the server
+//! (`up`, `server`) or talk to one through its HTTP API (every other verb).
+
+mod admin;
+mod client;
+mod configure;
+mod output;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::{Client, Failure};
+use crate::output::Format;
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+#[derive(Parser)]
+#[command(name = "slipway", version, about = "Slipway — release vault, deployment automate and pilot console in one binary.", long_about = None)]
+#[command(after_help = "Start here:\n  slipway up                      run a server with the example project\n  slipway validate -f slipway.yaml check a project file\n  slipway apply -f slipway.yaml    send it to the server\n\nDocs: docs/cli.md, docs/config.md, docs/api.md")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How client verbs reach the server.
+#[derive(Args, Clone)]
+pub struct Remote {
+    /// Server URL.
+    #[arg(long, env = "SLIPWAY_SERVER", default_value = DEFAULT_SERVER, global = true)]
+    server: String,
+    /// API token (create one with `slipway token create`).
+    #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// Output for people (human) or for scripts (json).
+    #[arg(long, short = 'o', value_enum, default_value = "human", global = true)]
+    output: Format,
+}
+
+impl Remote {
+    pub fn client(&self) -> Client {
+        Client::new(&self.server, self.token.clone())
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run Slipway for a first look: server on embedded SQLite with the example project loaded.
+    #[command(after_help = "Example:\n  slipway up                    # data in ./.slipway, console on http://127.0.0.1:8080\n  slipway up --data /tmp/sw --port 9000")]
+    Up(run::UpArgs),
+    /// Run the server (API, console) on SQLite in the data folder or on PostgreSQL.
+    #[command(after_help = "Examples:\n  slipway server --data /var/lib/slipway --listen 0.0.0.0:8080\n  slipway server --database-url postgres://slipway@db/slipway --master-key-file /etc/slipway/master.key")]
+    Server(run::ServerArgs),
+    /// Check slipway.yaml files offline: every error with file:line:column and a hint.
+    #[command(after_help = "Example:\n  slipway validate -f environments.yaml -f slipway.yaml")]
+    Validate(configure::ValidateArgs),
+    /// Bring the server to what slipway.yaml files say, all or nothing; prints each change.
+    #[command(after_help = "Examples:\n  slipway apply -f examples/pets/slipway.yaml\n  slipway apply -f slipway.yaml --dry-run")]
+    Apply(configure::ApplyArgs),
+    /// Print the JSON Schema of slipway.yaml, for editors.
+    #[command(after_help = "Example:\n  slipway schema > slipway.schema.json")]
+    Schema,
+    /// Read and verify the audit trail.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
+    /// Manage users (admin).
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Environments of the delivery chain.
+    #[command(subcommand, name = "env")]
+    Environment(admin::EnvCommand),
+    /// Projects, their plans and derived rollback plans.
+    #[command(subcommand)]
+    Project(admin::ProjectCommand),
+    /// Project variables; sensitive values are write-only.
+    #[command(subcommand)]
+    Variable(admin::VariableCommand),
+    /// Deployment targets.
+    #[command(subcommand)]
+    Target(admin::TargetCommand),
+    /// Show who the token belongs to.
+    #[command(after_help = "Example:\n  SLIPWAY_TOKEN=slw_… slipway whoami")]
+    Whoami(RemoteOnly),
+}
+
+#[derive(Args)]
+pub struct RemoteOnly {
+    #[command(flatten)]
+    remote: Remote,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => run::up(args),
+        Command::Server(args) => run::server(args),
+        Command::Validate(args) => configure::validate(args),
+        Command::Apply(args) => configure::apply(args),
+        Command::Schema => {
+            output::json(&slipway_core::config::json_schema());
+            Ok(())
+        }
+        Command::Audit(c) => admin::audit(c),
+        Command::User(c) => admin::user(c),
+        Command::Token(c) => admin::token(c),
+        Command::Environment(c) => admin::environment(c),
+        Command::Project(c) => admin::project(c),
+        Command::Variable(c) => admin::variable(c),
+        Command::Target(c) => admin::target(c),
+        Command::Whoami(r) => admin::whoami(&r.remote),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if let Some(problem) = &failure.problem {
+                if wants_json() {
+                    output::json(problem);
+                }
+            }
+            eprintln!("{}", failure.message);
+            ExitCode::from(failure.exit as u8)
+        }
+    }
+}
+
+/// Whether the command line asked for `--output json` (checked after clap accepted it).
+fn wants_json() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2).any(|w| matches!(w[0].as_str(), "-o" | "--output") && w[1] == "json") || args.iter().any(|a| a == "--output=json" || a == "-ojson")
+}
+
+/// Read files given with -f, naming the one that cannot be read.
+pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Failure> {
+    if paths.is_empty() {
+        return Err(Failure::new(client::Exit::Invalid, "error: no file given\n  hint: pass -f slipway.yaml (repeat -f for several files)"));
+    }
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|text| (p.display().to_string(), text))
+                .map_err(|e| Failure::new(client::Exit::Invalid, format!("error: cannot read {}: {e}", p.display())))
+        })
+        .collect()
+}

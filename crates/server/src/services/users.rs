@@ -8,7 +8,6 @@ use slipway_store::{ApiToken, User};
 
 use super::{entry, require};
 use crate::auth::{hash_password, new_secret, secret_hash, verify_password, Actor};
-use crate::state::MAX_FAILURES;
 use crate::{AppState, ServiceError};
 
 const SESSION_HOURS: i64 = 12;
@@ -79,10 +78,7 @@ pub async fn login(state: &AppState, username: &str, password: &str, client: &st
         state.login_limiter.fail(&keys);
         tx.audit(AuditEntry { actor: username.to_string(), verb: "session.login_failed".into(), subject: format!("user/{username}"), details: json!({ "client": client }) });
         tx.commit().await?;
-        return Err(ServiceError::invalid(
-            "wrong user name or password",
-            format!("after {MAX_FAILURES} failures, sign-in is paused for a few minutes"),
-        ));
+        return Err(ServiceError::BadCredentials);
     };
     state.login_limiter.succeed(&keys);
     let cookie_value = new_secret("");

@@ -1,0 +1,146 @@
+//! The CLI's only way to the server: its HTTP API. Problems come back as typed failures with the
+//! server's detail and hint, and an exit code scripts can trust.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Exit codes, documented in docs/cli.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Failed = 1,
+    Invalid = 3,
+    NotAllowed = 4,
+    NotFound = 5,
+    Conflict = 6,
+    Unreachable = 7,
+}
+
+/// A failed command: what to print and how to exit.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+    /// The problem+json body, for `--output json`.
+    pub problem: Option<Value>,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure { exit, message: message.into(), problem: None }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub fn new(server: &str, token: Option<String>) -> Client {
+        let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(Duration::from_secs(120)).build();
+        Client { base: server.trim_end_matches('/').to_string(), token, agent }
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, Failure> {
+        self.call("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.call("POST", path, Some(body))
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.call("PUT", path, Some(body))
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.call("PATCH", path, Some(body))
+    }
+
+    pub fn delete(&self, path: &str) -> Result<Value, Failure> {
+        self.call("DELETE", path, None)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.agent.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let result = match body {
+            Some(b) => request.send_json(b.clone()),
+            None => request.call(),
+        };
+        match result {
+            Ok(response) => {
+                let text = response.into_string().map_err(|e| Failure::new(Exit::Failed, format!("reading the answer of {url}: {e}")))?;
+                if text.is_empty() {
+                    Ok(Value::Null)
+                } else {
+                    serde_json::from_str(&text).map_err(|e| Failure::new(Exit::Failed, format!("{url} answered something that is not JSON: {e}")))
+                }
+            }
+            Err(ureq::Error::Status(status, response)) => Err(problem(status, response)),
+            Err(ureq::Error::Transport(t)) => Err(Failure::new(
+                Exit::Unreachable,
+                format!("cannot reach the Slipway server at {}: {t}\n  hint: start one with `slipway up`, or point --server / SLIPWAY_SERVER at yours", self.base),
+            )),
+        }
+    }
+}
+
+fn problem(status: u16, response: ureq::Response) -> Failure {
+    let body: Option<Value> = response.into_string().ok().and_then(|t| serde_json::from_str(&t).ok());
+    let exit = match status {
+        401 | 403 => Exit::NotAllowed,
+        404 => Exit::NotFound,
+        409 => Exit::Conflict,
+        400 | 422 | 429 => Exit::Invalid,
+        _ => Exit::Failed,
+    };
+    let mut message = String::new();
+    match &body {
+        Some(p) => {
+            if let Some(errors) = p["errors"].as_array() {
+                for e in errors {
+                    message.push_str(&format!("{}:{}:{}: {}", e["file"].as_str().unwrap_or("?"), e["line"], e["column"], e["message"].as_str().unwrap_or("")));
+                    if let Some(path) = e["path"].as_str().filter(|p| !p.is_empty()) {
+                        message.push_str(&format!(" (at {path})"));
+                    }
+                    if let Some(h) = e["hint"].as_str() {
+                        message.push_str(&format!("\n  hint: {h}"));
+                    }
+                    message.push('\n');
+                }
+            }
+            message.push_str(&format!("error: {}", p["detail"].as_str().unwrap_or("the server refused the request")));
+            if let Some(h) = p["hint"].as_str() {
+                message.push_str(&format!("\n  hint: {h}"));
+            }
+        }
+        None => message.push_str(&format!("error: the server answered HTTP {status}")),
+    }
+    Failure { exit, message, problem: body }
+}
+
+/// Percent-encode one path segment or query value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

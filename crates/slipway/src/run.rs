@@ -1,0 +1,116 @@
+//! `slipway up` and `slipway server`: the only verbs that run the server in this process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use slipway_server::auth::Actor;
+use slipway_server::services::projects::ConfigText;
+use slipway_server::{FirstRun, ServerConfig};
+
+use crate::client::{Exit, Failure};
+
+/// The example project, built into the binary so `slipway up` works from anywhere.
+const PETS_EXAMPLE: &str = include_str!("../../../examples/pets/slipway.yaml");
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Data folder (SQLite database, master key).
+    #[arg(long, default_value = ".slipway")]
+    data: PathBuf,
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+}
+
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Data folder (SQLite database unless --database-url, master key unless --master-key-file).
+    #[arg(long, env = "SLIPWAY_DATA", default_value = "/var/lib/slipway")]
+    data: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, env = "SLIPWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// PostgreSQL URL (postgres://user:password@host/db); embedded SQLite when absent.
+    #[arg(long, env = "SLIPWAY_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The 32-byte hex master key sealing sensitive variables; generated in the data folder when absent.
+    #[arg(long, env = "SLIPWAY_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(Exit::Failed, format!("error: cannot start the async runtime: {e}")))
+}
+
+fn init_logs() {
+    let level = std::env::var("SLIPWAY_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt().with_max_level(level).with_target(false).with_writer(std::io::stderr).try_init();
+}
+
+fn admin_token_from_env() -> Option<String> {
+    std::env::var("SLIPWAY_ADMIN_TOKEN").ok().filter(|t| !t.is_empty())
+}
+
+fn failed(e: impl std::fmt::Display) -> Failure {
+    Failure::new(Exit::Failed, format!("error: {e:#}"))
+}
+
+pub fn server(args: ServerArgs) -> Result<(), Failure> {
+    init_logs();
+    runtime()?.block_on(async {
+        let config = ServerConfig { data_dir: args.data, database_url: args.database_url, listen: args.listen, admin_token: admin_token_from_env(), master_key_file: args.master_key_file };
+        let running = slipway_server::start(config).await.map_err(failed)?;
+        print_first_run(running.first_run.as_ref());
+        println!("Slipway listening on http://{}", running.addr);
+        running.run_until_signal().await.map_err(failed)
+    })
+}
+
+pub fn up(args: UpArgs) -> Result<(), Failure> {
+    let started = Instant::now();
+    init_logs();
+    runtime()?.block_on(async {
+        let config = ServerConfig {
+            data_dir: args.data.clone(),
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], args.port)),
+            admin_token: admin_token_from_env(),
+            master_key_file: None,
+        };
+        let running = slipway_server::start(config).await.map_err(failed)?;
+        let example = load_example(&running.state).await.map_err(failed)?;
+        let url = format!("http://{}", running.addr);
+        println!("Slipway is ready at {url} ({} ms)", started.elapsed().as_millis());
+        println!("  data folder  {} (SQLite)", args.data.display());
+        println!("  example      {example}");
+        print_first_run(running.first_run.as_ref());
+        println!("  stop with Ctrl-C");
+        running.run_until_signal().await.map_err(failed)
+    })
+}
+
+fn print_first_run(first: Option<&FirstRun>) {
+    match first {
+        Some(FirstRun::Password { username, password }) => {
+            println!("  sign in as   {username} / {password}");
+            println!("               (shown this once: change it in the console under Users)");
+        }
+        Some(FirstRun::Token { username }) => println!("  admin        {username}, with the API token from SLIPWAY_ADMIN_TOKEN"),
+        None => println!("  sign in with the credentials printed at the first start"),
+    }
+}
+
+/// Apply the bundled Pets example as the first admin; a second `up` finds nothing to change.
+async fn load_example(state: &slipway_server::AppState) -> anyhow::Result<String> {
+    let admin = state.store.user_by_name("admin").await?.ok_or_else(|| anyhow::anyhow!("the admin user is missing from this data folder"))?;
+    let actor = Actor { user_id: admin.id, username: admin.username, role: admin.role, csrf: None };
+    let files = [ConfigText { name: "examples/pets/slipway.yaml".into(), content: PETS_EXAMPLE.into() }];
+    let outcome = slipway_server::services::projects::apply(state, &actor, &files, false).await?;
+    Ok(format!("project pets — {}", outcome.summary))
+}

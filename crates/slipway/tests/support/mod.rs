@@ -1,0 +1,136 @@
+//! Real processes for end-to-end tests: a `slipway server` on a random loopback port and the
+//! `slipway` CLI pointed at it.
+
+#![allow(dead_code)] // each test file uses its own part of this support module
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const ADMIN_TOKEN: &str = "slw_test_admin_token_0123456789";
+pub const PETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/pets/slipway.yaml");
+
+pub fn slipway_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_slipway"))
+}
+
+/// A running `slipway server`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(None)
+    }
+
+    /// Start on SQLite in a fresh data folder, or on the given PostgreSQL database.
+    pub fn start_with(database_url: Option<&str>) -> Server {
+        let data = tempfile::tempdir().expect("a temporary folder");
+        let mut cmd = Command::new(slipway_bin());
+        cmd.args(["server", "--listen", "127.0.0.1:0", "--data"]).arg(data.path());
+        if let Some(url) = database_url {
+            cmd.args(["--database-url", url]);
+        }
+        cmd.env("SLIPWAY_ADMIN_TOKEN", ADMIN_TOKEN).env("SLIPWAY_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("the slipway binary starts");
+        let url = wait_for_line(&mut child, "Slipway listening on ").expect("the server reports its address within 20 s");
+        Server { child, url, data }
+    }
+
+    /// Run the CLI against this server as `token` (admin when `None`).
+    pub fn cli(&self, token: Option<&str>, args: &[&str]) -> Output {
+        self.cli_with_stdin(token, args, "")
+    }
+
+    pub fn cli_with_stdin(&self, token: Option<&str>, args: &[&str], stdin: &str) -> Output {
+        run_cli(&self.url, token.unwrap_or(ADMIN_TOKEN), args, stdin)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data.path().join("slipway.db")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+pub fn run_cli(url: &str, token: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(slipway_bin())
+        .args(args)
+        .env("SLIPWAY_SERVER", url)
+        .env("SLIPWAY_TOKEN", token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the slipway binary starts");
+    child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).expect("stdin accepts the input");
+    child.wait_with_output().expect("the CLI finishes")
+}
+
+/// Read the child's stdout until a line starts with `prefix`; return the rest of that line.
+/// Later output keeps being drained so the child never blocks on a full pipe.
+pub fn wait_for_line(child: &mut Child, prefix: &str) -> Option<String> {
+    let stdout = child.stdout.take()?;
+    let (tx, rx) = mpsc::channel();
+    let prefix = prefix.to_string();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !sent {
+                if let Some(rest) = line.strip_prefix(&prefix) {
+                    let value = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(value);
+                    sent = true;
+                }
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20)).ok()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert success, showing both streams when it failed.
+pub fn ok(o: Output) -> String {
+    assert!(o.status.success(), "command failed ({:?})\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+pub fn json(o: Output) -> serde_json::Value {
+    let text = ok(o);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// Write `text` into a file in `dir` and return its path as a string.
+pub fn file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("the temporary folder is writable");
+    path.display().to_string()
+}
+
+/// Create a user with `role` and return an API token for them.
+pub fn user_with_token(server: &Server, username: &str, role: &str) -> String {
+    ok(server.cli_with_stdin(None, &["user", "create", username, "--role", role, "--password-stdin"], "a long enough passphrase"));
+    let created = json(server.cli(None, &["token", "create", "--name", "test", "--user", username, "-o", "json"]));
+    created["secret"].as_str().expect("a token secret").to_string()
+}
