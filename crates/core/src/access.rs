@@ -20,7 +20,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Admin, Role::Ops, Role::Developer, Role::Qa, Role::Security, Role::Viewer];
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Ops,
+        Role::Developer,
+        Role::Qa,
+        Role::Security,
+        Role::Viewer,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,7 +41,10 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Result<Role, UnknownRole> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownRole(s.to_string()))
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_string()))
     }
 }
 
@@ -76,8 +86,12 @@ impl Operation {
             Operation::Read => "read",
             Operation::ManageEnvironments => "change environments",
             Operation::ManageProjects => "change projects",
-            Operation::SetVariable { protected: Some(true) } => "change variables of a protected environment",
-            Operation::SetVariable { protected: None } => "change variables shared by every environment",
+            Operation::SetVariable {
+                protected: Some(true),
+            } => "change variables of a protected environment",
+            Operation::SetVariable { protected: None } => {
+                "change variables shared by every environment"
+            }
             Operation::SetVariable { .. } => "change variables",
             Operation::Deploy { protected: true } => "deploy to a protected environment",
             Operation::Deploy { .. } => "deploy",
@@ -104,9 +118,21 @@ pub fn allows(role: Role, op: Operation) -> bool {
         (_, Read) => true,
         (Admin, _) => true,
         (_, ManageOwnTokens) => role != Viewer,
-        (Ops, ManageEnvironments | ManageProjects | ManageTargets | SetVariable { .. } | Deploy { .. }) => true,
+        (
+            Ops,
+            ManageEnvironments
+            | ManageProjects
+            | ManageTargets
+            | SetVariable { .. }
+            | Deploy { .. },
+        ) => true,
         (Developer, ManageProjects) => true,
-        (Developer, SetVariable { protected: Some(false) }) => true,
+        (
+            Developer,
+            SetVariable {
+                protected: Some(false),
+            },
+        ) => true,
         (Developer, Deploy { protected: false }) => true,
         _ => false,
     }
@@ -117,8 +143,17 @@ pub fn authorize(role: Role, op: Operation) -> Result<(), Denied> {
     if allows(role, op) {
         return Ok(());
     }
-    let who_can = Role::ALL.into_iter().filter(|r| allows(*r, op)).map(Role::as_str).collect::<Vec<_>>().join(" or ");
-    Err(Denied { role, what: op.describe(), hint: format!("ask someone with the {who_can} role") })
+    let who_can = Role::ALL
+        .into_iter()
+        .filter(|r| allows(*r, op))
+        .map(Role::as_str)
+        .collect::<Vec<_>>()
+        .join(" or ");
+    Err(Denied {
+        role,
+        what: op.describe(),
+        hint: format!("ask someone with the {who_can} role"),
+    })
 }
 
 #[cfg(test)]
@@ -129,7 +164,14 @@ mod tests {
     #[test]
     fn viewer_can_only_read() {
         assert!(authorize(Role::Viewer, Read).is_ok());
-        for op in [ManageEnvironments, ManageProjects, Deploy { protected: false }, ManageUsers, ManageOwnTokens, ManageTargets] {
+        for op in [
+            ManageEnvironments,
+            ManageProjects,
+            Deploy { protected: false },
+            ManageUsers,
+            ManageOwnTokens,
+            ManageTargets,
+        ] {
             assert!(authorize(Role::Viewer, op).is_err(), "{op:?}");
         }
     }
@@ -144,8 +186,20 @@ mod tests {
 
     #[test]
     fn developers_change_unprotected_variables_only() {
-        assert!(authorize(Role::Developer, SetVariable { protected: Some(false) }).is_ok());
-        assert!(authorize(Role::Developer, SetVariable { protected: Some(true) }).is_err());
+        assert!(authorize(
+            Role::Developer,
+            SetVariable {
+                protected: Some(false)
+            }
+        )
+        .is_ok());
+        assert!(authorize(
+            Role::Developer,
+            SetVariable {
+                protected: Some(true)
+            }
+        )
+        .is_err());
         assert!(authorize(Role::Developer, SetVariable { protected: None }).is_err());
     }
 
@@ -161,6 +215,9 @@ mod tests {
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()).unwrap(), role);
         }
-        assert!(Role::parse("root").unwrap_err().to_string().contains("viewer"));
+        assert!(Role::parse("root")
+            .unwrap_err()
+            .to_string()
+            .contains("viewer"));
     }
 }

@@ -34,9 +34,25 @@ pub struct AuditEvent {
 
 /// The hash of an event: SHA-256 over the previous hash and every field, each length-prefixed so
 /// that no two different events can share a pre-image by moving bytes between fields.
-pub fn event_hash(prev_hash: &str, seq: i64, at: &str, actor: &str, verb: &str, subject: &str, details: &str) -> String {
+pub fn event_hash(
+    prev_hash: &str,
+    seq: i64,
+    at: &str,
+    actor: &str,
+    verb: &str,
+    subject: &str,
+    details: &str,
+) -> String {
     let mut buf = Vec::with_capacity(128 + details.len());
-    for field in [prev_hash, &seq.to_string(), at, actor, verb, subject, details] {
+    for field in [
+        prev_hash,
+        &seq.to_string(),
+        at,
+        actor,
+        verb,
+        subject,
+        details,
+    ] {
         buf.extend_from_slice(&(field.len() as u64).to_be_bytes());
         buf.extend_from_slice(field.as_bytes());
     }
@@ -47,12 +63,37 @@ impl AuditEvent {
     pub fn seal(seq: i64, at: String, prev_hash: String, entry: &AuditEntry) -> AuditEvent {
         // serde_json's Map is ordered by key, so this text is canonical for a given value.
         let details = entry.details.to_string();
-        let hash = event_hash(&prev_hash, seq, &at, &entry.actor, &entry.verb, &entry.subject, &details);
-        AuditEvent { seq, at, actor: entry.actor.clone(), verb: entry.verb.clone(), subject: entry.subject.clone(), details, prev_hash, hash }
+        let hash = event_hash(
+            &prev_hash,
+            seq,
+            &at,
+            &entry.actor,
+            &entry.verb,
+            &entry.subject,
+            &details,
+        );
+        AuditEvent {
+            seq,
+            at,
+            actor: entry.actor.clone(),
+            verb: entry.verb.clone(),
+            subject: entry.subject.clone(),
+            details,
+            prev_hash,
+            hash,
+        }
     }
 
     pub fn recomputed_hash(&self) -> String {
-        event_hash(&self.prev_hash, self.seq, &self.at, &self.actor, &self.verb, &self.subject, &self.details)
+        event_hash(
+            &self.prev_hash,
+            self.seq,
+            &self.at,
+            &self.actor,
+            &self.verb,
+            &self.subject,
+            &self.details,
+        )
     }
 }
 
@@ -82,7 +123,11 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier { expected_seq: 1, prev: GENESIS.to_string(), count: 0 }
+        ChainVerifier {
+            expected_seq: 1,
+            prev: GENESIS.to_string(),
+            count: 0,
+        }
     }
 }
 
@@ -91,11 +136,20 @@ impl ChainVerifier {
         let expected = self.expected_seq;
         if event.seq != expected {
             let problem = if event.seq > expected {
-                format!("event {expected} is missing (deleted?): the next stored event is {}", event.seq)
+                format!(
+                    "event {expected} is missing (deleted?): the next stored event is {}",
+                    event.seq
+                )
             } else {
-                format!("event {} appears where {expected} was expected (inserted or reordered)", event.seq)
+                format!(
+                    "event {} appears where {expected} was expected (inserted or reordered)",
+                    event.seq
+                )
             };
-            return Err(ChainBreak { seq: expected, problem });
+            return Err(ChainBreak {
+                seq: expected,
+                problem,
+            });
         }
         if event.prev_hash != self.prev {
             return Err(ChainBreak {
@@ -104,7 +158,10 @@ impl ChainVerifier {
             });
         }
         if event.recomputed_hash() != event.hash {
-            return Err(ChainBreak { seq: event.seq, problem: format!("event {} was modified after it was written", event.seq) });
+            return Err(ChainBreak {
+                seq: event.seq,
+                problem: format!("event {} was modified after it was written", event.seq),
+            });
         }
         self.prev = event.hash.clone();
         self.expected_seq += 1;
@@ -117,13 +174,29 @@ impl ChainVerifier {
         let last = self.expected_seq - 1;
         if let Some(head) = head {
             if head.seq > last {
-                return Err(ChainBreak { seq: last + 1, problem: format!("events {}..={} are missing from the end of the log", last + 1, head.seq) });
+                return Err(ChainBreak {
+                    seq: last + 1,
+                    problem: format!(
+                        "events {}..={} are missing from the end of the log",
+                        last + 1,
+                        head.seq
+                    ),
+                });
             }
             if head.seq < last {
-                return Err(ChainBreak { seq: head.seq + 1, problem: format!("events after {} were added outside Slipway", head.seq) });
+                return Err(ChainBreak {
+                    seq: head.seq + 1,
+                    problem: format!("events after {} were added outside Slipway", head.seq),
+                });
             }
             if head.seq > 0 && head.hash != self.prev {
-                return Err(ChainBreak { seq: head.seq, problem: format!("event {} differs from the one Slipway recorded as the head", head.seq) });
+                return Err(ChainBreak {
+                    seq: head.seq,
+                    problem: format!(
+                        "event {} differs from the one Slipway recorded as the head",
+                        head.seq
+                    ),
+                });
             }
         }
         Ok(self.count)
@@ -132,7 +205,10 @@ impl ChainVerifier {
 
 /// Walk events in storage order and name the first one that was modified, deleted, inserted or
 /// reordered. `head` is the recorded end of the chain, if any.
-pub fn verify_chain<'a>(events: impl IntoIterator<Item = &'a AuditEvent>, head: Option<&ChainHead>) -> Result<u64, ChainBreak> {
+pub fn verify_chain<'a>(
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+    head: Option<&ChainHead>,
+) -> Result<u64, ChainBreak> {
     let mut verifier = ChainVerifier::default();
     for event in events {
         verifier.feed(event)?;
@@ -149,8 +225,18 @@ mod tests {
         let mut prev = GENESIS.to_string();
         (1..=n as i64)
             .map(|seq| {
-                let entry = AuditEntry { actor: "alice".into(), verb: "environment.create".into(), subject: format!("env/E{seq}"), details: serde_json::json!({"n": seq}) };
-                let e = AuditEvent::seal(seq, format!("2026-01-01T00:00:{seq:02}Z"), prev.clone(), &entry);
+                let entry = AuditEntry {
+                    actor: "alice".into(),
+                    verb: "environment.create".into(),
+                    subject: format!("env/E{seq}"),
+                    details: serde_json::json!({"n": seq}),
+                };
+                let e = AuditEvent::seal(
+                    seq,
+                    format!("2026-01-01T00:00:{seq:02}Z"),
+                    prev.clone(),
+                    &entry,
+                );
                 prev = e.hash.clone();
                 e
             })
@@ -158,7 +244,16 @@ mod tests {
     }
 
     fn head(events: &[AuditEvent]) -> ChainHead {
-        events.last().map(|e| ChainHead { seq: e.seq, hash: e.hash.clone() }).unwrap_or(ChainHead { seq: 0, hash: GENESIS.into() })
+        events
+            .last()
+            .map(|e| ChainHead {
+                seq: e.seq,
+                hash: e.hash.clone(),
+            })
+            .unwrap_or(ChainHead {
+                seq: 0,
+                hash: GENESIS.into(),
+            })
     }
 
     #[test]
@@ -205,7 +300,12 @@ mod tests {
     fn a_resealed_forgery_still_breaks_the_next_link() {
         let mut c = chain(5);
         let h = head(&c);
-        let forged = AuditEntry { actor: "mallory".into(), verb: c[1].verb.clone(), subject: c[1].subject.clone(), details: serde_json::json!({"n": 2}) };
+        let forged = AuditEntry {
+            actor: "mallory".into(),
+            verb: c[1].verb.clone(),
+            subject: c[1].subject.clone(),
+            details: serde_json::json!({"n": 2}),
+        };
         c[1] = AuditEvent::seal(2, c[1].at.clone(), c[1].prev_hash.clone(), &forged);
         assert_eq!(verify_chain(&c, Some(&h)).unwrap_err().seq, 3);
     }

@@ -24,22 +24,43 @@ pub struct Change {
 pub fn environment_change(current: Option<&Environment>, desired: &Environment) -> Option<Change> {
     let subject = format!("environment/{}", desired.name);
     let Some(current) = current else {
-        return Some(Change { kind: ChangeKind::Create, subject, details: vec![format!("position {}, protected {}", desired.position, desired.protected)] });
+        return Some(Change {
+            kind: ChangeKind::Create,
+            subject,
+            details: vec![format!(
+                "position {}, protected {}",
+                desired.position, desired.protected
+            )],
+        });
     };
     let mut details = Vec::new();
     if current.position != desired.position {
-        details.push(format!("position: {} → {}", current.position, desired.position));
+        details.push(format!(
+            "position: {} → {}",
+            current.position, desired.position
+        ));
     }
     if current.region != desired.region {
-        details.push(format!("region: {} → {}", show(&current.region), show(&desired.region)));
+        details.push(format!(
+            "region: {} → {}",
+            show(&current.region),
+            show(&desired.region)
+        ));
     }
     if current.protected != desired.protected {
-        details.push(format!("protected: {} → {}", current.protected, desired.protected));
+        details.push(format!(
+            "protected: {} → {}",
+            current.protected, desired.protected
+        ));
     }
     if current.description != desired.description {
         details.push("description changed".to_string());
     }
-    (!details.is_empty()).then_some(Change { kind: ChangeKind::Update, subject, details })
+    (!details.is_empty()).then_some(Change {
+        kind: ChangeKind::Update,
+        subject,
+        details,
+    })
 }
 
 fn show<T: std::fmt::Display>(v: &Option<T>) -> String {
@@ -73,9 +94,26 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
             details.push(format!("{what} {removed} removed"));
         }
     };
-    named("component", current.components.iter().map(|c| c.name.to_string()).collect(), desired.components.iter().map(|c| c.name.to_string()).collect(), &mut details);
+    named(
+        "component",
+        current
+            .components
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect(),
+        desired
+            .components
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect(),
+        &mut details,
+    );
     for c in &desired.components {
-        if current.components.iter().any(|o| o.name == c.name && o != c) {
+        if current
+            .components
+            .iter()
+            .any(|o| o.name == c.name && o != c)
+        {
             details.push(format!("component {} changed", c.name));
         }
     }
@@ -88,24 +126,67 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
                 }
             }
         } else {
-            details.push(format!("plan: {} steps → {} steps", current.plan.len(), desired.plan.len()));
-            named("step", step_names(current), step_names(desired), &mut details);
+            details.push(format!(
+                "plan: {} steps → {} steps",
+                current.plan.len(),
+                desired.plan.len()
+            ));
+            named(
+                "step",
+                step_names(current),
+                step_names(desired),
+                &mut details,
+            );
         }
     }
-    named("lifecycle", current.lifecycles.iter().map(|l| l.name.to_string()).collect(), desired.lifecycles.iter().map(|l| l.name.to_string()).collect(), &mut details);
+    named(
+        "lifecycle",
+        current
+            .lifecycles
+            .iter()
+            .map(|l| l.name.to_string())
+            .collect(),
+        desired
+            .lifecycles
+            .iter()
+            .map(|l| l.name.to_string())
+            .collect(),
+        &mut details,
+    );
     for l in &desired.lifecycles {
-        if current.lifecycles.iter().any(|o| o.name == l.name && o != l) {
+        if current
+            .lifecycles
+            .iter()
+            .any(|o| o.name == l.name && o != l)
+        {
             details.push(format!("lifecycle {} changed", l.name));
         }
     }
-    let var_key = |p: &Project| p.variables.iter().map(|v| format!("{} ({})", v.name, v.scope.describe())).collect::<Vec<_>>();
+    let var_key = |p: &Project| {
+        p.variables
+            .iter()
+            .map(|v| format!("{} ({})", v.name, v.scope.describe()))
+            .collect::<Vec<_>>()
+    };
     named("variable", var_key(current), var_key(desired), &mut details);
     for v in &desired.variables {
-        if current.variables.iter().any(|o| o.name == v.name && o.scope == v.scope && o != v) {
-            details.push(format!("variable {} ({}) changed", v.name, v.scope.describe()));
+        if current
+            .variables
+            .iter()
+            .any(|o| o.name == v.name && o.scope == v.scope && o != v)
+        {
+            details.push(format!(
+                "variable {} ({}) changed",
+                v.name,
+                v.scope.describe()
+            ));
         }
     }
-    (!details.is_empty()).then_some(Change { kind: ChangeKind::Update, subject, details })
+    (!details.is_empty()).then_some(Change {
+        kind: ChangeKind::Update,
+        subject,
+        details,
+    })
 }
 
 #[cfg(test)]
@@ -114,7 +195,10 @@ mod tests {
     use crate::config::{load, Source};
 
     fn pets(text: &str) -> Project {
-        load(&[Source { name: "x", text }]).unwrap().projects.remove(0)
+        load(&[Source { name: "x", text }])
+            .unwrap()
+            .projects
+            .remove(0)
     }
 
     const PETS: &str = include_str!("../../../examples/pets/slipway.yaml");
@@ -128,7 +212,10 @@ mod tests {
     fn a_new_project_is_a_create_with_its_size() {
         let c = project_change(None, &pets(PETS)).unwrap();
         assert_eq!(c.kind, ChangeKind::Create);
-        assert_eq!(c.details, ["3 components, 8 plan steps, 3 lifecycles, 6 variables"]);
+        assert_eq!(
+            c.details,
+            ["3 components, 8 plan steps, 3 lifecycles, 6 variables"]
+        );
     }
 
     #[test]
@@ -140,7 +227,12 @@ mod tests {
 
     #[test]
     fn environment_protection_change_is_shown() {
-        let envs = load(&[Source { name: "x", text: PETS }]).unwrap().environments;
+        let envs = load(&[Source {
+            name: "x",
+            text: PETS,
+        }])
+        .unwrap()
+        .environments;
         let mut flipped = envs[0].clone();
         flipped.protected = true;
         let c = environment_change(Some(&envs[0]), &flipped).unwrap();

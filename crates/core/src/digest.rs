@@ -38,7 +38,8 @@ impl Sha256 {
                 b'a'..=b'f' => Some(c - b'a' + 10),
                 _ => None,
             };
-            out[i] = (nibble(pair[0]).ok_or_else(invalid)? << 4) | nibble(pair[1]).ok_or_else(invalid)?;
+            out[i] = (nibble(pair[0]).ok_or_else(invalid)? << 4)
+                | nibble(pair[1]).ok_or_else(invalid)?;
         }
         Ok(Sha256(out))
     }

@@ -150,7 +150,9 @@ pub struct Phase {
     pub automatic: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum VersionBump {
     Major,
@@ -210,20 +212,28 @@ impl Project {
     pub fn referenced_environments(&self) -> BTreeMap<Name, String> {
         let mut refs = BTreeMap::new();
         for (i, step) in self.plan.iter().enumerate() {
-            for e in step.when.environments.iter().chain(&step.when.not_environments) {
-                refs.entry(e.clone()).or_insert_with(|| format!("plan.steps[{i}].when"));
+            for e in step
+                .when
+                .environments
+                .iter()
+                .chain(&step.when.not_environments)
+            {
+                refs.entry(e.clone())
+                    .or_insert_with(|| format!("plan.steps[{i}].when"));
             }
         }
         for (i, l) in self.lifecycles.iter().enumerate() {
             for (j, p) in l.phases.iter().enumerate() {
                 for e in &p.environments {
-                    refs.entry(e.clone()).or_insert_with(|| format!("lifecycles[{i}].phases[{j}].environments"));
+                    refs.entry(e.clone())
+                        .or_insert_with(|| format!("lifecycles[{i}].phases[{j}].environments"));
                 }
             }
         }
         for (i, v) in self.variables.iter().enumerate() {
             if let Some(e) = &v.scope.environment {
-                refs.entry(e.clone()).or_insert_with(|| format!("variables[{i}].environment"));
+                refs.entry(e.clone())
+                    .or_insert_with(|| format!("variables[{i}].environment"));
             }
         }
         refs
@@ -241,7 +251,11 @@ mod tests {
     fn lifecycle(name: &str, rule: Option<LifecycleRule>) -> Lifecycle {
         Lifecycle {
             name: n(name),
-            phases: vec![Phase { name: n("p"), environments: vec![n("DEV")], automatic: false }],
+            phases: vec![Phase {
+                name: n("p"),
+                environments: vec![n("DEV")],
+                automatic: false,
+            }],
             rule,
         }
     }
@@ -256,21 +270,53 @@ mod tests {
             plan: vec![],
             lifecycles: vec![
                 lifecycle("standard", None),
-                lifecycle("hotfix", Some(LifecycleRule { label: Some(n("hotfix")), ..Default::default() })),
-                lifecycle("preview", Some(LifecycleRule { prerelease: Some(true), ..Default::default() })),
+                lifecycle(
+                    "hotfix",
+                    Some(LifecycleRule {
+                        label: Some(n("hotfix")),
+                        ..Default::default()
+                    }),
+                ),
+                lifecycle(
+                    "preview",
+                    Some(LifecycleRule {
+                        prerelease: Some(true),
+                        ..Default::default()
+                    }),
+                ),
             ],
         };
-        let hotfix = ReleaseFacts { bump: Some(VersionBump::Patch), prerelease: false, labels: vec![n("hotfix")] };
-        assert_eq!(project.select_lifecycle(&hotfix).unwrap().name.as_str(), "hotfix");
-        let rc = ReleaseFacts { bump: Some(VersionBump::Minor), prerelease: true, labels: vec![] };
-        assert_eq!(project.select_lifecycle(&rc).unwrap().name.as_str(), "preview");
+        let hotfix = ReleaseFacts {
+            bump: Some(VersionBump::Patch),
+            prerelease: false,
+            labels: vec![n("hotfix")],
+        };
+        assert_eq!(
+            project.select_lifecycle(&hotfix).unwrap().name.as_str(),
+            "hotfix"
+        );
+        let rc = ReleaseFacts {
+            bump: Some(VersionBump::Minor),
+            prerelease: true,
+            labels: vec![],
+        };
+        assert_eq!(
+            project.select_lifecycle(&rc).unwrap().name.as_str(),
+            "preview"
+        );
         let plain = ReleaseFacts::default();
-        assert_eq!(project.select_lifecycle(&plain).unwrap().name.as_str(), "standard");
+        assert_eq!(
+            project.select_lifecycle(&plain).unwrap().name.as_str(),
+            "standard"
+        );
     }
 
     #[test]
     fn condition_excludes_before_it_includes() {
-        let c = Condition { environments: vec![n("DEV"), n("INT")], not_environments: vec![n("INT")] };
+        let c = Condition {
+            environments: vec![n("DEV"), n("INT")],
+            not_environments: vec![n("INT")],
+        };
         assert!(c.applies_to(&n("DEV")));
         assert!(!c.applies_to(&n("INT")));
         assert!(!c.applies_to(&n("PROD")));

@@ -19,7 +19,10 @@ pub struct InvalidName {
 
 impl Name {
     pub fn parse(value: &str) -> Result<Self, InvalidName> {
-        let invalid = |reason| InvalidName { value: value.to_string(), reason };
+        let invalid = |reason| InvalidName {
+            value: value.to_string(),
+            reason,
+        };
         let first = value.chars().next().ok_or_else(|| invalid("it is empty"))?;
         if value.len() > 64 {
             return Err(invalid("it is longer than 64 characters"));
@@ -27,9 +30,14 @@ impl Name {
         if !first.is_ascii_alphanumeric() {
             return Err(invalid("it must start with a letter or digit"));
         }
-        if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        if let Some(bad) = value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
             let _ = bad;
-            return Err(invalid("it contains a character other than letters, digits, '.', '_' or '-'"));
+            return Err(invalid(
+                "it contains a character other than letters, digits, '.', '_' or '-'",
+            ));
         }
         Ok(Name(value.to_string()))
     }
@@ -94,10 +102,19 @@ mod tests {
     #[test]
     fn refuses_and_explains_bad_names() {
         assert!(Name::parse("").unwrap_err().to_string().contains("empty"));
-        assert!(Name::parse("-x").unwrap_err().to_string().contains("start with"));
-        assert!(Name::parse("a/b").unwrap_err().to_string().contains("character"));
+        assert!(Name::parse("-x")
+            .unwrap_err()
+            .to_string()
+            .contains("start with"));
+        assert!(Name::parse("a/b")
+            .unwrap_err()
+            .to_string()
+            .contains("character"));
         assert!(Name::parse("../etc").is_err());
-        assert!(Name::parse(&"a".repeat(65)).unwrap_err().to_string().contains("64"));
+        assert!(Name::parse(&"a".repeat(65))
+            .unwrap_err()
+            .to_string()
+            .contains("64"));
     }
 
     proptest! {

@@ -289,26 +289,55 @@ impl Action {
     pub fn summary(&self) -> String {
         match self {
             Action::Command(p) => format!("run `{}`", p.run),
-            Action::PlaceArtifact(p) => format!("place {} in {} (keep {} previous)", p.component, p.destination, p.keep),
-            Action::RestoreArtifact(p) => format!("switch {} back to the previous version", p.destination),
-            Action::ExtractArchive(p) => format!("extract {} into {} (keep {} previous)", p.component, p.destination, p.keep),
-            Action::RestoreArchive(p) => format!("switch {} back to the previous extraction", p.destination),
+            Action::PlaceArtifact(p) => format!(
+                "place {} in {} (keep {} previous)",
+                p.component, p.destination, p.keep
+            ),
+            Action::RestoreArtifact(p) => {
+                format!("switch {} back to the previous version", p.destination)
+            }
+            Action::ExtractArchive(p) => format!(
+                "extract {} into {} (keep {} previous)",
+                p.component, p.destination, p.keep
+            ),
+            Action::RestoreArchive(p) => {
+                format!("switch {} back to the previous extraction", p.destination)
+            }
             Action::StopService(p) => format!("stop service {}", p.service),
             Action::StartService(p) => format!("start service {}", p.service),
             Action::RestartService(p) => format!("restart service {}", p.service),
-            Action::RunSql(p) => format!("run {} from {} on {}", p.script, p.component, p.connection),
-            Action::RollbackSql(p) => format!("run rollback {} from {} on {}", p.script, p.component, p.connection),
+            Action::RunSql(p) => {
+                format!("run {} from {} on {}", p.script, p.component, p.connection)
+            }
+            Action::RollbackSql(p) => format!(
+                "run rollback {} from {} on {}",
+                p.script, p.component, p.connection
+            ),
             Action::Backup(p) => format!("back up {} (keep {})", p.path, p.keep),
-            Action::HttpCheck(p) => format!("expect HTTP {} from {} ({} tries)", p.expect_status, p.url, p.retries),
+            Action::HttpCheck(p) => format!(
+                "expect HTTP {} from {} ({} tries)",
+                p.expect_status, p.url, p.retries
+            ),
             Action::Manual(p) => format!("wait for a person: {}", p.instructions),
             Action::Preflight(p) => {
                 let comps: Vec<&str> = p.components.iter().map(Name::as_str).collect();
-                format!("check packages [{}] and {} MB free", comps.join(", "), p.min_free_mb)
+                format!(
+                    "check packages [{}] and {} MB free",
+                    comps.join(", "),
+                    p.min_free_mb
+                )
             }
-            Action::SilenceMonitoring(p) => format!("silence monitoring for {} min", p.duration_minutes),
+            Action::SilenceMonitoring(p) => {
+                format!("silence monitoring for {} min", p.duration_minutes)
+            }
             Action::RestoreMonitoring(_) => "restore monitoring".to_string(),
-            Action::InstallBatch(p) => format!("install batch {} from {} ({})", p.job, p.component, p.schedule),
-            Action::RestoreBatch(p) => format!("restore the previous definition of batch {}", p.job),
+            Action::InstallBatch(p) => format!(
+                "install batch {} from {} ({})",
+                p.job, p.component, p.schedule
+            ),
+            Action::RestoreBatch(p) => {
+                format!("restore the previous definition of batch {}", p.job)
+            }
             Action::EnableBatch(p) => format!("enable batch {}", p.job),
             Action::DisableBatch(p) => format!("disable batch {}", p.job),
         }
@@ -329,33 +358,53 @@ impl Action {
         use Inverse::*;
         match self {
             Action::Command(p) => match &p.undo {
-                Some(undo) => Undo(Action::Command(CommandParams { run: undo.clone(), undo: None, ..p.clone() })),
-                None => Irreversible("a command has no known inverse; declare one with `undo:`".to_string()),
+                Some(undo) => Undo(Action::Command(CommandParams {
+                    run: undo.clone(),
+                    undo: None,
+                    ..p.clone()
+                })),
+                None => Irreversible(
+                    "a command has no known inverse; declare one with `undo:`".to_string(),
+                ),
             },
-            Action::PlaceArtifact(p) => Undo(Action::RestoreArtifact(RestoreParams { destination: p.destination.clone() })),
-            Action::ExtractArchive(p) => Undo(Action::RestoreArchive(RestoreParams { destination: p.destination.clone() })),
+            Action::PlaceArtifact(p) => Undo(Action::RestoreArtifact(RestoreParams {
+                destination: p.destination.clone(),
+            })),
+            Action::ExtractArchive(p) => Undo(Action::RestoreArchive(RestoreParams {
+                destination: p.destination.clone(),
+            })),
             Action::StopService(p) => Undo(Action::StartService(p.clone())),
             Action::StartService(p) => Undo(Action::StopService(p.clone())),
-            Action::RestartService(_) => NothingToUndo("a restart leaves the service running as before"),
+            Action::RestartService(_) => {
+                NothingToUndo("a restart leaves the service running as before")
+            }
             Action::RunSql(p) => match &p.rollback_script {
                 Some(script) => Undo(Action::RollbackSql(SqlRollbackParams {
                     component: p.component.clone(),
                     connection: p.connection.clone(),
                     script: script.clone(),
                 })),
-                None => Irreversible(format!("{} has no `rollback_script`; restore the database from a backup", p.script)),
+                None => Irreversible(format!(
+                    "{} has no `rollback_script`; restore the database from a backup",
+                    p.script
+                )),
             },
             Action::Backup(_) => NothingToUndo("a backup only copies"),
             Action::HttpCheck(_) | Action::Preflight(_) => NothingToUndo("a check changes nothing"),
             Action::Manual(_) => NothingToUndo("a manual decision changes nothing by itself"),
             Action::SilenceMonitoring(_) => Undo(Action::RestoreMonitoring(NoParams {})),
             Action::RestoreMonitoring(_) => NothingToUndo("monitoring is left on"),
-            Action::InstallBatch(p) => Undo(Action::RestoreBatch(BatchParams { job: p.job.clone() })),
+            Action::InstallBatch(p) => {
+                Undo(Action::RestoreBatch(BatchParams { job: p.job.clone() }))
+            }
             Action::EnableBatch(p) => Undo(Action::DisableBatch(p.clone())),
             Action::DisableBatch(p) => Undo(Action::EnableBatch(p.clone())),
-            Action::RestoreArtifact(_) | Action::RestoreArchive(_) | Action::RollbackSql(_) | Action::RestoreBatch(_) => {
-                Irreversible("this step is itself an undo; deploy the release again to go forward".to_string())
-            }
+            Action::RestoreArtifact(_)
+            | Action::RestoreArchive(_)
+            | Action::RollbackSql(_)
+            | Action::RestoreBatch(_) => Irreversible(
+                "this step is itself an undo; deploy the release again to go forward".to_string(),
+            ),
         }
     }
 }
@@ -428,20 +477,47 @@ mod tests {
     }
 
     fn step(name: &str, action: Action) -> Step {
-        Step { name: name.to_string(), roles: vec![n("app")], when: Condition::default(), action }
+        Step {
+            name: name.to_string(),
+            roles: vec![n("app")],
+            when: Condition::default(),
+            action,
+        }
     }
 
     fn svc() -> ServiceParams {
-        ServiceParams { service: "jboss".into(), command: None }
+        ServiceParams {
+            service: "jboss".into(),
+            command: None,
+        }
     }
 
     /// Seed 002's Pets plan, and the rollback the seed expects the tool to derive.
     #[test]
     fn pets_rollback_is_batch_stop_war_sql_start() {
         let plan = [
-            step("Back up WAR", Action::Backup(BackupParams { path: "/opt/jboss/deployments".into(), keep: 3 })),
-            step("Back up batch", Action::Backup(BackupParams { path: "/opt/batch".into(), keep: 3 })),
-            step("Check packages", Action::Preflight(PreflightParams { components: vec![n("pets-war")], min_free_mb: 100, paths: vec![] })),
+            step(
+                "Back up WAR",
+                Action::Backup(BackupParams {
+                    path: "/opt/jboss/deployments".into(),
+                    keep: 3,
+                }),
+            ),
+            step(
+                "Back up batch",
+                Action::Backup(BackupParams {
+                    path: "/opt/batch".into(),
+                    keep: 3,
+                }),
+            ),
+            step(
+                "Check packages",
+                Action::Preflight(PreflightParams {
+                    components: vec![n("pets-war")],
+                    min_free_mb: 100,
+                    paths: vec![],
+                }),
+            ),
             step("Stop JBoss", Action::StopService(svc())),
             step(
                 "Run SQL",
@@ -452,7 +528,14 @@ mod tests {
                     rollback_script: Some("down.sql".into()),
                 }),
             ),
-            step("Deploy WAR", Action::PlaceArtifact(PlaceParams { component: n("pets-war"), destination: "/opt/pets".into(), keep: 3 })),
+            step(
+                "Deploy WAR",
+                Action::PlaceArtifact(PlaceParams {
+                    component: n("pets-war"),
+                    destination: "/opt/pets".into(),
+                    keep: 3,
+                }),
+            ),
             step("Start JBoss", Action::StartService(svc())),
             step(
                 "Deploy batch",
@@ -466,19 +549,45 @@ mod tests {
                 }),
             ),
         ];
-        let completed: Vec<(usize, &Step)> = plan.iter().enumerate().map(|(i, s)| (i + 1, s)).collect();
+        let completed: Vec<(usize, &Step)> =
+            plan.iter().enumerate().map(|(i, s)| (i + 1, s)).collect();
         let rollback = derive_rollback(&completed);
         let kinds: Vec<&str> = rollback.steps.iter().map(|s| s.action.kind()).collect();
-        assert_eq!(kinds, ["batch.restore", "service.stop", "artifact.restore", "sql.rollback", "service.start"]);
+        assert_eq!(
+            kinds,
+            [
+                "batch.restore",
+                "service.stop",
+                "artifact.restore",
+                "sql.rollback",
+                "service.start"
+            ]
+        );
         let undone: Vec<usize> = rollback.steps.iter().map(|s| s.undoes).collect();
         assert_eq!(undone, [8, 7, 6, 5, 4]);
-        assert_eq!(rollback.left_as_is.iter().map(|l| l.step).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            rollback
+                .left_as_is
+                .iter()
+                .map(|l| l.step)
+                .collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
         assert!(rollback.left_as_is.iter().all(|l| !l.irreversible));
     }
 
     #[test]
     fn a_command_without_undo_is_reported_irreversible_with_the_fix() {
-        let s = step("Migrate", Action::Command(CommandParams { run: "migrate".into(), timeout_secs: 1, env: Default::default(), cwd: None, undo: None }));
+        let s = step(
+            "Migrate",
+            Action::Command(CommandParams {
+                run: "migrate".into(),
+                timeout_secs: 1,
+                env: Default::default(),
+                cwd: None,
+                undo: None,
+            }),
+        );
         let plan = derive_rollback(&[(1, &s)]);
         assert!(plan.steps.is_empty());
         assert!(plan.left_as_is[0].irreversible);
@@ -490,12 +599,29 @@ mod tests {
             Just(Action::StopService(svc())),
             Just(Action::StartService(svc())),
             Just(Action::RestartService(svc())),
-            Just(Action::Backup(BackupParams { path: "/b".into(), keep: 1 })),
-            Just(Action::PlaceArtifact(PlaceParams { component: n("c"), destination: "/d".into(), keep: 1 })),
+            Just(Action::Backup(BackupParams {
+                path: "/b".into(),
+                keep: 1
+            })),
+            Just(Action::PlaceArtifact(PlaceParams {
+                component: n("c"),
+                destination: "/d".into(),
+                keep: 1
+            })),
             Just(Action::EnableBatch(BatchParams { job: n("j") })),
             Just(Action::DisableBatch(BatchParams { job: n("j") })),
-            Just(Action::SilenceMonitoring(SilenceParams { alertmanager_url: None, matchers: Default::default(), duration_minutes: 5 })),
-            Just(Action::Command(CommandParams { run: "a".into(), timeout_secs: 1, env: Default::default(), cwd: None, undo: Some("b".into()) })),
+            Just(Action::SilenceMonitoring(SilenceParams {
+                alertmanager_url: None,
+                matchers: Default::default(),
+                duration_minutes: 5
+            })),
+            Just(Action::Command(CommandParams {
+                run: "a".into(),
+                timeout_secs: 1,
+                env: Default::default(),
+                cwd: None,
+                undo: Some("b".into())
+            })),
         ]
     }
 

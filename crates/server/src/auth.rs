@@ -1,6 +1,8 @@
 //! Who is asking: API tokens (`Authorization: Bearer`), console sessions (cookie), passwords.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -38,11 +40,18 @@ pub fn secret_hash(secret: &str) -> String {
 
 pub fn hash_password(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2id with default parameters accepts any password").to_string()
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2id with default parameters accepts any password")
+        .to_string()
 }
 
 pub fn verify_password(stored: &str, password: &str) -> bool {
-    PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(stored).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -58,20 +67,39 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Identify the caller of a request, or `None` when it carries no valid credential.
 pub async fn identify(state: &AppState, parts: &Parts) -> Result<Option<Actor>, ServiceError> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let token = value.strip_prefix("Bearer ").ok_or_else(|| ServiceError::invalid("the Authorization header must be `Bearer <token>`", "pass the token printed by `slipway token create`"))?;
+    if let Some(value) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let token = value.strip_prefix("Bearer ").ok_or_else(|| {
+            ServiceError::invalid(
+                "the Authorization header must be `Bearer <token>`",
+                "pass the token printed by `slipway token create`",
+            )
+        })?;
         return Ok(state
             .store
             .user_by_token_hash(&secret_hash(token.trim()))
             .await?
-            .map(|u| Actor { user_id: u.id, username: u.username, role: u.role, csrf: None }));
+            .map(|u| Actor {
+                user_id: u.id,
+                username: u.username,
+                role: u.role,
+                csrf: None,
+            }));
     }
     if let Some(session_id) = cookie(&parts.headers, SESSION_COOKIE) {
         return Ok(state
             .store
             .session(&secret_hash(session_id))
             .await?
-            .map(|s| Actor { user_id: s.user.id, username: s.user.username, role: s.user.role, csrf: Some(s.csrf) }));
+            .map(|s| Actor {
+                user_id: s.user.id,
+                username: s.user.username,
+                role: s.user.role,
+                csrf: Some(s.csrf),
+            }));
     }
     Ok(None)
 }
@@ -80,13 +108,21 @@ pub async fn identify(state: &AppState, parts: &Parts) -> Result<Option<Actor>, 
 impl FromRequestParts<AppState> for Actor {
     type Rejection = ServiceError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let actor = identify(state, parts).await?.ok_or(ServiceError::Unauthenticated)?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let actor = identify(state, parts)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
         if let Some(csrf) = &actor.csrf {
             let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             if !safe && sent != Some(csrf.as_str()) {
-                return Err(ServiceError::invalid("this request needs the session's CSRF token", "send it in the X-CSRF-Token header, or use an API token"));
+                return Err(ServiceError::invalid(
+                    "this request needs the session's CSRF token",
+                    "send it in the X-CSRF-Token header, or use an API token",
+                ));
             }
         }
         Ok(actor)

@@ -31,20 +31,32 @@ pub enum ServiceError {
 
 impl ServiceError {
     pub fn not_found(what: impl Into<String>, hint: impl Into<String>) -> Self {
-        ServiceError::NotFound { what: what.into(), hint: hint.into() }
+        ServiceError::NotFound {
+            what: what.into(),
+            hint: hint.into(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        ServiceError::Invalid { message: message.into(), hint: hint.into() }
+        ServiceError::Invalid {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ServiceError::Unauthenticated | ServiceError::BadCredentials => StatusCode::UNAUTHORIZED,
+            ServiceError::Unauthenticated | ServiceError::BadCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
             ServiceError::Denied(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ServiceError::Invalid { .. } | ServiceError::Config(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ServiceError::Conflict(_) | ServiceError::Store(StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
+            ServiceError::Invalid { .. } | ServiceError::Config(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ServiceError::Conflict(_) | ServiceError::Store(StoreError::AlreadyExists(_)) => {
+                StatusCode::CONFLICT
+            }
             ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,7 +70,9 @@ impl ServiceError {
             ServiceError::NotFound { .. } => "Not found",
             ServiceError::Invalid { .. } => "Invalid request",
             ServiceError::Config(_) => "Invalid configuration",
-            ServiceError::Conflict(_) | ServiceError::Store(StoreError::AlreadyExists(_)) => "Already exists",
+            ServiceError::Conflict(_) | ServiceError::Store(StoreError::AlreadyExists(_)) => {
+                "Already exists"
+            }
             ServiceError::RateLimited { .. } => "Too many attempts",
             ServiceError::Store(_) => "Server error",
         }
@@ -67,14 +81,28 @@ impl ServiceError {
     /// What to do next, for the problem's `hint` and the console's message.
     pub fn hint(&self) -> Option<String> {
         match self {
-            ServiceError::Unauthenticated => Some("create a token with `slipway token create` and pass --token or SLIPWAY_TOKEN".into()),
-            ServiceError::BadCredentials => Some(format!("after {} failures in a row, sign-in pauses for a few minutes", crate::state::MAX_FAILURES)),
+            ServiceError::Unauthenticated => Some(
+                "create a token with `slipway token create` and pass --token or SLIPWAY_TOKEN"
+                    .into(),
+            ),
+            ServiceError::BadCredentials => Some(format!(
+                "after {} failures in a row, sign-in pauses for a few minutes",
+                crate::state::MAX_FAILURES
+            )),
             ServiceError::Denied(d) => Some(d.hint.clone()),
-            ServiceError::NotFound { hint, .. } | ServiceError::Invalid { hint, .. } => (!hint.is_empty()).then(|| hint.clone()),
-            ServiceError::Config(_) => Some("fix each error listed in `errors`, then apply again; nothing was changed".into()),
-            ServiceError::Store(StoreError::AlreadyExists(_)) | ServiceError::Conflict(_) => Some("choose another name, or change the existing one".into()),
+            ServiceError::NotFound { hint, .. } | ServiceError::Invalid { hint, .. } => {
+                (!hint.is_empty()).then(|| hint.clone())
+            }
+            ServiceError::Config(_) => Some(
+                "fix each error listed in `errors`, then apply again; nothing was changed".into(),
+            ),
+            ServiceError::Store(StoreError::AlreadyExists(_)) | ServiceError::Conflict(_) => {
+                Some("choose another name, or change the existing one".into())
+            }
             ServiceError::RateLimited { .. } => None,
-            ServiceError::Store(_) => Some("the server log has the details; the request changed nothing".into()),
+            ServiceError::Store(_) => {
+                Some("the server log has the details; the request changed nothing".into())
+            }
         }
     }
 }
@@ -111,7 +139,10 @@ impl IntoResponse for ServiceError {
             },
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let ServiceError::RateLimited { retry_after_secs } = self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

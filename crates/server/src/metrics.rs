@@ -14,7 +14,12 @@ pub(crate) struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics { started: Instant::now(), requests: Default::default(), request_micros: AtomicU64::new(0), denials: AtomicU64::new(0) }
+        Metrics {
+            started: Instant::now(),
+            requests: Default::default(),
+            request_micros: AtomicU64::new(0),
+            denials: AtomicU64::new(0),
+        }
     }
 }
 
@@ -32,17 +37,38 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP slipway_http_requests_total HTTP requests served, by status class.\n# TYPE slipway_http_requests_total counter");
         for (i, c) in self.requests.iter().enumerate() {
-            let _ = writeln!(out, "slipway_http_requests_total{{class=\"{}xx\"}} {}", i + 1, c.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "slipway_http_requests_total{{class=\"{}xx\"}} {}",
+                i + 1,
+                c.load(Ordering::Relaxed)
+            );
         }
-        let total: u64 = self.requests.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        let total: u64 = self
+            .requests
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
         let _ = writeln!(out, "# HELP slipway_http_request_duration_seconds Time spent serving HTTP requests.\n# TYPE slipway_http_request_duration_seconds summary");
-        let _ = writeln!(out, "slipway_http_request_duration_seconds_sum {}", self.request_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "slipway_http_request_duration_seconds_sum {}",
+            self.request_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(out, "slipway_http_request_duration_seconds_count {total}");
         let _ = writeln!(out, "# HELP slipway_access_denied_total Requests refused with 403.\n# TYPE slipway_access_denied_total counter");
-        let _ = writeln!(out, "slipway_access_denied_total {}", self.denials.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "slipway_access_denied_total {}",
+            self.denials.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP slipway_audit_events Events in the audit chain.\n# TYPE slipway_audit_events gauge\nslipway_audit_events {audit_events}");
         let _ = writeln!(out, "# HELP slipway_uptime_seconds Seconds since the server started.\n# TYPE slipway_uptime_seconds gauge");
-        let _ = writeln!(out, "slipway_uptime_seconds {}", self.started.elapsed().as_secs());
+        let _ = writeln!(
+            out,
+            "slipway_uptime_seconds {}",
+            self.started.elapsed().as_secs()
+        );
         if let Some(rss) = resident_bytes() {
             let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}");
         }

@@ -17,17 +17,27 @@ pub struct SecretBox {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read the master key {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot create the master key {path}: {source}")]
-    Create { path: String, source: std::io::Error },
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the master key {path} must be 64 hexadecimal characters (32 bytes)")]
     Malformed { path: String },
-    #[error("the master key {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error(
+        "the master key {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`"
+    )]
     Exposed { path: String, mode: u32 },
 }
 
 fn parse_hex(text: &str) -> Option<[u8; 32]> {
-    slipway_core::Sha256::parse(text.trim()).ok().map(|d| *d.as_bytes())
+    slipway_core::Sha256::parse(text.trim())
+        .ok()
+        .map(|d| *d.as_bytes())
 }
 
 impl SecretBox {
@@ -41,17 +51,30 @@ impl SecretBox {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
-                getrandom::getrandom(&mut key).map_err(|e| KeyError::Create { path: shown.clone(), source: std::io::Error::other(e) })?;
-                write_private(path, &lower_hex(&key)).map_err(|source| KeyError::Create { path: shown, source })?;
+                getrandom::getrandom(&mut key).map_err(|e| KeyError::Create {
+                    path: shown.clone(),
+                    source: std::io::Error::other(e),
+                })?;
+                write_private(path, &lower_hex(&key)).map_err(|source| KeyError::Create {
+                    path: shown,
+                    source,
+                })?;
                 key
             }
-            Err(source) => return Err(KeyError::Read { path: shown, source }),
+            Err(source) => {
+                return Err(KeyError::Read {
+                    path: shown,
+                    source,
+                })
+            }
         };
         Ok(SecretBox::from_key(&key))
     }
 
     pub fn from_key(key: &[u8; 32]) -> SecretBox {
-        SecretBox { cipher: XChaCha20Poly1305::new(key.into()) }
+        SecretBox {
+            cipher: XChaCha20Poly1305::new(key.into()),
+        }
     }
 
     /// Hex of nonce ‖ ciphertext.
@@ -60,7 +83,13 @@ impl SecretBox {
         getrandom::getrandom(&mut nonce).expect("the operating system provides randomness");
         let sealed = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: slot.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: slot.as_bytes(),
+                },
+            )
             .expect("encryption of a bounded message cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -74,24 +103,46 @@ impl SecretBox {
             return None;
         }
         let (nonce, ciphertext) = bytes.split_at(24);
-        let plain = self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: slot.as_bytes() }).ok()?;
+        let plain = self
+            .cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: slot.as_bytes(),
+                },
+            )
+            .ok()?;
         String::from_utf8(plain).ok()
     }
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_err(|source| KeyError::Read { path: path.display().to_string(), source })?.permissions().mode() & 0o777;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| KeyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyError::Exposed { path: path.display().to_string(), mode });
+        return Err(KeyError::Exposed {
+            path: path.display().to_string(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -124,9 +175,15 @@ mod tests {
         let b = SecretBox::from_key(&[7; 32]);
         let sealed = b.seal("pets/DB_PASSWORD/PROD-EU/", "hunter2");
         assert!(!sealed.contains("hunter2"));
-        assert_eq!(b.open("pets/DB_PASSWORD/PROD-EU/", &sealed).as_deref(), Some("hunter2"));
+        assert_eq!(
+            b.open("pets/DB_PASSWORD/PROD-EU/", &sealed).as_deref(),
+            Some("hunter2")
+        );
         assert_eq!(b.open("pets/DB_PASSWORD/DEV/", &sealed), None);
-        assert_eq!(SecretBox::from_key(&[8; 32]).open("pets/DB_PASSWORD/PROD-EU/", &sealed), None);
+        assert_eq!(
+            SecretBox::from_key(&[8; 32]).open("pets/DB_PASSWORD/PROD-EU/", &sealed),
+            None
+        );
         assert_eq!(b.open("pets/DB_PASSWORD/PROD-EU/", "zz"), None);
     }
 
@@ -138,9 +195,18 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
-        assert_eq!(SecretBox::load_or_create(&path).unwrap().open("s", &sealed).as_deref(), Some("v"));
+        assert_eq!(
+            SecretBox::load_or_create(&path)
+                .unwrap()
+                .open("s", &sealed)
+                .as_deref(),
+            Some("v")
+        );
     }
 
     #[cfg(unix)]

@@ -14,8 +14,8 @@ use axum::Router;
 use slipway_store::Store;
 use tokio::sync::oneshot;
 
-pub use crate::services::users::FirstAdmin as FirstRun;
 use crate::secrets::SecretBox;
+pub use crate::services::users::FirstAdmin as FirstRun;
 use crate::AppState;
 
 #[derive(Debug, Clone)]
@@ -41,7 +41,12 @@ pub struct RunningServer {
 impl RunningServer {
     /// Serve until Ctrl-C or SIGTERM, then finish in-flight requests.
     pub async fn run_until_signal(self) -> anyhow::Result<()> {
-        let RunningServer { shutdown, serving, state, .. } = self;
+        let RunningServer {
+            shutdown,
+            serving,
+            state,
+            ..
+        } = self;
         wait_for_signal().await;
         tracing::info!("shutting down");
         let _ = shutdown.send(());
@@ -54,7 +59,8 @@ impl RunningServer {
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM can be watched");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM can be watched");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -70,29 +76,53 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         Some(url) => Store::open(url).await?,
         None => Store::open_sqlite(&config.data_dir.join("slipway.db")).await?,
     };
-    let key_path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
+    let key_path = config
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("master.key"));
     let secrets = SecretBox::load_or_create(&key_path)?;
     check_master_key(&store, &secrets, &key_path).await?;
     let state = AppState::new(store, secrets, false);
-    let first_run = crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}; is another server using the port? choose one with --port", config.listen))?;
+    let first_run =
+        crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another server using the port? choose one with --port",
+                config.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     let app = router(state.clone());
     let (shutdown, stop) = oneshot::channel::<()>();
     let serving = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = stop.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .await
     });
     tracing::info!(%addr, "listening");
-    Ok(RunningServer { addr, first_run, state, shutdown, serving })
+    Ok(RunningServer {
+        addr,
+        first_run,
+        state,
+        shutdown,
+        serving,
+    })
 }
 
 /// A database sealed under one master key must not be served with another: sensitive values
 /// would silently stop opening. A sealed canary, written at first start, tells.
-async fn check_master_key(store: &Store, secrets: &SecretBox, key_path: &std::path::Path) -> anyhow::Result<()> {
+async fn check_master_key(
+    store: &Store,
+    secrets: &SecretBox,
+    key_path: &std::path::Path,
+) -> anyhow::Result<()> {
     const CANARY_SLOT: &str = "slipway/master-key-check";
     match store.setting("master_key_check").await? {
         Some(sealed) if secrets.open(CANARY_SLOT, &sealed).is_some() => Ok(()),
@@ -123,7 +153,9 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).with_context(|| format!("cannot create the data folder {}", dir.display()))
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))
 }
 
 pub fn router(state: AppState) -> Router {
@@ -140,13 +172,30 @@ pub fn router(state: AppState) -> Router {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => "ready".into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {e}")).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unavailable: {e}"),
+        )
+            .into_response(),
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let events = state.store.audit_events(&slipway_store::AuditFilter { limit: 1, ..Default::default() }).await.ok().and_then(|p| p.items.first().map(|e| e.seq)).unwrap_or(0);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(events)).into_response()
+    let events = state
+        .store
+        .audit_events(&slipway_store::AuditFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .ok()
+        .and_then(|p| p.items.first().map(|e| e.seq))
+        .unwrap_or(0);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(events),
+    )
+        .into_response()
 }
 
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {

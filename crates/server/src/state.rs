@@ -45,7 +45,10 @@ const MAX_TRACKED: usize = 10_000;
 impl LoginLimiter {
     /// `Err(seconds to wait)` when any key is locked.
     pub(crate) fn check(&self, keys: &[String]) -> Result<(), u64> {
-        let map = self.failures.lock().expect("the limiter lock is never poisoned: no code panics while holding it");
+        let map = self
+            .failures
+            .lock()
+            .expect("the limiter lock is never poisoned: no code panics while holding it");
         let now = Instant::now();
         for key in keys {
             if let Some((count, since)) = map.get(key) {
@@ -59,7 +62,10 @@ impl LoginLimiter {
     }
 
     pub(crate) fn fail(&self, keys: &[String]) {
-        let mut map = self.failures.lock().expect("the limiter lock is never poisoned");
+        let mut map = self
+            .failures
+            .lock()
+            .expect("the limiter lock is never poisoned");
         let now = Instant::now();
         if map.len() >= MAX_TRACKED {
             map.retain(|_, (_, since)| now.duration_since(*since) < WINDOW);
@@ -74,7 +80,10 @@ impl LoginLimiter {
     }
 
     pub(crate) fn succeed(&self, keys: &[String]) {
-        let mut map = self.failures.lock().expect("the limiter lock is never poisoned");
+        let mut map = self
+            .failures
+            .lock()
+            .expect("the limiter lock is never poisoned");
         for key in keys {
             map.remove(key);
         }

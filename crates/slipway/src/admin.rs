@@ -22,19 +22,26 @@ fn items(value: &Value) -> &[Value] {
 }
 
 fn rows(value: &Value, fields: &[&str]) -> Vec<Vec<String>> {
-    items(value).iter().map(|item| fields.iter().map(|f| cell(&item[*f])).collect()).collect()
+    items(value)
+        .iter()
+        .map(|item| fields.iter().map(|f| cell(&item[*f])).collect())
+        .collect()
 }
 
 pub fn whoami(remote: &Remote) -> Result<(), Failure> {
     let me = remote.client().get("/api/v1/whoami")?;
-    show(remote, &me, |v| println!("{} ({})", cell(&v["username"]), cell(&v["role"])));
+    show(remote, &me, |v| {
+        println!("{} ({})", cell(&v["username"]), cell(&v["role"]))
+    });
     Ok(())
 }
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// List events, newest first, filtered by prefix.
-    #[command(after_help = "Examples:\n  slipway audit list --subject project/pets\n  slipway audit list --verb access.denied --limit 20")]
+    #[command(
+        after_help = "Examples:\n  slipway audit list --subject project/pets\n  slipway audit list --verb access.denied --limit 20"
+    )]
     List {
         #[arg(long)]
         actor: Option<String>,
@@ -60,7 +67,14 @@ pub enum AuditCommand {
 
 pub fn audit(command: AuditCommand) -> Result<(), Failure> {
     match command {
-        AuditCommand::List { actor, verb, subject, before, limit, remote } => {
+        AuditCommand::List {
+            actor,
+            verb,
+            subject,
+            before,
+            limit,
+            remote,
+        } => {
             let mut query = format!("?limit={limit}");
             for (k, v) in [("actor", actor), ("verb", verb), ("subject", subject)] {
                 if let Some(v) = v {
@@ -72,7 +86,10 @@ pub fn audit(command: AuditCommand) -> Result<(), Failure> {
             }
             let page = remote.client().get(&format!("/api/v1/audit{query}"))?;
             show(&remote, &page, |p| {
-                table(&["SEQ", "AT", "ACTOR", "VERB", "SUBJECT", "DETAILS"], &rows(p, &["seq", "at", "actor", "verb", "subject", "details"]));
+                table(
+                    &["SEQ", "AT", "ACTOR", "VERB", "SUBJECT", "DETAILS"],
+                    &rows(p, &["seq", "at", "actor", "verb", "subject", "details"]),
+                );
                 if !p["next"].is_null() {
                     println!("older events: --before {}", p["next"]);
                 }
@@ -82,13 +99,22 @@ pub fn audit(command: AuditCommand) -> Result<(), Failure> {
         AuditCommand::Verify { remote } => {
             let result = remote.client().get("/api/v1/audit/verify")?;
             if result["intact"] == true {
-                show(&remote, &result, |r| println!("audit chain intact: {} events", r["events"]));
+                show(&remote, &result, |r| {
+                    println!("audit chain intact: {} events", r["events"])
+                });
                 Ok(())
             } else {
                 if remote.output == Format::Json {
                     output::json(&result);
                 }
-                Err(Failure::new(Exit::Failed, format!("audit chain BROKEN at sequence {}: {}", result["first_bad_seq"], cell(&result["detail"]))))
+                Err(Failure::new(
+                    Exit::Failed,
+                    format!(
+                        "audit chain BROKEN at sequence {}: {}",
+                        result["first_bad_seq"],
+                        cell(&result["detail"])
+                    ),
+                ))
             }
         }
     }
@@ -100,7 +126,9 @@ pub enum UserCommand {
     #[command(after_help = "Example:\n  slipway user list")]
     List(RemoteArgs),
     /// Create a user; without --password-stdin a password is generated and shown once.
-    #[command(after_help = "Examples:\n  slipway user create olivia --role ops\n  echo 'a long passphrase' | slipway user create dev1 --role developer --password-stdin")]
+    #[command(
+        after_help = "Examples:\n  slipway user create olivia --role ops\n  echo 'a long passphrase' | slipway user create dev1 --role developer --password-stdin"
+    )]
     Create {
         username: String,
         /// admin, ops, developer, qa, security or viewer.
@@ -135,7 +163,9 @@ pub enum UserCommand {
         remote: Remote,
     },
     /// Set a user's password, read from standard input.
-    #[command(after_help = "Example:\n  printf '%s' 'a long passphrase' | slipway user password olivia")]
+    #[command(
+        after_help = "Example:\n  printf '%s' 'a long passphrase' | slipway user password olivia"
+    )]
     Password {
         username: String,
         #[command(flatten)]
@@ -151,10 +181,18 @@ pub struct RemoteArgs {
 
 fn stdin_secret(what: &str) -> Result<String, Failure> {
     let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::new(Exit::Invalid, format!("error: cannot read the {what} from standard input: {e}")))?;
+    std::io::stdin().read_to_string(&mut text).map_err(|e| {
+        Failure::new(
+            Exit::Invalid,
+            format!("error: cannot read the {what} from standard input: {e}"),
+        )
+    })?;
     let text = text.trim_end_matches(['\n', '\r']).to_string();
     if text.is_empty() {
-        return Err(Failure::new(Exit::Invalid, format!("error: the {what} on standard input is empty")));
+        return Err(Failure::new(
+            Exit::Invalid,
+            format!("error: the {what} on standard input is empty"),
+        ));
     }
     Ok(text)
 }
@@ -163,21 +201,50 @@ pub fn user(command: UserCommand) -> Result<(), Failure> {
     match command {
         UserCommand::List(RemoteArgs { remote }) => {
             let users = remote.client().get("/api/v1/users")?;
-            show(&remote, &users, |u| table(&["USERNAME", "ROLE", "DISABLED", "CREATED"], &rows(u, &["username", "role", "disabled", "created_at"])));
+            show(&remote, &users, |u| {
+                table(
+                    &["USERNAME", "ROLE", "DISABLED", "CREATED"],
+                    &rows(u, &["username", "role", "disabled", "created_at"]),
+                )
+            });
         }
-        UserCommand::Create { username, role, password_stdin, remote } => {
-            let password = if password_stdin { Some(stdin_secret("password")?) } else { None };
-            let created = remote.client().post("/api/v1/users", &json!({ "username": username, "role": role, "password": password }))?;
+        UserCommand::Create {
+            username,
+            role,
+            password_stdin,
+            remote,
+        } => {
+            let password = if password_stdin {
+                Some(stdin_secret("password")?)
+            } else {
+                None
+            };
+            let created = remote.client().post(
+                "/api/v1/users",
+                &json!({ "username": username, "role": role, "password": password }),
+            )?;
             show(&remote, &created, |c| {
-                println!("created user {} ({})", cell(&c["user"]["username"]), cell(&c["user"]["role"]));
+                println!(
+                    "created user {} ({})",
+                    cell(&c["user"]["username"]),
+                    cell(&c["user"]["role"])
+                );
                 if let Some(p) = c["generated_password"].as_str() {
                     println!("password: {p}\n(shown this once)");
                 }
             });
         }
-        UserCommand::SetRole { username, role, remote } => patch_user(&remote, &username, json!({ "role": role }))?,
-        UserCommand::Disable { username, remote } => patch_user(&remote, &username, json!({ "disabled": true }))?,
-        UserCommand::Enable { username, remote } => patch_user(&remote, &username, json!({ "disabled": false }))?,
+        UserCommand::SetRole {
+            username,
+            role,
+            remote,
+        } => patch_user(&remote, &username, json!({ "role": role }))?,
+        UserCommand::Disable { username, remote } => {
+            patch_user(&remote, &username, json!({ "disabled": true }))?
+        }
+        UserCommand::Enable { username, remote } => {
+            patch_user(&remote, &username, json!({ "disabled": false }))?
+        }
         UserCommand::Password { username, remote } => {
             let password = stdin_secret("password")?;
             patch_user(&remote, &username, json!({ "password": password }))?
@@ -187,15 +254,30 @@ pub fn user(command: UserCommand) -> Result<(), Failure> {
 }
 
 fn patch_user(remote: &Remote, username: &str, body: Value) -> Result<(), Failure> {
-    let user = remote.client().patch(&format!("/api/v1/users/{}", encode(username)), &body)?;
-    show(remote, &user, |u| println!("{}: role {}, {}", cell(&u["username"]), cell(&u["role"]), if u["disabled"] == true { "disabled" } else { "enabled" }));
+    let user = remote
+        .client()
+        .patch(&format!("/api/v1/users/{}", encode(username)), &body)?;
+    show(remote, &user, |u| {
+        println!(
+            "{}: role {}, {}",
+            cell(&u["username"]),
+            cell(&u["role"]),
+            if u["disabled"] == true {
+                "disabled"
+            } else {
+                "enabled"
+            }
+        )
+    });
     Ok(())
 }
 
 #[derive(Subcommand)]
 pub enum TokenCommand {
     /// Create an API token; the secret is printed once.
-    #[command(after_help = "Examples:\n  slipway token create --name gitlab-ci\n  slipway token create --name deploy-bot --user bot   # admins only")]
+    #[command(
+        after_help = "Examples:\n  slipway token create --name gitlab-ci\n  slipway token create --name deploy-bot --user bot   # admins only"
+    )]
     Create {
         #[arg(long)]
         name: String,
@@ -220,20 +302,38 @@ pub enum TokenCommand {
 pub fn token(command: TokenCommand) -> Result<(), Failure> {
     match command {
         TokenCommand::Create { name, user, remote } => {
-            let created = remote.client().post("/api/v1/tokens", &json!({ "name": name, "username": user }))?;
+            let created = remote
+                .client()
+                .post("/api/v1/tokens", &json!({ "name": name, "username": user }))?;
             show(&remote, &created, |c| {
-                println!("token {} for {} ({})", cell(&c["token"]["id"]), cell(&c["token"]["username"]), cell(&c["token"]["name"]));
+                println!(
+                    "token {} for {} ({})",
+                    cell(&c["token"]["id"]),
+                    cell(&c["token"]["username"]),
+                    cell(&c["token"]["name"])
+                );
                 println!("{}", cell(&c["secret"]));
-                println!("(shown this once: store it now, e.g. as SLIPWAY_TOKEN in your CI secrets)");
+                println!(
+                    "(shown this once: store it now, e.g. as SLIPWAY_TOKEN in your CI secrets)"
+                );
             });
         }
         TokenCommand::List(RemoteArgs { remote }) => {
             let tokens = remote.client().get("/api/v1/tokens")?;
-            show(&remote, &tokens, |t| table(&["ID", "USER", "NAME", "CREATED", "REVOKED"], &rows(t, &["id", "username", "name", "created_at", "revoked_at"])));
+            show(&remote, &tokens, |t| {
+                table(
+                    &["ID", "USER", "NAME", "CREATED", "REVOKED"],
+                    &rows(t, &["id", "username", "name", "created_at", "revoked_at"]),
+                )
+            });
         }
         TokenCommand::Revoke { id, remote } => {
-            remote.client().delete(&format!("/api/v1/tokens/{}", encode(&id)))?;
-            show(&remote, &json!({ "revoked": id }), |_| println!("revoked token {id}"));
+            remote
+                .client()
+                .delete(&format!("/api/v1/tokens/{}", encode(&id)))?;
+            show(&remote, &json!({ "revoked": id }), |_| {
+                println!("revoked token {id}")
+            });
         }
     }
     Ok(())
@@ -257,10 +357,20 @@ pub fn environment(command: EnvCommand) -> Result<(), Failure> {
     match command {
         EnvCommand::List(RemoteArgs { remote }) => {
             let envs = remote.client().get("/api/v1/environments")?;
-            show(&remote, &envs, |e| table(&["#", "NAME", "REGION", "PROTECTED", "DESCRIPTION"], &rows(e, &["position", "name", "region", "protected", "description"])));
+            show(&remote, &envs, |e| {
+                table(
+                    &["#", "NAME", "REGION", "PROTECTED", "DESCRIPTION"],
+                    &rows(
+                        e,
+                        &["position", "name", "region", "protected", "description"],
+                    ),
+                )
+            });
         }
         EnvCommand::Show { name, remote } => {
-            let env = remote.client().get(&format!("/api/v1/environments/{}", encode(&name)))?;
+            let env = remote
+                .client()
+                .get(&format!("/api/v1/environments/{}", encode(&name)))?;
             show(&remote, &env, |e| {
                 for k in ["name", "position", "region", "protected", "description"] {
                     println!("{k:<12}{}", cell(&e[k]));
@@ -295,16 +405,31 @@ pub fn project(command: ProjectCommand) -> Result<(), Failure> {
             show(&remote, &projects, |p| {
                 let rows: Vec<Vec<String>> = items(p)
                     .iter()
-                    .map(|x| vec![cell(&x["name"]), x["components"].as_array().map_or(0, Vec::len).to_string(), x["plan"].as_array().map_or(0, Vec::len).to_string(), cell(&x["description"])])
+                    .map(|x| {
+                        vec![
+                            cell(&x["name"]),
+                            x["components"].as_array().map_or(0, Vec::len).to_string(),
+                            x["plan"].as_array().map_or(0, Vec::len).to_string(),
+                            cell(&x["description"]),
+                        ]
+                    })
                     .collect();
                 table(&["NAME", "COMPONENTS", "STEPS", "DESCRIPTION"], &rows);
             });
         }
-        ProjectCommand::Show { name, rollback_for, remote } => {
+        ProjectCommand::Show {
+            name,
+            rollback_for,
+            remote,
+        } => {
             let client = remote.client();
             let project = client.get(&format!("/api/v1/projects/{}", encode(&name)))?;
             let rollback = match &rollback_for {
-                Some(env) => Some(client.get(&format!("/api/v1/projects/{}/rollback-preview?environment={}", encode(&name), encode(env)))?),
+                Some(env) => Some(client.get(&format!(
+                    "/api/v1/projects/{}/rollback-preview?environment={}",
+                    encode(&name),
+                    encode(env)
+                ))?),
                 None => None,
             };
             if remote.output == Format::Json {
@@ -318,8 +443,17 @@ pub fn project(command: ProjectCommand) -> Result<(), Failure> {
                     println!("  {}  {}", cell(&s["action"]), cell(&s["name"]));
                 }
                 for l in r["left_as_is"].as_array().into_iter().flatten() {
-                    let mark = if l["irreversible"] == true { "IRREVERSIBLE" } else { "left as is" };
-                    println!("  ({mark}) step {} {}: {}", l["step"], cell(&l["name"]), cell(&l["reason"]));
+                    let mark = if l["irreversible"] == true {
+                        "IRREVERSIBLE"
+                    } else {
+                        "left as is"
+                    };
+                    println!(
+                        "  ({mark}) step {} {}: {}",
+                        l["step"],
+                        cell(&l["name"]),
+                        cell(&l["reason"])
+                    );
                 }
             }
         }
@@ -331,17 +465,41 @@ fn print_project(p: &Value) {
     println!("{} — {}", cell(&p["name"]), cell(&p["description"]));
     println!("\nComponents:");
     for c in p["components"].as_array().into_iter().flatten() {
-        println!("  {:<16} {:<12} {}", cell(&c["name"]), cell(&c["kind"]), cell(&c["description"]));
+        println!(
+            "  {:<16} {:<12} {}",
+            cell(&c["name"]),
+            cell(&c["kind"]),
+            cell(&c["description"])
+        );
     }
     println!("\nPlan:");
     for (i, s) in p["plan"].as_array().into_iter().flatten().enumerate() {
-        println!("  {:>2}. {:<32} {:<16} roles {}", i + 1, cell(&s["name"]), cell(&s["action"]), cell(&s["roles"]));
+        println!(
+            "  {:>2}. {:<32} {:<16} roles {}",
+            i + 1,
+            cell(&s["name"]),
+            cell(&s["action"]),
+            cell(&s["roles"])
+        );
     }
     println!("\nLifecycles:");
     for l in p["lifecycles"].as_array().into_iter().flatten() {
-        let phases: Vec<String> = l["phases"].as_array().into_iter().flatten().map(|ph| cell(&ph["environments"])).collect();
-        let rule = if l["rule"].is_null() { "default".to_string() } else { format!("when {}", l["rule"]) };
-        println!("  {:<10} {}  ({rule})", cell(&l["name"]), phases.join(" → "));
+        let phases: Vec<String> = l["phases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|ph| cell(&ph["environments"]))
+            .collect();
+        let rule = if l["rule"].is_null() {
+            "default".to_string()
+        } else {
+            format!("when {}", l["rule"])
+        };
+        println!(
+            "  {:<10} {}  ({rule})",
+            cell(&l["name"]),
+            phases.join(" → ")
+        );
     }
 }
 
@@ -356,7 +514,9 @@ pub enum VariableCommand {
         remote: Remote,
     },
     /// Set a value; sensitive values are read from standard input and encrypted at rest.
-    #[command(after_help = "Examples:\n  slipway variable set --project pets --name LOG_LEVEL --env DEV --value debug\n  printf '%s' \"$DB_PASS\" | slipway variable set --project pets --name DB_PASSWORD --env PROD-EU --sensitive")]
+    #[command(
+        after_help = "Examples:\n  slipway variable set --project pets --name LOG_LEVEL --env DEV --value debug\n  printf '%s' \"$DB_PASS\" | slipway variable set --project pets --name DB_PASSWORD --env PROD-EU --sensitive"
+    )]
     Set {
         #[arg(long)]
         project: String,
@@ -378,7 +538,9 @@ pub enum VariableCommand {
         remote: Remote,
     },
     /// Remove a value set with `variable set`.
-    #[command(after_help = "Example:\n  slipway variable unset --project pets --name LOG_LEVEL --env DEV")]
+    #[command(
+        after_help = "Example:\n  slipway variable unset --project pets --name LOG_LEVEL --env DEV"
+    )]
     Unset {
         #[arg(long)]
         project: String,
@@ -396,29 +558,75 @@ pub enum VariableCommand {
 pub fn variable(command: VariableCommand) -> Result<(), Failure> {
     match command {
         VariableCommand::List { project, remote } => {
-            let vars = remote.client().get(&format!("/api/v1/projects/{}/variables", encode(&project)))?;
+            let vars = remote
+                .client()
+                .get(&format!("/api/v1/projects/{}/variables", encode(&project)))?;
             show(&remote, &vars, |v| {
                 let rows: Vec<Vec<String>> = items(v)
                     .iter()
                     .map(|x| {
-                        let value = if x["sensitive"] == true { if x["has_value"] == true { "****** (set)".into() } else { "(not set)".into() } } else { cell(&x["value"]) };
-                        vec![cell(&x["name"]), cell(&x["environment"]), cell(&x["role"]), value, cell(&x["source"])]
+                        let value = if x["sensitive"] == true {
+                            if x["has_value"] == true {
+                                "****** (set)".into()
+                            } else {
+                                "(not set)".into()
+                            }
+                        } else {
+                            cell(&x["value"])
+                        };
+                        vec![
+                            cell(&x["name"]),
+                            cell(&x["environment"]),
+                            cell(&x["role"]),
+                            value,
+                            cell(&x["source"]),
+                        ]
                     })
                     .collect();
                 table(&["NAME", "ENVIRONMENT", "ROLE", "VALUE", "SOURCE"], &rows);
             });
         }
-        VariableCommand::Set { project, name, environment, role, value, sensitive, remote } => {
+        VariableCommand::Set {
+            project,
+            name,
+            environment,
+            role,
+            value,
+            sensitive,
+            remote,
+        } => {
             let value = match (value, sensitive) {
                 (Some(v), false) => v,
                 (None, true) => stdin_secret("value")?,
                 _ => return Err(Failure::new(Exit::Invalid, "error: give --value for a plain variable, or --sensitive and the value on standard input")),
             };
             let body = json!({ "value": value, "sensitive": sensitive, "environment": environment, "role": role });
-            remote.client().put(&format!("/api/v1/projects/{}/variables/{}", encode(&project), encode(&name)), &body)?;
-            show(&remote, &json!({ "set": name }), |_| println!("set {name}{}", if sensitive { " (sensitive, encrypted)" } else { "" }));
+            remote.client().put(
+                &format!(
+                    "/api/v1/projects/{}/variables/{}",
+                    encode(&project),
+                    encode(&name)
+                ),
+                &body,
+            )?;
+            show(&remote, &json!({ "set": name }), |_| {
+                println!(
+                    "set {name}{}",
+                    if sensitive {
+                        " (sensitive, encrypted)"
+                    } else {
+                        ""
+                    }
+                )
+            });
         }
-        VariableCommand::Unset { project, name, environment, role, remote } => {
+        VariableCommand::Unset {
+            project,
+            name,
+            environment,
+            role,
+            remote,
+        } => {
             let mut query = Vec::new();
             if let Some(e) = environment {
                 query.push(format!("environment={}", encode(&e)));
@@ -426,9 +634,19 @@ pub fn variable(command: VariableCommand) -> Result<(), Failure> {
             if let Some(r) = role {
                 query.push(format!("role={}", encode(&r)));
             }
-            let q = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-            remote.client().delete(&format!("/api/v1/projects/{}/variables/{}{q}", encode(&project), encode(&name)))?;
-            show(&remote, &json!({ "unset": name }), |_| println!("unset {name}"));
+            let q = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", query.join("&"))
+            };
+            remote.client().delete(&format!(
+                "/api/v1/projects/{}/variables/{}{q}",
+                encode(&project),
+                encode(&name)
+            ))?;
+            show(&remote, &json!({ "unset": name }), |_| {
+                println!("unset {name}")
+            });
         }
     }
     Ok(())
@@ -440,7 +658,9 @@ pub enum TargetCommand {
     #[command(after_help = "Example:\n  slipway target list")]
     List(RemoteArgs),
     /// Register a placeholder target until its agent enrols.
-    #[command(after_help = "Example:\n  slipway target register app-01 --env DEV --role app --role batch")]
+    #[command(
+        after_help = "Example:\n  slipway target register app-01 --env DEV --role app --role batch"
+    )]
     Register {
         name: String,
         #[arg(long = "env")]
@@ -456,11 +676,30 @@ pub fn target(command: TargetCommand) -> Result<(), Failure> {
     match command {
         TargetCommand::List(RemoteArgs { remote }) => {
             let targets = remote.client().get("/api/v1/targets")?;
-            show(&remote, &targets, |t| table(&["NAME", "ENVIRONMENT", "ROLES", "STATUS"], &rows(t, &["name", "environment", "roles", "status"])));
+            show(&remote, &targets, |t| {
+                table(
+                    &["NAME", "ENVIRONMENT", "ROLES", "STATUS"],
+                    &rows(t, &["name", "environment", "roles", "status"]),
+                )
+            });
         }
-        TargetCommand::Register { name, environment, roles, remote } => {
-            let t = remote.client().post("/api/v1/targets", &json!({ "name": name, "environment": environment, "roles": roles }))?;
-            show(&remote, &t, |t| println!("registered target {} ({})", cell(&t["name"]), cell(&t["status"])));
+        TargetCommand::Register {
+            name,
+            environment,
+            roles,
+            remote,
+        } => {
+            let t = remote.client().post(
+                "/api/v1/targets",
+                &json!({ "name": name, "environment": environment, "roles": roles }),
+            )?;
+            show(&remote, &t, |t| {
+                println!(
+                    "registered target {} ({})",
+                    cell(&t["name"]),
+                    cell(&t["status"])
+                )
+            });
         }
     }
     Ok(())

@@ -28,7 +28,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
-        Failure { exit, message: message.into(), problem: None }
+        Failure {
+            exit,
+            message: message.into(),
+            problem: None,
+        }
     }
 }
 
@@ -46,8 +50,15 @@ pub struct Client {
 
 impl Client {
     pub fn new(server: &str, token: Option<String>) -> Client {
-        let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(Duration::from_secs(120)).build();
-        Client { base: server.trim_end_matches('/').to_string(), token, agent }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            .timeout(Duration::from_secs(120))
+            .build();
+        Client {
+            base: server.trim_end_matches('/').to_string(),
+            token,
+            agent,
+        }
     }
 
     pub fn get(&self, path: &str) -> Result<Value, Failure> {
@@ -99,7 +110,10 @@ impl Client {
 }
 
 fn problem(status: u16, response: ureq::Response) -> Failure {
-    let body: Option<Value> = response.into_string().ok().and_then(|t| serde_json::from_str(&t).ok());
+    let body: Option<Value> = response
+        .into_string()
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     let exit = match status {
         401 | 403 => Exit::NotAllowed,
         404 => Exit::NotFound,
@@ -112,7 +126,13 @@ fn problem(status: u16, response: ureq::Response) -> Failure {
         Some(p) => {
             if let Some(errors) = p["errors"].as_array() {
                 for e in errors {
-                    message.push_str(&format!("{}:{}:{}: {}", e["file"].as_str().unwrap_or("?"), e["line"], e["column"], e["message"].as_str().unwrap_or("")));
+                    message.push_str(&format!(
+                        "{}:{}:{}: {}",
+                        e["file"].as_str().unwrap_or("?"),
+                        e["line"],
+                        e["column"],
+                        e["message"].as_str().unwrap_or("")
+                    ));
                     if let Some(path) = e["path"].as_str().filter(|p| !p.is_empty()) {
                         message.push_str(&format!(" (at {path})"));
                     }
@@ -122,14 +142,23 @@ fn problem(status: u16, response: ureq::Response) -> Failure {
                     message.push('\n');
                 }
             }
-            message.push_str(&format!("error: {}", p["detail"].as_str().unwrap_or("the server refused the request")));
+            message.push_str(&format!(
+                "error: {}",
+                p["detail"]
+                    .as_str()
+                    .unwrap_or("the server refused the request")
+            ));
             if let Some(h) = p["hint"].as_str() {
                 message.push_str(&format!("\n  hint: {h}"));
             }
         }
         None => message.push_str(&format!("error: the server answered HTTP {status}")),
     }
-    Failure { exit, message, problem: body }
+    Failure {
+        exit,
+        message,
+        problem: body,
+    }
 }
 
 /// Percent-encode one path segment or query value.

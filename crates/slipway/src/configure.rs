@@ -21,15 +21,26 @@ pub struct ValidateArgs {
 
 pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
     let files = read_files(&args.files)?;
-    let sources: Vec<Source> = files.iter().map(|(name, text)| Source { name, text }).collect();
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|(name, text)| Source { name, text })
+        .collect();
     match load(&sources) {
         Ok(config) => {
             if args.output == Format::Json {
-                output::json(&json!({ "valid": true, "environments": config.environments.len(), "projects": config.projects.iter().map(|p| p.name.to_string()).collect::<Vec<_>>() }));
+                output::json(
+                    &json!({ "valid": true, "environments": config.environments.len(), "projects": config.projects.iter().map(|p| p.name.to_string()).collect::<Vec<_>>() }),
+                );
             } else {
                 let mut parts = vec![format!("{} environment(s)", config.environments.len())];
                 for p in &config.projects {
-                    parts.push(format!("project {} ({} components, {} steps, {} lifecycles)", p.name, p.components.len(), p.plan.len(), p.lifecycles.len()));
+                    parts.push(format!(
+                        "project {} ({} components, {} steps, {} lifecycles)",
+                        p.name,
+                        p.components.len(),
+                        p.plan.len(),
+                        p.lifecycles.len()
+                    ));
                 }
                 println!("valid: {}", parts.join(", "));
                 if config.environments.is_empty() && !config.projects.is_empty() {
@@ -42,7 +53,13 @@ pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
             if args.output == Format::Json {
                 output::json(&json!({ "valid": false, "errors": errors.0 }));
             }
-            Err(Failure::new(Exit::Invalid, format!("{errors}\nerror: {} problem(s) found; nothing was sent anywhere", errors.0.len())))
+            Err(Failure::new(
+                Exit::Invalid,
+                format!(
+                    "{errors}\nerror: {} problem(s) found; nothing was sent anywhere",
+                    errors.0.len()
+                ),
+            ))
         }
     }
 }

@@ -19,7 +19,9 @@ const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 
 #[derive(Parser)]
 #[command(name = "slipway", version, about = "Slipway — release vault, deployment automate and pilot console in one binary.", long_about = None)]
-#[command(after_help = "Start here:\n  slipway up                      run a server with the example project\n  slipway validate -f slipway.yaml check a project file\n  slipway apply -f slipway.yaml    send it to the server\n\nDocs: docs/cli.md, docs/config.md, docs/api.md")]
+#[command(
+    after_help = "Start here:\n  slipway up                      run a server with the example project\n  slipway validate -f slipway.yaml check a project file\n  slipway apply -f slipway.yaml    send it to the server\n\nDocs: docs/cli.md, docs/config.md, docs/api.md"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,16 +50,22 @@ impl Remote {
 #[derive(Subcommand)]
 enum Command {
     /// Run Slipway for a first look: server on embedded SQLite with the example project loaded.
-    #[command(after_help = "Example:\n  slipway up                    # data in ./.slipway, console on http://127.0.0.1:8080\n  slipway up --data /tmp/sw --port 9000")]
+    #[command(
+        after_help = "Example:\n  slipway up                    # data in ./.slipway, console on http://127.0.0.1:8080\n  slipway up --data /tmp/sw --port 9000"
+    )]
     Up(run::UpArgs),
     /// Run the server (API, console) on SQLite in the data folder or on PostgreSQL.
-    #[command(after_help = "Examples:\n  slipway server --data /var/lib/slipway --listen 0.0.0.0:8080\n  slipway server --database-url postgres://slipway@db/slipway --master-key-file /etc/slipway/master.key")]
+    #[command(
+        after_help = "Examples:\n  slipway server --data /var/lib/slipway --listen 0.0.0.0:8080\n  slipway server --database-url postgres://slipway@db/slipway --master-key-file /etc/slipway/master.key"
+    )]
     Server(run::ServerArgs),
     /// Check slipway.yaml files offline: every error with file:line:column and a hint.
     #[command(after_help = "Example:\n  slipway validate -f environments.yaml -f slipway.yaml")]
     Validate(configure::ValidateArgs),
     /// Bring the server to what slipway.yaml files say, all or nothing; prints each change.
-    #[command(after_help = "Examples:\n  slipway apply -f examples/pets/slipway.yaml\n  slipway apply -f slipway.yaml --dry-run")]
+    #[command(
+        after_help = "Examples:\n  slipway apply -f examples/pets/slipway.yaml\n  slipway apply -f slipway.yaml --dry-run"
+    )]
     Apply(configure::ApplyArgs),
     /// Print the JSON Schema of slipway.yaml, for editors.
     #[command(after_help = "Example:\n  slipway schema > slipway.schema.json")]
@@ -131,20 +139,30 @@ fn main() -> ExitCode {
 /// Whether the command line asked for `--output json` (checked after clap accepted it).
 fn wants_json() -> bool {
     let args: Vec<String> = std::env::args().collect();
-    args.windows(2).any(|w| matches!(w[0].as_str(), "-o" | "--output") && w[1] == "json") || args.iter().any(|a| a == "--output=json" || a == "-ojson")
+    args.windows(2)
+        .any(|w| matches!(w[0].as_str(), "-o" | "--output") && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json" || a == "-ojson")
 }
 
 /// Read files given with -f, naming the one that cannot be read.
 pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Failure> {
     if paths.is_empty() {
-        return Err(Failure::new(client::Exit::Invalid, "error: no file given\n  hint: pass -f slipway.yaml (repeat -f for several files)"));
+        return Err(Failure::new(
+            client::Exit::Invalid,
+            "error: no file given\n  hint: pass -f slipway.yaml (repeat -f for several files)",
+        ));
     }
     paths
         .iter()
         .map(|p| {
             std::fs::read_to_string(p)
                 .map(|text| (p.display().to_string(), text))
-                .map_err(|e| Failure::new(client::Exit::Invalid, format!("error: cannot read {}: {e}", p.display())))
+                .map_err(|e| {
+                    Failure::new(
+                        client::Exit::Invalid,
+                        format!("error: cannot read {}: {e}", p.display()),
+                    )
+                })
         })
         .collect()
 }

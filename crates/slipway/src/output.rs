@@ -9,7 +9,10 @@ pub enum Format {
 }
 
 pub fn json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).expect("a JSON value always prints"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("a JSON value always prints")
+    );
 }
 
 /// Print rows under headers, columns padded to their widest cell.
@@ -25,7 +28,11 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(headers.to_vec());

@@ -45,16 +45,30 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Failure::new(Exit::Failed, format!("error: cannot start the async runtime: {e}")))
+        .map_err(|e| {
+            Failure::new(
+                Exit::Failed,
+                format!("error: cannot start the async runtime: {e}"),
+            )
+        })
 }
 
 fn init_logs() {
-    let level = std::env::var("SLIPWAY_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(tracing::Level::INFO);
-    let _ = tracing_subscriber::fmt().with_max_level(level).with_target(false).with_writer(std::io::stderr).try_init();
+    let level = std::env::var("SLIPWAY_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn admin_token_from_env() -> Option<String> {
-    std::env::var("SLIPWAY_ADMIN_TOKEN").ok().filter(|t| !t.is_empty())
+    std::env::var("SLIPWAY_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
 }
 
 fn failed(e: impl std::fmt::Display) -> Failure {
@@ -64,7 +78,13 @@ fn failed(e: impl std::fmt::Display) -> Failure {
 pub fn server(args: ServerArgs) -> Result<(), Failure> {
     init_logs();
     runtime()?.block_on(async {
-        let config = ServerConfig { data_dir: args.data, database_url: args.database_url, listen: args.listen, admin_token: admin_token_from_env(), master_key_file: args.master_key_file };
+        let config = ServerConfig {
+            data_dir: args.data,
+            database_url: args.database_url,
+            listen: args.listen,
+            admin_token: admin_token_from_env(),
+            master_key_file: args.master_key_file,
+        };
         let running = slipway_server::start(config).await.map_err(failed)?;
         print_first_run(running.first_run.as_ref());
         println!("Slipway listening on http://{}", running.addr);
@@ -86,7 +106,10 @@ pub fn up(args: UpArgs) -> Result<(), Failure> {
         let running = slipway_server::start(config).await.map_err(failed)?;
         let example = load_example(&running.state).await.map_err(failed)?;
         let url = format!("http://{}", running.addr);
-        println!("Slipway is ready at {url} ({} ms)", started.elapsed().as_millis());
+        println!(
+            "Slipway is ready at {url} ({} ms)",
+            started.elapsed().as_millis()
+        );
         println!("  data folder  {} (SQLite)", args.data.display());
         println!("  example      {example}");
         print_first_run(running.first_run.as_ref());
@@ -101,16 +124,30 @@ fn print_first_run(first: Option<&FirstRun>) {
             println!("  sign in as   {username} / {password}");
             println!("               (shown this once: change it in the console under Users)");
         }
-        Some(FirstRun::Token { username }) => println!("  admin        {username}, with the API token from SLIPWAY_ADMIN_TOKEN"),
+        Some(FirstRun::Token { username }) => {
+            println!("  admin        {username}, with the API token from SLIPWAY_ADMIN_TOKEN")
+        }
         None => println!("  sign in with the credentials printed at the first start"),
     }
 }
 
 /// Apply the bundled Pets example as the first admin; a second `up` finds nothing to change.
 async fn load_example(state: &slipway_server::AppState) -> anyhow::Result<String> {
-    let admin = state.store.user_by_name("admin").await?.ok_or_else(|| anyhow::anyhow!("the admin user is missing from this data folder"))?;
-    let actor = Actor { user_id: admin.id, username: admin.username, role: admin.role, csrf: None };
-    let files = [ConfigText { name: "examples/pets/slipway.yaml".into(), content: PETS_EXAMPLE.into() }];
+    let admin = state
+        .store
+        .user_by_name("admin")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the admin user is missing from this data folder"))?;
+    let actor = Actor {
+        user_id: admin.id,
+        username: admin.username,
+        role: admin.role,
+        csrf: None,
+    };
+    let files = [ConfigText {
+        name: "examples/pets/slipway.yaml".into(),
+        content: PETS_EXAMPLE.into(),
+    }];
     let outcome = slipway_server::services::projects::apply(state, &actor, &files, false).await?;
     Ok(format!("project pets — {}", outcome.summary))
 }

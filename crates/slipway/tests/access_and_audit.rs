@@ -10,21 +10,54 @@ fn a_viewer_changes_nothing_and_each_denial_is_a_403_in_the_audit_log() {
     ok(server.cli(None, &["apply", "-f", PETS]));
     let viewer = user_with_token(&server, "vera", "viewer");
     let attempts: &[(&[&str], &str)] = &[
-        (&["apply", "-f", PETS, "--dry-run"], "the viewer role may not change environments"),
-        (&["variable", "set", "--project", "pets", "--name", "X", "--env", "DEV", "--value", "1"], "the viewer role may not change variables"),
-        (&["user", "create", "eve", "--role", "admin"], "the viewer role may not manage users"),
-        (&["token", "create", "--name", "mine"], "the viewer role may not manage API tokens"),
-        (&["target", "register", "host-1", "--env", "DEV"], "the viewer role may not manage targets"),
+        (
+            &["apply", "-f", PETS, "--dry-run"],
+            "the viewer role may not change environments",
+        ),
+        (
+            &[
+                "variable",
+                "set",
+                "--project",
+                "pets",
+                "--name",
+                "X",
+                "--env",
+                "DEV",
+                "--value",
+                "1",
+            ],
+            "the viewer role may not change variables",
+        ),
+        (
+            &["user", "create", "eve", "--role", "admin"],
+            "the viewer role may not manage users",
+        ),
+        (
+            &["token", "create", "--name", "mine"],
+            "the viewer role may not manage API tokens",
+        ),
+        (
+            &["target", "register", "host-1", "--env", "DEV"],
+            "the viewer role may not manage targets",
+        ),
     ];
     for (args, message) in attempts {
         let out = server.cli(Some(&viewer), args);
         assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("hint: ask someone with the"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("hint: ask someone with the"),
+            "{}",
+            stderr(&out)
+        );
     }
     // Reading is allowed.
     ok(server.cli(Some(&viewer), &["project", "show", "pets"]));
-    let denied = json(server.cli(None, &["audit", "list", "--verb", "access.denied", "-o", "json"]));
+    let denied = json(server.cli(
+        None,
+        &["audit", "list", "--verb", "access.denied", "-o", "json"],
+    ));
     let events = denied["items"].as_array().unwrap();
     assert_eq!(events.len(), attempts.len());
     assert!(events.iter().all(|e| e["actor"] == "vera"));
@@ -35,15 +68,57 @@ fn a_developer_deploys_config_to_dev_but_cannot_touch_a_protected_environment() 
     let server = Server::start();
     ok(server.cli(None, &["apply", "-f", PETS]));
     let dev = user_with_token(&server, "dana", "developer");
-    ok(server.cli(Some(&dev), &["variable", "set", "--project", "pets", "--name", "LOG_LEVEL", "--env", "DEV", "--value", "debug"]));
-    let out = server.cli(Some(&dev), &["variable", "set", "--project", "pets", "--name", "LOG_LEVEL", "--env", "PROD-EU", "--value", "debug"]);
+    ok(server.cli(
+        Some(&dev),
+        &[
+            "variable",
+            "set",
+            "--project",
+            "pets",
+            "--name",
+            "LOG_LEVEL",
+            "--env",
+            "DEV",
+            "--value",
+            "debug",
+        ],
+    ));
+    let out = server.cli(
+        Some(&dev),
+        &[
+            "variable",
+            "set",
+            "--project",
+            "pets",
+            "--name",
+            "LOG_LEVEL",
+            "--env",
+            "PROD-EU",
+            "--value",
+            "debug",
+        ],
+    );
     assert_eq!(out.status.code(), Some(4));
     assert!(stderr(&out).contains("the developer role may not change variables of a protected environment; ask someone with the admin or ops role"), "{}", stderr(&out));
     // Environments themselves are for ops: the pets file declares them, so a developer cannot apply it.
     let out = server.cli(Some(&dev), &["apply", "-f", PETS]);
     assert_eq!(out.status.code(), Some(4));
     let ops = user_with_token(&server, "otto", "ops");
-    ok(server.cli(Some(&ops), &["variable", "set", "--project", "pets", "--name", "LOG_LEVEL", "--env", "PROD-EU", "--value", "warn"]));
+    ok(server.cli(
+        Some(&ops),
+        &[
+            "variable",
+            "set",
+            "--project",
+            "pets",
+            "--name",
+            "LOG_LEVEL",
+            "--env",
+            "PROD-EU",
+            "--value",
+            "warn",
+        ],
+    ));
 }
 
 #[test]
@@ -56,13 +131,24 @@ fn a_hand_edited_audit_row_is_named_by_verify() {
     let rt = tokio_runtime();
     rt.block_on(async {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        sqlx::query("UPDATE audit_events SET actor = 'nobody' WHERE seq = 4").execute(&mut conn).await.unwrap();
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_events SET actor = 'nobody' WHERE seq = 4")
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
     });
     let out = server.cli(None, &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("audit chain BROKEN at sequence 4: event 4 was modified after it was written"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "audit chain BROKEN at sequence 4: event 4 was modified after it was written"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -72,8 +158,14 @@ fn a_deleted_audit_row_is_named_by_verify() {
     let rt = tokio_runtime();
     rt.block_on(async {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display())).await.unwrap();
-        sqlx::query("DELETE FROM audit_events WHERE seq = 5").execute(&mut conn).await.unwrap();
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
+                .await
+                .unwrap();
+        sqlx::query("DELETE FROM audit_events WHERE seq = 5")
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.unwrap();
     });
     let out = server.cli(None, &["audit", "verify", "-o", "json"]);
@@ -87,11 +179,33 @@ fn sensitive_values_never_come_back_out() {
     let server = Server::start();
     ok(server.cli(None, &["apply", "-f", PETS]));
     let secret = "hunter2-very-secret-value";
-    ok(server.cli_with_stdin(None, &["variable", "set", "--project", "pets", "--name", "DB_PASSWORD", "--env", "PROD-EU", "--sensitive"], secret));
-    let listed = ok(server.cli(None, &["variable", "list", "--project", "pets", "-o", "json"]));
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "variable",
+            "set",
+            "--project",
+            "pets",
+            "--name",
+            "DB_PASSWORD",
+            "--env",
+            "PROD-EU",
+            "--sensitive",
+        ],
+        secret,
+    ));
+    let listed = ok(server.cli(
+        None,
+        &["variable", "list", "--project", "pets", "-o", "json"],
+    ));
     assert!(!listed.contains(secret));
     let parsed: serde_json::Value = serde_json::from_str(&listed).unwrap();
-    let db_password = parsed["items"].as_array().unwrap().iter().find(|v| v["name"] == "DB_PASSWORD").unwrap();
+    let db_password = parsed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "DB_PASSWORD")
+        .unwrap();
     assert_eq!(db_password["has_value"], true);
     assert!(db_password["value"].is_null());
     let audit = ok(server.cli(None, &["audit", "list", "-o", "json", "--limit", "500"]));
@@ -99,7 +213,10 @@ fn sensitive_values_never_come_back_out() {
     let raw = std::fs::read(server.db_path()).unwrap();
     let wal = std::fs::read(server.data.path().join("slipway.db-wal")).unwrap_or_default();
     for bytes in [raw, wal] {
-        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is stored in clear");
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is stored in clear"
+        );
     }
 }
 
@@ -109,23 +226,43 @@ fn tokens_work_until_revoked_and_disabled_users_are_cut_off() {
     let token = user_with_token(&server, "carl", "ops");
     assert!(ok(server.cli(Some(&token), &["whoami"])).contains("carl (ops)"));
     let tokens = json(server.cli(None, &["token", "list", "-o", "json"]));
-    let id = tokens["items"].as_array().unwrap().iter().find(|t| t["username"] == "carl").unwrap()["id"].as_str().unwrap().to_string();
+    let id = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["username"] == "carl")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     ok(server.cli(None, &["token", "revoke", &id]));
     let out = server.cli(Some(&token), &["whoami"]);
     assert_eq!(out.status.code(), Some(4));
     let second = user_with_token(&server, "dora", "qa");
     ok(server.cli(None, &["user", "disable", "dora"]));
-    assert_eq!(server.cli(Some(&second), &["whoami"]).status.code(), Some(4));
+    assert_eq!(
+        server.cli(Some(&second), &["whoami"]).status.code(),
+        Some(4)
+    );
 }
 
 #[test]
 fn health_readiness_metrics_and_openapi_answer() {
     let server = Server::start();
-    let get = |path: &str| ureq::get(&format!("{}{path}", server.url)).call().unwrap().into_string().unwrap();
+    let get = |path: &str| {
+        ureq::get(&format!("{}{path}", server.url))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    };
     assert_eq!(get("/healthz"), "ok");
     assert_eq!(get("/readyz"), "ready");
     let metrics = get("/metrics");
-    assert!(metrics.contains("slipway_http_requests_total{class=\"2xx\"}"), "{metrics}");
+    assert!(
+        metrics.contains("slipway_http_requests_total{class=\"2xx\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("slipway_audit_events "));
     let openapi: serde_json::Value = serde_json::from_str(&get("/api/v1/openapi.json")).unwrap();
     assert_eq!(openapi["openapi"], "3.1.0");
@@ -135,9 +272,17 @@ fn health_readiness_metrics_and_openapi_answer() {
 #[test]
 fn problems_are_rfc9457_json_with_a_hint() {
     let server = Server::start();
-    let err = ureq::get(&format!("{}/api/v1/projects/nope", server.url)).set("Authorization", &format!("Bearer {ADMIN_TOKEN}")).call().unwrap_err();
-    let ureq::Error::Status(404, response) = err else { panic!("expected a 404") };
-    assert_eq!(response.header("content-type"), Some("application/problem+json"));
+    let err = ureq::get(&format!("{}/api/v1/projects/nope", server.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .unwrap_err();
+    let ureq::Error::Status(404, response) = err else {
+        panic!("expected a 404")
+    };
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/problem+json")
+    );
     let body: serde_json::Value = serde_json::from_str(&response.into_string().unwrap()).unwrap();
     assert_eq!(body["status"], 404);
     assert_eq!(body["detail"], "project nope does not exist");
@@ -147,8 +292,22 @@ fn problems_are_rfc9457_json_with_a_hint() {
 #[test]
 fn failed_sign_ins_are_rate_limited_and_audited() {
     let server = Server::start();
-    ok(server.cli_with_stdin(None, &["user", "create", "lena", "--role", "viewer", "--password-stdin"], "the right passphrase"));
-    let login = |password: &str| ureq::post(&format!("{}/api/v1/session", server.url)).send_json(serde_json::json!({ "username": "lena", "password": password }));
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "user",
+            "create",
+            "lena",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        "the right passphrase",
+    ));
+    let login = |password: &str| {
+        ureq::post(&format!("{}/api/v1/session", server.url))
+            .send_json(serde_json::json!({ "username": "lena", "password": password }))
+    };
     for _ in 0..5 {
         assert!(matches!(login("wrong"), Err(ureq::Error::Status(401, _))));
     }
@@ -157,10 +316,23 @@ fn failed_sign_ins_are_rate_limited_and_audited() {
         Err(ureq::Error::Status(429, r)) => assert!(r.header("retry-after").is_some()),
         other => panic!("expected 429, got {other:?}"),
     }
-    let failures = json(server.cli(None, &["audit", "list", "--verb", "session.login_failed", "-o", "json"]));
+    let failures = json(server.cli(
+        None,
+        &[
+            "audit",
+            "list",
+            "--verb",
+            "session.login_failed",
+            "-o",
+            "json",
+        ],
+    ));
     assert_eq!(failures["items"].as_array().unwrap().len(), 5);
 }
 
 fn tokio_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }

@@ -12,43 +12,92 @@ fn apply_pets_then_again_reports_no_change() {
     assert!(first.contains("+ project/pets"), "{first}");
     assert!(first.contains("7 change(s) applied"), "{first}");
     let second = ok(server.cli(None, &["apply", "-f", PETS]));
-    assert_eq!(second.trim(), "no change: the server already matches the files");
+    assert_eq!(
+        second.trim(),
+        "no change: the server already matches the files"
+    );
     let envs = json(server.cli(None, &["env", "list", "-o", "json"]));
-    let names: Vec<&str> = envs["items"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["DEV", "INT", "MET", "PRE-PROD", "PROD-EU", "PROD-US"]);
+    let names: Vec<&str> = envs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["DEV", "INT", "MET", "PRE-PROD", "PROD-EU", "PROD-US"]
+    );
 }
 
 #[test]
 fn a_typo_fails_with_file_line_column_and_changes_nothing() {
     let server = Server::start();
     ok(server.cli(None, &["apply", "-f", PETS]));
-    let before = json(server.cli(None, &["audit", "list", "-o", "json", "--limit", "500"]))["items"].as_array().unwrap().len();
+    let before = json(server.cli(None, &["audit", "list", "-o", "json", "--limit", "500"]))
+        ["items"]
+        .as_array()
+        .unwrap()
+        .len();
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(PETS).unwrap().replace("keep: 3 }", "keep: 5 }").replace("      action: service.start", "      actoin: service.start");
+    let text = std::fs::read_to_string(PETS)
+        .unwrap()
+        .replace("keep: 3 }", "keep: 5 }")
+        .replace("      action: service.start", "      actoin: service.start");
     let path = file(dir.path(), "slipway.yaml", &text);
     let line = text.lines().position(|l| l.contains("actoin:")).unwrap() + 1;
     let out = server.cli(None, &["apply", "-f", &path]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains(&format!("slipway.yaml:{line}:7: unknown key `actoin`")), "{err}");
+    assert!(
+        err.contains(&format!("slipway.yaml:{line}:7: unknown key `actoin`")),
+        "{err}"
+    );
     assert!(err.contains("did you mean `action`?"), "{err}");
     // The valid part of the file (keep: 5) was not applied either.
     let project = json(server.cli(None, &["project", "show", "pets", "-o", "json"]));
     assert_eq!(project["project"]["plan"][5]["with"]["keep"], 3);
-    let after = json(server.cli(None, &["audit", "list", "-o", "json", "--limit", "500"]))["items"].as_array().unwrap().len();
-    assert_eq!(before, after, "a failed apply writes nothing, not even an audit event");
+    let after = json(server.cli(None, &["audit", "list", "-o", "json", "--limit", "500"]))["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        before, after,
+        "a failed apply writes nothing, not even an audit event"
+    );
 }
 
 #[test]
 fn validate_works_offline_and_names_the_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let good = ok(run_cli("http://127.0.0.1:9", "unused", &["validate", "-f", PETS], ""));
-    assert!(good.contains("valid: 6 environment(s), project pets (3 components, 8 steps, 3 lifecycles)"), "{good}");
-    let bad = std::fs::read_to_string(PETS).unwrap().replace("component: pets-batch\n        job", "component: pets-btach\n        job");
+    let good = ok(run_cli(
+        "http://127.0.0.1:9",
+        "unused",
+        &["validate", "-f", PETS],
+        "",
+    ));
+    assert!(
+        good.contains(
+            "valid: 6 environment(s), project pets (3 components, 8 steps, 3 lifecycles)"
+        ),
+        "{good}"
+    );
+    let bad = std::fs::read_to_string(PETS).unwrap().replace(
+        "component: pets-batch\n        job",
+        "component: pets-btach\n        job",
+    );
     let path = file(dir.path(), "bad.yaml", &bad);
-    let out = run_cli("http://127.0.0.1:9", "unused", &["validate", "-f", &path], "");
+    let out = run_cli(
+        "http://127.0.0.1:9",
+        "unused",
+        &["validate", "-f", &path],
+        "",
+    );
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("component pets-btach is not declared in this project"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("component pets-btach is not declared in this project"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("hint: declared components: pets-war, pets-sql, pets-batch"));
 }
 
@@ -63,7 +112,11 @@ fn environments_may_come_from_their_own_file() {
     // Alone, the project refers to environments the server does not know: refused, with where.
     let out = server.cli(None, &["apply", "-f", &project_path]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("environment DEV does not exist on the server"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("environment DEV does not exist on the server"),
+        "{}",
+        stderr(&out)
+    );
     ok(server.cli(None, &["apply", "-f", &envs_path, "-f", &project_path]));
 }
 
@@ -78,15 +131,36 @@ fn the_schema_is_json_for_editors() {
 #[test]
 fn every_verb_explains_itself_with_an_example() {
     let verbs: &[&[&str]] = &[
-        &["up"], &["server"], &["validate"], &["apply"], &["schema"], &["audit", "list"], &["audit", "verify"], &["user", "create"], &["user", "list"],
-        &["user", "set-role"], &["user", "disable"], &["token", "create"], &["token", "list"], &["token", "revoke"], &["env", "list"], &["project", "show"],
-        &["variable", "set"], &["variable", "list"], &["target", "register"], &["whoami"],
+        &["up"],
+        &["server"],
+        &["validate"],
+        &["apply"],
+        &["schema"],
+        &["audit", "list"],
+        &["audit", "verify"],
+        &["user", "create"],
+        &["user", "list"],
+        &["user", "set-role"],
+        &["user", "disable"],
+        &["token", "create"],
+        &["token", "list"],
+        &["token", "revoke"],
+        &["env", "list"],
+        &["project", "show"],
+        &["variable", "set"],
+        &["variable", "list"],
+        &["target", "register"],
+        &["whoami"],
     ];
     for verb in verbs {
         let mut args = verb.to_vec();
         args.push("--help");
         let out = ok(run_cli("http://127.0.0.1:9", "unused", &args, ""));
-        assert!(out.contains("Example"), "`slipway {}` has no example in its help:\n{out}", verb.join(" "));
+        assert!(
+            out.contains("Example"),
+            "`slipway {}` has no example in its help:\n{out}",
+            verb.join(" ")
+        );
     }
 }
 

@@ -62,17 +62,28 @@ const USER_COLUMNS: &str = "u.id, u.username, u.role, u.disabled, u.created_at, 
 
 impl Store {
     pub async fn users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.username")).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u ORDER BY u.username"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(user).collect()
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1")).bind(username).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(user).transpose()
     }
 
     pub async fn user_count(&self) -> Result<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n)
     }
 
@@ -108,7 +119,14 @@ impl Store {
         .bind(now())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok(Session { user: user(&r)?, csrf: r.try_get("csrf")?, expires_at: r.try_get("expires_at")? })).transpose()
+        row.map(|r| {
+            Ok(Session {
+                user: user(&r)?,
+                csrf: r.try_get("csrf")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
     }
 }
 
@@ -128,7 +146,12 @@ impl WriteTx<'_> {
     }
 
     pub async fn user_by_name(&mut self, username: &str) -> Result<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1")).bind(username).fetch_optional(&mut *self.tx).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&mut *self.tx)
+        .await?;
         row.as_ref().map(user).transpose()
     }
 
@@ -141,12 +164,21 @@ impl WriteTx<'_> {
             .execute(&mut *self.tx)
             .await?;
         if u.disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(&u.id).execute(&mut *self.tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(&u.id)
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
     }
 
-    pub async fn create_api_token(&mut self, id: &str, user_id: &str, name: &str, secret_hash: &str) -> Result<()> {
+    pub async fn create_api_token(
+        &mut self,
+        id: &str,
+        user_id: &str,
+        name: &str,
+        secret_hash: &str,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO api_tokens (id, user_id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(user_id)
@@ -168,13 +200,26 @@ impl WriteTx<'_> {
     }
 
     pub async fn revoke_api_token(&mut self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL").bind(id).bind(now()).execute(&mut *self.tx).await?;
+        sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now())
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
-    pub async fn create_session(&mut self, id_hash: &str, user_id: &str, csrf: &str, expires_at: &str) -> Result<()> {
+    pub async fn create_session(
+        &mut self,
+        id_hash: &str,
+        user_id: &str,
+        csrf: &str,
+        expires_at: &str,
+    ) -> Result<()> {
         // Expired sessions go with each login, so the table never grows without bound.
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now()).execute(&mut *self.tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now())
+            .execute(&mut *self.tx)
+            .await?;
         sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id_hash)
             .bind(user_id)
@@ -187,7 +232,10 @@ impl WriteTx<'_> {
     }
 
     pub async fn delete_session(&mut self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *self.tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 }

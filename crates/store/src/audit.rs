@@ -7,8 +7,14 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::{now, Result, Store};
 
-pub(crate) async fn append(tx: &mut Transaction<'static, Any>, entries: &[AuditEntry]) -> Result<Vec<AuditEvent>> {
-    let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&mut **tx).await?;
+pub(crate) async fn append(
+    tx: &mut Transaction<'static, Any>,
+    entries: &[AuditEntry],
+) -> Result<Vec<AuditEvent>> {
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&mut **tx)
+            .await?;
     let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_string()));
     let at = now();
     let mut events = Vec::with_capacity(entries.len());
@@ -110,9 +116,18 @@ impl Store {
 
     /// Re-walk the whole chain in storage order. `Ok(n)`: n events, intact.
     pub async fn verify_audit_chain(&self) -> Result<std::result::Result<u64, ChainBreak>> {
-        let head: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&self.pool).await?;
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
         // No head record but events present means the head row was deleted: treat it as empty.
-        let head = head.map_or(ChainHead { seq: 0, hash: GENESIS.to_string() }, |(seq, hash)| ChainHead { seq, hash });
+        let head = head.map_or(
+            ChainHead {
+                seq: 0,
+                hash: GENESIS.to_string(),
+            },
+            |(seq, hash)| ChainHead { seq, hash },
+        );
         let mut verifier = ChainVerifier::default();
         let mut last = 0i64;
         loop {

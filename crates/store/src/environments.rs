@@ -14,7 +14,10 @@ fn environment(row: &AnyRow) -> Result<Environment> {
     Ok(Environment {
         name: Name::parse(&name).map_err(corrupt)?,
         position: row.try_get("position")?,
-        region: region.map(|r| Name::parse(&r)).transpose().map_err(corrupt)?,
+        region: region
+            .map(|r| Name::parse(&r))
+            .transpose()
+            .map_err(corrupt)?,
         protected: row.try_get::<i64, _>("protected")? != 0,
         description: row.try_get("description")?,
     })
@@ -25,19 +28,33 @@ const COLUMNS: &str = "name, position, region, protected, description";
 impl Store {
     /// All environments in delivery order.
     pub async fn environments(&self) -> Result<Vec<Environment>> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM environments ORDER BY position, name")).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM environments ORDER BY position, name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(environment).collect()
     }
 
     pub async fn environment(&self, name: &Name) -> Result<Option<Environment>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE name = $1")).bind(name.as_str()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM environments WHERE name = $1"
+        ))
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(environment).transpose()
     }
 }
 
 impl WriteTx<'_> {
     pub async fn environment(&mut self, name: &Name) -> Result<Option<Environment>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE name = $1")).bind(name.as_str()).fetch_optional(&mut *self.tx).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM environments WHERE name = $1"
+        ))
+        .bind(name.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
         row.as_ref().map(environment).transpose()
     }
 
@@ -60,7 +77,10 @@ impl WriteTx<'_> {
 
     /// Delete an environment; `false` if it did not exist.
     pub async fn delete_environment(&mut self, name: &Name) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM environments WHERE name = $1").bind(name.as_str()).execute(&mut *self.tx).await?;
+        let done = sqlx::query("DELETE FROM environments WHERE name = $1")
+            .bind(name.as_str())
+            .execute(&mut *self.tx)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 }

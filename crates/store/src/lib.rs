@@ -10,9 +10,9 @@ mod audit;
 mod environments;
 mod migrations;
 mod projects;
+mod targets;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
-mod targets;
 mod variables;
 
 use std::path::Path;
@@ -84,8 +84,15 @@ impl Store {
     /// Open `sqlite://…` or `postgres://…` and bring its schema up to date.
     pub async fn open(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
-        let open_err = |source| StoreError::Open { url: redact(url), source };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let open_err = |source| StoreError::Open {
+            url: redact(url),
+            source,
+        };
         let options: AnyConnectOptions = url.parse().map_err(open_err)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
@@ -104,7 +111,11 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        let store = Store { pool, backend, write_lock: Arc::new(Mutex::new(())) };
+        let store = Store {
+            pool,
+            backend,
+            write_lock: Arc::new(Mutex::new(())),
+        };
         migrations::run(&store).await?;
         Ok(store)
     }
@@ -128,13 +139,22 @@ impl Store {
         let guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7215400)").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7215400)")
+                .execute(&mut *tx)
+                .await?;
         }
-        Ok(WriteTx { tx, _guard: guard, entries: Vec::new() })
+        Ok(WriteTx {
+            tx,
+            _guard: guard,
+            entries: Vec::new(),
+        })
     }
 
     pub async fn setting(&self, name: &str) -> Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(|r| r.0))
     }
 }
@@ -175,7 +195,9 @@ impl WriteTx<'_> {
 
 /// The current time as stored: RFC 3339 UTC with microseconds, so text order is time order.
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 /// A database URL without its password, for messages.

@@ -11,19 +11,35 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         .pool
         .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
         .await?;
-    let (applied,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM schema_migrations").fetch_one(&store.pool).await?;
+    let (applied,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(&store.pool)
+        .await?;
     let current = applied.unwrap_or(0);
     let known = MIGRATIONS.last().map_or(0, |m| m.0);
     if current > known {
-        return Err(StoreError::TooNew { found: current, known });
+        return Err(StoreError::TooNew {
+            found: current,
+            known,
+        });
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        let fail = |source| StoreError::Migration { version: *version, source };
+        let fail = |source| StoreError::Migration {
+            version: *version,
+            source,
+        };
         let mut tx = store.pool.begin().await.map_err(fail)?;
         if store.backend == crate::Backend::Postgres {
             // Two servers starting at once on one database must not both migrate.
-            sqlx::query("SELECT pg_advisory_xact_lock(7215401)").execute(&mut *tx).await.map_err(fail)?;
-            let done: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1").bind(version).fetch_optional(&mut *tx).await.map_err(fail)?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7215401)")
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            let done: Option<(i64,)> =
+                sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(fail)?;
             if done.is_some() {
                 continue;
             }

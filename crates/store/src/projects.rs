@@ -11,19 +11,30 @@ fn decode(name: &str, spec: &str) -> Result<Project> {
 
 impl Store {
     pub async fn projects(&self) -> Result<Vec<Project>> {
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, spec FROM projects ORDER BY name").fetch_all(&self.pool).await?;
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, spec FROM projects ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(|(n, s)| decode(n, s)).collect()
     }
 
     pub async fn project(&self, name: &Name) -> Result<Option<Project>> {
-        let row: Option<(String, String)> = sqlx::query_as("SELECT name, spec FROM projects WHERE name = $1").bind(name.as_str()).fetch_optional(&self.pool).await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT name, spec FROM projects WHERE name = $1")
+                .bind(name.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|(n, s)| decode(&n, &s)).transpose()
     }
 }
 
 impl WriteTx<'_> {
     pub async fn project(&mut self, name: &Name) -> Result<Option<Project>> {
-        let row: Option<(String, String)> = sqlx::query_as("SELECT name, spec FROM projects WHERE name = $1").bind(name.as_str()).fetch_optional(&mut *self.tx).await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT name, spec FROM projects WHERE name = $1")
+                .bind(name.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await?;
         row.map(|(n, s)| decode(&n, &s)).transpose()
     }
 
@@ -39,7 +50,10 @@ impl WriteTx<'_> {
     }
 
     pub async fn delete_project(&mut self, name: &Name) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM projects WHERE name = $1").bind(name.as_str()).execute(&mut *self.tx).await?;
+        let done = sqlx::query("DELETE FROM projects WHERE name = $1")
+            .bind(name.as_str())
+            .execute(&mut *self.tx)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -23,8 +23,10 @@ fn target(row: &AnyRow) -> Result<Target> {
     Ok(Target {
         name: row.try_get("name")?,
         environment: row.try_get("environment")?,
-        roles: serde_json::from_str(&roles).map_err(|e| StoreError::Corrupt(format!("target roles: {e}")))?,
-        facts: serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(format!("target facts: {e}")))?,
+        roles: serde_json::from_str(&roles)
+            .map_err(|e| StoreError::Corrupt(format!("target roles: {e}")))?,
+        facts: serde_json::from_str(&facts)
+            .map_err(|e| StoreError::Corrupt(format!("target facts: {e}")))?,
         status: row.try_get("status")?,
         created_at: row.try_get("created_at")?,
     })
@@ -32,7 +34,11 @@ fn target(row: &AnyRow) -> Result<Target> {
 
 impl Store {
     pub async fn targets(&self) -> Result<Vec<Target>> {
-        let rows = sqlx::query("SELECT name, environment, roles, facts, status, created_at FROM targets ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query(
+            "SELECT name, environment, roles, facts, status, created_at FROM targets ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(target).collect()
     }
 }

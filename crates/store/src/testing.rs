@@ -11,7 +11,8 @@ const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// Create an empty database and return its URL, or `None` (with a warning) outside CI when no
 /// PostgreSQL server answers.
 pub async fn fresh_postgres_database() -> Option<String> {
-    let admin_url = std::env::var("SLIPWAY_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
+    let admin_url =
+        std::env::var("SLIPWAY_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
     let mut conn = match PgConnection::connect(&admin_url).await {
         Ok(c) => c,
         Err(e) => {
@@ -25,23 +26,37 @@ pub async fn fresh_postgres_database() -> Option<String> {
     let mut bytes = [0u8; 8];
     getrandom_fill(&mut bytes);
     let name = format!("slipway_test_{}", slipway_core::digest::lower_hex(&bytes));
-    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("the test user may create databases");
-    let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b).to_string();
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("the test user may create databases");
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b)
+        .to_string();
     Some(format!("{base}/{name}"))
 }
 
 /// Drop a database made by [`fresh_postgres_database`].
 pub async fn drop_postgres_database(url: &str) {
-    let admin_url = std::env::var("SLIPWAY_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
-    let Some((_, name)) = url.rsplit_once('/') else { return };
+    let admin_url =
+        std::env::var("SLIPWAY_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
     if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
-        let _ = conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+        let _ = conn
+            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+            .await;
     }
 }
 
 fn getrandom_fill(buf: &mut [u8]) {
     // Uniqueness only: the time and the process id are enough to keep parallel tests apart.
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) ^ (u128::from(std::process::id()) << 64);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        ^ (u128::from(std::process::id()) << 64);
     let counter = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u128;
     let mixed = slipway_core::Sha256::of(&(seed ^ (counter << 32)).to_le_bytes());
     buf.copy_from_slice(&mixed.as_bytes()[..buf.len()]);

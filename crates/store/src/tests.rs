@@ -17,7 +17,9 @@ where
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::open_sqlite(&dir.path().join("slipway.db")).await.unwrap();
+    let sqlite = Store::open_sqlite(&dir.path().join("slipway.db"))
+        .await
+        .unwrap();
     test(sqlite).await;
     if let Some(url) = fresh_postgres_database().await {
         let pg = Store::open(&url).await.unwrap();
@@ -28,11 +30,22 @@ where
 }
 
 fn env(name: &str, position: i64, protected: bool) -> Environment {
-    Environment { name: Name::parse(name).unwrap(), position, region: None, protected, description: String::new() }
+    Environment {
+        name: Name::parse(name).unwrap(),
+        position,
+        region: None,
+        protected,
+        description: String::new(),
+    }
 }
 
 fn entry(verb: &str, subject: &str) -> AuditEntry {
-    AuditEntry { actor: "alice".into(), verb: verb.into(), subject: subject.into(), details: json!({"why": "test"}) }
+    AuditEntry {
+        actor: "alice".into(),
+        verb: verb.into(),
+        subject: subject.into(),
+        details: json!({"why": "test"}),
+    }
 }
 
 async fn put_env(store: &Store, e: &Environment) {
@@ -48,10 +61,20 @@ async fn environments_round_trip_in_order() {
         put_env(&store, &env("PROD", 4, true)).await;
         put_env(&store, &env("DEV", 0, false)).await;
         let envs = store.environments().await.unwrap();
-        assert_eq!(envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["DEV", "PROD"]);
+        assert_eq!(
+            envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["DEV", "PROD"]
+        );
         assert!(envs[1].protected);
         put_env(&store, &env("PROD", 4, false)).await;
-        assert!(!store.environment(&Name::parse("PROD").unwrap()).await.unwrap().unwrap().protected);
+        assert!(
+            !store
+                .environment(&Name::parse("PROD").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .protected
+        );
     })
     .await;
 }
@@ -77,7 +100,15 @@ async fn a_dropped_write_leaves_no_trace() {
             tx.audit(entry("environment.put", "environment/DEV"));
         }
         assert!(store.environments().await.unwrap().is_empty());
-        assert!(store.audit_events(&AuditFilter { limit: 10, ..Default::default() }).await.unwrap().items.is_empty());
+        assert!(store
+            .audit_events(&AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .items
+            .is_empty());
     })
     .await;
 }
@@ -91,7 +122,10 @@ async fn migrations_run_once_and_reopen_cleanly() {
     store.close().await;
     let again = Store::open_sqlite(&path).await.unwrap();
     assert_eq!(again.environments().await.unwrap().len(), 1);
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM schema_migrations").fetch_one(&again.pool).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM schema_migrations")
+        .fetch_one(&again.pool)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
 }
 
@@ -106,7 +140,10 @@ async fn the_audit_chain_names_a_modified_event() {
     on_both_backends(|store| async move {
         chain_of(&store, 5).await;
         assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(5));
-        sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3").execute(&store.pool).await.unwrap();
+        sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         let broken = store.verify_audit_chain().await.unwrap().unwrap_err();
         assert_eq!(broken.seq, 3);
         assert!(broken.problem.contains("modified"));
@@ -118,10 +155,22 @@ async fn the_audit_chain_names_a_modified_event() {
 async fn the_audit_chain_names_a_deleted_event_and_a_cut_tail() {
     on_both_backends(|store| async move {
         chain_of(&store, 5).await;
-        sqlx::query("DELETE FROM audit_events WHERE seq = 5").execute(&store.pool).await.unwrap();
-        assert_eq!(store.verify_audit_chain().await.unwrap().unwrap_err().seq, 5);
-        sqlx::query("DELETE FROM audit_events WHERE seq = 2").execute(&store.pool).await.unwrap();
-        assert_eq!(store.verify_audit_chain().await.unwrap().unwrap_err().seq, 2);
+        sqlx::query("DELETE FROM audit_events WHERE seq = 5")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.verify_audit_chain().await.unwrap().unwrap_err().seq,
+            5
+        );
+        sqlx::query("DELETE FROM audit_events WHERE seq = 2")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.verify_audit_chain().await.unwrap().unwrap_err().seq,
+            2
+        );
     })
     .await;
 }
@@ -149,18 +198,63 @@ async fn the_audit_log_filters_and_pages_newest_first() {
         chain_of(&store, 7).await;
         let mut tx = store.write().await.unwrap();
         tx.set_setting("x", "y").await.unwrap();
-        tx.audit(AuditEntry { actor: "bob_1".into(), verb: "setting.put".into(), subject: "setting/x".into(), details: json!({}) });
+        tx.audit(AuditEntry {
+            actor: "bob_1".into(),
+            verb: "setting.put".into(),
+            subject: "setting/x".into(),
+            details: json!({}),
+        });
         tx.commit().await.unwrap();
-        let page = store.audit_events(&AuditFilter { limit: 3, ..Default::default() }).await.unwrap();
-        assert_eq!(page.items.iter().map(|e| e.seq).collect::<Vec<_>>(), [8, 7, 6]);
-        let next = store.audit_events(&AuditFilter { limit: 3, before: page.next, ..Default::default() }).await.unwrap();
-        assert_eq!(next.items.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 4, 3]);
-        let bob = store.audit_events(&AuditFilter { limit: 10, actor: Some("bob_".into()), ..Default::default() }).await.unwrap();
+        let page = store
+            .audit_events(&AuditFilter {
+                limit: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            page.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [8, 7, 6]
+        );
+        let next = store
+            .audit_events(&AuditFilter {
+                limit: 3,
+                before: page.next,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            next.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [5, 4, 3]
+        );
+        let bob = store
+            .audit_events(&AuditFilter {
+                limit: 10,
+                actor: Some("bob_".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(bob.items.len(), 1);
         // `_` is literal, not a wildcard.
-        let none = store.audit_events(&AuditFilter { limit: 10, actor: Some("bob_2".into()), ..Default::default() }).await.unwrap();
+        let none = store
+            .audit_events(&AuditFilter {
+                limit: 10,
+                actor: Some("bob_2".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert!(none.items.is_empty());
-        let env3 = store.audit_events(&AuditFilter { limit: 10, subject: Some("environment/E3".into()), ..Default::default() }).await.unwrap();
+        let env3 = store
+            .audit_events(&AuditFilter {
+                limit: 10,
+                subject: Some("environment/E3".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(env3.items.len(), 1);
         assert_eq!(env3.next, None);
     })
@@ -170,22 +264,44 @@ async fn the_audit_log_filters_and_pages_newest_first() {
 #[tokio::test]
 async fn users_are_unique_and_tokens_resolve_until_revoked() {
     on_both_backends(|store| async move {
-        let alice = User { id: "u1".into(), username: "alice".into(), role: slipway_core::access::Role::Ops, disabled: false, created_at: now(), password_hash: Some("h".into()) };
+        let alice = User {
+            id: "u1".into(),
+            username: "alice".into(),
+            role: slipway_core::access::Role::Ops,
+            disabled: false,
+            created_at: now(),
+            password_hash: Some("h".into()),
+        };
         let mut tx = store.write().await.unwrap();
         tx.create_user(&alice).await.unwrap();
-        tx.create_api_token("t1", "u1", "ci", "secrethash").await.unwrap();
+        tx.create_api_token("t1", "u1", "ci", "secrethash")
+            .await
+            .unwrap();
         tx.audit(entry("user.create", "user/alice"));
         tx.commit().await.unwrap();
         let mut tx = store.write().await.unwrap();
-        assert!(matches!(tx.create_user(&alice).await, Err(StoreError::AlreadyExists(_))));
+        assert!(matches!(
+            tx.create_user(&alice).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
         drop(tx);
-        assert_eq!(store.user_by_token_hash("secrethash").await.unwrap().unwrap().username, "alice");
+        assert_eq!(
+            store
+                .user_by_token_hash("secrethash")
+                .await
+                .unwrap()
+                .unwrap()
+                .username,
+            "alice"
+        );
         let mut tx = store.write().await.unwrap();
         tx.revoke_api_token("t1").await.unwrap();
         tx.audit(entry("token.revoke", "token/t1"));
         tx.commit().await.unwrap();
         assert_eq!(store.user_by_token_hash("secrethash").await.unwrap(), None);
-        assert_eq!(store.api_tokens(Some("u1")).await.unwrap()[0].revoked_at.is_some(), true);
+        assert!(store.api_tokens(Some("u1")).await.unwrap()[0]
+            .revoked_at
+            .is_some());
     })
     .await;
 }
@@ -193,11 +309,22 @@ async fn users_are_unique_and_tokens_resolve_until_revoked() {
 #[tokio::test]
 async fn sessions_expire_and_die_with_a_disabled_user() {
     on_both_backends(|store| async move {
-        let mut bob = User { id: "u2".into(), username: "bob".into(), role: slipway_core::access::Role::Viewer, disabled: false, created_at: now(), password_hash: None };
+        let mut bob = User {
+            id: "u2".into(),
+            username: "bob".into(),
+            role: slipway_core::access::Role::Viewer,
+            disabled: false,
+            created_at: now(),
+            password_hash: None,
+        };
         let mut tx = store.write().await.unwrap();
         tx.create_user(&bob).await.unwrap();
-        tx.create_session("live", "u2", "csrf1", "2999-01-01T00:00:00Z").await.unwrap();
-        tx.create_session("old", "u2", "csrf2", "2000-01-01T00:00:00Z").await.unwrap();
+        tx.create_session("live", "u2", "csrf1", "2999-01-01T00:00:00Z")
+            .await
+            .unwrap();
+        tx.create_session("old", "u2", "csrf2", "2000-01-01T00:00:00Z")
+            .await
+            .unwrap();
         tx.audit(entry("session.create", "user/bob"));
         tx.commit().await.unwrap();
         assert_eq!(store.session("live").await.unwrap().unwrap().csrf, "csrf1");
@@ -214,6 +341,12 @@ async fn sessions_expire_and_die_with_a_disabled_user() {
 
 #[test]
 fn passwords_never_show_in_database_urls() {
-    assert_eq!(redact("postgres://slipway:s3cret@db:5432/slipway"), "postgres://slipway:***@db:5432/slipway");
-    assert_eq!(redact("sqlite:///var/lib/slipway/slipway.db"), "sqlite:///var/lib/slipway/slipway.db");
+    assert_eq!(
+        redact("postgres://slipway:s3cret@db:5432/slipway"),
+        "postgres://slipway:***@db:5432/slipway"
+    );
+    assert_eq!(
+        redact("sqlite:///var/lib/slipway/slipway.db"),
+        "sqlite:///var/lib/slipway/slipway.db"
+    );
 }

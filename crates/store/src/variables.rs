@@ -25,14 +25,19 @@ fn optional_name(text: String) -> Result<Option<Name>> {
     if text.is_empty() {
         return Ok(None);
     }
-    Name::parse(&text).map(Some).map_err(|e| StoreError::Corrupt(e.to_string()))
+    Name::parse(&text)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn stored(row: &AnyRow) -> Result<StoredValue> {
     let name: String = row.try_get("name")?;
     Ok(StoredValue {
         name: Name::parse(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        scope: VariableScope { environment: optional_name(row.try_get("environment")?)?, role: optional_name(row.try_get("role")?)? },
+        scope: VariableScope {
+            environment: optional_name(row.try_get("environment")?)?,
+            role: optional_name(row.try_get("role")?)?,
+        },
         sensitive: row.try_get::<i64, _>("sensitive")? != 0,
         value: row.try_get("value")?,
         ciphertext: row.try_get("ciphertext")?,
@@ -42,7 +47,10 @@ fn stored(row: &AnyRow) -> Result<StoredValue> {
 }
 
 fn scope_keys(scope: &VariableScope) -> (&str, &str) {
-    (scope.environment.as_ref().map_or("", Name::as_str), scope.role.as_ref().map_or("", Name::as_str))
+    (
+        scope.environment.as_ref().map_or("", Name::as_str),
+        scope.role.as_ref().map_or("", Name::as_str),
+    )
 }
 
 impl Store {
@@ -79,7 +87,12 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    pub async fn delete_variable_value(&mut self, project: &Name, name: &Name, scope: &VariableScope) -> Result<bool> {
+    pub async fn delete_variable_value(
+        &mut self,
+        project: &Name,
+        name: &Name,
+        scope: &VariableScope,
+    ) -> Result<bool> {
         let (env, role) = scope_keys(scope);
         let done = sqlx::query("DELETE FROM variable_values WHERE project = $1 AND name = $2 AND environment = $3 AND role = $4")
             .bind(project.as_str())

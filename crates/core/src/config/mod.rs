@@ -16,7 +16,10 @@ use serde_json::{Map, Value};
 pub use yaml::Position;
 use yaml::Positions;
 
-use crate::model::{Component, ComponentKind, Condition, Environment, Lifecycle, LifecycleRule, Phase, Project, Step, VariableDecl, VariableScope, VersionBump};
+use crate::model::{
+    Component, ComponentKind, Condition, Environment, Lifecycle, LifecycleRule, Phase, Project,
+    Step, VariableDecl, VariableScope, VersionBump,
+};
 use crate::name::Name;
 use crate::plan::Action;
 
@@ -171,7 +174,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )?;
         if !self.path.is_empty() {
             write!(f, " (at {})", self.path)?;
         }
@@ -229,23 +236,42 @@ pub fn load(sources: &[Source<'_>]) -> Result<Config, ConfigErrors> {
     for file in &parsed {
         for env in &file.environments {
             if !env_positions.insert(env.name.clone()) {
-                errors.push(file.error(&format!("environments[{}].name", env.position), format!("environment {} is declared twice", env.name), Some("declare each environment once, in one file".into())));
+                errors.push(file.error(
+                    &format!("environments[{}].name", env.position),
+                    format!("environment {} is declared twice", env.name),
+                    Some("declare each environment once, in one file".into()),
+                ));
             }
         }
     }
-    let declared: BTreeSet<&Name> = parsed.iter().flat_map(|f| f.environments.iter().map(|e| &e.name)).collect();
+    let declared: BTreeSet<&Name> = parsed
+        .iter()
+        .flat_map(|f| f.environments.iter().map(|e| &e.name))
+        .collect();
     for file in &parsed {
         if let Some(project) = &file.project {
             if !declared.is_empty() {
                 for (env, path) in project.referenced_environments() {
                     if !declared.contains(&env) {
                         let known: Vec<&str> = declared.iter().map(|n| n.as_str()).collect();
-                        errors.push(file.error(&format!("project.{path}"), format!("environment {env} is not declared"), Some(format!("declared environments are {}", known.join(", ")))));
+                        errors.push(file.error(
+                            &format!("project.{path}"),
+                            format!("environment {env} is not declared"),
+                            Some(format!("declared environments are {}", known.join(", "))),
+                        ));
                     }
                 }
             }
-            if config.projects.iter().any(|p: &Project| p.name == project.name) {
-                errors.push(file.error("project.name", format!("project {} is defined in two files", project.name), None));
+            if config
+                .projects
+                .iter()
+                .any(|p: &Project| p.name == project.name)
+            {
+                errors.push(file.error(
+                    "project.name",
+                    format!("project {} is defined in two files", project.name),
+                    None,
+                ));
             }
             config.projects.push(project.clone());
         }
@@ -289,7 +315,13 @@ pub fn position_of(text: &str, path: &str) -> Option<Position> {
     }
 }
 
-fn locate(file: &str, positions: &Positions, path: &str, message: String, hint: Option<String>) -> ConfigError {
+fn locate(
+    file: &str,
+    positions: &Positions,
+    path: &str,
+    message: String,
+    hint: Option<String>,
+) -> ConfigError {
     let mut probe = path.to_string();
     let position = loop {
         if let Some(p) = positions.get(&probe) {
@@ -300,7 +332,14 @@ fn locate(file: &str, positions: &Positions, path: &str, message: String, hint: 
             None => break Position { line: 1, column: 1 },
         }
     };
-    ConfigError { file: file.to_string(), line: position.line, column: position.column, path: path.to_string(), message, hint }
+    ConfigError {
+        file: file.to_string(),
+        line: position.line,
+        column: position.column,
+        path: path.to_string(),
+        message,
+        hint,
+    }
 }
 
 /// The file's model as far as it could be built (absent when the text or its shape is wrong),
@@ -308,40 +347,68 @@ fn locate(file: &str, positions: &Positions, path: &str, message: String, hint: 
 fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
     match parse_shape(source) {
         Ok((file, positions)) => {
-            let mut checker = Checker { file: source.name, positions: &positions, errors: Vec::new() };
+            let mut checker = Checker {
+                file: source.name,
+                positions: &positions,
+                errors: Vec::new(),
+            };
             let environments = file
                 .environments
                 .into_iter()
                 .enumerate()
-                .map(|(i, e)| Environment { name: e.name, position: i as i64, region: e.region, protected: e.protected, description: e.description })
+                .map(|(i, e)| Environment {
+                    name: e.name,
+                    position: i as i64,
+                    region: e.region,
+                    protected: e.protected,
+                    description: e.description,
+                })
                 .collect::<Vec<_>>();
             let project = file.project.map(|p| checker.project(p));
             let errors = checker.errors;
-            (Some(ParsedFile { name: source.name.to_string(), positions, environments, project }), errors)
+            (
+                Some(ParsedFile {
+                    name: source.name.to_string(),
+                    positions,
+                    environments,
+                    project,
+                }),
+                errors,
+            )
         }
         Err(e) => (None, vec![e]),
     }
 }
 
 fn parse_shape(source: &Source<'_>) -> Result<(ConfigFile, Positions), ConfigError> {
-    let (value, positions) = yaml::parse(source.text).map_err(|e| {
-        ConfigError {
-            file: source.name.to_string(),
-            line: e.position.line,
-            column: e.position.column,
-            path: String::new(),
-            message: e.message,
-            hint: Some("check indentation and that every `[`, `{` and quote is closed".into()),
-        }
+    let (value, positions) = yaml::parse(source.text).map_err(|e| ConfigError {
+        file: source.name.to_string(),
+        line: e.position.line,
+        column: e.position.column,
+        path: String::new(),
+        message: e.message,
+        hint: Some("check indentation and that every `[`, `{` and quote is closed".into()),
     })?;
     if !value.is_object() {
-        return Err(locate(source.name, &positions, "", "the file must be a mapping with `environments:` and/or `project:`".into(), None));
+        return Err(locate(
+            source.name,
+            &positions,
+            "",
+            "the file must be a mapping with `environments:` and/or `project:`".into(),
+            None,
+        ));
     }
-    let file: ConfigFile = serde_path_to_error::deserialize(value).map_err(|e| serde_error(source.name, &positions, "", &e))?;
+    let file: ConfigFile = serde_path_to_error::deserialize(value)
+        .map_err(|e| serde_error(source.name, &positions, "", &e))?;
     Ok((file, positions))
 }
 
-fn serde_error(file: &str, positions: &Positions, prefix: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+fn serde_error(
+    file: &str,
+    positions: &Positions,
+    prefix: &str,
+    e: &serde_path_to_error::Error<serde_json::Error>,
+) -> ConfigError {
     let inner = e.inner().to_string();
     let mut path = e.path().to_string();
     if path == "." {
@@ -362,10 +429,17 @@ fn explain_serde(inner: &str, path: String) -> (String, Option<String>, String) 
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let options = backticked(expected);
         let hint = match closest(field, &options) {
-            Some(best) => format!("did you mean `{best}`? allowed keys here: {}", options.join(", ")),
+            Some(best) => format!(
+                "did you mean `{best}`? allowed keys here: {}",
+                options.join(", ")
+            ),
             None => format!("allowed keys here: {}", options.join(", ")),
         };
-        let key_path = if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+        let key_path = if path.is_empty() {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
+        };
         return (format!("unknown key `{field}`"), Some(hint), key_path);
     }
     if let Some(rest) = inner.strip_prefix("unknown variant `") {
@@ -379,16 +453,28 @@ fn explain_serde(inner: &str, path: String) -> (String, Option<String>, String) 
     }
     if let Some(rest) = inner.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or(rest);
-        return (format!("the key `{field}` is required here"), Some(format!("add `{field}:`")), path);
+        return (
+            format!("the key `{field}` is required here"),
+            Some(format!("add `{field}:`")),
+            path,
+        );
     }
     if inner.contains("expected a string") {
-        return (inner.to_string(), Some("put the value in quotes, e.g. \"8080\"".into()), path);
+        return (
+            inner.to_string(),
+            Some("put the value in quotes, e.g. \"8080\"".into()),
+            path,
+        );
     }
     (inner.to_string(), None, path)
 }
 
 fn backticked(text: &str) -> Vec<String> {
-    text.split('`').skip(1).step_by(2).map(str::to_string).collect()
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
 }
 
 /// The allowed word closest to a typo, if it is close enough to be what was meant.
@@ -425,30 +511,57 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn error(&mut self, path: &str, message: String, hint: &str) {
         let hint = (!hint.is_empty()).then(|| hint.to_string());
-        self.errors.push(locate(self.file, self.positions, path, message, hint));
+        self.errors
+            .push(locate(self.file, self.positions, path, message, hint));
     }
 
     fn project(&mut self, spec: ProjectSpec) -> Project {
         let mut components = Vec::new();
         for (i, c) in spec.components.into_iter().enumerate() {
             if components.iter().any(|k: &Component| k.name == c.name) {
-                self.error(&format!("project.components[{i}].name"), format!("component {} is declared twice", c.name), "give each component its own name");
+                self.error(
+                    &format!("project.components[{i}].name"),
+                    format!("component {} is declared twice", c.name),
+                    "give each component its own name",
+                );
             }
-            components.push(Component { name: c.name, kind: c.kind, description: c.description });
+            components.push(Component {
+                name: c.name,
+                kind: c.kind,
+                description: c.description,
+            });
         }
         let variables = self.variables(spec.variables);
         let plan = self.plan(spec.plan, &components);
         let lifecycles = self.lifecycles(spec.lifecycles);
-        Project { name: spec.name, description: spec.description, components, variables, plan, lifecycles }
+        Project {
+            name: spec.name,
+            description: spec.description,
+            components,
+            variables,
+            plan,
+            lifecycles,
+        }
     }
 
     fn variables(&mut self, specs: Vec<VariableSpec>) -> Vec<VariableDecl> {
         let mut out: Vec<VariableDecl> = Vec::new();
         for (i, v) in specs.into_iter().enumerate() {
             let at = format!("project.variables[{i}]");
-            let scope = VariableScope { environment: v.environment, role: v.role };
+            let scope = VariableScope {
+                environment: v.environment,
+                role: v.role,
+            };
             if out.iter().any(|o| o.name == v.name && o.scope == scope) {
-                self.error(&format!("{at}.name"), format!("variable {} is declared twice for {}", v.name, scope.describe()), "keep one declaration per name and scope");
+                self.error(
+                    &format!("{at}.name"),
+                    format!(
+                        "variable {} is declared twice for {}",
+                        v.name,
+                        scope.describe()
+                    ),
+                    "keep one declaration per name and scope",
+                );
             }
             if v.sensitive && v.value.is_some() {
                 self.error(&format!("{at}.value"), format!("sensitive variable {} has its value in the file", v.name), "remove `value:` and set it with `slipway variable set --project P --name NAME --sensitive`; secrets never live in the repository");
@@ -456,7 +569,13 @@ impl Checker<'_> {
             if !v.sensitive && v.value.is_none() {
                 self.error(&format!("{at}.name"), format!("variable {} has no value", v.name), "give it a `value:`, or mark it `sensitive: true` and set it with `slipway variable set`");
             }
-            out.push(VariableDecl { name: v.name, scope, sensitive: v.sensitive, value: v.value, description: v.description });
+            out.push(VariableDecl {
+                name: v.name,
+                scope,
+                sensitive: v.sensitive,
+                value: v.value,
+                description: v.description,
+            });
         }
         out
     }
@@ -466,22 +585,41 @@ impl Checker<'_> {
         for (i, s) in specs.into_iter().enumerate() {
             let at = format!("project.plan[{i}]");
             if s.name.trim().is_empty() {
-                self.error(&format!("{at}.name"), "a step needs a name".into(), "name it after what it does, e.g. \"Stop JBoss\"");
+                self.error(
+                    &format!("{at}.name"),
+                    "a step needs a name".into(),
+                    "name it after what it does, e.g. \"Stop JBoss\"",
+                );
             }
             if steps.iter().any(|o| o.name == s.name) {
-                self.error(&format!("{at}.name"), format!("two steps are named \"{}\"", s.name), "give each step its own name");
+                self.error(
+                    &format!("{at}.name"),
+                    format!("two steps are named \"{}\"", s.name),
+                    "give each step its own name",
+                );
             }
             let tagged = serde_json::json!({ "action": s.action, "with": Value::Object(s.with) });
             let action = match serde_path_to_error::deserialize::<_, Action>(tagged) {
                 Ok(a) => a,
                 Err(e) => {
-                    let err = if e.path().to_string() == "action" || e.inner().to_string().starts_with("unknown variant") {
-                        let options: Vec<String> = Action::KINDS.iter().map(|k| k.to_string()).collect();
+                    let err = if e.path().to_string() == "action"
+                        || e.inner().to_string().starts_with("unknown variant")
+                    {
+                        let options: Vec<String> =
+                            Action::KINDS.iter().map(|k| k.to_string()).collect();
                         let hint = match closest(&s.action, &options) {
-                            Some(best) => format!("did you mean `{best}`? actions: {}", options.join(", ")),
+                            Some(best) => {
+                                format!("did you mean `{best}`? actions: {}", options.join(", "))
+                            }
                             None => format!("actions: {}", options.join(", ")),
                         };
-                        locate(self.file, self.positions, &format!("{at}.action"), format!("unknown action `{}`", s.action), Some(hint))
+                        locate(
+                            self.file,
+                            self.positions,
+                            &format!("{at}.action"),
+                            format!("unknown action `{}`", s.action),
+                            Some(hint),
+                        )
                     } else {
                         serde_error(self.file, self.positions, &at, &e)
                     };
@@ -490,8 +628,19 @@ impl Checker<'_> {
                 }
             };
             self.action(&at, &action, components);
-            let when = s.when.map(|c| Condition { environments: c.environments, not_environments: c.not_environments }).unwrap_or_default();
-            steps.push(Step { name: s.name, roles: s.roles, when, action });
+            let when = s
+                .when
+                .map(|c| Condition {
+                    environments: c.environments,
+                    not_environments: c.not_environments,
+                })
+                .unwrap_or_default();
+            steps.push(Step {
+                name: s.name,
+                roles: s.roles,
+                when,
+                action,
+            });
         }
         steps
     }
@@ -503,16 +652,42 @@ impl Checker<'_> {
                 Action::RunSql(_) | Action::RollbackSql(_) => &[ComponentKind::Sql],
                 Action::InstallBatch(_) => &[ComponentKind::Batch],
                 Action::ExtractArchive(_) => &[ComponentKind::Archive, ComponentKind::StaticSite],
-                _ => &[ComponentKind::War, ComponentKind::File, ComponentKind::StaticSite, ComponentKind::Archive, ComponentKind::Batch, ComponentKind::Sql],
+                _ => &[
+                    ComponentKind::War,
+                    ComponentKind::File,
+                    ComponentKind::StaticSite,
+                    ComponentKind::Archive,
+                    ComponentKind::Batch,
+                    ComponentKind::Sql,
+                ],
             };
             match components.iter().find(|c| &c.name == name) {
                 None => {
                     let known: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
-                    self.error(&format!("{with}.component"), format!("component {name} is not declared in this project"), &format!("declared components: {}", if known.is_empty() { "none".into() } else { known.join(", ") }));
+                    self.error(
+                        &format!("{with}.component"),
+                        format!("component {name} is not declared in this project"),
+                        &format!(
+                            "declared components: {}",
+                            if known.is_empty() {
+                                "none".into()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
                 }
                 Some(c) if !fits.contains(&c.kind) => {
                     let kinds: Vec<&str> = fits.iter().map(|k| k.as_str()).collect();
-                    self.error(&format!("{with}.component"), format!("{} cannot use component {name} of kind {}", action.kind(), c.kind.as_str()), &format!("use a component of kind {}", kinds.join(" or ")));
+                    self.error(
+                        &format!("{with}.component"),
+                        format!(
+                            "{} cannot use component {name} of kind {}",
+                            action.kind(),
+                            c.kind.as_str()
+                        ),
+                        &format!("use a component of kind {}", kinds.join(" or ")),
+                    );
                 }
                 Some(_) => {}
             }
@@ -524,20 +699,44 @@ impl Checker<'_> {
                     self.error(&format!("{with}.destination"), format!("destination `{}` is not an absolute path", p.destination), "write it from the root, e.g. /opt/pets, or from a variable, e.g. ${APP_DIR}/pets");
                 }
                 if p.keep == 0 {
-                    self.error(&format!("{with}.keep"), "keep must be at least 1, or there is nothing to roll back to".into(), "use keep: 3");
+                    self.error(
+                        &format!("{with}.keep"),
+                        "keep must be at least 1, or there is nothing to roll back to".into(),
+                        "use keep: 3",
+                    );
                 }
             }
             Action::Backup(p) if !absolute(&p.path) => {
-                self.error(&format!("{with}.path"), format!("path `{}` is not an absolute path", p.path), "write it from the root, e.g. /opt/jboss/deployments");
+                self.error(
+                    &format!("{with}.path"),
+                    format!("path `{}` is not an absolute path", p.path),
+                    "write it from the root, e.g. /opt/jboss/deployments",
+                );
             }
-            Action::HttpCheck(p) if !(p.url.starts_with("http://") || p.url.starts_with("https://") || p.url.starts_with("${")) => {
-                self.error(&format!("{with}.url"), format!("`{}` is not an http(s) URL", p.url), "e.g. http://localhost:8080/health");
+            Action::HttpCheck(p)
+                if !(p.url.starts_with("http://")
+                    || p.url.starts_with("https://")
+                    || p.url.starts_with("${")) =>
+            {
+                self.error(
+                    &format!("{with}.url"),
+                    format!("`{}` is not an http(s) URL", p.url),
+                    "e.g. http://localhost:8080/health",
+                );
             }
             Action::Command(p) if p.timeout_secs == 0 || p.run.trim().is_empty() => {
-                self.error(&with, "a command needs a non-empty `run` and a timeout above 0".into(), "e.g. run: /opt/app/bin/check.sh, timeout_secs: 60");
+                self.error(
+                    &with,
+                    "a command needs a non-empty `run` and a timeout above 0".into(),
+                    "e.g. run: /opt/app/bin/check.sh, timeout_secs: 60",
+                );
             }
             Action::InstallBatch(p) if p.schedule.split_whitespace().count() != 5 => {
-                self.error(&format!("{with}.schedule"), format!("`{}` is not a five-field cron schedule", p.schedule), "minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\"");
+                self.error(
+                    &format!("{with}.schedule"),
+                    format!("`{}` is not a five-field cron schedule", p.schedule),
+                    "minute hour day-of-month month day-of-week, e.g. \"0 2 * * *\"",
+                );
             }
             _ => {}
         }
@@ -548,31 +747,63 @@ impl Checker<'_> {
         for (i, l) in specs.into_iter().enumerate() {
             let at = format!("project.lifecycles[{i}]");
             if out.iter().any(|o| o.name == l.name) {
-                self.error(&format!("{at}.name"), format!("lifecycle {} is declared twice", l.name), "give each lifecycle its own name");
+                self.error(
+                    &format!("{at}.name"),
+                    format!("lifecycle {} is declared twice", l.name),
+                    "give each lifecycle its own name",
+                );
             }
             if l.when.is_none() && out.iter().any(|o| o.rule.is_none()) {
-                self.error(&format!("{at}.name"), format!("lifecycle {} is a second default (no `when:`)", l.name), "give it a `when:` rule (bump, prerelease or label)");
+                self.error(
+                    &format!("{at}.name"),
+                    format!("lifecycle {} is a second default (no `when:`)", l.name),
+                    "give it a `when:` rule (bump, prerelease or label)",
+                );
             }
             if l.phases.is_empty() {
-                self.error(&format!("{at}.phases"), format!("lifecycle {} has no phase", l.name), "list its phases, e.g. - environments: [DEV]");
+                self.error(
+                    &format!("{at}.phases"),
+                    format!("lifecycle {} has no phase", l.name),
+                    "list its phases, e.g. - environments: [DEV]",
+                );
             }
             let mut seen = BTreeSet::new();
             let mut phases = Vec::new();
             for (j, p) in l.phases.into_iter().enumerate() {
                 let pat = format!("{at}.phases[{j}]");
                 let Some(first) = p.environments.first().cloned() else {
-                    self.error(&format!("{pat}.environments"), "a phase needs at least one environment".into(), "e.g. environments: [PROD-EU, PROD-US]");
+                    self.error(
+                        &format!("{pat}.environments"),
+                        "a phase needs at least one environment".into(),
+                        "e.g. environments: [PROD-EU, PROD-US]",
+                    );
                     continue;
                 };
                 for e in &p.environments {
                     if !seen.insert(e.clone()) {
-                        self.error(&format!("{pat}.environments"), format!("environment {e} appears twice in lifecycle {}", l.name), "an environment belongs to one phase of a lifecycle");
+                        self.error(
+                            &format!("{pat}.environments"),
+                            format!("environment {e} appears twice in lifecycle {}", l.name),
+                            "an environment belongs to one phase of a lifecycle",
+                        );
                     }
                 }
-                phases.push(Phase { name: p.name.unwrap_or(first), environments: p.environments, automatic: p.automatic });
+                phases.push(Phase {
+                    name: p.name.unwrap_or(first),
+                    environments: p.environments,
+                    automatic: p.automatic,
+                });
             }
-            let rule = l.when.map(|w| LifecycleRule { bump: w.bump, prerelease: w.prerelease, label: w.label });
-            out.push(Lifecycle { name: l.name, phases, rule });
+            let rule = l.when.map(|w| LifecycleRule {
+                bump: w.bump,
+                prerelease: w.prerelease,
+                label: w.label,
+            });
+            out.push(Lifecycle {
+                name: l.name,
+                phases,
+                rule,
+            });
         }
         out
     }

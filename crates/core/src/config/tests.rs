@@ -3,7 +3,10 @@ use super::*;
 const PETS: &str = include_str!("../../../../examples/pets/slipway.yaml");
 
 fn load_one(text: &str) -> Result<Config, ConfigErrors> {
-    load(&[Source { name: "slipway.yaml", text }])
+    load(&[Source {
+        name: "slipway.yaml",
+        text,
+    }])
 }
 
 fn first_error(text: &str) -> ConfigError {
@@ -14,13 +17,32 @@ fn first_error(text: &str) -> ConfigError {
 fn the_pets_example_loads() {
     let config = load_one(PETS).unwrap();
     assert_eq!(config.environments.len(), 6);
-    assert!(config.environments.iter().find(|e| e.name.as_str() == "PROD-EU").unwrap().protected);
+    assert!(
+        config
+            .environments
+            .iter()
+            .find(|e| e.name.as_str() == "PROD-EU")
+            .unwrap()
+            .protected
+    );
     let pets = &config.projects[0];
     assert_eq!(pets.plan.len(), 8);
     assert_eq!(pets.components.len(), 3);
     assert_eq!(pets.lifecycles.len(), 3);
     let kinds: Vec<&str> = pets.plan.iter().map(|s| s.action.kind()).collect();
-    assert_eq!(kinds, ["backup", "backup", "preflight", "service.stop", "sql.run", "artifact.place", "service.start", "batch.install"]);
+    assert_eq!(
+        kinds,
+        [
+            "backup",
+            "backup",
+            "preflight",
+            "service.stop",
+            "sql.run",
+            "artifact.place",
+            "service.start",
+            "batch.install"
+        ]
+    );
 }
 
 #[test]
@@ -30,15 +52,27 @@ fn a_typo_in_a_key_names_line_column_and_the_likely_key() {
     let line = text.lines().position(|l| l.contains("acton:")).unwrap() + 1;
     assert_eq!((err.line, err.column), (line, 7));
     assert_eq!(err.message, "unknown key `acton`");
-    assert!(err.hint.as_deref().unwrap().starts_with("did you mean `action`?"), "{err}");
-    assert!(err.to_string().starts_with(&format!("slipway.yaml:{line}:7: unknown key `acton`")));
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `action`?"),
+        "{err}"
+    );
+    assert!(err
+        .to_string()
+        .starts_with(&format!("slipway.yaml:{line}:7: unknown key `acton`")));
 }
 
 #[test]
 fn an_unknown_action_suggests_the_closest() {
     let text = PETS.replace("action: service.stop", "action: service.stpo");
     let err = first_error(&text);
-    let line = text.lines().position(|l| l.contains("service.stpo")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.contains("service.stpo"))
+        .unwrap()
+        + 1;
     assert_eq!(err.line, line);
     assert!(err.hint.unwrap().contains("`service.stop`"));
 }
@@ -47,7 +81,11 @@ fn an_unknown_action_suggests_the_closest() {
 fn a_wrong_type_is_located_at_the_value() {
     let text = PETS.replace("min_free_mb: 200", "min_free_mb: lots");
     let err = first_error(&text);
-    let line = text.lines().position(|l| l.contains("min_free_mb: lots")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.contains("min_free_mb: lots"))
+        .unwrap()
+        + 1;
     assert_eq!(err.line, line);
     assert!(err.message.contains("invalid type"), "{err}");
 }
@@ -62,36 +100,71 @@ fn an_unknown_action_parameter_is_an_error() {
 
 #[test]
 fn every_error_of_a_file_is_reported() {
-    let text = PETS.replace("component: pets-war, destination", "component: pets-wa, destination").replace("environments: [INT]", "environments: [INTT]");
+    let text = PETS
+        .replace(
+            "component: pets-war, destination",
+            "component: pets-wa, destination",
+        )
+        .replace("environments: [INT]", "environments: [INTT]");
     let errors = load_one(&text).unwrap_err().0;
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors.iter().any(|e| e.message.contains("component pets-wa is not declared")));
-    assert!(errors.iter().any(|e| e.message.contains("environment INTT is not declared")));
+    assert!(errors
+        .iter()
+        .any(|e| e.message.contains("component pets-wa is not declared")));
+    assert!(errors
+        .iter()
+        .any(|e| e.message.contains("environment INTT is not declared")));
 }
 
 #[test]
 fn secrets_never_live_in_the_file() {
-    let text = PETS.replace("      sensitive: true\n", "      sensitive: true\n      value: hunter2\n");
+    let text = PETS.replace(
+        "      sensitive: true\n",
+        "      sensitive: true\n      value: hunter2\n",
+    );
     let err = first_error(&text);
-    assert!(err.message.contains("sensitive variable DB_PASSWORD has its value in the file"));
+    assert!(err
+        .message
+        .contains("sensitive variable DB_PASSWORD has its value in the file"));
     assert!(err.hint.unwrap().contains("slipway variable set"));
 }
 
 #[test]
 fn component_kinds_must_fit_the_action() {
-    let text = PETS.replace("component: pets-sql\n        connection", "component: pets-war\n        connection");
+    let text = PETS.replace(
+        "component: pets-sql\n        connection",
+        "component: pets-war\n        connection",
+    );
     let err = first_error(&text);
-    assert!(err.message.contains("sql.run cannot use component pets-war of kind war"), "{err}");
+    assert!(
+        err.message
+            .contains("sql.run cannot use component pets-war of kind war"),
+        "{err}"
+    );
 }
 
 #[test]
 fn environments_may_live_in_another_file() {
     let (envs, project) = PETS.split_once("\nproject:").unwrap();
     let project = format!("project:{project}");
-    let config = load(&[Source { name: "environments.yaml", text: envs }, Source { name: "slipway.yaml", text: &project }]).unwrap();
+    let config = load(&[
+        Source {
+            name: "environments.yaml",
+            text: envs,
+        },
+        Source {
+            name: "slipway.yaml",
+            text: &project,
+        },
+    ])
+    .unwrap();
     assert_eq!(config.environments.len(), 6);
     // Alone, the project file cannot check its environment references; the server does.
-    assert!(load(&[Source { name: "slipway.yaml", text: &project }]).is_ok());
+    assert!(load(&[Source {
+        name: "slipway.yaml",
+        text: &project
+    }])
+    .is_ok());
 }
 
 #[test]
@@ -111,7 +184,17 @@ fn the_schema_describes_the_top_level_keys() {
 
 #[test]
 fn garbage_never_panics() {
-    for text in ["", "[]", "- a\n- b", "project: 3", "environments: {}", "project:\n  name: x\n  plan: [1]", "\u{0}", "a: &x [*x]", "--- a\n--- b"] {
+    for text in [
+        "",
+        "[]",
+        "- a\n- b",
+        "project: 3",
+        "environments: {}",
+        "project:\n  name: x\n  plan: [1]",
+        "\u{0}",
+        "a: &x [*x]",
+        "--- a\n--- b",
+    ] {
         let _ = load_one(text);
     }
 }

@@ -25,8 +25,17 @@ pub struct SyntaxError {
 }
 
 enum Frame {
-    Seq { path: String, items: Vec<Value>, anchor: usize },
-    Map { path: String, map: Map<String, Value>, key: Option<String>, anchor: usize },
+    Seq {
+        path: String,
+        items: Vec<Value>,
+        anchor: usize,
+    },
+    Map {
+        path: String,
+        map: Map<String, Value>,
+        key: Option<String>,
+        anchor: usize,
+    },
 }
 
 struct Builder {
@@ -38,7 +47,10 @@ struct Builder {
 }
 
 fn position(mark: &Marker) -> Position {
-    Position { line: mark.line(), column: mark.col() + 1 }
+    Position {
+        line: mark.line(),
+        column: mark.col() + 1,
+    }
 }
 
 fn child_path(parent: &str, key: &str) -> String {
@@ -52,7 +64,10 @@ fn child_path(parent: &str, key: &str) -> String {
 impl Builder {
     fn fail(&mut self, mark: &Marker, message: String) {
         if self.error.is_none() {
-            self.error = Some(SyntaxError { position: position(mark), message });
+            self.error = Some(SyntaxError {
+                position: position(mark),
+                message,
+            });
         }
     }
 
@@ -61,7 +76,9 @@ impl Builder {
         match self.stack.last() {
             None => Some(String::new()),
             Some(Frame::Seq { path, items, .. }) => Some(format!("{path}[{}]", items.len())),
-            Some(Frame::Map { path, key: Some(k), .. }) => Some(child_path(path, k)),
+            Some(Frame::Map {
+                path, key: Some(k), ..
+            }) => Some(child_path(path, k)),
             Some(Frame::Map { key: None, .. }) => None,
         }
     }
@@ -76,7 +93,10 @@ impl Builder {
             Some(Frame::Map { map, key, .. }) => {
                 let k = key.take().expect("attach is only called once a key is set");
                 if map.insert(k.clone(), value).is_some() {
-                    self.fail(mark, format!("the key `{k}` appears twice in the same mapping; keep one"));
+                    self.fail(
+                        mark,
+                        format!("the key `{k}` appears twice in the same mapping; keep one"),
+                    );
                 }
             }
         }
@@ -100,7 +120,12 @@ impl MarkedEventReceiver for Builder {
         }
         match event {
             Event::Scalar(text, style, anchor, _tag) => {
-                if let Some(Frame::Map { path, key: key @ None, .. }) = self.stack.last_mut() {
+                if let Some(Frame::Map {
+                    path,
+                    key: key @ None,
+                    ..
+                }) = self.stack.last_mut()
+                {
                     let key_path = child_path(path, &text);
                     *key = Some(text);
                     self.positions.entry(key_path).or_insert(position(&mark));
@@ -118,17 +143,32 @@ impl MarkedEventReceiver for Builder {
                         self.record(&mark);
                         self.attach(v, 0, &mark);
                     }
-                    None => self.fail(&mark, "this alias refers to an anchor that is not defined before it".into()),
+                    None => self.fail(
+                        &mark,
+                        "this alias refers to an anchor that is not defined before it".into(),
+                    ),
                 }
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 let Some(path) = self.record(&mark) else {
-                    return self.fail(&mark, "a mapping key must be a plain name, not a list or a mapping".into());
+                    return self.fail(
+                        &mark,
+                        "a mapping key must be a plain name, not a list or a mapping".into(),
+                    );
                 };
                 if matches!(event, Event::SequenceStart(..)) {
-                    self.stack.push(Frame::Seq { path, items: Vec::new(), anchor });
+                    self.stack.push(Frame::Seq {
+                        path,
+                        items: Vec::new(),
+                        anchor,
+                    });
                 } else {
-                    self.stack.push(Frame::Map { path, map: Map::new(), key: None, anchor });
+                    self.stack.push(Frame::Map {
+                        path,
+                        map: Map::new(),
+                        key: None,
+                        anchor,
+                    });
                 }
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -155,7 +195,9 @@ fn scalar(text: String, style: TScalarStyle) -> Value {
         "false" | "False" | "FALSE" => return Value::Bool(false),
         _ => {}
     }
-    let looks_numeric = text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+    let looks_numeric = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
         && text.bytes().any(|b| b.is_ascii_digit());
     if looks_numeric {
         if let Ok(i) = text.parse::<i64>() {
@@ -170,10 +212,19 @@ fn scalar(text: String, style: TScalarStyle) -> Value {
 
 /// Parse one YAML document. An empty text is an empty mapping.
 pub fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
-    let mut builder = Builder { stack: Vec::new(), anchors: HashMap::new(), positions: HashMap::new(), documents: Vec::new(), error: None };
+    let mut builder = Builder {
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        positions: HashMap::new(),
+        documents: Vec::new(),
+        error: None,
+    };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
-        return Err(SyntaxError { position: position(e.marker()), message: format!("this is not valid YAML: {}", e.info()) });
+        return Err(SyntaxError {
+            position: position(e.marker()),
+            message: format!("this is not valid YAML: {}", e.info()),
+        });
     }
     if let Some(e) = builder.error {
         return Err(e);
@@ -183,7 +234,9 @@ pub fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
         1 => Ok((builder.documents.remove(0), builder.positions)),
         _ => Err(SyntaxError {
             position: Position { line: 1, column: 1 },
-            message: "this file holds several YAML documents (`---`); put each project in its own file".into(),
+            message:
+                "this file holds several YAML documents (`---`); put each project in its own file"
+                    .into(),
         }),
     }
 }
@@ -195,7 +248,10 @@ mod tests {
     #[test]
     fn values_and_positions() {
         let (v, pos) = parse("a: 1\nb:\n  - x: true\n    y: '2'\n  - 3.5\nc: ~\n").unwrap();
-        assert_eq!(v, serde_json::json!({"a": 1, "b": [{"x": true, "y": "2"}, 3.5], "c": null}));
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 1, "b": [{"x": true, "y": "2"}, 3.5], "c": null})
+        );
         assert_eq!(pos["a"], Position { line: 1, column: 1 });
         assert_eq!(pos["b[0].y"], Position { line: 4, column: 5 });
         assert_eq!(pos["b[1]"].line, 5);

@@ -38,7 +38,9 @@ pub async fn schema() -> Json<Value> {
 }
 
 pub async fn whoami(actor: Actor) -> Json<Value> {
-    Json(json!({ "username": actor.username, "role": actor.role, "via": if actor.csrf.is_some() { "session" } else { "token" } }))
+    Json(
+        json!({ "username": actor.username, "role": actor.role, "via": if actor.csrf.is_some() { "session" } else { "token" } }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -47,25 +49,60 @@ pub struct LoginBody {
     password: String,
 }
 
-pub async fn login(State(state): State<AppState>, ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>, Json(body): Json<LoginBody>) -> ApiResult<Response> {
-    let session = services::users::login(&state, &body.username, &body.password, &addr.ip().to_string()).await?;
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<Response> {
+    let session = services::users::login(
+        &state,
+        &body.username,
+        &body.password,
+        &addr.ip().to_string(),
+    )
+    .await?;
     let cookie = cookie_header(&state, &session.cookie_value, session.max_age_secs);
-    Ok(([(header::SET_COOKIE, cookie)], Json(json!({ "csrf_token": session.csrf }))).into_response())
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({ "csrf_token": session.csrf })),
+    )
+        .into_response())
 }
 
-pub async fn logout(State(state): State<AppState>, actor: Actor, headers: HeaderMap) -> ApiResult<Response> {
-    let value = cookie(&headers, SESSION_COOKIE)
-        .ok_or_else(|| ServiceError::invalid("there is no console session to end", "API tokens are revoked with `slipway token revoke`"))?;
-    services::users::logout(&state, &actor, &value).await?;
-    Ok(([(header::SET_COOKIE, cookie_header(&state, "", 0))], StatusCode::NO_CONTENT).into_response())
+pub async fn logout(
+    State(state): State<AppState>,
+    actor: Actor,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let value = cookie(&headers, SESSION_COOKIE).ok_or_else(|| {
+        ServiceError::invalid(
+            "there is no console session to end",
+            "API tokens are revoked with `slipway token revoke`",
+        )
+    })?;
+    services::users::logout(&state, &actor, value).await?;
+    Ok((
+        [(header::SET_COOKIE, cookie_header(&state, "", 0))],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
 }
 
-pub async fn list_environments(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<Page<Environment>>> {
+pub async fn list_environments(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<Json<Page<Environment>>> {
     Ok(whole(services::environments::list(&state, &actor).await?))
 }
 
-pub async fn get_environment(State(state): State<AppState>, actor: Actor, Path(name): Path<String>) -> ApiResult<Json<Environment>> {
-    Ok(Json(services::environments::get(&state, &actor, &parse_name("environment", &name)?).await?))
+pub async fn get_environment(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Environment>> {
+    Ok(Json(
+        services::environments::get(&state, &actor, &parse_name("environment", &name)?).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -80,11 +117,20 @@ pub struct EnvironmentBody {
     description: String,
 }
 
-pub async fn put_environment(State(state): State<AppState>, actor: Actor, Path(name): Path<String>, Json(body): Json<EnvironmentBody>) -> ApiResult<Json<Value>> {
+pub async fn put_environment(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Json(body): Json<EnvironmentBody>,
+) -> ApiResult<Json<Value>> {
     let env = Environment {
         name: parse_name("environment", &name)?,
         position: body.position,
-        region: body.region.as_deref().map(|r| parse_name("region", r)).transpose()?,
+        region: body
+            .region
+            .as_deref()
+            .map(|r| parse_name("region", r))
+            .transpose()?,
         protected: body.protected,
         description: body.description,
     };
@@ -92,20 +138,37 @@ pub async fn put_environment(State(state): State<AppState>, actor: Actor, Path(n
     Ok(Json(json!({ "changed": changed })))
 }
 
-pub async fn delete_environment(State(state): State<AppState>, actor: Actor, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_environment(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     services::environments::delete(&state, &actor, &parse_name("environment", &name)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_projects(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<Page<slipway_core::model::Project>>> {
+pub async fn list_projects(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<Json<Page<slipway_core::model::Project>>> {
     Ok(whole(services::projects::list(&state, &actor).await?))
 }
 
-pub async fn get_project(State(state): State<AppState>, actor: Actor, Path(name): Path<String>) -> ApiResult<Json<slipway_core::model::Project>> {
-    Ok(Json(services::projects::get(&state, &actor, &parse_name("project", &name)?).await?))
+pub async fn get_project(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> ApiResult<Json<slipway_core::model::Project>> {
+    Ok(Json(
+        services::projects::get(&state, &actor, &parse_name("project", &name)?).await?,
+    ))
 }
 
-pub async fn delete_project(State(state): State<AppState>, actor: Actor, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_project(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     services::projects::delete(&state, &actor, &parse_name("project", &name)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -115,13 +178,27 @@ pub struct PreviewQuery {
     environment: String,
 }
 
-pub async fn rollback_preview(State(state): State<AppState>, actor: Actor, Path(name): Path<String>, Query(q): Query<PreviewQuery>) -> ApiResult<Json<slipway_core::plan::RollbackPlan>> {
+pub async fn rollback_preview(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Query(q): Query<PreviewQuery>,
+) -> ApiResult<Json<slipway_core::plan::RollbackPlan>> {
     let project = services::projects::get(&state, &actor, &parse_name("project", &name)?).await?;
-    Ok(Json(services::projects::rollback_preview(&project, &parse_name("environment", &q.environment)?)))
+    Ok(Json(services::projects::rollback_preview(
+        &project,
+        &parse_name("environment", &q.environment)?,
+    )))
 }
 
-pub async fn list_variables(State(state): State<AppState>, actor: Actor, Path(name): Path<String>) -> ApiResult<Json<Page<services::variables::VariableView>>> {
-    Ok(whole(services::variables::list(&state, &actor, &parse_name("project", &name)?).await?))
+pub async fn list_variables(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Page<services::variables::VariableView>>> {
+    Ok(whole(
+        services::variables::list(&state, &actor, &parse_name("project", &name)?).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -138,14 +215,30 @@ pub struct VariableBody {
 
 fn scope(environment: Option<&str>, role: Option<&str>) -> ApiResult<VariableScope> {
     Ok(VariableScope {
-        environment: environment.map(|e| parse_name("environment", e)).transpose()?,
+        environment: environment
+            .map(|e| parse_name("environment", e))
+            .transpose()?,
         role: role.map(|r| parse_name("role", r)).transpose()?,
     })
 }
 
-pub async fn set_variable(State(state): State<AppState>, actor: Actor, Path((project, variable)): Path<(String, String)>, Json(body): Json<VariableBody>) -> ApiResult<StatusCode> {
+pub async fn set_variable(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((project, variable)): Path<(String, String)>,
+    Json(body): Json<VariableBody>,
+) -> ApiResult<StatusCode> {
     let scope = scope(body.environment.as_deref(), body.role.as_deref())?;
-    services::variables::set(&state, &actor, &parse_name("project", &project)?, &parse_name("variable", &variable)?, scope, &body.value, body.sensitive).await?;
+    services::variables::set(
+        &state,
+        &actor,
+        &parse_name("project", &project)?,
+        &parse_name("variable", &variable)?,
+        scope,
+        &body.value,
+        body.sensitive,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -155,9 +248,21 @@ pub struct ScopeQuery {
     role: Option<String>,
 }
 
-pub async fn unset_variable(State(state): State<AppState>, actor: Actor, Path((project, variable)): Path<(String, String)>, Query(q): Query<ScopeQuery>) -> ApiResult<StatusCode> {
+pub async fn unset_variable(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((project, variable)): Path<(String, String)>,
+    Query(q): Query<ScopeQuery>,
+) -> ApiResult<StatusCode> {
     let scope = scope(q.environment.as_deref(), q.role.as_deref())?;
-    services::variables::unset(&state, &actor, &parse_name("project", &project)?, &parse_name("variable", &variable)?, scope).await?;
+    services::variables::unset(
+        &state,
+        &actor,
+        &parse_name("project", &project)?,
+        &parse_name("variable", &variable)?,
+        scope,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -169,8 +274,14 @@ pub struct ApplyBody {
     dry_run: bool,
 }
 
-pub async fn apply(State(state): State<AppState>, actor: Actor, Json(body): Json<ApplyBody>) -> ApiResult<Json<services::projects::ApplyOutcome>> {
-    Ok(Json(services::projects::apply(&state, &actor, &body.files, body.dry_run).await?))
+pub async fn apply(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<ApplyBody>,
+) -> ApiResult<Json<services::projects::ApplyOutcome>> {
+    Ok(Json(
+        services::projects::apply(&state, &actor, &body.files, body.dry_run).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -181,12 +292,24 @@ pub struct ValidateBody {
 
 /// Validation needs no permission beyond being signed in: it reads nothing and changes nothing.
 pub async fn validate(_actor: Actor, Json(body): Json<ValidateBody>) -> ApiResult<Json<Value>> {
-    let sources: Vec<Source> = body.files.iter().map(|f| Source { name: &f.name, text: &f.content }).collect();
+    let sources: Vec<Source> = body
+        .files
+        .iter()
+        .map(|f| Source {
+            name: &f.name,
+            text: &f.content,
+        })
+        .collect();
     let config = load(&sources).map_err(ServiceError::Config)?;
-    Ok(Json(json!({ "valid": true, "environments": config.environments.len(), "projects": config.projects.iter().map(|p| p.name.to_string()).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "valid": true, "environments": config.environments.len(), "projects": config.projects.iter().map(|p| p.name.to_string()).collect::<Vec<_>>() }),
+    ))
 }
 
-pub async fn list_targets(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<Page<slipway_store::Target>>> {
+pub async fn list_targets(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<Json<Page<slipway_store::Target>>> {
     Ok(whole(services::targets::list(&state, &actor).await?))
 }
 
@@ -200,12 +323,26 @@ pub struct TargetBody {
     roles: Vec<String>,
 }
 
-pub async fn register_target(State(state): State<AppState>, actor: Actor, Json(body): Json<TargetBody>) -> ApiResult<(StatusCode, Json<slipway_store::Target>)> {
-    let target = services::targets::register(&state, &actor, &body.name, body.environment.as_deref(), body.roles).await?;
+pub async fn register_target(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<TargetBody>,
+) -> ApiResult<(StatusCode, Json<slipway_store::Target>)> {
+    let target = services::targets::register(
+        &state,
+        &actor,
+        &body.name,
+        body.environment.as_deref(),
+        body.roles,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(target)))
 }
 
-pub async fn list_users(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<Page<slipway_store::User>>> {
+pub async fn list_users(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<Json<Page<slipway_store::User>>> {
     Ok(whole(services::users::list(&state, &actor).await?))
 }
 
@@ -222,8 +359,19 @@ pub struct CreateUserBody {
     password: Option<String>,
 }
 
-pub async fn create_user(State(state): State<AppState>, actor: Actor, Json(body): Json<CreateUserBody>) -> ApiResult<(StatusCode, Json<services::users::CreatedUser>)> {
-    let created = services::users::create(&state, &actor, &body.username, parse_role(&body.role)?, body.password.as_deref()).await?;
+pub async fn create_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<CreateUserBody>,
+) -> ApiResult<(StatusCode, Json<services::users::CreatedUser>)> {
+    let created = services::users::create(
+        &state,
+        &actor,
+        &body.username,
+        parse_role(&body.role)?,
+        body.password.as_deref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -238,12 +386,30 @@ pub struct UpdateUserBody {
     password: Option<String>,
 }
 
-pub async fn update_user(State(state): State<AppState>, actor: Actor, Path(username): Path<String>, Json(body): Json<UpdateUserBody>) -> ApiResult<Json<slipway_store::User>> {
+pub async fn update_user(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(username): Path<String>,
+    Json(body): Json<UpdateUserBody>,
+) -> ApiResult<Json<slipway_store::User>> {
     let role = body.role.as_deref().map(parse_role).transpose()?;
-    Ok(Json(services::users::update(&state, &actor, &username, role, body.disabled, body.password.as_deref()).await?))
+    Ok(Json(
+        services::users::update(
+            &state,
+            &actor,
+            &username,
+            role,
+            body.disabled,
+            body.password.as_deref(),
+        )
+        .await?,
+    ))
 }
 
-pub async fn list_tokens(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<Page<slipway_store::ApiToken>>> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<Json<Page<slipway_store::ApiToken>>> {
     Ok(whole(services::users::list_tokens(&state, &actor).await?))
 }
 
@@ -255,12 +421,21 @@ pub struct CreateTokenBody {
     username: Option<String>,
 }
 
-pub async fn create_token(State(state): State<AppState>, actor: Actor, Json(body): Json<CreateTokenBody>) -> ApiResult<(StatusCode, Json<services::users::CreatedToken>)> {
-    let created = services::users::create_token(&state, &actor, &body.name, body.username.as_deref()).await?;
+pub async fn create_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<CreateTokenBody>,
+) -> ApiResult<(StatusCode, Json<services::users::CreatedToken>)> {
+    let created =
+        services::users::create_token(&state, &actor, &body.name, body.username.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-pub async fn revoke_token(State(state): State<AppState>, actor: Actor, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     services::users::revoke_token(&state, &actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -274,7 +449,11 @@ pub struct AuditQuery {
     limit: Option<i64>,
 }
 
-pub async fn list_audit(State(state): State<AppState>, actor: Actor, Query(q): Query<AuditQuery>) -> ApiResult<Json<slipway_store::AuditPage>> {
+pub async fn list_audit(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<slipway_store::AuditPage>> {
     let filter = AuditFilter {
         actor: q.actor.filter(|s| !s.is_empty()),
         verb: q.verb.filter(|s| !s.is_empty()),
@@ -285,6 +464,9 @@ pub async fn list_audit(State(state): State<AppState>, actor: Actor, Query(q): Q
     Ok(Json(services::audit::list(&state, &actor, &filter).await?))
 }
 
-pub async fn verify_audit(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<services::audit::Verification>> {
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<Json<services::audit::Verification>> {
     Ok(Json(services::audit::verify(&state, &actor).await?))
 }

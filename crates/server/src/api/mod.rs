@@ -18,18 +18,35 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/session", post(login).delete(logout))
         .route("/api/v1/environments", get(list_environments))
-        .route("/api/v1/environments/{name}", get(get_environment).put(put_environment).delete(delete_environment))
+        .route(
+            "/api/v1/environments/{name}",
+            get(get_environment)
+                .put(put_environment)
+                .delete(delete_environment),
+        )
         .route("/api/v1/projects", get(list_projects))
-        .route("/api/v1/projects/{name}", get(get_project).delete(delete_project))
-        .route("/api/v1/projects/{name}/rollback-preview", get(rollback_preview))
+        .route(
+            "/api/v1/projects/{name}",
+            get(get_project).delete(delete_project),
+        )
+        .route(
+            "/api/v1/projects/{name}/rollback-preview",
+            get(rollback_preview),
+        )
         .route("/api/v1/projects/{name}/variables", get(list_variables))
-        .route("/api/v1/projects/{name}/variables/{variable}", put(set_variable).delete(unset_variable))
+        .route(
+            "/api/v1/projects/{name}/variables/{variable}",
+            put(set_variable).delete(unset_variable),
+        )
         .route("/api/v1/apply", post(apply))
         .route("/api/v1/validate", post(validate))
         .route("/api/v1/schema", get(schema))
         .route("/api/v1/targets", get(list_targets).post(register_target))
         .route("/api/v1/users", get(list_users).post(create_user))
-        .route("/api/v1/users/{username}", axum::routing::patch(update_user))
+        .route(
+            "/api/v1/users/{username}",
+            axum::routing::patch(update_user),
+        )
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", delete(revoke_token))
         .route("/api/v1/audit", get(list_audit))
@@ -78,11 +95,19 @@ mod tests {
         let paths = doc["paths"].as_object().expect("paths");
         let mut documented = Vec::new();
         for (path, item) in paths {
-            for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
+            for method in item
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "parameters")
+            {
                 documented.push((method.clone(), path.clone()));
             }
         }
-        let mut routes: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        let mut routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
         documented.sort();
         routes.sort();
         assert_eq!(documented, routes);

@@ -8,7 +8,11 @@ use super::require;
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
 
-pub async fn list(state: &AppState, actor: &Actor, filter: &AuditFilter) -> Result<AuditPage, ServiceError> {
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    filter: &AuditFilter,
+) -> Result<AuditPage, ServiceError> {
     require(state, actor, Operation::Read, "audit").await?;
     Ok(state.store.audit_events(filter).await?)
 }
@@ -26,7 +30,17 @@ pub struct Verification {
 pub async fn verify(state: &AppState, actor: &Actor) -> Result<Verification, ServiceError> {
     require(state, actor, Operation::Read, "audit").await?;
     Ok(match state.store.verify_audit_chain().await? {
-        Ok(events) => Verification { intact: true, events, first_bad_seq: None, detail: format!("{events} events, chain intact") },
-        Err(b) => Verification { intact: false, events: 0, first_bad_seq: Some(b.seq), detail: b.problem },
+        Ok(events) => Verification {
+            intact: true,
+            events,
+            first_bad_seq: None,
+            detail: format!("{events} events, chain intact"),
+        },
+        Err(b) => Verification {
+            intact: false,
+            events: 0,
+            first_bad_seq: Some(b.seq),
+            detail: b.problem,
+        },
     })
 }

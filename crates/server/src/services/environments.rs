@@ -15,9 +15,24 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Environment>, S
     Ok(state.store.environments().await?)
 }
 
-pub async fn get(state: &AppState, actor: &Actor, name: &Name) -> Result<Environment, ServiceError> {
-    require(state, actor, Operation::Read, &format!("environment/{name}")).await?;
-    state.store.environment(name).await?.ok_or_else(|| ServiceError::not_found(format!("environment {name}"), "list them with `slipway env list`"))
+pub async fn get(
+    state: &AppState,
+    actor: &Actor,
+    name: &Name,
+) -> Result<Environment, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("environment/{name}"),
+    )
+    .await?;
+    state.store.environment(name).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("environment {name}"),
+            "list them with `slipway env list`",
+        )
+    })
 }
 
 /// Create or change one environment. Returns whether anything changed.
@@ -30,8 +45,17 @@ pub async fn put(state: &AppState, actor: &Actor, env: Environment) -> Result<bo
         return Ok(false);
     };
     tx.put_environment(&env).await?;
-    let verb = if current.is_some() { "environment.update" } else { "environment.create" };
-    tx.audit(entry(actor, verb, subject, json!({ "changes": change.details })));
+    let verb = if current.is_some() {
+        "environment.update"
+    } else {
+        "environment.create"
+    };
+    tx.audit(entry(
+        actor,
+        verb,
+        subject,
+        json!({ "changes": change.details }),
+    ));
     tx.commit().await?;
     Ok(true)
 }

@@ -19,7 +19,12 @@ use crate::auth::Actor;
 use crate::{AppState, ServiceError};
 
 /// Check the permission table; a refusal is written to the audit log before it is returned.
-pub(crate) async fn require(state: &AppState, actor: &Actor, op: Operation, subject: &str) -> Result<(), ServiceError> {
+pub(crate) async fn require(
+    state: &AppState,
+    actor: &Actor,
+    op: Operation,
+    subject: &str,
+) -> Result<(), ServiceError> {
     let Err(denied) = authorize(actor.role, op) else {
         return Ok(());
     };
@@ -34,8 +39,18 @@ pub(crate) async fn require(state: &AppState, actor: &Actor, op: Operation, subj
     Err(denied.into())
 }
 
-pub(crate) fn entry(actor: &Actor, verb: &str, subject: String, details: serde_json::Value) -> AuditEntry {
-    AuditEntry { actor: actor.username.clone(), verb: verb.to_string(), subject, details }
+pub(crate) fn entry(
+    actor: &Actor,
+    verb: &str,
+    subject: String,
+    details: serde_json::Value,
+) -> AuditEntry {
+    AuditEntry {
+        actor: actor.username.clone(),
+        verb: verb.to_string(),
+        subject,
+        details,
+    }
 }
 
 /// Parse a name from a URL or form, with a message that names the field.

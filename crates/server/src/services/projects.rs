@@ -20,7 +20,12 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Project>, Servi
 
 pub async fn get(state: &AppState, actor: &Actor, name: &Name) -> Result<Project, ServiceError> {
     require(state, actor, Operation::Read, &format!("project/{name}")).await?;
-    state.store.project(name).await?.ok_or_else(|| ServiceError::not_found(format!("project {name}"), "apply its slipway.yaml first: `slipway apply -f slipway.yaml`"))
+    state.store.project(name).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("project {name}"),
+            "apply its slipway.yaml first: `slipway apply -f slipway.yaml`",
+        )
+    })
 }
 
 /// The rollback plan Slipway would derive if every step of the plan ran in `environment`.
@@ -57,17 +62,37 @@ pub struct ApplyOutcome {
 
 /// Validate the files together and bring the server to what they say, in one transaction.
 /// Nothing changes when anything is wrong; an identical second apply changes nothing.
-pub async fn apply(state: &AppState, actor: &Actor, files: &[ConfigText], dry_run: bool) -> Result<ApplyOutcome, ServiceError> {
+pub async fn apply(
+    state: &AppState,
+    actor: &Actor,
+    files: &[ConfigText],
+    dry_run: bool,
+) -> Result<ApplyOutcome, ServiceError> {
     if files.is_empty() {
-        return Err(ServiceError::invalid("no file to apply", "send at least one slipway.yaml"));
+        return Err(ServiceError::invalid(
+            "no file to apply",
+            "send at least one slipway.yaml",
+        ));
     }
-    let sources: Vec<Source> = files.iter().map(|f| Source { name: &f.name, text: &f.content }).collect();
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|f| Source {
+            name: &f.name,
+            text: &f.content,
+        })
+        .collect();
     let config = load(&sources).map_err(ServiceError::Config)?;
     if !config.environments.is_empty() {
         require(state, actor, Operation::ManageEnvironments, "environments").await?;
     }
     for p in &config.projects {
-        require(state, actor, Operation::ManageProjects, &format!("project/{}", p.name)).await?;
+        require(
+            state,
+            actor,
+            Operation::ManageProjects,
+            &format!("project/{}", p.name),
+        )
+        .await?;
     }
     let mut tx = state.store.write().await?;
     let mut changes = Vec::new();
@@ -75,7 +100,12 @@ pub async fn apply(state: &AppState, actor: &Actor, files: &[ConfigText], dry_ru
         let current = tx.environment(&env.name).await?;
         if let Some(change) = environment_change(current.as_ref(), env) {
             tx.put_environment(env).await?;
-            tx.audit(entry(actor, verb("environment", change.kind), change.subject.clone(), json!({ "changes": change.details })));
+            tx.audit(entry(
+                actor,
+                verb("environment", change.kind),
+                change.subject.clone(),
+                json!({ "changes": change.details }),
+            ));
             changes.push(change);
         }
     }
@@ -84,7 +114,12 @@ pub async fn apply(state: &AppState, actor: &Actor, files: &[ConfigText], dry_ru
         let current = tx.project(&project.name).await?;
         if let Some(change) = project_change(current.as_ref(), project) {
             tx.put_project(project).await?;
-            tx.audit(entry(actor, verb("project", change.kind), change.subject.clone(), json!({ "changes": change.details })));
+            tx.audit(entry(
+                actor,
+                verb("project", change.kind),
+                change.subject.clone(),
+                json!({ "changes": change.details }),
+            ));
             changes.push(change);
         }
     }
@@ -96,7 +131,11 @@ pub async fn apply(state: &AppState, actor: &Actor, files: &[ConfigText], dry_ru
     if !changes.is_empty() && !dry_run {
         tx.commit().await?;
     }
-    Ok(ApplyOutcome { changes, dry_run, summary })
+    Ok(ApplyOutcome {
+        changes,
+        dry_run,
+        summary,
+    })
 }
 
 fn verb(kind: &str, change: ChangeKind) -> &'static str {
@@ -109,13 +148,24 @@ fn verb(kind: &str, change: ChangeKind) -> &'static str {
 }
 
 /// Environments a project refers to must exist, in the files or already on the server.
-async fn check_environments_exist(tx: &mut slipway_store::WriteTx<'_>, project: &Project, files: &[ConfigText]) -> Result<(), ServiceError> {
+async fn check_environments_exist(
+    tx: &mut slipway_store::WriteTx<'_>,
+    project: &Project,
+    files: &[ConfigText],
+) -> Result<(), ServiceError> {
     let mut errors = Vec::new();
     for (env, path) in project.referenced_environments() {
         if tx.environment(&env).await?.is_none() {
             // The project came from the file that declares `project:`; point into it.
-            let file = files.iter().find(|f| position_of(&f.content, "project").is_some() && f.content.contains(project.name.as_str())).unwrap_or(&files[0]);
-            let at = position_of(&file.content, &format!("project.{path}")).unwrap_or(Position { line: 1, column: 1 });
+            let file = files
+                .iter()
+                .find(|f| {
+                    position_of(&f.content, "project").is_some()
+                        && f.content.contains(project.name.as_str())
+                })
+                .unwrap_or(&files[0]);
+            let at = position_of(&file.content, &format!("project.{path}"))
+                .unwrap_or(Position { line: 1, column: 1 });
             errors.push(ConfigError {
                 file: file.name.clone(),
                 line: at.line,

@@ -13,7 +13,13 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Target>, Servic
     Ok(state.store.targets().await?)
 }
 
-pub async fn register(state: &AppState, actor: &Actor, name: &str, environment: Option<&str>, roles: Vec<String>) -> Result<Target, ServiceError> {
+pub async fn register(
+    state: &AppState,
+    actor: &Actor,
+    name: &str,
+    environment: Option<&str>,
+    roles: Vec<String>,
+) -> Result<Target, ServiceError> {
     let name = parse_name("name", name)?;
     let subject = format!("target/{name}");
     require(state, actor, Operation::ManageTargets, &subject).await?;
@@ -24,7 +30,10 @@ pub async fn register(state: &AppState, actor: &Actor, name: &str, environment: 
     if let Some(env) = environment {
         let env = parse_name("environment", env)?;
         if state.store.environment(&env).await?.is_none() {
-            return Err(ServiceError::not_found(format!("environment {env}"), "create it first, or list them with `slipway env list`"));
+            return Err(ServiceError::not_found(
+                format!("environment {env}"),
+                "create it first, or list them with `slipway env list`",
+            ));
         }
     }
     let target = Target {
@@ -37,7 +46,12 @@ pub async fn register(state: &AppState, actor: &Actor, name: &str, environment: 
     };
     let mut tx = state.store.write().await?;
     tx.put_target(&target).await?;
-    tx.audit(entry(actor, "target.register", subject, json!({ "environment": target.environment, "roles": target.roles })));
+    tx.audit(entry(
+        actor,
+        "target.register",
+        subject,
+        json!({ "environment": target.environment, "roles": target.roles }),
+    ));
     tx.commit().await?;
     Ok(target)
 }

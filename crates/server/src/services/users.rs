@@ -25,7 +25,10 @@ fn new_id() -> String {
 
 /// Create the first admin if there is no user yet: with `admin_token` as its API token when
 /// given (CI, tests), else with a random password returned to be printed once.
-pub async fn bootstrap(state: &AppState, admin_token: Option<&str>) -> Result<Option<FirstAdmin>, ServiceError> {
+pub async fn bootstrap(
+    state: &AppState,
+    admin_token: Option<&str>,
+) -> Result<Option<FirstAdmin>, ServiceError> {
     if state.store.user_count().await? > 0 {
         return Ok(None);
     }
@@ -40,16 +43,27 @@ pub async fn bootstrap(state: &AppState, admin_token: Option<&str>) -> Result<Op
     };
     let mut tx = state.store.write().await?;
     tx.create_user(&admin).await?;
-    let system = |verb: &str, subject: &str| AuditEntry { actor: "slipway".into(), verb: verb.into(), subject: subject.into(), details: json!({ "role": "admin", "reason": "first start" }) };
+    let system = |verb: &str, subject: &str| AuditEntry {
+        actor: "slipway".into(),
+        verb: verb.into(),
+        subject: subject.into(),
+        details: json!({ "role": "admin", "reason": "first start" }),
+    };
     tx.audit(system("user.create", "user/admin"));
     if let Some(token) = admin_token {
-        tx.create_api_token(&new_id(), &admin.id, "bootstrap", &secret_hash(token)).await?;
+        tx.create_api_token(&new_id(), &admin.id, "bootstrap", &secret_hash(token))
+            .await?;
         tx.audit(system("token.create", "user/admin"));
     }
     tx.commit().await?;
     Ok(Some(match password {
-        Some(password) => FirstAdmin::Password { username: admin.username, password },
-        None => FirstAdmin::Token { username: admin.username },
+        Some(password) => FirstAdmin::Password {
+            username: admin.username,
+            password,
+        },
+        None => FirstAdmin::Token {
+            username: admin.username,
+        },
     }))
 }
 
@@ -60,23 +74,42 @@ pub struct NewSession {
     pub max_age_secs: i64,
 }
 
-pub async fn login(state: &AppState, username: &str, password: &str, client: &str) -> Result<NewSession, ServiceError> {
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    client: &str,
+) -> Result<NewSession, ServiceError> {
     let keys = [format!("user:{username}"), format!("ip:{client}")];
-    state.login_limiter.check(&keys).map_err(|retry_after_secs| ServiceError::RateLimited { retry_after_secs })?;
+    state
+        .login_limiter
+        .check(&keys)
+        .map_err(|retry_after_secs| ServiceError::RateLimited { retry_after_secs })?;
     let user = state.store.user_by_name(username).await?;
     let ok = match &user {
-        Some(u) if !u.disabled => u.password_hash.as_deref().is_some_and(|h| verify_password(h, password)),
+        Some(u) if !u.disabled => u
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| verify_password(h, password)),
         _ => {
             // Spend the same time as a real check so timing does not tell which names exist.
             static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            let _ = verify_password(DUMMY.get_or_init(|| hash_password("no such user")), password);
+            let _ = verify_password(
+                DUMMY.get_or_init(|| hash_password("no such user")),
+                password,
+            );
             false
         }
     };
     let mut tx = state.store.write().await?;
     let Some(user) = user.filter(|_| ok) else {
         state.login_limiter.fail(&keys);
-        tx.audit(AuditEntry { actor: username.to_string(), verb: "session.login_failed".into(), subject: format!("user/{username}"), details: json!({ "client": client }) });
+        tx.audit(AuditEntry {
+            actor: username.to_string(),
+            verb: "session.login_failed".into(),
+            subject: format!("user/{username}"),
+            details: json!({ "client": client }),
+        });
         tx.commit().await?;
         return Err(ServiceError::BadCredentials);
     };
@@ -84,16 +117,40 @@ pub async fn login(state: &AppState, username: &str, password: &str, client: &st
     let cookie_value = new_secret("");
     let csrf = new_secret("");
     let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(SESSION_HOURS);
-    tx.create_session(&secret_hash(&cookie_value), &user.id, &csrf, &expires.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()).await?;
-    tx.audit(AuditEntry { actor: user.username.clone(), verb: "session.login".into(), subject: format!("user/{}", user.username), details: json!({ "client": client }) });
+    tx.create_session(
+        &secret_hash(&cookie_value),
+        &user.id,
+        &csrf,
+        &expires.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+    )
+    .await?;
+    tx.audit(AuditEntry {
+        actor: user.username.clone(),
+        verb: "session.login".into(),
+        subject: format!("user/{}", user.username),
+        details: json!({ "client": client }),
+    });
     tx.commit().await?;
-    Ok(NewSession { cookie_value, csrf, max_age_secs: SESSION_HOURS * 3600 })
+    Ok(NewSession {
+        cookie_value,
+        csrf,
+        max_age_secs: SESSION_HOURS * 3600,
+    })
 }
 
-pub async fn logout(state: &AppState, actor: &Actor, cookie_value: &str) -> Result<(), ServiceError> {
+pub async fn logout(
+    state: &AppState,
+    actor: &Actor,
+    cookie_value: &str,
+) -> Result<(), ServiceError> {
     let mut tx = state.store.write().await?;
     tx.delete_session(&secret_hash(cookie_value)).await?;
-    tx.audit(entry(actor, "session.logout", format!("user/{}", actor.username), json!({})));
+    tx.audit(entry(
+        actor,
+        "session.logout",
+        format!("user/{}", actor.username),
+        json!({}),
+    ));
     tx.commit().await?;
     Ok(())
 }
@@ -110,41 +167,92 @@ pub struct CreatedUser {
     pub generated_password: Option<String>,
 }
 
-pub async fn create(state: &AppState, actor: &Actor, username: &str, role: Role, password: Option<&str>) -> Result<CreatedUser, ServiceError> {
-    require(state, actor, Operation::ManageUsers, &format!("user/{username}")).await?;
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    username: &str,
+    role: Role,
+    password: Option<&str>,
+) -> Result<CreatedUser, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::ManageUsers,
+        &format!("user/{username}"),
+    )
+    .await?;
     valid_username(username)?;
     if let Some(p) = password {
         strong_enough(p)?;
     }
     let generated = password.is_none().then(|| new_secret("")[..20].to_string());
-    let chosen = password.map(str::to_string).or_else(|| generated.clone()).expect("one of the two is set");
-    let user = User { id: new_id(), username: username.to_string(), role, disabled: false, created_at: slipway_store::now(), password_hash: Some(hash_password(&chosen)) };
+    let chosen = password
+        .map(str::to_string)
+        .or_else(|| generated.clone())
+        .expect("one of the two is set");
+    let user = User {
+        id: new_id(),
+        username: username.to_string(),
+        role,
+        disabled: false,
+        created_at: slipway_store::now(),
+        password_hash: Some(hash_password(&chosen)),
+    };
     let mut tx = state.store.write().await?;
     tx.create_user(&user).await?;
-    tx.audit(entry(actor, "user.create", format!("user/{username}"), json!({ "role": role.as_str() })));
+    tx.audit(entry(
+        actor,
+        "user.create",
+        format!("user/{username}"),
+        json!({ "role": role.as_str() }),
+    ));
     tx.commit().await?;
-    Ok(CreatedUser { user, generated_password: generated })
+    Ok(CreatedUser {
+        user,
+        generated_password: generated,
+    })
 }
 
 /// Change a user's role, enabled state or password.
-pub async fn update(state: &AppState, actor: &Actor, username: &str, role: Option<Role>, disabled: Option<bool>, password: Option<&str>) -> Result<User, ServiceError> {
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    username: &str,
+    role: Option<Role>,
+    disabled: Option<bool>,
+    password: Option<&str>,
+) -> Result<User, ServiceError> {
     let subject = format!("user/{username}");
     require(state, actor, Operation::ManageUsers, &subject).await?;
     if let Some(p) = password {
         strong_enough(p)?;
     }
-    if actor.username == username && (disabled == Some(true) || role.is_some_and(|r| r != Role::Admin)) {
-        return Err(ServiceError::invalid("you cannot disable yourself or give up your own admin role", "ask another admin"));
+    if actor.username == username
+        && (disabled == Some(true) || role.is_some_and(|r| r != Role::Admin))
+    {
+        return Err(ServiceError::invalid(
+            "you cannot disable yourself or give up your own admin role",
+            "ask another admin",
+        ));
     }
     let mut tx = state.store.write().await?;
-    let mut user = tx.user_by_name(username).await?.ok_or_else(|| ServiceError::not_found(format!("user {username}"), "list users with `slipway user list`"))?;
+    let mut user = tx.user_by_name(username).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("user {username}"),
+            "list users with `slipway user list`",
+        )
+    })?;
     let mut changed = Vec::new();
     if let Some(r) = role.filter(|r| *r != user.role) {
         changed.push(format!("role: {} → {}", user.role, r));
         user.role = r;
     }
     if let Some(d) = disabled.filter(|d| *d != user.disabled) {
-        changed.push(if d { "disabled".to_string() } else { "enabled".to_string() });
+        changed.push(if d {
+            "disabled".to_string()
+        } else {
+            "enabled".to_string()
+        });
         user.disabled = d;
     }
     if let Some(p) = password {
@@ -155,23 +263,38 @@ pub async fn update(state: &AppState, actor: &Actor, username: &str, role: Optio
         return Ok(user);
     }
     tx.update_user(&user).await?;
-    tx.audit(entry(actor, "user.update", subject, json!({ "changes": changed })));
+    tx.audit(entry(
+        actor,
+        "user.update",
+        subject,
+        json!({ "changes": changed }),
+    ));
     tx.commit().await?;
     Ok(user)
 }
 
 fn valid_username(name: &str) -> Result<(), ServiceError> {
-    let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if ok {
         Ok(())
     } else {
-        Err(ServiceError::invalid(format!("`{name}` is not a valid user name"), "use 1-64 letters, digits, '.', '_', '-' or '@'"))
+        Err(ServiceError::invalid(
+            format!("`{name}` is not a valid user name"),
+            "use 1-64 letters, digits, '.', '_', '-' or '@'",
+        ))
     }
 }
 
 fn strong_enough(password: &str) -> Result<(), ServiceError> {
     if password.chars().count() < 12 {
-        return Err(ServiceError::invalid("the password is shorter than 12 characters", "use a longer passphrase, or omit it to have one generated"));
+        return Err(ServiceError::invalid(
+            "the password is shorter than 12 characters",
+            "use a longer passphrase, or omit it to have one generated",
+        ));
     }
     Ok(())
 }
@@ -184,22 +307,51 @@ pub struct CreatedToken {
 }
 
 /// Create an API token for oneself, or (admins) for another user.
-pub async fn create_token(state: &AppState, actor: &Actor, name: &str, for_user: Option<&str>) -> Result<CreatedToken, ServiceError> {
+pub async fn create_token(
+    state: &AppState,
+    actor: &Actor,
+    name: &str,
+    for_user: Option<&str>,
+) -> Result<CreatedToken, ServiceError> {
     let owner_name = for_user.unwrap_or(&actor.username);
     let subject = format!("user/{owner_name}");
-    let op = if owner_name == actor.username { Operation::ManageOwnTokens } else { Operation::ManageUsers };
+    let op = if owner_name == actor.username {
+        Operation::ManageOwnTokens
+    } else {
+        Operation::ManageUsers
+    };
     require(state, actor, op, &subject).await?;
     if name.trim().is_empty() || name.len() > 100 {
-        return Err(ServiceError::invalid("a token needs a name of 1-100 characters", "name it after its use, e.g. gitlab-ci"));
+        return Err(ServiceError::invalid(
+            "a token needs a name of 1-100 characters",
+            "name it after its use, e.g. gitlab-ci",
+        ));
     }
-    let owner = state.store.user_by_name(owner_name).await?.ok_or_else(|| ServiceError::not_found(format!("user {owner_name}"), ""))?;
+    let owner = state
+        .store
+        .user_by_name(owner_name)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("user {owner_name}"), ""))?;
     let secret = new_secret("slw_");
     let id = new_id();
     let mut tx = state.store.write().await?;
-    tx.create_api_token(&id, &owner.id, name.trim(), &secret_hash(&secret)).await?;
-    tx.audit(entry(actor, "token.create", subject, json!({ "token": id, "name": name.trim() })));
+    tx.create_api_token(&id, &owner.id, name.trim(), &secret_hash(&secret))
+        .await?;
+    tx.audit(entry(
+        actor,
+        "token.create",
+        subject,
+        json!({ "token": id, "name": name.trim() }),
+    ));
     tx.commit().await?;
-    let token = ApiToken { id, user_id: owner.id, username: owner.username, name: name.trim().to_string(), created_at: slipway_store::now(), revoked_at: None };
+    let token = ApiToken {
+        id,
+        user_id: owner.id,
+        username: owner.username,
+        name: name.trim().to_string(),
+        created_at: slipway_store::now(),
+        revoked_at: None,
+    };
     Ok(CreatedToken { token, secret })
 }
 
@@ -207,18 +359,35 @@ pub async fn create_token(state: &AppState, actor: &Actor, name: &str, for_user:
 pub async fn list_tokens(state: &AppState, actor: &Actor) -> Result<Vec<ApiToken>, ServiceError> {
     require(state, actor, Operation::Read, "tokens").await?;
     let everyone = actor.role == Role::Admin;
-    Ok(state.store.api_tokens((!everyone).then_some(actor.user_id.as_str())).await?)
+    Ok(state
+        .store
+        .api_tokens((!everyone).then_some(actor.user_id.as_str()))
+        .await?)
 }
 
 pub async fn revoke_token(state: &AppState, actor: &Actor, id: &str) -> Result<(), ServiceError> {
     let mut tx = state.store.write().await?;
-    let token = tx.api_token(id).await?.ok_or_else(|| ServiceError::not_found(format!("token {id}"), "list tokens with `slipway token list`"))?;
+    let token = tx.api_token(id).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("token {id}"),
+            "list tokens with `slipway token list`",
+        )
+    })?;
     drop(tx);
-    let op = if token.user_id == actor.user_id { Operation::ManageOwnTokens } else { Operation::ManageUsers };
+    let op = if token.user_id == actor.user_id {
+        Operation::ManageOwnTokens
+    } else {
+        Operation::ManageUsers
+    };
     require(state, actor, op, &format!("user/{}", token.username)).await?;
     let mut tx = state.store.write().await?;
     tx.revoke_api_token(id).await?;
-    tx.audit(entry(actor, "token.revoke", format!("user/{}", token.username), json!({ "token": id, "name": token.name })));
+    tx.audit(entry(
+        actor,
+        "token.revoke",
+        format!("user/{}", token.username),
+        json!({ "token": id, "name": token.name }),
+    ));
     tx.commit().await?;
     Ok(())
 }

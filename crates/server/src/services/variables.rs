@@ -28,23 +28,70 @@ pub struct VariableView {
     pub description: String,
 }
 
-pub async fn list(state: &AppState, actor: &Actor, project: &Name) -> Result<Vec<VariableView>, ServiceError> {
-    require(state, actor, Operation::Read, &format!("project/{project}/variables")).await?;
-    let spec = state.store.project(project).await?.ok_or_else(|| ServiceError::not_found(format!("project {project}"), ""))?;
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+) -> Result<Vec<VariableView>, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("project/{project}/variables"),
+    )
+    .await?;
+    let spec = state
+        .store
+        .project(project)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("project {project}"), ""))?;
     let stored = state.store.variable_values(project).await?;
     let mut views: Vec<VariableView> = Vec::new();
     for decl in &spec.variables {
-        let set = stored.iter().find(|s| s.name == decl.name && s.scope == decl.scope);
-        views.push(view(&decl.name, &decl.scope, decl.sensitive || set.is_some_and(|s| s.sensitive), set.map_or(decl.value.clone(), |s| s.value.clone()), set.is_some() || decl.value.is_some(), if set.is_some() { "set" } else { "file" }, decl.description.clone()));
+        let set = stored
+            .iter()
+            .find(|s| s.name == decl.name && s.scope == decl.scope);
+        views.push(view(
+            &decl.name,
+            &decl.scope,
+            decl.sensitive || set.is_some_and(|s| s.sensitive),
+            set.map_or(decl.value.clone(), |s| s.value.clone()),
+            set.is_some() || decl.value.is_some(),
+            if set.is_some() { "set" } else { "file" },
+            decl.description.clone(),
+        ));
     }
-    for s in stored.iter().filter(|s| !spec.variables.iter().any(|d| d.name == s.name && d.scope == s.scope)) {
-        views.push(view(&s.name, &s.scope, s.sensitive, s.value.clone(), true, "set", String::new()));
+    for s in stored.iter().filter(|s| {
+        !spec
+            .variables
+            .iter()
+            .any(|d| d.name == s.name && d.scope == s.scope)
+    }) {
+        views.push(view(
+            &s.name,
+            &s.scope,
+            s.sensitive,
+            s.value.clone(),
+            true,
+            "set",
+            String::new(),
+        ));
     }
-    views.sort_by(|a, b| (&a.name, &a.environment, &a.role).cmp(&(&b.name, &b.environment, &b.role)));
+    views.sort_by(|a, b| {
+        (&a.name, &a.environment, &a.role).cmp(&(&b.name, &b.environment, &b.role))
+    });
     Ok(views)
 }
 
-fn view(name: &Name, scope: &VariableScope, sensitive: bool, value: Option<String>, has_value: bool, source: &'static str, description: String) -> VariableView {
+fn view(
+    name: &Name,
+    scope: &VariableScope,
+    sensitive: bool,
+    value: Option<String>,
+    has_value: bool,
+    source: &'static str,
+    description: String,
+) -> VariableView {
     VariableView {
         name: name.clone(),
         environment: scope.environment.clone(),
@@ -59,25 +106,47 @@ fn view(name: &Name, scope: &VariableScope, sensitive: bool, value: Option<Strin
 
 /// The slot a sealed value is bound to: moving its ciphertext elsewhere makes it unreadable.
 fn slot(project: &Name, name: &Name, scope: &VariableScope) -> String {
-    format!("{project}/{name}/{}/{}", scope.environment.as_ref().map_or("", Name::as_str), scope.role.as_ref().map_or("", Name::as_str))
+    format!(
+        "{project}/{name}/{}/{}",
+        scope.environment.as_ref().map_or("", Name::as_str),
+        scope.role.as_ref().map_or("", Name::as_str)
+    )
 }
 
 async fn operation_for(state: &AppState, scope: &VariableScope) -> Result<Operation, ServiceError> {
     Ok(match &scope.environment {
         None => Operation::SetVariable { protected: None },
         Some(env) => {
-            let env = state.store.environment(env).await?.ok_or_else(|| ServiceError::not_found(format!("environment {env}"), "list them with `slipway env list`"))?;
-            Operation::SetVariable { protected: Some(env.protected) }
+            let env = state.store.environment(env).await?.ok_or_else(|| {
+                ServiceError::not_found(
+                    format!("environment {env}"),
+                    "list them with `slipway env list`",
+                )
+            })?;
+            Operation::SetVariable {
+                protected: Some(env.protected),
+            }
         }
     })
 }
 
-pub async fn set(state: &AppState, actor: &Actor, project: &Name, name: &Name, scope: VariableScope, value: &str, sensitive: bool) -> Result<(), ServiceError> {
+pub async fn set(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    name: &Name,
+    scope: VariableScope,
+    value: &str,
+    sensitive: bool,
+) -> Result<(), ServiceError> {
     let subject = format!("project/{project}/variable/{name}");
     let op = operation_for(state, &scope).await?;
     require(state, actor, op, &subject).await?;
     if state.store.project(project).await?.is_none() {
-        return Err(ServiceError::not_found(format!("project {project}"), "apply its slipway.yaml first"));
+        return Err(ServiceError::not_found(
+            format!("project {project}"),
+            "apply its slipway.yaml first",
+        ));
     }
     let stored = StoredValue {
         name: name.clone(),
@@ -91,20 +160,39 @@ pub async fn set(state: &AppState, actor: &Actor, project: &Name, name: &Name, s
     let mut tx = state.store.write().await?;
     tx.put_variable_value(project, &stored).await?;
     // The audit trail says that a value changed, never what it is.
-    tx.audit(entry(actor, "variable.set", subject, json!({ "scope": scope.describe(), "sensitive": sensitive })));
+    tx.audit(entry(
+        actor,
+        "variable.set",
+        subject,
+        json!({ "scope": scope.describe(), "sensitive": sensitive }),
+    ));
     tx.commit().await?;
     Ok(())
 }
 
-pub async fn unset(state: &AppState, actor: &Actor, project: &Name, name: &Name, scope: VariableScope) -> Result<(), ServiceError> {
+pub async fn unset(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    name: &Name,
+    scope: VariableScope,
+) -> Result<(), ServiceError> {
     let subject = format!("project/{project}/variable/{name}");
     let op = operation_for(state, &scope).await?;
     require(state, actor, op, &subject).await?;
     let mut tx = state.store.write().await?;
     if !tx.delete_variable_value(project, name, &scope).await? {
-        return Err(ServiceError::not_found(format!("a value set for {name} ({})", scope.describe()), "values from slipway.yaml change through `slipway apply`"));
+        return Err(ServiceError::not_found(
+            format!("a value set for {name} ({})", scope.describe()),
+            "values from slipway.yaml change through `slipway apply`",
+        ));
     }
-    tx.audit(entry(actor, "variable.unset", subject, json!({ "scope": scope.describe() })));
+    tx.audit(entry(
+        actor,
+        "variable.unset",
+        subject,
+        json!({ "scope": scope.describe() }),
+    ));
     tx.commit().await?;
     Ok(())
 }

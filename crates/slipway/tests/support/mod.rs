@@ -10,7 +10,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub const ADMIN_TOKEN: &str = "slw_test_admin_token_0123456789";
-pub const PETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/pets/slipway.yaml");
+pub const PETS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/pets/slipway.yaml"
+);
 
 pub fn slipway_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_slipway"))
@@ -39,13 +42,18 @@ impl Server {
     pub fn start_with(database_url: Option<&str>) -> Server {
         let data = tempfile::tempdir().expect("a temporary folder");
         let mut cmd = Command::new(slipway_bin());
-        cmd.args(["server", "--listen", "127.0.0.1:0", "--data"]).arg(data.path());
+        cmd.args(["server", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path());
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
-        cmd.env("SLIPWAY_ADMIN_TOKEN", ADMIN_TOKEN).env("SLIPWAY_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.env("SLIPWAY_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("SLIPWAY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("the slipway binary starts");
-        let url = wait_for_line(&mut child, "Slipway listening on ").expect("the server reports its address within 20 s");
+        let url = wait_for_line(&mut child, "Slipway listening on ")
+            .expect("the server reports its address within 20 s");
         Server { child, url, data }
     }
 
@@ -77,7 +85,12 @@ pub fn run_cli(url: &str, token: &str, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the slipway binary starts");
-    child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).expect("stdin accepts the input");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts the input");
     child.wait_with_output().expect("the CLI finishes")
 }
 
@@ -112,7 +125,13 @@ pub fn stderr(o: &Output) -> String {
 
 /// Assert success, showing both streams when it failed.
 pub fn ok(o: Output) -> String {
-    assert!(o.status.success(), "command failed ({:?})\nstdout:\n{}\nstderr:\n{}", o.status.code(), stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "command failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
     stdout(&o)
 }
 
@@ -130,7 +149,26 @@ pub fn file(dir: &Path, name: &str, text: &str) -> String {
 
 /// Create a user with `role` and return an API token for them.
 pub fn user_with_token(server: &Server, username: &str, role: &str) -> String {
-    ok(server.cli_with_stdin(None, &["user", "create", username, "--role", role, "--password-stdin"], "a long enough passphrase"));
-    let created = json(server.cli(None, &["token", "create", "--name", "test", "--user", username, "-o", "json"]));
-    created["secret"].as_str().expect("a token secret").to_string()
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "user",
+            "create",
+            username,
+            "--role",
+            role,
+            "--password-stdin",
+        ],
+        "a long enough passphrase",
+    ));
+    let created = json(server.cli(
+        None,
+        &[
+            "token", "create", "--name", "test", "--user", username, "-o", "json",
+        ],
+    ));
+    created["secret"]
+        .as_str()
+        .expect("a token secret")
+        .to_string()
 }
