@@ -8,6 +8,7 @@
 pub mod access;
 pub mod audit;
 pub mod config;
+pub mod deploy;
 pub mod diff;
 pub mod digest;
 pub mod model;

@@ -128,6 +128,9 @@ pub struct Step {
     pub name: String,
     pub roles: Vec<Name>,
     pub when: Condition,
+    /// Run on at most this many targets at a time (rolling); all at once when absent.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
     #[serde(flatten)]
     pub action: Action,
 }

@@ -481,6 +481,7 @@ mod tests {
             name: name.to_string(),
             roles: vec![n("app")],
             when: Condition::default(),
+            batch_size: None,
             action,
         }
     }

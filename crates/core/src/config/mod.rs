@@ -109,6 +109,9 @@ pub struct StepSpec {
     pub with: Map<String, Value>,
     #[serde(default)]
     pub when: Option<ConditionSpec>,
+    /// Rolling: run on at most this many targets at a time, batch after batch.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -635,10 +638,18 @@ impl Checker<'_> {
                     not_environments: c.not_environments,
                 })
                 .unwrap_or_default();
+            if s.batch_size == Some(0) {
+                self.error(
+                    &format!("{at}.batch_size"),
+                    "batch_size must be at least 1".into(),
+                    "e.g. batch_size: 2, or remove it to run on every target at once",
+                );
+            }
             steps.push(Step {
                 name: s.name,
                 roles: s.roles,
                 when,
+                batch_size: s.batch_size,
                 action,
             });
         }

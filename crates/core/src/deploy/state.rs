@@ -1,0 +1,335 @@
+//! The deployment and task state machines: one transition function each; an illegal transition
+//! is a typed error, never a silent no-op.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentState {
+    /// Created, waiting for its start (a window, an agent, the orchestrator).
+    Pending,
+    Running,
+    /// A step failed and the environment's policy is to stop and ask: retry, skip or roll back.
+    AwaitingDecision,
+    RollingBack,
+    Succeeded,
+    Failed,
+    RolledBack,
+    Cancelled,
+}
+
+impl DeploymentState {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DeploymentState::Succeeded
+                | DeploymentState::Failed
+                | DeploymentState::RolledBack
+                | DeploymentState::Cancelled
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentState::Pending => "pending",
+            DeploymentState::Running => "running",
+            DeploymentState::AwaitingDecision => "awaiting_decision",
+            DeploymentState::RollingBack => "rolling_back",
+            DeploymentState::Succeeded => "succeeded",
+            DeploymentState::Failed => "failed",
+            DeploymentState::RolledBack => "rolled_back",
+            DeploymentState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        use DeploymentState::*;
+        [
+            Pending,
+            Running,
+            AwaitingDecision,
+            RollingBack,
+            Succeeded,
+            Failed,
+            RolledBack,
+            Cancelled,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+}
+
+impl fmt::Display for DeploymentState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the environment does when a step fails.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    /// Stop and let an authorised person retry the step, skip it, or roll back.
+    #[default]
+    StopAndAsk,
+    /// Roll back at once with the derived rollback plan.
+    RollBack,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentEvent {
+    Start,
+    /// Every step finished (successfully or skipped).
+    Completed,
+    StepFailed {
+        policy: FailurePolicy,
+    },
+    Retry,
+    Skip,
+    RollBack,
+    RollbackCompleted,
+    RollbackFailed,
+    Cancel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a deployment that is {from} cannot {event}")]
+pub struct IllegalTransition {
+    pub from: DeploymentState,
+    pub event: &'static str,
+}
+
+impl DeploymentEvent {
+    fn describe(self) -> &'static str {
+        match self {
+            DeploymentEvent::Start => "start",
+            DeploymentEvent::Completed => "complete",
+            DeploymentEvent::StepFailed { .. } => "fail a step",
+            DeploymentEvent::Retry => "retry a step",
+            DeploymentEvent::Skip => "skip a step",
+            DeploymentEvent::RollBack => "roll back",
+            DeploymentEvent::RollbackCompleted => "finish a rollback",
+            DeploymentEvent::RollbackFailed => "fail a rollback",
+            DeploymentEvent::Cancel => "be cancelled",
+        }
+    }
+}
+
+pub fn transition(
+    from: DeploymentState,
+    event: DeploymentEvent,
+) -> Result<DeploymentState, IllegalTransition> {
+    use DeploymentEvent as E;
+    use DeploymentState as S;
+    let to = match (from, event) {
+        (S::Pending, E::Start) => S::Running,
+        (S::Running, E::Completed) => S::Succeeded,
+        (
+            S::Running,
+            E::StepFailed {
+                policy: FailurePolicy::StopAndAsk,
+            },
+        ) => S::AwaitingDecision,
+        (
+            S::Running,
+            E::StepFailed {
+                policy: FailurePolicy::RollBack,
+            },
+        ) => S::RollingBack,
+        (S::AwaitingDecision, E::Retry | E::Skip) => S::Running,
+        (S::AwaitingDecision, E::RollBack) => S::RollingBack,
+        (S::AwaitingDecision, E::Cancel) => S::Failed,
+        (S::RollingBack, E::RollbackCompleted) => S::RolledBack,
+        (S::RollingBack, E::RollbackFailed) => S::Failed,
+        // An undo that fails ends the deployment as failed: a person must look at the target.
+        (S::RollingBack, E::StepFailed { .. }) => S::Failed,
+        (S::Pending | S::Running, E::Cancel) => S::Cancelled,
+        _ => {
+            return Err(IllegalTransition {
+                from,
+                event: event.describe(),
+            })
+        }
+    };
+    Ok(to)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Waiting for its agent to lease it.
+    Pending,
+    /// Handed to an agent, which must report before the lease ends.
+    Leased,
+    Succeeded,
+    Failed,
+    /// The agent's lease ran out without a result: the agent vanished mid-step.
+    Lost,
+    Skipped,
+    Cancelled,
+}
+
+impl TaskState {
+    pub fn is_final(self) -> bool {
+        !matches!(self, TaskState::Pending | TaskState::Leased)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Leased => "leased",
+            TaskState::Succeeded => "succeeded",
+            TaskState::Failed => "failed",
+            TaskState::Lost => "lost",
+            TaskState::Skipped => "skipped",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        use TaskState::*;
+        [Pending, Leased, Succeeded, Failed, Lost, Skipped, Cancelled]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskEvent {
+    Lease,
+    Report { success: bool },
+    LeaseExpired,
+    Retry,
+    Skip,
+    Cancel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a task that is {} cannot take {event:?}", from.as_str())]
+pub struct IllegalTaskTransition {
+    pub from: TaskState,
+    pub event: TaskEvent,
+}
+
+pub fn task_transition(
+    from: TaskState,
+    event: TaskEvent,
+) -> Result<TaskState, IllegalTaskTransition> {
+    use TaskEvent as E;
+    use TaskState as S;
+    let to = match (from, event) {
+        (S::Pending, E::Lease) => S::Leased,
+        (S::Leased, E::Report { success: true }) => S::Succeeded,
+        (S::Leased, E::Report { success: false }) => S::Failed,
+        (S::Leased, E::LeaseExpired) => S::Lost,
+        (S::Failed | S::Lost, E::Retry) => S::Pending,
+        (S::Failed | S::Lost | S::Pending, E::Skip) => S::Skipped,
+        (S::Pending | S::Leased, E::Cancel) => S::Cancelled,
+        _ => return Err(IllegalTaskTransition { from, event }),
+    };
+    Ok(to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use DeploymentEvent as E;
+    use DeploymentState as S;
+
+    #[test]
+    fn a_failed_step_follows_the_environment_policy() {
+        assert_eq!(
+            transition(
+                S::Running,
+                E::StepFailed {
+                    policy: FailurePolicy::StopAndAsk
+                }
+            ),
+            Ok(S::AwaitingDecision)
+        );
+        assert_eq!(
+            transition(
+                S::Running,
+                E::StepFailed {
+                    policy: FailurePolicy::RollBack
+                }
+            ),
+            Ok(S::RollingBack)
+        );
+    }
+
+    #[test]
+    fn the_operator_decides_after_a_stop() {
+        assert_eq!(transition(S::AwaitingDecision, E::Retry), Ok(S::Running));
+        assert_eq!(transition(S::AwaitingDecision, E::Skip), Ok(S::Running));
+        assert_eq!(
+            transition(S::AwaitingDecision, E::RollBack),
+            Ok(S::RollingBack)
+        );
+        assert_eq!(
+            transition(S::RollingBack, E::RollbackCompleted),
+            Ok(S::RolledBack)
+        );
+    }
+
+    #[test]
+    fn finished_deployments_do_not_move() {
+        let err = transition(S::Succeeded, E::Retry).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a deployment that is succeeded cannot retry a step"
+        );
+        assert!(transition(S::RolledBack, E::Start).is_err());
+    }
+
+    #[test]
+    fn a_result_reported_twice_is_refused_the_second_time() {
+        let leased = task_transition(TaskState::Pending, TaskEvent::Lease).unwrap();
+        let done = task_transition(leased, TaskEvent::Report { success: true }).unwrap();
+        assert!(task_transition(done, TaskEvent::Report { success: true }).is_err());
+        assert_eq!(
+            task_transition(TaskState::Leased, TaskEvent::LeaseExpired),
+            Ok(TaskState::Lost)
+        );
+    }
+
+    fn any_event() -> impl Strategy<Value = DeploymentEvent> {
+        prop_oneof![
+            Just(E::Start),
+            Just(E::Completed),
+            Just(E::StepFailed {
+                policy: FailurePolicy::StopAndAsk
+            }),
+            Just(E::StepFailed {
+                policy: FailurePolicy::RollBack
+            }),
+            Just(E::Retry),
+            Just(E::Skip),
+            Just(E::RollBack),
+            Just(E::RollbackCompleted),
+            Just(E::RollbackFailed),
+            Just(E::Cancel),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens, a deployment never leaves a final state, and every state names itself.
+        #[test]
+        fn final_states_are_final(events in proptest::collection::vec(any_event(), 0..40)) {
+            let mut state = S::Pending;
+            for e in events {
+                if let Ok(next) = transition(state, e) {
+                    prop_assert!(!state.is_final(), "{state} moved on {e:?}");
+                    state = next;
+                }
+                prop_assert_eq!(S::parse(state.as_str()), Some(state));
+            }
+        }
+    }
+}

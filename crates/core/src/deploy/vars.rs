@@ -1,0 +1,198 @@
+//! Variables as an action sees them: the most specific value for its target, substituted into
+//! parameters, and every secret value masked in every line of output.
+
+use std::collections::BTreeMap;
+
+use crate::model::VariableScope;
+use crate::name::Name;
+
+/// A value available to a deployment, with where it applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedValue {
+    pub name: Name,
+    pub scope: VariableScope,
+    pub value: String,
+    pub sensitive: bool,
+}
+
+/// A value chosen for one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub value: String,
+    pub sensitive: bool,
+}
+
+fn specificity(scope: &VariableScope) -> u8 {
+    u8::from(scope.environment.is_some()) * 2 + u8::from(scope.role.is_some())
+}
+
+/// For each name, the value whose scope fits `environment` and the target's `roles` most
+/// specifically: environment and role, then environment, then role, then everywhere.
+pub fn resolve(
+    values: &[ScopedValue],
+    environment: &Name,
+    roles: &[Name],
+) -> BTreeMap<String, Resolved> {
+    let mut chosen: BTreeMap<String, (u8, Resolved)> = BTreeMap::new();
+    for v in values {
+        let env_fits = v
+            .scope
+            .environment
+            .as_ref()
+            .is_none_or(|e| e == environment);
+        let role_fits = v.scope.role.as_ref().is_none_or(|r| roles.contains(r));
+        if !(env_fits && role_fits) {
+            continue;
+        }
+        let rank = specificity(&v.scope);
+        let better = chosen.get(v.name.as_str()).is_none_or(|(r, _)| rank > *r);
+        if better {
+            chosen.insert(
+                v.name.to_string(),
+                (
+                    rank,
+                    Resolved {
+                        value: v.value.clone(),
+                        sensitive: v.sensitive,
+                    },
+                ),
+            );
+        }
+    }
+    chosen.into_iter().map(|(k, (_, v))| (k, v)).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`${{{name}}}` is not defined for this target")]
+pub struct UnknownVariable {
+    pub name: String,
+}
+
+/// Replace every `${NAME}` in `text`. `$$` stands for a literal `$`.
+pub fn substitute(
+    text: &str,
+    vars: &BTreeMap<String, Resolved>,
+) -> Result<String, UnknownVariable> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let Some(end) = inner.find('}') else {
+                out.push_str(&rest[i..]);
+                return Ok(out);
+            };
+            let name = &inner[..end];
+            let value = vars.get(name).ok_or_else(|| UnknownVariable {
+                name: name.to_string(),
+            })?;
+            out.push_str(&value.value);
+            rest = &inner[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+pub const MASK: &str = "******";
+
+/// Hide every secret value in a line of output. Longer secrets are masked first, so a secret that
+/// contains another is hidden whole.
+pub fn mask(line: &str, secrets: &[String]) -> String {
+    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = line.to_string();
+    for secret in sorted {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), MASK);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn n(s: &str) -> Name {
+        Name::parse(s).unwrap()
+    }
+
+    fn v(name: &str, env: Option<&str>, role: Option<&str>, value: &str) -> ScopedValue {
+        ScopedValue {
+            name: n(name),
+            scope: VariableScope {
+                environment: env.map(n),
+                role: role.map(n),
+            },
+            value: value.into(),
+            sensitive: false,
+        }
+    }
+
+    #[test]
+    fn the_most_specific_value_wins() {
+        let values = [
+            v("DB", None, None, "all"),
+            v("DB", Some("PROD"), None, "prod"),
+            v("DB", Some("PROD"), Some("batch"), "prod-batch"),
+            v("DB", None, Some("batch"), "batch"),
+        ];
+        assert_eq!(
+            resolve(&values, &n("PROD"), &[n("app")])["DB"].value,
+            "prod"
+        );
+        assert_eq!(
+            resolve(&values, &n("PROD"), &[n("batch")])["DB"].value,
+            "prod-batch"
+        );
+        assert_eq!(
+            resolve(&values, &n("DEV"), &[n("batch")])["DB"].value,
+            "batch"
+        );
+        assert_eq!(resolve(&values, &n("DEV"), &[])["DB"].value, "all");
+    }
+
+    #[test]
+    fn substitution_names_the_missing_variable() {
+        let vars = resolve(&[v("APP_ROOT", None, None, "/opt/pets")], &n("DEV"), &[]);
+        assert_eq!(
+            substitute("${APP_ROOT}/webapps costs $$5", &vars).unwrap(),
+            "/opt/pets/webapps costs $5"
+        );
+        assert_eq!(
+            substitute("${NOPE}/x", &vars).unwrap_err().to_string(),
+            "`${NOPE}` is not defined for this target"
+        );
+        assert_eq!(
+            substitute("unclosed ${APP", &vars).unwrap(),
+            "unclosed ${APP"
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_whole() {
+        let secrets = vec!["hunter2".to_string(), "hunter2-extended".to_string()];
+        assert_eq!(
+            mask("pw=hunter2-extended and hunter2", &secrets),
+            "pw=****** and ******"
+        );
+    }
+
+    proptest! {
+        /// However a secret is embedded in a line, it never survives masking.
+        #[test]
+        fn a_masked_line_never_holds_the_secret(prefix in "\\PC{0,20}", secret in "[a-zA-Z0-9!@#%^&*]{4,24}", suffix in "\\PC{0,20}") {
+            let line = format!("{prefix}{secret}{suffix}{secret}");
+            prop_assert!(!mask(&line, std::slice::from_ref(&secret)).contains(&secret));
+        }
+    }
+}
