@@ -9,6 +9,8 @@ use slipway_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    #[error("this agent's credential is unknown or revoked")]
+    AgentUnknown,
     #[error("wrong user name or password")]
     BadCredentials,
     #[error("sign in first: send `Authorization: Bearer <token>` or log in to the console")]
@@ -27,6 +29,24 @@ pub enum ServiceError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The vault: a body over the size limit.
+    #[error("the upload is larger than this server's limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// The vault: a request whose content contradicts itself (a declared digest that does not match).
+    #[error("{message}")]
+    BadRequest { message: String, hint: String },
+    /// The vault: an artifact version or release exists with other content; it never changes.
+    #[error("{message}")]
+    Immutable { message: String, hint: String },
+    /// The vault: stored bytes no longer match their digest; they are not served.
+    #[error("{message}")]
+    Corrupt { message: String, hint: String },
+    /// A rule of the project refuses this (e.g. unsigned artifacts in a protected environment).
+    #[error("{message}")]
+    Policy { message: String, hint: String },
+    /// The vault's folder cannot be read or written.
+    #[error("the vault cannot store or read the content: {0}")]
+    VaultIo(String),
 }
 
 impl ServiceError {
@@ -46,9 +66,9 @@ impl ServiceError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ServiceError::Unauthenticated | ServiceError::BadCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            ServiceError::Unauthenticated
+            | ServiceError::BadCredentials
+            | ServiceError::AgentUnknown => StatusCode::UNAUTHORIZED,
             ServiceError::Denied(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServiceError::Invalid { .. } | ServiceError::Config(_) => {
@@ -59,6 +79,12 @@ impl ServiceError {
             }
             ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ServiceError::Immutable { .. } => StatusCode::CONFLICT,
+            ServiceError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceError::Policy { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::VaultIo(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -66,6 +92,7 @@ impl ServiceError {
         match self {
             ServiceError::Unauthenticated => "Not signed in",
             ServiceError::BadCredentials => "Sign-in failed",
+            ServiceError::AgentUnknown => "Agent not enrolled",
             ServiceError::Denied(_) => "Not allowed",
             ServiceError::NotFound { .. } => "Not found",
             ServiceError::Invalid { .. } => "Invalid request",
@@ -75,6 +102,12 @@ impl ServiceError {
             }
             ServiceError::RateLimited { .. } => "Too many attempts",
             ServiceError::Store(_) => "Server error",
+            ServiceError::TooLarge { .. } => "Too large",
+            ServiceError::BadRequest { .. } => "Bad request",
+            ServiceError::Immutable { .. } => "Immutable",
+            ServiceError::Corrupt { .. } => "Stored content is corrupt",
+            ServiceError::Policy { .. } => "Refused by policy",
+            ServiceError::VaultIo(_) => "Vault error",
         }
     }
 
@@ -89,6 +122,7 @@ impl ServiceError {
                 "after {} failures in a row, sign-in pauses for a few minutes",
                 crate::state::MAX_FAILURES
             )),
+            ServiceError::AgentUnknown => Some("enrol the agent again with a new token from `slipway target enrollment-token`".into()),
             ServiceError::Denied(d) => Some(d.hint.clone()),
             ServiceError::NotFound { hint, .. } | ServiceError::Invalid { hint, .. } => {
                 (!hint.is_empty()).then(|| hint.clone())
@@ -103,6 +137,18 @@ impl ServiceError {
             ServiceError::Store(_) => {
                 Some("the server log has the details; the request changed nothing".into())
             }
+            ServiceError::TooLarge { .. } => Some(
+                "nothing was kept; an administrator raises the limit with SLIPWAY_MAX_ARTIFACT_SIZE (e.g. 16G)"
+                    .into(),
+            ),
+            ServiceError::BadRequest { hint, .. }
+            | ServiceError::Immutable { hint, .. }
+            | ServiceError::Corrupt { hint, .. }
+            | ServiceError::Policy { hint, .. } => (!hint.is_empty()).then(|| hint.clone()),
+            ServiceError::VaultIo(_) => Some(
+                "nothing was kept; check the server log and the free space of the data folder"
+                    .into(),
+            ),
         }
     }
 }

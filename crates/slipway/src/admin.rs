@@ -657,6 +657,28 @@ pub enum TargetCommand {
     /// List targets.
     #[command(after_help = "Example:\n  slipway target list")]
     List(RemoteArgs),
+    /// Create a single-use token an agent enrols with, placing it in an environment with roles.
+    #[command(
+        after_help = "Example:\n  slipway target enrollment-token --env DEV --role app --role batch"
+    )]
+    EnrollmentToken {
+        #[arg(long = "env")]
+        environment: Option<String>,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Hours before the token expires.
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: u32,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke an agent: its credential stops working at once.
+    #[command(after_help = "Example:\n  slipway target revoke dev-01")]
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Register a placeholder target until its agent enrols.
     #[command(
         after_help = "Example:\n  slipway target register app-01 --env DEV --role app --role batch"
@@ -678,8 +700,11 @@ pub fn target(command: TargetCommand) -> Result<(), Failure> {
             let targets = remote.client().get("/api/v1/targets")?;
             show(&remote, &targets, |t| {
                 table(
-                    &["NAME", "ENVIRONMENT", "ROLES", "STATUS"],
-                    &rows(t, &["name", "environment", "roles", "status"]),
+                    &["NAME", "ENVIRONMENT", "ROLES", "LIVENESS", "LAST SEEN"],
+                    &rows(
+                        t,
+                        &["name", "environment", "roles", "liveness", "last_seen_at"],
+                    ),
                 )
             });
         }
@@ -699,6 +724,34 @@ pub fn target(command: TargetCommand) -> Result<(), Failure> {
                     cell(&t["name"]),
                     cell(&t["status"])
                 )
+            });
+        }
+        TargetCommand::EnrollmentToken {
+            environment,
+            roles,
+            ttl_hours,
+            remote,
+        } => {
+            let body =
+                json!({ "environment": environment, "roles": roles, "ttl_hours": ttl_hours });
+            let created = remote
+                .client()
+                .post("/api/v1/targets/enrollment-tokens", &body)?;
+            show(&remote, &created, |c| {
+                println!("{}", cell(&c["token"]));
+                println!(
+                    "(single use, expires {}; start the agent with --enroll-token)",
+                    cell(&c["expires_at"])
+                );
+            });
+        }
+        TargetCommand::Revoke { name, remote } => {
+            remote.client().post(
+                &format!("/api/v1/targets/{}/revoke", encode(&name)),
+                &json!({}),
+            )?;
+            show(&remote, &json!({ "revoked": name }), |_| {
+                println!("revoked target {name}")
             });
         }
     }

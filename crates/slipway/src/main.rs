@@ -2,6 +2,7 @@
 //! (`up`, `server`) or talk to one through its HTTP API (every other verb).
 
 mod admin;
+mod agent;
 mod client;
 mod configure;
 mod output;
@@ -91,6 +92,11 @@ enum Command {
     /// Deployment targets.
     #[command(subcommand)]
     Target(admin::TargetCommand),
+    /// Run the automate on a target host: enrol once, then call the server in.
+    #[command(
+        after_help = "Example:\n  slipway agent --server http://127.0.0.1:8080 --insecure-http --name dev-01 --enroll-token slw_enroll_…"
+    )]
+    Agent(agent::AgentArgs),
     /// Show who the token belongs to.
     #[command(after_help = "Example:\n  SLIPWAY_TOKEN=slw_… slipway whoami")]
     Whoami(RemoteOnly),
@@ -121,6 +127,7 @@ fn main() -> ExitCode {
         Command::Variable(c) => admin::variable(c),
         Command::Target(c) => admin::target(c),
         Command::Whoami(r) => admin::whoami(&r.remote),
+        Command::Agent(args) => agent::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub use access::{ApiToken, Session, User};
 pub use audit::{AuditFilter, AuditPage};
-pub use targets::Target;
+pub use targets::{EnrollmentGrant, Target};
 pub use variables::StoredValue;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,10 @@ use sqlx::Executor;
 
 use crate::{Store, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_foundation.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_foundation.sql")),
+    (3, include_str!("../migrations/0003_agents.sql")),
+];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     store

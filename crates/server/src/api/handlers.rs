@@ -309,7 +309,7 @@ pub async fn validate(_actor: Actor, Json(body): Json<ValidateBody>) -> ApiResul
 pub async fn list_targets(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Page<slipway_store::Target>>> {
+) -> ApiResult<Json<Page<services::targets::TargetView>>> {
     Ok(whole(services::targets::list(&state, &actor).await?))
 }
 

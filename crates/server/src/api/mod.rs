@@ -2,6 +2,7 @@
 //!
 //! Every route is listed in `openapi.json` beside this file; a test keeps the two in step.
 
+mod agents;
 mod handlers;
 
 use axum::routing::{delete, get, post, put};
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tokens/{id}", delete(revoke_token))
         .route("/api/v1/audit", get(list_audit))
         .route("/api/v1/audit/verify", get(verify_audit))
+        .merge(agents::router())
 }
 
 /// `(method, path)` of every API route, for the OpenAPI consistency test.
@@ -106,6 +108,7 @@ mod tests {
         }
         let mut routes: Vec<(String, String)> = ROUTES
             .iter()
+            .chain(agents::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

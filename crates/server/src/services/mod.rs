@@ -3,6 +3,7 @@
 //! Each function authorises first (a refusal is itself audited), then reads, decides with
 //! `slipway-core`, and writes through one store transaction carrying its audit events.
 
+pub mod agents;
 pub mod audit;
 pub mod environments;
 pub mod projects;

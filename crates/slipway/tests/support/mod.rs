@@ -49,6 +49,7 @@ impl Server {
         }
         cmd.env("SLIPWAY_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("SLIPWAY_LOG", "warn")
+            .env("SLIPWAY_HEARTBEAT_SECS", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("the slipway binary starts");

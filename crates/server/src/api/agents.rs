@@ -1,0 +1,138 @@
+//! Routes for agents (enrolment, heartbeat) and for the people who enrol and revoke them.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use slipway_protocol::{
+    EnrollRequest, EnrollResponse, Heartbeat, HeartbeatResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
+use slipway_store::Target;
+
+use crate::auth::Actor;
+use crate::services::{self, targets::CreatedEnrollmentToken};
+use crate::{AppState, ServiceError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/agent/enroll", post(enroll))
+        .route("/api/v1/agent/heartbeat", post(heartbeat))
+        .route(
+            "/api/v1/targets/enrollment-tokens",
+            post(create_enrollment_token),
+        )
+        .route("/api/v1/targets/{name}/revoke", post(revoke))
+}
+
+#[cfg(test)]
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/agent/enroll"),
+    ("post", "/api/v1/agent/heartbeat"),
+    ("post", "/api/v1/targets/enrollment-tokens"),
+    ("post", "/api/v1/targets/{name}/revoke"),
+];
+
+fn check_protocol(parts: &Parts) -> Result<(), ServiceError> {
+    let sent = parts
+        .headers
+        .get(PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    if sent == Some(PROTOCOL_VERSION) {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
+            format!(
+                "this server speaks agent protocol {PROTOCOL_VERSION}, the agent sent {}",
+                sent.map_or("none".to_string(), |v| v.to_string())
+            ),
+            "run the same Slipway version on the agent and the server",
+        ))
+    }
+}
+
+/// The calling agent's target, from `Authorization: Agent <credential>`.
+pub struct AgentTarget(pub Target);
+
+impl FromRequestParts<AppState> for AgentTarget {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        check_protocol(parts)?;
+        let credential = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Agent "))
+            .ok_or(ServiceError::AgentUnknown)?;
+        Ok(AgentTarget(
+            services::agents::identify(state, credential.trim()).await?,
+        ))
+    }
+}
+
+async fn enroll(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(request): Json<EnrollRequest>,
+) -> Result<Json<EnrollResponse>, ServiceError> {
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers;
+    check_protocol(&parts)?;
+    Ok(Json(services::agents::enroll(&state, request).await?))
+}
+
+async fn heartbeat(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Json(beat): Json<Heartbeat>,
+) -> Result<Json<HeartbeatResponse>, ServiceError> {
+    Ok(Json(
+        services::agents::heartbeat(&state, &target, beat).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollmentTokenBody {
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default = "default_ttl")]
+    ttl_hours: u32,
+}
+
+fn default_ttl() -> u32 {
+    24
+}
+
+async fn create_enrollment_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<EnrollmentTokenBody>,
+) -> Result<(StatusCode, Json<CreatedEnrollmentToken>), ServiceError> {
+    let created = services::targets::create_enrollment_token(
+        &state,
+        &actor,
+        body.environment.as_deref(),
+        body.roles,
+        body.ttl_hours,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ServiceError> {
+    services::targets::revoke(&state, &actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

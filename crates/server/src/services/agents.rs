@@ -1,0 +1,105 @@
+//! What agents call: enrolment (a one-time token for a credential) and heartbeats.
+//! Agents are not people: they authenticate with `Authorization: Agent <credential>` and can
+//! only ever see what concerns their own target.
+
+use serde_json::json;
+use slipway_core::audit::AuditEntry;
+use slipway_protocol::{EnrollRequest, EnrollResponse, Heartbeat, HeartbeatResponse};
+use slipway_store::Target;
+
+use super::parse_name;
+use super::targets::heartbeat_secs;
+use crate::auth::{new_secret, secret_hash};
+use crate::{AppState, ServiceError};
+
+fn agent_entry(name: &str, verb: &str, details: serde_json::Value) -> AuditEntry {
+    AuditEntry {
+        actor: format!("agent:{name}"),
+        verb: verb.to_string(),
+        subject: format!("target/{name}"),
+        details,
+    }
+}
+
+pub async fn enroll(
+    state: &AppState,
+    request: EnrollRequest,
+) -> Result<EnrollResponse, ServiceError> {
+    let name = parse_name("name", &request.name)?.to_string();
+    let credential = new_secret("slw_agent_");
+    let mut tx = state.store.write().await?;
+    let Some(grant) = tx
+        .take_enrollment_token(&secret_hash(&request.token), &name)
+        .await?
+    else {
+        // Nothing was written: a bad token leaves no trace but the refusal.
+        return Err(ServiceError::invalid(
+            "this enrolment token is unknown, already used or expired",
+            "ask an operator for a new one: `slipway target enrollment-token --env ENV --role ROLE`",
+        ));
+    };
+    let existing = tx.target(&name).await?;
+    if existing
+        .as_ref()
+        .is_some_and(|t| t.status == "enrolled" && t.revoked_at.is_none())
+    {
+        return Err(ServiceError::Conflict(format!("target {name} (an enrolled agent; revoke it first with `slipway target revoke {name}`)")));
+    }
+    let target = Target {
+        name: name.clone(),
+        environment: grant.environment.clone(),
+        roles: grant.roles.clone(),
+        facts: json!(request.facts),
+        status: "enrolled".into(),
+        created_at: existing.map_or_else(slipway_store::now, |t| t.created_at),
+        last_seen_at: None,
+        revoked_at: None,
+    };
+    tx.enroll_target(&target, &secret_hash(&credential)).await?;
+    tx.audit(agent_entry(
+        &name,
+        "target.enroll",
+        json!({ "environment": grant.environment, "roles": grant.roles, "facts": request.facts }),
+    ));
+    tx.commit().await?;
+    Ok(EnrollResponse {
+        name,
+        credential,
+        environment: grant.environment,
+        roles: grant.roles,
+        heartbeat_secs: heartbeat_secs(),
+    })
+}
+
+/// The target behind an agent credential, or `Unauthenticated` (revoked agents land here).
+pub async fn identify(state: &AppState, credential: &str) -> Result<Target, ServiceError> {
+    state
+        .store
+        .target_by_credential(&secret_hash(credential))
+        .await?
+        .ok_or(ServiceError::AgentUnknown)
+}
+
+pub async fn heartbeat(
+    state: &AppState,
+    target: &Target,
+    beat: Heartbeat,
+) -> Result<HeartbeatResponse, ServiceError> {
+    state.store.touch_target(&target.name).await?;
+    let facts = json!(beat.facts);
+    if facts != target.facts {
+        let mut tx = state.store.write().await?;
+        tx.set_target_facts(&target.name, &facts).await?;
+        tx.audit(agent_entry(
+            &target.name,
+            "target.facts_changed",
+            json!({ "before": target.facts, "after": facts }),
+        ));
+        tx.commit().await?;
+    }
+    Ok(HeartbeatResponse {
+        heartbeat_secs: heartbeat_secs(),
+        environment: target.environment.clone(),
+        roles: target.roles.clone(),
+    })
+}
