@@ -78,6 +78,14 @@ pub enum Operation {
     ManageOwnTokens,
     /// Enrol and revoke targets (agents).
     ManageTargets,
+    /// Push a build artifact into the vault (what CI does).
+    PushArtifact,
+    /// Create a release from artifacts in the vault.
+    CreateRelease,
+    /// Register or revoke the keys a project trusts to sign its artifacts.
+    ManageKeys,
+    /// Run vault maintenance: verification, garbage collection, retention policies.
+    ManageVault,
 }
 
 impl Operation {
@@ -98,6 +106,10 @@ impl Operation {
             Operation::ManageUsers => "manage users",
             Operation::ManageOwnTokens => "manage API tokens",
             Operation::ManageTargets => "manage targets",
+            Operation::PushArtifact => "push artifacts",
+            Operation::CreateRelease => "create releases",
+            Operation::ManageKeys => "manage signing keys",
+            Operation::ManageVault => "maintain the vault",
         }
     }
 }
@@ -124,9 +136,13 @@ pub fn allows(role: Role, op: Operation) -> bool {
             | ManageProjects
             | ManageTargets
             | SetVariable { .. }
-            | Deploy { .. },
+            | Deploy { .. }
+            | PushArtifact
+            | CreateRelease
+            | ManageKeys
+            | ManageVault,
         ) => true,
-        (Developer, ManageProjects) => true,
+        (Developer, ManageProjects | PushArtifact | CreateRelease) => true,
         (
             Developer,
             SetVariable {
@@ -208,6 +224,23 @@ mod tests {
         for role in Role::ALL {
             assert_eq!(authorize(role, ManageUsers).is_ok(), role == Role::Admin);
         }
+    }
+
+    #[test]
+    fn developers_push_and_release_but_only_ops_trust_keys_and_maintain_the_vault() {
+        for role in Role::ALL {
+            let builds = matches!(role, Role::Admin | Role::Ops | Role::Developer);
+            let operates = matches!(role, Role::Admin | Role::Ops);
+            assert_eq!(authorize(role, PushArtifact).is_ok(), builds, "{role}");
+            assert_eq!(authorize(role, CreateRelease).is_ok(), builds, "{role}");
+            assert_eq!(authorize(role, ManageKeys).is_ok(), operates, "{role}");
+            assert_eq!(authorize(role, ManageVault).is_ok(), operates, "{role}");
+        }
+        let denied = authorize(Role::Developer, ManageKeys).unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "the developer role may not manage signing keys; ask someone with the admin or ops role"
+        );
     }
 
     #[test]

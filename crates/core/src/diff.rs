@@ -56,6 +56,9 @@ pub fn environment_change(current: Option<&Environment>, desired: &Environment) 
     if current.description != desired.description {
         details.push("description changed".to_string());
     }
+    if current.on_failure != desired.on_failure {
+        details.push(format!("on_failure: {:?} → {:?}", current.on_failure, desired.on_failure));
+    }
     (!details.is_empty()).then_some(Change {
         kind: ChangeKind::Update,
         subject,

@@ -14,6 +14,8 @@ pub mod digest;
 pub mod model;
 pub mod name;
 pub mod plan;
+pub mod release;
+pub mod signing;
 
 pub use digest::Sha256;
 pub use name::Name;

@@ -20,6 +20,9 @@ pub struct Environment {
     /// Protected environments accept changes and deployments from ops and admins only.
     pub protected: bool,
     pub description: String,
+    /// What a failed step leads to here.
+    #[serde(default)]
+    pub on_failure: crate::deploy::state::FailurePolicy,
 }
 
 /// An application and everything needed to ship it.

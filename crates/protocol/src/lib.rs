@@ -57,3 +57,68 @@ pub struct HeartbeatResponse {
     pub environment: Option<String>,
     pub roles: Vec<String>,
 }
+
+/// An artifact a task needs, fetched by digest from `/api/v1/agent/artifacts/{digest}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    pub digest: String,
+    pub version: String,
+}
+
+/// `POST /api/v1/agent/lease` answers with the next task for this agent, if any (long poll).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseResponse {
+    pub task: Option<Assignment>,
+}
+
+/// One target's part of one step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Assignment {
+    pub task_id: String,
+    pub attempt: i64,
+    pub deployment_id: i64,
+    pub project: String,
+    pub environment: String,
+    pub release: String,
+    /// The plan step number.
+    pub step: usize,
+    pub name: String,
+    /// The action as in a plan, `{"action": "...", "with": {...}}`, variables not yet substituted.
+    pub action: serde_json::Value,
+    /// Dry run: check preconditions and say what would change, change nothing.
+    pub check_only: bool,
+    /// Values for `${NAME}` in the action's parameters, resolved for this target.
+    pub variables: BTreeMap<String, String>,
+    /// Values that must never appear in output: masked on the agent and again on the server.
+    pub secrets: Vec<String>,
+    /// Component name → the artifact this release holds for it.
+    pub artifacts: BTreeMap<String, ArtifactRef>,
+    /// Report (logs or result) at least this often or the task is declared lost.
+    pub lease_secs: u64,
+}
+
+/// `POST /api/v1/agent/tasks/{id}/logs`: output lines; also keeps the lease alive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogBatch {
+    pub attempt: i64,
+    /// The number of the first line; a batch sent twice is stored once.
+    pub first_line_no: i64,
+    pub lines: Vec<String>,
+}
+
+/// The answer to a log batch: whether to go on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogAck {
+    /// False when the deployment was cancelled: stop the action.
+    pub proceed: bool,
+}
+
+/// `POST /api/v1/agent/tasks/{id}/result`, idempotent by task and attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskResult {
+    pub attempt: i64,
+    pub success: bool,
+    pub exit_code: Option<i64>,
+    /// One line: what happened (or, in a dry run, what would happen).
+    pub summary: String,
+}

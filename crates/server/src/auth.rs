@@ -129,6 +129,12 @@ impl FromRequestParts<AppState> for Actor {
     }
 }
 
+/// The `Set-Cookie` value for a console session (`max_age_secs` 0 clears it).
+pub fn cookie_header(state: &AppState, value: &str, max_age_secs: i64) -> String {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,10 +155,4 @@ mod tests {
         assert_ne!(a, new_secret("slw_"));
         assert_ne!(secret_hash(&a), a);
     }
-}
-
-/// The `Set-Cookie` value for a console session (`max_age_secs` 0 clears it).
-pub fn cookie_header(state: &AppState, value: &str, max_age_secs: i64) -> String {
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
 }

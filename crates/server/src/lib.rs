@@ -8,12 +8,14 @@
 pub mod api;
 pub mod auth;
 pub mod console;
+mod engine;
 mod error;
 mod metrics;
 mod secrets;
 pub mod services;
 mod startup;
 mod state;
+pub mod vault;
 
 pub use error::ServiceError;
 pub use startup::{start, FirstRun, RunningServer, ServerConfig};

@@ -82,9 +82,21 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .unwrap_or_else(|| config.data_dir.join("master.key"));
     let secrets = SecretBox::load_or_create(&key_path)?;
     check_master_key(&store, &secrets, &key_path).await?;
-    let state = AppState::new(store, secrets, false);
+    let vault_config = crate::vault::VaultConfig::from_env()?;
+    let vault = crate::vault::BlobStore::open(&config.data_dir, vault_config).with_context(|| {
+        format!(
+            "cannot prepare the vault folder in {}",
+            config.data_dir.display()
+        )
+    })?;
+    let state = AppState::new(store, secrets, vault, false);
     let first_run =
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
+    crate::services::artifacts::recover(&state).await?;
+    crate::engine::spawn(state.clone());
+    if let Some(period) = vault_config.gc_every {
+        crate::services::artifacts::schedule_gc(state.clone(), period);
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {

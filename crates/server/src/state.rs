@@ -8,6 +8,7 @@ use slipway_store::Store;
 
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
+use crate::vault::BlobStore;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,16 +18,27 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     /// Console cookies get `Secure` when the server is reached over TLS.
     pub(crate) secure_cookies: bool,
+    /// The release vault's blob files and limits.
+    pub(crate) vault: Arc<BlobStore>,
+    /// Wakes the orchestrator and the agents waiting for work.
+    pub(crate) engine: Arc<crate::engine::Signals>,
 }
 
 impl AppState {
-    pub(crate) fn new(store: Store, secrets: SecretBox, secure_cookies: bool) -> AppState {
+    pub(crate) fn new(
+        store: Store,
+        secrets: SecretBox,
+        vault: BlobStore,
+        secure_cookies: bool,
+    ) -> AppState {
         AppState {
             store,
             secrets: Arc::new(secrets),
             login_limiter: Arc::new(LoginLimiter::default()),
             metrics: Arc::new(Metrics::default()),
             secure_cookies,
+            vault: Arc::new(vault),
+            engine: Arc::new(crate::engine::Signals::default()),
         }
     }
 }

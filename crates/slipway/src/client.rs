@@ -109,6 +109,38 @@ impl Client {
     }
 }
 
+/// Raw requests, for verbs that stream bodies of any size (the vault): no overall timeout, only
+/// one per network read, and the caller reads or writes the body itself.
+impl Client {
+    pub fn raw(&self, method: &str, path: &str) -> ureq::Request {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            .timeout_read(Duration::from_secs(300))
+            .timeout_write(Duration::from_secs(300))
+            .build();
+        let mut request = agent.request(method, &format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        request
+    }
+
+    /// The response of a raw request, or the failure it means (problem+json, unreachable).
+    pub fn answer(
+        &self,
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> Result<ureq::Response, Failure> {
+        match result {
+            Ok(response) => Ok(response),
+            Err(ureq::Error::Status(status, response)) => Err(problem(status, response)),
+            Err(ureq::Error::Transport(t)) => Err(Failure::new(
+                Exit::Unreachable,
+                format!("the connection to the Slipway server at {} failed: {t}\n  hint: check that the server runs (`slipway up`) and --server / SLIPWAY_SERVER", self.base),
+            )),
+        }
+    }
+}
+
 fn problem(status: u16, response: ureq::Response) -> Failure {
     let body: Option<Value> = response
         .into_string()
@@ -118,7 +150,7 @@ fn problem(status: u16, response: ureq::Response) -> Failure {
         401 | 403 => Exit::NotAllowed,
         404 => Exit::NotFound,
         409 => Exit::Conflict,
-        400 | 422 | 429 => Exit::Invalid,
+        400 | 413 | 422 | 429 => Exit::Invalid,
         _ => Exit::Failed,
     };
     let mut message = String::new();

@@ -5,8 +5,10 @@ mod admin;
 mod agent;
 mod client;
 mod configure;
+mod deploy;
 mod output;
 mod run;
+mod vault;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,11 +94,34 @@ enum Command {
     /// Deployment targets.
     #[command(subcommand)]
     Target(admin::TargetCommand),
+    /// Deploy (or dry-run) a release into an environment.
+    #[command(
+        after_help = "Examples:\n  slipway deploy --project pets --release 1.0.0 --env DEV --wait\n  slipway deploy --project pets --release 1.0.0 --env PROD-EU --dry-run --wait"
+    )]
+    Deploy(deploy::DeployArgs),
+    /// Undo the last successful deployment in an environment with its derived rollback plan.
+    #[command(after_help = "Example:\n  slipway rollback --project pets --env DEV --wait")]
+    Rollback(deploy::RollbackArgs),
+    /// Follow, list and steer deployments.
+    #[command(subcommand)]
+    Deployment(deploy::DeploymentCommand),
     /// Run the automate on a target host: enrol once, then call the server in.
     #[command(
         after_help = "Example:\n  slipway agent --server http://127.0.0.1:8080 --insecure-http --name dev-01 --enroll-token slw_enroll_…"
     )]
     Agent(agent::AgentArgs),
+    /// Artifacts in the release vault: push, list, show, download.
+    #[command(subcommand)]
+    Artifact(vault::ArtifactCommand),
+    /// Keys that sign artifacts: generate one, trust one for a project, revoke.
+    #[command(subcommand)]
+    Key(vault::KeyCommand),
+    /// Vault maintenance: verify every blob, garbage collection, retention.
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
+    /// Releases: create, list, show, notes, diff, check against an environment.
+    #[command(subcommand)]
+    Release(vault::ReleaseCommand),
     /// Show who the token belongs to.
     #[command(after_help = "Example:\n  SLIPWAY_TOKEN=slw_… slipway whoami")]
     Whoami(RemoteOnly),
@@ -127,7 +152,14 @@ fn main() -> ExitCode {
         Command::Variable(c) => admin::variable(c),
         Command::Target(c) => admin::target(c),
         Command::Whoami(r) => admin::whoami(&r.remote),
+        Command::Artifact(c) => vault::artifact(c),
+        Command::Key(c) => vault::key(c),
+        Command::Vault(c) => vault::vault(c),
+        Command::Release(c) => vault::release(c),
         Command::Agent(args) => agent::run(args),
+        Command::Deploy(args) => deploy::deploy(args),
+        Command::Rollback(args) => deploy::rollback(args),
+        Command::Deployment(c) => deploy::deployment(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

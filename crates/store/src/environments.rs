@@ -1,5 +1,6 @@
 //! Environments: the delivery chain.
 
+use slipway_core::deploy::state::FailurePolicy;
 use slipway_core::model::Environment;
 use slipway_core::Name;
 use sqlx::any::AnyRow;
@@ -20,10 +21,14 @@ fn environment(row: &AnyRow) -> Result<Environment> {
             .map_err(corrupt)?,
         protected: row.try_get::<i64, _>("protected")? != 0,
         description: row.try_get("description")?,
+        on_failure: match row.try_get::<String, _>("on_failure")?.as_str() {
+            "roll_back" => FailurePolicy::RollBack,
+            _ => FailurePolicy::StopAndAsk,
+        },
     })
 }
 
-const COLUMNS: &str = "name, position, region, protected, description";
+const COLUMNS: &str = "name, position, region, protected, description, on_failure";
 
 impl Store {
     /// All environments in delivery order.
@@ -60,9 +65,9 @@ impl WriteTx<'_> {
 
     pub async fn put_environment(&mut self, env: &Environment) -> Result<()> {
         sqlx::query(
-            "INSERT INTO environments (name, position, region, protected, description, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (name) DO UPDATE SET position = excluded.position, region = excluded.region, protected = excluded.protected, \
-             description = excluded.description, updated_at = excluded.updated_at",
+             description = excluded.description, updated_at = excluded.updated_at, on_failure = excluded.on_failure",
         )
         .bind(env.name.as_str())
         .bind(env.position)
@@ -70,6 +75,10 @@ impl WriteTx<'_> {
         .bind(flag(env.protected))
         .bind(&env.description)
         .bind(now())
+        .bind(match env.on_failure {
+            FailurePolicy::StopAndAsk => "stop_and_ask",
+            FailurePolicy::RollBack => "roll_back",
+        })
         .execute(&mut *self.tx)
         .await?;
         Ok(())

@@ -6,10 +6,13 @@
 //! clear: sensitive values arrive encrypted. It decides nothing: rules live in `slipway-core`.
 
 mod access;
+mod artifacts;
 mod audit;
+mod deployments;
 mod environments;
 mod migrations;
 mod projects;
+mod releases;
 mod targets;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -24,7 +27,10 @@ use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use access::{ApiToken, Session, User};
+pub use artifacts::{BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
+pub use deployments::{LogLine, StoredDeployment, StoredTask};
+pub use releases::{ReleaseArtifact, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
 pub use variables::StoredValue;
 

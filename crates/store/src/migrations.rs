@@ -4,9 +4,11 @@ use sqlx::Executor;
 
 use crate::{Store, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_foundation.sql")),
+    (2, include_str!("../migrations/0002_vault.sql")),
     (3, include_str!("../migrations/0003_agents.sql")),
+    (4, include_str!("../migrations/0004_deployments.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

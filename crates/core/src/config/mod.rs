@@ -48,6 +48,9 @@ pub struct EnvironmentSpec {
     pub protected: bool,
     #[serde(default)]
     pub description: String,
+    /// When a step fails: `stop_and_ask` (retry, skip or roll back by hand) or `roll_back`.
+    #[serde(default)]
+    pub on_failure: crate::deploy::state::FailurePolicy,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -365,6 +368,7 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                     region: e.region,
                     protected: e.protected,
                     description: e.description,
+                    on_failure: e.on_failure,
                 })
                 .collect::<Vec<_>>();
             let project = file.project.map(|p| checker.project(p));

@@ -2,6 +2,7 @@
 //! how variables and secrets reach an action. The orchestrator in the server persists and
 //! dispatches; everything it decides comes from here.
 
+pub mod progress;
 pub mod schedule;
 pub mod state;
 pub mod vars;

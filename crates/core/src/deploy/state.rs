@@ -95,6 +95,8 @@ pub enum DeploymentEvent {
     RollbackCompleted,
     RollbackFailed,
     Cancel,
+    /// A dry run or an undo deployment hit a failure: it ends, there is nothing to ask.
+    Abort,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,6 +118,7 @@ impl DeploymentEvent {
             DeploymentEvent::RollbackCompleted => "finish a rollback",
             DeploymentEvent::RollbackFailed => "fail a rollback",
             DeploymentEvent::Cancel => "be cancelled",
+            DeploymentEvent::Abort => "abort",
         }
     }
 }
@@ -149,6 +152,7 @@ pub fn transition(
         // An undo that fails ends the deployment as failed: a person must look at the target.
         (S::RollingBack, E::StepFailed { .. }) => S::Failed,
         (S::Pending | S::Running, E::Cancel) => S::Cancelled,
+        (S::Running, E::Abort) => S::Failed,
         _ => {
             return Err(IllegalTransition {
                 from,
@@ -315,6 +319,7 @@ mod tests {
             Just(E::RollbackCompleted),
             Just(E::RollbackFailed),
             Just(E::Cancel),
+            Just(E::Abort),
         ]
     }
 

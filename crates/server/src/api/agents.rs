@@ -7,7 +7,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use slipway_protocol::{
-    EnrollRequest, EnrollResponse, Heartbeat, HeartbeatResponse, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    EnrollRequest, EnrollResponse, Heartbeat, HeartbeatResponse, LeaseResponse, LogAck, LogBatch,
+    TaskResult, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use slipway_store::Target;
 
@@ -19,6 +20,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/agent/enroll", post(enroll))
         .route("/api/v1/agent/heartbeat", post(heartbeat))
+        .route("/api/v1/agent/lease", post(lease))
+        .route("/api/v1/agent/tasks/{id}/logs", post(task_logs))
+        .route("/api/v1/agent/tasks/{id}/result", post(task_result))
+        .route(
+            "/api/v1/agent/artifacts/{digest}",
+            axum::routing::get(artifact),
+        )
         .route(
             "/api/v1/targets/enrollment-tokens",
             post(create_enrollment_token),
@@ -30,6 +38,10 @@ pub fn router() -> Router<AppState> {
 pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/agent/enroll"),
     ("post", "/api/v1/agent/heartbeat"),
+    ("post", "/api/v1/agent/lease"),
+    ("post", "/api/v1/agent/tasks/{id}/logs"),
+    ("post", "/api/v1/agent/tasks/{id}/result"),
+    ("get", "/api/v1/agent/artifacts/{digest}"),
     ("post", "/api/v1/targets/enrollment-tokens"),
     ("post", "/api/v1/targets/{name}/revoke"),
 ];
@@ -135,4 +147,76 @@ async fn revoke(
 ) -> Result<StatusCode, ServiceError> {
     services::targets::revoke(&state, &actor, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+struct LeaseBody {
+    /// Wait for work up to the long-poll time (default) or answer at once.
+    #[serde(default = "yes")]
+    wait: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn lease(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    body: Option<Json<LeaseBody>>,
+) -> Result<Json<LeaseResponse>, ServiceError> {
+    let wait = body.is_none_or(|b| b.wait);
+    state.store.touch_target(&target.name).await?;
+    Ok(Json(LeaseResponse {
+        task: crate::engine::agents::lease(&state, &target, wait).await?,
+    }))
+}
+
+async fn task_logs(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Path(id): Path<String>,
+    Json(batch): Json<LogBatch>,
+) -> Result<Json<LogAck>, ServiceError> {
+    Ok(Json(
+        crate::engine::agents::logs(&state, &target, &id, batch).await?,
+    ))
+}
+
+async fn task_result(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Path(id): Path<String>,
+    Json(result): Json<TaskResult>,
+) -> Result<StatusCode, ServiceError> {
+    crate::engine::agents::result(&state, &target, &id, result).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An artifact for one of this agent's running tasks, verified by the vault before it is sent.
+async fn artifact(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Path(digest): Path<String>,
+) -> Result<axum::response::Response, ServiceError> {
+    let digest = slipway_core::Sha256::parse(&digest)
+        .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+    crate::engine::agents::may_fetch(&state, &target, &digest).await?;
+    let reader = Actor {
+        user_id: format!("agent:{}", target.name),
+        username: format!("agent:{}", target.name),
+        role: slipway_core::access::Role::Viewer,
+        csrf: None,
+    };
+    let download = services::artifacts::download(&state, &reader, &digest, None).await?;
+    let mut response = axum::response::Response::new(download.body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&download.size.to_string()) {
+        headers.insert(header::CONTENT_LENGTH, v);
+    }
+    Ok(response)
 }

@@ -115,6 +115,8 @@ pub struct EnvironmentBody {
     protected: bool,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    on_failure: slipway_core::deploy::state::FailurePolicy,
 }
 
 pub async fn put_environment(
@@ -133,6 +135,7 @@ pub async fn put_environment(
             .transpose()?,
         protected: body.protected,
         description: body.description,
+        on_failure: body.on_failure,
     };
     let changed = services::environments::put(&state, &actor, env).await?;
     Ok(Json(json!({ "changed": changed })))

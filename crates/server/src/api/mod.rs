@@ -3,7 +3,9 @@
 //! Every route is listed in `openapi.json` beside this file; a test keeps the two in step.
 
 mod agents;
+mod deployments;
 mod handlers;
+mod vault;
 
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -53,6 +55,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/audit", get(list_audit))
         .route("/api/v1/audit/verify", get(verify_audit))
         .merge(agents::router())
+        .merge(deployments::router())
+        .merge(vault::router())
 }
 
 /// `(method, path)` of every API route, for the OpenAPI consistency test.
@@ -109,6 +113,8 @@ mod tests {
         let mut routes: Vec<(String, String)> = ROUTES
             .iter()
             .chain(agents::ROUTES)
+            .chain(deployments::ROUTES)
+            .chain(vault::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

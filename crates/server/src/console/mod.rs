@@ -1,9 +1,64 @@
-//! The web console (being built).
+//! The web console: server-rendered pages over the same services the API calls.
+//!
+//! Pages never reach the store and never decide a rule: they call [`crate::services`], render
+//! the result with askama (which escapes every value), and show a refusal with its hint. Every
+//! form post carries the session's CSRF token ([`session::SignedForm`]).
 
+// Handlers answer with a page on both paths (the one asked for, or an error page or redirect);
+// a `Response` in `Err` is moved once per request, which costs nothing worth boxing for.
+#![allow(clippy::result_large_err)]
+
+mod assets;
+mod audit;
+mod inventory;
+mod page;
+mod people;
+mod projects;
+mod session;
+mod variables;
+
+use axum::http::{header, HeaderValue};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(session::home))
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/projects", get(projects::list))
+        .route("/projects/{name}", get(projects::show))
+        .route(
+            "/projects/{name}/variables",
+            get(variables::list).post(variables::set),
+        )
+        .route("/environments", get(inventory::environments))
+        .route("/targets", get(inventory::targets))
+        .route("/users", get(people::list).post(people::create_user))
+        .route("/users/tokens", post(people::create_token))
+        .route("/users/tokens/{id}/revoke", post(people::revoke_token))
+        .route("/audit", get(audit::log))
+        .layer(middleware::map_response(protect))
+        .route("/assets/console.css", get(assets::css))
+        .route("/assets/console.js", get(assets::js))
+}
+
+/// Pages may show a secret once (a new token, a generated password): nothing may keep a copy,
+/// frame the page, or load anything from elsewhere.
+async fn protect(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let set = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ];
+    for (name, value) in set {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
 }

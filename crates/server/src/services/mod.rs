@@ -4,9 +4,12 @@
 //! `slipway-core`, and writes through one store transaction carrying its audit events.
 
 pub mod agents;
+pub mod artifacts;
 pub mod audit;
+pub mod deployments;
 pub mod environments;
 pub mod projects;
+pub mod releases;
 pub mod targets;
 pub mod users;
 pub mod variables;

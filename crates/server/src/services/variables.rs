@@ -142,12 +142,18 @@ pub async fn set(
     let subject = format!("project/{project}/variable/{name}");
     let op = operation_for(state, &scope).await?;
     require(state, actor, op, &subject).await?;
-    if state.store.project(project).await?.is_none() {
+    let Some(spec) = state.store.project(project).await? else {
         return Err(ServiceError::not_found(
             format!("project {project}"),
             "apply its slipway.yaml first",
         ));
-    }
+    };
+    // A variable the project file declares sensitive stays sensitive, whatever the caller says.
+    let sensitive = sensitive
+        || spec
+            .variables
+            .iter()
+            .any(|d| &d.name == name && d.sensitive);
     let stored = StoredValue {
         name: name.clone(),
         scope: scope.clone(),
@@ -195,4 +201,14 @@ pub async fn unset(
     ));
     tx.commit().await?;
     Ok(())
+}
+
+/// The clear value of a sensitive variable, for the deployment engine to hand to the one agent
+/// whose task needs it. Never reaches an API response or a page.
+pub(crate) fn reveal(state: &AppState, project: &Name, stored: &StoredValue) -> Option<String> {
+    stored.ciphertext.as_deref().and_then(|c| {
+        state
+            .secrets
+            .open(&slot(project, &stored.name, &stored.scope), c)
+    })
 }

@@ -40,6 +40,11 @@ impl Server {
 
     /// Start on SQLite in a fresh data folder, or on the given PostgreSQL database.
     pub fn start_with(database_url: Option<&str>) -> Server {
+        Server::start_with_env(database_url, &[])
+    }
+
+    /// [`Server::start_with`], with extra environment variables for the server process.
+    pub fn start_with_env(database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
         let data = tempfile::tempdir().expect("a temporary folder");
         let mut cmd = Command::new(slipway_bin());
         cmd.args(["server", "--listen", "127.0.0.1:0", "--data"])
@@ -47,6 +52,7 @@ impl Server {
         if let Some(url) = database_url {
             cmd.args(["--database-url", url]);
         }
+        cmd.envs(env.iter().copied());
         cmd.env("SLIPWAY_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("SLIPWAY_LOG", "warn")
             .env("SLIPWAY_HEARTBEAT_SECS", "1")

@@ -6,6 +6,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod actions;
+mod work;
+
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use slipway_protocol::{
@@ -92,7 +95,7 @@ fn facts(data: &Path) -> Facts {
     }
 }
 
-fn free_disk_mb(path: &Path) -> u64 {
+pub(crate) fn free_disk_mb(path: &Path) -> u64 {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return 0;
@@ -105,12 +108,12 @@ fn free_disk_mb(path: &Path) -> u64 {
     (stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64) / (1024 * 1024)
 }
 
-struct Link {
+pub(crate) struct Link {
     agent: ureq::Agent,
     server: String,
 }
 
-enum CallError {
+pub(crate) enum CallError {
     /// The server answered with a refusal: do not retry blindly.
     Refused(u16, String),
     /// The network or the server is down: retry later.
@@ -118,43 +121,88 @@ enum CallError {
 }
 
 impl Link {
-    fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
+    fn request(&self, method: &str, path: &str, credential: Option<&str>) -> ureq::Request {
+        let mut request = self
+            .agent
+            .request(method, &format!("{}{path}", self.server))
+            .set(PROTOCOL_HEADER, &PROTOCOL_VERSION.to_string());
+        if let Some(c) = credential {
+            request = request.set("Authorization", &format!("Agent {c}"));
+        }
+        request
+    }
+
+    fn send<T: Serialize>(
+        &self,
+        path: &str,
+        credential: Option<&str>,
+        body: &T,
+    ) -> Result<ureq::Response, CallError> {
+        let body = serde_json::to_value(body).expect("protocol messages serialise");
+        self.request("POST", path, credential)
+            .send_json(body)
+            .map_err(refusal)
+    }
+
+    pub(crate) fn post<T: Serialize, R: for<'de> Deserialize<'de>>(
         &self,
         path: &str,
         credential: Option<&str>,
         body: &T,
     ) -> Result<R, CallError> {
-        let mut request = self
-            .agent
-            .post(&format!("{}{path}", self.server))
-            .set(PROTOCOL_HEADER, &PROTOCOL_VERSION.to_string());
-        if let Some(c) = credential {
-            request = request.set("Authorization", &format!("Agent {c}"));
+        self.send(path, credential, body)?
+            .into_json()
+            .map_err(|e| CallError::Unreachable(format!("unreadable answer: {e}")))
+    }
+
+    /// POST where only success matters (the answer has no body).
+    pub(crate) fn post_empty<T: Serialize>(
+        &self,
+        path: &str,
+        credential: &str,
+        body: &T,
+    ) -> Result<(), CallError> {
+        self.send(path, Some(credential), body).map(|_| ())
+    }
+
+    /// GET a byte stream (an artifact).
+    pub(crate) fn get_stream(
+        &self,
+        path: &str,
+        credential: &str,
+    ) -> Result<Box<dyn std::io::Read + Send + Sync>, String> {
+        match self
+            .request("GET", path, Some(credential))
+            .call()
+            .map_err(refusal)
+        {
+            Ok(r) => Ok(r.into_reader()),
+            Err(CallError::Refused(code, detail)) => Err(format!("HTTP {code}: {detail}")),
+            Err(CallError::Unreachable(e)) => Err(e),
         }
-        let body = serde_json::to_value(body).expect("protocol messages serialise");
-        match request.send_json(body) {
-            Ok(r) => r
-                .into_json()
-                .map_err(|e| CallError::Unreachable(format!("unreadable answer: {e}"))),
-            Err(ureq::Error::Status(code, r)) => {
-                let detail = r
-                    .into_json::<serde_json::Value>()
-                    .ok()
-                    .map(|p| {
-                        format!(
-                            "{} {}",
-                            p["detail"].as_str().unwrap_or(""),
-                            p["hint"]
-                                .as_str()
-                                .map(|h| format!("(hint: {h})"))
-                                .unwrap_or_default()
-                        )
-                    })
-                    .unwrap_or_default();
-                Err(CallError::Refused(code, detail))
-            }
-            Err(e) => Err(CallError::Unreachable(e.to_string())),
+    }
+}
+
+fn refusal(e: ureq::Error) -> CallError {
+    match e {
+        ureq::Error::Status(code, r) => {
+            let detail = r
+                .into_json::<serde_json::Value>()
+                .ok()
+                .map(|p| {
+                    format!(
+                        "{} {}",
+                        p["detail"].as_str().unwrap_or(""),
+                        p["hint"]
+                            .as_str()
+                            .map(|h| format!("(hint: {h})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            CallError::Refused(code, detail)
         }
+        other => CallError::Unreachable(other.to_string()),
     }
 }
 
@@ -218,7 +266,29 @@ pub fn run(args: AgentArgs) -> Result<(), Failure> {
         "agent {} calling {} every few seconds",
         identity.name, link.server
     );
-    heartbeat_loop(&link, &identity, &args.data)
+    // Heartbeats go on beside the work, so a long step never makes the target look offline.
+    let beat = {
+        let link = Link {
+            agent: link.agent.clone(),
+            server: link.server.clone(),
+        };
+        let identity = Identity {
+            name: identity.name.clone(),
+            server: identity.server.clone(),
+            credential: identity.credential.clone(),
+        };
+        let data = args.data.clone();
+        std::thread::spawn(move || {
+            if let Err(failure) = heartbeat_loop(&link, &identity, &data) {
+                eprintln!("{failure}");
+                std::process::exit(failure.exit as i32);
+            }
+        })
+    };
+    let _ = beat;
+    work::work_loop(&link, &identity.credential, &args.data).map_err(|detail| {
+        Failure::new(Exit::NotAllowed, format!("error: the server no longer accepts this agent: {detail}\n  hint: it was revoked; enrol it again with a new token and a fresh --data folder"))
+    })
 }
 
 fn enroll(link: &Link, args: &AgentArgs, identity_path: &Path) -> Result<Identity, Failure> {

@@ -1,0 +1,217 @@
+//! What the orchestrator does next, from what has happened so far. A deployment is a list of
+//! runs (a step or an undo, with its target batches); tasks record each target's attempt.
+
+use serde::{Deserialize, Serialize};
+
+use super::state::TaskState;
+use crate::model::Step;
+use crate::name::Name;
+use crate::plan::{derive_rollback, Action};
+
+/// One step (or one undo) of a deployment, with the batches of targets it runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// The plan step number this run performs (or, in a rollback, undoes).
+    pub step: usize,
+    pub name: String,
+    #[serde(flatten)]
+    pub action: Action,
+    pub batches: Vec<Vec<String>>,
+}
+
+/// A task as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskStatus {
+    pub run: usize,
+    pub batch: usize,
+    pub target: String,
+    pub state: TaskState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Create the tasks of this batch.
+    Dispatch { run: usize, batch: usize },
+    /// Tasks are out with agents.
+    Wait,
+    /// A task failed or was lost: the failure policy decides.
+    Failed {
+        run: usize,
+        target: String,
+        lost: bool,
+    },
+    /// Every run finished.
+    Done,
+}
+
+/// Runs go in order, batches in order; a batch starts when the previous one fully succeeded.
+pub fn next(runs: &[Run], tasks: &[TaskStatus]) -> Next {
+    for (r, run) in runs.iter().enumerate() {
+        for b in 0..run.batches.len() {
+            let batch: Vec<&TaskStatus> = tasks
+                .iter()
+                .filter(|t| t.run == r && t.batch == b)
+                .collect();
+            if batch.is_empty() {
+                return Next::Dispatch { run: r, batch: b };
+            }
+            if let Some(bad) = batch
+                .iter()
+                .find(|t| matches!(t.state, TaskState::Failed | TaskState::Lost))
+            {
+                return Next::Failed {
+                    run: r,
+                    target: bad.target.clone(),
+                    lost: bad.state == TaskState::Lost,
+                };
+            }
+            if batch.iter().any(|t| !t.state.is_final()) {
+                return Next::Wait;
+            }
+        }
+    }
+    Next::Done
+}
+
+/// The runs that undo what `forward` did: for each run, in reverse order, the inverse of its
+/// action on the targets where it succeeded. Runs that need no undo are left out.
+pub fn rollback_runs(
+    forward: &[Run],
+    tasks: &[TaskStatus],
+    roles_of: impl Fn(usize) -> Vec<Name>,
+) -> Vec<Run> {
+    let mut undo = Vec::new();
+    for (r, run) in forward.iter().enumerate().rev() {
+        let done: Vec<String> = tasks
+            .iter()
+            .filter(|t| t.run == r && t.state == TaskState::Succeeded)
+            .map(|t| t.target.clone())
+            .collect();
+        if done.is_empty() {
+            continue;
+        }
+        let step = Step {
+            name: run.name.clone(),
+            roles: roles_of(run.step),
+            when: Default::default(),
+            batch_size: None,
+            action: run.action.clone(),
+        };
+        let derived = derive_rollback(&[(run.step, &step)]);
+        for s in derived.steps {
+            undo.push(Run {
+                step: s.undoes,
+                name: s.name,
+                action: s.action,
+                batches: vec![done.clone()],
+            });
+        }
+    }
+    undo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{CommandParams, ServiceParams};
+
+    fn cmd(run: &str, undo: Option<&str>) -> Action {
+        Action::Command(CommandParams {
+            run: run.into(),
+            timeout_secs: 10,
+            env: Default::default(),
+            cwd: None,
+            undo: undo.map(String::from),
+        })
+    }
+
+    fn run(step: usize, action: Action, batches: &[&[&str]]) -> Run {
+        Run {
+            step,
+            name: format!("s{step}"),
+            action,
+            batches: batches
+                .iter()
+                .map(|b| b.iter().map(|t| t.to_string()).collect())
+                .collect(),
+        }
+    }
+
+    fn task(run: usize, batch: usize, target: &str, state: TaskState) -> TaskStatus {
+        TaskStatus {
+            run,
+            batch,
+            target: target.into(),
+            state,
+        }
+    }
+
+    #[test]
+    fn batches_and_steps_go_in_order() {
+        let runs = [
+            run(1, cmd("a", None), &[&["t1", "t2"]]),
+            run(2, cmd("b", None), &[&["t1"], &["t2"]]),
+        ];
+        assert_eq!(next(&runs, &[]), Next::Dispatch { run: 0, batch: 0 });
+        let mut tasks = vec![
+            task(0, 0, "t1", TaskState::Succeeded),
+            task(0, 0, "t2", TaskState::Leased),
+        ];
+        assert_eq!(next(&runs, &tasks), Next::Wait);
+        tasks[1].state = TaskState::Succeeded;
+        assert_eq!(next(&runs, &tasks), Next::Dispatch { run: 1, batch: 0 });
+        tasks.push(task(1, 0, "t1", TaskState::Succeeded));
+        assert_eq!(next(&runs, &tasks), Next::Dispatch { run: 1, batch: 1 });
+        tasks.push(task(1, 1, "t2", TaskState::Skipped));
+        assert_eq!(next(&runs, &tasks), Next::Done);
+    }
+
+    #[test]
+    fn a_failure_or_a_lost_agent_stops_the_run() {
+        let runs = [run(1, cmd("a", None), &[&["t1", "t2"]])];
+        let tasks = [
+            task(0, 0, "t1", TaskState::Succeeded),
+            task(0, 0, "t2", TaskState::Lost),
+        ];
+        assert_eq!(
+            next(&runs, &tasks),
+            Next::Failed {
+                run: 0,
+                target: "t2".into(),
+                lost: true
+            }
+        );
+    }
+
+    #[test]
+    fn rollback_undoes_completed_runs_in_reverse_on_the_targets_they_touched() {
+        let svc = ServiceParams {
+            service: "jboss".into(),
+            command: None,
+        };
+        let runs = [
+            run(1, Action::StopService(svc.clone()), &[&["t1", "t2"]]),
+            run(2, cmd("migrate", Some("unmigrate")), &[&["t1", "t2"]]),
+            run(3, cmd("deploy", Some("undeploy")), &[&["t1", "t2"]]),
+        ];
+        let tasks = [
+            task(0, 0, "t1", TaskState::Succeeded),
+            task(0, 0, "t2", TaskState::Succeeded),
+            task(1, 0, "t1", TaskState::Succeeded),
+            task(1, 0, "t2", TaskState::Failed),
+        ];
+        let undo = rollback_runs(&runs, &tasks, |_| vec![]);
+        let kinds: Vec<(usize, &str, Vec<String>)> = undo
+            .iter()
+            .map(|r| (r.step, r.action.kind(), r.batches[0].clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (2, "command", vec!["t1".to_string()]),
+                (1, "service.start", vec!["t1".to_string(), "t2".to_string()])
+            ]
+        );
+        assert_eq!(undo[0].action, cmd("unmigrate", None));
+    }
+}

@@ -1,0 +1,454 @@
+//! Routes of the release vault: artifacts (push, list, look up, download), signing keys, vault
+//! verification and garbage collection, retention, releases.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use slipway_core::release::{ArtifactVersion, Provenance, RetentionPolicy};
+use slipway_core::Sha256;
+
+use crate::auth::Actor;
+use crate::services::artifacts::{self, PushOutcome, PushRequest, RangeRequest};
+use crate::services::parse_name;
+use crate::services::releases::{self, CreateRelease, NotesInput};
+use crate::{AppState, ServiceError};
+
+type ApiResult<T> = Result<T, ServiceError>;
+
+/// The declared SHA-256 of an upload, and the digest of a download.
+pub const DIGEST_HEADER: &str = "x-slipway-sha256";
+/// The hex ed25519 signature of an upload.
+pub const SIGNATURE_HEADER: &str = "x-slipway-signature";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/projects/{name}/components/{component}/artifacts/{version}",
+            post(push_artifact),
+        )
+        .route("/api/v1/projects/{name}/artifacts", get(list_artifacts))
+        .route("/api/v1/artifacts/{digest}", get(artifact_by_digest))
+        .route("/api/v1/blobs/{digest}", get(download_blob))
+        .route("/api/v1/projects/{name}/keys", get(list_keys).post(add_key))
+        .route("/api/v1/projects/{name}/keys/{key}", delete(revoke_key))
+        .route(
+            "/api/v1/projects/{name}/retention",
+            get(get_retention).put(set_retention),
+        )
+        .route("/api/v1/vault/verify", post(verify_vault))
+        .route("/api/v1/vault/gc", post(collect_garbage))
+        .route(
+            "/api/v1/projects/{name}/releases",
+            get(list_releases).post(create_release),
+        )
+        .route(
+            "/api/v1/projects/{name}/releases/{version}",
+            get(get_release),
+        )
+        .route(
+            "/api/v1/projects/{name}/releases/{version}/notes",
+            get(release_notes),
+        )
+        .route(
+            "/api/v1/projects/{name}/releases/{version}/check",
+            get(check_release),
+        )
+        .route("/api/v1/projects/{name}/release-diff", get(diff_releases))
+}
+
+#[cfg(test)]
+pub const ROUTES: &[(&str, &str)] = &[
+    (
+        "post",
+        "/api/v1/projects/{name}/components/{component}/artifacts/{version}",
+    ),
+    ("get", "/api/v1/projects/{name}/artifacts"),
+    ("get", "/api/v1/artifacts/{digest}"),
+    ("get", "/api/v1/blobs/{digest}"),
+    ("get", "/api/v1/projects/{name}/keys"),
+    ("post", "/api/v1/projects/{name}/keys"),
+    ("delete", "/api/v1/projects/{name}/keys/{key}"),
+    ("get", "/api/v1/projects/{name}/retention"),
+    ("put", "/api/v1/projects/{name}/retention"),
+    ("post", "/api/v1/vault/verify"),
+    ("post", "/api/v1/vault/gc"),
+    ("get", "/api/v1/projects/{name}/releases"),
+    ("post", "/api/v1/projects/{name}/releases"),
+    ("get", "/api/v1/projects/{name}/releases/{version}"),
+    ("get", "/api/v1/projects/{name}/releases/{version}/notes"),
+    ("get", "/api/v1/projects/{name}/releases/{version}/check"),
+    ("get", "/api/v1/projects/{name}/release-diff"),
+];
+
+fn items<T: serde::Serialize>(list: Vec<T>) -> Json<Value> {
+    Json(json!({ "items": list, "next": null }))
+}
+
+fn digest(text: &str) -> ApiResult<Sha256> {
+    Sha256::parse(text).map_err(|e| ServiceError::invalid(e.to_string(), ""))
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<Option<&'a str>> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str().map_err(|_| ServiceError::BadRequest {
+                message: format!("the {name} header is not text"),
+                hint: String::new(),
+            })
+        })
+        .transpose()
+}
+
+/// Provenance comes as query parameters: `commit`, `branch`, `pipeline_url`, `builder`, and
+/// `meta=key=value` as often as needed.
+fn provenance(params: Vec<(String, String)>) -> ApiResult<Provenance> {
+    let mut p = Provenance::default();
+    for (key, value) in params {
+        match key.as_str() {
+            "commit" => p.commit = Some(value),
+            "branch" => p.branch = Some(value),
+            "pipeline_url" => p.pipeline_url = Some(value),
+            "builder" => p.builder = Some(value),
+            "meta" => {
+                let (k, v) = value.split_once('=').ok_or_else(|| {
+                    ServiceError::invalid(
+                        format!("meta `{value}` is not key=value"),
+                        "pass meta=key=value (e.g. meta=ticket=PETS-42)",
+                    )
+                })?;
+                p.meta.insert(k.to_string(), v.to_string());
+            }
+            other => {
+                return Err(ServiceError::invalid(
+                    format!("unknown query parameter `{other}`"),
+                    "provenance parameters are commit, branch, pipeline_url, builder and meta=key=value",
+                ))
+            }
+        }
+    }
+    Ok(p)
+}
+
+pub async fn push_artifact(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((project, component, version)): Path<(String, String, String)>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let request = PushRequest {
+        project: parse_name("project", &project)?,
+        component: parse_name("component", &component)?,
+        version: ArtifactVersion::parse(&version)
+            .map_err(|e| ServiceError::invalid(e.to_string(), ""))?,
+        provenance: provenance(params)?,
+        declared_digest: header_text(&headers, DIGEST_HEADER)?
+            .map(digest)
+            .transpose()?,
+        signature: header_text(&headers, SIGNATURE_HEADER)?.map(str::to_string),
+        content_length: header_text(&headers, header::CONTENT_LENGTH.as_str())?
+            .and_then(|n| n.parse().ok()),
+    };
+    let pushed = artifacts::push(&state, &actor, request, body.into_data_stream()).await?;
+    let status = match pushed.outcome {
+        PushOutcome::AlreadyStored => StatusCode::OK,
+        _ => StatusCode::CREATED,
+    };
+    Ok((status, Json(pushed)).into_response())
+}
+
+pub async fn list_artifacts(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(items(
+        artifacts::list(&state, &actor, &parse_name("project", &project)?).await?,
+    ))
+}
+
+pub async fn artifact_by_digest(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(text): Path<String>,
+) -> ApiResult<Json<artifacts::DigestLookup>> {
+    Ok(Json(
+        artifacts::by_digest(&state, &actor, &digest(&text)?).await?,
+    ))
+}
+
+pub async fn download_blob(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(text): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let range = header_text(&headers, header::RANGE.as_str())?.and_then(RangeRequest::parse);
+    let d = artifacts::download(&state, &actor, &digest(&text)?, range).await?;
+    let hex = d.digest.to_hex();
+    let mut response = Response::new(d.body);
+    let h = response.headers_mut();
+    let value = |s: String| HeaderValue::from_str(&s).expect("digits, hex and ASCII only");
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(DIGEST_HEADER, value(hex.clone()));
+    h.insert(header::ETAG, value(format!("\"{hex}\"")));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    match d.range {
+        Some((first, last)) => {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let h = response.headers_mut();
+            h.insert(
+                header::CONTENT_RANGE,
+                value(format!("bytes {first}-{last}/{}", d.size)),
+            );
+            h.insert(
+                header::CONTENT_LENGTH,
+                value((last - first + 1).to_string()),
+            );
+        }
+        None => {
+            h.insert(header::CONTENT_LENGTH, value(d.size.to_string()));
+        }
+    }
+    Ok(response)
+}
+
+pub async fn list_keys(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(items(
+        artifacts::list_keys(&state, &actor, &parse_name("project", &project)?).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBody {
+    name: String,
+    public_key: String,
+}
+
+pub async fn add_key(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(project): Path<String>,
+    Json(body): Json<KeyBody>,
+) -> ApiResult<(StatusCode, Json<slipway_store::SigningKeyRecord>)> {
+    let key = artifacts::add_key(
+        &state,
+        &actor,
+        &parse_name("project", &project)?,
+        &parse_name("key name", &body.name)?,
+        &body.public_key,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(key)))
+}
+
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((project, key)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    artifacts::revoke_key(
+        &state,
+        &actor,
+        &parse_name("project", &project)?,
+        &parse_name("key name", &key)?,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn get_retention(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(project): Path<String>,
+) -> ApiResult<Json<RetentionPolicy>> {
+    Ok(Json(
+        artifacts::retention(&state, &actor, &parse_name("project", &project)?).await?,
+    ))
+}
+
+pub async fn set_retention(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(project): Path<String>,
+    Json(policy): Json<RetentionPolicy>,
+) -> ApiResult<StatusCode> {
+    artifacts::set_retention(&state, &actor, &parse_name("project", &project)?, policy).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn verify_vault(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<Json<artifacts::VaultReport>> {
+    Ok(Json(artifacts::verify_vault(&state, &actor).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GcBody {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+pub async fn collect_garbage(
+    State(state): State<AppState>,
+    actor: Actor,
+    body: Option<Json<GcBody>>,
+) -> ApiResult<Json<artifacts::GcReport>> {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    Ok(Json(
+        artifacts::gc(&state, Some(&actor), body.dry_run).await?,
+    ))
+}
+
+pub async fn list_releases(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(items(
+        releases::list(&state, &actor, &parse_name("project", &project)?).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseBody {
+    version: String,
+    /// `COMPONENT=DIGEST|VERSION` pairs, as a map.
+    artifacts: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+    /// Commit messages to build the notes from.
+    #[serde(default)]
+    commits: Option<String>,
+    /// Notes as written (Markdown or text); excludes `commits`.
+    #[serde(default)]
+    notes: Option<String>,
+    #[serde(default)]
+    unsigned_ok: bool,
+}
+
+pub async fn create_release(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(project): Path<String>,
+    Json(body): Json<ReleaseBody>,
+) -> ApiResult<(StatusCode, Json<releases::ReleaseView>)> {
+    let notes = match (body.commits, body.notes) {
+        (Some(_), Some(_)) => {
+            return Err(ServiceError::invalid(
+                "give either commits or notes, not both",
+                "",
+            ))
+        }
+        (Some(c), None) => Some(NotesInput::Commits(c)),
+        (None, Some(n)) => Some(NotesInput::Text(n)),
+        (None, None) => None,
+    };
+    let created = releases::create(
+        &state,
+        &actor,
+        CreateRelease {
+            project: parse_name("project", &project)?,
+            version: body.version,
+            artifacts: body.artifacts.into_iter().collect(),
+            channel: body.channel,
+            labels: body.labels,
+            notes,
+            unsigned_ok: body.unsigned_ok,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+pub async fn get_release(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((project, version)): Path<(String, String)>,
+) -> ApiResult<Json<releases::ReleaseView>> {
+    Ok(Json(
+        releases::get(&state, &actor, &parse_name("project", &project)?, &version).await?,
+    ))
+}
+
+pub async fn release_notes(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((project, version)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let text =
+        releases::notes_markdown(&state, &actor, &parse_name("project", &project)?, &version)
+            .await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CheckQuery {
+    environment: String,
+}
+
+pub async fn check_release(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((project, version)): Path<(String, String)>,
+    Query(q): Query<CheckQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        releases::check(
+            &state,
+            &actor,
+            &parse_name("project", &project)?,
+            &version,
+            &parse_name("environment", &q.environment)?,
+        )
+        .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    from: String,
+    to: String,
+}
+
+pub async fn diff_releases(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(project): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> ApiResult<Json<slipway_core::release::ReleaseDiff>> {
+    Ok(Json(
+        releases::compare(
+            &state,
+            &actor,
+            &parse_name("project", &project)?,
+            &q.from,
+            &q.to,
+        )
+        .await?,
+    ))
+}

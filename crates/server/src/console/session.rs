@@ -1,0 +1,254 @@
+//! Signing in and out, who is signed in, and the CSRF check every console form passes.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::body::{Body, Bytes};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Request, State,
+};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::page::{problem_page, render, see_other, Frame, Problem, Section};
+use crate::auth::{cookie, cookie_header, identify, Actor, SESSION_COOKIE};
+use crate::{services, AppState};
+
+/// A person signed in through the console (a session cookie, not an API token).
+pub struct ConsoleUser {
+    pub actor: Actor,
+    session: String,
+}
+
+impl ConsoleUser {
+    pub fn csrf(&self) -> &str {
+        self.actor.csrf.as_deref().unwrap_or_default()
+    }
+}
+
+async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<ConsoleUser>, Response> {
+    let actor = identify(state, parts)
+        .await
+        .map_err(|e| problem_page(None, e.into()))?;
+    let session = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string);
+    Ok(match (actor, session) {
+        // API tokens carry no CSRF token, so they could never post a console form.
+        (Some(actor), Some(session)) if actor.csrf.is_some() => {
+            Some(ConsoleUser { actor, session })
+        }
+        _ => None,
+    })
+}
+
+impl FromRequestParts<AppState> for ConsoleUser {
+    /// Not signed in: off to the sign-in page.
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        signed_in(parts, state)
+            .await?
+            .ok_or_else(|| see_other("/login"))
+    }
+}
+
+impl OptionalFromRequestParts<AppState> for ConsoleUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        signed_in(parts, state).await
+    }
+}
+
+/// A posted console form whose `csrf` field matched the session's token, checked before the
+/// form is even decoded; anything else is refused with 403 and changes nothing.
+pub struct SignedForm<T> {
+    pub user: ConsoleUser,
+    pub form: T,
+}
+
+/// Larger than any console form, small enough that nobody can make the server buffer much.
+const FORM_LIMIT: usize = 64 * 1024;
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for SignedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let user =
+            <ConsoleUser as FromRequestParts<AppState>>::from_request_parts(&mut parts, state)
+                .await?;
+        let refuse = |user: &ConsoleUser, status, message: &str, hint: &str| {
+            problem_page(
+                Some(user),
+                Problem {
+                    status,
+                    message: message.into(),
+                    hint: Some(hint.into()),
+                },
+            )
+        };
+        let Ok(bytes) = axum::body::to_bytes(body, FORM_LIMIT).await else {
+            return Err(refuse(
+                &user,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the form is too large",
+                "send less text",
+            ));
+        };
+        let fields: Vec<(String, String)> = decode(bytes.clone()).await.unwrap_or_default();
+        let sent = fields
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        if !same_secret(sent, user.csrf()) {
+            return Err(refuse(
+                &user,
+                StatusCode::FORBIDDEN,
+                "this form did not come from your current console session, so nothing was changed",
+                "reload the page and submit the form again",
+            ));
+        }
+        match decode(bytes).await {
+            Ok(form) => Ok(SignedForm { user, form }),
+            Err(detail) => Err(refuse(
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("the form could not be read: {detail}"),
+                "reload the page and fill the form again",
+            )),
+        }
+    }
+}
+
+/// Decode a urlencoded body by axum's form rules, from bytes already read for the CSRF check.
+async fn decode<T: DeserializeOwned>(bytes: Bytes) -> Result<T, String> {
+    let request = Request::builder()
+        .method(Method::POST)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(bytes))
+        .expect("a fixed method and header always make a valid request");
+    Form::<T>::from_request(request, &())
+        .await
+        .map(|Form(v)| v)
+        .map_err(|e| e.body_text())
+}
+
+/// Compare secrets in time that depends only on their length, so timing tells nothing of the
+/// token.
+fn same_secret(sent: &str, expected: &str) -> bool {
+    !expected.is_empty()
+        && sent.len() == expected.len()
+        && sent
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+pub async fn home(user: Option<ConsoleUser>) -> Response {
+    see_other(if user.is_some() {
+        "/projects"
+    } else {
+        "/login"
+    })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    frame: Frame,
+    username: &'a str,
+    problem: Option<Problem>,
+}
+
+pub async fn login_form(user: Option<ConsoleUser>) -> Response {
+    if user.is_some() {
+        return see_other("/projects");
+    }
+    render(
+        StatusCode::OK,
+        &LoginPage {
+            frame: Frame::new("Sign in", None, Section::Elsewhere),
+            username: "",
+            problem: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Form(form): Form<Credentials>,
+) -> Response {
+    match services::users::login(
+        &state,
+        form.username.trim(),
+        &form.password,
+        &client.ip().to_string(),
+    )
+    .await
+    {
+        Ok(session) => {
+            let cookie = cookie_header(&state, &session.cookie_value, session.max_age_secs);
+            ([(header::SET_COOKIE, cookie)], see_other("/projects")).into_response()
+        }
+        Err(e) => {
+            let problem = Problem::from(e);
+            let status = problem.status;
+            let page = LoginPage {
+                frame: Frame::new("Sign in", None, Section::Elsewhere),
+                username: form.username.trim(),
+                problem: Some(problem),
+            };
+            render(status, &page)
+        }
+    }
+}
+
+/// A form whose only field is the CSRF token (sign out, revoke).
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+pub async fn logout(State(state): State<AppState>, signed: SignedForm<NoFields>) -> Response {
+    let user = signed.user;
+    if let Err(e) = services::users::logout(&state, &user.actor, &user.session).await {
+        return problem_page(Some(&user), e.into());
+    }
+    (
+        [(header::SET_COOKIE, cookie_header(&state, "", 0))],
+        see_other("/login"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_match_only_themselves_and_never_when_empty() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abd", "abc"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("", ""));
+    }
+}

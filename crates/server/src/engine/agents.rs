@@ -1,0 +1,315 @@
+//! The agent side of the engine: leasing tasks (long poll), receiving logs and results. An agent
+//! only ever sees tasks for its own target, and only the variables of its own task.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use slipway_core::audit::AuditEntry;
+use slipway_core::deploy::state::{task_transition, TaskEvent, TaskState};
+use slipway_core::deploy::vars::{mask, resolve, ScopedValue};
+use slipway_core::release::Version;
+use slipway_core::Name;
+use slipway_protocol::{ArtifactRef, Assignment, LogAck, LogBatch, TaskResult};
+use slipway_store::{StoredTask, Target};
+
+use super::{lease_deadline, lease_secs, phase_runs};
+use crate::{AppState, ServiceError};
+
+/// How long a lease request waits for work before answering "nothing".
+const LONG_POLL: Duration = Duration::from_secs(20);
+
+fn agent_entry(
+    target: &str,
+    verb: &str,
+    deployment: i64,
+    details: serde_json::Value,
+) -> AuditEntry {
+    AuditEntry {
+        actor: format!("agent:{target}"),
+        verb: verb.into(),
+        subject: format!("deployment/{deployment}"),
+        details,
+    }
+}
+
+fn parse_name(s: &str) -> Result<Name, ServiceError> {
+    Name::parse(s).map_err(|e| ServiceError::invalid(e.to_string(), ""))
+}
+
+/// The next task for this agent, waiting up to the long-poll time for one to appear.
+pub async fn lease(
+    state: &AppState,
+    target: &Target,
+    wait: bool,
+) -> Result<Option<Assignment>, ServiceError> {
+    let deadline = Instant::now() + if wait { LONG_POLL } else { Duration::ZERO };
+    loop {
+        // Register interest before looking, so a task dispatched in between still wakes us.
+        let notified = state.engine.agents.notified();
+        if let Some(assignment) = try_lease(state, target).await? {
+            return Ok(Some(assignment));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let _ = tokio::time::timeout(left, notified).await;
+    }
+}
+
+async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignment>, ServiceError> {
+    let mut tx = state.store.write().await?;
+    let Some(mut task) = tx.next_pending_task(&target.name).await? else {
+        return Ok(None);
+    };
+    let Some(deployment) = tx.deployment(task.deployment_id).await? else {
+        return Ok(None);
+    };
+    task.state = task_transition(task.state, TaskEvent::Lease)
+        .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+    task.leased_until = Some(lease_deadline());
+    task.started_at = Some(slipway_store::now());
+    tx.update_task(&task).await?;
+    let run = phase_runs(&deployment)
+        .get(task.run_index as usize)
+        .cloned()
+        .ok_or_else(|| ServiceError::invalid("a task points past its deployment's runs", ""))?;
+    tx.audit(agent_entry(
+        &target.name,
+        "task.start",
+        deployment.id,
+        json!({ "task": task.id, "attempt": task.attempt, "step": run.step, "name": run.name }),
+    ));
+    tx.commit().await?;
+
+    let project = parse_name(&deployment.project)?;
+    let version = Version::parse(&deployment.release_version)
+        .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+    let release = state
+        .store
+        .release(&project, &version)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("release {} {}", project, version), ""))?;
+    let environment = parse_name(&deployment.environment)?;
+    let roles: Vec<Name> = target
+        .roles
+        .iter()
+        .filter_map(|r| Name::parse(r).ok())
+        .collect();
+    let mut values: Vec<ScopedValue> = release
+        .snapshot
+        .variables
+        .iter()
+        .filter_map(|v| {
+            v.value.clone().map(|value| ScopedValue {
+                name: v.name.clone(),
+                scope: v.scope.clone(),
+                value,
+                sensitive: false,
+            })
+        })
+        .collect();
+    // Secrets are not frozen in releases (they rotate on their own): the current value is used.
+    for stored in state
+        .store
+        .variable_values(&project)
+        .await?
+        .into_iter()
+        .filter(|s| s.sensitive)
+    {
+        if let Some(value) = crate::services::variables::reveal(state, &project, &stored) {
+            values.push(ScopedValue {
+                name: stored.name,
+                scope: stored.scope,
+                value,
+                sensitive: true,
+            });
+        }
+    }
+    let resolved = resolve(&values, &environment, &roles);
+    let secrets: Vec<String> = resolved
+        .values()
+        .filter(|r| r.sensitive)
+        .map(|r| r.value.clone())
+        .collect();
+    let variables: BTreeMap<String, String> =
+        resolved.into_iter().map(|(k, v)| (k, v.value)).collect();
+    let artifacts = release
+        .artifacts
+        .iter()
+        .map(|a| {
+            (
+                a.component.to_string(),
+                ArtifactRef {
+                    digest: a.digest.to_hex(),
+                    version: a.version.to_string(),
+                },
+            )
+        })
+        .collect();
+    let action = serde_json::to_value(&run.action).expect("actions serialise");
+    Ok(Some(Assignment {
+        task_id: task.id,
+        attempt: task.attempt,
+        deployment_id: deployment.id,
+        project: deployment.project,
+        environment: deployment.environment,
+        release: deployment.release_version,
+        step: run.step,
+        name: run.name,
+        action,
+        check_only: deployment.kind == "dry_run",
+        variables,
+        secrets,
+        artifacts,
+        lease_secs: lease_secs(),
+    }))
+}
+
+/// The task, if it is this agent's.
+async fn own_task(
+    state: &AppState,
+    target: &Target,
+    task_id: &str,
+) -> Result<StoredTask, ServiceError> {
+    match state.store.task(task_id).await? {
+        Some(t) if t.target == target.name => Ok(t),
+        // Another agent's task looks exactly like one that does not exist.
+        _ => Err(ServiceError::not_found(format!("task {task_id}"), "")),
+    }
+}
+
+/// Secret values of a task's variables, to mask what the agent sends a second time.
+async fn secrets_for(state: &AppState, task: &StoredTask) -> Result<Vec<String>, ServiceError> {
+    let Some(d) = state.store.deployment(task.deployment_id).await? else {
+        return Ok(Vec::new());
+    };
+    let project = parse_name(&d.project)?;
+    Ok(state
+        .store
+        .variable_values(&project)
+        .await?
+        .into_iter()
+        .filter(|s| s.sensitive)
+        .filter_map(|s| crate::services::variables::reveal(state, &project, &s))
+        .collect())
+}
+
+pub async fn logs(
+    state: &AppState,
+    target: &Target,
+    task_id: &str,
+    batch: LogBatch,
+) -> Result<LogAck, ServiceError> {
+    let task = own_task(state, target, task_id).await?;
+    if task.attempt != batch.attempt {
+        return Err(ServiceError::Conflict(format!(
+            "attempt {} of task {task_id} (it is at attempt {})",
+            batch.attempt, task.attempt
+        )));
+    }
+    if !batch.lines.is_empty() {
+        let secrets = secrets_for(state, &task).await?;
+        let lines: Vec<String> = batch.lines.iter().map(|l| mask(l, &secrets)).collect();
+        state
+            .store
+            .append_logs(task_id, batch.attempt, batch.first_line_no, &lines)
+            .await?;
+    }
+    let alive = task.state == TaskState::Leased
+        && state
+            .store
+            .extend_lease(task_id, task.attempt, &lease_deadline())
+            .await?;
+    let deployment_moving = state
+        .store
+        .deployment(task.deployment_id)
+        .await?
+        .is_some_and(|d| !d.state.is_final());
+    Ok(LogAck {
+        proceed: alive && deployment_moving,
+    })
+}
+
+/// Record a task's outcome. Sending the same result again is harmless: the first one counts.
+pub async fn result(
+    state: &AppState,
+    target: &Target,
+    task_id: &str,
+    result: TaskResult,
+) -> Result<(), ServiceError> {
+    let secrets = {
+        let task = own_task(state, target, task_id).await?;
+        secrets_for(state, &task).await?
+    };
+    let mut tx = state.store.write().await?;
+    let Some(mut task) = tx.task(task_id).await?.filter(|t| t.target == target.name) else {
+        return Err(ServiceError::not_found(format!("task {task_id}"), ""));
+    };
+    if task.attempt != result.attempt {
+        return Err(ServiceError::Conflict(format!(
+            "a result for attempt {} of task {task_id} (it is at attempt {})",
+            result.attempt, task.attempt
+        )));
+    }
+    if task.state != TaskState::Leased {
+        // Already recorded (a retried request), or settled without this agent (lost, cancelled).
+        return Ok(());
+    }
+    task.state = task_transition(
+        task.state,
+        TaskEvent::Report {
+            success: result.success,
+        },
+    )
+    .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+    task.finished_at = Some(slipway_store::now());
+    task.exit_code = result.exit_code;
+    task.summary = Some(mask(&result.summary, &secrets));
+    task.leased_until = None;
+    tx.update_task(&task).await?;
+    let verb = if result.success {
+        "task.succeeded"
+    } else {
+        "task.failed"
+    };
+    tx.audit(agent_entry(&target.name, verb, task.deployment_id, json!({ "task": task.id, "attempt": task.attempt, "exit_code": task.exit_code, "summary": task.summary })));
+    tx.commit().await?;
+    state.wake_orchestrator();
+    Ok(())
+}
+
+/// An agent may fetch an artifact only while it holds a task of a release that contains it.
+pub async fn may_fetch(
+    state: &AppState,
+    target: &Target,
+    digest: &slipway_core::Sha256,
+) -> Result<(), ServiceError> {
+    for d in state.store.active_deployments().await? {
+        let holds_task = state
+            .store
+            .tasks(d.id)
+            .await?
+            .iter()
+            .any(|t| t.target == target.name && t.state == TaskState::Leased);
+        if !holds_task {
+            continue;
+        }
+        let (Ok(project), Ok(version)) =
+            (Name::parse(&d.project), Version::parse(&d.release_version))
+        else {
+            continue;
+        };
+        if let Some(release) = state.store.release(&project, &version).await? {
+            if release.artifacts.iter().any(|a| a.digest == *digest) {
+                return Ok(());
+            }
+        }
+    }
+    // The same answer as for bytes that do not exist: an agent learns nothing about others' work.
+    Err(ServiceError::not_found(
+        format!("an artifact {digest} for a task of this agent"),
+        "",
+    ))
+}

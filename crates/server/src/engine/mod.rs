@@ -1,0 +1,302 @@
+//! The orchestrator: moves every active deployment forward, one decision at a time, from what is
+//! stored — so a server that restarts simply carries on where the database says it was.
+//!
+//! Each move reads the deployment and its tasks, asks `core::deploy::progress::next` what comes
+//! next, and writes the outcome with its audit event in one transaction. Agents take tasks
+//! through `agents.rs` (lease, logs, result).
+
+pub mod agents;
+
+use std::time::Duration;
+
+use serde_json::json;
+use slipway_core::audit::AuditEntry;
+use slipway_core::deploy::progress::{next, rollback_runs, Next, Run, TaskStatus};
+use slipway_core::deploy::state::{
+    transition, DeploymentEvent, DeploymentState, TaskState,
+};
+use slipway_core::Name;
+use slipway_store::{StoredDeployment, StoredTask, WriteTx};
+use tokio::sync::Notify;
+
+use crate::auth::new_secret;
+use crate::{AppState, ServiceError};
+
+/// How long an agent may stay silent on a task before it is declared lost
+/// (`SLIPWAY_LEASE_SECS`, default 30). Agents report at least every few seconds.
+pub fn lease_secs() -> u64 {
+    static SECS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SECS.get_or_init(|| {
+        std::env::var("SLIPWAY_LEASE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|s| (2..=3600).contains(s))
+            .unwrap_or(30)
+    })
+}
+
+#[derive(Default)]
+pub struct Signals {
+    /// Something changed: a deployment was created, a task finished, a decision was taken.
+    pub(crate) orchestrator: Notify,
+    /// New tasks are waiting for agents.
+    pub(crate) agents: Notify,
+}
+
+impl AppState {
+    pub(crate) fn wake_orchestrator(&self) {
+        self.engine.orchestrator.notify_one();
+    }
+}
+
+/// Run the orchestrator until the process ends.
+pub fn spawn(state: AppState) {
+    tokio::spawn(async move {
+        if let Err(e) = resume_after_restart(&state).await {
+            tracing::error!(error = %e, "could not resume deployments");
+        }
+        loop {
+            if let Err(e) = tick(&state).await {
+                tracing::error!(error = %e, "orchestrator step failed; retrying");
+            }
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), state.engine.orchestrator.notified())
+                    .await;
+        }
+    });
+}
+
+/// After a restart, agents that kept working while the server was down get a fresh lease, so a
+/// step that is still running is not declared lost for the server's own absence.
+async fn resume_after_restart(state: &AppState) -> Result<(), ServiceError> {
+    let until = lease_deadline();
+    for d in state.store.active_deployments().await? {
+        for t in state
+            .store
+            .tasks(d.id)
+            .await?
+            .into_iter()
+            .filter(|t| t.state == TaskState::Leased)
+        {
+            state.store.extend_lease(&t.id, t.attempt, &until).await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn lease_deadline() -> String {
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(lease_secs() as i64);
+    until.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+async fn tick(state: &AppState) -> Result<(), ServiceError> {
+    expire_leases(state).await?;
+    for d in state.store.active_deployments().await? {
+        advance(state, d.id).await?;
+    }
+    Ok(())
+}
+
+fn system(verb: &str, deployment: i64, details: serde_json::Value) -> AuditEntry {
+    AuditEntry {
+        actor: "slipway".into(),
+        verb: verb.into(),
+        subject: format!("deployment/{deployment}"),
+        details,
+    }
+}
+
+async fn expire_leases(state: &AppState) -> Result<(), ServiceError> {
+    let mut tx = state.store.write().await?;
+    let expired = tx.expired_leases(&slipway_store::now()).await?;
+    if expired.is_empty() {
+        return Ok(());
+    }
+    for mut t in expired {
+        t.state = TaskState::Lost;
+        t.finished_at = Some(slipway_store::now());
+        t.summary = Some(format!(
+            "the agent on {} stopped reporting: step lost",
+            t.target
+        ));
+        tx.update_task(&t).await?;
+        tx.audit(system(
+            "task.lost",
+            t.deployment_id,
+            json!({ "task": t.id, "target": t.target, "attempt": t.attempt }),
+        ));
+    }
+    tx.commit().await?;
+    state.wake_orchestrator();
+    Ok(())
+}
+
+fn phase_runs(d: &StoredDeployment) -> &[Run] {
+    if d.phase == "rollback" {
+        &d.rollback_runs
+    } else {
+        &d.runs
+    }
+}
+
+fn statuses(tasks: &[StoredTask], phase: &str) -> Vec<TaskStatus> {
+    tasks
+        .iter()
+        .filter(|t| t.phase == phase)
+        .map(|t| TaskStatus {
+            run: t.run_index as usize,
+            batch: t.batch_index as usize,
+            target: t.target.clone(),
+            state: t.state,
+        })
+        .collect()
+}
+
+/// Take the next decision for one deployment, in one transaction.
+pub(crate) async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
+    let mut tx = state.store.write().await?;
+    let Some(mut d) = tx.deployment(id).await? else {
+        return Ok(());
+    };
+    if !matches!(
+        d.state,
+        DeploymentState::Running | DeploymentState::RollingBack
+    ) {
+        return Ok(());
+    }
+    let tasks = tx.tasks(id).await?;
+    let current = statuses(&tasks, &d.phase);
+    match next(phase_runs(&d), &current) {
+        Next::Wait => return Ok(()),
+        Next::Dispatch { run, batch } => {
+            let targets = phase_runs(&d)[run].batches[batch].clone();
+            for target in &targets {
+                let task = StoredTask {
+                    id: new_secret("")[..20].to_string(),
+                    deployment_id: id,
+                    phase: d.phase.clone(),
+                    run_index: run as i64,
+                    batch_index: batch as i64,
+                    target: target.clone(),
+                    attempt: 1,
+                    state: TaskState::Pending,
+                    leased_until: None,
+                    started_at: None,
+                    finished_at: None,
+                    exit_code: None,
+                    summary: None,
+                };
+                tx.insert_task(&task).await?;
+            }
+            let step = &phase_runs(&d)[run];
+            tx.audit(system("deployment.dispatch", id, json!({ "phase": d.phase, "step": step.step, "name": step.name, "targets": targets })));
+            tx.commit().await?;
+            state.engine.agents.notify_waiters();
+            state.wake_orchestrator();
+            return Ok(());
+        }
+        Next::Failed { run, target, lost } => {
+            let step = phase_runs(&d)[run].clone();
+            let why = format!(
+                "step {} \"{}\" {} on {target}",
+                step.step,
+                step.name,
+                if lost {
+                    "was lost (agent silent)"
+                } else {
+                    "failed"
+                }
+            );
+            if d.phase == "rollback" {
+                settle(&mut d, DeploymentEvent::RollbackFailed, Some(why.clone()))?;
+            } else if d.kind != "deploy" {
+                settle(&mut d, DeploymentEvent::Abort, Some(why.clone()))?;
+            } else {
+                let policy = tx
+                    .environment(&name(&d.environment)?)
+                    .await?
+                    .map(|e| e.on_failure)
+                    .unwrap_or_default();
+                settle(
+                    &mut d,
+                    DeploymentEvent::StepFailed { policy },
+                    Some(why.clone()),
+                )?;
+                if d.state == DeploymentState::RollingBack {
+                    start_rollback(&mut tx, &mut d, &tasks).await?;
+                }
+            }
+            tx.update_deployment(&d).await?;
+            tx.audit(system(
+                "deployment.step_failed",
+                id,
+                json!({ "reason": why, "state": d.state }),
+            ));
+        }
+        Next::Done => {
+            let event = if d.phase == "rollback" {
+                DeploymentEvent::RollbackCompleted
+            } else {
+                DeploymentEvent::Completed
+            };
+            settle(&mut d, event, None)?;
+            tx.update_deployment(&d).await?;
+            tx.audit(system(
+                "deployment.finished",
+                id,
+                json!({ "state": d.state }),
+            ));
+        }
+    }
+    tx.commit().await?;
+    state.wake_orchestrator();
+    Ok(())
+}
+
+fn name(s: &str) -> Result<Name, ServiceError> {
+    Name::parse(s).map_err(|e| ServiceError::invalid(e.to_string(), ""))
+}
+
+/// Apply a state-machine event; a final state gets its finishing time.
+pub(crate) fn settle(
+    d: &mut StoredDeployment,
+    event: DeploymentEvent,
+    failure: Option<String>,
+) -> Result<(), ServiceError> {
+    d.state = transition(d.state, event).map_err(|e| {
+        ServiceError::invalid(e.to_string(), "reload the deployment: its state moved on")
+    })?;
+    if failure.is_some() {
+        d.failure = failure;
+    }
+    if d.state.is_final() {
+        d.finished_at = Some(slipway_store::now());
+    }
+    Ok(())
+}
+
+/// Switch a deployment to its rollback phase: the undo of every run that completed somewhere.
+pub(crate) async fn start_rollback(
+    tx: &mut WriteTx<'_>,
+    d: &mut StoredDeployment,
+    tasks: &[StoredTask],
+) -> Result<(), ServiceError> {
+    let forward = statuses(tasks, "forward");
+    d.rollback_runs = rollback_runs(&d.runs, &forward, |_| Vec::new());
+    d.phase = "rollback".into();
+    if d.rollback_runs.is_empty() {
+        d.state = transition(d.state, DeploymentEvent::RollbackCompleted)
+            .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+        d.finished_at = Some(slipway_store::now());
+    }
+    // Pending forward tasks will never run now.
+    for mut t in tasks
+        .iter()
+        .filter(|t| t.phase == "forward" && t.state == TaskState::Pending)
+        .cloned()
+    {
+        t.state = TaskState::Cancelled;
+        tx.update_task(&t).await?;
+    }
+    Ok(())
+}

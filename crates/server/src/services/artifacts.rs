@@ -1,0 +1,1082 @@
+//! The vault's use cases: pushing an artifact, reading it back verified, signing keys, checking
+//! every blob, and garbage collection under a retention policy.
+//!
+//! Concurrency, in one place: an upload streams to a temporary file without any lock, then
+//! links it (rename into place + blob row + artifact row + audit event) inside one store write.
+//! Garbage collection decides and deletes inside one store write too, so the two are serialised
+//! by the store's write lock: a blob is either referenced when GC looks (and kept), or re-linked
+//! by the upload after GC committed (and its file put back by the upload's own rename). GC moves
+//! files to `trash/` before it commits and deletes them after, so a failed commit loses nothing.
+
+use std::collections::BTreeSet;
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use axum::body::{Body, Bytes};
+use futures_util::{stream, Stream};
+use serde::Serialize;
+use serde_json::json;
+use sha2::Digest as _;
+use slipway_core::access::Operation;
+use slipway_core::audit::AuditEntry;
+use slipway_core::release::{
+    releases_to_prune, ArtifactVersion, Provenance, RetentionPolicy, SignatureState, Version,
+};
+use slipway_core::signing::{artifact_payload, verify, KeyError, PublicKey};
+use slipway_core::{Name, Sha256};
+use slipway_store::{BlobRecord, SigningKeyRecord, StoredArtifact};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::{entry, require};
+use crate::auth::Actor;
+use crate::vault::{receive, UploadError};
+use crate::{AppState, ServiceError};
+
+/// Blobs up to this size are re-hashed completely before the first byte is sent, so corruption
+/// is answered with a clean error. Larger ones are hashed while they stream and the last chunk
+/// is held back until the digest matches: a corrupt blob is never delivered whole.
+const VERIFY_AHEAD_LIMIT: u64 = 64 << 20;
+const READ_CHUNK: usize = 256 << 10;
+
+fn io_error(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::VaultIo(e.to_string())
+}
+
+/// What a client sends with an upload, besides the bytes.
+#[derive(Debug, Clone)]
+pub struct PushRequest {
+    pub project: Name,
+    pub component: Name,
+    pub version: ArtifactVersion,
+    pub provenance: Provenance,
+    /// The SHA-256 the client expects; a different upload is refused and nothing is kept.
+    pub declared_digest: Option<Sha256>,
+    /// Hex ed25519 signature of [`artifact_payload`].
+    pub signature: Option<String>,
+    /// The `Content-Length`, when given: a body announced over the limit is refused unread.
+    pub content_length: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushOutcome {
+    /// New content, now in the vault.
+    Stored,
+    /// New artifact version whose content the vault already held: no second copy.
+    Deduplicated,
+    /// This exact artifact was already there: nothing changed.
+    AlreadyStored,
+    /// Retention had removed its bytes; they are back.
+    Restored,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pushed {
+    pub outcome: PushOutcome,
+    pub artifact: StoredArtifact,
+}
+
+fn subject(project: &Name, component: &Name, version: &ArtifactVersion) -> String {
+    format!("artifact/{project}/{component}/{version}")
+}
+
+/// The signature state of `signature` over `payload` against a project's keys, as they are now.
+pub(crate) fn signature_state(
+    project: &Name,
+    keys: &[SigningKeyRecord],
+    payload: &[u8],
+    signature: Option<&str>,
+) -> SignatureState {
+    let Some(signature) = signature else {
+        return SignatureState::Unsigned;
+    };
+    let verifies = |k: &SigningKeyRecord| verify(&k.public_key, payload, signature);
+    for key in keys.iter().filter(|k| k.revoked_at.is_none()) {
+        match verifies(key) {
+            Ok(true) => {
+                return SignatureState::Valid {
+                    key: key.name.to_string(),
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                return SignatureState::Invalid {
+                    detail: e.to_string(),
+                }
+            }
+        }
+    }
+    if let Some(revoked) = keys
+        .iter()
+        .find(|k| k.revoked_at.is_some() && verifies(k) == Ok(true))
+    {
+        return SignatureState::Invalid {
+            detail: format!("signed with key {}, which was revoked", revoked.name),
+        };
+    }
+    SignatureState::Invalid {
+        detail: format!("no trusted key of project {project} verifies the signature"),
+    }
+}
+
+/// Verify an artifact's stored signature again, against the keys trusted now (a revoked key no
+/// longer counts). Called whenever an artifact is handed out for a deployment.
+pub async fn current_signature_state(
+    state: &AppState,
+    artifact: &StoredArtifact,
+) -> Result<SignatureState, ServiceError> {
+    let keys = state.store.signing_keys(&artifact.project).await?;
+    let payload = artifact_payload(
+        &artifact.project,
+        &artifact.component,
+        &artifact.version,
+        &artifact.digest,
+        artifact.size,
+        &artifact.provenance,
+    );
+    Ok(signature_state(
+        &artifact.project,
+        &keys,
+        &payload,
+        artifact.signature.as_deref(),
+    ))
+}
+
+/// Push one artifact: stream, hash, check, link, record — or refuse and keep nothing.
+pub async fn push<S, E>(
+    state: &AppState,
+    actor: &Actor,
+    request: PushRequest,
+    body: S,
+) -> Result<Pushed, ServiceError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let PushRequest {
+        project,
+        component,
+        version,
+        provenance,
+        declared_digest,
+        signature,
+        content_length,
+    } = request;
+    let subject = subject(&project, &component, &version);
+    require(state, actor, Operation::PushArtifact, &subject).await?;
+    provenance
+        .check()
+        .map_err(|e| ServiceError::invalid(e.to_string(), "fix the value given to the push"))?;
+    let spec = state.store.project(&project).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("project {project}"),
+            "apply its slipway.yaml first: `slipway apply -f slipway.yaml`",
+        )
+    })?;
+    if spec.component(&component).is_none() {
+        let known: Vec<&str> = spec.components.iter().map(|c| c.name.as_str()).collect();
+        return Err(ServiceError::invalid(
+            format!("project {project} has no component {component}"),
+            format!(
+                "push to one of its components ({}), or declare it under `components:` in slipway.yaml and apply",
+                known.join(", ")
+            ),
+        ));
+    }
+    let limit = state.vault.config.max_artifact_bytes;
+    if content_length.is_some_and(|n| n > limit) {
+        return Err(ServiceError::TooLarge { limit });
+    }
+    // Refuse a known conflict before reading gigabytes for nothing.
+    if let (Some(existing), Some(declared)) = (
+        state.store.artifact(&project, &component, &version).await?,
+        declared_digest,
+    ) {
+        if existing.digest != declared {
+            return Err(immutable(&existing, &declared));
+        }
+    }
+    let received = receive(body, &state.vault.tmp_dir(), limit)
+        .await
+        .map_err(|e| match e {
+            UploadError::TooLarge { limit } => ServiceError::TooLarge { limit },
+            UploadError::Interrupted(why) => ServiceError::BadRequest {
+                message: format!("the upload ended before its end ({why}); nothing was kept"),
+                hint: "push again".into(),
+            },
+            UploadError::Io(e) => io_error(e),
+        })?;
+    let digest = received.digest;
+    if let Some(declared) = declared_digest {
+        if declared != digest {
+            return Err(ServiceError::BadRequest {
+                message: format!(
+                    "the upload's SHA-256 is {digest} but the client declared {declared}; nothing was kept"
+                ),
+                hint: "the file changed or was damaged on its way: compute its digest again and push again".into(),
+            });
+        }
+    }
+    let keys = state.store.signing_keys(&project).await?;
+    let payload = artifact_payload(
+        &project,
+        &component,
+        &version,
+        &digest,
+        received.size,
+        &provenance,
+    );
+    let signature_state = signature_state(&project, &keys, &payload, signature.as_deref());
+
+    let mut tx = state.store.write().await?;
+    let existing = tx.artifact(&project, &component, &version).await?;
+    if let Some(existing) = &existing {
+        if existing.digest != digest {
+            return Err(immutable(existing, &digest));
+        }
+    }
+    let size = received.size;
+    let known_blob = tx.blob_exists(&digest).await?;
+    // The upload is verified bytes with this digest: moving it over an existing blob file is
+    // invisible when that file is intact, and repairs it when it went missing or was damaged.
+    state
+        .vault
+        .link(received, &digest)
+        .await
+        .map_err(io_error)?;
+    if let Some(existing) = &existing {
+        if existing.purged_at.is_none() {
+            // Same bytes again: a no-op, and no audit event since no record changed.
+            return Ok(Pushed {
+                outcome: PushOutcome::AlreadyStored,
+                artifact: existing.clone(),
+            });
+        }
+    }
+    if !known_blob {
+        tx.insert_blob(&BlobRecord { digest, size }).await?;
+    }
+    let (outcome, artifact) = match existing {
+        Some(mut restored) => {
+            tx.restore_artifact(&project, &component, &version).await?;
+            restored.purged_at = None;
+            (PushOutcome::Restored, restored)
+        }
+        None => {
+            let artifact = StoredArtifact {
+                project: project.clone(),
+                component: component.clone(),
+                version: version.clone(),
+                digest,
+                size,
+                provenance,
+                signature,
+                signature_state,
+                pushed_by: actor.username.clone(),
+                pushed_at: slipway_store::now(),
+                purged_at: None,
+            };
+            tx.insert_artifact(&artifact).await?;
+            let outcome = if known_blob {
+                PushOutcome::Deduplicated
+            } else {
+                PushOutcome::Stored
+            };
+            (outcome, artifact)
+        }
+    };
+    tx.audit(entry(
+        actor,
+        "artifact.push",
+        subject,
+        json!({
+            "digest": digest.to_hex(),
+            "size": size,
+            "outcome": outcome,
+            "signature": artifact.signature_state,
+            "provenance": artifact.provenance,
+        }),
+    ));
+    tx.commit().await?;
+    Ok(Pushed { outcome, artifact })
+}
+
+fn immutable(existing: &StoredArtifact, other: &Sha256) -> ServiceError {
+    ServiceError::Immutable {
+        message: format!(
+            "{}/{} {} already exists with other content (sha256 {}, pushed by {} at {}); this upload is sha256 {other}, and artifact versions never change",
+            existing.project, existing.component, existing.version, existing.digest, existing.pushed_by, existing.pushed_at
+        ),
+        hint: "push the new build under a new version (e.g. add a build number: 1.4.0-b18); nothing was kept".into(),
+    }
+}
+
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+) -> Result<Vec<StoredArtifact>, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("project/{project}/artifacts"),
+    )
+    .await?;
+    Ok(state.store.artifacts(project).await?)
+}
+
+/// An artifact with its signature verified again now, and the releases holding its content.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactDetail {
+    #[serde(flatten)]
+    pub artifact: StoredArtifact,
+    /// The signature verified against the keys trusted now (a key revoked since the push no
+    /// longer counts).
+    pub signature_now: SignatureState,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestLookup {
+    pub digest: Sha256,
+    /// Whether the vault holds the bytes.
+    pub stored: bool,
+    pub artifacts: Vec<ArtifactDetail>,
+    /// `project version` of every release holding this content.
+    pub releases: Vec<String>,
+}
+
+/// Everything the vault knows about a digest: the artifacts with this content and their releases.
+pub async fn by_digest(
+    state: &AppState,
+    actor: &Actor,
+    digest: &Sha256,
+) -> Result<DigestLookup, ServiceError> {
+    require(state, actor, Operation::Read, &format!("blob/{digest}")).await?;
+    let artifacts = state.store.artifacts_with_digest(digest).await?;
+    if artifacts.is_empty() {
+        return Err(ServiceError::not_found(
+            format!("an artifact with sha256 {digest}"),
+            "check the digest (64 lowercase hexadecimal characters), or list a project's artifacts with `slipway artifact list --project P`",
+        ));
+    }
+    let mut details = Vec::with_capacity(artifacts.len());
+    for artifact in artifacts {
+        let signature_now = current_signature_state(state, &artifact).await?;
+        details.push(ArtifactDetail {
+            artifact,
+            signature_now,
+        });
+    }
+    Ok(DigestLookup {
+        digest: *digest,
+        stored: state.store.blob(digest).await?.is_some(),
+        artifacts: details,
+        releases: state
+            .store
+            .releases_with_digest(digest)
+            .await?
+            .into_iter()
+            .map(|(p, v)| format!("{p} {v}"))
+            .collect(),
+    })
+}
+
+/// Bytes on their way out: the whole blob or one range of it.
+pub struct Download {
+    pub digest: Sha256,
+    /// The blob's full size.
+    pub size: u64,
+    /// `Some((first, last))` (inclusive) when answering a range request.
+    pub range: Option<(u64, u64)>,
+    pub body: Body,
+}
+
+/// A parsed `Range` header: `bytes=a-b`, `bytes=a-` or `bytes=-n`. Several ranges are not
+/// supported (the whole blob is answered instead, as RFC 9110 allows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeRequest {
+    From(u64, Option<u64>),
+    Last(u64),
+}
+
+impl RangeRequest {
+    pub fn parse(header: &str) -> Option<RangeRequest> {
+        let spec = header.trim().strip_prefix("bytes=")?;
+        if spec.contains(',') {
+            return None;
+        }
+        let (a, b) = spec.split_once('-')?;
+        let (a, b) = (a.trim(), b.trim());
+        if a.is_empty() {
+            return b.parse().ok().map(RangeRequest::Last);
+        }
+        let first = a.parse().ok()?;
+        let last = if b.is_empty() {
+            None
+        } else {
+            Some(b.parse().ok()?)
+        };
+        Some(RangeRequest::From(first, last))
+    }
+
+    /// Inclusive bounds within `size`, or `None` when unsatisfiable.
+    pub fn bounds(self, size: u64) -> Option<(u64, u64)> {
+        match self {
+            RangeRequest::From(first, last) => {
+                let last = last.unwrap_or(u64::MAX).min(size.checked_sub(1)?);
+                (first <= last).then_some((first, last))
+            }
+            RangeRequest::Last(0) => None,
+            RangeRequest::Last(n) => {
+                let last = size.checked_sub(1)?;
+                Some((size.saturating_sub(n), last))
+            }
+        }
+    }
+}
+
+/// Record that stored bytes no longer match their digest (or are gone), for the audit trail.
+async fn record_corruption(state: &AppState, digest: &Sha256, problem: &str) {
+    let write = async {
+        let mut tx = state.store.write().await?;
+        tx.audit(AuditEntry {
+            actor: "slipway".into(),
+            verb: "vault.corruption_detected".into(),
+            subject: format!("blob/{digest}"),
+            details: json!({ "problem": problem }),
+        });
+        tx.commit().await
+    };
+    if let Err(e) = write.await {
+        tracing::error!(%digest, error = %e, "cannot record a corruption in the audit log");
+    }
+    tracing::error!(%digest, problem, "vault corruption detected");
+}
+
+fn corrupt(digest: &Sha256, problem: &str) -> ServiceError {
+    ServiceError::Corrupt {
+        message: format!("blob {digest} is not served: {problem}"),
+        hint: "the vault's copy is damaged; an operator runs `slipway vault verify`, then pushes the artifact again (the same bytes repair it) or restores the file from a backup".into(),
+    }
+}
+
+/// Hash a file completely, off the async threads. `Ok(None)` when it does not exist.
+async fn hash_file(path: PathBuf) -> io::Result<Option<(Sha256, u64)>> {
+    tokio::task::spawn_blocking(move || {
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut hasher = sha2::Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            hasher.update(&buffer[..n]);
+        }
+        Ok(Some((Sha256::from_bytes(hasher.finalize().into()), size)))
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
+/// Hand out a blob by digest, verified: a blob whose bytes no longer match is never served.
+pub async fn download(
+    state: &AppState,
+    actor: &Actor,
+    digest: &Sha256,
+    range: Option<RangeRequest>,
+) -> Result<Download, ServiceError> {
+    require(state, actor, Operation::Read, &format!("blob/{digest}")).await?;
+    let blob = state.store.blob(digest).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("content with sha256 {digest}"),
+            "the vault holds no such bytes (never pushed, or removed by retention); `slipway artifact show DIGEST` says which",
+        )
+    })?;
+    let path = state.vault.path(digest);
+    let size = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(_) => {
+            record_corruption(state, digest, "the file is missing").await;
+            return Err(corrupt(digest, "its file is missing"));
+        }
+    };
+    if size != blob.size {
+        let problem = format!("the file holds {size} bytes instead of {}", blob.size);
+        record_corruption(state, digest, &problem).await;
+        return Err(corrupt(digest, &problem));
+    }
+    let bounds = match range {
+        Some(r) => Some(r.bounds(size).ok_or_else(|| ServiceError::BadRequest {
+            message: format!("the requested range is outside the {size} bytes of the blob"),
+            hint: "ask for bytes=0- to get everything".into(),
+        })?),
+        None => None,
+    };
+    if bounds.is_some() || size <= VERIFY_AHEAD_LIMIT {
+        match hash_file(path.clone()).await.map_err(io_error)? {
+            Some((actual, _)) if actual == *digest => {}
+            Some((actual, _)) => {
+                let problem = format!("its bytes hash to {actual}");
+                record_corruption(state, digest, &problem).await;
+                return Err(corrupt(digest, &problem));
+            }
+            None => {
+                record_corruption(state, digest, "the file is missing").await;
+                return Err(corrupt(digest, "its file is missing"));
+            }
+        }
+    }
+    let mut file = tokio::fs::File::open(&path).await.map_err(io_error)?;
+    let body = match bounds {
+        Some((first, last)) => {
+            file.seek(io::SeekFrom::Start(first))
+                .await
+                .map_err(io_error)?;
+            Body::from_stream(plain_stream(file.take(last - first + 1)))
+        }
+        None if size <= VERIFY_AHEAD_LIMIT => Body::from_stream(plain_stream(file)),
+        None => {
+            let (state, digest_owned) = (state.clone(), *digest);
+            Body::from_stream(verified_stream(file, *digest, move |actual| {
+                tokio::spawn(async move {
+                    let problem = format!("its bytes hash to {actual} (found while streaming; the transfer was cut before its end)");
+                    record_corruption(&state, &digest_owned, &problem).await;
+                });
+            }))
+        }
+    };
+    Ok(Download {
+        digest: *digest,
+        size,
+        range: bounds,
+        body,
+    })
+}
+
+fn plain_stream<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    reader: R,
+) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    stream::unfold(reader, |mut reader| async move {
+        let mut buffer = vec![0u8; READ_CHUNK];
+        match reader.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buffer.truncate(n);
+                Some((Ok(Bytes::from(buffer)), reader))
+            }
+            Err(e) => Some((Err(e), reader)),
+        }
+    })
+}
+
+/// Stream a file while hashing it, one chunk behind: the last chunk goes out only once the
+/// whole content matched `expected`; otherwise the stream fails and the client never gets the
+/// complete body (its length never matches `Content-Length`).
+fn verified_stream(
+    file: tokio::fs::File,
+    expected: Sha256,
+    on_corrupt: impl FnOnce(Sha256) + Send + 'static,
+) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    struct Reading<F> {
+        file: tokio::fs::File,
+        hasher: sha2::Sha256,
+        pending: Option<Bytes>,
+        finished: bool,
+        on_corrupt: Option<F>,
+    }
+    let start = Reading {
+        file,
+        hasher: sha2::Sha256::new(),
+        pending: None,
+        finished: false,
+        on_corrupt: Some(on_corrupt),
+    };
+    stream::unfold(start, move |mut s| async move {
+        if s.finished {
+            return None;
+        }
+        loop {
+            let mut buffer = vec![0u8; READ_CHUNK];
+            match s.file.read(&mut buffer).await {
+                Err(e) => {
+                    s.finished = true;
+                    return Some((Err(e), s));
+                }
+                Ok(0) => {
+                    s.finished = true;
+                    let actual =
+                        Sha256::from_bytes(std::mem::take(&mut s.hasher).finalize().into());
+                    if actual == expected {
+                        return s.pending.take().map(|last| (Ok(last), s));
+                    }
+                    if let Some(report) = s.on_corrupt.take() {
+                        report(actual);
+                    }
+                    let e = io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("blob {expected} is corrupt: its bytes hash to {actual}"),
+                    );
+                    return Some((Err(e), s));
+                }
+                Ok(n) => {
+                    buffer.truncate(n);
+                    s.hasher.update(&buffer);
+                    if let Some(previous) = s.pending.replace(Bytes::from(buffer)) {
+                        return Some((Ok(previous), s));
+                    }
+                }
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing keys
+
+pub async fn list_keys(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+) -> Result<Vec<SigningKeyRecord>, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("project/{project}/keys"),
+    )
+    .await?;
+    Ok(state.store.signing_keys(project).await?)
+}
+
+pub async fn add_key(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    name: &Name,
+    public_key: &str,
+) -> Result<SigningKeyRecord, ServiceError> {
+    let subject = format!("project/{project}/keys/{name}");
+    require(state, actor, Operation::ManageKeys, &subject).await?;
+    let public_key = PublicKey::parse(public_key).map_err(|e: KeyError| {
+        ServiceError::invalid(
+            e.to_string(),
+            "pass the public key printed by `slipway key generate`",
+        )
+    })?;
+    if state.store.project(project).await?.is_none() {
+        return Err(ServiceError::not_found(format!("project {project}"), ""));
+    }
+    let record = SigningKeyRecord {
+        project: project.clone(),
+        name: name.clone(),
+        public_key,
+        created_by: actor.username.clone(),
+        created_at: slipway_store::now(),
+        revoked_at: None,
+    };
+    let mut tx = state.store.write().await?;
+    if tx
+        .signing_keys(project)
+        .await?
+        .iter()
+        .any(|k| k.name == *name)
+    {
+        return Err(ServiceError::Conflict(format!(
+            "signing key {name} of project {project}"
+        )));
+    }
+    tx.insert_signing_key(&record).await?;
+    tx.audit(entry(
+        actor,
+        "signing_key.add",
+        subject,
+        json!({ "public_key": public_key.to_string() }),
+    ));
+    tx.commit().await?;
+    Ok(record)
+}
+
+pub async fn revoke_key(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    name: &Name,
+) -> Result<(), ServiceError> {
+    let subject = format!("project/{project}/keys/{name}");
+    require(state, actor, Operation::ManageKeys, &subject).await?;
+    let mut tx = state.store.write().await?;
+    if !tx.revoke_signing_key(project, name).await? {
+        return Err(ServiceError::not_found(
+            format!("an active signing key {name} in project {project}"),
+            "list the keys with `slipway key list --project P`",
+        ));
+    }
+    tx.audit(entry(actor, "signing_key.revoke", subject, json!({})));
+    tx.commit().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification of the whole vault
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlobProblem {
+    pub digest: Sha256,
+    pub problem: String,
+    /// `project/component version` of the artifacts with this content.
+    pub artifacts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VaultReport {
+    pub intact: bool,
+    pub blobs: usize,
+    pub bytes: u64,
+    pub corrupt: Vec<BlobProblem>,
+    pub missing: Vec<BlobProblem>,
+    /// Files no record names (left by a crash; garbage collection removes them).
+    pub unrecorded_files: usize,
+}
+
+/// Re-hash every blob; report and audit each corrupt or missing one.
+pub async fn verify_vault(state: &AppState, actor: &Actor) -> Result<VaultReport, ServiceError> {
+    require(state, actor, Operation::ManageVault, "vault").await?;
+    let blobs = state.store.blobs().await?;
+    let mut report = VaultReport {
+        intact: true,
+        blobs: blobs.len(),
+        bytes: 0,
+        corrupt: Vec::new(),
+        missing: Vec::new(),
+        unrecorded_files: 0,
+    };
+    let recorded: std::collections::HashSet<Sha256> = blobs.iter().map(|b| b.digest).collect();
+    for blob in &blobs {
+        let problem = match hash_file(state.vault.path(&blob.digest))
+            .await
+            .map_err(io_error)?
+        {
+            None => Some((true, "the file is missing".to_string())),
+            Some((actual, size)) => {
+                report.bytes += size;
+                if actual != blob.digest {
+                    Some((false, format!("its {size} bytes hash to {actual}")))
+                } else if size != blob.size {
+                    Some((
+                        false,
+                        format!("it holds {size} bytes instead of {}", blob.size),
+                    ))
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some((missing, problem)) = problem {
+            let artifacts = state
+                .store
+                .artifacts_with_digest(&blob.digest)
+                .await?
+                .iter()
+                .map(|a| format!("{}/{} {}", a.project, a.component, a.version))
+                .collect();
+            let found = BlobProblem {
+                digest: blob.digest,
+                problem,
+                artifacts,
+            };
+            if missing {
+                report.missing.push(found);
+            } else {
+                report.corrupt.push(found);
+            }
+        }
+    }
+    report.unrecorded_files = state
+        .vault
+        .files()
+        .map_err(io_error)?
+        .iter()
+        .filter(|d| !recorded.contains(d))
+        .count();
+    report.intact = report.corrupt.is_empty() && report.missing.is_empty();
+    let mut tx = state.store.write().await?;
+    for p in report.corrupt.iter().chain(&report.missing) {
+        tx.audit(AuditEntry {
+            actor: actor.username.clone(),
+            verb: "vault.corruption_detected".into(),
+            subject: format!("blob/{}", p.digest),
+            details: json!({ "problem": p.problem, "artifacts": p.artifacts }),
+        });
+    }
+    tx.audit(entry(
+        actor,
+        "vault.verify",
+        "vault".into(),
+        json!({ "blobs": report.blobs, "bytes": report.bytes, "corrupt": report.corrupt.len(), "missing": report.missing.len() }),
+    ));
+    tx.commit().await?;
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention and garbage collection
+
+pub async fn retention(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+) -> Result<RetentionPolicy, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("project/{project}/retention"),
+    )
+    .await?;
+    Ok(state.store.retention_policy(project).await?)
+}
+
+pub async fn set_retention(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    policy: RetentionPolicy,
+) -> Result<(), ServiceError> {
+    let subject = format!("project/{project}/retention");
+    require(state, actor, Operation::ManageVault, &subject).await?;
+    if state.store.project(project).await?.is_none() {
+        return Err(ServiceError::not_found(format!("project {project}"), ""));
+    }
+    let mut tx = state.store.write().await?;
+    tx.put_retention_policy(project, &policy).await?;
+    tx.audit(entry(actor, "retention.set", subject, json!(policy)));
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The releases of `project` that must be kept whatever the policy says: deployed in some
+/// environment now, or needed by a pending deployment (as `version` text).
+///
+/// Hook for the deployment engine: until it records deployments there is nothing to pin, so
+/// this answers an empty set. When it does, it answers here and garbage collection honours it.
+pub async fn pinned_releases(
+    _state: &AppState,
+    _project: &Name,
+) -> Result<BTreeSet<String>, ServiceError> {
+    Ok(BTreeSet::new())
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct GcReport {
+    pub dry_run: bool,
+    /// `project version` of each release let go by its project's policy.
+    pub pruned_releases: Vec<String>,
+    /// `project/component version` of each artifact whose bytes are no longer kept.
+    pub purged_artifacts: Vec<String>,
+    pub deleted_blobs: Vec<BlobRecord>,
+    pub bytes_reclaimed: u64,
+    /// Files no record named (uploads that died between rename and commit).
+    pub unrecorded_files_removed: usize,
+}
+
+/// Collect garbage: apply each project's retention policy, then delete every blob nothing kept
+/// refers to. `actor` is `None` for the server's own schedule.
+pub async fn gc(
+    state: &AppState,
+    actor: Option<&Actor>,
+    dry_run: bool,
+) -> Result<GcReport, ServiceError> {
+    if let Some(actor) = actor {
+        require(state, actor, Operation::ManageVault, "vault").await?;
+    }
+    let mut report = GcReport {
+        dry_run,
+        ..Default::default()
+    };
+    let mut pins = std::collections::BTreeMap::new();
+    for project in state.store.projects().await? {
+        pins.insert(
+            project.name.clone(),
+            pinned_releases(state, &project.name).await?,
+        );
+    }
+    let mut tx = state.store.write().await?;
+    let now = jiff::Timestamp::now();
+    for (project, policy) in tx.retention_policies().await? {
+        let pinned = pins.get(&project).cloned().unwrap_or_default();
+        let mut releases = tx.retained_releases(&project).await?;
+        for r in &mut releases {
+            r.pinned = pinned.contains(&r.version.to_string());
+        }
+        let prune: Vec<Version> = releases_to_prune(&releases, policy.keep_per_channel);
+        for version in &prune {
+            tx.prune_release(&project, version).await?;
+            report.pruned_releases.push(format!("{project} {version}"));
+        }
+        let keep_for =
+            jiff::SignedDuration::from_hours(24 * i64::from(policy.keep_unreleased_days));
+        let cutoff = now
+            .checked_sub(keep_for)
+            .unwrap_or(jiff::Timestamp::MIN)
+            .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
+        for a in tx.purge_unreleased_artifacts(&project, &cutoff).await? {
+            report
+                .purged_artifacts
+                .push(format!("{}/{} {}", a.project, a.component, a.version));
+        }
+    }
+    for blob in tx.unreferenced_blobs().await? {
+        tx.delete_blob(&blob.digest).await?;
+        report.bytes_reclaimed += blob.size;
+        report.deleted_blobs.push(blob);
+    }
+    let mut orphans = Vec::new();
+    for digest in state.vault.files().map_err(io_error)? {
+        if !tx.blob_exists(&digest).await?
+            && !report.deleted_blobs.iter().any(|b| b.digest == digest)
+        {
+            orphans.push(digest);
+        }
+    }
+    report.unrecorded_files_removed = orphans.len();
+    if dry_run {
+        return Ok(report);
+    }
+    tx.audit(AuditEntry {
+        actor: actor.map_or_else(|| "slipway".to_string(), |a| a.username.clone()),
+        verb: "vault.gc".into(),
+        subject: "vault".into(),
+        details: json!({
+            "pruned_releases": report.pruned_releases,
+            "purged_artifacts": report.purged_artifacts,
+            "deleted_blobs": report.deleted_blobs.iter().map(|b| b.digest.to_hex()).collect::<Vec<_>>(),
+            "bytes_reclaimed": report.bytes_reclaimed,
+            "unrecorded_files_removed": orphans.len(),
+        }),
+    });
+    // Files move aside while the write lock is held, before the commit: an upload that re-links
+    // one of these digests afterwards puts its own file in place, and a failed commit puts these
+    // back.
+    let mut trashed = Vec::new();
+    for blob in &report.deleted_blobs {
+        if state.vault.trash(&blob.digest).map_err(io_error)? {
+            trashed.push(blob.digest);
+        }
+    }
+    for digest in &orphans {
+        if let Err(e) = state.vault.remove_orphan(digest) {
+            tracing::warn!(%digest, error = %e, "cannot remove an unrecorded blob file");
+        }
+    }
+    if let Err(e) = tx.commit().await {
+        for digest in &trashed {
+            let _ = state.vault.untrash(digest);
+        }
+        return Err(e.into());
+    }
+    for digest in &trashed {
+        if let Err(e) = state.vault.purge_trashed(digest) {
+            tracing::warn!(%digest, error = %e, "cannot delete a collected blob from the trash");
+        }
+    }
+    Ok(report)
+}
+
+/// At start: finish what a crash interrupted. A trashed blob whose row is still there was being
+/// collected when the commit did not happen: it goes back. Any other is deleted.
+pub async fn recover(state: &AppState) -> anyhow::Result<()> {
+    for digest in state.vault.trashed()? {
+        if state.store.blob(&digest).await?.is_some() {
+            tracing::warn!(%digest, "restoring a blob that an interrupted collection had set aside");
+            state.vault.untrash(&digest)?;
+        } else {
+            state.vault.purge_trashed(&digest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Run garbage collection every `period`, as the server itself (audited as `slipway`).
+pub fn schedule_gc(state: AppState, period: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.tick().await; // the first tick is immediate: the first collection waits a period
+        loop {
+            ticks.tick().await;
+            match gc(&state, None, false).await {
+                Ok(r) => tracing::info!(
+                    blobs = r.deleted_blobs.len(),
+                    bytes = r.bytes_reclaimed,
+                    "scheduled vault garbage collection done"
+                ),
+                Err(e) => tracing::error!(error = %e, "scheduled vault garbage collection failed"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_and_clamp_like_rfc_9110() {
+        let r = |h: &str| RangeRequest::parse(h).and_then(|r| r.bounds(100));
+        assert_eq!(r("bytes=0-9"), Some((0, 9)));
+        assert_eq!(r("bytes=90-"), Some((90, 99)));
+        assert_eq!(r("bytes=90-200"), Some((90, 99)));
+        assert_eq!(r("bytes=-10"), Some((90, 99)));
+        assert_eq!(r("bytes=-500"), Some((0, 99)));
+        assert_eq!(r("bytes=100-"), None);
+        assert_eq!(r("bytes=5-1"), None);
+        assert_eq!(RangeRequest::parse("bytes=0-1,5-6"), None);
+        assert_eq!(RangeRequest::parse("items=0-1"), None);
+        assert_eq!(RangeRequest::From(0, None).bounds(0), None);
+    }
+
+    #[tokio::test]
+    async fn a_verified_stream_withholds_the_end_of_corrupt_content() {
+        use futures_util::StreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let content = vec![7u8; READ_CHUNK * 2 + 10];
+        std::fs::write(&path, &content).unwrap();
+        let collect = |expected: Sha256| {
+            let path = path.clone();
+            async move {
+                let file = tokio::fs::File::open(&path).await.unwrap();
+                let reported = std::sync::Arc::new(std::sync::Mutex::new(None));
+                let seen = reported.clone();
+                let items: Vec<io::Result<Bytes>> = verified_stream(file, expected, move |a| {
+                    *seen.lock().unwrap() = Some(a);
+                })
+                .collect()
+                .await;
+                let got: usize = items
+                    .iter()
+                    .filter_map(|i| i.as_ref().ok())
+                    .map(Bytes::len)
+                    .sum();
+                let failed = items.iter().any(Result::is_err);
+                let reported = *reported.lock().unwrap();
+                (got, failed, reported)
+            }
+        };
+        assert_eq!(
+            collect(Sha256::of(&content)).await,
+            (content.len(), false, None)
+        );
+        let (got, failed, reported) = collect(Sha256::of(b"something else")).await;
+        assert!(got < content.len() && failed);
+        assert_eq!(reported, Some(Sha256::of(&content)));
+    }
+}

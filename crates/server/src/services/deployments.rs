@@ -1,0 +1,402 @@
+//! Deployments as people ask for them: deploy a release, dry-run it, roll back, decide after a
+//! failure, follow one. The orchestrator (`crate::engine`) does the moving.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use slipway_core::access::Operation;
+use slipway_core::deploy::progress::{rollback_runs, Run, TaskStatus};
+use slipway_core::deploy::schedule::{schedule, TargetInfo};
+use slipway_core::deploy::state::{
+    task_transition, transition, DeploymentEvent, DeploymentState, TaskEvent, TaskState,
+};
+use slipway_core::plan::RollbackPlan;
+use slipway_core::release::Version;
+use slipway_core::Name;
+use slipway_store::{LogLine, StoredDeployment, StoredTask};
+
+use super::{entry, parse_name, require};
+use crate::auth::Actor;
+use crate::engine::{settle, start_rollback};
+use crate::{AppState, ServiceError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Deploy,
+    DryRun,
+}
+
+async fn environment_for(
+    state: &AppState,
+    actor: &Actor,
+    environment: &Name,
+    what: &str,
+) -> Result<slipway_core::model::Environment, ServiceError> {
+    let env = state.store.environment(environment).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("environment {environment}"),
+            "list them with `slipway env list`",
+        )
+    })?;
+    require(
+        state,
+        actor,
+        Operation::Deploy {
+            protected: env.protected,
+        },
+        what,
+    )
+    .await?;
+    Ok(env)
+}
+
+async fn enrolled_targets(
+    state: &AppState,
+    environment: &Name,
+) -> Result<Vec<TargetInfo>, ServiceError> {
+    Ok(state
+        .store
+        .targets()
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.status == "enrolled"
+                && t.revoked_at.is_none()
+                && t.environment.as_deref() == Some(environment.as_str())
+        })
+        .map(|t| TargetInfo {
+            roles: t.roles.iter().filter_map(|r| Name::parse(r).ok()).collect(),
+            name: t.name,
+        })
+        .collect())
+}
+
+/// Start deploying (or dry-running) a release into an environment.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    version: &str,
+    environment: &Name,
+    mode: Mode,
+) -> Result<StoredDeployment, ServiceError> {
+    let subject = format!("project/{project}/environment/{environment}");
+    let env = environment_for(state, actor, environment, &subject).await?;
+    let version = Version::parse(version)
+        .map_err(|e| ServiceError::invalid(e.to_string(), "e.g. --release 1.4.2"))?;
+    let release = state
+        .store
+        .release(project, &version)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("release {version} of {project}"),
+                "list releases with `slipway release list --project P`",
+            )
+        })?;
+    crate::services::releases::check_environment_policy(state, &release, environment).await?;
+    let plan = release.snapshot.project.steps_for(environment);
+    if plan.is_empty() {
+        return Err(ServiceError::invalid(
+            format!("release {version} of {project} has no step for {environment}"),
+            "check the steps' `when:` conditions",
+        ));
+    }
+    let targets = enrolled_targets(state, environment).await?;
+    let scheduled = schedule(&plan, &targets, environment)
+        .map_err(|e| ServiceError::invalid(e.to_string(), e.hint()))?;
+    let runs: Vec<Run> = scheduled
+        .into_iter()
+        .zip(&plan)
+        .map(|(s, (_, step))| Run {
+            step: s.number,
+            name: s.name,
+            action: step.action.clone(),
+            batches: s.batches,
+        })
+        .collect();
+    let kind = if mode == Mode::DryRun {
+        "dry_run"
+    } else {
+        "deploy"
+    };
+    insert(
+        state,
+        actor,
+        project,
+        &version.to_string(),
+        &env.name,
+        kind,
+        None,
+        runs,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    version: &str,
+    environment: &Name,
+    kind: &str,
+    rollback_of: Option<i64>,
+    runs: Vec<Run>,
+) -> Result<StoredDeployment, ServiceError> {
+    let mut tx = state.store.write().await?;
+    if let Some(busy) = tx
+        .busy_deployment(project.as_str(), environment.as_str())
+        .await?
+    {
+        return Err(ServiceError::Conflict(format!("deployment {busy} of {project} in {environment}, still in progress; one deployment at a time per environment")));
+    }
+    let mut d = StoredDeployment {
+        id: 0,
+        project: project.to_string(),
+        release_version: version.to_string(),
+        environment: environment.to_string(),
+        kind: kind.to_string(),
+        rollback_of,
+        state: transition(DeploymentState::Pending, DeploymentEvent::Start)
+            .expect("a new deployment can start"),
+        phase: "forward".into(),
+        runs,
+        rollback_runs: Vec::new(),
+        requested_by: actor.username.clone(),
+        created_at: slipway_store::now(),
+        finished_at: None,
+        failure: None,
+    };
+    d.id = tx.insert_deployment(&d).await?;
+    let steps: Vec<String> = d
+        .runs
+        .iter()
+        .map(|r| format!("{} {}", r.step, r.name))
+        .collect();
+    tx.audit(entry(actor, &format!("deployment.{kind}"), format!("deployment/{}", d.id), json!({ "project": project, "release": version, "environment": environment, "rollback_of": rollback_of, "steps": steps })));
+    tx.commit().await?;
+    state.wake_orchestrator();
+    Ok(d)
+}
+
+/// Undo the last successful deployment of `project` in `environment` with its derived rollback.
+pub async fn rollback(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    environment: &Name,
+) -> Result<StoredDeployment, ServiceError> {
+    let subject = format!("project/{project}/environment/{environment}");
+    environment_for(state, actor, environment, &subject).await?;
+    let mut tx = state.store.write().await?;
+    let last = tx
+        .last_successful_deployment(project.as_str(), environment.as_str())
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("a successful deployment of {project} in {environment}"),
+                "there is nothing to roll back",
+            )
+        })?;
+    let tasks = tx.tasks(last.id).await?;
+    drop(tx);
+    let done: Vec<TaskStatus> = tasks
+        .iter()
+        .filter(|t| t.phase == "forward")
+        .map(|t| TaskStatus {
+            run: t.run_index as usize,
+            batch: t.batch_index as usize,
+            target: t.target.clone(),
+            state: t.state,
+        })
+        .collect();
+    let runs = rollback_runs(&last.runs, &done, |_| Vec::new());
+    if runs.is_empty() {
+        return Err(ServiceError::invalid(
+            format!("deployment {} changed nothing that can be undone", last.id),
+            "redeploy an earlier release instead",
+        ));
+    }
+    insert(
+        state,
+        actor,
+        project,
+        &last.release_version,
+        environment,
+        "rollback",
+        Some(last.id),
+        runs,
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Retry,
+    Skip,
+    RollBack,
+    Cancel,
+}
+
+/// Retry the failed step, skip it, roll back, or cancel.
+pub async fn decide(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    decision: Decision,
+) -> Result<StoredDeployment, ServiceError> {
+    let d = state
+        .store
+        .deployment(id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("deployment {id}"), ""))?;
+    environment_for(
+        state,
+        actor,
+        &parse_name("environment", &d.environment)?,
+        &format!("deployment/{id}"),
+    )
+    .await?;
+    let mut tx = state.store.write().await?;
+    let mut d = tx
+        .deployment(id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("deployment {id}"), ""))?;
+    let tasks = tx.tasks(id).await?;
+    let stuck: Vec<StoredTask> = tasks
+        .iter()
+        .filter(|t| t.phase == d.phase && matches!(t.state, TaskState::Failed | TaskState::Lost))
+        .cloned()
+        .collect();
+    match decision {
+        Decision::Retry | Decision::Skip => {
+            let event = if decision == Decision::Retry {
+                DeploymentEvent::Retry
+            } else {
+                DeploymentEvent::Skip
+            };
+            settle(&mut d, event, None)?;
+            for mut t in stuck {
+                t.state = task_transition(
+                    t.state,
+                    if decision == Decision::Retry {
+                        TaskEvent::Retry
+                    } else {
+                        TaskEvent::Skip
+                    },
+                )
+                .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+                if decision == Decision::Retry {
+                    t.attempt += 1;
+                    t.started_at = None;
+                    t.finished_at = None;
+                    t.exit_code = None;
+                    t.summary = None;
+                }
+                tx.update_task(&t).await?;
+            }
+            d.failure = None;
+        }
+        Decision::RollBack => {
+            settle(&mut d, DeploymentEvent::RollBack, None)?;
+            start_rollback(&mut tx, &mut d, &tasks).await?;
+        }
+        Decision::Cancel => {
+            settle(
+                &mut d,
+                DeploymentEvent::Cancel,
+                Some(format!("cancelled by {}", actor.username)),
+            )?;
+            for mut t in tasks.into_iter().filter(|t| t.state == TaskState::Pending) {
+                t.state = TaskState::Cancelled;
+                tx.update_task(&t).await?;
+            }
+        }
+    }
+    tx.update_deployment(&d).await?;
+    tx.audit(entry(
+        actor,
+        "deployment.decision",
+        format!("deployment/{id}"),
+        json!({ "decision": decision, "state": d.state }),
+    ));
+    tx.commit().await?;
+    state.wake_orchestrator();
+    Ok(d)
+}
+
+/// A deployment with its tasks and, before it runs, the rollback Ops should validate.
+#[derive(Debug, Serialize)]
+pub struct DeploymentView {
+    #[serde(flatten)]
+    pub deployment: StoredDeployment,
+    pub tasks: Vec<StoredTask>,
+    /// What a rollback would undo if every step completed.
+    pub rollback_preview: RollbackPlan,
+}
+
+pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<DeploymentView, ServiceError> {
+    require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
+    let deployment = state.store.deployment(id).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("deployment {id}"),
+            "list them with `slipway deployment list`",
+        )
+    })?;
+    let tasks = state.store.tasks(id).await?;
+    let all: Vec<TaskStatus> = deployment
+        .runs
+        .iter()
+        .enumerate()
+        .flat_map(|(r, run)| {
+            run.batches.iter().flatten().map(move |t| TaskStatus {
+                run: r,
+                batch: 0,
+                target: t.clone(),
+                state: TaskState::Succeeded,
+            })
+        })
+        .collect();
+    let preview_runs = rollback_runs(&deployment.runs, &all, |_| Vec::new());
+    let rollback_preview = RollbackPlan {
+        steps: preview_runs
+            .into_iter()
+            .map(|r| slipway_core::plan::RollbackStep {
+                undoes: r.step,
+                name: r.name,
+                roles: Vec::new(),
+                action: r.action,
+            })
+            .collect(),
+        left_as_is: Vec::new(),
+    };
+    Ok(DeploymentView {
+        deployment,
+        tasks,
+        rollback_preview,
+    })
+}
+
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    project: Option<&str>,
+    environment: Option<&str>,
+    limit: i64,
+) -> Result<Vec<StoredDeployment>, ServiceError> {
+    require(state, actor, Operation::Read, "deployments").await?;
+    Ok(state.store.deployments(project, environment, limit).await?)
+}
+
+pub async fn logs(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<LogLine>, ServiceError> {
+    require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
+    Ok(state.store.deployment_logs(id, offset, limit).await?)
+}

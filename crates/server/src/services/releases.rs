@@ -1,0 +1,497 @@
+//! Releases: a semantic version of a project made of one vault artifact per component, with a
+//! frozen snapshot of the project and its variables, notes, the lifecycle it follows, and the
+//! signature rule of protected environments.
+//!
+//! Signature policy: an environment that requires signatures (every protected one) only takes a
+//! release whose artifacts are all validly signed by a key the project trusts *at that moment*.
+//! At creation, a release whose lifecycle reaches a protected environment is refused unless
+//! every artifact is validly signed, or the creator says `unsigned_ok` — then it is recorded as
+//! `eligible_for_protected: false`. Either way [`check_environment_policy`] verifies again at the
+//! gate, so a key revoked after creation stops the release too.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+use slipway_core::access::Operation;
+use slipway_core::model::ReleaseFacts;
+use slipway_core::release::{
+    diff, notes, signature_gate, ArtifactVersion, Channel, ReleaseContent, ReleaseDiff,
+    ReleaseSnapshot, SignatureState, VariableSnapshot, Version,
+};
+use slipway_core::{Name, Sha256};
+use slipway_store::{ReleaseArtifact, StoredArtifact, StoredRelease};
+
+use super::artifacts::current_signature_state;
+use super::{entry, parse_name, require};
+use crate::auth::Actor;
+use crate::{AppState, ServiceError};
+
+/// Where a release's notes come from.
+#[derive(Debug, Clone)]
+pub enum NotesInput {
+    /// Commit messages (one per line, or NUL-separated full messages) to group.
+    Commits(String),
+    /// A text used as is.
+    Text(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateRelease {
+    pub project: Name,
+    pub version: String,
+    /// `(component, digest or artifact version)`.
+    pub artifacts: Vec<(String, String)>,
+    pub channel: Option<String>,
+    pub labels: Vec<String>,
+    pub notes: Option<NotesInput>,
+    /// Create it even though some artifact is not validly signed and its lifecycle reaches a
+    /// protected environment; it can then never enter one.
+    pub unsigned_ok: bool,
+}
+
+/// A release as the API shows it: the stored record, plus each artifact's size and signature.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseView {
+    #[serde(flatten)]
+    pub release: StoredRelease,
+    pub artifact_details: Vec<StoredArtifact>,
+}
+
+fn not_found(project: &Name, version: &str) -> ServiceError {
+    ServiceError::not_found(
+        format!("release {version} of project {project}"),
+        format!("list them with `slipway release list --project {project}`"),
+    )
+}
+
+fn parse_version(text: &str) -> Result<Version, ServiceError> {
+    Version::parse(text).map_err(|e| ServiceError::invalid(e.to_string(), ""))
+}
+
+/// Find the artifact a release names for a component: by digest (64 hex) or by version.
+async fn resolve_artifact(
+    state: &AppState,
+    project: &Name,
+    component: &Name,
+    reference: &str,
+) -> Result<StoredArtifact, ServiceError> {
+    let found = match Sha256::parse(reference) {
+        Ok(digest) => state
+            .store
+            .artifacts_with_digest(&digest)
+            .await?
+            .into_iter()
+            .filter(|a| a.project == *project && a.component == *component)
+            .min_by_key(|a| a.purged_at.is_some()),
+        Err(_) => {
+            let version = ArtifactVersion::parse(reference).map_err(|e| {
+                ServiceError::invalid(format!("--artifact {component}={reference}: {e}"), "")
+            })?;
+            state.store.artifact(project, component, &version).await?
+        }
+    };
+    let artifact = found.ok_or_else(|| {
+        ServiceError::invalid(
+            format!("the vault holds no artifact {reference} for component {component} of {project}"),
+            format!("push it first: `slipway artifact push FILE --project {project} --component {component} --version V`"),
+        )
+    })?;
+    if artifact.purged_at.is_some() {
+        return Err(ServiceError::invalid(
+            format!(
+                "the bytes of {component} {} were removed by retention",
+                artifact.version
+            ),
+            "push the same file again to restore them, then create the release",
+        ));
+    }
+    Ok(artifact)
+}
+
+/// The environments a lifecycle reaches that require valid signatures.
+async fn protected_environments(
+    state: &AppState,
+    lifecycle: Option<&slipway_core::model::Lifecycle>,
+) -> Result<Vec<Name>, ServiceError> {
+    let mut out = Vec::new();
+    for env in lifecycle
+        .iter()
+        .flat_map(|l| &l.phases)
+        .flat_map(|p| &p.environments)
+    {
+        if state
+            .store
+            .environment(env)
+            .await?
+            .is_some_and(|e| e.protected)
+        {
+            out.push(env.clone());
+        }
+    }
+    Ok(out)
+}
+
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    request: CreateRelease,
+) -> Result<ReleaseView, ServiceError> {
+    let project = request.project.clone();
+    let subject = format!("release/{project}/{}", request.version);
+    require(state, actor, Operation::CreateRelease, &subject).await?;
+    let version = parse_version(&request.version)?;
+    let given = request
+        .channel
+        .as_deref()
+        .map(Channel::parse)
+        .transpose()
+        .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+    let channel =
+        Channel::resolve(&version, given).map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+    let labels = request
+        .labels
+        .iter()
+        .map(|l| parse_name("label", l))
+        .collect::<Result<Vec<_>, _>>()?;
+    let spec = state.store.project(&project).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("project {project}"),
+            "apply its slipway.yaml first: `slipway apply -f slipway.yaml`",
+        )
+    })?;
+
+    let mut chosen: BTreeMap<Name, StoredArtifact> = BTreeMap::new();
+    for (component, reference) in &request.artifacts {
+        let component = parse_name("component", component)?;
+        if spec.component(&component).is_none() {
+            return Err(ServiceError::invalid(
+                format!("project {project} has no component {component}"),
+                "name each of the project's components once with --artifact COMPONENT=DIGEST|VERSION",
+            ));
+        }
+        if chosen.contains_key(&component) {
+            return Err(ServiceError::invalid(
+                format!("component {component} is given more than once"),
+                "a release holds exactly one artifact per component",
+            ));
+        }
+        let artifact = resolve_artifact(state, &project, &component, reference).await?;
+        chosen.insert(component, artifact);
+    }
+    let missing: Vec<&str> = spec
+        .components
+        .iter()
+        .filter(|c| !chosen.contains_key(&c.name))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ServiceError::invalid(
+            format!(
+                "a release of {project} holds one artifact per component; missing: {}",
+                missing.join(", ")
+            ),
+            "add --artifact COMPONENT=DIGEST|VERSION for each",
+        ));
+    }
+
+    let mut signatures = Vec::new();
+    for (component, artifact) in &chosen {
+        signatures.push((
+            component.clone(),
+            current_signature_state(state, artifact).await?,
+        ));
+    }
+    let eligible = signature_gate(true, &signatures).is_ok();
+
+    let previous = state
+        .store
+        .releases(&project)
+        .await?
+        .into_iter()
+        .map(|r| r.version)
+        .filter(|v| v.precedence(&version) == std::cmp::Ordering::Less)
+        .max_by(|a, b| a.precedence(b));
+    let facts = ReleaseFacts {
+        bump: Some(version.bump_from(previous.as_ref())),
+        prerelease: version.is_prerelease(),
+        labels: labels.clone(),
+    };
+    let lifecycle = spec.select_lifecycle(&facts);
+    let protected = protected_environments(state, lifecycle).await?;
+    if !eligible && !protected.is_empty() && !request.unsigned_ok {
+        let failing = signature_gate(true, &signatures).unwrap_err();
+        return Err(ServiceError::Policy {
+            message: format!(
+                "release {version} of {project} follows lifecycle {}, which reaches protected environment(s) {}, and not every artifact is validly signed ({})",
+                lifecycle.map_or("-", |l| l.name.as_str()),
+                names(&protected),
+                failing.join("; ")
+            ),
+            hint: format!(
+                "push signed artifacts (`slipway artifact push … --sign-key KEYFILE`, with the key registered by `slipway key add --project {project}`), or pass --unsigned-ok to create a release that can never enter {}",
+                names(&protected)
+            ),
+        });
+    }
+
+    let variables = super::variables::list(state, actor, &project)
+        .await?
+        .into_iter()
+        .map(|v| VariableSnapshot {
+            name: v.name,
+            scope: slipway_core::model::VariableScope {
+                environment: v.environment,
+                role: v.role,
+            },
+            sensitive: v.sensitive,
+            value: if v.sensitive { None } else { v.value },
+        })
+        .collect();
+    let notes = match &request.notes {
+        Some(NotesInput::Commits(text)) => {
+            notes::generate(&project, &version, channel, &notes::parse_commits(text))
+        }
+        Some(NotesInput::Text(text)) => notes::from_text(&project, &version, channel, text),
+        None => notes::generate(&project, &version, channel, &[]),
+    };
+    let release = StoredRelease {
+        project: project.clone(),
+        version: version.clone(),
+        channel,
+        labels,
+        lifecycle: lifecycle.map(|l| l.name.clone()),
+        artifacts: chosen
+            .values()
+            .map(|a| ReleaseArtifact {
+                component: a.component.clone(),
+                version: a.version.clone(),
+                digest: a.digest,
+            })
+            .collect(),
+        snapshot: ReleaseSnapshot {
+            project: spec.clone(),
+            variables,
+        },
+        notes,
+        eligible_for_protected: eligible,
+        created_by: actor.username.clone(),
+        created_at: slipway_store::now(),
+        pruned_at: None,
+    };
+
+    let mut tx = state.store.write().await?;
+    if tx.release_exists(&project, &version).await? {
+        return Err(ServiceError::Immutable {
+            message: format!(
+                "release {version} of {project} already exists, and releases never change"
+            ),
+            hint: "create the next version (e.g. a new -rc.N or patch number)".into(),
+        });
+    }
+    // Garbage collection may have run since the artifacts were looked up: check again inside
+    // the write, so a release never points at bytes that are gone.
+    for a in chosen.values() {
+        let now = tx.artifact(&a.project, &a.component, &a.version).await?;
+        if now.is_none_or(|n| n.purged_at.is_some()) {
+            return Err(ServiceError::invalid(
+                format!(
+                    "the bytes of {} {} were removed by retention a moment ago",
+                    a.component, a.version
+                ),
+                "push the same file again to restore them, then create the release",
+            ));
+        }
+    }
+    tx.insert_release(&release).await?;
+    tx.audit(entry(
+        actor,
+        "release.create",
+        subject,
+        json!({
+            "channel": channel,
+            "lifecycle": release.lifecycle,
+            "labels": release.labels,
+            "eligible_for_protected": eligible,
+            "artifacts": release.artifacts,
+        }),
+    ));
+    tx.commit().await?;
+    Ok(ReleaseView {
+        release,
+        artifact_details: chosen.into_values().collect(),
+    })
+}
+
+fn names(list: &[Name]) -> String {
+    list.iter().map(Name::as_str).collect::<Vec<_>>().join(", ")
+}
+
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+) -> Result<Vec<StoredRelease>, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("project/{project}/releases"),
+    )
+    .await?;
+    Ok(state.store.releases(project).await?)
+}
+
+pub async fn get(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    version: &str,
+) -> Result<ReleaseView, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("release/{project}/{version}"),
+    )
+    .await?;
+    let release = find(state, project, version).await?;
+    let mut details = Vec::new();
+    for a in &release.artifacts {
+        if let Some(stored) = state
+            .store
+            .artifact(project, &a.component, &a.version)
+            .await?
+        {
+            details.push(stored);
+        }
+    }
+    Ok(ReleaseView {
+        release,
+        artifact_details: details,
+    })
+}
+
+async fn find(
+    state: &AppState,
+    project: &Name,
+    version: &str,
+) -> Result<StoredRelease, ServiceError> {
+    let parsed = parse_version(version)?;
+    state
+        .store
+        .release(project, &parsed)
+        .await?
+        .ok_or_else(|| not_found(project, version))
+}
+
+/// The release notes as Markdown.
+pub async fn notes_markdown(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    version: &str,
+) -> Result<String, ServiceError> {
+    Ok(get(state, actor, project, version)
+        .await?
+        .release
+        .notes
+        .to_markdown())
+}
+
+/// What changed from release `from` to release `to`.
+pub async fn compare(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    from: &str,
+    to: &str,
+) -> Result<ReleaseDiff, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("project/{project}/releases"),
+    )
+    .await?;
+    let (a, b) = (
+        find(state, project, from).await?,
+        find(state, project, to).await?,
+    );
+    Ok(diff(&content_of(&a), &content_of(&b)))
+}
+
+fn content_of(r: &StoredRelease) -> ReleaseContent<'_> {
+    ReleaseContent {
+        version: r.version.to_string(),
+        artifacts: r
+            .artifacts
+            .iter()
+            .map(|x| (x.component.clone(), x.version.clone(), x.digest))
+            .collect(),
+        project: &r.snapshot.project,
+        variables: &r.snapshot.variables,
+        notes: &r.notes,
+    }
+}
+
+/// Whether the signature rule lets `release` into `environment`: a protected environment takes
+/// only releases whose every artifact is validly signed by a key the project trusts now (and
+/// whose bytes are still in the vault). The deployment engine calls this before it hands out
+/// any artifact; `Err` says which artifacts fail and why.
+pub async fn check_environment_policy(
+    state: &AppState,
+    release: &StoredRelease,
+    environment: &Name,
+) -> Result<(), ServiceError> {
+    let env = state
+        .store
+        .environment(environment)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("environment {environment}"), ""))?;
+    let mut states = Vec::new();
+    for a in &release.artifacts {
+        let state_now = match state
+            .store
+            .artifact(&release.project, &a.component, &a.version)
+            .await?
+        {
+            Some(stored) if stored.purged_at.is_none() => {
+                current_signature_state(state, &stored).await?
+            }
+            _ => SignatureState::Invalid {
+                detail: "its bytes are no longer in the vault".into(),
+            },
+        };
+        states.push((a.component.clone(), state_now));
+    }
+    signature_gate(env.protected, &states).map_err(|failing| ServiceError::Policy {
+        message: format!(
+            "release {} of {} cannot enter protected environment {environment}: {}",
+            release.version,
+            release.project,
+            failing.join("; ")
+        ),
+        hint: format!(
+            "protected environments take only artifacts validly signed by a key project {} trusts; create a new release from signed artifacts",
+            release.project
+        ),
+    })
+}
+
+/// [`check_environment_policy`] for a person asking through the API or CLI.
+pub async fn check(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    version: &str,
+    environment: &Name,
+) -> Result<serde_json::Value, ServiceError> {
+    let release = get(state, actor, project, version).await?.release;
+    check_environment_policy(state, &release, environment).await?;
+    Ok(json!({
+        "release": release.version,
+        "environment": environment,
+        "allowed": true,
+    }))
+}

@@ -1,0 +1,987 @@
+//! The web console, end to end: plain HTTP checks of its guarantees (sign-in redirects, CSRF,
+//! sensitive values), and a real Chromium driven through chromedriver's W3C WebDriver API.
+//!
+//! Each test starts the real server on a random loopback port with a fresh data folder, loads
+//! the Pets example through the API, and creates `olivia` (ops) with a known password.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use slipway_server::{start, RunningServer, ServerConfig};
+
+const ADMIN_TOKEN: &str = "test-admin-token";
+const PETS: &str = include_str!("../../../examples/pets/slipway.yaml");
+const OLIVIA_PASSWORD: &str = "correct-horse-battery";
+
+// ---------------------------------------------------------------------------------------------
+// The server under test
+
+struct Server {
+    base: String,
+    _running: RunningServer,
+    _data: tempfile::TempDir,
+}
+
+async fn server_with_pets() -> Server {
+    let data = tempfile::tempdir().expect("a temp folder");
+    let running = start(ServerConfig {
+        data_dir: data.path().join("data"),
+        database_url: None,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        master_key_file: None,
+    })
+    .await
+    .expect("the server starts");
+    let base = format!("http://{}", running.addr);
+    let server = Server {
+        base,
+        _running: running,
+        _data: data,
+    };
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        let applied = http.api(
+            "POST",
+            "/api/v1/apply",
+            json!({ "files": [{ "name": "slipway.yaml", "content": PETS }] }),
+        );
+        assert_eq!(applied.status, 200, "apply: {}", applied.body);
+        let created = http.api(
+            "POST",
+            "/api/v1/users",
+            json!({ "username": "olivia", "role": "ops", "password": OLIVIA_PASSWORD }),
+        );
+        assert_eq!(created.status, 201, "create olivia: {}", created.body);
+    })
+    .await;
+    server
+}
+
+/// Run blocking client code off the server's runtime threads, keeping its panic message.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small HTTP client that does not follow redirects, so tests see them
+
+struct Reply {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+struct Http {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Http {
+    fn new(base: &str) -> Http {
+        Http {
+            base: base.to_string(),
+            agent: ureq::AgentBuilder::new()
+                .redirects(0)
+                .timeout(Duration::from_secs(20))
+                .build(),
+        }
+    }
+
+    fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("the request failed: {e}"),
+        };
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_string())))
+            .collect();
+        Reply {
+            headers,
+            status: response.status(),
+            location: response.header("location").map(str::to_string),
+            set_cookie: response.header("set-cookie").map(str::to_string),
+            body: response.into_string().expect("a text body"),
+        }
+    }
+
+    /// An API call as the first admin.
+    fn api(&self, method: &str, path: &str, body: Value) -> Reply {
+        let request = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"));
+        Self::reply(if method == "GET" {
+            request.call()
+        } else {
+            request.send_json(body)
+        })
+    }
+
+    fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut request = self.agent.get(&format!("{}{path}", self.base));
+        if let Some(c) = cookie {
+            request = request.set("Cookie", c);
+        }
+        Self::reply(request.call())
+    }
+
+    fn post_form(&self, path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Reply {
+        let mut request = self.agent.post(&format!("{}{path}", self.base));
+        if let Some(c) = cookie {
+            request = request.set("Cookie", c);
+        }
+        Self::reply(request.send_form(fields))
+    }
+
+    /// Sign in through the console form; returns the `Cookie` header value of the session.
+    fn sign_in(&self, username: &str, password: &str) -> String {
+        let reply = self.post_form(
+            "/login",
+            None,
+            &[("username", username), ("password", password)],
+        );
+        assert_eq!(reply.status, 303, "sign-in should redirect: {}", reply.body);
+        assert_eq!(reply.location.as_deref(), Some("/projects"));
+        let set = reply.set_cookie.expect("sign-in sets the session cookie");
+        set.split(';').next().expect("a cookie pair").to_string()
+    }
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// The session's CSRF token, as the console's forms carry it.
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html
+        .find(marker)
+        .expect("the page has a form with a csrf field")
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .expect("a closing quote")
+        .to_string()
+}
+
+fn variable_value(http: &Http, name: &str, environment: Option<&str>) -> Option<Value> {
+    let listed = http.api("GET", "/api/v1/projects/pets/variables", Value::Null);
+    let items: Value = serde_json::from_str(&listed.body).expect("json");
+    items["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|v| v["name"] == name && v["environment"].as_str() == environment)
+        .map(|v| v["value"].clone())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain HTTP checks
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_out_readers_are_sent_to_the_sign_in_page() {
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        for path in ["/", "/projects", "/projects/pets/variables", "/audit"] {
+            let reply = http.get(path, None);
+            assert_eq!(
+                (reply.status, reply.location.as_deref()),
+                (303, Some("/login")),
+                "GET {path}"
+            );
+        }
+        // A forged or expired cookie is no better than none.
+        let reply = http.get("/projects", Some("slipway_session=0000"));
+        assert_eq!(reply.location.as_deref(), Some("/login"));
+        let login = http.get("/login", None);
+        assert_eq!(login.status, 200);
+        assert!(
+            login.body.contains("<label for=\"password\">"),
+            "{}",
+            login.body
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_never_stored_and_assets_are_cached_by_version() {
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        let login = http.get("/login", None);
+        assert_eq!(login.header("cache-control"), "no-store");
+        assert!(login
+            .header("content-security-policy")
+            .contains("default-src 'none'"));
+        let css = between(&login.body, "<link rel=\"stylesheet\" href=\"", "\"").to_string();
+        assert!(css.starts_with("/assets/console.css?v="), "{css}");
+        let sheet = http.get(&css, None);
+        assert_eq!(sheet.status, 200);
+        assert!(sheet.header("cache-control").contains("immutable"));
+        assert!(sheet.header("content-type").starts_with("text/css"));
+        assert!(sheet.body.contains(":focus-visible"), "focus stays visible");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_refused_with_the_reason_and_no_cookie() {
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        let reply = http.post_form(
+            "/login",
+            None,
+            &[("username", "olivia"), ("password", "wrong-horse-battery")],
+        );
+        assert_eq!(reply.status, 401);
+        assert!(reply.set_cookie.is_none());
+        assert!(
+            reply.body.contains("Wrong user name or password"),
+            "{}",
+            reply.body
+        );
+        assert!(
+            reply.body.contains("class=\"hint\""),
+            "the hint is shown: {}",
+            reply.body
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_without_the_session_csrf_token_are_refused_and_change_nothing() {
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        let cookie = http.sign_in("olivia", OLIVIA_PASSWORD);
+        let page = http.get("/projects/pets/variables", Some(&cookie));
+        assert_eq!(page.status, 200);
+        let csrf = csrf_in(&page.body);
+        let change = [
+            ("name", "APP_ROOT"),
+            ("environment", ""),
+            ("value", "/srv/forged"),
+        ];
+
+        let without = http.post_form("/projects/pets/variables", Some(&cookie), &change);
+        let mut wrong_fields = change.to_vec();
+        // Another token of the same length: only the last character differs.
+        let last = if csrf.ends_with('0') { '1' } else { '0' };
+        let wrong = format!("{}{last}", &csrf[..csrf.len() - 1]);
+        wrong_fields.push(("csrf", &wrong));
+        let with_wrong = http.post_form("/projects/pets/variables", Some(&cookie), &wrong_fields);
+        let token_without = http.post_form("/users/tokens", Some(&cookie), &[("name", "forged")]);
+        for reply in [&without, &with_wrong, &token_without] {
+            assert_eq!(reply.status, 403, "{}", reply.body);
+            assert!(reply.body.contains("nothing was changed"), "{}", reply.body);
+        }
+        assert_eq!(
+            variable_value(&http, "APP_ROOT", None),
+            Some(json!("/opt/pets")),
+            "the refused post changed nothing"
+        );
+        let tokens = http.api("GET", "/api/v1/tokens", Value::Null);
+        assert!(
+            !tokens.body.contains("forged"),
+            "no token was created: {}",
+            tokens.body
+        );
+        let audit = http.api("GET", "/api/v1/audit?verb=variable.", Value::Null);
+        assert!(
+            !audit.body.contains("variable.set"),
+            "no change was audited: {}",
+            audit.body
+        );
+
+        // The same form with the right token goes through: the refusal was about the token.
+        let mut signed = change.to_vec();
+        signed.push(("csrf", &csrf));
+        let accepted = http.post_form("/projects/pets/variables", Some(&cookie), &signed);
+        assert_eq!(
+            (accepted.status, accepted.location.as_deref()),
+            (303, Some("/projects/pets/variables?saved=APP_ROOT")),
+            "{}",
+            accepted.body
+        );
+        assert_eq!(
+            variable_value(&http, "APP_ROOT", None),
+            Some(json!("/srv/forged"))
+        );
+
+        // Signing out is a form too.
+        assert_eq!(http.post_form("/logout", Some(&cookie), &[]).status, 403);
+        assert_eq!(
+            http.get("/projects", Some(&cookie)).status,
+            200,
+            "the session survived the forged sign-out"
+        );
+        let out = http.post_form("/logout", Some(&cookie), &[("csrf", &csrf)]);
+        assert_eq!(out.location.as_deref(), Some("/login"));
+        assert_eq!(
+            http.get("/projects", Some(&cookie)).location.as_deref(),
+            Some("/login"),
+            "the session is gone"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_values_never_reach_the_variables_page() {
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        let set = http.api(
+            "PUT",
+            "/api/v1/projects/pets/variables/DB_PASSWORD",
+            json!({ "value": "s3cr3t-value-XYZ", "sensitive": true, "environment": "PROD-EU" }),
+        );
+        assert_eq!(set.status, 204, "{}", set.body);
+        let cookie = http.sign_in("olivia", OLIVIA_PASSWORD);
+        let page = http.get("/projects/pets/variables", Some(&cookie));
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("DB_PASSWORD"), "{}", page.body);
+        assert!(
+            page.body.contains("•••••• (set)"),
+            "a set sensitive value shows as set: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("s3cr3t-value-XYZ"),
+            "the sensitive value leaked into the page"
+        );
+
+        // The row's link opens the form ready for a sensitive value: typed into a password field.
+        let prefilled = http
+            .get(
+                "/projects/pets/variables?name=DB_PASSWORD&environment=PROD-EU&sensitive=1",
+                Some(&cookie),
+            )
+            .body;
+        assert!(
+            prefilled.contains("type=\"password\" id=\"value\""),
+            "{prefilled}"
+        );
+        assert!(
+            prefilled.contains("<option value=\"PROD-EU\" selected>"),
+            "{prefilled}"
+        );
+
+        // Set through the console form, a sensitive value is not echoed either, nor audited.
+        let csrf = csrf_in(&page.body);
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("name", "API_KEY"),
+            ("environment", "DEV"),
+            ("sensitive", "1"),
+            ("value", "console-secret-ABC"),
+        ];
+        let posted = http.post_form("/projects/pets/variables", Some(&cookie), &form);
+        assert_eq!(posted.status, 303, "{}", posted.body);
+        for path in [
+            "/projects/pets/variables?saved=API_KEY",
+            "/audit",
+            "/projects/pets",
+        ] {
+            let body = http.get(path, Some(&cookie)).body;
+            assert!(
+                !body.contains("console-secret-ABC") && !body.contains("s3cr3t-value-XYZ"),
+                "a sensitive value leaked into {path}"
+            );
+        }
+    })
+    .await;
+}
+
+/// The text between `before` and the next `after` in `html`.
+fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
+    let start = html
+        .find(before)
+        .unwrap_or_else(|| panic!("`{before}` is not in the page:\n{html}"))
+        + before.len();
+    let len = html[start..].find(after).expect("the end marker");
+    &html[start..start + len]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_made_in_the_console_are_shown_once_and_work() {
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        let set = http.api(
+            "PATCH",
+            "/api/v1/users/admin",
+            json!({ "password": "admin-password-123" }),
+        );
+        assert_eq!(set.status, 200, "{}", set.body);
+        let cookie = http.sign_in("admin", "admin-password-123");
+        let csrf = csrf_in(&http.get("/users", Some(&cookie)).body);
+
+        let created = http.post_form(
+            "/users",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("username", "quinn"),
+                ("role", "qa"),
+                ("password", ""),
+            ],
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+        let password = between(&created.body, "<code>", "</code>").to_string();
+        assert_eq!(
+            password.len(),
+            20,
+            "a generated password is shown: {}",
+            created.body
+        );
+        http.sign_in("quinn", &password);
+
+        let made = http.post_form(
+            "/users/tokens",
+            Some(&cookie),
+            &[("csrf", &csrf), ("name", "gitlab-ci")],
+        );
+        assert_eq!(made.status, 201, "{}", made.body);
+        let secret = between(&made.body, "<code id=\"token-secret\">", "</code>").to_string();
+        assert!(secret.starts_with("slw_"), "{secret}");
+        let whoami = |token: &str| {
+            Http::reply(
+                http.agent
+                    .get(&format!("{base}/api/v1/whoami"))
+                    .set("Authorization", &format!("Bearer {token}"))
+                    .call(),
+            )
+        };
+        assert_eq!(whoami(&secret).status, 200, "the shown secret signs in");
+
+        let users = http.get("/users", Some(&cookie)).body;
+        assert!(
+            !users.contains(&secret) && !users.contains(&password),
+            "secrets are shown once only"
+        );
+        assert!(users.contains("gitlab-ci"));
+        let revoke = format!(
+            "/users/tokens/{}/revoke",
+            between(
+                between(&users, "<th scope=\"row\">gitlab-ci</th>", "</tr>"),
+                "action=\"/users/tokens/",
+                "/revoke\""
+            )
+        );
+        let revoked = http.post_form(&revoke, Some(&cookie), &[("csrf", &csrf)]);
+        assert_eq!(revoked.status, 303, "{}", revoked.body);
+        let notice = http
+            .get(
+                revoked.location.as_deref().expect("a redirect"),
+                Some(&cookie),
+            )
+            .body;
+        assert!(notice.contains("Token gitlab-ci revoked"), "{notice}");
+        assert_eq!(
+            whoami(&secret).status,
+            401,
+            "a revoked token signs nothing in"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_what_it_lists() {
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        let target = http.api(
+            "POST",
+            "/api/v1/targets",
+            json!({ "name": "app-01", "environment": "DEV", "roles": ["app", "batch"] }),
+        );
+        assert_eq!(target.status, 201, "{}", target.body);
+        let cookie = http.sign_in("olivia", OLIVIA_PASSWORD);
+        let pages = [
+            ("/projects", vec!["Pet adoption records"]),
+            (
+                "/projects/pets",
+                vec![
+                    "pets-war",
+                    "Stop JBoss",
+                    "Rollback steps in DEV",
+                    "hotfix",
+                    "for releases labelled hotfix",
+                ],
+            ),
+            (
+                "/projects/pets?environment=PROD-US",
+                vec!["Rollback steps in PROD-US"],
+            ),
+            (
+                "/environments",
+                vec!["PRE-PROD", "protected", "User acceptance (MET/UAT)"],
+            ),
+            ("/targets", vec!["app-01", "app, batch", "placeholder"]),
+            ("/users", vec!["olivia", "Create a token for yourself"]),
+            (
+                "/audit?verb=target.",
+                vec!["target.register", "target/app-01"],
+            ),
+        ];
+        for (path, shown) in pages {
+            let page = http.get(path, Some(&cookie));
+            assert_eq!(page.status, 200, "GET {path}: {}", page.body);
+            for text in shown {
+                assert!(
+                    page.body.contains(text),
+                    "GET {path} should show {text}:\n{}",
+                    page.body
+                );
+            }
+        }
+        let unknown = http.get("/projects/pets?environment=NOWHERE", Some(&cookie));
+        assert_eq!(unknown.status, 404);
+        assert!(
+            unknown.body.contains("Environment NOWHERE does not exist."),
+            "{}",
+            unknown.body
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_says_who_could_do_it() {
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        let created = http.api(
+            "POST",
+            "/api/v1/users",
+            json!({ "username": "vera", "role": "viewer", "password": "viewer-password-123" }),
+        );
+        assert_eq!(created.status, 201);
+        let cookie = http.sign_in("vera", "viewer-password-123");
+        let page = http.get("/users", Some(&cookie));
+        assert!(
+            !page.body.contains("Create a user"),
+            "a viewer is not offered the form"
+        );
+        let csrf = csrf_in(&page.body);
+        let refused = http.post_form(
+            "/users",
+            Some(&cookie),
+            &[
+                ("csrf", &csrf),
+                ("username", "mallory"),
+                ("role", "admin"),
+                ("password", ""),
+            ],
+        );
+        assert_eq!(refused.status, 403);
+        assert!(
+            refused
+                .body
+                .contains("The viewer role may not manage users; ask someone with the admin role."),
+            "{}",
+            refused.body
+        );
+        let users = http.api("GET", "/api/v1/users", Value::Null);
+        assert!(!users.body.contains("mallory"));
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The browser
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// chromedriver, stopped when the test ends however it ends.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Asked politely, chromedriver reaps the browsers it started; killing is the fallback.
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
+        let _ = agent.get(&format!("{}/shutdown", self.url)).call();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+fn start_driver(program: &Path) -> Driver {
+    let port = free_port();
+    let child = Command::new(program)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .build();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = agent
+            .get(&format!("{}/status", driver.url))
+            .call()
+            .ok()
+            .and_then(|r| r.into_json::<Value>().ok())
+            .is_some_and(|v| v["value"]["ready"] == true);
+        if ready {
+            return driver;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not become ready within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One WebDriver session: a headless Chromium with a throw-away profile.
+struct Browser {
+    agent: ureq::Agent,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+const WAIT: Duration = Duration::from_secs(10);
+
+impl Browser {
+    fn open(driver: &Driver) -> Browser {
+        let profile = tempfile::tempdir().expect("a profile folder");
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(60))
+            .build();
+        let capabilities = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
+                     "--no-first-run", "--disable-component-update", "--disable-sync", format!("--user-data-dir={}", profile.path().display())]
+        }}}});
+        let created: Value = match agent
+            .post(&format!("{}/session", driver.url))
+            .send_json(capabilities)
+        {
+            Ok(r) => r.into_json().expect("json"),
+            Err(ureq::Error::Status(code, r)) => panic!(
+                "chromedriver refused the session ({code}): {}",
+                r.into_string().unwrap_or_default()
+            ),
+            Err(e) => panic!("chromedriver did not answer: {e}"),
+        };
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        Browser {
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+            session: format!("{}/session/{session}", driver.url),
+            _profile: profile,
+        }
+    }
+
+    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let request = self
+            .agent
+            .request(method, &format!("{}{path}", self.session));
+        let result = match body {
+            Some(b) => request.send_json(b),
+            None => request.call(),
+        };
+        match result {
+            Ok(r) => r.into_json::<Value>().expect("json")["value"].clone(),
+            Err(ureq::Error::Status(code, r)) => panic!(
+                "WebDriver {method} {path} failed ({code}): {}",
+                r.into_string().unwrap_or_default()
+            ),
+            Err(e) => panic!("WebDriver {method} {path} failed: {e}"),
+        }
+    }
+
+    fn go(&self, url: &str) {
+        self.command("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn find(&self, css: &str) -> String {
+        let found = self.command(
+            "POST",
+            "/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        );
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_string()
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        self.command("POST", &format!("/element/{id}/clear"), Some(json!({})));
+        self.command(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.command("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    fn script(&self, source: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": source, "args": [] })),
+        )
+    }
+
+    /// The text a reader sees in `css`, once it contains `needle` (polled, at most 10 s).
+    fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self
+                .script(&format!(
+                    "const e = document.querySelector({}); return e ? e.innerText : '';",
+                    json!(css)
+                ))
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{needle}` did not appear in {css} within 10 s; it shows:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn path(&self) -> String {
+        let url = self
+            .command("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        url.splitn(4, '/')
+            .nth(3)
+            .map(|p| format!("/{p}"))
+            .unwrap_or(url)
+    }
+
+    /// The cells of every body row of the first table in `css`.
+    fn table(&self, css: &str) -> Vec<Vec<String>> {
+        let rows = self.script(&format!("return [...document.querySelectorAll({})].map(r => [...r.cells].map(c => c.innerText.trim()));", json!(format!("{css} tbody tr"))));
+        serde_json::from_value(rows).expect("rows of cells")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ending the session closes Chromium before chromedriver itself is stopped.
+        let _ = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .delete(&self.session)
+            .call();
+    }
+}
+
+/// chromedriver, or `None` when the test may be skipped here (never on CI).
+fn browser_tools() -> Option<PathBuf> {
+    let driver = on_path("chromedriver");
+    let missing = match (Path::new(CHROMIUM).is_file(), &driver) {
+        (true, Some(_)) => return driver,
+        (false, _) => format!("{CHROMIUM} is missing"),
+        (true, None) => "chromedriver is not on PATH".to_string(),
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("{missing}: CI must install chromium and chromium-driver (apt-get install -y chromium chromium-driver) to run the console's browser test");
+    }
+    eprintln!(
+        "\n!!! SKIPPING browser test: {missing}. Install chromium and chromium-driver to run it.\n"
+    );
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
+    let Some(chromedriver) = browser_tools() else {
+        return;
+    };
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let driver = start_driver(&chromedriver);
+        let browser = Browser::open(&driver);
+
+        browser.go(&format!("{base}/projects"));
+        assert_eq!(
+            browser.path(),
+            "/login",
+            "a signed-out reader is sent to sign in"
+        );
+
+        browser.type_into("#username", "olivia");
+        browser.type_into("#password", "not-her-password");
+        browser.click("form button[type=submit]");
+        browser.wait_for_text("main", "Wrong user name or password");
+
+        browser.type_into("#password", OLIVIA_PASSWORD);
+        browser.click("form button[type=submit]");
+        let projects = browser.wait_for_text("main", "pets");
+        assert_eq!(browser.path(), "/projects");
+        assert!(projects.contains("Pet adoption records"), "{projects}");
+        let header = browser.wait_for_text("header", "olivia");
+        for item in [
+            "Projects",
+            "Environments",
+            "Targets",
+            "Users & tokens",
+            "Audit log",
+            "ops",
+            "Sign out",
+        ] {
+            assert!(
+                header.contains(item),
+                "the navigation shows {item}: {header}"
+            );
+        }
+
+        browser.click("main a[href='/projects/pets']");
+        let plan = browser.wait_for_text("#plan-steps", "Stop JBoss");
+        assert!(plan.contains("stop service jboss"), "{plan}");
+        let rollback = browser.wait_for_text("#rollback", "Rollback steps in DEV");
+        let steps = browser.table("#rollback-steps");
+        let names: Vec<&str> = steps.iter().map(|cells| cells[1].as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Undo 8: Deploy the batch",
+                "Undo 7: Start JBoss",
+                "Undo 6: Deploy the WAR",
+                "Undo 5: Run the SQL scripts",
+                "Undo 4: Stop JBoss"
+            ],
+            "{rollback}"
+        );
+        assert!(
+            rollback.contains("run rollback down.sql from pets-sql"),
+            "{rollback}"
+        );
+        assert!(
+            rollback.contains("a backup only copies"),
+            "steps left as they are say why: {rollback}"
+        );
+
+        browser.click("#environment option[value='PROD-EU']");
+        browser.click("#rollback button[type=submit]");
+        browser.wait_for_text("#rollback", "Rollback steps in PROD-EU");
+        assert!(
+            browser
+                .path()
+                .starts_with("/projects/pets?environment=PROD-EU"),
+            "{}",
+            browser.path()
+        );
+
+        browser.go(&format!("{base}/audit"));
+        browser.wait_for_text("main", "project.create");
+        let events = browser.table("main");
+        let by = |actor: &str, verb: &str| {
+            events
+                .iter()
+                .any(|cells| cells[2] == actor && cells[3] == verb)
+        };
+        assert!(by("admin", "project.create"), "{events:?}");
+        assert!(by("admin", "user.create"), "{events:?}");
+        assert!(by("olivia", "session.login"), "{events:?}");
+        assert!(by("olivia", "session.login_failed"), "{events:?}");
+        browser.click("#verify-title ~ form button");
+        browser.wait_for_text("#main", "Intact:");
+
+        browser.go(&format!("{base}/projects/pets/variables"));
+        browser.wait_for_text("main", "DB_PASSWORD");
+        let variables = browser.table("main");
+        let password = variables
+            .iter()
+            .find(|cells| cells[0] == "DB_PASSWORD")
+            .expect("a DB_PASSWORD row");
+        assert_eq!(password[1], "PROD-EU");
+        assert!(password[3].contains("(not set)"), "{password:?}");
+
+        browser.click("header form button");
+        browser.wait_for_text("main", "Sign in to Slipway");
+        assert_eq!(browser.path(), "/login");
+    })
+    .await;
+}

@@ -1,0 +1,383 @@
+//! Deployments, their tasks and the tasks' log lines.
+
+use serde::Serialize;
+use slipway_core::deploy::progress::Run;
+use slipway_core::deploy::state::{DeploymentState, TaskState};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{now, Result, Store, StoreError, WriteTx};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredDeployment {
+    pub id: i64,
+    pub project: String,
+    pub release_version: String,
+    pub environment: String,
+    /// `deploy`, `dry_run` or `rollback` (a deployment that undoes `rollback_of`).
+    pub kind: String,
+    pub rollback_of: Option<i64>,
+    pub state: DeploymentState,
+    /// `forward` while the plan runs, `rollback` once its undo runs.
+    pub phase: String,
+    pub runs: Vec<Run>,
+    pub rollback_runs: Vec<Run>,
+    pub requested_by: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredTask {
+    pub id: String,
+    pub deployment_id: i64,
+    pub phase: String,
+    pub run_index: i64,
+    pub batch_index: i64,
+    pub target: String,
+    pub attempt: i64,
+    pub state: TaskState,
+    pub leased_until: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub exit_code: Option<i64>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    pub task_id: String,
+    pub attempt: i64,
+    pub line_no: i64,
+    pub at: String,
+    pub line: String,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+const DEPLOYMENT_COLUMNS: &str = "id, project, release_version, environment, kind, rollback_of, state, phase, runs, rollback_runs, requested_by, created_at, finished_at, failure";
+const TASK_COLUMNS: &str = "id, deployment_id, phase, run_index, batch_index, target, attempt, state, leased_until, started_at, finished_at, exit_code, summary";
+
+fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
+    let state: String = row.try_get("state")?;
+    let runs: String = row.try_get("runs")?;
+    let rollback_runs: String = row.try_get("rollback_runs")?;
+    Ok(StoredDeployment {
+        id: row.try_get("id")?,
+        project: row.try_get("project")?,
+        release_version: row.try_get("release_version")?,
+        environment: row.try_get("environment")?,
+        kind: row.try_get("kind")?,
+        rollback_of: row.try_get("rollback_of")?,
+        state: DeploymentState::parse(&state).ok_or_else(|| corrupt("deployment state", &state))?,
+        phase: row.try_get("phase")?,
+        runs: serde_json::from_str(&runs).map_err(|e| corrupt("deployment runs", e))?,
+        rollback_runs: serde_json::from_str(&rollback_runs)
+            .map_err(|e| corrupt("deployment rollback runs", e))?,
+        requested_by: row.try_get("requested_by")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+        failure: row.try_get("failure")?,
+    })
+}
+
+fn task(row: &AnyRow) -> Result<StoredTask> {
+    let state: String = row.try_get("state")?;
+    Ok(StoredTask {
+        id: row.try_get("id")?,
+        deployment_id: row.try_get("deployment_id")?,
+        phase: row.try_get("phase")?,
+        run_index: row.try_get("run_index")?,
+        batch_index: row.try_get("batch_index")?,
+        target: row.try_get("target")?,
+        attempt: row.try_get("attempt")?,
+        state: TaskState::parse(&state).ok_or_else(|| corrupt("task state", &state))?,
+        leased_until: row.try_get("leased_until")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        exit_code: row.try_get("exit_code")?,
+        summary: row.try_get("summary")?,
+    })
+}
+
+impl Store {
+    pub async fn deployment(&self, id: i64) -> Result<Option<StoredDeployment>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(deployment).transpose()
+    }
+
+    /// Newest first, optionally for one project and/or environment.
+    pub async fn deployments(
+        &self,
+        project: Option<&str>,
+        environment: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredDeployment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR environment = $2) ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(project)
+        .bind(environment)
+        .bind(limit.clamp(1, 500))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deployment).collect()
+    }
+
+    /// Deployments the orchestrator must move forward.
+    pub async fn active_deployments(&self) -> Result<Vec<StoredDeployment>> {
+        let rows = sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE state IN ('pending', 'running', 'rolling_back') ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(deployment).collect()
+    }
+
+    pub async fn tasks(&self, deployment_id: i64) -> Result<Vec<StoredTask>> {
+        let rows = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE deployment_id = $1 ORDER BY phase DESC, run_index, batch_index, target"))
+            .bind(deployment_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(task).collect()
+    }
+
+    pub async fn task(&self, id: &str) -> Result<Option<StoredTask>> {
+        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(task).transpose()
+    }
+
+    /// Log lines of a deployment's tasks after `after` (a `(task, attempt, line)` cursor is not
+    /// needed by readers: they page by their count).
+    pub async fn deployment_logs(
+        &self,
+        deployment_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLine>> {
+        let rows = sqlx::query(
+            "SELECT l.task_id, l.attempt, l.line_no, l.at, l.line FROM task_logs l JOIN tasks t ON t.id = l.task_id \
+             WHERE t.deployment_id = $1 ORDER BY l.at, l.task_id, l.attempt, l.line_no LIMIT $2 OFFSET $3",
+        )
+        .bind(deployment_id)
+        .bind(limit.clamp(1, 5000))
+        .bind(offset.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LogLine {
+                    task_id: r.try_get("task_id")?,
+                    attempt: r.try_get("attempt")?,
+                    line_no: r.try_get("line_no")?,
+                    at: r.try_get("at")?,
+                    line: r.try_get("line")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Append log lines; a batch sent twice (a retried request) is stored once. Output is data
+    /// about a task, not a change anyone makes: it is kept outside the audit chain.
+    pub async fn append_logs(
+        &self,
+        task_id: &str,
+        attempt: i64,
+        first_line_no: i64,
+        lines: &[String],
+    ) -> Result<()> {
+        let at = now();
+        for (i, line) in lines.iter().enumerate() {
+            sqlx::query("INSERT INTO task_logs (task_id, attempt, line_no, at, line) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt, line_no) DO NOTHING")
+                .bind(task_id)
+                .bind(attempt)
+                .bind(first_line_no + i as i64)
+                .bind(&at)
+                .bind(line)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Keep a leased task's lease alive while its agent works on it.
+    pub async fn extend_lease(&self, task_id: &str, attempt: i64, until: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE tasks SET leased_until = $3 WHERE id = $1 AND attempt = $2 AND state = 'leased'")
+            .bind(task_id)
+            .bind(attempt)
+            .bind(until)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+impl WriteTx<'_> {
+    pub async fn deployment(&mut self, id: i64) -> Result<Option<StoredDeployment>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(deployment).transpose()
+    }
+
+    pub async fn tasks(&mut self, deployment_id: i64) -> Result<Vec<StoredTask>> {
+        let rows = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE deployment_id = $1 ORDER BY phase DESC, run_index, batch_index, target"))
+            .bind(deployment_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(task).collect()
+    }
+
+    pub async fn task(&mut self, id: &str) -> Result<Option<StoredTask>> {
+        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(task).transpose()
+    }
+
+    /// Store a new deployment, giving it the next number.
+    pub async fn insert_deployment(&mut self, d: &StoredDeployment) -> Result<i64> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM deployments")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        sqlx::query(&format!("INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+            .bind(id)
+            .bind(&d.project)
+            .bind(&d.release_version)
+            .bind(&d.environment)
+            .bind(&d.kind)
+            .bind(d.rollback_of)
+            .bind(d.state.as_str())
+            .bind(&d.phase)
+            .bind(serde_json::to_string(&d.runs).expect("runs serialise"))
+            .bind(serde_json::to_string(&d.rollback_runs).expect("runs serialise"))
+            .bind(&d.requested_by)
+            .bind(now())
+            .bind(d.finished_at.as_deref())
+            .bind(d.failure.as_deref())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(id)
+    }
+
+    /// Save a deployment's state, phase, undo runs and outcome.
+    pub async fn update_deployment(&mut self, d: &StoredDeployment) -> Result<()> {
+        sqlx::query("UPDATE deployments SET state = $2, phase = $3, rollback_runs = $4, finished_at = $5, failure = $6 WHERE id = $1")
+            .bind(d.id)
+            .bind(d.state.as_str())
+            .bind(&d.phase)
+            .bind(serde_json::to_string(&d.rollback_runs).expect("runs serialise"))
+            .bind(d.finished_at.as_deref())
+            .bind(d.failure.as_deref())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_task(&mut self, t: &StoredTask) -> Result<()> {
+        sqlx::query(&format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+            .bind(&t.id)
+            .bind(t.deployment_id)
+            .bind(&t.phase)
+            .bind(t.run_index)
+            .bind(t.batch_index)
+            .bind(&t.target)
+            .bind(t.attempt)
+            .bind(t.state.as_str())
+            .bind(t.leased_until.as_deref())
+            .bind(t.started_at.as_deref())
+            .bind(t.finished_at.as_deref())
+            .bind(t.exit_code)
+            .bind(t.summary.as_deref())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_task(&mut self, t: &StoredTask) -> Result<()> {
+        sqlx::query(
+            "UPDATE tasks SET attempt = $2, state = $3, leased_until = $4, started_at = $5, finished_at = $6, exit_code = $7, summary = $8 WHERE id = $1",
+        )
+        .bind(&t.id)
+        .bind(t.attempt)
+        .bind(t.state.as_str())
+        .bind(t.leased_until.as_deref())
+        .bind(t.started_at.as_deref())
+        .bind(t.finished_at.as_deref())
+        .bind(t.exit_code)
+        .bind(t.summary.as_deref())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The oldest pending task for `target` in a deployment that is moving.
+    pub async fn next_pending_task(&mut self, target: &str) -> Result<Option<StoredTask>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM tasks t JOIN deployments d ON d.id = t.deployment_id WHERE t.target = $1 AND t.state = 'pending' \
+             AND d.state IN ('running', 'rolling_back') ORDER BY t.deployment_id, t.phase DESC, t.run_index, t.batch_index LIMIT 1",
+            TASK_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(target)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(task).transpose()
+    }
+
+    /// Leased tasks whose lease ended before `now`.
+    pub async fn expired_leases(&mut self, now: &str) -> Result<Vec<StoredTask>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE state = 'leased' AND leased_until < $1"
+        ))
+        .bind(now)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(task).collect()
+    }
+
+    /// The newest finished `deploy` deployment of `project` in `environment` that succeeded.
+    pub async fn last_successful_deployment(
+        &mut self,
+        project: &str,
+        environment: &str,
+    ) -> Result<Option<StoredDeployment>> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE project = $1 AND environment = $2 AND kind = 'deploy' AND state = 'succeeded' ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(project)
+        .bind(environment)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(deployment).transpose()
+    }
+
+    /// Whether a deployment into this environment is still moving (one at a time per environment).
+    pub async fn busy_deployment(
+        &mut self,
+        project: &str,
+        environment: &str,
+    ) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM deployments WHERE project = $1 AND environment = $2 AND state IN ('pending', 'running', 'awaiting_decision', 'rolling_back') ORDER BY id LIMIT 1",
+        )
+        .bind(project)
+        .bind(environment)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+}
