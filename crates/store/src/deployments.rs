@@ -195,6 +195,8 @@ impl Store {
         first_line_no: i64,
         lines: &[String],
     ) -> Result<()> {
+        // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
+        let _writer = self.write_lock.lock().await;
         let at = now();
         for (i, line) in lines.iter().enumerate() {
             sqlx::query("INSERT INTO task_logs (task_id, attempt, line_no, at, line) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt, line_no) DO NOTHING")
@@ -211,6 +213,8 @@ impl Store {
 
     /// Keep a leased task's lease alive while its agent works on it.
     pub async fn extend_lease(&self, task_id: &str, attempt: i64, until: &str) -> Result<bool> {
+        // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
+        let _writer = self.write_lock.lock().await;
         let done = sqlx::query("UPDATE tasks SET leased_until = $3 WHERE id = $1 AND attempt = $2 AND state = 'leased'")
             .bind(task_id)
             .bind(attempt)

@@ -70,6 +70,8 @@ impl Store {
     /// Liveness only: when the agent last called in. Telemetry, not a change anyone made, so it
     /// is the one write outside `WriteTx` and the audit chain (see ARCHITECTURE.md).
     pub async fn touch_target(&self, name: &str) -> Result<()> {
+        // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
+        let _writer = self.write_lock.lock().await;
         sqlx::query("UPDATE targets SET last_seen_at = $2 WHERE name = $1")
             .bind(name)
             .bind(now())

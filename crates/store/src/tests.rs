@@ -454,14 +454,25 @@ mod vault {
     #[tokio::test]
     async fn artifacts_are_unique_per_version_and_share_blobs() {
         on_both_backends(|store| async move {
-            let a = art("pets-war", "1.0.0", b"war bytes", "2024-01-01T00:00:00.000000Z");
+            let a = art(
+                "pets-war",
+                "1.0.0",
+                b"war bytes",
+                "2024-01-01T00:00:00.000000Z",
+            );
             push(&store, &a).await;
-            let same_bytes = art("pets-war", "1.0.1", b"war bytes", "2024-01-02T00:00:00.000000Z");
+            let same_bytes = art(
+                "pets-war",
+                "1.0.1",
+                b"war bytes",
+                "2024-01-02T00:00:00.000000Z",
+            );
             push(&store, &same_bytes).await;
             assert_eq!(store.blobs().await.unwrap().len(), 1);
             let mut tx = store.write().await.unwrap();
             assert!(matches!(
-                tx.insert_artifact(&art("pets-war", "1.0.0", b"other", "x")).await,
+                tx.insert_artifact(&art("pets-war", "1.0.0", b"other", "x"))
+                    .await,
                 Err(StoreError::AlreadyExists(_))
             ));
             drop(tx);
@@ -471,8 +482,16 @@ mod vault {
                 .unwrap()
                 .unwrap();
             assert_eq!(found, a);
-            assert_eq!(store.artifacts_with_digest(&a.digest).await.unwrap().len(), 2);
-            assert_eq!(store.artifacts(&n("pets")).await.unwrap()[0].version.as_str(), "1.0.1");
+            assert_eq!(
+                store.artifacts_with_digest(&a.digest).await.unwrap().len(),
+                2
+            );
+            assert_eq!(
+                store.artifacts(&n("pets")).await.unwrap()[0]
+                    .version
+                    .as_str(),
+                "1.0.1"
+            );
         })
         .await;
     }
@@ -490,7 +509,10 @@ mod vault {
             release(&store, "1.0.0", &[&released], old).await;
             let cutoff = "2024-02-01T00:00:00.000000Z";
             let mut tx = store.write().await.unwrap();
-            let purged = tx.purge_unreleased_artifacts(&n("pets"), cutoff).await.unwrap();
+            let purged = tx
+                .purge_unreleased_artifacts(&n("pets"), cutoff)
+                .await
+                .unwrap();
             assert_eq!(purged.len(), 1);
             assert_eq!(purged[0].version.as_str(), "1.0.1");
             let garbage = tx.unreferenced_blobs().await.unwrap();
@@ -500,14 +522,23 @@ mod vault {
             tx.prune_release(&n("pets"), &Version::parse("1.0.0").unwrap())
                 .await
                 .unwrap();
-            let purged = tx.purge_unreleased_artifacts(&n("pets"), cutoff).await.unwrap();
+            let purged = tx
+                .purge_unreleased_artifacts(&n("pets"), cutoff)
+                .await
+                .unwrap();
             assert_eq!(purged[0].version.as_str(), "1.0.0");
             for b in tx.unreferenced_blobs().await.unwrap() {
                 tx.delete_blob(&b.digest).await.unwrap();
             }
             tx.audit(entry("vault.gc", "vault"));
             tx.commit().await.unwrap();
-            let left: Vec<Sha256> = store.blobs().await.unwrap().iter().map(|b| b.digest).collect();
+            let left: Vec<Sha256> = store
+                .blobs()
+                .await
+                .unwrap()
+                .iter()
+                .map(|b| b.digest)
+                .collect();
             assert_eq!(left, [Sha256::of(b"fresh")]);
             let r = store
                 .release(&n("pets"), &Version::parse("1.0.0").unwrap())

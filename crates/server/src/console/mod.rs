@@ -14,6 +14,7 @@ mod inventory;
 mod page;
 mod people;
 mod projects;
+mod releases;
 mod session;
 mod variables;
 
@@ -42,6 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/users/tokens", post(people::create_token))
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))
         .route("/audit", get(audit::log))
+        .route("/releases", get(releases::home))
+        .route("/projects/{name}/releases", get(releases::list))
+        .route("/projects/{name}/releases/{version}", get(releases::show))
+        .route("/artifacts", get(releases::search))
         .layer(middleware::map_response(protect))
         .route("/assets/console.css", get(assets::css))
         .route("/assets/console.js", get(assets::js))

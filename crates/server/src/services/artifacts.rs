@@ -503,6 +503,13 @@ pub async fn download(
     let path = state.vault.path(digest);
     let size = match std::fs::metadata(&path) {
         Ok(m) => m.len(),
+        // Garbage collection may have deleted it since the row was read: that is no corruption.
+        Err(_) if state.store.blob(digest).await?.is_none() => {
+            return Err(ServiceError::not_found(
+                format!("content with sha256 {digest}"),
+                "it was just removed by garbage collection",
+            ))
+        }
         Err(_) => {
             record_corruption(state, digest, "the file is missing").await;
             return Err(corrupt(digest, "its file is missing"));
@@ -780,6 +787,10 @@ pub async fn verify_vault(state: &AppState, actor: &Actor) -> Result<VaultReport
             }
         };
         if let Some((missing, problem)) = problem {
+            // Collected while this walk ran: gone on purpose, not damaged.
+            if missing && state.store.blob(&blob.digest).await?.is_none() {
+                continue;
+            }
             let artifacts = state
                 .store
                 .artifacts_with_digest(&blob.digest)

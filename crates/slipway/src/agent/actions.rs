@@ -616,14 +616,19 @@ fn install_batch(
             .join(p.job.as_str())
             .join(format!("{}-{}", p.component, artifact.version));
         std::fs::copy(&blob, &program)?;
-        let previous = dir.join(format!("{}.json.previous", p.job));
-        match std::fs::rename(&file, &previous) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::write(&previous, "null")?
-            }
-            Err(e) => return Err(e),
-        }
+        // Every earlier definition (null: none) stacks up, so each undo restores the one before.
+        let history = dir.join(format!("{}.json.previous", p.job));
+        let mut stack = read_stack(&history);
+        stack.push(
+            std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(serde_json::Value::Null),
+        );
+        std::fs::write(
+            &history,
+            serde_json::to_string(&stack).expect("JSON prints"),
+        )?;
         let definition = serde_json::json!({
             "job": p.job, "schedule": p.schedule, "command": p.command, "program": program,
             "run_dir": p.run_dir, "log_dir": p.log_dir, "version": artifact.version, "enabled": true,
@@ -642,6 +647,13 @@ fn install_batch(
     }
 }
 
+fn read_stack(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
 fn restore_batch(
     job: &slipway_core::Name,
     data: &Path,
@@ -651,8 +663,9 @@ fn restore_batch(
 ) -> Outcome {
     let dir = batch_dir(data, task);
     let file = dir.join(format!("{job}.json"));
-    let previous = dir.join(format!("{job}.json.previous"));
-    let Ok(text) = std::fs::read_to_string(&previous) else {
+    let history = dir.join(format!("{job}.json.previous"));
+    let mut stack = read_stack(&history);
+    let Some(previous) = stack.pop() else {
         return ok(format!(
             "batch {job} has no previous definition: nothing to restore"
         ));
@@ -662,20 +675,45 @@ fn restore_batch(
             "would restore the previous definition of batch {job}"
         ));
     }
-    let result = if text.trim() == "null" {
-        log.line(format!("batch {job} did not exist before: removing it"));
-        std::fs::remove_file(&file)
-            .or_else(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .and_then(|_| std::fs::remove_file(&previous))
-    } else {
-        std::fs::rename(&previous, &file)
-    };
+    // The program the undone version installed goes with it, unless the previous one shares it.
+    let program_of = |v: &serde_json::Value| v["program"].as_str().map(PathBuf::from);
+    let undone = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    if let Some(program) = undone
+        .as_ref()
+        .and_then(program_of)
+        .filter(|p| Some(p) != program_of(&previous).as_ref())
+    {
+        if std::fs::remove_file(&program).is_ok() {
+            log.line(format!("removed {}", program.display()));
+        }
+        if let Some(parent) = program.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    let result = (|| -> std::io::Result<()> {
+        if previous.is_null() {
+            log.line(format!("batch {job} did not exist before: removing it"));
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        } else {
+            std::fs::write(
+                &file,
+                serde_json::to_string_pretty(&previous).expect("JSON prints"),
+            )?;
+        }
+        if stack.is_empty() {
+            std::fs::remove_file(&history)
+        } else {
+            std::fs::write(
+                &history,
+                serde_json::to_string(&stack).expect("JSON prints"),
+            )
+        }
+    })();
     match result {
         Ok(()) => ok(format!("batch {job} restored")),
         Err(e) => fail(format!("restoring batch {job} failed: {e}")),

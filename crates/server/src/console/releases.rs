@@ -1,0 +1,318 @@
+//! The vault in the console: releases per project, one release (artifacts, digests, sizes,
+//! signatures verified now, provenance with links, notes), and artifact search by digest.
+//!
+//! Notes are rendered from their structure (sections and items), never by a Markdown renderer:
+//! askama escapes every value, so text from commit messages cannot become markup.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use slipway_core::model::Project;
+use slipway_core::release::{ReleaseNotes, SignatureState};
+use slipway_core::Sha256;
+use slipway_store::{StoredArtifact, StoredRelease};
+
+use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::session::ConsoleUser;
+use crate::services::artifacts::current_signature_state;
+use crate::services::{self, parse_name};
+use crate::{AppState, ServiceError};
+
+#[derive(Template)]
+#[template(path = "releases_home.html")]
+struct HomePage {
+    frame: Frame,
+    projects: Vec<Project>,
+}
+
+/// `/releases`: pick a project, or search the vault by digest.
+pub async fn home(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
+    let projects = services::projects::list(&state, &user.actor)
+        .await
+        .or_page(&user)?;
+    Ok(render(
+        StatusCode::OK,
+        &HomePage {
+            frame: Frame::new("Releases", Some(&user), Section::Projects),
+            projects,
+        },
+    ))
+}
+
+struct ReleaseRow {
+    version: String,
+    channel: &'static str,
+    lifecycle: String,
+    signed: bool,
+    created_by: String,
+    created_at: String,
+    pruned: bool,
+}
+
+#[derive(Template)]
+#[template(path = "releases.html")]
+struct ListPage {
+    frame: Frame,
+    project: String,
+    releases: Vec<ReleaseRow>,
+}
+
+fn row(r: &StoredRelease) -> ReleaseRow {
+    ReleaseRow {
+        version: r.version.to_string(),
+        channel: r.channel.as_str(),
+        lifecycle: r
+            .lifecycle
+            .as_ref()
+            .map_or_else(|| "-".to_string(), ToString::to_string),
+        signed: r.eligible_for_protected,
+        created_by: r.created_by.clone(),
+        created_at: short_time(&r.created_at),
+        pruned: r.pruned_at.is_some(),
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(project): Path<String>,
+) -> PageResult {
+    let name = parse_name("project", &project).or_page(&user)?;
+    let releases = services::releases::list(&state, &user.actor, &name)
+        .await
+        .or_page(&user)?;
+    Ok(render(
+        StatusCode::OK,
+        &ListPage {
+            frame: Frame::new(
+                format!("Releases of {name}"),
+                Some(&user),
+                Section::Projects,
+            ),
+            project: name.to_string(),
+            releases: releases.iter().map(row).collect(),
+        },
+    ))
+}
+
+/// One artifact as the release page shows it.
+struct ArtifactRow {
+    component: String,
+    version: String,
+    digest: String,
+    size: String,
+    signature: String,
+    signature_ok: bool,
+    commit: String,
+    branch: String,
+    builder: String,
+    pipeline_url: Option<String>,
+    meta: Vec<(String, String)>,
+    pushed: String,
+    purged: bool,
+}
+
+async fn artifact_row(state: &AppState, a: &StoredArtifact) -> Result<ArtifactRow, ServiceError> {
+    let now = current_signature_state(state, a).await?;
+    let p = &a.provenance;
+    Ok(ArtifactRow {
+        component: a.component.to_string(),
+        version: a.version.to_string(),
+        digest: a.digest.to_hex(),
+        size: human_size(a.size),
+        signature_ok: now.is_valid(),
+        signature: match &now {
+            SignatureState::Unsigned => "unsigned".to_string(),
+            other => other.describe(),
+        },
+        commit: p.commit.clone().unwrap_or_default(),
+        branch: p.branch.clone().unwrap_or_default(),
+        builder: p.builder.clone().unwrap_or_default(),
+        // Only http(s) links are ever stored (core checks provenance), so the href is safe.
+        pipeline_url: p.pipeline_url.clone(),
+        meta: p.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        pushed: format!("{} · {}", a.pushed_by, short_time(&a.pushed_at)),
+        purged: a.purged_at.is_some(),
+    })
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = u;
+    }
+    format!("{value:.1} {unit} ({bytes} bytes)")
+}
+
+#[derive(Template)]
+#[template(path = "release.html")]
+struct ReleasePage {
+    frame: Frame,
+    project: String,
+    release: ReleaseRow,
+    labels: String,
+    artifacts: Vec<ArtifactRow>,
+    notes: ReleaseNotes,
+    variables: usize,
+    steps: usize,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path((project, version)): Path<(String, String)>,
+) -> PageResult {
+    let name = parse_name("project", &project).or_page(&user)?;
+    let view = services::releases::get(&state, &user.actor, &name, &version)
+        .await
+        .or_page(&user)?;
+    let mut artifacts = Vec::new();
+    for a in &view.artifact_details {
+        artifacts.push(artifact_row(&state, a).await.or_page(&user)?);
+    }
+    let r = &view.release;
+    Ok(render(
+        StatusCode::OK,
+        &ReleasePage {
+            frame: Frame::new(
+                format!("{name} {} ({})", r.version, r.channel),
+                Some(&user),
+                Section::Projects,
+            ),
+            project: name.to_string(),
+            release: row(r),
+            labels: r
+                .labels
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            artifacts,
+            notes: r.notes.clone(),
+            variables: r.snapshot.variables.len(),
+            steps: r.snapshot.project.plan.len(),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    digest: String,
+}
+
+#[derive(Template)]
+#[template(path = "release_search.html")]
+struct SearchPage {
+    frame: Frame,
+    query: String,
+    stored: bool,
+    artifacts: Vec<(String, ArtifactRow)>,
+    releases: Vec<String>,
+    problem: Option<String>,
+}
+
+/// `/artifacts?digest=…`: what the vault holds with this content, and in which releases.
+pub async fn search(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(q): Query<SearchQuery>,
+) -> PageResult {
+    let query = q.digest.trim().to_ascii_lowercase();
+    let mut page = SearchPage {
+        frame: Frame::new("Artifact search", Some(&user), Section::Projects),
+        query: query.clone(),
+        stored: false,
+        artifacts: Vec::new(),
+        releases: Vec::new(),
+        problem: None,
+    };
+    if query.is_empty() {
+        return Ok(render(StatusCode::OK, &page));
+    }
+    let digest = match Sha256::parse(&query) {
+        Ok(d) => d,
+        Err(e) => {
+            page.problem = Some(e.to_string());
+            return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
+        }
+    };
+    match services::artifacts::by_digest(&state, &user.actor, &digest).await {
+        Ok(found) => {
+            page.stored = found.stored;
+            page.releases = found.releases;
+            for d in &found.artifacts {
+                let row = artifact_row(&state, &d.artifact).await.or_page(&user)?;
+                page.artifacts.push((d.artifact.project.to_string(), row));
+            }
+            Ok(render(StatusCode::OK, &page))
+        }
+        Err(ServiceError::NotFound { .. }) => {
+            page.problem = Some(format!("The vault holds no artifact with sha256 {digest}."));
+            Ok(render(StatusCode::NOT_FOUND, &page))
+        }
+        Err(e) => Err(e).or_page(&user),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_core::release::{NoteItem, NoteSection, SectionKind};
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(15), "15 B");
+        assert_eq!(human_size(2048), "2.0 KiB (2048 bytes)");
+        assert_eq!(human_size(1 << 30), "1.0 GiB (1073741824 bytes)");
+    }
+
+    #[test]
+    fn notes_from_commit_messages_cannot_inject_markup() {
+        let page = ReleasePage {
+            frame: Frame::new("x", None, Section::Projects),
+            project: "pets".into(),
+            release: ReleaseRow {
+                version: "1.0.0".into(),
+                channel: "GA",
+                lifecycle: "standard".into(),
+                signed: false,
+                created_by: "a".into(),
+                created_at: "t".into(),
+                pruned: false,
+            },
+            labels: String::new(),
+            artifacts: vec![],
+            notes: ReleaseNotes {
+                title: "pets 1.0.0 (GA)".into(),
+                sections: vec![NoteSection {
+                    kind: SectionKind::Fixes,
+                    heading: "Fixes".into(),
+                    items: vec![NoteItem {
+                        scope: Some("<b>ui</b>".into()),
+                        text: "escape <script>alert(1)</script>".into(),
+                        commit: None,
+                    }],
+                }],
+                body: Some("<img src=x onerror=alert(1)>".into()),
+            },
+            variables: 0,
+            steps: 0,
+        };
+        let html = page.render().unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.contains("<h3>Fixes</h3>"), "{html}");
+    }
+}
