@@ -18,11 +18,25 @@ impl Drop for Agent {
 
 fn agent(server: &Server, name: &str, data: &std::path::Path, token: Option<&str>) -> Agent {
     let mut cmd = Command::new(slipway_bin());
-    cmd.args(["agent", "--insecure-http", "--server", &server.url, "--name", name, "--data"]).arg(data);
+    cmd.args([
+        "agent",
+        "--insecure-http",
+        "--server",
+        &server.url,
+        "--name",
+        name,
+        "--data",
+    ])
+    .arg(data);
     if let Some(t) = token {
         cmd.args(["--enroll-token", t]);
     }
-    Agent(cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("the agent starts"))
+    Agent(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the agent starts"),
+    )
 }
 
 fn enrollment_token(server: &Server, env: &str, roles: &[&str]) -> String {
@@ -30,12 +44,20 @@ fn enrollment_token(server: &Server, env: &str, roles: &[&str]) -> String {
     for r in roles {
         args.extend(["--role", r]);
     }
-    json(server.cli(None, &args))["token"].as_str().unwrap().to_string()
+    json(server.cli(None, &args))["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn target(server: &Server, name: &str) -> Option<serde_json::Value> {
     let list = json(server.cli(None, &["target", "list", "-o", "json"]));
-    list["items"].as_array().unwrap().iter().find(|t| t["name"] == name).cloned()
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .cloned()
 }
 
 /// Poll until `check` holds, at most `secs` seconds.
@@ -57,7 +79,11 @@ fn an_agent_enrols_reports_facts_and_is_cut_off_when_revoked() {
     let token = enrollment_token(&server, "DEV", &["app", "batch"]);
     let data = tempfile::tempdir().unwrap();
     let mut a = agent(&server, "dev-01", data.path(), Some(&token));
-    assert!(eventually(20, || target(&server, "dev-01").is_some_and(|t| t["liveness"] == "online")), "the agent never came online");
+    assert!(
+        eventually(20, || target(&server, "dev-01")
+            .is_some_and(|t| t["liveness"] == "online")),
+        "the agent never came online"
+    );
     let t = target(&server, "dev-01").unwrap();
     assert_eq!(t["environment"], "DEV");
     assert_eq!(t["roles"], serde_json::json!(["app", "batch"]));
@@ -66,10 +92,15 @@ fn an_agent_enrols_reports_facts_and_is_cut_off_when_revoked() {
     let credential = data.path().join("agent.json");
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&credential).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&credential).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     // The credential is not the enrolment token, and the token is spent.
-    assert!(!std::fs::read_to_string(&credential).unwrap().contains(&token));
+    assert!(!std::fs::read_to_string(&credential)
+        .unwrap()
+        .contains(&token));
     let other = tempfile::tempdir().unwrap();
     let mut second = agent(&server, "dev-02", other.path(), Some(&token));
     let status = second.0.wait().unwrap();
@@ -80,12 +111,26 @@ fn an_agent_enrols_reports_facts_and_is_cut_off_when_revoked() {
 
     ok(server.cli(None, &["target", "revoke", "dev-01"]));
     // Cut off at its next call: the agent stops by itself, saying why.
-    assert!(eventually(20, || a.0.try_wait().unwrap().is_some()), "a revoked agent kept running");
+    assert!(
+        eventually(20, || a.0.try_wait().unwrap().is_some()),
+        "a revoked agent kept running"
+    );
     assert_eq!(a.0.wait().unwrap().code(), Some(4));
     assert_eq!(target(&server, "dev-01").unwrap()["liveness"], "revoked");
-    let audit = json(server.cli(None, &["audit", "list", "--subject", "target/dev-01", "-o", "json"]));
-    let verbs: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["verb"].as_str().unwrap()).collect();
-    assert!(verbs.contains(&"target.enroll") && verbs.contains(&"target.revoke"), "{verbs:?}");
+    let audit = json(server.cli(
+        None,
+        &["audit", "list", "--subject", "target/dev-01", "-o", "json"],
+    ));
+    let verbs: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["verb"].as_str().unwrap())
+        .collect();
+    assert!(
+        verbs.contains(&"target.enroll") && verbs.contains(&"target.revoke"),
+        "{verbs:?}"
+    );
 }
 
 #[test]
@@ -95,11 +140,15 @@ fn a_restarted_agent_keeps_its_identity_without_a_token() {
     let token = enrollment_token(&server, "INT", &["app"]);
     let data = tempfile::tempdir().unwrap();
     let first = agent(&server, "int-01", data.path(), Some(&token));
-    assert!(eventually(20, || target(&server, "int-01").is_some_and(|t| t["liveness"] == "online")));
+    assert!(eventually(20, || target(&server, "int-01")
+        .is_some_and(|t| t["liveness"] == "online")));
     drop(first);
     let mut again = agent(&server, "int-01", data.path(), None);
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(again.0.try_wait().unwrap().is_none(), "the agent should keep running with its stored credential");
+    assert!(
+        again.0.try_wait().unwrap().is_none(),
+        "the agent should keep running with its stored credential"
+    );
     // Another name on the same data folder is refused.
     let mut wrong = agent(&server, "int-02", data.path(), None);
     assert_eq!(wrong.0.wait().unwrap().code(), Some(3));
@@ -107,7 +156,23 @@ fn a_restarted_agent_keeps_its_identity_without_a_token() {
 
 #[test]
 fn agents_refuse_plain_http_to_remote_hosts() {
-    let out = run_cli("http://127.0.0.1:9", "unused", &["agent", "--server", "http://192.0.2.10:8080", "--insecure-http", "--name", "x", "--enroll-token", "t", "--data", "/tmp/never-created-slipway"], "");
+    let out = run_cli(
+        "http://127.0.0.1:9",
+        "unused",
+        &[
+            "agent",
+            "--server",
+            "http://192.0.2.10:8080",
+            "--insecure-http",
+            "--name",
+            "x",
+            "--enroll-token",
+            "t",
+            "--data",
+            "/tmp/never-created-slipway",
+        ],
+        "",
+    );
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("only allowed to a loopback address"));
 }

@@ -83,20 +83,101 @@ fn fixture() -> Fixture {
     let fail_flag = work.path().join("fail-now");
     let config = file(work.path(), "shop.yaml", &shop_yaml(app.path(), &fail_flag));
     ok(server.cli(None, &["apply", "-f", &config]));
-    ok(server.cli_with_stdin(None, &["variable", "set", "--project", "shop", "--name", "API_KEY", "--sensitive"], SECRET));
-    for (version, web, job) in [("1.0.0", "<h1>v1</h1>", "#!/bin/sh\necho v1"), ("2.0.0", "<h1>v2</h1>", "#!/bin/sh\necho v2")] {
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "variable",
+            "set",
+            "--project",
+            "shop",
+            "--name",
+            "API_KEY",
+            "--sensitive",
+        ],
+        SECRET,
+    ));
+    for (version, web, job) in [
+        ("1.0.0", "<h1>v1</h1>", "#!/bin/sh\necho v1"),
+        ("2.0.0", "<h1>v2</h1>", "#!/bin/sh\necho v2"),
+    ] {
         let web_file = file(work.path(), &format!("web-{version}.html"), web);
         let job_file = file(work.path(), &format!("job-{version}.sh"), job);
-        ok(server.cli(None, &["artifact", "push", &web_file, "--project", "shop", "--component", "web", "--version", version]));
-        ok(server.cli(None, &["artifact", "push", &job_file, "--project", "shop", "--component", "job", "--version", version]));
-        ok(server.cli(None, &["release", "create", "--project", "shop", "--version", version, "--artifact", &format!("web={version}"), "--artifact", &format!("job={version}"), "--unsigned-ok"]));
+        ok(server.cli(
+            None,
+            &[
+                "artifact",
+                "push",
+                &web_file,
+                "--project",
+                "shop",
+                "--component",
+                "web",
+                "--version",
+                version,
+            ],
+        ));
+        ok(server.cli(
+            None,
+            &[
+                "artifact",
+                "push",
+                &job_file,
+                "--project",
+                "shop",
+                "--component",
+                "job",
+                "--version",
+                version,
+            ],
+        ));
+        ok(server.cli(
+            None,
+            &[
+                "release",
+                "create",
+                "--project",
+                "shop",
+                "--version",
+                version,
+                "--artifact",
+                &format!("web={version}"),
+                "--artifact",
+                &format!("job={version}"),
+                "--unsigned-ok",
+            ],
+        ));
     }
     let mut agents = Vec::new();
     for env in ["DEV", "INT"] {
-        let token = json(server.cli(None, &["target", "enrollment-token", "--env", env, "--role", "app", "-o", "json"]))["token"].as_str().unwrap().to_string();
+        let token = json(server.cli(
+            None,
+            &[
+                "target",
+                "enrollment-token",
+                "--env",
+                env,
+                "--role",
+                "app",
+                "-o",
+                "json",
+            ],
+        ))["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let data = work.path().join(format!("agent-{env}"));
         let child = Command::new(slipway_bin())
-            .args(["agent", "--insecure-http", "--server", &server.url, "--name", &format!("{}-01", env.to_lowercase()), "--enroll-token", &token, "--data"])
+            .args([
+                "agent",
+                "--insecure-http",
+                "--server",
+                &server.url,
+                "--name",
+                &format!("{}-01", env.to_lowercase()),
+                "--enroll-token",
+                &token,
+                "--data",
+            ])
             .arg(&data)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -107,20 +188,36 @@ fn fixture() -> Fixture {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let list = json(server.cli(None, &["target", "list", "-o", "json"]));
-        if list["items"].as_array().unwrap().iter().filter(|t| t["liveness"] == "online").count() == 2 {
+        if list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["liveness"] == "online")
+            .count()
+            == 2
+        {
             break;
         }
         assert!(Instant::now() < deadline, "agents did not come online");
         std::thread::sleep(Duration::from_millis(100));
     }
-    Fixture { server, _agents: agents, app, fail_flag, _work: work }
+    Fixture {
+        server,
+        _agents: agents,
+        app,
+        fail_flag,
+        _work: work,
+    }
 }
 
 /// Every file under `root` with its content (links as their target), backups left out: they are
 /// kept on purpose, so they are the one thing a rollback adds.
 fn tree(root: &Path) -> BTreeMap<String, String> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for path in entries {
             let rel = path.strip_prefix(root).unwrap().display().to_string();
@@ -129,11 +226,17 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
             }
             let meta = std::fs::symlink_metadata(&path).unwrap();
             if meta.file_type().is_symlink() {
-                out.insert(rel, format!("-> {}", std::fs::read_link(&path).unwrap().display()));
+                out.insert(
+                    rel,
+                    format!("-> {}", std::fs::read_link(&path).unwrap().display()),
+                );
             } else if meta.is_dir() {
                 walk(root, &path, out);
             } else {
-                out.insert(rel, std::fs::read_to_string(&path).unwrap_or_else(|_| "<binary>".into()));
+                out.insert(
+                    rel,
+                    std::fs::read_to_string(&path).unwrap_or_else(|_| "<binary>".into()),
+                );
             }
         }
     }
@@ -143,7 +246,21 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
 }
 
 fn deploy(f: &Fixture, version: &str, env: &str) -> std::process::Output {
-    f.server.cli(None, &["deploy", "--project", "shop", "--release", version, "--env", env, "--wait", "--timeout", "120"])
+    f.server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "shop",
+            "--release",
+            version,
+            "--env",
+            env,
+            "--wait",
+            "--timeout",
+            "120",
+        ],
+    )
 }
 
 #[test]
@@ -152,25 +269,54 @@ fn a_failed_step_rolls_dev_back_to_exactly_what_it_was() {
     let first = ok(deploy(&f, "1.0.0", "DEV"));
     assert!(first.contains("deployment 1: succeeded"), "{first}");
     let app = f.app.path();
-    assert_eq!(std::fs::read_to_string(app.join("web/current/web")).unwrap(), "<h1>v1</h1>");
-    assert_eq!(std::fs::read_to_string(app.join("db.txt")).unwrap(), "migrated\n");
-    assert!(std::fs::read_to_string(app.join("batches/export.json")).unwrap().contains("\"version\": \"1.0.0\""));
+    assert_eq!(
+        std::fs::read_to_string(app.join("web/current/web")).unwrap(),
+        "<h1>v1</h1>"
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.join("db.txt")).unwrap(),
+        "migrated\n"
+    );
+    assert!(std::fs::read_to_string(app.join("batches/export.json"))
+        .unwrap()
+        .contains("\"version\": \"1.0.0\""));
     let before = tree(app);
 
     std::fs::write(&f.fail_flag, "").unwrap();
     let out = deploy(&f, "2.0.0", "DEV");
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(stderr(&out).contains("failed and was rolled back"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("failed and was rolled back"),
+        "{}",
+        stderr(&out)
+    );
     let printed = stdout(&out);
     // The undo ran in reverse: batch, command, artifact.
-    let order: Vec<usize> = ["undo step 4", "undo step 3", "undo step 2"].iter().map(|s| printed.find(s).unwrap_or_else(|| panic!("{s} missing:\n{printed}"))).collect();
+    let order: Vec<usize> = ["undo step 4", "undo step 3", "undo step 2"]
+        .iter()
+        .map(|s| {
+            printed
+                .find(s)
+                .unwrap_or_else(|| panic!("{s} missing:\n{printed}"))
+        })
+        .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{printed}");
-    assert_eq!(tree(app), before, "the target differs after the automatic rollback");
+    assert_eq!(
+        tree(app),
+        before,
+        "the target differs after the automatic rollback"
+    );
 
     // The secret reached the command and was masked everywhere on the way out.
     let logs = ok(f.server.cli(None, &["deployment", "logs", "1"]));
     assert!(logs.contains("using key ******"), "{logs}");
-    for text in [logs, ok(f.server.cli(None, &["deployment", "show", "2", "-o", "json"])), ok(f.server.cli(None, &["audit", "list", "--limit", "500", "-o", "json"]))] {
+    for text in [
+        logs,
+        ok(f.server
+            .cli(None, &["deployment", "show", "2", "-o", "json"])),
+        ok(f.server
+            .cli(None, &["audit", "list", "--limit", "500", "-o", "json"])),
+    ] {
         assert!(!text.contains(SECRET), "a secret leaked");
     }
 }
@@ -181,16 +327,41 @@ fn stop_and_ask_then_retry_then_roll_back_days_later() {
     std::fs::write(&f.fail_flag, "").unwrap();
     let out = deploy(&f, "1.0.0", "INT");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("slipway deployment decide 1 retry"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("slipway deployment decide 1 retry"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::remove_file(&f.fail_flag).unwrap();
     ok(f.server.cli(None, &["deployment", "decide", "1", "retry"]));
-    ok(f.server.cli(None, &["deployment", "show", "1", "--wait", "--timeout", "60"]));
+    ok(f.server.cli(
+        None,
+        &["deployment", "show", "1", "--wait", "--timeout", "60"],
+    ));
     let app = f.app.path();
     assert!(app.join("web/current").exists());
-    let out = ok(f.server.cli(None, &["rollback", "--project", "shop", "--env", "INT", "--wait", "--timeout", "60"]));
+    let out = ok(f.server.cli(
+        None,
+        &[
+            "rollback",
+            "--project",
+            "shop",
+            "--env",
+            "INT",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    ));
     assert!(out.contains("rollback 2: undoing deployment 1"), "{out}");
-    assert!(!app.join("web/current").exists(), "the placed site should be gone");
-    assert!(!app.join("batches/export.json").exists(), "the batch should be gone");
+    assert!(
+        !app.join("web/current").exists(),
+        "the placed site should be gone"
+    );
+    assert!(
+        !app.join("batches/export.json").exists(),
+        "the batch should be gone"
+    );
     assert_eq!(std::fs::read_to_string(app.join("db.txt")).unwrap(), "");
 }
 
@@ -198,7 +369,22 @@ fn stop_and_ask_then_retry_then_roll_back_days_later() {
 fn a_dry_run_checks_every_step_and_changes_nothing() {
     let f = fixture();
     let before = tree(f.app.path());
-    let out = ok(f.server.cli(None, &["deploy", "--project", "shop", "--release", "1.0.0", "--env", "DEV", "--dry-run", "--wait", "--timeout", "60"]));
+    let out = ok(f.server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "shop",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "--dry-run",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    ));
     assert!(out.contains("would place web 1.0.0"), "{out}");
     assert!(out.contains("would run `echo migrated"), "{out}");
     assert_eq!(tree(f.app.path()), before);
@@ -210,5 +396,9 @@ fn a_deployment_without_a_target_for_a_role_is_refused_before_anything_runs() {
     ok(f.server.cli(None, &["target", "revoke", "dev-01"]));
     let out = deploy(&f, "1.0.0", "DEV");
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("runs on roles [app] but no target of DEV holds any of them"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("runs on roles [app] but no target of DEV holds any of them"),
+        "{}",
+        stderr(&out)
+    );
 }

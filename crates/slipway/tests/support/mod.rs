@@ -46,21 +46,26 @@ impl Server {
     /// [`Server::start_with`], with extra environment variables for the server process.
     pub fn start_with_env(database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
         let data = tempfile::tempdir().expect("a temporary folder");
-        let mut cmd = Command::new(slipway_bin());
-        cmd.args(["server", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data.path());
-        if let Some(url) = database_url {
-            cmd.args(["--database-url", url]);
-        }
-        cmd.envs(env.iter().copied());
-        cmd.env("SLIPWAY_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("SLIPWAY_LOG", "warn")
-            .env("SLIPWAY_HEARTBEAT_SECS", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("the slipway binary starts");
-        let url = wait_for_line(&mut child, "Slipway listening on ")
-            .expect("the server reports its address within 20 s");
+        Server::spawn(data, database_url, "127.0.0.1:0", env)
+    }
+
+    /// SIGKILL the server, then start it again on the same port and data folder (SQLite).
+    pub fn kill_and_restart(&mut self, env: &[(&str, &str)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        let (child, url) = spawn_server(self.data.path(), None, &listen, env);
+        self.child = child;
+        self.url = url;
+    }
+
+    fn spawn(
+        data: tempfile::TempDir,
+        database_url: Option<&str>,
+        listen: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
+        let (child, url) = spawn_server(data.path(), database_url, listen, env);
         Server { child, url, data }
     }
 
@@ -80,6 +85,29 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+fn spawn_server(
+    data: &Path,
+    database_url: Option<&str>,
+    listen: &str,
+    env: &[(&str, &str)],
+) -> (Child, String) {
+    let mut cmd = Command::new(slipway_bin());
+    cmd.args(["server", "--listen", listen, "--data"]).arg(data);
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.env("SLIPWAY_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SLIPWAY_LOG", "warn")
+        .env("SLIPWAY_HEARTBEAT_SECS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("the slipway binary starts");
+    let url = wait_for_line(&mut child, "Slipway listening on ")
+        .expect("the server reports its address within 20 s");
+    (child, url)
 }
 
 pub fn run_cli(url: &str, token: &str, args: &[&str], stdin: &str) -> Output {

@@ -1,0 +1,204 @@
+//! Recovery with real processes: an agent SIGKILLed mid-step, a server SIGKILLed mid-deployment.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_agent(server: &Server, data: &Path, token: Option<&str>) -> Agent {
+    let mut cmd = Command::new(slipway_bin());
+    cmd.args([
+        "agent",
+        "--insecure-http",
+        "--server",
+        &server.url,
+        "--name",
+        "dev-01",
+        "--data",
+    ])
+    .arg(data);
+    if let Some(t) = token {
+        cmd.args(["--enroll-token", t]);
+    }
+    Agent(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Environments, a project whose steps append to `log`, a release, an enrolled agent.
+fn setup(server: &Server, work: &Path, steps: &str) -> Agent {
+    let log = work.join("log");
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV, on_failure: roll_back }}\nproject:\n  name: rec\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n  plan:\n{steps}",
+        log.display()
+    );
+    ok(server.cli(None, &["apply", "-f", &file(work, "rec.yaml", &yaml)]));
+    ok(server.cli(
+        None,
+        &[
+            "artifact",
+            "push",
+            &file(work, "app.txt", "app"),
+            "--project",
+            "rec",
+            "--component",
+            "app",
+            "--version",
+            "1.0.0",
+        ],
+    ));
+    ok(server.cli(
+        None,
+        &[
+            "release",
+            "create",
+            "--project",
+            "rec",
+            "--version",
+            "1.0.0",
+            "--artifact",
+            "app=1.0.0",
+            "--unsigned-ok",
+        ],
+    ));
+    let token = json(server.cli(
+        None,
+        &[
+            "target",
+            "enrollment-token",
+            "--env",
+            "DEV",
+            "--role",
+            "app",
+            "-o",
+            "json",
+        ],
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    start_agent(server, &work.join("agent"), Some(&token))
+}
+
+fn show(server: &Server, id: &str) -> serde_json::Value {
+    json(server.cli(None, &["deployment", "show", id, "-o", "json"]))
+}
+
+/// Poll the deployment until `check` holds, at most `secs` seconds.
+fn until(
+    server: &Server,
+    id: &str,
+    secs: u64,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = show(server, id);
+        if check(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deployment {id} never got there: {v:#}"
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+fn step_leased(v: &serde_json::Value, run: u64) -> bool {
+    v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["run_index"] == run && t["state"] == "leased")
+}
+
+#[test]
+fn an_agent_killed_mid_step_is_detected_by_its_lease_and_the_failure_policy_applies() {
+    let server = Server::start_with_env(None, &[("SLIPWAY_LEASE_SECS", "3")]);
+    let work = tempfile::tempdir().unwrap();
+    let steps = "    - { name: Record, action: command, roles: [app], with: { run: \"echo one >> ${LOG}\", undo: \"sed -i '$ d' ${LOG}\" } }\n    - { name: Long, action: command, roles: [app], with: { run: \"sleep 30\", timeout_secs: 60 } }\n";
+    let agent = setup(&server, work.path(), steps);
+    ok(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "rec",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+        ],
+    ));
+    until(&server, "1", 30, |v| step_leased(v, 1));
+    drop(agent); // SIGKILL in the middle of `sleep 30`
+    let v = until(&server, "1", 30, |v| v["state"] == "rolling_back");
+    assert!(v["failure"].as_str().unwrap().contains("was lost"), "{v:#}");
+    // The undo needs an agent: the same one, restarted, picks it up with its stored identity.
+    let _again = start_agent(&server, &work.path().join("agent"), None);
+    let v = until(&server, "1", 30, |v| v["state"] == "rolled_back");
+    assert_eq!(
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["state"] == "lost")
+            .count(),
+        1
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("log")).unwrap(),
+        "",
+        "step 1 was undone"
+    );
+}
+
+#[test]
+fn a_server_killed_mid_deployment_resumes_without_running_a_step_twice() {
+    let mut server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let steps = "    - { name: A, action: command, roles: [app], with: { run: \"echo a >> ${LOG}\" } }\n    - { name: B, action: command, roles: [app], with: { run: \"sleep 3 && echo b >> ${LOG}\" } }\n    - { name: C, action: command, roles: [app], with: { run: \"echo c >> ${LOG}\" } }\n";
+    let _agent = setup(&server, work.path(), steps);
+    ok(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "rec",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+        ],
+    ));
+    until(&server, "1", 30, |v| step_leased(v, 1));
+    server.kill_and_restart(&[]);
+    let v = until(&server, "1", 60, |v| v["state"] == "succeeded");
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("log")).unwrap(),
+        "a\nb\nc\n",
+        "each step ran exactly once: {v:#}"
+    );
+    assert!(v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["attempt"] == 1));
+    assert!(ok(server.cli(None, &["audit", "verify"])).contains("intact"));
+}
