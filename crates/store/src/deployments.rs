@@ -225,6 +225,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Releases of `project` that retention must keep for deployments: the one last deployed
+    /// successfully in each environment, and any a deployment still in progress uses.
+    pub async fn releases_in_use(&self, project: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT release_version FROM deployments d WHERE d.project = $1 AND ( \
+               d.state IN ('pending', 'running', 'awaiting_decision', 'rolling_back') \
+               OR d.id IN (SELECT MAX(id) FROM deployments WHERE project = $1 AND kind = 'deploy' AND state = 'succeeded' GROUP BY environment))",
+        )
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+}
+
 impl WriteTx<'_> {
     pub async fn deployment(&mut self, id: i64) -> Result<Option<StoredDeployment>> {
         let row = sqlx::query(&format!(

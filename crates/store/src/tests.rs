@@ -594,3 +594,145 @@ mod vault {
         .await;
     }
 }
+
+fn deployment_row(
+    project: &str,
+    env: &str,
+    version: &str,
+    kind: &str,
+    state: slipway_core::deploy::state::DeploymentState,
+) -> StoredDeployment {
+    StoredDeployment {
+        id: 0,
+        project: project.into(),
+        release_version: version.into(),
+        environment: env.into(),
+        kind: kind.into(),
+        rollback_of: None,
+        state,
+        phase: "forward".into(),
+        runs: Vec::new(),
+        rollback_runs: Vec::new(),
+        requested_by: "alice".into(),
+        created_at: now(),
+        finished_at: None,
+        failure: None,
+    }
+}
+
+fn task_row(id: &str, deployment_id: i64, run: i64, target: &str) -> StoredTask {
+    StoredTask {
+        id: id.into(),
+        deployment_id,
+        phase: "forward".into(),
+        run_index: run,
+        batch_index: 0,
+        target: target.into(),
+        attempt: 1,
+        state: slipway_core::deploy::state::TaskState::Pending,
+        leased_until: None,
+        started_at: None,
+        finished_at: None,
+        exit_code: None,
+        summary: None,
+    }
+}
+
+#[tokio::test]
+async fn tasks_are_leased_in_order_and_expired_leases_are_found() {
+    use slipway_core::deploy::state::{DeploymentState, TaskState};
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let first = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        let second = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "INT",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        assert_eq!((first, second), (1, 2));
+        tx.insert_task(&task_row("b", first, 1, "app-1"))
+            .await
+            .unwrap();
+        tx.insert_task(&task_row("a", first, 0, "app-1"))
+            .await
+            .unwrap();
+        tx.insert_task(&task_row("c", second, 0, "app-2"))
+            .await
+            .unwrap();
+        // The same run and target twice is refused: a batch is never dispatched twice.
+        assert!(tx
+            .insert_task(&task_row("d", first, 0, "app-1"))
+            .await
+            .is_err());
+        tx.audit(entry("deployment.dispatch", "deployment/1"));
+        drop(tx);
+
+        let mut tx = store.write().await.unwrap();
+        tx.insert_deployment(&deployment_row(
+            "shop",
+            "DEV",
+            "1.0.0",
+            "deploy",
+            DeploymentState::Running,
+        ))
+        .await
+        .unwrap();
+        tx.insert_task(&task_row("b", 1, 1, "app-1")).await.unwrap();
+        tx.insert_task(&task_row("a", 1, 0, "app-1")).await.unwrap();
+        let mut leased = tx.next_pending_task("app-1").await.unwrap().unwrap();
+        assert_eq!(leased.id, "a", "the earliest run goes first");
+        leased.state = TaskState::Leased;
+        leased.leased_until = Some("2000-01-01T00:00:00Z".into());
+        tx.update_task(&leased).await.unwrap();
+        let expired = tx.expired_leases(&now()).await.unwrap();
+        assert_eq!(
+            expired.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert!(tx.next_pending_task("app-9").await.unwrap().is_none());
+        tx.audit(entry("deployment.dispatch", "deployment/1"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.tasks(1).await.unwrap().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn releases_in_use_are_the_live_ones_and_those_in_progress() {
+    use slipway_core::deploy::state::DeploymentState::*;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        for (env, version, state) in [
+            ("DEV", "1.0.0", Succeeded),
+            ("DEV", "1.1.0", Succeeded),
+            ("INT", "1.0.0", Succeeded),
+            ("INT", "1.2.0", Failed),
+            ("MET", "1.3.0", Running),
+        ] {
+            tx.insert_deployment(&deployment_row("shop", env, version, "deploy", state))
+                .await
+                .unwrap();
+        }
+        tx.audit(entry("deployment.deploy", "project/shop"));
+        tx.commit().await.unwrap();
+        let mut in_use = store.releases_in_use("shop").await.unwrap();
+        in_use.sort();
+        assert_eq!(in_use, ["1.0.0", "1.1.0", "1.3.0"]);
+        assert!(store.releases_in_use("other").await.unwrap().is_empty());
+    })
+    .await;
+}

@@ -874,15 +874,12 @@ pub async fn set_retention(
 }
 
 /// The releases of `project` that must be kept whatever the policy says: deployed in some
-/// environment now, or needed by a pending deployment (as `version` text).
-///
-/// Hook for the deployment engine: until it records deployments there is nothing to pin, so
-/// this answers an empty set. When it does, it answers here and garbage collection honours it.
+/// environment now, or needed by a deployment in progress (as `version` text).
 pub async fn pinned_releases(
-    _state: &AppState,
-    _project: &Name,
+    state: &AppState,
+    project: &Name,
 ) -> Result<BTreeSet<String>, ServiceError> {
-    Ok(BTreeSet::new())
+    Ok(state.store.releases_in_use(project.as_str()).await?.into_iter().collect())
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
