@@ -86,7 +86,7 @@ pub enum ArtifactCommand {
     #[command(
         after_help = "Examples:\n  slipway artifact push target/pets.war --project pets --component pets-war --version 1.4.0 \\\n      --commit $CI_COMMIT_SHA --branch main --pipeline-url $CI_PIPELINE_URL --builder gitlab-ci \\\n      --meta ticket=PETS-42 --sign-key ci.key\n\nThe same file again is a no-op; other bytes under the same version are refused (exit 6)."
     )]
-    Push(PushArgs),
+    Push(Box<PushArgs>),
     /// List a project's artifacts, newest first.
     #[command(after_help = "Example:\n  slipway artifact list --project pets")]
     List {
@@ -151,7 +151,7 @@ pub struct PushArgs {
 
 pub fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
     match command {
-        ArtifactCommand::Push(args) => push(args),
+        ArtifactCommand::Push(args) => push(*args),
         ArtifactCommand::List { project, remote } => {
             let list = remote
                 .client()
