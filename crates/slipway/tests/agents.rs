@@ -90,6 +90,10 @@ fn an_agent_enrols_reports_facts_and_is_cut_off_when_revoked() {
     assert!(!t["facts"]["hostname"].as_str().unwrap().is_empty());
     assert!(t["facts"]["free_disk_mb"].as_u64().unwrap() > 0);
     let credential = data.path().join("agent.json");
+    assert!(
+        eventually(20, || credential.exists()),
+        "the agent never kept its credential"
+    );
     {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
@@ -140,8 +144,10 @@ fn a_restarted_agent_keeps_its_identity_without_a_token() {
     let token = enrollment_token(&server, "INT", &["app"]);
     let data = tempfile::tempdir().unwrap();
     let first = agent(&server, "int-01", data.path(), Some(&token));
-    assert!(eventually(20, || target(&server, "int-01")
-        .is_some_and(|t| t["liveness"] == "online")));
+    // Enrolled on the server is not enough: the agent must also have kept its credential.
+    assert!(eventually(20, || data.path().join("agent.json").exists()
+        && target(&server, "int-01")
+            .is_some_and(|t| t["liveness"] == "online")));
     drop(first);
     let mut again = agent(&server, "int-01", data.path(), None);
     std::thread::sleep(Duration::from_millis(1500));
