@@ -57,7 +57,10 @@ pub fn environment_change(current: Option<&Environment>, desired: &Environment) 
         details.push("description changed".to_string());
     }
     if current.on_failure != desired.on_failure {
-        details.push(format!("on_failure: {:?} → {:?}", current.on_failure, desired.on_failure));
+        details.push(format!(
+            "on_failure: {:?} → {:?}",
+            current.on_failure, desired.on_failure
+        ));
     }
     (!details.is_empty()).then_some(Change {
         kind: ChangeKind::Update,

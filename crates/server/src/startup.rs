@@ -83,12 +83,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let secrets = SecretBox::load_or_create(&key_path)?;
     check_master_key(&store, &secrets, &key_path).await?;
     let vault_config = crate::vault::VaultConfig::from_env()?;
-    let vault = crate::vault::BlobStore::open(&config.data_dir, vault_config).with_context(|| {
-        format!(
-            "cannot prepare the vault folder in {}",
-            config.data_dir.display()
-        )
-    })?;
+    let vault =
+        crate::vault::BlobStore::open(&config.data_dir, vault_config).with_context(|| {
+            format!(
+                "cannot prepare the vault folder in {}",
+                config.data_dir.display()
+            )
+        })?;
     let state = AppState::new(store, secrets, vault, false);
     let first_run =
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;

@@ -5,6 +5,7 @@ mod admin;
 mod agent;
 mod client;
 mod configure;
+mod demo;
 mod deploy;
 mod output;
 mod run;
@@ -105,6 +106,9 @@ enum Command {
     /// Follow, list and steer deployments.
     #[command(subcommand)]
     Deployment(deploy::DeploymentCommand),
+    /// The stand-in application server of the bundled example (used by its plan).
+    #[command(hide = true)]
+    DemoAppserver(demo::DemoArgs),
     /// Run the automate on a target host: enrol once, then call the server in.
     #[command(
         after_help = "Example:\n  slipway agent --server http://127.0.0.1:8080 --insecure-http --name dev-01 --enroll-token slw_enroll_…"
@@ -157,6 +161,7 @@ fn main() -> ExitCode {
         Command::Vault(c) => vault::vault(c),
         Command::Release(c) => vault::release(c),
         Command::Agent(args) => agent::run(args),
+        Command::DemoAppserver(args) => demo::run(args),
         Command::Deploy(args) => deploy::deploy(args),
         Command::Rollback(args) => deploy::rollback(args),
         Command::Deployment(c) => deploy::deployment(c),

@@ -12,9 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::progress::{next, rollback_runs, Next, Run, TaskStatus};
-use slipway_core::deploy::state::{
-    transition, DeploymentEvent, DeploymentState, TaskState,
-};
+use slipway_core::deploy::state::{transition, DeploymentEvent, DeploymentState, TaskState};
 use slipway_core::Name;
 use slipway_store::{StoredDeployment, StoredTask, WriteTx};
 use tokio::sync::Notify;

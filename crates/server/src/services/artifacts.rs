@@ -645,6 +645,23 @@ fn verified_stream(
     })
 }
 
+/// The vault's limits, so a client can refuse a file before sending gigabytes for nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct VaultSettings {
+    pub max_artifact_bytes: u64,
+    /// Seconds between scheduled garbage collections; `None` when off.
+    pub gc_every_secs: Option<u64>,
+}
+
+pub async fn settings(state: &AppState, actor: &Actor) -> Result<VaultSettings, ServiceError> {
+    require(state, actor, Operation::Read, "vault").await?;
+    let config = state.vault.config;
+    Ok(VaultSettings {
+        max_artifact_bytes: config.max_artifact_bytes,
+        gc_every_secs: config.gc_every.map(|d| d.as_secs()),
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signing keys
 
@@ -879,7 +896,12 @@ pub async fn pinned_releases(
     state: &AppState,
     project: &Name,
 ) -> Result<BTreeSet<String>, ServiceError> {
-    Ok(state.store.releases_in_use(project.as_str()).await?.into_iter().collect())
+    Ok(state
+        .store
+        .releases_in_use(project.as_str())
+        .await?
+        .into_iter()
+        .collect())
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -909,6 +931,10 @@ pub async fn gc(
         dry_run,
         ..Default::default()
     };
+    let mut tx = state.store.write().await?;
+    // Read the pins once the write lock is held: a deployment that starts meanwhile commits
+    // before (and is seen here) or after (and finds its release's artifacts still there or
+    // refuses cleanly), never in between.
     let mut pins = std::collections::BTreeMap::new();
     for project in state.store.projects().await? {
         pins.insert(
@@ -916,7 +942,6 @@ pub async fn gc(
             pinned_releases(state, &project.name).await?,
         );
     }
-    let mut tx = state.store.write().await?;
     let now = jiff::Timestamp::now();
     for (project, policy) in tx.retention_policies().await? {
         let pinned = pins.get(&project).cloned().unwrap_or_default();

@@ -18,7 +18,7 @@ use slipway_core::plan::{
 use slipway_protocol::Assignment;
 
 use super::work::LogSink;
-use super::Link;
+use super::{archive, sql, Link};
 
 pub struct Outcome {
     pub success: bool,
@@ -26,7 +26,7 @@ pub struct Outcome {
     pub summary: String,
 }
 
-fn ok(summary: impl Into<String>) -> Outcome {
+pub(super) fn ok(summary: impl Into<String>) -> Outcome {
     Outcome {
         success: true,
         exit_code: None,
@@ -34,7 +34,7 @@ fn ok(summary: impl Into<String>) -> Outcome {
     }
 }
 
-fn fail(summary: impl Into<String>) -> Outcome {
+pub(super) fn fail(summary: impl Into<String>) -> Outcome {
     Outcome {
         success: false,
         exit_code: None,
@@ -43,20 +43,45 @@ fn fail(summary: impl Into<String>) -> Outcome {
 }
 
 /// Substitute `${NAME}` everywhere in the action's parameters, then read them as an action.
-fn resolved_action(task: &Assignment) -> Result<Action, String> {
-    let vars: BTreeMap<String, Resolved> = task
-        .variables
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                Resolved {
-                    value: v.clone(),
-                    sensitive: task.secrets.contains(v),
-                },
-            )
-        })
-        .collect();
+/// Variables every agent provides: where it keeps its data and the binary it runs as, so plans
+/// can refer to them (`${SLIPWAY_AGENT_DATA}/pets`) without knowing the host.
+fn builtin_variables(data: &Path) -> BTreeMap<String, Resolved> {
+    let absolute = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf());
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "slipway".into());
+    [
+        ("SLIPWAY_AGENT_DATA", absolute.display().to_string()),
+        ("SLIPWAY_BIN", exe),
+    ]
+    .into_iter()
+    .map(|(k, v)| {
+        (
+            k.to_string(),
+            Resolved {
+                value: v,
+                sensitive: false,
+            },
+        )
+    })
+    .collect()
+}
+
+/// Substitute `${NAME}` everywhere in the action's parameters, then read them as an action.
+/// Variable values may themselves refer to the built-in variables (one level).
+fn resolved_action(task: &Assignment, data: &Path) -> Result<Action, String> {
+    let builtins = builtin_variables(data);
+    let mut vars = builtins.clone();
+    for (k, v) in &task.variables {
+        let value = substitute(v, &builtins).unwrap_or_else(|_| v.clone());
+        vars.insert(
+            k.clone(),
+            Resolved {
+                value,
+                sensitive: task.secrets.contains(v),
+            },
+        );
+    }
     let substituted = substitute_json(&task.action, &vars)?;
     serde_json::from_value(substituted).map_err(|e| {
         format!("this agent cannot read the action: {e} (is the agent older than the server?)")
@@ -92,7 +117,7 @@ pub fn execute(
     task: &Assignment,
     log: &mut LogSink,
 ) -> Outcome {
-    let action = match resolved_action(task) {
+    let action = match resolved_action(task, data) {
         Ok(a) => a,
         Err(e) => return fail(e),
     };
@@ -107,6 +132,37 @@ pub fn execute(
         Action::HttpCheck(p) => http_check(p, check, log),
         Action::PlaceArtifact(p) => place(p, link, credential, data, task, check, log),
         Action::RestoreArtifact(p) => restore(p, check, log),
+        Action::ExtractArchive(p) => {
+            archive::extract_action(p, link, credential, data, task, check, log)
+        }
+        // The same layout as a placed artifact, so the same undo.
+        Action::RestoreArchive(p) => restore(p, check, log),
+        Action::RunSql(p) => sql::run_script(
+            &sql::Script {
+                component: &p.component,
+                connection: &p.connection,
+                script: &p.script,
+                rollback_script: p.rollback_script.as_deref(),
+            },
+            link,
+            credential,
+            data,
+            task,
+            log,
+        ),
+        Action::RollbackSql(p) => sql::run_script(
+            &sql::Script {
+                component: &p.component,
+                connection: &p.connection,
+                script: &p.script,
+                rollback_script: None,
+            },
+            link,
+            credential,
+            data,
+            task,
+            log,
+        ),
         Action::InstallBatch(p) => install_batch(p, link, credential, data, task, check, log),
         Action::RestoreBatch(p) => restore_batch(&p.job, data, task, check, log),
         Action::EnableBatch(p) => set_batch_enabled(&p.job, true, data, task, check),
@@ -360,7 +416,7 @@ fn http_check(p: &HttpCheckParams, check: bool, log: &mut LogSink) -> Outcome {
 }
 
 /// Fetch an artifact into the agent's content-addressed cache once, verifying it every time.
-fn fetch(
+pub(super) fn fetch(
     link: &Link,
     credential: &str,
     data: &Path,
@@ -509,7 +565,7 @@ fn place(
     }
 }
 
-fn read_history(versions: &Path) -> Vec<String> {
+pub(super) fn read_history(versions: &Path) -> Vec<String> {
     std::fs::read_to_string(versions.join("history"))
         .map(|t| {
             t.lines()
@@ -521,7 +577,7 @@ fn read_history(versions: &Path) -> Vec<String> {
 }
 
 /// Point `dest/current` at `slot` atomically: a new link renamed over the old one.
-fn switch_current(dest: &Path, slot: &Path) -> std::io::Result<()> {
+pub(super) fn switch_current(dest: &Path, slot: &Path) -> std::io::Result<()> {
     let tmp = dest.join(".current.tmp");
     let _ = std::fs::remove_file(&tmp);
     let relative = slot.strip_prefix(dest).unwrap_or(slot);
