@@ -288,6 +288,16 @@ fn push(args: PushArgs) -> Result<(), Failure> {
     let size = std::fs::metadata(&args.file)
         .map_err(|e| local_io("read", &args.file, e))?
         .len();
+    let client = args.remote.client();
+    // A server refuses an upload over its limit before reading it, and a client still sending
+    // then only sees the connection close: ask first, and say it plainly.
+    let limits = client.get("/api/v1/vault")?;
+    if let Some(limit) = limits["max_artifact_bytes"].as_u64().filter(|l| size > *l) {
+        return Err(invalid(format!(
+            "error: {} is {size} bytes; this server accepts artifacts up to {limit} bytes\n  hint: nothing was sent; an administrator raises the limit with SLIPWAY_MAX_ARTIFACT_SIZE (e.g. 16G)",
+            args.file.display()
+        )));
+    }
     let declared = match &args.sha256 {
         Some(hex) => {
             Some(Sha256::parse(hex).map_err(|e| invalid(format!("error: --sha256: {e}")))?)
@@ -339,7 +349,6 @@ fn push(args: PushArgs) -> Result<(), Failure> {
             format!("?{}", query.join("&"))
         }
     );
-    let client = args.remote.client();
     let mut request = client
         .raw("POST", &path)
         .set("Content-Type", "application/octet-stream")

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod actions;
+mod archive;
+mod sql;
 mod work;
 
 use clap::Args;
