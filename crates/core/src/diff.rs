@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(c.kind, ChangeKind::Create);
         assert_eq!(
             c.details,
-            ["3 components, 8 plan steps, 3 lifecycles, 6 variables"]
+            ["3 components, 9 plan steps, 3 lifecycles, 8 variables"]
         );
     }
 

@@ -71,7 +71,8 @@ pub struct RestoreParams {
 #[serde(deny_unknown_fields)]
 pub struct ServiceParams {
     pub service: String,
-    /// A command to use instead of systemd (e.g. `/opt/jboss/bin/jboss.sh stop`).
+    /// A control command to use instead of systemd; the verb is appended (`/opt/jboss/bin/ctl.sh`
+    /// runs as `/opt/jboss/bin/ctl.sh stop`), so a step and its inverse share it.
     #[serde(default)]
     pub command: Option<String>,
 }
@@ -99,6 +100,10 @@ pub struct SqlRollbackParams {
     pub component: Name,
     pub connection: String,
     pub script: String,
+    /// The forward script this undoes, when derived from a `sql.run`: the undo runs only if that
+    /// script was applied by the deployment being undone.
+    #[serde(default)]
+    pub undoes: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,6 +388,7 @@ impl Action {
                     component: p.component.clone(),
                     connection: p.connection.clone(),
                     script: script.clone(),
+                    undoes: Some(p.script.clone()),
                 })),
                 None => Irreversible(format!(
                     "{} has no `rollback_script`; restore the database from a backup",

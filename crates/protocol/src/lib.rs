@@ -95,6 +95,10 @@ pub struct Assignment {
     pub artifacts: BTreeMap<String, ArtifactRef>,
     /// Report (logs or result) at least this often or the task is declared lost.
     pub lease_secs: u64,
+    /// When this task undoes steps: the deployment whose steps it undoes (so an undo touches
+    /// only what that deployment did, e.g. a SQL script it applied).
+    #[serde(default)]
+    pub undoes_deployment: Option<i64>,
 }
 
 /// `POST /api/v1/agent/tasks/{id}/logs`: output lines; also keeps the lease alive.

@@ -6,3 +6,112 @@ document.querySelectorAll("[data-masks]").forEach(function (box) {
   box.addEventListener("change", sync);
   sync();
 });
+
+// A deployment page follows its deployment: every 1.5 s it asks `/deployments/{id}/live` for
+// the state, the steps × targets grid and the output lines it has not shown yet, until the
+// deployment is final. Without script the page is a snapshot; "Reload" refreshes it.
+(function () {
+  var root = document.querySelector("[data-live]");
+  if (!root || !window.fetch || root.hasAttribute("data-final")) return;
+  var url = root.getAttribute("data-live");
+  var after = parseInt(root.getAttribute("data-after"), 10) || 0;
+  var shownRows = "";
+  var failures = 0;
+
+  function el(tag, className, text) {
+    var e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function badge(b) { return el("span", "tag " + b.tone, b.label); }
+  function fill(id, node) {
+    var target = document.getElementById(id);
+    if (!target) return;
+    while (target.firstChild) target.removeChild(target.firstChild);
+    target.appendChild(node);
+  }
+
+  function showGrid(rows) {
+    var body = document.querySelector("#grid tbody");
+    var key = JSON.stringify(rows);
+    if (!body || key === shownRows) return;
+    shownRows = key;
+    var fresh = document.createDocumentFragment();
+    rows.forEach(function (row) {
+      var tr = el("tr", row.undo ? "undo" : "");
+      var th = el("th");
+      th.scope = "row";
+      if (row.undo) { th.appendChild(el("span", "tag warn", "undo")); th.appendChild(document.createTextNode(" ")); }
+      th.appendChild(document.createTextNode(row.step + " "));
+      th.appendChild(el("code", "", row.kind));
+      tr.appendChild(th);
+      row.cells.forEach(function (c) {
+        var td = el("td", "cell");
+        td.title = c.title;
+        td.appendChild(badge(c));
+        if (c.detail) { td.appendChild(document.createTextNode(" ")); td.appendChild(el("span", "detail", c.detail)); }
+        if (c.summary) td.appendChild(el("span", "summary", c.summary));
+        tr.appendChild(td);
+      });
+      fresh.appendChild(tr);
+    });
+    while (body.firstChild) body.removeChild(body.firstChild);
+    body.appendChild(fresh);
+  }
+
+  function appendLogs(lines) {
+    var log = document.getElementById("log");
+    if (!log || !lines.length) return;
+    var atBottom = log.hidden || log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    lines.forEach(function (l) {
+      var line = el("div", "line");
+      line.appendChild(el("span", "src", l.source));
+      line.appendChild(document.createTextNode(" " + l.text));
+      log.appendChild(line);
+    });
+    log.hidden = false;
+    var empty = document.getElementById("log-empty");
+    if (empty) empty.hidden = true;
+    if (atBottom) log.scrollTop = log.scrollHeight;
+  }
+
+  function show(data) {
+    fill("deployment-state", badge(data.badge));
+    fill("deployment-failure", data.failure ? el("strong", "", data.failure) : el("span", "muted", "none"));
+    fill("deployment-finished", data.finished ? document.createTextNode(data.finished) : el("span", "muted", "not yet"));
+    showGrid(data.rows);
+    appendLogs(data.logs);
+    after = data.after;
+    document.querySelectorAll("[data-states]").forEach(function (e) {
+      e.hidden = e.getAttribute("data-states").split(" ").indexOf(data.state) < 0;
+    });
+  }
+
+  function stop(text) {
+    var status = document.getElementById("live-status");
+    if (status) status.firstChild.textContent = text + " ";
+  }
+
+  function poll() {
+    fetch(url + "?after=" + after, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        var json = (r.headers.get("content-type") || "").indexOf("json") >= 0;
+        if (!r.ok || !json) throw new Error("status " + r.status);
+        return r.json();
+      })
+      .then(function (data) {
+        failures = 0;
+        show(data);
+        if (data.more) setTimeout(poll, 100);
+        else if (data.final) stop("This deployment is over.");
+        else setTimeout(poll, 1500);
+      })
+      .catch(function () {
+        failures += 1;
+        if (failures >= 5) stop("Live updates stopped (the server did not answer); reload the page.");
+        else setTimeout(poll, 3000);
+      });
+  }
+  setTimeout(poll, 1500);
+})();

@@ -7,6 +7,7 @@ mod client;
 mod configure;
 mod demo;
 mod deploy;
+mod example;
 mod output;
 mod run;
 mod vault;
@@ -138,6 +139,11 @@ pub struct RemoteOnly {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe (`slipway … | head`) ends the process quietly, as for any Unix tool.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => run::up(args),

@@ -11,9 +11,6 @@ use slipway_server::{FirstRun, ServerConfig};
 
 use crate::client::{Exit, Failure};
 
-/// The example project, built into the binary so `slipway up` works from anywhere.
-const PETS_EXAMPLE: &str = include_str!("../../../examples/pets/slipway.yaml");
-
 #[derive(Args)]
 pub struct UpArgs {
     /// Data folder (SQLite database, master key).
@@ -104,15 +101,26 @@ pub fn up(args: UpArgs) -> Result<(), Failure> {
             master_key_file: None,
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
-        let example = load_example(&running.state).await.map_err(failed)?;
+        let (actor, example) = load_example(&running.state).await.map_err(failed)?;
         let url = format!("http://{}", running.addr);
-        println!(
-            "Slipway is ready at {url} ({} ms)",
-            started.elapsed().as_millis()
-        );
+        println!("Slipway is ready at {url} ({} ms)", started.elapsed().as_millis());
         println!("  data folder  {} (SQLite)", args.data.display());
         println!("  example      {example}");
         print_first_run(running.first_run.as_ref());
+        let app_port = if args.port == 0 { free_port() } else { args.port.saturating_add(1) };
+        let data = std::fs::canonicalize(&args.data).unwrap_or(args.data.clone());
+        // The example deploys once the server is ready; a failure there never stops the server.
+        let _agent = match crate::example::deploy(&running.state, &actor, &data, &url, app_port).await {
+            Ok((agent, line)) => {
+                println!("  deployment   {line}");
+                println!("               the application answers on http://127.0.0.1:{app_port} once deployed");
+                Some(agent)
+            }
+            Err(e) => {
+                println!("  deployment   the example could not be deployed: {e:#}");
+                None
+            }
+        };
         println!("  stop with Ctrl-C");
         running.run_until_signal().await.map_err(failed)
     })
@@ -131,8 +139,15 @@ fn print_first_run(first: Option<&FirstRun>) {
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(8081)
+}
+
 /// Apply the bundled Pets example as the first admin; a second `up` finds nothing to change.
-async fn load_example(state: &slipway_server::AppState) -> anyhow::Result<String> {
+async fn load_example(state: &slipway_server::AppState) -> anyhow::Result<(Actor, String)> {
     let admin = state
         .store
         .user_by_name("admin")
@@ -146,8 +161,8 @@ async fn load_example(state: &slipway_server::AppState) -> anyhow::Result<String
     };
     let files = [ConfigText {
         name: "examples/pets/slipway.yaml".into(),
-        content: PETS_EXAMPLE.into(),
+        content: crate::example::PETS_YAML.into(),
     }];
     let outcome = slipway_server::services::projects::apply(state, &actor, &files, false).await?;
-    Ok(format!("project pets — {}", outcome.summary))
+    Ok((actor, format!("project pets — {}", outcome.summary)))
 }

@@ -77,7 +77,7 @@ fn validate_works_offline_and_names_the_problem() {
     ));
     assert!(
         good.contains(
-            "valid: 6 environment(s), project pets (3 components, 8 steps, 3 lifecycles)"
+            "valid: 6 environment(s), project pets (3 components, 9 steps, 3 lifecycles)"
         ),
         "{good}"
     );

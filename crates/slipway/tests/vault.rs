@@ -234,10 +234,34 @@ fn an_artifact_version_is_immutable_identical_bytes_are_a_no_op_and_content_is_s
 
 /// A plain HTTP/1.1 GET as the admin: (status, headers, body).
 fn http_get(server: &Server, path: &str, range: Option<&str>) -> (u16, String, Vec<u8>) {
+    let mut headers = vec![format!("Authorization: Bearer {ADMIN_TOKEN}")];
+    if let Some(r) = range {
+        headers.push(format!("Range: {r}"));
+    }
+    http(server, "GET", path, &headers, "")
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, head, body).
+fn http(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &str,
+) -> (u16, String, Vec<u8>) {
     let addr = server.url.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).unwrap();
-    let range = range.map_or(String::new(), |r| format!("Range: {r}\r\n"));
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n{range}Connection: close\r\n\r\n").unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    s.write_all(request.as_bytes()).unwrap();
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let split = raw
@@ -247,6 +271,108 @@ fn http_get(server: &Server, path: &str, range: Option<&str>) -> (u16, String, V
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let status = head[9..12].parse().unwrap();
     (status, head, raw[split + 4..].to_vec())
+}
+
+#[test]
+fn the_console_shows_releases_with_digests_signatures_provenance_and_escaped_notes() {
+    let (server, dir) = with_pets();
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "user",
+            "create",
+            "olivia",
+            "--role",
+            "ops",
+            "--password-stdin",
+        ],
+        "a long enough passphrase",
+    ));
+    let (_, head, _) = http(
+        &server,
+        "POST",
+        "/api/v1/session",
+        &["Content-Type: application/json".into()],
+        r#"{"username":"olivia","password":"a long enough passphrase"}"#,
+    );
+    let cookie = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let mut digests = Vec::new();
+    for c in ["pets-war", "pets-sql", "pets-batch"] {
+        let f = file(dir.path(), c, &format!("{c} bytes"));
+        digests.push(pushed_digest(push(
+            &server,
+            None,
+            &f,
+            c,
+            "1.0.0",
+            &[
+                "--commit",
+                "abc1234",
+                "--pipeline-url",
+                "https://ci.example/pets/17",
+                "-o",
+                "json",
+            ],
+        )));
+    }
+    let commits = file(
+        dir.path(),
+        "commits",
+        "a1b2c3d fix(ui): escape <script>alert(1)</script> in notes\n",
+    );
+    let set = [
+        ("pets-war", "1.0.0"),
+        ("pets-sql", "1.0.0"),
+        ("pets-batch", "1.0.0"),
+    ];
+    ok(create_release(
+        &server,
+        "1.0.0",
+        &set,
+        &["--unsigned-ok", "--commits-file", &commits],
+    ));
+
+    let page = |path: &str| {
+        let (status, _, body) = http(&server, "GET", path, &[format!("Cookie: {cookie}")], "");
+        (status, String::from_utf8(body).unwrap())
+    };
+    let (status, list) = page("/projects/pets/releases");
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        list.contains(r#"href="/projects/pets/releases/1.0.0""#),
+        "{list}"
+    );
+    let (status, release) = page("/projects/pets/releases/1.0.0");
+    assert_eq!(status, 200, "{release}");
+    for d in &digests {
+        assert!(release.contains(d.as_str()), "{release}");
+    }
+    assert!(
+        release.contains(r#"<a href="https://ci.example/pets/17""#),
+        "{release}"
+    );
+    assert!(release.contains("<code>abc1234</code>"), "{release}");
+    assert!(release.contains("<strong>unsigned</strong>"), "{release}");
+    assert!(release.contains("<h3>Fixes</h3>"), "{release}");
+    assert!(release.contains("&lt;script&gt;"), "{release}");
+    assert!(!release.contains("<script>alert"), "{release}");
+    let (status, found) = page(&format!("/artifacts?digest={}", digests[0]));
+    assert_eq!(status, 200, "{found}");
+    assert!(
+        found.contains("pets-war") && found.contains("pets 1.0.0"),
+        "{found}"
+    );
+    let (status, missing) = page(&format!("/artifacts?digest={}", "0".repeat(64)));
+    assert_eq!(status, 404, "{missing}");
+    assert!(missing.contains("The vault holds no artifact"), "{missing}");
 }
 
 #[test]
@@ -1083,4 +1209,65 @@ fn uploads_over_the_limit_are_refused_and_gc_runs_on_its_schedule() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn the_vault_behaves_the_same_on_postgresql() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(url) = rt.block_on(slipway_store::testing::fresh_postgres_database()) else {
+        return;
+    };
+    {
+        let server = Server::start_with(Some(&url));
+        ok(server.cli(None, &["apply", "-f", PETS]));
+        let dir = tempfile::tempdir().unwrap();
+        let (key, public) = generate_key(&server, dir.path(), "ci.key");
+        ok(server.cli(
+            None,
+            &[
+                "key",
+                "add",
+                "--project",
+                "pets",
+                "--name",
+                "ci",
+                "--public-key",
+                &public,
+            ],
+        ));
+        let mut set = Vec::new();
+        for c in ["pets-war", "pets-sql", "pets-batch"] {
+            let f = file(dir.path(), c, &format!("{c} on postgres"));
+            ok(push(&server, None, &f, c, "1.0.0", &["--sign-key", &key]));
+            set.push((c, "1.0.0"));
+        }
+        let f = file(dir.path(), "other", "other bytes");
+        assert_eq!(
+            push(&server, None, &f, "pets-war", "1.0.0", &[])
+                .status
+                .code(),
+            Some(6)
+        );
+        let created = json(create_release(&server, "1.0.0", &set, &["-o", "json"]));
+        assert_eq!(created["eligible_for_protected"], true);
+        ok(server.cli(
+            None,
+            &[
+                "release",
+                "check",
+                "--project",
+                "pets",
+                "1.0.0",
+                "--env",
+                "PROD-EU",
+            ],
+        ));
+        ok(server.cli(None, &["vault", "gc"]));
+        assert!(ok(server.cli(None, &["vault", "verify"])).contains("vault intact: 3 blobs"));
+        ok(server.cli(None, &["audit", "verify"]));
+    }
+    rt.block_on(slipway_store::testing::drop_postgres_database(&url));
 }

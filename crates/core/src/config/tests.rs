@@ -26,7 +26,8 @@ fn the_pets_example_loads() {
             .protected
     );
     let pets = &config.projects[0];
-    assert_eq!(pets.plan.len(), 8);
+    // Seed 002's eight steps, then a reachability check of what the plan started.
+    assert_eq!(pets.plan.len(), 9);
     assert_eq!(pets.components.len(), 3);
     assert_eq!(pets.lifecycles.len(), 3);
     let kinds: Vec<&str> = pets.plan.iter().map(|s| s.action.kind()).collect();
@@ -40,7 +41,8 @@ fn the_pets_example_loads() {
             "sql.run",
             "artifact.place",
             "service.start",
-            "batch.install"
+            "batch.install",
+            "http.check"
         ]
     );
 }
@@ -92,7 +94,7 @@ fn a_wrong_type_is_located_at_the_value() {
 
 #[test]
 fn an_unknown_action_parameter_is_an_error() {
-    let text = PETS.replace("with: { service: jboss }", "with: { servce: jboss }");
+    let text = PETS.replace("with: { service: jboss, command", "with: { servce: jboss, command");
     let err = first_error(&text);
     assert!(err.message.contains("`servce`"), "{err}");
     assert!(err.hint.unwrap().contains("`service`"));

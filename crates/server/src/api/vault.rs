@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/projects/{name}/retention",
             get(get_retention).put(set_retention),
         )
+        .route("/api/v1/vault", get(vault_settings))
         .route("/api/v1/vault/verify", post(verify_vault))
         .route("/api/v1/vault/gc", post(collect_garbage))
         .route(
@@ -75,6 +76,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/projects/{name}/keys/{key}"),
     ("get", "/api/v1/projects/{name}/retention"),
     ("put", "/api/v1/projects/{name}/retention"),
+    ("get", "/api/v1/vault"),
     ("post", "/api/v1/vault/verify"),
     ("post", "/api/v1/vault/gc"),
     ("get", "/api/v1/projects/{name}/releases"),
@@ -290,6 +292,13 @@ pub async fn set_retention(
 ) -> ApiResult<StatusCode> {
     artifacts::set_retention(&state, &actor, &parse_name("project", &project)?, policy).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn vault_settings(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> ApiResult<Json<artifacts::VaultSettings>> {
+    Ok(Json(artifacts::settings(&state, &actor).await?))
 }
 
 pub async fn verify_vault(

@@ -10,6 +10,7 @@
 
 mod assets;
 mod audit;
+mod deployments;
 mod inventory;
 mod page;
 mod people;
@@ -47,18 +48,28 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{name}/releases", get(releases::list))
         .route("/projects/{name}/releases/{version}", get(releases::show))
         .route("/artifacts", get(releases::search))
+        .route("/deployments", get(deployments::list))
+        .route("/deployments/{id}", get(deployments::show))
+        .route("/deployments/{id}/live", get(deployments::live))
+        .route("/deployments/{id}/decision", post(deployments::decide))
+        .route(
+            "/deployments/{id}/rollback",
+            post(deployments::roll_back_environment),
+        )
+        .route("/projects/{name}/deployments", post(deployments::create))
         .layer(middleware::map_response(protect))
         .route("/assets/console.css", get(assets::css))
         .route("/assets/console.js", get(assets::js))
 }
 
 /// Pages may show a secret once (a new token, a generated password): nothing may keep a copy,
-/// frame the page, or load anything from elsewhere.
+/// frame the page, or load anything from elsewhere. Scripts may fetch from the console itself
+/// only (a deployment page polls its live state).
 async fn protect(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let set = [
         (header::CACHE_CONTROL, "no-store"),
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "same-origin"),
     ];

@@ -13,6 +13,7 @@ use crate::ServiceError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Projects,
+    Deployments,
     Environments,
     Targets,
     Users,
@@ -45,8 +46,9 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(title: impl Into<String>, user: Option<&ConsoleUser>, section: Section) -> Frame {
-        const LINKS: [(Section, &str, &str); 5] = [
+        const LINKS: [(Section, &str, &str); 6] = [
             (Section::Projects, "/projects", "Projects"),
+            (Section::Deployments, "/deployments", "Deployments"),
             (Section::Environments, "/environments", "Environments"),
             (Section::Targets, "/targets", "Targets"),
             (Section::Users, "/users", "Users & tokens"),

@@ -8,6 +8,7 @@ use slipway_core::model::{Condition, Lifecycle, LifecycleRule, Project, VersionB
 use slipway_core::plan::RollbackPlan;
 use slipway_core::Name;
 
+use super::deployments::{for_project, ProjectDeployments};
 use super::page::{render, Frame, OrProblemPage, PageResult, Section};
 use super::session::ConsoleUser;
 use crate::services::{self, parse_name};
@@ -66,6 +67,7 @@ struct ProjectPage {
     rollback: Vec<StepRow>,
     rollback_plan: RollbackPlan,
     lifecycles: Vec<LifecycleView>,
+    deploying: ProjectDeployments,
 }
 
 impl ProjectPage {
@@ -89,12 +91,13 @@ pub async fn show(
     let project = services::projects::get(&state, &user.actor, &name)
         .await
         .or_page(&user)?;
-    let environments: Vec<Name> = services::environments::list(&state, &user.actor)
+    let all_environments = services::environments::list(&state, &user.actor)
         .await
-        .or_page(&user)?
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
+        .or_page(&user)?;
+    let deploying = for_project(&state, &user.actor, &name, &all_environments)
+        .await
+        .or_page(&user)?;
+    let environments: Vec<Name> = all_environments.into_iter().map(|e| e.name).collect();
     let chosen = choose_environment(q.environment.as_deref(), &environments).or_page(&user)?;
     let rollback_plan = chosen
         .as_ref()
@@ -132,6 +135,7 @@ pub async fn show(
             })
             .collect(),
         lifecycles: project.lifecycles.iter().map(lifecycle_view).collect(),
+        deploying,
         environments,
         chosen,
         rollback_plan,

@@ -165,6 +165,16 @@ struct ReleasePage {
     notes: ReleaseNotes,
     variables: usize,
     steps: usize,
+    deployments: Vec<DeploymentRow>,
+}
+
+/// A deployment of this release: where it went and how it ended.
+struct DeploymentRow {
+    id: i64,
+    environment: String,
+    kind: String,
+    state: &'static str,
+    by: String,
 }
 
 pub async fn show(
@@ -181,6 +191,21 @@ pub async fn show(
         artifacts.push(artifact_row(&state, a).await.or_page(&user)?);
     }
     let r = &view.release;
+    let version_text = r.version.to_string();
+    let deployments =
+        services::deployments::list(&state, &user.actor, Some(name.as_str()), None, 500)
+            .await
+            .or_page(&user)?
+            .into_iter()
+            .filter(|d| d.release_version == version_text)
+            .map(|d| DeploymentRow {
+                id: d.id,
+                environment: d.environment,
+                kind: d.kind,
+                state: d.state.as_str(),
+                by: format!("{} · {}", d.requested_by, short_time(&d.created_at)),
+            })
+            .collect();
     Ok(render(
         StatusCode::OK,
         &ReleasePage {
@@ -201,6 +226,7 @@ pub async fn show(
             notes: r.notes.clone(),
             variables: r.snapshot.variables.len(),
             steps: r.snapshot.project.plan.len(),
+            deployments,
         },
     ))
 }
@@ -308,6 +334,7 @@ mod tests {
             },
             variables: 0,
             steps: 0,
+            deployments: vec![],
         };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>alert"), "{html}");

@@ -164,6 +164,13 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         secrets,
         artifacts,
         lease_secs: lease_secs(),
+        undoes_deployment: if deployment.phase == "rollback" {
+            Some(deployment.id)
+        } else if deployment.kind == "rollback" {
+            deployment.rollback_of
+        } else {
+            None
+        },
     }))
 }
 

@@ -36,7 +36,7 @@ use crate::{AppState, ServiceError};
 /// is answered with a clean error. Larger ones are hashed while they stream and the last chunk
 /// is held back until the digest matches: a corrupt blob is never delivered whole.
 const VERIFY_AHEAD_LIMIT: u64 = 64 << 20;
-const READ_CHUNK: usize = 256 << 10;
+const READ_CHUNK: usize = 1 << 20;
 
 fn io_error(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::VaultIo(e.to_string())

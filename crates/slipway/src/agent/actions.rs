@@ -143,6 +143,7 @@ pub fn execute(
                 connection: &p.connection,
                 script: &p.script,
                 rollback_script: p.rollback_script.as_deref(),
+                ledger: sql::Ledger::Apply,
             },
             link,
             credential,
@@ -156,6 +157,13 @@ pub fn execute(
                 connection: &p.connection,
                 script: &p.script,
                 rollback_script: None,
+                ledger: match (&p.undoes, task.undoes_deployment) {
+                    (Some(forward), Some(deployment)) => sql::Ledger::Undo {
+                        forward,
+                        deployment,
+                    },
+                    _ => sql::Ledger::Ignore,
+                },
             },
             link,
             credential,
@@ -341,8 +349,10 @@ fn prune(root: &Path, keep: usize, log: &mut LogSink) {
 }
 
 fn service(p: &ServiceParams, verb: &str, check: bool, log: &mut LogSink) -> Outcome {
+    // The verb is appended, so one `command` serves stop, start and restart — and a step's
+    // inverse (start for stop) runs the right one.
     let command = match &p.command {
-        Some(c) => c.clone(),
+        Some(c) => format!("{c} {verb}"),
         None if Path::new("/run/systemd/system").is_dir() => {
             format!("systemctl {verb} {}", p.service)
         }
@@ -545,12 +555,15 @@ fn place(
         std::fs::create_dir_all(&slot)?;
         std::fs::copy(&blob, slot.join(p.component.as_str()))?;
         switch_current(dest, &slot)?;
+        // Every switch is recorded, the same version again too, so each undo goes back exactly
+        // one switch (a redeploy undone leaves the version that was live before it).
         let mut history = read_history(&versions);
-        history.retain(|v| v != &artifact.version);
         history.push(artifact.version.clone());
         while history.len() > p.keep as usize + 1 {
             let old = history.remove(0);
-            let _ = std::fs::remove_dir_all(versions.join(&old));
+            if !history.contains(&old) {
+                let _ = std::fs::remove_dir_all(versions.join(&old));
+            }
         }
         std::fs::write(versions.join("history"), history.join("\n"))
     })();
@@ -612,7 +625,9 @@ fn restore(p: &RestoreParams, check: bool, log: &mut LogSink) -> Outcome {
                 let _ = std::fs::remove_file(dest.join("current"));
             }
         }
-        let _ = std::fs::remove_dir_all(versions.join(&live));
+        if !history.contains(&live) {
+            let _ = std::fs::remove_dir_all(versions.join(&live));
+        }
         if history.is_empty() {
             std::fs::remove_dir_all(&versions)
         } else {

@@ -293,7 +293,7 @@ pub(super) fn check(entries: &[Entry], limits: &Limits) -> Result<Checked, Archi
                 if target.as_os_str().is_empty() {
                     return Err(escapes(e, "its link target is empty".into()));
                 }
-                let _ = (&links, target);
+                resolve_link(&links, path, target).map_err(|why| escapes(e, why))?;
             }
             Kind::HardLink { target } => {
                 let target = relative_path(target)
@@ -756,12 +756,14 @@ fn go_live(
         std::fs::rename(fresh, &slot)?;
     }
     switch_current(dest, &slot)?;
+    // Every switch is recorded, the same version again too (see `actions::place`).
     let mut history = read_history(versions);
-    history.retain(|v| v != version);
     history.push(version.to_string());
     while history.len() > keep as usize + 1 {
         let old = history.remove(0);
-        let _ = std::fs::remove_dir_all(versions.join(&old));
+        if !history.contains(&old) {
+            let _ = std::fs::remove_dir_all(versions.join(&old));
+        }
     }
     std::fs::write(versions.join("history"), history.join("\n"))
 }

@@ -28,6 +28,19 @@ pub(super) struct Script<'a> {
     pub script: &'a str,
     /// `sql.run`'s undo script: it must be in the archive before the forward script may run.
     pub rollback_script: Option<&'a str>,
+    pub ledger: Ledger<'a>,
+}
+
+/// The database keeps a ledger of the scripts deployments applied (`slipway_sql_history`), in
+/// the same transaction as each script, so that a script is applied once per content and an
+/// undo touches only what the deployment being undone applied.
+pub(super) enum Ledger<'a> {
+    /// `sql.run`: skip a script whose content was already applied; record it otherwise.
+    Apply,
+    /// A derived undo: run only if `deployment` applied `forward`; remove that record.
+    Undo { forward: &'a str, deployment: i64 },
+    /// An explicit `sql.rollback` step in a plan: run it as asked.
+    Ignore,
 }
 
 pub(super) fn run_script(
@@ -85,10 +98,32 @@ pub(super) fn run_script(
         database.shown
     ));
     let url = database.url.clone();
+    let entry = LedgerEntry {
+        component: s.component.to_string(),
+        digest: artifact.digest.clone(),
+        deployment: task.deployment_id,
+        action: match &s.ledger {
+            Ledger::Apply => LedgerAction::Apply {
+                script: s.script.to_string(),
+            },
+            Ledger::Undo {
+                forward,
+                deployment,
+            } => LedgerAction::Undo {
+                forward: forward.to_string(),
+                deployment: *deployment,
+            },
+            Ledger::Ignore => LedgerAction::None,
+        },
+    };
     match on_worker(log, move || async move {
-        run_script_in_transaction(&url, &sql).await
+        run_script_in_transaction(&url, &sql, &entry).await
     }) {
-        Ok(statements) => {
+        Ok(Ran::Skipped(why)) => {
+            log.line(why.clone());
+            ok(format!("{what}: {why}"))
+        }
+        Ok(Ran::Statements(statements)) => {
             log.line(format!("{statements} statement(s) ran; committed"));
             ok(format!(
                 "{what}: {statements} statement(s) committed on {}",
@@ -346,9 +381,104 @@ async fn connect(url: &str) -> Result<sqlx::AnyConnection, String> {
 /// The whole script as one multi-statement batch (SQLite runs statement after statement;
 /// PostgreSQL gets it through the simple query protocol), inside one transaction: statements
 /// are split by the database itself, so `;` inside literals, triggers or functions is fine.
-async fn run_script_in_transaction(url: &str, sql: &str) -> Result<u64, String> {
+pub(super) struct LedgerEntry {
+    component: String,
+    digest: String,
+    deployment: i64,
+    action: LedgerAction,
+}
+
+enum LedgerAction {
+    Apply { script: String },
+    Undo { forward: String, deployment: i64 },
+    None,
+}
+
+pub(super) enum Ran {
+    Statements(u64),
+    Skipped(String),
+}
+
+const LEDGER_DDL: &str = "CREATE TABLE IF NOT EXISTS slipway_sql_history (component TEXT NOT NULL, script TEXT NOT NULL, digest TEXT NOT NULL, deployment BIGINT NOT NULL, applied_at TEXT NOT NULL)";
+
+/// Consult the ledger inside the script's transaction: `Some(reason)` means skip the script.
+async fn ledger_says_skip(
+    tx: &mut sqlx::AnyConnection,
+    entry: &LedgerEntry,
+) -> Result<Option<String>, String> {
+    match &entry.action {
+        LedgerAction::None => Ok(None),
+        LedgerAction::Apply { script } => {
+            let row: Option<(i64,)> = sqlx::query_as("SELECT deployment FROM slipway_sql_history WHERE component = $1 AND script = $2 AND digest = $3")
+                .bind(&entry.component)
+                .bind(script)
+                .bind(&entry.digest)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(row.map(|(d,)| format!("{script} of this {} content was already applied by deployment {d}: nothing to do", entry.component)))
+        }
+        LedgerAction::Undo {
+            forward,
+            deployment,
+        } => {
+            let row: Option<(i64,)> = sqlx::query_as("SELECT deployment FROM slipway_sql_history WHERE component = $1 AND script = $2 AND digest = $3 AND deployment = $4")
+                .bind(&entry.component)
+                .bind(forward)
+                .bind(&entry.digest)
+                .bind(deployment)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(row.is_none().then(|| {
+                format!("deployment {deployment} did not apply {forward}: nothing to undo")
+            }))
+        }
+    }
+}
+
+async fn record_in_ledger(tx: &mut sqlx::AnyConnection, entry: &LedgerEntry) -> Result<(), String> {
+    let applied_at = jiff::Timestamp::now().to_string();
+    let query = match &entry.action {
+        LedgerAction::None => return Ok(()),
+        LedgerAction::Apply { script } => sqlx::query("INSERT INTO slipway_sql_history (component, script, digest, deployment, applied_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(entry.component.clone())
+            .bind(script.clone())
+            .bind(entry.digest.clone())
+            .bind(entry.deployment)
+            .bind(applied_at),
+        LedgerAction::Undo { forward, deployment } => sqlx::query("DELETE FROM slipway_sql_history WHERE component = $1 AND script = $2 AND digest = $3 AND deployment = $4")
+            .bind(entry.component.clone())
+            .bind(forward.clone())
+            .bind(entry.digest.clone())
+            .bind(*deployment),
+    };
+    query
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| format!("recording the script in slipway_sql_history: {e}"))?;
+    Ok(())
+}
+
+async fn run_script_in_transaction(
+    url: &str,
+    sql: &str,
+    entry: &LedgerEntry,
+) -> Result<Ran, String> {
     let mut conn = connect(url).await?;
     let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
+    if !matches!(entry.action, LedgerAction::None) {
+        sqlx::query(LEDGER_DDL)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| format!("creating slipway_sql_history: {e}"))?;
+        if let Some(why) = ledger_says_skip(&mut tx, entry).await? {
+            tx.commit()
+                .await
+                .map_err(|e| format!("the commit failed: {e}"))?;
+            return Ok(Ran::Skipped(why));
+        }
+    }
     let mut ran = 0u64;
     {
         let mut results = sqlx::raw_sql(sql).execute_many(&mut *tx);
@@ -357,11 +487,12 @@ async fn run_script_in_transaction(url: &str, sql: &str) -> Result<u64, String> 
             ran += 1;
         }
     }
+    record_in_ledger(&mut tx, entry).await?;
     tx.commit()
         .await
         .map_err(|e| format!("the commit failed: {e}"))?;
     let _ = conn.close().await;
-    Ok(ran)
+    Ok(Ran::Statements(ran))
 }
 
 /// `scheme://user:***@host/db?password=***`: what may be printed of a connection string.

@@ -1,0 +1,888 @@
+//! Deployments in the console: the list, one deployment followed live (its steps × targets grid,
+//! the rollback Ops validate, the masked output), and the forms that deploy, decide after a
+//! failure and roll an environment back.
+//!
+//! Live updates are a JSON snapshot (`/deployments/{id}/live`) that `console.js` polls until the
+//! deployment is final; the page itself is complete without script (reload to refresh). Buttons
+//! are shown only to whom `core::access` allows to deploy to the environment; the services
+//! decide again on every post.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use slipway_core::access::{allows, Operation};
+use slipway_core::deploy::progress::Run;
+use slipway_core::deploy::state::{DeploymentState, TaskState};
+use slipway_core::model::Environment;
+use slipway_core::Name;
+use slipway_store::{LogLine, StoredDeployment, StoredTask};
+
+use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::session::{ConsoleUser, NoFields, SignedForm};
+use crate::auth::Actor;
+use crate::services::deployments::{Decision, DeploymentView, Mode};
+use crate::services::{self, parse_name};
+use crate::{AppState, ServiceError};
+
+/// The most output lines one page or one poll carries; the rest follows on the next poll.
+const LOG_PAGE: i64 = 2000;
+
+// ---------------------------------------------------------------------------------------------
+// Words and colours
+
+/// A state as a label and a tone (the CSS class that colours it); the label alone is enough.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Badge {
+    pub label: &'static str,
+    pub tone: &'static str,
+}
+
+fn deployment_badge(state: DeploymentState) -> Badge {
+    let (label, tone) = match state {
+        DeploymentState::Pending => ("pending", "idle"),
+        DeploymentState::Running => ("running", "info"),
+        DeploymentState::AwaitingDecision => ("awaiting decision", "warn"),
+        DeploymentState::RollingBack => ("rolling back", "warn"),
+        DeploymentState::Succeeded => ("succeeded", "good"),
+        DeploymentState::Failed => ("failed", "bad"),
+        DeploymentState::RolledBack => ("rolled back", "bad"),
+        DeploymentState::Cancelled => ("cancelled", "idle"),
+    };
+    Badge { label, tone }
+}
+
+fn task_badge(state: TaskState) -> Badge {
+    let (label, tone) = match state {
+        TaskState::Pending => ("queued", "idle"),
+        TaskState::Leased => ("running", "info"),
+        TaskState::Succeeded => ("succeeded", "good"),
+        TaskState::Failed => ("failed", "bad"),
+        TaskState::Lost => ("lost", "bad"),
+        TaskState::Skipped => ("skipped", "warn"),
+        TaskState::Cancelled => ("cancelled", "idle"),
+    };
+    Badge { label, tone }
+}
+
+fn kind_label(d: &StoredDeployment) -> String {
+    match (d.kind.as_str(), d.rollback_of) {
+        ("dry_run", _) => "dry run".into(),
+        ("rollback", Some(of)) => format!("rollback of #{of}"),
+        ("rollback", None) => "rollback".into(),
+        _ => "deployment".into(),
+    }
+}
+
+/// `12.3 s`, `4 min 05 s`, `1 h 02 min`: how long a task took (or has run so far).
+fn human_duration(secs: f64) -> String {
+    let secs = secs.max(0.0);
+    if secs < 60.0 {
+        return format!("{secs:.1} s");
+    }
+    let whole = secs.round() as u64;
+    if whole < 3600 {
+        format!("{} min {:02} s", whole / 60, whole % 60)
+    } else {
+        format!("{} h {:02} min", whole / 3600, (whole % 3600) / 60)
+    }
+}
+
+fn duration_between(start: &str, end: Option<&str>) -> Option<String> {
+    let start: jiff::Timestamp = start.parse().ok()?;
+    let end = match end {
+        Some(e) => e.parse().ok()?,
+        None => jiff::Timestamp::now(),
+    };
+    Some(human_duration(end.duration_since(start).as_secs_f64()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list
+
+/// One deployment as a list row (the list page and the project page).
+pub struct DeploymentRow {
+    pub id: i64,
+    pub project: String,
+    pub release: String,
+    pub environment: String,
+    pub kind: String,
+    pub state: Badge,
+    pub requested_by: String,
+    pub created: String,
+}
+
+fn list_row(d: &StoredDeployment) -> DeploymentRow {
+    DeploymentRow {
+        id: d.id,
+        project: d.project.clone(),
+        release: d.release_version.clone(),
+        environment: d.environment.clone(),
+        kind: kind_label(d),
+        state: deployment_badge(d.state),
+        requested_by: d.requested_by.clone(),
+        created: short_time(&d.created_at),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    project: String,
+    #[serde(default)]
+    environment: String,
+}
+
+#[derive(Template)]
+#[template(path = "deployments.html")]
+struct ListPage {
+    frame: Frame,
+    projects: Vec<String>,
+    environments: Vec<String>,
+    project: String,
+    environment: String,
+    deployments: Vec<DeploymentRow>,
+    limit: i64,
+    truncated: bool,
+}
+
+const LIST_LIMIT: i64 = 100;
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(q): Query<ListQuery>,
+) -> PageResult {
+    let project = q.project.trim();
+    let environment = q.environment.trim();
+    let found = services::deployments::list(
+        &state,
+        &user.actor,
+        Some(project).filter(|p| !p.is_empty()),
+        Some(environment).filter(|e| !e.is_empty()),
+        LIST_LIMIT,
+    )
+    .await
+    .or_page(&user)?;
+    let projects = services::projects::list(&state, &user.actor)
+        .await
+        .or_page(&user)?;
+    let environments = services::environments::list(&state, &user.actor)
+        .await
+        .or_page(&user)?;
+    let page = ListPage {
+        frame: Frame::new("Deployments", Some(&user), Section::Deployments),
+        projects: projects.iter().map(|p| p.name.to_string()).collect(),
+        environments: environments.iter().map(|e| e.name.to_string()).collect(),
+        project: project.to_string(),
+        environment: environment.to_string(),
+        truncated: found.len() as i64 >= LIST_LIMIT,
+        deployments: found.iter().map(list_row).collect(),
+        limit: LIST_LIMIT,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The project page's part: its recent deployments and the form that starts one
+
+/// What the project page needs to offer deploying: the releases, and the environments this
+/// person may deploy to. `None` when they may deploy nowhere.
+pub struct DeployForm {
+    pub releases: Vec<String>,
+    pub environments: Vec<String>,
+}
+
+pub struct ProjectDeployments {
+    pub form: Option<DeployForm>,
+    pub recent: Vec<DeploymentRow>,
+}
+
+/// Deployments shown on a project page.
+const RECENT: i64 = 10;
+
+pub async fn for_project(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    environments: &[Environment],
+) -> Result<ProjectDeployments, ServiceError> {
+    let recent = services::deployments::list(state, actor, Some(project.as_str()), None, RECENT)
+        .await?
+        .iter()
+        .map(list_row)
+        .collect();
+    let allowed: Vec<String> = environments
+        .iter()
+        .filter(|e| {
+            allows(
+                actor.role,
+                Operation::Deploy {
+                    protected: e.protected,
+                },
+            )
+        })
+        .map(|e| e.name.to_string())
+        .collect();
+    let form = if allowed.is_empty() {
+        None
+    } else {
+        let releases = services::releases::list(state, actor, project)
+            .await?
+            .into_iter()
+            .filter(|r| r.pruned_at.is_none())
+            .map(|r| r.version.to_string())
+            .collect();
+        Some(DeployForm {
+            releases,
+            environments: allowed,
+        })
+    };
+    Ok(ProjectDeployments { form, recent })
+}
+
+#[derive(Deserialize)]
+pub struct DeployFields {
+    #[serde(default)]
+    release: String,
+    #[serde(default)]
+    environment: String,
+    mode: Mode,
+}
+
+/// `POST /projects/{name}/deployments`: deploy (or dry-run) a release, then follow it.
+pub async fn create(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    signed: SignedForm<DeployFields>,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    let project = parse_name("project", &project).or_page(&user)?;
+    let environment = parse_name("environment", form.environment.trim()).or_page(&user)?;
+    let created = services::deployments::create(
+        &state,
+        &user.actor,
+        &project,
+        form.release.trim(),
+        &environment,
+        form.mode,
+    )
+    .await
+    .or_page(&user)?;
+    Ok(see_other(&format!("/deployments/{}", created.id)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// One deployment
+
+/// One cell of the grid: a task (or its absence) on one target.
+#[derive(Debug, Clone, Serialize)]
+struct Cell {
+    label: &'static str,
+    tone: &'static str,
+    /// `attempt 2 · 3.1 s`
+    detail: String,
+    /// The agent's summary, shortened on screen; whole in the title.
+    summary: String,
+    title: String,
+}
+
+/// One run of the plan (or of its rollback) across the targets.
+#[derive(Debug, Clone, Serialize)]
+struct GridRow {
+    step: String,
+    kind: &'static str,
+    undo: bool,
+    cells: Vec<Cell>,
+}
+
+#[derive(Debug, Serialize)]
+struct LogRow {
+    source: String,
+    text: String,
+}
+
+/// What changes while a deployment moves; the page shows it, and `live` sends it as JSON.
+#[derive(Debug, Serialize)]
+struct Snapshot {
+    state: &'static str,
+    badge: Badge,
+    #[serde(rename = "final")]
+    is_final: bool,
+    failure: Option<String>,
+    finished: Option<String>,
+    rows: Vec<GridRow>,
+}
+
+fn targets_of(d: &StoredDeployment) -> Vec<String> {
+    let mut targets: Vec<String> = Vec::new();
+    for run in d.runs.iter().chain(&d.rollback_runs) {
+        for t in run.batches.iter().flatten() {
+            if !targets.contains(t) {
+                targets.push(t.clone());
+            }
+        }
+    }
+    targets
+}
+
+fn task_cell(t: &StoredTask) -> Cell {
+    let badge = task_badge(t.state);
+    let mut detail = format!("attempt {}", t.attempt);
+    if let Some(took) = t
+        .started_at
+        .as_deref()
+        .and_then(|s| duration_between(s, t.finished_at.as_deref()))
+    {
+        detail.push_str(" · ");
+        detail.push_str(&took);
+    }
+    let summary = t.summary.clone().unwrap_or_default();
+    let mut title = format!("{} on {}, {detail}", badge.label, t.target);
+    if let Some(code) = t.exit_code {
+        title.push_str(&format!(", exit code {code}"));
+    }
+    if !summary.is_empty() {
+        title.push_str(": ");
+        title.push_str(&summary);
+    }
+    Cell {
+        label: badge.label,
+        tone: badge.tone,
+        detail,
+        summary,
+        title,
+    }
+}
+
+fn empty_cell(in_run: bool, deployment_final: bool, target: &str) -> Cell {
+    let (label, title) = match (in_run, deployment_final) {
+        (false, _) => ("—", format!("this step does not run on {target}")),
+        (true, false) => ("waiting", format!("not started on {target} yet")),
+        (true, true) => ("not run", format!("never ran on {target}")),
+    };
+    Cell {
+        label,
+        tone: "idle",
+        detail: String::new(),
+        summary: String::new(),
+        title,
+    }
+}
+
+fn grid_rows(d: &StoredDeployment, tasks: &[StoredTask], targets: &[String]) -> Vec<GridRow> {
+    let phases: [(&str, &[Run]); 2] = [("forward", &d.runs), ("rollback", &d.rollback_runs)];
+    let mut rows = Vec::new();
+    for (phase, runs) in phases {
+        for (i, run) in runs.iter().enumerate() {
+            let cells = targets
+                .iter()
+                .map(|target| {
+                    let task = tasks.iter().find(|t| {
+                        t.phase == phase && t.run_index == i as i64 && &t.target == target
+                    });
+                    match task {
+                        Some(t) => task_cell(t),
+                        None => empty_cell(
+                            run.batches.iter().flatten().any(|t| t == target),
+                            d.state.is_final(),
+                            target,
+                        ),
+                    }
+                })
+                .collect();
+            let undo = phase == "rollback" || d.kind == "rollback";
+            rows.push(GridRow {
+                // Undo runs are named after what they undo ("Undo 3: Migrate").
+                step: if undo {
+                    run.name.clone()
+                } else {
+                    format!("{}. {}", run.step, run.name)
+                },
+                kind: run.action.kind(),
+                undo,
+                cells,
+            });
+        }
+    }
+    rows
+}
+
+fn snapshot(view: &DeploymentView) -> Snapshot {
+    let d = &view.deployment;
+    let targets = targets_of(d);
+    Snapshot {
+        state: d.state.as_str(),
+        badge: deployment_badge(d.state),
+        is_final: d.state.is_final(),
+        failure: d.failure.clone(),
+        finished: d.finished_at.as_deref().map(short_time),
+        rows: grid_rows(d, &view.tasks, &targets),
+    }
+}
+
+/// Each output line with where it comes from: `web-01 · step 2` (`· attempt 2` after a retry).
+fn log_rows(view: &DeploymentView, lines: &[LogLine]) -> Vec<LogRow> {
+    let d = &view.deployment;
+    let sources: BTreeMap<&str, String> = view
+        .tasks
+        .iter()
+        .map(|t| {
+            let (runs, word) = if t.phase == "rollback" {
+                (&d.rollback_runs, "undo")
+            } else {
+                (&d.runs, "step")
+            };
+            let step = runs
+                .get(t.run_index as usize)
+                .map_or_else(|| t.run_index.to_string(), |r| r.step.to_string());
+            (t.id.as_str(), format!("{} · {word} {step}", t.target))
+        })
+        .collect();
+    lines
+        .iter()
+        .map(|l| {
+            let mut source = sources
+                .get(l.task_id.as_str())
+                .cloned()
+                .unwrap_or_else(|| "?".into());
+            if l.attempt > 1 {
+                source.push_str(&format!(" · attempt {}", l.attempt));
+            }
+            LogRow {
+                source,
+                text: l.line.clone(),
+            }
+        })
+        .collect()
+}
+
+struct PlanRow {
+    undoes: usize,
+    name: String,
+    kind: &'static str,
+    summary: String,
+}
+
+/// What this person may do here, and when each button applies (`data-states` for the script).
+struct Actions {
+    /// Retry, skip, roll back, cancel: the deployment is not final.
+    decide: bool,
+    /// Undo this (successful) deployment with `rollback`.
+    roll_back_environment: bool,
+}
+
+#[derive(Template)]
+#[template(path = "deployment.html")]
+struct ShowPage {
+    frame: Frame,
+    id: i64,
+    project: String,
+    release: String,
+    environment: String,
+    kind: String,
+    rollback_of: Option<i64>,
+    requested_by: String,
+    created: String,
+    phase_rollback: bool,
+    targets: Vec<String>,
+    live: Snapshot,
+    plan: Vec<PlanRow>,
+    logs: Vec<LogRow>,
+    log_after: i64,
+    /// The page holds the first `LOG_PAGE` lines only (the script fetches the rest while the
+    /// deployment moves).
+    log_truncated: bool,
+    actions: Actions,
+    /// A later successful deployment, which `rollback` would undo instead of this one.
+    superseded_by: Option<i64>,
+}
+
+impl ShowPage {
+    /// `hidden` unless the deployment is in one of `states` (space-separated): the static page
+    /// shows the buttons that apply now; the script shows the others when they start to.
+    fn hidden_unless(&self, states: &str) -> bool {
+        !states.split(' ').any(|s| s == self.live.state)
+    }
+
+    /// The states in which some action applies, for the section around them.
+    fn action_states(&self) -> String {
+        let mut states = Vec::new();
+        if self.actions.decide {
+            states.extend(DECIDE_STATES.split(' '));
+        }
+        if self.actions.roll_back_environment {
+            states.push("succeeded");
+        }
+        states.join(" ")
+    }
+}
+
+/// When a deployment may be cancelled; retry, skip and roll back need `awaiting_decision`.
+const DECIDE_STATES: &str = "pending running awaiting_decision";
+
+fn parse_id(id: &str) -> Result<i64, ServiceError> {
+    id.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
+        ServiceError::invalid(
+            format!("`{id}` is not a deployment number"),
+            "deployments are numbered 1, 2, 3…; see the list of deployments",
+        )
+    })
+}
+
+/// Whether this person may deploy to the deployment's environment (a deleted environment:
+/// nobody may).
+async fn may_deploy(state: &AppState, actor: &Actor, environment: &str) -> bool {
+    let Ok(name) = Name::parse(environment) else {
+        return false;
+    };
+    match services::environments::get(state, actor, &name).await {
+        Ok(env) => allows(
+            actor.role,
+            Operation::Deploy {
+                protected: env.protected,
+            },
+        ),
+        Err(_) => false,
+    }
+}
+
+/// The last successful deployment (kind `deploy`) of the same project and environment, when it
+/// is not this one: `rollback` undoes that one.
+async fn later_success(
+    state: &AppState,
+    actor: &Actor,
+    d: &StoredDeployment,
+) -> Result<Option<i64>, ServiceError> {
+    let recent = services::deployments::list(
+        state,
+        actor,
+        Some(&d.project),
+        Some(&d.environment),
+        LIST_LIMIT,
+    )
+    .await?;
+    Ok(recent
+        .iter()
+        .find(|o| o.kind == "deploy" && o.state == DeploymentState::Succeeded)
+        .map(|o| o.id)
+        .filter(|id| *id != d.id))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id = parse_id(&id).or_page(&user)?;
+    let view = services::deployments::get(&state, &user.actor, id)
+        .await
+        .or_page(&user)?;
+    let lines = services::deployments::logs(&state, &user.actor, id, 0, LOG_PAGE)
+        .await
+        .or_page(&user)?;
+    let d = &view.deployment;
+    let allowed = may_deploy(&state, &user.actor, &d.environment).await;
+    let superseded_by = if d.kind == "deploy" && d.state == DeploymentState::Succeeded {
+        later_success(&state, &user.actor, d).await.or_page(&user)?
+    } else {
+        None
+    };
+    let actions = Actions {
+        decide: allowed && !d.state.is_final(),
+        // A deploy still moving is the newest in its environment, so if it succeeds, it is the
+        // one `rollback` undoes.
+        roll_back_environment: allowed
+            && d.kind == "deploy"
+            && (!d.state.is_final()
+                || (d.state == DeploymentState::Succeeded && superseded_by.is_none())),
+    };
+    let page = ShowPage {
+        frame: Frame::new(
+            format!("Deployment {id} · {} {}", d.project, d.release_version),
+            Some(&user),
+            Section::Deployments,
+        ),
+        id,
+        project: d.project.clone(),
+        release: d.release_version.clone(),
+        environment: d.environment.clone(),
+        kind: kind_label(d),
+        rollback_of: d.rollback_of,
+        requested_by: d.requested_by.clone(),
+        created: short_time(&d.created_at),
+        phase_rollback: d.phase == "rollback",
+        targets: targets_of(d),
+        live: snapshot(&view),
+        plan: view
+            .rollback_preview
+            .steps
+            .iter()
+            .map(|s| PlanRow {
+                undoes: s.undoes,
+                name: s.name.clone(),
+                kind: s.action.kind(),
+                summary: s.action.summary(),
+            })
+            .collect(),
+        logs: log_rows(&view, &lines),
+        log_after: lines.len() as i64,
+        log_truncated: lines.len() as i64 >= LOG_PAGE,
+        actions,
+        superseded_by,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct LiveQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+#[derive(Serialize)]
+struct Live {
+    #[serde(flatten)]
+    snapshot: Snapshot,
+    logs: Vec<LogRow>,
+    /// How many output lines the page now holds: the next poll's `after`.
+    after: i64,
+    /// More lines wait than one answer carries: ask again even if the deployment is final.
+    more: bool,
+}
+
+/// `GET /deployments/{id}/live?after=N`: the state, the grid and the output lines after the
+/// first `N`, for the page's script.
+pub async fn live(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path(id): Path<String>,
+    Query(q): Query<LiveQuery>,
+) -> Response {
+    let answer = async {
+        let id = parse_id(&id)?;
+        let view = services::deployments::get(&state, &user.actor, id).await?;
+        let after = q.after.max(0);
+        let lines = services::deployments::logs(&state, &user.actor, id, after, LOG_PAGE).await?;
+        Ok::<_, ServiceError>(Live {
+            logs: log_rows(&view, &lines),
+            after: after + lines.len() as i64,
+            more: lines.len() as i64 >= LOG_PAGE,
+            snapshot: snapshot(&view),
+        })
+    };
+    match answer.await {
+        Ok(live) => Json(live).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecisionFields {
+    decision: Decision,
+}
+
+/// `POST /deployments/{id}/decision`: retry, skip, roll back or cancel.
+pub async fn decide(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    signed: SignedForm<DecisionFields>,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    let id = parse_id(&id).or_page(&user)?;
+    services::deployments::decide(&state, &user.actor, id, form.decision)
+        .await
+        .or_page(&user)?;
+    Ok(see_other(&format!("/deployments/{id}")))
+}
+
+/// `POST /deployments/{id}/rollback`: undo the last successful deployment of this one's project
+/// and environment, as a deployment of its own; then follow that one.
+pub async fn roll_back_environment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    signed: SignedForm<NoFields>,
+) -> PageResult {
+    let SignedForm { user, .. } = signed;
+    let id = parse_id(&id).or_page(&user)?;
+    let view = services::deployments::get(&state, &user.actor, id)
+        .await
+        .or_page(&user)?;
+    let d = &view.deployment;
+    let project = parse_name("project", &d.project).or_page(&user)?;
+    let environment = parse_name("environment", &d.environment).or_page(&user)?;
+    let rollback = services::deployments::rollback(&state, &user.actor, &project, &environment)
+        .await
+        .or_page(&user)?;
+    Ok(see_other(&format!("/deployments/{}", rollback.id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(0.42), "0.4 s");
+        assert_eq!(human_duration(65.0), "1 min 05 s");
+        assert_eq!(human_duration(3725.0), "1 h 02 min");
+        assert_eq!(
+            duration_between(
+                "2024-05-01T12:00:00.000000Z",
+                Some("2024-05-01T12:00:02.500000Z")
+            )
+            .as_deref(),
+            Some("2.5 s")
+        );
+        assert_eq!(duration_between("garbage", None), None);
+    }
+
+    fn command(step: usize, name: &str, targets: &[&str]) -> Run {
+        Run {
+            step,
+            name: name.into(),
+            action: slipway_core::plan::Action::Command(slipway_core::plan::CommandParams {
+                run: "true".into(),
+                timeout_secs: 10,
+                env: Default::default(),
+                cwd: None,
+                undo: None,
+            }),
+            batches: vec![targets.iter().map(|t| t.to_string()).collect()],
+        }
+    }
+
+    fn task(phase: &str, run: i64, target: &str, state: TaskState) -> StoredTask {
+        StoredTask {
+            id: format!("{phase}-{run}-{target}"),
+            deployment_id: 7,
+            phase: phase.into(),
+            run_index: run,
+            batch_index: 0,
+            target: target.into(),
+            attempt: 1,
+            state,
+            leased_until: None,
+            started_at: Some("2024-05-01T12:00:00.000000Z".into()),
+            finished_at: Some("2024-05-01T12:00:01.000000Z".into()),
+            exit_code: Some(1),
+            summary: Some("<script>alert(1)</script>".into()),
+        }
+    }
+
+    #[test]
+    fn the_grid_has_a_row_per_run_then_the_undo_runs_and_a_column_per_target() {
+        let d = StoredDeployment {
+            id: 7,
+            project: "shop".into(),
+            release_version: "1.0.0".into(),
+            environment: "DEV".into(),
+            kind: "deploy".into(),
+            rollback_of: None,
+            state: DeploymentState::RollingBack,
+            phase: "rollback".into(),
+            runs: vec![
+                command(1, "Migrate", &["web-01", "web-02"]),
+                command(2, "Smoke test", &["web-01"]),
+            ],
+            rollback_runs: vec![command(1, "Undo 1: Migrate", &["web-01"])],
+            requested_by: "olivia".into(),
+            created_at: "2024-05-01T12:00:00.000000Z".into(),
+            finished_at: None,
+            failure: Some("step 2 \"Smoke test\" failed on web-01".into()),
+        };
+        let tasks = vec![
+            task("forward", 0, "web-01", TaskState::Succeeded),
+            task("forward", 1, "web-01", TaskState::Failed),
+            task("rollback", 0, "web-01", TaskState::Leased),
+        ];
+        let targets = targets_of(&d);
+        assert_eq!(targets, ["web-01", "web-02"]);
+        let rows = grid_rows(&d, &tasks, &targets);
+        let labels: Vec<(&str, bool, Vec<&str>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.step.as_str(),
+                    r.undo,
+                    r.cells.iter().map(|c| c.label).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("1. Migrate", false, vec!["succeeded", "waiting"]),
+                ("2. Smoke test", false, vec!["failed", "—"]),
+                ("Undo 1: Migrate", true, vec!["running", "—"]),
+            ]
+        );
+        assert_eq!(rows[1].cells[0].detail, "attempt 1 · 1.0 s");
+        assert!(rows[1].cells[0].title.contains("exit code 1"));
+
+        // What agents print or summarise is text, never markup.
+        let view = DeploymentView {
+            deployment: d,
+            tasks,
+            rollback_preview: Default::default(),
+        };
+        let lines = [LogLine {
+            task_id: "rollback-0-web-01".into(),
+            attempt: 1,
+            line_no: 1,
+            at: "2024-05-01T12:00:02.000000Z".into(),
+            line: "<img src=x onerror=alert(1)>".into(),
+        }];
+        let logs = log_rows(&view, &lines);
+        assert_eq!(logs[0].source, "web-01 · undo 1");
+        let page = ShowPage {
+            frame: Frame::new("x", None, Section::Deployments),
+            id: 7,
+            project: "shop".into(),
+            release: "1.0.0".into(),
+            environment: "DEV".into(),
+            kind: kind_label(&view.deployment),
+            rollback_of: None,
+            requested_by: "olivia".into(),
+            created: "t".into(),
+            phase_rollback: true,
+            targets: targets_of(&view.deployment),
+            live: snapshot(&view),
+            plan: Vec::new(),
+            logs,
+            log_after: 1,
+            log_truncated: false,
+            actions: Actions {
+                decide: true,
+                roll_back_environment: false,
+            },
+            superseded_by: None,
+        };
+        let html = page.render().unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(html.contains("&lt;img src=x"), "{html}");
+        // Rolling back: no decision applies, so the form is there for the script but hidden.
+        assert!(
+            html.contains("data-states=\"running pending awaiting_decision\" hidden"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn every_state_has_a_label_and_a_tone() {
+        assert_eq!(
+            deployment_badge(DeploymentState::AwaitingDecision),
+            Badge {
+                label: "awaiting decision",
+                tone: "warn"
+            }
+        );
+        assert_eq!(task_badge(TaskState::Leased).label, "running");
+        assert_eq!(task_badge(TaskState::Failed).tone, "bad");
+    }
+}

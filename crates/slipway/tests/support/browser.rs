@@ -1,0 +1,265 @@
+//! A real headless Chromium driven through chromedriver's W3C WebDriver API, for console tests.
+//! The same rules as `crates/server/tests/console_browser.rs`: skipped with a loud message when
+//! Chromium or chromedriver is missing, never on CI (`CI` set), where it fails instead.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// chromedriver, or `None` when the test may be skipped here (never on CI).
+pub fn browser_tools() -> Option<PathBuf> {
+    let driver = on_path("chromedriver");
+    let missing = match (Path::new(CHROMIUM).is_file(), &driver) {
+        (true, Some(_)) => return driver,
+        (false, _) => format!("{CHROMIUM} is missing"),
+        (true, None) => "chromedriver is not on PATH".to_string(),
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("{missing}: CI must install chromium and chromium-driver (apt-get install -y chromium chromium-driver) to run the console's browser tests");
+    }
+    eprintln!(
+        "\n!!! SKIPPING browser test: {missing}. Install chromium and chromium-driver to run it.\n"
+    );
+    None
+}
+
+/// chromedriver, stopped when the test ends however it ends.
+pub struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Asked politely, chromedriver reaps the browsers it started; killing is the fallback.
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
+        let _ = agent.get(&format!("{}/shutdown", self.url)).call();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+pub fn start_driver(program: &Path) -> Driver {
+    let port = free_port();
+    let child = Command::new(program)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .build();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = agent
+            .get(&format!("{}/status", driver.url))
+            .call()
+            .ok()
+            .and_then(|r| r.into_json::<Value>().ok())
+            .is_some_and(|v| v["value"]["ready"] == true);
+        if ready {
+            return driver;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not become ready within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One WebDriver session: a headless Chromium with a throw-away profile, 1366×768.
+pub struct Browser {
+    agent: ureq::Agent,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    pub fn open(driver: &Driver) -> Browser {
+        let profile = tempfile::tempdir().expect("a profile folder");
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(60))
+            .build();
+        let capabilities = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
+                     "--no-first-run", "--disable-component-update", "--disable-sync", "--window-size=1366,768",
+                     format!("--user-data-dir={}", profile.path().display())]
+        }}}});
+        let created: Value = match agent
+            .post(&format!("{}/session", driver.url))
+            .send_json(capabilities)
+        {
+            Ok(r) => r.into_json().expect("json"),
+            Err(ureq::Error::Status(code, r)) => panic!(
+                "chromedriver refused the session ({code}): {}",
+                r.into_string().unwrap_or_default()
+            ),
+            Err(e) => panic!("chromedriver did not answer: {e}"),
+        };
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        Browser {
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+            session: format!("{}/session/{session}", driver.url),
+            _profile: profile,
+        }
+    }
+
+    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let request = self
+            .agent
+            .request(method, &format!("{}{path}", self.session));
+        let result = match body {
+            Some(b) => request.send_json(b),
+            None => request.call(),
+        };
+        match result {
+            Ok(r) => r.into_json::<Value>().expect("json")["value"].clone(),
+            Err(ureq::Error::Status(code, r)) => panic!(
+                "WebDriver {method} {path} failed ({code}): {}",
+                r.into_string().unwrap_or_default()
+            ),
+            Err(e) => panic!("WebDriver {method} {path} failed: {e}"),
+        }
+    }
+
+    pub fn go(&self, url: &str) {
+        self.command("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    pub fn find(&self, css: &str) -> String {
+        let found = self.command(
+            "POST",
+            "/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        );
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_string()
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        self.command("POST", &format!("/element/{id}/clear"), Some(json!({})));
+        self.command(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    pub fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.command("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    pub fn script(&self, source: &str) -> Value {
+        self.command(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": source, "args": [] })),
+        )
+    }
+
+    /// The text a reader sees in `css` (empty when there is no such element).
+    pub fn text(&self, css: &str) -> String {
+        self.script(&format!(
+            "const e = document.querySelector({}); return e ? e.innerText : '';",
+            json!(css)
+        ))
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// The text in `css`, once it contains `needle` (polled, at most `within`).
+    pub fn wait_for_text(&self, css: &str, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.text(css);
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{needle}` did not appear in {css} within {within:?}; it shows:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The path and query of the current page.
+    pub fn path(&self) -> String {
+        let url = self
+            .command("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        url.splitn(4, '/')
+            .nth(3)
+            .map(|p| format!("/{p}"))
+            .unwrap_or(url)
+    }
+
+    /// The cells of every body row of the first table in `css`.
+    pub fn table(&self, css: &str) -> Vec<Vec<String>> {
+        let rows = self.script(&format!("return [...document.querySelectorAll({})].map(r => [...r.cells].map(c => c.innerText.trim()));", json!(format!("{css} tbody tr"))));
+        serde_json::from_value(rows).expect("rows of cells")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ending the session closes Chromium before chromedriver itself is stopped.
+        let _ = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .delete(&self.session)
+            .call();
+    }
+}
