@@ -39,13 +39,24 @@ fn name(s: &str) -> Name {
     Name::parse(s).expect("the example's names are valid")
 }
 
-/// The local agent `up` runs; stopped with `up`.
-pub struct LocalAgent(Child);
+/// The local agent `up` runs, and the stand-in application server its deployments start: both
+/// stop with `up`.
+pub struct LocalAgent {
+    agent: Child,
+    app_root: PathBuf,
+}
 
 impl Drop for LocalAgent {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.agent.kill();
+        let _ = self.agent.wait();
+        if let Ok(exe) = std::env::current_exe() {
+            let _ = Command::new(exe)
+                .args(["demo-appserver", "stop", "--root"])
+                .arg(&self.app_root)
+                .stdout(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -155,13 +166,24 @@ fn start_agent(data: &Path, server_url: &str, token: Option<&str>) -> anyhow::Re
     if let Some(t) = token {
         cmd.args(["--enroll-token", t]);
     }
+    // The agent lives and dies with `up`, even when `up` is killed without a chance to clean up.
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .spawn()
         .context("cannot start the local agent")?;
-    Ok(LocalAgent(child))
+    Ok(LocalAgent {
+        agent: child,
+        app_root: data.join("agent").join("pets"),
+    })
 }
 
 async fn wait_online(state: &AppState) -> anyhow::Result<()> {
