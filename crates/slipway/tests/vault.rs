@@ -1178,11 +1178,39 @@ fn uploads_over_the_limit_are_refused_and_gc_runs_on_its_schedule() {
     let big = file(dir.path(), "big.war", &"x".repeat(5000));
     let refused = push(&server, None, &big, "pets-war", "1.0.0", &[]);
     assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    // The CLI asks the server's limit first and sends nothing...
     assert!(
-        stderr(&refused).contains("larger than this server's limit of 1024 bytes"),
+        stderr(&refused).contains("is 5000 bytes; this server accepts artifacts up to 1024 bytes"),
         "{}",
         stderr(&refused)
     );
+    // ...and the server refuses on its own: announced too large, or too large once streamed.
+    let auth = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    let body = "x".repeat(5000);
+    let (status, _, answer) = http(
+        &server,
+        "POST",
+        "/api/v1/projects/pets/components/pets-war/artifacts/1.0.0",
+        &[auth.clone()],
+        &body,
+    );
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        String::from_utf8_lossy(&answer).contains("larger than this server's limit of 1024 bytes")
+    );
+    // Chunked, so no length is announced: refused once the streamed bytes pass the limit.
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let _ = write!(s, "POST /api/v1/projects/pets/components/pets-war/artifacts/1.0.0 HTTP/1.1\r\nHost: {addr}\r\n{auth}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    for _ in 0..5 {
+        let _ = write!(s, "400\r\n");
+        let _ = s.write_all(&[b'y'; 1024]);
+        let _ = write!(s, "\r\n");
+    }
+    let _ = write!(s, "0\r\n\r\n");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(
         stderr(&refused).contains("SLIPWAY_MAX_ARTIFACT_SIZE"),
         "{}",

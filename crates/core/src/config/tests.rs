@@ -94,7 +94,10 @@ fn a_wrong_type_is_located_at_the_value() {
 
 #[test]
 fn an_unknown_action_parameter_is_an_error() {
-    let text = PETS.replace("with: { service: jboss, command", "with: { servce: jboss, command");
+    let text = PETS.replace(
+        "with: { service: jboss, command",
+        "with: { servce: jboss, command",
+    );
     let err = first_error(&text);
     assert!(err.message.contains("`servce`"), "{err}");
     assert!(err.hint.unwrap().contains("`service`"));
