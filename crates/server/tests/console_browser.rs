@@ -4,10 +4,7 @@
 //! Each test starts the real server on a random loopback port with a fresh data folder, loads
 //! the Pets example through the API, and creates `olivia` (ops) with a known password.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use slipway_server::{start, RunningServer, ServerConfig};
@@ -624,254 +621,12 @@ async fn a_refusal_says_who_could_do_it() {
 // ---------------------------------------------------------------------------------------------
 // The browser
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+// The WebDriver client is shared with the slipway crate's console tests.
+#[path = "../../slipway/tests/support/browser.rs"]
+mod browser;
+use browser::{browser_tools, start_driver, Browser};
 
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    })
-}
-
-/// chromedriver, stopped when the test ends however it ends.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // Asked politely, chromedriver reaps the browsers it started; killing is the fallback.
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(2))
-            .build();
-        let _ = agent.get(&format!("{}/shutdown", self.url)).call();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("its address")
-        .port()
-}
-
-fn start_driver(program: &Path) -> Driver {
-    let port = free_port();
-    let child = Command::new(program)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(2))
-        .build();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ready = agent
-            .get(&format!("{}/status", driver.url))
-            .call()
-            .ok()
-            .and_then(|r| r.into_json::<Value>().ok())
-            .is_some_and(|v| v["value"]["ready"] == true);
-        if ready {
-            return driver;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not become ready within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// One WebDriver session: a headless Chromium with a throw-away profile.
-struct Browser {
-    agent: ureq::Agent,
-    session: String,
-    _profile: tempfile::TempDir,
-}
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const WAIT: Duration = Duration::from_secs(10);
-
-impl Browser {
-    fn open(driver: &Driver) -> Browser {
-        let profile = tempfile::tempdir().expect("a profile folder");
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(60))
-            .build();
-        let capabilities = json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
-                     "--no-first-run", "--disable-component-update", "--disable-sync", format!("--user-data-dir={}", profile.path().display())]
-        }}}});
-        let created: Value = match agent
-            .post(&format!("{}/session", driver.url))
-            .send_json(capabilities)
-        {
-            Ok(r) => r.into_json().expect("json"),
-            Err(ureq::Error::Status(code, r)) => panic!(
-                "chromedriver refused the session ({code}): {}",
-                r.into_string().unwrap_or_default()
-            ),
-            Err(e) => panic!("chromedriver did not answer: {e}"),
-        };
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .expect("a session id")
-            .to_string();
-        Browser {
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(30))
-                .build(),
-            session: format!("{}/session/{session}", driver.url),
-            _profile: profile,
-        }
-    }
-
-    fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let request = self
-            .agent
-            .request(method, &format!("{}{path}", self.session));
-        let result = match body {
-            Some(b) => request.send_json(b),
-            None => request.call(),
-        };
-        match result {
-            Ok(r) => r.into_json::<Value>().expect("json")["value"].clone(),
-            Err(ureq::Error::Status(code, r)) => panic!(
-                "WebDriver {method} {path} failed ({code}): {}",
-                r.into_string().unwrap_or_default()
-            ),
-            Err(e) => panic!("WebDriver {method} {path} failed: {e}"),
-        }
-    }
-
-    fn go(&self, url: &str) {
-        self.command("POST", "/url", Some(json!({ "url": url })));
-    }
-
-    fn find(&self, css: &str) -> String {
-        let found = self.command(
-            "POST",
-            "/element",
-            Some(json!({ "using": "css selector", "value": css })),
-        );
-        found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}"))
-            .to_string()
-    }
-
-    fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.command("POST", &format!("/element/{id}/clear"), Some(json!({})));
-        self.command(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        );
-    }
-
-    fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.command("POST", &format!("/element/{id}/click"), Some(json!({})));
-    }
-
-    fn script(&self, source: &str) -> Value {
-        self.command(
-            "POST",
-            "/execute/sync",
-            Some(json!({ "script": source, "args": [] })),
-        )
-    }
-
-    /// The text a reader sees in `css`, once it contains `needle` (polled, at most 10 s).
-    fn wait_for_text(&self, css: &str, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let text = self
-                .script(&format!(
-                    "const e = document.querySelector({}); return e ? e.innerText : '';",
-                    json!(css)
-                ))
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if text.contains(needle) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`{needle}` did not appear in {css} within 10 s; it shows:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn path(&self) -> String {
-        let url = self
-            .command("GET", "/url", None)
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        url.splitn(4, '/')
-            .nth(3)
-            .map(|p| format!("/{p}"))
-            .unwrap_or(url)
-    }
-
-    /// The cells of every body row of the first table in `css`.
-    fn table(&self, css: &str) -> Vec<Vec<String>> {
-        let rows = self.script(&format!("return [...document.querySelectorAll({})].map(r => [...r.cells].map(c => c.innerText.trim()));", json!(format!("{css} tbody tr"))));
-        serde_json::from_value(rows).expect("rows of cells")
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // Ending the session closes Chromium before chromedriver itself is stopped.
-        let _ = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .delete(&self.session)
-            .call();
-    }
-}
-
-/// chromedriver, or `None` when the test may be skipped here (never on CI).
-fn browser_tools() -> Option<PathBuf> {
-    let driver = on_path("chromedriver");
-    let missing = match (Path::new(CHROMIUM).is_file(), &driver) {
-        (true, Some(_)) => return driver,
-        (false, _) => format!("{CHROMIUM} is missing"),
-        (true, None) => "chromedriver is not on PATH".to_string(),
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("{missing}: CI must install chromium and chromium-driver (apt-get install -y chromium chromium-driver) to run the console's browser test");
-    }
-    eprintln!(
-        "\n!!! SKIPPING browser test: {missing}. Install chromium and chromium-driver to run it.\n"
-    );
-    None
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
@@ -894,14 +649,14 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
         browser.type_into("#username", "olivia");
         browser.type_into("#password", "not-her-password");
         browser.click("form button[type=submit]");
-        browser.wait_for_text("main", "Wrong user name or password");
+        browser.wait_for_text("main", "Wrong user name or password", WAIT);
 
         browser.type_into("#password", OLIVIA_PASSWORD);
         browser.click("form button[type=submit]");
-        let projects = browser.wait_for_text("main", "pets");
+        let projects = browser.wait_for_text("main", "pets", WAIT);
         assert_eq!(browser.path(), "/projects");
         assert!(projects.contains("Pet adoption records"), "{projects}");
-        let header = browser.wait_for_text("header", "olivia");
+        let header = browser.wait_for_text("header", "olivia", WAIT);
         for item in [
             "Projects",
             "Environments",
@@ -918,9 +673,9 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
         }
 
         browser.click("main a[href='/projects/pets']");
-        let plan = browser.wait_for_text("#plan-steps", "Stop JBoss");
+        let plan = browser.wait_for_text("#plan-steps", "Stop JBoss", WAIT);
         assert!(plan.contains("stop service jboss"), "{plan}");
-        let rollback = browser.wait_for_text("#rollback", "Rollback steps in DEV");
+        let rollback = browser.wait_for_text("#rollback", "Rollback steps in DEV", WAIT);
         let steps = browser.table("#rollback-steps");
         let names: Vec<&str> = steps.iter().map(|cells| cells[1].as_str()).collect();
         assert_eq!(
@@ -945,7 +700,7 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
 
         browser.click("#environment option[value='PROD-EU']");
         browser.click("#rollback button[type=submit]");
-        browser.wait_for_text("#rollback", "Rollback steps in PROD-EU");
+        browser.wait_for_text("#rollback", "Rollback steps in PROD-EU", WAIT);
         assert!(
             browser
                 .path()
@@ -955,7 +710,7 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
         );
 
         browser.go(&format!("{base}/audit"));
-        browser.wait_for_text("main", "project.create");
+        browser.wait_for_text("main", "project.create", WAIT);
         let events = browser.table("main");
         let by = |actor: &str, verb: &str| {
             events
@@ -967,10 +722,10 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
         assert!(by("olivia", "session.login"), "{events:?}");
         assert!(by("olivia", "session.login_failed"), "{events:?}");
         browser.click("#verify-title ~ form button");
-        browser.wait_for_text("#main", "Intact:");
+        browser.wait_for_text("#main", "Intact:", WAIT);
 
         browser.go(&format!("{base}/projects/pets/variables"));
-        browser.wait_for_text("main", "DB_PASSWORD");
+        browser.wait_for_text("main", "DB_PASSWORD", WAIT);
         let variables = browser.table("main");
         let password = variables
             .iter()
@@ -980,7 +735,7 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
         assert!(password[3].contains("(not set)"), "{password:?}");
 
         browser.click("header form button");
-        browser.wait_for_text("main", "Sign in to Slipway");
+        browser.wait_for_text("main", "Sign in to Slipway", WAIT);
         assert_eq!(browser.path(), "/login");
     })
     .await;

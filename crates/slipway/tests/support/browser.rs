@@ -1,6 +1,7 @@
-//! A real headless Chromium driven through chromedriver's W3C WebDriver API, for console tests.
-//! The same rules as `crates/server/tests/console_browser.rs`: skipped with a loud message when
-//! Chromium or chromedriver is missing, never on CI (`CI` set), where it fails instead.
+//! A real headless Chromium driven through chromedriver's W3C WebDriver API, for console tests
+//! here and in `crates/server/tests/console_browser.rs` (which includes this file by path).
+//! Skipped with a loud message when Chromium or chromedriver is missing — never on CI (`CI` set),
+//! where that is a failure instead.
 
 #![allow(dead_code)] // each test file uses its own part
 
