@@ -92,7 +92,27 @@ fn setup(server: &Server, work: &Path, steps: &str) -> Agent {
         .as_str()
         .unwrap()
         .to_string();
-    start_agent(server, &work.join("agent"), Some(&token))
+    let agent = start_agent(server, &work.join("agent"), Some(&token));
+    wait_online(server);
+    agent
+}
+
+/// Wait until the agent `dev-01` is enrolled and online (a deployment needs its target).
+fn wait_online(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = json(server.cli(None, &["target", "list", "-o", "json"]));
+        if list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "dev-01" && t["liveness"] == "online")
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the agent never came online");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn show(server: &Server, id: &str) -> serde_json::Value {
@@ -201,4 +221,182 @@ fn a_server_killed_mid_deployment_resumes_without_running_a_step_twice() {
         .iter()
         .all(|t| t["attempt"] == 1));
     assert!(ok(server.cli(None, &["audit", "verify"])).contains("intact"));
+}
+
+/// A TCP relay between the agent and the server that can cut the network and restore it.
+struct Relay {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    fn start(server_url: &str) -> Relay {
+        use std::sync::atomic::Ordering;
+        let upstream = server_url.trim_start_matches("http://").to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (cut2, open2) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if cut2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut conns = open2.lock().unwrap();
+                conns.push(client.try_clone().unwrap());
+                conns.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, cut, open }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Cut every connection and refuse new ones.
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for c in self.open.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn logs_and_results_cross_a_network_cut_once_it_heals() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("log");
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV }}\nproject:\n  name: rec\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n  plan:\n    - {{ name: Talk, action: command, roles: [app], with: {{ run: \"for i in 1 2 3 4 5 6; do echo line-$i; sleep 1; done; echo ran >> ${{LOG}}\" }} }}\n",
+        log.display()
+    );
+    ok(server.cli(
+        None,
+        &["apply", "-f", &file(work.path(), "rec.yaml", &yaml)],
+    ));
+    ok(server.cli(
+        None,
+        &[
+            "artifact",
+            "push",
+            &file(work.path(), "app.txt", "app"),
+            "--project",
+            "rec",
+            "--component",
+            "app",
+            "--version",
+            "1.0.0",
+        ],
+    ));
+    ok(server.cli(
+        None,
+        &[
+            "release",
+            "create",
+            "--project",
+            "rec",
+            "--version",
+            "1.0.0",
+            "--artifact",
+            "app=1.0.0",
+            "--unsigned-ok",
+        ],
+    ));
+    let token = json(server.cli(
+        None,
+        &[
+            "target",
+            "enrollment-token",
+            "--env",
+            "DEV",
+            "--role",
+            "app",
+            "-o",
+            "json",
+        ],
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let relay = Relay::start(&server.url);
+    let _agent = Agent(
+        Command::new(slipway_bin())
+            .args([
+                "agent",
+                "--insecure-http",
+                "--server",
+                &relay.url(),
+                "--name",
+                "dev-01",
+                "--enroll-token",
+                &token,
+                "--data",
+            ])
+            .arg(work.path().join("agent"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_online(&server);
+    ok(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "rec",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+        ],
+    ));
+    until(&server, "1", 30, |v| step_leased(v, 0));
+    relay.cut();
+    // The step goes on and finishes while the agent cannot reach the server.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !log.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the step did not finish during the cut"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        show(&server, "1")["state"],
+        "running",
+        "the server cannot know yet"
+    );
+    relay.restore();
+    until(&server, "1", 60, |v| v["state"] == "succeeded");
+    let logs = ok(server.cli(None, &["deployment", "logs", "1"]));
+    for i in 1..=6 {
+        assert_eq!(
+            logs.matches(&format!("line-{i}")).count(),
+            1,
+            "line-{i} must arrive exactly once:\n{logs}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "ran\n");
 }

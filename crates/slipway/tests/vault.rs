@@ -1191,7 +1191,7 @@ fn uploads_over_the_limit_are_refused_and_gc_runs_on_its_schedule() {
         &server,
         "POST",
         "/api/v1/projects/pets/components/pets-war/artifacts/1.0.0",
-        &[auth.clone()],
+        std::slice::from_ref(&auth),
         &body,
     );
     assert_eq!(status, 413, "{}", String::from_utf8_lossy(&answer));

@@ -49,7 +49,22 @@ impl<'a> LogSink<'a> {
         }
     }
 
-    pub fn flush(&mut self) {
+    /// Deliver every queued line before the result: output cut off by a network failure arrives
+    /// once the network is back (each batch at most once, by its line numbers).
+    pub fn drain(&mut self) {
+        let mut wait = Duration::from_millis(250);
+        loop {
+            let delivered = self.flush();
+            if delivered || self.pending.is_empty() {
+                return;
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// Send the queued lines; false when the server could not be reached (they stay queued).
+    pub fn flush(&mut self) -> bool {
         self.last_flush = Instant::now();
         let batch = LogBatch {
             attempt: self.task.attempt,
@@ -68,12 +83,16 @@ impl<'a> LogSink<'a> {
                 if !ack.proceed {
                     self.cancelled = true;
                 }
+                true
             }
+            // The task is no longer this agent's (lost, retried): its output has nowhere to go.
             Err(CallError::Refused(code, _)) if code == 404 || code == 409 => {
                 self.pending.clear();
                 self.cancelled = true;
+                true
             }
-            Err(_) => {}
+            Err(CallError::Refused(..)) => true,
+            Err(CallError::Unreachable(_)) => false,
         }
     }
 }
@@ -118,7 +137,7 @@ fn run_task(link: &Link, credential: &str, data: &std::path::Path, task: &Assign
         "== {}: {summary}",
         if success { "done" } else { "FAILED" }
     ));
-    sink.flush();
+    sink.drain();
     let result = TaskResult {
         attempt: task.attempt,
         success,
