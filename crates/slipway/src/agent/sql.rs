@@ -572,9 +572,23 @@ mod tests {
         assert!(!e.contains("pw@"), "{e}");
     }
 
+    /// Run without the ledger, answering the statement count.
+    async fn run_plain(url: &str, sql: &str) -> Result<u64, String> {
+        let entry = LedgerEntry {
+            component: String::new(),
+            digest: String::new(),
+            deployment: 0,
+            action: LedgerAction::None,
+        };
+        match run_script_in_transaction(url, sql, &entry).await? {
+            Ran::Statements(n) => Ok(n),
+            Ran::Skipped(why) => Err(why),
+        }
+    }
+
     fn run(db: &Path, sql: &str) -> Result<u64, String> {
         let url = format!("sqlite://{}?mode=rwc", db.display());
-        block_on(async move { run_script_in_transaction(&url, sql).await })
+        block_on(async move { run_plain(&url, sql).await })
     }
 
     fn rows(db: &Path) -> Vec<String> {
@@ -639,7 +653,7 @@ mod tests {
         };
         let run = |sql: &'static str| {
             let url = url.clone();
-            block_on(async move { run_script_in_transaction(&url, sql).await })
+            block_on(async move { run_plain(&url, sql).await })
         };
         let up = "CREATE TABLE pets (id SERIAL PRIMARY KEY, name TEXT NOT NULL);\n\
             CREATE FUNCTION shout() RETURNS trigger AS $$ BEGIN NEW.name := upper(NEW.name); RETURN NEW; END; $$ LANGUAGE plpgsql;\n\
