@@ -207,3 +207,114 @@ pub fn user_with_token(server: &Server, username: &str, role: &str) -> String {
         .expect("a token secret")
         .to_string()
 }
+
+/// A `slipway agent` process, killed when dropped.
+pub struct AgentProcess(pub Child);
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Apply a one-environment project whose plan is `steps` (YAML list items, indented 4 spaces),
+/// push one artifact, create release 1.0.0, and enrol an agent `name` with role `app` — online
+/// before this returns.
+pub fn project_with_agent(
+    server: &Server,
+    work: &Path,
+    project: &str,
+    steps: &str,
+    name: &str,
+) -> AgentProcess {
+    let yaml = format!("environments:\n  - {{ name: DEV }}\nproject:\n  name: {project}\n  components:\n    - {{ name: app, kind: file }}\n  plan:\n{steps}");
+    ok(server.cli(
+        None,
+        &[
+            "apply",
+            "-f",
+            &file(work, &format!("{project}.yaml"), &yaml),
+        ],
+    ));
+    ok(server.cli(
+        None,
+        &[
+            "artifact",
+            "push",
+            &file(work, "app.txt", "app"),
+            "--project",
+            project,
+            "--component",
+            "app",
+            "--version",
+            "1.0.0",
+        ],
+    ));
+    ok(server.cli(
+        None,
+        &[
+            "release",
+            "create",
+            "--project",
+            project,
+            "--version",
+            "1.0.0",
+            "--artifact",
+            "app=1.0.0",
+            "--unsigned-ok",
+        ],
+    ));
+    let token = json(server.cli(
+        None,
+        &[
+            "target",
+            "enrollment-token",
+            "--env",
+            "DEV",
+            "--role",
+            "app",
+            "-o",
+            "json",
+        ],
+    ))["token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+    let agent = AgentProcess(
+        Command::new(slipway_bin())
+            .args([
+                "agent",
+                "--insecure-http",
+                "--server",
+                &server.url,
+                "--name",
+                name,
+                "--enroll-token",
+                &token,
+                "--data",
+            ])
+            .arg(work.join(format!("agent-{name}")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the agent starts"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = json(server.cli(None, &["target", "list", "-o", "json"]));
+        if list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["name"] == name && t["liveness"] == "online")
+        {
+            return agent;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "agent {name} never came online"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
