@@ -193,7 +193,7 @@ fn an_agent_killed_mid_step_is_detected_by_its_lease_and_the_failure_policy_appl
 fn a_server_killed_mid_deployment_resumes_without_running_a_step_twice() {
     let mut server = Server::start();
     let work = tempfile::tempdir().unwrap();
-    let steps = "    - { name: A, action: command, roles: [app], with: { run: \"echo a >> ${LOG}\" } }\n    - { name: B, action: command, roles: [app], with: { run: \"sleep 3 && echo b >> ${LOG}\" } }\n    - { name: C, action: command, roles: [app], with: { run: \"echo c >> ${LOG}\" } }\n";
+    let steps = "    - { name: A, action: command, roles: [app], with: { run: \"echo a >> ${LOG}\" } }\n    - { name: B, action: command, roles: [app], with: { run: \"echo started-b && sleep 3 && echo b >> ${LOG}\" } }\n    - { name: C, action: command, roles: [app], with: { run: \"echo c >> ${LOG}\" } }\n";
     let _agent = setup(&server, work.path(), steps);
     ok(server.cli(
         None,
@@ -208,6 +208,12 @@ fn a_server_killed_mid_deployment_resumes_without_running_a_step_twice() {
         ],
     ));
     until(&server, "1", 30, |v| step_leased(v, 1));
+    // Kill once the agent is surely running step B (its first line arrived).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(server.cli(None, &["deployment", "logs", "1"])).contains("started-b") {
+        assert!(Instant::now() < deadline, "step B never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     server.kill_and_restart(&[]);
     let v = until(&server, "1", 60, |v| v["state"] == "succeeded");
     assert_eq!(
@@ -373,6 +379,13 @@ fn logs_and_results_cross_a_network_cut_once_it_heals() {
         ],
     ));
     until(&server, "1", 30, |v| step_leased(v, 0));
+    // Cut once the agent is surely running the step (its first line arrived): a cut between the
+    // lease and its answer is the other case, settled by the lease running out (documented).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(server.cli(None, &["deployment", "logs", "1"])).contains("line-1") {
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     relay.cut();
     // The step goes on and finishes while the agent cannot reach the server.
     let deadline = Instant::now() + Duration::from_secs(20);
