@@ -3,116 +3,26 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
 
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_agent(server: &Server, data: &Path, token: Option<&str>) -> Agent {
-    let mut cmd = Command::new(slipway_bin());
-    cmd.args([
-        "agent",
-        "--insecure-http",
-        "--server",
-        &server.url,
-        "--name",
-        "dev-01",
-        "--data",
-    ])
-    .arg(data);
-    if let Some(t) = token {
-        cmd.args(["--enroll-token", t]);
-    }
-    Agent(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+fn start_agent(server: &Server, data: &Path, token: Option<&str>) -> AgentProcess {
+    spawn_agent(&server.url, "dev-01", data, token)
 }
 
 /// Environments, a project whose steps append to `log`, a release, an enrolled agent.
-fn setup(server: &Server, work: &Path, steps: &str) -> Agent {
+fn setup(server: &Server, work: &Path, steps: &str) -> AgentProcess {
     let log = work.join("log");
     let yaml = format!(
         "environments:\n  - {{ name: DEV, on_failure: roll_back }}\nproject:\n  name: rec\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n  plan:\n{steps}",
         log.display()
     );
-    ok(server.cli(None, &["apply", "-f", &file(work, "rec.yaml", &yaml)]));
-    ok(server.cli(
-        None,
-        &[
-            "artifact",
-            "push",
-            &file(work, "app.txt", "app"),
-            "--project",
-            "rec",
-            "--component",
-            "app",
-            "--version",
-            "1.0.0",
-        ],
-    ));
-    ok(server.cli(
-        None,
-        &[
-            "release",
-            "create",
-            "--project",
-            "rec",
-            "--version",
-            "1.0.0",
-            "--artifact",
-            "app=1.0.0",
-            "--unsigned-ok",
-        ],
-    ));
-    let token = json(server.cli(
-        None,
-        &[
-            "target",
-            "enrollment-token",
-            "--env",
-            "DEV",
-            "--role",
-            "app",
-            "-o",
-            "json",
-        ],
-    ))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    release_app(server, work, "rec", &yaml);
+    let token = enrollment_token(server, "DEV", &["app"]);
     let agent = start_agent(server, &work.join("agent"), Some(&token));
-    wait_online(server);
+    wait_online(server, "dev-01");
     agent
-}
-
-/// Wait until the agent `dev-01` is enrolled and online (a deployment needs its target).
-fn wait_online(server: &Server) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let list = json(server.cli(None, &["target", "list", "-o", "json"]));
-        if list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["name"] == "dev-01" && t["liveness"] == "online")
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the agent never came online");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn show(server: &Server, id: &str) -> serde_json::Value {
@@ -297,75 +207,16 @@ fn logs_and_results_cross_a_network_cut_once_it_heals() {
         "environments:\n  - {{ name: DEV }}\nproject:\n  name: rec\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n  plan:\n    - {{ name: Talk, action: command, roles: [app], with: {{ run: \"for i in 1 2 3 4 5 6; do echo line-$i; sleep 1; done; echo ran >> ${{LOG}}\" }} }}\n",
         log.display()
     );
-    ok(server.cli(
-        None,
-        &["apply", "-f", &file(work.path(), "rec.yaml", &yaml)],
-    ));
-    ok(server.cli(
-        None,
-        &[
-            "artifact",
-            "push",
-            &file(work.path(), "app.txt", "app"),
-            "--project",
-            "rec",
-            "--component",
-            "app",
-            "--version",
-            "1.0.0",
-        ],
-    ));
-    ok(server.cli(
-        None,
-        &[
-            "release",
-            "create",
-            "--project",
-            "rec",
-            "--version",
-            "1.0.0",
-            "--artifact",
-            "app=1.0.0",
-            "--unsigned-ok",
-        ],
-    ));
-    let token = json(server.cli(
-        None,
-        &[
-            "target",
-            "enrollment-token",
-            "--env",
-            "DEV",
-            "--role",
-            "app",
-            "-o",
-            "json",
-        ],
-    ))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    release_app(&server, work.path(), "rec", &yaml);
+    let token = enrollment_token(&server, "DEV", &["app"]);
     let relay = Relay::start(&server.url);
-    let _agent = Agent(
-        Command::new(slipway_bin())
-            .args([
-                "agent",
-                "--insecure-http",
-                "--server",
-                &relay.url(),
-                "--name",
-                "dev-01",
-                "--enroll-token",
-                &token,
-                "--data",
-            ])
-            .arg(work.path().join("agent"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _agent = spawn_agent(
+        &relay.url(),
+        "dev-01",
+        &work.path().join("agent"),
+        Some(&token),
     );
-    wait_online(&server);
+    wait_online(&server, "dev-01");
     ok(server.cli(
         None,
         &[

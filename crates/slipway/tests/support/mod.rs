@@ -218,24 +218,12 @@ impl Drop for AgentProcess {
     }
 }
 
-/// Apply a one-environment project whose plan is `steps` (YAML list items, indented 4 spaces),
-/// push one artifact, create release 1.0.0, and enrol an agent `name` with role `app` — online
-/// before this returns.
-pub fn project_with_agent(
-    server: &Server,
-    work: &Path,
-    project: &str,
-    steps: &str,
-    name: &str,
-) -> AgentProcess {
-    let yaml = format!("environments:\n  - {{ name: DEV }}\nproject:\n  name: {project}\n  components:\n    - {{ name: app, kind: file }}\n  plan:\n{steps}");
+/// Apply `yaml` (a project `project` with a `file` component `app`), push one artifact for it and
+/// create release 1.0.0.
+pub fn release_app(server: &Server, work: &Path, project: &str, yaml: &str) {
     ok(server.cli(
         None,
-        &[
-            "apply",
-            "-f",
-            &file(work, &format!("{project}.yaml"), &yaml),
-        ],
+        &["apply", "-f", &file(work, &format!("{project}.yaml"), yaml)],
     ));
     ok(server.cli(
         None,
@@ -265,41 +253,46 @@ pub fn project_with_agent(
             "--unsigned-ok",
         ],
     ));
-    let token = json(server.cli(
-        None,
-        &[
-            "target",
-            "enrollment-token",
-            "--env",
-            "DEV",
-            "--role",
-            "app",
-            "-o",
-            "json",
-        ],
-    ))["token"]
+}
+
+/// A single-use enrolment token for `env` with `roles`.
+pub fn enrollment_token(server: &Server, env: &str, roles: &[&str]) -> String {
+    let mut args = vec!["target", "enrollment-token", "--env", env, "-o", "json"];
+    for r in roles {
+        args.extend(["--role", r]);
+    }
+    json(server.cli(None, &args))["token"]
         .as_str()
         .expect("a token")
-        .to_string();
-    let agent = AgentProcess(
-        Command::new(slipway_bin())
-            .args([
-                "agent",
-                "--insecure-http",
-                "--server",
-                &server.url,
-                "--name",
-                name,
-                "--enroll-token",
-                &token,
-                "--data",
-            ])
-            .arg(work.join(format!("agent-{name}")))
-            .stdout(Stdio::null())
+        .to_string()
+}
+
+/// Start `slipway agent` named `name` against `url` (the server, or a relay in front of it).
+pub fn spawn_agent(url: &str, name: &str, data: &Path, token: Option<&str>) -> AgentProcess {
+    let mut cmd = Command::new(slipway_bin());
+    cmd.args([
+        "agent",
+        "--insecure-http",
+        "--server",
+        url,
+        "--name",
+        name,
+        "--data",
+    ])
+    .arg(data);
+    if let Some(t) = token {
+        cmd.args(["--enroll-token", t]);
+    }
+    AgentProcess(
+        cmd.stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("the agent starts"),
-    );
+    )
+}
+
+/// Wait until the target `name` is enrolled and online (a deployment needs its target).
+pub fn wait_online(server: &Server, name: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let list = json(server.cli(None, &["target", "list", "-o", "json"]));
@@ -309,7 +302,7 @@ pub fn project_with_agent(
             .flatten()
             .any(|t| t["name"] == name && t["liveness"] == "online")
         {
-            return agent;
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -317,4 +310,26 @@ pub fn project_with_agent(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A one-environment project whose plan is `steps` (YAML list items, indented 4 spaces), its
+/// release 1.0.0, and an agent `name` with role `app`, online before this returns.
+pub fn project_with_agent(
+    server: &Server,
+    work: &Path,
+    project: &str,
+    steps: &str,
+    name: &str,
+) -> AgentProcess {
+    let yaml = format!("environments:\n  - {{ name: DEV }}\nproject:\n  name: {project}\n  components:\n    - {{ name: app, kind: file }}\n  plan:\n{steps}");
+    release_app(server, work, project, &yaml);
+    let token = enrollment_token(server, "DEV", &["app"]);
+    let agent = spawn_agent(
+        &server.url,
+        name,
+        &work.join(format!("agent-{name}")),
+        Some(&token),
+    );
+    wait_online(server, name);
+    agent
 }
