@@ -143,7 +143,12 @@ impl Store {
     /// Start a write. Changes made through it and the audit events it records commit together.
     pub async fn write(&self) -> Result<WriteTx<'_>> {
         let guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        // SQLite: take the write lock at BEGIN, so a writer waits (busy timeout) for the one before
+        // it — whose rollback may still be on its way — instead of failing when it upgrades a read.
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(7215400)")
                 .execute(&mut *tx)
