@@ -7,19 +7,10 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use crate::client::{encode, Exit, Failure};
-use crate::output::{self, cell, table, Format};
+use crate::output::{self, cell, items, show, table, Format};
 use crate::Remote;
 
-fn show(remote: &Remote, value: &Value, human: impl FnOnce(&Value)) {
-    match remote.output {
-        Format::Json => output::json(value),
-        Format::Human => human(value),
-    }
-}
 
-fn items(value: &Value) -> &[Value] {
-    value["items"].as_array().map_or(&[], Vec::as_slice)
-}
 
 fn rows(value: &Value, fields: &[&str]) -> Vec<Vec<String>> {
     items(value)

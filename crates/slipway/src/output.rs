@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::Remote;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Human,
@@ -49,4 +51,17 @@ pub fn cell(v: &Value) -> String {
         Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
         other => other.to_string(),
     }
+}
+
+/// Print `value` as JSON for scripts, or through `human` for people.
+pub fn show(remote: &Remote, value: &Value, human: impl FnOnce(&Value)) {
+    match remote.output {
+        Format::Json => json(value),
+        Format::Human => human(value),
+    }
+}
+
+/// The `items` of a list answer (`{ "items": [...], "next": … }`).
+pub fn items(value: &Value) -> &[Value] {
+    value["items"].as_array().map_or(&[], Vec::as_slice)
 }

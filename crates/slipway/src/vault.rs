@@ -13,19 +13,10 @@ use slipway_core::signing::{artifact_payload, SigningKey};
 use slipway_core::{Name, Sha256};
 
 use crate::client::{encode, Exit, Failure};
-use crate::output::{self, cell, table, Format};
+use crate::output::{self, cell, items, show, table, Format};
 use crate::Remote;
 
-fn show(remote: &Remote, value: &Value, human: impl FnOnce(&Value)) {
-    match remote.output {
-        Format::Json => output::json(value),
-        Format::Human => human(value),
-    }
-}
 
-fn items(value: &Value) -> &[Value] {
-    value["items"].as_array().map_or(&[], Vec::as_slice)
-}
 
 fn invalid(message: impl Into<String>) -> Failure {
     Failure::new(Exit::Invalid, message)
