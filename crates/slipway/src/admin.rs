@@ -10,8 +10,6 @@ use crate::client::{encode, Exit, Failure};
 use crate::output::{self, cell, items, show, table, Format};
 use crate::Remote;
 
-
-
 fn rows(value: &Value, fields: &[&str]) -> Vec<Vec<String>> {
     items(value)
         .iter()

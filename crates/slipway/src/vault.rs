@@ -16,8 +16,6 @@ use crate::client::{encode, Exit, Failure};
 use crate::output::{self, cell, items, show, table, Format};
 use crate::Remote;
 
-
-
 fn invalid(message: impl Into<String>) -> Failure {
     Failure::new(Exit::Invalid, message)
 }

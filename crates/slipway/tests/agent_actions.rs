@@ -7,19 +7,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
-
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A site unpacked from an archive, a schema migrated from SQL scripts, and a check that fails
 /// while `fail_flag` exists. INT unpacks at most 64 KiB per archive.
@@ -62,7 +53,7 @@ project:
 
 struct Fixture {
     server: Server,
-    _agents: Vec<Agent>,
+    _agents: Vec<AgentProcess>,
     app: tempfile::TempDir,
     db: PathBuf,
     fail_flag: PathBuf,
@@ -117,7 +108,7 @@ fn fixture() -> Fixture {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        agents.push(Agent(child));
+        agents.push(AgentProcess(child));
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -2,21 +2,12 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
 
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn agent(server: &Server, name: &str, data: &std::path::Path, token: Option<&str>) -> Agent {
+fn agent(server: &Server, name: &str, data: &std::path::Path, token: Option<&str>) -> AgentProcess {
     let mut cmd = Command::new(slipway_bin());
     cmd.args([
         "agent",
@@ -31,23 +22,12 @@ fn agent(server: &Server, name: &str, data: &std::path::Path, token: Option<&str
     if let Some(t) = token {
         cmd.args(["--enroll-token", t]);
     }
-    Agent(
+    AgentProcess(
         cmd.stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("the agent starts"),
     )
-}
-
-fn enrollment_token(server: &Server, env: &str, roles: &[&str]) -> String {
-    let mut args = vec!["target", "enrollment-token", "--env", env, "-o", "json"];
-    for r in roles {
-        args.extend(["--role", r]);
-    }
-    json(server.cli(None, &args))["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 fn target(server: &Server, name: &str) -> Option<serde_json::Value> {

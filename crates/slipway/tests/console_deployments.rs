@@ -8,22 +8,13 @@ mod browser;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::*;
 
 const PASSWORD: &str = "a long enough passphrase";
-
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Three `command` steps on role `app` in DEV (which stops and asks on failure): a warm-up slow
 /// enough to watch, a migration with its undo, and a smoke test that fails while `fail_flag`
@@ -60,7 +51,7 @@ project:
 
 struct Fixture {
     server: Server,
-    _agent: Agent,
+    _agent: AgentProcess,
     app: tempfile::TempDir,
     fail_flag: PathBuf,
     _work: tempfile::TempDir,
@@ -144,7 +135,7 @@ fn fixture() -> Fixture {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let agent = Agent(child);
+    let agent = AgentProcess(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let list = json(server.cli(None, &["target", "list", "-o", "json"]));

@@ -5,19 +5,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::*;
-
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A project whose five steps touch `app` (a folder of the test's own): a backup, a placed
 /// artifact, a command with its undo, a batch, and a check that fails while `fail_flag` exists.
@@ -68,7 +59,7 @@ project:
 
 struct Fixture {
     server: Server,
-    _agents: Vec<Agent>,
+    _agents: Vec<AgentProcess>,
     app: tempfile::TempDir,
     fail_flag: PathBuf,
     _work: tempfile::TempDir,
@@ -183,7 +174,7 @@ fn fixture() -> Fixture {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        agents.push(Agent(child));
+        agents.push(AgentProcess(child));
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
