@@ -16,16 +16,19 @@ pub enum Role {
     Developer,
     Qa,
     Security,
+    /// The change advisory board: decides change requests (RFCs) for protected environments.
+    Cab,
     Viewer,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Admin,
         Role::Ops,
         Role::Developer,
         Role::Qa,
         Role::Security,
+        Role::Cab,
         Role::Viewer,
     ];
 
@@ -36,6 +39,7 @@ impl Role {
             Role::Developer => "developer",
             Role::Qa => "qa",
             Role::Security => "security",
+            Role::Cab => "cab",
             Role::Viewer => "viewer",
         }
     }
@@ -55,7 +59,7 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}`; roles are admin, ops, developer, qa, security, viewer")]
+#[error("unknown role `{0}`; roles are admin, ops, developer, qa, security, cab, viewer")]
 pub struct UnknownRole(pub String);
 
 /// Something a person asks to do. Environment-bound operations carry the environment's
@@ -86,6 +90,14 @@ pub enum Operation {
     ManageKeys,
     /// Run vault maintenance: verification, garbage collection, retention policies.
     ManageVault,
+    /// Report the result of a named evidence check (tests, quality gate, scan) for a release.
+    ReportCheck,
+    /// Approve or reject a change request (RFC).
+    DecideChangeRequest,
+    /// Let a promotion through despite a no-go decision, with a written reason.
+    OverrideDecision,
+    /// Set the server's clock (only when it runs on a manual clock, for rehearsals and tests).
+    SetClock,
 }
 
 impl Operation {
@@ -110,6 +122,10 @@ impl Operation {
             Operation::CreateRelease => "create releases",
             Operation::ManageKeys => "manage signing keys",
             Operation::ManageVault => "maintain the vault",
+            Operation::ReportCheck => "report evidence checks",
+            Operation::DecideChangeRequest => "decide change requests",
+            Operation::OverrideDecision => "override a no-go decision",
+            Operation::SetClock => "set the server's clock",
         }
     }
 }
@@ -150,6 +166,8 @@ pub fn allows(role: Role, op: Operation) -> bool {
             },
         ) => true,
         (Developer, Deploy { protected: false }) => true,
+        (Ops | Developer | Qa | Security, ReportCheck) => true,
+        (Cab, DecideChangeRequest) => true,
         _ => false,
     }
 }
@@ -240,6 +258,22 @@ mod tests {
         assert_eq!(
             denied.to_string(),
             "the developer role may not manage signing keys; ask someone with the admin or ops role"
+        );
+    }
+
+    #[test]
+    fn only_the_cab_decides_change_requests_and_only_admins_override() {
+        for role in Role::ALL {
+            assert_eq!(
+                authorize(role, DecideChangeRequest).is_ok(),
+                matches!(role, Role::Admin | Role::Cab),
+                "{role}"
+            );
+            assert_eq!(authorize(role, OverrideDecision).is_ok(), role == Role::Admin);
+        }
+        assert_eq!(
+            authorize(Role::Ops, OverrideDecision).unwrap_err().to_string(),
+            "the ops role may not override a no-go decision; ask someone with the admin role"
         );
     }
 

@@ -62,6 +62,13 @@ pub fn environment_change(current: Option<&Environment>, desired: &Environment) 
             current.on_failure, desired.on_failure
         ));
     }
+    if current.gates != desired.gates {
+        details.push(format!(
+            "gates: {} → {}",
+            current.gates.summary(current.protected),
+            desired.gates.summary(desired.protected)
+        ));
+    }
     (!details.is_empty()).then_some(Change {
         kind: ChangeKind::Update,
         subject,

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod config;
 pub mod deploy;
 pub mod diff;
+pub mod governance;
 pub mod digest;
 pub mod model;
 pub mod name;

@@ -23,6 +23,9 @@ pub struct Environment {
     /// What a failed step leads to here.
     #[serde(default)]
     pub on_failure: crate::deploy::state::FailurePolicy,
+    /// What a release must satisfy before it enters.
+    #[serde(default)]
+    pub gates: crate::governance::Gates,
 }
 
 /// An application and everything needed to ship it.

@@ -25,6 +25,9 @@ pub enum ServiceError {
     Config(ConfigErrors),
     #[error("{0} already exists")]
     Conflict(String),
+    /// The thing is not in a state that allows this now (a deployment still runs, votes closed).
+    #[error("{message}")]
+    State { message: String, hint: String },
     #[error("too many failed sign-ins; wait {retry_after_secs} s before trying again")]
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
@@ -41,6 +44,9 @@ pub enum ServiceError {
     /// The vault: stored bytes no longer match their digest; they are not served.
     #[error("{message}")]
     Corrupt { message: String, hint: String },
+    /// A person may not do this for a reason of the rules, not of their role (four eyes).
+    #[error("{message}")]
+    Refused { message: String, hint: String },
     /// A rule of the project refuses this (e.g. unsigned artifacts in a protected environment).
     #[error("{message}")]
     Policy { message: String, hint: String },
@@ -50,6 +56,13 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    pub fn state(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        ServiceError::State {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
     pub fn not_found(what: impl Into<String>, hint: impl Into<String>) -> Self {
         ServiceError::NotFound {
             what: what.into(),
@@ -69,14 +82,14 @@ impl ServiceError {
             ServiceError::Unauthenticated
             | ServiceError::BadCredentials
             | ServiceError::AgentUnknown => StatusCode::UNAUTHORIZED,
-            ServiceError::Denied(_) => StatusCode::FORBIDDEN,
+            ServiceError::Denied(_) | ServiceError::Refused { .. } => StatusCode::FORBIDDEN,
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServiceError::Invalid { .. } | ServiceError::Config(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ServiceError::Conflict(_) | ServiceError::Store(StoreError::AlreadyExists(_)) => {
-                StatusCode::CONFLICT
-            }
+            ServiceError::Conflict(_)
+            | ServiceError::State { .. }
+            | ServiceError::Store(StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
             ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -100,6 +113,7 @@ impl ServiceError {
             ServiceError::Conflict(_) | ServiceError::Store(StoreError::AlreadyExists(_)) => {
                 "Already exists"
             }
+            ServiceError::State { .. } => "Not now",
             ServiceError::RateLimited { .. } => "Too many attempts",
             ServiceError::Store(_) => "Server error",
             ServiceError::TooLarge { .. } => "Too large",
@@ -107,6 +121,7 @@ impl ServiceError {
             ServiceError::Immutable { .. } => "Immutable",
             ServiceError::Corrupt { .. } => "Stored content is corrupt",
             ServiceError::Policy { .. } => "Refused by policy",
+            ServiceError::Refused { .. } => "Refused by the four-eyes rule or a gate",
             ServiceError::VaultIo(_) => "Vault error",
         }
     }
@@ -144,7 +159,9 @@ impl ServiceError {
             ServiceError::BadRequest { hint, .. }
             | ServiceError::Immutable { hint, .. }
             | ServiceError::Corrupt { hint, .. }
-            | ServiceError::Policy { hint, .. } => (!hint.is_empty()).then(|| hint.clone()),
+            | ServiceError::Policy { hint, .. }
+            | ServiceError::Refused { hint, .. }
+            | ServiceError::State { hint, .. } => (!hint.is_empty()).then(|| hint.clone()),
             ServiceError::VaultIo(_) => Some(
                 "nothing was kept; check the server log and the free space of the data folder"
                     .into(),

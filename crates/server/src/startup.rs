@@ -90,7 +90,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                 config.data_dir.display()
             )
         })?;
-    let state = AppState::new(store, secrets, vault, false);
+    let mut state = AppState::new(store, secrets, vault, false);
+    state.clock = std::sync::Arc::new(crate::state::Clock::from_env().map_err(anyhow::Error::msg)?);
     let first_run =
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
     crate::services::artifacts::recover(&state).await?;

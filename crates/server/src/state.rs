@@ -22,6 +22,57 @@ pub struct AppState {
     pub(crate) vault: Arc<BlobStore>,
     /// Wakes the orchestrator and the agents waiting for work.
     pub(crate) engine: Arc<crate::engine::Signals>,
+    /// The time gates are judged at: the system's, or a manual one for rehearsals and tests.
+    pub(crate) clock: Arc<Clock>,
+}
+
+/// The server's clock for governance (windows, freezes, schedules). `SLIPWAY_CLOCK=manual`
+/// (optionally `manual:2026-11-24T19:00:00Z`) starts it stopped, to be moved by an admin through
+/// `PUT /api/v1/clock`; it is for rehearsing a calendar and for tests, never for production.
+#[derive(Debug, Default)]
+pub struct Clock {
+    manual: Option<std::sync::Mutex<jiff::Timestamp>>,
+}
+
+impl Clock {
+    pub fn from_env() -> Result<Clock, String> {
+        let Ok(spec) = std::env::var("SLIPWAY_CLOCK") else {
+            return Ok(Clock::default());
+        };
+        let start = match spec.strip_prefix("manual") {
+            Some("") => jiff::Timestamp::now(),
+            Some(at) => at
+                .strip_prefix(':')
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| format!("SLIPWAY_CLOCK=`{spec}`: write manual or manual:2026-11-24T19:00:00Z"))?,
+            None => return Err(format!("SLIPWAY_CLOCK=`{spec}`: the only mode is `manual` (or unset for the system clock)")),
+        };
+        Ok(Clock {
+            manual: Some(std::sync::Mutex::new(start)),
+        })
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        match &self.manual {
+            Some(t) => *t.lock().expect("the clock's lock is never poisoned"),
+            None => jiff::Timestamp::now(),
+        }
+    }
+
+    pub fn is_manual(&self) -> bool {
+        self.manual.is_some()
+    }
+
+    /// Move a manual clock; `false` on the system clock.
+    pub fn set(&self, at: jiff::Timestamp) -> bool {
+        match &self.manual {
+            Some(t) => {
+                *t.lock().expect("the clock's lock is never poisoned") = at;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl AppState {
@@ -39,6 +90,7 @@ impl AppState {
             secure_cookies,
             vault: Arc::new(vault),
             engine: Arc::new(crate::engine::Signals::default()),
+            clock: Arc::new(Clock::default()),
         }
     }
 }

@@ -98,7 +98,27 @@ pub enum DecisionArg {
 pub fn deploy(args: DeployArgs) -> Result<(), Failure> {
     let client = args.remote.client();
     let body = json!({ "project": args.project, "release": args.release, "environment": args.environment, "dry_run": args.dry_run });
-    let d = client.post("/api/v1/deployments", &body)?;
+    let mut d = client.post("/api/v1/deployments", &body)?;
+    if let Some(p) = d.get("promotion").cloned() {
+        // The environment's gates said "wait": show why, and follow it if asked.
+        if args.remote.output == Format::Human {
+            crate::govern::describe(&p);
+        }
+        let id = p["id"].as_i64().unwrap_or(0);
+        if !args.wait {
+            if args.remote.output == Format::Json {
+                output::json(&d);
+            } else {
+                println!("it deploys once what it waits for arrives; follow it with `slipway promotion show {id}`");
+            }
+            return Ok(());
+        }
+        let p = crate::govern::wait_for(&client, id, args.timeout, args.remote.output == Format::Human)?;
+        let Some(deployment) = p["deployment_id"].as_i64() else {
+            return Err(Failure::new(Exit::Failed, format!("promotion {id} ended {} without a deployment; see `slipway promotion show {id}`", cell(&p["state"]))));
+        };
+        d = client.get(&format!("/api/v1/deployments/{deployment}"))?;
+    }
     let id = d["id"].as_i64().unwrap_or(0);
     if args.remote.output == Format::Human {
         let what = if args.dry_run {

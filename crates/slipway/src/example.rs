@@ -243,7 +243,7 @@ pub async fn deploy(
             format!("pets {VERSION} already deployed to DEV by local agent {AGENT_NAME}"),
         ));
     }
-    let d = services::deployments::create(
+    let started = services::deployments::create(
         state,
         actor,
         &name("pets"),
@@ -252,5 +252,9 @@ pub async fn deploy(
         Mode::Deploy,
     )
     .await?;
-    Ok((agent, format!("deploying pets {VERSION} to DEV on local agent {AGENT_NAME}: deployment {} (follow: slipway deployment show {} --wait)", d.id, d.id)))
+    let message = match started {
+        services::promotions::Started::Deployment(d) => format!("deploying pets {VERSION} to DEV on local agent {AGENT_NAME}: deployment {} (follow: slipway deployment show {} --wait)", d.id, d.id),
+        services::promotions::Started::Waiting(p) => format!("pets {VERSION} waits to enter DEV: promotion {} (see: slipway promotion show {})", p.promotion.id, p.promotion.id),
+    };
+    Ok((agent, message))
 }

@@ -8,6 +8,7 @@ mod configure;
 mod demo;
 mod deploy;
 mod example;
+mod govern;
 mod output;
 mod run;
 mod vault;
@@ -107,6 +108,19 @@ enum Command {
     /// Follow, list and steer deployments.
     #[command(subcommand)]
     Deployment(deploy::DeploymentCommand),
+    /// Promote a release along its lifecycle: the target environment's gates judge it.
+    #[command(
+        after_help = "Examples:\n  slipway promote --project pets --release 1.4.2 --to MET --wait\n  slipway promote --project pets --release 1.4.2 --to PROD --at 2026-11-24T20:30:00+01:00"
+    )]
+    Promote(govern::PromoteArgs),
+    #[command(subcommand)]
+    Promotion(govern::PromotionCommand),
+    #[command(subcommand)]
+    Check(govern::CheckCommand),
+    #[command(subcommand)]
+    Rfc(govern::RfcCommand),
+    #[command(subcommand)]
+    Clock(govern::ClockCommand),
     /// The stand-in application server of the bundled example (used by its plan).
     #[command(hide = true)]
     DemoAppserver(demo::DemoArgs),
@@ -171,6 +185,11 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy::deploy(args),
         Command::Rollback(args) => deploy::rollback(args),
         Command::Deployment(c) => deploy::deployment(c),
+        Command::Promote(args) => govern::promote(args),
+        Command::Promotion(c) => govern::promotion(c),
+        Command::Check(c) => govern::check(c),
+        Command::Rfc(c) => govern::rfc(c),
+        Command::Clock(c) => govern::clock(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

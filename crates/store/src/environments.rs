@@ -25,10 +25,12 @@ fn environment(row: &AnyRow) -> Result<Environment> {
             "roll_back" => FailurePolicy::RollBack,
             _ => FailurePolicy::StopAndAsk,
         },
+        gates: serde_json::from_str(&row.try_get::<String, _>("gates")?)
+            .map_err(|e| StoreError::Corrupt(format!("gates of environment {name}: {e}")))?,
     })
 }
 
-const COLUMNS: &str = "name, position, region, protected, description, on_failure";
+const COLUMNS: &str = "name, position, region, protected, description, on_failure, gates";
 
 impl Store {
     /// All environments in delivery order.
@@ -65,9 +67,9 @@ impl WriteTx<'_> {
 
     pub async fn put_environment(&mut self, env: &Environment) -> Result<()> {
         sqlx::query(
-            "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure, gates) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (name) DO UPDATE SET position = excluded.position, region = excluded.region, protected = excluded.protected, \
-             description = excluded.description, updated_at = excluded.updated_at, on_failure = excluded.on_failure",
+             description = excluded.description, updated_at = excluded.updated_at, on_failure = excluded.on_failure, gates = excluded.gates",
         )
         .bind(env.name.as_str())
         .bind(env.position)
@@ -79,6 +81,7 @@ impl WriteTx<'_> {
             FailurePolicy::StopAndAsk => "stop_and_ask",
             FailurePolicy::RollBack => "roll_back",
         })
+        .bind(serde_json::to_string(&env.gates).expect("gates serialise"))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

@@ -37,6 +37,7 @@ fn env(name: &str, position: i64, protected: bool) -> Environment {
         protected,
         description: String::new(),
         on_failure: Default::default(),
+        gates: Default::default(),
     }
 }
 

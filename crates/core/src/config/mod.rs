@@ -51,6 +51,75 @@ pub struct EnvironmentSpec {
     /// When a step fails: `stop_and_ask` (retry, skip or roll back by hand) or `roll_back`.
     #[serde(default)]
     pub on_failure: crate::deploy::state::FailurePolicy,
+    /// What a release must satisfy before it enters this environment.
+    #[serde(default)]
+    pub gates: Option<GatesSpec>,
+}
+
+/// Gates on entering an environment. Every promotion is judged against them and the decision
+/// (go, wait or no-go, with each criterion's evidence) is recorded.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatesSpec {
+    /// N people holding a role approve; never the release's author nor the person promoting.
+    #[serde(default)]
+    pub approvals: Option<ApprovalSpec>,
+    /// IANA time zone of the window and freezes (Europe/Paris); UTC when absent.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// When deployments may happen, e.g. `{ days: [tue, wed, thu], from: "20:00", to: "23:00" }`.
+    #[serde(default)]
+    pub window: Option<WindowSpec>,
+    /// A promotion requested while closed: `wait` for the next opening, or `refuse` it.
+    #[serde(default)]
+    pub outside_window: crate::governance::OutsideWindow,
+    /// Periods when nothing is deployed, whole days: `{ from: 2026-12-20, to: 2027-01-03, reason: … }`.
+    #[serde(default)]
+    pub freezes: Vec<FreezeSpec>,
+    /// Evidence checks CI must report as passed for the release (`slipway check report`).
+    #[serde(default)]
+    pub checks: Vec<Name>,
+    /// The release must first have been deployed, rolled back and redeployed in this environment.
+    #[serde(default)]
+    pub rollback_rehearsed_in: Option<Name>,
+    /// Open a change request the CAB approves. Default: yes for protected environments.
+    #[serde(default)]
+    pub change_request: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSpec {
+    /// How many distinct people must approve.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// The role they must hold.
+    pub role: crate::access::Role,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    pub days: Vec<crate::governance::calendar::Day>,
+    /// Opening time, HH:MM.
+    pub from: String,
+    /// Closing time, HH:MM; at or before `from` means the next day.
+    pub to: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeSpec {
+    /// First frozen day, YYYY-MM-DD.
+    pub from: String,
+    /// Last frozen day (included), YYYY-MM-DD.
+    pub to: String,
+    #[serde(default)]
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -255,6 +324,19 @@ pub fn load(sources: &[Source<'_>]) -> Result<Config, ConfigErrors> {
         .flat_map(|f| f.environments.iter().map(|e| &e.name))
         .collect();
     for file in &parsed {
+        for env in &file.environments {
+            if let Some(rehearsal) = &env.gates.rollback_rehearsed_in {
+                if !declared.contains(rehearsal) {
+                    errors.push(file.error(
+                        &format!("environments[{}].gates.rollback_rehearsed_in", env.position),
+                        format!("environment {rehearsal} is not declared"),
+                        Some("name an environment of the chain, e.g. MET".into()),
+                    ));
+                }
+            }
+        }
+    }
+    for file in &parsed {
         if let Some(project) = &file.project {
             if !declared.is_empty() {
                 for (env, path) in project.referenced_environments() {
@@ -363,6 +445,7 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                 .into_iter()
                 .enumerate()
                 .map(|(i, e)| Environment {
+                    gates: checker.gates(i, e.gates.unwrap_or_default()),
                     name: e.name,
                     position: i as i64,
                     region: e.region,
@@ -520,6 +603,59 @@ impl Checker<'_> {
         let hint = (!hint.is_empty()).then(|| hint.to_string());
         self.errors
             .push(locate(self.file, self.positions, path, message, hint));
+    }
+
+    fn gates(&mut self, env: usize, spec: GatesSpec) -> crate::governance::Gates {
+        use crate::governance::calendar::{Calendar, ClockTime, Freeze, Window, Zone};
+        use crate::governance::{ApprovalRule, Gates};
+        let at = format!("environments[{env}].gates");
+        let approvals = spec.approvals.and_then(|a| {
+            if a.count == 0 {
+                self.error(&format!("{at}.approvals.count"), "approvals.count must be at least 1".into(), "remove `approvals` to need none");
+                return None;
+            }
+            if a.role == crate::access::Role::Viewer {
+                self.error(&format!("{at}.approvals.role"), "viewers cannot approve".into(), "name a role such as ops, qa, security or cab");
+                return None;
+            }
+            Some(ApprovalRule { count: a.count, role: a.role })
+        });
+        let zone = match spec.timezone.as_deref().map(Zone::parse).transpose() {
+            Ok(z) => z.unwrap_or_default(),
+            Err(e) => {
+                self.error(&format!("{at}.timezone"), e, "");
+                Zone::utc()
+            }
+        };
+        let window = spec.window.and_then(|w| {
+            if w.days.is_empty() {
+                self.error(&format!("{at}.window.days"), "a window needs at least one day".into(), "e.g. days: [tue, wed, thu]");
+            }
+            let from = ClockTime::parse(&w.from).map_err(|e| self.error(&format!("{at}.window.from"), e, "")).ok();
+            let to = ClockTime::parse(&w.to).map_err(|e| self.error(&format!("{at}.window.to"), e, "")).ok();
+            Some(Window { days: w.days, from: from?, to: to? })
+        });
+        let mut freezes = Vec::new();
+        for (i, f) in spec.freezes.into_iter().enumerate() {
+            let day = |s: &str| s.parse::<jiff::civil::Date>().map_err(|_| format!("`{s}` is not a date; write it as YYYY-MM-DD"));
+            let from = day(&f.from).map_err(|e| self.error(&format!("{at}.freezes[{i}].from"), e, "")).ok();
+            let to = day(&f.to).map_err(|e| self.error(&format!("{at}.freezes[{i}].to"), e, "")).ok();
+            if let (Some(from), Some(to)) = (from, to) {
+                if to < from {
+                    self.error(&format!("{at}.freezes[{i}].to"), format!("the freeze ends ({to}) before it starts ({from})"), "swap `from` and `to`");
+                } else {
+                    freezes.push(Freeze { from, to, reason: f.reason });
+                }
+            }
+        }
+        Gates {
+            approvals,
+            calendar: Calendar { zone, window, freezes },
+            outside_window: spec.outside_window,
+            checks: spec.checks,
+            rollback_rehearsed_in: spec.rollback_rehearsed_in,
+            change_request: spec.change_request,
+        }
     }
 
     fn project(&mut self, spec: ProjectSpec) -> Project {

@@ -10,6 +10,7 @@ use slipway_store::{LogLine, StoredDeployment};
 use crate::auth::Actor;
 use crate::services::deployments::{self, Decision, DeploymentView, Mode};
 use crate::services::parse_name;
+use crate::services::promotions::Started;
 use crate::{AppState, ServiceError};
 
 pub fn router() -> Router<AppState> {
@@ -45,7 +46,7 @@ async fn create(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<CreateBody>,
-) -> Result<(StatusCode, Json<StoredDeployment>), ServiceError> {
+) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let mode = if body.dry_run {
         Mode::DryRun
     } else {
@@ -60,7 +61,10 @@ async fn create(
         mode,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(d)))
+    Ok(match d {
+        Started::Deployment(d) => (StatusCode::CREATED, Json(serde_json::to_value(d).expect("a deployment serialises"))),
+        Started::Waiting(p) => (StatusCode::ACCEPTED, Json(serde_json::json!({ "promotion": p }))),
+    })
 }
 
 #[derive(Deserialize)]

@@ -273,7 +273,10 @@ pub async fn create(
     )
     .await
     .or_page(&user)?;
-    Ok(see_other(&format!("/deployments/{}", created.id)))
+    Ok(match created {
+        services::promotions::Started::Deployment(d) => see_other(&format!("/deployments/{}", d.id)),
+        services::promotions::Started::Waiting(p) => see_other(&format!("/promotions/{}", p.promotion.id)),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -57,6 +57,9 @@ pub fn spawn(state: AppState) {
             if let Err(e) = tick(&state).await {
                 tracing::error!(error = %e, "orchestrator step failed; retrying");
             }
+            if let Err(e) = crate::services::promotions::tick(&state).await {
+                tracing::error!(error = %e, "judging promotions failed; retrying");
+            }
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), state.engine.orchestrator.notified())
                     .await;

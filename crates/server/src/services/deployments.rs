@@ -79,7 +79,7 @@ pub async fn create(
     version: &str,
     environment: &Name,
     mode: Mode,
-) -> Result<StoredDeployment, ServiceError> {
+) -> Result<crate::services::promotions::Started, ServiceError> {
     let subject = format!("project/{project}/environment/{environment}");
     let env = environment_for(state, actor, environment, &subject).await?;
     let version = Version::parse(version)
@@ -94,18 +94,45 @@ pub async fn create(
                 "list releases with `slipway release list --project P`",
             )
         })?;
+    if mode == Mode::Deploy {
+        return crate::services::promotions::deploy_now(state, actor, &release, &env).await;
+    }
     crate::services::releases::check_environment_policy(state, &release, environment).await?;
+    let runs = prepare_runs(state, &release, environment).await?;
+    insert(
+        state,
+        actor,
+        project,
+        &version.to_string(),
+        &env.name,
+        "dry_run",
+        None,
+        runs,
+    )
+    .await
+    .map(crate::services::promotions::Started::Deployment)
+}
+
+/// The release's frozen plan for `environment`, spread over the targets enrolled there.
+pub(crate) async fn prepare_runs(
+    state: &AppState,
+    release: &slipway_store::StoredRelease,
+    environment: &Name,
+) -> Result<Vec<Run>, ServiceError> {
     let plan = release.snapshot.project.steps_for(environment);
     if plan.is_empty() {
         return Err(ServiceError::invalid(
-            format!("release {version} of {project} has no step for {environment}"),
+            format!(
+                "release {} of {} has no step for {environment}",
+                release.version, release.project
+            ),
             "check the steps' `when:` conditions",
         ));
     }
     let targets = enrolled_targets(state, environment).await?;
     let scheduled = schedule(&plan, &targets, environment)
         .map_err(|e| ServiceError::invalid(e.to_string(), e.hint()))?;
-    let runs: Vec<Run> = scheduled
+    Ok(scheduled
         .into_iter()
         .zip(&plan)
         .map(|(s, (_, step))| Run {
@@ -114,23 +141,7 @@ pub async fn create(
             action: step.action.clone(),
             batches: s.batches,
         })
-        .collect();
-    let kind = if mode == Mode::DryRun {
-        "dry_run"
-    } else {
-        "deploy"
-    };
-    insert(
-        state,
-        actor,
-        project,
-        &version.to_string(),
-        &env.name,
-        kind,
-        None,
-        runs,
-    )
-    .await
+        .collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -145,11 +156,42 @@ async fn insert(
     runs: Vec<Run>,
 ) -> Result<StoredDeployment, ServiceError> {
     let mut tx = state.store.write().await?;
+    let d = insert_in(
+        &mut tx,
+        &actor.username,
+        project,
+        version,
+        environment,
+        kind,
+        rollback_of,
+        runs,
+    )
+    .await?;
+    tx.commit().await?;
+    state.wake_orchestrator();
+    Ok(d)
+}
+
+/// Store a new deployment and its audit event in `tx`, once the environment is free.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_in(
+    tx: &mut slipway_store::WriteTx<'_>,
+    requested_by: &str,
+    project: &Name,
+    version: &str,
+    environment: &Name,
+    kind: &str,
+    rollback_of: Option<i64>,
+    runs: Vec<Run>,
+) -> Result<StoredDeployment, ServiceError> {
     if let Some(busy) = tx
         .busy_deployment(project.as_str(), environment.as_str())
         .await?
     {
-        return Err(ServiceError::Conflict(format!("deployment {busy} of {project} in {environment}, still in progress; one deployment at a time per environment")));
+        return Err(ServiceError::state(
+            format!("deployment {busy} of {project} in {environment} is still in progress"),
+            "one deployment at a time per environment: wait for it, or cancel it",
+        ));
     }
     let mut d = StoredDeployment {
         id: 0,
@@ -163,7 +205,7 @@ async fn insert(
         phase: "forward".into(),
         runs,
         rollback_runs: Vec::new(),
-        requested_by: actor.username.clone(),
+        requested_by: requested_by.to_string(),
         created_at: slipway_store::now(),
         finished_at: None,
         failure: None,
@@ -174,9 +216,12 @@ async fn insert(
         .iter()
         .map(|r| format!("{} {}", r.step, r.name))
         .collect();
-    tx.audit(entry(actor, &format!("deployment.{kind}"), format!("deployment/{}", d.id), json!({ "project": project, "release": version, "environment": environment, "rollback_of": rollback_of, "steps": steps })));
-    tx.commit().await?;
-    state.wake_orchestrator();
+    tx.audit(slipway_core::audit::AuditEntry {
+        actor: requested_by.to_string(),
+        verb: format!("deployment.{kind}"),
+        subject: format!("deployment/{}", d.id),
+        details: json!({ "project": project, "release": version, "environment": environment, "rollback_of": rollback_of, "steps": steps }),
+    });
     Ok(d)
 }
 

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod deployments;
 pub mod environments;
 pub mod projects;
+pub mod promotions;
 pub mod releases;
 pub mod targets;
 pub mod users;

@@ -1,0 +1,642 @@
+//! Promotion governance, decided purely: what an environment requires before a release enters
+//! it (its gates), the go/no-go decision for one promotion from the facts gathered for it, and
+//! the life of a promotion.
+//!
+//! The server gathers the facts (approvals, checks, deployments, the time); this module judges
+//! them. Every criterion yields a verdict — pass, pending (may still pass without anyone
+//! overriding: approvals awaited, window not open yet) or fail — and the decision follows: any
+//! fail is a no-go, else any pending is a wait, else go.
+
+pub mod calendar;
+pub mod promotion;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::access::Role;
+use crate::name::Name;
+use calendar::{Calendar, Opening};
+use jiff::Timestamp;
+
+/// What an environment requires of a release before it enters.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Gates {
+    /// N people holding a role must approve (never the release's author nor the requester).
+    #[serde(default)]
+    pub approvals: Option<ApprovalRule>,
+    /// When deployments may happen: window and freezes.
+    #[serde(default)]
+    pub calendar: Calendar,
+    /// What a promotion requested while closed does.
+    #[serde(default)]
+    pub outside_window: OutsideWindow,
+    /// Named evidence checks CI must report as passed for the release.
+    #[serde(default)]
+    pub checks: Vec<Name>,
+    /// The release must have been deployed, rolled back and redeployed there first.
+    #[serde(default)]
+    pub rollback_rehearsed_in: Option<Name>,
+    /// Open a change request (RFC) that the CAB approves; `None`: only for protected environments.
+    #[serde(default)]
+    pub change_request: Option<bool>,
+}
+
+impl Gates {
+    pub fn requires_change_request(&self, protected: bool) -> bool {
+        self.change_request.unwrap_or(protected)
+    }
+
+    /// One line naming every gate, for diffs and listings.
+    pub fn summary(&self, protected: bool) -> String {
+        let mut parts = Vec::new();
+        if let Some(a) = &self.approvals {
+            parts.push(format!("{} approval(s) from {}", a.count, a.role));
+        }
+        if !self.calendar.is_unrestricted() {
+            let outside = match self.outside_window {
+                OutsideWindow::Wait => "wait",
+                OutsideWindow::Refuse => "refuse",
+            };
+            parts.push(format!("{} (outside: {outside})", self.calendar.describe()));
+        }
+        if self.requires_change_request(protected) {
+            parts.push("change request".into());
+        }
+        if !self.checks.is_empty() {
+            let names: Vec<&str> = self.checks.iter().map(Name::as_str).collect();
+            parts.push(format!("checks {}", names.join(", ")));
+        }
+        if let Some(env) = &self.rollback_rehearsed_in {
+            parts.push(format!("rollback rehearsed in {env}"));
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRule {
+    pub count: u32,
+    pub role: Role,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OutsideWindow {
+    /// Wait for the next opening, then deploy.
+    #[default]
+    Wait,
+    /// Refuse the promotion: ask again when the window is open.
+    Refuse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Pending,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Go,
+    Wait,
+    NoGo,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Go => "go",
+            Decision::Wait => "wait",
+            Decision::NoGo => "no_go",
+        }
+    }
+}
+
+/// One line of a decision record: what was required, what was found, the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Criterion {
+    /// Stable name: `lifecycle`, `previous_phase`, `earlier_wave`, `signatures`, `approvals`,
+    /// `window`, `schedule`, `change_request`, `check.<name>`, `rollback_rehearsed`.
+    pub name: String,
+    pub verdict: Verdict,
+    /// One sentence a person reads: what holds, or what is missing and how to get it.
+    pub detail: String,
+    /// What the verdict rests on: who approved, links, deployment ids, times.
+    pub evidence: Value,
+}
+
+/// An approval or a rejection, as cast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub username: String,
+    pub role: Role,
+    pub approve: bool,
+    pub comment: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Passed,
+    Failed,
+}
+
+/// The latest result CI reported for a named check of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub name: Name,
+    pub status: CheckStatus,
+    pub url: Option<String>,
+    pub details: String,
+    pub reported_by: String,
+    pub reported_at: String,
+}
+
+/// A deployment of the release, as the rehearsal rule needs it, in creation order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastDeployment {
+    pub id: i64,
+    pub environment: Name,
+    /// `deploy` or `rollback`.
+    pub kind: String,
+    pub succeeded: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeRequestState {
+    Open,
+    Approved,
+    Rejected,
+}
+
+/// Where the target environment sits in the release's lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// The project has no lifecycle: no phase rule applies.
+    Unordered,
+    /// The environment is not in the release's lifecycle.
+    Outside { lifecycle: Name, phases: Vec<Name> },
+    /// The environment belongs to phase `phase` (0-based); `previous` lists the environments of
+    /// the phase before it (empty for the first phase).
+    Phase {
+        lifecycle: Name,
+        phase: usize,
+        phase_name: Name,
+        previous: Vec<Name>,
+    },
+}
+
+/// Everything known about one promotion when it is judged.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub now: Timestamp,
+    pub environment: Name,
+    pub protected: bool,
+    pub gates: Gates,
+    pub placement: Placement,
+    pub release_author: String,
+    pub requested_by: String,
+    pub scheduled_for: Option<Timestamp>,
+    /// The signature rule of the vault: `Err` says why the release may not enter.
+    pub signatures: Result<(), String>,
+    /// Every deployment of this release, in any environment, oldest first.
+    pub deployments: Vec<PastDeployment>,
+    /// An earlier wave of the same phase this promotion follows, and whether it succeeded
+    /// (`None`: still running).
+    pub earlier_wave: Option<(Name, Option<bool>)>,
+    pub votes: Vec<Vote>,
+    pub checks: Vec<CheckResult>,
+    pub change_request: Option<ChangeRequestState>,
+    /// Another deployment of the project still runs in the environment.
+    pub environment_busy: Option<i64>,
+    /// Whether the plan can be spread over the environment's targets (`Err`: why not).
+    pub deployable: Result<(), String>,
+}
+
+/// The outcome of judging a promotion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub decision: Decision,
+    pub criteria: Vec<Criterion>,
+    /// When a waiting promotion should be judged again at the latest (the window opens).
+    pub recheck_at: Option<String>,
+}
+
+impl Judgement {
+    pub fn names(&self, verdict: Verdict) -> Vec<String> {
+        self.criteria
+            .iter()
+            .filter(|c| c.verdict == verdict)
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// One line per criterion that is not passing, for refusals and CLI output.
+    pub fn explain(&self) -> String {
+        self.criteria
+            .iter()
+            .filter(|c| c.verdict != Verdict::Pass)
+            .map(|c| {
+                let mark = if c.verdict == Verdict::Fail {
+                    "no-go"
+                } else {
+                    "waiting"
+                };
+                format!("{} ({mark}): {}", c.name, c.detail)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn criterion(name: &str, verdict: Verdict, detail: String, evidence: Value) -> Criterion {
+    Criterion {
+        name: name.to_string(),
+        verdict,
+        detail,
+        evidence,
+    }
+}
+
+/// Judge a promotion: every criterion the environment and the lifecycle ask for.
+pub fn judge(f: &Facts) -> Judgement {
+    let mut criteria = Vec::new();
+    let mut recheck_at = None;
+    criteria.extend(lifecycle_criteria(f));
+    if let Some((env, outcome)) = &f.earlier_wave {
+        criteria.push(match outcome {
+            Some(true) => criterion(
+                "earlier_wave",
+                Verdict::Pass,
+                format!("the earlier wave {env} succeeded"),
+                json!({ "environment": env }),
+            ),
+            Some(false) => criterion(
+                "earlier_wave",
+                Verdict::Fail,
+                format!("the earlier wave {env} did not succeed; later waves stop"),
+                json!({ "environment": env }),
+            ),
+            None => criterion(
+                "earlier_wave",
+                Verdict::Pending,
+                format!("waiting for the earlier wave {env} to succeed"),
+                json!({ "environment": env }),
+            ),
+        });
+    }
+    criteria.push(match &f.signatures {
+        Ok(()) => criterion(
+            "signatures",
+            Verdict::Pass,
+            "every artifact meets the environment's signature rule".into(),
+            Value::Null,
+        ),
+        Err(why) => criterion("signatures", Verdict::Fail, why.clone(), Value::Null),
+    });
+    if let Some(rule) = &f.gates.approvals {
+        criteria.push(approvals(rule, f));
+    }
+    if let Some(at) = f.scheduled_for.filter(|at| *at > f.now) {
+        recheck_at = Some(at);
+        criteria.push(criterion(
+            "schedule",
+            Verdict::Pending,
+            format!("scheduled for {at}"),
+            json!({ "scheduled_for": at.to_string() }),
+        ));
+    }
+    if !f.gates.calendar.is_unrestricted() {
+        let (c, next) = window(f);
+        if next.is_some() && recheck_at.is_none_or(|r| next > Some(r)) {
+            recheck_at = next;
+        }
+        criteria.push(c);
+    }
+    if f.gates.requires_change_request(f.protected) {
+        criteria.push(match f.change_request {
+            Some(ChangeRequestState::Approved) => criterion(
+                "change_request",
+                Verdict::Pass,
+                "the change request was approved".into(),
+                Value::Null,
+            ),
+            Some(ChangeRequestState::Rejected) => criterion(
+                "change_request",
+                Verdict::Fail,
+                "the change request was rejected".into(),
+                Value::Null,
+            ),
+            _ => criterion(
+                "change_request",
+                Verdict::Pending,
+                "waiting for the CAB to approve the change request".into(),
+                Value::Null,
+            ),
+        });
+    }
+    for name in &f.gates.checks {
+        criteria.push(check(name, &f.checks));
+    }
+    if let Some(env) = &f.gates.rollback_rehearsed_in {
+        criteria.push(rehearsal(env, &f.deployments));
+    }
+    if let Err(why) = &f.deployable {
+        criteria.push(criterion("targets", Verdict::Fail, why.clone(), Value::Null));
+    }
+    if let Some(id) = f.environment_busy {
+        criteria.push(criterion(
+            "environment_free",
+            Verdict::Pending,
+            format!("deployment {id} still runs in {}; this one follows it", f.environment),
+            json!({ "deployment": id }),
+        ));
+    }
+    let decision = if criteria.iter().any(|c| c.verdict == Verdict::Fail) {
+        Decision::NoGo
+    } else if criteria.iter().any(|c| c.verdict == Verdict::Pending) {
+        Decision::Wait
+    } else {
+        Decision::Go
+    };
+    Judgement {
+        decision,
+        criteria,
+        recheck_at: recheck_at.map(|t| t.to_string()),
+    }
+}
+
+fn succeeded_in(deployments: &[PastDeployment], env: &Name) -> Option<i64> {
+    deployments
+        .iter()
+        .rev()
+        .find(|d| &d.environment == env && d.kind == "deploy" && d.succeeded)
+        .map(|d| d.id)
+}
+
+fn lifecycle_criteria(f: &Facts) -> Vec<Criterion> {
+    match &f.placement {
+        Placement::Unordered => Vec::new(),
+        Placement::Outside { lifecycle, phases } => vec![criterion(
+            "lifecycle",
+            Verdict::Fail,
+            format!(
+                "{} is not in lifecycle {lifecycle} (phases: {}); promote along the lifecycle",
+                f.environment,
+                phases
+                    .iter()
+                    .map(Name::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ),
+            json!({ "lifecycle": lifecycle }),
+        )],
+        Placement::Phase {
+            lifecycle,
+            phase,
+            phase_name,
+            previous,
+        } => {
+            let place = criterion(
+                "lifecycle",
+                Verdict::Pass,
+                format!(
+                    "{} is in phase {} ({phase_name}) of lifecycle {lifecycle}",
+                    f.environment,
+                    phase + 1
+                ),
+                json!({ "lifecycle": lifecycle, "phase": phase_name }),
+            );
+            if previous.is_empty() {
+                return vec![place];
+            }
+            let found: Vec<(String, Option<i64>)> = previous
+                .iter()
+                .map(|e| (e.to_string(), succeeded_in(&f.deployments, e)))
+                .collect();
+            let missing: Vec<&str> = found
+                .iter()
+                .filter(|(_, d)| d.is_none())
+                .map(|(e, _)| e.as_str())
+                .collect();
+            let evidence = json!(found
+                .iter()
+                .map(|(e, d)| json!({ "environment": e, "deployment": d }))
+                .collect::<Vec<_>>());
+            let previous_phase = if missing.is_empty() {
+                criterion(
+                    "previous_phase",
+                    Verdict::Pass,
+                    format!(
+                        "the release succeeded in {}",
+                        previous
+                            .iter()
+                            .map(Name::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    evidence,
+                )
+            } else {
+                criterion(
+                    "previous_phase",
+                    Verdict::Fail,
+                    format!(
+                        "the release has not been deployed successfully to {} (the previous phase) yet; promote it there first",
+                        missing.join(", ")
+                    ),
+                    evidence,
+                )
+            };
+            vec![place, previous_phase]
+        }
+    }
+}
+
+fn approvals(rule: &ApprovalRule, f: &Facts) -> Criterion {
+    let eligible: Vec<&Vote> = f
+        .votes
+        .iter()
+        .filter(|v| {
+            v.role == rule.role && v.username != f.release_author && v.username != f.requested_by
+        })
+        .collect();
+    let evidence = json!(f.votes);
+    if let Some(no) = eligible.iter().find(|v| !v.approve) {
+        return criterion(
+            "approvals",
+            Verdict::Fail,
+            format!("{} rejected: {}", no.username, no.comment),
+            evidence,
+        );
+    }
+    let yes: Vec<&str> = eligible.iter().map(|v| v.username.as_str()).collect();
+    if yes.len() as u32 >= rule.count {
+        criterion(
+            "approvals",
+            Verdict::Pass,
+            format!("approved by {}", yes.join(", ")),
+            evidence,
+        )
+    } else {
+        criterion(
+            "approvals",
+            Verdict::Pending,
+            format!(
+                "{} of {} approvals from the {} role ({}); neither the release's author ({}) nor the requester ({}) may approve",
+                yes.len(),
+                rule.count,
+                rule.role,
+                if yes.is_empty() { "none yet".to_string() } else { format!("so far {}", yes.join(", ")) },
+                f.release_author,
+                f.requested_by
+            ),
+            evidence,
+        )
+    }
+}
+
+fn window(f: &Facts) -> (Criterion, Option<Timestamp>) {
+    let calendar = &f.gates.calendar;
+    let evidence = json!({ "now": f.now.to_string(), "calendar": calendar.describe() });
+    match calendar.opening(f.now) {
+        Opening::Open { .. } => (
+            criterion(
+                "window",
+                Verdict::Pass,
+                format!("open now ({})", calendar.describe()),
+                evidence,
+            ),
+            None,
+        ),
+        Opening::Closed { why, next } => {
+            let when = next.map_or("not within a year".to_string(), |t| {
+                format!("next opening {t}")
+            });
+            match f.gates.outside_window {
+                OutsideWindow::Wait => (
+                    criterion(
+                        "window",
+                        Verdict::Pending,
+                        format!("{why}; waits for the {when}"),
+                        evidence,
+                    ),
+                    next,
+                ),
+                OutsideWindow::Refuse => (
+                    criterion(
+                        "window",
+                        Verdict::Fail,
+                        format!("{why}; {} refuses promotions outside it ({when})", f.environment),
+                        evidence,
+                    ),
+                    None,
+                ),
+            }
+        }
+    }
+}
+
+fn check(name: &Name, results: &[CheckResult]) -> Criterion {
+    let key = format!("check.{name}");
+    match results.iter().rev().find(|r| &r.name == name) {
+        Some(r) => {
+            let evidence = serde_json::to_value(r).unwrap_or(Value::Null);
+            let link = r.url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default();
+            match r.status {
+                CheckStatus::Passed => criterion(
+                    &key,
+                    Verdict::Pass,
+                    format!("{name} passed{link}, reported by {}", r.reported_by),
+                    evidence,
+                ),
+                CheckStatus::Failed => criterion(
+                    &key,
+                    Verdict::Fail,
+                    format!("{name} failed{link}: {}", r.details),
+                    evidence,
+                ),
+            }
+        }
+        None => criterion(
+            &key,
+            Verdict::Pending,
+            format!("waiting for CI to report {name} (`slipway check report --name {name} …`)"),
+            Value::Null,
+        ),
+    }
+}
+
+/// How risky a change is, for the change request: the reasons, and low, medium or high.
+pub fn assess_risk(protected: bool, plan: &[crate::model::Step]) -> (String, Vec<String>) {
+    let mut reasons = Vec::new();
+    if protected {
+        reasons.push("the environment is protected".to_string());
+    }
+    if plan
+        .iter()
+        .any(|s| matches!(s.action, crate::plan::Action::RunSql(_)))
+    {
+        reasons.push("the plan changes a database schema".to_string());
+    }
+    if plan.iter().any(|s| {
+        matches!(s.action.inverse(), crate::plan::Inverse::Irreversible(_))
+    }) {
+        reasons.push("some steps cannot be undone by the derived rollback".to_string());
+    }
+    let level = match reasons.len() {
+        0 => "low",
+        1 => "medium",
+        _ => "high",
+    };
+    (level.to_string(), reasons)
+}
+
+/// Rehearsed: in `env`, a successful deploy, then a successful rollback of it, then a
+/// successful deploy again.
+fn rehearsal(env: &Name, deployments: &[PastDeployment]) -> Criterion {
+    let mut stage = 0;
+    let mut proof = Vec::new();
+    for d in deployments.iter().filter(|d| &d.environment == env && d.succeeded) {
+        let next = match (stage, d.kind.as_str()) {
+            (0, "deploy") | (2, "deploy") => stage + 1,
+            (1, "rollback") => 2,
+            _ => stage,
+        };
+        if next != stage {
+            proof.push(d.id);
+            stage = next;
+        }
+        if stage == 3 {
+            return criterion(
+                "rollback_rehearsed",
+                Verdict::Pass,
+                format!(
+                    "rehearsed in {env}: deployments {} (deploy, rollback, redeploy)",
+                    proof.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+                json!({ "environment": env, "deployments": proof }),
+            );
+        }
+    }
+    criterion(
+        "rollback_rehearsed",
+        Verdict::Fail,
+        format!("the rollback was not rehearsed in {env}: deploy the release there, roll it back, and deploy it again"),
+        json!({ "environment": env, "deployments": proof }),
+    )
+}
+
+#[cfg(test)]
+mod tests;

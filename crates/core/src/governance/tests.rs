@@ -1,0 +1,279 @@
+use super::calendar::{ClockTime, Day, Window, Zone};
+use super::*;
+
+fn n(s: &str) -> Name {
+    Name::parse(s).unwrap()
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn prod_facts() -> Facts {
+    Facts {
+        // Tuesday 2026-11-24 20:30 Europe/Paris.
+        now: at("2026-11-24T19:30:00Z"),
+        environment: n("PROD-EU"),
+        protected: true,
+        gates: Gates {
+            approvals: Some(ApprovalRule {
+                count: 2,
+                role: Role::Ops,
+            }),
+            calendar: Calendar {
+                zone: Zone::parse("Europe/Paris").unwrap(),
+                window: Some(Window {
+                    days: vec![Day::Tue, Day::Wed, Day::Thu],
+                    from: ClockTime::parse("20:00").unwrap(),
+                    to: ClockTime::parse("23:00").unwrap(),
+                }),
+                freezes: vec![],
+            },
+            outside_window: OutsideWindow::Wait,
+            checks: vec![n("sonar")],
+            rollback_rehearsed_in: Some(n("MET")),
+            change_request: None,
+        },
+        placement: Placement::Phase {
+            lifecycle: n("standard"),
+            phase: 2,
+            phase_name: n("PROD"),
+            previous: vec![n("MET")],
+        },
+        release_author: "dora".into(),
+        requested_by: "otto".into(),
+        scheduled_for: None,
+        signatures: Ok(()),
+        deployments: vec![
+            past(1, "MET", "deploy", true),
+            past(2, "MET", "rollback", true),
+            past(3, "MET", "deploy", true),
+        ],
+        earlier_wave: None,
+        votes: vec![vote("olga", true), vote("oscar", true)],
+        checks: vec![check_result("sonar", CheckStatus::Passed)],
+        change_request: Some(ChangeRequestState::Approved),
+        environment_busy: None,
+        deployable: Ok(()),
+    }
+}
+
+fn past(id: i64, env: &str, kind: &str, succeeded: bool) -> PastDeployment {
+    PastDeployment {
+        id,
+        environment: n(env),
+        kind: kind.into(),
+        succeeded,
+    }
+}
+
+fn vote(who: &str, approve: bool) -> Vote {
+    Vote {
+        username: who.into(),
+        role: Role::Ops,
+        approve,
+        comment: format!("{who} says so"),
+        at: "2026-11-24T18:00:00Z".into(),
+    }
+}
+
+fn check_result(name: &str, status: CheckStatus) -> CheckResult {
+    CheckResult {
+        name: n(name),
+        status,
+        url: Some("https://sonar.example/pets".into()),
+        details: "quality gate".into(),
+        reported_by: "ci".into(),
+        reported_at: "2026-11-24T10:00:00Z".into(),
+    }
+}
+
+fn verdict_of(j: &Judgement, name: &str) -> Verdict {
+    j.criteria
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no criterion {name} in {j:?}"))
+        .verdict
+}
+
+#[test]
+fn every_gate_passing_is_a_go() {
+    let j = judge(&prod_facts());
+    assert_eq!(j.decision, Decision::Go, "{}", j.explain());
+    let names: Vec<&str> = j.criteria.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "lifecycle",
+            "previous_phase",
+            "signatures",
+            "approvals",
+            "window",
+            "change_request",
+            "check.sonar",
+            "rollback_rehearsed"
+        ]
+    );
+}
+
+#[test]
+fn the_author_and_the_requester_do_not_count_as_approvers() {
+    let mut f = prod_facts();
+    f.votes = vec![vote("dora", true), vote("otto", true), vote("olga", true)];
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::Wait);
+    let c = j.criteria.iter().find(|c| c.name == "approvals").unwrap();
+    assert_eq!(c.verdict, Verdict::Pending);
+    assert!(
+        c.detail.starts_with("1 of 2 approvals from the ops role (so far olga)"),
+        "{}",
+        c.detail
+    );
+    assert!(c.detail.contains("neither the release's author (dora) nor the requester (otto)"));
+}
+
+#[test]
+fn votes_from_another_role_do_not_count_and_one_rejection_is_a_no_go() {
+    let mut f = prod_facts();
+    f.votes[1].role = Role::Developer;
+    assert_eq!(verdict_of(&judge(&f), "approvals"), Verdict::Pending);
+    let mut f = prod_facts();
+    f.votes.push(vote("omar", false));
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::NoGo);
+    assert!(j.explain().contains("approvals (no-go): omar rejected: omar says so"));
+}
+
+#[test]
+fn outside_the_window_a_promotion_waits_until_the_next_opening_or_is_refused() {
+    let mut f = prod_facts();
+    f.now = at("2026-11-23T10:00:00Z"); // Monday
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::Wait);
+    assert_eq!(j.recheck_at.as_deref(), Some("2026-11-24T19:00:00Z"));
+    f.gates.outside_window = OutsideWindow::Refuse;
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::NoGo);
+    assert!(j.explain().contains("PROD-EU refuses promotions outside it"), "{}", j.explain());
+}
+
+#[test]
+fn a_schedule_in_the_future_waits_for_its_time() {
+    let mut f = prod_facts();
+    f.scheduled_for = Some(at("2026-11-25T19:15:00Z"));
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::Wait);
+    assert_eq!(j.recheck_at.as_deref(), Some("2026-11-25T19:15:00Z"));
+    f.now = at("2026-11-25T19:15:00Z");
+    assert_eq!(judge(&f).decision, Decision::Go);
+}
+
+#[test]
+fn the_previous_phase_must_have_succeeded() {
+    let mut f = prod_facts();
+    f.deployments = vec![past(1, "MET", "deploy", false)];
+    f.gates.rollback_rehearsed_in = None;
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::NoGo);
+    assert!(j
+        .explain()
+        .contains("previous_phase (no-go): the release has not been deployed successfully to MET"));
+}
+
+#[test]
+fn an_environment_outside_the_lifecycle_is_a_no_go() {
+    let mut f = prod_facts();
+    f.placement = Placement::Outside {
+        lifecycle: n("hotfix"),
+        phases: vec![n("MET"), n("PROD")],
+    };
+    let j = judge(&f);
+    assert_eq!(verdict_of(&j, "lifecycle"), Verdict::Fail);
+    assert!(j.explain().contains("PROD-EU is not in lifecycle hotfix (phases: MET → PROD)"));
+}
+
+#[test]
+fn checks_wait_for_ci_and_a_failed_check_is_a_no_go() {
+    let mut f = prod_facts();
+    f.checks.clear();
+    assert_eq!(verdict_of(&judge(&f), "check.sonar"), Verdict::Pending);
+    f.checks = vec![
+        check_result("sonar", CheckStatus::Passed),
+        check_result("sonar", CheckStatus::Failed),
+    ];
+    let j = judge(&f);
+    assert_eq!(verdict_of(&j, "check.sonar"), Verdict::Fail, "the latest result counts");
+}
+
+#[test]
+fn a_rehearsal_needs_deploy_rollback_and_redeploy_in_that_order() {
+    let mut f = prod_facts();
+    f.deployments = vec![
+        past(1, "MET", "rollback", true),
+        past(2, "MET", "deploy", true),
+        past(3, "MET", "deploy", true),
+    ];
+    let j = judge(&f);
+    assert_eq!(verdict_of(&j, "rollback_rehearsed"), Verdict::Fail);
+    assert!(j.explain().contains("deploy the release there, roll it back, and deploy it again"));
+    f.deployments.push(past(4, "MET", "rollback", false));
+    assert_eq!(verdict_of(&judge(&f), "rollback_rehearsed"), Verdict::Fail);
+    f.deployments.push(past(5, "MET", "rollback", true));
+    f.deployments.push(past(6, "MET", "deploy", true));
+    let j = judge(&f);
+    assert_eq!(verdict_of(&j, "rollback_rehearsed"), Verdict::Pass);
+    assert!(j.criteria.last().unwrap().detail.contains("deployments 2, 5, 6"));
+}
+
+#[test]
+fn protected_environments_need_an_approved_change_request_unless_told_otherwise() {
+    let mut f = prod_facts();
+    f.change_request = Some(ChangeRequestState::Open);
+    assert_eq!(verdict_of(&judge(&f), "change_request"), Verdict::Pending);
+    f.change_request = Some(ChangeRequestState::Rejected);
+    assert_eq!(judge(&f).decision, Decision::NoGo);
+    f.gates.change_request = Some(false);
+    assert!(judge(&f).criteria.iter().all(|c| c.name != "change_request"));
+}
+
+#[test]
+fn later_waves_wait_for_earlier_ones() {
+    let mut f = prod_facts();
+    f.earlier_wave = Some((n("PROD-EU"), None));
+    assert_eq!(judge(&f).decision, Decision::Wait);
+    f.earlier_wave = Some((n("PROD-EU"), Some(false)));
+    assert_eq!(judge(&f).decision, Decision::NoGo);
+    f.earlier_wave = Some((n("PROD-EU"), Some(true)));
+    assert_eq!(judge(&f).decision, Decision::Go);
+}
+
+#[test]
+fn an_unsigned_release_is_a_no_go_whatever_else_holds() {
+    let mut f = prod_facts();
+    f.signatures = Err("pets-war is unsigned".into());
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::NoGo);
+    assert_eq!(j.names(Verdict::Fail), ["signatures"]);
+}
+
+#[test]
+fn a_failure_outweighs_anything_pending() {
+    let mut f = prod_facts();
+    f.votes.clear();
+    f.checks = vec![check_result("sonar", CheckStatus::Failed)];
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::NoGo);
+    assert_eq!(j.names(Verdict::Pending), ["approvals"]);
+    assert_eq!(j.names(Verdict::Fail), ["check.sonar"]);
+}
+
+#[test]
+fn a_busy_environment_makes_the_promotion_wait_and_missing_targets_refuse_it() {
+    let mut f = prod_facts();
+    f.environment_busy = Some(7);
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::Wait);
+    assert!(j.explain().contains("deployment 7 still runs in PROD-EU"));
+    f.deployable = Err("no enrolled target holds role app in PROD-EU".into());
+    assert_eq!(judge(&f).decision, Decision::NoGo);
+}

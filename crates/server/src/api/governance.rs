@@ -1,0 +1,301 @@
+//! Routes of promotion governance: promotions and their decisions, approvals, overrides,
+//! evidence checks, change requests, and the manual clock.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use slipway_core::access::Operation;
+use slipway_core::governance::promotion::PromotionState;
+use slipway_core::governance::{CheckResult, CheckStatus};
+use slipway_store::{PromotionFilter, StoredChangeRequest, StoredPromotion};
+
+use crate::auth::Actor;
+use crate::services::promotions::{self, PromotionView};
+use crate::services::{parse_name, require};
+use crate::{AppState, ServiceError};
+
+type ApiResult<T> = Result<T, ServiceError>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/promotions", get(list).post(request))
+        .route("/api/v1/promotions/{id}", get(show))
+        .route("/api/v1/promotions/{id}/approve", post(approve))
+        .route("/api/v1/promotions/{id}/reject", post(reject))
+        .route("/api/v1/promotions/{id}/override", post(override_decision))
+        .route("/api/v1/promotions/{id}/cancel", post(cancel))
+        .route("/api/v1/checks", post(report_check))
+        .route("/api/v1/change-requests", get(change_requests))
+        .route("/api/v1/change-requests/{id}", get(change_request))
+        .route("/api/v1/change-requests/{id}/decision", post(decide))
+        .route("/api/v1/clock", get(clock).put(set_clock))
+}
+
+#[cfg(test)]
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/promotions"),
+    ("post", "/api/v1/promotions"),
+    ("get", "/api/v1/promotions/{id}"),
+    ("post", "/api/v1/promotions/{id}/approve"),
+    ("post", "/api/v1/promotions/{id}/reject"),
+    ("post", "/api/v1/promotions/{id}/override"),
+    ("post", "/api/v1/promotions/{id}/cancel"),
+    ("post", "/api/v1/checks"),
+    ("get", "/api/v1/change-requests"),
+    ("get", "/api/v1/change-requests/{id}"),
+    ("post", "/api/v1/change-requests/{id}/decision"),
+    ("get", "/api/v1/clock"),
+    ("put", "/api/v1/clock"),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestBody {
+    project: String,
+    release: String,
+    to: String,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+async fn request(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<RequestBody>,
+) -> ApiResult<(StatusCode, Json<Vec<PromotionView>>)> {
+    let views = promotions::request(
+        &state,
+        &actor,
+        &parse_name("project", &body.project)?,
+        &body.release,
+        &parse_name("to", &body.to)?,
+        body.at.as_deref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(views)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    project: Option<String>,
+    release: Option<String>,
+    environment: Option<String>,
+    /// Comma-separated states, e.g. `waiting,deploying`.
+    state: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<StoredPromotion>>> {
+    let mut states = Vec::new();
+    for s in q.state.iter().flat_map(|s| s.split(',')) {
+        states.push(PromotionState::parse(s.trim()).ok_or_else(|| {
+            ServiceError::invalid(
+                format!("unknown promotion state `{s}`"),
+                "states are waiting, deploying, succeeded, failed, refused, cancelled",
+            )
+        })?);
+    }
+    let filter = PromotionFilter {
+        project: q.project,
+        release: q.release,
+        environment: q.environment,
+        states,
+    };
+    Ok(Json(promotions::list(&state, &actor, &filter).await?))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<PromotionView>> {
+    Ok(Json(promotions::get(&state, &actor, id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentBody {
+    #[serde(default)]
+    comment: String,
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    Json(body): Json<CommentBody>,
+) -> ApiResult<Json<PromotionView>> {
+    Ok(Json(
+        promotions::vote(&state, &actor, id, true, &body.comment).await?,
+    ))
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    Json(body): Json<CommentBody>,
+) -> ApiResult<Json<PromotionView>> {
+    Ok(Json(
+        promotions::vote(&state, &actor, id, false, &body.comment).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideBody {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn override_decision(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    Json(body): Json<OverrideBody>,
+) -> ApiResult<Json<PromotionView>> {
+    Ok(Json(
+        promotions::override_decision(&state, &actor, id, &body.reason).await?,
+    ))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<PromotionView>> {
+    Ok(Json(promotions::cancel(&state, &actor, id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    project: String,
+    release: String,
+    name: String,
+    status: CheckStatus,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    details: String,
+}
+
+async fn report_check(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<CheckBody>,
+) -> ApiResult<(StatusCode, Json<CheckResult>)> {
+    let check = promotions::report_check(
+        &state,
+        &actor,
+        &parse_name("project", &body.project)?,
+        &body.release,
+        &parse_name("name", &body.name)?,
+        body.status,
+        body.url,
+        body.details,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(check)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenQuery {
+    #[serde(default)]
+    open: bool,
+}
+
+async fn change_requests(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<OpenQuery>,
+) -> ApiResult<Json<Vec<StoredChangeRequest>>> {
+    Ok(Json(promotions::change_requests(&state, &actor, q.open).await?))
+}
+
+async fn change_request(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<StoredChangeRequest>> {
+    require(&state, &actor, Operation::Read, &format!("change_request/{id}")).await?;
+    let rfc = state.store.change_request(id).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("change request {id}"),
+            "list them with `slipway rfc list`",
+        )
+    })?;
+    Ok(Json(rfc))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    approve: bool,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    Json(body): Json<DecisionBody>,
+) -> ApiResult<Json<StoredChangeRequest>> {
+    Ok(Json(
+        promotions::decide_change_request(&state, &actor, id, body.approve, &body.comment)
+            .await?,
+    ))
+}
+
+async fn clock(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<Value>> {
+    require(&state, &actor, Operation::Read, "clock").await?;
+    Ok(Json(
+        json!({ "now": state.clock.now().to_string(), "manual": state.clock.is_manual() }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockBody {
+    now: String,
+}
+
+async fn set_clock(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<ClockBody>,
+) -> ApiResult<Json<Value>> {
+    require(&state, &actor, Operation::SetClock, "clock").await?;
+    let at: jiff::Timestamp = body.now.parse().map_err(|_| {
+        ServiceError::invalid(
+            format!("`{}` is not a time", body.now),
+            "give an RFC 3339 time, e.g. 2026-11-24T19:00:00Z",
+        )
+    })?;
+    if !state.clock.is_manual() {
+        return Err(ServiceError::state(
+            "the server runs on the system clock",
+            "only a server started with SLIPWAY_CLOCK=manual lets its clock be set",
+        ));
+    }
+    let mut tx = state.store.write().await?;
+    tx.audit(crate::services::entry(
+        &actor,
+        "clock.set",
+        "clock".into(),
+        json!({ "from": state.clock.now().to_string(), "to": at.to_string() }),
+    ));
+    tx.commit().await?;
+    state.clock.set(at);
+    state.wake_orchestrator();
+    Ok(Json(json!({ "now": at.to_string(), "manual": true })))
+}
