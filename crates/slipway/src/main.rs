@@ -121,6 +121,11 @@ enum Command {
     Rfc(govern::RfcCommand),
     #[command(subcommand)]
     Clock(govern::ClockCommand),
+    /// Compare two environments: undeclared differences in variables, target facts and deployed digests.
+    #[command(
+        after_help = "Examples:\n  slipway parity --project pets                       # MET vs the last environment\n  slipway parity --project pets --left MET --right PROD-EU -o json"
+    )]
+    Parity(govern::ParityArgs),
     /// The stand-in application server of the bundled example (used by its plan).
     #[command(hide = true)]
     DemoAppserver(demo::DemoArgs),
@@ -190,6 +195,7 @@ fn main() -> ExitCode {
         Command::Check(c) => govern::check(c),
         Command::Rfc(c) => govern::rfc(c),
         Command::Clock(c) => govern::clock(c),
+        Command::Parity(args) => govern::parity(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -217,3 +217,65 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
     }
     ok(server.cli(None, &["audit", "verify"]));
 }
+
+const PARITY: &str = r#"
+environments:
+  - { name: MET }
+  - name: PROD-EU
+    gates:
+      parity_with: MET
+project:
+  name: par
+  components:
+    - { name: app, kind: file }
+  variables:
+    - { name: APP_ROOT, value: /opt/par }
+    - { name: DB_URL, value: "postgres://met", environment: MET }
+    - { name: DB_URL, value: "postgres://prod", environment: PROD-EU }
+  plan:
+    - name: Say hello
+      action: command
+      roles: [app]
+      with: { run: "echo hello" }
+"#;
+
+#[test]
+fn parity_reports_undeclared_drift_and_the_gate_refuses_it() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    release_app(&server, w, "par", PARITY);
+    let _met = spawn_agent(&server.url, "met-01", &w.join("met-01"), Some(&enrollment_token(&server, "MET", &["app"])));
+    let _prod = spawn_agent(&server.url, "prod-01", &w.join("prod-01"), Some(&enrollment_token(&server, "PROD-EU", &["app"])));
+    wait_online(&server, "met-01");
+    wait_online(&server, "prod-01");
+    ok(server.cli(None, &["deploy", "--project", "par", "--release", "1.0.0", "--env", "MET", "--wait"]));
+
+    // Declared differences only (DB_URL per environment): parity holds, exit 0.
+    let report = ok(server.cli(None, &["parity", "--project", "par", "--left", "MET", "--right", "PROD-EU"]));
+    assert!(report.contains("parity of par: MET (1.0.0) vs PROD-EU (-)"), "{report}");
+    assert!(report.contains("declared  variable_differs  DB_URL differs between MET and PROD-EU"), "{report}");
+
+    // An override nobody declared, and a MET target that never received the release: drift.
+    ok(server.cli(None, &["variable", "set", "--project", "par", "--name", "APP_ROOT", "--env", "PROD-EU", "--value", "/srv/par"]));
+    let _late = spawn_agent(&server.url, "met-02", &w.join("met-02"), Some(&enrollment_token(&server, "MET", &["app"])));
+    wait_online(&server, "met-02");
+    let out = server.cli(None, &["parity", "--project", "par", "--right", "PROD-EU"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("DRIFT     variable_differs  APP_ROOT differs between MET and PROD-EU (/opt/par vs /srv/par), not declared environment-specific"), "{text}");
+    assert!(text.contains("target met-02 in MET has never received a release; MET is at 1.0.0"), "{text}");
+    assert!(stderr(&out).contains("2 undeclared difference(s) between MET and PROD-EU"));
+
+    // PROD-EU requires parity with MET: the promotion is a no-go that names the drift.
+    expect_refusal(
+        server.cli(None, &["promote", "--project", "par", "--release", "1.0.0", "--to", "PROD-EU"]),
+        3,
+        &["parity (no-go): 2 undeclared difference(s) from MET: APP_ROOT differs"],
+    );
+    // Remove the drift: the override goes, and met-02 gets the release.
+    ok(server.cli(None, &["variable", "unset", "--project", "par", "--name", "APP_ROOT", "--env", "PROD-EU"]));
+    ok(server.cli(None, &["deploy", "--project", "par", "--release", "1.0.0", "--env", "MET", "--wait"]));
+    ok(server.cli(None, &["parity", "--project", "par", "--right", "PROD-EU"]));
+    ok(server.cli(None, &["deploy", "--project", "par", "--release", "1.0.0", "--env", "PROD-EU", "--wait"]));
+}

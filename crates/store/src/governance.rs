@@ -268,6 +268,30 @@ async fn get_release_deployments<'e, E: Executor<'e, Database = Any>>(
 }
 
 impl Store {
+    /// What each target of an environment received: (deployment, release, target) for every
+    /// succeeded forward task of a succeeded deploy that no succeeded rollback undid, oldest
+    /// first, so the last row of a target is what it runs.
+    pub async fn target_releases(
+        &self,
+        project: &str,
+        environment: &str,
+    ) -> Result<Vec<(i64, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.release_version, t.target FROM tasks t JOIN deployments d ON d.id = t.deployment_id \
+             WHERE d.project = $1 AND d.environment = $2 AND d.kind = 'deploy' AND d.state = 'succeeded' \
+             AND t.phase = 'forward' AND t.state = 'succeeded' \
+             AND NOT EXISTS (SELECT 1 FROM deployments r WHERE r.rollback_of = d.id AND r.state = 'succeeded') \
+             ORDER BY d.id, t.target",
+        )
+        .bind(project)
+        .bind(environment)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("release_version")?, r.try_get("target")?)))
+            .collect()
+    }
+
     /// Every deployment of a release, oldest first: (id, environment, kind, state).
     pub async fn release_deployments(
         &self,

@@ -85,6 +85,9 @@ pub struct GatesSpec {
     /// Open a change request the CAB approves. Default: yes for protected environments.
     #[serde(default)]
     pub change_request: Option<bool>,
+    /// No undeclared drift from this environment (variables, target facts, deployed digests).
+    #[serde(default)]
+    pub parity_with: Option<Name>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -325,11 +328,15 @@ pub fn load(sources: &[Source<'_>]) -> Result<Config, ConfigErrors> {
         .collect();
     for file in &parsed {
         for env in &file.environments {
-            if let Some(rehearsal) = &env.gates.rollback_rehearsed_in {
-                if !declared.contains(rehearsal) {
+            let named = [
+                ("rollback_rehearsed_in", &env.gates.rollback_rehearsed_in),
+                ("parity_with", &env.gates.parity_with),
+            ];
+            for (key, named) in named {
+                if let Some(other) = named.as_ref().filter(|e| !declared.contains(e)) {
                     errors.push(file.error(
-                        &format!("environments[{}].gates.rollback_rehearsed_in", env.position),
-                        format!("environment {rehearsal} is not declared"),
+                        &format!("environments[{}].gates.{key}", env.position),
+                        format!("environment {other} is not declared"),
                         Some("name an environment of the chain, e.g. MET".into()),
                     ));
                 }
@@ -655,6 +662,7 @@ impl Checker<'_> {
             checks: spec.checks,
             rollback_rehearsed_in: spec.rollback_rehearsed_in,
             change_request: spec.change_request,
+            parity_with: spec.parity_with,
         }
     }
 

@@ -8,6 +8,7 @@
 //! fail is a no-go, else any pending is a wait, else go.
 
 pub mod calendar;
+pub mod parity;
 pub mod promotion;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,9 @@ pub struct Gates {
     /// Open a change request (RFC) that the CAB approves; `None`: only for protected environments.
     #[serde(default)]
     pub change_request: Option<bool>,
+    /// No undeclared drift against this environment (variables, target facts, deployed digests).
+    #[serde(default)]
+    pub parity_with: Option<Name>,
 }
 
 impl Gates {
@@ -68,6 +72,9 @@ impl Gates {
         }
         if let Some(env) = &self.rollback_rehearsed_in {
             parts.push(format!("rollback rehearsed in {env}"));
+        }
+        if let Some(env) = &self.parity_with {
+            parts.push(format!("no undeclared drift from {env}"));
         }
         if parts.is_empty() {
             "none".into()
@@ -222,6 +229,8 @@ pub struct Facts {
     pub environment_busy: Option<i64>,
     /// Whether the plan can be spread over the environment's targets (`Err`: why not).
     pub deployable: Result<(), String>,
+    /// The parity report against `gates.parity_with`, when the gate asks for one.
+    pub parity: Option<parity::ParityReport>,
 }
 
 /// The outcome of judging a promotion.
@@ -351,6 +360,28 @@ pub fn judge(f: &Facts) -> Judgement {
     }
     if let Some(env) = &f.gates.rollback_rehearsed_in {
         criteria.push(rehearsal(env, &f.deployments));
+    }
+    if let (Some(with), Some(report)) = (&f.gates.parity_with, &f.parity) {
+        let drift = report.drift();
+        criteria.push(if drift.is_empty() {
+            criterion(
+                "parity",
+                Verdict::Pass,
+                format!("no undeclared drift from {with}"),
+                json!({ "findings": report.findings.len() }),
+            )
+        } else {
+            criterion(
+                "parity",
+                Verdict::Fail,
+                format!(
+                    "{} undeclared difference(s) from {with}: {}",
+                    drift.len(),
+                    report.drift_summary()
+                ),
+                json!({ "drift": drift }),
+            )
+        });
     }
     if let Err(why) = &f.deployable {
         criteria.push(criterion("targets", Verdict::Fail, why.clone(), Value::Null));

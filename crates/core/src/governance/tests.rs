@@ -33,6 +33,7 @@ fn prod_facts() -> Facts {
             checks: vec![n("sonar")],
             rollback_rehearsed_in: Some(n("MET")),
             change_request: None,
+            parity_with: None,
         },
         placement: Placement::Phase {
             lifecycle: n("standard"),
@@ -55,6 +56,7 @@ fn prod_facts() -> Facts {
         change_request: Some(ChangeRequestState::Approved),
         environment_busy: None,
         deployable: Ok(()),
+        parity: None,
     }
 }
 
@@ -276,4 +278,35 @@ fn a_busy_environment_makes_the_promotion_wait_and_missing_targets_refuse_it() {
     assert!(j.explain().contains("deployment 7 still runs in PROD-EU"));
     f.deployable = Err("no enrolled target holds role app in PROD-EU".into());
     assert_eq!(judge(&f).decision, Decision::NoGo);
+}
+
+#[test]
+fn undeclared_drift_from_the_named_environment_is_a_no_go() {
+    use super::parity::{Finding, FindingKind, ParityReport};
+    let mut f = prod_facts();
+    f.gates.parity_with = Some(n("MET"));
+    let mut report = ParityReport {
+        left: n("MET"),
+        right: n("PROD-EU"),
+        left_release: None,
+        right_release: None,
+        findings: vec![Finding {
+            kind: FindingKind::VariableDiffers,
+            subject: "DB_URL".into(),
+            detail: "DB_URL differs, declared environment-specific".into(),
+            drift: false,
+        }],
+    };
+    f.parity = Some(report.clone());
+    assert_eq!(verdict_of(&judge(&f), "parity"), Verdict::Pass);
+    report.findings.push(Finding {
+        kind: FindingKind::VariableMissing,
+        subject: "FEATURE_X".into(),
+        detail: "FEATURE_X is set in PROD-EU but not in MET".into(),
+        drift: true,
+    });
+    f.parity = Some(report);
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::NoGo);
+    assert!(j.explain().contains("parity (no-go): 1 undeclared difference(s) from MET: FEATURE_X is set in PROD-EU but not in MET"), "{}", j.explain());
 }

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/change-requests/{id}", get(change_request))
         .route("/api/v1/change-requests/{id}/decision", post(decide))
         .route("/api/v1/clock", get(clock).put(set_clock))
+        .route("/api/v1/projects/{name}/parity", get(parity))
 }
 
 #[cfg(test)]
@@ -49,6 +50,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/change-requests/{id}/decision"),
     ("get", "/api/v1/clock"),
     ("put", "/api/v1/clock"),
+    ("get", "/api/v1/projects/{name}/parity"),
 ];
 
 #[derive(Deserialize)]
@@ -298,4 +300,25 @@ async fn set_clock(
     state.clock.set(at);
     state.wake_orchestrator();
     Ok(Json(json!({ "now": at.to_string(), "manual": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParityQuery {
+    left: Option<String>,
+    right: Option<String>,
+}
+
+async fn parity(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Query(q): Query<ParityQuery>,
+) -> ApiResult<Json<slipway_core::governance::parity::ParityReport>> {
+    let left = q.left.as_deref().map(|l| parse_name("left", l)).transpose()?;
+    let right = q.right.as_deref().map(|r| parse_name("right", r)).transpose()?;
+    Ok(Json(
+        crate::services::parity::report(&state, &actor, &parse_name("project", &name)?, left, right)
+            .await?,
+    ))
 }

@@ -325,6 +325,12 @@ async fn facts(
         .await
         .map(|_| ())
         .map_err(|e| e.to_string());
+    let parity = match &env.gates.parity_with {
+        Some(with) => Some(
+            crate::services::parity::compute(state, &release.project, with, &env.name).await?,
+        ),
+        None => None,
+    };
     Ok(Facts {
         now: state.clock.now(),
         environment: env.name.clone(),
@@ -344,6 +350,7 @@ async fn facts(
             .busy_deployment(&p.project, &p.environment)
             .await?,
         deployable,
+        parity,
     })
 }
 
