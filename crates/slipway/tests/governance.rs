@@ -279,3 +279,67 @@ fn parity_reports_undeclared_drift_and_the_gate_refuses_it() {
     ok(server.cli(None, &["parity", "--project", "par", "--right", "PROD-EU"]));
     ok(server.cli(None, &["deploy", "--project", "par", "--release", "1.0.0", "--env", "PROD-EU", "--wait"]));
 }
+
+const WAVES: &str = r#"
+environments:
+  - { name: DEV }
+  - { name: INT }
+  - { name: PROD-EU }
+  - { name: PROD-US }
+project:
+  name: waves
+  components:
+    - { name: app, kind: file }
+  plan:
+    - name: Say hello
+      action: command
+      roles: [app]
+      with: { run: "echo hello" }
+  lifecycles:
+    - name: standard
+      phases:
+        - environments: [DEV]
+        - environments: [INT]
+          automatic: true
+        - name: PROD
+          environments: [PROD-EU, PROD-US]
+"#;
+
+#[test]
+fn an_automatic_phase_follows_its_predecessor_and_a_phase_deploys_in_waves() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    release_app(&server, w, "waves", WAVES);
+    let mut agents = Vec::new();
+    for env in ["DEV", "INT", "PROD-EU", "PROD-US"] {
+        let name = format!("{}-01", env.to_lowercase());
+        agents.push(spawn_agent(&server.url, &name, &w.join(&name), Some(&enrollment_token(&server, env, &["app"]))));
+        wait_online(&server, &name);
+    }
+    // Deploying to DEV promotes to INT by itself (the phase is automatic).
+    ok(server.cli(None, &["deploy", "--project", "waves", "--release", "1.0.0", "--env", "DEV", "--wait"]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let int = loop {
+        let list = json(server.cli(None, &["promotion", "list", "--project", "waves", "--env", "INT", "-o", "json"]));
+        if let Some(p) = list.as_array().unwrap().first().filter(|p| p["state"] == "succeeded") {
+            break p.clone();
+        }
+        assert!(Instant::now() < deadline, "INT was never promoted automatically: {list:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(int["requested_by"], "slipway");
+
+    // The PROD phase: two waves, PROD-US after PROD-EU.
+    let out = ok(server.cli(None, &["promote", "--project", "waves", "--release", "1.0.0", "--to", "PROD", "--wait"]));
+    assert!(out.contains("→ PROD-EU: deploying"), "{out}");
+    assert!(out.contains("→ PROD-US: waiting"), "{out}");
+    assert!(out.contains("earlier_wave"), "{out}");
+    let prod = json(server.cli(None, &["promotion", "list", "--project", "waves", "--release", "1.0.0", "-o", "json"]));
+    let by_env = |env: &str| prod.as_array().unwrap().iter().find(|p| p["environment"] == env).unwrap().clone();
+    let (eu, us) = (by_env("PROD-EU"), by_env("PROD-US"));
+    assert_eq!(eu["state"], "succeeded");
+    assert_eq!(us["state"], "succeeded");
+    assert_eq!(us["after_promotion"], eu["id"]);
+    assert!(us["deployment_id"].as_i64() > eu["deployment_id"].as_i64(), "PROD-US deployed after PROD-EU");
+}
