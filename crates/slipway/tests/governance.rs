@@ -185,6 +185,13 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
     assert_eq!(decisions.last(), Some(&"go"));
     assert!(criteria(&p).iter().all(|(_, v)| v == "pass"));
 
+    // A schedule must fall inside the window.
+    expect_refusal(
+        server.cli(Some(&otto), &[&promote[..], &["--at", "2026-11-28T10:00:00Z"]].concat()),
+        3,
+        &["2026-11-28T10:00:00Z is not a time PROD-EU accepts deployments: outside the deployment window", "--at 2026-12-01T19:00:00Z"],
+    );
+
     // Friday: outside the window. Only an admin overrides, with a written reason.
     ok(server.cli(None, &["clock", "set", "2026-11-27T10:00:00Z"]));
     ok(server.cli(Some(&otto), &promote));

@@ -119,6 +119,19 @@ pub async fn request(
             &format!("project/{project}/environment/{name}"),
         )
         .await?;
+        if let Some(at) = scheduled_for {
+            if let slipway_core::governance::calendar::Opening::Closed { why, next } =
+                env.gates.calendar.opening(at)
+            {
+                return Err(ServiceError::invalid(
+                    format!("{at} is not a time {name} accepts deployments: {why}"),
+                    match next {
+                        Some(t) => format!("schedule it inside the window, e.g. --at {t}"),
+                        None => "schedule it inside the window".to_string(),
+                    },
+                ));
+            }
+        }
         envs.push(env);
     }
     let mut ids = Vec::new();
