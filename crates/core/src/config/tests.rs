@@ -207,24 +207,54 @@ fn garbage_never_panics() {
 #[test]
 fn gates_load_with_their_window_and_an_alias_shares_them() {
     let config = load_one(PETS).unwrap();
-    let env = |name: &str| config.environments.iter().find(|e| e.name.as_str() == name).unwrap();
+    let env = |name: &str| {
+        config
+            .environments
+            .iter()
+            .find(|e| e.name.as_str() == name)
+            .unwrap()
+    };
     let eu = &env("PROD-EU").gates;
     assert_eq!(eu.approvals.as_ref().unwrap().count, 2);
     assert_eq!(eu.calendar.zone.as_str(), "Europe/Paris");
     assert_eq!(eu.calendar.freezes.len(), 1);
     assert_eq!(eu.checks.len(), 2);
-    assert_eq!(&env("PROD-US").gates, eu, "the YAML alias gives PROD-US the same gates");
+    assert_eq!(
+        &env("PROD-US").gates,
+        eu,
+        "the YAML alias gives PROD-US the same gates"
+    );
     assert!(env("DEV").gates.summary(false) == "none");
 }
 
 #[test]
 fn bad_gates_are_located_and_explained() {
     let cases = [
-        ("from: \"20:00\"", "from: \"8pm\"", "`8pm` is not a time of day; write it as HH:MM, e.g. 20:00"),
-        ("timezone: Europe/Paris", "timezone: Europe/Pariss", "unknown time zone `Europe/Pariss`; use an IANA name such as Europe/Paris or UTC"),
-        ("to: 2027-01-03", "to: 2026-12-01", "the freeze ends (2026-12-01) before it starts (2026-12-21)"),
-        ("count: 2, role: ops", "count: 0, role: ops", "approvals.count must be at least 1"),
-        ("rollback_rehearsed_in: MET", "rollback_rehearsed_in: UAT", "environment UAT is not declared"),
+        (
+            "from: \"20:00\"",
+            "from: \"8pm\"",
+            "`8pm` is not a time of day; write it as HH:MM, e.g. 20:00",
+        ),
+        (
+            "timezone: Europe/Paris",
+            "timezone: Europe/Pariss",
+            "unknown time zone `Europe/Pariss`; use an IANA name such as Europe/Paris or UTC",
+        ),
+        (
+            "to: 2027-01-03",
+            "to: 2026-12-01",
+            "the freeze ends (2026-12-01) before it starts (2026-12-21)",
+        ),
+        (
+            "count: 2, role: ops",
+            "count: 0, role: ops",
+            "approvals.count must be at least 1",
+        ),
+        (
+            "rollback_rehearsed_in: MET",
+            "rollback_rehearsed_in: UAT",
+            "environment UAT is not declared",
+        ),
     ];
     for (from, to, message) in cases {
         let text = PETS.replace(from, to);

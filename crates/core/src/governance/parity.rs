@@ -96,7 +96,11 @@ fn declared_specific(decls: &[VariableDecl], name: &str) -> bool {
 }
 
 /// Compare `left` and `right` for a project whose variables are declared as `decls`.
-pub fn compare(decls: &[VariableDecl], left: &EnvironmentSide, right: &EnvironmentSide) -> ParityReport {
+pub fn compare(
+    decls: &[VariableDecl],
+    left: &EnvironmentSide,
+    right: &EnvironmentSide,
+) -> ParityReport {
     let mut findings = Vec::new();
     let l = resolve(&left.values, &left.environment, &[]);
     let r = resolve(&right.values, &right.environment, &[]);
@@ -259,9 +263,12 @@ mod tests {
     fn target(name: &str, os: &str, release: Option<(&str, &str)>) -> TargetSide {
         TargetSide {
             name: name.into(),
-            facts: [("os".to_string(), os.to_string()), ("agent_version".to_string(), "0.1.0".to_string())]
-                .into_iter()
-                .collect(),
+            facts: [
+                ("os".to_string(), os.to_string()),
+                ("agent_version".to_string(), "0.1.0".to_string()),
+            ]
+            .into_iter()
+            .collect(),
             deployed: release.map(|(r, d)| Deployed {
                 release: r.into(),
                 digests: [("war".to_string(), d.to_string())].into_iter().collect(),
@@ -269,7 +276,12 @@ mod tests {
         }
     }
 
-    fn side(env: &str, values: Vec<ScopedValue>, targets: Vec<TargetSide>, current: Option<(&str, &str)>) -> EnvironmentSide {
+    fn side(
+        env: &str,
+        values: Vec<ScopedValue>,
+        targets: Vec<TargetSide>,
+        current: Option<(&str, &str)>,
+    ) -> EnvironmentSide {
         EnvironmentSide {
             environment: n(env),
             values,
@@ -291,9 +303,23 @@ mod tests {
 
     #[test]
     fn declared_differences_are_listed_but_are_not_drift() {
-        let decls = vec![decl("APP_ROOT", None), decl("DB_URL", Some("MET")), decl("DB_URL", Some("PROD"))];
-        let met = side("MET", shared_values(), vec![target("met-1", "Debian 12", Some(("1.4.0", "aa")))], Some(("1.4.0", "aa")));
-        let prod = side("PROD", shared_values(), vec![target("prod-1", "Debian 12", Some(("1.3.0", "bb")))], Some(("1.3.0", "bb")));
+        let decls = vec![
+            decl("APP_ROOT", None),
+            decl("DB_URL", Some("MET")),
+            decl("DB_URL", Some("PROD")),
+        ];
+        let met = side(
+            "MET",
+            shared_values(),
+            vec![target("met-1", "Debian 12", Some(("1.4.0", "aa")))],
+            Some(("1.4.0", "aa")),
+        );
+        let prod = side(
+            "PROD",
+            shared_values(),
+            vec![target("prod-1", "Debian 12", Some(("1.3.0", "bb")))],
+            Some(("1.3.0", "bb")),
+        );
         let report = compare(&decls, &met, &prod);
         assert_eq!(report.findings.len(), 1, "{report:#?}");
         assert_eq!(report.findings[0].kind, FindingKind::VariableDiffers);
@@ -304,14 +330,23 @@ mod tests {
 
     #[test]
     fn an_undeclared_override_a_missing_key_other_facts_and_a_target_left_behind_are_drift() {
-        let decls = vec![decl("APP_ROOT", None), decl("DB_URL", Some("MET")), decl("DB_URL", Some("PROD"))];
+        let decls = vec![
+            decl("APP_ROOT", None),
+            decl("DB_URL", Some("MET")),
+            decl("DB_URL", Some("PROD")),
+        ];
         let mut prod_values = shared_values();
         prod_values.push(value("APP_ROOT", Some("PROD"), "/srv/pets", false));
         prod_values.push(value("FEATURE_X", None, "on", false));
         prod_values.push(value("API_KEY", Some("PROD"), "fp-1", true));
         let mut met_values = shared_values();
         met_values.push(value("API_KEY", Some("MET"), "fp-2", true));
-        let met = side("MET", met_values, vec![target("met-1", "Debian 12", Some(("1.4.0", "aa")))], Some(("1.4.0", "aa")));
+        let met = side(
+            "MET",
+            met_values,
+            vec![target("met-1", "Debian 12", Some(("1.4.0", "aa")))],
+            Some(("1.4.0", "aa")),
+        );
         let prod = side(
             "PROD",
             prod_values,
@@ -327,11 +362,16 @@ mod tests {
         assert!(details.contains(&"APP_ROOT differs between MET and PROD (/opt/pets vs /srv/pets), not declared environment-specific"), "{details:#?}");
         assert!(details.contains(&"FEATURE_X is set in PROD but not in MET"));
         assert!(details.contains(&"API_KEY differs between MET and PROD (sensitive; values not shown), not declared environment-specific"));
-        assert!(details.contains(&"targets' os differs: MET has Debian 12, PROD has Debian 11, Debian 12"));
+        assert!(details
+            .contains(&"targets' os differs: MET has Debian 12, PROD has Debian 11, Debian 12"));
         assert!(details.contains(&"target prod-2 in PROD runs release 1.2.0 (war is cc where the release says bb), not 1.3.0"));
-        assert!(details.contains(&"target prod-3 in PROD has never received a release; PROD is at 1.3.0"));
+        assert!(details
+            .contains(&"target prod-3 in PROD has never received a release; PROD is at 1.3.0"));
         assert_eq!(report.drift().len(), 6);
         assert!(report.drift_summary().ends_with("; and 3 more"));
-        assert!(!details.iter().any(|d| d.contains("fp-")), "sensitive fingerprints never shown");
+        assert!(
+            !details.iter().any(|d| d.contains("fp-")),
+            "sensitive fingerprints never shown"
+        );
     }
 }

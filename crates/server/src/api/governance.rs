@@ -220,7 +220,9 @@ async fn change_requests(
     actor: Actor,
     Query(q): Query<OpenQuery>,
 ) -> ApiResult<Json<Vec<StoredChangeRequest>>> {
-    Ok(Json(promotions::change_requests(&state, &actor, q.open).await?))
+    Ok(Json(
+        promotions::change_requests(&state, &actor, q.open).await?,
+    ))
 }
 
 async fn change_request(
@@ -228,7 +230,13 @@ async fn change_request(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<StoredChangeRequest>> {
-    require(&state, &actor, Operation::Read, &format!("change_request/{id}")).await?;
+    require(
+        &state,
+        &actor,
+        Operation::Read,
+        &format!("change_request/{id}"),
+    )
+    .await?;
     let rfc = state.store.change_request(id).await?.ok_or_else(|| {
         ServiceError::not_found(
             format!("change request {id}"),
@@ -253,8 +261,7 @@ async fn decide(
     Json(body): Json<DecisionBody>,
 ) -> ApiResult<Json<StoredChangeRequest>> {
     Ok(Json(
-        promotions::decide_change_request(&state, &actor, id, body.approve, &body.comment)
-            .await?,
+        promotions::decide_change_request(&state, &actor, id, body.approve, &body.comment).await?,
     ))
 }
 
@@ -315,10 +322,24 @@ async fn parity(
     Path(name): Path<String>,
     Query(q): Query<ParityQuery>,
 ) -> ApiResult<Json<slipway_core::governance::parity::ParityReport>> {
-    let left = q.left.as_deref().map(|l| parse_name("left", l)).transpose()?;
-    let right = q.right.as_deref().map(|r| parse_name("right", r)).transpose()?;
+    let left = q
+        .left
+        .as_deref()
+        .map(|l| parse_name("left", l))
+        .transpose()?;
+    let right = q
+        .right
+        .as_deref()
+        .map(|r| parse_name("right", r))
+        .transpose()?;
     Ok(Json(
-        crate::services::parity::report(&state, &actor, &parse_name("project", &name)?, left, right)
-            .await?,
+        crate::services::parity::report(
+            &state,
+            &actor,
+            &parse_name("project", &name)?,
+            left,
+            right,
+        )
+        .await?,
     ))
 }

@@ -43,7 +43,12 @@ pub async fn report(
             .await?
             .pop()
             .map(|e| e.name)
-            .ok_or_else(|| ServiceError::invalid("there is no environment to compare", "declare environments first"))?,
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "there is no environment to compare",
+                    "declare environments first",
+                )
+            })?,
     };
     compute(state, project, &left, &right).await
 }
