@@ -52,6 +52,17 @@ pub enum FindingKind {
     TargetBehind,
 }
 
+impl FindingKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            FindingKind::VariableMissing => "variable missing",
+            FindingKind::VariableDiffers => "variable differs",
+            FindingKind::FactsDiffer => "target facts differ",
+            FindingKind::TargetBehind => "target behind",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: FindingKind,

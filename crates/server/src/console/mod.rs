@@ -13,6 +13,7 @@ mod audit;
 mod deployments;
 mod inventory;
 mod page;
+mod parity;
 mod people;
 mod projects;
 mod releases;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))
         .route("/audit", get(audit::log))
         .route("/releases", get(releases::home))
+        .route("/projects/{name}/parity", get(parity::show))
         .route("/projects/{name}/releases", get(releases::list))
         .route("/projects/{name}/releases/{version}", get(releases::show))
         .route("/artifacts", get(releases::search))
