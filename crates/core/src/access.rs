@@ -86,6 +86,8 @@ pub enum Operation {
     ManageKeys,
     /// Run vault maintenance: verification, garbage collection, retention policies.
     ManageVault,
+    /// Add, remove and test outbound webhooks, and read their delivery log.
+    ManageWebhooks,
 }
 
 impl Operation {
@@ -110,6 +112,7 @@ impl Operation {
             Operation::CreateRelease => "create releases",
             Operation::ManageKeys => "manage signing keys",
             Operation::ManageVault => "maintain the vault",
+            Operation::ManageWebhooks => "manage webhooks",
         }
     }
 }
@@ -241,6 +244,13 @@ mod tests {
             denied.to_string(),
             "the developer role may not manage signing keys; ask someone with the admin or ops role"
         );
+    }
+
+    #[test]
+    fn only_admins_manage_webhooks() {
+        for role in Role::ALL {
+            assert_eq!(authorize(role, ManageWebhooks).is_ok(), role == Role::Admin);
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod diff;
 pub mod digest;
 pub mod model;
 pub mod name;
+pub mod notify;
 pub mod plan;
 pub mod release;
 pub mod signing;
