@@ -6,6 +6,7 @@ mod agents;
 mod deployments;
 mod handlers;
 mod vault;
+mod webhooks;
 
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .merge(agents::router())
         .merge(deployments::router())
         .merge(vault::router())
+        .merge(webhooks::router())
 }
 
 /// `(method, path)` of every API route, for the OpenAPI consistency test.
@@ -115,6 +117,7 @@ mod tests {
             .chain(agents::ROUTES)
             .chain(deployments::ROUTES)
             .chain(vault::ROUTES)
+            .chain(webhooks::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();
