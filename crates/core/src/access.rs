@@ -98,6 +98,8 @@ pub enum Operation {
     OverrideDecision,
     /// Set the server's clock (only when it runs on a manual clock, for rehearsals and tests).
     SetClock,
+    /// Add, remove and test outbound webhooks, and read their delivery log.
+    ManageWebhooks,
 }
 
 impl Operation {
@@ -126,6 +128,7 @@ impl Operation {
             Operation::DecideChangeRequest => "decide change requests",
             Operation::OverrideDecision => "override a no-go decision",
             Operation::SetClock => "set the server's clock",
+            Operation::ManageWebhooks => "manage webhooks",
         }
     }
 }
@@ -280,6 +283,13 @@ mod tests {
                 .to_string(),
             "the ops role may not override a no-go decision; ask someone with the admin role"
         );
+    }
+
+    #[test]
+    fn only_admins_manage_webhooks() {
+        for role in Role::ALL {
+            assert_eq!(authorize(role, ManageWebhooks).is_ok(), role == Role::Admin);
+        }
     }
 
     #[test]

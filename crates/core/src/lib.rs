@@ -14,6 +14,7 @@ pub mod digest;
 pub mod governance;
 pub mod model;
 pub mod name;
+pub mod notify;
 pub mod plan;
 pub mod release;
 pub mod signing;

@@ -11,6 +11,7 @@ pub mod console;
 mod engine;
 mod error;
 mod metrics;
+mod outbox;
 mod secrets;
 pub mod services;
 mod startup;

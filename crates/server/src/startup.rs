@@ -96,6 +96,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
     crate::services::artifacts::recover(&state).await?;
     crate::engine::spawn(state.clone());
+    crate::outbox::spawn(state.clone());
     if let Some(period) = vault_config.gc_every {
         crate::services::artifacts::schedule_gc(state.clone(), period);
     }

@@ -12,6 +12,7 @@ mod govern;
 mod output;
 mod run;
 mod vault;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -146,6 +147,9 @@ enum Command {
     /// Releases: create, list, show, notes, diff, check against an environment.
     #[command(subcommand)]
     Release(vault::ReleaseCommand),
+    /// Outbound webhooks on events, signed with HMAC, and their delivery log (admin).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// Show who the token belongs to.
     #[command(after_help = "Example:\n  SLIPWAY_TOKEN=slw_… slipway whoami")]
     Whoami(RemoteOnly),
@@ -185,6 +189,7 @@ fn main() -> ExitCode {
         Command::Key(c) => vault::key(c),
         Command::Vault(c) => vault::vault(c),
         Command::Release(c) => vault::release(c),
+        Command::Webhook(c) => webhook::webhook(c),
         Command::Agent(args) => agent::run(args),
         Command::DemoAppserver(args) => demo::run(args),
         Command::Deploy(args) => deploy::deploy(args),

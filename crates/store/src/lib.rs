@@ -18,6 +18,7 @@ mod targets;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 mod variables;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use slipway_core::audit::{AuditEntry, AuditEvent};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Notify};
 
 pub use access::{ApiToken, Session, User};
 pub use artifacts::{BlobRecord, SigningKeyRecord, StoredArtifact};
@@ -35,6 +36,7 @@ pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, Store
 pub use releases::{ReleaseArtifact, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
 pub use variables::StoredValue;
+pub use webhooks::{Delivery, DeliveryAttempt, DueDelivery, Webhook};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -81,6 +83,8 @@ pub struct Store {
     /// Writers queue here so the audit chain grows one event at a time in this process;
     /// PostgreSQL adds an advisory lock for writers in other processes.
     write_lock: Arc<Mutex<()>>,
+    /// Rung when a commit queues webhook deliveries, so the delivery worker need not poll.
+    outbox: Arc<Notify>,
 }
 
 impl Store {
@@ -123,6 +127,7 @@ impl Store {
             pool,
             backend,
             write_lock: Arc::new(Mutex::new(())),
+            outbox: Arc::new(Notify::new()),
         };
         migrations::run(&store).await?;
         Ok(store)
@@ -159,6 +164,7 @@ impl Store {
         Ok(WriteTx {
             tx,
             _guard: guard,
+            outbox: &self.outbox,
             entries: Vec::new(),
         })
     }
@@ -176,6 +182,7 @@ impl Store {
 pub struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, Any>,
     _guard: MutexGuard<'a, ()>,
+    outbox: &'a Notify,
     entries: Vec<AuditEntry>,
 }
 
@@ -185,14 +192,19 @@ impl WriteTx<'_> {
         self.entries.push(entry);
     }
 
-    /// Append the recorded audit events to the chain and commit, all or nothing.
+    /// Append the recorded audit events to the chain, queue the webhook deliveries they raise,
+    /// and commit, all or nothing.
     pub async fn commit(mut self) -> Result<Vec<AuditEvent>> {
         if self.entries.is_empty() {
             return Err(StoreError::Unaudited);
         }
         let entries = std::mem::take(&mut self.entries);
         let events = audit::append(&mut self.tx, &entries).await?;
+        let queued = webhooks::enqueue(&mut self.tx, &events).await?;
         self.tx.commit().await?;
+        if queued > 0 {
+            self.outbox.notify_one();
+        }
         Ok(events)
     }
 

@@ -10,6 +10,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_agents.sql")),
     (4, include_str!("../migrations/0004_deployments.sql")),
     (5, include_str!("../migrations/0005_governance.sql")),
+    (6, include_str!("../migrations/0006_webhooks.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ mod deployments;
 mod governance;
 mod handlers;
 mod vault;
+mod webhooks;
 
 use axum::routing::{delete, get, post, put};
 use axum::Router;
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(deployments::router())
         .merge(governance::router())
         .merge(vault::router())
+        .merge(webhooks::router())
 }
 
 /// `(method, path)` of every API route, for the OpenAPI consistency test.
@@ -118,6 +120,7 @@ mod tests {
             .chain(deployments::ROUTES)
             .chain(governance::ROUTES)
             .chain(vault::ROUTES)
+            .chain(webhooks::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

@@ -19,6 +19,7 @@ mod projects;
 mod releases;
 mod session;
 mod variables;
+mod webhooks;
 
 use axum::http::{header, HeaderValue};
 use axum::middleware;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/users/tokens", post(people::create_token))
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))
         .route("/audit", get(audit::log))
+        .route("/webhooks", get(webhooks::list))
         .route("/releases", get(releases::home))
         .route("/projects/{name}/parity", get(parity::show))
         .route("/projects/{name}/releases", get(releases::list))

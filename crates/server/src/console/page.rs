@@ -18,6 +18,7 @@ pub enum Section {
     Targets,
     Users,
     Audit,
+    Webhooks,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -54,9 +55,18 @@ impl Frame {
             (Section::Users, "/users", "Users & tokens"),
             (Section::Audit, "/audit", "Audit log"),
         ];
+        // Only admins manage webhooks, so only they see the link.
+        const ADMIN_LINKS: [(Section, &str, &str); 1] =
+            [(Section::Webhooks, "/webhooks", "Webhooks")];
         let nav = match user {
-            Some(_) => LINKS
+            Some(u) => LINKS
                 .iter()
+                .chain(ADMIN_LINKS.iter().filter(|_| {
+                    slipway_core::access::allows(
+                        u.actor.role,
+                        slipway_core::access::Operation::ManageWebhooks,
+                    )
+                }))
                 .map(|(s, href, label)| NavLink {
                     href,
                     label,

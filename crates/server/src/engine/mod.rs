@@ -231,7 +231,7 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<(), ServiceErro
             tx.audit(system(
                 "deployment.step_failed",
                 id,
-                json!({ "reason": why, "state": d.state }),
+                json!({ "reason": why, "state": d.state, "kind": d.kind, "project": d.project, "release": d.release_version, "environment": d.environment }),
             ));
         }
         Next::Done => {
@@ -245,7 +245,7 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<(), ServiceErro
             tx.audit(system(
                 "deployment.finished",
                 id,
-                json!({ "state": d.state }),
+                json!({ "state": d.state, "kind": d.kind, "project": d.project, "release": d.release_version, "environment": d.environment }),
             ));
         }
     }

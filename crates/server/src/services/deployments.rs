@@ -365,7 +365,7 @@ pub async fn decide(
         actor,
         "deployment.decision",
         format!("deployment/{id}"),
-        json!({ "decision": decision, "state": d.state }),
+        json!({ "decision": decision, "state": d.state, "kind": d.kind, "project": d.project, "release": d.release_version, "environment": d.environment }),
     ));
     tx.commit().await?;
     state.wake_orchestrator();

@@ -15,6 +15,7 @@ pub mod releases;
 pub mod targets;
 pub mod users;
 pub mod variables;
+pub mod webhooks;
 
 use serde_json::json;
 use slipway_core::access::{authorize, Operation};

@@ -1,0 +1,107 @@
+//! Routes to manage outbound webhooks and read their delivery log (admins).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use slipway_store::{Delivery, Webhook};
+
+use crate::auth::Actor;
+use crate::services::webhooks::{self, CreatedWebhook};
+use crate::{AppState, ServiceError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/webhooks", get(list).post(add))
+        .route("/api/v1/webhooks/{name}", delete(remove))
+        .route("/api/v1/webhooks/{name}/test", post(test))
+        .route("/api/v1/webhook-deliveries", get(deliveries))
+}
+
+#[cfg(test)]
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks"),
+    ("delete", "/api/v1/webhooks/{name}"),
+    ("post", "/api/v1/webhooks/{name}/test"),
+    ("get", "/api/v1/webhook-deliveries"),
+];
+
+#[derive(Serialize)]
+struct Items<T> {
+    items: Vec<T>,
+    next: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddBody {
+    name: String,
+    url: String,
+    /// Comma-separated catalogue names, or `*`.
+    events: String,
+    #[serde(default)]
+    project: Option<String>,
+}
+
+async fn add(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<AddBody>,
+) -> Result<(StatusCode, Json<CreatedWebhook>), ServiceError> {
+    let created = webhooks::add(
+        &state,
+        &actor,
+        &body.name,
+        &body.url,
+        &body.events,
+        body.project.as_deref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+) -> Result<Json<Items<Webhook>>, ServiceError> {
+    let items = webhooks::list(&state, &actor).await?;
+    Ok(Json(Items { items, next: None }))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ServiceError> {
+    webhooks::remove(&state, &actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn test(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ServiceError> {
+    webhooks::test(&state, &actor, &name).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryQuery {
+    #[serde(default)]
+    webhook: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<DeliveryQuery>,
+) -> Result<Json<Items<Delivery>>, ServiceError> {
+    let items = webhooks::deliveries(&state, &actor, q.webhook.as_deref(), q.limit).await?;
+    Ok(Json(Items { items, next: None }))
+}

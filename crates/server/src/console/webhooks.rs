@@ -1,0 +1,97 @@
+//! Outbound webhooks (admins): the subscriptions and the delivery log, newest first.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::session::ConsoleUser;
+use crate::services;
+use crate::AppState;
+
+struct WebhookRow {
+    name: String,
+    url: String,
+    events: String,
+    project: String,
+    created: String,
+}
+
+struct DeliveryRow {
+    id: i64,
+    webhook: String,
+    event: String,
+    audit_seq: i64,
+    state: String,
+    attempts: i64,
+    last: String,
+    next_retry: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct WebhooksPage {
+    frame: Frame,
+    webhooks: Vec<WebhookRow>,
+    deliveries: Vec<DeliveryRow>,
+    /// The webhook the log is narrowed to, if any.
+    shown: String,
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    webhook: String,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(q): Query<LogQuery>,
+) -> PageResult {
+    let webhooks = services::webhooks::list(&state, &user.actor)
+        .await
+        .or_page(&user)?;
+    let deliveries =
+        services::webhooks::deliveries(&state, &user.actor, Some(q.webhook.as_str()), Some(100))
+            .await
+            .or_page(&user)?;
+    let page = WebhooksPage {
+        frame: Frame::new("Webhooks", Some(&user), Section::Webhooks),
+        webhooks: webhooks
+            .into_iter()
+            .map(|w| WebhookRow {
+                name: w.name,
+                url: w.url,
+                events: w.events.join(", "),
+                project: w.project.unwrap_or_else(|| "all".into()),
+                created: short_time(&w.created_at),
+            })
+            .collect(),
+        deliveries: deliveries
+            .into_iter()
+            .map(|d| DeliveryRow {
+                last: match (d.last_status, d.last_error) {
+                    (_, Some(error)) => error,
+                    (Some(status), None) => format!("HTTP {status}"),
+                    (None, None) => "—".into(),
+                },
+                next_retry: match (d.state.as_str(), d.next_attempt_at) {
+                    ("pending", Some(at)) => short_time(&at),
+                    _ => "—".into(),
+                },
+                created: short_time(&d.created_at),
+                id: d.id,
+                webhook: d.webhook,
+                event: d.event,
+                audit_seq: d.audit_seq,
+                state: d.state,
+                attempts: d.attempts,
+            })
+            .collect(),
+        shown: q.webhook,
+    };
+    Ok(render(StatusCode::OK, &page))
+}

@@ -1,0 +1,178 @@
+//! Outbound webhooks, managed by admins: add (the HMAC secret is shown once), list, remove, test,
+//! and the delivery log. Deliveries are queued by the store with the audit events that raise them
+//! and sent by [`crate::outbox`].
+
+use serde::Serialize;
+use serde_json::json;
+use slipway_core::access::Operation;
+use slipway_core::notify::{check_url, parse_events, WebhookInputError};
+use slipway_store::{Delivery, Webhook};
+
+use super::{entry, parse_name, require};
+use crate::auth::{new_secret, Actor};
+use crate::{AppState, ServiceError};
+
+/// The slot a webhook's secret is sealed under (its identity, as associated data).
+pub(crate) fn secret_slot(name: &str) -> String {
+    format!("webhook/{name}")
+}
+
+/// A new webhook and its signing secret, which is never shown again.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedWebhook {
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+fn invalid(e: WebhookInputError) -> ServiceError {
+    ServiceError::invalid(e.to_string(), "")
+}
+
+pub async fn add(
+    state: &AppState,
+    actor: &Actor,
+    name: &str,
+    url: &str,
+    events: &str,
+    project: Option<&str>,
+) -> Result<CreatedWebhook, ServiceError> {
+    let name = parse_name("name", name)?;
+    let subject = format!("webhook/{name}");
+    require(state, actor, Operation::ManageWebhooks, &subject).await?;
+    let url = url.trim();
+    check_url(url).map_err(invalid)?;
+    let events = parse_events(events).map_err(invalid)?;
+    let project = match project.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let p = parse_name("project", p)?;
+            if state.store.project(&p).await?.is_none() {
+                return Err(ServiceError::not_found(
+                    format!("project {p}"),
+                    "list projects with `slipway project list`",
+                ));
+            }
+            Some(p.to_string())
+        }
+        None => None,
+    };
+    let webhook = Webhook {
+        name: name.to_string(),
+        url: url.to_string(),
+        events,
+        project,
+        created_by: actor.username.clone(),
+        created_at: slipway_store::now(),
+    };
+    let secret = new_secret("whsec_");
+    let sealed = state.secrets.seal(&secret_slot(&webhook.name), &secret);
+    let mut tx = state.store.write().await?;
+    if tx.webhook(&webhook.name).await?.is_some() {
+        return Err(ServiceError::Conflict(format!(
+            "webhook {}; remove it first with `slipway webhook remove {}`, or choose another name",
+            webhook.name, webhook.name
+        )));
+    }
+    tx.insert_webhook(&webhook, &sealed).await?;
+    // The URL may carry a token of the receiver's: the audit keeps only where it points.
+    tx.audit(entry(
+        actor,
+        "webhook.add",
+        subject,
+        json!({ "url": redact_url(&webhook.url), "events": webhook.events, "project": webhook.project }),
+    ));
+    tx.commit().await?;
+    Ok(CreatedWebhook { webhook, secret })
+}
+
+pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Webhook>, ServiceError> {
+    require(state, actor, Operation::ManageWebhooks, "webhooks").await?;
+    Ok(state.store.webhooks().await?)
+}
+
+pub async fn remove(state: &AppState, actor: &Actor, name: &str) -> Result<(), ServiceError> {
+    let name = parse_name("name", name)?;
+    let subject = format!("webhook/{name}");
+    require(state, actor, Operation::ManageWebhooks, &subject).await?;
+    let mut tx = state.store.write().await?;
+    if !tx.remove_webhook(name.as_str()).await? {
+        return Err(unknown(name.as_str()));
+    }
+    tx.audit(entry(actor, "webhook.remove", subject, json!({})));
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Queue a `ping` to one webhook (through the outbox, like every delivery).
+pub async fn test(state: &AppState, actor: &Actor, name: &str) -> Result<(), ServiceError> {
+    let name = parse_name("name", name)?;
+    let subject = format!("webhook/{name}");
+    require(state, actor, Operation::ManageWebhooks, &subject).await?;
+    let mut tx = state.store.write().await?;
+    if tx.webhook(name.as_str()).await?.is_none() {
+        return Err(unknown(name.as_str()));
+    }
+    tx.audit(entry(
+        actor,
+        "webhook.test",
+        subject,
+        json!({ "webhook": name.as_str() }),
+    ));
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn deliveries(
+    state: &AppState,
+    actor: &Actor,
+    webhook: Option<&str>,
+    limit: Option<i64>,
+) -> Result<Vec<Delivery>, ServiceError> {
+    require(state, actor, Operation::ManageWebhooks, "webhooks").await?;
+    let webhook = webhook
+        .filter(|w| !w.is_empty())
+        .map(|w| parse_name("webhook", w))
+        .transpose()?;
+    let limit = limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ServiceError::invalid(
+            format!("limit {limit} is out of range"),
+            "give a limit from 1 to 500",
+        ));
+    }
+    Ok(state
+        .store
+        .deliveries(webhook.as_ref().map(|w| w.as_str()), limit)
+        .await?)
+}
+
+fn unknown(name: &str) -> ServiceError {
+    ServiceError::not_found(
+        format!("webhook {name}"),
+        "list webhooks with `slipway webhook list`",
+    )
+}
+
+/// `scheme://host[:port]/…`: no user information, path or query (they may hold credentials).
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return String::new();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let more = rest.len() > authority.len();
+    format!("{scheme}://{host}{}", if more { "/…" } else { "" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_in_the_audit_keep_only_scheme_and_host() {
+        assert_eq!(
+            redact_url("https://u:pw@hooks.example.com:8443/x?token=1"),
+            "https://hooks.example.com:8443/…"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9"), "http://127.0.0.1:9");
+    }
+}

@@ -1,0 +1,345 @@
+//! Outbound webhooks: subscriptions, and the outbox of deliveries with every attempt.
+//!
+//! Deliveries are queued by [`enqueue`], called from `WriteTx::commit` after the audit events are
+//! appended: a rolled-back change never notifies, a committed one always does. What happens to a
+//! delivery afterwards (attempts, statuses) is telemetry: written outside the audit chain, behind
+//! the same writer lock.
+
+use serde::Serialize;
+use slipway_core::audit::AuditEvent;
+use slipway_core::notify::{events_for, payload, DeliveryState, Subscription};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{now, Result, Store, StoreError, WriteTx};
+
+/// A subscription as anyone allowed may see it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Webhook {
+    pub name: String,
+    pub url: String,
+    /// Catalogue names, or `["*"]`.
+    pub events: Vec<String>,
+    pub project: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// One event to send to one webhook, and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub webhook: String,
+    pub event: String,
+    pub audit_seq: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<String>,
+    /// The HTTP status of the last attempt, if an answer came.
+    pub last_status: Option<i64>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    /// Every attempt, oldest first.
+    pub attempt_log: Vec<DeliveryAttempt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryAttempt {
+    pub attempt: i64,
+    pub at: String,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// A delivery the worker has claimed: what to send, where, and the sealed secret to sign with.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub webhook: String,
+    pub event: String,
+    pub payload: String,
+    pub attempts: i64,
+    pub url: String,
+    pub secret_sealed: String,
+}
+
+fn corrupt(what: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn webhook(row: &AnyRow) -> Result<Webhook> {
+    let events: String = row.try_get("events")?;
+    Ok(Webhook {
+        name: row.try_get("name")?,
+        url: row.try_get("url")?,
+        events: serde_json::from_str(&events).map_err(|e| corrupt("webhook events", e))?,
+        project: row.try_get("project")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn delivery(row: &AnyRow) -> Result<Delivery> {
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        webhook: row.try_get("webhook")?,
+        event: row.try_get("event")?,
+        audit_seq: row.try_get("audit_seq")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_status: row.try_get("last_status")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+        attempt_log: Vec::new(),
+    })
+}
+
+const WEBHOOK_COLUMNS: &str = "name, url, events, project, created_by, created_at";
+const DELIVERY_COLUMNS: &str = "id, webhook, event, audit_seq, state, attempts, next_attempt_at, last_status, last_error, created_at, finished_at";
+
+/// Queue one delivery per (event raised, subscription that wants it). Returns how many.
+pub(crate) async fn enqueue(
+    tx: &mut Transaction<'static, Any>,
+    events: &[AuditEvent],
+) -> Result<usize> {
+    let mut subscriptions: Option<Vec<Subscription>> = None;
+    let mut next_id: Option<i64> = None;
+    let mut queued = 0;
+    for event in events {
+        let details: serde_json::Value =
+            serde_json::from_str(&event.details).unwrap_or(serde_json::Value::Null);
+        let raised = events_for(&event.verb, &details);
+        if raised.is_empty() {
+            continue;
+        }
+        if subscriptions.is_none() {
+            let rows = sqlx::query("SELECT name, events, project FROM webhooks ORDER BY name")
+                .fetch_all(&mut **tx)
+                .await?;
+            let mut subs = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let events: String = row.try_get("events")?;
+                subs.push(Subscription {
+                    name: row.try_get("name")?,
+                    events: serde_json::from_str(&events)
+                        .map_err(|e| corrupt("webhook events", e))?,
+                    project: row.try_get("project")?,
+                });
+            }
+            subscriptions = Some(subs);
+        }
+        let subs = subscriptions.as_deref().unwrap_or_default();
+        for name in raised {
+            for sub in subs.iter().filter(|s| s.wants(name, &details)) {
+                let id = match next_id {
+                    Some(id) => id,
+                    None => {
+                        let (max,): (Option<i64>,) =
+                            sqlx::query_as("SELECT MAX(id) FROM webhook_deliveries")
+                                .fetch_one(&mut **tx)
+                                .await?;
+                        max.unwrap_or(0) + 1
+                    }
+                };
+                next_id = Some(id + 1);
+                let body = payload(
+                    id,
+                    name,
+                    &event.at,
+                    event.seq,
+                    details.clone(),
+                    &event.actor,
+                    &event.subject,
+                );
+                sqlx::query("INSERT INTO webhook_deliveries (id, webhook, event, audit_seq, payload, state, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)")
+                    .bind(id)
+                    .bind(&sub.name)
+                    .bind(name)
+                    .bind(event.seq)
+                    .bind(body.to_string())
+                    .bind(&event.at)
+                    .execute(&mut **tx)
+                    .await?;
+                queued += 1;
+            }
+        }
+    }
+    Ok(queued)
+}
+
+impl WriteTx<'_> {
+    pub async fn webhook(&mut self, name: &str) -> Result<Option<Webhook>> {
+        let row = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(webhook).transpose()
+    }
+
+    pub async fn insert_webhook(&mut self, w: &Webhook, secret_sealed: &str) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}, secret_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(&w.name)
+        .bind(&w.url)
+        .bind(serde_json::to_string(&w.events).expect("strings serialise"))
+        .bind(w.project.as_deref())
+        .bind(&w.created_by)
+        .bind(&w.created_at)
+        .bind(secret_sealed)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| StoreError::from_write(e, || format!("webhook {}", w.name)))?;
+        Ok(())
+    }
+
+    /// Remove a subscription; its pending deliveries will not be sent. `false` if unknown.
+    pub async fn remove_webhook(&mut self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM webhooks WHERE name = $1")
+            .bind(name)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("UPDATE webhook_deliveries SET state = 'failed', next_attempt_at = NULL, last_error = 'the webhook was removed', finished_at = $2 WHERE webhook = $1 AND state = 'pending'")
+            .bind(name)
+            .bind(now())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+impl Store {
+    pub async fn webhooks(&self) -> Result<Vec<Webhook>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(webhook).collect()
+    }
+
+    /// The newest deliveries first, of one webhook or all, each with its attempts.
+    pub async fn deliveries(&self, webhook: Option<&str>, limit: i64) -> Result<Vec<Delivery>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE ($1 IS NULL OR webhook = $1) ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(webhook)
+        .bind(limit.clamp(1, 500))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows.iter().map(delivery).collect::<Result<Vec<_>>>()?;
+        let (Some(newest), Some(oldest)) = (out.first().map(|d| d.id), out.last().map(|d| d.id))
+        else {
+            return Ok(out);
+        };
+        let attempts = sqlx::query("SELECT delivery_id, attempt, at, status, error, duration_ms FROM webhook_attempts WHERE delivery_id BETWEEN $1 AND $2 ORDER BY delivery_id, attempt")
+            .bind(oldest)
+            .bind(newest)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &attempts {
+            let id: i64 = row.try_get("delivery_id")?;
+            if let Some(d) = out.iter_mut().find(|d| d.id == id) {
+                d.attempt_log.push(DeliveryAttempt {
+                    attempt: row.try_get("attempt")?,
+                    at: row.try_get("at")?,
+                    status: row.try_get("status")?,
+                    error: row.try_get("error")?,
+                    duration_ms: row.try_get("duration_ms")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Claim up to `limit` deliveries due at `now` until `lease_until`: a claimed delivery is not
+    /// due again before then, so two workers never send it at once, and one whose worker died is
+    /// tried again after the lease.
+    pub async fn claim_due_deliveries(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: i64,
+    ) -> Result<Vec<DueDelivery>> {
+        let _writer = self.write_lock.lock().await;
+        let rows = sqlx::query(
+            "SELECT d.id, d.webhook, d.event, d.payload, d.attempts, w.url, w.secret_sealed \
+             FROM webhook_deliveries d JOIN webhooks w ON w.name = d.webhook \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 ORDER BY d.next_attempt_at, d.id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let taken = sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = $3 WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $2")
+                .bind(id)
+                .bind(now)
+                .bind(lease_until)
+                .execute(&self.pool)
+                .await?;
+            if taken.rows_affected() == 1 {
+                claimed.push(DueDelivery {
+                    id,
+                    webhook: row.try_get("webhook")?,
+                    event: row.try_get("event")?,
+                    payload: row.try_get("payload")?,
+                    attempts: row.try_get("attempts")?,
+                    url: row.try_get("url")?,
+                    secret_sealed: row.try_get("secret_sealed")?,
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Record one attempt and where the delivery stands after it (`next_attempt_at` for pending).
+    pub async fn record_delivery_attempt(
+        &self,
+        delivery_id: i64,
+        attempt: &DeliveryAttempt,
+        state: DeliveryState,
+        next_attempt_at: Option<&str>,
+    ) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO webhook_attempts (delivery_id, attempt, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING")
+            .bind(delivery_id)
+            .bind(attempt.attempt)
+            .bind(&attempt.at)
+            .bind(attempt.status)
+            .bind(attempt.error.as_deref())
+            .bind(attempt.duration_ms)
+            .execute(&mut *tx)
+            .await?;
+        let finished = (state != DeliveryState::Pending).then(now);
+        sqlx::query("UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_status = $5, last_error = $6, finished_at = $7 WHERE id = $1 AND state = 'pending'")
+            .bind(delivery_id)
+            .bind(state.as_str())
+            .bind(attempt.attempt)
+            .bind(next_attempt_at)
+            .bind(attempt.status)
+            .bind(attempt.error.as_deref())
+            .bind(finished)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Wait until a commit queues deliveries, or `timeout` passes.
+    pub async fn outbox_queued(&self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.outbox.notified()).await;
+    }
+}
