@@ -33,6 +33,10 @@ pub enum KeyError {
 pub struct PublicKey([u8; 32]);
 
 impl PublicKey {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
         let bad = || KeyError::BadPublicKey(text.to_string());
         let hex = text.trim().strip_prefix(PUBLIC_PREFIX).ok_or_else(bad)?;
@@ -85,6 +89,11 @@ impl SigningKey {
         Ok(SigningKey::from_seed(
             hex_32(hex).ok_or(KeyError::BadSecretKey)?,
         ))
+    }
+
+    /// The 32-byte seed, for callers that keep the key sealed somewhere else than a key file.
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
     }
 
     pub fn to_file_text(&self) -> String {
