@@ -7,6 +7,7 @@ mod client;
 mod configure;
 mod demo;
 mod deploy;
+mod evidence;
 mod example;
 mod output;
 mod run;
@@ -127,6 +128,9 @@ enum Command {
     /// Releases: create, list, show, notes, diff, check against an environment.
     #[command(subcommand)]
     Release(vault::ReleaseCommand),
+    /// Evidence bundles for auditors: export a release's signed bundle, verify one offline.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
     /// Show who the token belongs to.
     #[command(after_help = "Example:\n  SLIPWAY_TOKEN=slw_… slipway whoami")]
     Whoami(RemoteOnly),
@@ -166,6 +170,7 @@ fn main() -> ExitCode {
         Command::Key(c) => vault::key(c),
         Command::Vault(c) => vault::vault(c),
         Command::Release(c) => vault::release(c),
+        Command::Evidence(c) => evidence::evidence(c),
         Command::Agent(args) => agent::run(args),
         Command::DemoAppserver(args) => demo::run(args),
         Command::Deploy(args) => deploy::deploy(args),

@@ -62,7 +62,7 @@ pub struct AuditPage {
     pub next: Option<i64>,
 }
 
-fn event(row: &AnyRow) -> Result<AuditEvent> {
+pub(crate) fn event(row: &AnyRow) -> Result<AuditEvent> {
     Ok(AuditEvent {
         seq: row.try_get("seq")?,
         at: row.try_get("at")?,

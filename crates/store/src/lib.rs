@@ -10,6 +10,7 @@ mod artifacts;
 mod audit;
 mod deployments;
 mod environments;
+mod evidence;
 mod migrations;
 mod projects;
 mod releases;

@@ -195,6 +195,28 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
 }
 
 #[tokio::test]
+async fn the_chain_reads_in_order_up_to_a_head_read_before() {
+    on_both_backends(|store| async move {
+        assert_eq!(store.audit_head().await.unwrap().seq, 0);
+        chain_of(&store, 5).await;
+        let head = store.audit_head().await.unwrap();
+        assert_eq!(head.seq, 5);
+        chain_of(&store, 2).await;
+        let first = store.audit_events_between(0, head.seq, 3).await.unwrap();
+        let rest = store.audit_events_between(3, head.seq, 3).await.unwrap();
+        let seqs: Vec<i64> = first.iter().chain(&rest).map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        assert_eq!(rest.last().unwrap().hash, head.hash);
+        assert!(store
+            .release_deployments("pets", "1.0.0")
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_audit_log_filters_and_pages_newest_first() {
     on_both_backends(|store| async move {
         chain_of(&store, 7).await;

@@ -105,7 +105,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -312,7 +316,10 @@ pub fn verify(bytes: &[u8], trusted_fingerprint: Option<&str>) -> Report {
         if files.iter().any(|(p, _)| *p == e.path) {
             problem(
                 "archive",
-                format!("{} appears twice (header at byte {})", e.path, e.header_offset),
+                format!(
+                    "{} appears twice (header at byte {})",
+                    e.path, e.header_offset
+                ),
             );
         } else {
             files.push((e.path.as_str(), e.data.as_slice()));
@@ -331,7 +338,10 @@ pub fn verify(bytes: &[u8], trusted_fingerprint: Option<&str>) -> Report {
             Ok(m) => {
                 problem(
                     MANIFEST,
-                    format!("format {} is not {FORMAT}, the one this verifier knows", m.format),
+                    format!(
+                        "format {} is not {FORMAT}, the one this verifier knows",
+                        m.format
+                    ),
                 );
                 None
             }
@@ -379,7 +389,10 @@ pub fn verify(bytes: &[u8], trusted_fingerprint: Option<&str>) -> Report {
             );
         }
         if m.server.key_fingerprint != fingerprint(&m.server.public_key) {
-            problem(MANIFEST, "its key fingerprint does not match its key".into());
+            problem(
+                MANIFEST,
+                "its key fingerprint does not match its key".into(),
+            );
         }
     }
     if let (Some(trusted), Some(key)) = (trusted_fingerprint, key) {
@@ -440,10 +453,8 @@ pub fn verify(bytes: &[u8], trusted_fingerprint: Option<&str>) -> Report {
             let text = String::from_utf8_lossy(sums);
             if text != sums_text(&owned) {
                 let mut named = false;
-                let lines: Vec<(&str, &str)> = text
-                    .lines()
-                    .filter_map(|l| l.split_once("  "))
-                    .collect();
+                let lines: Vec<(&str, &str)> =
+                    text.lines().filter_map(|l| l.split_once("  ")).collect();
                 for (path, data) in files.iter().filter(|(p, _)| *p != SUMS) {
                     let actual = Sha256::of(data).to_hex();
                     match lines.iter().find(|(_, p)| p == path) {

@@ -177,7 +177,11 @@ pub fn check(proof: &AuditProof) -> Vec<ProofProblem> {
         } else if b.0 != a.0 + 1 {
             problems.push(ProofProblem {
                 seq: a.0 + 1,
-                problem: format!("events {}..={} are missing from the proof", a.0 + 1, b.0 - 1),
+                problem: format!(
+                    "events {}..={} are missing from the proof",
+                    a.0 + 1,
+                    b.0 - 1
+                ),
             });
         } else if b.1 != a.2 {
             problems.push(ProofProblem {

@@ -140,9 +140,13 @@ pub fn read(bytes: &[u8]) -> (Vec<Entry>, Vec<TarProblem>) {
             .map(|(i, &b)| u32::from(if (148..156).contains(&i) { b' ' } else { b }))
             .sum();
         if stored != Some(u64::from(computed)) {
+            let place = match entries.last() {
+                Some(Entry { path, .. }) => format!("entry {}, after {path}", entries.len() + 1),
+                None => "the first entry".to_string(),
+            };
             problems.push(fatal(
                 offset,
-                format!("the tar header at byte {offset} is damaged: its checksum does not match its content"),
+                format!("the tar header at byte {offset} ({place}) is damaged: its checksum does not match its content"),
             ));
             return (entries, problems);
         }
@@ -211,7 +215,9 @@ pub fn read(bytes: &[u8]) -> (Vec<Entry>, Vec<TarProblem>) {
     } else if let Some(i) = (offset..bytes.len()).find(|&i| bytes[i] != 0) {
         problems.push(TarProblem {
             offset: i,
-            problem: format!("byte {i}, after the end of the archive, is not zero (data appended?)"),
+            problem: format!(
+                "byte {i}, after the end of the archive, is not zero (data appended?)"
+            ),
             fatal: false,
         });
     }
@@ -237,8 +243,7 @@ mod tests {
         assert_eq!(bytes.len() % 512, 0);
         let (entries, problems) = read(&bytes);
         assert!(problems.is_empty(), "{problems:?}");
-        let got: Vec<(String, Vec<u8>)> =
-            entries.into_iter().map(|e| (e.path, e.data)).collect();
+        let got: Vec<(String, Vec<u8>)> = entries.into_iter().map(|e| (e.path, e.data)).collect();
         assert_eq!(got, sample());
     }
 

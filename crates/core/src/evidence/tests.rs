@@ -6,25 +6,30 @@ use crate::audit::{AuditEntry, AuditEvent, GENESIS};
 
 fn chain() -> Vec<AuditEvent> {
     let mut prev = GENESIS.to_string();
-    ["artifact/pets/app/1.0.0", "env/DEV", "release/pets/1.0.0", "deployment/1"]
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let e = AuditEvent::seal(
-                i as i64 + 1,
-                format!("2026-01-01T00:00:0{i}Z"),
-                prev.clone(),
-                &AuditEntry {
-                    actor: "alice".into(),
-                    verb: "x.y".into(),
-                    subject: (*s).into(),
-                    details: serde_json::json!({ "i": i }),
-                },
-            );
-            prev = e.hash.clone();
-            e
-        })
-        .collect()
+    [
+        "artifact/pets/app/1.0.0",
+        "env/DEV",
+        "release/pets/1.0.0",
+        "deployment/1",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, s)| {
+        let e = AuditEvent::seal(
+            i as i64 + 1,
+            format!("2026-01-01T00:00:0{i}Z"),
+            prev.clone(),
+            &AuditEntry {
+                actor: "alice".into(),
+                verb: "x.y".into(),
+                subject: (*s).into(),
+                details: serde_json::json!({ "i": i }),
+            },
+        );
+        prev = e.hash.clone();
+        e
+    })
+    .collect()
 }
 
 fn proof() -> AuditProof {
@@ -68,7 +73,10 @@ fn bundle() -> Vec<u8> {
     assemble(
         &export,
         vec![
-            section("summary.html", b"<!doctype html><title>1.0.0</title>".to_vec()),
+            section(
+                "summary.html",
+                b"<!doctype html><title>1.0.0</title>".to_vec(),
+            ),
             section("release.json", br#"{"version":"1.0.0"}"#.to_vec()),
             section("plan.json", b"{}".to_vec()),
             section("deployments.json", b"[]".to_vec()),
@@ -147,7 +155,9 @@ fn a_flipped_byte_is_named_where_it_is() {
     let r = verify(&bad, None);
     assert_eq!(places(&r), ["archive"]);
     assert!(
-        r.problems[0].problem.contains(&format!("byte {}", start - 512)),
+        r.problems[0]
+            .problem
+            .contains(&format!("byte {}", start - 512)),
         "{r:?}"
     );
 }
@@ -183,7 +193,10 @@ fn the_key_file_round_trips_and_its_pem_is_standard() {
     let text = key_file_text(&public);
     assert_eq!(parse_key_file(&text), Some(public));
     assert!(text.contains("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"));
-    assert_eq!(parse_key_file(&text.replace("fingerprint", "Fingerprint")), None);
+    assert_eq!(
+        parse_key_file(&text.replace("fingerprint", "Fingerprint")),
+        None
+    );
 }
 
 proptest! {

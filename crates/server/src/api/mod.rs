@@ -4,6 +4,7 @@
 
 mod agents;
 mod deployments;
+mod evidence;
 mod handlers;
 mod vault;
 
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/audit/verify", get(verify_audit))
         .merge(agents::router())
         .merge(deployments::router())
+        .merge(evidence::router())
         .merge(vault::router())
 }
 
@@ -114,6 +116,7 @@ mod tests {
             .iter()
             .chain(agents::ROUTES)
             .chain(deployments::ROUTES)
+            .chain(evidence::ROUTES)
             .chain(vault::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
