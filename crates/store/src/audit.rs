@@ -76,7 +76,7 @@ pub(crate) fn event(row: &AnyRow) -> Result<AuditEvent> {
 }
 
 /// Escape `%`, `_` and `\` so a user's filter text matches literally as a prefix.
-fn like_prefix(text: &str) -> String {
+pub(crate) fn like_prefix(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 1);
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

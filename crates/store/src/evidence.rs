@@ -39,6 +39,29 @@ impl Store {
         ))
     }
 
+    /// The first event whose subject is one of `subjects`, or starts with `prefix`: where a
+    /// release's evidence starts, so an export does not read the whole chain before it.
+    pub async fn first_audit_seq(&self, subjects: &[&str], prefix: &str) -> Result<Option<i64>> {
+        let earliest = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let (mut first,): (Option<i64>,) =
+            sqlx::query_as("SELECT MIN(seq) FROM audit_events WHERE subject LIKE $1 ESCAPE '\\'")
+                .bind(crate::audit::like_prefix(prefix))
+                .fetch_one(&self.pool)
+                .await?;
+        for subject in subjects {
+            let (seq,): (Option<i64>,) =
+                sqlx::query_as("SELECT MIN(seq) FROM audit_events WHERE subject = $1")
+                    .bind(*subject)
+                    .fetch_one(&self.pool)
+                    .await?;
+            first = earliest(first, seq);
+        }
+        Ok(first)
+    }
+
     /// At most `limit` events with `after < seq <= up_to`, oldest first: page through the chain
     /// up to a head read before, so events written meanwhile stay out.
     pub async fn audit_events_between(

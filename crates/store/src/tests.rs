@@ -207,6 +207,29 @@ async fn the_chain_reads_in_order_up_to_a_head_read_before() {
         let seqs: Vec<i64> = first.iter().chain(&rest).map(|e| e.seq).collect();
         assert_eq!(seqs, [1, 2, 3, 4, 5]);
         assert_eq!(rest.last().unwrap().hash, head.hash);
+        let mut tx = store.write().await.unwrap();
+        tx.audit(entry("release.create", "release/pets/1.0.0"));
+        tx.audit(entry("x.y", "release/pets/1.0.0_x"));
+        tx.audit(entry("approval.give", "release/pets/1.0.0/approval"));
+        tx.commit().await.unwrap();
+        assert_eq!(
+            store
+                .first_audit_seq(
+                    &["release/pets/1.0.0", "artifact/none"],
+                    "release/pets/1.0.0/"
+                )
+                .await
+                .unwrap(),
+            Some(8)
+        );
+        assert_eq!(
+            store
+                .first_audit_seq(&["artifact/none"], "release/pets/1.0.0/")
+                .await
+                .unwrap(),
+            Some(10)
+        );
+        assert_eq!(store.first_audit_seq(&[], "nothing/").await.unwrap(), None);
         assert!(store
             .release_deployments("pets", "1.0.0")
             .await

@@ -66,6 +66,19 @@ impl ReleaseScope {
         }
     }
 
+    /// The subjects an included event has exactly (the release's, its deployments', its
+    /// artifacts'), so a reader can find the first one through an index.
+    pub fn exact_subjects(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.release.as_str())
+            .chain(self.deployments.iter().map(String::as_str))
+            .chain(self.artifacts.iter().map(String::as_str))
+    }
+
+    /// The prefix of the other subjects an included event may have (`release/P/V/`).
+    pub fn subject_prefix(&self) -> String {
+        format!("{}/", self.release)
+    }
+
     pub fn includes(&self, event: &AuditEvent) -> bool {
         let s = event.subject.as_str();
         s == self.release

@@ -326,8 +326,14 @@ async fn read_proof(
     scope: ReleaseScope,
     head: ChainHead,
 ) -> Result<AuditProof, ServiceError> {
+    let subjects: Vec<&str> = scope.exact_subjects().collect();
+    let first = state
+        .store
+        .first_audit_seq(&subjects, &scope.subject_prefix())
+        .await?;
     let mut builder = ProofBuilder::new(scope);
-    let mut after = 0;
+    // Nothing before the first event about the release goes into the proof: start there.
+    let mut after = first.map_or(head.seq, |f| f - 1);
     while after < head.seq {
         let page: Vec<AuditEvent> = state
             .store
