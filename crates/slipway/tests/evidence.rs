@@ -374,4 +374,51 @@ fn exporting_needs_a_release_that_exists_and_is_audited() {
         "{verbs:?}"
     );
     ok(offline(&["evidence", "verify", path.to_str().unwrap()]));
+
+    // The console's release page links to the same export, which a signed-in viewer may follow.
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "user",
+            "create",
+            "vera",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        "a long enough passphrase",
+    ));
+    let signed_in = ureq::post(&format!("{}/api/v1/session", server.url))
+        .send_json(serde_json::json!({"username": "vera", "password": "a long enough passphrase"}))
+        .unwrap();
+    let cookie = signed_in
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let page = ureq::get(&format!("{}/projects/solo/releases/1.0.0", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let link = "/api/v1/projects/solo/releases/1.0.0/evidence";
+    assert!(
+        page.contains(&format!("href=\"{link}\"")) && page.contains("Export evidence"),
+        "{page}"
+    );
+    let download = ureq::get(&format!("{}{link}", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap();
+    assert_eq!(download.content_type(), "application/x-tar");
+    assert!(download
+        .header("content-disposition")
+        .unwrap()
+        .contains("evidence-solo-1.0.0.tar"));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut download.into_reader(), &mut bytes).unwrap();
+    let report = slipway_core::evidence::verify(&bytes, None);
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.manifest.unwrap().exported_by, "vera");
 }
