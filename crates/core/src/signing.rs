@@ -91,11 +91,6 @@ impl SigningKey {
         ))
     }
 
-    /// The 32-byte seed, for callers that keep the key sealed somewhere else than a key file.
-    pub fn seed(&self) -> [u8; 32] {
-        self.0.to_bytes()
-    }
-
     pub fn to_file_text(&self) -> String {
         format!(
             "# Slipway artifact signing key (ed25519). Keep it secret: anyone holding it signs as you.\n# Public key: {}\n{SECRET_PREFIX}{}\n",
