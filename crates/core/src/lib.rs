@@ -11,6 +11,7 @@ pub mod config;
 pub mod deploy;
 pub mod diff;
 pub mod digest;
+pub mod evidence;
 pub mod governance;
 pub mod model;
 pub mod name;

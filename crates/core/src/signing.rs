@@ -33,6 +33,10 @@ pub enum KeyError {
 pub struct PublicKey([u8; 32]);
 
 impl PublicKey {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
         let bad = || KeyError::BadPublicKey(text.to_string());
         let hex = text.trim().strip_prefix(PUBLIC_PREFIX).ok_or_else(bad)?;

@@ -7,6 +7,7 @@ mod client;
 mod configure;
 mod demo;
 mod deploy;
+mod evidence;
 mod example;
 mod govern;
 mod output;
@@ -150,6 +151,9 @@ enum Command {
     /// Outbound webhooks on events, signed with HMAC, and their delivery log (admin).
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// Evidence bundles for auditors: export a release's signed bundle, verify one offline.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
     /// Show who the token belongs to.
     #[command(after_help = "Example:\n  SLIPWAY_TOKEN=slw_… slipway whoami")]
     Whoami(RemoteOnly),
@@ -190,6 +194,7 @@ fn main() -> ExitCode {
         Command::Vault(c) => vault::vault(c),
         Command::Release(c) => vault::release(c),
         Command::Webhook(c) => webhook::webhook(c),
+        Command::Evidence(c) => evidence::evidence(c),
         Command::Agent(args) => agent::run(args),
         Command::DemoAppserver(args) => demo::run(args),
         Command::Deploy(args) => deploy::deploy(args),

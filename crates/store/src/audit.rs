@@ -62,7 +62,7 @@ pub struct AuditPage {
     pub next: Option<i64>,
 }
 
-fn event(row: &AnyRow) -> Result<AuditEvent> {
+pub(crate) fn event(row: &AnyRow) -> Result<AuditEvent> {
     Ok(AuditEvent {
         seq: row.try_get("seq")?,
         at: row.try_get("at")?,
@@ -76,7 +76,7 @@ fn event(row: &AnyRow) -> Result<AuditEvent> {
 }
 
 /// Escape `%`, `_` and `\` so a user's filter text matches literally as a prefix.
-fn like_prefix(text: &str) -> String {
+pub(crate) fn like_prefix(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 1);
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {

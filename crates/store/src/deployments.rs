@@ -58,10 +58,10 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-const DEPLOYMENT_COLUMNS: &str = "id, project, release_version, environment, kind, rollback_of, state, phase, runs, rollback_runs, requested_by, created_at, finished_at, failure";
+pub(crate) const DEPLOYMENT_COLUMNS: &str = "id, project, release_version, environment, kind, rollback_of, state, phase, runs, rollback_runs, requested_by, created_at, finished_at, failure";
 const TASK_COLUMNS: &str = "id, deployment_id, phase, run_index, batch_index, target, attempt, state, leased_until, started_at, finished_at, exit_code, summary";
 
-fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
+pub(crate) fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
     let state: String = row.try_get("state")?;
     let runs: String = row.try_get("runs")?;
     let rollback_runs: String = row.try_get("rollback_runs")?;

@@ -297,15 +297,6 @@ impl Store {
             .collect()
     }
 
-    /// Every deployment of a release, oldest first: (id, environment, kind, state).
-    pub async fn release_deployments(
-        &self,
-        project: &str,
-        release: &str,
-    ) -> Result<Vec<DeploymentRow>> {
-        get_release_deployments(&self.pool, project, release).await
-    }
-
     pub async fn promotion(&self, id: i64) -> Result<Option<StoredPromotion>> {
         get_promotion(&self.pool, id).await
     }

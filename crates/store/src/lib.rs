@@ -10,6 +10,7 @@ mod artifacts;
 mod audit;
 mod deployments;
 mod environments;
+mod evidence;
 mod governance;
 mod migrations;
 mod projects;

@@ -197,6 +197,51 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
 }
 
 #[tokio::test]
+async fn the_chain_reads_in_order_up_to_a_head_read_before() {
+    on_both_backends(|store| async move {
+        assert_eq!(store.audit_head().await.unwrap().seq, 0);
+        chain_of(&store, 5).await;
+        let head = store.audit_head().await.unwrap();
+        assert_eq!(head.seq, 5);
+        chain_of(&store, 2).await;
+        let first = store.audit_events_between(0, head.seq, 3).await.unwrap();
+        let rest = store.audit_events_between(3, head.seq, 3).await.unwrap();
+        let seqs: Vec<i64> = first.iter().chain(&rest).map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        assert_eq!(rest.last().unwrap().hash, head.hash);
+        let mut tx = store.write().await.unwrap();
+        tx.audit(entry("release.create", "release/pets/1.0.0"));
+        tx.audit(entry("x.y", "release/pets/1.0.0_x"));
+        tx.audit(entry("approval.give", "release/pets/1.0.0/approval"));
+        tx.commit().await.unwrap();
+        assert_eq!(
+            store
+                .first_audit_seq(
+                    &["release/pets/1.0.0", "artifact/none"],
+                    "release/pets/1.0.0/"
+                )
+                .await
+                .unwrap(),
+            Some(8)
+        );
+        assert_eq!(
+            store
+                .first_audit_seq(&["artifact/none"], "release/pets/1.0.0/")
+                .await
+                .unwrap(),
+            Some(10)
+        );
+        assert_eq!(store.first_audit_seq(&[], "nothing/").await.unwrap(), None);
+        assert!(store
+            .release_deployments("pets", "1.0.0")
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_audit_log_filters_and_pages_newest_first() {
     on_both_backends(|store| async move {
         chain_of(&store, 7).await;

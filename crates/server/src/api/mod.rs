@@ -4,6 +4,7 @@
 
 mod agents;
 mod deployments;
+mod evidence;
 mod governance;
 mod handlers;
 mod vault;
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(agents::router())
         .merge(deployments::router())
         .merge(governance::router())
+        .merge(evidence::router())
         .merge(vault::router())
         .merge(webhooks::router())
 }
@@ -119,6 +121,7 @@ mod tests {
             .chain(agents::ROUTES)
             .chain(deployments::ROUTES)
             .chain(governance::ROUTES)
+            .chain(evidence::ROUTES)
             .chain(vault::ROUTES)
             .chain(webhooks::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))

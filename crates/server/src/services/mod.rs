@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod deployments;
 pub mod environments;
+pub mod evidence;
 pub mod parity;
 pub mod projects;
 pub mod promotions;

@@ -673,9 +673,15 @@ pub async fn report_check(
     url: Option<String>,
     details: String,
 ) -> Result<CheckResult, ServiceError> {
-    let subject = format!("project/{project}/release/{version}");
-    require(state, actor, Operation::ReportCheck, &subject).await?;
+    require(
+        state,
+        actor,
+        Operation::ReportCheck,
+        &format!("release/{project}/{version}"),
+    )
+    .await?;
     let release = release_of(state, project, version).await?;
+    let subject = format!("release/{project}/{}/check/{name}", release.version);
     if let Some(u) = &url {
         if !(u.starts_with("https://") || u.starts_with("http://")) {
             return Err(ServiceError::invalid(
@@ -808,6 +814,27 @@ async fn view(state: &AppState, id: i64) -> Result<PromotionView, ServiceError> 
     })
 }
 
+/// Every promotion of a release, oldest first, with its records (for the evidence bundle).
+pub(crate) async fn of_release(
+    state: &AppState,
+    project: &str,
+    release: &str,
+) -> Result<Vec<PromotionView>, ServiceError> {
+    let mut views = Vec::new();
+    for p in state
+        .store
+        .promotions(&PromotionFilter {
+            project: Some(project.to_string()),
+            release: Some(release.to_string()),
+            ..PromotionFilter::default()
+        })
+        .await?
+    {
+        views.push(view(state, p.id).await?);
+    }
+    Ok(views)
+}
+
 pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<PromotionView, ServiceError> {
     require(state, actor, Operation::Read, &format!("promotion/{id}")).await?;
     view(state, id).await
@@ -911,8 +938,10 @@ async fn promote_automatically(state: &AppState, p: &StoredPromotion) -> Result<
         .find(|ph| ph.environments.contains(&env))
         .is_some_and(|ph| {
             ph.environments.iter().all(|e| {
-                done.iter().any(|(_, de, kind, st)| {
-                    de == e.as_str() && kind == "deploy" && st == "succeeded"
+                done.iter().any(|d| {
+                    d.environment == e.as_str()
+                        && d.kind == "deploy"
+                        && d.state.as_str() == "succeeded"
                 })
             })
         });

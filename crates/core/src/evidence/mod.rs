@@ -1,0 +1,513 @@
+//! Evidence bundles: one archive per release that an auditor can read and check without Slipway.
+//!
+//! A bundle is a plain tar ([`tar`]) of fixed files: the content sections the server produces
+//! (JSON and an HTML summary), a `manifest.json` listing every other file with its size and
+//! SHA-256, `manifest.sig` (ed25519 over the manifest's exact bytes by the server's evidence
+//! key), the key itself (`evidence-key.pub`), a `SHA256SUMS` for `sha256sum -c`, and a README
+//! that says how to check all of it by hand. [`assemble`] builds one; [`verify`] checks one
+//! offline and names the place of every problem. Both are pure: the caller brings the time, the
+//! key and the sections.
+
+pub mod proof;
+pub mod tar;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::ChainHead;
+use crate::signing::{self, PublicKey, SigningKey};
+use crate::Sha256;
+
+/// The format written in every manifest; a verifier refuses formats it does not know.
+pub const FORMAT: &str = "slipway-evidence/1";
+pub const README: &str = "README.txt";
+pub const MANIFEST: &str = "manifest.json";
+pub const SIGNATURE: &str = "manifest.sig";
+pub const KEY: &str = "evidence-key.pub";
+pub const SUMS: &str = "SHA256SUMS";
+pub const AUDIT: &str = "audit.json";
+/// The content sections every bundle of this format holds (a later version may add more; the
+/// signed manifest says which files a bundle has).
+pub const REQUIRED_SECTIONS: &[&str] = &[
+    "summary.html",
+    "release.json",
+    "plan.json",
+    "deployments.json",
+    AUDIT,
+];
+
+/// One content file of a bundle, with a line for the README saying what it holds.
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub path: &'static str,
+    pub describes: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: Sha256,
+}
+
+/// Who exported: the software, and the evidence key that signs (its fingerprint is what an
+/// auditor compares with the one the server shows).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerIdentity {
+    pub software: String,
+    pub public_key: PublicKey,
+    pub key_fingerprint: String,
+}
+
+/// `manifest.json`, the signed table of contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub project: String,
+    pub release: String,
+    /// RFC 3339 UTC.
+    pub exported_at: String,
+    pub exported_by: String,
+    pub server: ServerIdentity,
+    /// The audit chain's last event at export.
+    pub audit_head: ChainHead,
+    /// Every file but the manifest itself, its signature and SHA256SUMS, in archive order.
+    pub files: Vec<FileEntry>,
+}
+
+/// What the server knows about an export besides its sections.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub project: String,
+    pub release: String,
+    pub exported_at: String,
+    /// The same instant in seconds since 1970, for the archive entries' dates.
+    pub exported_at_unix: u64,
+    pub exported_by: String,
+    pub software: String,
+    pub audit_head: ChainHead,
+}
+
+/// `sha256:` and the hex SHA-256 of the raw 32-byte public key.
+pub fn fingerprint(key: &PublicKey) -> String {
+    format!("sha256:{}", Sha256::of(key.as_bytes()).to_hex())
+}
+
+/// The ASN.1 prefix of an ed25519 SubjectPublicKeyInfo (RFC 8410), before the 32 key bytes.
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `evidence-key.pub`: the key in Slipway's form, its fingerprint, and PEM for OpenSSL.
+pub fn key_file_text(key: &PublicKey) -> String {
+    let mut spki = SPKI_PREFIX.to_vec();
+    spki.extend_from_slice(key.as_bytes());
+    format!(
+        "# Slipway evidence key: the server's ed25519 key that signs manifest.json.\n# Compare the fingerprint with the one the server shows (`slipway evidence key`).\nfingerprint: {}\n{key}\n-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        fingerprint(key),
+        base64(&spki)
+    )
+}
+
+/// The key in an `evidence-key.pub`, only if the file is exactly as exported.
+pub fn parse_key_file(text: &str) -> Option<PublicKey> {
+    let key = text
+        .lines()
+        .find(|l| l.starts_with("ed25519:"))
+        .and_then(|l| PublicKey::parse(l).ok())?;
+    (key_file_text(&key) == text).then_some(key)
+}
+
+fn sums_text(files: &[(String, Vec<u8>)]) -> String {
+    files
+        .iter()
+        .filter(|(p, _)| p != SUMS)
+        .map(|(p, d)| format!("{}  {p}\n", Sha256::of(d).to_hex()))
+        .collect()
+}
+
+fn readme(export: &Export, sections: &[Section]) -> String {
+    let mut files = String::new();
+    for s in sections {
+        files.push_str(&format!("  {:<18} {}\n", s.path, s.describes));
+    }
+    format!(
+        "Slipway evidence bundle: release {release} of project {project}
+Exported {at} by {by}. Format {FORMAT}.
+
+FILES
+  {README:<18} this text.
+  {MANIFEST:<18} what the bundle holds: every other file with its size and SHA-256, who
+  {:<18} exported it, the server's evidence key, and the audit chain's head at export.
+  {SIGNATURE:<18} the ed25519 signature of manifest.json's exact bytes, in hexadecimal.
+  {KEY:<18} the public key that signed it, its fingerprint, and the same key as PEM.
+  {SUMS:<18} SHA-256 of every file but itself, for `sha256sum -c`.
+{files}
+CHECKING WITH SLIPWAY (offline, no server needed)
+  slipway evidence verify THIS.tar --key-fingerprint <fingerprint shown by the server>
+
+CHECKING BY HAND (coreutils, OpenSSL 3, xxd, jq)
+  mkdir bundle && tar -xf THIS.tar -C bundle && cd bundle
+  1. Every file against the signed manifest, and against SHA256SUMS:
+       jq -r '.files[] | \"\\(.sha256)  \\(.path)\"' manifest.json | sha256sum -c
+       sha256sum -c SHA256SUMS
+  2. The signature of manifest.json:
+       sed -n '/BEGIN PUBLIC KEY/,/END PUBLIC KEY/p' {KEY} > key.pem
+       xxd -r -p {SIGNATURE} > manifest.sig.bin
+       openssl pkeyutl -verify -pubin -inkey key.pem -rawin -in manifest.json -sigfile manifest.sig.bin
+  3. The key is the server's: its fingerprint (the SHA-256 of the 32 raw key bytes)
+       openssl pkey -pubin -in key.pem -outform DER | tail -c 32 | sha256sum
+     must equal the fingerprint the server shows (`slipway evidence key`, console, or
+     GET /api/v1/evidence/key) and the one in {KEY} and manifest.json.
+  4. The audit events (audit.json): for each full event, the hash is SHA-256 over the fields
+     prev_hash, seq (decimal), at, actor, verb, subject, details (text as stored), each preceded
+     by its length in bytes as an 8-byte big-endian integer. Sorted by seq, events and links
+     must have no gap and each prev_hash must equal the hash before it; the last one must be
+     the audit_head of manifest.json. To tie it to the live log, compare that head with the
+     event of the same seq on the server (`slipway audit list`).
+",
+        "",
+        release = export.release,
+        project = export.project,
+        at = export.exported_at,
+        by = export.exported_by,
+    )
+}
+
+/// Build a bundle: README, manifest, signature, key and sums around `sections`.
+///
+/// Panics if two sections share a path or a path is not a plain file name: section paths are
+/// fixed in code.
+pub fn assemble(export: &Export, sections: Vec<Section>, key: &SigningKey) -> Vec<u8> {
+    let public = key.public_key();
+    let mut content: Vec<(String, Vec<u8>)> = vec![
+        (README.into(), readme(export, &sections).into_bytes()),
+        (KEY.into(), key_file_text(&public).into_bytes()),
+    ];
+    for s in sections {
+        assert!(
+            !content.iter().any(|(p, _)| p == s.path),
+            "section paths are unique"
+        );
+        content.push((s.path.to_string(), s.bytes));
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        project: export.project.clone(),
+        release: export.release.clone(),
+        exported_at: export.exported_at.clone(),
+        exported_by: export.exported_by.clone(),
+        server: ServerIdentity {
+            software: export.software.clone(),
+            public_key: public,
+            key_fingerprint: fingerprint(&public),
+        },
+        audit_head: export.audit_head.clone(),
+        files: content
+            .iter()
+            .map(|(p, d)| FileEntry {
+                path: p.clone(),
+                size: d.len() as u64,
+                sha256: Sha256::of(d),
+            })
+            .collect(),
+    };
+    let mut manifest_bytes =
+        serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+    manifest_bytes.push(b'\n');
+    let signature = format!("{}\n", key.sign(&manifest_bytes));
+    let mut files = vec![content.remove(0)];
+    files.push((MANIFEST.into(), manifest_bytes));
+    files.push((SIGNATURE.into(), signature.into_bytes()));
+    files.extend(content);
+    let sums = sums_text(&files);
+    files.insert(4, (SUMS.into(), sums.into_bytes()));
+    tar::write(&files, export.exported_at_unix)
+}
+
+/// One thing wrong with a bundle, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// A file name, `archive` (its structure), or `audit.json event N`.
+    pub place: String,
+    pub problem: String,
+}
+
+/// What a verified (or partly verified) bundle says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Empty when the bundle is intact.
+    pub problems: Vec<Problem>,
+    /// The manifest, when it could be read (trust it only if there is no problem).
+    pub manifest: Option<Manifest>,
+    /// Whether the signing key was compared with a fingerprint the caller trusts.
+    pub fingerprint_checked: bool,
+    pub audit_events: usize,
+    pub audit_links: usize,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Normalise a fingerprint as given by a person: `sha256:` optional, case ignored.
+pub fn parse_fingerprint(text: &str) -> Option<String> {
+    let t = text.trim().to_ascii_lowercase();
+    let hex = t.strip_prefix("sha256:").unwrap_or(&t);
+    Sha256::parse(hex).ok().map(|d| format!("sha256:{d}"))
+}
+
+/// Check a bundle offline. `trusted_fingerprint`: the evidence key's fingerprint as the server
+/// shows it (normalised by [`parse_fingerprint`]); without it only the bundle's own consistency
+/// is checked and the caller should show the fingerprint to compare.
+pub fn verify(bytes: &[u8], trusted_fingerprint: Option<&str>) -> Report {
+    let mut problems = Vec::new();
+    let mut report = Report {
+        problems: Vec::new(),
+        manifest: None,
+        fingerprint_checked: false,
+        audit_events: 0,
+        audit_links: 0,
+    };
+    let mut problem = |place: &str, text: String| {
+        problems.push(Problem {
+            place: place.to_string(),
+            problem: text,
+        })
+    };
+    let (entries, tar_problems) = tar::read(bytes);
+    let broken = tar_problems.iter().any(|p| p.fatal);
+    for p in tar_problems {
+        problem("archive", p.problem);
+    }
+    if broken {
+        // The files after the damage cannot be located: checking them would only add noise.
+        report.problems = problems;
+        return report;
+    }
+    let mut files: Vec<(&str, &[u8])> = Vec::new();
+    for e in &entries {
+        if files.iter().any(|(p, _)| *p == e.path) {
+            problem(
+                "archive",
+                format!(
+                    "{} appears twice (header at byte {})",
+                    e.path, e.header_offset
+                ),
+            );
+        } else {
+            files.push((e.path.as_str(), e.data.as_slice()));
+        }
+    }
+    let file = |name: &str| files.iter().find(|(p, _)| *p == name).map(|(_, d)| *d);
+
+    // The manifest, its signature and the key.
+    let manifest: Option<Manifest> = match file(MANIFEST) {
+        None => {
+            problem(MANIFEST, "missing".into());
+            None
+        }
+        Some(bytes) => match serde_json::from_slice::<Manifest>(bytes) {
+            Ok(m) if m.format == FORMAT => Some(m),
+            Ok(m) => {
+                problem(
+                    MANIFEST,
+                    format!(
+                        "format {} is not {FORMAT}, the one this verifier knows",
+                        m.format
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                problem(MANIFEST, format!("not a readable manifest: {e}"));
+                None
+            }
+        },
+    };
+    let key = match file(KEY) {
+        None => {
+            problem(KEY, "missing".into());
+            None
+        }
+        Some(bytes) => {
+            let key = std::str::from_utf8(bytes).ok().and_then(parse_key_file);
+            if key.is_none() {
+                problem(KEY, "altered: it is not the key file as exported".into());
+            }
+            key
+        }
+    };
+    match (file(SIGNATURE), file(MANIFEST), key) {
+        (None, _, _) => problem(SIGNATURE, "missing".into()),
+        (Some(sig), Some(m), Some(key)) => {
+            let text = std::str::from_utf8(sig).unwrap_or("");
+            let canonical = text.len() == 129 && text.ends_with('\n');
+            match signing::verify(&key, m, text.trim_end_matches('\n')) {
+                Ok(true) if canonical => {}
+                Ok(true) => problem(SIGNATURE, "altered: not in its exported form".into()),
+                Ok(false) => problem(
+                    SIGNATURE,
+                    format!("the signature of {MANIFEST} does not verify with the key in {KEY}: the manifest or its signature was altered"),
+                ),
+                Err(_) => problem(SIGNATURE, "altered: not a hexadecimal ed25519 signature".into()),
+            }
+        }
+        _ => {}
+    }
+    if let (Some(m), Some(key)) = (&manifest, key) {
+        if m.server.public_key != key {
+            problem(
+                MANIFEST,
+                format!("names key {} but {KEY} holds {key}", m.server.public_key),
+            );
+        }
+        if m.server.key_fingerprint != fingerprint(&m.server.public_key) {
+            problem(
+                MANIFEST,
+                "its key fingerprint does not match its key".into(),
+            );
+        }
+    }
+    if let (Some(trusted), Some(key)) = (trusted_fingerprint, key) {
+        report.fingerprint_checked = true;
+        if fingerprint(&key) != trusted {
+            problem(
+                KEY,
+                format!(
+                    "the bundle was signed by key {}, not by the trusted key {trusted}",
+                    fingerprint(&key)
+                ),
+            );
+        }
+    }
+
+    // Every file against the manifest.
+    if let Some(m) = &manifest {
+        for entry in &m.files {
+            match file(&entry.path) {
+                None => problem(&entry.path, "missing (listed in the manifest)".into()),
+                Some(data) => {
+                    let got = Sha256::of(data);
+                    if got != entry.sha256 || data.len() as u64 != entry.size {
+                        problem(
+                            &entry.path,
+                            format!(
+                                "altered: its SHA-256 is {got} ({} bytes), the manifest says {} ({} bytes)",
+                                data.len(),
+                                entry.sha256,
+                                entry.size
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        for (path, _) in &files {
+            let listed = m.files.iter().any(|f| f.path == *path);
+            if !listed && ![MANIFEST, SIGNATURE, SUMS].contains(path) {
+                problem(path, "extra: not listed in the manifest".into());
+            }
+        }
+        for required in [README, KEY].iter().chain(REQUIRED_SECTIONS) {
+            if !m.files.iter().any(|f| f.path == *required) {
+                problem(required, "missing from the manifest".into());
+            }
+        }
+    }
+
+    // SHA256SUMS agrees with the files.
+    match file(SUMS) {
+        None => problem(SUMS, "missing".into()),
+        Some(sums) => {
+            let owned: Vec<(String, Vec<u8>)> = files
+                .iter()
+                .map(|(p, d)| (p.to_string(), d.to_vec()))
+                .collect();
+            let text = String::from_utf8_lossy(sums);
+            if text != sums_text(&owned) {
+                let mut named = false;
+                let lines: Vec<(&str, &str)> =
+                    text.lines().filter_map(|l| l.split_once("  ")).collect();
+                for (path, data) in files.iter().filter(|(p, _)| *p != SUMS) {
+                    let actual = Sha256::of(data).to_hex();
+                    match lines.iter().find(|(_, p)| p == path) {
+                        None => {
+                            named = true;
+                            problem(SUMS, format!("has no line for {path}"));
+                        }
+                        Some((digest, _)) if *digest != actual => {
+                            named = true;
+                            problem(
+                                SUMS,
+                                format!("says {digest} for {path}, which hashes to {actual}"),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                if !named {
+                    problem(SUMS, "altered: not in its exported form".into());
+                }
+            }
+        }
+    }
+
+    // The audit chain proof.
+    match file(AUDIT) {
+        None => {}
+        Some(bytes) => match serde_json::from_slice::<proof::AuditProof>(bytes) {
+            Err(e) => problem(AUDIT, format!("not a readable chain proof: {e}")),
+            Ok(p) => {
+                report.audit_events = p.events.len();
+                report.audit_links = p.links.len();
+                for b in proof::check(&p) {
+                    problem(&format!("{AUDIT} event {}", b.seq), b.problem);
+                }
+                if let Some(m) = &manifest {
+                    if p.head != m.audit_head {
+                        problem(
+                            AUDIT,
+                            format!(
+                                "its head (event {}) is not the manifest's (event {})",
+                                p.head.seq, m.audit_head.seq
+                            ),
+                        );
+                    }
+                }
+            }
+        },
+    }
+    report.manifest = manifest;
+    report.problems = problems;
+    report
+}
+
+#[cfg(test)]
+mod tests;

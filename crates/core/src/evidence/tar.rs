@@ -1,0 +1,299 @@
+//! The bundle's container: a plain POSIX (ustar) tar, written and read here byte for byte.
+//!
+//! Uncompressed on purpose: a flipped byte then lands in one identifiable place — a header, a
+//! file's content, padding — instead of breaking a whole compressed stream. The reader is strict:
+//! every header must be exactly the one [`write`] produces for its name, size and time, padding
+//! and the end-of-archive blocks must be zero, so no single byte can change unnoticed.
+
+const BLOCK: usize = 512;
+
+/// One file of an archive as read: its name, where its header starts, its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    pub header_offset: usize,
+    pub data: Vec<u8>,
+}
+
+/// A problem with the archive's structure, at a byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TarProblem {
+    pub offset: usize,
+    pub problem: String,
+    /// Whether the rest of the archive can no longer be located.
+    pub fatal: bool,
+}
+
+fn octal(field: &mut [u8], value: u64) {
+    // `width - 1` octal digits, zero-padded, then NUL.
+    let digits = field.len() - 1;
+    let text = format!("{value:0digits$o}");
+    field[..digits].copy_from_slice(text.as_bytes());
+    field[digits] = 0;
+}
+
+/// The header [`write`] gives a file; `None` when the name or size cannot be represented.
+fn header(path: &str, size: u64, mtime: u64) -> Option<[u8; BLOCK]> {
+    let name = path.as_bytes();
+    if name.is_empty() || name.len() > 100 || size >= 8u64.pow(11) || mtime >= 8u64.pow(11) {
+        return None;
+    }
+    let mut h = [0u8; BLOCK];
+    h[..name.len()].copy_from_slice(name);
+    octal(&mut h[100..108], 0o644);
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    octal(&mut h[124..136], size);
+    octal(&mut h[136..148], mtime);
+    h[148..156].copy_from_slice(b"        ");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[265..272].copy_from_slice(b"slipway");
+    h[297..304].copy_from_slice(b"slipway");
+    octal(&mut h[329..337], 0);
+    octal(&mut h[337..345], 0);
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    let text = format!("{sum:06o}");
+    h[148..154].copy_from_slice(text.as_bytes());
+    h[154] = 0;
+    h[155] = b' ';
+    Some(h)
+}
+
+/// Whether `path` is a name [`write`] accepts: a plain file name, no folder, ASCII.
+pub fn valid_name(path: &str) -> bool {
+    !path.is_empty()
+        && path.len() <= 100
+        && path != "."
+        && path != ".."
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// An archive of `files` in the given order, every entry dated `mtime` (seconds since 1970).
+///
+/// Panics if a name is not [`valid_name`] or a file exceeds 8 GiB: callers pass fixed names.
+pub fn write(files: &[(String, Vec<u8>)], mtime: u64) -> Vec<u8> {
+    let total: usize = files
+        .iter()
+        .map(|(_, d)| BLOCK + d.len().div_ceil(BLOCK) * BLOCK)
+        .sum();
+    let mut out = Vec::with_capacity(total + 2 * BLOCK);
+    for (path, data) in files {
+        assert!(valid_name(path), "evidence file names are fixed and valid");
+        let h = header(path, data.len() as u64, mtime).expect("names and sizes are checked");
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(BLOCK) * BLOCK, 0);
+    }
+    out.resize(out.len() + 2 * BLOCK, 0);
+    out
+}
+
+fn parse_octal(field: &[u8]) -> Option<u64> {
+    let text = field.split(|&b| b == 0 || b == b' ').next()?;
+    if text.is_empty() || !text.iter().all(|b| (b'0'..=b'7').contains(b)) {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(text).ok()?, 8).ok()
+}
+
+/// Read an archive written by [`write`]. Returns the entries found and every structural
+/// problem; after a fatal one, the entries after it are unknown.
+pub fn read(bytes: &[u8]) -> (Vec<Entry>, Vec<TarProblem>) {
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    let fatal = |offset: usize, problem: String| TarProblem {
+        offset,
+        problem,
+        fatal: true,
+    };
+    let mut offset = 0usize;
+    loop {
+        if offset == bytes.len() {
+            problems.push(fatal(
+                offset,
+                "the archive ends without its end-of-archive blocks (truncated?)".into(),
+            ));
+            return (entries, problems);
+        }
+        if offset + BLOCK > bytes.len() {
+            problems.push(fatal(
+                offset,
+                format!(
+                    "the archive ends inside a block ({} stray bytes; truncated or appended to?)",
+                    bytes.len() - offset
+                ),
+            ));
+            return (entries, problems);
+        }
+        let block = &bytes[offset..offset + BLOCK];
+        if block.iter().all(|&b| b == 0) {
+            break;
+        }
+        let stored = parse_octal(&block[148..156]);
+        let computed: u32 = block
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| u32::from(if (148..156).contains(&i) { b' ' } else { b }))
+            .sum();
+        if stored != Some(u64::from(computed)) {
+            let place = match entries.last() {
+                Some(Entry { path, .. }) => format!("entry {}, after {path}", entries.len() + 1),
+                None => "the first entry".to_string(),
+            };
+            problems.push(fatal(
+                offset,
+                format!("the tar header at byte {offset} ({place}) is damaged: its checksum does not match its content"),
+            ));
+            return (entries, problems);
+        }
+        let name_end = block[..100].iter().position(|&b| b == 0).unwrap_or(100);
+        let path = String::from_utf8_lossy(&block[..name_end]).into_owned();
+        let size = parse_octal(&block[124..136]);
+        let mtime = parse_octal(&block[136..148]);
+        let canonical = match (size, mtime) {
+            (Some(size), Some(mtime)) if valid_name(&path) => header(&path, size, mtime),
+            _ => None,
+        };
+        let Some(canonical) = canonical else {
+            problems.push(fatal(
+                offset,
+                format!("the tar header at byte {offset} does not describe a plain evidence file"),
+            ));
+            return (entries, problems);
+        };
+        if let Some(i) = (0..BLOCK).find(|&i| canonical[i] != block[i]) {
+            problems.push(fatal(
+                offset,
+                format!(
+                    "the tar header of {path} at byte {offset} was altered at byte {}",
+                    offset + i
+                ),
+            ));
+            return (entries, problems);
+        }
+        let size = size.expect("checked above") as usize;
+        let start = offset + BLOCK;
+        let Some(end) = start.checked_add(size).filter(|&e| e <= bytes.len()) else {
+            problems.push(fatal(
+                start,
+                format!("{path} (header at byte {offset}) says {size} bytes but the archive ends before them (truncated?)"),
+            ));
+            return (entries, problems);
+        };
+        let padded = start + size.div_ceil(BLOCK) * BLOCK;
+        if padded > bytes.len() {
+            problems.push(fatal(
+                end,
+                format!("the archive ends inside the padding of {path} (truncated?)"),
+            ));
+            return (entries, problems);
+        }
+        if let Some(i) = (end..padded).find(|&i| bytes[i] != 0) {
+            problems.push(TarProblem {
+                offset: i,
+                problem: format!("byte {i}, in the padding after {path}, is not zero"),
+                fatal: false,
+            });
+        }
+        entries.push(Entry {
+            path,
+            header_offset: offset,
+            data: bytes[start..end].to_vec(),
+        });
+        offset = padded;
+    }
+    // The end: two zero blocks, then nothing but zeros (tools may pad to a record size).
+    if offset + 2 * BLOCK > bytes.len() {
+        problems.push(fatal(
+            offset,
+            "the archive ends inside its end-of-archive blocks (truncated?)".into(),
+        ));
+    } else if let Some(i) = (offset..bytes.len()).find(|&i| bytes[i] != 0) {
+        problems.push(TarProblem {
+            offset: i,
+            problem: format!(
+                "byte {i}, after the end of the archive, is not zero (data appended?)"
+            ),
+            fatal: false,
+        });
+    }
+    (entries, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Vec<(String, Vec<u8>)> {
+        vec![
+            ("a.txt".into(), b"hello\n".to_vec()),
+            ("empty.json".into(), Vec::new()),
+            ("block.bin".into(), vec![7u8; 512]),
+        ]
+    }
+
+    #[test]
+    fn an_archive_reads_back_as_written() {
+        let bytes = write(&sample(), 1_700_000_000);
+        assert_eq!(bytes.len() % 512, 0);
+        let (entries, problems) = read(&bytes);
+        assert!(problems.is_empty(), "{problems:?}");
+        let got: Vec<(String, Vec<u8>)> = entries.into_iter().map(|e| (e.path, e.data)).collect();
+        assert_eq!(got, sample());
+    }
+
+    #[test]
+    fn a_header_checksum_matches_what_tar_tools_compute() {
+        // The checksum is the sum of the header bytes with the checksum field read as spaces.
+        let h = header("x", 3, 0).unwrap();
+        let sum: u32 = h
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| u32::from(if (148..156).contains(&i) { b' ' } else { b }))
+            .sum();
+        assert_eq!(parse_octal(&h[148..156]), Some(u64::from(sum)));
+    }
+
+    #[test]
+    fn a_damaged_header_names_its_offset() {
+        let mut bytes = write(&sample(), 0);
+        bytes[512 + 512 + 3] ^= 1; // inside the second header (after a.txt's one data block)
+        let (_, problems) = read(&bytes);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].problem.contains("byte 1024"), "{problems:?}");
+        assert!(problems[0].fatal);
+    }
+
+    #[test]
+    fn truncation_and_appended_bytes_show() {
+        let bytes = write(&sample(), 0);
+        let (_, p) = read(&bytes[..bytes.len() - 512]);
+        assert!(p[0].problem.contains("truncated"));
+        let mut more = bytes.clone();
+        more.extend_from_slice(b"x");
+        let (_, p) = read(&more);
+        assert!(!p.is_empty());
+        let mut padded = bytes.clone();
+        padded.extend_from_slice(&[0u8; 10240]);
+        assert!(read(&padded).1.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn any_flipped_byte_outside_file_content_is_a_structural_problem(pick in any::<prop::sample::Index>(), mask in 1u8..=255) {
+            let files = sample();
+            let bytes = write(&files, 42);
+            let i = pick.index(bytes.len());
+            let mut bad = bytes.clone();
+            bad[i] ^= mask;
+            let (entries, problems) = read(&bad);
+            let content_changed = entries.iter().map(|e| &e.data).ne(files.iter().map(|(_, d)| d));
+            prop_assert!(!problems.is_empty() || content_changed, "flip at {} unnoticed", i);
+        }
+    }
+}

@@ -1,0 +1,760 @@
+//! Evidence bundles: everything an auditor needs about one release, in one archive they can
+//! check without Slipway (see docs/evidence.md).
+//!
+//! The bundle is a list of sections, each made by one small function from the facts gathered
+//! once ([`Facts`]); `slipway_core::evidence::assemble` adds the README, the signed manifest, the
+//! key and SHA256SUMS. A new section (e.g. governance records) is one function and one line in
+//! [`sections`].
+//!
+//! The evidence key: an ed25519 key per server, created at first use, kept in the `settings`
+//! table as `evidence.signing_key`, its seed sealed with the master key (so a database copy alone
+//! cannot sign). Its creation is audited (`evidence.key_create`). Exporting is a disclosure, so
+//! it is audited too (`evidence.export`), before the audit chain is read: the bundle holds its
+//! own export event.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use serde::Serialize;
+use serde_json::json;
+use slipway_core::access::Operation;
+use slipway_core::audit::{AuditEvent, ChainHead};
+use slipway_core::digest::lower_hex;
+use slipway_core::evidence::proof::{AuditProof, ProofBuilder, ReleaseScope};
+use slipway_core::evidence::{self as bundle, Export, Section};
+use slipway_core::plan::{derive_rollback, RollbackPlan};
+use slipway_core::release::SignatureState;
+use slipway_core::signing::{PublicKey, SigningKey};
+use slipway_core::{Name, Sha256};
+use slipway_store::{LogLine, SigningKeyRecord, StoredArtifact, StoredDeployment, StoredTask};
+
+use super::artifacts::current_signature_state;
+use super::releases::ReleaseView;
+use super::{entry, require};
+use crate::auth::Actor;
+use crate::{AppState, ServiceError};
+
+const KEY_SETTING: &str = "evidence.signing_key";
+/// Pages of audit events and log lines read at a time.
+const PAGE: i64 = 5000;
+
+/// The evidence key as the server shows it, for auditors to compare fingerprints.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub public_key: PublicKey,
+    pub fingerprint: String,
+    /// The exact `evidence-key.pub` a bundle carries (with the PEM form).
+    pub key_file: String,
+}
+
+/// An exported bundle: its suggested file name and its bytes (an uncompressed tar).
+pub struct Bundle {
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+}
+
+async fn load_key(state: &AppState) -> Result<Option<SigningKey>, ServiceError> {
+    let Some(sealed) = state.store.setting(KEY_SETTING).await? else {
+        return Ok(None);
+    };
+    let seed = state
+        .secrets
+        .open(KEY_SETTING, &sealed)
+        .and_then(|hex| Sha256::parse(&hex).ok())
+        .ok_or_else(|| ServiceError::Corrupt {
+            message: "the evidence signing key stored in the database cannot be opened".into(),
+            hint: "it was altered, or sealed with another master key; restore the settings table from a backup".into(),
+        })?;
+    Ok(Some(SigningKey::from_seed(*seed.as_bytes())))
+}
+
+/// The server's evidence key, created (and audited) at first use.
+async fn signing_key(state: &AppState, actor: &Actor) -> Result<SigningKey, ServiceError> {
+    if let Some(key) = load_key(state).await? {
+        return Ok(key);
+    }
+    let mut tx = state.store.write().await?;
+    // Another request may have created it while this one waited for the write lock.
+    if let Some(key) = load_key(state).await? {
+        return Ok(key);
+    }
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| {
+        ServiceError::invalid(format!("no randomness from the operating system: {e}"), "")
+    })?;
+    let key = SigningKey::from_seed(seed);
+    tx.set_setting(
+        KEY_SETTING,
+        &state.secrets.seal(KEY_SETTING, &lower_hex(&seed)),
+    )
+    .await?;
+    let public = key.public_key();
+    tx.audit(entry(
+        actor,
+        "evidence.key_create",
+        "evidence/key".into(),
+        json!({ "public_key": public, "fingerprint": bundle::fingerprint(&public) }),
+    ));
+    tx.commit().await?;
+    Ok(key)
+}
+
+/// The public evidence key and its fingerprint (anyone who may read may see it).
+pub async fn key(state: &AppState, actor: &Actor) -> Result<KeyView, ServiceError> {
+    require(state, actor, Operation::Read, "evidence/key").await?;
+    let public = signing_key(state, actor).await?.public_key();
+    Ok(KeyView {
+        public_key: public,
+        fingerprint: bundle::fingerprint(&public),
+        key_file: bundle::key_file_text(&public),
+    })
+}
+
+/// One deployment with its tasks and every line they printed (stored already masked).
+#[derive(Debug, Serialize)]
+struct DeploymentRecord {
+    deployment: StoredDeployment,
+    tasks: Vec<StoredTask>,
+    logs: Vec<LogLine>,
+}
+
+#[derive(Debug, Serialize)]
+struct ArtifactRecord {
+    #[serde(flatten)]
+    artifact: StoredArtifact,
+    /// The signature verified again at export against the keys the project trusts now.
+    signature_at_export: SignatureState,
+}
+
+#[derive(Debug, Serialize)]
+struct EnvironmentPlan {
+    environment: Name,
+    /// Plan step numbers that apply to this environment.
+    steps: Vec<usize>,
+    /// The rollback derived from those steps, should all of them complete.
+    rollback: RollbackPlan,
+}
+
+/// Everything a bundle is made from, read once.
+struct Facts {
+    view: ReleaseView,
+    artifacts: Vec<ArtifactRecord>,
+    trusted_keys: Vec<SigningKeyRecord>,
+    plans: Vec<EnvironmentPlan>,
+    deployments: Vec<DeploymentRecord>,
+    governance: Governance,
+    proof: AuditProof,
+    exported_at: String,
+    exported_by: String,
+    fingerprint: String,
+}
+
+fn json_bytes(value: &impl Serialize) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(value).expect("evidence records always serialise");
+    out.push(b'\n');
+    out
+}
+
+fn release_section(f: &Facts) -> Result<Section, ServiceError> {
+    Ok(Section {
+        path: "release.json",
+        describes: "the release: version, channel, lifecycle, frozen project and variables snapshot (no secret values), notes; each artifact with digest, size, provenance, signature (as pushed and verified again at export); the project's signing keys.",
+        bytes: json_bytes(&json!({
+            "release": f.view.release,
+            "artifacts": f.artifacts,
+            "trusted_keys": f.trusted_keys,
+        })),
+    })
+}
+
+fn plan_section(f: &Facts) -> Result<Section, ServiceError> {
+    Ok(Section {
+        path: "plan.json",
+        describes: "the release's frozen deployment plan, and per environment the steps that apply and the rollback plan derived from them.",
+        bytes: json_bytes(&json!({
+            "plan": f.view.release.snapshot.project.plan,
+            "environments": f.plans,
+        })),
+    })
+}
+
+fn deployments_section(f: &Facts) -> Result<Section, ServiceError> {
+    Ok(Section {
+        path: "deployments.json",
+        describes: "every deployment of the release (deploy, dry run, rollback): runs, tasks with states, attempts and times, and every step log line (secrets masked).",
+        bytes: json_bytes(&f.deployments),
+    })
+}
+
+/// The release's way through its gates: every promotion with its decision records (criteria,
+/// verdicts, evidence, overrides), votes and change request, and the checks CI reported.
+#[derive(Debug, Serialize)]
+struct Governance {
+    promotions: Vec<crate::services::promotions::PromotionView>,
+    checks: Vec<slipway_core::governance::CheckResult>,
+}
+
+fn governance_section(f: &Facts) -> Result<Section, ServiceError> {
+    Ok(Section {
+        path: "governance.json",
+        describes: "every promotion of the release with its go/no-go decision records (each criterion, verdict and evidence; overrides with who and why), approvals and rejections with their comments, change requests, and the evidence checks CI reported.",
+        bytes: json_bytes(&f.governance),
+    })
+}
+
+fn audit_section(f: &Facts) -> Result<Section, ServiceError> {
+    Ok(Section {
+        path: bundle::AUDIT,
+        describes: "the audit events about the release in full, and the links (seq, prev_hash, hash) of every other event up to the head at export, to check the chain.",
+        bytes: json_bytes(&f.proof),
+    })
+}
+
+fn summary_section(f: &Facts) -> Result<Section, ServiceError> {
+    let html = Summary::from(f).render().map_err(|e| {
+        ServiceError::invalid(format!("the summary could not be rendered: {e}"), "")
+    })?;
+    Ok(Section {
+        path: "summary.html",
+        describes: "the same, for people: one self-contained page (no script, nothing loaded from elsewhere).",
+        bytes: html.into_bytes(),
+    })
+}
+
+/// Makes one content section from the facts.
+type SectionMaker = fn(&Facts) -> Result<Section, ServiceError>;
+
+/// The content sections, in archive order.
+fn sections(f: &Facts) -> Result<Vec<Section>, ServiceError> {
+    let makers: [SectionMaker; 6] = [
+        summary_section,
+        release_section,
+        plan_section,
+        deployments_section,
+        governance_section,
+        audit_section,
+    ];
+    makers.iter().map(|make| make(f)).collect()
+}
+
+/// Export the evidence bundle of a release (Read permission; audited as `evidence.export`).
+pub async fn export(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    version: &str,
+) -> Result<Bundle, ServiceError> {
+    let view = super::releases::get(state, actor, project, version).await?;
+    let version = view.release.version.to_string();
+    let key = signing_key(state, actor).await?;
+    let fingerprint = bundle::fingerprint(&key.public_key());
+
+    let deployments = state
+        .store
+        .release_deployments(project.as_str(), &version)
+        .await?;
+    let governance = Governance {
+        promotions: crate::services::promotions::of_release(state, project.as_str(), &version)
+            .await?,
+        checks: state.store.checks(project.as_str(), &version).await?,
+    };
+    let exported_at = slipway_store::now();
+    let mut tx = state.store.write().await?;
+    tx.audit(entry(
+        actor,
+        "evidence.export",
+        format!("release/{project}/{version}"),
+        json!({ "key_fingerprint": fingerprint, "deployments": deployments.iter().map(|d| d.id).collect::<Vec<_>>() }),
+    ));
+    tx.commit().await?;
+    let head = state.store.audit_head().await?;
+
+    let scope = ReleaseScope::new(
+        project.as_str(),
+        &version,
+        deployments.iter().map(|d| d.id),
+        view.release
+            .artifacts
+            .iter()
+            .map(|a| (a.component.to_string(), a.version.to_string())),
+    )
+    .with_records(governance.promotions.iter().flat_map(|p| {
+        std::iter::once(format!("promotion/{}", p.promotion.id)).chain(
+            p.change_request
+                .as_ref()
+                .map(|c| format!("change_request/{}", c.id)),
+        )
+    }));
+    let proof = read_proof(state, scope, head.clone()).await?;
+
+    let mut records = Vec::with_capacity(deployments.len());
+    for d in deployments {
+        let tasks = state.store.tasks(d.id).await?;
+        let mut logs = Vec::new();
+        loop {
+            let page = state
+                .store
+                .deployment_logs(d.id, logs.len() as i64, PAGE)
+                .await?;
+            let done = (page.len() as i64) < PAGE;
+            logs.extend(page);
+            if done {
+                break;
+            }
+        }
+        records.push(DeploymentRecord {
+            deployment: d,
+            tasks,
+            logs,
+        });
+    }
+
+    let mut artifacts = Vec::new();
+    for a in &view.artifact_details {
+        artifacts.push(ArtifactRecord {
+            signature_at_export: current_signature_state(state, a).await?,
+            artifact: a.clone(),
+        });
+    }
+    let trusted_keys = state.store.signing_keys(project).await?;
+    let plans = environment_plans(&view, &records);
+
+    let unix = exported_at
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_second().max(0) as u64)
+        .unwrap_or(0);
+    let facts = Facts {
+        view,
+        artifacts,
+        trusted_keys,
+        plans,
+        deployments: records,
+        governance,
+        proof,
+        exported_at: exported_at.clone(),
+        exported_by: actor.username.clone(),
+        fingerprint,
+    };
+    let export = Export {
+        project: project.to_string(),
+        release: version.clone(),
+        exported_at,
+        exported_at_unix: unix,
+        exported_by: actor.username.clone(),
+        software: format!("slipway {}", env!("CARGO_PKG_VERSION")),
+        audit_head: head,
+    };
+    let bytes = bundle::assemble(&export, sections(&facts)?, &key);
+    Ok(Bundle {
+        file_name: format!("evidence-{project}-{version}.tar"),
+        bytes,
+    })
+}
+
+/// Walk the chain from the start up to `head`, keeping what the proof needs.
+async fn read_proof(
+    state: &AppState,
+    scope: ReleaseScope,
+    head: ChainHead,
+) -> Result<AuditProof, ServiceError> {
+    let subjects: Vec<&str> = scope.exact_subjects().collect();
+    let first = state
+        .store
+        .first_audit_seq(&subjects, &scope.subject_prefix())
+        .await?;
+    let mut builder = ProofBuilder::new(scope);
+    // Nothing before the first event about the release goes into the proof: start there.
+    let mut after = first.map_or(head.seq, |f| f - 1);
+    while after < head.seq {
+        let page: Vec<AuditEvent> = state
+            .store
+            .audit_events_between(after, head.seq, PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in page {
+            builder.feed(e);
+        }
+    }
+    Ok(builder.finish(head))
+}
+
+/// The environments of the release's lifecycle and those it was deployed to, each with its
+/// applicable steps and derived rollback.
+fn environment_plans(view: &ReleaseView, deployments: &[DeploymentRecord]) -> Vec<EnvironmentPlan> {
+    let project = &view.release.snapshot.project;
+    let mut names: Vec<Name> = Vec::new();
+    let lifecycle = project
+        .lifecycles
+        .iter()
+        .find(|l| Some(&l.name) == view.release.lifecycle.as_ref());
+    for env in lifecycle
+        .iter()
+        .flat_map(|l| &l.phases)
+        .flat_map(|p| &p.environments)
+    {
+        if !names.contains(env) {
+            names.push(env.clone());
+        }
+    }
+    for d in deployments {
+        if let Ok(env) = Name::parse(&d.deployment.environment) {
+            if !names.contains(&env) {
+                names.push(env);
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|environment| {
+            let steps = project.steps_for(&environment);
+            EnvironmentPlan {
+                steps: steps.iter().map(|(n, _)| *n).collect(),
+                rollback: derive_rollback(&steps),
+                environment,
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// summary.html
+
+struct ArtifactRow {
+    component: String,
+    version: String,
+    digest: String,
+    size: u64,
+    signature: String,
+    signature_at_export: String,
+    provenance: Vec<(String, String)>,
+}
+
+struct StepRow {
+    number: usize,
+    name: String,
+    action: String,
+    roles: String,
+}
+
+struct EnvPlanRow {
+    environment: String,
+    steps: String,
+    rollback: Vec<String>,
+    left_as_is: Vec<String>,
+}
+
+struct TaskRow {
+    step: String,
+    target: String,
+    state: String,
+    attempt: i64,
+    started: String,
+    finished: String,
+    exit_code: String,
+    lines: Vec<String>,
+}
+
+struct DeploymentRow {
+    id: i64,
+    environment: String,
+    kind: String,
+    state: String,
+    requested_by: String,
+    created_at: String,
+    finished_at: String,
+    failure: String,
+    tasks: Vec<TaskRow>,
+}
+
+struct EventRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    verb: String,
+    subject: String,
+}
+
+#[derive(Template)]
+#[template(path = "evidence_summary.html")]
+struct Summary {
+    project: String,
+    version: String,
+    channel: String,
+    lifecycle: String,
+    created: String,
+    eligible: bool,
+    exported_at: String,
+    exported_by: String,
+    fingerprint: String,
+    head: String,
+    artifacts: Vec<ArtifactRow>,
+    notes: String,
+    steps: Vec<StepRow>,
+    plans: Vec<EnvPlanRow>,
+    deployments: Vec<DeploymentRow>,
+    promotions: Vec<PromotionRow>,
+    events: Vec<EventRow>,
+    links: usize,
+}
+
+/// A promotion as the summary shows it: its last decision, criterion by criterion.
+struct PromotionRow {
+    id: i64,
+    environment: String,
+    state: String,
+    requested: String,
+    decisions: Vec<String>,
+    criteria: Vec<String>,
+    overridden: String,
+    votes: Vec<String>,
+    change_request: String,
+}
+
+impl From<&crate::services::promotions::PromotionView> for PromotionRow {
+    fn from(v: &crate::services::promotions::PromotionView) -> PromotionRow {
+        let p = &v.promotion;
+        let last = v.decisions.last();
+        let criteria = last
+            .and_then(|d| d.record["judgement"]["criteria"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} — {}: {}",
+                    c["name"].as_str().unwrap_or(""),
+                    c["verdict"].as_str().unwrap_or(""),
+                    c["detail"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        let overridden = last
+            .map(|d| &d.record["override"])
+            .filter(|o| !o.is_null())
+            .map(|o| {
+                format!(
+                    "overridden by {}: {}",
+                    o["by"].as_str().unwrap_or(""),
+                    o["reason"].as_str().unwrap_or("")
+                )
+            })
+            .unwrap_or_default();
+        PromotionRow {
+            id: p.id,
+            environment: p.environment.clone(),
+            state: p.state.as_str().to_string(),
+            requested: format!("{} · {}", p.requested_by, p.requested_at),
+            decisions: v
+                .decisions
+                .iter()
+                .map(|d| format!("{} at {}", d.decision, d.decided_at))
+                .collect(),
+            criteria,
+            overridden,
+            votes: v
+                .votes
+                .iter()
+                .map(|vote| {
+                    format!(
+                        "{} ({}) {}: {}",
+                        vote.username,
+                        vote.role,
+                        if vote.approve { "approved" } else { "rejected" },
+                        vote.comment
+                    )
+                })
+                .collect(),
+            change_request: v
+                .change_request
+                .as_ref()
+                .map(|c| {
+                    format!(
+                        "change request {} {:?}{}",
+                        c.id,
+                        c.state,
+                        c.decided_by
+                            .as_ref()
+                            .map(|by| format!(
+                                " by {by}: {}",
+                                c.comment.clone().unwrap_or_default()
+                            ))
+                            .unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn or_dash(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
+}
+
+impl From<&Facts> for Summary {
+    fn from(f: &Facts) -> Summary {
+        let r = &f.view.release;
+        let artifacts = f
+            .artifacts
+            .iter()
+            .map(|a| {
+                let p = &a.artifact.provenance;
+                let mut provenance: Vec<(String, String)> = [
+                    ("commit", &p.commit),
+                    ("branch", &p.branch),
+                    ("pipeline", &p.pipeline_url),
+                    ("builder", &p.builder),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+                .collect();
+                provenance.extend(p.meta.iter().map(|(k, v)| (k.clone(), v.clone())));
+                ArtifactRow {
+                    component: a.artifact.component.to_string(),
+                    version: a.artifact.version.to_string(),
+                    digest: a.artifact.digest.to_hex(),
+                    size: a.artifact.size,
+                    signature: match &a.artifact.signature {
+                        Some(s) => format!("{} ({s})", a.artifact.signature_state.describe()),
+                        None => a.artifact.signature_state.describe(),
+                    },
+                    signature_at_export: a.signature_at_export.describe(),
+                    provenance,
+                }
+            })
+            .collect();
+        let steps = r
+            .snapshot
+            .project
+            .plan
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StepRow {
+                number: i + 1,
+                name: s.name.clone(),
+                action: s.action.summary(),
+                roles: s
+                    .roles
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect();
+        let plans = f
+            .plans
+            .iter()
+            .map(|p| EnvPlanRow {
+                environment: p.environment.to_string(),
+                steps: p
+                    .steps
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                rollback: p
+                    .rollback
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} — {}", s.name, s.action.summary()))
+                    .collect(),
+                left_as_is: p
+                    .rollback
+                    .left_as_is
+                    .iter()
+                    .map(|l| format!("step {} {}: {}", l.step, l.name, l.reason))
+                    .collect(),
+            })
+            .collect();
+        let deployments = f
+            .deployments
+            .iter()
+            .map(|d| {
+                let mut lines: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+                for l in &d.logs {
+                    let attempt = if l.attempt > 1 {
+                        format!(" [attempt {}]", l.attempt)
+                    } else {
+                        String::new()
+                    };
+                    lines
+                        .entry(l.task_id.as_str())
+                        .or_default()
+                        .push(format!("{}{attempt} {}", l.at, l.line));
+                }
+                let dep = &d.deployment;
+                DeploymentRow {
+                    id: dep.id,
+                    environment: dep.environment.clone(),
+                    kind: dep.kind.clone(),
+                    state: dep.state.as_str().to_string(),
+                    requested_by: dep.requested_by.clone(),
+                    created_at: dep.created_at.clone(),
+                    finished_at: or_dash(&dep.finished_at),
+                    failure: or_dash(&dep.failure),
+                    tasks: d
+                        .tasks
+                        .iter()
+                        .map(|t| {
+                            let runs = if t.phase == "rollback" {
+                                &dep.rollback_runs
+                            } else {
+                                &dep.runs
+                            };
+                            let step = runs
+                                .get(t.run_index as usize)
+                                .map(|run| format!("{} {}", run.step, run.name))
+                                .unwrap_or_else(|| format!("run {}", t.run_index));
+                            TaskRow {
+                                step: format!("{} · {step}", t.phase),
+                                target: t.target.clone(),
+                                state: t.state.as_str().to_string(),
+                                attempt: t.attempt,
+                                started: or_dash(&t.started_at),
+                                finished: or_dash(&t.finished_at),
+                                exit_code: t.exit_code.map_or("-".into(), |c| c.to_string()),
+                                lines: lines.get(t.id.as_str()).cloned().unwrap_or_default(),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let promotions = f
+            .governance
+            .promotions
+            .iter()
+            .map(PromotionRow::from)
+            .collect();
+        Summary {
+            promotions,
+            project: r.project.to_string(),
+            version: r.version.to_string(),
+            channel: r.channel.to_string(),
+            lifecycle: r.lifecycle.as_ref().map_or("-".into(), ToString::to_string),
+            created: format!("{} · {}", r.created_by, r.created_at),
+            eligible: r.eligible_for_protected,
+            exported_at: f.exported_at.clone(),
+            exported_by: f.exported_by.clone(),
+            fingerprint: f.fingerprint.clone(),
+            head: format!("event {} ({})", f.proof.head.seq, f.proof.head.hash),
+            artifacts,
+            notes: r.notes.to_markdown(),
+            steps,
+            plans,
+            deployments,
+            events: f
+                .proof
+                .events
+                .iter()
+                .map(|e| EventRow {
+                    seq: e.seq,
+                    at: e.at.clone(),
+                    actor: e.actor.clone(),
+                    verb: e.verb.clone(),
+                    subject: e.subject.clone(),
+                })
+                .collect(),
+            links: f.proof.links.len(),
+        }
+    }
+}
