@@ -11,6 +11,7 @@ pub mod config;
 pub mod deploy;
 pub mod diff;
 pub mod digest;
+pub mod fingerprint;
 pub mod model;
 pub mod name;
 pub mod plan;
@@ -18,4 +19,5 @@ pub mod release;
 pub mod signing;
 
 pub use digest::Sha256;
+pub use fingerprint::CertFingerprint;
 pub use name::Name;
