@@ -9,6 +9,7 @@ mod demo;
 mod deploy;
 mod example;
 mod output;
+mod pin;
 mod run;
 mod vault;
 
@@ -38,6 +39,10 @@ pub struct Remote {
     /// Server URL.
     #[arg(long, env = "SLIPWAY_SERVER", default_value = DEFAULT_SERVER, global = true)]
     server: String,
+    /// For an https:// server: the SHA-256 fingerprint of its certificate, the only thing trusted
+    /// (`sha256:…`, printed by the server at startup).
+    #[arg(long, env = "SLIPWAY_SERVER_FINGERPRINT", global = true)]
+    server_fingerprint: Option<slipway_core::CertFingerprint>,
     /// API token (create one with `slipway token create`).
     #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
@@ -48,7 +53,7 @@ pub struct Remote {
 
 impl Remote {
     pub fn client(&self) -> Client {
-        Client::new(&self.server, self.token.clone())
+        Client::new(&self.server, self.token.clone(), self.server_fingerprint)
     }
 }
 
