@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod diff;
 pub mod digest;
 pub mod evidence;
+pub mod fingerprint;
 pub mod governance;
 pub mod model;
 pub mod name;
@@ -21,4 +22,5 @@ pub mod release;
 pub mod signing;
 
 pub use digest::Sha256;
+pub use fingerprint::CertFingerprint;
 pub use name::Name;

@@ -16,8 +16,10 @@ mod secrets;
 pub mod services;
 mod startup;
 mod state;
+pub mod tls;
 pub mod vault;
 
 pub use error::ServiceError;
 pub use startup::{start, FirstRun, RunningServer, ServerConfig};
 pub use state::AppState;
+pub use tls::TlsSource;

@@ -10,6 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use slipway_store::Store;
 use tokio::sync::oneshot;
@@ -28,10 +29,14 @@ pub struct ServerConfig {
     /// At first start, create the admin with this API token instead of a password.
     pub admin_token: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate; plain HTTP when absent.
+    pub tls: Option<crate::tls::TlsSource>,
 }
 
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// The fingerprint of the certificate served, when serving HTTPS: what agents pin.
+    pub fingerprint: Option<slipway_core::CertFingerprint>,
     pub first_run: Option<FirstRun>,
     pub state: AppState,
     shutdown: oneshot::Sender<()>,
@@ -90,7 +95,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
                 config.data_dir.display()
             )
         })?;
-    let mut state = AppState::new(store, secrets, vault, false);
+    let tls = match &config.tls {
+        Some(source) => Some(crate::tls::load(source, &config.data_dir)?),
+        None => None,
+    };
+    let fingerprint = tls.as_ref().map(|t| t.fingerprint);
+    let mut state = AppState::new(store, secrets, vault, tls.is_some());
+    state.server_fingerprint = fingerprint;
     state.clock = std::sync::Arc::new(crate::state::Clock::from_env().map_err(anyhow::Error::msg)?);
     let first_run =
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
@@ -109,21 +120,35 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             )
         })?;
     let addr = listener.local_addr()?;
-    let app = router(state.clone());
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (shutdown, stop) = oneshot::channel::<()>();
-    let serving = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stop.await;
-        })
-        .await
-    });
-    tracing::info!(%addr, "listening");
+    let stop = async {
+        let _ = stop.await;
+    };
+    let serving = match tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }),
+        Some(tls) => {
+            // `tap_io` changes nothing on the stream: it lends the TLS listener axum's
+            // `ConnectInfo<SocketAddr>`, which handlers use for the client's address.
+            let listener = crate::tls::TlsListener::new(listener, tls.config)?.tap_io(|_| {});
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            })
+        }
+    };
+    match fingerprint {
+        Some(fingerprint) => tracing::info!(%addr, %fingerprint, "listening with TLS"),
+        None => tracing::info!(%addr, "listening"),
+    }
     Ok(RunningServer {
         addr,
+        fingerprint,
         first_run,
         state,
         shutdown,

@@ -18,6 +18,8 @@ pub struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     /// Console cookies get `Secure` when the server is reached over TLS.
     pub(crate) secure_cookies: bool,
+    /// The fingerprint of the served TLS certificate, shown where agents are enrolled.
+    pub(crate) server_fingerprint: Option<slipway_core::CertFingerprint>,
     /// The release vault's blob files and limits.
     pub(crate) vault: Arc<BlobStore>,
     /// Wakes the orchestrator and the agents waiting for work.
@@ -94,6 +96,7 @@ impl AppState {
             login_limiter: Arc::new(LoginLimiter::default()),
             metrics: Arc::new(Metrics::default()),
             secure_cookies,
+            server_fingerprint: None,
             vault: Arc::new(vault),
             engine: Arc::new(crate::engine::Signals::default()),
             clock: Arc::new(Clock::default()),

@@ -732,6 +732,9 @@ pub fn target(command: TargetCommand) -> Result<(), Failure> {
                     "(single use, expires {}; start the agent with --enroll-token)",
                     cell(&c["expires_at"])
                 );
+                if let Some(fingerprint) = c["server_fingerprint"].as_str() {
+                    println!("(the server speaks TLS: add --server-fingerprint {fingerprint})");
+                }
             });
         }
         TargetCommand::Revoke { name, remote } => {

@@ -2,9 +2,13 @@
 //! server's detail and hint, and an exit code scripts can trust.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use slipway_core::CertFingerprint;
+
+use crate::pin::{self, PinnedCert};
 
 /// Exit codes, documented in docs/cli.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +19,8 @@ pub enum Exit {
     NotFound = 5,
     Conflict = 6,
     Unreachable = 7,
+    /// The server presented a TLS certificate other than the pinned one.
+    Untrusted = 8,
 }
 
 /// A failed command: what to print and how to exit.
@@ -46,11 +52,15 @@ pub struct Client {
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
+    /// An https server is trusted by its certificate's fingerprint only.
+    pin: Arc<PinnedCert>,
 }
 
 impl Client {
-    pub fn new(server: &str, token: Option<String>) -> Client {
+    pub fn new(server: &str, token: Option<String>, pin: Option<CertFingerprint>) -> Client {
+        let pin = PinnedCert::new(pin);
         let agent = ureq::AgentBuilder::new()
+            .tls_config(pin.client_config())
             .timeout_connect(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))
             .build();
@@ -58,7 +68,41 @@ impl Client {
             base: server.trim_end_matches('/').to_string(),
             token,
             agent,
+            pin,
         }
+    }
+
+    /// Refuse https without a pin before anything is sent.
+    fn check_pin(&self) -> Result<(), Failure> {
+        if pin::is_https(&self.base) && self.pin.pin().is_none() {
+            return Err(Failure::new(
+                Exit::Invalid,
+                format!(
+                    "error: {} is served over TLS, and the CLI trusts a server's certificate only by its fingerprint\n  hint: pass --server-fingerprint sha256:… or set SLIPWAY_SERVER_FINGERPRINT; {}",
+                    self.base,
+                    pin::WHERE_TO_FIND
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A transport failure, or the certificate that did not match the pin.
+    fn transport(&self, error: ureq::Transport, what: &str, hint: &str) -> Failure {
+        if let (Some(presented), Some(pinned)) = (self.pin.refused(), self.pin.pin()) {
+            return Failure::new(
+                Exit::Untrusted,
+                format!(
+                    "error: the server's certificate {presented} is not the one pinned with --server-fingerprint {pinned}; nothing was sent to {}\n  hint: if the server's certificate was replaced on purpose, pin the new one; {}",
+                    self.base,
+                    pin::WHERE_TO_FIND
+                ),
+            );
+        }
+        Failure::new(
+            Exit::Unreachable,
+            format!("{what} {}: {error}\n  hint: {hint}", self.base),
+        )
     }
 
     pub fn get(&self, path: &str) -> Result<Value, Failure> {
@@ -82,6 +126,7 @@ impl Client {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+        self.check_pin()?;
         let url = format!("{}{path}", self.base);
         let mut request = self.agent.request(method, &url);
         if let Some(token) = &self.token {
@@ -93,17 +138,25 @@ impl Client {
         };
         match result {
             Ok(response) => {
-                let text = response.into_string().map_err(|e| Failure::new(Exit::Failed, format!("reading the answer of {url}: {e}")))?;
+                let text = response.into_string().map_err(|e| {
+                    Failure::new(Exit::Failed, format!("reading the answer of {url}: {e}"))
+                })?;
                 if text.is_empty() {
                     Ok(Value::Null)
                 } else {
-                    serde_json::from_str(&text).map_err(|e| Failure::new(Exit::Failed, format!("{url} answered something that is not JSON: {e}")))
+                    serde_json::from_str(&text).map_err(|e| {
+                        Failure::new(
+                            Exit::Failed,
+                            format!("{url} answered something that is not JSON: {e}"),
+                        )
+                    })
                 }
             }
             Err(ureq::Error::Status(status, response)) => Err(problem(status, response)),
-            Err(ureq::Error::Transport(t)) => Err(Failure::new(
-                Exit::Unreachable,
-                format!("cannot reach the Slipway server at {}: {t}\n  hint: start one with `slipway up`, or point --server / SLIPWAY_SERVER at yours", self.base),
+            Err(ureq::Error::Transport(t)) => Err(self.transport(
+                t,
+                "cannot reach the Slipway server at",
+                "start one with `slipway up`, or point --server / SLIPWAY_SERVER at yours",
             )),
         }
     }
@@ -114,6 +167,7 @@ impl Client {
 impl Client {
     pub fn raw(&self, method: &str, path: &str) -> ureq::Request {
         let agent = ureq::AgentBuilder::new()
+            .tls_config(self.pin.client_config())
             .timeout_connect(Duration::from_secs(5))
             .timeout_read(Duration::from_secs(300))
             .timeout_write(Duration::from_secs(300))
@@ -130,12 +184,14 @@ impl Client {
         &self,
         result: Result<ureq::Response, ureq::Error>,
     ) -> Result<ureq::Response, Failure> {
+        self.check_pin()?;
         match result {
             Ok(response) => Ok(response),
             Err(ureq::Error::Status(status, response)) => Err(problem(status, response)),
-            Err(ureq::Error::Transport(t)) => Err(Failure::new(
-                Exit::Unreachable,
-                format!("the connection to the Slipway server at {} failed: {t}\n  hint: check that the server runs (`slipway up`) and --server / SLIPWAY_SERVER", self.base),
+            Err(ureq::Error::Transport(t)) => Err(self.transport(
+                t,
+                "the connection failed to the Slipway server at",
+                "check that the server runs (`slipway up`) and --server / SLIPWAY_SERVER",
             )),
         }
     }

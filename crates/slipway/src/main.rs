@@ -11,6 +11,7 @@ mod evidence;
 mod example;
 mod govern;
 mod output;
+mod pin;
 mod run;
 mod vault;
 mod webhook;
@@ -41,6 +42,10 @@ pub struct Remote {
     /// Server URL.
     #[arg(long, env = "SLIPWAY_SERVER", default_value = DEFAULT_SERVER, global = true)]
     server: String,
+    /// For an https:// server: the SHA-256 fingerprint of its certificate, the only thing trusted
+    /// (`sha256:…`, printed by the server at startup).
+    #[arg(long, env = "SLIPWAY_SERVER_FINGERPRINT", global = true)]
+    server_fingerprint: Option<slipway_core::CertFingerprint>,
     /// API token (create one with `slipway token create`).
     #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
@@ -51,7 +56,7 @@ pub struct Remote {
 
 impl Remote {
     pub fn client(&self) -> Client {
-        Client::new(&self.server, self.token.clone())
+        Client::new(&self.server, self.token.clone(), self.server_fingerprint)
     }
 }
 
@@ -64,7 +69,7 @@ enum Command {
     Up(run::UpArgs),
     /// Run the server (API, console) on SQLite in the data folder or on PostgreSQL.
     #[command(
-        after_help = "Examples:\n  slipway server --data /var/lib/slipway --listen 0.0.0.0:8080\n  slipway server --database-url postgres://slipway@db/slipway --master-key-file /etc/slipway/master.key"
+        after_help = "Examples:\n  slipway server --data /var/lib/slipway --listen 0.0.0.0:8443 --tls-self-signed --tls-san slipway.internal\n  slipway server --listen 0.0.0.0:8443 --tls-cert /etc/slipway/cert.pem --tls-key /etc/slipway/key.pem\n  slipway server --database-url postgres://slipway@db/slipway --master-key-file /etc/slipway/master.key"
     )]
     Server(run::ServerArgs),
     /// Check slipway.yaml files offline: every error with file:line:column and a hint.
@@ -133,7 +138,7 @@ enum Command {
     DemoAppserver(demo::DemoArgs),
     /// Run the automate on a target host: enrol once, then call the server in.
     #[command(
-        after_help = "Example:\n  slipway agent --server http://127.0.0.1:8080 --insecure-http --name dev-01 --enroll-token slw_enroll_…"
+        after_help = "Examples:\n  slipway agent --server https://slipway.internal:8443 --server-fingerprint sha256:3f9a… --name app-01 --enroll-token slw_enroll_…\n  slipway agent --server http://127.0.0.1:8080 --insecure-http --name dev-01 --enroll-token slw_enroll_…"
     )]
     Agent(agent::AgentArgs),
     /// Artifacts in the release vault: push, list, show, download.

@@ -1,4 +1,9 @@
 //! `slipway up` and `slipway server`: the only verbs that run the server in this process.
+//!
+//! `server` speaks HTTPS when given a certificate (`--tls-cert`/`--tls-key`, or
+//! `--tls-self-signed`). `up` stays on plain HTTP on purpose: it listens on 127.0.0.1 only, for a
+//! first look from this machine, and its one agent is on the same loopback; TLS would add
+//! nothing there but a browser warning about a self-signed certificate.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +12,7 @@ use std::time::Instant;
 use clap::Args;
 use slipway_server::auth::Actor;
 use slipway_server::services::projects::ConfigText;
-use slipway_server::{FirstRun, ServerConfig};
+use slipway_server::{FirstRun, ServerConfig, TlsSource};
 
 use crate::client::{Exit, Failure};
 
@@ -35,6 +40,41 @@ pub struct ServerArgs {
     /// The 32-byte hex master key sealing sensitive variables; generated in the data folder when absent.
     #[arg(long, env = "SLIPWAY_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate (PEM: the server's certificate first, then any
+    /// intermediates). Agents pin its SHA-256 fingerprint, printed at startup.
+    #[arg(
+        long,
+        env = "SLIPWAY_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SLIPWAY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate, generated at the first start into the data
+    /// folder (tls-cert.pem, tls-key.pem) and reused afterwards.
+    #[arg(long)]
+    tls_self_signed: bool,
+    /// Another name (host name or IP address) for the self-signed certificate, besides
+    /// localhost, 127.0.0.1, ::1 and the host name; repeatable. Used when it is generated.
+    #[arg(long = "tls-san", requires = "tls_self_signed")]
+    tls_sans: Vec<String>,
+}
+
+impl ServerArgs {
+    fn tls(&self) -> Option<TlsSource> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ if self.tls_self_signed => Some(TlsSource::SelfSigned {
+                extra_names: self.tls_sans.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -76,6 +116,7 @@ pub fn server(args: ServerArgs) -> Result<(), Failure> {
     init_logs();
     runtime()?.block_on(async {
         let config = ServerConfig {
+            tls: args.tls(),
             data_dir: args.data,
             database_url: args.database_url,
             listen: args.listen,
@@ -84,7 +125,16 @@ pub fn server(args: ServerArgs) -> Result<(), Failure> {
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
         print_first_run(running.first_run.as_ref());
-        println!("Slipway listening on http://{}", running.addr);
+        match running.fingerprint {
+            Some(fingerprint) => {
+                println!(
+                    "Slipway listening on https://{} (TLS certificate {fingerprint})",
+                    running.addr
+                );
+                println!("  agents enrol with --server-fingerprint {fingerprint}");
+            }
+            None => println!("Slipway listening on http://{}", running.addr),
+        }
         running.run_until_signal().await.map_err(failed)
     })
 }
@@ -99,6 +149,8 @@ pub fn up(args: UpArgs) -> Result<(), Failure> {
             listen: SocketAddr::from(([127, 0, 0, 1], args.port)),
             admin_token: admin_token_from_env(),
             master_key_file: None,
+            // Loopback only, with a loopback agent: see the module's documentation.
+            tls: None,
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
         let (actor, example) = load_example(&running.state).await.map_err(failed)?;

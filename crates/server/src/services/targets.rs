@@ -140,6 +140,10 @@ pub struct CreatedEnrollmentToken {
     pub environment: Option<String>,
     pub roles: Vec<String>,
     pub expires_at: String,
+    /// The fingerprint of the server's TLS certificate, for `slipway agent --server-fingerprint`;
+    /// absent when the server speaks plain HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_fingerprint: Option<String>,
 }
 
 /// A single-use token an agent exchanges for its own credential, placing it in `environment`
@@ -185,6 +189,7 @@ pub async fn create_enrollment_token(
         environment: grant.environment,
         roles: grant.roles,
         expires_at: expires,
+        server_fingerprint: state.server_fingerprint.map(|f| f.to_string()),
     })
 }
 

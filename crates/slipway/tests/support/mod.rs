@@ -24,6 +24,8 @@ pub struct Server {
     child: Child,
     pub url: String,
     pub data: tempfile::TempDir,
+    /// Over TLS: the fingerprint of the certificate the server printed; the CLI pins it.
+    pub fingerprint: Option<String>,
 }
 
 impl Drop for Server {
@@ -46,7 +48,27 @@ impl Server {
     /// [`Server::start_with`], with extra environment variables for the server process.
     pub fn start_with_env(database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
         let data = tempfile::tempdir().expect("a temporary folder");
-        Server::spawn(data, database_url, "127.0.0.1:0", env)
+        Server::spawn(data, database_url, "127.0.0.1:0", env, &[])
+    }
+
+    /// Start on SQLite in a fresh data folder serving HTTPS, with TLS flags such as
+    /// `--tls-self-signed`; the CLI calls then pin the certificate the server printed.
+    pub fn start_tls(tls_args: &[&str]) -> Server {
+        let data = tempfile::tempdir().expect("a temporary folder");
+        Server::spawn(data, None, "127.0.0.1:0", &[], tls_args)
+    }
+
+    /// SIGKILL the server, then start it again on the same port and data folder with these TLS
+    /// flags (none: plain HTTP).
+    pub fn kill_and_restart_tls(&mut self, tls_args: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let listen = self.url.split("://").nth(1).unwrap_or_default().to_string();
+        let (child, url, fingerprint) =
+            spawn_server(self.data.path(), None, &listen, &[], tls_args);
+        self.child = child;
+        self.url = url;
+        self.fingerprint = fingerprint;
     }
 
     /// SIGKILL the server, then start it again on the same port and data folder (SQLite).
@@ -54,7 +76,7 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let listen = self.url.trim_start_matches("http://").to_string();
-        let (child, url) = spawn_server(self.data.path(), None, &listen, env);
+        let (child, url, _) = spawn_server(self.data.path(), None, &listen, env, &[]);
         self.child = child;
         self.url = url;
     }
@@ -64,9 +86,16 @@ impl Server {
         database_url: Option<&str>,
         listen: &str,
         env: &[(&str, &str)],
+        tls_args: &[&str],
     ) -> Server {
-        let (child, url) = spawn_server(data.path(), database_url, listen, env);
-        Server { child, url, data }
+        let (child, url, fingerprint) =
+            spawn_server(data.path(), database_url, listen, env, tls_args);
+        Server {
+            child,
+            url,
+            data,
+            fingerprint,
+        }
     }
 
     /// Run the CLI against this server as `token` (admin when `None`).
@@ -75,7 +104,12 @@ impl Server {
     }
 
     pub fn cli_with_stdin(&self, token: Option<&str>, args: &[&str], stdin: &str) -> Output {
-        run_cli(&self.url, token.unwrap_or(ADMIN_TOKEN), args, stdin)
+        let pin: Vec<(&str, &str)> = self
+            .fingerprint
+            .iter()
+            .map(|f| ("SLIPWAY_SERVER_FINGERPRINT", f.as_str()))
+            .collect();
+        run_cli_env(&self.url, token.unwrap_or(ADMIN_TOKEN), args, stdin, &pin)
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -92,9 +126,11 @@ fn spawn_server(
     database_url: Option<&str>,
     listen: &str,
     env: &[(&str, &str)],
-) -> (Child, String) {
+    tls_args: &[&str],
+) -> (Child, String, Option<String>) {
     let mut cmd = Command::new(slipway_bin());
     cmd.args(["server", "--listen", listen, "--data"]).arg(data);
+    cmd.args(tls_args);
     if let Some(url) = database_url {
         cmd.args(["--database-url", url]);
     }
@@ -105,14 +141,32 @@ fn spawn_server(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = cmd.spawn().expect("the slipway binary starts");
-    let url = wait_for_line(&mut child, "Slipway listening on ")
+    let line = wait_for_line_text(&mut child, "Slipway listening on ")
         .expect("the server reports its address within 20 s");
-    (child, url)
+    let url = line.split_whitespace().next().unwrap_or("").to_string();
+    // `… (TLS certificate sha256:…)` when serving HTTPS.
+    let fingerprint = line
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .map(|w| w.trim_end_matches(')').to_string());
+    (child, url, fingerprint)
 }
 
 pub fn run_cli(url: &str, token: &str, args: &[&str], stdin: &str) -> Output {
+    run_cli_env(url, token, args, stdin, &[])
+}
+
+/// [`run_cli`] with extra environment variables for the CLI.
+pub fn run_cli_env(
+    url: &str,
+    token: &str,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> Output {
     let mut child = Command::new(slipway_bin())
         .args(args)
+        .envs(env.iter().copied())
         .env("SLIPWAY_SERVER", url)
         .env("SLIPWAY_TOKEN", token)
         .stdin(Stdio::piped())
@@ -129,9 +183,15 @@ pub fn run_cli(url: &str, token: &str, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("the CLI finishes")
 }
 
-/// Read the child's stdout until a line starts with `prefix`; return the rest of that line.
+/// Read the child's stdout until a line starts with `prefix`; return the first word after it.
 /// Later output keeps being drained so the child never blocks on a full pipe.
 pub fn wait_for_line(child: &mut Child, prefix: &str) -> Option<String> {
+    wait_for_line_text(child, prefix)
+        .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+}
+
+/// [`wait_for_line`], returning the whole rest of the line.
+pub fn wait_for_line_text(child: &mut Child, prefix: &str) -> Option<String> {
     let stdout = child.stdout.take()?;
     let (tx, rx) = mpsc::channel();
     let prefix = prefix.to_string();
@@ -140,8 +200,7 @@ pub fn wait_for_line(child: &mut Child, prefix: &str) -> Option<String> {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if !sent {
                 if let Some(rest) = line.strip_prefix(&prefix) {
-                    let value = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(value);
+                    let _ = tx.send(rest.to_string());
                     sent = true;
                 }
             }
