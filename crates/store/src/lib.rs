@@ -29,7 +29,7 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use access::{ApiToken, Session, User};
 pub use artifacts::{BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
-pub use deployments::{LogLine, StoredDeployment, StoredTask};
+pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use releases::{ReleaseArtifact, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
 pub use variables::StoredValue;

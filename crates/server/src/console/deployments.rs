@@ -26,6 +26,7 @@ use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResul
 use super::session::{ConsoleUser, NoFields, SignedForm};
 use crate::auth::Actor;
 use crate::services::deployments::{Decision, DeploymentView, Mode};
+use crate::services::interventions::{Answer, Intervention};
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
 
@@ -47,6 +48,7 @@ fn deployment_badge(state: DeploymentState) -> Badge {
         DeploymentState::Pending => ("pending", "idle"),
         DeploymentState::Running => ("running", "info"),
         DeploymentState::AwaitingDecision => ("awaiting decision", "warn"),
+        DeploymentState::WaitingForIntervention => ("waiting for an intervention", "warn"),
         DeploymentState::RollingBack => ("rolling back", "warn"),
         DeploymentState::Succeeded => ("succeeded", "good"),
         DeploymentState::Failed => ("failed", "bad"),
@@ -500,6 +502,11 @@ struct ShowPage {
     actions: Actions,
     /// A later successful deployment, which `rollback` would undo instead of this one.
     superseded_by: Option<i64>,
+    /// The manual intervention the deployment waits for, and whether this person may answer.
+    intervention: Option<Intervention>,
+    may_answer: bool,
+    /// Answers given to manual steps so far: step, who/what, and the comment.
+    answers: Vec<(String, String)>,
 }
 
 impl ShowPage {
@@ -523,7 +530,7 @@ impl ShowPage {
 }
 
 /// When a deployment may be cancelled; retry, skip and roll back need `awaiting_decision`.
-const DECIDE_STATES: &str = "pending running awaiting_decision";
+const DECIDE_STATES: &str = "pending running awaiting_decision waiting_for_intervention";
 
 fn parse_id(id: &str) -> Result<i64, ServiceError> {
     id.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
@@ -592,6 +599,23 @@ pub async fn show(
     } else {
         None
     };
+    let may_answer = services::interventions::may_answer(&state, &user.actor, d, &view.tasks).await;
+    let answers = d
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.action.kind() == "manual")
+        .flat_map(|(i, r)| {
+            view.tasks
+                .iter()
+                .filter(move |t| t.phase == "forward" && t.run_index == i as i64)
+                .filter_map(move |t| {
+                    t.summary
+                        .clone()
+                        .map(|s| (format!("{}. {}", r.step, r.name), s))
+                })
+        })
+        .collect();
     let actions = Actions {
         decide: allowed && !d.state.is_final(),
         // A deploy still moving is the newest in its environment, so if it succeeds, it is the
@@ -634,6 +658,9 @@ pub async fn show(
         log_truncated: lines.len() as i64 >= LOG_PAGE,
         actions,
         superseded_by,
+        intervention: view.intervention.clone(),
+        may_answer,
+        answers,
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -695,6 +722,27 @@ pub async fn decide(
     let SignedForm { user, form } = signed;
     let id = parse_id(&id).or_page(&user)?;
     services::deployments::decide(&state, &user.actor, id, form.decision)
+        .await
+        .or_page(&user)?;
+    Ok(see_other(&format!("/deployments/{id}")))
+}
+
+#[derive(Deserialize)]
+pub struct InterventionFields {
+    answer: Answer,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /deployments/{id}/intervention`: proceed or abort at a manual step.
+pub async fn intervene(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    signed: SignedForm<InterventionFields>,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    let id = parse_id(&id).or_page(&user)?;
+    services::interventions::answer(&state, &user.actor, id, form.answer, Some(form.comment))
         .await
         .or_page(&user)?;
     Ok(see_other(&format!("/deployments/{id}")))

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod deployments;
 pub mod environments;
+pub mod interventions;
 pub mod projects;
 pub mod releases;
 pub mod targets;
