@@ -762,8 +762,12 @@ async fn logs_page_by_line_by_task_and_by_time() {
             ))
             .await
             .unwrap();
-        tx.insert_task(&task_row("ta", id, 0, "app-1")).await.unwrap();
-        tx.insert_task(&task_row("tb", id, 1, "app-1")).await.unwrap();
+        tx.insert_task(&task_row("ta", id, 0, "app-1"))
+            .await
+            .unwrap();
+        tx.insert_task(&task_row("tb", id, 1, "app-1"))
+            .await
+            .unwrap();
         tx.insert_task(&task_row("tc", other, 0, "app-1"))
             .await
             .unwrap();

@@ -233,13 +233,17 @@ impl TaskState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskEvent {
     Lease,
-    Report { success: bool },
+    Report {
+        success: bool,
+    },
     LeaseExpired,
     Retry,
     Skip,
     Cancel,
     /// A person answered a manual intervention (which no agent leases).
-    Answer { proceed: bool },
+    Answer {
+        proceed: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -368,7 +372,9 @@ mod tests {
             task_transition(TaskState::Pending, TaskEvent::Answer { proceed: false }),
             Ok(TaskState::Failed)
         );
-        assert!(task_transition(TaskState::Succeeded, TaskEvent::Answer { proceed: true }).is_err());
+        assert!(
+            task_transition(TaskState::Succeeded, TaskEvent::Answer { proceed: true }).is_err()
+        );
     }
 
     fn any_event() -> impl Strategy<Value = DeploymentEvent> {

@@ -434,7 +434,12 @@ pub async fn log_page(
         ));
     }
     if let Some(t) = &task {
-        if !state.store.task(t).await?.is_some_and(|t| t.deployment_id == id) {
+        if !state
+            .store
+            .task(t)
+            .await?
+            .is_some_and(|t| t.deployment_id == id)
+        {
             return Err(ServiceError::not_found(
                 format!("task {t} of deployment {id}"),
                 format!("task ids are in `slipway deployment show {id} --output json`"),

@@ -82,7 +82,11 @@ fn who_may(op: Operation) -> String {
 }
 
 /// The intervention `d` waits for, if it waits for one.
-pub fn waiting(d: &StoredDeployment, tasks: &[StoredTask], protected: bool) -> Option<Intervention> {
+pub fn waiting(
+    d: &StoredDeployment,
+    tasks: &[StoredTask],
+    protected: bool,
+) -> Option<Intervention> {
     let task = waiting_task(d, tasks)?;
     let run = manual_run(d, task)?;
     let Action::Manual(p) = &run.action else {
@@ -112,14 +116,21 @@ pub async fn for_view(
 }
 
 /// Whether `actor` may answer the intervention `d` waits for (false when it waits for none).
-pub async fn may_answer(state: &AppState, actor: &Actor, d: &StoredDeployment, tasks: &[StoredTask]) -> bool {
+pub async fn may_answer(
+    state: &AppState,
+    actor: &Actor,
+    d: &StoredDeployment,
+    tasks: &[StoredTask],
+) -> bool {
     let Some(task) = waiting_task(d, tasks) else {
         return false;
     };
     let Some(run) = manual_run(d, task) else {
         return false;
     };
-    let protected = environment_protected(state, &d.environment).await.unwrap_or(true);
+    let protected = environment_protected(state, &d.environment)
+        .await
+        .unwrap_or(true);
     allows(actor.role, operation(run, protected))
 }
 
@@ -144,7 +155,10 @@ pub async fn answer(
     let comment = comment
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty());
-    if comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT) {
+    if comment
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_COMMENT)
+    {
         return Err(ServiceError::invalid(
             format!("the comment is longer than {MAX_COMMENT} characters"),
             "say it shorter, and link to the details",
@@ -177,8 +191,8 @@ pub async fn answer(
     let mut tx = state.store.write().await?;
     let mut d = tx.deployment(id).await?.ok_or_else(not_found)?;
     let mut tasks = tx.tasks(id).await?;
-    let Some(index) = waiting_task(&d, &tasks)
-        .and_then(|w| tasks.iter().position(|t| t.id == w.id))
+    let Some(index) =
+        waiting_task(&d, &tasks).and_then(|w| tasks.iter().position(|t| t.id == w.id))
     else {
         return Err(ServiceError::Conflict(format!(
             "deployment {id} was answered meanwhile (it is {}); reload it",
