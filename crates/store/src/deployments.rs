@@ -230,6 +230,9 @@ impl Store {
         // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
         let _writer = self.write_lock.lock().await;
         let at = now();
+        // One transaction per batch: a backlog of many thousand lines is one commit per batch,
+        // not one per line.
+        let mut tx = self.pool.begin().await?;
         for (i, line) in lines.iter().enumerate() {
             sqlx::query("INSERT INTO task_logs (task_id, attempt, line_no, at, line) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt, line_no) DO NOTHING")
                 .bind(task_id)
@@ -237,9 +240,10 @@ impl Store {
                 .bind(first_line_no + i as i64)
                 .bind(&at)
                 .bind(line)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
