@@ -877,6 +877,7 @@ mod tests {
             deployment: d,
             tasks,
             rollback_preview: Default::default(),
+            intervention: None,
         };
         let lines = [LogLine {
             task_id: "rollback-0-web-01".into(),
@@ -909,14 +910,35 @@ mod tests {
                 roll_back_environment: false,
             },
             superseded_by: None,
+            intervention: Some(Intervention {
+                step: 2,
+                name: "Gate".into(),
+                instructions: "<b>look</b> at the dashboards".into(),
+                approvers: None,
+                who_may_answer: "admin or ops".into(),
+                since: None,
+            }),
+            may_answer: true,
+            answers: vec![("2. Gate".into(), "proceeded by <i>olga</i>".into())],
         };
         let html = page.render().unwrap();
+        assert!(
+            html.contains("action=\"/deployments/7/intervention\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;b&gt;look&lt;/b&gt; at the dashboards"),
+            "{html}"
+        );
+        assert!(!html.contains("<i>olga"), "{html}");
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("<img src=x"), "{html}");
         assert!(html.contains("&lt;img src=x"), "{html}");
         // Rolling back: no decision applies, so the form is there for the script but hidden.
         assert!(
-            html.contains("data-states=\"running pending awaiting_decision\" hidden"),
+            html.contains(
+                "data-states=\"running pending awaiting_decision waiting_for_intervention\" hidden"
+            ),
             "{html}"
         );
     }

@@ -434,11 +434,11 @@ pub async fn log_page(
         ));
     }
     if let Some(t) = &task {
-        if !state
+        if state
             .store
             .task(t)
             .await?
-            .is_some_and(|t| t.deployment_id == id)
+            .is_none_or(|t| t.deployment_id != id)
         {
             return Err(ServiceError::not_found(
                 format!("task {t} of deployment {id}"),
