@@ -246,6 +246,10 @@ fn an_abort_fails_the_step_and_the_roll_back_policy_undoes_what_ran() {
     let undo: Vec<&serde_json::Value> = v["rollback_runs"].as_array().unwrap().iter().collect();
     assert_eq!(undo.len(), 1, "{v:#}");
     assert_eq!(undo[0]["step"], 1);
+    // Following the output of a finished deployment prints it all and ends.
+    let logs = ok(server.cli(None, &["deployment", "logs", "1", "--follow"]));
+    assert!(logs.contains("== step 1 \"First\""), "{logs}");
+    assert!(!logs.contains("Second"), "{logs}");
 }
 
 #[test]
@@ -299,5 +303,120 @@ fn stop_and_ask_after_an_abort_then_retry_asks_the_person_again() {
     });
     ok(server.cli(None, &["deployment", "proceed", "1"]));
     until(&server, "1", 30, |v| v["state"] == "succeeded");
+    assert_eq!(log_of(work.path()), "first\nsecond\n");
+}
+
+/// Sign in through the console form; the session cookie.
+fn sign_in(http: &ureq::Agent, base: &str, username: &str) -> String {
+    let response = match http.post(&format!("{base}/login")).send_form(&[
+        ("username", username),
+        ("password", "a long enough passphrase"),
+    ]) {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("sign-in failed: {e}"),
+    };
+    assert_eq!(response.status(), 303);
+    response
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn page(http: &ureq::Agent, base: &str, cookie: &str) -> String {
+    http.get(&format!("{base}/deployments/1"))
+        .set("Cookie", cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap()
+}
+
+fn post(http: &ureq::Agent, base: &str, cookie: &str, fields: &[(&str, &str)]) -> u16 {
+    match http
+        .post(&format!("{base}/deployments/1/intervention"))
+        .set("Cookie", cookie)
+        .send_form(fields)
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("the post failed: {e}"),
+    }
+}
+
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+#[test]
+fn the_console_shows_the_instructions_to_all_and_the_buttons_only_to_approvers() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let _agent = setup(&server, work.path(), "roll_back");
+    user_with_token(&server, "dora", "developer");
+    user_with_token(&server, "olga", "ops");
+    deploy(&server);
+    until(&server, "1", 30, |v| {
+        v["state"] == "waiting_for_intervention"
+    });
+    let http = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(20))
+        .build();
+    let base = &server.url;
+
+    let dora = sign_in(&http, base, "dora");
+    let seen = page(&http, base, &dora);
+    assert!(
+        seen.contains("Look at the error rate, then proceed"),
+        "{seen}"
+    );
+    assert!(seen.contains("waiting for an intervention"), "{seen}");
+    assert!(!seen.contains("/deployments/1/intervention"), "{seen}");
+    assert!(seen.contains("You may not answer it"), "{seen}");
+    let csrf = csrf_in(&seen);
+    let refused = post(
+        &http,
+        base,
+        &dora,
+        &[("csrf", &csrf), ("answer", "proceed")],
+    );
+    assert_eq!(refused, 403);
+
+    let olga = sign_in(&http, base, "olga");
+    let seen = page(&http, base, &olga);
+    assert!(
+        seen.contains("action=\"/deployments/1/intervention\""),
+        "{seen}"
+    );
+    // Without the session's CSRF token, nothing happens.
+    let forged = post(
+        &http,
+        base,
+        &olga,
+        &[("answer", "proceed"), ("comment", "x")],
+    );
+    assert_ne!(forged, 303);
+    assert_eq!(show(&server, "1")["state"], "waiting_for_intervention");
+    let csrf = csrf_in(&seen);
+    let answered = post(
+        &http,
+        base,
+        &olga,
+        &[
+            ("csrf", &csrf),
+            ("answer", "proceed"),
+            ("comment", "all green"),
+        ],
+    );
+    assert_eq!(answered, 303);
+    until(&server, "1", 30, |v| v["state"] == "succeeded");
+    let seen = page(&http, base, &olga);
+    assert!(seen.contains("proceeded by olga: all green"), "{seen}");
     assert_eq!(log_of(work.path()), "first\nsecond\n");
 }

@@ -277,9 +277,12 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// A step that prints `lines` lines while the network is cut; returns the agent's
+/// A step that prints `lines` lines while the network is cut; returns the server, the agent's
 /// peak memory during the cut, whether a spool file was written, and the delivered lines.
-fn flood_during_a_cut(lines: u64, agent_env: &[(&str, &str)]) -> (Option<u64>, bool, Vec<String>) {
+fn flood_during_a_cut(
+    lines: u64,
+    agent_env: &[(&str, &str)],
+) -> (Server, Option<u64>, bool, Vec<String>) {
     // The cut lasts longer than a normal lease: the step must not be declared lost meanwhile.
     let server = Server::start_with_env(None, &[("SLIPWAY_LEASE_SECS", "600")]);
     let work = tempfile::tempdir().unwrap();
@@ -346,13 +349,13 @@ fn flood_during_a_cut(lines: u64, agent_env: &[(&str, &str)]) -> (Option<u64>, b
         .iter()
         .map(|l| l["line"].as_str().unwrap().to_string())
         .collect();
-    (peak, spooled, delivered)
+    (server, peak, spooled, delivered)
 }
 
 #[test]
 fn a_flood_of_output_during_a_cut_spills_to_disk_and_arrives_whole() {
     let n = 200_000;
-    let (peak, spooled, delivered) = flood_during_a_cut(n, &[]);
+    let (server, peak, spooled, delivered) = flood_during_a_cut(n, &[]);
     eprintln!("agent peak RSS (VmHWM) while {n} lines waited: {peak:?} KiB");
     assert!(
         spooled,
@@ -364,12 +367,52 @@ fn a_flood_of_output_during_a_cut_spills_to_disk_and_arrives_whole() {
         assert_eq!(**line, format!("big-{}", i + 1), "in order");
     }
     assert!(!delivered.iter().any(|l| l.contains("lines dropped")));
+    // A long log reads page by page: by line, by task, with a limit, and with the cursor.
+    let page = ok(server.cli(
+        None,
+        &[
+            "deployment",
+            "logs",
+            "1",
+            "--from-line",
+            "1000",
+            "--limit",
+            "3",
+        ],
+    ));
+    let lines: Vec<&str> = page.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(
+        lines,
+        [&delivered[1000], &delivered[1001], &delivered[1002]]
+    );
+    let task = show(&server, "1")["tasks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answer: serde_json::Value = ureq::get(&format!(
+        "{}/api/v1/deployments/1/logs?task={task}&after_line=150000&limit=5000",
+        server.url
+    ))
+    .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+    .call()
+    .unwrap()
+    .into_json()
+    .unwrap();
+    assert_eq!(answer["items"].as_array().unwrap().len(), 5000);
+    assert_eq!(answer["items"][0]["line"], delivered[150000].as_str());
+    assert_eq!(answer["next_after_line"], 155000);
+    assert_eq!(answer["more"], true);
+    let since = ok(server.cli(
+        None,
+        &["deployment", "logs", "1", "--since", "2100-01-01T00:00:00Z"],
+    ));
+    assert!(since.is_empty(), "{since}");
 }
 
 #[test]
 fn a_full_spool_drops_the_middle_of_the_output_and_says_so() {
     let n = 200_000;
-    let (_, _, delivered) = flood_during_a_cut(n, &[("SLIPWAY_AGENT_LOG_SPOOL_MB", "1")]);
+    let (_server, _, _, delivered) = flood_during_a_cut(n, &[("SLIPWAY_AGENT_LOG_SPOOL_MB", "1")]);
     let marker = delivered
         .iter()
         .find(|l| l.contains("lines dropped: log spool full"))
