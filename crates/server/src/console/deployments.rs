@@ -505,6 +505,9 @@ struct ShowPage {
     /// The manual intervention the deployment waits for, and whether this person may answer.
     intervention: Option<Intervention>,
     may_answer: bool,
+    /// The plan has a manual step not answered yet: the page tells the reader to reload when
+    /// the deployment starts waiting for it (the script shows the notice).
+    manual_ahead: bool,
     /// Answers given to manual steps so far: step, who/what, and the comment.
     answers: Vec<(String, String)>,
 }
@@ -660,6 +663,7 @@ pub async fn show(
         superseded_by,
         intervention: view.intervention.clone(),
         may_answer,
+        manual_ahead: !d.state.is_final() && d.runs.iter().any(|r| r.action.kind() == "manual"),
         answers,
     };
     Ok(render(StatusCode::OK, &page))
@@ -919,6 +923,7 @@ mod tests {
                 since: None,
             }),
             may_answer: true,
+            manual_ahead: false,
             answers: vec![("2. Gate".into(), "proceeded by <i>olga</i>".into())],
         };
         let html = page.render().unwrap();
