@@ -100,6 +100,12 @@ pub enum Operation {
     SetClock,
     /// Add, remove and test outbound webhooks, and read their delivery log.
     ManageWebhooks,
+    /// Proceed or abort at a `manual` step: the step's `approvers` role (and admins), or
+    /// whoever may deploy to the environment when the step names none.
+    AnswerIntervention {
+        protected: bool,
+        approvers: Option<Role>,
+    },
 }
 
 impl Operation {
@@ -129,6 +135,7 @@ impl Operation {
             Operation::OverrideDecision => "override a no-go decision",
             Operation::SetClock => "set the server's clock",
             Operation::ManageWebhooks => "manage webhooks",
+            Operation::AnswerIntervention { .. } => "answer this manual intervention",
         }
     }
 }
@@ -148,6 +155,14 @@ pub fn allows(role: Role, op: Operation) -> bool {
     match (role, op) {
         (_, Read) => true,
         (Admin, _) => true,
+        (
+            _,
+            AnswerIntervention {
+                approvers: Some(approvers),
+                ..
+            },
+        ) => role == approvers,
+        (_, AnswerIntervention { protected, .. }) => allows(role, Deploy { protected }),
         (_, ManageOwnTokens) => role != Viewer,
         (
             Ops,
@@ -197,6 +212,29 @@ pub fn authorize(role: Role, op: Operation) -> Result<(), Denied> {
 mod tests {
     use super::*;
     use Operation::*;
+
+    #[test]
+    fn a_manual_step_is_answered_by_its_approvers_or_else_by_who_may_deploy() {
+        let ops_only = AnswerIntervention {
+            protected: false,
+            approvers: Some(Role::Ops),
+        };
+        assert!(authorize(Role::Ops, ops_only).is_ok());
+        assert!(authorize(Role::Admin, ops_only).is_ok());
+        let denied = authorize(Role::Developer, ops_only).unwrap_err();
+        assert_eq!(denied.to_string(), "the developer role may not answer this manual intervention; ask someone with the admin or ops role");
+        let anyone_deploying = AnswerIntervention {
+            protected: false,
+            approvers: None,
+        };
+        assert!(authorize(Role::Developer, anyone_deploying).is_ok());
+        assert!(authorize(Role::Viewer, anyone_deploying).is_err());
+        let protected = AnswerIntervention {
+            protected: true,
+            approvers: None,
+        };
+        assert!(authorize(Role::Developer, protected).is_err());
+    }
 
     #[test]
     fn viewer_can_only_read() {

@@ -133,7 +133,12 @@ pub struct HttpCheckParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManualParams {
+    /// What the person must do or check before answering, shown while the deployment waits.
     pub instructions: String,
+    /// The role that may answer (admins always may); without it, whoever may deploy to the
+    /// environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<crate::access::Role>,
 }
 
 /// Check the platform before changing anything: artifacts present and verified, disk space.
@@ -229,6 +234,9 @@ pub enum Action {
     #[serde(rename = "batch.disable")]
     DisableBatch(BatchParams),
 }
+
+/// Why the derived rollback leaves a manual intervention out.
+pub const MANUAL_NOTHING_TO_UNDO: &str = "a manual intervention has nothing to undo";
 
 /// How a completed step is undone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,7 +405,7 @@ impl Action {
             },
             Action::Backup(_) => NothingToUndo("a backup only copies"),
             Action::HttpCheck(_) | Action::Preflight(_) => NothingToUndo("a check changes nothing"),
-            Action::Manual(_) => NothingToUndo("a manual decision changes nothing by itself"),
+            Action::Manual(_) => NothingToUndo(MANUAL_NOTHING_TO_UNDO),
             Action::SilenceMonitoring(_) => Undo(Action::RestoreMonitoring(NoParams {})),
             Action::RestoreMonitoring(_) => NothingToUndo("monitoring is left on"),
             Action::InstallBatch(p) => {
@@ -601,8 +609,45 @@ mod tests {
         assert!(plan.left_as_is[0].reason.contains("undo:"));
     }
 
+    #[test]
+    fn a_manual_intervention_is_left_out_of_the_rollback_with_its_reason() {
+        let undoable = step(
+            "Deploy",
+            Action::Command(CommandParams {
+                run: "deploy".into(),
+                timeout_secs: 1,
+                env: Default::default(),
+                cwd: None,
+                undo: Some("undeploy".into()),
+            }),
+        );
+        let manual = step(
+            "Check the dashboards",
+            Action::Manual(ManualParams {
+                instructions: "look at the error rate".into(),
+                approvers: Some(crate::access::Role::Ops),
+            }),
+        );
+        let plan = derive_rollback(&[(1, &undoable), (2, &manual), (3, &undoable)]);
+        let undone: Vec<usize> = plan.steps.iter().map(|s| s.undoes).collect();
+        assert_eq!(undone, [3, 1]);
+        assert_eq!(
+            plan.left_as_is,
+            vec![LeftAsIs {
+                step: 2,
+                name: "Check the dashboards".into(),
+                reason: "a manual intervention has nothing to undo".into(),
+                irreversible: false,
+            }]
+        );
+    }
+
     fn any_action() -> impl Strategy<Value = Action> {
         prop_oneof![
+            Just(Action::Manual(ManualParams {
+                instructions: "look".into(),
+                approvers: None
+            })),
             Just(Action::StopService(svc())),
             Just(Action::StartService(svc())),
             Just(Action::RestartService(svc())),

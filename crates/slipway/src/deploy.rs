@@ -70,10 +70,52 @@ pub enum DeploymentCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Print a deployment's output lines (secrets masked).
-    #[command(after_help = "Example:\n  slipway deployment logs 12")]
+    /// Print a deployment's output lines (secrets masked), page by page.
+    #[command(
+        after_help = "Examples:\n  slipway deployment logs 12\n  slipway deployment logs 12 --task 3f9c… --from-line 5000 --limit 1000\n  slipway deployment logs 12 --since 2026-11-23T19:00:00Z --follow"
+    )]
     Logs {
         id: i64,
+        /// Only this task's lines (task ids: `slipway deployment show ID --output json`).
+        #[arg(long)]
+        task: Option<String>,
+        /// Skip the first N lines of this selection (the next page starts where the last ended).
+        #[arg(long, default_value_t = 0)]
+        from_line: i64,
+        /// Only lines stored at or after this RFC 3339 time, e.g. 2026-11-23T19:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        /// Print at most N lines (default: every line).
+        #[arg(long)]
+        limit: Option<i64>,
+        /// Keep printing new lines until the deployment ends.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Answer the manual intervention a deployment waits for: go on with the next step.
+    #[command(
+        after_help = "Example:\n  slipway deployment proceed 12 --comment \"dashboards are green\""
+    )]
+    Proceed {
+        id: i64,
+        /// Why, for the audit log and the deployment page.
+        #[arg(long)]
+        comment: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Answer the manual intervention a deployment waits for: abort. The step counts as failed
+    /// and the environment's failure policy applies (roll back, or stop and ask).
+    #[command(
+        after_help = "Example:\n  slipway deployment abort 12 --comment \"error rate too high\""
+    )]
+    Abort {
+        id: i64,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -209,12 +251,12 @@ fn follow(client: &Client, id: i64, timeout: u64, human: bool) -> Result<Value, 
         let view = client.get(&format!("/api/v1/deployments/{id}"))?;
         if human {
             let logs = client.get(&format!(
-                "/api/v1/deployments/{id}/logs?offset={log_offset}"
+                "/api/v1/deployments/{id}/logs?after_line={log_offset}&limit={PAGE}"
             ))?;
-            for line in logs.as_array().into_iter().flatten() {
+            for line in logs["items"].as_array().into_iter().flatten() {
                 println!("    {}", cell(&line["line"]));
-                log_offset += 1;
             }
+            log_offset = logs["next_after_line"].as_i64().unwrap_or(log_offset);
             for t in view["tasks"].as_array().into_iter().flatten() {
                 let key = format!(
                     "{}/{}/{}",
@@ -251,6 +293,16 @@ fn follow(client: &Client, id: i64, timeout: u64, human: bool) -> Result<Value, 
             }
         }
         let state = view["state"].as_str().unwrap_or("");
+        // Waiting for a person is no end: say so once per intervention, and keep waiting.
+        if state == "waiting_for_intervention" {
+            let key = format!("intervention/{}", cell(&view["intervention"]["step"]));
+            if !view["intervention"].is_null() && seen.insert(key, String::new()).is_none() {
+                eprintln!(
+                    "{}",
+                    intervention_help(&id.to_string(), &view["intervention"])
+                );
+            }
+        }
         if matches!(
             state,
             "succeeded" | "failed" | "rolled_back" | "cancelled" | "awaiting_decision"
@@ -334,20 +386,71 @@ pub fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
-        DeploymentCommand::Logs { id, remote } => {
-            let logs = remote
-                .client()
-                .get(&format!("/api/v1/deployments/{id}/logs?limit=5000"))?;
-            match remote.output {
-                Format::Json => output::json(&logs),
-                Format::Human => {
-                    for l in logs.as_array().into_iter().flatten() {
-                        println!("{} {}", cell(&l["at"]), cell(&l["line"]));
+        DeploymentCommand::Logs {
+            id,
+            task,
+            from_line,
+            since,
+            limit,
+            follow,
+            remote,
+        } => {
+            let client = remote.client();
+            let mut after = from_line.max(0);
+            let mut left = limit.unwrap_or(i64::MAX);
+            let deadline = Instant::now() + Duration::from_secs(24 * 3600);
+            let mut all = Vec::new();
+            loop {
+                let mut query = vec![
+                    format!("after_line={after}"),
+                    format!("limit={}", left.clamp(1, PAGE)),
+                ];
+                if let Some(t) = &task {
+                    query.push(format!("task={}", crate::client::encode(t)));
+                }
+                if let Some(s) = &since {
+                    query.push(format!("since={}", crate::client::encode(s)));
+                }
+                // Read the state before the page, so no line printed before the end is missed.
+                let over = follow && is_over(&client, id)?;
+                let page = client.get(&format!(
+                    "/api/v1/deployments/{id}/logs?{}",
+                    query.join("&")
+                ))?;
+                let items = page["items"].as_array().cloned().unwrap_or_default();
+                left -= items.len() as i64;
+                after = page["next_after_line"].as_i64().unwrap_or(after);
+                match remote.output {
+                    Format::Json => all.extend(items),
+                    Format::Human => {
+                        for l in &items {
+                            println!("{} {}", cell(&l["at"]), cell(&l["line"]));
+                        }
                     }
                 }
+                let more = page["more"].as_bool().unwrap_or(false);
+                if left <= 0 || (!more && (!follow || over)) || Instant::now() > deadline {
+                    break;
+                }
+                if !more {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+            if remote.output == Format::Json {
+                output::json(&json!({ "items": all, "next_after_line": after }));
             }
             Ok(())
         }
+        DeploymentCommand::Proceed {
+            id,
+            comment,
+            remote,
+        } => answer(id, "proceed", comment, &remote),
+        DeploymentCommand::Abort {
+            id,
+            comment,
+            remote,
+        } => answer(id, "abort", Some(comment), &remote),
         DeploymentCommand::Decide {
             id,
             decision,
@@ -372,6 +475,45 @@ pub fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
     }
 }
 
+/// Lines asked for in one request (the server's page bound).
+const PAGE: i64 = 5000;
+
+fn is_over(client: &Client, id: i64) -> Result<bool, Failure> {
+    let view = client.get(&format!("/api/v1/deployments/{id}"))?;
+    Ok(matches!(
+        view["state"].as_str().unwrap_or(""),
+        "succeeded" | "failed" | "rolled_back" | "cancelled"
+    ))
+}
+
+fn answer(id: i64, verb: &str, comment: Option<String>, remote: &Remote) -> Result<(), Failure> {
+    let d = remote.client().post(
+        &format!("/api/v1/deployments/{id}/{verb}"),
+        &json!({ "comment": comment }),
+    )?;
+    match remote.output {
+        Format::Json => output::json(&d),
+        Format::Human => {
+            println!("deployment {id}: {}", cell(&d["state"]));
+            if !d["failure"].is_null() {
+                println!("  {}", cell(&d["failure"]));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The lines that tell a person a deployment waits for them, and how to answer.
+fn intervention_help(id: &str, i: &Value) -> String {
+    format!(
+        "deployment {id} waits for a manual intervention at step {} \"{}\":\n  {}\n  answered by: {}\n  answer with `slipway deployment proceed {id} [--comment …]` or `slipway deployment abort {id} --comment …`",
+        cell(&i["step"]),
+        cell(&i["name"]),
+        cell(&i["instructions"]),
+        cell(&i["who_may_answer"]),
+    )
+}
+
 fn print_view(v: &Value) {
     println!(
         "deployment {} — {} {} → {} ({}) {}",
@@ -385,6 +527,9 @@ fn print_view(v: &Value) {
     if !v["failure"].is_null() {
         println!("failure: {}", cell(&v["failure"]));
     }
+    if !v["intervention"].is_null() {
+        println!("{}", intervention_help(&cell(&v["id"]), &v["intervention"]));
+    }
     for (phase, runs) in [("forward", &v["runs"]), ("rollback", &v["rollback_runs"])] {
         for (i, run) in runs.as_array().into_iter().flatten().enumerate() {
             let tasks: Vec<String> = v["tasks"]
@@ -392,7 +537,13 @@ fn print_view(v: &Value) {
                 .into_iter()
                 .flatten()
                 .filter(|t| t["phase"] == phase && t["run_index"] == i)
-                .map(|t| format!("{}={}", cell(&t["target"]), cell(&t["state"])))
+                .map(|t| match t["summary"].as_str() {
+                    // A manual step's answer says who answered and why.
+                    Some(s) if run["action"] == "manual" => {
+                        format!("{}={} ({s})", cell(&t["target"]), cell(&t["state"]))
+                    }
+                    _ => format!("{}={}", cell(&t["target"]), cell(&t["state"])),
+                })
                 .collect();
             let mark = if phase == "rollback" { "undo " } else { "" };
             println!(

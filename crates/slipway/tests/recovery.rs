@@ -264,3 +264,174 @@ fn logs_and_results_cross_a_network_cut_once_it_heals() {
     }
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "ran\n");
 }
+
+/// The agent's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// A step that prints `lines` lines while the network is cut; returns the server, the agent's
+/// peak memory during the cut, whether a spool file was written, and the delivered lines.
+fn flood_during_a_cut(
+    lines: u64,
+    agent_env: &[(&str, &str)],
+) -> (Server, Option<u64>, bool, Vec<String>) {
+    // The cut lasts longer than a normal lease: the step must not be declared lost meanwhile.
+    let server = Server::start_with_env(None, &[("SLIPWAY_LEASE_SECS", "600")]);
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("log");
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV }}\nproject:\n  name: rec\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n  plan:\n    - {{ name: Flood, action: command, roles: [app], with: {{ run: \"echo started; sleep 2; seq 1 {lines} | sed 's/^/big-/'; echo ran >> ${{LOG}}\", timeout_secs: 600 }} }}\n",
+        log.display()
+    );
+    release_app(&server, work.path(), "rec", &yaml);
+    let token = enrollment_token(&server, "DEV", &["app"]);
+    let relay = Relay::start(&server.url);
+    let data = work.path().join("agent");
+    let agent = AgentProcess(
+        std::process::Command::new(slipway_bin())
+            .args(["agent", "--insecure-http", "--server", &relay.url()])
+            .args(["--name", "dev-01", "--enroll-token", &token, "--data"])
+            .arg(&data)
+            .envs(agent_env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_online(&server, "dev-01");
+    ok(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "rec",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+        ],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok(server.cli(None, &["deployment", "logs", "1"])).contains("started") {
+        assert!(Instant::now() < deadline, "the step never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    relay.cut();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut spooled = false;
+    while !log.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the step did not finish during the cut"
+        );
+        spooled |= std::fs::read_dir(data.join("log-spool"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|f| f.metadata().is_ok_and(|m| m.len() > 0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let peak = peak_rss_kib(agent.0.id());
+    relay.restore();
+    until(&server, "1", 600, |v| v["state"] == "succeeded");
+    let out = json(server.cli(None, &["deployment", "logs", "1", "-o", "json"]));
+    let delivered = out["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_str().unwrap().to_string())
+        .collect();
+    (server, peak, spooled, delivered)
+}
+
+#[test]
+fn a_flood_of_output_during_a_cut_spills_to_disk_and_arrives_whole() {
+    let n = 200_000;
+    let (server, peak, spooled, delivered) = flood_during_a_cut(n, &[]);
+    eprintln!("agent peak RSS (VmHWM) while {n} lines waited: {peak:?} KiB");
+    assert!(
+        spooled,
+        "lines beyond the memory bound went to the spool file"
+    );
+    let big: Vec<&String> = delivered.iter().filter(|l| l.starts_with("big-")).collect();
+    assert_eq!(big.len() as u64, n, "every line arrived exactly once");
+    for (i, line) in big.iter().enumerate() {
+        assert_eq!(**line, format!("big-{}", i + 1), "in order");
+    }
+    assert!(!delivered.iter().any(|l| l.contains("lines dropped")));
+    // A long log reads page by page: by line, by task, with a limit, and with the cursor.
+    let page = ok(server.cli(
+        None,
+        &[
+            "deployment",
+            "logs",
+            "1",
+            "--from-line",
+            "1000",
+            "--limit",
+            "3",
+        ],
+    ));
+    let lines: Vec<&str> = page.lines().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(
+        lines,
+        [&delivered[1000], &delivered[1001], &delivered[1002]]
+    );
+    let task = show(&server, "1")["tasks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answer: serde_json::Value = ureq::get(&format!(
+        "{}/api/v1/deployments/1/logs?task={task}&after_line=150000&limit=5000",
+        server.url
+    ))
+    .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+    .call()
+    .unwrap()
+    .into_json()
+    .unwrap();
+    assert_eq!(answer["items"].as_array().unwrap().len(), 5000);
+    assert_eq!(answer["items"][0]["line"], delivered[150000].as_str());
+    assert_eq!(answer["next_after_line"], 155000);
+    assert_eq!(answer["more"], true);
+    let since = ok(server.cli(
+        None,
+        &["deployment", "logs", "1", "--since", "2100-01-01T00:00:00Z"],
+    ));
+    assert!(since.is_empty(), "{since}");
+}
+
+#[test]
+fn a_full_spool_drops_the_middle_of_the_output_and_says_so() {
+    let n = 200_000;
+    let (_server, _, _, delivered) = flood_during_a_cut(n, &[("SLIPWAY_AGENT_LOG_SPOOL_MB", "1")]);
+    let marker = delivered
+        .iter()
+        .find(|l| l.contains("lines dropped: log spool full"))
+        .unwrap_or_else(|| panic!("a marker line among {} lines", delivered.len()));
+    let dropped: u64 = marker
+        .trim_start_matches("[… ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let big = delivered.iter().filter(|l| l.starts_with("big-")).count() as u64;
+    assert!(dropped > 0);
+    assert_eq!(
+        big + dropped,
+        n,
+        "what is missing is exactly what the marker counts"
+    );
+    // The start and the end of the output are kept: the end is where errors show.
+    assert!(delivered.iter().any(|l| l == "big-1"));
+    assert!(delivered.iter().any(|l| l == &format!("big-{n}")));
+}

@@ -54,6 +54,19 @@ pub struct LogLine {
     pub line: String,
 }
 
+/// The most lines one page of output carries.
+pub const MAX_LOG_PAGE: i64 = 5000;
+
+/// Which output lines to read: a task's or the whole deployment's, from a time on (RFC 3339,
+/// as stored), after the first `after_line` of that selection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub task: Option<String>,
+    pub since: Option<String>,
+    pub after_line: i64,
+    pub limit: i64,
+}
+
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
@@ -156,21 +169,40 @@ impl Store {
         row.as_ref().map(task).transpose()
     }
 
-    /// Log lines of a deployment's tasks after `after` (a `(task, attempt, line)` cursor is not
-    /// needed by readers: they page by their count).
+    /// The first `limit` log lines of a deployment after skipping `offset` (all tasks, in the
+    /// order they arrived).
     pub async fn deployment_logs(
         &self,
         deployment_id: i64,
         offset: i64,
         limit: i64,
     ) -> Result<Vec<LogLine>> {
+        self.log_page(
+            deployment_id,
+            &LogFilter {
+                after_line: offset,
+                limit,
+                ..LogFilter::default()
+            },
+        )
+        .await
+    }
+
+    /// One page of a deployment's output, optionally of one task and/or from a time on. Lines
+    /// come in the order they arrived; `after_line` counts the lines of this same selection
+    /// already read, so a reader pages with the count it holds (for one task's first attempt,
+    /// that is the last line number read).
+    pub async fn log_page(&self, deployment_id: i64, filter: &LogFilter) -> Result<Vec<LogLine>> {
         let rows = sqlx::query(
             "SELECT l.task_id, l.attempt, l.line_no, l.at, l.line FROM task_logs l JOIN tasks t ON t.id = l.task_id \
-             WHERE t.deployment_id = $1 ORDER BY l.at, l.task_id, l.attempt, l.line_no LIMIT $2 OFFSET $3",
+             WHERE t.deployment_id = $1 AND ($2 IS NULL OR l.task_id = $2) AND ($3 IS NULL OR l.at >= $3) \
+             ORDER BY l.at, l.task_id, l.attempt, l.line_no LIMIT $4 OFFSET $5",
         )
         .bind(deployment_id)
-        .bind(limit.clamp(1, 5000))
-        .bind(offset.max(0))
+        .bind(filter.task.as_deref())
+        .bind(filter.since.as_deref())
+        .bind(filter.limit.clamp(1, MAX_LOG_PAGE))
+        .bind(filter.after_line.max(0))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -198,6 +230,9 @@ impl Store {
         // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
         let _writer = self.write_lock.lock().await;
         let at = now();
+        // One transaction per batch: a backlog of many thousand lines is one commit per batch,
+        // not one per line.
+        let mut tx = self.pool.begin().await?;
         for (i, line) in lines.iter().enumerate() {
             sqlx::query("INSERT INTO task_logs (task_id, attempt, line_no, at, line) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt, line_no) DO NOTHING")
                 .bind(task_id)
@@ -205,9 +240,10 @@ impl Store {
                 .bind(first_line_no + i as i64)
                 .bind(&at)
                 .bind(line)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -231,7 +267,7 @@ impl Store {
     pub async fn releases_in_use(&self, project: &str) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT release_version FROM deployments d WHERE d.project = $1 AND ( \
-               d.state IN ('pending', 'running', 'awaiting_decision', 'rolling_back') \
+               d.state IN ('pending', 'running', 'awaiting_decision', 'waiting_for_intervention', 'rolling_back') \
                OR d.id IN (SELECT MAX(id) FROM deployments WHERE project = $1 AND kind = 'deploy' AND state = 'succeeded' GROUP BY environment))",
         )
         .bind(project)
@@ -392,7 +428,7 @@ impl WriteTx<'_> {
         environment: &str,
     ) -> Result<Option<i64>> {
         let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT id FROM deployments WHERE project = $1 AND environment = $2 AND state IN ('pending', 'running', 'awaiting_decision', 'rolling_back') ORDER BY id LIMIT 1",
+            "SELECT id FROM deployments WHERE project = $1 AND environment = $2 AND state IN ('pending', 'running', 'awaiting_decision', 'waiting_for_intervention', 'rolling_back') ORDER BY id LIMIT 1",
         )
         .bind(project)
         .bind(environment)

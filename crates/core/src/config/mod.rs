@@ -795,8 +795,10 @@ impl Checker<'_> {
             let action = match serde_path_to_error::deserialize::<_, Action>(tagged) {
                 Ok(a) => a,
                 Err(e) => {
-                    let err = if e.path().to_string() == "action"
-                        || e.inner().to_string().starts_with("unknown variant")
+                    let path = e.path().to_string();
+                    let err = if path == "action"
+                        || (e.inner().to_string().starts_with("unknown variant")
+                            && !path.starts_with("with."))
                     {
                         let options: Vec<String> =
                             Action::KINDS.iter().map(|k| k.to_string()).collect();
@@ -930,6 +932,13 @@ impl Checker<'_> {
                     &with,
                     "a command needs a non-empty `run` and a timeout above 0".into(),
                     "e.g. run: /opt/app/bin/check.sh, timeout_secs: 60",
+                );
+            }
+            Action::Manual(p) if p.instructions.trim().is_empty() => {
+                self.error(
+                    &format!("{with}.instructions"),
+                    "a manual step needs instructions: what the person must do or check".into(),
+                    "e.g. instructions: \"Check the error rate on the dashboard, then proceed\"",
                 );
             }
             Action::InstallBatch(p) if p.schedule.split_whitespace().count() != 5 => {

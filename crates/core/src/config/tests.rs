@@ -265,3 +265,56 @@ fn bad_gates_are_located_and_explained() {
         assert_eq!(err.line, line, "{message}");
     }
 }
+
+fn with_manual_step(with: &str) -> String {
+    PETS.replace(
+        "    - name: Stop JBoss\n",
+        &format!("    - name: Check the dashboards\n      action: manual\n      with: {with}\n    - name: Stop JBoss\n"),
+    )
+}
+
+#[test]
+fn a_manual_step_loads_with_its_instructions_and_approvers() {
+    let config = load_one(&with_manual_step(
+        "{ instructions: \"Look at the error rate\", approvers: ops }",
+    ))
+    .unwrap();
+    let step = config.projects[0]
+        .plan
+        .iter()
+        .find(|s| s.name == "Check the dashboards")
+        .unwrap();
+    assert_eq!(
+        step.action,
+        crate::plan::Action::Manual(crate::plan::ManualParams {
+            instructions: "Look at the error rate".into(),
+            approvers: Some(crate::access::Role::Ops),
+        })
+    );
+}
+
+#[test]
+fn a_manual_step_without_instructions_is_refused_where_it_is() {
+    let text = with_manual_step("{ instructions: \"  \" }");
+    let err = first_error(&text);
+    let line = text
+        .lines()
+        .position(|l| l.contains("instructions: \"  \""))
+        .unwrap()
+        + 1;
+    assert_eq!(err.line, line, "{err}");
+    assert!(err.message.contains("needs instructions"), "{err}");
+
+    let text = with_manual_step("{ approvers: ops }");
+    let err = first_error(&text);
+    assert!(err.message.contains("instructions"), "{err}");
+}
+
+#[test]
+fn a_manual_step_with_an_unknown_role_names_the_roles() {
+    let text = with_manual_step("{ instructions: go, approvers: opps }");
+    let err = first_error(&text);
+    assert!(!err.message.contains("unknown action"), "{err}");
+    assert!(err.to_string().contains("opps"), "{err}");
+    assert!(err.to_string().contains("ops"), "{err}");
+}

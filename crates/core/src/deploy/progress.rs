@@ -8,6 +8,10 @@ use crate::model::Step;
 use crate::name::Name;
 use crate::plan::{derive_rollback, Action};
 
+/// Where a `manual` step "runs": its one task stands for the person who answers. It is no valid
+/// target name, so no agent can ever lease it.
+pub const INTERVENTION_TARGET: &str = "(manual)";
+
 /// One step (or one undo) of a deployment, with the batches of targets it runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Run {
@@ -34,6 +38,8 @@ pub enum Next {
     Dispatch { run: usize, batch: usize },
     /// Tasks are out with agents.
     Wait,
+    /// A `manual` step waits for a person: the deployment pauses until someone answers.
+    Intervene { run: usize },
     /// A task failed or was lost: the failure policy decides.
     Failed {
         run: usize,
@@ -64,6 +70,11 @@ pub fn next(runs: &[Run], tasks: &[TaskStatus]) -> Next {
                     target: bad.target.clone(),
                     lost: bad.state == TaskState::Lost,
                 };
+            }
+            if matches!(run.action, Action::Manual(_))
+                && batch.iter().any(|t| t.state == TaskState::Pending)
+            {
+                return Next::Intervene { run: r };
             }
             if batch.iter().any(|t| !t.state.is_final()) {
                 return Next::Wait;
@@ -164,6 +175,40 @@ mod tests {
         assert_eq!(next(&runs, &tasks), Next::Dispatch { run: 1, batch: 1 });
         tasks.push(task(1, 1, "t2", TaskState::Skipped));
         assert_eq!(next(&runs, &tasks), Next::Done);
+    }
+
+    #[test]
+    fn a_manual_step_pauses_until_answered_then_goes_on_and_leaves_no_undo() {
+        let manual = Action::Manual(crate::plan::ManualParams {
+            instructions: "check the dashboards".into(),
+            approvers: None,
+        });
+        let runs = [
+            run(1, cmd("a", Some("undo a")), &[&["t1"]]),
+            run(2, manual, &[&[INTERVENTION_TARGET]]),
+            run(3, cmd("b", Some("undo b")), &[&["t1"]]),
+        ];
+        let mut tasks = vec![
+            task(0, 0, "t1", TaskState::Succeeded),
+            task(1, 0, INTERVENTION_TARGET, TaskState::Pending),
+        ];
+        assert_eq!(next(&runs, &tasks), Next::Intervene { run: 1 });
+        tasks[1].state = TaskState::Succeeded;
+        assert_eq!(next(&runs, &tasks), Next::Dispatch { run: 2, batch: 0 });
+        tasks[1].state = TaskState::Failed;
+        assert_eq!(
+            next(&runs, &tasks),
+            Next::Failed {
+                run: 1,
+                target: INTERVENTION_TARGET.into(),
+                lost: false
+            }
+        );
+        tasks[1].state = TaskState::Succeeded;
+        tasks.push(task(2, 0, "t1", TaskState::Succeeded));
+        let undo = rollback_runs(&runs, &tasks, |_| vec![]);
+        let steps: Vec<usize> = undo.iter().map(|r| r.step).collect();
+        assert_eq!(steps, [3, 1]);
     }
 
     #[test]

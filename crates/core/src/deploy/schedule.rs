@@ -52,6 +52,15 @@ pub fn schedule(
 ) -> Result<Vec<StepRun>, NoTarget> {
     let mut runs = Vec::with_capacity(steps.len());
     for (number, step) in steps {
+        if matches!(step.action, crate::plan::Action::Manual(_)) {
+            // A person answers it; it runs on no target.
+            runs.push(StepRun {
+                number: *number,
+                name: step.name.clone(),
+                batches: vec![vec![super::progress::INTERVENTION_TARGET.to_string()]],
+            });
+            continue;
+        }
         let mut on: Vec<String> = targets
             .iter()
             .filter(|t| runs_on(step, t))
@@ -145,6 +154,20 @@ mod tests {
             "step 3 \"s\" runs on roles [db] but no target of MET holds any of them"
         );
         assert!(err.hint().contains("--role db"));
+    }
+
+    #[test]
+    fn a_manual_step_needs_no_target() {
+        let mut s = step(&["nobody-has-this"], None);
+        s.action = crate::plan::Action::Manual(crate::plan::ManualParams {
+            instructions: "go".into(),
+            approvers: None,
+        });
+        let runs = schedule(&[(2, &s)], &[], &n("PROD")).unwrap();
+        assert_eq!(
+            runs[0].batches,
+            vec![vec![super::super::progress::INTERVENTION_TARGET.to_string()]]
+        );
     }
 
     proptest! {

@@ -13,6 +13,9 @@ pub enum DeploymentState {
     Running,
     /// A step failed and the environment's policy is to stop and ask: retry, skip or roll back.
     AwaitingDecision,
+    /// A `manual` step was reached: the deployment waits for an authorised person to proceed
+    /// or abort.
+    WaitingForIntervention,
     RollingBack,
     Succeeded,
     Failed,
@@ -36,6 +39,7 @@ impl DeploymentState {
             DeploymentState::Pending => "pending",
             DeploymentState::Running => "running",
             DeploymentState::AwaitingDecision => "awaiting_decision",
+            DeploymentState::WaitingForIntervention => "waiting_for_intervention",
             DeploymentState::RollingBack => "rolling_back",
             DeploymentState::Succeeded => "succeeded",
             DeploymentState::Failed => "failed",
@@ -50,6 +54,7 @@ impl DeploymentState {
             Pending,
             Running,
             AwaitingDecision,
+            WaitingForIntervention,
             RollingBack,
             Succeeded,
             Failed,
@@ -97,6 +102,10 @@ pub enum DeploymentEvent {
     Cancel,
     /// A dry run or an undo deployment hit a failure: it ends, there is nothing to ask.
     Abort,
+    /// A `manual` step was reached: wait for a person.
+    AwaitIntervention,
+    /// The person proceeded: the next step runs. (An abort is a `StepFailed`.)
+    Proceed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -119,6 +128,8 @@ impl DeploymentEvent {
             DeploymentEvent::RollbackFailed => "fail a rollback",
             DeploymentEvent::Cancel => "be cancelled",
             DeploymentEvent::Abort => "abort",
+            DeploymentEvent::AwaitIntervention => "wait for an intervention",
+            DeploymentEvent::Proceed => "proceed after an intervention",
         }
     }
 }
@@ -153,6 +164,22 @@ pub fn transition(
         (S::RollingBack, E::StepFailed { .. }) => S::Failed,
         (S::Pending | S::Running, E::Cancel) => S::Cancelled,
         (S::Running, E::Abort) => S::Failed,
+        (S::Running, E::AwaitIntervention) => S::WaitingForIntervention,
+        (S::WaitingForIntervention, E::Proceed) => S::Running,
+        // An abort counts as a failed step: the environment's policy applies.
+        (
+            S::WaitingForIntervention,
+            E::StepFailed {
+                policy: FailurePolicy::StopAndAsk,
+            },
+        ) => S::AwaitingDecision,
+        (
+            S::WaitingForIntervention,
+            E::StepFailed {
+                policy: FailurePolicy::RollBack,
+            },
+        ) => S::RollingBack,
+        (S::WaitingForIntervention, E::Cancel) => S::Cancelled,
         _ => {
             return Err(IllegalTransition {
                 from,
@@ -206,11 +233,17 @@ impl TaskState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskEvent {
     Lease,
-    Report { success: bool },
+    Report {
+        success: bool,
+    },
     LeaseExpired,
     Retry,
     Skip,
     Cancel,
+    /// A person answered a manual intervention (which no agent leases).
+    Answer {
+        proceed: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -234,6 +267,8 @@ pub fn task_transition(
         (S::Failed | S::Lost, E::Retry) => S::Pending,
         (S::Failed | S::Lost | S::Pending, E::Skip) => S::Skipped,
         (S::Pending | S::Leased, E::Cancel) => S::Cancelled,
+        (S::Pending, E::Answer { proceed: true }) => S::Succeeded,
+        (S::Pending, E::Answer { proceed: false }) => S::Failed,
         _ => return Err(IllegalTaskTransition { from, event }),
     };
     Ok(to)
@@ -303,6 +338,45 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_manual_step_waits_for_a_person_who_proceeds_or_aborts() {
+        let waiting = transition(S::Running, E::AwaitIntervention).unwrap();
+        assert_eq!(waiting, S::WaitingForIntervention);
+        assert!(!waiting.is_final());
+        assert_eq!(transition(waiting, E::Proceed), Ok(S::Running));
+        assert_eq!(
+            transition(
+                waiting,
+                E::StepFailed {
+                    policy: FailurePolicy::RollBack
+                }
+            ),
+            Ok(S::RollingBack)
+        );
+        assert_eq!(
+            transition(
+                waiting,
+                E::StepFailed {
+                    policy: FailurePolicy::StopAndAsk
+                }
+            ),
+            Ok(S::AwaitingDecision)
+        );
+        assert_eq!(transition(waiting, E::Cancel), Ok(S::Cancelled));
+        // Only a waiting deployment can be answered, and a waiting one runs nothing else.
+        assert!(transition(S::Running, E::Proceed).is_err());
+        assert!(transition(S::AwaitingDecision, E::Proceed).is_err());
+        assert!(transition(waiting, E::Completed).is_err());
+        assert!(transition(waiting, E::Retry).is_err());
+        assert_eq!(
+            task_transition(TaskState::Pending, TaskEvent::Answer { proceed: false }),
+            Ok(TaskState::Failed)
+        );
+        assert!(
+            task_transition(TaskState::Succeeded, TaskEvent::Answer { proceed: true }).is_err()
+        );
+    }
+
     fn any_event() -> impl Strategy<Value = DeploymentEvent> {
         prop_oneof![
             Just(E::Start),
@@ -320,6 +394,8 @@ mod tests {
             Just(E::RollbackFailed),
             Just(E::Cancel),
             Just(E::Abort),
+            Just(E::AwaitIntervention),
+            Just(E::Proceed),
         ]
     }
 

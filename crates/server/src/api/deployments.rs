@@ -5,10 +5,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use slipway_store::{LogLine, StoredDeployment};
+use slipway_store::StoredDeployment;
 
 use crate::auth::Actor;
-use crate::services::deployments::{self, Decision, DeploymentView, Mode};
+use crate::services::deployments::{self, Decision, DeploymentView, LogPage, Mode};
+use crate::services::interventions::{self, Answer};
 use crate::services::parse_name;
 use crate::services::promotions::Started;
 use crate::{AppState, ServiceError};
@@ -19,6 +20,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/deployments/{id}", get(show))
         .route("/api/v1/deployments/{id}/logs", get(logs))
         .route("/api/v1/deployments/{id}/decision", post(decide))
+        .route("/api/v1/deployments/{id}/proceed", post(proceed))
+        .route("/api/v1/deployments/{id}/abort", post(abort))
         .route("/api/v1/rollbacks", post(rollback))
 }
 
@@ -29,6 +32,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/deployments/{id}"),
     ("get", "/api/v1/deployments/{id}/logs"),
     ("post", "/api/v1/deployments/{id}/decision"),
+    ("post", "/api/v1/deployments/{id}/proceed"),
+    ("post", "/api/v1/deployments/{id}/abort"),
     ("post", "/api/v1/rollbacks"),
 ];
 
@@ -127,7 +132,15 @@ async fn show(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogQuery {
+    /// One task's lines only.
+    task: Option<String>,
+    /// Lines stored at or after this RFC 3339 time.
+    since: Option<String>,
+    /// How many lines of this selection the reader already holds.
+    after_line: Option<i64>,
+    /// The former name of `after_line`.
     offset: Option<i64>,
     limit: Option<i64>,
 }
@@ -137,16 +150,48 @@ async fn logs(
     actor: Actor,
     Path(id): Path<i64>,
     Query(q): Query<LogQuery>,
-) -> Result<Json<Vec<LogLine>>, ServiceError> {
+) -> Result<Json<LogPage>, ServiceError> {
     Ok(Json(
-        deployments::logs(
+        deployments::log_page(
             &state,
             &actor,
             id,
-            q.offset.unwrap_or(0),
+            q.task,
+            q.since.as_deref(),
+            q.after_line.or(q.offset).unwrap_or(0),
             q.limit.unwrap_or(1000),
         )
         .await?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+async fn proceed(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    body: Option<Json<AnswerBody>>,
+) -> Result<Json<StoredDeployment>, ServiceError> {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    Ok(Json(
+        interventions::answer(&state, &actor, id, Answer::Proceed, body.comment).await?,
+    ))
+}
+
+async fn abort(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    Json(body): Json<AnswerBody>,
+) -> Result<Json<StoredDeployment>, ServiceError> {
+    Ok(Json(
+        interventions::answer(&state, &actor, id, Answer::Abort, body.comment).await?,
     ))
 }
 

@@ -26,6 +26,7 @@ use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResul
 use super::session::{ConsoleUser, NoFields, SignedForm};
 use crate::auth::Actor;
 use crate::services::deployments::{Decision, DeploymentView, Mode};
+use crate::services::interventions::{Answer, Intervention};
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
 
@@ -47,6 +48,7 @@ fn deployment_badge(state: DeploymentState) -> Badge {
         DeploymentState::Pending => ("pending", "idle"),
         DeploymentState::Running => ("running", "info"),
         DeploymentState::AwaitingDecision => ("awaiting decision", "warn"),
+        DeploymentState::WaitingForIntervention => ("waiting for an intervention", "warn"),
         DeploymentState::RollingBack => ("rolling back", "warn"),
         DeploymentState::Succeeded => ("succeeded", "good"),
         DeploymentState::Failed => ("failed", "bad"),
@@ -507,6 +509,14 @@ struct ShowPage {
     actions: Actions,
     /// A later successful deployment, which `rollback` would undo instead of this one.
     superseded_by: Option<i64>,
+    /// The manual intervention the deployment waits for, and whether this person may answer.
+    intervention: Option<Intervention>,
+    may_answer: bool,
+    /// The plan has a manual step not answered yet: the page tells the reader to reload when
+    /// the deployment starts waiting for it (the script shows the notice).
+    manual_ahead: bool,
+    /// Answers given to manual steps so far: step, who/what, and the comment.
+    answers: Vec<(String, String)>,
 }
 
 impl ShowPage {
@@ -530,7 +540,7 @@ impl ShowPage {
 }
 
 /// When a deployment may be cancelled; retry, skip and roll back need `awaiting_decision`.
-const DECIDE_STATES: &str = "pending running awaiting_decision";
+const DECIDE_STATES: &str = "pending running awaiting_decision waiting_for_intervention";
 
 fn parse_id(id: &str) -> Result<i64, ServiceError> {
     id.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(|| {
@@ -599,6 +609,23 @@ pub async fn show(
     } else {
         None
     };
+    let may_answer = services::interventions::may_answer(&state, &user.actor, d, &view.tasks).await;
+    let answers = d
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.action.kind() == "manual")
+        .flat_map(|(i, r)| {
+            view.tasks
+                .iter()
+                .filter(move |t| t.phase == "forward" && t.run_index == i as i64)
+                .filter_map(move |t| {
+                    t.summary
+                        .clone()
+                        .map(|s| (format!("{}. {}", r.step, r.name), s))
+                })
+        })
+        .collect();
     let actions = Actions {
         decide: allowed && !d.state.is_final(),
         // A deploy still moving is the newest in its environment, so if it succeeds, it is the
@@ -641,6 +668,10 @@ pub async fn show(
         log_truncated: lines.len() as i64 >= LOG_PAGE,
         actions,
         superseded_by,
+        intervention: view.intervention.clone(),
+        may_answer,
+        manual_ahead: !d.state.is_final() && d.runs.iter().any(|r| r.action.kind() == "manual"),
+        answers,
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -702,6 +733,27 @@ pub async fn decide(
     let SignedForm { user, form } = signed;
     let id = parse_id(&id).or_page(&user)?;
     services::deployments::decide(&state, &user.actor, id, form.decision)
+        .await
+        .or_page(&user)?;
+    Ok(see_other(&format!("/deployments/{id}")))
+}
+
+#[derive(Deserialize)]
+pub struct InterventionFields {
+    answer: Answer,
+    #[serde(default)]
+    comment: String,
+}
+
+/// `POST /deployments/{id}/intervention`: proceed or abort at a manual step.
+pub async fn intervene(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    signed: SignedForm<InterventionFields>,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    let id = parse_id(&id).or_page(&user)?;
+    services::interventions::answer(&state, &user.actor, id, form.answer, Some(form.comment))
         .await
         .or_page(&user)?;
     Ok(see_other(&format!("/deployments/{id}")))
@@ -836,6 +888,7 @@ mod tests {
             deployment: d,
             tasks,
             rollback_preview: Default::default(),
+            intervention: None,
         };
         let lines = [LogLine {
             task_id: "rollback-0-web-01".into(),
@@ -868,14 +921,36 @@ mod tests {
                 roll_back_environment: false,
             },
             superseded_by: None,
+            intervention: Some(Intervention {
+                step: 2,
+                name: "Gate".into(),
+                instructions: "<b>look</b> at the dashboards".into(),
+                approvers: None,
+                who_may_answer: "admin or ops".into(),
+                since: None,
+            }),
+            may_answer: true,
+            manual_ahead: false,
+            answers: vec![("2. Gate".into(), "proceeded by <i>olga</i>".into())],
         };
         let html = page.render().unwrap();
+        assert!(
+            html.contains("action=\"/deployments/7/intervention\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;b&gt;look&lt;/b&gt; at the dashboards"),
+            "{html}"
+        );
+        assert!(!html.contains("<i>olga"), "{html}");
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("<img src=x"), "{html}");
         assert!(html.contains("&lt;img src=x"), "{html}");
         // Rolling back: no decision applies, so the form is there for the script but hidden.
         assert!(
-            html.contains("data-states=\"running pending awaiting_decision\" hidden"),
+            html.contains(
+                "data-states=\"running pending awaiting_decision waiting_for_intervention\" hidden"
+            ),
             "{html}"
         );
     }

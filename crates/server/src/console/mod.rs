@@ -57,6 +57,10 @@ pub fn router() -> Router<AppState> {
         .route("/deployments/{id}/live", get(deployments::live))
         .route("/deployments/{id}/decision", post(deployments::decide))
         .route(
+            "/deployments/{id}/intervention",
+            post(deployments::intervene),
+        )
+        .route(
             "/deployments/{id}/rollback",
             post(deployments::roll_back_environment),
         )

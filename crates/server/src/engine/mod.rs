@@ -12,7 +12,9 @@ use std::time::Duration;
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::progress::{next, rollback_runs, Next, Run, TaskStatus};
-use slipway_core::deploy::state::{transition, DeploymentEvent, DeploymentState, TaskState};
+use slipway_core::deploy::state::{
+    task_transition, transition, DeploymentEvent, DeploymentState, TaskEvent, TaskState,
+};
 use slipway_core::Name;
 use slipway_store::{StoredDeployment, StoredTask, WriteTx};
 use tokio::sync::Notify;
@@ -195,6 +197,46 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<(), ServiceErro
             state.engine.agents.notify_waiters();
             state.wake_orchestrator();
             return Ok(());
+        }
+        Next::Intervene { run } => {
+            let step = phase_runs(&d)[run].clone();
+            let instructions = match &step.action {
+                slipway_core::plan::Action::Manual(p) => p.instructions.clone(),
+                _ => String::new(),
+            };
+            let Some(mut task) = tasks
+                .into_iter()
+                .find(|t| t.phase == d.phase && t.run_index == run as i64)
+            else {
+                return Ok(());
+            };
+            if d.kind == "dry_run" {
+                // Check mode reports the pause and goes on: nobody waits in a dry run.
+                task.state = task_transition(task.state, TaskEvent::Answer { proceed: true })
+                    .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+                let now = slipway_store::now();
+                task.started_at = Some(now.clone());
+                task.finished_at = Some(now);
+                task.summary = Some(format!(
+                    "would pause for a manual intervention: {instructions}"
+                ));
+                tx.update_task(&task).await?;
+                tx.audit(system(
+                    "task.succeeded",
+                    id,
+                    json!({ "task": task.id, "step": step.step, "name": step.name, "summary": task.summary }),
+                ));
+            } else {
+                settle(&mut d, DeploymentEvent::AwaitIntervention, None)?;
+                task.started_at = Some(slipway_store::now());
+                tx.update_task(&task).await?;
+                tx.update_deployment(&d).await?;
+                tx.audit(system(
+                    "deployment.intervention_requested",
+                    id,
+                    json!({ "step": step.step, "name": step.name, "instructions": instructions }),
+                ));
+            }
         }
         Next::Failed { run, target, lost } => {
             let step = phase_runs(&d)[run].clone();

@@ -380,6 +380,8 @@ pub struct DeploymentView {
     pub tasks: Vec<StoredTask>,
     /// What a rollback would undo if every step completed.
     pub rollback_preview: RollbackPlan,
+    /// The manual intervention the deployment waits for, if it waits for one.
+    pub intervention: Option<super::interventions::Intervention>,
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<DeploymentView, ServiceError> {
@@ -417,10 +419,12 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<DeploymentV
             .collect(),
         left_as_is: Vec::new(),
     };
+    let intervention = super::interventions::for_view(state, &deployment, &tasks).await?;
     Ok(DeploymentView {
         deployment,
         tasks,
         rollback_preview,
+        intervention,
     })
 }
 
@@ -444,4 +448,83 @@ pub async fn logs(
 ) -> Result<Vec<LogLine>, ServiceError> {
     require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
     Ok(state.store.deployment_logs(id, offset, limit).await?)
+}
+
+/// One page of a deployment's output (or one task's), with the cursor for the next one.
+#[derive(Debug, Serialize)]
+pub struct LogPage {
+    pub items: Vec<LogLine>,
+    /// The `after_line` that reads on from here (with the same `task` and `since`).
+    pub next_after_line: i64,
+    /// The page was full: more lines are waiting now.
+    pub more: bool,
+}
+
+/// Read a deployment's output by line (`after_line` lines of this selection already read), by
+/// time (`since`, RFC 3339) and/or for one task, `limit` lines at most.
+pub async fn log_page(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    task: Option<String>,
+    since: Option<&str>,
+    after_line: i64,
+    limit: i64,
+) -> Result<LogPage, ServiceError> {
+    require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
+    if state.store.deployment(id).await?.is_none() {
+        return Err(ServiceError::not_found(
+            format!("deployment {id}"),
+            "list them with `slipway deployment list`",
+        ));
+    }
+    if let Some(t) = &task {
+        if state
+            .store
+            .task(t)
+            .await?
+            .is_none_or(|t| t.deployment_id != id)
+        {
+            return Err(ServiceError::not_found(
+                format!("task {t} of deployment {id}"),
+                format!("task ids are in `slipway deployment show {id} --output json`"),
+            ));
+        }
+    }
+    let since = since
+        .map(|s| {
+            s.parse::<jiff::Timestamp>()
+                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+                .map_err(|e| {
+                    ServiceError::invalid(
+                        format!("`{s}` is not an RFC 3339 time: {e}"),
+                        "e.g. since=2026-11-23T19:00:00Z",
+                    )
+                })
+        })
+        .transpose()?;
+    if after_line < 0 || limit < 1 {
+        return Err(ServiceError::invalid(
+            "after_line must be 0 or more and limit at least 1",
+            format!("e.g. after_line=0&limit={}", slipway_store::MAX_LOG_PAGE),
+        ));
+    }
+    let limit = limit.min(slipway_store::MAX_LOG_PAGE);
+    let items = state
+        .store
+        .log_page(
+            id,
+            &slipway_store::LogFilter {
+                task,
+                since,
+                after_line,
+                limit,
+            },
+        )
+        .await?;
+    Ok(LogPage {
+        next_after_line: after_line + items.len() as i64,
+        more: items.len() as i64 >= limit,
+        items,
+    })
 }

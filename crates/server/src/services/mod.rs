@@ -9,6 +9,7 @@ pub mod audit;
 pub mod deployments;
 pub mod environments;
 pub mod evidence;
+pub mod interventions;
 pub mod parity;
 pub mod projects;
 pub mod promotions;

@@ -212,7 +212,9 @@ fn run_streaming(mut cmd: Command, timeout: Duration, log: &mut LogSink) -> Outc
         Ok(c) => c,
         Err(e) => return fail(format!("cannot start the command: {e}")),
     };
-    let (tx, rx) = mpsc::channel::<String>();
+    // Bounded: when the log sink falls behind, the readers wait and the command blocks on its
+    // pipe, rather than output piling up in memory.
+    let (tx, rx) = mpsc::sync_channel::<String>(1024);
     for stream in [
         child
             .stdout

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 mod actions;
 mod archive;
+mod spool;
 mod sql;
 mod work;
 
