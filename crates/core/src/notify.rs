@@ -187,6 +187,43 @@ pub fn payload(
     })
 }
 
+/// Whether a signed callback (an ITSM tool answering a change request) is genuine and fresh:
+/// `given` is its `X-Slipway-Signature`, made like [`signature`] with the webhook's secret, and
+/// its timestamp lies within `tolerance_secs` of `now` (so a captured call cannot be replayed
+/// later). Compared in constant time.
+pub fn verify_callback(
+    secret: &str,
+    timestamp: i64,
+    body: &[u8],
+    given: &str,
+    now: i64,
+    tolerance_secs: i64,
+) -> Result<(), &'static str> {
+    if (now - timestamp).abs() > tolerance_secs {
+        return Err(
+            "the timestamp is too far from the server's time; sign each call when it is sent",
+        );
+    }
+    let hex = given
+        .strip_prefix("sha256=")
+        .ok_or("the signature must read sha256=<hex>")?;
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or("the signature is not hexadecimal")?;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&bytes)
+        .map_err(|_| "the signature does not match this webhook's secret and body")
+}
+
 /// `X-Slipway-Signature`: `sha256=` and the hex HMAC-SHA256, keyed by the webhook's secret
 /// (its text as shown at creation), of `timestamp.body`.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -477,5 +514,23 @@ mod tests {
             let _ = parse_events(&text);
             let _ = check_url(&text);
         }
+    }
+
+    #[test]
+    fn a_callback_is_accepted_only_signed_with_the_secret_and_fresh() {
+        let body = br#"{"approve":true}"#;
+        let good = signature("whsec_x", 1_000, body);
+        assert_eq!(
+            verify_callback("whsec_x", 1_000, body, &good, 1_100, 300),
+            Ok(())
+        );
+        assert!(verify_callback("whsec_y", 1_000, body, &good, 1_100, 300).is_err());
+        assert!(verify_callback("whsec_x", 1_000, b"{}", &good, 1_100, 300).is_err());
+        assert!(verify_callback("whsec_x", 1_001, body, &good, 1_100, 300).is_err());
+        assert!(verify_callback("whsec_x", 1_000, body, &good, 2_000, 300)
+            .unwrap_err()
+            .contains("too far"));
+        assert!(verify_callback("whsec_x", 1_000, body, "md5=00", 1_100, 300).is_err());
+        assert!(verify_callback("whsec_x", 1_000, body, "sha256=zz", 1_100, 300).is_err());
     }
 }

@@ -218,6 +218,16 @@ impl WriteTx<'_> {
 }
 
 impl Store {
+    /// A webhook's sealed secret, to check a signed callback from the tool it feeds.
+    pub async fn webhook_secret(&self, name: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT secret_sealed FROM webhooks WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     pub async fn webhooks(&self) -> Result<Vec<Webhook>> {
         let rows = sqlx::query(&format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY name"

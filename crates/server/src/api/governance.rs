@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/change-requests", get(change_requests))
         .route("/api/v1/change-requests/{id}", get(change_request))
         .route("/api/v1/change-requests/{id}/decision", post(decide))
+        .route("/api/v1/change-requests/{id}/callback", post(callback))
         .route("/api/v1/clock", get(clock).put(set_clock))
         .route("/api/v1/projects/{name}/parity", get(parity))
 }
@@ -48,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/change-requests"),
     ("get", "/api/v1/change-requests/{id}"),
     ("post", "/api/v1/change-requests/{id}/decision"),
+    ("post", "/api/v1/change-requests/{id}/callback"),
     ("get", "/api/v1/clock"),
     ("put", "/api/v1/clock"),
     ("get", "/api/v1/projects/{name}/parity"),
@@ -341,5 +343,35 @@ async fn parity(
             right,
         )
         .await?,
+    ))
+}
+
+/// An ITSM tool answers a change request: no session or token, a signature instead.
+async fn callback(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<StoredChangeRequest>> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| ServiceError::Refused {
+                message: format!("the callback has no {name} header"),
+                hint: "send X-Slipway-Webhook, X-Slipway-Timestamp and X-Slipway-Signature".into(),
+            })
+    };
+    let webhook = header("x-slipway-webhook")?;
+    let timestamp: i64 = header("x-slipway-timestamp")?.parse().map_err(|_| {
+        ServiceError::invalid(
+            "X-Slipway-Timestamp is not a number of seconds",
+            "send unix seconds",
+        )
+    })?;
+    let signature = header("x-slipway-signature")?;
+    Ok(Json(
+        promotions::itsm_callback(&state, id, &webhook, timestamp, &signature, &body).await?,
     ))
 }

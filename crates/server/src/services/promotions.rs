@@ -746,6 +746,58 @@ pub async fn decide_change_request(
     decide_rfc(state, &actor.username, id, approve, comment).await
 }
 
+/// An ITSM tool decides a change request it mirrors: the call is signed like the webhook that
+/// feeds the tool (`X-Slipway-Webhook` names it), fresh within five minutes, and recorded as
+/// decided by `itsm:WEBHOOK:PERSON`.
+pub async fn itsm_callback(
+    state: &AppState,
+    id: i64,
+    webhook: &str,
+    timestamp: i64,
+    signature: &str,
+    body: &[u8],
+) -> Result<StoredChangeRequest, ServiceError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Answer {
+        approve: bool,
+        comment: String,
+        by: String,
+    }
+    let unauthorised = |why: &str| {
+        ServiceError::Refused {
+        message: format!("the callback for change request {id} is refused: {why}"),
+        hint: "sign `TIMESTAMP.BODY` with HMAC-SHA256 and the webhook's secret, as Slipway signs its deliveries (docs/webhooks.md)".into(),
+    }
+    };
+    let sealed = state
+        .store
+        .webhook_secret(webhook)
+        .await?
+        .ok_or_else(|| unauthorised("no webhook has that name"))?;
+    let secret = state
+        .secrets
+        .open(&crate::services::webhooks::secret_slot(webhook), &sealed)
+        .ok_or_else(|| unauthorised("the webhook's secret cannot be opened"))?;
+    slipway_core::notify::verify_callback(
+        &secret,
+        timestamp,
+        body,
+        signature,
+        jiff::Timestamp::now().as_second(),
+        300,
+    )
+    .map_err(unauthorised)?;
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        ServiceError::invalid(
+            format!("the callback body is not {{\"approve\": bool, \"comment\": \"…\", \"by\": \"…\"}}: {e}"),
+            "",
+        )
+    })?;
+    let by = format!("itsm:{webhook}:{}", answer.by.trim());
+    decide_rfc(state, &by, id, answer.approve, &answer.comment).await
+}
+
 pub(crate) async fn decide_rfc(
     state: &AppState,
     by: &str,
