@@ -639,7 +639,8 @@ fn an_unsigned_or_badly_signed_artifact_cannot_enter_a_protected_environment() {
         assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
         let message = stderr(&refused);
         assert!(
-            message.contains("reaches protected environment(s) PRE-PROD, PROD-EU, PROD-US"),
+            message
+                .contains("reaches environment(s) PRE-PROD, PROD-EU, PROD-US requiring signatures"),
             "{message}"
         );
         assert!(message.contains(why), "{message}");
@@ -647,7 +648,7 @@ fn an_unsigned_or_badly_signed_artifact_cannot_enter_a_protected_environment() {
         // Made anyway, it is marked and the gate of every protected environment refuses it.
         let made = ok(create_release(&server, version, &set, &["--unsigned-ok"]));
         assert!(
-            made.contains("NOT eligible for protected environments"),
+            made.contains("NOT eligible for environments that require signatures"),
             "{made}"
         );
         let gate = server.cli(
@@ -665,7 +666,7 @@ fn an_unsigned_or_badly_signed_artifact_cannot_enter_a_protected_environment() {
         assert_eq!(gate.status.code(), Some(3));
         assert!(
             stderr(&gate).contains(&format!(
-                "release {version} of pets cannot enter protected environment PROD-EU: {why}"
+                "release {version} of pets cannot enter environment PROD-EU, which requires signatures: {why}"
             )),
             "{}",
             stderr(&gate)
@@ -1298,4 +1299,199 @@ fn the_vault_behaves_the_same_on_postgresql() {
         ok(server.cli(None, &["audit", "verify"]));
     }
     rt.block_on(slipway_store::testing::drop_postgres_database(&url));
+}
+
+/// `require_signatures` per environment, and the signature verified again at every hand-out:
+/// a key revoked after a deployment was created stops it at the agent's fetch (even with the
+/// artifact in the agent's cache), where the environment requires signatures, and only there.
+#[test]
+fn every_hand_out_verifies_the_signature_again_where_the_environment_requires_it() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let sites = tempfile::tempdir().unwrap();
+    let go = work.path().join("go");
+    let yaml = format!(
+        r#"
+environments:
+  - {{ name: DEV, require_signatures: true, on_failure: roll_back }}
+  - {{ name: INT, protected: true, require_signatures: false, on_failure: roll_back }}
+project:
+  name: signed
+  components:
+    - {{ name: app, kind: file }}
+  variables:
+    - {{ name: SITE, value: "{sites}/dev", environment: DEV }}
+    - {{ name: SITE, value: "{sites}/int", environment: INT }}
+  plan:
+    - name: Wait for the go
+      action: command
+      roles: [app]
+      with: {{ run: "i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done", timeout_secs: 90 }}
+    - name: Place the app
+      action: artifact.place
+      roles: [app]
+      with: {{ component: app, destination: "${{SITE}}", keep: 2 }}
+  lifecycles:
+    - name: all
+      phases:
+        - environments: [DEV, INT]
+"#,
+        sites = sites.path().display(),
+        go = go.display(),
+    );
+    let applied = ok(server.cli(None, &["apply", "-f", &file(work.path(), "s.yaml", &yaml)]));
+    assert!(applied.contains("environment/DEV"), "{applied}");
+    let (key, public) = generate_key(&server, work.path(), "ci.key");
+    ok(server.cli(
+        None,
+        &[
+            "key",
+            "add",
+            "--project",
+            "signed",
+            "--name",
+            "ci",
+            "--public-key",
+            &public,
+        ],
+    ));
+    let artifact = file(work.path(), "app.txt", "signed app");
+    for (version, extra) in [
+        ("1.0.0", vec!["--sign-key", key.as_str()]),
+        ("0.9.0", vec![]),
+    ] {
+        let mut args = vec![
+            "artifact",
+            "push",
+            &artifact,
+            "--project",
+            "signed",
+            "--component",
+            "app",
+            "--version",
+            version,
+        ];
+        args.extend(extra);
+        ok(server.cli(None, &args));
+    }
+    // An unprotected environment that requires signatures refuses an unsigned release too.
+    let refused = server.cli(
+        None,
+        &[
+            "release",
+            "create",
+            "--project",
+            "signed",
+            "--version",
+            "0.9.0",
+            "--artifact",
+            "app=0.9.0",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("reaches environment(s) DEV requiring signatures"),
+        "{}",
+        stderr(&refused)
+    );
+    ok(server.cli(
+        None,
+        &[
+            "release",
+            "create",
+            "--project",
+            "signed",
+            "--version",
+            "1.0.0",
+            "--artifact",
+            "app=1.0.0",
+        ],
+    ));
+
+    let mut agents = Vec::new();
+    for env in ["DEV", "INT"] {
+        let token = enrollment_token(&server, env, &["app"]);
+        let name = format!("agent-{env}");
+        agents.push(spawn_agent(
+            &server.url,
+            &name,
+            &work.path().join(&name),
+            Some(&token),
+        ));
+        wait_online(&server, &name);
+    }
+    let deploy = |env: &str, wait: bool| {
+        let mut args = vec![
+            "deploy",
+            "--project",
+            "signed",
+            "--release",
+            "1.0.0",
+            "--env",
+            env,
+        ];
+        if wait {
+            args.extend(["--wait", "--timeout", "120"]);
+        }
+        server.cli(None, &args)
+    };
+    std::fs::write(&go, "").unwrap();
+    let first = ok(deploy("DEV", true));
+    assert!(first.contains("deployment 1: succeeded"), "{first}");
+    let placed = sites.path().join("dev/current/app");
+    assert_eq!(std::fs::read_to_string(&placed).unwrap(), "signed app");
+
+    // Created while the key is trusted; the key is revoked before the agent fetches the bytes.
+    std::fs::remove_file(&go).unwrap();
+    ok(deploy("DEV", false));
+    ok(server.cli(None, &["key", "revoke", "--project", "signed", "ci"]));
+    std::fs::write(&go, "").unwrap();
+    let second = server.cli(
+        None,
+        &["deployment", "show", "2", "--wait", "--timeout", "120"],
+    );
+    assert_eq!(second.status.code(), Some(1), "{}", stdout(&second));
+    let logs = ok(server.cli(None, &["deployment", "logs", "2"]));
+    let failure = json(server.cli(None, &["deployment", "show", "2", "-o", "json"]));
+    for text in [logs.as_str(), &failure.to_string()] {
+        assert!(
+            text.contains("artifact app 1.0.0")
+                && text.contains("requires signatures")
+                && text.contains("signed with key ci, which was revoked"),
+            "{text}"
+        );
+    }
+    let refusals = json(server.cli(
+        None,
+        &[
+            "audit",
+            "list",
+            "--verb",
+            "artifact.handout_refused",
+            "-o",
+            "json",
+        ],
+    ));
+    let refusal = &refusals["items"][0];
+    assert_eq!(
+        refusal["subject"], "artifact/signed/app/1.0.0",
+        "{refusals}"
+    );
+    assert_eq!(refusal["actor"], "agent:agent-DEV", "{refusals}");
+    // A new deployment is refused at once, by the same rule.
+    let third = deploy("DEV", true);
+    assert_eq!(third.status.code(), Some(3), "{}", stderr(&third));
+    assert!(
+        stderr(&third).contains("signed with key ci, which was revoked"),
+        "{}",
+        stderr(&third)
+    );
+
+    // INT does not require signatures (though protected): it still takes the release.
+    let int = ok(deploy("INT", true));
+    assert!(int.contains("succeeded"), "{int}");
+    assert_eq!(
+        std::fs::read_to_string(sites.path().join("int/current/app")).unwrap(),
+        "signed app"
+    );
 }

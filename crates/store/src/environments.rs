@@ -25,10 +25,14 @@ fn environment(row: &AnyRow) -> Result<Environment> {
             "roll_back" => FailurePolicy::RollBack,
             _ => FailurePolicy::StopAndAsk,
         },
+        require_signatures: row
+            .try_get::<Option<i64>, _>("require_signatures")?
+            .map(|v| v != 0),
     })
 }
 
-const COLUMNS: &str = "name, position, region, protected, description, on_failure";
+const COLUMNS: &str =
+    "name, position, region, protected, description, on_failure, require_signatures";
 
 impl Store {
     /// All environments in delivery order.
@@ -65,9 +69,10 @@ impl WriteTx<'_> {
 
     pub async fn put_environment(&mut self, env: &Environment) -> Result<()> {
         sqlx::query(
-            "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure, require_signatures) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (name) DO UPDATE SET position = excluded.position, region = excluded.region, protected = excluded.protected, \
-             description = excluded.description, updated_at = excluded.updated_at, on_failure = excluded.on_failure",
+             description = excluded.description, updated_at = excluded.updated_at, on_failure = excluded.on_failure, \
+             require_signatures = excluded.require_signatures",
         )
         .bind(env.name.as_str())
         .bind(env.position)
@@ -79,6 +84,7 @@ impl WriteTx<'_> {
             FailurePolicy::StopAndAsk => "stop_and_ask",
             FailurePolicy::RollBack => "roll_back",
         })
+        .bind(env.require_signatures.map(flag))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

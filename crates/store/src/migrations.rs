@@ -9,6 +9,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_vault.sql")),
     (3, include_str!("../migrations/0003_agents.sql")),
     (4, include_str!("../migrations/0004_deployments.sql")),
+    (8, include_str!("../migrations/0008_vault_policy.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

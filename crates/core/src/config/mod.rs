@@ -51,6 +51,11 @@ pub struct EnvironmentSpec {
     /// When a step fails: `stop_and_ask` (retry, skip or roll back by hand) or `roll_back`.
     #[serde(default)]
     pub on_failure: crate::deploy::state::FailurePolicy,
+    /// Whether only artifacts validly signed by a key the project trusts may be deployed here;
+    /// checked at release creation, at deployment and at every artifact hand-out.
+    /// Default: the value of `protected`.
+    #[serde(default)]
+    pub require_signatures: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -369,6 +374,7 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                     protected: e.protected,
                     description: e.description,
                     on_failure: e.on_failure,
+                    require_signatures: e.require_signatures,
                 })
                 .collect::<Vec<_>>();
             let project = file.project.map(|p| checker.project(p));

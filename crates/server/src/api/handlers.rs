@@ -117,6 +117,8 @@ pub struct EnvironmentBody {
     description: String,
     #[serde(default)]
     on_failure: slipway_core::deploy::state::FailurePolicy,
+    #[serde(default)]
+    require_signatures: Option<bool>,
 }
 
 pub async fn put_environment(
@@ -136,6 +138,7 @@ pub async fn put_environment(
         protected: body.protected,
         description: body.description,
         on_failure: body.on_failure,
+        require_signatures: body.require_signatures,
     };
     let changed = services::environments::put(&state, &actor, env).await?;
     Ok(Json(json!({ "changed": changed })))
