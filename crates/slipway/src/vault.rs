@@ -472,7 +472,7 @@ fn download(remote: &Remote, digest: &str, out: &Path) -> Result<(), Failure> {
         let cut = |e: io::Error| {
             Failure::new(
                 Exit::Failed,
-                format!("error: the download of {expected} was cut before its end ({e}); nothing was written to {}\n  hint: the server refuses to finish sending bytes that no longer match their digest: ask an operator to run `slipway vault verify`", out.display()),
+                format!("error: the download of {expected} was cut before its end ({e}); nothing was written to {}\n  hint: the connection or the server's disk failed mid-transfer; try again, and if it goes on, ask an operator to run `slipway vault verify`", out.display()),
             )
         };
         match received {

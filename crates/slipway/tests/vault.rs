@@ -1495,3 +1495,128 @@ project:
         "signed app"
     );
 }
+
+/// A blob verified and untouched since streams without hashing; any change to its file — even
+/// one with the modification time set back — sends it through a full re-hash before the first
+/// byte, so a damaged blob of any size answers a clean 500 and is counted. The scrub finds
+/// damage nobody downloads.
+#[test]
+fn a_verified_blob_streams_and_damage_is_caught_before_the_first_byte_or_by_the_scrub() {
+    let server = Server::start_with_env(None, &[("SLIPWAY_VAULT_SCRUB_EVERY", "1")]);
+    ok(server.cli(None, &["apply", "-f", PETS]));
+    let dir = tempfile::tempdir().unwrap();
+    // Larger than the 64 MiB that used to be hashed while streaming.
+    let content: Vec<u8> = (0..(65u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let war = dir.path().join("big.war");
+    std::fs::write(&war, &content).unwrap();
+    let digest = pushed_digest(push(
+        &server,
+        None,
+        war.to_str().unwrap(),
+        "pets-war",
+        "1.0.0",
+        &["-o", "json"],
+    ));
+    // Once its file has settled, a check remembers it as verified; downloads then stream it.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    assert!(ok(server.cli(None, &["vault", "verify"])).contains("vault intact: 1 blobs"));
+    let back = dir.path().join("back.war");
+    for _ in 0..2 {
+        ok(server.cli(
+            None,
+            &[
+                "artifact",
+                "download",
+                &digest,
+                "--out",
+                back.to_str().unwrap(),
+            ],
+        ));
+        assert!(std::fs::read(&back).unwrap() == content);
+    }
+
+    // Flip one byte in place, then set the modification time back: only the change time shows.
+    let path = blob_path(&server, &digest);
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(40 << 20)).unwrap();
+        f.write_all(&[content[40 << 20] ^ 0x01]).unwrap();
+    }
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+    let (status, head, body) = http_get(&server, &format!("/api/v1/blobs/{digest}"), None);
+    assert_eq!(status, 500, "{head}");
+    assert!(head.contains("application/problem+json"), "{head}");
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("blob {digest} is not served")),
+        "{problem}"
+    );
+    let (_, _, metrics) = http_get(&server, "/metrics", None);
+    let metrics = String::from_utf8(metrics).unwrap();
+    let counted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("slipway_vault_corruptions_detected_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no corruption counter in\n{metrics}"));
+    assert!(counted >= 1, "{metrics}");
+
+    // Damage nobody downloads is found by the scheduled scrub (actor `slipway`).
+    let sql = file(dir.path(), "pets.sql", "create table pets;");
+    let small = pushed_digest(push(
+        &server,
+        None,
+        &sql,
+        "pets-sql",
+        "1.0.0",
+        &["-o", "json"],
+    ));
+    std::fs::write(blob_path(&server, &small), "drop table pets;!!").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let events = json(server.cli(
+            None,
+            &[
+                "audit",
+                "list",
+                "--verb",
+                "vault.corruption_detected",
+                "-o",
+                "json",
+            ],
+        ));
+        let by_scrub = events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["subject"] == format!("blob/{small}") && e["actor"] == "slipway");
+        if by_scrub {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scrub never reported blob {small}: {events}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let scrubs = json(server.cli(
+        None,
+        &["audit", "list", "--verb", "vault.scrub", "-o", "json"],
+    ));
+    assert!(!scrubs["items"].as_array().unwrap().is_empty());
+}
