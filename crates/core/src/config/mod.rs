@@ -448,8 +448,11 @@ fn explain_serde(inner: &str, path: String) -> (String, Option<String>, String) 
             ),
             None => format!("allowed keys here: {}", options.join(", ")),
         };
+        // serde_path_to_error's path already ends at the unknown key; older paths did not.
         let key_path = if path.is_empty() {
             field.to_string()
+        } else if path == field || path.ends_with(&format!(".{field}")) {
+            path
         } else {
             format!("{path}.{field}")
         };
