@@ -53,6 +53,14 @@ pub fn environment_change(current: Option<&Environment>, desired: &Environment) 
             current.protected, desired.protected
         ));
     }
+    // Following `protected` (None) shows through the `protected` line when that flips.
+    if current.require_signatures != desired.require_signatures {
+        details.push(format!(
+            "require_signatures: {} → {}",
+            show_policy(current),
+            show_policy(desired)
+        ));
+    }
     if current.description != desired.description {
         details.push("description changed".to_string());
     }
@@ -74,6 +82,14 @@ pub fn environment_change(current: Option<&Environment>, desired: &Environment) 
         subject,
         details,
     })
+}
+
+/// `true`, `false`, or `true (as protected)` when the environment follows `protected`.
+fn show_policy(env: &Environment) -> String {
+    match env.require_signatures {
+        Some(explicit) => explicit.to_string(),
+        None => format!("{} (as protected)", env.protected),
+    }
 }
 
 fn show<T: std::fmt::Display>(v: &Option<T>) -> String {
@@ -251,5 +267,31 @@ mod tests {
         let c = environment_change(Some(&envs[0]), &flipped).unwrap();
         assert_eq!(c.details, ["protected: false → true"]);
         assert_eq!(environment_change(Some(&envs[0]), &envs[0]), None);
+    }
+
+    #[test]
+    fn signature_policy_change_is_shown_and_defaults_to_protected() {
+        let envs = load(&[Source {
+            name: "x",
+            text: PETS,
+        }])
+        .unwrap()
+        .environments;
+        let open = envs[0].clone();
+        assert!(!open.requires_signatures());
+        let mut strict = open.clone();
+        strict.require_signatures = Some(true);
+        assert!(strict.requires_signatures());
+        let c = environment_change(Some(&open), &strict).unwrap();
+        assert_eq!(
+            c.details,
+            ["require_signatures: false (as protected) → true"]
+        );
+
+        let mut protected_but_open = open.clone();
+        protected_but_open.protected = true;
+        assert!(protected_but_open.requires_signatures());
+        protected_but_open.require_signatures = Some(false);
+        assert!(!protected_but_open.requires_signatures());
     }
 }

@@ -26,6 +26,17 @@ pub struct Environment {
     /// What a release must satisfy before it enters.
     #[serde(default)]
     pub gates: crate::governance::Gates,
+    /// Whether only validly signed artifacts may enter; absent means "when protected".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_signatures: Option<bool>,
+}
+
+impl Environment {
+    /// Whether every artifact entering this environment must carry a valid signature by a key
+    /// its project trusts: the explicit `require_signatures`, or else `protected`.
+    pub fn requires_signatures(&self) -> bool {
+        self.require_signatures.unwrap_or(self.protected)
+    }
 }
 
 /// An application and everything needed to ship it.

@@ -10,6 +10,7 @@ pub(crate) struct Metrics {
     requests: [AtomicU64; 5],
     request_micros: AtomicU64,
     denials: AtomicU64,
+    corruptions: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -19,6 +20,7 @@ impl Default for Metrics {
             requests: Default::default(),
             request_micros: AtomicU64::new(0),
             denials: AtomicU64::new(0),
+            corruptions: AtomicU64::new(0),
         }
     }
 }
@@ -31,6 +33,11 @@ impl Metrics {
         if status == 403 {
             self.denials.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A vault blob was found damaged or missing (by a download, `vault verify` or the scrub).
+    pub(crate) fn corruption_detected(&self) {
+        self.corruptions.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn render(&self, audit_events: i64) -> String {
@@ -61,6 +68,12 @@ impl Metrics {
             out,
             "slipway_access_denied_total {}",
             self.denials.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# HELP slipway_vault_corruptions_detected_total Vault blobs found damaged or missing (downloads, verify, scrub).\n# TYPE slipway_vault_corruptions_detected_total counter");
+        let _ = writeln!(
+            out,
+            "slipway_vault_corruptions_detected_total {}",
+            self.corruptions.load(Ordering::Relaxed)
         );
         let _ = writeln!(out, "# HELP slipway_audit_events Events in the audit chain.\n# TYPE slipway_audit_events gauge\nslipway_audit_events {audit_events}");
         let _ = writeln!(out, "# HELP slipway_uptime_seconds Seconds since the server started.\n# TYPE slipway_uptime_seconds gauge");

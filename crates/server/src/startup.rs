@@ -111,6 +111,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     if let Some(period) = vault_config.gc_every {
         crate::services::artifacts::schedule_gc(state.clone(), period);
     }
+    if let Some(period) = vault_config.scrub_every {
+        crate::services::artifacts::schedule_scrub(state.clone(), period);
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {

@@ -472,7 +472,7 @@ fn download(remote: &Remote, digest: &str, out: &Path) -> Result<(), Failure> {
         let cut = |e: io::Error| {
             Failure::new(
                 Exit::Failed,
-                format!("error: the download of {expected} was cut before its end ({e}); nothing was written to {}\n  hint: the server refuses to finish sending bytes that no longer match their digest: ask an operator to run `slipway vault verify`", out.display()),
+                format!("error: the download of {expected} was cut before its end ({e}); nothing was written to {}\n  hint: the connection or the server's disk failed mid-transfer; try again, and if it goes on, ask an operator to run `slipway vault verify`", out.display()),
             )
         };
         match received {
@@ -836,7 +836,7 @@ pub enum ReleaseCommand {
         /// Commit messages to group into notes: `git log --format='%h %s'`, or `git log -z --format='%h %B'` for full messages.
         #[arg(long)]
         commits_file: Option<PathBuf>,
-        /// Create it even if some artifact is not validly signed; it can never enter a protected environment.
+        /// Create it even if some artifact is not validly signed; it can never enter an environment that requires signatures.
         #[arg(long)]
         unsigned_ok: bool,
         #[command(flatten)]
@@ -947,7 +947,7 @@ pub fn release(command: ReleaseCommand) -> Result<(), Failure> {
                 );
                 print_artifacts(r);
                 if r["eligible_for_protected"] != true {
-                    println!("NOT eligible for protected environments: some artifact is not validly signed");
+                    println!("NOT eligible for environments that require signatures: some artifact is not validly signed");
                 }
             });
             Ok(())
@@ -1016,7 +1016,7 @@ pub fn release(command: ReleaseCommand) -> Result<(), Failure> {
             );
             print_artifacts(&r);
             println!(
-                "eligible for protected environments: {}",
+                "eligible for environments that require signatures: {}",
                 if r["eligible_for_protected"] == true {
                     "yes"
                 } else {

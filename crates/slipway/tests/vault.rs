@@ -639,7 +639,8 @@ fn an_unsigned_or_badly_signed_artifact_cannot_enter_a_protected_environment() {
         assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
         let message = stderr(&refused);
         assert!(
-            message.contains("reaches protected environment(s) PRE-PROD, PROD-EU, PROD-US"),
+            message
+                .contains("reaches environment(s) PRE-PROD, PROD-EU, PROD-US requiring signatures"),
             "{message}"
         );
         assert!(message.contains(why), "{message}");
@@ -647,7 +648,7 @@ fn an_unsigned_or_badly_signed_artifact_cannot_enter_a_protected_environment() {
         // Made anyway, it is marked and the gate of every protected environment refuses it.
         let made = ok(create_release(&server, version, &set, &["--unsigned-ok"]));
         assert!(
-            made.contains("NOT eligible for protected environments"),
+            made.contains("NOT eligible for environments that require signatures"),
             "{made}"
         );
         let gate = server.cli(
@@ -665,7 +666,7 @@ fn an_unsigned_or_badly_signed_artifact_cannot_enter_a_protected_environment() {
         assert_eq!(gate.status.code(), Some(3));
         assert!(
             stderr(&gate).contains(&format!(
-                "release {version} of pets cannot enter protected environment PROD-EU: {why}"
+                "release {version} of pets cannot enter environment PROD-EU, which requires signatures: {why}"
             )),
             "{}",
             stderr(&gate)
@@ -1298,4 +1299,324 @@ fn the_vault_behaves_the_same_on_postgresql() {
         ok(server.cli(None, &["audit", "verify"]));
     }
     rt.block_on(slipway_store::testing::drop_postgres_database(&url));
+}
+
+/// `require_signatures` per environment, and the signature verified again at every hand-out:
+/// a key revoked after a deployment was created stops it at the agent's fetch (even with the
+/// artifact in the agent's cache), where the environment requires signatures, and only there.
+#[test]
+fn every_hand_out_verifies_the_signature_again_where_the_environment_requires_it() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let sites = tempfile::tempdir().unwrap();
+    let go = work.path().join("go");
+    let yaml = format!(
+        r#"
+environments:
+  - {{ name: DEV, require_signatures: true, on_failure: roll_back }}
+  - {{ name: INT, protected: true, require_signatures: false, on_failure: roll_back, gates: {{ change_request: false }} }}
+project:
+  name: signed
+  components:
+    - {{ name: app, kind: file }}
+  variables:
+    - {{ name: SITE, value: "{sites}/dev", environment: DEV }}
+    - {{ name: SITE, value: "{sites}/int", environment: INT }}
+  plan:
+    - name: Wait for the go
+      action: command
+      roles: [app]
+      with: {{ run: "i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done", timeout_secs: 90 }}
+    - name: Place the app
+      action: artifact.place
+      roles: [app]
+      with: {{ component: app, destination: "${{SITE}}", keep: 2 }}
+  lifecycles:
+    - name: all
+      phases:
+        - environments: [DEV, INT]
+"#,
+        sites = sites.path().display(),
+        go = go.display(),
+    );
+    let applied = ok(server.cli(None, &["apply", "-f", &file(work.path(), "s.yaml", &yaml)]));
+    assert!(applied.contains("environment/DEV"), "{applied}");
+    let (key, public) = generate_key(&server, work.path(), "ci.key");
+    ok(server.cli(
+        None,
+        &[
+            "key",
+            "add",
+            "--project",
+            "signed",
+            "--name",
+            "ci",
+            "--public-key",
+            &public,
+        ],
+    ));
+    let artifact = file(work.path(), "app.txt", "signed app");
+    for (version, extra) in [
+        ("1.0.0", vec!["--sign-key", key.as_str()]),
+        ("0.9.0", vec![]),
+    ] {
+        let mut args = vec![
+            "artifact",
+            "push",
+            &artifact,
+            "--project",
+            "signed",
+            "--component",
+            "app",
+            "--version",
+            version,
+        ];
+        args.extend(extra);
+        ok(server.cli(None, &args));
+    }
+    // An unprotected environment that requires signatures refuses an unsigned release too.
+    let refused = server.cli(
+        None,
+        &[
+            "release",
+            "create",
+            "--project",
+            "signed",
+            "--version",
+            "0.9.0",
+            "--artifact",
+            "app=0.9.0",
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("reaches environment(s) DEV requiring signatures"),
+        "{}",
+        stderr(&refused)
+    );
+    ok(server.cli(
+        None,
+        &[
+            "release",
+            "create",
+            "--project",
+            "signed",
+            "--version",
+            "1.0.0",
+            "--artifact",
+            "app=1.0.0",
+        ],
+    ));
+
+    let mut agents = Vec::new();
+    for env in ["DEV", "INT"] {
+        let token = enrollment_token(&server, env, &["app"]);
+        let name = format!("agent-{env}");
+        agents.push(spawn_agent(
+            &server.url,
+            &name,
+            &work.path().join(&name),
+            Some(&token),
+        ));
+        wait_online(&server, &name);
+    }
+    let deploy = |env: &str, wait: bool| {
+        let mut args = vec![
+            "deploy",
+            "--project",
+            "signed",
+            "--release",
+            "1.0.0",
+            "--env",
+            env,
+        ];
+        if wait {
+            args.extend(["--wait", "--timeout", "120"]);
+        }
+        server.cli(None, &args)
+    };
+    std::fs::write(&go, "").unwrap();
+    let first = ok(deploy("DEV", true));
+    assert!(first.contains("deployment 1: succeeded"), "{first}");
+    let placed = sites.path().join("dev/current/app");
+    assert_eq!(std::fs::read_to_string(&placed).unwrap(), "signed app");
+
+    // Created while the key is trusted; the key is revoked before the agent fetches the bytes.
+    std::fs::remove_file(&go).unwrap();
+    ok(deploy("DEV", false));
+    ok(server.cli(None, &["key", "revoke", "--project", "signed", "ci"]));
+    std::fs::write(&go, "").unwrap();
+    let second = server.cli(
+        None,
+        &["deployment", "show", "2", "--wait", "--timeout", "120"],
+    );
+    assert_eq!(second.status.code(), Some(1), "{}", stdout(&second));
+    let logs = ok(server.cli(None, &["deployment", "logs", "2"]));
+    let failure = json(server.cli(None, &["deployment", "show", "2", "-o", "json"]));
+    for text in [logs.as_str(), &failure.to_string()] {
+        assert!(
+            text.contains("artifact app 1.0.0")
+                && text.contains("requires signatures")
+                && text.contains("signed with key ci, which was revoked"),
+            "{text}"
+        );
+    }
+    let refusals = json(server.cli(
+        None,
+        &[
+            "audit",
+            "list",
+            "--verb",
+            "artifact.handout_refused",
+            "-o",
+            "json",
+        ],
+    ));
+    let refusal = &refusals["items"][0];
+    assert_eq!(
+        refusal["subject"], "artifact/signed/app/1.0.0",
+        "{refusals}"
+    );
+    assert_eq!(refusal["actor"], "agent:agent-DEV", "{refusals}");
+    // A new deployment is refused at once, by the same rule.
+    let third = deploy("DEV", true);
+    assert_eq!(third.status.code(), Some(3), "{}", stderr(&third));
+    assert!(
+        stderr(&third).contains("signed with key ci, which was revoked"),
+        "{}",
+        stderr(&third)
+    );
+
+    // INT does not require signatures (though protected): it still takes the release.
+    let int = ok(deploy("INT", true));
+    assert!(int.contains("succeeded"), "{int}");
+    assert_eq!(
+        std::fs::read_to_string(sites.path().join("int/current/app")).unwrap(),
+        "signed app"
+    );
+}
+
+/// A blob verified and untouched since streams without hashing; any change to its file — even
+/// one with the modification time set back — sends it through a full re-hash before the first
+/// byte, so a damaged blob of any size answers a clean 500 and is counted. The scrub finds
+/// damage nobody downloads.
+#[test]
+fn a_verified_blob_streams_and_damage_is_caught_before_the_first_byte_or_by_the_scrub() {
+    let server = Server::start_with_env(None, &[("SLIPWAY_VAULT_SCRUB_EVERY", "1")]);
+    ok(server.cli(None, &["apply", "-f", PETS]));
+    let dir = tempfile::tempdir().unwrap();
+    // Larger than the 64 MiB that used to be hashed while streaming.
+    let content: Vec<u8> = (0..(65u32 << 20))
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let war = dir.path().join("big.war");
+    std::fs::write(&war, &content).unwrap();
+    let digest = pushed_digest(push(
+        &server,
+        None,
+        war.to_str().unwrap(),
+        "pets-war",
+        "1.0.0",
+        &["-o", "json"],
+    ));
+    // Once its file has settled, a check remembers it as verified; downloads then stream it.
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    assert!(ok(server.cli(None, &["vault", "verify"])).contains("vault intact: 1 blobs"));
+    let back = dir.path().join("back.war");
+    for _ in 0..2 {
+        ok(server.cli(
+            None,
+            &[
+                "artifact",
+                "download",
+                &digest,
+                "--out",
+                back.to_str().unwrap(),
+            ],
+        ));
+        assert!(std::fs::read(&back).unwrap() == content);
+    }
+
+    // Flip one byte in place, then set the modification time back: only the change time shows.
+    let path = blob_path(&server, &digest);
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(40 << 20)).unwrap();
+        f.write_all(&[content[40 << 20] ^ 0x01]).unwrap();
+    }
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+    let (status, head, body) = http_get(&server, &format!("/api/v1/blobs/{digest}"), None);
+    assert_eq!(status, 500, "{head}");
+    assert!(head.contains("application/problem+json"), "{head}");
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("blob {digest} is not served")),
+        "{problem}"
+    );
+    let (_, _, metrics) = http_get(&server, "/metrics", None);
+    let metrics = String::from_utf8(metrics).unwrap();
+    let counted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("slipway_vault_corruptions_detected_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no corruption counter in\n{metrics}"));
+    assert!(counted >= 1, "{metrics}");
+
+    // Damage nobody downloads is found by the scheduled scrub (actor `slipway`).
+    let sql = file(dir.path(), "pets.sql", "create table pets;");
+    let small = pushed_digest(push(
+        &server,
+        None,
+        &sql,
+        "pets-sql",
+        "1.0.0",
+        &["-o", "json"],
+    ));
+    std::fs::write(blob_path(&server, &small), "drop table pets;!!").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let events = json(server.cli(
+            None,
+            &[
+                "audit",
+                "list",
+                "--verb",
+                "vault.corruption_detected",
+                "-o",
+                "json",
+            ],
+        ));
+        let by_scrub = events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["subject"] == format!("blob/{small}") && e["actor"] == "slipway");
+        if by_scrub {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scrub never reported blob {small}: {events}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let scrubs = json(server.cli(
+        None,
+        &["audit", "list", "--verb", "vault.scrub", "-o", "json"],
+    ));
+    assert!(!scrubs["items"].as_array().unwrap().is_empty());
 }

@@ -27,10 +27,14 @@ fn environment(row: &AnyRow) -> Result<Environment> {
         },
         gates: serde_json::from_str(&row.try_get::<String, _>("gates")?)
             .map_err(|e| StoreError::Corrupt(format!("gates of environment {name}: {e}")))?,
+        require_signatures: row
+            .try_get::<Option<i64>, _>("require_signatures")?
+            .map(|v| v != 0),
     })
 }
 
-const COLUMNS: &str = "name, position, region, protected, description, on_failure, gates";
+const COLUMNS: &str =
+    "name, position, region, protected, description, on_failure, gates, require_signatures";
 
 impl Store {
     /// All environments in delivery order.
@@ -67,9 +71,10 @@ impl WriteTx<'_> {
 
     pub async fn put_environment(&mut self, env: &Environment) -> Result<()> {
         sqlx::query(
-            "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure, gates) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure, gates, require_signatures) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (name) DO UPDATE SET position = excluded.position, region = excluded.region, protected = excluded.protected, \
-             description = excluded.description, updated_at = excluded.updated_at, on_failure = excluded.on_failure, gates = excluded.gates",
+             description = excluded.description, updated_at = excluded.updated_at, on_failure = excluded.on_failure, \
+             gates = excluded.gates, require_signatures = excluded.require_signatures",
         )
         .bind(env.name.as_str())
         .bind(env.position)
@@ -82,6 +87,7 @@ impl WriteTx<'_> {
             FailurePolicy::RollBack => "roll_back",
         })
         .bind(serde_json::to_string(&env.gates).expect("gates serialise"))
+        .bind(env.require_signatures.map(flag))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

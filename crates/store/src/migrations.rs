@@ -11,6 +11,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_deployments.sql")),
     (5, include_str!("../migrations/0005_governance.sql")),
     (6, include_str!("../migrations/0006_webhooks.sql")),
+    (8, include_str!("../migrations/0008_vault_policy.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

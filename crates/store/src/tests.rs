@@ -39,6 +39,7 @@ fn env(name: &str, position: i64, protected: bool) -> Environment {
         description: String::new(),
         on_failure: Default::default(),
         gates: Default::default(),
+        require_signatures: None,
     }
 }
 
@@ -78,6 +79,14 @@ async fn environments_round_trip_in_order() {
                 .unwrap()
                 .protected
         );
+        // The signature policy: explicit either way, or absent (follows `protected`).
+        for policy in [Some(false), Some(true), None] {
+            let mut e = env("PROD", 4, true);
+            e.require_signatures = policy;
+            put_env(&store, &e).await;
+            let stored = store.environment(&e.name).await.unwrap().unwrap();
+            assert_eq!(stored, e);
+        }
     })
     .await;
 }

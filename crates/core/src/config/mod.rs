@@ -51,6 +51,11 @@ pub struct EnvironmentSpec {
     /// When a step fails: `stop_and_ask` (retry, skip or roll back by hand) or `roll_back`.
     #[serde(default)]
     pub on_failure: crate::deploy::state::FailurePolicy,
+    /// Whether only artifacts validly signed by a key the project trusts may be deployed here;
+    /// checked at release creation, at deployment and at every artifact hand-out.
+    /// Default: the value of `protected`.
+    #[serde(default)]
+    pub require_signatures: Option<bool>,
     /// What a release must satisfy before it enters this environment.
     #[serde(default)]
     pub gates: Option<GatesSpec>,
@@ -459,6 +464,7 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                     protected: e.protected,
                     description: e.description,
                     on_failure: e.on_failure,
+                    require_signatures: e.require_signatures,
                 })
                 .collect::<Vec<_>>();
             let project = file.project.map(|p| checker.project(p));
@@ -532,8 +538,11 @@ fn explain_serde(inner: &str, path: String) -> (String, Option<String>, String) 
             ),
             None => format!("allowed keys here: {}", options.join(", ")),
         };
+        // serde_path_to_error's path already ends at the unknown key; older paths did not.
         let key_path = if path.is_empty() {
             field.to_string()
+        } else if path == field || path.ends_with(&format!(".{field}")) {
+            path
         } else {
             format!("{path}.{field}")
         };

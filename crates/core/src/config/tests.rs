@@ -54,6 +54,9 @@ fn a_typo_in_a_key_names_line_column_and_the_likely_key() {
     let line = text.lines().position(|l| l.contains("acton:")).unwrap() + 1;
     assert_eq!((err.line, err.column), (line, 7));
     assert_eq!(err.message, "unknown key `acton`");
+    // The path names the key once (it used to read `project.plan[N].acton.acton`).
+    assert!(err.path.starts_with("project.plan["), "{}", err.path);
+    assert!(err.path.ends_with("].acton"), "{}", err.path);
     assert!(
         err.hint
             .as_deref()

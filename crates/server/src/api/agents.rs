@@ -193,15 +193,28 @@ async fn task_result(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// An artifact for one of this agent's running tasks, verified by the vault before it is sent.
+/// An artifact for one of this agent's running tasks: its signature checked again against the
+/// environment's policy, its bytes verified by the vault. `If-None-Match: "<digest>"` (the agent
+/// holds a verified copy) answers `304` once the same checks passed, without the bytes.
 async fn artifact(
     State(state): State<AppState>,
     AgentTarget(target): AgentTarget,
     Path(digest): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ServiceError> {
     let digest = slipway_core::Sha256::parse(&digest)
         .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-    crate::engine::agents::may_fetch(&state, &target, &digest).await?;
+    let handout = crate::engine::agents::may_fetch(&state, &target, &digest).await?;
+    services::releases::check_handout(&state, &handout).await?;
+    let cached = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().trim_matches('"') == digest.to_string());
+    if cached {
+        let mut response = axum::response::Response::new(axum::body::Body::empty());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(response);
+    }
     let reader = Actor {
         user_id: format!("agent:{}", target.name),
         username: format!("agent:{}", target.name),

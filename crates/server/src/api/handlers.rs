@@ -119,6 +119,7 @@ pub struct EnvironmentBody {
     on_failure: slipway_core::deploy::state::FailurePolicy,
     #[serde(default)]
     gates: slipway_core::governance::Gates,
+    require_signatures: Option<bool>,
 }
 
 pub async fn put_environment(
@@ -139,6 +140,7 @@ pub async fn put_environment(
         description: body.description,
         on_failure: body.on_failure,
         gates: body.gates,
+        require_signatures: body.require_signatures,
     };
     let changed = services::environments::put(&state, &actor, env).await?;
     Ok(Json(json!({ "changed": changed })))

@@ -287,12 +287,25 @@ pub async fn result(
     Ok(())
 }
 
+/// What an agent asks for when it fetches an artifact: which deployment needs it, where to.
+#[derive(Debug, Clone)]
+pub struct Handout {
+    pub deployment: i64,
+    pub project: Name,
+    pub release: Version,
+    pub environment: Name,
+    pub component: Name,
+    pub version: slipway_core::release::ArtifactVersion,
+    pub digest: slipway_core::Sha256,
+    pub target: String,
+}
+
 /// An agent may fetch an artifact only while it holds a task of a release that contains it.
 pub async fn may_fetch(
     state: &AppState,
     target: &Target,
     digest: &slipway_core::Sha256,
-) -> Result<(), ServiceError> {
+) -> Result<Handout, ServiceError> {
     for d in state.store.active_deployments().await? {
         let holds_task = state
             .store
@@ -303,14 +316,25 @@ pub async fn may_fetch(
         if !holds_task {
             continue;
         }
-        let (Ok(project), Ok(version)) =
-            (Name::parse(&d.project), Version::parse(&d.release_version))
-        else {
+        let (Ok(project), Ok(version), Ok(environment)) = (
+            Name::parse(&d.project),
+            Version::parse(&d.release_version),
+            Name::parse(&d.environment),
+        ) else {
             continue;
         };
         if let Some(release) = state.store.release(&project, &version).await? {
-            if release.artifacts.iter().any(|a| a.digest == *digest) {
-                return Ok(());
+            if let Some(artifact) = release.artifacts.iter().find(|a| a.digest == *digest) {
+                return Ok(Handout {
+                    deployment: d.id,
+                    project,
+                    release: version,
+                    environment,
+                    component: artifact.component.clone(),
+                    version: artifact.version.clone(),
+                    digest: *digest,
+                    target: target.name.clone(),
+                });
             }
         }
     }

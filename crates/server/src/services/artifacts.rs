@@ -9,14 +9,11 @@
 //! files to `trash/` before it commits and deletes them after, so a failed commit loses nothing.
 
 use std::collections::BTreeSet;
-use std::io::{self, Read};
-use std::path::PathBuf;
 
 use axum::body::{Body, Bytes};
-use futures_util::{stream, Stream};
+use futures_util::Stream;
 use serde::Serialize;
 use serde_json::json;
-use sha2::Digest as _;
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::release::{
@@ -25,18 +22,11 @@ use slipway_core::release::{
 use slipway_core::signing::{artifact_payload, verify, KeyError, PublicKey};
 use slipway_core::{Name, Sha256};
 use slipway_store::{BlobRecord, SigningKeyRecord, StoredArtifact};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{entry, require};
 use crate::auth::Actor;
-use crate::vault::{receive, UploadError};
+use crate::vault::{receive, Check, FileIdentity, UploadError};
 use crate::{AppState, ServiceError};
-
-/// Blobs up to this size are re-hashed completely before the first byte is sent, so corruption
-/// is answered with a clean error. Larger ones are hashed while they stream and the last chunk
-/// is held back until the digest matches: a corrupt blob is never delivered whole.
-const VERIFY_AHEAD_LIMIT: u64 = 64 << 20;
-const READ_CHUNK: usize = 1 << 20;
 
 fn io_error(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::VaultIo(e.to_string())
@@ -438,6 +428,7 @@ impl RangeRequest {
 
 /// Record that stored bytes no longer match their digest (or are gone), for the audit trail.
 async fn record_corruption(state: &AppState, digest: &Sha256, problem: &str) {
+    state.metrics.corruption_detected();
     let write = async {
         let mut tx = state.store.write().await?;
         tx.audit(AuditEntry {
@@ -461,32 +452,10 @@ fn corrupt(digest: &Sha256, problem: &str) -> ServiceError {
     }
 }
 
-/// Hash a file completely, off the async threads. `Ok(None)` when it does not exist.
-async fn hash_file(path: PathBuf) -> io::Result<Option<(Sha256, u64)>> {
-    tokio::task::spawn_blocking(move || {
-        let mut file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let mut hasher = sha2::Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = file.read(&mut buffer)?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            hasher.update(&buffer[..n]);
-        }
-        Ok(Some((Sha256::from_bytes(hasher.finalize().into()), size)))
-    })
-    .await
-    .map_err(io::Error::other)?
-}
-
 /// Hand out a blob by digest, verified: a blob whose bytes no longer match is never served.
+/// A blob whose file is untouched since it was last verified streams at once; any other is
+/// hashed completely before the first byte, so damage answers a clean error (see
+/// `vault::verified`).
 pub async fn download(
     state: &AppState,
     actor: &Actor,
@@ -501,8 +470,8 @@ pub async fn download(
         )
     })?;
     let path = state.vault.path(digest);
-    let size = match std::fs::metadata(&path) {
-        Ok(m) => m.len(),
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
         // Garbage collection may have deleted it since the row was read: that is no corruption.
         Err(_) if state.store.blob(digest).await?.is_none() => {
             return Err(ServiceError::not_found(
@@ -515,133 +484,41 @@ pub async fn download(
             return Err(corrupt(digest, "its file is missing"));
         }
     };
+    let identity = FileIdentity::of(&file.metadata().map_err(io_error)?);
+    let size = identity.size;
     if size != blob.size {
         let problem = format!("the file holds {size} bytes instead of {}", blob.size);
+        state.vault.verified.forget(digest);
         record_corruption(state, digest, &problem).await;
         return Err(corrupt(digest, &problem));
     }
-    let bounds = match range {
-        Some(r) => Some(r.bounds(size).ok_or_else(|| ServiceError::BadRequest {
+    let (first, last) = match range {
+        Some(r) => r.bounds(size).ok_or_else(|| ServiceError::BadRequest {
             message: format!("the requested range is outside the {size} bytes of the blob"),
             hint: "ask for bytes=0- to get everything".into(),
-        })?),
-        None => None,
+        })?,
+        None => (0, size.saturating_sub(1)),
     };
-    if bounds.is_some() || size <= VERIFY_AHEAD_LIMIT {
-        match hash_file(path.clone()).await.map_err(io_error)? {
-            Some((actual, _)) if actual == *digest => {}
-            Some((actual, _)) => {
+    if !state.vault.verified.still(digest, &identity) {
+        match state.vault.check(digest).await.map_err(io_error)? {
+            Check::Intact { .. } => {}
+            Check::Corrupt { actual, .. } => {
                 let problem = format!("its bytes hash to {actual}");
                 record_corruption(state, digest, &problem).await;
                 return Err(corrupt(digest, &problem));
             }
-            None => {
+            Check::Missing => {
                 record_corruption(state, digest, "the file is missing").await;
                 return Err(corrupt(digest, "its file is missing"));
             }
         }
     }
-    let mut file = tokio::fs::File::open(&path).await.map_err(io_error)?;
-    let body = match bounds {
-        Some((first, last)) => {
-            file.seek(io::SeekFrom::Start(first))
-                .await
-                .map_err(io_error)?;
-            Body::from_stream(plain_stream(file.take(last - first + 1)))
-        }
-        None if size <= VERIFY_AHEAD_LIMIT => Body::from_stream(plain_stream(file)),
-        None => {
-            let (state, digest_owned) = (state.clone(), *digest);
-            Body::from_stream(verified_stream(file, *digest, move |actual| {
-                tokio::spawn(async move {
-                    let problem = format!("its bytes hash to {actual} (found while streaming; the transfer was cut before its end)");
-                    record_corruption(&state, &digest_owned, &problem).await;
-                });
-            }))
-        }
-    };
+    let len = if size == 0 { 0 } else { last - first + 1 };
     Ok(Download {
         digest: *digest,
         size,
-        range: bounds,
-        body,
-    })
-}
-
-fn plain_stream<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
-    reader: R,
-) -> impl Stream<Item = io::Result<Bytes>> + Send {
-    stream::unfold(reader, |mut reader| async move {
-        let mut buffer = vec![0u8; READ_CHUNK];
-        match reader.read(&mut buffer).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buffer.truncate(n);
-                Some((Ok(Bytes::from(buffer)), reader))
-            }
-            Err(e) => Some((Err(e), reader)),
-        }
-    })
-}
-
-/// Stream a file while hashing it, one chunk behind: the last chunk goes out only once the
-/// whole content matched `expected`; otherwise the stream fails and the client never gets the
-/// complete body (its length never matches `Content-Length`).
-fn verified_stream(
-    file: tokio::fs::File,
-    expected: Sha256,
-    on_corrupt: impl FnOnce(Sha256) + Send + 'static,
-) -> impl Stream<Item = io::Result<Bytes>> + Send {
-    struct Reading<F> {
-        file: tokio::fs::File,
-        hasher: sha2::Sha256,
-        pending: Option<Bytes>,
-        finished: bool,
-        on_corrupt: Option<F>,
-    }
-    let start = Reading {
-        file,
-        hasher: sha2::Sha256::new(),
-        pending: None,
-        finished: false,
-        on_corrupt: Some(on_corrupt),
-    };
-    stream::unfold(start, move |mut s| async move {
-        if s.finished {
-            return None;
-        }
-        loop {
-            let mut buffer = vec![0u8; READ_CHUNK];
-            match s.file.read(&mut buffer).await {
-                Err(e) => {
-                    s.finished = true;
-                    return Some((Err(e), s));
-                }
-                Ok(0) => {
-                    s.finished = true;
-                    let actual =
-                        Sha256::from_bytes(std::mem::take(&mut s.hasher).finalize().into());
-                    if actual == expected {
-                        return s.pending.take().map(|last| (Ok(last), s));
-                    }
-                    if let Some(report) = s.on_corrupt.take() {
-                        report(actual);
-                    }
-                    let e = io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("blob {expected} is corrupt: its bytes hash to {actual}"),
-                    );
-                    return Some((Err(e), s));
-                }
-                Ok(n) => {
-                    buffer.truncate(n);
-                    s.hasher.update(&buffer);
-                    if let Some(previous) = s.pending.replace(Bytes::from(buffer)) {
-                        return Some((Ok(previous), s));
-                    }
-                }
-            }
-        }
+        range: range.map(|_| (first, last)),
+        body: Body::from_stream(crate::vault::verified::serve(file, first, len)),
     })
 }
 
@@ -651,6 +528,8 @@ pub struct VaultSettings {
     pub max_artifact_bytes: u64,
     /// Seconds between scheduled garbage collections; `None` when off.
     pub gc_every_secs: Option<u64>,
+    /// Seconds between scheduled scrubs (every blob re-hashed); `None` when off.
+    pub scrub_every_secs: Option<u64>,
 }
 
 pub async fn settings(state: &AppState, actor: &Actor) -> Result<VaultSettings, ServiceError> {
@@ -659,6 +538,7 @@ pub async fn settings(state: &AppState, actor: &Actor) -> Result<VaultSettings, 
     Ok(VaultSettings {
         max_artifact_bytes: config.max_artifact_bytes,
         gc_every_secs: config.gc_every.map(|d| d.as_secs()),
+        scrub_every_secs: config.scrub_every.map(|d| d.as_secs()),
     })
 }
 
@@ -773,6 +653,33 @@ pub struct VaultReport {
 /// Re-hash every blob; report and audit each corrupt or missing one.
 pub async fn verify_vault(state: &AppState, actor: &Actor) -> Result<VaultReport, ServiceError> {
     require(state, actor, Operation::ManageVault, "vault").await?;
+    verify_all(state, &actor.username, "vault.verify").await
+}
+
+/// Re-hash every blob now and then, so damage that a file's metadata does not show (bit rot) is
+/// found without waiting for a download (`SLIPWAY_VAULT_SCRUB_EVERY`).
+pub fn schedule_scrub(state: AppState, period: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.tick().await; // the first tick is immediate: the first scrub waits a period
+        loop {
+            ticks.tick().await;
+            match verify_all(&state, "slipway", "vault.scrub").await {
+                Ok(r) if r.intact => tracing::info!(blobs = r.blobs, bytes = r.bytes, "vault scrub: every blob intact"),
+                Ok(r) => tracing::error!(blobs = r.blobs, corrupt = r.corrupt.len(), missing = r.missing.len(), "vault scrub found damaged blobs; see `slipway audit list --verb vault.corruption_detected`"),
+                Err(e) => tracing::error!(error = %e, "vault scrub failed"),
+            }
+        }
+    });
+}
+
+/// Hash every blob against its digest (remembering the intact ones as verified), audit each
+/// corrupt or missing one and the run itself (`verb`, by `actor`).
+async fn verify_all(
+    state: &AppState,
+    actor: &str,
+    verb: &str,
+) -> Result<VaultReport, ServiceError> {
     let blobs = state.store.blobs().await?;
     let mut report = VaultReport {
         intact: true,
@@ -784,23 +691,21 @@ pub async fn verify_vault(state: &AppState, actor: &Actor) -> Result<VaultReport
     };
     let recorded: std::collections::HashSet<Sha256> = blobs.iter().map(|b| b.digest).collect();
     for blob in &blobs {
-        let problem = match hash_file(state.vault.path(&blob.digest))
-            .await
-            .map_err(io_error)?
-        {
-            None => Some((true, "the file is missing".to_string())),
-            Some((actual, size)) => {
+        let problem = match state.vault.check(&blob.digest).await.map_err(io_error)? {
+            Check::Missing => Some((true, "the file is missing".to_string())),
+            Check::Corrupt { actual, size } => {
                 report.bytes += size;
-                if actual != blob.digest {
-                    Some((false, format!("its {size} bytes hash to {actual}")))
-                } else if size != blob.size {
-                    Some((
+                Some((false, format!("its {size} bytes hash to {actual}")))
+            }
+            Check::Intact { size } => {
+                report.bytes += size;
+                (size != blob.size).then(|| {
+                    state.vault.verified.forget(&blob.digest);
+                    (
                         false,
                         format!("it holds {size} bytes instead of {}", blob.size),
-                    ))
-                } else {
-                    None
-                }
+                    )
+                })
             }
         };
         if let Some((missing, problem)) = problem {
@@ -837,19 +742,21 @@ pub async fn verify_vault(state: &AppState, actor: &Actor) -> Result<VaultReport
     report.intact = report.corrupt.is_empty() && report.missing.is_empty();
     let mut tx = state.store.write().await?;
     for p in report.corrupt.iter().chain(&report.missing) {
+        state.metrics.corruption_detected();
+        tracing::error!(digest = %p.digest, problem = %p.problem, "vault corruption detected");
         tx.audit(AuditEntry {
-            actor: actor.username.clone(),
+            actor: actor.to_string(),
             verb: "vault.corruption_detected".into(),
             subject: format!("blob/{}", p.digest),
             details: json!({ "problem": p.problem, "artifacts": p.artifacts }),
         });
     }
-    tx.audit(entry(
-        actor,
-        "vault.verify",
-        "vault".into(),
-        json!({ "blobs": report.blobs, "bytes": report.bytes, "corrupt": report.corrupt.len(), "missing": report.missing.len() }),
-    ));
+    tx.audit(AuditEntry {
+        actor: actor.to_string(),
+        verb: verb.into(),
+        subject: "vault".into(),
+        details: json!({ "blobs": report.blobs, "bytes": report.bytes, "corrupt": report.corrupt.len(), "missing": report.missing.len() }),
+    });
     tx.commit().await?;
     Ok(report)
 }
@@ -1074,42 +981,5 @@ mod tests {
         assert_eq!(RangeRequest::parse("bytes=0-1,5-6"), None);
         assert_eq!(RangeRequest::parse("items=0-1"), None);
         assert_eq!(RangeRequest::From(0, None).bounds(0), None);
-    }
-
-    #[tokio::test]
-    async fn a_verified_stream_withholds_the_end_of_corrupt_content() {
-        use futures_util::StreamExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("blob");
-        let content = vec![7u8; READ_CHUNK * 2 + 10];
-        std::fs::write(&path, &content).unwrap();
-        let collect = |expected: Sha256| {
-            let path = path.clone();
-            async move {
-                let file = tokio::fs::File::open(&path).await.unwrap();
-                let reported = std::sync::Arc::new(std::sync::Mutex::new(None));
-                let seen = reported.clone();
-                let items: Vec<io::Result<Bytes>> = verified_stream(file, expected, move |a| {
-                    *seen.lock().unwrap() = Some(a);
-                })
-                .collect()
-                .await;
-                let got: usize = items
-                    .iter()
-                    .filter_map(|i| i.as_ref().ok())
-                    .map(Bytes::len)
-                    .sum();
-                let failed = items.iter().any(Result::is_err);
-                let reported = *reported.lock().unwrap();
-                (got, failed, reported)
-            }
-        };
-        assert_eq!(
-            collect(Sha256::of(&content)).await,
-            (content.len(), false, None)
-        );
-        let (got, failed, reported) = collect(Sha256::of(b"something else")).await;
-        assert!(got < content.len() && failed);
-        assert_eq!(reported, Some(Sha256::of(&content)));
     }
 }

@@ -1,13 +1,15 @@
 //! Releases: a semantic version of a project made of one vault artifact per component, with a
 //! frozen snapshot of the project and its variables, notes, the lifecycle it follows, and the
-//! signature rule of protected environments.
+//! signature rule of environments that require signatures.
 //!
-//! Signature policy: an environment that requires signatures (every protected one) only takes a
-//! release whose artifacts are all validly signed by a key the project trusts *at that moment*.
-//! At creation, a release whose lifecycle reaches a protected environment is refused unless
-//! every artifact is validly signed, or the creator says `unsigned_ok` — then it is recorded as
-//! `eligible_for_protected: false`. Either way [`check_environment_policy`] verifies again at the
-//! gate, so a key revoked after creation stops the release too.
+//! Signature policy: an environment that requires signatures (`require_signatures`, by default
+//! every protected one: `Environment::requires_signatures`) only takes a release whose artifacts
+//! are all validly signed by a key the project trusts *at that moment*. At creation, a release
+//! whose lifecycle reaches such an environment is refused unless every artifact is validly
+//! signed, or the creator says `unsigned_ok` — then it is recorded as
+//! `eligible_for_protected: false`. Either way [`check_environment_policy`] verifies again when a
+//! deployment is created, and [`check_handout`] each time an agent fetches an artifact for a
+//! task, so a key revoked after creation stops the release too.
 
 use std::collections::BTreeMap;
 
@@ -110,7 +112,7 @@ async fn resolve_artifact(
 }
 
 /// The environments a lifecycle reaches that require valid signatures.
-async fn protected_environments(
+async fn signing_environments(
     state: &AppState,
     lifecycle: Option<&slipway_core::model::Lifecycle>,
 ) -> Result<Vec<Name>, ServiceError> {
@@ -124,7 +126,7 @@ async fn protected_environments(
             .store
             .environment(env)
             .await?
-            .is_some_and(|e| e.protected)
+            .is_some_and(|e| e.requires_signatures())
         {
             out.push(env.clone());
         }
@@ -218,19 +220,19 @@ pub async fn create(
         labels: labels.clone(),
     };
     let lifecycle = spec.select_lifecycle(&facts);
-    let protected = protected_environments(state, lifecycle).await?;
-    if !eligible && !protected.is_empty() && !request.unsigned_ok {
+    let strict = signing_environments(state, lifecycle).await?;
+    if !eligible && !strict.is_empty() && !request.unsigned_ok {
         let failing = signature_gate(true, &signatures).unwrap_err();
         return Err(ServiceError::Policy {
             message: format!(
-                "release {version} of {project} follows lifecycle {}, which reaches protected environment(s) {}, and not every artifact is validly signed ({})",
+                "release {version} of {project} follows lifecycle {}, which reaches environment(s) {} requiring signatures, and not every artifact is validly signed ({})",
                 lifecycle.map_or("-", |l| l.name.as_str()),
-                names(&protected),
+                names(&strict),
                 failing.join("; ")
             ),
             hint: format!(
                 "push signed artifacts (`slipway artifact push … --sign-key KEYFILE`, with the key registered by `slipway key add --project {project}`), or pass --unsigned-ok to create a release that can never enter {}",
-                names(&protected)
+                names(&strict)
             ),
         });
     }
@@ -435,10 +437,10 @@ fn content_of(r: &StoredRelease) -> ReleaseContent<'_> {
     }
 }
 
-/// Whether the signature rule lets `release` into `environment`: a protected environment takes
-/// only releases whose every artifact is validly signed by a key the project trusts now (and
-/// whose bytes are still in the vault). The deployment engine calls this before it hands out
-/// any artifact; `Err` says which artifacts fail and why.
+/// Whether the signature rule lets `release` into `environment`: an environment that requires
+/// signatures takes only releases whose every artifact is validly signed by a key the project
+/// trusts now (and whose bytes are still in the vault). Deployment creation calls this;
+/// [`check_handout`] repeats it per artifact at each fetch. `Err` says which artifacts fail and why.
 pub async fn check_environment_policy(
     state: &AppState,
     release: &StoredRelease,
@@ -465,16 +467,80 @@ pub async fn check_environment_policy(
         };
         states.push((a.component.clone(), state_now));
     }
-    signature_gate(env.protected, &states).map_err(|failing| ServiceError::Policy {
+    signature_gate(env.requires_signatures(), &states).map_err(|failing| ServiceError::Policy {
         message: format!(
-            "release {} of {} cannot enter protected environment {environment}: {}",
+            "release {} of {} cannot enter environment {environment}, which requires signatures: {}",
             release.version,
             release.project,
             failing.join("; ")
         ),
         hint: format!(
-            "protected environments take only artifacts validly signed by a key project {} trusts; create a new release from signed artifacts",
+            "{environment} takes only artifacts validly signed by a key project {} trusts; create a new release from signed artifacts",
             release.project
+        ),
+    })
+}
+
+/// Verify the signature of an artifact again as an agent fetches it for a task: when the task's
+/// environment requires signatures, the artifact must be validly signed by a key the project
+/// trusts *now*. A refusal is audited (`artifact.handout_refused`) and answers why and what to do;
+/// the agent's step fails with that message in its log.
+pub async fn check_handout(
+    state: &AppState,
+    handout: &crate::engine::agents::Handout,
+) -> Result<(), ServiceError> {
+    let environment = &handout.environment;
+    let env = state
+        .store
+        .environment(environment)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("environment {environment}"), ""))?;
+    if !env.requires_signatures() {
+        return Ok(());
+    }
+    let subject = format!(
+        "artifact/{}/{}/{}",
+        handout.project, handout.component, handout.version
+    );
+    let signature = match state
+        .store
+        .artifact(&handout.project, &handout.component, &handout.version)
+        .await?
+    {
+        Some(stored) if stored.purged_at.is_none() => {
+            current_signature_state(state, &stored).await?
+        }
+        _ => SignatureState::Invalid {
+            detail: "its bytes are no longer in the vault".into(),
+        },
+    };
+    if signature.is_valid() {
+        return Ok(());
+    }
+    let why = signature.describe();
+    let mut tx = state.store.write().await?;
+    tx.audit(slipway_core::audit::AuditEntry {
+        actor: format!("agent:{}", handout.target),
+        verb: "artifact.handout_refused".into(),
+        subject: subject.clone(),
+        details: json!({
+            "digest": handout.digest,
+            "deployment": handout.deployment,
+            "release": handout.release.to_string(),
+            "environment": environment,
+            "signature": why,
+        }),
+    });
+    tx.commit().await?;
+    tracing::warn!(%subject, %environment, deployment = handout.deployment, signature = %why, "artifact hand-out refused");
+    Err(ServiceError::Policy {
+        message: format!(
+            "artifact {} {} (sha256 {}) of release {} is not handed out for deployment {} to {environment}, which requires signatures: its signature is {why}",
+            handout.component, handout.version, handout.digest, handout.release, handout.deployment
+        ),
+        hint: format!(
+            "push the artifact signed by a key project {} trusts now (`slipway artifact push … --sign-key KEYFILE`, `slipway key list --project {}`), create a new release from it and deploy that",
+            handout.project, handout.project
         ),
     })
 }

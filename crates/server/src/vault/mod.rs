@@ -9,6 +9,7 @@
 //! This module knows files and digests only: which blob is referenced is the store's business.
 
 mod upload;
+pub mod verified;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::time::Duration;
 use slipway_core::Sha256;
 
 pub use upload::{receive, Received, UploadError};
+pub use verified::{Check, FileIdentity, VerifiedFiles};
 
 /// Settings of the vault, from the server's environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,9 @@ pub struct VaultConfig {
     pub max_artifact_bytes: u64,
     /// How often garbage collection runs on its own (`SLIPWAY_VAULT_GC_EVERY`, seconds; 0 never).
     pub gc_every: Option<Duration>,
+    /// How often every blob is re-hashed, to catch damage its file's metadata does not show
+    /// (`SLIPWAY_VAULT_SCRUB_EVERY`, seconds; 0 never).
+    pub scrub_every: Option<Duration>,
 }
 
 impl Default for VaultConfig {
@@ -33,12 +38,14 @@ impl Default for VaultConfig {
         VaultConfig {
             max_artifact_bytes: 8 << 30,
             gc_every: Some(Duration::from_secs(24 * 3600)),
+            scrub_every: Some(Duration::from_secs(7 * 24 * 3600)),
         }
     }
 }
 
 impl VaultConfig {
-    /// Read `SLIPWAY_MAX_ARTIFACT_SIZE` and `SLIPWAY_VAULT_GC_EVERY`; defaults when unset.
+    /// Read `SLIPWAY_MAX_ARTIFACT_SIZE`, `SLIPWAY_VAULT_GC_EVERY` and
+    /// `SLIPWAY_VAULT_SCRUB_EVERY`; defaults when unset.
     pub fn from_env() -> anyhow::Result<VaultConfig> {
         let mut config = VaultConfig::default();
         if let Ok(text) = std::env::var("SLIPWAY_MAX_ARTIFACT_SIZE") {
@@ -51,6 +58,12 @@ impl VaultConfig {
                 anyhow::anyhow!("SLIPWAY_VAULT_GC_EVERY=`{text}` is not a number of seconds (0 turns the schedule off)")
             })?;
             config.gc_every = (secs > 0).then(|| Duration::from_secs(secs));
+        }
+        if let Ok(text) = std::env::var("SLIPWAY_VAULT_SCRUB_EVERY") {
+            let secs: u64 = text.trim().parse().map_err(|_| {
+                anyhow::anyhow!("SLIPWAY_VAULT_SCRUB_EVERY=`{text}` is not a number of seconds (0 turns the scrub off)")
+            })?;
+            config.scrub_every = (secs > 0).then(|| Duration::from_secs(secs));
         }
         Ok(config)
     }
@@ -73,6 +86,8 @@ pub fn parse_size(text: &str) -> Option<u64> {
 pub struct BlobStore {
     root: PathBuf,
     pub config: VaultConfig,
+    /// Blob files as they were when last verified (see [`verified`]).
+    pub verified: VerifiedFiles,
 }
 
 impl BlobStore {
@@ -87,7 +102,11 @@ impl BlobStore {
             tracing::info!(file = %entry.path().display(), "removing an unfinished upload");
             std::fs::remove_file(entry.path())?;
         }
-        Ok(BlobStore { root, config })
+        Ok(BlobStore {
+            root,
+            config,
+            verified: VerifiedFiles::default(),
+        })
     }
 
     pub fn tmp_dir(&self) -> PathBuf {
@@ -108,6 +127,7 @@ impl BlobStore {
     /// Move a finished upload into place under its digest (atomic rename, then fsync the folder
     /// so the new name survives a crash).
     pub async fn link(&self, received: Received, digest: &Sha256) -> io::Result<()> {
+        self.verified.forget(digest);
         let target = self.path(digest);
         let dir = target
             .parent()
@@ -128,6 +148,7 @@ impl BlobStore {
     /// Move a blob aside before the transaction that forgets it commits; `false` when it was
     /// already missing.
     pub fn trash(&self, digest: &Sha256) -> io::Result<bool> {
+        self.verified.forget(digest);
         match std::fs::rename(self.path(digest), self.trash_path(digest)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -142,6 +163,11 @@ impl BlobStore {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::rename(self.trash_path(digest), target)
+    }
+
+    /// Hash a blob's whole file against its digest, remembering it as verified when it matches.
+    pub async fn check(&self, digest: &Sha256) -> io::Result<Check> {
+        verified::check(&self.verified, self.path(digest), *digest).await
     }
 
     /// Delete a trashed blob for good.

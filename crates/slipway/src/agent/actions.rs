@@ -426,6 +426,8 @@ fn http_check(p: &HttpCheckParams, check: bool, log: &mut LogSink) -> Outcome {
 }
 
 /// Fetch an artifact into the agent's content-addressed cache once, verifying it every time.
+/// The server is asked every time, even for a cached copy (`If-None-Match`), so its checks —
+/// this task may have it, the environment's signature policy holds now — run at each hand-out.
 pub(super) fn fetch(
     link: &Link,
     credential: &str,
@@ -435,21 +437,40 @@ pub(super) fn fetch(
 ) -> Result<PathBuf, String> {
     let cache = data.join("cache/sha256");
     let path = cache.join(digest);
+    let mut cached = None;
     if path.is_file() {
         if sha256_file(&path).map_err(|e| e.to_string())? == digest {
-            return Ok(path);
+            cached = Some(digest);
+        } else {
+            log.line(format!(
+                "cached {digest} no longer matches its digest: fetching it again"
+            ));
+            let _ = std::fs::remove_file(&path);
         }
-        log.line(format!(
-            "cached {digest} no longer matches its digest: fetching it again"
-        ));
-        let _ = std::fs::remove_file(&path);
     }
+    let answer = link
+        .get_stream(
+            &format!("/api/v1/agent/artifacts/{digest}"),
+            credential,
+            cached,
+        )
+        .map_err(|e| format!("cannot fetch artifact {digest}: {e}"));
+    let mut reader = match answer {
+        Ok(Some(reader)) => reader,
+        Ok(None) if cached.is_some() => return Ok(path),
+        Ok(None) => {
+            return Err(format!(
+                "cannot fetch artifact {digest}: the server sent no bytes"
+            ))
+        }
+        Err(e) => {
+            log.line(e.clone());
+            return Err(e);
+        }
+    };
     std::fs::create_dir_all(&cache)
         .map_err(|e| format!("cannot create the cache {}: {e}", cache.display()))?;
     let partial = cache.join(format!("{digest}.partial"));
-    let mut reader = link
-        .get_stream(&format!("/api/v1/agent/artifacts/{digest}"), credential)
-        .map_err(|e| format!("cannot fetch artifact {digest}: {e}"))?;
     let mut file = std::fs::File::create(&partial).map_err(|e| e.to_string())?;
     let mut hasher = sha2::Sha256::new();
     let mut buffer = vec![0u8; 256 * 1024];

@@ -251,18 +251,21 @@ impl Link {
         self.send(path, Some(credential), body).map(|_| ())
     }
 
-    /// GET a byte stream (an artifact).
+    /// GET a byte stream (an artifact). With `cached` (the digest of a verified copy the agent
+    /// holds), `Ok(None)` means the server checked the request and the copy may be used.
     pub(crate) fn get_stream(
         &self,
         path: &str,
         credential: &str,
-    ) -> Result<Box<dyn std::io::Read + Send + Sync>, String> {
-        match self
-            .request("GET", path, Some(credential))
-            .call()
-            .map_err(|e| self.failed(e))
-        {
-            Ok(r) => Ok(r.into_reader()),
+        cached: Option<&str>,
+    ) -> Result<Option<Box<dyn std::io::Read + Send + Sync>>, String> {
+        let mut request = self.request("GET", path, Some(credential));
+        if let Some(digest) = cached {
+            request = request.set("If-None-Match", &format!("\"{digest}\""));
+        }
+        match request.call().map_err(|e| self.failed(e)) {
+            Ok(r) if r.status() == 304 => Ok(None),
+            Ok(r) => Ok(Some(r.into_reader())),
             Err(CallError::Refused(code, detail)) => Err(format!("HTTP {code}: {detail}")),
             Err(CallError::Unreachable(e)) => Err(e),
         }
