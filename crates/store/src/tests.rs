@@ -739,6 +739,77 @@ async fn releases_in_use_are_the_live_ones_and_those_in_progress() {
 }
 
 #[tokio::test]
+async fn current_deployments_are_the_newest_per_environment_and_the_last_success() {
+    use slipway_core::deploy::state::DeploymentState::*;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        for (project, env, version, kind, state) in [
+            ("shop", "DEV", "1.0.0", "deploy", Succeeded),
+            ("shop", "DEV", "1.1.0", "deploy", Succeeded),
+            ("shop", "DEV", "1.2.0", "dry_run", Succeeded),
+            ("shop", "INT", "1.0.0", "deploy", Succeeded),
+            ("shop", "INT", "1.1.0", "deploy", Failed),
+            ("shop", "INT", "1.2.0", "deploy", Cancelled),
+            ("shop", "MET", "1.1.0", "deploy", Running),
+            ("pets", "DEV", "2.0.0", "deploy", RolledBack),
+        ] {
+            tx.insert_deployment(&deployment_row(project, env, version, kind, state))
+                .await
+                .unwrap();
+        }
+        tx.audit(entry("deployment.deploy", "project/shop"));
+        tx.commit().await.unwrap();
+        let current: Vec<(String, String, String, &str)> = store
+            .current_deployments()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| {
+                (
+                    d.project,
+                    d.environment,
+                    d.release_version,
+                    d.state.as_str(),
+                )
+            })
+            .collect();
+        let want = [
+            ("pets", "DEV", "2.0.0", "rolled_back"),
+            ("shop", "DEV", "1.1.0", "succeeded"),
+            ("shop", "INT", "1.1.0", "failed"),
+            ("shop", "INT", "1.0.0", "succeeded"),
+            ("shop", "MET", "1.1.0", "running"),
+        ];
+        let want: Vec<(String, String, String, &str)> = want
+            .iter()
+            .map(|(p, e, v, s)| (p.to_string(), e.to_string(), v.to_string(), *s))
+            .collect();
+        assert_eq!(current, want);
+
+        let all = store
+            .deployments_since("2000-01-01T00:00:00Z", 100)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 8);
+        assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+        assert!(store
+            .deployments_since("2999-01-01T00:00:00Z", 100)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .deployments_since("2000-01-01T00:00:00Z", 3)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
     use slipway_core::access::Role;
     use slipway_core::governance::promotion::PromotionState;
@@ -769,8 +840,14 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
             updated_at: String::new(),
         };
         let mut tx = store.write().await.unwrap();
-        let first = tx.insert_promotion(&promotion("PROD-EU", None)).await.unwrap();
-        let second = tx.insert_promotion(&promotion("PROD-US", Some(first))).await.unwrap();
+        let first = tx
+            .insert_promotion(&promotion("PROD-EU", None))
+            .await
+            .unwrap();
+        let second = tx
+            .insert_promotion(&promotion("PROD-US", Some(first)))
+            .await
+            .unwrap();
         let vote = |who: &str, approve| Vote {
             username: who.into(),
             role: Role::Ops,
@@ -781,9 +858,13 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
         tx.put_vote(first, &vote("olga", false)).await.unwrap();
         tx.put_vote(first, &vote("olga", true)).await.unwrap();
         tx.put_vote(first, &vote("oscar", true)).await.unwrap();
-        tx.insert_decision(first, "wait", &json!({ "judgement": { "decision": "wait" } }))
-            .await
-            .unwrap();
+        tx.insert_decision(
+            first,
+            "wait",
+            &json!({ "judgement": { "decision": "wait" } }),
+        )
+        .await
+        .unwrap();
         tx.insert_decision(first, "go", &json!({ "judgement": { "decision": "go" } }))
             .await
             .unwrap();
@@ -795,8 +876,12 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
             reported_by: "ci".into(),
             reported_at: now(),
         };
-        tx.insert_check("pets", "1.0.0", &check(CheckStatus::Failed)).await.unwrap();
-        tx.insert_check("pets", "1.0.0", &check(CheckStatus::Passed)).await.unwrap();
+        tx.insert_check("pets", "1.0.0", &check(CheckStatus::Failed))
+            .await
+            .unwrap();
+        tx.insert_check("pets", "1.0.0", &check(CheckStatus::Passed))
+            .await
+            .unwrap();
         let rfc = tx
             .open_change_request(first, &json!({ "title": "Deploy pets 1.0.0 to PROD-EU" }))
             .await
@@ -823,7 +908,10 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
         assert!(votes.iter().all(|v| v.approve));
         let decisions = store.decisions(first).await.unwrap();
         assert_eq!(
-            decisions.iter().map(|d| d.decision.as_str()).collect::<Vec<_>>(),
+            decisions
+                .iter()
+                .map(|d| d.decision.as_str())
+                .collect::<Vec<_>>(),
             ["wait", "go"]
         );
         let checks = store.checks("pets", "1.0.0").await.unwrap();
@@ -853,7 +941,14 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
             .unwrap();
         assert_eq!(deploying.len(), 1);
         assert_eq!(deploying[0].deployment_id, Some(7));
-        assert_eq!(store.promotions(&PromotionFilter::default()).await.unwrap().len(), 2);
+        assert_eq!(
+            store
+                .promotions(&PromotionFilter::default())
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
     })
     .await;
 }

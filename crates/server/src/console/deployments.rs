@@ -274,8 +274,12 @@ pub async fn create(
     .await
     .or_page(&user)?;
     Ok(match created {
-        services::promotions::Started::Deployment(d) => see_other(&format!("/deployments/{}", d.id)),
-        services::promotions::Started::Waiting(p) => see_other(&format!("/promotions/{}", p.promotion.id)),
+        services::promotions::Started::Deployment(d) => {
+            see_other(&format!("/deployments/{}", d.id))
+        }
+        services::promotions::Started::Waiting(p) => {
+            see_other(&format!("/promotions/{}", p.promotion.id))
+        }
     })
 }
 
