@@ -47,9 +47,11 @@ impl Clock {
                 .ok_or_else(|| {
                     format!("SLIPWAY_CLOCK=`{spec}`: write manual or manual:2026-11-24T19:00:00Z")
                 })?,
-            None => return Err(format!(
+            None => {
+                return Err(format!(
                 "SLIPWAY_CLOCK=`{spec}`: the only mode is `manual` (or unset for the system clock)"
-            )),
+            ))
+            }
         };
         Ok(Clock {
             manual: Some(std::sync::Mutex::new(start)),
