@@ -161,7 +161,7 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
     assert_eq!(verdict(&b, "window"), "pending");
     assert!(
         b.text("#why-not-vote")
-            .contains("you asked for this promotion"),
+            .contains("You asked for this promotion"),
         "the requester is told why she may not vote: {}",
         b.text("main")
     );
