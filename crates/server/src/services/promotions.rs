@@ -45,7 +45,7 @@ pub struct PromotionView {
 pub enum Started {
     Deployment(StoredDeployment),
     /// Judged "wait": the promotion deploys once what it waits for arrives.
-    Waiting(Box<PromotionView>),
+    Waiting(PromotionView),
 }
 
 async fn release_of(
@@ -156,7 +156,7 @@ pub async fn deploy_now(
     let view = view(state, id).await?;
     match view.promotion.state {
         PromotionState::Refused => Err(refusal(&view)),
-        PromotionState::Waiting => Ok(Started::Waiting(Box::new(view))),
+        PromotionState::Waiting => Ok(Started::Waiting(view)),
         _ => {
             let deployment_id = view.promotion.deployment_id.ok_or_else(|| {
                 ServiceError::state(format!("promotion {id} has no deployment"), "")
