@@ -252,9 +252,12 @@ pub const CALENDAR_DAYS: i64 = 14;
 pub async fn calendar(state: &AppState, actor: &Actor) -> Result<Calendar, ServiceError> {
     require(state, actor, Operation::Read, "calendar").await?;
     let now = state.clock.now();
-    let since = now
+    // Deployments are stamped by the wall clock, windows judged by the governance clock (which
+    // a rehearsal may have moved): look back from the earlier of the two.
+    let earlier = now.min(jiff::Timestamp::now());
+    let since = earlier
         .checked_sub(jiff::SignedDuration::from_hours(24 * CALENDAR_DAYS))
-        .unwrap_or(now);
+        .unwrap_or(earlier);
     let since_text = since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let deployments = state.store.deployments_since(&since_text, 2000).await?;
     let waiting = waiting_promotions(state, PromotionFilter::default()).await?;
