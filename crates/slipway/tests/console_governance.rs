@@ -72,6 +72,44 @@ fn sign_out(b: &browser::Browser) {
     b.wait_for_text("main", "Sign in", Duration::from_secs(10));
 }
 
+/// Post the vote form as `username` over plain HTTP, as a hand-made request would: the service
+/// refuses the requester (four eyes) and the console shows its error page with the reason.
+fn vote_over_http(base: &str, username: &str, promotion: i64) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let reply = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let signed_in = reply(
+        agent
+            .post(&format!("{base}/login"))
+            .send_form(&[("username", username), ("password", PASSWORD)]),
+    );
+    let cookie = signed_in
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let page = reply(
+        agent
+            .get(&format!("{base}/promotions/{promotion}"))
+            .set("Cookie", &cookie)
+            .call(),
+    )
+    .into_string()
+    .unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a csrf field") + marker.len();
+    let csrf = &page[start..start + page[start..].find('"').unwrap()];
+    let posted = reply(
+        agent
+            .post(&format!("{base}/promotions/{promotion}/approve"))
+            .set("Cookie", &cookie)
+            .send_form(&[("csrf", csrf), ("comment", "looks good to me")]),
+    );
+    (posted.status(), posted.into_string().unwrap())
+}
+
 /// The row of `table` whose first cell is `first`.
 fn row(b: &browser::Browser, table: &str, first: &str) -> Vec<String> {
     b.table(table)
@@ -166,6 +204,9 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
         b.text("main")
     );
     assert_eq!(b.text("#vote-form"), "", "no vote form for the requester");
+    let (status, body) = vote_over_http(&base, "olivia", 2);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("four-eyes rule"), "{body}");
 
     b.go(&format!("{base}/projects/gov/releases/1.0.0"));
     let prod = row(&b, "#lifecycle-progress", "live");
