@@ -269,15 +269,10 @@ mod tests {
                 matches!(role, Role::Admin | Role::Cab),
                 "{role}"
             );
-            assert_eq!(
-                authorize(role, OverrideDecision).is_ok(),
-                role == Role::Admin
-            );
+            assert_eq!(authorize(role, OverrideDecision).is_ok(), role == Role::Admin);
         }
         assert_eq!(
-            authorize(Role::Ops, OverrideDecision)
-                .unwrap_err()
-                .to_string(),
+            authorize(Role::Ops, OverrideDecision).unwrap_err().to_string(),
             "the ops role may not override a no-go decision; ask someone with the admin role"
         );
     }

@@ -44,14 +44,8 @@ impl Clock {
             Some(at) => at
                 .strip_prefix(':')
                 .and_then(|t| t.parse().ok())
-                .ok_or_else(|| {
-                    format!("SLIPWAY_CLOCK=`{spec}`: write manual or manual:2026-11-24T19:00:00Z")
-                })?,
-            None => {
-                return Err(format!(
-                "SLIPWAY_CLOCK=`{spec}`: the only mode is `manual` (or unset for the system clock)"
-            ))
-            }
+                .ok_or_else(|| format!("SLIPWAY_CLOCK=`{spec}`: write manual or manual:2026-11-24T19:00:00Z"))?,
+            None => return Err(format!("SLIPWAY_CLOCK=`{spec}`: the only mode is `manual` (or unset for the system clock)")),
         };
         Ok(Clock {
             manual: Some(std::sync::Mutex::new(start)),

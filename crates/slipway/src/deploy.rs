@@ -113,12 +113,7 @@ pub fn deploy(args: DeployArgs) -> Result<(), Failure> {
             }
             return Ok(());
         }
-        let p = crate::govern::wait_for(
-            &client,
-            id,
-            args.timeout,
-            args.remote.output == Format::Human,
-        )?;
+        let p = crate::govern::wait_for(&client, id, args.timeout, args.remote.output == Format::Human)?;
         let Some(deployment) = p["deployment_id"].as_i64() else {
             return Err(Failure::new(Exit::Failed, format!("promotion {id} ended {} without a deployment; see `slipway promotion show {id}`", cell(&p["state"]))));
         };

@@ -68,9 +68,7 @@ pub enum PromotionCommand {
         remote: Remote,
     },
     /// Reject a waiting promotion: a no-go, recorded with your comment.
-    #[command(
-        after_help = "Example:\n  slipway promotion reject 4 --comment \"e2e report missing\""
-    )]
+    #[command(after_help = "Example:\n  slipway promotion reject 4 --comment \"e2e report missing\"")]
     Reject {
         id: i64,
         #[arg(long)]
@@ -155,9 +153,7 @@ pub enum RfcCommand {
         remote: Remote,
     },
     /// Reject a change request (CAB).
-    #[command(
-        after_help = "Example:\n  slipway rfc reject 2 --comment \"overlaps the payroll run\""
-    )]
+    #[command(after_help = "Example:\n  slipway rfc reject 2 --comment \"overlaps the payroll run\"")]
     Reject {
         id: i64,
         #[arg(long)]
@@ -211,7 +207,11 @@ pub(crate) fn describe(p: &Value) {
         println!("  {mark} {:<20} {}", cell(&c["name"]), cell(&c["detail"]));
     }
     if let Some(o) = last["record"].get("override").filter(|o| !o.is_null()) {
-        println!("  overridden by {}: {}", cell(&o["by"]), cell(&o["reason"]));
+        println!(
+            "  overridden by {}: {}",
+            cell(&o["by"]),
+            cell(&o["reason"])
+        );
     }
     if let Some(rfc) = p.get("change_request").filter(|r| !r.is_null()) {
         println!(
@@ -247,12 +247,7 @@ pub fn promote(args: PromoteArgs) -> Result<(), Failure> {
         .collect();
     let mut ended = Vec::new();
     for id in ids {
-        ended.push(wait_for(
-            &client,
-            id,
-            args.timeout,
-            args.remote.output == Format::Human,
-        )?);
+        ended.push(wait_for(&client, id, args.timeout, args.remote.output == Format::Human)?);
     }
     if args.remote.output == Format::Json {
         output::json(&Value::Array(ended.clone()));
@@ -272,12 +267,7 @@ pub fn promote(args: PromoteArgs) -> Result<(), Failure> {
 }
 
 /// Poll a promotion until it is final, printing each change of state.
-pub(crate) fn wait_for(
-    client: &Client,
-    id: i64,
-    timeout: u64,
-    human: bool,
-) -> Result<Value, Failure> {
+pub(crate) fn wait_for(client: &Client, id: i64, timeout: u64, human: bool) -> Result<Value, Failure> {
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut last_state = String::new();
     loop {

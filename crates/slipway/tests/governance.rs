@@ -37,12 +37,7 @@ project:
 
 fn expect_refusal(out: std::process::Output, code: i32, needles: &[&str]) {
     let err = stderr(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stderr: {err}\nstdout: {}",
-        stdout(&out)
-    );
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}\nstdout: {}", stdout(&out));
     for n in needles {
         assert!(err.contains(n), "`{n}` not in: {err}");
     }
@@ -59,10 +54,7 @@ fn wait_for_state(server: &Server, id: i64, state: &str) -> serde_json::Value {
         if p["state"] == state {
             return p;
         }
-        assert!(
-            Instant::now() < deadline,
-            "promotion {id} never became {state}: {p:#}"
-        );
+        assert!(Instant::now() < deadline, "promotion {id} never became {state}: {p:#}");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -72,12 +64,7 @@ fn criteria(p: &serde_json::Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_string(),
-                c["verdict"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["verdict"].as_str().unwrap().to_string()))
         .collect()
 }
 
@@ -96,88 +83,18 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
 
     // A signed release, so that the protected environment's signature rule holds.
     let key = w.join("ci.key");
-    let generated = json(server.cli(
-        None,
-        &[
-            "key",
-            "generate",
-            "--out",
-            key.to_str().unwrap(),
-            "-o",
-            "json",
-        ],
-    ));
-    let public = generated["public_key"]
-        .as_str()
-        .expect("public key")
-        .to_string();
-    ok(server.cli(
-        None,
-        &[
-            "key",
-            "add",
-            "--project",
-            "gov",
-            "--name",
-            "ci",
-            "--public-key",
-            &public,
-        ],
-    ));
-    ok(server.cli(
-        Some(&omar),
-        &[
-            "artifact",
-            "push",
-            &file(w, "app.txt", "app 1"),
-            "--project",
-            "gov",
-            "--component",
-            "app",
-            "--version",
-            "1.0.0",
-            "--sign-key",
-            key.to_str().unwrap(),
-        ],
-    ));
-    ok(server.cli(
-        Some(&omar),
-        &[
-            "release",
-            "create",
-            "--project",
-            "gov",
-            "--version",
-            "1.0.0",
-            "--artifact",
-            "app=1.0.0",
-        ],
-    ));
-    let _met = spawn_agent(
-        &server.url,
-        "met-01",
-        &w.join("met-01"),
-        Some(&enrollment_token(&server, "MET", &["app"])),
-    );
-    let _prod = spawn_agent(
-        &server.url,
-        "prod-01",
-        &w.join("prod-01"),
-        Some(&enrollment_token(&server, "PROD-EU", &["app"])),
-    );
+    let generated = json(server.cli(None, &["key", "generate", "--out", key.to_str().unwrap(), "-o", "json"]));
+    let public = generated["public_key"].as_str().expect("public key").to_string();
+    ok(server.cli(None, &["key", "add", "--project", "gov", "--name", "ci", "--public-key", &public]));
+    ok(server.cli(Some(&omar), &["artifact", "push", &file(w, "app.txt", "app 1"), "--project", "gov", "--component", "app", "--version", "1.0.0", "--sign-key", key.to_str().unwrap()]));
+    ok(server.cli(Some(&omar), &["release", "create", "--project", "gov", "--version", "1.0.0", "--artifact", "app=1.0.0"]));
+    let _met = spawn_agent(&server.url, "met-01", &w.join("met-01"), Some(&enrollment_token(&server, "MET", &["app"])));
+    let _prod = spawn_agent(&server.url, "prod-01", &w.join("prod-01"), Some(&enrollment_token(&server, "PROD-EU", &["app"])));
     wait_online(&server, "met-01");
     wait_online(&server, "prod-01");
 
     // Straight to PROD: a no-go, recorded, that names each failing criterion.
-    let promote = [
-        "promote",
-        "--project",
-        "gov",
-        "--release",
-        "1.0.0",
-        "--to",
-        "PROD-EU",
-    ];
+    let promote = ["promote", "--project", "gov", "--release", "1.0.0", "--to", "PROD-EU"];
     expect_refusal(
         server.cli(Some(&otto), &promote),
         3,
@@ -190,56 +107,21 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
     );
     // A plain deploy is judged by the same gates.
     expect_refusal(
-        server.cli(
-            Some(&otto),
-            &[
-                "deploy",
-                "--project",
-                "gov",
-                "--release",
-                "1.0.0",
-                "--env",
-                "PROD-EU",
-            ],
-        ),
+        server.cli(Some(&otto), &["deploy", "--project", "gov", "--release", "1.0.0", "--env", "PROD-EU"]),
         3,
         &["previous_phase (no-go)"],
     );
 
     // MET has no gates: deploy, roll back and redeploy there, which rehearses the rollback.
-    let met = [
-        "deploy",
-        "--project",
-        "gov",
-        "--release",
-        "1.0.0",
-        "--env",
-        "MET",
-        "--wait",
-    ];
+    let met = ["deploy", "--project", "gov", "--release", "1.0.0", "--env", "MET", "--wait"];
     ok(server.cli(Some(&otto), &met));
-    ok(server.cli(
-        Some(&otto),
-        &["rollback", "--project", "gov", "--env", "MET", "--wait"],
-    ));
+    ok(server.cli(Some(&otto), &["rollback", "--project", "gov", "--env", "MET", "--wait"]));
     ok(server.cli(Some(&otto), &met));
 
     // Now the promotion waits: approvals, the window, the change request and CI's check.
     let out = ok(server.cli(Some(&otto), &promote));
     assert!(out.contains(": waiting"), "{out}");
-    let waiting = json(server.cli(
-        None,
-        &[
-            "promotion",
-            "list",
-            "--project",
-            "gov",
-            "--state",
-            "waiting",
-            "-o",
-            "json",
-        ],
-    ));
+    let waiting = json(server.cli(None, &["promotion", "list", "--project", "gov", "--state", "waiting", "-o", "json"]));
     let id = waiting[0]["id"].as_i64().expect("a waiting promotion");
     let p = promotion(&server, id);
     let verdicts = criteria(&p);
@@ -252,42 +134,18 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
         ("change_request", "pending"),
         ("check.sonar", "pending"),
     ] {
-        assert!(
-            verdicts.contains(&(name.to_string(), verdict.to_string())),
-            "{name} {verdict}: {verdicts:?}"
-        );
+        assert!(verdicts.contains(&(name.to_string(), verdict.to_string())), "{name} {verdict}: {verdicts:?}");
     }
     let shown = ok(server.cli(None, &["promotion", "show", &id.to_string()]));
-    assert!(
-        shown.contains("waits for the next opening 2026-11-24T19:00:00Z"),
-        "{shown}"
-    );
+    assert!(shown.contains("waits for the next opening 2026-11-24T19:00:00Z"), "{shown}");
 
     // Four eyes: neither the author nor the requester may approve; only the named role may.
-    let approve = |token: &str| {
-        server.cli(
-            Some(token),
-            &[
-                "promotion",
-                "approve",
-                &id.to_string(),
-                "--comment",
-                "plan and rollback reviewed",
-            ],
-        )
-    };
+    let approve = |token: &str| server.cli(Some(token), &["promotion", "approve", &id.to_string(), "--comment", "plan and rollback reviewed"]);
     expect_refusal(approve(&omar), 4, &["you created release 1.0.0 of gov: under the four-eyes rule its author may not approve it"]);
     expect_refusal(approve(&otto), 4, &[&format!("you asked for promotion {id}: under the four-eyes rule the requester may not approve it")]);
+    expect_refusal(approve(&dora), 4, &["approvals for PROD-EU come from the ops role; you hold the developer role"]);
     expect_refusal(
-        approve(&dora),
-        4,
-        &["approvals for PROD-EU come from the ops role; you hold the developer role"],
-    );
-    expect_refusal(
-        server.cli(
-            Some(&olga),
-            &["promotion", "approve", &id.to_string(), "--comment", " "],
-        ),
+        server.cli(Some(&olga), &["promotion", "approve", &id.to_string(), "--comment", " "]),
         3,
         &["a comment is required to approve"],
     );
@@ -306,56 +164,23 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
         4,
         &["the ops role may not decide change requests", "cab"],
     );
-    ok(server.cli(
-        Some(&carl),
-        &["rfc", "approve", &rfc_id, "--comment", "CAB of 2026-11-23"],
-    ));
+    ok(server.cli(Some(&carl), &["rfc", "approve", &rfc_id, "--comment", "CAB of 2026-11-23"]));
 
     // CI reports the quality gate.
-    ok(server.cli(
-        Some(&dora),
-        &[
-            "check",
-            "report",
-            "--project",
-            "gov",
-            "--release",
-            "1.0.0",
-            "--name",
-            "sonar",
-            "--status",
-            "passed",
-            "--url",
-            "https://sonar.example/gov",
-        ],
-    ));
+    ok(server.cli(Some(&dora), &["check", "report", "--project", "gov", "--release", "1.0.0", "--name", "sonar", "--status", "passed", "--url", "https://sonar.example/gov"]));
     let p = promotion(&server, id);
-    assert_eq!(
-        p["state"], "waiting",
-        "only the window still holds it: {p:#}"
-    );
-    let pending: Vec<_> = criteria(&p)
-        .into_iter()
-        .filter(|(_, v)| v != "pass")
-        .collect();
+    assert_eq!(p["state"], "waiting", "only the window still holds it: {p:#}");
+    let pending: Vec<_> = criteria(&p).into_iter().filter(|(_, v)| v != "pass").collect();
     assert_eq!(pending, [("window".to_string(), "pending".to_string())]);
 
     // Tuesday 20:30 in Paris: the window opens and the promotion deploys by itself.
     ok(server.cli(None, &["clock", "set", "2026-11-24T19:30:00Z"]));
     let p = wait_for_state(&server, id, "succeeded");
     let deployment = p["deployment_id"].as_i64().expect("a deployment");
-    let d = json(server.cli(
-        None,
-        &["deployment", "show", &deployment.to_string(), "-o", "json"],
-    ));
+    let d = json(server.cli(None, &["deployment", "show", &deployment.to_string(), "-o", "json"]));
     assert_eq!(d["state"], "succeeded");
     assert_eq!(d["environment"], "PROD-EU");
-    let decisions: Vec<&str> = p["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["decision"].as_str().unwrap())
-        .collect();
+    let decisions: Vec<&str> = p["decisions"].as_array().unwrap().iter().map(|d| d["decision"].as_str().unwrap()).collect();
     assert_eq!(decisions.first(), Some(&"wait"));
     assert_eq!(decisions.last(), Some(&"go"));
     assert!(criteria(&p).iter().all(|(_, v)| v == "pass"));
@@ -363,51 +188,22 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
     // Friday: outside the window. Only an admin overrides, with a written reason.
     ok(server.cli(None, &["clock", "set", "2026-11-27T10:00:00Z"]));
     ok(server.cli(Some(&otto), &promote));
-    let again = json(server.cli(
-        None,
-        &[
-            "promotion",
-            "list",
-            "--project",
-            "gov",
-            "--state",
-            "waiting",
-            "-o",
-            "json",
-        ],
-    ));
+    let again = json(server.cli(None, &["promotion", "list", "--project", "gov", "--state", "waiting", "-o", "json"]));
     let second = again[0]["id"].as_i64().unwrap();
     assert_ne!(second, id);
     let over = ["promotion", "override", &second.to_string(), "--reason"];
     expect_refusal(
-        server.cli(
-            Some(&otto),
-            &[&over[..], &["security fix INC-4211, agreed"]].concat(),
-        ),
+        server.cli(Some(&otto), &[&over[..], &["security fix INC-4211, agreed"]].concat()),
         4,
         &["may not override a no-go decision", "admin"],
     );
-    expect_refusal(
-        server.cli(None, &[&over[..], &["because"]].concat()),
-        3,
-        &["at least 10 characters"],
-    );
-    ok(server.cli(
-        None,
-        &[
-            &over[..],
-            &["security fix INC-4211, agreed with the CAB by phone"],
-        ]
-        .concat(),
-    ));
+    expect_refusal(server.cli(None, &[&over[..], &["because"]].concat()), 3, &["at least 10 characters"]);
+    ok(server.cli(None, &[&over[..], &["security fix INC-4211, agreed with the CAB by phone"]].concat()));
     let p = wait_for_state(&server, second, "succeeded");
     let last = p["decisions"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["decision"], "go");
     assert_eq!(last["record"]["override"]["by"], "admin");
-    assert_eq!(
-        last["record"]["override"]["reason"],
-        "security fix INC-4211, agreed with the CAB by phone"
-    );
+    assert_eq!(last["record"]["override"]["reason"], "security fix INC-4211, agreed with the CAB by phone");
     assert!(
         criteria(&p).contains(&("window".to_string(), "pending".to_string())),
         "the record keeps what was overridden"
@@ -415,22 +211,8 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
 
     // Every decision and vote is in the audit chain, which still verifies.
     let audit = json(server.cli(None, &["audit", "list", "--limit", "500", "-o", "json"]));
-    let verbs: Vec<&str> = audit["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["verb"].as_str())
-        .collect();
-    for verb in [
-        "promotion.request",
-        "promotion.decision",
-        "approval.approve",
-        "change_request.open",
-        "change_request.decide",
-        "check.report",
-        "promotion.override",
-        "clock.set",
-    ] {
+    let verbs: Vec<&str> = audit["items"].as_array().unwrap().iter().filter_map(|e| e["verb"].as_str()).collect();
+    for verb in ["promotion.request", "promotion.decision", "approval.approve", "change_request.open", "change_request.decide", "check.report", "promotion.override", "clock.set"] {
         assert!(verbs.contains(&verb), "{verb} missing from the audit log");
     }
     ok(server.cli(None, &["audit", "verify"]));

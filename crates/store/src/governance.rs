@@ -74,7 +74,8 @@ fn promotion(row: &AnyRow) -> Result<StoredPromotion> {
         release_version: row.try_get("release_version")?,
         environment: row.try_get("environment")?,
         after_promotion: row.try_get("after_promotion")?,
-        state: PromotionState::parse(&state).ok_or_else(|| corrupt("promotion state", &state))?,
+        state: PromotionState::parse(&state)
+            .ok_or_else(|| corrupt("promotion state", &state))?,
         requested_by: row.try_get("requested_by")?,
         requested_at: row.try_get("requested_at")?,
         scheduled_for: row.try_get("scheduled_for")?,
@@ -332,10 +333,7 @@ impl WriteTx<'_> {
         get_checks(&mut *self.tx, project, release).await
     }
 
-    pub async fn change_request_of(
-        &mut self,
-        promotion: i64,
-    ) -> Result<Option<StoredChangeRequest>> {
+    pub async fn change_request_of(&mut self, promotion: i64) -> Result<Option<StoredChangeRequest>> {
         get_change_request(&mut *self.tx, "promotion_id", promotion).await
     }
 

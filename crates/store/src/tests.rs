@@ -840,14 +840,8 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
             updated_at: String::new(),
         };
         let mut tx = store.write().await.unwrap();
-        let first = tx
-            .insert_promotion(&promotion("PROD-EU", None))
-            .await
-            .unwrap();
-        let second = tx
-            .insert_promotion(&promotion("PROD-US", Some(first)))
-            .await
-            .unwrap();
+        let first = tx.insert_promotion(&promotion("PROD-EU", None)).await.unwrap();
+        let second = tx.insert_promotion(&promotion("PROD-US", Some(first))).await.unwrap();
         let vote = |who: &str, approve| Vote {
             username: who.into(),
             role: Role::Ops,
@@ -858,13 +852,9 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
         tx.put_vote(first, &vote("olga", false)).await.unwrap();
         tx.put_vote(first, &vote("olga", true)).await.unwrap();
         tx.put_vote(first, &vote("oscar", true)).await.unwrap();
-        tx.insert_decision(
-            first,
-            "wait",
-            &json!({ "judgement": { "decision": "wait" } }),
-        )
-        .await
-        .unwrap();
+        tx.insert_decision(first, "wait", &json!({ "judgement": { "decision": "wait" } }))
+            .await
+            .unwrap();
         tx.insert_decision(first, "go", &json!({ "judgement": { "decision": "go" } }))
             .await
             .unwrap();
@@ -876,12 +866,8 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
             reported_by: "ci".into(),
             reported_at: now(),
         };
-        tx.insert_check("pets", "1.0.0", &check(CheckStatus::Failed))
-            .await
-            .unwrap();
-        tx.insert_check("pets", "1.0.0", &check(CheckStatus::Passed))
-            .await
-            .unwrap();
+        tx.insert_check("pets", "1.0.0", &check(CheckStatus::Failed)).await.unwrap();
+        tx.insert_check("pets", "1.0.0", &check(CheckStatus::Passed)).await.unwrap();
         let rfc = tx
             .open_change_request(first, &json!({ "title": "Deploy pets 1.0.0 to PROD-EU" }))
             .await
@@ -908,10 +894,7 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
         assert!(votes.iter().all(|v| v.approve));
         let decisions = store.decisions(first).await.unwrap();
         assert_eq!(
-            decisions
-                .iter()
-                .map(|d| d.decision.as_str())
-                .collect::<Vec<_>>(),
+            decisions.iter().map(|d| d.decision.as_str()).collect::<Vec<_>>(),
             ["wait", "go"]
         );
         let checks = store.checks("pets", "1.0.0").await.unwrap();
@@ -941,14 +924,7 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
             .unwrap();
         assert_eq!(deploying.len(), 1);
         assert_eq!(deploying[0].deployment_id, Some(7));
-        assert_eq!(
-            store
-                .promotions(&PromotionFilter::default())
-                .await
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(store.promotions(&PromotionFilter::default()).await.unwrap().len(), 2);
     })
     .await;
 }

@@ -611,25 +611,14 @@ impl Checker<'_> {
         let at = format!("environments[{env}].gates");
         let approvals = spec.approvals.and_then(|a| {
             if a.count == 0 {
-                self.error(
-                    &format!("{at}.approvals.count"),
-                    "approvals.count must be at least 1".into(),
-                    "remove `approvals` to need none",
-                );
+                self.error(&format!("{at}.approvals.count"), "approvals.count must be at least 1".into(), "remove `approvals` to need none");
                 return None;
             }
             if a.role == crate::access::Role::Viewer {
-                self.error(
-                    &format!("{at}.approvals.role"),
-                    "viewers cannot approve".into(),
-                    "name a role such as ops, qa, security or cab",
-                );
+                self.error(&format!("{at}.approvals.role"), "viewers cannot approve".into(), "name a role such as ops, qa, security or cab");
                 return None;
             }
-            Some(ApprovalRule {
-                count: a.count,
-                role: a.role,
-            })
+            Some(ApprovalRule { count: a.count, role: a.role })
         });
         let zone = match spec.timezone.as_deref().map(Zone::parse).transpose() {
             Ok(z) => z.unwrap_or_default(),
@@ -640,59 +629,28 @@ impl Checker<'_> {
         };
         let window = spec.window.and_then(|w| {
             if w.days.is_empty() {
-                self.error(
-                    &format!("{at}.window.days"),
-                    "a window needs at least one day".into(),
-                    "e.g. days: [tue, wed, thu]",
-                );
+                self.error(&format!("{at}.window.days"), "a window needs at least one day".into(), "e.g. days: [tue, wed, thu]");
             }
-            let from = ClockTime::parse(&w.from)
-                .map_err(|e| self.error(&format!("{at}.window.from"), e, ""))
-                .ok();
-            let to = ClockTime::parse(&w.to)
-                .map_err(|e| self.error(&format!("{at}.window.to"), e, ""))
-                .ok();
-            Some(Window {
-                days: w.days,
-                from: from?,
-                to: to?,
-            })
+            let from = ClockTime::parse(&w.from).map_err(|e| self.error(&format!("{at}.window.from"), e, "")).ok();
+            let to = ClockTime::parse(&w.to).map_err(|e| self.error(&format!("{at}.window.to"), e, "")).ok();
+            Some(Window { days: w.days, from: from?, to: to? })
         });
         let mut freezes = Vec::new();
         for (i, f) in spec.freezes.into_iter().enumerate() {
-            let day = |s: &str| {
-                s.parse::<jiff::civil::Date>()
-                    .map_err(|_| format!("`{s}` is not a date; write it as YYYY-MM-DD"))
-            };
-            let from = day(&f.from)
-                .map_err(|e| self.error(&format!("{at}.freezes[{i}].from"), e, ""))
-                .ok();
-            let to = day(&f.to)
-                .map_err(|e| self.error(&format!("{at}.freezes[{i}].to"), e, ""))
-                .ok();
+            let day = |s: &str| s.parse::<jiff::civil::Date>().map_err(|_| format!("`{s}` is not a date; write it as YYYY-MM-DD"));
+            let from = day(&f.from).map_err(|e| self.error(&format!("{at}.freezes[{i}].from"), e, "")).ok();
+            let to = day(&f.to).map_err(|e| self.error(&format!("{at}.freezes[{i}].to"), e, "")).ok();
             if let (Some(from), Some(to)) = (from, to) {
                 if to < from {
-                    self.error(
-                        &format!("{at}.freezes[{i}].to"),
-                        format!("the freeze ends ({to}) before it starts ({from})"),
-                        "swap `from` and `to`",
-                    );
+                    self.error(&format!("{at}.freezes[{i}].to"), format!("the freeze ends ({to}) before it starts ({from})"), "swap `from` and `to`");
                 } else {
-                    freezes.push(Freeze {
-                        from,
-                        to,
-                        reason: f.reason,
-                    });
+                    freezes.push(Freeze { from, to, reason: f.reason });
                 }
             }
         }
         Gates {
             approvals,
-            calendar: Calendar {
-                zone,
-                window,
-                freezes,
-            },
+            calendar: Calendar { zone, window, freezes },
             outside_window: spec.outside_window,
             checks: spec.checks,
             rollback_rehearsed_in: spec.rollback_rehearsed_in,

@@ -22,11 +22,9 @@ impl Zone {
     }
 
     pub fn parse(name: &str) -> Result<Zone, String> {
-        TimeZone::get(name)
-            .map(|_| Zone(name.to_string()))
-            .map_err(|_| {
-                format!("unknown time zone `{name}`; use an IANA name such as Europe/Paris or UTC")
-            })
+        TimeZone::get(name).map(|_| Zone(name.to_string())).map_err(|_| {
+            format!("unknown time zone `{name}`; use an IANA name such as Europe/Paris or UTC")
+        })
     }
 
     fn tz(&self) -> TimeZone {
@@ -276,9 +274,7 @@ impl Calendar {
 
     /// The first instant after `now` when no freeze holds and the window is open.
     fn next_open(&self, now: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
-        let limit = now
-            .checked_add(jiff::SignedDuration::from_hours(24 * 400))
-            .ok()?;
+        let limit = now.checked_add(jiff::SignedDuration::from_hours(24 * 400)).ok()?;
         let mut at = now;
         // Each round jumps past a freeze or to a window opening: bounded by the calendar's size.
         for _ in 0..(4 * self.freezes.len() + 120) {
@@ -358,10 +354,7 @@ mod tests {
         // Tuesday 2026-12-22 20:30 Paris, inside the window but frozen.
         match c.opening(at("2026-12-22T19:30:00Z")) {
             Opening::Closed { why, next } => {
-                assert!(
-                    why.contains("freeze 2026-12-20–2027-01-03: year-end"),
-                    "{why}"
-                );
+                assert!(why.contains("freeze 2026-12-20–2027-01-03: year-end"), "{why}");
                 // The freeze ends on Monday 2027-01-04; Tuesday 2027-01-05 20:00 Paris.
                 assert_eq!(next, Some(at("2027-01-05T19:00:00Z")));
             }

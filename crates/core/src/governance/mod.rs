@@ -353,21 +353,13 @@ pub fn judge(f: &Facts) -> Judgement {
         criteria.push(rehearsal(env, &f.deployments));
     }
     if let Err(why) = &f.deployable {
-        criteria.push(criterion(
-            "targets",
-            Verdict::Fail,
-            why.clone(),
-            Value::Null,
-        ));
+        criteria.push(criterion("targets", Verdict::Fail, why.clone(), Value::Null));
     }
     if let Some(id) = f.environment_busy {
         criteria.push(criterion(
             "environment_free",
             Verdict::Pending,
-            format!(
-                "deployment {id} still runs in {}; this one follows it",
-                f.environment
-            ),
+            format!("deployment {id} still runs in {}; this one follows it", f.environment),
             json!({ "deployment": id }),
         ));
     }
@@ -546,10 +538,7 @@ fn window(f: &Facts) -> (Criterion, Option<Timestamp>) {
                     criterion(
                         "window",
                         Verdict::Fail,
-                        format!(
-                            "{why}; {} refuses promotions outside it ({when})",
-                            f.environment
-                        ),
+                        format!("{why}; {} refuses promotions outside it ({when})", f.environment),
                         evidence,
                     ),
                     None,
@@ -564,11 +553,7 @@ fn check(name: &Name, results: &[CheckResult]) -> Criterion {
     match results.iter().rev().find(|r| &r.name == name) {
         Some(r) => {
             let evidence = serde_json::to_value(r).unwrap_or(Value::Null);
-            let link = r
-                .url
-                .as_deref()
-                .map(|u| format!(" ({u})"))
-                .unwrap_or_default();
+            let link = r.url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default();
             match r.status {
                 CheckStatus::Passed => criterion(
                     &key,
@@ -605,10 +590,9 @@ pub fn assess_risk(protected: bool, plan: &[crate::model::Step]) -> (String, Vec
     {
         reasons.push("the plan changes a database schema".to_string());
     }
-    if plan
-        .iter()
-        .any(|s| matches!(s.action.inverse(), crate::plan::Inverse::Irreversible(_)))
-    {
+    if plan.iter().any(|s| {
+        matches!(s.action.inverse(), crate::plan::Inverse::Irreversible(_))
+    }) {
         reasons.push("some steps cannot be undone by the derived rollback".to_string());
     }
     let level = match reasons.len() {
@@ -624,10 +608,7 @@ pub fn assess_risk(protected: bool, plan: &[crate::model::Step]) -> (String, Vec
 fn rehearsal(env: &Name, deployments: &[PastDeployment]) -> Criterion {
     let mut stage = 0;
     let mut proof = Vec::new();
-    for d in deployments
-        .iter()
-        .filter(|d| &d.environment == env && d.succeeded)
-    {
+    for d in deployments.iter().filter(|d| &d.environment == env && d.succeeded) {
         let next = match (stage, d.kind.as_str()) {
             (0, "deploy") | (2, "deploy") => stage + 1,
             (1, "rollback") => 2,
@@ -643,11 +624,7 @@ fn rehearsal(env: &Name, deployments: &[PastDeployment]) -> Criterion {
                 Verdict::Pass,
                 format!(
                     "rehearsed in {env}: deployments {} (deploy, rollback, redeploy)",
-                    proof
-                        .iter()
-                        .map(|i| i.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    proof.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
                 ),
                 json!({ "environment": env, "deployments": proof }),
             );

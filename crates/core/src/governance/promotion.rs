@@ -67,9 +67,7 @@ pub enum PromotionEvent {
     /// An authorised person let it through with a reason.
     Overridden,
     Cancel,
-    DeploymentEnded {
-        succeeded: bool,
-    },
+    DeploymentEnded { succeeded: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -240,12 +238,12 @@ mod tests {
             transition(go, E::DeploymentEnded { succeeded: true }).unwrap(),
             S::Succeeded
         );
-        assert_eq!(transition(S::Refused, E::Overridden).unwrap(), S::Deploying);
-        let err = transition(S::Deploying, E::Cancel).unwrap_err();
         assert_eq!(
-            err.to_string(),
-            "a promotion that is deploying cannot be cancelled"
+            transition(S::Refused, E::Overridden).unwrap(),
+            S::Deploying
         );
+        let err = transition(S::Deploying, E::Cancel).unwrap_err();
+        assert_eq!(err.to_string(), "a promotion that is deploying cannot be cancelled");
     }
 
     fn any_event() -> impl Strategy<Value = PromotionEvent> {

@@ -125,14 +125,11 @@ fn the_author_and_the_requester_do_not_count_as_approvers() {
     let c = j.criteria.iter().find(|c| c.name == "approvals").unwrap();
     assert_eq!(c.verdict, Verdict::Pending);
     assert!(
-        c.detail
-            .starts_with("1 of 2 approvals from the ops role (so far olga)"),
+        c.detail.starts_with("1 of 2 approvals from the ops role (so far olga)"),
         "{}",
         c.detail
     );
-    assert!(c
-        .detail
-        .contains("neither the release's author (dora) nor the requester (otto)"));
+    assert!(c.detail.contains("neither the release's author (dora) nor the requester (otto)"));
 }
 
 #[test]
@@ -144,9 +141,7 @@ fn votes_from_another_role_do_not_count_and_one_rejection_is_a_no_go() {
     f.votes.push(vote("omar", false));
     let j = judge(&f);
     assert_eq!(j.decision, Decision::NoGo);
-    assert!(j
-        .explain()
-        .contains("approvals (no-go): omar rejected: omar says so"));
+    assert!(j.explain().contains("approvals (no-go): omar rejected: omar says so"));
 }
 
 #[test]
@@ -159,12 +154,7 @@ fn outside_the_window_a_promotion_waits_until_the_next_opening_or_is_refused() {
     f.gates.outside_window = OutsideWindow::Refuse;
     let j = judge(&f);
     assert_eq!(j.decision, Decision::NoGo);
-    assert!(
-        j.explain()
-            .contains("PROD-EU refuses promotions outside it"),
-        "{}",
-        j.explain()
-    );
+    assert!(j.explain().contains("PROD-EU refuses promotions outside it"), "{}", j.explain());
 }
 
 #[test]
@@ -199,9 +189,7 @@ fn an_environment_outside_the_lifecycle_is_a_no_go() {
     };
     let j = judge(&f);
     assert_eq!(verdict_of(&j, "lifecycle"), Verdict::Fail);
-    assert!(j
-        .explain()
-        .contains("PROD-EU is not in lifecycle hotfix (phases: MET → PROD)"));
+    assert!(j.explain().contains("PROD-EU is not in lifecycle hotfix (phases: MET → PROD)"));
 }
 
 #[test]
@@ -214,11 +202,7 @@ fn checks_wait_for_ci_and_a_failed_check_is_a_no_go() {
         check_result("sonar", CheckStatus::Failed),
     ];
     let j = judge(&f);
-    assert_eq!(
-        verdict_of(&j, "check.sonar"),
-        Verdict::Fail,
-        "the latest result counts"
-    );
+    assert_eq!(verdict_of(&j, "check.sonar"), Verdict::Fail, "the latest result counts");
 }
 
 #[test]
@@ -231,21 +215,14 @@ fn a_rehearsal_needs_deploy_rollback_and_redeploy_in_that_order() {
     ];
     let j = judge(&f);
     assert_eq!(verdict_of(&j, "rollback_rehearsed"), Verdict::Fail);
-    assert!(j
-        .explain()
-        .contains("deploy the release there, roll it back, and deploy it again"));
+    assert!(j.explain().contains("deploy the release there, roll it back, and deploy it again"));
     f.deployments.push(past(4, "MET", "rollback", false));
     assert_eq!(verdict_of(&judge(&f), "rollback_rehearsed"), Verdict::Fail);
     f.deployments.push(past(5, "MET", "rollback", true));
     f.deployments.push(past(6, "MET", "deploy", true));
     let j = judge(&f);
     assert_eq!(verdict_of(&j, "rollback_rehearsed"), Verdict::Pass);
-    assert!(j
-        .criteria
-        .last()
-        .unwrap()
-        .detail
-        .contains("deployments 2, 5, 6"));
+    assert!(j.criteria.last().unwrap().detail.contains("deployments 2, 5, 6"));
 }
 
 #[test]
@@ -256,10 +233,7 @@ fn protected_environments_need_an_approved_change_request_unless_told_otherwise(
     f.change_request = Some(ChangeRequestState::Rejected);
     assert_eq!(judge(&f).decision, Decision::NoGo);
     f.gates.change_request = Some(false);
-    assert!(judge(&f)
-        .criteria
-        .iter()
-        .all(|c| c.name != "change_request"));
+    assert!(judge(&f).criteria.iter().all(|c| c.name != "change_request"));
 }
 
 #[test]

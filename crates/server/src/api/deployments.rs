@@ -62,14 +62,8 @@ async fn create(
     )
     .await?;
     Ok(match d {
-        Started::Deployment(d) => (
-            StatusCode::CREATED,
-            Json(serde_json::to_value(d).expect("a deployment serialises")),
-        ),
-        Started::Waiting(p) => (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "promotion": p })),
-        ),
+        Started::Deployment(d) => (StatusCode::CREATED, Json(serde_json::to_value(d).expect("a deployment serialises"))),
+        Started::Waiting(p) => (StatusCode::ACCEPTED, Json(serde_json::json!({ "promotion": p }))),
     })
 }
 

@@ -218,9 +218,7 @@ async fn change_requests(
     actor: Actor,
     Query(q): Query<OpenQuery>,
 ) -> ApiResult<Json<Vec<StoredChangeRequest>>> {
-    Ok(Json(
-        promotions::change_requests(&state, &actor, q.open).await?,
-    ))
+    Ok(Json(promotions::change_requests(&state, &actor, q.open).await?))
 }
 
 async fn change_request(
@@ -228,13 +226,7 @@ async fn change_request(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<StoredChangeRequest>> {
-    require(
-        &state,
-        &actor,
-        Operation::Read,
-        &format!("change_request/{id}"),
-    )
-    .await?;
+    require(&state, &actor, Operation::Read, &format!("change_request/{id}")).await?;
     let rfc = state.store.change_request(id).await?.ok_or_else(|| {
         ServiceError::not_found(
             format!("change request {id}"),
@@ -259,7 +251,8 @@ async fn decide(
     Json(body): Json<DecisionBody>,
 ) -> ApiResult<Json<StoredChangeRequest>> {
     Ok(Json(
-        promotions::decide_change_request(&state, &actor, id, body.approve, &body.comment).await?,
+        promotions::decide_change_request(&state, &actor, id, body.approve, &body.comment)
+            .await?,
     ))
 }
 

@@ -161,13 +161,9 @@ pub async fn deploy_now(
             let deployment_id = view.promotion.deployment_id.ok_or_else(|| {
                 ServiceError::state(format!("promotion {id} has no deployment"), "")
             })?;
-            let d = state
-                .store
-                .deployment(deployment_id)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::not_found(format!("deployment {deployment_id}"), "")
-                })?;
+            let d = state.store.deployment(deployment_id).await?.ok_or_else(|| {
+                ServiceError::not_found(format!("deployment {deployment_id}"), "")
+            })?;
             Ok(Started::Deployment(d))
         }
     }
@@ -219,10 +215,7 @@ async fn open(
                 "promotion {} of {} {} into {} is already waiting",
                 p.id, p.project, p.release_version, p.environment
             ),
-            format!(
-                "cancel it first (`slipway promotion cancel {}`), or give it what it waits for",
-                p.id
-            ),
+            format!("cancel it first (`slipway promotion cancel {}`), or give it what it waits for", p.id),
         ));
     }
     let mut p = StoredPromotion {
@@ -347,7 +340,9 @@ async fn facts(
         votes: tx.votes(p.id).await?,
         checks: tx.checks(&p.project, &p.release_version).await?,
         change_request: tx.change_request_of(p.id).await?.map(|c| c.state),
-        environment_busy: tx.busy_deployment(&p.project, &p.environment).await?,
+        environment_busy: tx
+            .busy_deployment(&p.project, &p.environment)
+            .await?,
         deployable,
     })
 }
@@ -583,8 +578,7 @@ pub async fn override_decision(
         .map_err(|e| ServiceError::state(e.to_string(), ""))?;
     let facts = facts(state, &mut tx, &p, &release, &env).await?;
     let judgement = judge_facts(&facts);
-    let overridden =
-        json!({ "by": actor.username, "role": actor.role.as_str(), "reason": reason.trim() });
+    let overridden = json!({ "by": actor.username, "role": actor.role.as_str(), "reason": reason.trim() });
     let record = json!({ "judgement": judgement, "facts_at": facts.now.to_string(), "override": overridden });
     tx.insert_decision(id, "go", &record).await?;
     tx.audit(entry(
@@ -687,11 +681,7 @@ pub async fn report_check(
     Ok(check)
 }
 
-async fn rejudge_release(
-    state: &AppState,
-    project: &str,
-    release: &str,
-) -> Result<(), ServiceError> {
+async fn rejudge_release(state: &AppState, project: &str, release: &str) -> Result<(), ServiceError> {
     let waiting = state
         .store
         .promotions(&PromotionFilter {
@@ -745,10 +735,7 @@ pub(crate) async fn decide_rfc(
             "list them with `slipway rfc list`",
         )
     })?;
-    if !tx
-        .decide_change_request(id, verdict, by, comment.trim())
-        .await?
-    {
+    if !tx.decide_change_request(id, verdict, by, comment.trim()).await? {
         return Err(ServiceError::state(
             format!("change request {id} was already decided ({:?})", rfc.state),
             "a decided change request does not change; promote again for a new one",
@@ -891,9 +878,8 @@ async fn promote_automatically(state: &AppState, p: &StoredPromotion) -> Result<
         .find(|ph| ph.environments.contains(&env))
         .is_some_and(|ph| {
             ph.environments.iter().all(|e| {
-                done.iter().any(|(_, de, kind, st)| {
-                    de == e.as_str() && kind == "deploy" && st == "succeeded"
-                })
+                done.iter()
+                    .any(|(_, de, kind, st)| de == e.as_str() && kind == "deploy" && st == "succeeded")
             })
         });
     if !phase_done {
