@@ -361,12 +361,15 @@ pub async fn progress(
             ..PromotionFilter::default()
         })
         .await?;
+    // (id, environment, kind, state), newest first; the most recent 500 of the project are
+    // plenty for one release's standing.
     let deployments: Vec<(i64, String, String, String)> = state
         .store
-        .release_deployments(&project, &version)
+        .deployments(Some(&project), None, 500)
         .await?
         .into_iter()
-        .filter(|(_, _, kind, _)| kind != "dry_run")
+        .filter(|d| d.release_version == version && d.kind != "dry_run")
+        .map(|d| (d.id, d.environment, d.kind, d.state.as_str().to_string()))
         .collect();
     let phases: Vec<(String, bool, Vec<Name>)> = match lifecycle_of(release) {
         Some(l) => l
