@@ -201,7 +201,15 @@ async fn signed_out_readers_are_sent_to_the_sign_in_page() {
     let base = server.base.clone();
     blocking(move || {
         let http = Http::new(&base);
-        for path in ["/", "/projects", "/projects/pets/variables", "/audit"] {
+        for path in [
+            "/",
+            "/projects",
+            "/projects/pets/variables",
+            "/audit",
+            "/approvals",
+            "/calendar",
+            "/promotions/1",
+        ] {
             let reply = http.get(path, None);
             assert_eq!(
                 (reply.status, reply.location.as_deref()),

@@ -145,6 +145,38 @@ impl Store {
         rows.iter().map(deployment).collect()
     }
 
+    /// What each environment holds, per project: the newest deployment that is not a dry run
+    /// and was not cancelled, and the newest successful `deploy` when that is an older one (the
+    /// version still there after a failure). Ordered by project, environment, newest first.
+    pub async fn current_deployments(&self) -> Result<Vec<StoredDeployment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id IN \
+             (SELECT MAX(id) FROM deployments WHERE kind <> 'dry_run' AND state <> 'cancelled' GROUP BY project, environment) \
+             OR id IN (SELECT MAX(id) FROM deployments WHERE kind = 'deploy' AND state = 'succeeded' GROUP BY project, environment) \
+             ORDER BY project, environment, id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deployment).collect()
+    }
+
+    /// Deployments (dry runs included) created at or after `since` (RFC 3339, UTC), newest
+    /// first, at most `limit`.
+    pub async fn deployments_since(
+        &self,
+        since: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredDeployment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE created_at >= $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(since)
+        .bind(limit.clamp(1, 2000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deployment).collect()
+    }
+
     /// Deployments the orchestrator must move forward.
     pub async fn active_deployments(&self) -> Result<Vec<StoredDeployment>> {
         let rows = sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE state IN ('pending', 'running', 'rolling_back') ORDER BY id"))

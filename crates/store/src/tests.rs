@@ -794,6 +794,77 @@ async fn releases_in_use_are_the_live_ones_and_those_in_progress() {
 }
 
 #[tokio::test]
+async fn current_deployments_are_the_newest_per_environment_and_the_last_success() {
+    use slipway_core::deploy::state::DeploymentState::*;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        for (project, env, version, kind, state) in [
+            ("shop", "DEV", "1.0.0", "deploy", Succeeded),
+            ("shop", "DEV", "1.1.0", "deploy", Succeeded),
+            ("shop", "DEV", "1.2.0", "dry_run", Succeeded),
+            ("shop", "INT", "1.0.0", "deploy", Succeeded),
+            ("shop", "INT", "1.1.0", "deploy", Failed),
+            ("shop", "INT", "1.2.0", "deploy", Cancelled),
+            ("shop", "MET", "1.1.0", "deploy", Running),
+            ("pets", "DEV", "2.0.0", "deploy", RolledBack),
+        ] {
+            tx.insert_deployment(&deployment_row(project, env, version, kind, state))
+                .await
+                .unwrap();
+        }
+        tx.audit(entry("deployment.deploy", "project/shop"));
+        tx.commit().await.unwrap();
+        let current: Vec<(String, String, String, &str)> = store
+            .current_deployments()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| {
+                (
+                    d.project,
+                    d.environment,
+                    d.release_version,
+                    d.state.as_str(),
+                )
+            })
+            .collect();
+        let want = [
+            ("pets", "DEV", "2.0.0", "rolled_back"),
+            ("shop", "DEV", "1.1.0", "succeeded"),
+            ("shop", "INT", "1.1.0", "failed"),
+            ("shop", "INT", "1.0.0", "succeeded"),
+            ("shop", "MET", "1.1.0", "running"),
+        ];
+        let want: Vec<(String, String, String, &str)> = want
+            .iter()
+            .map(|(p, e, v, s)| (p.to_string(), e.to_string(), v.to_string(), *s))
+            .collect();
+        assert_eq!(current, want);
+
+        let all = store
+            .deployments_since("2000-01-01T00:00:00Z", 100)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 8);
+        assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+        assert!(store
+            .deployments_since("2999-01-01T00:00:00Z", 100)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .deployments_since("2000-01-01T00:00:00Z", 3)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
     use slipway_core::access::Role;
     use slipway_core::governance::promotion::PromotionState;

@@ -43,7 +43,7 @@ pub struct Badge {
     pub tone: &'static str,
 }
 
-fn deployment_badge(state: DeploymentState) -> Badge {
+pub(super) fn deployment_badge(state: DeploymentState) -> Badge {
     let (label, tone) = match state {
         DeploymentState::Pending => ("pending", "idle"),
         DeploymentState::Running => ("running", "info"),

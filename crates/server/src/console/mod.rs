@@ -11,6 +11,7 @@
 mod assets;
 mod audit;
 mod deployments;
+mod governance;
 mod inventory;
 mod page;
 mod parity;
@@ -31,7 +32,29 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(session::home))
+        .route("/", get(governance::home))
+        .route("/approvals", get(governance::approvals))
+        .route("/calendar", get(governance::calendar))
+        .route("/promotions/{id}", get(governance::show))
+        .route("/promotions/{id}/approve", post(governance::approve))
+        .route("/promotions/{id}/reject", post(governance::reject))
+        .route("/promotions/{id}/cancel", post(governance::cancel))
+        .route(
+            "/promotions/{id}/override",
+            post(governance::override_decision),
+        )
+        .route(
+            "/change-requests/{id}/approve",
+            post(governance::approve_change_request),
+        )
+        .route(
+            "/change-requests/{id}/reject",
+            post(governance::reject_change_request),
+        )
+        .route(
+            "/projects/{name}/releases/{version}/promote",
+            post(releases::promote),
+        )
         .route("/login", get(session::login_form).post(session::login))
         .route("/logout", post(session::logout))
         .route("/projects", get(projects::list))

@@ -12,6 +12,9 @@ use crate::ServiceError;
 /// The sections of the navigation bar, so that a page can mark where the reader is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
+    Dashboard,
+    Approvals,
+    Calendar,
     Projects,
     Deployments,
     Environments,
@@ -47,7 +50,10 @@ pub struct Frame {
 
 impl Frame {
     pub fn new(title: impl Into<String>, user: Option<&ConsoleUser>, section: Section) -> Frame {
-        const LINKS: [(Section, &str, &str); 6] = [
+        const LINKS: [(Section, &str, &str); 9] = [
+            (Section::Dashboard, "/", "Dashboard"),
+            (Section::Approvals, "/approvals", "Approvals"),
+            (Section::Calendar, "/calendar", "Calendar"),
             (Section::Projects, "/projects", "Projects"),
             (Section::Deployments, "/deployments", "Deployments"),
             (Section::Environments, "/environments", "Environments"),

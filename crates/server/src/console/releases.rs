@@ -13,9 +13,10 @@ use slipway_core::release::{ReleaseNotes, SignatureState};
 use slipway_core::Sha256;
 use slipway_store::{StoredArtifact, StoredRelease};
 
-use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
-use super::session::ConsoleUser;
+use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::session::{ConsoleUser, SignedForm};
 use crate::services::artifacts::current_signature_state;
+use crate::services::dashboard::{self, Standing};
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
 
@@ -166,6 +167,129 @@ struct ReleasePage {
     variables: usize,
     steps: usize,
     deployments: Vec<DeploymentRow>,
+    progress: Option<ProgressView>,
+}
+
+/// The release's way along its lifecycle.
+struct ProgressView {
+    lifecycle: Option<String>,
+    phases: Vec<PhaseView>,
+    /// Where this person may promote to: phases first, then environments.
+    promote_to: Vec<(String, String)>,
+}
+
+struct PhaseView {
+    name: String,
+    automatic: bool,
+    environments: Vec<EnvironmentStanding>,
+}
+
+struct EnvironmentStanding {
+    name: String,
+    label: String,
+    tone: &'static str,
+    gates: String,
+    promotion: Option<i64>,
+    deployment: Option<i64>,
+}
+
+fn progress_view(p: &dashboard::Progress) -> ProgressView {
+    let mut promote_to = Vec::new();
+    let mut environments = Vec::new();
+    let phases = p
+        .phases
+        .iter()
+        .map(|ph| {
+            let allowed: Vec<&dashboard::EnvironmentProgress> =
+                ph.environments.iter().filter(|e| e.may_deploy).collect();
+            if p.lifecycle.is_some()
+                && !allowed.is_empty()
+                && allowed.len() == ph.environments.len()
+            {
+                promote_to.push((
+                    ph.name.clone(),
+                    format!(
+                        "phase {} ({})",
+                        ph.name,
+                        allowed
+                            .iter()
+                            .map(|e| e.environment.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            for e in allowed {
+                environments.push((
+                    e.environment.name.to_string(),
+                    e.environment.name.to_string(),
+                ));
+            }
+            PhaseView {
+                name: ph.name.clone(),
+                automatic: ph.automatic,
+                environments: ph.environments.iter().map(standing).collect(),
+            }
+        })
+        .collect();
+    for e in environments {
+        if !promote_to.iter().any(|(v, _)| *v == e.0) {
+            promote_to.push(e);
+        }
+    }
+    ProgressView {
+        lifecycle: p.lifecycle.clone(),
+        phases,
+        promote_to,
+    }
+}
+
+fn standing(e: &dashboard::EnvironmentProgress) -> EnvironmentStanding {
+    let (label, tone) = match e.standing {
+        Standing::Deployed => ("deployed".to_string(), "good"),
+        Standing::Deploying => ("deploying".to_string(), "info"),
+        Standing::Waiting if e.detail.is_empty() => ("waiting".to_string(), "warn"),
+        Standing::Waiting => (format!("waiting: {}", e.detail), "warn"),
+        Standing::Refused => ("refused".to_string(), "bad"),
+        Standing::Failed => (e.detail.clone(), "bad"),
+        Standing::NotYet => ("not yet".to_string(), "idle"),
+    };
+    EnvironmentStanding {
+        name: e.environment.name.to_string(),
+        label,
+        tone,
+        gates: e.environment.gates.summary(e.environment.protected),
+        promotion: e.promotion,
+        deployment: e.deployment,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PromoteFields {
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    at: String,
+}
+
+/// `POST /projects/{name}/releases/{version}/promote`: into an environment or a phase, now or
+/// at a time; then the (first) promotion's page.
+pub async fn promote(
+    State(state): State<AppState>,
+    Path((project, version)): Path<(String, String)>,
+    signed: SignedForm<PromoteFields>,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    let project = parse_name("project", &project).or_page(&user)?;
+    let to = parse_name("environment or phase", form.to.trim()).or_page(&user)?;
+    let at = Some(form.at.trim()).filter(|a| !a.is_empty());
+    let views = services::promotions::request(&state, &user.actor, &project, &version, &to, at)
+        .await
+        .or_page(&user)?;
+    Ok(match views.first() {
+        Some(v) => see_other(&format!("/promotions/{}", v.promotion.id)),
+        None => see_other(&format!("/projects/{project}/releases/{version}")),
+    })
 }
 
 /// A deployment of this release: where it went and how it ended.
@@ -206,9 +330,13 @@ pub async fn show(
                 by: format!("{} · {}", d.requested_by, short_time(&d.created_at)),
             })
             .collect();
+    let progress = services::dashboard::progress(&state, &user.actor, r)
+        .await
+        .or_page(&user)?;
     Ok(render(
         StatusCode::OK,
         &ReleasePage {
+            progress: Some(progress_view(&progress)),
             frame: Frame::new(
                 format!("{name} {} ({})", r.version, r.channel),
                 Some(&user),
@@ -335,6 +463,7 @@ mod tests {
             variables: 0,
             steps: 0,
             deployments: vec![],
+            progress: None,
         };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>alert"), "{html}");

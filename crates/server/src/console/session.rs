@@ -156,14 +156,6 @@ fn same_secret(sent: &str, expected: &str) -> bool {
             == 0
 }
 
-pub async fn home(user: Option<ConsoleUser>) -> Response {
-    see_other(if user.is_some() {
-        "/projects"
-    } else {
-        "/login"
-    })
-}
-
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {

@@ -1,0 +1,685 @@
+//! Promotion governance in the console: the dashboard (what each environment holds), one
+//! promotion (its decision records, votes, change request and the buttons its gates allow), the
+//! approvals inbox and the calendar.
+//!
+//! Buttons are shown only to whom the gates and `core::access` allow; the services decide
+//! again on every post (the four-eyes rule included) and a refusal shows the error page.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use slipway_core::access::{allows, Operation};
+use slipway_core::governance::promotion::PromotionState;
+use slipway_core::governance::{ChangeRequestState, Criterion, Judgement, Verdict};
+use slipway_store::{StoredChangeRequest, StoredDeployment};
+
+use super::deployments::{deployment_badge, Badge};
+use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::session::{ConsoleUser, NoFields, SignedForm};
+use crate::services::dashboard::{self, Waiting};
+use crate::services::{self, parse_name};
+
+pub fn promotion_badge(state: PromotionState) -> Badge {
+    let (label, tone) = match state {
+        PromotionState::Waiting => ("waiting", "warn"),
+        PromotionState::Deploying => ("deploying", "info"),
+        PromotionState::Succeeded => ("succeeded", "good"),
+        PromotionState::Failed => ("failed", "bad"),
+        PromotionState::Refused => ("refused", "bad"),
+        PromotionState::Cancelled => ("cancelled", "idle"),
+    };
+    Badge { label, tone }
+}
+
+fn verdict_badge(v: Verdict) -> Badge {
+    let (label, tone) = match v {
+        Verdict::Pass => ("pass", "good"),
+        Verdict::Pending => ("pending", "warn"),
+        Verdict::Fail => ("fail", "bad"),
+    };
+    Badge { label, tone }
+}
+
+fn decision_badge(d: &str) -> Badge {
+    let (label, tone) = match d {
+        "go" => ("go", "good"),
+        "wait" => ("wait", "warn"),
+        _ => ("no-go", "bad"),
+    };
+    Badge { label, tone }
+}
+
+/// "1.4.2 waiting: approvals, window"
+fn waiting_line(w: &Waiting) -> String {
+    if w.waiting_for.is_empty() {
+        format!("{} waiting", w.promotion.release_version)
+    } else {
+        format!(
+            "{} waiting: {}",
+            w.promotion.release_version,
+            w.waiting_for.join(", ")
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard
+
+struct CellView {
+    current: Option<(i64, String, Badge)>,
+    /// The version still there when the newest deployment did not succeed.
+    still_there: Option<(i64, String)>,
+    waiting: Option<(i64, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    frame: Frame,
+    environments: Vec<String>,
+    rows: Vec<(String, Vec<CellView>)>,
+}
+
+fn cell_view(c: &dashboard::Cell) -> CellView {
+    let link = |d: &StoredDeployment| (d.id, d.release_version.clone());
+    CellView {
+        current: c
+            .current
+            .as_ref()
+            .map(|d| (d.id, d.release_version.clone(), deployment_badge(d.state))),
+        still_there: c.last_success.as_ref().map(link),
+        waiting: c
+            .waiting
+            .as_ref()
+            .map(|w| (w.promotion.id, waiting_line(w))),
+    }
+}
+
+/// `/`: the dashboard for whoever is signed in, else the sign-in page.
+pub async fn home(State(state): State<crate::AppState>, user: Option<ConsoleUser>) -> PageResult {
+    match user {
+        Some(user) => dashboard(state, user).await,
+        None => Ok(see_other("/login")),
+    }
+}
+
+/// Projects × environments, what each holds and what waits to enter.
+async fn dashboard(state: crate::AppState, user: ConsoleUser) -> PageResult {
+    let d = services::dashboard::dashboard(&state, &user.actor)
+        .await
+        .or_page(&user)?;
+    Ok(render(
+        StatusCode::OK,
+        &DashboardPage {
+            frame: Frame::new("Dashboard", Some(&user), Section::Dashboard),
+            environments: d.environments.iter().map(|e| e.name.to_string()).collect(),
+            rows: d
+                .projects
+                .iter()
+                .map(|(p, cells)| (p.clone(), cells.iter().map(cell_view).collect()))
+                .collect(),
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// One promotion
+
+struct CriterionRow {
+    name: String,
+    verdict: Badge,
+    detail: String,
+    evidence: String,
+}
+
+/// Evidence as one short line: `key: value` pairs, lists joined.
+fn evidence_summary(v: &Value) -> String {
+    fn flat(v: &Value) -> String {
+        match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            Value::Array(items) => items.iter().map(flat).collect::<Vec<_>>().join(", "),
+            Value::Object(map) => map
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| format!("{k}: {}", flat(v)))
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        }
+    }
+    flat(v)
+}
+
+fn criterion_row(c: &Criterion) -> CriterionRow {
+    CriterionRow {
+        name: c.name.clone(),
+        verdict: verdict_badge(c.verdict),
+        detail: c.detail.clone(),
+        evidence: evidence_summary(&c.evidence),
+    }
+}
+
+struct RecordView {
+    at: String,
+    decision: Badge,
+    criteria: Vec<CriterionRow>,
+    /// (by, reason)
+    overridden: Option<(String, String)>,
+    recheck_at: Option<String>,
+}
+
+fn record_view(d: &slipway_store::StoredDecision) -> RecordView {
+    let judgement: Option<Judgement> = serde_json::from_value(d.record["judgement"].clone()).ok();
+    let o = &d.record["override"];
+    RecordView {
+        at: short_time(&d.decided_at),
+        decision: decision_badge(&d.decision),
+        criteria: judgement
+            .as_ref()
+            .map(|j| j.criteria.iter().map(criterion_row).collect())
+            .unwrap_or_default(),
+        overridden: o.is_object().then(|| {
+            (
+                o["by"].as_str().unwrap_or("?").to_string(),
+                o["reason"].as_str().unwrap_or("").to_string(),
+            )
+        }),
+        recheck_at: judgement.and_then(|j| j.recheck_at).map(|t| short_time(&t)),
+    }
+}
+
+struct ChangeRequestView {
+    id: i64,
+    state: Badge,
+    title: String,
+    risk: String,
+    risk_reasons: Vec<String>,
+    window: String,
+    plan: Vec<String>,
+    rollback_plan: Vec<String>,
+    not_undone: Vec<String>,
+    decided: Option<String>,
+    open: bool,
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_string))
+        .collect()
+}
+
+fn change_request_view(c: &StoredChangeRequest) -> ChangeRequestView {
+    let (label, tone) = match c.state {
+        ChangeRequestState::Open => ("open", "warn"),
+        ChangeRequestState::Approved => ("approved", "good"),
+        ChangeRequestState::Rejected => ("rejected", "bad"),
+    };
+    let b = &c.body;
+    ChangeRequestView {
+        id: c.id,
+        state: Badge { label, tone },
+        title: b["title"].as_str().unwrap_or("").to_string(),
+        risk: b["risk"]["level"].as_str().unwrap_or("?").to_string(),
+        risk_reasons: strings(&b["risk"]["reasons"]),
+        window: b["window"].as_str().unwrap_or("").to_string(),
+        plan: strings(&b["plan"]),
+        rollback_plan: strings(&b["rollback_plan"]),
+        not_undone: strings(&b["not_undone"]),
+        decided: c.decided_by.as_ref().map(|by| {
+            format!(
+                "{by} · {}: {}",
+                c.decided_at.as_deref().map(short_time).unwrap_or_default(),
+                c.comment.clone().unwrap_or_default()
+            )
+        }),
+        open: c.state == ChangeRequestState::Open,
+    }
+}
+
+struct VoteRow {
+    username: String,
+    role: &'static str,
+    approve: bool,
+    comment: String,
+    at: String,
+}
+
+/// What this person may do on the page.
+struct PromotionActions {
+    vote: bool,
+    cancel: bool,
+    override_decision: bool,
+    decide_change_request: bool,
+    /// Why the vote buttons are missing, when the gate asks for approvals.
+    why_not_vote: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "promotion.html")]
+struct PromotionPage {
+    frame: Frame,
+    id: i64,
+    project: String,
+    release: String,
+    environment: String,
+    state: Badge,
+    requested: String,
+    scheduled_for: Option<String>,
+    recheck_at: Option<String>,
+    deployment: Option<(i64, Badge)>,
+    gates: String,
+    latest: Option<RecordView>,
+    earlier: Vec<RecordView>,
+    votes: Vec<VoteRow>,
+    change_request: Option<ChangeRequestView>,
+    actions: PromotionActions,
+}
+
+pub async fn show(
+    State(state): State<crate::AppState>,
+    user: ConsoleUser,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let view = services::promotions::get(&state, &user.actor, id)
+        .await
+        .or_page(&user)?;
+    let p = &view.promotion;
+    let project = parse_name("project", &p.project).or_page(&user)?;
+    let env_name = parse_name("environment", &p.environment).or_page(&user)?;
+    let env = services::environments::get(&state, &user.actor, &env_name)
+        .await
+        .or_page(&user)?;
+    let release = services::releases::get(&state, &user.actor, &project, &p.release_version)
+        .await
+        .or_page(&user)?
+        .release;
+    let deployment = match p.deployment_id {
+        Some(d) => services::deployments::get(&state, &user.actor, d)
+            .await
+            .ok()
+            .map(|v| (d, deployment_badge(v.deployment.state))),
+        None => None,
+    };
+    let waiting = p.state == PromotionState::Waiting;
+    let actor = &user.actor;
+    let why_not_vote = match &env.gates.approvals {
+        Some(_) if !waiting => None,
+        Some(rule) if rule.role != actor.role => Some(format!(
+            "Approvals for {} come from the {} role; you hold the {} role.",
+            env.name, rule.role, actor.role
+        )),
+        Some(_) if actor.username == release.created_by => Some(
+            "You created this release: under the four-eyes rule you may not approve or reject it."
+                .to_string(),
+        ),
+        Some(_) if actor.username == p.requested_by => Some(
+            "You asked for this promotion: under the four-eyes rule you may not approve or reject it."
+                .to_string(),
+        ),
+        _ => None,
+    };
+    let actions = PromotionActions {
+        vote: dashboard::may_vote(actor, &env, &release.created_by, p),
+        cancel: waiting
+            && allows(
+                actor.role,
+                Operation::Deploy {
+                    protected: env.protected,
+                },
+            ),
+        override_decision: matches!(p.state, PromotionState::Waiting | PromotionState::Refused)
+            && allows(actor.role, Operation::OverrideDecision),
+        decide_change_request: view
+            .change_request
+            .as_ref()
+            .is_some_and(|c| c.state == ChangeRequestState::Open)
+            && dashboard::may_decide_change_requests(actor.role),
+        why_not_vote,
+    };
+    let mut records: Vec<RecordView> = view.decisions.iter().map(record_view).collect();
+    let latest = records.pop();
+    records.reverse();
+    let page = PromotionPage {
+        frame: Frame::new(
+            format!(
+                "Promotion {id}: {} {} to {}",
+                p.project, p.release_version, p.environment
+            ),
+            Some(&user),
+            Section::Approvals,
+        ),
+        id,
+        project: p.project.clone(),
+        release: p.release_version.clone(),
+        environment: p.environment.clone(),
+        state: promotion_badge(p.state),
+        requested: format!("{} · {}", p.requested_by, short_time(&p.requested_at)),
+        scheduled_for: p.scheduled_for.as_deref().map(short_time),
+        recheck_at: p.recheck_at.as_deref().map(short_time),
+        deployment,
+        gates: env.gates.summary(env.protected),
+        latest,
+        earlier: records,
+        votes: view
+            .votes
+            .iter()
+            .map(|v| VoteRow {
+                username: v.username.clone(),
+                role: v.role.as_str(),
+                approve: v.approve,
+                comment: v.comment.clone(),
+                at: short_time(&v.at),
+            })
+            .collect(),
+        change_request: view.change_request.as_ref().map(change_request_view),
+        actions,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct CommentFields {
+    #[serde(default)]
+    comment: String,
+    /// Where to go afterwards: `approvals` for the inbox, else the promotion page.
+    #[serde(default)]
+    back: String,
+}
+
+fn back_to(back: &str, promotion: i64) -> String {
+    if back == "approvals" {
+        "/approvals".to_string()
+    } else {
+        format!("/promotions/{promotion}")
+    }
+}
+
+pub async fn approve(
+    State(state): State<crate::AppState>,
+    Path(id): Path<i64>,
+    signed: SignedForm<CommentFields>,
+) -> PageResult {
+    vote(state, id, signed, true).await
+}
+
+pub async fn reject(
+    State(state): State<crate::AppState>,
+    Path(id): Path<i64>,
+    signed: SignedForm<CommentFields>,
+) -> PageResult {
+    vote(state, id, signed, false).await
+}
+
+async fn vote(
+    state: crate::AppState,
+    id: i64,
+    signed: SignedForm<CommentFields>,
+    approve: bool,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    services::promotions::vote(&state, &user.actor, id, approve, &form.comment)
+        .await
+        .or_page(&user)?;
+    Ok(see_other(&back_to(&form.back, id)))
+}
+
+pub async fn cancel(
+    State(state): State<crate::AppState>,
+    Path(id): Path<i64>,
+    signed: SignedForm<NoFields>,
+) -> PageResult {
+    let SignedForm { user, .. } = signed;
+    services::promotions::cancel(&state, &user.actor, id)
+        .await
+        .or_page(&user)?;
+    Ok(see_other(&format!("/promotions/{id}")))
+}
+
+#[derive(Deserialize)]
+pub struct ReasonFields {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn override_decision(
+    State(state): State<crate::AppState>,
+    Path(id): Path<i64>,
+    signed: SignedForm<ReasonFields>,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    services::promotions::override_decision(&state, &user.actor, id, &form.reason)
+        .await
+        .or_page(&user)?;
+    Ok(see_other(&format!("/promotions/{id}")))
+}
+
+pub async fn approve_change_request(
+    State(state): State<crate::AppState>,
+    Path(id): Path<i64>,
+    signed: SignedForm<CommentFields>,
+) -> PageResult {
+    decide_change_request(state, id, signed, true).await
+}
+
+pub async fn reject_change_request(
+    State(state): State<crate::AppState>,
+    Path(id): Path<i64>,
+    signed: SignedForm<CommentFields>,
+) -> PageResult {
+    decide_change_request(state, id, signed, false).await
+}
+
+async fn decide_change_request(
+    state: crate::AppState,
+    id: i64,
+    signed: SignedForm<CommentFields>,
+    approve: bool,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    let rfc = services::promotions::decide_change_request(
+        &state,
+        &user.actor,
+        id,
+        approve,
+        &form.comment,
+    )
+    .await
+    .or_page(&user)?;
+    Ok(see_other(&back_to(&form.back, rfc.promotion_id)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The approvals inbox
+
+struct InboxItem {
+    id: i64,
+    project: String,
+    release: String,
+    environment: String,
+    requested: String,
+    waiting_for: String,
+    voted: Option<bool>,
+}
+
+fn inbox_item(w: &Waiting, voted: Option<bool>) -> InboxItem {
+    let p = &w.promotion;
+    InboxItem {
+        id: p.id,
+        project: p.project.clone(),
+        release: p.release_version.clone(),
+        environment: p.environment.clone(),
+        requested: format!("{} · {}", p.requested_by, short_time(&p.requested_at)),
+        waiting_for: w.waiting_for.join(", "),
+        voted,
+    }
+}
+
+struct RfcItem {
+    id: i64,
+    promotion: i64,
+    title: String,
+    risk: String,
+    opened: String,
+}
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+struct InboxPage {
+    frame: Frame,
+    role: &'static str,
+    votable: Vec<InboxItem>,
+    own: Vec<InboxItem>,
+    change_requests: Vec<RfcItem>,
+    may_decide_change_requests: bool,
+    /// environment: role, for the explanation
+    roles: Vec<(String, &'static str)>,
+}
+
+pub async fn approvals(State(state): State<crate::AppState>, user: ConsoleUser) -> PageResult {
+    let inbox = services::dashboard::inbox(&state, &user.actor)
+        .await
+        .or_page(&user)?;
+    let page = InboxPage {
+        frame: Frame::new("Approvals", Some(&user), Section::Approvals),
+        role: user.actor.role.as_str(),
+        votable: inbox
+            .votable
+            .iter()
+            .map(|v| inbox_item(&v.waiting, v.voted))
+            .collect(),
+        own: inbox.own.iter().map(|w| inbox_item(w, None)).collect(),
+        change_requests: inbox
+            .change_requests
+            .iter()
+            .map(|c| RfcItem {
+                id: c.id,
+                promotion: c.promotion_id,
+                title: c.body["title"].as_str().unwrap_or("").to_string(),
+                risk: c.body["risk"]["level"].as_str().unwrap_or("?").to_string(),
+                opened: short_time(&c.opened_at),
+            })
+            .collect(),
+        may_decide_change_requests: inbox.may_decide_change_requests,
+        roles: inbox
+            .approval_roles
+            .iter()
+            .map(|(e, r)| (e.clone(), r.as_str()))
+            .collect(),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The calendar
+
+struct PlannedRow {
+    id: i64,
+    project: String,
+    release: String,
+    when: String,
+    waiting_for: String,
+}
+
+struct PastRow {
+    id: i64,
+    project: String,
+    release: String,
+    kind: String,
+    state: Badge,
+    when: String,
+}
+
+struct CalendarSection {
+    name: String,
+    window: String,
+    planned: Vec<PlannedRow>,
+    past: Vec<PastRow>,
+}
+
+#[derive(Template)]
+#[template(path = "calendar.html")]
+struct CalendarPage {
+    frame: Frame,
+    now: String,
+    since: String,
+    days: i64,
+    environments: Vec<CalendarSection>,
+}
+
+pub async fn calendar(State(state): State<crate::AppState>, user: ConsoleUser) -> PageResult {
+    let c = services::dashboard::calendar(&state, &user.actor)
+        .await
+        .or_page(&user)?;
+    let environments = c
+        .environments
+        .iter()
+        .map(|e| CalendarSection {
+            name: e.environment.name.to_string(),
+            window: e.environment.gates.calendar.describe(),
+            planned: e
+                .planned
+                .iter()
+                .map(|(w, when)| PlannedRow {
+                    id: w.promotion.id,
+                    project: w.promotion.project.clone(),
+                    release: w.promotion.release_version.clone(),
+                    when: when
+                        .as_deref()
+                        .map_or_else(|| "when approved".to_string(), short_time),
+                    waiting_for: w.waiting_for.join(", "),
+                })
+                .collect(),
+            past: e
+                .deployments
+                .iter()
+                .map(|d| PastRow {
+                    id: d.id,
+                    project: d.project.clone(),
+                    release: d.release_version.clone(),
+                    kind: d.kind.replace('_', " "),
+                    state: deployment_badge(d.state),
+                    when: short_time(d.finished_at.as_deref().unwrap_or(&d.created_at)),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &CalendarPage {
+            frame: Frame::new("Calendar", Some(&user), Section::Calendar),
+            now: short_time(&c.now),
+            since: short_time(&c.since),
+            days: dashboard::CALENDAR_DAYS,
+            environments,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn evidence_reads_as_one_line() {
+        assert_eq!(
+            evidence_summary(
+                &json!({ "approved_by": ["olga", "omar"], "needed": 2, "none": null })
+            ),
+            "approved_by: olga, omar; needed: 2"
+        );
+        assert_eq!(evidence_summary(&Value::Null), "");
+    }
+
+    #[test]
+    fn inbox_forms_go_back_where_they_came_from() {
+        assert_eq!(back_to("approvals", 3), "/approvals");
+        assert_eq!(back_to("", 3), "/promotions/3");
+        assert_eq!(back_to("https://evil.example", 3), "/promotions/3");
+    }
+}

@@ -1,0 +1,444 @@
+//! What the console shows at a glance: what each environment holds, where a release stands on
+//! its lifecycle, what a person could approve, and the calendar of planned and past deployments.
+//!
+//! Read-only views assembled from the store and judged nowhere here: verdicts come from the
+//! promotions' decision records, permissions from `core::access` and the gates.
+
+use std::collections::BTreeMap;
+
+use slipway_core::access::{allows, Operation, Role};
+use slipway_core::governance::promotion::PromotionState;
+use slipway_core::governance::{Judgement, Verdict};
+use slipway_core::model::{Environment, Lifecycle};
+use slipway_core::Name;
+use slipway_store::{
+    PromotionFilter, StoredChangeRequest, StoredDeployment, StoredPromotion, StoredRelease,
+};
+
+use super::require;
+use crate::auth::Actor;
+use crate::{AppState, ServiceError};
+
+/// A waiting promotion and the names of the criteria it waits for.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub promotion: StoredPromotion,
+    pub waiting_for: Vec<String>,
+}
+
+/// One project in one environment.
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    /// The newest deployment there (not a dry run, not cancelled).
+    pub current: Option<StoredDeployment>,
+    /// The newest successful deploy, when older than `current` (what is still there).
+    pub last_success: Option<StoredDeployment>,
+    pub waiting: Option<Waiting>,
+}
+
+pub struct Dashboard {
+    /// In chain order.
+    pub environments: Vec<Environment>,
+    /// Per project (by name), one cell per environment.
+    pub projects: Vec<(String, Vec<Cell>)>,
+}
+
+/// The criteria the newest decision record of a promotion is still waiting for.
+async fn waiting_for(state: &AppState, id: i64) -> Result<Vec<String>, ServiceError> {
+    Ok(state
+        .store
+        .decisions(id)
+        .await?
+        .pop()
+        .and_then(|d| serde_json::from_value::<Judgement>(d.record["judgement"].clone()).ok())
+        .map(|j| j.names(Verdict::Pending))
+        .unwrap_or_default())
+}
+
+async fn waiting_promotions(
+    state: &AppState,
+    filter: PromotionFilter,
+) -> Result<Vec<Waiting>, ServiceError> {
+    let mut out = Vec::new();
+    for p in state
+        .store
+        .promotions(&PromotionFilter {
+            states: vec![PromotionState::Waiting],
+            ..filter
+        })
+        .await?
+    {
+        out.push(Waiting {
+            waiting_for: waiting_for(state, p.id).await?,
+            promotion: p,
+        });
+    }
+    Ok(out)
+}
+
+/// The projects × environments matrix.
+pub async fn dashboard(state: &AppState, actor: &Actor) -> Result<Dashboard, ServiceError> {
+    require(state, actor, Operation::Read, "dashboard").await?;
+    let environments = state.store.environments().await?;
+    let projects = state.store.projects().await?;
+    let current = state.store.current_deployments().await?;
+    let waiting = waiting_promotions(state, PromotionFilter::default()).await?;
+    let mut rows = Vec::new();
+    for project in projects {
+        let name = project.name.to_string();
+        let cells = environments
+            .iter()
+            .map(|env| {
+                let here: Vec<&StoredDeployment> = current
+                    .iter()
+                    .filter(|d| d.project == name && d.environment == env.name.as_str())
+                    .collect();
+                let newest = here.first().map(|d| (*d).clone());
+                let last_success = here
+                    .iter()
+                    .skip(1)
+                    .find(|d| d.state.as_str() == "succeeded")
+                    .map(|d| (*d).clone());
+                Cell {
+                    current: newest,
+                    last_success,
+                    waiting: waiting
+                        .iter()
+                        .find(|w| {
+                            w.promotion.project == name
+                                && w.promotion.environment == env.name.as_str()
+                        })
+                        .cloned(),
+                }
+            })
+            .collect();
+        rows.push((name, cells));
+    }
+    Ok(Dashboard {
+        environments,
+        projects: rows,
+    })
+}
+
+/// Who may vote on a waiting promotion: the gate's role, never the release's author nor the
+/// requester (the same rule `promotions::vote` enforces).
+pub fn may_vote(
+    actor: &Actor,
+    env: &Environment,
+    release_author: &str,
+    p: &StoredPromotion,
+) -> bool {
+    p.state == PromotionState::Waiting
+        && env
+            .gates
+            .approvals
+            .as_ref()
+            .is_some_and(|rule| rule.role == actor.role)
+        && actor.username != release_author
+        && actor.username != p.requested_by
+}
+
+pub fn may_decide_change_requests(role: Role) -> bool {
+    allows(role, Operation::DecideChangeRequest)
+}
+
+/// A promotion someone could approve, with what it waits for and whether they voted already.
+pub struct Votable {
+    pub waiting: Waiting,
+    pub voted: Option<bool>,
+}
+
+/// What the signed-in person could act on.
+pub struct Inbox {
+    pub votable: Vec<Votable>,
+    /// Open change requests, for the CAB (and admins); empty for everyone else.
+    pub change_requests: Vec<StoredChangeRequest>,
+    pub may_decide_change_requests: bool,
+    /// Every waiting promotion's approval role, for the explanation: environment → role.
+    pub approval_roles: BTreeMap<String, Role>,
+    /// Waiting promotions this person may not vote on because they built the release or asked.
+    pub own: Vec<Waiting>,
+}
+
+pub async fn inbox(state: &AppState, actor: &Actor) -> Result<Inbox, ServiceError> {
+    require(state, actor, Operation::Read, "approvals").await?;
+    let environments = state.store.environments().await?;
+    let mut releases: BTreeMap<(String, String), Option<StoredRelease>> = BTreeMap::new();
+    let mut votable = Vec::new();
+    let mut own = Vec::new();
+    let mut approval_roles = BTreeMap::new();
+    for w in waiting_promotions(state, PromotionFilter::default()).await? {
+        let Some(env) = environments
+            .iter()
+            .find(|e| e.name.as_str() == w.promotion.environment)
+        else {
+            continue;
+        };
+        let Some(rule) = &env.gates.approvals else {
+            continue;
+        };
+        approval_roles.insert(env.name.to_string(), rule.role);
+        let key = (
+            w.promotion.project.clone(),
+            w.promotion.release_version.clone(),
+        );
+        if !releases.contains_key(&key) {
+            let release = match (
+                Name::parse(&key.0),
+                slipway_core::release::Version::parse(&key.1),
+            ) {
+                (Ok(p), Ok(v)) => state.store.release(&p, &v).await?,
+                _ => None,
+            };
+            releases.insert(key.clone(), release);
+        }
+        let author = releases[&key]
+            .as_ref()
+            .map_or("", |r| r.created_by.as_str())
+            .to_string();
+        if may_vote(actor, env, &author, &w.promotion) {
+            let voted = state
+                .store
+                .votes(w.promotion.id)
+                .await?
+                .into_iter()
+                .find(|v| v.username == actor.username)
+                .map(|v| v.approve);
+            votable.push(Votable { waiting: w, voted });
+        } else if rule.role == actor.role {
+            own.push(w);
+        }
+    }
+    let may_decide = may_decide_change_requests(actor.role);
+    let change_requests = if may_decide {
+        state.store.change_requests(true).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Inbox {
+        votable,
+        change_requests,
+        may_decide_change_requests: may_decide,
+        approval_roles,
+        own,
+    })
+}
+
+/// How many items wait for this person (the navigation's count).
+pub async fn inbox_count(state: &AppState, actor: &Actor) -> Result<usize, ServiceError> {
+    let inbox = inbox(state, actor).await?;
+    Ok(inbox.votable.iter().filter(|v| v.voted.is_none()).count() + inbox.change_requests.len())
+}
+
+/// One environment on the calendar.
+pub struct CalendarEnvironment {
+    pub environment: Environment,
+    /// Waiting promotions with the time they are planned for (their schedule, else the next
+    /// window opening), soonest first; `None` last (waiting for people, not the clock).
+    pub planned: Vec<(Waiting, Option<String>)>,
+    /// Running and past deployments (dry runs left out), newest first.
+    pub deployments: Vec<StoredDeployment>,
+}
+
+pub struct Calendar {
+    pub now: String,
+    pub since: String,
+    pub environments: Vec<CalendarEnvironment>,
+}
+
+/// How far back the calendar looks.
+pub const CALENDAR_DAYS: i64 = 14;
+
+pub async fn calendar(state: &AppState, actor: &Actor) -> Result<Calendar, ServiceError> {
+    require(state, actor, Operation::Read, "calendar").await?;
+    let now = state.clock.now();
+    // Deployments are stamped by the wall clock, windows judged by the governance clock (which
+    // a rehearsal may have moved): look back from the earlier of the two.
+    let earlier = now.min(jiff::Timestamp::now());
+    let since = earlier
+        .checked_sub(jiff::SignedDuration::from_hours(24 * CALENDAR_DAYS))
+        .unwrap_or(earlier);
+    let since_text = since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let deployments = state.store.deployments_since(&since_text, 2000).await?;
+    let waiting = waiting_promotions(state, PromotionFilter::default()).await?;
+    let mut environments = Vec::new();
+    for env in state.store.environments().await? {
+        let mut planned: Vec<(Waiting, Option<String>)> = waiting
+            .iter()
+            .filter(|w| w.promotion.environment == env.name.as_str())
+            .map(|w| {
+                let when = w
+                    .promotion
+                    .scheduled_for
+                    .clone()
+                    .into_iter()
+                    .chain(w.promotion.recheck_at.clone())
+                    .max();
+                (w.clone(), when)
+            })
+            .collect();
+        planned.sort_by(|a, b| match (&a.1, &b.1) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.0.promotion.id.cmp(&b.0.promotion.id),
+        });
+        environments.push(CalendarEnvironment {
+            deployments: deployments
+                .iter()
+                .filter(|d| d.environment == env.name.as_str() && d.kind != "dry_run")
+                .cloned()
+                .collect(),
+            planned,
+            environment: env,
+        });
+    }
+    Ok(Calendar {
+        now: now.to_string(),
+        since: since_text,
+        environments,
+    })
+}
+
+/// Where a release stands in one environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Deployed,
+    Deploying,
+    Waiting,
+    Refused,
+    Failed,
+    NotYet,
+}
+
+pub struct EnvironmentProgress {
+    pub environment: Environment,
+    pub standing: Standing,
+    /// What it waits for (waiting), or how the last deployment ended (failed).
+    pub detail: String,
+    pub promotion: Option<i64>,
+    pub deployment: Option<i64>,
+    pub may_deploy: bool,
+}
+
+pub struct PhaseProgress {
+    pub name: String,
+    pub automatic: bool,
+    pub environments: Vec<EnvironmentProgress>,
+}
+
+pub struct Progress {
+    /// The lifecycle's name; `None` when the project has none (every environment, in order).
+    pub lifecycle: Option<String>,
+    pub phases: Vec<PhaseProgress>,
+}
+
+fn lifecycle_of(release: &StoredRelease) -> Option<&Lifecycle> {
+    let name = release.lifecycle.as_ref()?;
+    release
+        .snapshot
+        .project
+        .lifecycles
+        .iter()
+        .find(|l| &l.name == name)
+}
+
+/// The release's lifecycle, phase by phase, with its standing in each environment.
+pub async fn progress(
+    state: &AppState,
+    actor: &Actor,
+    release: &StoredRelease,
+) -> Result<Progress, ServiceError> {
+    require(state, actor, Operation::Read, "release").await?;
+    let all = state.store.environments().await?;
+    let version = release.version.to_string();
+    let project = release.project.to_string();
+    let promotions = state
+        .store
+        .promotions(&PromotionFilter {
+            project: Some(project.clone()),
+            release: Some(version.clone()),
+            ..PromotionFilter::default()
+        })
+        .await?;
+    // (id, environment, kind, state), newest first; the most recent 500 of the project are
+    // plenty for one release's standing.
+    let deployments: Vec<(i64, String, String, String)> = state
+        .store
+        .deployments(Some(&project), None, 500)
+        .await?
+        .into_iter()
+        .filter(|d| d.release_version == version && d.kind != "dry_run")
+        .map(|d| (d.id, d.environment, d.kind, d.state.as_str().to_string()))
+        .collect();
+    let phases: Vec<(String, bool, Vec<Name>)> = match lifecycle_of(release) {
+        Some(l) => l
+            .phases
+            .iter()
+            .map(|p| (p.name.to_string(), p.automatic, p.environments.clone()))
+            .collect(),
+        None => vec![(
+            "every environment".to_string(),
+            false,
+            all.iter().map(|e| e.name.clone()).collect(),
+        )],
+    };
+    let mut out = Vec::new();
+    for (name, automatic, envs) in phases {
+        let mut environments = Vec::new();
+        for env_name in envs {
+            let Some(env) = all.iter().find(|e| e.name == env_name) else {
+                continue;
+            };
+            let promotion = promotions
+                .iter()
+                .filter(|p| p.environment == env_name.as_str())
+                .max_by_key(|p| p.id);
+            let deployment = deployments
+                .iter()
+                .filter(|(_, e, _, _)| e == env_name.as_str())
+                .max_by_key(|(id, ..)| *id);
+            let mut detail = String::new();
+            let standing = match (promotion, deployment) {
+                (Some(p), _) if p.state == PromotionState::Waiting => {
+                    detail = waiting_for(state, p.id).await?.join(", ");
+                    Standing::Waiting
+                }
+                (Some(p), None) if p.state == PromotionState::Refused => Standing::Refused,
+                (_, Some((_, _, _, st))) => match st.as_str() {
+                    "succeeded" => Standing::Deployed,
+                    "pending" | "running" | "awaiting_decision" | "rolling_back" => {
+                        Standing::Deploying
+                    }
+                    other => {
+                        detail = other.replace('_', " ");
+                        Standing::Failed
+                    }
+                },
+                _ => Standing::NotYet,
+            };
+            environments.push(EnvironmentProgress {
+                may_deploy: allows(
+                    actor.role,
+                    Operation::Deploy {
+                        protected: env.protected,
+                    },
+                ),
+                standing,
+                detail,
+                promotion: promotion.map(|p| p.id),
+                deployment: deployment.map(|(id, ..)| *id),
+                environment: env.clone(),
+            });
+        }
+        out.push(PhaseProgress {
+            name,
+            automatic,
+            environments,
+        });
+    }
+    Ok(Progress {
+        lifecycle: release.lifecycle.as_ref().map(ToString::to_string),
+        phases: out,
+    })
+}
