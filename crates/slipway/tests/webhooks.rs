@@ -443,16 +443,31 @@ project:
 "#;
 
 /// POST a change-request callback signed with `secret` at `timestamp`.
-fn callback(server: &Server, id: i64, webhook: &str, secret: &str, timestamp: i64, body: &str) -> (u16, serde_json::Value) {
+fn callback(
+    server: &Server,
+    id: i64,
+    webhook: &str,
+    secret: &str,
+    timestamp: i64,
+    body: &str,
+) -> (u16, serde_json::Value) {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{timestamp}.{body}").as_bytes());
-    let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let answer = ureq::post(&format!("{}/api/v1/change-requests/{id}/callback", server.url))
-        .set("Content-Type", "application/json")
-        .set("X-Slipway-Webhook", webhook)
-        .set("X-Slipway-Timestamp", &timestamp.to_string())
-        .set("X-Slipway-Signature", &format!("sha256={signature}"))
-        .send_string(body);
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let answer = ureq::post(&format!(
+        "{}/api/v1/change-requests/{id}/callback",
+        server.url
+    ))
+    .set("Content-Type", "application/json")
+    .set("X-Slipway-Webhook", webhook)
+    .set("X-Slipway-Timestamp", &timestamp.to_string())
+    .set("X-Slipway-Signature", &format!("sha256={signature}"))
+    .send_string(body);
     match answer {
         Ok(r) => (r.status(), r.into_json().unwrap()),
         Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
@@ -466,33 +481,84 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     release_app(&server, w, "itsm", ITSM);
-    let _agent = spawn_agent(&server.url, "prod-01", &w.join("prod-01"), Some(&enrollment_token(&server, "PROD", &["app"])));
+    let _agent = spawn_agent(
+        &server.url,
+        "prod-01",
+        &w.join("prod-01"),
+        Some(&enrollment_token(&server, "PROD", &["app"])),
+    );
     wait_online(&server, "prod-01");
     let created = json(server.cli(
         None,
-        &["webhook", "add", "--name", "itsm", "--url", "http://127.0.0.1:9/itsm", "--events", "change_request.opened", "-o", "json"],
+        &[
+            "webhook",
+            "add",
+            "--name",
+            "itsm",
+            "--url",
+            "http://127.0.0.1:9/itsm",
+            "--events",
+            "change_request.opened",
+            "-o",
+            "json",
+        ],
     ));
     let secret = created["secret"].as_str().unwrap().to_string();
 
     // The promotion opens a change request and waits for it.
-    let out = ok(server.cli(None, &["deploy", "--project", "itsm", "--release", "1.0.0", "--env", "PROD"]));
+    let out = ok(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "itsm",
+            "--release",
+            "1.0.0",
+            "--env",
+            "PROD",
+        ],
+    ));
     assert!(out.contains("wait change_request"), "{out}");
     let rfc = json(server.cli(None, &["rfc", "list", "--open", "-o", "json"]))[0].clone();
     let id = rfc["id"].as_i64().unwrap();
-    let deliveries = json(server.cli(None, &["webhook", "deliveries", "--webhook", "itsm", "-o", "json"]));
-    assert!(deliveries.to_string().contains("change_request.opened"), "the ITSM tool is told: {deliveries}");
+    let deliveries = json(server.cli(
+        None,
+        &["webhook", "deliveries", "--webhook", "itsm", "-o", "json"],
+    ));
+    assert!(
+        deliveries.to_string().contains("change_request.opened"),
+        "the ITSM tool is told: {deliveries}"
+    );
 
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let body = r#"{"approve": true, "comment": "CHG0042 approved by the CAB", "by": "jane"}"#;
     let (code, problem) = callback(&server, id, "itsm", "whsec_forged", now, body);
     assert_eq!(code, 403, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("the signature does not match"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the signature does not match"),
+        "{problem}"
+    );
     let (code, problem) = callback(&server, id, "itsm", &secret, now - 3600, body);
     assert_eq!(code, 403);
-    assert!(problem["detail"].as_str().unwrap().contains("too far from the server's time"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too far from the server's time"),
+        "{problem}"
+    );
     let (code, problem) = callback(&server, id, "nobody", &secret, now, body);
     assert_eq!(code, 403);
-    assert!(problem["detail"].as_str().unwrap().contains("no webhook has that name"));
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no webhook has that name"));
     let still = json(server.cli(None, &["rfc", "show", &id.to_string(), "-o", "json"]));
     assert_eq!(still["state"], "open", "refused callbacks change nothing");
 
@@ -506,7 +572,16 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
     // With its change request approved, the promotion deploys by itself.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let p = json(server.cli(None, &["promotion", "show", &decided["promotion_id"].to_string(), "-o", "json"]));
+        let p = json(server.cli(
+            None,
+            &[
+                "promotion",
+                "show",
+                &decided["promotion_id"].to_string(),
+                "-o",
+                "json",
+            ],
+        ));
         if p["state"] == "succeeded" {
             break;
         }
