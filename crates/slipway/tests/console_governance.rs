@@ -264,5 +264,47 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
     b.go(&format!("{base}/"));
     let gov = row(&b, "table.matrix", "gov");
     assert_eq!(gov[2], "1.0.0 succeeded", "{gov:?}");
+
+    // The environments page names each environment's gates; the parity page compares two.
+    b.go(&format!("{base}/environments"));
+    let prod = b
+        .table("main table")
+        .into_iter()
+        .find(|r| r.get(1).is_some_and(|c| c == "PROD"))
+        .expect("a PROD row");
+    assert!(
+        prod.iter()
+            .any(|c| c.starts_with("1 approval(s) from ops; window tue,wed,thu 20:00–23:00 UTC")),
+        "{prod:?}"
+    );
+    b.go(&format!("{base}/projects/gov/parity?left=DEV&right=PROD"));
+    b.wait_for_text("h1", "Parity of gov: DEV and PROD", wait);
+    assert_eq!(b.text("#parity-verdict"), "no undeclared drift");
+    ok(server.cli(
+        None,
+        &[
+            "variable",
+            "set",
+            "--project",
+            "gov",
+            "--name",
+            "FEATURE_X",
+            "--env",
+            "PROD",
+            "--value",
+            "on",
+        ],
+    ));
+    b.go(&format!("{base}/projects/gov/parity?left=DEV&right=PROD"));
+    assert_eq!(b.text("#parity-verdict"), "1 undeclared difference(s)");
+    let drift = row(&b, "main table", "drift");
+    assert_eq!(
+        drift[1..],
+        [
+            "variable missing".to_string(),
+            "FEATURE_X".to_string(),
+            "FEATURE_X is set in PROD but not in DEV".to_string()
+        ]
+    );
     drop(agents);
 }
