@@ -104,14 +104,26 @@ pub fn substitute(
 pub const MASK: &str = "******";
 
 /// Hide every secret value in a line of output. Longer secrets are masked first, so a secret that
-/// contains another is hidden whole.
+/// contains another is hidden whole. The mask is `******` unless a secret contains `*` (a secret
+/// `****` would survive inside `******`): then it is made of a character that no secret contains,
+/// so no mask, alone or beside the text around it, can spell a secret again.
 pub fn mask(line: &str, secrets: &[String]) -> String {
     let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    if sorted.is_empty() {
+        return line.to_string();
+    }
     sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let used: std::collections::BTreeSet<char> = sorted.iter().flat_map(|s| s.chars()).collect();
+    let fill = ['*', '#', '~', '\u{2022}']
+        .into_iter()
+        .chain((0x2580u32..=0x10FFFF).filter_map(char::from_u32))
+        .find(|c| !used.contains(c))
+        .expect("secrets cannot use every character");
+    let hidden: String = std::iter::repeat_n(fill, 6).collect();
     let mut out = line.to_string();
     for secret in sorted {
         if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), MASK);
+            out = out.replace(secret.as_str(), &hidden);
         }
     }
     out
@@ -187,7 +199,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_secret_made_of_the_mask_character_is_masked_with_another_one() {
+        let secrets = vec!["****".to_string(), "a#b".to_string()];
+        let masked = mask("pw=**** and a#b", &secrets);
+        assert_eq!(masked, "pw=~~~~~~ and ~~~~~~");
+        assert!(!masked.contains("****"));
+    }
+
     proptest! {
+        /// Several secrets, drawn from the mask's characters too, never survive masking.
+        #[test]
+        fn no_secret_survives_masking_even_made_of_mask_characters(
+            secrets in proptest::collection::vec("[*#~a-c]{1,6}", 1..4),
+            glue in "[*#~a-c ]{0,8}",
+        ) {
+            let line = secrets.iter().fold(glue.clone(), |l, s| format!("{l}{s}{glue}"));
+            let masked = mask(&line, &secrets);
+            for s in &secrets {
+                prop_assert!(!masked.contains(s.as_str()), "{s} in {masked}");
+            }
+        }
+
         /// However a secret is embedded in a line, it never survives masking.
         #[test]
         fn a_masked_line_never_holds_the_secret(prefix in "\\PC{0,20}", secret in "[a-zA-Z0-9!@#%^&*]{4,24}", suffix in "\\PC{0,20}") {
