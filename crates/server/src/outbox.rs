@@ -33,10 +33,10 @@ pub fn backoff_secs() -> u64 {
     })
 }
 
-/// Run the delivery worker until the process ends.
+/// Run the delivery worker until the store closes (the server shuts down).
 pub fn spawn(state: AppState) {
     tokio::spawn(async move {
-        loop {
+        while !state.store.is_closed() {
             if let Err(e) = deliver_due(&state).await {
                 tracing::error!(error = %e, "webhook delivery failed; retrying");
             }

@@ -142,6 +142,12 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Whether [`Store::close`] was called: background loops stop then, instead of failing on
+    /// every turn.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     /// Answer whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -55,7 +55,8 @@ pub fn spawn(state: AppState) {
         if let Err(e) = resume_after_restart(&state).await {
             tracing::error!(error = %e, "could not resume deployments");
         }
-        loop {
+        // Until the store closes (the server shuts down), not failing on every turn after it.
+        while !state.store.is_closed() {
             if let Err(e) = tick(&state).await {
                 tracing::error!(error = %e, "orchestrator step failed; retrying");
             }
