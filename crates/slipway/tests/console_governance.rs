@@ -7,7 +7,7 @@
 mod browser;
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
 
@@ -36,28 +36,6 @@ project:
         - { name: test, environments: [DEV] }
         - { name: live, environments: [PROD] }
 "#;
-
-fn promotion_state(server: &Server, id: i64) -> String {
-    json(server.cli(None, &["promotion", "show", &id.to_string(), "-o", "json"]))["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn wait_for_promotion(server: &Server, id: i64, state: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = promotion_state(server, id);
-        if now == state {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "promotion {id} never became {state} (it is {now})"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn sign_in(b: &browser::Browser, base: &str, username: &str) {
     b.go(&format!("{base}/login"));

@@ -144,15 +144,7 @@ fn deployed_and_exported(server: &Server, work: &Path) -> (String, String) {
         Some(&carl),
         &["rfc", "approve", "1", "--comment", "CAB of the week"],
     ));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while json(server.cli(None, &["promotion", "show", "2", "-o", "json"]))["state"] != "succeeded"
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the PROD promotion never succeeded"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_for_promotion(server, 2, "succeeded");
     let key = json(server.cli(None, &["evidence", "key", "-o", "json"]));
     let fingerprint = key["fingerprint"].as_str().unwrap().to_string();
     assert!(fingerprint.starts_with("sha256:"), "{key}");

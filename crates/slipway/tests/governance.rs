@@ -52,21 +52,6 @@ fn promotion(server: &Server, id: i64) -> serde_json::Value {
     json(server.cli(None, &["promotion", "show", &id.to_string(), "-o", "json"]))
 }
 
-fn wait_for_state(server: &Server, id: i64, state: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = promotion(server, id);
-        if p["state"] == state {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "promotion {id} never became {state}: {p:#}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 fn criteria(p: &serde_json::Value) -> Vec<(String, String)> {
     p["decisions"].as_array().unwrap().last().unwrap()["record"]["judgement"]["criteria"]
         .as_array()
@@ -342,7 +327,7 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
 
     // Tuesday 20:30 in Paris: the window opens and the promotion deploys by itself.
     ok(server.cli(None, &["clock", "set", "2026-11-24T19:30:00Z"]));
-    let p = wait_for_state(&server, id, "succeeded");
+    let p = wait_for_promotion(&server, id, "succeeded");
     let deployment = p["deployment_id"].as_i64().expect("a deployment");
     let d = json(server.cli(
         None,
@@ -407,7 +392,7 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
         ]
         .concat(),
     ));
-    let p = wait_for_state(&server, second, "succeeded");
+    let p = wait_for_promotion(&server, second, "succeeded");
     let last = p["decisions"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["decision"], "go");
     assert_eq!(last["record"]["override"]["by"], "admin");

@@ -570,22 +570,9 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
     assert_eq!(code, 409, "a decided change request does not change");
 
     // With its change request approved, the promotion deploys by itself.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let p = json(server.cli(
-            None,
-            &[
-                "promotion",
-                "show",
-                &decided["promotion_id"].to_string(),
-                "-o",
-                "json",
-            ],
-        ));
-        if p["state"] == "succeeded" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{p:#}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_for_promotion(
+        &server,
+        decided["promotion_id"].as_i64().unwrap(),
+        "succeeded",
+    );
 }

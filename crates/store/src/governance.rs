@@ -349,6 +349,10 @@ impl WriteTx<'_> {
         get_votes(&mut *self.tx, promotion).await
     }
 
+    pub async fn decisions(&mut self, promotion: i64) -> Result<Vec<StoredDecision>> {
+        get_decisions(&mut *self.tx, promotion).await
+    }
+
     pub async fn checks(&mut self, project: &str, release: &str) -> Result<Vec<CheckResult>> {
         get_checks(&mut *self.tx, project, release).await
     }

@@ -54,16 +54,9 @@ async fn enrolled_targets(
     state: &AppState,
     environment: &Name,
 ) -> Result<Vec<TargetInfo>, ServiceError> {
-    Ok(state
-        .store
-        .targets()
+    Ok(crate::services::targets::enrolled_in(state, environment)
         .await?
         .into_iter()
-        .filter(|t| {
-            t.status == "enrolled"
-                && t.revoked_at.is_none()
-                && t.environment.as_deref() == Some(environment.as_str())
-        })
         .map(|t| TargetInfo {
             roles: t.roles.iter().filter_map(|r| Name::parse(r).ok()).collect(),
             name: t.name,

@@ -161,16 +161,9 @@ async fn side(
         release: release.clone(),
         digests: known.get(release).cloned().unwrap_or_default(),
     };
-    let targets = state
-        .store
-        .targets()
+    let targets = crate::services::targets::enrolled_in(state, env)
         .await?
         .into_iter()
-        .filter(|t| {
-            t.status == "enrolled"
-                && t.revoked_at.is_none()
-                && t.environment.as_deref() == Some(env.as_str())
-        })
         .map(|t| TargetSide {
             facts: COMPARED_FACTS
                 .iter()

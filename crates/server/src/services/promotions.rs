@@ -25,10 +25,11 @@ use slipway_store::{
     StoredRelease, WriteTx,
 };
 
-use super::{entry, require};
+use super::{entry, parse_name, require};
 use crate::auth::Actor;
 use crate::services::deployments::{insert_in, prepare_runs};
 use crate::{AppState, ServiceError};
+use slipway_core::deploy::progress::Run;
 
 /// A promotion with what a person needs to follow it.
 #[derive(Debug, Clone, Serialize)]
@@ -302,14 +303,15 @@ fn change_request_body(release: &StoredRelease, env: &Environment, p: &StoredPro
     })
 }
 
-/// Gather every fact a judgement needs, inside the write that will record it.
+/// Gather every fact a judgement needs, inside the write that will record it, and the runs the
+/// deployment would have (computed once: they decide the `targets` criterion and, on go, deploy).
 async fn facts(
     state: &AppState,
     tx: &mut WriteTx<'_>,
     p: &StoredPromotion,
     release: &StoredRelease,
     env: &Environment,
-) -> Result<Facts, ServiceError> {
+) -> Result<(Facts, Result<Vec<Run>, ServiceError>), ServiceError> {
     let deployments = tx
         .release_deployments(&p.project, &p.release_version)
         .await?
@@ -341,17 +343,15 @@ async fn facts(
     let signatures = crate::services::releases::check_environment_policy(state, release, &env.name)
         .await
         .map_err(|e| e.to_string());
-    let deployable = prepare_runs(state, release, &env.name)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string());
+    let runs = prepare_runs(state, release, &env.name).await;
+    let deployable = runs.as_ref().map(|_| ()).map_err(|e| e.to_string());
     let parity = match &env.gates.parity_with {
         Some(with) => {
             Some(crate::services::parity::compute(state, &release.project, with, &env.name).await?)
         }
         None => None,
     };
-    Ok(Facts {
+    let facts = Facts {
         now: state.clock.now(),
         environment: env.name.clone(),
         protected: env.protected,
@@ -369,7 +369,8 @@ async fn facts(
         environment_busy: tx.busy_deployment(&p.project, &p.environment).await?,
         deployable,
         parity,
-    })
+    };
+    Ok((facts, runs))
 }
 
 fn verdicts(j: &Judgement) -> Vec<(String, Verdict)> {
@@ -393,19 +394,24 @@ fn decision_entry(p: &StoredPromotion, j: &Judgement, overridden: Option<&Value>
     }
 }
 
+/// The release and the environment a stored promotion is about.
+async fn subject_of(
+    state: &AppState,
+    p: &StoredPromotion,
+) -> Result<(StoredRelease, Environment), ServiceError> {
+    let project = parse_name("project", &p.project)?;
+    let release = release_of(state, &project, &p.release_version).await?;
+    let env = environment(state, &parse_name("environment", &p.environment)?).await?;
+    Ok((release, env))
+}
+
 /// Judge a waiting promotion again and act on the decision. Returns the new state when it
 /// changed.
 pub async fn judge(state: &AppState, id: i64) -> Result<Option<PromotionState>, ServiceError> {
     let Some(p) = state.store.promotion(id).await? else {
         return Ok(None);
     };
-    let project = Name::parse(&p.project).map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-    let release = release_of(state, &project, &p.release_version).await?;
-    let env = environment(
-        state,
-        &Name::parse(&p.environment).map_err(|e| ServiceError::invalid(e.to_string(), ""))?,
-    )
-    .await?;
+    let (release, env) = subject_of(state, &p).await?;
     let mut tx = state.store.write().await?;
     let Some(mut p) = tx.promotion(id).await? else {
         return Ok(None);
@@ -413,9 +419,9 @@ pub async fn judge(state: &AppState, id: i64) -> Result<Option<PromotionState>, 
     if p.state != PromotionState::Waiting {
         return Ok(None);
     }
-    let facts = facts(state, &mut tx, &p, &release, &env).await?;
+    let (facts, runs) = facts(state, &mut tx, &p, &release, &env).await?;
     let judgement = judge_facts(&facts);
-    let last = state.store.decisions(id).await?.pop();
+    let last = tx.decisions(id).await?.pop();
     let last_verdicts = last
         .as_ref()
         .and_then(|d| serde_json::from_value::<Judgement>(d.record["judgement"].clone()).ok())
@@ -433,7 +439,7 @@ pub async fn judge(state: &AppState, id: i64) -> Result<Option<PromotionState>, 
         tx.audit(decision_entry(&p, &judgement, None));
     }
     if judgement.decision == Decision::Go {
-        start_deployment(state, &mut tx, &mut p, &release, &env).await?;
+        start_deployment(&mut tx, &mut p, &release, &env, runs?).await?;
     }
     p.state = next;
     p.recheck_at = judgement.recheck_at.clone();
@@ -452,13 +458,12 @@ pub async fn judge(state: &AppState, id: i64) -> Result<Option<PromotionState>, 
 }
 
 async fn start_deployment(
-    state: &AppState,
     tx: &mut WriteTx<'_>,
     p: &mut StoredPromotion,
     release: &StoredRelease,
     env: &Environment,
+    runs: Vec<Run>,
 ) -> Result<(), ServiceError> {
-    let runs = prepare_runs(state, release, &env.name).await?;
     let d = insert_in(
         tx,
         &p.requested_by,
@@ -484,11 +489,7 @@ pub async fn vote(
     comment: &str,
 ) -> Result<PromotionView, ServiceError> {
     let p = get_promotion(state, id).await?;
-    let env = environment(
-        state,
-        &Name::parse(&p.environment).map_err(|e| ServiceError::invalid(e.to_string(), ""))?,
-    )
-    .await?;
+    let (release, env) = subject_of(state, &p).await?;
     let verb = if approve { "approve" } else { "reject" };
     if comment.trim().is_empty() {
         return Err(ServiceError::invalid(
@@ -508,8 +509,6 @@ pub async fn vote(
             "nothing to approve here",
         ));
     };
-    let project = Name::parse(&p.project).map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-    let release = release_of(state, &project, &p.release_version).await?;
     let refuse = |message: String, hint: &str| ServiceError::Refused {
         message,
         hint: hint.to_string(),
@@ -587,13 +586,7 @@ pub async fn override_decision(
         ));
     }
     let p = get_promotion(state, id).await?;
-    let project = Name::parse(&p.project).map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-    let release = release_of(state, &project, &p.release_version).await?;
-    let env = environment(
-        state,
-        &Name::parse(&p.environment).map_err(|e| ServiceError::invalid(e.to_string(), ""))?,
-    )
-    .await?;
+    let (release, env) = subject_of(state, &p).await?;
     let mut tx = state.store.write().await?;
     let mut p = tx
         .promotion(id)
@@ -601,7 +594,7 @@ pub async fn override_decision(
         .ok_or_else(|| ServiceError::not_found(format!("promotion {id}"), ""))?;
     let next = transition(p.state, PromotionEvent::Overridden)
         .map_err(|e| ServiceError::state(e.to_string(), ""))?;
-    let facts = facts(state, &mut tx, &p, &release, &env).await?;
+    let (facts, runs) = facts(state, &mut tx, &p, &release, &env).await?;
     let judgement = judge_facts(&facts);
     let overridden =
         json!({ "by": actor.username, "role": actor.role.as_str(), "reason": reason.trim() });
@@ -613,7 +606,7 @@ pub async fn override_decision(
         subject,
         json!({ "project": p.project, "release": p.release_version, "environment": p.environment, "promotion": id, "reason": reason.trim(), "overridden": judgement.decision.as_str(), "criteria": judgement.explain() }),
     ));
-    start_deployment(state, &mut tx, &mut p, &release, &env).await?;
+    start_deployment(&mut tx, &mut p, &release, &env, runs?).await?;
     p.state = next;
     p.recheck_at = None;
     tx.update_promotion(&p).await?;
@@ -628,11 +621,7 @@ pub async fn cancel(
     id: i64,
 ) -> Result<PromotionView, ServiceError> {
     let p = get_promotion(state, id).await?;
-    let env = environment(
-        state,
-        &Name::parse(&p.environment).map_err(|e| ServiceError::invalid(e.to_string(), ""))?,
-    )
-    .await?;
+    let env = environment(state, &parse_name("environment", &p.environment)?).await?;
     let subject = format!("promotion/{id}");
     require(
         state,
@@ -968,7 +957,7 @@ async fn settle(state: &AppState, p: &StoredPromotion) -> Result<(), ServiceErro
 
 /// After a success, the next phase of the lifecycle, when it says `automatic: true`.
 async fn promote_automatically(state: &AppState, p: &StoredPromotion) -> Result<(), ServiceError> {
-    let project = Name::parse(&p.project).map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+    let project = parse_name("project", &p.project)?;
     let release = release_of(state, &project, &p.release_version).await?;
     let Some(lifecycle) = lifecycle_of(&release) else {
         return Ok(());

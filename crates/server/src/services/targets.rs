@@ -208,3 +208,21 @@ pub async fn revoke(state: &AppState, actor: &Actor, name: &str) -> Result<(), S
     tx.commit().await?;
     Ok(())
 }
+
+/// The targets whose agents are enrolled, not revoked, in `environment`: where work can go.
+pub(crate) async fn enrolled_in(
+    state: &AppState,
+    environment: &slipway_core::Name,
+) -> Result<Vec<Target>, ServiceError> {
+    Ok(state
+        .store
+        .targets()
+        .await?
+        .into_iter()
+        .filter(|t| {
+            t.status == "enrolled"
+                && t.revoked_at.is_none()
+                && t.environment.as_deref() == Some(environment.as_str())
+        })
+        .collect())
+}

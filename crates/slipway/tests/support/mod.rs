@@ -392,3 +392,20 @@ pub fn project_with_agent(
     wait_online(server, name);
     agent
 }
+
+/// Poll `slipway promotion show ID` until the promotion is in `state` (60 s at most); its view.
+#[allow(dead_code)]
+pub fn wait_for_promotion(server: &Server, id: i64, state: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = json(server.cli(None, &["promotion", "show", &id.to_string(), "-o", "json"]));
+        if p["state"] == state {
+            return p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "promotion {id} never became {state}: {p:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
