@@ -118,15 +118,27 @@ impl FromRequestParts<AppState> for Actor {
         if let Some(csrf) = &actor.csrf {
             let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if !safe && sent != Some(csrf.as_str()) {
-                return Err(ServiceError::invalid(
-                    "this request needs the session's CSRF token",
-                    "send it in the X-CSRF-Token header, or use an API token",
-                ));
+            if !safe && !sent.is_some_and(|sent| same_secret(sent, csrf)) {
+                return Err(ServiceError::Refused {
+                    message: "this request needs the session's CSRF token".into(),
+                    hint: "send it in the X-CSRF-Token header, or use an API token".into(),
+                });
             }
         }
         Ok(actor)
     }
+}
+
+/// Compare secrets in time that depends only on their length, so timing tells nothing of the
+/// token.
+pub(crate) fn same_secret(sent: &str, expected: &str) -> bool {
+    !expected.is_empty()
+        && sent.len() == expected.len()
+        && sent
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// The `Set-Cookie` value for a console session (`max_age_secs` 0 clears it).
@@ -138,6 +150,14 @@ pub fn cookie_header(state: &AppState, value: &str, max_age_secs: i64) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_match_only_themselves_and_never_when_empty() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abd", "abc"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("", ""));
+    }
 
     #[test]
     fn passwords_verify_only_themselves() {

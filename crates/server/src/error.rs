@@ -184,6 +184,46 @@ pub struct Problem {
     pub errors: Option<Vec<ConfigError>>,
 }
 
+impl Problem {
+    /// A problem for an answer the framework wrote before any handler ran: a body that is not
+    /// JSON or not of the expected shape, a body over the limit, an unknown route or method.
+    /// `detail` is the framework's own sentence, which names the field or the position.
+    pub fn rejection(status: StatusCode, detail: String) -> Problem {
+        let hint = match status.as_u16() {
+            400 | 422 => "send a JSON body of the shape the OpenAPI document describes (GET /api/v1/openapi.json)",
+            404 => "GET /api/v1/openapi.json lists every route",
+            405 => "the Allow header lists the methods this route takes",
+            413 => "send a smaller body; artifacts go to the vault's upload route, which streams",
+            415 => "send the body with Content-Type: application/json",
+            _ => "",
+        };
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: if detail.is_empty() {
+                status.canonical_reason().unwrap_or("Error").to_string()
+            } else {
+                detail
+            },
+            hint: (!hint.is_empty()).then(|| hint.to_string()),
+            errors: None,
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut response = (status, axum::Json(self)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -201,11 +241,7 @@ impl IntoResponse for ServiceError {
                 _ => None,
             },
         };
-        let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        let mut response = problem.into_response();
         if let ServiceError::RateLimited { retry_after_secs } = self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

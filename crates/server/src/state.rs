@@ -104,29 +104,60 @@ impl AppState {
     }
 }
 
-/// Failed sign-ins counted per user name and per client address: after `MAX_FAILURES` within
-/// `WINDOW`, attempts are refused until the window ends.
+/// Failed sign-ins, counted per user name *from one client* and per client: after
+/// [`MAX_FAILURES`] for one name from one client, or [`MAX_FAILURES_PER_CLIENT`] for any names
+/// from one client, within [`WINDOW`], that client's attempts are refused until the window ends.
+///
+/// There is deliberately no count per user name alone: it would let anyone lock a known user
+/// (`admin`) out of the console by guessing wrong from anywhere. A guesser is slowed where they
+/// stand; the account stays open to its owner. An IPv6 client is counted by its /64, the block a
+/// single host is usually given, so that hopping addresses within it does not reset the count.
 #[derive(Default)]
 pub(crate) struct LoginLimiter {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 pub(crate) const MAX_FAILURES: u32 = 5;
+pub(crate) const MAX_FAILURES_PER_CLIENT: u32 = 20;
 pub(crate) const WINDOW: Duration = Duration::from_secs(300);
 const MAX_TRACKED: usize = 10_000;
 
+/// One sign-in attempt: who it names and where it comes from.
+pub(crate) struct SignInAttempt<'a> {
+    pub username: &'a str,
+    pub client: std::net::IpAddr,
+}
+
+impl SignInAttempt<'_> {
+    /// The counters this attempt touches, each with the failures that lock it.
+    fn keys(&self) -> [(String, u32); 2] {
+        let client = match self.client {
+            std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().expect("checked above").to_string(),
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+        };
+        [
+            (format!("user:{}@{client}", self.username), MAX_FAILURES),
+            (format!("client:{client}"), MAX_FAILURES_PER_CLIENT),
+        ]
+    }
+}
+
 impl LoginLimiter {
-    /// `Err(seconds to wait)` when any key is locked.
-    pub(crate) fn check(&self, keys: &[String]) -> Result<(), u64> {
+    /// `Err(seconds to wait)` when the attempt's client is locked for this name or for all.
+    pub(crate) fn check(&self, attempt: &SignInAttempt) -> Result<(), u64> {
         let map = self
             .failures
             .lock()
             .expect("the limiter lock is never poisoned: no code panics while holding it");
         let now = Instant::now();
-        for key in keys {
-            if let Some((count, since)) = map.get(key) {
+        for (key, max) in attempt.keys() {
+            if let Some((count, since)) = map.get(&key) {
                 let elapsed = now.duration_since(*since);
-                if *count >= MAX_FAILURES && elapsed < WINDOW {
+                if *count >= max && elapsed < WINDOW {
                     return Err((WINDOW - elapsed).as_secs().max(1));
                 }
             }
@@ -134,7 +165,7 @@ impl LoginLimiter {
         Ok(())
     }
 
-    pub(crate) fn fail(&self, keys: &[String]) {
+    pub(crate) fn fail(&self, attempt: &SignInAttempt) {
         let mut map = self
             .failures
             .lock()
@@ -143,8 +174,8 @@ impl LoginLimiter {
         if map.len() >= MAX_TRACKED {
             map.retain(|_, (_, since)| now.duration_since(*since) < WINDOW);
         }
-        for key in keys {
-            let entry = map.entry(key.clone()).or_insert((0, now));
+        for (key, _) in attempt.keys() {
+            let entry = map.entry(key).or_insert((0, now));
             if now.duration_since(entry.1) >= WINDOW {
                 *entry = (0, now);
             }
@@ -152,14 +183,15 @@ impl LoginLimiter {
         }
     }
 
-    pub(crate) fn succeed(&self, keys: &[String]) {
+    /// A success clears the name's count from that client; the client's count of other names
+    /// stays, so one good password does not reset a spray.
+    pub(crate) fn succeed(&self, attempt: &SignInAttempt) {
         let mut map = self
             .failures
             .lock()
             .expect("the limiter lock is never poisoned");
-        for key in keys {
-            map.remove(key);
-        }
+        let [(user_key, _), _] = attempt.keys();
+        map.remove(&user_key);
     }
 }
 
@@ -167,18 +199,58 @@ impl LoginLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn five_failures_lock_a_key_and_success_clears_it() {
-        let l = LoginLimiter::default();
-        let keys = vec!["user:alice".to_string()];
-        for _ in 0..MAX_FAILURES {
-            assert!(l.check(&keys).is_ok());
-            l.fail(&keys);
+    fn attempt<'a>(username: &'a str, client: &str) -> SignInAttempt<'a> {
+        SignInAttempt {
+            username,
+            client: client.parse().expect("a test address"),
         }
-        let wait = l.check(&keys).unwrap_err();
+    }
+
+    #[test]
+    fn five_failures_lock_a_name_from_that_client_and_success_clears_it() {
+        let l = LoginLimiter::default();
+        let guesser = attempt("alice", "192.0.2.1");
+        for _ in 0..MAX_FAILURES {
+            assert!(l.check(&guesser).is_ok());
+            l.fail(&guesser);
+        }
+        let wait = l.check(&guesser).unwrap_err();
         assert!(wait > 0 && wait <= WINDOW.as_secs());
-        assert!(l.check(&["user:bob".to_string()]).is_ok());
-        l.succeed(&keys);
-        assert!(l.check(&keys).is_ok());
+        assert!(l.check(&attempt("bob", "192.0.2.1")).is_ok());
+        l.succeed(&guesser);
+        assert!(l.check(&guesser).is_ok());
+    }
+
+    #[test]
+    fn guessing_from_anywhere_never_locks_the_owner_out() {
+        let l = LoginLimiter::default();
+        for host in 1..=50 {
+            let guesser = attempt("admin", &format!("198.51.100.{host}"));
+            for _ in 0..MAX_FAILURES {
+                l.fail(&guesser);
+            }
+            assert!(l.check(&guesser).is_err());
+        }
+        assert!(l.check(&attempt("admin", "192.0.2.7")).is_ok());
+    }
+
+    #[test]
+    fn a_client_spraying_many_names_is_locked_for_all_of_them() {
+        let l = LoginLimiter::default();
+        for i in 0..MAX_FAILURES_PER_CLIENT {
+            l.fail(&attempt(&format!("user{i}"), "192.0.2.9"));
+        }
+        assert!(l.check(&attempt("someone-else", "192.0.2.9")).is_err());
+        assert!(l.check(&attempt("someone-else", "192.0.2.10")).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_slash_64() {
+        let l = LoginLimiter::default();
+        for i in 1..=MAX_FAILURES {
+            l.fail(&attempt("admin", &format!("2001:db8:1:2::{i:x}")));
+        }
+        assert!(l.check(&attempt("admin", "2001:db8:1:2::ffff")).is_err());
+        assert!(l.check(&attempt("admin", "2001:db8:1:3::1")).is_ok());
     }
 }

@@ -21,6 +21,8 @@ pub enum Exit {
     Unreachable = 7,
     /// The server presented a TLS certificate other than the pinned one.
     Untrusted = 8,
+    /// `evidence verify`: the bundle is intact, but not signed by a key the reader trusts.
+    OriginNotTrusted = 9,
 }
 
 /// A failed command: what to print and how to exit.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use slipway_core::evidence::{self, Report};
+use slipway_core::evidence::{self, Origin, Report};
 
 use crate::client::{encode, Exit, Failure};
 use crate::output::{self, show, Format};
@@ -33,9 +33,10 @@ pub enum EvidenceCommand {
         remote: Remote,
     },
     /// Check a bundle offline: archive structure, every file's SHA-256, the signature, the audit
-    /// chain. Exit 0 when intact, 1 with every problem found.
+    /// chain (integrity), and whether a key you trust signed it (origin). Exit 0 when both hold,
+    /// 1 when anything was altered, 9 when intact but not signed by a key you trust.
     #[command(
-        after_help = "Examples:\n  slipway evidence verify pets-1.4.0-evidence.tar --key-fingerprint sha256:3f1c…\n  slipway evidence verify pets-1.4.0-evidence.tar -o json"
+        after_help = "Examples:\n  slipway evidence verify pets-1.4.0-evidence.tar --key-fingerprint sha256:3f1c…\n  slipway evidence verify pets-1.4.0-evidence.tar --trust trusted-evidence-keys.txt -o json"
     )]
     Verify(VerifyArgs),
     /// Show the server's evidence key and its fingerprint (compare it with a bundle's).
@@ -51,9 +52,13 @@ pub struct VerifyArgs {
     /// The bundle (.tar) to check.
     file: PathBuf,
     /// The fingerprint of the evidence key you trust (`slipway evidence key` on the server, or
-    /// the console); without it, the bundle is checked against the key it carries.
+    /// the console). Without it or `--trust`, only integrity is checked: anyone can re-sign a
+    /// bundle with a key of their own, so its origin is not established (exit 9).
     #[arg(long)]
     key_fingerprint: Option<String>,
+    /// A file of trusted evidence-key fingerprints, one per line (`#` comments allowed).
+    #[arg(long, env = "SLIPWAY_EVIDENCE_TRUST")]
+    trust: Option<PathBuf>,
     /// Output for people (human) or for scripts (json).
     #[arg(long, short = 'o', value_enum, default_value = "human")]
     output: Format,
@@ -113,8 +118,8 @@ fn export(remote: &Remote, project: &str, release: &str, out: &Path) -> Result<(
             )
         })?;
     // Check what arrived before keeping it: a damaged download must not pass for evidence.
-    let report = evidence::verify(&bytes, None);
-    if !report.ok() {
+    let report = evidence::verify(&bytes, &[]);
+    if !report.intact() {
         return Err(Failure::new(
             Exit::Failed,
             format!(
@@ -160,17 +165,38 @@ fn problem_lines(report: &Report) -> String {
         .join("\n")
 }
 
-fn verify(args: VerifyArgs) -> Result<(), Failure> {
-    let trusted = match &args.key_fingerprint {
-        None => None,
-        Some(text) => Some(evidence::parse_fingerprint(text).ok_or_else(|| {
+/// The fingerprints the reader trusts, from `--key-fingerprint` and `--trust`.
+fn trusted_fingerprints(args: &VerifyArgs) -> Result<Vec<String>, Failure> {
+    let mut trusted = Vec::new();
+    if let Some(text) = &args.key_fingerprint {
+        trusted.push(evidence::parse_fingerprint(text).ok_or_else(|| {
             Failure::new(
                 Exit::Invalid,
                 format!("error: --key-fingerprint {text} is not a fingerprint\n  hint: give it as printed by `slipway evidence key`: sha256: followed by 64 hexadecimal characters"),
             )
-        })?),
-    };
-    let path = &args.file;
+        })?);
+    }
+    if let Some(path) = &args.trust {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| io_failure("the trust file", path, e))?;
+        let mut listed = evidence::parse_trust_file(&text).map_err(|e| {
+            Failure::new(
+                Exit::Invalid,
+                format!("error: trust file {}: {e}\n  hint: list one fingerprint per line, as `slipway evidence key` prints it", path.display()),
+            )
+        })?;
+        if listed.is_empty() {
+            return Err(Failure::new(
+                Exit::Invalid,
+                format!("error: trust file {} lists no fingerprint\n  hint: add the fingerprint `slipway evidence key` prints on the server", path.display()),
+            ));
+        }
+        trusted.append(&mut listed);
+    }
+    Ok(trusted)
+}
+
+fn read_bundle(path: &Path) -> Result<Vec<u8>, Failure> {
     let size = std::fs::metadata(path)
         .map_err(|e| {
             Failure::new(
@@ -185,30 +211,31 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
             format!("error: {} is {size} bytes, more than any evidence bundle this verifier reads ({MAX_BUNDLE})", path.display()),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| {
+    std::fs::read(path).map_err(|e| {
         Failure::new(
             Exit::Invalid,
             format!("error: cannot read {}: {e}", path.display()),
         )
-    })?;
-    let report = evidence::verify(&bytes, trusted.as_deref());
-    let fingerprint = report
-        .manifest
-        .as_ref()
-        .map(|m| m.server.key_fingerprint.clone());
+    })
+}
+
+fn verify(args: VerifyArgs) -> Result<(), Failure> {
+    let trusted = trusted_fingerprints(&args)?;
+    let path = &args.file;
+    let report = evidence::verify(&read_bundle(path)?, &trusted);
     if args.output == Format::Json {
         output::json(&json!({
             "ok": report.ok(),
+            "intact": report.intact(),
+            "origin": report.origin,
             "file": path,
             "problems": report.problems,
             "manifest": report.manifest,
-            "key_fingerprint": fingerprint,
-            "fingerprint_checked": report.fingerprint_checked,
             "audit_events": report.audit_events,
             "audit_links": report.audit_links,
         }));
     }
-    if !report.ok() {
+    if !report.intact() {
         return Err(Failure::new(
             Exit::Failed,
             format!(
@@ -219,38 +246,58 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
             ),
         ));
     }
+    let m = report
+        .manifest
+        .as_ref()
+        .expect("an intact bundle has a readable manifest");
     if args.output == Format::Human {
-        let m = report
-            .manifest
-            .as_ref()
-            .expect("a bundle without problems has a readable manifest");
-        println!(
-            "evidence bundle {} OK: release {} of {}, exported {} by {}",
-            path.display(),
-            m.release,
-            m.project,
-            m.exported_at,
-            m.exported_by
-        );
-        println!(
-            "  files: {} listed in the signed manifest, every SHA-256 matches; SHA256SUMS agrees",
-            m.files.len()
-        );
-        println!(
-            "  audit: {} events in full and {} links recompute and chain without a gap up to event {} ({})",
-            report.audit_events, report.audit_links, m.audit_head.seq, m.audit_head.hash
-        );
-        if report.fingerprint_checked {
-            println!(
-                "  signature: valid, by evidence key {} (the fingerprint you gave)",
-                m.server.key_fingerprint
-            );
-        } else {
-            println!(
-                "  signature: valid, by the evidence key the bundle carries, {}\n  compare that fingerprint with the one the server shows (`slipway evidence key`, the console, or GET /api/v1/evidence/key), or pass --key-fingerprint",
-                m.server.key_fingerprint
-            );
-        }
+        print_integrity(path, m, &report);
     }
-    Ok(())
+    match &report.origin {
+        Origin::Trusted { fingerprint } => {
+            if args.output == Format::Human {
+                println!("  origin: signed by evidence key {fingerprint}, which you trust");
+            }
+            Ok(())
+        }
+        Origin::Untrusted { fingerprint } => Err(Failure::new(
+            Exit::OriginNotTrusted,
+            format!(
+                "evidence bundle {} is intact but NOT signed by a key you trust: it was signed by {fingerprint}\n  hint: a bundle rewritten and re-signed by someone else looks like this; if the server's evidence key was replaced on purpose, compare {fingerprint} with `slipway evidence key` and trust it",
+                path.display()
+            ),
+        )),
+        Origin::NotEstablished { fingerprint } => Err(Failure::new(
+            Exit::OriginNotTrusted,
+            format!(
+                "evidence bundle {} is intact, but its origin is NOT established: it is signed by the key it carries, {fingerprint}, and anyone can re-sign a bundle with a key of their own\n  hint: compare that fingerprint with the server's (`slipway evidence key`, the console, or GET /api/v1/evidence/key) and pass it with --key-fingerprint, or list it in a --trust file",
+                path.display()
+            ),
+        )),
+        // An unreadable key is itself a problem, so an intact bundle never ends here.
+        Origin::Unknown => Err(Failure::new(
+            Exit::Failed,
+            format!("evidence bundle {}: its key cannot be read", path.display()),
+        )),
+    }
+}
+
+/// What an intact bundle holds, for people.
+fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
+    println!(
+        "evidence bundle {}: intact: release {} of {}, exported {} by {}",
+        path.display(),
+        m.release,
+        m.project,
+        m.exported_at,
+        m.exported_by
+    );
+    println!(
+        "  files: {} listed in the signed manifest, every SHA-256 matches; SHA256SUMS agrees",
+        m.files.len()
+    );
+    println!(
+        "  audit: {} events in full and {} links recompute and chain without a gap up to event {} ({})",
+        report.audit_events, report.audit_links, m.audit_head.seq, m.audit_head.hash
+    );
 }

@@ -331,6 +331,176 @@ fn failed_sign_ins_are_rate_limited_and_audited() {
     assert_eq!(failures["items"].as_array().unwrap().len(), 5);
 }
 
+/// POST a JSON body to the server from a chosen loopback source address (the whole of 127/8 is
+/// loopback), as a raw HTTP/1.1 request; the status code of the answer.
+fn post_from(server: &Server, source: &str, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    tokio_runtime().block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(format!("{source}:0").parse().unwrap())
+            .unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer[9..12].parse().unwrap()
+    })
+}
+
+#[test]
+fn guessing_a_known_user_from_elsewhere_never_locks_them_out() {
+    let server = Server::start();
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "user",
+            "create",
+            "lena",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        "the right passphrase",
+    ));
+    let wrong = r#"{"username":"lena","password":"wrong"}"#;
+    let right = r#"{"username":"lena","password":"the right passphrase"}"#;
+    for _ in 0..5 {
+        assert_eq!(
+            post_from(&server, "127.0.0.2", "/api/v1/session", wrong),
+            401
+        );
+    }
+    assert_eq!(
+        post_from(&server, "127.0.0.2", "/api/v1/session", right),
+        429
+    );
+    // The owner, from their own machine, is not locked out by someone else's guesses.
+    assert_eq!(
+        post_from(&server, "127.0.0.1", "/api/v1/session", right),
+        200
+    );
+}
+
+/// The status, content type and body of an answer, whatever its status.
+fn answer(result: Result<ureq::Response, ureq::Error>) -> (u16, String, serde_json::Value) {
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = response.status();
+    let content_type = response.content_type().to_string();
+    let text = response.into_string().unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, content_type, body)
+}
+
+#[test]
+fn every_malformed_request_answers_problem_json() {
+    let server = Server::start();
+    let url = |path: &str| format!("{}{path}", server.url);
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let post = |path: &str, content_type: &str, body: &[u8]| {
+        answer(
+            ureq::post(&url(path))
+                .set("Authorization", &bearer)
+                .set("Content-Type", content_type)
+                .send_bytes(body),
+        )
+    };
+    let json = "application/json";
+    let cases: Vec<(&str, (u16, String, serde_json::Value))> = vec![
+        ("not JSON", post("/api/v1/validate", json, b"{not json")),
+        ("truncated", post("/api/v1/apply", json, br#"{"files": ["#)),
+        (
+            "wrong shape",
+            post("/api/v1/users", json, br#"{"name": 3}"#),
+        ),
+        (
+            "broken UTF-8",
+            post("/api/v1/tokens", json, b"{\"name\": \"\xff\xfe\"}"),
+        ),
+        (
+            "no content type",
+            post("/api/v1/validate", "text/plain", b"{}"),
+        ),
+        ("sign-in", post("/api/v1/session", json, b"[]")),
+        (
+            "deep nesting",
+            post("/api/v1/validate", json, "[".repeat(100_000).as_bytes()),
+        ),
+        (
+            "over the limit",
+            post("/api/v1/validate", json, &vec![b' '; 3 << 20]),
+        ),
+        ("unknown route", post("/api/v1/no-such-thing", json, b"{}")),
+        (
+            "wrong method",
+            answer(
+                ureq::request("PATCH", &url("/api/v1/validate"))
+                    .set("Authorization", &bearer)
+                    .call(),
+            ),
+        ),
+        (
+            "bad query",
+            answer(
+                ureq::get(&url("/api/v1/audit?limit=many"))
+                    .set("Authorization", &bearer)
+                    .call(),
+            ),
+        ),
+    ];
+    for (what, (status, content_type, body)) in cases {
+        assert!((400..500).contains(&status), "{what}: {status} {body}");
+        assert_eq!(content_type, "application/problem+json", "{what}: {body}");
+        assert_eq!(body["status"], status, "{what}: {body}");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{what}: {body}"
+        );
+    }
+}
+
+#[test]
+fn a_session_without_its_csrf_token_is_refused_with_a_403() {
+    let server = Server::start();
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "user",
+            "create",
+            "vic",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        "a long enough passphrase",
+    ));
+    let signed_in = ureq::post(&format!("{}/api/v1/session", server.url))
+        .send_json(serde_json::json!({"username": "vic", "password": "a long enough passphrase"}))
+        .unwrap();
+    let cookie = signed_in
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let (status, content_type, body) = answer(
+        ureq::post(&format!("{}/api/v1/validate", server.url))
+            .set("Cookie", &cookie)
+            .send_json(serde_json::json!({"files": []})),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(content_type, "application/problem+json");
+    assert!(body["detail"].as_str().unwrap().contains("CSRF"), "{body}");
+}
+
 fn tokio_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

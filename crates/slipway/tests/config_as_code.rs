@@ -101,6 +101,74 @@ fn validate_works_offline_and_names_the_problem() {
     assert!(stderr(&out).contains("hint: declared components: pets-war, pets-sql, pets-batch"));
 }
 
+/// A 9-level "billion laughs": each anchor holds nine aliases of the one before, under 600
+/// bytes of text and about 387 million strings expanded.
+fn alias_bomb() -> String {
+    let mut text = String::from("a0: &a0 [\"lol\"]\n");
+    for i in 1..=9 {
+        let refs = vec![format!("*a{}", i - 1); 9].join(",");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    text
+}
+
+/// The server's peak resident memory so far, in kB (`VmHWM` in /proc).
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_by_validate_and_apply_with_flat_memory() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = alias_bomb();
+    assert!(bomb.len() < 600);
+    let path = file(dir.path(), "bomb.yaml", &bomb);
+    let out = run_cli(
+        "http://127.0.0.1:9",
+        "unused",
+        &["validate", "-f", &path],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("bomb.yaml:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("aliases of this file expand"),
+        "{}",
+        stderr(&out)
+    );
+
+    let viewer = user_with_token(&server, "vince", "viewer");
+    for (route, token) in [("validate", viewer.as_str()), ("apply", ADMIN_TOKEN)] {
+        let answer = ureq::post(&format!("{}/api/v1/{route}", server.url))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_json(serde_json::json!({"files": [{"name": "bomb.yaml", "content": bomb}]}));
+        let Err(ureq::Error::Status(422, response)) = answer else {
+            panic!("{route}: the bomb was not refused: {answer:?}")
+        };
+        assert_eq!(response.content_type(), "application/problem+json");
+        let body: serde_json::Value = response.into_json().unwrap();
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("aliases of this file expand"),
+            "{route}: {body}"
+        );
+    }
+    ok(server.cli(None, &["apply", "-f", PETS]));
+    let peak_mb = peak_rss_kb(server.pid()) / 1024;
+    assert!(
+        peak_mb < 256,
+        "the server peaked at {peak_mb} MB while refusing the bombs"
+    );
+}
+
 #[test]
 fn environments_may_come_from_their_own_file() {
     let server = Server::start();

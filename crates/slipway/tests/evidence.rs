@@ -181,7 +181,7 @@ fn a_bundle_of_a_release_that_went_dev_to_prod_verifies_offline_and_any_flip_is_
     };
     let bytes = std::fs::read(&bundle).unwrap();
 
-    // Intact: OK, with and without the trusted fingerprint.
+    // Intact and signed by the trusted key: OK.
     let out = ok(offline(&[
         "evidence",
         "verify",
@@ -189,15 +189,34 @@ fn a_bundle_of_a_release_that_went_dev_to_prod_verifies_offline_and_any_flip_is_
         "--key-fingerprint",
         &fingerprint,
     ]));
-    assert!(out.contains("OK: release 1.0.0 of ev"), "{out}");
-    assert!(out.contains("the fingerprint you gave"), "{out}");
-    let out = ok(offline(&["evidence", "verify", &bundle]));
+    assert!(out.contains("intact: release 1.0.0 of ev"), "{out}");
+    assert!(out.contains("which you trust"), "{out}");
+    // Without a trusted key, integrity alone: never a plain OK, and an exit of its own.
+    let out = offline(&["evidence", "verify", &bundle]);
+    assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
     assert!(
-        out.contains(&fingerprint) && out.contains("slipway evidence key"),
-        "{out}"
+        stderr(&out).contains("origin is NOT established")
+            && stderr(&out).contains(&fingerprint)
+            && stderr(&out).contains("slipway evidence key"),
+        "{}",
+        stderr(&out)
     );
-    let report = json(offline(&["evidence", "verify", &bundle, "-o", "json"]));
+    let trust_file = file(
+        work.path(),
+        "trusted.txt",
+        &format!("# our server\n{fingerprint}\n"),
+    );
+    let report = json(offline(&[
+        "evidence",
+        "verify",
+        &bundle,
+        "--trust",
+        &trust_file,
+        "-o",
+        "json",
+    ]));
     assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["origin"]["status"], "trusted", "{report}");
 
     // What an auditor reads.
     let (entries, problems) = tar::read(&bytes);
@@ -275,9 +294,9 @@ fn a_bundle_of_a_release_that_went_dev_to_prod_verifies_offline_and_any_flip_is_
     // Another key than the trusted one.
     let other = format!("sha256:{}", "ab".repeat(32));
     let out = offline(&["evidence", "verify", &bundle, "--key-fingerprint", &other]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(9));
     assert!(
-        stderr(&out).contains("not by the trusted key"),
+        stderr(&out).contains("NOT signed by a key you trust"),
         "{}",
         stderr(&out)
     );
@@ -426,7 +445,15 @@ fn exporting_needs_a_release_that_exists_and_is_audited() {
         verbs.contains(&"evidence.export") && verbs.contains(&"evidence.key_create"),
         "{verbs:?}"
     );
-    ok(offline(&["evidence", "verify", path.to_str().unwrap()]));
+    let key = json(server.cli(None, &["evidence", "key", "-o", "json"]));
+    let server_fingerprint = key["fingerprint"].as_str().unwrap().to_string();
+    ok(offline(&[
+        "evidence",
+        "verify",
+        path.to_str().unwrap(),
+        "--key-fingerprint",
+        &server_fingerprint,
+    ]));
 
     // The console's release page links to the same export, which a signed-in viewer may follow.
     ok(server.cli_with_stdin(
@@ -471,7 +498,7 @@ fn exporting_needs_a_release_that_exists_and_is_audited() {
         .contains("evidence-solo-1.0.0.tar"));
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut download.into_reader(), &mut bytes).unwrap();
-    let report = slipway_core::evidence::verify(&bytes, None);
+    let report = slipway_core::evidence::verify(&bytes, &[server_fingerprint]);
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(report.manifest.unwrap().exported_by, "vera");
 }

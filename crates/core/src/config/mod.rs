@@ -490,7 +490,7 @@ fn parse_shape(source: &Source<'_>) -> Result<(ConfigFile, Positions), ConfigErr
         column: e.position.column,
         path: String::new(),
         message: e.message,
-        hint: Some("check indentation and that every `[`, `{` and quote is closed".into()),
+        hint: Some(e.hint.into()),
     })?;
     if !value.is_object() {
         return Err(locate(

@@ -1,5 +1,11 @@
 //! YAML text to JSON values, remembering where every value came from so that any error found
 //! later — by serde or by validation — can name its line and column.
+//!
+//! The text comes from outside (any signed-in user may ask the server to validate a file), so
+//! the tree it builds is bounded: nesting stops at [`MAX_DEPTH`], and anchors and aliases — which
+//! copy a whole subtree per use and so grow exponentially when nested ("billion laughs") — may
+//! add at most [`MAX_ALIAS_EXPANSION`] to it. A bomb is refused as soon as it passes the bound,
+//! before it has cost more than that.
 
 use std::collections::HashMap;
 
@@ -22,7 +28,14 @@ pub type Positions = HashMap<String, Position>;
 pub struct SyntaxError {
     pub position: Position,
     pub message: String,
+    /// What to do about it.
+    pub hint: &'static str,
 }
+
+const HINT_SYNTAX: &str = "check indentation and that every `[`, `{` and quote is closed";
+const HINT_BOUNDS: &str =
+    "a configuration file needs neither deep nesting nor aliases of aliases; \
+     write the shared part once and refer to it from fewer places";
 
 enum Frame {
     Seq {
@@ -38,9 +51,21 @@ enum Frame {
     },
 }
 
+/// How deep mappings and sequences may nest. Real configuration files nest fewer than ten levels;
+/// the bound keeps the recursive walks over the tree (serde, drop) far from the stack's end.
+pub const MAX_DEPTH: usize = 64;
+
+/// How much all aliases of a file may copy together, in [`weight`] units (one per node plus the
+/// length of every string and key: about a byte each). A file that shares a few step lists
+/// stays far below; a nested alias bomb passes it after a few doublings.
+pub const MAX_ALIAS_EXPANSION: usize = 1 << 20;
+
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Value>,
+    /// Each anchored value with its [`weight`], computed once when the anchor closes.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// The weight every alias so far has copied.
+    expanded: usize,
     positions: Positions,
     documents: Vec<Value>,
     error: Option<SyntaxError>,
@@ -63,10 +88,20 @@ fn child_path(parent: &str, key: &str) -> String {
 
 impl Builder {
     fn fail(&mut self, mark: &Marker, message: String) {
+        self.fail_with(mark, message, HINT_SYNTAX);
+    }
+
+    /// Refuse a file that passes the loader's bounds: a bomb, not a typo.
+    fn fail_bounds(&mut self, mark: &Marker, message: String) {
+        self.fail_with(mark, message, HINT_BOUNDS);
+    }
+
+    fn fail_with(&mut self, mark: &Marker, message: String, hint: &'static str) {
         if self.error.is_none() {
             self.error = Some(SyntaxError {
                 position: position(mark),
                 message,
+                hint,
             });
         }
     }
@@ -85,7 +120,7 @@ impl Builder {
 
     fn attach(&mut self, value: Value, anchor: usize, mark: &Marker) {
         if anchor > 0 {
-            self.anchors.insert(anchor, value.clone());
+            self.anchors.insert(anchor, (value.clone(), weight(&value)));
         }
         match self.stack.last_mut() {
             None => self.documents.push(value),
@@ -138,8 +173,18 @@ impl MarkedEventReceiver for Builder {
                 if matches!(self.stack.last(), Some(Frame::Map { key: None, .. })) {
                     return self.fail(&mark, "an alias cannot be used as a mapping key".into());
                 }
-                match self.anchors.get(&id).cloned() {
-                    Some(v) => {
+                match self.anchors.get(&id) {
+                    Some((_, w)) if self.expanded + w > MAX_ALIAS_EXPANSION => self.fail_bounds(
+                        &mark,
+                        format!(
+                            "the aliases of this file expand to more than {MAX_ALIAS_EXPANSION} \
+                             nodes and characters (each alias copies its anchor's whole subtree, \
+                             so aliases of aliases grow exponentially)"
+                        ),
+                    ),
+                    Some((v, w)) => {
+                        self.expanded += w;
+                        let v = v.clone();
                         self.record(&mark);
                         self.attach(v, 0, &mark);
                     }
@@ -156,6 +201,12 @@ impl MarkedEventReceiver for Builder {
                         "a mapping key must be a plain name, not a list or a mapping".into(),
                     );
                 };
+                if self.stack.len() >= MAX_DEPTH {
+                    return self.fail_bounds(
+                        &mark,
+                        format!("lists and mappings nest more than {MAX_DEPTH} levels deep here"),
+                    );
+                }
                 if matches!(event, Event::SequenceStart(..)) {
                     self.stack.push(Frame::Seq {
                         path,
@@ -181,6 +232,17 @@ impl MarkedEventReceiver for Builder {
             }
             _ => {}
         }
+    }
+}
+
+/// The size a value adds to the tree: one per node, plus the length of every string and key.
+/// Recursion is bounded by [`MAX_DEPTH`].
+fn weight(value: &Value) -> usize {
+    match value {
+        Value::String(s) => 1 + s.len(),
+        Value::Array(items) => 1 + items.iter().map(weight).sum::<usize>(),
+        Value::Object(map) => 1 + map.iter().map(|(k, v)| k.len() + weight(v)).sum::<usize>(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 1,
     }
 }
 
@@ -215,6 +277,7 @@ pub fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
     let mut builder = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
+        expanded: 0,
         positions: HashMap::new(),
         documents: Vec::new(),
         error: None,
@@ -224,6 +287,7 @@ pub fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
         return Err(SyntaxError {
             position: position(e.marker()),
             message: format!("this is not valid YAML: {}", e.info()),
+            hint: HINT_SYNTAX,
         });
     }
     if let Some(e) = builder.error {
@@ -237,6 +301,7 @@ pub fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
             message:
                 "this file holds several YAML documents (`---`); put each project in its own file"
                     .into(),
+            hint: "keep one document per file",
         }),
     }
 }
@@ -275,6 +340,78 @@ mod tests {
     fn anchors_and_aliases_expand() {
         let (v, _) = parse("base: &b {x: 1}\ncopy: *b\n").unwrap();
         assert_eq!(v["copy"], serde_json::json!({"x": 1}));
+    }
+
+    /// The "billion laughs" of YAML: each level holds nine aliases of the one before.
+    fn alias_bomb(levels: usize) -> String {
+        let mut text = String::from("a0: &a0 [\"lol\"]\n");
+        for i in 1..=levels {
+            let refs = vec![format!("*a{}", i - 1); 9].join(",");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn a_nested_alias_bomb_is_refused_with_its_line() {
+        let text = alias_bomb(9);
+        assert!(text.len() < 600, "the bomb fits in {} bytes", text.len());
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("aliases of this file expand"),
+            "{}",
+            err.message
+        );
+        assert!(err.position.line > 1 && err.position.line <= 10);
+    }
+
+    #[test]
+    fn many_small_aliases_are_bounded_too() {
+        let mut text = String::from("s: &s \"0123456789012345678901234567890123456789\"\nl:\n");
+        text.push_str(&"  - *s\n".repeat(40_000));
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("aliases of this file expand"));
+    }
+
+    #[test]
+    fn shared_step_lists_stay_well_within_the_bound() {
+        let mut text = String::from("common: &c\n");
+        for i in 0..50 {
+            text.push_str(&format!(
+                "  - {{name: step{i}, action: shell.exec, with: {{cmd: run}}}}\n"
+            ));
+        }
+        for i in 0..100 {
+            text.push_str(&format!("copy{i}: *c\n"));
+        }
+        let (v, _) = parse(&text).unwrap();
+        assert_eq!(v["copy99"].as_array().map(Vec::len), Some(50));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        for (open, close) in [("[", "]"), ("{a: ", "}")] {
+            let text = format!("{}1{}", open.repeat(100_000), close.repeat(100_000));
+            let err = parse(&text).unwrap_err();
+            assert!(
+                err.message.contains("nest more than") || err.message.contains("not valid YAML"),
+                "{}",
+                err.message
+            );
+        }
+        let mut block = String::new();
+        for depth in 0..200 {
+            block.push_str(&format!("{}k{depth}:\n", " ".repeat(depth)));
+        }
+        let err = parse(&block).unwrap_err();
+        assert!(err.message.contains("nest more than"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_huge_line_parses_in_one_piece() {
+        let text = format!("a: {}\n", "x".repeat(8 << 20));
+        let (v, _) = parse(&text).unwrap();
+        assert_eq!(v["a"].as_str().map(str::len), Some(8 << 20));
     }
 
     #[test]

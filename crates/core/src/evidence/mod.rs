@@ -169,6 +169,7 @@ FILES
 {files}
 CHECKING WITH SLIPWAY (offline, no server needed)
   slipway evidence verify THIS.tar --key-fingerprint <fingerprint shown by the server>
+  (without a trusted fingerprint it checks integrity only and exits 9: anyone can re-sign)
 
 CHECKING BY HAND (coreutils, OpenSSL 3, xxd, jq)
   mkdir bundle && tar -xf THIS.tar -C bundle && cd bundle
@@ -264,16 +265,61 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// The manifest, when it could be read (trust it only if there is no problem).
     pub manifest: Option<Manifest>,
-    /// Whether the signing key was compared with a fingerprint the caller trusts.
-    pub fingerprint_checked: bool,
+    /// Who signed the bundle, judged apart from its integrity.
+    pub origin: Origin,
     pub audit_events: usize,
     pub audit_links: usize,
 }
 
+/// Who signed a bundle. Integrity (every byte as signed) and origin (signed by a key the reader
+/// trusts) are separate questions: a forger who rewrites a bundle can re-sign it with a key of
+/// their own and plant that key inside it, so a bundle that agrees with its own key proves
+/// nothing about where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Origin {
+    /// Signed by one of the keys the reader trusts.
+    Trusted { fingerprint: String },
+    /// Signed by a key that is not among those the reader trusts.
+    Untrusted { fingerprint: String },
+    /// The reader named no trusted key: the signature only matches the key the bundle carries.
+    NotEstablished { fingerprint: String },
+    /// The bundle's key could not be read.
+    Unknown,
+}
+
 impl Report {
-    pub fn ok(&self) -> bool {
+    /// Every byte is as it was signed (whoever signed it: see [`Report::origin`]).
+    pub fn intact(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// Intact and signed by a key the reader trusts.
+    pub fn ok(&self) -> bool {
+        self.intact() && matches!(self.origin, Origin::Trusted { .. })
+    }
+}
+
+/// Read a trust file: one fingerprint per line (as `slipway evidence key` prints it), blank lines
+/// and `#` comments ignored. `Err` names the first line that is not a fingerprint.
+pub fn parse_trust_file(text: &str) -> Result<Vec<String>, String> {
+    let mut trusted = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        match parse_fingerprint(line) {
+            Some(f) => trusted.push(f),
+            None => {
+                return Err(format!(
+                    "line {} is not a fingerprint (sha256: followed by 64 hexadecimal characters)",
+                    number + 1
+                ))
+            }
+        }
+    }
+    Ok(trusted)
 }
 
 /// Normalise a fingerprint as given by a person: `sha256:` optional, case ignored.
@@ -283,15 +329,15 @@ pub fn parse_fingerprint(text: &str) -> Option<String> {
     Sha256::parse(hex).ok().map(|d| format!("sha256:{d}"))
 }
 
-/// Check a bundle offline. `trusted_fingerprint`: the evidence key's fingerprint as the server
-/// shows it (normalised by [`parse_fingerprint`]); without it only the bundle's own consistency
-/// is checked and the caller should show the fingerprint to compare.
-pub fn verify(bytes: &[u8], trusted_fingerprint: Option<&str>) -> Report {
+/// Check a bundle offline. `trusted`: the fingerprints of the evidence keys the reader trusts, as
+/// the server shows them (normalised by [`parse_fingerprint`]); with none, the origin is
+/// [`Origin::NotEstablished`] and the caller should show the fingerprint to compare.
+pub fn verify(bytes: &[u8], trusted: &[String]) -> Report {
     let mut problems = Vec::new();
     let mut report = Report {
         problems: Vec::new(),
         manifest: None,
-        fingerprint_checked: false,
+        origin: Origin::Unknown,
         audit_events: 0,
         audit_links: 0,
     };
@@ -395,17 +441,15 @@ pub fn verify(bytes: &[u8], trusted_fingerprint: Option<&str>) -> Report {
             );
         }
     }
-    if let (Some(trusted), Some(key)) = (trusted_fingerprint, key) {
-        report.fingerprint_checked = true;
-        if fingerprint(&key) != trusted {
-            problem(
-                KEY,
-                format!(
-                    "the bundle was signed by key {}, not by the trusted key {trusted}",
-                    fingerprint(&key)
-                ),
-            );
-        }
+    if let Some(key) = key {
+        let fingerprint = fingerprint(&key);
+        report.origin = if trusted.is_empty() {
+            Origin::NotEstablished { fingerprint }
+        } else if trusted.contains(&fingerprint) {
+            Origin::Trusted { fingerprint }
+        } else {
+            Origin::Untrusted { fingerprint }
+        };
     }
 
     // Every file against the manifest.

@@ -55,6 +55,14 @@ fn key() -> SigningKey {
 }
 
 fn bundle() -> Vec<u8> {
+    bundle_signed_by(&key())
+}
+
+fn trusted() -> Vec<String> {
+    vec![fingerprint(&key().public_key())]
+}
+
+fn bundle_signed_by(key: &SigningKey) -> Vec<u8> {
     let p = proof();
     let export = Export {
         project: "pets".into(),
@@ -82,7 +90,7 @@ fn bundle() -> Vec<u8> {
             section("deployments.json", b"[]".to_vec()),
             section(AUDIT, serde_json::to_vec_pretty(&p).unwrap()),
         ],
-        &key(),
+        key,
     )
 }
 
@@ -100,9 +108,15 @@ fn content_of(bytes: &[u8], path: &str) -> (usize, usize) {
 #[test]
 fn an_exported_bundle_verifies_and_its_manifest_round_trips() {
     let bytes = bundle();
-    let report = verify(&bytes, Some(&fingerprint(&key().public_key())));
+    let report = verify(&bytes, &trusted());
     assert_eq!(report.problems, vec![]);
-    assert!(report.fingerprint_checked);
+    assert!(report.ok());
+    assert_eq!(
+        report.origin,
+        Origin::Trusted {
+            fingerprint: trusted()[0].clone()
+        }
+    );
     assert_eq!((report.audit_events, report.audit_links), (3, 1));
     let m = report.manifest.unwrap();
     let (entries, _) = tar::read(&bytes);
@@ -137,7 +151,7 @@ fn a_flipped_byte_is_named_where_it_is() {
         let (start, _) = content_of(&bytes, path);
         let mut bad = bytes.clone();
         bad[start + at] ^= 0x01;
-        verify(&bad, None)
+        verify(&bad, &trusted())
     };
     let r = flip("release.json", 3);
     assert_eq!(places(&r), ["release.json", SUMS], "{r:?}");
@@ -148,11 +162,11 @@ fn a_flipped_byte_is_named_where_it_is() {
     assert_eq!(places(&r)[0], SIGNATURE, "{r:?}");
     let mut bad = bytes.clone();
     bad[1024 + 512 + 10] ^= 0x20; // some byte of a later header or content
-    assert!(!verify(&bad, None).ok());
+    assert!(!verify(&bad, &trusted()).ok());
     let mut bad = bytes.clone();
     let (start, _) = content_of(&bytes, "release.json");
     bad[start - 512 + 5] ^= 0x01; // release.json's header
-    let r = verify(&bad, None);
+    let r = verify(&bad, &trusted());
     assert_eq!(places(&r), ["archive"]);
     assert!(
         r.problems[0]
@@ -175,8 +189,16 @@ fn a_re_signed_audit_change_is_still_named_at_its_event() {
 fn another_key_or_fingerprint_is_refused() {
     let bytes = bundle();
     let other = fingerprint(&SigningKey::from_seed([1; 32]).public_key());
-    let r = verify(&bytes, Some(&other));
-    assert_eq!(places(&r), [KEY]);
+    let r = verify(&bytes, std::slice::from_ref(&other));
+    assert!(r.intact() && !r.ok());
+    assert_eq!(
+        r.origin,
+        Origin::Untrusted {
+            fingerprint: trusted()[0].clone()
+        }
+    );
+    let r = verify(&bytes, &[other, trusted()[0].clone()]);
+    assert!(r.ok());
     assert_eq!(
         parse_fingerprint(&fingerprint(&key().public_key()).to_uppercase()),
         Some(fingerprint(&key().public_key()))
@@ -207,7 +229,43 @@ proptest! {
         let i = pick.index(bytes.len());
         let mut bad = bytes.clone();
         bad[i] ^= mask;
-        let report = verify(&bad, None);
+        let report = verify(&bad, &trusted());
         prop_assert!(!report.ok(), "a change at byte {} went unnoticed", i);
     }
+}
+
+#[test]
+fn a_bundle_re_signed_with_a_planted_key_is_intact_but_not_of_trusted_origin() {
+    let forger = SigningKey::from_seed([7; 32]);
+    let forged = bundle_signed_by(&forger);
+    let alone = verify(&forged, &[]);
+    assert!(alone.intact(), "{:?}", alone.problems);
+    assert!(
+        !alone.ok(),
+        "without a trusted key nothing says who signed it"
+    );
+    assert_eq!(
+        alone.origin,
+        Origin::NotEstablished {
+            fingerprint: fingerprint(&forger.public_key())
+        }
+    );
+    let against_the_server = verify(&forged, &trusted());
+    assert!(against_the_server.intact() && !against_the_server.ok());
+    assert!(matches!(
+        against_the_server.origin,
+        Origin::Untrusted { .. }
+    ));
+}
+
+#[test]
+fn trust_files_hold_fingerprints_and_comments_and_name_a_bad_line() {
+    let good = fingerprint(&key().public_key());
+    let text = format!(
+        "# the production server\n{}\n\n  {good}  # again\n",
+        good.to_uppercase()
+    );
+    assert_eq!(parse_trust_file(&text).unwrap(), vec![good.clone(), good]);
+    let err = parse_trust_file("# ok\nnot-a-fingerprint\n").unwrap_err();
+    assert!(err.starts_with("line 2 "), "{err}");
 }

@@ -7,7 +7,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use slipway_core::access::Role;
-use slipway_core::config::{load, Source};
 use slipway_core::model::{Environment, VariableScope};
 use slipway_store::AuditFilter;
 
@@ -54,13 +53,7 @@ pub async fn login(
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<Response> {
-    let session = services::users::login(
-        &state,
-        &body.username,
-        &body.password,
-        &addr.ip().to_string(),
-    )
-    .await?;
+    let session = services::users::login(&state, &body.username, &body.password, addr.ip()).await?;
     let cookie = cookie_header(&state, &session.cookie_value, session.max_age_secs);
     Ok((
         [(header::SET_COOKIE, cookie)],
@@ -300,15 +293,7 @@ pub struct ValidateBody {
 
 /// Validation needs no permission beyond being signed in: it reads nothing and changes nothing.
 pub async fn validate(_actor: Actor, Json(body): Json<ValidateBody>) -> ApiResult<Json<Value>> {
-    let sources: Vec<Source> = body
-        .files
-        .iter()
-        .map(|f| Source {
-            name: &f.name,
-            text: &f.content,
-        })
-        .collect();
-    let config = load(&sources).map_err(ServiceError::Config)?;
+    let config = services::projects::parse(body.files).await?;
     Ok(Json(
         json!({ "valid": true, "environments": config.environments.len(), "projects": config.projects.iter().map(|p| p.name.to_string()).collect::<Vec<_>>() }),
     ))

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use slipway_core::access::Operation;
-use slipway_core::config::{load, position_of, ConfigError, ConfigErrors, Position, Source};
+use slipway_core::config::{
+    load, position_of, Config, ConfigError, ConfigErrors, Position, Source,
+};
 use slipway_core::diff::{environment_change, project_change, Change, ChangeKind};
 use slipway_core::model::Project;
 use slipway_core::plan::{derive_rollback, RollbackPlan};
@@ -52,6 +54,28 @@ pub struct ConfigText {
     pub content: String,
 }
 
+/// Parse and validate configuration files on a blocking thread: parsing is CPU work bounded by
+/// the body limit and the YAML loader's own bounds, and must not hold an async worker meanwhile.
+pub async fn parse(files: Vec<ConfigText>) -> Result<Config, ServiceError> {
+    tokio::task::spawn_blocking(move || {
+        let sources: Vec<Source> = files
+            .iter()
+            .map(|f| Source {
+                name: &f.name,
+                text: &f.content,
+            })
+            .collect();
+        load(&sources).map_err(ServiceError::Config)
+    })
+    .await
+    .map_err(|e| {
+        ServiceError::invalid(
+            format!("the configuration could not be read: {e}"),
+            "check the file with `slipway validate -f FILE`",
+        )
+    })?
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyOutcome {
     pub changes: Vec<Change>,
@@ -74,14 +98,7 @@ pub async fn apply(
             "send at least one slipway.yaml",
         ));
     }
-    let sources: Vec<Source> = files
-        .iter()
-        .map(|f| Source {
-            name: &f.name,
-            text: &f.content,
-        })
-        .collect();
-    let config = load(&sources).map_err(ServiceError::Config)?;
+    let config = parse(files.to_vec()).await?;
     if !config.environments.is_empty() {
         require(state, actor, Operation::ManageEnvironments, "environments").await?;
     }

@@ -8,6 +8,7 @@ use slipway_store::{ApiToken, User};
 
 use super::{entry, require};
 use crate::auth::{hash_password, new_secret, secret_hash, verify_password, Actor};
+use crate::state::SignInAttempt;
 use crate::{AppState, ServiceError};
 
 const SESSION_HOURS: i64 = 12;
@@ -78,12 +79,12 @@ pub async fn login(
     state: &AppState,
     username: &str,
     password: &str,
-    client: &str,
+    client: std::net::IpAddr,
 ) -> Result<NewSession, ServiceError> {
-    let keys = [format!("user:{username}"), format!("ip:{client}")];
+    let attempt = SignInAttempt { username, client };
     state
         .login_limiter
-        .check(&keys)
+        .check(&attempt)
         .map_err(|retry_after_secs| ServiceError::RateLimited { retry_after_secs })?;
     let user = state.store.user_by_name(username).await?;
     let ok = match &user {
@@ -103,17 +104,17 @@ pub async fn login(
     };
     let mut tx = state.store.write().await?;
     let Some(user) = user.filter(|_| ok) else {
-        state.login_limiter.fail(&keys);
+        state.login_limiter.fail(&attempt);
         tx.audit(AuditEntry {
             actor: username.to_string(),
             verb: "session.login_failed".into(),
             subject: format!("user/{username}"),
-            details: json!({ "client": client }),
+            details: json!({ "client": client.to_string() }),
         });
         tx.commit().await?;
         return Err(ServiceError::BadCredentials);
     };
-    state.login_limiter.succeed(&keys);
+    state.login_limiter.succeed(&attempt);
     let cookie_value = new_secret("");
     let csrf = new_secret("");
     let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(SESSION_HOURS);
@@ -128,7 +129,7 @@ pub async fn login(
         actor: user.username.clone(),
         verb: "session.login".into(),
         subject: format!("user/{}", user.username),
-        details: json!({ "client": client }),
+        details: json!({ "client": client.to_string() }),
     });
     tx.commit().await?;
     Ok(NewSession {
