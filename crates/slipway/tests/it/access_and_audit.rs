@@ -1,8 +1,6 @@
 //! Who may change what, and the audit trail that proves it — with real server processes.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn a_viewer_changes_nothing_and_each_denial_is_a_403_in_the_audit_log() {

@@ -2,12 +2,10 @@
 //! protected PROD, exported with the CLI, verified offline with no server, and every kind of
 //! single-byte alteration found and located.
 
-mod support;
-
 use std::path::Path;
 
+use crate::support::*;
 use slipway_core::evidence::tar;
-use support::*;
 
 const PROJECT: &str = "\
 environments:

@@ -1,11 +1,9 @@
 //! Recovery with real processes: an agent SIGKILLed mid-step, a server SIGKILLed mid-deployment.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn start_agent(server: &Server, data: &Path, token: Option<&str>) -> AgentProcess {
     spawn_agent(&server.url, "dev-01", data, token)

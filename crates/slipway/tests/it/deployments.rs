@@ -1,14 +1,12 @@
 //! Deployments for real: a server, an agent process, artifacts from the vault, effects on disk,
 //! failures, the derived rollback, and secrets that never show.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A project whose five steps touch `app` (a folder of the test's own): a backup, a placed
 /// artifact, a command with its undo, a batch, and a check that fails while `fail_flag` exists.

@@ -1,8 +1,6 @@
 //! `slipway validate` and `slipway apply` against a real server process.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn apply_pets_then_again_reports_no_change() {

@@ -2,15 +2,13 @@
 //! pushed to the vault, a SQLite database on disk; the automatic rollback puts the extracted
 //! tree and the database back exactly as they were, and hostile archives write nothing.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A site unpacked from an archive, a schema migrated from SQL scripts, and a check that fails
 /// while `fail_flag` exists. INT unpacks at most 64 KiB per archive.

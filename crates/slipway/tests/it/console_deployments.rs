@@ -3,16 +3,12 @@
 //! Plain HTTP checks who sees which button and what a post does; a real Chromium checks that the
 //! page follows a deployment live, without reloading.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 const PASSWORD: &str = "a long enough passphrase";
 

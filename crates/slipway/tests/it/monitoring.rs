@@ -1,12 +1,10 @@
 //! Silencing monitoring around a deployment, against an Alertmanager-compatible peer.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use support::*;
+use crate::support::*;
 
 /// Each request's line and body, as the stand-in received them.
 type Requests = Arc<Mutex<Vec<(String, String)>>>;

@@ -1,13 +1,13 @@
 //! Real processes for end-to-end tests: a `slipway server` on a random loopback port and the
 //! `slipway` CLI pointed at it.
 
-#![allow(dead_code)] // each test file uses its own part of this support module
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+pub mod browser;
 
 pub const ADMIN_TOKEN: &str = "slw_test_admin_token_0123456789";
 pub const PETS: &str = concat!(
@@ -394,7 +394,6 @@ pub fn project_with_agent(
 }
 
 /// Poll `slipway promotion show ID` until the promotion is in `state` (60 s at most); its view.
-#[allow(dead_code)]
 pub fn wait_for_promotion(server: &Server, id: i64, state: &str) -> serde_json::Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {

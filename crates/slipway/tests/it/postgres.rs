@@ -1,8 +1,6 @@
 //! The same server, on PostgreSQL over a real connection.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn the_server_runs_on_postgresql_with_the_same_behaviour() {

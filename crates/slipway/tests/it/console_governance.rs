@@ -3,13 +3,9 @@
 //! page shows the lifecycle and promotes, the approvals inbox lists a waiting promotion for an
 //! approver (never for its requester), and approving through the form moves the promotion.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const PASSWORD: &str = "a long enough passphrase";
 

@@ -1,12 +1,10 @@
 //! Manual interventions with real processes: a server, an agent, a plan with a `manual` step
 //! between two commands, answered by the CLI and the API.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// Step 1 appends to `log` (with its undo), step 2 waits for ops, step 3 appends again.
 fn setup(server: &Server, work: &Path, on_failure: &str) -> AgentProcess {

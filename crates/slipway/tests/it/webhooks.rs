@@ -1,8 +1,6 @@
 //! Outbound webhooks for real: a server, an agent, a deployment, and a receiver on loopback that
 //! checks every signature, fails the first delivery and accepts the rest.
 
-mod support;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use hmac::{Hmac, Mac};
-use support::*;
 
 /// One request the receiver got, and what it answered.
 #[derive(Debug)]

@@ -2,11 +2,9 @@
 //! a release earns its way into a protected environment through every gate, each refusal says
 //! why, and the decision records tell the story.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const CONFIG: &str = r#"
 environments:

@@ -1,15 +1,13 @@
 //! The release vault as a user sees it: real `slipway server` processes driven by the real CLI,
 //! with the data folder inspected (and damaged) by hand.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

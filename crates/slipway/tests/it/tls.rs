@@ -1,13 +1,11 @@
 //! TLS with real processes: a server serving HTTPS with a self-signed certificate, agents pinning
 //! it at enrolment, and what happens when the certificate is not the pinned one.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A certificate fingerprint that no server has.
 const NOBODY: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";

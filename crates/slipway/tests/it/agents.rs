@@ -1,11 +1,9 @@
 //! Real agent processes enrolling with a real server over loopback.
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn agent(server: &Server, name: &str, data: &std::path::Path, token: Option<&str>) -> AgentProcess {
     let mut cmd = Command::new(slipway_bin());
