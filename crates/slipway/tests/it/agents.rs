@@ -53,8 +53,8 @@ fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
 #[test]
 fn an_agent_enrols_reports_facts_and_is_cut_off_when_revoked() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
-    let token = enrollment_token(&server, "DEV", &["app", "batch"]);
+    ok(server.apply(PETS));
+    let token = server.enrollment_token("DEV", &["app", "batch"]);
     let data = tempfile::tempdir().unwrap();
     let mut a = agent(&server, "dev-01", data.path(), Some(&token));
     assert!(
@@ -118,8 +118,8 @@ fn an_agent_enrols_reports_facts_and_is_cut_off_when_revoked() {
 #[test]
 fn a_restarted_agent_keeps_its_identity_without_a_token() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
-    let token = enrollment_token(&server, "INT", &["app"]);
+    ok(server.apply(PETS));
+    let token = server.enrollment_token("INT", &["app"]);
     let data = tempfile::tempdir().unwrap();
     let first = agent(&server, "int-01", data.path(), Some(&token));
     // Enrolled on the server is not enough: the agent must also have kept its credential.
