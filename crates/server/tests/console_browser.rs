@@ -631,7 +631,7 @@ async fn a_refusal_says_who_could_do_it() {
 // The browser
 
 // The WebDriver client is shared with the slipway crate's console tests.
-#[path = "../../slipway/tests/support/browser.rs"]
+#[path = "../../slipway/tests/it/support/browser.rs"]
 mod browser;
 use browser::{browser_tools, start_driver, Browser};
 

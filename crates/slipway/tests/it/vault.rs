@@ -1,15 +1,13 @@
 //! The release vault as a user sees it: real `slipway server` processes driven by the real CLI,
 //! with the data folder inspected (and damaged) by hand.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
@@ -82,7 +80,7 @@ fn pushed_digest(out: std::process::Output) -> String {
 
 fn with_pets() -> (Server, tempfile::TempDir) {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
+    ok(server.apply(PETS));
     (server, tempfile::tempdir().expect("a temporary folder"))
 }
 
@@ -227,7 +225,7 @@ fn an_artifact_version_is_immutable_identical_bytes_are_a_no_op_and_content_is_s
     );
 
     // A viewer reads but cannot push.
-    let viewer = user_with_token(&server, "vera", "viewer");
+    let viewer = server.user_with_token("vera", "viewer");
     let denied = push(&server, Some(&viewer), &war, "pets-war", "3.0.0", &[]);
     assert_eq!(denied.status.code(), Some(4));
 }
@@ -545,7 +543,7 @@ fn an_unsigned_or_badly_signed_artifact_cannot_enter_a_protected_environment() {
     let (server, dir) = with_pets();
     let (ci_key, ci_public) = generate_key(&server, dir.path(), "ci.key");
     let (rogue_key, _) = generate_key(&server, dir.path(), "rogue.key");
-    let developer = user_with_token(&server, "dana", "developer");
+    let developer = server.user_with_token("dana", "developer");
     let refused = server.cli(
         Some(&developer),
         &[
@@ -1174,7 +1172,7 @@ fn uploads_over_the_limit_are_refused_and_gc_runs_on_its_schedule() {
             ("SLIPWAY_VAULT_GC_EVERY", "1"),
         ],
     );
-    ok(server.cli(None, &["apply", "-f", PETS]));
+    ok(server.apply(PETS));
     let dir = tempfile::tempdir().unwrap();
     let big = file(dir.path(), "big.war", &"x".repeat(5000));
     let refused = push(&server, None, &big, "pets-war", "1.0.0", &[]);
@@ -1251,7 +1249,7 @@ fn the_vault_behaves_the_same_on_postgresql() {
     };
     {
         let server = Server::start_with(Some(&url));
-        ok(server.cli(None, &["apply", "-f", PETS]));
+        ok(server.apply(PETS));
         let dir = tempfile::tempdir().unwrap();
         let (key, public) = generate_key(&server, dir.path(), "ci.key");
         ok(server.cli(
@@ -1339,7 +1337,7 @@ project:
         sites = sites.path().display(),
         go = go.display(),
     );
-    let applied = ok(server.cli(None, &["apply", "-f", &file(work.path(), "s.yaml", &yaml)]));
+    let applied = ok(server.apply(&file(work.path(), "s.yaml", &yaml)));
     assert!(applied.contains("environment/DEV"), "{applied}");
     let (key, public) = generate_key(&server, work.path(), "ci.key");
     ok(server.cli(
@@ -1410,7 +1408,7 @@ project:
 
     let mut agents = Vec::new();
     for env in ["DEV", "INT"] {
-        let token = enrollment_token(&server, env, &["app"]);
+        let token = server.enrollment_token(env, &["app"]);
         let name = format!("agent-{env}");
         agents.push(spawn_agent(
             &server.url,
@@ -1418,7 +1416,7 @@ project:
             &work.path().join(&name),
             Some(&token),
         ));
-        wait_online(&server, &name);
+        server.wait_online(&name);
     }
     let deploy = |env: &str, wait: bool| {
         let mut args = vec![
@@ -1503,7 +1501,7 @@ project:
 #[test]
 fn a_verified_blob_streams_and_damage_is_caught_before_the_first_byte_or_by_the_scrub() {
     let server = Server::start_with_env(None, &[("SLIPWAY_VAULT_SCRUB_EVERY", "1")]);
-    ok(server.cli(None, &["apply", "-f", PETS]));
+    ok(server.apply(PETS));
     let dir = tempfile::tempdir().unwrap();
     // Larger than the 64 MiB that used to be hashed while streaming.
     let content: Vec<u8> = (0..(65u32 << 20))

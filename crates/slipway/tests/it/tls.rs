@@ -1,13 +1,11 @@
 //! TLS with real processes: a server serving HTTPS with a self-signed certificate, agents pinning
 //! it at enrolment, and what happens when the certificate is not the pinned one.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A certificate fingerprint that no server has.
 const NOBODY: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -63,7 +61,7 @@ fn ended(agent: &mut AgentProcess, data: &Path, secs: u64) -> (Option<i32>, Stri
 /// The environment DEV, for enrolment tokens.
 fn with_dev(server: &Server, work: &Path) {
     let envs = file(work, "envs.yaml", "environments:\n  - { name: DEV }\n");
-    ok(server.cli(None, &["apply", "-f", &envs]));
+    ok(server.apply(&envs));
 }
 
 fn mode(path: &Path) -> u32 {
@@ -94,7 +92,7 @@ fn an_agent_pinning_the_certificate_at_enrolment_deploys_over_tls() {
     let work = tempfile::tempdir().unwrap();
     let destination = work.path().join("site");
     let yaml = PLACE.replace("DEST", &destination.display().to_string());
-    release_app(&server, work.path(), "site", &yaml);
+    server.release_app(work.path(), "site", &yaml);
     let created = json(server.cli(
         None,
         &[
@@ -118,7 +116,7 @@ fn an_agent_pinning_the_certificate_at_enrolment_deploys_over_tls() {
     let data = work.path().join("agent");
     let token = created["token"].as_str().unwrap();
     let _agent = tls_agent(&server, "web-01", &data, Some(&fingerprint), Some(token));
-    wait_online(&server, "web-01");
+    server.wait_online("web-01");
     // Online from the enrolment on; the credential is written right after it.
     let deadline = Instant::now() + Duration::from_secs(20);
     while !data.join("agent.json").exists() {
@@ -134,19 +132,7 @@ fn an_agent_pinning_the_certificate_at_enrolment_deploys_over_tls() {
     assert_eq!(mode(&data.join("agent.json")), 0o600);
 
     // Lease, logs, result and the artifact download all go over the pinned connection.
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "site",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-            "--wait",
-        ],
-    ));
+    ok(server.deploy("site", "1.0.0", "DEV"));
     let placed = std::fs::read_to_string(destination.join("current").join("app")).unwrap();
     assert_eq!(placed, "app");
 }
@@ -156,7 +142,7 @@ fn a_wrong_or_missing_fingerprint_is_refused_before_enrolling() {
     let server = Server::start_tls(&["--tls-self-signed"]);
     let work = tempfile::tempdir().unwrap();
     with_dev(&server, work.path());
-    let token = enrollment_token(&server, "DEV", &[]);
+    let token = server.enrollment_token("DEV", &[]);
 
     let data = work.path().join("no-pin");
     let mut agent = tls_agent(&server, "web-01", &data, None, Some(&token));
@@ -183,7 +169,7 @@ fn a_wrong_or_missing_fingerprint_is_refused_before_enrolling() {
     // Nothing reached the server: the token still enrols an agent with the right pin.
     let data = work.path().join("right-pin");
     let _agent = tls_agent(&server, "web-01", &data, Some(presented), Some(&token));
-    wait_online(&server, "web-01");
+    server.wait_online("web-01");
 
     // The CLI pins too: without a fingerprint, or with another, it sends nothing.
     let url = server.url.clone();
@@ -232,10 +218,10 @@ fn an_enrolled_agent_stops_when_the_server_presents_another_certificate() {
     std::fs::copy(server.data.path().join("tls-key.pem"), &kept_key).unwrap();
 
     with_dev(&server, work.path());
-    let token = enrollment_token(&server, "DEV", &[]);
+    let token = server.enrollment_token("DEV", &[]);
     let data = work.path().join("agent");
     let mut agent = tls_agent(&server, "web-01", &data, Some(&first), Some(&token));
-    wait_online(&server, "web-01");
+    server.wait_online("web-01");
 
     // The certificate is replaced: a new self-signed one, same data folder, same port.
     std::fs::remove_file(server.data.path().join("tls-cert.pem")).unwrap();

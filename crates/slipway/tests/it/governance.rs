@@ -2,11 +2,9 @@
 //! a release earns its way into a protected environment through every gate, each refusal says
 //! why, and the decision records tell the story.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const CONFIG: &str = r#"
 environments:
@@ -72,12 +70,12 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
     let server = Server::start_with_env(None, &[("SLIPWAY_CLOCK", "manual:2026-11-23T10:00:00Z")]);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    ok(server.cli(None, &["apply", "-f", &file(w, "gov.yaml", CONFIG)]));
-    let omar = user_with_token(&server, "omar", "ops"); // builds the release
-    let otto = user_with_token(&server, "otto", "ops"); // asks for the promotion
-    let olga = user_with_token(&server, "olga", "ops"); // approves
-    let dora = user_with_token(&server, "dora", "developer"); // CI
-    let carl = user_with_token(&server, "carl", "cab");
+    ok(server.apply(&file(w, "gov.yaml", CONFIG)));
+    let omar = server.user_with_token("omar", "ops"); // builds the release
+    let otto = server.user_with_token("otto", "ops"); // asks for the promotion
+    let olga = server.user_with_token("olga", "ops"); // approves
+    let dora = server.user_with_token("dora", "developer"); // CI
+    let carl = server.user_with_token("carl", "cab");
 
     // A signed release, so that the protected environment's signature rule holds.
     let key = w.join("ci.key");
@@ -142,16 +140,16 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
         &server.url,
         "met-01",
         &w.join("met-01"),
-        Some(&enrollment_token(&server, "MET", &["app"])),
+        Some(&server.enrollment_token("MET", &["app"])),
     );
     let _prod = spawn_agent(
         &server.url,
         "prod-01",
         &w.join("prod-01"),
-        Some(&enrollment_token(&server, "PROD-EU", &["app"])),
+        Some(&server.enrollment_token("PROD-EU", &["app"])),
     );
-    wait_online(&server, "met-01");
-    wait_online(&server, "prod-01");
+    server.wait_online("met-01");
+    server.wait_online("prod-01");
 
     // Straight to PROD: a no-go, recorded, that names each failing criterion.
     let promote = [
@@ -327,7 +325,7 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
 
     // Tuesday 20:30 in Paris: the window opens and the promotion deploys by itself.
     ok(server.cli(None, &["clock", "set", "2026-11-24T19:30:00Z"]));
-    let p = wait_for_promotion(&server, id, "succeeded");
+    let p = server.wait_for_promotion(id, "succeeded");
     let deployment = p["deployment_id"].as_i64().expect("a deployment");
     let d = json(server.cli(
         None,
@@ -392,7 +390,7 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
         ]
         .concat(),
     ));
-    let p = wait_for_promotion(&server, second, "succeeded");
+    let p = server.wait_for_promotion(second, "succeeded");
     let last = p["decisions"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["decision"], "go");
     assert_eq!(last["record"]["override"]["by"], "admin");
@@ -454,34 +452,22 @@ fn parity_reports_undeclared_drift_and_the_gate_refuses_it() {
     let server = Server::start();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    release_app(&server, w, "par", PARITY);
+    server.release_app(w, "par", PARITY);
     let _met = spawn_agent(
         &server.url,
         "met-01",
         &w.join("met-01"),
-        Some(&enrollment_token(&server, "MET", &["app"])),
+        Some(&server.enrollment_token("MET", &["app"])),
     );
     let _prod = spawn_agent(
         &server.url,
         "prod-01",
         &w.join("prod-01"),
-        Some(&enrollment_token(&server, "PROD-EU", &["app"])),
+        Some(&server.enrollment_token("PROD-EU", &["app"])),
     );
-    wait_online(&server, "met-01");
-    wait_online(&server, "prod-01");
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "par",
-            "--release",
-            "1.0.0",
-            "--env",
-            "MET",
-            "--wait",
-        ],
-    ));
+    server.wait_online("met-01");
+    server.wait_online("prod-01");
+    ok(server.deploy("par", "1.0.0", "MET"));
 
     // Declared differences only (DB_URL per environment): parity holds, exit 0.
     let report = ok(server.cli(
@@ -525,9 +511,9 @@ fn parity_reports_undeclared_drift_and_the_gate_refuses_it() {
         &server.url,
         "met-02",
         &w.join("met-02"),
-        Some(&enrollment_token(&server, "MET", &["app"])),
+        Some(&server.enrollment_token("MET", &["app"])),
     );
-    wait_online(&server, "met-02");
+    server.wait_online("met-02");
     let out = server.cli(None, &["parity", "--project", "par", "--right", "PROD-EU"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
@@ -569,33 +555,9 @@ fn parity_reports_undeclared_drift_and_the_gate_refuses_it() {
             "PROD-EU",
         ],
     ));
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "par",
-            "--release",
-            "1.0.0",
-            "--env",
-            "MET",
-            "--wait",
-        ],
-    ));
+    ok(server.deploy("par", "1.0.0", "MET"));
     ok(server.cli(None, &["parity", "--project", "par", "--right", "PROD-EU"]));
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "par",
-            "--release",
-            "1.0.0",
-            "--env",
-            "PROD-EU",
-            "--wait",
-        ],
-    ));
+    ok(server.deploy("par", "1.0.0", "PROD-EU"));
 }
 
 const WAVES: &str = r#"
@@ -628,7 +590,7 @@ fn an_automatic_phase_follows_its_predecessor_and_a_phase_deploys_in_waves() {
     let server = Server::start();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    release_app(&server, w, "waves", WAVES);
+    server.release_app(w, "waves", WAVES);
     let mut agents = Vec::new();
     for env in ["DEV", "INT", "PROD-EU", "PROD-US"] {
         let name = format!("{}-01", env.to_lowercase());
@@ -636,24 +598,12 @@ fn an_automatic_phase_follows_its_predecessor_and_a_phase_deploys_in_waves() {
             &server.url,
             &name,
             &w.join(&name),
-            Some(&enrollment_token(&server, env, &["app"])),
+            Some(&server.enrollment_token(env, &["app"])),
         ));
-        wait_online(&server, &name);
+        server.wait_online(&name);
     }
     // Deploying to DEV promotes to INT by itself (the phase is automatic).
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "waves",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-            "--wait",
-        ],
-    ));
+    ok(server.deploy("waves", "1.0.0", "DEV"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let int = loop {
         let list = json(server.cli(

@@ -1,14 +1,12 @@
 //! Who may change what, and the audit trail that proves it — with real server processes.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn a_viewer_changes_nothing_and_each_denial_is_a_403_in_the_audit_log() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
-    let viewer = user_with_token(&server, "vera", "viewer");
+    ok(server.apply(PETS));
+    let viewer = server.user_with_token("vera", "viewer");
     let attempts: &[(&[&str], &str)] = &[
         (
             &["apply", "-f", PETS, "--dry-run"],
@@ -66,8 +64,8 @@ fn a_viewer_changes_nothing_and_each_denial_is_a_403_in_the_audit_log() {
 #[test]
 fn a_developer_deploys_config_to_dev_but_cannot_touch_a_protected_environment() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
-    let dev = user_with_token(&server, "dana", "developer");
+    ok(server.apply(PETS));
+    let dev = server.user_with_token("dana", "developer");
     ok(server.cli(
         Some(&dev),
         &[
@@ -103,7 +101,7 @@ fn a_developer_deploys_config_to_dev_but_cannot_touch_a_protected_environment() 
     // Environments themselves are for ops: the pets file declares them, so a developer cannot apply it.
     let out = server.cli(Some(&dev), &["apply", "-f", PETS]);
     assert_eq!(out.status.code(), Some(4));
-    let ops = user_with_token(&server, "otto", "ops");
+    let ops = server.user_with_token("otto", "ops");
     ok(server.cli(
         Some(&ops),
         &[
@@ -124,7 +122,7 @@ fn a_developer_deploys_config_to_dev_but_cannot_touch_a_protected_environment() 
 #[test]
 fn a_hand_edited_audit_row_is_named_by_verify() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
+    ok(server.apply(PETS));
     assert!(ok(server.cli(None, &["audit", "verify"])).contains("audit chain intact"));
     // Someone opens the SQLite file with another tool and rewrites history.
     let db = server.db_path();
@@ -154,7 +152,7 @@ fn a_hand_edited_audit_row_is_named_by_verify() {
 #[test]
 fn a_deleted_audit_row_is_named_by_verify() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
+    ok(server.apply(PETS));
     let rt = tokio_runtime();
     rt.block_on(async {
         use sqlx::Connection;
@@ -177,7 +175,7 @@ fn a_deleted_audit_row_is_named_by_verify() {
 #[test]
 fn sensitive_values_never_come_back_out() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
+    ok(server.apply(PETS));
     let secret = "hunter2-very-secret-value";
     ok(server.cli_with_stdin(
         None,
@@ -223,7 +221,7 @@ fn sensitive_values_never_come_back_out() {
 #[test]
 fn tokens_work_until_revoked_and_disabled_users_are_cut_off() {
     let server = Server::start();
-    let token = user_with_token(&server, "carl", "ops");
+    let token = server.user_with_token("carl", "ops");
     assert!(ok(server.cli(Some(&token), &["whoami"])).contains("carl (ops)"));
     let tokens = json(server.cli(None, &["token", "list", "-o", "json"]));
     let id = tokens["items"]
@@ -238,7 +236,7 @@ fn tokens_work_until_revoked_and_disabled_users_are_cut_off() {
     ok(server.cli(None, &["token", "revoke", &id]));
     let out = server.cli(Some(&token), &["whoami"]);
     assert_eq!(out.status.code(), Some(4));
-    let second = user_with_token(&server, "dora", "qa");
+    let second = server.user_with_token("dora", "qa");
     ok(server.cli(None, &["user", "disable", "dora"]));
     assert_eq!(
         server.cli(Some(&second), &["whoami"]).status.code(),

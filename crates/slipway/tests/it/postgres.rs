@@ -1,8 +1,6 @@
 //! The same server, on PostgreSQL over a real connection.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn the_server_runs_on_postgresql_with_the_same_behaviour() {
@@ -15,8 +13,8 @@ fn the_server_runs_on_postgresql_with_the_same_behaviour() {
     };
     {
         let server = Server::start_with(Some(&url));
-        ok(server.cli(None, &["apply", "-f", PETS]));
-        assert!(ok(server.cli(None, &["apply", "-f", PETS])).contains("no change"));
+        ok(server.apply(PETS));
+        assert!(ok(server.apply(PETS)).contains("no change"));
         let secret = "pg-secret-value-42";
         ok(server.cli_with_stdin(
             None,

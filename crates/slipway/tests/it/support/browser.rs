@@ -3,8 +3,6 @@
 //! Skipped with a loud message when Chromium or chromedriver is missing — never on CI (`CI` set),
 //! where that is a failure instead.
 
-#![allow(dead_code)] // each test file uses its own part
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -3,16 +3,12 @@
 //! Plain HTTP checks who sees which button and what a post does; a real Chromium checks that the
 //! page follows a deployment live, without reloading.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 const PASSWORD: &str = "a long enough passphrase";
 
@@ -65,36 +61,10 @@ fn fixture() -> Fixture {
     let app = tempfile::tempdir().unwrap();
     let fail_flag = work.path().join("fail-now");
     let config = file(work.path(), "shop.yaml", &shop_yaml(app.path(), &fail_flag));
-    ok(server.cli(None, &["apply", "-f", &config]));
+    ok(server.apply(&config));
     let web = file(work.path(), "web.html", "<h1>shop</h1>");
-    ok(server.cli(
-        None,
-        &[
-            "artifact",
-            "push",
-            &web,
-            "--project",
-            "shop",
-            "--component",
-            "web",
-            "--version",
-            "1.0.0",
-        ],
-    ));
-    ok(server.cli(
-        None,
-        &[
-            "release",
-            "create",
-            "--project",
-            "shop",
-            "--version",
-            "1.0.0",
-            "--artifact",
-            "web=1.0.0",
-            "--unsigned-ok",
-        ],
-    ));
+    ok(server.push_artifact(&web, "shop", "web", "1.0.0"));
+    ok(server.release_unsigned("shop", "1.0.0", &["web"]));
     for (name, role) in [("olivia", "ops"), ("vera", "viewer")] {
         ok(server.cli_with_stdin(
             None,
@@ -102,22 +72,7 @@ fn fixture() -> Fixture {
             PASSWORD,
         ));
     }
-    let token = json(server.cli(
-        None,
-        &[
-            "target",
-            "enrollment-token",
-            "--env",
-            "DEV",
-            "--role",
-            "app",
-            "-o",
-            "json",
-        ],
-    ))["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = server.enrollment_token("DEV", &["app"]);
     let child = Command::new(slipway_bin())
         .args([
             "agent",
@@ -353,21 +308,7 @@ fn log_text(live: &Value) -> String {
 #[test]
 fn a_viewer_sees_no_deploy_or_decision_buttons_and_is_refused_when_posting_anyway() {
     let f = fixture();
-    ok(f.server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "shop",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-            "--wait",
-            "--timeout",
-            "60",
-        ],
-    ));
+    ok(f.server.deploy("shop", "1.0.0", "DEV"));
     let http = Http::new(&f.server.url);
     let cookie = http.sign_in("vera");
 

@@ -1,13 +1,14 @@
 //! Real processes for end-to-end tests: a `slipway server` on a random loopback port and the
 //! `slipway` CLI pointed at it.
 
-#![allow(dead_code)] // each test file uses its own part of this support module
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+pub mod browser;
+mod operations;
 
 pub const ADMIN_TOKEN: &str = "slw_test_admin_token_0123456789";
 pub const PETS: &str = concat!(
@@ -241,32 +242,6 @@ pub fn file(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-/// Create a user with `role` and return an API token for them.
-pub fn user_with_token(server: &Server, username: &str, role: &str) -> String {
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "user",
-            "create",
-            username,
-            "--role",
-            role,
-            "--password-stdin",
-        ],
-        "a long enough passphrase",
-    ));
-    let created = json(server.cli(
-        None,
-        &[
-            "token", "create", "--name", "test", "--user", username, "-o", "json",
-        ],
-    ));
-    created["secret"]
-        .as_str()
-        .expect("a token secret")
-        .to_string()
-}
-
 /// A `slipway agent` process, killed when dropped.
 pub struct AgentProcess(pub Child);
 
@@ -275,55 +250,6 @@ impl Drop for AgentProcess {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Apply `yaml` (a project `project` with a `file` component `app`), push one artifact for it and
-/// create release 1.0.0.
-pub fn release_app(server: &Server, work: &Path, project: &str, yaml: &str) {
-    ok(server.cli(
-        None,
-        &["apply", "-f", &file(work, &format!("{project}.yaml"), yaml)],
-    ));
-    ok(server.cli(
-        None,
-        &[
-            "artifact",
-            "push",
-            &file(work, "app.txt", "app"),
-            "--project",
-            project,
-            "--component",
-            "app",
-            "--version",
-            "1.0.0",
-        ],
-    ));
-    ok(server.cli(
-        None,
-        &[
-            "release",
-            "create",
-            "--project",
-            project,
-            "--version",
-            "1.0.0",
-            "--artifact",
-            "app=1.0.0",
-            "--unsigned-ok",
-        ],
-    ));
-}
-
-/// A single-use enrolment token for `env` with `roles`.
-pub fn enrollment_token(server: &Server, env: &str, roles: &[&str]) -> String {
-    let mut args = vec!["target", "enrollment-token", "--env", env, "-o", "json"];
-    for r in roles {
-        args.extend(["--role", r]);
-    }
-    json(server.cli(None, &args))["token"]
-        .as_str()
-        .expect("a token")
-        .to_string()
 }
 
 /// Start `slipway agent` named `name` against `url` (the server, or a relay in front of it).
@@ -348,64 +274,4 @@ pub fn spawn_agent(url: &str, name: &str, data: &Path, token: Option<&str>) -> A
             .spawn()
             .expect("the agent starts"),
     )
-}
-
-/// Wait until the target `name` is enrolled and online (a deployment needs its target).
-pub fn wait_online(server: &Server, name: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let list = json(server.cli(None, &["target", "list", "-o", "json"]));
-        if list["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| t["name"] == name && t["liveness"] == "online")
-        {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "agent {name} never came online"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A one-environment project whose plan is `steps` (YAML list items, indented 4 spaces), its
-/// release 1.0.0, and an agent `name` with role `app`, online before this returns.
-pub fn project_with_agent(
-    server: &Server,
-    work: &Path,
-    project: &str,
-    steps: &str,
-    name: &str,
-) -> AgentProcess {
-    let yaml = format!("environments:\n  - {{ name: DEV }}\nproject:\n  name: {project}\n  components:\n    - {{ name: app, kind: file }}\n  plan:\n{steps}");
-    release_app(server, work, project, &yaml);
-    let token = enrollment_token(server, "DEV", &["app"]);
-    let agent = spawn_agent(
-        &server.url,
-        name,
-        &work.join(format!("agent-{name}")),
-        Some(&token),
-    );
-    wait_online(server, name);
-    agent
-}
-
-/// Poll `slipway promotion show ID` until the promotion is in `state` (60 s at most); its view.
-#[allow(dead_code)]
-pub fn wait_for_promotion(server: &Server, id: i64, state: &str) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = json(server.cli(None, &["promotion", "show", &id.to_string(), "-o", "json"]));
-        if p["state"] == state {
-            return p;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "promotion {id} never became {state}: {p:#}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }

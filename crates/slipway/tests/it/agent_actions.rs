@@ -2,15 +2,13 @@
 //! pushed to the vault, a SQLite database on disk; the automatic rollback puts the extracted
 //! tree and the database back exactly as they were, and hostile archives write nothing.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A site unpacked from an archive, a schema migrated from SQL scripts, and a check that fails
 /// while `fail_flag` exists. INT unpacks at most 64 KiB per archive.
@@ -72,25 +70,10 @@ fn fixture() -> Fixture {
         "site.yaml",
         &site_yaml(app.path(), &db, &fail_flag),
     );
-    ok(server.cli(None, &["apply", "-f", &config]));
+    ok(server.apply(&config));
     let mut agents = Vec::new();
     for env in ["DEV", "INT"] {
-        let token = json(server.cli(
-            None,
-            &[
-                "target",
-                "enrollment-token",
-                "--env",
-                env,
-                "--role",
-                "web",
-                "-o",
-                "json",
-            ],
-        ))["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let token = server.enrollment_token(env, &["web"]);
         let child = Command::new(slipway_bin())
             .args([
                 "agent",
@@ -196,37 +179,11 @@ fn release(f: &Fixture, version: &str, web: Vec<u8>, schema: Vec<u8>) {
     for (component, bytes) in [("web", web), ("schema", schema)] {
         let path = f.work.path().join(format!("{component}-{version}.archive"));
         std::fs::write(&path, bytes).unwrap();
-        ok(f.server.cli(
-            None,
-            &[
-                "artifact",
-                "push",
-                path.to_str().unwrap(),
-                "--project",
-                "site",
-                "--component",
-                component,
-                "--version",
-                version,
-            ],
-        ));
+        ok(f.server
+            .push_artifact(path.to_str().unwrap(), "site", component, version));
     }
-    ok(f.server.cli(
-        None,
-        &[
-            "release",
-            "create",
-            "--project",
-            "site",
-            "--version",
-            version,
-            "--artifact",
-            &format!("web={version}"),
-            "--artifact",
-            &format!("schema={version}"),
-            "--unsigned-ok",
-        ],
-    ));
+    ok(f.server
+        .release_unsigned("site", version, &["web", "schema"]));
 }
 
 fn deploy(f: &Fixture, version: &str, env: &str, extra: &[&str]) -> Output {

@@ -1,8 +1,6 @@
 //! Outbound webhooks for real: a server, an agent, a deployment, and a receiver on loopback that
 //! checks every signature, fails the first delivery and accepts the rest.
 
-mod support;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use hmac::{Hmac, Mac};
-use support::*;
 
 /// One request the receiver got, and what it answered.
 #[derive(Debug)]
@@ -136,7 +134,7 @@ const STEPS: &str =
 fn a_deployment_notifies_a_signed_webhook_that_is_retried_until_it_answers() {
     let server = Server::start_with_env(None, &[("SLIPWAY_WEBHOOK_BACKOFF_SECS", "1")]);
     let work = tempfile::tempdir().unwrap();
-    let _agent = project_with_agent(&server, work.path(), "hooked", STEPS, "hook-01");
+    let _agent = server.project_with_agent(work.path(), "hooked", STEPS, "hook-01");
     let recv = receiver();
 
     // Refusals say what is wrong and how to fix it, and change nothing.
@@ -179,7 +177,7 @@ fn a_deployment_notifies_a_signed_webhook_that_is_retried_until_it_answers() {
         "{msg}"
     );
     assert!(msg.contains("deployment.started"), "{msg}");
-    let dev = user_with_token(&server, "dana", "developer");
+    let dev = server.user_with_token("dana", "developer");
     let denied = server.cli(
         Some(&dev),
         &[
@@ -225,19 +223,7 @@ fn a_deployment_notifies_a_signed_webhook_that_is_retried_until_it_answers() {
         "the secret is shown once only"
     );
 
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "hooked",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-            "--wait",
-        ],
-    ));
+    ok(server.deploy("hooked", "1.0.0", "DEV"));
 
     // started (500, then 200 after the back-off) and finished (200), each signed.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -366,11 +352,7 @@ fn the_console_shows_webhooks_and_their_deliveries_to_admins_only() {
         .expect("a ping");
     let agent = ureq::AgentBuilder::new().redirects(0).build();
     let sign_in = |username: &str| {
-        user_with_token(
-            &server,
-            username,
-            if username == "ada" { "admin" } else { "viewer" },
-        );
+        server.user_with_token(username, if username == "ada" { "admin" } else { "viewer" });
         let response = match agent.post(&format!("{}/login", server.url)).send_form(&[
             ("username", username),
             ("password", "a long enough passphrase"),
@@ -480,14 +462,14 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
     let server = Server::start();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    release_app(&server, w, "itsm", ITSM);
+    server.release_app(w, "itsm", ITSM);
     let _agent = spawn_agent(
         &server.url,
         "prod-01",
         &w.join("prod-01"),
-        Some(&enrollment_token(&server, "PROD", &["app"])),
+        Some(&server.enrollment_token("PROD", &["app"])),
     );
-    wait_online(&server, "prod-01");
+    server.wait_online("prod-01");
     let created = json(server.cli(
         None,
         &[
@@ -506,18 +488,7 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
     let secret = created["secret"].as_str().unwrap().to_string();
 
     // The promotion opens a change request and waits for it.
-    let out = ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "itsm",
-            "--release",
-            "1.0.0",
-            "--env",
-            "PROD",
-        ],
-    ));
+    let out = ok(server.start_deploy("itsm", "1.0.0", "PROD"));
     assert!(out.contains("wait change_request"), "{out}");
     let rfc = json(server.cli(None, &["rfc", "list", "--open", "-o", "json"]))[0].clone();
     let id = rfc["id"].as_i64().unwrap();
@@ -570,9 +541,5 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
     assert_eq!(code, 409, "a decided change request does not change");
 
     // With its change request approved, the promotion deploys by itself.
-    wait_for_promotion(
-        &server,
-        decided["promotion_id"].as_i64().unwrap(),
-        "succeeded",
-    );
+    server.wait_for_promotion(decided["promotion_id"].as_i64().unwrap(), "succeeded");
 }

@@ -1,14 +1,12 @@
 //! Deployments for real: a server, an agent process, artifacts from the vault, effects on disk,
 //! failures, the derived rollback, and secrets that never show.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// A project whose five steps touch `app` (a folder of the test's own): a backup, a placed
 /// artifact, a command with its undo, a batch, and a check that fails while `fail_flag` exists.
@@ -73,7 +71,7 @@ fn fixture() -> Fixture {
     let app = tempfile::tempdir().unwrap();
     let fail_flag = work.path().join("fail-now");
     let config = file(work.path(), "shop.yaml", &shop_yaml(app.path(), &fail_flag));
-    ok(server.cli(None, &["apply", "-f", &config]));
+    ok(server.apply(&config));
     ok(server.cli_with_stdin(
         None,
         &[
@@ -93,69 +91,13 @@ fn fixture() -> Fixture {
     ] {
         let web_file = file(work.path(), &format!("web-{version}.html"), web);
         let job_file = file(work.path(), &format!("job-{version}.sh"), job);
-        ok(server.cli(
-            None,
-            &[
-                "artifact",
-                "push",
-                &web_file,
-                "--project",
-                "shop",
-                "--component",
-                "web",
-                "--version",
-                version,
-            ],
-        ));
-        ok(server.cli(
-            None,
-            &[
-                "artifact",
-                "push",
-                &job_file,
-                "--project",
-                "shop",
-                "--component",
-                "job",
-                "--version",
-                version,
-            ],
-        ));
-        ok(server.cli(
-            None,
-            &[
-                "release",
-                "create",
-                "--project",
-                "shop",
-                "--version",
-                version,
-                "--artifact",
-                &format!("web={version}"),
-                "--artifact",
-                &format!("job={version}"),
-                "--unsigned-ok",
-            ],
-        ));
+        ok(server.push_artifact(&web_file, "shop", "web", version));
+        ok(server.push_artifact(&job_file, "shop", "job", version));
+        ok(server.release_unsigned("shop", version, &["web", "job"]));
     }
     let mut agents = Vec::new();
     for env in ["DEV", "INT"] {
-        let token = json(server.cli(
-            None,
-            &[
-                "target",
-                "enrollment-token",
-                "--env",
-                env,
-                "--role",
-                "app",
-                "-o",
-                "json",
-            ],
-        ))["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let token = server.enrollment_token(env, &["app"]);
         let data = work.path().join(format!("agent-{env}"));
         let child = Command::new(slipway_bin())
             .args([
@@ -237,21 +179,7 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
 }
 
 fn deploy(f: &Fixture, version: &str, env: &str) -> std::process::Output {
-    f.server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "shop",
-            "--release",
-            version,
-            "--env",
-            env,
-            "--wait",
-            "--timeout",
-            "120",
-        ],
-    )
+    f.server.deploy("shop", version, env)
 }
 
 #[test]

@@ -1,12 +1,10 @@
 //! Silencing monitoring around a deployment, against an Alertmanager-compatible peer.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use support::*;
+use crate::support::*;
 
 /// Each request's line and body, as the stand-in received them.
 type Requests = Arc<Mutex<Vec<(String, String)>>>;
@@ -59,22 +57,8 @@ fn a_deployment_silences_alerts_and_lifts_the_silence_it_set() {
     let steps = format!(
         "    - {{ name: Quiet, action: monitoring.silence, roles: [app], with: {{ alertmanager_url: \"{alertmanager}\", matchers: {{ service: pets }}, duration_minutes: 30 }} }}\n    - {{ name: Work, action: command, roles: [app], with: {{ run: \"true\" }} }}\n    - {{ name: Loud, action: monitoring.restore, roles: [app] }}\n"
     );
-    let _agent = project_with_agent(&server, work.path(), "mon", &steps, "dev-01");
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "mon",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-            "--wait",
-            "--timeout",
-            "60",
-        ],
-    ));
+    let _agent = server.project_with_agent(work.path(), "mon", &steps, "dev-01");
+    ok(server.deploy("mon", "1.0.0", "DEV"));
     let requests = seen.lock().unwrap().clone();
     assert_eq!(requests.len(), 2, "{requests:?}");
     assert!(requests[0].0.starts_with("POST /api/v2/silences"));

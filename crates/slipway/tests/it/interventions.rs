@@ -1,12 +1,10 @@
 //! Manual interventions with real processes: a server, an agent, a plan with a `manual` step
 //! between two commands, answered by the CLI and the API.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// Step 1 appends to `log` (with its undo), step 2 waits for ops, step 3 appends again.
 fn setup(server: &Server, work: &Path, on_failure: &str) -> AgentProcess {
@@ -15,10 +13,10 @@ fn setup(server: &Server, work: &Path, on_failure: &str) -> AgentProcess {
         "environments:\n  - {{ name: DEV, on_failure: {on_failure} }}\nproject:\n  name: gate\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n  plan:\n    - {{ name: First, action: command, roles: [app], with: {{ run: \"echo first >> ${{LOG}}\", undo: \"sed -i '$ d' ${{LOG}}\" }} }}\n    - name: Check the dashboards\n      action: manual\n      with: {{ instructions: \"Look at the error rate, then proceed\", approvers: ops }}\n    - {{ name: Second, action: command, roles: [app], with: {{ run: \"echo second >> ${{LOG}}\" }} }}\n",
         log.display()
     );
-    release_app(server, work, "gate", &yaml);
-    let token = enrollment_token(server, "DEV", &["app"]);
+    server.release_app(work, "gate", &yaml);
+    let token = server.enrollment_token("DEV", &["app"]);
     let agent = spawn_agent(&server.url, "dev-01", &work.join("agent"), Some(&token));
-    wait_online(server, "dev-01");
+    server.wait_online("dev-01");
     agent
 }
 
@@ -52,18 +50,7 @@ fn until(
 }
 
 fn deploy(server: &Server) {
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "gate",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-        ],
-    ));
+    ok(server.start_deploy("gate", "1.0.0", "DEV"));
 }
 
 fn log_of(work: &Path) -> String {
@@ -75,8 +62,8 @@ fn a_manual_step_waits_then_proceed_runs_the_next_step_and_only_approvers_may_an
     let server = Server::start();
     let work = tempfile::tempdir().unwrap();
     let _agent = setup(&server, work.path(), "roll_back");
-    let developer = user_with_token(&server, "dora", "developer");
-    let viewer = user_with_token(&server, "vic", "viewer");
+    let developer = server.user_with_token("dora", "developer");
+    let viewer = server.user_with_token("vic", "viewer");
 
     // `deploy --wait` follows the deployment: it says it waits for a person, and keeps waiting.
     let url = server.url.clone();
@@ -148,7 +135,7 @@ fn a_manual_step_waits_then_proceed_runs_the_next_step_and_only_approvers_may_an
         .unwrap_err();
     assert!(matches!(out, ureq::Error::Status(422, _)), "{out:?}");
 
-    let ops = user_with_token(&server, "olga", "ops");
+    let ops = server.user_with_token("olga", "ops");
     ok(server.cli(
         Some(&ops),
         &[
@@ -358,8 +345,8 @@ fn the_console_shows_the_instructions_to_all_and_the_buttons_only_to_approvers()
     let server = Server::start();
     let work = tempfile::tempdir().unwrap();
     let _agent = setup(&server, work.path(), "roll_back");
-    user_with_token(&server, "dora", "developer");
-    user_with_token(&server, "olga", "ops");
+    server.user_with_token("dora", "developer");
+    server.user_with_token("olga", "ops");
     deploy(&server);
     until(&server, "1", 30, |v| {
         v["state"] == "waiting_for_intervention"

@@ -1,10 +1,8 @@
 //! `slipway up`, the newcomer's door: one command, the example loaded, credentials printed.
 
-mod support;
-
 use std::process::{Command, Stdio};
 
-use support::*;
+use crate::support::*;
 
 fn up(data: &std::path::Path) -> (std::process::Child, String) {
     let mut child = Command::new(slipway_bin())

@@ -3,13 +3,9 @@
 //! page shows the lifecycle and promotes, the approvals inbox lists a waiting promotion for an
 //! approver (never for its requester), and approving through the form moves the promotion.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const PASSWORD: &str = "a long enough passphrase";
 
@@ -109,10 +105,10 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
     // Tuesday 2026-11-24 10:00 UTC: PROD's window (20:00–23:00) is closed.
     let server = Server::start_with_env(None, &[("SLIPWAY_CLOCK", "manual:2026-11-24T10:00:00Z")]);
     let work = tempfile::tempdir().unwrap();
-    release_app(&server, work.path(), "gov", CONFIG);
+    server.release_app(work.path(), "gov", CONFIG);
     let mut agents = Vec::new();
     for (env, name) in [("DEV", "dev-01"), ("PROD", "prod-01")] {
-        let token = enrollment_token(&server, env, &["app"]);
+        let token = server.enrollment_token(env, &["app"]);
         agents.push(spawn_agent(
             &server.url,
             name,
@@ -121,10 +117,10 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
         ));
     }
     for name in ["dev-01", "prod-01"] {
-        wait_online(&server, name);
+        server.wait_online(name);
     }
-    user_with_token(&server, "olivia", "ops"); // asks for PROD
-    user_with_token(&server, "olga", "ops"); // approves
+    server.user_with_token("olivia", "ops"); // asks for PROD
+    server.user_with_token("olga", "ops"); // approves
     ok(server.cli(
         None,
         &[
@@ -137,7 +133,7 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
             "DEV",
         ],
     ));
-    wait_for_promotion(&server, 1, "succeeded");
+    server.wait_for_promotion(1, "succeeded");
 
     let driver = browser::start_driver(&chromedriver);
     let b = browser::Browser::open(&driver);
@@ -235,7 +231,7 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
 
     // The window opens: the promotion deploys, and the dashboard shows it in PROD.
     ok(server.cli(None, &["clock", "set", "2026-11-24T20:30:00Z"]));
-    wait_for_promotion(&server, 2, "succeeded");
+    server.wait_for_promotion(2, "succeeded");
     b.go(&format!("{base}/promotions/2"));
     assert_eq!(b.text("#promotion-state"), "succeeded");
     assert_eq!(verdict(&b, "window"), "pass");

@@ -1,11 +1,9 @@
 //! Recovery with real processes: an agent SIGKILLed mid-step, a server SIGKILLed mid-deployment.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn start_agent(server: &Server, data: &Path, token: Option<&str>) -> AgentProcess {
     spawn_agent(&server.url, "dev-01", data, token)
@@ -18,10 +16,10 @@ fn setup(server: &Server, work: &Path, steps: &str) -> AgentProcess {
         "environments:\n  - {{ name: DEV, on_failure: roll_back }}\nproject:\n  name: rec\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n  plan:\n{steps}",
         log.display()
     );
-    release_app(server, work, "rec", &yaml);
-    let token = enrollment_token(server, "DEV", &["app"]);
+    server.release_app(work, "rec", &yaml);
+    let token = server.enrollment_token("DEV", &["app"]);
     let agent = start_agent(server, &work.join("agent"), Some(&token));
-    wait_online(server, "dev-01");
+    server.wait_online("dev-01");
     agent
 }
 
@@ -64,18 +62,7 @@ fn an_agent_killed_mid_step_is_detected_by_its_lease_and_the_failure_policy_appl
     let work = tempfile::tempdir().unwrap();
     let steps = "    - { name: Record, action: command, roles: [app], with: { run: \"echo one >> ${LOG}\", undo: \"sed -i '$ d' ${LOG}\" } }\n    - { name: Long, action: command, roles: [app], with: { run: \"sleep 30\", timeout_secs: 60 } }\n";
     let agent = setup(&server, work.path(), steps);
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "rec",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-        ],
-    ));
+    ok(server.start_deploy("rec", "1.0.0", "DEV"));
     until(&server, "1", 30, |v| step_leased(v, 1));
     drop(agent); // SIGKILL in the middle of `sleep 30`
     let v = until(&server, "1", 30, |v| v["state"] == "rolling_back");
@@ -105,18 +92,7 @@ fn a_server_killed_mid_deployment_resumes_without_running_a_step_twice() {
     let work = tempfile::tempdir().unwrap();
     let steps = "    - { name: A, action: command, roles: [app], with: { run: \"echo a >> ${LOG}\" } }\n    - { name: B, action: command, roles: [app], with: { run: \"echo started-b && sleep 3 && echo b >> ${LOG}\" } }\n    - { name: C, action: command, roles: [app], with: { run: \"echo c >> ${LOG}\" } }\n";
     let _agent = setup(&server, work.path(), steps);
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "rec",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-        ],
-    ));
+    ok(server.start_deploy("rec", "1.0.0", "DEV"));
     until(&server, "1", 30, |v| step_leased(v, 1));
     // Kill once the agent is surely running step B (its first line arrived).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -207,8 +183,8 @@ fn logs_and_results_cross_a_network_cut_once_it_heals() {
         "environments:\n  - {{ name: DEV }}\nproject:\n  name: rec\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n  plan:\n    - {{ name: Talk, action: command, roles: [app], with: {{ run: \"for i in 1 2 3 4 5 6; do echo line-$i; sleep 1; done; echo ran >> ${{LOG}}\" }} }}\n",
         log.display()
     );
-    release_app(&server, work.path(), "rec", &yaml);
-    let token = enrollment_token(&server, "DEV", &["app"]);
+    server.release_app(work.path(), "rec", &yaml);
+    let token = server.enrollment_token("DEV", &["app"]);
     let relay = Relay::start(&server.url);
     let _agent = spawn_agent(
         &relay.url(),
@@ -216,19 +192,8 @@ fn logs_and_results_cross_a_network_cut_once_it_heals() {
         &work.path().join("agent"),
         Some(&token),
     );
-    wait_online(&server, "dev-01");
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "rec",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-        ],
-    ));
+    server.wait_online("dev-01");
+    ok(server.start_deploy("rec", "1.0.0", "DEV"));
     until(&server, "1", 30, |v| step_leased(v, 0));
     // Cut once the agent is surely running the step (its first line arrived): a cut between the
     // lease and its answer is the other case, settled by the lease running out (documented).
@@ -291,8 +256,8 @@ fn flood_during_a_cut(
         "environments:\n  - {{ name: DEV }}\nproject:\n  name: rec\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n  plan:\n    - {{ name: Flood, action: command, roles: [app], with: {{ run: \"echo started; sleep 2; seq 1 {lines} | sed 's/^/big-/'; echo ran >> ${{LOG}}\", timeout_secs: 600 }} }}\n",
         log.display()
     );
-    release_app(&server, work.path(), "rec", &yaml);
-    let token = enrollment_token(&server, "DEV", &["app"]);
+    server.release_app(work.path(), "rec", &yaml);
+    let token = server.enrollment_token("DEV", &["app"]);
     let relay = Relay::start(&server.url);
     let data = work.path().join("agent");
     let agent = AgentProcess(
@@ -306,19 +271,8 @@ fn flood_during_a_cut(
             .spawn()
             .unwrap(),
     );
-    wait_online(&server, "dev-01");
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "rec",
-            "--release",
-            "1.0.0",
-            "--env",
-            "DEV",
-        ],
-    ));
+    server.wait_online("dev-01");
+    ok(server.start_deploy("rec", "1.0.0", "DEV"));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ok(server.cli(None, &["deployment", "logs", "1"])).contains("started") {
         assert!(Instant::now() < deadline, "the step never started");

@@ -2,12 +2,10 @@
 //! protected PROD, exported with the CLI, verified offline with no server, and every kind of
 //! single-byte alteration found and located.
 
-mod support;
-
 use std::path::Path;
 
+use crate::support::*;
 use slipway_core::evidence::tar;
-use support::*;
 
 const PROJECT: &str = "\
 environments:
@@ -31,7 +29,7 @@ project:
 /// A release 1.0.0 of `ev`, signed, deployed to DEV then PROD by two real agents; returns the
 /// evidence key's fingerprint as the server shows it and the exported bundle's path.
 fn deployed_and_exported(server: &Server, work: &Path) -> (String, String) {
-    ok(server.cli(None, &["apply", "-f", &file(work, "ev.yaml", PROJECT)]));
+    ok(server.apply(&file(work, "ev.yaml", PROJECT)));
     let key_path = work.join("ci.key");
     let generated = json(server.cli(
         None,
@@ -93,49 +91,22 @@ fn deployed_and_exported(server: &Server, work: &Path) -> (String, String) {
     ));
     let mut agents = Vec::new();
     for (env, name) in [("DEV", "dev-01"), ("PROD", "prod-01")] {
-        let token = enrollment_token(server, env, &["app"]);
+        let token = server.enrollment_token(env, &["app"]);
         agents.push(spawn_agent(
             &server.url,
             name,
             &work.join(format!("agent-{name}")),
             Some(&token),
         ));
-        wait_online(server, name);
+        server.wait_online(name);
     }
-    let deploy = |env: &str| {
-        server.cli(
-            None,
-            &[
-                "deploy",
-                "--project",
-                "ev",
-                "--release",
-                "1.0.0",
-                "--env",
-                env,
-                "--wait",
-                "--timeout",
-                "60",
-            ],
-        )
-    };
+    let deploy = |env: &str| server.deploy("ev", "1.0.0", env);
     ok(deploy("DEV"));
     // PROD's gates: an ops approval (four eyes: not the admin who made the release) and the
     // change request the CAB approves; then the waiting promotion deploys by itself.
-    let olga = user_with_token(server, "olga", "ops");
-    let carl = user_with_token(server, "carl", "cab");
-    ok(server.cli(
-        None,
-        &[
-            "deploy",
-            "--project",
-            "ev",
-            "--release",
-            "1.0.0",
-            "--env",
-            "PROD",
-        ],
-    ));
+    let olga = server.user_with_token("olga", "ops");
+    let carl = server.user_with_token("carl", "cab");
+    ok(server.start_deploy("ev", "1.0.0", "PROD"));
     ok(server.cli(
         Some(&olga),
         &["promotion", "approve", "2", "--comment", "plan reviewed"],
@@ -144,7 +115,7 @@ fn deployed_and_exported(server: &Server, work: &Path) -> (String, String) {
         Some(&carl),
         &["rfc", "approve", "1", "--comment", "CAB of the week"],
     ));
-    wait_for_promotion(server, 2, "succeeded");
+    server.wait_for_promotion(2, "succeeded");
     let key = json(server.cli(None, &["evidence", "key", "-o", "json"]));
     let fingerprint = key["fingerprint"].as_str().unwrap().to_string();
     assert!(fingerprint.starts_with("sha256:"), "{key}");
@@ -396,8 +367,7 @@ fn evidence_verbs_explain_themselves_and_refuse_bad_input_clearly() {
 fn exporting_needs_a_release_that_exists_and_is_audited() {
     let server = Server::start();
     let work = tempfile::tempdir().unwrap();
-    release_app(
-        &server,
+    server.release_app(
         work.path(),
         "solo",
         "environments:\n  - { name: DEV }\nproject:\n  name: solo\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: Hi, action: command, roles: [app], with: { run: \"true\" } }\n",

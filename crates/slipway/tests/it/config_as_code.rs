@@ -1,17 +1,15 @@
 //! `slipway validate` and `slipway apply` against a real server process.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn apply_pets_then_again_reports_no_change() {
     let server = Server::start();
-    let first = ok(server.cli(None, &["apply", "-f", PETS]));
+    let first = ok(server.apply(PETS));
     assert!(first.contains("+ environment/PROD-EU"), "{first}");
     assert!(first.contains("+ project/pets"), "{first}");
     assert!(first.contains("7 change(s) applied"), "{first}");
-    let second = ok(server.cli(None, &["apply", "-f", PETS]));
+    let second = ok(server.apply(PETS));
     assert_eq!(
         second.trim(),
         "no change: the server already matches the files"
@@ -32,7 +30,7 @@ fn apply_pets_then_again_reports_no_change() {
 #[test]
 fn a_typo_fails_with_file_line_column_and_changes_nothing() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
+    ok(server.apply(PETS));
     let before = json(server.cli(None, &["audit", "list", "-o", "json", "--limit", "500"]))
         ["items"]
         .as_array()
@@ -45,7 +43,7 @@ fn a_typo_fails_with_file_line_column_and_changes_nothing() {
         .replace("      action: service.start", "      actoin: service.start");
     let path = file(dir.path(), "slipway.yaml", &text);
     let line = text.lines().position(|l| l.contains("actoin:")).unwrap() + 1;
-    let out = server.cli(None, &["apply", "-f", &path]);
+    let out = server.apply(&path);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -143,7 +141,7 @@ fn a_yaml_alias_bomb_is_refused_by_validate_and_apply_with_flat_memory() {
         stderr(&out)
     );
 
-    let viewer = user_with_token(&server, "vince", "viewer");
+    let viewer = server.user_with_token("vince", "viewer");
     for (route, token) in [("validate", viewer.as_str()), ("apply", ADMIN_TOKEN)] {
         let answer = ureq::post(&format!("{}/api/v1/{route}", server.url))
             .set("Authorization", &format!("Bearer {token}"))
@@ -161,7 +159,7 @@ fn a_yaml_alias_bomb_is_refused_by_validate_and_apply_with_flat_memory() {
             "{route}: {body}"
         );
     }
-    ok(server.cli(None, &["apply", "-f", PETS]));
+    ok(server.apply(PETS));
     let peak_mb = peak_rss_kb(server.pid()) / 1024;
     assert!(
         peak_mb < 256,
@@ -178,7 +176,7 @@ fn environments_may_come_from_their_own_file() {
     let envs_path = file(dir.path(), "environments.yaml", envs);
     let project_path = file(dir.path(), "slipway.yaml", &format!("project:{project}"));
     // Alone, the project refers to environments the server does not know: refused, with where.
-    let out = server.cli(None, &["apply", "-f", &project_path]);
+    let out = server.apply(&project_path);
     assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("environment DEV does not exist on the server"),

@@ -1,11 +1,9 @@
 //! Real agent processes enrolling with a real server over loopback.
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 fn agent(server: &Server, name: &str, data: &std::path::Path, token: Option<&str>) -> AgentProcess {
     let mut cmd = Command::new(slipway_bin());
@@ -55,8 +53,8 @@ fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
 #[test]
 fn an_agent_enrols_reports_facts_and_is_cut_off_when_revoked() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
-    let token = enrollment_token(&server, "DEV", &["app", "batch"]);
+    ok(server.apply(PETS));
+    let token = server.enrollment_token("DEV", &["app", "batch"]);
     let data = tempfile::tempdir().unwrap();
     let mut a = agent(&server, "dev-01", data.path(), Some(&token));
     assert!(
@@ -120,8 +118,8 @@ fn an_agent_enrols_reports_facts_and_is_cut_off_when_revoked() {
 #[test]
 fn a_restarted_agent_keeps_its_identity_without_a_token() {
     let server = Server::start();
-    ok(server.cli(None, &["apply", "-f", PETS]));
-    let token = enrollment_token(&server, "INT", &["app"]);
+    ok(server.apply(PETS));
+    let token = server.enrollment_token("INT", &["app"]);
     let data = tempfile::tempdir().unwrap();
     let first = agent(&server, "int-01", data.path(), Some(&token));
     // Enrolled on the server is not enough: the agent must also have kept its credential.

@@ -1,0 +1,56 @@
+//! Slipway's end-to-end tests, one binary like ripgrep's `tests/tests.rs`: each module starts real
+//! `slipway server`, CLI and agent processes (see [`support`]) for one area of the product. One
+//! binary links once and lets `cargo test -p slipway --test it -- evidence::` pick an area.
+
+mod support;
+
+mod access_and_audit;
+mod agent_actions;
+mod agents;
+mod config_as_code;
+mod console_deployments;
+mod console_governance;
+mod deployments;
+mod evidence;
+mod governance;
+mod interventions;
+mod monitoring;
+mod postgres;
+mod recovery;
+mod tls;
+mod up;
+mod vault;
+mod webhooks;
+
+/// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
+/// its tests would silently never run.
+#[test]
+fn every_test_file_is_declared_as_a_module() {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let main =
+        std::fs::read_to_string(folder.join("main.rs")).expect("tests/it/main.rs is readable");
+    let declared: Vec<&str> = main
+        .lines()
+        .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
+        .collect();
+    let mut forgotten = Vec::new();
+    for entry in std::fs::read_dir(&folder).expect("tests/it is readable") {
+        let path = entry.expect("a readable folder entry").path();
+        let module = if path.is_dir() {
+            path.join("mod.rs").is_file().then(|| path.file_name())
+        } else {
+            (path.extension().is_some_and(|e| e == "rs")).then(|| path.file_stem())
+        };
+        let Some(name) = module.flatten().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name != "main" && !declared.contains(&name) {
+            forgotten.push(name.to_string());
+        }
+    }
+    forgotten.sort();
+    assert!(
+        forgotten.is_empty(),
+        "tests/it holds test files that main.rs does not declare (add `mod NAME;`): {forgotten:?}"
+    );
+}

@@ -1,0 +1,207 @@
+//! What an operator does again and again through the CLI, as typed steps on a running [`Server`]
+//! (in the manner of zero-to-production's `spawn_app`): apply a file, push an artifact, release,
+//! deploy and follow, create a user with a token, enrol an agent. Each runs as the admin and
+//! returns what the test needs; none asserts more than that the step itself succeeded.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use super::{file, json, ok, spawn_agent, AgentProcess, Server};
+
+/// How long a followed deployment may take before the CLI gives up (the deployment goes on).
+const DEPLOY_TIMEOUT_SECS: &str = "120";
+
+impl Server {
+    /// `slipway apply -f PATH` as the admin.
+    pub fn apply(&self, path: &str) -> Output {
+        self.cli(None, &["apply", "-f", path])
+    }
+
+    /// Push the file at `path` as `component` `version` of `project`, as the admin.
+    pub fn push_artifact(
+        &self,
+        path: &str,
+        project: &str,
+        component: &str,
+        version: &str,
+    ) -> Output {
+        self.cli(
+            None,
+            &[
+                "artifact",
+                "push",
+                path,
+                "--project",
+                project,
+                "--component",
+                component,
+                "--version",
+                version,
+            ],
+        )
+    }
+
+    /// Create release `version` of `project`, unsigned, from each of `components` at that same
+    /// version, as the admin.
+    pub fn release_unsigned(&self, project: &str, version: &str, components: &[&str]) -> Output {
+        let artifacts: Vec<String> = components
+            .iter()
+            .map(|c| format!("{c}={version}"))
+            .collect();
+        let mut args = vec![
+            "release",
+            "create",
+            "--project",
+            project,
+            "--version",
+            version,
+        ];
+        for a in &artifacts {
+            args.extend(["--artifact", a.as_str()]);
+        }
+        args.push("--unsigned-ok");
+        self.cli(None, &args)
+    }
+
+    /// Deploy release `version` of `project` to `env` as the admin and follow it to its outcome.
+    pub fn deploy(&self, project: &str, version: &str, env: &str) -> Output {
+        self.cli(
+            None,
+            &[
+                "deploy",
+                "--project",
+                project,
+                "--release",
+                version,
+                "--env",
+                env,
+                "--wait",
+                "--timeout",
+                DEPLOY_TIMEOUT_SECS,
+            ],
+        )
+    }
+
+    /// Ask for a deployment as the admin without following it: the CLI answers once the server
+    /// has accepted it (or its gates have said why it waits).
+    pub fn start_deploy(&self, project: &str, version: &str, env: &str) -> Output {
+        self.cli(
+            None,
+            &[
+                "deploy",
+                "--project",
+                project,
+                "--release",
+                version,
+                "--env",
+                env,
+            ],
+        )
+    }
+
+    /// Create a user with `role` and return an API token for them.
+    pub fn user_with_token(&self, username: &str, role: &str) -> String {
+        ok(self.cli_with_stdin(
+            None,
+            &[
+                "user",
+                "create",
+                username,
+                "--role",
+                role,
+                "--password-stdin",
+            ],
+            "a long enough passphrase",
+        ));
+        let created = json(self.cli(
+            None,
+            &[
+                "token", "create", "--name", "test", "--user", username, "-o", "json",
+            ],
+        ));
+        created["secret"]
+            .as_str()
+            .expect("a token secret")
+            .to_string()
+    }
+
+    /// Apply `yaml` (a project `project` with a `file` component `app`), push one artifact for it
+    /// and create release 1.0.0.
+    pub fn release_app(&self, work: &Path, project: &str, yaml: &str) {
+        ok(self.apply(&file(work, &format!("{project}.yaml"), yaml)));
+        ok(self.push_artifact(&file(work, "app.txt", "app"), project, "app", "1.0.0"));
+        ok(self.release_unsigned(project, "1.0.0", &["app"]));
+    }
+
+    /// A single-use enrolment token for `env` with `roles`.
+    pub fn enrollment_token(&self, env: &str, roles: &[&str]) -> String {
+        let mut args = vec!["target", "enrollment-token", "--env", env, "-o", "json"];
+        for r in roles {
+            args.extend(["--role", r]);
+        }
+        json(self.cli(None, &args))["token"]
+            .as_str()
+            .expect("a token")
+            .to_string()
+    }
+
+    /// Wait until the target `name` is enrolled and online (a deployment needs its target).
+    pub fn wait_online(&self, name: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let list = json(self.cli(None, &["target", "list", "-o", "json"]));
+            if list["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| t["name"] == name && t["liveness"] == "online")
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "agent {name} never came online"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A one-environment project whose plan is `steps` (YAML list items, indented 4 spaces), its
+    /// release 1.0.0, and an agent `name` with role `app`, online before this returns.
+    pub fn project_with_agent(
+        &self,
+        work: &Path,
+        project: &str,
+        steps: &str,
+        name: &str,
+    ) -> AgentProcess {
+        let yaml = format!("environments:\n  - {{ name: DEV }}\nproject:\n  name: {project}\n  components:\n    - {{ name: app, kind: file }}\n  plan:\n{steps}");
+        self.release_app(work, project, &yaml);
+        let token = self.enrollment_token("DEV", &["app"]);
+        let agent = spawn_agent(
+            &self.url,
+            name,
+            &work.join(format!("agent-{name}")),
+            Some(&token),
+        );
+        self.wait_online(name);
+        agent
+    }
+
+    /// Poll `slipway promotion show ID` until the promotion is in `state` (60 s at most); its view.
+    pub fn wait_for_promotion(&self, id: i64, state: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let p = json(self.cli(None, &["promotion", "show", &id.to_string(), "-o", "json"]));
+            if p["state"] == state {
+                return p;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "promotion {id} never became {state}: {p:#}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The audit chain: tamper named, concurrent writers serialised, reads consistent, the log
+//! filtered and paged.
+
+use super::*;
+
+async fn chain_of(store: &Store, n: usize) {
+    for i in 0..n {
+        put_env(store, &env(&format!("E{i}"), i as i64, false)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_audit_chain_names_a_modified_event() {
+    on_both_backends(|store| async move {
+        chain_of(&store, 5).await;
+        assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(5));
+        sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let broken = store.verify_audit_chain().await.unwrap().unwrap_err();
+        assert_eq!(broken.seq, 3);
+        assert!(broken.problem.contains("modified"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_chain_names_a_deleted_event_and_a_cut_tail() {
+    on_both_backends(|store| async move {
+        chain_of(&store, 5).await;
+        sqlx::query("DELETE FROM audit_events WHERE seq = 5")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.verify_audit_chain().await.unwrap().unwrap_err().seq,
+            5
+        );
+        sqlx::query("DELETE FROM audit_events WHERE seq = 2")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.verify_audit_chain().await.unwrap().unwrap_err().seq,
+            2
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_keep_one_unbroken_chain() {
+    on_both_backends(|store| async move {
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { put_env(&store, &env(&format!("C{i}"), i, false)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(20));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_chain_reads_in_order_up_to_a_head_read_before() {
+    on_both_backends(|store| async move {
+        assert_eq!(store.audit_head().await.unwrap().seq, 0);
+        chain_of(&store, 5).await;
+        let head = store.audit_head().await.unwrap();
+        assert_eq!(head.seq, 5);
+        chain_of(&store, 2).await;
+        let first = store.audit_events_between(0, head.seq, 3).await.unwrap();
+        let rest = store.audit_events_between(3, head.seq, 3).await.unwrap();
+        let seqs: Vec<i64> = first.iter().chain(&rest).map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        assert_eq!(rest.last().unwrap().hash, head.hash);
+        let mut tx = store.write().await.unwrap();
+        tx.audit(entry("release.create", "release/pets/1.0.0"));
+        tx.audit(entry("x.y", "release/pets/1.0.0_x"));
+        tx.audit(entry("approval.give", "release/pets/1.0.0/approval"));
+        tx.commit().await.unwrap();
+        assert_eq!(
+            store
+                .first_audit_seq(
+                    &["release/pets/1.0.0", "artifact/none"],
+                    "release/pets/1.0.0/"
+                )
+                .await
+                .unwrap(),
+            Some(8)
+        );
+        assert_eq!(
+            store
+                .first_audit_seq(&["artifact/none"], "release/pets/1.0.0/")
+                .await
+                .unwrap(),
+            Some(10)
+        );
+        assert_eq!(store.first_audit_seq(&[], "nothing/").await.unwrap(), None);
+        assert!(store
+            .release_deployments("pets", "1.0.0")
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_and_pages_newest_first() {
+    on_both_backends(|store| async move {
+        chain_of(&store, 7).await;
+        let mut tx = store.write().await.unwrap();
+        tx.set_setting("x", "y").await.unwrap();
+        tx.audit(AuditEntry {
+            actor: "bob_1".into(),
+            verb: "setting.put".into(),
+            subject: "setting/x".into(),
+            details: json!({}),
+        });
+        tx.commit().await.unwrap();
+        let page = store
+            .audit_events(&AuditFilter {
+                limit: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            page.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [8, 7, 6]
+        );
+        let next = store
+            .audit_events(&AuditFilter {
+                limit: 3,
+                before: page.next,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            next.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [5, 4, 3]
+        );
+        let bob = store
+            .audit_events(&AuditFilter {
+                limit: 10,
+                actor: Some("bob_".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(bob.items.len(), 1);
+        // `_` is literal, not a wildcard.
+        let none = store
+            .audit_events(&AuditFilter {
+                limit: 10,
+                actor: Some("bob_2".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(none.items.is_empty());
+        let env3 = store
+            .audit_events(&AuditFilter {
+                limit: 10,
+                subject: Some("environment/E3".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(env3.items.len(), 1);
+        assert_eq!(env3.next, None);
+    })
+    .await;
+}

@@ -1,0 +1,334 @@
+//! Deployments and their tasks: leases, what is live per environment, and the logs they write.
+
+use super::*;
+
+fn deployment_row(
+    project: &str,
+    env: &str,
+    version: &str,
+    kind: &str,
+    state: slipway_core::deploy::state::DeploymentState,
+) -> StoredDeployment {
+    StoredDeployment {
+        id: 0,
+        project: project.into(),
+        release_version: version.into(),
+        environment: env.into(),
+        kind: kind.into(),
+        rollback_of: None,
+        state,
+        phase: "forward".into(),
+        runs: Vec::new(),
+        rollback_runs: Vec::new(),
+        requested_by: "alice".into(),
+        created_at: now(),
+        finished_at: None,
+        failure: None,
+    }
+}
+
+fn task_row(id: &str, deployment_id: i64, run: i64, target: &str) -> StoredTask {
+    StoredTask {
+        id: id.into(),
+        deployment_id,
+        phase: "forward".into(),
+        run_index: run,
+        batch_index: 0,
+        target: target.into(),
+        attempt: 1,
+        state: slipway_core::deploy::state::TaskState::Pending,
+        leased_until: None,
+        started_at: None,
+        finished_at: None,
+        exit_code: None,
+        summary: None,
+    }
+}
+
+#[tokio::test]
+async fn tasks_are_leased_in_order_and_expired_leases_are_found() {
+    use slipway_core::deploy::state::{DeploymentState, TaskState};
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let first = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        let second = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "INT",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        assert_eq!((first, second), (1, 2));
+        tx.insert_task(&task_row("b", first, 1, "app-1"))
+            .await
+            .unwrap();
+        tx.insert_task(&task_row("a", first, 0, "app-1"))
+            .await
+            .unwrap();
+        tx.insert_task(&task_row("c", second, 0, "app-2"))
+            .await
+            .unwrap();
+        // The same run and target twice is refused: a batch is never dispatched twice.
+        assert!(tx
+            .insert_task(&task_row("d", first, 0, "app-1"))
+            .await
+            .is_err());
+        tx.audit(entry("deployment.dispatch", "deployment/1"));
+        drop(tx);
+
+        let mut tx = store.write().await.unwrap();
+        tx.insert_deployment(&deployment_row(
+            "shop",
+            "DEV",
+            "1.0.0",
+            "deploy",
+            DeploymentState::Running,
+        ))
+        .await
+        .unwrap();
+        tx.insert_task(&task_row("b", 1, 1, "app-1")).await.unwrap();
+        tx.insert_task(&task_row("a", 1, 0, "app-1")).await.unwrap();
+        let mut leased = tx.next_pending_task("app-1").await.unwrap().unwrap();
+        assert_eq!(leased.id, "a", "the earliest run goes first");
+        leased.state = TaskState::Leased;
+        leased.leased_until = Some("2000-01-01T00:00:00Z".into());
+        tx.update_task(&leased).await.unwrap();
+        let expired = tx.expired_leases(&now()).await.unwrap();
+        assert_eq!(
+            expired.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert!(tx.next_pending_task("app-9").await.unwrap().is_none());
+        tx.audit(entry("deployment.dispatch", "deployment/1"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.tasks(1).await.unwrap().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn releases_in_use_are_the_live_ones_and_those_in_progress() {
+    use slipway_core::deploy::state::DeploymentState::*;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        for (env, version, state) in [
+            ("DEV", "1.0.0", Succeeded),
+            ("DEV", "1.1.0", Succeeded),
+            ("INT", "1.0.0", Succeeded),
+            ("INT", "1.2.0", Failed),
+            ("MET", "1.3.0", Running),
+        ] {
+            tx.insert_deployment(&deployment_row("shop", env, version, "deploy", state))
+                .await
+                .unwrap();
+        }
+        tx.audit(entry("deployment.deploy", "project/shop"));
+        tx.commit().await.unwrap();
+        let mut in_use = store.releases_in_use("shop").await.unwrap();
+        in_use.sort();
+        assert_eq!(in_use, ["1.0.0", "1.1.0", "1.3.0"]);
+        assert!(store.releases_in_use("other").await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn current_deployments_are_the_newest_per_environment_and_the_last_success() {
+    use slipway_core::deploy::state::DeploymentState::*;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        for (project, env, version, kind, state) in [
+            ("shop", "DEV", "1.0.0", "deploy", Succeeded),
+            ("shop", "DEV", "1.1.0", "deploy", Succeeded),
+            ("shop", "DEV", "1.2.0", "dry_run", Succeeded),
+            ("shop", "INT", "1.0.0", "deploy", Succeeded),
+            ("shop", "INT", "1.1.0", "deploy", Failed),
+            ("shop", "INT", "1.2.0", "deploy", Cancelled),
+            ("shop", "MET", "1.1.0", "deploy", Running),
+            ("pets", "DEV", "2.0.0", "deploy", RolledBack),
+        ] {
+            tx.insert_deployment(&deployment_row(project, env, version, kind, state))
+                .await
+                .unwrap();
+        }
+        tx.audit(entry("deployment.deploy", "project/shop"));
+        tx.commit().await.unwrap();
+        let current: Vec<(String, String, String, &str)> = store
+            .current_deployments()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| {
+                (
+                    d.project,
+                    d.environment,
+                    d.release_version,
+                    d.state.as_str(),
+                )
+            })
+            .collect();
+        let want = [
+            ("pets", "DEV", "2.0.0", "rolled_back"),
+            ("shop", "DEV", "1.1.0", "succeeded"),
+            ("shop", "INT", "1.1.0", "failed"),
+            ("shop", "INT", "1.0.0", "succeeded"),
+            ("shop", "MET", "1.1.0", "running"),
+        ];
+        let want: Vec<(String, String, String, &str)> = want
+            .iter()
+            .map(|(p, e, v, s)| (p.to_string(), e.to_string(), v.to_string(), *s))
+            .collect();
+        assert_eq!(current, want);
+
+        let all = store
+            .deployments_since("2000-01-01T00:00:00Z", 100)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 8);
+        assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+        assert!(store
+            .deployments_since("2999-01-01T00:00:00Z", 100)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .deployments_since("2000-01-01T00:00:00Z", 3)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn logs_page_by_line_by_task_and_by_time() {
+    use slipway_core::deploy::state::DeploymentState;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let id = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        let other = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "INT",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        tx.insert_task(&task_row("ta", id, 0, "app-1"))
+            .await
+            .unwrap();
+        tx.insert_task(&task_row("tb", id, 1, "app-1"))
+            .await
+            .unwrap();
+        tx.insert_task(&task_row("tc", other, 0, "app-1"))
+            .await
+            .unwrap();
+        tx.audit(entry("deployment.dispatch", "deployment/1"));
+        tx.commit().await.unwrap();
+
+        let lines = |p: &str, n: usize| (1..=n).map(|i| format!("{p}-{i}")).collect::<Vec<_>>();
+        store.append_logs("ta", 1, 1, &lines("a", 7)).await.unwrap();
+        store.append_logs("tc", 1, 1, &lines("c", 3)).await.unwrap();
+        // Time moves on between the two tasks, so `since` can cut between them.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let cut = now();
+        store.append_logs("tb", 1, 1, &lines("b", 4)).await.unwrap();
+        // A batch sent twice is kept once.
+        store.append_logs("tb", 1, 3, &lines("b", 2)).await.unwrap();
+
+        let page = |filter: LogFilter| {
+            let store = store.clone();
+            async move {
+                store
+                    .log_page(id, &filter)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|l| l.line)
+                    .collect::<Vec<_>>()
+            }
+        };
+        // The whole deployment, five lines at a time, never another deployment's lines.
+        let first = page(LogFilter {
+            limit: 5,
+            ..LogFilter::default()
+        })
+        .await;
+        assert_eq!(first, ["a-1", "a-2", "a-3", "a-4", "a-5"]);
+        let second = page(LogFilter {
+            after_line: 5,
+            limit: 5,
+            ..LogFilter::default()
+        })
+        .await;
+        assert_eq!(second, ["a-6", "a-7", "b-1", "b-2", "b-3"]);
+        let last = page(LogFilter {
+            after_line: 10,
+            limit: 5,
+            ..LogFilter::default()
+        })
+        .await;
+        assert_eq!(last, ["b-4"]);
+        // One task, from a line on.
+        let task = page(LogFilter {
+            task: Some("tb".into()),
+            after_line: 2,
+            limit: 100,
+            ..LogFilter::default()
+        })
+        .await;
+        assert_eq!(task, ["b-3", "b-4"]);
+        // From a time on.
+        let since = page(LogFilter {
+            since: Some(cut.clone()),
+            limit: 100,
+            ..LogFilter::default()
+        })
+        .await;
+        assert_eq!(since, ["b-1", "b-2", "b-3", "b-4"]);
+        let since_task = page(LogFilter {
+            task: Some("ta".into()),
+            since: Some(cut),
+            limit: 100,
+            ..LogFilter::default()
+        })
+        .await;
+        assert!(since_task.is_empty());
+        // The old reader, by offset, sees the same order.
+        let by_offset: Vec<String> = store
+            .deployment_logs(id, 3, 2)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.line)
+            .collect();
+        assert_eq!(by_offset, ["a-4", "a-5"]);
+    })
+    .await;
+}

@@ -1,0 +1,160 @@
+//! Webhooks and their deliveries, queued in the same transaction as the events that raise them.
+
+use slipway_core::notify::DeliveryState;
+
+use super::*;
+
+fn hook(name: &str, events: &[&str], project: Option<&str>) -> Webhook {
+    Webhook {
+        name: name.into(),
+        url: format!("http://127.0.0.1:9/{name}"),
+        events: events.iter().map(|e| e.to_string()).collect(),
+        project: project.map(str::to_string),
+        created_by: "alice".into(),
+        created_at: now(),
+    }
+}
+
+fn deploy_event(project: &str) -> AuditEntry {
+    AuditEntry {
+        actor: "alice".into(),
+        verb: "deployment.deploy".into(),
+        subject: "deployment/1".into(),
+        details: json!({ "project": project, "release": "1.0.0", "environment": "DEV" }),
+    }
+}
+
+#[tokio::test]
+async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_committed() {
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        tx.insert_webhook(&hook("all", &["*"], None), "sealed-1")
+            .await
+            .unwrap();
+        tx.insert_webhook(
+            &hook("pets-starts", &["deployment.started"], Some("pets")),
+            "sealed-2",
+        )
+        .await
+        .unwrap();
+        tx.audit(entry("webhook.add", "webhook/all"));
+        tx.commit().await.unwrap();
+        assert!(store.deliveries(None, 50).await.unwrap().is_empty());
+
+        // A change that is rolled back notifies nobody.
+        let mut tx = store.write().await.unwrap();
+        tx.audit(deploy_event("pets"));
+        drop(tx);
+        assert!(store.deliveries(None, 50).await.unwrap().is_empty());
+
+        let mut tx = store.write().await.unwrap();
+        tx.audit(deploy_event("pets"));
+        tx.audit(deploy_event("shop"));
+        tx.audit(entry("environment.put", "environment/DEV"));
+        let events = tx.commit().await.unwrap();
+        let queued = store.deliveries(None, 50).await.unwrap();
+        let mut seen: Vec<(String, i64)> = queued
+            .iter()
+            .map(|d| (d.webhook.clone(), d.audit_seq))
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("all".to_string(), events[0].seq),
+                ("all".to_string(), events[1].seq),
+                ("pets-starts".to_string(), events[0].seq),
+            ]
+        );
+        assert!(queued
+            .iter()
+            .all(|d| d.state == "pending" && d.event == "deployment.started" && d.attempts == 0));
+
+        // The worker claims what is due once; a claimed delivery waits for its lease.
+        let far = "9999-01-01T00:00:00.000000Z";
+        let due = store.claim_due_deliveries(&now(), far, 10).await.unwrap();
+        assert_eq!(due.len(), 3);
+        assert!(store
+            .claim_due_deliveries(&now(), far, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let first = due.iter().find(|d| d.webhook == "all").unwrap();
+        let body: serde_json::Value = serde_json::from_str(&first.payload).unwrap();
+        assert_eq!(body["id"], first.id);
+        assert_eq!(body["event"], "deployment.started");
+        assert_eq!(body["data"]["release"], "1.0.0");
+        assert_eq!(first.secret_sealed, "sealed-1");
+
+        let attempt = |n: i64, status: Option<i64>| DeliveryAttempt {
+            attempt: n,
+            at: now(),
+            status,
+            error: status.is_none().then(|| "connection refused".to_string()),
+            duration_ms: 3,
+        };
+        let retry_at = now();
+        store
+            .record_delivery_attempt(
+                first.id,
+                &attempt(1, Some(500)),
+                DeliveryState::Pending,
+                Some(&retry_at),
+            )
+            .await
+            .unwrap();
+        let again = store.claim_due_deliveries(&now(), far, 10).await.unwrap();
+        assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), [first.id]);
+        assert_eq!(again[0].attempts, 1);
+        store
+            .record_delivery_attempt(
+                first.id,
+                &attempt(2, Some(200)),
+                DeliveryState::Delivered,
+                None,
+            )
+            .await
+            .unwrap();
+        let log = store.deliveries(Some("all"), 50).await.unwrap();
+        let done = log.iter().find(|d| d.id == first.id).unwrap();
+        assert_eq!(done.state, "delivered");
+        assert_eq!(done.attempts, 2);
+        assert_eq!(done.last_status, Some(200));
+        assert!(done.finished_at.is_some());
+        assert_eq!(
+            done.attempt_log
+                .iter()
+                .map(|a| a.status)
+                .collect::<Vec<_>>(),
+            [Some(500), Some(200)]
+        );
+
+        // Removing a webhook settles what it still had pending.
+        let mut tx = store.write().await.unwrap();
+        assert!(tx.remove_webhook("pets-starts").await.unwrap());
+        assert!(!tx.remove_webhook("pets-starts").await.unwrap());
+        tx.audit(entry("webhook.remove", "webhook/pets-starts"));
+        tx.commit().await.unwrap();
+        let gone = store.deliveries(Some("pets-starts"), 50).await.unwrap();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].state, "failed");
+        assert_eq!(
+            gone[0].last_error.as_deref(),
+            Some("the webhook was removed")
+        );
+        assert_eq!(
+            store
+                .webhooks()
+                .await
+                .unwrap()
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>(),
+            ["all"]
+        );
+        let mut tx = store.write().await.unwrap();
+        let dup = tx.insert_webhook(&hook("all", &["*"], None), "x").await;
+        assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
+    })
+    .await;
+}
