@@ -9,8 +9,8 @@ use slipway_core::deploy::schedule::{schedule, TargetInfo};
 use slipway_core::deploy::state::{
     task_transition, transition, DeploymentEvent, DeploymentState, TaskEvent, TaskState,
 };
-use slipway_core::plan::RollbackPlan;
 use slipway_core::release::Version;
+use slipway_core::rollback::RollbackPlan;
 use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
 
@@ -403,7 +403,7 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<DeploymentV
     let rollback_preview = RollbackPlan {
         steps: preview_runs
             .into_iter()
-            .map(|r| slipway_core::plan::RollbackStep {
+            .map(|r| slipway_core::rollback::RollbackStep {
                 undoes: r.step,
                 name: r.name,
                 roles: Vec::new(),

@@ -121,7 +121,7 @@ pub async fn request(
         )
         .await?;
         if let Some(at) = scheduled_for {
-            if let slipway_core::governance::calendar::Opening::Closed { why, next } =
+            if let slipway_core::gates::calendar::Opening::Closed { why, next } =
                 env.gates.calendar.opening(at)
             {
                 return Err(ServiceError::invalid(
@@ -282,8 +282,8 @@ fn change_request_body(release: &StoredRelease, env: &Environment, p: &StoredPro
         .iter()
         .map(|(n, s)| format!("{n}. {} ({})", s.name, s.action.summary()))
         .collect();
-    let rollback = slipway_core::plan::derive_rollback(&steps);
-    let owned: Vec<slipway_core::model::Step> = steps.iter().map(|(_, s)| (*s).clone()).collect();
+    let rollback = slipway_core::rollback::derive_rollback(&steps);
+    let owned: Vec<slipway_core::plan::Step> = steps.iter().map(|(_, s)| (*s).clone()).collect();
     let (risk, reasons) = assess_risk(env.protected, &owned);
     json!({
         "title": format!("Deploy {} {} to {}", release.project, release.version, env.name),
