@@ -17,6 +17,7 @@ pub mod services;
 mod startup;
 mod state;
 pub mod tls;
+mod transitions;
 pub mod vault;
 
 pub use error::ServiceError;

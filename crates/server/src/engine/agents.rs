@@ -13,7 +13,8 @@ use slipway_core::Name;
 use slipway_protocol::{ArtifactRef, Assignment, LogAck, LogBatch, TaskResult};
 use slipway_store::{StoredTask, Target};
 
-use super::{lease_deadline, lease_secs, phase_runs};
+use super::{lease_deadline, lease_secs};
+use crate::transitions::deployment::phase_runs;
 use crate::{AppState, ServiceError};
 
 /// How long a lease request waits for work before answering "nothing".

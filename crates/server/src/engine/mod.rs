@@ -11,15 +11,16 @@ use std::time::Duration;
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
-use slipway_core::deploy::progress::{next, rollback_runs, Next, Run, TaskStatus};
+use slipway_core::deploy::progress::{next, Next};
 use slipway_core::deploy::state::{
-    task_transition, transition, DeploymentEvent, DeploymentState, TaskEvent, TaskState,
+    task_transition, DeploymentEvent, DeploymentState, TaskEvent, TaskState,
 };
 use slipway_core::Name;
-use slipway_store::{StoredDeployment, StoredTask, WriteTx};
+use slipway_store::StoredTask;
 use tokio::sync::Notify;
 
 use crate::auth::new_secret;
+use crate::transitions::deployment::{phase_runs, settle, start_rollback, statuses};
 use crate::{AppState, ServiceError};
 
 /// How long an agent may stay silent on a task before it is declared lost
@@ -133,27 +134,6 @@ async fn expire_leases(state: &AppState) -> Result<(), ServiceError> {
     tx.commit().await?;
     state.wake_orchestrator();
     Ok(())
-}
-
-fn phase_runs(d: &StoredDeployment) -> &[Run] {
-    if d.phase == "rollback" {
-        &d.rollback_runs
-    } else {
-        &d.runs
-    }
-}
-
-fn statuses(tasks: &[StoredTask], phase: &str) -> Vec<TaskStatus> {
-    tasks
-        .iter()
-        .filter(|t| t.phase == phase)
-        .map(|t| TaskStatus {
-            run: t.run_index as usize,
-            batch: t.batch_index as usize,
-            target: t.target.clone(),
-            state: t.state,
-        })
-        .collect()
 }
 
 /// Take the next decision for one deployment, in one transaction.
@@ -299,48 +279,4 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<(), ServiceErro
 
 fn name(s: &str) -> Result<Name, ServiceError> {
     Name::parse(s).map_err(|e| ServiceError::invalid(e.to_string(), ""))
-}
-
-/// Apply a state-machine event; a final state gets its finishing time.
-pub(crate) fn settle(
-    d: &mut StoredDeployment,
-    event: DeploymentEvent,
-    failure: Option<String>,
-) -> Result<(), ServiceError> {
-    d.state = transition(d.state, event).map_err(|e| {
-        ServiceError::invalid(e.to_string(), "reload the deployment: its state moved on")
-    })?;
-    if failure.is_some() {
-        d.failure = failure;
-    }
-    if d.state.is_final() {
-        d.finished_at = Some(slipway_store::now());
-    }
-    Ok(())
-}
-
-/// Switch a deployment to its rollback phase: the undo of every run that completed somewhere.
-pub(crate) async fn start_rollback(
-    tx: &mut WriteTx<'_>,
-    d: &mut StoredDeployment,
-    tasks: &[StoredTask],
-) -> Result<(), ServiceError> {
-    let forward = statuses(tasks, "forward");
-    d.rollback_runs = rollback_runs(&d.runs, &forward, |_| Vec::new());
-    d.phase = "rollback".into();
-    if d.rollback_runs.is_empty() {
-        d.state = transition(d.state, DeploymentEvent::RollbackCompleted)
-            .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-        d.finished_at = Some(slipway_store::now());
-    }
-    // Pending forward tasks will never run now.
-    for mut t in tasks
-        .iter()
-        .filter(|t| t.phase == "forward" && t.state == TaskState::Pending)
-        .cloned()
-    {
-        t.state = TaskState::Cancelled;
-        tx.update_task(&t).await?;
-    }
-    Ok(())
 }

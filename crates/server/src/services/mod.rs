@@ -15,6 +15,7 @@ pub mod parity;
 pub mod projects;
 pub mod promotions;
 pub mod releases;
+mod runs;
 pub mod targets;
 pub mod users;
 pub mod variables;

@@ -25,9 +25,10 @@ use slipway_store::{
     StoredRelease, WriteTx,
 };
 
+use super::runs::prepare_runs;
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
-use crate::services::deployments::{insert_in, prepare_runs};
+use crate::transitions::deployment::insert_in;
 use crate::{AppState, ServiceError};
 use slipway_core::deploy::progress::Run;
 
