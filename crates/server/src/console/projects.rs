@@ -11,7 +11,7 @@ use slipway_core::Name;
 
 use super::deployments::{for_project, ProjectDeployments};
 use super::page::{render, Frame, OrProblemPage, PageResult, Section};
-use super::session::ConsoleUser;
+use super::user::ConsoleUser;
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
 
