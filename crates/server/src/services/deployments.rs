@@ -1,5 +1,5 @@
 //! Deployments as people ask for them: deploy a release, dry-run it, roll back, decide after a
-//! failure, follow one. The orchestrator (`crate::engine`) does the moving.
+//! failure, follow one. `services::progress` does the moving, turned by the orchestrator loop.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
