@@ -4,6 +4,13 @@
 //! of `slipway.yaml` into that model, the access policy, the audit-chain hash and its
 //! verification, and the diff that `apply` shows. It must never do I/O: no files, no network, no
 //! clock, no database, no async. Callers pass the time and the stored state in.
+//!
+//! Architecture invariant: core does no I/O; callers pass the time and the stored state in.
+//! Architecture invariant: imports point down the layers only: `name`, `digest` → `plan` → `gates` → `model` → `rollback`, `config`, `deploy`, `governance`, `evidence`.
+//! Architecture invariant: `plan` owns the action vocabulary and `Step`, and imports nothing above names and roles (`name`, `access`).
+//! Architecture invariant: `gates` declares what an environment requires and never judges a promotion; `governance` judges.
+//! Architecture invariant: `model` holds validated projects and environments and never imports `config`, `deploy` or `governance`.
+//! Architecture invariant: `rollback` derives a rollback plan from completed steps alone; what undoes one action is `plan`'s business.
 
 pub mod access;
 pub mod audit;
@@ -13,12 +20,14 @@ pub mod diff;
 pub mod digest;
 pub mod evidence;
 pub mod fingerprint;
+pub mod gates;
 pub mod governance;
 pub mod model;
 pub mod name;
 pub mod notify;
 pub mod plan;
 pub mod release;
+pub mod rollback;
 pub mod signing;
 
 pub use digest::Sha256;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::name::Name;
-use crate::plan::Action;
+use crate::plan::Step;
 
 /// One stage of the delivery chain (DEV, INT, MET, PRE-PROD, PROD-EU…).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,10 +22,10 @@ pub struct Environment {
     pub description: String,
     /// What a failed step leads to here.
     #[serde(default)]
-    pub on_failure: crate::deploy::state::FailurePolicy,
+    pub on_failure: FailurePolicy,
     /// What a release must satisfy before it enters.
     #[serde(default)]
-    pub gates: crate::governance::Gates,
+    pub gates: crate::gates::Gates,
     /// Whether only validly signed artifacts may enter; absent means "when protected".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_signatures: Option<bool>,
@@ -37,6 +37,19 @@ impl Environment {
     pub fn requires_signatures(&self) -> bool {
         self.require_signatures.unwrap_or(self.protected)
     }
+}
+
+/// What the environment does when a step fails.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    /// Stop and let an authorised person retry the step, skip it, or roll back.
+    #[default]
+    StopAndAsk,
+    /// Roll back at once with the derived rollback plan.
+    RollBack,
 }
 
 /// An application and everything needed to ship it.
@@ -119,37 +132,6 @@ pub struct VariableDecl {
     pub sensitive: bool,
     pub value: Option<String>,
     pub description: String,
-}
-
-/// When a step runs, per environment. Empty lists mean "no restriction".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Condition {
-    pub environments: Vec<Name>,
-    pub not_environments: Vec<Name>,
-}
-
-impl Condition {
-    pub fn applies_to(&self, environment: &Name) -> bool {
-        (self.environments.is_empty() || self.environments.contains(environment))
-            && !self.not_environments.contains(environment)
-    }
-
-    pub fn is_always(&self) -> bool {
-        self.environments.is_empty() && self.not_environments.is_empty()
-    }
-}
-
-/// One step of a deployment plan: an action run on every target holding one of `roles`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Step {
-    pub name: String,
-    pub roles: Vec<Name>,
-    pub when: Condition,
-    /// Run on at most this many targets at a time (rolling); all at once when absent.
-    #[serde(default)]
-    pub batch_size: Option<u32>,
-    #[serde(flatten)]
-    pub action: Action,
 }
 
 /// An ordered path of phases a release follows towards production.
@@ -329,17 +311,5 @@ mod tests {
             project.select_lifecycle(&plain).unwrap().name.as_str(),
             "standard"
         );
-    }
-
-    #[test]
-    fn condition_excludes_before_it_includes() {
-        let c = Condition {
-            environments: vec![n("DEV"), n("INT")],
-            not_environments: vec![n("INT")],
-        };
-        assert!(c.applies_to(&n("DEV")));
-        assert!(!c.applies_to(&n("INT")));
-        assert!(!c.applies_to(&n("PROD")));
-        assert!(Condition::default().applies_to(&n("PROD")));
     }
 }

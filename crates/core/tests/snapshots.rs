@@ -3,9 +3,9 @@
 //! (or `INSTA_UPDATE=always cargo test -p slipway-core --test snapshots` and read the diff).
 
 use slipway_core::config::{load, Source};
-use slipway_core::plan::derive_rollback;
 use slipway_core::release::notes::{generate, parse_commits};
 use slipway_core::release::{Channel, Version};
+use slipway_core::rollback::derive_rollback;
 use slipway_core::Name;
 
 const PETS: &str = include_str!("../../../examples/pets/slipway.yaml");

@@ -4,6 +4,12 @@
 //! services hold the use cases (authorise, read, decide with `slipway-core`, write through one
 //! audited store transaction). This crate never builds SQL (that is `slipway-store`) and never
 //! decides a rule itself (that is `slipway-core`).
+//!
+//! Architecture invariant: imports point down the layers only: `api`, `console` → `services` → `transitions` → `slipway-store` + `slipway-core`.
+//! Architecture invariant: `engine` only loops, waits and calls services; nothing in `services` or `transitions` imports `engine`.
+//! Architecture invariant: `transitions` writes state changes into the caller's transaction; it never authorises, never commits and never imports `services`.
+//! Architecture invariant: `services::promotions` never imports `services::deployments`; a direct deploy goes through `promotions::deploy_now` (one way only).
+//! Architecture invariant: `console::page` (the frame) never imports `console::session` (the extractors); both import `console::user`.
 
 pub mod api;
 pub mod auth;
@@ -17,6 +23,7 @@ pub mod services;
 mod startup;
 mod state;
 pub mod tls;
+mod transitions;
 pub mod vault;
 
 pub use error::ServiceError;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use slipway_store::Store;
+use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
@@ -23,7 +24,7 @@ pub struct AppState {
     /// The release vault's blob files and limits.
     pub(crate) vault: Arc<BlobStore>,
     /// Wakes the orchestrator and the agents waiting for work.
-    pub(crate) engine: Arc<crate::engine::Signals>,
+    pub(crate) engine: Arc<Signals>,
     /// The time gates are judged at: the system's, or a manual one for rehearsals and tests.
     pub(crate) clock: Arc<Clock>,
 }
@@ -98,9 +99,25 @@ impl AppState {
             secure_cookies,
             server_fingerprint: None,
             vault: Arc::new(vault),
-            engine: Arc::new(crate::engine::Signals::default()),
+            engine: Arc::new(Signals::default()),
             clock: Arc::new(Clock::default()),
         }
+    }
+}
+
+/// What wakes the orchestrator loop and the agents waiting for work. Services ring these after
+/// they commit; the loop and the lease long poll wait on them.
+#[derive(Default)]
+pub(crate) struct Signals {
+    /// Something changed: a deployment was created, a task finished, a decision was taken.
+    pub(crate) orchestrator: Notify,
+    /// New tasks are waiting for agents.
+    pub(crate) agents: Notify,
+}
+
+impl AppState {
+    pub(crate) fn wake_orchestrator(&self) {
+        self.engine.orchestrator.notify_one();
     }
 }
 

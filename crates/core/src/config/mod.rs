@@ -17,11 +17,11 @@ pub use yaml::Position;
 use yaml::Positions;
 
 use crate::model::{
-    Component, ComponentKind, Condition, Environment, Lifecycle, LifecycleRule, Phase, Project,
-    Step, VariableDecl, VariableScope, VersionBump,
+    Component, ComponentKind, Environment, Lifecycle, LifecycleRule, Phase, Project, VariableDecl,
+    VariableScope, VersionBump,
 };
 use crate::name::Name;
-use crate::plan::Action;
+use crate::plan::{Action, Condition, Step};
 
 /// A Slipway configuration file: the environment chain, a project, or both.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -50,7 +50,7 @@ pub struct EnvironmentSpec {
     pub description: String,
     /// When a step fails: `stop_and_ask` (retry, skip or roll back by hand) or `roll_back`.
     #[serde(default)]
-    pub on_failure: crate::deploy::state::FailurePolicy,
+    pub on_failure: crate::model::FailurePolicy,
     /// Whether only artifacts validly signed by a key the project trusts may be deployed here;
     /// checked at release creation, at deployment and at every artifact hand-out.
     /// Default: the value of `protected`.
@@ -77,7 +77,7 @@ pub struct GatesSpec {
     pub window: Option<WindowSpec>,
     /// A promotion requested while closed: `wait` for the next opening, or `refuse` it.
     #[serde(default)]
-    pub outside_window: crate::governance::OutsideWindow,
+    pub outside_window: crate::gates::OutsideWindow,
     /// Periods when nothing is deployed, whole days: `{ from: 2026-12-20, to: 2027-01-03, reason: … }`.
     #[serde(default)]
     pub freezes: Vec<FreezeSpec>,
@@ -112,7 +112,7 @@ fn one() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowSpec {
-    pub days: Vec<crate::governance::calendar::Day>,
+    pub days: Vec<crate::gates::calendar::Day>,
     /// Opening time, HH:MM.
     pub from: String,
     /// Closing time, HH:MM; at or before `from` means the next day.
@@ -621,9 +621,9 @@ impl Checker<'_> {
             .push(locate(self.file, self.positions, path, message, hint));
     }
 
-    fn gates(&mut self, env: usize, spec: GatesSpec) -> crate::governance::Gates {
-        use crate::governance::calendar::{Calendar, ClockTime, Freeze, Window, Zone};
-        use crate::governance::{ApprovalRule, Gates};
+    fn gates(&mut self, env: usize, spec: GatesSpec) -> crate::gates::Gates {
+        use crate::gates::calendar::{Calendar, ClockTime, Freeze, Window, Zone};
+        use crate::gates::{ApprovalRule, Gates};
         let at = format!("environments[{env}].gates");
         let approvals = spec.approvals.and_then(|a| {
             if a.count == 0 {

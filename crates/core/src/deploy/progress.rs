@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::state::TaskState;
-use crate::model::Step;
 use crate::name::Name;
-use crate::plan::{derive_rollback, Action};
+use crate::plan::{Action, Step};
+use crate::rollback::derive_rollback;
 
 /// Where a `manual` step "runs": its one task stands for the person who answers. It is no valid
 /// target name, so no agent can ever lease it.

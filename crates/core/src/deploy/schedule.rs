@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::model::Step;
 use crate::name::Name;
+use crate::plan::Step;
 
 /// A target as the scheduler needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub fn schedule(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Condition;
+    use crate::plan::Condition;
     use crate::plan::{Action, BackupParams};
     use proptest::prelude::*;
 

@@ -5,6 +5,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+// The failure policy is an environment setting and lives in the model; slipway-store still reads
+// it from here, beside the transitions it steers.
+pub use crate::model::FailurePolicy;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentState {
@@ -70,19 +74,6 @@ impl fmt::Display for DeploymentState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// What the environment does when a step fails.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum FailurePolicy {
-    /// Stop and let an authorised person retry the step, skip it, or roll back.
-    #[default]
-    StopAndAsk,
-    /// Roll back at once with the derived rollback plan.
-    RollBack,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

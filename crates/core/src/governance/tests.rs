@@ -1,5 +1,5 @@
-use super::calendar::{ClockTime, Day, Window, Zone};
 use super::*;
+use crate::gates::calendar::{Calendar, ClockTime, Day, Window, Zone};
 
 fn n(s: &str) -> Name {
     Name::parse(s).unwrap()

@@ -168,7 +168,7 @@ async fn lease(
     let wait = body.is_none_or(|b| b.wait);
     state.store.touch_target(&target.name).await?;
     Ok(Json(LeaseResponse {
-        task: crate::engine::agents::lease(&state, &target, wait).await?,
+        task: crate::services::tasks::lease(&state, &target, wait).await?,
     }))
 }
 
@@ -179,7 +179,7 @@ async fn task_logs(
     Json(batch): Json<LogBatch>,
 ) -> Result<Json<LogAck>, ServiceError> {
     Ok(Json(
-        crate::engine::agents::logs(&state, &target, &id, batch).await?,
+        crate::services::tasks::logs(&state, &target, &id, batch).await?,
     ))
 }
 
@@ -189,7 +189,7 @@ async fn task_result(
     Path(id): Path<String>,
     Json(result): Json<TaskResult>,
 ) -> Result<StatusCode, ServiceError> {
-    crate::engine::agents::result(&state, &target, &id, result).await?;
+    crate::services::tasks::result(&state, &target, &id, result).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -204,7 +204,7 @@ async fn artifact(
 ) -> Result<axum::response::Response, ServiceError> {
     let digest = slipway_core::Sha256::parse(&digest)
         .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-    let handout = crate::engine::agents::may_fetch(&state, &target, &digest).await?;
+    let handout = crate::services::tasks::may_fetch(&state, &target, &digest).await?;
     services::releases::check_handout(&state, &handout).await?;
     let cached = headers
         .get(header::IF_NONE_MATCH)

@@ -109,9 +109,9 @@ pub struct EnvironmentBody {
     #[serde(default)]
     description: String,
     #[serde(default)]
-    on_failure: slipway_core::deploy::state::FailurePolicy,
+    on_failure: slipway_core::model::FailurePolicy,
     #[serde(default)]
-    gates: slipway_core::governance::Gates,
+    gates: slipway_core::gates::Gates,
     require_signatures: Option<bool>,
 }
 
@@ -184,7 +184,7 @@ pub async fn rollback_preview(
     actor: Actor,
     Path(name): Path<String>,
     Query(q): Query<PreviewQuery>,
-) -> ApiResult<Json<slipway_core::plan::RollbackPlan>> {
+) -> ApiResult<Json<slipway_core::rollback::RollbackPlan>> {
     let project = services::projects::get(&state, &actor, &parse_name("project", &name)?).await?;
     Ok(Json(services::projects::rollback_preview(
         &project,

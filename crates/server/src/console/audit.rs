@@ -9,7 +9,7 @@ use slipway_core::audit::AuditEvent;
 use slipway_store::AuditFilter;
 
 use super::page::{query_string, render, short_time, Frame, OrProblemPage, PageResult, Section};
-use super::session::ConsoleUser;
+use super::user::ConsoleUser;
 use crate::services::audit::Verification;
 use crate::{services, AppState};
 

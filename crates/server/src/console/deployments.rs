@@ -23,7 +23,8 @@ use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
 
 use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResult, Section};
-use super::session::{ConsoleUser, NoFields, SignedForm};
+use super::session::{NoFields, SignedForm};
+use super::user::ConsoleUser;
 use crate::auth::Actor;
 use crate::services::deployments::{Decision, DeploymentView, Mode};
 use crate::services::interventions::{Answer, Intervention};

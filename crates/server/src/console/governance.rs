@@ -17,7 +17,8 @@ use slipway_store::{StoredChangeRequest, StoredDeployment};
 
 use super::deployments::{deployment_badge, Badge};
 use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResult, Section};
-use super::session::{ConsoleUser, NoFields, SignedForm};
+use super::session::{NoFields, SignedForm};
+use super::user::ConsoleUser;
 use crate::services::dashboard::{self, Waiting};
 use crate::services::{self, parse_name};
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use slipway_core::model::Environment;
 
 use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
-use super::session::ConsoleUser;
+use super::user::ConsoleUser;
 use crate::services;
 use crate::services::targets::TargetView;
 use crate::AppState;

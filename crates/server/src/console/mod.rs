@@ -19,6 +19,7 @@ mod people;
 mod projects;
 mod releases;
 mod session;
+mod user;
 mod variables;
 mod webhooks;
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::assets;
-use super::session::ConsoleUser;
+use super::user::ConsoleUser;
 use crate::ServiceError;
 
 /// The sections of the navigation bar, so that a page can mark where the reader is.

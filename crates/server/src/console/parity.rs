@@ -7,7 +7,7 @@ use serde::Deserialize;
 use slipway_core::governance::parity::ParityReport;
 
 use super::page::{render, Frame, OrProblemPage, PageResult, Section};
-use super::session::ConsoleUser;
+use super::user::ConsoleUser;
 use crate::services::{self, parse_name};
 use crate::AppState;
 

@@ -11,7 +11,8 @@ use slipway_store::{ApiToken, User};
 use super::page::{
     query_string, render, see_other, short_time, Frame, OrProblemPage, PageResult, Problem, Section,
 };
-use super::session::{ConsoleUser, NoFields, SignedForm};
+use super::session::{NoFields, SignedForm};
+use super::user::ConsoleUser;
 use crate::services::users::{CreatedToken, CreatedUser};
 use crate::{services, AppState, ServiceError};
 

@@ -4,13 +4,14 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use slipway_core::model::{Condition, Lifecycle, LifecycleRule, Project, VersionBump};
-use slipway_core::plan::RollbackPlan;
+use slipway_core::model::{Lifecycle, LifecycleRule, Project, VersionBump};
+use slipway_core::plan::Condition;
+use slipway_core::rollback::RollbackPlan;
 use slipway_core::Name;
 
 use super::deployments::{for_project, ProjectDeployments};
 use super::page::{render, Frame, OrProblemPage, PageResult, Section};
-use super::session::ConsoleUser;
+use super::user::ConsoleUser;
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
 

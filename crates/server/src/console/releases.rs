@@ -14,7 +14,8 @@ use slipway_core::Sha256;
 use slipway_store::{StoredArtifact, StoredRelease};
 
 use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResult, Section};
-use super::session::{ConsoleUser, SignedForm};
+use super::session::SignedForm;
+use super::user::ConsoleUser;
 use crate::services::artifacts::current_signature_state;
 use crate::services::dashboard::{self, Standing};
 use crate::services::{self, parse_name};

@@ -1,4 +1,5 @@
-//! Signing in and out, who is signed in, and the CSRF check every console form passes.
+//! Signing in and out, finding who is signed in on a request, and the CSRF check every console
+//! form passes.
 
 use std::net::SocketAddr;
 
@@ -15,20 +16,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::page::{problem_page, render, see_other, Frame, Problem, Section};
-use crate::auth::{cookie, cookie_header, identify, same_secret, Actor, SESSION_COOKIE};
+use super::user::ConsoleUser;
+use crate::auth::{cookie, cookie_header, identify, same_secret, SESSION_COOKIE};
 use crate::{services, AppState};
-
-/// A person signed in through the console (a session cookie, not an API token).
-pub struct ConsoleUser {
-    pub actor: Actor,
-    session: String,
-}
-
-impl ConsoleUser {
-    pub fn csrf(&self) -> &str {
-        self.actor.csrf.as_deref().unwrap_or_default()
-    }
-}
 
 async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<ConsoleUser>, Response> {
     let actor = identify(state, parts)

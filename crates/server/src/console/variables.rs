@@ -11,7 +11,8 @@ use slipway_core::Name;
 use super::page::{
     query_string, render, see_other, Frame, OrProblemPage, PageResult, Problem, Section,
 };
-use super::session::{ConsoleUser, SignedForm};
+use super::session::SignedForm;
+use super::user::ConsoleUser;
 use crate::services::variables::VariableView;
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};

@@ -1,22 +1,20 @@
 //! Deployments as people ask for them: deploy a release, dry-run it, roll back, decide after a
-//! failure, follow one. The orchestrator (`crate::engine`) does the moving.
+//! failure, follow one. `services::progress` does the moving, turned by the orchestrator loop.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::deploy::progress::{rollback_runs, Run, TaskStatus};
-use slipway_core::deploy::schedule::{schedule, TargetInfo};
-use slipway_core::deploy::state::{
-    task_transition, transition, DeploymentEvent, DeploymentState, TaskEvent, TaskState,
-};
-use slipway_core::plan::RollbackPlan;
+use slipway_core::deploy::state::{task_transition, DeploymentEvent, TaskEvent, TaskState};
 use slipway_core::release::Version;
+use slipway_core::rollback::RollbackPlan;
 use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
 
+use super::runs::prepare_runs;
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
-use crate::engine::{settle, start_rollback};
+use crate::transitions::deployment::{insert_in, settle, start_rollback};
 use crate::{AppState, ServiceError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -48,20 +46,6 @@ async fn environment_for(
     )
     .await?;
     Ok(env)
-}
-
-async fn enrolled_targets(
-    state: &AppState,
-    environment: &Name,
-) -> Result<Vec<TargetInfo>, ServiceError> {
-    Ok(crate::services::targets::enrolled_in(state, environment)
-        .await?
-        .into_iter()
-        .map(|t| TargetInfo {
-            roles: t.roles.iter().filter_map(|r| Name::parse(r).ok()).collect(),
-            name: t.name,
-        })
-        .collect())
 }
 
 /// Start deploying (or dry-running) a release into an environment.
@@ -106,37 +90,6 @@ pub async fn create(
     .map(crate::services::promotions::Started::Deployment)
 }
 
-/// The release's frozen plan for `environment`, spread over the targets enrolled there.
-pub(crate) async fn prepare_runs(
-    state: &AppState,
-    release: &slipway_store::StoredRelease,
-    environment: &Name,
-) -> Result<Vec<Run>, ServiceError> {
-    let plan = release.snapshot.project.steps_for(environment);
-    if plan.is_empty() {
-        return Err(ServiceError::invalid(
-            format!(
-                "release {} of {} has no step for {environment}",
-                release.version, release.project
-            ),
-            "check the steps' `when:` conditions",
-        ));
-    }
-    let targets = enrolled_targets(state, environment).await?;
-    let scheduled = schedule(&plan, &targets, environment)
-        .map_err(|e| ServiceError::invalid(e.to_string(), e.hint()))?;
-    Ok(scheduled
-        .into_iter()
-        .zip(&plan)
-        .map(|(s, (_, step))| Run {
-            step: s.number,
-            name: s.name,
-            action: step.action.clone(),
-            batches: s.batches,
-        })
-        .collect())
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn insert(
     state: &AppState,
@@ -162,59 +115,6 @@ async fn insert(
     .await?;
     tx.commit().await?;
     state.wake_orchestrator();
-    Ok(d)
-}
-
-/// Store a new deployment and its audit event in `tx`, once the environment is free.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn insert_in(
-    tx: &mut slipway_store::WriteTx<'_>,
-    requested_by: &str,
-    project: &Name,
-    version: &str,
-    environment: &Name,
-    kind: &str,
-    rollback_of: Option<i64>,
-    runs: Vec<Run>,
-) -> Result<StoredDeployment, ServiceError> {
-    if let Some(busy) = tx
-        .busy_deployment(project.as_str(), environment.as_str())
-        .await?
-    {
-        return Err(ServiceError::state(
-            format!("deployment {busy} of {project} in {environment} is still in progress"),
-            "one deployment at a time per environment: wait for it, or cancel it",
-        ));
-    }
-    let mut d = StoredDeployment {
-        id: 0,
-        project: project.to_string(),
-        release_version: version.to_string(),
-        environment: environment.to_string(),
-        kind: kind.to_string(),
-        rollback_of,
-        state: transition(DeploymentState::Pending, DeploymentEvent::Start)
-            .expect("a new deployment can start"),
-        phase: "forward".into(),
-        runs,
-        rollback_runs: Vec::new(),
-        requested_by: requested_by.to_string(),
-        created_at: slipway_store::now(),
-        finished_at: None,
-        failure: None,
-    };
-    d.id = tx.insert_deployment(&d).await?;
-    let steps: Vec<String> = d
-        .runs
-        .iter()
-        .map(|r| format!("{} {}", r.step, r.name))
-        .collect();
-    tx.audit(slipway_core::audit::AuditEntry {
-        actor: requested_by.to_string(),
-        verb: format!("deployment.{kind}"),
-        subject: format!("deployment/{}", d.id),
-        details: json!({ "project": project, "release": version, "environment": environment, "rollback_of": rollback_of, "steps": steps }),
-    });
     Ok(d)
 }
 
@@ -403,7 +303,7 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<DeploymentV
     let rollback_preview = RollbackPlan {
         steps: preview_runs
             .into_iter()
-            .map(|r| slipway_core::plan::RollbackStep {
+            .map(|r| slipway_core::rollback::RollbackStep {
                 undoes: r.step,
                 name: r.name,
                 roles: Vec::new(),

@@ -12,7 +12,7 @@ use slipway_store::{StoredDeployment, StoredTask};
 
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
-use crate::engine::{settle, start_rollback};
+use crate::transitions::deployment::{settle, start_rollback};
 use crate::{AppState, ServiceError};
 
 /// The longest comment an answer keeps.

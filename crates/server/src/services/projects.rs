@@ -8,7 +8,7 @@ use slipway_core::config::{
 };
 use slipway_core::diff::{environment_change, project_change, Change, ChangeKind};
 use slipway_core::model::Project;
-use slipway_core::plan::{derive_rollback, RollbackPlan};
+use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::Name;
 
 use super::{entry, require};

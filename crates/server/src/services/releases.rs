@@ -487,7 +487,7 @@ pub async fn check_environment_policy(
 /// the agent's step fails with that message in its log.
 pub async fn check_handout(
     state: &AppState,
-    handout: &crate::engine::agents::Handout,
+    handout: &super::tasks::Handout,
 ) -> Result<(), ServiceError> {
     let environment = &handout.environment;
     let env = state

@@ -1,78 +1,27 @@
-//! The orchestrator: moves every active deployment forward, one decision at a time, from what is
-//! stored — so a server that restarts simply carries on where the database says it was.
+//! Moving every active deployment forward, one decision at a time, from what is stored — so a
+//! server that restarts simply carries on where the database says it was.
 //!
 //! Each move reads the deployment and its tasks, asks `core::deploy::progress::next` what comes
-//! next, and writes the outcome with its audit event in one transaction. Agents take tasks
-//! through `agents.rs` (lease, logs, result).
-
-pub mod agents;
-
-use std::time::Duration;
+//! next, and writes the outcome with its audit event in one transaction. The orchestrator loop
+//! (`crate::engine`) calls these; nothing here loops, sleeps or waits for a signal.
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
-use slipway_core::deploy::progress::{next, rollback_runs, Next, Run, TaskStatus};
+use slipway_core::deploy::progress::{next, Next};
 use slipway_core::deploy::state::{
-    task_transition, transition, DeploymentEvent, DeploymentState, TaskEvent, TaskState,
+    task_transition, DeploymentEvent, DeploymentState, TaskEvent, TaskState,
 };
 use slipway_core::Name;
-use slipway_store::{StoredDeployment, StoredTask, WriteTx};
-use tokio::sync::Notify;
+use slipway_store::StoredTask;
 
+use super::tasks::lease_deadline;
 use crate::auth::new_secret;
+use crate::transitions::deployment::{phase_runs, settle, start_rollback, statuses};
 use crate::{AppState, ServiceError};
-
-/// How long an agent may stay silent on a task before it is declared lost
-/// (`SLIPWAY_LEASE_SECS`, default 30). Agents report at least every few seconds.
-pub fn lease_secs() -> u64 {
-    static SECS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *SECS.get_or_init(|| {
-        std::env::var("SLIPWAY_LEASE_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|s| (2..=3600).contains(s))
-            .unwrap_or(30)
-    })
-}
-
-#[derive(Default)]
-pub struct Signals {
-    /// Something changed: a deployment was created, a task finished, a decision was taken.
-    pub(crate) orchestrator: Notify,
-    /// New tasks are waiting for agents.
-    pub(crate) agents: Notify,
-}
-
-impl AppState {
-    pub(crate) fn wake_orchestrator(&self) {
-        self.engine.orchestrator.notify_one();
-    }
-}
-
-/// Run the orchestrator until the process ends.
-pub fn spawn(state: AppState) {
-    tokio::spawn(async move {
-        if let Err(e) = resume_after_restart(&state).await {
-            tracing::error!(error = %e, "could not resume deployments");
-        }
-        // Until the store closes (the server shuts down), not failing on every turn after it.
-        while !state.store.is_closed() {
-            if let Err(e) = tick(&state).await {
-                tracing::error!(error = %e, "orchestrator step failed; retrying");
-            }
-            if let Err(e) = crate::services::promotions::tick(&state).await {
-                tracing::error!(error = %e, "judging promotions failed; retrying");
-            }
-            let _ =
-                tokio::time::timeout(Duration::from_secs(1), state.engine.orchestrator.notified())
-                    .await;
-        }
-    });
-}
 
 /// After a restart, agents that kept working while the server was down get a fresh lease, so a
 /// step that is still running is not declared lost for the server's own absence.
-async fn resume_after_restart(state: &AppState) -> Result<(), ServiceError> {
+pub(crate) async fn resume_after_restart(state: &AppState) -> Result<(), ServiceError> {
     let until = lease_deadline();
     for d in state.store.active_deployments().await? {
         for t in state
@@ -88,12 +37,9 @@ async fn resume_after_restart(state: &AppState) -> Result<(), ServiceError> {
     Ok(())
 }
 
-pub(crate) fn lease_deadline() -> String {
-    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(lease_secs() as i64);
-    until.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-async fn tick(state: &AppState) -> Result<(), ServiceError> {
+/// One turn: expire the leases of silent agents, then take the next decision for every active
+/// deployment.
+pub(crate) async fn tick(state: &AppState) -> Result<(), ServiceError> {
     expire_leases(state).await?;
     for d in state.store.active_deployments().await? {
         advance(state, d.id).await?;
@@ -135,29 +81,8 @@ async fn expire_leases(state: &AppState) -> Result<(), ServiceError> {
     Ok(())
 }
 
-fn phase_runs(d: &StoredDeployment) -> &[Run] {
-    if d.phase == "rollback" {
-        &d.rollback_runs
-    } else {
-        &d.runs
-    }
-}
-
-fn statuses(tasks: &[StoredTask], phase: &str) -> Vec<TaskStatus> {
-    tasks
-        .iter()
-        .filter(|t| t.phase == phase)
-        .map(|t| TaskStatus {
-            run: t.run_index as usize,
-            batch: t.batch_index as usize,
-            target: t.target.clone(),
-            state: t.state,
-        })
-        .collect()
-}
-
 /// Take the next decision for one deployment, in one transaction.
-pub(crate) async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
+async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
     let mut tx = state.store.write().await?;
     let Some(mut d) = tx.deployment(id).await? else {
         return Ok(());
@@ -299,48 +224,4 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<(), ServiceErro
 
 fn name(s: &str) -> Result<Name, ServiceError> {
     Name::parse(s).map_err(|e| ServiceError::invalid(e.to_string(), ""))
-}
-
-/// Apply a state-machine event; a final state gets its finishing time.
-pub(crate) fn settle(
-    d: &mut StoredDeployment,
-    event: DeploymentEvent,
-    failure: Option<String>,
-) -> Result<(), ServiceError> {
-    d.state = transition(d.state, event).map_err(|e| {
-        ServiceError::invalid(e.to_string(), "reload the deployment: its state moved on")
-    })?;
-    if failure.is_some() {
-        d.failure = failure;
-    }
-    if d.state.is_final() {
-        d.finished_at = Some(slipway_store::now());
-    }
-    Ok(())
-}
-
-/// Switch a deployment to its rollback phase: the undo of every run that completed somewhere.
-pub(crate) async fn start_rollback(
-    tx: &mut WriteTx<'_>,
-    d: &mut StoredDeployment,
-    tasks: &[StoredTask],
-) -> Result<(), ServiceError> {
-    let forward = statuses(tasks, "forward");
-    d.rollback_runs = rollback_runs(&d.runs, &forward, |_| Vec::new());
-    d.phase = "rollback".into();
-    if d.rollback_runs.is_empty() {
-        d.state = transition(d.state, DeploymentEvent::RollbackCompleted)
-            .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-        d.finished_at = Some(slipway_store::now());
-    }
-    // Pending forward tasks will never run now.
-    for mut t in tasks
-        .iter()
-        .filter(|t| t.phase == "forward" && t.state == TaskState::Pending)
-        .cloned()
-    {
-        t.state = TaskState::Cancelled;
-        tx.update_task(&t).await?;
-    }
-    Ok(())
 }

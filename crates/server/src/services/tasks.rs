@@ -1,5 +1,6 @@
-//! The agent side of the engine: leasing tasks (long poll), receiving logs and results. An agent
-//! only ever sees tasks for its own target, and only the variables of its own task.
+//! The agent side of a deployment: leasing tasks (long poll), receiving logs and results, and
+//! handing out artifacts. An agent only ever sees tasks for its own target, and only the
+//! variables of its own task. What runs next is never decided here (`services::progress` does).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -13,8 +14,27 @@ use slipway_core::Name;
 use slipway_protocol::{ArtifactRef, Assignment, LogAck, LogBatch, TaskResult};
 use slipway_store::{StoredTask, Target};
 
-use super::{lease_deadline, lease_secs, phase_runs};
+use crate::transitions::deployment::phase_runs;
 use crate::{AppState, ServiceError};
+
+/// How long an agent may stay silent on a task before it is declared lost
+/// (`SLIPWAY_LEASE_SECS`, default 30). Agents report at least every few seconds.
+pub(crate) fn lease_secs() -> u64 {
+    static SECS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SECS.get_or_init(|| {
+        std::env::var("SLIPWAY_LEASE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|s| (2..=3600).contains(s))
+            .unwrap_or(30)
+    })
+}
+
+/// When a lease taken or renewed now runs out.
+pub(crate) fn lease_deadline() -> String {
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(lease_secs() as i64);
+    until.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
 
 /// How long a lease request waits for work before answering "nothing".
 const LONG_POLL: Duration = Duration::from_secs(20);

@@ -1,0 +1,97 @@
+//! Gates: what an environment requires of a release before it enters (approvals, a deployment
+//! calendar, CI checks, a rehearsed rollback, a change request, parity with another environment).
+//!
+//! This module owns the declaration of the gates and its one-line summary. It never judges a
+//! promotion against them — that is [`crate::governance`] — and never imports the model, so
+//! that an environment can hold its gates.
+
+pub mod calendar;
+
+use serde::{Deserialize, Serialize};
+
+use crate::access::Role;
+use crate::name::Name;
+use calendar::Calendar;
+
+/// What an environment requires of a release before it enters.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Gates {
+    /// N people holding a role must approve (never the release's author nor the requester).
+    #[serde(default)]
+    pub approvals: Option<ApprovalRule>,
+    /// When deployments may happen: window and freezes.
+    #[serde(default)]
+    pub calendar: Calendar,
+    /// What a promotion requested while closed does.
+    #[serde(default)]
+    pub outside_window: OutsideWindow,
+    /// Named evidence checks CI must report as passed for the release.
+    #[serde(default)]
+    pub checks: Vec<Name>,
+    /// The release must have been deployed, rolled back and redeployed there first.
+    #[serde(default)]
+    pub rollback_rehearsed_in: Option<Name>,
+    /// Open a change request (RFC) that the CAB approves; `None`: only for protected environments.
+    #[serde(default)]
+    pub change_request: Option<bool>,
+    /// No undeclared drift against this environment (variables, target facts, deployed digests).
+    #[serde(default)]
+    pub parity_with: Option<Name>,
+}
+
+impl Gates {
+    pub fn requires_change_request(&self, protected: bool) -> bool {
+        self.change_request.unwrap_or(protected)
+    }
+
+    /// One line naming every gate, for diffs and listings.
+    pub fn summary(&self, protected: bool) -> String {
+        let mut parts = Vec::new();
+        if let Some(a) = &self.approvals {
+            parts.push(format!("{} approval(s) from {}", a.count, a.role));
+        }
+        if !self.calendar.is_unrestricted() {
+            let outside = match self.outside_window {
+                OutsideWindow::Wait => "wait",
+                OutsideWindow::Refuse => "refuse",
+            };
+            parts.push(format!("{} (outside: {outside})", self.calendar.describe()));
+        }
+        if self.requires_change_request(protected) {
+            parts.push("change request".into());
+        }
+        if !self.checks.is_empty() {
+            let names: Vec<&str> = self.checks.iter().map(Name::as_str).collect();
+            parts.push(format!("checks {}", names.join(", ")));
+        }
+        if let Some(env) = &self.rollback_rehearsed_in {
+            parts.push(format!("rollback rehearsed in {env}"));
+        }
+        if let Some(env) = &self.parity_with {
+            parts.push(format!("no undeclared drift from {env}"));
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRule {
+    pub count: u32,
+    pub role: Role,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OutsideWindow {
+    /// Wait for the next opening, then deploy.
+    #[default]
+    Wait,
+    /// Refuse the promotion: ask again when the window is open.
+    Refuse,
+}

@@ -1,0 +1,171 @@
+//! Change requests (RFCs): the body pre-filled from the release, the CAB's or an ITSM tool's
+//! decision, and the listing. A decision is audited and re-judges its promotion; this module never
+//! opens a change request (opening a promotion does).
+
+use serde_json::{json, Value};
+use slipway_core::access::Operation;
+use slipway_core::audit::AuditEntry;
+use slipway_core::governance::{assess_risk, ChangeRequestState};
+use slipway_core::model::Environment;
+use slipway_store::{StoredChangeRequest, StoredPromotion, StoredRelease};
+
+use super::judging::judge;
+use crate::auth::Actor;
+use crate::services::require;
+use crate::{AppState, ServiceError};
+
+/// The RFC, pre-filled from the release: notes, artifacts, plan, rollback plan, risk, window.
+pub(super) fn change_request_body(
+    release: &StoredRelease,
+    env: &Environment,
+    p: &StoredPromotion,
+) -> Value {
+    let project = &release.snapshot.project;
+    let steps = project.steps_for(&env.name);
+    let plan: Vec<String> = steps
+        .iter()
+        .map(|(n, s)| format!("{n}. {} ({})", s.name, s.action.summary()))
+        .collect();
+    let rollback = slipway_core::rollback::derive_rollback(&steps);
+    let owned: Vec<slipway_core::plan::Step> = steps.iter().map(|(_, s)| (*s).clone()).collect();
+    let (risk, reasons) = assess_risk(env.protected, &owned);
+    json!({
+        "title": format!("Deploy {} {} to {}", release.project, release.version, env.name),
+        "project": release.project,
+        "release": release.version.to_string(),
+        "channel": release.channel,
+        "environment": env.name,
+        "requested_by": p.requested_by,
+        "scheduled_for": p.scheduled_for,
+        "window": env.gates.calendar.describe(),
+        "notes": release.notes.to_markdown(),
+        "artifacts": release.artifacts.iter().map(|a| json!({ "component": a.component, "version": a.version, "digest": a.digest.to_string() })).collect::<Vec<_>>(),
+        "plan": plan,
+        "rollback_plan": rollback.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "not_undone": rollback.left_as_is.iter().map(|l| format!("{}: {}", l.name, l.reason)).collect::<Vec<_>>(),
+        "risk": { "level": risk, "reasons": reasons },
+    })
+}
+
+/// The CAB approves or rejects a change request.
+pub async fn decide_change_request(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    approve: bool,
+    comment: &str,
+) -> Result<StoredChangeRequest, ServiceError> {
+    let subject = format!("change_request/{id}");
+    require(state, actor, Operation::DecideChangeRequest, &subject).await?;
+    decide_rfc(state, &actor.username, id, approve, comment).await
+}
+
+/// An ITSM tool decides a change request it mirrors: the call is signed like the webhook that
+/// feeds the tool (`X-Slipway-Webhook` names it), fresh within five minutes, and recorded as
+/// decided by `itsm:WEBHOOK:PERSON`.
+pub async fn itsm_callback(
+    state: &AppState,
+    id: i64,
+    webhook: &str,
+    timestamp: i64,
+    signature: &str,
+    body: &[u8],
+) -> Result<StoredChangeRequest, ServiceError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Answer {
+        approve: bool,
+        comment: String,
+        by: String,
+    }
+    let unauthorised = |why: &str| {
+        ServiceError::Refused {
+        message: format!("the callback for change request {id} is refused: {why}"),
+        hint: "sign `TIMESTAMP.BODY` with HMAC-SHA256 and the webhook's secret, as Slipway signs its deliveries (docs/webhooks.md)".into(),
+    }
+    };
+    let sealed = state
+        .store
+        .webhook_secret(webhook)
+        .await?
+        .ok_or_else(|| unauthorised("no webhook has that name"))?;
+    let secret = state
+        .secrets
+        .open(&crate::services::webhooks::secret_slot(webhook), &sealed)
+        .ok_or_else(|| unauthorised("the webhook's secret cannot be opened"))?;
+    slipway_core::notify::verify_callback(
+        &secret,
+        timestamp,
+        body,
+        signature,
+        jiff::Timestamp::now().as_second(),
+        300,
+    )
+    .map_err(unauthorised)?;
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        ServiceError::invalid(
+            format!("the callback body is not {{\"approve\": bool, \"comment\": \"…\", \"by\": \"…\"}}: {e}"),
+            "",
+        )
+    })?;
+    let by = format!("itsm:{webhook}:{}", answer.by.trim());
+    decide_rfc(state, &by, id, answer.approve, &answer.comment).await
+}
+
+async fn decide_rfc(
+    state: &AppState,
+    by: &str,
+    id: i64,
+    approve: bool,
+    comment: &str,
+) -> Result<StoredChangeRequest, ServiceError> {
+    if comment.trim().is_empty() {
+        return Err(ServiceError::invalid(
+            "a comment is required to decide a change request",
+            "e.g. --comment \"CAB of 2026-11-24: approved\"",
+        ));
+    }
+    let verdict = if approve {
+        ChangeRequestState::Approved
+    } else {
+        ChangeRequestState::Rejected
+    };
+    let mut tx = state.store.write().await?;
+    let rfc = tx.change_request(id).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("change request {id}"),
+            "list them with `slipway rfc list`",
+        )
+    })?;
+    if !tx
+        .decide_change_request(id, verdict, by, comment.trim())
+        .await?
+    {
+        return Err(ServiceError::state(
+            format!("change request {id} was already decided ({:?})", rfc.state),
+            "a decided change request does not change; promote again for a new one",
+        ));
+    }
+    tx.audit(AuditEntry {
+        actor: by.to_string(),
+        verb: "change_request.decide".into(),
+        subject: format!("change_request/{id}"),
+        details: json!({ "project": rfc.body["project"], "release": rfc.body["release"], "environment": rfc.body["environment"], "promotion": rfc.promotion_id, "change_request": id, "approved": approve, "comment": comment.trim() }),
+    });
+    tx.commit().await?;
+    judge(state, rfc.promotion_id).await?;
+    state
+        .store
+        .change_request(id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("change request {id}"), ""))
+}
+
+pub async fn change_requests(
+    state: &AppState,
+    actor: &Actor,
+    open_only: bool,
+) -> Result<Vec<StoredChangeRequest>, ServiceError> {
+    require(state, actor, Operation::Read, "change_requests").await?;
+    Ok(state.store.change_requests(open_only).await?)
+}

@@ -1,0 +1,309 @@
+//! Judging a promotion: gather the facts inside the write that records the judgement, write a
+//! decision record when the verdicts change, and start the deployment on go. Also the governance
+//! loop's step (`tick`): judge what waits, settle what deployed, promote automatically.
+//!
+//! It never authorises an actor: the people-facing services around it do, before they ask for a
+//! judgement.
+
+use serde_json::{json, Value};
+use slipway_core::audit::AuditEntry;
+use slipway_core::deploy::progress::Run;
+use slipway_core::governance::promotion::{place, transition, PromotionEvent, PromotionState};
+use slipway_core::governance::{
+    judge as judge_facts, Decision, Facts, Judgement, PastDeployment, Verdict,
+};
+use slipway_core::model::Environment;
+use slipway_core::Name;
+use slipway_store::{PromotionFilter, StoredPromotion, StoredRelease, WriteTx};
+
+use super::{environment, lifecycle_of, open, release_of};
+use crate::services::parse_name;
+use crate::services::runs::prepare_runs;
+use crate::transitions::deployment::insert_in;
+use crate::{AppState, ServiceError};
+
+/// Gather every fact a judgement needs, inside the write that will record it, and the runs the
+/// deployment would have (computed once: they decide the `targets` criterion and, on go, deploy).
+pub(super) async fn facts(
+    state: &AppState,
+    tx: &mut WriteTx<'_>,
+    p: &StoredPromotion,
+    release: &StoredRelease,
+    env: &Environment,
+) -> Result<(Facts, Result<Vec<Run>, ServiceError>), ServiceError> {
+    let deployments = tx
+        .release_deployments(&p.project, &p.release_version)
+        .await?
+        .into_iter()
+        .filter(|(_, _, kind, _)| kind != "dry_run")
+        .filter_map(|(id, e, kind, st)| {
+            Some(PastDeployment {
+                id,
+                environment: Name::parse(&e).ok()?,
+                kind,
+                succeeded: st == "succeeded",
+            })
+        })
+        .collect();
+    let earlier_wave = match p.after_promotion {
+        None => None,
+        Some(id) => tx.promotion(id).await?.map(|e| {
+            let outcome = match e.state {
+                PromotionState::Succeeded => Some(true),
+                s if s.is_final() => Some(false),
+                _ => None,
+            };
+            (
+                Name::parse(&e.environment).unwrap_or_else(|_| env.name.clone()),
+                outcome,
+            )
+        }),
+    };
+    let signatures = crate::services::releases::check_environment_policy(state, release, &env.name)
+        .await
+        .map_err(|e| e.to_string());
+    let runs = prepare_runs(state, release, &env.name).await;
+    let deployable = runs.as_ref().map(|_| ()).map_err(|e| e.to_string());
+    let parity = match &env.gates.parity_with {
+        Some(with) => {
+            Some(crate::services::parity::compute(state, &release.project, with, &env.name).await?)
+        }
+        None => None,
+    };
+    let facts = Facts {
+        now: state.clock.now(),
+        environment: env.name.clone(),
+        protected: env.protected,
+        gates: env.gates.clone(),
+        placement: place(lifecycle_of(release), &env.name),
+        release_author: release.created_by.clone(),
+        requested_by: p.requested_by.clone(),
+        scheduled_for: p.scheduled_for.as_deref().and_then(|t| t.parse().ok()),
+        signatures,
+        deployments,
+        earlier_wave,
+        votes: tx.votes(p.id).await?,
+        checks: tx.checks(&p.project, &p.release_version).await?,
+        change_request: tx.change_request_of(p.id).await?.map(|c| c.state),
+        environment_busy: tx.busy_deployment(&p.project, &p.environment).await?,
+        deployable,
+        parity,
+    };
+    Ok((facts, runs))
+}
+
+fn verdicts(j: &Judgement) -> Vec<(String, Verdict)> {
+    j.criteria
+        .iter()
+        .map(|c| (c.name.clone(), c.verdict))
+        .collect()
+}
+
+fn decision_entry(p: &StoredPromotion, j: &Judgement, overridden: Option<&Value>) -> AuditEntry {
+    AuditEntry {
+        actor: "slipway".into(),
+        verb: "promotion.decision".into(),
+        subject: format!("promotion/{}", p.id),
+        details: json!({
+            "project": p.project, "release": p.release_version, "environment": p.environment,
+            "promotion": p.id, "decision": j.decision.as_str(),
+            "waiting_for": j.names(Verdict::Pending), "failing": j.names(Verdict::Fail),
+            "override": overridden,
+        }),
+    }
+}
+
+/// The release and the environment a stored promotion is about.
+pub(super) async fn subject_of(
+    state: &AppState,
+    p: &StoredPromotion,
+) -> Result<(StoredRelease, Environment), ServiceError> {
+    let project = parse_name("project", &p.project)?;
+    let release = release_of(state, &project, &p.release_version).await?;
+    let env = environment(state, &parse_name("environment", &p.environment)?).await?;
+    Ok((release, env))
+}
+
+/// Judge a waiting promotion again and act on the decision. Returns the new state when it
+/// changed.
+pub async fn judge(state: &AppState, id: i64) -> Result<Option<PromotionState>, ServiceError> {
+    let Some(p) = state.store.promotion(id).await? else {
+        return Ok(None);
+    };
+    let (release, env) = subject_of(state, &p).await?;
+    let mut tx = state.store.write().await?;
+    let Some(mut p) = tx.promotion(id).await? else {
+        return Ok(None);
+    };
+    if p.state != PromotionState::Waiting {
+        return Ok(None);
+    }
+    let (facts, runs) = facts(state, &mut tx, &p, &release, &env).await?;
+    let judgement = judge_facts(&facts);
+    let last = tx.decisions(id).await?.pop();
+    let last_verdicts = last
+        .as_ref()
+        .and_then(|d| serde_json::from_value::<Judgement>(d.record["judgement"].clone()).ok())
+        .map(|j| verdicts(&j));
+    let changed = last_verdicts.as_ref() != Some(&verdicts(&judgement));
+    let next = transition(p.state, PromotionEvent::Judged(judgement.decision))
+        .map_err(|e| ServiceError::state(e.to_string(), ""))?;
+    if !changed && next == p.state && p.recheck_at == judgement.recheck_at {
+        return Ok(None);
+    }
+    if changed {
+        let record = json!({ "judgement": judgement, "facts_at": facts.now.to_string() });
+        tx.insert_decision(id, judgement.decision.as_str(), &record)
+            .await?;
+        tx.audit(decision_entry(&p, &judgement, None));
+    }
+    if judgement.decision == Decision::Go {
+        start_deployment(&mut tx, &mut p, &release, &env, runs?).await?;
+    }
+    p.state = next;
+    p.recheck_at = judgement.recheck_at.clone();
+    tx.update_promotion(&p).await?;
+    if !changed {
+        tx.audit(AuditEntry {
+            actor: "slipway".into(),
+            verb: "promotion.recheck".into(),
+            subject: format!("promotion/{id}"),
+            details: json!({ "recheck_at": p.recheck_at }),
+        });
+    }
+    tx.commit().await?;
+    state.wake_orchestrator();
+    Ok((next != PromotionState::Waiting).then_some(next))
+}
+
+pub(super) async fn start_deployment(
+    tx: &mut WriteTx<'_>,
+    p: &mut StoredPromotion,
+    release: &StoredRelease,
+    env: &Environment,
+    runs: Vec<Run>,
+) -> Result<(), ServiceError> {
+    let d = insert_in(
+        tx,
+        &p.requested_by,
+        &release.project,
+        &release.version.to_string(),
+        &env.name,
+        "deploy",
+        None,
+        runs,
+    )
+    .await?;
+    p.deployment_id = Some(d.id);
+    Ok(())
+}
+
+/// The governance loop's step: judge waiting promotions whose time has come, settle those
+/// whose deployment ended, and start automatic promotions into the next phase.
+pub async fn tick(state: &AppState) -> Result<(), ServiceError> {
+    let open = state
+        .store
+        .promotions(&PromotionFilter {
+            states: vec![PromotionState::Waiting, PromotionState::Deploying],
+            ..PromotionFilter::default()
+        })
+        .await?;
+    for p in open {
+        match p.state {
+            PromotionState::Waiting => {
+                judge(state, p.id).await?;
+            }
+            PromotionState::Deploying => settle(state, &p).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn settle(state: &AppState, p: &StoredPromotion) -> Result<(), ServiceError> {
+    let Some(deployment_id) = p.deployment_id else {
+        return Ok(());
+    };
+    let Some(d) = state.store.deployment(deployment_id).await? else {
+        return Ok(());
+    };
+    if !d.state.is_final() {
+        return Ok(());
+    }
+    let succeeded = d.state.as_str() == "succeeded";
+    let mut tx = state.store.write().await?;
+    let Some(mut p) = tx.promotion(p.id).await? else {
+        return Ok(());
+    };
+    if p.state != PromotionState::Deploying {
+        return Ok(());
+    }
+    p.state = transition(p.state, PromotionEvent::DeploymentEnded { succeeded })
+        .map_err(|e| ServiceError::state(e.to_string(), ""))?;
+    tx.update_promotion(&p).await?;
+    tx.audit(AuditEntry {
+        actor: "slipway".into(),
+        verb: "promotion.finish".into(),
+        subject: format!("promotion/{}", p.id),
+        details: json!({ "project": p.project, "release": p.release_version, "environment": p.environment, "promotion": p.id, "deployment": deployment_id, "state": p.state }),
+    });
+    tx.commit().await?;
+    if succeeded {
+        promote_automatically(state, &p).await?;
+    }
+    Ok(())
+}
+
+/// After a success, the next phase of the lifecycle, when it says `automatic: true`.
+async fn promote_automatically(state: &AppState, p: &StoredPromotion) -> Result<(), ServiceError> {
+    let project = parse_name("project", &p.project)?;
+    let release = release_of(state, &project, &p.release_version).await?;
+    let Some(lifecycle) = lifecycle_of(&release) else {
+        return Ok(());
+    };
+    let Ok(env) = Name::parse(&p.environment) else {
+        return Ok(());
+    };
+    let Some(next) = slipway_core::governance::promotion::automatic_next(lifecycle, &env) else {
+        return Ok(());
+    };
+    // Only once every environment of this phase has the release.
+    let done = state
+        .store
+        .release_deployments(&p.project, &p.release_version)
+        .await?;
+    let phase_done = lifecycle
+        .phases
+        .iter()
+        .find(|ph| ph.environments.contains(&env))
+        .is_some_and(|ph| {
+            ph.environments.iter().all(|e| {
+                done.iter().any(|d| {
+                    d.environment == e.as_str()
+                        && d.kind == "deploy"
+                        && d.state.as_str() == "succeeded"
+                })
+            })
+        });
+    if !phase_done {
+        return Ok(());
+    }
+    let mut after = None;
+    let mut ids = Vec::new();
+    for name in &next.environments {
+        let env = environment(state, name).await?;
+        match open(state, "slipway", &release, &env, after, None).await {
+            Ok(id) => {
+                after = Some(id);
+                ids.push(id);
+            }
+            // Already waiting there: nothing to add.
+            Err(ServiceError::State { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    for id in ids {
+        judge(state, id).await?;
+    }
+    Ok(())
+}

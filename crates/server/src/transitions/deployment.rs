@@ -1,0 +1,133 @@
+//! The state transitions of a deployment that more than one caller writes: applying a
+//! state-machine event, switching to the rollback phase, and storing a new deployment.
+//!
+//! Each function changes the rows it is handed inside the caller's transaction; the caller
+//! commits, writes its own audit event where it has one, and wakes the orchestrator. This module
+//! never authorises, never commits, and never imports `services` or `engine`.
+
+use serde_json::json;
+use slipway_core::deploy::progress::{rollback_runs, Run, TaskStatus};
+use slipway_core::deploy::state::{transition, DeploymentEvent, DeploymentState, TaskState};
+use slipway_core::Name;
+use slipway_store::{StoredDeployment, StoredTask, WriteTx};
+
+use crate::ServiceError;
+
+/// The runs of the phase a deployment is in: forward, or its rollback.
+pub(crate) fn phase_runs(d: &StoredDeployment) -> &[Run] {
+    if d.phase == "rollback" {
+        &d.rollback_runs
+    } else {
+        &d.runs
+    }
+}
+
+pub(crate) fn statuses(tasks: &[StoredTask], phase: &str) -> Vec<TaskStatus> {
+    tasks
+        .iter()
+        .filter(|t| t.phase == phase)
+        .map(|t| TaskStatus {
+            run: t.run_index as usize,
+            batch: t.batch_index as usize,
+            target: t.target.clone(),
+            state: t.state,
+        })
+        .collect()
+}
+
+/// Apply a state-machine event; a final state gets its finishing time.
+pub(crate) fn settle(
+    d: &mut StoredDeployment,
+    event: DeploymentEvent,
+    failure: Option<String>,
+) -> Result<(), ServiceError> {
+    d.state = transition(d.state, event).map_err(|e| {
+        ServiceError::invalid(e.to_string(), "reload the deployment: its state moved on")
+    })?;
+    if failure.is_some() {
+        d.failure = failure;
+    }
+    if d.state.is_final() {
+        d.finished_at = Some(slipway_store::now());
+    }
+    Ok(())
+}
+
+/// Switch a deployment to its rollback phase: the undo of every run that completed somewhere.
+pub(crate) async fn start_rollback(
+    tx: &mut WriteTx<'_>,
+    d: &mut StoredDeployment,
+    tasks: &[StoredTask],
+) -> Result<(), ServiceError> {
+    let forward = statuses(tasks, "forward");
+    d.rollback_runs = rollback_runs(&d.runs, &forward, |_| Vec::new());
+    d.phase = "rollback".into();
+    if d.rollback_runs.is_empty() {
+        d.state = transition(d.state, DeploymentEvent::RollbackCompleted)
+            .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+        d.finished_at = Some(slipway_store::now());
+    }
+    // Pending forward tasks will never run now.
+    for mut t in tasks
+        .iter()
+        .filter(|t| t.phase == "forward" && t.state == TaskState::Pending)
+        .cloned()
+    {
+        t.state = TaskState::Cancelled;
+        tx.update_task(&t).await?;
+    }
+    Ok(())
+}
+
+/// Store a new deployment and its audit event in `tx`, once the environment is free.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_in(
+    tx: &mut slipway_store::WriteTx<'_>,
+    requested_by: &str,
+    project: &Name,
+    version: &str,
+    environment: &Name,
+    kind: &str,
+    rollback_of: Option<i64>,
+    runs: Vec<Run>,
+) -> Result<StoredDeployment, ServiceError> {
+    if let Some(busy) = tx
+        .busy_deployment(project.as_str(), environment.as_str())
+        .await?
+    {
+        return Err(ServiceError::state(
+            format!("deployment {busy} of {project} in {environment} is still in progress"),
+            "one deployment at a time per environment: wait for it, or cancel it",
+        ));
+    }
+    let mut d = StoredDeployment {
+        id: 0,
+        project: project.to_string(),
+        release_version: version.to_string(),
+        environment: environment.to_string(),
+        kind: kind.to_string(),
+        rollback_of,
+        state: transition(DeploymentState::Pending, DeploymentEvent::Start)
+            .expect("a new deployment can start"),
+        phase: "forward".into(),
+        runs,
+        rollback_runs: Vec::new(),
+        requested_by: requested_by.to_string(),
+        created_at: slipway_store::now(),
+        finished_at: None,
+        failure: None,
+    };
+    d.id = tx.insert_deployment(&d).await?;
+    let steps: Vec<String> = d
+        .runs
+        .iter()
+        .map(|r| format!("{} {}", r.step, r.name))
+        .collect();
+    tx.audit(slipway_core::audit::AuditEntry {
+        actor: requested_by.to_string(),
+        verb: format!("deployment.{kind}"),
+        subject: format!("deployment/{}", d.id),
+        details: json!({ "project": project, "release": version, "environment": environment, "rollback_of": rollback_of, "steps": steps }),
+    });
+    Ok(d)
+}
