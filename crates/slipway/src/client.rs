@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 use slipway_core::CertFingerprint;
 
-use crate::pin::{self, PinnedCert};
+use slipway_protocol::pin::{self, PinnedCert};
 
 /// Exit codes, documented in docs/cli.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,6 @@
 //! (`up`, `server`) or talk to one through its HTTP API (every other verb).
 
 mod admin;
-mod agent;
 mod client;
 mod configure;
 mod demo;
@@ -11,7 +10,6 @@ mod evidence;
 mod example;
 mod govern;
 mod output;
-mod pin;
 mod run;
 mod vault;
 mod webhook;
@@ -140,7 +138,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  slipway agent --server https://slipway.internal:8443 --server-fingerprint sha256:3f9a… --name app-01 --enroll-token slw_enroll_…\n  slipway agent --server http://127.0.0.1:8080 --insecure-http --name dev-01 --enroll-token slw_enroll_…"
     )]
-    Agent(agent::AgentArgs),
+    Agent(slipway_agent::AgentArgs),
     /// Artifacts in the release vault: push, list, show, download.
     #[command(subcommand)]
     Artifact(vault::ArtifactCommand),
@@ -200,7 +198,7 @@ fn main() -> ExitCode {
         Command::Release(c) => vault::release(c),
         Command::Webhook(c) => webhook::webhook(c),
         Command::Evidence(c) => evidence::evidence(c),
-        Command::Agent(args) => agent::run(args),
+        Command::Agent(args) => slipway_agent::run(args, stop_agent).map_err(agent_failure),
         Command::DemoAppserver(args) => demo::run(args),
         Command::Deploy(args) => deploy::deploy(args),
         Command::Rollback(args) => deploy::rollback(args),
@@ -224,6 +222,27 @@ fn main() -> ExitCode {
             ExitCode::from(failure.exit as u8)
         }
     }
+}
+
+/// The exit code of each way the agent stops, as docs/cli.md lists them.
+fn agent_failure(error: slipway_agent::AgentError) -> Failure {
+    use slipway_agent::AgentError as E;
+    let exit = match &error {
+        E::Invalid(_) => client::Exit::Invalid,
+        E::Io(_) => client::Exit::Failed,
+        E::NotAccepted(_) => client::Exit::NotAllowed,
+        E::Conflict(_) => client::Exit::Conflict,
+        E::Unreachable(_) => client::Exit::Unreachable,
+        E::Untrusted(_) => client::Exit::Untrusted,
+    };
+    Failure::new(exit, error.to_string())
+}
+
+/// Ends the process from an agent thread that cannot go on (see `slipway_agent::Stop`).
+fn stop_agent(error: slipway_agent::AgentError) -> ! {
+    let failure = agent_failure(error);
+    eprintln!("{failure}");
+    std::process::exit(failure.exit as i32);
 }
 
 /// Whether the command line asked for `--output json` (checked after clap accepted it).

@@ -1,5 +1,6 @@
 //! `sql.run` and `sql.rollback`: a script from a `sql` component (a zip or tar.gz of SQL files)
-//! run in one transaction against SQLite or PostgreSQL, all or nothing.
+//! run in one transaction against SQLite or PostgreSQL, all or nothing. It never keeps a
+//! connection beyond one script.
 //!
 //! The agent has no async runtime of its own: each run builds a small current-thread tokio
 //! runtime on a worker thread, while the action's thread keeps the lease alive and listens for a
@@ -14,10 +15,11 @@ use slipway_core::Name;
 use slipway_protocol::Assignment;
 use sqlx::Connection as _;
 
-use super::actions::{fail, fetch, ok, Outcome};
 use super::archive::{self, check_writable, relative_path, Limits};
-use super::work::LogSink;
-use super::Link;
+use crate::fetch::fetch;
+use crate::link::Link;
+use crate::outcome::{fail, ok, Outcome};
+use crate::sink::LogSink;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 

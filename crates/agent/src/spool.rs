@@ -15,14 +15,14 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Bytes of lines kept in memory before they spill to the spool file.
-pub const MEMORY_BYTES: usize = 512 * 1024;
+pub(crate) const MEMORY_BYTES: usize = 512 * 1024;
 /// Bytes of the newest lines kept once the spool is full.
-pub const TAIL_BYTES: usize = 256 * 1024;
+pub(crate) const TAIL_BYTES: usize = 256 * 1024;
 /// The longest line kept whole; longer ones are cut (a minified file printed by mistake).
-pub const MAX_LINE_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_LINE_BYTES: usize = 16 * 1024;
 
 /// The spool's bound from `SLIPWAY_AGENT_LOG_SPOOL_MB` (default 64, at least 1).
-pub fn spool_bytes_from_env() -> u64 {
+pub(crate) fn spool_bytes_from_env() -> u64 {
     std::env::var("SLIPWAY_AGENT_LOG_SPOOL_MB")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -33,12 +33,12 @@ pub fn spool_bytes_from_env() -> u64 {
 }
 
 /// The marker that stands for `n` dropped lines.
-pub fn dropped_marker(n: u64) -> String {
+pub(crate) fn dropped_marker(n: u64) -> String {
     format!("[… {n} lines dropped: log spool full …]")
 }
 
 /// Cut a line longer than [`MAX_LINE_BYTES`] at a character boundary, and say so.
-pub fn cap_line(mut line: String) -> String {
+pub(crate) fn cap_line(mut line: String) -> String {
     if line.len() > MAX_LINE_BYTES {
         let mut cut = MAX_LINE_BYTES;
         while !line.is_char_boundary(cut) {
@@ -53,7 +53,7 @@ pub fn cap_line(mut line: String) -> String {
     line
 }
 
-pub struct LogQueue {
+pub(crate) struct LogQueue {
     memory: VecDeque<String>,
     memory_bytes: usize,
     spool_path: PathBuf,
@@ -70,7 +70,7 @@ pub struct LogQueue {
 }
 
 impl LogQueue {
-    pub fn new(spool_path: PathBuf, spool_limit: u64) -> LogQueue {
+    pub(crate) fn new(spool_path: PathBuf, spool_limit: u64) -> LogQueue {
         LogQueue {
             memory: VecDeque::new(),
             memory_bytes: 0,
@@ -87,12 +87,12 @@ impl LogQueue {
     }
 
     /// Lines waiting, wherever they are (the marker counts as one).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.memory.is_empty() && !self.spooled() && self.tail.is_empty() && self.dropped == 0
     }
 
     /// Whether lines wait beyond memory (the sender should catch up).
-    pub fn backlog(&self) -> bool {
+    pub(crate) fn backlog(&self) -> bool {
         self.spooled() || !self.tail.is_empty() || self.dropped > 0
     }
 
@@ -100,7 +100,7 @@ impl LogQueue {
         self.write_at > self.read_at
     }
 
-    pub fn push(&mut self, line: String) {
+    pub(crate) fn push(&mut self, line: String) {
         let line = cap_line(line);
         if !self.backlog() && self.memory_bytes + line.len() <= MEMORY_BYTES {
             self.memory_bytes += line.len();
@@ -168,7 +168,7 @@ impl LogQueue {
     /// Up to `max_lines` / `max_bytes` of the oldest lines, left in the queue until
     /// [`LogQueue::ack`] removes them. Moves lines from the spool (then the marker and the tail)
     /// into memory as memory empties.
-    pub fn peek(&mut self, max_lines: usize, max_bytes: usize) -> Vec<String> {
+    pub(crate) fn peek(&mut self, max_lines: usize, max_bytes: usize) -> Vec<String> {
         if self.memory.is_empty() {
             self.refill();
         }
@@ -185,7 +185,7 @@ impl LogQueue {
     }
 
     /// The server has the first `n` lines of the last peek.
-    pub fn ack(&mut self, n: usize) {
+    pub(crate) fn ack(&mut self, n: usize) {
         for _ in 0..n {
             if let Some(line) = self.memory.pop_front() {
                 self.memory_bytes -= line.len();
@@ -245,7 +245,7 @@ impl LogQueue {
     }
 
     /// Forget every waiting line (the task is no longer this agent's) and the spool file.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.memory.clear();
         self.memory_bytes = 0;
         self.tail.clear();
@@ -264,7 +264,7 @@ impl Drop for LogQueue {
 }
 
 /// The spool file of a task, in the agent's data folder.
-pub fn spool_path(data: &Path, task_id: &str, attempt: i64) -> PathBuf {
+pub(crate) fn spool_path(data: &Path, task_id: &str, attempt: i64) -> PathBuf {
     let safe: String = task_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')

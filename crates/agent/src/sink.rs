@@ -1,15 +1,15 @@
-//! Taking tasks and reporting them: lease (long poll), logs in batches that also keep the lease
-//! alive, and a result delivered until the server has it.
+//! Output of one task on its way to the server: masked, batched, flushed at least every second
+//! so the lease stays alive, and held in a bounded queue (`spool`) while the server is away. It
+//! never runs anything; actions write lines into it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use slipway_core::deploy::vars::mask;
-use slipway_protocol::{Assignment, LeaseResponse, LogAck, LogBatch, TaskResult};
+use slipway_protocol::{Assignment, LogAck, LogBatch};
 
-use super::actions::{self, Outcome};
-use super::spool::{self, LogQueue};
-use super::{CallError, Link};
+use crate::link::{CallError, Link};
+use crate::spool::{self, LogQueue};
 
 /// Lines per log request, and bytes: a backlog is sent in batches of this size.
 const BATCH_LINES: usize = 500;
@@ -20,7 +20,7 @@ const EAGER_LINES: usize = 200;
 /// Output of one task on its way to the server: masked, batched, and flushed at least every
 /// second so the lease stays alive while the action works. Waiting lines are bounded (see
 /// `spool.rs`): memory, then a spool file, then a visible "lines dropped" marker.
-pub struct LogSink<'a> {
+pub(crate) struct LogSink<'a> {
     link: &'a Link,
     credential: &'a str,
     task: &'a Assignment,
@@ -34,11 +34,16 @@ pub struct LogSink<'a> {
     retry_at: Option<Instant>,
     retry_wait: Duration,
     /// Set when the server says to stop (cancelled deployment, lost lease).
-    pub cancelled: bool,
+    pub(crate) cancelled: bool,
 }
 
 impl<'a> LogSink<'a> {
-    fn new(link: &'a Link, credential: &'a str, data: &Path, task: &'a Assignment) -> Self {
+    pub(crate) fn new(
+        link: &'a Link,
+        credential: &'a str,
+        data: &Path,
+        task: &'a Assignment,
+    ) -> Self {
         let path = spool::spool_path(data, &task.task_id, task.attempt);
         // One task at a time: whatever an earlier (killed) agent left in the spool is stale.
         if let Some(dir) = path.parent() {
@@ -59,7 +64,7 @@ impl<'a> LogSink<'a> {
         }
     }
 
-    pub fn line(&mut self, text: impl AsRef<str>) {
+    pub(crate) fn line(&mut self, text: impl AsRef<str>) {
         self.queue.push(mask(text.as_ref(), &self.task.secrets));
         self.fresh += 1;
         if (self.fresh >= EAGER_LINES || self.queue.backlog()) && self.may_try() {
@@ -72,7 +77,7 @@ impl<'a> LogSink<'a> {
     }
 
     /// Flush if a second has passed: call this often while an action waits.
-    pub fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         if self.last_flush.elapsed() >= Duration::from_secs(1) && self.may_try() {
             self.flush();
         }
@@ -80,7 +85,7 @@ impl<'a> LogSink<'a> {
 
     /// Deliver every queued line before the result: output cut off by a network failure arrives
     /// once the network is back (each batch at most once, by its line numbers).
-    pub fn drain(&mut self) {
+    pub(crate) fn drain(&mut self) {
         let mut wait = Duration::from_millis(250);
         while !self.queue.is_empty() && !self.cancelled {
             if !self.flush() {
@@ -94,7 +99,7 @@ impl<'a> LogSink<'a> {
 
     /// Send the next batch of queued lines (an empty one renews the lease); false when the
     /// server could not be reached (they stay queued).
-    pub fn flush(&mut self) -> bool {
+    pub(crate) fn flush(&mut self) -> bool {
         self.last_flush = Instant::now();
         self.fresh = 0;
         let lines = self.queue.peek(BATCH_LINES, BATCH_BYTES);
@@ -140,76 +145,6 @@ impl<'a> LogSink<'a> {
                 self.retry_at = Some(Instant::now() + self.retry_wait);
                 self.retry_wait = (self.retry_wait * 2).min(Duration::from_secs(10));
                 false
-            }
-        }
-    }
-}
-
-/// Take tasks until the server no longer accepts this agent.
-pub fn work_loop(link: &Link, credential: &str, data: &std::path::Path) -> Result<(), String> {
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        match link.post::<_, LeaseResponse>(
-            "/api/v1/agent/lease",
-            Some(credential),
-            &serde_json::json!({ "wait": true }),
-        ) {
-            Ok(LeaseResponse { task: Some(task) }) => {
-                backoff = Duration::from_secs(1);
-                run_task(link, credential, data, &task);
-            }
-            Ok(LeaseResponse { task: None }) => backoff = Duration::from_secs(1),
-            Err(CallError::Refused(401, detail)) => return Err(detail),
-            Err(CallError::Refused(_, _)) | Err(CallError::Unreachable(_)) => {
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(15));
-            }
-        }
-    }
-}
-
-fn run_task(link: &Link, credential: &str, data: &std::path::Path, task: &Assignment) {
-    let mut sink = LogSink::new(link, credential, data, task);
-    let mode = if task.check_only { "check" } else { "run" };
-    sink.line(format!(
-        "== step {} \"{}\" ({mode}, attempt {})",
-        task.step, task.name, task.attempt
-    ));
-    let outcome = actions::execute(link, credential, data, task, &mut sink);
-    let Outcome {
-        success,
-        exit_code,
-        summary,
-    } = outcome;
-    sink.line(format!(
-        "== {}: {summary}",
-        if success { "done" } else { "FAILED" }
-    ));
-    sink.drain();
-    let result = TaskResult {
-        attempt: task.attempt,
-        success,
-        exit_code,
-        summary: mask(&summary, &task.secrets),
-    };
-    deliver(link, credential, task, &result);
-}
-
-/// Send the result until the server has it: results are idempotent by task and attempt, so a
-/// retry after a cut connection is harmless. Gives up only when the server refuses it for good.
-fn deliver(link: &Link, credential: &str, task: &Assignment, result: &TaskResult) {
-    let path = format!("/api/v1/agent/tasks/{}/result", task.task_id);
-    let mut wait = Duration::from_millis(500);
-    loop {
-        match link.post_empty(&path, credential, result) {
-            Ok(()) => return,
-            Err(CallError::Refused(code, detail)) if code != 401 && (400..500).contains(&code) => {
-                eprintln!("result of task {} refused ({code}): {detail}", task.task_id);
-                return;
-            }
-            Err(_) => {
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_secs(10));
             }
         }
     }

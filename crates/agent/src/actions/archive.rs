@@ -1,5 +1,5 @@
 //! Archives on a target: `archive.extract` (and the reading of zip, tar.gz and tar it rests on,
-//! shared with `sql.run`).
+//! shared with `sql.run`). It never runs what it unpacks.
 //!
 //! An archive is read twice. The first pass reads only what each entry is (name, kind, size,
 //! link target) and checks the whole list: no entry may land outside the destination (absolute
@@ -16,9 +16,11 @@ use std::path::{Component, Path, PathBuf};
 use slipway_core::plan::PlaceParams;
 use slipway_protocol::Assignment;
 
-use super::actions::{fail, fetch, ok, read_history, switch_current, Outcome};
-use super::work::LogSink;
-use super::Link;
+use super::slots::{read_history, switch_current};
+use crate::fetch::fetch;
+use crate::link::Link;
+use crate::outcome::{fail, ok, Outcome};
+use crate::sink::LogSink;
 
 /// How much an archive may unpack to. The defaults stop zip bombs; the task variables
 /// `SLIPWAY_ARCHIVE_MAX_BYTES` and `SLIPWAY_ARCHIVE_MAX_ENTRIES` change them.

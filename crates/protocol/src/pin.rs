@@ -4,6 +4,8 @@
 //! names it carries; any other certificate is refused before a byte of HTTP is sent. The
 //! handshake's signature is still verified against the pinned certificate's key, so presenting
 //! the certificate without its private key gets nowhere.
+//!
+//! It never opens a connection itself: it hands a rustls configuration to the caller's HTTP client.
 
 use std::sync::{Arc, Mutex};
 
