@@ -1,14 +1,15 @@
-//! `promote`, `promotion …`, `check report`, `rfc …` and `clock …`: promotion governance from
-//! the command line.
+//! `promote` and `promotion …`: promote a release along its lifecycle and follow the gates'
+//! judgement. It never judges anything itself: the server's gates do.
 
 use std::time::{Duration, Instant};
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::client::{encode, Client, Exit, Failure};
+use crate::client::{encode, Client};
+use crate::error::{Exit, Failure};
 use crate::output::{self, cell, table, Format};
-use crate::Remote;
+use crate::remote::Remote;
 
 #[derive(Args)]
 pub struct PromoteArgs {
@@ -98,92 +99,6 @@ pub enum PromotionCommand {
     },
 }
 
-#[derive(Subcommand)]
-pub enum CheckCommand {
-    /// Report the result of a named check (tests, quality gate, scan) for a release, as CI does.
-    #[command(
-        after_help = "Example:\n  slipway check report --project pets --release 1.4.2 --name sonar --status passed --url https://sonar.example/pets"
-    )]
-    Report {
-        #[arg(long)]
-        project: String,
-        #[arg(long)]
-        release: String,
-        #[arg(long)]
-        name: String,
-        #[arg(long, value_enum)]
-        status: CheckStatusArg,
-        #[arg(long)]
-        url: Option<String>,
-        #[arg(long, default_value = "")]
-        details: String,
-        #[command(flatten)]
-        remote: Remote,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum CheckStatusArg {
-    Passed,
-    Failed,
-}
-
-#[derive(Subcommand)]
-pub enum RfcCommand {
-    /// List change requests.
-    #[command(after_help = "Example:\n  slipway rfc list --open")]
-    List {
-        #[arg(long)]
-        open: bool,
-        #[command(flatten)]
-        remote: Remote,
-    },
-    /// Show a change request and its pre-filled body.
-    #[command(after_help = "Example:\n  slipway rfc show 2")]
-    Show {
-        id: i64,
-        #[command(flatten)]
-        remote: Remote,
-    },
-    /// Approve a change request (CAB).
-    #[command(after_help = "Example:\n  slipway rfc approve 2 --comment \"CAB of 2026-11-24\"")]
-    Approve {
-        id: i64,
-        #[arg(long)]
-        comment: String,
-        #[command(flatten)]
-        remote: Remote,
-    },
-    /// Reject a change request (CAB).
-    #[command(
-        after_help = "Example:\n  slipway rfc reject 2 --comment \"overlaps the payroll run\""
-    )]
-    Reject {
-        id: i64,
-        #[arg(long)]
-        comment: String,
-        #[command(flatten)]
-        remote: Remote,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum ClockCommand {
-    /// Show the time gates are judged at.
-    #[command(after_help = "Example:\n  slipway clock show")]
-    Show {
-        #[command(flatten)]
-        remote: Remote,
-    },
-    /// Move a manual clock (server started with SLIPWAY_CLOCK=manual; rehearsals and tests).
-    #[command(after_help = "Example:\n  slipway clock set 2026-11-24T19:00:00Z")]
-    Set {
-        at: String,
-        #[command(flatten)]
-        remote: Remote,
-    },
-}
-
 /// Print a promotion's state and, when it is not through, each criterion that holds it.
 pub(crate) fn describe(p: &Value) {
     println!(
@@ -222,7 +137,7 @@ pub(crate) fn describe(p: &Value) {
     }
 }
 
-pub fn promote(args: PromoteArgs) -> Result<(), Failure> {
+pub(crate) fn promote(args: PromoteArgs) -> Result<(), Failure> {
     let client = args.remote.client();
     let views = client.post(
         "/api/v1/promotions",
@@ -305,7 +220,7 @@ pub(crate) fn wait_for(
     }
 }
 
-pub fn promotion(command: PromotionCommand) -> Result<(), Failure> {
+pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
     match command {
         PromotionCommand::List {
             project,
@@ -385,219 +300,10 @@ pub fn promotion(command: PromotionCommand) -> Result<(), Failure> {
     }
 }
 
-fn act(remote: &Remote, id: i64, what: &str, body: Value) -> Result<(), Failure> {
+pub(crate) fn act(remote: &Remote, id: i64, what: &str, body: Value) -> Result<(), Failure> {
     let p = remote
         .client()
         .post(&format!("/api/v1/promotions/{id}/{what}"), &body)?;
     output::show(remote, &p, describe);
-    Ok(())
-}
-
-pub fn check(command: CheckCommand) -> Result<(), Failure> {
-    let CheckCommand::Report {
-        project,
-        release,
-        name,
-        status,
-        url,
-        details,
-        remote,
-    } = command;
-    let status = match status {
-        CheckStatusArg::Passed => "passed",
-        CheckStatusArg::Failed => "failed",
-    };
-    let result = remote.client().post(
-        "/api/v1/checks",
-        &json!({ "project": project, "release": release, "name": name, "status": status, "url": url, "details": details }),
-    )?;
-    output::show(&remote, &result, |r| {
-        println!(
-            "check {} of {project} {release}: {}",
-            cell(&r["name"]),
-            cell(&r["status"])
-        );
-    });
-    Ok(())
-}
-
-fn describe_rfc(r: &Value) {
-    println!(
-        "change request {}: {} ({})",
-        cell(&r["id"]),
-        cell(&r["body"]["title"]),
-        cell(&r["state"])
-    );
-    println!(
-        "  risk {}: {}",
-        cell(&r["body"]["risk"]["level"]),
-        cell(&r["body"]["risk"]["reasons"])
-    );
-    println!("  window: {}", cell(&r["body"]["window"]));
-    for s in r["body"]["plan"].as_array().into_iter().flatten() {
-        println!("  plan      {}", cell(s));
-    }
-    for s in r["body"]["rollback_plan"].as_array().into_iter().flatten() {
-        println!("  rollback  {}", cell(s));
-    }
-    if !r["decided_by"].is_null() {
-        println!(
-            "  decided by {}: {}",
-            cell(&r["decided_by"]),
-            cell(&r["comment"])
-        );
-    }
-}
-
-pub fn rfc(command: RfcCommand) -> Result<(), Failure> {
-    match command {
-        RfcCommand::List { open, remote } => {
-            let list = remote
-                .client()
-                .get(&format!("/api/v1/change-requests?open={open}"))?;
-            output::show(&remote, &list, |list| {
-                let rows: Vec<Vec<String>> = list
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|r| {
-                        vec![
-                            cell(&r["id"]),
-                            cell(&r["body"]["title"]),
-                            cell(&r["body"]["risk"]["level"]),
-                            cell(&r["state"]),
-                            cell(&r["promotion_id"]),
-                        ]
-                    })
-                    .collect();
-                table(&["ID", "TITLE", "RISK", "STATE", "PROMOTION"], &rows);
-            });
-            Ok(())
-        }
-        RfcCommand::Show { id, remote } => {
-            let r = remote
-                .client()
-                .get(&format!("/api/v1/change-requests/{id}"))?;
-            output::show(&remote, &r, describe_rfc);
-            Ok(())
-        }
-        RfcCommand::Approve {
-            id,
-            comment,
-            remote,
-        } => decide_rfc(&remote, id, true, &comment),
-        RfcCommand::Reject {
-            id,
-            comment,
-            remote,
-        } => decide_rfc(&remote, id, false, &comment),
-    }
-}
-
-fn decide_rfc(remote: &Remote, id: i64, approve: bool, comment: &str) -> Result<(), Failure> {
-    let r = remote.client().post(
-        &format!("/api/v1/change-requests/{id}/decision"),
-        &json!({ "approve": approve, "comment": comment }),
-    )?;
-    output::show(remote, &r, describe_rfc);
-    Ok(())
-}
-
-pub fn clock(command: ClockCommand) -> Result<(), Failure> {
-    let (remote, answer) = match command {
-        ClockCommand::Show { remote } => {
-            let a = remote.client().get("/api/v1/clock")?;
-            (remote, a)
-        }
-        ClockCommand::Set { at, remote } => {
-            let a = remote
-                .client()
-                .put("/api/v1/clock", &json!({ "now": at }))?;
-            (remote, a)
-        }
-    };
-    output::show(&remote, &answer, |a| {
-        let mode = if a["manual"] == true {
-            "manual"
-        } else {
-            "system"
-        };
-        println!("{} ({mode} clock)", cell(&a["now"]));
-    });
-    Ok(())
-}
-
-#[derive(Args)]
-pub struct ParityArgs {
-    #[arg(long)]
-    project: String,
-    /// Default: MET.
-    #[arg(long)]
-    left: Option<String>,
-    /// Default: the last environment of the chain.
-    #[arg(long)]
-    right: Option<String>,
-    #[command(flatten)]
-    remote: Remote,
-}
-
-/// Print the parity report; exit 1 when there is undeclared drift, so CI can require parity.
-pub fn parity(args: ParityArgs) -> Result<(), Failure> {
-    let mut query = Vec::new();
-    if let Some(l) = &args.left {
-        query.push(format!("left={}", encode(l)));
-    }
-    if let Some(r) = &args.right {
-        query.push(format!("right={}", encode(r)));
-    }
-    let report = args.remote.client().get(&format!(
-        "/api/v1/projects/{}/parity?{}",
-        encode(&args.project),
-        query.join("&")
-    ))?;
-    output::show(&args.remote, &report, |r| {
-        println!(
-            "parity of {}: {} ({}) vs {} ({})",
-            args.project,
-            cell(&r["left"]),
-            cell(&r["left_release"]),
-            cell(&r["right"]),
-            cell(&r["right_release"])
-        );
-        let rows: Vec<Vec<String>> = r["findings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|f| {
-                vec![
-                    if f["drift"] == true {
-                        "DRIFT"
-                    } else {
-                        "declared"
-                    }
-                    .to_string(),
-                    cell(&f["kind"]),
-                    cell(&f["detail"]),
-                ]
-            })
-            .collect();
-        table(&["", "KIND", "DETAIL"], &rows);
-    });
-    let drift = report["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|f| f["drift"] == true)
-        .count();
-    if drift > 0 {
-        return Err(Failure::new(
-            Exit::Failed,
-            format!(
-                "{drift} undeclared difference(s) between {} and {}",
-                cell(&report["left"]),
-                cell(&report["right"])
-            ),
-        ));
-    }
     Ok(())
 }

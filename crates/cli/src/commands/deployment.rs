@@ -1,51 +1,16 @@
-//! `deploy`, `rollback` and `deployment …`: start deployments and follow them to their end.
+//! `deployment …`: follow, list and steer deployments (logs, interventions, cancel). It never
+//! runs a step itself.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
-use crate::client::{Client, Exit, Failure};
+use super::follow::{finish, intervention_help, PAGE};
+use crate::client::Client;
+use crate::error::Failure;
 use crate::output::{self, cell, table, Format};
-use crate::Remote;
-
-#[derive(Args)]
-pub struct DeployArgs {
-    #[arg(long)]
-    project: String,
-    /// The release version, e.g. 1.4.2.
-    #[arg(long)]
-    release: String,
-    #[arg(long = "env")]
-    environment: String,
-    /// Check every step on the real targets (disk, permissions, artifacts…) and change nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Follow the deployment to its end; exit 0 only if it succeeded.
-    #[arg(long)]
-    wait: bool,
-    /// Give up waiting after this many seconds (the deployment goes on).
-    #[arg(long, default_value_t = 3600)]
-    timeout: u64,
-    #[command(flatten)]
-    remote: Remote,
-}
-
-#[derive(Args)]
-pub struct RollbackArgs {
-    #[arg(long)]
-    project: String,
-    #[arg(long = "env")]
-    environment: String,
-    /// Follow the rollback to its end; exit 0 only if it succeeded.
-    #[arg(long)]
-    wait: bool,
-    #[arg(long, default_value_t = 3600)]
-    timeout: u64,
-    #[command(flatten)]
-    remote: Remote,
-}
+use crate::remote::Remote;
 
 #[derive(Subcommand)]
 pub enum DeploymentCommand {
@@ -137,189 +102,7 @@ pub enum DecisionArg {
     Cancel,
 }
 
-pub fn deploy(args: DeployArgs) -> Result<(), Failure> {
-    let client = args.remote.client();
-    let body = json!({ "project": args.project, "release": args.release, "environment": args.environment, "dry_run": args.dry_run });
-    let mut d = client.post("/api/v1/deployments", &body)?;
-    if let Some(p) = d.get("promotion").cloned() {
-        // The environment's gates said "wait": show why, and follow it if asked.
-        if args.remote.output == Format::Human {
-            crate::govern::describe(&p);
-        }
-        let id = p["id"].as_i64().unwrap_or(0);
-        if !args.wait {
-            if args.remote.output == Format::Json {
-                output::json(&d);
-            } else {
-                println!("it deploys once what it waits for arrives; follow it with `slipway promotion show {id}`");
-            }
-            return Ok(());
-        }
-        let p = crate::govern::wait_for(
-            &client,
-            id,
-            args.timeout,
-            args.remote.output == Format::Human,
-        )?;
-        let Some(deployment) = p["deployment_id"].as_i64() else {
-            return Err(Failure::new(Exit::Failed, format!("promotion {id} ended {} without a deployment; see `slipway promotion show {id}`", cell(&p["state"]))));
-        };
-        d = client.get(&format!("/api/v1/deployments/{deployment}"))?;
-    }
-    let id = d["id"].as_i64().unwrap_or(0);
-    if args.remote.output == Format::Human {
-        let what = if args.dry_run {
-            "dry run"
-        } else {
-            "deployment"
-        };
-        println!(
-            "{what} {id}: {} {} → {} ({} steps)",
-            args.project,
-            args.release,
-            args.environment,
-            d["runs"].as_array().map_or(0, Vec::len)
-        );
-    }
-    finish(&client, &args.remote, id, args.wait, args.timeout)
-}
-
-pub fn rollback(args: RollbackArgs) -> Result<(), Failure> {
-    let client = args.remote.client();
-    let d = client.post(
-        "/api/v1/rollbacks",
-        &json!({ "project": args.project, "environment": args.environment }),
-    )?;
-    let id = d["id"].as_i64().unwrap_or(0);
-    if args.remote.output == Format::Human {
-        println!(
-            "rollback {id}: undoing deployment {} of {} {} in {}",
-            cell(&d["rollback_of"]),
-            args.project,
-            cell(&d["release_version"]),
-            args.environment
-        );
-        for run in d["runs"].as_array().into_iter().flatten() {
-            println!("  {:<18} {}", cell(&run["action"]), cell(&run["name"]));
-        }
-    }
-    finish(&client, &args.remote, id, args.wait, args.timeout)
-}
-
-fn finish(
-    client: &Client,
-    remote: &Remote,
-    id: i64,
-    wait: bool,
-    timeout: u64,
-) -> Result<(), Failure> {
-    if !wait {
-        if remote.output == Format::Json {
-            output::json(&client.get(&format!("/api/v1/deployments/{id}"))?);
-        } else {
-            println!("follow it with `slipway deployment show {id} --wait`");
-        }
-        return Ok(());
-    }
-    let view = follow(client, id, timeout, remote.output == Format::Human)?;
-    if remote.output == Format::Json {
-        output::json(&view);
-    }
-    verdict(&view)
-}
-
-/// The exit a script can trust: 0 only when the deployment did what was asked.
-fn verdict(view: &Value) -> Result<(), Failure> {
-    let id = cell(&view["id"]);
-    match view["state"].as_str().unwrap_or("") {
-        "succeeded" => Ok(()),
-        "awaiting_decision" => Err(Failure::new(
-            Exit::Failed,
-            format!("deployment {id} stopped: {}\n  hint: decide with `slipway deployment decide {id} retry|skip|roll-back|cancel`", cell(&view["failure"])),
-        )),
-        "rolled_back" => Err(Failure::new(Exit::Failed, format!("deployment {id} failed and was rolled back: {}", cell(&view["failure"])))),
-        other => Err(Failure::new(Exit::Failed, format!("deployment {id} ended {other}: {}", cell(&view["failure"])))),
-    }
-}
-
-/// Poll until the deployment ends or waits for a person, printing task changes and output.
-fn follow(client: &Client, id: i64, timeout: u64, human: bool) -> Result<Value, Failure> {
-    let deadline = Instant::now() + Duration::from_secs(timeout);
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    let mut log_offset = 0i64;
-    loop {
-        let view = client.get(&format!("/api/v1/deployments/{id}"))?;
-        if human {
-            let logs = client.get(&format!(
-                "/api/v1/deployments/{id}/logs?after_line={log_offset}&limit={PAGE}"
-            ))?;
-            for line in logs["items"].as_array().into_iter().flatten() {
-                println!("    {}", cell(&line["line"]));
-            }
-            log_offset = logs["next_after_line"].as_i64().unwrap_or(log_offset);
-            for t in view["tasks"].as_array().into_iter().flatten() {
-                let key = format!(
-                    "{}/{}/{}",
-                    cell(&t["phase"]),
-                    cell(&t["run_index"]),
-                    cell(&t["target"])
-                );
-                let state = format!("{} #{}", cell(&t["state"]), cell(&t["attempt"]));
-                if seen.get(&key) != Some(&state) {
-                    let runs = if t["phase"] == "rollback" {
-                        &view["rollback_runs"]
-                    } else {
-                        &view["runs"]
-                    };
-                    let run = &runs[t["run_index"].as_u64().unwrap_or(0) as usize];
-                    let phase = if t["phase"] == "rollback" {
-                        "undo "
-                    } else {
-                        ""
-                    };
-                    println!(
-                        "  {phase}step {} {:<32} {:<12} {}{}",
-                        cell(&run["step"]),
-                        cell(&run["name"]),
-                        cell(&t["target"]),
-                        cell(&t["state"]),
-                        t["summary"]
-                            .as_str()
-                            .map(|s| format!(" — {s}"))
-                            .unwrap_or_default()
-                    );
-                    seen.insert(key, state);
-                }
-            }
-        }
-        let state = view["state"].as_str().unwrap_or("");
-        // Waiting for a person is no end: say so once per intervention, and keep waiting.
-        if state == "waiting_for_intervention" {
-            let key = format!("intervention/{}", cell(&view["intervention"]["step"]));
-            if !view["intervention"].is_null() && seen.insert(key, String::new()).is_none() {
-                eprintln!(
-                    "{}",
-                    intervention_help(&id.to_string(), &view["intervention"])
-                );
-            }
-        }
-        if matches!(
-            state,
-            "succeeded" | "failed" | "rolled_back" | "cancelled" | "awaiting_decision"
-        ) {
-            if human {
-                println!("deployment {id}: {state}");
-            }
-            return Ok(view);
-        }
-        if Instant::now() > deadline {
-            return Err(Failure::new(Exit::Failed, format!("gave up waiting for deployment {id} after {timeout} s; it goes on: `slipway deployment show {id}`")));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-pub fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
+pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
     match command {
         DeploymentCommand::List {
             project,
@@ -475,10 +258,7 @@ pub fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
     }
 }
 
-/// Lines asked for in one request (the server's page bound).
-const PAGE: i64 = 5000;
-
-fn is_over(client: &Client, id: i64) -> Result<bool, Failure> {
+pub(crate) fn is_over(client: &Client, id: i64) -> Result<bool, Failure> {
     let view = client.get(&format!("/api/v1/deployments/{id}"))?;
     Ok(matches!(
         view["state"].as_str().unwrap_or(""),
@@ -486,7 +266,12 @@ fn is_over(client: &Client, id: i64) -> Result<bool, Failure> {
     ))
 }
 
-fn answer(id: i64, verb: &str, comment: Option<String>, remote: &Remote) -> Result<(), Failure> {
+pub(crate) fn answer(
+    id: i64,
+    verb: &str,
+    comment: Option<String>,
+    remote: &Remote,
+) -> Result<(), Failure> {
     let d = remote.client().post(
         &format!("/api/v1/deployments/{id}/{verb}"),
         &json!({ "comment": comment }),
@@ -503,18 +288,7 @@ fn answer(id: i64, verb: &str, comment: Option<String>, remote: &Remote) -> Resu
     Ok(())
 }
 
-/// The lines that tell a person a deployment waits for them, and how to answer.
-fn intervention_help(id: &str, i: &Value) -> String {
-    format!(
-        "deployment {id} waits for a manual intervention at step {} \"{}\":\n  {}\n  answered by: {}\n  answer with `slipway deployment proceed {id} [--comment …]` or `slipway deployment abort {id} --comment …`",
-        cell(&i["step"]),
-        cell(&i["name"]),
-        cell(&i["instructions"]),
-        cell(&i["who_may_answer"]),
-    )
-}
-
-fn print_view(v: &Value) {
+pub(crate) fn print_view(v: &Value) {
     println!(
         "deployment {} — {} {} → {} ({}) {}",
         cell(&v["id"]),

@@ -1,5 +1,6 @@
 //! Evidence bundles: export a release's bundle from the server, show the server's evidence key,
-//! and verify a bundle offline (no server, no network: `slipway_core::evidence::verify`).
+//! and verify a bundle offline (no server, no network: `slipway_core::evidence::verify`). It
+//! never trusts a bundle's own claim of who signed it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -8,12 +9,13 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use slipway_core::evidence::{self, Origin, Report};
 
-use crate::client::{encode, Exit, Failure};
+use crate::client::encode;
+use crate::error::{Exit, Failure};
 use crate::output::{self, show, Format};
-use crate::Remote;
+use crate::remote::Remote;
 
 /// Bundles larger than this are refused by `verify` rather than read into memory.
-const MAX_BUNDLE: u64 = 4 << 30;
+pub(crate) const MAX_BUNDLE: u64 = 4 << 30;
 
 #[derive(Subcommand)]
 pub enum EvidenceCommand {
@@ -64,7 +66,7 @@ pub struct VerifyArgs {
     output: Format,
 }
 
-pub fn evidence(command: EvidenceCommand) -> Result<(), Failure> {
+pub(crate) fn evidence(command: EvidenceCommand) -> Result<(), Failure> {
     match command {
         EvidenceCommand::Export {
             project,
@@ -85,14 +87,19 @@ pub fn evidence(command: EvidenceCommand) -> Result<(), Failure> {
     }
 }
 
-fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
+pub(crate) fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
     Failure::new(
         Exit::Failed,
         format!("error: cannot {what} {}: {e}", path.display()),
     )
 }
 
-fn export(remote: &Remote, project: &str, release: &str, out: &Path) -> Result<(), Failure> {
+pub(crate) fn export(
+    remote: &Remote,
+    project: &str,
+    release: &str,
+    out: &Path,
+) -> Result<(), Failure> {
     let client = remote.client();
     let response = client.answer(
         client
@@ -156,7 +163,7 @@ fn export(remote: &Remote, project: &str, release: &str, out: &Path) -> Result<(
     Ok(())
 }
 
-fn problem_lines(report: &Report) -> String {
+pub(crate) fn problem_lines(report: &Report) -> String {
     report
         .problems
         .iter()
@@ -166,7 +173,7 @@ fn problem_lines(report: &Report) -> String {
 }
 
 /// The fingerprints the reader trusts, from `--key-fingerprint` and `--trust`.
-fn trusted_fingerprints(args: &VerifyArgs) -> Result<Vec<String>, Failure> {
+pub(crate) fn trusted_fingerprints(args: &VerifyArgs) -> Result<Vec<String>, Failure> {
     let mut trusted = Vec::new();
     if let Some(text) = &args.key_fingerprint {
         trusted.push(evidence::parse_fingerprint(text).ok_or_else(|| {
@@ -196,7 +203,7 @@ fn trusted_fingerprints(args: &VerifyArgs) -> Result<Vec<String>, Failure> {
     Ok(trusted)
 }
 
-fn read_bundle(path: &Path) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read_bundle(path: &Path) -> Result<Vec<u8>, Failure> {
     let size = std::fs::metadata(path)
         .map_err(|e| {
             Failure::new(
@@ -219,7 +226,7 @@ fn read_bundle(path: &Path) -> Result<Vec<u8>, Failure> {
     })
 }
 
-fn verify(args: VerifyArgs) -> Result<(), Failure> {
+pub(crate) fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let trusted = trusted_fingerprints(&args)?;
     let path = &args.file;
     let report = evidence::verify(&read_bundle(path)?, &trusted);
@@ -283,7 +290,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
 }
 
 /// What an intact bundle holds, for people.
-fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
+pub(crate) fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
     println!(
         "evidence bundle {}: intact: release {} of {}, exported {} by {}",
         path.display(),

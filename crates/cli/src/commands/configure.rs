@@ -1,4 +1,5 @@
-//! `validate` (offline) and `apply` (through the API).
+//! `validate` (offline, with `slipway-core`'s loader) and `apply` (through the API). It never
+//! changes the server without `apply`, and `apply` is all or nothing on the server's side.
 
 use std::path::PathBuf;
 
@@ -6,9 +7,9 @@ use clap::Args;
 use serde_json::json;
 use slipway_core::config::{load, Source};
 
-use crate::client::{Exit, Failure};
+use crate::error::{Exit, Failure};
 use crate::output::{self, Format};
-use crate::{read_files, Remote};
+use crate::remote::Remote;
 
 #[derive(Args)]
 pub struct ValidateArgs {
@@ -19,7 +20,7 @@ pub struct ValidateArgs {
     output: Format,
 }
 
-pub fn validate(args: ValidateArgs) -> Result<(), Failure> {
+pub(crate) fn validate(args: ValidateArgs) -> Result<(), Failure> {
     let files = read_files(&args.files)?;
     let sources: Vec<Source> = files
         .iter()
@@ -75,7 +76,7 @@ pub struct ApplyArgs {
     remote: Remote,
 }
 
-pub fn apply(args: ApplyArgs) -> Result<(), Failure> {
+pub(crate) fn apply(args: ApplyArgs) -> Result<(), Failure> {
     let files = read_files(&args.files)?;
     let body = json!({
         "files": files.iter().map(|(name, content)| json!({ "name": name, "content": content })).collect::<Vec<_>>(),
@@ -95,4 +96,27 @@ pub fn apply(args: ApplyArgs) -> Result<(), Failure> {
     }
     println!("{}", outcome["summary"].as_str().unwrap_or(""));
     Ok(())
+}
+
+/// Read files given with -f, naming the one that cannot be read.
+fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Failure> {
+    if paths.is_empty() {
+        return Err(Failure::new(
+            Exit::Invalid,
+            "error: no file given\n  hint: pass -f slipway.yaml (repeat -f for several files)",
+        ));
+    }
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|text| (p.display().to_string(), text))
+                .map_err(|e| {
+                    Failure::new(
+                        Exit::Invalid,
+                        format!("error: cannot read {}: {e}", p.display()),
+                    )
+                })
+        })
+        .collect()
 }

@@ -1,11 +1,13 @@
-//! `slipway webhook`: outbound webhooks (admins) and their delivery log.
+//! `slipway webhook`: outbound webhooks (admins) and their delivery log. It never delivers a
+//! webhook itself: the server does.
 
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::client::{encode, Failure};
+use crate::client::encode;
+use crate::error::Failure;
 use crate::output::{cell, items, show, table};
-use crate::Remote;
+use crate::remote::Remote;
 
 #[derive(Subcommand)]
 pub enum WebhookCommand {
@@ -67,7 +69,7 @@ pub enum WebhookCommand {
     },
 }
 
-pub fn webhook(command: WebhookCommand) -> Result<(), Failure> {
+pub(crate) fn webhook(command: WebhookCommand) -> Result<(), Failure> {
     match command {
         WebhookCommand::Add {
             name,

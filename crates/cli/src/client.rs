@@ -1,56 +1,18 @@
 //! The CLI's only way to the server: its HTTP API. Problems come back as typed failures with the
-//! server's detail and hint, and an exit code scripts can trust.
+//! server's detail and hint, and an exit code scripts can trust. It never reads the server's
+//! store or calls server code: only HTTP.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use slipway_core::CertFingerprint;
-
 use slipway_protocol::pin::{self, PinnedCert};
 
-/// Exit codes, documented in docs/cli.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Failed = 1,
-    Invalid = 3,
-    NotAllowed = 4,
-    NotFound = 5,
-    Conflict = 6,
-    Unreachable = 7,
-    /// The server presented a TLS certificate other than the pinned one.
-    Untrusted = 8,
-    /// `evidence verify`: the bundle is intact, but not signed by a key the reader trusts.
-    OriginNotTrusted = 9,
-}
+use crate::error::{Exit, Failure};
 
-/// A failed command: what to print and how to exit.
-#[derive(Debug)]
-pub struct Failure {
-    pub exit: Exit,
-    pub message: String,
-    /// The problem+json body, for `--output json`.
-    pub problem: Option<Value>,
-}
-
-impl Failure {
-    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
-        Failure {
-            exit,
-            message: message.into(),
-            problem: None,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-pub struct Client {
+/// One server, reached over HTTP (loopback) or TLS trusted by a pinned certificate.
+pub(crate) struct Client {
     base: String,
     token: Option<String>,
     agent: ureq::Agent,
@@ -59,7 +21,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(server: &str, token: Option<String>, pin: Option<CertFingerprint>) -> Client {
+    pub(crate) fn new(server: &str, token: Option<String>, pin: Option<CertFingerprint>) -> Client {
         let pin = PinnedCert::new(pin);
         let agent = ureq::AgentBuilder::new()
             .tls_config(pin.client_config())
@@ -107,23 +69,23 @@ impl Client {
         )
     }
 
-    pub fn get(&self, path: &str) -> Result<Value, Failure> {
+    pub(crate) fn get(&self, path: &str) -> Result<Value, Failure> {
         self.call("GET", path, None)
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
         self.call("POST", path, Some(body))
     }
 
-    pub fn put(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+    pub(crate) fn put(&self, path: &str, body: &Value) -> Result<Value, Failure> {
         self.call("PUT", path, Some(body))
     }
 
-    pub fn patch(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+    pub(crate) fn patch(&self, path: &str, body: &Value) -> Result<Value, Failure> {
         self.call("PATCH", path, Some(body))
     }
 
-    pub fn delete(&self, path: &str) -> Result<Value, Failure> {
+    pub(crate) fn delete(&self, path: &str) -> Result<Value, Failure> {
         self.call("DELETE", path, None)
     }
 
@@ -167,7 +129,7 @@ impl Client {
 /// Raw requests, for verbs that stream bodies of any size (the vault): no overall timeout, only
 /// one per network read, and the caller reads or writes the body itself.
 impl Client {
-    pub fn raw(&self, method: &str, path: &str) -> ureq::Request {
+    pub(crate) fn raw(&self, method: &str, path: &str) -> ureq::Request {
         let agent = ureq::AgentBuilder::new()
             .tls_config(self.pin.client_config())
             .timeout_connect(Duration::from_secs(5))
@@ -182,7 +144,7 @@ impl Client {
     }
 
     /// The response of a raw request, or the failure it means (problem+json, unreachable).
-    pub fn answer(
+    pub(crate) fn answer(
         &self,
         result: Result<ureq::Response, ureq::Error>,
     ) -> Result<ureq::Response, Failure> {
@@ -252,7 +214,7 @@ fn problem(status: u16, response: ureq::Response) -> Failure {
 }
 
 /// Percent-encode one path segment or query value.
-pub fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -1,16 +1,13 @@
-//! Printing results: aligned tables for people, JSON for scripts.
+//! Printing results: aligned tables for people, JSON for scripts. It never reads from the
+//! server; verbs hand it what to print.
 
 use serde_json::Value;
 
-use crate::Remote;
+// `--output` is one of the flags every verb shares, so its values live with them.
+pub(crate) use crate::remote::Format;
+use crate::remote::Remote;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-}
-
-pub fn json(value: &Value) {
+pub(crate) fn json(value: &Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("a JSON value always prints")
@@ -18,7 +15,7 @@ pub fn json(value: &Value) {
 }
 
 /// Print rows under headers, columns padded to their widest cell.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
     if rows.is_empty() {
         println!("(none)");
         return;
@@ -44,7 +41,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
 }
 
 /// A JSON field as a table cell: strings bare, null as `-`.
-pub fn cell(v: &Value) -> String {
+pub(crate) fn cell(v: &Value) -> String {
     match v {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),
@@ -54,7 +51,7 @@ pub fn cell(v: &Value) -> String {
 }
 
 /// Print `value` as JSON for scripts, or through `human` for people.
-pub fn show(remote: &Remote, value: &Value, human: impl FnOnce(&Value)) {
+pub(crate) fn show(remote: &Remote, value: &Value, human: impl FnOnce(&Value)) {
     match remote.output {
         Format::Json => json(value),
         Format::Human => human(value),
@@ -62,6 +59,14 @@ pub fn show(remote: &Remote, value: &Value, human: impl FnOnce(&Value)) {
 }
 
 /// The `items` of a list answer (`{ "items": [...], "next": … }`).
-pub fn items(value: &Value) -> &[Value] {
+pub(crate) fn items(value: &Value) -> &[Value] {
     value["items"].as_array().map_or(&[], Vec::as_slice)
+}
+
+/// The given fields of each item of a list, as table cells.
+pub(crate) fn rows(value: &Value, fields: &[&str]) -> Vec<Vec<String>> {
+    items(value)
+        .iter()
+        .map(|item| fields.iter().map(|f| cell(&item[*f])).collect())
+        .collect()
 }
