@@ -14,7 +14,7 @@
 //! Architecture invariant: the agent depends on `slipway-core` and `slipway-protocol` only among
 //! Slipway's crates, never on `slipway-server` (nor axum or askama).
 //! Architecture invariant: the agent's only way to the server is the agent protocol
-//! (`/api/v1/agent/…`), over [`link`](crate::link) with the protocol version on every request.
+//! (`/api/v1/agent/…`), over `link` with the protocol version on every request.
 //! Architecture invariant: modules point down: `run` → `work` → `actions` (dispatcher, then the
 //! action families) → `fetch` → `sink` → `link`; `outcome`, `spool`, `host` and `identity` are
 //! leaves.

@@ -4,7 +4,7 @@
 //! `/api/v1/agent/…`. A message an older peer does not know is refused by version, never
 //! half-understood: every request carries `PROTOCOL_VERSION` in the `Slipway-Protocol` header.
 //!
-//! With the `client` feature, [`pin`] holds how a client connects: TLS to a server trusted by
+//! With the `client` feature, `pin` holds how a client connects: TLS to a server trusted by
 //! its certificate's fingerprint only, shared by the agent and the CLI.
 //!
 //! It never does I/O of its own, never talks HTTP and never holds a server's state.

@@ -1,6 +1,13 @@
 //! `slipway`: the one binary. Wiring only: parse the command line, then run the server (`up`,
 //! `server`), the agent (`agent`), the example's stand-in application server, or one of the
 //! client verbs of `slipway-cli`; print a failure once and exit with its code.
+//!
+//! It never holds a client verb's logic (`slipway-cli` does) nor the automate's (`slipway-agent`
+//! does); it is the only crate that links the server, the CLI and the agent together.
+//!
+//! Architecture invariant: only `run.rs` and `example.rs` use `slipway-server`; the agent and
+//! the client verbs reach a server over HTTP, even when `up` runs one in this process.
+//! Architecture invariant: only `main` prints a failure and chooses the exit code.
 
 mod demo;
 mod example;
@@ -106,4 +113,28 @@ fn wants_json() -> bool {
     args.windows(2)
         .any(|w| matches!(w[0].as_str(), "-o" | "--output") && w[1] == "json")
         || args.iter().any(|a| a == "--output=json" || a == "-ojson")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_agent::AgentError as E;
+
+    #[test]
+    fn each_way_the_agent_stops_keeps_its_documented_exit_code() {
+        let code = |e: E| agent_failure(e).exit as u8;
+        assert_eq!(code(E::Io("x".into())), 1);
+        assert_eq!(code(E::Invalid("x".into())), 3);
+        assert_eq!(code(E::NotAccepted("x".into())), 4);
+        assert_eq!(code(E::Conflict("x".into())), 6);
+        assert_eq!(code(E::Unreachable("x".into())), 7);
+        assert_eq!(code(E::Untrusted("x".into())), 8);
+    }
+
+    #[test]
+    fn an_agent_failure_prints_the_agent_s_message_as_is() {
+        let failure = agent_failure(E::Invalid("error: no\n  hint: yes".into()));
+        assert_eq!(failure.message, "error: no\n  hint: yes");
+        assert!(failure.problem.is_none());
+    }
 }
