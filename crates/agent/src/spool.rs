@@ -15,11 +15,11 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Bytes of lines kept in memory before they spill to the spool file.
-pub(crate) const MEMORY_BYTES: usize = 512 * 1024;
+const MEMORY_BYTES: usize = 512 * 1024;
 /// Bytes of the newest lines kept once the spool is full.
-pub(crate) const TAIL_BYTES: usize = 256 * 1024;
+const TAIL_BYTES: usize = 256 * 1024;
 /// The longest line kept whole; longer ones are cut (a minified file printed by mistake).
-pub(crate) const MAX_LINE_BYTES: usize = 16 * 1024;
+const MAX_LINE_BYTES: usize = 16 * 1024;
 
 /// The spool's bound from `SLIPWAY_AGENT_LOG_SPOOL_MB` (default 64, at least 1).
 pub(crate) fn spool_bytes_from_env() -> u64 {
@@ -33,12 +33,12 @@ pub(crate) fn spool_bytes_from_env() -> u64 {
 }
 
 /// The marker that stands for `n` dropped lines.
-pub(crate) fn dropped_marker(n: u64) -> String {
+fn dropped_marker(n: u64) -> String {
     format!("[… {n} lines dropped: log spool full …]")
 }
 
 /// Cut a line longer than [`MAX_LINE_BYTES`] at a character boundary, and say so.
-pub(crate) fn cap_line(mut line: String) -> String {
+fn cap_line(mut line: String) -> String {
     if line.len() > MAX_LINE_BYTES {
         let mut cut = MAX_LINE_BYTES;
         while !line.is_char_boundary(cut) {

@@ -1,5 +1,6 @@
 //! Taking tasks and reporting them: lease (long poll), logs in batches that also keep the lease
-//! alive, and a result delivered until the server has it.
+//! alive, and a result delivered until the server has it. It never runs more than one task at a
+//! time, and never decides what an action does (`actions` does).
 
 use std::path::Path;
 use std::time::Duration;

@@ -388,7 +388,7 @@ fn tar_entry<R: Read>(entry: &tar::Entry<R>) -> Result<Option<Entry>, ArchiveErr
 }
 
 /// Read what every entry is, stopping as soon as a limit is passed.
-pub(super) fn list(path: &Path, limits: &Limits) -> Result<(Format, Vec<Entry>), ArchiveError> {
+fn list(path: &Path, limits: &Limits) -> Result<(Format, Vec<Entry>), ArchiveError> {
     let format = Format::of(path)?;
     let mut entries = Vec::new();
     let mut bytes = 0u64;
@@ -469,7 +469,7 @@ fn zip_entry(zip: &mut zip::ZipArchive<File>, i: usize) -> Result<Entry, Archive
 }
 
 /// List and check without writing anything: what a check mode reports.
-pub(super) fn inspect(path: &Path, limits: &Limits) -> Result<(Format, Checked), ArchiveError> {
+fn inspect(path: &Path, limits: &Limits) -> Result<(Format, Checked), ArchiveError> {
     let (format, entries) = list(path, limits)?;
     Ok((format, check(&entries, limits)?))
 }
@@ -489,7 +489,7 @@ pub(super) fn extract(
 }
 
 /// [`extract`], for an archive [`inspect`] has just accepted.
-pub(super) fn extract_checked(
+fn extract_checked(
     archive: &Path,
     format: Format,
     checked: &Checked,

@@ -8,7 +8,7 @@ use slipway_core::plan::BackupParams;
 use crate::outcome::{fail, ok, Outcome};
 use crate::sink::LogSink;
 
-pub(super) fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
     let meta = std::fs::symlink_metadata(from)?;
     if meta.file_type().is_symlink() {
         let target = std::fs::read_link(from)?;
@@ -52,7 +52,7 @@ pub(super) fn backup(p: &BackupParams, check: bool, log: &mut LogSink) -> Outcom
 }
 
 /// Backups sit beside what they copy, never inside it.
-pub(super) fn backups_root(source: &Path) -> PathBuf {
+fn backups_root(source: &Path) -> PathBuf {
     let name = source
         .file_name()
         .map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
@@ -62,7 +62,7 @@ pub(super) fn backups_root(source: &Path) -> PathBuf {
         .join(format!(".{name}.slipway-backups"))
 }
 
-pub(super) fn prune(root: &Path, keep: usize, log: &mut LogSink) {
+fn prune(root: &Path, keep: usize, log: &mut LogSink) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };

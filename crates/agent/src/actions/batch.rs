@@ -13,7 +13,7 @@ use crate::sink::LogSink;
 
 /// Where batch definitions live: `SLIPWAY_BATCH_DIR` of the task's variables, else the agent's
 /// data folder. One JSON file per job, the previous one kept beside it for restore.
-pub(super) fn batch_dir(data: &Path, task: &Assignment) -> PathBuf {
+fn batch_dir(data: &Path, task: &Assignment) -> PathBuf {
     task.variables
         .get("SLIPWAY_BATCH_DIR")
         .map(PathBuf::from)
@@ -83,7 +83,7 @@ pub(super) fn install_batch(
     }
 }
 
-pub(super) fn read_stack(path: &Path) -> Vec<serde_json::Value> {
+fn read_stack(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())

@@ -1,6 +1,10 @@
 //! The action library, as the agent runs it. Every action has a check mode (say what would
 //! happen, change nothing) and keeps what its inverse needs on the target itself (the previous
 //! version of a placed artifact, the previous definition of a batch).
+//!
+//! This module is the dispatcher: it substitutes variables, reads the step as an `Action` and
+//! hands it to its family (one module each). It never does an action's work itself, and the
+//! families never call back into it.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -12,7 +12,7 @@ use crate::sink::LogSink;
 
 /// Where a deployment's silence is remembered, so the step that restores monitoring (or the undo
 /// of the silence) lifts exactly it.
-pub(super) fn silence_file(data: &Path, deployment: i64) -> PathBuf {
+fn silence_file(data: &Path, deployment: i64) -> PathBuf {
     data.join("monitoring")
         .join(format!("silence-{deployment}.json"))
 }

@@ -36,7 +36,7 @@ pub(super) fn command(p: &CommandParams, check: bool, log: &mut LogSink) -> Outc
     run_streaming(cmd, Duration::from_secs(p.timeout_secs), log)
 }
 
-pub(super) fn run_streaming(mut cmd: Command, timeout: Duration, log: &mut LogSink) -> Outcome {
+fn run_streaming(mut cmd: Command, timeout: Duration, log: &mut LogSink) -> Outcome {
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return fail(format!("cannot start the command: {e}")),

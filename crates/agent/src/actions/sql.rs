@@ -498,7 +498,7 @@ async fn run_script_in_transaction(
 }
 
 /// `scheme://user:***@host/db?password=***`: what may be printed of a connection string.
-pub(super) fn redact(url: &str) -> String {
+fn redact(url: &str) -> String {
     let (head, query) = match url.split_once('?') {
         Some((h, q)) => (h, Some(q)),
         None => (url, None),

@@ -1,5 +1,5 @@
 //! `artifact …`: push, list, show and download artifacts of the release vault. A download is
-//! verified against its digest before it is kept; nothing unverified is left behind.
+//! verified against its digest before it is kept; it never leaves an unverified file behind.
 
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -147,7 +147,7 @@ pub(crate) fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
     }
 }
 
-pub(crate) fn print_lookup(v: &Value) {
+fn print_lookup(v: &Value) {
     println!("sha256 {}", cell(&v["digest"]));
     println!(
         "bytes  {}",

@@ -258,7 +258,7 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
     }
 }
 
-pub(crate) fn is_over(client: &Client, id: i64) -> Result<bool, Failure> {
+fn is_over(client: &Client, id: i64) -> Result<bool, Failure> {
     let view = client.get(&format!("/api/v1/deployments/{id}"))?;
     Ok(matches!(
         view["state"].as_str().unwrap_or(""),
@@ -288,7 +288,7 @@ pub(crate) fn answer(
     Ok(())
 }
 
-pub(crate) fn print_view(v: &Value) {
+fn print_view(v: &Value) {
     println!(
         "deployment {} — {} {} → {} ({}) {}",
         cell(&v["id"]),

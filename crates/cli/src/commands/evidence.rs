@@ -15,7 +15,7 @@ use crate::output::{self, show, Format};
 use crate::remote::Remote;
 
 /// Bundles larger than this are refused by `verify` rather than read into memory.
-pub(crate) const MAX_BUNDLE: u64 = 4 << 30;
+const MAX_BUNDLE: u64 = 4 << 30;
 
 #[derive(Subcommand)]
 pub enum EvidenceCommand {
@@ -87,7 +87,7 @@ pub(crate) fn evidence(command: EvidenceCommand) -> Result<(), Failure> {
     }
 }
 
-pub(crate) fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
+fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
     Failure::new(
         Exit::Failed,
         format!("error: cannot {what} {}: {e}", path.display()),
@@ -163,7 +163,7 @@ pub(crate) fn export(
     Ok(())
 }
 
-pub(crate) fn problem_lines(report: &Report) -> String {
+fn problem_lines(report: &Report) -> String {
     report
         .problems
         .iter()
@@ -173,7 +173,7 @@ pub(crate) fn problem_lines(report: &Report) -> String {
 }
 
 /// The fingerprints the reader trusts, from `--key-fingerprint` and `--trust`.
-pub(crate) fn trusted_fingerprints(args: &VerifyArgs) -> Result<Vec<String>, Failure> {
+fn trusted_fingerprints(args: &VerifyArgs) -> Result<Vec<String>, Failure> {
     let mut trusted = Vec::new();
     if let Some(text) = &args.key_fingerprint {
         trusted.push(evidence::parse_fingerprint(text).ok_or_else(|| {
@@ -203,7 +203,7 @@ pub(crate) fn trusted_fingerprints(args: &VerifyArgs) -> Result<Vec<String>, Fai
     Ok(trusted)
 }
 
-pub(crate) fn read_bundle(path: &Path) -> Result<Vec<u8>, Failure> {
+fn read_bundle(path: &Path) -> Result<Vec<u8>, Failure> {
     let size = std::fs::metadata(path)
         .map_err(|e| {
             Failure::new(
@@ -290,7 +290,7 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<(), Failure> {
 }
 
 /// What an intact bundle holds, for people.
-pub(crate) fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
+fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
     println!(
         "evidence bundle {}: intact: release {} of {}, exported {} by {}",
         path.display(),

@@ -1,5 +1,5 @@
 //! `parity`: undeclared differences between two environments (variables, target facts,
-//! deployed digests). It only reads.
+//! deployed digests). It only reads; it never changes either environment.
 
 use clap::Args;
 

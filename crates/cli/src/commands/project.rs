@@ -89,7 +89,7 @@ pub(crate) fn project(command: ProjectCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) fn print_project(p: &Value) {
+fn print_project(p: &Value) {
     println!("{} — {}", cell(&p["name"]), cell(&p["description"]));
     println!("\nComponents:");
     for c in p["components"].as_array().into_iter().flatten() {

@@ -300,7 +300,7 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
     }
 }
 
-pub(crate) fn act(remote: &Remote, id: i64, what: &str, body: Value) -> Result<(), Failure> {
+fn act(remote: &Remote, id: i64, what: &str, body: Value) -> Result<(), Failure> {
     let p = remote
         .client()
         .post(&format!("/api/v1/promotions/{id}/{what}"), &body)?;

@@ -96,7 +96,7 @@ pub enum ReleaseCommand {
     },
 }
 
-pub(crate) fn release_path(project: &str, version: &str) -> String {
+fn release_path(project: &str, version: &str) -> String {
     format!(
         "/api/v1/projects/{}/releases/{}",
         encode(project),
@@ -326,7 +326,7 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
     }
 }
 
-pub(crate) fn print_artifacts(r: &Value) {
+fn print_artifacts(r: &Value) {
     let details = r["artifact_details"]
         .as_array()
         .map_or(&[][..], Vec::as_slice);

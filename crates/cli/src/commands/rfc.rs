@@ -46,7 +46,7 @@ pub enum RfcCommand {
     },
 }
 
-pub(crate) fn describe_rfc(r: &Value) {
+fn describe_rfc(r: &Value) {
     println!(
         "change request {}: {} ({})",
         cell(&r["id"]),
@@ -119,12 +119,7 @@ pub(crate) fn rfc(command: RfcCommand) -> Result<(), Failure> {
     }
 }
 
-pub(crate) fn decide_rfc(
-    remote: &Remote,
-    id: i64,
-    approve: bool,
-    comment: &str,
-) -> Result<(), Failure> {
+fn decide_rfc(remote: &Remote, id: i64, approve: bool, comment: &str) -> Result<(), Failure> {
     let r = remote.client().post(
         &format!("/api/v1/change-requests/{id}/decision"),
         &json!({ "approve": approve, "comment": comment }),

@@ -48,7 +48,7 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 /// `io::copy` with a 1 MiB buffer: far fewer system calls than its 8 KiB on gigabytes.
-pub(crate) fn copy_large(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<u64> {
+fn copy_large(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<u64> {
     let mut buffer = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {

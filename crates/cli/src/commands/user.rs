@@ -119,7 +119,7 @@ pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) fn patch_user(remote: &Remote, username: &str, body: Value) -> Result<(), Failure> {
+fn patch_user(remote: &Remote, username: &str, body: Value) -> Result<(), Failure> {
     let user = remote
         .client()
         .patch(&format!("/api/v1/users/{}", encode(username)), &body)?;
