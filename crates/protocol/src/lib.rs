@@ -3,6 +3,19 @@
 //! Agents connect out to the server over HTTP(S) and speak JSON bodies of these types under
 //! `/api/v1/agent/…`. A message an older peer does not know is refused by version, never
 //! half-understood: every request carries `PROTOCOL_VERSION` in the `Slipway-Protocol` header.
+//!
+//! With the `client` feature, `pin` holds how a client connects: TLS to a server trusted by
+//! its certificate's fingerprint only, shared by the agent and the CLI.
+//!
+//! It never does I/O of its own, never talks HTTP and never holds a server's state.
+//!
+//! Architecture invariant: without `client`, this crate depends on serde only; both peers agree
+//! on the wire through these types and nothing else.
+//! Architecture invariant: `client` adds rustls and `slipway-core` (for `CertFingerprint`), never
+//! an HTTP client, a runtime or `slipway-server`.
+
+#[cfg(feature = "client")]
+pub mod pin;
 
 use std::collections::BTreeMap;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use crate::client::{Exit, Failure};
+use slipway_cli::{Exit, Failure};
 
 #[derive(Args)]
 pub struct DemoArgs {

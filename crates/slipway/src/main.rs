@@ -1,30 +1,22 @@
-//! `slipway`: the one binary. Wiring only: parse the command line, then either run the server
-//! (`up`, `server`) or talk to one through its HTTP API (every other verb).
+//! `slipway`: the one binary. Wiring only: parse the command line, then run the server (`up`,
+//! `server`), the agent (`agent`), the example's stand-in application server, or one of the
+//! client verbs of `slipway-cli`; print a failure once and exit with its code.
+//!
+//! It never holds a client verb's logic (`slipway-cli` does) nor the automate's (`slipway-agent`
+//! does); it is the only crate that links the server, the CLI and the agent together.
+//!
+//! Architecture invariant: only `run.rs` and `example.rs` use `slipway-server`; the agent and
+//! the client verbs reach a server over HTTP, even when `up` runs one in this process.
+//! Architecture invariant: only `main` prints a failure and chooses the exit code.
 
-mod admin;
-mod agent;
-mod client;
-mod configure;
 mod demo;
-mod deploy;
-mod evidence;
 mod example;
-mod govern;
-mod output;
-mod pin;
 mod run;
-mod vault;
-mod webhook;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-
-use crate::client::{Client, Failure};
-use crate::output::Format;
-
-const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+use clap::{Parser, Subcommand};
+use slipway_cli::{Exit, Failure};
 
 #[derive(Parser)]
 #[command(name = "slipway", version, about = "Slipway — release vault, deployment automate and pilot console in one binary.", long_about = None)]
@@ -36,29 +28,10 @@ struct Cli {
     command: Command,
 }
 
-/// How client verbs reach the server.
-#[derive(Args, Clone)]
-pub struct Remote {
-    /// Server URL.
-    #[arg(long, env = "SLIPWAY_SERVER", default_value = DEFAULT_SERVER, global = true)]
-    server: String,
-    /// For an https:// server: the SHA-256 fingerprint of its certificate, the only thing trusted
-    /// (`sha256:…`, printed by the server at startup).
-    #[arg(long, env = "SLIPWAY_SERVER_FINGERPRINT", global = true)]
-    server_fingerprint: Option<slipway_core::CertFingerprint>,
-    /// API token (create one with `slipway token create`).
-    #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true, global = true)]
-    token: Option<String>,
-    /// Output for people (human) or for scripts (json).
-    #[arg(long, short = 'o', value_enum, default_value = "human", global = true)]
-    output: Format,
-}
-
-impl Remote {
-    pub fn client(&self) -> Client {
-        Client::new(&self.server, self.token.clone(), self.server_fingerprint)
-    }
-}
+/// Where `agent` is listed in `slipway --help`: with the display order of `artifact`, the first
+/// client verb after `parity` (`up` and `server` take 0 and 1, the client verbs follow in their
+/// order), so that help sorts it by name just before `artifact`, where it has always been.
+const AGENT_HELP_POSITION: usize = 21;
 
 #[derive(Subcommand)]
 enum Command {
@@ -72,102 +45,17 @@ enum Command {
         after_help = "Examples:\n  slipway server --data /var/lib/slipway --listen 0.0.0.0:8443 --tls-self-signed --tls-san slipway.internal\n  slipway server --listen 0.0.0.0:8443 --tls-cert /etc/slipway/cert.pem --tls-key /etc/slipway/key.pem\n  slipway server --database-url postgres://slipway@db/slipway --master-key-file /etc/slipway/master.key"
     )]
     Server(run::ServerArgs),
-    /// Check slipway.yaml files offline: every error with file:line:column and a hint.
-    #[command(after_help = "Example:\n  slipway validate -f environments.yaml -f slipway.yaml")]
-    Validate(configure::ValidateArgs),
-    /// Bring the server to what slipway.yaml files say, all or nothing; prints each change.
-    #[command(
-        after_help = "Examples:\n  slipway apply -f examples/pets/slipway.yaml\n  slipway apply -f slipway.yaml --dry-run"
-    )]
-    Apply(configure::ApplyArgs),
-    /// Print the JSON Schema of slipway.yaml, for editors.
-    #[command(after_help = "Example:\n  slipway schema > slipway.schema.json")]
-    Schema,
-    /// Read and verify the audit trail.
-    #[command(subcommand)]
-    Audit(admin::AuditCommand),
-    /// Manage users (admin).
-    #[command(subcommand)]
-    User(admin::UserCommand),
-    /// Manage API tokens.
-    #[command(subcommand)]
-    Token(admin::TokenCommand),
-    /// Environments of the delivery chain.
-    #[command(subcommand, name = "env")]
-    Environment(admin::EnvCommand),
-    /// Projects, their plans and derived rollback plans.
-    #[command(subcommand)]
-    Project(admin::ProjectCommand),
-    /// Project variables; sensitive values are write-only.
-    #[command(subcommand)]
-    Variable(admin::VariableCommand),
-    /// Deployment targets.
-    #[command(subcommand)]
-    Target(admin::TargetCommand),
-    /// Deploy (or dry-run) a release into an environment.
-    #[command(
-        after_help = "Examples:\n  slipway deploy --project pets --release 1.0.0 --env DEV --wait\n  slipway deploy --project pets --release 1.0.0 --env PROD-EU --dry-run --wait"
-    )]
-    Deploy(deploy::DeployArgs),
-    /// Undo the last successful deployment in an environment with its derived rollback plan.
-    #[command(after_help = "Example:\n  slipway rollback --project pets --env DEV --wait")]
-    Rollback(deploy::RollbackArgs),
-    /// Follow, list and steer deployments.
-    #[command(subcommand)]
-    Deployment(deploy::DeploymentCommand),
-    /// Promote a release along its lifecycle: the target environment's gates judge it.
-    #[command(
-        after_help = "Examples:\n  slipway promote --project pets --release 1.4.2 --to MET --wait\n  slipway promote --project pets --release 1.4.2 --to PROD --at 2026-11-24T20:30:00+01:00"
-    )]
-    Promote(govern::PromoteArgs),
-    #[command(subcommand)]
-    Promotion(govern::PromotionCommand),
-    #[command(subcommand)]
-    Check(govern::CheckCommand),
-    #[command(subcommand)]
-    Rfc(govern::RfcCommand),
-    #[command(subcommand)]
-    Clock(govern::ClockCommand),
-    /// Compare two environments: undeclared differences in variables, target facts and deployed digests.
-    #[command(
-        after_help = "Examples:\n  slipway parity --project pets                       # MET vs the last environment\n  slipway parity --project pets --left MET --right PROD-EU -o json"
-    )]
-    Parity(govern::ParityArgs),
+    #[command(flatten)]
+    Client(slipway_cli::Command),
     /// The stand-in application server of the bundled example (used by its plan).
     #[command(hide = true)]
     DemoAppserver(demo::DemoArgs),
     /// Run the automate on a target host: enrol once, then call the server in.
     #[command(
+        display_order = AGENT_HELP_POSITION,
         after_help = "Examples:\n  slipway agent --server https://slipway.internal:8443 --server-fingerprint sha256:3f9a… --name app-01 --enroll-token slw_enroll_…\n  slipway agent --server http://127.0.0.1:8080 --insecure-http --name dev-01 --enroll-token slw_enroll_…"
     )]
-    Agent(agent::AgentArgs),
-    /// Artifacts in the release vault: push, list, show, download.
-    #[command(subcommand)]
-    Artifact(vault::ArtifactCommand),
-    /// Keys that sign artifacts: generate one, trust one for a project, revoke.
-    #[command(subcommand)]
-    Key(vault::KeyCommand),
-    /// Vault maintenance: verify every blob, garbage collection, retention.
-    #[command(subcommand)]
-    Vault(vault::VaultCommand),
-    /// Releases: create, list, show, notes, diff, check against an environment.
-    #[command(subcommand)]
-    Release(vault::ReleaseCommand),
-    /// Outbound webhooks on events, signed with HMAC, and their delivery log (admin).
-    #[command(subcommand)]
-    Webhook(webhook::WebhookCommand),
-    /// Evidence bundles for auditors: export a release's signed bundle, verify one offline.
-    #[command(subcommand)]
-    Evidence(evidence::EvidenceCommand),
-    /// Show who the token belongs to.
-    #[command(after_help = "Example:\n  SLIPWAY_TOKEN=slw_… slipway whoami")]
-    Whoami(RemoteOnly),
-}
-
-#[derive(Args)]
-pub struct RemoteOnly {
-    #[command(flatten)]
-    remote: Remote,
+    Agent(slipway_agent::AgentArgs),
 }
 
 fn main() -> ExitCode {
@@ -180,50 +68,43 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => run::up(args),
         Command::Server(args) => run::server(args),
-        Command::Validate(args) => configure::validate(args),
-        Command::Apply(args) => configure::apply(args),
-        Command::Schema => {
-            output::json(&slipway_core::config::json_schema());
-            Ok(())
-        }
-        Command::Audit(c) => admin::audit(c),
-        Command::User(c) => admin::user(c),
-        Command::Token(c) => admin::token(c),
-        Command::Environment(c) => admin::environment(c),
-        Command::Project(c) => admin::project(c),
-        Command::Variable(c) => admin::variable(c),
-        Command::Target(c) => admin::target(c),
-        Command::Whoami(r) => admin::whoami(&r.remote),
-        Command::Artifact(c) => vault::artifact(c),
-        Command::Key(c) => vault::key(c),
-        Command::Vault(c) => vault::vault(c),
-        Command::Release(c) => vault::release(c),
-        Command::Webhook(c) => webhook::webhook(c),
-        Command::Evidence(c) => evidence::evidence(c),
-        Command::Agent(args) => agent::run(args),
+        Command::Client(command) => slipway_cli::run(command),
+        Command::Agent(args) => slipway_agent::run(args, stop_agent).map_err(agent_failure),
         Command::DemoAppserver(args) => demo::run(args),
-        Command::Deploy(args) => deploy::deploy(args),
-        Command::Rollback(args) => deploy::rollback(args),
-        Command::Deployment(c) => deploy::deployment(c),
-        Command::Promote(args) => govern::promote(args),
-        Command::Promotion(c) => govern::promotion(c),
-        Command::Check(c) => govern::check(c),
-        Command::Rfc(c) => govern::rfc(c),
-        Command::Clock(c) => govern::clock(c),
-        Command::Parity(args) => govern::parity(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if let Some(problem) = &failure.problem {
                 if wants_json() {
-                    output::json(problem);
+                    slipway_cli::print_problem(problem);
                 }
             }
             eprintln!("{}", failure.message);
             ExitCode::from(failure.exit as u8)
         }
     }
+}
+
+/// The exit code of each way the agent stops, as docs/cli.md lists them.
+fn agent_failure(error: slipway_agent::AgentError) -> Failure {
+    use slipway_agent::AgentError as E;
+    let exit = match &error {
+        E::Invalid(_) => Exit::Invalid,
+        E::Io(_) => Exit::Failed,
+        E::NotAccepted(_) => Exit::NotAllowed,
+        E::Conflict(_) => Exit::Conflict,
+        E::Unreachable(_) => Exit::Unreachable,
+        E::Untrusted(_) => Exit::Untrusted,
+    };
+    Failure::new(exit, error.to_string())
+}
+
+/// Ends the process from an agent thread that cannot go on (see `slipway_agent::Stop`).
+fn stop_agent(error: slipway_agent::AgentError) -> ! {
+    let failure = agent_failure(error);
+    eprintln!("{failure}");
+    std::process::exit(failure.exit as i32);
 }
 
 /// Whether the command line asked for `--output json` (checked after clap accepted it).
@@ -234,25 +115,26 @@ fn wants_json() -> bool {
         || args.iter().any(|a| a == "--output=json" || a == "-ojson")
 }
 
-/// Read files given with -f, naming the one that cannot be read.
-pub fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Failure> {
-    if paths.is_empty() {
-        return Err(Failure::new(
-            client::Exit::Invalid,
-            "error: no file given\n  hint: pass -f slipway.yaml (repeat -f for several files)",
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_agent::AgentError as E;
+
+    #[test]
+    fn each_way_the_agent_stops_keeps_its_documented_exit_code() {
+        let code = |e: E| agent_failure(e).exit as u8;
+        assert_eq!(code(E::Io("x".into())), 1);
+        assert_eq!(code(E::Invalid("x".into())), 3);
+        assert_eq!(code(E::NotAccepted("x".into())), 4);
+        assert_eq!(code(E::Conflict("x".into())), 6);
+        assert_eq!(code(E::Unreachable("x".into())), 7);
+        assert_eq!(code(E::Untrusted("x".into())), 8);
     }
-    paths
-        .iter()
-        .map(|p| {
-            std::fs::read_to_string(p)
-                .map(|text| (p.display().to_string(), text))
-                .map_err(|e| {
-                    Failure::new(
-                        client::Exit::Invalid,
-                        format!("error: cannot read {}: {e}", p.display()),
-                    )
-                })
-        })
-        .collect()
+
+    #[test]
+    fn an_agent_failure_prints_the_agent_s_message_as_is() {
+        let failure = agent_failure(E::Invalid("error: no\n  hint: yes".into()));
+        assert_eq!(failure.message, "error: no\n  hint: yes");
+        assert!(failure.problem.is_none());
+    }
 }

@@ -14,7 +14,7 @@ use slipway_server::auth::Actor;
 use slipway_server::services::projects::ConfigText;
 use slipway_server::{FirstRun, ServerConfig, TlsSource};
 
-use crate::client::{Exit, Failure};
+use slipway_cli::{Exit, Failure};
 
 #[derive(Args)]
 pub struct UpArgs {

@@ -1,0 +1,184 @@
+//! Actions that run something on the host: `command` (a shell command, output streamed, killed
+//! on timeout or cancellation), the service verbs and `http.check`. They never touch the
+//! artifact cache or the agent's data folder.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use slipway_core::plan::{CommandParams, HttpCheckParams, ServiceParams};
+
+use crate::outcome::{fail, ok, Outcome};
+use crate::sink::LogSink;
+
+/// Run `sh -c`, streaming output, killing it on timeout or cancellation.
+pub(super) fn command(p: &CommandParams, check: bool, log: &mut LogSink) -> Outcome {
+    if let Some(cwd) = &p.cwd {
+        if !Path::new(cwd).is_dir() {
+            return fail(format!("working directory {cwd} does not exist"));
+        }
+    }
+    if check {
+        return ok(format!("would run `{}`", p.run));
+    }
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(&p.run)
+        .envs(&p.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(cwd) = &p.cwd {
+        cmd.current_dir(cwd);
+    }
+    run_streaming(cmd, Duration::from_secs(p.timeout_secs), log)
+}
+
+fn run_streaming(mut cmd: Command, timeout: Duration, log: &mut LogSink) -> Outcome {
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot start the command: {e}")),
+    };
+    // Bounded: when the log sink falls behind, the readers wait and the command blocks on its
+    // pipe, rather than output piling up in memory.
+    let (tx, rx) = mpsc::sync_channel::<String>(1024);
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let started = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => log.line(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait();
+                return match status {
+                    Ok(s) if s.success() => Outcome {
+                        success: true,
+                        exit_code: Some(0),
+                        summary: "exit code 0".into(),
+                    },
+                    Ok(s) => Outcome {
+                        success: false,
+                        exit_code: s.code().map(i64::from),
+                        summary: format!(
+                            "exit code {}",
+                            s.code()
+                                .map_or("none (killed by a signal)".to_string(), |c| c.to_string())
+                        ),
+                    },
+                    Err(e) => fail(format!("lost the command: {e}")),
+                };
+            }
+        }
+        log.tick();
+        if log.cancelled || started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return fail(if log.cancelled {
+                "stopped: the deployment was cancelled".to_string()
+            } else {
+                format!("timed out after {} s", timeout.as_secs())
+            });
+        }
+    }
+}
+
+pub(super) fn service(p: &ServiceParams, verb: &str, check: bool, log: &mut LogSink) -> Outcome {
+    // The verb is appended, so one `command` serves stop, start and restart — and a step's
+    // inverse (start for stop) runs the right one.
+    let command = match &p.command {
+        Some(c) => format!("{c} {verb}"),
+        None if Path::new("/run/systemd/system").is_dir() => {
+            format!("systemctl {verb} {}", p.service)
+        }
+        None => {
+            return fail(format!(
+                "no systemd on this host to {verb} {}; give the step a `command:`",
+                p.service
+            ))
+        }
+    };
+    if check {
+        return ok(format!("would {verb} {} with `{command}`", p.service));
+    }
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(&command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let outcome = run_streaming(cmd, Duration::from_secs(300), log);
+    if outcome.success {
+        ok(format!("{verb} {}: done", p.service))
+    } else {
+        outcome
+    }
+}
+
+pub(super) fn http_check(p: &HttpCheckParams, check: bool, log: &mut LogSink) -> Outcome {
+    if check {
+        return ok(format!(
+            "would expect HTTP {} from {}",
+            p.expect_status, p.url
+        ));
+    }
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(p.timeout_secs.max(1)))
+        .build();
+    let mut last = String::new();
+    for attempt in 1..=p.retries.max(1) {
+        let (status, body) = match agent.get(&p.url).call() {
+            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        };
+        let body_ok = p
+            .expect_body
+            .as_ref()
+            .is_none_or(|b| body.contains(b.as_str()));
+        if status == p.expect_status && body_ok {
+            return ok(format!("{} answered {status} (try {attempt})", p.url));
+        }
+        last = if status == 0 {
+            body
+        } else {
+            format!(
+                "HTTP {status}{}",
+                if body_ok {
+                    ""
+                } else {
+                    ", expected text missing"
+                }
+            )
+        };
+        log.line(format!("try {attempt}: {last}"));
+        log.tick();
+        if attempt < p.retries {
+            std::thread::sleep(Duration::from_secs(p.interval_secs));
+        }
+    }
+    fail(format!("{} never answered as expected: {last}", p.url))
+}

@@ -1,0 +1,151 @@
+//! Output of one task on its way to the server: masked, batched, flushed at least every second
+//! so the lease stays alive, and held in a bounded queue (`spool`) while the server is away. It
+//! never runs anything; actions write lines into it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use slipway_core::deploy::vars::mask;
+use slipway_protocol::{Assignment, LogAck, LogBatch};
+
+use crate::link::{CallError, Link};
+use crate::spool::{self, LogQueue};
+
+/// Lines per log request, and bytes: a backlog is sent in batches of this size.
+const BATCH_LINES: usize = 500;
+const BATCH_BYTES: usize = 256 * 1024;
+/// Lines queued before a send is attempted between the once-a-second flushes.
+const EAGER_LINES: usize = 200;
+
+/// Output of one task on its way to the server: masked, batched, and flushed at least every
+/// second so the lease stays alive while the action works. Waiting lines are bounded (see
+/// `spool.rs`): memory, then a spool file, then a visible "lines dropped" marker.
+pub(crate) struct LogSink<'a> {
+    link: &'a Link,
+    credential: &'a str,
+    task: &'a Assignment,
+    queue: LogQueue,
+    /// Lines in memory since the last send attempt.
+    fresh: usize,
+    next_line_no: i64,
+    last_flush: Instant,
+    /// While the server is unreachable, the next attempt waits until then (doubling up to 10 s),
+    /// so a step printing fast is not slowed by a failing send per line.
+    retry_at: Option<Instant>,
+    retry_wait: Duration,
+    /// Set when the server says to stop (cancelled deployment, lost lease).
+    pub(crate) cancelled: bool,
+}
+
+impl<'a> LogSink<'a> {
+    pub(crate) fn new(
+        link: &'a Link,
+        credential: &'a str,
+        data: &Path,
+        task: &'a Assignment,
+    ) -> Self {
+        let path = spool::spool_path(data, &task.task_id, task.attempt);
+        // One task at a time: whatever an earlier (killed) agent left in the spool is stale.
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+            let _ = std::fs::create_dir_all(dir);
+        }
+        LogSink {
+            link,
+            credential,
+            task,
+            queue: LogQueue::new(path, spool::spool_bytes_from_env()),
+            fresh: 0,
+            next_line_no: 1,
+            last_flush: Instant::now(),
+            retry_at: None,
+            retry_wait: Duration::from_millis(500),
+            cancelled: false,
+        }
+    }
+
+    pub(crate) fn line(&mut self, text: impl AsRef<str>) {
+        self.queue.push(mask(text.as_ref(), &self.task.secrets));
+        self.fresh += 1;
+        if (self.fresh >= EAGER_LINES || self.queue.backlog()) && self.may_try() {
+            self.flush();
+        }
+    }
+
+    fn may_try(&self) -> bool {
+        self.retry_at.is_none_or(|at| Instant::now() >= at)
+    }
+
+    /// Flush if a second has passed: call this often while an action waits.
+    pub(crate) fn tick(&mut self) {
+        if self.last_flush.elapsed() >= Duration::from_secs(1) && self.may_try() {
+            self.flush();
+        }
+    }
+
+    /// Deliver every queued line before the result: output cut off by a network failure arrives
+    /// once the network is back (each batch at most once, by its line numbers).
+    pub(crate) fn drain(&mut self) {
+        let mut wait = Duration::from_millis(250);
+        while !self.queue.is_empty() && !self.cancelled {
+            if !self.flush() {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(10));
+            } else {
+                wait = Duration::from_millis(250);
+            }
+        }
+    }
+
+    /// Send the next batch of queued lines (an empty one renews the lease); false when the
+    /// server could not be reached (they stay queued).
+    pub(crate) fn flush(&mut self) -> bool {
+        self.last_flush = Instant::now();
+        self.fresh = 0;
+        let lines = self.queue.peek(BATCH_LINES, BATCH_BYTES);
+        let count = lines.len();
+        let batch = LogBatch {
+            attempt: self.task.attempt,
+            first_line_no: self.next_line_no,
+            lines,
+        };
+        let path = format!("/api/v1/agent/tasks/{}/logs", self.task.task_id);
+        match self
+            .link
+            .post::<_, LogAck>(&path, Some(self.credential), &batch)
+        {
+            Ok(ack) => {
+                self.next_line_no += count as i64;
+                self.queue.ack(count);
+                self.retry_at = None;
+                self.retry_wait = Duration::from_millis(500);
+                if !ack.proceed {
+                    self.cancelled = true;
+                }
+                true
+            }
+            // The task is no longer this agent's (lost, retried): its output has nowhere to go.
+            Err(CallError::Refused(code, _)) if code == 404 || code == 409 => {
+                self.queue.clear();
+                self.cancelled = true;
+                true
+            }
+            // Refused for another reason: the batch would never pass; skip it visibly.
+            Err(CallError::Refused(code, detail)) if code < 500 => {
+                eprintln!(
+                    "the server refused {count} log lines of task {} ({code}): {detail}",
+                    self.task.task_id
+                );
+                self.queue.ack(count);
+                self.next_line_no += count as i64;
+                true
+            }
+            // Unreachable, or the server failing for now: keep the lines and try again later.
+            Err(_) => {
+                self.retry_at = Some(Instant::now() + self.retry_wait);
+                self.retry_wait = (self.retry_wait * 2).min(Duration::from_secs(10));
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The CLI's only way to the server: its HTTP API. Problems come back as typed failures with the
+//! server's detail and hint, and an exit code scripts can trust. It never reads the server's
+//! store or calls server code: only HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use slipway_core::CertFingerprint;
+use slipway_protocol::pin::{self, PinnedCert};
+
+use crate::error::{Exit, Failure};
+
+/// One server, reached over HTTP (loopback) or TLS trusted by a pinned certificate.
+pub(crate) struct Client {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+    /// An https server is trusted by its certificate's fingerprint only.
+    pin: Arc<PinnedCert>,
+}
+
+impl Client {
+    pub(crate) fn new(server: &str, token: Option<String>, pin: Option<CertFingerprint>) -> Client {
+        let pin = PinnedCert::new(pin);
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(pin.client_config())
+            .timeout_connect(Duration::from_secs(5))
+            .timeout(Duration::from_secs(120))
+            .build();
+        Client {
+            base: server.trim_end_matches('/').to_string(),
+            token,
+            agent,
+            pin,
+        }
+    }
+
+    /// Refuse https without a pin before anything is sent.
+    fn check_pin(&self) -> Result<(), Failure> {
+        if pin::is_https(&self.base) && self.pin.pin().is_none() {
+            return Err(Failure::new(
+                Exit::Invalid,
+                format!(
+                    "error: {} is served over TLS, and the CLI trusts a server's certificate only by its fingerprint\n  hint: pass --server-fingerprint sha256:… or set SLIPWAY_SERVER_FINGERPRINT; {}",
+                    self.base,
+                    pin::WHERE_TO_FIND
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A transport failure, or the certificate that did not match the pin.
+    fn transport(&self, error: ureq::Transport, what: &str, hint: &str) -> Failure {
+        if let (Some(presented), Some(pinned)) = (self.pin.refused(), self.pin.pin()) {
+            return Failure::new(
+                Exit::Untrusted,
+                format!(
+                    "error: the server's certificate {presented} is not the one pinned with --server-fingerprint {pinned}; nothing was sent to {}\n  hint: if the server's certificate was replaced on purpose, pin the new one; {}",
+                    self.base,
+                    pin::WHERE_TO_FIND
+                ),
+            );
+        }
+        Failure::new(
+            Exit::Unreachable,
+            format!("{what} {}: {error}\n  hint: {hint}", self.base),
+        )
+    }
+
+    pub(crate) fn get(&self, path: &str) -> Result<Value, Failure> {
+        self.call("GET", path, None)
+    }
+
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.call("POST", path, Some(body))
+    }
+
+    pub(crate) fn put(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.call("PUT", path, Some(body))
+    }
+
+    pub(crate) fn patch(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.call("PATCH", path, Some(body))
+    }
+
+    pub(crate) fn delete(&self, path: &str) -> Result<Value, Failure> {
+        self.call("DELETE", path, None)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+        self.check_pin()?;
+        let url = format!("{}{path}", self.base);
+        let mut request = self.agent.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let result = match body {
+            Some(b) => request.send_json(b.clone()),
+            None => request.call(),
+        };
+        match result {
+            Ok(response) => {
+                let text = response.into_string().map_err(|e| {
+                    Failure::new(Exit::Failed, format!("reading the answer of {url}: {e}"))
+                })?;
+                if text.is_empty() {
+                    Ok(Value::Null)
+                } else {
+                    serde_json::from_str(&text).map_err(|e| {
+                        Failure::new(
+                            Exit::Failed,
+                            format!("{url} answered something that is not JSON: {e}"),
+                        )
+                    })
+                }
+            }
+            Err(ureq::Error::Status(status, response)) => Err(problem(status, response)),
+            Err(ureq::Error::Transport(t)) => Err(self.transport(
+                t,
+                "cannot reach the Slipway server at",
+                "start one with `slipway up`, or point --server / SLIPWAY_SERVER at yours",
+            )),
+        }
+    }
+}
+
+/// Raw requests, for verbs that stream bodies of any size (the vault): no overall timeout, only
+/// one per network read, and the caller reads or writes the body itself.
+impl Client {
+    pub(crate) fn raw(&self, method: &str, path: &str) -> ureq::Request {
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(self.pin.client_config())
+            .timeout_connect(Duration::from_secs(5))
+            .timeout_read(Duration::from_secs(300))
+            .timeout_write(Duration::from_secs(300))
+            .build();
+        let mut request = agent.request(method, &format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        request
+    }
+
+    /// The response of a raw request, or the failure it means (problem+json, unreachable).
+    pub(crate) fn answer(
+        &self,
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> Result<ureq::Response, Failure> {
+        self.check_pin()?;
+        match result {
+            Ok(response) => Ok(response),
+            Err(ureq::Error::Status(status, response)) => Err(problem(status, response)),
+            Err(ureq::Error::Transport(t)) => Err(self.transport(
+                t,
+                "the connection failed to the Slipway server at",
+                "check that the server runs (`slipway up`) and --server / SLIPWAY_SERVER",
+            )),
+        }
+    }
+}
+
+fn problem(status: u16, response: ureq::Response) -> Failure {
+    let body: Option<Value> = response
+        .into_string()
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let exit = match status {
+        401 | 403 => Exit::NotAllowed,
+        404 => Exit::NotFound,
+        409 => Exit::Conflict,
+        400 | 413 | 422 | 429 => Exit::Invalid,
+        _ => Exit::Failed,
+    };
+    let mut message = String::new();
+    match &body {
+        Some(p) => {
+            if let Some(errors) = p["errors"].as_array() {
+                for e in errors {
+                    message.push_str(&format!(
+                        "{}:{}:{}: {}",
+                        e["file"].as_str().unwrap_or("?"),
+                        e["line"],
+                        e["column"],
+                        e["message"].as_str().unwrap_or("")
+                    ));
+                    if let Some(path) = e["path"].as_str().filter(|p| !p.is_empty()) {
+                        message.push_str(&format!(" (at {path})"));
+                    }
+                    if let Some(h) = e["hint"].as_str() {
+                        message.push_str(&format!("\n  hint: {h}"));
+                    }
+                    message.push('\n');
+                }
+            }
+            message.push_str(&format!(
+                "error: {}",
+                p["detail"]
+                    .as_str()
+                    .unwrap_or("the server refused the request")
+            ));
+            if let Some(h) = p["hint"].as_str() {
+                message.push_str(&format!("\n  hint: {h}"));
+            }
+        }
+        None => message.push_str(&format!("error: the server answered HTTP {status}")),
+    }
+    Failure {
+        exit,
+        message,
+        problem: body,
+    }
+}
+
+/// Percent-encode one path segment or query value.
+pub(crate) fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,400 @@
+//! `artifact …`: push, list, show and download artifacts of the release vault. A download is
+//! verified against its digest before it is kept; it never leaves an unverified file behind.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use sha2::Digest as _;
+use slipway_core::release::{ArtifactVersion, Provenance};
+use slipway_core::signing::{artifact_payload, SigningKey};
+use slipway_core::{Name, Sha256};
+
+use crate::client::encode;
+use crate::error::{invalid, Exit, Failure};
+use crate::output::{cell, items, show, table};
+use crate::remote::Remote;
+
+use super::transfer::{hash_file, local_io, read_json, write_behind, HashingReader};
+
+#[derive(Subcommand)]
+pub enum ArtifactCommand {
+    /// Push a build into the vault: streamed, hashed, stored once, immutable.
+    #[command(
+        after_help = "Examples:\n  slipway artifact push target/pets.war --project pets --component pets-war --version 1.4.0 \\\n      --commit $CI_COMMIT_SHA --branch main --pipeline-url $CI_PIPELINE_URL --builder gitlab-ci \\\n      --meta ticket=PETS-42 --sign-key ci.key\n\nThe same file again is a no-op; other bytes under the same version are refused (exit 6)."
+    )]
+    Push(Box<PushArgs>),
+    /// List a project's artifacts, newest first.
+    #[command(after_help = "Example:\n  slipway artifact list --project pets")]
+    List {
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show everything the vault knows about a digest: artifacts, provenance, signatures, releases.
+    #[command(after_help = "Example:\n  slipway artifact show 9f86d081884c7d65…(64 hex)")]
+    Show {
+        digest: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Download content by digest, verified on both ends.
+    #[command(after_help = "Example:\n  slipway artifact download 9f86d0…(64 hex) --out pets.war")]
+    Download {
+        digest: String,
+        /// Where to write it (written to OUT.part, renamed once the digest matched).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Args)]
+pub struct PushArgs {
+    /// The file to push.
+    file: PathBuf,
+    #[arg(long)]
+    project: String,
+    #[arg(long)]
+    component: String,
+    /// The artifact's version (e.g. 1.4.0, 1.4.0-b17).
+    #[arg(long)]
+    version: String,
+    /// The commit it was built from.
+    #[arg(long)]
+    commit: Option<String>,
+    #[arg(long)]
+    branch: Option<String>,
+    /// A link to the CI pipeline that built it.
+    #[arg(long)]
+    pipeline_url: Option<String>,
+    /// Who or what built it (CI runner, image).
+    #[arg(long)]
+    builder: Option<String>,
+    /// Free provenance, repeatable: --meta ticket=PETS-42 --meta jdk=17.
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    meta: Vec<String>,
+    /// Sign digest and provenance with this key file (from `slipway key generate`).
+    #[arg(long)]
+    sign_key: Option<PathBuf>,
+    /// The SHA-256 you expect; the server refuses (and keeps nothing) when the bytes differ.
+    #[arg(long)]
+    sha256: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub(crate) fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
+    match command {
+        ArtifactCommand::Push(args) => push(*args),
+        ArtifactCommand::List { project, remote } => {
+            let list = remote
+                .client()
+                .get(&format!("/api/v1/projects/{}/artifacts", encode(&project)))?;
+            show(&remote, &list, |l| {
+                let rows: Vec<Vec<String>> = items(l)
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            cell(&a["component"]),
+                            cell(&a["version"]),
+                            cell(&a["digest"]),
+                            cell(&a["size"]),
+                            cell(&a["signature_state"]["status"]),
+                            cell(&a["pushed_by"]),
+                            cell(&a["pushed_at"]),
+                            if a["purged_at"].is_null() {
+                                ""
+                            } else {
+                                "purged"
+                            }
+                            .to_string(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "COMPONENT",
+                        "VERSION",
+                        "SHA256",
+                        "SIZE",
+                        "SIGNATURE",
+                        "PUSHED BY",
+                        "AT",
+                        "",
+                    ],
+                    &rows,
+                );
+            });
+            Ok(())
+        }
+        ArtifactCommand::Show { digest, remote } => {
+            let found = remote
+                .client()
+                .get(&format!("/api/v1/artifacts/{}", encode(&digest)))?;
+            show(&remote, &found, print_lookup);
+            Ok(())
+        }
+        ArtifactCommand::Download {
+            digest,
+            out,
+            remote,
+        } => download(&remote, &digest, &out),
+    }
+}
+
+fn print_lookup(v: &Value) {
+    println!("sha256 {}", cell(&v["digest"]));
+    println!(
+        "bytes  {}",
+        if v["stored"] == true {
+            "in the vault"
+        } else {
+            "removed by retention"
+        }
+    );
+    for a in v["artifacts"].as_array().into_iter().flatten() {
+        println!(
+            "\n{}/{} {}  ({} bytes, pushed by {} at {})",
+            cell(&a["project"]),
+            cell(&a["component"]),
+            cell(&a["version"]),
+            cell(&a["size"]),
+            cell(&a["pushed_by"]),
+            cell(&a["pushed_at"])
+        );
+        let p = &a["provenance"];
+        for k in ["commit", "branch", "pipeline_url", "builder"] {
+            if !p[k].is_null() {
+                println!("  {k:<13}{}", cell(&p[k]));
+            }
+        }
+        for (k, val) in p["meta"].as_object().into_iter().flatten() {
+            println!("  meta {k:<8}{}", cell(val));
+        }
+        println!("  signature    {}", describe(&a["signature_state"]));
+        println!("  verified now {}", describe(&a["signature_now"]));
+    }
+    let releases: Vec<String> = v["releases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(cell)
+        .collect();
+    if !releases.is_empty() {
+        println!("\nin releases: {}", releases.join(", "));
+    }
+}
+
+pub(crate) fn describe(state: &Value) -> String {
+    match state["status"].as_str() {
+        Some("valid") => format!("valid (key {})", cell(&state["key"])),
+        Some("invalid") => format!("INVALID: {}", cell(&state["detail"])),
+        Some(other) => other.to_string(),
+        None => "-".into(),
+    }
+}
+
+pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
+    let project =
+        Name::parse(&args.project).map_err(|e| invalid(format!("error: --project: {e}")))?;
+    let component =
+        Name::parse(&args.component).map_err(|e| invalid(format!("error: --component: {e}")))?;
+    let version = ArtifactVersion::parse(&args.version)
+        .map_err(|e| invalid(format!("error: --version: {e}")))?;
+    let mut provenance = Provenance {
+        commit: args.commit,
+        branch: args.branch,
+        pipeline_url: args.pipeline_url,
+        builder: args.builder,
+        meta: Default::default(),
+    };
+    for m in &args.meta {
+        let (k, v) = m.split_once('=').ok_or_else(|| {
+            invalid(format!(
+                "error: --meta {m}: expected KEY=VALUE (e.g. --meta ticket=PETS-42)"
+            ))
+        })?;
+        provenance.meta.insert(k.to_string(), v.to_string());
+    }
+    provenance
+        .check()
+        .map_err(|e| invalid(format!("error: {e}")))?;
+    let size = std::fs::metadata(&args.file)
+        .map_err(|e| local_io("read", &args.file, e))?
+        .len();
+    let client = args.remote.client();
+    // A server refuses an upload over its limit before reading it, and a client still sending
+    // then only sees the connection close: ask first, and say it plainly.
+    let limits = client.get("/api/v1/vault")?;
+    if let Some(limit) = limits["max_artifact_bytes"].as_u64().filter(|l| size > *l) {
+        return Err(invalid(format!(
+            "error: {} is {size} bytes; this server accepts artifacts up to {limit} bytes\n  hint: nothing was sent; an administrator raises the limit with SLIPWAY_MAX_ARTIFACT_SIZE (e.g. 16G)",
+            args.file.display()
+        )));
+    }
+    let declared = match &args.sha256 {
+        Some(hex) => {
+            Some(Sha256::parse(hex).map_err(|e| invalid(format!("error: --sha256: {e}")))?)
+        }
+        // Signing needs the digest before the upload: one extra read of the file.
+        None if args.sign_key.is_some() => Some(hash_file(&args.file)?),
+        None => None,
+    };
+    let signature = match &args.sign_key {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| local_io("read", path, e))?;
+            let key = SigningKey::from_file_text(&text)
+                .map_err(|e| invalid(format!("error: {}: {e}", path.display())))?;
+            let digest = declared.expect("the digest is computed when signing");
+            Some(key.sign(&artifact_payload(
+                &project,
+                &component,
+                &version,
+                &digest,
+                size,
+                &provenance,
+            )))
+        }
+        None => None,
+    };
+
+    let mut query = Vec::new();
+    for (k, v) in [
+        ("commit", &provenance.commit),
+        ("branch", &provenance.branch),
+        ("pipeline_url", &provenance.pipeline_url),
+        ("builder", &provenance.builder),
+    ] {
+        if let Some(v) = v {
+            query.push(format!("{k}={}", encode(v)));
+        }
+    }
+    for (k, v) in &provenance.meta {
+        query.push(format!("meta={}", encode(&format!("{k}={v}"))));
+    }
+    let path = format!(
+        "/api/v1/projects/{}/components/{}/artifacts/{}{}",
+        encode(project.as_str()),
+        encode(component.as_str()),
+        encode(version.as_str()),
+        if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        }
+    );
+    let mut request = client
+        .raw("POST", &path)
+        .set("Content-Type", "application/octet-stream")
+        .set("Content-Length", &size.to_string());
+    if let Some(d) = declared {
+        request = request.set("X-Slipway-Sha256", &d.to_hex());
+    }
+    if let Some(s) = &signature {
+        request = request.set("X-Slipway-Signature", s);
+    }
+    let file = File::open(&args.file).map_err(|e| local_io("open", &args.file, e))?;
+    let mut reader = HashingReader {
+        inner: BufReader::with_capacity(1 << 20, file),
+        hasher: sha2::Sha256::new(),
+    };
+    let response = client.answer(request.send(&mut reader)).map_err(|mut f| {
+        if f.exit == Exit::Unreachable {
+            f.message.push_str("\n  hint: if the server was reachable, it may have refused the upload before reading it all (larger than its limit, or a version that exists with other content): see `slipway artifact list`");
+        }
+        f
+    })?;
+    let sent = Sha256::from_bytes(reader.hasher.finalize().into());
+    let pushed = read_json(response)?;
+    let stored = pushed["artifact"]["digest"].as_str().unwrap_or("");
+    if stored != sent.to_hex() {
+        return Err(Failure::new(
+            Exit::Failed,
+            format!("error: the server recorded sha256 {stored}, but the bytes sent hash to {sent}\n  hint: the file changed while it was sent; push it again under a new version"),
+        ));
+    }
+    show(&args.remote, &pushed, |p| {
+        let a = &p["artifact"];
+        let what = match p["outcome"].as_str() {
+            Some("stored") => "stored",
+            Some("deduplicated") => "stored (content already in the vault, no second copy)",
+            Some("already_stored") => "already stored: nothing changed",
+            Some("restored") => "restored (its bytes had been removed by retention)",
+            _ => "pushed",
+        };
+        println!(
+            "{}/{} {} {what}\n  sha256    {}\n  size      {} bytes\n  signature {}",
+            cell(&a["project"]),
+            cell(&a["component"]),
+            cell(&a["version"]),
+            cell(&a["digest"]),
+            cell(&a["size"]),
+            describe(&a["signature_state"])
+        );
+    });
+    Ok(())
+}
+
+pub(crate) fn download(remote: &Remote, digest: &str, out: &Path) -> Result<(), Failure> {
+    let expected = Sha256::parse(digest).map_err(|e| invalid(format!("error: {e}")))?;
+    let client = remote.client();
+    let response = client.answer(
+        client
+            .raw("GET", &format!("/api/v1/blobs/{}", expected.to_hex()))
+            .call(),
+    )?;
+    let announced = response
+        .header("x-slipway-sha256")
+        .unwrap_or("")
+        .to_string();
+    let mut part = out.as_os_str().to_owned();
+    part.push(".part");
+    let part = PathBuf::from(part);
+    let result = (|| -> Result<Sha256, Failure> {
+        let file = File::create(&part).map_err(|e| local_io("create", &part, e))?;
+        let mut reader = HashingReader {
+            inner: response.into_reader(),
+            hasher: sha2::Sha256::new(),
+        };
+        let received = write_behind(&mut reader, file);
+        let cut = |e: io::Error| {
+            Failure::new(
+                Exit::Failed,
+                format!("error: the download of {expected} was cut before its end ({e}); nothing was written to {}\n  hint: the connection or the server's disk failed mid-transfer; try again, and if it goes on, ask an operator to run `slipway vault verify`", out.display()),
+            )
+        };
+        match received {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(local_io("write", &part, e)),
+            Err(e) => return Err(cut(e)),
+        }
+        Ok(Sha256::from_bytes(reader.hasher.finalize().into()))
+    })();
+    let got = match result {
+        Ok(d) => d,
+        Err(f) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(f);
+        }
+    };
+    if got != expected || announced != expected.to_hex() {
+        let _ = std::fs::remove_file(&part);
+        return Err(Failure::new(
+            Exit::Failed,
+            format!("error: the bytes received hash to {got}, not {expected}; nothing was written to {}", out.display()),
+        ));
+    }
+    std::fs::rename(&part, out).map_err(|e| local_io("write", out, e))?;
+    show(remote, &json!({ "digest": expected, "out": out }), |_| {
+        println!(
+            "downloaded {expected} to {} (digest verified)",
+            out.display()
+        )
+    });
+    Ok(())
+}

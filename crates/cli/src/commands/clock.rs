@@ -1,0 +1,50 @@
+//! `clock …`: the server's clock as the gates see it (windows, freezes). It never changes the
+//! server's time.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::error::Failure;
+use crate::output::{self, cell};
+use crate::remote::Remote;
+
+#[derive(Subcommand)]
+pub enum ClockCommand {
+    /// Show the time gates are judged at.
+    #[command(after_help = "Example:\n  slipway clock show")]
+    Show {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Move a manual clock (server started with SLIPWAY_CLOCK=manual; rehearsals and tests).
+    #[command(after_help = "Example:\n  slipway clock set 2026-11-24T19:00:00Z")]
+    Set {
+        at: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+pub(crate) fn clock(command: ClockCommand) -> Result<(), Failure> {
+    let (remote, answer) = match command {
+        ClockCommand::Show { remote } => {
+            let a = remote.client().get("/api/v1/clock")?;
+            (remote, a)
+        }
+        ClockCommand::Set { at, remote } => {
+            let a = remote
+                .client()
+                .put("/api/v1/clock", &json!({ "now": at }))?;
+            (remote, a)
+        }
+    };
+    output::show(&remote, &answer, |a| {
+        let mode = if a["manual"] == true {
+            "manual"
+        } else {
+            "system"
+        };
+        println!("{} ({mode} clock)", cell(&a["now"]));
+    });
+    Ok(())
+}

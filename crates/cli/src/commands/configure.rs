@@ -1,0 +1,122 @@
+//! `validate` (offline, with `slipway-core`'s loader) and `apply` (through the API). It never
+//! changes the server without `apply`, and `apply` is all or nothing on the server's side.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+use slipway_core::config::{load, Source};
+
+use crate::error::{Exit, Failure};
+use crate::output::{self, Format};
+use crate::remote::Remote;
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// A slipway.yaml file; repeat for several (environments may live in their own file).
+    #[arg(short = 'f', long = "file", required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value = "human")]
+    output: Format,
+}
+
+pub(crate) fn validate(args: ValidateArgs) -> Result<(), Failure> {
+    let files = read_files(&args.files)?;
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|(name, text)| Source { name, text })
+        .collect();
+    match load(&sources) {
+        Ok(config) => {
+            if args.output == Format::Json {
+                output::json(
+                    &json!({ "valid": true, "environments": config.environments.len(), "projects": config.projects.iter().map(|p| p.name.to_string()).collect::<Vec<_>>() }),
+                );
+            } else {
+                let mut parts = vec![format!("{} environment(s)", config.environments.len())];
+                for p in &config.projects {
+                    parts.push(format!(
+                        "project {} ({} components, {} steps, {} lifecycles)",
+                        p.name,
+                        p.components.len(),
+                        p.plan.len(),
+                        p.lifecycles.len()
+                    ));
+                }
+                println!("valid: {}", parts.join(", "));
+                if config.environments.is_empty() && !config.projects.is_empty() {
+                    println!("note: no file declares environments; the server checks the project's environment names at apply");
+                }
+            }
+            Ok(())
+        }
+        Err(errors) => {
+            if args.output == Format::Json {
+                output::json(&json!({ "valid": false, "errors": errors.0 }));
+            }
+            Err(Failure::new(
+                Exit::Invalid,
+                format!(
+                    "{errors}\nerror: {} problem(s) found; nothing was sent anywhere",
+                    errors.0.len()
+                ),
+            ))
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    #[arg(short = 'f', long = "file", required = true)]
+    files: Vec<PathBuf>,
+    /// Show what would change, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub(crate) fn apply(args: ApplyArgs) -> Result<(), Failure> {
+    let files = read_files(&args.files)?;
+    let body = json!({
+        "files": files.iter().map(|(name, content)| json!({ "name": name, "content": content })).collect::<Vec<_>>(),
+        "dry_run": args.dry_run,
+    });
+    let outcome = args.remote.client().post("/api/v1/apply", &body)?;
+    if args.remote.output == Format::Json {
+        output::json(&outcome);
+        return Ok(());
+    }
+    for change in outcome["changes"].as_array().into_iter().flatten() {
+        let sign = if change["kind"] == "create" { "+" } else { "~" };
+        println!("{sign} {}", change["subject"].as_str().unwrap_or(""));
+        for d in change["details"].as_array().into_iter().flatten() {
+            println!("    {}", d.as_str().unwrap_or(""));
+        }
+    }
+    println!("{}", outcome["summary"].as_str().unwrap_or(""));
+    Ok(())
+}
+
+/// Read files given with -f, naming the one that cannot be read.
+fn read_files(paths: &[PathBuf]) -> Result<Vec<(String, String)>, Failure> {
+    if paths.is_empty() {
+        return Err(Failure::new(
+            Exit::Invalid,
+            "error: no file given\n  hint: pass -f slipway.yaml (repeat -f for several files)",
+        ));
+    }
+    paths
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .map(|text| (p.display().to_string(), text))
+                .map_err(|e| {
+                    Failure::new(
+                        Exit::Invalid,
+                        format!("error: cannot read {}: {e}", p.display()),
+                    )
+                })
+        })
+        .collect()
+}

@@ -1,0 +1,349 @@
+//! `deployment …`: follow, list and steer deployments (logs, interventions, cancel). It never
+//! runs a step itself.
+
+use std::time::{Duration, Instant};
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use super::follow::{finish, intervention_help, PAGE};
+use crate::client::Client;
+use crate::error::Failure;
+use crate::output::{self, cell, table, Format};
+use crate::remote::Remote;
+
+#[derive(Subcommand)]
+pub enum DeploymentCommand {
+    /// List deployments, newest first.
+    #[command(after_help = "Example:\n  slipway deployment list --project pets --env DEV")]
+    List {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long = "env")]
+        environment: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a deployment: steps × targets, states, and what a rollback would undo.
+    #[command(after_help = "Example:\n  slipway deployment show 12 --wait")]
+    Show {
+        id: i64,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print a deployment's output lines (secrets masked), page by page.
+    #[command(
+        after_help = "Examples:\n  slipway deployment logs 12\n  slipway deployment logs 12 --task 3f9c… --from-line 5000 --limit 1000\n  slipway deployment logs 12 --since 2026-11-23T19:00:00Z --follow"
+    )]
+    Logs {
+        id: i64,
+        /// Only this task's lines (task ids: `slipway deployment show ID --output json`).
+        #[arg(long)]
+        task: Option<String>,
+        /// Skip the first N lines of this selection (the next page starts where the last ended).
+        #[arg(long, default_value_t = 0)]
+        from_line: i64,
+        /// Only lines stored at or after this RFC 3339 time, e.g. 2026-11-23T19:00:00Z.
+        #[arg(long)]
+        since: Option<String>,
+        /// Print at most N lines (default: every line).
+        #[arg(long)]
+        limit: Option<i64>,
+        /// Keep printing new lines until the deployment ends.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Answer the manual intervention a deployment waits for: go on with the next step.
+    #[command(
+        after_help = "Example:\n  slipway deployment proceed 12 --comment \"dashboards are green\""
+    )]
+    Proceed {
+        id: i64,
+        /// Why, for the audit log and the deployment page.
+        #[arg(long)]
+        comment: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Answer the manual intervention a deployment waits for: abort. The step counts as failed
+    /// and the environment's failure policy applies (roll back, or stop and ask).
+    #[command(
+        after_help = "Example:\n  slipway deployment abort 12 --comment \"error rate too high\""
+    )]
+    Abort {
+        id: i64,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// After a failed step: retry it, skip it, roll back, or cancel.
+    #[command(after_help = "Example:\n  slipway deployment decide 12 retry")]
+    Decide {
+        id: i64,
+        decision: DecisionArg,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DecisionArg {
+    Retry,
+    Skip,
+    RollBack,
+    Cancel,
+}
+
+pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
+    match command {
+        DeploymentCommand::List {
+            project,
+            environment,
+            remote,
+        } => {
+            let mut query = vec!["limit=50".to_string()];
+            if let Some(p) = project {
+                query.push(format!("project={}", crate::client::encode(&p)));
+            }
+            if let Some(e) = environment {
+                query.push(format!("environment={}", crate::client::encode(&e)));
+            }
+            let list = remote
+                .client()
+                .get(&format!("/api/v1/deployments?{}", query.join("&")))?;
+            match remote.output {
+                Format::Json => output::json(&list),
+                Format::Human => {
+                    let rows: Vec<Vec<String>> = list["items"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|d| {
+                            [
+                                "id",
+                                "project",
+                                "release_version",
+                                "environment",
+                                "kind",
+                                "state",
+                                "requested_by",
+                                "created_at",
+                            ]
+                            .iter()
+                            .map(|k| cell(&d[*k]))
+                            .collect()
+                        })
+                        .collect();
+                    table(
+                        &[
+                            "ID", "PROJECT", "RELEASE", "ENV", "KIND", "STATE", "BY", "CREATED",
+                        ],
+                        &rows,
+                    );
+                }
+            }
+            Ok(())
+        }
+        DeploymentCommand::Show {
+            id,
+            wait,
+            timeout,
+            remote,
+        } => {
+            let client = remote.client();
+            if wait {
+                return finish(&client, &remote, id, true, timeout);
+            }
+            let view = client.get(&format!("/api/v1/deployments/{id}"))?;
+            match remote.output {
+                Format::Json => output::json(&view),
+                Format::Human => print_view(&view),
+            }
+            Ok(())
+        }
+        DeploymentCommand::Logs {
+            id,
+            task,
+            from_line,
+            since,
+            limit,
+            follow,
+            remote,
+        } => {
+            let client = remote.client();
+            let mut after = from_line.max(0);
+            let mut left = limit.unwrap_or(i64::MAX);
+            let deadline = Instant::now() + Duration::from_secs(24 * 3600);
+            let mut all = Vec::new();
+            loop {
+                let mut query = vec![
+                    format!("after_line={after}"),
+                    format!("limit={}", left.clamp(1, PAGE)),
+                ];
+                if let Some(t) = &task {
+                    query.push(format!("task={}", crate::client::encode(t)));
+                }
+                if let Some(s) = &since {
+                    query.push(format!("since={}", crate::client::encode(s)));
+                }
+                // Read the state before the page, so no line printed before the end is missed.
+                let over = follow && is_over(&client, id)?;
+                let page = client.get(&format!(
+                    "/api/v1/deployments/{id}/logs?{}",
+                    query.join("&")
+                ))?;
+                let items = page["items"].as_array().cloned().unwrap_or_default();
+                left -= items.len() as i64;
+                after = page["next_after_line"].as_i64().unwrap_or(after);
+                match remote.output {
+                    Format::Json => all.extend(items),
+                    Format::Human => {
+                        for l in &items {
+                            println!("{} {}", cell(&l["at"]), cell(&l["line"]));
+                        }
+                    }
+                }
+                let more = page["more"].as_bool().unwrap_or(false);
+                if left <= 0 || (!more && (!follow || over)) || Instant::now() > deadline {
+                    break;
+                }
+                if !more {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+            if remote.output == Format::Json {
+                output::json(&json!({ "items": all, "next_after_line": after }));
+            }
+            Ok(())
+        }
+        DeploymentCommand::Proceed {
+            id,
+            comment,
+            remote,
+        } => answer(id, "proceed", comment, &remote),
+        DeploymentCommand::Abort {
+            id,
+            comment,
+            remote,
+        } => answer(id, "abort", Some(comment), &remote),
+        DeploymentCommand::Decide {
+            id,
+            decision,
+            remote,
+        } => {
+            let decision = match decision {
+                DecisionArg::Retry => "retry",
+                DecisionArg::Skip => "skip",
+                DecisionArg::RollBack => "roll_back",
+                DecisionArg::Cancel => "cancel",
+            };
+            let d = remote.client().post(
+                &format!("/api/v1/deployments/{id}/decision"),
+                &json!({ "decision": decision }),
+            )?;
+            match remote.output {
+                Format::Json => output::json(&d),
+                Format::Human => println!("deployment {id}: {}", cell(&d["state"])),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn is_over(client: &Client, id: i64) -> Result<bool, Failure> {
+    let view = client.get(&format!("/api/v1/deployments/{id}"))?;
+    Ok(matches!(
+        view["state"].as_str().unwrap_or(""),
+        "succeeded" | "failed" | "rolled_back" | "cancelled"
+    ))
+}
+
+pub(crate) fn answer(
+    id: i64,
+    verb: &str,
+    comment: Option<String>,
+    remote: &Remote,
+) -> Result<(), Failure> {
+    let d = remote.client().post(
+        &format!("/api/v1/deployments/{id}/{verb}"),
+        &json!({ "comment": comment }),
+    )?;
+    match remote.output {
+        Format::Json => output::json(&d),
+        Format::Human => {
+            println!("deployment {id}: {}", cell(&d["state"]));
+            if !d["failure"].is_null() {
+                println!("  {}", cell(&d["failure"]));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_view(v: &Value) {
+    println!(
+        "deployment {} — {} {} → {} ({}) {}",
+        cell(&v["id"]),
+        cell(&v["project"]),
+        cell(&v["release_version"]),
+        cell(&v["environment"]),
+        cell(&v["kind"]),
+        cell(&v["state"])
+    );
+    if !v["failure"].is_null() {
+        println!("failure: {}", cell(&v["failure"]));
+    }
+    if !v["intervention"].is_null() {
+        println!("{}", intervention_help(&cell(&v["id"]), &v["intervention"]));
+    }
+    for (phase, runs) in [("forward", &v["runs"]), ("rollback", &v["rollback_runs"])] {
+        for (i, run) in runs.as_array().into_iter().flatten().enumerate() {
+            let tasks: Vec<String> = v["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["phase"] == phase && t["run_index"] == i)
+                .map(|t| match t["summary"].as_str() {
+                    // A manual step's answer says who answered and why.
+                    Some(s) if run["action"] == "manual" => {
+                        format!("{}={} ({s})", cell(&t["target"]), cell(&t["state"]))
+                    }
+                    _ => format!("{}={}", cell(&t["target"]), cell(&t["state"])),
+                })
+                .collect();
+            let mark = if phase == "rollback" { "undo " } else { "" };
+            println!(
+                "  {mark}{:>2}. {:<32} {:<18} {}",
+                cell(&run["step"]),
+                cell(&run["name"]),
+                cell(&run["action"]),
+                if tasks.is_empty() {
+                    "waiting".to_string()
+                } else {
+                    tasks.join(" ")
+                }
+            );
+        }
+    }
+    println!("rollback plan if this deployment is undone:");
+    for s in v["rollback_preview"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "  undo {:>2}. {:<18} {}",
+            cell(&s["undoes"]),
+            cell(&s["action"]),
+            cell(&s["name"])
+        );
+    }
+}

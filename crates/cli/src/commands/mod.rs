@@ -1,0 +1,157 @@
+//! The client verbs: one module per verb or verb group, each with its clap arguments documented
+//! where it runs, and [`run`], the one dispatch. Verbs talk to the server through its HTTP API
+//! only; they never call server code.
+
+mod artifact;
+mod audit;
+mod check;
+mod clock;
+mod configure;
+mod deploy;
+mod deployment;
+mod environment;
+mod evidence;
+mod follow;
+mod key;
+mod parity;
+mod project;
+mod promote;
+mod release;
+mod rfc;
+mod target;
+mod token;
+mod transfer;
+mod user;
+mod variable;
+mod vault;
+mod webhook;
+mod whoami;
+
+use clap::Subcommand;
+
+use crate::error::Failure;
+use crate::output;
+use crate::remote::RemoteArgs;
+
+/// Every client verb, in the order `slipway --help` lists them (the binary adds its own: `up`,
+/// `server`, `agent`).
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check slipway.yaml files offline: every error with file:line:column and a hint.
+    #[command(after_help = "Example:\n  slipway validate -f environments.yaml -f slipway.yaml")]
+    Validate(configure::ValidateArgs),
+    /// Bring the server to what slipway.yaml files say, all or nothing; prints each change.
+    #[command(
+        after_help = "Examples:\n  slipway apply -f examples/pets/slipway.yaml\n  slipway apply -f slipway.yaml --dry-run"
+    )]
+    Apply(configure::ApplyArgs),
+    /// Print the JSON Schema of slipway.yaml, for editors.
+    #[command(after_help = "Example:\n  slipway schema > slipway.schema.json")]
+    Schema,
+    /// Read and verify the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Manage users (admin).
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Environments of the delivery chain.
+    #[command(subcommand, name = "env")]
+    Environment(environment::EnvCommand),
+    /// Projects, their plans and derived rollback plans.
+    #[command(subcommand)]
+    Project(project::ProjectCommand),
+    /// Project variables; sensitive values are write-only.
+    #[command(subcommand)]
+    Variable(variable::VariableCommand),
+    /// Deployment targets.
+    #[command(subcommand)]
+    Target(target::TargetCommand),
+    /// Deploy (or dry-run) a release into an environment.
+    #[command(
+        after_help = "Examples:\n  slipway deploy --project pets --release 1.0.0 --env DEV --wait\n  slipway deploy --project pets --release 1.0.0 --env PROD-EU --dry-run --wait"
+    )]
+    Deploy(deploy::DeployArgs),
+    /// Undo the last successful deployment in an environment with its derived rollback plan.
+    #[command(after_help = "Example:\n  slipway rollback --project pets --env DEV --wait")]
+    Rollback(deploy::RollbackArgs),
+    /// Follow, list and steer deployments.
+    #[command(subcommand)]
+    Deployment(deployment::DeploymentCommand),
+    /// Promote a release along its lifecycle: the target environment's gates judge it.
+    #[command(
+        after_help = "Examples:\n  slipway promote --project pets --release 1.4.2 --to MET --wait\n  slipway promote --project pets --release 1.4.2 --to PROD --at 2026-11-24T20:30:00+01:00"
+    )]
+    Promote(promote::PromoteArgs),
+    #[command(subcommand)]
+    Promotion(promote::PromotionCommand),
+    #[command(subcommand)]
+    Check(check::CheckCommand),
+    #[command(subcommand)]
+    Rfc(rfc::RfcCommand),
+    #[command(subcommand)]
+    Clock(clock::ClockCommand),
+    /// Compare two environments: undeclared differences in variables, target facts and deployed digests.
+    #[command(
+        after_help = "Examples:\n  slipway parity --project pets                       # MET vs the last environment\n  slipway parity --project pets --left MET --right PROD-EU -o json"
+    )]
+    Parity(parity::ParityArgs),
+    /// Artifacts in the release vault: push, list, show, download.
+    #[command(subcommand)]
+    Artifact(artifact::ArtifactCommand),
+    /// Keys that sign artifacts: generate one, trust one for a project, revoke.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Vault maintenance: verify every blob, garbage collection, retention.
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
+    /// Releases: create, list, show, notes, diff, check against an environment.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
+    /// Outbound webhooks on events, signed with HMAC, and their delivery log (admin).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
+    /// Evidence bundles for auditors: export a release's signed bundle, verify one offline.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
+    /// Show who the token belongs to.
+    #[command(after_help = "Example:\n  SLIPWAY_TOKEN=slw_… slipway whoami")]
+    Whoami(RemoteArgs),
+}
+
+/// Run one client verb.
+pub fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Validate(args) => configure::validate(args),
+        Command::Apply(args) => configure::apply(args),
+        Command::Schema => {
+            output::json(&slipway_core::config::json_schema());
+            Ok(())
+        }
+        Command::Audit(c) => audit::audit(c),
+        Command::User(c) => user::user(c),
+        Command::Token(c) => token::token(c),
+        Command::Environment(c) => environment::environment(c),
+        Command::Project(c) => project::project(c),
+        Command::Variable(c) => variable::variable(c),
+        Command::Target(c) => target::target(c),
+        Command::Whoami(r) => whoami::whoami(&r.remote),
+        Command::Artifact(c) => artifact::artifact(c),
+        Command::Key(c) => key::key(c),
+        Command::Vault(c) => vault::vault(c),
+        Command::Release(c) => release::release(c),
+        Command::Webhook(c) => webhook::webhook(c),
+        Command::Evidence(c) => evidence::evidence(c),
+        Command::Deploy(args) => deploy::deploy(args),
+        Command::Rollback(args) => deploy::rollback(args),
+        Command::Deployment(c) => deployment::deployment(c),
+        Command::Promote(args) => promote::promote(args),
+        Command::Promotion(c) => promote::promotion(c),
+        Command::Check(c) => check::check(c),
+        Command::Rfc(c) => rfc::rfc(c),
+        Command::Clock(c) => clock::clock(c),
+        Command::Parity(args) => parity::parity(args),
+    }
+}

@@ -1,0 +1,309 @@
+//! `promote` and `promotion …`: promote a release along its lifecycle and follow the gates'
+//! judgement. It never judges anything itself: the server's gates do.
+
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use crate::client::{encode, Client};
+use crate::error::{Exit, Failure};
+use crate::output::{self, cell, table, Format};
+use crate::remote::Remote;
+
+#[derive(Args)]
+pub struct PromoteArgs {
+    #[arg(long)]
+    project: String,
+    /// The release version, e.g. 1.4.2.
+    #[arg(long)]
+    release: String,
+    /// An environment, or a phase of the lifecycle (its environments are deployed in waves).
+    #[arg(long)]
+    to: String,
+    /// Deploy at this time (RFC 3339 with offset), inside the environment's window.
+    #[arg(long)]
+    at: Option<String>,
+    /// Follow the promotions until each is deployed or refused; exit 0 only if all succeeded.
+    #[arg(long)]
+    wait: bool,
+    #[arg(long, default_value_t = 3600)]
+    timeout: u64,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Subcommand)]
+pub enum PromotionCommand {
+    /// List promotions, with their state.
+    #[command(after_help = "Example:\n  slipway promotion list --project pets --state waiting")]
+    List {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        release: Option<String>,
+        #[arg(long = "env")]
+        environment: Option<String>,
+        /// Comma-separated: waiting, deploying, succeeded, failed, refused, cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a promotion: every criterion of its latest decision, votes, change request.
+    #[command(after_help = "Example:\n  slipway promotion show 4")]
+    Show {
+        id: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Approve a waiting promotion (the role its environment names; four eyes).
+    #[command(
+        after_help = "Example:\n  slipway promotion approve 4 --comment \"rollback plan reviewed\""
+    )]
+    Approve {
+        id: i64,
+        #[arg(long)]
+        comment: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Reject a waiting promotion: a no-go, recorded with your comment.
+    #[command(
+        after_help = "Example:\n  slipway promotion reject 4 --comment \"e2e report missing\""
+    )]
+    Reject {
+        id: i64,
+        #[arg(long)]
+        comment: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Let a waiting or refused promotion through, with a written reason (admins).
+    #[command(
+        after_help = "Example:\n  slipway promotion override 4 --reason \"INC-4211: security fix, CAB informed\""
+    )]
+    Override {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Cancel a waiting promotion.
+    #[command(after_help = "Example:\n  slipway promotion cancel 4")]
+    Cancel {
+        id: i64,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Print a promotion's state and, when it is not through, each criterion that holds it.
+pub(crate) fn describe(p: &Value) {
+    println!(
+        "promotion {}: {} {} → {}: {}{}",
+        cell(&p["id"]),
+        cell(&p["project"]),
+        cell(&p["release_version"]),
+        cell(&p["environment"]),
+        cell(&p["state"]),
+        p["deployment_id"]
+            .as_i64()
+            .map(|d| format!(" (deployment {d})"))
+            .unwrap_or_default()
+    );
+    let Some(last) = p["decisions"].as_array().and_then(|d| d.last()) else {
+        return;
+    };
+    let judgement = &last["record"]["judgement"];
+    for c in judgement["criteria"].as_array().into_iter().flatten() {
+        let mark = match c["verdict"].as_str() {
+            Some("pass") => "ok  ",
+            Some("pending") => "wait",
+            _ => "FAIL",
+        };
+        println!("  {mark} {:<20} {}", cell(&c["name"]), cell(&c["detail"]));
+    }
+    if let Some(o) = last["record"].get("override").filter(|o| !o.is_null()) {
+        println!("  overridden by {}: {}", cell(&o["by"]), cell(&o["reason"]));
+    }
+    if let Some(rfc) = p.get("change_request").filter(|r| !r.is_null()) {
+        println!(
+            "  change request {}: {}",
+            cell(&rfc["id"]),
+            cell(&rfc["state"])
+        );
+    }
+}
+
+pub(crate) fn promote(args: PromoteArgs) -> Result<(), Failure> {
+    let client = args.remote.client();
+    let views = client.post(
+        "/api/v1/promotions",
+        &json!({ "project": args.project, "release": args.release, "to": args.to, "at": args.at }),
+    )?;
+    if args.remote.output == Format::Human {
+        for p in views.as_array().into_iter().flatten() {
+            describe(p);
+        }
+    }
+    if !args.wait {
+        if args.remote.output == Format::Json {
+            output::json(&views);
+        }
+        return Ok(());
+    }
+    let ids: Vec<i64> = views
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["id"].as_i64())
+        .collect();
+    let mut ended = Vec::new();
+    for id in ids {
+        ended.push(wait_for(
+            &client,
+            id,
+            args.timeout,
+            args.remote.output == Format::Human,
+        )?);
+    }
+    if args.remote.output == Format::Json {
+        output::json(&Value::Array(ended.clone()));
+    }
+    match ended.iter().find(|p| p["state"] != "succeeded") {
+        None => Ok(()),
+        Some(p) => Err(Failure::new(
+            Exit::Failed,
+            format!(
+                "promotion {} ended {}; see `slipway promotion show {}`",
+                cell(&p["id"]),
+                cell(&p["state"]),
+                cell(&p["id"])
+            ),
+        )),
+    }
+}
+
+/// Poll a promotion until it is final, printing each change of state.
+pub(crate) fn wait_for(
+    client: &Client,
+    id: i64,
+    timeout: u64,
+    human: bool,
+) -> Result<Value, Failure> {
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let mut last_state = String::new();
+    loop {
+        let p = client.get(&format!("/api/v1/promotions/{id}"))?;
+        let state = cell(&p["state"]);
+        if state != last_state {
+            if human && !last_state.is_empty() {
+                describe(&p);
+            }
+            last_state = state.clone();
+        }
+        if matches!(
+            state.as_str(),
+            "succeeded" | "failed" | "refused" | "cancelled"
+        ) {
+            return Ok(p);
+        }
+        if Instant::now() > deadline {
+            return Err(Failure::new(
+                Exit::Failed,
+                format!("gave up waiting for promotion {id} after {timeout} s; it goes on: `slipway promotion show {id}`"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
+    match command {
+        PromotionCommand::List {
+            project,
+            release,
+            environment,
+            state,
+            remote,
+        } => {
+            let mut query = Vec::new();
+            for (k, v) in [
+                ("project", project),
+                ("release", release),
+                ("environment", environment),
+                ("state", state),
+            ] {
+                if let Some(v) = v {
+                    query.push(format!("{k}={}", encode(&v)));
+                }
+            }
+            let list = remote
+                .client()
+                .get(&format!("/api/v1/promotions?{}", query.join("&")))?;
+            output::show(&remote, &list, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        [
+                            "id",
+                            "project",
+                            "release_version",
+                            "environment",
+                            "state",
+                            "requested_by",
+                            "deployment_id",
+                        ]
+                        .iter()
+                        .map(|k| cell(&p[*k]))
+                        .collect()
+                    })
+                    .collect();
+                table(
+                    &[
+                        "ID",
+                        "PROJECT",
+                        "RELEASE",
+                        "ENVIRONMENT",
+                        "STATE",
+                        "REQUESTED BY",
+                        "DEPLOYMENT",
+                    ],
+                    &rows,
+                );
+            });
+            Ok(())
+        }
+        PromotionCommand::Show { id, remote } => {
+            let p = remote.client().get(&format!("/api/v1/promotions/{id}"))?;
+            output::show(&remote, &p, describe);
+            Ok(())
+        }
+        PromotionCommand::Approve {
+            id,
+            comment,
+            remote,
+        } => act(&remote, id, "approve", json!({ "comment": comment })),
+        PromotionCommand::Reject {
+            id,
+            comment,
+            remote,
+        } => act(&remote, id, "reject", json!({ "comment": comment })),
+        PromotionCommand::Override { id, reason, remote } => {
+            act(&remote, id, "override", json!({ "reason": reason }))
+        }
+        PromotionCommand::Cancel { id, remote } => act(&remote, id, "cancel", json!({})),
+    }
+}
+
+fn act(remote: &Remote, id: i64, what: &str, body: Value) -> Result<(), Failure> {
+    let p = remote
+        .client()
+        .post(&format!("/api/v1/promotions/{id}/{what}"), &body)?;
+    output::show(remote, &p, describe);
+    Ok(())
+}

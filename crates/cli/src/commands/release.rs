@@ -1,0 +1,357 @@
+//! `release …`: releases: create, list, show, notes, diff, check against an environment. It
+//! never judges a release itself: the server's gates do.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::client::encode;
+use crate::error::{invalid, Exit, Failure};
+use crate::output::{self, cell, items, show, table, Format};
+use crate::remote::Remote;
+
+use super::artifact::describe;
+use super::transfer::local_io;
+
+#[derive(Subcommand)]
+pub enum ReleaseCommand {
+    /// Create a release: one vault artifact per component, a frozen snapshot, notes.
+    #[command(
+        after_help = "Examples:\n  git log --format='%h %s' v1.3.0..HEAD > commits.txt\n  slipway release create --project pets --version 1.4.0-rc.1 \\\n      --artifact pets-war=1.4.0 --artifact pets-sql=1.4.0 --artifact pets-batch=9f86d0…(digest) \\\n      --commits-file commits.txt\n  slipway release create --project pets --version 1.3.1 --label hotfix --notes-file NOTES.md …"
+    )]
+    Create {
+        #[arg(long)]
+        project: String,
+        /// Semantic version (1.4.0, 1.4.0-rc.1).
+        #[arg(long)]
+        version: String,
+        /// COMPONENT=DIGEST or COMPONENT=ARTIFACT_VERSION, once per component.
+        #[arg(long = "artifact", value_name = "COMPONENT=DIGEST|VERSION")]
+        artifacts: Vec<String>,
+        /// ATD, BETA, RC or GA; from the version's pre-release tag when absent.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Labels that choose a lifecycle (e.g. hotfix), repeatable.
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Release notes as written (Markdown or text).
+        #[arg(long, conflicts_with = "commits_file")]
+        notes_file: Option<PathBuf>,
+        /// Commit messages to group into notes: `git log --format='%h %s'`, or `git log -z --format='%h %B'` for full messages.
+        #[arg(long)]
+        commits_file: Option<PathBuf>,
+        /// Create it even if some artifact is not validly signed; it can never enter an environment that requires signatures.
+        #[arg(long)]
+        unsigned_ok: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List a project's releases, newest first.
+    #[command(after_help = "Example:\n  slipway release list --project pets")]
+    List {
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a release: artifacts, signatures, lifecycle, notes.
+    #[command(after_help = "Example:\n  slipway release show --project pets 1.4.0-rc.1")]
+    Show {
+        version: String,
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print the release notes as Markdown.
+    #[command(after_help = "Example:\n  slipway release notes --project pets 1.4.0 > NOTES.md")]
+    Notes {
+        version: String,
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// What changed between two releases: artifacts, plan, variables, notes.
+    #[command(after_help = "Example:\n  slipway release diff --project pets 1.3.0 1.4.0")]
+    Diff {
+        from: String,
+        to: String,
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Whether the signature rule lets a release into an environment (exit 3 when not).
+    #[command(after_help = "Example:\n  slipway release check --project pets 1.4.0 --env PROD-EU")]
+    Check {
+        version: String,
+        #[arg(long)]
+        project: String,
+        #[arg(long = "env")]
+        environment: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn release_path(project: &str, version: &str) -> String {
+    format!(
+        "/api/v1/projects/{}/releases/{}",
+        encode(project),
+        encode(version)
+    )
+}
+
+pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
+    match command {
+        ReleaseCommand::Create {
+            project,
+            version,
+            artifacts,
+            channel,
+            labels,
+            notes_file,
+            commits_file,
+            unsigned_ok,
+            remote,
+        } => {
+            let mut map = serde_json::Map::new();
+            for a in &artifacts {
+                let (c, r) = a.split_once('=').ok_or_else(|| {
+                    invalid(format!(
+                        "error: --artifact {a}: expected COMPONENT=DIGEST or COMPONENT=VERSION"
+                    ))
+                })?;
+                if map.insert(c.to_string(), json!(r)).is_some() {
+                    return Err(invalid(format!("error: component {c} is given twice; a release holds one artifact per component")));
+                }
+            }
+            let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| local_io("read", p, e));
+            let body = json!({
+                "version": version,
+                "artifacts": map,
+                "channel": channel,
+                "labels": labels,
+                "notes": notes_file.as_ref().map(read).transpose()?,
+                "commits": commits_file.as_ref().map(read).transpose()?,
+                "unsigned_ok": unsigned_ok,
+            });
+            let created = remote.client().post(
+                &format!("/api/v1/projects/{}/releases", encode(&project)),
+                &body,
+            )?;
+            show(&remote, &created, |r| {
+                println!(
+                    "created release {} {} ({}), lifecycle {}",
+                    cell(&r["project"]),
+                    cell(&r["version"]),
+                    cell(&r["channel"]),
+                    cell(&r["lifecycle"])
+                );
+                print_artifacts(r);
+                if r["eligible_for_protected"] != true {
+                    println!("NOT eligible for environments that require signatures: some artifact is not validly signed");
+                }
+            });
+            Ok(())
+        }
+        ReleaseCommand::List { project, remote } => {
+            let list = remote
+                .client()
+                .get(&format!("/api/v1/projects/{}/releases", encode(&project)))?;
+            show(&remote, &list, |l| {
+                let rows: Vec<Vec<String>> = items(l)
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            cell(&r["version"]),
+                            cell(&r["channel"]),
+                            cell(&r["lifecycle"]),
+                            if r["eligible_for_protected"] == true {
+                                "yes"
+                            } else {
+                                "no"
+                            }
+                            .into(),
+                            cell(&r["created_by"]),
+                            cell(&r["created_at"]),
+                            if r["pruned_at"].is_null() {
+                                ""
+                            } else {
+                                "pruned"
+                            }
+                            .into(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["VERSION", "CHANNEL", "LIFECYCLE", "SIGNED", "BY", "AT", ""],
+                    &rows,
+                );
+            });
+            Ok(())
+        }
+        ReleaseCommand::Show {
+            version,
+            project,
+            remote,
+        } => {
+            let client = remote.client();
+            let r = client.get(&release_path(&project, &version))?;
+            if remote.output == Format::Json {
+                output::json(&r);
+                return Ok(());
+            }
+            println!(
+                "{} {} ({}) — lifecycle {}, labels {}, created by {} at {}{}",
+                cell(&r["project"]),
+                cell(&r["version"]),
+                cell(&r["channel"]),
+                cell(&r["lifecycle"]),
+                cell(&r["labels"]),
+                cell(&r["created_by"]),
+                cell(&r["created_at"]),
+                if r["pruned_at"].is_null() {
+                    ""
+                } else {
+                    " (pruned by retention)"
+                }
+            );
+            print_artifacts(&r);
+            println!(
+                "eligible for environments that require signatures: {}",
+                if r["eligible_for_protected"] == true {
+                    "yes"
+                } else {
+                    "no"
+                }
+            );
+            let notes = client
+                .answer(
+                    client
+                        .raw(
+                            "GET",
+                            &format!("{}/notes", release_path(&project, &version)),
+                        )
+                        .call(),
+                )?
+                .into_string()
+                .unwrap_or_default();
+            println!("\n{notes}");
+            Ok(())
+        }
+        ReleaseCommand::Notes {
+            version,
+            project,
+            remote,
+        } => {
+            let client = remote.client();
+            let notes = client
+                .answer(
+                    client
+                        .raw(
+                            "GET",
+                            &format!("{}/notes", release_path(&project, &version)),
+                        )
+                        .call(),
+                )?
+                .into_string()
+                .map_err(|e| {
+                    Failure::new(Exit::Failed, format!("error: reading the notes: {e}"))
+                })?;
+            match remote.output {
+                Format::Json => output::json(&json!({ "markdown": notes })),
+                Format::Human => print!("{notes}"),
+            }
+            Ok(())
+        }
+        ReleaseCommand::Diff {
+            from,
+            to,
+            project,
+            remote,
+        } => {
+            let d = remote.client().get(&format!(
+                "/api/v1/projects/{}/release-diff?from={}&to={}",
+                encode(&project),
+                encode(&from),
+                encode(&to)
+            ))?;
+            show(&remote, &d, |d| {
+                println!("{project}: {from} → {to}");
+                let mut any = false;
+                for a in d["artifacts"].as_array().into_iter().flatten() {
+                    any = true;
+                    println!(
+                        "  artifact {}: {} → {}",
+                        cell(&a["component"]),
+                        cell(&a["from"]),
+                        cell(&a["to"])
+                    );
+                }
+                for (label, key) in [
+                    ("plan", "plan"),
+                    ("variable", "variables"),
+                    ("notes", "notes"),
+                ] {
+                    for line in d[key].as_array().into_iter().flatten() {
+                        any = true;
+                        println!("  {label}: {}", cell(line));
+                    }
+                }
+                if !any {
+                    println!("  no difference");
+                }
+            });
+            Ok(())
+        }
+        ReleaseCommand::Check {
+            version,
+            project,
+            environment,
+            remote,
+        } => {
+            let answer = remote.client().get(&format!(
+                "{}/check?environment={}",
+                release_path(&project, &version),
+                encode(&environment)
+            ))?;
+            show(&remote, &answer, |_| {
+                println!("release {version} of {project} may enter {environment}")
+            });
+            Ok(())
+        }
+    }
+}
+
+fn print_artifacts(r: &Value) {
+    let details = r["artifact_details"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let rows: Vec<Vec<String>> = details
+        .iter()
+        .map(|a| {
+            vec![
+                cell(&a["component"]),
+                cell(&a["version"]),
+                cell(&a["digest"]),
+                cell(&a["size"]),
+                describe(&a["signature_state"]),
+                cell(&a["provenance"]["commit"]),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "COMPONENT",
+            "VERSION",
+            "SHA256",
+            "SIZE",
+            "SIGNATURE",
+            "COMMIT",
+        ],
+        &rows,
+    );
+}

@@ -1,0 +1,152 @@
+//! `vault …`: vault maintenance: verify every blob, garbage collection, retention. It never
+//! deletes anything the server does not agree to delete.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::client::encode;
+use crate::error::{Exit, Failure};
+use crate::output::{self, cell, show, Format};
+use crate::remote::Remote;
+
+#[derive(Subcommand)]
+pub enum VaultCommand {
+    /// Re-hash every blob; exit 1 naming each corrupt or missing one.
+    #[command(after_help = "Example:\n  slipway vault verify && echo intact")]
+    Verify {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete what retention lets go: reports releases pruned, artifacts purged, bytes reclaimed.
+    #[command(after_help = "Examples:\n  slipway vault gc --dry-run\n  slipway vault gc")]
+    Gc {
+        /// Report what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show or set a project's retention policy.
+    #[command(
+        after_help = "Examples:\n  slipway vault retention --project pets\n  slipway vault retention --project pets --keep 5 --keep-unreleased-days 14"
+    )]
+    Retention {
+        #[arg(long)]
+        project: String,
+        /// Releases kept per channel (ATD, BETA, RC, GA).
+        #[arg(long)]
+        keep: Option<u32>,
+        /// Days an artifact in no kept release is kept.
+        #[arg(long)]
+        keep_unreleased_days: Option<u32>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+pub(crate) fn vault(command: VaultCommand) -> Result<(), Failure> {
+    match command {
+        VaultCommand::Verify { remote } => {
+            let report = remote.client().post("/api/v1/vault/verify", &json!({}))?;
+            if remote.output == Format::Json {
+                output::json(&report);
+            }
+            let problems: Vec<String> = ["corrupt", "missing"]
+                .iter()
+                .flat_map(|kind| {
+                    report[*kind]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |p| {
+                            format!(
+                                "{kind} blob {}: {} (artifacts: {})",
+                                cell(&p["digest"]),
+                                cell(&p["problem"]),
+                                cell(&p["artifacts"])
+                            )
+                        })
+                })
+                .collect();
+            if problems.is_empty() {
+                if remote.output == Format::Human {
+                    println!(
+                        "vault intact: {} blobs, {} bytes re-hashed",
+                        report["blobs"], report["bytes"]
+                    );
+                }
+                Ok(())
+            } else {
+                Err(Failure::new(
+                    Exit::Failed,
+                    format!(
+                        "vault DAMAGED: {} of {} blobs\n{}\n  hint: push the same file again to repair a blob, or restore it from a backup; downloads of these are refused",
+                        problems.len(),
+                        report["blobs"],
+                        problems.join("\n")
+                    ),
+                ))
+            }
+        }
+        VaultCommand::Gc { dry_run, remote } => {
+            let report = remote
+                .client()
+                .post("/api/v1/vault/gc", &json!({ "dry_run": dry_run }))?;
+            show(&remote, &report, |r| {
+                let verb = if dry_run { "would" } else { "did" };
+                for (label, key) in [
+                    ("prune release", "pruned_releases"),
+                    ("purge artifact", "purged_artifacts"),
+                ] {
+                    for x in r[key].as_array().into_iter().flatten() {
+                        println!("{verb} {label} {}", cell(x));
+                    }
+                }
+                for b in r["deleted_blobs"].as_array().into_iter().flatten() {
+                    println!(
+                        "{verb} delete blob {} ({} bytes)",
+                        cell(&b["digest"]),
+                        b["size"]
+                    );
+                }
+                println!(
+                    "{}: {} blob(s), {} bytes reclaimed{}",
+                    if dry_run { "dry run" } else { "done" },
+                    r["deleted_blobs"].as_array().map_or(0, Vec::len),
+                    r["bytes_reclaimed"],
+                    match r["unrecorded_files_removed"].as_u64() {
+                        Some(n) if n > 0 => format!(", {n} unrecorded file(s) removed"),
+                        _ => String::new(),
+                    }
+                );
+            });
+            Ok(())
+        }
+        VaultCommand::Retention {
+            project,
+            keep,
+            keep_unreleased_days,
+            remote,
+        } => {
+            let client = remote.client();
+            let path = format!("/api/v1/projects/{}/retention", encode(&project));
+            let mut policy = client.get(&path)?;
+            if keep.is_some() || keep_unreleased_days.is_some() {
+                if let Some(k) = keep {
+                    policy["keep_per_channel"] = json!(k);
+                }
+                if let Some(d) = keep_unreleased_days {
+                    policy["keep_unreleased_days"] = json!(d);
+                }
+                client.put(&path, &policy)?;
+            }
+            show(&remote, &policy, |p| {
+                println!(
+                    "{project}: keep the last {} releases per channel; artifacts in no kept release for {} days",
+                    p["keep_per_channel"], p["keep_unreleased_days"]
+                )
+            });
+            Ok(())
+        }
+    }
+}

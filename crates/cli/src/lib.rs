@@ -1,0 +1,28 @@
+//! The client verbs of `slipway` (everything but `up`, `server` and `agent`): parse their
+//! arguments, call the server's HTTP API, print the answer for people or as JSON, and say how
+//! the command failed with an exit code scripts can trust.
+//!
+//! It never calls server code and never opens the server's store: a verb that works offline
+//! (`validate`, `schema`, `evidence verify`, `key generate`) uses `slipway-core` only. It never
+//! prints `error:` lines on its own behalf: it returns a [`Failure`] and the binary prints it.
+//!
+//! Architecture invariant: the CLI depends on `slipway-core` and `slipway-protocol` (for the
+//! pinned TLS connection) among Slipway's crates, never on `slipway-server` nor on `slipway-agent`.
+//! Architecture invariant: the CLI's only way to the server is its HTTP API, through `client`.
+//! Architecture invariant: the public API is [`Command`], [`run`], [`Failure`], [`Exit`] and
+//! [`print_problem`]; every verb's module is private to `commands`.
+
+mod client;
+mod commands;
+mod error;
+mod output;
+mod prompt;
+mod remote;
+
+pub use commands::{run, Command};
+pub use error::{Exit, Failure};
+
+/// Print a failure's problem+json body (for `--output json`), as the verbs print answers.
+pub fn print_problem(problem: &serde_json::Value) {
+    output::json(problem);
+}

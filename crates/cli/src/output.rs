@@ -1,0 +1,72 @@
+//! Printing results: aligned tables for people, JSON for scripts. It never reads from the
+//! server; verbs hand it what to print.
+
+use serde_json::Value;
+
+// `--output` is one of the flags every verb shares, so its values live with them.
+pub(crate) use crate::remote::Format;
+use crate::remote::Remote;
+
+pub(crate) fn json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("a JSON value always prints")
+    );
+}
+
+/// Print rows under headers, columns padded to their widest cell.
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
+    if rows.is_empty() {
+        println!("(none)");
+        return;
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// A JSON field as a table cell: strings bare, null as `-`.
+pub(crate) fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// Print `value` as JSON for scripts, or through `human` for people.
+pub(crate) fn show(remote: &Remote, value: &Value, human: impl FnOnce(&Value)) {
+    match remote.output {
+        Format::Json => json(value),
+        Format::Human => human(value),
+    }
+}
+
+/// The `items` of a list answer (`{ "items": [...], "next": … }`).
+pub(crate) fn items(value: &Value) -> &[Value] {
+    value["items"].as_array().map_or(&[], Vec::as_slice)
+}
+
+/// The given fields of each item of a list, as table cells.
+pub(crate) fn rows(value: &Value, fields: &[&str]) -> Vec<Vec<String>> {
+    items(value)
+        .iter()
+        .map(|item| fields.iter().map(|f| cell(&item[*f])).collect())
+        .collect()
+}
