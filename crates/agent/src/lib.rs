@@ -36,3 +36,29 @@ mod work;
 pub use args::AgentArgs;
 pub use error::{AgentError, Stop};
 pub use run::run;
+
+#[cfg(test)]
+mod layering {
+    /// The agent runs on every target: it must stay small and never link the server. Its only
+    /// workspace dependencies are core and protocol, which depend on no server crate either.
+    #[test]
+    fn the_agent_depends_on_no_server_crate() {
+        let manifest = include_str!("../Cargo.toml");
+        let dependencies = manifest
+            .split("[dev-dependencies]")
+            .next()
+            .expect("split always yields a first part");
+        for forbidden in [
+            "slipway-server",
+            "slipway-store",
+            "slipway-cli",
+            "axum",
+            "askama",
+        ] {
+            assert!(
+                !dependencies.contains(forbidden),
+                "crates/agent/Cargo.toml depends on {forbidden}"
+            );
+        }
+    }
+}

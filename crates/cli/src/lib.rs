@@ -26,3 +26,29 @@ pub use error::{Exit, Failure};
 pub fn print_problem(problem: &serde_json::Value) {
     output::json(problem);
 }
+
+#[cfg(test)]
+mod layering {
+    /// The CLI reaches a server only through its HTTP API: it never links the server, the
+    /// store or the agent.
+    #[test]
+    fn the_cli_depends_on_no_server_store_or_agent_crate() {
+        let manifest = include_str!("../Cargo.toml");
+        let dependencies = manifest
+            .split("[dev-dependencies]")
+            .next()
+            .expect("split always yields a first part");
+        for forbidden in [
+            "slipway-server",
+            "slipway-store",
+            "slipway-agent",
+            "axum",
+            "sqlx",
+        ] {
+            assert!(
+                !dependencies.contains(forbidden),
+                "crates/cli/Cargo.toml depends on {forbidden}"
+            );
+        }
+    }
+}
