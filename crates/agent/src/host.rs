@@ -30,11 +30,14 @@ pub(crate) fn facts(data: &Path) -> Facts {
 }
 
 /// Free space where `path` lives, in MiB (0 when it cannot be told).
+// statvfs(3) has no safe wrapper in std; the call only fills an out-parameter.
+#[allow(unsafe_code)]
 pub(crate) fn free_disk_mb(path: &Path) -> u64 {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return 0;
     };
+    // SAFETY: `statvfs` is plain old data, for which all-zero bytes are a valid value.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a properly sized out-parameter.
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {

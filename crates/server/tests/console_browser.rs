@@ -4,6 +4,10 @@
 //! Each test starts the real server on a random loopback port with a fresh data folder, loads
 //! the Pets example through the API, and creates `olivia` (ops) with a known password.
 
+// A test crate: an unwrap that fails is a failed test that names its line, which is what a test
+// wants. (clippy's allow-unwrap-in-tests covers only `#[test]` functions, not their helpers.)
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use serde_json::{json, Value};

@@ -47,6 +47,8 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
     }
 }
 
+// kill(2) has no safe wrapper in std.
+#[allow(unsafe_code)]
 fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only asks whether the process exists; it sends nothing.
     unsafe { libc::kill(pid, 0) == 0 }
@@ -112,7 +114,10 @@ fn stop(pidfile: &Path) -> Result<(), Failure> {
         return Ok(());
     };
     // SAFETY: `pid` is the process this command started (read from its pid file, checked alive).
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    #[allow(unsafe_code)] // kill(2) has no safe wrapper in std.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM)
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

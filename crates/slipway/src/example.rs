@@ -168,6 +168,7 @@ fn start_agent(data: &Path, server_url: &str, token: Option<&str>) -> anyhow::Re
     }
     // The agent lives and dies with `up`, even when `up` is killed without a chance to clean up.
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec here.
+    #[allow(unsafe_code)] // pre_exec and prctl(2) have no safe form.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);

@@ -61,6 +61,7 @@ enum Command {
 fn main() -> ExitCode {
     // A closed pipe (`slipway … | head`) ends the process quietly, as for any Unix tool.
     // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    #[allow(unsafe_code)] // signal(2) has no safe wrapper in std.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

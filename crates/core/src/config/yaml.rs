@@ -22,10 +22,10 @@ pub struct Position {
 
 /// Where each path (`project.plan.steps[2].action`) starts in the text. Map entries point at
 /// their key, sequence items at the item.
-pub type Positions = HashMap<String, Position>;
+pub(super) type Positions = HashMap<String, Position>;
 
 #[derive(Debug)]
-pub struct SyntaxError {
+pub(super) struct SyntaxError {
     pub position: Position,
     pub message: String,
     /// What to do about it.
@@ -53,12 +53,12 @@ enum Frame {
 
 /// How deep mappings and sequences may nest. Real configuration files nest fewer than ten levels;
 /// the bound keeps the recursive walks over the tree (serde, drop) far from the stack's end.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// How much all aliases of a file may copy together, in [`weight`] units (one per node plus the
 /// length of every string and key: about a byte each). A file that shares a few step lists
 /// stays far below; a nested alias bomb passes it after a few doublings.
-pub const MAX_ALIAS_EXPANSION: usize = 1 << 20;
+pub(crate) const MAX_ALIAS_EXPANSION: usize = 1 << 20;
 
 struct Builder {
     stack: Vec<Frame>,
@@ -273,7 +273,7 @@ fn scalar(text: String, style: TScalarStyle) -> Value {
 }
 
 /// Parse one YAML document. An empty text is an empty mapping.
-pub fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<(Value, Positions), SyntaxError> {
     let mut builder = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),

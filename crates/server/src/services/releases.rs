@@ -204,7 +204,8 @@ pub async fn create(
             current_signature_state(state, artifact).await?,
         ));
     }
-    let eligible = signature_gate(true, &signatures).is_ok();
+    let gate = signature_gate(true, &signatures);
+    let eligible = gate.is_ok();
 
     let previous = state
         .store
@@ -221,8 +222,8 @@ pub async fn create(
     };
     let lifecycle = spec.select_lifecycle(&facts);
     let strict = signing_environments(state, lifecycle).await?;
-    if !eligible && !strict.is_empty() && !request.unsigned_ok {
-        let failing = signature_gate(true, &signatures).unwrap_err();
+    let refuse_unsigned = !strict.is_empty() && !request.unsigned_ok;
+    if let (Err(failing), true) = (&gate, refuse_unsigned) {
         return Err(ServiceError::Policy {
             message: format!(
                 "release {version} of {project} follows lifecycle {}, which reaches environment(s) {} requiring signatures, and not every artifact is validly signed ({})",

@@ -2,6 +2,10 @@
 //! `slipway server`, CLI and agent processes (see [`support`]) for one area of the product. One
 //! binary links once and lets `cargo test -p slipway --test it -- evidence::` pick an area.
 
+// A test crate: an unwrap that fails is a failed test that names its line, which is what a test
+// wants. (clippy's allow-unwrap-in-tests covers only `#[test]` functions, not their helpers.)
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod access_and_audit;
