@@ -10,11 +10,14 @@
 
 pub mod proof;
 pub mod tar;
+mod verify;
+
+pub use verify::verify;
 
 use serde::{Deserialize, Serialize};
 
 use crate::audit::ChainHead;
-use crate::signing::{self, PublicKey, SigningKey};
+use crate::signing::{PublicKey, SigningKey};
 use crate::Sha256;
 
 /// The format written in every manifest; a verifier refuses formats it does not know.
@@ -142,7 +145,7 @@ pub fn parse_key_file(text: &str) -> Option<PublicKey> {
     (key_file_text(&key) == text).then_some(key)
 }
 
-fn sums_text(files: &[(String, Vec<u8>)]) -> String {
+pub(super) fn sums_text(files: &[(String, Vec<u8>)]) -> String {
     files
         .iter()
         .filter(|(p, _)| p != SUMS)
@@ -327,230 +330,6 @@ pub fn parse_fingerprint(text: &str) -> Option<String> {
     let t = text.trim().to_ascii_lowercase();
     let hex = t.strip_prefix("sha256:").unwrap_or(&t);
     Sha256::parse(hex).ok().map(|d| format!("sha256:{d}"))
-}
-
-/// Check a bundle offline. `trusted`: the fingerprints of the evidence keys the reader trusts, as
-/// the server shows them (normalised by [`parse_fingerprint`]); with none, the origin is
-/// [`Origin::NotEstablished`] and the caller should show the fingerprint to compare.
-pub fn verify(bytes: &[u8], trusted: &[String]) -> Report {
-    let mut problems = Vec::new();
-    let mut report = Report {
-        problems: Vec::new(),
-        manifest: None,
-        origin: Origin::Unknown,
-        audit_events: 0,
-        audit_links: 0,
-    };
-    let mut problem = |place: &str, text: String| {
-        problems.push(Problem {
-            place: place.to_string(),
-            problem: text,
-        })
-    };
-    let (entries, tar_problems) = tar::read(bytes);
-    let broken = tar_problems.iter().any(|p| p.fatal);
-    for p in tar_problems {
-        problem("archive", p.problem);
-    }
-    if broken {
-        // The files after the damage cannot be located: checking them would only add noise.
-        report.problems = problems;
-        return report;
-    }
-    let mut files: Vec<(&str, &[u8])> = Vec::new();
-    for e in &entries {
-        if files.iter().any(|(p, _)| *p == e.path) {
-            problem(
-                "archive",
-                format!(
-                    "{} appears twice (header at byte {})",
-                    e.path, e.header_offset
-                ),
-            );
-        } else {
-            files.push((e.path.as_str(), e.data.as_slice()));
-        }
-    }
-    let file = |name: &str| files.iter().find(|(p, _)| *p == name).map(|(_, d)| *d);
-
-    // The manifest, its signature and the key.
-    let manifest: Option<Manifest> = match file(MANIFEST) {
-        None => {
-            problem(MANIFEST, "missing".into());
-            None
-        }
-        Some(bytes) => match serde_json::from_slice::<Manifest>(bytes) {
-            Ok(m) if m.format == FORMAT => Some(m),
-            Ok(m) => {
-                problem(
-                    MANIFEST,
-                    format!(
-                        "format {} is not {FORMAT}, the one this verifier knows",
-                        m.format
-                    ),
-                );
-                None
-            }
-            Err(e) => {
-                problem(MANIFEST, format!("not a readable manifest: {e}"));
-                None
-            }
-        },
-    };
-    let key = match file(KEY) {
-        None => {
-            problem(KEY, "missing".into());
-            None
-        }
-        Some(bytes) => {
-            let key = std::str::from_utf8(bytes).ok().and_then(parse_key_file);
-            if key.is_none() {
-                problem(KEY, "altered: it is not the key file as exported".into());
-            }
-            key
-        }
-    };
-    match (file(SIGNATURE), file(MANIFEST), key) {
-        (None, _, _) => problem(SIGNATURE, "missing".into()),
-        (Some(sig), Some(m), Some(key)) => {
-            let text = std::str::from_utf8(sig).unwrap_or("");
-            let canonical = text.len() == 129 && text.ends_with('\n');
-            match signing::verify(&key, m, text.trim_end_matches('\n')) {
-                Ok(true) if canonical => {}
-                Ok(true) => problem(SIGNATURE, "altered: not in its exported form".into()),
-                Ok(false) => problem(
-                    SIGNATURE,
-                    format!("the signature of {MANIFEST} does not verify with the key in {KEY}: the manifest or its signature was altered"),
-                ),
-                Err(_) => problem(SIGNATURE, "altered: not a hexadecimal ed25519 signature".into()),
-            }
-        }
-        _ => {}
-    }
-    if let (Some(m), Some(key)) = (&manifest, key) {
-        if m.server.public_key != key {
-            problem(
-                MANIFEST,
-                format!("names key {} but {KEY} holds {key}", m.server.public_key),
-            );
-        }
-        if m.server.key_fingerprint != fingerprint(&m.server.public_key) {
-            problem(
-                MANIFEST,
-                "its key fingerprint does not match its key".into(),
-            );
-        }
-    }
-    if let Some(key) = key {
-        let fingerprint = fingerprint(&key);
-        report.origin = if trusted.is_empty() {
-            Origin::NotEstablished { fingerprint }
-        } else if trusted.contains(&fingerprint) {
-            Origin::Trusted { fingerprint }
-        } else {
-            Origin::Untrusted { fingerprint }
-        };
-    }
-
-    // Every file against the manifest.
-    if let Some(m) = &manifest {
-        for entry in &m.files {
-            match file(&entry.path) {
-                None => problem(&entry.path, "missing (listed in the manifest)".into()),
-                Some(data) => {
-                    let got = Sha256::of(data);
-                    if got != entry.sha256 || data.len() as u64 != entry.size {
-                        problem(
-                            &entry.path,
-                            format!(
-                                "altered: its SHA-256 is {got} ({} bytes), the manifest says {} ({} bytes)",
-                                data.len(),
-                                entry.sha256,
-                                entry.size
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-        for (path, _) in &files {
-            let listed = m.files.iter().any(|f| f.path == *path);
-            if !listed && ![MANIFEST, SIGNATURE, SUMS].contains(path) {
-                problem(path, "extra: not listed in the manifest".into());
-            }
-        }
-        for required in [README, KEY].iter().chain(REQUIRED_SECTIONS) {
-            if !m.files.iter().any(|f| f.path == *required) {
-                problem(required, "missing from the manifest".into());
-            }
-        }
-    }
-
-    // SHA256SUMS agrees with the files.
-    match file(SUMS) {
-        None => problem(SUMS, "missing".into()),
-        Some(sums) => {
-            let owned: Vec<(String, Vec<u8>)> = files
-                .iter()
-                .map(|(p, d)| (p.to_string(), d.to_vec()))
-                .collect();
-            let text = String::from_utf8_lossy(sums);
-            if text != sums_text(&owned) {
-                let mut named = false;
-                let lines: Vec<(&str, &str)> =
-                    text.lines().filter_map(|l| l.split_once("  ")).collect();
-                for (path, data) in files.iter().filter(|(p, _)| *p != SUMS) {
-                    let actual = Sha256::of(data).to_hex();
-                    match lines.iter().find(|(_, p)| p == path) {
-                        None => {
-                            named = true;
-                            problem(SUMS, format!("has no line for {path}"));
-                        }
-                        Some((digest, _)) if *digest != actual => {
-                            named = true;
-                            problem(
-                                SUMS,
-                                format!("says {digest} for {path}, which hashes to {actual}"),
-                            );
-                        }
-                        _ => {}
-                    }
-                }
-                if !named {
-                    problem(SUMS, "altered: not in its exported form".into());
-                }
-            }
-        }
-    }
-
-    // The audit chain proof.
-    match file(AUDIT) {
-        None => {}
-        Some(bytes) => match serde_json::from_slice::<proof::AuditProof>(bytes) {
-            Err(e) => problem(AUDIT, format!("not a readable chain proof: {e}")),
-            Ok(p) => {
-                report.audit_events = p.events.len();
-                report.audit_links = p.links.len();
-                for b in proof::check(&p) {
-                    problem(&format!("{AUDIT} event {}", b.seq), b.problem);
-                }
-                if let Some(m) = &manifest {
-                    if p.head != m.audit_head {
-                        problem(
-                            AUDIT,
-                            format!(
-                                "its head (event {}) is not the manifest's (event {})",
-                                p.head.seq, m.audit_head.seq
-                            ),
-                        );
-                    }
-                }
-            }
-        },
-    }
-    report.manifest = manifest;
-    report.problems = problems;
-    report
 }
 
 #[cfg(test)]

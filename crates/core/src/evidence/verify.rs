@@ -1,0 +1,279 @@
+//! The offline verifier of an evidence bundle: every problem found, each named by its place
+//! (a file, `archive`, or `audit.json event N`), and the bundle's origin judged apart from its
+//! integrity. It reads bytes and nothing else: no file system, no network, no clock.
+
+use super::{
+    fingerprint, parse_key_file, proof, sums_text, tar, Manifest, Origin, Problem, Report, AUDIT,
+    FORMAT, KEY, MANIFEST, README, REQUIRED_SECTIONS, SIGNATURE, SUMS,
+};
+use crate::signing::{self, PublicKey};
+use crate::Sha256;
+
+/// Check a bundle offline. `trusted`: the fingerprints of the evidence keys the reader trusts, as
+/// the server shows them (normalised by [`super::parse_fingerprint`]); with none, the origin is
+/// [`Origin::NotEstablished`] and the caller should show the fingerprint to compare.
+pub fn verify(bytes: &[u8], trusted: &[String]) -> Report {
+    let (entries, tar_problems) = tar::read(bytes);
+    let mut check = Check::default();
+    let broken = tar_problems.iter().any(|p| p.fatal);
+    for p in tar_problems {
+        check.problem("archive", p.problem);
+    }
+    if broken {
+        // The files after the damage cannot be located: checking them would only add noise.
+        return check.into_report(None, Origin::Unknown, (0, 0));
+    }
+    let mut files = Files::default();
+    for e in &entries {
+        if files.get(&e.path).is_some() {
+            check.problem(
+                "archive",
+                format!(
+                    "{} appears twice (header at byte {})",
+                    e.path, e.header_offset
+                ),
+            );
+        } else {
+            files.0.push((e.path.as_str(), e.data.as_slice()));
+        }
+    }
+    let manifest = check.manifest(&files);
+    let key = check.key(&files);
+    check.signature(&files, key.as_ref());
+    if let (Some(m), Some(key)) = (&manifest, &key) {
+        check.manifest_names(m, key);
+    }
+    let origin = key.map_or(Origin::Unknown, |key| origin(&key, trusted));
+    if let Some(m) = &manifest {
+        check.files_against(m, &files);
+    }
+    check.sums(&files);
+    let audit = check.audit_proof(&files, manifest.as_ref());
+    check.into_report(manifest, origin, audit)
+}
+
+/// Who signed the bundle, as far as the reader's trusted keys tell.
+fn origin(key: &PublicKey, trusted: &[String]) -> Origin {
+    let fingerprint = fingerprint(key);
+    if trusted.is_empty() {
+        Origin::NotEstablished { fingerprint }
+    } else if trusted.contains(&fingerprint) {
+        Origin::Trusted { fingerprint }
+    } else {
+        Origin::Untrusted { fingerprint }
+    }
+}
+
+/// The archive's files, in order, each once.
+#[derive(Default)]
+struct Files<'a>(Vec<(&'a str, &'a [u8])>);
+
+impl<'a> Files<'a> {
+    fn get(&self, name: &str) -> Option<&'a [u8]> {
+        self.0.iter().find(|(p, _)| *p == name).map(|(_, d)| *d)
+    }
+}
+
+/// The problems found so far.
+#[derive(Default)]
+struct Check {
+    problems: Vec<Problem>,
+}
+
+impl Check {
+    fn problem(&mut self, place: &str, text: String) {
+        self.problems.push(Problem {
+            place: place.to_string(),
+            problem: text,
+        });
+    }
+
+    fn into_report(
+        self,
+        manifest: Option<Manifest>,
+        origin: Origin,
+        (audit_events, audit_links): (usize, usize),
+    ) -> Report {
+        Report {
+            problems: self.problems,
+            manifest,
+            origin,
+            audit_events,
+            audit_links,
+        }
+    }
+
+    /// `manifest.json`, readable and of the format this verifier knows.
+    fn manifest(&mut self, files: &Files) -> Option<Manifest> {
+        let Some(bytes) = files.get(MANIFEST) else {
+            self.problem(MANIFEST, "missing".into());
+            return None;
+        };
+        match serde_json::from_slice::<Manifest>(bytes) {
+            Ok(m) if m.format == FORMAT => Some(m),
+            Ok(m) => {
+                self.problem(
+                    MANIFEST,
+                    format!(
+                        "format {} is not {FORMAT}, the one this verifier knows",
+                        m.format
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.problem(MANIFEST, format!("not a readable manifest: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The public key the bundle carries, exactly as exported.
+    fn key(&mut self, files: &Files) -> Option<PublicKey> {
+        let Some(bytes) = files.get(KEY) else {
+            self.problem(KEY, "missing".into());
+            return None;
+        };
+        let key = std::str::from_utf8(bytes).ok().and_then(parse_key_file);
+        if key.is_none() {
+            self.problem(KEY, "altered: it is not the key file as exported".into());
+        }
+        key
+    }
+
+    /// `manifest.sig` verifies over the manifest's exact bytes with the bundle's key.
+    fn signature(&mut self, files: &Files, key: Option<&PublicKey>) {
+        let Some(sig) = files.get(SIGNATURE) else {
+            self.problem(SIGNATURE, "missing".into());
+            return;
+        };
+        let (Some(manifest), Some(key)) = (files.get(MANIFEST), key) else {
+            return;
+        };
+        let text = std::str::from_utf8(sig).unwrap_or("");
+        let canonical = text.len() == 129 && text.ends_with('\n');
+        match signing::verify(key, manifest, text.trim_end_matches('\n')) {
+            Ok(true) if canonical => {}
+            Ok(true) => self.problem(SIGNATURE, "altered: not in its exported form".into()),
+            Ok(false) => self.problem(
+                SIGNATURE,
+                format!("the signature of {MANIFEST} does not verify with the key in {KEY}: the manifest or its signature was altered"),
+            ),
+            Err(_) => {
+                self.problem(SIGNATURE, "altered: not a hexadecimal ed25519 signature".into())
+            }
+        }
+    }
+
+    /// The manifest names the key the bundle carries, with its right fingerprint.
+    fn manifest_names(&mut self, m: &Manifest, key: &PublicKey) {
+        if m.server.public_key != *key {
+            self.problem(
+                MANIFEST,
+                format!("names key {} but {KEY} holds {key}", m.server.public_key),
+            );
+        }
+        if m.server.key_fingerprint != fingerprint(&m.server.public_key) {
+            self.problem(
+                MANIFEST,
+                "its key fingerprint does not match its key".into(),
+            );
+        }
+    }
+
+    /// Every file against the manifest: none missing, none altered, none extra.
+    fn files_against(&mut self, m: &Manifest, files: &Files) {
+        for entry in &m.files {
+            let Some(data) = files.get(&entry.path) else {
+                self.problem(&entry.path, "missing (listed in the manifest)".into());
+                continue;
+            };
+            let got = Sha256::of(data);
+            if got != entry.sha256 || data.len() as u64 != entry.size {
+                self.problem(
+                    &entry.path,
+                    format!(
+                        "altered: its SHA-256 is {got} ({} bytes), the manifest says {} ({} bytes)",
+                        data.len(),
+                        entry.sha256,
+                        entry.size
+                    ),
+                );
+            }
+        }
+        for (path, _) in &files.0 {
+            let listed = m.files.iter().any(|f| f.path == *path);
+            if !listed && ![MANIFEST, SIGNATURE, SUMS].contains(path) {
+                self.problem(path, "extra: not listed in the manifest".into());
+            }
+        }
+        for required in [README, KEY].iter().chain(REQUIRED_SECTIONS) {
+            if !m.files.iter().any(|f| f.path == *required) {
+                self.problem(required, "missing from the manifest".into());
+            }
+        }
+    }
+
+    /// `SHA256SUMS` is exactly what the files hash to; when not, name the lines that differ.
+    fn sums(&mut self, files: &Files) {
+        let Some(sums) = files.get(SUMS) else {
+            self.problem(SUMS, "missing".into());
+            return;
+        };
+        let owned: Vec<(String, Vec<u8>)> = files
+            .0
+            .iter()
+            .map(|(p, d)| (p.to_string(), d.to_vec()))
+            .collect();
+        let text = String::from_utf8_lossy(sums);
+        if text == sums_text(&owned) {
+            return;
+        }
+        let before = self.problems.len();
+        let lines: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once("  ")).collect();
+        for (path, data) in files.0.iter().filter(|(p, _)| *p != SUMS) {
+            let actual = Sha256::of(data).to_hex();
+            match lines.iter().find(|(_, p)| p == path) {
+                None => self.problem(SUMS, format!("has no line for {path}")),
+                Some((digest, _)) if *digest != actual => self.problem(
+                    SUMS,
+                    format!("says {digest} for {path}, which hashes to {actual}"),
+                ),
+                _ => {}
+            }
+        }
+        if self.problems.len() == before {
+            self.problem(SUMS, "altered: not in its exported form".into());
+        }
+    }
+
+    /// The audit chain proof recomputes and ends at the manifest's head. Returns how many events
+    /// in full and how many links it holds.
+    fn audit_proof(&mut self, files: &Files, manifest: Option<&Manifest>) -> (usize, usize) {
+        let Some(bytes) = files.get(AUDIT) else {
+            return (0, 0);
+        };
+        let p = match serde_json::from_slice::<proof::AuditProof>(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                self.problem(AUDIT, format!("not a readable chain proof: {e}"));
+                return (0, 0);
+            }
+        };
+        for b in proof::check(&p) {
+            self.problem(&format!("{AUDIT} event {}", b.seq), b.problem);
+        }
+        if let Some(m) = manifest {
+            if p.head != m.audit_head {
+                self.problem(
+                    AUDIT,
+                    format!(
+                        "its head (event {}) is not the manifest's (event {})",
+                        p.head.seq, m.audit_head.seq
+                    ),
+                );
+            }
+        }
+        (p.events.len(), p.links.len())
+    }
+}
