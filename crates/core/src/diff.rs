@@ -115,28 +115,41 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
     if current.description != desired.description {
         details.push("description changed".to_string());
     }
-    let named = |what: &str, a: Vec<String>, b: Vec<String>, details: &mut Vec<String>| {
-        for added in b.iter().filter(|n| !a.contains(n)) {
-            details.push(format!("{what} {added} added"));
-        }
-        for removed in a.iter().filter(|n| !b.contains(n)) {
-            details.push(format!("{what} {removed} removed"));
-        }
+    components_changed(current, desired, &mut details);
+    plan_changed(current, desired, &mut details);
+    lifecycles_changed(current, desired, &mut details);
+    variables_changed(current, desired, &mut details);
+    (!details.is_empty()).then_some(Change {
+        kind: ChangeKind::Update,
+        subject,
+        details,
+    })
+}
+
+/// `{what} X added` and `{what} Y removed`, for the names in `desired` and not in `current` and
+/// the other way round.
+fn added_and_removed(
+    what: &str,
+    current: &[String],
+    desired: &[String],
+    details: &mut Vec<String>,
+) {
+    for added in desired.iter().filter(|n| !current.contains(n)) {
+        details.push(format!("{what} {added} added"));
+    }
+    for removed in current.iter().filter(|n| !desired.contains(n)) {
+        details.push(format!("{what} {removed} removed"));
+    }
+}
+
+fn components_changed(current: &Project, desired: &Project, details: &mut Vec<String>) {
+    let names = |p: &Project| {
+        p.components
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect::<Vec<_>>()
     };
-    named(
-        "component",
-        current
-            .components
-            .iter()
-            .map(|c| c.name.to_string())
-            .collect(),
-        desired
-            .components
-            .iter()
-            .map(|c| c.name.to_string())
-            .collect(),
-        &mut details,
-    );
+    added_and_removed("component", &names(current), &names(desired), details);
     for c in &desired.components {
         if current
             .components
@@ -146,42 +159,39 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
             details.push(format!("component {} changed", c.name));
         }
     }
-    let step_names = |p: &Project| p.plan.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
-    if current.plan != desired.plan {
-        if step_names(current) == step_names(desired) {
-            for (i, (a, b)) in current.plan.iter().zip(&desired.plan).enumerate() {
-                if a != b {
-                    details.push(format!("plan step {} \"{}\" changed", i + 1, b.name));
-                }
-            }
-        } else {
-            details.push(format!(
-                "plan: {} steps → {} steps",
-                current.plan.len(),
-                desired.plan.len()
-            ));
-            named(
-                "step",
-                step_names(current),
-                step_names(desired),
-                &mut details,
-            );
-        }
+}
+
+/// Step by step when the plan keeps its steps' names; otherwise the counts and the names added
+/// and removed.
+fn plan_changed(current: &Project, desired: &Project, details: &mut Vec<String>) {
+    if current.plan == desired.plan {
+        return;
     }
-    named(
-        "lifecycle",
-        current
-            .lifecycles
+    let step_names = |p: &Project| p.plan.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    if step_names(current) == step_names(desired) {
+        for (i, (a, b)) in current.plan.iter().zip(&desired.plan).enumerate() {
+            if a != b {
+                details.push(format!("plan step {} \"{}\" changed", i + 1, b.name));
+            }
+        }
+    } else {
+        details.push(format!(
+            "plan: {} steps → {} steps",
+            current.plan.len(),
+            desired.plan.len()
+        ));
+        added_and_removed("step", &step_names(current), &step_names(desired), details);
+    }
+}
+
+fn lifecycles_changed(current: &Project, desired: &Project, details: &mut Vec<String>) {
+    let names = |p: &Project| {
+        p.lifecycles
             .iter()
             .map(|l| l.name.to_string())
-            .collect(),
-        desired
-            .lifecycles
-            .iter()
-            .map(|l| l.name.to_string())
-            .collect(),
-        &mut details,
-    );
+            .collect::<Vec<_>>()
+    };
+    added_and_removed("lifecycle", &names(current), &names(desired), details);
     for l in &desired.lifecycles {
         if current
             .lifecycles
@@ -191,19 +201,23 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
             details.push(format!("lifecycle {} changed", l.name));
         }
     }
-    let var_key = |p: &Project| {
+}
+
+/// Variables are told apart by name and scope (`DB_URL (PROD-EU)`).
+fn variables_changed(current: &Project, desired: &Project, details: &mut Vec<String>) {
+    let keys = |p: &Project| {
         p.variables
             .iter()
             .map(|v| format!("{} ({})", v.name, v.scope.describe()))
             .collect::<Vec<_>>()
     };
-    named("variable", var_key(current), var_key(desired), &mut details);
+    added_and_removed("variable", &keys(current), &keys(desired), details);
     for v in &desired.variables {
-        if current
+        let changed = current
             .variables
             .iter()
-            .any(|o| o.name == v.name && o.scope == v.scope && o != v)
-        {
+            .any(|o| o.name == v.name && o.scope == v.scope && o != v);
+        if changed {
             details.push(format!(
                 "variable {} ({}) changed",
                 v.name,
@@ -211,11 +225,6 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
             ));
         }
     }
-    (!details.is_empty()).then_some(Change {
-        kind: ChangeKind::Update,
-        subject,
-        details,
-    })
 }
 
 #[cfg(test)]
