@@ -860,50 +860,66 @@ impl Checker<'_> {
     fn action(&mut self, at: &str, action: &Action, components: &[Component]) {
         let with = format!("{at}.with");
         if let Some(name) = action.component() {
-            let fits: &[ComponentKind] = match action {
-                Action::RunSql(_) | Action::RollbackSql(_) => &[ComponentKind::Sql],
-                Action::InstallBatch(_) => &[ComponentKind::Batch],
-                Action::ExtractArchive(_) => &[ComponentKind::Archive, ComponentKind::StaticSite],
-                _ => &[
-                    ComponentKind::War,
-                    ComponentKind::File,
-                    ComponentKind::StaticSite,
-                    ComponentKind::Archive,
-                    ComponentKind::Batch,
-                    ComponentKind::Sql,
-                ],
-            };
-            match components.iter().find(|c| &c.name == name) {
-                None => {
-                    let known: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
-                    self.error(
-                        &format!("{with}.component"),
-                        format!("component {name} is not declared in this project"),
-                        &format!(
-                            "declared components: {}",
-                            if known.is_empty() {
-                                "none".into()
-                            } else {
-                                known.join(", ")
-                            }
-                        ),
-                    );
-                }
-                Some(c) if !fits.contains(&c.kind) => {
-                    let kinds: Vec<&str> = fits.iter().map(|k| k.as_str()).collect();
-                    self.error(
-                        &format!("{with}.component"),
-                        format!(
-                            "{} cannot use component {name} of kind {}",
-                            action.kind(),
-                            c.kind.as_str()
-                        ),
-                        &format!("use a component of kind {}", kinds.join(" or ")),
-                    );
-                }
-                Some(_) => {}
-            }
+            self.action_component(&with, action, name, components);
         }
+        self.action_parameters(&with, action);
+    }
+
+    /// The component an action names is declared, and of a kind the action can use.
+    fn action_component(
+        &mut self,
+        with: &str,
+        action: &Action,
+        name: &Name,
+        components: &[Component],
+    ) {
+        let fits: &[ComponentKind] = match action {
+            Action::RunSql(_) | Action::RollbackSql(_) => &[ComponentKind::Sql],
+            Action::InstallBatch(_) => &[ComponentKind::Batch],
+            Action::ExtractArchive(_) => &[ComponentKind::Archive, ComponentKind::StaticSite],
+            _ => &[
+                ComponentKind::War,
+                ComponentKind::File,
+                ComponentKind::StaticSite,
+                ComponentKind::Archive,
+                ComponentKind::Batch,
+                ComponentKind::Sql,
+            ],
+        };
+        match components.iter().find(|c| &c.name == name) {
+            None => {
+                let known: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+                self.error(
+                    &format!("{with}.component"),
+                    format!("component {name} is not declared in this project"),
+                    &format!(
+                        "declared components: {}",
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+            Some(c) if !fits.contains(&c.kind) => {
+                let kinds: Vec<&str> = fits.iter().map(|k| k.as_str()).collect();
+                self.error(
+                    &format!("{with}.component"),
+                    format!(
+                        "{} cannot use component {name} of kind {}",
+                        action.kind(),
+                        c.kind.as_str()
+                    ),
+                    &format!("use a component of kind {}", kinds.join(" or ")),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// What each action's own parameters must be: absolute paths, URLs, cron schedules, …
+    fn action_parameters(&mut self, with: &str, action: &Action) {
         let absolute = |p: &str| p.starts_with('/') || p.starts_with("${");
         match action {
             Action::PlaceArtifact(p) | Action::ExtractArchive(p) => {
@@ -938,7 +954,7 @@ impl Checker<'_> {
             }
             Action::Command(p) if p.timeout_secs == 0 || p.run.trim().is_empty() => {
                 self.error(
-                    &with,
+                    with,
                     "a command needs a non-empty `run` and a timeout above 0".into(),
                     "e.g. run: /opt/app/bin/check.sh, timeout_secs: 60",
                 );
