@@ -105,123 +105,164 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
 pub fn read(bytes: &[u8]) -> (Vec<Entry>, Vec<TarProblem>) {
     let mut entries = Vec::new();
     let mut problems = Vec::new();
-    let fatal = |offset: usize, problem: String| TarProblem {
+    let mut offset = 0usize;
+    loop {
+        let next = header_at(bytes, offset, &entries).and_then(|header| match header {
+            None => Ok(None),
+            Some((path, size)) => content_of(bytes, offset, path, size).map(Some),
+        });
+        match next {
+            Ok(Some((entry, padded, padding_problem))) => {
+                problems.extend(padding_problem);
+                entries.push(entry);
+                offset = padded;
+            }
+            Ok(None) => break,
+            Err(fatal) => {
+                problems.push(fatal);
+                return (entries, problems);
+            }
+        }
+    }
+    problems.extend(end_of_archive(bytes, offset));
+    (entries, problems)
+}
+
+fn fatal(offset: usize, problem: String) -> TarProblem {
+    TarProblem {
         offset,
         problem,
         fatal: true,
-    };
-    let mut offset = 0usize;
-    loop {
-        if offset == bytes.len() {
-            problems.push(fatal(
-                offset,
-                "the archive ends without its end-of-archive blocks (truncated?)".into(),
-            ));
-            return (entries, problems);
-        }
-        if offset + BLOCK > bytes.len() {
-            problems.push(fatal(
-                offset,
-                format!(
-                    "the archive ends inside a block ({} stray bytes; truncated or appended to?)",
-                    bytes.len() - offset
-                ),
-            ));
-            return (entries, problems);
-        }
-        let block = &bytes[offset..offset + BLOCK];
-        if block.iter().all(|&b| b == 0) {
-            break;
-        }
-        let stored = parse_octal(&block[148..156]);
-        let computed: u32 = block
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| u32::from(if (148..156).contains(&i) { b' ' } else { b }))
-            .sum();
-        if stored != Some(u64::from(computed)) {
-            let place = match entries.last() {
-                Some(Entry { path, .. }) => format!("entry {}, after {path}", entries.len() + 1),
-                None => "the first entry".to_string(),
-            };
-            problems.push(fatal(
-                offset,
-                format!("the tar header at byte {offset} ({place}) is damaged: its checksum does not match its content"),
-            ));
-            return (entries, problems);
-        }
-        let name_end = block[..100].iter().position(|&b| b == 0).unwrap_or(100);
-        let path = String::from_utf8_lossy(&block[..name_end]).into_owned();
-        let size = parse_octal(&block[124..136]);
-        let mtime = parse_octal(&block[136..148]);
-        let canonical = match (size, mtime) {
-            (Some(size), Some(mtime)) if valid_name(&path) => header(&path, size, mtime),
-            _ => None,
-        };
-        let Some(canonical) = canonical else {
-            problems.push(fatal(
-                offset,
-                format!("the tar header at byte {offset} does not describe a plain evidence file"),
-            ));
-            return (entries, problems);
-        };
-        if let Some(i) = (0..BLOCK).find(|&i| canonical[i] != block[i]) {
-            problems.push(fatal(
-                offset,
-                format!(
-                    "the tar header of {path} at byte {offset} was altered at byte {}",
-                    offset + i
-                ),
-            ));
-            return (entries, problems);
-        }
-        let size = size.expect("checked above") as usize;
-        let start = offset + BLOCK;
-        let Some(end) = start.checked_add(size).filter(|&e| e <= bytes.len()) else {
-            problems.push(fatal(
-                start,
-                format!("{path} (header at byte {offset}) says {size} bytes but the archive ends before them (truncated?)"),
-            ));
-            return (entries, problems);
-        };
-        let padded = start + size.div_ceil(BLOCK) * BLOCK;
-        if padded > bytes.len() {
-            problems.push(fatal(
-                end,
-                format!("the archive ends inside the padding of {path} (truncated?)"),
-            ));
-            return (entries, problems);
-        }
-        if let Some(i) = (end..padded).find(|&i| bytes[i] != 0) {
-            problems.push(TarProblem {
-                offset: i,
-                problem: format!("byte {i}, in the padding after {path}, is not zero"),
-                fatal: false,
-            });
-        }
-        entries.push(Entry {
-            path,
-            header_offset: offset,
-            data: bytes[start..end].to_vec(),
-        });
-        offset = padded;
     }
-    // The end: two zero blocks, then nothing but zeros (tools may pad to a record size).
+}
+
+/// The header block at `offset`, exactly as [`write`] makes it: its path and content size, or
+/// `None` at the first end-of-archive block.
+fn header_at(
+    bytes: &[u8],
+    offset: usize,
+    entries: &[Entry],
+) -> Result<Option<(String, usize)>, TarProblem> {
+    if offset == bytes.len() {
+        return Err(fatal(
+            offset,
+            "the archive ends without its end-of-archive blocks (truncated?)".into(),
+        ));
+    }
+    if offset + BLOCK > bytes.len() {
+        return Err(fatal(
+            offset,
+            format!(
+                "the archive ends inside a block ({} stray bytes; truncated or appended to?)",
+                bytes.len() - offset
+            ),
+        ));
+    }
+    let block = &bytes[offset..offset + BLOCK];
+    if block.iter().all(|&b| b == 0) {
+        return Ok(None);
+    }
+    let stored = parse_octal(&block[148..156]);
+    let computed: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| u32::from(if (148..156).contains(&i) { b' ' } else { b }))
+        .sum();
+    if stored != Some(u64::from(computed)) {
+        let place = match entries.last() {
+            Some(Entry { path, .. }) => format!("entry {}, after {path}", entries.len() + 1),
+            None => "the first entry".to_string(),
+        };
+        return Err(fatal(
+            offset,
+            format!("the tar header at byte {offset} ({place}) is damaged: its checksum does not match its content"),
+        ));
+    }
+    let name_end = block[..100].iter().position(|&b| b == 0).unwrap_or(100);
+    let path = String::from_utf8_lossy(&block[..name_end]).into_owned();
+    let (Some(size), Some(mtime)) = (parse_octal(&block[124..136]), parse_octal(&block[136..148]))
+    else {
+        return Err(not_an_evidence_file(offset));
+    };
+    let canonical = if valid_name(&path) {
+        header(&path, size, mtime)
+    } else {
+        None
+    };
+    let Some(canonical) = canonical else {
+        return Err(not_an_evidence_file(offset));
+    };
+    if let Some(i) = (0..BLOCK).find(|&i| canonical[i] != block[i]) {
+        return Err(fatal(
+            offset,
+            format!(
+                "the tar header of {path} at byte {offset} was altered at byte {}",
+                offset + i
+            ),
+        ));
+    }
+    Ok(Some((path, size as usize)))
+}
+
+fn not_an_evidence_file(offset: usize) -> TarProblem {
+    fatal(
+        offset,
+        format!("the tar header at byte {offset} does not describe a plain evidence file"),
+    )
+}
+
+/// The content of the entry whose header is at `offset`, where its padding ends, and a problem
+/// if that padding is not zero.
+fn content_of(
+    bytes: &[u8],
+    offset: usize,
+    path: String,
+    size: usize,
+) -> Result<(Entry, usize, Option<TarProblem>), TarProblem> {
+    let start = offset + BLOCK;
+    let Some(end) = start.checked_add(size).filter(|&e| e <= bytes.len()) else {
+        return Err(fatal(
+            start,
+            format!("{path} (header at byte {offset}) says {size} bytes but the archive ends before them (truncated?)"),
+        ));
+    };
+    let padded = start + size.div_ceil(BLOCK) * BLOCK;
+    if padded > bytes.len() {
+        return Err(fatal(
+            end,
+            format!("the archive ends inside the padding of {path} (truncated?)"),
+        ));
+    }
+    let padding_problem = (end..padded).find(|&i| bytes[i] != 0).map(|i| TarProblem {
+        offset: i,
+        problem: format!("byte {i}, in the padding after {path}, is not zero"),
+        fatal: false,
+    });
+    let entry = Entry {
+        path,
+        header_offset: offset,
+        data: bytes[start..end].to_vec(),
+    };
+    Ok((entry, padded, padding_problem))
+}
+
+/// The end: two zero blocks, then nothing but zeros (tools may pad to a record size).
+fn end_of_archive(bytes: &[u8], offset: usize) -> Option<TarProblem> {
     if offset + 2 * BLOCK > bytes.len() {
-        problems.push(fatal(
+        return Some(fatal(
             offset,
             "the archive ends inside its end-of-archive blocks (truncated?)".into(),
         ));
-    } else if let Some(i) = (offset..bytes.len()).find(|&i| bytes[i] != 0) {
-        problems.push(TarProblem {
+    }
+    (offset..bytes.len())
+        .find(|&i| bytes[i] != 0)
+        .map(|i| TarProblem {
             offset: i,
             problem: format!(
                 "byte {i}, after the end of the archive, is not zero (data appended?)"
             ),
             fatal: false,
-        });
-    }
-    (entries, problems)
+        })
 }
 
 #[cfg(test)]
