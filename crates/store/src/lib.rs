@@ -57,6 +57,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("stored data is unreadable ({0}); the database may have been edited by hand")]
     Corrupt(String),
+    /// A row names a state this version does not know.
+    #[error("stored data is unreadable ({0}); the database may have been edited by hand or written by a newer Slipway")]
+    UnknownState(#[from] slipway_core::state_name::UnknownState),
     #[error("a write must record its audit event before it commits")]
     Unaudited,
     #[error("database error: {0}")]
@@ -244,6 +247,17 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Read a state column (`kind`, `phase`, `state`, `status`) as its enum; a name this version
+/// does not know is [`StoreError::UnknownState`].
+fn named<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = slipway_core::state_name::UnknownState>,
+{
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    Ok(text.parse()?)
 }
 
 fn flag(b: bool) -> i64 {

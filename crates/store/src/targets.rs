@@ -2,10 +2,11 @@
 //! holds the hash of its agent's credential.
 
 use serde::Serialize;
+use slipway_core::deploy::target::TargetStatus;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now, Result, Store, StoreError, WriteTx};
+use crate::{named, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Target {
@@ -13,8 +14,8 @@ pub struct Target {
     pub environment: Option<String>,
     pub roles: Vec<String>,
     pub facts: serde_json::Value,
-    /// `placeholder` until an agent enrols for it, then `enrolled`; `revoked` when cut off.
-    pub status: String,
+    /// A placeholder until an agent enrols for it, then enrolled; revoked when cut off.
+    pub status: TargetStatus,
     pub created_at: String,
     /// When its agent last called in (heartbeat or task), if ever.
     pub last_seen_at: Option<String>,
@@ -41,7 +42,7 @@ fn target(row: &AnyRow) -> Result<Target> {
             .map_err(|e| StoreError::Corrupt(format!("target roles: {e}")))?,
         facts: serde_json::from_str(&facts)
             .map_err(|e| StoreError::Corrupt(format!("target facts: {e}")))?,
-        status: row.try_get("status")?,
+        status: named(row, "status")?,
         created_at: row.try_get("created_at")?,
         last_seen_at: row.try_get("last_seen_at")?,
         revoked_at: row.try_get("revoked_at")?,
@@ -99,7 +100,7 @@ impl WriteTx<'_> {
         .bind(t.environment.as_deref())
         .bind(serde_json::to_string(&t.roles).expect("strings serialise"))
         .bind(t.facts.to_string())
-        .bind(&t.status)
+        .bind(t.status.as_str())
         .bind(now())
         .execute(&mut *self.tx)
         .await?;

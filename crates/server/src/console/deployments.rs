@@ -17,7 +17,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use slipway_core::access::{allows, Operation};
 use slipway_core::deploy::progress::Run;
-use slipway_core::deploy::state::{DeploymentState, TaskState};
+use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
 use slipway_core::model::Environment;
 use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
@@ -73,11 +73,11 @@ fn task_badge(state: TaskState) -> Badge {
 }
 
 fn kind_label(d: &StoredDeployment) -> String {
-    match (d.kind.as_str(), d.rollback_of) {
-        ("dry_run", _) => "dry run".into(),
-        ("rollback", Some(of)) => format!("rollback of #{of}"),
-        ("rollback", None) => "rollback".into(),
-        _ => "deployment".into(),
+    match (d.kind, d.rollback_of) {
+        (DeploymentKind::DryRun, _) => "dry run".into(),
+        (DeploymentKind::Rollback, Some(of)) => format!("rollback of #{of}"),
+        (DeploymentKind::Rollback, None) => "rollback".into(),
+        (DeploymentKind::Deploy, _) => "deployment".into(),
     }
 }
 
@@ -385,7 +385,10 @@ fn empty_cell(in_run: bool, deployment_final: bool, target: &str) -> Cell {
 }
 
 fn grid_rows(d: &StoredDeployment, tasks: &[StoredTask], targets: &[String]) -> Vec<GridRow> {
-    let phases: [(&str, &[Run]); 2] = [("forward", &d.runs), ("rollback", &d.rollback_runs)];
+    let phases: [(Phase, &[Run]); 2] = [
+        (Phase::Forward, &d.runs),
+        (Phase::Rollback, &d.rollback_runs),
+    ];
     let mut rows = Vec::new();
     for (phase, runs) in phases {
         for (i, run) in runs.iter().enumerate() {
@@ -405,7 +408,8 @@ fn grid_rows(d: &StoredDeployment, tasks: &[StoredTask], targets: &[String]) -> 
                     }
                 })
                 .collect();
-            let undo = phase == "rollback" || d.kind == "rollback";
+            let undo =
+                matches!(phase, Phase::Rollback) || matches!(d.kind, DeploymentKind::Rollback);
             rows.push(GridRow {
                 // Undo runs are named after what they undo ("Undo 3: Migrate").
                 step: if undo {
@@ -442,10 +446,9 @@ fn log_rows(view: &DeploymentView, lines: &[LogLine]) -> Vec<LogRow> {
         .tasks
         .iter()
         .map(|t| {
-            let (runs, word) = if t.phase == "rollback" {
-                (&d.rollback_runs, "undo")
-            } else {
-                (&d.runs, "step")
+            let (runs, word) = match t.phase {
+                Phase::Forward => (&d.runs, "step"),
+                Phase::Rollback => (&d.rollback_runs, "undo"),
             };
             let step = runs
                 .get(t.run_index as usize)
@@ -586,7 +589,12 @@ async fn later_success(
     .await?;
     Ok(recent
         .iter()
-        .find(|o| o.kind == "deploy" && o.state == DeploymentState::Succeeded)
+        .find(|o| {
+            matches!(
+                (o.kind, o.state),
+                (DeploymentKind::Deploy, DeploymentState::Succeeded)
+            )
+        })
         .map(|o| o.id)
         .filter(|id| *id != d.id))
 }
@@ -605,7 +613,10 @@ pub async fn show(
         .or_page(&user)?;
     let d = &view.deployment;
     let allowed = may_deploy(&state, &user.actor, &d.environment).await;
-    let superseded_by = if d.kind == "deploy" && d.state == DeploymentState::Succeeded {
+    let superseded_by = if matches!(
+        (d.kind, d.state),
+        (DeploymentKind::Deploy, DeploymentState::Succeeded)
+    ) {
         later_success(&state, &user.actor, d).await.or_page(&user)?
     } else {
         None
@@ -619,7 +630,7 @@ pub async fn show(
         .flat_map(|(i, r)| {
             view.tasks
                 .iter()
-                .filter(move |t| t.phase == "forward" && t.run_index == i as i64)
+                .filter(move |t| matches!(t.phase, Phase::Forward) && t.run_index == i as i64)
                 .filter_map(move |t| {
                     t.summary
                         .clone()
@@ -632,7 +643,7 @@ pub async fn show(
         // A deploy still moving is the newest in its environment, so if it succeeds, it is the
         // one `rollback` undoes.
         roll_back_environment: allowed
-            && d.kind == "deploy"
+            && matches!(d.kind, DeploymentKind::Deploy)
             && (!d.state.is_final()
                 || (d.state == DeploymentState::Succeeded && superseded_by.is_none())),
     };
@@ -650,7 +661,7 @@ pub async fn show(
         rollback_of: d.rollback_of,
         requested_by: d.requested_by.clone(),
         created: short_time(&d.created_at),
-        phase_rollback: d.phase == "rollback",
+        phase_rollback: matches!(d.phase, Phase::Rollback),
         targets: targets_of(d),
         live: snapshot(&view),
         plan: view
@@ -816,11 +827,11 @@ mod tests {
         }
     }
 
-    fn task(phase: &str, run: i64, target: &str, state: TaskState) -> StoredTask {
+    fn task(phase: Phase, run: i64, target: &str, state: TaskState) -> StoredTask {
         StoredTask {
             id: format!("{phase}-{run}-{target}"),
             deployment_id: 7,
-            phase: phase.into(),
+            phase,
             run_index: run,
             batch_index: 0,
             target: target.into(),
@@ -841,10 +852,10 @@ mod tests {
             project: "shop".into(),
             release_version: "1.0.0".into(),
             environment: "DEV".into(),
-            kind: "deploy".into(),
+            kind: DeploymentKind::Deploy,
             rollback_of: None,
             state: DeploymentState::RollingBack,
-            phase: "rollback".into(),
+            phase: Phase::Rollback,
             runs: vec![
                 command(1, "Migrate", &["web-01", "web-02"]),
                 command(2, "Smoke test", &["web-01"]),
@@ -856,9 +867,9 @@ mod tests {
             failure: Some("step 2 \"Smoke test\" failed on web-01".into()),
         };
         let tasks = vec![
-            task("forward", 0, "web-01", TaskState::Succeeded),
-            task("forward", 1, "web-01", TaskState::Failed),
-            task("rollback", 0, "web-01", TaskState::Leased),
+            task(Phase::Forward, 0, "web-01", TaskState::Succeeded),
+            task(Phase::Forward, 1, "web-01", TaskState::Failed),
+            task(Phase::Rollback, 0, "web-01", TaskState::Leased),
         ];
         let targets = targets_of(&d);
         assert_eq!(targets, ["web-01", "web-02"]);

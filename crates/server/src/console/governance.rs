@@ -642,7 +642,7 @@ pub async fn calendar(State(state): State<crate::AppState>, user: ConsoleUser) -
                     id: d.id,
                     project: d.project.clone(),
                     release: d.release_version.clone(),
-                    kind: d.kind.replace('_', " "),
+                    kind: d.kind.as_str().replace('_', " "),
                     state: deployment_badge(d.state),
                     when: short_time(d.finished_at.as_deref().unwrap_or(&d.created_at)),
                 })

@@ -8,6 +8,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use slipway_core::deploy::state::DeploymentKind;
 use slipway_core::model::Project;
 use slipway_core::release::{ReleaseNotes, SignatureState};
 use slipway_core::Sha256;
@@ -297,7 +298,7 @@ pub async fn promote(
 struct DeploymentRow {
     id: i64,
     environment: String,
-    kind: String,
+    kind: DeploymentKind,
     state: &'static str,
     by: String,
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::{AuditEvent, ChainHead};
+use slipway_core::deploy::state::Phase;
 use slipway_core::digest::lower_hex;
 use slipway_core::evidence::proof::{AuditProof, ProofBuilder, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
@@ -685,7 +686,7 @@ impl From<&Facts> for Summary {
                 DeploymentRow {
                     id: dep.id,
                     environment: dep.environment.clone(),
-                    kind: dep.kind.clone(),
+                    kind: dep.kind.as_str().to_string(),
                     state: dep.state.as_str().to_string(),
                     requested_by: dep.requested_by.clone(),
                     created_at: dep.created_at.clone(),
@@ -695,10 +696,9 @@ impl From<&Facts> for Summary {
                         .tasks
                         .iter()
                         .map(|t| {
-                            let runs = if t.phase == "rollback" {
-                                &dep.rollback_runs
-                            } else {
-                                &dep.runs
+                            let runs = match t.phase {
+                                Phase::Forward => &dep.runs,
+                                Phase::Rollback => &dep.rollback_runs,
                             };
                             let step = runs
                                 .get(t.run_index as usize)

@@ -12,7 +12,7 @@ use slipway_store::{StoredDeployment, StoredTask};
 
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
-use crate::transitions::deployment::{settle, start_rollback};
+use crate::transitions::deployment::{phase_runs, settle, start_rollback};
 use crate::{AppState, ServiceError};
 
 /// The longest comment an answer keeps.
@@ -40,12 +40,8 @@ pub struct Intervention {
 }
 
 fn manual_run<'a>(d: &'a StoredDeployment, task: &StoredTask) -> Option<&'a Run> {
-    let runs = if d.phase == "rollback" {
-        &d.rollback_runs
-    } else {
-        &d.runs
-    };
-    runs.get(task.run_index as usize)
+    phase_runs(d)
+        .get(task.run_index as usize)
         .filter(|r| matches!(r.action, Action::Manual(_)))
 }
 

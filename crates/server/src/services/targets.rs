@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
+use slipway_core::deploy::target::TargetStatus;
 use slipway_store::{EnrollmentGrant, Target};
 
 use super::{entry, parse_name, require};
@@ -36,7 +37,7 @@ pub fn liveness(t: &Target) -> &'static str {
     if t.revoked_at.is_some() {
         return "revoked";
     }
-    if t.status == "placeholder" {
+    if matches!(t.status, TargetStatus::Placeholder) {
         return "placeholder";
     }
     let fresh = t
@@ -107,7 +108,7 @@ pub async fn register(
         environment: grant.environment,
         roles: grant.roles,
         facts: json!({}),
-        status: "placeholder".into(),
+        status: TargetStatus::Placeholder,
         created_at: slipway_store::now(),
         last_seen_at: None,
         revoked_at: None,
@@ -116,7 +117,7 @@ pub async fn register(
     if tx
         .target(&target.name)
         .await?
-        .is_some_and(|t| t.status == "enrolled")
+        .is_some_and(|t| matches!(t.status, TargetStatus::Enrolled))
     {
         return Err(ServiceError::Conflict(format!(
             "target {name} (an enrolled agent)"
@@ -220,7 +221,7 @@ pub(crate) async fn enrolled_in(
         .await?
         .into_iter()
         .filter(|t| {
-            t.status == "enrolled"
+            matches!(t.status, TargetStatus::Enrolled)
                 && t.revoked_at.is_none()
                 && t.environment.as_deref() == Some(environment.as_str())
         })

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
-use slipway_core::deploy::state::{task_transition, TaskEvent, TaskState};
+use slipway_core::deploy::state::{task_transition, DeploymentKind, Phase, TaskEvent, TaskState};
 use slipway_core::deploy::vars::{mask, resolve, ScopedValue};
 use slipway_core::release::Version;
 use slipway_core::Name;
@@ -179,17 +179,15 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         step: run.step,
         name: run.name,
         action,
-        check_only: deployment.kind == "dry_run",
+        check_only: matches!(deployment.kind, DeploymentKind::DryRun),
         variables,
         secrets,
         artifacts,
         lease_secs: lease_secs(),
-        undoes_deployment: if deployment.phase == "rollback" {
-            Some(deployment.id)
-        } else if deployment.kind == "rollback" {
-            deployment.rollback_of
-        } else {
-            None
+        undoes_deployment: match (deployment.phase, deployment.kind) {
+            (Phase::Rollback, _) => Some(deployment.id),
+            (Phase::Forward, DeploymentKind::Rollback) => deployment.rollback_of,
+            (Phase::Forward, DeploymentKind::Deploy | DeploymentKind::DryRun) => None,
         },
     }))
 }
