@@ -1,12 +1,14 @@
 //! Deployments, their tasks and the tasks' log lines.
 
+use jiff::Timestamp;
 use serde::Serialize;
 use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{named, now, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time, serialize_optional_time, serialize_time};
+use crate::{format_time, named, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredDeployment {
@@ -23,8 +25,10 @@ pub struct StoredDeployment {
     pub runs: Vec<Run>,
     pub rollback_runs: Vec<Run>,
     pub requested_by: String,
-    pub created_at: String,
-    pub finished_at: Option<String>,
+    #[serde(serialize_with = "serialize_time")]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub finished_at: Option<Timestamp>,
     pub failure: Option<String>,
 }
 
@@ -38,9 +42,12 @@ pub struct StoredTask {
     pub target: String,
     pub attempt: i64,
     pub state: TaskState,
-    pub leased_until: Option<String>,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub leased_until: Option<Timestamp>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub started_at: Option<Timestamp>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub finished_at: Option<Timestamp>,
     pub exit_code: Option<i64>,
     pub summary: Option<String>,
 }
@@ -90,8 +97,8 @@ pub(crate) fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
         rollback_runs: serde_json::from_str(&rollback_runs)
             .map_err(|e| corrupt("deployment rollback runs", e))?,
         requested_by: row.try_get("requested_by")?,
-        created_at: row.try_get("created_at")?,
-        finished_at: row.try_get("finished_at")?,
+        created_at: read_time(row, "created_at")?,
+        finished_at: read_optional_time(row, "finished_at")?,
         failure: row.try_get("failure")?,
     })
 }
@@ -106,9 +113,9 @@ fn task(row: &AnyRow) -> Result<StoredTask> {
         target: row.try_get("target")?,
         attempt: row.try_get("attempt")?,
         state: named::<TaskState>(row, "state")?,
-        leased_until: row.try_get("leased_until")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
+        leased_until: read_optional_time(row, "leased_until")?,
+        started_at: read_optional_time(row, "started_at")?,
+        finished_at: read_optional_time(row, "finished_at")?,
         exit_code: row.try_get("exit_code")?,
         summary: row.try_get("summary")?,
     })
@@ -278,13 +285,18 @@ impl Store {
     }
 
     /// Keep a leased task's lease alive while its agent works on it.
-    pub async fn extend_lease(&self, task_id: &str, attempt: i64, until: &str) -> Result<bool> {
+    pub async fn extend_lease(
+        &self,
+        task_id: &str,
+        attempt: i64,
+        until: Timestamp,
+    ) -> Result<bool> {
         // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
         let _writer = self.write_lock.lock().await;
         let done = sqlx::query("UPDATE tasks SET leased_until = $3 WHERE id = $1 AND attempt = $2 AND state = 'leased'")
             .bind(task_id)
             .bind(attempt)
-            .bind(until)
+            .bind(format_time(until))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
@@ -353,7 +365,7 @@ impl WriteTx<'_> {
             .bind(serde_json::to_string(&d.rollback_runs).expect("runs serialise"))
             .bind(&d.requested_by)
             .bind(now())
-            .bind(d.finished_at.as_deref())
+            .bind(d.finished_at.map(format_time))
             .bind(d.failure.as_deref())
             .execute(&mut *self.tx)
             .await?;
@@ -367,7 +379,7 @@ impl WriteTx<'_> {
             .bind(d.state.as_str())
             .bind(d.phase.as_str())
             .bind(serde_json::to_string(&d.rollback_runs).expect("runs serialise"))
-            .bind(d.finished_at.as_deref())
+            .bind(d.finished_at.map(format_time))
             .bind(d.failure.as_deref())
             .execute(&mut *self.tx)
             .await?;
@@ -384,9 +396,9 @@ impl WriteTx<'_> {
             .bind(&t.target)
             .bind(t.attempt)
             .bind(t.state.as_str())
-            .bind(t.leased_until.as_deref())
-            .bind(t.started_at.as_deref())
-            .bind(t.finished_at.as_deref())
+            .bind(t.leased_until.map(format_time))
+            .bind(t.started_at.map(format_time))
+            .bind(t.finished_at.map(format_time))
             .bind(t.exit_code)
             .bind(t.summary.as_deref())
             .execute(&mut *self.tx)
@@ -401,9 +413,9 @@ impl WriteTx<'_> {
         .bind(&t.id)
         .bind(t.attempt)
         .bind(t.state.as_str())
-        .bind(t.leased_until.as_deref())
-        .bind(t.started_at.as_deref())
-        .bind(t.finished_at.as_deref())
+        .bind(t.leased_until.map(format_time))
+        .bind(t.started_at.map(format_time))
+        .bind(t.finished_at.map(format_time))
         .bind(t.exit_code)
         .bind(t.summary.as_deref())
         .execute(&mut *self.tx)

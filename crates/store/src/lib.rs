@@ -18,6 +18,7 @@ mod releases;
 mod targets;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+mod time;
 mod variables;
 mod webhooks;
 
@@ -36,6 +37,7 @@ pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use releases::{ReleaseArtifact, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
+pub use time::{current_time, format_time, now, parse_time};
 pub use variables::StoredValue;
 pub use webhooks::{Delivery, DeliveryAttempt, DueDelivery, Webhook};
 
@@ -226,13 +228,6 @@ impl WriteTx<'_> {
             .await?;
         Ok(())
     }
-}
-
-/// The current time as stored: RFC 3339 UTC with microseconds, so text order is time order.
-pub fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
 }
 
 /// A database URL without its password, for messages.

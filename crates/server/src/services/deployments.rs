@@ -380,7 +380,7 @@ pub async fn log_page(
     let since = since
         .map(|s| {
             s.parse::<jiff::Timestamp>()
-                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+                .map(slipway_store::format_time)
                 .map_err(|e| {
                     ServiceError::invalid(
                         format!("`{s}` is not an RFC 3339 time: {e}"),

@@ -689,8 +689,8 @@ impl From<&Facts> for Summary {
                     kind: dep.kind.as_str().to_string(),
                     state: dep.state.as_str().to_string(),
                     requested_by: dep.requested_by.clone(),
-                    created_at: dep.created_at.clone(),
-                    finished_at: or_dash(&dep.finished_at),
+                    created_at: slipway_store::format_time(dep.created_at),
+                    finished_at: or_dash(&dep.finished_at.map(slipway_store::format_time)),
                     failure: or_dash(&dep.failure),
                     tasks: d
                         .tasks
@@ -709,8 +709,8 @@ impl From<&Facts> for Summary {
                                 target: t.target.clone(),
                                 state: t.state.as_str().to_string(),
                                 attempt: t.attempt,
-                                started: or_dash(&t.started_at),
-                                finished: or_dash(&t.finished_at),
+                                started: or_dash(&t.started_at.map(slipway_store::format_time)),
+                                finished: or_dash(&t.finished_at.map(slipway_store::format_time)),
                                 exit_code: t.exit_code.map_or("-".into(), |c| c.to_string()),
                                 lines: lines.get(t.id.as_str()).cloned().unwrap_or_default(),
                             }

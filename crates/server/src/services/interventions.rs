@@ -94,7 +94,7 @@ pub fn waiting(
         instructions: p.instructions.clone(),
         approvers: p.approvers,
         who_may_answer: who_may(operation(run, protected)),
-        since: task.started_at.clone(),
+        since: task.started_at.map(slipway_store::format_time),
     })
 }
 
@@ -202,7 +202,7 @@ pub async fn answer(
     let task = &mut tasks[index];
     task.state = task_transition(task.state, TaskEvent::Answer { proceed })
         .map_err(|e| ServiceError::invalid(e.to_string(), "reload the deployment"))?;
-    task.finished_at = Some(slipway_store::now());
+    task.finished_at = Some(slipway_store::current_time());
     let verb = if proceed { "proceeded" } else { "aborted" };
     task.summary = Some(match &comment {
         Some(c) => format!("{verb} by {}: {c}", actor.username),

@@ -31,7 +31,7 @@ pub(crate) async fn resume_after_restart(state: &AppState) -> Result<(), Service
             .into_iter()
             .filter(|t| t.state == TaskState::Leased)
         {
-            state.store.extend_lease(&t.id, t.attempt, &until).await?;
+            state.store.extend_lease(&t.id, t.attempt, until).await?;
         }
     }
     Ok(())
@@ -64,7 +64,7 @@ async fn expire_leases(state: &AppState) -> Result<(), ServiceError> {
     }
     for mut t in expired {
         t.state = TaskState::Lost;
-        t.finished_at = Some(slipway_store::now());
+        t.finished_at = Some(slipway_store::current_time());
         t.summary = Some(format!(
             "the agent on {} stopped reporting: step lost",
             t.target
@@ -140,8 +140,8 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
                 // Check mode reports the pause and goes on: nobody waits in a dry run.
                 task.state = task_transition(task.state, TaskEvent::Answer { proceed: true })
                     .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-                let now = slipway_store::now();
-                task.started_at = Some(now.clone());
+                let now = slipway_store::current_time();
+                task.started_at = Some(now);
                 task.finished_at = Some(now);
                 task.summary = Some(format!(
                     "would pause for a manual intervention: {instructions}"
@@ -154,7 +154,7 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
                 ));
             } else {
                 settle(&mut d, DeploymentEvent::AwaitIntervention, None)?;
-                task.started_at = Some(slipway_store::now());
+                task.started_at = Some(slipway_store::current_time());
                 tx.update_task(&task).await?;
                 tx.update_deployment(&d).await?;
                 tx.audit(system(

@@ -166,9 +166,9 @@ pub async fn create_enrollment_token(
     let grant = checked_grant(state, environment, &roles).await?;
     let secret = new_secret("slw_enroll_");
     let id = secret_hash(&secret)[..16].to_string();
-    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(i64::from(ttl_hours)))
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string();
+    let expires = slipway_store::format_time(
+        jiff::Timestamp::now() + jiff::SignedDuration::from_hours(i64::from(ttl_hours)),
+    );
     let mut tx = state.store.write().await?;
     tx.create_enrollment_token(
         &id,

@@ -49,7 +49,7 @@ pub(crate) fn settle(
         d.failure = failure;
     }
     if d.state.is_final() {
-        d.finished_at = Some(slipway_store::now());
+        d.finished_at = Some(slipway_store::current_time());
     }
     Ok(())
 }
@@ -66,7 +66,7 @@ pub(crate) async fn start_rollback(
     if d.rollback_runs.is_empty() {
         d.state = transition(d.state, DeploymentEvent::RollbackCompleted)
             .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-        d.finished_at = Some(slipway_store::now());
+        d.finished_at = Some(slipway_store::current_time());
     }
     // Pending forward tasks will never run now.
     for mut t in tasks
@@ -114,7 +114,7 @@ pub(crate) async fn insert_in(
         runs,
         rollback_runs: Vec::new(),
         requested_by: requested_by.to_string(),
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
         finished_at: None,
         failure: None,
     };

@@ -21,7 +21,7 @@ fn deployment_row(
         runs: Vec::new(),
         rollback_runs: Vec::new(),
         requested_by: "alice".into(),
-        created_at: now(),
+        created_at: current_time(),
         finished_at: None,
         failure: None,
     }
@@ -103,7 +103,7 @@ async fn tasks_are_leased_in_order_and_expired_leases_are_found() {
         let mut leased = tx.next_pending_task("app-1").await.unwrap().unwrap();
         assert_eq!(leased.id, "a", "the earliest run goes first");
         leased.state = TaskState::Leased;
-        leased.leased_until = Some("2000-01-01T00:00:00Z".into());
+        leased.leased_until = Some(parse_time("leased_until", "2000-01-01T00:00:00Z").unwrap());
         tx.update_task(&leased).await.unwrap();
         let expired = tx.expired_leases(&now()).await.unwrap();
         assert_eq!(
