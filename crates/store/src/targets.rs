@@ -1,11 +1,13 @@
 //! Targets: the hosts agents run on. A placeholder until its agent enrols; an enrolled target
 //! holds the hash of its agent's credential.
 
+use jiff::Timestamp;
 use serde::Serialize;
 use slipway_core::deploy::target::TargetStatus;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::time::{read_optional_time, read_time, serialize_optional_time, serialize_time};
 use crate::{named, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,10 +18,13 @@ pub struct Target {
     pub facts: serde_json::Value,
     /// A placeholder until an agent enrols for it, then enrolled; revoked when cut off.
     pub status: TargetStatus,
-    pub created_at: String,
+    #[serde(serialize_with = "serialize_time")]
+    pub created_at: Timestamp,
     /// When its agent last called in (heartbeat or task), if ever.
-    pub last_seen_at: Option<String>,
-    pub revoked_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub last_seen_at: Option<Timestamp>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// An unused enrolment token's grant: where the enrolling agent goes.
@@ -43,9 +48,9 @@ fn target(row: &AnyRow) -> Result<Target> {
         facts: serde_json::from_str(&facts)
             .map_err(|e| StoreError::Corrupt(format!("target facts: {e}")))?,
         status: named(row, "status")?,
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        created_at: read_time(row, "created_at")?,
+        last_seen_at: read_optional_time(row, "last_seen_at")?,
+        revoked_at: read_optional_time(row, "revoked_at")?,
     })
 }
 

@@ -52,7 +52,7 @@ pub async fn enroll(
         roles: grant.roles.clone(),
         facts: json!(request.facts),
         status: TargetStatus::Enrolled,
-        created_at: existing.map_or_else(slipway_store::now, |t| t.created_at),
+        created_at: existing.map_or_else(slipway_store::current_time, |t| t.created_at),
         last_seen_at: None,
         revoked_at: None,
     };

@@ -40,13 +40,9 @@ pub fn liveness(t: &Target) -> &'static str {
     if matches!(t.status, TargetStatus::Placeholder) {
         return "placeholder";
     }
-    let fresh = t
-        .last_seen_at
-        .as_deref()
-        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-        .is_some_and(|seen| {
-            jiff::Timestamp::now().duration_since(seen).as_secs() <= (3 * heartbeat_secs()) as i64
-        });
+    let fresh = t.last_seen_at.is_some_and(|seen| {
+        jiff::Timestamp::now().duration_since(seen).as_secs() <= (3 * heartbeat_secs()) as i64
+    });
     if fresh {
         "online"
     } else {
@@ -109,7 +105,7 @@ pub async fn register(
         roles: grant.roles,
         facts: json!({}),
         status: TargetStatus::Placeholder,
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
         last_seen_at: None,
         revoked_at: None,
     };
