@@ -19,6 +19,7 @@ use slipway_core::access::{allows, Operation};
 use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
 use slipway_core::model::Environment;
+use slipway_core::plan::Action;
 use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
 
@@ -618,7 +619,7 @@ pub async fn show(
         .runs
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.action.kind() == "manual")
+        .filter(|(_, r)| matches!(r.action, Action::Manual(_)))
         .flat_map(|(i, r)| {
             view.tasks
                 .iter()
@@ -674,7 +675,8 @@ pub async fn show(
         superseded_by,
         intervention: view.intervention.clone(),
         may_answer,
-        manual_ahead: !d.state.is_final() && d.runs.iter().any(|r| r.action.kind() == "manual"),
+        manual_ahead: !d.state.is_final()
+            && d.runs.iter().any(|r| matches!(r.action, Action::Manual(_))),
         answers,
     };
     Ok(render(StatusCode::OK, &page))
