@@ -6,7 +6,7 @@
 //! clock, no database, no async. Callers pass the time and the stored state in.
 //!
 //! Architecture invariant: core does no I/O; callers pass the time and the stored state in.
-//! Architecture invariant: imports point down the layers only: `name`, `digest` → `plan` → `gates` → `model` → `rollback`, `config`, `deploy`, `governance`, `evidence`.
+//! Architecture invariant: imports point down the layers only: `name`, `digest`, `state_name` → `plan` → `gates` → `model` → `rollback`, `config`, `deploy`, `governance`, `evidence`.
 //! Architecture invariant: `plan` owns the action vocabulary and `Step`, and imports nothing above names and roles (`name`, `access`).
 //! Architecture invariant: `gates` declares what an environment requires and never judges a promotion; `governance` judges.
 //! Architecture invariant: `model` holds validated projects and environments and never imports `config`, `deploy` or `governance`.
@@ -29,6 +29,7 @@ pub mod plan;
 pub mod release;
 pub mod rollback;
 pub mod signing;
+pub mod state_name;
 
 pub use digest::Sha256;
 pub use fingerprint::CertFingerprint;

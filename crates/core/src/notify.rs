@@ -5,9 +5,12 @@
 //! delivery exists exactly when the change that causes it was committed.
 
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::deploy::state::{DeploymentKind, DeploymentState};
 use crate::digest::lower_hex;
+use crate::state_name::state_names;
 
 /// Every event a subscription may name, in the order the documentation lists them.
 pub const CATALOGUE: &[&str] = &[
@@ -67,23 +70,25 @@ pub fn events_for(verb: &str, details: &Value) -> Vec<&'static str> {
     }
 }
 
-/// A deployment whose state moved: into its rollback phase, or to an end.
+/// A deployment whose state moved: into its rollback phase, or to an end. The audit details
+/// carry the kind and state by name; a name this version does not know raises nothing.
 fn moved(kind: &str, state: &str) -> Vec<&'static str> {
-    if state == "rolling_back" {
-        vec!["rollback.started"]
-    } else {
-        settled(kind, state)
+    match state.parse() {
+        Ok(DeploymentState::RollingBack) => vec!["rollback.started"],
+        _ => settled(kind, state),
     }
 }
 
-/// A deployment that reached a final state (`DeploymentState` names).
+/// A deployment that reached a final state.
 fn settled(kind: &str, state: &str) -> Vec<&'static str> {
-    match state {
-        "succeeded" if kind == "rollback" => vec!["rollback.finished"],
-        "succeeded" => vec!["deployment.finished"],
+    use DeploymentState as S;
+    let undo = matches!(kind.parse(), Ok(DeploymentKind::Rollback));
+    match state.parse() {
+        Ok(S::Succeeded) if undo => vec!["rollback.finished"],
+        Ok(S::Succeeded) => vec!["deployment.finished"],
         // The deployment failed, and the rollback it ran on its own finished.
-        "rolled_back" => vec!["deployment.failed", "rollback.finished"],
-        "failed" | "cancelled" => vec!["deployment.failed"],
+        Ok(S::RolledBack) => vec!["deployment.failed", "rollback.finished"],
+        Ok(S::Failed | S::Cancelled) => vec!["deployment.failed"],
         _ => Vec::new(),
     }
 }
@@ -236,7 +241,8 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Waiting for its next attempt.
     Pending,
@@ -246,15 +252,11 @@ pub enum DeliveryState {
     Failed,
 }
 
-impl DeliveryState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Failed => "failed",
-        }
-    }
-}
+state_names!(DeliveryState, "delivery state", {
+    Pending => "pending",
+    Delivered => "delivered",
+    Failed => "failed",
+});
 
 /// What follows an attempt: the state, and for `Pending` the seconds to wait before the next.
 ///
@@ -279,6 +281,11 @@ pub fn after_attempt(attempts: u32, succeeded: bool, base_secs: u64) -> (Deliver
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_delivery_state_reads_back_and_an_unknown_one_is_refused() {
+        crate::state_name::assert_names_round_trip(DeliveryState::ALL, "delivery state");
+    }
 
     fn sub(events: &[&str], project: Option<&str>) -> Subscription {
         Subscription {

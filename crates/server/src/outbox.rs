@@ -45,12 +45,10 @@ pub fn spawn(state: AppState) {
     });
 }
 
-fn stamp(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
 fn in_secs(secs: u64) -> String {
-    stamp(jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs as i64))
+    slipway_store::format_time(
+        jiff::Timestamp::now() + jiff::SignedDuration::from_secs(secs as i64),
+    )
 }
 
 /// Send every delivery due now, a batch at a time (bounded: at most 8 batches a wake-up).

@@ -1,12 +1,14 @@
 //! Deployments, their tasks and the tasks' log lines.
 
+use jiff::Timestamp;
 use serde::Serialize;
 use slipway_core::deploy::progress::Run;
-use slipway_core::deploy::state::{DeploymentState, TaskState};
+use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time, serialize_optional_time, serialize_time};
+use crate::{format_time, named, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredDeployment {
@@ -14,17 +16,19 @@ pub struct StoredDeployment {
     pub project: String,
     pub release_version: String,
     pub environment: String,
-    /// `deploy`, `dry_run` or `rollback` (a deployment that undoes `rollback_of`).
-    pub kind: String,
+    /// A rollback undoes `rollback_of`.
+    pub kind: DeploymentKind,
     pub rollback_of: Option<i64>,
     pub state: DeploymentState,
-    /// `forward` while the plan runs, `rollback` once its undo runs.
-    pub phase: String,
+    /// `Forward` while the plan runs, `Rollback` once its undo runs.
+    pub phase: Phase,
     pub runs: Vec<Run>,
     pub rollback_runs: Vec<Run>,
     pub requested_by: String,
-    pub created_at: String,
-    pub finished_at: Option<String>,
+    #[serde(serialize_with = "serialize_time")]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub finished_at: Option<Timestamp>,
     pub failure: Option<String>,
 }
 
@@ -32,15 +36,18 @@ pub struct StoredDeployment {
 pub struct StoredTask {
     pub id: String,
     pub deployment_id: i64,
-    pub phase: String,
+    pub phase: Phase,
     pub run_index: i64,
     pub batch_index: i64,
     pub target: String,
     pub attempt: i64,
     pub state: TaskState,
-    pub leased_until: Option<String>,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub leased_until: Option<Timestamp>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub started_at: Option<Timestamp>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub finished_at: Option<Timestamp>,
     pub exit_code: Option<i64>,
     pub summary: Option<String>,
 }
@@ -75,7 +82,6 @@ pub(crate) const DEPLOYMENT_COLUMNS: &str = "id, project, release_version, envir
 const TASK_COLUMNS: &str = "id, deployment_id, phase, run_index, batch_index, target, attempt, state, leased_until, started_at, finished_at, exit_code, summary";
 
 pub(crate) fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
-    let state: String = row.try_get("state")?;
     let runs: String = row.try_get("runs")?;
     let rollback_runs: String = row.try_get("rollback_runs")?;
     Ok(StoredDeployment {
@@ -83,34 +89,33 @@ pub(crate) fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
         project: row.try_get("project")?,
         release_version: row.try_get("release_version")?,
         environment: row.try_get("environment")?,
-        kind: row.try_get("kind")?,
+        kind: named(row, "kind")?,
         rollback_of: row.try_get("rollback_of")?,
-        state: DeploymentState::parse(&state).ok_or_else(|| corrupt("deployment state", &state))?,
-        phase: row.try_get("phase")?,
+        state: named::<DeploymentState>(row, "state")?,
+        phase: named(row, "phase")?,
         runs: serde_json::from_str(&runs).map_err(|e| corrupt("deployment runs", e))?,
         rollback_runs: serde_json::from_str(&rollback_runs)
             .map_err(|e| corrupt("deployment rollback runs", e))?,
         requested_by: row.try_get("requested_by")?,
-        created_at: row.try_get("created_at")?,
-        finished_at: row.try_get("finished_at")?,
+        created_at: read_time(row, "created_at")?,
+        finished_at: read_optional_time(row, "finished_at")?,
         failure: row.try_get("failure")?,
     })
 }
 
 fn task(row: &AnyRow) -> Result<StoredTask> {
-    let state: String = row.try_get("state")?;
     Ok(StoredTask {
         id: row.try_get("id")?,
         deployment_id: row.try_get("deployment_id")?,
-        phase: row.try_get("phase")?,
+        phase: named(row, "phase")?,
         run_index: row.try_get("run_index")?,
         batch_index: row.try_get("batch_index")?,
         target: row.try_get("target")?,
         attempt: row.try_get("attempt")?,
-        state: TaskState::parse(&state).ok_or_else(|| corrupt("task state", &state))?,
-        leased_until: row.try_get("leased_until")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
+        state: named::<TaskState>(row, "state")?,
+        leased_until: read_optional_time(row, "leased_until")?,
+        started_at: read_optional_time(row, "started_at")?,
+        finished_at: read_optional_time(row, "finished_at")?,
         exit_code: row.try_get("exit_code")?,
         summary: row.try_get("summary")?,
     })
@@ -280,13 +285,18 @@ impl Store {
     }
 
     /// Keep a leased task's lease alive while its agent works on it.
-    pub async fn extend_lease(&self, task_id: &str, attempt: i64, until: &str) -> Result<bool> {
+    pub async fn extend_lease(
+        &self,
+        task_id: &str,
+        attempt: i64,
+        until: Timestamp,
+    ) -> Result<bool> {
         // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
         let _writer = self.write_lock.lock().await;
         let done = sqlx::query("UPDATE tasks SET leased_until = $3 WHERE id = $1 AND attempt = $2 AND state = 'leased'")
             .bind(task_id)
             .bind(attempt)
-            .bind(until)
+            .bind(format_time(until))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
@@ -347,15 +357,15 @@ impl WriteTx<'_> {
             .bind(&d.project)
             .bind(&d.release_version)
             .bind(&d.environment)
-            .bind(&d.kind)
+            .bind(d.kind.as_str())
             .bind(d.rollback_of)
             .bind(d.state.as_str())
-            .bind(&d.phase)
+            .bind(d.phase.as_str())
             .bind(serde_json::to_string(&d.runs).expect("runs serialise"))
             .bind(serde_json::to_string(&d.rollback_runs).expect("runs serialise"))
             .bind(&d.requested_by)
             .bind(now())
-            .bind(d.finished_at.as_deref())
+            .bind(d.finished_at.map(format_time))
             .bind(d.failure.as_deref())
             .execute(&mut *self.tx)
             .await?;
@@ -367,9 +377,9 @@ impl WriteTx<'_> {
         sqlx::query("UPDATE deployments SET state = $2, phase = $3, rollback_runs = $4, finished_at = $5, failure = $6 WHERE id = $1")
             .bind(d.id)
             .bind(d.state.as_str())
-            .bind(&d.phase)
+            .bind(d.phase.as_str())
             .bind(serde_json::to_string(&d.rollback_runs).expect("runs serialise"))
-            .bind(d.finished_at.as_deref())
+            .bind(d.finished_at.map(format_time))
             .bind(d.failure.as_deref())
             .execute(&mut *self.tx)
             .await?;
@@ -380,15 +390,15 @@ impl WriteTx<'_> {
         sqlx::query(&format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
             .bind(&t.id)
             .bind(t.deployment_id)
-            .bind(&t.phase)
+            .bind(t.phase.as_str())
             .bind(t.run_index)
             .bind(t.batch_index)
             .bind(&t.target)
             .bind(t.attempt)
             .bind(t.state.as_str())
-            .bind(t.leased_until.as_deref())
-            .bind(t.started_at.as_deref())
-            .bind(t.finished_at.as_deref())
+            .bind(t.leased_until.map(format_time))
+            .bind(t.started_at.map(format_time))
+            .bind(t.finished_at.map(format_time))
             .bind(t.exit_code)
             .bind(t.summary.as_deref())
             .execute(&mut *self.tx)
@@ -403,9 +413,9 @@ impl WriteTx<'_> {
         .bind(&t.id)
         .bind(t.attempt)
         .bind(t.state.as_str())
-        .bind(t.leased_until.as_deref())
-        .bind(t.started_at.as_deref())
-        .bind(t.finished_at.as_deref())
+        .bind(t.leased_until.map(format_time))
+        .bind(t.started_at.map(format_time))
+        .bind(t.finished_at.map(format_time))
         .bind(t.exit_code)
         .bind(t.summary.as_deref())
         .execute(&mut *self.tx)

@@ -5,13 +5,14 @@
 
 use serde::Serialize;
 use slipway_core::access::Role;
+use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::governance::promotion::PromotionState;
 use slipway_core::governance::{ChangeRequestState, CheckResult, CheckStatus, Vote};
 use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
-use crate::{now, Result, Store, StoreError, WriteTx};
+use crate::{named, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredPromotion {
@@ -67,14 +68,13 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 const PROMOTION_COLUMNS: &str = "id, project, release_version, environment, after_promotion, state, requested_by, requested_at, scheduled_for, recheck_at, deployment_id, updated_at";
 
 fn promotion(row: &AnyRow) -> Result<StoredPromotion> {
-    let state: String = row.try_get("state")?;
     Ok(StoredPromotion {
         id: row.try_get("id")?,
         project: row.try_get("project")?,
         release_version: row.try_get("release_version")?,
         environment: row.try_get("environment")?,
         after_promotion: row.try_get("after_promotion")?,
-        state: PromotionState::parse(&state).ok_or_else(|| corrupt("promotion state", &state))?,
+        state: named::<PromotionState>(row, "state")?,
         requested_by: row.try_get("requested_by")?,
         requested_at: row.try_get("requested_at")?,
         scheduled_for: row.try_get("scheduled_for")?,
@@ -85,27 +85,17 @@ fn promotion(row: &AnyRow) -> Result<StoredPromotion> {
 }
 
 fn change_request(row: &AnyRow) -> Result<StoredChangeRequest> {
-    let state: String = row.try_get("state")?;
     let body: String = row.try_get("body")?;
     Ok(StoredChangeRequest {
         id: row.try_get("id")?,
         promotion_id: row.try_get("promotion_id")?,
-        state: serde_json::from_value(serde_json::Value::String(state.clone()))
-            .map_err(|_| corrupt("change request state", &state))?,
+        state: named(row, "state")?,
         body: serde_json::from_str(&body).map_err(|e| corrupt("change request", e))?,
         opened_at: row.try_get("opened_at")?,
         decided_by: row.try_get("decided_by")?,
         decided_at: row.try_get("decided_at")?,
         comment: row.try_get("comment")?,
     })
-}
-
-fn state_name(s: ChangeRequestState) -> &'static str {
-    match s {
-        ChangeRequestState::Open => "open",
-        ChangeRequestState::Approved => "approved",
-        ChangeRequestState::Rejected => "rejected",
-    }
 }
 
 async fn next_id<'e, E: Executor<'e, Database = Any>>(e: E, table: &str) -> Result<i64> {
@@ -186,14 +176,9 @@ async fn get_checks<'e, E: Executor<'e, Database = Any>>(
     rows.iter()
         .map(|r| {
             let name: String = r.try_get("name")?;
-            let status: String = r.try_get("status")?;
             Ok(CheckResult {
                 name: Name::parse(&name).map_err(|e| corrupt("check name", e))?,
-                status: if status == "passed" {
-                    CheckStatus::Passed
-                } else {
-                    CheckStatus::Failed
-                },
+                status: named::<CheckStatus>(r, "status")?,
                 url: r.try_get("url")?,
                 details: r.try_get("details")?,
                 reported_by: r.try_get("reported_by")?,
@@ -242,7 +227,8 @@ async fn get_change_request<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(change_request).transpose()
 }
 
-type DeploymentRow = (i64, String, String, String);
+/// (id, environment, kind, state) of one deployment of a release.
+type DeploymentRow = (i64, String, DeploymentKind, DeploymentState);
 
 async fn get_release_deployments<'e, E: Executor<'e, Database = Any>>(
     e: E,
@@ -259,8 +245,8 @@ async fn get_release_deployments<'e, E: Executor<'e, Database = Any>>(
             Ok((
                 r.try_get("id")?,
                 r.try_get("environment")?,
-                r.try_get("kind")?,
-                r.try_get("state")?,
+                named(r, "kind")?,
+                named(r, "state")?,
             ))
         })
         .collect()
@@ -454,10 +440,7 @@ impl WriteTx<'_> {
             .bind(project)
             .bind(release)
             .bind(check.name.as_str())
-            .bind(match check.status {
-                CheckStatus::Passed => "passed",
-                CheckStatus::Failed => "failed",
-            })
+            .bind(check.status.as_str())
             .bind(check.url.as_deref())
             .bind(&check.details)
             .bind(&check.reported_by)
@@ -497,7 +480,7 @@ impl WriteTx<'_> {
     ) -> Result<bool> {
         let done = sqlx::query("UPDATE change_requests SET state = $2, decided_by = $3, decided_at = $4, comment = $5 WHERE id = $1 AND state = 'open'")
             .bind(id)
-            .bind(state_name(state))
+            .bind(state.as_str())
             .bind(by)
             .bind(now())
             .bind(comment)

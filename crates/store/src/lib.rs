@@ -18,6 +18,7 @@ mod releases;
 mod targets;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+mod time;
 mod variables;
 mod webhooks;
 
@@ -36,6 +37,7 @@ pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use releases::{ReleaseArtifact, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
+pub use time::{current_time, format_time, now, parse_time};
 pub use variables::StoredValue;
 pub use webhooks::{Delivery, DeliveryAttempt, DueDelivery, Webhook};
 
@@ -57,6 +59,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("stored data is unreadable ({0}); the database may have been edited by hand")]
     Corrupt(String),
+    /// A row names a state this version does not know.
+    #[error("stored data is unreadable ({0}); the database may have been edited by hand or written by a newer Slipway")]
+    UnknownState(#[from] slipway_core::state_name::UnknownState),
     #[error("a write must record its audit event before it commits")]
     Unaudited,
     #[error("database error: {0}")]
@@ -225,13 +230,6 @@ impl WriteTx<'_> {
     }
 }
 
-/// The current time as stored: RFC 3339 UTC with microseconds, so text order is time order.
-pub fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
-}
-
 /// A database URL without its password, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -244,6 +242,17 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Read a state column (`kind`, `phase`, `state`, `status`) as its enum; a name this version
+/// does not know is [`StoreError::UnknownState`].
+fn named<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = slipway_core::state_name::UnknownState>,
+{
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    Ok(text.parse()?)
 }
 
 fn flag(b: bool) -> i64 {

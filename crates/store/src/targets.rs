@@ -1,11 +1,14 @@
 //! Targets: the hosts agents run on. A placeholder until its agent enrols; an enrolled target
 //! holds the hash of its agent's credential.
 
+use jiff::Timestamp;
 use serde::Serialize;
+use slipway_core::deploy::target::TargetStatus;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{now, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time, serialize_optional_time, serialize_time};
+use crate::{named, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Target {
@@ -13,12 +16,15 @@ pub struct Target {
     pub environment: Option<String>,
     pub roles: Vec<String>,
     pub facts: serde_json::Value,
-    /// `placeholder` until an agent enrols for it, then `enrolled`; `revoked` when cut off.
-    pub status: String,
-    pub created_at: String,
+    /// A placeholder until an agent enrols for it, then enrolled; revoked when cut off.
+    pub status: TargetStatus,
+    #[serde(serialize_with = "serialize_time")]
+    pub created_at: Timestamp,
     /// When its agent last called in (heartbeat or task), if ever.
-    pub last_seen_at: Option<String>,
-    pub revoked_at: Option<String>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub last_seen_at: Option<Timestamp>,
+    #[serde(serialize_with = "serialize_optional_time")]
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// An unused enrolment token's grant: where the enrolling agent goes.
@@ -41,10 +47,10 @@ fn target(row: &AnyRow) -> Result<Target> {
             .map_err(|e| StoreError::Corrupt(format!("target roles: {e}")))?,
         facts: serde_json::from_str(&facts)
             .map_err(|e| StoreError::Corrupt(format!("target facts: {e}")))?,
-        status: row.try_get("status")?,
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        status: named(row, "status")?,
+        created_at: read_time(row, "created_at")?,
+        last_seen_at: read_optional_time(row, "last_seen_at")?,
+        revoked_at: read_optional_time(row, "revoked_at")?,
     })
 }
 
@@ -99,7 +105,7 @@ impl WriteTx<'_> {
         .bind(t.environment.as_deref())
         .bind(serde_json::to_string(&t.roles).expect("strings serialise"))
         .bind(t.facts.to_string())
-        .bind(&t.status)
+        .bind(t.status.as_str())
         .bind(now())
         .execute(&mut *self.tx)
         .await?;

@@ -11,7 +11,7 @@ use slipway_core::notify::{events_for, payload, DeliveryState, Subscription};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{now, Result, Store, StoreError, WriteTx};
+use crate::{named, now, Result, Store, StoreError, WriteTx};
 
 /// A subscription as anyone allowed may see it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,8 +32,7 @@ pub struct Delivery {
     pub webhook: String,
     pub event: String,
     pub audit_seq: i64,
-    /// `pending`, `delivered` or `failed`.
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i64,
     /// When the next attempt is due (pending only).
     pub next_attempt_at: Option<String>,
@@ -90,7 +89,7 @@ fn delivery(row: &AnyRow) -> Result<Delivery> {
         webhook: row.try_get("webhook")?,
         event: row.try_get("event")?,
         audit_seq: row.try_get("audit_seq")?,
-        state: row.try_get("state")?,
+        state: named(row, "state")?,
         attempts: row.try_get("attempts")?,
         next_attempt_at: row.try_get("next_attempt_at")?,
         last_status: row.try_get("last_status")?,

@@ -5,4 +5,5 @@
 pub mod progress;
 pub mod schedule;
 pub mod state;
+pub mod target;
 pub mod vars;

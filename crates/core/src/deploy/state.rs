@@ -1,9 +1,9 @@
 //! The deployment and task state machines: one transition function each; an illegal transition
 //! is a typed error, never a silent no-op.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
+
+use crate::state_name::state_names;
 
 // The failure policy is an environment setting and lives in the model; slipway-store still reads
 // it from here, beside the transitions it steers.
@@ -37,44 +37,64 @@ impl DeploymentState {
                 | DeploymentState::Cancelled
         )
     }
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeploymentState::Pending => "pending",
-            DeploymentState::Running => "running",
-            DeploymentState::AwaitingDecision => "awaiting_decision",
-            DeploymentState::WaitingForIntervention => "waiting_for_intervention",
-            DeploymentState::RollingBack => "rolling_back",
-            DeploymentState::Succeeded => "succeeded",
-            DeploymentState::Failed => "failed",
-            DeploymentState::RolledBack => "rolled_back",
-            DeploymentState::Cancelled => "cancelled",
-        }
-    }
+state_names!(DeploymentState, "deployment state", {
+    Pending => "pending",
+    Running => "running",
+    AwaitingDecision => "awaiting_decision",
+    WaitingForIntervention => "waiting_for_intervention",
+    RollingBack => "rolling_back",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    RolledBack => "rolled_back",
+    Cancelled => "cancelled",
+});
 
-    pub fn parse(s: &str) -> Option<Self> {
-        use DeploymentState::*;
-        [
-            Pending,
-            Running,
-            AwaitingDecision,
-            WaitingForIntervention,
-            RollingBack,
-            Succeeded,
-            Failed,
-            RolledBack,
-            Cancelled,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == s)
+/// What a deployment does: install a release, only check that it could, or undo an earlier
+/// deployment (`rollback_of`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentKind {
+    Deploy,
+    /// Every step checks and changes nothing.
+    DryRun,
+    /// Undoes the deployment it names.
+    Rollback,
+}
+
+state_names!(DeploymentKind, "deployment kind", {
+    Deploy => "deploy",
+    DryRun => "dry_run",
+    Rollback => "rollback",
+});
+
+/// Transitional, for one caller only: `crates/slipway/src/example.rs` still compares a stored
+/// kind with its name, and that crate is being split by another change that must not be
+/// disturbed. Remove this once it reads `matches!(d.kind, DeploymentKind::Deploy)`; nothing in
+/// core, the store or the server may use it (rule 4).
+#[doc(hidden)]
+impl PartialEq<&str> for DeploymentKind {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
     }
 }
 
-impl fmt::Display for DeploymentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Which runs a deployment (and each of its tasks) carries out: the plan, or the undo of what
+/// the plan completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The plan runs.
+    Forward,
+    /// The undo of every run that completed somewhere runs.
+    Rollback,
 }
+
+state_names!(Phase, "deployment phase", {
+    Forward => "forward",
+    Rollback => "rollback",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -200,26 +220,17 @@ impl TaskState {
     pub fn is_final(self) -> bool {
         !matches!(self, TaskState::Pending | TaskState::Leased)
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Pending => "pending",
-            TaskState::Leased => "leased",
-            TaskState::Succeeded => "succeeded",
-            TaskState::Failed => "failed",
-            TaskState::Lost => "lost",
-            TaskState::Skipped => "skipped",
-            TaskState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        use TaskState::*;
-        [Pending, Leased, Succeeded, Failed, Lost, Skipped, Cancelled]
-            .into_iter()
-            .find(|t| t.as_str() == s)
-    }
 }
+
+state_names!(TaskState, "task state", {
+    Pending => "pending",
+    Leased => "leased",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Lost => "lost",
+    Skipped => "skipped",
+    Cancelled => "cancelled",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskEvent {
@@ -368,6 +379,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn every_state_name_reads_back_and_an_unknown_one_is_refused() {
+        use crate::state_name::assert_names_round_trip;
+        assert_names_round_trip(DeploymentState::ALL, "deployment state");
+        assert_names_round_trip(DeploymentKind::ALL, "deployment kind");
+        assert_names_round_trip(Phase::ALL, "deployment phase");
+        assert_names_round_trip(TaskState::ALL, "task state");
+    }
+
+    #[test]
+    fn an_unknown_phase_names_itself_and_the_known_ones() {
+        let err = "sideways".parse::<Phase>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "\"sideways\" is not a deployment phase; expected one of: forward, rollback"
+        );
+    }
+
     fn any_event() -> impl Strategy<Value = DeploymentEvent> {
         prop_oneof![
             Just(E::Start),
@@ -400,7 +429,7 @@ mod tests {
                     prop_assert!(!state.is_final(), "{state} moved on {e:?}");
                     state = next;
                 }
-                prop_assert_eq!(S::parse(state.as_str()), Some(state));
+                prop_assert_eq!(state.as_str().parse::<S>(), Ok(state));
             }
         }
     }

@@ -14,10 +14,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::access::Role;
+use crate::deploy::state::DeploymentKind;
 use crate::gates::calendar::Opening;
 use crate::gates::{Gates, OutsideWindow};
 use crate::name::Name;
 use crate::plan::{Action, Inverse, Step};
+use crate::state_name::state_names;
 use jiff::Timestamp;
 
 // The approval rule is a gate and lives in `gates`; slipway-store's tests still name it here.
@@ -79,6 +81,11 @@ pub enum CheckStatus {
     Failed,
 }
 
+state_names!(CheckStatus, "check status", {
+    Passed => "passed",
+    Failed => "failed",
+});
+
 /// The latest result CI reported for a named check of a release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
@@ -95,8 +102,8 @@ pub struct CheckResult {
 pub struct PastDeployment {
     pub id: i64,
     pub environment: Name,
-    /// `deploy` or `rollback`.
-    pub kind: String,
+    /// A deploy or a rollback (dry runs prove nothing and are left out).
+    pub kind: DeploymentKind,
     pub succeeded: bool,
 }
 
@@ -107,6 +114,12 @@ pub enum ChangeRequestState {
     Approved,
     Rejected,
 }
+
+state_names!(ChangeRequestState, "change request state", {
+    Open => "open",
+    Approved => "approved",
+    Rejected => "rejected",
+});
 
 /// Where the target environment sits in the release's lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,7 +354,7 @@ fn succeeded_in(deployments: &[PastDeployment], env: &Name) -> Option<i64> {
     deployments
         .iter()
         .rev()
-        .find(|d| &d.environment == env && d.kind == "deploy" && d.succeeded)
+        .find(|d| &d.environment == env && d.kind == DeploymentKind::Deploy && d.succeeded)
         .map(|d| d.id)
 }
 
@@ -577,9 +590,9 @@ fn rehearsal(env: &Name, deployments: &[PastDeployment]) -> Criterion {
         .iter()
         .filter(|d| &d.environment == env && d.succeeded)
     {
-        let next = match (stage, d.kind.as_str()) {
-            (0, "deploy") | (2, "deploy") => stage + 1,
-            (1, "rollback") => 2,
+        let next = match (stage, d.kind) {
+            (0 | 2, DeploymentKind::Deploy) => stage + 1,
+            (1, DeploymentKind::Rollback) => 2,
             _ => stage,
         };
         if next != stage {

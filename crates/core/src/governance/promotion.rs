@@ -1,13 +1,12 @@
 //! A promotion: a release asked into an environment, from the request to the end of its
 //! deployment. One explicit state machine, and where an environment sits in a lifecycle.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::{Decision, Placement};
 use crate::model::Lifecycle;
 use crate::name::Name;
+use crate::state_name::state_names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -24,25 +23,16 @@ pub enum PromotionState {
     Cancelled,
 }
 
+state_names!(PromotionState, "promotion state", {
+    Waiting => "waiting",
+    Deploying => "deploying",
+    Succeeded => "succeeded",
+    Failed => "failed",
+    Refused => "refused",
+    Cancelled => "cancelled",
+});
+
 impl PromotionState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PromotionState::Waiting => "waiting",
-            PromotionState::Deploying => "deploying",
-            PromotionState::Succeeded => "succeeded",
-            PromotionState::Failed => "failed",
-            PromotionState::Refused => "refused",
-            PromotionState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<PromotionState> {
-        use PromotionState::*;
-        [Waiting, Deploying, Succeeded, Failed, Refused, Cancelled]
-            .into_iter()
-            .find(|p| p.as_str() == s)
-    }
-
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -51,12 +41,6 @@ impl PromotionState {
                 | PromotionState::Refused
                 | PromotionState::Cancelled
         )
-    }
-}
-
-impl fmt::Display for PromotionState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -164,6 +148,11 @@ mod tests {
     use super::*;
     use crate::model::Phase;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_promotion_state_reads_back_and_an_unknown_one_is_refused() {
+        crate::state_name::assert_names_round_trip(PromotionState::ALL, "promotion state");
+    }
 
     fn n(s: &str) -> Name {
         Name::parse(s).unwrap()

@@ -64,7 +64,7 @@ fn past(id: i64, env: &str, kind: &str, succeeded: bool) -> PastDeployment {
     PastDeployment {
         id,
         environment: n(env),
-        kind: kind.into(),
+        kind: kind.parse().expect("the tests name known kinds"),
         succeeded,
     }
 }
@@ -335,4 +335,10 @@ fn undeclared_drift_from_the_named_environment_is_a_no_go() {
     let j = judge(&f);
     assert_eq!(j.decision, Decision::NoGo);
     assert!(j.explain().contains("parity (no-go): 1 undeclared difference(s) from MET: FEATURE_X is set in PROD-EU but not in MET"), "{}", j.explain());
+}
+
+#[test]
+fn every_check_status_and_change_request_state_reads_back_and_an_unknown_one_is_refused() {
+    crate::state_name::assert_names_round_trip(CheckStatus::ALL, "check status");
+    crate::state_name::assert_names_round_trip(ChangeRequestState::ALL, "change request state");
 }

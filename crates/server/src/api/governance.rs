@@ -99,7 +99,7 @@ async fn list(
 ) -> ApiResult<Json<Vec<StoredPromotion>>> {
     let mut states = Vec::new();
     for s in q.state.iter().flat_map(|s| s.split(',')) {
-        states.push(PromotionState::parse(s.trim()).ok_or_else(|| {
+        states.push(s.trim().parse::<PromotionState>().map_err(|_| {
             ServiceError::invalid(
                 format!("unknown promotion state `{s}`"),
                 "states are waiting, deploying, succeeded, failed, refused, cancelled",

@@ -16,7 +16,9 @@ use slipway_core::governance::{ChangeRequestState, Criterion, Judgement, Verdict
 use slipway_store::{StoredChangeRequest, StoredDeployment};
 
 use super::deployments::{deployment_badge, Badge};
-use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::page::{
+    render, see_other, short_time, short_timestamp, Frame, OrProblemPage, PageResult, Section,
+};
 use super::session::{NoFields, SignedForm};
 use super::user::ConsoleUser;
 use crate::services::dashboard::{self, Waiting};
@@ -642,9 +644,9 @@ pub async fn calendar(State(state): State<crate::AppState>, user: ConsoleUser) -
                     id: d.id,
                     project: d.project.clone(),
                     release: d.release_version.clone(),
-                    kind: d.kind.replace('_', " "),
+                    kind: d.kind.as_str().replace('_', " "),
                     state: deployment_badge(d.state),
-                    when: short_time(d.finished_at.as_deref().unwrap_or(&d.created_at)),
+                    when: short_timestamp(d.finished_at.unwrap_or(d.created_at)),
                 })
                 .collect(),
         })

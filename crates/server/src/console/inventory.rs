@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use slipway_core::model::Environment;
 
-use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
 use super::user::ConsoleUser;
 use crate::services;
 use crate::services::targets::TargetView;
@@ -63,9 +63,8 @@ pub async fn targets(State(state): State<AppState>, user: ConsoleUser) -> PageRe
                 liveness,
                 last_seen: t
                     .last_seen_at
-                    .as_deref()
-                    .map_or_else(|| "never".into(), short_time),
-                created: short_time(&t.created_at),
+                    .map_or_else(|| "never".into(), short_timestamp),
+                created: short_timestamp(t.created_at),
                 name: t.name,
             },
         )

@@ -207,6 +207,11 @@ pub fn short_time(rfc3339: &str) -> String {
     }
 }
 
+/// [`short_time`] of a time the program holds.
+pub fn short_timestamp(t: jiff::Timestamp) -> String {
+    short_time(&slipway_store::format_time(t))
+}
+
 /// A query string from pairs, percent-encoded; empty values are left out so links stay short.
 pub fn query_string(pairs: &[(&str, &str)]) -> String {
     let encoded: Vec<String> = pairs

@@ -8,12 +8,15 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use slipway_core::deploy::state::DeploymentKind;
 use slipway_core::model::Project;
 use slipway_core::release::{ReleaseNotes, SignatureState};
 use slipway_core::Sha256;
 use slipway_store::{StoredArtifact, StoredRelease};
 
-use super::page::{render, see_other, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::page::{
+    render, see_other, short_time, short_timestamp, Frame, OrProblemPage, PageResult, Section,
+};
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services::artifacts::current_signature_state;
@@ -297,7 +300,7 @@ pub async fn promote(
 struct DeploymentRow {
     id: i64,
     environment: String,
-    kind: String,
+    kind: DeploymentKind,
     state: &'static str,
     by: String,
 }
@@ -328,7 +331,7 @@ pub async fn show(
                 environment: d.environment,
                 kind: d.kind,
                 state: d.state.as_str(),
-                by: format!("{} · {}", d.requested_by, short_time(&d.created_at)),
+                by: format!("{} · {}", d.requested_by, short_timestamp(d.created_at)),
             })
             .collect();
     let progress = services::dashboard::progress(&state, &user.actor, r)

@@ -4,6 +4,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use slipway_core::notify::DeliveryState;
 
 use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
 use super::user::ConsoleUser;
@@ -23,7 +24,9 @@ struct DeliveryRow {
     webhook: String,
     event: String,
     audit_seq: i64,
-    state: String,
+    state: DeliveryState,
+    /// The tag's extra class: ` good` once delivered, ` bad` once failed.
+    tone: &'static str,
     attempts: i64,
     last: String,
     next_retry: String,
@@ -78,9 +81,14 @@ pub async fn list(
                     (Some(status), None) => format!("HTTP {status}"),
                     (None, None) => "—".into(),
                 },
-                next_retry: match (d.state.as_str(), d.next_attempt_at) {
-                    ("pending", Some(at)) => short_time(&at),
+                next_retry: match (d.state, d.next_attempt_at) {
+                    (DeliveryState::Pending, Some(at)) => short_time(&at),
                     _ => "—".into(),
+                },
+                tone: match d.state {
+                    DeliveryState::Pending => "",
+                    DeliveryState::Delivered => " good",
+                    DeliveryState::Failed => " bad",
                 },
                 created: short_time(&d.created_at),
                 id: d.id,

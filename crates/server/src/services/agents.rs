@@ -4,6 +4,7 @@
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
+use slipway_core::deploy::target::TargetStatus;
 use slipway_protocol::{EnrollRequest, EnrollResponse, Heartbeat, HeartbeatResponse};
 use slipway_store::Target;
 
@@ -41,7 +42,7 @@ pub async fn enroll(
     let existing = tx.target(&name).await?;
     if existing
         .as_ref()
-        .is_some_and(|t| t.status == "enrolled" && t.revoked_at.is_none())
+        .is_some_and(|t| matches!(t.status, TargetStatus::Enrolled) && t.revoked_at.is_none())
     {
         return Err(ServiceError::Conflict(format!("target {name} (an enrolled agent; revoke it first with `slipway target revoke {name}`)")));
     }
@@ -50,8 +51,8 @@ pub async fn enroll(
         environment: grant.environment.clone(),
         roles: grant.roles.clone(),
         facts: json!(request.facts),
-        status: "enrolled".into(),
-        created_at: existing.map_or_else(slipway_store::now, |t| t.created_at),
+        status: TargetStatus::Enrolled,
+        created_at: existing.map_or_else(slipway_store::current_time, |t| t.created_at),
         last_seen_at: None,
         revoked_at: None,
     };

@@ -863,11 +863,8 @@ pub async fn gc(
         }
         let keep_for =
             jiff::SignedDuration::from_hours(24 * i64::from(policy.keep_unreleased_days));
-        let cutoff = now
-            .checked_sub(keep_for)
-            .unwrap_or(jiff::Timestamp::MIN)
-            .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-            .to_string();
+        let cutoff =
+            slipway_store::format_time(now.checked_sub(keep_for).unwrap_or(jiff::Timestamp::MIN));
         for a in tx.purge_unreleased_artifacts(&project, &cutoff).await? {
             report
                 .purged_artifacts

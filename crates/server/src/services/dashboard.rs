@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use slipway_core::access::{allows, Operation, Role};
+use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::governance::promotion::PromotionState;
 use slipway_core::governance::{Judgement, Verdict};
 use slipway_core::model::{Environment, Lifecycle};
@@ -97,7 +98,7 @@ pub async fn dashboard(state: &AppState, actor: &Actor) -> Result<Dashboard, Ser
                 let last_success = here
                     .iter()
                     .skip(1)
-                    .find(|d| d.state.as_str() == "succeeded")
+                    .find(|d| matches!(d.state, DeploymentState::Succeeded))
                     .map(|d| (*d).clone());
                 Cell {
                     current: newest,
@@ -286,7 +287,9 @@ pub async fn calendar(state: &AppState, actor: &Actor) -> Result<Calendar, Servi
         environments.push(CalendarEnvironment {
             deployments: deployments
                 .iter()
-                .filter(|d| d.environment == env.name.as_str() && d.kind != "dry_run")
+                .filter(|d| {
+                    d.environment == env.name.as_str() && !matches!(d.kind, DeploymentKind::DryRun)
+                })
                 .cloned()
                 .collect(),
             planned,
@@ -363,13 +366,13 @@ pub async fn progress(
         .await?;
     // (id, environment, kind, state), newest first; the most recent 500 of the project are
     // plenty for one release's standing.
-    let deployments: Vec<(i64, String, String, String)> = state
+    let deployments: Vec<(i64, String, DeploymentKind, DeploymentState)> = state
         .store
         .deployments(Some(&project), None, 500)
         .await?
         .into_iter()
-        .filter(|d| d.release_version == version && d.kind != "dry_run")
-        .map(|d| (d.id, d.environment, d.kind, d.state.as_str().to_string()))
+        .filter(|d| d.release_version == version && !matches!(d.kind, DeploymentKind::DryRun))
+        .map(|d| (d.id, d.environment, d.kind, d.state))
         .collect();
     let phases: Vec<(String, bool, Vec<Name>)> = match lifecycle_of(release) {
         Some(l) => l
@@ -405,13 +408,17 @@ pub async fn progress(
                     Standing::Waiting
                 }
                 (Some(p), None) if p.state == PromotionState::Refused => Standing::Refused,
-                (_, Some((_, _, _, st))) => match st.as_str() {
-                    "succeeded" => Standing::Deployed,
-                    "pending" | "running" | "awaiting_decision" | "rolling_back" => {
-                        Standing::Deploying
-                    }
-                    other => {
-                        detail = other.replace('_', " ");
+                (_, Some((_, _, _, st))) => match st {
+                    DeploymentState::Succeeded => Standing::Deployed,
+                    DeploymentState::Pending
+                    | DeploymentState::Running
+                    | DeploymentState::AwaitingDecision
+                    | DeploymentState::RollingBack => Standing::Deploying,
+                    other @ (DeploymentState::WaitingForIntervention
+                    | DeploymentState::Failed
+                    | DeploymentState::RolledBack
+                    | DeploymentState::Cancelled) => {
+                        detail = other.as_str().replace('_', " ");
                         Standing::Failed
                     }
                 },

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::deploy::progress::{rollback_runs, Run, TaskStatus};
-use slipway_core::deploy::state::{task_transition, DeploymentEvent, TaskEvent, TaskState};
+use slipway_core::deploy::state::{
+    task_transition, DeploymentEvent, DeploymentKind, Phase, TaskEvent, TaskState,
+};
 use slipway_core::release::Version;
 use slipway_core::rollback::RollbackPlan;
 use slipway_core::Name;
@@ -14,7 +16,7 @@ use slipway_store::{LogLine, StoredDeployment, StoredTask};
 use super::runs::prepare_runs;
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
-use crate::transitions::deployment::{insert_in, settle, start_rollback};
+use crate::transitions::deployment::{insert_in, settle, start_rollback, statuses};
 use crate::{AppState, ServiceError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -82,7 +84,7 @@ pub async fn create(
         project,
         &version.to_string(),
         &env.name,
-        "dry_run",
+        DeploymentKind::DryRun,
         None,
         runs,
     )
@@ -97,7 +99,7 @@ async fn insert(
     project: &Name,
     version: &str,
     environment: &Name,
-    kind: &str,
+    kind: DeploymentKind,
     rollback_of: Option<i64>,
     runs: Vec<Run>,
 ) -> Result<StoredDeployment, ServiceError> {
@@ -139,16 +141,7 @@ pub async fn rollback(
         })?;
     let tasks = tx.tasks(last.id).await?;
     drop(tx);
-    let done: Vec<TaskStatus> = tasks
-        .iter()
-        .filter(|t| t.phase == "forward")
-        .map(|t| TaskStatus {
-            run: t.run_index as usize,
-            batch: t.batch_index as usize,
-            target: t.target.clone(),
-            state: t.state,
-        })
-        .collect();
+    let done = statuses(&tasks, Phase::Forward);
     let runs = rollback_runs(&last.runs, &done, |_| Vec::new());
     if runs.is_empty() {
         return Err(ServiceError::invalid(
@@ -162,7 +155,7 @@ pub async fn rollback(
         project,
         &last.release_version,
         environment,
-        "rollback",
+        DeploymentKind::Rollback,
         Some(last.id),
         runs,
     )
@@ -387,7 +380,7 @@ pub async fn log_page(
     let since = since
         .map(|s| {
             s.parse::<jiff::Timestamp>()
-                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+                .map(slipway_store::format_time)
                 .map_err(|e| {
                     ServiceError::invalid(
                         format!("`{s}` is not an RFC 3339 time: {e}"),

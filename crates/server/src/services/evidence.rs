@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::{AuditEvent, ChainHead};
+use slipway_core::deploy::state::Phase;
 use slipway_core::digest::lower_hex;
 use slipway_core::evidence::proof::{AuditProof, ProofBuilder, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
@@ -685,20 +686,19 @@ impl From<&Facts> for Summary {
                 DeploymentRow {
                     id: dep.id,
                     environment: dep.environment.clone(),
-                    kind: dep.kind.clone(),
+                    kind: dep.kind.as_str().to_string(),
                     state: dep.state.as_str().to_string(),
                     requested_by: dep.requested_by.clone(),
-                    created_at: dep.created_at.clone(),
-                    finished_at: or_dash(&dep.finished_at),
+                    created_at: slipway_store::format_time(dep.created_at),
+                    finished_at: or_dash(&dep.finished_at.map(slipway_store::format_time)),
                     failure: or_dash(&dep.failure),
                     tasks: d
                         .tasks
                         .iter()
                         .map(|t| {
-                            let runs = if t.phase == "rollback" {
-                                &dep.rollback_runs
-                            } else {
-                                &dep.runs
+                            let runs = match t.phase {
+                                Phase::Forward => &dep.runs,
+                                Phase::Rollback => &dep.rollback_runs,
                             };
                             let step = runs
                                 .get(t.run_index as usize)
@@ -709,8 +709,8 @@ impl From<&Facts> for Summary {
                                 target: t.target.clone(),
                                 state: t.state.as_str().to_string(),
                                 attempt: t.attempt,
-                                started: or_dash(&t.started_at),
-                                finished: or_dash(&t.finished_at),
+                                started: or_dash(&t.started_at.map(slipway_store::format_time)),
+                                finished: or_dash(&t.finished_at.map(slipway_store::format_time)),
                                 exit_code: t.exit_code.map_or("-".into(), |c| c.to_string()),
                                 lines: lines.get(t.id.as_str()).cloned().unwrap_or_default(),
                             }

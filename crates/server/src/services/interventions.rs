@@ -12,7 +12,7 @@ use slipway_store::{StoredDeployment, StoredTask};
 
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
-use crate::transitions::deployment::{settle, start_rollback};
+use crate::transitions::deployment::{phase_runs, settle, start_rollback};
 use crate::{AppState, ServiceError};
 
 /// The longest comment an answer keeps.
@@ -40,12 +40,8 @@ pub struct Intervention {
 }
 
 fn manual_run<'a>(d: &'a StoredDeployment, task: &StoredTask) -> Option<&'a Run> {
-    let runs = if d.phase == "rollback" {
-        &d.rollback_runs
-    } else {
-        &d.runs
-    };
-    runs.get(task.run_index as usize)
+    phase_runs(d)
+        .get(task.run_index as usize)
         .filter(|r| matches!(r.action, Action::Manual(_)))
 }
 
@@ -98,7 +94,7 @@ pub fn waiting(
         instructions: p.instructions.clone(),
         approvers: p.approvers,
         who_may_answer: who_may(operation(run, protected)),
-        since: task.started_at.clone(),
+        since: task.started_at.map(slipway_store::format_time),
     })
 }
 
@@ -206,7 +202,7 @@ pub async fn answer(
     let task = &mut tasks[index];
     task.state = task_transition(task.state, TaskEvent::Answer { proceed })
         .map_err(|e| ServiceError::invalid(e.to_string(), "reload the deployment"))?;
-    task.finished_at = Some(slipway_store::now());
+    task.finished_at = Some(slipway_store::current_time());
     let verb = if proceed { "proceeded" } else { "aborted" };
     task.summary = Some(match &comment {
         Some(c) => format!("{verb} by {}: {c}", actor.username),

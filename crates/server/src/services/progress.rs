@@ -9,7 +9,7 @@ use serde_json::json;
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::progress::{next, Next};
 use slipway_core::deploy::state::{
-    task_transition, DeploymentEvent, DeploymentState, TaskEvent, TaskState,
+    task_transition, DeploymentEvent, DeploymentKind, DeploymentState, Phase, TaskEvent, TaskState,
 };
 use slipway_core::Name;
 use slipway_store::StoredTask;
@@ -31,7 +31,7 @@ pub(crate) async fn resume_after_restart(state: &AppState) -> Result<(), Service
             .into_iter()
             .filter(|t| t.state == TaskState::Leased)
         {
-            state.store.extend_lease(&t.id, t.attempt, &until).await?;
+            state.store.extend_lease(&t.id, t.attempt, until).await?;
         }
     }
     Ok(())
@@ -64,7 +64,7 @@ async fn expire_leases(state: &AppState) -> Result<(), ServiceError> {
     }
     for mut t in expired {
         t.state = TaskState::Lost;
-        t.finished_at = Some(slipway_store::now());
+        t.finished_at = Some(slipway_store::current_time());
         t.summary = Some(format!(
             "the agent on {} stopped reporting: step lost",
             t.target
@@ -94,7 +94,7 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
         return Ok(());
     }
     let tasks = tx.tasks(id).await?;
-    let current = statuses(&tasks, &d.phase);
+    let current = statuses(&tasks, d.phase);
     match next(phase_runs(&d), &current) {
         Next::Wait => return Ok(()),
         Next::Dispatch { run, batch } => {
@@ -103,7 +103,7 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
                 let task = StoredTask {
                     id: new_secret("")[..20].to_string(),
                     deployment_id: id,
-                    phase: d.phase.clone(),
+                    phase: d.phase,
                     run_index: run as i64,
                     batch_index: batch as i64,
                     target: target.clone(),
@@ -136,12 +136,12 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
             else {
                 return Ok(());
             };
-            if d.kind == "dry_run" {
+            if matches!(d.kind, DeploymentKind::DryRun) {
                 // Check mode reports the pause and goes on: nobody waits in a dry run.
                 task.state = task_transition(task.state, TaskEvent::Answer { proceed: true })
                     .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-                let now = slipway_store::now();
-                task.started_at = Some(now.clone());
+                let now = slipway_store::current_time();
+                task.started_at = Some(now);
                 task.finished_at = Some(now);
                 task.summary = Some(format!(
                     "would pause for a manual intervention: {instructions}"
@@ -154,7 +154,7 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
                 ));
             } else {
                 settle(&mut d, DeploymentEvent::AwaitIntervention, None)?;
-                task.started_at = Some(slipway_store::now());
+                task.started_at = Some(slipway_store::current_time());
                 tx.update_task(&task).await?;
                 tx.update_deployment(&d).await?;
                 tx.audit(system(
@@ -176,23 +176,28 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
                     "failed"
                 }
             );
-            if d.phase == "rollback" {
-                settle(&mut d, DeploymentEvent::RollbackFailed, Some(why.clone()))?;
-            } else if d.kind != "deploy" {
-                settle(&mut d, DeploymentEvent::Abort, Some(why.clone()))?;
-            } else {
-                let policy = tx
-                    .environment(&name(&d.environment)?)
-                    .await?
-                    .map(|e| e.on_failure)
-                    .unwrap_or_default();
-                settle(
-                    &mut d,
-                    DeploymentEvent::StepFailed { policy },
-                    Some(why.clone()),
-                )?;
-                if d.state == DeploymentState::RollingBack {
-                    start_rollback(&mut tx, &mut d, &tasks).await?;
+            match (d.phase, d.kind) {
+                (Phase::Rollback, _) => {
+                    settle(&mut d, DeploymentEvent::RollbackFailed, Some(why.clone()))?;
+                }
+                // A dry run or an undo deployment has nothing to ask: it ends.
+                (Phase::Forward, DeploymentKind::DryRun | DeploymentKind::Rollback) => {
+                    settle(&mut d, DeploymentEvent::Abort, Some(why.clone()))?;
+                }
+                (Phase::Forward, DeploymentKind::Deploy) => {
+                    let policy = tx
+                        .environment(&name(&d.environment)?)
+                        .await?
+                        .map(|e| e.on_failure)
+                        .unwrap_or_default();
+                    settle(
+                        &mut d,
+                        DeploymentEvent::StepFailed { policy },
+                        Some(why.clone()),
+                    )?;
+                    if d.state == DeploymentState::RollingBack {
+                        start_rollback(&mut tx, &mut d, &tasks).await?;
+                    }
                 }
             }
             tx.update_deployment(&d).await?;
@@ -203,10 +208,9 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
             ));
         }
         Next::Done => {
-            let event = if d.phase == "rollback" {
-                DeploymentEvent::RollbackCompleted
-            } else {
-                DeploymentEvent::Completed
+            let event = match d.phase {
+                Phase::Forward => DeploymentEvent::Completed,
+                Phase::Rollback => DeploymentEvent::RollbackCompleted,
             };
             settle(&mut d, event, None)?;
             tx.update_deployment(&d).await?;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
+use slipway_core::deploy::target::TargetStatus;
 use slipway_store::{EnrollmentGrant, Target};
 
 use super::{entry, parse_name, require};
@@ -36,16 +37,12 @@ pub fn liveness(t: &Target) -> &'static str {
     if t.revoked_at.is_some() {
         return "revoked";
     }
-    if t.status == "placeholder" {
+    if matches!(t.status, TargetStatus::Placeholder) {
         return "placeholder";
     }
-    let fresh = t
-        .last_seen_at
-        .as_deref()
-        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-        .is_some_and(|seen| {
-            jiff::Timestamp::now().duration_since(seen).as_secs() <= (3 * heartbeat_secs()) as i64
-        });
+    let fresh = t.last_seen_at.is_some_and(|seen| {
+        jiff::Timestamp::now().duration_since(seen).as_secs() <= (3 * heartbeat_secs()) as i64
+    });
     if fresh {
         "online"
     } else {
@@ -107,8 +104,8 @@ pub async fn register(
         environment: grant.environment,
         roles: grant.roles,
         facts: json!({}),
-        status: "placeholder".into(),
-        created_at: slipway_store::now(),
+        status: TargetStatus::Placeholder,
+        created_at: slipway_store::current_time(),
         last_seen_at: None,
         revoked_at: None,
     };
@@ -116,7 +113,7 @@ pub async fn register(
     if tx
         .target(&target.name)
         .await?
-        .is_some_and(|t| t.status == "enrolled")
+        .is_some_and(|t| matches!(t.status, TargetStatus::Enrolled))
     {
         return Err(ServiceError::Conflict(format!(
             "target {name} (an enrolled agent)"
@@ -165,9 +162,9 @@ pub async fn create_enrollment_token(
     let grant = checked_grant(state, environment, &roles).await?;
     let secret = new_secret("slw_enroll_");
     let id = secret_hash(&secret)[..16].to_string();
-    let expires = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(i64::from(ttl_hours)))
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string();
+    let expires = slipway_store::format_time(
+        jiff::Timestamp::now() + jiff::SignedDuration::from_hours(i64::from(ttl_hours)),
+    );
     let mut tx = state.store.write().await?;
     tx.create_enrollment_token(
         &id,
@@ -220,7 +217,7 @@ pub(crate) async fn enrolled_in(
         .await?
         .into_iter()
         .filter(|t| {
-            t.status == "enrolled"
+            matches!(t.status, TargetStatus::Enrolled)
                 && t.revoked_at.is_none()
                 && t.environment.as_deref() == Some(environment.as_str())
         })

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
-use slipway_core::deploy::state::{task_transition, TaskEvent, TaskState};
+use slipway_core::deploy::state::{task_transition, DeploymentKind, Phase, TaskEvent, TaskState};
 use slipway_core::deploy::vars::{mask, resolve, ScopedValue};
 use slipway_core::release::Version;
 use slipway_core::Name;
@@ -31,9 +31,8 @@ pub(crate) fn lease_secs() -> u64 {
 }
 
 /// When a lease taken or renewed now runs out.
-pub(crate) fn lease_deadline() -> String {
-    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(lease_secs() as i64);
-    until.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+pub(crate) fn lease_deadline() -> jiff::Timestamp {
+    slipway_store::current_time() + jiff::SignedDuration::from_secs(lease_secs() as i64)
 }
 
 /// How long a lease request waits for work before answering "nothing".
@@ -89,7 +88,7 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
     task.state = task_transition(task.state, TaskEvent::Lease)
         .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
     task.leased_until = Some(lease_deadline());
-    task.started_at = Some(slipway_store::now());
+    task.started_at = Some(slipway_store::current_time());
     tx.update_task(&task).await?;
     let run = phase_runs(&deployment)
         .get(task.run_index as usize)
@@ -179,17 +178,15 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         step: run.step,
         name: run.name,
         action,
-        check_only: deployment.kind == "dry_run",
+        check_only: matches!(deployment.kind, DeploymentKind::DryRun),
         variables,
         secrets,
         artifacts,
         lease_secs: lease_secs(),
-        undoes_deployment: if deployment.phase == "rollback" {
-            Some(deployment.id)
-        } else if deployment.kind == "rollback" {
-            deployment.rollback_of
-        } else {
-            None
+        undoes_deployment: match (deployment.phase, deployment.kind) {
+            (Phase::Rollback, _) => Some(deployment.id),
+            (Phase::Forward, DeploymentKind::Rollback) => deployment.rollback_of,
+            (Phase::Forward, DeploymentKind::Deploy | DeploymentKind::DryRun) => None,
         },
     }))
 }
@@ -247,7 +244,7 @@ pub async fn logs(
     let alive = task.state == TaskState::Leased
         && state
             .store
-            .extend_lease(task_id, task.attempt, &lease_deadline())
+            .extend_lease(task_id, task.attempt, lease_deadline())
             .await?;
     let deployment_moving = state
         .store
@@ -291,7 +288,7 @@ pub async fn result(
         },
     )
     .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-    task.finished_at = Some(slipway_store::now());
+    task.finished_at = Some(slipway_store::current_time());
     task.exit_code = result.exit_code;
     task.summary = Some(mask(&result.summary, &secrets));
     task.leased_until = None;

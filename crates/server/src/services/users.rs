@@ -122,7 +122,7 @@ pub async fn login(
         &secret_hash(&cookie_value),
         &user.id,
         &csrf,
-        &expires.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        &slipway_store::format_time(expires),
     )
     .await?;
     tx.audit(AuditEntry {

@@ -7,7 +7,9 @@
 
 use serde_json::json;
 use slipway_core::deploy::progress::{rollback_runs, Run, TaskStatus};
-use slipway_core::deploy::state::{transition, DeploymentEvent, DeploymentState, TaskState};
+use slipway_core::deploy::state::{
+    transition, DeploymentEvent, DeploymentKind, DeploymentState, Phase, TaskState,
+};
 use slipway_core::Name;
 use slipway_store::{StoredDeployment, StoredTask, WriteTx};
 
@@ -15,14 +17,13 @@ use crate::ServiceError;
 
 /// The runs of the phase a deployment is in: forward, or its rollback.
 pub(crate) fn phase_runs(d: &StoredDeployment) -> &[Run] {
-    if d.phase == "rollback" {
-        &d.rollback_runs
-    } else {
-        &d.runs
+    match d.phase {
+        Phase::Forward => &d.runs,
+        Phase::Rollback => &d.rollback_runs,
     }
 }
 
-pub(crate) fn statuses(tasks: &[StoredTask], phase: &str) -> Vec<TaskStatus> {
+pub(crate) fn statuses(tasks: &[StoredTask], phase: Phase) -> Vec<TaskStatus> {
     tasks
         .iter()
         .filter(|t| t.phase == phase)
@@ -48,7 +49,7 @@ pub(crate) fn settle(
         d.failure = failure;
     }
     if d.state.is_final() {
-        d.finished_at = Some(slipway_store::now());
+        d.finished_at = Some(slipway_store::current_time());
     }
     Ok(())
 }
@@ -59,18 +60,18 @@ pub(crate) async fn start_rollback(
     d: &mut StoredDeployment,
     tasks: &[StoredTask],
 ) -> Result<(), ServiceError> {
-    let forward = statuses(tasks, "forward");
+    let forward = statuses(tasks, Phase::Forward);
     d.rollback_runs = rollback_runs(&d.runs, &forward, |_| Vec::new());
-    d.phase = "rollback".into();
+    d.phase = Phase::Rollback;
     if d.rollback_runs.is_empty() {
         d.state = transition(d.state, DeploymentEvent::RollbackCompleted)
             .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-        d.finished_at = Some(slipway_store::now());
+        d.finished_at = Some(slipway_store::current_time());
     }
     // Pending forward tasks will never run now.
     for mut t in tasks
         .iter()
-        .filter(|t| t.phase == "forward" && t.state == TaskState::Pending)
+        .filter(|t| matches!((t.phase, t.state), (Phase::Forward, TaskState::Pending)))
         .cloned()
     {
         t.state = TaskState::Cancelled;
@@ -87,7 +88,7 @@ pub(crate) async fn insert_in(
     project: &Name,
     version: &str,
     environment: &Name,
-    kind: &str,
+    kind: DeploymentKind,
     rollback_of: Option<i64>,
     runs: Vec<Run>,
 ) -> Result<StoredDeployment, ServiceError> {
@@ -105,15 +106,15 @@ pub(crate) async fn insert_in(
         project: project.to_string(),
         release_version: version.to_string(),
         environment: environment.to_string(),
-        kind: kind.to_string(),
+        kind,
         rollback_of,
         state: transition(DeploymentState::Pending, DeploymentEvent::Start)
             .expect("a new deployment can start"),
-        phase: "forward".into(),
+        phase: Phase::Forward,
         runs,
         rollback_runs: Vec::new(),
         requested_by: requested_by.to_string(),
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
         finished_at: None,
         failure: None,
     };

@@ -14,14 +14,14 @@ fn deployment_row(
         project: project.into(),
         release_version: version.into(),
         environment: env.into(),
-        kind: kind.into(),
+        kind: kind.parse().expect("the tests name known kinds"),
         rollback_of: None,
         state,
-        phase: "forward".into(),
+        phase: slipway_core::deploy::state::Phase::Forward,
         runs: Vec::new(),
         rollback_runs: Vec::new(),
         requested_by: "alice".into(),
-        created_at: now(),
+        created_at: current_time(),
         finished_at: None,
         failure: None,
     }
@@ -31,7 +31,7 @@ fn task_row(id: &str, deployment_id: i64, run: i64, target: &str) -> StoredTask 
     StoredTask {
         id: id.into(),
         deployment_id,
-        phase: "forward".into(),
+        phase: slipway_core::deploy::state::Phase::Forward,
         run_index: run,
         batch_index: 0,
         target: target.into(),
@@ -103,7 +103,7 @@ async fn tasks_are_leased_in_order_and_expired_leases_are_found() {
         let mut leased = tx.next_pending_task("app-1").await.unwrap().unwrap();
         assert_eq!(leased.id, "a", "the earliest run goes first");
         leased.state = TaskState::Leased;
-        leased.leased_until = Some("2000-01-01T00:00:00Z".into());
+        leased.leased_until = Some(parse_time("leased_until", "2000-01-01T00:00:00Z").unwrap());
         tx.update_task(&leased).await.unwrap();
         let expired = tx.expired_leases(&now()).await.unwrap();
         assert_eq!(
@@ -329,6 +329,39 @@ async fn logs_page_by_line_by_task_and_by_time() {
             .map(|l| l.line)
             .collect();
         assert_eq!(by_offset, ["a-4", "a-5"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_row_with_an_unknown_phase_is_refused_naming_the_value() {
+    use slipway_core::deploy::state::DeploymentState;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let id = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        tx.audit(entry("deployment.deploy", "shop/DEV"));
+        tx.commit().await.unwrap();
+        // A hand edit, or a newer Slipway, wrote a phase this version does not know.
+        sqlx::query("UPDATE deployments SET phase = 'sideways' WHERE id = $1")
+            .bind(id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let err = store.deployment(id).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::UnknownState(u) if u.what == "deployment phase" && u.value == "sideways"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("\"sideways\" is not a deployment phase"));
     })
     .await;
 }

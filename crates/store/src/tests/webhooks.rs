@@ -66,9 +66,9 @@ async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_commi
                 ("pets-starts".to_string(), events[0].seq),
             ]
         );
-        assert!(queued
-            .iter()
-            .all(|d| d.state == "pending" && d.event == "deployment.started" && d.attempts == 0));
+        assert!(queued.iter().all(|d| d.state == DeliveryState::Pending
+            && d.event == "deployment.started"
+            && d.attempts == 0));
 
         // The worker claims what is due once; a claimed delivery waits for its lease.
         let far = "9999-01-01T00:00:00.000000Z";
@@ -117,7 +117,7 @@ async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_commi
             .unwrap();
         let log = store.deliveries(Some("all"), 50).await.unwrap();
         let done = log.iter().find(|d| d.id == first.id).unwrap();
-        assert_eq!(done.state, "delivered");
+        assert_eq!(done.state, DeliveryState::Delivered);
         assert_eq!(done.attempts, 2);
         assert_eq!(done.last_status, Some(200));
         assert!(done.finished_at.is_some());
@@ -137,7 +137,7 @@ async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_commi
         tx.commit().await.unwrap();
         let gone = store.deliveries(Some("pets-starts"), 50).await.unwrap();
         assert_eq!(gone.len(), 1);
-        assert_eq!(gone[0].state, "failed");
+        assert_eq!(gone[0].state, DeliveryState::Failed);
         assert_eq!(
             gone[0].last_error.as_deref(),
             Some("the webhook was removed")

@@ -8,6 +8,7 @@
 use serde_json::{json, Value};
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::progress::Run;
+use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::governance::promotion::{place, transition, PromotionEvent, PromotionState};
 use slipway_core::governance::{
     judge as judge_facts, Decision, Facts, Judgement, PastDeployment, Verdict,
@@ -35,13 +36,13 @@ pub(super) async fn facts(
         .release_deployments(&p.project, &p.release_version)
         .await?
         .into_iter()
-        .filter(|(_, _, kind, _)| kind != "dry_run")
+        .filter(|(_, _, kind, _)| !matches!(kind, DeploymentKind::DryRun))
         .filter_map(|(id, e, kind, st)| {
             Some(PastDeployment {
                 id,
                 environment: Name::parse(&e).ok()?,
                 kind,
-                succeeded: st == "succeeded",
+                succeeded: matches!(st, DeploymentState::Succeeded),
             })
         })
         .collect();
@@ -189,7 +190,7 @@ pub(super) async fn start_deployment(
         &release.project,
         &release.version.to_string(),
         &env.name,
-        "deploy",
+        DeploymentKind::Deploy,
         None,
         runs,
     )
@@ -230,7 +231,7 @@ async fn settle(state: &AppState, p: &StoredPromotion) -> Result<(), ServiceErro
     if !d.state.is_final() {
         return Ok(());
     }
-    let succeeded = d.state.as_str() == "succeeded";
+    let succeeded = matches!(d.state, DeploymentState::Succeeded);
     let mut tx = state.store.write().await?;
     let Some(mut p) = tx.promotion(p.id).await? else {
         return Ok(());
@@ -280,8 +281,10 @@ async fn promote_automatically(state: &AppState, p: &StoredPromotion) -> Result<
             ph.environments.iter().all(|e| {
                 done.iter().any(|d| {
                     d.environment == e.as_str()
-                        && d.kind == "deploy"
-                        && d.state.as_str() == "succeeded"
+                        && matches!(
+                            (d.kind, d.state),
+                            (DeploymentKind::Deploy, DeploymentState::Succeeded)
+                        )
                 })
             })
         });
