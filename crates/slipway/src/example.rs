@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::model::VariableScope;
 use slipway_core::release::{ArtifactVersion, Provenance, Version};
 use slipway_core::Name;
@@ -237,7 +238,12 @@ pub async fn deploy(
         .deployments(Some("pets"), Some("DEV"), 50)
         .await?
         .iter()
-        .any(|d| d.kind == "deploy" && d.state.as_str() == "succeeded");
+        .any(|d| {
+            matches!(
+                (d.kind, d.state),
+                (DeploymentKind::Deploy, DeploymentState::Succeeded)
+            )
+        });
     if done_before {
         return Ok((
             agent,

@@ -69,17 +69,6 @@ state_names!(DeploymentKind, "deployment kind", {
     Rollback => "rollback",
 });
 
-/// Transitional, for one caller only: `crates/slipway/src/example.rs` still compares a stored
-/// kind with its name, and that crate is being split by another change that must not be
-/// disturbed. Remove this once it reads `matches!(d.kind, DeploymentKind::Deploy)`; nothing in
-/// core, the store or the server may use it (rule 4).
-#[doc(hidden)]
-impl PartialEq<&str> for DeploymentKind {
-    fn eq(&self, name: &&str) -> bool {
-        self.as_str() == *name
-    }
-}
-
 /// Which runs a deployment (and each of its tasks) carries out: the plan, or the undo of what
 /// the plan completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
