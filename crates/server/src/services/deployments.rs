@@ -16,7 +16,7 @@ use slipway_store::{LogLine, StoredDeployment, StoredTask};
 use super::runs::prepare_runs;
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
-use crate::transitions::deployment::{insert_in, settle, start_rollback, statuses};
+use crate::transitions::deployment::{insert_in, settle, start_rollback, statuses, NewDeployment};
 use crate::{AppState, ServiceError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -80,41 +80,27 @@ pub async fn create(
     let runs = prepare_runs(state, &release, environment).await?;
     insert(
         state,
-        actor,
-        project,
-        &version.to_string(),
-        &env.name,
-        DeploymentKind::DryRun,
-        None,
-        runs,
+        NewDeployment {
+            requested_by: &actor.username,
+            project,
+            version: &version.to_string(),
+            environment: &env.name,
+            kind: DeploymentKind::DryRun,
+            rollback_of: None,
+            runs,
+        },
     )
     .await
     .map(crate::services::promotions::Started::Deployment)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Insert a deployment in a write of its own and wake the orchestrator.
 async fn insert(
     state: &AppState,
-    actor: &Actor,
-    project: &Name,
-    version: &str,
-    environment: &Name,
-    kind: DeploymentKind,
-    rollback_of: Option<i64>,
-    runs: Vec<Run>,
+    new: NewDeployment<'_>,
 ) -> Result<StoredDeployment, ServiceError> {
     let mut tx = state.store.write().await?;
-    let d = insert_in(
-        &mut tx,
-        &actor.username,
-        project,
-        version,
-        environment,
-        kind,
-        rollback_of,
-        runs,
-    )
-    .await?;
+    let d = insert_in(&mut tx, new).await?;
     tx.commit().await?;
     state.wake_orchestrator();
     Ok(d)
@@ -151,13 +137,15 @@ pub async fn rollback(
     }
     insert(
         state,
-        actor,
-        project,
-        &last.release_version,
-        environment,
-        DeploymentKind::Rollback,
-        Some(last.id),
-        runs,
+        NewDeployment {
+            requested_by: &actor.username,
+            project,
+            version: &last.release_version,
+            environment,
+            kind: DeploymentKind::Rollback,
+            rollback_of: Some(last.id),
+            runs,
+        },
     )
     .await
 }

@@ -80,18 +80,32 @@ pub(crate) async fn start_rollback(
     Ok(())
 }
 
+/// What a new deployment is: who asks for which release of which project where, of which kind
+/// (a rollback names the deployment it undoes), with its runs already spread over targets.
+pub(crate) struct NewDeployment<'a> {
+    pub(crate) requested_by: &'a str,
+    pub(crate) project: &'a Name,
+    pub(crate) version: &'a str,
+    pub(crate) environment: &'a Name,
+    pub(crate) kind: DeploymentKind,
+    pub(crate) rollback_of: Option<i64>,
+    pub(crate) runs: Vec<Run>,
+}
+
 /// Store a new deployment and its audit event in `tx`, once the environment is free.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_in(
     tx: &mut slipway_store::WriteTx<'_>,
-    requested_by: &str,
-    project: &Name,
-    version: &str,
-    environment: &Name,
-    kind: DeploymentKind,
-    rollback_of: Option<i64>,
-    runs: Vec<Run>,
+    new: NewDeployment<'_>,
 ) -> Result<StoredDeployment, ServiceError> {
+    let NewDeployment {
+        requested_by,
+        project,
+        version,
+        environment,
+        kind,
+        rollback_of,
+        runs,
+    } = new;
     if let Some(busy) = tx
         .busy_deployment(project.as_str(), environment.as_str())
         .await?

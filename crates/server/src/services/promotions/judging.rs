@@ -20,7 +20,7 @@ use slipway_store::{PromotionFilter, StoredPromotion, StoredRelease, WriteTx};
 use super::{environment, lifecycle_of, open, release_of};
 use crate::services::parse_name;
 use crate::services::runs::prepare_runs;
-use crate::transitions::deployment::insert_in;
+use crate::transitions::deployment::{insert_in, NewDeployment};
 use crate::{AppState, ServiceError};
 
 /// Gather every fact a judgement needs, inside the write that will record it, and the runs the
@@ -186,13 +186,15 @@ pub(super) async fn start_deployment(
 ) -> Result<(), ServiceError> {
     let d = insert_in(
         tx,
-        &p.requested_by,
-        &release.project,
-        &release.version.to_string(),
-        &env.name,
-        DeploymentKind::Deploy,
-        None,
-        runs,
+        NewDeployment {
+            requested_by: &p.requested_by,
+            project: &release.project,
+            version: &release.version.to_string(),
+            environment: &env.name,
+            kind: DeploymentKind::Deploy,
+            rollback_of: None,
+            runs,
+        },
     )
     .await?;
     p.deployment_id = Some(d.id);
