@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use slipway_core::access::Operation;
-use slipway_core::deploy::progress::{rollback_runs, Run, TaskStatus};
+use slipway_core::deploy::progress::{rollback_runs, TaskStatus};
 use slipway_core::deploy::state::{
     task_transition, DeploymentEvent, DeploymentKind, Phase, TaskEvent, TaskState,
 };
