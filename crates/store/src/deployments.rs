@@ -1,6 +1,5 @@
 //! Deployments, their tasks and the tasks' log lines.
 
-use serde::Serialize;
 use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentState, TaskState};
 use sqlx::any::AnyRow;
@@ -8,7 +7,7 @@ use sqlx::Row;
 
 use crate::{now, Result, Store, StoreError, WriteTx};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredDeployment {
     pub id: i64,
     pub project: String,
@@ -28,7 +27,7 @@ pub struct StoredDeployment {
     pub failure: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTask {
     pub id: String,
     pub deployment_id: i64,
@@ -45,7 +44,7 @@ pub struct StoredTask {
     pub summary: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     pub task_id: String,
     pub attempt: i64,

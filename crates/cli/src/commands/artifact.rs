@@ -94,7 +94,7 @@ pub(crate) fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
         ArtifactCommand::List { project, remote } => {
             let list = remote
                 .client()
-                .get(&format!("/api/v1/projects/{}/artifacts", encode(&project)))?;
+                .get::<Value>(&format!("/api/v1/projects/{}/artifacts", encode(&project)))?;
             show(&remote, &list, |l| {
                 let rows: Vec<Vec<String>> = items(l)
                     .iter()
@@ -135,7 +135,7 @@ pub(crate) fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
         ArtifactCommand::Show { digest, remote } => {
             let found = remote
                 .client()
-                .get(&format!("/api/v1/artifacts/{}", encode(&digest)))?;
+                .get::<Value>(&format!("/api/v1/artifacts/{}", encode(&digest)))?;
             show(&remote, &found, print_lookup);
             Ok(())
         }
@@ -230,7 +230,7 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
     let client = args.remote.client();
     // A server refuses an upload over its limit before reading it, and a client still sending
     // then only sees the connection close: ask first, and say it plainly.
-    let limits = client.get("/api/v1/vault")?;
+    let limits = client.get::<Value>("/api/v1/vault")?;
     if let Some(limit) = limits["max_artifact_bytes"].as_u64().filter(|l| size > *l) {
         return Err(invalid(format!(
             "error: {} is {size} bytes; this server accepts artifacts up to {limit} bytes\n  hint: nothing was sent; an administrator raises the limit with SLIPWAY_MAX_ARTIFACT_SIZE (e.g. 16G)",

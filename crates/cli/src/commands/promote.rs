@@ -139,7 +139,7 @@ pub(crate) fn describe(p: &Value) {
 
 pub(crate) fn promote(args: PromoteArgs) -> Result<(), Failure> {
     let client = args.remote.client();
-    let views = client.post(
+    let views = client.post::<Value>(
         "/api/v1/promotions",
         &json!({ "project": args.project, "release": args.release, "to": args.to, "at": args.at }),
     )?;
@@ -196,7 +196,7 @@ pub(crate) fn wait_for(
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut last_state = String::new();
     loop {
-        let p = client.get(&format!("/api/v1/promotions/{id}"))?;
+        let p = client.get::<Value>(&format!("/api/v1/promotions/{id}"))?;
         let state = cell(&p["state"]);
         if state != last_state {
             if human && !last_state.is_empty() {
@@ -242,7 +242,7 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
             }
             let list = remote
                 .client()
-                .get(&format!("/api/v1/promotions?{}", query.join("&")))?;
+                .get::<Value>(&format!("/api/v1/promotions?{}", query.join("&")))?;
             output::show(&remote, &list, |list| {
                 let rows: Vec<Vec<String>> = list
                     .as_array()
@@ -279,7 +279,9 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
             Ok(())
         }
         PromotionCommand::Show { id, remote } => {
-            let p = remote.client().get(&format!("/api/v1/promotions/{id}"))?;
+            let p = remote
+                .client()
+                .get::<Value>(&format!("/api/v1/promotions/{id}"))?;
             output::show(&remote, &p, describe);
             Ok(())
         }
@@ -303,7 +305,7 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
 fn act(remote: &Remote, id: i64, what: &str, body: Value) -> Result<(), Failure> {
     let p = remote
         .client()
-        .post(&format!("/api/v1/promotions/{id}/{what}"), &body)?;
+        .post::<Value>(&format!("/api/v1/promotions/{id}/{what}"), &body)?;
     output::show(remote, &p, describe);
     Ok(())
 }

@@ -138,7 +138,7 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
                 "commits": commits_file.as_ref().map(read).transpose()?,
                 "unsigned_ok": unsigned_ok,
             });
-            let created = remote.client().post(
+            let created = remote.client().post::<Value>(
                 &format!("/api/v1/projects/{}/releases", encode(&project)),
                 &body,
             )?;
@@ -160,7 +160,7 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
         ReleaseCommand::List { project, remote } => {
             let list = remote
                 .client()
-                .get(&format!("/api/v1/projects/{}/releases", encode(&project)))?;
+                .get::<Value>(&format!("/api/v1/projects/{}/releases", encode(&project)))?;
             show(&remote, &list, |l| {
                 let rows: Vec<Vec<String>> = items(l)
                     .iter()
@@ -199,7 +199,7 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             remote,
         } => {
             let client = remote.client();
-            let r = client.get(&release_path(&project, &version))?;
+            let r = client.get::<Value>(&release_path(&project, &version))?;
             if remote.output == Format::Json {
                 output::json(&r);
                 return Ok(());
@@ -273,7 +273,7 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             project,
             remote,
         } => {
-            let d = remote.client().get(&format!(
+            let d = remote.client().get::<Value>(&format!(
                 "/api/v1/projects/{}/release-diff?from={}&to={}",
                 encode(&project),
                 encode(&from),
@@ -313,7 +313,7 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             environment,
             remote,
         } => {
-            let answer = remote.client().get(&format!(
+            let answer = remote.client().get::<Value>(&format!(
                 "{}/check?environment={}",
                 release_path(&project, &version),
                 encode(&environment)

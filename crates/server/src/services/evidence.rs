@@ -26,12 +26,13 @@ use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::signing::{PublicKey, SigningKey};
 use slipway_core::{Name, Sha256};
-use slipway_store::{LogLine, SigningKeyRecord, StoredArtifact, StoredDeployment, StoredTask};
+use slipway_store::{SigningKeyRecord, StoredArtifact};
 
 use super::artifacts::current_signature_state;
 use super::releases::ReleaseView;
 use super::{entry, require};
 use crate::auth::Actor;
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 const KEY_SETTING: &str = "evidence.signing_key";
@@ -113,9 +114,9 @@ pub async fn key(state: &AppState, actor: &Actor) -> Result<KeyView, ServiceErro
 /// One deployment with its tasks and every line they printed (stored already masked).
 #[derive(Debug, Serialize)]
 struct DeploymentRecord {
-    deployment: StoredDeployment,
-    tasks: Vec<StoredTask>,
-    logs: Vec<LogLine>,
+    deployment: slipway_api::deployments::DeploymentView,
+    tasks: Vec<slipway_api::deployments::TaskView>,
+    logs: Vec<slipway_api::deployments::LogLineView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -303,9 +304,9 @@ pub async fn export(
             }
         }
         records.push(DeploymentRecord {
-            deployment: d,
-            tasks,
-            logs,
+            deployment: d.into_view(),
+            tasks: tasks.into_view(),
+            logs: logs.into_view(),
         });
     }
 
