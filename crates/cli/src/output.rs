@@ -61,7 +61,7 @@ pub(crate) fn cell(v: &Value) -> String {
 }
 
 /// Print `value` as JSON for scripts, or through `human` for people.
-pub(crate) fn show(remote: &Remote, value: &Value, human: impl FnOnce(&Value)) {
+pub(crate) fn show<T: Serialize>(remote: &Remote, value: &T, human: impl FnOnce(&T)) {
     match remote.output {
         Format::Json => json(value),
         Format::Human => human(value),

@@ -5,6 +5,7 @@
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::deployments::DeploymentView;
+use slipway_api::vault::{ArtifactView, Pushed, ReleaseView, SigningKeyView};
 
 use super::OPENAPI;
 
@@ -48,6 +49,42 @@ impl<'de> Deserializer<'de> for Probe<'_> {
 
 fn document() -> serde_json::Value {
     serde_json::from_str(OPENAPI).expect("openapi.json is JSON")
+}
+
+/// How a route answers with its view.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// The view itself.
+    One,
+    /// A list: `{ "items": [view…], "next": … }`.
+    Items,
+}
+
+/// The properties the documented `status` answer of `method path` names for its view, sorted.
+fn documented(
+    doc: &serde_json::Value,
+    method: &str,
+    path: &str,
+    status: &str,
+    shape: Shape,
+) -> Vec<String> {
+    let mut schema =
+        &doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"];
+    if let Shape::Items = shape {
+        schema = &schema["properties"]["items"]["items"];
+    }
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .expect("references point at components");
+        schema = &doc["components"]["schemas"][name];
+    }
+    let properties = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("openapi.json documents the properties {method} {path} answers"));
+    let mut names: Vec<String> = properties.keys().cloned().collect();
+    names.sort_unstable();
+    names
 }
 
 fn owned(fields: Vec<&'static str>) -> Vec<String> {
@@ -100,4 +137,87 @@ fn the_documented_deployment_names_the_fields_of_deployment_view() {
         .collect();
     named.sort_unstable();
     assert_eq!(named, owned(fields::<DeploymentView>()));
+}
+
+/// Every view that answers a route whose answer openapi.json documents with properties.
+fn answers() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Shape,
+    Vec<&'static str>,
+)> {
+    let artifact = "/api/v1/projects/{name}/components/{component}/artifacts/{version}";
+    // `ReleaseDetail` flattens `ReleaseView`: serde lists no fields for it, so its own one is
+    // named here.
+    let mut release_detail = fields::<ReleaseView>();
+    release_detail.push("artifact_details");
+    release_detail.sort_unstable();
+    vec![
+        ("post", artifact, "201", Shape::One, fields::<Pushed>()),
+        ("post", artifact, "200", Shape::One, fields::<Pushed>()),
+        (
+            "get",
+            "/api/v1/projects/{name}/artifacts",
+            "200",
+            Shape::Items,
+            fields::<ArtifactView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/keys",
+            "200",
+            Shape::Items,
+            fields::<SigningKeyView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/keys",
+            "201",
+            Shape::One,
+            fields::<SigningKeyView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/releases",
+            "201",
+            Shape::One,
+            release_detail.clone(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/releases/{version}",
+            "200",
+            Shape::One,
+            release_detail,
+        ),
+    ]
+}
+
+#[test]
+fn the_documented_answers_name_the_fields_of_their_views() {
+    let doc = document();
+    for (method, path, status, shape, fields) in answers() {
+        assert_eq!(
+            documented(&doc, method, path, status, shape),
+            owned(fields),
+            "{method} {path} ({status}): openapi.json and the view disagree"
+        );
+    }
+}
+
+/// The release list documents its items as `Release`, which also names `artifact_details`
+/// (only one release carries them): the list's view has every other documented field.
+#[test]
+fn the_documented_release_list_names_the_fields_of_release_view() {
+    let doc = document();
+    let mut documented = documented(
+        &doc,
+        "get",
+        "/api/v1/projects/{name}/releases",
+        "200",
+        Shape::Items,
+    );
+    documented.retain(|f| f != "artifact_details");
+    assert_eq!(documented, owned(fields::<ReleaseView>()));
 }

@@ -26,7 +26,7 @@ use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::signing::{PublicKey, SigningKey};
 use slipway_core::{Name, Sha256};
-use slipway_store::{SigningKeyRecord, StoredArtifact};
+use slipway_store::SigningKeyRecord;
 
 use super::artifacts::current_signature_state;
 use super::releases::ReleaseView;
@@ -122,7 +122,7 @@ struct DeploymentRecord {
 #[derive(Debug, Serialize)]
 struct ArtifactRecord {
     #[serde(flatten)]
-    artifact: StoredArtifact,
+    artifact: slipway_api::vault::ArtifactView,
     /// The signature verified again at export against the keys the project trusts now.
     signature_at_export: SignatureState,
 }
@@ -161,9 +161,9 @@ fn release_section(f: &Facts) -> Result<Section, ServiceError> {
         path: "release.json",
         describes: "the release: version, channel, lifecycle, frozen project and variables snapshot (no secret values), notes; each artifact with digest, size, provenance, signature (as pushed and verified again at export); the project's signing keys.",
         bytes: json_bytes(&json!({
-            "release": f.view.release,
+            "release": f.view.release.clone().into_view(),
             "artifacts": f.artifacts,
-            "trusted_keys": f.trusted_keys,
+            "trusted_keys": f.trusted_keys.clone().into_view(),
         })),
     })
 }
@@ -314,7 +314,7 @@ pub async fn export(
     for a in &view.artifact_details {
         artifacts.push(ArtifactRecord {
             signature_at_export: current_signature_state(state, a).await?,
-            artifact: a.clone(),
+            artifact: a.clone().into_view(),
         });
     }
     let trusted_keys = state.store.signing_keys(project).await?;
