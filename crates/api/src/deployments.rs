@@ -171,7 +171,7 @@ pub enum Decision {
 pub enum Started {
     /// The promotion as `GET /api/v1/promotions/{id}` answers it.
     Waiting {
-        promotion: serde_json::Value,
+        promotion: Box<crate::governance::PromotionView>,
     },
     Deployment(Box<DeploymentView>),
 }

@@ -18,6 +18,15 @@ pub(crate) fn json(value: &impl Serialize) {
     );
 }
 
+/// The word a unit enum of the API is on the wire (`rolled_back`, `open`).
+pub(crate) fn word(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => cell(&other),
+        Err(_) => "-".to_string(),
+    }
+}
+
 /// An optional field as a table cell: `-` when absent.
 pub(crate) fn or_dash(v: &Option<impl std::fmt::Display>) -> String {
     v.as_ref()

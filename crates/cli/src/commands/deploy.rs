@@ -6,7 +6,7 @@ use slipway_api::deployments::{CreateDeployment, CreateRollback, DeploymentView,
 
 use super::follow::finish;
 use crate::error::{Exit, Failure};
-use crate::output::{self, cell, or_dash, Format};
+use crate::output::{self, or_dash, Format};
 use crate::remote::Remote;
 
 #[derive(Args)]
@@ -62,7 +62,7 @@ pub(crate) fn deploy(args: DeployArgs) -> Result<(), Failure> {
             if args.remote.output == Format::Human {
                 super::promote::describe(&p);
             }
-            let id = p["id"].as_i64().unwrap_or(0);
+            let id = p.promotion.id;
             if !args.wait {
                 if args.remote.output == Format::Json {
                     output::json(&Started::Waiting { promotion: p });
@@ -77,8 +77,8 @@ pub(crate) fn deploy(args: DeployArgs) -> Result<(), Failure> {
                 args.timeout,
                 args.remote.output == Format::Human,
             )?;
-            let Some(deployment) = p["deployment_id"].as_i64() else {
-                return Err(Failure::new(Exit::Failed, format!("promotion {id} ended {} without a deployment; see `slipway promotion show {id}`", cell(&p["state"]))));
+            let Some(deployment) = p.promotion.deployment_id else {
+                return Err(Failure::new(Exit::Failed, format!("promotion {id} ended {} without a deployment; see `slipway promotion show {id}`", p.promotion.state)));
             };
             client.get(&format!("/api/v1/deployments/{deployment}"))?
         }

@@ -15,7 +15,7 @@ use crate::auth::Actor;
 use crate::services::deployments::{self, Mode};
 use crate::services::interventions::{self, Answer};
 use crate::services::parse_name;
-use crate::services::promotions::Started;
+use crate::services::promotions;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
@@ -62,13 +62,18 @@ async fn create(
     )
     .await?;
     Ok(match d {
-        Started::Deployment(d) => (
+        promotions::Started::Deployment(d) => (
             StatusCode::CREATED,
             Json(serde_json::to_value(d.into_view()).expect("a deployment serialises")),
         ),
-        Started::Waiting(p) => (
+        promotions::Started::Waiting(p) => (
             StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "promotion": p })),
+            Json(
+                serde_json::to_value(slipway_api::deployments::Started::Waiting {
+                    promotion: Box::new(p.into_view()),
+                })
+                .expect("a promotion serialises"),
+            ),
         ),
     })
 }

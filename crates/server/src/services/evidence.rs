@@ -191,7 +191,7 @@ fn deployments_section(f: &Facts) -> Result<Section, ServiceError> {
 /// verdicts, evidence, overrides), votes and change request, and the checks CI reported.
 #[derive(Debug, Serialize)]
 struct Governance {
-    promotions: Vec<crate::services::promotions::PromotionView>,
+    promotions: Vec<slipway_api::governance::PromotionView>,
     checks: Vec<slipway_core::governance::CheckResult>,
 }
 
@@ -256,7 +256,8 @@ pub async fn export(
         .await?;
     let governance = Governance {
         promotions: crate::services::promotions::of_release(state, project.as_str(), &version)
-            .await?,
+            .await?
+            .into_view(),
         checks: state.store.checks(project.as_str(), &version).await?,
     };
     let exported_at = slipway_store::now();
@@ -512,8 +513,8 @@ struct PromotionRow {
     change_request: String,
 }
 
-impl From<&crate::services::promotions::PromotionView> for PromotionRow {
-    fn from(v: &crate::services::promotions::PromotionView) -> PromotionRow {
+impl From<&slipway_api::governance::PromotionView> for PromotionRow {
+    fn from(v: &slipway_api::governance::PromotionView) -> PromotionRow {
         let p = &v.promotion;
         let last = v.decisions.last();
         let criteria = last

@@ -4,6 +4,7 @@
 //! in the layers: `api`, `console` and `services` may use it; it imports neither of them.
 
 mod deployments;
+mod governance;
 mod vault;
 
 /// A value the API can answer with once it is turned into its `slipway-api` view.
