@@ -8,6 +8,7 @@
 //! It depends only on serde, serde_json (free-form fields) and slipway-core for the types whose
 //! serde form is already the wire form (deployment and task states, runs, rollback plans, roles).
 
+pub mod access;
 pub mod deployments;
 pub mod governance;
 pub mod vault;

@@ -4,6 +4,7 @@
 //! never drifts from what the API serialises.
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
+use slipway_api::access::{ApiTokenView, UserView};
 use slipway_api::deployments::DeploymentView;
 use slipway_api::vault::{ArtifactView, Pushed, ReleaseView, SigningKeyView};
 
@@ -190,6 +191,27 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             release_detail,
+        ),
+        (
+            "get",
+            "/api/v1/users",
+            "200",
+            Shape::Items,
+            fields::<UserView>(),
+        ),
+        (
+            "patch",
+            "/api/v1/users/{username}",
+            "200",
+            Shape::One,
+            fields::<UserView>(),
+        ),
+        (
+            "get",
+            "/api/v1/tokens",
+            "200",
+            Shape::Items,
+            fields::<ApiTokenView>(),
         ),
     ]
 }

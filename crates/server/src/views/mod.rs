@@ -3,6 +3,7 @@
 //! conversion moves fields, in the order the JSON has always had them. It sits beside `store`
 //! in the layers: `api`, `console` and `services` may use it; it imports neither of them.
 
+mod access;
 mod deployments;
 mod governance;
 mod vault;
