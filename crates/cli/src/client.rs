@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use slipway_core::CertFingerprint;
 use slipway_protocol::pin::{self, PinnedCert};
@@ -69,24 +71,51 @@ impl Client {
         )
     }
 
-    pub(crate) fn get(&self, path: &str) -> Result<Value, Failure> {
-        self.call("GET", path, None)
+    /// `GET path`, read as `T`: a `slipway-api` view, or `Value` where no view exists yet.
+    pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.typed(path, self.call("GET", path, None)?)
     }
 
-    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
-        self.call("POST", path, Some(body))
+    pub(crate) fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Failure> {
+        self.typed(path, self.call("POST", path, Some(&body_of(body)))?)
     }
 
-    pub(crate) fn put(&self, path: &str, body: &Value) -> Result<Value, Failure> {
-        self.call("PUT", path, Some(body))
+    pub(crate) fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Failure> {
+        self.typed(path, self.call("PUT", path, Some(&body_of(body)))?)
     }
 
-    pub(crate) fn patch(&self, path: &str, body: &Value) -> Result<Value, Failure> {
-        self.call("PATCH", path, Some(body))
+    pub(crate) fn patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Failure> {
+        self.typed(path, self.call("PATCH", path, Some(&body_of(body)))?)
     }
 
-    pub(crate) fn delete(&self, path: &str) -> Result<Value, Failure> {
-        self.call("DELETE", path, None)
+    pub(crate) fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.typed(path, self.call("DELETE", path, None)?)
+    }
+
+    /// An answer read as the view the CLI expects; one that does not fit is a server the CLI
+    /// does not understand (another version), not a crash.
+    fn typed<T: DeserializeOwned>(&self, path: &str, answer: Value) -> Result<T, Failure> {
+        serde_json::from_value(answer).map_err(|e| {
+            Failure::new(
+                Exit::Failed,
+                format!(
+                    "{}{path} answered in a shape this CLI does not read: {e}\n  hint: use the CLI of the same Slipway release as the server",
+                    self.base
+                ),
+            )
+        })
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
@@ -124,6 +153,11 @@ impl Client {
             )),
         }
     }
+}
+
+/// A request body as JSON.
+fn body_of(body: &impl Serialize) -> Value {
+    serde_json::to_value(body).expect("request bodies are plain data and always serialise")
 }
 
 /// Raw requests, for verbs that stream bodies of any size (the vault): no overall timeout, only

@@ -1,17 +1,36 @@
 //! Printing results: aligned tables for people, JSON for scripts. It never reads from the
 //! server; verbs hand it what to print.
 
+use serde::Serialize;
 use serde_json::Value;
 
 // `--output` is one of the flags every verb shares, so its values live with them.
 pub(crate) use crate::remote::Format;
 use crate::remote::Remote;
 
-pub(crate) fn json(value: &Value) {
+/// Print an answer for scripts. It goes through `Value`, whose keys are sorted, so a view
+/// prints exactly the bytes the untyped answer printed.
+pub(crate) fn json(value: &impl Serialize) {
+    let value = serde_json::to_value(value).expect("views and JSON values always serialise");
     println!(
         "{}",
-        serde_json::to_string_pretty(value).expect("a JSON value always prints")
+        serde_json::to_string_pretty(&value).expect("a JSON value always prints")
     );
+}
+
+/// The word a unit enum of the API is on the wire (`rolled_back`, `open`).
+pub(crate) fn word(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => cell(&other),
+        Err(_) => "-".to_string(),
+    }
+}
+
+/// An optional field as a table cell: `-` when absent.
+pub(crate) fn or_dash(v: &Option<impl std::fmt::Display>) -> String {
+    v.as_ref()
+        .map_or_else(|| "-".to_string(), ToString::to_string)
 }
 
 /// Print rows under headers, columns padded to their widest cell.
@@ -51,7 +70,7 @@ pub(crate) fn cell(v: &Value) -> String {
 }
 
 /// Print `value` as JSON for scripts, or through `human` for people.
-pub(crate) fn show(remote: &Remote, value: &Value, human: impl FnOnce(&Value)) {
+pub(crate) fn show<T: Serialize>(remote: &Remote, value: &T, human: impl FnOnce(&T)) {
     match remote.output {
         Format::Json => json(value),
         Format::Human => human(value),

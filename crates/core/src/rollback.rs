@@ -4,13 +4,13 @@
 //! business ([`crate::plan::Action::inverse`]). It never reads a project or the store: callers
 //! pass the completed steps in.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::name::Name;
 use crate::plan::{Action, Inverse, Step};
 
 /// One step of a derived rollback plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RollbackStep {
     /// The 1-based number of the plan step this undoes.
     pub undoes: usize,
@@ -21,7 +21,7 @@ pub struct RollbackStep {
 }
 
 /// A plan step that the rollback leaves as it is, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeftAsIs {
     pub step: usize,
     pub name: String,
@@ -30,7 +30,7 @@ pub struct LeftAsIs {
     pub irreversible: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct RollbackPlan {
     pub steps: Vec<RollbackStep>,
     pub left_as_is: Vec<LeftAsIs>,

@@ -25,6 +25,7 @@ mod state;
 pub mod tls;
 mod transitions;
 pub mod vault;
+mod views;
 
 pub use error::ServiceError;
 pub use startup::{start, FirstRun, RunningServer, ServerConfig};

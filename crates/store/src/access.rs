@@ -1,24 +1,22 @@
 //! Users, API tokens and console sessions. Secrets are stored as hashes computed by the caller.
 
-use serde::Serialize;
 use slipway_core::access::Role;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::{flag, now, Result, Store, StoreError, WriteTx};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: String,
     pub username: String,
     pub role: Role,
     pub disabled: bool,
     pub created_at: String,
-    #[serde(skip)]
     pub password_hash: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiToken {
     pub id: String,
     pub user_id: String,

@@ -14,7 +14,7 @@ use sqlx::{Any, Executor, Row};
 use crate::{now, Result, Store, StoreError, WriteTx};
 
 /// An artifact as stored. `purged_at` is set when retention removed its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredArtifact {
     pub project: Name,
     pub component: Name,
@@ -31,7 +31,7 @@ pub struct StoredArtifact {
     pub purged_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     pub project: Name,
     pub name: Name,

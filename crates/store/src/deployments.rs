@@ -1,16 +1,15 @@
 //! Deployments, their tasks and the tasks' log lines.
 
 use jiff::Timestamp;
-use serde::Serialize;
 use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::time::{read_optional_time, read_time, serialize_optional_time, serialize_time};
+use crate::time::{read_optional_time, read_time};
 use crate::{format_time, named, now, Result, Store, StoreError, WriteTx};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredDeployment {
     pub id: i64,
     pub project: String,
@@ -25,14 +24,12 @@ pub struct StoredDeployment {
     pub runs: Vec<Run>,
     pub rollback_runs: Vec<Run>,
     pub requested_by: String,
-    #[serde(serialize_with = "serialize_time")]
     pub created_at: Timestamp,
-    #[serde(serialize_with = "serialize_optional_time")]
     pub finished_at: Option<Timestamp>,
     pub failure: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTask {
     pub id: String,
     pub deployment_id: i64,
@@ -42,17 +39,14 @@ pub struct StoredTask {
     pub target: String,
     pub attempt: i64,
     pub state: TaskState,
-    #[serde(serialize_with = "serialize_optional_time")]
     pub leased_until: Option<Timestamp>,
-    #[serde(serialize_with = "serialize_optional_time")]
     pub started_at: Option<Timestamp>,
-    #[serde(serialize_with = "serialize_optional_time")]
     pub finished_at: Option<Timestamp>,
     pub exit_code: Option<i64>,
     pub summary: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     pub task_id: String,
     pub attempt: i64,

@@ -3,7 +3,6 @@
 //! Reads are written once over any executor, so the same query serves the pool (listings) and
 //! a write transaction (a judgement re-reads inside the write that records it).
 
-use serde::Serialize;
 use slipway_core::access::Role;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::governance::promotion::PromotionState;
@@ -14,7 +13,7 @@ use sqlx::{Any, Executor, Row};
 
 use crate::{named, now, Result, Store, StoreError, WriteTx};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPromotion {
     pub id: i64,
     pub project: String,
@@ -30,7 +29,7 @@ pub struct StoredPromotion {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDecision {
     pub id: i64,
     pub promotion_id: i64,
@@ -40,7 +39,7 @@ pub struct StoredDecision {
     pub decided_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredChangeRequest {
     pub id: i64,
     pub promotion_id: i64,

@@ -2,7 +2,6 @@
 //! the project and its variables, and notes. Immutable once written; retention only marks one
 //! pruned.
 
-use serde::Serialize;
 use slipway_core::release::{Channel, ReleaseNotes, ReleaseSnapshot, RetainedRelease, Version};
 use slipway_core::{Name, Sha256};
 use sqlx::any::AnyRow;
@@ -13,14 +12,14 @@ use crate::{flag, Result, Store, StoreError, WriteTx};
 use slipway_core::release::ArtifactVersion;
 
 /// Which artifact a release holds for one component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseArtifact {
     pub component: Name,
     pub version: ArtifactVersion,
     pub digest: Sha256,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredRelease {
     pub project: Name,
     pub version: Version,

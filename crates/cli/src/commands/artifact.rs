@@ -8,13 +8,15 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use sha2::Digest as _;
-use slipway_core::release::{ArtifactVersion, Provenance};
+use slipway_api::vault::{ArtifactView, DigestLookup, PushOutcome, Pushed};
+use slipway_api::List;
+use slipway_core::release::{ArtifactVersion, Provenance, SignatureState};
 use slipway_core::signing::{artifact_payload, SigningKey};
 use slipway_core::{Name, Sha256};
 
 use crate::client::encode;
 use crate::error::{invalid, Exit, Failure};
-use crate::output::{cell, items, show, table};
+use crate::output::{show, table};
 use crate::remote::Remote;
 
 use super::transfer::{hash_file, local_io, read_json, write_behind, HashingReader};
@@ -92,27 +94,23 @@ pub(crate) fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
     match command {
         ArtifactCommand::Push(args) => push(*args),
         ArtifactCommand::List { project, remote } => {
-            let list = remote
+            let list: List<ArtifactView> = remote
                 .client()
                 .get(&format!("/api/v1/projects/{}/artifacts", encode(&project)))?;
             show(&remote, &list, |l| {
-                let rows: Vec<Vec<String>> = items(l)
+                let rows: Vec<Vec<String>> = l
+                    .items
                     .iter()
                     .map(|a| {
                         vec![
-                            cell(&a["component"]),
-                            cell(&a["version"]),
-                            cell(&a["digest"]),
-                            cell(&a["size"]),
-                            cell(&a["signature_state"]["status"]),
-                            cell(&a["pushed_by"]),
-                            cell(&a["pushed_at"]),
-                            if a["purged_at"].is_null() {
-                                ""
-                            } else {
-                                "purged"
-                            }
-                            .to_string(),
+                            a.component.to_string(),
+                            a.version.to_string(),
+                            a.digest.to_string(),
+                            a.size.to_string(),
+                            status(&a.signature_state).to_string(),
+                            a.pushed_by.clone(),
+                            a.pushed_at.clone(),
+                            if a.purged_at.is_none() { "" } else { "purged" }.to_string(),
                         ]
                     })
                     .collect();
@@ -133,7 +131,7 @@ pub(crate) fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
             Ok(())
         }
         ArtifactCommand::Show { digest, remote } => {
-            let found = remote
+            let found: DigestLookup = remote
                 .client()
                 .get(&format!("/api/v1/artifacts/{}", encode(&digest)))?;
             show(&remote, &found, print_lookup);
@@ -147,55 +145,62 @@ pub(crate) fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
     }
 }
 
-fn print_lookup(v: &Value) {
-    println!("sha256 {}", cell(&v["digest"]));
+fn print_lookup(v: &DigestLookup) {
+    println!("sha256 {}", v.digest);
     println!(
         "bytes  {}",
-        if v["stored"] == true {
+        if v.stored {
             "in the vault"
         } else {
             "removed by retention"
         }
     );
-    for a in v["artifacts"].as_array().into_iter().flatten() {
+    for detail in &v.artifacts {
+        let a = &detail.artifact;
         println!(
             "\n{}/{} {}  ({} bytes, pushed by {} at {})",
-            cell(&a["project"]),
-            cell(&a["component"]),
-            cell(&a["version"]),
-            cell(&a["size"]),
-            cell(&a["pushed_by"]),
-            cell(&a["pushed_at"])
+            a.project, a.component, a.version, a.size, a.pushed_by, a.pushed_at
         );
-        let p = &a["provenance"];
-        for k in ["commit", "branch", "pipeline_url", "builder"] {
-            if !p[k].is_null() {
-                println!("  {k:<13}{}", cell(&p[k]));
+        let p = &a.provenance;
+        for (k, value) in [
+            ("commit", &p.commit),
+            ("branch", &p.branch),
+            ("pipeline_url", &p.pipeline_url),
+            ("builder", &p.builder),
+        ] {
+            if let Some(value) = value {
+                println!("  {k:<13}{value}");
             }
         }
-        for (k, val) in p["meta"].as_object().into_iter().flatten() {
-            println!("  meta {k:<8}{}", cell(val));
+        for (k, value) in &p.meta {
+            println!("  meta {k:<8}{value}");
         }
-        println!("  signature    {}", describe(&a["signature_state"]));
-        println!("  verified now {}", describe(&a["signature_now"]));
+        println!("  signature    {}", describe_signature(&a.signature_state));
+        println!(
+            "  verified now {}",
+            describe_signature(&detail.signature_now)
+        );
     }
-    let releases: Vec<String> = v["releases"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(cell)
-        .collect();
-    if !releases.is_empty() {
-        println!("\nin releases: {}", releases.join(", "));
+    if !v.releases.is_empty() {
+        println!("\nin releases: {}", v.releases.join(", "));
     }
 }
 
-pub(crate) fn describe(state: &Value) -> String {
-    match state["status"].as_str() {
-        Some("valid") => format!("valid (key {})", cell(&state["key"])),
-        Some("invalid") => format!("INVALID: {}", cell(&state["detail"])),
-        Some(other) => other.to_string(),
-        None => "-".into(),
+/// A signature state's `status`, as the list shows it.
+fn status(state: &SignatureState) -> &'static str {
+    match state {
+        SignatureState::Valid { .. } => "valid",
+        SignatureState::Invalid { .. } => "invalid",
+        SignatureState::Unsigned => "unsigned",
+    }
+}
+
+/// A signature state in words: the key that verifies it, or why none does.
+pub(crate) fn describe_signature(state: &SignatureState) -> String {
+    match state {
+        SignatureState::Valid { key } => format!("valid (key {key})"),
+        SignatureState::Invalid { detail } => format!("INVALID: {detail}"),
+        SignatureState::Unsigned => "unsigned".to_string(),
     }
 }
 
@@ -230,7 +235,7 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
     let client = args.remote.client();
     // A server refuses an upload over its limit before reading it, and a client still sending
     // then only sees the connection close: ask first, and say it plainly.
-    let limits = client.get("/api/v1/vault")?;
+    let limits = client.get::<Value>("/api/v1/vault")?;
     if let Some(limit) = limits["max_artifact_bytes"].as_u64().filter(|l| size > *l) {
         return Err(invalid(format!(
             "error: {} is {size} bytes; this server accepts artifacts up to {limit} bytes\n  hint: nothing was sent; an administrator raises the limit with SLIPWAY_MAX_ARTIFACT_SIZE (e.g. 16G)",
@@ -310,31 +315,30 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
         f
     })?;
     let sent = Sha256::from_bytes(reader.hasher.finalize().into());
-    let pushed = read_json(response)?;
-    let stored = pushed["artifact"]["digest"].as_str().unwrap_or("");
-    if stored != sent.to_hex() {
+    let pushed: Pushed = read_json(response)?;
+    let stored = pushed.artifact.digest;
+    if stored != sent {
         return Err(Failure::new(
             Exit::Failed,
             format!("error: the server recorded sha256 {stored}, but the bytes sent hash to {sent}\n  hint: the file changed while it was sent; push it again under a new version"),
         ));
     }
     show(&args.remote, &pushed, |p| {
-        let a = &p["artifact"];
-        let what = match p["outcome"].as_str() {
-            Some("stored") => "stored",
-            Some("deduplicated") => "stored (content already in the vault, no second copy)",
-            Some("already_stored") => "already stored: nothing changed",
-            Some("restored") => "restored (its bytes had been removed by retention)",
-            _ => "pushed",
+        let a = &p.artifact;
+        let what = match p.outcome {
+            PushOutcome::Stored => "stored",
+            PushOutcome::Deduplicated => "stored (content already in the vault, no second copy)",
+            PushOutcome::AlreadyStored => "already stored: nothing changed",
+            PushOutcome::Restored => "restored (its bytes had been removed by retention)",
         };
         println!(
             "{}/{} {} {what}\n  sha256    {}\n  size      {} bytes\n  signature {}",
-            cell(&a["project"]),
-            cell(&a["component"]),
-            cell(&a["version"]),
-            cell(&a["digest"]),
-            cell(&a["size"]),
-            describe(&a["signature_state"])
+            a.project,
+            a.component,
+            a.version,
+            a.digest,
+            a.size,
+            describe_signature(&a.signature_state)
         );
     });
     Ok(())

@@ -1,6 +1,7 @@
 //! `audit …`: read the audit trail and verify its hash chain. It never writes to it.
 
 use clap::Subcommand;
+use serde_json::Value;
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
@@ -55,7 +56,9 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
             if let Some(b) = before {
                 query.push_str(&format!("&before={b}"));
             }
-            let page = remote.client().get(&format!("/api/v1/audit{query}"))?;
+            let page = remote
+                .client()
+                .get::<Value>(&format!("/api/v1/audit{query}"))?;
             show(&remote, &page, |p| {
                 table(
                     &["SEQ", "AT", "ACTOR", "VERB", "SUBJECT", "DETAILS"],
@@ -68,7 +71,7 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
             Ok(())
         }
         AuditCommand::Verify { remote } => {
-            let result = remote.client().get("/api/v1/audit/verify")?;
+            let result = remote.client().get::<Value>("/api/v1/audit/verify")?;
             if result["intact"] == true {
                 show(&remote, &result, |r| {
                     println!("audit chain intact: {} events", r["events"])

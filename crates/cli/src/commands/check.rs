@@ -2,7 +2,7 @@
 //! the check.
 
 use clap::{Subcommand, ValueEnum};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::error::Failure;
 use crate::output::{self, cell};
@@ -52,7 +52,7 @@ pub(crate) fn check(command: CheckCommand) -> Result<(), Failure> {
         CheckStatusArg::Passed => "passed",
         CheckStatusArg::Failed => "failed",
     };
-    let result = remote.client().post(
+    let result = remote.client().post::<Value>(
         "/api/v1/checks",
         &json!({ "project": project, "release": release, "name": name, "status": status, "url": url, "details": details }),
     )?;

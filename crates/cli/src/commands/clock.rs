@@ -2,7 +2,7 @@
 //! server's time.
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::error::Failure;
 use crate::output::{self, cell};
@@ -28,13 +28,13 @@ pub enum ClockCommand {
 pub(crate) fn clock(command: ClockCommand) -> Result<(), Failure> {
     let (remote, answer) = match command {
         ClockCommand::Show { remote } => {
-            let a = remote.client().get("/api/v1/clock")?;
+            let a = remote.client().get::<Value>("/api/v1/clock")?;
             (remote, a)
         }
         ClockCommand::Set { at, remote } => {
             let a = remote
                 .client()
-                .put("/api/v1/clock", &json!({ "now": at }))?;
+                .put::<Value>("/api/v1/clock", &json!({ "now": at }))?;
             (remote, a)
         }
     };

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::json;
+use serde_json::{json, Value};
 use slipway_core::config::{load, Source};
 
 use crate::error::{Exit, Failure};
@@ -82,7 +82,7 @@ pub(crate) fn apply(args: ApplyArgs) -> Result<(), Failure> {
         "files": files.iter().map(|(name, content)| json!({ "name": name, "content": content })).collect::<Vec<_>>(),
         "dry_run": args.dry_run,
     });
-    let outcome = args.remote.client().post("/api/v1/apply", &body)?;
+    let outcome = args.remote.client().post::<Value>("/api/v1/apply", &body)?;
     if args.remote.output == Format::Json {
         output::json(&outcome);
         return Ok(());

@@ -2,11 +2,11 @@
 //! runs a step itself: agents do.
 
 use clap::Args;
-use serde_json::json;
+use slipway_api::deployments::{CreateDeployment, CreateRollback, DeploymentView, Started};
 
 use super::follow::finish;
 use crate::error::{Exit, Failure};
-use crate::output::{self, cell, Format};
+use crate::output::{self, or_dash, Format};
 use crate::remote::Remote;
 
 #[derive(Args)]
@@ -48,34 +48,41 @@ pub struct RollbackArgs {
 
 pub(crate) fn deploy(args: DeployArgs) -> Result<(), Failure> {
     let client = args.remote.client();
-    let body = json!({ "project": args.project, "release": args.release, "environment": args.environment, "dry_run": args.dry_run });
-    let mut d = client.post("/api/v1/deployments", &body)?;
-    if let Some(p) = d.get("promotion").cloned() {
-        // The environment's gates said "wait": show why, and follow it if asked.
-        if args.remote.output == Format::Human {
-            super::promote::describe(&p);
-        }
-        let id = p["id"].as_i64().unwrap_or(0);
-        if !args.wait {
-            if args.remote.output == Format::Json {
-                output::json(&d);
-            } else {
-                println!("it deploys once what it waits for arrives; follow it with `slipway promotion show {id}`");
+    let body = CreateDeployment {
+        project: args.project.clone(),
+        release: args.release.clone(),
+        environment: args.environment.clone(),
+        dry_run: args.dry_run,
+    };
+    let started: Started = client.post("/api/v1/deployments", &body)?;
+    let d: DeploymentView = match started {
+        Started::Deployment(d) => *d,
+        Started::Waiting { promotion: p } => {
+            // The environment's gates said "wait": show why, and follow it if asked.
+            if args.remote.output == Format::Human {
+                super::promote::describe(&p);
             }
-            return Ok(());
+            let id = p.promotion.id;
+            if !args.wait {
+                if args.remote.output == Format::Json {
+                    output::json(&Started::Waiting { promotion: p });
+                } else {
+                    println!("it deploys once what it waits for arrives; follow it with `slipway promotion show {id}`");
+                }
+                return Ok(());
+            }
+            let p = super::promote::wait_for(
+                &client,
+                id,
+                args.timeout,
+                args.remote.output == Format::Human,
+            )?;
+            let Some(deployment) = p.promotion.deployment_id else {
+                return Err(Failure::new(Exit::Failed, format!("promotion {id} ended {} without a deployment; see `slipway promotion show {id}`", p.promotion.state)));
+            };
+            client.get(&format!("/api/v1/deployments/{deployment}"))?
         }
-        let p = super::promote::wait_for(
-            &client,
-            id,
-            args.timeout,
-            args.remote.output == Format::Human,
-        )?;
-        let Some(deployment) = p["deployment_id"].as_i64() else {
-            return Err(Failure::new(Exit::Failed, format!("promotion {id} ended {} without a deployment; see `slipway promotion show {id}`", cell(&p["state"]))));
-        };
-        d = client.get(&format!("/api/v1/deployments/{deployment}"))?;
-    }
-    let id = d["id"].as_i64().unwrap_or(0);
+    };
     if args.remote.output == Format::Human {
         let what = if args.dry_run {
             "dry run"
@@ -83,34 +90,38 @@ pub(crate) fn deploy(args: DeployArgs) -> Result<(), Failure> {
             "deployment"
         };
         println!(
-            "{what} {id}: {} {} → {} ({} steps)",
+            "{what} {}: {} {} → {} ({} steps)",
+            d.id,
             args.project,
             args.release,
             args.environment,
-            d["runs"].as_array().map_or(0, Vec::len)
+            d.runs.len()
         );
     }
-    finish(&client, &args.remote, id, args.wait, args.timeout)
+    finish(&client, &args.remote, d.id, args.wait, args.timeout)
 }
 
 pub(crate) fn rollback(args: RollbackArgs) -> Result<(), Failure> {
     let client = args.remote.client();
-    let d = client.post(
+    let d: DeploymentView = client.post(
         "/api/v1/rollbacks",
-        &json!({ "project": args.project, "environment": args.environment }),
+        &CreateRollback {
+            project: args.project.clone(),
+            environment: args.environment.clone(),
+        },
     )?;
-    let id = d["id"].as_i64().unwrap_or(0);
     if args.remote.output == Format::Human {
         println!(
-            "rollback {id}: undoing deployment {} of {} {} in {}",
-            cell(&d["rollback_of"]),
+            "rollback {}: undoing deployment {} of {} {} in {}",
+            d.id,
+            or_dash(&d.rollback_of),
             args.project,
-            cell(&d["release_version"]),
+            d.release_version,
             args.environment
         );
-        for run in d["runs"].as_array().into_iter().flatten() {
-            println!("  {:<18} {}", cell(&run["action"]), cell(&run["name"]));
+        for run in &d.runs {
+            println!("  {:<18} {}", run.action.kind(), run.name);
         }
     }
-    finish(&client, &args.remote, id, args.wait, args.timeout)
+    finish(&client, &args.remote, d.id, args.wait, args.timeout)
 }

@@ -4,12 +4,18 @@
 use std::time::{Duration, Instant};
 
 use clap::{Subcommand, ValueEnum};
-use serde_json::{json, Value};
+use serde_json::json;
+use slipway_api::deployments::{
+    Decision, DecisionRequest, DeploymentDetail, DeploymentView, InterventionAnswer, LogPage,
+};
+use slipway_api::List;
+use slipway_core::deploy::state::Phase;
+use slipway_core::plan::Action;
 
 use super::follow::{finish, intervention_help, PAGE};
 use crate::client::Client;
 use crate::error::Failure;
-use crate::output::{self, cell, table, Format};
+use crate::output::{self, table, Format};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -116,30 +122,26 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
             if let Some(e) = environment {
                 query.push(format!("environment={}", crate::client::encode(&e)));
             }
-            let list = remote
+            let list: List<DeploymentView> = remote
                 .client()
                 .get(&format!("/api/v1/deployments?{}", query.join("&")))?;
             match remote.output {
                 Format::Json => output::json(&list),
                 Format::Human => {
-                    let rows: Vec<Vec<String>> = list["items"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
+                    let rows: Vec<Vec<String>> = list
+                        .items
+                        .iter()
                         .map(|d| {
-                            [
-                                "id",
-                                "project",
-                                "release_version",
-                                "environment",
-                                "kind",
-                                "state",
-                                "requested_by",
-                                "created_at",
+                            vec![
+                                d.id.to_string(),
+                                d.project.clone(),
+                                d.release_version.clone(),
+                                d.environment.clone(),
+                                d.kind.to_string(),
+                                d.state.to_string(),
+                                d.requested_by.clone(),
+                                d.created_at.clone(),
                             ]
-                            .iter()
-                            .map(|k| cell(&d[*k]))
-                            .collect()
                         })
                         .collect();
                     table(
@@ -162,7 +164,7 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
             if wait {
                 return finish(&client, &remote, id, true, timeout);
             }
-            let view = client.get(&format!("/api/v1/deployments/{id}"))?;
+            let view: DeploymentDetail = client.get(&format!("/api/v1/deployments/{id}"))?;
             match remote.output {
                 Format::Json => output::json(&view),
                 Format::Human => print_view(&view),
@@ -196,22 +198,21 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
                 }
                 // Read the state before the page, so no line printed before the end is missed.
                 let over = follow && is_over(&client, id)?;
-                let page = client.get(&format!(
+                let page: LogPage = client.get(&format!(
                     "/api/v1/deployments/{id}/logs?{}",
                     query.join("&")
                 ))?;
-                let items = page["items"].as_array().cloned().unwrap_or_default();
-                left -= items.len() as i64;
-                after = page["next_after_line"].as_i64().unwrap_or(after);
+                left -= page.items.len() as i64;
+                after = page.next_after_line;
+                let more = page.more;
                 match remote.output {
-                    Format::Json => all.extend(items),
+                    Format::Json => all.extend(page.items),
                     Format::Human => {
-                        for l in &items {
-                            println!("{} {}", cell(&l["at"]), cell(&l["line"]));
+                        for l in &page.items {
+                            println!("{} {}", l.at, l.line);
                         }
                     }
                 }
-                let more = page["more"].as_bool().unwrap_or(false);
                 if left <= 0 || (!more && (!follow || over)) || Instant::now() > deadline {
                     break;
                 }
@@ -240,18 +241,18 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
             remote,
         } => {
             let decision = match decision {
-                DecisionArg::Retry => "retry",
-                DecisionArg::Skip => "skip",
-                DecisionArg::RollBack => "roll_back",
-                DecisionArg::Cancel => "cancel",
+                DecisionArg::Retry => Decision::Retry,
+                DecisionArg::Skip => Decision::Skip,
+                DecisionArg::RollBack => Decision::RollBack,
+                DecisionArg::Cancel => Decision::Cancel,
             };
-            let d = remote.client().post(
+            let d: DeploymentView = remote.client().post(
                 &format!("/api/v1/deployments/{id}/decision"),
-                &json!({ "decision": decision }),
+                &DecisionRequest { decision },
             )?;
             match remote.output {
                 Format::Json => output::json(&d),
-                Format::Human => println!("deployment {id}: {}", cell(&d["state"])),
+                Format::Human => println!("deployment {id}: {}", d.state),
             }
             Ok(())
         }
@@ -259,11 +260,8 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
 }
 
 fn is_over(client: &Client, id: i64) -> Result<bool, Failure> {
-    let view = client.get(&format!("/api/v1/deployments/{id}"))?;
-    Ok(matches!(
-        view["state"].as_str().unwrap_or(""),
-        "succeeded" | "failed" | "rolled_back" | "cancelled"
-    ))
+    let view: DeploymentView = client.get(&format!("/api/v1/deployments/{id}"))?;
+    Ok(view.state.is_final())
 }
 
 pub(crate) fn answer(
@@ -272,59 +270,57 @@ pub(crate) fn answer(
     comment: Option<String>,
     remote: &Remote,
 ) -> Result<(), Failure> {
-    let d = remote.client().post(
+    let d: DeploymentView = remote.client().post(
         &format!("/api/v1/deployments/{id}/{verb}"),
-        &json!({ "comment": comment }),
+        &InterventionAnswer { comment },
     )?;
     match remote.output {
         Format::Json => output::json(&d),
         Format::Human => {
-            println!("deployment {id}: {}", cell(&d["state"]));
-            if !d["failure"].is_null() {
-                println!("  {}", cell(&d["failure"]));
+            println!("deployment {id}: {}", d.state);
+            if let Some(failure) = &d.failure {
+                println!("  {failure}");
             }
         }
     }
     Ok(())
 }
 
-fn print_view(v: &Value) {
+fn print_view(view: &DeploymentDetail) {
+    let d = &view.deployment;
     println!(
         "deployment {} — {} {} → {} ({}) {}",
-        cell(&v["id"]),
-        cell(&v["project"]),
-        cell(&v["release_version"]),
-        cell(&v["environment"]),
-        cell(&v["kind"]),
-        cell(&v["state"])
+        d.id, d.project, d.release_version, d.environment, d.kind, d.state
     );
-    if !v["failure"].is_null() {
-        println!("failure: {}", cell(&v["failure"]));
+    if let Some(failure) = &d.failure {
+        println!("failure: {failure}");
     }
-    if !v["intervention"].is_null() {
-        println!("{}", intervention_help(&cell(&v["id"]), &v["intervention"]));
+    if let Some(i) = &view.intervention {
+        println!("{}", intervention_help(&d.id.to_string(), i));
     }
-    for (phase, runs) in [("forward", &v["runs"]), ("rollback", &v["rollback_runs"])] {
-        for (i, run) in runs.as_array().into_iter().flatten().enumerate() {
-            let tasks: Vec<String> = v["tasks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|t| t["phase"] == phase && t["run_index"] == i)
-                .map(|t| match t["summary"].as_str() {
+    for phase in [Phase::Forward, Phase::Rollback] {
+        for (i, run) in d.runs_of(phase).iter().enumerate() {
+            let tasks: Vec<String> = view
+                .tasks
+                .iter()
+                .filter(|t| t.phase == phase && usize::try_from(t.run_index) == Ok(i))
+                .map(|t| match &t.summary {
                     // A manual step's answer says who answered and why.
-                    Some(s) if run["action"] == "manual" => {
-                        format!("{}={} ({s})", cell(&t["target"]), cell(&t["state"]))
+                    Some(s) if matches!(run.action, Action::Manual(_)) => {
+                        format!("{}={} ({s})", t.target, t.state.as_str())
                     }
-                    _ => format!("{}={}", cell(&t["target"]), cell(&t["state"])),
+                    _ => format!("{}={}", t.target, t.state.as_str()),
                 })
                 .collect();
-            let mark = if phase == "rollback" { "undo " } else { "" };
+            let mark = match phase {
+                Phase::Rollback => "undo ",
+                Phase::Forward => "",
+            };
             println!(
                 "  {mark}{:>2}. {:<32} {:<18} {}",
-                cell(&run["step"]),
-                cell(&run["name"]),
-                cell(&run["action"]),
+                run.step,
+                run.name,
+                run.action.kind(),
                 if tasks.is_empty() {
                     "waiting".to_string()
                 } else {
@@ -334,16 +330,7 @@ fn print_view(v: &Value) {
         }
     }
     println!("rollback plan if this deployment is undone:");
-    for s in v["rollback_preview"]["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        println!(
-            "  undo {:>2}. {:<18} {}",
-            cell(&s["undoes"]),
-            cell(&s["action"]),
-            cell(&s["name"])
-        );
+    for s in &view.rollback_preview.steps {
+        println!("  undo {:>2}. {:<18} {}", s.undoes, s.action.kind(), s.name);
     }
 }

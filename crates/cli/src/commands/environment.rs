@@ -2,6 +2,7 @@
 //! them: `apply` does, from slipway.yaml.
 
 use clap::Subcommand;
+use serde_json::Value;
 
 use crate::client::encode;
 use crate::error::Failure;
@@ -25,7 +26,7 @@ pub enum EnvCommand {
 pub(crate) fn environment(command: EnvCommand) -> Result<(), Failure> {
     match command {
         EnvCommand::List(RemoteArgs { remote }) => {
-            let envs = remote.client().get("/api/v1/environments")?;
+            let envs = remote.client().get::<Value>("/api/v1/environments")?;
             show(&remote, &envs, |e| {
                 table(
                     &["#", "NAME", "REGION", "PROTECTED", "DESCRIPTION"],
@@ -39,7 +40,7 @@ pub(crate) fn environment(command: EnvCommand) -> Result<(), Failure> {
         EnvCommand::Show { name, remote } => {
             let env = remote
                 .client()
-                .get(&format!("/api/v1/environments/{}", encode(&name)))?;
+                .get::<Value>(&format!("/api/v1/environments/{}", encode(&name)))?;
             show(&remote, &env, |e| {
                 for k in ["name", "position", "region", "protected", "description"] {
                     println!("{k:<12}{}", cell(&e[k]));

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use serde_json::json;
+use serde_json::{json, Value};
 use slipway_core::evidence::{self, Origin, Report};
 
 use crate::client::encode;
@@ -76,7 +76,7 @@ pub(crate) fn evidence(command: EvidenceCommand) -> Result<(), Failure> {
         } => export(&remote, &project, &release, &out),
         EvidenceCommand::Verify(args) => verify(args),
         EvidenceCommand::Key { remote } => {
-            let key = remote.client().get("/api/v1/evidence/key")?;
+            let key = remote.client().get::<Value>("/api/v1/evidence/key")?;
             show(&remote, &key, |k| {
                 println!("fingerprint {}", output::cell(&k["fingerprint"]));
                 println!("public key  {}", output::cell(&k["public_key"]));

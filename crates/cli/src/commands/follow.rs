@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use slipway_api::deployments::{DeploymentDetail, InterventionView, LogPage};
+use slipway_core::deploy::state::{DeploymentState, Phase};
+
 use crate::client::Client;
 use crate::error::{Exit, Failure};
-use crate::output::{self, cell, Format};
+use crate::output::{self, or_dash, Format};
 use crate::remote::Remote;
-use serde_json::Value;
 
 pub(crate) fn finish(
     client: &Client,
@@ -20,7 +22,7 @@ pub(crate) fn finish(
 ) -> Result<(), Failure> {
     if !wait {
         if remote.output == Format::Json {
-            output::json(&client.get(&format!("/api/v1/deployments/{id}"))?);
+            output::json(&client.get::<DeploymentDetail>(&format!("/api/v1/deployments/{id}"))?);
         } else {
             println!("follow it with `slipway deployment show {id} --wait`");
         }
@@ -34,16 +36,18 @@ pub(crate) fn finish(
 }
 
 /// The exit a script can trust: 0 only when the deployment did what was asked.
-pub(crate) fn verdict(view: &Value) -> Result<(), Failure> {
-    let id = cell(&view["id"]);
-    match view["state"].as_str().unwrap_or("") {
-        "succeeded" => Ok(()),
-        "awaiting_decision" => Err(Failure::new(
+pub(crate) fn verdict(view: &DeploymentDetail) -> Result<(), Failure> {
+    let d = &view.deployment;
+    let id = d.id;
+    let failure = or_dash(&d.failure);
+    match d.state {
+        DeploymentState::Succeeded => Ok(()),
+        DeploymentState::AwaitingDecision => Err(Failure::new(
             Exit::Failed,
-            format!("deployment {id} stopped: {}\n  hint: decide with `slipway deployment decide {id} retry|skip|roll-back|cancel`", cell(&view["failure"])),
+            format!("deployment {id} stopped: {failure}\n  hint: decide with `slipway deployment decide {id} retry|skip|roll-back|cancel`"),
         )),
-        "rolled_back" => Err(Failure::new(Exit::Failed, format!("deployment {id} failed and was rolled back: {}", cell(&view["failure"])))),
-        other => Err(Failure::new(Exit::Failed, format!("deployment {id} ended {other}: {}", cell(&view["failure"])))),
+        DeploymentState::RolledBack => Err(Failure::new(Exit::Failed, format!("deployment {id} failed and was rolled back: {failure}"))),
+        other => Err(Failure::new(Exit::Failed, format!("deployment {id} ended {other}: {failure}"))),
     }
 }
 
@@ -53,48 +57,39 @@ pub(crate) fn follow(
     id: i64,
     timeout: u64,
     human: bool,
-) -> Result<Value, Failure> {
+) -> Result<DeploymentDetail, Failure> {
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut log_offset = 0i64;
     loop {
-        let view = client.get(&format!("/api/v1/deployments/{id}"))?;
+        let view: DeploymentDetail = client.get(&format!("/api/v1/deployments/{id}"))?;
         if human {
-            let logs = client.get(&format!(
+            let logs: LogPage = client.get(&format!(
                 "/api/v1/deployments/{id}/logs?after_line={log_offset}&limit={PAGE}"
             ))?;
-            for line in logs["items"].as_array().into_iter().flatten() {
-                println!("    {}", cell(&line["line"]));
+            for line in &logs.items {
+                println!("    {}", line.line);
             }
-            log_offset = logs["next_after_line"].as_i64().unwrap_or(log_offset);
-            for t in view["tasks"].as_array().into_iter().flatten() {
-                let key = format!(
-                    "{}/{}/{}",
-                    cell(&t["phase"]),
-                    cell(&t["run_index"]),
-                    cell(&t["target"])
-                );
-                let state = format!("{} #{}", cell(&t["state"]), cell(&t["attempt"]));
+            log_offset = logs.next_after_line;
+            for t in &view.tasks {
+                let key = format!("{}/{}/{}", t.phase, t.run_index, t.target);
+                let state = format!("{} #{}", t.state.as_str(), t.attempt);
                 if seen.get(&key) != Some(&state) {
-                    let runs = if t["phase"] == "rollback" {
-                        &view["rollback_runs"]
-                    } else {
-                        &view["runs"]
-                    };
-                    let run = &runs[t["run_index"].as_u64().unwrap_or(0) as usize];
-                    let phase = if t["phase"] == "rollback" {
-                        "undo "
-                    } else {
-                        ""
+                    let run = usize::try_from(t.run_index)
+                        .ok()
+                        .and_then(|i| view.deployment.runs_of(t.phase).get(i));
+                    let phase = match t.phase {
+                        Phase::Rollback => "undo ",
+                        Phase::Forward => "",
                     };
                     println!(
                         "  {phase}step {} {:<32} {:<12} {}{}",
-                        cell(&run["step"]),
-                        cell(&run["name"]),
-                        cell(&t["target"]),
-                        cell(&t["state"]),
-                        t["summary"]
-                            .as_str()
+                        or_dash(&run.map(|r| r.step)),
+                        or_dash(&run.map(|r| &r.name)),
+                        t.target,
+                        t.state.as_str(),
+                        t.summary
+                            .as_deref()
                             .map(|s| format!(" — {s}"))
                             .unwrap_or_default()
                     );
@@ -102,21 +97,17 @@ pub(crate) fn follow(
                 }
             }
         }
-        let state = view["state"].as_str().unwrap_or("");
+        let state = view.deployment.state;
         // Waiting for a person is no end: say so once per intervention, and keep waiting.
-        if state == "waiting_for_intervention" {
-            let key = format!("intervention/{}", cell(&view["intervention"]["step"]));
-            if !view["intervention"].is_null() && seen.insert(key, String::new()).is_none() {
-                eprintln!(
-                    "{}",
-                    intervention_help(&id.to_string(), &view["intervention"])
-                );
+        if state == DeploymentState::WaitingForIntervention {
+            if let Some(i) = &view.intervention {
+                let key = format!("intervention/{}", i.step);
+                if seen.insert(key, String::new()).is_none() {
+                    eprintln!("{}", intervention_help(&id.to_string(), i));
+                }
             }
         }
-        if matches!(
-            state,
-            "succeeded" | "failed" | "rolled_back" | "cancelled" | "awaiting_decision"
-        ) {
+        if state.is_final() || state == DeploymentState::AwaitingDecision {
             if human {
                 println!("deployment {id}: {state}");
             }
@@ -133,12 +124,9 @@ pub(crate) fn follow(
 pub(crate) const PAGE: i64 = 5000;
 
 /// The lines that tell a person a deployment waits for them, and how to answer.
-pub(crate) fn intervention_help(id: &str, i: &Value) -> String {
+pub(crate) fn intervention_help(id: &str, i: &InterventionView) -> String {
     format!(
         "deployment {id} waits for a manual intervention at step {} \"{}\":\n  {}\n  answered by: {}\n  answer with `slipway deployment proceed {id} [--comment …]` or `slipway deployment abort {id} --comment …`",
-        cell(&i["step"]),
-        cell(&i["name"]),
-        cell(&i["instructions"]),
-        cell(&i["who_may_answer"]),
+        i.step, i.name, i.instructions, i.who_may_answer,
     )
 }

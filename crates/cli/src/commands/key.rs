@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{json, Value};
 use slipway_core::signing::SigningKey;
 
 use crate::client::encode;
@@ -111,7 +111,7 @@ pub(crate) fn key(command: KeyCommand) -> Result<(), Failure> {
             public_key,
             remote,
         } => {
-            let key = remote.client().post(
+            let key = remote.client().post::<Value>(
                 &format!("/api/v1/projects/{}/keys", encode(&project)),
                 &json!({ "name": name, "public_key": public_key }),
             )?;
@@ -128,7 +128,7 @@ pub(crate) fn key(command: KeyCommand) -> Result<(), Failure> {
         KeyCommand::List { project, remote } => {
             let keys = remote
                 .client()
-                .get(&format!("/api/v1/projects/{}/keys", encode(&project)))?;
+                .get::<Value>(&format!("/api/v1/projects/{}/keys", encode(&project)))?;
             show(&remote, &keys, |k| {
                 let rows: Vec<Vec<String>> = items(k)
                     .iter()
@@ -154,7 +154,7 @@ pub(crate) fn key(command: KeyCommand) -> Result<(), Failure> {
             project,
             remote,
         } => {
-            remote.client().delete(&format!(
+            remote.client().delete::<Value>(&format!(
                 "/api/v1/projects/{}/keys/{}",
                 encode(&project),
                 encode(&name)

@@ -2,6 +2,7 @@
 //! deployed digests). It only reads; it never changes either environment.
 
 use clap::Args;
+use serde_json::Value;
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
@@ -31,7 +32,7 @@ pub(crate) fn parity(args: ParityArgs) -> Result<(), Failure> {
     if let Some(r) = &args.right {
         query.push(format!("right={}", encode(r)));
     }
-    let report = args.remote.client().get(&format!(
+    let report = args.remote.client().get::<Value>(&format!(
         "/api/v1/projects/{}/parity?{}",
         encode(&args.project),
         query.join("&")

@@ -29,7 +29,7 @@ pub enum ProjectCommand {
 pub(crate) fn project(command: ProjectCommand) -> Result<(), Failure> {
     match command {
         ProjectCommand::List(RemoteArgs { remote }) => {
-            let projects = remote.client().get("/api/v1/projects")?;
+            let projects = remote.client().get::<Value>("/api/v1/projects")?;
             show(&remote, &projects, |p| {
                 let rows: Vec<Vec<String>> = items(p)
                     .iter()
@@ -51,9 +51,9 @@ pub(crate) fn project(command: ProjectCommand) -> Result<(), Failure> {
             remote,
         } => {
             let client = remote.client();
-            let project = client.get(&format!("/api/v1/projects/{}", encode(&name)))?;
+            let project = client.get::<Value>(&format!("/api/v1/projects/{}", encode(&name)))?;
             let rollback = match &rollback_for {
-                Some(env) => Some(client.get(&format!(
+                Some(env) => Some(client.get::<Value>(&format!(
                     "/api/v1/projects/{}/rollback-preview?environment={}",
                     encode(&name),
                     encode(env)

@@ -3,12 +3,16 @@
 
 use std::time::{Duration, Instant};
 
+use slipway_core::governance::promotion::PromotionState;
+
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use slipway_api::governance::{PromotionSummary, PromotionView};
+
 use crate::client::{encode, Client};
 use crate::error::{Exit, Failure};
-use crate::output::{self, cell, table, Format};
+use crate::output::{self, cell, or_dash, table, word, Format};
 use crate::remote::Remote;
 
 #[derive(Args)]
@@ -100,23 +104,24 @@ pub enum PromotionCommand {
 }
 
 /// Print a promotion's state and, when it is not through, each criterion that holds it.
-pub(crate) fn describe(p: &Value) {
+pub(crate) fn describe(view: &PromotionView) {
+    let p = &view.promotion;
     println!(
         "promotion {}: {} {} → {}: {}{}",
-        cell(&p["id"]),
-        cell(&p["project"]),
-        cell(&p["release_version"]),
-        cell(&p["environment"]),
-        cell(&p["state"]),
-        p["deployment_id"]
-            .as_i64()
+        p.id,
+        p.project,
+        p.release_version,
+        p.environment,
+        p.state,
+        p.deployment_id
             .map(|d| format!(" (deployment {d})"))
             .unwrap_or_default()
     );
-    let Some(last) = p["decisions"].as_array().and_then(|d| d.last()) else {
+    let Some(last) = view.decisions.last() else {
         return;
     };
-    let judgement = &last["record"]["judgement"];
+    // The decision record is free-form JSON: the judgement as the gates wrote it.
+    let judgement = &last.record["judgement"];
     for c in judgement["criteria"].as_array().into_iter().flatten() {
         let mark = match c["verdict"].as_str() {
             Some("pass") => "ok  ",
@@ -125,26 +130,22 @@ pub(crate) fn describe(p: &Value) {
         };
         println!("  {mark} {:<20} {}", cell(&c["name"]), cell(&c["detail"]));
     }
-    if let Some(o) = last["record"].get("override").filter(|o| !o.is_null()) {
+    if let Some(o) = last.record.get("override").filter(|o| !o.is_null()) {
         println!("  overridden by {}: {}", cell(&o["by"]), cell(&o["reason"]));
     }
-    if let Some(rfc) = p.get("change_request").filter(|r| !r.is_null()) {
-        println!(
-            "  change request {}: {}",
-            cell(&rfc["id"]),
-            cell(&rfc["state"])
-        );
+    if let Some(rfc) = &view.change_request {
+        println!("  change request {}: {}", rfc.id, word(&rfc.state));
     }
 }
 
 pub(crate) fn promote(args: PromoteArgs) -> Result<(), Failure> {
     let client = args.remote.client();
-    let views = client.post(
+    let views: Vec<PromotionView> = client.post(
         "/api/v1/promotions",
         &json!({ "project": args.project, "release": args.release, "to": args.to, "at": args.at }),
     )?;
     if args.remote.output == Format::Human {
-        for p in views.as_array().into_iter().flatten() {
+        for p in &views {
             describe(p);
         }
     }
@@ -154,33 +155,29 @@ pub(crate) fn promote(args: PromoteArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    let ids: Vec<i64> = views
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["id"].as_i64())
-        .collect();
     let mut ended = Vec::new();
-    for id in ids {
+    for p in &views {
         ended.push(wait_for(
             &client,
-            id,
+            p.promotion.id,
             args.timeout,
             args.remote.output == Format::Human,
         )?);
     }
     if args.remote.output == Format::Json {
-        output::json(&Value::Array(ended.clone()));
+        output::json(&ended);
     }
-    match ended.iter().find(|p| p["state"] != "succeeded") {
+    match ended
+        .iter()
+        .map(|p| &p.promotion)
+        .find(|p| p.state != PromotionState::Succeeded)
+    {
         None => Ok(()),
         Some(p) => Err(Failure::new(
             Exit::Failed,
             format!(
                 "promotion {} ended {}; see `slipway promotion show {}`",
-                cell(&p["id"]),
-                cell(&p["state"]),
-                cell(&p["id"])
+                p.id, p.state, p.id
             ),
         )),
     }
@@ -192,22 +189,19 @@ pub(crate) fn wait_for(
     id: i64,
     timeout: u64,
     human: bool,
-) -> Result<Value, Failure> {
+) -> Result<PromotionView, Failure> {
     let deadline = Instant::now() + Duration::from_secs(timeout);
-    let mut last_state = String::new();
+    let mut last_state = None;
     loop {
-        let p = client.get(&format!("/api/v1/promotions/{id}"))?;
-        let state = cell(&p["state"]);
-        if state != last_state {
-            if human && !last_state.is_empty() {
+        let p: PromotionView = client.get(&format!("/api/v1/promotions/{id}"))?;
+        let state = p.promotion.state;
+        if last_state != Some(state) {
+            if human && last_state.is_some() {
                 describe(&p);
             }
-            last_state = state.clone();
+            last_state = Some(state);
         }
-        if matches!(
-            state.as_str(),
-            "succeeded" | "failed" | "refused" | "cancelled"
-        ) {
+        if state.is_final() {
             return Ok(p);
         }
         if Instant::now() > deadline {
@@ -240,27 +234,22 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
                     query.push(format!("{k}={}", encode(&v)));
                 }
             }
-            let list = remote
+            let list: Vec<PromotionSummary> = remote
                 .client()
                 .get(&format!("/api/v1/promotions?{}", query.join("&")))?;
             output::show(&remote, &list, |list| {
                 let rows: Vec<Vec<String>> = list
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                    .iter()
                     .map(|p| {
-                        [
-                            "id",
-                            "project",
-                            "release_version",
-                            "environment",
-                            "state",
-                            "requested_by",
-                            "deployment_id",
+                        vec![
+                            p.id.to_string(),
+                            p.project.clone(),
+                            p.release_version.clone(),
+                            p.environment.clone(),
+                            p.state.to_string(),
+                            p.requested_by.clone(),
+                            or_dash(&p.deployment_id),
                         ]
-                        .iter()
-                        .map(|k| cell(&p[*k]))
-                        .collect()
                     })
                     .collect();
                 table(
@@ -279,7 +268,7 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
             Ok(())
         }
         PromotionCommand::Show { id, remote } => {
-            let p = remote.client().get(&format!("/api/v1/promotions/{id}"))?;
+            let p: PromotionView = remote.client().get(&format!("/api/v1/promotions/{id}"))?;
             output::show(&remote, &p, describe);
             Ok(())
         }
@@ -301,7 +290,7 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
 }
 
 fn act(remote: &Remote, id: i64, what: &str, body: Value) -> Result<(), Failure> {
-    let p = remote
+    let p: PromotionView = remote
         .client()
         .post(&format!("/api/v1/promotions/{id}/{what}"), &body)?;
     output::show(remote, &p, describe);

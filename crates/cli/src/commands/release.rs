@@ -5,13 +5,15 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde_json::{json, Value};
+use slipway_api::vault::{CreateRelease, ReleaseDetail, ReleaseView};
+use slipway_api::List;
 
 use crate::client::encode;
 use crate::error::{invalid, Exit, Failure};
-use crate::output::{self, cell, items, show, table, Format};
+use crate::output::{self, cell, or_dash, show, table, Format};
 use crate::remote::Remote;
 
-use super::artifact::describe;
+use super::artifact::describe_signature;
 use super::transfer::local_io;
 
 #[derive(Subcommand)]
@@ -117,72 +119,69 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             unsigned_ok,
             remote,
         } => {
-            let mut map = serde_json::Map::new();
+            let mut map = std::collections::BTreeMap::new();
             for a in &artifacts {
                 let (c, r) = a.split_once('=').ok_or_else(|| {
                     invalid(format!(
                         "error: --artifact {a}: expected COMPONENT=DIGEST or COMPONENT=VERSION"
                     ))
                 })?;
-                if map.insert(c.to_string(), json!(r)).is_some() {
+                if map.insert(c.to_string(), r.to_string()).is_some() {
                     return Err(invalid(format!("error: component {c} is given twice; a release holds one artifact per component")));
                 }
             }
             let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| local_io("read", p, e));
-            let body = json!({
-                "version": version,
-                "artifacts": map,
-                "channel": channel,
-                "labels": labels,
-                "notes": notes_file.as_ref().map(read).transpose()?,
-                "commits": commits_file.as_ref().map(read).transpose()?,
-                "unsigned_ok": unsigned_ok,
-            });
-            let created = remote.client().post(
+            let body = CreateRelease {
+                version,
+                artifacts: map,
+                channel,
+                labels,
+                notes: notes_file.as_ref().map(read).transpose()?,
+                commits: commits_file.as_ref().map(read).transpose()?,
+                unsigned_ok,
+            };
+            let created: ReleaseDetail = remote.client().post(
                 &format!("/api/v1/projects/{}/releases", encode(&project)),
                 &body,
             )?;
-            show(&remote, &created, |r| {
+            show(&remote, &created, |d| {
+                let r = &d.release;
                 println!(
                     "created release {} {} ({}), lifecycle {}",
-                    cell(&r["project"]),
-                    cell(&r["version"]),
-                    cell(&r["channel"]),
-                    cell(&r["lifecycle"])
+                    r.project,
+                    r.version,
+                    r.channel,
+                    or_dash(&r.lifecycle)
                 );
-                print_artifacts(r);
-                if r["eligible_for_protected"] != true {
+                print_artifacts(d);
+                if !r.eligible_for_protected {
                     println!("NOT eligible for environments that require signatures: some artifact is not validly signed");
                 }
             });
             Ok(())
         }
         ReleaseCommand::List { project, remote } => {
-            let list = remote
+            let list: List<ReleaseView> = remote
                 .client()
                 .get(&format!("/api/v1/projects/{}/releases", encode(&project)))?;
             show(&remote, &list, |l| {
-                let rows: Vec<Vec<String>> = items(l)
+                let rows: Vec<Vec<String>> = l
+                    .items
                     .iter()
                     .map(|r| {
                         vec![
-                            cell(&r["version"]),
-                            cell(&r["channel"]),
-                            cell(&r["lifecycle"]),
-                            if r["eligible_for_protected"] == true {
+                            r.version.to_string(),
+                            r.channel.to_string(),
+                            or_dash(&r.lifecycle),
+                            if r.eligible_for_protected {
                                 "yes"
                             } else {
                                 "no"
                             }
                             .into(),
-                            cell(&r["created_by"]),
-                            cell(&r["created_at"]),
-                            if r["pruned_at"].is_null() {
-                                ""
-                            } else {
-                                "pruned"
-                            }
-                            .into(),
+                            r.created_by.clone(),
+                            r.created_at.clone(),
+                            if r.pruned_at.is_none() { "" } else { "pruned" }.into(),
                         ]
                     })
                     .collect();
@@ -199,30 +198,35 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             remote,
         } => {
             let client = remote.client();
-            let r = client.get(&release_path(&project, &version))?;
+            let detail: ReleaseDetail = client.get(&release_path(&project, &version))?;
             if remote.output == Format::Json {
-                output::json(&r);
+                output::json(&detail);
                 return Ok(());
             }
+            let r = &detail.release;
             println!(
                 "{} {} ({}) — lifecycle {}, labels {}, created by {} at {}{}",
-                cell(&r["project"]),
-                cell(&r["version"]),
-                cell(&r["channel"]),
-                cell(&r["lifecycle"]),
-                cell(&r["labels"]),
-                cell(&r["created_by"]),
-                cell(&r["created_at"]),
-                if r["pruned_at"].is_null() {
+                r.project,
+                r.version,
+                r.channel,
+                or_dash(&r.lifecycle),
+                r.labels
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                r.created_by,
+                r.created_at,
+                if r.pruned_at.is_none() {
                     ""
                 } else {
                     " (pruned by retention)"
                 }
             );
-            print_artifacts(&r);
+            print_artifacts(&detail);
             println!(
                 "eligible for environments that require signatures: {}",
-                if r["eligible_for_protected"] == true {
+                if r.eligible_for_protected {
                     "yes"
                 } else {
                     "no"
@@ -273,7 +277,7 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             project,
             remote,
         } => {
-            let d = remote.client().get(&format!(
+            let d = remote.client().get::<Value>(&format!(
                 "/api/v1/projects/{}/release-diff?from={}&to={}",
                 encode(&project),
                 encode(&from),
@@ -313,7 +317,7 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             environment,
             remote,
         } => {
-            let answer = remote.client().get(&format!(
+            let answer = remote.client().get::<Value>(&format!(
                 "{}/check?environment={}",
                 release_path(&project, &version),
                 encode(&environment)
@@ -326,20 +330,18 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
     }
 }
 
-fn print_artifacts(r: &Value) {
-    let details = r["artifact_details"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice);
-    let rows: Vec<Vec<String>> = details
+fn print_artifacts(r: &ReleaseDetail) {
+    let rows: Vec<Vec<String>> = r
+        .artifact_details
         .iter()
         .map(|a| {
             vec![
-                cell(&a["component"]),
-                cell(&a["version"]),
-                cell(&a["digest"]),
-                cell(&a["size"]),
-                describe(&a["signature_state"]),
-                cell(&a["provenance"]["commit"]),
+                a.component.to_string(),
+                a.version.to_string(),
+                a.digest.to_string(),
+                a.size.to_string(),
+                describe_signature(&a.signature_state),
+                or_dash(&a.provenance.commit),
             ]
         })
         .collect();

@@ -79,7 +79,7 @@ pub(crate) fn rfc(command: RfcCommand) -> Result<(), Failure> {
         RfcCommand::List { open, remote } => {
             let list = remote
                 .client()
-                .get(&format!("/api/v1/change-requests?open={open}"))?;
+                .get::<Value>(&format!("/api/v1/change-requests?open={open}"))?;
             output::show(&remote, &list, |list| {
                 let rows: Vec<Vec<String>> = list
                     .as_array()
@@ -102,7 +102,7 @@ pub(crate) fn rfc(command: RfcCommand) -> Result<(), Failure> {
         RfcCommand::Show { id, remote } => {
             let r = remote
                 .client()
-                .get(&format!("/api/v1/change-requests/{id}"))?;
+                .get::<Value>(&format!("/api/v1/change-requests/{id}"))?;
             output::show(&remote, &r, describe_rfc);
             Ok(())
         }
@@ -120,7 +120,7 @@ pub(crate) fn rfc(command: RfcCommand) -> Result<(), Failure> {
 }
 
 fn decide_rfc(remote: &Remote, id: i64, approve: bool, comment: &str) -> Result<(), Failure> {
-    let r = remote.client().post(
+    let r = remote.client().post::<Value>(
         &format!("/api/v1/change-requests/{id}/decision"),
         &json!({ "approve": approve, "comment": comment }),
     )?;

@@ -1,7 +1,7 @@
 //! `target …`: deployment targets and their enrolment tokens. It never talks to an agent.
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::client::encode;
 use crate::error::Failure;
@@ -53,7 +53,7 @@ pub enum TargetCommand {
 pub(crate) fn target(command: TargetCommand) -> Result<(), Failure> {
     match command {
         TargetCommand::List(RemoteArgs { remote }) => {
-            let targets = remote.client().get("/api/v1/targets")?;
+            let targets = remote.client().get::<Value>("/api/v1/targets")?;
             show(&remote, &targets, |t| {
                 table(
                     &["NAME", "ENVIRONMENT", "ROLES", "LIVENESS", "LAST SEEN"],
@@ -70,7 +70,7 @@ pub(crate) fn target(command: TargetCommand) -> Result<(), Failure> {
             roles,
             remote,
         } => {
-            let t = remote.client().post(
+            let t = remote.client().post::<Value>(
                 "/api/v1/targets",
                 &json!({ "name": name, "environment": environment, "roles": roles }),
             )?;
@@ -92,7 +92,7 @@ pub(crate) fn target(command: TargetCommand) -> Result<(), Failure> {
                 json!({ "environment": environment, "roles": roles, "ttl_hours": ttl_hours });
             let created = remote
                 .client()
-                .post("/api/v1/targets/enrollment-tokens", &body)?;
+                .post::<Value>("/api/v1/targets/enrollment-tokens", &body)?;
             show(&remote, &created, |c| {
                 println!("{}", cell(&c["token"]));
                 println!(
@@ -105,7 +105,7 @@ pub(crate) fn target(command: TargetCommand) -> Result<(), Failure> {
             });
         }
         TargetCommand::Revoke { name, remote } => {
-            remote.client().post(
+            remote.client().post::<Value>(
                 &format!("/api/v1/targets/{}/revoke", encode(&name)),
                 &json!({}),
             )?;

@@ -1,7 +1,7 @@
 //! `token …`: API tokens: create, list, revoke. A token's secret is shown once, never again.
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::client::encode;
 use crate::error::Failure;
@@ -40,7 +40,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
         TokenCommand::Create { name, user, remote } => {
             let created = remote
                 .client()
-                .post("/api/v1/tokens", &json!({ "name": name, "username": user }))?;
+                .post::<Value>("/api/v1/tokens", &json!({ "name": name, "username": user }))?;
             show(&remote, &created, |c| {
                 println!(
                     "token {} for {} ({})",
@@ -55,7 +55,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
             });
         }
         TokenCommand::List(RemoteArgs { remote }) => {
-            let tokens = remote.client().get("/api/v1/tokens")?;
+            let tokens = remote.client().get::<Value>("/api/v1/tokens")?;
             show(&remote, &tokens, |t| {
                 table(
                     &["ID", "USER", "NAME", "CREATED", "REVOKED"],
@@ -66,7 +66,7 @@ pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
         TokenCommand::Revoke { id, remote } => {
             remote
                 .client()
-                .delete(&format!("/api/v1/tokens/{}", encode(&id)))?;
+                .delete::<Value>(&format!("/api/v1/tokens/{}", encode(&id)))?;
             show(&remote, &json!({ "revoked": id }), |_| {
                 println!("revoked token {id}")
             });

@@ -5,7 +5,6 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
-use serde_json::Value;
 use sha2::Digest as _;
 use slipway_core::Sha256;
 
@@ -18,7 +17,9 @@ pub(crate) fn local_io(what: &str, path: &Path, e: io::Error) -> Failure {
     )
 }
 
-pub(crate) fn read_json(response: ureq::Response) -> Result<Value, Failure> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    response: ureq::Response,
+) -> Result<T, Failure> {
     let text = response.into_string().map_err(|e| {
         Failure::new(
             Exit::Failed,
@@ -28,7 +29,7 @@ pub(crate) fn read_json(response: ureq::Response) -> Result<Value, Failure> {
     serde_json::from_str(&text).map_err(|e| {
         Failure::new(
             Exit::Failed,
-            format!("error: the server answered something that is not JSON: {e}"),
+            format!("error: the server answered something this CLI does not read: {e}"),
         )
     })
 }

@@ -66,7 +66,7 @@ pub enum UserCommand {
 pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
     match command {
         UserCommand::List(RemoteArgs { remote }) => {
-            let users = remote.client().get("/api/v1/users")?;
+            let users = remote.client().get::<Value>("/api/v1/users")?;
             show(&remote, &users, |u| {
                 table(
                     &["USERNAME", "ROLE", "DISABLED", "CREATED"],
@@ -85,7 +85,7 @@ pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
             } else {
                 None
             };
-            let created = remote.client().post(
+            let created = remote.client().post::<Value>(
                 "/api/v1/users",
                 &json!({ "username": username, "role": role, "password": password }),
             )?;
@@ -122,7 +122,7 @@ pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
 fn patch_user(remote: &Remote, username: &str, body: Value) -> Result<(), Failure> {
     let user = remote
         .client()
-        .patch(&format!("/api/v1/users/{}", encode(username)), &body)?;
+        .patch::<Value>(&format!("/api/v1/users/{}", encode(username)), &body)?;
     show(remote, &user, |u| {
         println!(
             "{}: role {}, {}",

@@ -1,7 +1,7 @@
 //! `variable …`: project variables. A sensitive value is read from stdin and never printed back.
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
@@ -66,7 +66,7 @@ pub(crate) fn variable(command: VariableCommand) -> Result<(), Failure> {
         VariableCommand::List { project, remote } => {
             let vars = remote
                 .client()
-                .get(&format!("/api/v1/projects/{}/variables", encode(&project)))?;
+                .get::<Value>(&format!("/api/v1/projects/{}/variables", encode(&project)))?;
             show(&remote, &vars, |v| {
                 let rows: Vec<Vec<String>> = items(v)
                     .iter()
@@ -107,7 +107,7 @@ pub(crate) fn variable(command: VariableCommand) -> Result<(), Failure> {
                 _ => return Err(Failure::new(Exit::Invalid, "error: give --value for a plain variable, or --sensitive and the value on standard input")),
             };
             let body = json!({ "value": value, "sensitive": sensitive, "environment": environment, "role": role });
-            remote.client().put(
+            remote.client().put::<Value>(
                 &format!(
                     "/api/v1/projects/{}/variables/{}",
                     encode(&project),
@@ -145,7 +145,7 @@ pub(crate) fn variable(command: VariableCommand) -> Result<(), Failure> {
             } else {
                 format!("?{}", query.join("&"))
             };
-            remote.client().delete(&format!(
+            remote.client().delete::<Value>(&format!(
                 "/api/v1/projects/{}/variables/{}{q}",
                 encode(&project),
                 encode(&name)

@@ -2,7 +2,7 @@
 //! deletes anything the server does not agree to delete.
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
@@ -47,7 +47,9 @@ pub enum VaultCommand {
 pub(crate) fn vault(command: VaultCommand) -> Result<(), Failure> {
     match command {
         VaultCommand::Verify { remote } => {
-            let report = remote.client().post("/api/v1/vault/verify", &json!({}))?;
+            let report = remote
+                .client()
+                .post::<Value>("/api/v1/vault/verify", &json!({}))?;
             if remote.output == Format::Json {
                 output::json(&report);
             }
@@ -91,7 +93,7 @@ pub(crate) fn vault(command: VaultCommand) -> Result<(), Failure> {
         VaultCommand::Gc { dry_run, remote } => {
             let report = remote
                 .client()
-                .post("/api/v1/vault/gc", &json!({ "dry_run": dry_run }))?;
+                .post::<Value>("/api/v1/vault/gc", &json!({ "dry_run": dry_run }))?;
             show(&remote, &report, |r| {
                 let verb = if dry_run { "would" } else { "did" };
                 for (label, key) in [
@@ -130,7 +132,7 @@ pub(crate) fn vault(command: VaultCommand) -> Result<(), Failure> {
         } => {
             let client = remote.client();
             let path = format!("/api/v1/projects/{}/retention", encode(&project));
-            let mut policy = client.get(&path)?;
+            let mut policy = client.get::<Value>(&path)?;
             if keep.is_some() || keep_unreleased_days.is_some() {
                 if let Some(k) = keep {
                     policy["keep_per_channel"] = json!(k);
@@ -138,7 +140,7 @@ pub(crate) fn vault(command: VaultCommand) -> Result<(), Failure> {
                 if let Some(d) = keep_unreleased_days {
                     policy["keep_unreleased_days"] = json!(d);
                 }
-                client.put(&path, &policy)?;
+                client.put::<Value>(&path, &policy)?;
             }
             show(&remote, &policy, |p| {
                 println!(

@@ -2,7 +2,7 @@
 //! webhook itself: the server does.
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::client::encode;
 use crate::error::Failure;
@@ -78,7 +78,7 @@ pub(crate) fn webhook(command: WebhookCommand) -> Result<(), Failure> {
             project,
             remote,
         } => {
-            let created = remote.client().post(
+            let created = remote.client().post::<Value>(
                 "/api/v1/webhooks",
                 &json!({ "name": name, "url": url, "events": events, "project": project }),
             )?;
@@ -95,7 +95,7 @@ pub(crate) fn webhook(command: WebhookCommand) -> Result<(), Failure> {
             });
         }
         WebhookCommand::List { remote } => {
-            let list = remote.client().get("/api/v1/webhooks")?;
+            let list = remote.client().get::<Value>("/api/v1/webhooks")?;
             show(&remote, &list, |l| {
                 let rows: Vec<Vec<String>> = items(l)
                     .iter()
@@ -115,13 +115,13 @@ pub(crate) fn webhook(command: WebhookCommand) -> Result<(), Failure> {
         WebhookCommand::Remove { name, remote } => {
             remote
                 .client()
-                .delete(&format!("/api/v1/webhooks/{}", encode(&name)))?;
+                .delete::<Value>(&format!("/api/v1/webhooks/{}", encode(&name)))?;
             show(&remote, &json!({ "removed": name }), |_| {
                 println!("removed webhook {name}")
             });
         }
         WebhookCommand::Test { name, remote } => {
-            remote.client().post(
+            remote.client().post::<Value>(
                 &format!("/api/v1/webhooks/{}/test", encode(&name)),
                 &json!({}),
             )?;
@@ -142,7 +142,7 @@ pub(crate) fn webhook(command: WebhookCommand) -> Result<(), Failure> {
             if let Some(w) = &webhook {
                 path.push_str(&format!("&webhook={}", encode(w)));
             }
-            let log = remote.client().get(&path)?;
+            let log = remote.client().get::<Value>(&path)?;
             show(&remote, &log, |l| {
                 let rows: Vec<Vec<String>> = items(l)
                     .iter()

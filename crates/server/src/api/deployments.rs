@@ -5,13 +5,18 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use slipway_store::StoredDeployment;
+use slipway_api::deployments::{
+    CreateDeployment, CreateRollback, Decision, DecisionRequest, DeploymentDetail, DeploymentView,
+    InterventionAnswer, InterventionView, LogPage,
+};
+use slipway_api::List;
 
 use crate::auth::Actor;
-use crate::services::deployments::{self, Decision, DeploymentView, LogPage, Mode};
+use crate::services::deployments::{self, Mode};
 use crate::services::interventions::{self, Answer};
 use crate::services::parse_name;
-use crate::services::promotions::Started;
+use crate::services::promotions;
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 pub fn router() -> Router<AppState> {
@@ -37,20 +42,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/rollbacks"),
 ];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    project: String,
-    release: String,
-    environment: String,
-    #[serde(default)]
-    dry_run: bool,
-}
-
 async fn create(
     State(state): State<AppState>,
     actor: Actor,
-    Json(body): Json<CreateBody>,
+    Json(body): Json<CreateDeployment>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let mode = if body.dry_run {
         Mode::DryRun
@@ -67,29 +62,27 @@ async fn create(
     )
     .await?;
     Ok(match d {
-        Started::Deployment(d) => (
+        promotions::Started::Deployment(d) => (
             StatusCode::CREATED,
-            Json(serde_json::to_value(d).expect("a deployment serialises")),
+            Json(serde_json::to_value(d.into_view()).expect("a deployment serialises")),
         ),
-        Started::Waiting(p) => (
+        promotions::Started::Waiting(p) => (
             StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "promotion": p })),
+            Json(
+                serde_json::to_value(slipway_api::deployments::Started::Waiting {
+                    promotion: Box::new(p.into_view()),
+                })
+                .expect("a promotion serialises"),
+            ),
         ),
     })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RollbackBody {
-    project: String,
-    environment: String,
 }
 
 async fn rollback(
     State(state): State<AppState>,
     actor: Actor,
-    Json(body): Json<RollbackBody>,
-) -> Result<(StatusCode, Json<StoredDeployment>), ServiceError> {
+    Json(body): Json<CreateRollback>,
+) -> Result<(StatusCode, Json<DeploymentView>), ServiceError> {
     let d = deployments::rollback(
         &state,
         &actor,
@@ -97,7 +90,7 @@ async fn rollback(
         &parse_name("environment", &body.environment)?,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(d)))
+    Ok((StatusCode::CREATED, Json(d.into_view())))
 }
 
 #[derive(Deserialize)]
@@ -111,7 +104,7 @@ async fn list(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ServiceError> {
+) -> Result<Json<List<DeploymentView>>, ServiceError> {
     let items = deployments::list(
         &state,
         &actor,
@@ -120,15 +113,15 @@ async fn list(
         q.limit.unwrap_or(50),
     )
     .await?;
-    Ok(Json(serde_json::json!({ "items": items, "next": null })))
+    Ok(Json(List::all(items.into_view())))
 }
 
 async fn show(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-) -> Result<Json<DeploymentView>, ServiceError> {
-    Ok(Json(deployments::get(&state, &actor, id).await?))
+) -> Result<Json<DeploymentDetail>, ServiceError> {
+    Ok(Json(detail(deployments::get(&state, &actor, id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -161,26 +154,22 @@ async fn logs(
             q.after_line.or(q.offset).unwrap_or(0),
             q.limit.unwrap_or(1000),
         )
-        .await?,
+        .await
+        .map(log_page)?,
     ))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct AnswerBody {
-    #[serde(default)]
-    comment: Option<String>,
 }
 
 async fn proceed(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-    body: Option<Json<AnswerBody>>,
-) -> Result<Json<StoredDeployment>, ServiceError> {
+    body: Option<Json<InterventionAnswer>>,
+) -> Result<Json<DeploymentView>, ServiceError> {
     let body = body.map(|Json(b)| b).unwrap_or_default();
     Ok(Json(
-        interventions::answer(&state, &actor, id, Answer::Proceed, body.comment).await?,
+        interventions::answer(&state, &actor, id, Answer::Proceed, body.comment)
+            .await?
+            .into_view(),
     ))
 }
 
@@ -188,26 +177,57 @@ async fn abort(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-    Json(body): Json<AnswerBody>,
-) -> Result<Json<StoredDeployment>, ServiceError> {
+    Json(body): Json<InterventionAnswer>,
+) -> Result<Json<DeploymentView>, ServiceError> {
     Ok(Json(
-        interventions::answer(&state, &actor, id, Answer::Abort, body.comment).await?,
+        interventions::answer(&state, &actor, id, Answer::Abort, body.comment)
+            .await?
+            .into_view(),
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DecisionBody {
-    decision: Decision,
 }
 
 async fn decide(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-    Json(body): Json<DecisionBody>,
-) -> Result<Json<StoredDeployment>, ServiceError> {
+    Json(body): Json<DecisionRequest>,
+) -> Result<Json<DeploymentView>, ServiceError> {
     Ok(Json(
-        deployments::decide(&state, &actor, id, body.decision).await?,
+        deployments::decide(&state, &actor, id, decision(body.decision))
+            .await?
+            .into_view(),
     ))
+}
+
+fn decision(d: Decision) -> deployments::Decision {
+    match d {
+        Decision::Retry => deployments::Decision::Retry,
+        Decision::Skip => deployments::Decision::Skip,
+        Decision::RollBack => deployments::Decision::RollBack,
+        Decision::Cancel => deployments::Decision::Cancel,
+    }
+}
+
+fn detail(d: deployments::DeploymentView) -> DeploymentDetail {
+    DeploymentDetail {
+        deployment: d.deployment.into_view(),
+        tasks: d.tasks.into_view(),
+        rollback_preview: d.rollback_preview,
+        intervention: d.intervention.map(|i| InterventionView {
+            step: i.step,
+            name: i.name,
+            instructions: i.instructions,
+            approvers: i.approvers,
+            who_may_answer: i.who_may_answer,
+            since: i.since,
+        }),
+    }
+}
+
+fn log_page(page: deployments::LogPage) -> LogPage {
+    LogPage {
+        items: page.items.into_view(),
+        next_after_line: page.next_after_line,
+        more: page.more,
+    }
 }

@@ -7,14 +7,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use slipway_api::governance::{ChangeRequestView, PromotionSummary, PromotionView};
 use slipway_core::access::Operation;
 use slipway_core::governance::promotion::PromotionState;
 use slipway_core::governance::{CheckResult, CheckStatus};
-use slipway_store::{PromotionFilter, StoredChangeRequest, StoredPromotion};
+use slipway_store::PromotionFilter;
 
 use crate::auth::Actor;
-use crate::services::promotions::{self, PromotionView};
+use crate::services::promotions;
 use crate::services::{parse_name, require};
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 type ApiResult<T> = Result<T, ServiceError>;
@@ -79,7 +81,7 @@ async fn request(
         body.at.as_deref(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(views)))
+    Ok((StatusCode::CREATED, Json(views.into_view())))
 }
 
 #[derive(Deserialize)]
@@ -96,7 +98,7 @@ async fn list(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Vec<StoredPromotion>>> {
+) -> ApiResult<Json<Vec<PromotionSummary>>> {
     let mut states = Vec::new();
     for s in q.state.iter().flat_map(|s| s.split(',')) {
         states.push(s.trim().parse::<PromotionState>().map_err(|_| {
@@ -112,7 +114,9 @@ async fn list(
         environment: q.environment,
         states,
     };
-    Ok(Json(promotions::list(&state, &actor, &filter).await?))
+    Ok(Json(
+        promotions::list(&state, &actor, &filter).await?.into_view(),
+    ))
 }
 
 async fn show(
@@ -120,7 +124,7 @@ async fn show(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<PromotionView>> {
-    Ok(Json(promotions::get(&state, &actor, id).await?))
+    Ok(Json(promotions::get(&state, &actor, id).await?.into_view()))
 }
 
 #[derive(Deserialize)]
@@ -137,7 +141,9 @@ async fn approve(
     Json(body): Json<CommentBody>,
 ) -> ApiResult<Json<PromotionView>> {
     Ok(Json(
-        promotions::vote(&state, &actor, id, true, &body.comment).await?,
+        promotions::vote(&state, &actor, id, true, &body.comment)
+            .await?
+            .into_view(),
     ))
 }
 
@@ -148,7 +154,9 @@ async fn reject(
     Json(body): Json<CommentBody>,
 ) -> ApiResult<Json<PromotionView>> {
     Ok(Json(
-        promotions::vote(&state, &actor, id, false, &body.comment).await?,
+        promotions::vote(&state, &actor, id, false, &body.comment)
+            .await?
+            .into_view(),
     ))
 }
 
@@ -166,7 +174,9 @@ async fn override_decision(
     Json(body): Json<OverrideBody>,
 ) -> ApiResult<Json<PromotionView>> {
     Ok(Json(
-        promotions::override_decision(&state, &actor, id, &body.reason).await?,
+        promotions::override_decision(&state, &actor, id, &body.reason)
+            .await?
+            .into_view(),
     ))
 }
 
@@ -175,7 +185,9 @@ async fn cancel(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<PromotionView>> {
-    Ok(Json(promotions::cancel(&state, &actor, id).await?))
+    Ok(Json(
+        promotions::cancel(&state, &actor, id).await?.into_view(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -221,9 +233,11 @@ async fn change_requests(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<OpenQuery>,
-) -> ApiResult<Json<Vec<StoredChangeRequest>>> {
+) -> ApiResult<Json<Vec<ChangeRequestView>>> {
     Ok(Json(
-        promotions::change_requests(&state, &actor, q.open).await?,
+        promotions::change_requests(&state, &actor, q.open)
+            .await?
+            .into_view(),
     ))
 }
 
@@ -231,7 +245,7 @@ async fn change_request(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
-) -> ApiResult<Json<StoredChangeRequest>> {
+) -> ApiResult<Json<ChangeRequestView>> {
     require(
         &state,
         &actor,
@@ -245,7 +259,7 @@ async fn change_request(
             "list them with `slipway rfc list`",
         )
     })?;
-    Ok(Json(rfc))
+    Ok(Json(rfc.into_view()))
 }
 
 #[derive(Deserialize)]
@@ -261,9 +275,11 @@ async fn decide(
     actor: Actor,
     Path(id): Path<i64>,
     Json(body): Json<DecisionBody>,
-) -> ApiResult<Json<StoredChangeRequest>> {
+) -> ApiResult<Json<ChangeRequestView>> {
     Ok(Json(
-        promotions::decide_change_request(&state, &actor, id, body.approve, &body.comment).await?,
+        promotions::decide_change_request(&state, &actor, id, body.approve, &body.comment)
+            .await?
+            .into_view(),
     ))
 }
 
@@ -352,7 +368,7 @@ async fn callback(
     Path(id): Path<i64>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
-) -> ApiResult<Json<StoredChangeRequest>> {
+) -> ApiResult<Json<ChangeRequestView>> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -372,6 +388,8 @@ async fn callback(
     })?;
     let signature = header("x-slipway-signature")?;
     Ok(Json(
-        promotions::itsm_callback(&state, id, &webhook, timestamp, &signature, &body).await?,
+        promotions::itsm_callback(&state, id, &webhook, timestamp, &signature, &body)
+            .await?
+            .into_view(),
     ))
 }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use slipway_api::access::{ApiTokenView, CreatedToken, CreatedUser, UserView};
 use slipway_core::access::Role;
 use slipway_core::model::{Environment, VariableScope};
 use slipway_store::AuditFilter;
@@ -13,6 +14,7 @@ use slipway_store::AuditFilter;
 use crate::auth::{cookie, cookie_header, Actor, SESSION_COOKIE};
 use crate::services::projects::ConfigText;
 use crate::services::{self, parse_name};
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 type ApiResult<T> = Result<T, ServiceError>;
@@ -335,8 +337,10 @@ pub async fn register_target(
 pub async fn list_users(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Page<slipway_store::User>>> {
-    Ok(whole(services::users::list(&state, &actor).await?))
+) -> ApiResult<Json<Page<UserView>>> {
+    Ok(whole(
+        services::users::list(&state, &actor).await?.into_view(),
+    ))
 }
 
 fn parse_role(role: &str) -> ApiResult<Role> {
@@ -356,7 +360,7 @@ pub async fn create_user(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<CreateUserBody>,
-) -> ApiResult<(StatusCode, Json<services::users::CreatedUser>)> {
+) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
     let created = services::users::create(
         &state,
         &actor,
@@ -365,7 +369,7 @@ pub async fn create_user(
         body.password.as_deref(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, Json(created_user(created))))
 }
 
 #[derive(Deserialize)]
@@ -384,7 +388,7 @@ pub async fn update_user(
     actor: Actor,
     Path(username): Path<String>,
     Json(body): Json<UpdateUserBody>,
-) -> ApiResult<Json<slipway_store::User>> {
+) -> ApiResult<Json<UserView>> {
     let role = body.role.as_deref().map(parse_role).transpose()?;
     Ok(Json(
         services::users::update(
@@ -395,15 +399,20 @@ pub async fn update_user(
             body.disabled,
             body.password.as_deref(),
         )
-        .await?,
+        .await?
+        .into_view(),
     ))
 }
 
 pub async fn list_tokens(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Page<slipway_store::ApiToken>>> {
-    Ok(whole(services::users::list_tokens(&state, &actor).await?))
+) -> ApiResult<Json<Page<ApiTokenView>>> {
+    Ok(whole(
+        services::users::list_tokens(&state, &actor)
+            .await?
+            .into_view(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -418,10 +427,10 @@ pub async fn create_token(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<CreateTokenBody>,
-) -> ApiResult<(StatusCode, Json<services::users::CreatedToken>)> {
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let created =
         services::users::create_token(&state, &actor, &body.name, body.username.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, Json(created_token(created))))
 }
 
 pub async fn revoke_token(
@@ -462,4 +471,18 @@ pub async fn verify_audit(
     actor: Actor,
 ) -> ApiResult<Json<services::audit::Verification>> {
     Ok(Json(services::audit::verify(&state, &actor).await?))
+}
+
+fn created_user(created: services::users::CreatedUser) -> CreatedUser {
+    CreatedUser {
+        user: created.user.into_view(),
+        generated_password: created.generated_password,
+    }
+}
+
+fn created_token(created: services::users::CreatedToken) -> CreatedToken {
+    CreatedToken {
+        token: created.token.into_view(),
+        secret: created.secret,
+    }
 }

@@ -7,6 +7,8 @@ mod deployments;
 mod evidence;
 mod governance;
 mod handlers;
+#[cfg(test)]
+mod openapi_views;
 mod vault;
 mod webhooks;
 

@@ -8,7 +8,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use slipway_api::vault::{
+    self as view, ArtifactDetail, ArtifactView, DigestLookup, Pushed, ReleaseDetail, ReleaseView,
+    SigningKeyView,
+};
+use slipway_api::List;
 use slipway_core::release::{ArtifactVersion, Provenance, RetentionPolicy};
 use slipway_core::Sha256;
 
@@ -16,6 +21,7 @@ use crate::auth::Actor;
 use crate::services::artifacts::{self, PushOutcome, PushRequest, RangeRequest};
 use crate::services::parse_name;
 use crate::services::releases::{self, CreateRelease, NotesInput};
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 type ApiResult<T> = Result<T, ServiceError>;
@@ -87,8 +93,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/projects/{name}/release-diff"),
 ];
 
-fn items<T: serde::Serialize>(list: Vec<T>) -> Json<Value> {
-    Json(json!({ "items": list, "next": null }))
+fn items<T: IntoView>(list: Vec<T>) -> Json<List<T::View>> {
+    Json(List::all(list.into_view()))
 }
 
 fn digest(text: &str) -> ApiResult<Sha256> {
@@ -163,6 +169,15 @@ pub async fn push_artifact(
         PushOutcome::AlreadyStored => StatusCode::OK,
         _ => StatusCode::CREATED,
     };
+    let pushed = Pushed {
+        outcome: match pushed.outcome {
+            PushOutcome::Stored => view::PushOutcome::Stored,
+            PushOutcome::Deduplicated => view::PushOutcome::Deduplicated,
+            PushOutcome::AlreadyStored => view::PushOutcome::AlreadyStored,
+            PushOutcome::Restored => view::PushOutcome::Restored,
+        },
+        artifact: pushed.artifact.into_view(),
+    };
     Ok((status, Json(pushed)).into_response())
 }
 
@@ -170,7 +185,7 @@ pub async fn list_artifacts(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<ArtifactView>>> {
     Ok(items(
         artifacts::list(&state, &actor, &parse_name("project", &project)?).await?,
     ))
@@ -180,10 +195,21 @@ pub async fn artifact_by_digest(
     State(state): State<AppState>,
     actor: Actor,
     Path(text): Path<String>,
-) -> ApiResult<Json<artifacts::DigestLookup>> {
-    Ok(Json(
-        artifacts::by_digest(&state, &actor, &digest(&text)?).await?,
-    ))
+) -> ApiResult<Json<DigestLookup>> {
+    let found = artifacts::by_digest(&state, &actor, &digest(&text)?).await?;
+    Ok(Json(DigestLookup {
+        digest: found.digest,
+        stored: found.stored,
+        artifacts: found
+            .artifacts
+            .into_iter()
+            .map(|a| ArtifactDetail {
+                artifact: a.artifact.into_view(),
+                signature_now: a.signature_now,
+            })
+            .collect(),
+        releases: found.releases,
+    }))
 }
 
 pub async fn download_blob(
@@ -229,7 +255,7 @@ pub async fn list_keys(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<SigningKeyView>>> {
     Ok(items(
         artifacts::list_keys(&state, &actor, &parse_name("project", &project)?).await?,
     ))
@@ -247,7 +273,7 @@ pub async fn add_key(
     actor: Actor,
     Path(project): Path<String>,
     Json(body): Json<KeyBody>,
-) -> ApiResult<(StatusCode, Json<slipway_store::SigningKeyRecord>)> {
+) -> ApiResult<(StatusCode, Json<SigningKeyView>)> {
     let key = artifacts::add_key(
         &state,
         &actor,
@@ -256,7 +282,7 @@ pub async fn add_key(
         &body.public_key,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(key)))
+    Ok((StatusCode::CREATED, Json(key.into_view())))
 }
 
 pub async fn revoke_key(
@@ -330,38 +356,18 @@ pub async fn list_releases(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<List<ReleaseView>>> {
     Ok(items(
         releases::list(&state, &actor, &parse_name("project", &project)?).await?,
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReleaseBody {
-    version: String,
-    /// `COMPONENT=DIGEST|VERSION` pairs, as a map.
-    artifacts: std::collections::BTreeMap<String, String>,
-    #[serde(default)]
-    channel: Option<String>,
-    #[serde(default)]
-    labels: Vec<String>,
-    /// Commit messages to build the notes from.
-    #[serde(default)]
-    commits: Option<String>,
-    /// Notes as written (Markdown or text); excludes `commits`.
-    #[serde(default)]
-    notes: Option<String>,
-    #[serde(default)]
-    unsigned_ok: bool,
 }
 
 pub async fn create_release(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
-    Json(body): Json<ReleaseBody>,
-) -> ApiResult<(StatusCode, Json<releases::ReleaseView>)> {
+    Json(body): Json<view::CreateRelease>,
+) -> ApiResult<(StatusCode, Json<ReleaseDetail>)> {
     let notes = match (body.commits, body.notes) {
         (Some(_), Some(_)) => {
             return Err(ServiceError::invalid(
@@ -387,17 +393,17 @@ pub async fn create_release(
         },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, Json(release_detail(created))))
 }
 
 pub async fn get_release(
     State(state): State<AppState>,
     actor: Actor,
     Path((project, version)): Path<(String, String)>,
-) -> ApiResult<Json<releases::ReleaseView>> {
-    Ok(Json(
+) -> ApiResult<Json<ReleaseDetail>> {
+    Ok(Json(release_detail(
         releases::get(&state, &actor, &parse_name("project", &project)?, &version).await?,
-    ))
+    )))
 }
 
 pub async fn release_notes(
@@ -460,4 +466,11 @@ pub async fn diff_releases(
         )
         .await?,
     ))
+}
+
+fn release_detail(r: releases::ReleaseView) -> ReleaseDetail {
+    ReleaseDetail {
+        release: r.release.into_view(),
+        artifact_details: r.artifact_details.into_view(),
+    }
 }

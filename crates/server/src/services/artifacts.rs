@@ -47,6 +47,7 @@ pub struct PushRequest {
     pub content_length: Option<u64>,
 }
 
+/// Serialised only into the push's audit details; the API answers with `slipway_api::vault::PushOutcome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PushOutcome {
@@ -60,7 +61,7 @@ pub enum PushOutcome {
     Restored,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Pushed {
     pub outcome: PushOutcome,
     pub artifact: StoredArtifact,
@@ -317,16 +318,15 @@ pub async fn list(
 }
 
 /// An artifact with its signature verified again now, and the releases holding its content.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ArtifactDetail {
-    #[serde(flatten)]
     pub artifact: StoredArtifact,
     /// The signature verified against the keys trusted now (a key revoked since the push no
     /// longer counts).
     pub signature_now: SignatureState,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct DigestLookup {
     pub digest: Sha256,
     /// Whether the vault holds the bytes.

@@ -247,9 +247,8 @@ pub async fn decide(
 }
 
 /// A deployment with its tasks and, before it runs, the rollback Ops should validate.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct DeploymentView {
-    #[serde(flatten)]
     pub deployment: StoredDeployment,
     pub tasks: Vec<StoredTask>,
     /// What a rollback would undo if every step completed.
@@ -325,7 +324,7 @@ pub async fn logs(
 }
 
 /// One page of a deployment's output (or one task's), with the cursor for the next one.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct LogPage {
     pub items: Vec<LogLine>,
     /// The `after_line` that reads on from here (with the same `task` and `since`).

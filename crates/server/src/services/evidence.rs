@@ -27,12 +27,13 @@ use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::signing::{PublicKey, SigningKey};
 use slipway_core::{Name, Sha256};
-use slipway_store::{LogLine, SigningKeyRecord, StoredArtifact, StoredDeployment, StoredTask};
+use slipway_store::SigningKeyRecord;
 
 use super::artifacts::current_signature_state;
 use super::releases::ReleaseView;
 use super::{entry, require};
 use crate::auth::Actor;
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 const KEY_SETTING: &str = "evidence.signing_key";
@@ -114,15 +115,15 @@ pub async fn key(state: &AppState, actor: &Actor) -> Result<KeyView, ServiceErro
 /// One deployment with its tasks and every line they printed (stored already masked).
 #[derive(Debug, Serialize)]
 struct DeploymentRecord {
-    deployment: StoredDeployment,
-    tasks: Vec<StoredTask>,
-    logs: Vec<LogLine>,
+    deployment: slipway_api::deployments::DeploymentView,
+    tasks: Vec<slipway_api::deployments::TaskView>,
+    logs: Vec<slipway_api::deployments::LogLineView>,
 }
 
 #[derive(Debug, Serialize)]
 struct ArtifactRecord {
     #[serde(flatten)]
-    artifact: StoredArtifact,
+    artifact: slipway_api::vault::ArtifactView,
     /// The signature verified again at export against the keys the project trusts now.
     signature_at_export: SignatureState,
 }
@@ -161,9 +162,9 @@ fn release_section(f: &Facts) -> Result<Section, ServiceError> {
         path: "release.json",
         describes: "the release: version, channel, lifecycle, frozen project and variables snapshot (no secret values), notes; each artifact with digest, size, provenance, signature (as pushed and verified again at export); the project's signing keys.",
         bytes: json_bytes(&json!({
-            "release": f.view.release,
+            "release": f.view.release.clone().into_view(),
             "artifacts": f.artifacts,
-            "trusted_keys": f.trusted_keys,
+            "trusted_keys": f.trusted_keys.clone().into_view(),
         })),
     })
 }
@@ -191,7 +192,7 @@ fn deployments_section(f: &Facts) -> Result<Section, ServiceError> {
 /// verdicts, evidence, overrides), votes and change request, and the checks CI reported.
 #[derive(Debug, Serialize)]
 struct Governance {
-    promotions: Vec<crate::services::promotions::PromotionView>,
+    promotions: Vec<slipway_api::governance::PromotionView>,
     checks: Vec<slipway_core::governance::CheckResult>,
 }
 
@@ -256,7 +257,8 @@ pub async fn export(
         .await?;
     let governance = Governance {
         promotions: crate::services::promotions::of_release(state, project.as_str(), &version)
-            .await?,
+            .await?
+            .into_view(),
         checks: state.store.checks(project.as_str(), &version).await?,
     };
     let exported_at = slipway_store::now();
@@ -304,9 +306,9 @@ pub async fn export(
             }
         }
         records.push(DeploymentRecord {
-            deployment: d,
-            tasks,
-            logs,
+            deployment: d.into_view(),
+            tasks: tasks.into_view(),
+            logs: logs.into_view(),
         });
     }
 
@@ -314,7 +316,7 @@ pub async fn export(
     for a in &view.artifact_details {
         artifacts.push(ArtifactRecord {
             signature_at_export: current_signature_state(state, a).await?,
-            artifact: a.clone(),
+            artifact: a.clone().into_view(),
         });
     }
     let trusted_keys = state.store.signing_keys(project).await?;
@@ -512,8 +514,8 @@ struct PromotionRow {
     change_request: String,
 }
 
-impl From<&crate::services::promotions::PromotionView> for PromotionRow {
-    fn from(v: &crate::services::promotions::PromotionView) -> PromotionRow {
+impl From<&slipway_api::governance::PromotionView> for PromotionRow {
+    fn from(v: &slipway_api::governance::PromotionView) -> PromotionRow {
         let p = &v.promotion;
         let last = v.decisions.last();
         let criteria = last
@@ -689,8 +691,8 @@ impl From<&Facts> for Summary {
                     kind: dep.kind.as_str().to_string(),
                     state: dep.state.as_str().to_string(),
                     requested_by: dep.requested_by.clone(),
-                    created_at: slipway_store::format_time(dep.created_at),
-                    finished_at: or_dash(&dep.finished_at.map(slipway_store::format_time)),
+                    created_at: dep.created_at.clone(),
+                    finished_at: or_dash(&dep.finished_at),
                     failure: or_dash(&dep.failure),
                     tasks: d
                         .tasks
@@ -709,8 +711,8 @@ impl From<&Facts> for Summary {
                                 target: t.target.clone(),
                                 state: t.state.as_str().to_string(),
                                 attempt: t.attempt,
-                                started: or_dash(&t.started_at.map(slipway_store::format_time)),
-                                finished: or_dash(&t.finished_at.map(slipway_store::format_time)),
+                                started: or_dash(&t.started_at),
+                                finished: or_dash(&t.finished_at),
                                 exit_code: t.exit_code.map_or("-".into(), |c| c.to_string()),
                                 lines: lines.get(t.id.as_str()).cloned().unwrap_or_default(),
                             }

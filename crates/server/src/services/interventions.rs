@@ -26,7 +26,7 @@ pub enum Answer {
 }
 
 /// The intervention a deployment waits for, as people need to see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Intervention {
     /// The plan step number.
     pub step: usize,

@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::model::ReleaseFacts;
@@ -27,6 +26,7 @@ use slipway_store::{ReleaseArtifact, StoredArtifact, StoredRelease};
 use super::artifacts::current_signature_state;
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 /// Where a release's notes come from.
@@ -53,9 +53,8 @@ pub struct CreateRelease {
 }
 
 /// A release as the API shows it: the stored record, plus each artifact's size and signature.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ReleaseView {
-    #[serde(flatten)]
     pub release: StoredRelease,
     pub artifact_details: Vec<StoredArtifact>,
 }
@@ -316,7 +315,7 @@ pub async fn create(
             "lifecycle": release.lifecycle,
             "labels": release.labels,
             "eligible_for_protected": eligible,
-            "artifacts": release.artifacts,
+            "artifacts": release.artifacts.clone().into_view(),
         }),
     ));
     tx.commit().await?;

@@ -1,6 +1,5 @@
 //! Users, API tokens, console sign-in, and the first admin.
 
-use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::{Operation, Role};
 use slipway_core::audit::AuditEntry;
@@ -161,7 +160,7 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<User>, ServiceE
     Ok(state.store.users().await?)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct CreatedUser {
     pub user: User,
     /// Shown once, when no password was chosen.
@@ -300,7 +299,7 @@ fn strong_enough(password: &str) -> Result<(), ServiceError> {
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct CreatedToken {
     pub token: ApiToken,
     /// The secret, shown once; only its hash is kept.

@@ -21,7 +21,6 @@ pub use checks::report_check;
 pub use judging::{judge, tick};
 pub use votes::{cancel, override_decision, vote};
 
-use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
@@ -37,17 +36,29 @@ use slipway_store::{
 
 use super::require;
 use crate::auth::Actor;
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 use change_requests::change_request_body;
 
 /// A promotion with what a person needs to follow it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PromotionView {
-    #[serde(flatten)]
     pub promotion: StoredPromotion,
     pub decisions: Vec<StoredDecision>,
     pub votes: Vec<Vote>,
     pub change_request: Option<StoredChangeRequest>,
+}
+
+impl IntoView for PromotionView {
+    type View = slipway_api::governance::PromotionView;
+    fn into_view(self) -> Self::View {
+        slipway_api::governance::PromotionView {
+            promotion: self.promotion.into_view(),
+            decisions: self.decisions.into_view(),
+            votes: self.votes,
+            change_request: self.change_request.into_view(),
+        }
+    }
 }
 
 /// What asking for a deployment led to.

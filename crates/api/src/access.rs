@@ -1,0 +1,45 @@
+//! Users and API tokens as the API answers them. It never holds a password hash or a token's
+//! hash: only the secrets shown once, at creation.
+
+use serde::{Deserialize, Serialize};
+use slipway_core::access::Role;
+
+/// A user (`GET /api/v1/users`, `PATCH /api/v1/users/{username}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub created_at: String,
+}
+
+/// A new user (`POST /api/v1/users`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedUser {
+    pub user: UserView,
+    /// Shown once, when no password was chosen.
+    pub generated_password: Option<String>,
+}
+
+/// An API token, without its secret (`GET /api/v1/tokens`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenView {
+    pub id: String,
+    pub user_id: String,
+    pub username: String,
+    pub name: String,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub created_at: String,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub revoked_at: Option<String>,
+}
+
+/// A new API token (`POST /api/v1/tokens`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub token: ApiTokenView,
+    /// The secret, shown once; only its hash is kept.
+    pub secret: String,
+}

@@ -1,0 +1,69 @@
+//! Promotions, their go/no-go decisions, votes and change requests, as the API answers them.
+//! It never judges a promotion: the server's gates do.
+
+use serde::{Deserialize, Serialize};
+use slipway_core::governance::promotion::PromotionState;
+use slipway_core::governance::{ChangeRequestState, Vote};
+
+/// A promotion as lists answer it (`GET /api/v1/promotions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionSummary {
+    pub id: i64,
+    pub project: String,
+    pub release_version: String,
+    pub environment: String,
+    /// The promotion this one waits for (a multi-environment request), if any.
+    pub after_promotion: Option<i64>,
+    pub state: PromotionState,
+    pub requested_by: String,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub requested_at: String,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub scheduled_for: Option<String>,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub recheck_at: Option<String>,
+    /// The deployment it started, once judged "go".
+    pub deployment_id: Option<i64>,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub updated_at: String,
+}
+
+/// One promotion with what a person needs to follow it (`GET /api/v1/promotions/{id}` and the
+/// answers of its votes, override and cancel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromotionView {
+    #[serde(flatten)]
+    pub promotion: PromotionSummary,
+    pub decisions: Vec<DecisionView>,
+    pub votes: Vec<Vote>,
+    pub change_request: Option<ChangeRequestView>,
+}
+
+/// One go/no-go decision on a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionView {
+    pub id: i64,
+    pub promotion_id: i64,
+    /// `go`, `wait` or `no_go`; becomes the core enum when the states branch lands.
+    pub decision: String,
+    /// The record as JSON: criteria, verdicts, evidence, override.
+    pub record: serde_json::Value,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub decided_at: String,
+}
+
+/// A change request (RFC) for a promotion into a protected environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRequestView {
+    pub id: i64,
+    pub promotion_id: i64,
+    pub state: ChangeRequestState,
+    /// What the change advisory board reads: release, environment, plan, risks.
+    pub body: serde_json::Value,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub opened_at: String,
+    pub decided_by: Option<String>,
+    /// RFC 3339; becomes a timestamp when the states branch lands.
+    pub decided_at: Option<String>,
+    pub comment: Option<String>,
+}

@@ -1,0 +1,245 @@
+//! The check that `openapi.json` documents the fields the API's views really have: for each view
+//! that answers a documented route, the documented schema names the same properties, in any
+//! order. It reads the view's fields from its serde derive, so it never needs a sample value and
+//! never drifts from what the API serialises.
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+use slipway_api::access::{ApiTokenView, UserView};
+use slipway_api::deployments::DeploymentView;
+use slipway_api::vault::{ArtifactView, Pushed, ReleaseView, SigningKeyView};
+
+use super::OPENAPI;
+
+/// The JSON keys of a struct view, as its serde derive declares them.
+fn fields<'de, T: Deserialize<'de>>() -> Vec<&'static str> {
+    let mut found = None;
+    // The probe always refuses, after noting the fields it was asked for.
+    let _ = T::deserialize(Probe(&mut found));
+    let mut fields = found
+        .expect("a view is a struct with named fields (a flattened view lists its parts)")
+        .to_vec();
+    fields.sort_unstable();
+    fields
+}
+
+struct Probe<'a>(&'a mut Option<&'static [&'static str]>);
+
+impl<'de> Deserializer<'de> for Probe<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("the probe reads struct fields only"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = Some(fields);
+        Err(de::Error::custom("probed"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+fn document() -> serde_json::Value {
+    serde_json::from_str(OPENAPI).expect("openapi.json is JSON")
+}
+
+/// How a route answers with its view.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// The view itself.
+    One,
+    /// A list: `{ "items": [view…], "next": … }`.
+    Items,
+}
+
+/// The properties the documented `status` answer of `method path` names for its view, sorted.
+fn documented(
+    doc: &serde_json::Value,
+    method: &str,
+    path: &str,
+    status: &str,
+    shape: Shape,
+) -> Vec<String> {
+    let mut schema =
+        &doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"];
+    if let Shape::Items = shape {
+        schema = &schema["properties"]["items"]["items"];
+    }
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .expect("references point at components");
+        schema = &doc["components"]["schemas"][name];
+    }
+    let properties = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("openapi.json documents the properties {method} {path} answers"));
+    let mut names: Vec<String> = properties.keys().cloned().collect();
+    names.sort_unstable();
+    names
+}
+
+fn owned(fields: Vec<&'static str>) -> Vec<String> {
+    fields.into_iter().map(str::to_string).collect()
+}
+
+#[test]
+fn the_probe_reads_the_fields_of_a_view() {
+    assert!(fields::<DeploymentView>().contains(&"release_version"));
+}
+
+/// `Deployment` is documented in prose only ("A deployment: id, project, …, times, failure."):
+/// the fields it names must be the view's, with "times" standing for `created_at` and
+/// `finished_at`. Documenting its properties makes this the same check as the others.
+#[test]
+fn the_documented_deployment_names_the_fields_of_deployment_view() {
+    let doc = document();
+    let schema = &doc["components"]["schemas"]["Deployment"];
+    assert!(
+        schema.get("properties").is_none(),
+        "Deployment now documents its properties: compare them like the other views"
+    );
+    let prose = schema["description"].as_str().expect("a description");
+    let list = prose
+        .strip_prefix("A deployment: ")
+        .expect("the description lists the fields after `A deployment: `");
+    let mut named: Vec<String> = Vec::new();
+    let mut depth = 0;
+    let mut current = String::new();
+    for c in list.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' | '.' if depth == 0 => {
+                if !current.trim().is_empty() {
+                    named.push(current.trim().to_string());
+                }
+                current.clear();
+            }
+            _ if depth == 0 => current.push(c),
+            _ => {}
+        }
+    }
+    let mut named: Vec<String> = named
+        .into_iter()
+        .flat_map(|n| match n.as_str() {
+            "times" => vec!["created_at".to_string(), "finished_at".to_string()],
+            _ => vec![n],
+        })
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, owned(fields::<DeploymentView>()));
+}
+
+/// Every view that answers a route whose answer openapi.json documents with properties.
+fn answers() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Shape,
+    Vec<&'static str>,
+)> {
+    let artifact = "/api/v1/projects/{name}/components/{component}/artifacts/{version}";
+    // `ReleaseDetail` flattens `ReleaseView`: serde lists no fields for it, so its own one is
+    // named here.
+    let mut release_detail = fields::<ReleaseView>();
+    release_detail.push("artifact_details");
+    release_detail.sort_unstable();
+    vec![
+        ("post", artifact, "201", Shape::One, fields::<Pushed>()),
+        ("post", artifact, "200", Shape::One, fields::<Pushed>()),
+        (
+            "get",
+            "/api/v1/projects/{name}/artifacts",
+            "200",
+            Shape::Items,
+            fields::<ArtifactView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/keys",
+            "200",
+            Shape::Items,
+            fields::<SigningKeyView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/keys",
+            "201",
+            Shape::One,
+            fields::<SigningKeyView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/releases",
+            "201",
+            Shape::One,
+            release_detail.clone(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/releases/{version}",
+            "200",
+            Shape::One,
+            release_detail,
+        ),
+        (
+            "get",
+            "/api/v1/users",
+            "200",
+            Shape::Items,
+            fields::<UserView>(),
+        ),
+        (
+            "patch",
+            "/api/v1/users/{username}",
+            "200",
+            Shape::One,
+            fields::<UserView>(),
+        ),
+        (
+            "get",
+            "/api/v1/tokens",
+            "200",
+            Shape::Items,
+            fields::<ApiTokenView>(),
+        ),
+    ]
+}
+
+#[test]
+fn the_documented_answers_name_the_fields_of_their_views() {
+    let doc = document();
+    for (method, path, status, shape, fields) in answers() {
+        assert_eq!(
+            documented(&doc, method, path, status, shape),
+            owned(fields),
+            "{method} {path} ({status}): openapi.json and the view disagree"
+        );
+    }
+}
+
+/// The release list documents its items as `Release`, which also names `artifact_details`
+/// (only one release carries them): the list's view has every other documented field.
+#[test]
+fn the_documented_release_list_names_the_fields_of_release_view() {
+    let doc = document();
+    let mut documented = documented(
+        &doc,
+        "get",
+        "/api/v1/projects/{name}/releases",
+        "200",
+        Shape::Items,
+    );
+    documented.retain(|f| f != "artifact_details");
+    assert_eq!(documented, owned(fields::<ReleaseView>()));
+}
