@@ -10,7 +10,7 @@ use crate::services;
 use crate::AppState;
 
 /// Run the orchestrator until the process ends.
-pub fn spawn(state: AppState) {
+pub(crate) fn spawn(state: AppState) {
     tokio::spawn(async move {
         if let Err(e) = services::progress::resume_after_restart(&state).await {
             tracing::error!(error = %e, "could not resume deployments");

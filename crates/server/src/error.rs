@@ -172,7 +172,7 @@ impl ServiceError {
 
 /// RFC 9457 problem details, with Slipway's `hint` and, for configuration, every error.
 #[derive(Debug, Serialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: &'static str,
@@ -188,7 +188,7 @@ impl Problem {
     /// A problem for an answer the framework wrote before any handler ran: a body that is not
     /// JSON or not of the expected shape, a body over the limit, an unknown route or method.
     /// `detail` is the framework's own sentence, which names the field or the position.
-    pub fn rejection(status: StatusCode, detail: String) -> Problem {
+    pub(crate) fn rejection(status: StatusCode, detail: String) -> Problem {
         let hint = match status.as_u16() {
             400 | 422 => "send a JSON body of the shape the OpenAPI document describes (GET /api/v1/openapi.json)",
             404 => "GET /api/v1/openapi.json lists every route",

@@ -22,7 +22,7 @@ const BATCH: i64 = 16;
 
 /// The first wait before a retry (`SLIPWAY_WEBHOOK_BACKOFF_SECS`, default 10), doubled after
 /// each failure up to an hour.
-pub fn backoff_secs() -> u64 {
+pub(crate) fn backoff_secs() -> u64 {
     static SECS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *SECS.get_or_init(|| {
         std::env::var("SLIPWAY_WEBHOOK_BACKOFF_SECS")
@@ -34,7 +34,7 @@ pub fn backoff_secs() -> u64 {
 }
 
 /// Run the delivery worker until the store closes (the server shuts down).
-pub fn spawn(state: AppState) {
+pub(crate) fn spawn(state: AppState) {
     tokio::spawn(async move {
         while !state.store.is_closed() {
             if let Err(e) = deliver_due(&state).await {

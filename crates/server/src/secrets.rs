@@ -10,12 +10,12 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use slipway_core::digest::lower_hex;
 
-pub struct SecretBox {
+pub(crate) struct SecretBox {
     cipher: XChaCha20Poly1305,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum KeyError {
+pub(crate) enum KeyError {
     #[error("cannot read the master key {path}: {source}")]
     Read {
         path: String,
@@ -42,7 +42,7 @@ fn parse_hex(text: &str) -> Option<[u8; 32]> {
 
 impl SecretBox {
     /// Load the key from `path`, creating it (mode 0600) if it does not exist.
-    pub fn load_or_create(path: &Path) -> Result<SecretBox, KeyError> {
+    pub(crate) fn load_or_create(path: &Path) -> Result<SecretBox, KeyError> {
         let shown = path.display().to_string();
         let key = match std::fs::read_to_string(path) {
             Ok(text) => {
@@ -71,14 +71,14 @@ impl SecretBox {
         Ok(SecretBox::from_key(&key))
     }
 
-    pub fn from_key(key: &[u8; 32]) -> SecretBox {
+    pub(crate) fn from_key(key: &[u8; 32]) -> SecretBox {
         SecretBox {
             cipher: XChaCha20Poly1305::new(key.into()),
         }
     }
 
     /// Hex of nonce ‖ ciphertext.
-    pub fn seal(&self, slot: &str, plaintext: &str) -> String {
+    pub(crate) fn seal(&self, slot: &str, plaintext: &str) -> String {
         let mut nonce = [0u8; 24];
         getrandom::getrandom(&mut nonce).expect("the operating system provides randomness");
         let sealed = self
@@ -97,7 +97,7 @@ impl SecretBox {
     }
 
     /// The plaintext, or `None` if the ciphertext was altered, moved or sealed with another key.
-    pub fn open(&self, slot: &str, sealed_hex: &str) -> Option<String> {
+    pub(crate) fn open(&self, slot: &str, sealed_hex: &str) -> Option<String> {
         let bytes = decode_hex(sealed_hex)?;
         if bytes.len() < 24 {
             return None;
@@ -153,7 +153,7 @@ fn check_private(_: &Path) -> Result<(), KeyError> {
 }
 
 /// Write a new file readable by its owner only.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

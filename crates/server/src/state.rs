@@ -33,12 +33,12 @@ pub struct AppState {
 /// (optionally `manual:2026-11-24T19:00:00Z`) starts it stopped, to be moved by an admin through
 /// `PUT /api/v1/clock`; it is for rehearsing a calendar and for tests, never for production.
 #[derive(Debug, Default)]
-pub struct Clock {
+pub(crate) struct Clock {
     manual: Option<std::sync::Mutex<jiff::Timestamp>>,
 }
 
 impl Clock {
-    pub fn from_env() -> Result<Clock, String> {
+    pub(crate) fn from_env() -> Result<Clock, String> {
         let Ok(spec) = std::env::var("SLIPWAY_CLOCK") else {
             return Ok(Clock::default());
         };
@@ -61,19 +61,19 @@ impl Clock {
         })
     }
 
-    pub fn now(&self) -> jiff::Timestamp {
+    pub(crate) fn now(&self) -> jiff::Timestamp {
         match &self.manual {
             Some(t) => *t.lock().expect("the clock's lock is never poisoned"),
             None => jiff::Timestamp::now(),
         }
     }
 
-    pub fn is_manual(&self) -> bool {
+    pub(crate) fn is_manual(&self) -> bool {
         self.manual.is_some()
     }
 
     /// Move a manual clock; `false` on the system clock.
-    pub fn set(&self, at: jiff::Timestamp) -> bool {
+    pub(crate) fn set(&self, at: jiff::Timestamp) -> bool {
         match &self.manual {
             Some(t) => {
                 *t.lock().expect("the clock's lock is never poisoned") = at;

@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use slipway_cli::{Exit, Failure};
 
 #[derive(Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     #[command(subcommand)]
     command: DemoCommand,
     /// The application root: the WAR is read from ROOT/webapps/current/pets-war.
@@ -38,7 +38,7 @@ fn fail(message: String) -> Failure {
     Failure::new(Exit::Failed, format!("error: {message}"))
 }
 
-pub fn run(args: DemoArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
     let pidfile = args.root.join("appserver.pid");
     match args.command {
         DemoCommand::Serve => serve(&args.root, args.port),

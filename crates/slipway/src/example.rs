@@ -18,7 +18,7 @@ use slipway_server::services::{
 };
 use slipway_server::AppState;
 
-pub const PETS_YAML: &str = include_str!("../../../examples/pets/slipway.yaml");
+pub(crate) const PETS_YAML: &str = include_str!("../../../examples/pets/slipway.yaml");
 const ARTIFACTS: [(&str, &[u8]); 3] = [
     (
         "pets-war",
@@ -42,7 +42,7 @@ fn name(s: &str) -> Name {
 
 /// The local agent `up` runs, and the stand-in application server its deployments start: both
 /// stop with `up`.
-pub struct LocalAgent {
+pub(crate) struct LocalAgent {
     agent: Child,
     app_root: PathBuf,
 }
@@ -207,7 +207,7 @@ async fn wait_online(state: &AppState) -> anyhow::Result<()> {
 
 /// Run the example for real. Returns the local agent (kept running with the server) and a line
 /// saying what happened.
-pub async fn deploy(
+pub(crate) async fn deploy(
     state: &AppState,
     actor: &Actor,
     data: &Path,

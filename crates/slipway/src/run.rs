@@ -17,7 +17,7 @@ use slipway_server::{FirstRun, ServerConfig, TlsSource};
 use slipway_cli::{Exit, Failure};
 
 #[derive(Args)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     /// Data folder (SQLite database, master key).
     #[arg(long, default_value = ".slipway")]
     data: PathBuf,
@@ -27,7 +27,7 @@ pub struct UpArgs {
 }
 
 #[derive(Args)]
-pub struct ServerArgs {
+pub(crate) struct ServerArgs {
     /// Data folder (SQLite database unless --database-url, master key unless --master-key-file).
     #[arg(long, env = "SLIPWAY_DATA", default_value = "/var/lib/slipway")]
     data: PathBuf,
@@ -112,7 +112,7 @@ fn failed(e: impl std::fmt::Display) -> Failure {
     Failure::new(Exit::Failed, format!("error: {e:#}"))
 }
 
-pub fn server(args: ServerArgs) -> Result<(), Failure> {
+pub(crate) fn server(args: ServerArgs) -> Result<(), Failure> {
     init_logs();
     runtime()?.block_on(async {
         let config = ServerConfig {
@@ -139,7 +139,7 @@ pub fn server(args: ServerArgs) -> Result<(), Failure> {
     })
 }
 
-pub fn up(args: UpArgs) -> Result<(), Failure> {
+pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
     let started = Instant::now();
     init_logs();
     runtime()?.block_on(async {

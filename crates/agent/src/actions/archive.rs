@@ -31,12 +31,12 @@ pub(super) struct Limits {
 }
 
 impl Limits {
-    pub const DEFAULT: Limits = Limits {
+    pub(super) const DEFAULT: Limits = Limits {
         max_bytes: 4 << 30,
         max_entries: 100_000,
     };
 
-    pub fn for_task(task: &Assignment) -> Result<Limits, String> {
+    pub(super) fn for_task(task: &Assignment) -> Result<Limits, String> {
         let read = |name: &str, default: u64| match task.variables.get(name) {
             None => Ok(default),
             Some(v) => v
@@ -85,7 +85,7 @@ pub(super) enum Format {
 
 impl Format {
     /// Known by its magic bytes, never by its name.
-    pub fn detect(head: &[u8]) -> Option<Format> {
+    pub(super) fn detect(head: &[u8]) -> Option<Format> {
         if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
             Some(Format::Zip)
         } else if head.starts_with(&[0x1f, 0x8b]) {
@@ -105,7 +105,7 @@ impl Format {
         Format::detect(&head).ok_or(ArchiveError::UnknownFormat)
     }
 
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             Format::Zip => "zip",
             Format::TarGz => "tar.gz",

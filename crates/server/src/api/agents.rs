@@ -16,7 +16,7 @@ use crate::auth::Actor;
 use crate::services::{self, targets::CreatedEnrollmentToken};
 use crate::{AppState, ServiceError};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/agent/enroll", post(enroll))
         .route("/api/v1/agent/heartbeat", post(heartbeat))
@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[cfg(test)]
-pub const ROUTES: &[(&str, &str)] = &[
+pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/agent/enroll"),
     ("post", "/api/v1/agent/heartbeat"),
     ("post", "/api/v1/agent/lease"),
@@ -66,7 +66,7 @@ fn check_protocol(parts: &Parts) -> Result<(), ServiceError> {
 }
 
 /// The calling agent's target, from `Authorization: Agent <credential>`.
-pub struct AgentTarget(pub Target);
+pub(super) struct AgentTarget(pub Target);
 
 impl FromRequestParts<AppState> for AgentTarget {
     type Rejection = ServiceError;

@@ -19,7 +19,7 @@ use crate::services::promotions;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/deployments", get(list).post(create))
         .route("/api/v1/deployments/{id}", get(show))
@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[cfg(test)]
-pub const ROUTES: &[(&str, &str)] = &[
+pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/deployments"),
     ("post", "/api/v1/deployments"),
     ("get", "/api/v1/deployments/{id}"),

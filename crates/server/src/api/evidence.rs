@@ -11,7 +11,7 @@ use crate::services::evidence::{self, KeyView};
 use crate::services::parse_name;
 use crate::{AppState, ServiceError};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/projects/{name}/releases/{version}/evidence",
@@ -21,12 +21,12 @@ pub fn router() -> Router<AppState> {
 }
 
 #[cfg(test)]
-pub const ROUTES: &[(&str, &str)] = &[
+pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/projects/{name}/releases/{version}/evidence"),
     ("get", "/api/v1/evidence/key"),
 ];
 
-pub async fn export_evidence(
+pub(super) async fn export_evidence(
     State(state): State<AppState>,
     actor: Actor,
     Path((project, version)): Path<(String, String)>,
@@ -49,7 +49,7 @@ pub async fn export_evidence(
         .into_response())
 }
 
-pub async fn evidence_key(
+pub(super) async fn evidence_key(
     State(state): State<AppState>,
     actor: Actor,
 ) -> Result<Json<KeyView>, ServiceError> {

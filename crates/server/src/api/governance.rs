@@ -21,7 +21,7 @@ use crate::{AppState, ServiceError};
 
 type ApiResult<T> = Result<T, ServiceError>;
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/promotions", get(list).post(request))
         .route("/api/v1/promotions/{id}", get(show))
@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[cfg(test)]
-pub const ROUTES: &[(&str, &str)] = &[
+pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/promotions"),
     ("post", "/api/v1/promotions"),
     ("get", "/api/v1/promotions/{id}"),

@@ -21,7 +21,7 @@ type ApiResult<T> = Result<T, ServiceError>;
 
 /// Every list answers `{ "items": [...], "next": cursor-or-null }`.
 #[derive(Serialize)]
-pub struct Page<T> {
+pub(super) struct Page<T> {
     items: Vec<T>,
     next: Option<i64>,
 }
@@ -30,27 +30,27 @@ fn whole<T>(items: Vec<T>) -> Json<Page<T>> {
     Json(Page { items, next: None })
 }
 
-pub async fn openapi() -> Response {
+pub(super) async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], super::OPENAPI).into_response()
 }
 
-pub async fn schema() -> Json<Value> {
+pub(super) async fn schema() -> Json<Value> {
     Json(slipway_core::config::json_schema())
 }
 
-pub async fn whoami(actor: Actor) -> Json<Value> {
+pub(super) async fn whoami(actor: Actor) -> Json<Value> {
     Json(
         json!({ "username": actor.username, "role": actor.role, "via": if actor.csrf.is_some() { "session" } else { "token" } }),
     )
 }
 
 #[derive(Deserialize)]
-pub struct LoginBody {
+pub(super) struct LoginBody {
     username: String,
     password: String,
 }
 
-pub async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Json(body): Json<LoginBody>,
@@ -64,7 +64,7 @@ pub async fn login(
         .into_response())
 }
 
-pub async fn logout(
+pub(super) async fn logout(
     State(state): State<AppState>,
     actor: Actor,
     headers: HeaderMap,
@@ -83,14 +83,14 @@ pub async fn logout(
         .into_response())
 }
 
-pub async fn list_environments(
+pub(super) async fn list_environments(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<Json<Page<Environment>>> {
     Ok(whole(services::environments::list(&state, &actor).await?))
 }
 
-pub async fn get_environment(
+pub(super) async fn get_environment(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
@@ -102,7 +102,7 @@ pub async fn get_environment(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EnvironmentBody {
+pub(super) struct EnvironmentBody {
     position: i64,
     #[serde(default)]
     region: Option<String>,
@@ -117,7 +117,7 @@ pub struct EnvironmentBody {
     require_signatures: Option<bool>,
 }
 
-pub async fn put_environment(
+pub(super) async fn put_environment(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
@@ -141,7 +141,7 @@ pub async fn put_environment(
     Ok(Json(json!({ "changed": changed })))
 }
 
-pub async fn delete_environment(
+pub(super) async fn delete_environment(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
@@ -150,14 +150,14 @@ pub async fn delete_environment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list_projects(
+pub(super) async fn list_projects(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<Json<Page<slipway_core::model::Project>>> {
     Ok(whole(services::projects::list(&state, &actor).await?))
 }
 
-pub async fn get_project(
+pub(super) async fn get_project(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
@@ -167,7 +167,7 @@ pub async fn get_project(
     ))
 }
 
-pub async fn delete_project(
+pub(super) async fn delete_project(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
@@ -177,11 +177,11 @@ pub async fn delete_project(
 }
 
 #[derive(Deserialize)]
-pub struct PreviewQuery {
+pub(super) struct PreviewQuery {
     environment: String,
 }
 
-pub async fn rollback_preview(
+pub(super) async fn rollback_preview(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
@@ -194,7 +194,7 @@ pub async fn rollback_preview(
     )))
 }
 
-pub async fn list_variables(
+pub(super) async fn list_variables(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
@@ -206,7 +206,7 @@ pub async fn list_variables(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VariableBody {
+pub(super) struct VariableBody {
     value: String,
     #[serde(default)]
     sensitive: bool,
@@ -225,7 +225,7 @@ fn scope(environment: Option<&str>, role: Option<&str>) -> ApiResult<VariableSco
     })
 }
 
-pub async fn set_variable(
+pub(super) async fn set_variable(
     State(state): State<AppState>,
     actor: Actor,
     Path((project, variable)): Path<(String, String)>,
@@ -246,12 +246,12 @@ pub async fn set_variable(
 }
 
 #[derive(Deserialize)]
-pub struct ScopeQuery {
+pub(super) struct ScopeQuery {
     environment: Option<String>,
     role: Option<String>,
 }
 
-pub async fn unset_variable(
+pub(super) async fn unset_variable(
     State(state): State<AppState>,
     actor: Actor,
     Path((project, variable)): Path<(String, String)>,
@@ -271,13 +271,13 @@ pub async fn unset_variable(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ApplyBody {
+pub(super) struct ApplyBody {
     files: Vec<ConfigText>,
     #[serde(default)]
     dry_run: bool,
 }
 
-pub async fn apply(
+pub(super) async fn apply(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<ApplyBody>,
@@ -289,19 +289,22 @@ pub async fn apply(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ValidateBody {
+pub(super) struct ValidateBody {
     files: Vec<ConfigText>,
 }
 
 /// Validation needs no permission beyond being signed in: it reads nothing and changes nothing.
-pub async fn validate(_actor: Actor, Json(body): Json<ValidateBody>) -> ApiResult<Json<Value>> {
+pub(super) async fn validate(
+    _actor: Actor,
+    Json(body): Json<ValidateBody>,
+) -> ApiResult<Json<Value>> {
     let config = services::projects::parse(body.files).await?;
     Ok(Json(
         json!({ "valid": true, "environments": config.environments.len(), "projects": config.projects.iter().map(|p| p.name.to_string()).collect::<Vec<_>>() }),
     ))
 }
 
-pub async fn list_targets(
+pub(super) async fn list_targets(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<Json<Page<services::targets::TargetView>>> {
@@ -310,7 +313,7 @@ pub async fn list_targets(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TargetBody {
+pub(super) struct TargetBody {
     name: String,
     #[serde(default)]
     environment: Option<String>,
@@ -318,7 +321,7 @@ pub struct TargetBody {
     roles: Vec<String>,
 }
 
-pub async fn register_target(
+pub(super) async fn register_target(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<TargetBody>,
@@ -334,7 +337,7 @@ pub async fn register_target(
     Ok((StatusCode::CREATED, Json(target)))
 }
 
-pub async fn list_users(
+pub(super) async fn list_users(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<Json<Page<UserView>>> {
@@ -349,14 +352,14 @@ fn parse_role(role: &str) -> ApiResult<Role> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateUserBody {
+pub(super) struct CreateUserBody {
     username: String,
     role: String,
     #[serde(default)]
     password: Option<String>,
 }
 
-pub async fn create_user(
+pub(super) async fn create_user(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<CreateUserBody>,
@@ -374,7 +377,7 @@ pub async fn create_user(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateUserBody {
+pub(super) struct UpdateUserBody {
     #[serde(default)]
     role: Option<String>,
     #[serde(default)]
@@ -383,7 +386,7 @@ pub struct UpdateUserBody {
     password: Option<String>,
 }
 
-pub async fn update_user(
+pub(super) async fn update_user(
     State(state): State<AppState>,
     actor: Actor,
     Path(username): Path<String>,
@@ -404,7 +407,7 @@ pub async fn update_user(
     ))
 }
 
-pub async fn list_tokens(
+pub(super) async fn list_tokens(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<Json<Page<ApiTokenView>>> {
@@ -417,13 +420,13 @@ pub async fn list_tokens(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateTokenBody {
+pub(super) struct CreateTokenBody {
     name: String,
     #[serde(default)]
     username: Option<String>,
 }
 
-pub async fn create_token(
+pub(super) async fn create_token(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<CreateTokenBody>,
@@ -433,7 +436,7 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(created_token(created))))
 }
 
-pub async fn revoke_token(
+pub(super) async fn revoke_token(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
@@ -443,7 +446,7 @@ pub async fn revoke_token(
 }
 
 #[derive(Deserialize)]
-pub struct AuditQuery {
+pub(super) struct AuditQuery {
     actor: Option<String>,
     verb: Option<String>,
     subject: Option<String>,
@@ -451,7 +454,7 @@ pub struct AuditQuery {
     limit: Option<i64>,
 }
 
-pub async fn list_audit(
+pub(super) async fn list_audit(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<AuditQuery>,
@@ -466,7 +469,7 @@ pub async fn list_audit(
     Ok(Json(services::audit::list(&state, &actor, &filter).await?))
 }
 
-pub async fn verify_audit(
+pub(super) async fn verify_audit(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<Json<services::audit::Verification>> {

@@ -27,11 +27,11 @@ use crate::{AppState, ServiceError};
 type ApiResult<T> = Result<T, ServiceError>;
 
 /// The declared SHA-256 of an upload, and the digest of a download.
-pub const DIGEST_HEADER: &str = "x-slipway-sha256";
+pub(super) const DIGEST_HEADER: &str = "x-slipway-sha256";
 /// The hex ed25519 signature of an upload.
-pub const SIGNATURE_HEADER: &str = "x-slipway-signature";
+pub(super) const SIGNATURE_HEADER: &str = "x-slipway-signature";
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/projects/{name}/components/{component}/artifacts/{version}",
@@ -69,7 +69,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[cfg(test)]
-pub const ROUTES: &[(&str, &str)] = &[
+pub(super) const ROUTES: &[(&str, &str)] = &[
     (
         "post",
         "/api/v1/projects/{name}/components/{component}/artifacts/{version}",
@@ -143,7 +143,7 @@ fn provenance(params: Vec<(String, String)>) -> ApiResult<Provenance> {
     Ok(p)
 }
 
-pub async fn push_artifact(
+pub(super) async fn push_artifact(
     State(state): State<AppState>,
     actor: Actor,
     Path((project, component, version)): Path<(String, String, String)>,
@@ -181,7 +181,7 @@ pub async fn push_artifact(
     Ok((status, Json(pushed)).into_response())
 }
 
-pub async fn list_artifacts(
+pub(super) async fn list_artifacts(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
@@ -191,7 +191,7 @@ pub async fn list_artifacts(
     ))
 }
 
-pub async fn artifact_by_digest(
+pub(super) async fn artifact_by_digest(
     State(state): State<AppState>,
     actor: Actor,
     Path(text): Path<String>,
@@ -212,7 +212,7 @@ pub async fn artifact_by_digest(
     }))
 }
 
-pub async fn download_blob(
+pub(super) async fn download_blob(
     State(state): State<AppState>,
     actor: Actor,
     Path(text): Path<String>,
@@ -251,7 +251,7 @@ pub async fn download_blob(
     Ok(response)
 }
 
-pub async fn list_keys(
+pub(super) async fn list_keys(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
@@ -263,12 +263,12 @@ pub async fn list_keys(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KeyBody {
+pub(super) struct KeyBody {
     name: String,
     public_key: String,
 }
 
-pub async fn add_key(
+pub(super) async fn add_key(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
@@ -285,7 +285,7 @@ pub async fn add_key(
     Ok((StatusCode::CREATED, Json(key.into_view())))
 }
 
-pub async fn revoke_key(
+pub(super) async fn revoke_key(
     State(state): State<AppState>,
     actor: Actor,
     Path((project, key)): Path<(String, String)>,
@@ -300,7 +300,7 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn get_retention(
+pub(super) async fn get_retention(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
@@ -310,7 +310,7 @@ pub async fn get_retention(
     ))
 }
 
-pub async fn set_retention(
+pub(super) async fn set_retention(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
@@ -320,14 +320,14 @@ pub async fn set_retention(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn vault_settings(
+pub(super) async fn vault_settings(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<Json<artifacts::VaultSettings>> {
     Ok(Json(artifacts::settings(&state, &actor).await?))
 }
 
-pub async fn verify_vault(
+pub(super) async fn verify_vault(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<Json<artifacts::VaultReport>> {
@@ -336,12 +336,12 @@ pub async fn verify_vault(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct GcBody {
+pub(super) struct GcBody {
     #[serde(default)]
     dry_run: bool,
 }
 
-pub async fn collect_garbage(
+pub(super) async fn collect_garbage(
     State(state): State<AppState>,
     actor: Actor,
     body: Option<Json<GcBody>>,
@@ -352,7 +352,7 @@ pub async fn collect_garbage(
     ))
 }
 
-pub async fn list_releases(
+pub(super) async fn list_releases(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
@@ -362,7 +362,7 @@ pub async fn list_releases(
     ))
 }
 
-pub async fn create_release(
+pub(super) async fn create_release(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
@@ -396,7 +396,7 @@ pub async fn create_release(
     Ok((StatusCode::CREATED, Json(release_detail(created))))
 }
 
-pub async fn get_release(
+pub(super) async fn get_release(
     State(state): State<AppState>,
     actor: Actor,
     Path((project, version)): Path<(String, String)>,
@@ -406,7 +406,7 @@ pub async fn get_release(
     )))
 }
 
-pub async fn release_notes(
+pub(super) async fn release_notes(
     State(state): State<AppState>,
     actor: Actor,
     Path((project, version)): Path<(String, String)>,
@@ -422,11 +422,11 @@ pub async fn release_notes(
 }
 
 #[derive(Deserialize)]
-pub struct CheckQuery {
+pub(super) struct CheckQuery {
     environment: String,
 }
 
-pub async fn check_release(
+pub(super) async fn check_release(
     State(state): State<AppState>,
     actor: Actor,
     Path((project, version)): Path<(String, String)>,
@@ -445,12 +445,12 @@ pub async fn check_release(
 }
 
 #[derive(Deserialize)]
-pub struct DiffQuery {
+pub(super) struct DiffQuery {
     from: String,
     to: String,
 }
 
-pub async fn diff_releases(
+pub(super) async fn diff_releases(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,

@@ -11,7 +11,7 @@ use crate::auth::Actor;
 use crate::services::webhooks::{self, CreatedWebhook};
 use crate::{AppState, ServiceError};
 
-pub fn router() -> Router<AppState> {
+pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/webhooks", get(list).post(add))
         .route("/api/v1/webhooks/{name}", delete(remove))
@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[cfg(test)]
-pub const ROUTES: &[(&str, &str)] = &[
+pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/webhooks"),
     ("post", "/api/v1/webhooks"),
     ("delete", "/api/v1/webhooks/{name}"),

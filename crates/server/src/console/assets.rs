@@ -17,13 +17,13 @@ fn versioned(path: &str, content: &str) -> String {
     )
 }
 
-pub fn css_url() -> String {
+pub(super) fn css_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| versioned("/assets/console.css", CSS))
         .clone()
 }
 
-pub fn js_url() -> String {
+pub(super) fn js_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| versioned("/assets/console.js", JS))
         .clone()
@@ -40,10 +40,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-pub async fn css() -> Response {
+pub(super) async fn css() -> Response {
     asset("text/css; charset=utf-8", CSS)
 }
 
-pub async fn js() -> Response {
+pub(super) async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS)
 }

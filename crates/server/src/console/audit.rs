@@ -16,7 +16,7 @@ use crate::{services, AppState};
 const PAGE_SIZE: i64 = 50;
 
 #[derive(Deserialize)]
-pub struct AuditQuery {
+pub(super) struct AuditQuery {
     #[serde(default)]
     actor: String,
     #[serde(default)]
@@ -53,7 +53,7 @@ struct AuditPage {
     verification: Option<Verification>,
 }
 
-pub async fn log(
+pub(super) async fn log(
     State(state): State<AppState>,
     user: ConsoleUser,
     Query(q): Query<AuditQuery>,

@@ -40,7 +40,7 @@ const LOG_PAGE: i64 = 2000;
 
 /// A state as a label and a tone (the CSS class that colours it); the label alone is enough.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Badge {
+pub(super) struct Badge {
     pub label: &'static str,
     pub tone: &'static str,
 }
@@ -105,7 +105,7 @@ fn duration_between(start: jiff::Timestamp, end: Option<jiff::Timestamp>) -> Str
 // The list
 
 /// One deployment as a list row (the list page and the project page).
-pub struct DeploymentRow {
+pub(super) struct DeploymentRow {
     pub id: i64,
     pub project: String,
     pub release: String,
@@ -130,7 +130,7 @@ fn list_row(d: &StoredDeployment) -> DeploymentRow {
 }
 
 #[derive(Deserialize)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     #[serde(default)]
     project: String,
     #[serde(default)]
@@ -152,7 +152,7 @@ struct ListPage {
 
 const LIST_LIMIT: i64 = 100;
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     user: ConsoleUser,
     Query(q): Query<ListQuery>,
@@ -192,12 +192,12 @@ pub async fn list(
 
 /// What the project page needs to offer deploying: the releases, and the environments this
 /// person may deploy to. `None` when they may deploy nowhere.
-pub struct DeployForm {
+pub(super) struct DeployForm {
     pub releases: Vec<String>,
     pub environments: Vec<String>,
 }
 
-pub struct ProjectDeployments {
+pub(super) struct ProjectDeployments {
     pub form: Option<DeployForm>,
     pub recent: Vec<DeploymentRow>,
 }
@@ -205,7 +205,7 @@ pub struct ProjectDeployments {
 /// Deployments shown on a project page.
 const RECENT: i64 = 10;
 
-pub async fn for_project(
+pub(super) async fn for_project(
     state: &AppState,
     actor: &Actor,
     project: &Name,
@@ -246,7 +246,7 @@ pub async fn for_project(
 }
 
 #[derive(Deserialize)]
-pub struct DeployFields {
+pub(super) struct DeployFields {
     #[serde(default)]
     release: String,
     #[serde(default)]
@@ -255,7 +255,7 @@ pub struct DeployFields {
 }
 
 /// `POST /projects/{name}/deployments`: deploy (or dry-run) a release, then follow it.
-pub async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     Path(project): Path<String>,
     signed: SignedForm<DeployFields>,
@@ -592,7 +592,7 @@ async fn later_success(
         .filter(|id| *id != d.id))
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path(id): Path<String>,
@@ -683,7 +683,7 @@ pub async fn show(
 }
 
 #[derive(Deserialize)]
-pub struct LiveQuery {
+pub(super) struct LiveQuery {
     #[serde(default)]
     after: i64,
 }
@@ -701,7 +701,7 @@ struct Live {
 
 /// `GET /deployments/{id}/live?after=N`: the state, the grid and the output lines after the
 /// first `N`, for the page's script.
-pub async fn live(
+pub(super) async fn live(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path(id): Path<String>,
@@ -726,12 +726,12 @@ pub async fn live(
 }
 
 #[derive(Deserialize)]
-pub struct DecisionFields {
+pub(super) struct DecisionFields {
     decision: Decision,
 }
 
 /// `POST /deployments/{id}/decision`: retry, skip, roll back or cancel.
-pub async fn decide(
+pub(super) async fn decide(
     State(state): State<AppState>,
     Path(id): Path<String>,
     signed: SignedForm<DecisionFields>,
@@ -745,14 +745,14 @@ pub async fn decide(
 }
 
 #[derive(Deserialize)]
-pub struct InterventionFields {
+pub(super) struct InterventionFields {
     answer: Answer,
     #[serde(default)]
     comment: String,
 }
 
 /// `POST /deployments/{id}/intervention`: proceed or abort at a manual step.
-pub async fn intervene(
+pub(super) async fn intervene(
     State(state): State<AppState>,
     Path(id): Path<String>,
     signed: SignedForm<InterventionFields>,
@@ -767,7 +767,7 @@ pub async fn intervene(
 
 /// `POST /deployments/{id}/rollback`: undo the last successful deployment of this one's project
 /// and environment, as a deployment of its own; then follow that one.
-pub async fn roll_back_environment(
+pub(super) async fn roll_back_environment(
     State(state): State<AppState>,
     Path(id): Path<String>,
     signed: SignedForm<NoFields>,

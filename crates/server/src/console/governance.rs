@@ -24,7 +24,7 @@ use super::user::ConsoleUser;
 use crate::services::dashboard::{self, Waiting};
 use crate::services::{self, parse_name};
 
-pub fn promotion_badge(state: PromotionState) -> Badge {
+pub(super) fn promotion_badge(state: PromotionState) -> Badge {
     let (label, tone) = match state {
         PromotionState::Waiting => ("waiting", "warn"),
         PromotionState::Deploying => ("deploying", "info"),
@@ -101,7 +101,10 @@ fn cell_view(c: &dashboard::Cell) -> CellView {
 }
 
 /// `/`: the dashboard for whoever is signed in, else the sign-in page.
-pub async fn home(State(state): State<crate::AppState>, user: Option<ConsoleUser>) -> PageResult {
+pub(super) async fn home(
+    State(state): State<crate::AppState>,
+    user: Option<ConsoleUser>,
+) -> PageResult {
     match user {
         Some(user) => dashboard(state, user).await,
         None => Ok(see_other("/login")),
@@ -283,7 +286,7 @@ struct PromotionPage {
     actions: PromotionActions,
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(state): State<crate::AppState>,
     user: ConsoleUser,
     Path(id): Path<i64>,
@@ -386,7 +389,7 @@ pub async fn show(
 }
 
 #[derive(Deserialize)]
-pub struct CommentFields {
+pub(super) struct CommentFields {
     #[serde(default)]
     comment: String,
     /// Where to go afterwards: `approvals` for the inbox, else the promotion page.
@@ -402,7 +405,7 @@ fn back_to(back: &str, promotion: i64) -> String {
     }
 }
 
-pub async fn approve(
+pub(super) async fn approve(
     State(state): State<crate::AppState>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
@@ -410,7 +413,7 @@ pub async fn approve(
     vote(state, id, signed, true).await
 }
 
-pub async fn reject(
+pub(super) async fn reject(
     State(state): State<crate::AppState>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
@@ -431,7 +434,7 @@ async fn vote(
     Ok(see_other(&back_to(&form.back, id)))
 }
 
-pub async fn cancel(
+pub(super) async fn cancel(
     State(state): State<crate::AppState>,
     Path(id): Path<i64>,
     signed: SignedForm<NoFields>,
@@ -444,12 +447,12 @@ pub async fn cancel(
 }
 
 #[derive(Deserialize)]
-pub struct ReasonFields {
+pub(super) struct ReasonFields {
     #[serde(default)]
     reason: String,
 }
 
-pub async fn override_decision(
+pub(super) async fn override_decision(
     State(state): State<crate::AppState>,
     Path(id): Path<i64>,
     signed: SignedForm<ReasonFields>,
@@ -461,7 +464,7 @@ pub async fn override_decision(
     Ok(see_other(&format!("/promotions/{id}")))
 }
 
-pub async fn approve_change_request(
+pub(super) async fn approve_change_request(
     State(state): State<crate::AppState>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
@@ -469,7 +472,7 @@ pub async fn approve_change_request(
     decide_change_request(state, id, signed, true).await
 }
 
-pub async fn reject_change_request(
+pub(super) async fn reject_change_request(
     State(state): State<crate::AppState>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
@@ -543,7 +546,10 @@ struct InboxPage {
     roles: Vec<(String, &'static str)>,
 }
 
-pub async fn approvals(State(state): State<crate::AppState>, user: ConsoleUser) -> PageResult {
+pub(super) async fn approvals(
+    State(state): State<crate::AppState>,
+    user: ConsoleUser,
+) -> PageResult {
     let inbox = services::dashboard::inbox(&state, &user.actor)
         .await
         .or_page(&user)?;
@@ -614,7 +620,10 @@ struct CalendarPage {
     environments: Vec<CalendarSection>,
 }
 
-pub async fn calendar(State(state): State<crate::AppState>, user: ConsoleUser) -> PageResult {
+pub(super) async fn calendar(
+    State(state): State<crate::AppState>,
+    user: ConsoleUser,
+) -> PageResult {
     let c = services::dashboard::calendar(&state, &user.actor)
         .await
         .or_page(&user)?;

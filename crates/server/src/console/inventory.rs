@@ -18,7 +18,7 @@ struct EnvironmentsPage {
     environments: Vec<Environment>,
 }
 
-pub async fn environments(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
+pub(super) async fn environments(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
     let environments = services::environments::list(&state, &user.actor)
         .await
         .or_page(&user)?;
@@ -47,7 +47,7 @@ struct TargetsPage {
     targets: Vec<TargetRow>,
 }
 
-pub async fn targets(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
+pub(super) async fn targets(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
     let targets = services::targets::list(&state, &user.actor)
         .await
         .or_page(&user)?;

@@ -11,7 +11,7 @@ use crate::ServiceError;
 
 /// The sections of the navigation bar, so that a page can mark where the reader is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
+pub(super) enum Section {
     Dashboard,
     Approvals,
     Calendar,
@@ -26,21 +26,21 @@ pub enum Section {
     Elsewhere,
 }
 
-pub struct NavLink {
+pub(super) struct NavLink {
     pub href: &'static str,
     pub label: &'static str,
     pub current: bool,
 }
 
 /// The signed-in part of the frame: who, and the token every form must carry.
-pub struct Viewer {
+pub(super) struct Viewer {
     pub username: String,
     pub role: &'static str,
     pub csrf: String,
 }
 
 /// The frame around every page; templates reach it as `frame`.
-pub struct Frame {
+pub(super) struct Frame {
     pub title: String,
     pub viewer: Option<Viewer>,
     pub nav: Vec<NavLink>,
@@ -49,7 +49,11 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn new(title: impl Into<String>, user: Option<&ConsoleUser>, section: Section) -> Frame {
+    pub(super) fn new(
+        title: impl Into<String>,
+        user: Option<&ConsoleUser>,
+        section: Section,
+    ) -> Frame {
         const LINKS: [(Section, &str, &str); 9] = [
             (Section::Dashboard, "/", "Dashboard"),
             (Section::Approvals, "/approvals", "Approvals"),
@@ -95,12 +99,12 @@ impl Frame {
     }
 
     /// The CSRF token for forms; empty on signed-out pages, whose only form (sign-in) needs none.
-    pub fn csrf(&self) -> &str {
+    pub(super) fn csrf(&self) -> &str {
         self.viewer.as_ref().map_or("", |v| v.csrf.as_str())
     }
 }
 
-pub fn render(status: StatusCode, page: &impl Template) -> Response {
+pub(super) fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(body) => (status, Html(body)).into_response(),
         Err(e) => {
@@ -116,12 +120,12 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 
 /// After a successful POST: go to the page that shows the result (303, so a reload does not
 /// post again).
-pub fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
 /// Something that went wrong, as a person reads it.
-pub struct Problem {
+pub(super) struct Problem {
     pub status: StatusCode,
     pub message: String,
     pub hint: Option<String>,
@@ -129,11 +133,11 @@ pub struct Problem {
 
 impl Problem {
     /// The message as a sentence on its own: services phrase theirs to follow "error: ".
-    pub fn sentence(&self) -> String {
+    pub(super) fn sentence(&self) -> String {
         sentence(&self.message)
     }
 
-    pub fn hint_sentence(&self) -> Option<String> {
+    pub(super) fn hint_sentence(&self) -> Option<String> {
         self.hint.as_deref().map(sentence)
     }
 }
@@ -175,7 +179,7 @@ struct ErrorPage<'a> {
     heading: &'static str,
 }
 
-pub fn problem_page(user: Option<&ConsoleUser>, problem: Problem) -> Response {
+pub(super) fn problem_page(user: Option<&ConsoleUser>, problem: Problem) -> Response {
     let heading = problem.status.canonical_reason().unwrap_or("Error");
     let page = ErrorPage {
         frame: Frame::new(heading, user, Section::Elsewhere),
@@ -186,7 +190,7 @@ pub fn problem_page(user: Option<&ConsoleUser>, problem: Problem) -> Response {
 }
 
 /// Turn a service result into the page's value, or into the error page for this user.
-pub trait OrProblemPage<T> {
+pub(super) trait OrProblemPage<T> {
     fn or_page(self, user: &ConsoleUser) -> Result<T, Response>;
 }
 
@@ -197,10 +201,10 @@ impl<T> OrProblemPage<T> for Result<T, ServiceError> {
 }
 
 /// Handlers answer with a page either way: the one asked for, or the error page.
-pub type PageResult = Result<Response, Response>;
+pub(super) type PageResult = Result<Response, Response>;
 
 /// `2024-05-01T12:34:56.123456Z` → `2024-05-01 12:34:56 UTC`: seconds are enough on screen.
-pub fn short_time(rfc3339: &str) -> String {
+pub(super) fn short_time(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..19)) {
         (Some(day), Some(time)) if rfc3339.ends_with('Z') => format!("{day} {time} UTC"),
         _ => rfc3339.to_string(),
@@ -208,12 +212,12 @@ pub fn short_time(rfc3339: &str) -> String {
 }
 
 /// [`short_time`] of a time the program holds.
-pub fn short_timestamp(t: jiff::Timestamp) -> String {
+pub(super) fn short_timestamp(t: jiff::Timestamp) -> String {
     short_time(&slipway_store::format_time(t))
 }
 
 /// A query string from pairs, percent-encoded; empty values are left out so links stay short.
-pub fn query_string(pairs: &[(&str, &str)]) -> String {
+pub(super) fn query_string(pairs: &[(&str, &str)]) -> String {
     let encoded: Vec<String> = pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -227,7 +231,7 @@ pub fn query_string(pairs: &[(&str, &str)]) -> String {
 }
 
 /// Percent-encode everything but RFC 3986's unreserved characters.
-pub fn percent_encode(s: &str) -> String {
+pub(super) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

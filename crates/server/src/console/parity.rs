@@ -22,14 +22,14 @@ struct ParityPage {
 }
 
 #[derive(Deserialize)]
-pub struct ParityQuery {
+pub(super) struct ParityQuery {
     #[serde(default)]
     left: String,
     #[serde(default)]
     right: String,
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path(project): Path<String>,

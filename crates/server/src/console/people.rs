@@ -47,12 +47,12 @@ struct UsersPage {
 }
 
 #[derive(Deserialize)]
-pub struct Notice {
+pub(super) struct Notice {
     #[serde(default)]
     revoked: String,
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     user: ConsoleUser,
     Query(q): Query<Notice>,
@@ -119,7 +119,7 @@ async fn page(
 }
 
 #[derive(Deserialize)]
-pub struct NewUser {
+pub(super) struct NewUser {
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -136,7 +136,10 @@ struct UserCreatedPage {
     created: CreatedUser,
 }
 
-pub async fn create_user(State(state): State<AppState>, signed: SignedForm<NewUser>) -> PageResult {
+pub(super) async fn create_user(
+    State(state): State<AppState>,
+    signed: SignedForm<NewUser>,
+) -> PageResult {
     let SignedForm { user, form } = signed;
     let role = Role::parse(&form.role)
         .map_err(|e| ServiceError::invalid(e.to_string(), "choose a role from the list"));
@@ -163,7 +166,7 @@ pub async fn create_user(State(state): State<AppState>, signed: SignedForm<NewUs
 }
 
 #[derive(Deserialize)]
-pub struct NewToken {
+pub(super) struct NewToken {
     #[serde(default)]
     name: String,
 }
@@ -175,7 +178,7 @@ struct TokenCreatedPage {
     created: CreatedToken,
 }
 
-pub async fn create_token(
+pub(super) async fn create_token(
     State(state): State<AppState>,
     signed: SignedForm<NewToken>,
 ) -> PageResult {
@@ -195,7 +198,7 @@ pub async fn create_token(
     }
 }
 
-pub async fn revoke_token(
+pub(super) async fn revoke_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
     signed: SignedForm<NoFields>,

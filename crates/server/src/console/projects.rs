@@ -22,7 +22,7 @@ struct ProjectsPage {
     projects: Vec<Project>,
 }
 
-pub async fn list(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
+pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
     let projects = services::projects::list(&state, &user.actor)
         .await
         .or_page(&user)?;
@@ -78,11 +78,11 @@ impl ProjectPage {
 }
 
 #[derive(Deserialize)]
-pub struct RollbackQuery {
+pub(super) struct RollbackQuery {
     environment: Option<String>,
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path(name): Path<String>,

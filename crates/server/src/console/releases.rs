@@ -32,7 +32,7 @@ struct HomePage {
 }
 
 /// `/releases`: pick a project, or search the vault by digest.
-pub async fn home(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
+pub(super) async fn home(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
     let projects = services::projects::list(&state, &user.actor)
         .await
         .or_page(&user)?;
@@ -78,7 +78,7 @@ fn row(r: &StoredRelease) -> ReleaseRow {
     }
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path(project): Path<String>,
@@ -269,7 +269,7 @@ fn standing(e: &dashboard::EnvironmentProgress) -> EnvironmentStanding {
 }
 
 #[derive(Deserialize)]
-pub struct PromoteFields {
+pub(super) struct PromoteFields {
     #[serde(default)]
     to: String,
     #[serde(default)]
@@ -278,7 +278,7 @@ pub struct PromoteFields {
 
 /// `POST /projects/{name}/releases/{version}/promote`: into an environment or a phase, now or
 /// at a time; then the (first) promotion's page.
-pub async fn promote(
+pub(super) async fn promote(
     State(state): State<AppState>,
     Path((project, version)): Path<(String, String)>,
     signed: SignedForm<PromoteFields>,
@@ -305,7 +305,7 @@ struct DeploymentRow {
     by: String,
 }
 
-pub async fn show(
+pub(super) async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path((project, version)): Path<(String, String)>,
@@ -364,7 +364,7 @@ pub async fn show(
 }
 
 #[derive(Deserialize)]
-pub struct SearchQuery {
+pub(super) struct SearchQuery {
     #[serde(default)]
     digest: String,
 }
@@ -381,7 +381,7 @@ struct SearchPage {
 }
 
 /// `/artifacts?digest=…`: what the vault holds with this content, and in which releases.
-pub async fn search(
+pub(super) async fn search(
     State(state): State<AppState>,
     user: ConsoleUser,
     Query(q): Query<SearchQuery>,

@@ -61,7 +61,7 @@ impl OptionalFromRequestParts<AppState> for ConsoleUser {
 
 /// A posted console form whose `csrf` field matched the session's token, checked before the
 /// form is even decoded; anything else is refused with 403 and changes nothing.
-pub struct SignedForm<T> {
+pub(super) struct SignedForm<T> {
     pub user: ConsoleUser,
     pub form: T,
 }
@@ -142,7 +142,7 @@ struct LoginPage<'a> {
     problem: Option<Problem>,
 }
 
-pub async fn login_form(user: Option<ConsoleUser>) -> Response {
+pub(super) async fn login_form(user: Option<ConsoleUser>) -> Response {
     if user.is_some() {
         return see_other("/projects");
     }
@@ -157,14 +157,14 @@ pub async fn login_form(user: Option<ConsoleUser>) -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct Credentials {
+pub(super) struct Credentials {
     #[serde(default)]
     username: String,
     #[serde(default)]
     password: String,
 }
 
-pub async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Form(form): Form<Credentials>,
@@ -189,9 +189,12 @@ pub async fn login(
 
 /// A form whose only field is the CSRF token (sign out, revoke).
 #[derive(Deserialize)]
-pub struct NoFields {}
+pub(super) struct NoFields {}
 
-pub async fn logout(State(state): State<AppState>, signed: SignedForm<NoFields>) -> Response {
+pub(super) async fn logout(
+    State(state): State<AppState>,
+    signed: SignedForm<NoFields>,
+) -> Response {
     let user = signed.user;
     if let Err(e) = services::users::logout(&state, &user.actor, &user.session).await {
         return problem_page(Some(&user), e.into());

@@ -7,14 +7,14 @@
 use crate::auth::Actor;
 
 /// A person signed in through the console (a session cookie, not an API token).
-pub struct ConsoleUser {
+pub(super) struct ConsoleUser {
     pub actor: Actor,
     /// The session cookie's value, so that signing out ends this session and no other.
     pub(super) session: String,
 }
 
 impl ConsoleUser {
-    pub fn csrf(&self) -> &str {
+    pub(super) fn csrf(&self) -> &str {
         self.actor.csrf.as_deref().unwrap_or_default()
     }
 }

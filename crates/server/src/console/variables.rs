@@ -95,7 +95,7 @@ impl VariablesPage {
 }
 
 #[derive(Deserialize)]
-pub struct Prefill {
+pub(super) struct Prefill {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -108,7 +108,7 @@ pub struct Prefill {
     saved: String,
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path(project): Path<String>,
@@ -164,7 +164,7 @@ async fn page(
 }
 
 #[derive(Deserialize)]
-pub struct SetVariable {
+pub(super) struct SetVariable {
     #[serde(default)]
     name: String,
     /// Empty for every environment.
@@ -179,7 +179,7 @@ pub struct SetVariable {
     value: String,
 }
 
-pub async fn set(
+pub(super) async fn set(
     State(state): State<AppState>,
     Path(project): Path<String>,
     signed: SignedForm<SetVariable>,

@@ -44,12 +44,12 @@ struct WebhooksPage {
 }
 
 #[derive(Deserialize)]
-pub struct LogQuery {
+pub(super) struct LogQuery {
     #[serde(default)]
     webhook: String,
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     user: ConsoleUser,
     Query(q): Query<LogQuery>,

@@ -57,7 +57,7 @@ fn parse_name(s: &str) -> Result<Name, ServiceError> {
 }
 
 /// The next task for this agent, waiting up to the long-poll time for one to appear.
-pub async fn lease(
+pub(crate) async fn lease(
     state: &AppState,
     target: &Target,
     wait: bool,
@@ -220,7 +220,7 @@ async fn secrets_for(state: &AppState, task: &StoredTask) -> Result<Vec<String>,
         .collect())
 }
 
-pub async fn logs(
+pub(crate) async fn logs(
     state: &AppState,
     target: &Target,
     task_id: &str,
@@ -257,7 +257,7 @@ pub async fn logs(
 }
 
 /// Record a task's outcome. Sending the same result again is harmless: the first one counts.
-pub async fn result(
+pub(crate) async fn result(
     state: &AppState,
     target: &Target,
     task_id: &str,
@@ -318,7 +318,7 @@ pub struct Handout {
 }
 
 /// An agent may fetch an artifact only while it holds a task of a release that contains it.
-pub async fn may_fetch(
+pub(crate) async fn may_fetch(
     state: &AppState,
     target: &Target,
     digest: &slipway_core::Sha256,

@@ -22,7 +22,7 @@ fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 /// chromedriver, or `None` when the test may be skipped here (never on CI).
-pub fn browser_tools() -> Option<PathBuf> {
+pub(crate) fn browser_tools() -> Option<PathBuf> {
     let driver = on_path("chromedriver");
     let missing = match (Path::new(CHROMIUM).is_file(), &driver) {
         (true, Some(_)) => return driver,
@@ -39,7 +39,7 @@ pub fn browser_tools() -> Option<PathBuf> {
 }
 
 /// chromedriver, stopped when the test ends however it ends.
-pub struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -71,7 +71,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-pub fn start_driver(program: &Path) -> Driver {
+pub(crate) fn start_driver(program: &Path) -> Driver {
     let port = free_port();
     let child = Command::new(program)
         .arg(format!("--port={port}"))
@@ -106,14 +106,14 @@ pub fn start_driver(program: &Path) -> Driver {
 }
 
 /// One WebDriver session: a headless Chromium with a throw-away profile, 1366×768.
-pub struct Browser {
+pub(crate) struct Browser {
     agent: ureq::Agent,
     session: String,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    pub fn open(driver: &Driver) -> Browser {
+    pub(crate) fn open(driver: &Driver) -> Browser {
         let profile = tempfile::tempdir().expect("a profile folder");
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(60))
@@ -166,11 +166,11 @@ impl Browser {
         }
     }
 
-    pub fn go(&self, url: &str) {
+    pub(crate) fn go(&self, url: &str) {
         self.command("POST", "/url", Some(json!({ "url": url })));
     }
 
-    pub fn find(&self, css: &str) -> String {
+    pub(crate) fn find(&self, css: &str) -> String {
         let found = self.command(
             "POST",
             "/element",
@@ -182,7 +182,7 @@ impl Browser {
             .to_string()
     }
 
-    pub fn type_into(&self, css: &str, text: &str) {
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css);
         self.command("POST", &format!("/element/{id}/clear"), Some(json!({})));
         self.command(
@@ -192,12 +192,12 @@ impl Browser {
         );
     }
 
-    pub fn click(&self, css: &str) {
+    pub(crate) fn click(&self, css: &str) {
         let id = self.find(css);
         self.command("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
-    pub fn script(&self, source: &str) -> Value {
+    pub(crate) fn script(&self, source: &str) -> Value {
         self.command(
             "POST",
             "/execute/sync",
@@ -206,7 +206,7 @@ impl Browser {
     }
 
     /// The text a reader sees in `css` (empty when there is no such element).
-    pub fn text(&self, css: &str) -> String {
+    pub(crate) fn text(&self, css: &str) -> String {
         self.script(&format!(
             "const e = document.querySelector({}); return e ? e.innerText : '';",
             json!(css)
@@ -217,7 +217,7 @@ impl Browser {
     }
 
     /// The text in `css`, once it contains `needle` (polled, at most `within`).
-    pub fn wait_for_text(&self, css: &str, needle: &str, within: Duration) -> String {
+    pub(crate) fn wait_for_text(&self, css: &str, needle: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {
             let text = self.text(css);
@@ -233,7 +233,7 @@ impl Browser {
     }
 
     /// The path and query of the current page.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         let url = self
             .command("GET", "/url", None)
             .as_str()
@@ -246,7 +246,7 @@ impl Browser {
     }
 
     /// The cells of every body row of the first table in `css`.
-    pub fn table(&self, css: &str) -> Vec<Vec<String>> {
+    pub(crate) fn table(&self, css: &str) -> Vec<Vec<String>> {
         let rows = self.script(&format!("return [...document.querySelectorAll({})].map(r => [...r.cells].map(c => c.innerText.trim()));", json!(format!("{css} tbody tr"))));
         serde_json::from_value(rows).expect("rows of cells")
     }

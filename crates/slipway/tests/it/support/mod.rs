@@ -7,21 +7,21 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-pub mod browser;
+pub(crate) mod browser;
 mod operations;
 
-pub const ADMIN_TOKEN: &str = "slw_test_admin_token_0123456789";
-pub const PETS: &str = concat!(
+pub(crate) const ADMIN_TOKEN: &str = "slw_test_admin_token_0123456789";
+pub(crate) const PETS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../examples/pets/slipway.yaml"
 );
 
-pub fn slipway_bin() -> PathBuf {
+pub(crate) fn slipway_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_slipway"))
 }
 
 /// A running `slipway server`, killed when dropped.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub url: String,
     pub data: tempfile::TempDir,
@@ -37,31 +37,31 @@ impl Drop for Server {
 }
 
 impl Server {
-    pub fn start() -> Server {
+    pub(crate) fn start() -> Server {
         Server::start_with(None)
     }
 
     /// Start on SQLite in a fresh data folder, or on the given PostgreSQL database.
-    pub fn start_with(database_url: Option<&str>) -> Server {
+    pub(crate) fn start_with(database_url: Option<&str>) -> Server {
         Server::start_with_env(database_url, &[])
     }
 
     /// [`Server::start_with`], with extra environment variables for the server process.
-    pub fn start_with_env(database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start_with_env(database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
         let data = tempfile::tempdir().expect("a temporary folder");
         Server::spawn(data, database_url, "127.0.0.1:0", env, &[])
     }
 
     /// Start on SQLite in a fresh data folder serving HTTPS, with TLS flags such as
     /// `--tls-self-signed`; the CLI calls then pin the certificate the server printed.
-    pub fn start_tls(tls_args: &[&str]) -> Server {
+    pub(crate) fn start_tls(tls_args: &[&str]) -> Server {
         let data = tempfile::tempdir().expect("a temporary folder");
         Server::spawn(data, None, "127.0.0.1:0", &[], tls_args)
     }
 
     /// SIGKILL the server, then start it again on the same port and data folder with these TLS
     /// flags (none: plain HTTP).
-    pub fn kill_and_restart_tls(&mut self, tls_args: &[&str]) {
+    pub(crate) fn kill_and_restart_tls(&mut self, tls_args: &[&str]) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let listen = self.url.split("://").nth(1).unwrap_or_default().to_string();
@@ -73,7 +73,7 @@ impl Server {
     }
 
     /// SIGKILL the server, then start it again on the same port and data folder (SQLite).
-    pub fn kill_and_restart(&mut self, env: &[(&str, &str)]) {
+    pub(crate) fn kill_and_restart(&mut self, env: &[(&str, &str)]) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let listen = self.url.trim_start_matches("http://").to_string();
@@ -100,11 +100,11 @@ impl Server {
     }
 
     /// Run the CLI against this server as `token` (admin when `None`).
-    pub fn cli(&self, token: Option<&str>, args: &[&str]) -> Output {
+    pub(crate) fn cli(&self, token: Option<&str>, args: &[&str]) -> Output {
         self.cli_with_stdin(token, args, "")
     }
 
-    pub fn cli_with_stdin(&self, token: Option<&str>, args: &[&str], stdin: &str) -> Output {
+    pub(crate) fn cli_with_stdin(&self, token: Option<&str>, args: &[&str], stdin: &str) -> Output {
         let pin: Vec<(&str, &str)> = self
             .fingerprint
             .iter()
@@ -113,11 +113,11 @@ impl Server {
         run_cli_env(&self.url, token.unwrap_or(ADMIN_TOKEN), args, stdin, &pin)
     }
 
-    pub fn db_path(&self) -> PathBuf {
+    pub(crate) fn db_path(&self) -> PathBuf {
         self.data.path().join("slipway.db")
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
@@ -153,12 +153,12 @@ fn spawn_server(
     (child, url, fingerprint)
 }
 
-pub fn run_cli(url: &str, token: &str, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn run_cli(url: &str, token: &str, args: &[&str], stdin: &str) -> Output {
     run_cli_env(url, token, args, stdin, &[])
 }
 
 /// [`run_cli`] with extra environment variables for the CLI.
-pub fn run_cli_env(
+pub(crate) fn run_cli_env(
     url: &str,
     token: &str,
     args: &[&str],
@@ -186,13 +186,13 @@ pub fn run_cli_env(
 
 /// Read the child's stdout until a line starts with `prefix`; return the first word after it.
 /// Later output keeps being drained so the child never blocks on a full pipe.
-pub fn wait_for_line(child: &mut Child, prefix: &str) -> Option<String> {
+pub(crate) fn wait_for_line(child: &mut Child, prefix: &str) -> Option<String> {
     wait_for_line_text(child, prefix)
         .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
 }
 
 /// [`wait_for_line`], returning the whole rest of the line.
-pub fn wait_for_line_text(child: &mut Child, prefix: &str) -> Option<String> {
+pub(crate) fn wait_for_line_text(child: &mut Child, prefix: &str) -> Option<String> {
     let stdout = child.stdout.take()?;
     let (tx, rx) = mpsc::channel();
     let prefix = prefix.to_string();
@@ -210,16 +210,16 @@ pub fn wait_for_line_text(child: &mut Child, prefix: &str) -> Option<String> {
     rx.recv_timeout(Duration::from_secs(20)).ok()
 }
 
-pub fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-pub fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Assert success, showing both streams when it failed.
-pub fn ok(o: Output) -> String {
+pub(crate) fn ok(o: Output) -> String {
     assert!(
         o.status.success(),
         "command failed ({:?})\nstdout:\n{}\nstderr:\n{}",
@@ -230,20 +230,20 @@ pub fn ok(o: Output) -> String {
     stdout(&o)
 }
 
-pub fn json(o: Output) -> serde_json::Value {
+pub(crate) fn json(o: Output) -> serde_json::Value {
     let text = ok(o);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
 
 /// Write `text` into a file in `dir` and return its path as a string.
-pub fn file(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn file(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("the temporary folder is writable");
     path.display().to_string()
 }
 
 /// A `slipway agent` process, killed when dropped.
-pub struct AgentProcess(pub Child);
+pub(crate) struct AgentProcess(pub Child);
 
 impl Drop for AgentProcess {
     fn drop(&mut self) {
@@ -253,7 +253,7 @@ impl Drop for AgentProcess {
 }
 
 /// Start `slipway agent` named `name` against `url` (the server, or a relay in front of it).
-pub fn spawn_agent(url: &str, name: &str, data: &Path, token: Option<&str>) -> AgentProcess {
+pub(crate) fn spawn_agent(url: &str, name: &str, data: &Path, token: Option<&str>) -> AgentProcess {
     let mut cmd = Command::new(slipway_bin());
     cmd.args([
         "agent",

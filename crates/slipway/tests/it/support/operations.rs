@@ -14,12 +14,12 @@ const DEPLOY_TIMEOUT_SECS: &str = "120";
 
 impl Server {
     /// `slipway apply -f PATH` as the admin.
-    pub fn apply(&self, path: &str) -> Output {
+    pub(crate) fn apply(&self, path: &str) -> Output {
         self.cli(None, &["apply", "-f", path])
     }
 
     /// Push the file at `path` as `component` `version` of `project`, as the admin.
-    pub fn push_artifact(
+    pub(crate) fn push_artifact(
         &self,
         path: &str,
         project: &str,
@@ -44,7 +44,12 @@ impl Server {
 
     /// Create release `version` of `project`, unsigned, from each of `components` at that same
     /// version, as the admin.
-    pub fn release_unsigned(&self, project: &str, version: &str, components: &[&str]) -> Output {
+    pub(crate) fn release_unsigned(
+        &self,
+        project: &str,
+        version: &str,
+        components: &[&str],
+    ) -> Output {
         let artifacts: Vec<String> = components
             .iter()
             .map(|c| format!("{c}={version}"))
@@ -65,7 +70,7 @@ impl Server {
     }
 
     /// Deploy release `version` of `project` to `env` as the admin and follow it to its outcome.
-    pub fn deploy(&self, project: &str, version: &str, env: &str) -> Output {
+    pub(crate) fn deploy(&self, project: &str, version: &str, env: &str) -> Output {
         self.cli(
             None,
             &[
@@ -85,7 +90,7 @@ impl Server {
 
     /// Ask for a deployment as the admin without following it: the CLI answers once the server
     /// has accepted it (or its gates have said why it waits).
-    pub fn start_deploy(&self, project: &str, version: &str, env: &str) -> Output {
+    pub(crate) fn start_deploy(&self, project: &str, version: &str, env: &str) -> Output {
         self.cli(
             None,
             &[
@@ -101,7 +106,7 @@ impl Server {
     }
 
     /// Create a user with `role` and return an API token for them.
-    pub fn user_with_token(&self, username: &str, role: &str) -> String {
+    pub(crate) fn user_with_token(&self, username: &str, role: &str) -> String {
         ok(self.cli_with_stdin(
             None,
             &[
@@ -128,14 +133,14 @@ impl Server {
 
     /// Apply `yaml` (a project `project` with a `file` component `app`), push one artifact for it
     /// and create release 1.0.0.
-    pub fn release_app(&self, work: &Path, project: &str, yaml: &str) {
+    pub(crate) fn release_app(&self, work: &Path, project: &str, yaml: &str) {
         ok(self.apply(&file(work, &format!("{project}.yaml"), yaml)));
         ok(self.push_artifact(&file(work, "app.txt", "app"), project, "app", "1.0.0"));
         ok(self.release_unsigned(project, "1.0.0", &["app"]));
     }
 
     /// A single-use enrolment token for `env` with `roles`.
-    pub fn enrollment_token(&self, env: &str, roles: &[&str]) -> String {
+    pub(crate) fn enrollment_token(&self, env: &str, roles: &[&str]) -> String {
         let mut args = vec!["target", "enrollment-token", "--env", env, "-o", "json"];
         for r in roles {
             args.extend(["--role", r]);
@@ -147,7 +152,7 @@ impl Server {
     }
 
     /// Wait until the target `name` is enrolled and online (a deployment needs its target).
-    pub fn wait_online(&self, name: &str) {
+    pub(crate) fn wait_online(&self, name: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let list = json(self.cli(None, &["target", "list", "-o", "json"]));
@@ -169,7 +174,7 @@ impl Server {
 
     /// A one-environment project whose plan is `steps` (YAML list items, indented 4 spaces), its
     /// release 1.0.0, and an agent `name` with role `app`, online before this returns.
-    pub fn project_with_agent(
+    pub(crate) fn project_with_agent(
         &self,
         work: &Path,
         project: &str,
@@ -190,7 +195,7 @@ impl Server {
     }
 
     /// Poll `slipway promotion show ID` until the promotion is in `state` (60 s at most); its view.
-    pub fn wait_for_promotion(&self, id: i64, state: &str) -> serde_json::Value {
+    pub(crate) fn wait_for_promotion(&self, id: i64, state: &str) -> serde_json::Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             let p = json(self.cli(None, &["promotion", "show", &id.to_string(), "-o", "json"]));
