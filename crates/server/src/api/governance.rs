@@ -211,12 +211,14 @@ async fn report_check(
     let check = promotions::report_check(
         &state,
         &actor,
-        &parse_name("project", &body.project)?,
-        &body.release,
-        &parse_name("name", &body.name)?,
-        body.status,
-        body.url,
-        body.details,
+        promotions::CheckReport {
+            project: &parse_name("project", &body.project)?,
+            version: &body.release,
+            name: &parse_name("name", &body.name)?,
+            status: body.status,
+            url: body.url,
+            details: body.details,
+        },
     )
     .await?;
     Ok((StatusCode::CREATED, Json(check)))

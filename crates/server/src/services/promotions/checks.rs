@@ -15,17 +15,30 @@ use crate::services::{entry, require};
 use crate::{AppState, ServiceError};
 
 /// CI reports a named check for a release; waiting promotions of the release are judged again.
-#[allow(clippy::too_many_arguments)]
+/// A check's outcome as CI reports it for one release.
+pub struct CheckReport<'a> {
+    pub project: &'a Name,
+    pub version: &'a str,
+    pub name: &'a Name,
+    pub status: CheckStatus,
+    /// A link to the CI job or report, http(s) only.
+    pub url: Option<String>,
+    pub details: String,
+}
+
 pub async fn report_check(
     state: &AppState,
     actor: &Actor,
-    project: &Name,
-    version: &str,
-    name: &Name,
-    status: CheckStatus,
-    url: Option<String>,
-    details: String,
+    report: CheckReport<'_>,
 ) -> Result<CheckResult, ServiceError> {
+    let CheckReport {
+        project,
+        version,
+        name,
+        status,
+        url,
+        details,
+    } = report;
     require(
         state,
         actor,

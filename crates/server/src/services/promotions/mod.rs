@@ -17,7 +17,7 @@ mod judging;
 mod votes;
 
 pub use change_requests::{change_requests, decide_change_request, itsm_callback};
-pub use checks::report_check;
+pub use checks::{report_check, CheckReport};
 pub use judging::{judge, tick};
 pub use votes::{cancel, override_decision, vote};
 
