@@ -290,18 +290,7 @@ fn problems_are_rfc9457_json_with_a_hint() {
 #[test]
 fn failed_sign_ins_are_rate_limited_and_audited() {
     let server = Server::start();
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "user",
-            "create",
-            "lena",
-            "--role",
-            "viewer",
-            "--password-stdin",
-        ],
-        "the right passphrase",
-    ));
+    server.user_with_password("lena", "viewer", "the right passphrase");
     // The status and whether a Retry-After came with it.
     let login = |password: &str| match ureq::post(&format!("{}/api/v1/session", server.url))
         .send_json(serde_json::json!({ "username": "lena", "password": password }))
@@ -354,18 +343,7 @@ fn post_from(server: &Server, source: &str, path: &str, body: &str) -> u16 {
 #[test]
 fn guessing_a_known_user_from_elsewhere_never_locks_them_out() {
     let server = Server::start();
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "user",
-            "create",
-            "lena",
-            "--role",
-            "viewer",
-            "--password-stdin",
-        ],
-        "the right passphrase",
-    ));
+    server.user_with_password("lena", "viewer", "the right passphrase");
     let wrong = r#"{"username":"lena","password":"wrong"}"#;
     let right = r#"{"username":"lena","password":"the right passphrase"}"#;
     for _ in 0..5 {
@@ -469,26 +447,8 @@ fn every_malformed_request_answers_problem_json() {
 #[test]
 fn a_session_without_its_csrf_token_is_refused_with_a_403() {
     let server = Server::start();
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "user",
-            "create",
-            "vic",
-            "--role",
-            "viewer",
-            "--password-stdin",
-        ],
-        "a long enough passphrase",
-    ));
-    let signed_in = ureq::post(&format!("{}/api/v1/session", server.url))
-        .send_json(serde_json::json!({"username": "vic", "password": "a long enough passphrase"}))
-        .unwrap();
-    let cookie = signed_in
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    server.user_with_password("vic", "viewer", "a long enough passphrase");
+    let cookie = server.sign_in("vic", "a long enough passphrase");
     let (status, content_type, body) = answer(
         ureq::post(&format!("{}/api/v1/validate", server.url))
             .set("Cookie", &cookie)

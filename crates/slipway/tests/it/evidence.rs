@@ -426,26 +426,8 @@ fn exporting_needs_a_release_that_exists_and_is_audited() {
     ]));
 
     // The console's release page links to the same export, which a signed-in viewer may follow.
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "user",
-            "create",
-            "vera",
-            "--role",
-            "viewer",
-            "--password-stdin",
-        ],
-        "a long enough passphrase",
-    ));
-    let signed_in = ureq::post(&format!("{}/api/v1/session", server.url))
-        .send_json(serde_json::json!({"username": "vera", "password": "a long enough passphrase"}))
-        .unwrap();
-    let cookie = signed_in
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    server.user_with_password("vera", "viewer", "a long enough passphrase");
+    let cookie = server.sign_in("vera", "a long enough passphrase");
     let page = ureq::get(&format!("{}/projects/solo/releases/1.0.0", server.url))
         .set("Cookie", &cookie)
         .call()

@@ -274,18 +274,7 @@ fn http(
 #[test]
 fn the_console_shows_releases_with_digests_signatures_provenance_and_escaped_notes() {
     let (server, dir) = with_pets();
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "user",
-            "create",
-            "olivia",
-            "--role",
-            "ops",
-            "--password-stdin",
-        ],
-        "a long enough passphrase",
-    ));
+    server.user_with_password("olivia", "ops", "a long enough passphrase");
     let (_, head, _) = http(
         &server,
         "POST",

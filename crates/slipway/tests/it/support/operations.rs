@@ -107,6 +107,21 @@ impl Server {
 
     /// Create a user with `role` and return an API token for them.
     pub(crate) fn user_with_token(&self, username: &str, role: &str) -> String {
+        self.user_with_password(username, role, "a long enough passphrase");
+        let created = json(self.cli(
+            None,
+            &[
+                "token", "create", "--name", "test", "--user", username, "-o", "json",
+            ],
+        ));
+        created["secret"]
+            .as_str()
+            .expect("a token secret")
+            .to_string()
+    }
+
+    /// Create `username` with `role` and a password they sign in to the console with.
+    pub(crate) fn user_with_password(&self, username: &str, role: &str, password: &str) {
         ok(self.cli_with_stdin(
             None,
             &[
@@ -117,17 +132,19 @@ impl Server {
                 role,
                 "--password-stdin",
             ],
-            "a long enough passphrase",
+            password,
         ));
-        let created = json(self.cli(
-            None,
-            &[
-                "token", "create", "--name", "test", "--user", username, "-o", "json",
-            ],
-        ));
-        created["secret"]
-            .as_str()
-            .expect("a token secret")
+    }
+
+    /// Sign in through the API as a browser would; the session cookie (`name=value`).
+    pub(crate) fn sign_in(&self, username: &str, password: &str) -> String {
+        let signed_in = ureq::post(&format!("{}/api/v1/session", self.url))
+            .send_json(serde_json::json!({ "username": username, "password": password }))
+            .expect("the sign-in succeeds");
+        signed_in
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
             .to_string()
     }
 
