@@ -11,6 +11,7 @@ use slipway_core::{Name, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
+use crate::json_column;
 use crate::{now, Result, Store, StoreError, WriteTx};
 
 /// An artifact as stored. `purged_at` is set when retention removed its bytes.
@@ -64,8 +65,6 @@ const ARTIFACT_COLUMNS: &str = "project, component, version, digest, size, prove
 
 fn artifact(row: &AnyRow) -> Result<StoredArtifact> {
     let version: String = row.try_get("version")?;
-    let provenance: String = row.try_get("provenance")?;
-    let state: String = row.try_get("signature_state")?;
     Ok(StoredArtifact {
         project: parse_name(&row.try_get::<String, _>("project")?)?,
         component: parse_name(&row.try_get::<String, _>("component")?)?,
@@ -73,11 +72,9 @@ fn artifact(row: &AnyRow) -> Result<StoredArtifact> {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         digest: parse_digest(&row.try_get::<String, _>("digest")?)?,
         size: size_of(row)?,
-        provenance: serde_json::from_str(&provenance)
-            .map_err(|e| StoreError::Corrupt(format!("artifact provenance: {e}")))?,
+        provenance: json_column(row, "artifact", "provenance")?,
         signature: row.try_get("signature")?,
-        signature_state: serde_json::from_str(&state)
-            .map_err(|e| StoreError::Corrupt(format!("artifact signature state: {e}")))?,
+        signature_state: json_column(row, "artifact", "signature_state")?,
         pushed_by: row.try_get("pushed_by")?,
         pushed_at: row.try_get("pushed_at")?,
         purged_at: row.try_get("purged_at")?,

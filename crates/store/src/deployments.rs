@@ -6,8 +6,9 @@ use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskSt
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::json_column;
 use crate::time::{read_optional_time, read_time};
-use crate::{format_time, named, now, Result, Store, StoreError, WriteTx};
+use crate::{format_time, named, now, Result, Store, WriteTx};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredDeployment {
@@ -68,16 +69,10 @@ pub struct LogFilter {
     pub limit: i64,
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "id, project, release_version, environment, kind, rollback_of, state, phase, runs, rollback_runs, requested_by, created_at, finished_at, failure";
 const TASK_COLUMNS: &str = "id, deployment_id, phase, run_index, batch_index, target, attempt, state, leased_until, started_at, finished_at, exit_code, summary";
 
 pub(crate) fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
-    let runs: String = row.try_get("runs")?;
-    let rollback_runs: String = row.try_get("rollback_runs")?;
     Ok(StoredDeployment {
         id: row.try_get("id")?,
         project: row.try_get("project")?,
@@ -87,9 +82,8 @@ pub(crate) fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
         rollback_of: row.try_get("rollback_of")?,
         state: named::<DeploymentState>(row, "state")?,
         phase: named(row, "phase")?,
-        runs: serde_json::from_str(&runs).map_err(|e| corrupt("deployment runs", e))?,
-        rollback_runs: serde_json::from_str(&rollback_runs)
-            .map_err(|e| corrupt("deployment rollback runs", e))?,
+        runs: json_column(row, "deployment", "runs")?,
+        rollback_runs: json_column(row, "deployment", "rollback_runs")?,
         requested_by: row.try_get("requested_by")?,
         created_at: read_time(row, "created_at")?,
         finished_at: read_optional_time(row, "finished_at")?,

@@ -6,6 +6,7 @@ use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::json_column;
 use crate::{flag, now, Result, Store, StoreError, WriteTx};
 
 fn environment(row: &AnyRow) -> Result<Environment> {
@@ -25,8 +26,7 @@ fn environment(row: &AnyRow) -> Result<Environment> {
             "roll_back" => FailurePolicy::RollBack,
             _ => FailurePolicy::StopAndAsk,
         },
-        gates: serde_json::from_str(&row.try_get::<String, _>("gates")?)
-            .map_err(|e| StoreError::Corrupt(format!("gates of environment {name}: {e}")))?,
+        gates: json_column(row, &format!("environment {name}"), "gates")?,
         require_signatures: row
             .try_get::<Option<i64>, _>("require_signatures")?
             .map(|v| v != 0),

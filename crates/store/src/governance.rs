@@ -11,6 +11,7 @@ use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
+use crate::json_column;
 use crate::{named, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,12 +85,11 @@ fn promotion(row: &AnyRow) -> Result<StoredPromotion> {
 }
 
 fn change_request(row: &AnyRow) -> Result<StoredChangeRequest> {
-    let body: String = row.try_get("body")?;
     Ok(StoredChangeRequest {
         id: row.try_get("id")?,
         promotion_id: row.try_get("promotion_id")?,
         state: named(row, "state")?,
-        body: serde_json::from_str(&body).map_err(|e| corrupt("change request", e))?,
+        body: json_column(row, "change request", "body")?,
         opened_at: row.try_get("opened_at")?,
         decided_by: row.try_get("decided_by")?,
         decided_at: row.try_get("decided_at")?,
@@ -197,12 +197,11 @@ async fn get_decisions<'e, E: Executor<'e, Database = Any>>(
         .await?;
     rows.iter()
         .map(|r| {
-            let record: String = r.try_get("record")?;
             Ok(StoredDecision {
                 id: r.try_get("id")?,
                 promotion_id: r.try_get("promotion_id")?,
                 decision: r.try_get("decision")?,
-                record: serde_json::from_str(&record).map_err(|e| corrupt("decision record", e))?,
+                record: json_column(r, "decision", "record")?,
                 decided_at: r.try_get("decided_at")?,
             })
         })

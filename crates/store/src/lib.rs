@@ -255,6 +255,18 @@ where
     Ok(text.parse()?)
 }
 
+/// Read a JSON column (lists, facts, plans, records) as its type; text that does not parse is
+/// [`StoreError::Corrupt`] naming the table's `what` and the column.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    what: &str,
+    column: &str,
+) -> Result<T> {
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{what} {column}: {e}")))
+}
+
 fn flag(b: bool) -> i64 {
     i64::from(b)
 }

@@ -8,6 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use crate::artifacts::{parse_digest, parse_name};
+use crate::json_column;
 use crate::{flag, Result, Store, StoreError, WriteTx};
 use slipway_core::release::ArtifactVersion;
 
@@ -47,19 +48,16 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 fn release(row: &AnyRow, artifacts: Vec<ReleaseArtifact>) -> Result<StoredRelease> {
     let version: String = row.try_get("version")?;
     let channel: String = row.try_get("channel")?;
-    let labels: String = row.try_get("labels")?;
     let lifecycle: Option<String> = row.try_get("lifecycle")?;
-    let snapshot: String = row.try_get("snapshot")?;
-    let notes: String = row.try_get("notes")?;
     Ok(StoredRelease {
         project: parse_name(&row.try_get::<String, _>("project")?)?,
         version: Version::parse(&version).map_err(corrupt)?,
         channel: Channel::parse(&channel).map_err(corrupt)?,
-        labels: serde_json::from_str(&labels).map_err(corrupt)?,
+        labels: json_column(row, "release", "labels")?,
         lifecycle: lifecycle.as_deref().map(parse_name).transpose()?,
         artifacts,
-        snapshot: serde_json::from_str(&snapshot).map_err(corrupt)?,
-        notes: serde_json::from_str(&notes).map_err(corrupt)?,
+        snapshot: json_column(row, "release", "snapshot")?,
+        notes: json_column(row, "release", "notes")?,
         eligible_for_protected: row.try_get::<i64, _>("eligible_for_protected")? != 0,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,

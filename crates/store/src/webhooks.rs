@@ -11,6 +11,7 @@ use slipway_core::notify::{events_for, payload, DeliveryState, Subscription};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::json_column;
 use crate::{named, now, Result, Store, StoreError, WriteTx};
 
 /// A subscription as anyone allowed may see it: never its secret.
@@ -67,16 +68,11 @@ pub struct DueDelivery {
     pub secret_sealed: String,
 }
 
-fn corrupt(what: &str, e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
 fn webhook(row: &AnyRow) -> Result<Webhook> {
-    let events: String = row.try_get("events")?;
     Ok(Webhook {
         name: row.try_get("name")?,
         url: row.try_get("url")?,
-        events: serde_json::from_str(&events).map_err(|e| corrupt("webhook events", e))?,
+        events: json_column(row, "webhook", "events")?,
         project: row.try_get("project")?,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
@@ -124,11 +120,9 @@ pub(crate) async fn enqueue(
                 .await?;
             let mut subs = Vec::with_capacity(rows.len());
             for row in &rows {
-                let events: String = row.try_get("events")?;
                 subs.push(Subscription {
                     name: row.try_get("name")?,
-                    events: serde_json::from_str(&events)
-                        .map_err(|e| corrupt("webhook events", e))?,
+                    events: json_column(row, "webhook", "events")?,
                     project: row.try_get("project")?,
                 });
             }
