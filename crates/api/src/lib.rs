@@ -11,6 +11,7 @@
 pub mod access;
 pub mod deployments;
 pub mod governance;
+pub mod targets;
 pub mod vault;
 
 use serde::{Deserialize, Serialize};

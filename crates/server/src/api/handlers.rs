@@ -7,6 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use slipway_api::access::{ApiTokenView, CreatedToken, CreatedUser, UserView};
+use slipway_api::targets::{LiveTargetView, TargetView};
 use slipway_core::access::Role;
 use slipway_core::model::{Environment, VariableScope};
 use slipway_store::AuditFilter;
@@ -307,8 +308,17 @@ pub(super) async fn validate(
 pub(super) async fn list_targets(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Page<services::targets::TargetView>>> {
-    Ok(whole(services::targets::list(&state, &actor).await?))
+) -> ApiResult<Json<Page<LiveTargetView>>> {
+    let targets = services::targets::list(&state, &actor).await?;
+    Ok(whole(
+        targets
+            .into_iter()
+            .map(|t| LiveTargetView {
+                target: t.target.into_view(),
+                liveness: t.liveness.to_string(),
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -325,7 +335,7 @@ pub(super) async fn register_target(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<TargetBody>,
-) -> ApiResult<(StatusCode, Json<slipway_store::Target>)> {
+) -> ApiResult<(StatusCode, Json<TargetView>)> {
     let target = services::targets::register(
         &state,
         &actor,
@@ -334,7 +344,7 @@ pub(super) async fn register_target(
         body.roles,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(target)))
+    Ok((StatusCode::CREATED, Json(target.into_view())))
 }
 
 pub(super) async fn list_users(
