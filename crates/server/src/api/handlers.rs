@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use slipway_api::access::{ApiTokenView, CreatedToken, CreatedUser, UserView};
 use slipway_api::targets::{LiveTargetView, TargetView};
+use slipway_api::variables::VariableView;
 use slipway_core::access::Role;
 use slipway_core::model::{Environment, VariableScope};
 use slipway_store::AuditFilter;
@@ -199,9 +200,11 @@ pub(super) async fn list_variables(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
-) -> ApiResult<Json<Page<services::variables::VariableView>>> {
+) -> ApiResult<Json<Page<VariableView>>> {
     Ok(whole(
-        services::variables::list(&state, &actor, &parse_name("project", &name)?).await?,
+        services::variables::list(&state, &actor, &parse_name("project", &name)?)
+            .await?
+            .into_view(),
     ))
 }
 

@@ -7,6 +7,7 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
 use slipway_api::deployments::DeploymentView;
 use slipway_api::targets::TargetView;
+use slipway_api::variables::VariableView;
 use slipway_api::vault::{ArtifactView, Pushed, ReleaseView, SigningKeyView};
 
 use super::OPENAPI;
@@ -192,6 +193,13 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             release_detail,
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/variables",
+            "200",
+            Shape::Items,
+            fields::<VariableView>(),
         ),
         (
             "get",
