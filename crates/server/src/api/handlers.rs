@@ -7,6 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use slipway_api::access::{ApiTokenView, CreatedToken, CreatedUser, UserView};
+use slipway_api::projects::ProjectView;
 use slipway_api::targets::{LiveTargetView, TargetView};
 use slipway_api::variables::VariableView;
 use slipway_core::access::Role;
@@ -155,17 +156,21 @@ pub(super) async fn delete_environment(
 pub(super) async fn list_projects(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Page<slipway_core::model::Project>>> {
-    Ok(whole(services::projects::list(&state, &actor).await?))
+) -> ApiResult<Json<Page<ProjectView>>> {
+    Ok(whole(
+        services::projects::list(&state, &actor).await?.into_view(),
+    ))
 }
 
 pub(super) async fn get_project(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
-) -> ApiResult<Json<slipway_core::model::Project>> {
+) -> ApiResult<Json<ProjectView>> {
     Ok(Json(
-        services::projects::get(&state, &actor, &parse_name("project", &name)?).await?,
+        services::projects::get(&state, &actor, &parse_name("project", &name)?)
+            .await?
+            .into_view(),
     ))
 }
 

@@ -6,6 +6,7 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
 use slipway_api::deployments::DeploymentView;
+use slipway_api::projects::ProjectView;
 use slipway_api::targets::TargetView;
 use slipway_api::variables::VariableView;
 use slipway_api::vault::{ArtifactView, Pushed, ReleaseView, SigningKeyView};
@@ -193,6 +194,20 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             release_detail,
+        ),
+        (
+            "get",
+            "/api/v1/projects",
+            "200",
+            Shape::Items,
+            fields::<ProjectView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}",
+            "200",
+            Shape::One,
+            fields::<ProjectView>(),
         ),
         (
             "get",

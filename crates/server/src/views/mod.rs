@@ -6,6 +6,7 @@
 mod access;
 mod deployments;
 mod governance;
+mod projects;
 mod targets;
 mod vault;
 
