@@ -11,6 +11,9 @@
 pub mod access;
 pub mod deployments;
 pub mod governance;
+pub mod projects;
+pub mod targets;
+pub mod variables;
 pub mod vault;
 
 use serde::{Deserialize, Serialize};

@@ -2,15 +2,14 @@
 //! holds the hash of its agent's credential.
 
 use jiff::Timestamp;
-use serde::Serialize;
 use slipway_core::deploy::target::TargetStatus;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::time::{read_optional_time, read_time, serialize_optional_time, serialize_time};
+use crate::time::{read_optional_time, read_time};
 use crate::{named, now, Result, Store, StoreError, WriteTx};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub name: String,
     pub environment: Option<String>,
@@ -18,12 +17,9 @@ pub struct Target {
     pub facts: serde_json::Value,
     /// A placeholder until an agent enrols for it, then enrolled; revoked when cut off.
     pub status: TargetStatus,
-    #[serde(serialize_with = "serialize_time")]
     pub created_at: Timestamp,
     /// When its agent last called in (heartbeat or task), if ever.
-    #[serde(serialize_with = "serialize_optional_time")]
     pub last_seen_at: Option<Timestamp>,
-    #[serde(serialize_with = "serialize_optional_time")]
     pub revoked_at: Option<Timestamp>,
 }
 

@@ -50,23 +50,6 @@ pub(crate) fn read_optional_time(
     text.map(|t| parse_time(column, &t)).transpose()
 }
 
-/// Serde for a time in a row: the stored text, so JSON answers keep the bytes they had when
-/// rows held text (jiff's own form drops trailing zeros of the fraction).
-pub(crate) fn serialize_time<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_time(*t))
-}
-
-/// [`serialize_time`] for a time that may be absent (`null`).
-pub(crate) fn serialize_optional_time<S: serde::Serializer>(
-    t: &Option<Timestamp>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_some(&format_time(*t)),
-        None => s.serialize_none(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,29 +76,6 @@ mod tests {
         assert!(
             err.to_string().contains("leased_until \"tomorrow\""),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn a_row_time_serialises_as_its_stored_text() {
-        #[derive(serde::Serialize)]
-        struct Row {
-            #[serde(serialize_with = "serialize_time")]
-            at: Timestamp,
-            #[serde(serialize_with = "serialize_optional_time")]
-            until: Option<Timestamp>,
-            #[serde(serialize_with = "serialize_optional_time")]
-            never: Option<Timestamp>,
-        }
-        let at = parse_time("at", "2024-05-01T12:00:00.000000Z").unwrap();
-        let row = Row {
-            at,
-            until: Some(at),
-            never: None,
-        };
-        assert_eq!(
-            serde_json::to_string(&row).unwrap(),
-            r#"{"at":"2024-05-01T12:00:00.000000Z","until":"2024-05-01T12:00:00.000000Z","never":null}"#
         );
     }
 

@@ -1,6 +1,5 @@
 //! Variable values set outside the project file: sensitive ones arrive already encrypted.
 
-use serde::Serialize;
 use slipway_core::model::VariableScope;
 use slipway_core::Name;
 use sqlx::any::AnyRow;
@@ -9,13 +8,12 @@ use sqlx::Row;
 use crate::{flag, now, Result, Store, StoreError, WriteTx};
 
 /// A stored value. Exactly one of `value` (plain) and `ciphertext` (sensitive) is set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredValue {
     pub name: Name,
     pub scope: VariableScope,
     pub sensitive: bool,
     pub value: Option<String>,
-    #[serde(skip)]
     pub ciphertext: Option<String>,
     pub updated_at: String,
     pub updated_by: String,

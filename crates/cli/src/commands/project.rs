@@ -2,11 +2,15 @@
 //! never computes a plan itself.
 
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::json;
+use slipway_api::projects::ProjectView;
+use slipway_api::List;
+use slipway_core::model::Project;
+use slipway_core::rollback::RollbackPlan;
 
 use crate::client::encode;
 use crate::error::Failure;
-use crate::output::{self, cell, items, show, table, Format};
+use crate::output::{self, show, table, word, Format};
 use crate::remote::{Remote, RemoteArgs};
 
 #[derive(Subcommand)]
@@ -29,16 +33,17 @@ pub enum ProjectCommand {
 pub(crate) fn project(command: ProjectCommand) -> Result<(), Failure> {
     match command {
         ProjectCommand::List(RemoteArgs { remote }) => {
-            let projects = remote.client().get::<Value>("/api/v1/projects")?;
-            show(&remote, &projects, |p| {
-                let rows: Vec<Vec<String>> = items(p)
+            let projects: List<ProjectView> = remote.client().get("/api/v1/projects")?;
+            show(&remote, &projects, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .items
                     .iter()
-                    .map(|x| {
+                    .map(|ProjectView { project: p }| {
                         vec![
-                            cell(&x["name"]),
-                            x["components"].as_array().map_or(0, Vec::len).to_string(),
-                            x["plan"].as_array().map_or(0, Vec::len).to_string(),
-                            cell(&x["description"]),
+                            p.name.to_string(),
+                            p.components.len().to_string(),
+                            p.plan.len().to_string(),
+                            p.description.clone(),
                         ]
                     })
                     .collect();
@@ -51,9 +56,10 @@ pub(crate) fn project(command: ProjectCommand) -> Result<(), Failure> {
             remote,
         } => {
             let client = remote.client();
-            let project = client.get::<Value>(&format!("/api/v1/projects/{}", encode(&name)))?;
+            let project =
+                client.get::<ProjectView>(&format!("/api/v1/projects/{}", encode(&name)))?;
             let rollback = match &rollback_for {
-                Some(env) => Some(client.get::<Value>(&format!(
+                Some(env) => Some(client.get::<RollbackPlan>(&format!(
                     "/api/v1/projects/{}/rollback-preview?environment={}",
                     encode(&name),
                     encode(env)
@@ -64,24 +70,19 @@ pub(crate) fn project(command: ProjectCommand) -> Result<(), Failure> {
                 output::json(&json!({ "project": project, "rollback": rollback }));
                 return Ok(());
             }
-            print_project(&project);
+            print_project(&project.project);
             if let (Some(env), Some(r)) = (rollback_for, rollback) {
                 println!("\nRollback plan if the deployment to {env} has to be undone:");
-                for s in r["steps"].as_array().into_iter().flatten() {
-                    println!("  {}  {}", cell(&s["action"]), cell(&s["name"]));
+                for s in &r.steps {
+                    println!("  {}  {}", s.action.kind(), s.name);
                 }
-                for l in r["left_as_is"].as_array().into_iter().flatten() {
-                    let mark = if l["irreversible"] == true {
+                for l in &r.left_as_is {
+                    let mark = if l.irreversible {
                         "IRREVERSIBLE"
                     } else {
                         "left as is"
                     };
-                    println!(
-                        "  ({mark}) step {} {}: {}",
-                        l["step"],
-                        cell(&l["name"]),
-                        cell(&l["reason"])
-                    );
+                    println!("  ({mark}) step {} {}: {}", l.step, l.name, l.reason);
                 }
             }
         }
@@ -89,43 +90,50 @@ pub(crate) fn project(command: ProjectCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_project(p: &Value) {
-    println!("{} — {}", cell(&p["name"]), cell(&p["description"]));
+/// Names as a table cell: comma-separated, as the untyped answer printed them.
+fn joined(names: &[impl ToString]) -> String {
+    names
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn print_project(p: &Project) {
+    println!("{} — {}", p.name, p.description);
     println!("\nComponents:");
-    for c in p["components"].as_array().into_iter().flatten() {
+    for c in &p.components {
         println!(
             "  {:<16} {:<12} {}",
-            cell(&c["name"]),
-            cell(&c["kind"]),
-            cell(&c["description"])
+            c.name.to_string(),
+            word(&c.kind),
+            c.description
         );
     }
     println!("\nPlan:");
-    for (i, s) in p["plan"].as_array().into_iter().flatten().enumerate() {
+    for (i, s) in p.plan.iter().enumerate() {
         println!(
             "  {:>2}. {:<32} {:<16} roles {}",
             i + 1,
-            cell(&s["name"]),
-            cell(&s["action"]),
-            cell(&s["roles"])
+            s.name,
+            s.action.kind(),
+            joined(&s.roles)
         );
     }
     println!("\nLifecycles:");
-    for l in p["lifecycles"].as_array().into_iter().flatten() {
-        let phases: Vec<String> = l["phases"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|ph| cell(&ph["environments"]))
-            .collect();
-        let rule = if l["rule"].is_null() {
-            "default".to_string()
-        } else {
-            format!("when {}", l["rule"])
+    for l in &p.lifecycles {
+        let phases: Vec<String> = l.phases.iter().map(|ph| joined(&ph.environments)).collect();
+        // The rule prints as compact JSON with sorted keys, as the untyped answer printed it.
+        let rule = match &l.rule {
+            None => "default".to_string(),
+            Some(rule) => format!(
+                "when {}",
+                serde_json::to_value(rule).map_or_else(|_| "-".to_string(), |v| v.to_string())
+            ),
         };
         println!(
             "  {:<10} {}  ({rule})",
-            cell(&l["name"]),
+            l.name.to_string(),
             phases.join(" → ")
         );
     }

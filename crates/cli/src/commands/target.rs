@@ -2,10 +2,12 @@
 
 use clap::Subcommand;
 use serde_json::{json, Value};
+use slipway_api::targets::{CreatedEnrollmentToken, LiveTargetView, TargetView};
+use slipway_api::List;
 
 use crate::client::encode;
 use crate::error::Failure;
-use crate::output::{cell, rows, show, table};
+use crate::output::{or_dash, show, table};
 use crate::remote::{Remote, RemoteArgs};
 
 #[derive(Subcommand)]
@@ -53,14 +55,29 @@ pub enum TargetCommand {
 pub(crate) fn target(command: TargetCommand) -> Result<(), Failure> {
     match command {
         TargetCommand::List(RemoteArgs { remote }) => {
-            let targets = remote.client().get::<Value>("/api/v1/targets")?;
-            show(&remote, &targets, |t| {
+            let targets: List<LiveTargetView> = remote.client().get("/api/v1/targets")?;
+            show(&remote, &targets, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .items
+                    .iter()
+                    .map(
+                        |LiveTargetView {
+                             target: t,
+                             liveness,
+                         }| {
+                            vec![
+                                t.name.clone(),
+                                or_dash(&t.environment),
+                                t.roles.join(","),
+                                liveness.clone(),
+                                or_dash(&t.last_seen_at),
+                            ]
+                        },
+                    )
+                    .collect();
                 table(
                     &["NAME", "ENVIRONMENT", "ROLES", "LIVENESS", "LAST SEEN"],
-                    &rows(
-                        t,
-                        &["name", "environment", "roles", "liveness", "last_seen_at"],
-                    ),
+                    &rows,
                 )
             });
         }
@@ -70,16 +87,12 @@ pub(crate) fn target(command: TargetCommand) -> Result<(), Failure> {
             roles,
             remote,
         } => {
-            let t = remote.client().post::<Value>(
+            let t = remote.client().post::<TargetView>(
                 "/api/v1/targets",
                 &json!({ "name": name, "environment": environment, "roles": roles }),
             )?;
             show(&remote, &t, |t| {
-                println!(
-                    "registered target {} ({})",
-                    cell(&t["name"]),
-                    cell(&t["status"])
-                )
+                println!("registered target {} ({})", t.name, t.status)
             });
         }
         TargetCommand::EnrollmentToken {
@@ -92,14 +105,14 @@ pub(crate) fn target(command: TargetCommand) -> Result<(), Failure> {
                 json!({ "environment": environment, "roles": roles, "ttl_hours": ttl_hours });
             let created = remote
                 .client()
-                .post::<Value>("/api/v1/targets/enrollment-tokens", &body)?;
+                .post::<CreatedEnrollmentToken>("/api/v1/targets/enrollment-tokens", &body)?;
             show(&remote, &created, |c| {
-                println!("{}", cell(&c["token"]));
+                println!("{}", c.token);
                 println!(
                     "(single use, expires {}; start the agent with --enroll-token)",
-                    cell(&c["expires_at"])
+                    c.expires_at
                 );
-                if let Some(fingerprint) = c["server_fingerprint"].as_str() {
+                if let Some(fingerprint) = &c.server_fingerprint {
                     println!("(the server speaks TLS: add --server-fingerprint {fingerprint})");
                 }
             });

@@ -2,10 +2,12 @@
 
 use clap::Subcommand;
 use serde_json::{json, Value};
+use slipway_api::variables::VariableView;
+use slipway_api::List;
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
-use crate::output::{cell, items, show, table};
+use crate::output::{or_dash, show, table, word};
 use crate::prompt::stdin_secret;
 use crate::remote::Remote;
 
@@ -64,28 +66,30 @@ pub enum VariableCommand {
 pub(crate) fn variable(command: VariableCommand) -> Result<(), Failure> {
     match command {
         VariableCommand::List { project, remote } => {
-            let vars = remote
-                .client()
-                .get::<Value>(&format!("/api/v1/projects/{}/variables", encode(&project)))?;
+            let vars = remote.client().get::<List<VariableView>>(&format!(
+                "/api/v1/projects/{}/variables",
+                encode(&project)
+            ))?;
             show(&remote, &vars, |v| {
-                let rows: Vec<Vec<String>> = items(v)
+                let rows: Vec<Vec<String>> = v
+                    .items
                     .iter()
                     .map(|x| {
-                        let value = if x["sensitive"] == true {
-                            if x["has_value"] == true {
+                        let value = if x.sensitive {
+                            if x.has_value {
                                 "****** (set)".into()
                             } else {
                                 "(not set)".into()
                             }
                         } else {
-                            cell(&x["value"])
+                            or_dash(&x.value)
                         };
                         vec![
-                            cell(&x["name"]),
-                            cell(&x["environment"]),
-                            cell(&x["role"]),
+                            x.name.clone(),
+                            or_dash(&x.environment),
+                            or_dash(&x.role),
                             value,
-                            cell(&x["source"]),
+                            word(&x.source),
                         ]
                     })
                     .collect();

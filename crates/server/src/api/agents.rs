@@ -6,6 +6,7 @@ use axum::http::{header, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
+use slipway_api::targets::CreatedEnrollmentToken;
 use slipway_protocol::{
     EnrollRequest, EnrollResponse, Heartbeat, HeartbeatResponse, LeaseResponse, LogAck, LogBatch,
     TaskResult, PROTOCOL_HEADER, PROTOCOL_VERSION,
@@ -13,7 +14,7 @@ use slipway_protocol::{
 use slipway_store::Target;
 
 use crate::auth::Actor;
-use crate::services::{self, targets::CreatedEnrollmentToken};
+use crate::services;
 use crate::{AppState, ServiceError};
 
 pub(super) fn router() -> Router<AppState> {

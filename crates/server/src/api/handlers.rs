@@ -7,6 +7,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use slipway_api::access::{ApiTokenView, CreatedToken, CreatedUser, UserView};
+use slipway_api::projects::ProjectView;
+use slipway_api::targets::{LiveTargetView, TargetView};
+use slipway_api::variables::VariableView;
 use slipway_core::access::Role;
 use slipway_core::model::{Environment, VariableScope};
 use slipway_store::AuditFilter;
@@ -153,17 +156,21 @@ pub(super) async fn delete_environment(
 pub(super) async fn list_projects(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Page<slipway_core::model::Project>>> {
-    Ok(whole(services::projects::list(&state, &actor).await?))
+) -> ApiResult<Json<Page<ProjectView>>> {
+    Ok(whole(
+        services::projects::list(&state, &actor).await?.into_view(),
+    ))
 }
 
 pub(super) async fn get_project(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
-) -> ApiResult<Json<slipway_core::model::Project>> {
+) -> ApiResult<Json<ProjectView>> {
     Ok(Json(
-        services::projects::get(&state, &actor, &parse_name("project", &name)?).await?,
+        services::projects::get(&state, &actor, &parse_name("project", &name)?)
+            .await?
+            .into_view(),
     ))
 }
 
@@ -198,9 +205,11 @@ pub(super) async fn list_variables(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
-) -> ApiResult<Json<Page<services::variables::VariableView>>> {
+) -> ApiResult<Json<Page<VariableView>>> {
     Ok(whole(
-        services::variables::list(&state, &actor, &parse_name("project", &name)?).await?,
+        services::variables::list(&state, &actor, &parse_name("project", &name)?)
+            .await?
+            .into_view(),
     ))
 }
 
@@ -307,8 +316,17 @@ pub(super) async fn validate(
 pub(super) async fn list_targets(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<Page<services::targets::TargetView>>> {
-    Ok(whole(services::targets::list(&state, &actor).await?))
+) -> ApiResult<Json<Page<LiveTargetView>>> {
+    let targets = services::targets::list(&state, &actor).await?;
+    Ok(whole(
+        targets
+            .into_iter()
+            .map(|t| LiveTargetView {
+                target: t.target.into_view(),
+                liveness: t.liveness.to_string(),
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -325,7 +343,7 @@ pub(super) async fn register_target(
     State(state): State<AppState>,
     actor: Actor,
     Json(body): Json<TargetBody>,
-) -> ApiResult<(StatusCode, Json<slipway_store::Target>)> {
+) -> ApiResult<(StatusCode, Json<TargetView>)> {
     let target = services::targets::register(
         &state,
         &actor,
@@ -334,7 +352,7 @@ pub(super) async fn register_target(
         body.roles,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(target)))
+    Ok((StatusCode::CREATED, Json(target.into_view())))
 }
 
 pub(super) async fn list_users(

@@ -6,6 +6,9 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
 use slipway_api::deployments::DeploymentView;
+use slipway_api::projects::ProjectView;
+use slipway_api::targets::TargetView;
+use slipway_api::variables::VariableView;
 use slipway_api::vault::{ArtifactView, Pushed, ReleaseView, SigningKeyView};
 
 use super::OPENAPI;
@@ -194,6 +197,27 @@ fn answers() -> Vec<(
         ),
         (
             "get",
+            "/api/v1/projects",
+            "200",
+            Shape::Items,
+            fields::<ProjectView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}",
+            "200",
+            Shape::One,
+            fields::<ProjectView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/variables",
+            "200",
+            Shape::Items,
+            fields::<VariableView>(),
+        ),
+        (
+            "get",
             "/api/v1/users",
             "200",
             Shape::Items,
@@ -242,4 +266,28 @@ fn the_documented_release_list_names_the_fields_of_release_view() {
     );
     documented.retain(|f| f != "artifact_details");
     assert_eq!(documented, owned(fields::<ReleaseView>()));
+}
+
+/// `Target` documents the registered row without `last_seen_at` and `revoked_at`, and the list
+/// adds `liveness`, which it does not document either. Documenting them would change the
+/// `openapi.json` answer, so the gap is named here: any other difference still fails.
+#[test]
+fn the_documented_target_names_the_fields_of_target_view_but_three() {
+    let doc = document();
+    let undocumented = ["last_seen_at", "liveness", "revoked_at"];
+    let mut registered = fields::<TargetView>();
+    // `LiveTargetView` flattens `TargetView`: serde lists no fields for it.
+    let mut listed = registered.clone();
+    listed.push("liveness");
+    listed.sort_unstable();
+    registered.retain(|f| !undocumented.contains(f));
+    listed.retain(|f| !undocumented.contains(f));
+    assert_eq!(
+        documented(&doc, "post", "/api/v1/targets", "201", Shape::One),
+        owned(registered)
+    );
+    assert_eq!(
+        documented(&doc, "get", "/api/v1/targets", "200", Shape::Items),
+        owned(listed)
+    );
 }

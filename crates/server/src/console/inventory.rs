@@ -8,7 +8,7 @@ use slipway_core::model::Environment;
 use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
 use super::user::ConsoleUser;
 use crate::services;
-use crate::services::targets::TargetView;
+use crate::services::targets::LiveTarget;
 use crate::AppState;
 
 #[derive(Template)]
@@ -54,7 +54,7 @@ pub(super) async fn targets(State(state): State<AppState>, user: ConsoleUser) ->
     let targets = targets
         .into_iter()
         .map(
-            |TargetView {
+            |LiveTarget {
                  target: t,
                  liveness,
              }| TargetRow {

@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use slipway_api::variables::VariableSource;
 use slipway_core::model::VariableScope;
 use slipway_core::Name;
 
@@ -60,7 +61,10 @@ impl VariableRow {
             name: v.name,
             shown,
             sensitive: v.sensitive,
-            source: v.source,
+            source: match v.source {
+                VariableSource::File => "file",
+                VariableSource::Set => "set",
+            },
             description: v.description,
             edit_href,
         }

@@ -1,8 +1,8 @@
 //! Targets: placeholders registered by operators, agents enrolled with one-time tokens, and
 //! their revocation. Liveness comes from the agents' heartbeats.
 
-use serde::Serialize;
 use serde_json::json;
+use slipway_api::targets::CreatedEnrollmentToken;
 use slipway_core::access::Operation;
 use slipway_core::deploy::target::TargetStatus;
 use slipway_store::{EnrollmentGrant, Target};
@@ -25,9 +25,8 @@ pub fn heartbeat_secs() -> u64 {
 }
 
 /// A target as people see it, with its liveness.
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetView {
-    #[serde(flatten)]
+#[derive(Debug, Clone)]
+pub struct LiveTarget {
     pub target: Target,
     /// `online`, `offline`, `placeholder` or `revoked`.
     pub liveness: &'static str,
@@ -50,14 +49,14 @@ pub fn liveness(t: &Target) -> &'static str {
     }
 }
 
-pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<TargetView>, ServiceError> {
+pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<LiveTarget>, ServiceError> {
     require(state, actor, Operation::Read, "targets").await?;
     Ok(state
         .store
         .targets()
         .await?
         .into_iter()
-        .map(|target| TargetView {
+        .map(|target| LiveTarget {
             liveness: liveness(&target),
             target,
         })
@@ -128,19 +127,6 @@ pub async fn register(
     ));
     tx.commit().await?;
     Ok(target)
-}
-
-#[derive(Debug, Serialize)]
-pub struct CreatedEnrollmentToken {
-    /// Shown once; single use.
-    pub token: String,
-    pub environment: Option<String>,
-    pub roles: Vec<String>,
-    pub expires_at: String,
-    /// The fingerprint of the server's TLS certificate, for `slipway agent --server-fingerprint`;
-    /// absent when the server speaks plain HTTP.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_fingerprint: Option<String>,
 }
 
 /// A single-use token an agent exchanges for its own credential, placing it in `environment`

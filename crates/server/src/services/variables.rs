@@ -1,8 +1,8 @@
 //! Variables: what the project file declares, merged with values set through the API.
 //! Sensitive values are sealed before they reach the store and never leave the server.
 
-use serde::Serialize;
 use serde_json::json;
+use slipway_api::variables::VariableSource;
 use slipway_core::access::Operation;
 use slipway_core::model::VariableScope;
 use slipway_core::Name;
@@ -10,10 +10,11 @@ use slipway_store::StoredValue;
 
 use super::{entry, require};
 use crate::auth::Actor;
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 /// A variable as anyone may see it: sensitive values are never included.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct VariableView {
     pub name: Name,
     pub environment: Option<Name>,
@@ -24,8 +25,24 @@ pub struct VariableView {
     /// Whether a value exists (for sensitive ones: whether it was set).
     pub has_value: bool,
     /// `file` when it comes from slipway.yaml, `set` when set through the API or console.
-    pub source: &'static str,
+    pub source: VariableSource,
     pub description: String,
+}
+
+impl IntoView for VariableView {
+    type View = slipway_api::variables::VariableView;
+    fn into_view(self) -> Self::View {
+        slipway_api::variables::VariableView {
+            name: self.name.to_string(),
+            environment: self.environment.map(|e| e.to_string()),
+            role: self.role.map(|r| r.to_string()),
+            sensitive: self.sensitive,
+            value: self.value,
+            has_value: self.has_value,
+            source: self.source,
+            description: self.description,
+        }
+    }
 }
 
 pub async fn list(
@@ -57,7 +74,11 @@ pub async fn list(
             decl.sensitive || set.is_some_and(|s| s.sensitive),
             set.map_or(decl.value.clone(), |s| s.value.clone()),
             set.is_some() || decl.value.is_some(),
-            if set.is_some() { "set" } else { "file" },
+            if set.is_some() {
+                VariableSource::Set
+            } else {
+                VariableSource::File
+            },
             decl.description.clone(),
         ));
     }
@@ -73,7 +94,7 @@ pub async fn list(
             s.sensitive,
             s.value.clone(),
             true,
-            "set",
+            VariableSource::Set,
             String::new(),
         ));
     }
@@ -89,7 +110,7 @@ fn view(
     sensitive: bool,
     value: Option<String>,
     has_value: bool,
-    source: &'static str,
+    source: VariableSource,
     description: String,
 ) -> VariableView {
     VariableView {

@@ -6,6 +6,8 @@
 mod access;
 mod deployments;
 mod governance;
+mod projects;
+mod targets;
 mod vault;
 
 /// A value the API can answer with once it is turned into its `slipway-api` view.

@@ -1,0 +1,31 @@
+//! A project's variables as the API answers them. A sensitive variable's value is never here:
+//! only whether it has one.
+
+use serde::{Deserialize, Serialize};
+
+/// A variable with its value in one scope (`GET /api/v1/projects/{name}/variables`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableView {
+    pub name: String,
+    /// The environment it applies in; every environment when absent.
+    pub environment: Option<String>,
+    /// The role of the targets it applies to; every target when absent.
+    pub role: Option<String>,
+    pub sensitive: bool,
+    /// The value; always absent for sensitive variables.
+    pub value: Option<String>,
+    /// Whether a value exists (for sensitive ones: whether it was set).
+    pub has_value: bool,
+    pub source: VariableSource,
+    pub description: String,
+}
+
+/// Where a variable's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariableSource {
+    /// Declared in slipway.yaml.
+    File,
+    /// Set through the API or the console.
+    Set,
+}
