@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::time::{read_optional_time, read_time};
-use crate::{named, now, Result, Store, StoreError, WriteTx};
+use crate::{json_column, named, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -34,15 +34,11 @@ const COLUMNS: &str =
     "name, environment, roles, facts, status, created_at, last_seen_at, revoked_at";
 
 fn target(row: &AnyRow) -> Result<Target> {
-    let roles: String = row.try_get("roles")?;
-    let facts: String = row.try_get("facts")?;
     Ok(Target {
         name: row.try_get("name")?,
         environment: row.try_get("environment")?,
-        roles: serde_json::from_str(&roles)
-            .map_err(|e| StoreError::Corrupt(format!("target roles: {e}")))?,
-        facts: serde_json::from_str(&facts)
-            .map_err(|e| StoreError::Corrupt(format!("target facts: {e}")))?,
+        roles: json_column(row, "target", "roles")?,
+        facts: json_column(row, "target", "facts")?,
         status: named(row, "status")?,
         created_at: read_time(row, "created_at")?,
         last_seen_at: read_optional_time(row, "last_seen_at")?,
