@@ -65,6 +65,37 @@ pub fn router() -> Router<AppState> {
         .merge(evidence::router())
         .merge(vault::router())
         .merge(webhooks::router())
+        .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
+        // Artifacts stream into the vault whatever their size; the only route without the limit.
+        .merge(vault::upload_router())
+}
+
+/// What axum's JSON extractor reads at most; every API body but an artifact's is JSON.
+const JSON_BODY_LIMIT: u64 = 2 * 1024 * 1024;
+
+/// A body announced over the limit is refused before a byte of it is read. Without this the
+/// extractor reads up to the limit first, and a client still sending gets a broken pipe instead
+/// of the answer.
+async fn refuse_announced_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(length) if length > JSON_BODY_LIMIT => crate::error::Problem::rejection(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body announces {length} bytes; this route accepts at most {JSON_BODY_LIMIT}"
+            ),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// `(method, path)` of every API route, for the OpenAPI consistency test.

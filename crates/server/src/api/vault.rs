@@ -31,12 +31,16 @@ pub(super) const DIGEST_HEADER: &str = "x-slipway-sha256";
 /// The hex ed25519 signature of an upload.
 pub(super) const SIGNATURE_HEADER: &str = "x-slipway-signature";
 
+/// The artifact upload, which streams and so takes bodies of any size.
+pub(super) fn upload_router() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/projects/{name}/components/{component}/artifacts/{version}",
+        post(push_artifact),
+    )
+}
+
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/v1/projects/{name}/components/{component}/artifacts/{version}",
-            post(push_artifact),
-        )
         .route("/api/v1/projects/{name}/artifacts", get(list_artifacts))
         .route("/api/v1/artifacts/{digest}", get(artifact_by_digest))
         .route("/api/v1/blobs/{digest}", get(download_blob))
