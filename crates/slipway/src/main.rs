@@ -132,6 +132,36 @@ mod tests {
         assert_eq!(code(E::Untrusted("x".into())), 8);
     }
 
+    /// `slipway --help` lists every verb with a sentence, and every verb a person runs shows an
+    /// example in its own help: a verb without them is found by a newcomer, not by a test.
+    #[test]
+    fn every_verb_has_a_description_and_every_leaf_an_example() {
+        use clap::CommandFactory;
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            // Hidden verbs (the example's stand-in application server) are run by plans, not people.
+            for sub in command
+                .get_subcommands()
+                .filter(|s| s.get_name() != "help" && !s.is_hide_set())
+            {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(format!("`{path}` has no description"));
+                }
+                if sub.has_subcommands() {
+                    walk(sub, &path, missing);
+                } else if !sub
+                    .get_after_help()
+                    .is_some_and(|h| h.to_string().contains("Example"))
+                {
+                    missing.push(format!("`{path}` has no example in its help"));
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "slipway", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+
     #[test]
     fn an_agent_failure_prints_the_agent_s_message_as_is() {
         let failure = agent_failure(E::Invalid("error: no\n  hint: yes".into()));

@@ -85,12 +85,16 @@ pub enum Command {
         after_help = "Examples:\n  slipway promote --project pets --release 1.4.2 --to MET --wait\n  slipway promote --project pets --release 1.4.2 --to PROD --at 2026-11-24T20:30:00+01:00"
     )]
     Promote(promote::PromoteArgs),
+    /// Promotions already asked for: list, show, approve, reject, override (admins), cancel.
     #[command(subcommand)]
     Promotion(promote::PromotionCommand),
+    /// Report the result of an outside check (CI tests, a scan) on a release, for `checks:` gates.
     #[command(subcommand)]
     Check(check::CheckCommand),
+    /// Requests for change (CAB): open, list, show, approve, reject.
     #[command(subcommand)]
     Rfc(rfc::RfcCommand),
+    /// The time the gates are judged at (windows, freezes); a manual clock moves only for rehearsals.
     #[command(subcommand)]
     Clock(clock::ClockCommand),
     /// Compare two environments: undeclared differences in variables, target facts and deployed digests.

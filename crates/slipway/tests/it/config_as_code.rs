@@ -195,42 +195,6 @@ fn the_schema_is_json_for_editors() {
 }
 
 #[test]
-fn every_verb_explains_itself_with_an_example() {
-    let verbs: &[&[&str]] = &[
-        &["up"],
-        &["server"],
-        &["validate"],
-        &["apply"],
-        &["schema"],
-        &["audit", "list"],
-        &["audit", "verify"],
-        &["user", "create"],
-        &["user", "list"],
-        &["user", "set-role"],
-        &["user", "disable"],
-        &["token", "create"],
-        &["token", "list"],
-        &["token", "revoke"],
-        &["env", "list"],
-        &["project", "show"],
-        &["variable", "set"],
-        &["variable", "list"],
-        &["target", "register"],
-        &["whoami"],
-    ];
-    for verb in verbs {
-        let mut args = verb.to_vec();
-        args.push("--help");
-        let out = ok(run_cli("http://127.0.0.1:9", "unused", &args, ""));
-        assert!(
-            out.contains("Example"),
-            "`slipway {}` has no example in its help:\n{out}",
-            verb.join(" ")
-        );
-    }
-}
-
-#[test]
 fn an_unreachable_server_is_a_clear_error_with_its_own_exit_code() {
     let out = run_cli("http://127.0.0.1:9", "unused", &["env", "list"], "");
     assert_eq!(out.status.code(), Some(7));
