@@ -19,7 +19,7 @@ pub async fn fresh_postgres_database() -> Option<String> {
             if std::env::var_os("CI").is_some() {
                 panic!("CI must run the PostgreSQL tests, but {admin_url} does not answer: {e}");
             }
-            eprintln!("\n!!! SKIPPING the PostgreSQL half of this test: {admin_url} does not answer ({e}).\n!!! Set SLIPWAY_TEST_POSTGRES_URL to a server where the user may CREATE DATABASE.\n");
+            report_skipped(&format!("the PostgreSQL half: {admin_url} does not answer ({e}); set SLIPWAY_TEST_POSTGRES_URL to a server where the user may CREATE DATABASE"));
             return None;
         }
     };
@@ -34,6 +34,21 @@ pub async fn fresh_postgres_database() -> Option<String> {
         .map_or(admin_url.as_str(), |(b, _)| b)
         .to_string();
     Some(format!("{base}/{name}"))
+}
+
+/// Say that part of a test was skipped, where a person sees it. The test harness captures what
+/// `eprintln!` prints and shows it only for failures, so a skipped test would read "ok"; this
+/// writes to the process's stderr directly, which the harness leaves alone.
+pub fn report_skipped(what: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\n!!! SKIPPED in {test}: {what}. Under CI (CI set) this fails instead.\n"
+    );
 }
 
 /// Drop a database made by [`fresh_postgres_database`].

@@ -32,9 +32,9 @@ pub(crate) fn browser_tools() -> Option<PathBuf> {
     if std::env::var_os("CI").is_some() {
         panic!("{missing}: CI must install chromium and chromium-driver (apt-get install -y chromium chromium-driver) to run the console's browser tests");
     }
-    eprintln!(
-        "\n!!! SKIPPING browser test: {missing}. Install chromium and chromium-driver to run it.\n"
-    );
+    slipway_store::testing::report_skipped(&format!(
+        "the browser: {missing}; install chromium and chromium-driver to run it"
+    ));
     None
 }
 
