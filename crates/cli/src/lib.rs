@@ -9,13 +9,15 @@
 //! Architecture invariant: the CLI depends on `slipway-core` and `slipway-protocol` (for the
 //! pinned TLS connection) among Slipway's crates, never on `slipway-server` nor on `slipway-agent`.
 //! Architecture invariant: the CLI's only way to the server is its HTTP API, through `client`.
-//! Architecture invariant: the public API is [`Command`], [`run`], [`Failure`], [`Exit`] and
-//! [`print_problem`]; every verb's module is private to `commands`.
+//! Architecture invariant: the public API is [`Command`], [`run`], [`Failure`], [`Exit`],
+//! [`print_problem`] and [`profile`] (which `slipway up` writes); every verb's module is private
+//! to `commands`.
 
 mod client;
 mod commands;
 mod error;
 mod output;
+pub mod profile;
 mod prompt;
 mod remote;
 

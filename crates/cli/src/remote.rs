@@ -18,14 +18,16 @@ const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
 /// How client verbs reach the server.
 #[derive(Args, Clone)]
 pub struct Remote {
-    /// Server URL.
-    #[arg(long, env = "SLIPWAY_SERVER", default_value = DEFAULT_SERVER, global = true)]
-    pub(crate) server: String,
+    /// Server URL [default: the CLI profile's (`slipway login`, `slipway up`), else
+    /// http://127.0.0.1:8080].
+    #[arg(long, env = "SLIPWAY_SERVER", global = true)]
+    pub(crate) server: Option<String>,
     /// For an https:// server: the SHA-256 fingerprint of its certificate, the only thing trusted
     /// (`sha256:…`, printed by the server at startup).
     #[arg(long, env = "SLIPWAY_SERVER_FINGERPRINT", global = true)]
     pub(crate) server_fingerprint: Option<slipway_core::CertFingerprint>,
-    /// API token (create one with `slipway token create`).
+    /// API token [default: the CLI profile's, for the server it was issued by; `slipway login`
+    /// writes one].
     #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true, global = true)]
     pub(crate) token: Option<String>,
     /// Output for people (human) or for scripts (json).
@@ -34,8 +36,36 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// Flags and environment variables first, then the CLI profile: its token and pin only
+    /// for the server that issued them.
     pub(crate) fn client(&self) -> Client {
-        Client::new(&self.server, self.token.clone(), self.server_fingerprint)
+        let profile = crate::profile::load();
+        let server = self.server().unwrap_or_else(|| {
+            profile
+                .as_ref()
+                .map_or(DEFAULT_SERVER.to_string(), |p| p.server.clone())
+        });
+        let issuer = profile.filter(|p| p.is_for(&server));
+        let token = self
+            .token
+            .clone()
+            .or_else(|| issuer.as_ref().map(|p| p.token.clone()));
+        let pin = self.server_fingerprint.or_else(|| {
+            issuer
+                .as_ref()
+                .and_then(|p| p.server_fingerprint.as_deref()?.parse().ok())
+        });
+        Client::new(&server, token, pin)
+    }
+
+    /// The server named by `--server` or `SLIPWAY_SERVER`, if any.
+    pub(crate) fn server(&self) -> Option<String> {
+        self.server.clone().filter(|s| !s.is_empty())
+    }
+
+    /// The server these flags reach, the profile aside: for `login`, which writes the profile.
+    pub(crate) fn server_or_default(&self) -> String {
+        self.server().unwrap_or_else(|| DEFAULT_SERVER.to_string())
     }
 }
 

@@ -75,7 +75,7 @@ pub async fn identify(state: &AppState, parts: &Parts) -> Result<Option<Actor>, 
         let token = value.strip_prefix("Bearer ").ok_or_else(|| {
             ServiceError::invalid(
                 "the Authorization header must be `Bearer <token>`",
-                "pass the token printed by `slipway token create`",
+                "send `Authorization: Bearer <token>` with a token from `slipway login` or `slipway token create`",
             )
         })?;
         return Ok(state

@@ -130,7 +130,7 @@ impl ServiceError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ServiceError::Unauthenticated => Some(
-                "create a token with `slipway token create` and pass --token or SLIPWAY_TOKEN"
+                "sign in with `slipway login` (it keeps a token in the CLI profile), or pass --token / SLIPWAY_TOKEN"
                     .into(),
             ),
             ServiceError::BadCredentials => Some(format!(

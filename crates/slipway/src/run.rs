@@ -159,6 +159,7 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
         println!("  data folder  {} (SQLite)", args.data.display());
         println!("  example      {example}");
         print_first_run(running.first_run.as_ref());
+        print_cli_sign_in(sign_in_the_cli(&running.state, &actor, &url).await);
         let app_port = if args.port == 0 { free_port() } else { args.port.saturating_add(1) };
         let data = std::fs::canonicalize(&args.data).unwrap_or(args.data.clone());
         // The example deploys once the server is ready; a failure there never stops the server.
@@ -178,11 +179,105 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
     })
 }
 
+/// What `up` did about the CLI profile.
+enum CliSignIn {
+    Written(PathBuf),
+    /// The profile names another, non-loopback server: a person's real profile is not replaced
+    /// by a first look.
+    LeftAlone {
+        profile_server: String,
+    },
+    Failed(String),
+}
+
+/// Give the CLI a token for this server's admin in its profile, so that `slipway …` verbs work
+/// at once; the token a previous `up` wrote for this server is revoked, so they do not pile up.
+async fn sign_in_the_cli(state: &slipway_server::AppState, admin: &Actor, url: &str) -> CliSignIn {
+    use slipway_cli::profile::{self, Profile};
+    use slipway_server::services::users;
+    let previous = profile::load();
+    if let Some(other) = previous.as_ref().filter(|p| !is_loopback(&p.server)) {
+        return CliSignIn::LeftAlone {
+            profile_server: other.server.clone(),
+        };
+    }
+    let created = match users::create_token(state, admin, "slipway up", None).await {
+        Ok(created) => created,
+        Err(e) => return CliSignIn::Failed(e.to_string()),
+    };
+    let fresh = Profile {
+        server: url.to_string(),
+        server_fingerprint: None,
+        username: admin.username.clone(),
+        token_id: created.token.id.clone(),
+        token: created.secret,
+    };
+    match profile::save(&fresh) {
+        Ok(path) => {
+            if let Some(old) = previous.filter(|p| p.server == url && p.token_id != fresh.token_id)
+            {
+                // Absent when the data folder is new: nothing to revoke then.
+                let _ = users::revoke_token(state, admin, &old.token_id).await;
+            }
+            CliSignIn::Written(path)
+        }
+        Err(e) => {
+            let _ = users::revoke_token(state, admin, &fresh.token_id).await;
+            CliSignIn::Failed(e.to_string())
+        }
+    }
+}
+
+/// Whether a server URL names this machine (the only servers `up` runs).
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.parse::<std::net::IpAddr>()
+        .map_or(host.eq_ignore_ascii_case("localhost"), |ip| {
+            ip.is_loopback()
+        })
+}
+
+fn print_cli_sign_in(outcome: CliSignIn) {
+    match outcome {
+        CliSignIn::Written(path) => {
+            println!(
+                "  CLI          signed in as admin (token kept in {})",
+                path.display()
+            );
+        }
+        CliSignIn::LeftAlone { profile_server } => {
+            println!("  CLI          your profile points at {profile_server}; left alone");
+            println!("               use this server with --server and `slipway login -u admin`");
+        }
+        CliSignIn::Failed(e) => {
+            println!("  CLI          no profile written ({e}); use `slipway login -u admin`")
+        }
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(PathBuf::from))
+    {
+        let on_path = std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p == dir));
+        if !on_path {
+            println!(
+                "  slipway      put it on PATH: export PATH=\"{}:$PATH\"",
+                dir.display()
+            );
+        }
+    }
+}
+
 fn print_first_run(first: Option<&FirstRun>) {
     match first {
         Some(FirstRun::Password { username, password }) => {
             println!("  sign in as   {username} / {password}");
-            println!("               (shown this once: change it in the console under Users)");
+            println!("               (shown this once: change it with `slipway user password {username}`)");
         }
         Some(FirstRun::Token { username }) => {
             println!("  admin        {username}, with the API token from SLIPWAY_ADMIN_TOKEN")

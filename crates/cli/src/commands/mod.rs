@@ -13,6 +13,7 @@ mod environment;
 mod evidence;
 mod follow;
 mod key;
+mod login;
 mod parity;
 mod project;
 mod promote;
@@ -57,6 +58,11 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Sign in with your password once; the CLI keeps a token in its profile for later verbs.
+    #[command(
+        after_help = "Examples:\n  slipway login --username olivia --server https://slipway.example:8443 --server-fingerprint sha256:…\n  printf '%s' \"$PASSWORD\" | slipway login -u olivia --password-stdin"
+    )]
+    Login(login::LoginArgs),
     /// Environments of the delivery chain.
     #[command(subcommand, name = "env")]
     Environment(environment::EnvCommand),
@@ -137,6 +143,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Audit(c) => audit::audit(c),
         Command::User(c) => user::user(c),
         Command::Token(c) => token::token(c),
+        Command::Login(args) => login::login(args),
         Command::Environment(c) => environment::environment(c),
         Command::Project(c) => project::project(c),
         Command::Variable(c) => variable::variable(c),

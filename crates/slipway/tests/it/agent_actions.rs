@@ -74,7 +74,7 @@ fn fixture() -> Fixture {
     let mut agents = Vec::new();
     for env in ["DEV", "INT"] {
         let token = server.enrollment_token(env, &["web"]);
-        let child = Command::new(slipway_bin())
+        let child = slipway_command()
             .args([
                 "agent",
                 "--insecure-http",

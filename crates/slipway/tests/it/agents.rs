@@ -1,12 +1,12 @@
 //! Real agent processes enrolling with a real server over loopback.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
 
 fn agent(server: &Server, name: &str, data: &std::path::Path, token: Option<&str>) -> AgentProcess {
-    let mut cmd = Command::new(slipway_bin());
+    let mut cmd = slipway_command();
     cmd.args([
         "agent",
         "--insecure-http",

@@ -4,7 +4,7 @@
 //! page follows a deployment live, without reloading.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -73,7 +73,7 @@ fn fixture() -> Fixture {
         ));
     }
     let token = server.enrollment_token("DEV", &["app"]);
-    let child = Command::new(slipway_bin())
+    let child = slipway_command()
         .args([
             "agent",
             "--insecure-http",

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -99,7 +99,7 @@ fn fixture() -> Fixture {
     for env in ["DEV", "INT"] {
         let token = server.enrollment_token(env, &["app"]);
         let data = work.path().join(format!("agent-{env}"));
-        let child = Command::new(slipway_bin())
+        let child = slipway_command()
             .args([
                 "agent",
                 "--insecure-http",

@@ -261,7 +261,7 @@ fn flood_during_a_cut(
     let relay = Relay::start(&server.url);
     let data = work.path().join("agent");
     let agent = AgentProcess(
-        std::process::Command::new(slipway_bin())
+        crate::support::slipway_command()
             .args(["agent", "--insecure-http", "--server", &relay.url()])
             .args(["--name", "dev-01", "--enroll-token", &token, "--data"])
             .arg(&data)

@@ -2,7 +2,7 @@
 //! it at enrolment, and what happens when the certificate is not the pinned one.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -18,7 +18,7 @@ fn tls_agent(
     fingerprint: Option<&str>,
     token: Option<&str>,
 ) -> AgentProcess {
-    let mut cmd = Command::new(slipway_bin());
+    let mut cmd = slipway_command();
     cmd.args(["agent", "--server", &server.url, "--name", name, "--data"])
         .arg(data)
         .env_remove("SLIPWAY_SERVER_FINGERPRINT");

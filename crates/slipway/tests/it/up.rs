@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use crate::support::*;
 
 fn up(data: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(slipway_bin())
+    let mut child = slipway_command()
         .args(["up", "--port", "0", "--data"])
         .arg(data)
         .env_remove("SLIPWAY_ADMIN_TOKEN")
@@ -21,7 +21,7 @@ fn up(data: &std::path::Path) -> (std::process::Child, String) {
 #[test]
 fn up_loads_the_example_and_the_printed_password_signs_in() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(slipway_bin())
+    let mut child = slipway_command()
         .args(["up", "--port", "0", "--data"])
         .arg(data.path())
         .env_remove("SLIPWAY_ADMIN_TOKEN")
@@ -89,7 +89,7 @@ fn a_second_up_reports_the_example_unchanged() {
     let data = tempfile::tempdir().unwrap();
     let (first, _) = up(data.path());
     stop(first, data.path());
-    let mut child = Command::new(slipway_bin())
+    let mut child = slipway_command()
         .args(["up", "--port", "0", "--data"])
         .arg(data.path())
         .env("SLIPWAY_LOG", "warn")
@@ -118,7 +118,7 @@ fn a_second_up_reports_the_example_unchanged() {
 fn up_deploys_the_example_for_real_and_the_cli_redeploys_and_rolls_it_back() {
     let data = tempfile::tempdir().unwrap();
     let token = "slw_up_test_token_0000000000";
-    let mut child = Command::new(slipway_bin())
+    let mut child = slipway_command()
         .args(["up", "--port", "0", "--data"])
         .arg(data.path())
         .env("SLIPWAY_ADMIN_TOKEN", token)
@@ -230,7 +230,7 @@ fn stop(mut up: std::process::Child, data: &std::path::Path) {
         .canonicalize()
         .map(|d| d.join("agent/pets"))
         .unwrap_or_default();
-    let _ = Command::new(slipway_bin())
+    let _ = slipway_command()
         .args(["demo-appserver", "stop", "--root"])
         .arg(root)
         .output();
@@ -253,4 +253,157 @@ fn adoptions(db: &std::path::Path) -> Option<i64> {
             .ok()
             .map(|r| r.0)
     })
+}
+
+/// The CLI with only a profile: no `SLIPWAY_SERVER`, no `SLIPWAY_TOKEN`.
+fn cli_with_profile(profile: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = slipway_command()
+        .args(args)
+        .env("SLIPWAY_PROFILE", profile)
+        .env_remove("SLIPWAY_SERVER")
+        .env_remove("SLIPWAY_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The first headers a client sends to a server that only listens and refuses.
+fn headers_sent_to_a_stranger(send: impl FnOnce(&str)) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let reader = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let body = r#"{"title":"Unauthorized","status":401,"detail":"no"}"#;
+        let _ = write!(
+            stream,
+            "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/problem+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        String::from_utf8_lossy(&head).to_string()
+    });
+    send(&url);
+    reader.join().unwrap()
+}
+
+/// `up` leaves the CLI signed in; `login` signs another person in and replaces their token;
+/// the profile's token never goes to another server.
+#[test]
+fn up_signs_the_cli_in_and_login_keeps_one_token_per_person() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let profile = home.path().join("slipway").join("profile.json");
+    let mut child = slipway_command()
+        .args(["up", "--port", "0", "--data"])
+        .arg(data.path())
+        .env("SLIPWAY_PROFILE", &profile)
+        .env_remove("SLIPWAY_ADMIN_TOKEN")
+        .env("SLIPWAY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = child.stdout.take().unwrap();
+    let banner: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(output))
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("stop with Ctrl-C"))
+        .collect();
+    let text = banner.join("\n");
+    assert!(text.contains("CLI          signed in as admin"), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&profile).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the profile holds a token");
+    }
+
+    let me = cli_with_profile(&profile, &["whoami"], "");
+    assert!(
+        stdout(&me).contains("admin"),
+        "{}{}",
+        stdout(&me),
+        stderr(&me)
+    );
+
+    let sent = headers_sent_to_a_stranger(|url| {
+        let out = cli_with_profile(&profile, &["whoami", "--server", url], "");
+        assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    });
+    assert!(
+        !sent.to_ascii_lowercase().contains("authorization"),
+        "the profile's token went to another server:\n{sent}"
+    );
+
+    let passphrase = "olivia's long passphrase";
+    let created = cli_with_profile(
+        &profile,
+        &[
+            "user",
+            "create",
+            "olivia",
+            "--role",
+            "ops",
+            "--password-stdin",
+        ],
+        passphrase,
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    for _ in 0..2 {
+        let login = cli_with_profile(
+            &profile,
+            &["login", "-u", "olivia", "--password-stdin"],
+            passphrase,
+        );
+        assert!(login.status.success(), "{}", stderr(&login));
+        assert!(
+            stdout(&login).contains("signed in to http://127.0.0.1:"),
+            "{}",
+            stdout(&login)
+        );
+    }
+    let me = cli_with_profile(&profile, &["whoami"], "");
+    assert!(stdout(&me).contains("olivia"), "{}", stdout(&me));
+    let tokens = cli_with_profile(&profile, &["token", "list", "-o", "json"], "");
+    let tokens: serde_json::Value = serde_json::from_slice(&tokens.stdout).unwrap();
+    let items = tokens["items"]
+        .as_array()
+        .or(tokens.as_array())
+        .unwrap()
+        .clone();
+    let active: Vec<_> = items
+        .iter()
+        .filter(|t| t["username"] == "olivia" && t["revoked_at"].is_null())
+        .collect();
+    assert_eq!(
+        active.len(),
+        1,
+        "the second login revokes the first: {tokens}"
+    );
+
+    let wrong = cli_with_profile(
+        &profile,
+        &["login", "-u", "olivia", "--password-stdin"],
+        "not the passphrase",
+    );
+    assert_eq!(wrong.status.code(), Some(4), "{}", stderr(&wrong));
+    let me = cli_with_profile(&profile, &["whoami"], "");
+    assert!(
+        stdout(&me).contains("olivia"),
+        "a failed login keeps the profile"
+    );
+    stop(child, data.path());
 }

@@ -20,6 +20,18 @@ pub(crate) fn slipway_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_slipway"))
 }
 
+/// The binary, with a CLI profile of this test run's own: a person's real profile
+/// (`~/.config/slipway/profile.json`) is never read nor written by a test. A test that looks at
+/// the profile sets `SLIPWAY_PROFILE` again, to a file of its own.
+pub(crate) fn slipway_command() -> Command {
+    let mut command = Command::new(slipway_bin());
+    let profile = std::env::temp_dir()
+        .join(format!("slipway-tests-{}", std::process::id()))
+        .join("profile.json");
+    command.env("SLIPWAY_PROFILE", profile);
+    command
+}
+
 /// A running `slipway server`, killed when dropped.
 pub(crate) struct Server {
     child: Child,
@@ -129,7 +141,7 @@ fn spawn_server(
     env: &[(&str, &str)],
     tls_args: &[&str],
 ) -> (Child, String, Option<String>) {
-    let mut cmd = Command::new(slipway_bin());
+    let mut cmd = slipway_command();
     cmd.args(["server", "--listen", listen, "--data"]).arg(data);
     cmd.args(tls_args);
     if let Some(url) = database_url {
@@ -165,7 +177,7 @@ pub(crate) fn run_cli_env(
     stdin: &str,
     env: &[(&str, &str)],
 ) -> Output {
-    let mut child = Command::new(slipway_bin())
+    let mut child = slipway_command()
         .args(args)
         .envs(env.iter().copied())
         .env("SLIPWAY_SERVER", url)
@@ -254,7 +266,7 @@ impl Drop for AgentProcess {
 
 /// Start `slipway agent` named `name` against `url` (the server, or a relay in front of it).
 pub(crate) fn spawn_agent(url: &str, name: &str, data: &Path, token: Option<&str>) -> AgentProcess {
-    let mut cmd = Command::new(slipway_bin());
+    let mut cmd = slipway_command();
     cmd.args([
         "agent",
         "--insecure-http",

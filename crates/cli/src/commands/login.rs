@@ -1,0 +1,180 @@
+//! `login`: sign in once with a password; the CLI keeps an API token in its profile and every
+//! later verb uses it for that server. It never stores the password.
+
+use std::io::IsTerminal;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::client::{encode, Client};
+use crate::error::{Exit, Failure};
+use crate::output::show;
+use crate::profile::{self, Profile};
+use crate::prompt::stdin_secret;
+use crate::remote::Remote;
+
+const SESSION_COOKIE: &str = "slipway_session";
+
+#[derive(Args)]
+pub struct LoginArgs {
+    /// Your user name.
+    #[arg(long, short = 'u')]
+    username: String,
+    /// Read the password from standard input (scripts); otherwise it is asked on the terminal.
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
+    let previous = profile::load();
+    // Without --server, sign in again where the profile points.
+    let server = args
+        .remote
+        .server()
+        .or_else(|| previous.as_ref().map(|p| p.server.clone()))
+        .unwrap_or_else(|| args.remote.server_or_default());
+    let pin = args.remote.server_fingerprint;
+    let password = if args.password_stdin || !std::io::stdin().is_terminal() {
+        stdin_secret("password")?
+    } else {
+        ask_password(&format!("password for {} at {server}: ", args.username))?
+    };
+    let client = Client::new(&server, None, pin);
+    let session = sign_in(&client, &args.username, &password)?;
+    let created = session_request(&client, "POST", "/api/v1/tokens", &session)
+        .send_json(json!({ "name": format!("slipway login ({})", host_name()) }));
+    let created: Value = read_json(&client, created)?;
+    // The session was only a way to the token: end it rather than leave it to expire.
+    let _ = session_request(&client, "DELETE", "/api/v1/session", &session).call();
+    let token_id = created["token"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let token = created["secret"].as_str().unwrap_or_default().to_string();
+    if token.is_empty() {
+        return Err(Failure::new(
+            Exit::Failed,
+            "error: the server answered without a token".to_string(),
+        ));
+    }
+    let fresh = Profile {
+        server: server.clone(),
+        server_fingerprint: pin.map(|p| p.to_string()),
+        username: args.username.clone(),
+        token_id,
+        token: token.clone(),
+    };
+    let path = profile::save(&fresh).map_err(|e| {
+        Failure::new(
+            Exit::Failed,
+            format!("error: cannot write the CLI profile: {e}\n  hint: set SLIPWAY_PROFILE to a file you may write"),
+        )
+    })?;
+    // The token this one replaces stops working; a failure here leaves it to `token revoke`.
+    if let Some(old) = previous.filter(|p| p.is_for(&server) && p.token != token) {
+        let _ = Client::new(&server, Some(token), pin)
+            .delete::<Value>(&format!("/api/v1/tokens/{}", encode(&old.token_id)));
+    }
+    show(
+        &args.remote,
+        &json!({ "server": server, "username": args.username, "profile": path }),
+        |_| {
+            println!(
+                "signed in to {server} as {}; the token is kept in {}",
+                args.username,
+                path.display()
+            )
+        },
+    );
+    Ok(())
+}
+
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn sign_in(client: &Client, username: &str, password: &str) -> Result<Session, Failure> {
+    let response = client.answer(
+        client
+            .raw("POST", "/api/v1/session")
+            .send_json(json!({ "username": username, "password": password })),
+    )?;
+    let cookie = response
+        .all("set-cookie")
+        .into_iter()
+        .find_map(|c| {
+            let pair = c.split(';').next()?.trim();
+            pair.starts_with(&format!("{SESSION_COOKIE}="))
+                .then(|| pair.to_string())
+        })
+        .unwrap_or_default();
+    let body: Value = response.into_json().unwrap_or_default();
+    Ok(Session {
+        cookie,
+        csrf: body["csrf_token"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
+fn session_request(client: &Client, method: &str, path: &str, session: &Session) -> ureq::Request {
+    client
+        .raw(method, path)
+        .set("Cookie", &session.cookie)
+        .set("X-CSRF-Token", &session.csrf)
+}
+
+fn read_json(
+    client: &Client,
+    result: Result<ureq::Response, ureq::Error>,
+) -> Result<Value, Failure> {
+    client.answer(result)?.into_json().map_err(|e| {
+        Failure::new(
+            Exit::Failed,
+            format!("error: the server's answer is not JSON: {e}"),
+        )
+    })
+}
+
+/// Ask on the terminal without echoing what is typed (`stty -echo` around one line).
+fn ask_password(prompt: &str) -> Result<String, Failure> {
+    use std::io::Write;
+    let stty = |setting: &str| {
+        std::process::Command::new("stty")
+            .arg(setting)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+    };
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let hidden = stty("-echo").is_ok_and(|s| s.success());
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    if hidden {
+        let _ = stty("echo");
+        eprintln!();
+    }
+    read.map_err(|e| {
+        Failure::new(
+            Exit::Invalid,
+            format!("error: cannot read the password: {e}"),
+        )
+    })?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Failure::new(
+            Exit::Invalid,
+            "error: no password was typed".to_string(),
+        ));
+    }
+    Ok(password)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this machine".to_string())
+}
