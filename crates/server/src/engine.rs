@@ -17,11 +17,16 @@ pub(crate) fn spawn(state: AppState) {
         }
         // Until the store closes (the server shuts down), not failing on every turn after it.
         while !state.store.is_closed() {
+            // A turn cut by the store closing under it is the shutdown, not an error.
             if let Err(e) = services::progress::tick(&state).await {
-                tracing::error!(error = %e, "orchestrator step failed; retrying");
+                if !state.store.is_closed() {
+                    tracing::error!(error = %e, "orchestrator step failed; retrying");
+                }
             }
             if let Err(e) = services::promotions::tick(&state).await {
-                tracing::error!(error = %e, "judging promotions failed; retrying");
+                if !state.store.is_closed() {
+                    tracing::error!(error = %e, "judging promotions failed; retrying");
+                }
             }
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), state.engine.orchestrator.notified())

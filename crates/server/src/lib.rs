@@ -28,6 +28,6 @@ pub mod vault;
 mod views;
 
 pub use error::ServiceError;
-pub use startup::{start, FirstRun, RunningServer, ServerConfig};
+pub use startup::{shutdown_signal, start, FirstRun, RunningServer, ServerConfig};
 pub use state::AppState;
 pub use tls::TlsSource;

@@ -38,7 +38,9 @@ pub(crate) fn spawn(state: AppState) {
     tokio::spawn(async move {
         while !state.store.is_closed() {
             if let Err(e) = deliver_due(&state).await {
-                tracing::error!(error = %e, "webhook delivery failed; retrying");
+                if !state.store.is_closed() {
+                    tracing::error!(error = %e, "webhook delivery failed; retrying");
+                }
             }
             state.store.outbox_queued(Duration::from_secs(1)).await;
         }

@@ -46,22 +46,45 @@ pub struct RunningServer {
 impl RunningServer {
     /// Serve until Ctrl-C or SIGTERM, then finish in-flight requests.
     pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serve until `stop` completes, then finish in-flight requests (`up` stops its own agent
+    /// first, so that its long poll does not hold the shutdown).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let RunningServer {
             shutdown,
             serving,
             state,
             ..
         } = self;
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         let _ = shutdown.send(());
-        serving.await.context("the server task failed")??;
+        // Requests in flight get a moment to finish. Long polls (an agent waiting for work, a
+        // live console page) would hold the shutdown for their whole timeout, 15-45 s: they are
+        // cut instead; agents and pages reconnect to the next server by themselves.
+        let cut = serving.abort_handle();
+        match tokio::time::timeout(SHUTDOWN_GRACE, serving).await {
+            Ok(joined) => joined.context("the server task failed")??,
+            Err(_) => {
+                cut.abort();
+                tracing::info!(grace = ?SHUTDOWN_GRACE, "cut the connections still open");
+            }
+        }
         state.store.close().await;
         Ok(())
     }
 }
 
-async fn wait_for_signal() {
+/// How long a stopping server waits for requests in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -42,7 +42,10 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
     let pidfile = args.root.join("appserver.pid");
     match args.command {
         DemoCommand::Serve => serve(&args.root, args.port),
-        DemoCommand::Stop => stop(&pidfile),
+        DemoCommand::Stop => {
+            stop(&pidfile);
+            Ok(())
+        }
         DemoCommand::Start => start(&args.root, args.port, &pidfile),
     }
 }
@@ -107,12 +110,27 @@ fn start(root: &Path, port: u16, pidfile: &Path) -> Result<(), Failure> {
     )))
 }
 
-fn stop(pidfile: &Path) -> Result<(), Failure> {
+/// Stop the one serving `root`, for `up`'s shutdown: in this process, not through a new one.
+pub(crate) fn stop_quietly(root: &Path) {
+    if let Some(pid) = running_pid(&root.join("appserver.pid")) {
+        terminate(pid);
+        let _ = std::fs::remove_file(root.join("appserver.pid"));
+    }
+}
+
+fn stop(pidfile: &Path) {
     let Some(pid) = running_pid(pidfile) else {
         let _ = std::fs::remove_file(pidfile);
         println!("application server not running");
-        return Ok(());
+        return;
     };
+    terminate(pid);
+    let _ = std::fs::remove_file(pidfile);
+    println!("application server stopped (pid {pid})");
+}
+
+/// SIGTERM, then wait for the process to go, at most 10 s.
+fn terminate(pid: i32) {
     // SAFETY: `pid` is the process this command started (read from its pid file, checked alive).
     #[allow(unsafe_code)] // kill(2) has no safe wrapper in std.
     unsafe {
@@ -120,11 +138,8 @@ fn stop(pidfile: &Path) -> Result<(), Failure> {
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = std::fs::remove_file(pidfile);
-    println!("application server stopped (pid {pid})");
-    Ok(())
 }
 
 fn serve(root: &Path, port: u16) -> Result<(), Failure> {

@@ -51,13 +51,7 @@ impl Drop for LocalAgent {
     fn drop(&mut self) {
         let _ = self.agent.kill();
         let _ = self.agent.wait();
-        if let Ok(exe) = std::env::current_exe() {
-            let _ = Command::new(exe)
-                .args(["demo-appserver", "stop", "--root"])
-                .arg(&self.app_root)
-                .stdout(Stdio::null())
-                .status();
-        }
+        crate::demo::stop_quietly(&self.app_root);
     }
 }
 

@@ -163,7 +163,7 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
         let app_port = if args.port == 0 { free_port() } else { args.port.saturating_add(1) };
         let data = std::fs::canonicalize(&args.data).unwrap_or(args.data.clone());
         // The example deploys once the server is ready; a failure there never stops the server.
-        let _agent = match crate::example::deploy(&running.state, &actor, &data, &url, app_port).await {
+        let agent = match crate::example::deploy(&running.state, &actor, &data, &url, app_port).await {
             Ok((agent, line)) => {
                 println!("  deployment   {line}");
                 println!("               the application answers on http://127.0.0.1:{app_port} once deployed");
@@ -175,7 +175,15 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
             }
         };
         println!("  stop with Ctrl-C");
-        running.run_until_signal().await.map_err(failed)
+        // The local agent and the application server it started go first: the agent's long
+        // poll would otherwise hold the server's shutdown.
+        running
+            .run_until(async move {
+                slipway_server::shutdown_signal().await;
+                drop(agent);
+            })
+            .await
+            .map_err(failed)
     })
 }
 
