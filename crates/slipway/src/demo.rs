@@ -46,7 +46,10 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
             stop(&pidfile);
             Ok(())
         }
-        DemoCommand::Start => start(&args.root, args.port, &pidfile),
+        DemoCommand::Start => {
+            println!("{}", start(&args.root, args.port, &pidfile)?);
+            Ok(())
+        }
     }
 }
 
@@ -66,10 +69,17 @@ fn running_pid(pidfile: &Path) -> Option<i32> {
         .filter(|p| alive(*p))
 }
 
-fn start(root: &Path, port: u16, pidfile: &Path) -> Result<(), Failure> {
+/// Start the one serving `root` from `up`, which prints its own line.
+pub(crate) fn start_quietly(root: &Path, port: u16) -> anyhow::Result<()> {
+    start(root, port, &root.join("appserver.pid"))
+        .map(drop)
+        .map_err(|f| anyhow::anyhow!("{}", f.message.trim_start_matches("error: ")))
+}
+
+/// Start it in the background; the line to print once it answers.
+fn start(root: &Path, port: u16, pidfile: &Path) -> Result<String, Failure> {
     if let Some(pid) = running_pid(pidfile) {
-        println!("application server already running (pid {pid})");
-        return Ok(());
+        return Ok(format!("application server already running (pid {pid})"));
     }
     std::fs::create_dir_all(root)
         .map_err(|e| fail(format!("cannot create {}: {e}", root.display())))?;
@@ -96,11 +106,10 @@ fn start(root: &Path, port: u16, pidfile: &Path) -> Result<(), Failure> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            println!(
+            return Ok(format!(
                 "application server started on http://127.0.0.1:{port} (pid {})",
                 child.id()
-            );
-            return Ok(());
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

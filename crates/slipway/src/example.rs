@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::model::VariableScope;
 use slipway_core::release::{ArtifactVersion, Provenance, Version};
 use slipway_core::Name;
@@ -199,15 +198,23 @@ async fn wait_online(state: &AppState) -> anyhow::Result<()> {
     anyhow::bail!("the local agent did not come online; see its log in the data folder (agent.log)")
 }
 
-/// Run the example for real. Returns the local agent (kept running with the server) and a line
-/// saying what happened.
+/// What `up` says about the example's deployment.
+pub(crate) struct ExampleDeployment {
+    pub(crate) line: String,
+    /// The application answers already (started again over an earlier deployment), rather than
+    /// once the deployment now running finishes.
+    pub(crate) answering: bool,
+}
+
+/// Run the example for real. Returns the local agent (kept running with the server) and what
+/// happened.
 pub(crate) async fn deploy(
     state: &AppState,
     actor: &Actor,
     data: &Path,
     server_url: &str,
     app_port: u16,
-) -> anyhow::Result<(LocalAgent, String)> {
+) -> anyhow::Result<(LocalAgent, ExampleDeployment)> {
     dev_variables(state, actor, app_port).await?;
     push_artifacts(state, actor).await?;
     create_release(state, actor).await?;
@@ -227,21 +234,25 @@ pub(crate) async fn deploy(
     };
     let agent = start_agent(data, server_url, token.as_deref())?;
     wait_online(state).await?;
-    let done_before = state
+    // What DEV really holds after any rollbacks (the computation parity uses), not whether
+    // some deployment once succeeded.
+    let held = state
         .store
-        .deployments(Some("pets"), Some("DEV"), 50)
+        .target_releases("pets", "DEV")
         .await?
-        .iter()
-        .any(|d| {
-            matches!(
-                (d.kind, d.state),
-                (DeploymentKind::Deploy, DeploymentState::Succeeded)
-            )
-        });
-    if done_before {
+        .last()
+        .map(|(_, release, _)| release.clone());
+    if let Some(release) = held {
+        // The application server stopped with the previous `up`: start it again, on this run's
+        // port, over the files the last deployment left.
+        crate::demo::start_quietly(&agent.app_root, app_port)?;
+        let line = format!("DEV holds pets {release} (local agent {AGENT_NAME}); its application server is started again");
         return Ok((
             agent,
-            format!("pets {VERSION} already deployed to DEV by local agent {AGENT_NAME}"),
+            ExampleDeployment {
+                line,
+                answering: true,
+            },
         ));
     }
     let started = services::deployments::create(
@@ -257,5 +268,11 @@ pub(crate) async fn deploy(
         services::promotions::Started::Deployment(d) => format!("deploying pets {VERSION} to DEV on local agent {AGENT_NAME}: deployment {} (follow: slipway deployment show {} --wait)", d.id, d.id),
         services::promotions::Started::Waiting(p) => format!("pets {VERSION} waits to enter DEV: promotion {} (see: slipway promotion show {})", p.promotion.id, p.promotion.id),
     };
-    Ok((agent, message))
+    Ok((
+        agent,
+        ExampleDeployment {
+            line: message,
+            answering: false,
+        },
+    ))
 }

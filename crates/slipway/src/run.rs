@@ -155,25 +155,40 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
         let running = slipway_server::start(config).await.map_err(failed)?;
         let (actor, example) = load_example(&running.state).await.map_err(failed)?;
         let url = format!("http://{}", running.addr);
-        println!("Slipway is ready at {url} ({} ms)", started.elapsed().as_millis());
+        println!(
+            "Slipway is ready at {url} ({} ms)",
+            started.elapsed().as_millis()
+        );
         println!("  data folder  {} (SQLite)", args.data.display());
         println!("  example      {example}");
         print_first_run(running.first_run.as_ref());
         print_cli_sign_in(sign_in_the_cli(&running.state, &actor, &url).await);
-        let app_port = if args.port == 0 { free_port() } else { args.port.saturating_add(1) };
+        let app_port = if args.port == 0 {
+            free_port()
+        } else {
+            args.port.saturating_add(1)
+        };
         let data = std::fs::canonicalize(&args.data).unwrap_or(args.data.clone());
         // The example deploys once the server is ready; a failure there never stops the server.
-        let agent = match crate::example::deploy(&running.state, &actor, &data, &url, app_port).await {
-            Ok((agent, line)) => {
-                println!("  deployment   {line}");
-                println!("               the application answers on http://127.0.0.1:{app_port} once deployed");
-                Some(agent)
-            }
-            Err(e) => {
-                println!("  deployment   the example could not be deployed: {e:#}");
-                None
-            }
-        };
+        let agent =
+            match crate::example::deploy(&running.state, &actor, &data, &url, app_port).await {
+                Ok((agent, example)) => {
+                    println!("  deployment   {}", example.line);
+                    let when = if example.answering {
+                        ""
+                    } else {
+                        " once deployed"
+                    };
+                    println!(
+                    "               the application answers on http://127.0.0.1:{app_port}{when}"
+                );
+                    Some(agent)
+                }
+                Err(e) => {
+                    println!("  deployment   the example could not be deployed: {e:#}");
+                    None
+                }
+            };
         println!("  stop with Ctrl-C");
         // The local agent and the application server it started go first: the agent's long
         // poll would otherwise hold the server's shutdown.

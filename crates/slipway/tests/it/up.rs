@@ -220,6 +220,40 @@ fn up_deploys_the_example_for_real_and_the_cli_redeploys_and_rolls_it_back() {
         .unwrap();
     assert!(page.contains("<h1>Pets</h1>"), "{page}");
     stop(child, data.path());
+
+    // A second `up` says what DEV really holds and starts its application again: the line it
+    // prints is true at once, not "once deployed".
+    let mut again = slipway_command()
+        .args(["up", "--port", "0", "--data"])
+        .arg(data.path())
+        .env("SLIPWAY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = again.stdout.take().unwrap();
+    let banner: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(output))
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("stop with Ctrl-C"))
+        .collect();
+    let text = banner.join("\n");
+    assert!(text.contains("DEV holds pets 1.0.0"), "{text}");
+    let app_url = banner
+        .iter()
+        .find_map(|l| l.split("answers on ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        app_url.starts_with("http://127.0.0.1:"),
+        "the app answers now, not once deployed: {text}"
+    );
+    let page = ureq::get(&format!("{app_url}/"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(page.contains("<h1>Pets</h1>"), "{page}");
+    stop(again, data.path());
 }
 
 /// Stop `up` gracefully (it takes its local agent down), then the example's stand-in server.
