@@ -13,6 +13,35 @@ use slipway_protocol::pin::{self, PinnedCert};
 
 use crate::error::{Exit, Failure};
 
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request may take, end to end: `SLIPWAY_HTTP_TIMEOUT_SECS`, default 120.
+fn answer_timeout() -> Duration {
+    std::env::var("SLIPWAY_HTTP_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(Duration::from_secs(120), Duration::from_secs)
+}
+
+/// Whether a transport failure is a timeout: the server was reached, or at least dialled, and
+/// did not answer in time — not a server that is absent.
+fn timed_out(error: &ureq::Transport) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    error.to_string().contains("timed out")
+}
+
 /// One server, reached over HTTP (loopback) or TLS trusted by a pinned certificate.
 pub(crate) struct Client {
     base: String,
@@ -27,8 +56,8 @@ impl Client {
         let pin = PinnedCert::new(pin);
         let agent = ureq::AgentBuilder::new()
             .tls_config(pin.client_config())
-            .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(120))
+            .timeout_connect(CONNECT_TIMEOUT)
+            .timeout(answer_timeout())
             .build();
         Client {
             base: server.trim_end_matches('/').to_string(),
@@ -62,6 +91,21 @@ impl Client {
                     "error: the server's certificate {presented} is not the one pinned with --server-fingerprint {pinned}; nothing was sent to {}\n  hint: if the server's certificate was replaced on purpose, pin the new one; {}",
                     self.base,
                     pin::WHERE_TO_FIND
+                ),
+            );
+        }
+        if timed_out(&error) {
+            let (waited, stage) = if error.kind() == ureq::ErrorKind::ConnectionFailed {
+                (CONNECT_TIMEOUT, "accept the connection")
+            } else {
+                (answer_timeout(), "answer")
+            };
+            return Failure::new(
+                Exit::Unreachable,
+                format!(
+                    "the Slipway server at {} did not {stage} in {} s\n  hint: it is slow or stuck rather than absent: look at its log and GET /readyz; SLIPWAY_HTTP_TIMEOUT_SECS waits longer",
+                    self.base,
+                    waited.as_secs()
                 ),
             );
         }

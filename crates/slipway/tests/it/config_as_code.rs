@@ -195,6 +195,33 @@ fn the_schema_is_json_for_editors() {
 }
 
 #[test]
+fn a_server_that_does_not_answer_is_called_slow_not_absent() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Accepts, reads nothing and answers nothing, like a server stuck on a lock.
+    let held = std::thread::spawn(move || {
+        let connection = listener.accept();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        drop(connection);
+    });
+    let out = run_cli_env(
+        &url,
+        "unused",
+        &["env", "list"],
+        "",
+        &[("SLIPWAY_HTTP_TIMEOUT_SECS", "1")],
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not answer in 1 s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("slipway up"), "{}", stderr(&out));
+    held.join().unwrap();
+}
+
+#[test]
 fn an_unreachable_server_is_a_clear_error_with_its_own_exit_code() {
     let out = run_cli("http://127.0.0.1:9", "unused", &["env", "list"], "");
     assert_eq!(out.status.code(), Some(7));
