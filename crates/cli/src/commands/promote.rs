@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use slipway_core::deploy::state::DeploymentState;
 use slipway_core::governance::promotion::PromotionState;
 
 use clap::{Args, Subcommand};
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 
 use slipway_api::governance::{PromotionSummary, PromotionView};
 
+use super::follow;
 use crate::client::{encode, Client};
 use crate::error::{Exit, Failure};
 use crate::output::{self, cell, or_dash, table, word, Format};
@@ -192,6 +194,7 @@ pub(crate) fn wait_for(
 ) -> Result<PromotionView, Failure> {
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut last_state = None;
+    let mut followed = None;
     loop {
         let p: PromotionView = client.get(&format!("/api/v1/promotions/{id}"))?;
         let state = p.promotion.state;
@@ -203,6 +206,21 @@ pub(crate) fn wait_for(
         }
         if state.is_final() {
             return Ok(p);
+        }
+        // Its deployment runs: follow it as `deploy --wait` does (steps, output, manual steps
+        // and how to answer them); one that stops for a decision ends the wait with the commands
+        // that decide, rather than a silent wait for the timeout.
+        match (state, p.promotion.deployment_id) {
+            (PromotionState::Deploying, Some(deployment)) if followed != Some(deployment) => {
+                let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+                let view = follow::follow(client, deployment, left.max(1), human)?;
+                if view.deployment.state == DeploymentState::AwaitingDecision {
+                    follow::verdict(&view)?;
+                }
+                // Ended: the promotion follows within a turn of the engine.
+                followed = Some(deployment);
+            }
+            _ => {}
         }
         if Instant::now() > deadline {
             return Err(Failure::new(

@@ -284,6 +284,40 @@ fn stop_and_ask_then_retry_then_roll_back_days_later() {
     assert_eq!(std::fs::read_to_string(app.join("db.txt")).unwrap(), "");
 }
 
+/// `promote --wait` follows the deployment it started like `deploy --wait`, and a step that
+/// stops for a decision ends the wait with the commands that decide, not a silent hour.
+#[test]
+fn promote_wait_follows_its_deployment_and_says_how_to_decide() {
+    let f = fixture();
+    std::fs::write(&f.fail_flag, "").unwrap();
+    let out = f.server.cli(
+        None,
+        &[
+            "promote",
+            "--project",
+            "shop",
+            "--release",
+            "1.0.0",
+            "--to",
+            "INT",
+            "--wait",
+            "--timeout",
+            "120",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("step 1 Back up the site"),
+        "the steps are followed: {}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("slipway deployment decide 1 retry"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn a_dry_run_checks_every_step_and_changes_nothing() {
     let f = fixture();
