@@ -34,7 +34,11 @@ pub struct NoTarget {
 
 impl NoTarget {
     pub fn hint(&self) -> String {
-        format!("enrol an agent in {} with one of these roles (`slipway agent … --role {}`), or change the step's roles", self.environment, self.roles.first().map_or("ROLE", String::as_str))
+        format!(
+            "enrol an agent there: `slipway target enrollment-token --env {} --role {}`, then `slipway agent --server URL --name NAME --enroll-token TOKEN` on the host; or change the step's roles",
+            self.environment,
+            self.roles.first().map_or("ROLE", String::as_str)
+        )
     }
 }
 

@@ -354,4 +354,15 @@ fn a_deployment_without_a_target_for_a_role_is_refused_before_anything_runs() {
         "{}",
         stderr(&out)
     );
+    // The way out is the fix, with its command; an override cannot conjure an agent.
+    assert!(
+        stderr(&out).contains("slipway target enrollment-token --env DEV --role app"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("promotion override"),
+        "{}",
+        stderr(&out)
+    );
 }

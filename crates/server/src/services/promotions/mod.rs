@@ -208,12 +208,25 @@ pub async fn deploy_now(
 }
 
 fn refusal(view: &PromotionView) -> ServiceError {
-    let why = view
+    let judgement = view
         .decisions
         .last()
-        .and_then(|d| serde_json::from_value::<Judgement>(d.record["judgement"].clone()).ok())
-        .map(|j| j.explain())
-        .unwrap_or_default();
+        .and_then(|d| serde_json::from_value::<Judgement>(d.record["judgement"].clone()).ok());
+    let why = judgement.as_ref().map(Judgement::explain).unwrap_or_default();
+    // An override lets a gate be passed; it cannot make a missing agent or an environment off
+    // the lifecycle deployable, so it is not offered for those, and never before the fix.
+    let unfixable_by_override = judgement.as_ref().is_some_and(|j| {
+        j.criteria.iter().any(|c| {
+            c.verdict == slipway_core::governance::Verdict::Fail
+                && matches!(c.name.as_str(), "targets" | "lifecycle")
+        })
+    });
+    let id = view.promotion.id;
+    let override_offer = if unfixable_by_override {
+        String::new()
+    } else {
+        format!("; only if it cannot wait, an admin lets it through with a written reason: `slipway promotion override {id} --reason …`")
+    };
     ServiceError::Policy {
         message: format!(
             "no-go: release {} of {} may not enter {} (promotion {}): {why}",
@@ -223,8 +236,7 @@ fn refusal(view: &PromotionView) -> ServiceError {
             view.promotion.id
         ),
         hint: format!(
-            "the decision record is kept (`slipway promotion show {}`); fix what fails and promote again, or an admin overrides with `slipway promotion override {} --reason …`",
-            view.promotion.id, view.promotion.id
+            "fix each no-go above (each says how) and promote again; the decision record is kept: `slipway promotion show {id}`{override_offer}"
         ),
     }
 }
