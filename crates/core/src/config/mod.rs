@@ -734,7 +734,7 @@ impl Checker<'_> {
             });
         }
         let variables = self.variables(spec.variables);
-        let plan = self.plan(spec.plan, &components);
+        let plan = self.plan(spec.plan, &components, &variables);
         let lifecycles = self.lifecycles(spec.lifecycles);
         Project {
             name: spec.name,
@@ -782,7 +782,17 @@ impl Checker<'_> {
         out
     }
 
-    fn plan(&mut self, specs: Vec<StepSpec>, components: &[Component]) -> Vec<Step> {
+    fn plan(
+        &mut self,
+        specs: Vec<StepSpec>,
+        components: &[Component],
+        variables: &[VariableDecl],
+    ) -> Vec<Step> {
+        let declared: BTreeSet<&str> = variables
+            .iter()
+            .map(|v| v.name.as_str())
+            .chain(crate::deploy::vars::BUILTIN_VARIABLES.iter().copied())
+            .collect();
         let mut steps: Vec<Step> = Vec::new();
         for (i, s) in specs.into_iter().enumerate() {
             let at = format!("project.plan[{i}]");
@@ -800,7 +810,9 @@ impl Checker<'_> {
                     "give each step its own name",
                 );
             }
-            let tagged = serde_json::json!({ "action": s.action, "with": Value::Object(s.with) });
+            // Kept for the `${…}` check, which names the exact parameter.
+            let with = Some(Value::Object(s.with));
+            let tagged = serde_json::json!({ "action": s.action, "with": with.clone() });
             let action = match serde_path_to_error::deserialize::<_, Action>(tagged) {
                 Ok(a) => a,
                 Err(e) => {
@@ -832,6 +844,9 @@ impl Checker<'_> {
                 }
             };
             self.action(&at, &action, components);
+            if let Some(with) = &with {
+                self.references(&format!("{at}.with"), with, &declared);
+            }
             let when = s
                 .when
                 .map(|c| Condition {
@@ -855,6 +870,39 @@ impl Checker<'_> {
             });
         }
         steps
+    }
+
+    /// Every `${NAME}` in a step's parameters names a variable the project declares or one
+    /// every agent provides: found here, not mid-deployment, where it would roll back.
+    fn references(&mut self, at: &str, value: &Value, declared: &BTreeSet<&str>) {
+        match value {
+            Value::String(text) => {
+                for name in crate::deploy::vars::references(text) {
+                    if !declared.contains(name) {
+                        let known: Vec<&str> = declared.iter().copied().collect();
+                        self.error(
+                            at,
+                            format!("`${{{name}}}` is not a variable of this project"),
+                            &format!(
+                                "declare it under `variables:` (per environment with `environment:`); known: {}; write `$${{{name}}}` for a literal",
+                                known.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.references(&format!("{at}[{i}]"), item, declared);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map {
+                    self.references(&format!("{at}.{key}"), item, declared);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn action(&mut self, at: &str, action: &Action, components: &[Component]) {

@@ -101,6 +101,32 @@ pub fn substitute(
     Ok(out)
 }
 
+/// Variables every agent provides, whatever the project declares: where the agent keeps its
+/// data and the binary it runs as.
+pub const BUILTIN_VARIABLES: &[&str] = &["SLIPWAY_AGENT_DATA", "SLIPWAY_BIN"];
+
+/// The names `text` refers to as `${NAME}`, in order, as [`substitute`] reads them (`$$` is a
+/// literal `$`; an unclosed `${` refers to nothing).
+pub fn references(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let Some(end) = inner.find('}') else {
+                break;
+            };
+            names.push(&inner[..end]);
+            rest = &inner[end + 1..];
+        } else {
+            rest = after;
+        }
+    }
+    names
+}
+
 pub const MASK: &str = "******";
 
 /// Hide every secret value in a line of output. Longer secrets are masked first, so a secret that
@@ -133,6 +159,33 @@ pub fn mask(line: &str, secrets: &[String]) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// `references` reads `${…}` exactly as `substitute` does: with every name it finds
+        /// defined, substitution never fails, and with one of them missing it names that one.
+        #[test]
+        fn references_are_what_substitute_needs(text in "[a-z$}{ A-Z_]{0,40}") {
+            let names = references(&text);
+            let all: BTreeMap<String, Resolved> = names
+                .iter()
+                .map(|n| (n.to_string(), Resolved { value: "v".into(), sensitive: false }))
+                .collect();
+            prop_assert!(substitute(&text, &all).is_ok());
+            if let Some(first) = names.first() {
+                let mut fewer = all.clone();
+                fewer.remove(*first);
+                if !names[1..].contains(first) || names.len() == 1 {
+                    prop_assert!(substitute(&text, &fewer).is_err());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn references_skip_literal_dollars_and_unclosed_braces() {
+        assert_eq!(references("${A}/$${B}/${C}x${D"), vec!["A", "C"]);
+        assert_eq!(references("$$ $x ${}"), vec![""]);
+    }
 
     fn n(s: &str) -> Name {
         Name::parse(s).unwrap()
