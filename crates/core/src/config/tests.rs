@@ -328,16 +328,30 @@ fn an_undefined_variable_in_a_step_is_found_at_validate_with_its_line() {
     let errors = load_one(&text).unwrap_err().0;
     assert_eq!(errors.len(), 1, "{errors:?}");
     let err = &errors[0];
-    let line = text.lines().position(|l| l.contains("${JBOSS_CLT}")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.contains("${JBOSS_CLT}"))
+        .unwrap()
+        + 1;
     assert_eq!(err.line, line, "{err:?}");
-    assert_eq!(err.message, "`${JBOSS_CLT}` is not a variable of this project");
+    assert_eq!(
+        err.message,
+        "`${JBOSS_CLT}` is not a variable of this project"
+    );
     let hint = err.hint.as_deref().unwrap();
-    assert!(hint.contains("JBOSS_CTL"), "the known names help spot the typo: {hint}");
+    assert!(
+        hint.contains("JBOSS_CTL"),
+        "the known names help spot the typo: {hint}"
+    );
     assert!(err.path.starts_with("project.plan["), "{}", err.path);
 }
 
 #[test]
 fn built_in_variables_and_literal_dollars_are_not_undefined() {
-    let text = PETS.replacen("${JBOSS_CTL}", "${SLIPWAY_BIN} $${NOT_A_VARIABLE} ${JBOSS_CTL}", 1);
+    let text = PETS.replacen(
+        "${JBOSS_CTL}",
+        "${SLIPWAY_BIN} $${NOT_A_VARIABLE} ${JBOSS_CTL}",
+        1,
+    );
     load_one(&text).unwrap();
 }

@@ -65,13 +65,10 @@ pub(super) async fn facts(
         .map_err(|e| e.to_string());
     let runs = prepare_runs(state, release, &env.name).await;
     // The fix goes into the record with the finding: a missing agent is enrolled, not overridden.
-    let deployable = runs
-        .as_ref()
-        .map(|_| ())
-        .map_err(|e| match e.hint() {
-            Some(fix) => format!("{e}; {fix}"),
-            None => e.to_string(),
-        });
+    let deployable = runs.as_ref().map(|_| ()).map_err(|e| match e.hint() {
+        Some(fix) => format!("{e}; {fix}"),
+        None => e.to_string(),
+    });
     let parity = match &env.gates.parity_with {
         Some(with) => {
             Some(crate::services::parity::compute(state, &release.project, with, &env.name).await?)

@@ -212,7 +212,10 @@ fn refusal(view: &PromotionView) -> ServiceError {
         .decisions
         .last()
         .and_then(|d| serde_json::from_value::<Judgement>(d.record["judgement"].clone()).ok());
-    let why = judgement.as_ref().map(Judgement::explain).unwrap_or_default();
+    let why = judgement
+        .as_ref()
+        .map(Judgement::explain)
+        .unwrap_or_default();
     // An override lets a gate be passed; it cannot make a missing agent or an environment off
     // the lifecycle deployable, so it is not offered for those, and never before the fix.
     let unfixable_by_override = judgement.as_ref().is_some_and(|j| {
