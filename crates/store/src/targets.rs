@@ -77,6 +77,18 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// New readings (free disk) when nothing the target *is* has changed: telemetry too, kept
+    /// as the latest value outside the audit chain, like [`Store::touch_target`].
+    pub async fn set_target_telemetry(&self, name: &str, facts: &serde_json::Value) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        sqlx::query("UPDATE targets SET facts = $2 WHERE name = $1")
+            .bind(name)
+            .bind(facts.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
 
 impl WriteTx<'_> {

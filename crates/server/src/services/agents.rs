@@ -81,6 +81,21 @@ pub async fn identify(state: &AppState, credential: &str) -> Result<Target, Serv
         .ok_or(ServiceError::AgentUnknown)
 }
 
+/// Readings that move on their own (free disk): kept as the target's latest, never audited, or
+/// the audit log would gain a line each time a few MB are written. What the host *is* (OS,
+/// architecture, agent version, extra facts) stays audited when it changes.
+const TELEMETRY_FACTS: &[&str] = &["free_disk_mb"];
+
+fn identity(facts: &serde_json::Value) -> serde_json::Value {
+    let mut facts = facts.clone();
+    if let Some(map) = facts.as_object_mut() {
+        for key in TELEMETRY_FACTS {
+            map.remove(*key);
+        }
+    }
+    facts
+}
+
 pub async fn heartbeat(
     state: &AppState,
     target: &Target,
@@ -89,14 +104,22 @@ pub async fn heartbeat(
     state.store.touch_target(&target.name).await?;
     let facts = json!(beat.facts);
     if facts != target.facts {
-        let mut tx = state.store.write().await?;
-        tx.set_target_facts(&target.name, &facts).await?;
-        tx.audit(agent_entry(
-            &target.name,
-            "target.facts_changed",
-            json!({ "before": target.facts, "after": facts }),
-        ));
-        tx.commit().await?;
+        let (before, after) = (identity(&target.facts), identity(&facts));
+        if before == after {
+            state
+                .store
+                .set_target_telemetry(&target.name, &facts)
+                .await?;
+        } else {
+            let mut tx = state.store.write().await?;
+            tx.set_target_facts(&target.name, &facts).await?;
+            tx.audit(agent_entry(
+                &target.name,
+                "target.facts_changed",
+                json!({ "before": before, "after": after }),
+            ));
+            tx.commit().await?;
+        }
     }
     Ok(HeartbeatResponse {
         heartbeat_secs: heartbeat_secs(),

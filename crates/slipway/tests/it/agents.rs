@@ -160,3 +160,67 @@ fn agents_refuse_plain_http_to_remote_hosts() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("only allowed to a loopback address"));
 }
+
+/// Free disk moves all the time: it is the target's latest reading, not an audit event. A change
+/// of what the host is (its OS) is audited, once.
+#[test]
+fn free_disk_is_telemetry_and_a_new_os_is_audited() {
+    let server = Server::start();
+    ok(server.apply(PETS));
+    let token = server.enrollment_token("DEV", &["app"]);
+    let facts = |os: &str, free: u64| {
+        serde_json::json!({
+            "hostname": "h1", "os": os, "arch": "x86_64", "agent_version": env!("CARGO_PKG_VERSION"),
+            "free_disk_mb": free, "extra": {}
+        })
+    };
+    let post = |path: &str, auth: Option<&str>, body: serde_json::Value| {
+        let mut request = ureq::post(&format!("{}{path}", server.url)).set("slipway-protocol", "1");
+        if let Some(credential) = auth {
+            request = request.set("Authorization", &format!("Agent {credential}"));
+        }
+        request
+            .send_json(body)
+            .unwrap()
+            .into_json::<serde_json::Value>()
+            .unwrap()
+    };
+    let enrolled = post(
+        "/api/v1/agent/enroll",
+        None,
+        serde_json::json!({ "token": token, "name": "h1", "facts": facts("Debian 12", 1000) }),
+    );
+    let credential = enrolled["credential"].as_str().unwrap().to_string();
+    for free in [990, 980, 970] {
+        post(
+            "/api/v1/agent/heartbeat",
+            Some(&credential),
+            serde_json::json!({ "facts": facts("Debian 12", free) }),
+        );
+    }
+    post(
+        "/api/v1/agent/heartbeat",
+        Some(&credential),
+        serde_json::json!({ "facts": facts("Debian 13", 960) }),
+    );
+    let audit = json(server.cli(None, &["audit", "list", "-o", "json", "--limit", "100"]));
+    let changes: Vec<_> = audit["items"]
+        .as_array()
+        .or(audit.as_array())
+        .unwrap()
+        .iter()
+        .filter(|e| e["verb"] == "target.facts_changed")
+        .cloned()
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    // The details are the canonical JSON text that was hashed.
+    let details: serde_json::Value =
+        serde_json::from_str(changes[0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["after"]["os"], "Debian 13");
+    assert!(details["after"].get("free_disk_mb").is_none(), "{details}");
+    let targets = json(server.cli(None, &["target", "list", "-o", "json"]));
+    assert_eq!(
+        targets["items"][0]["facts"]["free_disk_mb"], 960,
+        "{targets}"
+    );
+}
