@@ -127,6 +127,35 @@ pub fn references(text: &str) -> Vec<&str> {
     names
 }
 
+/// The names an action's parameters refer to (every string in them) that `defined` lacks and
+/// no agent provides: what would fail the step on its target, found before it runs.
+pub fn undefined_in(
+    parameters: &serde_json::Value,
+    defined: &BTreeMap<String, Resolved>,
+) -> std::collections::BTreeSet<String> {
+    fn walk(
+        value: &serde_json::Value,
+        defined: &BTreeMap<String, Resolved>,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        match value {
+            serde_json::Value::String(text) => {
+                for name in references(text) {
+                    if !defined.contains_key(name) && !BUILTIN_VARIABLES.contains(&name) {
+                        out.insert(name.to_string());
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, defined, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| walk(v, defined, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(parameters, defined, &mut out);
+    out
+}
+
 pub const MASK: &str = "******";
 
 /// Hide every secret value in a line of output. Longer secrets are masked first, so a secret that
@@ -179,6 +208,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn undefined_names_are_found_anywhere_in_the_parameters_but_built_ins_are_defined() {
+        let defined: BTreeMap<String, Resolved> = [(
+            "APP".to_string(),
+            Resolved {
+                value: "/srv".into(),
+                sensitive: false,
+            },
+        )]
+        .into();
+        let parameters = serde_json::json!({
+            "run": "${APP}/x ${DB_URL}",
+            "env": [{ "k": "${TOKEN}" }, "${SLIPWAY_BIN}"],
+            "keep": 3
+        });
+        let missing: Vec<String> = undefined_in(&parameters, &defined).into_iter().collect();
+        assert_eq!(missing, ["DB_URL", "TOKEN"]);
     }
 
     #[test]

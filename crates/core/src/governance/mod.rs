@@ -55,7 +55,8 @@ impl Decision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Criterion {
     /// Stable name: `lifecycle`, `previous_phase`, `earlier_wave`, `signatures`, `approvals`,
-    /// `window`, `schedule`, `change_request`, `check.<name>`, `rollback_rehearsed`.
+    /// `window`, `schedule`, `change_request`, `check.<name>`, `rollback_rehearsed`, `targets`,
+    /// `variables`, `parity`, `environment_free`.
     pub name: String,
     pub verdict: Verdict,
     /// One sentence a person reads: what holds, or what is missing and how to get it.
@@ -163,6 +164,9 @@ pub struct Facts {
     pub environment_busy: Option<i64>,
     /// Whether the plan can be spread over the environment's targets (`Err`: why not).
     pub deployable: Result<(), String>,
+    /// Whether every `${NAME}` of the steps that would run has a value on their targets
+    /// (`Err`: which do not, and how to give them one).
+    pub variables: Result<(), String>,
     /// The parity report against `gates.parity_with`, when the gate asks for one.
     pub parity: Option<parity::ParityReport>,
 }
@@ -320,6 +324,14 @@ pub fn judge(f: &Facts) -> Judgement {
     if let Err(why) = &f.deployable {
         criteria.push(criterion(
             "targets",
+            Verdict::Fail,
+            why.clone(),
+            Value::Null,
+        ));
+    }
+    if let Err(why) = &f.variables {
+        criteria.push(criterion(
+            "variables",
             Verdict::Fail,
             why.clone(),
             Value::Null,

@@ -56,6 +56,7 @@ fn prod_facts() -> Facts {
         change_request: Some(ChangeRequestState::Approved),
         environment_busy: None,
         deployable: Ok(()),
+        variables: Ok(()),
         parity: None,
     }
 }
@@ -304,6 +305,16 @@ fn a_busy_environment_makes_the_promotion_wait_and_missing_targets_refuse_it() {
     assert!(j.explain().contains("deployment 7 still runs in PROD-EU"));
     f.deployable = Err("no enrolled target holds role app in PROD-EU".into());
     assert_eq!(judge(&f).decision, Decision::NoGo);
+}
+
+#[test]
+fn a_variable_without_a_value_where_the_steps_run_is_a_no_go_that_names_it() {
+    let mut f = prod_facts();
+    f.variables = Err("step 4 \"Migrate\" needs ${DB_URL}, which has no value in PROD-EU".into());
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::NoGo);
+    assert!(j.names(Verdict::Fail).contains(&"variables".to_string()));
+    assert!(j.explain().contains("${DB_URL}"), "{}", j.explain());
 }
 
 #[test]

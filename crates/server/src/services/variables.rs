@@ -4,6 +4,7 @@
 use serde_json::json;
 use slipway_api::variables::VariableSource;
 use slipway_core::access::Operation;
+use slipway_core::deploy::vars::ScopedValue;
 use slipway_core::model::VariableScope;
 use slipway_core::Name;
 use slipway_store::StoredValue;
@@ -232,4 +233,42 @@ pub(crate) fn reveal(state: &AppState, project: &Name, stored: &StoredValue) -> 
             .secrets
             .open(&slot(project, &stored.name, &stored.scope), c)
     })
+}
+
+/// The values a deployment of `release` sees: those frozen in the release when it was created,
+/// and the current value of each secret (secrets are never frozen: they rotate on their own).
+pub(crate) async fn deployment_values(
+    state: &AppState,
+    release: &slipway_store::StoredRelease,
+) -> Result<Vec<ScopedValue>, ServiceError> {
+    let mut values: Vec<ScopedValue> = release
+        .snapshot
+        .variables
+        .iter()
+        .filter_map(|v| {
+            v.value.clone().map(|value| ScopedValue {
+                name: v.name.clone(),
+                scope: v.scope.clone(),
+                value,
+                sensitive: false,
+            })
+        })
+        .collect();
+    for stored in state
+        .store
+        .variable_values(&release.project)
+        .await?
+        .into_iter()
+        .filter(|s| s.sensitive)
+    {
+        if let Some(value) = reveal(state, &release.project, &stored) {
+            values.push(ScopedValue {
+                name: stored.name,
+                scope: stored.scope,
+                value,
+                sensitive: true,
+            });
+        }
+    }
+    Ok(values)
 }

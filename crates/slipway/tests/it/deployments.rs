@@ -318,6 +318,36 @@ fn promote_wait_follows_its_deployment_and_says_how_to_decide() {
     );
 }
 
+/// A step whose `${…}` has no value where it would run is a no-go before anything runs, not a
+/// failure mid-deployment that rolls back.
+#[test]
+fn a_variable_without_a_value_refuses_the_deployment_before_anything_runs() {
+    let f = fixture();
+    ok(f.server.cli(
+        None,
+        &[
+            "variable",
+            "unset",
+            "--project",
+            "shop",
+            "--name",
+            "API_KEY",
+        ],
+    ));
+    let before = tree(f.app.path());
+    let out = deploy(&f, "1.0.0", "DEV");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("variables (no-go)"), "{err}");
+    assert!(
+        err.contains("needs ${API_KEY}, which has no value in DEV"),
+        "{err}"
+    );
+    assert!(err.contains("slipway variable set --project shop"), "{err}");
+    assert!(!err.contains("promotion override"), "{err}");
+    assert_eq!(tree(f.app.path()), before, "nothing ran");
+}
+
 #[test]
 fn a_dry_run_checks_every_step_and_changes_nothing() {
     let f = fixture();

@@ -69,6 +69,11 @@ pub(super) async fn facts(
         Some(fix) => format!("{e}; {fix}"),
         None => e.to_string(),
     });
+    let variables = match &runs {
+        Ok(runs) => variables_defined(state, release, &env.name, runs).await?,
+        // No runs, no steps to check: the `targets` criterion already says why.
+        Err(_) => Ok(()),
+    };
     let parity = match &env.gates.parity_with {
         Some(with) => {
             Some(crate::services::parity::compute(state, &release.project, with, &env.name).await?)
@@ -92,9 +97,57 @@ pub(super) async fn facts(
         change_request: tx.change_request_of(p.id).await?.map(|c| c.state),
         environment_busy: tx.busy_deployment(&p.project, &p.environment).await?,
         deployable,
+        variables,
         parity,
     };
     Ok((facts, runs))
+}
+
+/// Every `${NAME}` of the steps that would run has a value on each of their targets, with the
+/// values the deployment would see: otherwise the step fails mid-deployment and rolls back.
+async fn variables_defined(
+    state: &AppState,
+    release: &StoredRelease,
+    environment: &Name,
+    runs: &[Run],
+) -> Result<Result<(), String>, ServiceError> {
+    let values = crate::services::variables::deployment_values(state, release).await?;
+    let roles_of: std::collections::BTreeMap<String, Vec<Name>> =
+        crate::services::targets::enrolled_in(state, environment)
+            .await?
+            .into_iter()
+            .map(|t| {
+                let roles = t.roles.iter().filter_map(|r| Name::parse(r).ok()).collect();
+                (t.name, roles)
+            })
+            .collect();
+    let mut problems = Vec::new();
+    for run in runs {
+        let parameters = serde_json::to_value(&run.action).unwrap_or_default();
+        let mut missing = std::collections::BTreeSet::new();
+        for target in run.batches.iter().flatten() {
+            let roles = roles_of.get(target).map(Vec::as_slice).unwrap_or_default();
+            let defined = slipway_core::deploy::vars::resolve(&values, environment, roles);
+            missing.extend(slipway_core::deploy::vars::undefined_in(
+                &parameters,
+                &defined,
+            ));
+        }
+        for name in missing {
+            problems.push(format!(
+                "step {} \"{}\" needs ${{{name}}}, which has no value in {environment}",
+                run.step, run.name
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(Ok(()));
+    }
+    Ok(Err(format!(
+        "{}; give it one (`slipway variable set --project {} --name NAME --env {environment} --value …`, or declare it in slipway.yaml), then create a new release: a release keeps the variables of its creation (secrets excepted)",
+        problems.join("; "),
+        release.project
+    )))
 }
 
 fn verdicts(j: &Judgement) -> Vec<(String, Verdict)> {

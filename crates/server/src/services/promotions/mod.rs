@@ -221,7 +221,7 @@ fn refusal(view: &PromotionView) -> ServiceError {
     let unfixable_by_override = judgement.as_ref().is_some_and(|j| {
         j.criteria.iter().any(|c| {
             c.verdict == slipway_core::governance::Verdict::Fail
-                && matches!(c.name.as_str(), "targets" | "lifecycle")
+                && matches!(c.name.as_str(), "targets" | "lifecycle" | "variables")
         })
     });
     let id = view.promotion.id;
