@@ -4,6 +4,7 @@
 //! value (remembering positions) → the file types below (serde, unknown keys refused) → the model
 //! (cross-references and action parameters checked). Every error of a file is reported at once.
 
+mod shape;
 mod yaml;
 
 use std::collections::BTreeSet;
@@ -479,31 +480,58 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                 errors,
             )
         }
-        Err(e) => (None, vec![e]),
+        Err(errors) => (None, errors),
     }
 }
 
-fn parse_shape(source: &Source<'_>) -> Result<(ConfigFile, Positions), ConfigError> {
-    let (value, positions) = yaml::parse(source.text).map_err(|e| ConfigError {
-        file: source.name.to_string(),
-        line: e.position.line,
-        column: e.position.column,
-        path: String::new(),
-        message: e.message,
-        hint: Some(e.hint.into()),
+/// Shape errors reported for one file at most; past that the file is likely not ours at all.
+const MAX_SHAPE_ERRORS: usize = 50;
+
+/// The file read into its typed shape, or every shape error in it: serde stops at the first,
+/// so the list item holding it is cut and the rest read again, until it reads or nothing can
+/// be cut. Paths and positions are those of the original text.
+fn parse_shape(source: &Source<'_>) -> Result<(ConfigFile, Positions), Vec<ConfigError>> {
+    let (mut value, positions) = yaml::parse(source.text).map_err(|e| {
+        vec![ConfigError {
+            file: source.name.to_string(),
+            line: e.position.line,
+            column: e.position.column,
+            path: String::new(),
+            message: e.message,
+            hint: Some(e.hint.into()),
+        }]
     })?;
     if !value.is_object() {
-        return Err(locate(
+        return Err(vec![locate(
             source.name,
             &positions,
             "",
             "the file must be a mapping with `environments:` and/or `project:`".into(),
             None,
-        ));
+        )]);
     }
-    let file: ConfigFile = serde_path_to_error::deserialize(value)
-        .map_err(|e| serde_error(source.name, &positions, "", &e))?;
-    Ok((file, positions))
+    let mut errors = Vec::new();
+    let mut cuts = shape::Cuts::default();
+    while errors.len() < MAX_SHAPE_ERRORS {
+        let e = match serde_path_to_error::deserialize::<_, ConfigFile>(value.clone()) {
+            Ok(file) if errors.is_empty() => return Ok((file, positions)),
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        let current = e.path().to_string();
+        let original = cuts.original(&current);
+        errors.push(serde_error_at(
+            source.name,
+            &positions,
+            "",
+            original,
+            &e.inner().to_string(),
+        ));
+        if !cuts.cut_item(&mut value, &current) {
+            break;
+        }
+    }
+    Err(errors)
 }
 
 fn serde_error(
@@ -512,8 +540,22 @@ fn serde_error(
     prefix: &str,
     e: &serde_path_to_error::Error<serde_json::Error>,
 ) -> ConfigError {
-    let inner = e.inner().to_string();
-    let mut path = e.path().to_string();
+    serde_error_at(
+        file,
+        positions,
+        prefix,
+        e.path().to_string(),
+        &e.inner().to_string(),
+    )
+}
+
+fn serde_error_at(
+    file: &str,
+    positions: &Positions,
+    prefix: &str,
+    mut path: String,
+    inner: &str,
+) -> ConfigError {
     if path == "." {
         path.clear();
     }
@@ -522,7 +564,7 @@ fn serde_error(
         (false, true) => prefix.to_string(),
         (false, false) => format!("{prefix}.{path}"),
     };
-    let (message, hint, path) = explain_serde(&inner, path);
+    let (message, hint, path) = explain_serde(inner, path);
     locate(file, positions, &path, message, hint)
 }
 

@@ -355,3 +355,33 @@ fn built_in_variables_and_literal_dollars_are_not_undefined() {
     );
     load_one(&text).unwrap();
 }
+
+#[test]
+fn every_shape_error_comes_at_once_each_at_its_own_line() {
+    let text = PETS
+        .replacen("      action: service.stop", "      acton: service.stop", 1)
+        .replacen(
+            "      action: artifact.place",
+            "      actoin: artifact.place",
+            1,
+        )
+        .replacen("    protected: true", "    protectd: true", 1);
+    let errors = load_one(&text).unwrap_err().0;
+    let found: Vec<(usize, &str)> = errors
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert_eq!(errors.len(), 3, "{found:?}");
+    for (needle, key) in [
+        ("acton:", "acton"),
+        ("actoin:", "actoin"),
+        ("protectd:", "protectd"),
+    ] {
+        assert!(
+            found.contains(&(line_of(needle), format!("unknown key `{key}`").as_str())),
+            "{key} at line {}: {found:?}",
+            line_of(needle)
+        );
+    }
+}
