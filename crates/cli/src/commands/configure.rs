@@ -95,6 +95,9 @@ pub(crate) fn apply(args: ApplyArgs) -> Result<(), Failure> {
         }
     }
     println!("{}", outcome["summary"].as_str().unwrap_or(""));
+    for warning in outcome["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or(""));
+    }
     Ok(())
 }
 

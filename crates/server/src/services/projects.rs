@@ -82,6 +82,8 @@ pub struct ApplyOutcome {
     pub dry_run: bool,
     /// One line for humans: what happened.
     pub summary: String,
+    /// What is not an error yet but will stop a deployment: roles no enrolled target holds.
+    pub warnings: Vec<String>,
 }
 
 /// Validate the files together and bring the server to what they say, in one transaction.
@@ -147,12 +149,91 @@ pub async fn apply(
     };
     if !changes.is_empty() && !dry_run {
         tx.commit().await?;
+    } else {
+        drop(tx);
     }
+    let warnings = unheld_roles(state, &config).await?;
     Ok(ApplyOutcome {
         changes,
         dry_run,
         summary,
+        warnings,
     })
+}
+
+/// Per environment, the roles that steps running there ask for and no enrolled target holds:
+/// a warning at apply (agents are often enrolled afterwards), a no-go at promotion.
+async fn unheld_roles(
+    state: &AppState,
+    config: &slipway_core::config::Config,
+) -> Result<Vec<String>, ServiceError> {
+    let mut environments: Vec<Name> = state
+        .store
+        .environments()
+        .await?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    for env in &config.environments {
+        if !environments.contains(&env.name) {
+            environments.push(env.name.clone());
+        }
+    }
+    let mut held_in = Vec::new();
+    for env in &environments {
+        let held: std::collections::BTreeSet<String> =
+            crate::services::targets::enrolled_in(state, env)
+                .await?
+                .into_iter()
+                .flat_map(|t| t.roles)
+                .collect();
+        held_in.push((env, held));
+    }
+    let mut warnings = Vec::new();
+    for project in &config.projects {
+        // Environments without any agent are one line, not one per role and environment.
+        let mut empty = Vec::new();
+        let mut roles = std::collections::BTreeSet::new();
+        for (env, held) in &held_in {
+            let mut missing: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+            for (number, step) in project.steps_for(env) {
+                if !step.roles.is_empty() && !step.roles.iter().any(|r| held.contains(r.as_str())) {
+                    roles.insert(step.roles[0].as_str());
+                    missing
+                        .entry(step.roles[0].as_str())
+                        .or_default()
+                        .push(number.to_string());
+                }
+            }
+            if missing.is_empty() {
+                continue;
+            }
+            if held.is_empty() {
+                empty.push(env.as_str());
+                continue;
+            }
+            for (role, steps) in missing {
+                warnings.push(format!(
+                    "{}: no enrolled target of {env} holds role {role} (steps {}); enrol one: `slipway target enrollment-token --env {env} --role {role}`",
+                    project.name,
+                    steps.join(", ")
+                ));
+            }
+        }
+        if !empty.is_empty() {
+            let roles: Vec<String> = roles.iter().map(|r| format!("--role {r}")).collect();
+            warnings.insert(
+                0,
+                format!(
+                    "{}: no agent is enrolled yet in {}; deployments there need one: `slipway target enrollment-token --env ENV {}`, then `slipway agent --enroll-token …` on the host",
+                    project.name,
+                    empty.join(", "),
+                    roles.join(" ")
+                ),
+            );
+        }
+    }
+    Ok(warnings)
 }
 
 fn verb(kind: &str, change: ChangeKind) -> &'static str {

@@ -9,10 +9,18 @@ fn apply_pets_then_again_reports_no_change() {
     assert!(first.contains("+ environment/PROD-EU"), "{first}");
     assert!(first.contains("+ project/pets"), "{first}");
     assert!(first.contains("7 change(s) applied"), "{first}");
-    let second = ok(server.apply(PETS));
+    let again = server.apply(PETS);
     assert_eq!(
-        second.trim(),
+        ok(again.clone()).trim(),
         "no change: the server already matches the files"
+    );
+    // No agent is enrolled yet: said now, not found mid-deployment.
+    assert!(
+        stderr(&again).contains(
+            "warning: pets: no agent is enrolled yet in DEV, INT, MET, PRE-PROD, PROD-EU, PROD-US; deployments there need one: `slipway target enrollment-token --env ENV --role app --role batch`"
+        ),
+        "{}",
+        stderr(&again)
     );
     let envs = json(server.cli(None, &["env", "list", "-o", "json"]));
     let names: Vec<&str> = envs["items"]
