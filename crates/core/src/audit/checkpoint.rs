@@ -66,25 +66,36 @@ impl Contradiction {
         self.intact_up_to + 1
     }
 
+    fn still_matching(&self) -> String {
+        if self.intact_up_to == 0 {
+            String::new()
+        } else {
+            format!(
+                "; events 1..={} still match the checkpoint of that size",
+                self.intact_up_to
+            )
+        }
+    }
+
     pub fn describe(&self) -> String {
         let c = &self.checkpoint;
         let at = c.time.strftime("%Y-%m-%dT%H:%M:%SZ");
         match self.kind {
             ContradictionKind::Differs => format!(
-                "the log no longer extends the checkpoint of size {} signed at {at}: event {} (index {}) is the first that no longer matches it; the change lies in events {}..={}, and events up to {} still match{}",
+                "the log no longer extends the checkpoint of size {} signed at {at}: event {} (index {}) is the first it no longer proves; the change lies in events {}..={}{}",
                 c.size,
                 self.first_unproven_seq(),
                 self.intact_up_to,
                 self.first_unproven_seq(),
                 c.size,
-                self.intact_up_to,
-                if self.intact_up_to == 0 { " (no earlier checkpoint)" } else { " their checkpoint" },
+                self.still_matching(),
             ),
             ContradictionKind::Shorter { log_size } => format!(
-                "the log holds {log_size} events but the checkpoint signed at {at} covers {}: events {}..={} were cut from its end",
+                "the log holds {log_size} events but the checkpoint signed at {at} covers {}: events {}..={} were cut from its end{}",
                 c.size,
                 log_size + 1,
-                c.size
+                c.size,
+                self.still_matching(),
             ),
         }
     }

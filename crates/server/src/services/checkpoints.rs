@@ -115,8 +115,7 @@ pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointV
     let previous = log.read_all().map_err(failed)?;
     let leaves = leaves(state, None).await?;
     if let Some(last) = previous.last() {
-        let mut check =
-            ExtensionCheck::new(vec![last.checkpoint.clone()]).map_err(refuse_to_sign)?;
+        let mut check = ExtensionCheck::new(checkpoints_of(&previous)).map_err(refuse_to_sign)?;
         for leaf in &leaves {
             check.feed(*leaf).map_err(refuse_to_sign)?;
         }
@@ -167,18 +166,17 @@ pub(crate) async fn check_at_start(state: &AppState) {
     let Some(log) = state.checkpoints.as_deref() else {
         return;
     };
-    let last = match log.read_all() {
-        Ok(all) => all.last().cloned(),
+    let all = match log.read_all() {
+        Ok(all) => all,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the checkpoint log");
             return;
         }
     };
-    let Some(last) = last else { return };
+    let Some(last) = all.last() else { return };
     let outcome = async {
         let leaves = leaves(state, Some(last.checkpoint.size)).await?;
-        let mut check =
-            ExtensionCheck::new(vec![last.checkpoint.clone()]).map_err(refuse_to_sign)?;
+        let mut check = ExtensionCheck::new(checkpoints_of(&all)).map_err(refuse_to_sign)?;
         for leaf in leaves {
             check.feed(leaf).map_err(refuse_to_sign)?;
         }
@@ -312,4 +310,9 @@ pub async fn inclusion(
         root: lower_hex(&checkpoint::root(&leaves)),
         proof: proof.iter().map(|h| lower_hex(h)).collect(),
     })
+}
+
+/// Every checkpoint of the file, so a contradiction names the last one that still matches.
+fn checkpoints_of(signed: &[SignedCheckpoint]) -> Vec<Checkpoint> {
+    signed.iter().map(|c| c.checkpoint.clone()).collect()
 }
