@@ -9,6 +9,7 @@
 //! serde form is already the wire form (deployment and task states, runs, rollback plans, roles).
 
 pub mod access;
+pub mod audit;
 pub mod deployments;
 pub mod governance;
 pub mod projects;

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Sha256;
 
+pub mod checkpoint;
+
 /// The hash the first event chains onto.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

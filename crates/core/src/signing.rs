@@ -103,6 +103,12 @@ impl SigningKey {
         PublicKey(self.0.verifying_key().to_bytes())
     }
 
+    /// Sign a payload; the answer is the 64 raw bytes (for formats that encode them their own
+    /// way, such as signed notes).
+    pub fn sign_raw(&self, payload: &[u8]) -> [u8; 64] {
+        self.0.sign(payload).to_bytes()
+    }
+
     /// Sign a payload; the answer is 128 hexadecimal characters.
     pub fn sign(&self, payload: &[u8]) -> String {
         lower_hex(&self.0.sign(payload).to_bytes())
@@ -119,6 +125,13 @@ pub fn verify(key: &PublicKey, payload: &[u8], signature: &str) -> Result<bool, 
     };
     // Strict verification refuses malleable signatures and small-order keys.
     Ok(key.verify_strict(payload, &signature).is_ok())
+}
+
+/// Whether `signature` (64 raw bytes) is `key`'s signature of `payload`, strictly verified.
+pub fn verify_raw(key: &PublicKey, payload: &[u8], signature: &[u8; 64]) -> bool {
+    let signature = ed25519_dalek::Signature::from_bytes(signature);
+    ed25519_dalek::VerifyingKey::from_bytes(&key.0)
+        .is_ok_and(|key| key.verify_strict(payload, &signature).is_ok())
 }
 
 /// What is signed for an artifact: its identity, its content digest and size, and every field of

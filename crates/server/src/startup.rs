@@ -29,6 +29,8 @@ pub struct ServerConfig {
     /// At first start, create the admin with this API token instead of a password.
     pub admin_token: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    /// The audit checkpoints' Ed25519 key; `checkpoint.key` in the data folder when absent.
+    pub checkpoint_key_file: Option<PathBuf>,
     /// Serve HTTPS with this certificate; plain HTTP when absent.
     pub tls: Option<crate::tls::TlsSource>,
 }
@@ -38,6 +40,8 @@ pub struct RunningServer {
     /// The fingerprint of the certificate served, when serving HTTPS: what agents pin.
     pub fingerprint: Option<slipway_core::CertFingerprint>,
     pub first_run: Option<FirstRun>,
+    /// `sha256:` fingerprint of the key that signs the audit checkpoints.
+    pub checkpoint_key_fingerprint: String,
     pub state: AppState,
     shutdown: oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -123,12 +127,23 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let fingerprint = tls.as_ref().map(|t| t.fingerprint);
+    let checkpoints = crate::checkpoint_log::CheckpointLog::open(
+        &config.data_dir,
+        config.checkpoint_key_file.as_deref(),
+    )?;
+    let checkpoint_key_fingerprint = slipway_core::evidence::fingerprint(&checkpoints.public_key());
     let mut state = AppState::new(store, secrets, vault, tls.is_some());
+    state.checkpoints = Some(std::sync::Arc::new(checkpoints));
     state.server_fingerprint = fingerprint;
     state.clock = std::sync::Arc::new(crate::state::Clock::from_env().map_err(anyhow::Error::msg)?);
     let first_run =
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
     crate::services::artifacts::recover(&state).await?;
+    crate::services::checkpoints::announce(&state);
+    crate::services::checkpoints::check_at_start(&state).await;
+    if let Some(period) = checkpoint_period()? {
+        crate::services::checkpoints::schedule(state.clone(), period);
+    }
     crate::engine::spawn(state.clone());
     crate::outbox::spawn(state.clone());
     if let Some(period) = vault_config.gc_every {
@@ -176,10 +191,23 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         addr,
         fingerprint,
         first_run,
+        checkpoint_key_fingerprint,
         state,
         shutdown,
         serving,
     })
+}
+
+/// How often the server signs an audit checkpoint when the log grew: `SLIPWAY_CHECKPOINT_EVERY`
+/// seconds, 300 by default, 0 for never (checkpoints are then signed on demand only).
+fn checkpoint_period() -> anyhow::Result<Option<std::time::Duration>> {
+    let secs = match std::env::var("SLIPWAY_CHECKPOINT_EVERY") {
+        Ok(text) => text.trim().parse::<u64>().map_err(|_| {
+            anyhow::anyhow!("SLIPWAY_CHECKPOINT_EVERY=`{text}` is not a number of seconds; write e.g. 300, or 0 to sign on demand only")
+        })?,
+        Err(_) => 300,
+    };
+    Ok((secs > 0).then(|| std::time::Duration::from_secs(secs)))
 }
 
 /// A database sealed under one master key must not be served with another: sensitive values

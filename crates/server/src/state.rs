@@ -27,6 +27,8 @@ pub struct AppState {
     pub(crate) engine: Arc<Signals>,
     /// The time gates are judged at: the system's, or a manual one for rehearsals and tests.
     pub(crate) clock: Arc<Clock>,
+    /// The audit checkpoints' key and log file, outside the database (none in unit tests).
+    pub(crate) checkpoints: Option<Arc<crate::checkpoint_log::CheckpointLog>>,
 }
 
 /// The server's clock for governance (windows, freezes, schedules). `SLIPWAY_CLOCK=manual`
@@ -101,6 +103,7 @@ impl AppState {
             vault: Arc::new(vault),
             engine: Arc::new(Signals::default()),
             clock: Arc::new(Clock::default()),
+            checkpoints: None,
         }
     }
 }

@@ -34,6 +34,7 @@ async fn server_with_pets() -> Server {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_token: Some(ADMIN_TOKEN.into()),
         master_key_file: None,
+        checkpoint_key_file: None,
         tls: None,
     })
     .await

@@ -40,6 +40,10 @@ pub(crate) struct ServerArgs {
     /// The 32-byte hex master key sealing sensitive variables; generated in the data folder when absent.
     #[arg(long, env = "SLIPWAY_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// The Ed25519 key that signs audit checkpoints (`slipway key generate` writes one); made as
+    /// `checkpoint.key` in the data folder when absent. Keep it off the database host.
+    #[arg(long, env = "SLIPWAY_CHECKPOINT_KEY_FILE")]
+    checkpoint_key_file: Option<PathBuf>,
     /// Serve HTTPS with this certificate (PEM: the server's certificate first, then any
     /// intermediates). Agents pin its SHA-256 fingerprint, printed at startup.
     #[arg(
@@ -122,6 +126,7 @@ pub(crate) fn server(args: ServerArgs) -> Result<(), Failure> {
             listen: args.listen,
             admin_token: admin_token_from_env(),
             master_key_file: args.master_key_file,
+            checkpoint_key_file: args.checkpoint_key_file,
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
         print_first_run(running.first_run.as_ref());
@@ -135,6 +140,10 @@ pub(crate) fn server(args: ServerArgs) -> Result<(), Failure> {
             }
             None => println!("Slipway listening on http://{}", running.addr),
         }
+        println!(
+            "  audit checkpoints are signed by key {} (GET /api/v1/audit/checkpoints/key)",
+            running.checkpoint_key_fingerprint
+        );
         running.run_until_signal().await.map_err(failed)
     })
 }
@@ -149,6 +158,7 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
             listen: SocketAddr::from(([127, 0, 0, 1], args.port)),
             admin_token: admin_token_from_env(),
             master_key_file: None,
+            checkpoint_key_file: None,
             // Loopback only, with a loopback agent: see the module's documentation.
             tls: None,
         };

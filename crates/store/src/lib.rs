@@ -8,6 +8,7 @@
 mod access;
 mod artifacts;
 mod audit;
+mod checkpoints;
 mod deployments;
 mod environments;
 mod evidence;
@@ -33,6 +34,7 @@ use tokio::sync::{Mutex, MutexGuard, Notify};
 pub use access::{ApiToken, Session, User};
 pub use artifacts::{BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
+pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use releases::{ReleaseArtifact, StoredRelease};

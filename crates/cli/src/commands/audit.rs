@@ -1,4 +1,7 @@
-//! `audit …`: read the audit trail and verify its hash chain. It never writes to it.
+//! `audit …`: read the audit trail, verify its hash chain and its signed checkpoints, and ask
+//! the server to sign a checkpoint. It never writes events itself.
+
+mod checkpoints;
 
 use clap::Subcommand;
 use serde_json::Value;
@@ -30,8 +33,26 @@ pub enum AuditCommand {
         remote: Remote,
     },
     /// Re-walk the chain; exit 1 naming the first event that was modified, deleted, inserted or reordered.
-    #[command(after_help = "Example:\n  slipway audit verify && echo intact")]
+    /// With --checkpoints, also prove the log extends every signed checkpoint, which catches a
+    /// forger who recomputed the chain.
+    #[command(
+        after_help = "Examples:\n  slipway audit verify && echo intact\n  slipway audit verify --checkpoints /var/lib/slipway/checkpoints.log --checkpoint-key sha256:3f2a…\n  slipway audit verify --checkpoints http://127.0.0.1:8080/api/v1/audit/checkpoints --checkpoint-key checkpoint.pub\n\nExit codes: 0 the log extends every checkpoint; 1 it does not (the first event no longer\nproven is named), a checkpoint's signature is wrong, or the chain is broken; 9 intact but\nchecked with the key the server presents, not one you named (--checkpoint-key)."
+    )]
     Verify {
+        /// Signed checkpoints to check the log against: a file (the server's checkpoints.log or a
+        /// witness's copy) or a URL (this server's /api/v1/audit/checkpoints, or a witness).
+        #[arg(long, value_name = "FILE|URL")]
+        checkpoints: Option<String>,
+        /// The key the checkpoints must be signed with: its sha256: fingerprint (then the server's
+        /// key must match it), an ed25519: public key, or a file holding one.
+        #[arg(long, value_name = "FILE|FINGERPRINT", requires = "checkpoints")]
+        checkpoint_key: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Ask the server to sign a checkpoint of the audit log now (admin, security).
+    #[command(after_help = "Example:\n  slipway audit checkpoint")]
+    Checkpoint {
         #[command(flatten)]
         remote: Remote,
     },
@@ -70,7 +91,24 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
             });
             Ok(())
         }
-        AuditCommand::Verify { remote } => {
+        AuditCommand::Verify {
+            checkpoints: Some(source),
+            checkpoint_key,
+            remote,
+        } => checkpoints::verify(&remote, &source, checkpoint_key.as_deref()),
+        AuditCommand::Checkpoint { remote } => {
+            let signed: slipway_api::audit::CheckpointView = remote
+                .client()
+                .post("/api/v1/audit/checkpoints", &serde_json::json!({}))?;
+            show(&remote, &signed, |c| {
+                println!(
+                    "checkpoint signed: size {} root {} at {}",
+                    c.size, c.root, c.signed_at
+                )
+            });
+            Ok(())
+        }
+        AuditCommand::Verify { remote, .. } => {
             let result = remote.client().get::<Value>("/api/v1/audit/verify")?;
             if result["intact"] == true {
                 show(&remote, &result, |r| {

@@ -3,6 +3,7 @@
 //! Every route is listed in `openapi.json` beside this file; a test keeps the two in step.
 
 mod agents;
+mod checkpoints;
 mod deployments;
 mod evidence;
 mod governance;
@@ -65,6 +66,7 @@ pub fn router() -> Router<AppState> {
         .merge(evidence::router())
         .merge(vault::router())
         .merge(webhooks::router())
+        .merge(checkpoints::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size; the only route without the limit.
         .merge(vault::upload_router())
@@ -157,6 +159,7 @@ mod tests {
             .chain(evidence::ROUTES)
             .chain(vault::ROUTES)
             .chain(webhooks::ROUTES)
+            .chain(checkpoints::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

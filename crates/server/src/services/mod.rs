@@ -6,6 +6,7 @@
 pub mod agents;
 pub mod artifacts;
 pub mod audit;
+pub mod checkpoints;
 pub mod dashboard;
 pub mod deployments;
 pub mod environments;

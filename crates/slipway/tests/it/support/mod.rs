@@ -94,6 +94,23 @@ impl Server {
         self.url = url;
     }
 
+    /// SIGKILL the server, run `while_stopped`, then start it again on the same port, data folder
+    /// and database (SQLite in the data folder, or this PostgreSQL URL).
+    pub(crate) fn kill_and_restart_on(
+        &mut self,
+        database_url: Option<&str>,
+        env: &[(&str, &str)],
+        while_stopped: impl FnOnce(),
+    ) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while_stopped();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        let (child, url, _) = spawn_server(self.data.path(), database_url, &listen, env, &[]);
+        self.child = child;
+        self.url = url;
+    }
+
     fn spawn(
         data: tempfile::TempDir,
         database_url: Option<&str>,

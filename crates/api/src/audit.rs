@@ -1,0 +1,70 @@
+//! Views of the audit log's signed checkpoints and the proofs a verifier asks for.
+//! Hashes are lowercase hexadecimal; the signed note is the exact text that was signed.
+
+use serde::{Deserialize, Serialize};
+
+/// The key the server signs checkpoints with: what a verifier pins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointKeyView {
+    /// The checkpoints' origin line, which names this server's log.
+    pub origin: String,
+    /// `ed25519:<hex>`.
+    pub public_key: String,
+    /// `sha256:<hex>` of the 32 raw key bytes.
+    pub fingerprint: String,
+    /// The signed-note verifier key (`origin+keyid+base64`), for C2SP tools and witnesses.
+    pub verifier_key: String,
+}
+
+/// One signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointView {
+    pub size: u64,
+    pub root: String,
+    /// RFC 3339 UTC.
+    pub signed_at: String,
+    /// The C2SP signed note, signature lines included.
+    pub note: String,
+}
+
+/// An event in chain order, with every field its hash covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainEventView {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub verb: String,
+    pub subject: String,
+    /// The canonical JSON text of the details, exactly as hashed.
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A page of events, oldest first; `next` is the `after` of the following page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainPage {
+    pub items: Vec<ChainEventView>,
+    pub next: Option<i64>,
+}
+
+/// RFC 6962 consistency proof between two tree sizes of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsistencyProofView {
+    pub from: u64,
+    pub to: u64,
+    pub from_root: String,
+    pub to_root: String,
+    pub proof: Vec<String>,
+}
+
+/// RFC 6962 inclusion proof of the event at `index` (its `seq` minus one) in the tree of `size`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InclusionProofView {
+    pub index: u64,
+    pub size: u64,
+    pub seq: i64,
+    pub leaf: String,
+    pub root: String,
+    pub proof: Vec<String>,
+}

@@ -1,0 +1,318 @@
+//! Signed checkpoints of the audit log: signing one (on demand and on the server's schedule),
+//! listing them from the log file, and the proofs and ordered events a verifier needs.
+//!
+//! Before it signs, the server checks that the log still extends its last checkpoint: a
+//! database rewritten while the server was stopped is never blessed by a new signature.
+
+use serde_json::json;
+use slipway_api::audit::{
+    ChainEventView, ChainPage, CheckpointKeyView, CheckpointView, ConsistencyProofView,
+    InclusionProofView,
+};
+use slipway_core::access::Operation;
+use slipway_core::audit::checkpoint::{
+    self, event_leaf, Checkpoint, ExtensionCheck, Hash, SignedCheckpoint,
+};
+use slipway_core::audit::AuditEntry;
+use slipway_core::digest::lower_hex;
+use slipway_store::{StoredCheckpoint, MAX_EVENTS_PAGE};
+
+use super::require;
+use crate::auth::Actor;
+use crate::checkpoint_log::CheckpointLog;
+use crate::{AppState, ServiceError};
+
+fn log(state: &AppState) -> Result<&CheckpointLog, ServiceError> {
+    state
+        .checkpoints
+        .as_deref()
+        .ok_or_else(|| ServiceError::State {
+            message: "this server signs no audit checkpoints".into(),
+            hint: "start it with `slipway server`, which loads or makes the checkpoint key".into(),
+        })
+}
+
+fn failed(e: crate::checkpoint_log::CheckpointLogError) -> ServiceError {
+    ServiceError::State {
+        message: e.to_string(),
+        hint: "the checkpoint log lives in the data folder (checkpoints.log); restore it from a backup or a witness".into(),
+    }
+}
+
+pub async fn key(state: &AppState, actor: &Actor) -> Result<CheckpointKeyView, ServiceError> {
+    require(state, actor, Operation::Read, "audit").await?;
+    let log = log(state)?;
+    Ok(key_view(log))
+}
+
+fn key_view(log: &CheckpointLog) -> CheckpointKeyView {
+    let public = log.public_key();
+    CheckpointKeyView {
+        origin: log.origin().to_string(),
+        public_key: public.to_string(),
+        fingerprint: slipway_core::evidence::fingerprint(&public),
+        verifier_key: checkpoint::verifier_key(log.origin(), &public),
+    }
+}
+
+/// What the server prints at start: where the checkpoints go and the key that signs them.
+pub(crate) fn announce(state: &AppState) {
+    if let Some(log) = state.checkpoints.as_deref() {
+        let view = key_view(log);
+        tracing::info!(
+            fingerprint = %view.fingerprint,
+            public_key = %view.public_key,
+            log = %log.path().display(),
+            "audit checkpoints are signed with this key"
+        );
+    }
+}
+
+fn view(c: &SignedCheckpoint) -> CheckpointView {
+    CheckpointView {
+        size: c.checkpoint.size,
+        root: lower_hex(&c.checkpoint.root),
+        signed_at: c.checkpoint.time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        note: c.note.clone(),
+    }
+}
+
+/// Every checkpoint in the log file, oldest first: the file, not the database, is what counts.
+pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<CheckpointView>, ServiceError> {
+    require(state, actor, Operation::Read, "audit").await?;
+    let log = log(state)?;
+    Ok(log.read_all().map_err(failed)?.iter().map(view).collect())
+}
+
+/// The leaf hashes of the first `size` events (all of them when `None`), read a page at a time.
+async fn leaves(state: &AppState, size: Option<u64>) -> Result<Vec<Hash>, ServiceError> {
+    let mut out = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page = state
+            .store
+            .audit_events_after(after, MAX_EVENTS_PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            if size.is_some_and(|s| out.len() as u64 >= s) {
+                return Ok(out);
+            }
+            out.push(event_leaf(event));
+        }
+    }
+    Ok(out)
+}
+
+/// Sign a checkpoint of the whole log now. `actor` is `None` for the server's own schedule.
+pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointView, ServiceError> {
+    if let Some(actor) = actor {
+        require(state, actor, Operation::SignCheckpoint, "audit/checkpoints").await?;
+    }
+    let log = log(state)?;
+    let _one_at_a_time = log.signing.lock().await;
+    let previous = log.read_all().map_err(failed)?;
+    let leaves = leaves(state, None).await?;
+    if let Some(last) = previous.last() {
+        let mut check = ExtensionCheck::new(checkpoints_of(&previous)).map_err(refuse_to_sign)?;
+        for leaf in &leaves {
+            check.feed(*leaf).map_err(refuse_to_sign)?;
+        }
+        check.finish().map_err(refuse_to_sign)?;
+        if last.checkpoint.size == leaves.len() as u64 {
+            return Ok(view(last));
+        }
+    }
+    let signed = Checkpoint {
+        origin: log.origin().to_string(),
+        size: leaves.len() as u64,
+        root: checkpoint::root(&leaves),
+        time: jiff::Timestamp::now(),
+    }
+    .sign(log.key());
+    // The file first: a checkpoint recorded in the database but missing from the file would be
+    // a promise nobody outside can hold the server to.
+    log.append(&signed).map_err(failed)?;
+    let root = lower_hex(&signed.checkpoint.root);
+    let mut tx = state.store.write().await?;
+    tx.record_checkpoint(&StoredCheckpoint {
+        size: signed.checkpoint.size as i64,
+        root: root.clone(),
+        signed_at: signed.checkpoint.time,
+        note: signed.note.clone(),
+    })
+    .await?;
+    tx.audit(AuditEntry {
+        actor: actor.map_or_else(|| "slipway".to_string(), |a| a.username.clone()),
+        verb: "audit.checkpoint".into(),
+        subject: format!("audit/checkpoints/{}", signed.checkpoint.size),
+        details: json!({ "size": signed.checkpoint.size, "root": root, "origin": log.origin() }),
+    });
+    tx.commit().await?;
+    Ok(view(&signed))
+}
+
+fn refuse_to_sign(c: checkpoint::Contradiction) -> ServiceError {
+    tracing::error!(problem = %c.describe(), "the audit log no longer extends the last signed checkpoint: no new checkpoint will be signed");
+    ServiceError::State {
+        message: format!("refusing to sign a checkpoint: {}", c.describe()),
+        hint: "the database was changed outside Slipway; run `slipway audit verify --checkpoints …` and restore the database from a backup".into(),
+    }
+}
+
+/// At start: say loudly when the database no longer extends the last checkpoint.
+pub(crate) async fn check_at_start(state: &AppState) {
+    let Some(log) = state.checkpoints.as_deref() else {
+        return;
+    };
+    let all = match log.read_all() {
+        Ok(all) => all,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the checkpoint log");
+            return;
+        }
+    };
+    let Some(last) = all.last() else { return };
+    let outcome = async {
+        let leaves = leaves(state, Some(last.checkpoint.size)).await?;
+        let mut check = ExtensionCheck::new(checkpoints_of(&all)).map_err(refuse_to_sign)?;
+        for leaf in leaves {
+            check.feed(leaf).map_err(refuse_to_sign)?;
+        }
+        check.finish().map_err(refuse_to_sign)?;
+        Ok::<(), ServiceError>(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        tracing::error!(error = %e, "THE AUDIT LOG DOES NOT MATCH ITS LAST SIGNED CHECKPOINT");
+        eprintln!("WARNING: the audit log does not match its last signed checkpoint: {e}");
+    }
+}
+
+/// Sign every `period` when the log grew by more than the event of the last checkpoint.
+pub fn schedule(state: AppState, period: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let grew = match (
+                state.store.audit_last_seq().await,
+                state.store.latest_checkpoint().await,
+            ) {
+                (Ok(last), Ok(Some(c))) => last > c.size + 1,
+                (Ok(last), Ok(None)) => last > 0,
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(error = %e, "cannot read the audit log for its checkpoint");
+                    continue;
+                }
+            };
+            if grew {
+                match sign(&state, None).await {
+                    Ok(c) => {
+                        tracing::info!(size = c.size, root = %c.root, "audit checkpoint signed")
+                    }
+                    Err(e) => tracing::error!(error = %e, "scheduled audit checkpoint failed"),
+                }
+            }
+        }
+    });
+}
+
+/// The events after `after`, oldest first, with every hashed field: what a verifier replays.
+pub async fn events_after(
+    state: &AppState,
+    actor: &Actor,
+    after: i64,
+    limit: i64,
+) -> Result<ChainPage, ServiceError> {
+    require(state, actor, Operation::Read, "audit").await?;
+    let limit = limit.clamp(1, MAX_EVENTS_PAGE);
+    let events = state.store.audit_events_after(after, limit).await?;
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(ChainPage {
+        items: events
+            .into_iter()
+            .map(|e| ChainEventView {
+                seq: e.seq,
+                at: e.at,
+                actor: e.actor,
+                verb: e.verb,
+                subject: e.subject,
+                details: e.details,
+                prev_hash: e.prev_hash,
+                hash: e.hash,
+            })
+            .collect(),
+        next,
+    })
+}
+
+fn out_of_range(message: String) -> ServiceError {
+    ServiceError::Invalid {
+        message,
+        hint: "sizes count events from 1 and may not exceed the log's size; indexes count from 0 (an event's seq minus one)".into(),
+    }
+}
+
+pub async fn consistency(
+    state: &AppState,
+    actor: &Actor,
+    from: u64,
+    to: u64,
+) -> Result<ConsistencyProofView, ServiceError> {
+    require(state, actor, Operation::Read, "audit").await?;
+    if from > to {
+        return Err(out_of_range(format!("from={from} is larger than to={to}")));
+    }
+    let leaves = leaves(state, Some(to)).await?;
+    if (leaves.len() as u64) < to {
+        return Err(out_of_range(format!(
+            "to={to} exceeds the log's {} events",
+            leaves.len()
+        )));
+    }
+    let proof = checkpoint::consistency_proof(&leaves, from as usize)
+        .ok_or_else(|| out_of_range(format!("from={from} exceeds to={to}")))?;
+    Ok(ConsistencyProofView {
+        from,
+        to,
+        from_root: lower_hex(&checkpoint::root(&leaves[..from as usize])),
+        to_root: lower_hex(&checkpoint::root(&leaves)),
+        proof: proof.iter().map(|h| lower_hex(h)).collect(),
+    })
+}
+
+pub async fn inclusion(
+    state: &AppState,
+    actor: &Actor,
+    index: u64,
+    size: u64,
+) -> Result<InclusionProofView, ServiceError> {
+    require(state, actor, Operation::Read, "audit").await?;
+    let leaves = leaves(state, Some(size)).await?;
+    if (leaves.len() as u64) < size {
+        return Err(out_of_range(format!(
+            "size={size} exceeds the log's {} events",
+            leaves.len()
+        )));
+    }
+    let proof = checkpoint::inclusion_proof(&leaves, index as usize)
+        .ok_or_else(|| out_of_range(format!("index={index} is outside a tree of size {size}")))?;
+    Ok(InclusionProofView {
+        index,
+        size,
+        seq: index as i64 + 1,
+        leaf: lower_hex(&leaves[index as usize]),
+        root: lower_hex(&checkpoint::root(&leaves)),
+        proof: proof.iter().map(|h| lower_hex(h)).collect(),
+    })
+}
+
+/// Every checkpoint of the file, so a contradiction names the last one that still matches.
+fn checkpoints_of(signed: &[SignedCheckpoint]) -> Vec<Checkpoint> {
+    signed.iter().map(|c| c.checkpoint.clone()).collect()
+}
