@@ -40,11 +40,7 @@ impl Remote {
     /// for the server that issued them.
     pub(crate) fn client(&self) -> Client {
         let profile = crate::profile::load();
-        let server = self.server().unwrap_or_else(|| {
-            profile
-                .as_ref()
-                .map_or(DEFAULT_SERVER.to_string(), |p| p.server.clone())
-        });
+        let server = self.resolve_server(profile.as_ref());
         let issuer = profile.filter(|p| p.is_for(&server));
         let token = self
             .token
@@ -56,6 +52,18 @@ impl Remote {
                 .and_then(|p| p.server_fingerprint.as_deref()?.parse().ok())
         });
         Client::new(&server, token, pin)
+    }
+
+    /// The server these flags reach: `--server`, `SLIPWAY_SERVER`, the profile's, the default.
+    pub(crate) fn base_url(&self) -> String {
+        self.resolve_server(crate::profile::load().as_ref())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    fn resolve_server(&self, profile: Option<&crate::profile::Profile>) -> String {
+        self.server()
+            .unwrap_or_else(|| profile.map_or(DEFAULT_SERVER.to_string(), |p| p.server.clone()))
     }
 
     /// The server named by `--server` or `SLIPWAY_SERVER`, if any.

@@ -87,7 +87,7 @@ pub(super) fn verify(remote: &Remote, source: &str, key: Option<&str>) -> Result
     if checkpoints.is_empty() {
         return Err(invalid(format!(
             "error: {source} holds no checkpoint\n  hint: sign one with `slipway audit checkpoint`, or point --checkpoints at the server's list ({}/api/v1/audit/checkpoints)",
-            remote.server.trim_end_matches('/')
+            remote.base_url()
         )));
     }
     let count = checkpoints.len();
@@ -208,8 +208,11 @@ fn replay(
 
 /// The notes from a file, from this server's list, or from any other URL (a witness's file).
 fn load_notes(remote: &Remote, client: &Client, source: &str) -> Result<Vec<String>, Failure> {
-    let base = remote.server.trim_end_matches('/');
-    if let Some(path) = source.strip_prefix(base).filter(|p| p.starts_with('/')) {
+    let base = remote.base_url();
+    if let Some(path) = source
+        .strip_prefix(base.as_str())
+        .filter(|p| p.starts_with('/'))
+    {
         let list: List<CheckpointView> = client.get(path)?;
         return Ok(list.items.into_iter().map(|c| c.note).collect());
     }
