@@ -12,6 +12,7 @@ mod access_and_audit;
 mod agent_actions;
 mod agents;
 mod config_as_code;
+mod console_dashboard;
 mod console_deployments;
 mod console_governance;
 mod deployments;
