@@ -156,7 +156,11 @@ impl Http {
             &[("username", username), ("password", password)],
         );
         assert_eq!(reply.status, 303, "sign-in should redirect: {}", reply.body);
-        assert_eq!(reply.location.as_deref(), Some("/"), "sign-in lands on the dashboard");
+        assert_eq!(
+            reply.location.as_deref(),
+            Some("/"),
+            "sign-in lands on the dashboard"
+        );
         let set = reply.set_cookie.expect("sign-in sets the session cookie");
         set.split(';').next().expect("a cookie pair").to_string()
     }

@@ -373,7 +373,7 @@ fn relative(seconds_ago: i64) -> String {
     let amount = match span {
         0..=44 => return "just now".to_string(),
         45..=5_399 => format!("{} min", (span + 30) / 60),
-        5_400..=129_599 => format!("{} h", (span + 1_800) / 3_600),
+        5_400..=77_399 => format!("{} h", (span + 1_800) / 3_600),
         _ => {
             let days = (span + 43_200) / 86_400;
             format!("{days} day{}", if days == 1 { "" } else { "s" })

@@ -19,7 +19,11 @@ const STEPS: &str = r#"    - name: Place the app
 /// A console page as `cookie` sees it: (status, the `Set-Cookie` headers, body).
 fn page(base: &str, path: &str, cookie: &str) -> (u16, Vec<String>, String) {
     let agent = ureq::AgentBuilder::new().redirects(0).build();
-    let response = match agent.get(&format!("{base}{path}")).set("Cookie", cookie).call() {
+    let response = match agent
+        .get(&format!("{base}{path}"))
+        .set("Cookie", cookie)
+        .call()
+    {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("GET {path} failed: {e}"),
@@ -69,7 +73,14 @@ fn deployment_id(location: &str) -> i64 {
 fn wait_for_deployment(server: &Server, id: i64) {
     ok(server.cli(
         None,
-        &["deployment", "show", &id.to_string(), "--wait", "--timeout", "60"],
+        &[
+            "deployment",
+            "show",
+            &id.to_string(),
+            "--wait",
+            "--timeout",
+            "60",
+        ],
     ));
 }
 
@@ -169,7 +180,15 @@ fn after_rolling_back_the_only_deployment_the_dashboard_says_the_environment_hol
     let parity = json(server.cli(
         None,
         &[
-            "parity", "--project", "shop", "--left", "DEV", "--right", "DEV", "-o", "json",
+            "parity",
+            "--project",
+            "shop",
+            "--left",
+            "DEV",
+            "--right",
+            "DEV",
+            "-o",
+            "json",
         ],
     ));
     assert_eq!(parity["left_release"], Value::Null, "{parity:#}");
@@ -193,9 +212,7 @@ fn nav_tops(b: &browser::Browser) -> Vec<(String, f64, bool)> {
 }
 
 fn no_sideways_scroll(b: &browser::Browser, page: &str) {
-    let sizes = b.script(
-        "return [document.scrollingElement.scrollWidth, window.innerWidth];",
-    );
+    let sizes = b.script("return [document.scrollingElement.scrollWidth, window.innerWidth];");
     let (scroll, inner) = (sizes[0].as_f64().unwrap(), sizes[1].as_f64().unwrap());
     assert!(
         scroll <= inner,
@@ -215,7 +232,16 @@ fn the_frame_fits_one_row_at_1400_px_and_a_phone_without_sideways_scroll() {
     ok(server.deploy("shop", "1.0.0", "DEV"));
     ok(server.cli(
         None,
-        &["rollback", "--project", "shop", "--env", "DEV", "--wait", "--timeout", "60"],
+        &[
+            "rollback",
+            "--project",
+            "shop",
+            "--env",
+            "DEV",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
     ));
     let base = server.url.clone();
     let driver = browser::start_driver(&chromedriver);
@@ -258,7 +284,11 @@ fn the_frame_fits_one_row_at_1400_px_and_a_phone_without_sideways_scroll() {
     no_sideways_scroll(&b, "the dashboard");
     b.screenshot("dashboard-1400");
     let pages = [
-        ("/projects/shop/releases/1.0.0", "release", "Lifecycle progress"),
+        (
+            "/projects/shop/releases/1.0.0",
+            "release",
+            "Lifecycle progress",
+        ),
         ("/deployments/1", "deployment", "Deployment 1"),
         ("/projects", "projects", "Projects"),
         ("/targets", "targets", "dev-01"),
