@@ -768,7 +768,7 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                 ("/users", "people"),
             ] {
                 browser.go(&format!("{base}{path}"));
-                browser.wait_for_text("header", "olivia", WAIT);
+                browser.wait_for_text("header", "Slipway", WAIT);
                 let fits = browser.script(
                     "const tops = [...document.querySelectorAll('header nav a')].filter(a => a.offsetParent !== null).map(a => a.getBoundingClientRect().top); \
                      return [document.scrollingElement.scrollWidth, window.innerWidth, tops.length, new Set(tops).size];",

@@ -83,12 +83,22 @@ impl Done {
 /// After a successful POST: go to the page that shows the result (303, so a reload does not
 /// post again), which says what was done.
 pub(super) fn see_other_done(state: &AppState, to: &str, done: Done) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    carry(&mut response, state, done);
+    response
+}
+
+/// Add the notice to a response that may already set other cookies (after theirs, so a client
+/// that reads only the first `Set-Cookie` still finds the one it came for).
+pub(super) fn carry(response: &mut Response, state: &AppState, done: Done) {
     let secure = if state.secure_cookies { "; Secure" } else { "" };
     let cookie = format!(
         "{NOTICE_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=60{secure}",
         done.key()
     );
-    ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
 }
 
 /// The notice of a request, if it carries one the console knows.

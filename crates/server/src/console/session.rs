@@ -10,12 +10,12 @@ use axum::extract::{
 };
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
-use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::notice::{notice_of, see_other_done, Done};
+use super::notice::{carry, notice_of, Done};
 use super::page::{problem_page, render, see_other, Frame, Problem, Section};
 use super::user::ConsoleUser;
 use crate::auth::{cookie, cookie_header, identify, same_secret, SESSION_COOKIE};
@@ -186,11 +186,9 @@ pub(super) async fn login(
         Ok(session) => {
             let cookie = cookie_header(&state, &session.cookie_value, session.max_age_secs);
             // Land on the dashboard, the picture of what each environment holds.
-            (
-                AppendHeaders([(header::SET_COOKIE, cookie)]),
-                see_other_done(&state, "/", Done::SignedIn),
-            )
-                .into_response()
+            let mut landed = ([(header::SET_COOKIE, cookie)], see_other("/")).into_response();
+            carry(&mut landed, &state, Done::SignedIn);
+            landed
         }
         Err(e) => {
             let problem = Problem::from(e);
