@@ -464,7 +464,7 @@ mod tests {
         assert_eq!(relative(-600), "in 10 min");
         assert_eq!(
             relative(i64::MIN),
-            format!("{} days ago", (i64::MIN.unsigned_abs() + 43_200) / 86_400)
+            format!("in {} days", (i64::MIN.unsigned_abs() + 43_200) / 86_400)
         );
     }
 
