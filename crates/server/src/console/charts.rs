@@ -147,7 +147,7 @@ pub(crate) struct StatusGrid<'a> {
     pub rows: Vec<GridRow>,
 }
 
-const GRID_CELL_WIDTH: u32 = 150;
+const GRID_CELL_WIDTH: u32 = 180;
 const GRID_ROW_HEIGHT: u32 = 48;
 const GRID_HEAD: u32 = 28;
 
@@ -216,8 +216,8 @@ fn grid_cell(cell: Option<&GridCell>, x: u32, y: u32) -> String {
         ly = y + 17,
         dy = y + 33,
         mark = tone.mark(),
-        label = escape(&clip(&cell.label, 16)),
-        detail = escape(&clip(&cell.detail, 22)),
+        label = escape(&clip(&cell.label, 20)),
+        detail = escape(&clip(&cell.detail, 28)),
     );
     linked(cell.href.as_deref(), &inner)
 }

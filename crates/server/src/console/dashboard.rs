@@ -116,9 +116,16 @@ fn grid_cell(project: &str, environment: &str, c: &Cell, now: jiff::Timestamp) -
             when(since(d), now).relative,
             format!("/deployments/{}", d.id),
         ),
+        // Only a finished deployment that is not held is left (a rollback, as a rule): say
+        // what it took out, and when.
         (Some((_, words, id, ago)), None, None) => (
             Tone::Idle,
-            format!("{words} {ago}"),
+            match c.latest.as_ref() {
+                Some(d) if d.kind == DeploymentKind::Rollback => {
+                    format!("{} rolled back {ago}", d.release_version)
+                }
+                _ => format!("{words} {ago}"),
+            },
             format!("/deployments/{id}"),
         ),
         (None, None, None) => (Tone::Idle, "never deployed".to_string(), String::new()),

@@ -172,7 +172,9 @@ fn after_rolling_back_the_only_deployment_the_dashboard_says_the_environment_hol
         "no release is held: {cell}"
     );
     assert!(
-        after.contains("– nothing") && after.contains("DEV holds no release of shop"),
+        after.contains("– nothing")
+            && after.contains("1.0.0 rolled back ")
+            && after.contains("DEV holds no release of shop"),
         "the picture agrees: {after}"
     );
 
