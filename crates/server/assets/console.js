@@ -115,3 +115,25 @@ document.querySelectorAll("[data-masks]").forEach(function (box) {
   }
   setTimeout(poll, 1500);
 })();
+
+// Digests: with script, a button copies the whole value; without it, the digest unfolds so
+// the whole value can be selected.
+document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
+  if (!navigator.clipboard) return;
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = "Copy"; }, 1500);
+    });
+  });
+});
+
+// Times say "3 min ago" with the exact UTC time on hover; with script, the hover also gives the
+// reader's own time zone, which only the browser knows.
+document.querySelectorAll("time[datetime][title]").forEach(function (time) {
+  var moment = new Date(time.getAttribute("datetime"));
+  if (isNaN(moment.getTime())) return;
+  var local = moment.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium", timeZoneName: "short" });
+  time.title = local + " · " + time.title;
+});

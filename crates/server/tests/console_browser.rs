@@ -157,7 +157,11 @@ impl Http {
             &[("username", username), ("password", password)],
         );
         assert_eq!(reply.status, 303, "sign-in should redirect: {}", reply.body);
-        assert_eq!(reply.location.as_deref(), Some("/projects"));
+        assert_eq!(
+            reply.location.as_deref(),
+            Some("/"),
+            "sign-in lands on the dashboard"
+        );
         let set = reply.set_cookie.expect("sign-in sets the session cookie");
         set.split(';').next().expect("a cookie pair").to_string()
     }
@@ -667,16 +671,18 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
 
         browser.type_into("#password", OLIVIA_PASSWORD);
         browser.click("form button[type=submit]");
+        browser.wait_for_text("main", "Signed in.", WAIT);
+        assert_eq!(browser.path(), "/", "sign-in lands on the dashboard");
+        browser.go(&format!("{base}/projects"));
         let projects = browser.wait_for_text("main", "pets", WAIT);
-        assert_eq!(browser.path(), "/projects");
         assert!(projects.contains("Pet adoption records"), "{projects}");
         let header = browser.wait_for_text("header", "olivia", WAIT);
         for item in [
             "Projects",
             "Environments",
             "Targets",
-            "Users & tokens",
-            "Audit log",
+            "People",
+            "Audit",
             "ops",
             "Sign out",
         ] {
@@ -747,6 +753,39 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
             .expect("a DB_PASSWORD row");
         assert_eq!(password[1], "PROD-EU");
         assert!(password[3].contains("(not set)"), "{password:?}");
+
+        // Every page of the frame, at 1400 px on one row and on a phone without sideways scroll,
+        // kept as screenshots.
+        for (width, height) in [(1400, 900), (390, 844)] {
+            browser.viewport(width, height);
+            for (path, name) in [
+                ("/", "dashboard"),
+                ("/projects/pets", "project"),
+                ("/environments", "environments"),
+                ("/audit", "audit"),
+                ("/projects/pets/variables", "variables"),
+                ("/approvals", "approvals"),
+                ("/calendar", "calendar"),
+                ("/users", "people"),
+            ] {
+                browser.go(&format!("{base}{path}"));
+                browser.wait_for_text("header", "Slipway", WAIT);
+                let fits = browser.script(
+                    "const tops = [...document.querySelectorAll('header nav a')].filter(a => a.offsetParent !== null).map(a => a.getBoundingClientRect().top); \
+                     return [document.scrollingElement.scrollWidth, window.innerWidth, tops.length, new Set(tops).size];",
+                );
+                let (scroll, inner) = (fits[0].as_f64().unwrap(), fits[1].as_f64().unwrap());
+                assert!(scroll <= inner, "{path} scrolls sideways at {inner} px: {scroll} px wide");
+                if width == 1400 {
+                    assert!(fits[2].as_u64().unwrap() >= 9, "{path}: {fits}");
+                    assert_eq!(fits[3], 1, "{path}: the navigation on one row at 1400 px: {fits}");
+                } else {
+                    assert_eq!(fits[2], 0, "{path}: the menu is folded on a phone: {fits}");
+                }
+                browser.screenshot(&format!("console-{name}-{width}"));
+            }
+        }
+        browser.viewport(1366, 768);
 
         browser.click("header form button");
         browser.wait_for_text("main", "Sign in to Slipway", WAIT);

@@ -23,7 +23,8 @@ use slipway_core::plan::Action;
 use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
 
-use super::page::{render, see_other, short_timestamp, Frame, OrProblemPage, PageResult, Section};
+use super::notice::{see_other_done, Done};
+use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
 use super::session::{NoFields, SignedForm};
 use super::user::ConsoleUser;
 use crate::auth::Actor;
@@ -274,12 +275,16 @@ pub(super) async fn create(
     .await
     .or_page(&user)?;
     Ok(match created {
-        services::promotions::Started::Deployment(d) => {
-            see_other(&format!("/deployments/{}", d.id))
-        }
-        services::promotions::Started::Waiting(p) => {
-            see_other(&format!("/promotions/{}", p.promotion.id))
-        }
+        services::promotions::Started::Deployment(d) => see_other_done(
+            &state,
+            &format!("/deployments/{}", d.id),
+            Done::DeploymentStarted,
+        ),
+        services::promotions::Started::Waiting(p) => see_other_done(
+            &state,
+            &format!("/promotions/{}", p.promotion.id),
+            Done::PromotionRequested,
+        ),
     })
 }
 
@@ -741,7 +746,11 @@ pub(super) async fn decide(
     services::deployments::decide(&state, &user.actor, id, form.decision)
         .await
         .or_page(&user)?;
-    Ok(see_other(&format!("/deployments/{id}")))
+    Ok(see_other_done(
+        &state,
+        &format!("/deployments/{id}"),
+        Done::DecisionTaken,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -762,7 +771,11 @@ pub(super) async fn intervene(
     services::interventions::answer(&state, &user.actor, id, form.answer, Some(form.comment))
         .await
         .or_page(&user)?;
-    Ok(see_other(&format!("/deployments/{id}")))
+    Ok(see_other_done(
+        &state,
+        &format!("/deployments/{id}"),
+        Done::InterventionAnswered,
+    ))
 }
 
 /// `POST /deployments/{id}/rollback`: undo the last successful deployment of this one's project
@@ -783,7 +796,11 @@ pub(super) async fn roll_back_environment(
     let rollback = services::deployments::rollback(&state, &user.actor, &project, &environment)
         .await
         .or_page(&user)?;
-    Ok(see_other(&format!("/deployments/{}", rollback.id)))
+    Ok(see_other_done(
+        &state,
+        &format!("/deployments/{}", rollback.id),
+        Done::RollbackStarted,
+    ))
 }
 
 #[cfg(test)]

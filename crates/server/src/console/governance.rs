@@ -1,4 +1,4 @@
-//! Promotion governance in the console: the dashboard (what each environment holds), one
+//! Promotion governance in the console: one
 //! promotion (its decision records, votes, change request and the buttons its gates allow), the
 //! approvals inbox and the calendar.
 //!
@@ -13,12 +13,11 @@ use serde_json::Value;
 use slipway_core::access::{allows, Operation};
 use slipway_core::governance::promotion::PromotionState;
 use slipway_core::governance::{ChangeRequestState, Criterion, Judgement, Verdict};
-use slipway_store::{StoredChangeRequest, StoredDeployment};
+use slipway_store::StoredChangeRequest;
 
 use super::deployments::{deployment_badge, Badge};
-use super::page::{
-    render, see_other, short_time, short_timestamp, Frame, OrProblemPage, PageResult, Section,
-};
+use super::notice::{see_other_done, Done};
+use super::page::{render, short_time, short_timestamp, Frame, OrProblemPage, PageResult, Section};
 use super::session::{NoFields, SignedForm};
 use super::user::ConsoleUser;
 use crate::services::dashboard::{self, Waiting};
@@ -52,82 +51,6 @@ fn decision_badge(d: &str) -> Badge {
         _ => ("no-go", "bad"),
     };
     Badge { label, tone }
-}
-
-/// "1.4.2 waiting: approvals, window"
-fn waiting_line(w: &Waiting) -> String {
-    if w.waiting_for.is_empty() {
-        format!("{} waiting", w.promotion.release_version)
-    } else {
-        format!(
-            "{} waiting: {}",
-            w.promotion.release_version,
-            w.waiting_for.join(", ")
-        )
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The dashboard
-
-struct CellView {
-    current: Option<(i64, String, Badge)>,
-    /// The version still there when the newest deployment did not succeed.
-    still_there: Option<(i64, String)>,
-    waiting: Option<(i64, String)>,
-}
-
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-struct DashboardPage {
-    frame: Frame,
-    environments: Vec<String>,
-    rows: Vec<(String, Vec<CellView>)>,
-}
-
-fn cell_view(c: &dashboard::Cell) -> CellView {
-    let link = |d: &StoredDeployment| (d.id, d.release_version.clone());
-    CellView {
-        current: c
-            .current
-            .as_ref()
-            .map(|d| (d.id, d.release_version.clone(), deployment_badge(d.state))),
-        still_there: c.last_success.as_ref().map(link),
-        waiting: c
-            .waiting
-            .as_ref()
-            .map(|w| (w.promotion.id, waiting_line(w))),
-    }
-}
-
-/// `/`: the dashboard for whoever is signed in, else the sign-in page.
-pub(super) async fn home(
-    State(state): State<crate::AppState>,
-    user: Option<ConsoleUser>,
-) -> PageResult {
-    match user {
-        Some(user) => dashboard(state, user).await,
-        None => Ok(see_other("/login")),
-    }
-}
-
-/// Projects × environments, what each holds and what waits to enter.
-async fn dashboard(state: crate::AppState, user: ConsoleUser) -> PageResult {
-    let d = services::dashboard::dashboard(&state, &user.actor)
-        .await
-        .or_page(&user)?;
-    Ok(render(
-        StatusCode::OK,
-        &DashboardPage {
-            frame: Frame::new("Dashboard", Some(&user), Section::Dashboard),
-            environments: d.environments.iter().map(|e| e.name.to_string()).collect(),
-            rows: d
-                .projects
-                .iter()
-                .map(|(p, cells)| (p.clone(), cells.iter().map(cell_view).collect()))
-                .collect(),
-        },
-    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,7 +354,11 @@ async fn vote(
     services::promotions::vote(&state, &user.actor, id, approve, &form.comment)
         .await
         .or_page(&user)?;
-    Ok(see_other(&back_to(&form.back, id)))
+    Ok(see_other_done(
+        &state,
+        &back_to(&form.back, id),
+        Done::Voted,
+    ))
 }
 
 pub(super) async fn cancel(
@@ -443,7 +370,11 @@ pub(super) async fn cancel(
     services::promotions::cancel(&state, &user.actor, id)
         .await
         .or_page(&user)?;
-    Ok(see_other(&format!("/promotions/{id}")))
+    Ok(see_other_done(
+        &state,
+        &format!("/promotions/{id}"),
+        Done::PromotionCancelled,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -461,7 +392,11 @@ pub(super) async fn override_decision(
     services::promotions::override_decision(&state, &user.actor, id, &form.reason)
         .await
         .or_page(&user)?;
-    Ok(see_other(&format!("/promotions/{id}")))
+    Ok(see_other_done(
+        &state,
+        &format!("/promotions/{id}"),
+        Done::Overridden,
+    ))
 }
 
 pub(super) async fn approve_change_request(
@@ -496,7 +431,11 @@ async fn decide_change_request(
     )
     .await
     .or_page(&user)?;
-    Ok(see_other(&back_to(&form.back, rfc.promotion_id)))
+    Ok(see_other_done(
+        &state,
+        &back_to(&form.back, rfc.promotion_id),
+        Done::ChangeRequestDecided,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,9 +10,13 @@
 
 mod assets;
 mod audit;
+mod charts;
+mod criteria;
+mod dashboard;
 mod deployments;
 mod governance;
 mod inventory;
+mod notice;
 mod page;
 mod parity;
 mod people;
@@ -33,7 +37,7 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(governance::home))
+        .route("/", get(dashboard::home))
         .route("/approvals", get(governance::approvals))
         .route("/calendar", get(governance::calendar))
         .route("/promotions/{id}", get(governance::show))
@@ -89,6 +93,7 @@ pub fn router() -> Router<AppState> {
             post(deployments::roll_back_environment),
         )
         .route("/projects/{name}/deployments", post(deployments::create))
+        .layer(middleware::from_fn(notice::clear_shown_notice))
         .layer(middleware::map_response(protect))
         .route("/assets/console.css", get(assets::css))
         .route("/assets/console.js", get(assets::js))

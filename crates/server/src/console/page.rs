@@ -16,6 +16,7 @@ pub(super) enum Section {
     Approvals,
     Calendar,
     Projects,
+    Releases,
     Deployments,
     Environments,
     Targets,
@@ -30,6 +31,164 @@ pub(super) struct NavLink {
     pub href: &'static str,
     pub label: &'static str,
     pub current: bool,
+    /// How many items behind this link wait for the reader; 0 shows nothing.
+    pub waiting: usize,
+}
+
+/// The navigation is grouped by the job a reader comes to do; wave-2 pages join a group here
+/// (or add one), and the groups stay in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Job {
+    Deliver,
+    Supervise,
+    Govern,
+    Administer,
+}
+
+impl Job {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Job::Deliver => "Deliver",
+            Job::Supervise => "Supervise",
+            Job::Govern => "Govern",
+            Job::Administer => "Administer",
+        }
+    }
+}
+
+pub(super) struct NavGroup {
+    pub job: Job,
+    pub links: Vec<NavLink>,
+}
+
+impl NavGroup {
+    /// A stable id for the group's heading, which labels its list.
+    pub(super) fn id(&self) -> String {
+        format!("nav-{}", self.job.label().to_lowercase())
+    }
+}
+
+/// Who may see a navigation link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    Everyone,
+    /// Only those allowed to manage webhooks (admins).
+    WebhookManagers,
+}
+
+/// Every page of the navigation: its group, section, address, label and audience.
+const NAVIGATION: [(Job, Section, &str, &str, Audience); 11] = [
+    (
+        Job::Deliver,
+        Section::Dashboard,
+        "/",
+        "Dashboard",
+        Audience::Everyone,
+    ),
+    (
+        Job::Deliver,
+        Section::Projects,
+        "/projects",
+        "Projects",
+        Audience::Everyone,
+    ),
+    (
+        Job::Deliver,
+        Section::Releases,
+        "/releases",
+        "Releases",
+        Audience::Everyone,
+    ),
+    (
+        Job::Deliver,
+        Section::Deployments,
+        "/deployments",
+        "Deployments",
+        Audience::Everyone,
+    ),
+    (
+        Job::Supervise,
+        Section::Environments,
+        "/environments",
+        "Environments",
+        Audience::Everyone,
+    ),
+    (
+        Job::Supervise,
+        Section::Targets,
+        "/targets",
+        "Targets",
+        Audience::Everyone,
+    ),
+    (
+        Job::Govern,
+        Section::Approvals,
+        "/approvals",
+        "Approvals",
+        Audience::Everyone,
+    ),
+    (
+        Job::Govern,
+        Section::Calendar,
+        "/calendar",
+        "Calendar",
+        Audience::Everyone,
+    ),
+    (
+        Job::Govern,
+        Section::Audit,
+        "/audit",
+        "Audit",
+        Audience::Everyone,
+    ),
+    (
+        Job::Administer,
+        Section::Users,
+        "/users",
+        "People",
+        Audience::Everyone,
+    ),
+    (
+        Job::Administer,
+        Section::Webhooks,
+        "/webhooks",
+        "Webhooks",
+        Audience::WebhookManagers,
+    ),
+];
+
+fn navigation(user: &ConsoleUser, section: Section) -> Vec<NavGroup> {
+    let mut groups: Vec<NavGroup> = Vec::new();
+    for (job, s, href, label, audience) in NAVIGATION {
+        let visible = match audience {
+            Audience::Everyone => true,
+            Audience::WebhookManagers => slipway_core::access::allows(
+                user.actor.role,
+                slipway_core::access::Operation::ManageWebhooks,
+            ),
+        };
+        if !visible {
+            continue;
+        }
+        let link = NavLink {
+            href,
+            label,
+            current: s == section,
+            waiting: if s == Section::Approvals {
+                user.waiting_for_them
+            } else {
+                0
+            },
+        };
+        match groups.last_mut() {
+            Some(g) if g.job == job => g.links.push(link),
+            _ => groups.push(NavGroup {
+                job,
+                links: vec![link],
+            }),
+        }
+    }
+    groups
 }
 
 /// The signed-in part of the frame: who, and the token every form must carry.
@@ -43,7 +202,11 @@ pub(super) struct Viewer {
 pub(super) struct Frame {
     pub title: String,
     pub viewer: Option<Viewer>,
-    pub nav: Vec<NavLink>,
+    pub nav: Vec<NavGroup>,
+    /// Everything waiting for the reader, for the collapsed menu's button.
+    pub waiting: usize,
+    /// The success message of the reader's last action, shown once.
+    pub done: Option<&'static str>,
     pub css: String,
     pub js: String,
 }
@@ -54,37 +217,6 @@ impl Frame {
         user: Option<&ConsoleUser>,
         section: Section,
     ) -> Frame {
-        const LINKS: [(Section, &str, &str); 9] = [
-            (Section::Dashboard, "/", "Dashboard"),
-            (Section::Approvals, "/approvals", "Approvals"),
-            (Section::Calendar, "/calendar", "Calendar"),
-            (Section::Projects, "/projects", "Projects"),
-            (Section::Deployments, "/deployments", "Deployments"),
-            (Section::Environments, "/environments", "Environments"),
-            (Section::Targets, "/targets", "Targets"),
-            (Section::Users, "/users", "Users & tokens"),
-            (Section::Audit, "/audit", "Audit log"),
-        ];
-        // Only admins manage webhooks, so only they see the link.
-        const ADMIN_LINKS: [(Section, &str, &str); 1] =
-            [(Section::Webhooks, "/webhooks", "Webhooks")];
-        let nav = match user {
-            Some(u) => LINKS
-                .iter()
-                .chain(ADMIN_LINKS.iter().filter(|_| {
-                    slipway_core::access::allows(
-                        u.actor.role,
-                        slipway_core::access::Operation::ManageWebhooks,
-                    )
-                }))
-                .map(|(s, href, label)| NavLink {
-                    href,
-                    label,
-                    current: *s == section,
-                })
-                .collect(),
-            None => Vec::new(),
-        };
         Frame {
             title: title.into(),
             viewer: user.map(|u| Viewer {
@@ -92,7 +224,9 @@ impl Frame {
                 role: u.actor.role.as_str(),
                 csrf: u.csrf().to_string(),
             }),
-            nav,
+            nav: user.map(|u| navigation(u, section)).unwrap_or_default(),
+            waiting: user.map_or(0, |u| u.waiting_for_them),
+            done: user.and_then(|u| u.done).map(|d| d.message()),
             css: assets::css_url(),
             js: assets::js_url(),
         }
@@ -216,6 +350,57 @@ pub(super) fn short_timestamp(t: jiff::Timestamp) -> String {
     short_time(&slipway_store::format_time(t))
 }
 
+/// A moment as the console shows it: how long ago (or ahead) in words, the exact UTC time on
+/// hover, and the ISO time the console's script shows in the reader's own time zone.
+pub(super) struct When {
+    pub iso: String,
+    pub exact: String,
+    pub relative: String,
+}
+
+pub(super) fn when(t: jiff::Timestamp, now: jiff::Timestamp) -> When {
+    let iso = slipway_store::format_time(t);
+    When {
+        exact: short_time(&iso),
+        relative: relative(now.as_second() - t.as_second()),
+        iso,
+    }
+}
+
+/// Seconds between then and now in words: "just now", "3 min ago", "in 2 h", "5 days ago".
+fn relative(seconds_ago: i64) -> String {
+    let span = seconds_ago.unsigned_abs();
+    let amount = match span {
+        0..=44 => return "just now".to_string(),
+        45..=5_399 => format!("{} min", (span + 30) / 60),
+        5_400..=77_399 => format!("{} h", (span + 1_800) / 3_600),
+        _ => {
+            let days = (span + 43_200) / 86_400;
+            format!("{days} day{}", if days == 1 { "" } else { "s" })
+        }
+    };
+    if seconds_ago >= 0 {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
+
+/// A digest as the console shows it: its first 12 hex digits, the full value on hover, a way to
+/// read it whole without script and a copy button with script.
+pub(super) struct ShortDigest {
+    pub full: String,
+    pub short: String,
+}
+
+pub(super) fn short_digest(full: &str) -> ShortDigest {
+    let short: String = full.chars().take(12).collect();
+    ShortDigest {
+        full: full.to_string(),
+        short,
+    }
+}
+
 /// A query string from pairs, percent-encoded; empty values are left out so links stay short.
 pub(super) fn query_string(pairs: &[(&str, &str)]) -> String {
     let encoded: Vec<String> = pairs
@@ -265,6 +450,41 @@ mod tests {
         assert_eq!(sentence("`x` is invalid."), "`x` is invalid.");
         assert_eq!(sentence("été"), "Été.");
         assert_eq!(sentence(" "), "");
+    }
+
+    #[test]
+    fn relative_times_read_as_words_both_ways() {
+        assert_eq!(relative(0), "just now");
+        assert_eq!(relative(44), "just now");
+        assert_eq!(relative(45), "1 min ago");
+        assert_eq!(relative(3 * 60), "3 min ago");
+        assert_eq!(relative(2 * 3600), "2 h ago");
+        assert_eq!(relative(86_400), "1 day ago");
+        assert_eq!(relative(10 * 86_400), "10 days ago");
+        assert_eq!(relative(-600), "in 10 min");
+        assert_eq!(
+            relative(i64::MIN),
+            format!("in {} days", (i64::MIN.unsigned_abs() + 43_200) / 86_400)
+        );
+    }
+
+    #[test]
+    fn a_moment_keeps_its_exact_utc_time_for_hover() {
+        let t: jiff::Timestamp = "2026-11-29T23:00:00Z".parse().expect("a valid time");
+        let now: jiff::Timestamp = "2026-11-29T23:03:00Z".parse().expect("a valid time");
+        let w = when(t, now);
+        assert_eq!(w.relative, "3 min ago");
+        assert_eq!(w.exact, "2026-11-29 23:00:00 UTC");
+        assert!(w.iso.starts_with("2026-11-29T23:00:00"), "{}", w.iso);
+    }
+
+    #[test]
+    fn digests_are_shortened_to_twelve_characters_and_kept_whole() {
+        let full = "a".repeat(64);
+        let d = short_digest(&full);
+        assert_eq!(d.short, "a".repeat(12));
+        assert_eq!(d.full, full);
+        assert_eq!(short_digest("éé").short, "éé");
     }
 
     #[test]

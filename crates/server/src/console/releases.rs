@@ -14,8 +14,12 @@ use slipway_core::release::{ReleaseNotes, SignatureState};
 use slipway_core::Sha256;
 use slipway_store::{StoredArtifact, StoredRelease};
 
+use super::charts::{self, Caption, Stage, Tone};
+use super::criteria::plain_criterion;
+use super::notice::{see_other_done, Done};
 use super::page::{
-    render, see_other, short_time, short_timestamp, Frame, OrProblemPage, PageResult, Section,
+    render, see_other, short_digest, short_time, short_timestamp, Frame, OrProblemPage, PageResult,
+    Section, ShortDigest,
 };
 use super::session::SignedForm;
 use super::user::ConsoleUser;
@@ -39,7 +43,7 @@ pub(super) async fn home(State(state): State<AppState>, user: ConsoleUser) -> Pa
     Ok(render(
         StatusCode::OK,
         &HomePage {
-            frame: Frame::new("Releases", Some(&user), Section::Projects),
+            frame: Frame::new("Releases", Some(&user), Section::Releases),
             projects,
         },
     ))
@@ -105,7 +109,7 @@ pub(super) async fn list(
 struct ArtifactRow {
     component: String,
     version: String,
-    digest: String,
+    digest: ShortDigest,
     size: String,
     signature: String,
     signature_ok: bool,
@@ -124,7 +128,7 @@ async fn artifact_row(state: &AppState, a: &StoredArtifact) -> Result<ArtifactRo
     Ok(ArtifactRow {
         component: a.component.to_string(),
         version: a.version.to_string(),
-        digest: a.digest.to_hex(),
+        digest: short_digest(&a.digest.to_hex()),
         size: human_size(a.size),
         signature_ok: now.is_valid(),
         signature: match &now {
@@ -180,6 +184,43 @@ struct ProgressView {
     phases: Vec<PhaseView>,
     /// Where this person may promote to: phases first, then environments.
     promote_to: Vec<(String, String)>,
+    /// The same progress as a picture: one stage per environment, in lifecycle order (an SVG
+    /// string built by `charts`, which escapes every text).
+    pipeline: String,
+}
+
+fn pipeline_tone(tone: &str) -> Tone {
+    match tone {
+        "good" => Tone::Good,
+        "bad" => Tone::Bad,
+        "warn" => Tone::Warn,
+        "info" => Tone::Info,
+        _ => Tone::Idle,
+    }
+}
+
+/// The lifecycle as a horizontal pipeline of environments.
+fn pipeline_picture(phases: &[PhaseView]) -> String {
+    let stages: Vec<Stage> = phases
+        .iter()
+        .flat_map(|ph| &ph.environments)
+        .map(|e| Stage {
+            name: e.name.clone(),
+            tone: pipeline_tone(e.tone),
+            state: e.label.clone(),
+            href: e
+                .deployment
+                .map(|id| format!("/deployments/{id}"))
+                .or(e.promotion.map(|id| format!("/promotions/{id}"))),
+        })
+        .collect();
+    charts::pipeline(
+        &Caption {
+            title: "Where this release stands on its lifecycle",
+            description: "One stage per environment, in lifecycle order, each with this release's standing there: ✓ deployed, ▶ deploying, ! waiting, ✕ failed or refused, – not yet or rolled back.",
+        },
+        &stages,
+    )
 }
 
 struct PhaseView {
@@ -200,7 +241,7 @@ struct EnvironmentStanding {
 fn progress_view(p: &dashboard::Progress) -> ProgressView {
     let mut promote_to = Vec::new();
     let mut environments = Vec::new();
-    let phases = p
+    let phases: Vec<PhaseView> = p
         .phases
         .iter()
         .map(|ph| {
@@ -243,6 +284,7 @@ fn progress_view(p: &dashboard::Progress) -> ProgressView {
     }
     ProgressView {
         lifecycle: p.lifecycle.clone(),
+        pipeline: pipeline_picture(&phases),
         phases,
         promote_to,
     }
@@ -253,7 +295,18 @@ fn standing(e: &dashboard::EnvironmentProgress) -> EnvironmentStanding {
         Standing::Deployed => ("deployed".to_string(), "good"),
         Standing::Deploying => ("deploying".to_string(), "info"),
         Standing::Waiting if e.detail.is_empty() => ("waiting".to_string(), "warn"),
-        Standing::Waiting => (format!("waiting: {}", e.detail), "warn"),
+        Standing::Waiting => (
+            format!(
+                "waiting for {}",
+                e.detail
+                    .split(", ")
+                    .map(plain_criterion)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "warn",
+        ),
+        Standing::RolledBack => ("rolled back, not there now".to_string(), "idle"),
         Standing::Refused => ("refused".to_string(), "bad"),
         Standing::Failed => (e.detail.clone(), "bad"),
         Standing::NotYet => ("not yet".to_string(), "idle"),
@@ -291,7 +344,11 @@ pub(super) async fn promote(
         .await
         .or_page(&user)?;
     Ok(match views.first() {
-        Some(v) => see_other(&format!("/promotions/{}", v.promotion.id)),
+        Some(v) => see_other_done(
+            &state,
+            &format!("/promotions/{}", v.promotion.id),
+            Done::PromotionRequested,
+        ),
         None => see_other(&format!("/projects/{project}/releases/{version}")),
     })
 }
@@ -388,7 +445,7 @@ pub(super) async fn search(
 ) -> PageResult {
     let query = q.digest.trim().to_ascii_lowercase();
     let mut page = SearchPage {
-        frame: Frame::new("Artifact search", Some(&user), Section::Projects),
+        frame: Frame::new("Artifact search", Some(&user), Section::Releases),
         query: query.clone(),
         stored: false,
         artifacts: Vec::new(),

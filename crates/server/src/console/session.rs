@@ -15,6 +15,7 @@ use axum::Form;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::notice::{carry, notice_of, Done};
 use super::page::{problem_page, render, see_other, Frame, Problem, Section};
 use super::user::ConsoleUser;
 use crate::auth::{cookie, cookie_header, identify, same_secret, SESSION_COOKIE};
@@ -28,7 +29,19 @@ async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<ConsoleUser
     Ok(match (actor, session) {
         // API tokens carry no CSRF token, so they could never post a console form.
         (Some(actor), Some(session)) if actor.csrf.is_some() => {
-            Some(ConsoleUser { actor, session })
+            // The count is a courtesy of the frame: a failure to count must not hide the page.
+            let waiting_for_them = services::dashboard::inbox_count(state, &actor)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not count what waits for the reader");
+                    0
+                });
+            Some(ConsoleUser {
+                actor,
+                session,
+                waiting_for_them,
+                done: notice_of(&parts.headers),
+            })
         }
         _ => None,
     })
@@ -144,7 +157,7 @@ struct LoginPage<'a> {
 
 pub(super) async fn login_form(user: Option<ConsoleUser>) -> Response {
     if user.is_some() {
-        return see_other("/projects");
+        return see_other("/");
     }
     render(
         StatusCode::OK,
@@ -172,7 +185,10 @@ pub(super) async fn login(
     match services::users::login(&state, form.username.trim(), &form.password, client.ip()).await {
         Ok(session) => {
             let cookie = cookie_header(&state, &session.cookie_value, session.max_age_secs);
-            ([(header::SET_COOKIE, cookie)], see_other("/projects")).into_response()
+            // Land on the dashboard, the picture of what each environment holds.
+            let mut landed = ([(header::SET_COOKIE, cookie)], see_other("/")).into_response();
+            carry(&mut landed, &state, Done::SignedIn);
+            landed
         }
         Err(e) => {
             let problem = Problem::from(e);

@@ -30,10 +30,12 @@ pub struct Waiting {
 /// One project in one environment.
 #[derive(Debug, Clone, Default)]
 pub struct Cell {
-    /// The newest deployment there (not a dry run, not cancelled).
-    pub current: Option<StoredDeployment>,
-    /// The newest successful deploy, when older than `current` (what is still there).
-    pub last_success: Option<StoredDeployment>,
+    /// The deployment whose release the environment really holds, after rollbacks: the same
+    /// computation parity uses (`parity::holding`).
+    pub held: Option<StoredDeployment>,
+    /// The newest deployment there (not a dry run, not cancelled) when it is not the one held:
+    /// one running, one that failed, or a rollback.
+    pub latest: Option<StoredDeployment>,
     pub waiting: Option<Waiting>,
 }
 
@@ -82,37 +84,35 @@ pub async fn dashboard(state: &AppState, actor: &Actor) -> Result<Dashboard, Ser
     require(state, actor, Operation::Read, "dashboard").await?;
     let environments = state.store.environments().await?;
     let projects = state.store.projects().await?;
-    let current = state.store.current_deployments().await?;
+    let newest = state.store.current_deployments().await?;
     let waiting = waiting_promotions(state, PromotionFilter::default()).await?;
     let mut rows = Vec::new();
     for project in projects {
         let name = project.name.to_string();
-        let cells = environments
-            .iter()
-            .map(|env| {
-                let here: Vec<&StoredDeployment> = current
+        let mut cells = Vec::with_capacity(environments.len());
+        for env in &environments {
+            let holding = super::parity::holding(state, &name, env.name.as_str()).await?;
+            let held = match holding.current {
+                Some(r) => state.store.deployment(r.deployment).await?,
+                None => None,
+            };
+            // `current_deployments` lists the newest first for each project and environment.
+            let latest = newest
+                .iter()
+                .find(|d| d.project == name && d.environment == env.name.as_str())
+                .filter(|d| held.as_ref().is_none_or(|h| h.id != d.id))
+                .cloned();
+            cells.push(Cell {
+                held,
+                latest,
+                waiting: waiting
                     .iter()
-                    .filter(|d| d.project == name && d.environment == env.name.as_str())
-                    .collect();
-                let newest = here.first().map(|d| (*d).clone());
-                let last_success = here
-                    .iter()
-                    .skip(1)
-                    .find(|d| matches!(d.state, DeploymentState::Succeeded))
-                    .map(|d| (*d).clone());
-                Cell {
-                    current: newest,
-                    last_success,
-                    waiting: waiting
-                        .iter()
-                        .find(|w| {
-                            w.promotion.project == name
-                                && w.promotion.environment == env.name.as_str()
-                        })
-                        .cloned(),
-                }
-            })
-            .collect();
+                    .find(|w| {
+                        w.promotion.project == name && w.promotion.environment == env.name.as_str()
+                    })
+                    .cloned(),
+            });
+        }
         rows.push((name, cells));
     }
     Ok(Dashboard {
@@ -311,6 +311,8 @@ pub enum Standing {
     Waiting,
     Refused,
     Failed,
+    /// Deployed once, but a rollback took it out: the environment does not hold it now.
+    RolledBack,
     NotYet,
 }
 
@@ -409,7 +411,17 @@ pub async fn progress(
                 }
                 (Some(p), None) if p.state == PromotionState::Refused => Standing::Refused,
                 (_, Some((_, _, _, st))) => match st {
-                    DeploymentState::Succeeded => Standing::Deployed,
+                    // Whether it is still there is what parity says, not how the last
+                    // deployment touching it ended (a rollback succeeds too).
+                    DeploymentState::Succeeded => {
+                        let held =
+                            super::parity::holding(state, &project, env_name.as_str()).await?;
+                        if held.per_target.values().any(|r| r.release == version) {
+                            Standing::Deployed
+                        } else {
+                            Standing::RolledBack
+                        }
+                    }
                     DeploymentState::Pending
                     | DeploymentState::Running
                     | DeploymentState::AwaitingDecision

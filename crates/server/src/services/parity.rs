@@ -115,6 +115,47 @@ async fn values(state: &AppState, spec: &Project) -> Result<Vec<ScopedValue>, Se
     Ok(values)
 }
 
+/// A release an environment received from one deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Received {
+    pub deployment: i64,
+    pub release: String,
+}
+
+/// What an environment really holds of a project: per target, the release of the newest
+/// successful deployment that no successful rollback has undone, and the newest of those for
+/// the environment. Parity and the dashboard both read it, so they never disagree.
+pub(crate) struct Holding {
+    pub per_target: BTreeMap<String, Received>,
+    pub current: Option<Received>,
+}
+
+pub(crate) async fn holding(
+    state: &AppState,
+    project: &str,
+    environment: &str,
+) -> Result<Holding, ServiceError> {
+    // Oldest first, so the newest deployment of each target wins.
+    let received = state.store.target_releases(project, environment).await?;
+    let mut per_target = BTreeMap::new();
+    for (deployment, release, target) in &received {
+        per_target.insert(
+            target.clone(),
+            Received {
+                deployment: *deployment,
+                release: release.clone(),
+            },
+        );
+    }
+    Ok(Holding {
+        per_target,
+        current: received.last().map(|(deployment, release, _)| Received {
+            deployment: *deployment,
+            release: release.clone(),
+        }),
+    })
+}
+
 async fn digests(
     state: &AppState,
     project: &Name,
@@ -142,15 +183,13 @@ async fn side(
     env: &Name,
     values: &[ScopedValue],
 ) -> Result<EnvironmentSide, ServiceError> {
-    let received = state
-        .store
-        .target_releases(spec.name.as_str(), env.as_str())
-        .await?;
-    let mut last_of: BTreeMap<String, String> = BTreeMap::new();
-    for (_, release, target) in &received {
-        last_of.insert(target.clone(), release.clone());
-    }
-    let current_release = received.last().map(|(_, r, _)| r.clone());
+    let held = holding(state, spec.name.as_str(), env.as_str()).await?;
+    let last_of: BTreeMap<String, String> = held
+        .per_target
+        .into_iter()
+        .map(|(target, r)| (target, r.release))
+        .collect();
+    let current_release = held.current.map(|r| r.release);
     let mut known: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for release in last_of.values().chain(current_release.iter()) {
         if !known.contains_key(release) {

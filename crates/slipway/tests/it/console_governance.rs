@@ -149,8 +149,8 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
     );
     assert_eq!(headers, serde_json::json!(["Project", "DEV", "PROD"]));
     let gov = row(&b, "table.matrix", "gov");
-    assert_eq!(gov[1], "1.0.0 succeeded", "{gov:?}");
-    assert_eq!(gov[2], "—", "{gov:?}");
+    assert!(gov[1].starts_with("1.0.0 since "), "{gov:?}");
+    assert_eq!(gov[2], "nothing deployed", "{gov:?}");
 
     // The release page: DEV deployed, PROD not yet with its gates; promote to PROD.
     b.go(&format!("{base}/projects/gov/releases/1.0.0"));
@@ -184,7 +184,10 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
 
     b.go(&format!("{base}/projects/gov/releases/1.0.0"));
     let prod = row(&b, "#lifecycle-progress", "live");
-    assert_eq!(prod[2], "waiting: approvals, window", "{prod:?}");
+    assert_eq!(
+        prod[2], "waiting for approvals, the deployment window",
+        "the reasons in words, not criterion keys: {prod:?}"
+    );
 
     // Olivia asked: her inbox has nothing to approve, only what waits for someone else.
     b.go(&format!("{base}/approvals"));
@@ -203,8 +206,14 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
     );
     sign_out(&b);
 
-    // Olga approves from her inbox.
+    // Olga approves from her inbox; the navigation counts it as waiting for her.
     sign_in(&b, &base, "olga");
+    assert_eq!(
+        b.script("const c = document.querySelector(\"header nav a[href='/approvals'] .count\"); return c ? c.title : null;"),
+        serde_json::json!("1 waiting for your decision"),
+        "{}",
+        b.text("header")
+    );
     b.go(&format!("{base}/approvals"));
     b.wait_for_text("#inbox", "gov 1.0.0", wait);
     let item = row(&b, "#inbox", "#2");
@@ -237,7 +246,7 @@ fn a_promotion_is_asked_for_approved_and_followed_in_the_console() {
     assert_eq!(verdict(&b, "window"), "pass");
     b.go(&format!("{base}/"));
     let gov = row(&b, "table.matrix", "gov");
-    assert_eq!(gov[2], "1.0.0 succeeded", "{gov:?}");
+    assert!(gov[2].starts_with("1.0.0 since "), "{gov:?}");
 
     // The environments page names each environment's gates; the parity page compares two.
     b.go(&format!("{base}/environments"));

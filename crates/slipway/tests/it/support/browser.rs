@@ -245,6 +245,38 @@ impl Browser {
             .unwrap_or(url)
     }
 
+    /// Show pages as a device `width` × `height` CSS pixels wide would (a phone at 390 px,
+    /// a desktop at 1400 px), through Chromium's own device emulation.
+    pub(crate) fn viewport(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            "/goog/cdp/execute",
+            Some(
+                json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                    "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600
+                }}),
+            ),
+        );
+    }
+
+    /// Save the whole current page as `NAME.png` among the test artefacts (`SLIPWAY_SCREENSHOTS`,
+    /// else `screenshots/` in the Cargo target folder); returns the file written.
+    pub(crate) fn screenshot(&self, name: &str) -> PathBuf {
+        let shot = self.command(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": "Page.captureScreenshot", "params": {
+                "format": "png", "captureBeyondViewport": true
+            }})),
+        );
+        let png = decode_base64(shot["data"].as_str().expect("a base64 screenshot"));
+        let folder = screenshot_folder();
+        std::fs::create_dir_all(&folder).expect("the screenshot folder can be made");
+        let path = folder.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("the screenshot can be written");
+        path
+    }
+
     /// The cells of every body row of the first table in `css`.
     pub(crate) fn table(&self, css: &str) -> Vec<Vec<String>> {
         let rows = self.script(&format!("return [...document.querySelectorAll({})].map(r => [...r.cells].map(c => c.innerText.trim()));", json!(format!("{css} tbody tr"))));
@@ -261,4 +293,44 @@ impl Drop for Browser {
             .delete(&self.session)
             .call();
     }
+}
+
+/// Where screenshots go: `SLIPWAY_SCREENSHOTS`, else `CARGO_TARGET_DIR/screenshots`, else the
+/// workspace's `target/screenshots`.
+fn screenshot_folder() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SLIPWAY_SCREENSHOTS") {
+        return PathBuf::from(dir);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("screenshots")
+}
+
+/// Standard base64 (what WebDriver and the DevTools protocol send), padding optional.
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            other => panic!("not base64: {other:?}"),
+        }
+    };
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let mut bits = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            bits |= value(*c) << (18 - 6 * i);
+        }
+        let bytes = bits.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
 }

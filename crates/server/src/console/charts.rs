@@ -1,0 +1,795 @@
+//! Server-rendered SVG pictures for every console page: a status grid, a horizontal pipeline, a
+//! bar chart and a time series with a goal line.
+//!
+//! Pure functions from plain data to an SVG string: no I/O, no state, no script, nothing from
+//! the store. Every text is escaped; every picture has a `viewBox` (it scales with its box), a
+//! `<title>` and a `<desc>` for screen readers, and says "No data" in words when there is none.
+//! Colour is never the only signal: each [`Tone`] also has its own mark (✓ ✕ ! ▶ –), a stroke
+//! pattern and a word, so a picture reads in black-and-white print and for colour-blind readers.
+//! Pages embed the string as it is (askama's `|safe`), which is sound only because everything
+//! here escapes what it is given.
+
+use std::fmt::Write as _;
+
+/// How a cell, stage or bar reads: its colour, its mark and its stroke always go together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tone {
+    Good,
+    Bad,
+    Warn,
+    Info,
+    Idle,
+}
+
+impl Tone {
+    fn fill(self) -> &'static str {
+        match self {
+            Tone::Good => "#ecfdf3",
+            Tone::Bad => "#fef3f2",
+            Tone::Warn => "#fffaeb",
+            Tone::Info => "#eff4ff",
+            Tone::Idle => "#f5f7fa",
+        }
+    }
+
+    fn ink(self) -> &'static str {
+        match self {
+            Tone::Good => "#067647",
+            Tone::Bad => "#b42318",
+            Tone::Warn => "#93370d",
+            Tone::Info => "#1d4ed8",
+            Tone::Idle => "#52606d",
+        }
+    }
+
+    /// A mark that differs by shape, for readers who cannot tell the colours apart.
+    pub(crate) fn mark(self) -> &'static str {
+        match self {
+            Tone::Good => "✓",
+            Tone::Bad => "✕",
+            Tone::Warn => "!",
+            Tone::Info => "▶",
+            Tone::Idle => "–",
+        }
+    }
+
+    /// The outline differs too: solid, heavy, dashed, dotted, thin.
+    fn stroke(self) -> &'static str {
+        match self {
+            Tone::Good => r#"stroke-width="1.5""#,
+            Tone::Bad => r#"stroke-width="3""#,
+            Tone::Warn => r#"stroke-width="2" stroke-dasharray="6 3""#,
+            Tone::Info => r#"stroke-width="2" stroke-dasharray="2 2""#,
+            Tone::Idle => r#"stroke-width="1""#,
+        }
+    }
+}
+
+/// What every picture says about itself: its accessible name and its description.
+pub(crate) struct Caption<'a> {
+    pub title: &'a str,
+    pub description: &'a str,
+}
+
+/// Escape text for SVG content and attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters are not allowed in XML 1.0 at all.
+            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// At most `max` characters, with an ellipsis when cut; the whole text goes in a tooltip.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let kept: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{kept}…")
+    }
+}
+
+fn open(caption: &Caption, width: u32, height: u32) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" font-family="system-ui, sans-serif" font-size="13"><title>{}</title><desc>{}</desc>"#,
+        escape(caption.title),
+        escape(caption.description)
+    )
+}
+
+/// The picture of nothing: the same frame, saying so in words.
+fn no_data(caption: &Caption) -> String {
+    let mut svg = open(caption, 320, 60);
+    svg.push_str(r##"<rect x="0.5" y="0.5" width="319" height="59" fill="#ffffff" stroke="#d9e2ec"/><text x="160" y="35" text-anchor="middle" fill="#52606d">No data</text></svg>"##);
+    svg
+}
+
+/// A link around part of a picture, when there is somewhere to go.
+fn linked(href: Option<&str>, inner: &str) -> String {
+    match href {
+        Some(h) => format!(r#"<a href="{}">{inner}</a>"#, escape(h)),
+        None => inner.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status grid
+
+/// One cell of a status grid: a word (with the tone's mark), a second line, and a tooltip.
+pub(crate) struct GridCell {
+    pub tone: Tone,
+    pub label: String,
+    pub detail: String,
+    pub tooltip: String,
+    pub href: Option<String>,
+}
+
+pub(crate) struct GridRow {
+    pub label: String,
+    pub href: Option<String>,
+    /// One per column; `None` is an empty cell.
+    pub cells: Vec<Option<GridCell>>,
+}
+
+pub(crate) struct StatusGrid<'a> {
+    pub caption: Caption<'a>,
+    pub columns: Vec<String>,
+    pub rows: Vec<GridRow>,
+}
+
+const GRID_CELL_WIDTH: u32 = 180;
+const GRID_ROW_HEIGHT: u32 = 48;
+const GRID_HEAD: u32 = 28;
+
+/// Rows × columns of coloured, marked cells with labels (releases × environments, …).
+pub(crate) fn status_grid(grid: &StatusGrid) -> String {
+    if grid.rows.is_empty() || grid.columns.is_empty() {
+        return no_data(&grid.caption);
+    }
+    let label_width = grid
+        .rows
+        .iter()
+        .map(|r| r.label.chars().count().min(24))
+        .max()
+        .unwrap_or(0) as u32
+        * 8
+        + 16;
+    let label_width = label_width.max(80);
+    let columns = grid.columns.len() as u32;
+    let width = label_width + columns * GRID_CELL_WIDTH;
+    let height = GRID_HEAD + grid.rows.len() as u32 * GRID_ROW_HEIGHT;
+    let mut svg = open(&grid.caption, width, height);
+    for (i, column) in grid.columns.iter().enumerate() {
+        let x = label_width + i as u32 * GRID_CELL_WIDTH + GRID_CELL_WIDTH / 2;
+        let _ = write!(
+            svg,
+            r##"<text x="{x}" y="18" text-anchor="middle" font-weight="600" fill="#1f2933">{}<title>{}</title></text>"##,
+            escape(&clip(column, 18)),
+            escape(column)
+        );
+    }
+    for (r, row) in grid.rows.iter().enumerate() {
+        let y = GRID_HEAD + r as u32 * GRID_ROW_HEIGHT;
+        let label = format!(
+            r##"<text x="6" y="{}" font-weight="600" fill="#1f2933">{}<title>{}</title></text>"##,
+            y + GRID_ROW_HEIGHT / 2 + 4,
+            escape(&clip(&row.label, 24)),
+            escape(&row.label)
+        );
+        svg.push_str(&linked(row.href.as_deref(), &label));
+        for (c, cell) in row.cells.iter().take(grid.columns.len()).enumerate() {
+            let x = label_width + c as u32 * GRID_CELL_WIDTH;
+            svg.push_str(&grid_cell(cell.as_ref(), x + 3, y + 3));
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn grid_cell(cell: Option<&GridCell>, x: u32, y: u32) -> String {
+    let (w, h) = (GRID_CELL_WIDTH - 6, GRID_ROW_HEIGHT - 6);
+    let Some(cell) = cell else {
+        return format!(
+            r##"<g><title>nothing here</title><rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#ffffff" stroke="#d9e2ec"/><text x="{}" y="{}" text-anchor="middle" fill="#52606d">–</text></g>"##,
+            x + w / 2,
+            y + h / 2 + 4
+        );
+    };
+    let tone = cell.tone;
+    let inner = format!(
+        r##"<g><title>{tooltip}</title><rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{ink}" {stroke}/><text x="{tx}" y="{ly}" fill="{ink}" font-weight="600">{mark} {label}</text><text x="{tx}" y="{dy}" fill="#1f2933" font-size="11">{detail}</text></g>"##,
+        tooltip = escape(&cell.tooltip),
+        fill = tone.fill(),
+        ink = tone.ink(),
+        stroke = tone.stroke(),
+        tx = x + 8,
+        ly = y + 17,
+        dy = y + 33,
+        mark = tone.mark(),
+        label = escape(&clip(&cell.label, 20)),
+        detail = escape(&clip(&cell.detail, 28)),
+    );
+    linked(cell.href.as_deref(), &inner)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline
+
+/// One stage of a pipeline: its name, and its state in words.
+pub(crate) struct Stage {
+    pub name: String,
+    pub tone: Tone,
+    pub state: String,
+    pub href: Option<String>,
+}
+
+const STAGE_WIDTH: u32 = 150;
+const STAGE_GAP: u32 = 26;
+
+/// Stages left to right, joined by arrows (a release's lifecycle, a deployment's steps).
+pub(crate) fn pipeline(caption: &Caption, stages: &[Stage]) -> String {
+    if stages.is_empty() {
+        return no_data(caption);
+    }
+    let n = stages.len() as u32;
+    let width = n * STAGE_WIDTH + (n - 1) * STAGE_GAP + 4;
+    let height = 64;
+    let mut svg = open(caption, width, height);
+    for (i, stage) in stages.iter().enumerate() {
+        let x = 2 + i as u32 * (STAGE_WIDTH + STAGE_GAP);
+        if i > 0 {
+            let from = x - STAGE_GAP + 2;
+            let to = x - 4;
+            let _ = write!(
+                svg,
+                r##"<path d="M{from} 32 H{to} M{} 27 L{to} 32 L{} 37" fill="none" stroke="#52606d" stroke-width="2"/>"##,
+                to - 5,
+                to - 5
+            );
+        }
+        let tone = stage.tone;
+        let inner = format!(
+            r##"<g><title>{name}: {state}</title><rect x="{x}" y="6" width="{STAGE_WIDTH}" height="52" rx="26" fill="{fill}" stroke="{ink}" {stroke}/><text x="{cx}" y="28" text-anchor="middle" font-weight="600" fill="#1f2933">{short_name}</text><text x="{cx}" y="46" text-anchor="middle" fill="{ink}" font-size="12">{mark} {short_state}</text></g>"##,
+            name = escape(&stage.name),
+            state = escape(&stage.state),
+            fill = tone.fill(),
+            ink = tone.ink(),
+            stroke = tone.stroke(),
+            cx = x + STAGE_WIDTH / 2,
+            short_name = escape(&clip(&stage.name, 18)),
+            mark = tone.mark(),
+            short_state = escape(&clip(&stage.state, 18)),
+        );
+        svg.push_str(&linked(stage.href.as_deref(), &inner));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bar chart
+
+// Wave-2 pages (insights, quality, health) draw with it; the console's own pages do not yet.
+#[allow(dead_code)]
+pub(crate) struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub tone: Tone,
+}
+
+/// A number in few characters: no needless decimals, and no "NaN" on screen.
+fn number(v: f64) -> String {
+    if !v.is_finite() {
+        "—".to_string()
+    } else if v.abs() >= 1e9 {
+        format!("{v:.3e}")
+    } else if v.fract() == 0.0 || v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+const BAR_HEIGHT: u32 = 24;
+const BAR_LABEL_WIDTH: u32 = 160;
+const BAR_AREA: u32 = 360;
+
+// Wave-2 pages (insights, quality, health) draw with it; the console's own pages do not yet.
+#[allow(dead_code)]
+/// Horizontal bars, one per label, each with its value written at its end; `unit` follows
+/// every value ("deployments", "min").
+pub(crate) fn bar_chart(caption: &Caption, unit: &str, bars: &[Bar]) -> String {
+    let finite: Vec<&Bar> = bars.iter().filter(|b| b.value.is_finite()).collect();
+    if finite.is_empty() {
+        return no_data(caption);
+    }
+    let max = finite.iter().map(|b| b.value.abs()).fold(0.0_f64, f64::max);
+    let width = BAR_LABEL_WIDTH + BAR_AREA + 140;
+    let height = 8 + bars.len() as u32 * (BAR_HEIGHT + 8);
+    let mut svg = open(caption, width, height);
+    for (i, bar) in bars.iter().enumerate() {
+        let y = 8 + i as u32 * (BAR_HEIGHT + 8);
+        let share = if max > 0.0 && bar.value.is_finite() {
+            (bar.value.abs() / max).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let length = (share * f64::from(BAR_AREA)).round().max(2.0);
+        let tone = bar.tone;
+        let _ = write!(
+            svg,
+            r##"<g><title>{label}: {value} {unit}</title><text x="{lx}" y="{ty}" text-anchor="end" fill="#1f2933">{short}</text><rect x="{BAR_LABEL_WIDTH}" y="{y}" width="{length}" height="{BAR_HEIGHT}" fill="{fill}" stroke="{ink}" {stroke}/><text x="{vx}" y="{ty}" fill="#1f2933">{mark} {value} {unit}</text></g>"##,
+            label = escape(&bar.label),
+            value = number(bar.value),
+            unit = escape(unit),
+            lx = BAR_LABEL_WIDTH - 8,
+            ty = y + BAR_HEIGHT / 2 + 5,
+            short = escape(&clip(&bar.label, 20)),
+            fill = tone.fill(),
+            ink = tone.ink(),
+            stroke = tone.stroke(),
+            vx = f64::from(BAR_LABEL_WIDTH) + length + 6.0,
+            mark = tone.mark(),
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time series
+
+// Wave-2 pages (insights, quality, health) draw with it; the console's own pages do not yet.
+#[allow(dead_code)]
+/// A value at a moment, with the moment's label for the axis and tooltips ("Nov 29").
+pub(crate) struct Point {
+    pub label: String,
+    pub value: f64,
+}
+
+// Wave-2 pages (insights, quality, health) draw with it; the console's own pages do not yet.
+#[allow(dead_code)]
+pub(crate) struct Series<'a> {
+    pub caption: Caption<'a>,
+    pub unit: &'a str,
+    /// In time order, evenly spaced (one per day, per week…).
+    pub points: Vec<Point>,
+    /// The line to stay under (or over), drawn dashed and labelled.
+    pub goal: Option<f64>,
+}
+
+const PLOT_LEFT: f64 = 56.0;
+const PLOT_TOP: f64 = 12.0;
+const PLOT_WIDTH: f64 = 520.0;
+const PLOT_HEIGHT: f64 = 180.0;
+
+// Wave-2 pages (insights, quality, health) draw with it; the console's own pages do not yet.
+#[allow(dead_code)]
+/// A line through the points, each marked and labelled on hover, with an optional goal line.
+pub(crate) fn time_series(series: &Series) -> String {
+    let points: Vec<&Point> = series
+        .points
+        .iter()
+        .filter(|p| p.value.is_finite())
+        .collect();
+    if points.is_empty() {
+        return no_data(&series.caption);
+    }
+    let goal = series.goal.filter(|g| g.is_finite());
+    let values = points.iter().map(|p| p.value).chain(goal);
+    let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let low = low.min(0.0);
+    let span = if high - low > 0.0 && (high - low).is_finite() {
+        high - low
+    } else {
+        1.0
+    };
+    let y_of = |v: f64| PLOT_TOP + PLOT_HEIGHT - ((v - low) / span).clamp(0.0, 1.0) * PLOT_HEIGHT;
+    let step = if points.len() > 1 {
+        PLOT_WIDTH / (points.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let x_of = |i: usize| {
+        if points.len() > 1 {
+            PLOT_LEFT + i as f64 * step
+        } else {
+            PLOT_LEFT + PLOT_WIDTH / 2.0
+        }
+    };
+    let width = (PLOT_LEFT + PLOT_WIDTH + 90.0) as u32;
+    let height = (PLOT_TOP + PLOT_HEIGHT + 34.0) as u32;
+    let mut svg = open(&series.caption, width, height);
+    let bottom = PLOT_TOP + PLOT_HEIGHT;
+    let _ = write!(
+        svg,
+        r##"<path d="M{PLOT_LEFT} {PLOT_TOP} V{bottom} H{}" fill="none" stroke="#9fb3c8"/><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#52606d">{}</text><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#52606d">{}</text>"##,
+        PLOT_LEFT + PLOT_WIDTH,
+        PLOT_LEFT - 6.0,
+        PLOT_TOP + 8.0,
+        escape(&format!("{} {}", number(high), series.unit)),
+        PLOT_LEFT - 6.0,
+        bottom,
+        escape(&number(low)),
+    );
+    if let Some(g) = goal {
+        let y = y_of(g);
+        let _ = write!(
+            svg,
+            r##"<g><title>goal: {v} {u}</title><path d="M{PLOT_LEFT} {y:.1} H{}" stroke="#b54708" stroke-width="2" stroke-dasharray="8 4"/><text x="{}" y="{:.1}" font-size="11" fill="#93370d">goal {v}</text></g>"##,
+            PLOT_LEFT + PLOT_WIDTH,
+            PLOT_LEFT + PLOT_WIDTH + 6.0,
+            y + 4.0,
+            v = escape(&number(g)),
+            u = escape(series.unit),
+        );
+    }
+    let path: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{:.1} {:.1}", x_of(i), y_of(p.value)))
+        .collect();
+    let _ = write!(
+        svg,
+        r##"<path d="M{}" fill="none" stroke="#1d4ed8" stroke-width="2"/>"##,
+        path.join(" L")
+    );
+    for (i, p) in points.iter().enumerate() {
+        let _ = write!(
+            svg,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="#ffffff" stroke="#1d4ed8" stroke-width="2"><title>{}: {} {}</title></circle>"##,
+            x_of(i),
+            y_of(p.value),
+            escape(&p.label),
+            escape(&number(p.value)),
+            escape(series.unit)
+        );
+    }
+    let ends = [(0, "start"), (points.len() - 1, "end")];
+    for (i, anchor) in ends.iter().take(if points.len() > 1 { 2 } else { 1 }) {
+        let _ = write!(
+            svg,
+            r##"<text x="{:.1}" y="{}" text-anchor="{anchor}" font-size="11" fill="#52606d">{}</text>"##,
+            x_of(*i),
+            bottom + 18.0,
+            escape(&clip(&points[*i].label, 20))
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small well-formedness check: every tag closes in order, attributes are quoted, and text
+    /// holds no raw `<` and no `&` that does not start an entity.
+    fn assert_well_formed(svg: &str) {
+        let mut open: Vec<String> = Vec::new();
+        let mut rest = svg;
+        while let Some(start) = rest.find('<') {
+            let text = &rest[..start];
+            assert_text(text);
+            let end = rest[start..].find('>').expect("every tag closes") + start;
+            let tag = &rest[start + 1..end];
+            assert!(!tag.contains('<'), "a raw < inside a tag: {tag}");
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(open.pop().as_deref(), Some(name), "closing order in {svg}");
+            } else {
+                let name: String = tag
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '/')
+                    .collect();
+                assert!(!name.is_empty(), "a tag without a name");
+                assert_eq!(
+                    tag.matches('"').count() % 2,
+                    0,
+                    "unbalanced quotes in <{tag}>"
+                );
+                if !tag.ends_with('/') {
+                    open.push(name);
+                }
+            }
+            rest = &rest[end + 1..];
+        }
+        assert_text(rest);
+        assert!(open.is_empty(), "unclosed tags {open:?}");
+        assert!(svg.starts_with("<svg "), "{svg}");
+        assert!(svg.contains("viewBox=\"0 0 "), "{svg}");
+    }
+
+    fn assert_text(text: &str) {
+        for (i, _) in text.match_indices('&') {
+            let entity = &text[i..];
+            assert!(
+                ["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"]
+                    .iter()
+                    .any(|e| entity.starts_with(e)),
+                "a raw & in {text}"
+            );
+        }
+    }
+
+    fn caption<'a>(title: &'a str) -> Caption<'a> {
+        Caption {
+            title,
+            description: "what the picture shows",
+        }
+    }
+
+    fn cell(tone: Tone, label: &str) -> Option<GridCell> {
+        Some(GridCell {
+            tone,
+            label: label.to_string(),
+            detail: "3 min ago".to_string(),
+            tooltip: format!("{label} in DEV"),
+            href: Some("/deployments/1?a=1&b=2".to_string()),
+        })
+    }
+
+    #[test]
+    fn a_status_grid_is_well_formed_names_itself_and_marks_every_tone() {
+        let svg = status_grid(&StatusGrid {
+            caption: caption("Dashboard"),
+            columns: vec!["DEV".into(), "INT".into(), "PROD".into()],
+            rows: vec![GridRow {
+                label: "pets".into(),
+                href: Some("/projects/pets".into()),
+                cells: vec![cell(Tone::Good, "1.0.0"), None, cell(Tone::Bad, "1.1.0")],
+            }],
+        });
+        assert_well_formed(&svg);
+        assert!(svg.contains("<title>Dashboard</title>"), "{svg}");
+        assert!(svg.contains("<desc>what the picture shows</desc>"), "{svg}");
+        assert!(svg.contains("✓ 1.0.0") && svg.contains("✕ 1.1.0"), "{svg}");
+        assert!(svg.contains("href=\"/deployments/1?a=1&amp;b=2\""), "{svg}");
+        assert!(svg.contains("nothing here"), "an empty cell says so: {svg}");
+    }
+
+    #[test]
+    fn every_text_is_escaped_so_no_label_can_inject_markup() {
+        let evil = "<script>alert('x')</script> & \"q\" \u{0}";
+        let svg = status_grid(&StatusGrid {
+            caption: Caption {
+                title: evil,
+                description: evil,
+            },
+            columns: vec![evil.into()],
+            rows: vec![GridRow {
+                label: evil.into(),
+                href: Some(evil.into()),
+                cells: vec![Some(GridCell {
+                    tone: Tone::Warn,
+                    label: evil.into(),
+                    detail: evil.into(),
+                    tooltip: evil.into(),
+                    href: Some("\"><script>".into()),
+                })],
+            }],
+        });
+        assert_well_formed(&svg);
+        assert!(!svg.contains("<script"), "{svg}");
+        assert!(!svg.contains('\u{0}'), "control characters are replaced");
+        for picture in [
+            pipeline(
+                &caption(evil),
+                &[Stage {
+                    name: evil.into(),
+                    tone: Tone::Info,
+                    state: evil.into(),
+                    href: Some(evil.into()),
+                }],
+            ),
+            bar_chart(
+                &caption(evil),
+                evil,
+                &[Bar {
+                    label: evil.into(),
+                    value: 1.0,
+                    tone: Tone::Good,
+                }],
+            ),
+            time_series(&Series {
+                caption: caption(evil),
+                unit: evil,
+                points: vec![Point {
+                    label: evil.into(),
+                    value: 1.0,
+                }],
+                goal: Some(2.0),
+            }),
+        ] {
+            assert_well_formed(&picture);
+            assert!(!picture.contains("<script"), "{picture}");
+        }
+    }
+
+    #[test]
+    fn empty_data_says_no_data_in_words() {
+        let pictures = [
+            status_grid(&StatusGrid {
+                caption: caption("grid"),
+                columns: vec!["DEV".into()],
+                rows: vec![],
+            }),
+            status_grid(&StatusGrid {
+                caption: caption("grid"),
+                columns: vec![],
+                rows: vec![GridRow {
+                    label: "pets".into(),
+                    href: None,
+                    cells: vec![],
+                }],
+            }),
+            pipeline(&caption("pipeline"), &[]),
+            bar_chart(&caption("bars"), "min", &[]),
+            bar_chart(
+                &caption("bars"),
+                "min",
+                &[Bar {
+                    label: "x".into(),
+                    value: f64::NAN,
+                    tone: Tone::Good,
+                }],
+            ),
+            time_series(&Series {
+                caption: caption("line"),
+                unit: "min",
+                points: vec![],
+                goal: Some(5.0),
+            }),
+        ];
+        for svg in pictures {
+            assert_well_formed(&svg);
+            assert!(svg.contains(">No data</text>"), "{svg}");
+            assert!(svg.contains("<title>"), "{svg}");
+        }
+    }
+
+    #[test]
+    fn a_pipeline_joins_its_stages_in_order_with_arrows() {
+        let stages: Vec<Stage> = ["DEV", "INT", "PROD"]
+            .iter()
+            .zip([Tone::Good, Tone::Warn, Tone::Idle])
+            .map(|(name, tone)| Stage {
+                name: name.to_string(),
+                tone,
+                state: format!("{name} state"),
+                href: None,
+            })
+            .collect();
+        let svg = pipeline(&caption("Lifecycle"), &stages);
+        assert_well_formed(&svg);
+        let dev = svg.find(">DEV<").expect("DEV is drawn");
+        let int = svg.find(">INT<").expect("INT is drawn");
+        let prod = svg.find(">PROD<").expect("PROD is drawn");
+        assert!(dev < int && int < prod, "{svg}");
+        assert_eq!(svg.matches("<path ").count(), 2, "two arrows: {svg}");
+        assert!(
+            svg.contains("! INT state") && svg.contains("– PROD state"),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn bars_scale_to_the_largest_and_survive_extremes() {
+        let svg = bar_chart(
+            &caption("Deployments per week"),
+            "deployments",
+            &[
+                Bar {
+                    label: "big".into(),
+                    value: f64::MAX,
+                    tone: Tone::Good,
+                },
+                Bar {
+                    label: "zero".into(),
+                    value: 0.0,
+                    tone: Tone::Idle,
+                },
+                Bar {
+                    label: "negative".into(),
+                    value: -5.0,
+                    tone: Tone::Bad,
+                },
+                Bar {
+                    label: "unbounded".into(),
+                    value: f64::INFINITY,
+                    tone: Tone::Warn,
+                },
+            ],
+        );
+        assert_well_formed(&svg);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+        assert!(
+            svg.contains("width=\"360\""),
+            "the largest bar fills the area: {svg}"
+        );
+        assert!(
+            svg.contains("— deployments"),
+            "a value that is not a number says so: {svg}"
+        );
+
+        let halves = bar_chart(
+            &caption("halves"),
+            "min",
+            &[
+                Bar {
+                    label: "a".into(),
+                    value: 10.0,
+                    tone: Tone::Good,
+                },
+                Bar {
+                    label: "b".into(),
+                    value: 5.0,
+                    tone: Tone::Good,
+                },
+            ],
+        );
+        assert!(
+            halves.contains("width=\"360\"") && halves.contains("width=\"180\""),
+            "{halves}"
+        );
+    }
+
+    #[test]
+    fn a_time_series_draws_its_goal_and_every_point() {
+        let svg = time_series(&Series {
+            caption: caption("Lead time"),
+            unit: "h",
+            points: (0..30)
+                .map(|i| Point {
+                    label: format!("day {i}"),
+                    value: f64::from(i % 7),
+                })
+                .collect(),
+            goal: Some(4.0),
+        });
+        assert_well_formed(&svg);
+        assert_eq!(svg.matches("<circle ").count(), 30);
+        assert!(svg.contains("goal 4"), "{svg}");
+        assert!(svg.contains("day 0") && svg.contains("day 29"), "{svg}");
+
+        let flat = time_series(&Series {
+            caption: caption("flat"),
+            unit: "h",
+            points: vec![Point {
+                label: "only".into(),
+                value: 1e308,
+            }],
+            goal: Some(f64::NAN),
+        });
+        assert_well_formed(&flat);
+        assert!(!flat.contains("NaN") && !flat.contains("goal"), "{flat}");
+    }
+
+    #[test]
+    fn long_labels_are_clipped_with_the_whole_text_in_a_tooltip() {
+        let long = "a-very-long-environment-name-that-goes-on";
+        let svg = status_grid(&StatusGrid {
+            caption: caption("grid"),
+            columns: vec![long.into()],
+            rows: vec![GridRow {
+                label: long.into(),
+                href: None,
+                cells: vec![cell(Tone::Info, long)],
+            }],
+        });
+        assert_well_formed(&svg);
+        assert!(svg.contains(&format!("<title>{long}</title>")), "{svg}");
+        assert!(svg.contains('…'), "{svg}");
+    }
+}

@@ -1,0 +1,330 @@
+//! The console's frame and dashboard, end to end: a real `slipway server`, a real agent, real
+//! deployments and rollbacks through the CLI and the console's forms, and a real Chromium at
+//! 1400 px and 390 px. The dashboard must say what an environment really holds after a rollback
+//! (what parity says), every action must say it succeeded, and the frame must fit both screens.
+
+use std::time::Duration;
+
+use crate::support::*;
+use serde_json::Value;
+
+const PASSWORD: &str = "a long enough passphrase";
+
+const STEPS: &str = r#"    - name: Place the app
+      action: command
+      roles: [app]
+      with: { run: "echo placed", undo: "echo removed" }
+"#;
+
+/// A console page as `cookie` sees it: (status, the `Set-Cookie` headers, body).
+fn page(base: &str, path: &str, cookie: &str) -> (u16, Vec<String>, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let response = match agent
+        .get(&format!("{base}{path}"))
+        .set("Cookie", cookie)
+        .call()
+    {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path} failed: {e}"),
+    };
+    let cookies = response
+        .all("set-cookie")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    (response.status(), cookies, response.into_string().unwrap())
+}
+
+fn post_form(base: &str, path: &str, cookie: &str, fields: &[(&str, &str)]) -> ureq::Response {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    match agent
+        .post(&format!("{base}{path}"))
+        .set("Cookie", cookie)
+        .send_form(fields)
+    {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("POST {path} failed: {e}"),
+    }
+}
+
+fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a form with a csrf field") + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// The dashboard's table cell for `environment` (its HTML), in the one project's row.
+fn dashboard_cell(html: &str, environment: &str) -> String {
+    let marker = format!("data-environment=\"{environment}\">");
+    let start = html.find(&marker).expect("the environment's cell") + marker.len();
+    let len = html[start..].find("</td>").expect("the cell ends");
+    html[start..start + len].to_string()
+}
+
+fn deployment_id(location: &str) -> i64 {
+    location
+        .strip_prefix("/deployments/")
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("a deployment page, not {location}"))
+}
+
+fn wait_for_deployment(server: &Server, id: i64) {
+    ok(server.cli(
+        None,
+        &[
+            "deployment",
+            "show",
+            &id.to_string(),
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    ));
+}
+
+#[test]
+fn after_rolling_back_the_only_deployment_the_dashboard_says_the_environment_holds_nothing() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let _agent = server.project_with_agent(work.path(), "shop", STEPS, "dev-01");
+    server.user_with_password("olivia", "ops", PASSWORD);
+    let cookie = server.sign_in("olivia", PASSWORD);
+
+    let (_, _, before) = page(&server.url, "/", &cookie);
+    assert!(
+        dashboard_cell(&before, "DEV").contains("nothing deployed"),
+        "{before}"
+    );
+    assert!(
+        before.contains("never deployed"),
+        "the picture says so too: {before}"
+    );
+
+    ok(server.deploy("shop", "1.0.0", "DEV"));
+    let (_, _, deployed) = page(&server.url, "/", &cookie);
+    let cell = dashboard_cell(&deployed, "DEV");
+    assert!(
+        cell.contains("class=\"held\" href=\"/deployments/1\">1.0.0</a>"),
+        "{cell}"
+    );
+    assert!(
+        cell.contains("since <time datetime=\"") && cell.contains(" UTC\">"),
+        "the age, with the exact time on hover: {cell}"
+    );
+    assert!(
+        deployed.contains("✓ 1.0.0"),
+        "the picture marks it held: {deployed}"
+    );
+
+    // Roll the environment back through the console: the action says it started, once.
+    let (_, _, deployment_page) = page(&server.url, "/deployments/1", &cookie);
+    let posted = post_form(
+        &server.url,
+        "/deployments/1/rollback",
+        &cookie,
+        &[("csrf", &csrf_in(&deployment_page))],
+    );
+    assert_eq!(posted.status(), 303);
+    let notice = posted
+        .all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("slipway_notice="))
+        .expect("the redirect carries the success notice")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let rollback = deployment_id(posted.header("location").unwrap());
+    let with_notice = format!("{cookie}; {notice}");
+    let (status, cleared, shown) = page(
+        &server.url,
+        &format!("/deployments/{rollback}"),
+        &with_notice,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        shown.contains("<p class=\"notice\" role=\"status\">Rollback started"),
+        "{shown}"
+    );
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("slipway_notice=;") && c.contains("Max-Age=0")),
+        "the page that showed the notice clears it: {cleared:?}"
+    );
+    let (_, _, again) = page(&server.url, &format!("/deployments/{rollback}"), &cookie);
+    assert!(!again.contains("Rollback started"), "shown once only");
+    wait_for_deployment(&server, rollback);
+
+    let (_, _, after) = page(&server.url, "/", &cookie);
+    let cell = dashboard_cell(&after, "DEV");
+    assert!(cell.contains("nothing deployed"), "{cell}");
+    assert!(
+        cell.contains(&format!(
+            "latest: <a href=\"/deployments/{rollback}\">rollback of 1.0.0</a>"
+        )),
+        "{cell}"
+    );
+    assert!(
+        !cell.contains("class=\"held\" href"),
+        "no release is held: {cell}"
+    );
+    assert!(
+        after.contains("– nothing")
+            && after.contains("1.0.0 rolled back ")
+            && after.contains("DEV holds no release of shop"),
+        "the picture agrees: {after}"
+    );
+
+    // Parity, computed the same way, agrees; so does the release page.
+    let parity = json(server.cli(
+        None,
+        &[
+            "parity",
+            "--project",
+            "shop",
+            "--left",
+            "DEV",
+            "--right",
+            "DEV",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(parity["left_release"], Value::Null, "{parity:#}");
+    let (_, _, release) = page(&server.url, "/projects/shop/releases/1.0.0", &cookie);
+    assert!(
+        release.contains("rolled back, not there now"),
+        "the release page agrees: {release}"
+    );
+    assert!(
+        release.contains("<title>Where this release stands on its lifecycle</title>"),
+        "the lifecycle as a pipeline: {release}"
+    );
+}
+
+/// Every link of the main navigation at its offsetTop, and whether it is shown.
+fn nav_tops(b: &browser::Browser) -> Vec<(String, f64, bool)> {
+    let found = b.script(
+        "return [...document.querySelectorAll('header nav a')].map(a => [a.textContent.trim(), a.getBoundingClientRect().top, a.offsetParent !== null]);",
+    );
+    serde_json::from_value(found).expect("links")
+}
+
+fn no_sideways_scroll(b: &browser::Browser, page: &str) {
+    let sizes = b.script("return [document.scrollingElement.scrollWidth, window.innerWidth];");
+    let (scroll, inner) = (sizes[0].as_f64().unwrap(), sizes[1].as_f64().unwrap());
+    assert!(
+        scroll <= inner,
+        "{page} scrolls sideways at {inner} px: it is {scroll} px wide"
+    );
+}
+
+#[test]
+fn the_frame_fits_one_row_at_1400_px_and_a_phone_without_sideways_scroll() {
+    let Some(chromedriver) = browser::browser_tools() else {
+        return;
+    };
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let _agent = server.project_with_agent(work.path(), "shop", STEPS, "dev-01");
+    server.user_with_password("olivia", "ops", PASSWORD);
+    ok(server.deploy("shop", "1.0.0", "DEV"));
+    ok(server.cli(
+        None,
+        &[
+            "rollback",
+            "--project",
+            "shop",
+            "--env",
+            "DEV",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    ));
+    let base = server.url.clone();
+    let driver = browser::start_driver(&chromedriver);
+    let b = browser::Browser::open(&driver);
+    let wait = Duration::from_secs(10);
+    b.viewport(1400, 900);
+
+    b.go(&format!("{base}/login"));
+    b.type_into("#username", "olivia");
+    b.type_into("#password", PASSWORD);
+    b.click("form button[type=submit]");
+    let landed = b.wait_for_text("main", "Signed in.", wait);
+    assert_eq!(b.path(), "/", "sign-in lands on the dashboard");
+    assert!(landed.contains("What each environment holds"), "{landed}");
+    let cell = b.text("#holdings td[data-environment=DEV]");
+    assert!(cell.contains("nothing deployed"), "{cell}");
+    assert!(cell.contains("rollback of 1.0.0"), "{cell}");
+    let picture = b.script(
+        "return [...document.querySelectorAll('#holdings-picture svg text')].map(t => t.textContent).join(' | ');",
+    );
+    assert!(
+        picture.as_str().unwrap().contains("– nothing"),
+        "the grid's DEV cell after the rollback: {picture}"
+    );
+
+    let header = b.text("header");
+    for group in ["DELIVER", "SUPERVISE", "GOVERN", "ADMINISTER"] {
+        assert!(
+            header.to_uppercase().contains(group),
+            "the navigation has the group {group}: {header}"
+        );
+    }
+    let links = nav_tops(&b);
+    assert!(links.len() >= 10, "{links:?}");
+    let first = links[0].1;
+    assert!(
+        links.iter().all(|(_, top, shown)| *shown && *top == first),
+        "every navigation link on one row at 1400 px: {links:?}"
+    );
+    no_sideways_scroll(&b, "the dashboard");
+    b.screenshot("dashboard-1400");
+    let pages = [
+        (
+            "/projects/shop/releases/1.0.0",
+            "release",
+            "Lifecycle progress",
+        ),
+        ("/deployments/1", "deployment", "Deployment 1"),
+        ("/projects", "projects", "Projects"),
+        ("/targets", "targets", "dev-01"),
+    ];
+    for (path, name, shows) in pages {
+        b.go(&format!("{base}{path}"));
+        b.wait_for_text("main", shows, wait);
+        no_sideways_scroll(&b, path);
+        b.screenshot(&format!("{name}-1400"));
+    }
+
+    // A phone: the menu folds behind one button (no script needed), nothing scrolls sideways.
+    b.viewport(390, 844);
+    for (path, name, shows) in [("/", "dashboard", "Dashboard")].into_iter().chain(pages) {
+        b.go(&format!("{base}{path}"));
+        b.wait_for_text("main", shows, wait);
+        no_sideways_scroll(&b, path);
+        b.screenshot(&format!("{name}-390"));
+    }
+    assert!(
+        nav_tops(&b).iter().all(|(_, _, shown)| !shown),
+        "the menu is folded on a phone"
+    );
+    b.click("label.menu-button");
+    let opened = nav_tops(&b);
+    assert!(
+        opened.iter().all(|(_, _, shown)| *shown),
+        "the menu button unfolds it: {opened:?}"
+    );
+    b.screenshot("menu-390");
+    let screenshots = b.screenshot("targets-menu-390");
+    assert!(
+        std::fs::metadata(&screenshots).unwrap().len() > 1000,
+        "a real picture was saved at {}",
+        screenshots.display()
+    );
+}
