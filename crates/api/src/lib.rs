@@ -12,6 +12,7 @@ pub mod access;
 pub mod deployments;
 pub mod governance;
 pub mod projects;
+pub mod quality;
 pub mod targets;
 pub mod variables;
 pub mod vault;

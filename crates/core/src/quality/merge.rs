@@ -3,11 +3,27 @@
 
 use std::collections::HashMap;
 
-use super::{ReportedTest, TestKey, TestStatus};
+use super::{BoundedText, ReportedTest, TestKey, TestStatus};
 
-/// Collapse tests that share a suite and an identity into one, in the order they first appear,
-/// their attempts concatenated in report order (pytest-rerunfailures and Gradle without
-/// `mergeReruns` repeat a testcase per attempt; the last one is the outcome).
+/// Why an attempt the report shows as passed counts as failed: it was run again.
+pub const RETRIED_WITHOUT_FAILURE: &str = "run again: the report gives no failure for this attempt, but a test is only retried after it failed (pytest-rerunfailures writes the retried attempt without one)";
+
+/// An earlier occurrence of a test in the same report that passed was retried, so it failed:
+/// pytest-rerunfailures writes it as a bare `<testcase/>` before the attempt that counts.
+pub fn mark_retried(attempt: &mut super::Attempt) {
+    if attempt.status == TestStatus::Passed {
+        attempt.status = TestStatus::Failed;
+        attempt.message.get_or_insert(BoundedText {
+            text: RETRIED_WITHOUT_FAILURE.to_string(),
+            truncated: false,
+        });
+    }
+}
+
+/// Collapse tests of one report that share a suite and an identity into one, in the order they
+/// first appear, their attempts concatenated in report order (pytest-rerunfailures and Gradle
+/// without `mergeReruns` repeat a testcase per attempt; the last one is the outcome, and an
+/// earlier one shown as passed was retried, see [`mark_retried`]).
 pub fn fold_repeated(tests: Vec<ReportedTest>) -> Vec<ReportedTest> {
     let mut folded: Vec<ReportedTest> = Vec::with_capacity(tests.len());
     let mut index: HashMap<(String, TestKey), usize> = HashMap::new();
@@ -16,6 +32,9 @@ pub fn fold_repeated(tests: Vec<ReportedTest>) -> Vec<ReportedTest> {
         match index.get(&identity) {
             Some(&at) => {
                 let kept = &mut folded[at];
+                if let Some(last) = kept.attempts.last_mut() {
+                    mark_retried(last);
+                }
                 kept.attempts.extend(test.attempts);
                 if kept.file.is_none() {
                     kept.file = test.file;
@@ -115,6 +134,28 @@ mod tests {
         assert_eq!(totals.passed_after_retry, 1);
         assert_eq!(totals.attempts, 3);
         assert!(totals.passed());
+    }
+
+    #[test]
+    fn a_bare_repeated_testcase_before_the_last_was_a_failed_attempt() {
+        let folded = fold_repeated(vec![
+            test("s", "flaky", &[Passed]),
+            test("s", "flaky", &[Passed]),
+        ]);
+        assert_eq!(
+            folded[0]
+                .attempts
+                .iter()
+                .map(|a| a.status)
+                .collect::<Vec<_>>(),
+            [Failed, Passed]
+        );
+        let message = folded[0].attempts[0]
+            .message
+            .as_ref()
+            .expect("a message says why");
+        assert!(message.text.contains("run again"));
+        assert_eq!(RunTotals::of(&folded).passed_after_retry, 1);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod compare;
 mod merge;
 
 pub use compare::{compare_runs, RunComparison, TestOutcome};
-pub use merge::{fold_repeated, RunTotals};
+pub use merge::{fold_repeated, mark_retried, RunTotals, RETRIED_WITHOUT_FAILURE};
 
 use crate::state_name::state_names;
 

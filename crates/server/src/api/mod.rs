@@ -9,6 +9,7 @@ mod governance;
 mod handlers;
 #[cfg(test)]
 mod openapi_views;
+mod quality;
 mod vault;
 mod webhooks;
 
@@ -65,9 +66,12 @@ pub fn router() -> Router<AppState> {
         .merge(evidence::router())
         .merge(vault::router())
         .merge(webhooks::router())
+        .merge(quality::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size; the only route without the limit.
         .merge(vault::upload_router())
+        // Test reports stream too, within their own limit (SLIPWAY_MAX_TEST_REPORT_SIZE).
+        .merge(quality::upload_router())
 }
 
 /// What axum's JSON extractor reads at most; every API body but an artifact's is JSON.
@@ -157,6 +161,7 @@ mod tests {
             .chain(evidence::ROUTES)
             .chain(vault::ROUTES)
             .chain(webhooks::ROUTES)
+            .chain(quality::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();
