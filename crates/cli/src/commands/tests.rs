@@ -23,7 +23,7 @@ pub enum TestsCommand {
     #[command(
         after_help = "Examples:\n  slipway tests push --project pets --release 1.4.2 --env DEV --suite e2e report.xml\n  slipway tests push --project pets --release 1.4.2 --env MET --suite e2e --launch $CI_PIPELINE_ID \\\n      --attr branch=main shard-1.xml shard-2.xml.gz\n\nFiles pushed with one --launch (from one command, or from CI shards) merge into one run;\nwithout --launch, the files of one command make one run."
     )]
-    Push(PushArgs),
+    Push(Box<PushArgs>),
     /// List a release's test runs, newest first.
     #[command(
         after_help = "Example:\n  slipway tests runs --project pets --release 1.4.2 --env DEV"
@@ -90,7 +90,7 @@ pub struct PushArgs {
 
 pub(crate) fn tests(command: TestsCommand) -> Result<(), Failure> {
     match command {
-        TestsCommand::Push(args) => push(args),
+        TestsCommand::Push(args) => push(*args),
         TestsCommand::Runs {
             project,
             release,

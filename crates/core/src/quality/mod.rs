@@ -8,9 +8,11 @@
 //! Architecture invariant: a test's identity is its explicit id property, else classname + name + parameters, within its suite.
 
 mod compare;
+mod flakiness;
 mod merge;
 
 pub use compare::{compare_runs, RunComparison, TestOutcome};
+pub use flakiness::{flakiness, flaky_share, Flakiness, RunOutcome};
 pub use merge::{fold_repeated, mark_retried, RunTotals, RETRIED_WITHOUT_FAILURE};
 
 use crate::state_name::state_names;
