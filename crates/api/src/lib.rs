@@ -13,6 +13,7 @@ pub mod audit;
 pub mod deployments;
 pub mod governance;
 pub mod projects;
+pub mod quality;
 pub mod targets;
 pub mod variables;
 pub mod vault;

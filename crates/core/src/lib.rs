@@ -26,6 +26,7 @@ pub mod model;
 pub mod name;
 pub mod notify;
 pub mod plan;
+pub mod quality;
 pub mod release;
 pub mod rollback;
 pub mod signing;

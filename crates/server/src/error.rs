@@ -50,6 +50,9 @@ pub enum ServiceError {
     /// A rule of the project refuses this (e.g. unsigned artifacts in a protected environment).
     #[error("{message}")]
     Policy { message: String, hint: String },
+    /// A pushed test report over the size limit.
+    #[error("the report is larger than this server's limit of {limit} bytes")]
+    ReportTooLarge { limit: u64 },
     /// The vault's folder cannot be read or written.
     #[error("the vault cannot store or read the content: {0}")]
     VaultIo(String),
@@ -92,7 +95,9 @@ impl ServiceError {
             | ServiceError::Store(StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
             ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::TooLarge { .. } | ServiceError::ReportTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ServiceError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ServiceError::Immutable { .. } => StatusCode::CONFLICT,
             ServiceError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,7 +121,7 @@ impl ServiceError {
             ServiceError::State { .. } => "Not now",
             ServiceError::RateLimited { .. } => "Too many attempts",
             ServiceError::Store(_) => "Server error",
-            ServiceError::TooLarge { .. } => "Too large",
+            ServiceError::TooLarge { .. } | ServiceError::ReportTooLarge { .. } => "Too large",
             ServiceError::BadRequest { .. } => "Bad request",
             ServiceError::Immutable { .. } => "Immutable",
             ServiceError::Corrupt { .. } => "Stored content is corrupt",
@@ -154,6 +159,10 @@ impl ServiceError {
             }
             ServiceError::TooLarge { .. } => Some(
                 "nothing was kept; an administrator raises the limit with SLIPWAY_MAX_ARTIFACT_SIZE (e.g. 16G)"
+                    .into(),
+            ),
+            ServiceError::ReportTooLarge { .. } => Some(
+                "nothing was kept; split the report into shards pushed with one --launch, or an administrator raises SLIPWAY_MAX_TEST_REPORT_SIZE (e.g. 1G)"
                     .into(),
             ),
             ServiceError::BadRequest { hint, .. }

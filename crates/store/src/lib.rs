@@ -15,6 +15,7 @@ mod evidence;
 mod governance;
 mod migrations;
 mod projects;
+mod quality;
 mod releases;
 mod targets;
 #[cfg(any(test, feature = "test-support"))]
@@ -37,6 +38,9 @@ pub use audit::{AuditFilter, AuditPage};
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
+pub use quality::{
+    NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun, TestRunFilter,
+};
 pub use releases::{ReleaseArtifact, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
 pub use time::{current_time, format_time, now, parse_time};

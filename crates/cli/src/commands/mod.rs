@@ -20,6 +20,7 @@ mod promote;
 mod release;
 mod rfc;
 mod target;
+mod tests;
 mod token;
 mod transfer;
 mod user;
@@ -129,6 +130,9 @@ pub enum Command {
     /// Show who the token belongs to.
     #[command(after_help = "Example:\n  SLIPWAY_TOKEN=slw_… slipway whoami")]
     Whoami(RemoteArgs),
+    /// Test results of releases: push JUnit reports per environment and suite, list, show, compare runs.
+    #[command(subcommand)]
+    Tests(tests::TestsCommand),
 }
 
 /// Run one client verb.
@@ -164,5 +168,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Rfc(c) => rfc::rfc(c),
         Command::Clock(c) => clock::clock(c),
         Command::Parity(args) => parity::parity(args),
+        Command::Tests(c) => tests::tests(c),
     }
 }

@@ -10,6 +10,7 @@ mod governance;
 mod handlers;
 #[cfg(test)]
 mod openapi_views;
+mod quality;
 mod vault;
 mod webhooks;
 
@@ -67,12 +68,15 @@ pub fn router() -> Router<AppState> {
         .merge(vault::router())
         .merge(webhooks::router())
         .merge(checkpoints::router())
+        .merge(quality::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
-        // Artifacts stream into the vault whatever their size; the only route without the limit.
+        // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
+        // Test reports stream too, within their own limit (SLIPWAY_MAX_TEST_REPORT_SIZE).
+        .merge(quality::upload_router())
 }
 
-/// What axum's JSON extractor reads at most; every API body but an artifact's is JSON.
+/// What axum's JSON extractor reads at most; every API body but an upload (artifact, test report) is JSON.
 const JSON_BODY_LIMIT: u64 = 2 * 1024 * 1024;
 
 /// A body announced over the limit is refused before a byte of it is read. Without this the
@@ -160,6 +164,7 @@ mod tests {
             .chain(vault::ROUTES)
             .chain(webhooks::ROUTES)
             .chain(checkpoints::ROUTES)
+            .chain(quality::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

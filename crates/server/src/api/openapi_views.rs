@@ -7,6 +7,7 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
 use slipway_api::deployments::DeploymentView;
 use slipway_api::projects::ProjectView;
+use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
 use slipway_api::targets::TargetView;
 use slipway_api::variables::VariableView;
 use slipway_api::vault::{ArtifactView, Pushed, ReleaseView, SigningKeyView};
@@ -236,6 +237,34 @@ fn answers() -> Vec<(
             "200",
             Shape::Items,
             fields::<ApiTokenView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/releases/{version}/test-results",
+            "201",
+            Shape::One,
+            fields::<TestPushView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/releases/{version}/test-runs",
+            "200",
+            Shape::Items,
+            fields::<TestRunView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/releases/{version}/test-runs/{id}",
+            "200",
+            Shape::One,
+            fields::<TestRunDetail>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/releases/{version}/test-runs/{id}/compare",
+            "200",
+            Shape::One,
+            fields::<TestRunComparisonView>(),
         ),
     ]
 }

@@ -16,6 +16,7 @@ pub mod parity;
 pub(crate) mod progress;
 pub mod projects;
 pub mod promotions;
+pub mod quality;
 pub mod releases;
 mod runs;
 pub mod targets;

@@ -22,6 +22,7 @@ mod governance;
 mod interventions;
 mod monitoring;
 mod postgres;
+mod quality;
 mod recovery;
 mod tls;
 mod up;

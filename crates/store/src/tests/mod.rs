@@ -8,6 +8,7 @@ mod deployments;
 mod environments;
 mod governance;
 mod open;
+mod quality;
 mod vault;
 mod webhooks;
 mod writes;

@@ -1,0 +1,127 @@
+//! Quality evidence's answers: test runs (one per release, environment, suite and launch), a
+//! run's failing and retried tests with their attempts, a push's outcome, and a comparison with
+//! the previous run. It judges nothing: the server fills them from `core::quality`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use slipway_core::quality::{RunTotals, TestStatus};
+
+/// A test run (`GET /api/v1/projects/{name}/releases/{version}/test-runs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRunView {
+    pub id: i64,
+    pub project: String,
+    pub release: String,
+    pub environment: String,
+    pub suite: String,
+    /// Files pushed with this launch id merged into this run.
+    pub launch: String,
+    pub attributes: BTreeMap<String, String>,
+    pub files: i64,
+    pub totals: RunTotals,
+    /// Whether no test ended failed or errored.
+    pub passed: bool,
+    pub duration_ms: i64,
+    pub created_by: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339: when the last file was merged in.
+    pub updated_at: String,
+}
+
+/// A test of a run, as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestResultView {
+    /// The JUnit suite the test belongs to (nested suites joined with " / ").
+    pub junit_suite: String,
+    /// The test's stable identity in its suite.
+    pub key: String,
+    pub classname: Option<String>,
+    pub name: String,
+    pub file: Option<String>,
+    /// The status of its last attempt.
+    pub status: TestStatus,
+    pub attempts: i64,
+    pub failed_attempts: i64,
+    pub duration_ms: Option<i64>,
+    /// The last attempt's message.
+    pub message: Option<String>,
+}
+
+/// One attempt of a test, with its output (a cut text ends with a mark saying so).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestAttemptView {
+    pub attempt: i64,
+    pub status: TestStatus,
+    pub message: Option<String>,
+    pub failure_type: Option<String>,
+    pub detail: Option<String>,
+    pub system_out: Option<String>,
+    pub system_err: Option<String>,
+    pub duration_ms: Option<i64>,
+}
+
+/// A failing or retried test with every attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotableTestView {
+    pub test: TestResultView,
+    pub attempt_log: Vec<TestAttemptView>,
+}
+
+/// A run with its failing tests and the tests that passed only after a retry
+/// (`GET /api/v1/projects/{name}/releases/{version}/test-runs/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRunDetail {
+    pub run: TestRunView,
+    /// Failed or errored in the end, first; then passed after a retry. At most 200.
+    pub notable: Vec<NotableTestView>,
+}
+
+/// Something in a pushed file that was not read, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportProblemView {
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+/// What a push did (`POST /api/v1/projects/{name}/releases/{version}/test-results`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestPushView {
+    /// The run after the merge.
+    pub run: TestRunView,
+    /// Whether this push created the run (the launch's first file).
+    pub created: bool,
+    /// Testcases read from the file.
+    pub testcases: u64,
+    /// Broken testcases skipped (each listed in `problems`).
+    pub skipped_testcases: u64,
+    pub problems: Vec<ReportProblemView>,
+    pub problems_not_listed: u64,
+    /// Fields cut to their bound.
+    pub truncated_fields: u64,
+}
+
+/// A test whose outcome changed (or did not) since the previous run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComparedTestView {
+    pub junit_suite: String,
+    pub key: String,
+    pub name: String,
+    pub status: TestStatus,
+}
+
+/// A run compared with the previous run of the same suite in the same environment
+/// (`GET /api/v1/projects/{name}/releases/{version}/test-runs/{id}/compare`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRunComparisonView {
+    pub run: TestRunView,
+    /// None when this is the suite's first run in the environment: every failure is new.
+    pub previous: Option<TestRunView>,
+    pub new_failures: Vec<ComparedTestView>,
+    pub fixed: Vec<ComparedTestView>,
+    pub still_failing: Vec<ComparedTestView>,
+    pub added: u64,
+    pub removed: u64,
+}

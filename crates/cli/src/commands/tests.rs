@@ -1,0 +1,343 @@
+//! `tests …`: push JUnit XML reports as a release's test run in an environment, list runs, show
+//! one with its failing and retried tests, compare it with the previous run. The server reads
+//! the reports; this verb only streams the files and prints the typed answers.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
+use slipway_api::List;
+
+use crate::client::encode;
+use crate::error::{invalid, Failure};
+use crate::output::{show, table};
+use crate::remote::Remote;
+
+use super::transfer::{local_io, read_json};
+
+#[derive(Subcommand)]
+pub enum TestsCommand {
+    /// Push JUnit XML reports (plain or .gz) as one run of a release's suite in an environment.
+    #[command(
+        after_help = "Examples:\n  slipway tests push --project pets --release 1.4.2 --env DEV --suite e2e report.xml\n  slipway tests push --project pets --release 1.4.2 --env MET --suite e2e --launch $CI_PIPELINE_ID \\\n      --attr branch=main shard-1.xml shard-2.xml.gz\n\nFiles pushed with one --launch (from one command, or from CI shards) merge into one run;\nwithout --launch, the files of one command make one run."
+    )]
+    Push(Box<PushArgs>),
+    /// List a release's test runs, newest first.
+    #[command(
+        after_help = "Example:\n  slipway tests runs --project pets --release 1.4.2 --env DEV"
+    )]
+    Runs {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        release: String,
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long)]
+        suite: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show a run: totals, failing tests and tests that passed after a retry, with every attempt.
+    #[command(after_help = "Example:\n  slipway tests show 12 --project pets --release 1.4.2")]
+    Show {
+        id: i64,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        release: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Compare a run with the previous run of its suite in its environment.
+    #[command(after_help = "Example:\n  slipway tests compare 12 --project pets --release 1.4.2")]
+    Compare {
+        id: i64,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        release: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Args)]
+pub struct PushArgs {
+    #[arg(long)]
+    project: String,
+    #[arg(long)]
+    release: String,
+    #[arg(long)]
+    env: String,
+    /// The suite this run belongs to (e2e, smoke, contract…).
+    #[arg(long)]
+    suite: String,
+    /// Files pushed with the same launch id merge into one run (CI shards, re-runs).
+    #[arg(long)]
+    launch: Option<String>,
+    /// KEY=VALUE attributes of the run (branch, commit…); repeatable.
+    #[arg(long = "attr")]
+    attributes: Vec<String>,
+    /// JUnit XML files, plain or gzip.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub(crate) fn tests(command: TestsCommand) -> Result<(), Failure> {
+    match command {
+        TestsCommand::Push(args) => push(*args),
+        TestsCommand::Runs {
+            project,
+            release,
+            env,
+            suite,
+            remote,
+        } => {
+            let mut query = Vec::new();
+            if let Some(env) = env {
+                query.push(format!("env={}", encode(&env)));
+            }
+            if let Some(suite) = suite {
+                query.push(format!("suite={}", encode(&suite)));
+            }
+            let runs: List<TestRunView> = remote.client().get(&format!(
+                "{}?{}",
+                runs_path(&project, &release),
+                query.join("&")
+            ))?;
+            show(&remote, &runs, |runs| {
+                let rows: Vec<Vec<String>> = runs.items.iter().map(run_row).collect();
+                table(
+                    &[
+                        "ID", "ENV", "SUITE", "LAUNCH", "TESTS", "PASSED", "FAILED", "SKIPPED",
+                        "RETRIED", "FILES", "UPDATED",
+                    ],
+                    &rows,
+                );
+            });
+            Ok(())
+        }
+        TestsCommand::Show {
+            id,
+            project,
+            release,
+            remote,
+        } => {
+            let detail: TestRunDetail = remote
+                .client()
+                .get(&format!("{}/{id}", runs_path(&project, &release)))?;
+            show(&remote, &detail, print_detail);
+            Ok(())
+        }
+        TestsCommand::Compare {
+            id,
+            project,
+            release,
+            remote,
+        } => {
+            let changes: TestRunComparisonView = remote
+                .client()
+                .get(&format!("{}/{id}/compare", runs_path(&project, &release)))?;
+            show(&remote, &changes, print_comparison);
+            Ok(())
+        }
+    }
+}
+
+fn runs_path(project: &str, release: &str) -> String {
+    format!(
+        "/api/v1/projects/{}/releases/{}/test-runs",
+        encode(project),
+        encode(release)
+    )
+}
+
+fn run_row(run: &TestRunView) -> Vec<String> {
+    let t = &run.totals;
+    vec![
+        run.id.to_string(),
+        run.environment.clone(),
+        run.suite.clone(),
+        run.launch.clone(),
+        t.tests.to_string(),
+        t.passed.to_string(),
+        (t.failed + t.errored).to_string(),
+        t.skipped.to_string(),
+        t.passed_after_retry.to_string(),
+        run.files.to_string(),
+        run.updated_at.clone(),
+    ]
+}
+
+fn summary(run: &TestRunView) -> String {
+    let t = &run.totals;
+    format!(
+        "run {} — {} in {}, launch {}: {} tests, {} passed, {} failed, {} errored, {} skipped, {} passed after a retry ({} attempts, {} files) — {}",
+        run.id,
+        run.suite,
+        run.environment,
+        run.launch,
+        t.tests,
+        t.passed,
+        t.failed,
+        t.errored,
+        t.skipped,
+        t.passed_after_retry,
+        t.attempts,
+        run.files,
+        if run.passed { "PASSED" } else { "FAILED" }
+    )
+}
+
+/// A launch id for the files of one command, when none was given: unique per invocation.
+fn fresh_launch() -> Result<String, Failure> {
+    let mut random = [0u8; 8];
+    getrandom::getrandom(&mut random).map_err(|e| {
+        invalid(format!(
+            "error: no randomness for a launch id: {e}\n  hint: pass --launch"
+        ))
+    })?;
+    Ok(format!("cli-{}", slipway_core::digest::lower_hex(&random)))
+}
+
+fn push(args: PushArgs) -> Result<(), Failure> {
+    for attribute in &args.attributes {
+        if !attribute.contains('=') {
+            return Err(invalid(format!(
+                "error: --attr {attribute}: expected KEY=VALUE (e.g. --attr branch=main)"
+            )));
+        }
+    }
+    let launch = match args.launch {
+        Some(launch) => launch,
+        None => fresh_launch()?,
+    };
+    let client = args.remote.client();
+    let mut pushed = Vec::new();
+    for file in &args.files {
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut query = vec![
+            format!("env={}", encode(&args.env)),
+            format!("suite={}", encode(&args.suite)),
+            format!("launch={}", encode(&launch)),
+            format!("file={}", encode(&name)),
+        ];
+        query.extend(
+            args.attributes
+                .iter()
+                .map(|a| format!("attr={}", encode(a))),
+        );
+        let path = format!(
+            "/api/v1/projects/{}/releases/{}/test-results?{}",
+            encode(&args.project),
+            encode(&args.release),
+            query.join("&")
+        );
+        let size = std::fs::metadata(file)
+            .map_err(|e| local_io("read", file, e))?
+            .len();
+        let reader = BufReader::with_capacity(
+            1 << 20,
+            File::open(file).map_err(|e| local_io("open", file, e))?,
+        );
+        let request = client
+            .raw("POST", &path)
+            .set("Content-Type", "application/xml")
+            .set("Content-Length", &size.to_string());
+        let response = client.answer(request.send(reader)).map_err(|mut failure| {
+            if !pushed.is_empty() {
+                failure.message.push_str(&format!(
+                    "\n  note: {} file(s) before {} were pushed into launch {launch}; push the rest with --launch {launch}",
+                    pushed.len(),
+                    file.display()
+                ));
+            }
+            failure
+        })?;
+        let answer: TestPushView = read_json(response)?;
+        pushed.push((file.display().to_string(), answer));
+    }
+    show(
+        &args.remote,
+        &pushed.iter().map(|p| &p.1).collect::<Vec<_>>(),
+        |_| {
+            for (file, answer) in &pushed {
+                println!(
+                    "{file}: {} testcases read{}",
+                    answer.testcases,
+                    if answer.skipped_testcases > 0 {
+                        format!(", {} broken ones skipped", answer.skipped_testcases)
+                    } else {
+                        String::new()
+                    }
+                );
+                for problem in &answer.problems {
+                    println!(
+                        "  {file}:{}:{}: {}",
+                        problem.line, problem.column, problem.message
+                    );
+                }
+                if answer.problems_not_listed > 0 {
+                    println!("  … and {} more problems", answer.problems_not_listed);
+                }
+            }
+            if let Some((_, last)) = pushed.last() {
+                println!("{}", summary(&last.run));
+            }
+        },
+    );
+    Ok(())
+}
+
+fn print_detail(detail: &TestRunDetail) {
+    println!("{}", summary(&detail.run));
+    for notable in &detail.notable {
+        let test = &notable.test;
+        println!(
+            "\n{} {} ({}; {} attempt(s), {} failed)",
+            test.status.as_str().to_uppercase(),
+            test.key,
+            test.junit_suite,
+            test.attempts,
+            test.failed_attempts
+        );
+        for attempt in &notable.attempt_log {
+            println!(
+                "  #{} {}{}",
+                attempt.attempt,
+                attempt.status,
+                attempt
+                    .message
+                    .as_deref()
+                    .map(|m| format!(": {}", m.lines().next().unwrap_or("")))
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+fn print_comparison(changes: &TestRunComparisonView) {
+    println!("{}", summary(&changes.run));
+    match &changes.previous {
+        Some(previous) => println!("compared with run {} ({})", previous.id, previous.release),
+        None => println!("no previous run of this suite in this environment: every failure is new"),
+    }
+    for (title, list) in [
+        ("new failures", &changes.new_failures),
+        ("fixed", &changes.fixed),
+        ("still failing", &changes.still_failing),
+    ] {
+        println!("{title}: {}", list.len());
+        for test in list.iter() {
+            println!("  {} ({})", test.key, test.junit_suite);
+        }
+    }
+}

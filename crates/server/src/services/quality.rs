@@ -1,0 +1,365 @@
+//! Test results in: a JUnit file pushed for a release, an environment and a suite is read as a
+//! stream and merged into the run of its launch, in one transaction with its audit event; runs
+//! are listed, shown with their failing and retried tests, and compared with the previous run.
+//!
+//! It never parses XML itself (`slipway-ingest` does) nor decides what a comparison means
+//! (`core::quality` does).
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use futures_util::Stream;
+use serde_json::json;
+use slipway_core::access::Operation;
+use slipway_core::audit::AuditEntry;
+use slipway_core::quality::{compare_runs, ReportedTest, RunComparison};
+use slipway_core::release::Version;
+use slipway_core::Name;
+use slipway_ingest::{read_junit, JunitError, JunitSummary, Limits};
+use slipway_store::{
+    NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun, TestRunFilter,
+};
+
+use super::require;
+use crate::auth::Actor;
+use crate::vault::{parse_size, receive, UploadError};
+use crate::{AppState, ServiceError};
+
+/// The size a pushed report may have, as received (`SLIPWAY_MAX_TEST_REPORT_SIZE`).
+const DEFAULT_REPORT_LIMIT: u64 = 256 * 1024 * 1024;
+/// Tests a run's detail lists with their attempts.
+const NOTABLE_SHOWN: i64 = 200;
+/// Longest suite name or launch id accepted.
+const MAX_LABEL: usize = 200;
+
+/// Where a report goes and what the client said about it.
+#[derive(Debug, Clone)]
+pub struct TestPush {
+    pub project: Name,
+    pub release: String,
+    pub environment: Name,
+    pub suite: String,
+    /// Files pushed with the same launch merge; none makes the push a run of its own.
+    pub launch: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+    /// The file's name on the client, for messages.
+    pub file_name: Option<String>,
+    pub content_length: Option<u64>,
+}
+
+/// What a push did.
+#[derive(Debug)]
+pub struct PushedReport {
+    pub run: StoredTestRun,
+    pub created: bool,
+    pub summary: JunitSummary,
+}
+
+/// A run with its failing and retried tests and their attempts.
+#[derive(Debug)]
+pub struct RunDetail {
+    pub run: StoredTestRun,
+    pub notable: Vec<(StoredTestResult, Vec<StoredAttempt>)>,
+}
+
+/// A run and what changed since the previous one.
+#[derive(Debug)]
+pub struct RunChanges {
+    pub run: StoredTestRun,
+    pub previous: Option<StoredTestRun>,
+    pub comparison: RunComparison,
+}
+
+fn report_limit() -> Result<u64, ServiceError> {
+    match std::env::var("SLIPWAY_MAX_TEST_REPORT_SIZE") {
+        Err(_) => Ok(DEFAULT_REPORT_LIMIT),
+        Ok(text) => parse_size(&text).ok_or_else(|| {
+            ServiceError::state(
+                format!("the server's SLIPWAY_MAX_TEST_REPORT_SIZE=`{text}` is not a size"),
+                "an administrator sets it to bytes or a number with K, M or G (e.g. 512M) and restarts the server",
+            )
+        }),
+    }
+}
+
+fn check_label(what: &str, text: &str) -> Result<(), ServiceError> {
+    if text.trim().is_empty() || text.len() > MAX_LABEL || text.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            format!("{what} {text:?} is not usable: it must be 1 to {MAX_LABEL} characters without control characters"),
+            format!("pass a short {what}, e.g. e2e or smoke"),
+        ));
+    }
+    Ok(())
+}
+
+/// The release, or a 404 that says how to list the project's releases.
+async fn release_of(
+    state: &AppState,
+    project: &Name,
+    version: &str,
+) -> Result<Version, ServiceError> {
+    let parsed = Version::parse(version).map_err(|e| {
+        ServiceError::invalid(
+            format!("release {version:?}: {e}"),
+            "pass a release version such as 1.4.2",
+        )
+    })?;
+    if state.store.release(project, &parsed).await?.is_none() {
+        return Err(ServiceError::not_found(
+            format!("release {version} of project {project}"),
+            format!("`slipway release list --project {project}` lists its releases; create it first with `slipway release create`"),
+        ));
+    }
+    Ok(parsed)
+}
+
+fn malformed(file: Option<&str>, error: JunitError) -> ServiceError {
+    let named = file.map(|f| format!("{f}: ")).unwrap_or_default();
+    match error {
+        JunitError::TooLarge { limit } => ServiceError::ReportTooLarge { limit },
+        JunitError::Io(e) => ServiceError::VaultIo(e.to_string()),
+        other => ServiceError::invalid(
+            format!("{named}{other}"),
+            "nothing of this file was kept; fix the file (or the tool that wrote it) and push it again",
+        ),
+    }
+}
+
+/// Read a pushed report and merge it into its run, all of the file's valid content or nothing.
+pub async fn push<S, E>(
+    state: &AppState,
+    actor: &Actor,
+    request: TestPush,
+    body: S,
+) -> Result<PushedReport, ServiceError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let project = &request.project;
+    let subject = format!("release/{project}/{}", request.release);
+    require(state, actor, Operation::ReportCheck, &subject).await?;
+    check_label("suite", &request.suite)?;
+    if let Some(launch) = &request.launch {
+        check_label("launch id", launch)?;
+    }
+    let version = release_of(state, project, &request.release).await?;
+    if state
+        .store
+        .environment(&request.environment)
+        .await?
+        .is_none()
+    {
+        return Err(ServiceError::not_found(
+            format!("environment {}", request.environment),
+            "`slipway environment list` lists the environments",
+        ));
+    }
+    let limit = report_limit()?;
+    if request.content_length.is_some_and(|n| n > limit) {
+        return Err(ServiceError::ReportTooLarge { limit });
+    }
+    let received = receive(body, &state.vault.tmp_dir(), limit)
+        .await
+        .map_err(|e| match e {
+            UploadError::TooLarge { limit } => ServiceError::ReportTooLarge { limit },
+            UploadError::Interrupted(why) => ServiceError::BadRequest {
+                message: format!("the report ended before its end ({why}); nothing was kept"),
+                hint: "push again".into(),
+            },
+            UploadError::Io(e) => ServiceError::VaultIo(e.to_string()),
+        })?;
+    let launch = match &request.launch {
+        Some(launch) => launch.clone(),
+        None => {
+            // Without a launch id a push is a run of its own, even when the same file comes again.
+            let mut random = [0u8; 8];
+            getrandom::getrandom(&mut random).map_err(|e| {
+                ServiceError::VaultIo(format!("no randomness for a launch id: {e}"))
+            })?;
+            format!("push-{}", slipway_core::digest::lower_hex(&random))
+        }
+    };
+
+    // The parser runs on a blocking thread and hands each test over as it completes; the
+    // transaction takes them as they come, so memory stays bounded whatever the file's size.
+    let (sender, mut tests) = tokio::sync::mpsc::channel::<ReportedTest>(1024);
+    let path = received.path().to_path_buf();
+    let parsing = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path).map_err(JunitError::Io)?;
+        read_junit(file, &Limits::default(), |test| {
+            // A closed channel means the transaction failed; its error is the one reported.
+            let _ = sender.blocking_send(test);
+        })
+    });
+    let version_text = version.to_string();
+    let mut tx = state.store.write().await?;
+    let run = tx
+        .open_test_run(&NewTestPush {
+            project: project.as_str(),
+            release: &version_text,
+            environment: request.environment.as_str(),
+            suite: &request.suite,
+            launch: &launch,
+            attributes: &request.attributes,
+            actor: &actor.username,
+        })
+        .await?;
+    let created = run.files == 0;
+    let file_seq = run.files + 1;
+    while let Some(test) = tests.recv().await {
+        tx.add_test_result(run.id, file_seq, &test).await?;
+    }
+    let summary = parsing
+        .await
+        .map_err(|e| ServiceError::VaultIo(format!("the report reader stopped: {e}")))?
+        .map_err(|e| malformed(request.file_name.as_deref(), e))?;
+    let digest = received.digest.to_hex();
+    let run = tx
+        .finish_test_push(
+            run.id,
+            &PushedFile {
+                sha256: &digest,
+                size: i64::try_from(received.size).unwrap_or(i64::MAX),
+                testcases: i64::try_from(summary.testcases).unwrap_or(i64::MAX),
+                skipped_testcases: i64::try_from(summary.skipped_testcases).unwrap_or(i64::MAX),
+                actor: &actor.username,
+            },
+        )
+        .await?;
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "tests.push".into(),
+        subject,
+        details: json!({
+            "run": run.id,
+            "environment": run.environment,
+            "suite": run.suite,
+            "launch": run.launch,
+            "file_sha256": digest,
+            "file": request.file_name,
+            "testcases": summary.testcases,
+            "skipped_testcases": summary.skipped_testcases,
+            "tests": run.totals.tests,
+            "failed": run.totals.failed + run.totals.errored,
+        }),
+    });
+    tx.commit().await?;
+    drop(received);
+    Ok(PushedReport {
+        run,
+        created,
+        summary,
+    })
+}
+
+/// What to list: a release's runs, narrowed by environment and suite.
+#[derive(Debug, Clone)]
+pub struct RunQuery {
+    pub project: Name,
+    pub release: String,
+    pub environment: Option<String>,
+    pub suite: Option<String>,
+    pub limit: i64,
+}
+
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    query: RunQuery,
+) -> Result<Vec<StoredTestRun>, ServiceError> {
+    let project = &query.project;
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("release/{project}/{}", query.release),
+    )
+    .await?;
+    let version = release_of(state, project, &query.release).await?;
+    Ok(state
+        .store
+        .test_runs(&TestRunFilter {
+            project: project.to_string(),
+            release: Some(version.to_string()),
+            environment: query.environment,
+            suite: query.suite,
+            limit: query.limit,
+        })
+        .await?)
+}
+
+/// The run `id` of the release, or a 404.
+async fn run_of(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    release: &str,
+    id: i64,
+) -> Result<StoredTestRun, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("release/{project}/{release}"),
+    )
+    .await?;
+    let version = release_of(state, project, release).await?.to_string();
+    state
+        .store
+        .test_run(id)
+        .await?
+        .filter(|run| run.project == project.as_str() && run.release == version)
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("test run {id} of release {release} of project {project}"),
+                format!(
+                    "`slipway tests runs --project {project} --release {release}` lists its runs"
+                ),
+            )
+        })
+}
+
+pub async fn show(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    release: &str,
+    id: i64,
+) -> Result<RunDetail, ServiceError> {
+    let run = run_of(state, actor, project, release, id).await?;
+    let mut notable = Vec::new();
+    for test in state
+        .store
+        .test_results(run.id, true, NOTABLE_SHOWN)
+        .await?
+    {
+        let attempts = state
+            .store
+            .test_attempts(run.id, &test.junit_suite, &test.key)
+            .await?;
+        notable.push((test, attempts));
+    }
+    Ok(RunDetail { run, notable })
+}
+
+pub async fn compare(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    release: &str,
+    id: i64,
+) -> Result<RunChanges, ServiceError> {
+    let run = run_of(state, actor, project, release, id).await?;
+    let previous = state.store.previous_test_run(&run).await?;
+    let before = match &previous {
+        Some(previous) => state.store.test_outcomes(previous.id).await?,
+        None => Vec::new(),
+    };
+    let now = state.store.test_outcomes(run.id).await?;
+    Ok(RunChanges {
+        comparison: compare_runs(&before, &now),
+        run,
+        previous,
+    })
+}

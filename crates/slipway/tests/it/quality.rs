@@ -1,0 +1,410 @@
+//! Test results in: real pytest reports (with pytest-rerunfailures), CI shards merged by one
+//! launch id, Surefire flakes, comparisons, and bad input refused with nothing kept — through the
+//! real CLI against a real server.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{file, json, ok, stderr, Server};
+
+const PROJECT: &str = "environments:\n  - { name: DEV }\n  - { name: MET }\nproject:\n  name: pets\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: Hi, action: command, roles: [app], with: { run: \"true\" } }\n";
+
+fn pets(server: &Server, work: &Path) {
+    server.release_app(work, "pets", PROJECT);
+}
+
+fn push(
+    server: &Server,
+    env: &str,
+    suite: &str,
+    launch: Option<&str>,
+    files: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "tests",
+        "push",
+        "--project",
+        "pets",
+        "--release",
+        "1.0.0",
+        "--env",
+        env,
+        "--suite",
+        suite,
+        "--attr",
+        "branch=main",
+        "-o",
+        "json",
+    ];
+    if let Some(launch) = launch {
+        args.extend(["--launch", launch]);
+    }
+    args.extend(files);
+    server.cli(None, &args)
+}
+
+fn show(server: &Server, id: i64) -> Value {
+    json(server.cli(
+        None,
+        &[
+            "tests",
+            "show",
+            &id.to_string(),
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+            "-o",
+            "json",
+        ],
+    ))
+}
+
+fn notable<'v>(detail: &'v Value, name: &str) -> &'v Value {
+    detail["notable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["test"]["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not among the notable tests: {detail:#}"))
+}
+
+fn statuses(notable: &Value) -> Vec<String> {
+    notable["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn pytest_available() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import pytest, pytest_rerunfailures"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pytest and pytest-rerunfailures are missing under CI: .ci/run installs them with pip"
+        );
+        eprintln!("SKIPPED: pytest or pytest-rerunfailures is missing (python3 -m pip install pytest pytest-rerunfailures)");
+    }
+    found
+}
+
+const FLAKY_TESTS: &str = r#"import os, pytest
+MARK = os.path.join(os.path.dirname(__file__), "ran-once")
+def test_adopts():
+    assert 1 + 1 == 2
+def test_flaky():
+    if not os.path.exists(MARK):
+        open(MARK, "w").close()
+        print("first attempt: the shop is not ready")
+        assert False, "the pet shop was not ready"
+    print("second attempt passes")
+@pytest.mark.skip(reason="not on CI")
+def test_exports():
+    pass
+def test_breaks():
+    assert os.environ.get("PETS_BROKEN") != "1", "the shop is broken"
+"#;
+
+fn run_pytest(dir: &Path, report: &str, broken: bool) -> String {
+    let _ = std::fs::remove_file(dir.join("ran-once"));
+    let out = Command::new("python3")
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--reruns",
+            "1",
+        ])
+        .arg(format!("--junitxml={report}"))
+        .arg("test_pets.py")
+        .current_dir(dir)
+        .env("PETS_BROKEN", if broken { "1" } else { "0" })
+        .output()
+        .unwrap();
+    assert!(
+        dir.join(report).is_file(),
+        "pytest wrote no report: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join(report).display().to_string()
+}
+
+#[test]
+fn a_real_pytest_rerun_is_an_attempt_and_the_outcome_is_its_last_attempt() {
+    if !pytest_available() {
+        return;
+    }
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    pets(&server, work.path());
+    file(work.path(), "test_pets.py", FLAKY_TESTS);
+
+    let green = run_pytest(work.path(), "green.xml", false);
+    let pushed = json(push(&server, "DEV", "e2e", None, &[&green]));
+    let run = &pushed[0]["run"];
+    let totals = &run["totals"];
+    assert_eq!(
+        (
+            totals["tests"].as_u64(),
+            totals["passed"].as_u64(),
+            totals["skipped"].as_u64(),
+            totals["failed"].as_u64()
+        ),
+        (Some(4), Some(3), Some(1), Some(0)),
+        "{pushed:#}"
+    );
+    assert_eq!(totals["passed_after_retry"], 1);
+    assert_eq!(totals["attempts"], 5, "the retry is an attempt, not a test");
+    assert_eq!(run["passed"], true);
+    assert_eq!(run["attributes"]["branch"], "main");
+    let first = run["id"].as_i64().unwrap();
+    let detail = show(&server, first);
+    let flaky = notable(&detail, "test_flaky");
+    assert_eq!(statuses(flaky), ["failed", "passed"]);
+    assert_eq!(flaky["test"]["status"], "passed");
+
+    // The next run breaks one test: the comparison names it as a new failure.
+    let red = run_pytest(work.path(), "red.xml", true);
+    let second = json(push(&server, "DEV", "e2e", None, &[&red]))[0]["run"]["id"]
+        .as_i64()
+        .unwrap();
+    assert_ne!(
+        second, first,
+        "without a launch id each push is a run of its own"
+    );
+    let compared = json(server.cli(
+        None,
+        &[
+            "tests",
+            "compare",
+            &second.to_string(),
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(compared["previous"]["id"], first);
+    let new: Vec<&str> = compared["new_failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(new, ["test_breaks"]);
+    assert_eq!(compared["fixed"].as_array().unwrap().len(), 0);
+    let human = ok(server.cli(
+        None,
+        &[
+            "tests",
+            "show",
+            &second.to_string(),
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+        ],
+    ));
+    assert!(human.contains("FAILED test_pets::test_breaks"), "{human}");
+}
+
+/// A shard as CI writes it: `tests` names passed, `failing` names failed, in suite `api`.
+fn shard(work: &Path, name: &str, passing: &[&str], failing: &[&str]) -> String {
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n<testsuites><testsuite name=\"api\">\n");
+    for test in passing {
+        xml.push_str(&format!(
+            "<testcase classname=\"api.Orders\" name=\"{test}\" time=\"1,000.5\"/>\n"
+        ));
+    }
+    for test in failing {
+        xml.push_str(&format!("<testcase classname=\"api.Orders\" name=\"{test}\" time=\"0.1\"><failure message=\"{test} broke\">trace</failure></testcase>\n"));
+    }
+    xml.push_str("</testsuite></testsuites>\n");
+    file(work, name, &xml)
+}
+
+#[test]
+fn three_shards_with_one_launch_make_one_run_and_surefire_flakes_are_attempts() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    pets(&server, work.path());
+    let one = shard(work.path(), "shard-1.xml", &["a", "b"], &["flaky"]);
+    let two = shard(work.path(), "shard-2.xml", &["c"], &["d"]);
+    let three = shard(work.path(), "shard-3.xml", &["e", "flaky"], &[]);
+    for (shard, created) in [(&one, true), (&two, false), (&three, false)] {
+        let answer = json(push(
+            &server,
+            "MET",
+            "contract",
+            Some("pipeline-77"),
+            &[shard],
+        ));
+        assert_eq!(answer[0]["created"], created, "{answer:#}");
+    }
+    let runs = json(server.cli(
+        None,
+        &[
+            "tests",
+            "runs",
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+            "--env",
+            "MET",
+            "-o",
+            "json",
+        ],
+    ));
+    let items = runs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{runs:#}");
+    let totals = &items[0]["totals"];
+    assert_eq!(
+        [
+            &totals["tests"],
+            &totals["passed"],
+            &totals["failed"],
+            &totals["passed_after_retry"],
+            &totals["attempts"]
+        ],
+        [6, 5, 1, 1, 7]
+    );
+    assert_eq!(items[0]["files"], 3);
+    assert_eq!(items[0]["launch"], "pipeline-77");
+    assert_eq!(items[0]["passed"], false);
+
+    let surefire =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingest/tests/fixtures/surefire.xml");
+    let answer = json(push(
+        &server,
+        "MET",
+        "unit",
+        None,
+        &[surefire.to_str().unwrap()],
+    ));
+    let detail = show(&server, answer[0]["run"]["id"].as_i64().unwrap());
+    assert_eq!(
+        statuses(notable(&detail, "adoptsPet")),
+        ["failed", "errored", "passed"]
+    );
+    assert_eq!(
+        statuses(notable(&detail, "deletesPet")),
+        ["failed", "failed", "failed"]
+    );
+    let adopts = &notable(&detail, "adoptsPet")["attempt_log"][0];
+    assert_eq!(adopts["message"], "expected:<200> but was:<503>");
+    assert!(adopts["detail"]
+        .as_str()
+        .unwrap()
+        .contains("PetsTest.java:42"));
+}
+
+#[test]
+fn bad_reports_are_refused_with_their_position_and_change_nothing() {
+    let server = Server::start_with_env(None, &[("SLIPWAY_MAX_TEST_REPORT_SIZE", "2K")]);
+    let work = tempfile::tempdir().unwrap();
+    pets(&server, work.path());
+    let good = shard(work.path(), "good.xml", &["a"], &[]);
+
+    let unknown = server.cli(
+        None,
+        &[
+            "tests",
+            "push",
+            "--project",
+            "pets",
+            "--release",
+            "9.9.9",
+            "--env",
+            "DEV",
+            "--suite",
+            "e2e",
+            &good,
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(5), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("slipway release list --project pets"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let json_file = file(work.path(), "report.json", "{\"tests\": []}\n");
+    let refused = push(&server, "DEV", "e2e", None, &[&json_file]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("report.json")
+            && message.contains("line 1, column 1")
+            && message.contains("not JUnit XML"),
+        "{message}"
+    );
+
+    let cut = file(
+        work.path(),
+        "cut.xml",
+        "<testsuite name=\"s\">\n<testcase name=\"a\"/>\n<testcase name=\"b\">",
+    );
+    let refused = push(&server, "DEV", "e2e", None, &[&cut]);
+    assert!(
+        stderr(&refused).contains("cut short") && stderr(&refused).contains("line 3"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let big = shard(work.path(), "big.xml", &["x"; 40], &[]);
+    let refused = push(&server, "DEV", "e2e", None, &[&big]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("SLIPWAY_MAX_TEST_REPORT_SIZE"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let runs = json(server.cli(
+        None,
+        &[
+            "tests",
+            "runs",
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        runs["items"].as_array().unwrap().len(),
+        0,
+        "nothing was kept: {runs:#}"
+    );
+
+    // A broken testcase is skipped and named; the rest of its file is kept.
+    let partly = file(
+        work.path(),
+        "partly.xml",
+        "<testsuite name=\"s\">\n<testcase name=\"a\"/>\n<testcase time=\"1\"/>\n</testsuite>\n",
+    );
+    let answer = json(push(&server, "DEV", "e2e", None, &[&partly]));
+    assert_eq!(answer[0]["skipped_testcases"], 1);
+    assert_eq!(answer[0]["problems"][0]["line"], 3);
+    assert_eq!(answer[0]["run"]["totals"]["tests"], 1);
+    let audit = ok(server.cli(
+        None,
+        &["audit", "list", "--verb", "tests.push", "-o", "json"],
+    ));
+    assert!(audit.contains("partly.xml"), "{audit}");
+}

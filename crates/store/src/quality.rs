@@ -1,0 +1,480 @@
+//! Test runs, their tests and every attempt: written one push at a time inside a [`WriteTx`],
+//! read back for lists, details and comparisons.
+//!
+//! A push adds to the run of its (project, release, environment, suite, launch), creating it on
+//! the first file; a test already in the run gains the pushed attempts and takes the status of
+//! the last one. The run's totals are recounted from its tests at the end of every push, so they
+//! never drift from the rows. It judges nothing: comparisons are `core::quality`'s.
+
+use std::collections::BTreeMap;
+
+use slipway_core::quality::{
+    ReportedTest, RunTotals, TestKey, TestOutcome, TestStatus, RETRIED_WITHOUT_FAILURE,
+};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{json_column, named, now, Result, Store, StoreError, WriteTx};
+
+/// A run as stored, with its totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTestRun {
+    pub id: i64,
+    pub project: String,
+    pub release: String,
+    pub environment: String,
+    pub suite: String,
+    pub launch: String,
+    pub attributes: BTreeMap<String, String>,
+    /// Files pushed into the run.
+    pub files: i64,
+    pub totals: RunTotals,
+    /// The sum of the tests' last-attempt durations.
+    pub duration_ms: i64,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A test in a run: its outcome and how many attempts it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTestResult {
+    pub junit_suite: String,
+    pub key: TestKey,
+    pub classname: Option<String>,
+    pub name: String,
+    pub file: Option<String>,
+    pub status: TestStatus,
+    pub attempts: i64,
+    pub failed_attempts: i64,
+    pub duration_ms: Option<i64>,
+    /// The last attempt's message, when it has one (failures and skips).
+    pub message: Option<String>,
+}
+
+/// One attempt of a test, with its output as kept (cut texts end with the truncation mark).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttempt {
+    pub attempt: i64,
+    pub status: TestStatus,
+    pub message: Option<String>,
+    pub failure_type: Option<String>,
+    pub detail: Option<String>,
+    pub system_out: Option<String>,
+    pub system_err: Option<String>,
+    pub duration_ms: Option<i64>,
+}
+
+/// Which run a push goes into, and who pushes it.
+#[derive(Debug, Clone)]
+pub struct NewTestPush<'a> {
+    pub project: &'a str,
+    pub release: &'a str,
+    pub environment: &'a str,
+    pub suite: &'a str,
+    pub launch: &'a str,
+    pub attributes: &'a BTreeMap<String, String>,
+    pub actor: &'a str,
+}
+
+/// A file as received, recorded with its push.
+#[derive(Debug, Clone)]
+pub struct PushedFile<'a> {
+    pub sha256: &'a str,
+    pub size: i64,
+    pub testcases: i64,
+    pub skipped_testcases: i64,
+    pub actor: &'a str,
+}
+
+/// Which runs to list: all filters combine; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct TestRunFilter {
+    pub project: String,
+    pub release: Option<String>,
+    pub environment: Option<String>,
+    pub suite: Option<String>,
+    pub limit: i64,
+}
+
+const RUN_COLUMNS: &str = "id, project, release, environment, suite, launch, attributes, files, tests, passed, failed, errored, skipped, passed_after_retry, attempts, duration_ms, created_by, created_at, updated_at";
+
+fn run_row(row: &AnyRow) -> Result<StoredTestRun> {
+    let count = |column: &str| -> Result<u64> {
+        let value: i64 = row.try_get(column)?;
+        Ok(u64::try_from(value).unwrap_or(0))
+    };
+    Ok(StoredTestRun {
+        id: row.try_get("id")?,
+        project: row.try_get("project")?,
+        release: row.try_get("release")?,
+        environment: row.try_get("environment")?,
+        suite: row.try_get("suite")?,
+        launch: row.try_get("launch")?,
+        attributes: json_column(row, "test run", "attributes")?,
+        files: row.try_get("files")?,
+        totals: RunTotals {
+            tests: count("tests")?,
+            passed: count("passed")?,
+            failed: count("failed")?,
+            errored: count("errored")?,
+            skipped: count("skipped")?,
+            passed_after_retry: count("passed_after_retry")?,
+            attempts: count("attempts")?,
+        },
+        duration_ms: row.try_get("duration_ms")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl WriteTx<'_> {
+    /// The run this push goes into, created (empty) if it is the launch's first file.
+    pub async fn open_test_run(&mut self, push: &NewTestPush<'_>) -> Result<StoredTestRun> {
+        let existing = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM test_runs WHERE project = $1 AND release = $2 AND environment = $3 AND suite = $4 AND launch = $5"
+        ))
+        .bind(push.project)
+        .bind(push.release)
+        .bind(push.environment)
+        .bind(push.suite)
+        .bind(push.launch)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if let Some(row) = existing {
+            return run_row(&row);
+        }
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM test_runs")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        let at = now();
+        let attributes = serde_json::to_string(push.attributes)
+            .map_err(|e| StoreError::Corrupt(format!("test run attributes: {e}")))?;
+        sqlx::query("INSERT INTO test_runs (id, project, release, environment, suite, launch, attributes, files, tests, passed, failed, errored, skipped, passed_after_retry, attempts, duration_ms, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0, 0, 0, 0, 0, 0, 0, $8, $9, $9)")
+            .bind(id)
+            .bind(push.project)
+            .bind(push.release)
+            .bind(push.environment)
+            .bind(push.suite)
+            .bind(push.launch)
+            .bind(&attributes)
+            .bind(push.actor)
+            .bind(&at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(StoredTestRun {
+            id,
+            project: push.project.to_string(),
+            release: push.release.to_string(),
+            environment: push.environment.to_string(),
+            suite: push.suite.to_string(),
+            launch: push.launch.to_string(),
+            attributes: push.attributes.clone(),
+            files: 0,
+            totals: RunTotals::default(),
+            duration_ms: 0,
+            created_by: push.actor.to_string(),
+            created_at: at.clone(),
+            updated_at: at,
+        })
+    }
+
+    /// Add one reported test of the push numbered `file_seq` (the run's files + 1) to a run: a
+    /// new test, or more attempts of a test already there. When the same file already gave the
+    /// test, its previous attempt shown as passed was retried and counts as failed.
+    pub async fn add_test_result(
+        &mut self,
+        run_id: i64,
+        file_seq: i64,
+        test: &ReportedTest,
+    ) -> Result<()> {
+        let Some(last) = test.attempts.last() else {
+            return Ok(());
+        };
+        let key = test.key();
+        let added = to_i64(test.attempts.len() as u64);
+        let failed = to_i64(
+            test.attempts
+                .iter()
+                .filter(|a| a.status.is_failure())
+                .count() as u64,
+        );
+        let (total, repeated): (i64, i64) = sqlx::query_as(
+            "INSERT INTO test_results (run_id, junit_suite, test_key, classname, name, file, status, attempts, failed_attempts, duration_ms, file_seq, repeated_in_file) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0) \
+             ON CONFLICT (run_id, junit_suite, test_key) DO UPDATE SET status = excluded.status, \
+             repeated_in_file = CASE WHEN test_results.file_seq = excluded.file_seq THEN 1 ELSE 0 END, \
+             file_seq = excluded.file_seq, \
+             attempts = test_results.attempts + excluded.attempts, \
+             failed_attempts = test_results.failed_attempts + excluded.failed_attempts, \
+             duration_ms = excluded.duration_ms, file = COALESCE(test_results.file, excluded.file) \
+             RETURNING attempts, repeated_in_file",
+        )
+        .bind(run_id)
+        .bind(&test.suite)
+        .bind(key.as_str())
+        .bind(test.classname.as_deref())
+        .bind(&test.name)
+        .bind(test.file.as_deref())
+        .bind(last.status.as_str())
+        .bind(added)
+        .bind(failed)
+        .bind(last.duration_ms.map(to_i64))
+        .bind(file_seq)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let first = total - added + 1;
+        if repeated == 1 {
+            let retried = sqlx::query(
+                "UPDATE test_attempts SET status = 'failed', message = COALESCE(message, $5) \
+                 WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3 AND attempt = $4 AND status = 'passed'",
+            )
+            .bind(run_id)
+            .bind(&test.suite)
+            .bind(key.as_str())
+            .bind(first - 1)
+            .bind(RETRIED_WITHOUT_FAILURE)
+            .execute(&mut *self.tx)
+            .await?;
+            if retried.rows_affected() > 0 {
+                sqlx::query("UPDATE test_results SET failed_attempts = failed_attempts + 1 WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3")
+                    .bind(run_id)
+                    .bind(&test.suite)
+                    .bind(key.as_str())
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        for (offset, attempt) in test.attempts.iter().enumerate() {
+            let shown = |text: &Option<slipway_core::quality::BoundedText>| {
+                text.as_ref().map(|t| t.shown())
+            };
+            sqlx::query("INSERT INTO test_attempts (run_id, junit_suite, test_key, attempt, status, message, failure_type, detail, system_out, system_err, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+                .bind(run_id)
+                .bind(&test.suite)
+                .bind(key.as_str())
+                .bind(first + offset as i64)
+                .bind(attempt.status.as_str())
+                .bind(shown(&attempt.message))
+                .bind(attempt.failure_type.as_deref())
+                .bind(shown(&attempt.detail))
+                .bind(shown(&attempt.system_out))
+                .bind(shown(&attempt.system_err))
+                .bind(attempt.duration_ms.map(to_i64))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Close a push: record its file and recount the run's totals from its tests.
+    pub async fn finish_test_push(
+        &mut self,
+        run_id: i64,
+        file: &PushedFile<'_>,
+    ) -> Result<StoredTestRun> {
+        let (files,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM test_run_files WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        let at = now();
+        sqlx::query("INSERT INTO test_run_files (run_id, seq, sha256, size, testcases, skipped_testcases, pushed_by, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(run_id)
+            .bind(files + 1)
+            .bind(file.sha256)
+            .bind(file.size)
+            .bind(file.testcases)
+            .bind(file.skipped_testcases)
+            .bind(file.actor)
+            .bind(&at)
+            .execute(&mut *self.tx)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS tests, CAST(SUM(attempts) AS BIGINT) AS attempts, \
+             CAST(SUM(CASE WHEN failed_attempts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS retried, \
+             CAST(SUM(COALESCE(duration_ms, 0)) AS BIGINT) AS duration \
+             FROM test_results WHERE run_id = $1 GROUP BY status",
+        )
+        .bind(run_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut totals = RunTotals::default();
+        let mut duration = 0i64;
+        for row in &rows {
+            let status: TestStatus = named(row, "status")?;
+            let tests = u64::try_from(row.try_get::<i64, _>("tests")?).unwrap_or(0);
+            totals.tests += tests;
+            totals.attempts += u64::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0);
+            duration += row.try_get::<i64, _>("duration")?;
+            match status {
+                TestStatus::Passed => {
+                    totals.passed += tests;
+                    totals.passed_after_retry +=
+                        u64::try_from(row.try_get::<i64, _>("retried")?).unwrap_or(0);
+                }
+                TestStatus::Failed => totals.failed += tests,
+                TestStatus::Errored => totals.errored += tests,
+                TestStatus::Skipped => totals.skipped += tests,
+            }
+        }
+        sqlx::query("UPDATE test_runs SET files = $2, tests = $3, passed = $4, failed = $5, errored = $6, skipped = $7, passed_after_retry = $8, attempts = $9, duration_ms = $10, updated_at = $11 WHERE id = $1")
+            .bind(run_id)
+            .bind(files + 1)
+            .bind(to_i64(totals.tests))
+            .bind(to_i64(totals.passed))
+            .bind(to_i64(totals.failed))
+            .bind(to_i64(totals.errored))
+            .bind(to_i64(totals.skipped))
+            .bind(to_i64(totals.passed_after_retry))
+            .bind(to_i64(totals.attempts))
+            .bind(duration)
+            .bind(&at)
+            .execute(&mut *self.tx)
+            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM test_runs WHERE id = $1"
+        ))
+        .bind(run_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        run_row(&row)
+    }
+}
+
+impl Store {
+    pub async fn test_runs(&self, filter: &TestRunFilter) -> Result<Vec<StoredTestRun>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM test_runs WHERE project = $1 \
+             AND ($2 IS NULL OR release = $2) AND ($3 IS NULL OR environment = $3) AND ($4 IS NULL OR suite = $4) \
+             ORDER BY id DESC LIMIT $5"
+        ))
+        .bind(&filter.project)
+        .bind(filter.release.as_deref())
+        .bind(filter.environment.as_deref())
+        .bind(filter.suite.as_deref())
+        .bind(filter.limit.clamp(1, 500))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_row).collect()
+    }
+
+    pub async fn test_run(&self, id: i64) -> Result<Option<StoredTestRun>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM test_runs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// The run of the same project, environment and suite pushed just before `run`.
+    pub async fn previous_test_run(&self, run: &StoredTestRun) -> Result<Option<StoredTestRun>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM test_runs WHERE project = $1 AND environment = $2 AND suite = $3 AND id < $4 ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(&run.project)
+        .bind(&run.environment)
+        .bind(&run.suite)
+        .bind(run.id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// A run's tests, failing first (failed, errored), then passed after a retry, then the rest;
+    /// `only_notable` keeps the first two groups.
+    pub async fn test_results(
+        &self,
+        run_id: i64,
+        only_notable: bool,
+        limit: i64,
+    ) -> Result<Vec<StoredTestResult>> {
+        let rows = sqlx::query(
+            "SELECT r.junit_suite, r.test_key, r.classname, r.name, r.file, r.status, r.attempts, r.failed_attempts, r.duration_ms, a.message \
+             FROM test_results r LEFT JOIN test_attempts a ON a.run_id = r.run_id AND a.junit_suite = r.junit_suite AND a.test_key = r.test_key AND a.attempt = r.attempts \
+             WHERE r.run_id = $1 AND ($2 = 0 OR r.status IN ('failed', 'errored') OR r.failed_attempts > 0) \
+             ORDER BY CASE WHEN r.status IN ('failed', 'errored') THEN 0 WHEN r.failed_attempts > 0 THEN 1 ELSE 2 END, r.junit_suite, r.test_key LIMIT $3",
+        )
+        .bind(run_id)
+        .bind(i64::from(only_notable))
+        .bind(limit.clamp(1, 10_000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredTestResult {
+                    junit_suite: row.try_get("junit_suite")?,
+                    key: TestKey::from_stored(row.try_get("test_key")?),
+                    classname: row.try_get("classname")?,
+                    name: row.try_get("name")?,
+                    file: row.try_get("file")?,
+                    status: named(row, "status")?,
+                    attempts: row.try_get("attempts")?,
+                    failed_attempts: row.try_get("failed_attempts")?,
+                    duration_ms: row.try_get("duration_ms")?,
+                    message: row.try_get("message")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every test of a run with its outcome, for a comparison.
+    pub async fn test_outcomes(&self, run_id: i64) -> Result<Vec<TestOutcome>> {
+        let rows = sqlx::query(
+            "SELECT junit_suite, test_key, name, status FROM test_results WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TestOutcome {
+                    suite: row.try_get("junit_suite")?,
+                    key: TestKey::from_stored(row.try_get("test_key")?),
+                    name: row.try_get("name")?,
+                    status: named(row, "status")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every attempt of one test of a run, oldest first.
+    pub async fn test_attempts(
+        &self,
+        run_id: i64,
+        junit_suite: &str,
+        key: &TestKey,
+    ) -> Result<Vec<StoredAttempt>> {
+        let rows = sqlx::query(
+            "SELECT attempt, status, message, failure_type, detail, system_out, system_err, duration_ms FROM test_attempts \
+             WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3 ORDER BY attempt",
+        )
+        .bind(run_id)
+        .bind(junit_suite)
+        .bind(key.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredAttempt {
+                    attempt: row.try_get("attempt")?,
+                    status: named(row, "status")?,
+                    message: row.try_get("message")?,
+                    failure_type: row.try_get("failure_type")?,
+                    detail: row.try_get("detail")?,
+                    system_out: row.try_get("system_out")?,
+                    system_err: row.try_get("system_err")?,
+                    duration_ms: row.try_get("duration_ms")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,247 @@
+//! Test runs: pushes with one launch merge into one run, attempts accumulate, totals are recounted,
+//! and a push that is not committed leaves nothing.
+
+use std::collections::BTreeMap;
+
+use slipway_core::quality::{Attempt, BoundedText, ReportedTest, TestStatus};
+
+use super::*;
+
+fn reported(name: &str, statuses: &[TestStatus]) -> ReportedTest {
+    ReportedTest {
+        suite: "pytest".into(),
+        classname: Some("test_pets".into()),
+        name: name.into(),
+        explicit_id: None,
+        parameters: None,
+        file: None,
+        attempts: statuses
+            .iter()
+            .map(|s| Attempt {
+                message: s.is_failure().then(|| BoundedText {
+                    text: format!("{name} broke"),
+                    truncated: true,
+                }),
+                duration_ms: Some(10),
+                ..Attempt::bare(*s)
+            })
+            .collect(),
+    }
+}
+
+fn file(testcases: i64) -> PushedFile<'static> {
+    PushedFile {
+        sha256: "ab",
+        size: 10,
+        testcases,
+        skipped_testcases: 0,
+        actor: "ci",
+    }
+}
+
+async fn push(store: &Store, launch: &str, tests: &[ReportedTest]) -> StoredTestRun {
+    let attributes = BTreeMap::from([("branch".to_string(), "main".to_string())]);
+    let mut tx = store.write().await.unwrap();
+    let run = tx
+        .open_test_run(&NewTestPush {
+            project: "pets",
+            release: "1.0.0",
+            environment: "DEV",
+            suite: "e2e",
+            launch,
+            attributes: &attributes,
+            actor: "ci",
+        })
+        .await
+        .unwrap();
+    for test in tests {
+        tx.add_test_result(run.id, run.files + 1, test)
+            .await
+            .unwrap();
+    }
+    let run = tx
+        .finish_test_push(run.id, &file(tests.len() as i64))
+        .await
+        .unwrap();
+    tx.audit(entry("tests.push", &format!("test-run/{}", run.id)));
+    tx.commit().await.unwrap();
+    run
+}
+
+use TestStatus::*;
+
+#[tokio::test]
+async fn shards_with_one_launch_merge_and_attempts_accumulate() {
+    on_both_backends(|store| async move {
+        let first = push(
+            &store,
+            "ci-1",
+            &[reported("a", &[Passed]), reported("flaky", &[Failed])],
+        )
+        .await;
+        let second = push(
+            &store,
+            "ci-1",
+            &[reported("b", &[Skipped]), reported("flaky", &[Passed])],
+        )
+        .await;
+        assert_eq!(first.id, second.id, "one launch, one run");
+        assert_eq!(second.files, 2);
+        let t = second.totals;
+        assert_eq!(
+            (
+                t.tests,
+                t.passed,
+                t.skipped,
+                t.failed,
+                t.passed_after_retry,
+                t.attempts
+            ),
+            (3, 2, 1, 0, 1, 4)
+        );
+        assert_eq!(second.duration_ms, 30);
+        assert_eq!(second.attributes["branch"], "main");
+
+        let flaky = reported("flaky", &[]).key();
+        let attempts = store
+            .test_attempts(second.id, "pytest", &flaky)
+            .await
+            .unwrap();
+        let statuses: Vec<TestStatus> = attempts.iter().map(|a| a.status).collect();
+        assert_eq!(statuses, [Failed, Passed]);
+        assert_eq!(attempts[0].attempt, 1);
+        assert!(attempts[0]
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("flaky broke") && m.contains("truncated")));
+
+        let notable = store.test_results(second.id, true, 100).await.unwrap();
+        assert_eq!(notable.len(), 1);
+        assert_eq!(
+            (
+                notable[0].name.as_str(),
+                notable[0].status,
+                notable[0].attempts
+            ),
+            ("flaky", Passed, 2)
+        );
+
+        let other = push(&store, "ci-2", &[reported("a", &[Failed])]).await;
+        assert_ne!(other.id, second.id);
+        let previous = store
+            .previous_test_run(&other)
+            .await
+            .unwrap()
+            .expect("a previous run");
+        assert_eq!(previous.id, second.id);
+        let listed = store
+            .test_runs(&TestRunFilter {
+                project: "pets".into(),
+                environment: Some("DEV".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [other.id, second.id]
+        );
+        let none = store
+            .test_runs(&TestRunFilter {
+                project: "pets".into(),
+                release: Some("9.9.9".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        let outcomes = store.test_outcomes(other.id).await.unwrap();
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].status, Failed);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_test_repeated_in_one_file_was_retried_but_repeated_across_files_was_not() {
+    on_both_backends(|store| async move {
+        let run = push(
+            &store,
+            "l",
+            &[
+                reported("t", &[Passed]),
+                reported("u", &[Passed]),
+                reported("t", &[Passed]),
+            ],
+        )
+        .await;
+        let again = push(&store, "l", &[reported("u", &[Passed])]).await;
+        assert_eq!(run.id, again.id);
+        let t = store
+            .test_attempts(run.id, "pytest", &reported("t", &[]).key())
+            .await
+            .unwrap();
+        assert_eq!(
+            t.iter().map(|a| a.status).collect::<Vec<_>>(),
+            [Failed, Passed]
+        );
+        assert!(t[0]
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("run again")));
+        let u = store
+            .test_attempts(run.id, "pytest", &reported("u", &[]).key())
+            .await
+            .unwrap();
+        assert_eq!(
+            u.iter().map(|a| a.status).collect::<Vec<_>>(),
+            [Passed, Passed]
+        );
+        assert_eq!(
+            (
+                again.totals.tests,
+                again.totals.passed_after_retry,
+                again.totals.attempts
+            ),
+            (2, 1, 4)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_push_not_committed_leaves_nothing() {
+    on_both_backends(|store| async move {
+        let attributes = BTreeMap::new();
+        let mut tx = store.write().await.unwrap();
+        let run = tx
+            .open_test_run(&NewTestPush {
+                project: "pets",
+                release: "1.0.0",
+                environment: "DEV",
+                suite: "e2e",
+                launch: "l",
+                attributes: &attributes,
+                actor: "ci",
+            })
+            .await
+            .unwrap();
+        tx.add_test_result(run.id, 1, &reported("a", &[Passed]))
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(store.test_run(run.id).await.unwrap().is_none());
+        let runs = store
+            .test_runs(&TestRunFilter {
+                project: "pets".into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(runs.is_empty());
+    })
+    .await;
+}
