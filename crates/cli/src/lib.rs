@@ -16,6 +16,7 @@ mod client;
 mod commands;
 mod error;
 mod output;
+mod paging;
 mod prompt;
 mod remote;
 

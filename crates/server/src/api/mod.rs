@@ -9,6 +9,7 @@ mod governance;
 mod handlers;
 #[cfg(test)]
 mod openapi_views;
+mod paging;
 mod vault;
 mod webhooks;
 

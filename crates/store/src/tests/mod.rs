@@ -7,6 +7,7 @@ mod deployments;
 mod environments;
 mod governance;
 mod open;
+mod pages;
 mod vault;
 mod webhooks;
 mod writes;
