@@ -76,8 +76,12 @@ impl<T> Listed<T> {
     }
 }
 
+/// A page request the server cannot read is a `400`: the query itself is wrong.
 fn refused(e: PageError) -> ServiceError {
-    ServiceError::invalid(e.to_string(), e.hint())
+    ServiceError::BadRequest {
+        message: e.to_string(),
+        hint: e.hint(),
+    }
 }
 
 /// A cursor whose key does not read as the list's sort key: it was not made by this list.
