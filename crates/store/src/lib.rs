@@ -32,7 +32,7 @@ use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
 pub use access::{ApiToken, Session, User};
-pub use artifacts::{BlobRecord, SigningKeyRecord, StoredArtifact};
+pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};

@@ -190,9 +190,11 @@ pub(super) async fn list_artifacts(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
-) -> ApiResult<Json<List<ArtifactView>>> {
-    Ok(items(
-        artifacts::list(&state, &actor, &parse_name("project", &project)?).await?,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Json<Page<ArtifactView>>> {
+    let request = query.request()?;
+    Ok(page(
+        artifacts::list(&state, &actor, &parse_name("project", &project)?, &request).await?,
     ))
 }
 

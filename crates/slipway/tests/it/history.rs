@@ -198,6 +198,24 @@ fn bad_page_requests_are_refused_with_a_hint() {
     );
     refused("/api/v1/projects/hist/releases?limit=0", "limit=0");
     refused("/api/v1/projects/hist/releases?limit=501", "limit=501");
+    refused(
+        &format!("/api/v1/projects/hist/artifacts?after={cursor}"),
+        "releases:hist",
+    );
+    // Artifacts page the same way: two artifacts, one per page, each once.
+    let first = get(&server, "/api/v1/projects/hist/artifacts?limit=1").unwrap();
+    let next = first["next"].as_str().unwrap();
+    let second = get(
+        &server,
+        &format!("/api/v1/projects/hist/artifacts?limit=1&after={next}"),
+    )
+    .unwrap();
+    assert!(second["next"].is_null(), "{second}");
+    let versions: Vec<&str> = [&first, &second]
+        .iter()
+        .map(|p| p["items"][0]["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["1.0.1", "1.0.0"]);
     // The CLI says the same and exits non-zero.
     let failed = server.cli(
         None,
