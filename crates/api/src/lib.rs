@@ -34,3 +34,13 @@ impl<T> List<T> {
         List { items, next: None }
     }
 }
+
+/// A page of a keyset-paged list: `{ "items": [...], "next": "CURSOR" | null }`. Pass `next`
+/// back unchanged as `after` (`?limit=N&after=CURSOR`) for the following page; it is `null` on
+/// the last one. The cursor is opaque text; the JSON shape is the one [`List`] has, so a client
+/// that read the whole list from `items` keeps working and sees its first page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}

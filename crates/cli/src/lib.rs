@@ -17,6 +17,7 @@ mod client;
 mod commands;
 mod error;
 mod output;
+mod paging;
 pub mod profile;
 mod prompt;
 mod remote;

@@ -25,6 +25,7 @@ pub mod governance;
 pub mod model;
 pub mod name;
 pub mod notify;
+pub mod page;
 pub mod plan;
 pub mod quality;
 pub mod release;

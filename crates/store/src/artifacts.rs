@@ -5,6 +5,7 @@
 //! deleted only by garbage collection inside a write, so "referenced" and "present" never part.
 
 use serde::Serialize;
+use slipway_core::page::PageSize;
 use slipway_core::release::{ArtifactVersion, Provenance, RetentionPolicy, SignatureState};
 use slipway_core::signing::PublicKey;
 use slipway_core::{Name, Sha256};
@@ -12,9 +13,18 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use crate::json_column;
+use crate::page::{page_of, rows_to_read, Page};
 use crate::{now, Result, Store, StoreError, WriteTx};
 
 /// An artifact as stored. `purged_at` is set when retention removed its bytes.
+/// Where an artifact sits in a project's list (newest first): the sort key a cursor carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactKey {
+    pub pushed_at: String,
+    pub component: String,
+    pub version: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredArtifact {
     pub project: Name,
@@ -159,6 +169,38 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(artifact).collect()
+    }
+
+    /// One page of a project's artifacts, newest first (ties by component, then version,
+    /// descending), after the artifact whose sort key is `after` when given.
+    pub async fn artifacts_page(
+        &self,
+        project: &Name,
+        after: Option<&ArtifactKey>,
+        size: PageSize,
+    ) -> Result<Page<StoredArtifact>> {
+        let first = format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE project = $1 ORDER BY pushed_at DESC, component DESC, version DESC LIMIT $2"
+        );
+        let later = format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE project = $1 AND (pushed_at, component, version) < ($2, $3, $4) \
+             ORDER BY pushed_at DESC, component DESC, version DESC LIMIT $5"
+        );
+        let rows = match after {
+            None => sqlx::query(&first)
+                .bind(project.as_str())
+                .bind(rows_to_read(size)),
+            Some(key) => sqlx::query(&later)
+                .bind(project.as_str())
+                .bind(key.pushed_at.clone())
+                .bind(key.component.clone())
+                .bind(key.version.clone())
+                .bind(rows_to_read(size)),
+        }
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(artifact).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, size))
     }
 
     /// Every artifact, in any project, whose content has this digest.

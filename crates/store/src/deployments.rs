@@ -3,10 +3,12 @@
 use jiff::Timestamp;
 use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
+use slipway_core::page::PageSize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::json_column;
+use crate::page::{page_of, rows_to_read, Page};
 use crate::time::{read_optional_time, read_time};
 use crate::{format_time, named, now, Result, Store, WriteTx};
 
@@ -136,6 +138,29 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(deployment).collect()
+    }
+
+    /// One page of deployments, newest first (by id), optionally for one project and/or
+    /// environment, after deployment `after` when given.
+    pub async fn deployments_page(
+        &self,
+        project: Option<&str>,
+        environment: Option<&str>,
+        after: Option<i64>,
+        size: PageSize,
+    ) -> Result<Page<StoredDeployment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR environment = $2) \
+             AND id < $3 ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(project)
+        .bind(environment)
+        .bind(after.unwrap_or(i64::MAX))
+        .bind(rows_to_read(size))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(deployment).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, size))
     }
 
     /// What each environment holds, per project: the newest deployment that is not a dry run

@@ -14,6 +14,7 @@ mod environments;
 mod evidence;
 mod governance;
 mod migrations;
+mod page;
 mod projects;
 mod quality;
 mod releases;
@@ -33,15 +34,16 @@ use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
 pub use access::{ApiToken, Session, User};
-pub use artifacts::{BlobRecord, SigningKeyRecord, StoredArtifact};
+pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
+pub use page::Page;
 pub use quality::{
     NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun, TestRunFilter,
 };
-pub use releases::{ReleaseArtifact, StoredRelease};
+pub use releases::{ReleaseArtifact, ReleaseKey, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
 pub use time::{current_time, format_time, now, parse_time};
 pub use variables::StoredValue;

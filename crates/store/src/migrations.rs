@@ -12,6 +12,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_governance.sql")),
     (6, include_str!("../migrations/0006_webhooks.sql")),
     (8, include_str!("../migrations/0008_vault_policy.sql")),
+    (9, include_str!("../migrations/0009_history.sql")),
     (11, include_str!("../migrations/0011_quality.sql")),
     (12, include_str!("../migrations/0012_audit_checkpoints.sql")),
 ];
@@ -56,6 +57,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         for statement in statements(sql) {
             tx.execute(statement.as_str()).await.map_err(fail)?;
+        }
+        if *version == 9 {
+            crate::releases::fill_version_cores(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)

@@ -9,7 +9,9 @@ use sqlx::{Any, Executor, Row};
 
 use crate::artifacts::{parse_digest, parse_name};
 use crate::json_column;
+use crate::page::{page_of, rows_to_read, Page};
 use crate::{flag, Result, Store, StoreError, WriteTx};
+use slipway_core::page::PageSize;
 use slipway_core::release::ArtifactVersion;
 
 /// Which artifact a release holds for one component.
@@ -37,6 +39,49 @@ pub struct StoredRelease {
     pub created_at: String,
     /// Set when retention let the release go (its record stays).
     pub pruned_at: Option<String>,
+}
+
+/// Where a release sits in a project's list (newest first, ties by version): the sort key a
+/// page's cursor carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseKey {
+    pub created_at: String,
+    pub version: String,
+}
+
+impl StoredRelease {
+    pub fn key(&self) -> ReleaseKey {
+        ReleaseKey {
+            created_at: self.created_at.clone(),
+            version: self.version.to_string(),
+        }
+    }
+}
+
+/// A version number as the index stores it; the few past `i64::MAX` share its value, and
+/// [`Store::release_before`] orders them by reading them.
+fn core_number(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Fill the version core of releases written before migration 9 (run inside that migration).
+pub(crate) async fn fill_version_cores(tx: &mut sqlx::Transaction<'_, Any>) -> Result<()> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT project, version FROM releases WHERE major IS NULL")
+            .fetch_all(&mut **tx)
+            .await?;
+    for (project, text) in rows {
+        let version = Version::parse(&text).map_err(corrupt)?;
+        sqlx::query("UPDATE releases SET major = $1, minor = $2, patch = $3 WHERE project = $4 AND version = $5")
+            .bind(core_number(version.major))
+            .bind(core_number(version.minor))
+            .bind(core_number(version.patch))
+            .bind(&project)
+            .bind(&text)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 const COLUMNS: &str = "project, version, channel, labels, lifecycle, snapshot, notes, eligible_for_protected, created_by, created_at, pruned_at";
@@ -105,12 +150,31 @@ impl Store {
         release(&row, artifacts).map(Some)
     }
 
-    /// A project's releases, newest first.
-    pub async fn releases(&self, project: &Name) -> Result<Vec<StoredRelease>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM releases WHERE project = $1 ORDER BY created_at DESC, version"
-        ))
-        .bind(project.as_str())
+    /// One page of a project's releases, newest first (ties by version, descending), after
+    /// `after` when given. Reads through `releases_newest`, so a page costs the same however
+    /// many releases the project holds.
+    pub async fn releases(
+        &self,
+        project: &Name,
+        after: Option<&ReleaseKey>,
+        size: PageSize,
+    ) -> Result<Page<StoredRelease>> {
+        let first = format!(
+            "SELECT {COLUMNS} FROM releases WHERE project = $1 ORDER BY created_at DESC, version DESC LIMIT $2"
+        );
+        let later = format!(
+            "SELECT {COLUMNS} FROM releases WHERE project = $1 AND (created_at, version) < ($2, $3) ORDER BY created_at DESC, version DESC LIMIT $4"
+        );
+        let rows = match after {
+            None => sqlx::query(&first)
+                .bind(project.as_str())
+                .bind(rows_to_read(size)),
+            Some(key) => sqlx::query(&later)
+                .bind(project.as_str())
+                .bind(key.created_at.clone())
+                .bind(key.version.clone())
+                .bind(rows_to_read(size)),
+        }
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -119,7 +183,90 @@ impl Store {
             let artifacts = find_release_artifacts(&self.pool, project, &version).await?;
             out.push(release(row, artifacts)?);
         }
-        Ok(out)
+        Ok(page_of(out, size))
+    }
+
+    /// The versions of a project's unpruned releases, newest first, at most `limit` (for
+    /// choosing one in a form).
+    pub async fn recent_release_versions(
+        &self,
+        project: &Name,
+        limit: PageSize,
+    ) -> Result<Vec<Version>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT version FROM releases WHERE project = $1 AND pruned_at IS NULL ORDER BY created_at DESC, version DESC LIMIT $2",
+        )
+        .bind(project.as_str())
+        .bind(i64::from(limit.get()))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|(v,)| Version::parse(v).map_err(corrupt))
+            .collect()
+    }
+
+    /// The release of `project` that comes right before `version` in semantic-version
+    /// precedence, if any: a lower pre-release of the same `MAJOR.MINOR.PATCH`, else the highest
+    /// release of the nearest lower `MAJOR.MINOR.PATCH`. Two indexed reads, whatever the number
+    /// of releases.
+    pub async fn release_before(
+        &self,
+        project: &Name,
+        version: &Version,
+    ) -> Result<Option<Version>> {
+        let core = (
+            core_number(version.major),
+            core_number(version.minor),
+            core_number(version.patch),
+        );
+        let lower_of_same_core = self
+            .versions_with_core(project, core)
+            .await?
+            .into_iter()
+            .filter(|v| v.precedence(version) == std::cmp::Ordering::Less)
+            .max_by(|a, b| a.precedence(b));
+        if lower_of_same_core.is_some() {
+            return Ok(lower_of_same_core);
+        }
+        let lower_core: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT major, minor, patch FROM releases WHERE project = $1 AND (major, minor, patch) < ($2, $3, $4) \
+             ORDER BY major DESC, minor DESC, patch DESC LIMIT 1",
+        )
+        .bind(project.as_str())
+        .bind(core.0)
+        .bind(core.1)
+        .bind(core.2)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(lower_core) = lower_core else {
+            return Ok(None);
+        };
+        Ok(self
+            .versions_with_core(project, lower_core)
+            .await?
+            .into_iter()
+            .max_by(|a, b| a.precedence(b)))
+    }
+
+    /// Every release version of `project` with this `MAJOR.MINOR.PATCH` (its pre-releases and
+    /// the release itself: a handful).
+    async fn versions_with_core(
+        &self,
+        project: &Name,
+        core: (i64, i64, i64),
+    ) -> Result<Vec<Version>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT version FROM releases WHERE project = $1 AND major = $2 AND minor = $3 AND patch = $4",
+        )
+        .bind(project.as_str())
+        .bind(core.0)
+        .bind(core.1)
+        .bind(core.2)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|(v,)| Version::parse(v).map_err(corrupt))
+            .collect()
     }
 
     /// The releases that hold an artifact with this digest, as `(project, version)`.
@@ -162,7 +309,7 @@ impl WriteTx<'_> {
     pub async fn insert_release(&mut self, r: &StoredRelease) -> Result<()> {
         let version = r.version.to_string();
         sqlx::query(&format!(
-            "INSERT INTO releases ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO releases ({COLUMNS}, major, minor, patch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(r.project.as_str())
         .bind(&version)
@@ -175,6 +322,9 @@ impl WriteTx<'_> {
         .bind(&r.created_by)
         .bind(&r.created_at)
         .bind(r.pruned_at.as_deref())
+        .bind(core_number(r.version.major))
+        .bind(core_number(r.version.minor))
+        .bind(core_number(r.version.patch))
         .execute(&mut *self.tx)
         .await
         .map_err(|e| {

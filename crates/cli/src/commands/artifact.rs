@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use slipway_api::vault::{ArtifactView, DigestLookup, PushOutcome, Pushed};
-use slipway_api::List;
+use slipway_api::Page;
 use slipway_core::release::{ArtifactVersion, Provenance, SignatureState};
 use slipway_core::signing::{artifact_payload, SigningKey};
 use slipway_core::{Name, Sha256};
@@ -17,6 +17,7 @@ use slipway_core::{Name, Sha256};
 use crate::client::encode;
 use crate::error::{invalid, Exit, Failure};
 use crate::output::{show, table};
+use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
 use super::transfer::{hash_file, local_io, read_json, write_behind, HashingReader};
@@ -28,11 +29,15 @@ pub enum ArtifactCommand {
         after_help = "Examples:\n  slipway artifact push target/pets.war --project pets --component pets-war --version 1.4.0 \\\n      --commit $CI_COMMIT_SHA --branch main --pipeline-url $CI_PIPELINE_URL --builder gitlab-ci \\\n      --meta ticket=PETS-42 --sign-key ci.key\n\nThe same file again is a no-op; other bytes under the same version are refused (exit 6)."
     )]
     Push(Box<PushArgs>),
-    /// List a project's artifacts, newest first.
-    #[command(after_help = "Example:\n  slipway artifact list --project pets")]
+    /// List a project's artifacts, newest first, one page at a time (or every page with --all).
+    #[command(
+        after_help = "Examples:\n  slipway artifact list --project pets\n  slipway artifact list --project pets --all -o json"
+    )]
     List {
         #[arg(long)]
         project: String,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -93,10 +98,16 @@ pub struct PushArgs {
 pub(crate) fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
     match command {
         ArtifactCommand::Push(args) => push(*args),
-        ArtifactCommand::List { project, remote } => {
-            let list: List<ArtifactView> = remote
-                .client()
-                .get(&format!("/api/v1/projects/{}/artifacts", encode(&project)))?;
+        ArtifactCommand::List {
+            project,
+            page,
+            remote,
+        } => {
+            let list: Page<ArtifactView> = paging::read(
+                &remote.client(),
+                &format!("/api/v1/projects/{}/artifacts", encode(&project)),
+                &page,
+            )?;
             show(&remote, &list, |l| {
                 let rows: Vec<Vec<String>> = l
                     .items
@@ -127,6 +138,10 @@ pub(crate) fn artifact(command: ArtifactCommand) -> Result<(), Failure> {
                     ],
                     &rows,
                 );
+                let verb = format!("slipway artifact list --project {project}");
+                if let Some(hint) = paging::more_hint(l.next.as_deref(), &verb) {
+                    eprintln!("{hint}");
+                }
             });
             Ok(())
         }

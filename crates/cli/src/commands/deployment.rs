@@ -8,7 +8,7 @@ use serde_json::json;
 use slipway_api::deployments::{
     Decision, DecisionRequest, DeploymentDetail, DeploymentView, InterventionAnswer, LogPage,
 };
-use slipway_api::List;
+use slipway_api::Page;
 use slipway_core::deploy::state::Phase;
 use slipway_core::plan::Action;
 
@@ -16,17 +16,22 @@ use super::follow::{finish, intervention_help, PAGE};
 use crate::client::Client;
 use crate::error::Failure;
 use crate::output::{self, table, Format};
+use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
 pub enum DeploymentCommand {
-    /// List deployments, newest first.
-    #[command(after_help = "Example:\n  slipway deployment list --project pets --env DEV")]
+    /// List deployments, newest first, one page at a time (or every page with --all).
+    #[command(
+        after_help = "Examples:\n  slipway deployment list --project pets --env DEV\n  slipway deployment list --project pets --all -o json > deployments.json"
+    )]
     List {
         #[arg(long)]
         project: Option<String>,
         #[arg(long = "env")]
         environment: Option<String>,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -113,18 +118,22 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
         DeploymentCommand::List {
             project,
             environment,
+            page,
             remote,
         } => {
-            let mut query = vec!["limit=50".to_string()];
+            let mut query = Vec::new();
             if let Some(p) = project {
                 query.push(format!("project={}", crate::client::encode(&p)));
             }
             if let Some(e) = environment {
                 query.push(format!("environment={}", crate::client::encode(&e)));
             }
-            let list: List<DeploymentView> = remote
-                .client()
-                .get(&format!("/api/v1/deployments?{}", query.join("&")))?;
+            let path = if query.is_empty() {
+                "/api/v1/deployments".to_string()
+            } else {
+                format!("/api/v1/deployments?{}", query.join("&"))
+            };
+            let list: Page<DeploymentView> = paging::read(&remote.client(), &path, &page)?;
             match remote.output {
                 Format::Json => output::json(&list),
                 Format::Human => {
@@ -150,6 +159,11 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
                         ],
                         &rows,
                     );
+                    if let Some(hint) =
+                        paging::more_hint(list.next.as_deref(), "slipway deployment list …")
+                    {
+                        eprintln!("{hint}");
+                    }
                 }
             }
             Ok(())

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::{json, Value};
 use slipway_api::vault::{CreateRelease, ReleaseDetail, ReleaseView};
-use slipway_api::List;
+use slipway_api::Page;
 
 use crate::client::encode;
 use crate::error::{invalid, Exit, Failure};
 use crate::output::{self, cell, or_dash, show, table, Format};
+use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
 use super::artifact::describe_signature;
@@ -49,11 +50,15 @@ pub enum ReleaseCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// List a project's releases, newest first.
-    #[command(after_help = "Example:\n  slipway release list --project pets")]
+    /// List a project's releases, newest first, one page at a time (or every page with --all).
+    #[command(
+        after_help = "Examples:\n  slipway release list --project pets\n  slipway release list --project pets --limit 20 --after CURSOR\n  slipway release list --project pets --all -o json > releases.json"
+    )]
     List {
         #[arg(long)]
         project: String,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -160,10 +165,16 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             });
             Ok(())
         }
-        ReleaseCommand::List { project, remote } => {
-            let list: List<ReleaseView> = remote
-                .client()
-                .get(&format!("/api/v1/projects/{}/releases", encode(&project)))?;
+        ReleaseCommand::List {
+            project,
+            page,
+            remote,
+        } => {
+            let list: Page<ReleaseView> = paging::read(
+                &remote.client(),
+                &format!("/api/v1/projects/{}/releases", encode(&project)),
+                &page,
+            )?;
             show(&remote, &list, |l| {
                 let rows: Vec<Vec<String>> = l
                     .items
@@ -189,6 +200,10 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
                     &["VERSION", "CHANNEL", "LIFECYCLE", "SIGNED", "BY", "AT", ""],
                     &rows,
                 );
+                let verb = format!("slipway release list --project {project}");
+                if let Some(hint) = paging::more_hint(l.next.as_deref(), &verb) {
+                    eprintln!("{hint}");
+                }
             });
             Ok(())
         }

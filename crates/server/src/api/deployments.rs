@@ -9,11 +9,13 @@ use slipway_api::deployments::{
     CreateDeployment, CreateRollback, Decision, DecisionRequest, DeploymentDetail, DeploymentView,
     InterventionAnswer, InterventionView, LogPage,
 };
-use slipway_api::List;
+use slipway_api::Page;
 
+use super::paging::page;
 use crate::auth::Actor;
 use crate::services::deployments::{self, Mode};
 use crate::services::interventions::{self, Answer};
+use crate::services::paging::PageRequest;
 use crate::services::parse_name;
 use crate::services::promotions;
 use crate::views::IntoView;
@@ -98,22 +100,24 @@ struct ListQuery {
     project: Option<String>,
     environment: Option<String>,
     limit: Option<i64>,
+    after: Option<String>,
 }
 
 async fn list(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<ListQuery>,
-) -> Result<Json<List<DeploymentView>>, ServiceError> {
-    let items = deployments::list(
+) -> Result<Json<Page<DeploymentView>>, ServiceError> {
+    let request = PageRequest::parse(q.limit, q.after)?;
+    let listed = deployments::page(
         &state,
         &actor,
         q.project.as_deref(),
         q.environment.as_deref(),
-        q.limit.unwrap_or(50),
+        &request,
     )
     .await?;
-    Ok(Json(List::all(items.into_view())))
+    Ok(page(listed))
 }
 
 async fn show(

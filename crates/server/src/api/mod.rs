@@ -10,6 +10,7 @@ mod governance;
 mod handlers;
 #[cfg(test)]
 mod openapi_views;
+mod paging;
 mod quality;
 mod vault;
 mod webhooks;

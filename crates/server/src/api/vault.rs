@@ -13,10 +13,11 @@ use slipway_api::vault::{
     self as view, ArtifactDetail, ArtifactView, DigestLookup, Pushed, ReleaseDetail, ReleaseView,
     SigningKeyView,
 };
-use slipway_api::List;
+use slipway_api::{List, Page};
 use slipway_core::release::{ArtifactVersion, Provenance, RetentionPolicy};
 use slipway_core::Sha256;
 
+use super::paging::{page, PageQuery};
 use crate::auth::Actor;
 use crate::services::artifacts::{self, PushOutcome, PushRequest, RangeRequest};
 use crate::services::parse_name;
@@ -189,9 +190,11 @@ pub(super) async fn list_artifacts(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
-) -> ApiResult<Json<List<ArtifactView>>> {
-    Ok(items(
-        artifacts::list(&state, &actor, &parse_name("project", &project)?).await?,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Json<Page<ArtifactView>>> {
+    let request = query.request()?;
+    Ok(page(
+        artifacts::list(&state, &actor, &parse_name("project", &project)?, &request).await?,
     ))
 }
 
@@ -360,9 +363,11 @@ pub(super) async fn list_releases(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
-) -> ApiResult<Json<List<ReleaseView>>> {
-    Ok(items(
-        releases::list(&state, &actor, &parse_name("project", &project)?).await?,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Json<Page<ReleaseView>>> {
+    let request = query.request()?;
+    Ok(page(
+        releases::list(&state, &actor, &parse_name("project", &project)?, &request).await?,
     ))
 }
 

@@ -19,6 +19,7 @@ use slipway_core::access::{allows, Operation};
 use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
 use slipway_core::model::Environment;
+use slipway_core::page::PageSize;
 use slipway_core::plan::Action;
 use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
@@ -205,6 +206,8 @@ pub(super) struct ProjectDeployments {
 
 /// Deployments shown on a project page.
 const RECENT: i64 = 10;
+/// Releases the project page's deploy form offers (the CLI deploys any other).
+const DEPLOYABLE: PageSize = PageSize::at_most(100);
 
 pub(super) async fn for_project(
     state: &AppState,
@@ -232,11 +235,11 @@ pub(super) async fn for_project(
     let form = if allowed.is_empty() {
         None
     } else {
-        let releases = services::releases::list(state, actor, project)
+        // The newest releases only: offering every release made the page grow with history.
+        let releases = services::releases::recent_versions(state, actor, project, DEPLOYABLE)
             .await?
-            .into_iter()
-            .filter(|r| r.pruned_at.is_none())
-            .map(|r| r.version.to_string())
+            .iter()
+            .map(ToString::to_string)
             .collect();
         Some(DeployForm {
             releases,

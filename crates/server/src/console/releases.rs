@@ -25,6 +25,7 @@ use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services::artifacts::current_signature_state;
 use crate::services::dashboard::{self, Standing};
+use crate::services::paging::PageRequest;
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
 
@@ -65,6 +66,8 @@ struct ListPage {
     frame: Frame,
     project: String,
     releases: Vec<ReleaseRow>,
+    /// The cursor of the next (older) page, when there is one.
+    older: Option<String>,
 }
 
 fn row(r: &StoredRelease) -> ReleaseRow {
@@ -82,13 +85,22 @@ fn row(r: &StoredRelease) -> ReleaseRow {
     }
 }
 
+/// `?after=CURSOR`: the page of older releases the "Older releases" link leads to.
+#[derive(Deserialize)]
+pub(super) struct OlderQuery {
+    #[serde(default)]
+    after: Option<String>,
+}
+
 pub(super) async fn list(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path(project): Path<String>,
+    Query(query): Query<OlderQuery>,
 ) -> PageResult {
     let name = parse_name("project", &project).or_page(&user)?;
-    let releases = services::releases::list(&state, &user.actor, &name)
+    let request = PageRequest::parse(None, query.after).or_page(&user)?;
+    let listed = services::releases::list(&state, &user.actor, &name, &request)
         .await
         .or_page(&user)?;
     Ok(render(
@@ -100,7 +112,8 @@ pub(super) async fn list(
                 Section::Projects,
             ),
             project: name.to_string(),
-            releases: releases.iter().map(row).collect(),
+            releases: listed.items.iter().map(row).collect(),
+            older: listed.next,
         },
     ))
 }

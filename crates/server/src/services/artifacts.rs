@@ -21,8 +21,9 @@ use slipway_core::release::{
 };
 use slipway_core::signing::{artifact_payload, verify, KeyError, PublicKey};
 use slipway_core::{Name, Sha256};
-use slipway_store::{BlobRecord, SigningKeyRecord, StoredArtifact};
+use slipway_store::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 
+use super::paging::{foreign_key, Listed, PageRequest};
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::vault::{receive, Check, FileIdentity, UploadError};
@@ -302,11 +303,13 @@ fn immutable(existing: &StoredArtifact, other: &Sha256) -> ServiceError {
     }
 }
 
+/// One page of a project's artifacts, newest first (ties by component, then version).
 pub async fn list(
     state: &AppState,
     actor: &Actor,
     project: &Name,
-) -> Result<Vec<StoredArtifact>, ServiceError> {
+    page: &PageRequest,
+) -> Result<Listed<StoredArtifact>, ServiceError> {
     require(
         state,
         actor,
@@ -314,7 +317,30 @@ pub async fn list(
         &format!("project/{project}/artifacts"),
     )
     .await?;
-    Ok(state.store.artifacts(project).await?)
+    let list = format!("artifacts:{project}");
+    let after = match page.key(&list, 3)?.as_deref() {
+        None => None,
+        Some([pushed_at, component, version]) => {
+            slipway_store::parse_time("", pushed_at).map_err(|_| foreign_key("time"))?;
+            Some(ArtifactKey {
+                pushed_at: pushed_at.clone(),
+                component: component.clone(),
+                version: version.clone(),
+            })
+        }
+        Some(_) => return Err(foreign_key("key")),
+    };
+    let found = state
+        .store
+        .artifacts_page(project, after.as_ref(), page.size)
+        .await?;
+    Ok(Listed::from_page(found, &list, |a| {
+        vec![
+            a.pushed_at.clone(),
+            a.component.to_string(),
+            a.version.as_str().to_string(),
+        ]
+    }))
 }
 
 /// An artifact with its signature verified again now, and the releases holding its content.

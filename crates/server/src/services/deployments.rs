@@ -13,6 +13,7 @@ use slipway_core::rollback::RollbackPlan;
 use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
 
+use super::paging::{foreign_key, Listed, PageRequest};
 use super::runs::prepare_runs;
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
@@ -311,6 +312,34 @@ pub async fn list(
     require(state, actor, Operation::Read, "deployments").await?;
     Ok(state.store.deployments(project, environment, limit).await?)
 }
+
+/// One page of deployments, newest first, optionally for one project and/or environment.
+pub async fn page(
+    state: &AppState,
+    actor: &Actor,
+    project: Option<&str>,
+    environment: Option<&str>,
+    request: &PageRequest,
+) -> Result<Listed<StoredDeployment>, ServiceError> {
+    require(state, actor, Operation::Read, "deployments").await?;
+    let after = match request.key(LIST, 1)?.as_deref() {
+        None => None,
+        Some([id]) => Some(
+            id.parse::<i64>()
+                .map_err(|_| foreign_key("deployment id"))?,
+        ),
+        Some(_) => return Err(foreign_key("key")),
+    };
+    let found = state
+        .store
+        .deployments_page(project, environment, after, request.size)
+        .await?;
+    // One cursor name whatever the filters: an id stays a valid place in any of them.
+    Ok(Listed::from_page(found, LIST, |d| vec![d.id.to_string()]))
+}
+
+/// The name deployment cursors carry.
+const LIST: &str = "deployments";
 
 pub async fn logs(
     state: &AppState,

@@ -12,6 +12,7 @@ pub mod deployments;
 pub mod environments;
 pub mod evidence;
 pub mod interventions;
+pub mod paging;
 pub mod parity;
 pub(crate) mod progress;
 pub mod projects;

@@ -16,14 +16,16 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::model::ReleaseFacts;
+use slipway_core::page::PageSize;
 use slipway_core::release::{
     diff, notes, signature_gate, ArtifactVersion, Channel, ReleaseContent, ReleaseDiff,
     ReleaseSnapshot, SignatureState, VariableSnapshot, Version,
 };
 use slipway_core::{Name, Sha256};
-use slipway_store::{ReleaseArtifact, StoredArtifact, StoredRelease};
+use slipway_store::{ReleaseArtifact, ReleaseKey, StoredArtifact, StoredRelease};
 
 use super::artifacts::current_signature_state;
+use super::paging::{foreign_key, Listed, PageRequest};
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
 use crate::views::IntoView;
@@ -206,14 +208,8 @@ pub async fn create(
     let gate = signature_gate(true, &signatures);
     let eligible = gate.is_ok();
 
-    let previous = state
-        .store
-        .releases(&project)
-        .await?
-        .into_iter()
-        .map(|r| r.version)
-        .filter(|v| v.precedence(&version) == std::cmp::Ordering::Less)
-        .max_by(|a, b| a.precedence(b));
+    // Through an index: reading every release here made creation slower with each one.
+    let previous = state.store.release_before(&project, &version).await?;
     let facts = ReleaseFacts {
         bump: Some(version.bump_from(previous.as_ref())),
         prerelease: version.is_prerelease(),
@@ -329,11 +325,13 @@ fn names(list: &[Name]) -> String {
     list.iter().map(Name::as_str).collect::<Vec<_>>().join(", ")
 }
 
+/// One page of a project's releases, newest first (ties by version, descending).
 pub async fn list(
     state: &AppState,
     actor: &Actor,
     project: &Name,
-) -> Result<Vec<StoredRelease>, ServiceError> {
+    page: &PageRequest,
+) -> Result<Listed<StoredRelease>, ServiceError> {
     require(
         state,
         actor,
@@ -341,7 +339,44 @@ pub async fn list(
         &format!("project/{project}/releases"),
     )
     .await?;
-    Ok(state.store.releases(project).await?)
+    let list = format!("releases:{project}");
+    let after = match page.key(&list, 2)?.as_deref() {
+        None => None,
+        Some([created_at, version]) => {
+            slipway_store::parse_time("", created_at).map_err(|_| foreign_key("time"))?;
+            Version::parse(version).map_err(|_| foreign_key("version"))?;
+            Some(ReleaseKey {
+                created_at: created_at.clone(),
+                version: version.clone(),
+            })
+        }
+        Some(_) => return Err(foreign_key("key")),
+    };
+    let found = state
+        .store
+        .releases(project, after.as_ref(), page.size)
+        .await?;
+    Ok(Listed::from_page(found, &list, |r| {
+        let key = r.key();
+        vec![key.created_at, key.version]
+    }))
+}
+
+/// The versions of a project's newest unpruned releases, at most `limit`, for a form to offer.
+pub async fn recent_versions(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    limit: PageSize,
+) -> Result<Vec<Version>, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("project/{project}/releases"),
+    )
+    .await?;
+    Ok(state.store.recent_release_versions(project, limit).await?)
 }
 
 pub async fn get(

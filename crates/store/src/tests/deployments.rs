@@ -365,3 +365,51 @@ async fn a_row_with_an_unknown_phase_is_refused_naming_the_value() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn deployment_pages_hold_each_once_newest_first_within_their_filters() {
+    use slipway_core::deploy::state::DeploymentState::Succeeded;
+    use slipway_core::page::PageSize;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        for i in 0..7 {
+            let env = if i % 2 == 0 { "DEV" } else { "INT" };
+            tx.insert_deployment(&deployment_row("shop", env, "1.0.0", "deploy", Succeeded))
+                .await
+                .unwrap();
+        }
+        tx.audit(entry("deployment.deploy", "project/shop"));
+        tx.commit().await.unwrap();
+        let walk = |environment: Option<&'static str>, size: u32| {
+            let store = store.clone();
+            async move {
+                let (mut ids, mut after, mut pages) = (Vec::new(), None, 0);
+                loop {
+                    let page = store
+                        .deployments_page(Some("shop"), environment, after, PageSize::at_most(size))
+                        .await
+                        .unwrap();
+                    pages += 1;
+                    ids.extend(page.items.iter().map(|d| d.id));
+                    if !page.more {
+                        return (ids, pages);
+                    }
+                    after = page.items.last().map(|d| d.id);
+                }
+            }
+        };
+        for size in [1, 2, 3, 7, 50] {
+            let (ids, pages) = walk(None, size).await;
+            assert_eq!(ids, [7, 6, 5, 4, 3, 2, 1], "page size {size}");
+            assert_eq!(pages, 7usize.div_ceil(size as usize), "page size {size}");
+        }
+        assert_eq!(walk(Some("DEV"), 2).await.0, [7, 5, 3, 1]);
+        assert_eq!(walk(Some("INT"), 2).await, (vec![6, 4, 2], 2));
+        let none = store
+            .deployments_page(Some("other"), None, None, PageSize::default())
+            .await
+            .unwrap();
+        assert!(none.items.is_empty() && !none.more);
+    })
+    .await;
+}

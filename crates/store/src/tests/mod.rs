@@ -8,6 +8,7 @@ mod deployments;
 mod environments;
 mod governance;
 mod open;
+mod pages;
 mod quality;
 mod vault;
 mod webhooks;

@@ -9,7 +9,7 @@ use slipway_core::Sha256;
 
 use super::*;
 
-fn n(s: &str) -> Name {
+pub(super) fn n(s: &str) -> Name {
     Name::parse(s).unwrap()
 }
 
@@ -24,7 +24,12 @@ fn pets() -> slipway_core::model::Project {
     }
 }
 
-fn art(component: &str, version: &str, content: &[u8], pushed_at: &str) -> StoredArtifact {
+pub(super) fn art(
+    component: &str,
+    version: &str,
+    content: &[u8],
+    pushed_at: &str,
+) -> StoredArtifact {
     StoredArtifact {
         project: n("pets"),
         component: n(component),
@@ -44,7 +49,7 @@ fn art(component: &str, version: &str, content: &[u8], pushed_at: &str) -> Store
 }
 
 /// What a push does in its write: the blob row when new, then the artifact.
-async fn push(store: &Store, a: &StoredArtifact) {
+pub(super) async fn push(store: &Store, a: &StoredArtifact) {
     let mut tx = store.write().await.unwrap();
     if !tx.blob_exists(&a.digest).await.unwrap() {
         tx.insert_blob(&BlobRecord {
@@ -59,7 +64,7 @@ async fn push(store: &Store, a: &StoredArtifact) {
     tx.commit().await.unwrap();
 }
 
-async fn release(store: &Store, version: &str, artifacts: &[&StoredArtifact], at: &str) {
+pub(super) async fn release(store: &Store, version: &str, artifacts: &[&StoredArtifact], at: &str) {
     let r = StoredRelease {
         project: n("pets"),
         version: Version::parse(version).unwrap(),
