@@ -144,7 +144,8 @@ impl<'a> LogSink<'a> {
             // Unreachable, or the server failing for now: keep the lines and try again later.
             Err(_) => {
                 self.retry_at = Some(Instant::now() + self.retry_wait);
-                self.retry_wait = (self.retry_wait * 2).min(Duration::from_secs(MAX_REPORT_BACKOFF_SECS));
+                self.retry_wait =
+                    (self.retry_wait * 2).min(Duration::from_secs(MAX_REPORT_BACKOFF_SECS));
                 false
             }
         }

@@ -12,6 +12,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_governance.sql")),
     (6, include_str!("../migrations/0006_webhooks.sql")),
     (8, include_str!("../migrations/0008_vault_policy.sql")),
+    (10, include_str!("../migrations/0010_agent_sessions.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -311,12 +311,7 @@ mod tests {
         // The agent "dies": the record stays behind, as after a SIGKILL.
         std::mem::forget(group);
         let pgid = child.id();
-        let members = |pgid: u32| {
-            processes()
-                .iter()
-                .filter(|p| p.pgrp == pgid as i32)
-                .count()
-        };
+        let members = |pgid: u32| processes().iter().filter(|p| p.pgrp == pgid as i32).count();
         let wait_until = |done: &dyn Fn(usize) -> bool| {
             for _ in 0..250 {
                 let n = members(pgid);
