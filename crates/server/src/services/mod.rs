@@ -6,6 +6,7 @@
 pub mod agents;
 pub mod artifacts;
 pub mod audit;
+pub(crate) mod clock;
 pub mod dashboard;
 pub mod deployments;
 pub mod environments;

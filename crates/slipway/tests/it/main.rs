@@ -20,6 +20,7 @@ mod governance;
 mod interventions;
 mod monitoring;
 mod postgres;
+mod promises;
 mod recovery;
 mod tls;
 mod up;
