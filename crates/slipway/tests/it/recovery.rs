@@ -554,6 +554,20 @@ fn a_lease_answer_lost_on_the_wire_is_handed_again_to_the_same_agent_and_runs_on
         Some(&token),
     );
     server.wait_online("dev-01");
+    // Heartbeats run beside the work loop: wait until the agent's start was heard too (its
+    // answer muted, the agent would retry its start instead of asking for work), and give the
+    // answer a moment to reach it before the agent's long poll is muted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(server.cli(None, &["audit", "list", "--verb", "agent.started"]))
+        .contains("agent:dev-01")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never announced its start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
     // The agent waits in a long poll; the task leased to it is answered into the void.
     relay.mute(true);
     ok(server.start_deploy("rec", "1.0.0", "DEV"));
