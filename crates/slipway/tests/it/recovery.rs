@@ -124,6 +124,10 @@ struct Relay {
     /// While set, what the server answers is thrown away and the connection closed: the
     /// request reached the server, its answer never reaches the agent.
     mute: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How many answers handing out a task were thrown away while muted.
+    dropped_tasks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// How many answers to an agent's start announcement went through.
+    passed_starts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
 }
 
@@ -136,7 +140,11 @@ impl Relay {
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mute = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let dropped_tasks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (cut2, open2, mute2) = (cut.clone(), open.clone(), mute.clone());
+        let dropped2 = dropped_tasks.clone();
+        let passed_starts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let passed2 = passed_starts.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if cut2.load(Ordering::SeqCst) {
@@ -154,14 +162,16 @@ impl Relay {
                     let _ = std::io::copy(&mut from, &mut to);
                     let _ = to.shutdown(std::net::Shutdown::Both);
                 });
-                let mute = mute2.clone();
-                std::thread::spawn(move || answer(server, client, &mute));
+                let counts = (mute2.clone(), dropped2.clone(), passed2.clone());
+                std::thread::spawn(move || answer(server, client, &counts.0, &counts.1, &counts.2));
             }
         });
         Relay {
             port,
             cut,
             mute,
+            dropped_tasks,
+            passed_starts,
             open,
         }
     }
@@ -193,6 +203,8 @@ fn answer(
     mut server: std::net::TcpStream,
     mut client: std::net::TcpStream,
     mute: &std::sync::atomic::AtomicBool,
+    dropped_tasks: &std::sync::atomic::AtomicUsize,
+    passed_starts: &std::sync::atomic::AtomicUsize,
 ) {
     use std::io::{Read, Write};
     let mut buf = [0u8; 16 * 1024];
@@ -201,8 +213,17 @@ fn answer(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if mute.load(std::sync::atomic::Ordering::SeqCst) || client.write_all(&buf[..n]).is_err() {
+        if mute.load(std::sync::atomic::Ordering::SeqCst) {
+            if buf[..n].windows(9).any(|w| w == b"\"task_id\"") {
+                dropped_tasks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             break;
+        }
+        if client.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        if buf[..n].windows(9).any(|w| w == b"\"settled\"") {
+            passed_starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
     let _ = client.shutdown(std::net::Shutdown::Both);
@@ -554,24 +575,38 @@ fn a_lease_answer_lost_on_the_wire_is_handed_again_to_the_same_agent_and_runs_on
         Some(&token),
     );
     server.wait_online("dev-01");
-    // Heartbeats run beside the work loop: wait until the agent's start was heard too (its
-    // answer muted, the agent would retry its start instead of asking for work), and give the
-    // answer a moment to reach it before the agent's long poll is muted.
+    // Heartbeats run beside the work loop: wait until the answer to the agent's start went
+    // through (muted, the agent would retry its start instead of asking for work).
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok(server.cli(None, &["audit", "list", "--verb", "agent.started"]))
-        .contains("agent:dev-01")
+    while relay
+        .passed_starts
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
     {
         assert!(
             Instant::now() < deadline,
             "the agent never announced its start"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_secs(1));
     // The agent waits in a long poll; the task leased to it is answered into the void.
     relay.mute(true);
     ok(server.start_deploy("rec", "1.0.0", "DEV"));
     until(&server, "1", 30, |v| step_leased(v, 0));
+    // The task is leased once its row is written, a little before its answer passes the relay:
+    // unmute only once that answer was thrown away.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while relay
+        .dropped_tasks
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the lease answer never reached the relay"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     relay.mute(false);
     // Without the session the task would stay leased until its 30 s lease ran out, then be lost
     // and rolled back; under it, the agent's next lease request gets the same attempt.
@@ -580,7 +615,8 @@ fn a_lease_answer_lost_on_the_wire_is_handed_again_to_the_same_agent_and_runs_on
     assert_eq!(v["tasks"][0]["attempt"], 1);
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "ran\n", "ran once");
     let audit = ok(server.cli(None, &["audit", "list", "--verb", "task.handed_again"]));
-    assert!(audit.contains("agent:dev-01"), "{audit}");
+    let all = ok(server.cli(None, &["audit", "list", "--limit", "40"]));
+    assert!(audit.contains("agent:dev-01"), "{audit}\n{all}");
 }
 
 #[test]
