@@ -6,8 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use slipway_protocol::{
-    Assignment, EnrollRequest, EnrollResponse, Heartbeat, HeartbeatResponse, LeaseResponse,
-    LogAck, LogBatch, TaskResult,
+    AgentStart, AgentStarted, Assignment, EnrollRequest, EnrollResponse, Heartbeat,
+    HeartbeatResponse, LeaseRequest, LeaseResponse, LogAck, LogBatch, TaskResult,
 };
 
 fn round_trip<T: DeserializeOwned + Serialize>(data: &[u8]) {
@@ -27,4 +27,7 @@ fuzz_target!(|data: &[u8]| {
     round_trip::<LogBatch>(data);
     round_trip::<LogAck>(data);
     round_trip::<TaskResult>(data);
+    round_trip::<AgentStart>(data);
+    round_trip::<AgentStarted>(data);
+    round_trip::<LeaseRequest>(data);
 });

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use slipway_core::deploy::vars::mask;
-use slipway_protocol::{Assignment, LogAck, LogBatch};
+use slipway_protocol::{Assignment, LogAck, LogBatch, MAX_REPORT_BACKOFF_SECS};
 
 use crate::link::{CallError, Link};
 use crate::spool::{self, LogQueue};
@@ -29,7 +29,8 @@ pub(crate) struct LogSink<'a> {
     fresh: usize,
     next_line_no: i64,
     last_flush: Instant,
-    /// While the server is unreachable, the next attempt waits until then (doubling up to 10 s),
+    /// While the server is unreachable, the next attempt waits until then (doubling up to
+    /// `MAX_REPORT_BACKOFF_SECS`, which the shortest lease outlasts),
     /// so a step printing fast is not slowed by a failing send per line.
     retry_at: Option<Instant>,
     retry_wait: Duration,
@@ -90,7 +91,7 @@ impl<'a> LogSink<'a> {
         while !self.queue.is_empty() && !self.cancelled {
             if !self.flush() {
                 std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_secs(10));
+                wait = (wait * 2).min(Duration::from_secs(MAX_REPORT_BACKOFF_SECS));
             } else {
                 wait = Duration::from_millis(250);
             }
@@ -143,7 +144,8 @@ impl<'a> LogSink<'a> {
             // Unreachable, or the server failing for now: keep the lines and try again later.
             Err(_) => {
                 self.retry_at = Some(Instant::now() + self.retry_wait);
-                self.retry_wait = (self.retry_wait * 2).min(Duration::from_secs(10));
+                self.retry_wait =
+                    (self.retry_wait * 2).min(Duration::from_secs(MAX_REPORT_BACKOFF_SECS));
                 false
             }
         }

@@ -1,39 +1,120 @@
-//! Taking tasks and reporting them: lease (long poll), logs in batches that also keep the lease
-//! alive, and a result delivered until the server has it. It never runs more than one task at a
-//! time, and never decides what an action does (`actions` does).
+//! Taking tasks and reporting them: at start, kill what the previous life left and tell the
+//! server (so its tasks settle at once), then lease (long poll) under this life's session id,
+//! logs in batches that also keep the lease alive, and a result delivered until the server has
+//! it. It never runs more than one task at a time, never runs a task twice in one life, and
+//! never decides what an action does (`actions` does).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
 use slipway_core::deploy::vars::mask;
-use slipway_protocol::{Assignment, LeaseResponse, TaskResult};
+use slipway_protocol::{
+    AgentStart, AgentStarted, Assignment, LeaseRequest, LeaseResponse, TaskResult,
+    MAX_REPORT_BACKOFF_SECS,
+};
 
 use crate::actions;
 use crate::link::{CallError, Link};
 use crate::outcome::Outcome;
 use crate::sink::LogSink;
 
+/// The longest wait between two lease requests while the server cannot be reached.
+const MAX_LEASE_BACKOFF: Duration = Duration::from_secs(15);
+
 /// Take tasks until the server no longer accepts this agent.
 pub(crate) fn work_loop(link: &Link, credential: &str, data: &Path) -> Result<(), String> {
+    let session = new_session();
+    let abandoned = actions::kill_leftovers(data);
+    announce(
+        link,
+        credential,
+        &AgentStart {
+            session: session.clone(),
+            abandoned,
+        },
+    )?;
+    let request = LeaseRequest {
+        wait: true,
+        session: Some(session),
+    };
+    // What this life has run: a task handed again (its lease answer was lost, then re-sent) is
+    // never run a second time.
+    let mut ran: HashSet<(String, i64)> = HashSet::new();
     let mut backoff = Duration::from_secs(1);
     loop {
-        match link.post::<_, LeaseResponse>(
-            "/api/v1/agent/lease",
-            Some(credential),
-            &serde_json::json!({ "wait": true }),
-        ) {
+        match link.post::<_, LeaseResponse>("/api/v1/agent/lease", Some(credential), &request) {
             Ok(LeaseResponse { task: Some(task) }) => {
                 backoff = Duration::from_secs(1);
-                run_task(link, credential, data, &task);
+                if ran.insert((task.task_id.clone(), task.attempt)) {
+                    run_task(link, credential, data, &task);
+                } else {
+                    refuse_second_run(link, credential, &task);
+                }
             }
             Ok(LeaseResponse { task: None }) => backoff = Duration::from_secs(1),
             Err(CallError::Refused(401, detail)) => return Err(detail),
             Err(CallError::Refused(_, _)) | Err(CallError::Unreachable(_)) => {
                 std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(15));
+                backoff = (backoff * 2).min(MAX_LEASE_BACKOFF);
             }
         }
     }
+}
+
+/// A random id for this life of the agent.
+fn new_session() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // No randomness from the OS: the pid and the time still tell this life from the last.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return format!("{:x}-{now:x}", std::process::id());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Tell the server this agent (re)started, until it has heard it: the tasks it still counts as
+/// leased to this target settle at once. A server that does not know the message (older) lets
+/// those tasks run out their lease as before.
+fn announce(link: &Link, credential: &str, start: &AgentStart) -> Result<(), String> {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match link.post::<_, AgentStarted>("/api/v1/agent/start", Some(credential), start) {
+            Ok(AgentStarted { settled }) => {
+                if !settled.is_empty() {
+                    eprintln!(
+                        "the server settled {} task(s) the previous run of this agent left: {}",
+                        settled.len(),
+                        settled.join(", ")
+                    );
+                }
+                return Ok(());
+            }
+            Err(CallError::Refused(401, detail)) => return Err(detail),
+            Err(CallError::Refused(code, detail)) if (400..500).contains(&code) => {
+                eprintln!("the server did not take this agent's start ({code}): {detail}");
+                return Ok(());
+            }
+            Err(CallError::Refused(_, _)) | Err(CallError::Unreachable(_)) => {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_LEASE_BACKOFF);
+            }
+        }
+    }
+}
+
+/// A task handed out again after this life already ran it: report, never run it twice.
+fn refuse_second_run(link: &Link, credential: &str, task: &Assignment) {
+    let result = TaskResult {
+        attempt: task.attempt,
+        success: false,
+        exit_code: None,
+        summary: "this agent already ran this attempt and its result was lost; not run twice"
+            .into(),
+    };
+    deliver(link, credential, task, &result);
 }
 
 fn run_task(link: &Link, credential: &str, data: &Path, task: &Assignment) {
@@ -77,7 +158,8 @@ fn deliver(link: &Link, credential: &str, task: &Assignment, result: &TaskResult
             }
             Err(_) => {
                 std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_secs(10));
+                // Capped so that the lease, which a result also settles, outlasts the wait.
+                wait = (wait * 2).min(Duration::from_secs(MAX_REPORT_BACKOFF_SECS));
             }
         }
     }

@@ -78,6 +78,75 @@ pub struct ArtifactRef {
     pub version: String,
 }
 
+/// The longest an agent waits between two tries to reach the server while it holds a task
+/// (sending logs, which renews the lease, or the result). Retries back off up to this.
+pub const MAX_REPORT_BACKOFF_SECS: u64 = 5;
+
+/// The shortest lease a server grants (`SLIPWAY_LEASE_SECS` below it is raised to it).
+/// It covers a flush period, a network blip as long as the longest back-off, and the back-off
+/// that follows it, so a short blip never makes a healthy agent's task `lost`.
+pub const MIN_LEASE_SECS: u64 = 3 * MAX_REPORT_BACKOFF_SECS;
+
+// The promise above, checked when the crate compiles: one flush period (1 s), a blip of
+// `MAX_REPORT_BACKOFF_SECS` and the back-off after it must fit inside the shortest lease.
+const _: () = assert!(MIN_LEASE_SECS > 1 + 2 * MAX_REPORT_BACKOFF_SECS);
+
+/// `POST /api/v1/agent/start`: a starting agent runs nothing, so every task the server still
+/// counts as leased to it was left by its previous life. Sent once at every start, before the
+/// first lease, so such tasks settle at once (as `lost`) instead of when their lease runs out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStart {
+    /// A random id for this life of the agent, sent again with every lease request: a lease
+    /// whose answer was lost on the wire is handed again to the same session, and to no other.
+    pub session: String,
+    /// What the agent found of its previous life in its data folder: the tasks whose process
+    /// groups it killed. Informative; the server settles every task leased to the target.
+    #[serde(default)]
+    pub abandoned: Vec<AbandonedTask>,
+}
+
+/// A task an earlier life of the agent was running when it died.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbandonedTask {
+    pub task_id: String,
+    pub attempt: i64,
+    /// Processes of the step still running at this start, now killed.
+    #[serde(default)]
+    pub killed_processes: u64,
+}
+
+/// What the server settled for a starting agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStarted {
+    /// Tasks that were leased to this target and are now `lost`.
+    pub settled: Vec<String>,
+}
+
+/// `POST /api/v1/agent/lease`: the body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRequest {
+    /// Wait for work up to the long-poll time (the default) or answer at once.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// The session announced by `AgentStart`; without it (an older agent) no task is handed
+    /// out twice, and a lease whose answer was lost runs out instead.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+impl Default for LeaseRequest {
+    fn default() -> Self {
+        LeaseRequest {
+            wait: true,
+            session: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// `POST /api/v1/agent/lease` answers with the next task for this agent, if any (long poll).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LeaseResponse {
@@ -138,4 +207,24 @@ pub struct TaskResult {
     pub exit_code: Option<i64>,
     /// One line: what happened (or, in a dry run, what would happen).
     pub summary: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_request_of_an_older_agent_still_reads() {
+        let older: LeaseRequest = serde_json::from_str(r#"{"wait": true}"#).expect("reads");
+        assert_eq!(older, LeaseRequest::default());
+        let empty: LeaseRequest = serde_json::from_str("{}").expect("reads");
+        assert!(empty.wait, "waiting is the default");
+        assert_eq!(empty.session, None);
+    }
+
+    #[test]
+    fn an_agent_start_without_leftovers_reads() {
+        let start: AgentStart = serde_json::from_str(r#"{"session": "ab12"}"#).expect("reads");
+        assert!(start.abandoned.is_empty());
+    }
 }

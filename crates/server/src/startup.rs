@@ -136,6 +136,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     state.checkpoints = Some(std::sync::Arc::new(checkpoints));
     state.server_fingerprint = fingerprint;
     state.clock = std::sync::Arc::new(crate::state::Clock::from_env().map_err(anyhow::Error::msg)?);
+    if state.clock.is_manual() {
+        // A rehearsal clock on a real server opens windows and lifts freezes at an admin's word:
+        // say so where whoever started it looks, every start (moves are audited, and a move that
+        // opens a protected environment is recorded as a break-glass).
+        eprintln!(
+            "WARNING: SLIPWAY_CLOCK=manual: deployment windows and freezes are judged at a clock an admin moves by hand ({}); for rehearsals and tests only, never production",
+            state.clock.now()
+        );
+    }
     let first_run =
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
     crate::services::artifacts::recover(&state).await?;

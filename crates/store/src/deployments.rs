@@ -449,6 +449,17 @@ impl WriteTx<'_> {
         row.as_ref().map(task).transpose()
     }
 
+    /// The tasks leased to `target` now, whatever their lease's end.
+    pub async fn leased_tasks_of(&mut self, target: &str) -> Result<Vec<StoredTask>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE state = 'leased' AND target = $1 ORDER BY deployment_id, id"
+        ))
+        .bind(target)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(task).collect()
+    }
+
     /// Leased tasks whose lease ended before `now`.
     pub async fn expired_leases(&mut self, now: &str) -> Result<Vec<StoredTask>> {
         let rows = sqlx::query(&format!(

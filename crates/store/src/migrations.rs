@@ -13,6 +13,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_webhooks.sql")),
     (8, include_str!("../migrations/0008_vault_policy.sql")),
     (9, include_str!("../migrations/0009_history.sql")),
+    (10, include_str!("../migrations/0010_agent_sessions.sql")),
     (11, include_str!("../migrations/0011_quality.sql")),
     (12, include_str!("../migrations/0012_audit_checkpoints.sql")),
 ];

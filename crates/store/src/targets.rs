@@ -137,6 +137,26 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// The session the target's agent announced at its last start, if any.
+    pub async fn agent_session(&mut self, name: &str) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT agent_session FROM targets WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(row.and_then(|(session,)| session))
+    }
+
+    /// Record the session a (re)started agent announced.
+    pub async fn set_agent_session(&mut self, name: &str, session: &str) -> Result<()> {
+        sqlx::query("UPDATE targets SET agent_session = $2 WHERE name = $1")
+            .bind(name)
+            .bind(session)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Cut an agent off: its credential stops working at once.
     pub async fn revoke_target(&mut self, name: &str) -> Result<bool> {
         let done = sqlx::query("UPDATE targets SET revoked_at = $2, credential_hash = NULL, status = 'revoked' WHERE name = $1 AND revoked_at IS NULL")

@@ -21,6 +21,7 @@ mod archive;
 mod artifact;
 mod backup;
 mod batch;
+mod groups;
 mod monitoring;
 mod process;
 mod slots;
@@ -31,7 +32,9 @@ use artifact::{place, preflight, restore};
 use backup::backup;
 use batch::{install_batch, restore_batch, set_batch_enabled};
 use monitoring::{lift_silence, silence};
-use process::{command, http_check, service};
+use process::{command, http_check, service, Owner};
+
+pub(crate) use groups::kill_leftovers;
 
 /// Substitute `${NAME}` everywhere in the action's parameters, then read them as an action.
 /// Variables every agent provides: where it keeps its data and the binary it runs as, so plans
@@ -114,13 +117,14 @@ pub(crate) fn execute(
         Err(e) => return fail(e),
     };
     let check = task.check_only;
+    let owner = Owner { data, task };
     match &action {
-        Action::Command(p) => command(p, check, log),
+        Action::Command(p) => command(p, check, owner, log),
         Action::Backup(p) => backup(p, check, log),
         Action::Preflight(p) => preflight(p, link, credential, data, task, log),
-        Action::StopService(p) => service(p, "stop", check, log),
-        Action::StartService(p) => service(p, "start", check, log),
-        Action::RestartService(p) => service(p, "restart", check, log),
+        Action::StopService(p) => service(p, "stop", check, owner, log),
+        Action::StartService(p) => service(p, "start", check, owner, log),
+        Action::RestartService(p) => service(p, "restart", check, owner, log),
         Action::HttpCheck(p) => http_check(p, check, log),
         Action::PlaceArtifact(p) => place(p, link, credential, data, task, check, log),
         Action::RestoreArtifact(p) => restore(p, check, log),

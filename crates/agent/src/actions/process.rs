@@ -1,6 +1,7 @@
 //! Actions that run something on the host: `command` (a shell command, output streamed, killed
-//! on timeout or cancellation), the service verbs and `http.check`. They never touch the
-//! artifact cache or the agent's data folder.
+//! on timeout or cancellation with everything it started), the service verbs and `http.check`.
+//! Every command leads a process group of its own (`groups`), recorded in the data folder while
+//! it runs; they never touch the artifact cache.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -9,12 +10,26 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use slipway_core::plan::{CommandParams, HttpCheckParams, ServiceParams};
+use slipway_protocol::Assignment;
 
+use super::groups::{isolate, RunningGroup};
 use crate::outcome::{fail, ok, Outcome};
 use crate::sink::LogSink;
 
+/// Which task a command runs for, and where its process group is recorded meanwhile.
+#[derive(Clone, Copy)]
+pub(super) struct Owner<'a> {
+    pub(super) data: &'a Path,
+    pub(super) task: &'a Assignment,
+}
+
 /// Run `sh -c`, streaming output, killing it on timeout or cancellation.
-pub(super) fn command(p: &CommandParams, check: bool, log: &mut LogSink) -> Outcome {
+pub(super) fn command(
+    p: &CommandParams,
+    check: bool,
+    owner: Owner<'_>,
+    log: &mut LogSink,
+) -> Outcome {
     if let Some(cwd) = &p.cwd {
         if !Path::new(cwd).is_dir() {
             return fail(format!("working directory {cwd} does not exist"));
@@ -33,14 +48,23 @@ pub(super) fn command(p: &CommandParams, check: bool, log: &mut LogSink) -> Outc
     if let Some(cwd) = &p.cwd {
         cmd.current_dir(cwd);
     }
-    run_streaming(cmd, Duration::from_secs(p.timeout_secs), log)
+    run_streaming(cmd, Duration::from_secs(p.timeout_secs), owner, log)
 }
 
-fn run_streaming(mut cmd: Command, timeout: Duration, log: &mut LogSink) -> Outcome {
+fn run_streaming(
+    mut cmd: Command,
+    timeout: Duration,
+    owner: Owner<'_>,
+    log: &mut LogSink,
+) -> Outcome {
+    isolate(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return fail(format!("cannot start the command: {e}")),
     };
+    // Dropped when this function returns, which removes the record: what the command left
+    // running after a normal end (a service it started) is no longer the step's.
+    let group = RunningGroup::record(owner.data, &child, &owner.task.task_id, owner.task.attempt);
     // Bounded: when the log sink falls behind, the readers wait and the command blocks on its
     // pipe, rather than output piling up in memory.
     let (tx, rx) = mpsc::sync_channel::<String>(1024);
@@ -95,6 +119,8 @@ fn run_streaming(mut cmd: Command, timeout: Duration, log: &mut LogSink) -> Outc
         }
         log.tick();
         if log.cancelled || started.elapsed() > timeout {
+            // The whole group: a command's children must not outlive a step that was stopped.
+            group.kill();
             let _ = child.kill();
             let _ = child.wait();
             return fail(if log.cancelled {
@@ -106,7 +132,13 @@ fn run_streaming(mut cmd: Command, timeout: Duration, log: &mut LogSink) -> Outc
     }
 }
 
-pub(super) fn service(p: &ServiceParams, verb: &str, check: bool, log: &mut LogSink) -> Outcome {
+pub(super) fn service(
+    p: &ServiceParams,
+    verb: &str,
+    check: bool,
+    owner: Owner<'_>,
+    log: &mut LogSink,
+) -> Outcome {
     // The verb is appended, so one `command` serves stop, start and restart — and a step's
     // inverse (start for stop) runs the right one.
     let command = match &p.command {
@@ -130,7 +162,7 @@ pub(super) fn service(p: &ServiceParams, verb: &str, check: bool, log: &mut LogS
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let outcome = run_streaming(cmd, Duration::from_secs(300), log);
+    let outcome = run_streaming(cmd, Duration::from_secs(300), owner, log);
     if outcome.success {
         ok(format!("{verb} {}: done", p.service))
     } else {

@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use slipway_api::targets::CreatedEnrollmentToken;
 use slipway_protocol::{
-    EnrollRequest, EnrollResponse, Heartbeat, HeartbeatResponse, LeaseResponse, LogAck, LogBatch,
-    TaskResult, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    AgentStart, AgentStarted, EnrollRequest, EnrollResponse, Heartbeat, HeartbeatResponse,
+    LeaseRequest, LeaseResponse, LogAck, LogBatch, TaskResult, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use slipway_store::Target;
 
@@ -33,6 +33,7 @@ pub(super) fn router() -> Router<AppState> {
             post(create_enrollment_token),
         )
         .route("/api/v1/targets/{name}/revoke", post(revoke))
+        .route("/api/v1/agent/start", post(agent_start))
 }
 
 #[cfg(test)]
@@ -45,6 +46,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/agent/artifacts/{digest}"),
     ("post", "/api/v1/targets/enrollment-tokens"),
     ("post", "/api/v1/targets/{name}/revoke"),
+    ("post", "/api/v1/agent/start"),
 ];
 
 fn check_protocol(parts: &Parts) -> Result<(), ServiceError> {
@@ -150,27 +152,27 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
-struct LeaseBody {
-    /// Wait for work up to the long-poll time (default) or answer at once.
-    #[serde(default = "yes")]
-    wait: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
 async fn lease(
     State(state): State<AppState>,
     AgentTarget(target): AgentTarget,
-    body: Option<Json<LeaseBody>>,
+    body: Option<Json<LeaseRequest>>,
 ) -> Result<Json<LeaseResponse>, ServiceError> {
-    let wait = body.is_none_or(|b| b.wait);
+    let request = body.map(|Json(b)| b).unwrap_or_default();
     state.store.touch_target(&target.name).await?;
     Ok(Json(LeaseResponse {
-        task: crate::services::tasks::lease(&state, &target, wait).await?,
+        task: crate::services::tasks::lease(&state, &target, request).await?,
     }))
+}
+
+async fn agent_start(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Json(start): Json<AgentStart>,
+) -> Result<Json<AgentStarted>, ServiceError> {
+    state.store.touch_target(&target.name).await?;
+    Ok(Json(
+        crate::services::tasks::agent_started(&state, &target, start).await?,
+    ))
 }
 
 async fn task_logs(

@@ -310,22 +310,7 @@ async fn set_clock(
             "give an RFC 3339 time, e.g. 2026-11-24T19:00:00Z",
         )
     })?;
-    if !state.clock.is_manual() {
-        return Err(ServiceError::state(
-            "the server runs on the system clock",
-            "only a server started with SLIPWAY_CLOCK=manual lets its clock be set",
-        ));
-    }
-    let mut tx = state.store.write().await?;
-    tx.audit(crate::services::entry(
-        &actor,
-        "clock.set",
-        "clock".into(),
-        json!({ "from": state.clock.now().to_string(), "to": at.to_string() }),
-    ));
-    tx.commit().await?;
-    state.clock.set(at);
-    state.wake_orchestrator();
+    crate::services::clock::set(&state, &actor, at).await?;
     Ok(Json(json!({ "now": at.to_string(), "manual": true })))
 }
 

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod artifacts;
 pub mod audit;
 pub mod checkpoints;
+pub(crate) mod clock;
 pub mod dashboard;
 pub mod deployments;
 pub mod environments;

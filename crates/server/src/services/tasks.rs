@@ -8,25 +8,28 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::state::{task_transition, DeploymentKind, Phase, TaskEvent, TaskState};
-use slipway_core::deploy::vars::{mask, resolve, ScopedValue};
+use slipway_core::deploy::vars::{mask, resolve};
 use slipway_core::release::Version;
 use slipway_core::Name;
-use slipway_protocol::{ArtifactRef, Assignment, LogAck, LogBatch, TaskResult};
-use slipway_store::{StoredTask, Target};
+use slipway_protocol::{
+    AgentStart, AgentStarted, ArtifactRef, Assignment, LeaseRequest, LogAck, LogBatch, TaskResult,
+    MIN_LEASE_SECS,
+};
+use slipway_store::{StoredDeployment, StoredTask, Target};
 
 use crate::transitions::deployment::phase_runs;
 use crate::{AppState, ServiceError};
 
 /// How long an agent may stay silent on a task before it is declared lost
-/// (`SLIPWAY_LEASE_SECS`, default 30). Agents report at least every few seconds.
+/// (`SLIPWAY_LEASE_SECS`, default 30, at least `MIN_LEASE_SECS`, at most an hour). Agents report
+/// every second, and back off no longer than the shortest lease allows (`slipway_protocol`).
 pub(crate) fn lease_secs() -> u64 {
     static SECS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *SECS.get_or_init(|| {
         std::env::var("SLIPWAY_LEASE_SECS")
             .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|s| (2..=3600).contains(s))
-            .unwrap_or(30)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(30, |s| s.clamp(MIN_LEASE_SECS, 3600))
     })
 }
 
@@ -56,13 +59,88 @@ fn parse_name(s: &str) -> Result<Name, ServiceError> {
     Name::parse(s).map_err(|e| ServiceError::invalid(e.to_string(), ""))
 }
 
+/// The longest session id a starting agent may announce.
+const MAX_SESSION_LEN: usize = 128;
+
+/// A (re)started agent runs nothing, so every task still leased to its target was left by its
+/// previous life: each settles now as `lost` (the environment's failure policy then applies, as
+/// for a lease that ran out) instead of when its lease runs out. The session it announces is
+/// the only one a lost lease answer is handed to again.
+pub(crate) async fn agent_started(
+    state: &AppState,
+    target: &Target,
+    start: AgentStart,
+) -> Result<AgentStarted, ServiceError> {
+    let well_formed = !start.session.is_empty()
+        && start.session.len() <= MAX_SESSION_LEN
+        && start
+            .session
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !well_formed {
+        return Err(ServiceError::invalid(
+            format!(
+                "the agent's session id is not 1 to {MAX_SESSION_LEN} letters, digits or dashes"
+            ),
+            "run the same Slipway version on the agent and the server",
+        ));
+    }
+    let mut tx = state.store.write().await?;
+    tx.set_agent_session(&target.name, &start.session).await?;
+    let mut settled = Vec::new();
+    for mut task in tx.leased_tasks_of(&target.name).await? {
+        let killed = start
+            .abandoned
+            .iter()
+            .find(|a| a.task_id == task.id && a.attempt == task.attempt)
+            .map_or(0, |a| a.killed_processes);
+        task.state = task_transition(task.state, TaskEvent::LeaseExpired)
+            .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+        task.finished_at = Some(slipway_store::current_time());
+        task.leased_until = None;
+        task.summary = Some(format!(
+            "the agent on {} restarted while the step ran: step lost ({killed} leftover process(es) killed)",
+            target.name
+        ));
+        tx.update_task(&task).await?;
+        tx.audit(agent_entry(
+            &target.name,
+            "task.lost",
+            task.deployment_id,
+            json!({ "task": task.id, "target": task.target, "attempt": task.attempt, "reason": "agent restarted", "killed_processes": killed }),
+        ));
+        settled.push(task.id);
+    }
+    tx.audit(AuditEntry {
+        actor: format!("agent:{}", target.name),
+        verb: "agent.started".into(),
+        subject: format!("target/{}", target.name),
+        details: json!({ "settled": settled }),
+    });
+    tx.commit().await?;
+    if !settled.is_empty() {
+        state.wake_orchestrator();
+    }
+    Ok(AgentStarted { settled })
+}
+
 /// The next task for this agent, waiting up to the long-poll time for one to appear.
 pub(crate) async fn lease(
     state: &AppState,
     target: &Target,
-    wait: bool,
+    request: LeaseRequest,
 ) -> Result<Option<Assignment>, ServiceError> {
-    let deadline = Instant::now() + if wait { LONG_POLL } else { Duration::ZERO };
+    let deadline = Instant::now()
+        + if request.wait {
+            LONG_POLL
+        } else {
+            Duration::ZERO
+        };
+    if let Some(session) = &request.session {
+        if let Some(assignment) = hand_again(state, target, session).await? {
+            return Ok(Some(assignment));
+        }
+    }
     loop {
         // Register interest before looking, so a task dispatched in between still wakes us.
         let notified = state.engine.agents.notified();
@@ -101,7 +179,62 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         json!({ "task": task.id, "attempt": task.attempt, "step": run.step, "name": run.name }),
     ));
     tx.commit().await?;
+    assignment(state, target, task, deployment, run)
+        .await
+        .map(Some)
+}
 
+/// An agent asking for work runs nothing. So when it asks under the session it announced at
+/// its start, a task still leased to its target in that session is one whose lease answer never
+/// reached it (the connection cut between the two): hand the same attempt again, rather than
+/// let it run out as lost. Under no session, or another, nothing is handed twice.
+async fn hand_again(
+    state: &AppState,
+    target: &Target,
+    session: &str,
+) -> Result<Option<Assignment>, ServiceError> {
+    let mut tx = state.store.write().await?;
+    if tx.agent_session(&target.name).await?.as_deref() != Some(session) {
+        return Ok(None);
+    }
+    for mut task in tx.leased_tasks_of(&target.name).await? {
+        let Some(deployment) = tx.deployment(task.deployment_id).await? else {
+            continue;
+        };
+        if deployment.state.is_final() || task.phase != deployment.phase {
+            continue;
+        }
+        let Some(run) = phase_runs(&deployment)
+            .get(task.run_index as usize)
+            .cloned()
+        else {
+            continue;
+        };
+        task.leased_until = Some(lease_deadline());
+        tx.update_task(&task).await?;
+        tx.audit(agent_entry(
+            &target.name,
+            "task.handed_again",
+            deployment.id,
+            json!({ "task": task.id, "attempt": task.attempt, "step": run.step, "reason": "the lease answer did not reach the agent" }),
+        ));
+        tx.commit().await?;
+        return assignment(state, target, task, deployment, run)
+            .await
+            .map(Some);
+    }
+    Ok(None)
+}
+
+/// What the agent is told about a task it leased: the action, the variables resolved for its
+/// target (secrets included, for it only) and what to mask.
+async fn assignment(
+    state: &AppState,
+    target: &Target,
+    task: StoredTask,
+    deployment: StoredDeployment,
+    run: slipway_core::deploy::progress::Run,
+) -> Result<Assignment, ServiceError> {
     let project = parse_name(&deployment.project)?;
     let version = Version::parse(&deployment.release_version)
         .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
@@ -116,36 +249,8 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         .iter()
         .filter_map(|r| Name::parse(r).ok())
         .collect();
-    let mut values: Vec<ScopedValue> = release
-        .snapshot
-        .variables
-        .iter()
-        .filter_map(|v| {
-            v.value.clone().map(|value| ScopedValue {
-                name: v.name.clone(),
-                scope: v.scope.clone(),
-                value,
-                sensitive: false,
-            })
-        })
-        .collect();
-    // Secrets are not frozen in releases (they rotate on their own): the current value is used.
-    for stored in state
-        .store
-        .variable_values(&project)
-        .await?
-        .into_iter()
-        .filter(|s| s.sensitive)
-    {
-        if let Some(value) = crate::services::variables::reveal(state, &project, &stored) {
-            values.push(ScopedValue {
-                name: stored.name,
-                scope: stored.scope,
-                value,
-                sensitive: true,
-            });
-        }
-    }
+    // The same values the promotion's `variables` criterion checked.
+    let values = crate::services::variables::deployment_values(state, &release).await?;
     let resolved = resolve(&values, &environment, &roles);
     let secrets: Vec<String> = resolved
         .values()
@@ -168,7 +273,7 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         })
         .collect();
     let action = serde_json::to_value(&run.action).expect("actions serialise");
-    Ok(Some(Assignment {
+    Ok(Assignment {
         task_id: task.id,
         attempt: task.attempt,
         deployment_id: deployment.id,
@@ -188,7 +293,7 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
             (Phase::Forward, DeploymentKind::Rollback) => deployment.rollback_of,
             (Phase::Forward, DeploymentKind::Deploy | DeploymentKind::DryRun) => None,
         },
-    }))
+    })
 }
 
 /// The task, if it is this agent's.

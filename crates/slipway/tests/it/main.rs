@@ -23,6 +23,7 @@ mod history;
 mod interventions;
 mod monitoring;
 mod postgres;
+mod promises;
 mod quality;
 mod recovery;
 mod tls;

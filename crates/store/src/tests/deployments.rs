@@ -413,3 +413,61 @@ async fn deployment_pages_hold_each_once_newest_first_within_their_filters() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_targets_leased_tasks_and_its_agents_session_read_back() {
+    use slipway_core::deploy::state::{DeploymentState, TaskState};
+    use slipway_core::deploy::target::TargetStatus;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        tx.put_target(&Target {
+            name: "app-1".into(),
+            environment: None,
+            roles: Vec::new(),
+            facts: json!({}),
+            status: TargetStatus::Enrolled,
+            created_at: current_time(),
+            last_seen_at: None,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+        assert_eq!(tx.agent_session("app-1").await.unwrap(), None);
+        tx.set_agent_session("app-1", "first").await.unwrap();
+        tx.set_agent_session("app-1", "second").await.unwrap();
+        assert_eq!(
+            tx.agent_session("app-1").await.unwrap().as_deref(),
+            Some("second"),
+            "the last start's session"
+        );
+        assert_eq!(tx.agent_session("app-9").await.unwrap(), None);
+        let d = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        for (id, run, target, state) in [
+            ("a", 0, "app-1", TaskState::Leased),
+            ("b", 1, "app-1", TaskState::Pending),
+            ("c", 0, "app-2", TaskState::Leased),
+        ] {
+            let mut task = task_row(id, d, run, target);
+            task.state = state;
+            tx.insert_task(&task).await.unwrap();
+            tx.update_task(&task).await.unwrap();
+        }
+        let leased = tx.leased_tasks_of("app-1").await.unwrap();
+        assert_eq!(
+            leased.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        tx.audit(entry("agent.started", "target/app-1"));
+        tx.commit().await.unwrap();
+    })
+    .await;
+}

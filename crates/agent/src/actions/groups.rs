@@ -1,0 +1,343 @@
+//! Process groups of running steps. Each command a step runs leads a process group of its own,
+//! so a timeout or a cancellation kills the command and everything it started, not only the
+//! shell. While it runs, the group is recorded in the data folder
+//! (`DATA/process-groups/PGID.json`: the group, its leader's start time, the task), so that when
+//! the agent dies mid-step its next life finds what was left, kills it, and tells the server
+//! which tasks it no longer runs. On Linux the command's shell is also tied to the agent's life
+//! (`PR_SET_PDEATHSIG`): it dies with the agent at once, and its children wait for the restart.
+//!
+//! It never decides whether a step succeeded (`process` does) and never talks to the server.
+//!
+//! Why a start time: a pid is reused once its process is gone, and killing a stranger's
+//! processes is worse than leaving ours. A recorded group is killed only when its members are
+//! provably ours: the leader still alive with the start time recorded, or, the leader gone,
+//! members that started after it (Linux never hands out a pid as a new group id while a group of
+//! that id still has members, so those members are the group we started).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use serde::{Deserialize, Serialize};
+use slipway_protocol::AbandonedTask;
+
+/// What the data folder keeps about one running group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct GroupRecord {
+    pgid: i32,
+    /// The leader's start time, in clock ticks since boot (`/proc/PID/stat`, field 22).
+    leader_start: u64,
+    task_id: String,
+    attempt: i64,
+}
+
+fn groups_dir(data: &Path) -> PathBuf {
+    data.join("process-groups")
+}
+
+/// Make `cmd` lead a process group of its own and, on Linux, die with the agent.
+pub(super) fn isolate(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    tie_to_agent(cmd);
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // prctl(2) and getppid(2) have no safe wrapper in std; see the SAFETY note.
+fn tie_to_agent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let agent = std::process::id();
+    // SAFETY: the hook runs in the forked child before exec and only calls async-signal-safe
+    // functions (prctl, getppid) without allocating, as `pre_exec` requires.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The signal follows the death of the thread that forked: the work loop's thread,
+            // which lives as long as the agent.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The agent may have died between the fork and the prctl: then nobody would send
+            // the signal, so do not start at all.
+            if libc::getppid() as u32 != agent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A running group, recorded in the data folder until it is dropped.
+pub(super) struct RunningGroup {
+    pgid: i32,
+    record: Option<PathBuf>,
+}
+
+impl RunningGroup {
+    /// Record the group `child` leads (see [`isolate`]) as part of `task_id`'s attempt. A record
+    /// that cannot be written costs only the cleanup after a crash, so the step goes on.
+    pub(super) fn record(data: &Path, child: &Child, task_id: &str, attempt: i64) -> RunningGroup {
+        let pgid = child.id() as i32;
+        let record = GroupRecord {
+            pgid,
+            leader_start: stat(pgid).map_or(0, |s| s.start),
+            task_id: task_id.to_string(),
+            attempt,
+        };
+        let dir = groups_dir(data);
+        let path = dir.join(format!("{pgid}.json"));
+        let written = std::fs::create_dir_all(&dir).is_ok()
+            && serde_json::to_vec(&record)
+                .ok()
+                .is_some_and(|bytes| write_synced(&path, &bytes).is_ok());
+        if !written {
+            eprintln!(
+                "cannot record process group {pgid} in {}: after a crash its processes would be left running",
+                dir.display()
+            );
+        }
+        RunningGroup {
+            pgid,
+            record: written.then_some(path),
+        }
+    }
+
+    /// Kill the whole group: the command and whatever it started.
+    pub(super) fn kill(&self) {
+        kill_group(self.pgid);
+    }
+}
+
+impl Drop for RunningGroup {
+    fn drop(&mut self) {
+        if let Some(path) = &self.record {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[allow(unsafe_code)] // kill(2) has no safe wrapper in std.
+fn kill_group(pgid: i32) {
+    if pgid > 1 {
+        // SAFETY: kill only sends a signal; a negative pid names the process group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Kill what the previous life of this agent left running, and say which tasks it was running.
+/// Called at start, before the first lease.
+pub(crate) fn kill_leftovers(data: &Path) -> Vec<AbandonedTask> {
+    let Ok(entries) = std::fs::read_dir(groups_dir(data)) else {
+        return Vec::new();
+    };
+    let mut abandoned: Vec<AbandonedTask> = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let record = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<GroupRecord>(&bytes).ok());
+        if let Some(record) = record {
+            let members = members_of(&record, &processes());
+            if !members.is_empty() {
+                kill_group(record.pgid);
+                wait_gone(&record);
+            }
+            eprintln!(
+                "killed {} process(es) left by task {} (attempt {}) when the agent stopped",
+                members.len(),
+                record.task_id,
+                record.attempt
+            );
+            match abandoned
+                .iter_mut()
+                .find(|a| a.task_id == record.task_id && a.attempt == record.attempt)
+            {
+                Some(known) => known.killed_processes += members.len() as u64,
+                None => abandoned.push(AbandonedTask {
+                    task_id: record.task_id,
+                    attempt: record.attempt,
+                    killed_processes: members.len() as u64,
+                }),
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    abandoned
+}
+
+/// SIGKILL is delivered asynchronously: wait a little for the members to be gone, so the server
+/// hears "settled" only once nothing of the step runs any more.
+fn wait_gone(record: &GroupRecord) {
+    for _ in 0..50 {
+        if members_of(record, &processes()).is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// One process as `/proc/PID/stat` describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProcStat {
+    pid: i32,
+    pgrp: i32,
+    start: u64,
+    zombie: bool,
+}
+
+/// Parse `/proc/PID/stat`: the command name (field 2) is in parentheses and may hold spaces and
+/// parentheses itself, so the fields are counted from the last `)`.
+fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): pgrp is field 5, starttime field 22.
+    Some(ProcStat {
+        pid,
+        pgrp: fields.get(2)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+        zombie: *fields.first()? == "Z",
+    })
+}
+
+fn stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &text)
+}
+
+/// Every live process on the host (zombies are already dead; they wait to be reaped).
+fn processes() -> Vec<ProcStat> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(stat)
+        .filter(|s| !s.zombie)
+        .collect()
+}
+
+/// The members of the recorded group that are provably ours (see the module's notes).
+fn members_of(record: &GroupRecord, live: &[ProcStat]) -> Vec<ProcStat> {
+    if let Some(leader) = live.iter().find(|p| p.pid == record.pgid) {
+        if leader.pgrp == record.pgid && leader.start != record.leader_start {
+            // Another process leads a group of that id now: the pid was reused.
+            return Vec::new();
+        }
+    }
+    live.iter()
+        .filter(|p| p.pgrp == record.pgid && p.start >= record.leader_start)
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc(pid: i32, pgrp: i32, start: u64) -> ProcStat {
+        ProcStat {
+            pid,
+            pgrp,
+            start,
+            zombie: false,
+        }
+    }
+
+    fn record(pgid: i32, leader_start: u64) -> GroupRecord {
+        GroupRecord {
+            pgid,
+            leader_start,
+            task_id: "t".into(),
+            attempt: 1,
+        }
+    }
+
+    #[test]
+    fn a_stat_line_is_read_past_a_command_name_with_spaces_and_parentheses() {
+        let line = "4242 (a (weird) name) S 1 4240 4240 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10 18446744073709551615";
+        assert_eq!(
+            parse_stat(4242, line),
+            Some(ProcStat {
+                pid: 4242,
+                pgrp: 4240,
+                start: 987654,
+                zombie: false
+            })
+        );
+        assert_eq!(parse_stat(1, "garbage"), None);
+        assert_eq!(parse_stat(1, "1 (x) S 1"), None, "too few fields");
+    }
+
+    #[test]
+    fn the_children_of_a_dead_leader_are_still_its_group() {
+        let live = [proc(501, 500, 120), proc(502, 500, 130), proc(600, 600, 5)];
+        let members = members_of(&record(500, 100), &live);
+        assert_eq!(
+            members.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            [501, 502]
+        );
+    }
+
+    #[test]
+    fn a_group_whose_leader_pid_was_reused_is_never_killed() {
+        // Process 500 now leads a new group and started long after the recorded one.
+        let live = [proc(500, 500, 9000), proc(501, 500, 9001)];
+        assert!(members_of(&record(500, 100), &live).is_empty());
+    }
+
+    #[test]
+    fn processes_older_than_the_recorded_leader_are_not_its_members() {
+        let live = [proc(700, 500, 50)];
+        assert!(members_of(&record(500, 100), &live).is_empty());
+    }
+
+    #[test]
+    fn a_killed_agents_leftover_group_is_killed_at_the_next_start() {
+        let data = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c").arg("sleep 300 & sleep 300");
+        isolate(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let group = RunningGroup::record(data.path(), &child, "task-1", 2);
+        // The agent "dies": the record stays behind, as after a SIGKILL.
+        std::mem::forget(group);
+        let pgid = child.id();
+        let members = |pgid: u32| processes().iter().filter(|p| p.pgrp == pgid as i32).count();
+        let wait_until = |done: &dyn Fn(usize) -> bool| {
+            for _ in 0..250 {
+                let n = members(pgid);
+                if done(n) {
+                    return n;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            panic!("the group never got there");
+        };
+        // The shell and the background sleep at least (the shell may exec the last command).
+        let running = wait_until(&|n| n >= 2);
+        let abandoned = kill_leftovers(data.path());
+        let _ = child.wait();
+        wait_until(&|n| n == 0);
+        assert_eq!(
+            abandoned,
+            [AbandonedTask {
+                task_id: "task-1".into(),
+                attempt: 2,
+                killed_processes: running as u64
+            }]
+        );
+        assert!(
+            kill_leftovers(data.path()).is_empty(),
+            "the record is gone once handled"
+        );
+    }
+}
