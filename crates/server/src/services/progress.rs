@@ -171,7 +171,7 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
                 step.step,
                 step.name,
                 if lost {
-                    "was lost (agent silent)"
+                    "was lost: its agent went silent, or restarted without it"
                 } else {
                     "failed"
                 }
