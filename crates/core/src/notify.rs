@@ -25,6 +25,8 @@ pub const CATALOGUE: &[&str] = &[
     "deployment.failed",
     "rollback.started",
     "rollback.finished",
+    "tests.pushed",
+    "audit.checkpoint",
 ];
 
 /// The event `webhook test` sends to one webhook, whatever it subscribed to.
@@ -66,6 +68,9 @@ pub fn events_for(verb: &str, details: &Value) -> Vec<&'static str> {
         "change_request.open" => vec!["change_request.opened"],
         "change_request.decide" => vec!["change_request.decided"],
         "webhook.test" => vec![PING],
+        "tests.push" => vec!["tests.pushed"],
+        // The signed note itself goes out: a receiver keeping them is a witness of the log.
+        "audit.checkpoint" => vec!["audit.checkpoint"],
         _ => Vec::new(),
     }
 }
@@ -380,6 +385,19 @@ mod tests {
         );
         assert!(events_for("project.create", &request).is_empty());
         assert!(events_for("webhook.add", &request).is_empty());
+    }
+
+    #[test]
+    fn test_pushes_and_signed_checkpoints_are_events_too() {
+        let pushed = json!({ "project": "pets", "release": "1.0.0", "suite": "e2e" });
+        assert_eq!(events_for("tests.push", &pushed), ["tests.pushed"]);
+        assert!(sub(&["tests.pushed"], Some("pets")).wants("tests.pushed", &pushed));
+        let signed = json!({ "size": 42, "note": "slipway.example/audit\n42\n…" });
+        assert_eq!(
+            events_for("audit.checkpoint", &signed),
+            ["audit.checkpoint"]
+        );
+        assert!(CATALOGUE.contains(&"audit.checkpoint"));
     }
 
     #[test]

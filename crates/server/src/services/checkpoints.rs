@@ -147,7 +147,8 @@ pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointV
         actor: actor.map_or_else(|| "slipway".to_string(), |a| a.username.clone()),
         verb: "audit.checkpoint".into(),
         subject: format!("audit/checkpoints/{}", signed.checkpoint.size),
-        details: json!({ "size": signed.checkpoint.size, "root": root, "origin": log.origin() }),
+        // The note is public: with it in the event, a webhook on `audit.checkpoint` is a witness.
+        details: json!({ "size": signed.checkpoint.size, "root": root, "origin": log.origin(), "note": signed.note }),
     });
     tx.commit().await?;
     Ok(view(&signed))

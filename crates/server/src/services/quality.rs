@@ -232,6 +232,8 @@ where
         verb: "tests.push".into(),
         subject,
         details: json!({
+            "project": request.project,
+            "release": request.release,
             "run": run.id,
             "environment": run.environment,
             "suite": run.suite,
