@@ -184,29 +184,18 @@ fn load_or_create_key(path: &Path) -> Result<SigningKey, CheckpointLogError> {
     }
 }
 
-#[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), CheckpointLogError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|source| CheckpointLogError::ReadKey {
-            path: path.display().to_string(),
-            source,
-        })?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(CheckpointLogError::Exposed {
+    match crate::secrets::exposed_mode(path) {
+        Ok(None) => Ok(()),
+        Ok(Some(mode)) => Err(CheckpointLogError::Exposed {
             path: path.display().to_string(),
             mode,
-        });
+        }),
+        Err(source) => Err(CheckpointLogError::ReadKey {
+            path: path.display().to_string(),
+            source,
+        }),
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_: &Path) -> Result<(), CheckpointLogError> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -127,29 +127,34 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-#[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|source| KeyError::Read {
-            path: path.display().to_string(),
-            source,
-        })?
-        .permissions()
-        .mode()
-        & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::Exposed {
+    match exposed_mode(path) {
+        Ok(None) => Ok(()),
+        Ok(Some(mode)) => Err(KeyError::Exposed {
             path: path.display().to_string(),
             mode,
-        });
+        }),
+        Err(source) => Err(KeyError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
     }
-    Ok(())
 }
 
-#[cfg(not(unix))]
-fn check_private(_: &Path) -> Result<(), KeyError> {
-    Ok(())
+/// The file's permission bits when its group or others may read or write it (a key file must
+/// be its owner's alone); `None` when it is private, or where there are no such bits.
+pub(crate) fn exposed_mode(path: &Path) -> std::io::Result<Option<u32>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        Ok((mode & 0o077 != 0).then_some(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// Write a new file readable by its owner only.
