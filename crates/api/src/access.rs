@@ -43,3 +43,20 @@ pub struct CreatedToken {
     /// The secret, shown once; only its hash is kept.
     pub secret: String,
 }
+
+/// Who the caller is (`GET /api/v1/whoami`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub username: String,
+    pub role: Role,
+    /// `session` for a console session, `token` for an API token.
+    pub via: String,
+}
+
+/// A console session opened through the API (`POST /api/v1/session`); its cookie comes in
+/// `Set-Cookie`, and every state-changing request of the session sends this token back in
+/// `X-CSRF-Token`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub csrf_token: String,
+}

@@ -68,3 +68,22 @@ pub struct InclusionProofView {
     pub root: String,
     pub proof: Vec<String>,
 }
+
+/// A page of the audit log, newest first (`GET /api/v1/audit`); pass `next` as `before` for
+/// the following (older) page; it is `null` on the last one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub items: Vec<ChainEventView>,
+    pub next: Option<i64>,
+}
+
+/// The chain re-walked from the first event (`GET /api/v1/audit/verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditVerification {
+    pub intact: bool,
+    pub events: u64,
+    /// The first sequence number at which the chain breaks; absent when intact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bad_seq: Option<i64>,
+    pub detail: String,
+}

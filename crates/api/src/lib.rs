@@ -11,12 +11,15 @@
 pub mod access;
 pub mod audit;
 pub mod deployments;
+pub mod evidence;
 pub mod governance;
+pub mod problem;
 pub mod projects;
 pub mod quality;
 pub mod targets;
 pub mod variables;
 pub mod vault;
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 

@@ -146,3 +146,57 @@ pub struct CreateRelease {
     #[serde(default)]
     pub unsigned_ok: bool,
 }
+
+/// The vault's limits and schedules (`GET /api/v1/vault`), so a client can refuse a file
+/// before sending gigabytes for nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultSettingsView {
+    pub max_artifact_bytes: u64,
+    /// Seconds between scheduled garbage collections; `None` when off.
+    pub gc_every_secs: Option<u64>,
+    /// Seconds between scheduled scrubs (every blob re-hashed); `None` when off.
+    pub scrub_every_secs: Option<u64>,
+}
+
+/// A blob that failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobProblemView {
+    pub digest: Sha256,
+    pub problem: String,
+    /// `project/component version` of the artifacts with this content.
+    pub artifacts: Vec<String>,
+}
+
+/// Every blob re-hashed (`POST /api/v1/vault/verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultReportView {
+    /// False when any blob is corrupt or missing.
+    pub intact: bool,
+    pub blobs: usize,
+    pub bytes: u64,
+    pub corrupt: Vec<BlobProblemView>,
+    pub missing: Vec<BlobProblemView>,
+    /// Files no record names (left by a crash; garbage collection removes them).
+    pub unrecorded_files: usize,
+}
+
+/// A blob, by content and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobView {
+    pub digest: Sha256,
+    pub size: u64,
+}
+
+/// What garbage collection removed, or would remove on a dry run (`POST /api/v1/vault/gc`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcReportView {
+    pub dry_run: bool,
+    /// `project version` of each release let go by its project's policy.
+    pub pruned_releases: Vec<String>,
+    /// `project/component version` of each artifact whose bytes are no longer kept.
+    pub purged_artifacts: Vec<String>,
+    pub deleted_blobs: Vec<BlobView>,
+    pub bytes_reclaimed: u64,
+    /// Files no record named (uploads that died between rename and commit).
+    pub unrecorded_files_removed: usize,
+}

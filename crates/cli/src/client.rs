@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use slipway_api::problem::Problem;
 use slipway_core::CertFingerprint;
 use slipway_protocol::pin::{self, PinnedCert};
 
@@ -239,6 +240,35 @@ impl Client {
     }
 }
 
+/// A problem answer in words: each configuration error at its position, then the detail and
+/// the hint.
+fn problem_message(p: &Problem) -> String {
+    let mut message = String::new();
+    for e in p.errors.iter().flatten() {
+        message.push_str(&format!(
+            "{}:{}:{}: {}",
+            e.file, e.line, e.column, e.message
+        ));
+        if !e.path.is_empty() {
+            message.push_str(&format!(" (at {})", e.path));
+        }
+        if let Some(h) = &e.hint {
+            message.push_str(&format!("\n  hint: {h}"));
+        }
+        message.push('\n');
+    }
+    let detail = if p.detail.is_empty() {
+        "the server refused the request"
+    } else {
+        &p.detail
+    };
+    message.push_str(&format!("error: {detail}"));
+    if let Some(h) = &p.hint {
+        message.push_str(&format!("\n  hint: {h}"));
+    }
+    message
+}
+
 fn problem(status: u16, response: ureq::Response) -> Failure {
     let body: Option<Value> = response
         .into_string()
@@ -251,39 +281,10 @@ fn problem(status: u16, response: ureq::Response) -> Failure {
         400 | 413 | 422 | 429 => Exit::Invalid,
         _ => Exit::Failed,
     };
-    let mut message = String::new();
-    match &body {
-        Some(p) => {
-            if let Some(errors) = p["errors"].as_array() {
-                for e in errors {
-                    message.push_str(&format!(
-                        "{}:{}:{}: {}",
-                        e["file"].as_str().unwrap_or("?"),
-                        e["line"],
-                        e["column"],
-                        e["message"].as_str().unwrap_or("")
-                    ));
-                    if let Some(path) = e["path"].as_str().filter(|p| !p.is_empty()) {
-                        message.push_str(&format!(" (at {path})"));
-                    }
-                    if let Some(h) = e["hint"].as_str() {
-                        message.push_str(&format!("\n  hint: {h}"));
-                    }
-                    message.push('\n');
-                }
-            }
-            message.push_str(&format!(
-                "error: {}",
-                p["detail"]
-                    .as_str()
-                    .unwrap_or("the server refused the request")
-            ));
-            if let Some(h) = p["hint"].as_str() {
-                message.push_str(&format!("\n  hint: {h}"));
-            }
-        }
-        None => message.push_str(&format!("error: the server answered HTTP {status}")),
-    }
+    let message = match body.as_ref().map(Problem::deserialize) {
+        Some(Ok(p)) => problem_message(&p),
+        Some(Err(_)) | None => format!("error: the server answered HTTP {status}"),
+    };
     Failure {
         exit,
         message,

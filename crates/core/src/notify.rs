@@ -5,7 +5,7 @@
 //! delivery exists exactly when the change that causes it was committed.
 
 use hmac::{Hmac, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::deploy::state::{DeploymentKind, DeploymentState};
@@ -246,7 +246,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Waiting for its next attempt.

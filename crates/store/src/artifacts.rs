@@ -4,7 +4,6 @@
 //! A blob row is written in the same transaction as the first artifact that points at it, and
 //! deleted only by garbage collection inside a write, so "referenced" and "present" never part.
 
-use serde::Serialize;
 use slipway_core::page::PageSize;
 use slipway_core::release::{ArtifactVersion, Provenance, RetentionPolicy, SignatureState};
 use slipway_core::signing::PublicKey;
@@ -52,7 +51,7 @@ pub struct SigningKeyRecord {
     pub revoked_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlobRecord {
     pub digest: Sha256,
     pub size: u64,

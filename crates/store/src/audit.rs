@@ -1,6 +1,5 @@
 //! The audit log: appending chained events inside a write, reading, filtering and verifying.
 
-use serde::Serialize;
 use slipway_core::audit::{AuditEntry, AuditEvent, ChainBreak, ChainHead, ChainVerifier, GENESIS};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -54,7 +53,7 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AuditPage {
     /// Newest first.
     pub items: Vec<AuditEvent>,

@@ -5,7 +5,6 @@
 //! delivery afterwards (attempts, statuses) is telemetry: written outside the audit chain, behind
 //! the same writer lock.
 
-use serde::Serialize;
 use slipway_core::audit::AuditEvent;
 use slipway_core::notify::{events_for, payload, DeliveryState, Subscription};
 use sqlx::any::AnyRow;
@@ -15,7 +14,7 @@ use crate::json_column;
 use crate::{named, now, Result, Store, StoreError, WriteTx};
 
 /// A subscription as anyone allowed may see it: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
     pub name: String,
     pub url: String,
@@ -27,7 +26,7 @@ pub struct Webhook {
 }
 
 /// One event to send to one webhook, and where it stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub id: i64,
     pub webhook: String,
@@ -47,7 +46,7 @@ pub struct Delivery {
     pub attempt_log: Vec<DeliveryAttempt>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryAttempt {
     pub attempt: i64,
     pub at: String,

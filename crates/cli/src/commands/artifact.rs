@@ -6,9 +6,9 @@ use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::Digest as _;
-use slipway_api::vault::{ArtifactView, DigestLookup, PushOutcome, Pushed};
+use slipway_api::vault::{ArtifactView, DigestLookup, PushOutcome, Pushed, VaultSettingsView};
 use slipway_api::Page;
 use slipway_core::release::{ArtifactVersion, Provenance, SignatureState};
 use slipway_core::signing::{artifact_payload, SigningKey};
@@ -250,8 +250,10 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
     let client = args.remote.client();
     // A server refuses an upload over its limit before reading it, and a client still sending
     // then only sees the connection close: ask first, and say it plainly.
-    let limits = client.get::<Value>("/api/v1/vault")?;
-    if let Some(limit) = limits["max_artifact_bytes"].as_u64().filter(|l| size > *l) {
+    let limit = client
+        .get::<VaultSettingsView>("/api/v1/vault")?
+        .max_artifact_bytes;
+    if size > limit {
         return Err(invalid(format!(
             "error: {} is {size} bytes; this server accepts artifacts up to {limit} bytes\n  hint: nothing was sent; an administrator raises the limit with SLIPWAY_MAX_ARTIFACT_SIZE (e.g. 16G)",
             args.file.display()

@@ -4,11 +4,11 @@
 mod checkpoints;
 
 use clap::Subcommand;
-use serde_json::Value;
+use slipway_api::audit::{AuditPage, AuditVerification};
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
-use crate::output::{self, cell, rows, show, table, Format};
+use crate::output::{self, or_dash, show, table, Format};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -79,14 +79,25 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
             }
             let page = remote
                 .client()
-                .get::<Value>(&format!("/api/v1/audit{query}"))?;
+                .get::<AuditPage>(&format!("/api/v1/audit{query}"))?;
             show(&remote, &page, |p| {
-                table(
-                    &["SEQ", "AT", "ACTOR", "VERB", "SUBJECT", "DETAILS"],
-                    &rows(p, &["seq", "at", "actor", "verb", "subject", "details"]),
-                );
-                if !p["next"].is_null() {
-                    println!("older events: --before {}", p["next"]);
+                let rows: Vec<Vec<String>> = p
+                    .items
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.seq.to_string(),
+                            e.at.clone(),
+                            e.actor.clone(),
+                            e.verb.clone(),
+                            e.subject.clone(),
+                            e.details.clone(),
+                        ]
+                    })
+                    .collect();
+                table(&["SEQ", "AT", "ACTOR", "VERB", "SUBJECT", "DETAILS"], &rows);
+                if let Some(next) = p.next {
+                    println!("older events: --before {next}");
                 }
             });
             Ok(())
@@ -109,10 +120,12 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
             Ok(())
         }
         AuditCommand::Verify { remote, .. } => {
-            let result = remote.client().get::<Value>("/api/v1/audit/verify")?;
-            if result["intact"] == true {
+            let result = remote
+                .client()
+                .get::<AuditVerification>("/api/v1/audit/verify")?;
+            if result.intact {
                 show(&remote, &result, |r| {
-                    println!("audit chain intact: {} events", r["events"])
+                    println!("audit chain intact: {} events", r.events)
                 });
                 Ok(())
             } else {
@@ -123,8 +136,8 @@ pub(crate) fn audit(command: AuditCommand) -> Result<(), Failure> {
                     Exit::Failed,
                     format!(
                         "audit chain BROKEN at sequence {}: {}",
-                        result["first_bad_seq"],
-                        cell(&result["detail"])
+                        or_dash(&result.first_bad_seq),
+                        result.detail
                     ),
                 ))
             }

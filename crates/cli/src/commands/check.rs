@@ -2,10 +2,11 @@
 //! the check.
 
 use clap::{Subcommand, ValueEnum};
-use serde_json::{json, Value};
+use serde_json::json;
+use slipway_core::governance::CheckResult;
 
 use crate::error::Failure;
-use crate::output::{self, cell};
+use crate::output::{self, word};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -52,15 +53,15 @@ pub(crate) fn check(command: CheckCommand) -> Result<(), Failure> {
         CheckStatusArg::Passed => "passed",
         CheckStatusArg::Failed => "failed",
     };
-    let result = remote.client().post::<Value>(
+    let result = remote.client().post::<CheckResult>(
         "/api/v1/checks",
         &json!({ "project": project, "release": release, "name": name, "status": status, "url": url, "details": details }),
     )?;
     output::show(&remote, &result, |r| {
         println!(
             "check {} of {project} {release}: {}",
-            cell(&r["name"]),
-            cell(&r["status"])
+            r.name,
+            word(&r.status)
         );
     });
     Ok(())

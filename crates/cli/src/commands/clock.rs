@@ -2,10 +2,10 @@
 //! server's time.
 
 use clap::Subcommand;
-use serde_json::{json, Value};
+use slipway_api::governance::{ClockView, SetClock};
 
 use crate::error::Failure;
-use crate::output::{self, cell};
+use crate::output;
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -28,23 +28,19 @@ pub enum ClockCommand {
 pub(crate) fn clock(command: ClockCommand) -> Result<(), Failure> {
     let (remote, answer) = match command {
         ClockCommand::Show { remote } => {
-            let a = remote.client().get::<Value>("/api/v1/clock")?;
+            let a = remote.client().get::<ClockView>("/api/v1/clock")?;
             (remote, a)
         }
         ClockCommand::Set { at, remote } => {
             let a = remote
                 .client()
-                .put::<Value>("/api/v1/clock", &json!({ "now": at }))?;
+                .put::<ClockView>("/api/v1/clock", &SetClock { now: at })?;
             (remote, a)
         }
     };
     output::show(&remote, &answer, |a| {
-        let mode = if a["manual"] == true {
-            "manual"
-        } else {
-            "system"
-        };
-        println!("{} ({mode} clock)", cell(&a["now"]));
+        let mode = if a.manual { "manual" } else { "system" };
+        println!("{} ({mode} clock)", a.now);
     });
     Ok(())
 }

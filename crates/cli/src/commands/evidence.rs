@@ -6,7 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
+use slipway_api::evidence::KeyView;
 use slipway_core::evidence::{self, Origin, Report};
 
 use crate::client::encode;
@@ -76,11 +77,11 @@ pub(crate) fn evidence(command: EvidenceCommand) -> Result<(), Failure> {
         } => export(&remote, &project, &release, &out),
         EvidenceCommand::Verify(args) => verify(args),
         EvidenceCommand::Key { remote } => {
-            let key = remote.client().get::<Value>("/api/v1/evidence/key")?;
+            let key = remote.client().get::<KeyView>("/api/v1/evidence/key")?;
             show(&remote, &key, |k| {
-                println!("fingerprint {}", output::cell(&k["fingerprint"]));
-                println!("public key  {}", output::cell(&k["public_key"]));
-                println!("(bundles carry this key in evidence-key.pub; `slipway evidence verify FILE --key-fingerprint {}` checks a bundle was signed by it)", output::cell(&k["fingerprint"]));
+                println!("fingerprint {}", k.fingerprint);
+                println!("public key  {}", k.public_key);
+                println!("(bundles carry this key in evidence-key.pub; `slipway evidence verify FILE --key-fingerprint {}` checks a bundle was signed by it)", k.fingerprint);
             });
             Ok(())
         }

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde_json::{json, Value};
+use slipway_api::vault::SigningKeyView;
+use slipway_api::List;
 use slipway_core::signing::SigningKey;
 
 use crate::client::encode;
 use crate::error::{invalid, Exit, Failure};
-use crate::output::{self, cell, items, show, table, Format};
+use crate::output::{self, or_dash, show, table, Format};
 use crate::remote::Remote;
 
 use super::transfer::local_io;
@@ -111,38 +113,35 @@ pub(crate) fn key(command: KeyCommand) -> Result<(), Failure> {
             public_key,
             remote,
         } => {
-            let key = remote.client().post::<Value>(
+            let key = remote.client().post::<SigningKeyView>(
                 &format!("/api/v1/projects/{}/keys", encode(&project)),
                 &json!({ "name": name, "public_key": public_key }),
             )?;
             show(&remote, &key, |k| {
                 println!(
                     "project {} now trusts key {} ({})",
-                    cell(&k["project"]),
-                    cell(&k["name"]),
-                    cell(&k["public_key"])
+                    k.project, k.name, k.public_key
                 )
             });
             Ok(())
         }
         KeyCommand::List { project, remote } => {
-            let keys = remote
-                .client()
-                .get::<Value>(&format!("/api/v1/projects/{}/keys", encode(&project)))?;
+            let keys = remote.client().get::<List<SigningKeyView>>(&format!(
+                "/api/v1/projects/{}/keys",
+                encode(&project)
+            ))?;
             show(&remote, &keys, |k| {
-                let rows: Vec<Vec<String>> = items(k)
+                let rows: Vec<Vec<String>> = k
+                    .items
                     .iter()
                     .map(|x| {
-                        [
-                            "name",
-                            "public_key",
-                            "created_by",
-                            "created_at",
-                            "revoked_at",
+                        vec![
+                            x.name.to_string(),
+                            x.public_key.to_string(),
+                            x.created_by.clone(),
+                            x.created_at.clone(),
+                            or_dash(&x.revoked_at),
                         ]
-                        .iter()
-                        .map(|f| cell(&x[*f]))
-                        .collect()
                     })
                     .collect();
                 table(&["NAME", "PUBLIC KEY", "ADDED BY", "AT", "REVOKED"], &rows);

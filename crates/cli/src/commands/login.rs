@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 
 use clap::Args;
 use serde_json::{json, Value};
+use slipway_api::access::{CreatedToken, SessionView};
 
 use crate::client::{encode, Client};
 use crate::error::{Exit, Failure};
@@ -45,14 +46,11 @@ pub(crate) fn login(args: LoginArgs) -> Result<(), Failure> {
     let session = sign_in(&client, &args.username, &password)?;
     let created = session_request(&client, "POST", "/api/v1/tokens", &session)
         .send_json(json!({ "name": format!("slipway login ({})", host_name()) }));
-    let created: Value = read_json(&client, created)?;
+    let created: CreatedToken = read_json(&client, created)?;
     // The session was only a way to the token: end it rather than leave it to expire.
     let _ = session_request(&client, "DELETE", "/api/v1/session", &session).call();
-    let token_id = created["token"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let token = created["secret"].as_str().unwrap_or_default().to_string();
+    let token_id = created.token.id;
+    let token = created.secret;
     if token.is_empty() {
         return Err(Failure::new(
             Exit::Failed,
@@ -111,10 +109,15 @@ fn sign_in(client: &Client, username: &str, password: &str) -> Result<Session, F
                 .then(|| pair.to_string())
         })
         .unwrap_or_default();
-    let body: Value = response.into_json().unwrap_or_default();
+    let body: SessionView = response.into_json().map_err(|e| {
+        Failure::new(
+            Exit::Failed,
+            format!("error: the server's answer to signing in is not a session: {e}"),
+        )
+    })?;
     Ok(Session {
         cookie,
-        csrf: body["csrf_token"].as_str().unwrap_or_default().to_string(),
+        csrf: body.csrf_token,
     })
 }
 
@@ -125,10 +128,10 @@ fn session_request(client: &Client, method: &str, path: &str, session: &Session)
         .set("X-CSRF-Token", &session.csrf)
 }
 
-fn read_json(
+fn read_json<T: serde::de::DeserializeOwned>(
     client: &Client,
     result: Result<ureq::Response, ureq::Error>,
-) -> Result<Value, Failure> {
+) -> Result<T, Failure> {
     client.answer(result)?.into_json().map_err(|e| {
         Failure::new(
             Exit::Failed,

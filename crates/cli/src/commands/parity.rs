@@ -2,11 +2,11 @@
 //! deployed digests). It only reads; it never changes either environment.
 
 use clap::Args;
-use serde_json::Value;
+use slipway_core::governance::parity::ParityReport;
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
-use crate::output::{self, cell, table};
+use crate::output::{self, or_dash, table, word};
 use crate::remote::Remote;
 
 #[derive(Args)]
@@ -32,7 +32,7 @@ pub(crate) fn parity(args: ParityArgs) -> Result<(), Failure> {
     if let Some(r) = &args.right {
         query.push(format!("right={}", encode(r)));
     }
-    let report = args.remote.client().get::<Value>(&format!(
+    let report = args.remote.client().get::<ParityReport>(&format!(
         "/api/v1/projects/{}/parity?{}",
         encode(&args.project),
         query.join("&")
@@ -41,43 +41,31 @@ pub(crate) fn parity(args: ParityArgs) -> Result<(), Failure> {
         println!(
             "parity of {}: {} ({}) vs {} ({})",
             args.project,
-            cell(&r["left"]),
-            cell(&r["left_release"]),
-            cell(&r["right"]),
-            cell(&r["right_release"])
+            r.left,
+            or_dash(&r.left_release),
+            r.right,
+            or_dash(&r.right_release)
         );
-        let rows: Vec<Vec<String>> = r["findings"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let rows: Vec<Vec<String>> = r
+            .findings
+            .iter()
             .map(|f| {
                 vec![
-                    if f["drift"] == true {
-                        "DRIFT"
-                    } else {
-                        "declared"
-                    }
-                    .to_string(),
-                    cell(&f["kind"]),
-                    cell(&f["detail"]),
+                    if f.drift { "DRIFT" } else { "declared" }.to_string(),
+                    word(&f.kind),
+                    f.detail.clone(),
                 ]
             })
             .collect();
         table(&["", "KIND", "DETAIL"], &rows);
     });
-    let drift = report["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|f| f["drift"] == true)
-        .count();
+    let drift = report.drift().len();
     if drift > 0 {
         return Err(Failure::new(
             Exit::Failed,
             format!(
                 "{drift} undeclared difference(s) between {} and {}",
-                cell(&report["left"]),
-                cell(&report["right"])
+                report.left, report.right
             ),
         ));
     }

@@ -7,10 +7,11 @@ use clap::Subcommand;
 use serde_json::{json, Value};
 use slipway_api::vault::{CreateRelease, ReleaseDetail, ReleaseView};
 use slipway_api::Page;
+use slipway_core::release::ReleaseDiff;
 
 use crate::client::encode;
 use crate::error::{invalid, Exit, Failure};
-use crate::output::{self, cell, or_dash, show, table, Format};
+use crate::output::{self, or_dash, show, table, Format};
 use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
@@ -292,7 +293,7 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             project,
             remote,
         } => {
-            let d = remote.client().get::<Value>(&format!(
+            let d = remote.client().get::<ReleaseDiff>(&format!(
                 "/api/v1/projects/{}/release-diff?from={}&to={}",
                 encode(&project),
                 encode(&from),
@@ -300,26 +301,27 @@ pub(crate) fn release(command: ReleaseCommand) -> Result<(), Failure> {
             ))?;
             show(&remote, &d, |d| {
                 println!("{project}: {from} → {to}");
-                let mut any = false;
-                for a in d["artifacts"].as_array().into_iter().flatten() {
-                    any = true;
+                for a in &d.artifacts {
                     println!(
                         "  artifact {}: {} → {}",
-                        cell(&a["component"]),
-                        cell(&a["from"]),
-                        cell(&a["to"])
+                        a.component,
+                        or_dash(&a.from),
+                        or_dash(&a.to)
                     );
                 }
-                for (label, key) in [
-                    ("plan", "plan"),
-                    ("variable", "variables"),
-                    ("notes", "notes"),
+                for (label, lines) in [
+                    ("plan", &d.plan),
+                    ("variable", &d.variables),
+                    ("notes", &d.notes),
                 ] {
-                    for line in d[key].as_array().into_iter().flatten() {
-                        any = true;
-                        println!("  {label}: {}", cell(line));
+                    for line in lines {
+                        println!("  {label}: {line}");
                     }
                 }
+                let any = !(d.artifacts.is_empty()
+                    && d.plan.is_empty()
+                    && d.variables.is_empty()
+                    && d.notes.is_empty());
                 if !any {
                     println!("  no difference");
                 }

@@ -1,10 +1,11 @@
 //! `rfc …`: requests for change: open, list, show, approve, reject. It never approves on its own.
 
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::json;
+use slipway_api::governance::{ChangeRequestBody, ChangeRequestView};
 
 use crate::error::Failure;
-use crate::output::{self, cell, table};
+use crate::output::{self, or_dash, table, word};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -46,31 +47,28 @@ pub enum RfcCommand {
     },
 }
 
-fn describe_rfc(r: &Value) {
-    println!(
-        "change request {}: {} ({})",
-        cell(&r["id"]),
-        cell(&r["body"]["title"]),
-        cell(&r["state"])
-    );
-    println!(
-        "  risk {}: {}",
-        cell(&r["body"]["risk"]["level"]),
-        cell(&r["body"]["risk"]["reasons"])
-    );
-    println!("  window: {}", cell(&r["body"]["window"]));
-    for s in r["body"]["plan"].as_array().into_iter().flatten() {
-        println!("  plan      {}", cell(s));
+/// The body a change request carries, read as the server wrote it; `None` for a body this
+/// version of the CLI cannot read (it then prints what it can without it).
+fn body(r: &ChangeRequestView) -> Option<ChangeRequestBody> {
+    serde_json::from_value(r.body.clone()).ok()
+}
+
+fn describe_rfc(r: &ChangeRequestView) {
+    let body = body(r);
+    let title = body.as_ref().map_or("-", |b| b.title.as_str());
+    println!("change request {}: {title} ({})", r.id, word(&r.state));
+    if let Some(b) = &body {
+        println!("  risk {}: {}", b.risk.level, b.risk.reasons.join(","));
+        println!("  window: {}", b.window);
+        for s in &b.plan {
+            println!("  plan      {s}");
+        }
+        for s in &b.rollback_plan {
+            println!("  rollback  {s}");
+        }
     }
-    for s in r["body"]["rollback_plan"].as_array().into_iter().flatten() {
-        println!("  rollback  {}", cell(s));
-    }
-    if !r["decided_by"].is_null() {
-        println!(
-            "  decided by {}: {}",
-            cell(&r["decided_by"]),
-            cell(&r["comment"])
-        );
+    if let Some(by) = &r.decided_by {
+        println!("  decided by {by}: {}", or_dash(&r.comment));
     }
 }
 
@@ -79,19 +77,18 @@ pub(crate) fn rfc(command: RfcCommand) -> Result<(), Failure> {
         RfcCommand::List { open, remote } => {
             let list = remote
                 .client()
-                .get::<Value>(&format!("/api/v1/change-requests?open={open}"))?;
+                .get::<Vec<ChangeRequestView>>(&format!("/api/v1/change-requests?open={open}"))?;
             output::show(&remote, &list, |list| {
                 let rows: Vec<Vec<String>> = list
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                    .iter()
                     .map(|r| {
+                        let body = body(r);
                         vec![
-                            cell(&r["id"]),
-                            cell(&r["body"]["title"]),
-                            cell(&r["body"]["risk"]["level"]),
-                            cell(&r["state"]),
-                            cell(&r["promotion_id"]),
+                            r.id.to_string(),
+                            body.as_ref().map_or("-".into(), |b| b.title.clone()),
+                            body.as_ref().map_or("-".into(), |b| b.risk.level.clone()),
+                            word(&r.state),
+                            r.promotion_id.to_string(),
                         ]
                     })
                     .collect();
@@ -102,7 +99,7 @@ pub(crate) fn rfc(command: RfcCommand) -> Result<(), Failure> {
         RfcCommand::Show { id, remote } => {
             let r = remote
                 .client()
-                .get::<Value>(&format!("/api/v1/change-requests/{id}"))?;
+                .get::<ChangeRequestView>(&format!("/api/v1/change-requests/{id}"))?;
             output::show(&remote, &r, describe_rfc);
             Ok(())
         }
@@ -120,7 +117,7 @@ pub(crate) fn rfc(command: RfcCommand) -> Result<(), Failure> {
 }
 
 fn decide_rfc(remote: &Remote, id: i64, approve: bool, comment: &str) -> Result<(), Failure> {
-    let r = remote.client().post::<Value>(
+    let r = remote.client().post::<ChangeRequestView>(
         &format!("/api/v1/change-requests/{id}/decision"),
         &json!({ "approve": approve, "comment": comment }),
     )?;

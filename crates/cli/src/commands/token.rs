@@ -2,10 +2,12 @@
 
 use clap::Subcommand;
 use serde_json::{json, Value};
+use slipway_api::access::{ApiTokenView, CreatedToken};
+use slipway_api::List;
 
 use crate::client::encode;
 use crate::error::Failure;
-use crate::output::{cell, rows, show, table};
+use crate::output::{or_dash, show, table};
 use crate::remote::{Remote, RemoteArgs};
 
 #[derive(Subcommand)]
@@ -38,29 +40,40 @@ pub enum TokenCommand {
 pub(crate) fn token(command: TokenCommand) -> Result<(), Failure> {
     match command {
         TokenCommand::Create { name, user, remote } => {
-            let created = remote
-                .client()
-                .post::<Value>("/api/v1/tokens", &json!({ "name": name, "username": user }))?;
+            let created = remote.client().post::<CreatedToken>(
+                "/api/v1/tokens",
+                &json!({ "name": name, "username": user }),
+            )?;
             show(&remote, &created, |c| {
                 println!(
                     "token {} for {} ({})",
-                    cell(&c["token"]["id"]),
-                    cell(&c["token"]["username"]),
-                    cell(&c["token"]["name"])
+                    c.token.id, c.token.username, c.token.name
                 );
-                println!("{}", cell(&c["secret"]));
+                println!("{}", c.secret);
                 println!(
                     "(shown this once: store it now, e.g. as SLIPWAY_TOKEN in your CI secrets)"
                 );
             });
         }
         TokenCommand::List(RemoteArgs { remote }) => {
-            let tokens = remote.client().get::<Value>("/api/v1/tokens")?;
-            show(&remote, &tokens, |t| {
-                table(
-                    &["ID", "USER", "NAME", "CREATED", "REVOKED"],
-                    &rows(t, &["id", "username", "name", "created_at", "revoked_at"]),
-                )
+            let tokens = remote
+                .client()
+                .get::<List<ApiTokenView>>("/api/v1/tokens")?;
+            show(&remote, &tokens, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .items
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.id.clone(),
+                            t.username.clone(),
+                            t.name.clone(),
+                            t.created_at.clone(),
+                            or_dash(&t.revoked_at),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "USER", "NAME", "CREATED", "REVOKED"], &rows)
             });
         }
         TokenCommand::Revoke { id, remote } => {

@@ -3,10 +3,12 @@
 
 use clap::Subcommand;
 use serde_json::{json, Value};
+use slipway_api::access::{CreatedUser, UserView};
+use slipway_api::List;
 
 use crate::client::encode;
 use crate::error::Failure;
-use crate::output::{cell, rows, show, table};
+use crate::output::{show, table, word};
 use crate::prompt::stdin_secret;
 use crate::remote::{Remote, RemoteArgs};
 
@@ -66,12 +68,21 @@ pub enum UserCommand {
 pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
     match command {
         UserCommand::List(RemoteArgs { remote }) => {
-            let users = remote.client().get::<Value>("/api/v1/users")?;
-            show(&remote, &users, |u| {
-                table(
-                    &["USERNAME", "ROLE", "DISABLED", "CREATED"],
-                    &rows(u, &["username", "role", "disabled", "created_at"]),
-                )
+            let users = remote.client().get::<List<UserView>>("/api/v1/users")?;
+            show(&remote, &users, |list| {
+                let rows: Vec<Vec<String>> = list
+                    .items
+                    .iter()
+                    .map(|u| {
+                        vec![
+                            u.username.clone(),
+                            word(&u.role),
+                            u.disabled.to_string(),
+                            u.created_at.clone(),
+                        ]
+                    })
+                    .collect();
+                table(&["USERNAME", "ROLE", "DISABLED", "CREATED"], &rows)
             });
         }
         UserCommand::Create {
@@ -85,17 +96,13 @@ pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
             } else {
                 None
             };
-            let created = remote.client().post::<Value>(
+            let created = remote.client().post::<CreatedUser>(
                 "/api/v1/users",
                 &json!({ "username": username, "role": role, "password": password }),
             )?;
             show(&remote, &created, |c| {
-                println!(
-                    "created user {} ({})",
-                    cell(&c["user"]["username"]),
-                    cell(&c["user"]["role"])
-                );
-                if let Some(p) = c["generated_password"].as_str() {
+                println!("created user {} ({})", c.user.username, word(&c.user.role));
+                if let Some(p) = &c.generated_password {
                     println!("password: {p}\n(shown this once)");
                 }
             });
@@ -122,17 +129,13 @@ pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
 fn patch_user(remote: &Remote, username: &str, body: Value) -> Result<(), Failure> {
     let user = remote
         .client()
-        .patch::<Value>(&format!("/api/v1/users/{}", encode(username)), &body)?;
+        .patch::<UserView>(&format!("/api/v1/users/{}", encode(username)), &body)?;
     show(remote, &user, |u| {
         println!(
             "{}: role {}, {}",
-            cell(&u["username"]),
-            cell(&u["role"]),
-            if u["disabled"] == true {
-                "disabled"
-            } else {
-                "enabled"
-            }
+            u.username,
+            word(&u.role),
+            if u.disabled { "disabled" } else { "enabled" }
         )
     });
     Ok(())

@@ -3,10 +3,12 @@
 
 use clap::Subcommand;
 use serde_json::{json, Value};
+use slipway_api::vault::{GcReportView, VaultReportView};
+use slipway_core::release::RetentionPolicy;
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
-use crate::output::{self, cell, show, Format};
+use crate::output::{self, show, Format};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -46,109 +48,109 @@ pub enum VaultCommand {
 
 pub(crate) fn vault(command: VaultCommand) -> Result<(), Failure> {
     match command {
-        VaultCommand::Verify { remote } => {
-            let report = remote
-                .client()
-                .post::<Value>("/api/v1/vault/verify", &json!({}))?;
-            if remote.output == Format::Json {
-                output::json(&report);
-            }
-            let problems: Vec<String> = ["corrupt", "missing"]
-                .iter()
-                .flat_map(|kind| {
-                    report[*kind]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(move |p| {
-                            format!(
-                                "{kind} blob {}: {} (artifacts: {})",
-                                cell(&p["digest"]),
-                                cell(&p["problem"]),
-                                cell(&p["artifacts"])
-                            )
-                        })
-                })
-                .collect();
-            if problems.is_empty() {
-                if remote.output == Format::Human {
-                    println!(
-                        "vault intact: {} blobs, {} bytes re-hashed",
-                        report["blobs"], report["bytes"]
-                    );
-                }
-                Ok(())
-            } else {
-                Err(Failure::new(
-                    Exit::Failed,
-                    format!(
-                        "vault DAMAGED: {} of {} blobs\n{}\n  hint: push the same file again to repair a blob, or restore it from a backup; downloads of these are refused",
-                        problems.len(),
-                        report["blobs"],
-                        problems.join("\n")
-                    ),
-                ))
-            }
-        }
-        VaultCommand::Gc { dry_run, remote } => {
-            let report = remote
-                .client()
-                .post::<Value>("/api/v1/vault/gc", &json!({ "dry_run": dry_run }))?;
-            show(&remote, &report, |r| {
-                let verb = if dry_run { "would" } else { "did" };
-                for (label, key) in [
-                    ("prune release", "pruned_releases"),
-                    ("purge artifact", "purged_artifacts"),
-                ] {
-                    for x in r[key].as_array().into_iter().flatten() {
-                        println!("{verb} {label} {}", cell(x));
-                    }
-                }
-                for b in r["deleted_blobs"].as_array().into_iter().flatten() {
-                    println!(
-                        "{verb} delete blob {} ({} bytes)",
-                        cell(&b["digest"]),
-                        b["size"]
-                    );
-                }
-                println!(
-                    "{}: {} blob(s), {} bytes reclaimed{}",
-                    if dry_run { "dry run" } else { "done" },
-                    r["deleted_blobs"].as_array().map_or(0, Vec::len),
-                    r["bytes_reclaimed"],
-                    match r["unrecorded_files_removed"].as_u64() {
-                        Some(n) if n > 0 => format!(", {n} unrecorded file(s) removed"),
-                        _ => String::new(),
-                    }
-                );
-            });
-            Ok(())
-        }
+        VaultCommand::Verify { remote } => verify(&remote),
+        VaultCommand::Gc { dry_run, remote } => gc(&remote, dry_run),
         VaultCommand::Retention {
             project,
             keep,
             keep_unreleased_days,
             remote,
-        } => {
-            let client = remote.client();
-            let path = format!("/api/v1/projects/{}/retention", encode(&project));
-            let mut policy = client.get::<Value>(&path)?;
-            if keep.is_some() || keep_unreleased_days.is_some() {
-                if let Some(k) = keep {
-                    policy["keep_per_channel"] = json!(k);
-                }
-                if let Some(d) = keep_unreleased_days {
-                    policy["keep_unreleased_days"] = json!(d);
-                }
-                client.put::<Value>(&path, &policy)?;
-            }
-            show(&remote, &policy, |p| {
-                println!(
-                    "{project}: keep the last {} releases per channel; artifacts in no kept release for {} days",
-                    p["keep_per_channel"], p["keep_unreleased_days"]
-                )
-            });
-            Ok(())
-        }
+        } => retention(&remote, &project, keep, keep_unreleased_days),
     }
+}
+
+fn verify(remote: &Remote) -> Result<(), Failure> {
+    let report = remote
+        .client()
+        .post::<VaultReportView>("/api/v1/vault/verify", &json!({}))?;
+    if remote.output == Format::Json {
+        output::json(&report);
+    }
+    let problems: Vec<String> = [("corrupt", &report.corrupt), ("missing", &report.missing)]
+        .into_iter()
+        .flat_map(|(kind, list)| {
+            list.iter().map(move |p| {
+                format!(
+                    "{kind} blob {}: {} (artifacts: {})",
+                    p.digest,
+                    p.problem,
+                    p.artifacts.join(",")
+                )
+            })
+        })
+        .collect();
+    if problems.is_empty() {
+        if remote.output == Format::Human {
+            println!(
+                "vault intact: {} blobs, {} bytes re-hashed",
+                report.blobs, report.bytes
+            );
+        }
+        return Ok(());
+    }
+    Err(Failure::new(
+        Exit::Failed,
+        format!(
+            "vault DAMAGED: {} of {} blobs\n{}\n  hint: push the same file again to repair a blob, or restore it from a backup; downloads of these are refused",
+            problems.len(),
+            report.blobs,
+            problems.join("\n")
+        ),
+    ))
+}
+
+fn gc(remote: &Remote, dry_run: bool) -> Result<(), Failure> {
+    let report = remote
+        .client()
+        .post::<GcReportView>("/api/v1/vault/gc", &json!({ "dry_run": dry_run }))?;
+    show(remote, &report, |r| {
+        let verb = if dry_run { "would" } else { "did" };
+        for release in &r.pruned_releases {
+            println!("{verb} prune release {release}");
+        }
+        for artifact in &r.purged_artifacts {
+            println!("{verb} purge artifact {artifact}");
+        }
+        for b in &r.deleted_blobs {
+            println!("{verb} delete blob {} ({} bytes)", b.digest, b.size);
+        }
+        let unrecorded = match r.unrecorded_files_removed {
+            0 => String::new(),
+            n => format!(", {n} unrecorded file(s) removed"),
+        };
+        println!(
+            "{}: {} blob(s), {} bytes reclaimed{unrecorded}",
+            if dry_run { "dry run" } else { "done" },
+            r.deleted_blobs.len(),
+            r.bytes_reclaimed,
+        );
+    });
+    Ok(())
+}
+
+fn retention(
+    remote: &Remote,
+    project: &str,
+    keep: Option<u32>,
+    keep_unreleased_days: Option<u32>,
+) -> Result<(), Failure> {
+    let client = remote.client();
+    let path = format!("/api/v1/projects/{}/retention", encode(project));
+    let mut policy = client.get::<RetentionPolicy>(&path)?;
+    if keep.is_some() || keep_unreleased_days.is_some() {
+        if let Some(k) = keep {
+            policy.keep_per_channel = k;
+        }
+        if let Some(d) = keep_unreleased_days {
+            policy.keep_unreleased_days = d;
+        }
+        client.put::<Value>(&path, &policy)?;
+    }
+    show(remote, &policy, |p| {
+        println!(
+            "{project}: keep the last {} releases per channel; artifacts in no kept release for {} days",
+            p.keep_per_channel, p.keep_unreleased_days
+        )
+    });
+    Ok(())
 }

@@ -3,10 +3,13 @@
 
 use clap::Subcommand;
 use serde_json::{json, Value};
+use slipway_api::webhooks::{AddWebhook, CreatedWebhook, DeliveryView, WebhookView};
+use slipway_api::List;
+use slipway_core::notify::DeliveryState;
 
 use crate::client::encode;
 use crate::error::Failure;
-use crate::output::{cell, items, show, table};
+use crate::output::{or_dash, show, table, word};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -77,111 +80,126 @@ pub(crate) fn webhook(command: WebhookCommand) -> Result<(), Failure> {
             events,
             project,
             remote,
-        } => {
-            let created = remote.client().post::<Value>(
-                "/api/v1/webhooks",
-                &json!({ "name": name, "url": url, "events": events, "project": project }),
-            )?;
-            show(&remote, &created, |c| {
-                let w = &c["webhook"];
-                println!(
-                    "webhook {} → {} ({})",
-                    cell(&w["name"]),
-                    cell(&w["url"]),
-                    cell(&w["events"])
-                );
-                println!("{}", cell(&c["secret"]));
-                println!("(signing secret, shown this once: give it to the receiver to check X-Slipway-Signature)");
-            });
-        }
-        WebhookCommand::List { remote } => {
-            let list = remote.client().get::<Value>("/api/v1/webhooks")?;
-            show(&remote, &list, |l| {
-                let rows: Vec<Vec<String>> = items(l)
-                    .iter()
-                    .map(|w| {
-                        vec![
-                            cell(&w["name"]),
-                            cell(&w["url"]),
-                            cell(&w["events"]),
-                            w["project"].as_str().unwrap_or("all").to_string(),
-                            cell(&w["created_by"]),
-                        ]
-                    })
-                    .collect();
-                table(&["NAME", "URL", "EVENTS", "PROJECT", "ADDED BY"], &rows)
-            });
-        }
-        WebhookCommand::Remove { name, remote } => {
-            remote
-                .client()
-                .delete::<Value>(&format!("/api/v1/webhooks/{}", encode(&name)))?;
-            show(&remote, &json!({ "removed": name }), |_| {
-                println!("removed webhook {name}")
-            });
-        }
-        WebhookCommand::Test { name, remote } => {
-            remote.client().post::<Value>(
-                &format!("/api/v1/webhooks/{}/test", encode(&name)),
-                &json!({}),
-            )?;
-            show(
-                &remote,
-                &json!({ "queued": "ping", "webhook": name }),
-                |_| {
-                    println!("queued a ping to {name}; see `slipway webhook deliveries --webhook {name}`")
-                },
-            );
-        }
+        } => add(
+            &remote,
+            &AddWebhook {
+                name,
+                url,
+                events,
+                project,
+            },
+        ),
+        WebhookCommand::List { remote } => list(&remote),
+        WebhookCommand::Remove { name, remote } => remove(&remote, &name),
+        WebhookCommand::Test { name, remote } => test(&remote, &name),
         WebhookCommand::Deliveries {
             webhook,
             limit,
             remote,
-        } => {
-            let mut path = format!("/api/v1/webhook-deliveries?limit={limit}");
-            if let Some(w) = &webhook {
-                path.push_str(&format!("&webhook={}", encode(w)));
-            }
-            let log = remote.client().get::<Value>(&path)?;
-            show(&remote, &log, |l| {
-                let rows: Vec<Vec<String>> = items(l)
-                    .iter()
-                    .map(|d| {
-                        let last = match (&d["last_error"], &d["last_status"]) {
-                            (e, _) if e.is_string() => cell(e),
-                            (_, s) if s.is_number() => format!("HTTP {s}"),
-                            _ => "-".into(),
-                        };
-                        let next = if d["state"] == "pending" {
-                            cell(&d["next_attempt_at"])
-                        } else {
-                            "-".into()
-                        };
-                        vec![
-                            cell(&d["id"]),
-                            cell(&d["webhook"]),
-                            cell(&d["event"]),
-                            cell(&d["state"]),
-                            cell(&d["attempts"]),
-                            last,
-                            next,
-                        ]
-                    })
-                    .collect();
-                table(
-                    &[
-                        "ID",
-                        "WEBHOOK",
-                        "EVENT",
-                        "STATE",
-                        "ATTEMPTS",
-                        "LAST ANSWER",
-                        "NEXT RETRY",
-                    ],
-                    &rows,
-                )
-            });
-        }
+        } => deliveries(&remote, webhook.as_deref(), limit),
     }
+}
+
+fn add(remote: &Remote, body: &AddWebhook) -> Result<(), Failure> {
+    let created = remote
+        .client()
+        .post::<CreatedWebhook>("/api/v1/webhooks", body)?;
+    show(remote, &created, |c| {
+        let w = &c.webhook;
+        println!("webhook {} → {} ({})", w.name, w.url, w.events.join(","));
+        println!("{}", c.secret);
+        println!("(signing secret, shown this once: give it to the receiver to check X-Slipway-Signature)");
+    });
     Ok(())
+}
+
+fn list(remote: &Remote) -> Result<(), Failure> {
+    let list = remote
+        .client()
+        .get::<List<WebhookView>>("/api/v1/webhooks")?;
+    show(remote, &list, |l| {
+        let rows: Vec<Vec<String>> = l
+            .items
+            .iter()
+            .map(|w| {
+                vec![
+                    w.name.clone(),
+                    w.url.clone(),
+                    w.events.join(","),
+                    w.project.clone().unwrap_or_else(|| "all".to_string()),
+                    w.created_by.clone(),
+                ]
+            })
+            .collect();
+        table(&["NAME", "URL", "EVENTS", "PROJECT", "ADDED BY"], &rows)
+    });
+    Ok(())
+}
+
+fn remove(remote: &Remote, name: &str) -> Result<(), Failure> {
+    remote
+        .client()
+        .delete::<Value>(&format!("/api/v1/webhooks/{}", encode(name)))?;
+    show(remote, &json!({ "removed": name }), |_| {
+        println!("removed webhook {name}")
+    });
+    Ok(())
+}
+
+fn test(remote: &Remote, name: &str) -> Result<(), Failure> {
+    remote.client().post::<Value>(
+        &format!("/api/v1/webhooks/{}/test", encode(name)),
+        &json!({}),
+    )?;
+    show(
+        remote,
+        &json!({ "queued": "ping", "webhook": name }),
+        |_| println!("queued a ping to {name}; see `slipway webhook deliveries --webhook {name}`"),
+    );
+    Ok(())
+}
+
+fn deliveries(remote: &Remote, webhook: Option<&str>, limit: i64) -> Result<(), Failure> {
+    let mut path = format!("/api/v1/webhook-deliveries?limit={limit}");
+    if let Some(w) = webhook {
+        path.push_str(&format!("&webhook={}", encode(w)));
+    }
+    let log = remote.client().get::<List<DeliveryView>>(&path)?;
+    show(remote, &log, |l| {
+        let rows: Vec<Vec<String>> = l.items.iter().map(delivery_row).collect();
+        table(
+            &[
+                "ID",
+                "WEBHOOK",
+                "EVENT",
+                "STATE",
+                "ATTEMPTS",
+                "LAST ANSWER",
+                "NEXT RETRY",
+            ],
+            &rows,
+        )
+    });
+    Ok(())
+}
+
+fn delivery_row(d: &DeliveryView) -> Vec<String> {
+    let last = match (&d.last_error, d.last_status) {
+        (Some(e), _) => e.clone(),
+        (None, Some(status)) => format!("HTTP {status}"),
+        (None, None) => "-".into(),
+    };
+    let next = match d.state {
+        DeliveryState::Pending => or_dash(&d.next_attempt_at),
+        DeliveryState::Delivered | DeliveryState::Failed => "-".into(),
+    };
+    vec![
+        d.id.to_string(),
+        d.webhook.clone(),
+        d.event.clone(),
+        word(&d.state),
+        d.attempts.to_string(),
+        last,
+        next,
+    ]
 }

@@ -245,7 +245,7 @@ pub fn json_schema() -> Value {
 }
 
 /// One thing wrong with a configuration file, and where.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConfigError {
     pub file: String,
     pub line: usize,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ArtifactVersion, ReleaseNotes, VariableSnapshot};
 use crate::model::Project;
@@ -17,7 +17,7 @@ pub struct ReleaseContent<'a> {
     pub notes: &'a ReleaseNotes,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactChange {
     pub component: Name,
     /// `version (digest)` in the first release; `None` when the component was not in it.
@@ -25,7 +25,7 @@ pub struct ArtifactChange {
     pub to: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseDiff {
     pub from: String,
     pub to: String,

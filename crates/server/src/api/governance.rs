@@ -6,8 +6,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use slipway_api::governance::{ChangeRequestView, PromotionSummary, PromotionView};
+use slipway_api::governance::{
+    ChangeRequestView, ClockView, PromotionSummary, PromotionView, SetClock,
+};
 use slipway_core::access::Operation;
 use slipway_core::governance::promotion::PromotionState;
 use slipway_core::governance::{CheckResult, CheckStatus};
@@ -285,24 +286,19 @@ async fn decide(
     ))
 }
 
-async fn clock(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<Value>> {
+async fn clock(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<ClockView>> {
     require(&state, &actor, Operation::Read, "clock").await?;
-    Ok(Json(
-        json!({ "now": state.clock.now().to_string(), "manual": state.clock.is_manual() }),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClockBody {
-    now: String,
+    Ok(Json(ClockView {
+        now: state.clock.now().to_string(),
+        manual: state.clock.is_manual(),
+    }))
 }
 
 async fn set_clock(
     State(state): State<AppState>,
     actor: Actor,
-    Json(body): Json<ClockBody>,
-) -> ApiResult<Json<Value>> {
+    Json(body): Json<SetClock>,
+) -> ApiResult<Json<ClockView>> {
     require(&state, &actor, Operation::SetClock, "clock").await?;
     let at: jiff::Timestamp = body.now.parse().map_err(|_| {
         ServiceError::invalid(
@@ -311,7 +307,10 @@ async fn set_clock(
         )
     })?;
     crate::services::clock::set(&state, &actor, at).await?;
-    Ok(Json(json!({ "now": at.to_string(), "manual": true })))
+    Ok(Json(ClockView {
+        now: at.to_string(),
+        manual: true,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use slipway_api::access::{ApiTokenView, CreatedToken, CreatedUser, UserView};
+use slipway_api::access::{ApiTokenView, CreatedToken, CreatedUser, SessionView, UserView, WhoAmI};
+use slipway_api::audit::{AuditPage, AuditVerification};
 use slipway_api::projects::ProjectView;
 use slipway_api::targets::{LiveTargetView, TargetView};
 use slipway_api::variables::VariableView;
@@ -41,10 +42,17 @@ pub(super) async fn schema() -> Json<Value> {
     Json(slipway_core::config::json_schema())
 }
 
-pub(super) async fn whoami(actor: Actor) -> Json<Value> {
-    Json(
-        json!({ "username": actor.username, "role": actor.role, "via": if actor.csrf.is_some() { "session" } else { "token" } }),
-    )
+pub(super) async fn whoami(actor: Actor) -> Json<WhoAmI> {
+    let via = if actor.csrf.is_some() {
+        "session"
+    } else {
+        "token"
+    };
+    Json(WhoAmI {
+        username: actor.username,
+        role: actor.role,
+        via: via.to_string(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -62,7 +70,9 @@ pub(super) async fn login(
     let cookie = cookie_header(&state, &session.cookie_value, session.max_age_secs);
     Ok((
         [(header::SET_COOKIE, cookie)],
-        Json(json!({ "csrf_token": session.csrf })),
+        Json(SessionView {
+            csrf_token: session.csrf,
+        }),
     )
         .into_response())
 }
@@ -476,7 +486,7 @@ pub(super) async fn list_audit(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<slipway_store::AuditPage>> {
+) -> ApiResult<Json<AuditPage>> {
     let filter = AuditFilter {
         actor: q.actor.filter(|s| !s.is_empty()),
         verb: q.verb.filter(|s| !s.is_empty()),
@@ -484,14 +494,24 @@ pub(super) async fn list_audit(
         before: q.before,
         limit: q.limit.unwrap_or(50),
     };
-    Ok(Json(services::audit::list(&state, &actor, &filter).await?))
+    Ok(Json(
+        services::audit::list(&state, &actor, &filter)
+            .await?
+            .into_view(),
+    ))
 }
 
 pub(super) async fn verify_audit(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<services::audit::Verification>> {
-    Ok(Json(services::audit::verify(&state, &actor).await?))
+) -> ApiResult<Json<AuditVerification>> {
+    let v = services::audit::verify(&state, &actor).await?;
+    Ok(Json(AuditVerification {
+        intact: v.intact,
+        events: v.events,
+        first_bad_seq: v.first_bad_seq,
+        detail: v.detail,
+    }))
 }
 
 fn created_user(created: services::users::CreatedUser) -> CreatedUser {

@@ -4,13 +4,20 @@
 //! never drifts from what the API serialises.
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
-use slipway_api::access::{ApiTokenView, UserView};
+use slipway_api::access::{ApiTokenView, SessionView, UserView, WhoAmI};
+use slipway_api::audit::{AuditVerification, ChainEventView};
 use slipway_api::deployments::DeploymentView;
+use slipway_api::evidence::KeyView;
+use slipway_api::governance::{ChangeRequestView, ClockView};
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
 use slipway_api::targets::TargetView;
 use slipway_api::variables::VariableView;
-use slipway_api::vault::{ArtifactView, Pushed, ReleaseView, SigningKeyView};
+use slipway_api::vault::{
+    ArtifactView, GcReportView, Pushed, ReleaseView, SigningKeyView, VaultReportView,
+    VaultSettingsView,
+};
+use slipway_api::webhooks::{DeliveryView, WebhookView};
 
 use super::OPENAPI;
 
@@ -159,6 +166,104 @@ fn answers() -> Vec<(
     release_detail.push("artifact_details");
     release_detail.sort_unstable();
     vec![
+        (
+            "get",
+            "/api/v1/whoami",
+            "200",
+            Shape::One,
+            fields::<WhoAmI>(),
+        ),
+        (
+            "post",
+            "/api/v1/session",
+            "200",
+            Shape::One,
+            fields::<SessionView>(),
+        ),
+        (
+            "get",
+            "/api/v1/clock",
+            "200",
+            Shape::One,
+            fields::<ClockView>(),
+        ),
+        (
+            "put",
+            "/api/v1/clock",
+            "200",
+            Shape::One,
+            fields::<ClockView>(),
+        ),
+        (
+            "get",
+            "/api/v1/change-requests/{id}",
+            "200",
+            Shape::One,
+            fields::<ChangeRequestView>(),
+        ),
+        (
+            "post",
+            "/api/v1/change-requests/{id}/decision",
+            "200",
+            Shape::One,
+            fields::<ChangeRequestView>(),
+        ),
+        (
+            "get",
+            "/api/v1/webhooks",
+            "200",
+            Shape::Items,
+            fields::<WebhookView>(),
+        ),
+        (
+            "get",
+            "/api/v1/webhook-deliveries",
+            "200",
+            Shape::Items,
+            fields::<DeliveryView>(),
+        ),
+        (
+            "get",
+            "/api/v1/audit",
+            "200",
+            Shape::Items,
+            fields::<ChainEventView>(),
+        ),
+        (
+            "get",
+            "/api/v1/audit/verify",
+            "200",
+            Shape::One,
+            fields::<AuditVerification>(),
+        ),
+        (
+            "get",
+            "/api/v1/vault",
+            "200",
+            Shape::One,
+            fields::<VaultSettingsView>(),
+        ),
+        (
+            "post",
+            "/api/v1/vault/verify",
+            "200",
+            Shape::One,
+            fields::<VaultReportView>(),
+        ),
+        (
+            "post",
+            "/api/v1/vault/gc",
+            "200",
+            Shape::One,
+            fields::<GcReportView>(),
+        ),
+        (
+            "get",
+            "/api/v1/evidence/key",
+            "200",
+            Shape::One,
+            fields::<KeyView>(),
+        ),
         ("post", artifact, "201", Shape::One, fields::<Pushed>()),
         ("post", artifact, "200", Shape::One, fields::<Pushed>()),
         (
@@ -267,6 +372,38 @@ fn answers() -> Vec<(
             fields::<TestRunComparisonView>(),
         ),
     ]
+}
+
+/// Every error answer is a problem; the CLI reads it as `slipway_api::problem::Problem` and the
+/// server writes `error::Problem`: both must name the documented fields.
+#[test]
+fn the_documented_problem_names_the_fields_both_sides_use() {
+    let doc = document();
+    let mut documented: Vec<String> = doc["components"]["schemas"]["Problem"]["properties"]
+        .as_object()
+        .expect("Problem documents its properties")
+        .keys()
+        .cloned()
+        .collect();
+    documented.sort_unstable();
+    assert_eq!(documented, owned(fields::<slipway_api::problem::Problem>()));
+    let written = serde_json::to_value(crate::error::Problem {
+        kind: "about:blank",
+        title: "Bad Request",
+        status: 400,
+        detail: "d".into(),
+        hint: Some("h".into()),
+        errors: Some(Vec::new()),
+    })
+    .expect("a problem serialises");
+    let mut keys: Vec<String> = written
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(documented, keys);
 }
 
 #[test]

@@ -10,8 +10,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 use slipway_api::vault::{
-    self as view, ArtifactDetail, ArtifactView, DigestLookup, Pushed, ReleaseDetail, ReleaseView,
-    SigningKeyView,
+    self as view, ArtifactDetail, ArtifactView, BlobProblemView, BlobView, DigestLookup,
+    GcReportView, Pushed, ReleaseDetail, ReleaseView, SigningKeyView, VaultReportView,
+    VaultSettingsView,
 };
 use slipway_api::{List, Page};
 use slipway_core::release::{ArtifactVersion, Provenance, RetentionPolicy};
@@ -330,15 +331,37 @@ pub(super) async fn set_retention(
 pub(super) async fn vault_settings(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<artifacts::VaultSettings>> {
-    Ok(Json(artifacts::settings(&state, &actor).await?))
+) -> ApiResult<Json<VaultSettingsView>> {
+    let s = artifacts::settings(&state, &actor).await?;
+    Ok(Json(VaultSettingsView {
+        max_artifact_bytes: s.max_artifact_bytes,
+        gc_every_secs: s.gc_every_secs,
+        scrub_every_secs: s.scrub_every_secs,
+    }))
 }
 
 pub(super) async fn verify_vault(
     State(state): State<AppState>,
     actor: Actor,
-) -> ApiResult<Json<artifacts::VaultReport>> {
-    Ok(Json(artifacts::verify_vault(&state, &actor).await?))
+) -> ApiResult<Json<VaultReportView>> {
+    let r = artifacts::verify_vault(&state, &actor).await?;
+    let problems = |list: Vec<artifacts::BlobProblem>| {
+        list.into_iter()
+            .map(|p| BlobProblemView {
+                digest: p.digest,
+                problem: p.problem,
+                artifacts: p.artifacts,
+            })
+            .collect()
+    };
+    Ok(Json(VaultReportView {
+        intact: r.intact,
+        blobs: r.blobs,
+        bytes: r.bytes,
+        corrupt: problems(r.corrupt),
+        missing: problems(r.missing),
+        unrecorded_files: r.unrecorded_files,
+    }))
 }
 
 #[derive(Deserialize, Default)]
@@ -352,11 +375,24 @@ pub(super) async fn collect_garbage(
     State(state): State<AppState>,
     actor: Actor,
     body: Option<Json<GcBody>>,
-) -> ApiResult<Json<artifacts::GcReport>> {
+) -> ApiResult<Json<GcReportView>> {
     let body = body.map(|Json(b)| b).unwrap_or_default();
-    Ok(Json(
-        artifacts::gc(&state, Some(&actor), body.dry_run).await?,
-    ))
+    let r = artifacts::gc(&state, Some(&actor), body.dry_run).await?;
+    Ok(Json(GcReportView {
+        dry_run: r.dry_run,
+        pruned_releases: r.pruned_releases,
+        purged_artifacts: r.purged_artifacts,
+        deleted_blobs: r
+            .deleted_blobs
+            .into_iter()
+            .map(|b| BlobView {
+                digest: b.digest,
+                size: b.size,
+            })
+            .collect(),
+        bytes_reclaimed: r.bytes_reclaimed,
+        unrecorded_files_removed: r.unrecorded_files_removed,
+    }))
 }
 
 pub(super) async fn list_releases(

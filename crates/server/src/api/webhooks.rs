@@ -4,11 +4,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use slipway_store::{Delivery, Webhook};
+use serde::Deserialize;
+use slipway_api::webhooks::{AddWebhook, CreatedWebhook, DeliveryView, WebhookView};
+use slipway_api::List;
 
 use crate::auth::Actor;
-use crate::services::webhooks::{self, CreatedWebhook};
+use crate::services::webhooks;
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 pub(super) fn router() -> Router<AppState> {
@@ -28,27 +30,10 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/webhook-deliveries"),
 ];
 
-#[derive(Serialize)]
-struct Items<T> {
-    items: Vec<T>,
-    next: Option<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddBody {
-    name: String,
-    url: String,
-    /// Comma-separated catalogue names, or `*`.
-    events: String,
-    #[serde(default)]
-    project: Option<String>,
-}
-
 async fn add(
     State(state): State<AppState>,
     actor: Actor,
-    Json(body): Json<AddBody>,
+    Json(body): Json<AddWebhook>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ServiceError> {
     let created = webhooks::add(
         &state,
@@ -59,15 +44,21 @@ async fn add(
         body.project.as_deref(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedWebhook {
+            webhook: created.webhook.into_view(),
+            secret: created.secret,
+        }),
+    ))
 }
 
 async fn list(
     State(state): State<AppState>,
     actor: Actor,
-) -> Result<Json<Items<Webhook>>, ServiceError> {
+) -> Result<Json<List<WebhookView>>, ServiceError> {
     let items = webhooks::list(&state, &actor).await?;
-    Ok(Json(Items { items, next: None }))
+    Ok(Json(List::all(items.into_view())))
 }
 
 async fn remove(
@@ -101,7 +92,7 @@ async fn deliveries(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<DeliveryQuery>,
-) -> Result<Json<Items<Delivery>>, ServiceError> {
+) -> Result<Json<List<DeliveryView>>, ServiceError> {
     let items = webhooks::deliveries(&state, &actor, q.webhook.as_deref(), q.limit).await?;
-    Ok(Json(Items { items, next: None }))
+    Ok(Json(List::all(items.into_view())))
 }

@@ -549,7 +549,7 @@ pub async fn download(
 }
 
 /// The vault's limits, so a client can refuse a file before sending gigabytes for nothing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct VaultSettings {
     pub max_artifact_bytes: u64,
     /// Seconds between scheduled garbage collections; `None` when off.
@@ -657,7 +657,7 @@ pub async fn revoke_key(
 // ---------------------------------------------------------------------------------------------
 // Verification of the whole vault
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct BlobProblem {
     pub digest: Sha256,
     pub problem: String,
@@ -665,7 +665,7 @@ pub struct BlobProblem {
     pub artifacts: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct VaultReport {
     pub intact: bool,
     pub blobs: usize,
@@ -837,7 +837,7 @@ pub async fn pinned_releases(
         .collect())
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct GcReport {
     pub dry_run: bool,
     /// `project version` of each release let go by its project's policy.

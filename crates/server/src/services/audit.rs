@@ -1,6 +1,5 @@
 //! Reading and verifying the audit log.
 
-use serde::Serialize;
 use slipway_core::access::Operation;
 use slipway_store::{AuditFilter, AuditPage};
 
@@ -17,12 +16,11 @@ pub async fn list(
     Ok(state.store.audit_events(filter).await?)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct Verification {
     pub intact: bool,
     pub events: u64,
     /// The first sequence number at which the chain breaks.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub first_bad_seq: Option<i64>,
     pub detail: String,
 }

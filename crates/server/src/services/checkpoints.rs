@@ -6,8 +6,7 @@
 
 use serde_json::json;
 use slipway_api::audit::{
-    ChainEventView, ChainPage, CheckpointKeyView, CheckpointView, ConsistencyProofView,
-    InclusionProofView,
+    ChainPage, CheckpointKeyView, CheckpointView, ConsistencyProofView, InclusionProofView,
 };
 use slipway_core::access::Operation;
 use slipway_core::audit::checkpoint::{
@@ -20,6 +19,7 @@ use slipway_store::{StoredCheckpoint, MAX_EVENTS_PAGE};
 use super::require;
 use crate::auth::Actor;
 use crate::checkpoint_log::CheckpointLog;
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 fn log(state: &AppState) -> Result<&CheckpointLog, ServiceError> {
@@ -235,19 +235,7 @@ pub async fn events_after(
         .then(|| events.last().map(|e| e.seq))
         .flatten();
     Ok(ChainPage {
-        items: events
-            .into_iter()
-            .map(|e| ChainEventView {
-                seq: e.seq,
-                at: e.at,
-                actor: e.actor,
-                verb: e.verb,
-                subject: e.subject,
-                details: e.details,
-                prev_hash: e.prev_hash,
-                hash: e.hash,
-            })
-            .collect(),
+        items: events.into_view(),
         next,
     })
 }

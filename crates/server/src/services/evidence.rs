@@ -25,7 +25,7 @@ use slipway_core::evidence::proof::{AuditProof, ProofBuilder, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
 use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
-use slipway_core::signing::{PublicKey, SigningKey};
+use slipway_core::signing::SigningKey;
 use slipway_core::{Name, Sha256};
 use slipway_store::SigningKeyRecord;
 
@@ -41,13 +41,7 @@ const KEY_SETTING: &str = "evidence.signing_key";
 const PAGE: i64 = 5000;
 
 /// The evidence key as the server shows it, for auditors to compare fingerprints.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyView {
-    pub public_key: PublicKey,
-    pub fingerprint: String,
-    /// The exact `evidence-key.pub` a bundle carries (with the PEM form).
-    pub key_file: String,
-}
+pub use slipway_api::evidence::KeyView;
 
 /// An exported bundle: its suggested file name and its bytes (an uncompressed tar).
 pub struct Bundle {

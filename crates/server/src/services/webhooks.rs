@@ -2,7 +2,6 @@
 //! and the delivery log. Deliveries are queued by the store with the audit events that raise them
 //! and sent by [`crate::outbox`].
 
-use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::notify::{check_url, parse_events, WebhookInputError};
@@ -18,7 +17,7 @@ pub(crate) fn secret_slot(name: &str) -> String {
 }
 
 /// A new webhook and its signing secret, which is never shown again.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CreatedWebhook {
     pub webhook: Webhook,
     pub secret: String,

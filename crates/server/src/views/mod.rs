@@ -4,11 +4,13 @@
 //! in the layers: `api`, `console` and `services` may use it; it imports neither of them.
 
 mod access;
+mod audit;
 mod deployments;
 mod governance;
 mod projects;
 mod targets;
 mod vault;
+mod webhooks;
 
 /// A value the API can answer with once it is turned into its `slipway-api` view.
 pub(crate) trait IntoView {

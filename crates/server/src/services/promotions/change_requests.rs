@@ -3,6 +3,7 @@
 //! opens a change request (opening a promotion does).
 
 use serde_json::{json, Value};
+use slipway_api::governance::{ChangeRequestArtifact, ChangeRequestBody, ChangeRisk};
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::governance::{assess_risk, ChangeRequestState};
@@ -29,22 +30,41 @@ pub(super) fn change_request_body(
     let rollback = slipway_core::rollback::derive_rollback(&steps);
     let owned: Vec<slipway_core::plan::Step> = steps.iter().map(|(_, s)| (*s).clone()).collect();
     let (risk, reasons) = assess_risk(env.protected, &owned);
-    json!({
-        "title": format!("Deploy {} {} to {}", release.project, release.version, env.name),
-        "project": release.project,
-        "release": release.version.to_string(),
-        "channel": release.channel,
-        "environment": env.name,
-        "requested_by": p.requested_by,
-        "scheduled_for": p.scheduled_for,
-        "window": env.gates.calendar.describe(),
-        "notes": release.notes.to_markdown(),
-        "artifacts": release.artifacts.iter().map(|a| json!({ "component": a.component, "version": a.version, "digest": a.digest.to_string() })).collect::<Vec<_>>(),
-        "plan": plan,
-        "rollback_plan": rollback.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-        "not_undone": rollback.left_as_is.iter().map(|l| format!("{}: {}", l.name, l.reason)).collect::<Vec<_>>(),
-        "risk": { "level": risk, "reasons": reasons },
-    })
+    let body = ChangeRequestBody {
+        artifacts: release
+            .artifacts
+            .iter()
+            .map(|a| ChangeRequestArtifact {
+                component: a.component.to_string(),
+                digest: a.digest.to_string(),
+                version: a.version.to_string(),
+            })
+            .collect(),
+        channel: release.channel,
+        environment: env.name.to_string(),
+        not_undone: rollback
+            .left_as_is
+            .iter()
+            .map(|l| format!("{}: {}", l.name, l.reason))
+            .collect(),
+        notes: release.notes.to_markdown(),
+        plan,
+        project: release.project.to_string(),
+        release: release.version.to_string(),
+        requested_by: p.requested_by.clone(),
+        rollback_plan: rollback.steps.iter().map(|s| s.name.clone()).collect(),
+        risk: ChangeRisk {
+            level: risk,
+            reasons,
+        },
+        scheduled_for: p.scheduled_for.clone(),
+        title: format!(
+            "Deploy {} {} to {}",
+            release.project, release.version, env.name
+        ),
+        window: env.gates.calendar.describe(),
+    };
+    serde_json::to_value(body).expect("a change request body always serialises")
 }
 
 /// The CAB approves or rejects a change request.
