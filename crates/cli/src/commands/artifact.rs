@@ -14,7 +14,7 @@ use slipway_core::release::{ArtifactVersion, Provenance, SignatureState};
 use slipway_core::signing::{artifact_payload, SigningKey};
 use slipway_core::{Name, Sha256};
 
-use crate::client::encode;
+use crate::client::{encode, Client};
 use crate::error::{invalid, Exit, Failure};
 use crate::output::{show, table};
 use crate::paging::{self, PageFlags};
@@ -226,39 +226,12 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
         Name::parse(&args.component).map_err(|e| invalid(format!("error: --component: {e}")))?;
     let version = ArtifactVersion::parse(&args.version)
         .map_err(|e| invalid(format!("error: --version: {e}")))?;
-    let mut provenance = Provenance {
-        commit: args.commit,
-        branch: args.branch,
-        pipeline_url: args.pipeline_url,
-        builder: args.builder,
-        meta: Default::default(),
-    };
-    for m in &args.meta {
-        let (k, v) = m.split_once('=').ok_or_else(|| {
-            invalid(format!(
-                "error: --meta {m}: expected KEY=VALUE (e.g. --meta ticket=PETS-42)"
-            ))
-        })?;
-        provenance.meta.insert(k.to_string(), v.to_string());
-    }
-    provenance
-        .check()
-        .map_err(|e| invalid(format!("error: {e}")))?;
+    let provenance = provenance(&args)?;
     let size = std::fs::metadata(&args.file)
         .map_err(|e| local_io("read", &args.file, e))?
         .len();
     let client = args.remote.client();
-    // A server refuses an upload over its limit before reading it, and a client still sending
-    // then only sees the connection close: ask first, and say it plainly.
-    let limit = client
-        .get::<VaultSettingsView>("/api/v1/vault")?
-        .max_artifact_bytes;
-    if size > limit {
-        return Err(invalid(format!(
-            "error: {} is {size} bytes; this server accepts artifacts up to {limit} bytes\n  hint: nothing was sent; an administrator raises the limit with SLIPWAY_MAX_ARTIFACT_SIZE (e.g. 16G)",
-            args.file.display()
-        )));
-    }
+    refuse_over_limit(&client, &args.file, size)?;
     let declared = match &args.sha256 {
         Some(hex) => {
             Some(Sha256::parse(hex).map_err(|e| invalid(format!("error: --sha256: {e}")))?)
@@ -285,31 +258,7 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
         None => None,
     };
 
-    let mut query = Vec::new();
-    for (k, v) in [
-        ("commit", &provenance.commit),
-        ("branch", &provenance.branch),
-        ("pipeline_url", &provenance.pipeline_url),
-        ("builder", &provenance.builder),
-    ] {
-        if let Some(v) = v {
-            query.push(format!("{k}={}", encode(v)));
-        }
-    }
-    for (k, v) in &provenance.meta {
-        query.push(format!("meta={}", encode(&format!("{k}={v}"))));
-    }
-    let path = format!(
-        "/api/v1/projects/{}/components/{}/artifacts/{}{}",
-        encode(project.as_str()),
-        encode(component.as_str()),
-        encode(version.as_str()),
-        if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", query.join("&"))
-        }
-    );
+    let path = upload_path(&project, &component, &version, &provenance);
     let mut request = client
         .raw("POST", &path)
         .set("Content-Type", "application/octet-stream")
@@ -340,25 +289,99 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
             format!("error: the server recorded sha256 {stored}, but the bytes sent hash to {sent}\n  hint: the file changed while it was sent; push it again under a new version"),
         ));
     }
-    show(&args.remote, &pushed, |p| {
-        let a = &p.artifact;
-        let what = match p.outcome {
-            PushOutcome::Stored => "stored",
-            PushOutcome::Deduplicated => "stored (content already in the vault, no second copy)",
-            PushOutcome::AlreadyStored => "already stored: nothing changed",
-            PushOutcome::Restored => "restored (its bytes had been removed by retention)",
-        };
-        println!(
-            "{}/{} {} {what}\n  sha256    {}\n  size      {} bytes\n  signature {}",
-            a.project,
-            a.component,
-            a.version,
-            a.digest,
-            a.size,
-            describe_signature(&a.signature_state)
-        );
-    });
+    show(&args.remote, &pushed, describe_push);
     Ok(())
+}
+
+/// The provenance flags of a push, checked.
+fn provenance(args: &PushArgs) -> Result<Provenance, Failure> {
+    let mut provenance = Provenance {
+        commit: args.commit.clone(),
+        branch: args.branch.clone(),
+        pipeline_url: args.pipeline_url.clone(),
+        builder: args.builder.clone(),
+        meta: Default::default(),
+    };
+    for m in &args.meta {
+        let (k, v) = m.split_once('=').ok_or_else(|| {
+            invalid(format!(
+                "error: --meta {m}: expected KEY=VALUE (e.g. --meta ticket=PETS-42)"
+            ))
+        })?;
+        provenance.meta.insert(k.to_string(), v.to_string());
+    }
+    provenance
+        .check()
+        .map_err(|e| invalid(format!("error: {e}")))?;
+    Ok(provenance)
+}
+
+/// A server refuses an upload over its limit before reading it, and a client still sending
+/// then only sees the connection close: ask first, and say it plainly.
+fn refuse_over_limit(client: &Client, file: &Path, size: u64) -> Result<(), Failure> {
+    let limit = client
+        .get::<VaultSettingsView>("/api/v1/vault")?
+        .max_artifact_bytes;
+    if size > limit {
+        return Err(invalid(format!(
+            "error: {} is {size} bytes; this server accepts artifacts up to {limit} bytes\n  hint: nothing was sent; an administrator raises the limit with SLIPWAY_MAX_ARTIFACT_SIZE (e.g. 16G)",
+            file.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The upload route, with the provenance as query parameters.
+fn upload_path(
+    project: &Name,
+    component: &Name,
+    version: &ArtifactVersion,
+    provenance: &Provenance,
+) -> String {
+    let mut query = Vec::new();
+    for (k, v) in [
+        ("commit", &provenance.commit),
+        ("branch", &provenance.branch),
+        ("pipeline_url", &provenance.pipeline_url),
+        ("builder", &provenance.builder),
+    ] {
+        if let Some(v) = v {
+            query.push(format!("{k}={}", encode(v)));
+        }
+    }
+    for (k, v) in &provenance.meta {
+        query.push(format!("meta={}", encode(&format!("{k}={v}"))));
+    }
+    format!(
+        "/api/v1/projects/{}/components/{}/artifacts/{}{}",
+        encode(project.as_str()),
+        encode(component.as_str()),
+        encode(version.as_str()),
+        if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        }
+    )
+}
+
+fn describe_push(p: &Pushed) {
+    let a = &p.artifact;
+    let what = match p.outcome {
+        PushOutcome::Stored => "stored",
+        PushOutcome::Deduplicated => "stored (content already in the vault, no second copy)",
+        PushOutcome::AlreadyStored => "already stored: nothing changed",
+        PushOutcome::Restored => "restored (its bytes had been removed by retention)",
+    };
+    println!(
+        "{}/{} {} {what}\n  sha256    {}\n  size      {} bytes\n  signature {}",
+        a.project,
+        a.component,
+        a.version,
+        a.digest,
+        a.size,
+        describe_signature(&a.signature_state)
+    );
 }
 
 pub(crate) fn download(remote: &Remote, digest: &str, out: &Path) -> Result<(), Failure> {

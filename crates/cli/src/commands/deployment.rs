@@ -120,71 +120,13 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
             environment,
             page,
             remote,
-        } => {
-            let mut query = Vec::new();
-            if let Some(p) = project {
-                query.push(format!("project={}", crate::client::encode(&p)));
-            }
-            if let Some(e) = environment {
-                query.push(format!("environment={}", crate::client::encode(&e)));
-            }
-            let path = if query.is_empty() {
-                "/api/v1/deployments".to_string()
-            } else {
-                format!("/api/v1/deployments?{}", query.join("&"))
-            };
-            let list: Page<DeploymentView> = paging::read(&remote.client(), &path, &page)?;
-            match remote.output {
-                Format::Json => output::json(&list),
-                Format::Human => {
-                    let rows: Vec<Vec<String>> = list
-                        .items
-                        .iter()
-                        .map(|d| {
-                            vec![
-                                d.id.to_string(),
-                                d.project.clone(),
-                                d.release_version.clone(),
-                                d.environment.clone(),
-                                d.kind.to_string(),
-                                d.state.to_string(),
-                                d.requested_by.clone(),
-                                d.created_at.clone(),
-                            ]
-                        })
-                        .collect();
-                    table(
-                        &[
-                            "ID", "PROJECT", "RELEASE", "ENV", "KIND", "STATE", "BY", "CREATED",
-                        ],
-                        &rows,
-                    );
-                    if let Some(hint) =
-                        paging::more_hint(list.next.as_deref(), "slipway deployment list …")
-                    {
-                        eprintln!("{hint}");
-                    }
-                }
-            }
-            Ok(())
-        }
+        } => list(project, environment, page, remote),
         DeploymentCommand::Show {
             id,
             wait,
             timeout,
             remote,
-        } => {
-            let client = remote.client();
-            if wait {
-                return finish(&client, &remote, id, true, timeout);
-            }
-            let view: DeploymentDetail = client.get(&format!("/api/v1/deployments/{id}"))?;
-            match remote.output {
-                Format::Json => output::json(&view),
-                Format::Human => print_view(&view),
-            }
-            Ok(())
-        }
+        } => show(id, wait, timeout, remote),
         DeploymentCommand::Logs {
             id,
             task,
@@ -193,52 +135,7 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
             limit,
             follow,
             remote,
-        } => {
-            let client = remote.client();
-            let mut after = from_line.max(0);
-            let mut left = limit.unwrap_or(i64::MAX);
-            let deadline = Instant::now() + Duration::from_secs(24 * 3600);
-            let mut all = Vec::new();
-            loop {
-                let mut query = vec![
-                    format!("after_line={after}"),
-                    format!("limit={}", left.clamp(1, PAGE)),
-                ];
-                if let Some(t) = &task {
-                    query.push(format!("task={}", crate::client::encode(t)));
-                }
-                if let Some(s) = &since {
-                    query.push(format!("since={}", crate::client::encode(s)));
-                }
-                // Read the state before the page, so no line printed before the end is missed.
-                let over = follow && is_over(&client, id)?;
-                let page: LogPage = client.get(&format!(
-                    "/api/v1/deployments/{id}/logs?{}",
-                    query.join("&")
-                ))?;
-                left -= page.items.len() as i64;
-                after = page.next_after_line;
-                let more = page.more;
-                match remote.output {
-                    Format::Json => all.extend(page.items),
-                    Format::Human => {
-                        for l in &page.items {
-                            println!("{} {}", l.at, l.line);
-                        }
-                    }
-                }
-                if left <= 0 || (!more && (!follow || over)) || Instant::now() > deadline {
-                    break;
-                }
-                if !more {
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-            }
-            if remote.output == Format::Json {
-                output::json(&json!({ "items": all, "next_after_line": after }));
-            }
-            Ok(())
-        }
+        } => logs(id, task, from_line, since, limit, follow, remote),
         DeploymentCommand::Proceed {
             id,
             comment,
@@ -253,24 +150,147 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
             id,
             decision,
             remote,
-        } => {
-            let decision = match decision {
-                DecisionArg::Retry => Decision::Retry,
-                DecisionArg::Skip => Decision::Skip,
-                DecisionArg::RollBack => Decision::RollBack,
-                DecisionArg::Cancel => Decision::Cancel,
-            };
-            let d: DeploymentView = remote.client().post(
-                &format!("/api/v1/deployments/{id}/decision"),
-                &DecisionRequest { decision },
-            )?;
-            match remote.output {
-                Format::Json => output::json(&d),
-                Format::Human => println!("deployment {id}: {}", d.state),
+        } => decide(id, decision, remote),
+    }
+}
+
+fn list(
+    project: Option<String>,
+    environment: Option<String>,
+    page: PageFlags,
+    remote: Remote,
+) -> Result<(), Failure> {
+    let mut query = Vec::new();
+    if let Some(p) = project {
+        query.push(format!("project={}", crate::client::encode(&p)));
+    }
+    if let Some(e) = environment {
+        query.push(format!("environment={}", crate::client::encode(&e)));
+    }
+    let path = if query.is_empty() {
+        "/api/v1/deployments".to_string()
+    } else {
+        format!("/api/v1/deployments?{}", query.join("&"))
+    };
+    let list: Page<DeploymentView> = paging::read(&remote.client(), &path, &page)?;
+    match remote.output {
+        Format::Json => output::json(&list),
+        Format::Human => {
+            let rows: Vec<Vec<String>> = list
+                .items
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.id.to_string(),
+                        d.project.clone(),
+                        d.release_version.clone(),
+                        d.environment.clone(),
+                        d.kind.to_string(),
+                        d.state.to_string(),
+                        d.requested_by.clone(),
+                        d.created_at.clone(),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "ID", "PROJECT", "RELEASE", "ENV", "KIND", "STATE", "BY", "CREATED",
+                ],
+                &rows,
+            );
+            if let Some(hint) = paging::more_hint(list.next.as_deref(), "slipway deployment list …")
+            {
+                eprintln!("{hint}");
             }
-            Ok(())
         }
     }
+    Ok(())
+}
+
+fn show(id: i64, wait: bool, timeout: u64, remote: Remote) -> Result<(), Failure> {
+    let client = remote.client();
+    if wait {
+        return finish(&client, &remote, id, true, timeout);
+    }
+    let view: DeploymentDetail = client.get(&format!("/api/v1/deployments/{id}"))?;
+    match remote.output {
+        Format::Json => output::json(&view),
+        Format::Human => print_view(&view),
+    }
+    Ok(())
+}
+
+fn logs(
+    id: i64,
+    task: Option<String>,
+    from_line: i64,
+    since: Option<String>,
+    limit: Option<i64>,
+    follow: bool,
+    remote: Remote,
+) -> Result<(), Failure> {
+    let client = remote.client();
+    let mut after = from_line.max(0);
+    let mut left = limit.unwrap_or(i64::MAX);
+    let deadline = Instant::now() + Duration::from_secs(24 * 3600);
+    let mut all = Vec::new();
+    loop {
+        let mut query = vec![
+            format!("after_line={after}"),
+            format!("limit={}", left.clamp(1, PAGE)),
+        ];
+        if let Some(t) = &task {
+            query.push(format!("task={}", crate::client::encode(t)));
+        }
+        if let Some(s) = &since {
+            query.push(format!("since={}", crate::client::encode(s)));
+        }
+        // Read the state before the page, so no line printed before the end is missed.
+        let over = follow && is_over(&client, id)?;
+        let page: LogPage = client.get(&format!(
+            "/api/v1/deployments/{id}/logs?{}",
+            query.join("&")
+        ))?;
+        left -= page.items.len() as i64;
+        after = page.next_after_line;
+        let more = page.more;
+        match remote.output {
+            Format::Json => all.extend(page.items),
+            Format::Human => {
+                for l in &page.items {
+                    println!("{} {}", l.at, l.line);
+                }
+            }
+        }
+        if left <= 0 || (!more && (!follow || over)) || Instant::now() > deadline {
+            break;
+        }
+        if !more {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    if remote.output == Format::Json {
+        output::json(&json!({ "items": all, "next_after_line": after }));
+    }
+    Ok(())
+}
+
+fn decide(id: i64, decision: DecisionArg, remote: Remote) -> Result<(), Failure> {
+    let decision = match decision {
+        DecisionArg::Retry => Decision::Retry,
+        DecisionArg::Skip => Decision::Skip,
+        DecisionArg::RollBack => Decision::RollBack,
+        DecisionArg::Cancel => Decision::Cancel,
+    };
+    let d: DeploymentView = remote.client().post(
+        &format!("/api/v1/deployments/{id}/decision"),
+        &DecisionRequest { decision },
+    )?;
+    match remote.output {
+        Format::Json => output::json(&d),
+        Format::Human => println!("deployment {id}: {}", d.state),
+    }
+    Ok(())
 }
 
 fn is_over(client: &Client, id: i64) -> Result<bool, Failure> {

@@ -65,103 +65,111 @@ pub enum KeyCommand {
 
 pub(crate) fn key(command: KeyCommand) -> Result<(), Failure> {
     match command {
-        KeyCommand::Generate { out, output } => {
-            let mut seed = [0u8; 32];
-            getrandom::getrandom(&mut seed).map_err(|e| {
-                Failure::new(
-                    Exit::Failed,
-                    format!("error: no randomness from the system: {e}"),
-                )
-            })?;
-            let key = SigningKey::from_seed(seed);
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&out).map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    invalid(format!(
-                        "error: {} exists; a key file is never overwritten\n  hint: choose another --out",
-                        out.display()
-                    ))
-                } else {
-                    local_io("create", &out, e)
-                }
-            })?;
-            file.write_all(key.to_file_text().as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| local_io("write", &out, e))?;
-            let public = key.public_key().to_string();
-            match output {
-                Format::Json => output::json(&json!({ "key_file": out, "public_key": public })),
-                Format::Human => {
-                    println!("signing key written to {} (mode 0600; keep it secret, e.g. in your CI's secrets)", out.display());
-                    println!("public key: {public}");
-                    println!(
-                        "trust it:   slipway key add --project P --name NAME --public-key {public}"
-                    );
-                }
-            }
-            Ok(())
-        }
+        KeyCommand::Generate { out, output } => generate(out, output),
         KeyCommand::Add {
             project,
             name,
             public_key,
             remote,
-        } => {
-            let key = remote.client().post::<SigningKeyView>(
-                &format!("/api/v1/projects/{}/keys", encode(&project)),
-                &json!({ "name": name, "public_key": public_key }),
-            )?;
-            show(&remote, &key, |k| {
-                println!(
-                    "project {} now trusts key {} ({})",
-                    k.project, k.name, k.public_key
-                )
-            });
-            Ok(())
-        }
-        KeyCommand::List { project, remote } => {
-            let keys = remote.client().get::<List<SigningKeyView>>(&format!(
-                "/api/v1/projects/{}/keys",
-                encode(&project)
-            ))?;
-            show(&remote, &keys, |k| {
-                let rows: Vec<Vec<String>> = k
-                    .items
-                    .iter()
-                    .map(|x| {
-                        vec![
-                            x.name.to_string(),
-                            x.public_key.to_string(),
-                            x.created_by.clone(),
-                            x.created_at.clone(),
-                            or_dash(&x.revoked_at),
-                        ]
-                    })
-                    .collect();
-                table(&["NAME", "PUBLIC KEY", "ADDED BY", "AT", "REVOKED"], &rows);
-            });
-            Ok(())
-        }
+        } => add(project, name, public_key, remote),
+        KeyCommand::List { project, remote } => list(project, remote),
         KeyCommand::Revoke {
             name,
             project,
             remote,
-        } => {
-            remote.client().delete::<Value>(&format!(
-                "/api/v1/projects/{}/keys/{}",
-                encode(&project),
-                encode(&name)
-            ))?;
-            show(&remote, &json!({ "revoked": name }), |_| {
-                println!("revoked key {name} of project {project}")
-            });
-            Ok(())
+        } => revoke(name, project, remote),
+    }
+}
+
+fn generate(out: PathBuf, output: Format) -> Result<(), Failure> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| {
+        Failure::new(
+            Exit::Failed,
+            format!("error: no randomness from the system: {e}"),
+        )
+    })?;
+    let key = SigningKey::from_seed(seed);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&out).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            invalid(format!(
+                "error: {} exists; a key file is never overwritten\n  hint: choose another --out",
+                out.display()
+            ))
+        } else {
+            local_io("create", &out, e)
+        }
+    })?;
+    file.write_all(key.to_file_text().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| local_io("write", &out, e))?;
+    let public = key.public_key().to_string();
+    match output {
+        Format::Json => output::json(&json!({ "key_file": out, "public_key": public })),
+        Format::Human => {
+            println!(
+                "signing key written to {} (mode 0600; keep it secret, e.g. in your CI's secrets)",
+                out.display()
+            );
+            println!("public key: {public}");
+            println!("trust it:   slipway key add --project P --name NAME --public-key {public}");
         }
     }
+    Ok(())
+}
+
+fn add(project: String, name: String, public_key: String, remote: Remote) -> Result<(), Failure> {
+    let key = remote.client().post::<SigningKeyView>(
+        &format!("/api/v1/projects/{}/keys", encode(&project)),
+        &json!({ "name": name, "public_key": public_key }),
+    )?;
+    show(&remote, &key, |k| {
+        println!(
+            "project {} now trusts key {} ({})",
+            k.project, k.name, k.public_key
+        )
+    });
+    Ok(())
+}
+
+fn list(project: String, remote: Remote) -> Result<(), Failure> {
+    let keys = remote
+        .client()
+        .get::<List<SigningKeyView>>(&format!("/api/v1/projects/{}/keys", encode(&project)))?;
+    show(&remote, &keys, |k| {
+        let rows: Vec<Vec<String>> = k
+            .items
+            .iter()
+            .map(|x| {
+                vec![
+                    x.name.to_string(),
+                    x.public_key.to_string(),
+                    x.created_by.clone(),
+                    x.created_at.clone(),
+                    or_dash(&x.revoked_at),
+                ]
+            })
+            .collect();
+        table(&["NAME", "PUBLIC KEY", "ADDED BY", "AT", "REVOKED"], &rows);
+    });
+    Ok(())
+}
+
+fn revoke(name: String, project: String, remote: Remote) -> Result<(), Failure> {
+    remote.client().delete::<Value>(&format!(
+        "/api/v1/projects/{}/keys/{}",
+        encode(&project),
+        encode(&name)
+    ))?;
+    show(&remote, &json!({ "revoked": name }), |_| {
+        println!("revoked key {name} of project {project}")
+    });
+    Ok(())
 }

@@ -164,40 +164,7 @@ pub async fn create(
         )
     })?;
 
-    let mut chosen: BTreeMap<Name, StoredArtifact> = BTreeMap::new();
-    for (component, reference) in &request.artifacts {
-        let component = parse_name("component", component)?;
-        if spec.component(&component).is_none() {
-            return Err(ServiceError::invalid(
-                format!("project {project} has no component {component}"),
-                "name each of the project's components once with --artifact COMPONENT=DIGEST|VERSION",
-            ));
-        }
-        if chosen.contains_key(&component) {
-            return Err(ServiceError::invalid(
-                format!("component {component} is given more than once"),
-                "a release holds exactly one artifact per component",
-            ));
-        }
-        let artifact = resolve_artifact(state, &project, &component, reference).await?;
-        chosen.insert(component, artifact);
-    }
-    let missing: Vec<&str> = spec
-        .components
-        .iter()
-        .filter(|c| !chosen.contains_key(&c.name))
-        .map(|c| c.name.as_str())
-        .collect();
-    if !missing.is_empty() {
-        return Err(ServiceError::invalid(
-            format!(
-                "a release of {project} holds one artifact per component; missing: {}",
-                missing.join(", ")
-            ),
-            "add --artifact COMPONENT=DIGEST|VERSION for each",
-        ));
-    }
-
+    let chosen = choose_artifacts(state, &spec, &request.artifacts).await?;
     let mut signatures = Vec::new();
     for (component, artifact) in &chosen {
         signatures.push((
@@ -233,26 +200,8 @@ pub async fn create(
         });
     }
 
-    let variables = super::variables::list(state, actor, &project)
-        .await?
-        .into_iter()
-        .map(|v| VariableSnapshot {
-            name: v.name,
-            scope: slipway_core::model::VariableScope {
-                environment: v.environment,
-                role: v.role,
-            },
-            sensitive: v.sensitive,
-            value: if v.sensitive { None } else { v.value },
-        })
-        .collect();
-    let notes = match &request.notes {
-        Some(NotesInput::Commits(text)) => {
-            notes::generate(&project, &version, channel, &notes::parse_commits(text))
-        }
-        Some(NotesInput::Text(text)) => notes::from_text(&project, &version, channel, text),
-        None => notes::generate(&project, &version, channel, &[]),
-    };
+    let variables = variable_snapshot(state, actor, &project).await?;
+    let notes = release_notes(&project, &version, channel, request.notes.as_ref());
     let release = StoredRelease {
         project: project.clone(),
         version: version.clone(),
@@ -278,8 +227,104 @@ pub async fn create(
         pruned_at: None,
     };
 
+    record_release(state, actor, &release, &chosen, subject).await?;
+    Ok(ReleaseView {
+        release,
+        artifact_details: chosen.into_values().collect(),
+    })
+}
+
+/// The artifact each component names, resolved in the vault; every component exactly once.
+async fn choose_artifacts(
+    state: &AppState,
+    spec: &slipway_core::model::Project,
+    requested: &[(String, String)],
+) -> Result<BTreeMap<Name, StoredArtifact>, ServiceError> {
+    let project = &spec.name;
+    let mut chosen: BTreeMap<Name, StoredArtifact> = BTreeMap::new();
+    for (component, reference) in requested {
+        let component = parse_name("component", component)?;
+        if spec.component(&component).is_none() {
+            return Err(ServiceError::invalid(
+                format!("project {project} has no component {component}"),
+                "name each of the project's components once with --artifact COMPONENT=DIGEST|VERSION",
+            ));
+        }
+        if chosen.contains_key(&component) {
+            return Err(ServiceError::invalid(
+                format!("component {component} is given more than once"),
+                "a release holds exactly one artifact per component",
+            ));
+        }
+        let artifact = resolve_artifact(state, project, &component, reference).await?;
+        chosen.insert(component, artifact);
+    }
+    let missing: Vec<&str> = spec
+        .components
+        .iter()
+        .filter(|c| !chosen.contains_key(&c.name))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ServiceError::invalid(
+            format!(
+                "a release of {project} holds one artifact per component; missing: {}",
+                missing.join(", ")
+            ),
+            "add --artifact COMPONENT=DIGEST|VERSION for each",
+        ));
+    }
+    Ok(chosen)
+}
+
+/// The project's variables as the release freezes them: never a sensitive value.
+async fn variable_snapshot(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+) -> Result<Vec<VariableSnapshot>, ServiceError> {
+    Ok(super::variables::list(state, actor, project)
+        .await?
+        .into_iter()
+        .map(|v| VariableSnapshot {
+            name: v.name,
+            scope: slipway_core::model::VariableScope {
+                environment: v.environment,
+                role: v.role,
+            },
+            sensitive: v.sensitive,
+            value: if v.sensitive { None } else { v.value },
+        })
+        .collect())
+}
+
+fn release_notes(
+    project: &Name,
+    version: &Version,
+    channel: Channel,
+    given: Option<&NotesInput>,
+) -> slipway_core::release::ReleaseNotes {
+    match given {
+        Some(NotesInput::Commits(text)) => {
+            notes::generate(project, version, channel, &notes::parse_commits(text))
+        }
+        Some(NotesInput::Text(text)) => notes::from_text(project, version, channel, text),
+        None => notes::generate(project, version, channel, &[]),
+    }
+}
+
+/// Write the release and its audit event, unless it exists or its bytes went meanwhile.
+async fn record_release(
+    state: &AppState,
+    actor: &Actor,
+    release: &StoredRelease,
+    chosen: &BTreeMap<Name, StoredArtifact>,
+    subject: String,
+) -> Result<(), ServiceError> {
+    let (project, version, channel) = (&release.project, &release.version, release.channel);
+    let eligible = release.eligible_for_protected;
     let mut tx = state.store.write().await?;
-    if tx.release_exists(&project, &version).await? {
+    if tx.release_exists(project, version).await? {
         return Err(ServiceError::Immutable {
             message: format!(
                 "release {version} of {project} already exists, and releases never change"
@@ -301,7 +346,7 @@ pub async fn create(
             ));
         }
     }
-    tx.insert_release(&release).await?;
+    tx.insert_release(release).await?;
     tx.audit(entry(
         actor,
         "release.create",
@@ -315,10 +360,7 @@ pub async fn create(
         }),
     ));
     tx.commit().await?;
-    Ok(ReleaseView {
-        release,
-        artifact_details: chosen.into_values().collect(),
-    })
+    Ok(())
 }
 
 fn names(list: &[Name]) -> String {
