@@ -173,15 +173,22 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
         println!("  example      {example}");
         print_first_run(running.first_run.as_ref());
         print_cli_sign_in(sign_in_the_cli(&running.state, &actor, &url).await);
-        let app_port = if args.port == 0 {
-            free_port()
-        } else {
-            args.port.saturating_add(1)
-        };
+        // One application port per environment, DEV's first: next to the server's, or free
+        // ones when the server's port was chosen by the system.
+        let app_ports: Vec<u16> = (1..=crate::example::STAGES.len() as u16)
+            .map(|i| {
+                if args.port == 0 {
+                    free_port()
+                } else {
+                    args.port.saturating_add(i)
+                }
+            })
+            .collect();
+        let app_port = app_ports[0];
         let data = std::fs::canonicalize(&args.data).unwrap_or(args.data.clone());
         // The example deploys once the server is ready; a failure there never stops the server.
         let agent =
-            match crate::example::deploy(&running.state, &actor, &data, &url, app_port).await {
+            match crate::example::deploy(&running.state, &actor, &data, &url, &app_ports).await {
                 Ok((agent, example)) => {
                     println!("  deployment   {}", example.line);
                     let when = if example.answering {
@@ -192,6 +199,15 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
                     println!(
                     "               the application answers on http://127.0.0.1:{app_port}{when}"
                 );
+                    let others: Vec<String> = crate::example::STAGES[1..]
+                        .iter()
+                        .zip(&app_ports[1..])
+                        .map(|((env, _), port)| format!("{env} {port}"))
+                        .collect();
+                    println!(
+                        "               in the other environments, once promoted there: {}",
+                        others.join(", ")
+                    );
                     Some(agent)
                 }
                 Err(e) => {

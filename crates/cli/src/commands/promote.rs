@@ -57,9 +57,18 @@ pub enum PromotionCommand {
         remote: Remote,
     },
     /// Show a promotion: every criterion of its latest decision, votes, change request.
-    #[command(after_help = "Example:\n  slipway promotion show 4")]
+    #[command(
+        after_help = "Examples:\n  slipway promotion show 4\n  slipway promotion show 4 --wait   # until it succeeds, fails or is refused"
+    )]
     Show {
         id: i64,
+        /// Wait until the promotion is final, following its deployment; exit 1 unless it
+        /// succeeded.
+        #[arg(long)]
+        wait: bool,
+        /// Seconds to wait at most with --wait.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
         #[command(flatten)]
         remote: Remote,
     },
@@ -232,6 +241,30 @@ pub(crate) fn wait_for(
     }
 }
 
+fn show(id: i64, wait: bool, timeout: u64, remote: &Remote) -> Result<(), Failure> {
+    let client = remote.client();
+    let p: PromotionView = client.get(&format!("/api/v1/promotions/{id}"))?;
+    if !wait {
+        output::show(remote, &p, describe);
+        return Ok(());
+    }
+    let human = remote.output == Format::Human;
+    if human {
+        describe(&p);
+    }
+    let ended = wait_for(&client, id, timeout, human)?;
+    if !human {
+        output::json(&ended);
+    }
+    match ended.promotion.state {
+        PromotionState::Succeeded => Ok(()),
+        other => Err(Failure::new(
+            Exit::Failed,
+            format!("promotion {id} ended {other}; see `slipway promotion show {id}`"),
+        )),
+    }
+}
+
 pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
     match command {
         PromotionCommand::List {
@@ -285,11 +318,12 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
             });
             Ok(())
         }
-        PromotionCommand::Show { id, remote } => {
-            let p: PromotionView = remote.client().get(&format!("/api/v1/promotions/{id}"))?;
-            output::show(&remote, &p, describe);
-            Ok(())
-        }
+        PromotionCommand::Show {
+            id,
+            wait,
+            timeout,
+            remote,
+        } => show(id, wait, timeout, &remote),
         PromotionCommand::Approve {
             id,
             comment,

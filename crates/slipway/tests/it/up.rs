@@ -256,18 +256,129 @@ fn up_deploys_the_example_for_real_and_the_cli_redeploys_and_rolls_it_back() {
     stop(again, data.path());
 }
 
-/// Stop `up` gracefully (it takes its local agent down), then the example's stand-in server.
+/// Stop `up` gracefully (it takes its local agents down), then the example's stand-in servers
+/// of every environment, should any have outlived it.
 fn stop(mut up: std::process::Child, data: &std::path::Path) {
     let _ = Command::new("kill").arg(up.id().to_string()).status();
     let _ = up.wait();
-    let root = data
-        .canonicalize()
-        .map(|d| d.join("agent/pets"))
-        .unwrap_or_default();
-    let _ = slipway_command()
-        .args(["demo-appserver", "stop", "--root"])
-        .arg(root)
-        .output();
+    let data = data.canonicalize().unwrap_or_default();
+    let mut roots = vec![data.join("agent/pets")];
+    for env in ["int", "met", "pre-prod", "prod-eu", "prod-us"] {
+        roots.push(data.join("agents").join(env).join("pets"));
+    }
+    for root in roots {
+        let _ = slipway_command()
+            .args(["demo-appserver", "stop", "--root"])
+            .arg(root)
+            .output();
+    }
+}
+
+/// The walk-through block of README.md, between its markers, as the shell script it is.
+fn readme_walkthrough() -> String {
+    let readme = include_str!("../../../../README.md");
+    let start = readme
+        .find("<!-- walkthrough:start -->")
+        .expect("README.md marks its walk-through");
+    let block = &readme[start..];
+    let end = block
+        .find("<!-- walkthrough:end -->")
+        .expect("the walk-through ends");
+    let block = &block[..end];
+    let open = block.find("```sh\n").expect("a sh block") + "```sh\n".len();
+    let close = block[open..].find("```").expect("the block closes") + open;
+    block[open..close].to_string()
+}
+
+/// README's promise: on one machine, `up` and the copy-paste steps take release 1.0.0 from DEV
+/// to both PROD regions for real — signed artifacts, an agent per environment, approvals by other
+/// people, the CAB, a rehearsed rollback and the window (through the manual clock, recorded as
+/// break-glass). The block is run as it is written, so the README cannot drift from the product.
+#[test]
+fn the_readme_walk_through_takes_the_example_from_dev_to_prod() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let profile = home.path().join("profile.json");
+    let mut child = slipway_command()
+        .args(["up", "--port", "0", "--data"])
+        .arg(&data)
+        .env("SLIPWAY_CLOCK", "manual")
+        .env("SLIPWAY_PROFILE", &profile)
+        .env_remove("SLIPWAY_ADMIN_TOKEN")
+        .env("SLIPWAY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let banner: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(out))
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("stop with Ctrl-C"))
+        .collect();
+    let text = banner.join("\n");
+    let ports = banner
+        .iter()
+        .find_map(|l| l.split("once promoted there: ").nth(1))
+        .unwrap_or_else(|| panic!("up names the other environments' ports: {text}"))
+        .to_string();
+    let port_of = |env: &str| -> String {
+        ports
+            .split(", ")
+            .find_map(|p| p.strip_prefix(&format!("{env} ")))
+            .unwrap_or_else(|| panic!("{env} in {ports}"))
+            .to_string()
+    };
+
+    let bin_dir = slipway_bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut walk = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &readme_walkthrough()])
+        .current_dir(home.path())
+        .env("PATH", path)
+        .env("SLIPWAY_PROFILE", &profile)
+        .env("SLIPWAY_HTTP_TIMEOUT_SECS", "60")
+        .env_remove("SLIPWAY_SERVER")
+        .env_remove("SLIPWAY_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: the walk takes well under a minute; ten are a hang.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while walk.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = walk.kill();
+    let output = walk.wait_with_output().unwrap();
+    let said = format!("{}\n{}", stdout(&output), stderr(&output));
+    let finished = output.status.success();
+    let answers = |env: &str| {
+        ureq::get(&format!("http://127.0.0.1:{}/", port_of(env)))
+            .call()
+            .ok()
+            .and_then(|r| r.into_string().ok())
+            .is_some_and(|page| page.contains("<h1>Pets</h1>"))
+    };
+    let (eu, us) = (answers("PROD-EU"), answers("PROD-US"));
+    let bundle = home.path().join("pets-1.0.0-evidence.tar");
+    let audit = cli_with_profile(&profile, &["audit", "list", "--verb", "clock"], "");
+    stop(child, &data);
+
+    assert!(finished, "the walk-through stopped: {said}");
+    assert!(
+        said.contains("promotion 7: pets 1.0.0 → PROD-US: succeeded"),
+        "{said}"
+    );
+    assert!(eu && us, "both PROD applications answer (EU {eu}, US {us})");
+    assert!(bundle.is_file(), "the evidence bundle was exported");
+    assert!(
+        stdout(&audit).contains("clock.break_glass"),
+        "moving the clock into PROD's window is recorded: {}",
+        stdout(&audit)
+    );
 }
 
 /// Rows in the example's table, or `None` when the table does not exist.
