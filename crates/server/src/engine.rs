@@ -1,5 +1,7 @@
-//! The orchestrator loop: it resumes after a restart, then, until the store closes, takes one
-//! turn of deployments and one of promotions each second or as soon as something wakes it.
+//! The orchestrator loop: until the store closes, takes one turn of deployments and one of
+//! promotions each second or as soon as something wakes it — on the server that holds the
+//! background lease (`leader`), and only there. When a server starts holding it (at its start,
+//! or taking over from one that died), it first resumes what was in flight.
 //!
 //! It only loops, waits and calls services (`services::progress`, `services::promotions`); the
 //! decisions and the writes are theirs. Nothing in `services` or `transitions` imports it.
@@ -12,25 +14,37 @@ use crate::AppState;
 /// Run the orchestrator until the process ends.
 pub(crate) fn spawn(state: AppState) {
     tokio::spawn(async move {
-        if let Err(e) = services::progress::resume_after_restart(&state).await {
-            tracing::error!(error = %e, "could not resume deployments");
-        }
+        let mut was_leading = false;
         // Until the store closes (the server shuts down), not failing on every turn after it.
         while !state.store.is_closed() {
-            // A turn cut by the store closing under it is the shutdown, not an error.
-            if let Err(e) = services::progress::tick(&state).await {
-                if !state.store.is_closed() {
-                    tracing::error!(error = %e, "orchestrator step failed; retrying");
+            let leading = state.leader.leading(slipway_store::current_time());
+            if leading && !was_leading {
+                if let Err(e) = services::progress::resume_after_restart(&state).await {
+                    tracing::error!(error = %e, "could not resume deployments");
                 }
             }
-            if let Err(e) = services::promotions::tick(&state).await {
-                if !state.store.is_closed() {
-                    tracing::error!(error = %e, "judging promotions failed; retrying");
-                }
+            was_leading = leading;
+            if leading {
+                turn(&state).await;
             }
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), state.engine.orchestrator.notified())
                     .await;
         }
     });
+}
+
+/// One turn: deployments, then promotions. A turn cut by the store closing under it is the
+/// shutdown, not an error.
+async fn turn(state: &AppState) {
+    if let Err(e) = services::progress::tick(state).await {
+        if !state.store.is_closed() {
+            tracing::error!(error = %e, "orchestrator step failed; retrying");
+        }
+    }
+    if let Err(e) = services::promotions::tick(state).await {
+        if !state.store.is_closed() {
+            tracing::error!(error = %e, "judging promotions failed; retrying");
+        }
+    }
 }

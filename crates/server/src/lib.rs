@@ -17,6 +17,7 @@ mod checkpoint_log;
 pub mod console;
 mod engine;
 mod error;
+mod leader;
 mod metrics;
 mod outbox;
 mod secrets;

@@ -45,6 +45,8 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The data folder's lock on SQLite, held while the server lives.
+    _data_lock: Option<std::fs::File>,
 }
 
 impl RunningServer {
@@ -79,6 +81,7 @@ impl RunningServer {
                 tracing::info!(grace = ?SHUTDOWN_GRACE, "cut the connections still open");
             }
         }
+        crate::leader::release(&state).await;
         state.store.close().await;
         Ok(())
     }
@@ -102,8 +105,34 @@ pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// SQLite is one server's: a second server on the same data folder would run the orchestrator
+/// twice over one database. The lock goes with the process, however it ends.
+fn lock_data_folder(data: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = data.join("server.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another Slipway server uses the data folder {} (SQLite serves one server); stop it, or give this one another --data (several servers share a PostgreSQL database: --database-url)",
+            data.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     create_private_dir(&config.data_dir)?;
+    let data_lock = match &config.database_url {
+        Some(_) => None,
+        None => Some(lock_data_folder(&config.data_dir)?),
+    };
     let store = match &config.database_url {
         Some(url) => Store::open(url).await?,
         None => Store::open_sqlite(&config.data_dir.join("slipway.db")).await?,
@@ -153,6 +182,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     if let Some(period) = checkpoint_period()? {
         crate::services::checkpoints::schedule(state.clone(), period);
     }
+    crate::leader::spawn(state.clone());
     crate::engine::spawn(state.clone());
     crate::outbox::spawn(state.clone());
     if let Some(period) = vault_config.gc_every {
@@ -204,6 +234,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         state,
         shutdown,
         serving,
+        _data_lock: data_lock,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct AppState {
     pub(crate) clock: Arc<Clock>,
     /// The audit checkpoints' key and log file, outside the database (none in unit tests).
     pub(crate) checkpoints: Option<Arc<crate::checkpoint_log::CheckpointLog>>,
+    /// Whether this server holds the lease background work runs under (`leader`).
+    pub(crate) leader: Arc<crate::leader::Leader>,
 }
 
 /// The server's clock for governance (windows, freezes, schedules). `SLIPWAY_CLOCK=manual`
@@ -104,6 +106,7 @@ impl AppState {
             engine: Arc::new(Signals::default()),
             clock: Arc::new(Clock::default()),
             checkpoints: None,
+            leader: Arc::new(crate::leader::Leader::default()),
         }
     }
 }

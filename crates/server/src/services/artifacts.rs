@@ -690,6 +690,10 @@ pub fn schedule_scrub(state: AppState, period: std::time::Duration) {
         ticks.tick().await; // the first tick is immediate: the first scrub waits a period
         loop {
             ticks.tick().await;
+            // One server of several scrubs: the one running background work.
+            if !state.leader.leading(slipway_store::current_time()) {
+                continue;
+            }
             match verify_all(&state, "slipway", "vault.scrub").await {
                 Ok(r) if r.intact => tracing::info!(blobs = r.blobs, bytes = r.bytes, "vault scrub: every blob intact"),
                 Ok(r) => tracing::error!(blobs = r.blobs, corrupt = r.corrupt.len(), missing = r.missing.len(), "vault scrub found damaged blobs; see `slipway audit list --verb vault.corruption_detected`"),
@@ -975,6 +979,10 @@ pub fn schedule_gc(state: AppState, period: std::time::Duration) {
         ticks.tick().await; // the first tick is immediate: the first collection waits a period
         loop {
             ticks.tick().await;
+            // One server of several collects: the one running background work.
+            if !state.leader.leading(slipway_store::current_time()) {
+                continue;
+            }
             match gc(&state, None, false).await {
                 Ok(r) => tracing::info!(
                     blobs = r.deleted_blobs.len(),

@@ -198,6 +198,10 @@ pub fn schedule(state: AppState, period: std::time::Duration) {
         ticks.tick().await;
         loop {
             ticks.tick().await;
+            // One server of several signs on schedule: the one running background work.
+            if !state.leader.leading(slipway_store::current_time()) {
+                continue;
+            }
             let grew = match (
                 state.store.audit_last_seq().await,
                 state.store.latest_checkpoint().await,

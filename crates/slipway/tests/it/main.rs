@@ -26,6 +26,7 @@ mod postgres;
 mod promises;
 mod quality;
 mod recovery;
+mod replicas;
 mod tls;
 mod up;
 mod vault;

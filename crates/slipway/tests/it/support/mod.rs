@@ -64,6 +64,21 @@ impl Server {
         Server::spawn(data, database_url, "127.0.0.1:0", env, &[])
     }
 
+    /// Another server on the same PostgreSQL database as `first`, with its own data folder and
+    /// the first one's master key (both read the secrets the other sealed).
+    pub(crate) fn start_replica(first: &Server, database_url: &str) -> Server {
+        let data = tempfile::tempdir().expect("a temporary folder");
+        let key = first.data.path().join("master.key");
+        let key = key.to_str().expect("a UTF-8 temporary path");
+        Server::spawn(
+            data,
+            Some(database_url),
+            "127.0.0.1:0",
+            &[],
+            &["--master-key-file", key],
+        )
+    }
+
     /// Start on SQLite in a fresh data folder serving HTTPS, with TLS flags such as
     /// `--tls-self-signed`; the CLI calls then pin the certificate the server printed.
     pub(crate) fn start_tls(tls_args: &[&str]) -> Server {
@@ -148,6 +163,12 @@ impl Server {
 
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILL the server and leave it dead.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
