@@ -27,6 +27,10 @@ pub const CATALOGUE: &[&str] = &[
     "rollback.finished",
     "tests.pushed",
     "audit.checkpoint",
+    "config_change.requested",
+    "config_change.decided",
+    "config.break_glass",
+    "config.break_glass_ended",
 ];
 
 /// The event `webhook test` sends to one webhook, whatever it subscribed to.
@@ -71,6 +75,10 @@ pub fn events_for(verb: &str, details: &Value) -> Vec<&'static str> {
         "tests.push" => vec!["tests.pushed"],
         // The signed note itself goes out: a receiver keeping them is a witness of the log.
         "audit.checkpoint" => vec!["audit.checkpoint"],
+        "config_change.request" => vec!["config_change.requested"],
+        "config_change.approve" | "config_change.reject" => vec!["config_change.decided"],
+        "config.break_glass" => vec!["config.break_glass"],
+        "config.break_glass_end" => vec!["config.break_glass_ended"],
         _ => Vec::new(),
     }
 }

@@ -1,8 +1,9 @@
 //! The orchestrator loop: it resumes after a restart, then, until the store closes, takes one
-//! turn of deployments and one of promotions each second or as soon as something wakes it.
+//! turn of deployments, one of promotions and one of expired break-glasses each second or as
+//! soon as something wakes it.
 //!
-//! It only loops, waits and calls services (`services::progress`, `services::promotions`); the
-//! decisions and the writes are theirs. Nothing in `services` or `transitions` imports it.
+//! It only loops, waits and calls services (`services::progress`, `services::promotions`,
+//! `services::config_changes`); the decisions and the writes are theirs. Nothing in `services` or `transitions` imports it.
 
 use std::time::Duration;
 
@@ -26,6 +27,11 @@ pub(crate) fn spawn(state: AppState) {
             if let Err(e) = services::promotions::tick(&state).await {
                 if !state.store.is_closed() {
                     tracing::error!(error = %e, "judging promotions failed; retrying");
+                }
+            }
+            if let Err(e) = services::config_changes::end_expired_break_glasses(&state).await {
+                if !state.store.is_closed() {
+                    tracing::error!(error = %e, "ending expired break-glasses failed; retrying");
                 }
             }
             let _ =

@@ -5,6 +5,7 @@
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
+use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::deployments::DeploymentView;
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
@@ -265,6 +266,27 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<TestRunComparisonView>(),
+        ),
+        (
+            "get",
+            "/api/v1/config-changes",
+            "200",
+            Shape::Items,
+            fields::<ConfigChangeView>(),
+        ),
+        (
+            "get",
+            "/api/v1/config-changes/{id}",
+            "200",
+            Shape::One,
+            fields::<ConfigChangeView>(),
+        ),
+        (
+            "post",
+            "/api/v1/config-changes/{id}/decision",
+            "200",
+            Shape::One,
+            fields::<ConfigChangeView>(),
         ),
     ]
 }

@@ -4,6 +4,7 @@
 //! in the layers: `api`, `console` and `services` may use it; it imports neither of them.
 
 mod access;
+mod config_changes;
 mod deployments;
 mod governance;
 mod projects;
