@@ -396,6 +396,34 @@ mod tests {
     }
 
     #[test]
+    fn governed_configuration_and_break_glass_alert() {
+        let none = json!({});
+        assert_eq!(
+            events_for("config_change.request", &none),
+            ["config_change.requested"]
+        );
+        for verb in ["config_change.approve", "config_change.reject"] {
+            assert_eq!(events_for(verb, &none), ["config_change.decided"]);
+        }
+        assert_eq!(
+            events_for("config.break_glass", &none),
+            ["config.break_glass"]
+        );
+        assert_eq!(
+            events_for("config.break_glass_end", &none),
+            ["config.break_glass_ended"]
+        );
+        for event in [
+            "config_change.requested",
+            "config_change.decided",
+            "config.break_glass",
+            "config.break_glass_ended",
+        ] {
+            assert!(CATALOGUE.contains(&event), "{event} can be subscribed to");
+        }
+    }
+
+    #[test]
     fn test_pushes_and_signed_checkpoints_are_events_too() {
         let pushed = json!({ "project": "pets", "release": "1.0.0", "suite": "e2e" });
         assert_eq!(events_for("tests.push", &pushed), ["tests.pushed"]);

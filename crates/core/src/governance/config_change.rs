@@ -230,7 +230,7 @@ mod tests {
             description: String::new(),
             on_failure: Default::default(),
             gates: crate::gates::Gates {
-                approvals: (approvals > 0).then(|| ApprovalRule {
+                approvals: (approvals > 0).then_some(ApprovalRule {
                     count: approvals,
                     role: Role::Qa,
                 }),
