@@ -75,6 +75,9 @@ enum Audience {
     Everyone,
     /// Only those allowed to manage webhooks (admins).
     WebhookManagers,
+    /// Only those who decide configuration change requests (admins); the page itself is open to
+    /// everyone who reads, and the navigation bar has room for no more links at 1400 px.
+    ConfigDeciders,
 }
 
 /// Every page of the navigation: its group, section, address, label and audience.
@@ -160,8 +163,8 @@ const NAVIGATION: [(Job, Section, &str, &str, Audience); 12] = [
         Job::Govern,
         Section::ConfigChanges,
         "/config-changes",
-        "Configuration changes",
-        Audience::Everyone,
+        "Config changes",
+        Audience::ConfigDeciders,
     ),
 ];
 
@@ -173,6 +176,10 @@ fn navigation(user: &ConsoleUser, section: Section) -> Vec<NavGroup> {
             Audience::WebhookManagers => slipway_core::access::allows(
                 user.actor.role,
                 slipway_core::access::Operation::ManageWebhooks,
+            ),
+            Audience::ConfigDeciders => slipway_core::access::allows(
+                user.actor.role,
+                slipway_core::access::Operation::DecideConfigChange,
             ),
         };
         if !visible {

@@ -329,3 +329,70 @@ fn a_break_glass_applies_alone_is_flagged_in_the_bundle_and_reverts_by_itself() 
     assert_eq!(details["state"], "reverted");
     assert_eq!(details["broken_by"], "ada");
 }
+
+#[test]
+fn the_console_shows_waiting_changes_and_another_admin_approves_there() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    ok(server.apply(&file(w, "p.yaml", &config(w, ONE_FROM_QA))));
+    let otto = server.user_with_token("otto", "ops");
+    ok(server.cli(
+        Some(&otto),
+        &["apply", "-f", &file(w, "weaker.yaml", &config(w, ""))],
+    ));
+    server.user_with_password("ada", "admin", "a long enough passphrase");
+    // Signed in through the console's own form, as a browser is.
+    let signed_in = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("{}/login", server.url))
+        .send_form(&[
+            ("username", "ada"),
+            ("password", "a long enough passphrase"),
+        ]);
+    let signed_in = match signed_in {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("sign-in failed: {e}"),
+    };
+    let cookie = signed_in
+        .all("set-cookie")
+        .iter()
+        .filter_map(|c| c.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert_eq!(signed_in.status(), 303, "signed in: {cookie}");
+    let page = ureq::get(&format!("{}/config-changes", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(page.contains("environment/PRE-PROD"), "{page}");
+    assert!(
+        page.contains("gates: 1 approval(s) from qa → none"),
+        "{page}"
+    );
+    assert!(page.contains("Asked by <strong>otto</strong>"), "{page}");
+    assert!(page.contains("Approve and apply"), "{page}");
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("a csrf field") + marker.len();
+    let csrf = &page[start..start + page[start..].find('"').unwrap()];
+    let posted = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("{}/config-changes/1/approve", server.url))
+        .set("Cookie", &cookie)
+        .send_form(&[("csrf", csrf), ("comment", "seen in the console")]);
+    let posted = match posted {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("the approval was not posted: {e}"),
+    };
+    assert_eq!(posted.status(), 303, "back to the page that shows it");
+    assert_eq!(posted.header("location"), Some("/config-changes"));
+    let env = json(server.cli(None, &["env", "show", "PRE-PROD", "-o", "json"]));
+    assert!(env["gates"]["approvals"].is_null(), "{env:#}");
+    let shown = json(server.cli(None, &["config-change", "show", "1", "-o", "json"]));
+    assert_eq!(shown["decided_by"], "ada");
+    assert_eq!(shown["comment"], "seen in the console");
+}
