@@ -108,6 +108,12 @@ pub enum Operation {
     },
     /// Sign a checkpoint of the audit log now (the server also signs them on its own schedule).
     SignCheckpoint,
+    /// Approve or reject a configuration change request someone else wrote (governed
+    /// configuration: a protected environment's protection, gates, lifecycles).
+    DecideConfigChange,
+    /// Apply a governed configuration change at once, alone, with a reason and for a bounded
+    /// time (break-glass); it reverts by itself when it expires.
+    BreakGlass,
 }
 
 impl Operation {
@@ -139,6 +145,8 @@ impl Operation {
             Operation::ManageWebhooks => "manage webhooks",
             Operation::AnswerIntervention { .. } => "answer this manual intervention",
             Operation::SignCheckpoint => "sign an audit checkpoint",
+            Operation::DecideConfigChange => "decide configuration change requests",
+            Operation::BreakGlass => "break the glass (apply a governed change alone)",
         }
     }
 }

@@ -27,6 +27,10 @@ pub const CATALOGUE: &[&str] = &[
     "rollback.finished",
     "tests.pushed",
     "audit.checkpoint",
+    "config_change.requested",
+    "config_change.decided",
+    "config.break_glass",
+    "config.break_glass_ended",
 ];
 
 /// The event `webhook test` sends to one webhook, whatever it subscribed to.
@@ -71,6 +75,10 @@ pub fn events_for(verb: &str, details: &Value) -> Vec<&'static str> {
         "tests.push" => vec!["tests.pushed"],
         // The signed note itself goes out: a receiver keeping them is a witness of the log.
         "audit.checkpoint" => vec!["audit.checkpoint"],
+        "config_change.request" => vec!["config_change.requested"],
+        "config_change.approve" | "config_change.reject" => vec!["config_change.decided"],
+        "config.break_glass" => vec!["config.break_glass"],
+        "config.break_glass_end" => vec!["config.break_glass_ended"],
         _ => Vec::new(),
     }
 }
@@ -385,6 +393,34 @@ mod tests {
         );
         assert!(events_for("project.create", &request).is_empty());
         assert!(events_for("webhook.add", &request).is_empty());
+    }
+
+    #[test]
+    fn governed_configuration_and_break_glass_alert() {
+        let none = json!({});
+        assert_eq!(
+            events_for("config_change.request", &none),
+            ["config_change.requested"]
+        );
+        for verb in ["config_change.approve", "config_change.reject"] {
+            assert_eq!(events_for(verb, &none), ["config_change.decided"]);
+        }
+        assert_eq!(
+            events_for("config.break_glass", &none),
+            ["config.break_glass"]
+        );
+        assert_eq!(
+            events_for("config.break_glass_end", &none),
+            ["config.break_glass_ended"]
+        );
+        for event in [
+            "config_change.requested",
+            "config_change.decided",
+            "config.break_glass",
+            "config.break_glass_ended",
+        ] {
+            assert!(CATALOGUE.contains(&event), "{event} can be subscribed to");
+        }
     }
 
     #[test]

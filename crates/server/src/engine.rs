@@ -1,10 +1,11 @@
-//! The orchestrator loop: until the store closes, takes one turn of deployments and one of
-//! promotions each second or as soon as something wakes it — on the server that holds the
-//! background lease (`leader`), and only there. When a server starts holding it (at its start,
-//! or taking over from one that died), it first resumes what was in flight.
+//! The orchestrator loop: until the store closes, takes one turn of deployments, one of
+//! promotions and one of expired break-glasses each second or as soon as something wakes it —
+//! on the server that holds the background lease (`leader`), and only there. When a server
+//! starts holding it (at its start, or taking over from one that died), it first resumes what
+//! was in flight.
 //!
-//! It only loops, waits and calls services (`services::progress`, `services::promotions`); the
-//! decisions and the writes are theirs. Nothing in `services` or `transitions` imports it.
+//! It only loops, waits and calls services (`services::progress`, `services::promotions`,
+//! `services::config_changes`); the decisions and the writes are theirs. Nothing in `services` or `transitions` imports it.
 
 use std::time::Duration;
 
@@ -34,8 +35,8 @@ pub(crate) fn spawn(state: AppState) {
     });
 }
 
-/// One turn: deployments, then promotions. A turn cut by the store closing under it is the
-/// shutdown, not an error.
+/// One turn: deployments, promotions, expired break-glasses. A turn cut by the store closing
+/// under it is the shutdown, not an error.
 async fn turn(state: &AppState) {
     if let Err(e) = services::progress::tick(state).await {
         if !state.store.is_closed() {
@@ -45,6 +46,11 @@ async fn turn(state: &AppState) {
     if let Err(e) = services::promotions::tick(state).await {
         if !state.store.is_closed() {
             tracing::error!(error = %e, "judging promotions failed; retrying");
+        }
+    }
+    if let Err(e) = services::config_changes::end_expired_break_glasses(state).await {
+        if !state.store.is_closed() {
+            tracing::error!(error = %e, "ending expired break-glasses failed; retrying");
         }
     }
 }

@@ -359,6 +359,12 @@ async fn load_example(state: &slipway_server::AppState) -> anyhow::Result<(Actor
         name: "examples/pets/slipway.yaml".into(),
         content: crate::example::PETS_YAML.into(),
     }];
-    let outcome = slipway_server::services::projects::apply(state, &actor, &files, false).await?;
+    let outcome = slipway_server::services::projects::apply(
+        state,
+        &actor,
+        &files,
+        slipway_server::services::projects::ApplyOptions::default(),
+    )
+    .await?;
     Ok((actor, format!("project pets — {}", outcome.summary)))
 }

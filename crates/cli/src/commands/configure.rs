@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::{json, Value};
+use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
 use slipway_core::config::{load, Source};
 
 use crate::error::{Exit, Failure};
@@ -72,6 +73,18 @@ pub struct ApplyArgs {
     /// Show what would change, change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Break the glass (admin): apply changes to protected environments at once instead of
+    /// waiting for a second person, with this reason; they revert by themselves after --for.
+    #[arg(long, value_name = "REASON")]
+    break_glass: Option<String>,
+    /// How long a break-glass lasts, in minutes (1 to 1440).
+    #[arg(
+        long = "for",
+        value_name = "MINUTES",
+        default_value_t = 60,
+        requires = "break_glass"
+    )]
+    for_minutes: i64,
     #[command(flatten)]
     remote: Remote,
 }
@@ -81,6 +94,10 @@ pub(crate) fn apply(args: ApplyArgs) -> Result<(), Failure> {
     let body = json!({
         "files": files.iter().map(|(name, content)| json!({ "name": name, "content": content })).collect::<Vec<_>>(),
         "dry_run": args.dry_run,
+        "break_glass": args.break_glass.as_ref().map(|reason| BreakGlassAsk {
+            reason: reason.clone(),
+            minutes: args.for_minutes,
+        }),
     });
     let outcome = args.remote.client().post::<Value>("/api/v1/apply", &body)?;
     if args.remote.output == Format::Json {
@@ -93,6 +110,21 @@ pub(crate) fn apply(args: ApplyArgs) -> Result<(), Failure> {
         for d in change["details"].as_array().into_iter().flatten() {
             println!("    {}", d.as_str().unwrap_or(""));
         }
+    }
+    // What waits for a second person, and for whom (governed configuration).
+    let pending: Vec<ConfigChangeView> =
+        serde_json::from_value(outcome["pending"].clone()).unwrap_or_default();
+    for change in &pending {
+        println!("? {} (waits)", change.subject);
+        super::config_change::describe(change);
+    }
+    let broken: Vec<BreakGlassView> =
+        serde_json::from_value(outcome["break_glass"].clone()).unwrap_or_default();
+    for glass in &broken {
+        eprintln!(
+            "warning: break-glass {} on {} by {}: applied alone until {}, then it reverts by itself ({})",
+            glass.id, glass.subject, glass.actor, glass.expires_at, glass.reason
+        );
     }
     println!("{}", outcome["summary"].as_str().unwrap_or(""));
     for warning in outcome["warnings"].as_array().into_iter().flatten() {

@@ -6,6 +6,7 @@ mod artifact;
 mod audit;
 mod check;
 mod clock;
+mod config_change;
 mod configure;
 mod deploy;
 mod deployment;
@@ -133,6 +134,9 @@ pub enum Command {
     /// Test results of releases: push JUnit reports per environment and suite, list, show, compare runs.
     #[command(subcommand)]
     Tests(tests::TestsCommand),
+    /// Configuration changes held for a second person (governed configuration): list, show, approve, reject.
+    #[command(subcommand, name = "config-change")]
+    ConfigChange(config_change::ConfigChangeCommand),
 }
 
 /// Run one client verb.
@@ -169,5 +173,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Clock(c) => clock::clock(c),
         Command::Parity(args) => parity::parity(args),
         Command::Tests(c) => tests::tests(c),
+        Command::ConfigChange(c) => config_change::config_change(c),
     }
 }

@@ -7,6 +7,7 @@
 //! overriding: approvals awaited, window not open yet) or fail — and the decision follows: any
 //! fail is a no-go, else any pending is a wait, else go.
 
+pub mod config_change;
 pub mod parity;
 pub mod promotion;
 

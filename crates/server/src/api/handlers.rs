@@ -150,8 +150,10 @@ pub(super) async fn put_environment(
         gates: body.gates,
         require_signatures: body.require_signatures,
     };
-    let changed = services::environments::put(&state, &actor, env).await?;
-    Ok(Json(json!({ "changed": changed })))
+    let outcome = services::environments::put(&state, &actor, env).await?;
+    Ok(Json(
+        json!({ "changed": outcome.changed, "pending": outcome.pending }),
+    ))
 }
 
 pub(super) async fn delete_environment(
@@ -294,6 +296,9 @@ pub(super) struct ApplyBody {
     files: Vec<ConfigText>,
     #[serde(default)]
     dry_run: bool,
+    /// Apply governed changes at once, for a bounded time (admin).
+    #[serde(default)]
+    break_glass: Option<slipway_api::config_changes::BreakGlassAsk>,
 }
 
 pub(super) async fn apply(
@@ -302,7 +307,16 @@ pub(super) async fn apply(
     Json(body): Json<ApplyBody>,
 ) -> ApiResult<Json<services::projects::ApplyOutcome>> {
     Ok(Json(
-        services::projects::apply(&state, &actor, &body.files, body.dry_run).await?,
+        services::projects::apply(
+            &state,
+            &actor,
+            &body.files,
+            services::projects::ApplyOptions {
+                dry_run: body.dry_run,
+                break_glass: body.break_glass,
+            },
+        )
+        .await?,
     ))
 }
 

@@ -6,6 +6,7 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, SessionView, UserView, WhoAmI};
 use slipway_api::audit::{AuditVerification, ChainEventView};
+use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::deployments::DeploymentView;
 use slipway_api::evidence::KeyView;
 use slipway_api::governance::{ChangeRequestView, ClockView};
@@ -370,6 +371,27 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<TestRunComparisonView>(),
+        ),
+        (
+            "get",
+            "/api/v1/config-changes",
+            "200",
+            Shape::Items,
+            fields::<ConfigChangeView>(),
+        ),
+        (
+            "get",
+            "/api/v1/config-changes/{id}",
+            "200",
+            Shape::One,
+            fields::<ConfigChangeView>(),
+        ),
+        (
+            "post",
+            "/api/v1/config-changes/{id}/decision",
+            "200",
+            Shape::One,
+            fields::<ConfigChangeView>(),
         ),
     ]
 }

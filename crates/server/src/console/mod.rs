@@ -11,6 +11,7 @@
 mod assets;
 mod audit;
 mod charts;
+mod config_changes;
 mod criteria;
 mod dashboard;
 mod deployments;
@@ -75,6 +76,12 @@ pub fn router() -> Router<AppState> {
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))
         .route("/audit", get(audit::log))
         .route("/webhooks", get(webhooks::list))
+        .route("/config-changes", get(config_changes::list))
+        .route(
+            "/config-changes/{id}/approve",
+            post(config_changes::approve),
+        )
+        .route("/config-changes/{id}/reject", post(config_changes::reject))
         .route("/releases", get(releases::home))
         .route("/projects/{name}/parity", get(parity::show))
         .route("/projects/{name}/releases", get(releases::list))

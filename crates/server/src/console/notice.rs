@@ -27,10 +27,11 @@ pub(super) enum Done {
     PromotionCancelled,
     Overridden,
     ChangeRequestDecided,
+    ConfigChangeDecided,
 }
 
 impl Done {
-    const ALL: [Done; 10] = [
+    const ALL: [Done; 11] = [
         Done::SignedIn,
         Done::DeploymentStarted,
         Done::PromotionRequested,
@@ -41,6 +42,7 @@ impl Done {
         Done::PromotionCancelled,
         Done::Overridden,
         Done::ChangeRequestDecided,
+        Done::ConfigChangeDecided,
     ];
 
     fn key(self) -> &'static str {
@@ -55,6 +57,7 @@ impl Done {
             Done::PromotionCancelled => "promotion-cancelled",
             Done::Overridden => "overridden",
             Done::ChangeRequestDecided => "change-request-decided",
+            Done::ConfigChangeDecided => "config-change-decided",
         }
     }
 
@@ -76,6 +79,9 @@ impl Done {
             }
             Done::Overridden => "Override recorded with your reason; the promotion goes ahead.",
             Done::ChangeRequestDecided => "Your decision on the change request is recorded.",
+            Done::ConfigChangeDecided => {
+                "Your decision on the configuration change is recorded (an approval applied it)."
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ pub(super) enum Section {
     Users,
     Audit,
     Webhooks,
+    ConfigChanges,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -74,10 +75,13 @@ enum Audience {
     Everyone,
     /// Only those allowed to manage webhooks (admins).
     WebhookManagers,
+    /// Only those who decide configuration change requests (admins); the page itself is open to
+    /// everyone who reads, and the navigation bar has room for no more links at 1400 px.
+    ConfigDeciders,
 }
 
 /// Every page of the navigation: its group, section, address, label and audience.
-const NAVIGATION: [(Job, Section, &str, &str, Audience); 11] = [
+const NAVIGATION: [(Job, Section, &str, &str, Audience); 12] = [
     (
         Job::Deliver,
         Section::Dashboard,
@@ -155,6 +159,13 @@ const NAVIGATION: [(Job, Section, &str, &str, Audience); 11] = [
         "Webhooks",
         Audience::WebhookManagers,
     ),
+    (
+        Job::Govern,
+        Section::ConfigChanges,
+        "/config-changes",
+        "Config changes",
+        Audience::ConfigDeciders,
+    ),
 ];
 
 fn navigation(user: &ConsoleUser, section: Section) -> Vec<NavGroup> {
@@ -165,6 +176,10 @@ fn navigation(user: &ConsoleUser, section: Section) -> Vec<NavGroup> {
             Audience::WebhookManagers => slipway_core::access::allows(
                 user.actor.role,
                 slipway_core::access::Operation::ManageWebhooks,
+            ),
+            Audience::ConfigDeciders => slipway_core::access::allows(
+                user.actor.role,
+                slipway_core::access::Operation::DecideConfigChange,
             ),
         };
         if !visible {

@@ -23,6 +23,7 @@ use slipway_core::deploy::state::Phase;
 use slipway_core::digest::lower_hex;
 use slipway_core::evidence::proof::{AuditProof, ProofBuilder, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
+use slipway_core::governance::config_change::covers;
 use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::signing::SigningKey;
@@ -188,12 +189,15 @@ fn deployments_section(f: &Facts) -> Result<Section, ServiceError> {
 struct Governance {
     promotions: Vec<slipway_api::governance::PromotionView>,
     checks: Vec<slipway_core::governance::CheckResult>,
+    /// The break-glasses in force when a decision of this release was taken, in its
+    /// environment or its project: that decision was judged against gates nobody else approved.
+    break_glass: Vec<slipway_api::config_changes::BreakGlassView>,
 }
 
 fn governance_section(f: &Facts) -> Result<Section, ServiceError> {
     Ok(Section {
         path: "governance.json",
-        describes: "every promotion of the release with its go/no-go decision records (each criterion, verdict and evidence; overrides with who and why), approvals and rejections with their comments, change requests, and the evidence checks CI reported.",
+        describes: "every promotion of the release with its go/no-go decision records (each criterion, verdict and evidence; overrides with who and why), approvals and rejections with their comments, change requests, the evidence checks CI reported, and every break-glass (a governed configuration change an admin applied alone) in force when one of its decisions was taken.",
         bytes: json_bytes(&f.governance),
     })
 }
@@ -249,11 +253,15 @@ pub async fn export(
         .store
         .release_deployments(project.as_str(), &version)
         .await?;
-    let governance = Governance {
-        promotions: crate::services::promotions::of_release(state, project.as_str(), &version)
+    let promotions: Vec<slipway_api::governance::PromotionView> =
+        crate::services::promotions::of_release(state, project.as_str(), &version)
             .await?
-            .into_view(),
+            .into_view();
+    let break_glass = break_glasses_touching(state, project, &promotions).await?;
+    let governance = Governance {
+        promotions,
         checks: state.store.checks(project.as_str(), &version).await?,
+        break_glass,
     };
     let exported_at = slipway_store::now();
     let mut tx = state.store.write().await?;
@@ -349,6 +357,36 @@ pub async fn export(
 }
 
 /// Walk the chain from the start up to `head`, keeping what the proof needs.
+/// The break-glasses of the project or of an environment it was promoted into that were in
+/// force when one of those promotions' decisions was taken.
+async fn break_glasses_touching(
+    state: &AppState,
+    project: &Name,
+    promotions: &[slipway_api::governance::PromotionView],
+) -> Result<Vec<slipway_api::config_changes::BreakGlassView>, ServiceError> {
+    let project_subject = format!("project/{project}");
+    let mut subjects = vec![project_subject.clone()];
+    for p in promotions {
+        let env = format!("environment/{}", p.promotion.environment);
+        if !subjects.contains(&env) {
+            subjects.push(env);
+        }
+    }
+    let glasses = state.store.break_glasses_of(&subjects).await?;
+    let touched = glasses.into_iter().filter(|g| {
+        promotions
+            .iter()
+            .filter(|p| {
+                g.subject == project_subject
+                    || g.subject == format!("environment/{}", p.promotion.environment)
+            })
+            .flat_map(|p| &p.decisions)
+            .filter_map(|d| d.decided_at.parse::<jiff::Timestamp>().ok())
+            .any(|at| covers(g.started_at, g.until(), at))
+    });
+    Ok(touched.map(IntoView::into_view).collect())
+}
+
 async fn read_proof(
     state: &AppState,
     scope: ReleaseScope,

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod checkpoints;
 pub(crate) mod clock;
+pub mod config_changes;
 pub mod dashboard;
 pub mod deployments;
 pub mod environments;

@@ -2,15 +2,20 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
 use slipway_core::access::Operation;
 use slipway_core::config::{
     load, position_of, Config, ConfigError, ConfigErrors, Position, Source,
 };
 use slipway_core::diff::{environment_change, project_change, Change, ChangeKind};
+use slipway_core::governance::config_change::{
+    environment_reasons, project_reasons, SubjectKind, DECIDER,
+};
 use slipway_core::model::Project;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::Name;
 
+use super::config_changes::{self, Held};
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
@@ -78,7 +83,12 @@ pub async fn parse(files: Vec<ConfigText>) -> Result<Config, ServiceError> {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplyOutcome {
+    /// What applied (or, in a dry run, would apply) at once.
     pub changes: Vec<Change>,
+    /// What waits for a second person: the configuration change requests, with whom they wait for.
+    pub pending: Vec<ConfigChangeView>,
+    /// Governed changes applied at once by break-glass, each with its expiry.
+    pub break_glass: Vec<BreakGlassView>,
     pub dry_run: bool,
     /// One line for humans: what happened.
     pub summary: String,
@@ -86,14 +96,25 @@ pub struct ApplyOutcome {
     pub warnings: Vec<String>,
 }
 
+/// How to apply: for real or as a dry run, and whether governed changes break the glass.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    pub dry_run: bool,
+    /// Apply governed changes at once (admin, with a reason, for a bounded time) instead of
+    /// holding them for a second person.
+    pub break_glass: Option<BreakGlassAsk>,
+}
+
 /// Validate the files together and bring the server to what they say, in one transaction.
-/// Nothing changes when anything is wrong; an identical second apply changes nothing.
+/// Nothing changes when anything is wrong; an identical second apply changes nothing. A
+/// governed change waits for a second person, unless the glass is broken.
 pub async fn apply(
     state: &AppState,
     actor: &Actor,
     files: &[ConfigText],
-    dry_run: bool,
+    options: ApplyOptions,
 ) -> Result<ApplyOutcome, ServiceError> {
+    let dry_run = options.dry_run;
     if files.is_empty() {
         return Err(ServiceError::invalid(
             "no file to apply",
@@ -113,11 +134,37 @@ pub async fn apply(
         )
         .await?;
     }
+    let glass = match &options.break_glass {
+        Some(ask) => Some(config_changes::break_glass_checked(state, actor, ask).await?),
+        None => None,
+    };
     let mut tx = state.store.write().await?;
     let mut changes = Vec::new();
+    let mut pending = Vec::new();
+    let mut broken = Vec::new();
+    // Whether a new request was stored: a file applied again finds its request pending.
+    let mut held_new = false;
     for env in &config.environments {
         let current = tx.environment(&env.name).await?;
         if let Some(change) = environment_change(current.as_ref(), env) {
+            let reasons = environment_reasons(current.as_ref(), env);
+            if !reasons.is_empty() {
+                let held = Held {
+                    change: &change,
+                    kind: SubjectKind::Environment,
+                    base: current
+                        .map(|c| serde_json::to_value(c).expect("an environment serialises")),
+                    desired: serde_json::to_value(env).expect("an environment serialises"),
+                    reasons,
+                };
+                let Some(glass) = &glass else {
+                    let holding = config_changes::hold(&mut tx, actor, held).await?;
+                    held_new |= holding.new;
+                    pending.push(holding.request);
+                    continue;
+                };
+                broken.push(config_changes::record_break_glass(&mut tx, actor, glass, held).await?);
+            }
             tx.put_environment(env).await?;
             tx.audit(entry(
                 actor,
@@ -132,6 +179,24 @@ pub async fn apply(
         check_environments_exist(&mut tx, project, files).await?;
         let current = tx.project(&project.name).await?;
         if let Some(change) = project_change(current.as_ref(), project) {
+            let protected = protected_in_lifecycles(&mut tx, current.as_ref(), project).await?;
+            let reasons = project_reasons(current.as_ref(), project, &protected);
+            if !reasons.is_empty() {
+                let held = Held {
+                    change: &change,
+                    kind: SubjectKind::Project,
+                    base: current.map(|c| serde_json::to_value(c).expect("a project serialises")),
+                    desired: serde_json::to_value(project).expect("a project serialises"),
+                    reasons,
+                };
+                let Some(glass) = &glass else {
+                    let holding = config_changes::hold(&mut tx, actor, held).await?;
+                    held_new |= holding.new;
+                    pending.push(holding.request);
+                    continue;
+                };
+                broken.push(config_changes::record_break_glass(&mut tx, actor, glass, held).await?);
+            }
             tx.put_project(project).await?;
             tx.audit(entry(
                 actor,
@@ -142,12 +207,30 @@ pub async fn apply(
             changes.push(change);
         }
     }
-    let summary = match (changes.len(), dry_run) {
-        (0, _) => "no change: the server already matches the files".to_string(),
+    let mut summary = match (changes.len(), dry_run) {
+        (0, _) if pending.is_empty() => {
+            "no change: the server already matches the files".to_string()
+        }
         (n, true) => format!("dry run: {n} change(s) would be made"),
         (n, false) => format!("{n} change(s) applied"),
     };
-    if !changes.is_empty() && !dry_run {
+    if !pending.is_empty() {
+        let ids: Vec<String> = pending.iter().map(|p| p.id.to_string()).collect();
+        summary.push_str(&format!(
+            "; {} change(s) {} for approval by another {DECIDER} (configuration change request {}: `slipway config-change approve ID`)",
+            pending.len(),
+            if dry_run { "would wait" } else { "wait" },
+            ids.join(", ")
+        ));
+    }
+    if !broken.is_empty() {
+        summary.push_str(&format!(
+            "; {} governed change(s) applied by break-glass until {} (they revert by themselves then)",
+            broken.len(),
+            broken[0].expires_at
+        ));
+    }
+    if (!changes.is_empty() || held_new) && !dry_run {
         tx.commit().await?;
     } else {
         drop(tx);
@@ -155,6 +238,8 @@ pub async fn apply(
     let warnings = unheld_roles(state, &config).await?;
     Ok(ApplyOutcome {
         changes,
+        pending,
+        break_glass: broken,
         dry_run,
         summary,
         warnings,
@@ -234,6 +319,27 @@ async fn unheld_roles(
         }
     }
     Ok(warnings)
+}
+
+/// The protected environments a project's lifecycles pass through, before or after the change.
+async fn protected_in_lifecycles(
+    tx: &mut slipway_store::WriteTx<'_>,
+    current: Option<&Project>,
+    desired: &Project,
+) -> Result<std::collections::BTreeSet<Name>, ServiceError> {
+    let mut protected = std::collections::BTreeSet::new();
+    let named = current
+        .into_iter()
+        .chain([desired])
+        .flat_map(|p| &p.lifecycles)
+        .flat_map(|l| &l.phases)
+        .flat_map(|p| &p.environments);
+    for env in named {
+        if !protected.contains(env) && tx.environment(env).await?.is_some_and(|e| e.protected) {
+            protected.insert(env.clone());
+        }
+    }
+    Ok(protected)
 }
 
 fn verb(kind: &str, change: ChangeKind) -> &'static str {

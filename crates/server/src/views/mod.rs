@@ -5,6 +5,7 @@
 
 mod access;
 mod audit;
+mod config_changes;
 mod deployments;
 mod governance;
 mod projects;

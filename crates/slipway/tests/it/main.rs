@@ -13,6 +13,7 @@ mod agent_actions;
 mod agents;
 mod checkpoints;
 mod config_as_code;
+mod config_changes;
 mod console_dashboard;
 mod console_deployments;
 mod console_governance;

@@ -2,7 +2,8 @@
 //! CLI and agent processes: a developer refused a deployment to a protected environment, `skip`
 //! after a failed step, rolling batches in order (a failed batch stops the next), the refusal to
 //! start with another master key than the database's, and a manual clock that warns at start
-//! and records a move opening a protected environment as a break-glass.
+//! and records a move opening a protected environment as a break-glass, and no secret in a
+//! release snapshot, a log or an evidence bundle.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -371,4 +372,91 @@ fn a_manual_clock_warns_at_start_and_opening_a_protected_environment_is_a_record
         "{warned}"
     );
     assert!(ok(run_cli(&url, ADMIN_TOKEN, &["audit", "verify"], "")).contains("intact"));
+}
+
+/// A real secret, used by a deployment, appears in no release snapshot, deployment log or
+/// evidence bundle: each is searched for the value itself, not checked against an empty list.
+/// The step writes the value to a file on the target, so the test fails if it never got there.
+#[test]
+fn no_secret_in_a_release_snapshot_a_log_or_an_evidence_bundle() {
+    const CANARY: &str = "canary-7f3e9b1c-not-for-any-eyes";
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV }}\nproject:\n  name: p\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: LOG, value: \"{}\" }}\n    - {{ name: TOKEN, sensitive: true }}\n  plan:\n    - {{ name: Use the token, action: command, roles: [app], with: {{ run: \"echo token=${{TOKEN}} && echo ${{TOKEN}} >> ${{LOG}}\" }} }}\n",
+        w.join("log").display()
+    );
+    ok(server.apply(&file(w, "p.yaml", &yaml)));
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "variable",
+            "set",
+            "--project",
+            "p",
+            "--name",
+            "TOKEN",
+            "--sensitive",
+        ],
+        CANARY,
+    ));
+    ok(server.push_artifact(&file(w, "app.txt", "app"), "p", "app", "1.0.0"));
+    ok(server.release_unsigned("p", "1.0.0", &["app"]));
+    let _agent = agent(&server, w, "dev-01");
+    ok(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "p",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "--wait",
+        ],
+    ));
+    assert_eq!(log(w), format!("{CANARY}\n"), "the secret reached the step");
+
+    let release = ok(server.cli(
+        None,
+        &["release", "show", "--project", "p", "1.0.0", "-o", "json"],
+    ));
+    assert!(release.contains("TOKEN"), "{release}");
+    assert!(!release.contains(CANARY), "{release}");
+    let logs = ok(server.cli(None, &["deployment", "logs", "1"]));
+    assert!(
+        logs.contains("token="),
+        "the step's output is logged: {logs}"
+    );
+    assert!(!logs.contains(CANARY), "{logs}");
+    let bundle = w.join("bundle.tar");
+    ok(server.cli(
+        None,
+        &[
+            "evidence",
+            "export",
+            "--project",
+            "p",
+            "--release",
+            "1.0.0",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    ));
+    let bytes = std::fs::read(&bundle).unwrap();
+    assert!(bytes.len() > 1000, "a real bundle");
+    assert!(
+        !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+        "the secret is in the evidence bundle"
+    );
+    let (entries, problems) = slipway_core::evidence::tar::read(&bytes);
+    assert!(problems.is_empty());
+    let deployments = entries
+        .iter()
+        .find(|e| e.path == "deployments.json")
+        .unwrap();
+    let text = String::from_utf8(deployments.data.clone()).unwrap();
+    assert!(text.contains("token="), "the bundle holds the step log");
 }

@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod checkpoints;
+mod config_changes;
 mod deployments;
 mod environments;
 mod governance;

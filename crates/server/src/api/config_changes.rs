@@ -1,0 +1,64 @@
+//! Routes of governed configuration: list, show and decide configuration change requests.
+//! Thin: each calls one function of `services::config_changes`.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use slipway_api::config_changes::{ConfigChangeDecision, ConfigChangeView};
+use slipway_api::List;
+
+use crate::auth::Actor;
+use crate::services::config_changes;
+use crate::{AppState, ServiceError};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/config-changes", get(list))
+        .route("/api/v1/config-changes/{id}", get(show))
+        .route("/api/v1/config-changes/{id}/decision", post(decide))
+}
+
+#[cfg(test)]
+pub(super) const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/config-changes"),
+    ("get", "/api/v1/config-changes/{id}"),
+    ("post", "/api/v1/config-changes/{id}/decision"),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Only the requests still waiting for a decision.
+    #[serde(default)]
+    pending: bool,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<List<ConfigChangeView>>, ServiceError> {
+    Ok(Json(List::all(
+        config_changes::list(&state, &actor, q.pending).await?,
+    )))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<Json<ConfigChangeView>, ServiceError> {
+    Ok(Json(config_changes::get(&state, &actor, id).await?))
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+    Json(body): Json<ConfigChangeDecision>,
+) -> Result<Json<ConfigChangeView>, ServiceError> {
+    Ok(Json(
+        config_changes::decide(&state, &actor, id, body.approve, &body.comment).await?,
+    ))
+}

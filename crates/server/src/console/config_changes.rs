@@ -1,0 +1,134 @@
+//! The configuration changes page (Govern): changes to protected environments that `apply` held
+//! for a second person, each with its diff, reasons and names, and Approve / Reject for those who
+//! may decide. It decides nothing itself: `services::config_changes` does, on every post.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use slipway_api::config_changes::ConfigChangeView;
+use slipway_core::access::{allows, Operation};
+use slipway_core::governance::config_change::ChangeState;
+
+use super::notice::{see_other_done, Done};
+use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::session::SignedForm;
+use super::user::ConsoleUser;
+use crate::services;
+use crate::AppState;
+
+struct Row {
+    id: i64,
+    subject: String,
+    state: ChangeState,
+    /// The tag's extra class: ` good` once applied, ` bad` once rejected.
+    tone: &'static str,
+    details: Vec<String>,
+    reasons: Vec<String>,
+    author: String,
+    created: String,
+    waits_for: String,
+    decided: String,
+    /// Whether the reader may approve it now (pending, may decide, not its author).
+    may_approve: bool,
+    /// Whether the reader may reject it now.
+    may_reject: bool,
+}
+
+#[derive(Template)]
+#[template(path = "config_changes.html")]
+struct ConfigChangesPage {
+    frame: Frame,
+    pending: Vec<Row>,
+    settled: Vec<Row>,
+}
+
+fn row(c: ConfigChangeView, user: &ConsoleUser) -> Row {
+    let pending = c.state == ChangeState::Pending;
+    let decides = allows(user.actor.role, Operation::DecideConfigChange);
+    Row {
+        may_approve: pending && decides && c.author != user.actor.username,
+        may_reject: pending && decides,
+        tone: match c.state {
+            ChangeState::Pending => "",
+            ChangeState::Applied => " good",
+            ChangeState::Rejected => " bad",
+        },
+        decided: match (&c.decided_by, &c.decided_at) {
+            (Some(by), Some(at)) => {
+                let comment = c.comment.as_deref().filter(|s| !s.is_empty());
+                format!(
+                    "{} by {by} at {}{}",
+                    c.state,
+                    short_time(at),
+                    comment.map(|s| format!(": {s}")).unwrap_or_default()
+                )
+            }
+            _ => String::new(),
+        },
+        created: short_time(&c.created_at),
+        waits_for: c.waits_for.as_str().to_string(),
+        id: c.id,
+        subject: c.subject,
+        state: c.state,
+        details: c.details,
+        reasons: c.reasons,
+        author: c.author,
+    }
+}
+
+pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
+    let all = services::config_changes::list(&state, &user.actor, false)
+        .await
+        .or_page(&user)?;
+    let (pending, settled): (Vec<Row>, Vec<Row>) = all
+        .into_iter()
+        .take(200)
+        .map(|c| row(c, &user))
+        .partition(|r| r.state == ChangeState::Pending);
+    let page = ConfigChangesPage {
+        frame: Frame::new("Configuration changes", Some(&user), Section::ConfigChanges),
+        pending,
+        settled,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CommentFields {
+    #[serde(default)]
+    comment: String,
+}
+
+pub(super) async fn approve(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    signed: SignedForm<CommentFields>,
+) -> PageResult {
+    decide(state, id, signed, true).await
+}
+
+pub(super) async fn reject(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    signed: SignedForm<CommentFields>,
+) -> PageResult {
+    decide(state, id, signed, false).await
+}
+
+async fn decide(
+    state: AppState,
+    id: i64,
+    signed: SignedForm<CommentFields>,
+    approve: bool,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    services::config_changes::decide(&state, &user.actor, id, approve, &form.comment)
+        .await
+        .or_page(&user)?;
+    Ok(see_other_done(
+        &state,
+        "/config-changes",
+        Done::ConfigChangeDecided,
+    ))
+}

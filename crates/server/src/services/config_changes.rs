@@ -1,0 +1,415 @@
+//! Configuration change requests: the changes `apply` holds back because they alter what binds
+//! the people who deploy to a protected environment (its protection, gates, signature or failure
+//! policy, or a lifecycle through it), and their decision by a second person.
+//!
+//! `core::governance::config_change` says which changes wait and who may decide; this module
+//! stores the request with its diff and author, and on approval applies it — only while the
+//! subject is still as it was when the request was made. It never applies a request its author
+//! approves.
+//!
+//! Break-glass: an admin with a reason may apply governed changes at once, for a bounded time;
+//! each is recorded (`config.break_glass`, which alerts through webhooks) and put back by
+//! [`end_expired_break_glasses`], which the engine calls, when it expires.
+
+use serde_json::{json, Value};
+use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
+use slipway_core::access::Operation;
+use slipway_core::audit::AuditEntry;
+use slipway_core::diff::{environment_change, project_change, Change};
+use slipway_core::governance::config_change::{
+    break_glass_expiry, may_decide, on_expiry, BreakGlassState, ChangeState, DecisionRefused,
+    SubjectKind, DECIDER,
+};
+use slipway_core::model::{Environment, Project};
+use slipway_store::{format_time, NewBreakGlass, NewConfigChange, StoredConfigChange, WriteTx};
+
+use super::{entry, require};
+use crate::auth::Actor;
+use crate::views::IntoView;
+use crate::{AppState, ServiceError};
+
+/// A change `apply` found governed, before it is stored.
+pub(crate) struct Held<'a> {
+    pub change: &'a Change,
+    pub kind: SubjectKind,
+    pub base: Option<Value>,
+    pub desired: Value,
+    pub reasons: Vec<String>,
+}
+
+/// A held change, stored now or found pending already.
+pub(crate) struct Holding {
+    pub request: ConfigChangeView,
+    /// Whether this call stored it (and wrote its audit event).
+    pub new: bool,
+}
+
+/// Store a held change as a pending request, in the apply's transaction, and audit it. The same
+/// change from the same author already pending is that request, not a second one.
+pub(crate) async fn hold(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    held: Held<'_>,
+) -> Result<Holding, ServiceError> {
+    let subject = &held.change.subject;
+    for pending in tx.pending_config_changes(subject).await? {
+        if pending.author == actor.username
+            && pending.desired == held.desired
+            && pending.base == held.base
+        {
+            return Ok(Holding {
+                request: pending.into_view(),
+                new: false,
+            });
+        }
+    }
+    let id = tx
+        .insert_config_change(NewConfigChange {
+            subject,
+            kind: held.kind,
+            base: held.base.as_ref(),
+            desired: &held.desired,
+            details: &held.change.details,
+            reasons: &held.reasons,
+            author: &actor.username,
+        })
+        .await?;
+    tx.audit(entry(
+        actor,
+        "config_change.request",
+        format!("config-change/{id}"),
+        json!({
+            "subject": subject,
+            "changes": held.change.details,
+            "reasons": held.reasons,
+            "author": actor.username,
+            "waits_for": DECIDER.as_str(),
+        }),
+    ));
+    let stored = tx
+        .config_change(id)
+        .await?
+        .expect("the request was inserted in this transaction");
+    Ok(Holding {
+        request: stored.into_view(),
+        new: true,
+    })
+}
+
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    pending_only: bool,
+) -> Result<Vec<ConfigChangeView>, ServiceError> {
+    require(state, actor, Operation::Read, "config-changes").await?;
+    Ok(state.store.config_changes(pending_only).await?.into_view())
+}
+
+pub async fn get(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<ConfigChangeView, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("config-change/{id}"),
+    )
+    .await?;
+    Ok(state
+        .store
+        .config_change(id)
+        .await?
+        .ok_or_else(|| not_found(id))?
+        .into_view())
+}
+
+fn not_found(id: i64) -> ServiceError {
+    ServiceError::not_found(
+        format!("configuration change request {id}"),
+        "list them with `slipway config-change list`",
+    )
+}
+
+/// Approve (and apply) or reject a pending request. Approval needs the deciding role, another
+/// person than the author, and the subject unchanged since the request was made; otherwise it
+/// is refused with the reason (and the diff) and nothing changes.
+pub async fn decide(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    approve: bool,
+    comment: &str,
+) -> Result<ConfigChangeView, ServiceError> {
+    let subject = format!("config-change/{id}");
+    require(state, actor, Operation::DecideConfigChange, &subject).await?;
+    let mut tx = state.store.write().await?;
+    let request = tx.config_change(id).await?.ok_or_else(|| not_found(id))?;
+    may_decide(id, request.state, &request.author, &actor.username, approve).map_err(|e| {
+        match e {
+            DecisionRefused::OwnRequest { .. } => ServiceError::Refused {
+                message: e.to_string(),
+                hint: format!("ask another {DECIDER} to approve it: `slipway config-change approve {id}`"),
+            },
+            DecisionRefused::Settled { .. } => ServiceError::state(
+                e.to_string(),
+                "see it with `slipway config-change show ID`; apply the file again for a new request",
+            ),
+        }
+    })?;
+    let state_after = if approve {
+        apply_request(&mut tx, actor, &request).await?;
+        ChangeState::Applied
+    } else {
+        ChangeState::Rejected
+    };
+    tx.settle_config_change(id, state_after, &actor.username, comment)
+        .await?;
+    tx.audit(entry(
+        actor,
+        if approve {
+            "config_change.approve"
+        } else {
+            "config_change.reject"
+        },
+        subject,
+        json!({
+            "subject": request.subject,
+            "changes": request.details,
+            "author": request.author,
+            "decided_by": actor.username,
+            "comment": comment,
+        }),
+    ));
+    tx.commit().await?;
+    Ok(state
+        .store
+        .config_change(id)
+        .await?
+        .expect("the request was read in the transaction that settled it")
+        .into_view())
+}
+
+/// Bring the subject to the request's desired state, if it is still what the request was made
+/// against; the write is audited with both names.
+async fn apply_request(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    request: &StoredConfigChange,
+) -> Result<(), ServiceError> {
+    let corrupt = |e: serde_json::Error| {
+        ServiceError::Store(slipway_store::StoreError::Corrupt(format!(
+            "configuration change request {}: {e}",
+            request.id
+        )))
+    };
+    let (current, drift, verb) = match request.kind {
+        SubjectKind::Environment => {
+            let desired: Environment =
+                serde_json::from_value(request.desired.clone()).map_err(corrupt)?;
+            let current = tx.environment(&desired.name).await?;
+            let base: Option<Environment> = request
+                .base
+                .clone()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(corrupt)?;
+            let drift = current
+                .as_ref()
+                .and_then(|c| environment_change(base.as_ref(), c));
+            let value =
+                current.map(|c| serde_json::to_value(c).expect("an environment serialises"));
+            if value == request.base {
+                tx.put_environment(&desired).await?;
+            }
+            (value, drift, "environment.update")
+        }
+        SubjectKind::Project => {
+            let desired: Project =
+                serde_json::from_value(request.desired.clone()).map_err(corrupt)?;
+            let current = tx.project(&desired.name).await?;
+            let base: Option<Project> = request
+                .base
+                .clone()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(corrupt)?;
+            let drift = current
+                .as_ref()
+                .and_then(|c| project_change(base.as_ref(), c));
+            let value = current.map(|c| serde_json::to_value(c).expect("a project serialises"));
+            if value == request.base {
+                tx.put_project(&desired).await?;
+            }
+            (value, drift, "project.update")
+        }
+    };
+    if current != request.base {
+        let since = drift.map_or_else(|| "it was deleted".to_string(), |d| d.details.join("; "));
+        return Err(ServiceError::state(
+            format!(
+                "configuration change request {} no longer applies cleanly: {} changed since it was requested ({since}); the request would change: {}",
+                request.id,
+                request.subject,
+                request.details.join("; ")
+            ),
+            format!(
+                "reject it (`slipway config-change reject {}`) and apply the file again against the current state",
+                request.id
+            ),
+        ));
+    }
+    tx.audit(entry(
+        actor,
+        verb,
+        request.subject.clone(),
+        json!({
+            "changes": request.details,
+            "config_change": request.id,
+            "requested_by": request.author,
+            "approved_by": actor.username,
+        }),
+    ));
+    Ok(())
+}
+
+/// A break-glass asked for with an apply, checked: who, why, until when.
+pub(crate) struct Glass {
+    pub reason: String,
+    pub started_at: jiff::Timestamp,
+    pub expires_at: jiff::Timestamp,
+}
+
+/// Check a break-glass before anything changes: admins only, with a reason and a bounded time.
+pub(crate) async fn break_glass_checked(
+    state: &AppState,
+    actor: &Actor,
+    ask: &BreakGlassAsk,
+) -> Result<Glass, ServiceError> {
+    require(state, actor, Operation::BreakGlass, "config/break-glass").await?;
+    // Real time, never the governance clock: a manual clock moved back must not keep the glass
+    // broken, and decisions are stamped in real time too.
+    let now = slipway_store::current_time();
+    let expires_at = break_glass_expiry(now, ask.minutes, &ask.reason).map_err(|e| {
+        ServiceError::invalid(
+            e.to_string(),
+            "pass --break-glass \"INC-123: why\" and --for MINUTES (at most 1440)",
+        )
+    })?;
+    Ok(Glass {
+        reason: ask.reason.trim().to_string(),
+        started_at: now,
+        expires_at,
+    })
+}
+
+/// Record a governed change applied alone by break-glass (the caller wrote it), in the apply's
+/// transaction: the record to revert it at expiry, and its audit event, which alerts.
+pub(crate) async fn record_break_glass(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    glass: &Glass,
+    held: Held<'_>,
+) -> Result<BreakGlassView, ServiceError> {
+    let base = held
+        .base
+        .expect("only changes to an existing protected subject are governed");
+    let id = tx
+        .insert_break_glass(NewBreakGlass {
+            subject: &held.change.subject,
+            kind: held.kind,
+            base: &base,
+            applied: &held.desired,
+            details: &held.change.details,
+            reason: &glass.reason,
+            actor: &actor.username,
+            started_at: glass.started_at,
+            expires_at: glass.expires_at,
+        })
+        .await?;
+    tx.audit(entry(
+        actor,
+        "config.break_glass",
+        format!("break-glass/{id}"),
+        json!({
+            "subject": held.change.subject,
+            "changes": held.change.details,
+            "reasons": held.reasons,
+            "reason": glass.reason,
+            "expires_at": format_time(glass.expires_at),
+        }),
+    ));
+    Ok(BreakGlassView {
+        id,
+        subject: held.change.subject.clone(),
+        details: held.change.details.clone(),
+        reason: glass.reason.clone(),
+        actor: actor.username.clone(),
+        started_at: format_time(glass.started_at),
+        expires_at: format_time(glass.expires_at),
+        state: BreakGlassState::Active,
+        ended_at: None,
+    })
+}
+
+/// End every break-glass past its expiry (the engine calls this each turn): put its subject back
+/// as it was before, unless it changed since (then leave it, `superseded`). Returns how many ended.
+pub async fn end_expired_break_glasses(state: &AppState) -> Result<usize, ServiceError> {
+    let now = slipway_store::current_time();
+    let mut ended = 0;
+    for glass in state.store.active_break_glasses().await? {
+        if glass.expires_at > now {
+            continue;
+        }
+        let mut tx = state.store.write().await?;
+        let corrupt = |e: serde_json::Error| {
+            ServiceError::Store(slipway_store::StoreError::Corrupt(format!(
+                "break-glass {}: {e}",
+                glass.id
+            )))
+        };
+        let current = match glass.kind {
+            SubjectKind::Environment => {
+                let base: Environment =
+                    serde_json::from_value(glass.base.clone()).map_err(corrupt)?;
+                let current = tx.environment(&base.name).await?;
+                let current =
+                    current.map(|c| serde_json::to_value(c).expect("an environment serialises"));
+                if current.as_ref() == Some(&glass.applied) {
+                    tx.put_environment(&base).await?;
+                }
+                current
+            }
+            SubjectKind::Project => {
+                let base: Project = serde_json::from_value(glass.base.clone()).map_err(corrupt)?;
+                let current = tx.project(&base.name).await?;
+                let current =
+                    current.map(|c| serde_json::to_value(c).expect("a project serialises"));
+                if current.as_ref() == Some(&glass.applied) {
+                    tx.put_project(&base).await?;
+                }
+                current
+            }
+        };
+        let outcome = on_expiry(current.as_ref() == Some(&glass.applied));
+        if !tx.end_break_glass(glass.id, outcome, now).await? {
+            continue;
+        }
+        tx.audit(AuditEntry {
+            actor: "slipway".into(),
+            verb: "config.break_glass_end".into(),
+            subject: format!("break-glass/{}", glass.id),
+            details: json!({
+                "subject": glass.subject,
+                "state": outcome.as_str(),
+                "broken_by": glass.actor,
+                "reason": glass.reason,
+                "reverted": glass.details,
+            }),
+        });
+        tx.commit().await?;
+        ended += 1;
+    }
+    Ok(ended)
+}
