@@ -754,7 +754,8 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
         assert_eq!(password[1], "PROD-EU");
         assert!(password[3].contains("(not set)"), "{password:?}");
 
-        // Every page of the frame, at 1400 px on one row and on a phone without sideways scroll,
+        // Every page of the frame, at 1400 px with its side navigation in view and on a phone
+        // without sideways scroll,
         // kept as screenshots.
         for (width, height) in [(1400, 900), (390, 844)] {
             browser.viewport(width, height);
@@ -771,14 +772,19 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                 browser.go(&format!("{base}{path}"));
                 browser.wait_for_text("header", "Slipway", WAIT);
                 let fits = browser.script(
-                    "const tops = [...document.querySelectorAll('header nav a')].filter(a => a.offsetParent !== null).map(a => a.getBoundingClientRect().top); \
-                     return [document.scrollingElement.scrollWidth, window.innerWidth, tops.length, new Set(tops).size];",
+                    "const shown = [...document.querySelectorAll('header nav a')].filter(a => a.offsetParent !== null).map(a => a.getBoundingClientRect()); \
+                     const nav = document.querySelector('header nav').getBoundingClientRect(); \
+                     const main = document.querySelector('main').getBoundingClientRect(); \
+                     return [document.scrollingElement.scrollWidth, window.innerWidth, shown.length, \
+                             shown.every(r => r.left >= 0 && r.right <= nav.right + 1 && r.bottom <= window.innerHeight), \
+                             main.left >= nav.right - 1];",
                 );
                 let (scroll, inner) = (fits[0].as_f64().unwrap(), fits[1].as_f64().unwrap());
                 assert!(scroll <= inner, "{path} scrolls sideways at {inner} px: {scroll} px wide");
                 if width == 1400 {
                     assert!(fits[2].as_u64().unwrap() >= 9, "{path}: {fits}");
-                    assert_eq!(fits[3], 1, "{path}: the navigation on one row at 1400 px: {fits}");
+                    assert_eq!(fits[3], true, "{path}: every link of the side navigation in view at 1400 px: {fits}");
+                    assert_eq!(fits[4], true, "{path}: the page beside the navigation, not under it: {fits}");
                 } else {
                     assert_eq!(fits[2], 0, "{path}: the menu is folded on a phone: {fits}");
                 }
