@@ -1,18 +1,18 @@
 //! What `apply` would change: the current stored state against the desired one, as a list of
 //! changes an operator reads before (or after) they happen.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Environment, Project};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Create,
     Update,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub kind: ChangeKind,
     /// `environment/PROD-EU`, `project/pets`.

@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::{json, Value};
-use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
+use serde_json::json;
+use slipway_api::config_changes::BreakGlassAsk;
+use slipway_api::projects::ApplyOutcome;
 use slipway_core::config::{load, Source};
+use slipway_core::diff::ChangeKind;
 
 use crate::error::{Exit, Failure};
 use crate::output::{self, Format};
@@ -99,36 +101,38 @@ pub(crate) fn apply(args: ApplyArgs) -> Result<(), Failure> {
             minutes: args.for_minutes,
         }),
     });
-    let outcome = args.remote.client().post::<Value>("/api/v1/apply", &body)?;
+    let outcome = args
+        .remote
+        .client()
+        .post::<ApplyOutcome>("/api/v1/apply", &body)?;
     if args.remote.output == Format::Json {
         output::json(&outcome);
         return Ok(());
     }
-    for change in outcome["changes"].as_array().into_iter().flatten() {
-        let sign = if change["kind"] == "create" { "+" } else { "~" };
-        println!("{sign} {}", change["subject"].as_str().unwrap_or(""));
-        for d in change["details"].as_array().into_iter().flatten() {
-            println!("    {}", d.as_str().unwrap_or(""));
+    for change in &outcome.changes {
+        let sign = match change.kind {
+            ChangeKind::Create => "+",
+            ChangeKind::Update => "~",
+        };
+        println!("{sign} {}", change.subject);
+        for d in &change.details {
+            println!("    {d}");
         }
     }
     // What waits for a second person, and for whom (governed configuration).
-    let pending: Vec<ConfigChangeView> =
-        serde_json::from_value(outcome["pending"].clone()).unwrap_or_default();
-    for change in &pending {
+    for change in &outcome.pending {
         println!("? {} (waits)", change.subject);
         super::config_change::describe(change);
     }
-    let broken: Vec<BreakGlassView> =
-        serde_json::from_value(outcome["break_glass"].clone()).unwrap_or_default();
-    for glass in &broken {
+    for glass in &outcome.break_glass {
         eprintln!(
             "warning: break-glass {} on {} by {}: applied alone until {}, then it reverts by itself ({})",
             glass.id, glass.subject, glass.actor, glass.expires_at, glass.reason
         );
     }
-    println!("{}", outcome["summary"].as_str().unwrap_or(""));
-    for warning in outcome["warnings"].as_array().into_iter().flatten() {
-        eprintln!("warning: {}", warning.as_str().unwrap_or(""));
+    println!("{}", outcome.summary);
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
     }
     Ok(())
 }

@@ -1,13 +1,13 @@
 //! Projects and `apply`: configuration as code, all or nothing.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
-use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
+use slipway_api::config_changes::BreakGlassAsk;
 use slipway_core::access::Operation;
 use slipway_core::config::{
     load, position_of, Config, ConfigError, ConfigErrors, Position, Source,
 };
-use slipway_core::diff::{environment_change, project_change, Change, ChangeKind};
+use slipway_core::diff::{environment_change, project_change, ChangeKind};
 use slipway_core::governance::config_change::{
     environment_reasons, project_reasons, SubjectKind, DECIDER,
 };
@@ -81,20 +81,8 @@ pub async fn parse(files: Vec<ConfigText>) -> Result<Config, ServiceError> {
     })?
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ApplyOutcome {
-    /// What applied (or, in a dry run, would apply) at once.
-    pub changes: Vec<Change>,
-    /// What waits for a second person: the configuration change requests, with whom they wait for.
-    pub pending: Vec<ConfigChangeView>,
-    /// Governed changes applied at once by break-glass, each with its expiry.
-    pub break_glass: Vec<BreakGlassView>,
-    pub dry_run: bool,
-    /// One line for humans: what happened.
-    pub summary: String,
-    /// What is not an error yet but will stop a deployment: roles no enrolled target holds.
-    pub warnings: Vec<String>,
-}
+/// What apply did; the API answers with it as it is.
+pub use slipway_api::projects::ApplyOutcome;
 
 /// How to apply: for real or as a dry run, and whether governed changes break the glass.
 #[derive(Debug, Clone, Default)]
