@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod batches;
 pub mod deployments;
 pub mod governance;
 pub mod projects;

@@ -4,6 +4,7 @@
 
 mod artifact;
 mod audit;
+mod batch;
 mod check;
 mod clock;
 mod configure;
@@ -133,6 +134,9 @@ pub enum Command {
     /// Test results of releases: push JUnit reports per environment and suite, list, show, compare runs.
     #[command(subcommand)]
     Tests(tests::TestsCommand),
+    /// The batch inventory: list (or export as CSV) and show batches per environment and server.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
 }
 
 /// Run one client verb.
@@ -169,5 +173,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Clock(c) => clock::clock(c),
         Command::Parity(args) => parity::parity(args),
         Command::Tests(c) => tests::tests(c),
+        Command::Batch(c) => batch::batch(c),
     }
 }

@@ -40,6 +40,25 @@ state_names!(Category, "batch category", {
     Other => "other",
 });
 
+/// Where a batch stands on a target, as the inventory shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallState {
+    /// Installed, and switched off by `batch.disable`.
+    Disabled,
+    /// Known but not installed: removed by a `batch.restore` of its first install, or
+    /// discovered and not adopted.
+    Inactive,
+    /// Installed and enabled: it runs on its schedule.
+    Ready,
+}
+
+state_names!(InstallState, "batch install state", {
+    Disabled => "disabled",
+    Inactive => "inactive",
+    Ready => "ready",
+});
+
 /// A length of time written `90s`, `15m`, `2h` or `1d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Period(SignedDuration);

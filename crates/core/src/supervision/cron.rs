@@ -448,8 +448,13 @@ fn parse_item(field: Field, item: &str, position: usize, bits: &mut Bits) -> Res
     let (first, last) = if range == "*" {
         (lo, hi)
     } else if let Some((a, b)) = range.split_once('-') {
+        let at_b = |message: String| CronError {
+            field: Some(field),
+            position: position + a.len() + 1,
+            message,
+        };
         let a = value(field, a).map_err(&err)?;
-        let b = value(field, b).map_err(&err)?;
+        let b = value(field, b).map_err(at_b)?;
         if a > b {
             return Err(err(format!(
                 "range `{}` runs backwards; write the smaller value first",

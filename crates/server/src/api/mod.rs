@@ -3,6 +3,7 @@
 //! Every route is listed in `openapi.json` beside this file; a test keeps the two in step.
 
 mod agents;
+mod batches;
 mod checkpoints;
 mod deployments;
 mod evidence;
@@ -70,6 +71,7 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(checkpoints::router())
         .merge(quality::router())
+        .merge(batches::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -166,6 +168,7 @@ mod tests {
             .chain(webhooks::ROUTES)
             .chain(checkpoints::ROUTES)
             .chain(quality::ROUTES)
+            .chain(batches::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

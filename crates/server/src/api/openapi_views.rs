@@ -5,6 +5,7 @@
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
+use slipway_api::batches::BatchView;
 use slipway_api::deployments::DeploymentView;
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
@@ -265,6 +266,20 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<TestRunComparisonView>(),
+        ),
+        (
+            "get",
+            "/api/v1/batches",
+            "200",
+            Shape::Items,
+            fields::<BatchView>(),
+        ),
+        (
+            "get",
+            "/api/v1/batches/{name}",
+            "200",
+            Shape::Items,
+            fields::<BatchView>(),
         ),
     ]
 }

@@ -210,6 +210,9 @@ fn errors_name_the_field_and_the_position() {
     let e = error("0 2 * * mon,fry");
     assert_eq!((e.field, e.position), (Some(Field::DayOfWeek), 13));
     assert!(e.to_string().contains("nor a name (sun, mon"), "{e}");
+    // Inside a range, the position is the bad end's.
+    let e = error("0 2 * * mon-fry");
+    assert_eq!((e.field, e.position), (Some(Field::DayOfWeek), 13));
     let e = error("  */0 * * * *");
     assert_eq!((e.field, e.position), (Some(Field::Minute), 3));
     assert!(e.to_string().contains("step `0`"), "{e}");

@@ -1,0 +1,41 @@
+//! The batch inventory's answers: one batch on one target of one environment, with seed 004's
+//! fields (server, category, schedule, directories, state, owner, customers, who installed it,
+//! last run, next expected run).
+
+use serde::{Deserialize, Serialize};
+use slipway_core::supervision::batch::{Category, InstallState};
+
+/// A batch as the inventory shows it (`GET /api/v1/batches`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchView {
+    pub project: String,
+    pub environment: String,
+    /// The target (server) it is installed on.
+    pub server: String,
+    pub name: String,
+    pub category: Category,
+    pub state: InstallState,
+    /// Five cron fields or a macro.
+    pub schedule: Option<String>,
+    /// IANA zone of the schedule.
+    pub time_zone: Option<String>,
+    pub command: Option<String>,
+    pub run_dir: Option<String>,
+    pub log_dir: Option<String>,
+    /// The team that owns it.
+    pub owner: Option<String>,
+    pub customers: Vec<String>,
+    /// RFC 3339: when it first entered the inventory.
+    pub created_at: String,
+    /// RFC 3339: its last install.
+    pub installed_at: String,
+    /// Who asked for the deployment that installed it.
+    pub installed_by: String,
+    /// The deployment that installed it.
+    pub deployment: Option<i64>,
+    /// RFC 3339.
+    pub last_run_at: Option<String>,
+    pub last_exit_code: Option<i64>,
+    /// RFC 3339: the next fire time of its schedule, while it is ready.
+    pub next_expected_at: Option<String>,
+}

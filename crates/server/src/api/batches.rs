@@ -1,0 +1,129 @@
+//! Routes of the batch inventory: list (JSON, or CSV with `?format=csv`) and show. Thin: parse,
+//! call `services::batches`, answer a `slipway_api::batches` view.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use slipway_api::batches::BatchView;
+use slipway_api::List;
+use slipway_store::StoredBatch;
+
+use crate::auth::Actor;
+use crate::services::batches::{self, BatchQuery};
+use crate::services::parse_name;
+use crate::{AppState, ServiceError};
+
+const BATCHES: &str = "/api/v1/batches";
+const BATCH: &str = "/api/v1/batches/{name}";
+
+#[cfg(test)]
+pub(super) const ROUTES: &[(&str, &str)] = &[("get", BATCHES), ("get", BATCH)];
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route(BATCHES, get(list_batches))
+        .route(BATCH, get(show_batch))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListParams {
+    project: Option<String>,
+    env: Option<String>,
+    format: Option<String>,
+}
+
+pub(super) async fn list_batches(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ServiceError> {
+    let csv = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ServiceError::invalid(
+                format!("format={other:?} is not a format of this list"),
+                "pass format=csv for a spreadsheet, or nothing for JSON",
+            ))
+        }
+    };
+    let query = BatchQuery {
+        project: params
+            .project
+            .as_deref()
+            .map(|p| parse_name("project", p))
+            .transpose()?,
+        environment: params
+            .env
+            .as_deref()
+            .map(|e| parse_name("env", e))
+            .transpose()?,
+        name: None,
+    };
+    let found = batches::list(&state, &actor, query).await?;
+    if csv {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"batches.csv\"",
+                ),
+            ],
+            batches::csv(&found),
+        )
+            .into_response());
+    }
+    Ok(Json(List::all(found.into_iter().map(view).collect())).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShowParams {
+    env: Option<String>,
+}
+
+pub(super) async fn show_batch(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Query(params): Query<ShowParams>,
+) -> Result<Json<List<BatchView>>, ServiceError> {
+    let name = parse_name("batch", &name)?;
+    let environment = params
+        .env
+        .as_deref()
+        .map(|e| parse_name("env", e))
+        .transpose()?;
+    let found = batches::show(&state, &actor, name, environment).await?;
+    Ok(Json(List::all(found.into_iter().map(view).collect())))
+}
+
+fn view(b: StoredBatch) -> BatchView {
+    let d = b.definition;
+    BatchView {
+        project: b.project,
+        environment: b.environment,
+        server: b.target,
+        name: b.name,
+        category: d.category,
+        state: d.state,
+        schedule: d.schedule,
+        time_zone: d.time_zone,
+        command: d.command,
+        run_dir: d.run_dir,
+        log_dir: d.log_dir,
+        owner: d.owner,
+        customers: d.customers,
+        created_at: b.created_at.to_string(),
+        installed_at: b.installed_at.to_string(),
+        installed_by: b.installed_by,
+        deployment: b.installed_by_deployment,
+        last_run_at: b.last_run_at.map(|t| t.to_string()),
+        last_exit_code: b.last_exit_code,
+        next_expected_at: b.next_expected_at.map(|t| t.to_string()),
+    }
+}

@@ -1,0 +1,154 @@
+//! Batch supervision for real: a deployment's `batch.install` step, run by a real agent, puts
+//! the batch in the inventory with the project's `batches:` settings, in the transaction of its
+//! result; `slipway batch list|show` and the CSV export read it back.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use slipway_api::batches::BatchView;
+use slipway_api::List;
+
+use crate::support::*;
+
+fn project_yaml(app: &Path) -> String {
+    format!(
+        r#"
+environments:
+  - name: DEV
+project:
+  name: shop
+  components:
+    - {{ name: job, kind: batch }}
+  variables:
+    - {{ name: SLIPWAY_BATCH_DIR, value: "{app}/batches" }}
+  plan:
+    - name: Install the export batch
+      action: batch.install
+      roles: [app]
+      with: {{ component: job, job: export, schedule: "0 2 * * *", command: run.sh, log_dir: /var/log/export }}
+  batches:
+    - name: export
+      category: export
+      schedule: "30 2 * * mon-fri"
+      time_zone: Europe/Paris
+      grace: 30m
+      owner: billing
+      customers: ["ACME Mutual", "Zeta, Ltd"]
+      run_dir: /opt/export
+"#,
+        app = app.display()
+    )
+}
+
+#[test]
+fn the_inventory_follows_batch_install_with_the_declared_settings() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let app = tempfile::tempdir().unwrap();
+    let config = file(work.path(), "shop.yaml", &project_yaml(app.path()));
+    ok(server.apply(&config));
+    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
+    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
+    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
+    let token = server.enrollment_token("DEV", &["app"]);
+    let _agent = AgentProcess(
+        slipway_command()
+            .args([
+                "agent",
+                "--insecure-http",
+                "--server",
+                &server.url,
+                "--name",
+                "dev-01",
+                "--enroll-token",
+                &token,
+                "--data",
+            ])
+            .arg(work.path().join("agent"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(server.cli(None, &["target", "list"])).contains("online") {
+        assert!(Instant::now() < deadline, "the agent did not come online");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Nothing installed yet: the inventory is empty and a batch is a 404 saying how one enters.
+    let empty: List<BatchView> =
+        serde_json::from_str(&ok(server.cli(None, &["batch", "list", "-o", "json"]))).unwrap();
+    assert!(empty.items.is_empty());
+    let missing = server.cli(None, &["batch", "show", "export"]);
+    assert_eq!(missing.status.code(), Some(5), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("batch.install"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let deployed = ok(server.deploy("shop", "1.0.0", "DEV"));
+    assert!(deployed.contains("succeeded"), "{deployed}");
+
+    let listed: List<BatchView> = serde_json::from_str(&ok(
+        server.cli(None, &["batch", "list", "--env", "DEV", "-o", "json"])
+    ))
+    .unwrap();
+    assert_eq!(listed.items.len(), 1, "{listed:?}");
+    let b = &listed.items[0];
+    assert_eq!(
+        (
+            b.project.as_str(),
+            b.environment.as_str(),
+            b.server.as_str(),
+            b.name.as_str()
+        ),
+        ("shop", "DEV", "dev-01", "export")
+    );
+    assert_eq!(serde_json::to_value(b.category).unwrap(), "export");
+    assert_eq!(serde_json::to_value(b.state).unwrap(), "ready");
+    // The declared schedule and zone win over the step's; the step's log dir fills the gap.
+    assert_eq!(b.schedule.as_deref(), Some("30 2 * * mon-fri"));
+    assert_eq!(b.time_zone.as_deref(), Some("Europe/Paris"));
+    assert_eq!(b.run_dir.as_deref(), Some("/opt/export"));
+    assert_eq!(b.log_dir.as_deref(), Some("/var/log/export"));
+    assert_eq!(b.owner.as_deref(), Some("billing"));
+    assert_eq!(b.customers, ["ACME Mutual", "Zeta, Ltd"]);
+    assert_eq!(b.deployment, Some(1));
+    assert!(!b.installed_by.is_empty());
+    let next: jiff::Timestamp = b
+        .next_expected_at
+        .as_deref()
+        .expect("a ready batch with a schedule has a next run")
+        .parse()
+        .unwrap();
+    let local = next.to_zoned(jiff::tz::TimeZone::get("Europe/Paris").unwrap());
+    assert_eq!((local.hour(), local.minute()), (2, 30), "{local}");
+
+    // The spreadsheet: a header, then the batch, the customer with a comma quoted.
+    let csv = ok(server.cli(None, &["batch", "list", "--csv"]));
+    let mut lines = csv.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("project,environment,server,name,category,state,schedule"));
+    let line = lines.next().unwrap();
+    assert!(
+        line.starts_with("shop,DEV,dev-01,export,export,ready,30 2 * * mon-fri,Europe/Paris,"),
+        "{line}"
+    );
+    assert!(
+        line.contains(",billing,\"ACME Mutual; Zeta, Ltd\","),
+        "{line}"
+    );
+
+    let shown = ok(server.cli(None, &["batch", "show", "export", "--env", "DEV"]));
+    assert!(shown.contains("batch export on dev-01 (DEV)"), "{shown}");
+    assert!(shown.contains("(deployment 1)"), "{shown}");
+
+    // The install is audited with the step's result.
+    let audit = ok(server.cli(None, &["audit", "list", "--limit", "200", "-o", "json"]));
+    assert!(audit.contains("batch.installed"), "{audit}");
+}
