@@ -39,3 +39,40 @@ pub struct BatchView {
     /// RFC 3339: the next fire time of its schedule, while it is ready.
     pub next_expected_at: Option<String>,
 }
+
+/// The start of a run (`POST /api/v1/batches/{name}/runs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStartBody {
+    pub env: String,
+    /// The server it runs on; needed only when the batch is installed on several.
+    #[serde(default)]
+    pub server: Option<String>,
+}
+
+/// The end of a run (`POST /api/v1/batches/{name}/runs/{id}/end`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunEndBody {
+    pub exit_code: i64,
+    /// The last lines of its output (at most 8 KiB are kept).
+    #[serde(default)]
+    pub output_tail: String,
+}
+
+/// A run of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRunView {
+    pub id: i64,
+    pub batch: String,
+    pub environment: String,
+    pub server: String,
+    /// RFC 3339, the server's clock.
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub exit_code: Option<i64>,
+    pub duration_ms: Option<i64>,
+    /// Secrets masked.
+    pub output_tail: String,
+    pub reported_by: String,
+}

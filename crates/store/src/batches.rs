@@ -299,3 +299,110 @@ impl Store {
         rows.iter().map(batch_row).collect()
     }
 }
+
+/// A run of a batch as reported (`slipway batch exec`, later the agent and pings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatchRun {
+    pub id: i64,
+    pub batch_id: i64,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub exit_code: Option<i64>,
+    pub duration_ms: Option<i64>,
+    /// The last lines of its output, secrets masked by the caller.
+    pub output_tail: String,
+    pub reported_by: String,
+}
+
+const RUN_COLUMNS: &str =
+    "id, batch_id, started_at, ended_at, exit_code, duration_ms, output_tail, reported_by";
+
+fn run_row(row: &AnyRow) -> Result<StoredBatchRun> {
+    Ok(StoredBatchRun {
+        id: row.try_get("id")?,
+        batch_id: row.try_get("batch_id")?,
+        started_at: read_time(row, "started_at")?,
+        ended_at: read_optional_time(row, "ended_at")?,
+        exit_code: row.try_get("exit_code")?,
+        duration_ms: row.try_get("duration_ms")?,
+        output_tail: row.try_get("output_tail")?,
+        reported_by: row.try_get("reported_by")?,
+    })
+}
+
+impl WriteTx<'_> {
+    /// Record that a run of batch `batch_id` started at `at`; the batch's last run is this one,
+    /// its outcome unknown until it ends.
+    pub async fn start_batch_run(
+        &mut self,
+        batch_id: i64,
+        at: Timestamp,
+        by: &str,
+    ) -> Result<StoredBatchRun> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM batch_runs")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        let started = format_time(at);
+        sqlx::query("INSERT INTO batch_runs (id, batch_id, started_at, output_tail, reported_by) VALUES ($1, $2, $3, '', $4)")
+            .bind(id)
+            .bind(batch_id)
+            .bind(&started)
+            .bind(by)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("UPDATE batches SET last_run_at = $1, last_exit_code = NULL WHERE id = $2")
+            .bind(&started)
+            .bind(batch_id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.batch_run(id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a batch run just written is not there".into()))
+    }
+
+    pub async fn batch_run(&mut self, id: i64) -> Result<Option<StoredBatchRun>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM batch_runs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// Record a run's end (`run` carries its end, exit code, duration and output tail); the
+    /// batch's last outcome follows when this is its latest run.
+    pub async fn end_batch_run(&mut self, run: &StoredBatchRun) -> Result<()> {
+        let ended = run.ended_at.map(format_time);
+        sqlx::query("UPDATE batch_runs SET ended_at = $1, exit_code = $2, duration_ms = $3, output_tail = $4 WHERE id = $5")
+            .bind(ended.as_deref())
+            .bind(run.exit_code)
+            .bind(run.duration_ms)
+            .bind(&run.output_tail)
+            .bind(run.id)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("UPDATE batches SET last_exit_code = $1 WHERE id = $2 AND last_run_at = $3")
+            .bind(run.exit_code)
+            .bind(run.batch_id)
+            .bind(format_time(run.started_at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The runs of a batch, newest first, at most `limit`.
+    pub async fn batch_runs(&self, batch_id: i64, limit: i64) -> Result<Vec<StoredBatchRun>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM batch_runs WHERE batch_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(batch_id)
+        .bind(limit.clamp(1, 500))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_row).collect()
+    }
+}

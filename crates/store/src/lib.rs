@@ -37,7 +37,9 @@ use tokio::sync::{Mutex, MutexGuard, Notify};
 pub use access::{ApiToken, Session, User};
 pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
-pub use batches::{BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch};
+pub use batches::{
+    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
+};
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};

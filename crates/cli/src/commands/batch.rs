@@ -3,8 +3,10 @@
 
 use std::io::Read;
 
+mod exec;
+
 use clap::Subcommand;
-use slipway_api::batches::BatchView;
+use slipway_api::batches::{BatchRunView, BatchView};
 use slipway_api::List;
 
 use crate::client::encode;
@@ -36,6 +38,36 @@ pub enum BatchCommand {
         name: String,
         #[arg(long)]
         env: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The runs of a batch, newest first: start, end, exit code, duration, and with
+    /// `-o json` the tail of each run's output.
+    #[command(after_help = "Example:\n  slipway batch runs pets-export --env PROD-EU")]
+    Runs {
+        name: String,
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Run a command as a run of a batch: report its start, run it (its output passes through),
+    /// report its end with exit code, duration and the tail of its output, and exit with its
+    /// exit code. A server that cannot be reached never stops the command.
+    #[command(
+        after_help = "Example (a crontab line):\n  0 2 * * * slipway batch exec --name pets-export --env PROD-EU -- /opt/pets-batch/current/export.sh"
+    )]
+    Exec {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        env: String,
+        /// The target (server) this run is on, when the batch is installed on several.
+        #[arg(long)]
+        target: Option<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -90,6 +122,51 @@ pub(crate) fn batch(command: BatchCommand) -> Result<(), Failure> {
                         "CUSTOMERS",
                         "LAST RUN",
                         "NEXT",
+                    ],
+                    &rows,
+                );
+            });
+            Ok(())
+        }
+        BatchCommand::Exec {
+            name,
+            env,
+            target,
+            command,
+            remote,
+        } => {
+            let code = exec::exec(&name, env, target, &command, &remote);
+            std::process::exit(code)
+        }
+        BatchCommand::Runs { name, env, remote } => {
+            let query = env
+                .map(|e| format!("?env={}", encode(&e)))
+                .unwrap_or_default();
+            let runs: List<BatchRunView> = remote
+                .client()
+                .get(&format!("/api/v1/batches/{}/runs{query}", encode(&name)))?;
+            show(&remote, &runs, |r| {
+                let rows: Vec<Vec<String>> = r
+                    .items
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v.id.to_string(),
+                            v.environment.clone(),
+                            v.server.clone(),
+                            v.started_at.clone(),
+                            or_dash(&v.ended_at),
+                            or_dash(&v.exit_code),
+                            v.duration_ms
+                                .map(|d| format!("{:.1} s", d as f64 / 1000.0))
+                                .unwrap_or_else(|| "-".into()),
+                            v.reported_by.clone(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "ID", "ENV", "SERVER", "STARTED", "ENDED", "EXIT", "DURATION", "BY",
                     ],
                     &rows,
                 );
@@ -170,4 +247,42 @@ fn detail(v: &BatchView) {
     );
     println!("  last run:     {}", last_run(v));
     println!("  next run:     {}", or_dash(&v.next_expected_at));
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        batch: BatchCommand,
+    }
+
+    #[test]
+    fn the_batch_verbs_are_well_formed_and_exec_takes_the_command_after_the_dashes() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "batch", "exec", "--name", "export", "--env", "DEV", "--target", "web-1", "--", "sh",
+            "-c", "exit 1",
+        ])
+        .expect("a valid exec line");
+        let BatchCommand::Exec {
+            name,
+            target,
+            command,
+            ..
+        } = cli.batch
+        else {
+            panic!("exec parses as exec");
+        };
+        assert_eq!(
+            (name.as_str(), target.as_deref()),
+            ("export", Some("web-1"))
+        );
+        assert_eq!(command, ["sh", "-c", "exit 1"]);
+        assert!(Cli::try_parse_from(["batch", "exec", "--name", "x", "--env", "DEV"]).is_err());
+    }
 }

@@ -2,13 +2,13 @@
 //! call `services::batches`, answer a `slipway_api::batches` view.
 
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use slipway_api::batches::BatchView;
+use slipway_api::batches::{BatchRunView, BatchView, RunEndBody, RunStartBody};
 use slipway_api::List;
-use slipway_store::StoredBatch;
+use slipway_store::{StoredBatch, StoredBatchRun};
 
 use crate::auth::Actor;
 use crate::services::batches::{self, BatchQuery};
@@ -17,14 +17,111 @@ use crate::{AppState, ServiceError};
 
 const BATCHES: &str = "/api/v1/batches";
 const BATCH: &str = "/api/v1/batches/{name}";
+const RUNS: &str = "/api/v1/batches/{name}/runs";
+const RUN_END: &str = "/api/v1/batches/{name}/runs/{id}/end";
 
 #[cfg(test)]
-pub(super) const ROUTES: &[(&str, &str)] = &[("get", BATCHES), ("get", BATCH)];
+pub(super) const ROUTES: &[(&str, &str)] = &[
+    ("get", BATCHES),
+    ("get", BATCH),
+    ("get", RUNS),
+    ("post", RUNS),
+    ("post", RUN_END),
+];
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route(BATCHES, get(list_batches))
         .route(BATCH, get(show_batch))
+        .route(RUNS, get(list_runs).post(start_run))
+        .route(RUN_END, post(end_run))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RunsParams {
+    env: Option<String>,
+    limit: Option<i64>,
+}
+
+pub(super) async fn list_runs(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Query(params): Query<RunsParams>,
+) -> Result<Json<List<BatchRunView>>, ServiceError> {
+    let environment = params
+        .env
+        .as_deref()
+        .map(|e| parse_name("env", e))
+        .transpose()?;
+    let found = batches::runs(
+        &state,
+        &actor,
+        parse_name("batch", &name)?,
+        environment,
+        params.limit.unwrap_or(50),
+    )
+    .await?;
+    Ok(Json(List::all(
+        found.into_iter().map(|(b, r)| run_view(&b, r)).collect(),
+    )))
+}
+
+pub(super) async fn start_run(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Json(body): Json<RunStartBody>,
+) -> Result<(StatusCode, Json<BatchRunView>), ServiceError> {
+    let (batch, run) = batches::start_run(
+        &state,
+        &actor,
+        parse_name("batch", &name)?,
+        parse_name("env", &body.env)?,
+        body.server,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(run_view(&batch, run))))
+}
+
+pub(super) async fn end_run(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((name, id)): Path<(String, String)>,
+    Json(body): Json<RunEndBody>,
+) -> Result<Json<BatchRunView>, ServiceError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ServiceError::invalid(
+            format!("run id {id:?} is not a number"),
+            "pass the id the run's start answered",
+        )
+    })?;
+    let (batch, run) = batches::end_run(
+        &state,
+        &actor,
+        parse_name("batch", &name)?,
+        id,
+        body.exit_code,
+        &body.output_tail,
+    )
+    .await?;
+    Ok(Json(run_view(&batch, run)))
+}
+
+fn run_view(b: &StoredBatch, r: StoredBatchRun) -> BatchRunView {
+    BatchRunView {
+        id: r.id,
+        batch: b.name.clone(),
+        environment: b.environment.clone(),
+        server: b.target.clone(),
+        started_at: r.started_at.to_string(),
+        ended_at: r.ended_at.map(|t| t.to_string()),
+        exit_code: r.exit_code,
+        duration_ms: r.duration_ms,
+        output_tail: r.output_tail,
+        reported_by: r.reported_by,
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]

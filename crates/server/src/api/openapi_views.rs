@@ -5,7 +5,7 @@
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
-use slipway_api::batches::BatchView;
+use slipway_api::batches::{BatchRunView, BatchView};
 use slipway_api::deployments::DeploymentView;
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
@@ -280,6 +280,27 @@ fn answers() -> Vec<(
             "200",
             Shape::Items,
             fields::<BatchView>(),
+        ),
+        (
+            "get",
+            "/api/v1/batches/{name}/runs",
+            "200",
+            Shape::Items,
+            fields::<BatchRunView>(),
+        ),
+        (
+            "post",
+            "/api/v1/batches/{name}/runs",
+            "201",
+            Shape::One,
+            fields::<BatchRunView>(),
+        ),
+        (
+            "post",
+            "/api/v1/batches/{name}/runs/{id}/end",
+            "200",
+            Shape::One,
+            fields::<BatchRunView>(),
         ),
     ]
 }

@@ -7,11 +7,13 @@ use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::state::DeploymentKind;
+use slipway_core::deploy::vars::mask;
 use slipway_core::plan::Action;
 use slipway_core::supervision::batch::{BatchDecl, Category, InstallState};
 use slipway_core::Name;
 use slipway_store::{
-    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredDeployment, WriteTx,
+    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
+    StoredDeployment, WriteTx,
 };
 
 use super::require;
@@ -239,6 +241,190 @@ fn csv_field(value: &str) -> String {
     }
 }
 
+/// The runs of batch `name` (of one environment, when given), newest first, at most `limit`
+/// per server, with the batch each belongs to.
+pub async fn runs(
+    state: &AppState,
+    actor: &Actor,
+    name: Name,
+    environment: Option<Name>,
+    limit: i64,
+) -> Result<Vec<(StoredBatch, StoredBatchRun)>, ServiceError> {
+    let found = show(state, actor, name, environment).await?;
+    let mut out = Vec::new();
+    for batch in found {
+        for run in state.store.batch_runs(batch.id, limit).await? {
+            out.push((batch.clone(), run));
+        }
+    }
+    out.sort_by_key(|(_, r)| std::cmp::Reverse(r.started_at));
+    Ok(out)
+}
+
+/// The most output a run keeps: its last 8 KiB.
+const MAX_TAIL: usize = 8 * 1024;
+
+/// The batch `name` of `environment` on `server`, or on its only server; errors say which
+/// servers have it, or how a batch enters the inventory.
+async fn one_batch(
+    state: &AppState,
+    name: &Name,
+    environment: &Name,
+    server: Option<&str>,
+) -> Result<StoredBatch, ServiceError> {
+    let found: Vec<StoredBatch> = state
+        .store
+        .batches(&BatchFilter {
+            project: None,
+            environment: Some(environment.to_string()),
+            name: Some(name.to_string()),
+        })
+        .await?
+        .into_iter()
+        .filter(|b| server.is_none_or(|s| b.target == s))
+        .collect();
+    match found.len() {
+        0 => Err(ServiceError::not_found(
+            format!(
+                "batch {name} in {environment}{}",
+                server.map(|s| format!(" on {s}")).unwrap_or_default()
+            ),
+            "a batch enters the inventory when a deployment's batch.install step installs it; `slipway batch list` shows those known",
+        )),
+        1 => Ok(found.into_iter().next().expect("one batch was found")),
+        _ => {
+            let servers: Vec<&str> = found.iter().map(|b| b.target.as_str()).collect();
+            Err(ServiceError::invalid(
+                format!(
+                    "batch {name} is installed on several servers of {environment}: {}",
+                    servers.join(", ")
+                ),
+                "name the target this run is on with --target",
+            ))
+        }
+    }
+}
+
+/// Record the start of a run, at the server's clock, with its audit event.
+pub async fn start_run(
+    state: &AppState,
+    actor: &Actor,
+    name: Name,
+    environment: Name,
+    server: Option<String>,
+) -> Result<(StoredBatch, StoredBatchRun), ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::ReportCheck,
+        &format!("batch/{environment}/{name}"),
+    )
+    .await?;
+    let batch = one_batch(state, &name, &environment, server.as_deref()).await?;
+    let mut tx = state.store.write().await?;
+    let run = tx
+        .start_batch_run(batch.id, state.clock.now(), &actor.username)
+        .await?;
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "batch.run.started".into(),
+        subject: subject(&batch),
+        details: json!({ "run": run.id }),
+    });
+    tx.commit().await?;
+    Ok((batch, run))
+}
+
+/// Record the end of run `id` of batch `name`: exit code, duration, and the tail of its output
+/// with the project's secrets masked. Ending it again with the same answer changes nothing.
+pub async fn end_run(
+    state: &AppState,
+    actor: &Actor,
+    name: Name,
+    id: i64,
+    exit_code: i64,
+    output: &str,
+) -> Result<(StoredBatch, StoredBatchRun), ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::ReportCheck,
+        &format!("batch/{name}"),
+    )
+    .await?;
+    let not_found = || {
+        ServiceError::not_found(
+            format!("run {id} of batch {name}"),
+            "end the run `slipway batch exec` started; its id is in the start's answer",
+        )
+    };
+    let mut tx = state.store.write().await?;
+    let mut run = tx.batch_run(id).await?.ok_or_else(not_found)?;
+    let batch = state
+        .store
+        .batches(&BatchFilter {
+            name: Some(name.to_string()),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .find(|b| b.id == run.batch_id)
+        .ok_or_else(not_found)?;
+    if run.ended_at.is_some() {
+        if run.exit_code == Some(exit_code) {
+            return Ok((batch, run));
+        }
+        return Err(ServiceError::Conflict(format!(
+            "run {id} of batch {name} already ended with exit code {}",
+            run.exit_code.map(|c| c.to_string()).unwrap_or_default()
+        )));
+    }
+    let secrets = project_secrets(state, &batch.project).await?;
+    let now = state.clock.now();
+    run.ended_at = Some(now);
+    run.exit_code = Some(exit_code);
+    run.duration_ms = Some(
+        i64::try_from(now.duration_since(run.started_at).as_millis().max(0)).unwrap_or(i64::MAX),
+    );
+    run.output_tail = mask(&tail(output), &secrets);
+    tx.end_batch_run(&run).await?;
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "batch.run.ended".into(),
+        subject: subject(&batch),
+        details: json!({ "run": run.id, "exit_code": exit_code, "duration_ms": run.duration_ms }),
+    });
+    tx.commit().await?;
+    Ok((batch, run))
+}
+
+/// The last `MAX_TAIL` bytes of `output`, cut at a character boundary.
+fn tail(output: &str) -> String {
+    if output.len() <= MAX_TAIL {
+        return output.to_string();
+    }
+    let mut start = output.len() - MAX_TAIL;
+    while !output.is_char_boundary(start) {
+        start += 1;
+    }
+    output[start..].to_string()
+}
+
+/// The values of the project's sensitive variables, to mask in what a run printed.
+async fn project_secrets(state: &AppState, project: &str) -> Result<Vec<String>, ServiceError> {
+    let Ok(project) = Name::parse(project) else {
+        return Ok(Vec::new());
+    };
+    Ok(state
+        .store
+        .variable_values(&project)
+        .await?
+        .into_iter()
+        .filter(|s| s.sensitive)
+        .filter_map(|s| crate::services::variables::reveal(state, &project, &s))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +437,13 @@ mod tests {
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("-1"), "'-1");
         assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes_on_a_character_boundary() {
+        let long = format!("{}{}", "é".repeat(MAX_TAIL), "end");
+        let t = tail(&long);
+        assert!(t.len() <= MAX_TAIL && t.ends_with("end"));
+        assert_eq!(tail("short"), "short");
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use slipway_api::batches::BatchView;
+use slipway_api::batches::{BatchRunView, BatchView};
 use slipway_api::List;
 
 use crate::support::*;
@@ -22,6 +22,7 @@ project:
     - {{ name: job, kind: batch }}
   variables:
     - {{ name: SLIPWAY_BATCH_DIR, value: "{app}/batches" }}
+    - {{ name: PARTNER_KEY, sensitive: true }}
   plan:
     - name: Install the export batch
       action: batch.install
@@ -41,6 +42,8 @@ project:
     )
 }
 
+const SECRET: &str = "pk-live-4242-partner-secret";
+
 #[test]
 fn the_inventory_follows_batch_install_with_the_declared_settings() {
     let server = Server::start();
@@ -48,6 +51,19 @@ fn the_inventory_follows_batch_install_with_the_declared_settings() {
     let app = tempfile::tempdir().unwrap();
     let config = file(work.path(), "shop.yaml", &project_yaml(app.path()));
     ok(server.apply(&config));
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "variable",
+            "set",
+            "--project",
+            "shop",
+            "--name",
+            "PARTNER_KEY",
+            "--sensitive",
+        ],
+        SECRET,
+    ));
     let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
     ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
     ok(server.release_unsigned("shop", "1.0.0", &["job"]));
@@ -151,4 +167,118 @@ fn the_inventory_follows_batch_install_with_the_declared_settings() {
     // The install is audited with the step's result.
     let audit = ok(server.cli(None, &["audit", "list", "--limit", "200", "-o", "json"]));
     assert!(audit.contains("batch.installed"), "{audit}");
+}
+
+/// `batch exec` around a command that fails: the command's output passes through, its exit
+/// code is the CLI's, and the run is recorded with its exit code, duration and masked tail.
+#[test]
+fn batch_exec_reports_a_failed_run_and_returns_its_exit_code() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let app = tempfile::tempdir().unwrap();
+    let config = file(work.path(), "shop.yaml", &project_yaml(app.path()));
+    ok(server.apply(&config));
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "variable",
+            "set",
+            "--project",
+            "shop",
+            "--name",
+            "PARTNER_KEY",
+            "--sensitive",
+        ],
+        SECRET,
+    ));
+    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
+    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
+    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
+    let token = server.enrollment_token("DEV", &["app"]);
+    let _agent = AgentProcess(
+        slipway_command()
+            .args([
+                "agent",
+                "--insecure-http",
+                "--server",
+                &server.url,
+                "--name",
+                "dev-01",
+                "--enroll-token",
+                &token,
+                "--data",
+            ])
+            .arg(work.path().join("agent"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(server.cli(None, &["target", "list"])).contains("online") {
+        assert!(Instant::now() < deadline, "the agent did not come online");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ok(server.deploy("shop", "1.0.0", "DEV"));
+
+    let script =
+        format!("echo exporting; echo \"error: registry refused key {SECRET}\" >&2; exit 1");
+    let out = server.cli(
+        None,
+        &[
+            "batch", "exec", "--name", "export", "--env", "DEV", "--", "sh", "-c", &script,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("exporting"),
+        "the output passes through"
+    );
+    assert!(
+        stderr(&out).contains("ended with exit code 1"),
+        "{}",
+        stderr(&out)
+    );
+
+    let runs: List<BatchRunView> = serde_json::from_str(&ok(server.cli(
+        None,
+        &["batch", "runs", "export", "--env", "DEV", "-o", "json"],
+    )))
+    .unwrap();
+    assert_eq!(runs.items.len(), 1, "{runs:?}");
+    let run = &runs.items[0];
+    assert_eq!((run.server.as_str(), run.exit_code), ("dev-01", Some(1)));
+    assert!(run.ended_at.is_some() && run.duration_ms.is_some());
+    assert!(
+        run.output_tail
+            .contains("error: registry refused key ******"),
+        "{}",
+        run.output_tail
+    );
+    assert!(
+        !run.output_tail.contains(SECRET),
+        "a secret leaked into the run's output"
+    );
+
+    let listed: List<BatchView> =
+        serde_json::from_str(&ok(server.cli(None, &["batch", "list", "-o", "json"]))).unwrap();
+    assert_eq!(listed.items[0].last_exit_code, Some(1));
+    assert_eq!(
+        listed.items[0].last_run_at.as_deref(),
+        Some(run.started_at.as_str())
+    );
+
+    // An unknown batch is a warning: the command still runs and its exit code stands.
+    let out = server.cli(
+        None,
+        &[
+            "batch", "exec", "--name", "nothing", "--env", "DEV", "--", "sh", "-c", "exit 7",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(7));
+    assert!(
+        stderr(&out).contains("was not reported"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -118,3 +118,31 @@ async fn disable_and_enable_switch_the_state_and_an_unknown_batch_is_none() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_run_sets_the_last_run_and_its_end_the_outcome() {
+    on_both_backends(|store| async move {
+        let batch = install(&store, "0 2 * * *", 1).await;
+        let start: jiff::Timestamp = "2026-01-03T02:00:01Z".parse().unwrap();
+        let mut tx = store.write().await.unwrap();
+        let mut run = tx.start_batch_run(batch.id, start, "ci").await.unwrap();
+        tx.audit(entry("batch.run.started", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(listed[0].last_run_at, Some(start));
+        assert_eq!(listed[0].last_exit_code, None);
+
+        run.ended_at = Some("2026-01-03T02:00:04Z".parse().unwrap());
+        run.exit_code = Some(1);
+        run.duration_ms = Some(3000);
+        run.output_tail = "error: partner registry refused the file\n".into();
+        let mut tx = store.write().await.unwrap();
+        tx.end_batch_run(&run).await.unwrap();
+        tx.audit(entry("batch.run.ended", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(listed[0].last_exit_code, Some(1));
+        assert_eq!(store.batch_runs(batch.id, 10).await.unwrap(), [run]);
+    })
+    .await;
+}
