@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use slipway_core::supervision::batch::{Category, InstallState};
+use slipway_core::supervision::BatchState;
 
 /// A batch as the inventory shows it (`GET /api/v1/batches`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +37,11 @@ pub struct BatchView {
     /// RFC 3339.
     pub last_run_at: Option<String>,
     pub last_exit_code: Option<i64>,
-    /// RFC 3339: the next fire time of its schedule, while it is ready.
+    /// RFC 3339: the next fire time of its schedule (overdue while late or missed), while it
+    /// is ready.
     pub next_expected_at: Option<String>,
+    /// The supervision's judgement: up, late, down, paused, running; null until judged.
+    pub status: Option<BatchState>,
 }
 
 /// The start of a run (`POST /api/v1/batches/{name}/runs`).

@@ -28,6 +28,11 @@ pub(crate) fn spawn(state: AppState) {
                     tracing::error!(error = %e, "judging promotions failed; retrying");
                 }
             }
+            if let Err(e) = services::batches::supervise(&state, state.clock.now()).await {
+                if !state.store.is_closed() {
+                    tracing::error!(error = %e, "supervising batches failed; retrying");
+                }
+            }
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), state.engine.orchestrator.notified())
                     .await;

@@ -23,6 +23,8 @@ CREATE TABLE batches (
   last_run_at TEXT,
   last_exit_code BIGINT,
   next_expected_at TEXT,
+  -- The supervision tick's last judgement (up, late, down, paused, running); NULL until judged.
+  status TEXT,
   UNIQUE (environment, target, name)
 );
 CREATE INDEX batches_by_project ON batches (project, environment, name);

@@ -7,6 +7,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use slipway_core::supervision::batch::{Category, InstallState};
+use slipway_core::supervision::BatchState;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -44,6 +45,8 @@ pub struct StoredBatch {
     pub last_run_at: Option<Timestamp>,
     pub last_exit_code: Option<i64>,
     pub next_expected_at: Option<Timestamp>,
+    /// The supervision tick's last judgement; `None` until judged.
+    pub status: Option<BatchState>,
 }
 
 /// Where a batch is: its environment, target and name.
@@ -117,7 +120,7 @@ impl DefinitionJson {
     }
 }
 
-const COLUMNS: &str = "id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, last_run_at, last_exit_code, next_expected_at";
+const COLUMNS: &str = "id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, last_run_at, last_exit_code, next_expected_at, status";
 
 fn batch_row(row: &AnyRow) -> Result<StoredBatch> {
     Ok(StoredBatch {
@@ -144,6 +147,10 @@ fn batch_row(row: &AnyRow) -> Result<StoredBatch> {
         last_run_at: read_optional_time(row, "last_run_at")?,
         last_exit_code: row.try_get("last_exit_code")?,
         next_expected_at: read_optional_time(row, "next_expected_at")?,
+        status: {
+            let text: Option<String> = row.try_get("status")?;
+            text.map(|t| t.parse()).transpose()?
+        },
     })
 }
 
@@ -387,6 +394,24 @@ impl WriteTx<'_> {
             .bind(run.exit_code)
             .bind(run.batch_id)
             .bind(format_time(run.started_at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl WriteTx<'_> {
+    /// Record the supervision tick's judgement of batch `id` and its next expected run.
+    pub async fn set_batch_status(
+        &mut self,
+        id: i64,
+        status: BatchState,
+        next_expected: Option<Timestamp>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE batches SET status = $1, next_expected_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(next_expected.map(format_time))
+            .bind(id)
             .execute(&mut *self.tx)
             .await?;
         Ok(())

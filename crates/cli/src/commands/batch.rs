@@ -217,6 +217,8 @@ fn row(v: &BatchView) -> Vec<String> {
         v.name.clone(),
         word(&v.category),
         word(&v.state),
+        v.status
+            .map_or_else(|| "-".to_string(), |s| s.as_str().to_string()),
         schedule(v),
         or_dash(&v.owner),
         v.customers.join(", "),
@@ -230,6 +232,10 @@ fn detail(v: &BatchView) {
     println!("  project:      {}", v.project);
     println!("  category:     {}", word(&v.category));
     println!("  state:        {}", word(&v.state));
+    println!(
+        "  status:       {}",
+        v.status.map_or("not judged yet", |s| s.as_str())
+    );
     println!("  schedule:     {}", schedule(v));
     println!("  command:      {}", or_dash(&v.command));
     println!("  run dir:      {}", or_dash(&v.run_dir));

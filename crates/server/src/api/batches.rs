@@ -222,5 +222,6 @@ fn view(b: StoredBatch) -> BatchView {
         last_run_at: b.last_run_at.map(|t| t.to_string()),
         last_exit_code: b.last_exit_code,
         next_expected_at: b.next_expected_at.map(|t| t.to_string()),
+        status: b.status,
     }
 }

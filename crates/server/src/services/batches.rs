@@ -16,6 +16,10 @@ use slipway_store::{
     StoredDeployment, WriteTx,
 };
 
+mod supervise;
+
+pub use supervise::supervise;
+
 use super::require;
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
@@ -141,7 +145,8 @@ pub async fn list(
             name: query.name.map(|n| n.to_string()),
         })
         .await?;
-    for b in &mut batches {
+    for b in batches.iter_mut().filter(|b| b.status.is_none()) {
+        // Not judged by the supervision tick yet: the next fire time from here.
         b.next_expected_at = next_expected(&b.definition, now);
     }
     Ok(batches)

@@ -282,3 +282,96 @@ fn batch_exec_reports_a_failed_run_and_returns_its_exit_code() {
         stderr(&out)
     );
 }
+
+/// Install the project's batch on an agent in DEV, on a server started with `env`.
+fn installed(env: &[(&str, &str)]) -> (Server, tempfile::TempDir, AgentProcess) {
+    let server = Server::start_with_env(None, env);
+    let work = tempfile::tempdir().unwrap();
+    let app = work.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let config = file(work.path(), "shop.yaml", &project_yaml(&app));
+    ok(server.apply(&config));
+    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
+    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
+    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
+    let token = server.enrollment_token("DEV", &["app"]);
+    let agent = AgentProcess(
+        slipway_command()
+            .args([
+                "agent",
+                "--insecure-http",
+                "--server",
+                &server.url,
+                "--name",
+                "dev-01",
+                "--enroll-token",
+                &token,
+                "--data",
+            ])
+            .arg(work.path().join("agent"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok(server.cli(None, &["target", "list"])).contains("online") {
+        assert!(Instant::now() < deadline, "the agent did not come online");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ok(server.deploy("shop", "1.0.0", "DEV"));
+    (server, work, agent)
+}
+
+/// The supervision status of the one batch, once the engine's tick has judged it as `want`.
+fn wait_for_status(server: &Server, want: &str) -> BatchView {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed: List<BatchView> =
+            serde_json::from_str(&ok(server.cli(None, &["batch", "list", "-o", "json"]))).unwrap();
+        let b = listed.items[0].clone();
+        if b.status.map(|s| s.as_str()) == Some(want) {
+            return b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the batch never became {want}: {b:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A batch that never runs is late within its grace and down (missed) after it, on the manual
+/// clock; a run that succeeds brings it back up.
+#[test]
+fn a_batch_that_never_runs_is_missed_after_its_grace() {
+    // Monday 23 November 2026; the batch runs at 02:30 Paris time (01:30Z) on weekdays.
+    let (server, _work, _agent) = installed(&[("SLIPWAY_CLOCK", "manual:2026-11-23T10:00:00Z")]);
+    let up = wait_for_status(&server, "up");
+    assert_eq!(up.next_expected_at.as_deref(), Some("2026-11-24T01:30:00Z"));
+
+    ok(server.cli(None, &["clock", "set", "2026-11-24T01:45:00Z"]));
+    wait_for_status(&server, "late");
+    ok(server.cli(None, &["clock", "set", "2026-11-24T02:01:00Z"]));
+    let down = wait_for_status(&server, "down");
+    assert_eq!(
+        down.next_expected_at.as_deref(),
+        Some("2026-11-24T01:30:00Z"),
+        "the missed run"
+    );
+    let audit = ok(server.cli(None, &["audit", "list", "--limit", "200", "-o", "json"]));
+    assert!(
+        audit.contains("batch export missed its run expected at 2026-11-24T01:30:00Z"),
+        "{audit}"
+    );
+
+    let out = server.cli(
+        None,
+        &[
+            "batch", "exec", "--name", "export", "--env", "DEV", "--", "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let up = wait_for_status(&server, "up");
+    assert_eq!(up.next_expected_at.as_deref(), Some("2026-11-25T01:30:00Z"));
+}

@@ -146,3 +146,29 @@ async fn a_run_sets_the_last_run_and_its_end_the_outcome() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_supervision_status_is_kept_with_the_next_expected_run() {
+    on_both_backends(|store| async move {
+        let batch = install(&store, "0 2 * * *", 1).await;
+        assert_eq!(batch.status, None, "not judged yet");
+        let next: jiff::Timestamp = "2026-01-04T01:00:00Z".parse().unwrap();
+        let mut tx = store.write().await.unwrap();
+        tx.set_batch_status(
+            batch.id,
+            slipway_core::supervision::BatchState::Down,
+            Some(next),
+        )
+        .await
+        .unwrap();
+        tx.audit(entry("batch.down", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(
+            listed[0].status,
+            Some(slipway_core::supervision::BatchState::Down)
+        );
+        assert_eq!(listed[0].next_expected_at, Some(next));
+    })
+    .await;
+}
