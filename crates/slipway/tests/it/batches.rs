@@ -160,6 +160,62 @@ fn the_inventory_follows_batch_install_with_the_declared_settings() {
         "{line}"
     );
 
+    // The console's Batches page shows it to anyone signed in.
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "user",
+            "create",
+            "vera",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        "a long enough passphrase",
+    ));
+    let login = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("{}/login", server.url))
+        .send_form(&[
+            ("username", "vera"),
+            ("password", "a long enough passphrase"),
+        ]);
+    let login = match login {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("sign-in failed: {e}"),
+    };
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = ureq::get(&format!("{}/batches", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    for shown in [
+        "export",
+        "dev-01",
+        "30 2 * * mon-fri (Europe/Paris)",
+        "billing",
+        "ACME Mutual, Zeta, Ltd",
+    ] {
+        assert!(
+            page.contains(shown),
+            "the Batches page shows {shown}: {page}"
+        );
+    }
+    assert!(
+        page.contains("href=\"/batches\""),
+        "the navigation links the page"
+    );
+
     let shown = ok(server.cli(None, &["batch", "show", "export", "--env", "DEV"]));
     assert!(shown.contains("batch export on dev-01 (DEV)"), "{shown}");
     assert!(shown.contains("(deployment 1)"), "{shown}");
