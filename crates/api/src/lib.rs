@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod batches;
 pub mod config_changes;
 pub mod deployments;
 pub mod evidence;

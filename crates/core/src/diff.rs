@@ -119,11 +119,29 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
     plan_changed(current, desired, &mut details);
     lifecycles_changed(current, desired, &mut details);
     variables_changed(current, desired, &mut details);
+    batches_changed(current, desired, &mut details);
     (!details.is_empty()).then_some(Change {
         kind: ChangeKind::Update,
         subject,
         details,
     })
+}
+
+fn batches_changed(current: &Project, desired: &Project, details: &mut Vec<String>) {
+    let names = |p: &Project| {
+        p.batches
+            .iter()
+            .map(|b| b.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    added_and_removed("batch", &names(current), &names(desired), details);
+    for b in &desired.batches {
+        if let Some(before) = current.batches.iter().find(|c| c.name == b.name) {
+            if before != b {
+                details.push(format!("batch {} changed", b.name));
+            }
+        }
+    }
 }
 
 /// `{what} X added` and `{what} Y removed`, for the names in `desired` and not in `current` and

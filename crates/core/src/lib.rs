@@ -13,6 +13,7 @@
 //! Architecture invariant: `rollback` derives a rollback plan from completed steps alone; what undoes one action is `plan`'s business.
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod config;
 pub mod deploy;
@@ -32,6 +33,7 @@ pub mod release;
 pub mod rollback;
 pub mod signing;
 pub mod state_name;
+pub mod supervision;
 
 pub use digest::Sha256;
 pub use fingerprint::CertFingerprint;

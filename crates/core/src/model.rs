@@ -61,6 +61,9 @@ pub struct Project {
     pub variables: Vec<VariableDecl>,
     pub plan: Vec<Step>,
     pub lifecycles: Vec<Lifecycle>,
+    /// The batches it installs and Slipway supervises.
+    #[serde(default)]
+    pub batches: Vec<crate::supervision::batch::BatchDecl>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -238,6 +241,12 @@ impl Project {
                     .or_insert_with(|| format!("variables[{i}].environment"));
             }
         }
+        for (i, b) in self.batches.iter().enumerate() {
+            for e in &b.environments {
+                refs.entry(e.clone())
+                    .or_insert_with(|| format!("batches[{i}].environments"));
+            }
+        }
         refs
     }
 }
@@ -270,6 +279,7 @@ mod tests {
             components: vec![],
             variables: vec![],
             plan: vec![],
+            batches: vec![],
             lifecycles: vec![
                 lifecycle("standard", None),
                 lifecycle(

@@ -1,5 +1,5 @@
-//! The orchestrator loop: until the store closes, takes one turn of deployments, one of
-//! promotions and one of expired break-glasses each second or as soon as something wakes it —
+//! The orchestrator loop: until the store closes, takes one turn of deployments, promotions,
+//! batch supervision and expired break-glasses each second or as soon as something wakes it —
 //! on the server that holds the background lease (`leader`), and only there. When a server
 //! starts holding it (at its start, or taking over from one that died), it first resumes what
 //! was in flight.
@@ -35,7 +35,7 @@ pub(crate) fn spawn(state: AppState) {
     });
 }
 
-/// One turn: deployments, promotions, expired break-glasses. A turn cut by the store closing
+/// One turn: deployments, promotions, batch supervision, expired break-glasses. A turn cut by the store closing
 /// under it is the shutdown, not an error.
 async fn turn(state: &AppState) {
     if let Err(e) = services::progress::tick(state).await {
@@ -46,6 +46,11 @@ async fn turn(state: &AppState) {
     if let Err(e) = services::promotions::tick(state).await {
         if !state.store.is_closed() {
             tracing::error!(error = %e, "judging promotions failed; retrying");
+        }
+    }
+    if let Err(e) = services::batches::supervise(state, state.clock.now()).await {
+        if !state.store.is_closed() {
+            tracing::error!(error = %e, "supervising batches failed; retrying");
         }
     }
     if let Err(e) = services::config_changes::end_expired_break_glasses(state).await {

@@ -8,6 +8,7 @@
 mod access;
 mod artifacts;
 mod audit;
+mod batches;
 mod checkpoints;
 mod config_changes;
 mod deployments;
@@ -38,6 +39,9 @@ use tokio::sync::{Mutex, MutexGuard, Notify};
 pub use access::{ApiToken, Session, User};
 pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
+pub use batches::{
+    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
+};
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};

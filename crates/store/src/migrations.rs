@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_agent_sessions.sql")),
     (11, include_str!("../migrations/0011_quality.sql")),
     (12, include_str!("../migrations/0012_audit_checkpoints.sql")),
+    (13, include_str!("../migrations/0013_batches.sql")),
     (17, include_str!("../migrations/0017_config_changes.sql")),
     (18, include_str!("../migrations/0018_leases.sql")),
 ];

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::json;
+use serde_json::{json, Value};
 use slipway_api::config_changes::BreakGlassAsk;
 use slipway_api::projects::ApplyOutcome;
 use slipway_core::config::{load, Source};
@@ -29,11 +29,12 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<(), Failure> {
         .iter()
         .map(|(name, text)| Source { name, text })
         .collect();
+    let now = jiff::Timestamp::now();
     match load(&sources) {
         Ok(config) => {
             if args.output == Format::Json {
                 output::json(
-                    &json!({ "valid": true, "environments": config.environments.len(), "projects": config.projects.iter().map(|p| p.name.to_string()).collect::<Vec<_>>() }),
+                    &json!({ "valid": true, "environments": config.environments.len(), "projects": config.projects.iter().map(|p| p.name.to_string()).collect::<Vec<_>>(), "batches": batch_schedules(&config, now) }),
                 );
             } else {
                 let mut parts = vec![format!("{} environment(s)", config.environments.len())];
@@ -47,6 +48,9 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<(), Failure> {
                     ));
                 }
                 println!("valid: {}", parts.join(", "));
+                for line in batch_lines(&config, now) {
+                    println!("{line}");
+                }
                 if config.environments.is_empty() && !config.projects.is_empty() {
                     println!("note: no file declares environments; the server checks the project's environment names at apply");
                 }
@@ -66,6 +70,61 @@ pub(crate) fn validate(args: ValidateArgs) -> Result<(), Failure> {
             ))
         }
     }
+}
+
+/// Each scheduled batch's next three fire times, so a cron expression is seen to mean what was
+/// meant before anything is applied.
+fn batch_lines(config: &slipway_core::config::Config, now: jiff::Timestamp) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in &config.projects {
+        for b in &p.batches {
+            let line = match &b.schedule {
+                Some(s) => {
+                    let next: Vec<String> =
+                        s.upcoming(now, 3).iter().map(|t| s.local(*t)).collect();
+                    let next = if next.is_empty() {
+                        "never fires (no date matches)".to_string()
+                    } else {
+                        format!("next {}", next.join(", "))
+                    };
+                    format!(
+                        "batch {}/{} `{}` in {}: {next}",
+                        p.name,
+                        b.name,
+                        s.expression(),
+                        s.zone()
+                    )
+                }
+                None => format!(
+                    "batch {}/{}: no schedule, judged on exit status",
+                    p.name, b.name
+                ),
+            };
+            lines.push(line);
+        }
+    }
+    lines
+}
+
+fn batch_schedules(config: &slipway_core::config::Config, now: jiff::Timestamp) -> Vec<Value> {
+    let mut out = Vec::new();
+    for p in &config.projects {
+        for b in &p.batches {
+            let next: Vec<String> = b
+                .schedule
+                .as_ref()
+                .map(|s| s.upcoming(now, 3).iter().map(|t| t.to_string()).collect())
+                .unwrap_or_default();
+            out.push(json!({
+                "project": p.name.as_str(),
+                "name": b.name.as_str(),
+                "schedule": b.schedule.as_ref().map(|s| s.expression()),
+                "time_zone": b.schedule.as_ref().map(|s| s.zone()),
+                "next": next,
+            }));
+        }
+    }
+    out
 }
 
 #[derive(Args)]

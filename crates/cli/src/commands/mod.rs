@@ -4,6 +4,7 @@
 
 mod artifact;
 mod audit;
+mod batch;
 mod check;
 mod clock;
 mod config_change;
@@ -137,6 +138,9 @@ pub enum Command {
     /// Configuration changes held for a second person (governed configuration): list, show, approve, reject.
     #[command(subcommand, name = "config-change")]
     ConfigChange(config_change::ConfigChangeCommand),
+    /// The batch inventory: list (or export as CSV) and show batches per environment and server.
+    #[command(subcommand)]
+    Batch(batch::BatchCommand),
 }
 
 /// Run one client verb.
@@ -174,5 +178,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Parity(args) => parity::parity(args),
         Command::Tests(c) => tests::tests(c),
         Command::ConfigChange(c) => config_change::config_change(c),
+        Command::Batch(c) => batch::batch(c),
     }
 }

@@ -4,6 +4,7 @@
 //! value (remembering positions) → the file types below (serde, unknown keys refused) → the model
 //! (cross-references and action parameters checked). Every error of a file is reported at once.
 
+mod batches;
 mod shape;
 mod yaml;
 
@@ -146,6 +147,9 @@ pub struct ProjectSpec {
     pub plan: Vec<StepSpec>,
     #[serde(default)]
     pub lifecycles: Vec<LifecycleSpec>,
+    /// The project's batches: schedule, supervision limits, owner and customers.
+    #[serde(default)]
+    pub batches: Vec<batches::BatchSpec>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -778,6 +782,7 @@ impl Checker<'_> {
         let variables = self.variables(spec.variables);
         let plan = self.plan(spec.plan, &components, &variables);
         let lifecycles = self.lifecycles(spec.lifecycles);
+        let batches = self.batches(spec.batches);
         Project {
             name: spec.name,
             description: spec.description,
@@ -785,6 +790,7 @@ impl Checker<'_> {
             variables,
             plan,
             lifecycles,
+            batches,
         }
     }
 

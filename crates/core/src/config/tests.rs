@@ -385,3 +385,110 @@ fn every_shape_error_comes_at_once_each_at_its_own_line() {
         );
     }
 }
+
+#[test]
+fn the_pets_example_declares_its_nightly_export_batch() {
+    let config = load_one(PETS).unwrap();
+    let batch = &config.projects[0].batches[0];
+    assert_eq!(batch.name.as_str(), "pets-export");
+    assert_eq!(batch.category, crate::supervision::batch::Category::Export);
+    let schedule = batch.schedule.as_ref().expect("a schedule");
+    assert_eq!(
+        (schedule.expression(), schedule.zone()),
+        ("0 2 * * *", "Europe/Paris")
+    );
+    assert_eq!(batch.grace.to_string(), "30m");
+    assert_eq!(
+        batch.max_runtime.map(|p| p.to_string()).as_deref(),
+        Some("2h")
+    );
+    assert_eq!(batch.owner.as_ref().map(|o| o.as_str()), Some("adoptions"));
+    assert_eq!(batch.customers, ["Partner registry"]);
+}
+
+#[test]
+fn an_invalid_cron_names_the_field_and_position_at_its_line() {
+    let text = PETS.replace(
+        "schedule: \"0 2 * * *\"\n      time_zone",
+        "schedule: \"0 25 * * *\"\n      time_zone",
+    );
+    let err = first_error(&text);
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"0 25 * * *\""))
+        .unwrap()
+        + 1;
+    assert_eq!(err.line, line);
+    assert!(err.path.ends_with("batches[0].schedule"), "{}", err.path);
+    assert_eq!(
+        err.message,
+        "cron field 2 (hour) at position 3: `25` is out of range 0-23"
+    );
+    assert!(err.hint.as_deref().unwrap_or("").contains("five fields"));
+}
+
+#[test]
+fn bad_batch_settings_are_each_reported() {
+    let text = PETS
+        .replace("time_zone: Europe/Paris", "time_zone: Europe/Pariss")
+        .replace("grace: 30m", "grace: half an hour")
+        .replace(
+            "max_runtime: 2h",
+            "max_runtime: 2h\n      consecutive_failures: 1\n      environments: [NOWHERE]",
+        );
+    let errors = load_one(&text).unwrap_err().0;
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("unknown time zone `Europe/Pariss`")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`half an hour` is not a duration")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("consecutive_failures: 1")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("environment NOWHERE is not declared")),
+        "{messages:?}"
+    );
+    let zone = errors
+        .iter()
+        .find(|e| e.message.contains("Pariss"))
+        .unwrap();
+    assert!(zone.path.ends_with("batches[0].time_zone"), "{}", zone.path);
+}
+
+#[test]
+fn a_batch_declared_twice_or_a_zone_without_schedule_is_refused() {
+    let text = PETS.replace(
+        "  lifecycles:\n    - name: standard",
+        "    - name: pets-export\n    - name: lonely\n      time_zone: UTC\n\n  lifecycles:\n    - name: standard",
+    );
+    let messages: Vec<String> = load_one(&text)
+        .unwrap_err()
+        .0
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        messages.contains(&"batch pets-export is declared twice".to_string()),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("time zone without a schedule")),
+        "{messages:?}"
+    );
+}

@@ -294,6 +294,7 @@ mod tests {
                 rule: None,
             }],
             variables: Vec::new(),
+            batches: Vec::new(),
         }
     }
 

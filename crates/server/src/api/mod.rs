@@ -3,6 +3,7 @@
 //! Every route is listed in `openapi.json` beside this file; a test keeps the two in step.
 
 mod agents;
+mod batches;
 mod checkpoints;
 mod config_changes;
 mod deployments;
@@ -72,6 +73,7 @@ pub fn router() -> Router<AppState> {
         .merge(checkpoints::router())
         .merge(quality::router())
         .merge(config_changes::router())
+        .merge(batches::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -169,6 +171,7 @@ mod tests {
             .chain(checkpoints::ROUTES)
             .chain(quality::ROUTES)
             .chain(config_changes::ROUTES)
+            .chain(batches::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

@@ -6,6 +6,7 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, SessionView, UserView, WhoAmI};
 use slipway_api::audit::{AuditVerification, ChainEventView};
+use slipway_api::batches::{BatchRunView, BatchView};
 use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::deployments::DeploymentView;
 use slipway_api::evidence::KeyView;
@@ -392,6 +393,41 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<ConfigChangeView>(),
+        ),
+        (
+            "get",
+            "/api/v1/batches",
+            "200",
+            Shape::Items,
+            fields::<BatchView>(),
+        ),
+        (
+            "get",
+            "/api/v1/batches/{name}",
+            "200",
+            Shape::Items,
+            fields::<BatchView>(),
+        ),
+        (
+            "get",
+            "/api/v1/batches/{name}/runs",
+            "200",
+            Shape::Items,
+            fields::<BatchRunView>(),
+        ),
+        (
+            "post",
+            "/api/v1/batches/{name}/runs",
+            "201",
+            Shape::One,
+            fields::<BatchRunView>(),
+        ),
+        (
+            "post",
+            "/api/v1/batches/{name}/runs/{id}/end",
+            "200",
+            Shape::One,
+            fields::<BatchRunView>(),
         ),
     ]
 }

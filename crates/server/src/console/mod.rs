@@ -10,6 +10,7 @@
 
 mod assets;
 mod audit;
+mod batches;
 mod charts;
 mod config_changes;
 mod criteria;
@@ -71,6 +72,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/environments", get(inventory::environments))
         .route("/targets", get(inventory::targets))
+        .route("/batches", get(batches::list))
         .route("/users", get(people::list).post(people::create_user))
         .route("/users/tokens", post(people::create_token))
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))

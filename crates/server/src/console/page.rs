@@ -24,6 +24,7 @@ pub(super) enum Section {
     Audit,
     Webhooks,
     ConfigChanges,
+    Batches,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -81,7 +82,7 @@ enum Audience {
 }
 
 /// Every page of the navigation: its group, section, address, label and audience.
-const NAVIGATION: [(Job, Section, &str, &str, Audience); 12] = [
+const NAVIGATION: [(Job, Section, &str, &str, Audience); 13] = [
     (
         Job::Deliver,
         Section::Dashboard,
@@ -122,6 +123,13 @@ const NAVIGATION: [(Job, Section, &str, &str, Audience); 12] = [
         Section::Targets,
         "/targets",
         "Targets",
+        Audience::Everyone,
+    ),
+    (
+        Job::Supervise,
+        Section::Batches,
+        "/batches",
+        "Batches",
         Audience::Everyone,
     ),
     (

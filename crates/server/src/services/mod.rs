@@ -6,6 +6,7 @@
 pub mod agents;
 pub mod artifacts;
 pub mod audit;
+pub mod batches;
 pub mod checkpoints;
 pub(crate) mod clock;
 pub mod config_changes;

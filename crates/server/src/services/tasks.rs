@@ -398,6 +398,22 @@ pub(crate) async fn result(
     task.summary = Some(mask(&result.summary, &secrets));
     task.leased_until = None;
     tx.update_task(&task).await?;
+    if result.success {
+        // A batch step keeps the inventory in the transaction of its result.
+        if let Some(deployment) = tx.deployment(task.deployment_id).await? {
+            if let Some(run) = phase_runs(&deployment).get(task.run_index as usize) {
+                let action = run.action.clone();
+                crate::services::batches::record_step(
+                    &mut tx,
+                    &deployment,
+                    &target.name,
+                    &action,
+                    state.clock.now(),
+                )
+                .await?;
+            }
+        }
+    }
     let verb = if result.success {
         "task.succeeded"
     } else {

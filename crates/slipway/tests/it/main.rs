@@ -11,6 +11,7 @@ mod support;
 mod access_and_audit;
 mod agent_actions;
 mod agents;
+mod batches;
 mod checkpoints;
 mod config_as_code;
 mod config_changes;

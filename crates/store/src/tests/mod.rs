@@ -3,6 +3,7 @@
 
 mod access;
 mod audit;
+mod batches;
 mod checkpoints;
 mod config_changes;
 mod deployments;

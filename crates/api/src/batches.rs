@@ -1,0 +1,82 @@
+//! The batch inventory's answers: one batch on one target of one environment, with seed 004's
+//! fields (server, category, schedule, directories, state, owner, customers, who installed it,
+//! last run, next expected run).
+
+use serde::{Deserialize, Serialize};
+use slipway_core::supervision::batch::{Category, InstallState};
+use slipway_core::supervision::BatchState;
+
+/// A batch as the inventory shows it (`GET /api/v1/batches`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchView {
+    pub project: String,
+    pub environment: String,
+    /// The target (server) it is installed on.
+    pub server: String,
+    pub name: String,
+    pub category: Category,
+    pub state: InstallState,
+    /// Five cron fields or a macro.
+    pub schedule: Option<String>,
+    /// IANA zone of the schedule.
+    pub time_zone: Option<String>,
+    pub command: Option<String>,
+    pub run_dir: Option<String>,
+    pub log_dir: Option<String>,
+    /// The team that owns it.
+    pub owner: Option<String>,
+    pub customers: Vec<String>,
+    /// RFC 3339: when it first entered the inventory.
+    pub created_at: String,
+    /// RFC 3339: its last install.
+    pub installed_at: String,
+    /// Who asked for the deployment that installed it.
+    pub installed_by: String,
+    /// The deployment that installed it.
+    pub deployment: Option<i64>,
+    /// RFC 3339.
+    pub last_run_at: Option<String>,
+    pub last_exit_code: Option<i64>,
+    /// RFC 3339: the next fire time of its schedule (overdue while late or missed), while it
+    /// is ready.
+    pub next_expected_at: Option<String>,
+    /// The supervision's judgement: up, late, down, paused, running; null until judged.
+    pub status: Option<BatchState>,
+}
+
+/// The start of a run (`POST /api/v1/batches/{name}/runs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStartBody {
+    pub env: String,
+    /// The server it runs on; needed only when the batch is installed on several.
+    #[serde(default)]
+    pub server: Option<String>,
+}
+
+/// The end of a run (`POST /api/v1/batches/{name}/runs/{id}/end`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunEndBody {
+    pub exit_code: i64,
+    /// The last lines of its output (at most 8 KiB are kept).
+    #[serde(default)]
+    pub output_tail: String,
+}
+
+/// A run of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRunView {
+    pub id: i64,
+    pub batch: String,
+    pub environment: String,
+    pub server: String,
+    /// RFC 3339, the server's clock.
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub exit_code: Option<i64>,
+    pub duration_ms: Option<i64>,
+    /// Secrets masked.
+    pub output_tail: String,
+    pub reported_by: String,
+}

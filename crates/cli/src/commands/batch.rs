@@ -1,0 +1,294 @@
+//! `batch …`: the batch inventory the server keeps — list (a table, JSON, or the CSV
+//! spreadsheet) and show one batch on every server that has it. It prints typed answers only.
+
+use std::io::Read;
+
+mod exec;
+
+use clap::Subcommand;
+use slipway_api::batches::{BatchRunView, BatchView};
+use slipway_api::List;
+
+use crate::client::encode;
+use crate::error::{Exit, Failure};
+use crate::output::{or_dash, show, table, word};
+use crate::remote::Remote;
+
+#[derive(Subcommand)]
+pub enum BatchCommand {
+    /// List the batch inventory: every batch per environment and server.
+    #[command(
+        after_help = "Examples:\n  slipway batch list --env PROD-EU\n  slipway batch list --project pets --csv > batches.csv"
+    )]
+    List {
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        env: Option<String>,
+        /// Print the inventory as CSV (the spreadsheet), one line per batch and server.
+        #[arg(long)]
+        csv: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show one batch on every server that has it: schedule, directories, owner, customers,
+    /// who installed it, last and next run.
+    #[command(after_help = "Example:\n  slipway batch show pets-export --env DEV")]
+    Show {
+        name: String,
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The runs of a batch, newest first: start, end, exit code, duration, and with
+    /// `-o json` the tail of each run's output.
+    #[command(after_help = "Example:\n  slipway batch runs pets-export --env PROD-EU")]
+    Runs {
+        name: String,
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Run a command as a run of a batch: report its start, run it (its output passes through),
+    /// report its end with exit code, duration and the tail of its output, and exit with its
+    /// exit code. A server that cannot be reached never stops the command.
+    #[command(
+        after_help = "Example (a crontab line):\n  0 2 * * * slipway batch exec --name pets-export --env PROD-EU -- /opt/pets-batch/current/export.sh"
+    )]
+    Exec {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        env: String,
+        /// The target (server) this run is on, when the batch is installed on several.
+        #[arg(long)]
+        target: Option<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+pub(crate) fn batch(command: BatchCommand) -> Result<(), Failure> {
+    match command {
+        BatchCommand::List {
+            project,
+            env,
+            csv,
+            remote,
+        } => {
+            let mut query = Vec::new();
+            if let Some(project) = project {
+                query.push(format!("project={}", encode(&project)));
+            }
+            if let Some(env) = env {
+                query.push(format!("env={}", encode(&env)));
+            }
+            if csv {
+                query.push("format=csv".to_string());
+                let client = remote.client();
+                let path = format!("/api/v1/batches?{}", query.join("&"));
+                let response = client.answer(client.raw("GET", &path).call())?;
+                let mut text = String::new();
+                response
+                    .into_reader()
+                    .take(64 * 1024 * 1024)
+                    .read_to_string(&mut text)
+                    .map_err(|e| {
+                        Failure::new(Exit::Failed, format!("reading the CSV answer: {e}"))
+                    })?;
+                print!("{text}");
+                return Ok(());
+            }
+            let batches: List<BatchView> = remote
+                .client()
+                .get(&format!("/api/v1/batches?{}", query.join("&")))?;
+            show(&remote, &batches, |b| {
+                let rows: Vec<Vec<String>> = b.items.iter().map(row).collect();
+                table(
+                    &[
+                        "PROJECT",
+                        "ENV",
+                        "SERVER",
+                        "NAME",
+                        "CATEGORY",
+                        "STATE",
+                        "SCHEDULE",
+                        "OWNER",
+                        "CUSTOMERS",
+                        "LAST RUN",
+                        "NEXT",
+                    ],
+                    &rows,
+                );
+            });
+            Ok(())
+        }
+        BatchCommand::Exec {
+            name,
+            env,
+            target,
+            command,
+            remote,
+        } => {
+            let code = exec::exec(&name, env, target, &command, &remote);
+            std::process::exit(code)
+        }
+        BatchCommand::Runs { name, env, remote } => {
+            let query = env
+                .map(|e| format!("?env={}", encode(&e)))
+                .unwrap_or_default();
+            let runs: List<BatchRunView> = remote
+                .client()
+                .get(&format!("/api/v1/batches/{}/runs{query}", encode(&name)))?;
+            show(&remote, &runs, |r| {
+                let rows: Vec<Vec<String>> = r
+                    .items
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v.id.to_string(),
+                            v.environment.clone(),
+                            v.server.clone(),
+                            v.started_at.clone(),
+                            or_dash(&v.ended_at),
+                            or_dash(&v.exit_code),
+                            v.duration_ms
+                                .map(|d| format!("{:.1} s", d as f64 / 1000.0))
+                                .unwrap_or_else(|| "-".into()),
+                            v.reported_by.clone(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "ID", "ENV", "SERVER", "STARTED", "ENDED", "EXIT", "DURATION", "BY",
+                    ],
+                    &rows,
+                );
+            });
+            Ok(())
+        }
+        BatchCommand::Show { name, env, remote } => {
+            let query = env
+                .map(|e| format!("?env={}", encode(&e)))
+                .unwrap_or_default();
+            let batches: List<BatchView> = remote
+                .client()
+                .get(&format!("/api/v1/batches/{}{query}", encode(&name)))?;
+            show(&remote, &batches, |b| {
+                for (i, v) in b.items.iter().enumerate() {
+                    if i > 0 {
+                        println!();
+                    }
+                    detail(v);
+                }
+            });
+            Ok(())
+        }
+    }
+}
+
+fn schedule(v: &BatchView) -> String {
+    match (&v.schedule, &v.time_zone) {
+        (Some(s), Some(z)) => format!("{s} ({z})"),
+        (Some(s), None) => s.clone(),
+        _ => "-".into(),
+    }
+}
+
+fn last_run(v: &BatchView) -> String {
+    match (&v.last_run_at, v.last_exit_code) {
+        (Some(at), Some(code)) => format!("{at} (exit {code})"),
+        (Some(at), None) => format!("{at} (running)"),
+        _ => "never".into(),
+    }
+}
+
+fn row(v: &BatchView) -> Vec<String> {
+    vec![
+        v.project.clone(),
+        v.environment.clone(),
+        v.server.clone(),
+        v.name.clone(),
+        word(&v.category),
+        word(&v.state),
+        v.status
+            .map_or_else(|| "-".to_string(), |s| s.as_str().to_string()),
+        schedule(v),
+        or_dash(&v.owner),
+        v.customers.join(", "),
+        last_run(v),
+        or_dash(&v.next_expected_at),
+    ]
+}
+
+fn detail(v: &BatchView) {
+    println!("batch {} on {} ({})", v.name, v.server, v.environment);
+    println!("  project:      {}", v.project);
+    println!("  category:     {}", word(&v.category));
+    println!("  state:        {}", word(&v.state));
+    println!(
+        "  status:       {}",
+        v.status.map_or("not judged yet", |s| s.as_str())
+    );
+    println!("  schedule:     {}", schedule(v));
+    println!("  command:      {}", or_dash(&v.command));
+    println!("  run dir:      {}", or_dash(&v.run_dir));
+    println!("  log dir:      {}", or_dash(&v.log_dir));
+    println!("  owner:        {}", or_dash(&v.owner));
+    println!("  customers:    {}", v.customers.join(", "));
+    println!("  created:      {}", v.created_at);
+    println!(
+        "  installed:    {} by {}{}",
+        v.installed_at,
+        v.installed_by,
+        v.deployment
+            .map(|d| format!(" (deployment {d})"))
+            .unwrap_or_default()
+    );
+    println!("  last run:     {}", last_run(v));
+    println!("  next run:     {}", or_dash(&v.next_expected_at));
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        batch: BatchCommand,
+    }
+
+    #[test]
+    fn the_batch_verbs_are_well_formed_and_exec_takes_the_command_after_the_dashes() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "batch", "exec", "--name", "export", "--env", "DEV", "--target", "web-1", "--", "sh",
+            "-c", "exit 1",
+        ])
+        .expect("a valid exec line");
+        let BatchCommand::Exec {
+            name,
+            target,
+            command,
+            ..
+        } = cli.batch
+        else {
+            panic!("exec parses as exec");
+        };
+        assert_eq!(
+            (name.as_str(), target.as_deref()),
+            ("export", Some("web-1"))
+        );
+        assert_eq!(command, ["sh", "-c", "exit 1"]);
+        assert!(Cli::try_parse_from(["batch", "exec", "--name", "x", "--env", "DEV"]).is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! A batch as a project declares it in `slipway.yaml` (`project.batches`): its category,
+//! schedule, supervision limits, owner and customers, validated; and the durations its limits
+//! are written in (`90s`, `15m`, `2h`, `1d`).
+
+use std::fmt;
+
+use jiff::SignedDuration;
+use serde::{Deserialize, Serialize};
+
+use super::cron::Schedule;
+use crate::name::Name;
+use crate::state_name::state_names;
+
+/// What a batch does, as seed 004's inventory sorts them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Sends mail, letters or files to people or partners.
+    Send,
+    /// Reads data in.
+    Import,
+    /// Writes data out.
+    Export,
+    /// Deletes what is past its retention.
+    Purge,
+    /// Recurring housekeeping.
+    Recurring,
+    #[default]
+    Other,
+}
+
+state_names!(Category, "batch category", {
+    Send => "send",
+    Import => "import",
+    Export => "export",
+    Purge => "purge",
+    Recurring => "recurring",
+    Other => "other",
+});
+
+/// Where a batch stands on a target, as the inventory shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallState {
+    /// Installed, and switched off by `batch.disable`.
+    Disabled,
+    /// Known but not installed: removed by a `batch.restore` of its first install, or
+    /// discovered and not adopted.
+    Inactive,
+    /// Installed and enabled: it runs on its schedule.
+    Ready,
+}
+
+state_names!(InstallState, "batch install state", {
+    Disabled => "disabled",
+    Inactive => "inactive",
+    Ready => "ready",
+});
+
+/// A length of time written `90s`, `15m`, `2h` or `1d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Period(SignedDuration);
+
+impl Period {
+    pub fn parse(s: &str) -> Result<Period, String> {
+        let bad = || {
+            format!("`{s}` is not a duration; write a whole number and a unit: 90s, 15m, 2h or 1d")
+        };
+        let s_trim = s.trim();
+        let unit_at = s_trim
+            .char_indices()
+            .last()
+            .map(|(i, _)| i)
+            .ok_or_else(bad)?;
+        let (number, unit) = s_trim.split_at(unit_at);
+        let number: i64 = number.parse().map_err(|_| bad())?;
+        if number < 0 {
+            return Err(bad());
+        }
+        let seconds_per = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(bad()),
+        };
+        // Bounded to a year: beyond that the value is a typo, and the product cannot overflow.
+        let seconds = number
+            .checked_mul(seconds_per)
+            .filter(|s| *s <= 366 * 86_400);
+        seconds
+            .map(|s| Period(SignedDuration::from_secs(s)))
+            .ok_or_else(|| format!("`{s}` is longer than a year; write at most 366d"))
+    }
+
+    pub fn duration(self) -> SignedDuration {
+        self.0
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.as_secs();
+        match s {
+            0 => write!(f, "0s"),
+            s if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+            s if s % 3600 == 0 => write!(f, "{}h", s / 3600),
+            s if s % 60 == 0 => write!(f, "{}m", s / 60),
+            s => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Period::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A cron schedule as stored: the expression and its zone, read back through the parser.
+#[derive(Serialize, Deserialize)]
+struct ScheduleText {
+    cron: String,
+    time_zone: String,
+}
+
+impl Serialize for Schedule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ScheduleText {
+            cron: self.expression().to_string(),
+            time_zone: self.zone().to_string(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Schedule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let t = ScheduleText::deserialize(deserializer)?;
+        Schedule::parse(&t.cron, &t.time_zone).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The default grace: how late a run may start before it is missed.
+pub const DEFAULT_GRACE: Period = Period(SignedDuration::from_secs(15 * 60));
+
+/// A batch of a project, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchDecl {
+    pub name: Name,
+    pub category: Category,
+    /// When it runs; `None` for batches supervised on their exit status alone.
+    pub schedule: Option<Schedule>,
+    pub grace: Period,
+    pub max_runtime: Option<Period>,
+    /// Failed runs in a row that raise a critical alert (0: off).
+    pub consecutive_failures: u32,
+    /// The team that owns it and is alerted.
+    pub owner: Option<Name>,
+    /// The customers it serves, named in its alerts.
+    pub customers: Vec<String>,
+    pub run_dir: Option<String>,
+    pub log_dir: Option<String>,
+    /// The environments it runs in; empty: every environment the project deploys to.
+    pub environments: Vec<Name>,
+    pub description: String,
+}
+
+impl BatchDecl {
+    /// Whether the batch runs in `environment`.
+    pub fn runs_in(&self, environment: &Name) -> bool {
+        self.environments.is_empty() || self.environments.contains(environment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_read_and_print_in_their_largest_whole_unit() {
+        for (text, secs, shown) in [
+            ("90s", 90, "90s"),
+            ("15m", 900, "15m"),
+            ("120m", 7200, "2h"),
+            ("2h", 7200, "2h"),
+            ("1d", 86_400, "1d"),
+            ("0s", 0, "0s"),
+        ] {
+            let p = Period::parse(text).expect("a valid period");
+            assert_eq!(p.duration().as_secs(), secs, "{text}");
+            assert_eq!(p.to_string(), shown, "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_periods_say_how_to_write_one() {
+        for bad in [
+            "",
+            "15",
+            "m",
+            "-5m",
+            "1.5h",
+            "2 weeks",
+            "15M",
+            "é",
+            "99999999999999999999d",
+        ] {
+            let e = Period::parse(bad).expect_err(bad);
+            assert!(
+                e.contains("duration") || e.contains("longer than a year"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(Period::parse("400d")
+            .expect_err("too long")
+            .contains("longer than a year"));
+    }
+
+    #[test]
+    fn a_schedule_round_trips_through_its_stored_text() {
+        let s = Schedule::parse("30 2 * * mon-fri", "Europe/Paris").expect("valid");
+        let json = serde_json::to_value(&s).expect("serialises");
+        assert_eq!(
+            json,
+            serde_json::json!({ "cron": "30 2 * * mon-fri", "time_zone": "Europe/Paris" })
+        );
+        let back: Schedule = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, s);
+        let bad = serde_json::from_value::<Schedule>(
+            serde_json::json!({ "cron": "61 * * * *", "time_zone": "UTC" }),
+        );
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! Routes of the batch inventory: list (JSON, or CSV with `?format=csv`) and show. Thin: parse,
+//! call `services::batches`, answer a `slipway_api::batches` view.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use slipway_api::batches::{BatchRunView, BatchView, RunEndBody, RunStartBody};
+use slipway_api::List;
+use slipway_store::{StoredBatch, StoredBatchRun};
+
+use crate::auth::Actor;
+use crate::services::batches::{self, BatchQuery};
+use crate::services::parse_name;
+use crate::{AppState, ServiceError};
+
+const BATCHES: &str = "/api/v1/batches";
+const BATCH: &str = "/api/v1/batches/{name}";
+const RUNS: &str = "/api/v1/batches/{name}/runs";
+const RUN_END: &str = "/api/v1/batches/{name}/runs/{id}/end";
+
+#[cfg(test)]
+pub(super) const ROUTES: &[(&str, &str)] = &[
+    ("get", BATCHES),
+    ("get", BATCH),
+    ("get", RUNS),
+    ("post", RUNS),
+    ("post", RUN_END),
+];
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route(BATCHES, get(list_batches))
+        .route(BATCH, get(show_batch))
+        .route(RUNS, get(list_runs).post(start_run))
+        .route(RUN_END, post(end_run))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RunsParams {
+    env: Option<String>,
+    limit: Option<i64>,
+}
+
+pub(super) async fn list_runs(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Query(params): Query<RunsParams>,
+) -> Result<Json<List<BatchRunView>>, ServiceError> {
+    let environment = params
+        .env
+        .as_deref()
+        .map(|e| parse_name("env", e))
+        .transpose()?;
+    let found = batches::runs(
+        &state,
+        &actor,
+        parse_name("batch", &name)?,
+        environment,
+        params.limit.unwrap_or(50),
+    )
+    .await?;
+    Ok(Json(List::all(
+        found.into_iter().map(|(b, r)| run_view(&b, r)).collect(),
+    )))
+}
+
+pub(super) async fn start_run(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Json(body): Json<RunStartBody>,
+) -> Result<(StatusCode, Json<BatchRunView>), ServiceError> {
+    let (batch, run) = batches::start_run(
+        &state,
+        &actor,
+        parse_name("batch", &name)?,
+        parse_name("env", &body.env)?,
+        body.server,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(run_view(&batch, run))))
+}
+
+pub(super) async fn end_run(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((name, id)): Path<(String, String)>,
+    Json(body): Json<RunEndBody>,
+) -> Result<Json<BatchRunView>, ServiceError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ServiceError::invalid(
+            format!("run id {id:?} is not a number"),
+            "pass the id the run's start answered",
+        )
+    })?;
+    let (batch, run) = batches::end_run(
+        &state,
+        &actor,
+        parse_name("batch", &name)?,
+        id,
+        body.exit_code,
+        &body.output_tail,
+    )
+    .await?;
+    Ok(Json(run_view(&batch, run)))
+}
+
+fn run_view(b: &StoredBatch, r: StoredBatchRun) -> BatchRunView {
+    BatchRunView {
+        id: r.id,
+        batch: b.name.clone(),
+        environment: b.environment.clone(),
+        server: b.target.clone(),
+        started_at: r.started_at.to_string(),
+        ended_at: r.ended_at.map(|t| t.to_string()),
+        exit_code: r.exit_code,
+        duration_ms: r.duration_ms,
+        output_tail: r.output_tail,
+        reported_by: r.reported_by,
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListParams {
+    project: Option<String>,
+    env: Option<String>,
+    format: Option<String>,
+}
+
+pub(super) async fn list_batches(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ServiceError> {
+    let csv = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ServiceError::invalid(
+                format!("format={other:?} is not a format of this list"),
+                "pass format=csv for a spreadsheet, or nothing for JSON",
+            ))
+        }
+    };
+    let query = BatchQuery {
+        project: params
+            .project
+            .as_deref()
+            .map(|p| parse_name("project", p))
+            .transpose()?,
+        environment: params
+            .env
+            .as_deref()
+            .map(|e| parse_name("env", e))
+            .transpose()?,
+        name: None,
+    };
+    let found = batches::list(&state, &actor, query).await?;
+    if csv {
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"batches.csv\"",
+                ),
+            ],
+            batches::csv(&found),
+        )
+            .into_response());
+    }
+    Ok(Json(List::all(found.into_iter().map(view).collect())).into_response())
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShowParams {
+    env: Option<String>,
+}
+
+pub(super) async fn show_batch(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Query(params): Query<ShowParams>,
+) -> Result<Json<List<BatchView>>, ServiceError> {
+    let name = parse_name("batch", &name)?;
+    let environment = params
+        .env
+        .as_deref()
+        .map(|e| parse_name("env", e))
+        .transpose()?;
+    let found = batches::show(&state, &actor, name, environment).await?;
+    Ok(Json(List::all(found.into_iter().map(view).collect())))
+}
+
+fn view(b: StoredBatch) -> BatchView {
+    let d = b.definition;
+    BatchView {
+        project: b.project,
+        environment: b.environment,
+        server: b.target,
+        name: b.name,
+        category: d.category,
+        state: d.state,
+        schedule: d.schedule,
+        time_zone: d.time_zone,
+        command: d.command,
+        run_dir: d.run_dir,
+        log_dir: d.log_dir,
+        owner: d.owner,
+        customers: d.customers,
+        created_at: b.created_at.to_string(),
+        installed_at: b.installed_at.to_string(),
+        installed_by: b.installed_by,
+        deployment: b.installed_by_deployment,
+        last_run_at: b.last_run_at.map(|t| t.to_string()),
+        last_exit_code: b.last_exit_code,
+        next_expected_at: b.next_expected_at.map(|t| t.to_string()),
+        status: b.status,
+    }
+}

@@ -1,0 +1,433 @@
+//! The batch inventory: one row per batch, environment and target, written by the `batch.*`
+//! steps inside the transaction of their result, and read back for lists, details and exports.
+//!
+//! A row keeps the definition before its last install, so `batch.restore` puts it back. It
+//! judges nothing: states and alerts are `core::supervision`'s.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use slipway_core::supervision::batch::{Category, InstallState};
+use slipway_core::supervision::BatchState;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::time::{format_time, read_optional_time, read_time};
+use crate::{json_column, named, Result, Store, StoreError, WriteTx};
+
+/// What an install sets: everything a `batch.install` step and the project's `batches:` say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchDefinition {
+    pub category: Category,
+    pub schedule: Option<String>,
+    pub time_zone: Option<String>,
+    pub command: Option<String>,
+    pub run_dir: Option<String>,
+    pub log_dir: Option<String>,
+    pub owner: Option<String>,
+    pub customers: Vec<String>,
+    pub state: InstallState,
+}
+
+/// A batch on one target of one environment, as the inventory holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    pub id: i64,
+    pub project: String,
+    pub environment: String,
+    pub target: String,
+    pub name: String,
+    pub definition: BatchDefinition,
+    pub created_at: Timestamp,
+    pub installed_at: Timestamp,
+    /// Who asked for the deployment that installed it.
+    pub installed_by: String,
+    pub installed_by_deployment: Option<i64>,
+    pub last_run_at: Option<Timestamp>,
+    pub last_exit_code: Option<i64>,
+    pub next_expected_at: Option<Timestamp>,
+    /// The supervision tick's last judgement; `None` until judged.
+    pub status: Option<BatchState>,
+}
+
+/// Where a batch is: its environment, target and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPlace<'a> {
+    pub environment: &'a str,
+    pub target: &'a str,
+    pub name: &'a str,
+}
+
+/// An install of a batch by a deployment's step.
+#[derive(Debug, Clone)]
+pub struct BatchInstall<'a> {
+    pub place: BatchPlace<'a>,
+    pub project: &'a str,
+    pub definition: BatchDefinition,
+    pub by: &'a str,
+    pub deployment: Option<i64>,
+    pub at: Timestamp,
+}
+
+/// Which batches a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchFilter {
+    pub project: Option<String>,
+    pub environment: Option<String>,
+    pub name: Option<String>,
+}
+
+/// The stored form of a previous definition (a JSON column).
+#[derive(Serialize, Deserialize)]
+struct DefinitionJson {
+    category: String,
+    schedule: Option<String>,
+    time_zone: Option<String>,
+    command: Option<String>,
+    run_dir: Option<String>,
+    log_dir: Option<String>,
+    owner: Option<String>,
+    customers: Vec<String>,
+    state: String,
+}
+
+impl DefinitionJson {
+    fn of(d: &BatchDefinition) -> DefinitionJson {
+        DefinitionJson {
+            category: d.category.as_str().to_string(),
+            schedule: d.schedule.clone(),
+            time_zone: d.time_zone.clone(),
+            command: d.command.clone(),
+            run_dir: d.run_dir.clone(),
+            log_dir: d.log_dir.clone(),
+            owner: d.owner.clone(),
+            customers: d.customers.clone(),
+            state: d.state.as_str().to_string(),
+        }
+    }
+
+    fn definition(self) -> Result<BatchDefinition> {
+        Ok(BatchDefinition {
+            category: self.category.parse()?,
+            schedule: self.schedule,
+            time_zone: self.time_zone,
+            command: self.command,
+            run_dir: self.run_dir,
+            log_dir: self.log_dir,
+            owner: self.owner,
+            customers: self.customers,
+            state: self.state.parse()?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, last_run_at, last_exit_code, next_expected_at, status";
+
+fn batch_row(row: &AnyRow) -> Result<StoredBatch> {
+    Ok(StoredBatch {
+        id: row.try_get("id")?,
+        project: row.try_get("project")?,
+        environment: row.try_get("environment")?,
+        target: row.try_get("target")?,
+        name: row.try_get("name")?,
+        definition: BatchDefinition {
+            category: named(row, "category")?,
+            schedule: row.try_get("schedule")?,
+            time_zone: row.try_get("time_zone")?,
+            command: row.try_get("command")?,
+            run_dir: row.try_get("run_dir")?,
+            log_dir: row.try_get("log_dir")?,
+            owner: row.try_get("owner")?,
+            customers: json_column(row, "batch", "customers")?,
+            state: named(row, "state")?,
+        },
+        created_at: read_time(row, "created_at")?,
+        installed_at: read_time(row, "installed_at")?,
+        installed_by: row.try_get("installed_by")?,
+        installed_by_deployment: row.try_get("installed_by_deployment")?,
+        last_run_at: read_optional_time(row, "last_run_at")?,
+        last_exit_code: row.try_get("last_exit_code")?,
+        next_expected_at: read_optional_time(row, "next_expected_at")?,
+        status: {
+            let text: Option<String> = row.try_get("status")?;
+            text.map(|t| t.parse()).transpose()?
+        },
+    })
+}
+
+fn json_text<T: Serialize>(what: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+impl WriteTx<'_> {
+    pub async fn batch_at(&mut self, place: BatchPlace<'_>) -> Result<Option<StoredBatch>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM batches WHERE environment = $1 AND target = $2 AND name = $3"
+        ))
+        .bind(place.environment)
+        .bind(place.target)
+        .bind(place.name)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(batch_row).transpose()
+    }
+
+    /// Record an install: a new row, or the row's new definition with the one it replaces kept
+    /// for `batch.restore`.
+    pub async fn install_batch(&mut self, install: &BatchInstall<'_>) -> Result<StoredBatch> {
+        let d = &install.definition;
+        let customers = json_text("batch customers", &d.customers)?;
+        let at = format_time(install.at);
+        match self.batch_at(install.place).await? {
+            Some(existing) => {
+                let previous =
+                    json_text("batch previous", &DefinitionJson::of(&existing.definition))?;
+                sqlx::query("UPDATE batches SET project = $1, category = $2, schedule = $3, time_zone = $4, command = $5, run_dir = $6, log_dir = $7, state = $8, owner = $9, customers = $10, installed_at = $11, installed_by = $12, installed_by_deployment = $13, previous = $14 WHERE id = $15")
+                    .bind(install.project)
+                    .bind(d.category.as_str())
+                    .bind(d.schedule.as_deref())
+                    .bind(d.time_zone.as_deref())
+                    .bind(d.command.as_deref())
+                    .bind(d.run_dir.as_deref())
+                    .bind(d.log_dir.as_deref())
+                    .bind(d.state.as_str())
+                    .bind(d.owner.as_deref())
+                    .bind(&customers)
+                    .bind(&at)
+                    .bind(install.by)
+                    .bind(install.deployment)
+                    .bind(&previous)
+                    .bind(existing.id)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+            None => {
+                let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM batches")
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                sqlx::query("INSERT INTO batches (id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)")
+                    .bind(max.unwrap_or(0) + 1)
+                    .bind(install.project)
+                    .bind(install.place.environment)
+                    .bind(install.place.target)
+                    .bind(install.place.name)
+                    .bind(d.category.as_str())
+                    .bind(d.schedule.as_deref())
+                    .bind(d.time_zone.as_deref())
+                    .bind(d.command.as_deref())
+                    .bind(d.run_dir.as_deref())
+                    .bind(d.log_dir.as_deref())
+                    .bind(d.state.as_str())
+                    .bind(d.owner.as_deref())
+                    .bind(&customers)
+                    .bind(&at)
+                    .bind(install.by)
+                    .bind(install.deployment)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        self.batch_at(install.place)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a batch just written is not there".into()))
+    }
+
+    /// Put back the definition the last install replaced; a batch whose first install is undone
+    /// becomes inactive. `None` when the inventory has no such batch.
+    pub async fn restore_batch(&mut self, place: BatchPlace<'_>) -> Result<Option<StoredBatch>> {
+        let row = sqlx::query(
+            "SELECT id, previous FROM batches WHERE environment = $1 AND target = $2 AND name = $3",
+        )
+        .bind(place.environment)
+        .bind(place.target)
+        .bind(place.name)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: i64 = row.try_get("id")?;
+        let previous: Option<String> = row.try_get("previous")?;
+        match previous {
+            Some(text) => {
+                let d = serde_json::from_str::<DefinitionJson>(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("batch previous: {e}")))?
+                    .definition()?;
+                sqlx::query("UPDATE batches SET category = $1, schedule = $2, time_zone = $3, command = $4, run_dir = $5, log_dir = $6, state = $7, owner = $8, customers = $9, previous = NULL WHERE id = $10")
+                    .bind(d.category.as_str())
+                    .bind(d.schedule.as_deref())
+                    .bind(d.time_zone.as_deref())
+                    .bind(d.command.as_deref())
+                    .bind(d.run_dir.as_deref())
+                    .bind(d.log_dir.as_deref())
+                    .bind(d.state.as_str())
+                    .bind(d.owner.as_deref())
+                    .bind(json_text("batch customers", &d.customers)?)
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+            None => {
+                self.set_batch_state(place, InstallState::Inactive).await?;
+            }
+        }
+        self.batch_at(place).await
+    }
+
+    /// Switch a batch on (`Ready`) or off (`Disabled`); `None` when there is no such batch.
+    pub async fn set_batch_state(
+        &mut self,
+        place: BatchPlace<'_>,
+        state: InstallState,
+    ) -> Result<Option<StoredBatch>> {
+        sqlx::query(
+            "UPDATE batches SET state = $1 WHERE environment = $2 AND target = $3 AND name = $4",
+        )
+        .bind(state.as_str())
+        .bind(place.environment)
+        .bind(place.target)
+        .bind(place.name)
+        .execute(&mut *self.tx)
+        .await?;
+        self.batch_at(place).await
+    }
+}
+
+impl Store {
+    /// The inventory, by project, environment, name and target.
+    pub async fn batches(&self, filter: &BatchFilter) -> Result<Vec<StoredBatch>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM batches WHERE ($1 IS NULL OR project = $1) \
+             AND ($2 IS NULL OR environment = $2) AND ($3 IS NULL OR name = $3) \
+             ORDER BY project, environment, name, target"
+        ))
+        .bind(filter.project.as_deref())
+        .bind(filter.environment.as_deref())
+        .bind(filter.name.as_deref())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(batch_row).collect()
+    }
+}
+
+/// A run of a batch as reported (`slipway batch exec`, later the agent and pings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatchRun {
+    pub id: i64,
+    pub batch_id: i64,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub exit_code: Option<i64>,
+    pub duration_ms: Option<i64>,
+    /// The last lines of its output, secrets masked by the caller.
+    pub output_tail: String,
+    pub reported_by: String,
+}
+
+const RUN_COLUMNS: &str =
+    "id, batch_id, started_at, ended_at, exit_code, duration_ms, output_tail, reported_by";
+
+fn run_row(row: &AnyRow) -> Result<StoredBatchRun> {
+    Ok(StoredBatchRun {
+        id: row.try_get("id")?,
+        batch_id: row.try_get("batch_id")?,
+        started_at: read_time(row, "started_at")?,
+        ended_at: read_optional_time(row, "ended_at")?,
+        exit_code: row.try_get("exit_code")?,
+        duration_ms: row.try_get("duration_ms")?,
+        output_tail: row.try_get("output_tail")?,
+        reported_by: row.try_get("reported_by")?,
+    })
+}
+
+impl WriteTx<'_> {
+    /// Record that a run of batch `batch_id` started at `at`; the batch's last run is this one,
+    /// its outcome unknown until it ends.
+    pub async fn start_batch_run(
+        &mut self,
+        batch_id: i64,
+        at: Timestamp,
+        by: &str,
+    ) -> Result<StoredBatchRun> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM batch_runs")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        let started = format_time(at);
+        sqlx::query("INSERT INTO batch_runs (id, batch_id, started_at, output_tail, reported_by) VALUES ($1, $2, $3, '', $4)")
+            .bind(id)
+            .bind(batch_id)
+            .bind(&started)
+            .bind(by)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("UPDATE batches SET last_run_at = $1, last_exit_code = NULL WHERE id = $2")
+            .bind(&started)
+            .bind(batch_id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.batch_run(id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a batch run just written is not there".into()))
+    }
+
+    pub async fn batch_run(&mut self, id: i64) -> Result<Option<StoredBatchRun>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM batch_runs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// Record a run's end (`run` carries its end, exit code, duration and output tail); the
+    /// batch's last outcome follows when this is its latest run.
+    pub async fn end_batch_run(&mut self, run: &StoredBatchRun) -> Result<()> {
+        let ended = run.ended_at.map(format_time);
+        sqlx::query("UPDATE batch_runs SET ended_at = $1, exit_code = $2, duration_ms = $3, output_tail = $4 WHERE id = $5")
+            .bind(ended.as_deref())
+            .bind(run.exit_code)
+            .bind(run.duration_ms)
+            .bind(&run.output_tail)
+            .bind(run.id)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("UPDATE batches SET last_exit_code = $1 WHERE id = $2 AND last_run_at = $3")
+            .bind(run.exit_code)
+            .bind(run.batch_id)
+            .bind(format_time(run.started_at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl WriteTx<'_> {
+    /// Record the supervision tick's judgement of batch `id` and its next expected run.
+    pub async fn set_batch_status(
+        &mut self,
+        id: i64,
+        status: BatchState,
+        next_expected: Option<Timestamp>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE batches SET status = $1, next_expected_at = $2 WHERE id = $3")
+            .bind(status.as_str())
+            .bind(next_expected.map(format_time))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The runs of a batch, newest first, at most `limit`.
+    pub async fn batch_runs(&self, batch_id: i64, limit: i64) -> Result<Vec<StoredBatchRun>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM batch_runs WHERE batch_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(batch_id)
+        .bind(limit.clamp(1, 500))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_row).collect()
+    }
+}

@@ -1,0 +1,174 @@
+//! The batch inventory: an install creates the row, a second install keeps the first for a
+//! restore, enable and disable switch its state, and what is not committed leaves nothing.
+
+use slipway_core::supervision::batch::{Category, InstallState};
+
+use super::*;
+
+fn definition(schedule: &str, state: InstallState) -> BatchDefinition {
+    BatchDefinition {
+        category: Category::Export,
+        schedule: Some(schedule.into()),
+        time_zone: Some("Europe/Paris".into()),
+        command: Some("/opt/pets-batch/current/export.sh".into()),
+        run_dir: Some("/opt/pets-batch/current".into()),
+        log_dir: Some("/var/log/pets-batch".into()),
+        owner: Some("adoptions".into()),
+        customers: vec!["Partner registry".into()],
+        state,
+    }
+}
+
+const PLACE: BatchPlace<'static> = BatchPlace {
+    environment: "DEV",
+    target: "web-1",
+    name: "pets-export",
+};
+
+async fn install(store: &Store, schedule: &str, deployment: i64) -> StoredBatch {
+    let mut tx = store.write().await.unwrap();
+    let batch = tx
+        .install_batch(&BatchInstall {
+            place: PLACE,
+            project: "pets",
+            definition: definition(schedule, InstallState::Ready),
+            by: "alice",
+            deployment: Some(deployment),
+            at: "2026-01-02T03:04:05Z".parse().unwrap(),
+        })
+        .await
+        .unwrap();
+    tx.audit(entry("batch.install", "batch/DEV/web-1/pets-export"));
+    tx.commit().await.unwrap();
+    batch
+}
+
+#[tokio::test]
+async fn an_install_is_listed_and_a_restore_puts_the_previous_definition_back() {
+    on_both_backends(|store| async move {
+        let first = install(&store, "0 2 * * *", 7).await;
+        assert_eq!(
+            first.definition,
+            definition("0 2 * * *", InstallState::Ready)
+        );
+        assert_eq!(first.installed_by_deployment, Some(7));
+        assert_eq!(first.installed_by, "alice");
+        let second = install(&store, "0 3 * * *", 8).await;
+        assert_eq!(
+            second.id, first.id,
+            "one row per environment, target and name"
+        );
+        assert_eq!(second.created_at, first.created_at);
+        assert_eq!(second.definition.schedule.as_deref(), Some("0 3 * * *"));
+
+        let listed = store
+            .batches(&BatchFilter {
+                project: Some("pets".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed, std::slice::from_ref(&second));
+        assert!(store
+            .batches(&BatchFilter {
+                environment: Some("PROD".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty());
+
+        let mut tx = store.write().await.unwrap();
+        let restored = tx.restore_batch(PLACE).await.unwrap().unwrap();
+        assert_eq!(restored.definition.schedule.as_deref(), Some("0 2 * * *"));
+        // Restoring again has nothing before the first install: the batch is inactive.
+        let gone = tx.restore_batch(PLACE).await.unwrap().unwrap();
+        assert_eq!(gone.definition.state, InstallState::Inactive);
+        tx.audit(entry("batch.restore", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn disable_and_enable_switch_the_state_and_an_unknown_batch_is_none() {
+    on_both_backends(|store| async move {
+        install(&store, "0 2 * * *", 1).await;
+        let mut tx = store.write().await.unwrap();
+        let off = tx
+            .set_batch_state(PLACE, InstallState::Disabled)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(off.definition.state, InstallState::Disabled);
+        let unknown = BatchPlace {
+            name: "nothing",
+            ..PLACE
+        };
+        assert!(tx
+            .set_batch_state(unknown, InstallState::Ready)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(tx.restore_batch(unknown).await.unwrap().is_none());
+        // Dropped without commit: the disable never happened.
+        drop(tx);
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(listed[0].definition.state, InstallState::Ready);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_sets_the_last_run_and_its_end_the_outcome() {
+    on_both_backends(|store| async move {
+        let batch = install(&store, "0 2 * * *", 1).await;
+        let start: jiff::Timestamp = "2026-01-03T02:00:01Z".parse().unwrap();
+        let mut tx = store.write().await.unwrap();
+        let mut run = tx.start_batch_run(batch.id, start, "ci").await.unwrap();
+        tx.audit(entry("batch.run.started", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(listed[0].last_run_at, Some(start));
+        assert_eq!(listed[0].last_exit_code, None);
+
+        run.ended_at = Some("2026-01-03T02:00:04Z".parse().unwrap());
+        run.exit_code = Some(1);
+        run.duration_ms = Some(3000);
+        run.output_tail = "error: partner registry refused the file\n".into();
+        let mut tx = store.write().await.unwrap();
+        tx.end_batch_run(&run).await.unwrap();
+        tx.audit(entry("batch.run.ended", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(listed[0].last_exit_code, Some(1));
+        assert_eq!(store.batch_runs(batch.id, 10).await.unwrap(), [run]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_supervision_status_is_kept_with_the_next_expected_run() {
+    on_both_backends(|store| async move {
+        let batch = install(&store, "0 2 * * *", 1).await;
+        assert_eq!(batch.status, None, "not judged yet");
+        let next: jiff::Timestamp = "2026-01-04T01:00:00Z".parse().unwrap();
+        let mut tx = store.write().await.unwrap();
+        tx.set_batch_status(
+            batch.id,
+            slipway_core::supervision::BatchState::Down,
+            Some(next),
+        )
+        .await
+        .unwrap();
+        tx.audit(entry("batch.down", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(
+            listed[0].status,
+            Some(slipway_core::supervision::BatchState::Down)
+        );
+        assert_eq!(listed[0].next_expected_at, Some(next));
+    })
+    .await;
+}
