@@ -61,6 +61,12 @@ pub struct Project {
     pub variables: Vec<VariableDecl>,
     pub plan: Vec<Step>,
     pub lifecycles: Vec<Lifecycle>,
+    /// Health probes run by the agents of their environments.
+    #[serde(default)]
+    pub probes: Vec<crate::health::Probe>,
+    /// The availability objective; 99.9 % over 30 days when absent.
+    #[serde(default)]
+    pub slo: Option<crate::health::Slo>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -238,6 +244,12 @@ impl Project {
                     .or_insert_with(|| format!("variables[{i}].environment"));
             }
         }
+        for (i, p) in self.probes.iter().enumerate() {
+            for e in &p.environments {
+                refs.entry(e.clone())
+                    .or_insert_with(|| format!("probes[{i}].environments"));
+            }
+        }
         refs
     }
 }
@@ -270,6 +282,8 @@ mod tests {
             components: vec![],
             variables: vec![],
             plan: vec![],
+            probes: vec![],
+            slo: None,
             lifecycles: vec![
                 lifecycle("standard", None),
                 lifecycle(

@@ -4,6 +4,7 @@
 //! value (remembering positions) → the file types below (serde, unknown keys refused) → the model
 //! (cross-references and action parameters checked). Every error of a file is reported at once.
 
+mod health;
 mod shape;
 mod yaml;
 
@@ -146,6 +147,12 @@ pub struct ProjectSpec {
     pub plan: Vec<StepSpec>,
     #[serde(default)]
     pub lifecycles: Vec<LifecycleSpec>,
+    /// Health probes (HTTP or TCP) the agents of each environment run.
+    #[serde(default)]
+    pub probes: Vec<health::ProbeSpec>,
+    /// The availability objective of the service; 99.9 % over 30 days when absent.
+    #[serde(default)]
+    pub slo: Option<health::SloSpec>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -778,6 +785,8 @@ impl Checker<'_> {
         let variables = self.variables(spec.variables);
         let plan = self.plan(spec.plan, &components, &variables);
         let lifecycles = self.lifecycles(spec.lifecycles);
+        let probes = self.probes(spec.probes, &variables);
+        let slo = spec.slo.and_then(|s| self.slo(s));
         Project {
             name: spec.name,
             description: spec.description,
@@ -785,6 +794,8 @@ impl Checker<'_> {
             variables,
             plan,
             lifecycles,
+            probes,
+            slo,
         }
     }
 

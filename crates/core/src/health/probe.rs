@@ -75,6 +75,12 @@ impl ProbeTarget {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A target that failed [`ProbeTarget::parse`], kept only so a file with errors still
+    /// locates its other errors by position; `config::load` never returns such a file.
+    pub(crate) fn refused(text: &str) -> ProbeTarget {
+        ProbeTarget(text.to_string())
+    }
 }
 
 /// A probe of a project: what to check, how often, in which environments.
@@ -89,7 +95,7 @@ pub struct Probe {
     pub expect_body: Option<String>,
     pub interval_secs: u32,
     /// Below the interval.
-    pub timeout_ms: u32,
+    pub timeout_secs: u32,
     /// The environments whose agents run it; every environment when empty.
     pub environments: Vec<Name>,
 }
@@ -170,7 +176,7 @@ mod tests {
             expect_status,
             expect_body: expect_body.map(str::to_string),
             interval_secs: 10,
-            timeout_ms: 2000,
+            timeout_secs: 2,
             environments: vec![],
         }
     }

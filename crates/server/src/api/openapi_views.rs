@@ -6,6 +6,7 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
 use slipway_api::deployments::DeploymentView;
+use slipway_api::health::{HealthView, MonthReportView};
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
 use slipway_api::targets::TargetView;
@@ -265,6 +266,20 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<TestRunComparisonView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/health",
+            "200",
+            Shape::One,
+            fields::<HealthView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/health/report",
+            "200",
+            Shape::One,
+            fields::<MonthReportView>(),
         ),
     ]
 }

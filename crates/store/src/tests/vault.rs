@@ -21,6 +21,8 @@ fn pets() -> slipway_core::model::Project {
         variables: vec![],
         plan: vec![],
         lifecycles: vec![],
+        probes: vec![],
+        slo: None,
     }
 }
 
