@@ -12,6 +12,7 @@ mod deployment;
 mod environment;
 mod evidence;
 mod follow;
+mod health;
 mod key;
 mod login;
 mod parity;
@@ -133,6 +134,11 @@ pub enum Command {
     /// Test results of releases: push JUnit reports per environment and suite, list, show, compare runs.
     #[command(subcommand)]
     Tests(tests::TestsCommand),
+    /// Service health: SLO, availability, error budget left, burn rates and probes; monthly report.
+    #[command(
+        after_help = "Examples:\n  slipway health --project pets --env PROD\n  slipway health report --project pets --month 2026-11"
+    )]
+    Health(health::HealthArgs),
 }
 
 /// Run one client verb.
@@ -169,5 +175,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Clock(c) => clock::clock(c),
         Command::Parity(args) => parity::parity(args),
         Command::Tests(c) => tests::tests(c),
+        Command::Health(args) => health::health(args),
     }
 }
