@@ -13,6 +13,7 @@ use crate::health::{
 };
 use crate::model::VariableDecl;
 use crate::name::Name;
+use crate::plan::{Action, Step};
 
 /// A health probe, e.g. `{ name: api, kind: http, url: "${API_URL}/health", expect_status: 200 }`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -193,6 +194,59 @@ impl Checker<'_> {
             interval_secs: p.interval_secs,
             timeout_secs: p.timeout_secs,
             environments: p.environments,
+        }
+    }
+
+    /// A `health.verify` step watches probes the project declares, for a soak it can measure.
+    pub(super) fn verify_steps(&mut self, plan: &[Step], probes: &[Probe]) {
+        for (i, step) in plan.iter().enumerate() {
+            let Action::VerifyHealth(p) = &step.action else {
+                continue;
+            };
+            let with = format!("project.plan[{i}].with");
+            if p.probes.is_empty() {
+                self.error(
+                    &format!("{with}.probes"),
+                    "a health.verify step watches at least one probe".into(),
+                    "name probes declared under `probes:`, e.g. probes: [api]",
+                );
+            }
+            for name in p
+                .probes
+                .iter()
+                .filter(|n| !probes.iter().any(|d| &d.name == *n))
+            {
+                let known: Vec<&str> = probes.iter().map(|d| d.name.as_str()).collect();
+                self.error(
+                    &format!("{with}.probes"),
+                    format!("probe {name} is not declared"),
+                    &format!("declare it under `probes:`; declared: {}", known.join(", ")),
+                );
+            }
+            if !(MIN_INTERVAL_SECS as u64..=MAX_INTERVAL_SECS as u64).contains(&p.soak_secs) {
+                self.error(
+                    &format!("{with}.soak_secs"),
+                    format!("a soak of {} s is outside the allowed range: {MIN_INTERVAL_SECS} to {MAX_INTERVAL_SECS} seconds", p.soak_secs),
+                    "e.g. soak_secs: 120",
+                );
+            }
+            if p.every_secs == 0 || p.every_secs > p.soak_secs {
+                self.error(
+                    &format!("{with}.every_secs"),
+                    format!(
+                        "every {} s is outside the allowed range: 1 second to the soak ({} s)",
+                        p.every_secs, p.soak_secs
+                    ),
+                    "e.g. every_secs: 5",
+                );
+            }
+            if p.max_failure_percent.is_some_and(|m| m > 100) {
+                self.error(
+                    &format!("{with}.max_failure_percent"),
+                    "max_failure_percent is outside the allowed range: 0 to 100".into(),
+                    "e.g. max_failure_percent: 5",
+                );
+            }
         }
     }
 

@@ -786,6 +786,7 @@ impl Checker<'_> {
         let plan = self.plan(spec.plan, &components, &variables);
         let lifecycles = self.lifecycles(spec.lifecycles);
         let probes = self.probes(spec.probes, &variables);
+        self.verify_steps(&plan, &probes);
         let slo = spec.slo.and_then(|s| self.slo(s));
         Project {
             name: spec.name,

@@ -502,3 +502,39 @@ fn a_project_stored_before_probes_existed_reads_back_without_them() {
     let back: crate::model::Project = serde_json::from_value(stored).unwrap();
     assert!(back.probes.is_empty() && back.slo.is_none());
 }
+
+#[test]
+fn a_health_verify_step_watches_declared_probes_for_a_measurable_soak() {
+    let probes = "  probes:\n    - { name: api, kind: http, url: \"${API_URL}/health\" }\n";
+    let good = with_health(&format!(
+        "{probes}  plan:\n    - {{ name: Verify, action: health.verify, with: {{ probes: [api], soak_secs: 30, max_failure_percent: 5 }} }}\n"
+    ));
+    assert!(load_one(&good).is_ok(), "{:?}", load_one(&good).err());
+    let bad = with_health(&format!(
+        "{probes}  plan:\n    - {{ name: Verify, action: health.verify, with: {{ probes: [web], soak_secs: 1, every_secs: 0, max_failure_percent: 150 }} }}\n"
+    ));
+    let errors = load_one(&bad).unwrap_err().0;
+    let messages: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    for (path, text) in [
+        ("project.plan[0].with.probes", "probe web is not declared"),
+        (
+            "project.plan[0].with.soak_secs",
+            "allowed range: 5 to 3600 seconds",
+        ),
+        (
+            "project.plan[0].with.every_secs",
+            "allowed range: 1 second to the soak",
+        ),
+        ("project.plan[0].with.max_failure_percent", "0 to 100"),
+    ] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with(path) && m.contains(text)),
+            "no `{text}` at {path} in {messages:#?}"
+        );
+    }
+}

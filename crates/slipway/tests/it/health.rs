@@ -345,3 +345,80 @@ fn a_stopped_service_fails_its_probe_burns_the_budget_and_raises_webhook_events(
         "{human}"
     );
 }
+
+fn deployment(server: &Server, id: &str) -> serde_json::Value {
+    json(server.cli(None, &["deployment", "show", id, "-o", "json"]))
+}
+
+/// Deploy, verify the probe on the first batch, then the next: with the service down, the
+/// first batch's verification fails, the environment rolls back, and the second batch and the
+/// step after never run.
+#[test]
+fn a_failing_verification_rolls_the_deployment_back_and_the_next_batch_never_runs() {
+    let server = Server::start();
+    let mut service = Service::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let log = w.join("log");
+    let plan = format!(
+        "    - {{ name: Place, action: command, roles: [app], with: {{ run: \"echo placed-$$(basename ${{SLIPWAY_AGENT_DATA}}) >> {log}\", undo: \"echo undone-$$(basename ${{SLIPWAY_AGENT_DATA}}) >> {log}\" }} }}\n    - {{ name: Verify, action: health.verify, roles: [app], batch_size: 1, with: {{ probes: [api], soak_secs: 5, every_secs: 1, max_failure_percent: 10, min_results: 3 }} }}\n    - {{ name: Rest, action: command, roles: [app], with: {{ run: \"echo rest >> {log}\" }} }}\n",
+        log = log.display()
+    );
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV, on_failure: roll_back }}\nproject:\n  name: p\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: API_URL, value: \"http://{}\" }}\n  probes:\n    - {{ name: api, kind: http, url: \"${{API_URL}}/health\", interval_secs: 30, timeout_secs: 1 }}\n  plan:\n{plan}",
+        service.address
+    );
+    server.release_app(w, "p", &yaml);
+    let _agents: Vec<AgentProcess> = ["a1", "a2"]
+        .iter()
+        .map(|name| {
+            let token = server.enrollment_token("DEV", &["app"]);
+            let agent = spawn_agent(&server.url, name, &w.join(name), Some(&token));
+            server.wait_online(name);
+            agent
+        })
+        .collect();
+
+    // Healthy: both batches verify and the deployment succeeds, with the evidence in the log.
+    ok(server.deploy("p", "1.0.0", "DEV"));
+    let first = deployment(&server, "1");
+    assert_eq!(first["state"], "succeeded", "{first:#}");
+    let logs = ok(server.cli(None, &["deployment", "logs", "1"]));
+    assert!(logs.contains("\"verdict\":\"passed\""), "{logs}");
+
+    // Down: the first batch's verification fails, the deployment rolls back by itself.
+    service.stop();
+    std::fs::write(&log, "").unwrap();
+    ok(server.push_artifact(&file(w, "app2.txt", "app 2"), "p", "app", "1.0.1"));
+    ok(server.release_unsigned("p", "1.0.1", &["app"]));
+    ok(server.start_deploy("p", "1.0.1", "DEV"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let v = loop {
+        let v = deployment(&server, "2");
+        if v["state"] == "rolled_back" || v["state"] == "failed" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never rolled back: {v:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(v["state"], "rolled_back", "{v:#}");
+    let verify_tasks: Vec<&serde_json::Value> = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["run_index"] == 1 && t["phase"] == "forward")
+        .collect();
+    assert_eq!(verify_tasks.len(), 1, "the second batch never ran: {v:#}");
+    let summary = verify_tasks[0]["summary"].as_str().unwrap();
+    assert!(summary.contains("verification failed"), "{summary}");
+    assert!(summary.contains("of probe results failed"), "{summary}");
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert!(!written.contains("rest"), "{written}");
+    assert!(
+        written.contains("undone-a1") && written.contains("undone-a2"),
+        "{written}"
+    );
+    let logs = ok(server.cli(None, &["deployment", "logs", "2"]));
+    assert!(logs.contains("\"verdict\":\"failed\""), "{logs}");
+    assert!(logs.contains("api: failed"), "{logs}");
+}
