@@ -15,6 +15,7 @@ mod criteria;
 mod dashboard;
 mod deployments;
 mod governance;
+mod health;
 mod inventory;
 mod notice;
 mod page;
@@ -75,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))
         .route("/audit", get(audit::log))
         .route("/webhooks", get(webhooks::list))
+        .route("/health", get(health::show))
         .route("/releases", get(releases::home))
         .route("/projects/{name}/parity", get(parity::show))
         .route("/projects/{name}/releases", get(releases::list))

@@ -23,6 +23,7 @@ pub(super) enum Section {
     Users,
     Audit,
     Webhooks,
+    Health,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -77,7 +78,7 @@ enum Audience {
 }
 
 /// Every page of the navigation: its group, section, address, label and audience.
-const NAVIGATION: [(Job, Section, &str, &str, Audience); 11] = [
+const NAVIGATION: [(Job, Section, &str, &str, Audience); 12] = [
     (
         Job::Deliver,
         Section::Dashboard,
@@ -118,6 +119,13 @@ const NAVIGATION: [(Job, Section, &str, &str, Audience); 11] = [
         Section::Targets,
         "/targets",
         "Targets",
+        Audience::Everyone,
+    ),
+    (
+        Job::Supervise,
+        Section::Health,
+        "/health",
+        "Health",
         Audience::Everyone,
     ),
     (

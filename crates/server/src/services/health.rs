@@ -473,3 +473,19 @@ pub async fn month(
     }
     Ok((slo, reports))
 }
+
+/// An environment's probe results per minute over `[from, to)`, for the health page's chart.
+pub async fn environment_series(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    environment: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<slipway_core::health::MinuteBucket>, ServiceError> {
+    require(state, actor, Operation::Read, &format!("project/{project}")).await?;
+    Ok(state
+        .store
+        .environment_minutes(project.as_str(), environment, from, to)
+        .await?)
+}

@@ -287,6 +287,34 @@ fn a_stopped_service_fails_its_probe_burns_the_budget_and_raises_webhook_events(
         "{page}"
     );
 
+    // The console's health page shows the same: budget spent, the page firing, the probe down
+    // with its reason, and the availability chart.
+    server.user_with_password("olga", "ops", "a long enough password");
+    let cookie = server.sign_in("olga", "a long enough password");
+    let page = ureq::get(&format!(
+        "{}/health?project=shop&environment=DEV",
+        server.url
+    ))
+    .set("Cookie", &cookie)
+    .call()
+    .unwrap()
+    .into_string()
+    .unwrap();
+    assert!(
+        page.contains("SLO: 99.5 % availability over 7 days"),
+        "{page}"
+    );
+    assert!(page.contains("firing"), "{page}");
+    assert!(page.contains("tag bad\">down"), "{page}");
+    assert!(
+        page.contains("<svg") && page.contains("Availability of shop in DEV"),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/health\""),
+        "the navigation links the page"
+    );
+
     // Two hours later on the clock, the page's windows hold no result: it no longer fires,
     // and no data is not shown as 100 %.
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2);
