@@ -195,6 +195,34 @@ impl Store {
         rows.iter().map(minute_row).collect()
     }
 
+    /// Every probe of an environment summed over the minutes starting in `[from, to)`: one row
+    /// however long the window, so a 30-day budget reads 43 200 minutes per probe in SQL.
+    pub async fn environment_tally(
+        &self,
+        project: &str,
+        environment: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Tally> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(results), 0) AS BIGINT) AS results, CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
+             CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms \
+             FROM probe_minutes WHERE project = $1 AND environment = $2 AND minute >= $3 AND minute < $4",
+        )
+        .bind(project)
+        .bind(environment)
+        .bind(from.as_second())
+        .bind(to.as_second())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Tally {
+            total: to_u64(row.try_get("results")?),
+            failures: to_u64(row.try_get("failures")?),
+            latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
+            latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
+        })
+    }
+
     /// The status of every probe of a project, by environment then probe.
     pub async fn probe_statuses(&self, project: &str) -> Result<Vec<StoredProbeStatus>> {
         let rows = sqlx::query(&format!(

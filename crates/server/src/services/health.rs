@@ -419,18 +419,18 @@ pub async fn overview(
         if environment.is_some_and(|e| e.as_str() != env) {
             continue;
         }
+        // The budget is summed in the database; only the burn-rate windows are read per minute.
+        let until = now + SignedDuration::from_secs(60);
+        let tally = state
+            .store
+            .environment_tally(project.as_str(), &env, until - slo.window(), until)
+            .await?;
         let minutes = state
             .store
-            .environment_minutes(
-                project.as_str(),
-                &env,
-                now - slo.window(),
-                now + SignedDuration::from_secs(60),
-            )
+            .environment_minutes(project.as_str(), &env, until - longest_rule_window(), until)
             .await?;
-        let until = now + SignedDuration::from_secs(60);
         environments.push(EnvironmentHealth {
-            budget: ErrorBudget::of(slo, &minutes, until),
+            budget: ErrorBudget { slo, tally },
             burn: burn_alerts(slo.objective, &minutes, until),
             environment: env,
         });

@@ -153,3 +153,63 @@ async fn a_state_change_and_a_firing_rule_commit_with_their_audit_event() {
     })
     .await;
 }
+
+/// Not a check: the figure BENCHMARKS.md records (`cargo test -p slipway-store --lib --
+/// --ignored --nocapture slo_report_over_30_days`). Thirty days of one probe every 10 s are
+/// 259 200 results, stored as 43 200 minutes; the report reads them back and judges them.
+#[tokio::test]
+#[ignore = "a benchmark, run by hand"]
+async fn slo_report_over_30_days() {
+    use slipway_core::health::{burn_alerts, ErrorBudget, MinuteBucket, Slo, Tally};
+    on_both_backends(|store| async move {
+        let now = at(1_800_000_000);
+        let minutes: Vec<MinuteBucket> = (0..43_200)
+            .map(|i| MinuteBucket {
+                minute: at(1_800_000_000 - 60 * (43_200 - i)),
+                tally: Tally {
+                    total: 6,
+                    failures: u64::from(i % 997 == 0),
+                    latency_sum_ms: 60,
+                    latency_max_ms: 20,
+                },
+                last_error: None,
+            })
+            .collect();
+        store.record_probe_results(API, &minutes, &latest(1_799_999_990, true)).await.unwrap();
+        let started = std::time::Instant::now();
+        let slo = Slo::default();
+        // What `slipway health` does: the budget summed in SQL, the burn windows per minute.
+        let tally = store
+            .environment_tally("pets", "PROD", now - slo.window(), now)
+            .await
+            .unwrap();
+        let budget = ErrorBudget { slo, tally };
+        let burn = store
+            .environment_minutes("pets", "PROD", now - jiff::SignedDuration::from_hours(6), now)
+            .await
+            .unwrap();
+        let alerts = burn_alerts(slo.objective, &burn, now);
+        let took = started.elapsed();
+        assert_eq!(budget.tally.total, 259_200);
+        assert_eq!(alerts.len(), 2);
+        // The same figure from every minute read back and summed in the program.
+        let started_full = std::time::Instant::now();
+        let series = store
+            .environment_minutes("pets", "PROD", now - slo.window(), now)
+            .await
+            .unwrap();
+        let full = ErrorBudget::of(slo, &series, now);
+        let took_full = started_full.elapsed();
+        assert_eq!(full.tally, budget.tally);
+        println!(
+            "SLO report over 30 days ({} minutes, {} results): {:?} summed in SQL, {:?} read per minute (availability {:?}, budget left {:?})",
+            series.len(),
+            budget.tally.total,
+            took,
+            took_full,
+            budget.availability().ratio(),
+            budget.left()
+        );
+    })
+    .await;
+}
