@@ -285,6 +285,20 @@ mod tests {
     }
 
     #[test]
+    fn probe_messages_read_with_their_optional_fields_absent() {
+        let none: AgentProbes = serde_json::from_str("{}").expect("reads");
+        assert!(none.probes.is_empty());
+        assert_eq!(none.refresh_secs, 60);
+        let outcome: ProbeOutcome = serde_json::from_str(
+            r#"{"project": "p", "probe": "api", "at": "2026-11-30T00:00:00Z", "ok": true, "latency_ms": 3}"#,
+        )
+        .expect("reads");
+        assert_eq!(outcome.error, None);
+        let ack: ProbeResultsAck = serde_json::from_str(r#"{"accepted": 2}"#).expect("reads");
+        assert_eq!(ack.ignored, 0);
+    }
+
+    #[test]
     fn an_agent_start_without_leftovers_reads() {
         let start: AgentStart = serde_json::from_str(r#"{"session": "ab12"}"#).expect("reads");
         assert!(start.abandoned.is_empty());
