@@ -372,6 +372,50 @@ fn a_stopped_service_fails_its_probe_burns_the_budget_and_raises_webhook_events(
         human.contains("BUDGET LEFT") && human.contains("nowhere"),
         "{human}"
     );
+
+    // Hostile batches from the agent's own credential: too many results are refused whole; a
+    // result with a broken time or for a probe the environment does not run is ignored, not
+    // stored; a huge error text is accepted (and cut).
+    let identity: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("agent/agent.json")).unwrap(),
+    )
+    .unwrap();
+    let credential = identity["credential"].as_str().unwrap();
+    let post = |body: serde_json::Value| match ureq::post(&format!(
+        "{}/api/v1/agent/probe-results",
+        server.url
+    ))
+    .set("slipway-protocol", "1")
+    .set("Authorization", &format!("Agent {credential}"))
+    .send_json(body)
+    {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{e}"),
+    };
+    let one = |probe: &str, at: &str, error: &str| serde_json::json!({ "project": "shop", "probe": probe, "at": at, "ok": false, "latency_ms": 1, "error": error });
+    let now = jiff::Timestamp::now().to_string();
+    let flood: Vec<serde_json::Value> = (0..10_001).map(|_| one("nowhere", &now, "x")).collect();
+    let (status, body) = post(serde_json::json!({ "results": flood }));
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("at most 10000"), "{body}");
+    let (status, body) = post(serde_json::json!({ "results": [
+        one("nowhere", &now, &"e".repeat(100_000)),
+        one("nowhere", "yesterday", "broken time"),
+        one("ghost", &now, "no such probe"),
+    ] }));
+    assert_eq!(status, 200, "{body}");
+    let ack: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (ack["accepted"].as_u64(), ack["ignored"].as_u64()),
+        (Some(1), Some(2)),
+        "{ack}"
+    );
+    let (status, _) = post(serde_json::json!({ "results": "not a list" }));
+    assert!(
+        (400..500).contains(&status),
+        "a malformed batch is refused: {status}"
+    );
 }
 
 fn deployment(server: &Server, id: &str) -> serde_json::Value {
