@@ -18,6 +18,7 @@
 //! Architecture invariant: modules point down: `run` → `work` → `actions` (dispatcher, then the
 //! action families) → `fetch` → `sink` → `link`; `outcome`, `spool`, `host` and `identity` are
 //! leaves.
+//! Architecture invariant: `probes` runs health probes on a thread of its own beside `work` and uses `link` only; `actions::verify` (`health.verify`) runs them through `probes::run_probe`.
 //! Architecture invariant: the public API is [`AgentArgs`], [`run`], [`AgentError`] and [`Stop`].
 
 mod actions;
@@ -28,6 +29,7 @@ mod host;
 mod identity;
 mod link;
 mod outcome;
+mod probes;
 mod run;
 mod sink;
 mod spool;

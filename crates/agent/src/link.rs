@@ -137,6 +137,19 @@ impl Link {
             .map_err(|e| CallError::Unreachable(format!("unreadable answer: {e}")))
     }
 
+    /// GET a JSON answer.
+    pub(crate) fn get<R: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        credential: &str,
+    ) -> Result<R, CallError> {
+        self.request("GET", path, Some(credential))
+            .call()
+            .map_err(|e| self.failed(e))?
+            .into_json()
+            .map_err(|e| CallError::Unreachable(format!("unreadable answer: {e}")))
+    }
+
     /// POST where only success matters (the answer has no body).
     pub(crate) fn post_empty<T: Serialize>(
         &self,

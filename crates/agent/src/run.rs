@@ -57,6 +57,12 @@ pub fn run(args: AgentArgs, stop: Stop) -> Result<(), AgentError> {
         })
     };
     let _ = beat;
+    // Health probes run beside the work too, so a deployment never pauses the measurements.
+    {
+        let link = link.clone();
+        let credential = identity.credential.clone();
+        std::thread::spawn(move || crate::probes::probe_loop(&link, &credential));
+    }
     work::work_loop(&link, &identity.credential, &args.data).map_err(|detail| {
         AgentError::NotAccepted(format!("error: the server no longer accepts this agent: {detail}\n  hint: it was revoked; enrol it again with a new token and a fresh --data folder"))
     })

@@ -15,6 +15,7 @@ pub mod config_changes;
 pub mod deployments;
 pub mod evidence;
 pub mod governance;
+pub mod health;
 pub mod problem;
 pub mod projects;
 pub mod quality;

@@ -10,6 +10,7 @@
 //! Architecture invariant: `plan` owns the action vocabulary and `Step`, and imports nothing above names and roles (`name`, `access`).
 //! Architecture invariant: `gates` declares what an environment requires and never judges a promotion; `governance` judges.
 //! Architecture invariant: `model` holds validated projects and environments and never imports `config`, `deploy` or `governance`.
+//! Architecture invariant: `health` judges probe results, SLOs and soaks, and imports nothing above names (`name`, `state_name`); `model` holds its declarations.
 //! Architecture invariant: `rollback` derives a rollback plan from completed steps alone; what undoes one action is `plan`'s business.
 
 pub mod access;
@@ -23,6 +24,7 @@ pub mod evidence;
 pub mod fingerprint;
 pub mod gates;
 pub mod governance;
+pub mod health;
 pub mod model;
 pub mod name;
 pub mod notify;

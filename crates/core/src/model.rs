@@ -64,6 +64,12 @@ pub struct Project {
     /// The batches it installs and Slipway supervises.
     #[serde(default)]
     pub batches: Vec<crate::supervision::batch::BatchDecl>,
+    /// Health probes run by the agents of their environments.
+    #[serde(default)]
+    pub probes: Vec<crate::health::Probe>,
+    /// The availability objective; 99.9 % over 30 days when absent.
+    #[serde(default)]
+    pub slo: Option<crate::health::Slo>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -247,6 +253,12 @@ impl Project {
                     .or_insert_with(|| format!("batches[{i}].environments"));
             }
         }
+        for (i, p) in self.probes.iter().enumerate() {
+            for e in &p.environments {
+                refs.entry(e.clone())
+                    .or_insert_with(|| format!("probes[{i}].environments"));
+            }
+        }
         refs
     }
 }
@@ -280,6 +292,8 @@ mod tests {
             variables: vec![],
             plan: vec![],
             batches: vec![],
+            probes: vec![],
+            slo: None,
             lifecycles: vec![
                 lifecycle("standard", None),
                 lifecycle(

@@ -31,6 +31,9 @@ pub const CATALOGUE: &[&str] = &[
     "config_change.decided",
     "config.break_glass",
     "config.break_glass_ended",
+    "probe.down",
+    "probe.up",
+    "slo.burn_rate",
 ];
 
 /// The event `webhook test` sends to one webhook, whatever it subscribed to.
@@ -79,6 +82,11 @@ pub fn events_for(verb: &str, details: &Value) -> Vec<&'static str> {
         "config_change.approve" | "config_change.reject" => vec!["config_change.decided"],
         "config.break_glass" => vec!["config.break_glass"],
         "config.break_glass_end" => vec!["config.break_glass_ended"],
+        // Service health: a probe's state changed, or an SLO's budget burns too fast. Alert
+        // routing (`services::alerts`) may later pick these audit events up as well.
+        "probe.down" => vec!["probe.down"],
+        "probe.up" => vec!["probe.up"],
+        "slo.burn_rate" => vec!["slo.burn_rate"],
         _ => Vec::new(),
     }
 }
@@ -434,6 +442,22 @@ mod tests {
             ["audit.checkpoint"]
         );
         assert!(CATALOGUE.contains(&"audit.checkpoint"));
+    }
+
+    #[test]
+    fn probe_changes_and_burning_budgets_are_events_of_their_project() {
+        let down = json!({ "project": "pets", "environment": "PROD", "probe": "api" });
+        assert_eq!(events_for("probe.down", &down), ["probe.down"]);
+        assert_eq!(events_for("probe.up", &down), ["probe.up"]);
+        assert_eq!(events_for("slo.burn_rate", &down), ["slo.burn_rate"]);
+        assert!(sub(&["slo.burn_rate"], Some("pets")).wants("slo.burn_rate", &down));
+        assert!(!sub(&["probe.down"], Some("shop")).wants("probe.down", &down));
+        assert_eq!(
+            parse_events("probe.down,probe.up,slo.burn_rate")
+                .unwrap()
+                .len(),
+            3
+        );
     }
 
     #[test]

@@ -34,6 +34,15 @@ fn default_http_timeout() -> u64 {
 fn default_silence_minutes() -> u32 {
     60
 }
+fn default_soak() -> u64 {
+    60
+}
+fn default_verify_every() -> u64 {
+    5
+}
+fn default_min_results() -> u64 {
+    3
+}
 
 /// Run a shell command on the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +139,31 @@ pub struct HttpCheckParams {
     pub interval_secs: u64,
     #[serde(default = "default_http_timeout")]
     pub timeout_secs: u64,
+}
+
+/// Watch the project's probes on the target for a soak period after the steps before it, and
+/// fail if they degrade: a failing verification makes the environment's failure policy apply,
+/// and in a rolling step the next batches never run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthVerifyParams {
+    /// The project's probes to watch, by name.
+    pub probes: Vec<Name>,
+    /// How long to watch, in seconds.
+    #[serde(default = "default_soak")]
+    pub soak_secs: u64,
+    /// How often each probe runs during the soak, in seconds.
+    #[serde(default = "default_verify_every")]
+    pub every_secs: u64,
+    /// The highest share of failed results, in percent (0 to 100); 0 when absent.
+    #[serde(default)]
+    pub max_failure_percent: Option<u8>,
+    /// The highest mean latency, in milliseconds.
+    #[serde(default)]
+    pub max_latency_ms: Option<u64>,
+    /// Fewer results than this make the verification inconclusive, which fails it.
+    #[serde(default = "default_min_results")]
+    pub min_results: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +300,8 @@ pub enum Action {
     EnableBatch(BatchParams),
     #[serde(rename = "batch.disable")]
     DisableBatch(BatchParams),
+    #[serde(rename = "health.verify")]
+    VerifyHealth(HealthVerifyParams),
 }
 
 /// Why the derived rollback leaves a manual intervention out.
@@ -304,6 +340,7 @@ impl Action {
             Action::RestoreBatch(_) => "batch.restore",
             Action::EnableBatch(_) => "batch.enable",
             Action::DisableBatch(_) => "batch.disable",
+            Action::VerifyHealth(_) => "health.verify",
         }
     }
 
@@ -329,6 +366,7 @@ impl Action {
         "batch.restore",
         "batch.enable",
         "batch.disable",
+        "health.verify",
     ];
 
     /// One line an operator reads in a plan listing.
@@ -386,6 +424,17 @@ impl Action {
             }
             Action::EnableBatch(p) => format!("enable batch {}", p.job),
             Action::DisableBatch(p) => format!("disable batch {}", p.job),
+            Action::VerifyHealth(p) => {
+                let probes: Vec<&str> = p.probes.iter().map(Name::as_str).collect();
+                format!(
+                    "watch probes [{}] for {} s (at most {} % failed{})",
+                    probes.join(", "),
+                    p.soak_secs,
+                    p.max_failure_percent.unwrap_or(0),
+                    p.max_latency_ms
+                        .map_or(String::new(), |ms| format!(", mean latency {ms} ms"))
+                )
+            }
         }
     }
 
@@ -437,7 +486,9 @@ impl Action {
                 )),
             },
             Action::Backup(_) => NothingToUndo("a backup only copies"),
-            Action::HttpCheck(_) | Action::Preflight(_) => NothingToUndo("a check changes nothing"),
+            Action::HttpCheck(_) | Action::Preflight(_) | Action::VerifyHealth(_) => {
+                NothingToUndo("a check changes nothing")
+            }
             Action::Manual(_) => NothingToUndo(MANUAL_NOTHING_TO_UNDO),
             Action::SilenceMonitoring(_) => Undo(Action::RestoreMonitoring(NoParams {})),
             Action::RestoreMonitoring(_) => NothingToUndo("monitoring is left on"),
@@ -474,5 +525,25 @@ mod tests {
         assert!(!c.applies_to(&n("INT")));
         assert!(!c.applies_to(&n("PROD")));
         assert!(Condition::default().applies_to(&n("PROD")));
+    }
+
+    #[test]
+    fn a_health_verification_reads_with_its_defaults_and_has_nothing_to_undo() {
+        let action: Action = serde_json::from_value(serde_json::json!({
+            "action": "health.verify",
+            "with": { "probes": ["api"], "max_failure_percent": 5 }
+        }))
+        .unwrap();
+        let Action::VerifyHealth(p) = &action else {
+            panic!("{action:?}")
+        };
+        assert_eq!((p.soak_secs, p.every_secs, p.min_results), (60, 5, 3));
+        assert_eq!(action.kind(), "health.verify");
+        assert!(Action::KINDS.contains(&"health.verify"));
+        assert!(matches!(action.inverse(), Inverse::NothingToUndo(_)));
+        assert_eq!(
+            action.summary(),
+            "watch probes [api] for 60 s (at most 5 % failed)"
+        );
     }
 }

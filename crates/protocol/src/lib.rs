@@ -209,6 +209,68 @@ pub struct TaskResult {
     pub summary: String,
 }
 
+/// `GET /api/v1/agent/probes`: the health probes this agent's environment runs, with their
+/// variables already substituted. An agent that never asks runs none (older agents).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AgentProbes {
+    #[serde(default)]
+    pub probes: Vec<AgentProbe>,
+    /// How long to keep this list before asking again, in seconds.
+    #[serde(default = "default_refresh")]
+    pub refresh_secs: u64,
+}
+
+fn default_refresh() -> u64 {
+    60
+}
+
+/// One probe to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentProbe {
+    pub project: String,
+    pub name: String,
+    /// `http` or `tcp`.
+    pub kind: String,
+    /// The URL (http) or `host:port` (tcp).
+    pub target: String,
+    #[serde(default)]
+    pub expect_status: Option<u16>,
+    #[serde(default)]
+    pub expect_body: Option<String>,
+    pub interval_secs: u64,
+    pub timeout_secs: u64,
+}
+
+/// `POST /api/v1/agent/probe-results`: results since the last batch, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProbeResults {
+    #[serde(default)]
+    pub results: Vec<ProbeOutcome>,
+}
+
+/// One run of one probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeOutcome {
+    pub project: String,
+    pub probe: String,
+    /// RFC 3339, when the run started.
+    pub at: String,
+    pub ok: bool,
+    pub latency_ms: u64,
+    /// Why it failed, e.g. `connection refused`.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The answer to a batch of results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeResultsAck {
+    pub accepted: u64,
+    /// Results of probes this agent does not run (removed, renamed, another environment).
+    #[serde(default)]
+    pub ignored: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +282,20 @@ mod tests {
         let empty: LeaseRequest = serde_json::from_str("{}").expect("reads");
         assert!(empty.wait, "waiting is the default");
         assert_eq!(empty.session, None);
+    }
+
+    #[test]
+    fn probe_messages_read_with_their_optional_fields_absent() {
+        let none: AgentProbes = serde_json::from_str("{}").expect("reads");
+        assert!(none.probes.is_empty());
+        assert_eq!(none.refresh_secs, 60);
+        let outcome: ProbeOutcome = serde_json::from_str(
+            r#"{"project": "p", "probe": "api", "at": "2026-11-30T00:00:00Z", "ok": true, "latency_ms": 3}"#,
+        )
+        .expect("reads");
+        assert_eq!(outcome.error, None);
+        let ack: ProbeResultsAck = serde_json::from_str(r#"{"accepted": 2}"#).expect("reads");
+        assert_eq!(ack.ignored, 0);
     }
 
     #[test]

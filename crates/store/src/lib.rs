@@ -15,6 +15,7 @@ mod deployments;
 mod environments;
 mod evidence;
 mod governance;
+mod health;
 mod leases;
 mod migrations;
 mod page;
@@ -46,6 +47,7 @@ pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
+pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
 pub use leases::HeldLease;
 pub use page::Page;
 pub use quality::{

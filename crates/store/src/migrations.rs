@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_quality.sql")),
     (12, include_str!("../migrations/0012_audit_checkpoints.sql")),
     (13, include_str!("../migrations/0013_batches.sql")),
+    (14, include_str!("../migrations/0014_health.sql")),
     (17, include_str!("../migrations/0017_config_changes.sql")),
     (18, include_str!("../migrations/0018_leases.sql")),
 ];

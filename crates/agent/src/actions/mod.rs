@@ -26,6 +26,7 @@ mod monitoring;
 mod process;
 mod slots;
 mod sql;
+mod verify;
 
 use archive::extract_action;
 use artifact::{place, preflight, restore};
@@ -33,6 +34,7 @@ use backup::backup;
 use batch::{install_batch, restore_batch, set_batch_enabled};
 use monitoring::{lift_silence, silence};
 use process::{command, http_check, service, Owner};
+use verify::verify_health;
 
 pub(crate) use groups::kill_leftovers;
 
@@ -171,6 +173,7 @@ pub(crate) fn execute(
         Action::DisableBatch(p) => set_batch_enabled(&p.job, false, data, task, check),
         Action::SilenceMonitoring(p) => silence(p, data, task, check, log),
         Action::RestoreMonitoring(_) => lift_silence(data, task, check, log),
+        Action::VerifyHealth(p) => verify_health(p, check, link, credential, task, log),
         other => fail(format!(
             "the action {} is not available in this agent version yet",
             other.kind()

@@ -14,6 +14,7 @@ mod deployment;
 mod environment;
 mod evidence;
 mod follow;
+mod health;
 mod key;
 mod login;
 mod parity;
@@ -141,6 +142,11 @@ pub enum Command {
     /// The batch inventory: list (or export as CSV) and show batches per environment and server.
     #[command(subcommand)]
     Batch(batch::BatchCommand),
+    /// Service health: SLO, availability, error budget left, burn rates and probes; monthly report.
+    #[command(
+        after_help = "Examples:\n  slipway health --project pets --env PROD\n  slipway health report --project pets --month 2026-11"
+    )]
+    Health(health::HealthArgs),
 }
 
 /// Run one client verb.
@@ -179,5 +185,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Tests(c) => tests::tests(c),
         Command::ConfigChange(c) => config_change::config_change(c),
         Command::Batch(c) => batch::batch(c),
+        Command::Health(args) => health::health(args),
     }
 }

@@ -5,6 +5,7 @@
 //! (cross-references and action parameters checked). Every error of a file is reported at once.
 
 mod batches;
+mod health;
 mod shape;
 mod yaml;
 
@@ -150,6 +151,12 @@ pub struct ProjectSpec {
     /// The project's batches: schedule, supervision limits, owner and customers.
     #[serde(default)]
     pub batches: Vec<batches::BatchSpec>,
+    /// Health probes (HTTP or TCP) the agents of each environment run.
+    #[serde(default)]
+    pub probes: Vec<health::ProbeSpec>,
+    /// The availability objective of the service; 99.9 % over 30 days when absent.
+    #[serde(default)]
+    pub slo: Option<health::SloSpec>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -783,6 +790,9 @@ impl Checker<'_> {
         let plan = self.plan(spec.plan, &components, &variables);
         let lifecycles = self.lifecycles(spec.lifecycles);
         let batches = self.batches(spec.batches);
+        let probes = self.probes(spec.probes, &variables);
+        self.verify_steps(&plan, &probes);
+        let slo = spec.slo.and_then(|s| self.slo(s));
         Project {
             name: spec.name,
             description: spec.description,
@@ -791,6 +801,8 @@ impl Checker<'_> {
             plan,
             lifecycles,
             batches,
+            probes,
+            slo,
         }
     }
 

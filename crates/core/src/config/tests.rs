@@ -492,3 +492,156 @@ fn a_batch_declared_twice_or_a_zone_without_schedule_is_refused() {
         "{messages:?}"
     );
 }
+
+fn with_health(health: &str) -> String {
+    format!(
+        "environments:\n  - name: DEV\n  - name: PROD\nproject:\n  name: pets\n  variables:\n    - name: API_URL\n      value: http://127.0.0.1:8080\n{health}"
+    )
+}
+
+#[test]
+fn probes_and_an_slo_load_with_their_defaults() {
+    let text = with_health(
+        "  probes:\n    - name: api\n      kind: http\n      url: ${API_URL}/health\n      expect_status: 200\n      expect_body: ok\n      interval_secs: 10\n      timeout_secs: 2\n      environments: [PROD]\n    - name: db\n      kind: tcp\n      address: 127.0.0.1:5432\n  slo:\n    objective: 99.5\n",
+    );
+    let config = load_one(&text).unwrap();
+    let pets = &config.projects[0];
+    assert_eq!(pets.probes.len(), 2);
+    let api = &pets.probes[0];
+    assert_eq!(api.target.as_str(), "${API_URL}/health");
+    assert_eq!((api.interval_secs, api.timeout_secs), (10, 2));
+    assert!(api.runs_in(&"PROD".parse().unwrap()) && !api.runs_in(&"DEV".parse().unwrap()));
+    let db = &pets.probes[1];
+    assert_eq!((db.interval_secs, db.timeout_secs), (30, 5));
+    assert!(db.runs_in(&"DEV".parse().unwrap()));
+    let slo = pets.slo.unwrap();
+    assert_eq!((slo.objective.percent(), slo.window_days), (99.5, 30));
+    assert!(load_one(&with_health("")).unwrap().projects[0]
+        .slo
+        .is_none());
+}
+
+#[test]
+fn bad_probes_are_refused_at_validate_with_the_allowed_range() {
+    let text = with_health(
+        "  probes:\n    - name: fast\n      kind: http\n      url: http://x/health\n      interval_secs: 2\n      timeout_secs: 1\n    - name: slow\n      kind: http\n      url: ftp://x\n      interval_secs: 10\n      timeout_secs: 10\n    - name: db\n      kind: tcp\n      address: db\n      expect_status: 200\n    - name: nowhere\n      kind: http\n      url: http://x/health\n      environments: [QA]\n    - name: fast\n      kind: tcp\n      url: http://x\n    - name: unset\n      kind: http\n      url: ${NO_SUCH}/health\n",
+    );
+    let errors = load_one(&text).unwrap_err().0;
+    let messages: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    let has = |path: &str, text: &str| {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with(path) && m.contains(text)),
+            "no `{text}` at {path} in {messages:#?}"
+        )
+    };
+    has(
+        "project.probes[0].interval_secs",
+        "allowed range: 5 to 3600 seconds",
+    );
+    has("project.probes[1].url", "not an http:// or https:// URL");
+    has(
+        "project.probes[1].timeout_secs",
+        "less than the interval (10 s)",
+    );
+    has("project.probes[2].address", "is not host:port");
+    has("project.probes[2].expect_status", "for http probes");
+    has(
+        "project.probes[5].url",
+        "`${NO_SUCH}` is not a variable of this project",
+    );
+    has(
+        "project.probes[3].environments",
+        "environment QA is not declared",
+    );
+    has("project.probes[4].name", "probe fast is declared twice");
+    has("project.probes[4].url", "a tcp probe has no `url`");
+    has("project.probes[4].name", "has no `address`");
+    // Every error is located at its own line.
+    let line = text.lines().position(|l| l.contains("ftp://x")).unwrap() + 1;
+    assert!(errors
+        .iter()
+        .any(|e| e.line == line && e.path == "project.probes[1].url"));
+}
+
+#[test]
+fn an_slo_outside_its_range_is_refused_with_the_range() {
+    for (slo, path, text) in [
+        (
+            "objective: 100",
+            "project.slo.objective",
+            "more than 0 and less than 100",
+        ),
+        (
+            "objective: 0",
+            "project.slo.objective",
+            "more than 0 and less than 100",
+        ),
+        (
+            "objective: -5",
+            "project.slo.objective",
+            "more than 0 and less than 100",
+        ),
+        ("window_days: 0", "project.slo.window_days", "1 to 90 days"),
+        (
+            "window_days: 365",
+            "project.slo.window_days",
+            "1 to 90 days",
+        ),
+    ] {
+        let err = first_error(&with_health(&format!("  slo:\n    {slo}\n")));
+        assert_eq!(err.path, path, "{slo}");
+        assert!(err.message.contains(text), "{slo}: {}", err.message);
+    }
+}
+
+#[test]
+fn a_project_stored_before_probes_existed_reads_back_without_them() {
+    let pets = &load_one(PETS).unwrap().projects[0];
+    let mut stored = serde_json::to_value(pets).unwrap();
+    let object = stored.as_object_mut().unwrap();
+    object.remove("probes");
+    object.remove("slo");
+    let back: crate::model::Project = serde_json::from_value(stored).unwrap();
+    assert!(back.probes.is_empty() && back.slo.is_none());
+}
+
+#[test]
+fn a_health_verify_step_watches_declared_probes_for_a_measurable_soak() {
+    let probes = "  probes:\n    - { name: api, kind: http, url: \"${API_URL}/health\" }\n";
+    let good = with_health(&format!(
+        "{probes}  plan:\n    - {{ name: Verify, action: health.verify, with: {{ probes: [api], soak_secs: 30, max_failure_percent: 5 }} }}\n"
+    ));
+    assert!(load_one(&good).is_ok(), "{:?}", load_one(&good).err());
+    let bad = with_health(&format!(
+        "{probes}  plan:\n    - {{ name: Verify, action: health.verify, with: {{ probes: [web], soak_secs: 1, every_secs: 0, max_failure_percent: 150 }} }}\n"
+    ));
+    let errors = load_one(&bad).unwrap_err().0;
+    let messages: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    for (path, text) in [
+        ("project.plan[0].with.probes", "probe web is not declared"),
+        (
+            "project.plan[0].with.soak_secs",
+            "allowed range: 5 to 3600 seconds",
+        ),
+        (
+            "project.plan[0].with.every_secs",
+            "allowed range: 1 second to the soak",
+        ),
+        ("project.plan[0].with.max_failure_percent", "0 to 100"),
+    ] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with(path) && m.contains(text)),
+            "no `{text}` at {path} in {messages:#?}"
+        );
+    }
+}

@@ -295,6 +295,8 @@ mod tests {
             }],
             variables: Vec::new(),
             batches: Vec::new(),
+            probes: Vec::new(),
+            slo: None,
         }
     }
 

@@ -34,6 +34,8 @@ pub(super) fn router() -> Router<AppState> {
         )
         .route("/api/v1/targets/{name}/revoke", post(revoke))
         .route("/api/v1/agent/start", post(agent_start))
+        .route("/api/v1/agent/probes", axum::routing::get(agent_probes))
+        .route("/api/v1/agent/probe-results", post(probe_results))
 }
 
 #[cfg(test)]
@@ -47,6 +49,8 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/targets/enrollment-tokens"),
     ("post", "/api/v1/targets/{name}/revoke"),
     ("post", "/api/v1/agent/start"),
+    ("get", "/api/v1/agent/probes"),
+    ("post", "/api/v1/agent/probe-results"),
 ];
 
 fn check_protocol(parts: &Parts) -> Result<(), ServiceError> {
@@ -100,6 +104,23 @@ async fn enroll(
     parts.headers = headers;
     check_protocol(&parts)?;
     Ok(Json(services::agents::enroll(&state, request).await?))
+}
+
+async fn agent_probes(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+) -> Result<Json<slipway_protocol::AgentProbes>, ServiceError> {
+    Ok(Json(services::health::agent_probes(&state, &target).await?))
+}
+
+async fn probe_results(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Json(batch): Json<slipway_protocol::ProbeResults>,
+) -> Result<Json<slipway_protocol::ProbeResultsAck>, ServiceError> {
+    Ok(Json(
+        services::health::record(&state, &target, batch).await?,
+    ))
 }
 
 async fn heartbeat(

@@ -10,6 +10,7 @@ mod deployments;
 mod evidence;
 mod governance;
 mod handlers;
+mod health;
 #[cfg(test)]
 mod openapi_views;
 mod paging;
@@ -74,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .merge(quality::router())
         .merge(config_changes::router())
         .merge(batches::router())
+        .merge(health::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -172,6 +174,7 @@ mod tests {
             .chain(quality::ROUTES)
             .chain(config_changes::ROUTES)
             .chain(batches::ROUTES)
+            .chain(health::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

@@ -11,6 +11,7 @@ use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::deployments::DeploymentView;
 use slipway_api::evidence::KeyView;
 use slipway_api::governance::{ChangeRequestView, ClockView};
+use slipway_api::health::{HealthView, MonthReportView};
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
 use slipway_api::targets::TargetView;
@@ -428,6 +429,20 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<BatchRunView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/health",
+            "200",
+            Shape::One,
+            fields::<HealthView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/health/report",
+            "200",
+            Shape::One,
+            fields::<MonthReportView>(),
         ),
     ]
 }

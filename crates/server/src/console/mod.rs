@@ -17,6 +17,7 @@ mod criteria;
 mod dashboard;
 mod deployments;
 mod governance;
+mod health;
 mod inventory;
 mod notice;
 mod page;
@@ -84,6 +85,7 @@ pub fn router() -> Router<AppState> {
             post(config_changes::approve),
         )
         .route("/config-changes/{id}/reject", post(config_changes::reject))
+        .route("/health", get(health::show))
         .route("/releases", get(releases::home))
         .route("/projects/{name}/parity", get(parity::show))
         .route("/projects/{name}/releases", get(releases::list))

@@ -25,6 +25,7 @@ pub(super) enum Section {
     Webhooks,
     ConfigChanges,
     Batches,
+    Health,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -82,7 +83,7 @@ enum Audience {
 }
 
 /// Every page of the navigation: its group, section, address, label and audience.
-const NAVIGATION: [(Job, Section, &str, &str, Audience); 13] = [
+const NAVIGATION: [(Job, Section, &str, &str, Audience); 14] = [
     (
         Job::Deliver,
         Section::Dashboard,
@@ -123,6 +124,13 @@ const NAVIGATION: [(Job, Section, &str, &str, Audience); 13] = [
         Section::Targets,
         "/targets",
         "Targets",
+        Audience::Everyone,
+    ),
+    (
+        Job::Supervise,
+        Section::Health,
+        "/health",
+        "Health",
         Audience::Everyone,
     ),
     (

@@ -9,6 +9,7 @@ mod config_changes;
 mod deployments;
 mod environments;
 mod governance;
+mod health;
 mod leases;
 mod open;
 mod pages;

@@ -22,6 +22,8 @@ fn pets() -> slipway_core::model::Project {
         plan: vec![],
         lifecycles: vec![],
         batches: vec![],
+        probes: vec![],
+        slo: None,
     }
 }
 

@@ -1,0 +1,302 @@
+//! Probe results per minute, each probe's latest result and state, and which burn-rate rules
+//! fire. It judges nothing: availability, budgets and alerts are `core::health`'s.
+//!
+//! Results are measurements, not changes of state: they are written without an audit event,
+//! like an agent's heartbeat. A probe's state change and a burn-rate rule starting to fire are
+//! changes, written through [`WriteTx`] with their audit event.
+
+use jiff::Timestamp;
+use slipway_core::health::{MinuteBucket, ProbeState, Severity, Tally};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::time::{format_time, read_optional_time, read_time};
+use crate::{named, Result, Store, StoreError, WriteTx};
+
+/// One probe of one project in one environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeKey<'a> {
+    pub project: &'a str,
+    pub environment: &'a str,
+    pub probe: &'a str,
+}
+
+/// A probe's latest result, as an agent reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestResult {
+    pub at: Timestamp,
+    pub ok: bool,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    /// The target whose agent ran it.
+    pub reported_by: String,
+}
+
+/// A probe's stored status: its latest result and its state as last told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredProbeStatus {
+    pub project: String,
+    pub environment: String,
+    pub probe: String,
+    pub state: ProbeState,
+    pub state_changed_at: Option<Timestamp>,
+    pub latest: LatestResult,
+}
+
+/// Whether a burn-rate rule fires for an environment's SLO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSloAlert {
+    pub environment: String,
+    pub severity: Severity,
+    pub firing: bool,
+    pub changed_at: Timestamp,
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn minute_row(row: &AnyRow) -> Result<MinuteBucket> {
+    let second: i64 = row.try_get("minute")?;
+    let minute = Timestamp::from_second(second)
+        .map_err(|e| StoreError::Corrupt(format!("probe minute {second}: {e}")))?;
+    Ok(MinuteBucket {
+        minute,
+        tally: Tally {
+            total: to_u64(row.try_get("results")?),
+            failures: to_u64(row.try_get("failures")?),
+            latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
+            latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
+        },
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+fn status_row(row: &AnyRow) -> Result<StoredProbeStatus> {
+    let ok: i64 = row.try_get("last_ok")?;
+    Ok(StoredProbeStatus {
+        project: row.try_get("project")?,
+        environment: row.try_get("environment")?,
+        probe: row.try_get("probe")?,
+        state: named(row, "state")?,
+        state_changed_at: read_optional_time(row, "state_changed_at")?,
+        latest: LatestResult {
+            at: read_time(row, "last_at")?,
+            ok: ok != 0,
+            latency_ms: to_u64(row.try_get("last_latency_ms")?),
+            error: row.try_get("last_error")?,
+            reported_by: row.try_get("reported_by")?,
+        },
+    })
+}
+
+const STATUS_COLUMNS: &str = "project, environment, probe, state, state_changed_at, last_at, last_ok, last_latency_ms, last_error, reported_by";
+
+impl Store {
+    /// Add a batch of one probe's results, folded per minute, to the stored minutes, and keep
+    /// its latest result; a new probe starts `unknown`. One transaction, no audit event.
+    pub async fn record_probe_results(
+        &self,
+        key: ProbeKey<'_>,
+        minutes: &[MinuteBucket],
+        latest: &LatestResult,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for m in minutes {
+            sqlx::query(
+                "INSERT INTO probe_minutes (project, environment, probe, minute, results, failures, latency_sum_ms, latency_max_ms, last_error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (project, environment, probe, minute) DO UPDATE SET \
+                 results = probe_minutes.results + excluded.results, \
+                 failures = probe_minutes.failures + excluded.failures, \
+                 latency_sum_ms = probe_minutes.latency_sum_ms + excluded.latency_sum_ms, \
+                 latency_max_ms = CASE WHEN excluded.latency_max_ms > probe_minutes.latency_max_ms THEN excluded.latency_max_ms ELSE probe_minutes.latency_max_ms END, \
+                 last_error = COALESCE(excluded.last_error, probe_minutes.last_error)",
+            )
+            .bind(key.project)
+            .bind(key.environment)
+            .bind(key.probe)
+            .bind(m.minute.as_second())
+            .bind(to_i64(m.tally.total))
+            .bind(to_i64(m.tally.failures))
+            .bind(to_i64(m.tally.latency_sum_ms))
+            .bind(to_i64(m.tally.latency_max_ms))
+            .bind(m.last_error.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO probe_status (project, environment, probe, state, state_changed_at, last_at, last_ok, last_latency_ms, last_error, reported_by) \
+             VALUES ($1, $2, $3, 'unknown', NULL, $4, $5, $6, $7, $8) \
+             ON CONFLICT (project, environment, probe) DO UPDATE SET \
+             last_at = excluded.last_at, last_ok = excluded.last_ok, last_latency_ms = excluded.last_latency_ms, \
+             last_error = excluded.last_error, reported_by = excluded.reported_by \
+             WHERE excluded.last_at >= probe_status.last_at",
+        )
+        .bind(key.project)
+        .bind(key.environment)
+        .bind(key.probe)
+        .bind(format_time(latest.at))
+        .bind(i64::from(latest.ok))
+        .bind(to_i64(latest.latency_ms))
+        .bind(latest.error.as_deref())
+        .bind(&latest.reported_by)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One probe's minutes starting in `[from, to)`, oldest first.
+    pub async fn probe_minutes(
+        &self,
+        key: ProbeKey<'_>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<MinuteBucket>> {
+        let rows = sqlx::query(
+            "SELECT minute, results, failures, latency_sum_ms, latency_max_ms, last_error FROM probe_minutes \
+             WHERE project = $1 AND environment = $2 AND probe = $3 AND minute >= $4 AND minute < $5 ORDER BY minute",
+        )
+        .bind(key.project)
+        .bind(key.environment)
+        .bind(key.probe)
+        .bind(from.as_second())
+        .bind(to.as_second())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(minute_row).collect()
+    }
+
+    /// Every probe of an environment summed per minute, for `[from, to)`, oldest first: the
+    /// series an environment's SLO is judged on.
+    pub async fn environment_minutes(
+        &self,
+        project: &str,
+        environment: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<MinuteBucket>> {
+        let rows = sqlx::query(
+            "SELECT minute, CAST(SUM(results) AS BIGINT) AS results, CAST(SUM(failures) AS BIGINT) AS failures, CAST(SUM(latency_sum_ms) AS BIGINT) AS latency_sum_ms, \
+             MAX(latency_max_ms) AS latency_max_ms, MAX(last_error) AS last_error FROM probe_minutes \
+             WHERE project = $1 AND environment = $2 AND minute >= $3 AND minute < $4 GROUP BY minute ORDER BY minute",
+        )
+        .bind(project)
+        .bind(environment)
+        .bind(from.as_second())
+        .bind(to.as_second())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(minute_row).collect()
+    }
+
+    /// Every probe of an environment summed over the minutes starting in `[from, to)`: one row
+    /// however long the window, so a 30-day budget reads 43 200 minutes per probe in SQL.
+    pub async fn environment_tally(
+        &self,
+        project: &str,
+        environment: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Tally> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(results), 0) AS BIGINT) AS results, CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
+             CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms \
+             FROM probe_minutes WHERE project = $1 AND environment = $2 AND minute >= $3 AND minute < $4",
+        )
+        .bind(project)
+        .bind(environment)
+        .bind(from.as_second())
+        .bind(to.as_second())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Tally {
+            total: to_u64(row.try_get("results")?),
+            failures: to_u64(row.try_get("failures")?),
+            latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
+            latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
+        })
+    }
+
+    /// The status of every probe of a project, by environment then probe.
+    pub async fn probe_statuses(&self, project: &str) -> Result<Vec<StoredProbeStatus>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {STATUS_COLUMNS} FROM probe_status WHERE project = $1 ORDER BY environment, probe"
+        ))
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(status_row).collect()
+    }
+
+    /// Which burn-rate rules fire for a project's environments.
+    pub async fn slo_alerts(&self, project: &str) -> Result<Vec<StoredSloAlert>> {
+        let rows = sqlx::query(
+            "SELECT environment, severity, firing, changed_at FROM slo_alerts WHERE project = $1 ORDER BY environment, severity",
+        )
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let firing: i64 = row.try_get("firing")?;
+                Ok(StoredSloAlert {
+                    environment: row.try_get("environment")?,
+                    severity: named(row, "severity")?,
+                    firing: firing != 0,
+                    changed_at: read_time(row, "changed_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl WriteTx<'_> {
+    /// Record a probe's new state; the caller adds the audit event (`probe.down`, `probe.up`).
+    pub async fn set_probe_state(
+        &mut self,
+        key: ProbeKey<'_>,
+        state: ProbeState,
+        at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE probe_status SET state = $4, state_changed_at = $5 WHERE project = $1 AND environment = $2 AND probe = $3",
+        )
+        .bind(key.project)
+        .bind(key.environment)
+        .bind(key.probe)
+        .bind(state.as_str())
+        .bind(format_time(at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Record whether a burn-rate rule fires; the caller adds the audit event when it starts.
+    pub async fn set_slo_alert(
+        &mut self,
+        project: &str,
+        environment: &str,
+        severity: Severity,
+        firing: bool,
+        at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO slo_alerts (project, environment, severity, firing, changed_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (project, environment, severity) DO UPDATE SET firing = excluded.firing, changed_at = excluded.changed_at",
+        )
+        .bind(project)
+        .bind(environment)
+        .bind(severity.as_str())
+        .bind(i64::from(firing))
+        .bind(format_time(at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}

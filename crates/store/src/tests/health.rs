@@ -1,0 +1,215 @@
+//! Probe minutes add up across batches, environment series sum their probes, the latest result
+//! never goes back in time, and state changes and burn-rate alerts are written with their audit.
+
+use jiff::Timestamp;
+use slipway_core::health::{fold_results, ProbeResult, ProbeState, Severity};
+
+use super::*;
+use crate::{LatestResult, ProbeKey};
+
+fn at(second: i64) -> Timestamp {
+    Timestamp::from_second(second).unwrap()
+}
+
+fn result(second: i64, ok: bool, latency_ms: u64) -> ProbeResult {
+    ProbeResult {
+        at: at(second),
+        ok,
+        latency_ms,
+        error: (!ok).then(|| format!("refused at {second}")),
+    }
+}
+
+fn latest(second: i64, ok: bool) -> LatestResult {
+    LatestResult {
+        at: at(second),
+        ok,
+        latency_ms: 7,
+        error: (!ok).then(|| "connection refused".to_string()),
+        reported_by: "web-1".into(),
+    }
+}
+
+const API: ProbeKey<'static> = ProbeKey {
+    project: "pets",
+    environment: "PROD",
+    probe: "api",
+};
+
+#[tokio::test]
+async fn batches_of_one_minute_add_up_and_environments_sum_their_probes() {
+    on_both_backends(|store| async move {
+        let first = fold_results(&[result(600, true, 10), result(610, false, 50)]);
+        store
+            .record_probe_results(API, &first, &latest(610, false))
+            .await
+            .unwrap();
+        let second = fold_results(&[result(620, true, 30), result(660, true, 5)]);
+        store
+            .record_probe_results(API, &second, &latest(660, true))
+            .await
+            .unwrap();
+        let db = ProbeKey { probe: "db", ..API };
+        store
+            .record_probe_results(
+                db,
+                &fold_results(&[result(605, false, 70)]),
+                &latest(605, false),
+            )
+            .await
+            .unwrap();
+
+        let minutes = store.probe_minutes(API, at(0), at(3600)).await.unwrap();
+        assert_eq!(minutes.len(), 2);
+        assert_eq!(minutes[0].minute, at(600));
+        assert_eq!((minutes[0].tally.total, minutes[0].tally.failures), (3, 1));
+        assert_eq!(minutes[0].tally.latency_sum_ms, 90);
+        assert_eq!(minutes[0].tally.latency_max_ms, 50);
+        assert_eq!(minutes[0].last_error.as_deref(), Some("refused at 610"));
+        assert!(
+            store
+                .probe_minutes(API, at(660), at(720))
+                .await
+                .unwrap()
+                .len()
+                == 1
+        );
+
+        let env = store
+            .environment_minutes("pets", "PROD", at(0), at(3600))
+            .await
+            .unwrap();
+        assert_eq!(env.len(), 2);
+        assert_eq!((env[0].tally.total, env[0].tally.failures), (4, 2));
+        assert_eq!(env[0].tally.latency_max_ms, 70);
+        assert!(store
+            .environment_minutes("pets", "DEV", at(0), at(3600))
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_latest_result_never_goes_back_and_a_new_probe_is_unknown() {
+    on_both_backends(|store| async move {
+        store
+            .record_probe_results(API, &[], &latest(700, false))
+            .await
+            .unwrap();
+        // A late batch of older results does not replace the latest one.
+        store
+            .record_probe_results(API, &[], &latest(650, true))
+            .await
+            .unwrap();
+        let statuses = store.probe_statuses("pets").await.unwrap();
+        assert_eq!(statuses.len(), 1);
+        assert_eq!(statuses[0].state, ProbeState::Unknown);
+        assert_eq!(statuses[0].latest.at, at(700));
+        assert!(!statuses[0].latest.ok);
+        assert_eq!(
+            statuses[0].latest.error.as_deref(),
+            Some("connection refused")
+        );
+        assert!(store.probe_statuses("shop").await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_state_change_and_a_firing_rule_commit_with_their_audit_event() {
+    on_both_backends(|store| async move {
+        store
+            .record_probe_results(API, &[], &latest(700, false))
+            .await
+            .unwrap();
+        let mut tx = store.write().await.unwrap();
+        tx.set_probe_state(API, ProbeState::Down, at(700))
+            .await
+            .unwrap();
+        tx.set_slo_alert("pets", "PROD", Severity::Page, true, at(700))
+            .await
+            .unwrap();
+        tx.audit(entry("probe.down", "project/pets"));
+        tx.commit().await.unwrap();
+        let status = &store.probe_statuses("pets").await.unwrap()[0];
+        assert_eq!(status.state, ProbeState::Down);
+        assert_eq!(status.state_changed_at, Some(at(700)));
+        let alerts = store.slo_alerts("pets").await.unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert!(alerts[0].firing && alerts[0].severity == Severity::Page);
+
+        // Not committed: nothing changes.
+        let mut tx = store.write().await.unwrap();
+        tx.set_probe_state(API, ProbeState::Up, at(800))
+            .await
+            .unwrap();
+        drop(tx);
+        assert_eq!(
+            store.probe_statuses("pets").await.unwrap()[0].state,
+            ProbeState::Down
+        );
+    })
+    .await;
+}
+
+/// Not a check: the figure BENCHMARKS.md records (`cargo test -p slipway-store --lib --
+/// --ignored --nocapture slo_report_over_30_days`). Thirty days of one probe every 10 s are
+/// 259 200 results, stored as 43 200 minutes; the report reads them back and judges them.
+#[tokio::test]
+#[ignore = "a benchmark, run by hand"]
+async fn slo_report_over_30_days() {
+    use slipway_core::health::{burn_alerts, ErrorBudget, MinuteBucket, Slo, Tally};
+    on_both_backends(|store| async move {
+        let now = at(1_800_000_000);
+        let minutes: Vec<MinuteBucket> = (0..43_200)
+            .map(|i| MinuteBucket {
+                minute: at(1_800_000_000 - 60 * (43_200 - i)),
+                tally: Tally {
+                    total: 6,
+                    failures: u64::from(i % 997 == 0),
+                    latency_sum_ms: 60,
+                    latency_max_ms: 20,
+                },
+                last_error: None,
+            })
+            .collect();
+        store.record_probe_results(API, &minutes, &latest(1_799_999_990, true)).await.unwrap();
+        let started = std::time::Instant::now();
+        let slo = Slo::default();
+        // What `slipway health` does: the budget summed in SQL, the burn windows per minute.
+        let tally = store
+            .environment_tally("pets", "PROD", now - slo.window(), now)
+            .await
+            .unwrap();
+        let budget = ErrorBudget { slo, tally };
+        let burn = store
+            .environment_minutes("pets", "PROD", now - jiff::SignedDuration::from_hours(6), now)
+            .await
+            .unwrap();
+        let alerts = burn_alerts(slo.objective, &burn, now);
+        let took = started.elapsed();
+        assert_eq!(budget.tally.total, 259_200);
+        assert_eq!(alerts.len(), 2);
+        // The same figure from every minute read back and summed in the program.
+        let started_full = std::time::Instant::now();
+        let series = store
+            .environment_minutes("pets", "PROD", now - slo.window(), now)
+            .await
+            .unwrap();
+        let full = ErrorBudget::of(slo, &series, now);
+        let took_full = started_full.elapsed();
+        assert_eq!(full.tally, budget.tally);
+        println!(
+            "SLO report over 30 days ({} minutes, {} results): {:?} summed in SQL, {:?} read per minute (availability {:?}, budget left {:?})",
+            series.len(),
+            budget.tally.total,
+            took,
+            took_full,
+            budget.availability().ratio(),
+            budget.left()
+        );
+    })
+    .await;
+}
