@@ -8,10 +8,15 @@
 //! Architecture invariant: a test's identity is its explicit id property, else classname + name + parameters, within its suite.
 
 mod compare;
+mod findings;
 mod flakiness;
 mod merge;
 
 pub use compare::{compare_runs, RunComparison, TestOutcome};
+pub use findings::{
+    merge_findings, package_identity, reconcile, FindingChange, FindingState, KnownFinding,
+    RemediationPolicy, ScannedFinding, Severity,
+};
 pub use flakiness::{flakiness, flaky_share, Flakiness, RunOutcome};
 pub use merge::{fold_repeated, mark_retried, RunTotals, RETRIED_WITHOUT_FAILURE};
 
