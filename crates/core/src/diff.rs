@@ -119,6 +119,9 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
     plan_changed(current, desired, &mut details);
     lifecycles_changed(current, desired, &mut details);
     variables_changed(current, desired, &mut details);
+    if current.remediation != desired.remediation {
+        details.push("finding deadlines changed".to_string());
+    }
     (!details.is_empty()).then_some(Change {
         kind: ChangeKind::Update,
         subject,

@@ -61,6 +61,9 @@ pub struct Project {
     pub variables: Vec<VariableDecl>,
     pub plan: Vec<Step>,
     pub lifecycles: Vec<Lifecycle>,
+    /// Days to remediate a vulnerability finding, per severity (`findings.deadlines`).
+    #[serde(default)]
+    pub remediation: crate::quality::RemediationPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -287,6 +290,7 @@ mod tests {
                     }),
                 ),
             ],
+            remediation: Default::default(),
         };
         let hotfix = ReleaseFacts {
             bump: Some(VersionBump::Patch),

@@ -19,6 +19,7 @@ mod project;
 mod promote;
 mod release;
 mod rfc;
+mod scan;
 mod target;
 mod tests;
 mod token;
@@ -133,6 +134,12 @@ pub enum Command {
     /// Test results of releases: push JUnit reports per environment and suite, list, show, compare runs.
     #[command(subcommand)]
     Tests(tests::TestsCommand),
+    /// Vulnerability scans of releases: push Trivy, Grype, SARIF or CycloneDX reports.
+    #[command(subcommand)]
+    Scan(scan::ScanCommand),
+    /// Vulnerability findings of a project: first seen, fixed, reopened, and their deadlines.
+    #[command(subcommand)]
+    Findings(scan::FindingsCommand),
 }
 
 /// Run one client verb.
@@ -169,5 +176,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Clock(c) => clock::clock(c),
         Command::Parity(args) => parity::parity(args),
         Command::Tests(c) => tests::tests(c),
+        Command::Scan(c) => scan::scan(c),
+        Command::Findings(c) => scan::findings(c),
     }
 }

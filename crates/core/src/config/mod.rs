@@ -15,6 +15,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use yaml::Position;
+
+/// The longest remediation deadline a project may give (ten years).
+const MAX_REMEDIATION_DAYS: u32 = 3650;
 use yaml::Positions;
 
 use crate::model::{
@@ -146,6 +149,20 @@ pub struct ProjectSpec {
     pub plan: Vec<StepSpec>,
     #[serde(default)]
     pub lifecycles: Vec<LifecycleSpec>,
+    /// Vulnerability findings: how long each severity may stay open.
+    #[serde(default)]
+    pub findings: Option<FindingsSpec>,
+}
+
+/// How the findings of a project's scans are judged.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsSpec {
+    /// Days from a finding's first sighting to its remediation deadline, per severity
+    /// (critical, high, medium, low, unknown); a severity given here replaces the default
+    /// (critical 7, high 30); one not given keeps it.
+    #[serde(default)]
+    pub deadlines: std::collections::BTreeMap<crate::quality::Severity, u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -778,6 +795,7 @@ impl Checker<'_> {
         let variables = self.variables(spec.variables);
         let plan = self.plan(spec.plan, &components, &variables);
         let lifecycles = self.lifecycles(spec.lifecycles);
+        let remediation = self.remediation(spec.findings);
         Project {
             name: spec.name,
             description: spec.description,
@@ -785,7 +803,24 @@ impl Checker<'_> {
             variables,
             plan,
             lifecycles,
+            remediation,
         }
+    }
+
+    /// The default deadlines, with those the project gives in their place.
+    fn remediation(&mut self, spec: Option<FindingsSpec>) -> crate::quality::RemediationPolicy {
+        let mut policy = crate::quality::RemediationPolicy::default();
+        for (severity, days) in spec.map(|s| s.deadlines).unwrap_or_default() {
+            if !(1..=MAX_REMEDIATION_DAYS).contains(&days) {
+                self.error(
+                    &format!("project.findings.deadlines.{severity}"),
+                    format!("{days} days is not a remediation deadline"),
+                    &format!("give a number of days from 1 to {MAX_REMEDIATION_DAYS}, e.g. {severity}: 30"),
+                );
+            }
+            policy.days.insert(severity, days);
+        }
+        policy
     }
 
     fn variables(&mut self, specs: Vec<VariableSpec>) -> Vec<VariableDecl> {

@@ -3,8 +3,9 @@
 //! deadline a finding's severity gives it, and how a new scan changes the findings already known
 //! for a project's component (seen again, fixed, reopened, new).
 //!
-//! Architecture invariant: two findings are one when they name the same package (its PURL
-//! without qualifiers, else name@version) and share at least one vulnerability id.
+//! Architecture invariant: two findings are one when they name the same package (by
+//! `package_key`: its name's last part and version, from a PURL or a plain name@version) and
+//! share at least one vulnerability id.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -128,6 +129,9 @@ impl ScannedFinding {
         self.vulnerability = preferred_id(&ids).expect("a finding always has an id");
         ids.remove(&self.vulnerability);
         self.aliases = ids;
+        if !self.package.starts_with("pkg:") && other.package.starts_with("pkg:") {
+            self.package = other.package;
+        }
         self.severity = self.severity.max(other.severity);
         self.known_exploited |= other.known_exploited;
         if self.fixed_in.is_none() {
@@ -159,6 +163,43 @@ pub fn package_identity(purl: Option<&str>, name: &str, version: Option<&str>) -
     }
 }
 
+/// The key two reports of one package match by: its name's last part and its version, lower
+/// case. A PURL (`pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1`) and the plain
+/// `org.apache.logging.log4j:log4j-core@2.14.1` a SARIF message gives match; a finding matches
+/// only when an id is shared too, so two ecosystems' homonyms do not meet.
+pub fn package_key(package: &str) -> String {
+    let (name, version) = match package.rsplit_once('@') {
+        Some((name, version)) => (name, version),
+        None => (package, ""),
+    };
+    let short = name.rsplit(['/', ':']).next().unwrap_or(name);
+    format!("{}@{}", percent_decoded(short), percent_decoded(version)).to_lowercase()
+}
+
+/// `%2B` → `+`: PURLs encode what plain versions write as is; anything else is kept.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Merge the findings of one or more scans: findings of the same package that share an id are
 /// one finding. The order is the order each merged finding first appeared in.
 pub fn merge_findings(findings: Vec<ScannedFinding>) -> Vec<ScannedFinding> {
@@ -167,7 +208,11 @@ pub fn merge_findings(findings: Vec<ScannedFinding>) -> Vec<ScannedFinding> {
     for finding in findings {
         let mut matches: Vec<usize> = finding
             .ids()
-            .filter_map(|id| by_id.get(&(finding.package.clone(), id.clone())).copied())
+            .filter_map(|id| {
+                by_id
+                    .get(&(package_key(&finding.package), id.clone()))
+                    .copied()
+            })
             .collect();
         matches.sort_unstable();
         matches.dedup();
@@ -190,8 +235,9 @@ pub fn merge_findings(findings: Vec<ScannedFinding>) -> Vec<ScannedFinding> {
             }
         };
         let live = merged[slot].as_ref().expect("a live slot");
+        let key = package_key(&live.package);
         for id in live.ids() {
-            by_id.insert((live.package.clone(), id.clone()), slot);
+            by_id.insert((key.clone(), id.clone()), slot);
         }
     }
     merged.into_iter().flatten().collect()
@@ -246,18 +292,20 @@ pub fn reconcile(
     scanner: &str,
     scanned: Vec<ScannedFinding>,
 ) -> Vec<FindingChange> {
-    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut index: HashMap<(String, &str), usize> = HashMap::new();
     for (i, finding) in known.iter().enumerate() {
+        let key = package_key(&finding.package);
         for id in &finding.ids {
-            index.entry((&finding.package, id)).or_insert(i);
+            index.entry((key.clone(), id)).or_insert(i);
         }
     }
     let mut seen = vec![false; known.len()];
     let mut changes = Vec::with_capacity(scanned.len());
     for finding in scanned {
+        let key = package_key(&finding.package);
         let hit = finding
             .ids()
-            .find_map(|id| index.get(&(finding.package.as_str(), id.as_str())).copied());
+            .find_map(|id| index.get(&(key.clone(), id.as_str())).copied());
         match hit {
             Some(i) if !seen[i] => {
                 seen[i] = true;
@@ -315,6 +363,11 @@ impl RemediationPolicy {
             .checked_add(jiff::SignedDuration::from_hours(i64::from(days) * 24))
             .ok()
     }
+}
+
+/// Whether a finding still present is past its deadline at `now`; one without a deadline never is.
+pub fn is_overdue(deadline: Option<jiff::Timestamp>, now: jiff::Timestamp) -> bool {
+    deadline.is_some_and(|deadline| now > deadline)
 }
 
 #[cfg(test)]
@@ -379,6 +432,36 @@ mod tests {
             "lodash@4.17.20"
         );
         assert_eq!(package_identity(Some("not a purl"), "x", None), "x");
+    }
+
+    #[test]
+    fn a_purl_and_a_plain_name_of_one_package_share_a_key() {
+        assert_eq!(
+            package_key("pkg:npm/lodash@4.17.20"),
+            package_key("lodash@4.17.20")
+        );
+        assert_eq!(
+            package_key("pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"),
+            package_key("org.apache.logging.log4j:log4j-core@2.14.1")
+        );
+        assert_eq!(
+            package_key("pkg:deb/debian/tar@1.34%2Bdfsg-1.2"),
+            "tar@1.34+dfsg-1.2"
+        );
+        assert_eq!(package_key("bad%zz@1%"), "bad%zz@1%");
+        assert_ne!(package_key("lodash@4.17.20"), package_key("lodash@4.17.21"));
+        let sarif = finding("lodash@4.17.20", &["CVE-2021-23337"], Severity::High);
+        let grype = finding(
+            "pkg:npm/lodash@4.17.20",
+            &["CVE-2021-23337"],
+            Severity::High,
+        );
+        let merged = merge_findings(vec![sarif, grype]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(
+            merged[0].package, "pkg:npm/lodash@4.17.20",
+            "the PURL is kept"
+        );
     }
 
     #[test]
@@ -473,6 +556,19 @@ mod tests {
             Some("2026-01-31T00:00:00Z".parse().expect("a time"))
         );
         assert_eq!(policy.deadline(first, Severity::Medium, false), None);
+        let deadline = policy.deadline(first, Severity::Critical, false);
+        assert!(!is_overdue(
+            deadline,
+            "2026-01-08T00:00:00Z".parse().expect("a time")
+        ));
+        assert!(is_overdue(
+            deadline,
+            "2026-01-08T00:00:01Z".parse().expect("a time")
+        ));
+        assert!(!is_overdue(
+            None,
+            "2099-01-01T00:00:00Z".parse().expect("a time")
+        ));
         // Known exploitation raises urgency to the policy's shortest deadline.
         assert_eq!(
             policy.deadline(first, Severity::Medium, true),
@@ -496,7 +592,7 @@ mod tests {
             let mut seen = BTreeSet::new();
             for f in &merged {
                 for id in f.ids() {
-                    proptest::prop_assert!(seen.insert((f.package.clone(), id.clone())));
+                    proptest::prop_assert!(seen.insert((package_key(&f.package), id.clone())));
                 }
             }
             // And merging is stable: merging again changes nothing.

@@ -14,8 +14,8 @@ mod merge;
 
 pub use compare::{compare_runs, RunComparison, TestOutcome};
 pub use findings::{
-    merge_findings, package_identity, reconcile, FindingChange, FindingState, KnownFinding,
-    RemediationPolicy, ScannedFinding, Severity,
+    is_overdue, merge_findings, package_identity, package_key, reconcile, FindingChange,
+    FindingState, KnownFinding, RemediationPolicy, ScannedFinding, Severity,
 };
 pub use flakiness::{flakiness, flaky_share, Flakiness, RunOutcome};
 pub use merge::{fold_repeated, mark_retried, RunTotals, RETRIED_WITHOUT_FAILURE};

@@ -68,8 +68,9 @@ impl Default for ScanLimits {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanReport {
     pub format: ScanFormat,
-    /// The tool that scanned, lower case (`trivy`, `grype`, a SARIF driver's name): a finding
-    /// is fixed only when a later scan by a tool that reported it no longer does.
+    /// The tool that scanned, lower case (`trivy`, `grype`), followed by the format when it is a
+    /// SARIF log or a CycloneDX BOM (`trivy (sarif)`): a finding is fixed only when a later scan
+    /// of the same scanner no longer reports it.
     pub scanner: String,
     pub scanner_version: Option<String>,
     /// The scanned image's digest (`sha256:…`) when the report names it.
@@ -152,7 +153,7 @@ pub fn read_scan<R: Read>(input: R, limits: &ScanLimits) -> Result<ScanReport, S
     };
     Ok(ScanReport {
         format,
-        scanner: out.cap(scanner.to_ascii_lowercase()),
+        scanner: out.cap(scanner_key(format, &scanner)),
         scanner_version: scanner_version.map(|v| out.cap(v)),
         artifact: artifact.filter(|a| is_sha256_digest(a)),
         findings: merge_findings(out.findings),
@@ -162,6 +163,17 @@ pub fn read_scan<R: Read>(input: R, limits: &ScanLimits) -> Result<ScanReport, S
         problems_not_listed: out.problems_not_listed,
         truncated_fields: out.truncated,
     })
+}
+
+/// The scanner as findings remember it: a tool's name, and the format when it is not the
+/// tool's own, so that a finding is fixed only by the same kind of report that found it (a
+/// SARIF log or a BOM may cover less than the tool's own JSON).
+fn scanner_key(format: ScanFormat, tool: &str) -> String {
+    let tool = tool.trim().to_ascii_lowercase();
+    match format {
+        ScanFormat::Trivy | ScanFormat::Grype => tool,
+        ScanFormat::Sarif | ScanFormat::CycloneDx => format!("{tool} ({})", format.as_str()),
+    }
 }
 
 fn detect(bytes: &[u8]) -> Result<ScanFormat, ScanError> {

@@ -69,7 +69,7 @@ fn a_grype_report_joins_related_ids_and_reads_known_exploitation() {
 fn a_sarif_log_gives_findings_from_rules_and_messages_and_drops_suppressed_ones() {
     let report = scan(&fixture("trivy.sarif"));
     assert_eq!(report.format, ScanFormat::Sarif);
-    assert_eq!(report.scanner, "trivy");
+    assert_eq!(report.scanner, "trivy (sarif)");
     assert_eq!(report.scanner_version.as_deref(), Some("0.57.0"));
     assert_eq!(report.entries, 2);
     assert_eq!(report.not_affected, 1);
@@ -89,7 +89,7 @@ fn a_sarif_log_gives_findings_from_rules_and_messages_and_drops_suppressed_ones(
 fn a_cyclonedx_vex_gives_affected_findings_only() {
     let report = scan(&fixture("cyclonedx.json"));
     assert_eq!(report.format, ScanFormat::CycloneDx);
-    assert_eq!(report.scanner, "grype");
+    assert_eq!(report.scanner, "grype (cyclonedx)");
     assert_eq!(report.artifact.as_deref(), Some(IMAGE));
     assert_eq!(report.entries, 3);
     assert_eq!(report.not_affected, 1);

@@ -6,6 +6,7 @@ mod agents;
 mod checkpoints;
 mod deployments;
 mod evidence;
+mod findings;
 mod governance;
 mod handlers;
 #[cfg(test)]
@@ -70,11 +71,14 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(checkpoints::router())
         .merge(quality::router())
+        .merge(findings::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
         // Test reports stream too, within their own limit (SLIPWAY_MAX_TEST_REPORT_SIZE).
         .merge(quality::upload_router())
+        // Scan reports stream too, within their own limit (SLIPWAY_MAX_SCAN_REPORT_SIZE).
+        .merge(findings::upload_router())
 }
 
 /// What axum's JSON extractor reads at most; every API body but an upload (artifact, test report) is JSON.
@@ -166,6 +170,7 @@ mod tests {
             .chain(webhooks::ROUTES)
             .chain(checkpoints::ROUTES)
             .chain(quality::ROUTES)
+            .chain(findings::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

@@ -7,7 +7,10 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
 use slipway_api::deployments::DeploymentView;
 use slipway_api::projects::ProjectView;
-use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
+use slipway_api::quality::{
+    FindingView, ScanPushView, ScanView, TestPushView, TestRunComparisonView, TestRunDetail,
+    TestRunView,
+};
 use slipway_api::targets::TargetView;
 use slipway_api::variables::VariableView;
 use slipway_api::vault::{ArtifactView, Pushed, ReleaseView, SigningKeyView};
@@ -265,6 +268,27 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<TestRunComparisonView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/releases/{version}/scans",
+            "201",
+            Shape::One,
+            fields::<ScanPushView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/releases/{version}/scans",
+            "200",
+            Shape::Items,
+            fields::<ScanView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/findings",
+            "200",
+            Shape::Items,
+            fields::<FindingView>(),
         ),
     ]
 }

@@ -18,6 +18,7 @@ mod console_deployments;
 mod console_governance;
 mod deployments;
 mod evidence;
+mod findings;
 mod governance;
 mod history;
 mod interventions;

@@ -6,6 +6,7 @@ mod audit;
 mod checkpoints;
 mod deployments;
 mod environments;
+mod findings;
 mod governance;
 mod open;
 mod pages;

@@ -21,6 +21,7 @@ fn pets() -> slipway_core::model::Project {
         variables: vec![],
         plan: vec![],
         lifecycles: vec![],
+        remediation: Default::default(),
     }
 }
 
