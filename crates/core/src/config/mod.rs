@@ -97,6 +97,9 @@ pub struct GatesSpec {
     /// No undeclared drift from this environment (variables, target facts, deployed digests).
     #[serde(default)]
     pub parity_with: Option<Name>,
+    /// Vulnerability findings: none past its deadline; `max_open: { critical: 0 }` caps them.
+    #[serde(default)]
+    pub findings: Option<crate::gates::FindingsGate>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -773,6 +776,7 @@ impl Checker<'_> {
             rollback_rehearsed_in: spec.rollback_rehearsed_in,
             change_request: spec.change_request,
             parity_with: spec.parity_with,
+            findings: spec.findings,
         }
     }
 

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
+use slipway_core::governance::FindingFact;
 use slipway_core::quality::{is_overdue, reconcile, FindingState};
 use slipway_core::Name;
 use slipway_ingest::{read_scan, ScanError, ScanLimits, ScanReport};
@@ -299,6 +300,43 @@ pub async fn list(
         }
     }
     Ok(out)
+}
+
+/// The findings a release carries (what its scans saw), with their deadlines, for the
+/// `findings` gate. Read without authorising: the promotion being judged was authorised.
+pub(crate) async fn carried(
+    state: &AppState,
+    project: &str,
+    release: &str,
+) -> Result<Vec<FindingFact>, ServiceError> {
+    let name =
+        Name::parse(project).map_err(|e| ServiceError::invalid(format!("project: {e}"), ""))?;
+    let policy = state
+        .store
+        .project(&name)
+        .await?
+        .map(|p| p.remediation)
+        .unwrap_or_default();
+    let findings = state
+        .store
+        .findings(&FindingFilter {
+            project: project.to_string(),
+            release: Some(release.to_string()),
+            component: None,
+            state: None,
+            limit: i64::MAX,
+        })
+        .await?;
+    Ok(findings
+        .into_iter()
+        .map(|f| FindingFact {
+            deadline: policy.deadline(f.first_seen_at, f.severity, f.known_exploited),
+            id: f.id,
+            vulnerability: f.vulnerability,
+            package: f.package,
+            severity: f.severity,
+        })
+        .collect())
 }
 
 /// The scans pushed for a release, oldest first.

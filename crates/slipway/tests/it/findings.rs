@@ -303,3 +303,96 @@ fn bad_scans_are_refused_with_what_to_fix_and_change_nothing() {
     ok(push(&server, "1.0.0", &small));
     assert_eq!(findings(&server, &[]).len(), 1);
 }
+
+#[test]
+fn a_release_carrying_a_critical_finding_past_its_deadline_does_not_enter_and_the_record_names_it()
+{
+    let server = Server::start_with_env(None, &[("SLIPWAY_CLOCK", "manual:2026-11-01T00:00:00Z")]);
+    let work = tempfile::tempdir().unwrap();
+    let yaml = PROJECT.replace(
+        "  - { name: DEV }\n",
+        "  - { name: DEV, gates: { findings: {} } }\n",
+    );
+    server.release_app(work.path(), "pets", &yaml);
+    let _agent = crate::support::spawn_agent(
+        &server.url,
+        "dev-01",
+        &work.path().join("dev-01"),
+        Some(&server.enrollment_token("DEV", &["app"])),
+    );
+    server.wait_online("dev-01");
+    ok(push(&server, "1.0.0", &fixture("trivy.json")));
+    let deploy = |release: &str| {
+        server.cli(
+            None,
+            &[
+                "deploy",
+                "--project",
+                "pets",
+                "--release",
+                release,
+                "--env",
+                "DEV",
+                "--wait",
+                "--timeout",
+                "60",
+            ],
+        )
+    };
+
+    // Eight days after it was first seen, the critical log4j finding is past its 7-day deadline.
+    ok(server.cli(None, &["clock", "set", "2026-11-09T00:00:00Z"]));
+    let refused = deploy("1.0.0");
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("findings (no-go)") && message.contains("CVE-2021-44228"),
+        "{message}"
+    );
+
+    // 1.1.0 no longer carries it: the same gate lets it in, and its record says so.
+    second_release(&server, work.path());
+    let fixed = std::fs::read_to_string(fixture("trivy.json"))
+        .unwrap()
+        .replace("\"CVE-2021-44228\"", "\"\"");
+    ok(push(
+        &server,
+        "1.1.0",
+        &file(work.path(), "trivy-1.1.0.json", &fixed),
+    ));
+    let went = ok(deploy("1.1.0"));
+    assert!(!went.contains("no-go"), "{went}");
+    // Both decision records judged the findings: the refusal names the finding, the go passes.
+    let promotions = json(server.cli(
+        None,
+        &["promotion", "list", "--project", "pets", "-o", "json"],
+    ));
+    let mut verdicts = Vec::new();
+    let items = promotions.get("items").unwrap_or(&promotions);
+    for item in items.as_array().expect("a list of promotions") {
+        let id = item["id"].as_i64().unwrap().to_string();
+        let shown = json(server.cli(None, &["promotion", "show", &id, "-o", "json"]));
+        let last = shown["decisions"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        let finding = last["record"]["judgement"]["criteria"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "findings")
+            .cloned()
+            .unwrap_or_else(|| panic!("no findings criterion in {last:#}"));
+        verdicts.push((
+            finding["verdict"].as_str().unwrap().to_string(),
+            finding["evidence"].to_string(),
+        ));
+    }
+    verdicts.sort();
+    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
+    assert_eq!(verdicts[0].0, "fail");
+    assert!(verdicts[0].1.contains("CVE-2021-44228"), "{verdicts:?}");
+    assert_eq!(verdicts[1].0, "pass");
+}
