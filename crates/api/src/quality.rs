@@ -206,3 +206,26 @@ pub struct FindingView {
     /// Past its deadline and still present (open, or carried by the release asked about).
     pub overdue: bool,
 }
+
+/// A request to accept a finding's risk (`POST /api/v1/projects/{name}/findings/{id}/acceptances`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskAcceptanceRequest {
+    pub reason: String,
+    /// RFC 3339; within a year.
+    pub expires_at: String,
+}
+
+/// A finding's risk accepted for a reason until an expiry; in force once approved by the
+/// security role, never by the requester.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskAcceptanceView {
+    pub id: i64,
+    pub finding_id: i64,
+    pub reason: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
+}

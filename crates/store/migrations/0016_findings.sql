@@ -52,3 +52,16 @@ CREATE TABLE finding_sightings (
   PRIMARY KEY (finding_id, scan_id)
 );
 CREATE INDEX finding_sightings_release ON finding_sightings (project, release, finding_id);
+-- Risk acceptances: a finding's risk accepted for a reason until an expiry, requested by one
+-- person and approved by another holding the security role.
+CREATE TABLE risk_acceptances (
+  id BIGINT PRIMARY KEY,
+  finding_id BIGINT NOT NULL REFERENCES findings(id),
+  reason TEXT NOT NULL,
+  expires_at TEXT NOT NULL,
+  requested_by TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  approved_by TEXT,
+  approved_at TEXT
+);
+CREATE INDEX risk_acceptances_finding ON risk_acceptances (finding_id);

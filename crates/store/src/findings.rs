@@ -498,3 +498,94 @@ impl Store {
         rows.iter().map(scan_row).collect()
     }
 }
+
+/// A finding's risk accepted for a reason until an expiry; in force once approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAcceptance {
+    pub id: i64,
+    pub finding_id: i64,
+    pub reason: String,
+    pub expires_at: Timestamp,
+    pub requested_by: String,
+    pub requested_at: Timestamp,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<Timestamp>,
+}
+
+const ACCEPTANCE_COLUMNS: &str = "a.id, a.finding_id, a.reason, a.expires_at, a.requested_by, a.requested_at, a.approved_by, a.approved_at";
+
+fn acceptance_row(row: &AnyRow) -> Result<StoredAcceptance> {
+    Ok(StoredAcceptance {
+        id: row.try_get("id")?,
+        finding_id: row.try_get("finding_id")?,
+        reason: row.try_get("reason")?,
+        expires_at: read_time(row, "expires_at")?,
+        requested_by: row.try_get("requested_by")?,
+        requested_at: read_time(row, "requested_at")?,
+        approved_by: row.try_get("approved_by")?,
+        approved_at: read_optional_time(row, "approved_at")?,
+    })
+}
+
+impl WriteTx<'_> {
+    /// Record a request to accept a finding's risk; its id.
+    pub async fn insert_acceptance(
+        &mut self,
+        finding_id: i64,
+        reason: &str,
+        expires_at: Timestamp,
+        requested_by: &str,
+        at: Timestamp,
+    ) -> Result<i64> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM risk_acceptances")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        sqlx::query("INSERT INTO risk_acceptances (id, finding_id, reason, expires_at, requested_by, requested_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id)
+            .bind(finding_id)
+            .bind(reason)
+            .bind(format_time(expires_at))
+            .bind(requested_by)
+            .bind(format_time(at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(id)
+    }
+
+    /// Approve a request not yet approved; false when it already was.
+    pub async fn approve_acceptance(&mut self, id: i64, by: &str, at: Timestamp) -> Result<bool> {
+        let done = sqlx::query("UPDATE risk_acceptances SET approved_by = $2, approved_at = $3 WHERE id = $1 AND approved_by IS NULL")
+            .bind(id)
+            .bind(by)
+            .bind(format_time(at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    /// One risk acceptance of a project's finding.
+    pub async fn acceptance(&self, project: &str, id: i64) -> Result<Option<StoredAcceptance>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCEPTANCE_COLUMNS} FROM risk_acceptances a JOIN findings f ON f.id = a.finding_id WHERE f.project = $1 AND a.id = $2"
+        ))
+        .bind(project)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(acceptance_row).transpose()
+    }
+
+    /// The approved risk acceptances of a project's findings, oldest first.
+    pub async fn approved_acceptances(&self, project: &str) -> Result<Vec<StoredAcceptance>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCEPTANCE_COLUMNS} FROM risk_acceptances a JOIN findings f ON f.id = a.finding_id WHERE f.project = $1 AND a.approved_by IS NOT NULL ORDER BY a.id"
+        ))
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(acceptance_row).collect()
+    }
+}

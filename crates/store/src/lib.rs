@@ -39,7 +39,9 @@ pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
-pub use findings::{FindingCounts, FindingFilter, NewScan, ScanScope, StoredFinding, StoredScan};
+pub use findings::{
+    FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
+};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use page::Page;
 pub use quality::{

@@ -7,7 +7,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use slipway_api::quality::{FindingView, ScanPushView};
+use slipway_api::quality::{FindingView, RiskAcceptanceRequest, RiskAcceptanceView, ScanPushView};
 use slipway_api::List;
 
 use crate::client::encode;
@@ -61,6 +61,33 @@ pub enum FindingsCommand {
         /// Only findings past their remediation deadline.
         #[arg(long)]
         overdue: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Ask for a finding's risk to be accepted, for a reason, until an expiry.
+    #[command(
+        after_help = "Example:\n  slipway findings accept 12 --project pets --reason \"JNDI lookups are disabled\" --until 2026-12-31T00:00:00Z\n\nA person holding the security role who did not ask approves it (`slipway findings approve`);\nuntil its expiry the finding does not block the `findings` gate."
+    )]
+    Accept {
+        /// The finding's id (`slipway findings list`).
+        finding: i64,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        reason: String,
+        /// RFC 3339, within a year.
+        #[arg(long)]
+        until: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Approve a risk acceptance (security role; never the person who asked for it).
+    #[command(after_help = "Example:\n  slipway findings approve 3 --project pets")]
+    Approve {
+        /// The acceptance's id (`slipway findings accept` printed it).
+        acceptance: i64,
+        #[arg(long)]
+        project: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -179,6 +206,54 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
                         "FIX",
                     ],
                     &rows,
+                );
+            });
+            Ok(())
+        }
+        FindingsCommand::Accept {
+            finding,
+            project,
+            reason,
+            until,
+            remote,
+        } => {
+            let answer: RiskAcceptanceView = remote.client().post(
+                &format!(
+                    "/api/v1/projects/{}/findings/{finding}/acceptances",
+                    encode(&project)
+                ),
+                &RiskAcceptanceRequest {
+                    reason,
+                    expires_at: until,
+                },
+            )?;
+            show(&remote, &answer, |a| {
+                println!(
+                    "risk acceptance {} of finding {} requested until {}; a person holding the security role approves it: slipway findings approve {} --project {project}",
+                    a.id, a.finding_id, a.expires_at, a.id
+                );
+            });
+            Ok(())
+        }
+        FindingsCommand::Approve {
+            acceptance,
+            project,
+            remote,
+        } => {
+            let answer: RiskAcceptanceView = remote.client().post(
+                &format!(
+                    "/api/v1/projects/{}/acceptances/{acceptance}/approve",
+                    encode(&project)
+                ),
+                &serde_json::json!({}),
+            )?;
+            show(&remote, &answer, |a| {
+                println!(
+                    "risk acceptance {} of finding {} approved by {}; in force until {}",
+                    a.id,
+                    a.finding_id,
+                    a.approved_by.as_deref().unwrap_or("?"),
+                    a.expires_at
                 );
             });
             Ok(())

@@ -181,6 +181,8 @@ pub struct FindingFact {
     pub package: String,
     pub severity: crate::quality::Severity,
     pub deadline: Option<Timestamp>,
+    /// The latest expiry of an approved risk acceptance; until then it does not block.
+    pub accepted_until: Option<Timestamp>,
 }
 
 /// The outcome of judging a promotion.
@@ -235,12 +237,16 @@ fn findings_criterion(
     findings: &[FindingFact],
     now: Timestamp,
 ) -> Criterion {
-    let overdue: Vec<&FindingFact> = findings
+    let (accepted, blocking): (Vec<&FindingFact>, Vec<&FindingFact>) = findings
         .iter()
+        .partition(|f| f.accepted_until.is_some_and(|until| until > now));
+    let overdue: Vec<&FindingFact> = blocking
+        .iter()
+        .copied()
         .filter(|f| crate::quality::is_overdue(f.deadline, now))
         .collect();
     let mut by_severity = std::collections::BTreeMap::new();
-    for f in findings {
+    for f in &blocking {
         *by_severity.entry(f.severity).or_insert(0u32) += 1;
     }
     let over_cap: Vec<String> = gate
@@ -265,6 +271,11 @@ fn findings_criterion(
         "by_severity": by_severity,
         "max_open": gate.max_open,
         "overdue": overdue.iter().map(named).collect::<Vec<_>>(),
+        "accepted": accepted.iter().map(|f| {
+            let mut v = named(f);
+            v["accepted_until"] = json!(f.accepted_until.map(|t| t.to_string()));
+            v
+        }).collect::<Vec<_>>(),
     });
     if overdue.is_empty() && over_cap.is_empty() {
         return criterion(

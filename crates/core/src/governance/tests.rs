@@ -366,6 +366,7 @@ fn carrying(severity: crate::quality::Severity, first_seen: &str) -> Facts {
         package: "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1".into(),
         severity,
         deadline: RemediationPolicy::default().deadline(at(first_seen), severity, false),
+        accepted_until: None,
     }]);
     f
 }
@@ -386,6 +387,23 @@ fn a_critical_finding_past_its_deadline_refuses_the_release_and_the_record_names
     // Six days: still within its deadline.
     let j = judge(&carrying(Severity::Critical, "2026-11-18T19:30:00Z"));
     assert_eq!(j.decision, Decision::Go, "{}", j.explain());
+    // An approved acceptance lets it through until it expires, and the record still names it.
+    let mut accepted = carrying(Severity::Critical, "2026-11-16T19:30:00Z");
+    if let Some(list) = accepted.findings.as_mut() {
+        list[0].accepted_until = Some(at("2026-12-01T00:00:00Z"));
+    }
+    let j = judge(&accepted);
+    assert_eq!(j.decision, Decision::Go, "{}", j.explain());
+    let c = j.criteria.iter().find(|c| c.name == "findings").unwrap();
+    assert_eq!(c.evidence["accepted"][0]["id"], 7);
+    if let Some(list) = accepted.findings.as_mut() {
+        list[0].accepted_until = Some(at("2026-11-20T00:00:00Z"));
+    }
+    assert_eq!(
+        judge(&accepted).decision,
+        Decision::NoGo,
+        "an expired acceptance"
+    );
     // A medium finding has no deadline by default.
     let j = judge(&carrying(Severity::Medium, "2020-01-01T00:00:00Z"));
     assert_eq!(j.decision, Decision::Go, "{}", j.explain());

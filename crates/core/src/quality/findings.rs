@@ -365,6 +365,30 @@ impl RemediationPolicy {
     }
 }
 
+/// Why a person may not approve a risk acceptance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RiskRefusal {
+    #[error("only a person holding the security role approves a finding's risk; you hold {0}")]
+    NotSecurity(crate::access::Role),
+    #[error("you asked for this acceptance: under the four-eyes rule another person approves it")]
+    Requester,
+}
+
+/// A risk acceptance is approved by the security role, never by the person who asked for it.
+pub fn may_approve_risk(
+    role: crate::access::Role,
+    approver: &str,
+    requester: &str,
+) -> Result<(), RiskRefusal> {
+    if role != crate::access::Role::Security {
+        return Err(RiskRefusal::NotSecurity(role));
+    }
+    if approver == requester {
+        return Err(RiskRefusal::Requester);
+    }
+    Ok(())
+}
+
 /// Whether a finding still present is past its deadline at `now`; one without a deadline never is.
 pub fn is_overdue(deadline: Option<jiff::Timestamp>, now: jiff::Timestamp) -> bool {
     deadline.is_some_and(|deadline| now > deadline)
@@ -541,6 +565,20 @@ mod tests {
         // CVE-4 is grype's: trivy's silence does not fix it.
         assert_eq!(changes[3], FindingChange::Fixed { known: 2 });
         assert_eq!(changes.len(), 4);
+    }
+
+    #[test]
+    fn only_security_and_never_the_requester_approves_a_risk() {
+        use crate::access::Role;
+        assert_eq!(may_approve_risk(Role::Security, "sam", "dora"), Ok(()));
+        assert_eq!(
+            may_approve_risk(Role::Security, "sam", "sam"),
+            Err(RiskRefusal::Requester)
+        );
+        assert_eq!(
+            may_approve_risk(Role::Admin, "root", "dora"),
+            Err(RiskRefusal::NotSecurity(Role::Admin))
+        );
     }
 
     #[test]

@@ -14,8 +14,9 @@ mod merge;
 
 pub use compare::{compare_runs, RunComparison, TestOutcome};
 pub use findings::{
-    is_overdue, merge_findings, package_identity, package_key, reconcile, FindingChange,
-    FindingState, KnownFinding, RemediationPolicy, ScannedFinding, Severity,
+    is_overdue, may_approve_risk, merge_findings, package_identity, package_key, reconcile,
+    FindingChange, FindingState, KnownFinding, RemediationPolicy, RiskRefusal, ScannedFinding,
+    Severity,
 };
 pub use flakiness::{flakiness, flaky_share, Flakiness, RunOutcome};
 pub use merge::{fold_repeated, mark_retried, RunTotals, RETRIED_WITHOUT_FAILURE};

@@ -9,10 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use slipway_api::quality::{FindingView, ScanPushView, ScanView};
+use slipway_api::quality::{
+    FindingView, RiskAcceptanceRequest, RiskAcceptanceView, ScanPushView, ScanView,
+};
 use slipway_api::List;
 use slipway_core::quality::FindingState;
-use slipway_store::{format_time, StoredScan};
+use slipway_store::{format_time, StoredAcceptance, StoredScan};
 
 use crate::auth::Actor;
 use crate::services::findings::{self, FindingQuery, FindingStatus, ScanPush};
@@ -23,9 +25,17 @@ type ApiResult<T> = Result<T, ServiceError>;
 
 const SCANS: &str = "/api/v1/projects/{name}/releases/{version}/scans";
 const FINDINGS: &str = "/api/v1/projects/{name}/findings";
+const ACCEPT: &str = "/api/v1/projects/{name}/findings/{id}/acceptances";
+const APPROVE: &str = "/api/v1/projects/{name}/acceptances/{id}/approve";
 
 #[cfg(test)]
-pub(super) const ROUTES: &[(&str, &str)] = &[("post", SCANS), ("get", SCANS), ("get", FINDINGS)];
+pub(super) const ROUTES: &[(&str, &str)] = &[
+    ("post", SCANS),
+    ("get", SCANS),
+    ("get", FINDINGS),
+    ("post", ACCEPT),
+    ("post", APPROVE),
+];
 
 /// The push, which streams and so takes reports up to its own limit.
 pub(super) fn upload_router() -> Router<AppState> {
@@ -33,7 +43,10 @@ pub(super) fn upload_router() -> Router<AppState> {
 }
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route(FINDINGS, get(list_findings))
+    Router::new()
+        .route(FINDINGS, get(list_findings))
+        .route(ACCEPT, post(request_acceptance))
+        .route(APPROVE, post(approve_acceptance))
 }
 
 #[derive(Deserialize)]
@@ -183,5 +196,69 @@ fn finding_view(status: FindingStatus) -> FindingView {
         reopened: f.reopened,
         deadline: status.deadline.map(format_time),
         overdue: status.overdue,
+    }
+}
+
+fn id_of(what: &str, text: &str) -> ApiResult<i64> {
+    text.parse().map_err(|_| {
+        ServiceError::invalid(
+            format!("{what} id {text:?} is not a number"),
+            "pass the id `slipway findings list` shows",
+        )
+    })
+}
+
+pub(super) async fn request_acceptance(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((project, id)): Path<(String, String)>,
+    Json(body): Json<RiskAcceptanceRequest>,
+) -> ApiResult<Response> {
+    let expires_at = body.expires_at.parse().map_err(|e| {
+        ServiceError::invalid(
+            format!(
+                "expires_at {:?} is not an RFC 3339 time: {e}",
+                body.expires_at
+            ),
+            "pass a time such as 2027-01-31T00:00:00Z",
+        )
+    })?;
+    let acceptance = findings::request_acceptance(
+        &state,
+        &actor,
+        &parse_name("project", &project)?,
+        id_of("finding", &id)?,
+        &body.reason,
+        expires_at,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(acceptance_view(acceptance))).into_response())
+}
+
+pub(super) async fn approve_acceptance(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((project, id)): Path<(String, String)>,
+) -> ApiResult<Json<RiskAcceptanceView>> {
+    let acceptance = findings::approve_acceptance(
+        &state,
+        &actor,
+        &parse_name("project", &project)?,
+        id_of("risk acceptance", &id)?,
+    )
+    .await?;
+    Ok(Json(acceptance_view(acceptance)))
+}
+
+fn acceptance_view(a: StoredAcceptance) -> RiskAcceptanceView {
+    RiskAcceptanceView {
+        id: a.id,
+        finding_id: a.finding_id,
+        reason: a.reason,
+        expires_at: format_time(a.expires_at),
+        requested_by: a.requested_by,
+        requested_at: format_time(a.requested_at),
+        approved_by: a.approved_by,
+        approved_at: a.approved_at.map(format_time),
     }
 }

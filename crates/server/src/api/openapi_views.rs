@@ -8,8 +8,8 @@ use slipway_api::access::{ApiTokenView, UserView};
 use slipway_api::deployments::DeploymentView;
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{
-    FindingView, ScanPushView, ScanView, TestPushView, TestRunComparisonView, TestRunDetail,
-    TestRunView,
+    FindingView, RiskAcceptanceView, ScanPushView, ScanView, TestPushView, TestRunComparisonView,
+    TestRunDetail, TestRunView,
 };
 use slipway_api::targets::TargetView;
 use slipway_api::variables::VariableView;
@@ -289,6 +289,20 @@ fn answers() -> Vec<(
             "200",
             Shape::Items,
             fields::<FindingView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/findings/{id}/acceptances",
+            "201",
+            Shape::One,
+            fields::<RiskAcceptanceView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/acceptances/{id}/approve",
+            "200",
+            Shape::One,
+            fields::<RiskAcceptanceView>(),
         ),
     ]
 }

@@ -13,10 +13,12 @@ use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::governance::FindingFact;
-use slipway_core::quality::{is_overdue, reconcile, FindingState};
+use slipway_core::quality::{is_overdue, may_approve_risk, reconcile, FindingState};
 use slipway_core::Name;
 use slipway_ingest::{read_scan, ScanError, ScanLimits, ScanReport};
-use slipway_store::{FindingCounts, FindingFilter, NewScan, ScanScope, StoredFinding, StoredScan};
+use slipway_store::{
+    FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
+};
 
 use super::quality::release_of;
 use super::require;
@@ -317,6 +319,11 @@ pub(crate) async fn carried(
         .await?
         .map(|p| p.remediation)
         .unwrap_or_default();
+    let mut accepted: std::collections::HashMap<i64, Timestamp> = std::collections::HashMap::new();
+    for a in state.store.approved_acceptances(project).await? {
+        let until = accepted.entry(a.finding_id).or_insert(a.expires_at);
+        *until = (*until).max(a.expires_at);
+    }
     let findings = state
         .store
         .findings(&FindingFilter {
@@ -331,6 +338,7 @@ pub(crate) async fn carried(
         .into_iter()
         .map(|f| FindingFact {
             deadline: policy.deadline(f.first_seen_at, f.severity, f.known_exploited),
+            accepted_until: accepted.get(&f.id).copied(),
             id: f.id,
             vulnerability: f.vulnerability,
             package: f.package,
@@ -355,4 +363,135 @@ pub async fn scans(
     .await?;
     let version = release_of(state, project, release).await?.to_string();
     Ok(state.store.scans(project.as_str(), &version).await?)
+}
+
+/// The longest a risk may be accepted for.
+const MAX_ACCEPTANCE_DAYS: i64 = 365;
+
+/// Ask for a finding's risk to be accepted, for a reason, until an expiry; it is in force once
+/// a person holding the security role, not the requester, approves it.
+pub async fn request_acceptance(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    finding_id: i64,
+    reason: &str,
+    expires_at: Timestamp,
+) -> Result<StoredAcceptance, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::ReportCheck,
+        &format!("project/{project}"),
+    )
+    .await?;
+    let finding = state
+        .store
+        .finding(project.as_str(), finding_id)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("finding {finding_id} of project {project}"),
+                format!("`slipway findings list --project {project}` lists its findings"),
+            )
+        })?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 2000 {
+        return Err(ServiceError::invalid(
+            "a risk acceptance needs a reason of 1 to 2000 characters",
+            "say why the risk is acceptable, e.g. --reason \"not reachable: JNDI lookups are disabled\"",
+        ));
+    }
+    let now = state.clock.now();
+    let latest = now
+        .checked_add(jiff::SignedDuration::from_hours(MAX_ACCEPTANCE_DAYS * 24))
+        .unwrap_or(now);
+    if expires_at <= now || expires_at > latest {
+        return Err(ServiceError::invalid(
+            format!("the expiry {expires_at} is not between now ({now}) and {MAX_ACCEPTANCE_DAYS} days from now"),
+            "pass --until with a time in the coming year, e.g. 2027-01-31T00:00:00Z",
+        ));
+    }
+    let mut tx = state.store.write().await?;
+    let id = tx
+        .insert_acceptance(finding.id, reason, expires_at, &actor.username, now)
+        .await?;
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "finding.risk_requested".into(),
+        subject: format!("finding/{project}/{}", finding.id),
+        details: json!({
+            "acceptance": id,
+            "finding": finding.id,
+            "vulnerability": finding.vulnerability,
+            "package": finding.package,
+            "severity": finding.severity,
+            "reason": reason,
+            "expires_at": expires_at.to_string(),
+        }),
+    });
+    tx.commit().await?;
+    acceptance_of(state, project, id).await
+}
+
+async fn acceptance_of(
+    state: &AppState,
+    project: &Name,
+    id: i64,
+) -> Result<StoredAcceptance, ServiceError> {
+    state
+        .store
+        .acceptance(project.as_str(), id)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("risk acceptance {id} of project {project}"),
+                "the id is the one `slipway findings accept` printed",
+            )
+        })
+}
+
+/// Approve a risk acceptance: the security role, under the four-eyes rule.
+pub async fn approve_acceptance(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    id: i64,
+) -> Result<StoredAcceptance, ServiceError> {
+    require(state, actor, Operation::Read, &format!("project/{project}")).await?;
+    let acceptance = acceptance_of(state, project, id).await?;
+    may_approve_risk(actor.role, &actor.username, &acceptance.requested_by).map_err(|why| {
+        ServiceError::Refused {
+            message: why.to_string(),
+            hint: "a person holding the security role who did not ask for it approves it".into(),
+        }
+    })?;
+    let now = state.clock.now();
+    if acceptance.expires_at <= now {
+        return Err(ServiceError::state(
+            format!("risk acceptance {id} expired at {}", acceptance.expires_at),
+            "ask for a new one with `slipway findings accept`",
+        ));
+    }
+    let mut tx = state.store.write().await?;
+    if !tx.approve_acceptance(id, &actor.username, now).await? {
+        return Err(ServiceError::state(
+            format!("risk acceptance {id} is already approved"),
+            "nothing to do",
+        ));
+    }
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "finding.risk_accepted".into(),
+        subject: format!("finding/{project}/{}", acceptance.finding_id),
+        details: json!({
+            "acceptance": id,
+            "finding": acceptance.finding_id,
+            "requested_by": acceptance.requested_by,
+            "reason": acceptance.reason,
+            "expires_at": acceptance.expires_at.to_string(),
+        }),
+    });
+    tx.commit().await?;
+    acceptance_of(state, project, id).await
 }

@@ -350,49 +350,91 @@ fn a_release_carrying_a_critical_finding_past_its_deadline_does_not_enter_and_th
         "{message}"
     );
 
-    // 1.1.0 no longer carries it: the same gate lets it in, and its record says so.
-    second_release(&server, work.path());
-    let fixed = std::fs::read_to_string(fixture("trivy.json"))
-        .unwrap()
-        .replace("\"CVE-2021-44228\"", "\"\"");
-    ok(push(
-        &server,
-        "1.1.0",
-        &file(work.path(), "trivy-1.1.0.json", &fixed),
+    // A developer asks to accept the risk; she may not approve it herself, a security person does.
+    let dora = server.user_with_token("dora", "developer");
+    let sam = server.user_with_token("sam", "security");
+    let log4j = named(&findings(&server, &[]), "CVE-2021-44228")["id"].to_string();
+    let asked = json(server.cli(
+        Some(&dora),
+        &[
+            "findings",
+            "accept",
+            &log4j,
+            "--project",
+            "pets",
+            "--reason",
+            "JNDI lookups are disabled in this image",
+            "--until",
+            "2026-12-01T00:00:00Z",
+            "-o",
+            "json",
+        ],
     ));
-    let went = ok(deploy("1.1.0"));
-    assert!(!went.contains("no-go"), "{went}");
-    // Both decision records judged the findings: the refusal names the finding, the go passes.
+    let acceptance = asked["id"].to_string();
+    let own = server.cli(
+        Some(&dora),
+        &["findings", "approve", &acceptance, "--project", "pets"],
+    );
+    assert_eq!(own.status.code(), Some(4), "{}", stderr(&own));
+    assert!(stderr(&own).contains("security role"), "{}", stderr(&own));
+    let still = deploy("1.0.0");
+    assert!(
+        stderr(&still).contains("findings (no-go)"),
+        "requested is not accepted: {}",
+        stderr(&still)
+    );
+    ok(server.cli(
+        Some(&sam),
+        &["findings", "approve", &acceptance, "--project", "pets"],
+    ));
+
+    // The same promotion goes now, and both decision records name the finding.
+    ok(deploy("1.0.0"));
     let promotions = json(server.cli(
         None,
         &["promotion", "list", "--project", "pets", "-o", "json"],
     ));
-    let mut verdicts = Vec::new();
     let items = promotions.get("items").unwrap_or(&promotions);
+    let mut records = Vec::new();
     for item in items.as_array().expect("a list of promotions") {
         let id = item["id"].as_i64().unwrap().to_string();
         let shown = json(server.cli(None, &["promotion", "show", &id, "-o", "json"]));
-        let last = shown["decisions"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .clone();
-        let finding = last["record"]["judgement"]["criteria"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "findings")
-            .cloned()
-            .unwrap_or_else(|| panic!("no findings criterion in {last:#}"));
-        verdicts.push((
-            finding["verdict"].as_str().unwrap().to_string(),
-            finding["evidence"].to_string(),
-        ));
+        for decision in shown["decisions"].as_array().unwrap() {
+            let finding = decision["record"]["judgement"]["criteria"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == "findings")
+                .cloned()
+                .unwrap_or_else(|| panic!("no findings criterion in {decision:#}"));
+            records.push((
+                finding["verdict"].as_str().unwrap().to_string(),
+                finding["evidence"].to_string(),
+            ));
+        }
     }
-    verdicts.sort();
-    assert_eq!(verdicts.len(), 2, "{verdicts:?}");
-    assert_eq!(verdicts[0].0, "fail");
-    assert!(verdicts[0].1.contains("CVE-2021-44228"), "{verdicts:?}");
-    assert_eq!(verdicts[1].0, "pass");
+    assert!(
+        records
+            .iter()
+            .any(|(v, e)| v == "fail" && e.contains("CVE-2021-44228")),
+        "{records:?}"
+    );
+    assert!(
+        records.iter().any(|(v, e)| v == "pass"
+            && e.contains("CVE-2021-44228")
+            && e.contains("accepted_until")),
+        "{records:?}"
+    );
+    let audit = ok(server.cli(
+        None,
+        &[
+            "audit",
+            "list",
+            "--verb",
+            "finding.risk_accepted",
+            "-o",
+            "json",
+        ],
+    ));
+    assert!(audit.contains("sam") && audit.contains("dora"), "{audit}");
 }

@@ -169,3 +169,58 @@ async fn a_finding_lives_across_the_scans_of_successive_releases() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_risk_acceptance_is_in_force_once_approved_and_approved_once() {
+    on_both_backends(|store| async move {
+        scan(
+            &store,
+            "1.0.0",
+            "trivy",
+            "2026-01-01T00:00:00Z",
+            vec![found("p@1", &["CVE-9"], Severity::Critical)],
+        )
+        .await;
+        let finding = store.findings(&filter(None, None)).await.unwrap()[0].id;
+        let mut tx = store.write().await.unwrap();
+        let id = tx
+            .insert_acceptance(
+                finding,
+                "not reachable",
+                time("2026-02-01T00:00:00Z"),
+                "dora",
+                time("2026-01-02T00:00:00Z"),
+            )
+            .await
+            .unwrap();
+        tx.audit(entry("finding.risk_requested", "finding/pets/1"));
+        tx.commit().await.unwrap();
+        assert!(store.approved_acceptances("pets").await.unwrap().is_empty());
+        let asked = store.acceptance("pets", id).await.unwrap().unwrap();
+        assert_eq!(
+            (asked.requested_by.as_str(), asked.approved_by.as_deref()),
+            ("dora", None)
+        );
+        assert!(
+            store.acceptance("other", id).await.unwrap().is_none(),
+            "another project's"
+        );
+
+        let mut tx = store.write().await.unwrap();
+        assert!(tx
+            .approve_acceptance(id, "sam", time("2026-01-03T00:00:00Z"))
+            .await
+            .unwrap());
+        assert!(!tx
+            .approve_acceptance(id, "sam", time("2026-01-03T00:00:00Z"))
+            .await
+            .unwrap());
+        tx.audit(entry("finding.risk_accepted", "finding/pets/1"));
+        tx.commit().await.unwrap();
+        let approved = store.approved_acceptances("pets").await.unwrap();
+        assert_eq!(approved.len(), 1);
+        assert_eq!(approved[0].approved_by.as_deref(), Some("sam"));
+        assert_eq!(approved[0].expires_at, time("2026-02-01T00:00:00Z"));
+    })
+    .await;
+}
