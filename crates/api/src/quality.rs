@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use slipway_core::quality::{RunTotals, TestStatus};
+use slipway_core::quality::{FindingState, RunTotals, Severity, TestStatus};
 
 /// A test run (`GET /api/v1/projects/{name}/releases/{version}/test-runs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,4 +124,108 @@ pub struct TestRunComparisonView {
     pub still_failing: Vec<ComparedTestView>,
     pub added: u64,
     pub removed: u64,
+}
+
+/// A vulnerability scan as pushed (`GET /api/v1/projects/{name}/releases/{version}/scans`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanView {
+    pub id: i64,
+    pub project: String,
+    pub release: String,
+    /// None when the scan is of the release as a whole.
+    pub component: Option<String>,
+    /// trivy, grype, sarif or cyclonedx.
+    pub format: String,
+    /// The tool that scanned, lower case.
+    pub scanner: String,
+    pub scanner_version: Option<String>,
+    /// The scanned image's digest (`sha256:…`) when the report names it.
+    pub artifact: Option<String>,
+    /// SHA-256 of the file as received.
+    pub sha256: String,
+    pub size: i64,
+    /// Entries the report held.
+    pub entries: i64,
+    /// Findings after merging (one per package and vulnerability).
+    pub findings: i64,
+    /// Entries a VEX analysis or suppression says do not affect the artifact.
+    pub not_affected: i64,
+    pub pushed_by: String,
+    /// RFC 3339.
+    pub pushed_at: String,
+}
+
+/// What a scan push did (`POST /api/v1/projects/{name}/releases/{version}/scans`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanPushView {
+    pub scan: ScanView,
+    /// Findings never seen before in this project's component.
+    pub new: u64,
+    /// Known findings seen again (reopened ones included).
+    pub seen: u64,
+    /// Fixed findings that came back.
+    pub reopened: u64,
+    /// Open findings this scanner reported before and no longer does.
+    pub fixed: u64,
+    /// Entries skipped (no package or no vulnerability id), with where they were.
+    pub problems: Vec<String>,
+    pub problems_not_listed: u64,
+    pub truncated_fields: u64,
+}
+
+/// A vulnerability finding with its life across releases and its remediation deadline
+/// (`GET /api/v1/projects/{name}/findings`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingView {
+    pub id: i64,
+    pub project: String,
+    pub component: Option<String>,
+    /// PURL without qualifiers, else name@version.
+    pub package: String,
+    /// A CVE when one is known, else a GHSA, else the scanner's id.
+    pub vulnerability: String,
+    pub aliases: Vec<String>,
+    pub scanners: Vec<String>,
+    pub severity: Severity,
+    pub fix_available: bool,
+    pub fixed_in: Option<String>,
+    pub known_exploited: bool,
+    pub title: Option<String>,
+    pub state: FindingState,
+    /// RFC 3339.
+    pub first_seen_at: String,
+    pub first_release: String,
+    pub last_seen_at: String,
+    pub last_release: String,
+    pub fixed_at: Option<String>,
+    pub fixed_release: Option<String>,
+    pub reopened_at: Option<String>,
+    pub reopened: i64,
+    /// First seen + the project's days for its severity; none when its severity has none.
+    pub deadline: Option<String>,
+    /// Past its deadline and still present (open, or carried by the release asked about).
+    pub overdue: bool,
+}
+
+/// A request to accept a finding's risk (`POST /api/v1/projects/{name}/findings/{id}/acceptances`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskAcceptanceRequest {
+    pub reason: String,
+    /// RFC 3339; within a year.
+    pub expires_at: String,
+}
+
+/// A finding's risk accepted for a reason until an expiry; in force once approved by the
+/// security role, never by the requester.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskAcceptanceView {
+    pub id: i64,
+    pub finding_id: i64,
+    pub reason: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<String>,
 }

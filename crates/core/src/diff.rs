@@ -120,6 +120,9 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
     lifecycles_changed(current, desired, &mut details);
     variables_changed(current, desired, &mut details);
     batches_changed(current, desired, &mut details);
+    if current.remediation != desired.remediation {
+        details.push("finding deadlines changed".to_string());
+    }
     (!details.is_empty()).then_some(Change {
         kind: ChangeKind::Update,
         subject,

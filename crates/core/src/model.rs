@@ -70,6 +70,9 @@ pub struct Project {
     /// The availability objective; 99.9 % over 30 days when absent.
     #[serde(default)]
     pub slo: Option<crate::health::Slo>,
+    /// Days to remediate a vulnerability finding, per severity (`findings.deadlines`).
+    #[serde(default)]
+    pub remediation: crate::quality::RemediationPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -311,6 +314,7 @@ mod tests {
                     }),
                 ),
             ],
+            remediation: Default::default(),
         };
         let hotfix = ReleaseFacts {
             bump: Some(VersionBump::Patch),

@@ -1,4 +1,5 @@
-//! Streaming, bounded readers of outside reports (JUnit XML today; coverage and scans next),
+//! Streaming, bounded readers of outside reports (JUnit XML; vulnerability scans: Trivy, Grype,
+//! SARIF, CycloneDX; coverage next),
 //! turning them into `slipway_core::quality` values.
 //!
 //! It reads only what it is handed (a `Read`), never a file, the network or the database. It
@@ -10,6 +11,8 @@
 
 mod bounded;
 mod junit;
+mod scan;
 
 pub use bounded::Position;
 pub use junit::{read_junit, JunitError, JunitSummary, Limits, Problem};
+pub use scan::{read_scan, ScanError, ScanFormat, ScanLimits, ScanReport, ACCEPTED_SCAN_FORMATS};

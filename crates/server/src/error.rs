@@ -53,6 +53,9 @@ pub enum ServiceError {
     /// A pushed test report over the size limit.
     #[error("the report is larger than this server's limit of {limit} bytes")]
     ReportTooLarge { limit: u64 },
+    /// A pushed vulnerability scan over the size limit.
+    #[error("the scan report is larger than this server's limit of {limit} bytes")]
+    ScanTooLarge { limit: u64 },
     /// The vault's folder cannot be read or written.
     #[error("the vault cannot store or read the content: {0}")]
     VaultIo(String),
@@ -95,9 +98,9 @@ impl ServiceError {
             | ServiceError::Store(StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
             ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ServiceError::TooLarge { .. } | ServiceError::ReportTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            ServiceError::TooLarge { .. }
+            | ServiceError::ReportTooLarge { .. }
+            | ServiceError::ScanTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ServiceError::Immutable { .. } => StatusCode::CONFLICT,
             ServiceError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,7 +124,9 @@ impl ServiceError {
             ServiceError::State { .. } => "Not now",
             ServiceError::RateLimited { .. } => "Too many attempts",
             ServiceError::Store(_) => "Server error",
-            ServiceError::TooLarge { .. } | ServiceError::ReportTooLarge { .. } => "Too large",
+            ServiceError::TooLarge { .. }
+            | ServiceError::ReportTooLarge { .. }
+            | ServiceError::ScanTooLarge { .. } => "Too large",
             ServiceError::BadRequest { .. } => "Bad request",
             ServiceError::Immutable { .. } => "Immutable",
             ServiceError::Corrupt { .. } => "Stored content is corrupt",
@@ -163,6 +168,10 @@ impl ServiceError {
             ),
             ServiceError::ReportTooLarge { .. } => Some(
                 "nothing was kept; split the report into shards pushed with one --launch, or an administrator raises SLIPWAY_MAX_TEST_REPORT_SIZE (e.g. 1G)"
+                    .into(),
+            ),
+            ServiceError::ScanTooLarge { .. } => Some(
+                "nothing was kept; scan one image or component per report, or an administrator raises SLIPWAY_MAX_SCAN_REPORT_SIZE (e.g. 256M)"
                     .into(),
             ),
             ServiceError::BadRequest { hint, .. }

@@ -14,6 +14,7 @@ mod config_changes;
 mod deployments;
 mod environments;
 mod evidence;
+mod findings;
 mod governance;
 mod health;
 mod leases;
@@ -46,6 +47,9 @@ pub use batches::{
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
+pub use findings::{
+    FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
+};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
 pub use leases::HeldLease;

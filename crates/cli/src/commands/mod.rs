@@ -22,6 +22,7 @@ mod project;
 mod promote;
 mod release;
 mod rfc;
+mod scan;
 mod target;
 mod tests;
 mod token;
@@ -147,6 +148,12 @@ pub enum Command {
         after_help = "Examples:\n  slipway health --project pets --env PROD\n  slipway health report --project pets --month 2026-11"
     )]
     Health(health::HealthArgs),
+    /// Vulnerability scans of releases: push Trivy, Grype, SARIF or CycloneDX reports.
+    #[command(subcommand)]
+    Scan(scan::ScanCommand),
+    /// Vulnerability findings of a project: first seen, fixed, reopened, and their deadlines.
+    #[command(subcommand)]
+    Findings(scan::FindingsCommand),
 }
 
 /// Run one client verb.
@@ -186,5 +193,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::ConfigChange(c) => config_change::config_change(c),
         Command::Batch(c) => batch::batch(c),
         Command::Health(args) => health::health(args),
+        Command::Scan(c) => scan::scan(c),
+        Command::Findings(c) => scan::findings(c),
     }
 }

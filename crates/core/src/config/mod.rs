@@ -17,6 +17,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use yaml::Position;
+
+/// The longest remediation deadline a project may give (ten years).
+const MAX_REMEDIATION_DAYS: u32 = 3650;
 use yaml::Positions;
 
 use crate::model::{
@@ -96,6 +99,9 @@ pub struct GatesSpec {
     /// No undeclared drift from this environment (variables, target facts, deployed digests).
     #[serde(default)]
     pub parity_with: Option<Name>,
+    /// Vulnerability findings: none past its deadline; `max_open: { critical: 0 }` caps them.
+    #[serde(default)]
+    pub findings: Option<crate::gates::FindingsGate>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -157,6 +163,20 @@ pub struct ProjectSpec {
     /// The availability objective of the service; 99.9 % over 30 days when absent.
     #[serde(default)]
     pub slo: Option<health::SloSpec>,
+    /// Vulnerability findings: how long each severity may stay open.
+    #[serde(default)]
+    pub findings: Option<FindingsSpec>,
+}
+
+/// How the findings of a project's scans are judged.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsSpec {
+    /// Days from a finding's first sighting to its remediation deadline, per severity
+    /// (critical, high, medium, low, unknown); a severity given here replaces the default
+    /// (critical 7, high 30); one not given keeps it.
+    #[serde(default)]
+    pub deadlines: std::collections::BTreeMap<crate::quality::Severity, u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -767,6 +787,7 @@ impl Checker<'_> {
             rollback_rehearsed_in: spec.rollback_rehearsed_in,
             change_request: spec.change_request,
             parity_with: spec.parity_with,
+            findings: spec.findings,
         }
     }
 
@@ -793,6 +814,7 @@ impl Checker<'_> {
         let probes = self.probes(spec.probes, &variables);
         self.verify_steps(&plan, &probes);
         let slo = spec.slo.and_then(|s| self.slo(s));
+        let remediation = self.remediation(spec.findings);
         Project {
             name: spec.name,
             description: spec.description,
@@ -803,7 +825,24 @@ impl Checker<'_> {
             batches,
             probes,
             slo,
+            remediation,
         }
+    }
+
+    /// The default deadlines, with those the project gives in their place.
+    fn remediation(&mut self, spec: Option<FindingsSpec>) -> crate::quality::RemediationPolicy {
+        let mut policy = crate::quality::RemediationPolicy::default();
+        for (severity, days) in spec.map(|s| s.deadlines).unwrap_or_default() {
+            if !(1..=MAX_REMEDIATION_DAYS).contains(&days) {
+                self.error(
+                    &format!("project.findings.deadlines.{severity}"),
+                    format!("{days} days is not a remediation deadline"),
+                    &format!("give a number of days from 1 to {MAX_REMEDIATION_DAYS}, e.g. {severity}: 30"),
+                );
+            }
+            policy.days.insert(severity, days);
+        }
+        policy
     }
 
     fn variables(&mut self, specs: Vec<VariableSpec>) -> Vec<VariableDecl> {

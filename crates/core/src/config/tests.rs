@@ -645,3 +645,47 @@ fn a_health_verify_step_watches_declared_probes_for_a_measurable_soak() {
         );
     }
 }
+
+#[test]
+fn finding_deadlines_replace_the_defaults_they_name() {
+    use crate::quality::Severity;
+    let pets = load_one(PETS).unwrap().projects.remove(0);
+    assert_eq!(
+        pets.remediation,
+        crate::quality::RemediationPolicy::default()
+    );
+    let text = PETS.replace(
+        "\nproject:\n",
+        "\nproject:\n  findings:\n    deadlines:\n      critical: 3\n      medium: 90\n",
+    );
+    let pets = load_one(&text).unwrap().projects.remove(0);
+    let days = &pets.remediation.days;
+    assert_eq!(days.get(&Severity::Critical), Some(&3));
+    assert_eq!(
+        days.get(&Severity::High),
+        Some(&30),
+        "a default not named is kept"
+    );
+    assert_eq!(days.get(&Severity::Medium), Some(&90));
+}
+
+#[test]
+fn a_finding_deadline_of_zero_days_or_an_unknown_severity_is_refused_where_written() {
+    let text = PETS.replace(
+        "\nproject:\n",
+        "\nproject:\n  findings:\n    deadlines:\n      critical: 0\n",
+    );
+    let err = first_error(&text);
+    assert_eq!(err.path, "project.findings.deadlines.critical");
+    assert!(err.message.contains("0 days"), "{}", err.message);
+    let text = PETS.replace(
+        "\nproject:\n",
+        "\nproject:\n  findings:\n    deadlines:\n      urgent: 3\n",
+    );
+    let err = first_error(&text);
+    assert!(
+        err.path.starts_with("project.findings.deadlines"),
+        "{}",
+        err.path
+    );
+}

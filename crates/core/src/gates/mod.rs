@@ -1,5 +1,6 @@
 //! Gates: what an environment requires of a release before it enters (approvals, a deployment
-//! calendar, CI checks, a rehearsed rollback, a change request, parity with another environment).
+//! calendar, CI checks, a rehearsed rollback, a change request, parity with another environment,
+//! vulnerability findings within their deadlines).
 //!
 //! This module owns the declaration of the gates and its one-line summary. It never judges a
 //! promotion against them — that is [`crate::governance`] — and never imports the model, so
@@ -37,6 +38,20 @@ pub struct Gates {
     /// No undeclared drift against this environment (variables, target facts, deployed digests).
     #[serde(default)]
     pub parity_with: Option<Name>,
+    /// Vulnerability findings the release may carry: none past its remediation deadline, and at
+    /// most so many per severity.
+    #[serde(default)]
+    pub findings: Option<FindingsGate>,
+}
+
+/// The `findings` gate: a release carrying a finding past its deadline (from the project's
+/// `findings.deadlines`) does not enter; `max_open` caps the findings it carries per severity.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsGate {
+    /// Most findings the release may carry per severity, e.g. `{ critical: 0, high: 5 }`.
+    #[serde(default)]
+    pub max_open: std::collections::BTreeMap<crate::quality::Severity, u32>,
 }
 
 impl Gates {
@@ -69,6 +84,13 @@ impl Gates {
         }
         if let Some(env) = &self.parity_with {
             parts.push(format!("no undeclared drift from {env}"));
+        }
+        if let Some(gate) = &self.findings {
+            let mut text = "no finding past its deadline".to_string();
+            for (severity, max) in &gate.max_open {
+                text.push_str(&format!(", at most {max} {severity}"));
+            }
+            parts.push(text);
         }
         if parts.is_empty() {
             "none".into()

@@ -297,6 +297,7 @@ mod tests {
             batches: Vec::new(),
             probes: Vec::new(),
             slo: None,
+            remediation: Default::default(),
         }
     }
 

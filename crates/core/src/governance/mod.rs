@@ -170,6 +170,20 @@ pub struct Facts {
     pub variables: Result<(), String>,
     /// The parity report against `gates.parity_with`, when the gate asks for one.
     pub parity: Option<parity::ParityReport>,
+    /// The vulnerability findings the release carries, when `gates.findings` asks for them.
+    pub findings: Option<Vec<FindingFact>>,
+}
+
+/// A vulnerability finding a release carries, with its remediation deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingFact {
+    pub id: i64,
+    pub vulnerability: String,
+    pub package: String,
+    pub severity: crate::quality::Severity,
+    pub deadline: Option<Timestamp>,
+    /// The latest expiry of an approved risk acceptance; until then it does not block.
+    pub accepted_until: Option<Timestamp>,
 }
 
 /// The outcome of judging a promotion.
@@ -215,6 +229,100 @@ fn criterion(name: &str, verdict: Verdict, detail: String, evidence: Value) -> C
         detail,
         evidence,
     }
+}
+
+/// The `findings` gate: no finding past its deadline, and no severity over its cap. The record
+/// names every finding that refuses the release, with its deadline.
+fn findings_criterion(
+    gate: &crate::gates::FindingsGate,
+    findings: &[FindingFact],
+    now: Timestamp,
+) -> Criterion {
+    let (accepted, blocking): (Vec<&FindingFact>, Vec<&FindingFact>) = findings
+        .iter()
+        .partition(|f| f.accepted_until.is_some_and(|until| until > now));
+    let overdue: Vec<&FindingFact> = blocking
+        .iter()
+        .copied()
+        .filter(|f| crate::quality::is_overdue(f.deadline, now))
+        .collect();
+    let mut by_severity = std::collections::BTreeMap::new();
+    for f in &blocking {
+        *by_severity.entry(f.severity).or_insert(0u32) += 1;
+    }
+    let over_cap: Vec<String> = gate
+        .max_open
+        .iter()
+        .filter_map(|(severity, max)| {
+            let count = by_severity.get(severity).copied().unwrap_or(0);
+            (count > *max).then(|| format!("{count} {severity} (at most {max})"))
+        })
+        .collect();
+    let named = |f: &&FindingFact| {
+        json!({
+            "id": f.id,
+            "vulnerability": f.vulnerability,
+            "package": f.package,
+            "severity": f.severity,
+            "deadline": f.deadline.map(|d| d.to_string()),
+        })
+    };
+    let evidence = json!({
+        "findings": findings.len(),
+        "by_severity": by_severity,
+        "max_open": gate.max_open,
+        "overdue": overdue.iter().map(named).collect::<Vec<_>>(),
+        "accepted": accepted.iter().map(|f| {
+            let mut v = named(f);
+            v["accepted_until"] = json!(f.accepted_until.map(|t| t.to_string()));
+            v
+        }).collect::<Vec<_>>(),
+    });
+    if overdue.is_empty() && over_cap.is_empty() {
+        return criterion(
+            "findings",
+            Verdict::Pass,
+            format!(
+                "{} finding(s) carried, none past its deadline{}",
+                findings.len(),
+                if gate.max_open.is_empty() {
+                    ""
+                } else {
+                    " nor over its cap"
+                }
+            ),
+            evidence,
+        );
+    }
+    let mut reasons = Vec::new();
+    if !overdue.is_empty() {
+        let listed: Vec<String> = overdue
+            .iter()
+            .take(5)
+            .map(|f| {
+                let deadline = f.deadline.map(|d| d.to_string()).unwrap_or_default();
+                format!(
+                    "{} in {} ({}, due {deadline}, finding {})",
+                    f.vulnerability, f.package, f.severity, f.id
+                )
+            })
+            .collect();
+        let more = overdue.len().saturating_sub(listed.len());
+        reasons.push(format!(
+            "{} finding(s) past their deadline: {}{}",
+            overdue.len(),
+            listed.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if !over_cap.is_empty() {
+        reasons.push(format!("over the cap: {}", over_cap.join(", ")));
+    }
+    criterion("findings", Verdict::Fail, reasons.join("; "), evidence)
 }
 
 /// Judge a promotion: every criterion the environment and the lifecycle ask for.
@@ -321,6 +429,9 @@ pub fn judge(f: &Facts) -> Judgement {
                 json!({ "drift": drift }),
             )
         });
+    }
+    if let (Some(gate), Some(findings)) = (&f.gates.findings, &f.findings) {
+        criteria.push(findings_criterion(gate, findings, f.now));
     }
     if let Err(why) = &f.deployable {
         criteria.push(criterion(

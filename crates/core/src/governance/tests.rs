@@ -34,6 +34,7 @@ fn prod_facts() -> Facts {
             rollback_rehearsed_in: Some(n("MET")),
             change_request: None,
             parity_with: None,
+            findings: None,
         },
         placement: Placement::Phase {
             lifecycle: n("standard"),
@@ -58,6 +59,7 @@ fn prod_facts() -> Facts {
         deployable: Ok(()),
         variables: Ok(()),
         parity: None,
+        findings: None,
     }
 }
 
@@ -352,4 +354,70 @@ fn undeclared_drift_from_the_named_environment_is_a_no_go() {
 fn every_check_status_and_change_request_state_reads_back_and_an_unknown_one_is_refused() {
     crate::state_name::assert_names_round_trip(CheckStatus::ALL, "check status");
     crate::state_name::assert_names_round_trip(ChangeRequestState::ALL, "change request state");
+}
+
+fn carrying(severity: crate::quality::Severity, first_seen: &str) -> Facts {
+    use crate::quality::RemediationPolicy;
+    let mut f = prod_facts();
+    f.gates.findings = Some(crate::gates::FindingsGate::default());
+    f.findings = Some(vec![FindingFact {
+        id: 7,
+        vulnerability: "CVE-2021-44228".into(),
+        package: "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1".into(),
+        severity,
+        deadline: RemediationPolicy::default().deadline(at(first_seen), severity, false),
+        accepted_until: None,
+    }]);
+    f
+}
+
+#[test]
+fn a_critical_finding_past_its_deadline_refuses_the_release_and_the_record_names_it() {
+    use crate::quality::Severity;
+    // Seen 8 days before now (2026-11-24T19:30Z): critical is 7 days.
+    let j = judge(&carrying(Severity::Critical, "2026-11-16T19:30:00Z"));
+    assert_eq!(j.decision, Decision::NoGo, "{}", j.explain());
+    let c = j.criteria.iter().find(|c| c.name == "findings").unwrap();
+    assert!(
+        c.detail.contains("CVE-2021-44228") && c.detail.contains("finding 7"),
+        "{}",
+        c.detail
+    );
+    assert_eq!(c.evidence["overdue"][0]["id"], 7);
+    // Six days: still within its deadline.
+    let j = judge(&carrying(Severity::Critical, "2026-11-18T19:30:00Z"));
+    assert_eq!(j.decision, Decision::Go, "{}", j.explain());
+    // An approved acceptance lets it through until it expires, and the record still names it.
+    let mut accepted = carrying(Severity::Critical, "2026-11-16T19:30:00Z");
+    if let Some(list) = accepted.findings.as_mut() {
+        list[0].accepted_until = Some(at("2026-12-01T00:00:00Z"));
+    }
+    let j = judge(&accepted);
+    assert_eq!(j.decision, Decision::Go, "{}", j.explain());
+    let c = j.criteria.iter().find(|c| c.name == "findings").unwrap();
+    assert_eq!(c.evidence["accepted"][0]["id"], 7);
+    if let Some(list) = accepted.findings.as_mut() {
+        list[0].accepted_until = Some(at("2026-11-20T00:00:00Z"));
+    }
+    assert_eq!(
+        judge(&accepted).decision,
+        Decision::NoGo,
+        "an expired acceptance"
+    );
+    // A medium finding has no deadline by default.
+    let j = judge(&carrying(Severity::Medium, "2020-01-01T00:00:00Z"));
+    assert_eq!(j.decision, Decision::Go, "{}", j.explain());
+}
+
+#[test]
+fn a_severity_over_its_cap_refuses_the_release() {
+    use crate::quality::Severity;
+    let mut f = carrying(Severity::High, "2026-11-23T00:00:00Z");
+    f.gates.findings = Some(crate::gates::FindingsGate {
+        max_open: [(Severity::High, 0)].into_iter().collect(),
+    });
+    let j = judge(&f);
+    assert_eq!(j.decision, Decision::NoGo);
+    let c = j.criteria.iter().find(|c| c.name == "findings").unwrap();
+    assert!(c.detail.contains("1 high (at most 0)"), "{}", c.detail);
 }

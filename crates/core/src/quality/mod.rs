@@ -8,10 +8,16 @@
 //! Architecture invariant: a test's identity is its explicit id property, else classname + name + parameters, within its suite.
 
 mod compare;
+mod findings;
 mod flakiness;
 mod merge;
 
 pub use compare::{compare_runs, RunComparison, TestOutcome};
+pub use findings::{
+    is_overdue, may_approve_risk, merge_findings, package_identity, package_key, reconcile,
+    FindingChange, FindingState, KnownFinding, RemediationPolicy, RiskRefusal, ScannedFinding,
+    Severity,
+};
 pub use flakiness::{flakiness, flaky_share, Flakiness, RunOutcome};
 pub use merge::{fold_repeated, mark_retried, RunTotals, RETRIED_WITHOUT_FAILURE};
 

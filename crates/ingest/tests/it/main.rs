@@ -1,6 +1,8 @@
 //! The JUnit reader against fixtures written from each dialect's documentation, and against
 //! adversarial input: bombs, deep nesting, huge lines, broken encodings, gzip.
 
+mod scan;
+
 use std::io::Write;
 
 use slipway_core::quality::{fold_repeated, ReportedTest, RunTotals, TestStatus};

@@ -8,6 +8,7 @@ mod checkpoints;
 mod config_changes;
 mod deployments;
 mod evidence;
+mod findings;
 mod governance;
 mod handlers;
 mod health;
@@ -76,11 +77,14 @@ pub fn router() -> Router<AppState> {
         .merge(config_changes::router())
         .merge(batches::router())
         .merge(health::router())
+        .merge(findings::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
         // Test reports stream too, within their own limit (SLIPWAY_MAX_TEST_REPORT_SIZE).
         .merge(quality::upload_router())
+        // Scan reports stream too, within their own limit (SLIPWAY_MAX_SCAN_REPORT_SIZE).
+        .merge(findings::upload_router())
 }
 
 /// What axum's JSON extractor reads at most; every API body but an upload (artifact, test report) is JSON.
@@ -175,6 +179,7 @@ mod tests {
             .chain(config_changes::ROUTES)
             .chain(batches::ROUTES)
             .chain(health::ROUTES)
+            .chain(findings::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

@@ -13,7 +13,10 @@ use slipway_api::evidence::KeyView;
 use slipway_api::governance::{ChangeRequestView, ClockView};
 use slipway_api::health::{HealthView, MonthReportView};
 use slipway_api::projects::ProjectView;
-use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
+use slipway_api::quality::{
+    FindingView, RiskAcceptanceView, ScanPushView, ScanView, TestPushView, TestRunComparisonView,
+    TestRunDetail, TestRunView,
+};
 use slipway_api::targets::TargetView;
 use slipway_api::variables::VariableView;
 use slipway_api::vault::{
@@ -443,6 +446,41 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<MonthReportView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/releases/{version}/scans",
+            "201",
+            Shape::One,
+            fields::<ScanPushView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/releases/{version}/scans",
+            "200",
+            Shape::Items,
+            fields::<ScanView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/findings",
+            "200",
+            Shape::Items,
+            fields::<FindingView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/findings/{id}/acceptances",
+            "201",
+            Shape::One,
+            fields::<RiskAcceptanceView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/acceptances/{id}/approve",
+            "200",
+            Shape::One,
+            fields::<RiskAcceptanceView>(),
         ),
     ]
 }

@@ -21,6 +21,7 @@ pub(super) fn plain_criterion(key: &str) -> String {
         "environment_free" => "the running deployment to finish",
         "signatures" => "signed artifacts",
         "targets" => "targets to deploy to",
+        "findings" => "no vulnerability finding past its deadline",
         other => other,
     }
     .to_string()

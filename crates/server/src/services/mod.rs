@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod deployments;
 pub mod environments;
 pub mod evidence;
+pub mod findings;
 pub mod health;
 pub mod interventions;
 pub mod paging;

@@ -93,7 +93,7 @@ fn check_label(what: &str, text: &str) -> Result<(), ServiceError> {
 }
 
 /// The release, or a 404 that says how to list the project's releases.
-async fn release_of(
+pub(crate) async fn release_of(
     state: &AppState,
     project: &Name,
     version: &str,

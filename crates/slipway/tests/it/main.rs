@@ -20,6 +20,7 @@ mod console_deployments;
 mod console_governance;
 mod deployments;
 mod evidence;
+mod findings;
 mod governance;
 mod health;
 mod history;

@@ -8,6 +8,7 @@ mod checkpoints;
 mod config_changes;
 mod deployments;
 mod environments;
+mod findings;
 mod governance;
 mod health;
 mod leases;

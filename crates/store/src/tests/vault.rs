@@ -24,6 +24,7 @@ fn pets() -> slipway_core::model::Project {
         batches: vec![],
         probes: vec![],
         slo: None,
+        remediation: Default::default(),
     }
 }
 

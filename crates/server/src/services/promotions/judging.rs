@@ -80,6 +80,12 @@ pub(super) async fn facts(
         }
         None => None,
     };
+    let findings = match &env.gates.findings {
+        Some(_) => {
+            Some(crate::services::findings::carried(state, &p.project, &p.release_version).await?)
+        }
+        None => None,
+    };
     let facts = Facts {
         now: state.clock.now(),
         environment: env.name.clone(),
@@ -99,6 +105,7 @@ pub(super) async fn facts(
         deployable,
         variables,
         parity,
+        findings,
     };
     Ok((facts, runs))
 }

@@ -1,0 +1,285 @@
+//! `scan push` and `findings list`: push a vulnerability scan report (Trivy, Grype, SARIF,
+//! CycloneDX) for a release, and list a project's findings with their deadlines. The server
+//! reads the reports and judges the findings; this verb streams the file and prints typed answers.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use slipway_api::quality::{FindingView, RiskAcceptanceRequest, RiskAcceptanceView, ScanPushView};
+use slipway_api::List;
+
+use crate::client::encode;
+use crate::error::Failure;
+use crate::output::{show, table};
+use crate::remote::Remote;
+
+use super::transfer::{local_io, read_json};
+
+#[derive(Subcommand)]
+pub enum ScanCommand {
+    /// Push a scan report (Trivy JSON, Grype JSON, SARIF 2.1.0, CycloneDX 1.4–1.6) for a release.
+    #[command(
+        after_help = "Examples:\n  trivy image -f json -o trivy.json registry.example.com/pets/api:1.4.2\n  slipway scan push --project pets --release 1.4.2 --component pets-web trivy.json\n  grype registry.example.com/pets/api:1.4.2 -o json > grype.json\n  slipway scan push --project pets --release 1.4.2 --component pets-web grype.json\n\nThe format is recognised from the content. A vulnerability of a package is one finding,\nwhatever scanner reported it and whichever id (CVE, GHSA) it used."
+    )]
+    Push(PushArgs),
+}
+
+#[derive(Args)]
+pub struct PushArgs {
+    #[arg(long)]
+    project: String,
+    #[arg(long)]
+    release: String,
+    /// The component scanned; leave out for the release as a whole.
+    #[arg(long)]
+    component: Option<String>,
+    /// The scanner's JSON report.
+    file: PathBuf,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(Subcommand)]
+pub enum FindingsCommand {
+    /// List a project's vulnerability findings, the most severe first, with their deadlines.
+    #[command(
+        after_help = "Examples:\n  slipway findings list --project pets\n  slipway findings list --project pets --release 1.4.2 --overdue"
+    )]
+    List {
+        #[arg(long)]
+        project: String,
+        /// Only findings a scan of this release saw (whatever later releases fixed).
+        #[arg(long)]
+        release: Option<String>,
+        #[arg(long)]
+        component: Option<String>,
+        /// Only open or only fixed findings.
+        #[arg(long, value_parser = ["open", "fixed"])]
+        state: Option<String>,
+        /// Only findings past their remediation deadline.
+        #[arg(long)]
+        overdue: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Ask for a finding's risk to be accepted, for a reason, until an expiry.
+    #[command(
+        after_help = "Example:\n  slipway findings accept 12 --project pets --reason \"JNDI lookups are disabled\" --until 2026-12-31T00:00:00Z\n\nA person holding the security role who did not ask approves it (`slipway findings approve`);\nuntil its expiry the finding does not block the `findings` gate."
+    )]
+    Accept {
+        /// The finding's id (`slipway findings list`).
+        finding: i64,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        reason: String,
+        /// RFC 3339, within a year.
+        #[arg(long)]
+        until: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Approve a risk acceptance (security role; never the person who asked for it).
+    #[command(after_help = "Example:\n  slipway findings approve 3 --project pets")]
+    Approve {
+        /// The acceptance's id (`slipway findings accept` printed it).
+        acceptance: i64,
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+pub(crate) fn scan(command: ScanCommand) -> Result<(), Failure> {
+    match command {
+        ScanCommand::Push(args) => push(args),
+    }
+}
+
+fn push(args: PushArgs) -> Result<(), Failure> {
+    let name = args.file.file_name().map_or_else(
+        || args.file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut query = vec![format!("file={}", encode(&name))];
+    if let Some(component) = &args.component {
+        query.push(format!("component={}", encode(component)));
+    }
+    let path = format!(
+        "/api/v1/projects/{}/releases/{}/scans?{}",
+        encode(&args.project),
+        encode(&args.release),
+        query.join("&")
+    );
+    let size = std::fs::metadata(&args.file)
+        .map_err(|e| local_io("read", &args.file, e))?
+        .len();
+    let reader = BufReader::with_capacity(
+        1 << 20,
+        File::open(&args.file).map_err(|e| local_io("open", &args.file, e))?,
+    );
+    let client = args.remote.client();
+    let request = client
+        .raw("POST", &path)
+        .set("Content-Type", "application/json")
+        .set("Content-Length", &size.to_string());
+    let response = client.answer(request.send(reader))?;
+    let answer: ScanPushView = read_json(response)?;
+    show(&args.remote, &answer, |a| {
+        let s = &a.scan;
+        println!(
+            "scan {} of {} {}{}: {} report by {}{}, {} entries, {} findings ({} not affected)",
+            s.id,
+            s.project,
+            s.release,
+            s.component
+                .as_deref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default(),
+            s.format,
+            s.scanner,
+            s.artifact
+                .as_deref()
+                .map(|d| format!(" of {d}"))
+                .unwrap_or_default(),
+            s.entries,
+            s.findings,
+            s.not_affected
+        );
+        println!(
+            "{} new, {} seen again ({} reopened), {} fixed",
+            a.new, a.seen, a.reopened, a.fixed
+        );
+        for problem in &a.problems {
+            println!("  {name}: {problem}");
+        }
+        if a.problems_not_listed > 0 {
+            println!("  … and {} more problems", a.problems_not_listed);
+        }
+    });
+    Ok(())
+}
+
+pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
+    match command {
+        FindingsCommand::List {
+            project,
+            release,
+            component,
+            state,
+            overdue,
+            remote,
+        } => {
+            let mut query = Vec::new();
+            if let Some(release) = release {
+                query.push(format!("release={}", encode(&release)));
+            }
+            if let Some(component) = component {
+                query.push(format!("component={}", encode(&component)));
+            }
+            if let Some(state) = state {
+                query.push(format!("state={}", encode(&state)));
+            }
+            if overdue {
+                query.push("overdue=true".into());
+            }
+            let found: List<FindingView> = remote.client().get(&format!(
+                "/api/v1/projects/{}/findings?{}",
+                encode(&project),
+                query.join("&")
+            ))?;
+            show(&remote, &found, |found| {
+                let rows: Vec<Vec<String>> = found.items.iter().map(finding_row).collect();
+                table(
+                    &[
+                        "ID",
+                        "SEVERITY",
+                        "VULNERABILITY",
+                        "PACKAGE",
+                        "COMPONENT",
+                        "STATE",
+                        "FIRST SEEN",
+                        "DEADLINE",
+                        "FIX",
+                    ],
+                    &rows,
+                );
+            });
+            Ok(())
+        }
+        FindingsCommand::Accept {
+            finding,
+            project,
+            reason,
+            until,
+            remote,
+        } => {
+            let answer: RiskAcceptanceView = remote.client().post(
+                &format!(
+                    "/api/v1/projects/{}/findings/{finding}/acceptances",
+                    encode(&project)
+                ),
+                &RiskAcceptanceRequest {
+                    reason,
+                    expires_at: until,
+                },
+            )?;
+            show(&remote, &answer, |a| {
+                println!(
+                    "risk acceptance {} of finding {} requested until {}; a person holding the security role approves it: slipway findings approve {} --project {project}",
+                    a.id, a.finding_id, a.expires_at, a.id
+                );
+            });
+            Ok(())
+        }
+        FindingsCommand::Approve {
+            acceptance,
+            project,
+            remote,
+        } => {
+            let answer: RiskAcceptanceView = remote.client().post(
+                &format!(
+                    "/api/v1/projects/{}/acceptances/{acceptance}/approve",
+                    encode(&project)
+                ),
+                &serde_json::json!({}),
+            )?;
+            show(&remote, &answer, |a| {
+                println!(
+                    "risk acceptance {} of finding {} approved by {}; in force until {}",
+                    a.id,
+                    a.finding_id,
+                    a.approved_by.as_deref().unwrap_or("?"),
+                    a.expires_at
+                );
+            });
+            Ok(())
+        }
+    }
+}
+
+fn finding_row(f: &FindingView) -> Vec<String> {
+    let mut severity = f.severity.to_string();
+    if f.known_exploited {
+        severity.push_str(" (exploited)");
+    }
+    let deadline = match (&f.deadline, f.overdue) {
+        (Some(d), true) => format!("{d} OVERDUE"),
+        (Some(d), false) => d.clone(),
+        (None, _) => "-".into(),
+    };
+    vec![
+        f.id.to_string(),
+        severity,
+        f.vulnerability.clone(),
+        f.package.clone(),
+        f.component.clone().unwrap_or_else(|| "-".into()),
+        f.state.to_string(),
+        format!("{} ({})", f.first_seen_at, f.first_release),
+        deadline,
+        f.fixed_in.clone().unwrap_or_else(|| "-".into()),
+    ]
+}

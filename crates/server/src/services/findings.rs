@@ -1,0 +1,497 @@
+//! Vulnerability scans in, findings out: a scan pushed for a release (and optionally one of its
+//! components) is read, reconciled with the findings known for that scope and written in one
+//! transaction with its audit event; findings are listed with their remediation deadline from
+//! the project's policy and the server's clock.
+//!
+//! It never parses a report (`slipway-ingest` does) nor decides what a scan changes or when a
+//! finding is overdue (`core::quality` does).
+
+use axum::body::Bytes;
+use futures_util::Stream;
+use jiff::Timestamp;
+use serde_json::json;
+use slipway_core::access::Operation;
+use slipway_core::audit::AuditEntry;
+use slipway_core::governance::FindingFact;
+use slipway_core::quality::{is_overdue, may_approve_risk, reconcile, FindingState};
+use slipway_core::Name;
+use slipway_ingest::{read_scan, ScanError, ScanLimits, ScanReport};
+use slipway_store::{
+    FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
+};
+
+use super::quality::release_of;
+use super::require;
+use crate::auth::Actor;
+use crate::vault::{parse_size, receive, UploadError};
+use crate::{AppState, ServiceError};
+
+/// The size a pushed scan report may have (`SLIPWAY_MAX_SCAN_REPORT_SIZE`).
+const DEFAULT_SCAN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Where a scan goes and what the client said about it.
+#[derive(Debug, Clone)]
+pub struct ScanPush {
+    pub project: Name,
+    pub release: String,
+    /// The component scanned; none for the release as a whole.
+    pub component: Option<Name>,
+    /// The file's name on the client, for messages.
+    pub file_name: Option<String>,
+    pub content_length: Option<u64>,
+}
+
+/// What a push did.
+#[derive(Debug)]
+pub struct PushedScan {
+    pub scan: StoredScan,
+    pub counts: FindingCounts,
+    pub report: ScanReport,
+}
+
+/// A finding with its deadline as of now.
+#[derive(Debug)]
+pub struct FindingStatus {
+    pub finding: StoredFinding,
+    pub deadline: Option<Timestamp>,
+    pub overdue: bool,
+}
+
+/// What to list.
+#[derive(Debug, Clone)]
+pub struct FindingQuery {
+    pub project: Name,
+    /// Only findings a scan of this release saw, whatever became of them later.
+    pub release: Option<String>,
+    pub component: Option<String>,
+    pub state: Option<FindingState>,
+    /// Only findings past their deadline.
+    pub overdue: bool,
+    pub limit: i64,
+}
+
+pub(crate) fn scan_limit() -> Result<u64, ServiceError> {
+    match std::env::var("SLIPWAY_MAX_SCAN_REPORT_SIZE") {
+        Err(_) => Ok(DEFAULT_SCAN_LIMIT),
+        Ok(text) => parse_size(&text).ok_or_else(|| {
+            ServiceError::state(
+                format!("the server's SLIPWAY_MAX_SCAN_REPORT_SIZE=`{text}` is not a size"),
+                "an administrator sets it to bytes or a number with K, M or G (e.g. 128M) and restarts the server",
+            )
+        }),
+    }
+}
+
+fn unreadable(file: Option<&str>, error: ScanError) -> ServiceError {
+    let named = file.map(|f| format!("{f}: ")).unwrap_or_default();
+    match error {
+        ScanError::TooLarge { limit } => ServiceError::ScanTooLarge { limit },
+        ScanError::Io(e) => ServiceError::VaultIo(e.to_string()),
+        ScanError::UnknownFormat => ServiceError::invalid(
+            format!("{named}{error}"),
+            "push the scanner's JSON output: trivy image -f json, grype -o json, a SARIF 2.1.0 log, or a CycloneDX JSON BOM with vulnerabilities",
+        ),
+        other => ServiceError::invalid(
+            format!("{named}{other}"),
+            "nothing of this file was kept; fix the file (or the tool that wrote it) and push it again",
+        ),
+    }
+}
+
+/// The component named, or a 404 that lists the project's components.
+async fn component_of(
+    state: &AppState,
+    project: &Name,
+    component: Option<&Name>,
+) -> Result<String, ServiceError> {
+    let Some(component) = component else {
+        return Ok(String::new());
+    };
+    let known = state.store.project(project).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("project {project}"),
+            "`slipway project list` lists the projects",
+        )
+    })?;
+    if known.components.iter().any(|c| &c.name == component) {
+        return Ok(component.to_string());
+    }
+    let names: Vec<&str> = known.components.iter().map(|c| c.name.as_str()).collect();
+    Err(ServiceError::not_found(
+        format!("component {component} of project {project}"),
+        format!(
+            "its components are: {}; or leave --component out to scan the release as a whole",
+            names.join(", ")
+        ),
+    ))
+}
+
+/// Read a pushed scan and reconcile it with the findings of its scope, all or nothing.
+pub async fn push<S, E>(
+    state: &AppState,
+    actor: &Actor,
+    request: ScanPush,
+    body: S,
+) -> Result<PushedScan, ServiceError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let project = &request.project;
+    let subject = format!("release/{project}/{}", request.release);
+    require(state, actor, Operation::ReportCheck, &subject).await?;
+    let version = release_of(state, project, &request.release)
+        .await?
+        .to_string();
+    let component = component_of(state, project, request.component.as_ref()).await?;
+    let limit = scan_limit()?;
+    if request.content_length.is_some_and(|n| n > limit) {
+        return Err(ServiceError::ScanTooLarge { limit });
+    }
+    let received = receive(body, &state.vault.tmp_dir(), limit)
+        .await
+        .map_err(|e| match e {
+            UploadError::TooLarge { limit } => ServiceError::ScanTooLarge { limit },
+            UploadError::Interrupted(why) => ServiceError::BadRequest {
+                message: format!("the scan report ended before its end ({why}); nothing was kept"),
+                hint: "push again".into(),
+            },
+            UploadError::Io(e) => ServiceError::VaultIo(e.to_string()),
+        })?;
+    let path = received.path().to_path_buf();
+    let limits = ScanLimits {
+        max_size: limit,
+        ..ScanLimits::default()
+    };
+    let report = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path).map_err(ScanError::Io)?;
+        read_scan(std::io::BufReader::new(file), &limits)
+    })
+    .await
+    .map_err(|e| ServiceError::VaultIo(format!("the scan reader stopped: {e}")))?
+    .map_err(|e| unreadable(request.file_name.as_deref(), e))?;
+
+    let at = state.clock.now();
+    let digest = received.digest.to_hex();
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut tx = state.store.write().await?;
+    let scan_id = tx
+        .insert_scan(&NewScan {
+            project: project.as_str(),
+            release: &version,
+            component: &component,
+            format: report.format.as_str(),
+            scanner: &report.scanner,
+            scanner_version: report.scanner_version.as_deref(),
+            artifact: report.artifact.as_deref(),
+            sha256: &digest,
+            size: i64::try_from(received.size).unwrap_or(i64::MAX),
+            entries: count(report.entries),
+            findings: count(report.findings.len() as u64),
+            not_affected: count(report.not_affected),
+            actor: &actor.username,
+            at,
+        })
+        .await?;
+    let known = tx.known_findings(project.as_str(), &component).await?;
+    let changes = reconcile(&known, &report.scanner, report.findings.clone());
+    let counts = tx
+        .apply_finding_changes(
+            &ScanScope {
+                scan_id,
+                project: project.as_str(),
+                component: &component,
+                release: &version,
+                scanner: &report.scanner,
+                at,
+            },
+            &changes,
+        )
+        .await?;
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "scan.push".into(),
+        subject,
+        details: json!({
+            "project": project,
+            "release": version,
+            "component": (!component.is_empty()).then_some(&component),
+            "scan": scan_id,
+            "format": report.format.as_str(),
+            "scanner": report.scanner,
+            "artifact": report.artifact,
+            "file": request.file_name,
+            "file_sha256": digest,
+            "findings": report.findings.len(),
+            "new": counts.new,
+            "seen": counts.seen,
+            "reopened": counts.reopened,
+            "fixed": counts.fixed,
+        }),
+    });
+    tx.commit().await?;
+    drop(received);
+    let scan = state
+        .store
+        .scans(project.as_str(), &version)
+        .await?
+        .into_iter()
+        .find(|s| s.id == scan_id)
+        .ok_or_else(|| ServiceError::VaultIo(format!("scan {scan_id} vanished after its push")))?;
+    Ok(PushedScan {
+        scan,
+        counts,
+        report,
+    })
+}
+
+/// A project's findings with their deadlines, narrowed by release, component, state, overdue.
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    query: FindingQuery,
+) -> Result<Vec<FindingStatus>, ServiceError> {
+    let project = &query.project;
+    require(state, actor, Operation::Read, &format!("project/{project}")).await?;
+    let policy = state
+        .store
+        .project(project)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("project {project}"),
+                "`slipway project list` lists the projects",
+            )
+        })?
+        .remediation;
+    let release = match &query.release {
+        Some(release) => Some(release_of(state, project, release).await?.to_string()),
+        None => None,
+    };
+    let now = state.clock.now();
+    let findings = state
+        .store
+        .findings(&FindingFilter {
+            project: project.to_string(),
+            release: release.clone(),
+            component: query.component.clone(),
+            state: query.state,
+            limit: if query.overdue { i64::MAX } else { query.limit },
+        })
+        .await?;
+    let mut out = Vec::new();
+    for finding in findings {
+        let deadline = policy.deadline(
+            finding.first_seen_at,
+            finding.severity,
+            finding.known_exploited,
+        );
+        // A release carries what its scans saw, whatever later releases fixed.
+        let present = release.is_some() || finding.state == FindingState::Open;
+        let overdue = present && is_overdue(deadline, now);
+        if query.overdue && !overdue {
+            continue;
+        }
+        out.push(FindingStatus {
+            finding,
+            deadline,
+            overdue,
+        });
+        if out.len() as i64 >= query.limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The findings a release carries (what its scans saw), with their deadlines, for the
+/// `findings` gate. Read without authorising: the promotion being judged was authorised.
+pub(crate) async fn carried(
+    state: &AppState,
+    project: &str,
+    release: &str,
+) -> Result<Vec<FindingFact>, ServiceError> {
+    let name =
+        Name::parse(project).map_err(|e| ServiceError::invalid(format!("project: {e}"), ""))?;
+    let policy = state
+        .store
+        .project(&name)
+        .await?
+        .map(|p| p.remediation)
+        .unwrap_or_default();
+    let mut accepted: std::collections::HashMap<i64, Timestamp> = std::collections::HashMap::new();
+    for a in state.store.approved_acceptances(project).await? {
+        let until = accepted.entry(a.finding_id).or_insert(a.expires_at);
+        *until = (*until).max(a.expires_at);
+    }
+    let findings = state
+        .store
+        .findings(&FindingFilter {
+            project: project.to_string(),
+            release: Some(release.to_string()),
+            component: None,
+            state: None,
+            limit: i64::MAX,
+        })
+        .await?;
+    Ok(findings
+        .into_iter()
+        .map(|f| FindingFact {
+            deadline: policy.deadline(f.first_seen_at, f.severity, f.known_exploited),
+            accepted_until: accepted.get(&f.id).copied(),
+            id: f.id,
+            vulnerability: f.vulnerability,
+            package: f.package,
+            severity: f.severity,
+        })
+        .collect())
+}
+
+/// The scans pushed for a release, oldest first.
+pub async fn scans(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    release: &str,
+) -> Result<Vec<StoredScan>, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("release/{project}/{release}"),
+    )
+    .await?;
+    let version = release_of(state, project, release).await?.to_string();
+    Ok(state.store.scans(project.as_str(), &version).await?)
+}
+
+/// The longest a risk may be accepted for.
+const MAX_ACCEPTANCE_DAYS: i64 = 365;
+
+/// Ask for a finding's risk to be accepted, for a reason, until an expiry; it is in force once
+/// a person holding the security role, not the requester, approves it.
+pub async fn request_acceptance(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    finding_id: i64,
+    reason: &str,
+    expires_at: Timestamp,
+) -> Result<StoredAcceptance, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::ReportCheck,
+        &format!("project/{project}"),
+    )
+    .await?;
+    let finding = state
+        .store
+        .finding(project.as_str(), finding_id)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("finding {finding_id} of project {project}"),
+                format!("`slipway findings list --project {project}` lists its findings"),
+            )
+        })?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 2000 {
+        return Err(ServiceError::invalid(
+            "a risk acceptance needs a reason of 1 to 2000 characters",
+            "say why the risk is acceptable, e.g. --reason \"not reachable: JNDI lookups are disabled\"",
+        ));
+    }
+    let now = state.clock.now();
+    let latest = now
+        .checked_add(jiff::SignedDuration::from_hours(MAX_ACCEPTANCE_DAYS * 24))
+        .unwrap_or(now);
+    if expires_at <= now || expires_at > latest {
+        return Err(ServiceError::invalid(
+            format!("the expiry {expires_at} is not between now ({now}) and {MAX_ACCEPTANCE_DAYS} days from now"),
+            "pass --until with a time in the coming year, e.g. 2027-01-31T00:00:00Z",
+        ));
+    }
+    let mut tx = state.store.write().await?;
+    let id = tx
+        .insert_acceptance(finding.id, reason, expires_at, &actor.username, now)
+        .await?;
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "finding.risk_requested".into(),
+        subject: format!("finding/{project}/{}", finding.id),
+        details: json!({
+            "acceptance": id,
+            "finding": finding.id,
+            "vulnerability": finding.vulnerability,
+            "package": finding.package,
+            "severity": finding.severity,
+            "reason": reason,
+            "expires_at": expires_at.to_string(),
+        }),
+    });
+    tx.commit().await?;
+    acceptance_of(state, project, id).await
+}
+
+async fn acceptance_of(
+    state: &AppState,
+    project: &Name,
+    id: i64,
+) -> Result<StoredAcceptance, ServiceError> {
+    state
+        .store
+        .acceptance(project.as_str(), id)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("risk acceptance {id} of project {project}"),
+                "the id is the one `slipway findings accept` printed",
+            )
+        })
+}
+
+/// Approve a risk acceptance: the security role, under the four-eyes rule.
+pub async fn approve_acceptance(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    id: i64,
+) -> Result<StoredAcceptance, ServiceError> {
+    require(state, actor, Operation::Read, &format!("project/{project}")).await?;
+    let acceptance = acceptance_of(state, project, id).await?;
+    may_approve_risk(actor.role, &actor.username, &acceptance.requested_by).map_err(|why| {
+        ServiceError::Refused {
+            message: why.to_string(),
+            hint: "a person holding the security role who did not ask for it approves it".into(),
+        }
+    })?;
+    let now = state.clock.now();
+    if acceptance.expires_at <= now {
+        return Err(ServiceError::state(
+            format!("risk acceptance {id} expired at {}", acceptance.expires_at),
+            "ask for a new one with `slipway findings accept`",
+        ));
+    }
+    let mut tx = state.store.write().await?;
+    if !tx.approve_acceptance(id, &actor.username, now).await? {
+        return Err(ServiceError::state(
+            format!("risk acceptance {id} is already approved"),
+            "nothing to do",
+        ));
+    }
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "finding.risk_accepted".into(),
+        subject: format!("finding/{project}/{}", acceptance.finding_id),
+        details: json!({
+            "acceptance": id,
+            "finding": acceptance.finding_id,
+            "requested_by": acceptance.requested_by,
+            "reason": acceptance.reason,
+            "expires_at": acceptance.expires_at.to_string(),
+        }),
+    });
+    tx.commit().await?;
+    acceptance_of(state, project, id).await
+}

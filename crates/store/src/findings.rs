@@ -1,0 +1,591 @@
+//! Vulnerability scans and the findings they keep alive: a pushed scan is recorded, the findings
+//! known in its scope (a project's component) are read inside the same [`WriteTx`], and the
+//! changes `core::quality::reconcile` decided are written with a sighting per finding seen.
+//!
+//! It decides nothing: which finding is new, seen, fixed or reopened is core's; deadlines are
+//! computed from the project's policy by the caller.
+
+use std::collections::{BTreeSet, HashMap};
+
+use jiff::Timestamp;
+use slipway_core::quality::{FindingChange, FindingState, KnownFinding, ScannedFinding, Severity};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::time::{read_optional_time, read_time};
+use crate::{flag, format_time, json_column, named, Result, Store, StoreError, WriteTx};
+
+/// A scan as pushed.
+#[derive(Debug, Clone)]
+pub struct NewScan<'a> {
+    pub project: &'a str,
+    pub release: &'a str,
+    /// Empty when the scan is of the release as a whole.
+    pub component: &'a str,
+    pub format: &'a str,
+    pub scanner: &'a str,
+    pub scanner_version: Option<&'a str>,
+    pub artifact: Option<&'a str>,
+    pub sha256: &'a str,
+    pub size: i64,
+    pub entries: i64,
+    pub findings: i64,
+    pub not_affected: i64,
+    pub actor: &'a str,
+    pub at: Timestamp,
+}
+
+/// A scan as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredScan {
+    pub id: i64,
+    pub project: String,
+    pub release: String,
+    pub component: String,
+    pub format: String,
+    pub scanner: String,
+    pub scanner_version: Option<String>,
+    pub artifact: Option<String>,
+    pub sha256: String,
+    pub size: i64,
+    pub entries: i64,
+    pub findings: i64,
+    pub not_affected: i64,
+    pub pushed_by: String,
+    pub pushed_at: Timestamp,
+}
+
+/// A finding as stored, with its life so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFinding {
+    pub id: i64,
+    pub project: String,
+    pub component: String,
+    pub package: String,
+    pub vulnerability: String,
+    pub aliases: Vec<String>,
+    pub scanners: Vec<String>,
+    pub severity: Severity,
+    pub fixed_in: Option<String>,
+    pub known_exploited: bool,
+    pub title: Option<String>,
+    pub state: FindingState,
+    pub first_seen_at: Timestamp,
+    pub first_release: String,
+    pub last_seen_at: Timestamp,
+    pub last_release: String,
+    pub fixed_at: Option<Timestamp>,
+    pub fixed_release: Option<String>,
+    pub reopened_at: Option<Timestamp>,
+    /// How many times it came back after being fixed.
+    pub reopened: i64,
+}
+
+/// How many findings a scan added, saw again, reopened and fixed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FindingCounts {
+    pub new: u64,
+    pub seen: u64,
+    pub reopened: u64,
+    pub fixed: u64,
+}
+
+/// Which findings to list: all filters combine; the most severe first, then the oldest.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    pub project: String,
+    /// Only findings a scan of this release saw.
+    pub release: Option<String>,
+    pub component: Option<String>,
+    pub state: Option<FindingState>,
+    pub limit: i64,
+}
+
+const FINDING_COLUMNS: &str = "id, project, component, package, vulnerability, aliases, scanners, severity, fixed_in, known_exploited, title, state, first_seen_at, first_release, last_seen_at, last_release, fixed_at, fixed_release, reopened_at, reopened";
+
+fn finding_row(row: &AnyRow) -> Result<StoredFinding> {
+    let exploited: i64 = row.try_get("known_exploited")?;
+    Ok(StoredFinding {
+        id: row.try_get("id")?,
+        project: row.try_get("project")?,
+        component: row.try_get("component")?,
+        package: row.try_get("package")?,
+        vulnerability: row.try_get("vulnerability")?,
+        aliases: json_column(row, "finding", "aliases")?,
+        scanners: json_column(row, "finding", "scanners")?,
+        severity: named(row, "severity")?,
+        fixed_in: row.try_get("fixed_in")?,
+        known_exploited: exploited != 0,
+        title: row.try_get("title")?,
+        state: named(row, "state")?,
+        first_seen_at: read_time(row, "first_seen_at")?,
+        first_release: row.try_get("first_release")?,
+        last_seen_at: read_time(row, "last_seen_at")?,
+        last_release: row.try_get("last_release")?,
+        fixed_at: read_optional_time(row, "fixed_at")?,
+        fixed_release: row.try_get("fixed_release")?,
+        reopened_at: read_optional_time(row, "reopened_at")?,
+        reopened: row.try_get("reopened")?,
+    })
+}
+
+fn scan_row(row: &AnyRow) -> Result<StoredScan> {
+    Ok(StoredScan {
+        id: row.try_get("id")?,
+        project: row.try_get("project")?,
+        release: row.try_get("release")?,
+        component: row.try_get("component")?,
+        format: row.try_get("format")?,
+        scanner: row.try_get("scanner")?,
+        scanner_version: row.try_get("scanner_version")?,
+        artifact: row.try_get("artifact")?,
+        sha256: row.try_get("sha256")?,
+        size: row.try_get("size")?,
+        entries: row.try_get("entries")?,
+        findings: row.try_get("findings")?,
+        not_affected: row.try_get("not_affected")?,
+        pushed_by: row.try_get("pushed_by")?,
+        pushed_at: read_time(row, "pushed_at")?,
+    })
+}
+
+/// Rows per `INSERT`: well under both databases' limits on bound parameters (8 per finding,
+/// 1 per sighting).
+const SIGHTINGS_PER_STATEMENT: usize = 500;
+const FINDINGS_PER_STATEMENT: usize = 200;
+
+/// What a finding already stored keeps of its identity.
+struct StoredIds {
+    vulnerability: String,
+    aliases: BTreeSet<String>,
+    scanners: BTreeSet<String>,
+}
+
+fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> Result<String> {
+    let items: Vec<&String> = items.into_iter().collect();
+    serde_json::to_string(&items).map_err(|e| StoreError::Corrupt(format!("finding list: {e}")))
+}
+
+/// Where a scan's changes go: its scope, its release and scanner, and when.
+#[derive(Debug, Clone)]
+pub struct ScanScope<'a> {
+    pub scan_id: i64,
+    pub project: &'a str,
+    pub component: &'a str,
+    pub release: &'a str,
+    pub scanner: &'a str,
+    pub at: Timestamp,
+}
+
+impl WriteTx<'_> {
+    /// Record a scan; its id.
+    pub async fn insert_scan(&mut self, scan: &NewScan<'_>) -> Result<i64> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM scans")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        sqlx::query("INSERT INTO scans (id, project, release, component, format, scanner, scanner_version, artifact, sha256, size, entries, findings, not_affected, pushed_by, pushed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+            .bind(id)
+            .bind(scan.project)
+            .bind(scan.release)
+            .bind(scan.component)
+            .bind(scan.format)
+            .bind(scan.scanner)
+            .bind(scan.scanner_version)
+            .bind(scan.artifact)
+            .bind(scan.sha256)
+            .bind(scan.size)
+            .bind(scan.entries)
+            .bind(scan.findings)
+            .bind(scan.not_affected)
+            .bind(scan.actor)
+            .bind(format_time(scan.at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(id)
+    }
+
+    /// The findings known in a project's component, for reconciling a new scan with them.
+    pub async fn known_findings(
+        &mut self,
+        project: &str,
+        component: &str,
+    ) -> Result<Vec<KnownFinding>> {
+        let rows = sqlx::query(
+            "SELECT id, package, vulnerability, aliases, scanners, state FROM findings WHERE project = $1 AND component = $2",
+        )
+        .bind(project)
+        .bind(component)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let mut ids: BTreeSet<String> = json_column(row, "finding", "aliases")?;
+                ids.insert(row.try_get("vulnerability")?);
+                Ok(KnownFinding {
+                    id: row.try_get("id")?,
+                    package: row.try_get("package")?,
+                    ids,
+                    state: named(row, "state")?,
+                    scanners: json_column(row, "finding", "scanners")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Write what a scan changed: new findings, findings seen again (reopened when they had
+    /// been fixed), findings fixed; every finding seen gets a sighting of this scan.
+    pub async fn apply_finding_changes(
+        &mut self,
+        scope: &ScanScope<'_>,
+        changes: &[FindingChange],
+    ) -> Result<FindingCounts> {
+        let at = format_time(scope.at);
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM findings")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let first_new = max.unwrap_or(0) + 1;
+        let mut next_id = first_new;
+        let mut new = Vec::new();
+        let mut counts = FindingCounts::default();
+        let mut stored = self.stored_ids(scope).await?;
+        let mut sighted = Vec::with_capacity(changes.len());
+        for change in changes {
+            match change {
+                FindingChange::New(finding) => {
+                    new.push(finding);
+                    sighted.push(next_id);
+                    next_id += 1;
+                    counts.new += 1;
+                }
+                FindingChange::Seen {
+                    known,
+                    finding,
+                    reopened,
+                } => {
+                    let ids = stored.remove(known).ok_or_else(|| {
+                        StoreError::Corrupt(format!("finding {known} is not in its scope"))
+                    })?;
+                    self.see_finding(scope, *known, ids, finding, *reopened, &at)
+                        .await?;
+                    sighted.push(*known);
+                    counts.seen += 1;
+                    counts.reopened += u64::from(*reopened);
+                }
+                FindingChange::Fixed { known } => {
+                    sqlx::query("UPDATE findings SET state = $2, fixed_at = $3, fixed_release = $4 WHERE id = $1")
+                        .bind(known)
+                        .bind(FindingState::Fixed.as_str())
+                        .bind(&at)
+                        .bind(scope.release)
+                        .execute(&mut *self.tx)
+                        .await?;
+                    counts.fixed += 1;
+                }
+            }
+        }
+        self.insert_findings(scope, first_new, &new, &at).await?;
+        self.sightings(scope, &sighted).await?;
+        Ok(counts)
+    }
+
+    /// Each finding of the scope by id: the id it goes by, its aliases and its scanners.
+    async fn stored_ids(&mut self, scope: &ScanScope<'_>) -> Result<HashMap<i64, StoredIds>> {
+        let rows = sqlx::query(
+            "SELECT id, vulnerability, aliases, scanners FROM findings WHERE project = $1 AND component = $2",
+        )
+        .bind(scope.project)
+        .bind(scope.component)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("id")?,
+                    StoredIds {
+                        vulnerability: row.try_get("vulnerability")?,
+                        aliases: json_column(row, "finding", "aliases")?,
+                        scanners: json_column(row, "finding", "scanners")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// New findings, numbered from `first_id`, many rows per statement; the values every row
+    /// shares (scope, scanner, state, time, release) are bound once.
+    async fn insert_findings(
+        &mut self,
+        scope: &ScanScope<'_>,
+        first_id: i64,
+        findings: &[&ScannedFinding],
+        at: &str,
+    ) -> Result<()> {
+        let scanners = json_list([&scope.scanner.to_string()])?;
+        let mut id = first_id;
+        for chunk in findings.chunks(FINDINGS_PER_STATEMENT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = 7 + i * 8;
+                    format!(
+                        "(${}, $1, $2, ${}, ${}, ${}, $3, ${}, ${}, ${}, ${}, $4, $5, $6, $5, $6, 0)",
+                        n,
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO findings (id, project, component, package, vulnerability, aliases, scanners, severity, fixed_in, known_exploited, title, state, first_seen_at, first_release, last_seen_at, last_release, reopened) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(scope.project)
+                .bind(scope.component)
+                .bind(&scanners)
+                .bind(FindingState::Open.as_str())
+                .bind(at)
+                .bind(scope.release);
+            for finding in chunk {
+                query = query
+                    .bind(id)
+                    .bind(&finding.package)
+                    .bind(&finding.vulnerability)
+                    .bind(json_list(&finding.aliases)?)
+                    .bind(finding.severity.as_str())
+                    .bind(finding.fixed_in.as_deref())
+                    .bind(flag(finding.known_exploited))
+                    .bind(finding.title.as_deref());
+                id += 1;
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// A known finding seen again: its ids and scanners grow, the scan's view of it (severity,
+    /// fix, exploitation) is the latest, a plain package name gives way to a PURL, and a fixed
+    /// one opens again.
+    async fn see_finding(
+        &mut self,
+        scope: &ScanScope<'_>,
+        id: i64,
+        stored: StoredIds,
+        finding: &ScannedFinding,
+        reopened: bool,
+        at: &str,
+    ) -> Result<()> {
+        let mut ids = stored.aliases;
+        ids.extend(finding.ids().cloned());
+        // The id a finding goes by never changes once stored: links and decisions name it.
+        ids.remove(&stored.vulnerability);
+        let mut scanners = stored.scanners;
+        scanners.insert(scope.scanner.to_string());
+        sqlx::query(
+            "UPDATE findings SET aliases = $2, scanners = $3, severity = $4, fixed_in = $5, \
+             known_exploited = $6, title = COALESCE($7, title), state = $8, last_seen_at = $9, last_release = $10, \
+             fixed_at = CASE WHEN $11 = 1 THEN NULL ELSE fixed_at END, \
+             fixed_release = CASE WHEN $11 = 1 THEN NULL ELSE fixed_release END, \
+             reopened_at = CASE WHEN $11 = 1 THEN $9 ELSE reopened_at END, \
+             reopened = reopened + $11, \
+             package = CASE WHEN package LIKE 'pkg:%' THEN package ELSE $12 END WHERE id = $1",
+        )
+        .bind(id)
+        .bind(json_list(&ids)?)
+        .bind(json_list(&scanners)?)
+        .bind(finding.severity.as_str())
+        .bind(finding.fixed_in.as_deref())
+        .bind(flag(finding.known_exploited))
+        .bind(finding.title.as_deref())
+        .bind(FindingState::Open.as_str())
+        .bind(at)
+        .bind(scope.release)
+        .bind(flag(reopened))
+        .bind(&finding.package)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// One sighting of this scan per finding seen, many rows per statement.
+    async fn sightings(&mut self, scope: &ScanScope<'_>, findings: &[i64]) -> Result<()> {
+        for chunk in findings.chunks(SIGHTINGS_PER_STATEMENT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, $1, $2, $3)", i + 4))
+                .collect();
+            let sql = format!(
+                "INSERT INTO finding_sightings (finding_id, scan_id, project, release) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(scope.scan_id)
+                .bind(scope.project)
+                .bind(scope.release);
+            for finding in chunk {
+                query = query.bind(*finding);
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Findings of a project, the most severe first, then the oldest.
+    pub async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>> {
+        let mut sql = format!("SELECT {FINDING_COLUMNS} FROM findings WHERE project = $1");
+        let mut n = 1;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if filter.release.is_some() {
+            sql.push_str(&format!(
+                " AND id IN (SELECT finding_id FROM finding_sightings WHERE project = $1 AND release = {})",
+                next()
+            ));
+        }
+        if filter.component.is_some() {
+            sql.push_str(&format!(" AND component = {}", next()));
+        }
+        if filter.state.is_some() {
+            sql.push_str(&format!(" AND state = {}", next()));
+        }
+        sql.push_str(&format!(
+            " ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, first_seen_at, id LIMIT {}",
+            next()
+        ));
+        let mut query = sqlx::query(&sql).bind(&filter.project);
+        if let Some(release) = &filter.release {
+            query = query.bind(release);
+        }
+        if let Some(component) = &filter.component {
+            query = query.bind(component);
+        }
+        if let Some(state) = filter.state {
+            query = query.bind(state.as_str());
+        }
+        let rows = query.bind(filter.limit).fetch_all(&self.pool).await?;
+        rows.iter().map(finding_row).collect()
+    }
+
+    /// One finding of a project, by id.
+    pub async fn finding(&self, project: &str, id: i64) -> Result<Option<StoredFinding>> {
+        let row = sqlx::query(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE project = $1 AND id = $2"
+        ))
+        .bind(project)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(finding_row).transpose()
+    }
+
+    /// The scans pushed for a release, oldest first.
+    pub async fn scans(&self, project: &str, release: &str) -> Result<Vec<StoredScan>> {
+        let rows = sqlx::query(
+            "SELECT id, project, release, component, format, scanner, scanner_version, artifact, sha256, size, entries, findings, not_affected, pushed_by, pushed_at FROM scans WHERE project = $1 AND release = $2 ORDER BY id",
+        )
+        .bind(project)
+        .bind(release)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(scan_row).collect()
+    }
+}
+
+/// A finding's risk accepted for a reason until an expiry; in force once approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAcceptance {
+    pub id: i64,
+    pub finding_id: i64,
+    pub reason: String,
+    pub expires_at: Timestamp,
+    pub requested_by: String,
+    pub requested_at: Timestamp,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<Timestamp>,
+}
+
+const ACCEPTANCE_COLUMNS: &str = "a.id, a.finding_id, a.reason, a.expires_at, a.requested_by, a.requested_at, a.approved_by, a.approved_at";
+
+fn acceptance_row(row: &AnyRow) -> Result<StoredAcceptance> {
+    Ok(StoredAcceptance {
+        id: row.try_get("id")?,
+        finding_id: row.try_get("finding_id")?,
+        reason: row.try_get("reason")?,
+        expires_at: read_time(row, "expires_at")?,
+        requested_by: row.try_get("requested_by")?,
+        requested_at: read_time(row, "requested_at")?,
+        approved_by: row.try_get("approved_by")?,
+        approved_at: read_optional_time(row, "approved_at")?,
+    })
+}
+
+impl WriteTx<'_> {
+    /// Record a request to accept a finding's risk; its id.
+    pub async fn insert_acceptance(
+        &mut self,
+        finding_id: i64,
+        reason: &str,
+        expires_at: Timestamp,
+        requested_by: &str,
+        at: Timestamp,
+    ) -> Result<i64> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM risk_acceptances")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        sqlx::query("INSERT INTO risk_acceptances (id, finding_id, reason, expires_at, requested_by, requested_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id)
+            .bind(finding_id)
+            .bind(reason)
+            .bind(format_time(expires_at))
+            .bind(requested_by)
+            .bind(format_time(at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(id)
+    }
+
+    /// Approve a request not yet approved; false when it already was.
+    pub async fn approve_acceptance(&mut self, id: i64, by: &str, at: Timestamp) -> Result<bool> {
+        let done = sqlx::query("UPDATE risk_acceptances SET approved_by = $2, approved_at = $3 WHERE id = $1 AND approved_by IS NULL")
+            .bind(id)
+            .bind(by)
+            .bind(format_time(at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    /// One risk acceptance of a project's finding.
+    pub async fn acceptance(&self, project: &str, id: i64) -> Result<Option<StoredAcceptance>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCEPTANCE_COLUMNS} FROM risk_acceptances a JOIN findings f ON f.id = a.finding_id WHERE f.project = $1 AND a.id = $2"
+        ))
+        .bind(project)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(acceptance_row).transpose()
+    }
+
+    /// The approved risk acceptances of a project's findings, oldest first.
+    pub async fn approved_acceptances(&self, project: &str) -> Result<Vec<StoredAcceptance>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCEPTANCE_COLUMNS} FROM risk_acceptances a JOIN findings f ON f.id = a.finding_id WHERE f.project = $1 AND a.approved_by IS NOT NULL ORDER BY a.id"
+        ))
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(acceptance_row).collect()
+    }
+}
