@@ -22,6 +22,7 @@ pub mod evidence;
 pub mod fingerprint;
 pub mod gates;
 pub mod governance;
+pub mod insights;
 pub mod model;
 pub mod name;
 pub mod notify;

@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_agent_sessions.sql")),
     (11, include_str!("../migrations/0011_quality.sql")),
     (12, include_str!("../migrations/0012_audit_checkpoints.sql")),
+    (15, include_str!("../migrations/0015_insights.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -53,6 +53,7 @@ fn env(name: &str, position: i64, protected: bool) -> Environment {
         on_failure: Default::default(),
         gates: Default::default(),
         require_signatures: None,
+        production: false,
     }
 }
 
