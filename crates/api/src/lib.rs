@@ -12,6 +12,7 @@ pub mod access;
 pub mod audit;
 pub mod deployments;
 pub mod governance;
+pub mod insights;
 pub mod projects;
 pub mod quality;
 pub mod targets;

@@ -13,6 +13,7 @@ mod deployments;
 mod environments;
 mod evidence;
 mod governance;
+mod insights;
 mod migrations;
 mod page;
 mod projects;
@@ -39,6 +40,7 @@ pub use audit::{AuditFilter, AuditPage};
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
+pub use insights::{InsightScope, ReleaseCommit};
 pub use page::Page;
 pub use quality::{
     NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun, TestRunFilter,

@@ -12,6 +12,7 @@ mod deployment;
 mod environment;
 mod evidence;
 mod follow;
+mod insights;
 mod key;
 mod login;
 mod parity;
@@ -133,6 +134,9 @@ pub enum Command {
     /// Test results of releases: push JUnit reports per environment and suite, list, show, compare runs.
     #[command(subcommand)]
     Tests(tests::TestsCommand),
+    /// DORA metrics of a period, with bands, goals and the deployments and commits behind them.
+    #[command(subcommand)]
+    Insights(insights::InsightsCommand),
 }
 
 /// Run one client verb.
@@ -169,5 +173,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Clock(c) => clock::clock(c),
         Command::Parity(args) => parity::parity(args),
         Command::Tests(c) => tests::tests(c),
+        Command::Insights(c) => insights::insights(c),
     }
 }

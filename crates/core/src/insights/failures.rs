@@ -170,9 +170,7 @@ fn reasons(
             reasons.push(FailureReason::RolledBack { rollback: later.id });
         }
     }
-    let next = timeline
-        .after(d)
-        .find(|o| o.kind == DeploymentKind::Deploy);
+    let next = timeline.after(d).find(|o| o.kind == DeploymentKind::Deploy);
     if let Some(next) = next.filter(|n| n.hotfix && n.created_at <= horizon) {
         reasons.push(FailureReason::Hotfix {
             deployment: next.id,
@@ -246,7 +244,10 @@ fn restoration(
         }
         FailureReason::Failed => Some((d.created_at, timeline.restored_from(d, false))),
         FailureReason::RolledBack { rollback: by } | FailureReason::Hotfix { deployment: by } => {
-            Some((ended, from(*by).and_then(|o| timeline.restored_from(o, true))))
+            Some((
+                ended,
+                from(*by).and_then(|o| timeline.restored_from(o, true)),
+            ))
         }
         FailureReason::Incident { .. } => None,
     }

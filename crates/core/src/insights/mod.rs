@@ -50,7 +50,9 @@ pub struct Period {
 pub enum PeriodError {
     #[error("the period ends ({to}) before or when it starts ({from})")]
     EndsBeforeStart { from: Timestamp, to: Timestamp },
-    #[error("the period from {from} to {to} is {days} days wide; the widest allowed is {max} days")]
+    #[error(
+        "the period from {from} to {to} is {days} days wide; the widest allowed is {max} days"
+    )]
     TooWide {
         from: Timestamp,
         to: Timestamp,

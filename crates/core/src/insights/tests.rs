@@ -78,7 +78,12 @@ fn november() -> Period {
 fn without_a_production_environment_the_metrics_are_not_configured_rather_than_zero() {
     let world = World {
         production: Vec::new(),
-        ..World::new(vec![prod(1, "2026-11-02T10:00:00Z", 5, DeploymentState::Succeeded)])
+        ..World::new(vec![prod(
+            1,
+            "2026-11-02T10:00:00Z",
+            5,
+            DeploymentState::Succeeded,
+        )])
     };
     let facts = Facts {
         production: &world.production,
@@ -93,7 +98,10 @@ fn without_a_production_environment_the_metrics_are_not_configured_rather_than_z
 #[test]
 fn a_period_that_ends_before_it_starts_or_is_years_wide_is_refused_with_the_allowed_range() {
     let err = Period::new(at(NOVEMBER.1), at(NOVEMBER.0)).unwrap_err();
-    assert!(err.to_string().contains("before or when it starts"), "{err}");
+    assert!(
+        err.to_string().contains("before or when it starts"),
+        "{err}"
+    );
     let err = Period::new(at("2020-01-01T00:00:00Z"), at("2026-01-01T00:00:00Z")).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -143,8 +151,7 @@ fn frequency_counts_successful_production_deployments_and_the_days_holding_them(
 }
 
 #[test]
-fn a_deployment_is_a_change_failure_when_it_fails_is_rolled_back_hotfixed_or_complained_about()
-{
+fn a_deployment_is_a_change_failure_when_it_fails_is_rolled_back_hotfixed_or_complained_about() {
     let mut rollback = prod(3, "2026-11-04T10:00:00Z", 5, DeploymentState::Succeeded);
     rollback.kind = DeploymentKind::Rollback;
     rollback.rollback_of = Some(2);
@@ -306,9 +313,17 @@ fn lead_time_runs_from_authored_to_the_first_production_deployment_with_each_sta
             ],
         ),
         // Never reached production: not counted, not even in the stages.
-        commit("ccc3333", "2026-11-02T10:00:00Z", &[("DEV", "2026-11-02T11:00:00Z", 7)]),
+        commit(
+            "ccc3333",
+            "2026-11-02T10:00:00Z",
+            &[("DEV", "2026-11-02T11:00:00Z", 7)],
+        ),
         // Reached production after the period.
-        commit("ddd4444", "2026-11-30T10:00:00Z", &[("PROD", "2026-12-01T10:00:00Z", 8)]),
+        commit(
+            "ddd4444",
+            "2026-11-30T10:00:00Z",
+            &[("PROD", "2026-12-01T10:00:00Z", 8)],
+        ),
     ];
     let lead = world.dora(&november()).lead_time;
     let seen: Vec<(&str, i64, i64)> = lead
@@ -318,13 +333,21 @@ fn lead_time_runs_from_authored_to_the_first_production_deployment_with_each_sta
         .collect();
     assert_eq!(seen, vec![("aaa1111", 24, 3), ("bbb2222", 48, 6)]);
     let spread = lead.spread.expect("two commits");
-    assert_eq!((spread.median_seconds / 3600, spread.p90_seconds / 3600), (24, 48));
+    assert_eq!(
+        (spread.median_seconds / 3600, spread.p90_seconds / 3600),
+        (24, 48)
+    );
     assert_eq!(lead.band, Some(Band::High));
     assert_eq!(lead.goal.met, Some(true));
     let stages: Vec<(&str, Option<i64>)> = lead
         .stages
         .iter()
-        .map(|s| (s.environment.as_str(), s.spread.map(|s| s.median_seconds / 3600)))
+        .map(|s| {
+            (
+                s.environment.as_str(),
+                s.spread.map(|s| s.median_seconds / 3600),
+            )
+        })
         .collect();
     assert_eq!(
         stages,

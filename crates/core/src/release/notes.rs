@@ -349,7 +349,10 @@ f607182 fix(console)!: escape notes
             c[0].authored_at,
             Some("2026-11-02T08:15:00Z".parse().unwrap())
         );
-        assert_eq!((c[0].kind.as_deref(), c[0].summary.as_str()), (Some("fix"), "one"));
+        assert_eq!(
+            (c[0].kind.as_deref(), c[0].summary.as_str()),
+            (Some("fix"), "one")
+        );
         assert_eq!(c[1].authored_at, None);
         assert_eq!(c[1].summary, "not-a-time feat: two");
         // Without a hash first, a time is the message's own text.

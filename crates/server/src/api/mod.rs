@@ -8,6 +8,7 @@ mod deployments;
 mod evidence;
 mod governance;
 mod handlers;
+mod insights;
 #[cfg(test)]
 mod openapi_views;
 mod paging;
@@ -70,6 +71,7 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(checkpoints::router())
         .merge(quality::router())
+        .merge(insights::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -166,6 +168,7 @@ mod tests {
             .chain(webhooks::ROUTES)
             .chain(checkpoints::ROUTES)
             .chain(quality::ROUTES)
+            .chain(insights::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

@@ -6,6 +6,7 @@
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, UserView};
 use slipway_api::deployments::DeploymentView;
+use slipway_api::insights::DoraView;
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
 use slipway_api::targets::TargetView;
@@ -265,6 +266,13 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<TestRunComparisonView>(),
+        ),
+        (
+            "get",
+            "/api/v1/insights/dora",
+            "200",
+            Shape::One,
+            fields::<DoraView>(),
         ),
     ]
 }

@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod deployments;
 pub mod environments;
 pub mod evidence;
+pub mod insights;
 pub mod interventions;
 pub mod paging;
 pub mod parity;

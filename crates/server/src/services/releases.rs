@@ -22,7 +22,7 @@ use slipway_core::release::{
     ReleaseSnapshot, SignatureState, VariableSnapshot, Version,
 };
 use slipway_core::{Name, Sha256};
-use slipway_store::{ReleaseArtifact, ReleaseKey, StoredArtifact, StoredRelease};
+use slipway_store::{ReleaseArtifact, ReleaseCommit, ReleaseKey, StoredArtifact, StoredRelease};
 
 use super::artifacts::current_signature_state;
 use super::paging::{foreign_key, Listed, PageRequest};
@@ -246,10 +246,22 @@ pub async fn create(
             value: if v.sensitive { None } else { v.value },
         })
         .collect();
+    let commits = match &request.notes {
+        Some(NotesInput::Commits(text)) => notes::parse_commits(text),
+        _ => Vec::new(),
+    };
+    // The commits that carry an authored time start a lead time (docs/insights.md).
+    let timed: Vec<ReleaseCommit> = commits
+        .iter()
+        .filter_map(|c| {
+            Some(ReleaseCommit {
+                hash: c.hash.clone()?,
+                authored_at: c.authored_at?,
+            })
+        })
+        .collect();
     let notes = match &request.notes {
-        Some(NotesInput::Commits(text)) => {
-            notes::generate(&project, &version, channel, &notes::parse_commits(text))
-        }
+        Some(NotesInput::Commits(_)) => notes::generate(&project, &version, channel, &commits),
         Some(NotesInput::Text(text)) => notes::from_text(&project, &version, channel, text),
         None => notes::generate(&project, &version, channel, &[]),
     };
@@ -302,6 +314,8 @@ pub async fn create(
         }
     }
     tx.insert_release(&release).await?;
+    tx.insert_release_commits(&project, &version.to_string(), &timed)
+        .await?;
     tx.audit(entry(
         actor,
         "release.create",
@@ -312,6 +326,7 @@ pub async fn create(
             "labels": release.labels,
             "eligible_for_protected": eligible,
             "artifacts": release.artifacts.clone().into_view(),
+            "timed_commits": timed.len(),
         }),
     ));
     tx.commit().await?;

@@ -20,6 +20,7 @@ mod deployments;
 mod evidence;
 mod governance;
 mod history;
+mod insights;
 mod interventions;
 mod monitoring;
 mod postgres;

@@ -7,6 +7,7 @@ mod checkpoints;
 mod deployments;
 mod environments;
 mod governance;
+mod insights;
 mod open;
 mod pages;
 mod quality;
