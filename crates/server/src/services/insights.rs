@@ -69,6 +69,19 @@ pub async fn dora(
         .as_ref()
         .map_or_else(|| "insights".to_string(), |p| format!("project/{p}"));
     require(state, actor, Operation::Read, &subject).await?;
+    measure(state, query).await
+}
+
+/// The figures of every project over the last 30 days, for the `/metrics` gauges: aggregates
+/// only, so they need no caller; `None` when not configured.
+pub async fn gauges(state: &AppState) -> Result<Option<insights::Dora>, ServiceError> {
+    Ok(match measure(state, DoraQuery::default()).await?.insight {
+        Insight::Measured(dora) => Some(*dora),
+        Insight::NotConfigured => None,
+    })
+}
+
+async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, ServiceError> {
     // Deployments are stamped with the real time, never the governance clock.
     let period = period(query.from, query.to, slipway_store::current_time())?;
     if let Some(project) = &query.project {

@@ -89,6 +89,15 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
         "{not_configured:#}"
     );
     assert_eq!(not_configured["figures"], Value::Null);
+    let metrics = ureq::get(&format!("{}/metrics", server.url))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        !metrics.contains("slipway_dora_"),
+        "no gauge, not zeros: {metrics}"
+    );
     ok(server.apply(&file(w, "pets.yaml", PETS)));
 
     let _dev = agent(&server, w, "DEV");
@@ -242,6 +251,20 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
 
     // Rework: the hotfix and the rollback, of five production changes.
     assert_eq!(f["rework_rate"]["rate"], 0.4);
+
+    // The same figures, as Prometheus gauges of the last 30 days (the history is all recent).
+    let metrics = ureq::get(&format!("{}/metrics", server.url))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    for line in [
+        "slipway_dora_production_deployments{window=\"30d\"} 4",
+        "slipway_dora_change_failure_ratio{window=\"30d\"} 0.5",
+        "slipway_dora_rework_ratio{window=\"30d\"} 0.4",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 
     // Only PROD is production: asking for DEV is refused and names what is allowed.
     let refused = server.cli(None, &["insights", "dora", "--env", "DEV"]);
