@@ -101,21 +101,29 @@ impl Store {
         if scope.environments.is_empty() {
             return Ok(Vec::new());
         }
+        // From the few releases delivered to production in the period, to their commits, to
+        // every release holding those commits, to those releases' deployments: each step
+        // through an index (deployments_period, the release_commits key, release_commits_hash,
+        // deployments_release), never a scan of every commit. `CROSS JOIN` keeps SQLite to that
+        // order (without it, on a fresh history, it searched every deployment of the project for
+        // each commit); PostgreSQL plans it as the inner join it is.
         // `MIN(finished_at || ' ' || id)`: the stored time is fixed-width, so the smallest text
         // is the first arrival, and it carries that deployment's id along in one query.
         let sql = format!(
-            "SELECT c.project, c.hash, MIN(c.authored_at) AS authored_at, d.environment, \
-             MIN(d.finished_at || ' ' || CAST(d.id AS TEXT)) AS first_arrival \
-             FROM release_commits c JOIN deployments d \
-             ON d.project = c.project AND d.release_version = c.release_version \
-             WHERE d.kind = 'deploy' AND d.state = 'succeeded' AND d.finished_at IS NOT NULL \
-             AND (c.project, c.hash) IN ( \
-               SELECT c2.project, c2.hash FROM release_commits c2 JOIN deployments d2 \
-               ON d2.project = c2.project AND d2.release_version = c2.release_version \
+            "WITH delivered AS ( \
+               SELECT DISTINCT d2.project, d2.release_version FROM deployments d2 \
                WHERE d2.kind = 'deploy' AND d2.state = 'succeeded' \
                AND d2.created_at >= $1 AND d2.created_at < $2 \
                AND d2.finished_at >= $3 AND d2.finished_at < $4 \
-               AND ($5 = '' OR d2.project = $5) AND d2.environment IN ({})) \
+               AND ($5 = '' OR d2.project = $5) AND d2.environment IN ({})), \
+             hashes AS ( \
+               SELECT DISTINCT c2.project, c2.hash FROM delivered r JOIN release_commits c2 \
+               ON c2.project = r.project AND c2.release_version = r.release_version) \
+             SELECT c.project, c.hash, MIN(c.authored_at) AS authored_at, d.environment, \
+             MIN(d.finished_at || ' ' || CAST(d.id AS TEXT)) AS first_arrival \
+             FROM hashes h CROSS JOIN release_commits c CROSS JOIN deployments d \
+             WHERE c.project = h.project AND c.hash = h.hash \
+             AND d.project = c.project AND d.release_version = c.release_version AND d.kind = 'deploy' AND d.state = 'succeeded' AND d.finished_at IS NOT NULL \
              GROUP BY c.project, c.hash, d.environment ORDER BY c.project, c.hash",
             placeholders(6, scope.environments.len())
         );
