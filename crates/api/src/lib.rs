@@ -16,6 +16,7 @@ pub mod deployments;
 pub mod evidence;
 pub mod governance;
 pub mod health;
+pub mod insights;
 pub mod problem;
 pub mod projects;
 pub mod quality;

@@ -61,6 +61,12 @@ pub fn environment_change(current: Option<&Environment>, desired: &Environment) 
             show_policy(desired)
         ));
     }
+    if current.production != desired.production {
+        details.push(format!(
+            "production: {} → {}",
+            current.production, desired.production
+        ));
+    }
     if current.description != desired.description {
         details.push("description changed".to_string());
     }

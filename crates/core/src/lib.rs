@@ -25,6 +25,7 @@ pub mod fingerprint;
 pub mod gates;
 pub mod governance;
 pub mod health;
+pub mod insights;
 pub mod model;
 pub mod name;
 pub mod notify;

@@ -29,6 +29,10 @@ pub struct Environment {
     /// Whether only validly signed artifacts may enter; absent means "when protected".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_signatures: Option<bool>,
+    /// Whether deployments here count as production for the DORA metrics (`core::insights`);
+    /// declared, never guessed from the name.
+    #[serde(default)]
+    pub production: bool,
 }
 
 impl Environment {

@@ -94,3 +94,59 @@ fn resident_bytes() -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
+
+/// The DORA gauges of every project over the last 30 days (docs/insights.md). A figure without
+/// data is left out, never written as 0.
+pub(crate) fn render_dora(dora: &slipway_core::insights::Dora) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: Option<f64>| {
+        if let Some(value) = value {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{window=\"30d\"}} {value}"
+            );
+        }
+    };
+    let f = &dora.deployment_frequency;
+    gauge(
+        "slipway_dora_production_deployments",
+        "Successful production deployments that ended in the window.",
+        Some(f.count as f64),
+    );
+    gauge(
+        "slipway_dora_deployment_days",
+        "UTC days with a successful production deployment in the window.",
+        Some(f.deployment_days as f64),
+    );
+    gauge(
+        "slipway_dora_lead_time_median_seconds",
+        "Median lead time for changes, authored to production.",
+        dora.lead_time.spread.map(|s| s.median_seconds as f64),
+    );
+    gauge(
+        "slipway_dora_lead_time_p90_seconds",
+        "90th percentile of lead time for changes.",
+        dora.lead_time.spread.map(|s| s.p90_seconds as f64),
+    );
+    gauge(
+        "slipway_dora_change_failure_ratio",
+        "Failed production deployments over production deployments.",
+        dora.change_failure_rate.rate,
+    );
+    gauge(
+        "slipway_dora_failed_deployments",
+        "Failed production deployments in the window.",
+        Some(dora.change_failure_rate.failed.len() as f64),
+    );
+    gauge(
+        "slipway_dora_recovery_time_median_seconds",
+        "Median failed-deployment recovery time.",
+        dora.recovery_time.spread.map(|s| s.median_seconds as f64),
+    );
+    gauge(
+        "slipway_dora_rework_ratio",
+        "Rollbacks and hotfix deployments over every production deployment and rollback.",
+        dora.rework_rate.rate,
+    );
+    out
+}

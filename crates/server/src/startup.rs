@@ -353,11 +353,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .ok()
         .and_then(|p| p.items.first().map(|e| e.seq))
         .unwrap_or(0);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(events),
-    )
-        .into_response()
+    let mut text = state.metrics.render(events);
+    // A database error leaves the DORA gauges out rather than failing the scrape.
+    if let Ok(Some(dora)) = crate::services::insights::gauges(&state).await {
+        text.push_str(&crate::metrics::render_dora(&dora));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {

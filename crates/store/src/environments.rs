@@ -30,11 +30,12 @@ fn environment(row: &AnyRow) -> Result<Environment> {
         require_signatures: row
             .try_get::<Option<i64>, _>("require_signatures")?
             .map(|v| v != 0),
+        production: row.try_get::<i64, _>("production")? != 0,
     })
 }
 
 const COLUMNS: &str =
-    "name, position, region, protected, description, on_failure, gates, require_signatures";
+    "name, position, region, protected, description, on_failure, gates, require_signatures, production";
 
 impl Store {
     /// All environments in delivery order.
@@ -71,10 +72,10 @@ impl WriteTx<'_> {
 
     pub async fn put_environment(&mut self, env: &Environment) -> Result<()> {
         sqlx::query(
-            "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure, gates, require_signatures) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure, gates, require_signatures, production) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (name) DO UPDATE SET position = excluded.position, region = excluded.region, protected = excluded.protected, \
              description = excluded.description, updated_at = excluded.updated_at, on_failure = excluded.on_failure, \
-             gates = excluded.gates, require_signatures = excluded.require_signatures",
+             gates = excluded.gates, require_signatures = excluded.require_signatures, production = excluded.production",
         )
         .bind(env.name.as_str())
         .bind(env.position)
@@ -88,6 +89,7 @@ impl WriteTx<'_> {
         })
         .bind(serde_json::to_string(&env.gates).expect("gates serialise"))
         .bind(env.require_signatures.map(flag))
+        .bind(flag(env.production))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

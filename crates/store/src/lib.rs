@@ -17,6 +17,7 @@ mod evidence;
 mod findings;
 mod governance;
 mod health;
+mod insights;
 mod leases;
 mod migrations;
 mod page;
@@ -52,6 +53,7 @@ pub use findings::{
 };
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
+pub use insights::{InsightScope, ReleaseCommit};
 pub use leases::HeldLease;
 pub use page::Page;
 pub use quality::{

@@ -18,6 +18,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_audit_checkpoints.sql")),
     (13, include_str!("../migrations/0013_batches.sql")),
     (14, include_str!("../migrations/0014_health.sql")),
+    (15, include_str!("../migrations/0015_insights.sql")),
     (16, include_str!("../migrations/0016_findings.sql")),
     (17, include_str!("../migrations/0017_config_changes.sql")),
     (18, include_str!("../migrations/0018_leases.sql")),

@@ -15,6 +15,7 @@ mod environment;
 mod evidence;
 mod follow;
 mod health;
+mod insights;
 mod key;
 mod login;
 mod parity;
@@ -154,6 +155,9 @@ pub enum Command {
     /// Vulnerability findings of a project: first seen, fixed, reopened, and their deadlines.
     #[command(subcommand)]
     Findings(scan::FindingsCommand),
+    /// DORA metrics of a period, with bands, goals and the deployments and commits behind them.
+    #[command(subcommand)]
+    Insights(insights::InsightsCommand),
 }
 
 /// Run one client verb.
@@ -195,5 +199,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Health(args) => health::health(args),
         Command::Scan(c) => scan::scan(c),
         Command::Findings(c) => scan::findings(c),
+        Command::Insights(c) => insights::insights(c),
     }
 }

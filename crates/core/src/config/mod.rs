@@ -65,6 +65,11 @@ pub struct EnvironmentSpec {
     /// What a release must satisfy before it enters this environment.
     #[serde(default)]
     pub gates: Option<GatesSpec>,
+    /// Deployments here count as production in the DORA metrics (docs/insights.md). Never
+    /// guessed from the name: without one production environment, the metrics say
+    /// "not configured".
+    #[serde(default)]
+    pub production: bool,
 }
 
 /// Gates on entering an environment. Every promotion is judged against them and the decision
@@ -497,6 +502,7 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                     description: e.description,
                     on_failure: e.on_failure,
                     require_signatures: e.require_signatures,
+                    production: e.production,
                 })
                 .collect::<Vec<_>>();
             let project = file.project.map(|p| checker.project(p));

@@ -227,6 +227,7 @@ mod tests {
             position: 2,
             region: None,
             protected,
+            production: false,
             description: String::new(),
             on_failure: Default::default(),
             gates: crate::gates::Gates {

@@ -12,6 +12,9 @@ use crate::Name;
 pub struct Commit {
     /// The abbreviated or full hash, when the input carried one.
     pub hash: Option<String>,
+    /// When it was authored, when the input carried an RFC 3339 time right after the hash
+    /// (`git log --format='%h %aI %s'`): the start of its lead time (docs/insights.md).
+    pub authored_at: Option<jiff::Timestamp>,
     /// `feat`, `fix`, … ; `None` for a message that does not follow conventional commits.
     pub kind: Option<String>,
     pub scope: Option<String>,
@@ -69,7 +72,8 @@ fn is_hash(word: &str) -> bool {
 
 /// Split a commits file into messages. With NUL separators (`git log -z --format='%h %B'`)
 /// each record is a whole message with its body; otherwise each non-empty line is one message
-/// (`git log --format='%h %s'`). A leading hexadecimal hash is kept apart.
+/// (`git log --format='%h %s'`). A leading hexadecimal hash is kept apart, and so is an RFC 3339
+/// authored time right after it (`git log --format='%h %aI %s'`).
 pub fn parse_commits(text: &str) -> Vec<Commit> {
     let records: Vec<&str> = if text.contains('\0') {
         text.split('\0').collect()
@@ -88,6 +92,13 @@ fn parse_commit(record: &str) -> Commit {
     let (hash, message) = match record.split_once(' ') {
         Some((first, rest)) if is_hash(first) => (Some(first.to_string()), rest.trim_start()),
         _ => (None, record),
+    };
+    let (authored_at, message) = match (&hash, message.split_once(' ')) {
+        (Some(_), Some((first, rest))) => match first.parse::<jiff::Timestamp>() {
+            Ok(at) => (Some(at), rest.trim_start()),
+            Err(_) => (None, message),
+        },
+        _ => (None, message),
     };
     let mut lines = message.lines();
     let subject = lines.next().unwrap_or("").trim();
@@ -111,6 +122,7 @@ fn parse_commit(record: &str) -> Commit {
     match conventional {
         Some((kind, scope, bang, summary)) => Commit {
             hash,
+            authored_at,
             kind: Some(kind),
             scope: scope.filter(|s| !s.is_empty()),
             breaking: bang || breaking_note.is_some(),
@@ -119,6 +131,7 @@ fn parse_commit(record: &str) -> Commit {
         },
         None => Commit {
             hash,
+            authored_at,
             kind: None,
             scope: None,
             breaking: breaking_note.is_some(),
@@ -325,5 +338,25 @@ f607182 fix(console)!: escape notes
         assert_eq!(c[0].summary, "fix typo in README");
         assert_eq!(c[1].kind, None);
         assert_eq!(c[1].summary, "feat(: broken scope");
+    }
+
+    #[test]
+    fn an_authored_time_after_the_hash_is_kept_apart_from_the_message() {
+        let c = parse_commits(
+            "abc1234 2026-11-02T09:15:00+01:00 fix: one\nabc1235 not-a-time feat: two\n2026-11-02T09:15:00Z feat: three\n",
+        );
+        assert_eq!(
+            c[0].authored_at,
+            Some("2026-11-02T08:15:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            (c[0].kind.as_deref(), c[0].summary.as_str()),
+            (Some("fix"), "one")
+        );
+        assert_eq!(c[1].authored_at, None);
+        assert_eq!(c[1].summary, "not-a-time feat: two");
+        // Without a hash first, a time is the message's own text.
+        assert_eq!(c[2].authored_at, None);
+        assert_eq!(c[2].hash, None);
     }
 }

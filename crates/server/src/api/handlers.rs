@@ -128,6 +128,8 @@ pub(super) struct EnvironmentBody {
     #[serde(default)]
     gates: slipway_core::gates::Gates,
     require_signatures: Option<bool>,
+    #[serde(default)]
+    production: bool,
 }
 
 pub(super) async fn put_environment(
@@ -149,6 +151,7 @@ pub(super) async fn put_environment(
         on_failure: body.on_failure,
         gates: body.gates,
         require_signatures: body.require_signatures,
+        production: body.production,
     };
     let outcome = services::environments::put(&state, &actor, env).await?;
     Ok(Json(

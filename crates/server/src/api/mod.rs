@@ -12,6 +12,7 @@ mod findings;
 mod governance;
 mod handlers;
 mod health;
+mod insights;
 #[cfg(test)]
 mod openapi_views;
 mod paging;
@@ -78,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .merge(batches::router())
         .merge(health::router())
         .merge(findings::router())
+        .merge(insights::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -180,6 +182,7 @@ mod tests {
             .chain(batches::ROUTES)
             .chain(health::ROUTES)
             .chain(findings::ROUTES)
+            .chain(insights::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

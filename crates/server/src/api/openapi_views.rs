@@ -12,6 +12,7 @@ use slipway_api::deployments::DeploymentView;
 use slipway_api::evidence::KeyView;
 use slipway_api::governance::{ChangeRequestView, ClockView};
 use slipway_api::health::{HealthView, MonthReportView};
+use slipway_api::insights::DoraView;
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{
     FindingView, RiskAcceptanceView, ScanPushView, ScanView, TestPushView, TestRunComparisonView,
@@ -481,6 +482,13 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<RiskAcceptanceView>(),
+        ),
+        (
+            "get",
+            "/api/v1/insights/dora",
+            "200",
+            Shape::One,
+            fields::<DoraView>(),
         ),
     ]
 }

@@ -16,6 +16,7 @@ pub mod environments;
 pub mod evidence;
 pub mod findings;
 pub mod health;
+pub mod insights;
 pub mod interventions;
 pub mod paging;
 pub mod parity;

@@ -22,7 +22,7 @@ use slipway_core::release::{
     ReleaseSnapshot, SignatureState, VariableSnapshot, Version,
 };
 use slipway_core::{Name, Sha256};
-use slipway_store::{ReleaseArtifact, ReleaseKey, StoredArtifact, StoredRelease};
+use slipway_store::{ReleaseArtifact, ReleaseCommit, ReleaseKey, StoredArtifact, StoredRelease};
 
 use super::artifacts::current_signature_state;
 use super::paging::{foreign_key, Listed, PageRequest};
@@ -201,7 +201,27 @@ pub async fn create(
     }
 
     let variables = variable_snapshot(state, actor, &project).await?;
-    let notes = release_notes(&project, &version, channel, request.notes.as_ref());
+    let commits = match &request.notes {
+        Some(NotesInput::Commits(text)) => notes::parse_commits(text),
+        _ => Vec::new(),
+    };
+    // The commits that carry an authored time start a lead time (docs/insights.md).
+    let timed: Vec<ReleaseCommit> = commits
+        .iter()
+        .filter_map(|c| {
+            Some(ReleaseCommit {
+                hash: c.hash.clone()?,
+                authored_at: c.authored_at?,
+            })
+        })
+        .collect();
+    let notes = release_notes(
+        &project,
+        &version,
+        channel,
+        request.notes.as_ref(),
+        &commits,
+    );
     let release = StoredRelease {
         project: project.clone(),
         version: version.clone(),
@@ -227,7 +247,7 @@ pub async fn create(
         pruned_at: None,
     };
 
-    record_release(state, actor, &release, &chosen, subject).await?;
+    record_release(state, actor, &release, &chosen, &timed, subject).await?;
     Ok(ReleaseView {
         release,
         artifact_details: chosen.into_values().collect(),
@@ -298,16 +318,16 @@ async fn variable_snapshot(
         .collect())
 }
 
+/// The release notes: from the commits given (already parsed), from a text, or empty.
 fn release_notes(
     project: &Name,
     version: &Version,
     channel: Channel,
     given: Option<&NotesInput>,
+    commits: &[slipway_core::release::Commit],
 ) -> slipway_core::release::ReleaseNotes {
     match given {
-        Some(NotesInput::Commits(text)) => {
-            notes::generate(project, version, channel, &notes::parse_commits(text))
-        }
+        Some(NotesInput::Commits(_)) => notes::generate(project, version, channel, commits),
         Some(NotesInput::Text(text)) => notes::from_text(project, version, channel, text),
         None => notes::generate(project, version, channel, &[]),
     }
@@ -319,6 +339,7 @@ async fn record_release(
     actor: &Actor,
     release: &StoredRelease,
     chosen: &BTreeMap<Name, StoredArtifact>,
+    timed: &[ReleaseCommit],
     subject: String,
 ) -> Result<(), ServiceError> {
     let (project, version, channel) = (&release.project, &release.version, release.channel);
@@ -347,6 +368,8 @@ async fn record_release(
         }
     }
     tx.insert_release(release).await?;
+    tx.insert_release_commits(project, &version.to_string(), timed)
+        .await?;
     tx.audit(entry(
         actor,
         "release.create",
@@ -357,6 +380,7 @@ async fn record_release(
             "labels": release.labels,
             "eligible_for_protected": eligible,
             "artifacts": release.artifacts.clone().into_view(),
+            "timed_commits": timed.len(),
         }),
     ));
     tx.commit().await?;

@@ -24,6 +24,7 @@ mod findings;
 mod governance;
 mod health;
 mod history;
+mod insights;
 mod interventions;
 mod monitoring;
 mod postgres;

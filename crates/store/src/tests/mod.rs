@@ -11,6 +11,7 @@ mod environments;
 mod findings;
 mod governance;
 mod health;
+mod insights;
 mod leases;
 mod open;
 mod pages;
@@ -58,6 +59,7 @@ fn env(name: &str, position: i64, protected: bool) -> Environment {
         on_failure: Default::default(),
         gates: Default::default(),
         require_signatures: None,
+        production: false,
     }
 }
 

@@ -1,0 +1,180 @@
+//! `insights dora`: the DORA figures of a period, read from the server (which computes them) and
+//! printed with their bands and goals, or as JSON with every drill-down list.
+
+use clap::{Args, Subcommand};
+use slipway_api::insights::{DoraStatus, DoraView};
+use slipway_core::insights::{Band, Goal, Spread};
+
+use crate::client::encode;
+use crate::error::Failure;
+use crate::output::{show, table};
+use crate::remote::Remote;
+
+#[derive(Subcommand)]
+pub enum InsightsCommand {
+    /// Deployment frequency, lead time, change failure rate, recovery time and rework rate.
+    #[command(
+        after_help = "Examples:\n  slipway insights dora --project pets\n  slipway insights dora --project pets --env PROD-EU --from 2026-01-01 --to 2026-04-01\n  slipway insights dora -o json      # with the deployments and commits behind each figure\n\nDefinitions: docs/insights.md. Production environments are declared with `production: true`."
+    )]
+    Dora(DoraArgs),
+}
+
+#[derive(Args)]
+pub struct DoraArgs {
+    /// Default: every project.
+    #[arg(long)]
+    project: Option<String>,
+    /// One production environment. Default: every environment declared production.
+    #[arg(long)]
+    env: Option<String>,
+    /// Start, included: YYYY-MM-DD or RFC 3339. Default: 30 days before --to.
+    #[arg(long)]
+    from: Option<String>,
+    /// End, excluded: YYYY-MM-DD or RFC 3339. Default: now.
+    #[arg(long)]
+    to: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub(crate) fn insights(command: InsightsCommand) -> Result<(), Failure> {
+    match command {
+        InsightsCommand::Dora(args) => dora(args),
+    }
+}
+
+fn dora(args: DoraArgs) -> Result<(), Failure> {
+    let query: Vec<String> = [
+        ("project", &args.project),
+        ("environment", &args.env),
+        ("from", &args.from),
+        ("to", &args.to),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+    .collect();
+    let view: DoraView = args
+        .remote
+        .client()
+        .get(&format!("/api/v1/insights/dora?{}", query.join("&")))?;
+    show(&args.remote, &view, print);
+    Ok(())
+}
+
+fn band(b: Option<Band>) -> String {
+    b.map_or("-".to_string(), |b| b.to_string())
+}
+
+fn goal(g: &Goal) -> String {
+    match g.met {
+        Some(true) => "met".to_string(),
+        Some(false) => "missed".to_string(),
+        None => "-".to_string(),
+    }
+}
+
+/// `2d 3h`, `45m`, `12s`.
+fn duration(seconds: i64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+fn spread(s: Option<Spread>) -> String {
+    s.map_or("no data".to_string(), |s| {
+        format!(
+            "median {}, p90 {} ({} measured)",
+            duration(s.median_seconds),
+            duration(s.p90_seconds),
+            s.count
+        )
+    })
+}
+
+fn percent(rate: Option<f64>) -> String {
+    rate.map_or("no data".to_string(), |r| format!("{:.1} %", r * 100.0))
+}
+
+fn print(view: &DoraView) {
+    let scope = format!(
+        "{} / {}",
+        view.project.as_deref().unwrap_or("every project"),
+        view.environment
+            .as_deref()
+            .unwrap_or("every production environment")
+    );
+    println!(
+        "DORA metrics of {scope}, {} to {} (definitions {})",
+        view.from, view.to, view.definitions_version
+    );
+    let Some(f) = (match view.status {
+        DoraStatus::Measured => view.figures.as_ref(),
+        DoraStatus::NotConfigured => None,
+    }) else {
+        println!("not configured: no environment is declared `production: true` in slipway.yaml");
+        return;
+    };
+    let freq = &f.deployment_frequency;
+    let rows = vec![
+        vec![
+            "deployment frequency".to_string(),
+            format!(
+                "{} deployments on {} days ({:.1} days a week)",
+                freq.count, freq.deployment_days, freq.days_per_week
+            ),
+            band(freq.band),
+            "-".to_string(),
+        ],
+        vec![
+            "lead time for changes".to_string(),
+            spread(f.lead_time.spread),
+            band(f.lead_time.band),
+            goal(&f.lead_time.goal),
+        ],
+        vec![
+            "change failure rate".to_string(),
+            format!(
+                "{} ({} of {})",
+                percent(f.change_failure_rate.rate),
+                f.change_failure_rate.failed.len(),
+                f.change_failure_rate.deployments.len()
+            ),
+            band(f.change_failure_rate.band),
+            goal(&f.change_failure_rate.goal),
+        ],
+        vec![
+            "recovery time".to_string(),
+            spread(f.recovery_time.spread),
+            band(f.recovery_time.band),
+            goal(&f.recovery_time.goal),
+        ],
+        vec![
+            "rework rate".to_string(),
+            percent(f.rework_rate.rate),
+            "-".to_string(),
+            "-".to_string(),
+        ],
+    ];
+    table(&["METRIC", "VALUE", "BAND", "GOAL"], &rows);
+    let stages: Vec<Vec<String>> = f
+        .lead_time
+        .stages
+        .iter()
+        .map(|s| vec![s.environment.to_string(), spread(s.spread), goal(&s.goal)])
+        .collect();
+    if !stages.is_empty() {
+        println!();
+        table(
+            &["STAGE", "LEAD TIME FROM AUTHORED", "GOAL (1 DAY)"],
+            &stages,
+        );
+    }
+}

@@ -1,0 +1,363 @@
+//! Change failure rate, failed-deployment recovery time and rework rate: which production
+//! deployments failed, why (each reason names the deployment or incident that shows it), and
+//! when production was restored.
+
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::bands::{Band, Goal};
+use super::stats::Spread;
+use super::{in_production, DeploymentFact, Facts, IncidentSource, Period, FOLLOW_UP_DAYS};
+use crate::deploy::state::{DeploymentKind, DeploymentState};
+use crate::Name;
+
+/// Why a production deployment counts as a change failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FailureReason {
+    /// It ended failed.
+    Failed,
+    /// It failed and its environment's policy rolled it back.
+    RolledBackDuringDeployment,
+    /// A rollback deployment undid it.
+    RolledBack { rollback: i64 },
+    /// The next deployment into the same project and environment was a hotfix release.
+    Hotfix { deployment: i64 },
+    /// An incident (a complaint, later an alert) was attributed to it.
+    Incident { source: IncidentSource, id: i64 },
+}
+
+impl FailureReason {
+    fn is_incident(&self) -> bool {
+        matches!(self, FailureReason::Incident { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedDeployment {
+    pub deployment: i64,
+    pub project: Name,
+    pub environment: Name,
+    pub release: String,
+    pub ended_at: Timestamp,
+    pub reasons: Vec<FailureReason>,
+}
+
+/// Failed production deployments over production deployments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeFailureRate {
+    /// `None` when no production deployment ended in the period.
+    pub rate: Option<f64>,
+    pub band: Option<Band>,
+    pub goal: Goal,
+    /// Every production deployment counted (the denominator).
+    pub deployments: Vec<i64>,
+    /// The failed ones (the numerator), with their reasons.
+    pub failed: Vec<FailedDeployment>,
+}
+
+/// How long one failed deployment kept production failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovery {
+    pub deployment: i64,
+    pub started_at: Timestamp,
+    /// `None` while not recovered.
+    pub recovered_at: Option<Timestamp>,
+    pub seconds: Option<i64>,
+    /// The deployment that restored production, when a deployment did.
+    pub restored_by: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryTime {
+    /// Over the recovered failures; `None` when none recovered.
+    pub spread: Option<Spread>,
+    pub band: Option<Band>,
+    pub goal: Goal,
+    /// Every failed deployment of the period, recovered or not.
+    pub recoveries: Vec<Recovery>,
+}
+
+/// Unplanned production deployments (rollbacks and hotfix releases) over all production
+/// deployments and rollbacks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReworkRate {
+    pub rate: Option<f64>,
+    pub deployments: Vec<i64>,
+    pub rework: Vec<i64>,
+}
+
+/// Production's deployments per project and environment, in the order they were created.
+struct Timeline<'a> {
+    lanes: BTreeMap<(Name, Name), Vec<&'a DeploymentFact>>,
+    by_id: BTreeMap<i64, &'a DeploymentFact>,
+}
+
+impl<'a> Timeline<'a> {
+    fn new(facts: &Facts<'a>) -> Timeline<'a> {
+        let mut lanes: BTreeMap<(Name, Name), Vec<&DeploymentFact>> = BTreeMap::new();
+        let mut by_id = BTreeMap::new();
+        for d in facts.deployments.iter().filter(|d| in_production(facts, d)) {
+            if d.kind == DeploymentKind::DryRun {
+                continue;
+            }
+            lanes
+                .entry((d.project.clone(), d.environment.clone()))
+                .or_default()
+                .push(d);
+            by_id.insert(d.id, d);
+        }
+        for lane in lanes.values_mut() {
+            lane.sort_by_key(|d| (d.created_at, d.id));
+        }
+        Timeline { lanes, by_id }
+    }
+
+    /// The deployments into `d`'s project and environment created after it.
+    fn after<'s>(&'s self, d: &DeploymentFact) -> impl Iterator<Item = &'a DeploymentFact> + 's {
+        let lane = self
+            .lanes
+            .get(&(d.project.clone(), d.environment.clone()))
+            .map_or(&[][..], Vec::as_slice);
+        let start = lane.partition_point(|o| (o.created_at, o.id) <= (d.created_at, d.id));
+        lane[start..].iter().copied()
+    }
+
+    /// The first success among `d` (when `including`) and the deployments after it.
+    fn restored_from(&self, d: &'a DeploymentFact, including: bool) -> Option<(Timestamp, i64)> {
+        let own = including.then_some(d).into_iter();
+        own.chain(self.after(d))
+            .find_map(|o| o.succeeded_at().map(|at| (at, o.id)))
+    }
+}
+
+/// The production deployments that count: deployments (not rollbacks or dry runs) that ended
+/// in the period.
+fn counted<'a>(
+    facts: &Facts<'a>,
+    period: &Period,
+) -> impl Iterator<Item = (&'a DeploymentFact, Timestamp)> + 'a {
+    let facts = *facts;
+    let period = *period;
+    facts.deployments.iter().filter_map(move |d| {
+        let ended = d.ended()?;
+        (in_production(&facts, d) && d.kind == DeploymentKind::Deploy && period.contains(ended))
+            .then_some((d, ended))
+    })
+}
+
+fn follow_up_end(ended: Timestamp) -> Timestamp {
+    ended + SignedDuration::from_hours(24 * FOLLOW_UP_DAYS)
+}
+
+fn reasons(
+    timeline: &Timeline<'_>,
+    facts: &Facts<'_>,
+    d: &DeploymentFact,
+    ended: Timestamp,
+) -> Vec<FailureReason> {
+    let horizon = follow_up_end(ended);
+    let mut reasons = Vec::new();
+    match d.state {
+        DeploymentState::Failed => reasons.push(FailureReason::Failed),
+        DeploymentState::RolledBack => reasons.push(FailureReason::RolledBackDuringDeployment),
+        _ => {}
+    }
+    for later in timeline.after(d).take_while(|o| o.created_at <= horizon) {
+        if later.kind == DeploymentKind::Rollback && later.rollback_of == Some(d.id) {
+            reasons.push(FailureReason::RolledBack { rollback: later.id });
+        }
+    }
+    let next = timeline.after(d).find(|o| o.kind == DeploymentKind::Deploy);
+    if let Some(next) = next.filter(|n| n.hotfix && n.created_at <= horizon) {
+        reasons.push(FailureReason::Hotfix {
+            deployment: next.id,
+        });
+    }
+    let mut incidents: Vec<_> = facts
+        .incidents
+        .iter()
+        .filter(|i| i.deployment == d.id && i.opened_at <= horizon)
+        .map(|i| (i.source, i.id))
+        .collect();
+    incidents.sort();
+    incidents.dedup();
+    reasons.extend(
+        incidents
+            .into_iter()
+            .map(|(source, id)| FailureReason::Incident { source, id }),
+    );
+    reasons
+}
+
+fn failed_deployments(facts: &Facts<'_>, period: &Period) -> (Vec<i64>, Vec<FailedDeployment>) {
+    let timeline = Timeline::new(facts);
+    let mut all: Vec<(&DeploymentFact, Timestamp)> = counted(facts, period).collect();
+    all.sort_by_key(|(d, ended)| (*ended, d.id));
+    let mut failed = Vec::new();
+    for (d, ended) in &all {
+        let reasons = reasons(&timeline, facts, d, *ended);
+        if !reasons.is_empty() {
+            failed.push(FailedDeployment {
+                deployment: d.id,
+                project: d.project.clone(),
+                environment: d.environment.clone(),
+                release: d.release.clone(),
+                ended_at: *ended,
+                reasons,
+            });
+        }
+    }
+    (all.into_iter().map(|(d, _)| d.id).collect(), failed)
+}
+
+fn ratio(part: usize, whole: usize) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+pub(super) fn change_failure_rate(facts: &Facts<'_>, period: &Period) -> ChangeFailureRate {
+    let (deployments, failed) = failed_deployments(facts, period);
+    let rate = ratio(failed.len(), deployments.len());
+    ChangeFailureRate {
+        rate,
+        band: rate.map(Band::of_change_failure_rate),
+        goal: Goal::change_failure_rate(rate),
+        deployments,
+        failed,
+    }
+}
+
+/// When the deployment side of a failure began and was restored, if a deployment restored it.
+fn restoration(
+    timeline: &Timeline<'_>,
+    d: &DeploymentFact,
+    reason: &FailureReason,
+    ended: Timestamp,
+) -> Option<(Timestamp, Option<(Timestamp, i64)>)> {
+    let d = *timeline.by_id.get(&d.id)?;
+    let from = |id: i64| timeline.by_id.get(&id).copied();
+    match reason {
+        FailureReason::RolledBackDuringDeployment => {
+            Some((d.created_at, d.finished_at.map(|at| (at, d.id))))
+        }
+        FailureReason::Failed => Some((d.created_at, timeline.restored_from(d, false))),
+        FailureReason::RolledBack { rollback: by } | FailureReason::Hotfix { deployment: by } => {
+            Some((
+                ended,
+                from(*by).and_then(|o| timeline.restored_from(o, true)),
+            ))
+        }
+        FailureReason::Incident { .. } => None,
+    }
+}
+
+fn recovery(
+    timeline: &Timeline<'_>,
+    facts: &Facts<'_>,
+    d: &DeploymentFact,
+    f: &FailedDeployment,
+) -> Recovery {
+    // The earliest start among the reasons: a complaint counts from its receipt.
+    let mut started_at = Timestamp::MAX;
+    // The deployment side: restored by the first deployment that restored it.
+    let sides: Vec<_> = f
+        .reasons
+        .iter()
+        .filter_map(|r| restoration(timeline, d, r, f.ended_at))
+        .collect();
+    let mut deployment_side: Option<Option<(Timestamp, i64)>> = None;
+    for (start, restored) in sides {
+        started_at = started_at.min(start);
+        deployment_side = Some(match (deployment_side.flatten(), restored) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        });
+    }
+    // The incident side: recovered when every attributed incident is resolved.
+    let ids: Vec<i64> = f
+        .reasons
+        .iter()
+        .filter_map(|r| match r {
+            FailureReason::Incident { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    let mut incident_side: Option<Option<Timestamp>> = None;
+    if f.reasons.iter().any(FailureReason::is_incident) {
+        let mut resolved = Some(Timestamp::MIN);
+        for i in facts
+            .incidents
+            .iter()
+            .filter(|i| i.deployment == d.id && ids.contains(&i.id))
+        {
+            started_at = started_at.min(i.opened_at);
+            resolved = match (resolved, i.resolved_at) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+        }
+        incident_side = Some(resolved);
+    }
+    let recovered_at = match (deployment_side, incident_side) {
+        (Some(Some((a, _))), Some(Some(b))) => Some(a.max(b)),
+        (Some(Some((a, _))), None) => Some(a),
+        (None, Some(Some(b))) => Some(b),
+        _ => None,
+    };
+    let started_at = if started_at == Timestamp::MAX {
+        f.ended_at
+    } else {
+        started_at
+    };
+    Recovery {
+        deployment: d.id,
+        started_at,
+        recovered_at,
+        seconds: recovered_at.map(|at| at.duration_since(started_at).as_secs().max(0)),
+        restored_by: deployment_side.flatten().map(|(_, id)| id),
+    }
+}
+
+pub(super) fn recovery_time(facts: &Facts<'_>, period: &Period) -> RecoveryTime {
+    let timeline = Timeline::new(facts);
+    let (_, failed) = failed_deployments(facts, period);
+    let recoveries: Vec<Recovery> = failed
+        .iter()
+        .filter_map(|f| {
+            let d = *timeline.by_id.get(&f.deployment)?;
+            Some(recovery(&timeline, facts, d, f))
+        })
+        .collect();
+    let seconds: Vec<i64> = recoveries.iter().filter_map(|r| r.seconds).collect();
+    let spread = Spread::of(&seconds);
+    let median = spread.map(|s| s.median_seconds);
+    RecoveryTime {
+        spread,
+        band: median.map(Band::of_recovery_time),
+        goal: Goal::recovery_time(median),
+        recoveries,
+    }
+}
+
+pub(super) fn rework_rate(facts: &Facts<'_>, period: &Period) -> ReworkRate {
+    let mut all: Vec<(&DeploymentFact, Timestamp)> = facts
+        .deployments
+        .iter()
+        .filter(|d| in_production(facts, d) && d.kind != DeploymentKind::DryRun)
+        .filter_map(|d| d.ended().map(|at| (d, at)))
+        .filter(|(_, at)| period.contains(*at))
+        .collect();
+    all.sort_by_key(|(d, at)| (*at, d.id));
+    let rework: Vec<i64> = all
+        .iter()
+        .filter(|(d, _)| d.kind == DeploymentKind::Rollback || d.hotfix)
+        .map(|(d, _)| d.id)
+        .collect();
+    ReworkRate {
+        rate: ratio(rework.len(), all.len()),
+        deployments: all.into_iter().map(|(d, _)| d.id).collect(),
+        rework,
+    }
+}

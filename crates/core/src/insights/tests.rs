@@ -1,0 +1,484 @@
+//! The definitions of docs/insights.md, held as rules.
+
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+
+use super::*;
+
+fn at(text: &str) -> Timestamp {
+    text.parse().expect("a test time")
+}
+
+fn name(text: &str) -> Name {
+    Name::parse(text).expect("a test name")
+}
+
+fn period(from: &str, to: &str) -> Period {
+    Period::new(at(from), at(to)).expect("a test period")
+}
+
+/// A deployment of `pets` into PROD, `minutes` long.
+fn prod(id: i64, created: &str, minutes: i64, state: DeploymentState) -> DeploymentFact {
+    let created_at = at(created);
+    DeploymentFact {
+        id,
+        project: name("pets"),
+        environment: name("PROD"),
+        release: format!("1.0.{id}"),
+        kind: DeploymentKind::Deploy,
+        state,
+        rollback_of: None,
+        hotfix: false,
+        created_at,
+        finished_at: Some(created_at + SignedDuration::from_mins(minutes)),
+    }
+}
+
+struct World {
+    production: Vec<Name>,
+    chain: Vec<Name>,
+    deployments: Vec<DeploymentFact>,
+    commits: Vec<CommitFact>,
+    incidents: Vec<IncidentFact>,
+}
+
+impl World {
+    fn new(deployments: Vec<DeploymentFact>) -> World {
+        World {
+            production: vec![name("PROD")],
+            chain: vec![name("DEV"), name("MET"), name("PROD")],
+            deployments,
+            commits: Vec::new(),
+            incidents: Vec::new(),
+        }
+    }
+
+    fn dora(&self, period: &Period) -> Dora {
+        let facts = Facts {
+            production: &self.production,
+            chain: &self.chain,
+            deployments: &self.deployments,
+            commits: &self.commits,
+            incidents: &self.incidents,
+        };
+        match dora(&facts, period) {
+            Insight::Measured(d) => *d,
+            Insight::NotConfigured => panic!("production is declared in these tests"),
+        }
+    }
+}
+
+const NOVEMBER: (&str, &str) = ("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z");
+
+fn november() -> Period {
+    period(NOVEMBER.0, NOVEMBER.1)
+}
+
+#[test]
+fn without_a_production_environment_the_metrics_are_not_configured_rather_than_zero() {
+    let world = World {
+        production: Vec::new(),
+        ..World::new(vec![prod(
+            1,
+            "2026-11-02T10:00:00Z",
+            5,
+            DeploymentState::Succeeded,
+        )])
+    };
+    let facts = Facts {
+        production: &world.production,
+        chain: &world.chain,
+        deployments: &world.deployments,
+        commits: &world.commits,
+        incidents: &world.incidents,
+    };
+    assert_eq!(dora(&facts, &november()), Insight::NotConfigured);
+}
+
+#[test]
+fn a_period_that_ends_before_it_starts_or_is_years_wide_is_refused_with_the_allowed_range() {
+    let err = Period::new(at(NOVEMBER.1), at(NOVEMBER.0)).unwrap_err();
+    assert!(
+        err.to_string().contains("before or when it starts"),
+        "{err}"
+    );
+    let err = Period::new(at("2020-01-01T00:00:00Z"), at("2026-01-01T00:00:00Z")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the period from 2020-01-01T00:00:00Z to 2026-01-01T00:00:00Z is 2192 days wide; the widest allowed is 1098 days"
+    );
+    assert!(Period::new(at("2023-12-01T00:00:00Z"), at(NOVEMBER.1)).is_ok());
+}
+
+#[test]
+fn an_empty_period_has_no_figures_not_zeros() {
+    let d = World::new(Vec::new()).dora(&november());
+    assert_eq!(d.deployment_frequency.count, 0);
+    assert_eq!(d.deployment_frequency.band, None);
+    assert_eq!(d.change_failure_rate.rate, None);
+    assert_eq!(d.change_failure_rate.goal.met, None);
+    assert_eq!(d.recovery_time.spread, None);
+    assert_eq!(d.lead_time.spread, None);
+    assert_eq!(d.rework_rate.rate, None);
+    // Every week of the period is listed, so a chart shows the empty weeks.
+    assert_eq!(d.deployment_frequency.weeks.len(), 6);
+    assert_eq!(d.deployment_frequency.weeks[0].week, "2026-10-26");
+}
+
+#[test]
+fn frequency_counts_successful_production_deployments_and_the_days_holding_them() {
+    let mut other_env = prod(4, "2026-11-03T10:00:00Z", 5, DeploymentState::Succeeded);
+    other_env.environment = name("MET");
+    let mut dry = prod(5, "2026-11-03T11:00:00Z", 5, DeploymentState::Succeeded);
+    dry.kind = DeploymentKind::DryRun;
+    let d = World::new(vec![
+        prod(1, "2026-11-02T10:00:00Z", 5, DeploymentState::Succeeded),
+        prod(2, "2026-11-02T15:00:00Z", 5, DeploymentState::Succeeded),
+        prod(3, "2026-11-09T10:00:00Z", 5, DeploymentState::Failed),
+        other_env,
+        dry,
+        prod(6, "2026-11-30T23:58:00Z", 5, DeploymentState::Succeeded),
+        prod(7, "2026-11-20T10:00:00Z", 5, DeploymentState::Succeeded),
+    ])
+    .dora(&november());
+    let f = &d.deployment_frequency;
+    // 6 ends in December; 3 failed; 4 is not production; 5 is a dry run.
+    assert_eq!(f.deployments, vec![1, 2, 7]);
+    assert_eq!((f.count, f.deployment_days), (3, 2));
+    assert_eq!(f.band, Some(Band::Medium));
+    let weeks: Vec<u64> = f.weeks.iter().map(|w| w.count).collect();
+    assert_eq!(weeks, vec![0, 2, 0, 1, 0, 0]);
+}
+
+#[test]
+fn a_deployment_is_a_change_failure_when_it_fails_is_rolled_back_hotfixed_or_complained_about() {
+    let mut rollback = prod(3, "2026-11-04T10:00:00Z", 5, DeploymentState::Succeeded);
+    rollback.kind = DeploymentKind::Rollback;
+    rollback.rollback_of = Some(2);
+    let mut hotfix = prod(6, "2026-11-12T10:00:00Z", 5, DeploymentState::Succeeded);
+    hotfix.hotfix = true;
+    let mut world = World::new(vec![
+        prod(1, "2026-11-02T10:00:00Z", 5, DeploymentState::Failed),
+        prod(2, "2026-11-03T10:00:00Z", 5, DeploymentState::Succeeded),
+        rollback,
+        prod(4, "2026-11-05T10:00:00Z", 5, DeploymentState::RolledBack),
+        prod(5, "2026-11-10T10:00:00Z", 5, DeploymentState::Succeeded),
+        hotfix,
+        prod(7, "2026-11-14T10:00:00Z", 5, DeploymentState::Succeeded),
+        prod(8, "2026-11-16T10:00:00Z", 5, DeploymentState::Succeeded),
+    ]);
+    world.incidents.push(IncidentFact {
+        source: IncidentSource::Complaint,
+        id: 41,
+        deployment: 7,
+        opened_at: at("2026-11-15T08:00:00Z"),
+        resolved_at: Some(at("2026-11-15T08:45:00Z")),
+    });
+    let cfr = world.dora(&november()).change_failure_rate;
+    assert_eq!(cfr.deployments, vec![1, 2, 4, 5, 6, 7, 8]);
+    let failed: Vec<(i64, &[FailureReason])> = cfr
+        .failed
+        .iter()
+        .map(|f| (f.deployment, f.reasons.as_slice()))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            (1, &[FailureReason::Failed][..]),
+            (2, &[FailureReason::RolledBack { rollback: 3 }][..]),
+            (4, &[FailureReason::RolledBackDuringDeployment][..]),
+            (5, &[FailureReason::Hotfix { deployment: 6 }][..]),
+            (
+                7,
+                &[FailureReason::Incident {
+                    source: IncidentSource::Complaint,
+                    id: 41
+                }][..]
+            ),
+        ]
+    );
+    assert_eq!(cfr.rate, Some(5.0 / 7.0));
+    assert_eq!(cfr.band, Some(Band::Low));
+    assert_eq!(cfr.goal.met, Some(false));
+}
+
+#[test]
+fn a_follow_up_past_thirty_days_no_longer_marks_the_deployment() {
+    let mut hotfix = prod(2, "2026-12-20T10:00:00Z", 5, DeploymentState::Succeeded);
+    hotfix.hotfix = true;
+    let cfr = World::new(vec![
+        prod(1, "2026-11-02T10:00:00Z", 5, DeploymentState::Succeeded),
+        hotfix,
+    ])
+    .dora(&november())
+    .change_failure_rate;
+    assert_eq!(cfr.rate, Some(0.0));
+    assert_eq!(cfr.band, Some(Band::Elite));
+}
+
+#[test]
+fn recovery_ends_when_a_deployment_restores_production_and_every_incident_is_resolved() {
+    let mut rollback = prod(4, "2026-11-03T11:00:00Z", 10, DeploymentState::Succeeded);
+    rollback.kind = DeploymentKind::Rollback;
+    rollback.rollback_of = Some(3);
+    let mut world = World::new(vec![
+        // Failed at 10:00, restored by 2 ending at 12:05: 125 minutes.
+        prod(1, "2026-11-02T10:00:00Z", 5, DeploymentState::Failed),
+        prod(2, "2026-11-02T12:00:00Z", 5, DeploymentState::Succeeded),
+        // Live at 10:05, rolled back by 4 ending at 11:10: 65 minutes.
+        prod(3, "2026-11-03T10:00:00Z", 5, DeploymentState::Succeeded),
+        rollback,
+        // Rolled back by its own policy in 20 minutes.
+        prod(5, "2026-11-05T10:00:00Z", 20, DeploymentState::RolledBack),
+        // A complaint received 09:00, resolved 09:40: 40 minutes.
+        prod(6, "2026-11-06T08:00:00Z", 5, DeploymentState::Succeeded),
+        // A complaint not resolved: not recovered.
+        prod(7, "2026-11-07T08:00:00Z", 5, DeploymentState::Succeeded),
+    ]);
+    world.incidents = vec![
+        IncidentFact {
+            source: IncidentSource::Complaint,
+            id: 1,
+            deployment: 6,
+            opened_at: at("2026-11-06T09:00:00Z"),
+            resolved_at: Some(at("2026-11-06T09:40:00Z")),
+        },
+        IncidentFact {
+            source: IncidentSource::Complaint,
+            id: 2,
+            deployment: 7,
+            opened_at: at("2026-11-07T09:00:00Z"),
+            resolved_at: None,
+        },
+    ];
+    let r = world.dora(&november()).recovery_time;
+    let seen: Vec<(i64, Option<i64>, Option<i64>)> = r
+        .recoveries
+        .iter()
+        .map(|r| (r.deployment, r.seconds.map(|s| s / 60), r.restored_by))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, Some(125), Some(2)),
+            (3, Some(65), Some(4)),
+            (5, Some(20), Some(5)),
+            (6, Some(40), None),
+            (7, None, None),
+        ]
+    );
+    let spread = r.spread.expect("four recovered");
+    assert_eq!((spread.count, spread.median_seconds / 60), (4, 40));
+    assert_eq!(spread.p90_seconds / 60, 125);
+    assert_eq!(r.band, Some(Band::Elite));
+    assert_eq!(r.goal.met, Some(true));
+}
+
+fn commit(hash: &str, authored: &str, arrivals: &[(&str, &str, i64)]) -> CommitFact {
+    CommitFact {
+        project: name("pets"),
+        hash: hash.to_string(),
+        authored_at: at(authored),
+        arrivals: arrivals
+            .iter()
+            .map(|(env, when, deployment)| Arrival {
+                environment: name(env),
+                at: at(when),
+                deployment: *deployment,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn lead_time_runs_from_authored_to_the_first_production_deployment_with_each_stage() {
+    let mut world = World::new(Vec::new());
+    world.commits = vec![
+        commit(
+            "aaa1111",
+            "2026-11-02T08:00:00Z",
+            &[
+                ("DEV", "2026-11-02T09:00:00Z", 1),
+                ("MET", "2026-11-02T12:00:00Z", 2),
+                ("PROD", "2026-11-03T08:00:00Z", 3),
+            ],
+        ),
+        commit(
+            "bbb2222",
+            "2026-11-02T10:00:00Z",
+            &[
+                ("DEV", "2026-11-02T11:00:00Z", 4),
+                ("PROD", "2026-11-05T10:00:00Z", 5),
+                ("PROD", "2026-11-04T10:00:00Z", 6),
+            ],
+        ),
+        // Never reached production: not counted, not even in the stages.
+        commit(
+            "ccc3333",
+            "2026-11-02T10:00:00Z",
+            &[("DEV", "2026-11-02T11:00:00Z", 7)],
+        ),
+        // Reached production after the period.
+        commit(
+            "ddd4444",
+            "2026-11-30T10:00:00Z",
+            &[("PROD", "2026-12-01T10:00:00Z", 8)],
+        ),
+    ];
+    let lead = world.dora(&november()).lead_time;
+    let seen: Vec<(&str, i64, i64)> = lead
+        .commits
+        .iter()
+        .map(|c| (c.hash.as_str(), c.seconds / 3600, c.deployment))
+        .collect();
+    assert_eq!(seen, vec![("aaa1111", 24, 3), ("bbb2222", 48, 6)]);
+    let spread = lead.spread.expect("two commits");
+    assert_eq!(
+        (spread.median_seconds / 3600, spread.p90_seconds / 3600),
+        (24, 48)
+    );
+    assert_eq!(lead.band, Some(Band::High));
+    assert_eq!(lead.goal.met, Some(true));
+    let stages: Vec<(&str, Option<i64>)> = lead
+        .stages
+        .iter()
+        .map(|s| {
+            (
+                s.environment.as_str(),
+                s.spread.map(|s| s.median_seconds / 3600),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        vec![("DEV", Some(1)), ("MET", Some(4)), ("PROD", Some(24))]
+    );
+}
+
+#[test]
+fn rework_is_rollbacks_and_hotfix_releases_over_everything_production_received() {
+    let mut rollback = prod(2, "2026-11-03T10:00:00Z", 5, DeploymentState::Succeeded);
+    rollback.kind = DeploymentKind::Rollback;
+    rollback.rollback_of = Some(1);
+    let mut hotfix = prod(3, "2026-11-04T10:00:00Z", 5, DeploymentState::Succeeded);
+    hotfix.hotfix = true;
+    let rework = World::new(vec![
+        prod(1, "2026-11-02T10:00:00Z", 5, DeploymentState::Succeeded),
+        rollback,
+        hotfix,
+        prod(4, "2026-11-05T10:00:00Z", 5, DeploymentState::Succeeded),
+    ])
+    .dora(&november())
+    .rework_rate;
+    assert_eq!(rework.rework, vec![2, 3]);
+    assert_eq!(rework.rate, Some(0.5));
+}
+
+#[test]
+fn bands_follow_the_cited_thresholds_at_their_edges() {
+    assert_eq!(Band::of_change_failure_rate(0.05), Band::Elite);
+    assert_eq!(Band::of_change_failure_rate(0.0501), Band::High);
+    assert_eq!(Band::of_change_failure_rate(0.15), Band::Medium);
+    assert_eq!(Band::of_recovery_time(3_599), Band::Elite);
+    assert_eq!(Band::of_recovery_time(3_600), Band::High);
+    assert_eq!(Band::of_lead_time(7 * 86_400), Band::Medium);
+    assert_eq!(Band::of_deployment_days(5.0), Band::Elite);
+    assert_eq!(Band::of_deployment_days(0.2), Band::Low);
+    crate::state_name::assert_names_round_trip(Band::ALL, "DORA band");
+}
+
+fn arbitrary_deployment() -> impl Strategy<Value = DeploymentFact> {
+    (
+        0i64..40,
+        0i64..(40 * 24 * 60),
+        1i64..600,
+        0usize..4,
+        0usize..3,
+        any::<bool>(),
+        0usize..2,
+        0i64..40,
+    )
+        .prop_map(|(id, start, minutes, state, kind, hotfix, env, of)| {
+            let states = [
+                DeploymentState::Succeeded,
+                DeploymentState::Failed,
+                DeploymentState::RolledBack,
+                DeploymentState::Running,
+            ];
+            let kinds = [
+                DeploymentKind::Deploy,
+                DeploymentKind::Rollback,
+                DeploymentKind::DryRun,
+            ];
+            let created_at = at("2026-10-25T00:00:00Z") + SignedDuration::from_mins(start);
+            DeploymentFact {
+                id,
+                project: name("pets"),
+                environment: name(["PROD", "MET"][env]),
+                release: format!("1.0.{id}"),
+                kind: kinds[kind],
+                state: states[state],
+                rollback_of: (kinds[kind] == DeploymentKind::Rollback).then_some(of),
+                hotfix,
+                created_at,
+                finished_at: (states[state] != DeploymentState::Running)
+                    .then(|| created_at + SignedDuration::from_mins(minutes)),
+            }
+        })
+}
+
+fn unique_ids(mut list: Vec<DeploymentFact>) -> Vec<DeploymentFact> {
+    for (i, d) in list.iter_mut().enumerate() {
+        d.id = i as i64 + 1;
+    }
+    list
+}
+
+proptest! {
+    #[test]
+    fn figures_are_ratios_spreads_and_lists_that_agree_with_each_other(
+        list in prop::collection::vec(arbitrary_deployment(), 0..60)
+    ) {
+        let d = World::new(unique_ids(list)).dora(&november());
+        let f = &d.deployment_frequency;
+        prop_assert_eq!(f.count as usize, f.deployments.len());
+        prop_assert!(f.deployment_days <= f.count);
+        prop_assert_eq!(f.weeks.iter().map(|w| w.count).sum::<u64>(), f.count);
+        prop_assert_eq!(f.band.is_none(), f.count == 0);
+        let cfr = &d.change_failure_rate;
+        prop_assert_eq!(cfr.rate.is_none(), cfr.deployments.is_empty());
+        if let Some(rate) = cfr.rate {
+            prop_assert!((0.0..=1.0).contains(&rate));
+        }
+        for failed in &cfr.failed {
+            prop_assert!(cfr.deployments.contains(&failed.deployment));
+            prop_assert!(!failed.reasons.is_empty());
+        }
+        prop_assert_eq!(d.recovery_time.recoveries.len(), cfr.failed.len());
+        if let Some(s) = d.recovery_time.spread {
+            prop_assert!(s.median_seconds <= s.p90_seconds);
+            prop_assert!(s.median_seconds >= 0);
+        }
+        let rework = &d.rework_rate;
+        prop_assert!(rework.rework.len() <= rework.deployments.len());
+    }
+
+    #[test]
+    fn the_order_the_store_reads_facts_in_changes_nothing(
+        list in prop::collection::vec(arbitrary_deployment(), 0..40)
+    ) {
+        let list = unique_ids(list);
+        let mut reversed = list.clone();
+        reversed.reverse();
+        prop_assert_eq!(World::new(list).dora(&november()), World::new(reversed).dora(&november()));
+    }
+
+    #[test]
+    fn a_spread_is_two_of_the_values_in_order(values in prop::collection::vec(0i64..1_000_000, 1..50)) {
+        let s = Spread::of(&values).expect("not empty");
+        prop_assert!(values.contains(&s.median_seconds) && values.contains(&s.p90_seconds));
+        prop_assert!(s.median_seconds <= s.p90_seconds);
+        let at_or_below = values.iter().filter(|v| **v <= s.median_seconds).count();
+        prop_assert!(at_or_below * 2 >= values.len());
+    }
+}

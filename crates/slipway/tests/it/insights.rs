@@ -1,0 +1,294 @@
+//! DORA metrics end to end: a history made of real releases (with commit files carrying authored
+//! times), real deployments by real agents into DEV and a PROD declared `production: true`, a
+//! hotfix and a rollback; the server's figures are checked against a computation written here,
+//! from the deployments the API lists, independently of `core::insights`.
+
+use std::path::Path;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+use crate::support::{file, json, ok, spawn_agent, stderr, AgentProcess, Server};
+
+const PETS: &str = "environments:\n  - { name: DEV }\n  - { name: PROD, production: true }\nproject:\n  name: pets\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: Hi, action: command, roles: [app], with: { run: \"true\", undo: \"true\" } }\n";
+
+fn agent(server: &Server, work: &Path, env: &str) -> AgentProcess {
+    let token = server.enrollment_token(env, &["app"]);
+    let name = format!("agent-{}", env.to_lowercase());
+    let agent = spawn_agent(&server.url, &name, &work.join(&name), Some(&token));
+    server.wait_online(&name);
+    agent
+}
+
+/// Release `version` whose commits were authored `hours_ago` each, optionally labelled hotfix.
+fn release(server: &Server, work: &Path, version: &str, commits: &[(&str, i64)], hotfix: bool) {
+    let now = Timestamp::now();
+    let lines: String = commits
+        .iter()
+        .map(|(hash, hours)| {
+            format!(
+                "{hash} {} fix: change {hash}\n",
+                now - SignedDuration::from_hours(*hours)
+            )
+        })
+        .collect();
+    let path = file(work, &format!("commits-{version}.txt"), &lines);
+    ok(server.push_artifact(&file(work, "app.txt", version), "pets", "app", version));
+    let artifact = format!("app={version}");
+    let mut args = vec![
+        "release",
+        "create",
+        "--project",
+        "pets",
+        "--version",
+        version,
+        "--artifact",
+        &artifact,
+        "--unsigned-ok",
+        "--commits-file",
+        &path,
+    ];
+    if hotfix {
+        args.extend(["--label", "hotfix"]);
+    }
+    ok(server.cli(None, &args));
+}
+
+fn dora(server: &Server, query: &str) -> Value {
+    let mut args = vec!["insights", "dora", "-o", "json"];
+    args.extend(query.split_whitespace());
+    json(server.cli(None, &args))
+}
+
+fn time(v: &Value) -> Timestamp {
+    v.as_str()
+        .expect("a time")
+        .parse()
+        .expect("an RFC 3339 time")
+}
+
+fn nearest_rank(values: &[i64], percent: usize) -> i64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let rank = (percent * sorted.len()).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+#[test]
+fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+
+    // Without a production environment, the answer is "not configured", not zeros.
+    let plain = PETS.replace(", production: true", "");
+    ok(server.apply(&file(w, "plain.yaml", &plain)));
+    let not_configured = dora(&server, "--project pets");
+    assert_eq!(
+        not_configured["status"], "not_configured",
+        "{not_configured:#}"
+    );
+    assert_eq!(not_configured["figures"], Value::Null);
+    let metrics = ureq::get(&format!("{}/metrics", server.url))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        !metrics.contains("slipway_dora_"),
+        "no gauge, not zeros: {metrics}"
+    );
+    ok(server.apply(&file(w, "pets.yaml", PETS)));
+
+    let _dev = agent(&server, w, "DEV");
+    let _prod = agent(&server, w, "PROD");
+    // (release, commits authored hours ago, labelled hotfix)
+    type Step<'a> = (&'a str, &'a [(&'a str, i64)], bool);
+    let commits: [Step; 4] = [
+        ("1.0.0", &[("aaaa001", 72), ("aaaa002", 48)], false),
+        ("1.1.0", &[("bbbb001", 30)], false),
+        ("1.1.1", &[("cccc001", 3)], true),
+        ("1.2.0", &[("dddd001", 5)], false),
+    ];
+    for (version, list, hotfix) in commits {
+        release(&server, w, version, list, hotfix);
+        if !hotfix {
+            ok(server.deploy("pets", version, "DEV"));
+        }
+        ok(server.deploy("pets", version, "PROD"));
+    }
+    // 1.2.0 is rolled back in PROD: a change failure, and rework.
+    ok(server.cli(
+        None,
+        &["rollback", "--project", "pets", "--env", "PROD", "--wait"],
+    ));
+
+    let d = dora(&server, "--project pets");
+    assert_eq!(d["status"], "measured", "{d:#}");
+    assert_eq!(d["definitions_version"], "2026-11");
+    let f = &d["figures"];
+
+    // The independent computation, from the deployments the API lists.
+    let listed = json(server.cli(
+        None,
+        &[
+            "deployment",
+            "list",
+            "--project",
+            "pets",
+            "--all",
+            "-o",
+            "json",
+        ],
+    ));
+    let all: Vec<&Value> = listed["items"].as_array().unwrap().iter().collect();
+    let prod: Vec<&Value> = all
+        .iter()
+        .copied()
+        .filter(|d| d["environment"] == "PROD" && d["state"] == "succeeded")
+        .collect();
+    let id_of = |kind: &str, version: &str| -> i64 {
+        prod.iter()
+            .find(|d| d["kind"] == kind && d["release_version"] == version)
+            .unwrap_or_else(|| panic!("a {kind} of {version} in PROD"))["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let finished = |id: i64| -> Timestamp {
+        time(&prod.iter().find(|d| d["id"] == id).unwrap()["finished_at"])
+    };
+    let deploys: Vec<i64> = ["1.0.0", "1.1.0", "1.1.1", "1.2.0"]
+        .iter()
+        .map(|v| id_of("deploy", v))
+        .collect();
+    let rollback = prod
+        .iter()
+        .find(|d| d["kind"] == "rollback")
+        .expect("the rollback")["id"]
+        .as_i64()
+        .unwrap();
+
+    // Deployment frequency: the four successful production deployments.
+    let freq = &f["deployment_frequency"];
+    let mut counted: Vec<i64> = freq["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    counted.sort_unstable();
+    assert_eq!(counted, deploys);
+    assert_eq!(freq["count"], 4);
+    let days: std::collections::BTreeSet<String> = deploys
+        .iter()
+        .map(|id| finished(*id).to_string()[..10].to_string())
+        .collect();
+    assert_eq!(freq["deployment_days"], days.len());
+
+    // Change failure rate: 1.1.0 was followed by a hotfix, 1.2.0 was rolled back.
+    let cfr = &f["change_failure_rate"];
+    assert_eq!(cfr["rate"], 0.5, "{cfr:#}");
+    let failed: Vec<(i64, Value)> = cfr["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["deployment"].as_i64().unwrap(), x["reasons"].clone()))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            (
+                deploys[1],
+                serde_json::json!([{ "kind": "hotfix", "deployment": deploys[2] }])
+            ),
+            (
+                deploys[3],
+                serde_json::json!([{ "kind": "rolled_back", "rollback": rollback }])
+            ),
+        ]
+    );
+    assert_eq!(cfr["band"], "low");
+    assert_eq!(cfr["goal"]["met"], false);
+
+    // Recovery: from the bad deployment's end to the end of what restored production.
+    let recoveries = f["recovery_time"]["recoveries"].as_array().unwrap();
+    let expected = [(deploys[1], deploys[2]), (deploys[3], rollback)];
+    for (r, (bad, by)) in recoveries.iter().zip(expected) {
+        assert_eq!(r["restored_by"], by);
+        let seconds = finished(by).duration_since(finished(bad)).as_secs();
+        assert_eq!(r["seconds"], seconds, "{r:#}");
+    }
+    assert_eq!(recoveries.len(), 2);
+
+    // Lead time: each commit from its authored time to its release's PROD deployment.
+    let lead = &f["lead_time"];
+    let commits_seen = lead["commits"].as_array().unwrap();
+    assert_eq!(commits_seen.len(), 5, "{lead:#}");
+    let mut seconds = Vec::new();
+    for c in commits_seen {
+        let by = c["deployment"].as_i64().unwrap();
+        let expected = finished(by)
+            .duration_since(time(&c["authored_at"]))
+            .as_secs();
+        assert_eq!(c["seconds"], expected);
+        seconds.push(expected);
+    }
+    assert_eq!(lead["spread"]["median_seconds"], nearest_rank(&seconds, 50));
+    assert_eq!(lead["spread"]["p90_seconds"], nearest_rank(&seconds, 90));
+    let stages: Vec<(&str, Option<u64>)> = lead["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["environment"].as_str().unwrap(),
+                s["spread"]["count"].as_u64(),
+            )
+        })
+        .collect();
+    // The hotfix went straight to PROD: its commit has no DEV arrival.
+    assert_eq!(stages, vec![("DEV", Some(4)), ("PROD", Some(5))]);
+
+    // Rework: the hotfix and the rollback, of five production changes.
+    assert_eq!(f["rework_rate"]["rate"], 0.4);
+
+    // The same figures, as Prometheus gauges of the last 30 days (the history is all recent).
+    let metrics = ureq::get(&format!("{}/metrics", server.url))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    for line in [
+        "slipway_dora_production_deployments{window=\"30d\"} 4",
+        "slipway_dora_change_failure_ratio{window=\"30d\"} 0.5",
+        "slipway_dora_rework_ratio{window=\"30d\"} 0.4",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+
+    // Only PROD is production: asking for DEV is refused and names what is allowed.
+    let refused = server.cli(None, &["insights", "dora", "--env", "DEV"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("PROD"), "{}", stderr(&refused));
+    // A period that ends before it starts, or years wide, is refused with the allowed range.
+    for period in [
+        ["--from", "2026-05-01", "--to", "2026-04-01"],
+        ["--from", "2020-01-01", "--to", "2026-01-01"],
+    ] {
+        let mut args = vec!["insights", "dora"];
+        args.extend(period);
+        let refused = server.cli(None, &args);
+        assert!(!refused.status.success());
+        assert!(
+            stderr(&refused).contains("1098 days"),
+            "{}",
+            stderr(&refused)
+        );
+    }
+    // The human output shows the figures with bands and goals.
+    let text = ok(server.cli(None, &["insights", "dora", "--project", "pets"]));
+    assert!(
+        text.contains("change failure rate") && text.contains("50.0 %"),
+        "{text}"
+    );
+}

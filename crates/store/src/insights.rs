@@ -1,0 +1,220 @@
+//! The facts the DORA metrics are computed from (`core::insights`): a release's commits with
+//! their authored times, the deployments of a period into the production environments, and each
+//! commit's first successful deployment into each environment. One query each, through the
+//! indexes of migration 0015; no query per row.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use slipway_core::insights::{Arrival, CommitFact, DeploymentFact};
+use slipway_core::Name;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::time::{format_time, parse_time, read_optional_time, read_time};
+use crate::{named, Result, Store, StoreError, WriteTx};
+
+/// A commit a release brings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseCommit {
+    pub hash: String,
+    pub authored_at: Timestamp,
+}
+
+/// Which deployments to read: the production environments, an optional project, and the times
+/// their creation falls in.
+#[derive(Debug, Clone)]
+pub struct InsightScope<'a> {
+    pub project: Option<&'a Name>,
+    pub environments: &'a [Name],
+    pub created_from: Timestamp,
+    pub created_to: Timestamp,
+}
+
+/// `$first, $first+1, …` for a list bound after `first - 1` other parameters.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn deployment_fact(row: &AnyRow) -> Result<DeploymentFact> {
+    let labels: String = row.try_get("labels")?;
+    let labels: Vec<String> = serde_json::from_str(&labels).map_err(corrupt)?;
+    Ok(DeploymentFact {
+        id: row.try_get("id")?,
+        project: Name::parse(&row.try_get::<String, _>("project")?).map_err(corrupt)?,
+        environment: Name::parse(&row.try_get::<String, _>("environment")?).map_err(corrupt)?,
+        release: row.try_get("release_version")?,
+        kind: named(row, "kind")?,
+        state: named(row, "state")?,
+        rollback_of: row.try_get("rollback_of")?,
+        hotfix: labels.iter().any(|l| l == "hotfix"),
+        created_at: read_time(row, "created_at")?,
+        finished_at: read_optional_time(row, "finished_at")?,
+    })
+}
+
+impl Store {
+    /// The deployments (dry runs left out) into `scope.environments` created in the scope's
+    /// times, with whether their release is a hotfix.
+    pub async fn insight_deployments(
+        &self,
+        scope: &InsightScope<'_>,
+    ) -> Result<Vec<DeploymentFact>> {
+        if scope.environments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
+             d.created_at, d.finished_at, r.labels FROM deployments d \
+             JOIN releases r ON r.project = d.project AND r.version = d.release_version \
+             WHERE d.kind <> 'dry_run' AND d.created_at >= $1 AND d.created_at < $2 \
+             AND ($3 = '' OR d.project = $3) AND d.environment IN ({}) ORDER BY d.id",
+            placeholders(4, scope.environments.len())
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(format_time(scope.created_from))
+            .bind(format_time(scope.created_to))
+            .bind(scope.project.map_or("", Name::as_str));
+        for env in scope.environments {
+            query = query.bind(env.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(deployment_fact).collect()
+    }
+
+    /// The commits whose release had a successful deployment into `production` that ended in
+    /// `[from, to)` (created in the scope's times), each with its first successful deployment
+    /// into every environment it reached.
+    pub async fn insight_commits(
+        &self,
+        scope: &InsightScope<'_>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<CommitFact>> {
+        if scope.environments.is_empty() {
+            return Ok(Vec::new());
+        }
+        // From the few releases delivered to production in the period, to their commits, to
+        // every release holding those commits, to those releases' deployments: each step
+        // through an index (deployments_period, the release_commits key, release_commits_hash,
+        // deployments_release), never a scan of every commit. `CROSS JOIN` keeps SQLite to that
+        // order (without it, on a fresh history, it searched every deployment of the project for
+        // each commit); PostgreSQL plans it as the inner join it is.
+        // `MIN(finished_at || ' ' || id)`: the stored time is fixed-width, so the smallest text
+        // is the first arrival, and it carries that deployment's id along in one query.
+        let sql = format!(
+            "WITH delivered AS ( \
+               SELECT DISTINCT d2.project, d2.release_version FROM deployments d2 \
+               WHERE d2.kind = 'deploy' AND d2.state = 'succeeded' \
+               AND d2.created_at >= $1 AND d2.created_at < $2 \
+               AND d2.finished_at >= $3 AND d2.finished_at < $4 \
+               AND ($5 = '' OR d2.project = $5) AND d2.environment IN ({})), \
+             hashes AS ( \
+               SELECT DISTINCT c2.project, c2.hash FROM delivered r JOIN release_commits c2 \
+               ON c2.project = r.project AND c2.release_version = r.release_version) \
+             SELECT c.project, c.hash, MIN(c.authored_at) AS authored_at, d.environment, \
+             MIN(d.finished_at || ' ' || CAST(d.id AS TEXT)) AS first_arrival \
+             FROM hashes h CROSS JOIN release_commits c CROSS JOIN deployments d \
+             WHERE c.project = h.project AND c.hash = h.hash \
+             AND d.project = c.project AND d.release_version = c.release_version AND d.kind = 'deploy' AND d.state = 'succeeded' AND d.finished_at IS NOT NULL \
+             GROUP BY c.project, c.hash, d.environment ORDER BY c.project, c.hash",
+            placeholders(6, scope.environments.len())
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(format_time(scope.created_from))
+            .bind(format_time(scope.created_to))
+            .bind(format_time(from))
+            .bind(format_time(to))
+            .bind(scope.project.map_or("", Name::as_str));
+        for env in scope.environments {
+            query = query.bind(env.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut commits: BTreeMap<(String, String), CommitFact> = BTreeMap::new();
+        for row in &rows {
+            let project: String = row.try_get("project")?;
+            let hash: String = row.try_get("hash")?;
+            let first: String = row.try_get("first_arrival")?;
+            let (at, id) = first
+                .split_once(' ')
+                .ok_or_else(|| corrupt(format!("first arrival {first:?}")))?;
+            let arrival = Arrival {
+                environment: Name::parse(&row.try_get::<String, _>("environment")?)
+                    .map_err(corrupt)?,
+                at: parse_time("finished_at", at)?,
+                deployment: id.parse().map_err(corrupt)?,
+            };
+            let authored_at = read_time(row, "authored_at")?;
+            let fact = commits
+                .entry((project.clone(), hash.clone()))
+                .or_insert(CommitFact {
+                    project: Name::parse(&project).map_err(corrupt)?,
+                    hash,
+                    authored_at,
+                    arrivals: Vec::new(),
+                });
+            fact.authored_at = fact.authored_at.min(authored_at);
+            fact.arrivals.push(arrival);
+        }
+        Ok(commits.into_values().collect())
+    }
+
+    /// The commits a release brings, by hash.
+    pub async fn release_commits(
+        &self,
+        project: &Name,
+        version: &str,
+    ) -> Result<Vec<ReleaseCommit>> {
+        let rows = sqlx::query(
+            "SELECT hash, authored_at FROM release_commits WHERE project = $1 AND release_version = $2 ORDER BY authored_at, hash",
+        )
+        .bind(project.as_str())
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReleaseCommit {
+                    hash: row.try_get("hash")?,
+                    authored_at: read_time(row, "authored_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl WriteTx<'_> {
+    /// Record the commits a new release brings; a hash listed twice is recorded once, with its
+    /// earliest time.
+    pub async fn insert_release_commits(
+        &mut self,
+        project: &Name,
+        version: &str,
+        commits: &[ReleaseCommit],
+    ) -> Result<()> {
+        let mut unique: BTreeMap<&str, Timestamp> = BTreeMap::new();
+        for c in commits {
+            let at = unique.entry(&c.hash).or_insert(c.authored_at);
+            *at = (*at).min(c.authored_at);
+        }
+        for (hash, at) in unique {
+            sqlx::query(
+                "INSERT INTO release_commits (project, release_version, hash, authored_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(project.as_str())
+            .bind(version)
+            .bind(hash)
+            .bind(format_time(at))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+}

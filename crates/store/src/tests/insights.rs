@@ -1,0 +1,244 @@
+//! The facts of the DORA metrics: production deployments of a period with their release's
+//! labels, and each commit's first successful deployment into each environment.
+
+use jiff::SignedDuration;
+use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase};
+
+use super::vault::{n, release};
+use super::*;
+
+fn finished(env: &str, version: &str, state: DeploymentState, minutes: i64) -> StoredDeployment {
+    StoredDeployment {
+        id: 0,
+        project: "pets".into(),
+        release_version: version.into(),
+        environment: env.into(),
+        kind: DeploymentKind::Deploy,
+        rollback_of: None,
+        state,
+        phase: Phase::Forward,
+        runs: Vec::new(),
+        rollback_runs: Vec::new(),
+        requested_by: "alice".into(),
+        created_at: current_time(),
+        finished_at: Some(current_time() + SignedDuration::from_mins(minutes)),
+        failure: None,
+    }
+}
+
+#[tokio::test]
+async fn a_commit_arrives_first_where_its_release_first_succeeded_in_each_environment() {
+    on_both_backends(|store| async move {
+        let start = current_time() - SignedDuration::from_hours(1);
+        release(&store, "1.0.0", &[], "2026-11-01T00:00:00.000000Z").await;
+        release(&store, "1.1.0", &[], "2026-11-02T00:00:00.000000Z").await;
+        let authored = start - SignedDuration::from_hours(48);
+        let mut tx = store.write().await.unwrap();
+        let commits = [
+            ReleaseCommit {
+                hash: "aaa1111".into(),
+                authored_at: authored,
+            },
+            ReleaseCommit {
+                hash: "aaa1111".into(),
+                authored_at: authored + SignedDuration::from_hours(1),
+            },
+        ];
+        tx.insert_release_commits(&n("pets"), "1.0.0", &commits)
+            .await
+            .unwrap();
+        tx.insert_release_commits(&n("pets"), "1.1.0", &commits[..1])
+            .await
+            .unwrap();
+        let dev = tx
+            .insert_deployment(&finished("DEV", "1.0.0", DeploymentState::Succeeded, 1))
+            .await
+            .unwrap();
+        let failed = tx
+            .insert_deployment(&finished("PROD", "1.0.0", DeploymentState::Failed, 2))
+            .await
+            .unwrap();
+        let prod = tx
+            .insert_deployment(&finished("PROD", "1.1.0", DeploymentState::Succeeded, 3))
+            .await
+            .unwrap();
+        tx.insert_deployment(&finished("PROD", "1.1.0", DeploymentState::Succeeded, 9))
+            .await
+            .unwrap();
+        let mut dry = finished("PROD", "1.1.0", DeploymentState::Succeeded, 1);
+        dry.kind = DeploymentKind::DryRun;
+        tx.insert_deployment(&dry).await.unwrap();
+        tx.audit(entry("deployment.create", "deployment/pets"));
+        tx.commit().await.unwrap();
+
+        let production = [n("PROD")];
+        let project = n("pets");
+        let scope = InsightScope {
+            project: Some(&project),
+            environments: &production,
+            created_from: start,
+            created_to: start + SignedDuration::from_hours(2),
+        };
+        let deployments = store.insight_deployments(&scope).await.unwrap();
+        let ids: Vec<i64> = deployments.iter().map(|d| d.id).collect();
+        assert_eq!(
+            ids,
+            vec![failed, prod, prod + 1],
+            "dry runs and DEV are left out"
+        );
+        assert!(deployments.iter().all(|d| !d.hotfix));
+
+        let commits = store
+            .insight_commits(&scope, start, start + SignedDuration::from_hours(2))
+            .await
+            .unwrap();
+        assert_eq!(commits.len(), 1);
+        let c = &commits[0];
+        assert_eq!((c.hash.as_str(), c.authored_at), ("aaa1111", authored));
+        let arrivals: Vec<(&str, i64)> = c
+            .arrivals
+            .iter()
+            .map(|a| (a.environment.as_str(), a.deployment))
+            .collect();
+        assert_eq!(arrivals, vec![("DEV", dev), ("PROD", prod)]);
+
+        // Another project, or a period before, holds nothing.
+        let other = n("shop");
+        let elsewhere = InsightScope {
+            project: Some(&other),
+            ..scope.clone()
+        };
+        assert!(store
+            .insight_deployments(&elsewhere)
+            .await
+            .unwrap()
+            .is_empty());
+        let before = store
+            .insight_commits(&scope, start - SignedDuration::from_hours(5), start)
+            .await
+            .unwrap();
+        assert!(before.is_empty());
+        assert_eq!(
+            store
+                .release_commits(&project, "1.0.0")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    })
+    .await;
+}
+
+/// Write a generated history of `releases` releases of `pets`, each with `commits` commits
+/// authored in the hours before it and deployed into DEV, INT, MET and PROD (every 20th PROD
+/// deployment failed, every 25th release a hotfix), one release every `spacing_minutes`, ending
+/// now. Multi-row inserts in one transaction: the fastest portable way to write it.
+async fn generate_history(store: &Store, releases: i64, commits: i64, spacing_minutes: i64) {
+    let end = current_time();
+    let mut tx = store.pool.begin().await.unwrap();
+    let mut deployment_id = 0i64;
+    for chunk_start in (0..releases).step_by(100) {
+        let chunk: Vec<i64> = (chunk_start..(chunk_start + 100).min(releases)).collect();
+        let mut release_rows = Vec::new();
+        let mut commit_rows = Vec::new();
+        let mut deployment_rows = Vec::new();
+        for r in &chunk {
+            let created = end - SignedDuration::from_mins(spacing_minutes * (releases - r));
+            let version = format!("1.{r}.0");
+            let labels = if r % 25 == 0 { "[\"hotfix\"]" } else { "[]" };
+            release_rows.push(format!(
+                "('pets', '{version}', 'ga', '{labels}', NULL, '{{}}', '{{}}', 0, 'gen', '{}', NULL, 1, {r}, 0)",
+                format_time(created)
+            ));
+            for c in 0..commits {
+                let authored = created - SignedDuration::from_mins(10 + c * 7);
+                commit_rows.push(format!(
+                    "('pets', '{version}', 'c{r:07}x{c:03}', '{}')",
+                    format_time(authored)
+                ));
+            }
+            for (i, env) in ["DEV", "INT", "MET", "PROD"].iter().enumerate() {
+                deployment_id += 1;
+                let at = created + SignedDuration::from_mins(5 * (i as i64 + 1));
+                let state = if *env == "PROD" && r % 20 == 7 {
+                    "failed"
+                } else {
+                    "succeeded"
+                };
+                deployment_rows.push(format!(
+                    "({deployment_id}, 'pets', '{version}', '{env}', 'deploy', NULL, '{state}', 'forward', '[]', '[]', 'gen', '{}', '{}', NULL)",
+                    format_time(at),
+                    format_time(at + SignedDuration::from_mins(3))
+                ));
+            }
+        }
+        for (table, rows) in [
+            ("releases (project, version, channel, labels, lifecycle, snapshot, notes, eligible_for_protected, created_by, created_at, pruned_at, major, minor, patch)", &release_rows),
+            ("release_commits (project, release_version, hash, authored_at)", &commit_rows),
+            ("deployments (id, project, release_version, environment, kind, rollback_of, state, phase, runs, rollback_runs, requested_by, created_at, finished_at, failure)", &deployment_rows),
+        ] {
+            for part in rows.chunks(500) {
+                sqlx::query(&format!("INSERT INTO {table} VALUES {}", part.join(", ")))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    tx.commit().await.unwrap();
+}
+
+/// The DORA budget (issue 14): one project over a generated two-year history of 100 000
+/// deployments and 1 000 000 commits. A measurement, printed, never asserted:
+/// `cargo test -p slipway-store --lib dora_over_a_generated_history -- --ignored --nocapture`
+/// (add `SLIPWAY_TEST_POSTGRES_URL` for PostgreSQL); BENCHMARKS.md records it.
+#[tokio::test]
+#[ignore = "a benchmark: minutes to generate its history"]
+async fn dora_over_a_generated_history() {
+    use slipway_core::insights::{dora, Facts, Period};
+    on_both_backends(|store| async move {
+        // 25 000 releases × 4 environments = 100 000 deployments; × 40 commits = 1 000 000.
+        let releases = 25_000;
+        let started = std::time::Instant::now();
+        generate_history(&store, releases, 40, 42).await;
+        eprintln!("generated in {:?}", started.elapsed());
+        let project = n("pets");
+        let production = [n("PROD")];
+        let chain = [n("DEV"), n("INT"), n("MET"), n("PROD")];
+        let now = current_time();
+        for days in [30, 730] {
+            let period = Period::new(now - SignedDuration::from_hours(24 * days), now).unwrap();
+            let timer = std::time::Instant::now();
+            let scope = InsightScope {
+                project: Some(&project),
+                environments: &production,
+                created_from: period.from() - SignedDuration::from_hours(24),
+                created_to: period.to() + SignedDuration::from_hours(24 * 30),
+            };
+            let deployments = store.insight_deployments(&scope).await.unwrap();
+            let read_deployments = timer.elapsed();
+            let commits = store
+                .insight_commits(&scope, period.from(), period.to())
+                .await
+                .unwrap();
+            let read_commits = timer.elapsed() - read_deployments;
+            let facts = Facts {
+                production: &production,
+                chain: &chain,
+                deployments: &deployments,
+                commits: &commits,
+                incidents: &[],
+            };
+            let insight = dora(&facts, &period);
+            assert!(matches!(insight, slipway_core::insights::Insight::Measured(_)));
+            eprintln!(
+                "{days} days: {} deployments read in {read_deployments:?}, {} commits in {read_commits:?}, total with core {:?}",
+                deployments.len(),
+                commits.len(),
+                timer.elapsed()
+            );
+        }
+    })
+    .await;
+}
