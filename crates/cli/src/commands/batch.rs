@@ -80,117 +80,134 @@ pub(crate) fn batch(command: BatchCommand) -> Result<(), Failure> {
             env,
             csv,
             remote,
-        } => {
-            let mut query = Vec::new();
-            if let Some(project) = project {
-                query.push(format!("project={}", encode(&project)));
-            }
-            if let Some(env) = env {
-                query.push(format!("env={}", encode(&env)));
-            }
-            if csv {
-                query.push("format=csv".to_string());
-                let client = remote.client();
-                let path = format!("/api/v1/batches?{}", query.join("&"));
-                let response = client.answer(client.raw("GET", &path).call())?;
-                let mut text = String::new();
-                response
-                    .into_reader()
-                    .take(64 * 1024 * 1024)
-                    .read_to_string(&mut text)
-                    .map_err(|e| {
-                        Failure::new(Exit::Failed, format!("reading the CSV answer: {e}"))
-                    })?;
-                print!("{text}");
-                return Ok(());
-            }
-            let batches: List<BatchView> = remote
-                .client()
-                .get(&format!("/api/v1/batches?{}", query.join("&")))?;
-            show(&remote, &batches, |b| {
-                let rows: Vec<Vec<String>> = b.items.iter().map(row).collect();
-                table(
-                    &[
-                        "PROJECT",
-                        "ENV",
-                        "SERVER",
-                        "NAME",
-                        "CATEGORY",
-                        "STATE",
-                        "SCHEDULE",
-                        "OWNER",
-                        "CUSTOMERS",
-                        "LAST RUN",
-                        "NEXT",
-                    ],
-                    &rows,
-                );
-            });
-            Ok(())
-        }
+        } => list(project, env, csv, remote),
         BatchCommand::Exec {
             name,
             env,
             target,
             command,
             remote,
-        } => {
-            let code = exec::exec(&name, env, target, &command, &remote);
-            std::process::exit(code)
-        }
-        BatchCommand::Runs { name, env, remote } => {
-            let query = env
-                .map(|e| format!("?env={}", encode(&e)))
-                .unwrap_or_default();
-            let runs: List<BatchRunView> = remote
-                .client()
-                .get(&format!("/api/v1/batches/{}/runs{query}", encode(&name)))?;
-            show(&remote, &runs, |r| {
-                let rows: Vec<Vec<String>> = r
-                    .items
-                    .iter()
-                    .map(|v| {
-                        vec![
-                            v.id.to_string(),
-                            v.environment.clone(),
-                            v.server.clone(),
-                            v.started_at.clone(),
-                            or_dash(&v.ended_at),
-                            or_dash(&v.exit_code),
-                            v.duration_ms
-                                .map(|d| format!("{:.1} s", d as f64 / 1000.0))
-                                .unwrap_or_else(|| "-".into()),
-                            v.reported_by.clone(),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &[
-                        "ID", "ENV", "SERVER", "STARTED", "ENDED", "EXIT", "DURATION", "BY",
-                    ],
-                    &rows,
-                );
-            });
-            Ok(())
-        }
-        BatchCommand::Show { name, env, remote } => {
-            let query = env
-                .map(|e| format!("?env={}", encode(&e)))
-                .unwrap_or_default();
-            let batches: List<BatchView> = remote
-                .client()
-                .get(&format!("/api/v1/batches/{}{query}", encode(&name)))?;
-            show(&remote, &batches, |b| {
-                for (i, v) in b.items.iter().enumerate() {
-                    if i > 0 {
-                        println!();
-                    }
-                    detail(v);
-                }
-            });
-            Ok(())
-        }
+        } => exec(name, env, target, command, remote),
+        BatchCommand::Runs { name, env, remote } => runs(name, env, remote),
+        BatchCommand::Show { name, env, remote } => show_batch(name, env, remote),
     }
+}
+
+fn list(
+    project: Option<String>,
+    env: Option<String>,
+    csv: bool,
+    remote: Remote,
+) -> Result<(), Failure> {
+    let mut query = Vec::new();
+    if let Some(project) = project {
+        query.push(format!("project={}", encode(&project)));
+    }
+    if let Some(env) = env {
+        query.push(format!("env={}", encode(&env)));
+    }
+    if csv {
+        query.push("format=csv".to_string());
+        let client = remote.client();
+        let path = format!("/api/v1/batches?{}", query.join("&"));
+        let response = client.answer(client.raw("GET", &path).call())?;
+        let mut text = String::new();
+        response
+            .into_reader()
+            .take(64 * 1024 * 1024)
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::new(Exit::Failed, format!("reading the CSV answer: {e}")))?;
+        print!("{text}");
+        return Ok(());
+    }
+    let batches: List<BatchView> = remote
+        .client()
+        .get(&format!("/api/v1/batches?{}", query.join("&")))?;
+    show(&remote, &batches, |b| {
+        let rows: Vec<Vec<String>> = b.items.iter().map(row).collect();
+        table(
+            &[
+                "PROJECT",
+                "ENV",
+                "SERVER",
+                "NAME",
+                "CATEGORY",
+                "STATE",
+                "SCHEDULE",
+                "OWNER",
+                "CUSTOMERS",
+                "LAST RUN",
+                "NEXT",
+            ],
+            &rows,
+        );
+    });
+    Ok(())
+}
+
+fn exec(
+    name: String,
+    env: String,
+    target: Option<String>,
+    command: Vec<String>,
+    remote: Remote,
+) -> Result<(), Failure> {
+    let code = exec::exec(&name, env, target, &command, &remote);
+    std::process::exit(code)
+}
+
+fn runs(name: String, env: Option<String>, remote: Remote) -> Result<(), Failure> {
+    let query = env
+        .map(|e| format!("?env={}", encode(&e)))
+        .unwrap_or_default();
+    let runs: List<BatchRunView> = remote
+        .client()
+        .get(&format!("/api/v1/batches/{}/runs{query}", encode(&name)))?;
+    show(&remote, &runs, |r| {
+        let rows: Vec<Vec<String>> = r
+            .items
+            .iter()
+            .map(|v| {
+                vec![
+                    v.id.to_string(),
+                    v.environment.clone(),
+                    v.server.clone(),
+                    v.started_at.clone(),
+                    or_dash(&v.ended_at),
+                    or_dash(&v.exit_code),
+                    v.duration_ms
+                        .map(|d| format!("{:.1} s", d as f64 / 1000.0))
+                        .unwrap_or_else(|| "-".into()),
+                    v.reported_by.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "ID", "ENV", "SERVER", "STARTED", "ENDED", "EXIT", "DURATION", "BY",
+            ],
+            &rows,
+        );
+    });
+    Ok(())
+}
+
+fn show_batch(name: String, env: Option<String>, remote: Remote) -> Result<(), Failure> {
+    let query = env
+        .map(|e| format!("?env={}", encode(&e)))
+        .unwrap_or_default();
+    let batches: List<BatchView> = remote
+        .client()
+        .get(&format!("/api/v1/batches/{}{query}", encode(&name)))?;
+    show(&remote, &batches, |b| {
+        for (i, v) in b.items.iter().enumerate() {
+            if i > 0 {
+                println!();
+            }
+            detail(v);
+        }
+    });
+    Ok(())
 }
 
 fn schedule(v: &BatchView) -> String {

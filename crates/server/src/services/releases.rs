@@ -205,16 +205,7 @@ pub async fn create(
         Some(NotesInput::Commits(text)) => notes::parse_commits(text),
         _ => Vec::new(),
     };
-    // The commits that carry an authored time start a lead time (docs/insights.md).
-    let timed: Vec<ReleaseCommit> = commits
-        .iter()
-        .filter_map(|c| {
-            Some(ReleaseCommit {
-                hash: c.hash.clone()?,
-                authored_at: c.authored_at?,
-            })
-        })
-        .collect();
+    let timed = timed_commits(&commits);
     let notes = release_notes(
         &project,
         &version,
@@ -316,6 +307,19 @@ async fn variable_snapshot(
             value: if v.sensitive { None } else { v.value },
         })
         .collect())
+}
+
+/// The commits that carry an authored time: each starts a lead time (docs/insights.md).
+fn timed_commits(commits: &[slipway_core::release::Commit]) -> Vec<ReleaseCommit> {
+    commits
+        .iter()
+        .filter_map(|c| {
+            Some(ReleaseCommit {
+                hash: c.hash.clone()?,
+                authored_at: c.authored_at?,
+            })
+        })
+        .collect()
 }
 
 /// The release notes: from the commits given (already parsed), from a text, or empty.
