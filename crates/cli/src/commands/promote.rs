@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use slipway_core::deploy::state::DeploymentState;
 use slipway_core::governance::promotion::PromotionState;
+use slipway_core::governance::{DecisionRecord, Verdict};
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
@@ -14,7 +15,7 @@ use slipway_api::governance::{PromotionSummary, PromotionView};
 use super::follow;
 use crate::client::{encode, Client};
 use crate::error::{Exit, Failure};
-use crate::output::{self, cell, or_dash, table, word, Format};
+use crate::output::{self, or_dash, table, word, Format};
 use crate::remote::Remote;
 
 #[derive(Args)]
@@ -131,18 +132,21 @@ pub(crate) fn describe(view: &PromotionView) {
     let Some(last) = view.decisions.last() else {
         return;
     };
-    // The decision record is free-form JSON: the judgement as the gates wrote it.
-    let judgement = &last.record["judgement"];
-    for c in judgement["criteria"].as_array().into_iter().flatten() {
-        let mark = match c["verdict"].as_str() {
-            Some("pass") => "ok  ",
-            Some("pending") => "wait",
-            _ => "FAIL",
+    // The decision record: the judgement as the gates wrote it, and any override.
+    let Some(record) = DecisionRecord::read(&last.record) else {
+        println!("  (a decision record this version of the CLI cannot read; see `-o json`)");
+        return;
+    };
+    for c in &record.judgement.criteria {
+        let mark = match c.verdict {
+            Verdict::Pass => "ok  ",
+            Verdict::Pending => "wait",
+            Verdict::Fail => "FAIL",
         };
-        println!("  {mark} {:<20} {}", cell(&c["name"]), cell(&c["detail"]));
+        println!("  {mark} {:<20} {}", c.name, c.detail);
     }
-    if let Some(o) = last.record.get("override").filter(|o| !o.is_null()) {
-        println!("  overridden by {}: {}", cell(&o["by"]), cell(&o["reason"]));
+    if let Some(o) = &record.overridden {
+        println!("  overridden by {}: {}", o.by, o.reason);
     }
     if let Some(rfc) = &view.change_request {
         println!("  change request {}: {}", rfc.id, word(&rfc.state));

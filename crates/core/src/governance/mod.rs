@@ -186,6 +186,49 @@ pub struct FindingFact {
     pub accepted_until: Option<Timestamp>,
 }
 
+impl Verdict {
+    /// The verdict's name as records and exports write it: `pass`, `pending`, `fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Pending => "pending",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+/// A go/no-go decision as it is recorded: the judgement, when its facts were read, and the
+/// override that let it through, if any. Stored and answered as JSON (`record` of a decision);
+/// an override-less record has no `override` key, as it always had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub judgement: Judgement,
+    /// RFC 3339: the time the facts were judged at (the governance clock).
+    pub facts_at: String,
+    #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+    pub overridden: Option<Override>,
+}
+
+/// Who let a promotion through around its gates, in what role, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    pub by: String,
+    pub role: String,
+    pub reason: String,
+}
+
+impl DecisionRecord {
+    /// Read a stored record; `None` for one this version cannot read.
+    pub fn read(record: &serde_json::Value) -> Option<DecisionRecord> {
+        DecisionRecord::deserialize(record).ok()
+    }
+
+    /// The record as the JSON the store keeps and the API answers.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a decision record always serialises")
+    }
+}
+
 /// The outcome of judging a promotion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgement {

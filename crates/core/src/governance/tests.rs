@@ -421,3 +421,34 @@ fn a_severity_over_its_cap_refuses_the_release() {
     let c = j.criteria.iter().find(|c| c.name == "findings").unwrap();
     assert!(c.detail.contains("1 high (at most 0)"), "{}", c.detail);
 }
+
+#[test]
+fn a_decision_record_reads_back_what_it_wrote_and_keeps_its_json_shape() {
+    let record = DecisionRecord {
+        judgement: Judgement {
+            decision: Decision::Go,
+            criteria: Vec::new(),
+            recheck_at: None,
+        },
+        facts_at: "2026-11-30T04:00:00Z".into(),
+        overridden: None,
+    };
+    let value = record.to_value();
+    assert!(value.get("override").is_none(), "no override key: {value}");
+    assert_eq!(DecisionRecord::read(&value), Some(record.clone()));
+    let overridden = DecisionRecord {
+        overridden: Some(Override {
+            by: "ada".into(),
+            role: "admin".into(),
+            reason: "incident INC-1".into(),
+        }),
+        ..record
+    };
+    let value = overridden.to_value();
+    assert_eq!(value["override"]["by"], "ada");
+    assert_eq!(DecisionRecord::read(&value), Some(overridden));
+    assert_eq!(
+        DecisionRecord::read(&serde_json::json!({ "judgement": 1 })),
+        None
+    );
+}

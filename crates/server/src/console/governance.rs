@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use slipway_core::access::{allows, Operation};
 use slipway_core::governance::promotion::PromotionState;
-use slipway_core::governance::{ChangeRequestState, Criterion, Judgement, Verdict};
+use slipway_core::governance::{ChangeRequestState, Criterion, DecisionRecord, Verdict};
 use slipway_store::StoredChangeRequest;
 
 use super::deployments::{deployment_badge, Badge};
@@ -101,8 +101,12 @@ struct RecordView {
 }
 
 fn record_view(d: &slipway_store::StoredDecision) -> RecordView {
-    let judgement: Option<Judgement> = serde_json::from_value(d.record["judgement"].clone()).ok();
-    let o = &d.record["override"];
+    let record = DecisionRecord::read(&d.record);
+    let overridden = record
+        .as_ref()
+        .and_then(|r| r.overridden.as_ref())
+        .map(|o| (o.by.clone(), o.reason.clone()));
+    let judgement = record.map(|r| r.judgement);
     RecordView {
         at: short_time(&d.decided_at),
         decision: decision_badge(&d.decision),
@@ -110,12 +114,7 @@ fn record_view(d: &slipway_store::StoredDecision) -> RecordView {
             .as_ref()
             .map(|j| j.criteria.iter().map(criterion_row).collect())
             .unwrap_or_default(),
-        overridden: o.is_object().then(|| {
-            (
-                o["by"].as_str().unwrap_or("?").to_string(),
-                o["reason"].as_str().unwrap_or("").to_string(),
-            )
-        }),
+        overridden,
         recheck_at: judgement.and_then(|j| j.recheck_at).map(|t| short_time(&t)),
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use slipway_core::access::{allows, Operation, Role};
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::governance::promotion::PromotionState;
-use slipway_core::governance::{Judgement, Verdict};
+use slipway_core::governance::{DecisionRecord, Verdict};
 use slipway_core::model::{Environment, Lifecycle};
 use slipway_core::Name;
 use slipway_store::{
@@ -53,7 +53,7 @@ async fn waiting_for(state: &AppState, id: i64) -> Result<Vec<String>, ServiceEr
         .decisions(id)
         .await?
         .pop()
-        .and_then(|d| serde_json::from_value::<Judgement>(d.record["judgement"].clone()).ok())
+        .and_then(|d| DecisionRecord::read(&d.record).map(|r| r.judgement))
         .map(|j| j.names(Verdict::Pending))
         .unwrap_or_default())
 }

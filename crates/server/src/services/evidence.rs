@@ -24,6 +24,7 @@ use slipway_core::digest::lower_hex;
 use slipway_core::evidence::proof::{AuditProof, ProofBuilder, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
 use slipway_core::governance::config_change::covers;
+use slipway_core::governance::DecisionRecord;
 use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::signing::SigningKey;
@@ -550,29 +551,17 @@ impl From<&slipway_api::governance::PromotionView> for PromotionRow {
     fn from(v: &slipway_api::governance::PromotionView) -> PromotionRow {
         let p = &v.promotion;
         let last = v.decisions.last();
-        let criteria = last
-            .and_then(|d| d.record["judgement"]["criteria"].as_array().cloned())
+        let record = last.and_then(|d| DecisionRecord::read(&d.record));
+        let criteria = record
+            .as_ref()
+            .map(|r| r.judgement.criteria.as_slice())
             .unwrap_or_default()
             .iter()
-            .map(|c| {
-                format!(
-                    "{} — {}: {}",
-                    c["name"].as_str().unwrap_or(""),
-                    c["verdict"].as_str().unwrap_or(""),
-                    c["detail"].as_str().unwrap_or("")
-                )
-            })
+            .map(|c| format!("{} — {}: {}", c.name, c.verdict.as_str(), c.detail))
             .collect();
-        let overridden = last
-            .map(|d| &d.record["override"])
-            .filter(|o| !o.is_null())
-            .map(|o| {
-                format!(
-                    "overridden by {}: {}",
-                    o["by"].as_str().unwrap_or(""),
-                    o["reason"].as_str().unwrap_or("")
-                )
-            })
+        let overridden = record
+            .and_then(|r| r.overridden)
+            .map(|o| format!("overridden by {}: {}", o.by, o.reason))
             .unwrap_or_default();
         PromotionRow {
             id: p.id,

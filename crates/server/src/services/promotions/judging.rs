@@ -11,7 +11,7 @@ use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::governance::promotion::{place, transition, PromotionEvent, PromotionState};
 use slipway_core::governance::{
-    judge as judge_facts, Decision, Facts, Judgement, PastDeployment, Verdict,
+    judge as judge_facts, Decision, DecisionRecord, Facts, Judgement, PastDeployment, Verdict,
 };
 use slipway_core::model::Environment;
 use slipway_core::Name;
@@ -208,7 +208,7 @@ pub async fn judge(state: &AppState, id: i64) -> Result<Option<PromotionState>, 
     let last = tx.decisions(id).await?.pop();
     let last_verdicts = last
         .as_ref()
-        .and_then(|d| serde_json::from_value::<Judgement>(d.record["judgement"].clone()).ok())
+        .and_then(|d| DecisionRecord::read(&d.record).map(|r| r.judgement))
         .map(|j| verdicts(&j));
     let changed = last_verdicts.as_ref() != Some(&verdicts(&judgement));
     let next = transition(p.state, PromotionEvent::Judged(judgement.decision))
@@ -217,8 +217,12 @@ pub async fn judge(state: &AppState, id: i64) -> Result<Option<PromotionState>, 
         return Ok(None);
     }
     if changed {
-        let record = json!({ "judgement": judgement, "facts_at": facts.now.to_string() });
-        tx.insert_decision(id, judgement.decision.as_str(), &record)
+        let record = DecisionRecord {
+            judgement: judgement.clone(),
+            facts_at: facts.now.to_string(),
+            overridden: None,
+        };
+        tx.insert_decision(id, judgement.decision.as_str(), &record.to_value())
             .await?;
         tx.audit(decision_entry(&p, &judgement, None));
     }

@@ -25,7 +25,7 @@ use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::governance::promotion::{destinations, PromotionState};
-use slipway_core::governance::{Judgement, Vote};
+use slipway_core::governance::{DecisionRecord, Judgement, Vote};
 use slipway_core::model::{Environment, Lifecycle};
 use slipway_core::release::Version;
 use slipway_core::Name;
@@ -211,7 +211,7 @@ fn refusal(view: &PromotionView) -> ServiceError {
     let judgement = view
         .decisions
         .last()
-        .and_then(|d| serde_json::from_value::<Judgement>(d.record["judgement"].clone()).ok());
+        .and_then(|d| DecisionRecord::read(&d.record).map(|r| r.judgement));
     let why = judgement
         .as_ref()
         .map(Judgement::explain)

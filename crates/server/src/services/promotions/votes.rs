@@ -5,7 +5,7 @@
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::governance::promotion::{transition, PromotionEvent, PromotionState};
-use slipway_core::governance::{judge as judge_facts, Vote};
+use slipway_core::governance::{judge as judge_facts, DecisionRecord, Override, Vote};
 
 use super::judging::{facts, judge, start_deployment, subject_of};
 use super::{environment, get_promotion, view, PromotionView};
@@ -130,10 +130,16 @@ pub async fn override_decision(
         .map_err(|e| ServiceError::state(e.to_string(), ""))?;
     let (facts, runs) = facts(state, &mut tx, &p, &release, &env).await?;
     let judgement = judge_facts(&facts);
-    let overridden =
-        json!({ "by": actor.username, "role": actor.role.as_str(), "reason": reason.trim() });
-    let record = json!({ "judgement": judgement, "facts_at": facts.now.to_string(), "override": overridden });
-    tx.insert_decision(id, "go", &record).await?;
+    let record = DecisionRecord {
+        judgement: judgement.clone(),
+        facts_at: facts.now.to_string(),
+        overridden: Some(Override {
+            by: actor.username.clone(),
+            role: actor.role.as_str().to_string(),
+            reason: reason.trim().to_string(),
+        }),
+    };
+    tx.insert_decision(id, "go", &record.to_value()).await?;
     tx.audit(entry(
         actor,
         "promotion.override",
