@@ -16,7 +16,7 @@ use crate::remote::Remote;
 pub enum WebhookCommand {
     /// Add a webhook; its signing secret is printed once.
     #[command(
-        after_help = "Examples:\n  slipway webhook add --name ops-chat --url https://chat.example.com/hooks/slipway --events deployment.failed,rollback.started\n  slipway webhook add --name itsm --url http://itsm.internal:8080/slipway --events '*' --project pets\n\nEvents: promotion.requested, approval.needed, gate.failed, change_request.opened,\nchange_request.decided, deployment.started, deployment.step_failed, deployment.finished,\ndeployment.failed, rollback.started, rollback.finished (docs/webhooks.md)."
+        after_help = add_help()
     )]
     Add {
         /// A name for the webhook (letters, digits, '.', '_', '-').
@@ -70,6 +70,15 @@ pub enum WebhookCommand {
         #[command(flatten)]
         remote: Remote,
     },
+}
+
+/// The examples of `webhook add`, then every event of the catalogue: the list the server accepts,
+/// never a copy that falls behind it.
+fn add_help() -> String {
+    format!(
+        "Examples:\n  slipway webhook add --name ops-chat --url https://chat.example.com/hooks/slipway --events deployment.failed,rollback.started\n  slipway webhook add --name itsm --url http://itsm.internal:8080/slipway --events '*' --project pets\n\nEvents (docs/webhooks.md): {}.",
+        slipway_core::notify::CATALOGUE.join(", ")
+    )
 }
 
 pub(crate) fn webhook(command: WebhookCommand) -> Result<(), Failure> {
