@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Sha256;
 
 pub mod checkpoint;
+pub mod summary;
 
 /// The hash the first event chains onto.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -735,9 +735,13 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
         let by = |actor: &str, verb: &str| {
             events
                 .iter()
-                .any(|cells| cells[2] == actor && cells[3] == verb)
+                .any(|cells| cells[3] == actor && cells[4] == verb)
         };
         assert!(by("admin", "project.create"), "{events:?}");
+        // Each event also reads as a sentence, its details folded.
+        let says = |sentence: &str| events.iter().any(|cells| cells[2] == sentence);
+        assert!(says("admin created project pets"), "{events:?}");
+        assert!(says("olivia signed in"), "{events:?}");
         assert!(by("admin", "user.create"), "{events:?}");
         assert!(by("olivia", "session.login"), "{events:?}");
         assert!(by("olivia", "session.login_failed"), "{events:?}");

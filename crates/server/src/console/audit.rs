@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use slipway_core::audit::summary::summary;
 use slipway_core::audit::AuditEvent;
 use slipway_store::AuditFilter;
 
@@ -32,6 +33,8 @@ pub(super) struct AuditQuery {
 struct EventRow {
     seq: i64,
     at: String,
+    /// The event in one sentence (`core::audit::summary`).
+    summary: String,
     actor: String,
     verb: String,
     subject: String,
@@ -101,6 +104,12 @@ pub(super) async fn log(
         .map(|e: AuditEvent| EventRow {
             seq: e.seq,
             at: short_time(&e.at),
+            summary: summary(
+                &e.verb,
+                &e.actor,
+                &e.subject,
+                &serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+            ),
             actor: e.actor,
             verb: e.verb,
             subject: e.subject,
