@@ -430,4 +430,27 @@ impl Store {
         .await?;
         rows.iter().map(run_row).collect()
     }
+
+    /// The latest `limit` runs of every batch, newest first, in one query (the supervision tick
+    /// judges every batch each turn; a query per batch would grow with the inventory).
+    pub async fn recent_batch_runs(
+        &self,
+        limit: i64,
+    ) -> Result<std::collections::BTreeMap<i64, Vec<StoredBatchRun>>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM (\
+               SELECT {RUN_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY batch_id ORDER BY started_at DESC, id DESC) AS recent \
+               FROM batch_runs) r \
+             WHERE recent <= $1 ORDER BY batch_id, started_at DESC, id DESC"
+        ))
+        .bind(limit.clamp(1, 500))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: std::collections::BTreeMap<i64, Vec<StoredBatchRun>> = Default::default();
+        for row in &rows {
+            let run = run_row(row)?;
+            out.entry(run.batch_id).or_default().push(run);
+        }
+        Ok(out)
+    }
 }

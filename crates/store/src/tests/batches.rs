@@ -172,3 +172,46 @@ async fn the_supervision_status_is_kept_with_the_next_expected_run() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_recent_runs_of_every_batch_come_in_one_read_newest_first() {
+    on_both_backends(|store| async move {
+        let first = install(&store, "0 2 * * *", 1).await;
+        let mut tx = store.write().await.unwrap();
+        let second = tx
+            .install_batch(&BatchInstall {
+                place: BatchPlace {
+                    name: "pets-purge",
+                    ..PLACE
+                },
+                project: "pets",
+                definition: definition("0 3 * * *", InstallState::Ready),
+                by: "alice",
+                deployment: Some(1),
+                at: "2026-01-02T03:04:05Z".parse().unwrap(),
+            })
+            .await
+            .unwrap();
+        tx.audit(entry("batch.install", "batch/DEV/web-1/pets-purge"));
+        tx.commit().await.unwrap();
+        for (batch, day) in [(first.id, 3), (first.id, 4), (first.id, 5), (second.id, 4)] {
+            let at: jiff::Timestamp = format!("2026-01-0{day}T02:00:00Z").parse().unwrap();
+            let mut tx = store.write().await.unwrap();
+            tx.start_batch_run(batch, at, "ci").await.unwrap();
+            tx.audit(entry("batch.run.started", "batch/DEV/web-1/x"));
+            tx.commit().await.unwrap();
+        }
+        let recent = store.recent_batch_runs(2).await.unwrap();
+        assert_eq!(recent.len(), 2);
+        assert_eq!(
+            recent[&first.id],
+            store.batch_runs(first.id, 2).await.unwrap()
+        );
+        assert_eq!(
+            recent[&second.id],
+            store.batch_runs(second.id, 2).await.unwrap()
+        );
+        assert_eq!(recent[&first.id].len(), 2, "the two newest of three");
+    })
+    .await;
+}

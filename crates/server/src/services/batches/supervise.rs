@@ -21,9 +21,11 @@ use crate::{AppState, ServiceError};
 /// Runs of a batch the judgement reads: enough for any sensible `consecutive_failures`.
 const RUNS_JUDGED: i64 = 50;
 
-/// Judge every batch at `now`; store and audit what changed.
+/// Judge every batch at `now`; store and audit what changed. The inventory and the recent runs
+/// of every batch are two reads, whatever the number of batches.
 pub async fn supervise(state: &AppState, now: jiff::Timestamp) -> Result<(), ServiceError> {
     let batches = state.store.batches(&BatchFilter::default()).await?;
+    let mut runs_of = state.store.recent_batch_runs(RUNS_JUDGED).await?;
     let mut projects: BTreeMap<String, Option<Project>> = BTreeMap::new();
     for batch in batches {
         if !projects.contains_key(&batch.project) {
@@ -37,7 +39,7 @@ pub async fn supervise(state: &AppState, now: jiff::Timestamp) -> Result<(), Ser
             .get(&batch.project)
             .and_then(Option::as_ref)
             .and_then(|p| p.batches.iter().find(|b| b.name.as_str() == batch.name));
-        let runs = state.store.batch_runs(batch.id, RUNS_JUDGED).await?;
+        let runs = runs_of.remove(&batch.id).unwrap_or_default();
         let verdict = judge(&settings(&batch, declared), &core_runs(&runs), now);
         if batch.status == Some(verdict.state) && batch.next_expected_at == verdict.next_expected {
             continue;
