@@ -18,7 +18,7 @@ pub(crate) fn spawn(state: AppState) {
         let mut was_leading = false;
         // Until the store closes (the server shuts down), not failing on every turn after it.
         while !state.store.is_closed() {
-            let leading = state.leader.leading(slipway_store::current_time());
+            let leading = state.leader.leading_now();
             if leading && !was_leading {
                 if let Err(e) = services::progress::resume_after_restart(&state).await {
                     tracing::error!(error = %e, "could not resume deployments");

@@ -59,6 +59,12 @@ impl Leader {
         &self.holder
     }
 
+    /// Whether this server may start a turn of background work now (the real time: the lease
+    /// is about servers, never the governance clock).
+    pub(crate) fn leading_now(&self) -> bool {
+        self.leading(slipway_store::current_time())
+    }
+
     /// Whether this server may start a turn of background work at `now`.
     pub(crate) fn leading(&self, now: Timestamp) -> bool {
         let until = self.until_micros.load(Ordering::Acquire);

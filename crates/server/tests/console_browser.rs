@@ -772,6 +772,9 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                 ("/approvals", "approvals"),
                 ("/calendar", "calendar"),
                 ("/users", "people"),
+                ("/health", "health"),
+                ("/batches", "batches"),
+                ("/config-changes", "config-changes"),
             ] {
                 browser.go(&format!("{base}{path}"));
                 browser.wait_for_text("header", "Slipway", WAIT);

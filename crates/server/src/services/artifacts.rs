@@ -691,7 +691,7 @@ pub fn schedule_scrub(state: AppState, period: std::time::Duration) {
         loop {
             ticks.tick().await;
             // One server of several scrubs: the one running background work.
-            if !state.leader.leading(slipway_store::current_time()) {
+            if !state.leader.leading_now() {
                 continue;
             }
             match verify_all(&state, "slipway", "vault.scrub").await {
@@ -980,7 +980,7 @@ pub fn schedule_gc(state: AppState, period: std::time::Duration) {
         loop {
             ticks.tick().await;
             // One server of several collects: the one running background work.
-            if !state.leader.leading(slipway_store::current_time()) {
+            if !state.leader.leading_now() {
                 continue;
             }
             match gc(&state, None, false).await {

@@ -199,7 +199,7 @@ pub fn schedule(state: AppState, period: std::time::Duration) {
         loop {
             ticks.tick().await;
             // One server of several signs on schedule: the one running background work.
-            if !state.leader.leading(slipway_store::current_time()) {
+            if !state.leader.leading_now() {
                 continue;
             }
             let grew = match (

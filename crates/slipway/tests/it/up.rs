@@ -96,11 +96,7 @@ fn a_second_up_reports_the_example_unchanged() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let banner: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(stdout))
-        .map_while(Result::ok)
-        .take_while(|l| !l.contains("stop with Ctrl-C"))
-        .collect();
+    let banner = read_banner(&mut child);
     stop(child, data.path());
     let text = banner.join("\n");
     assert!(
@@ -126,11 +122,7 @@ fn up_deploys_the_example_for_real_and_the_cli_redeploys_and_rolls_it_back() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let banner: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(stdout))
-        .map_while(Result::ok)
-        .take_while(|l| !l.contains("stop with Ctrl-C"))
-        .collect();
+    let banner = read_banner(&mut child);
     let text = banner.join("\n");
     assert!(
         text.contains("deploying pets 1.0.0 to DEV on local agent local-dev: deployment 1"),
@@ -230,11 +222,7 @@ fn up_deploys_the_example_for_real_and_the_cli_redeploys_and_rolls_it_back() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let output = again.stdout.take().unwrap();
-    let banner: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(output))
-        .map_while(Result::ok)
-        .take_while(|l| !l.contains("stop with Ctrl-C"))
-        .collect();
+    let banner = read_banner(&mut again);
     let text = banner.join("\n");
     assert!(text.contains("DEV holds pets 1.0.0"), "{text}");
     let app_url = banner
@@ -254,6 +242,15 @@ fn up_deploys_the_example_for_real_and_the_cli_redeploys_and_rolls_it_back() {
         .unwrap();
     assert!(page.contains("<h1>Pets</h1>"), "{page}");
     stop(again, data.path());
+}
+
+/// What `up` prints before it is ready for Ctrl-C, line by line.
+fn read_banner(up: &mut std::process::Child) -> Vec<String> {
+    let out = up.stdout.take().expect("up's output is piped");
+    std::io::BufRead::lines(std::io::BufReader::new(out))
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("stop with Ctrl-C"))
+        .collect()
 }
 
 /// Stop `up` gracefully (it takes its local agents down), then the example's stand-in servers
@@ -309,11 +306,7 @@ fn the_readme_walk_through_takes_the_example_from_dev_to_prod() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
-    let banner: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(out))
-        .map_while(Result::ok)
-        .take_while(|l| !l.contains("stop with Ctrl-C"))
-        .collect();
+    let banner = read_banner(&mut child);
     let text = banner.join("\n");
     let ports = banner
         .iter()
@@ -462,11 +455,7 @@ fn up_signs_the_cli_in_and_login_keeps_one_token_per_person() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let output = child.stdout.take().unwrap();
-    let banner: Vec<String> = std::io::BufRead::lines(std::io::BufReader::new(output))
-        .map_while(Result::ok)
-        .take_while(|l| !l.contains("stop with Ctrl-C"))
-        .collect();
+    let banner = read_banner(&mut child);
     let text = banner.join("\n");
     assert!(text.contains("CLI          signed in as admin"), "{text}");
     #[cfg(unix)]
