@@ -23,7 +23,7 @@ use slipway_store::{
 use super::quality::release_of;
 use super::require;
 use crate::auth::Actor;
-use crate::vault::{parse_size, receive, UploadError};
+use crate::vault::parse_size;
 use crate::{AppState, ServiceError};
 
 /// The size a pushed scan report may have (`SLIPWAY_MAX_SCAN_REPORT_SIZE`).
@@ -145,19 +145,15 @@ where
         .to_string();
     let component = component_of(state, project, request.component.as_ref()).await?;
     let limit = scan_limit()?;
-    if request.content_length.is_some_and(|n| n > limit) {
-        return Err(ServiceError::ScanTooLarge { limit });
-    }
-    let received = receive(body, &state.vault.tmp_dir(), limit)
-        .await
-        .map_err(|e| match e {
-            UploadError::TooLarge { limit } => ServiceError::ScanTooLarge { limit },
-            UploadError::Interrupted(why) => ServiceError::BadRequest {
-                message: format!("the scan report ended before its end ({why}); nothing was kept"),
-                hint: "push again".into(),
-            },
-            UploadError::Io(e) => ServiceError::VaultIo(e.to_string()),
-        })?;
+    let received = super::receive_report(
+        state,
+        body,
+        request.content_length,
+        limit,
+        "scan report",
+        |limit| ServiceError::ScanTooLarge { limit },
+    )
+    .await?;
     let path = received.path().to_path_buf();
     let limits = ScanLimits {
         max_size: limit,

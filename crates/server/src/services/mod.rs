@@ -75,6 +75,37 @@ pub(crate) fn entry(
     }
 }
 
+/// Receive an uploaded report (test results, a scan) into a temporary file: refused unread when
+/// its announced length is over `limit`, cut when it grows past it. `what` names the report in
+/// the error of a body that stopped early; `too_large` is the answer past the limit.
+pub(crate) async fn receive_report<S, E>(
+    state: &AppState,
+    body: S,
+    content_length: Option<u64>,
+    limit: u64,
+    what: &str,
+    too_large: fn(u64) -> ServiceError,
+) -> Result<crate::vault::Received, ServiceError>
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use crate::vault::UploadError;
+    if content_length.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    crate::vault::receive(body, &state.vault.tmp_dir(), limit)
+        .await
+        .map_err(|e| match e {
+            UploadError::TooLarge { limit } => too_large(limit),
+            UploadError::Interrupted(why) => ServiceError::BadRequest {
+                message: format!("the {what} ended before its end ({why}); nothing was kept"),
+                hint: "push again".into(),
+            },
+            UploadError::Io(e) => ServiceError::VaultIo(e.to_string()),
+        })
+}
+
 /// Parse a name from a URL or form, with a message that names the field.
 pub fn parse_name(field: &str, value: &str) -> Result<Name, ServiceError> {
     Name::parse(value).map_err(|e| ServiceError::invalid(format!("{field}: {e}"), ""))

@@ -22,7 +22,7 @@ use slipway_store::{
 
 use super::require;
 use crate::auth::Actor;
-use crate::vault::{parse_size, receive, UploadError};
+use crate::vault::parse_size;
 use crate::{AppState, ServiceError};
 
 /// The size a pushed report may have, as received (`SLIPWAY_MAX_TEST_REPORT_SIZE`).
@@ -156,19 +156,15 @@ where
         ));
     }
     let limit = report_limit()?;
-    if request.content_length.is_some_and(|n| n > limit) {
-        return Err(ServiceError::ReportTooLarge { limit });
-    }
-    let received = receive(body, &state.vault.tmp_dir(), limit)
-        .await
-        .map_err(|e| match e {
-            UploadError::TooLarge { limit } => ServiceError::ReportTooLarge { limit },
-            UploadError::Interrupted(why) => ServiceError::BadRequest {
-                message: format!("the report ended before its end ({why}); nothing was kept"),
-                hint: "push again".into(),
-            },
-            UploadError::Io(e) => ServiceError::VaultIo(e.to_string()),
-        })?;
+    let received = super::receive_report(
+        state,
+        body,
+        request.content_length,
+        limit,
+        "report",
+        |limit| ServiceError::ReportTooLarge { limit },
+    )
+    .await?;
     let launch = match &request.launch {
         Some(launch) => launch.clone(),
         None => {
