@@ -83,7 +83,7 @@ enum Audience {
 }
 
 /// Every page of the navigation: its group, section, address, label and audience.
-const NAVIGATION: [(Job, Section, &str, &str, Audience); 14] = [
+const NAVIGATION: &[(Job, Section, &str, &str, Audience)] = &[
     (
         Job::Deliver,
         Section::Dashboard,
@@ -186,7 +186,7 @@ const NAVIGATION: [(Job, Section, &str, &str, Audience); 14] = [
 
 fn navigation(user: &ConsoleUser, section: Section) -> Vec<NavGroup> {
     let mut groups: Vec<NavGroup> = Vec::new();
-    for (job, s, href, label, audience) in NAVIGATION {
+    for &(job, s, href, label, audience) in NAVIGATION {
         let visible = match audience {
             Audience::Everyone => true,
             Audience::WebhookManagers => slipway_core::access::allows(
