@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 mod checkpoint_log;
 pub mod console;
 mod engine;

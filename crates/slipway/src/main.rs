@@ -5,10 +5,11 @@
 //! It never holds a client verb's logic (`slipway-cli` does) nor the automate's (`slipway-agent`
 //! does); it is the only crate that links the server, the CLI and the agent together.
 //!
-//! Architecture invariant: only `run.rs` and `example.rs` use `slipway-server`; the agent and
+//! Architecture invariant: only `run.rs`, `example.rs` and `backup.rs` use `slipway-server`; the agent and
 //! the client verbs reach a server over HTTP, even when `up` runs one in this process.
 //! Architecture invariant: only `main` prints a failure and chooses the exit code.
 
+mod backup;
 mod demo;
 mod example;
 mod run;
@@ -45,6 +46,16 @@ enum Command {
         after_help = "Examples:\n  slipway server --data /var/lib/slipway --listen 0.0.0.0:8443 --tls-self-signed --tls-san slipway.internal\n  slipway server --listen 0.0.0.0:8443 --tls-cert /etc/slipway/cert.pem --tls-key /etc/slipway/key.pem\n  slipway server --database-url postgres://slipway@db/slipway --master-key-file /etc/slipway/master.key"
     )]
     Server(run::ServerArgs),
+    /// Back up a SQLite data folder while its server runs (database snapshot, vault, keys), or check a backup.
+    #[command(
+        after_help = "Examples:\n  slipway backup --data /var/lib/slipway --to /srv/backups/slipway-2026-11-30\n  slipway backup --verify /srv/backups/slipway-2026-11-30\n\nPostgreSQL installations: pg_dump plus the vault folder (docs/operate.md)."
+    )]
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data folder, then start a server on it.
+    #[command(
+        after_help = "Example:\n  slipway restore --from /srv/backups/slipway-2026-11-30 --data /var/lib/slipway-restored\n  slipway server --data /var/lib/slipway-restored"
+    )]
+    Restore(backup::RestoreArgs),
     #[command(flatten)]
     Client(slipway_cli::Command),
     /// The stand-in application server of the bundled example (used by its plan).
@@ -69,6 +80,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => run::up(args),
         Command::Server(args) => run::server(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Client(command) => slipway_cli::run(command),
         Command::Agent(args) => slipway_agent::run(args, stop_agent).map_err(agent_failure),
         Command::DemoAppserver(args) => demo::run(args),

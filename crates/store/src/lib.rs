@@ -8,6 +8,7 @@
 mod access;
 mod artifacts;
 mod audit;
+pub mod backup;
 mod batches;
 mod checkpoints;
 mod config_changes;
@@ -55,6 +56,7 @@ pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, Store
 pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
 pub use insights::{InsightScope, ReleaseCommit};
 pub use leases::HeldLease;
+pub use migrations::known_version as known_schema_version;
 pub use page::Page;
 pub use quality::{
     NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun, TestRunFilter,

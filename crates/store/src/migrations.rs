@@ -24,6 +24,11 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("../migrations/0018_leases.sql")),
 ];
 
+/// The newest schema version this build knows (its last migration).
+pub fn known_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     store
         .pool

@@ -64,6 +64,11 @@ impl Server {
         Server::spawn(data, database_url, "127.0.0.1:0", env, &[])
     }
 
+    /// Start on SQLite in a data folder that already holds one (a restored backup, say).
+    pub(crate) fn start_on(data: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+        Server::spawn(data, None, "127.0.0.1:0", env, &[])
+    }
+
     /// Another server on the same PostgreSQL database as `first`, with its own data folder and
     /// the first one's master key (both read the secrets the other sealed).
     pub(crate) fn start_replica(first: &Server, database_url: &str) -> Server {
