@@ -132,6 +132,10 @@ pub struct CreateDeployment {
 pub struct CreateRollback {
     pub project: String,
     pub environment: String,
+    /// Why: required (10 characters at least) in a protected environment, kept in the audit
+    /// event either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST …/proceed` and `POST …/abort`: the answer to a manual intervention.

@@ -37,6 +37,9 @@ pub struct RollbackArgs {
     project: String,
     #[arg(long = "env")]
     environment: String,
+    /// Why, for the audit trail; required (10 characters at least) in a protected environment.
+    #[arg(long)]
+    reason: Option<String>,
     /// Follow the rollback to its end; exit 0 only if it succeeded.
     #[arg(long)]
     wait: bool,
@@ -108,6 +111,7 @@ pub(crate) fn rollback(args: RollbackArgs) -> Result<(), Failure> {
         &CreateRollback {
             project: args.project.clone(),
             environment: args.environment.clone(),
+            reason: args.reason.clone(),
         },
     )?;
     if args.remote.output == Format::Human {

@@ -87,7 +87,9 @@ pub enum Command {
     )]
     Deploy(deploy::DeployArgs),
     /// Undo the last successful deployment in an environment with its derived rollback plan.
-    #[command(after_help = "Example:\n  slipway rollback --project pets --env DEV --wait")]
+    #[command(
+        after_help = "Examples:\n  slipway rollback --project pets --env DEV --wait\n  slipway rollback --project pets --env PROD-EU --reason \"INC-4211: checkout errors since 1.4.0\" --wait"
+    )]
     Rollback(deploy::RollbackArgs),
     /// Follow, list and steer deployments.
     #[command(subcommand)]

@@ -70,6 +70,12 @@ pub fn summary(verb: &str, actor: &str, subject: &str, details: &Value) -> Strin
                 quoted("comment")
             )
         }
+        "deployment.rollback" => format!(
+            "{actor} rolled back {} in {}{}",
+            text("project").unwrap_or_else(|| subject.to_string()),
+            text("environment").unwrap_or_else(|| "-".into()),
+            quoted("reason")
+        ),
         "deployment.finished" => format!(
             "{} ({}) ended {}",
             subject.replace('/', " "),
@@ -127,6 +133,15 @@ mod tests {
     use serde_json::json;
 
     use super::summary;
+
+    #[test]
+    fn a_rollback_reads_with_its_reason() {
+        let d = json!({ "project": "pets", "release": "1.4.0", "environment": "PROD-EU", "rollback_of": 41, "reason": "INC-4211: checkout errors" });
+        assert_eq!(
+            summary("deployment.rollback", "olga", "deployment/42", &d),
+            "olga rolled back pets in PROD-EU: “INC-4211: checkout errors”"
+        );
+    }
 
     #[test]
     fn approvals_and_decisions_read_as_sentences() {

@@ -10,6 +10,7 @@
 pub mod config_change;
 pub mod parity;
 pub mod promotion;
+pub mod reason;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

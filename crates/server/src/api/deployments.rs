@@ -90,6 +90,7 @@ async fn rollback(
         &actor,
         &parse_name("project", &body.project)?,
         &parse_name("environment", &body.environment)?,
+        body.reason.as_deref(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(d.into_view())))

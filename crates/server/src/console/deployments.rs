@@ -7,6 +7,7 @@
 //! are shown only to whom `core::access` allows to deploy to the environment; the services
 //! decide again on every post.
 
+use slipway_core::governance::reason::rollback_needs_reason;
 use std::collections::BTreeMap;
 
 use askama::Template;
@@ -26,7 +27,7 @@ use slipway_store::{LogLine, StoredDeployment, StoredTask};
 
 use super::notice::{see_other_done, Done};
 use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
-use super::session::{NoFields, SignedForm};
+use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::auth::Actor;
 use crate::services::deployments::{Decision, DeploymentView, Mode};
@@ -488,6 +489,8 @@ struct Actions {
     decide: bool,
     /// Undo this (successful) deployment with `rollback`.
     roll_back_environment: bool,
+    /// The environment is protected: the rollback form asks for a confirmation and a reason.
+    rollback_needs_reason: bool,
 }
 
 #[derive(Template)]
@@ -557,19 +560,22 @@ fn parse_id(id: &str) -> Result<i64, ServiceError> {
 }
 
 /// Whether this person may deploy to the deployment's environment (a deleted environment:
-/// nobody may).
-async fn may_deploy(state: &AppState, actor: &Actor, environment: &str) -> bool {
+/// nobody may), and whether that environment is protected (a rollback there asks for a reason).
+async fn deploy_access(state: &AppState, actor: &Actor, environment: &str) -> (bool, bool) {
     let Ok(name) = Name::parse(environment) else {
-        return false;
+        return (false, false);
     };
     match services::environments::get(state, actor, &name).await {
-        Ok(env) => allows(
-            actor.role,
-            Operation::Deploy {
-                protected: env.protected,
-            },
+        Ok(env) => (
+            allows(
+                actor.role,
+                Operation::Deploy {
+                    protected: env.protected,
+                },
+            ),
+            env.protected,
         ),
-        Err(_) => false,
+        Err(_) => (false, false),
     }
 }
 
@@ -613,7 +619,7 @@ pub(super) async fn show(
         .await
         .or_page(&user)?;
     let d = &view.deployment;
-    let allowed = may_deploy(&state, &user.actor, &d.environment).await;
+    let (allowed, protected) = deploy_access(&state, &user.actor, &d.environment).await;
     let superseded_by = if matches!(
         (d.kind, d.state),
         (DeploymentKind::Deploy, DeploymentState::Succeeded)
@@ -647,6 +653,7 @@ pub(super) async fn show(
             && matches!(d.kind, DeploymentKind::Deploy)
             && (!d.state.is_final()
                 || (d.state == DeploymentState::Succeeded && superseded_by.is_none())),
+        rollback_needs_reason: rollback_needs_reason(protected),
     };
     let page = ShowPage {
         frame: Frame::new(
@@ -781,14 +788,22 @@ pub(super) async fn intervene(
     ))
 }
 
+/// The rollback form: a reason, asked for (and required by the service) in a protected
+/// environment; the confirmation box is the browser's business (`required`).
+#[derive(Debug, Deserialize)]
+pub(super) struct RollbackFields {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
 /// `POST /deployments/{id}/rollback`: undo the last successful deployment of this one's project
 /// and environment, as a deployment of its own; then follow that one.
 pub(super) async fn roll_back_environment(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    signed: SignedForm<NoFields>,
+    signed: SignedForm<RollbackFields>,
 ) -> PageResult {
-    let SignedForm { user, .. } = signed;
+    let SignedForm { user, form } = signed;
     let id = parse_id(&id).or_page(&user)?;
     let view = services::deployments::get(&state, &user.actor, id)
         .await
@@ -796,9 +811,15 @@ pub(super) async fn roll_back_environment(
     let d = &view.deployment;
     let project = parse_name("project", &d.project).or_page(&user)?;
     let environment = parse_name("environment", &d.environment).or_page(&user)?;
-    let rollback = services::deployments::rollback(&state, &user.actor, &project, &environment)
-        .await
-        .or_page(&user)?;
+    let rollback = services::deployments::rollback(
+        &state,
+        &user.actor,
+        &project,
+        &environment,
+        form.reason.as_deref(),
+    )
+    .await
+    .or_page(&user)?;
     Ok(see_other_done(
         &state,
         &format!("/deployments/{}", rollback.id),
@@ -948,6 +969,7 @@ mod tests {
             actions: Actions {
                 decide: true,
                 roll_back_environment: false,
+                rollback_needs_reason: false,
             },
             superseded_by: None,
             intervention: Some(Intervention {

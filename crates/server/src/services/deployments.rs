@@ -8,6 +8,7 @@ use slipway_core::deploy::progress::{rollback_runs, TaskStatus};
 use slipway_core::deploy::state::{
     task_transition, DeploymentEvent, DeploymentKind, Phase, TaskEvent, TaskState,
 };
+use slipway_core::governance::reason::{rollback_needs_reason, written_reason};
 use slipway_core::release::Version;
 use slipway_core::rollback::RollbackPlan;
 use slipway_core::Name;
@@ -89,6 +90,7 @@ pub async fn create(
             kind: DeploymentKind::DryRun,
             rollback_of: None,
             runs,
+            reason: None,
         },
     )
     .await
@@ -107,15 +109,28 @@ async fn insert(
     Ok(d)
 }
 
-/// Undo the last successful deployment of `project` in `environment` with its derived rollback.
+/// Undo the last successful deployment of `project` in `environment` with its derived rollback;
+/// in a protected environment, only with a written `reason` (kept in the audit event).
 pub async fn rollback(
     state: &AppState,
     actor: &Actor,
     project: &Name,
     environment: &Name,
+    reason: Option<&str>,
 ) -> Result<StoredDeployment, ServiceError> {
     let subject = format!("project/{project}/environment/{environment}");
-    environment_for(state, actor, environment, &subject).await?;
+    let env = environment_for(state, actor, environment, &subject).await?;
+    let reason = if rollback_needs_reason(env.protected) {
+        let act = format!("a rollback in the protected environment {environment}");
+        Some(written_reason(&act, reason).map_err(|e| {
+            ServiceError::invalid(
+                e.to_string(),
+                "say why, for the audit trail: e.g. --reason \"INC-4211: checkout errors since 1.4.0\"",
+            )
+        })?)
+    } else {
+        reason.map(str::trim).filter(|r| !r.is_empty())
+    };
     let mut tx = state.store.write().await?;
     let last = tx
         .last_successful_deployment(project.as_str(), environment.as_str())
@@ -146,6 +161,7 @@ pub async fn rollback(
             kind: DeploymentKind::Rollback,
             rollback_of: Some(last.id),
             runs,
+            reason,
         },
     )
     .await

@@ -90,6 +90,8 @@ pub(crate) struct NewDeployment<'a> {
     pub(crate) kind: DeploymentKind,
     pub(crate) rollback_of: Option<i64>,
     pub(crate) runs: Vec<Run>,
+    /// Why, in the requester's words (a rollback in a protected environment must say).
+    pub(crate) reason: Option<&'a str>,
 }
 
 /// Store a new deployment and its audit event in `tx`, once the environment is free.
@@ -105,6 +107,7 @@ pub(crate) async fn insert_in(
         kind,
         rollback_of,
         runs,
+        reason,
     } = new;
     if let Some(busy) = tx
         .busy_deployment(project.as_str(), environment.as_str())
@@ -138,11 +141,15 @@ pub(crate) async fn insert_in(
         .iter()
         .map(|r| format!("{} {}", r.step, r.name))
         .collect();
+    let mut details = json!({ "project": project, "release": version, "environment": environment, "rollback_of": rollback_of, "steps": steps });
+    if let Some(reason) = reason {
+        details["reason"] = json!(reason);
+    }
     tx.audit(slipway_core::audit::AuditEntry {
         actor: requested_by.to_string(),
         verb: format!("deployment.{kind}"),
         subject: format!("deployment/{}", d.id),
-        details: json!({ "project": project, "release": version, "environment": environment, "rollback_of": rollback_of, "steps": steps }),
+        details,
     });
     Ok(d)
 }

@@ -645,3 +645,67 @@ fn the_deployment_page_follows_a_deployment_live_in_a_real_browser() {
         Value::Bool(true)
     );
 }
+
+/// In a protected environment the console's rollback asks for a confirmation and a reason, and a
+/// post without the reason (a script, an old page) is refused by the server, changing nothing.
+#[test]
+fn the_console_asks_a_reason_before_rolling_back_a_protected_environment() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let yaml = "environments:\n  - { name: PROD, protected: true, require_signatures: false, gates: { change_request: false } }\nproject:\n  name: guarded\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: step, action: command, roles: [app], with: { run: /bin/true, undo: /bin/true } }\n";
+    server.release_app(w, "guarded", yaml);
+    let token = server.enrollment_token("PROD", &["app"]);
+    let _agent = spawn_agent(&server.url, "prod-1", &w.join("agent"), Some(&token));
+    server.wait_online("prod-1");
+    ok(server.deploy("guarded", "1.0.0", "PROD"));
+    ok(server.cli_with_stdin(
+        None,
+        &[
+            "user",
+            "create",
+            "olivia",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        PASSWORD,
+    ));
+    let http = Http::new(&server.url);
+    let cookie = http.sign_in("olivia");
+    let page = http.get("/deployments/1", &cookie);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(r#"<textarea id="rollback-reason" name="reason" required minlength="10""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Yes, undo this deployment in PROD"));
+    let csrf = csrf_in(&page.body);
+
+    let refused = http.post_form(
+        "/deployments/1/rollback",
+        &cookie,
+        &[("csrf", &csrf), ("confirm", "yes")],
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("needs a written reason"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(http.deployments().len(), 1, "nothing was started");
+
+    let done = http.post_form(
+        "/deployments/1/rollback",
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("confirm", "yes"),
+            ("reason", "INC-77: errors since 1.0.0"),
+        ],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/deployments/2"));
+}

@@ -396,3 +396,65 @@ fn a_deployment_without_a_target_for_a_role_is_refused_before_anything_runs() {
         stderr(&out)
     );
 }
+
+/// Undoing what production runs is an act an auditor reads: in a protected environment a
+/// rollback needs a written reason, which the audit event keeps; elsewhere it stays one step.
+#[test]
+fn a_rollback_in_a_protected_environment_needs_a_written_reason() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let yaml = "environments:\n  - { name: PROD, protected: true, require_signatures: false, gates: { change_request: false } }\nproject:\n  name: guarded\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: step, action: command, roles: [app], with: { run: /bin/true, undo: /bin/true } }\n";
+    server.release_app(w, "guarded", yaml);
+    let token = server.enrollment_token("PROD", &["app"]);
+    let _agent = spawn_agent(&server.url, "prod-1", &w.join("agent"), Some(&token));
+    server.wait_online("prod-1");
+    ok(server.deploy("guarded", "1.0.0", "PROD"));
+
+    let rollback = |extra: &[&str]| {
+        let mut args = vec!["rollback", "--project", "guarded", "--env", "PROD"];
+        args.extend_from_slice(extra);
+        server.cli(None, &args)
+    };
+    for refused in [rollback(&[]), rollback(&["--reason", "oops"])] {
+        assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+        assert!(
+            stderr(&refused).contains(
+                "a rollback in the protected environment PROD needs a written reason of at least 10 characters"
+            ),
+            "{}",
+            stderr(&refused)
+        );
+        assert!(
+            stderr(&refused).contains("--reason"),
+            "{}",
+            stderr(&refused)
+        );
+    }
+    let out = ok(rollback(&[
+        "--reason",
+        "INC-4211: checkout errors since 1.0.0",
+        "--wait",
+    ]));
+    assert!(out.contains("undoing deployment 1"), "{out}");
+    let audit = json(server.cli(
+        None,
+        &[
+            "audit",
+            "list",
+            "--verb",
+            "deployment.rollback",
+            "-o",
+            "json",
+        ],
+    ));
+    let event = &audit["items"][0];
+    let details = event["details"].as_str().map_or_else(
+        || event["details"].clone(),
+        |text| serde_json::from_str(text).unwrap(),
+    );
+    assert_eq!(
+        details["reason"], "INC-4211: checkout errors since 1.0.0",
+        "{audit:#}"
+    );
+}

@@ -262,6 +262,7 @@ pub(super) async fn start_deployment(
             kind: DeploymentKind::Deploy,
             rollback_of: None,
             runs,
+            reason: None,
         },
     )
     .await?;

@@ -5,6 +5,7 @@
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::governance::promotion::{transition, PromotionEvent, PromotionState};
+use slipway_core::governance::reason::written_reason;
 use slipway_core::governance::{judge as judge_facts, DecisionRecord, Override, Vote};
 
 use super::judging::{facts, judge, start_deployment, subject_of};
@@ -113,12 +114,12 @@ pub async fn override_decision(
 ) -> Result<PromotionView, ServiceError> {
     let subject = format!("promotion/{id}");
     require(state, actor, Operation::OverrideDecision, &subject).await?;
-    if reason.trim().len() < 10 {
-        return Err(ServiceError::invalid(
-            "an override needs a written reason of at least 10 characters",
+    written_reason("an override", Some(reason)).map_err(|e| {
+        ServiceError::invalid(
+            e.to_string(),
             "e.g. --reason \"incident INC-4211: security fix, CAB informed by phone\"",
-        ));
-    }
+        )
+    })?;
     let p = get_promotion(state, id).await?;
     let (release, env) = subject_of(state, &p).await?;
     let mut tx = state.store.write().await?;
