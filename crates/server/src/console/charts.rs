@@ -1,5 +1,5 @@
 //! Server-rendered SVG pictures for every console page: a status grid, a horizontal pipeline, a
-//! bar chart and a time series with a goal line.
+//! bar chart, a time series with a goal line and a timeline (bars on one time axis).
 //!
 //! Pure functions from plain data to an SVG string: no I/O, no state, no script, nothing from
 //! the store. Every text is escaped; every picture has a `viewBox` (it scales with its box), a
@@ -471,6 +471,120 @@ pub(crate) fn time_series(series: &Series) -> String {
     svg
 }
 
+// ---------------------------------------------------------------------------------------------
+// Timeline
+
+/// One row of a timeline: a task (a step on a target), placed by when it started and ended.
+pub(crate) struct Span {
+    /// "2. Migrate · app-01".
+    pub label: String,
+    /// Seconds after the timeline's start; `None` while it has not started.
+    pub start: Option<f64>,
+    /// Seconds after the timeline's start; `None` while it runs (drawn to `now`).
+    pub end: Option<f64>,
+    pub tone: Tone,
+    /// The state in a word ("failed"), written after the bar with its duration.
+    pub word: String,
+    /// The whole story, shown on hover: state, attempt, summary.
+    pub tooltip: String,
+}
+
+const LANE_HEIGHT: u32 = 22;
+const LANE_GAP: u32 = 6;
+const LANE_LABEL_WIDTH: u32 = 230;
+const LANE_AREA: f64 = 470.0;
+const LANE_AXIS: u32 = 26;
+
+/// Spans as bars on one time axis (a Gantt chart): which step ran on which target when, for how
+/// long, and where it failed. `now` is the right end of the axis for spans still running, in
+/// seconds after the start.
+pub(crate) fn timeline(caption: &Caption, spans: &[Span], now: f64) -> String {
+    if spans.is_empty() {
+        return no_data(caption);
+    }
+    let last = spans
+        .iter()
+        .filter_map(|s| s.end.or(s.start.map(|_| now)))
+        .fold(0.0_f64, f64::max);
+    let total = if last.is_finite() && last > 0.0 {
+        last
+    } else {
+        1.0
+    };
+    let x_of = |secs: f64| f64::from(LANE_LABEL_WIDTH) + (secs / total).clamp(0.0, 1.0) * LANE_AREA;
+    let width = LANE_LABEL_WIDTH + LANE_AREA as u32 + 150;
+    let height = LANE_AXIS + spans.len() as u32 * (LANE_HEIGHT + LANE_GAP) + 4;
+    let mut svg = open(caption, width, height);
+    // The axis: the start, a quarter, half, three quarters and the end, in readable durations.
+    for quarter in 0..=4 {
+        let secs = total * f64::from(quarter) / 4.0;
+        let x = x_of(secs);
+        let _ = write!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{bottom}" stroke="#d9e2ec"/><text x="{x:.1}" y="14" text-anchor="middle" fill="#52606d" font-size="11">{label}</text>"##,
+            top = LANE_AXIS - 6,
+            bottom = height - 2,
+            label = escape(&short_duration(secs)),
+        );
+    }
+    for (i, span) in spans.iter().enumerate() {
+        let y = LANE_AXIS + i as u32 * (LANE_HEIGHT + LANE_GAP);
+        let ty = y + LANE_HEIGHT / 2 + 5;
+        let tone = span.tone;
+        let bar = match span.start {
+            Some(start) => {
+                let end = span.end.unwrap_or(now).max(start);
+                let (x0, x1) = (x_of(start), x_of(end));
+                let after = format!(
+                    "{} {} · {}",
+                    tone.mark(),
+                    escape(&span.word),
+                    escape(&short_duration(end - start))
+                );
+                format!(
+                    r##"<rect x="{x0:.1}" y="{y}" width="{w:.1}" height="{LANE_HEIGHT}" fill="{fill}" stroke="{ink}" {stroke}/><text x="{tx:.1}" y="{ty}" fill="#1f2933">{after}</text>"##,
+                    w = (x1 - x0).max(3.0),
+                    fill = tone.fill(),
+                    ink = tone.ink(),
+                    stroke = tone.stroke(),
+                    tx = (x1 - x0).max(3.0) + x0 + 6.0,
+                )
+            }
+            None => format!(
+                r##"<text x="{LANE_LABEL_WIDTH}" y="{ty}" fill="#52606d">{} {}</text>"##,
+                tone.mark(),
+                escape(&span.word)
+            ),
+        };
+        let _ = write!(
+            svg,
+            r##"<g><title>{tooltip}</title><text x="{lx}" y="{ty}" text-anchor="end" fill="#1f2933">{label}</text>{bar}</g>"##,
+            tooltip = escape(&span.tooltip),
+            lx = LANE_LABEL_WIDTH - 8,
+            label = escape(&clip(&span.label, 30)),
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// "0 s", "2.5 s", "1 min 05 s", "1 h 02 min": short enough for an axis.
+fn short_duration(secs: f64) -> String {
+    let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
+    if secs < 10.0 {
+        let text = format!("{secs:.1}");
+        format!("{} s", text.trim_end_matches(".0"))
+    } else if secs < 60.0 {
+        format!("{} s", secs.round())
+    } else if secs < 3600.0 {
+        let whole = secs.round() as u64;
+        format!("{} min {:02} s", whole / 60, whole % 60)
+    } else {
+        let whole = secs.round() as u64;
+        format!("{} h {:02} min", whole / 3600, (whole % 3600) / 60)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,5 +905,48 @@ mod tests {
         assert_well_formed(&svg);
         assert!(svg.contains(&format!("<title>{long}</title>")), "{svg}");
         assert!(svg.contains('…'), "{svg}");
+    }
+
+    #[test]
+    fn a_timeline_places_each_task_on_one_axis_and_marks_the_failure() {
+        let spans = vec![
+            Span {
+                label: "1. Warm up · app-01".into(),
+                start: Some(0.0),
+                end: Some(2.0),
+                tone: Tone::Good,
+                word: "succeeded".into(),
+                tooltip: "succeeded, attempt 1".into(),
+            },
+            Span {
+                label: "2. Migrate <db> · app-01".into(),
+                start: Some(2.0),
+                end: Some(4.0),
+                tone: Tone::Bad,
+                word: "failed".into(),
+                tooltip: "failed: exit 1".into(),
+            },
+            Span {
+                label: "3. Smoke · app-01".into(),
+                start: None,
+                end: None,
+                tone: Tone::Idle,
+                word: "pending".into(),
+                tooltip: "pending".into(),
+            },
+        ];
+        let svg = timeline(&caption("Deployment 1 as a timeline"), &spans, 5.0);
+        assert_well_formed(&svg);
+        assert!(svg.contains("✕ failed · 2 s"), "{svg}");
+        assert!(svg.contains("✓ succeeded · 2 s"), "{svg}");
+        assert!(svg.contains("– pending"), "{svg}");
+        assert!(svg.contains("2. Migrate &lt;db&gt; · app-01"), "{svg}");
+        // The second bar starts half-way along the axis (2 s of 4).
+        assert!(svg.contains(r#"<rect x="465.0""#), "{svg}");
+        assert!(timeline(&caption("nothing"), &[], 0.0).contains("No data"));
+        assert_eq!(short_duration(0.0), "0 s");
+        assert_eq!(short_duration(2.54), "2.5 s");
+        assert_eq!(short_duration(65.0), "1 min 05 s");
+        assert_eq!(short_duration(3725.0), "1 h 02 min");
     }
 }

@@ -7,7 +7,6 @@
 //! are shown only to whom `core::access` allows to deploy to the environment; the services
 //! decide again on every post.
 
-use slipway_core::governance::reason::rollback_needs_reason;
 use std::collections::BTreeMap;
 
 use askama::Template;
@@ -19,12 +18,14 @@ use serde::{Deserialize, Serialize};
 use slipway_core::access::{allows, Operation};
 use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
+use slipway_core::governance::reason::rollback_needs_reason;
 use slipway_core::model::Environment;
 use slipway_core::page::PageSize;
 use slipway_core::plan::Action;
 use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
 
+use super::charts::{timeline, Caption, Span, Tone};
 use super::notice::{see_other_done, Done};
 use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
 use super::session::SignedForm;
@@ -441,6 +442,65 @@ fn snapshot(view: &DeploymentView) -> Snapshot {
     }
 }
 
+/// The deployment as a timeline: one bar per task (step × target, undo tasks after), placed
+/// from the deployment's creation, as of `now`.
+fn timeline_svg(view: &DeploymentView, now: jiff::Timestamp) -> String {
+    let d = &view.deployment;
+    let since = |at: jiff::Timestamp| at.duration_since(d.created_at).as_secs_f64();
+    let mut tasks: Vec<&StoredTask> = view.tasks.iter().collect();
+    tasks.sort_by_key(|t| {
+        (
+            t.phase == Phase::Rollback,
+            t.run_index,
+            t.started_at,
+            t.target.clone(),
+        )
+    });
+    let spans: Vec<Span> = tasks
+        .iter()
+        .map(|t| {
+            let (runs, undo) = match t.phase {
+                Phase::Forward => (&d.runs, false),
+                Phase::Rollback => (&d.rollback_runs, true),
+            };
+            let step = runs.get(t.run_index as usize).map_or_else(
+                || format!("step {}", t.run_index + 1),
+                |r| {
+                    if undo {
+                        r.name.clone()
+                    } else {
+                        format!("{}. {}", r.step, r.name)
+                    }
+                },
+            );
+            let badge = task_badge(t.state);
+            Span {
+                label: format!("{step} · {}", t.target),
+                start: t.started_at.map(since),
+                end: t.finished_at.map(since),
+                tone: match t.state {
+                    TaskState::Succeeded => Tone::Good,
+                    TaskState::Failed | TaskState::Lost => Tone::Bad,
+                    TaskState::Leased => Tone::Info,
+                    TaskState::Skipped => Tone::Warn,
+                    TaskState::Pending | TaskState::Cancelled => Tone::Idle,
+                },
+                word: badge.label.to_string(),
+                tooltip: task_cell(t).title,
+            }
+        })
+        .collect();
+    let end = d.finished_at.unwrap_or(now);
+    timeline(
+        &Caption {
+            title: &format!("Deployment {} as a timeline", d.id),
+            description: "Each bar is one step on one target, from when it started to when it ended; its state and duration follow it.",
+        },
+        &spans,
+        since(end),
+    )
+}
+
 /// Each output line with where it comes from: `web-01 · step 2` (`· attempt 2` after a retry).
 fn log_rows(view: &DeploymentView, lines: &[LogLine]) -> Vec<LogRow> {
     let d = &view.deployment;
@@ -508,6 +568,8 @@ struct ShowPage {
     phase_rollback: bool,
     targets: Vec<String>,
     live: Snapshot,
+    /// The tasks as a timeline (SVG), as of the page's rendering.
+    timeline: String,
     plan: Vec<PlanRow>,
     logs: Vec<LogRow>,
     log_after: i64,
@@ -672,6 +734,7 @@ pub(super) async fn show(
         phase_rollback: matches!(d.phase, Phase::Rollback),
         targets: targets_of(d),
         live: snapshot(&view),
+        timeline: timeline_svg(&view, jiff::Timestamp::now()),
         plan: view
             .rollback_preview
             .steps
@@ -962,6 +1025,7 @@ mod tests {
             phase_rollback: true,
             targets: targets_of(&view.deployment),
             live: snapshot(&view),
+            timeline: timeline_svg(&view, at("2024-05-01T12:00:03.000000Z")),
             plan: Vec::new(),
             logs,
             log_after: 1,
@@ -997,6 +1061,10 @@ mod tests {
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("<img src=x"), "{html}");
         assert!(html.contains("&lt;img src=x"), "{html}");
+        // The timeline draws each task with its state, the failed smoke test marked as such.
+        assert!(html.contains("as a timeline"), "{html}");
+        assert!(html.contains("2. Smoke test · web-01"), "{html}");
+        assert!(html.contains("✕ failed"), "{html}");
         // Rolling back: no decision applies, so the form is there for the script but hidden.
         assert!(
             html.contains(
