@@ -568,10 +568,14 @@ pub(crate) fn timeline(caption: &Caption, spans: &[Span], now: f64) -> String {
     svg
 }
 
-/// "0 s", "2.5 s", "1 min 05 s", "1 h 02 min": short enough for an axis.
+/// "0 s", "40 ms", "2.5 s", "1 min 05 s", "1 h 02 min": short enough for an axis.
 fn short_duration(secs: f64) -> String {
     let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
-    if secs < 10.0 {
+    if secs == 0.0 {
+        "0 s".into()
+    } else if secs < 1.0 {
+        format!("{} ms", (secs * 1000.0).round().max(1.0))
+    } else if secs < 10.0 {
         let text = format!("{secs:.1}");
         format!("{} s", text.trim_end_matches(".0"))
     } else if secs < 60.0 {
@@ -945,6 +949,8 @@ mod tests {
         assert!(svg.contains(r#"<rect x="465.0""#), "{svg}");
         assert!(timeline(&caption("nothing"), &[], 0.0).contains("No data"));
         assert_eq!(short_duration(0.0), "0 s");
+        assert_eq!(short_duration(0.0404), "40 ms");
+        assert_eq!(short_duration(0.0001), "1 ms");
         assert_eq!(short_duration(2.54), "2.5 s");
         assert_eq!(short_duration(65.0), "1 min 05 s");
         assert_eq!(short_duration(3725.0), "1 h 02 min");

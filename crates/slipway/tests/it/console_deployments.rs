@@ -644,6 +644,12 @@ fn the_deployment_page_follows_a_deployment_live_in_a_real_browser() {
         b.script("return window.slipwayNoReload === true;"),
         Value::Bool(true)
     );
+    // Reloaded, the finished deployment draws its three steps on the timeline.
+    b.script("window.location.reload(); return null;");
+    b.wait_for_text("#live-status", "This deployment is over.", wait);
+    let bars = b.script("return document.querySelectorAll('#timeline svg rect').length;");
+    assert_eq!(bars, Value::from(3), "one bar per task");
+    b.screenshot("deployment-1400");
 }
 
 /// In a protected environment the console's rollback asks for a confirmation and a reason, and a
