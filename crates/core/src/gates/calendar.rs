@@ -29,7 +29,8 @@ impl Zone {
             })
     }
 
-    fn tz(&self) -> TimeZone {
+    /// The zone's rules (for showing times in it).
+    pub fn tz(&self) -> TimeZone {
         TimeZone::get(&self.0).expect("a Zone was checked against the time zone database")
     }
 
@@ -220,6 +221,22 @@ pub enum Opening {
     },
 }
 
+/// A stretch of time the calendar opens or freezes (see [`Calendar::periods`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub kind: PeriodKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeriodKind {
+    /// Inside the deployment window (or any time, without a window).
+    Open,
+    /// A freeze, with its reason.
+    Frozen(String),
+}
+
 /// When deployments may happen in an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Calendar {
@@ -272,6 +289,67 @@ impl Calendar {
             )),
             _ => None,
         }
+    }
+
+    /// What the calendar says about every instant from `start` to `end`, as periods: the window's
+    /// openings (the whole range when there is no window) and the freezes (whole days in the
+    /// calendar's zone), each cut to the range. A picture draws them; a freeze wins over an
+    /// opening where both hold. Bounded: at most one opening per day of the range (a range
+    /// longer than 400 days is cut to 400).
+    pub fn periods(&self, start: Timestamp, end: Timestamp) -> Vec<Period> {
+        let tz = self.zone.tz();
+        let end = end.min(
+            start
+                .checked_add(jiff::SignedDuration::from_hours(24 * 400))
+                .unwrap_or(end),
+        );
+        if end <= start {
+            return Vec::new();
+        }
+        let clip = |from: Timestamp, to: Timestamp| {
+            let (from, to) = (from.max(start), to.min(end));
+            (from < to).then_some((from, to))
+        };
+        let mut periods = Vec::new();
+        match &self.window {
+            None => periods.push(Period {
+                from: start,
+                to: end,
+                kind: PeriodKind::Open,
+            }),
+            Some(w) => {
+                let first = start.to_zoned(tz.clone()).date();
+                let last = end.to_zoned(tz.clone()).date();
+                // The day before the range may open a window that runs past midnight into it.
+                let mut day = first.yesterday().unwrap_or(first);
+                while day <= last {
+                    if let Some((from, to)) = w.on(day, &tz).and_then(|(o, c)| clip(o, c)) {
+                        periods.push(Period {
+                            from,
+                            to,
+                            kind: PeriodKind::Open,
+                        });
+                    }
+                    match day.tomorrow() {
+                        Ok(next) => day = next,
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        for f in &self.freezes {
+            let begins = f.from.to_zoned(tz.clone()).ok().map(|z| z.timestamp());
+            if let (Some(from), Some(to)) = (begins, f.ends(&tz)) {
+                if let Some((from, to)) = clip(from, to) {
+                    periods.push(Period {
+                        from,
+                        to,
+                        kind: PeriodKind::Frozen(f.reason.clone()),
+                    });
+                }
+            }
+        }
+        periods
     }
 
     /// The first instant after `now` when no freeze holds and the window is open.
@@ -418,5 +496,89 @@ mod tests {
             Calendar::default().opening(at("2026-11-23T10:00:00Z")),
             Opening::Open { closes: None }
         );
+    }
+
+    #[test]
+    fn periods_list_each_opening_and_freeze_cut_to_the_range() {
+        let c = paris_evenings();
+        // Monday 2026-12-14 to Monday 2026-12-28 (UTC): Tue, Wed, Thu evenings of the first
+        // week open, then the freeze from the 20th covers the rest of the range.
+        let periods = c.periods(at("2026-12-14T00:00:00Z"), at("2026-12-28T00:00:00Z"));
+        let open: Vec<_> = periods
+            .iter()
+            .filter(|p| p.kind == PeriodKind::Open)
+            .map(|p| (p.from.to_string(), p.to.to_string()))
+            .collect();
+        assert_eq!(
+            open,
+            vec![
+                (
+                    "2026-12-15T19:00:00Z".to_string(),
+                    "2026-12-15T22:00:00Z".to_string()
+                ),
+                (
+                    "2026-12-16T19:00:00Z".to_string(),
+                    "2026-12-16T22:00:00Z".to_string()
+                ),
+                (
+                    "2026-12-17T19:00:00Z".to_string(),
+                    "2026-12-17T22:00:00Z".to_string()
+                ),
+                (
+                    "2026-12-22T19:00:00Z".to_string(),
+                    "2026-12-22T22:00:00Z".to_string()
+                ),
+                (
+                    "2026-12-23T19:00:00Z".to_string(),
+                    "2026-12-23T22:00:00Z".to_string()
+                ),
+                (
+                    "2026-12-24T19:00:00Z".to_string(),
+                    "2026-12-24T22:00:00Z".to_string()
+                ),
+            ]
+        );
+        let frozen: Vec<_> = periods
+            .iter()
+            .filter(|p| matches!(p.kind, PeriodKind::Frozen(_)))
+            .map(|p| (p.from.to_string(), p.to.to_string()))
+            .collect();
+        // The freeze starts at midnight in Paris (23:00 UTC the day before) and runs past the range.
+        assert_eq!(
+            frozen,
+            vec![(
+                "2026-12-19T23:00:00Z".to_string(),
+                "2026-12-28T00:00:00Z".to_string()
+            )]
+        );
+        // No window: open the whole range; an empty or reversed range: nothing.
+        let any_time = Calendar::default();
+        assert_eq!(
+            any_time
+                .periods(at("2026-12-14T00:00:00Z"), at("2026-12-15T00:00:00Z"))
+                .len(),
+            1
+        );
+        assert!(c
+            .periods(at("2026-12-15T00:00:00Z"), at("2026-12-14T00:00:00Z"))
+            .is_empty());
+    }
+
+    #[test]
+    fn a_window_past_midnight_opens_on_the_first_day_of_the_range() {
+        let c = Calendar {
+            zone: Zone::utc(),
+            window: Some(Window {
+                days: vec![Day::Sun],
+                from: ClockTime::parse("22:00").unwrap(),
+                to: ClockTime::parse("02:00").unwrap(),
+            }),
+            freezes: Vec::new(),
+        };
+        // Monday 2026-12-14: Sunday's window is still open until 02:00.
+        let periods = c.periods(at("2026-12-14T00:00:00Z"), at("2026-12-15T00:00:00Z"));
+        assert_eq!(periods.len(), 1);
+        assert_eq!(periods[0].from, at("2026-12-14T00:00:00Z"));
+        assert_eq!(periods[0].to, at("2026-12-14T02:00:00Z"));
     }
 }

@@ -589,6 +589,132 @@ fn short_duration(secs: f64) -> String {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Calendar strips
+
+/// A band on a calendar lane, in hours from the strip's start.
+pub(crate) struct Band {
+    pub from: f64,
+    pub to: f64,
+    /// `Good` for a window's opening, `Bad` for a freeze.
+    pub tone: Tone,
+    pub tooltip: String,
+}
+
+/// A moment on a calendar lane: a deployment that happened or a promotion planned.
+pub(crate) struct Marker {
+    pub at: f64,
+    pub tone: Tone,
+    pub tooltip: String,
+    pub href: Option<String>,
+}
+
+/// One environment's row of the calendar.
+pub(crate) struct Lane {
+    pub label: String,
+    pub bands: Vec<Band>,
+    pub markers: Vec<Marker>,
+}
+
+/// The strip's days, and where "now" falls.
+pub(crate) struct CalendarStrip<'a> {
+    pub caption: Caption<'a>,
+    /// One label per day ("Mon 14"); the strip spans `24 × days.len()` hours.
+    pub days: Vec<String>,
+    pub now: f64,
+    pub lanes: Vec<Lane>,
+}
+
+const CAL_LABEL_WIDTH: u32 = 120;
+const CAL_DAY_WIDTH: f64 = 40.0;
+const CAL_LANE_HEIGHT: u32 = 30;
+const CAL_HEADER: u32 = 34;
+
+/// Environments as lanes over days: windows shaded, freezes as hatched bands across them,
+/// deployments and planned promotions as marks, and a line at now.
+pub(crate) fn calendar_strip(strip: &CalendarStrip) -> String {
+    if strip.days.is_empty() || strip.lanes.is_empty() {
+        return no_data(&strip.caption);
+    }
+    let hours = 24.0 * strip.days.len() as f64;
+    let area = CAL_DAY_WIDTH * strip.days.len() as f64;
+    let x_of = |h: f64| f64::from(CAL_LABEL_WIDTH) + (h / hours).clamp(0.0, 1.0) * area;
+    let width = CAL_LABEL_WIDTH + area as u32 + 10;
+    let height = CAL_HEADER + strip.lanes.len() as u32 * (CAL_LANE_HEIGHT + 6) + 8;
+    let mut svg = open(&strip.caption, width, height);
+    svg.push_str(r##"<defs><pattern id="frozen" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fef3f2"/><line x1="0" y1="0" x2="0" y2="6" stroke="#b42318" stroke-width="2"/></pattern></defs>"##);
+    for (i, day) in strip.days.iter().enumerate() {
+        let x = x_of(24.0 * i as f64);
+        let _ = write!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{bottom}" stroke="#d9e2ec"/><text x="{tx:.1}" y="{ty}" text-anchor="middle" fill="#52606d" font-size="10">{label}</text>"##,
+            top = CAL_HEADER - 4,
+            bottom = height - 4,
+            tx = x + CAL_DAY_WIDTH / 2.0,
+            ty = if i % 2 == 0 { 14 } else { 26 },
+            label = escape(day),
+        );
+    }
+    for (i, lane) in strip.lanes.iter().enumerate() {
+        let y = CAL_HEADER + i as u32 * (CAL_LANE_HEIGHT + 6);
+        let _ = write!(
+            svg,
+            r##"<text x="{lx}" y="{ty}" text-anchor="end" fill="#1f2933">{label}</text><rect x="{CAL_LABEL_WIDTH}" y="{y}" width="{area:.1}" height="{CAL_LANE_HEIGHT}" fill="#f5f7fa" stroke="#d9e2ec"/>"##,
+            lx = CAL_LABEL_WIDTH - 8,
+            ty = y + CAL_LANE_HEIGHT / 2 + 5,
+            label = escape(&clip(&lane.label, 16)),
+        );
+        // Openings first, freezes over them: a frozen evening reads frozen.
+        let mut bands: Vec<&Band> = lane.bands.iter().collect();
+        bands.sort_by_key(|b| b.tone == Tone::Bad);
+        for band in bands {
+            let (x0, x1) = (x_of(band.from), x_of(band.to));
+            let (fill, inset) = if band.tone == Tone::Bad {
+                ("url(#frozen)".to_string(), 0)
+            } else {
+                (band.tone.fill().to_string(), 4)
+            };
+            let _ = write!(
+                svg,
+                r##"<g><title>{tip}</title><rect x="{x0:.1}" y="{by}" width="{w:.1}" height="{bh}" fill="{fill}" stroke="{ink}" {stroke}/></g>"##,
+                tip = escape(&band.tooltip),
+                w = (x1 - x0).max(1.5),
+                by = y + inset,
+                bh = CAL_LANE_HEIGHT - 2 * inset,
+                ink = band.tone.ink(),
+                stroke = if band.tone == Tone::Bad {
+                    r#"stroke-width="1""#
+                } else {
+                    band.tone.stroke()
+                },
+            );
+        }
+        for marker in &lane.markers {
+            let x = x_of(marker.at);
+            let inner = format!(
+                r##"<g><title>{tip}</title><circle cx="{x:.1}" cy="{cy}" r="6" fill="#ffffff" stroke="{ink}" stroke-width="2"/><text x="{x:.1}" y="{ty}" text-anchor="middle" fill="{ink}" font-size="9">{mark}</text></g>"##,
+                tip = escape(&marker.tooltip),
+                cy = y + CAL_LANE_HEIGHT / 2,
+                ty = y + CAL_LANE_HEIGHT / 2 + 3,
+                ink = marker.tone.ink(),
+                mark = marker.tone.mark(),
+            );
+            svg.push_str(&linked(marker.href.as_deref(), &inner));
+        }
+    }
+    if (0.0..=hours).contains(&strip.now) {
+        let x = x_of(strip.now);
+        let _ = write!(
+            svg,
+            r##"<line x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{bottom}" stroke="#1d4ed8" stroke-width="2"/><text x="{x:.1}" y="{bottom}" text-anchor="middle" fill="#1d4ed8" font-size="10">now</text>"##,
+            top = CAL_HEADER - 6,
+            bottom = height - 1,
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -954,5 +1080,52 @@ mod tests {
         assert_eq!(short_duration(2.54), "2.5 s");
         assert_eq!(short_duration(65.0), "1 min 05 s");
         assert_eq!(short_duration(3725.0), "1 h 02 min");
+    }
+
+    #[test]
+    fn a_calendar_strip_shades_openings_hatches_freezes_and_links_marks() {
+        let strip = CalendarStrip {
+            caption: caption("The next two days"),
+            days: vec!["Mon 14".into(), "Tue 15".into()],
+            now: 12.0,
+            lanes: vec![Lane {
+                label: "PROD-EU".into(),
+                bands: vec![
+                    Band {
+                        from: 20.0,
+                        to: 23.0,
+                        tone: Tone::Good,
+                        tooltip: "open 20:00–23:00".into(),
+                    },
+                    Band {
+                        from: 24.0,
+                        to: 48.0,
+                        tone: Tone::Bad,
+                        tooltip: "freeze: year-end <all>".into(),
+                    },
+                ],
+                markers: vec![Marker {
+                    at: 10.0,
+                    tone: Tone::Good,
+                    tooltip: "deployment 4 succeeded".into(),
+                    href: Some("/deployments/4".into()),
+                }],
+            }],
+        };
+        let svg = calendar_strip(&strip);
+        assert_well_formed(&svg);
+        assert!(svg.contains("url(#frozen)"), "{svg}");
+        assert!(svg.contains("freeze: year-end &lt;all&gt;"), "{svg}");
+        assert!(svg.contains(r#"<a href="/deployments/4">"#), "{svg}");
+        assert!(svg.contains(">now</text>"), "{svg}");
+        // The freeze is drawn after the opening, so it lies on top.
+        assert!(svg.find("open 20:00").unwrap() < svg.find("freeze: year-end").unwrap());
+        let empty = CalendarStrip {
+            caption: caption("none"),
+            days: Vec::new(),
+            now: 0.0,
+            lanes: Vec::new(),
+        };
+        assert!(calendar_strip(&empty).contains("No data"));
     }
 }

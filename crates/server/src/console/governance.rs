@@ -552,10 +552,126 @@ struct CalendarSection {
 #[template(path = "calendar.html")]
 struct CalendarPage {
     frame: Frame,
+    /// Every environment over the last week and the next two, as one picture (SVG).
+    strip: String,
     now: String,
     since: String,
     days: i64,
     environments: Vec<CalendarSection>,
+}
+
+/// Days the calendar picture shows before today, and from today on.
+const STRIP_DAYS_BEFORE: i64 = 7;
+const STRIP_DAYS_AHEAD: i64 = 14;
+
+/// The calendar as a picture: one lane per environment over three weeks (UTC days), its window's
+/// openings shaded, its freezes hatched across them, its deployments and planned promotions marked.
+fn calendar_picture(c: &dashboard::Calendar) -> String {
+    use super::charts::{calendar_strip, Band, CalendarStrip, Caption, Lane, Marker, Tone};
+    use slipway_core::gates::calendar::PeriodKind;
+
+    let now: jiff::Timestamp = c.now.parse().unwrap_or_else(|_| jiff::Timestamp::now());
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let first = today
+        .checked_sub(jiff::Span::new().days(STRIP_DAYS_BEFORE))
+        .unwrap_or(today);
+    let Ok(start) = first
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+    else {
+        return String::new();
+    };
+    let days = STRIP_DAYS_BEFORE + STRIP_DAYS_AHEAD;
+    let end = start
+        .checked_add(jiff::SignedDuration::from_hours(24 * days))
+        .unwrap_or(start);
+    let hours = |at: jiff::Timestamp| at.duration_since(start).as_secs_f64() / 3600.0;
+    let labels = (0..days)
+        .filter_map(|i| first.checked_add(jiff::Span::new().days(i)).ok())
+        .map(|d| d.strftime("%a %d").to_string())
+        .collect();
+    let lanes = c
+        .environments
+        .iter()
+        .map(|e| {
+            let calendar = &e.environment.gates.calendar;
+            let zone = calendar.zone.as_str();
+            let bands = calendar
+                .periods(start, end)
+                .into_iter()
+                .map(|p| {
+                    let local = |t: jiff::Timestamp| {
+                        t.to_zoned(calendar.zone.tz())
+                            .strftime("%a %d %H:%M")
+                            .to_string()
+                    };
+                    let span = format!("{} – {} ({zone})", local(p.from), local(p.to));
+                    match p.kind {
+                        PeriodKind::Open => Band {
+                            from: hours(p.from),
+                            to: hours(p.to),
+                            tone: Tone::Good,
+                            tooltip: format!("{}: deployments allowed {span}", e.environment.name),
+                        },
+                        PeriodKind::Frozen(reason) => Band {
+                            from: hours(p.from),
+                            to: hours(p.to),
+                            tone: Tone::Bad,
+                            tooltip: format!("{}: frozen {span}: {reason}", e.environment.name),
+                        },
+                    }
+                })
+                .collect();
+            let done = e.deployments.iter().map(|d| {
+                let badge = deployment_badge(d.state);
+                Marker {
+                    at: hours(d.created_at),
+                    tone: match badge.tone {
+                        "good" => Tone::Good,
+                        "bad" => Tone::Bad,
+                        "warn" => Tone::Warn,
+                        "info" => Tone::Info,
+                        _ => Tone::Idle,
+                    },
+                    tooltip: format!(
+                        "{} #{} {} {}: {}",
+                        d.kind.as_str().replace('_', " "),
+                        d.id,
+                        d.project,
+                        d.release_version,
+                        badge.label
+                    ),
+                    href: Some(format!("/deployments/{}", d.id)),
+                }
+            });
+            let planned = e.planned.iter().filter_map(|(w, when)| {
+                let at: jiff::Timestamp = when.as_deref()?.parse().ok()?;
+                Some(Marker {
+                    at: hours(at),
+                    tone: Tone::Info,
+                    tooltip: format!(
+                        "promotion #{} {} {} planned",
+                        w.promotion.id, w.promotion.project, w.promotion.release_version
+                    ),
+                    href: Some(format!("/promotions/{}", w.promotion.id)),
+                })
+            });
+            Lane {
+                label: e.environment.name.to_string(),
+                bands,
+                markers: done.chain(planned).collect(),
+            }
+        })
+        .collect();
+    calendar_strip(&CalendarStrip {
+        caption: Caption {
+            title: "Deployment windows, freezes and deployments over three weeks",
+            description: "One lane per environment over UTC days: shaded where its window lets deployments through, hatched where a freeze holds, a mark for each deployment (its state) and each planned promotion, a line at now.",
+        },
+        days: labels,
+        now: hours(now),
+        lanes,
+    })
 }
 
 pub(super) async fn calendar(
@@ -565,6 +681,7 @@ pub(super) async fn calendar(
     let c = services::dashboard::calendar(&state, &user.actor)
         .await
         .or_page(&user)?;
+    let strip = calendar_picture(&c);
     let environments = c
         .environments
         .iter()
@@ -602,6 +719,7 @@ pub(super) async fn calendar(
         StatusCode::OK,
         &CalendarPage {
             frame: Frame::new("Calendar", Some(&user), Section::Calendar),
+            strip,
             now: short_time(&c.now),
             since: short_time(&c.since),
             days: dashboard::CALENDAR_DAYS,

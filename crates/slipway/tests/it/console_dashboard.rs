@@ -295,6 +295,7 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
         ("/deployments/1", "deployment", "Deployment 1"),
         ("/projects", "projects", "Projects"),
         ("/targets", "targets", "dev-01"),
+        ("/calendar", "calendar", "The last week and the next two"),
     ];
     for (path, name, shows) in pages {
         b.go(&format!("{base}{path}"));
