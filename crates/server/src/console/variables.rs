@@ -71,6 +71,90 @@ impl VariableRow {
     }
 }
 
+/// One cell of the variables × environments matrix: what a target without a role-scoped value
+/// receives in that environment, and from where.
+struct MatrixCell {
+    text: String,
+    /// `good`: set for this environment; `idle`: inherited from "all environments"; `bad`: none.
+    tone: &'static str,
+    /// "+2 per role" when role-scoped values exist there.
+    note: String,
+    title: String,
+}
+
+struct MatrixRow {
+    name: Name,
+    cells: Vec<MatrixCell>,
+}
+
+/// Each variable in each environment, resolved as `core::deploy::vars::resolve` does for a target
+/// holding no role with a value of its own: the environment's value, else the value for all
+/// environments; role-scoped values are counted beside it.
+fn matrix(views: &[VariableView], environments: &[Name]) -> Vec<MatrixRow> {
+    let mut names: Vec<&Name> = views.iter().map(|v| &v.name).collect();
+    names.sort();
+    names.dedup();
+    let shown = |v: &VariableView| match (v.sensitive, &v.value) {
+        (true, _) if v.has_value => "•••••• (set)".to_string(),
+        (true, _) | (false, None) => "(not set)".to_string(),
+        (false, Some(value)) => value.clone(),
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let of_name: Vec<&VariableView> = views.iter().filter(|v| &v.name == name).collect();
+            let cells = environments
+                .iter()
+                .map(|env| {
+                    let here = of_name
+                        .iter()
+                        .find(|v| v.environment.as_ref() == Some(env) && v.role.is_none());
+                    let everywhere = of_name
+                        .iter()
+                        .find(|v| v.environment.is_none() && v.role.is_none());
+                    let per_role = of_name
+                        .iter()
+                        .filter(|v| {
+                            v.role.is_some() && v.environment.as_ref().is_none_or(|e| e == env)
+                        })
+                        .count();
+                    let note = if per_role > 0 {
+                        format!("+{per_role} per role")
+                    } else {
+                        String::new()
+                    };
+                    let (text, tone, from) = match (here, everywhere) {
+                        (Some(v), _) if v.has_value => (shown(v), "good", format!("set for {env}")),
+                        (_, Some(v)) if v.has_value => (
+                            shown(v),
+                            "idle",
+                            "inherited from all environments".to_string(),
+                        ),
+                        _ => ("(not set)".to_string(), "bad", "no value here".to_string()),
+                    };
+                    MatrixCell {
+                        title: format!(
+                            "{name} in {env}: {from}{}",
+                            if note.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", {note}")
+                            }
+                        ),
+                        text,
+                        tone,
+                        note,
+                    }
+                })
+                .collect();
+            MatrixRow {
+                name: name.clone(),
+                cells,
+            }
+        })
+        .collect()
+}
+
 /// What the form shows: the last choices, never the value.
 #[derive(Default)]
 struct FormState {
@@ -86,6 +170,8 @@ struct VariablesPage {
     frame: Frame,
     project: Name,
     rows: Vec<VariableRow>,
+    /// The variables × environments matrix.
+    matrix: Vec<MatrixRow>,
     environments: Vec<Name>,
     form: FormState,
     saved: Option<String>,
@@ -141,12 +227,13 @@ async fn page(
     let views = services::variables::list(state, &user.actor, &project)
         .await
         .or_page(&user)?;
-    let environments = services::environments::list(state, &user.actor)
+    let environments: Vec<Name> = services::environments::list(state, &user.actor)
         .await
         .or_page(&user)?
         .into_iter()
         .map(|e| e.name)
         .collect();
+    let matrix = matrix(&views, &environments);
     let status = problem.as_ref().map_or(StatusCode::OK, |p| p.status);
     let page = VariablesPage {
         frame: Frame::new(
@@ -158,6 +245,7 @@ async fn page(
             .into_iter()
             .map(|v| VariableRow::from_view(&project, v))
             .collect(),
+        matrix,
         project,
         environments,
         form,
@@ -238,4 +326,79 @@ async fn set_from_form(
     )
     .await?;
     Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(
+        name: &str,
+        env: Option<&str>,
+        role: Option<&str>,
+        v: Option<&str>,
+        sensitive: bool,
+    ) -> VariableView {
+        VariableView {
+            name: Name::parse(name).unwrap(),
+            environment: env.map(|e| Name::parse(e).unwrap()),
+            role: role.map(|r| Name::parse(r).unwrap()),
+            sensitive,
+            value: if sensitive {
+                None
+            } else {
+                v.map(str::to_string)
+            },
+            has_value: v.is_some(),
+            source: VariableSource::Set,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_matrix_says_where_each_value_comes_from() {
+        let envs: Vec<Name> = ["DEV", "PROD"]
+            .iter()
+            .map(|e| Name::parse(e).unwrap())
+            .collect();
+        let views = vec![
+            value("PORT", None, None, Some("8080"), false),
+            value("PORT", Some("PROD"), None, Some("443"), false),
+            value("PORT", Some("PROD"), Some("web"), Some("8443"), false),
+            value("DB_PASSWORD", Some("PROD"), None, Some("secret"), true),
+            value("DB_PASSWORD", None, None, None, true),
+        ];
+        let rows = matrix(&views, &envs);
+        let cells = |name: &str| -> Vec<(String, &'static str, String)> {
+            rows.iter()
+                .find(|r| r.name.as_str() == name)
+                .unwrap()
+                .cells
+                .iter()
+                .map(|c| (c.text.clone(), c.tone, c.note.clone()))
+                .collect()
+        };
+        assert_eq!(
+            cells("PORT"),
+            vec![
+                ("8080".to_string(), "idle", String::new()),
+                ("443".to_string(), "good", "+1 per role".to_string()),
+            ]
+        );
+        // A sensitive value never shows, only that it is set; unset is said plainly.
+        assert_eq!(
+            cells("DB_PASSWORD"),
+            vec![
+                ("(not set)".to_string(), "bad", String::new()),
+                ("•••••• (set)".to_string(), "good", String::new()),
+            ]
+        );
+        assert!(!format!(
+            "{:?}",
+            rows.iter()
+                .map(|r| r.cells.iter().map(|c| c.title.clone()).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        )
+        .contains("secret"));
+    }
 }

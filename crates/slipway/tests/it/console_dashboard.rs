@@ -247,6 +247,22 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
             "60",
         ],
     ));
+    for (scope, value) in [(None, "8080"), (Some("DEV"), "18080")] {
+        let mut args = vec![
+            "variable",
+            "set",
+            "--project",
+            "shop",
+            "--name",
+            "PORT",
+            "--value",
+            value,
+        ];
+        if let Some(env) = scope {
+            args.extend(["--env", env]);
+        }
+        ok(server.cli(None, &args));
+    }
     let base = server.url.clone();
     let driver = browser::start_driver(&chromedriver);
     let b = browser::Browser::open(&driver);
@@ -296,6 +312,7 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
         ("/projects", "projects", "Projects"),
         ("/targets", "targets", "dev-01"),
         ("/calendar", "calendar", "The last week and the next two"),
+        ("/projects/shop/variables", "variables", "set here"),
     ];
     for (path, name, shows) in pages {
         b.go(&format!("{base}{path}"));
