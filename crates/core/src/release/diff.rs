@@ -57,7 +57,7 @@ pub fn diff(from: &ReleaseContent, to: &ReleaseContent) -> ReleaseDiff {
         to: to.version.clone(),
         artifacts: artifacts(from, to),
         plan: plan(from.project, to.project),
-        variables: variables(from.variables, to.variables),
+        variables: variable_changes(from.variables, to.variables),
         notes: notes(from.notes, to.notes),
     }
 }
@@ -116,7 +116,10 @@ fn plan(from: &Project, to: &Project) -> Vec<String> {
     out
 }
 
-fn variables(from: &[VariableSnapshot], to: &[VariableSnapshot]) -> Vec<String> {
+/// Variables added, removed or changed from `from` to `to`, one line each ("PORT (env DEV): 8080 →
+/// 9090"); a sensitive value is never shown. Also what a release's frozen variables lack of
+/// today's (`from` the release, `to` the project now).
+pub fn variable_changes(from: &[VariableSnapshot], to: &[VariableSnapshot]) -> Vec<String> {
     let key = |v: &VariableSnapshot| format!("{} ({})", v.name, v.scope.describe());
     let index = |list: &[VariableSnapshot]| -> BTreeMap<String, VariableSnapshot> {
         list.iter().map(|v| (key(v), v.clone())).collect()

@@ -186,6 +186,10 @@ struct ReleasePage {
     artifacts: Vec<ArtifactRow>,
     notes: ReleaseNotes,
     variables: usize,
+    /// How today's variables differ from the frozen ones, one line each.
+    variables_drift: Vec<String>,
+    /// `--artifact C=VERSION` for each component, to make a release with today's variables.
+    rerelease_artifacts: String,
     steps: usize,
     deployments: Vec<DeploymentRow>,
     progress: Option<ProgressView>,
@@ -404,6 +408,15 @@ pub(super) async fn show(
                 by: format!("{} · {}", d.requested_by, short_timestamp(d.created_at)),
             })
             .collect();
+    let variables_drift = services::releases::frozen_variables_drift(&state, &user.actor, r)
+        .await
+        .or_page(&user)?;
+    let rerelease_artifacts = view
+        .artifact_details
+        .iter()
+        .map(|a| format!("--artifact {}={}", a.component, a.version))
+        .collect::<Vec<_>>()
+        .join(" ");
     let progress = services::dashboard::progress(&state, &user.actor, r)
         .await
         .or_page(&user)?;
@@ -427,6 +440,8 @@ pub(super) async fn show(
             artifacts,
             notes: r.notes.clone(),
             variables: r.snapshot.variables.len(),
+            variables_drift,
+            rerelease_artifacts,
             steps: r.snapshot.project.plan.len(),
             deployments,
         },

@@ -288,6 +288,20 @@ async fn choose_artifacts(
     Ok(chosen)
 }
 
+/// How the project's variables today differ from those `release` froze at its creation (one
+/// line each, no sensitive value): a deployment of the release uses the frozen ones.
+pub async fn frozen_variables_drift(
+    state: &AppState,
+    actor: &Actor,
+    release: &StoredRelease,
+) -> Result<Vec<String>, ServiceError> {
+    let now = variable_snapshot(state, actor, &release.project).await?;
+    Ok(slipway_core::release::variable_changes(
+        &release.snapshot.variables,
+        &now,
+    ))
+}
+
 /// The project's variables as the release freezes them: never a sensitive value.
 async fn variable_snapshot(
     state: &AppState,

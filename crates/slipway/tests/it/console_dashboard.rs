@@ -313,6 +313,13 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
         ("/targets", "targets", "dev-01"),
         ("/calendar", "calendar", "The last week and the next two"),
         ("/projects/shop/variables", "variables", "set here"),
+        // PORT was set after 1.0.0 froze its variables: the release page says so and how to
+        // release today's values.
+        (
+            "/projects/shop/releases/1.0.0",
+            "release-drift",
+            "PORT (all environments): added, 8080",
+        ),
     ];
     for (path, name, shows) in pages {
         b.go(&format!("{base}{path}"));
