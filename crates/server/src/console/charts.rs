@@ -114,6 +114,16 @@ fn no_data(caption: &Caption) -> String {
     svg
 }
 
+/// End a picture. One that holds links is a group of controls, not an image: an image's parts are
+/// presentational, and links inside one are lost to assistive technology (axe: nested-interactive).
+fn close(mut svg: String) -> String {
+    svg.push_str("</svg>");
+    if svg.contains("<a href=") {
+        svg = svg.replacen(r#"role="img""#, r#"role="group""#, 1);
+    }
+    svg
+}
+
 /// A link around part of a picture, when there is somewhere to go.
 fn linked(href: Option<&str>, inner: &str) -> String {
     match href {
@@ -192,8 +202,7 @@ pub(crate) fn status_grid(grid: &StatusGrid) -> String {
             svg.push_str(&grid_cell(cell.as_ref(), x + 3, y + 3));
         }
     }
-    svg.push_str("</svg>");
-    svg
+    close(svg)
 }
 
 fn grid_cell(cell: Option<&GridCell>, x: u32, y: u32) -> String {
@@ -272,8 +281,7 @@ pub(crate) fn pipeline(caption: &Caption, stages: &[Stage]) -> String {
         );
         svg.push_str(&linked(stage.href.as_deref(), &inner));
     }
-    svg.push_str("</svg>");
-    svg
+    close(svg)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,8 +350,7 @@ pub(crate) fn bar_chart(caption: &Caption, unit: &str, bars: &[Bar]) -> String {
             mark = tone.mark(),
         );
     }
-    svg.push_str("</svg>");
-    svg
+    close(svg)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -467,8 +474,7 @@ pub(crate) fn time_series(series: &Series) -> String {
             escape(&clip(&points[*i].label, 20))
         );
     }
-    svg.push_str("</svg>");
-    svg
+    close(svg)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -564,8 +570,7 @@ pub(crate) fn timeline(caption: &Caption, spans: &[Span], now: f64) -> String {
             label = escape(&clip(&span.label, 30)),
         );
     }
-    svg.push_str("</svg>");
-    svg
+    close(svg)
 }
 
 /// "0 s", "40 ms", "2.5 s", "1 min 05 s", "1 h 02 min": short enough for an axis.
@@ -711,8 +716,7 @@ pub(crate) fn calendar_strip(strip: &CalendarStrip) -> String {
             bottom = height - 1,
         );
     }
-    svg.push_str("</svg>");
-    svg
+    close(svg)
 }
 
 #[cfg(test)]

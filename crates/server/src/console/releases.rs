@@ -550,6 +550,8 @@ mod tests {
                 body: Some("<img src=x onerror=alert(1)>".into()),
             },
             variables: 0,
+            variables_drift: vec!["PORT (environment DEV): 80 → <script>".into()],
+            rerelease_artifacts: "--artifact app=1.0.0".into(),
             steps: 0,
             deployments: vec![],
             progress: None,
@@ -559,5 +561,7 @@ mod tests {
         assert!(!html.contains("<img src=x"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(html.contains("<h3>Fixes</h3>"), "{html}");
+        assert!(html.contains("80 → &lt;script&gt;"), "{html}");
+        assert!(!html.contains("80 → <script>"), "{html}");
     }
 }

@@ -320,13 +320,37 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
             "release-drift",
             "PORT (all environments): added, 8080",
         ),
+        ("/", "dashboard-again", "Dashboard"),
+        ("/releases", "releases", "Releases"),
+        ("/deployments", "deployments", "Deployments"),
+        ("/environments", "environments", "Environments"),
+        ("/health", "health", "Service health"),
+        ("/batches", "batches", "Batches"),
+        ("/approvals", "approvals", "Approvals"),
+        ("/audit", "audit", "Audit log"),
+        ("/users", "users", "Users"),
+        ("/config-changes", "config-changes", "Configuration changes"),
     ];
+    let axe = browser::axe_source();
+    let mut violations = Vec::new();
     for (path, name, shows) in pages {
         b.go(&format!("{base}{path}"));
         b.wait_for_text("main", shows, wait);
         no_sideways_scroll(&b, path);
         b.screenshot(&format!("{name}-1400"));
+        if let Some(axe) = &axe {
+            violations.extend(
+                b.accessibility_violations(axe)
+                    .into_iter()
+                    .map(|v| format!("{path}: {v}")),
+            );
+        }
     }
+    // WCAG 2.1 A and AA, as axe-core checks them in the real browser.
+    assert!(
+        violations.is_empty(),
+        "accessibility violations: {violations:#?}"
+    );
 
     // A phone: the menu folds behind one button (no script needed), nothing scrolls sideways.
     b.viewport(390, 844);

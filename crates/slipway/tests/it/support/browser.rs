@@ -38,6 +38,31 @@ pub(crate) fn browser_tools() -> Option<PathBuf> {
     None
 }
 
+/// axe-core's script (the accessibility engine, from npm): `SLIPWAY_AXE_JS`, else where `.ci/run`
+/// installs it (`~/.cache/slipway-npm/node_modules/axe-core/axe.min.js`). `None` when the check
+/// may be skipped here (never on CI).
+pub(crate) fn axe_source() -> Option<String> {
+    let path = std::env::var_os("SLIPWAY_AXE_JS")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| {
+                PathBuf::from(home).join(".cache/slipway-npm/node_modules/axe-core/axe.min.js")
+            })
+        });
+    if let Some(source) = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()) {
+        return Some(source);
+    }
+    let missing = format!(
+        "axe-core is missing ({}); install it with `npm install --prefix ~/.cache/slipway-npm axe-core@4`",
+        path.map_or_else(|| "no HOME".to_string(), |p| p.display().to_string())
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{missing}: CI must install it to run the accessibility check");
+    }
+    slipway_store::testing::report_skipped(&format!("the accessibility check: {missing}"));
+    None
+}
+
 /// chromedriver, stopped when the test ends however it ends.
 pub(crate) struct Driver {
     child: Child,
@@ -203,6 +228,18 @@ impl Browser {
             "/execute/sync",
             Some(json!({ "script": source, "args": [] })),
         )
+    }
+
+    /// The WCAG 2.1 A and AA rules axe-core finds broken on the current page, one line each
+    /// (rule, what it asks, the first elements that break it); empty when there are none.
+    pub(crate) fn accessibility_violations(&self, axe: &str) -> Vec<String> {
+        self.script(&format!("{axe}\n;return null;"));
+        let found = self.command(
+            "POST",
+            "/execute/async",
+            Some(json!({ "script": "const done = arguments[arguments.length - 1]; axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }).then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')))).catch(e => done(['axe failed: ' + e]));", "args": [] })),
+        );
+        serde_json::from_value(found).expect("a list of violations")
     }
 
     /// The text a reader sees in `css` (empty when there is no such element).
