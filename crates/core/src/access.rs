@@ -22,6 +22,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// Where the console lands someone after sign-in: those whose job is to decide (QA approving
+    /// promotions, the CAB deciding change requests) land on their inbox; others on the dashboard.
+    pub fn landing_page(self) -> &'static str {
+        match self {
+            Role::Qa | Role::Cab => "/approvals",
+            Role::Admin | Role::Ops | Role::Developer | Role::Security | Role::Viewer => "/",
+        }
+    }
+
     pub const ALL: [Role; 7] = [
         Role::Admin,
         Role::Ops,
@@ -223,6 +232,21 @@ pub fn authorize(role: Role, op: Operation) -> Result<(), Denied> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deciders_land_on_their_inbox_and_the_others_on_the_dashboard() {
+        assert_eq!(Role::Qa.landing_page(), "/approvals");
+        assert_eq!(Role::Cab.landing_page(), "/approvals");
+        for role in [
+            Role::Admin,
+            Role::Ops,
+            Role::Developer,
+            Role::Security,
+            Role::Viewer,
+        ] {
+            assert_eq!(role.landing_page(), "/", "{role:?}");
+        }
+    }
+
     use super::*;
     use Operation::*;
 

@@ -185,8 +185,13 @@ pub(super) async fn login(
     match services::users::login(&state, form.username.trim(), &form.password, client.ip()).await {
         Ok(session) => {
             let cookie = cookie_header(&state, &session.cookie_value, session.max_age_secs);
-            // Land on the dashboard, the picture of what each environment holds.
-            let mut landed = ([(header::SET_COOKIE, cookie)], see_other("/")).into_response();
+            // Land on the dashboard, the picture of what each environment holds, or, for those
+            // who decide, on their inbox.
+            let mut landed = (
+                [(header::SET_COOKIE, cookie)],
+                see_other(session.role.landing_page()),
+            )
+                .into_response();
             carry(&mut landed, &state, Done::SignedIn);
             landed
         }

@@ -72,6 +72,8 @@ pub struct NewSession {
     pub cookie_value: String,
     pub csrf: String,
     pub max_age_secs: i64,
+    /// The signed-in person's role (where the console lands them).
+    pub role: slipway_core::access::Role,
 }
 
 pub async fn login(
@@ -135,6 +137,7 @@ pub async fn login(
         cookie_value,
         csrf,
         max_age_secs: SESSION_HOURS * 3600,
+        role: user.role,
     })
 }
 

@@ -715,3 +715,34 @@ fn the_console_asks_a_reason_before_rolling_back_a_protected_environment() {
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(done.location.as_deref(), Some("/deployments/2"));
 }
+
+/// Those whose job is to decide land on their inbox after signing in; the others on the dashboard.
+#[test]
+fn approvers_land_on_their_inbox_and_operators_on_the_dashboard() {
+    let server = Server::start();
+    for (name, role) in [("quinn", "qa"), ("carla", "cab"), ("olivia", "ops")] {
+        ok(server.cli_with_stdin(
+            None,
+            &["user", "create", name, "--role", role, "--password-stdin"],
+            PASSWORD,
+        ));
+    }
+    let http = Http::new(&server.url);
+    for (name, lands) in [
+        ("quinn", "/approvals"),
+        ("carla", "/approvals"),
+        ("olivia", "/"),
+    ] {
+        let response = match http
+            .agent
+            .post(&format!("{}/login", server.url))
+            .send_form(&[("username", name), ("password", PASSWORD)])
+        {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("the sign-in failed: {e}"),
+        };
+        assert_eq!(response.status(), 303, "{name}");
+        assert_eq!(response.header("location"), Some(lands), "{name}");
+    }
+}
