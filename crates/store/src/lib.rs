@@ -10,6 +10,7 @@ mod artifacts;
 mod audit;
 mod batches;
 mod checkpoints;
+mod complaints;
 mod config_changes;
 mod deployments;
 mod environments;
@@ -46,6 +47,9 @@ pub use batches::{
     BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
 };
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
+pub use complaints::{
+    AttributedComplaint, ComplaintChange, ComplaintFilter, NewComplaintRow, StoredComplaint,
+};
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use findings::{

@@ -13,6 +13,7 @@ mod agent_actions;
 mod agents;
 mod batches;
 mod checkpoints;
+mod complaints;
 mod config_as_code;
 mod config_changes;
 mod console_dashboard;
