@@ -226,6 +226,41 @@ fn a_complaint_is_attributed_to_the_release_running_then_and_moves_change_failur
     let bundle = String::from_utf8_lossy(&std::fs::read(&out).unwrap()).into_owned();
     assert!(bundle.contains("complaints.json"), "a complaints member");
     assert!(bundle.contains("\"customer\": \"Clinic Nord\""), "its complaint");
+
+    // The Insights page shows the same figure with its band, goal and drill-down, and each
+    // chart's data exports.
+    server.user_with_password("olivia", "ops", "a long enough passphrase");
+    let cookie = server.sign_in("olivia", "a long enough passphrase");
+    let get = |path: &str| {
+        ureq::get(&format!("{}{path}", server.url))
+            .set("Cookie", &cookie)
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    };
+    let page = get("/insights?project=pets");
+    assert!(page.contains("<strong>100.0 %</strong>"), "{page}");
+    assert!(page.contains("goal &lt; 10 %: missed"), "{page}");
+    assert!(page.contains(&format!("/complaints/pets/{id}")), "drill-down to the complaint: {page}");
+    assert!(page.contains("<svg"), "server-rendered charts: {page}");
+    let csv = get("/insights/data?chart=deployments-per-week&format=csv&project=pets");
+    assert!(csv.starts_with("label,deployments\n"), "{csv}");
+    let weekly: f64 = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(weekly, 2.0, "the two production deployments: {csv}");
+    let json: Value = serde_json::from_str(&get(
+        "/insights/data?chart=change-failure-rate-trend&format=json&project=pets",
+    ))
+    .unwrap();
+    assert_eq!(json["unit"], "%");
+    assert!(
+        json["points"].as_array().unwrap().iter().any(|p| p["value"] == 100.0),
+        "{json:#}"
+    );
 }
 
 #[test]
