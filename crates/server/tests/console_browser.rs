@@ -818,7 +818,11 @@ async fn a_complaint_is_recorded_and_resolved_in_the_console_only_with_the_sessi
         let cookie = http.sign_in("olivia", OLIVIA_PASSWORD);
         let empty = http.get("/complaints?project=pets", Some(&cookie));
         assert_eq!(empty.status, 200);
-        assert!(empty.body.contains("Record the first one"), "{}", empty.body);
+        assert!(
+            empty.body.contains("Record the first one"),
+            "{}",
+            empty.body
+        );
         let csrf = csrf_in(&empty.body);
         let fields = [
             ("received_at", "2026-11-20T08:30:00Z"),
@@ -858,13 +862,21 @@ async fn a_complaint_is_recorded_and_resolved_in_the_console_only_with_the_sessi
         let list = http.get("/complaints?project=pets&status=resolved", Some(&cookie));
         assert!(list.body.contains("/complaints/pets/1"), "{}", list.body);
         let export = http.get("/complaints/export?project=pets", Some(&cookie));
-        assert!(export.body.contains("<script>Clinic</script>"), "{}", export.body);
+        assert!(
+            export.body.contains("<script>Clinic</script>"),
+            "{}",
+            export.body
+        );
 
         let insights = http.get("/insights?project=pets", Some(&cookie));
         assert_eq!(insights.status, 200, "{}", insights.body);
         assert!(insights.body.contains("DORA metrics"), "{}", insights.body);
         let refused = http.get("/insights?from=2026-05-01&to=2026-04-01", Some(&cookie));
-        assert!(refused.body.contains("1098 days"), "the allowed range: {}", refused.body);
+        assert!(
+            refused.body.contains("1098 days"),
+            "the allowed range: {}",
+            refused.body
+        );
     })
     .await;
 }

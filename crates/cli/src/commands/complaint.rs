@@ -179,9 +179,12 @@ pub(crate) fn complaint(command: ComplaintCommand) -> Result<(), Failure> {
             Ok(())
         }
         ComplaintCommand::Link(args) => link(args),
-        ComplaintCommand::Investigate(args) => {
-            move_to(&args.remote, &args.project, args.id, status(Status::Investigating))
-        }
+        ComplaintCommand::Investigate(args) => move_to(
+            &args.remote,
+            &args.project,
+            args.id,
+            status(Status::Investigating),
+        ),
         ComplaintCommand::Resolve(args) => {
             let request = ComplaintStatusRequest {
                 fixed_by: args.fixed_by,
@@ -280,7 +283,9 @@ fn list(args: ListArgs) -> Result<(), Failure> {
             })
             .collect();
         table(
-            &["ID", "RECEIVED", "SEV", "STATUS", "CUSTOMER", "ENV", "RELEASE", "CATEGORY"],
+            &[
+                "ID", "RECEIVED", "SEV", "STATUS", "CUSTOMER", "ENV", "RELEASE", "CATEGORY",
+            ],
             &rows,
         );
     });
@@ -345,15 +350,27 @@ fn import(args: ImportArgs) -> Result<(), Failure> {
             args.file.display()
         );
         for c in &list.items {
-            println!("  {} {} {} → {}", c.id, c.severity, c.customer, release_of(c));
+            println!(
+                "  {} {} {} → {}",
+                c.id,
+                c.severity,
+                c.customer,
+                release_of(c)
+            );
         }
     });
     Ok(())
 }
 
 fn print_one(c: &ComplaintView) {
-    println!("complaint {} of {} ({}, {})", c.id, c.project, c.severity, c.status);
-    println!("  received    {} from {} {}", c.received_at, c.customer, c.site);
+    println!(
+        "complaint {} of {} ({}, {})",
+        c.id, c.project, c.severity, c.status
+    );
+    println!(
+        "  received    {} from {} {}",
+        c.received_at, c.customer, c.site
+    );
     println!("  where       {}", or_dash(&c.environment));
     println!(
         "  release     {}{}",

@@ -270,7 +270,10 @@ impl ComplaintInput {
         };
         let customer = short("customer", &self.customer, &mut errors);
         if customer.is_empty() {
-            errors.push(field("customer", "is empty; name the customer who complained"));
+            errors.push(field(
+                "customer",
+                "is empty; name the customer who complained",
+            ));
         }
         let site = short("site", &self.site, &mut errors);
         let environment = match self.environment.trim() {
@@ -297,7 +300,10 @@ impl ComplaintInput {
         if severity.is_none() {
             errors.push(field(
                 "severity",
-                format!("{:?} is not one of P1, P2, P3, P4", truncated(&self.severity)),
+                format!(
+                    "{:?} is not one of P1, P2, P3, P4",
+                    truncated(&self.severity)
+                ),
             ));
         }
         let category = short("category", &self.category, &mut errors);

@@ -13,7 +13,8 @@ fn now() -> Timestamp {
     at("2026-11-30T12:00:00Z")
 }
 
-const HEADER: &str = "received_at,customer,site,environment,version,severity,category,description,links,capa\n";
+const HEADER: &str =
+    "received_at,customer,site,environment,version,severity,category,description,links,capa\n";
 
 #[test]
 fn severities_and_statuses_have_one_name_each() {
@@ -23,10 +24,19 @@ fn severities_and_statuses_have_one_name_each() {
 
 #[test]
 fn a_complaint_moves_new_investigating_resolved_closed_and_nowhere_else() {
-    assert_eq!(Status::New.move_to(Status::Investigating), Ok(Status::Investigating));
-    assert_eq!(Status::Investigating.move_to(Status::Resolved), Ok(Status::Resolved));
+    assert_eq!(
+        Status::New.move_to(Status::Investigating),
+        Ok(Status::Investigating)
+    );
+    assert_eq!(
+        Status::Investigating.move_to(Status::Resolved),
+        Ok(Status::Resolved)
+    );
     assert_eq!(Status::Resolved.move_to(Status::Closed), Ok(Status::Closed));
-    assert_eq!(Status::Resolved.move_to(Status::Investigating), Ok(Status::Investigating));
+    assert_eq!(
+        Status::Resolved.move_to(Status::Investigating),
+        Ok(Status::Investigating)
+    );
     let err = Status::Closed.move_to(Status::New).unwrap_err();
     assert_eq!(err.allowed, "nothing (it is final)");
     let err = Status::New.move_to(Status::Closed).unwrap_err();
@@ -34,7 +44,9 @@ fn a_complaint_moves_new_investigating_resolved_closed_and_nowhere_else() {
         err.to_string(),
         "a complaint that is new cannot become closed; from new it can become: investigating, resolved"
     );
-    assert!(Status::Investigating.move_to(Status::Investigating).is_err());
+    assert!(Status::Investigating
+        .move_to(Status::Investigating)
+        .is_err());
 }
 
 #[test]
@@ -64,7 +76,15 @@ fn a_complaint_is_checked_field_by_field_and_every_error_is_given() {
     let columns: Vec<&str> = errors.iter().map(|e| e.column).collect();
     assert_eq!(
         columns,
-        ["received_at", "customer", "environment", "version", "severity", "description", "links"]
+        [
+            "received_at",
+            "customer",
+            "environment",
+            "version",
+            "severity",
+            "description",
+            "links"
+        ]
     );
 }
 
@@ -93,7 +113,10 @@ fn a_good_import_reads_every_row_with_quotes_and_line_breaks() {
     let rows: Vec<NewComplaint> = rows.into_iter().map(|(_, c)| c).collect();
     assert_eq!(rows[0].description, "Pump stops, \"alarm\"\nat night");
     assert_eq!(rows[0].links, ["https://t/1", "https://t/2"]);
-    assert_eq!(rows[0].environment.as_ref().map(|e| e.as_str()), Some("PROD"));
+    assert_eq!(
+        rows[0].environment.as_ref().map(|e| e.as_str()),
+        Some("PROD")
+    );
     assert_eq!(rows[0].capa.as_deref(), Some("CAPA-7"));
     assert_eq!(rows[1].severity, Severity::P3);
     assert_eq!(rows[1].received_at, at("2026-11-02T00:00:00Z"));
@@ -147,7 +170,10 @@ fn a_huge_cell_is_refused_without_keeping_it() {
         panic!("row errors expected");
     };
     assert_eq!(errors[0].row, 2);
-    assert!(errors[0].reason.contains("longer than 40000 bytes"), "{errors:?}");
+    assert!(
+        errors[0].reason.contains("longer than 40000 bytes"),
+        "{errors:?}"
+    );
     let too_big = "y".repeat(limits.max_bytes + 1);
     assert!(matches!(
         parse_csv(too_big.as_bytes(), &limits, now()),
@@ -184,7 +210,10 @@ fn an_unclosed_quote_or_a_stray_quote_names_the_row() {
         panic!("row errors expected");
     };
     assert_eq!(errors[0].row, 2);
-    assert!(errors[0].reason.contains("cell 2 holds a quote"), "{errors:?}");
+    assert!(
+        errors[0].reason.contains("cell 2 holds a quote"),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -192,8 +221,15 @@ fn a_bad_header_is_refused_before_any_row() {
     let err = parse_csv(b"when,who\n", &ImportLimits::default(), now()).unwrap_err();
     assert!(err.to_string().contains("unknown column \"when\""), "{err}");
     let err = parse_csv(b"customer,severity\n", &ImportLimits::default(), now()).unwrap_err();
-    assert!(err.to_string().contains("missing column(s) received_at, description"), "{err}");
-    assert_eq!(parse_csv(b"", &ImportLimits::default(), now()), Err(CsvError::Empty));
+    assert!(
+        err.to_string()
+            .contains("missing column(s) received_at, description"),
+        "{err}"
+    );
+    assert_eq!(
+        parse_csv(b"", &ImportLimits::default(), now()),
+        Err(CsvError::Empty)
+    );
 }
 
 #[test]
@@ -214,7 +250,14 @@ fn formula_cells_are_kept_as_text_and_defused_on_export() {
     assert_eq!(out, "a\n\"say \"\"hi\"\", then\n-1\"\n");
 }
 
-fn lane(id: i64, kind: DeploymentKind, state: DeploymentState, release: &str, rollback_of: Option<i64>, finished: &str) -> LaneDeployment {
+fn lane(
+    id: i64,
+    kind: DeploymentKind,
+    state: DeploymentState,
+    release: &str,
+    rollback_of: Option<i64>,
+    finished: &str,
+) -> LaneDeployment {
     LaneDeployment {
         id,
         kind,
@@ -232,7 +275,14 @@ fn a_complaint_is_attributed_to_what_ran_then_even_after_a_rollback() {
     let history = [
         lane(1, Deploy, Succeeded, "1.0.0", None, "2026-11-01T10:00:00Z"),
         lane(2, Deploy, Succeeded, "1.1.0", None, "2026-11-02T10:00:00Z"),
-        lane(3, Rollback, Succeeded, "1.1.0", Some(2), "2026-11-03T10:00:00Z"),
+        lane(
+            3,
+            Rollback,
+            Succeeded,
+            "1.1.0",
+            Some(2),
+            "2026-11-03T10:00:00Z",
+        ),
         lane(4, Deploy, Failed, "1.2.0", None, "2026-11-04T10:00:00Z"),
         lane(5, Deploy, RolledBack, "1.2.1", None, "2026-11-05T10:00:00Z"),
         lane(6, Deploy, Succeeded, "1.3.0", None, "2026-11-06T10:00:00Z"),
@@ -241,17 +291,32 @@ fn a_complaint_is_attributed_to_what_ran_then_even_after_a_rollback() {
     assert_eq!(running("2026-11-01T09:00:00Z"), None);
     assert_eq!(
         running("2026-11-02T12:00:00Z"),
-        Some(Running { deployment: 2, release: "1.1.0".into(), reinstated_by: None })
+        Some(Running {
+            deployment: 2,
+            release: "1.1.0".into(),
+            reinstated_by: None
+        })
     );
     assert_eq!(
         running("2026-11-03T10:00:00Z"),
-        Some(Running { deployment: 1, release: "1.0.0".into(), reinstated_by: Some(3) })
+        Some(Running {
+            deployment: 1,
+            release: "1.0.0".into(),
+            reinstated_by: Some(3)
+        })
     );
     // A failed deployment, or one rolled back while deploying, never ran.
-    assert_eq!(running("2026-11-05T12:00:00Z").map(|r| r.deployment), Some(1));
+    assert_eq!(
+        running("2026-11-05T12:00:00Z").map(|r| r.deployment),
+        Some(1)
+    );
     assert_eq!(
         running("2026-11-07T00:00:00Z"),
-        Some(Running { deployment: 6, release: "1.3.0".into(), reinstated_by: None })
+        Some(Running {
+            deployment: 6,
+            release: "1.3.0".into(),
+            reinstated_by: None
+        })
     );
 }
 

@@ -86,7 +86,10 @@ fn query(params: ListParams) -> ApiResult<ComplaintQuery> {
     let severity = nonempty(params.severity)
         .map(|s| {
             Severity::from_label(&s).ok_or_else(|| {
-                ServiceError::invalid(format!("severity {s:?} is not P1 to P4"), "e.g. severity=P1")
+                ServiceError::invalid(
+                    format!("severity {s:?} is not P1 to P4"),
+                    "e.g. severity=P1",
+                )
             })
         })
         .transpose()?;

@@ -226,7 +226,7 @@ pub(super) async fn show(
         .await
         .or_page(&user)?;
     let page = ComplaintPage {
-        frame: Frame::new(&format!("Complaint {id}"), Some(&user), Section::Complaints),
+        frame: Frame::new(format!("Complaint {id}"), Some(&user), Section::Complaints),
         project,
         c: row(c),
     };
@@ -338,11 +338,7 @@ pub(super) async fn link(
     let SignedForm { user, form } = signed;
     let name = parse_name("project", &project).or_page(&user)?;
     let links = Links {
-        links: form
-            .links
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
+        links: form.links.split_whitespace().map(str::to_string).collect(),
         capa: Some(form.capa).filter(|v| !v.trim().is_empty()),
         fixed_by: Some(form.fixed_by).filter(|v| !v.trim().is_empty()),
     };

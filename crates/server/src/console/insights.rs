@@ -15,7 +15,9 @@ use slipway_core::insights::{Band, Dora, FailureReason, Goal, Insight, Period, S
 use slipway_core::Name;
 
 use super::charts::{self, Bar, Caption, Point, Series, Tone};
-use super::page::{percent_encode, render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
+use super::page::{
+    percent_encode, render, short_timestamp, Frame, OrProblemPage, PageResult, Section,
+};
 use super::user::ConsoleUser;
 use crate::auth::Actor;
 use crate::services::insights::{DoraAnswer, DoraQuery};
@@ -41,7 +43,9 @@ impl InsightsQuery {
     fn dora(&self) -> Result<DoraQuery, ServiceError> {
         let name = |what: &str, text: &str| {
             let text = text.trim();
-            (!text.is_empty()).then(|| parse_name(what, text)).transpose()
+            (!text.is_empty())
+                .then(|| parse_name(what, text))
+                .transpose()
         };
         let time = |what: &str, text: &str| {
             let text = text.trim();
@@ -125,7 +129,11 @@ fn goal(g: &Goal, words: &str) -> (String, &'static str) {
 
 /// `2d 3h`, `45m`, `12s`.
 fn duration(seconds: i64) -> String {
-    let (d, h, m) = (seconds / 86_400, seconds % 86_400 / 3_600, seconds % 3_600 / 60);
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+    );
     match (d, h, m) {
         (0, 0, 0) => format!("{seconds}s"),
         (0, 0, m) => format!("{m}m"),
@@ -183,7 +191,11 @@ fn figures(d: &Dora) -> Vec<Figure> {
             id: "change-failure-rate",
             name: "Change failure rate",
             value: percent(cfr.rate),
-            detail: format!("{} of {} production deployments", cfr.failed.len(), cfr.deployments.len()),
+            detail: format!(
+                "{} of {} production deployments",
+                cfr.failed.len(),
+                cfr.deployments.len()
+            ),
             band: band(cfr.band),
             goal: cfr_goal,
             goal_tone: cfr_tone,
@@ -201,7 +213,11 @@ fn figures(d: &Dora) -> Vec<Figure> {
             id: "rework-rate",
             name: "Rework rate",
             value: percent(d.rework_rate.rate),
-            detail: format!("{} of {} production changes unplanned", d.rework_rate.rework.len(), d.rework_rate.deployments.len()),
+            detail: format!(
+                "{} of {} production changes unplanned",
+                d.rework_rate.rework.len(),
+                d.rework_rate.deployments.len()
+            ),
             band: "no DORA band".into(),
             goal: String::new(),
             goal_tone: "",
@@ -231,7 +247,10 @@ fn reason(r: &FailureReason, project: &Name) -> (String, Option<String>) {
         ),
         FailureReason::Incident { id, .. } => (
             format!("complaint #{id}"),
-            Some(format!("/complaints/{}/{id}", percent_encode(project.as_str()))),
+            Some(format!(
+                "/complaints/{}/{id}",
+                percent_encode(project.as_str())
+            )),
         ),
     }
 }
@@ -249,7 +268,11 @@ fn drill(d: &Dora) -> Vec<(&'static str, &'static str, Vec<Item>)> {
         .iter()
         .map(|c| Item {
             href: format!("/deployments/{}", c.deployment),
-            label: format!("{} {}", c.project, c.hash.chars().take(12).collect::<String>()),
+            label: format!(
+                "{} {}",
+                c.project,
+                c.hash.chars().take(12).collect::<String>()
+            ),
             detail: format!(
                 "authored {}, in production {} ({})",
                 short_timestamp(c.authored_at),
@@ -283,7 +306,8 @@ fn drill(d: &Dora) -> Vec<(&'static str, &'static str, Vec<Item>)> {
                 format!(
                     "from {} to {}",
                     short_timestamp(r.started_at),
-                    r.recovered_at.map_or("not recovered yet".into(), short_timestamp)
+                    r.recovered_at
+                        .map_or("not recovered yet".into(), short_timestamp)
                 ),
             )
         })
@@ -326,7 +350,11 @@ fn slices(period: &Period) -> Vec<(Timestamp, Timestamp)> {
     (0..count)
         .map(|i| {
             let from = period.from() + step * i32::try_from(i).unwrap_or(0);
-            let to = if i + 1 == count { period.to() } else { from + step };
+            let to = if i + 1 == count {
+                period.to()
+            } else {
+                from + step
+            };
             (from, to)
         })
         .collect()
@@ -374,7 +402,10 @@ async fn chart_data(
     ];
     let mut counts = [0u64; 5];
     for c in &d.lead_time.commits {
-        let i = buckets.iter().position(|(_, max)| c.seconds < *max).unwrap_or(4);
+        let i = buckets
+            .iter()
+            .position(|(_, max)| c.seconds < *max)
+            .unwrap_or(4);
         counts[i] += 1;
     }
     let lead = ChartData {
@@ -384,7 +415,12 @@ async fn chart_data(
         points: buckets
             .iter()
             .zip(counts)
-            .map(|((label, _), n)| (label.to_string(), (!d.lead_time.commits.is_empty()).then_some(n as f64)))
+            .map(|((label, _), n)| {
+                (
+                    label.to_string(),
+                    (!d.lead_time.commits.is_empty()).then_some(n as f64),
+                )
+            })
             .collect(),
     };
     Ok(vec![

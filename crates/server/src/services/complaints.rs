@@ -12,16 +12,13 @@ use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::complaints::{
     in_release_window, parse_csv, parse_links, write_csv, ComplaintInput, CsvError, ImportLimits,
-    NewComplaint, Severity, Status, DEFAULT_FAILURE_THRESHOLD, IMPORT_COLUMNS,
-    RELEASE_WINDOW_DAYS,
+    NewComplaint, Severity, Status, DEFAULT_FAILURE_THRESHOLD, IMPORT_COLUMNS, RELEASE_WINDOW_DAYS,
 };
 use slipway_core::insights::attribution::{running_at, Running};
 use slipway_core::insights::{IncidentFact, IncidentSource};
 use slipway_core::release::Version;
 use slipway_core::Name;
-use slipway_store::{
-    ComplaintChange, ComplaintFilter, NewComplaintRow, StoredComplaint, WriteTx,
-};
+use slipway_store::{ComplaintChange, ComplaintFilter, NewComplaintRow, StoredComplaint, WriteTx};
 
 use super::{entry, require};
 use crate::auth::Actor;
@@ -103,7 +100,11 @@ async fn attribute(
     }
     let history = state
         .store
-        .lane_history(project.as_str(), environment.as_str(), complaint.received_at)
+        .lane_history(
+            project.as_str(),
+            environment.as_str(),
+            complaint.received_at,
+        )
         .await?;
     Ok(running_at(&history, complaint.received_at))
 }
@@ -216,9 +217,8 @@ pub async fn import(
         .iter()
         .filter_map(|(row, c)| {
             let env = c.environment.as_ref()?;
-            (!known.contains(env)).then(|| {
-                format!("row {row}, column environment: environment {env} does not exist")
-            })
+            (!known.contains(env))
+                .then(|| format!("row {row}, column environment: environment {env} does not exist"))
         })
         .collect();
     if !unknown.is_empty() {
@@ -226,7 +226,12 @@ pub async fn import(
             format!(
                 "{} row error(s), nothing was imported: {}",
                 unknown.len(),
-                unknown.iter().take(20).cloned().collect::<Vec<_>>().join("; ")
+                unknown
+                    .iter()
+                    .take(20)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
             "name environments that exist (`slipway environment list`), or leave the column empty",
         ));
@@ -239,7 +244,17 @@ pub async fn import(
     let mut tx = state.store.write().await?;
     let mut ids = Vec::with_capacity(complaints.len());
     for (complaint, running) in complaints.iter().zip(&attributed) {
-        ids.push(insert(&mut tx, actor, project, complaint, running.as_ref(), "import").await?);
+        ids.push(
+            insert(
+                &mut tx,
+                actor,
+                project,
+                complaint,
+                running.as_ref(),
+                "import",
+            )
+            .await?,
+        );
     }
     if ids.is_empty() {
         return Err(ServiceError::invalid(
@@ -398,7 +413,9 @@ pub async fn link(
     let current = tx
         .complaint_in_tx(project.as_str(), id)
         .await?
-        .ok_or_else(|| ServiceError::not_found(format!("complaint {id} of project {project}"), ""))?;
+        .ok_or_else(|| {
+            ServiceError::not_found(format!("complaint {id} of project {project}"), "")
+        })?;
     let mut all = current.links.clone();
     for l in &added {
         if !all.contains(l) {
@@ -407,7 +424,10 @@ pub async fn link(
     }
     if all.len() > slipway_core::complaints::MAX_LINKS {
         return Err(ServiceError::invalid(
-            format!("complaint {id} would hold more than {} links", slipway_core::complaints::MAX_LINKS),
+            format!(
+                "complaint {id} would hold more than {} links",
+                slipway_core::complaints::MAX_LINKS
+            ),
             "link a ticket that gathers them instead",
         ));
     }
@@ -451,9 +471,14 @@ pub async fn change_status(
     let current = tx
         .complaint_in_tx(project.as_str(), id)
         .await?
-        .ok_or_else(|| ServiceError::not_found(format!("complaint {id} of project {project}"), ""))?;
+        .ok_or_else(|| {
+            ServiceError::not_found(format!("complaint {id} of project {project}"), "")
+        })?;
     let status = current.status.move_to(change.status).map_err(|e| {
-        ServiceError::state(e.to_string(), format!("`slipway complaint show {id} --project {project}` shows where it is"))
+        ServiceError::state(
+            e.to_string(),
+            format!("`slipway complaint show {id} --project {project}` shows where it is"),
+        )
     })?;
     let resolved_at = match status {
         Status::Resolved => {

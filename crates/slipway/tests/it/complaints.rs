@@ -30,7 +30,15 @@ fn release(server: &Server, work: &Path, version: &str) {
 fn prod_deployment(server: &Server, kind: &str, version: &str) -> (i64, String) {
     let listed = json(server.cli(
         None,
-        &["deployment", "list", "--project", "pets", "--all", "-o", "json"],
+        &[
+            "deployment",
+            "list",
+            "--project",
+            "pets",
+            "--all",
+            "-o",
+            "json",
+        ],
     ));
     let d = listed["items"]
         .as_array()
@@ -170,7 +178,13 @@ fn a_complaint_is_attributed_to_the_release_running_then_and_moves_change_failur
     );
     ok(server.cli(
         None,
-        &["complaint", "investigate", &id.to_string(), "--project", "pets"],
+        &[
+            "complaint",
+            "investigate",
+            &id.to_string(),
+            "--project",
+            "pets",
+        ],
     ));
     let resolved = json(server.cli(
         None,
@@ -204,7 +218,16 @@ fn a_complaint_is_attributed_to_the_release_running_then_and_moves_change_failur
     // The release shows its complaints of its first 30 days in production.
     let of_release = json(server.cli(
         None,
-        &["complaint", "list", "--project", "pets", "--release", "1.0.0", "-o", "json"],
+        &[
+            "complaint",
+            "list",
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+            "-o",
+            "json",
+        ],
     ));
     assert_eq!(of_release["items"][0]["id"], id);
 
@@ -225,7 +248,10 @@ fn a_complaint_is_attributed_to_the_release_running_then_and_moves_change_failur
     ));
     let bundle = String::from_utf8_lossy(&std::fs::read(&out).unwrap()).into_owned();
     assert!(bundle.contains("complaints.json"), "a complaints member");
-    assert!(bundle.contains("\"customer\": \"Clinic Nord\""), "its complaint");
+    assert!(
+        bundle.contains("\"customer\": \"Clinic Nord\""),
+        "its complaint"
+    );
 
     // The Insights page shows the same figure with its band, goal and drill-down, and each
     // chart's data exports.
@@ -242,7 +268,10 @@ fn a_complaint_is_attributed_to_the_release_running_then_and_moves_change_failur
     let page = get("/insights?project=pets");
     assert!(page.contains("<strong>100.0 %</strong>"), "{page}");
     assert!(page.contains("goal &lt; 10 %: missed"), "{page}");
-    assert!(page.contains(&format!("/complaints/pets/{id}")), "drill-down to the complaint: {page}");
+    assert!(
+        page.contains(&format!("/complaints/pets/{id}")),
+        "drill-down to the complaint: {page}"
+    );
     assert!(page.contains("<svg"), "server-rendered charts: {page}");
     let csv = get("/insights/data?chart=deployments-per-week&format=csv&project=pets");
     assert!(csv.starts_with("label,deployments\n"), "{csv}");
@@ -258,7 +287,11 @@ fn a_complaint_is_attributed_to_the_release_running_then_and_moves_change_failur
     .unwrap();
     assert_eq!(json["unit"], "%");
     assert!(
-        json["points"].as_array().unwrap().iter().any(|p| p["value"] == 100.0),
+        json["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["value"] == 100.0),
         "{json:#}"
     );
 }
@@ -269,14 +302,21 @@ fn a_csv_import_with_one_bad_row_applies_nothing_and_names_the_row() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     ok(server.apply(&file(w, "pets.yaml", PETS)));
-    let header = "received_at,customer,site,environment,version,severity,category,description,links,capa\n";
+    let header =
+        "received_at,customer,site,environment,version,severity,category,description,links,capa\n";
 
     let bad = format!(
         "{header}2026-11-01,ACME,Lyon,PROD,1.0.0,P1,outage,down,,\n2026-11-02,ACME,Lyon,PROD,,P9,outage,bad severity,,\n2026-11-03,ACME,Lyon,NOWHERE,,P2,,x,,\n"
     );
     let refused = server.cli(
         None,
-        &["complaint", "import", &file(w, "bad.csv", &bad), "--project", "pets"],
+        &[
+            "complaint",
+            "import",
+            &file(w, "bad.csv", &bad),
+            "--project",
+            "pets",
+        ],
     );
     assert!(!refused.status.success());
     assert!(
@@ -287,10 +327,18 @@ fn a_csv_import_with_one_bad_row_applies_nothing_and_names_the_row() {
     assert_eq!(count(&server), 0, "nothing was imported");
 
     // An environment that does not exist is named by its row too.
-    let unknown = format!("{header}2026-11-01,ACME,Lyon,PROD,,P1,,x,,\n2026-11-03,ACME,Lyon,NOWHERE,,P2,,x,,\n");
+    let unknown = format!(
+        "{header}2026-11-01,ACME,Lyon,PROD,,P1,,x,,\n2026-11-03,ACME,Lyon,NOWHERE,,P2,,x,,\n"
+    );
     let refused = server.cli(
         None,
-        &["complaint", "import", &file(w, "unknown.csv", &unknown), "--project", "pets"],
+        &[
+            "complaint",
+            "import",
+            &file(w, "unknown.csv", &unknown),
+            "--project",
+            "pets",
+        ],
     );
     assert!(
         stderr(&refused).contains("row 3, column environment: environment NOWHERE does not exist"),
@@ -307,9 +355,19 @@ fn a_csv_import_with_one_bad_row_applies_nothing_and_names_the_row() {
     std::fs::write(&path, broken).unwrap();
     let refused = server.cli(
         None,
-        &["complaint", "import", path.to_str().unwrap(), "--project", "pets"],
+        &[
+            "complaint",
+            "import",
+            path.to_str().unwrap(),
+            "--project",
+            "pets",
+        ],
     );
-    assert!(stderr(&refused).contains("not UTF-8 text: line 2"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("not UTF-8 text: line 2"),
+        "{}",
+        stderr(&refused)
+    );
 
     // A good file goes in whole; a formula cell is kept as text and defused on export.
     let good = format!(
@@ -317,9 +375,21 @@ fn a_csv_import_with_one_bad_row_applies_nothing_and_names_the_row() {
     );
     let imported = json(server.cli(
         None,
-        &["complaint", "import", &file(w, "good.csv", &good), "--project", "pets", "-o", "json"],
+        &[
+            "complaint",
+            "import",
+            &file(w, "good.csv", &good),
+            "--project",
+            "pets",
+            "-o",
+            "json",
+        ],
     ));
-    assert_eq!(imported["items"].as_array().unwrap().len(), 2, "{imported:#}");
+    assert_eq!(
+        imported["items"].as_array().unwrap().len(),
+        2,
+        "{imported:#}"
+    );
     assert_eq!(imported["items"][0]["customer"], "=cmd|' /C calc'!A0");
     assert_eq!(imported["items"][0]["reported_version"], "1.0.0");
     assert_eq!(imported["items"][0]["description"], "down, \"again\"");

@@ -9,7 +9,11 @@ use slipway_core::insights::attribution::Running;
 
 use super::*;
 
-fn complaint(environment: Option<&str>, severity: Severity, received_at: Timestamp) -> NewComplaint {
+fn complaint(
+    environment: Option<&str>,
+    severity: Severity,
+    received_at: Timestamp,
+) -> NewComplaint {
     NewComplaint {
         received_at,
         customer: "=cmd|' /C calc'!A0".into(),
@@ -53,7 +57,11 @@ async fn a_complaint_keeps_its_attribution_and_its_life_on_both_backends() {
             release: "1.0.0".into(),
             reinstated_by: None,
         };
-        let p1 = complaint(Some("PROD"), Severity::P1, now - SignedDuration::from_mins(30));
+        let p1 = complaint(
+            Some("PROD"),
+            Severity::P1,
+            now - SignedDuration::from_mins(30),
+        );
         let p3 = complaint(None, Severity::P3, now - SignedDuration::from_mins(10));
         let first = tx
             .insert_complaint(&NewComplaintRow {
@@ -79,10 +87,7 @@ async fn a_complaint_keeps_its_attribution_and_its_life_on_both_backends() {
         tx.audit(entry("complaint.recorded", "complaint/pets/1"));
         tx.commit().await.unwrap();
 
-        let history = store
-            .lane_history("pets", "PROD", now)
-            .await
-            .unwrap();
+        let history = store.lane_history("pets", "PROD", now).await.unwrap();
         assert_eq!(history.len(), 1);
         assert!(store
             .lane_history("pets", "PROD", now - SignedDuration::from_hours(3))
@@ -147,22 +152,41 @@ async fn a_complaint_keeps_its_attribution_and_its_life_on_both_backends() {
         assert_eq!(of_release.len(), 1);
 
         let counted = store
-            .attributed_complaints(Some("pets"), &["PROD".into()], now - SignedDuration::from_hours(1), now)
+            .attributed_complaints(
+                Some("pets"),
+                &["PROD".into()],
+                now - SignedDuration::from_hours(1),
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(counted.len(), 1, "only the attributed one");
         assert_eq!(counted[0].deployment_id, deployed);
         assert_eq!(counted[0].resolved_at, Some(resolved_at));
         assert!(store
-            .attributed_complaints(Some("pets"), &["DEV".into()], now - SignedDuration::from_hours(1), now)
+            .attributed_complaints(
+                Some("pets"),
+                &["DEV".into()],
+                now - SignedDuration::from_hours(1),
+                now
+            )
             .await
             .unwrap()
             .is_empty());
         assert_eq!(
-            store.first_arrival("pets", "1.0.0", &["PROD".into()]).await.unwrap(),
+            store
+                .first_arrival("pets", "1.0.0", &["PROD".into()])
+                .await
+                .unwrap(),
             Some(now - SignedDuration::from_hours(1))
         );
-        assert_eq!(store.first_arrival("pets", "1.0.0", &["DEV".into()]).await.unwrap(), None);
+        assert_eq!(
+            store
+                .first_arrival("pets", "1.0.0", &["DEV".into()])
+                .await
+                .unwrap(),
+            None
+        );
     })
     .await;
 }
