@@ -265,6 +265,11 @@ fn a_complaint_is_attributed_to_the_release_running_then_and_moves_change_failur
             .into_string()
             .unwrap()
     };
+    let release_page = get("/projects/pets/releases/1.0.0");
+    assert!(
+        release_page.contains(&format!("href=\"/complaints/pets/{id}\"")),
+        "the release page lists its complaint: {release_page}"
+    );
     let page = get("/insights?project=pets");
     assert!(page.contains("<strong>100.0 %</strong>"), "{page}");
     assert!(page.contains("goal &lt; 10 %: missed"), "{page}");
