@@ -237,10 +237,30 @@ pub async fn import(
         ));
     }
     let complaints: Vec<NewComplaint> = rows.into_iter().map(|(_, c)| c).collect();
-    let mut attributed = Vec::with_capacity(complaints.len());
-    for complaint in &complaints {
-        attributed.push(attribute(state, project, complaint).await?);
+    // One history read per environment named, up to the latest complaint received there,
+    // rather than one per row.
+    let mut histories = std::collections::BTreeMap::new();
+    for c in &complaints {
+        if let Some(env) = &c.environment {
+            let latest = histories.entry(env.clone()).or_insert(c.received_at);
+            *latest = (*latest).max(c.received_at);
+        }
     }
+    let mut lanes = std::collections::BTreeMap::new();
+    for (env, until) in histories {
+        let history = state
+            .store
+            .lane_history(project.as_str(), env.as_str(), until)
+            .await?;
+        lanes.insert(env, history);
+    }
+    let attributed: Vec<Option<Running>> = complaints
+        .iter()
+        .map(|c| {
+            let history = lanes.get(c.environment.as_ref()?)?;
+            running_at(history, c.received_at)
+        })
+        .collect();
     let mut tx = state.store.write().await?;
     let mut ids = Vec::with_capacity(complaints.len());
     for (complaint, running) in complaints.iter().zip(&attributed) {
