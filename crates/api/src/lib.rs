@@ -11,6 +11,7 @@
 pub mod access;
 pub mod audit;
 pub mod batches;
+pub mod complaints;
 pub mod config_changes;
 pub mod deployments;
 pub mod evidence;

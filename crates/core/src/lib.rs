@@ -16,6 +16,7 @@
 pub mod access;
 pub mod alerts;
 pub mod audit;
+pub mod complaints;
 pub mod config;
 pub mod deploy;
 pub mod diff;

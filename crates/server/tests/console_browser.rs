@@ -782,6 +782,8 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                 ("/users", "people"),
                 ("/health", "health"),
                 ("/batches", "batches"),
+                ("/insights", "insights"),
+                ("/complaints", "complaints"),
                 ("/config-changes", "config-changes"),
             ] {
                 browser.go(&format!("{base}{path}"));
@@ -811,6 +813,78 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
         browser.click("header form button");
         browser.wait_for_text("main", "Sign in to Slipway", WAIT);
         assert_eq!(browser.path(), "/login");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_is_recorded_and_resolved_in_the_console_only_with_the_session_token() {
+    let server = server_with_pets().await;
+    let base = server.base.clone();
+    blocking(move || {
+        let http = Http::new(&base);
+        let cookie = http.sign_in("olivia", OLIVIA_PASSWORD);
+        let empty = http.get("/complaints?project=pets", Some(&cookie));
+        assert_eq!(empty.status, 200);
+        assert!(
+            empty.body.contains("Record the first one"),
+            "{}",
+            empty.body
+        );
+        let csrf = csrf_in(&empty.body);
+        let fields = [
+            ("received_at", "2026-11-20T08:30:00Z"),
+            ("customer", "<script>Clinic</script>"),
+            ("severity", "P1"),
+            ("description", "the pump stops at night"),
+        ];
+        let forged = http.post_form("/complaints/pets", Some(&cookie), &fields);
+        assert_eq!(forged.status, 403, "{}", forged.body);
+        let none = http.api("GET", "/api/v1/projects/pets/complaints", Value::Null);
+        assert!(none.body.contains("\"items\":[]"), "{}", none.body);
+
+        let mut signed = fields.to_vec();
+        signed.push(("csrf", &csrf));
+        let added = http.post_form("/complaints/pets", Some(&cookie), &signed);
+        assert_eq!(
+            (added.status, added.location.as_deref()),
+            (303, Some("/complaints/pets/1")),
+            "{}",
+            added.body
+        );
+        let page = http.get("/complaints/pets/1", Some(&cookie));
+        assert!(page.body.contains("Complaint #1 of pets"), "{}", page.body);
+        assert!(
+            page.body.contains("&lt;script&gt;Clinic&lt;/script&gt;"),
+            "escaped: {}",
+            page.body
+        );
+        let resolved = http.post_form(
+            "/complaints/pets/1/status",
+            Some(&cookie),
+            &[("status", "resolved"), ("csrf", &csrf)],
+        );
+        assert_eq!(resolved.status, 303, "{}", resolved.body);
+        let page = http.get("/complaints/pets/1", Some(&cookie));
+        assert!(page.body.contains(">resolved<"), "{}", page.body);
+        let list = http.get("/complaints?project=pets&status=resolved", Some(&cookie));
+        assert!(list.body.contains("/complaints/pets/1"), "{}", list.body);
+        let export = http.get("/complaints/export?project=pets", Some(&cookie));
+        assert!(
+            export.body.contains("<script>Clinic</script>"),
+            "{}",
+            export.body
+        );
+
+        let insights = http.get("/insights?project=pets", Some(&cookie));
+        assert_eq!(insights.status, 200, "{}", insights.body);
+        assert!(insights.body.contains("DORA metrics"), "{}", insights.body);
+        let refused = http.get("/insights?from=2026-05-01&to=2026-04-01", Some(&cookie));
+        assert!(
+            refused.body.contains("1098 days"),
+            "the allowed range: {}",
+            refused.body
+        );
     })
     .await;
 }

@@ -11,6 +11,7 @@ mod audit;
 pub mod backup;
 mod batches;
 mod checkpoints;
+mod complaints;
 mod config_changes;
 mod deployments;
 mod environments;
@@ -47,6 +48,9 @@ pub use batches::{
     BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
 };
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
+pub use complaints::{
+    AttributedComplaint, ComplaintChange, ComplaintFilter, NewComplaintRow, StoredComplaint,
+};
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use findings::{

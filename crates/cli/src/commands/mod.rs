@@ -7,6 +7,7 @@ mod audit;
 mod batch;
 mod check;
 mod clock;
+mod complaint;
 mod config_change;
 mod configure;
 mod deploy;
@@ -160,6 +161,9 @@ pub enum Command {
     /// DORA metrics of a period, with bands, goals and the deployments and commits behind them.
     #[command(subcommand)]
     Insights(insights::InsightsCommand),
+    /// The complaints register: add, list, show, link, investigate, resolve, close, import (CSV).
+    #[command(subcommand)]
+    Complaint(complaint::ComplaintCommand),
 }
 
 /// Run one client verb.
@@ -202,5 +206,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Scan(c) => scan::scan(c),
         Command::Findings(c) => scan::findings(c),
         Command::Insights(c) => insights::insights(c),
+        Command::Complaint(c) => complaint::complaint(c),
     }
 }

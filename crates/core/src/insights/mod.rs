@@ -6,6 +6,7 @@
 //! computed changes the version and docs/insights.md in the same commit.
 //! It never reads a clock or a store.
 
+pub mod attribution;
 mod bands;
 mod failures;
 mod lead_time;
@@ -150,7 +151,9 @@ pub struct Arrival {
     pub deployment: i64,
 }
 
-/// Where an incident attributed to a deployment comes from; alerts plug in here.
+/// Where an incident attributed to a deployment comes from; alerts plug in here: a new variant,
+/// its service attributing each alert with [`attribution::running_at`] at the time it fired,
+/// and its facts appended to [`Facts::incidents`]; nothing else in this module changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentSource {

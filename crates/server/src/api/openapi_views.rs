@@ -7,6 +7,7 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, SessionView, UserView, WhoAmI};
 use slipway_api::audit::{AuditVerification, ChainEventView};
 use slipway_api::batches::{BatchRunView, BatchView};
+use slipway_api::complaints::ComplaintView;
 use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::deployments::DeploymentView;
 use slipway_api::evidence::KeyView;
@@ -489,6 +490,41 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<DoraView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/complaints",
+            "200",
+            Shape::Items,
+            fields::<ComplaintView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/complaints",
+            "201",
+            Shape::One,
+            fields::<ComplaintView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/complaints/import",
+            "201",
+            Shape::Items,
+            fields::<ComplaintView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/complaints/{id}",
+            "200",
+            Shape::One,
+            fields::<ComplaintView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/complaints/{id}/status",
+            "200",
+            Shape::One,
+            fields::<ComplaintView>(),
         ),
     ]
 }

@@ -12,12 +12,14 @@ mod assets;
 mod audit;
 mod batches;
 mod charts;
+mod complaints;
 mod config_changes;
 mod criteria;
 mod dashboard;
 mod deployments;
 mod governance;
 mod health;
+mod insights;
 mod inventory;
 mod notice;
 mod page;
@@ -86,6 +88,17 @@ pub fn router() -> Router<AppState> {
         )
         .route("/config-changes/{id}/reject", post(config_changes::reject))
         .route("/health", get(health::show))
+        .route("/insights", get(insights::show))
+        .route("/insights/data", get(insights::data))
+        .route("/complaints", get(complaints::list))
+        .route("/complaints/export", get(complaints::export))
+        .route("/complaints/{project}", post(complaints::add))
+        .route("/complaints/{project}/{id}", get(complaints::show))
+        .route(
+            "/complaints/{project}/{id}/status",
+            post(complaints::change_status),
+        )
+        .route("/complaints/{project}/{id}/links", post(complaints::link))
         .route("/releases", get(releases::home))
         .route("/projects/{name}/parity", get(parity::show))
         .route("/projects/{name}/releases", get(releases::list))

@@ -26,6 +26,8 @@ pub(super) enum Section {
     ConfigChanges,
     Batches,
     Health,
+    Complaints,
+    Insights,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -113,6 +115,13 @@ const NAVIGATION: &[(Job, Section, &str, &str, Audience)] = &[
         Audience::Everyone,
     ),
     (
+        Job::Deliver,
+        Section::Insights,
+        "/insights",
+        "Insights",
+        Audience::Everyone,
+    ),
+    (
         Job::Supervise,
         Section::Environments,
         "/environments",
@@ -138,6 +147,13 @@ const NAVIGATION: &[(Job, Section, &str, &str, Audience)] = &[
         Section::Batches,
         "/batches",
         "Batches",
+        Audience::Everyone,
+    ),
+    (
+        Job::Supervise,
+        Section::Complaints,
+        "/complaints",
+        "Complaints",
         Audience::Everyone,
     ),
     (

@@ -193,6 +193,9 @@ struct ReleasePage {
     steps: usize,
     deployments: Vec<DeploymentRow>,
     progress: Option<ProgressView>,
+    /// Its complaints of its first 30 days in production: id, severity, status, customer,
+    /// received.
+    complaints: Vec<(i64, String, String, String, String)>,
 }
 
 /// The release's way along its lifecycle.
@@ -420,6 +423,21 @@ pub(super) async fn show(
     let progress = services::dashboard::progress(&state, &user.actor, r)
         .await
         .or_page(&user)?;
+    let complaints =
+        services::complaints::release_complaints(&state, &user.actor, &name, &version_text)
+            .await
+            .or_page(&user)?
+            .into_iter()
+            .map(|c| {
+                (
+                    c.id,
+                    c.severity.to_string(),
+                    c.status.to_string(),
+                    c.customer,
+                    short_timestamp(c.received_at),
+                )
+            })
+            .collect();
     Ok(render(
         StatusCode::OK,
         &ReleasePage {
@@ -444,6 +462,7 @@ pub(super) async fn show(
             rerelease_artifacts,
             steps: r.snapshot.project.plan.len(),
             deployments,
+            complaints,
         },
     ))
 }
@@ -555,6 +574,7 @@ mod tests {
             steps: 0,
             deployments: vec![],
             progress: None,
+            complaints: vec![],
         };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>alert"), "{html}");

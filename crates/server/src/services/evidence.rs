@@ -145,6 +145,8 @@ struct Facts {
     exported_at: String,
     exported_by: String,
     fingerprint: String,
+    /// The complaints of the release's first 30 days in production.
+    complaints: Vec<slipway_api::complaints::ComplaintView>,
 }
 
 fn json_bytes(value: &impl Serialize) -> Vec<u8> {
@@ -222,18 +224,27 @@ fn summary_section(f: &Facts) -> Result<Section, ServiceError> {
     })
 }
 
+fn complaints_section(f: &Facts) -> Result<Section, ServiceError> {
+    Ok(Section {
+        path: "complaints.json",
+        describes: "the complaints from the field reported against the release or attributed to it (the release running where they were seen) in its first 30 days in production, with their status, CAPA and the release that fixes them.",
+        bytes: json_bytes(&f.complaints),
+    })
+}
+
 /// Makes one content section from the facts.
 type SectionMaker = fn(&Facts) -> Result<Section, ServiceError>;
 
 /// The content sections, in archive order.
 fn sections(f: &Facts) -> Result<Vec<Section>, ServiceError> {
-    let makers: [SectionMaker; 6] = [
+    let makers: [SectionMaker; 7] = [
         summary_section,
         release_section,
         plan_section,
         deployments_section,
         governance_section,
         audit_section,
+        complaints_section,
     ];
     makers.iter().map(|make| make(f)).collect()
 }
@@ -324,6 +335,9 @@ pub async fn export(
     }
     let trusted_keys = state.store.signing_keys(project).await?;
     let plans = environment_plans(&view, &records);
+    let complaints = super::complaints::of_release(state, project, &version)
+        .await?
+        .into_view();
 
     let unix = exported_at
         .parse::<jiff::Timestamp>()
@@ -340,6 +354,7 @@ pub async fn export(
         exported_at: exported_at.clone(),
         exported_by: actor.username.clone(),
         fingerprint,
+        complaints,
     };
     let export = Export {
         project: project.to_string(),

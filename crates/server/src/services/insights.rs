@@ -130,12 +130,21 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         .store
         .insight_commits(&scope, period.from(), period.to())
         .await?;
+    // Complaints are the incidents today; alerts join them here (core::insights::attribution).
+    let incidents = super::complaints::incidents(
+        state,
+        query.project.as_ref(),
+        &production,
+        scope.created_from,
+        scope.created_to,
+    )
+    .await?;
     let facts = Facts {
         production: &production,
         chain: &chain,
         deployments: &deployments,
         commits: &commits,
-        incidents: &[],
+        incidents: &incidents,
     };
     Ok(DoraAnswer {
         insight: insights::dora(&facts, &period),

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod batches;
 pub mod checkpoints;
 pub(crate) mod clock;
+pub mod complaints;
 pub mod config_changes;
 pub mod dashboard;
 pub mod deployments;

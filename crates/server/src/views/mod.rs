@@ -5,6 +5,7 @@
 
 mod access;
 mod audit;
+mod complaints;
 mod config_changes;
 mod deployments;
 mod governance;

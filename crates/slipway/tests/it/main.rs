@@ -14,6 +14,7 @@ mod agents;
 mod backup;
 mod batches;
 mod checkpoints;
+mod complaints;
 mod config_as_code;
 mod config_changes;
 mod console_dashboard;

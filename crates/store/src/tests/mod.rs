@@ -5,6 +5,7 @@ mod access;
 mod audit;
 mod batches;
 mod checkpoints;
+mod complaints;
 mod config_changes;
 mod deployments;
 mod environments;
