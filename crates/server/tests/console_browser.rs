@@ -769,6 +769,8 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
         // Every page of the frame, at 1400 px with its side navigation in view and on a phone
         // without sideways scroll,
         // kept as screenshots.
+        let axe = browser::axe_source();
+        let mut violations = Vec::new();
         for (width, height) in [(1400, 900), (390, 844)] {
             browser.viewport(width, height);
             for (path, name) in [
@@ -806,8 +808,18 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                     assert_eq!(fits[2], 0, "{path}: the menu is folded on a phone: {fits}");
                 }
                 browser.screenshot(&format!("console-{name}-{width}"));
+                if let (Some(axe), 1400) = (&axe, width) {
+                    violations.extend(
+                        browser
+                            .accessibility_violations(axe)
+                            .into_iter()
+                            .map(|v| format!("{path}: {v}")),
+                    );
+                }
             }
         }
+        // WCAG 2.1 A and AA, as axe-core checks them in the real browser.
+        assert!(violations.is_empty(), "accessibility violations: {violations:#?}");
         browser.viewport(1366, 768);
 
         browser.click("header form button");
