@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod auth;
+mod channels;
 mod checkpoint_log;
 pub mod console;
 mod engine;

@@ -26,6 +26,7 @@ pub(super) enum Section {
     ConfigChanges,
     Batches,
     Health,
+    Alerts,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -138,6 +139,13 @@ const NAVIGATION: &[(Job, Section, &str, &str, Audience)] = &[
         Section::Batches,
         "/batches",
         "Batches",
+        Audience::Everyone,
+    ),
+    (
+        Job::Supervise,
+        Section::Alerts,
+        "/alerts",
+        "Alerts",
         Audience::Everyone,
     ),
     (

@@ -11,6 +11,7 @@ mod support;
 mod access_and_audit;
 mod agent_actions;
 mod agents;
+mod alerts;
 mod batches;
 mod checkpoints;
 mod config_as_code;
