@@ -31,7 +31,7 @@ struct Busy {
 
 async fn busy(state: &AppState) -> Result<Busy, ServiceError> {
     let mut busy = Busy::default();
-    for d in state.store.active_deployments().await? {
+    for d in state.store.unfinished_deployments().await? {
         for run in d.runs.iter().chain(&d.rollback_runs) {
             busy.targets.extend(run.batches.iter().flatten().cloned());
         }
@@ -159,13 +159,26 @@ async fn stored(
     })
 }
 
-/// The last non-empty line of what a run printed: the line that tells what went wrong.
+/// The line of what a run printed that tells what went wrong: the last one naming an error
+/// (seed 004's rule: "error", "fail", "fatal" or "exception", any case), else the last
+/// non-empty one. The output is already masked; the line is cut at 500 characters.
 fn telling_line(output: &str) -> Option<String> {
-    output
+    let lines: Vec<&str> = output
         .lines()
-        .rev()
         .map(str::trim)
-        .find(|l| !l.is_empty())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let tells = |l: &&&str| {
+        let lower = l.to_lowercase();
+        ["error", "fail", "fatal", "exception"]
+            .iter()
+            .any(|w| lower.contains(w))
+    };
+    lines
+        .iter()
+        .rev()
+        .find(tells)
+        .or(lines.last())
         .map(|l| l.chars().take(500).collect())
 }
 
@@ -292,4 +305,19 @@ async fn health_signals(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::telling_line;
+
+    #[test]
+    fn the_telling_line_is_the_last_naming_an_error_else_the_last() {
+        assert_eq!(
+            telling_line("error: key refused\nexporting\n\n").as_deref(),
+            Some("error: key refused")
+        );
+        assert_eq!(telling_line("a\nb\n").as_deref(), Some("b"));
+        assert_eq!(telling_line("  \n"), None);
+    }
 }
