@@ -57,7 +57,7 @@ enum Outgoing {
         body: String,
     },
     Mail {
-        channel: Channel,
+        channel: Box<Channel>,
         password: Option<String>,
         subject: String,
         body: String,
@@ -161,7 +161,7 @@ async fn prepare(
     };
     let (subject, body) = message.email();
     Ok(Ok(Outgoing::Mail {
-        channel,
+        channel: Box::new(channel),
         password,
         subject,
         body,

@@ -194,7 +194,7 @@ pub(super) async fn show(
         .await
         .or_page(&user)?;
     let page = AlertPage {
-        frame: Frame::new(&format!("Alert {id}"), Some(&user), Section::Alerts),
+        frame: Frame::new(format!("Alert {id}"), Some(&user), Section::Alerts),
         key: alert.key.clone(),
         project: or_dash(alert.context.project.clone()),
         team: or_dash(alert.context.team.clone()),
