@@ -42,6 +42,9 @@ pub struct BatchView {
     pub next_expected_at: Option<String>,
     /// The supervision's judgement: up, late, down, paused, running; null until judged.
     pub status: Option<BatchState>,
+    /// The path of its ping URL (`/ping/KEY`, then `/start`, `/fail` or `/CODE`), for hosts
+    /// without an agent; null for a batch installed before pings existed until its next install.
+    pub ping_path: Option<String>,
 }
 
 /// The start of a run (`POST /api/v1/batches/{name}/runs`).

@@ -9,6 +9,7 @@
 //! serde form is already the wire form (deployment and task states, runs, rollback plans, roles).
 
 pub mod access;
+pub mod alerts;
 pub mod audit;
 pub mod batches;
 pub mod complaints;

@@ -123,6 +123,8 @@ pub enum Operation {
     /// Apply a governed configuration change at once, alone, with a reason and for a bounded
     /// time (break-glass); it reverts by itself when it expires.
     BreakGlass,
+    /// Acknowledge or resolve an alert (whoever is on call: ops and developers, and admins).
+    HandleAlert,
 }
 
 impl Operation {
@@ -156,6 +158,7 @@ impl Operation {
             Operation::SignCheckpoint => "sign an audit checkpoint",
             Operation::DecideConfigChange => "decide configuration change requests",
             Operation::BreakGlass => "break the glass (apply a governed change alone)",
+            Operation::HandleAlert => "acknowledge or resolve alerts",
         }
     }
 }
@@ -205,6 +208,7 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ) => true,
         (Developer, Deploy { protected: false }) => true,
         (Ops | Developer | Qa | Security, ReportCheck) => true,
+        (Ops | Developer, HandleAlert) => true,
         (Cab, DecideChangeRequest) => true,
         // Security reviews the audit trail: signing a checkpoint adds proof and changes nothing.
         (Security, SignCheckpoint) => true,

@@ -77,6 +77,9 @@ pub struct Project {
     /// Days to remediate a vulnerability finding, per severity (`findings.deadlines`).
     #[serde(default)]
     pub remediation: crate::quality::RemediationPolicy,
+    /// Where its alerts go (`alerts:`): channels, routes, re-notification.
+    #[serde(default)]
+    pub alerting: crate::alerts::Alerting,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -319,6 +322,7 @@ mod tests {
                 ),
             ],
             remediation: Default::default(),
+            alerting: Default::default(),
         };
         let hotfix = ReleaseFacts {
             bump: Some(VersionBump::Patch),

@@ -34,6 +34,9 @@ pub const CATALOGUE: &[&str] = &[
     "probe.down",
     "probe.up",
     "slo.burn_rate",
+    "alert.fired",
+    "alert.acknowledged",
+    "alert.resolved",
 ];
 
 /// The event `webhook test` sends to one webhook, whatever it subscribed to.
@@ -87,6 +90,15 @@ pub fn events_for(verb: &str, details: &Value) -> Vec<&'static str> {
         "probe.down" => vec!["probe.down"],
         "probe.up" => vec!["probe.up"],
         "slo.burn_rate" => vec!["slo.burn_rate"],
+        // Alerts (`services::alerts`): one recorded silenced, during a deployment, is told when
+        // it is restored, and its resolution only if its firing was told.
+        "alert.fired" | "alert.restored" if details.get("notify") == Some(&Value::Bool(true)) => {
+            vec!["alert.fired"]
+        }
+        "alert.acknowledged" => vec!["alert.acknowledged"],
+        "alert.resolved" if details.get("notify") == Some(&Value::Bool(true)) => {
+            vec!["alert.resolved"]
+        }
         _ => Vec::new(),
     }
 }

@@ -35,7 +35,8 @@ pub(crate) fn spawn(state: AppState) {
     });
 }
 
-/// One turn: deployments, promotions, batch supervision, expired break-glasses. A turn cut by the store closing
+/// One turn: deployments, promotions, batch supervision and the alerts it and the other
+/// sources raise, expired break-glasses. A turn cut by the store closing
 /// under it is the shutdown, not an error.
 async fn turn(state: &AppState) {
     if let Err(e) = services::progress::tick(state).await {
@@ -48,9 +49,19 @@ async fn turn(state: &AppState) {
             tracing::error!(error = %e, "judging promotions failed; retrying");
         }
     }
-    if let Err(e) = services::batches::supervise(state, state.clock.now()).await {
-        if !state.store.is_closed() {
-            tracing::error!(error = %e, "supervising batches failed; retrying");
+    let now = state.clock.now();
+    match services::batches::supervise(state, now).await {
+        Ok(judged) => {
+            if let Err(e) = services::alerts::evaluate(state, now, &judged).await {
+                if !state.store.is_closed() {
+                    tracing::error!(error = %e, "evaluating alerts failed; retrying");
+                }
+            }
+        }
+        Err(e) => {
+            if !state.store.is_closed() {
+                tracing::error!(error = %e, "supervising batches failed; retrying");
+            }
         }
     }
     if let Err(e) = services::config_changes::end_expired_break_glasses(state).await {

@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 pub mod backup;
+mod channels;
 mod checkpoint_log;
 pub mod console;
 mod engine;

@@ -185,6 +185,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     crate::leader::spawn(state.clone());
     crate::engine::spawn(state.clone());
     crate::outbox::spawn(state.clone());
+    crate::channels::spawn(state.clone());
     if let Some(period) = vault_config.gc_every {
         crate::services::artifacts::schedule_gc(state.clone(), period);
     }

@@ -786,6 +786,7 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                 ("/batches", "batches"),
                 ("/insights", "insights"),
                 ("/complaints", "complaints"),
+                ("/alerts", "alerts"),
                 ("/config-changes", "config-changes"),
             ] {
                 browser.go(&format!("{base}{path}"));

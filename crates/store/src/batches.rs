@@ -47,6 +47,8 @@ pub struct StoredBatch {
     pub next_expected_at: Option<Timestamp>,
     /// The supervision tick's last judgement; `None` until judged.
     pub status: Option<BatchState>,
+    /// The key of its ping URL (`/ping/KEY`), for hosts without an agent.
+    pub ping_key: Option<String>,
 }
 
 /// Where a batch is: its environment, target and name.
@@ -66,6 +68,8 @@ pub struct BatchInstall<'a> {
     pub by: &'a str,
     pub deployment: Option<i64>,
     pub at: Timestamp,
+    /// The ping key a batch gets if it has none yet (a fresh random token from the caller).
+    pub ping_key: &'a str,
 }
 
 /// Which batches a list shows.
@@ -120,7 +124,7 @@ impl DefinitionJson {
     }
 }
 
-const COLUMNS: &str = "id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, last_run_at, last_exit_code, next_expected_at, status";
+const COLUMNS: &str = "id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, last_run_at, last_exit_code, next_expected_at, status, ping_key";
 
 fn batch_row(row: &AnyRow) -> Result<StoredBatch> {
     Ok(StoredBatch {
@@ -151,6 +155,7 @@ fn batch_row(row: &AnyRow) -> Result<StoredBatch> {
             let text: Option<String> = row.try_get("status")?;
             text.map(|t| t.parse()).transpose()?
         },
+        ping_key: row.try_get("ping_key")?,
     })
 }
 
@@ -181,7 +186,7 @@ impl WriteTx<'_> {
             Some(existing) => {
                 let previous =
                     json_text("batch previous", &DefinitionJson::of(&existing.definition))?;
-                sqlx::query("UPDATE batches SET project = $1, category = $2, schedule = $3, time_zone = $4, command = $5, run_dir = $6, log_dir = $7, state = $8, owner = $9, customers = $10, installed_at = $11, installed_by = $12, installed_by_deployment = $13, previous = $14 WHERE id = $15")
+                sqlx::query("UPDATE batches SET project = $1, category = $2, schedule = $3, time_zone = $4, command = $5, run_dir = $6, log_dir = $7, state = $8, owner = $9, customers = $10, installed_at = $11, installed_by = $12, installed_by_deployment = $13, previous = $14, ping_key = COALESCE(ping_key, $16) WHERE id = $15")
                     .bind(install.project)
                     .bind(d.category.as_str())
                     .bind(d.schedule.as_deref())
@@ -197,6 +202,7 @@ impl WriteTx<'_> {
                     .bind(install.deployment)
                     .bind(&previous)
                     .bind(existing.id)
+                    .bind(install.ping_key)
                     .execute(&mut *self.tx)
                     .await?;
             }
@@ -204,7 +210,7 @@ impl WriteTx<'_> {
                 let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM batches")
                     .fetch_one(&mut *self.tx)
                     .await?;
-                sqlx::query("INSERT INTO batches (id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17)")
+                sqlx::query("INSERT INTO batches (id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, ping_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)")
                     .bind(max.unwrap_or(0) + 1)
                     .bind(install.project)
                     .bind(install.place.environment)
@@ -222,6 +228,7 @@ impl WriteTx<'_> {
                     .bind(&at)
                     .bind(install.by)
                     .bind(install.deployment)
+                    .bind(install.ping_key)
                     .execute(&mut *self.tx)
                     .await?;
             }
@@ -291,6 +298,17 @@ impl WriteTx<'_> {
 }
 
 impl Store {
+    /// The batch a ping key belongs to.
+    pub async fn batch_by_ping_key(&self, key: &str) -> Result<Option<StoredBatch>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM batches WHERE ping_key = $1"
+        ))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(batch_row).transpose()
+    }
+
     /// The inventory, by project, environment, name and target.
     pub async fn batches(&self, filter: &BatchFilter) -> Result<Vec<StoredBatch>> {
         let rows = sqlx::query(&format!(

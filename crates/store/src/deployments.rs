@@ -203,6 +203,15 @@ impl Store {
         rows.iter().map(deployment).collect()
     }
 
+    /// Deployments that have not ended, whatever they wait for (an intervention, a decision):
+    /// while one is unfinished its targets' alerts are silenced.
+    pub async fn unfinished_deployments(&self) -> Result<Vec<StoredDeployment>> {
+        let rows = sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE finished_at IS NULL AND kind <> 'dry_run' ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(deployment).collect()
+    }
+
     pub async fn tasks(&self, deployment_id: i64) -> Result<Vec<StoredTask>> {
         let rows = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE deployment_id = $1 ORDER BY phase DESC, run_index, batch_index, target"))
             .bind(deployment_id)

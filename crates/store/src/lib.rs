@@ -6,6 +6,7 @@
 //! clear: sensitive values arrive encrypted. It decides nothing: rules live in `slipway-core`.
 
 mod access;
+mod alerts;
 mod artifacts;
 mod audit;
 pub mod backup;
@@ -42,6 +43,7 @@ use sqlx::{Any, AnyPool, Executor};
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
 pub use access::{ApiToken, Session, User};
+pub use alerts::{AlertFilter, StoredAlert, StoredAlertDelivery};
 pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
 pub use batches::{
@@ -121,6 +123,8 @@ pub struct Store {
     write_lock: Arc<Mutex<()>>,
     /// Rung when a commit queues webhook deliveries, so the delivery worker need not poll.
     outbox: Arc<Notify>,
+    /// Rung when a commit queues alert deliveries (chat, mail), for the channel sender.
+    alert_outbox: Arc<Notify>,
 }
 
 impl Store {
@@ -164,6 +168,7 @@ impl Store {
             backend,
             write_lock: Arc::new(Mutex::new(())),
             outbox: Arc::new(Notify::new()),
+            alert_outbox: Arc::new(Notify::new()),
         };
         migrations::run(&store).await?;
         Ok(store)
@@ -207,6 +212,8 @@ impl Store {
             tx,
             _guard: guard,
             outbox: &self.outbox,
+            alert_outbox: &self.alert_outbox,
+            alert_deliveries_queued: false,
             entries: Vec::new(),
         })
     }
@@ -225,6 +232,9 @@ pub struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, Any>,
     _guard: MutexGuard<'a, ()>,
     outbox: &'a Notify,
+    alert_outbox: &'a Notify,
+    /// Set by `queue_alert_deliveries`, to wake the channel sender after the commit.
+    alert_deliveries_queued: bool,
     entries: Vec<AuditEntry>,
 }
 
@@ -246,6 +256,9 @@ impl WriteTx<'_> {
         self.tx.commit().await?;
         if queued > 0 {
             self.outbox.notify_one();
+        }
+        if self.alert_deliveries_queued {
+            self.alert_outbox.notify_one();
         }
         Ok(events)
     }

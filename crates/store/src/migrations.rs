@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../migrations/0016_findings.sql")),
     (17, include_str!("../migrations/0017_config_changes.sql")),
     (18, include_str!("../migrations/0018_leases.sql")),
+    (19, include_str!("../migrations/0019_alerts.sql")),
     (20, include_str!("../migrations/0020_complaints.sql")),
 ];
 

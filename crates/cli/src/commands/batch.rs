@@ -270,6 +270,13 @@ fn detail(v: &BatchView) {
     );
     println!("  last run:     {}", last_run(v));
     println!("  next run:     {}", or_dash(&v.next_expected_at));
+    println!(
+        "  ping:         {}",
+        v.ping_path.as_deref().map_or_else(
+            || "-".to_string(),
+            |p| format!("{p}[/start|/fail|/CODE] on the server's address, GET or POST, no token")
+        )
+    );
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! where it runs, and [`run`], the one dispatch. Verbs talk to the server through its HTTP API
 //! only; they never call server code.
 
+mod alert;
 mod artifact;
 mod audit;
 mod batch;
@@ -147,6 +148,9 @@ pub enum Command {
     /// The batch inventory: list (or export as CSV) and show batches per environment and server.
     #[command(subcommand)]
     Batch(batch::BatchCommand),
+    /// Alerts from batches, probes and SLOs: list, show, acknowledge (stops re-notification), resolve.
+    #[command(subcommand)]
+    Alert(alert::AlertCommand),
     /// Service health: SLO, availability, error budget left, burn rates and probes; monthly report.
     #[command(
         after_help = "Examples:\n  slipway health --project pets --env PROD\n  slipway health report --project pets --month 2026-11"
@@ -202,6 +206,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Tests(c) => tests::tests(c),
         Command::ConfigChange(c) => config_change::config_change(c),
         Command::Batch(c) => batch::batch(c),
+        Command::Alert(c) => alert::alert(c),
         Command::Health(args) => health::health(args),
         Command::Scan(c) => scan::scan(c),
         Command::Findings(c) => scan::findings(c),

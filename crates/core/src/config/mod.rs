@@ -4,6 +4,7 @@
 //! value (remembering positions) → the file types below (serde, unknown keys refused) → the model
 //! (cross-references and action parameters checked). Every error of a file is reported at once.
 
+mod alerts;
 mod batches;
 mod health;
 mod shape;
@@ -171,6 +172,9 @@ pub struct ProjectSpec {
     /// Vulnerability findings: how long each severity may stay open.
     #[serde(default)]
     pub findings: Option<FindingsSpec>,
+    /// Where the project's alerts go: channels (chat, e-mail), routes, re-notification.
+    #[serde(default)]
+    pub alerts: Option<alerts::AlertsSpec>,
 }
 
 /// How the findings of a project's scans are judged.
@@ -821,6 +825,7 @@ impl Checker<'_> {
         self.verify_steps(&plan, &probes);
         let slo = spec.slo.and_then(|s| self.slo(s));
         let remediation = self.remediation(spec.findings);
+        let alerting = self.alerts(spec.alerts);
         Project {
             name: spec.name,
             description: spec.description,
@@ -832,6 +837,7 @@ impl Checker<'_> {
             probes,
             slo,
             remediation,
+            alerting,
         }
     }
 

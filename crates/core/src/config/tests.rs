@@ -689,3 +689,91 @@ fn a_finding_deadline_of_zero_days_or_an_unknown_severity_is_refused_where_writt
         err.path
     );
 }
+
+const ALERTING: &str = r#"
+project:
+  name: shop
+  variables:
+    - { name: CHAT_URL, sensitive: true }
+  alerts:
+    renotify: 2h
+    channels:
+      - { name: chat, kind: slack, url_from: CHAT_URL }
+      - name: mail
+        kind: email
+        to: [ops@example.com]
+        smtp: { host: mail.example.com, from: slipway@example.com }
+    routes:
+      - { teams: [billing], min_severity: error, channels: [chat, mail] }
+"#;
+
+#[test]
+fn alerting_reads_its_channels_routes_and_renotify_interval() {
+    let config = load_one(ALERTING).expect("valid");
+    let a = &config.projects[0].alerting;
+    assert_eq!(a.renotify, Some(jiff::SignedDuration::from_hours(2)));
+    assert_eq!(a.channels.len(), 2);
+    assert_eq!(
+        a.channels[1].smtp.as_ref().map(|s| s.port),
+        Some(25),
+        "the default port"
+    );
+    assert_eq!(a.routes[0].channels.len(), 2);
+    let none = load_one("project:\n  name: shop\n").expect("valid");
+    assert_eq!(
+        none.projects[0].alerting.renotify,
+        Some(crate::alerts::channel::DEFAULT_RENOTIFY)
+    );
+}
+
+#[test]
+fn bad_alerting_is_refused_at_its_line_with_how_to_fix_it() {
+    for (from, to, path, says) in [
+        (
+            "channels: [chat, mail]",
+            "channels: [chat, pager]",
+            "routes[0].channels[1]",
+            "channel pager is not declared",
+        ),
+        (
+            "url_from: CHAT_URL",
+            "to: [a@b.c]",
+            "channels[0].url_from",
+            "needs its incoming-webhook URL",
+        ),
+        (
+            "to: [ops@example.com]",
+            "to: [\"ops@example.com\\r\\nRCPT TO:<x@y.z>\"]",
+            "channels[1].to[0]",
+            "is not a mail address",
+        ),
+        (
+            "to: [ops@example.com]",
+            "to: []",
+            "channels[1].to",
+            "at least one recipient",
+        ),
+        ("renotify: 2h", "renotify: 2 hours", "renotify", "duration"),
+        (
+            "url_from: CHAT_URL",
+            "url: ftp://chat.example.com",
+            "channels[0].url",
+            "not an http(s) address",
+        ),
+        (
+            "from: slipway@example.com",
+            "from: slipway",
+            "channels[1].smtp.from",
+            "not a mail address",
+        ),
+    ] {
+        let text = ALERTING.replace(from, to);
+        let errors = load_one(&text).expect_err(to).0;
+        let err = errors
+            .iter()
+            .find(|e| e.path.ends_with(path))
+            .unwrap_or_else(|| panic!("{to}: no error at {path}: {errors:#?}"));
+        assert!(err.message.contains(says), "{to}: {}", err.message);
+        assert!(err.line > 1, "{to}: located");
+    }
+}

@@ -299,6 +299,7 @@ mod tests {
             probes: Vec::new(),
             slo: None,
             remediation: Default::default(),
+            alerting: Default::default(),
         }
     }
 

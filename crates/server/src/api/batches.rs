@@ -19,6 +19,8 @@ const BATCHES: &str = "/api/v1/batches";
 const BATCH: &str = "/api/v1/batches/{name}";
 const RUNS: &str = "/api/v1/batches/{name}/runs";
 const RUN_END: &str = "/api/v1/batches/{name}/runs/{id}/end";
+const PING: &str = "/ping/{key}";
+const PING_WHAT: &str = "/ping/{key}/{what}";
 
 #[cfg(test)]
 pub(super) const ROUTES: &[(&str, &str)] = &[
@@ -27,6 +29,10 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", RUNS),
     ("post", RUNS),
     ("post", RUN_END),
+    ("get", PING),
+    ("post", PING),
+    ("get", PING_WHAT),
+    ("post", PING_WHAT),
 ];
 
 pub(super) fn router() -> Router<AppState> {
@@ -35,6 +41,29 @@ pub(super) fn router() -> Router<AppState> {
         .route(BATCH, get(show_batch))
         .route(RUNS, get(list_runs).post(start_run))
         .route(RUN_END, post(end_run))
+        .route(PING, get(ping_success).post(ping_success))
+        .route(PING_WHAT, get(ping).post(ping))
+}
+
+/// `/ping/KEY`: a run succeeded. No authentication: the key is the credential.
+async fn ping_success(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    body: String,
+) -> Result<Json<BatchRunView>, ServiceError> {
+    let (batch, run) = batches::ping(&state, &key, batches::Ping::End(0), &body).await?;
+    Ok(Json(run_view(&batch, run)))
+}
+
+/// `/ping/KEY/start`, `/ping/KEY/fail`, `/ping/KEY/CODE`.
+async fn ping(
+    State(state): State<AppState>,
+    Path((key, what)): Path<(String, String)>,
+    body: String,
+) -> Result<Json<BatchRunView>, ServiceError> {
+    let what = batches::Ping::parse(&what)?;
+    let (batch, run) = batches::ping(&state, &key, what, &body).await?;
+    Ok(Json(run_view(&batch, run)))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -223,5 +252,6 @@ fn view(b: StoredBatch) -> BatchView {
         last_exit_code: b.last_exit_code,
         next_expected_at: b.next_expected_at.map(|t| t.to_string()),
         status: b.status,
+        ping_path: b.ping_key.map(|k| format!("/ping/{k}")),
     }
 }

@@ -3,6 +3,7 @@
 //! Every route is listed in `openapi.json` beside this file; a test keeps the two in step.
 
 mod agents;
+mod alerts;
 mod batches;
 mod checkpoints;
 mod complaints;
@@ -82,6 +83,7 @@ pub fn router() -> Router<AppState> {
         .merge(findings::router())
         .merge(insights::router())
         .merge(complaints::router())
+        .merge(alerts::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -186,6 +188,7 @@ mod tests {
             .chain(findings::ROUTES)
             .chain(insights::ROUTES)
             .chain(complaints::ROUTES)
+            .chain(alerts::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

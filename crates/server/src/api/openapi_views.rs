@@ -5,6 +5,7 @@
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, SessionView, UserView, WhoAmI};
+use slipway_api::alerts::{AlertDeliveryView, AlertDetail, AlertView};
 use slipway_api::audit::{AuditVerification, ChainEventView};
 use slipway_api::batches::{BatchRunView, BatchView};
 use slipway_api::complaints::ComplaintView;
@@ -402,6 +403,41 @@ fn answers() -> Vec<(
         ),
         (
             "get",
+            "/api/v1/alerts",
+            "200",
+            Shape::Items,
+            fields::<AlertView>(),
+        ),
+        (
+            "get",
+            "/api/v1/alerts/{id}",
+            "200",
+            Shape::One,
+            fields::<AlertDetail>(),
+        ),
+        (
+            "post",
+            "/api/v1/alerts/{id}/acknowledge",
+            "200",
+            Shape::One,
+            fields::<AlertView>(),
+        ),
+        (
+            "post",
+            "/api/v1/alerts/{id}/resolve",
+            "200",
+            Shape::One,
+            fields::<AlertView>(),
+        ),
+        (
+            "get",
+            "/ping/{key}",
+            "200",
+            Shape::One,
+            fields::<BatchRunView>(),
+        ),
+        (
+            "get",
             "/api/v1/batches",
             "200",
             Shape::Items,
@@ -611,4 +647,19 @@ fn the_documented_target_names_the_fields_of_target_view_but_three() {
         documented(&doc, "get", "/api/v1/targets", "200", Shape::Items),
         owned(listed)
     );
+}
+
+/// An alert's detail nests its deliveries: `AlertDelivery` names the fields of their view.
+#[test]
+fn the_documented_alert_delivery_names_the_fields_of_its_view() {
+    let doc = document();
+    let schema = &doc["components"]["schemas"]["AlertDelivery"]["properties"];
+    let mut documented: Vec<String> = schema
+        .as_object()
+        .expect("AlertDelivery is documented")
+        .keys()
+        .cloned()
+        .collect();
+    documented.sort_unstable();
+    assert_eq!(documented, owned(fields::<AlertDeliveryView>()));
 }

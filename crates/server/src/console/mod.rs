@@ -8,6 +8,7 @@
 // a `Response` in `Err` is moved once per request, which costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+mod alerts;
 mod assets;
 mod audit;
 mod batches;
@@ -76,6 +77,10 @@ pub fn router() -> Router<AppState> {
         .route("/environments", get(inventory::environments))
         .route("/targets", get(inventory::targets))
         .route("/batches", get(batches::list))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}", get(alerts::show))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/{id}/resolve", post(alerts::resolve))
         .route("/users", get(people::list).post(people::create_user))
         .route("/users/tokens", post(people::create_token))
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))

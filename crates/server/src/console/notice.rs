@@ -28,10 +28,12 @@ pub(super) enum Done {
     Overridden,
     ChangeRequestDecided,
     ConfigChangeDecided,
+    AlertAcknowledged,
+    AlertResolved,
 }
 
 impl Done {
-    const ALL: [Done; 11] = [
+    const ALL: [Done; 13] = [
         Done::SignedIn,
         Done::DeploymentStarted,
         Done::PromotionRequested,
@@ -43,6 +45,8 @@ impl Done {
         Done::Overridden,
         Done::ChangeRequestDecided,
         Done::ConfigChangeDecided,
+        Done::AlertAcknowledged,
+        Done::AlertResolved,
     ];
 
     fn key(self) -> &'static str {
@@ -58,6 +62,8 @@ impl Done {
             Done::Overridden => "overridden",
             Done::ChangeRequestDecided => "change-request-decided",
             Done::ConfigChangeDecided => "config-change-decided",
+            Done::AlertAcknowledged => "alert-acknowledged",
+            Done::AlertResolved => "alert-resolved",
         }
     }
 
@@ -82,6 +88,8 @@ impl Done {
             Done::ConfigChangeDecided => {
                 "Your decision on the configuration change is recorded (an approval applied it)."
             }
+            Done::AlertAcknowledged => "Alert acknowledged: it is yours, and no longer sent again.",
+            Done::AlertResolved => "Alert resolved.",
         }
     }
 }

@@ -28,6 +28,7 @@ pub(super) enum Section {
     Health,
     Complaints,
     Insights,
+    Alerts,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -154,6 +155,13 @@ const NAVIGATION: &[(Job, Section, &str, &str, Audience)] = &[
         Section::Complaints,
         "/complaints",
         "Complaints",
+        Audience::Everyone,
+    ),
+    (
+        Job::Supervise,
+        Section::Alerts,
+        "/alerts",
+        "Alerts",
         Audience::Everyone,
     ),
     (

@@ -16,9 +16,11 @@ use slipway_store::{
     StoredDeployment, WriteTx,
 };
 
+mod ping;
 mod supervise;
 
-pub use supervise::supervise;
+pub use ping::{ping, Ping};
+pub use supervise::{supervise, Judged};
 
 use super::require;
 use crate::auth::Actor;
@@ -65,6 +67,7 @@ pub(crate) async fn record_step(
                     by: &deployment.requested_by,
                     deployment: Some(deployment.id),
                     at,
+                    ping_key: &crate::auth::new_secret("pk_"),
                 })
                 .await?,
             )

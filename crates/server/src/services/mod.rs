@@ -4,6 +4,7 @@
 //! `slipway-core`, and writes through one store transaction carrying its audit events.
 
 pub mod agents;
+pub mod alerts;
 pub mod artifacts;
 pub mod audit;
 pub mod batches;

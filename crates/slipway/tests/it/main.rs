@@ -12,6 +12,7 @@ mod access_and_audit;
 mod agent_actions;
 mod agents;
 mod backup;
+mod alerts;
 mod batches;
 mod checkpoints;
 mod complaints;

@@ -35,6 +35,7 @@ async fn install(store: &Store, schedule: &str, deployment: i64) -> StoredBatch 
             by: "alice",
             deployment: Some(deployment),
             at: "2026-01-02T03:04:05Z".parse().unwrap(),
+            ping_key: "pk-test-1",
         })
         .await
         .unwrap();
@@ -189,6 +190,7 @@ async fn the_recent_runs_of_every_batch_come_in_one_read_newest_first() {
                 by: "alice",
                 deployment: Some(1),
                 at: "2026-01-02T03:04:05Z".parse().unwrap(),
+                ping_key: "pk-test-2",
             })
             .await
             .unwrap();

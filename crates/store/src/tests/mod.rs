@@ -2,6 +2,7 @@
 //! [`on_both_backends`]; the helpers here build the rows several areas share.
 
 mod access;
+mod alerts;
 mod audit;
 mod batches;
 mod checkpoints;

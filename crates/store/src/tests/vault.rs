@@ -25,6 +25,7 @@ fn pets() -> slipway_core::model::Project {
         probes: vec![],
         slo: None,
         remediation: Default::default(),
+        alerting: Default::default(),
     }
 }
 

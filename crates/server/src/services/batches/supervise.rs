@@ -3,7 +3,8 @@
 //! of status audited (`batch.up`, `batch.late`, `batch.down`, `batch.paused`, `batch.running`)
 //! with the conditions that hold, in one transaction per change.
 //!
-//! It decides nothing itself, and reads no clock: the engine passes `now`.
+//! It decides nothing itself, and reads no clock: the engine passes `now`. It returns every
+//! judgement, for `services::alerts` to turn the conditions into alerts.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use serde_json::json;
 use slipway_core::audit::AuditEntry;
 use slipway_core::model::Project;
 use slipway_core::supervision::batch::{BatchDecl, InstallState, DEFAULT_GRACE};
-use slipway_core::supervision::{judge, Run, Schedule, Settings};
+use slipway_core::supervision::{judge, Run, Schedule, Settings, Verdict};
 use slipway_core::Name;
 use slipway_store::{BatchFilter, StoredBatch, StoredBatchRun};
 
@@ -21,10 +22,22 @@ use crate::{AppState, ServiceError};
 /// Runs of a batch the judgement reads: enough for any sensible `consecutive_failures`.
 const RUNS_JUDGED: i64 = 50;
 
+/// A batch as the tick judged it, with its latest finished run (the one a failure is about).
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub batch: StoredBatch,
+    pub verdict: Verdict,
+    pub last_finished: Option<StoredBatchRun>,
+}
+
 /// Judge every batch at `now`; store and audit what changed. The inventory and the recent runs
 /// of every batch are two reads, whatever the number of batches.
-pub async fn supervise(state: &AppState, now: jiff::Timestamp) -> Result<(), ServiceError> {
+pub async fn supervise(
+    state: &AppState,
+    now: jiff::Timestamp,
+) -> Result<Vec<Judged>, ServiceError> {
     let batches = state.store.batches(&BatchFilter::default()).await?;
+    let mut judged = Vec::with_capacity(batches.len());
     let mut runs_of = state.store.recent_batch_runs(RUNS_JUDGED).await?;
     let mut projects: BTreeMap<String, Option<Project>> = BTreeMap::new();
     for batch in batches {
@@ -41,7 +54,13 @@ pub async fn supervise(state: &AppState, now: jiff::Timestamp) -> Result<(), Ser
             .and_then(|p| p.batches.iter().find(|b| b.name.as_str() == batch.name));
         let runs = runs_of.remove(&batch.id).unwrap_or_default();
         let verdict = judge(&settings(&batch, declared), &core_runs(&runs), now);
+        let last_finished = runs.iter().find(|r| r.ended_at.is_some()).cloned();
         if batch.status == Some(verdict.state) && batch.next_expected_at == verdict.next_expected {
+            judged.push(Judged {
+                batch,
+                verdict,
+                last_finished,
+            });
             continue;
         }
         let mut tx = state.store.write().await?;
@@ -65,8 +84,13 @@ pub async fn supervise(state: &AppState, now: jiff::Timestamp) -> Result<(), Ser
             });
         }
         tx.commit().await?;
+        judged.push(Judged {
+            batch,
+            verdict,
+            last_finished,
+        });
     }
-    Ok(())
+    Ok(judged)
 }
 
 /// The settings the judgement needs: the inventory's schedule and state, the project's limits

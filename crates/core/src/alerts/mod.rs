@@ -5,6 +5,14 @@
 //! Any source plugs in (batch supervision today; log rules, probes and SLOs later): routing reads
 //! only the fields every alert has. It never sends anything; services deliver through the outbox.
 
+pub mod channel;
+pub mod lifecycle;
+pub mod message;
+
+pub use channel::{Alerting, Channel, ChannelKind, Setting, Smtp};
+pub use lifecycle::{decide, AlertContext, Decision, OpenAlert, Signal};
+pub use message::{Message, Notice};
+
 use jiff::{SignedDuration, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -126,7 +134,7 @@ pub struct Routed<'a> {
 }
 
 /// One routing rule: alerts that match every condition given go to `channels`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Only alerts of these environments; empty: any.

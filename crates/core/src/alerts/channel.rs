@@ -1,0 +1,133 @@
+//! Where alerts go, as a project declares it (`project.alerts` in `slipway.yaml`): its channels
+//! (chat incoming webhooks, e-mail over SMTP), its routes, and how often an open alert is sent
+//! again. Secrets (a webhook URL with its token, an SMTP password) are never written here: a
+//! channel names the project variable that holds them.
+
+use jiff::SignedDuration;
+use serde::{Deserialize, Serialize};
+
+use super::Route;
+use crate::name::Name;
+use crate::state_name::state_names;
+
+/// The kind of a channel, which decides the shape of what it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// A Slack incoming webhook (`{"text": …, "attachments": […]}`).
+    Slack,
+    /// A Mattermost incoming webhook (Slack-compatible payload).
+    Mattermost,
+    /// A Microsoft Teams incoming webhook (a MessageCard).
+    Teams,
+    /// E-mail over SMTP.
+    Email,
+}
+
+state_names!(ChannelKind, "channel kind", {
+    Slack => "slack",
+    Mattermost => "mattermost",
+    Teams => "teams",
+    Email => "email",
+});
+
+/// A value given in the file, or read from a project variable (set with `slipway variable
+/// set --sensitive`) when it is a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Setting {
+    Plain(String),
+    Variable(Name),
+}
+
+/// How a mail channel reaches its SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    /// The envelope and header sender.
+    pub from: String,
+    pub username: Option<String>,
+    /// The project variable holding the password.
+    pub password_from: Option<Name>,
+}
+
+/// One channel, validated: a chat channel has a URL, a mail channel recipients and a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    pub name: Name,
+    pub kind: ChannelKind,
+    /// The incoming-webhook URL of a chat channel.
+    pub url: Option<Setting>,
+    /// The recipients of a mail channel.
+    pub to: Vec<String>,
+    pub smtp: Option<Smtp>,
+}
+
+/// A project's alerting, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alerting {
+    /// How long a fired, unacknowledged alert waits before it is sent again; `None`: never.
+    pub renotify: Option<SignedDuration>,
+    /// The console's address as people reach it, for links in messages.
+    pub console_url: Option<String>,
+    pub channels: Vec<Channel>,
+    pub routes: Vec<Route>,
+}
+
+impl Default for Alerting {
+    fn default() -> Self {
+        Alerting {
+            renotify: Some(DEFAULT_RENOTIFY),
+            console_url: None,
+            channels: Vec::new(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// An open alert nobody acknowledged is sent again every four hours unless a project says.
+pub const DEFAULT_RENOTIFY: SignedDuration = SignedDuration::from_hours(4);
+
+impl Alerting {
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name.as_str() == name)
+    }
+}
+
+/// Whether `address` looks like a mailbox SMTP accepts: one `@`, something on each side, no
+/// space, angle bracket or line break (which would let a value inject SMTP commands).
+pub fn is_mailbox(address: &str) -> bool {
+    let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',');
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !address.chars().any(bad)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mailbox_cannot_smuggle_smtp_commands() {
+        assert!(is_mailbox("ops@example.com"));
+        for bad in [
+            "",
+            "ops",
+            "@example.com",
+            "ops@",
+            "a@b@c",
+            "ops@example.com\r\nRCPT TO:<x@y>",
+            "ops <ops@example.com>",
+            "a@b,c@d",
+        ] {
+            assert!(!is_mailbox(bad), "{bad:?}");
+        }
+    }
+}
