@@ -14,6 +14,7 @@ pub mod batches;
 pub mod config_changes;
 pub mod deployments;
 pub mod evidence;
+pub mod flags;
 pub mod governance;
 pub mod health;
 pub mod insights;

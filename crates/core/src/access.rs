@@ -114,6 +114,9 @@ pub enum Operation {
     /// Apply a governed configuration change at once, alone, with a reason and for a bounded
     /// time (break-glass); it reverts by itself when it expires.
     BreakGlass,
+    /// Switch a feature flag on or off in an environment (a kill switch flipped hot): whoever
+    /// may deploy there; in a protected environment the switch still waits for a second person.
+    ToggleFlag { protected: bool },
 }
 
 impl Operation {
@@ -147,6 +150,10 @@ impl Operation {
             Operation::SignCheckpoint => "sign an audit checkpoint",
             Operation::DecideConfigChange => "decide configuration change requests",
             Operation::BreakGlass => "break the glass (apply a governed change alone)",
+            Operation::ToggleFlag { protected: true } => {
+                "switch feature flags in a protected environment"
+            }
+            Operation::ToggleFlag { .. } => "switch feature flags",
         }
     }
 }
@@ -175,6 +182,7 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ) => role == approvers,
         (_, AnswerIntervention { protected, .. }) => allows(role, Deploy { protected }),
         (_, ManageOwnTokens) => role != Viewer,
+        (_, ToggleFlag { protected }) => allows(role, Deploy { protected }),
         (
             Ops,
             ManageEnvironments

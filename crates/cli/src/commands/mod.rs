@@ -13,6 +13,7 @@ mod deploy;
 mod deployment;
 mod environment;
 mod evidence;
+mod flag;
 mod follow;
 mod health;
 mod insights;
@@ -158,6 +159,9 @@ pub enum Command {
     /// DORA metrics of a period, with bands, goals and the deployments and commits behind them.
     #[command(subcommand)]
     Insights(insights::InsightsCommand),
+    /// Feature flags per environment: list, show, on, off (kill switch), and Unleash SDK tokens.
+    #[command(subcommand)]
+    Flag(flag::FlagCommand),
 }
 
 /// Run one client verb.
@@ -200,5 +204,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Scan(c) => scan::scan(c),
         Command::Findings(c) => scan::findings(c),
         Command::Insights(c) => insights::insights(c),
+        Command::Flag(c) => flag::flag(c),
     }
 }

@@ -5,6 +5,7 @@
 //! (cross-references and action parameters checked). Every error of a file is reported at once.
 
 mod batches;
+mod flags;
 mod health;
 mod shape;
 mod yaml;
@@ -171,6 +172,9 @@ pub struct ProjectSpec {
     /// Vulnerability findings: how long each severity may stay open.
     #[serde(default)]
     pub findings: Option<FindingsSpec>,
+    /// Feature flags: their state in every environment, and the environments that differ.
+    #[serde(default)]
+    pub flags: Vec<flags::FlagSpec>,
 }
 
 /// How the findings of a project's scans are judged.
@@ -332,6 +336,16 @@ impl std::error::Error for ConfigErrors {}
 pub struct Config {
     pub environments: Vec<Environment>,
     pub projects: Vec<Project>,
+    /// The feature flags each project declares (its `flags:`), by project.
+    pub flags: Vec<ProjectFlags>,
+}
+
+/// The flags one project declares in its file; absent when the file has no `flags:` key, so
+/// that a project file without flags leaves the flags on the server alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectFlags {
+    pub project: Name,
+    pub flags: Vec<crate::flags::FlagDecl>,
 }
 
 /// A source file: its name (as shown in errors) and its text.
@@ -419,6 +433,7 @@ pub fn load(sources: &[Source<'_>]) -> Result<Config, ConfigErrors> {
     }
     for file in parsed {
         config.environments.extend(file.environments);
+        config.flags.extend(file.flags);
     }
     for (i, env) in config.environments.iter_mut().enumerate() {
         env.position = i as i64;
@@ -431,6 +446,7 @@ struct ParsedFile {
     positions: Positions,
     environments: Vec<Environment>,
     project: Option<Project>,
+    flags: Option<ProjectFlags>,
 }
 
 impl ParsedFile {
@@ -505,7 +521,17 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                     production: e.production,
                 })
                 .collect::<Vec<_>>();
-            let project = file.project.map(|p| checker.project(p));
+            let mut flags = None;
+            let project = file.project.map(|mut p| {
+                let declared = std::mem::take(&mut p.flags);
+                if !declared.is_empty() {
+                    flags = Some(ProjectFlags {
+                        project: p.name.clone(),
+                        flags: checker.flags(declared),
+                    });
+                }
+                checker.project(p)
+            });
             let errors = checker.errors;
             (
                 Some(ParsedFile {
@@ -513,6 +539,7 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                     positions,
                     environments,
                     project,
+                    flags,
                 }),
                 errors,
             )

@@ -9,6 +9,7 @@ mod config_changes;
 mod deployments;
 mod evidence;
 mod findings;
+mod flags;
 mod governance;
 mod handlers;
 mod health;
@@ -80,6 +81,7 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(findings::router())
         .merge(insights::router())
+        .merge(flags::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -183,6 +185,7 @@ mod tests {
             .chain(health::ROUTES)
             .chain(findings::ROUTES)
             .chain(insights::ROUTES)
+            .chain(flags::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

@@ -16,6 +16,7 @@ mod config_changes;
 mod criteria;
 mod dashboard;
 mod deployments;
+mod flags;
 mod governance;
 mod health;
 mod inventory;
@@ -74,6 +75,11 @@ pub fn router() -> Router<AppState> {
         .route("/environments", get(inventory::environments))
         .route("/targets", get(inventory::targets))
         .route("/batches", get(batches::list))
+        .route("/flags", get(flags::list))
+        .route(
+            "/flags/{project}/{flag}/{environment}/toggle",
+            post(flags::switch),
+        )
         .route("/users", get(people::list).post(people::create_user))
         .route("/users/tokens", post(people::create_token))
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))

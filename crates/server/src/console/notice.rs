@@ -28,10 +28,12 @@ pub(super) enum Done {
     Overridden,
     ChangeRequestDecided,
     ConfigChangeDecided,
+    FlagSwitched,
+    FlagSwitchHeld,
 }
 
 impl Done {
-    const ALL: [Done; 11] = [
+    const ALL: [Done; 13] = [
         Done::SignedIn,
         Done::DeploymentStarted,
         Done::PromotionRequested,
@@ -43,6 +45,8 @@ impl Done {
         Done::Overridden,
         Done::ChangeRequestDecided,
         Done::ConfigChangeDecided,
+        Done::FlagSwitched,
+        Done::FlagSwitchHeld,
     ];
 
     fn key(self) -> &'static str {
@@ -58,6 +62,8 @@ impl Done {
             Done::Overridden => "overridden",
             Done::ChangeRequestDecided => "change-request-decided",
             Done::ConfigChangeDecided => "config-change-decided",
+            Done::FlagSwitched => "flag-switched",
+            Done::FlagSwitchHeld => "flag-switch-held",
         }
     }
 
@@ -81,6 +87,10 @@ impl Done {
             Done::ChangeRequestDecided => "Your decision on the change request is recorded.",
             Done::ConfigChangeDecided => {
                 "Your decision on the configuration change is recorded (an approval applied it)."
+            }
+            Done::FlagSwitched => "Flag switched; applications see it at their next refresh.",
+            Done::FlagSwitchHeld => {
+                "The environment is protected: your switch waits for another admin (Config changes)."
             }
         }
     }

@@ -26,6 +26,7 @@ pub(super) enum Section {
     ConfigChanges,
     Batches,
     Health,
+    Flags,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -110,6 +111,13 @@ const NAVIGATION: &[(Job, Section, &str, &str, Audience)] = &[
         Section::Deployments,
         "/deployments",
         "Deployments",
+        Audience::Everyone,
+    ),
+    (
+        Job::Deliver,
+        Section::Flags,
+        "/flags",
+        "Flags",
         Audience::Everyone,
     ),
     (
