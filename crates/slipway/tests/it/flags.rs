@@ -93,6 +93,7 @@ impl Drop for App {
 
 impl App {
     fn start(dir: &std::path::Path, url: &str, token: &str) -> App {
+        std::fs::create_dir_all(dir).unwrap();
         let script = file(dir, "app.py", APP);
         let cache = dir.join("cache");
         std::fs::create_dir_all(&cache).unwrap();
@@ -449,5 +450,75 @@ fn a_flag_with_an_impossible_strategy_is_refused_with_its_line() {
     assert!(
         !listed.contains("payments"),
         "nothing half-applied: {listed}"
+    );
+}
+
+/// The p50 and p99 of `samples`, in milliseconds.
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    (at(0.50), at(0.99))
+}
+
+/// The figure BENCHMARKS.md records: `SLIPWAY_BENCH_FULL=1 cargo test -p slipway --test it
+/// flags::bench -- --nocapture` (200 flags with rollouts and constraints, 2000 requests of
+/// each kind on one kept-alive connection, debug or release build as the test binary is).
+/// Timed at the client over loopback, so each figure is an upper bound of the server's side.
+/// Without `SLIPWAY_BENCH_FULL` it runs small, as an ordinary test of the same path; it never
+/// asserts a time.
+#[test]
+fn bench_the_client_api_full_answers_and_304s() {
+    let full = std::env::var_os("SLIPWAY_BENCH_FULL").is_some();
+    let (flags, requests) = if full { (200, 2000) } else { (10, 30) };
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let mut yaml =
+        String::from("environments:\n  - { name: DEV }\nproject:\n  name: shop\n  flags:\n");
+    for i in 0..flags {
+        yaml.push_str(&format!(
+            "    - name: flag-{i}\n      enabled: true\n      strategies:\n        - name: flexibleRollout\n          rollout: {}\n          constraints:\n            - {{ context: tenant, operator: IN, values: [acme, globex] }}\n        - {{ name: userWithId, user_ids: [ada, otto] }}\n",
+            i % 100
+        ));
+    }
+    let path = file(work.path(), "slipway.yaml", &yaml);
+    ok(server.apply(&path));
+    let token = flag_token(&server, "DEV", "client");
+    let agent = ureq::AgentBuilder::new().build();
+    let features = format!("{}/api/client/features", server.url);
+    let first = agent
+        .get(&features)
+        .set("Authorization", &token)
+        .call()
+        .unwrap();
+    let etag = first.header("etag").unwrap().to_string();
+    let size = first.into_string().unwrap().len();
+    let mut answers = Vec::new();
+    let mut unchanged = Vec::new();
+    for _ in 0..requests {
+        let started = Instant::now();
+        let r = agent
+            .get(&features)
+            .set("Authorization", &token)
+            .call()
+            .unwrap();
+        let _ = r.into_string().unwrap();
+        answers.push(started.elapsed());
+        let started = Instant::now();
+        let r = agent
+            .get(&features)
+            .set("Authorization", &token)
+            .set("If-None-Match", &etag)
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 304);
+        unchanged.push(started.elapsed());
+    }
+    let (p50, p99) = percentiles(answers);
+    let (q50, q99) = percentiles(unchanged);
+    println!(
+        "client features, {flags} flags ({size} bytes), {requests} requests: 200 p50 {p50:.3} ms p99 {p99:.3} ms; 304 p50 {q50:.3} ms p99 {q99:.3} ms"
     );
 }
