@@ -9,6 +9,7 @@ CREATE TABLE flags (
     kind TEXT NOT NULL,
     description TEXT NOT NULL,
     created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
     PRIMARY KEY (project, name)
 );
 CREATE TABLE flag_states (
@@ -20,6 +21,7 @@ CREATE TABLE flag_states (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (project, flag, environment)
 );
+CREATE INDEX flag_states_environment ON flag_states (project, environment);
 CREATE TABLE flag_tokens (
     id BIGINT PRIMARY KEY,
     project TEXT NOT NULL,

@@ -160,6 +160,31 @@ impl Store {
             .collect()
     }
 
+    /// A text that changes whenever what `flags_in(project, environment)` reads changes (a
+    /// flag added or changed, a state written): the Unleash client API keeps its answer while
+    /// this stays the same. Flags and states are never deleted, so counts and latest times say it.
+    pub async fn flags_revision(&self, project: &str, environment: &str) -> Result<String> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM flags WHERE project = $1) AS flags, \
+                    (SELECT MAX(updated_at) FROM flags WHERE project = $1) AS flags_at, \
+                    (SELECT COUNT(*) FROM flag_states WHERE project = $1 AND environment = $2) AS states, \
+                    (SELECT MAX(updated_at) FROM flag_states WHERE project = $1 AND environment = $2) AS states_at",
+        )
+        .bind(project)
+        .bind(environment)
+        .fetch_one(&self.pool)
+        .await?;
+        let flags: i64 = row.try_get("flags")?;
+        let flags_at: Option<String> = row.try_get("flags_at")?;
+        let states: i64 = row.try_get("states")?;
+        let states_at: Option<String> = row.try_get("states_at")?;
+        Ok(format!(
+            "{flags}|{}|{states}|{}",
+            flags_at.unwrap_or_default(),
+            states_at.unwrap_or_default()
+        ))
+    }
+
     /// The unrevoked token with this secret hash.
     pub async fn flag_token_by_hash(&self, secret_hash: &str) -> Result<Option<StoredFlagToken>> {
         let row = sqlx::query(&format!(
@@ -283,8 +308,8 @@ impl WriteTx<'_> {
         description: &str,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO flags (project, name, kind, description, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (project, name) DO UPDATE SET kind = excluded.kind, description = excluded.description",
+            "INSERT INTO flags (project, name, kind, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (project, name) DO UPDATE SET kind = excluded.kind, description = excluded.description, updated_at = excluded.updated_at",
         )
         .bind(project)
         .bind(name)

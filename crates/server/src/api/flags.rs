@@ -181,7 +181,7 @@ async fn client_features(
             ),
             (header::ETAG, etag),
         ],
-        answer.body,
+        answer.body.as_ref().clone(),
     )
         .into_response())
 }

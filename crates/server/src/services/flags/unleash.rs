@@ -58,11 +58,7 @@ pub async fn authenticate(
     Ok(token)
 }
 
-/// The answer of `GET /api/client/features`: its JSON and the ETag naming that JSON.
-pub struct FeaturesAnswer {
-    pub body: Vec<u8>,
-    pub etag: String,
-}
+pub use crate::flag_answers::FeaturesAnswer;
 
 /// The flags of the token's project and environment in the Unleash format. A `project` filter
 /// (the SDK's `projectName`) other than the token's is refused: the token is scoped to one.
@@ -83,6 +79,32 @@ pub async fn client_features(
             ),
         });
     }
+    let key = (token.project.clone(), token.environment.clone());
+    let revision = state
+        .store
+        .flags_revision(&token.project, &token.environment)
+        .await?;
+    let kept = state
+        .flag_answers
+        .lock()
+        .expect("the answer cache is never left poisoned")
+        .get(&key, &revision);
+    if let Some(answer) = kept {
+        return Ok(answer);
+    }
+    let answer = build_features(state, token).await?;
+    state
+        .flag_answers
+        .lock()
+        .expect("the answer cache is never left poisoned")
+        .keep(key, revision, answer.clone());
+    Ok(answer)
+}
+
+async fn build_features(
+    state: &AppState,
+    token: &StoredFlagToken,
+) -> Result<FeaturesAnswer, ServiceError> {
     let now = slipway_store::current_time();
     let rows = state
         .store
@@ -117,7 +139,7 @@ pub async fn client_features(
     let digest = slipway_core::Sha256::of(&body).to_hex();
     Ok(FeaturesAnswer {
         etag: format!("\"{}\"", &digest[..32]),
-        body,
+        body: std::sync::Arc::new(body),
     })
 }
 
