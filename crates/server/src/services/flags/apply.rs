@@ -94,7 +94,8 @@ pub(crate) async fn apply(
             let current = tx.flag_state(project, name, env.name.as_str()).await?;
             let desired = flag.state_in(&env.name);
             let before = current.clone().unwrap_or_default();
-            if current.is_some() && &before == desired || current.is_none() && desired == &before {
+            // A state never set is off for everyone: declaring it so changes nothing.
+            if &before == desired {
                 continue;
             }
             let subject = subject(project, name, env.name.as_str());
