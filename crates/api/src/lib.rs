@@ -16,6 +16,7 @@ pub mod complaints;
 pub mod config_changes;
 pub mod deployments;
 pub mod evidence;
+pub mod flags;
 pub mod governance;
 pub mod health;
 pub mod insights;

@@ -125,6 +125,9 @@ pub enum Operation {
     BreakGlass,
     /// Acknowledge or resolve an alert (whoever is on call: ops and developers, and admins).
     HandleAlert,
+    /// Switch a feature flag on or off in an environment (a kill switch flipped hot): whoever
+    /// may deploy there; in a protected environment the switch still waits for a second person.
+    ToggleFlag { protected: bool },
 }
 
 impl Operation {
@@ -159,6 +162,10 @@ impl Operation {
             Operation::DecideConfigChange => "decide configuration change requests",
             Operation::BreakGlass => "break the glass (apply a governed change alone)",
             Operation::HandleAlert => "acknowledge or resolve alerts",
+            Operation::ToggleFlag { protected: true } => {
+                "switch feature flags in a protected environment"
+            }
+            Operation::ToggleFlag { .. } => "switch feature flags",
         }
     }
 }
@@ -187,6 +194,7 @@ pub fn allows(role: Role, op: Operation) -> bool {
         ) => role == approvers,
         (_, AnswerIntervention { protected, .. }) => allows(role, Deploy { protected }),
         (_, ManageOwnTokens) => role != Viewer,
+        (_, ToggleFlag { protected }) => allows(role, Deploy { protected }),
         (
             Ops,
             ManageEnvironments

@@ -23,6 +23,7 @@ pub mod diff;
 pub mod digest;
 pub mod evidence;
 pub mod fingerprint;
+pub mod flags;
 pub mod gates;
 pub mod governance;
 pub mod health;

@@ -13,6 +13,9 @@ pub enum ServiceError {
     AgentUnknown,
     #[error("wrong user name or password")]
     BadCredentials,
+    /// The Unleash client API: no flag token, or one that is unknown or revoked.
+    #[error("this flag token is unknown or revoked: send `Authorization: <token>`")]
+    FlagTokenUnknown,
     #[error("sign in first: send `Authorization: Bearer <token>` or log in to the console")]
     Unauthenticated,
     #[error("{0}")]
@@ -87,6 +90,7 @@ impl ServiceError {
         match self {
             ServiceError::Unauthenticated
             | ServiceError::BadCredentials
+            | ServiceError::FlagTokenUnknown
             | ServiceError::AgentUnknown => StatusCode::UNAUTHORIZED,
             ServiceError::Denied(_) | ServiceError::Refused { .. } => StatusCode::FORBIDDEN,
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -114,6 +118,7 @@ impl ServiceError {
             ServiceError::Unauthenticated => "Not signed in",
             ServiceError::BadCredentials => "Sign-in failed",
             ServiceError::AgentUnknown => "Agent not enrolled",
+            ServiceError::FlagTokenUnknown => "Unknown flag token",
             ServiceError::Denied(_) => "Not allowed",
             ServiceError::NotFound { .. } => "Not found",
             ServiceError::Invalid { .. } => "Invalid request",
@@ -147,6 +152,10 @@ impl ServiceError {
                 "after {} failures in a row, sign-in pauses for a few minutes",
                 crate::state::MAX_FAILURES
             )),
+            ServiceError::FlagTokenUnknown => Some(
+                "create an environment's token: `slipway flag token create --project P --env E`"
+                    .into(),
+            ),
             ServiceError::AgentUnknown => Some("enrol the agent again with a new token from `slipway target enrollment-token`".into()),
             ServiceError::Denied(d) => Some(d.hint.clone()),
             ServiceError::NotFound { hint, .. } | ServiceError::Invalid { hint, .. } => {

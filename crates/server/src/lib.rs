@@ -19,6 +19,7 @@ mod checkpoint_log;
 pub mod console;
 mod engine;
 mod error;
+mod flag_answers;
 mod leader;
 mod metrics;
 mod outbox;

@@ -31,6 +31,10 @@ pub struct AppState {
     pub(crate) checkpoints: Option<Arc<crate::checkpoint_log::CheckpointLog>>,
     /// Whether this server holds the lease background work runs under (`leader`).
     pub(crate) leader: Arc<crate::leader::Leader>,
+    /// The Unleash client API's last answer per project and environment, with the store
+    /// revision it was built at (`services::flags::unleash`): an unchanged revision answers
+    /// from here, on every server, since the revision is read from the database each time.
+    pub(crate) flag_answers: Arc<std::sync::Mutex<crate::flag_answers::AnswerCache>>,
 }
 
 /// The server's clock for governance (windows, freezes, schedules). `SLIPWAY_CLOCK=manual`
@@ -107,6 +111,7 @@ impl AppState {
             clock: Arc::new(Clock::default()),
             checkpoints: None,
             leader: Arc::new(crate::leader::Leader::default()),
+            flag_answers: Arc::default(),
         }
     }
 }

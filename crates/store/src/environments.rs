@@ -60,6 +60,16 @@ impl Store {
 }
 
 impl WriteTx<'_> {
+    /// All environments in delivery order, read in this transaction (after what it wrote).
+    pub async fn environments(&mut self) -> Result<Vec<Environment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM environments ORDER BY position, name"
+        ))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(environment).collect()
+    }
+
     pub async fn environment(&mut self, name: &Name) -> Result<Option<Environment>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM environments WHERE name = $1"

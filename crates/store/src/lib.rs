@@ -18,6 +18,7 @@ mod deployments;
 mod environments;
 mod evidence;
 mod findings;
+mod flags;
 mod governance;
 mod health;
 mod insights;
@@ -58,6 +59,7 @@ pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_
 pub use findings::{
     FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
 };
+pub use flags::{FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
 pub use insights::{InsightScope, ReleaseCommit};

@@ -24,6 +24,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (18, include_str!("../migrations/0018_leases.sql")),
     (19, include_str!("../migrations/0019_alerts.sql")),
     (20, include_str!("../migrations/0020_complaints.sql")),
+    (21, include_str!("../migrations/0021_flags.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

@@ -15,6 +15,7 @@ mod deploy;
 mod deployment;
 mod environment;
 mod evidence;
+mod flag;
 mod follow;
 mod health;
 mod insights;
@@ -168,6 +169,9 @@ pub enum Command {
     /// The complaints register: add, list, show, link, investigate, resolve, close, import (CSV).
     #[command(subcommand)]
     Complaint(complaint::ComplaintCommand),
+    /// Feature flags per environment: list, show, on, off (kill switch), and Unleash SDK tokens.
+    #[command(subcommand)]
+    Flag(flag::FlagCommand),
 }
 
 /// Run one client verb.
@@ -212,5 +216,6 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Findings(c) => scan::findings(c),
         Command::Insights(c) => insights::insights(c),
         Command::Complaint(c) => complaint::complaint(c),
+        Command::Flag(c) => flag::flag(c),
     }
 }

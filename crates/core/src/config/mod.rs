@@ -6,6 +6,7 @@
 
 mod alerts;
 mod batches;
+mod flags;
 mod health;
 mod shape;
 mod yaml;
@@ -175,6 +176,9 @@ pub struct ProjectSpec {
     /// Where the project's alerts go: channels (chat, e-mail), routes, re-notification.
     #[serde(default)]
     pub alerts: Option<alerts::AlertsSpec>,
+    /// Feature flags: their state in every environment, and the environments that differ.
+    #[serde(default)]
+    pub flags: Vec<flags::FlagSpec>,
 }
 
 /// How the findings of a project's scans are judged.
@@ -336,6 +340,16 @@ impl std::error::Error for ConfigErrors {}
 pub struct Config {
     pub environments: Vec<Environment>,
     pub projects: Vec<Project>,
+    /// The feature flags each project declares (its `flags:`), by project.
+    pub flags: Vec<ProjectFlags>,
+}
+
+/// The flags one project declares in its file; absent when the file has no `flags:` key, so
+/// that a project file without flags leaves the flags on the server alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectFlags {
+    pub project: Name,
+    pub flags: Vec<crate::flags::FlagDecl>,
 }
 
 /// A source file: its name (as shown in errors) and its text.
@@ -423,6 +437,7 @@ pub fn load(sources: &[Source<'_>]) -> Result<Config, ConfigErrors> {
     }
     for file in parsed {
         config.environments.extend(file.environments);
+        config.flags.extend(file.flags);
     }
     for (i, env) in config.environments.iter_mut().enumerate() {
         env.position = i as i64;
@@ -435,6 +450,7 @@ struct ParsedFile {
     positions: Positions,
     environments: Vec<Environment>,
     project: Option<Project>,
+    flags: Option<ProjectFlags>,
 }
 
 impl ParsedFile {
@@ -509,7 +525,17 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                     production: e.production,
                 })
                 .collect::<Vec<_>>();
-            let project = file.project.map(|p| checker.project(p));
+            let mut flags = None;
+            let project = file.project.map(|mut p| {
+                let declared = std::mem::take(&mut p.flags);
+                if !declared.is_empty() {
+                    flags = Some(ProjectFlags {
+                        project: p.name.clone(),
+                        flags: checker.flags(declared),
+                    });
+                }
+                checker.project(p)
+            });
             let errors = checker.errors;
             (
                 Some(ParsedFile {
@@ -517,6 +543,7 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
                     positions,
                     environments,
                     project,
+                    flags,
                 }),
                 errors,
             )

@@ -726,6 +726,50 @@ fn alerting_reads_its_channels_routes_and_renotify_interval() {
     );
 }
 
+const FLAGS: &str = r#"
+project:
+  name: shop
+  flags:
+    - name: new-checkout
+      type: release
+      description: the one-page checkout
+      strategies:
+        - name: flexibleRollout
+          rollout: 25
+          constraints:
+            - { context: tenant, operator: IN, values: [acme] }
+      environments:
+        DEV: { enabled: true, strategies: [] }
+        PROD: { enabled: true }
+    - name: payments
+      type: kill-switch
+      enabled: true
+"#;
+
+#[test]
+fn flags_give_every_environment_a_state_and_override_per_environment() {
+    let config = load_one(FLAGS).unwrap();
+    let flags = &config.flags[0];
+    assert_eq!(flags.project.as_str(), "shop");
+    let checkout = &flags.flags[0];
+    let name = |n: &str| Name::parse(n).unwrap();
+    assert!(!checkout.state_in(&name("TEST")).enabled);
+    assert!(checkout.state_in(&name("DEV")).enabled);
+    assert!(checkout.state_in(&name("DEV")).strategies.is_empty());
+    let prod = checkout.state_in(&name("PROD"));
+    assert!(prod.enabled);
+    assert_eq!(
+        prod.strategies.len(),
+        1,
+        "PROD keeps the default strategies"
+    );
+    assert_eq!(
+        flags.flags[1].kind,
+        crate::flags::FlagKind::KillSwitch,
+        "type: kill-switch"
+    );
+}
+
 #[test]
 fn bad_alerting_is_refused_at_its_line_with_how_to_fix_it() {
     for (from, to, path, says) in [
@@ -776,4 +820,28 @@ fn bad_alerting_is_refused_at_its_line_with_how_to_fix_it() {
         assert!(err.message.contains(says), "{to}: {}", err.message);
         assert!(err.line > 1, "{to}: located");
     }
+}
+
+#[test]
+fn a_bad_flag_strategy_is_located_and_explained() {
+    let text = FLAGS.replace("rollout: 25", "rollout: 250");
+    let err = first_error(&text);
+    assert_eq!(err.path, "project.flags[0].strategies[0].rollout");
+    assert_eq!(err.line, 10);
+    assert!(err.message.contains("0 to 100, not 250"), "{}", err.message);
+
+    let text = FLAGS.replace(
+        "operator: IN, values: [acme]",
+        "operator: NUM_GT, value: ten",
+    );
+    let err = first_error(&text);
+    assert_eq!(
+        err.path,
+        "project.flags[0].strategies[0].constraints[0].values"
+    );
+    assert!(err.message.contains("`ten` is not one"), "{}", err.message);
+
+    let text = FLAGS.replace("type: release", "type: forever");
+    let err = first_error(&text);
+    assert!(err.message.contains("forever"), "{}", err.message);
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
+use crate::flags::{on_off, FlagState};
 use crate::model::{Environment, Lifecycle, Project};
 use crate::name::Name;
 use crate::state_name::state_names;
@@ -114,12 +115,42 @@ state_names!(ChangeState, "configuration change state", {
 pub enum SubjectKind {
     Environment,
     Project,
+    /// A feature flag's state in one protected environment.
+    Flag,
 }
 
 state_names!(SubjectKind, "configuration change subject", {
     Environment => "environment",
     Project => "project",
+    Flag => "flag",
 });
+
+/// Why a change of flag `flag`'s state in `environment` needs a second person: the environment
+/// is protected, and what the flag does there changes. A flag created off applies at once: it
+/// shows nobody anything yet.
+pub fn flag_reasons(
+    environment: &Environment,
+    flag: &Name,
+    current: Option<&FlagState>,
+    desired: &FlagState,
+) -> Vec<String> {
+    if !environment.protected {
+        return Vec::new();
+    }
+    let changes = match current {
+        Some(current) => current.describe_change(desired),
+        None if desired.enabled => vec![format!("created {}", on_off(true))],
+        None => Vec::new(),
+    };
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "it changes flag {flag} in the protected {} ({})",
+        environment.name,
+        changes.join("; ")
+    )]
+}
 
 /// Why a decision on a configuration change request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -332,6 +363,24 @@ mod tests {
         )
         .is_empty());
         assert!(project_reasons(None, &project(&["PROD"]), &protected).is_empty());
+    }
+
+    #[test]
+    fn a_flag_change_waits_only_in_a_protected_environment() {
+        let flag = Name::parse("payments").expect("a valid name");
+        let off = FlagState::default();
+        let on = FlagState {
+            enabled: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            flag_reasons(&env(true, 0), &flag, Some(&on), &off),
+            ["it changes flag payments in the protected PRE-PROD (on → off)"]
+        );
+        assert!(flag_reasons(&env(false, 0), &flag, Some(&on), &off).is_empty());
+        assert!(flag_reasons(&env(true, 0), &flag, Some(&on), &on).is_empty());
+        assert!(flag_reasons(&env(true, 0), &flag, None, &off).is_empty());
+        assert_eq!(flag_reasons(&env(true, 0), &flag, None, &on).len(), 1);
     }
 
     #[test]

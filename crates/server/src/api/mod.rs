@@ -11,6 +11,7 @@ mod config_changes;
 mod deployments;
 mod evidence;
 mod findings;
+mod flags;
 mod governance;
 mod handlers;
 mod health;
@@ -84,6 +85,7 @@ pub fn router() -> Router<AppState> {
         .merge(insights::router())
         .merge(complaints::router())
         .merge(alerts::router())
+        .merge(flags::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -189,6 +191,7 @@ mod tests {
             .chain(insights::ROUTES)
             .chain(complaints::ROUTES)
             .chain(alerts::ROUTES)
+            .chain(flags::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

@@ -12,6 +12,9 @@ use slipway_api::complaints::ComplaintView;
 use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::deployments::DeploymentView;
 use slipway_api::evidence::KeyView;
+use slipway_api::flags::{
+    ClientFeatures, FlagTokenCreated, FlagTokenView, FlagView, FrontendToggles, ToggleOutcome,
+};
 use slipway_api::governance::{ChangeRequestView, ClockView};
 use slipway_api::health::{HealthView, MonthReportView};
 use slipway_api::insights::DoraView;
@@ -561,6 +564,55 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<ComplaintView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/flags",
+            "200",
+            Shape::Items,
+            fields::<FlagView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/flags/{flag}",
+            "200",
+            Shape::One,
+            fields::<FlagView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/flags/{flag}/environments/{environment}/toggle",
+            "200",
+            Shape::One,
+            fields::<ToggleOutcome>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/flag-tokens",
+            "200",
+            Shape::Items,
+            fields::<FlagTokenView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/flag-tokens",
+            "201",
+            Shape::One,
+            fields::<FlagTokenCreated>(),
+        ),
+        (
+            "get",
+            "/api/client/features",
+            "200",
+            Shape::One,
+            fields::<ClientFeatures>(),
+        ),
+        (
+            "get",
+            "/api/frontend",
+            "200",
+            Shape::One,
+            fields::<FrontendToggles>(),
         ),
     ]
 }

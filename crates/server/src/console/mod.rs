@@ -18,6 +18,7 @@ mod config_changes;
 mod criteria;
 mod dashboard;
 mod deployments;
+mod flags;
 mod governance;
 mod health;
 mod insights;
@@ -81,6 +82,11 @@ pub fn router() -> Router<AppState> {
         .route("/alerts/{id}", get(alerts::show))
         .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/flags", get(flags::list))
+        .route(
+            "/flags/{project}/{flag}/{environment}/toggle",
+            post(flags::switch),
+        )
         .route("/users", get(people::list).post(people::create_user))
         .route("/users/tokens", post(people::create_token))
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))

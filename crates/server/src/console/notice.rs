@@ -30,10 +30,12 @@ pub(super) enum Done {
     ConfigChangeDecided,
     AlertAcknowledged,
     AlertResolved,
+    FlagSwitched,
+    FlagSwitchHeld,
 }
 
 impl Done {
-    const ALL: [Done; 13] = [
+    const ALL: [Done; 15] = [
         Done::SignedIn,
         Done::DeploymentStarted,
         Done::PromotionRequested,
@@ -47,6 +49,8 @@ impl Done {
         Done::ConfigChangeDecided,
         Done::AlertAcknowledged,
         Done::AlertResolved,
+        Done::FlagSwitched,
+        Done::FlagSwitchHeld,
     ];
 
     fn key(self) -> &'static str {
@@ -64,6 +68,8 @@ impl Done {
             Done::ConfigChangeDecided => "config-change-decided",
             Done::AlertAcknowledged => "alert-acknowledged",
             Done::AlertResolved => "alert-resolved",
+            Done::FlagSwitched => "flag-switched",
+            Done::FlagSwitchHeld => "flag-switch-held",
         }
     }
 
@@ -90,6 +96,10 @@ impl Done {
             }
             Done::AlertAcknowledged => "Alert acknowledged: it is yours, and no longer sent again.",
             Done::AlertResolved => "Alert resolved.",
+            Done::FlagSwitched => "Flag switched; applications see it at their next refresh.",
+            Done::FlagSwitchHeld => {
+                "The environment is protected: your switch waits for another admin (Config changes)."
+            }
         }
     }
 }

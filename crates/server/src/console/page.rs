@@ -29,6 +29,7 @@ pub(super) enum Section {
     Complaints,
     Insights,
     Alerts,
+    Flags,
     /// Pages outside the navigation (sign-in, errors).
     Elsewhere,
 }
@@ -120,6 +121,13 @@ const NAVIGATION: &[(Job, Section, &str, &str, Audience)] = &[
         Section::Insights,
         "/insights",
         "Insights",
+        Audience::Everyone,
+    ),
+    (
+        Job::Deliver,
+        Section::Flags,
+        "/flags",
+        "Flags",
         Audience::Everyone,
     ),
     (

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
-use slipway_core::diff::{environment_change, project_change, Change};
+use slipway_core::diff::{environment_change, project_change, Change, ChangeKind};
+use slipway_core::flags::{FlagState, HeldFlag};
 use slipway_core::governance::config_change::{
     break_glass_expiry, may_decide, on_expiry, BreakGlassState, ChangeState, DecisionRefused,
     SubjectKind, DECIDER,
@@ -244,6 +245,41 @@ async fn apply_request(
             }
             (value, drift, "project.update")
         }
+        SubjectKind::Flag => {
+            let held: HeldFlag =
+                serde_json::from_value(request.desired.clone()).map_err(corrupt)?;
+            let current = tx
+                .flag_state(&held.project, &held.flag, &held.environment)
+                .await?
+                .unwrap_or_default();
+            let base: Option<FlagState> = request
+                .base
+                .clone()
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(corrupt)?;
+            let drift = base.map(|b| Change {
+                kind: ChangeKind::Update,
+                subject: request.subject.clone(),
+                details: b.describe_change(&current),
+            });
+            let value = Some(serde_json::to_value(&current).expect("a flag state serialises"));
+            if value == request.base {
+                if tx.flag(&held.project, &held.flag).await?.is_none() {
+                    tx.put_flag(&held.project, &held.flag, held.kind, &held.description)
+                        .await?;
+                }
+                tx.put_flag_state(
+                    &held.project,
+                    &held.flag,
+                    &held.environment,
+                    &held.state,
+                    &request.author,
+                )
+                .await?;
+            }
+            (value, drift, "flag.state")
+        }
     };
     if current != request.base {
         let since = drift.map_or_else(|| "it was deleted".to_string(), |d| d.details.join("; "));
@@ -390,6 +426,30 @@ pub async fn end_expired_break_glasses(state: &AppState) -> Result<usize, Servic
                     tx.put_project(&base).await?;
                 }
                 current
+            }
+            SubjectKind::Flag => {
+                let base: FlagState =
+                    serde_json::from_value(glass.base.clone()).map_err(corrupt)?;
+                let held: HeldFlag =
+                    serde_json::from_value(glass.applied.clone()).map_err(corrupt)?;
+                let current = tx
+                    .flag_state(&held.project, &held.flag, &held.environment)
+                    .await?
+                    .unwrap_or_default();
+                if current == held.state {
+                    tx.put_flag_state(
+                        &held.project,
+                        &held.flag,
+                        &held.environment,
+                        &base,
+                        "slipway",
+                    )
+                    .await?;
+                    // Compared below with what the break-glass applied: the same, so reverted.
+                    Some(glass.applied.clone())
+                } else {
+                    Some(serde_json::to_value(&current).expect("a flag state serialises"))
+                }
             }
         };
         let outcome = on_expiry(current.as_ref() == Some(&glass.applied));

@@ -17,6 +17,7 @@ pub mod deployments;
 pub mod environments;
 pub mod evidence;
 pub mod findings;
+pub mod flags;
 pub mod health;
 pub mod insights;
 pub mod interventions;

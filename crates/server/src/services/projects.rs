@@ -195,6 +195,13 @@ pub async fn apply(
             changes.push(change);
         }
     }
+    for declared in &config.flags {
+        let applied = super::flags::apply::apply(&mut tx, actor, declared, glass.as_ref()).await?;
+        changes.extend(applied.changes);
+        pending.extend(applied.pending);
+        broken.extend(applied.broken);
+        held_new |= applied.held_new;
+    }
     let mut summary = match (changes.len(), dry_run) {
         (0, _) if pending.is_empty() => {
             "no change: the server already matches the files".to_string()

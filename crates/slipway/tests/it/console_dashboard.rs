@@ -233,6 +233,12 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
     let work = tempfile::tempdir().unwrap();
     let _agent = server.project_with_agent(work.path(), "shop", STEPS, "dev-01");
     server.user_with_password("olivia", "ops", PASSWORD);
+    let flags = file(
+        work.path(),
+        "flags.yaml",
+        "project:\n  name: web\n  flags:\n    - { name: payments, type: kill-switch, enabled: true }\n    - { name: new-checkout, strategies: [{ name: flexibleRollout, rollout: 25 }] }\n",
+    );
+    ok(server.apply(&flags));
     ok(server.deploy("shop", "1.0.0", "DEV"));
     ok(server.cli(
         None,
@@ -330,6 +336,7 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
         ("/audit", "audit", "Audit log"),
         ("/users", "users", "Users"),
         ("/config-changes", "config-changes", "Configuration changes"),
+        ("/flags", "flags", "new-checkout"),
     ];
     let axe = browser::axe_source();
     let mut violations = Vec::new();
@@ -351,6 +358,13 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
         violations.is_empty(),
         "accessibility violations: {violations:#?}"
     );
+
+    // The kill switch, flipped from the Flags page (a signed form): the matrix shows it off.
+    b.go(&format!("{base}/flags"));
+    b.click("#flag-web-payments td[data-environment=DEV] button");
+    b.wait_for_text("main", "Flag switched", wait);
+    let cell = b.text("#flag-web-payments td[data-environment=DEV]");
+    assert!(cell.starts_with("off"), "{cell}");
 
     // A phone: the menu folds behind one button (no script needed), nothing scrolls sideways.
     b.viewport(390, 844);

@@ -24,6 +24,7 @@ mod console_governance;
 mod deployments;
 mod evidence;
 mod findings;
+mod flags;
 mod governance;
 mod health;
 mod history;

@@ -11,6 +11,7 @@ mod config_changes;
 mod deployments;
 mod environments;
 mod findings;
+mod flags;
 mod governance;
 mod health;
 mod insights;

@@ -1,0 +1,218 @@
+//! Routes of feature flags: Slipway's own (`/api/v1/projects/{name}/flags…`: list, show, the
+//! hot toggle, environment-scoped tokens) and the Unleash client API (`/api/client/features`,
+//! `/api/client/register`, `/api/client/metrics`, `/api/frontend`), authenticated by flag
+//! tokens, not by users. Thin: parse, call `services::flags`, answer.
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use slipway_api::flags::{
+    ClientMetrics, ClientRegistration, FlagTokenAsk, FlagTokenCreated, FlagTokenView, FlagView,
+    FrontendToggles, ToggleAsk, ToggleOutcome,
+};
+use slipway_api::List;
+use slipway_core::flags::TokenKind;
+
+use crate::auth::Actor;
+use crate::services::flags::{self, unleash};
+use crate::services::parse_name;
+use crate::{AppState, ServiceError};
+
+type ApiResult<T> = Result<T, ServiceError>;
+
+const FLAGS: &str = "/api/v1/projects/{name}/flags";
+const FLAG: &str = "/api/v1/projects/{name}/flags/{flag}";
+const TOGGLE: &str = "/api/v1/projects/{name}/flags/{flag}/environments/{environment}/toggle";
+const TOKENS: &str = "/api/v1/projects/{name}/flag-tokens";
+const TOKEN: &str = "/api/v1/projects/{name}/flag-tokens/{id}";
+const CLIENT_FEATURES: &str = "/api/client/features";
+const CLIENT_REGISTER: &str = "/api/client/register";
+const CLIENT_METRICS: &str = "/api/client/metrics";
+const FRONTEND: &str = "/api/frontend";
+
+/// The largest body the SDK endpoints read: a registration or a metrics report is a few KiB.
+pub(crate) const SDK_BODY_LIMIT: usize = 256 * 1024;
+
+#[cfg(test)]
+pub(super) const ROUTES: &[(&str, &str)] = &[
+    ("get", FLAGS),
+    ("get", FLAG),
+    ("post", TOGGLE),
+    ("get", TOKENS),
+    ("post", TOKENS),
+    ("delete", TOKEN),
+    ("get", CLIENT_FEATURES),
+    ("post", CLIENT_REGISTER),
+    ("post", CLIENT_METRICS),
+    ("get", FRONTEND),
+];
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route(FLAGS, get(list_flags))
+        .route(FLAG, get(show_flag))
+        .route(TOGGLE, post(toggle))
+        .route(TOKENS, get(list_tokens).post(create_token))
+        .route(TOKEN, delete(revoke_token))
+        .merge(sdk_router())
+}
+
+fn sdk_router() -> Router<AppState> {
+    Router::new()
+        .route(CLIENT_FEATURES, get(client_features))
+        .route(CLIENT_REGISTER, post(client_register))
+        .route(CLIENT_METRICS, post(client_metrics))
+        .route(FRONTEND, get(frontend))
+        .layer(DefaultBodyLimit::max(SDK_BODY_LIMIT))
+}
+
+async fn list_flags(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> ApiResult<Json<List<FlagView>>> {
+    let project = parse_name("project", &name)?;
+    Ok(Json(List::all(
+        flags::list(&state, &actor, &project).await?,
+    )))
+}
+
+async fn show_flag(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((name, flag)): Path<(String, String)>,
+) -> ApiResult<Json<FlagView>> {
+    let project = parse_name("project", &name)?;
+    let flag = parse_name("flag", &flag)?;
+    Ok(Json(flags::get(&state, &actor, &project, &flag).await?))
+}
+
+/// 200 when the switch applied, 202 when it waits for a second person.
+async fn toggle(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((name, flag, environment)): Path<(String, String, String)>,
+    Json(ask): Json<ToggleAsk>,
+) -> ApiResult<(StatusCode, Json<ToggleOutcome>)> {
+    let project = parse_name("project", &name)?;
+    let flag = parse_name("flag", &flag)?;
+    let environment = parse_name("environment", &environment)?;
+    let outcome = flags::toggle(&state, &actor, &project, &flag, &environment, &ask).await?;
+    let status = if outcome.pending.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(outcome)))
+}
+
+async fn list_tokens(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+) -> ApiResult<Json<List<FlagTokenView>>> {
+    let project = parse_name("project", &name)?;
+    Ok(Json(List::all(
+        flags::tokens(&state, &actor, &project).await?,
+    )))
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Json(ask): Json<FlagTokenAsk>,
+) -> ApiResult<(StatusCode, Json<FlagTokenCreated>)> {
+    let project = parse_name("project", &name)?;
+    let created = flags::create_token(&state, &actor, &project, &ask).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((name, id)): Path<(String, i64)>,
+) -> ApiResult<StatusCode> {
+    let project = parse_name("project", &name)?;
+    flags::revoke_token(&state, &actor, &project, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+#[derive(Deserialize)]
+struct FeaturesQuery {
+    project: Option<String>,
+}
+
+/// The token's flags; 304 with no body when `If-None-Match` names the current answer.
+async fn client_features(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<FeaturesQuery>,
+) -> ApiResult<Response> {
+    let token = unleash::authenticate(&state, authorization(&headers), TokenKind::Client).await?;
+    let answer = unleash::client_features(&state, &token, query.project.as_deref()).await?;
+    let etag = HeaderValue::from_str(&answer.etag).expect("an etag is hex in quotes");
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == answer.etag || t == "*")
+        });
+    if unchanged {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    Ok((
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag),
+        ],
+        answer.body.as_ref().clone(),
+    )
+        .into_response())
+}
+
+async fn client_register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(registration): Json<ClientRegistration>,
+) -> ApiResult<StatusCode> {
+    let token = unleash::authenticate(&state, authorization(&headers), TokenKind::Client).await?;
+    unleash::register(&state, &token, &registration).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn client_metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(metrics): Json<ClientMetrics>,
+) -> ApiResult<StatusCode> {
+    let token = unleash::authenticate(&state, authorization(&headers), TokenKind::Client).await?;
+    unleash::metrics(&state, &token, &metrics).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// The flags on for the context in the query (`userId`, `sessionId`, `properties[tenant]`…).
+async fn frontend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<FrontendToggles>> {
+    let token = unleash::authenticate(&state, authorization(&headers), TokenKind::Frontend).await?;
+    let context = unleash::context_from_query(&pairs)?;
+    Ok(Json(unleash::frontend(&state, &token, &context).await?))
+}

@@ -1,0 +1,145 @@
+//! Flags as code: a project's `flags:` brought onto the server inside `apply`'s transaction.
+//! Each flag is created or updated, and its state written in every environment of the chain;
+//! a state that changes in a protected environment waits for a second person (or, broken by
+//! glass, applies and reverts at expiry). A flag left out of the file is left alone.
+
+use serde_json::json;
+use slipway_api::config_changes::{BreakGlassView, ConfigChangeView};
+use slipway_core::config::ProjectFlags;
+use slipway_core::diff::{Change, ChangeKind};
+use slipway_core::flags::HeldFlag;
+use slipway_core::governance::config_change::{flag_reasons, SubjectKind};
+use slipway_store::WriteTx;
+
+use super::subject;
+use crate::auth::Actor;
+use crate::services::config_changes::{self, Glass, Held};
+use crate::services::entry;
+use crate::ServiceError;
+
+/// What applying a project's flags did.
+#[derive(Default)]
+pub(crate) struct FlagsApplied {
+    pub changes: Vec<Change>,
+    pub pending: Vec<ConfigChangeView>,
+    pub broken: Vec<BreakGlassView>,
+    /// Whether a new request was stored (a file applied again finds its request pending).
+    pub held_new: bool,
+}
+
+pub(crate) async fn apply(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    declared: &ProjectFlags,
+    glass: Option<&Glass>,
+) -> Result<FlagsApplied, ServiceError> {
+    let project = declared.project.as_str();
+    let environments = tx.environments().await?;
+    let mut out = FlagsApplied::default();
+    for flag in &declared.flags {
+        if let Some(unknown) = flag
+            .environments
+            .keys()
+            .find(|e| !environments.iter().any(|env| &env.name == *e))
+        {
+            let known: Vec<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+            return Err(ServiceError::invalid(
+                format!(
+                    "flag {} names environment {unknown}, which does not exist on the server",
+                    flag.name
+                ),
+                format!(
+                    "name one of {}, or declare it under `environments:`",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let name = flag.name.as_str();
+        let stored = tx.flag(project, name).await?;
+        let kind = match &stored {
+            None => Some(ChangeKind::Create),
+            Some(s) if s.kind != flag.kind || s.description != flag.description => {
+                Some(ChangeKind::Update)
+            }
+            Some(_) => None,
+        };
+        if let Some(kind) = kind {
+            tx.put_flag(project, name, flag.kind, &flag.description)
+                .await?;
+            let details = match (&stored, kind) {
+                (Some(s), _) if s.kind != flag.kind => {
+                    vec![format!("type: {} → {}", s.kind, flag.kind)]
+                }
+                (Some(_), _) => vec!["description changed".to_string()],
+                (None, _) => vec![format!("new {} flag", flag.kind)],
+            };
+            let change = Change {
+                kind,
+                subject: format!("flag/{project}/{name}"),
+                details,
+            };
+            tx.audit(entry(
+                actor,
+                if kind == ChangeKind::Create {
+                    "flag.create"
+                } else {
+                    "flag.update"
+                },
+                change.subject.clone(),
+                json!({ "changes": change.details }),
+            ));
+            out.changes.push(change);
+        }
+        for env in &environments {
+            let current = tx.flag_state(project, name, env.name.as_str()).await?;
+            let desired = flag.state_in(&env.name);
+            let before = current.clone().unwrap_or_default();
+            // A state never set is off for everyone: declaring it so changes nothing.
+            if &before == desired {
+                continue;
+            }
+            let subject = subject(project, name, env.name.as_str());
+            let change = Change {
+                kind: ChangeKind::Update,
+                subject: subject.clone(),
+                details: before.describe_change(desired),
+            };
+            let reasons = flag_reasons(env, &flag.name, current.as_ref(), desired);
+            if !reasons.is_empty() {
+                let held = Held {
+                    change: &change,
+                    kind: SubjectKind::Flag,
+                    base: Some(serde_json::to_value(&before).expect("a flag state serialises")),
+                    desired: serde_json::to_value(HeldFlag {
+                        project: project.to_string(),
+                        flag: name.to_string(),
+                        kind: flag.kind,
+                        description: flag.description.clone(),
+                        environment: env.name.to_string(),
+                        state: desired.clone(),
+                    })
+                    .expect("a held flag serialises"),
+                    reasons,
+                };
+                let Some(glass) = glass else {
+                    let holding = config_changes::hold(tx, actor, held).await?;
+                    out.held_new |= holding.new;
+                    out.pending.push(holding.request);
+                    continue;
+                };
+                out.broken
+                    .push(config_changes::record_break_glass(tx, actor, glass, held).await?);
+            }
+            tx.put_flag_state(project, name, env.name.as_str(), desired, &actor.username)
+                .await?;
+            tx.audit(entry(
+                actor,
+                "flag.state",
+                subject,
+                json!({ "changes": change.details }),
+            ));
+            out.changes.push(change);
+        }
+    }
+    Ok(out)
+}

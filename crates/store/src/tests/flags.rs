@@ -1,0 +1,89 @@
+//! Feature flags: a flag and its state per environment, read in one query for the Unleash
+//! client API, whose revision moves with every write; tokens found by their hash; SDK counts
+//! added up.
+
+use slipway_core::flags::{FlagKind, FlagState, TokenKind};
+
+use super::*;
+
+#[tokio::test]
+async fn flag_states_read_back_and_every_write_moves_the_revision() {
+    on_both_backends(|store| async move {
+        let empty = store.flags_revision("shop", "DEV").await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        tx.put_flag("shop", "payments", FlagKind::KillSwitch, "PSP")
+            .await
+            .unwrap();
+        tx.put_flag("shop", "search", FlagKind::Release, "")
+            .await
+            .unwrap();
+        let on = FlagState {
+            enabled: true,
+            ..Default::default()
+        };
+        tx.put_flag_state("shop", "payments", "DEV", &on, "otto")
+            .await
+            .unwrap();
+        tx.audit(entry("flag.state", "flag/shop/payments/DEV"));
+        tx.commit().await.unwrap();
+        let written = store.flags_revision("shop", "DEV").await.unwrap();
+        assert_ne!(written, empty);
+        let rows = store.flags_in("shop", "DEV").await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].0.name, "payments");
+        assert_eq!(rows[0].0.kind, FlagKind::KillSwitch);
+        assert_eq!(rows[0].1, Some(on.clone()));
+        assert_eq!(rows[1].1, None, "never set in DEV");
+        assert_eq!(
+            store.flag_states("shop", Some("DEV")).await.unwrap().len(),
+            1
+        );
+        assert_eq!(store.flags(None).await.unwrap().len(), 2);
+
+        let mut tx = store.write().await.unwrap();
+        tx.put_flag_state("shop", "payments", "DEV", &FlagState::default(), "ada")
+            .await
+            .unwrap();
+        let id = tx
+            .insert_flag_token(NewFlagToken {
+                project: "shop",
+                environment: "DEV",
+                kind: TokenKind::Client,
+                name: "web",
+                secret_hash: "hash-1",
+                created_by: "ada",
+            })
+            .await
+            .unwrap();
+        tx.audit(entry("flag.off", "flag/shop/payments/DEV"));
+        tx.commit().await.unwrap();
+        assert_ne!(store.flags_revision("shop", "DEV").await.unwrap(), written);
+        assert_eq!(
+            store
+                .flags_revision("shop", "PROD")
+                .await
+                .unwrap()
+                .split('|')
+                .nth(2),
+            Some("0")
+        );
+        let token = store.flag_token_by_hash("hash-1").await.unwrap().unwrap();
+        assert_eq!((token.id, token.kind), (id, TokenKind::Client));
+
+        store
+            .record_flag_usage("shop", "DEV", "web", &[("payments".into(), 3, 1)])
+            .await
+            .unwrap();
+        store
+            .record_flag_usage("shop", "DEV", "web", &[("payments".into(), 2, 0)])
+            .await
+            .unwrap();
+        let usage = store.flag_usage("shop").await.unwrap();
+        assert_eq!((usage[0].yes, usage[0].no), (5, 1));
+        store
+            .record_flag_client("shop", "DEV", "web", "i-1", "unleash-python-sdk:6")
+            .await
+            .unwrap();
+    })
+    .await;
+}
