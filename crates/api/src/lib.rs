@@ -12,6 +12,7 @@ pub mod access;
 pub mod audit;
 pub mod batches;
 pub mod config_changes;
+pub mod coverage;
 pub mod deployments;
 pub mod evidence;
 pub mod governance;

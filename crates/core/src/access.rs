@@ -114,6 +114,8 @@ pub enum Operation {
     /// Apply a governed configuration change at once, alone, with a reason and for a bounded
     /// time (break-glass); it reverts by itself when it expires.
     BreakGlass,
+    /// Put a test in quarantine or lift it: its failures then fail no gate, so QA decides.
+    QuarantineTests,
 }
 
 impl Operation {
@@ -147,6 +149,7 @@ impl Operation {
             Operation::SignCheckpoint => "sign an audit checkpoint",
             Operation::DecideConfigChange => "decide configuration change requests",
             Operation::BreakGlass => "break the glass (apply a governed change alone)",
+            Operation::QuarantineTests => "put tests in quarantine",
         }
     }
 }
@@ -197,6 +200,7 @@ pub fn allows(role: Role, op: Operation) -> bool {
         (Developer, Deploy { protected: false }) => true,
         (Ops | Developer | Qa | Security, ReportCheck) => true,
         (Cab, DecideChangeRequest) => true,
+        (Qa, QuarantineTests) => true,
         // Security reviews the audit trail: signing a checkpoint adds proof and changes nothing.
         (Security, SignCheckpoint) => true,
         _ => false,

@@ -11,10 +11,12 @@ mod audit;
 mod batches;
 mod checkpoints;
 mod config_changes;
+mod coverage;
 mod deployments;
 mod environments;
 mod evidence;
 mod findings;
+mod flakiness;
 mod governance;
 mod health;
 mod insights;
@@ -23,6 +25,7 @@ mod migrations;
 mod page;
 mod projects;
 mod quality;
+mod quality_gates;
 mod releases;
 mod targets;
 #[cfg(any(test, feature = "test-support"))]
@@ -47,9 +50,13 @@ pub use batches::{
 };
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
+pub use coverage::{NewCoverage, StoredCoverage};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use findings::{
     FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
+};
+pub use flakiness::{
+    CoveredRun, FlakinessScope, NewQuarantine, StoredQuarantine, StoredRunFile, TestHistoryCounts,
 };
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
@@ -59,6 +66,7 @@ pub use page::Page;
 pub use quality::{
     NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun, TestRunFilter,
 };
+pub use quality_gates::{NewQualityGate, StoredQualityGate};
 pub use releases::{ReleaseArtifact, ReleaseKey, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
 pub use time::{current_time, format_time, now, parse_time};

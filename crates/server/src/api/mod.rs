@@ -6,9 +6,11 @@ mod agents;
 mod batches;
 mod checkpoints;
 mod config_changes;
+mod coverage;
 mod deployments;
 mod evidence;
 mod findings;
+mod flakiness;
 mod governance;
 mod handlers;
 mod health;
@@ -17,6 +19,7 @@ mod insights;
 mod openapi_views;
 mod paging;
 mod quality;
+mod sonar;
 mod vault;
 mod webhooks;
 
@@ -79,6 +82,8 @@ pub fn router() -> Router<AppState> {
         .merge(batches::router())
         .merge(health::router())
         .merge(findings::router())
+        .merge(flakiness::router())
+        .merge(sonar::router())
         .merge(insights::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
@@ -87,6 +92,8 @@ pub fn router() -> Router<AppState> {
         .merge(quality::upload_router())
         // Scan reports stream too, within their own limit (SLIPWAY_MAX_SCAN_REPORT_SIZE).
         .merge(findings::upload_router())
+        // Coverage reports stream too, within the test reports' limit.
+        .merge(coverage::upload_router())
 }
 
 /// What axum's JSON extractor reads at most; every API body but an upload (artifact, test report) is JSON.
@@ -178,6 +185,9 @@ mod tests {
             .chain(webhooks::ROUTES)
             .chain(checkpoints::ROUTES)
             .chain(quality::ROUTES)
+            .chain(flakiness::ROUTES)
+            .chain(coverage::ROUTES)
+            .chain(sonar::ROUTES)
             .chain(config_changes::ROUTES)
             .chain(batches::ROUTES)
             .chain(health::ROUTES)

@@ -9,6 +9,7 @@ mod config_changes;
 mod deployments;
 mod environments;
 mod findings;
+mod flakiness;
 mod governance;
 mod health;
 mod insights;
