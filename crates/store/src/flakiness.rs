@@ -40,6 +40,7 @@ pub struct CoveredRun {
 pub struct TestHistoryCounts {
     pub junit_suite: String,
     pub key: TestKey,
+    /// The name as the identity carries it.
     pub name: String,
     /// Runs where it passed or failed.
     pub runs: u64,
@@ -89,6 +90,17 @@ fn quarantine_row(row: &AnyRow) -> Result<StoredQuarantine> {
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// The test's name as its identity carries it (`classname::name[parameters]`, or `id:…`): the
+/// counts query reads the index alone, without the name column.
+fn name_in(key: &TestKey) -> &str {
+    let text = key.as_str();
+    let after = text.split_once("::").map_or(text, |(_, name)| name);
+    match after.find('[') {
+        Some(at) if after.ends_with(']') => &after[..at],
+        _ => after,
+    }
 }
 
 /// `IN (…)` of run ids: integers read from the store, so written into the statement as they are.
@@ -148,14 +160,14 @@ impl Store {
         }
         let rows = sqlx::query(&format!(
             "WITH judged AS ( \
-               SELECT junit_suite, test_key, name, run_id, status, failed_attempts, \
+               SELECT junit_suite, test_key, run_id, status, failed_attempts, \
                  CASE WHEN status IN ('failed', 'errored') THEN 1 ELSE 0 END AS failing \
                FROM test_results WHERE run_id IN ({ids}) AND status <> 'skipped' \
              ), ordered AS ( \
                SELECT judged.*, LAG(failing) OVER (PARTITION BY junit_suite, test_key ORDER BY run_id) AS before \
                FROM judged \
              ) \
-             SELECT junit_suite, test_key, MAX(name) AS name, COUNT(*) AS runs, \
+             SELECT junit_suite, test_key, COUNT(*) AS runs, \
                CAST(SUM(CASE WHEN before IS NOT NULL AND before <> failing THEN 1 ELSE 0 END) AS BIGINT) AS switches, \
                CAST(SUM(CASE WHEN status = 'passed' AND failed_attempts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS retried, \
                MAX(CASE WHEN before IS NOT NULL AND before <> failing THEN run_id END) AS last_switch \
@@ -166,10 +178,11 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let key = TestKey::from_stored(row.try_get("test_key")?);
                 Ok(TestHistoryCounts {
                     junit_suite: row.try_get("junit_suite")?,
-                    key: TestKey::from_stored(row.try_get("test_key")?),
-                    name: row.try_get("name")?,
+                    name: name_in(&key).to_string(),
+                    key,
                     runs: count(row, "runs")?,
                     switches: count(row, "switches")?,
                     passed_after_retry: count(row, "retried")?,
