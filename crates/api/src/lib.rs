@@ -14,6 +14,7 @@ pub mod audit;
 pub mod batches;
 pub mod complaints;
 pub mod config_changes;
+pub mod coverage;
 pub mod deployments;
 pub mod evidence;
 pub mod flags;

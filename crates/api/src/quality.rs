@@ -229,3 +229,105 @@ pub struct RiskAcceptanceView {
     pub approved_by: Option<String>,
     pub approved_at: Option<String>,
 }
+
+/// A run a flakiness report covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoveredRunView {
+    pub id: i64,
+    pub release: String,
+    /// RFC 3339: when the run was last pushed into.
+    pub updated_at: String,
+}
+
+/// A test's outcome in one run of its history strip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPointView {
+    pub run: i64,
+    pub status: TestStatus,
+    /// It passed only after a failed attempt.
+    pub retried: bool,
+}
+
+/// A flaky test: its switches between passing and failing, its passes after a retry, its
+/// quarantine if any, and its history strip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlakyTestView {
+    pub junit_suite: String,
+    /// The identity to quarantine it by.
+    pub key: String,
+    pub name: String,
+    /// Runs where it passed or failed (skips left out).
+    pub runs: u64,
+    pub switches: u64,
+    /// `switches / (runs − 1)`.
+    pub switch_rate: f64,
+    pub passed_after_retry: u64,
+    pub last_switch_run: Option<i64>,
+    pub quarantine: Option<QuarantineView>,
+    /// Oldest first; empty past the first 100 flaky tests.
+    pub history: Vec<HistoryPointView>,
+}
+
+/// A suite's flakiness over its last runs in an environment
+/// (`GET /api/v1/projects/{name}/flakiness?env=E&suite=S&runs=30&attr=K=V`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlakinessView {
+    pub project: String,
+    pub environment: String,
+    pub suite: String,
+    pub attributes: BTreeMap<String, String>,
+    /// Newest first.
+    pub runs: Vec<CoveredRunView>,
+    /// Tests that passed or failed in at least one of the runs.
+    pub judged: u64,
+    /// Flaky tests / judged tests, between 0 and 1, quarantined ones included.
+    pub flaky_share: f64,
+    /// Most switches first.
+    pub flaky: Vec<FlakyTestView>,
+}
+
+/// A test in quarantine: it still runs and shows, its failures fail no gate
+/// (`GET /api/v1/projects/{name}/quarantines`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineView {
+    pub project: String,
+    pub suite: String,
+    pub test: String,
+    pub reason: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// Put a test in quarantine (`POST /api/v1/projects/{name}/quarantines`); lifted with
+/// `DELETE /api/v1/projects/{name}/quarantines?suite=S&test=T`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineRequest {
+    pub suite: String,
+    /// The test's identity as `slipway tests flaky` shows it.
+    pub test: String,
+    pub reason: String,
+    /// RFC 3339, within 180 days.
+    pub expires_at: String,
+}
+
+/// A code-quality gate verdict an outside tool reported for a release
+/// (`POST /api/v1/hooks/sonarqube` answers it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QualityGateView {
+    pub id: i64,
+    pub project: String,
+    pub release: String,
+    /// `sonarqube`.
+    pub source: String,
+    pub status: slipway_core::quality::QualityGateStatus,
+    pub gate_name: Option<String>,
+    pub revision: Option<String>,
+    pub analysed_at: Option<String>,
+    pub task_id: Option<String>,
+    /// SHA-256 of the payload as received.
+    pub sha256: String,
+    /// RFC 3339.
+    pub received_at: String,
+}

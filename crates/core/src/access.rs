@@ -128,6 +128,8 @@ pub enum Operation {
     /// Switch a feature flag on or off in an environment (a kill switch flipped hot): whoever
     /// may deploy there; in a protected environment the switch still waits for a second person.
     ToggleFlag { protected: bool },
+    /// Put a test in quarantine or lift it: its failures then fail no gate, so QA decides.
+    QuarantineTests,
 }
 
 impl Operation {
@@ -166,6 +168,7 @@ impl Operation {
                 "switch feature flags in a protected environment"
             }
             Operation::ToggleFlag { .. } => "switch feature flags",
+            Operation::QuarantineTests => "put tests in quarantine",
         }
     }
 }
@@ -218,6 +221,7 @@ pub fn allows(role: Role, op: Operation) -> bool {
         (Ops | Developer | Qa | Security, ReportCheck) => true,
         (Ops | Developer, HandleAlert) => true,
         (Cab, DecideChangeRequest) => true,
+        (Qa, QuarantineTests) => true,
         // Security reviews the audit trail: signing a checkpoint adds proof and changes nothing.
         (Security, SignCheckpoint) => true,
         _ => false,

@@ -290,7 +290,7 @@ fn hash_name(name: &[u8]) -> u64 {
 }
 
 /// The longest prefix of `text` at most `limit` bytes long that ends on a character boundary.
-fn cut_at_char(text: &str, limit: usize) -> &str {
+pub(crate) fn cut_at_char(text: &str, limit: usize) -> &str {
     if text.len() <= limit {
         return text;
     }

@@ -1,5 +1,5 @@
 //! Streaming, bounded readers of outside reports (JUnit XML; vulnerability scans: Trivy, Grype,
-//! SARIF, CycloneDX; coverage next),
+//! SARIF, CycloneDX; coverage: Cobertura XML and LCOV),
 //! turning them into `slipway_core::quality` values.
 //!
 //! It reads only what it is handed (a `Read`), never a file, the network or the database. It
@@ -10,9 +10,15 @@
 //! Architecture invariant: one broken record is reported and skipped; only input that is not the format at all is refused.
 
 mod bounded;
+mod coverage;
 mod junit;
 mod scan;
+mod sonar;
 
 pub use bounded::Position;
+pub use coverage::{
+    read_coverage, CoverageError, CoverageFormat, CoverageLimits, ACCEPTED_COVERAGE_FORMATS,
+};
 pub use junit::{read_junit, JunitError, JunitSummary, Limits, Problem};
 pub use scan::{read_scan, ScanError, ScanFormat, ScanLimits, ScanReport, ACCEPTED_SCAN_FORMATS};
+pub use sonar::{read_sonar_webhook, SonarAnalysis, SonarCondition, SonarError};

@@ -512,9 +512,9 @@ pub struct StoredAcceptance {
     pub approved_at: Option<Timestamp>,
 }
 
-const ACCEPTANCE_COLUMNS: &str = "a.id, a.finding_id, a.reason, a.expires_at, a.requested_by, a.requested_at, a.approved_by, a.approved_at";
+pub(crate) const ACCEPTANCE_COLUMNS: &str = "a.id, a.finding_id, a.reason, a.expires_at, a.requested_by, a.requested_at, a.approved_by, a.approved_at";
 
-fn acceptance_row(row: &AnyRow) -> Result<StoredAcceptance> {
+pub(crate) fn acceptance_row(row: &AnyRow) -> Result<StoredAcceptance> {
     Ok(StoredAcceptance {
         id: row.try_get("id")?,
         finding_id: row.try_get("finding_id")?,

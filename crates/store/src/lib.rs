@@ -14,11 +14,13 @@ mod batches;
 mod checkpoints;
 mod complaints;
 mod config_changes;
+mod coverage;
 mod deployments;
 mod environments;
 mod evidence;
 mod findings;
 mod flags;
+mod flakiness;
 mod governance;
 mod health;
 mod insights;
@@ -27,6 +29,7 @@ mod migrations;
 mod page;
 mod projects;
 mod quality;
+mod quality_gates;
 mod releases;
 mod targets;
 #[cfg(any(test, feature = "test-support"))]
@@ -55,11 +58,15 @@ pub use complaints::{
     AttributedComplaint, ComplaintChange, ComplaintFilter, NewComplaintRow, StoredComplaint,
 };
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
+pub use coverage::{NewCoverage, StoredCoverage};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use findings::{
     FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
 };
 pub use flags::{FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
+pub use flakiness::{
+    CoveredRun, FlakinessScope, NewQuarantine, StoredQuarantine, StoredRunFile, TestHistoryCounts,
+};
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
 pub use insights::{InsightScope, ReleaseCommit};
@@ -69,6 +76,7 @@ pub use page::Page;
 pub use quality::{
     NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun, TestRunFilter,
 };
+pub use quality_gates::{NewQualityGate, StoredQualityGate};
 pub use releases::{ReleaseArtifact, ReleaseKey, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
 pub use time::{current_time, format_time, now, parse_time};

@@ -11,11 +11,13 @@ mod clock;
 mod complaint;
 mod config_change;
 mod configure;
+mod coverage;
 mod deploy;
 mod deployment;
 mod environment;
 mod evidence;
 mod flag;
+mod flaky;
 mod follow;
 mod health;
 mod insights;
@@ -163,6 +165,9 @@ pub enum Command {
     /// Vulnerability findings of a project: first seen, fixed, reopened, and their deadlines.
     #[command(subcommand)]
     Findings(scan::FindingsCommand),
+    /// Code coverage of releases: push Cobertura XML or LCOV reports per kind, show the rates.
+    #[command(subcommand)]
+    Coverage(coverage::CoverageCommand),
     /// DORA metrics of a period, with bands, goals and the deployments and commits behind them.
     #[command(subcommand)]
     Insights(insights::InsightsCommand),
@@ -213,6 +218,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Alert(c) => alert::alert(c),
         Command::Health(args) => health::health(args),
         Command::Scan(c) => scan::scan(c),
+        Command::Coverage(c) => coverage::coverage(c),
         Command::Findings(c) => scan::findings(c),
         Command::Insights(c) => insights::insights(c),
         Command::Complaint(c) => complaint::complaint(c),

@@ -62,6 +62,24 @@ pub enum TestsCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// List a suite's flaky tests over its last runs in an environment, with their history.
+    #[command(
+        after_help = "Examples:\n  slipway tests flaky --project pets --env MET --suite e2e\n  slipway tests flaky --project pets --env MET --suite e2e --runs 50 --attr branch=main\n\nA test is flaky when its outcome switched between passing and failing, or when it passed\nonly after a retry. The suite's flaky share is what the `flaky` gate caps."
+    )]
+    Flaky(Box<super::flaky::FlakyArgs>),
+    /// Put a test in quarantine (or --lift it): it still runs and shows, its failures fail no gate.
+    #[command(
+        after_help = "Examples:\n  slipway tests quarantine --project pets --suite e2e --test \"test_pets::test_flaky\" \\\n      --reason \"races with the mail stub; PETS-812\" --until 2027-01-31T00:00:00Z\n  slipway tests quarantine --project pets --suite e2e --test \"test_pets::test_flaky\" --lift\n\nThe qa role (and admins) may; both are audited (test.quarantined, test.quarantine_lifted)."
+    )]
+    Quarantine(Box<super::flaky::QuarantineArgs>),
+    /// List the project's tests in quarantine.
+    #[command(after_help = "Example:\n  slipway tests quarantined --project pets")]
+    Quarantined {
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Args)]
@@ -91,6 +109,11 @@ pub struct PushArgs {
 pub(crate) fn tests(command: TestsCommand) -> Result<(), Failure> {
     match command {
         TestsCommand::Push(args) => push(*args),
+        TestsCommand::Flaky(args) => super::flaky::flaky(*args),
+        TestsCommand::Quarantine(args) => super::flaky::quarantine(*args),
+        TestsCommand::Quarantined { project, remote } => {
+            super::flaky::quarantined(&project, &remote)
+        }
         TestsCommand::Runs {
             project,
             release,

@@ -109,6 +109,18 @@ pub struct GatesSpec {
     /// Vulnerability findings: none past its deadline; `max_open: { critical: 0 }` caps them.
     #[serde(default)]
     pub findings: Option<crate::gates::FindingsGate>,
+    /// Test suites whose latest run of the release must pass: `{ suites: [e2e], in: MET }`.
+    #[serde(default)]
+    pub tests: Option<crate::gates::TestsGate>,
+    /// Flaky share caps: `[{ suite: e2e, in: MET, max_percent: 2, runs: 30 }]`.
+    #[serde(default)]
+    pub flaky: Vec<crate::gates::FlakyGate>,
+    /// Line coverage minimums per kind, in percent: `{ unit: 70, contract: 90 }`.
+    #[serde(default)]
+    pub coverage: crate::gates::CoverageGate,
+    /// The release's latest code-quality gate (SonarQube's webhook) passed.
+    #[serde(default)]
+    pub quality_gate: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -388,12 +400,25 @@ pub fn load(sources: &[Source<'_>]) -> Result<Config, ConfigErrors> {
         .collect();
     for file in &parsed {
         for env in &file.environments {
-            let named = [
-                ("rollback_rehearsed_in", &env.gates.rollback_rehearsed_in),
-                ("parity_with", &env.gates.parity_with),
+            let mut named = vec![
+                (
+                    "rollback_rehearsed_in".to_string(),
+                    env.gates.rollback_rehearsed_in.as_ref(),
+                ),
+                ("parity_with".to_string(), env.gates.parity_with.as_ref()),
+                (
+                    "tests.in".to_string(),
+                    env.gates
+                        .tests
+                        .as_ref()
+                        .and_then(|t| t.environment.as_ref()),
+                ),
             ];
+            for (i, gate) in env.gates.flaky.iter().enumerate() {
+                named.push((format!("flaky[{i}].in"), Some(&gate.environment)));
+            }
             for (key, named) in named {
-                if let Some(other) = named.as_ref().filter(|e| !declared.contains(e)) {
+                if let Some(other) = named.filter(|e| !declared.contains(e)) {
                     errors.push(file.error(
                         &format!("environments[{}].gates.{key}", env.position),
                         format!("environment {other} is not declared"),
@@ -825,6 +850,10 @@ impl Checker<'_> {
             change_request: spec.change_request,
             parity_with: spec.parity_with,
             findings: spec.findings,
+            tests: spec.tests,
+            flaky: spec.flaky,
+            coverage: spec.coverage,
+            quality_gate: spec.quality_gate,
         }
     }
 

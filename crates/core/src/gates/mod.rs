@@ -1,18 +1,21 @@
 //! Gates: what an environment requires of a release before it enters (approvals, a deployment
 //! calendar, CI checks, a rehearsed rollback, a change request, parity with another environment,
-//! vulnerability findings within their deadlines).
+//! vulnerability findings within their deadlines, required test suites passed, flakiness kept
+//! low).
 //!
 //! This module owns the declaration of the gates and its one-line summary. It never judges a
 //! promotion against them — that is [`crate::governance`] — and never imports the model, so
 //! that an environment can hold its gates.
 
 pub mod calendar;
+mod quality;
 
 use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
 use crate::name::Name;
 use calendar::Calendar;
+pub use quality::{CoverageGate, FlakyGate, Percent, TestsGate};
 
 /// What an environment requires of a release before it enters.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -42,6 +45,18 @@ pub struct Gates {
     /// most so many per severity.
     #[serde(default)]
     pub findings: Option<FindingsGate>,
+    /// Test suites whose latest run of the release must pass (quarantined failures aside).
+    #[serde(default)]
+    pub tests: Option<TestsGate>,
+    /// Suites whose flaky share over their last runs must stay under a maximum.
+    #[serde(default)]
+    pub flaky: Vec<FlakyGate>,
+    /// Line coverage minimums per kind, in percent.
+    #[serde(default, skip_serializing_if = "CoverageGate::is_empty")]
+    pub coverage: CoverageGate,
+    /// The latest code-quality gate reported for the release (SonarQube's webhook) passed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quality_gate: bool,
 }
 
 /// The `findings` gate: a release carrying a finding past its deadline (from the project's
@@ -91,6 +106,31 @@ impl Gates {
                 text.push_str(&format!(", at most {max} {severity}"));
             }
             parts.push(text);
+        }
+        if let Some(gate) = &self.tests {
+            let place = gate
+                .environment
+                .as_ref()
+                .map(|e| format!(" in {e}"))
+                .unwrap_or_default();
+            parts.push(format!("suites {} passed{place}", gate.suites.join(", ")));
+        }
+        for gate in &self.flaky {
+            parts.push(format!(
+                "{} flaky share at most {} over {} runs in {}",
+                gate.suite, gate.max_percent, gate.runs, gate.environment
+            ));
+        }
+        if !self.coverage.is_empty() {
+            let minimums: Vec<String> = self
+                .coverage
+                .iter()
+                .map(|(kind, min)| format!("{kind} {min}"))
+                .collect();
+            parts.push(format!("line coverage at least {}", minimums.join(", ")));
+        }
+        if self.quality_gate {
+            parts.push("quality gate passed".into());
         }
         if parts.is_empty() {
             "none".into()

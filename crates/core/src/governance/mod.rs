@@ -11,6 +11,7 @@ pub mod config_change;
 pub mod parity;
 pub mod promotion;
 pub mod reason;
+mod quality;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -23,6 +24,8 @@ use crate::name::Name;
 use crate::plan::{Action, Inverse, Step};
 use crate::state_name::state_names;
 use jiff::Timestamp;
+
+pub use quality::{CoverageFact, FlakyFact, QualityGateFact, RunFact, SuiteRunFact};
 
 // The approval rule is a gate and lives in `gates`; slipway-store's tests still name it here.
 pub use crate::gates::ApprovalRule;
@@ -58,7 +61,7 @@ impl Decision {
 pub struct Criterion {
     /// Stable name: `lifecycle`, `previous_phase`, `earlier_wave`, `signatures`, `approvals`,
     /// `window`, `schedule`, `change_request`, `check.<name>`, `rollback_rehearsed`, `targets`,
-    /// `variables`, `parity`, `environment_free`.
+    /// `variables`, `parity`, `findings`, `tests.<suite>`, `flaky.<suite>`, `coverage.<kind>`, `quality_gate`, `environment_free`.
     pub name: String,
     pub verdict: Verdict,
     /// One sentence a person reads: what holds, or what is missing and how to get it.
@@ -173,6 +176,14 @@ pub struct Facts {
     pub parity: Option<parity::ParityReport>,
     /// The vulnerability findings the release carries, when `gates.findings` asks for them.
     pub findings: Option<Vec<FindingFact>>,
+    /// The latest run of each suite `gates.tests` requires (empty without the gate).
+    pub test_runs: Vec<SuiteRunFact>,
+    /// The flakiness of each suite `gates.flaky` caps (empty without the gate).
+    pub flakiness: Vec<FlakyFact>,
+    /// The release's latest coverage report of each kind (empty without `gates.coverage`).
+    pub coverage: Vec<CoverageFact>,
+    /// The latest code-quality gate verdict reported for the release (`gates.quality_gate`).
+    pub quality_gate: Option<QualityGateFact>,
 }
 
 /// A vulnerability finding a release carries, with its remediation deadline.
@@ -476,6 +487,14 @@ pub fn judge(f: &Facts) -> Judgement {
     }
     if let (Some(gate), Some(findings)) = (&f.gates.findings, &f.findings) {
         criteria.push(findings_criterion(gate, findings, f.now));
+    }
+    if let Some(gate) = &f.gates.tests {
+        criteria.extend(quality::tests_criteria(gate, &f.test_runs));
+    }
+    criteria.extend(quality::flaky_criteria(&f.gates.flaky, &f.flakiness));
+    criteria.extend(quality::coverage_criteria(&f.gates.coverage, &f.coverage));
+    if f.gates.quality_gate {
+        criteria.push(quality::quality_gate_criterion(f.quality_gate.as_ref()));
     }
     if let Err(why) = &f.deployable {
         criteria.push(criterion(

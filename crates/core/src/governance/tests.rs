@@ -35,6 +35,10 @@ fn prod_facts() -> Facts {
             change_request: None,
             parity_with: None,
             findings: None,
+            tests: None,
+            flaky: Vec::new(),
+            coverage: Default::default(),
+            quality_gate: false,
         },
         placement: Placement::Phase {
             lifecycle: n("standard"),
@@ -60,6 +64,10 @@ fn prod_facts() -> Facts {
         variables: Ok(()),
         parity: None,
         findings: None,
+        test_runs: Vec::new(),
+        flakiness: Vec::new(),
+        coverage: Vec::new(),
+        quality_gate: None,
     }
 }
 
@@ -451,4 +459,184 @@ fn a_decision_record_reads_back_what_it_wrote_and_keeps_its_json_shape() {
         DecisionRecord::read(&serde_json::json!({ "judgement": 1 })),
         None
     );
+}
+
+fn run_fact(id: i64, failing: &[(&str, bool)]) -> SuiteRunFact {
+    SuiteRunFact {
+        suite: "e2e".into(),
+        run: Some(RunFact {
+            id,
+            environment: "MET".into(),
+            tests: 40,
+            passed: 40 - failing.len() as u64,
+            skipped: 0,
+            failing: failing.iter().map(|(k, q)| (k.to_string(), *q)).collect(),
+        }),
+    }
+}
+
+#[test]
+fn a_required_suite_with_only_quarantined_failures_passes_and_names_them() {
+    let mut f = prod_facts();
+    f.gates.tests = Some(crate::gates::TestsGate {
+        suites: vec!["e2e".into()],
+        environment: Some(n("MET")),
+    });
+    let judged = |f: &Facts| {
+        let j = judge(f);
+        let c = j.criteria.iter().find(|c| c.name == "tests.e2e").cloned();
+        (
+            j.decision,
+            c.expect("the tests gate yields a criterion per suite"),
+        )
+    };
+    let (decision, c) = judged(&f);
+    assert_eq!((decision, c.verdict), (Decision::Wait, Verdict::Pending));
+    assert!(c.detail.contains("slipway tests push"), "{}", c.detail);
+
+    f.test_runs = vec![run_fact(7, &[("t::flaky", true)])];
+    let (decision, c) = judged(&f);
+    assert_eq!((decision, c.verdict), (Decision::Go, Verdict::Pass));
+    assert!(c.detail.contains("in quarantine"), "{}", c.detail);
+    assert_eq!(c.evidence["run"], 7);
+    assert_eq!(c.evidence["failing_in_quarantine"][0], "t::flaky");
+
+    f.test_runs = vec![run_fact(8, &[("t::flaky", true), ("t::broken", false)])];
+    let (decision, c) = judged(&f);
+    assert_eq!((decision, c.verdict), (Decision::NoGo, Verdict::Fail));
+    assert!(c.detail.contains("t::broken"), "{}", c.detail);
+    assert_eq!(c.evidence["failing"][0], "t::broken");
+}
+
+#[test]
+fn a_flaky_share_over_its_maximum_refuses_and_quarantined_tests_do_not_count() {
+    let mut f = prod_facts();
+    f.gates.flaky = vec![crate::gates::FlakyGate {
+        suite: "e2e".into(),
+        environment: n("MET"),
+        max_percent: crate::gates::Percent::try_from(2.0).expect("2 is a percentage"),
+        runs: 30,
+    }];
+    let fact = |flaky: &[&str], quarantined: &[&str]| FlakyFact {
+        suite: "e2e".into(),
+        environment: "MET".into(),
+        runs: (1..=30).rev().collect(),
+        judged: 100,
+        flaky: flaky.iter().map(|s| s.to_string()).collect(),
+        quarantined: quarantined.iter().map(|s| s.to_string()).collect(),
+    };
+    let verdict = |f: &Facts| {
+        let j = judge(f);
+        j.criteria
+            .iter()
+            .find(|c| c.name == "flaky.e2e")
+            .cloned()
+            .expect("the flaky gate yields a criterion")
+    };
+    assert_eq!(verdict(&f).verdict, Verdict::Pending);
+    f.flakiness = vec![fact(&["a", "b"], &["c", "d", "e"])];
+    let c = verdict(&f);
+    assert_eq!(c.verdict, Verdict::Pass, "2 of 100 is 2 %: at the maximum");
+    assert_eq!(
+        c.evidence["flaky_in_quarantine"].as_array().map(Vec::len),
+        Some(3)
+    );
+    f.flakiness = vec![fact(&["a", "b", "c"], &[])];
+    let c = verdict(&f);
+    assert_eq!(c.verdict, Verdict::Fail);
+    assert!(
+        c.detail.contains("3.00 %") && c.detail.contains("a, b, c"),
+        "{}",
+        c.detail
+    );
+}
+
+#[test]
+fn coverage_under_its_minimum_refuses_and_a_missing_report_waits() {
+    use crate::quality::{CoverageCounts, CoverageKind};
+    let mut f = prod_facts();
+    f.gates.coverage = [
+        (
+            CoverageKind::Unit,
+            crate::gates::Percent::try_from(70.0).expect("70 %"),
+        ),
+        (
+            CoverageKind::Contract,
+            crate::gates::Percent::try_from(90.0).expect("90 %"),
+        ),
+    ]
+    .into();
+    let fact = |kind, covered| CoverageFact {
+        kind,
+        report: 4,
+        totals: CoverageCounts {
+            lines_valid: 100,
+            lines_covered: covered,
+            ..CoverageCounts::default()
+        },
+    };
+    f.coverage = vec![fact(CoverageKind::Unit, 70)];
+    let j = judge(&f);
+    let unit = j
+        .criteria
+        .iter()
+        .find(|c| c.name == "coverage.unit")
+        .expect("unit judged");
+    assert_eq!(
+        unit.verdict,
+        Verdict::Pass,
+        "70 % is the minimum: {}",
+        unit.detail
+    );
+    assert_eq!(unit.evidence["report"], 4);
+    let contract = j
+        .criteria
+        .iter()
+        .find(|c| c.name == "coverage.contract")
+        .expect("judged");
+    assert_eq!(contract.verdict, Verdict::Pending);
+    f.coverage.push(fact(CoverageKind::Contract, 89));
+    let j = judge(&f);
+    let contract = j
+        .criteria
+        .iter()
+        .find(|c| c.name == "coverage.contract")
+        .expect("judged");
+    assert_eq!(
+        (j.decision, contract.verdict),
+        (Decision::NoGo, Verdict::Fail)
+    );
+    assert!(
+        contract.detail.contains("89.00 %") && contract.detail.contains("90 %"),
+        "{}",
+        contract.detail
+    );
+}
+
+#[test]
+fn the_quality_gate_waits_for_a_verdict_and_follows_it() {
+    use crate::quality::QualityGateStatus;
+    let mut f = prod_facts();
+    f.gates.quality_gate = true;
+    let verdict = |f: &Facts| {
+        judge(f)
+            .criteria
+            .into_iter()
+            .find(|c| c.name == "quality_gate")
+            .expect("judged")
+    };
+    assert_eq!(verdict(&f).verdict, Verdict::Pending);
+    let fact = |status| QualityGateFact {
+        record: 3,
+        source: "sonarqube".into(),
+        status,
+        gate_name: Some("Sonar way".into()),
+        analysed_at: Some("2026-11-24T18:00:00Z".into()),
+    };
+    f.quality_gate = Some(fact(QualityGateStatus::Error));
+    let c = verdict(&f);
+    assert_eq!(c.verdict, Verdict::Fail);
+    assert_eq!(c.evidence["record"], 3);
+    f.quality_gate = Some(fact(QualityGateStatus::Ok));
+    assert_eq!(verdict(&f).verdict, Verdict::Pass);
 }

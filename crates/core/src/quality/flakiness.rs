@@ -28,6 +28,28 @@ pub struct Flakiness {
 }
 
 impl Flakiness {
+    /// A judgement from counts already summed over a history (by the store, in one pass), with
+    /// the same meaning as [`flakiness`] gives them.
+    pub fn from_counts(
+        runs: u64,
+        switches: u64,
+        passed_after_retry: u64,
+        last_switch_run: Option<i64>,
+    ) -> Flakiness {
+        let switch_rate = if runs > 1 {
+            switches as f64 / (runs - 1) as f64
+        } else {
+            0.0
+        };
+        Flakiness {
+            runs,
+            switches,
+            switch_rate,
+            passed_after_retry,
+            last_switch_run,
+        }
+    }
+
     /// Flaky: its outcome switched at least once, or it needed a retry to pass.
     pub fn is_flaky(&self) -> bool {
         self.switches > 0 || self.passed_after_retry > 0
@@ -52,18 +74,7 @@ pub fn flakiness(history: &[RunOutcome]) -> Flakiness {
         }
         previous_failed = Some(failed);
     }
-    let switch_rate = if runs > 1 {
-        switches as f64 / (runs - 1) as f64
-    } else {
-        0.0
-    };
-    Flakiness {
-        runs,
-        switches,
-        switch_rate,
-        passed_after_retry,
-        last_switch_run,
-    }
+    Flakiness::from_counts(runs, switches, passed_after_retry, last_switch_run)
 }
 
 /// The share of flaky tests among those judged, between 0 and 1 (0 when none were judged).

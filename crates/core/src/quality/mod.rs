@@ -8,11 +8,14 @@
 //! Architecture invariant: a test's identity is its explicit id property, else classname + name + parameters, within its suite.
 
 mod compare;
+mod coverage;
 mod findings;
 mod flakiness;
 mod merge;
+mod quality_gate;
 
 pub use compare::{compare_runs, RunComparison, TestOutcome};
+pub use coverage::{rate_change, CoverageCounts, CoverageKind, CoverageReport};
 pub use findings::{
     is_overdue, may_approve_risk, merge_findings, package_identity, package_key, reconcile,
     FindingChange, FindingState, KnownFinding, RemediationPolicy, RiskRefusal, ScannedFinding,
@@ -20,6 +23,7 @@ pub use findings::{
 };
 pub use flakiness::{flakiness, flaky_share, Flakiness, RunOutcome};
 pub use merge::{fold_repeated, mark_retried, RunTotals, RETRIED_WITHOUT_FAILURE};
+pub use quality_gate::{verify_sonar_signature, QualityGateStatus};
 
 use crate::state_name::state_names;
 

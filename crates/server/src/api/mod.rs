@@ -8,10 +8,12 @@ mod batches;
 mod checkpoints;
 mod complaints;
 mod config_changes;
+mod coverage;
 mod deployments;
 mod evidence;
 mod findings;
 mod flags;
+mod flakiness;
 mod governance;
 mod handlers;
 mod health;
@@ -20,6 +22,7 @@ mod insights;
 mod openapi_views;
 mod paging;
 mod quality;
+mod sonar;
 mod vault;
 mod webhooks;
 
@@ -82,6 +85,8 @@ pub fn router() -> Router<AppState> {
         .merge(batches::router())
         .merge(health::router())
         .merge(findings::router())
+        .merge(flakiness::router())
+        .merge(sonar::router())
         .merge(insights::router())
         .merge(complaints::router())
         .merge(alerts::router())
@@ -93,6 +98,8 @@ pub fn router() -> Router<AppState> {
         .merge(quality::upload_router())
         // Scan reports stream too, within their own limit (SLIPWAY_MAX_SCAN_REPORT_SIZE).
         .merge(findings::upload_router())
+        // Coverage reports stream too, within the test reports' limit.
+        .merge(coverage::upload_router())
 }
 
 /// What axum's JSON extractor reads at most; every API body but an upload (artifact, test report) is JSON.
@@ -184,6 +191,9 @@ mod tests {
             .chain(webhooks::ROUTES)
             .chain(checkpoints::ROUTES)
             .chain(quality::ROUTES)
+            .chain(flakiness::ROUTES)
+            .chain(coverage::ROUTES)
+            .chain(sonar::ROUTES)
             .chain(config_changes::ROUTES)
             .chain(batches::ROUTES)
             .chain(health::ROUTES)

@@ -10,6 +10,7 @@ use slipway_api::audit::{AuditVerification, ChainEventView};
 use slipway_api::batches::{BatchRunView, BatchView};
 use slipway_api::complaints::ComplaintView;
 use slipway_api::config_changes::ConfigChangeView;
+use slipway_api::coverage::{CoverageReportView, KindCoverageView};
 use slipway_api::deployments::DeploymentView;
 use slipway_api::evidence::KeyView;
 use slipway_api::flags::{
@@ -20,8 +21,8 @@ use slipway_api::health::{HealthView, MonthReportView};
 use slipway_api::insights::DoraView;
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{
-    FindingView, RiskAcceptanceView, ScanPushView, ScanView, TestPushView, TestRunComparisonView,
-    TestRunDetail, TestRunView,
+    FindingView, FlakinessView, QualityGateView, QuarantineView, RiskAcceptanceView, ScanPushView,
+    ScanView, TestPushView, TestRunComparisonView, TestRunDetail, TestRunView,
 };
 use slipway_api::targets::TargetView;
 use slipway_api::variables::VariableView;
@@ -494,6 +495,55 @@ fn answers() -> Vec<(
             "201",
             Shape::One,
             fields::<ScanPushView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/releases/{version}/coverage",
+            "201",
+            Shape::One,
+            fields::<CoverageReportView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/releases/{version}/coverage",
+            "200",
+            Shape::Items,
+            fields::<KindCoverageView>(),
+        ),
+        (
+            "post",
+            "/api/v1/hooks/sonarqube",
+            "201",
+            Shape::One,
+            fields::<QualityGateView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/flakiness",
+            "200",
+            Shape::One,
+            fields::<FlakinessView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/quarantines",
+            "200",
+            Shape::Items,
+            fields::<QuarantineView>(),
+        ),
+        (
+            "post",
+            "/api/v1/projects/{name}/quarantines",
+            "201",
+            Shape::One,
+            fields::<QuarantineView>(),
+        ),
+        (
+            "delete",
+            "/api/v1/projects/{name}/quarantines",
+            "200",
+            Shape::One,
+            fields::<QuarantineView>(),
         ),
         (
             "get",

@@ -50,7 +50,7 @@ pub(super) fn router() -> Router<AppState> {
         .route(COMPARE, get(compare_run))
 }
 
-fn one_value(params: &[(String, String)], name: &str) -> ApiResult<Option<String>> {
+pub(super) fn one_value(params: &[(String, String)], name: &str) -> ApiResult<Option<String>> {
     let mut values = params
         .iter()
         .filter(|(k, _)| k == name)
@@ -65,7 +65,11 @@ fn one_value(params: &[(String, String)], name: &str) -> ApiResult<Option<String
     Ok(first)
 }
 
-fn required(params: &[(String, String)], name: &str, example: &str) -> ApiResult<String> {
+pub(super) fn required(
+    params: &[(String, String)],
+    name: &str,
+    example: &str,
+) -> ApiResult<String> {
     one_value(params, name)?.ok_or_else(|| {
         ServiceError::invalid(
             format!("the query parameter `{name}` is missing"),
@@ -74,7 +78,7 @@ fn required(params: &[(String, String)], name: &str, example: &str) -> ApiResult
     })
 }
 
-fn attributes(params: &[(String, String)]) -> ApiResult<BTreeMap<String, String>> {
+pub(super) fn attributes(params: &[(String, String)]) -> ApiResult<BTreeMap<String, String>> {
     let mut found = BTreeMap::new();
     for (_, pair) in params.iter().filter(|(k, _)| k == "attr") {
         let (key, value) = pair

@@ -365,7 +365,9 @@ pub async fn export(
         software: format!("slipway {}", env!("CARGO_PKG_VERSION")),
         audit_head: head,
     };
-    let bytes = bundle::assemble(&export, sections(&facts)?, &key);
+    let mut members = sections(&facts)?;
+    members.extend(super::evidence_quality::sections(state, project.as_str(), &version).await?);
+    let bytes = bundle::assemble(&export, members, &key);
     Ok(Bundle {
         file_name: format!("evidence-{project}-{version}.tar"),
         bytes,

@@ -70,7 +70,7 @@ pub struct RunChanges {
     pub comparison: RunComparison,
 }
 
-fn report_limit() -> Result<u64, ServiceError> {
+pub(crate) fn report_limit() -> Result<u64, ServiceError> {
     match std::env::var("SLIPWAY_MAX_TEST_REPORT_SIZE") {
         Err(_) => Ok(DEFAULT_REPORT_LIMIT),
         Ok(text) => parse_size(&text).ok_or_else(|| {

@@ -9,13 +9,13 @@ use serde_json::Value;
 
 use crate::support::{file, json, ok, stderr, Server};
 
-const PROJECT: &str = "environments:\n  - { name: DEV }\n  - { name: MET }\nproject:\n  name: pets\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: Hi, action: command, roles: [app], with: { run: \"true\" } }\n";
+pub(super) const PROJECT: &str = "environments:\n  - { name: DEV }\n  - { name: MET }\nproject:\n  name: pets\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: Hi, action: command, roles: [app], with: { run: \"true\" } }\n";
 
-fn pets(server: &Server, work: &Path) {
+pub(super) fn pets(server: &Server, work: &Path) {
     server.release_app(work, "pets", PROJECT);
 }
 
-fn push(
+pub(super) fn push(
     server: &Server,
     env: &str,
     suite: &str,
@@ -80,7 +80,7 @@ fn statuses(notable: &Value) -> Vec<String> {
         .collect()
 }
 
-fn pytest_available() -> bool {
+pub(super) fn pytest_available() -> bool {
     let found = Command::new("python3")
         .args(["-c", "import pytest, pytest_rerunfailures"])
         .output()
@@ -95,7 +95,7 @@ fn pytest_available() -> bool {
     found
 }
 
-const FLAKY_TESTS: &str = r#"import os, pytest
+pub(super) const FLAKY_TESTS: &str = r#"import os, pytest
 MARK = os.path.join(os.path.dirname(__file__), "ran-once")
 def test_adopts():
     assert 1 + 1 == 2
@@ -112,7 +112,7 @@ def test_breaks():
     assert os.environ.get("PETS_BROKEN") != "1", "the shop is broken"
 "#;
 
-fn run_pytest(dir: &Path, report: &str, broken: bool) -> String {
+pub(super) fn run_pytest(dir: &Path, report: &str, broken: bool) -> String {
     let _ = std::fs::remove_file(dir.join("ran-once"));
     let out = Command::new("python3")
         .args([
@@ -221,7 +221,7 @@ fn a_real_pytest_rerun_is_an_attempt_and_the_outcome_is_its_last_attempt() {
 }
 
 /// A shard as CI writes it: `tests` names passed, `failing` names failed, in suite `api`.
-fn shard(work: &Path, name: &str, passing: &[&str], failing: &[&str]) -> String {
+pub(super) fn shard(work: &Path, name: &str, passing: &[&str], failing: &[&str]) -> String {
     let mut xml = String::from("<?xml version=\"1.0\"?>\n<testsuites><testsuite name=\"api\">\n");
     for test in passing {
         xml.push_str(&format!(

@@ -12,6 +12,7 @@ mod deployments;
 mod environments;
 mod findings;
 mod flags;
+mod flakiness;
 mod governance;
 mod health;
 mod insights;

@@ -86,6 +86,25 @@ pub(super) async fn facts(
         }
         None => None,
     };
+    let test_runs = match &env.gates.tests {
+        Some(gate) => {
+            crate::services::flakiness::suite_runs(state, &p.project, &p.release_version, gate)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let flakiness =
+        crate::services::flakiness::flaky_facts(state, &p.project, &env.gates.flaky).await?;
+    let coverage = if env.gates.coverage.is_empty() {
+        Vec::new()
+    } else {
+        crate::services::coverage::facts(state, &p.project, &p.release_version).await?
+    };
+    let quality_gate = if env.gates.quality_gate {
+        crate::services::sonar::fact(state, &p.project, &p.release_version).await?
+    } else {
+        None
+    };
     let facts = Facts {
         now: state.clock.now(),
         environment: env.name.clone(),
@@ -106,6 +125,10 @@ pub(super) async fn facts(
         variables,
         parity,
         findings,
+        test_runs,
+        flakiness,
+        coverage,
+        quality_gate,
     };
     Ok((facts, runs))
 }

@@ -1,0 +1,352 @@
+//! Flakiness and quarantine as stored: the last runs of a suite in an environment, each test's
+//! outcome counts over them (switches, passes after a retry) summed by the database, a test's
+//! history strip, and the quarantine list.
+//!
+//! It judges nothing: what the counts mean (flaky or not, a suite's share, a gate's verdict) is
+//! `core::quality`'s and `core::governance`'s.
+
+use std::collections::BTreeMap;
+
+use slipway_core::quality::{TestKey, TestStatus};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{json_column, named, now, Result, Store, WriteTx};
+
+/// Runs read to find the last N that match an attribute filter; past it the filter gives up.
+const RUNS_SCANNED: i64 = 5_000;
+
+/// Which runs a flakiness report covers: the last `runs` of a suite in an environment whose
+/// attributes include every pair of `attributes`.
+#[derive(Debug, Clone)]
+pub struct FlakinessScope<'a> {
+    pub project: &'a str,
+    pub environment: &'a str,
+    pub suite: &'a str,
+    pub attributes: &'a BTreeMap<String, String>,
+    pub runs: i64,
+}
+
+/// A run a report covers: its id, release and when it was last pushed into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoveredRun {
+    pub id: i64,
+    pub release: String,
+    pub updated_at: String,
+}
+
+/// A test's outcome counts over the runs a report covers, skipped runs left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestHistoryCounts {
+    pub junit_suite: String,
+    pub key: TestKey,
+    /// The name as the identity carries it.
+    pub name: String,
+    /// Runs where it passed or failed.
+    pub runs: u64,
+    /// Passed↔failed changes between consecutive such runs.
+    pub switches: u64,
+    /// Runs where it passed after a failed attempt.
+    pub passed_after_retry: u64,
+    pub last_switch_run: Option<i64>,
+}
+
+/// A test in quarantine for a project's suite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredQuarantine {
+    pub project: String,
+    pub suite: String,
+    pub key: TestKey,
+    pub reason: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+/// A quarantine to record.
+#[derive(Debug, Clone)]
+pub struct NewQuarantine<'a> {
+    pub project: &'a str,
+    pub suite: &'a str,
+    pub key: &'a TestKey,
+    pub reason: &'a str,
+    pub expires_at: &'a str,
+    pub actor: &'a str,
+}
+
+fn count(row: &AnyRow, column: &str) -> Result<u64> {
+    let value: i64 = row.try_get(column)?;
+    Ok(u64::try_from(value).unwrap_or(0))
+}
+
+fn quarantine_row(row: &AnyRow) -> Result<StoredQuarantine> {
+    Ok(StoredQuarantine {
+        project: row.try_get("project")?,
+        suite: row.try_get("suite")?,
+        key: TestKey::from_stored(row.try_get("test_key")?),
+        reason: row.try_get("reason")?,
+        expires_at: row.try_get("expires_at")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// The test's name as its identity carries it (`classname::name[parameters]`, or `id:…`): the
+/// counts query reads the index alone, without the name column.
+fn name_in(key: &TestKey) -> &str {
+    let text = key.as_str();
+    let after = text.split_once("::").map_or(text, |(_, name)| name);
+    match after.find('[') {
+        Some(at) if after.ends_with(']') => &after[..at],
+        _ => after,
+    }
+}
+
+/// `IN (…)` of run ids: integers read from the store, so written into the statement as they are.
+fn id_list(runs: &[CoveredRun]) -> String {
+    runs.iter()
+        .map(|r| r.id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// The last `scope.runs` runs of the suite in the environment carrying the attributes asked
+    /// for, newest first.
+    pub async fn covered_runs(&self, scope: &FlakinessScope<'_>) -> Result<Vec<CoveredRun>> {
+        let wanted = usize::try_from(scope.runs.clamp(1, 1_000)).unwrap_or(1);
+        let rows = sqlx::query(
+            "SELECT id, release, attributes, updated_at FROM test_runs \
+             WHERE project = $1 AND environment = $2 AND suite = $3 ORDER BY id DESC LIMIT $4",
+        )
+        .bind(scope.project)
+        .bind(scope.environment)
+        .bind(scope.suite)
+        .bind(if scope.attributes.is_empty() {
+            i64::try_from(wanted).unwrap_or(1)
+        } else {
+            RUNS_SCANNED
+        })
+        .fetch_all(&self.pool)
+        .await?;
+        let mut covered = Vec::new();
+        for row in &rows {
+            let attributes: BTreeMap<String, String> = json_column(row, "test run", "attributes")?;
+            let matches = scope
+                .attributes
+                .iter()
+                .all(|(k, v)| attributes.get(k) == Some(v));
+            if matches {
+                covered.push(CoveredRun {
+                    id: row.try_get("id")?,
+                    release: row.try_get("release")?,
+                    updated_at: row.try_get("updated_at")?,
+                });
+                if covered.len() == wanted {
+                    break;
+                }
+            }
+        }
+        Ok(covered)
+    }
+
+    /// Every test's outcome counts over `runs`, summed by the database in one pass (a window
+    /// over each test's results in run order), so a report over 30 runs of 10 000 tests reads
+    /// 10 000 rows, not 300 000.
+    pub async fn test_history_counts(&self, runs: &[CoveredRun]) -> Result<Vec<TestHistoryCounts>> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "WITH judged AS ( \
+               SELECT junit_suite, test_key, run_id, status, failed_attempts, \
+                 CASE WHEN status IN ('failed', 'errored') THEN 1 ELSE 0 END AS failing \
+               FROM test_results WHERE run_id IN ({ids}) AND status <> 'skipped' \
+             ), ordered AS ( \
+               SELECT judged.*, LAG(failing) OVER (PARTITION BY junit_suite, test_key ORDER BY run_id) AS before \
+               FROM judged \
+             ) \
+             SELECT junit_suite, test_key, COUNT(*) AS runs, \
+               CAST(SUM(CASE WHEN before IS NOT NULL AND before <> failing THEN 1 ELSE 0 END) AS BIGINT) AS switches, \
+               CAST(SUM(CASE WHEN status = 'passed' AND failed_attempts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS retried, \
+               MAX(CASE WHEN before IS NOT NULL AND before <> failing THEN run_id END) AS last_switch \
+             FROM ordered GROUP BY junit_suite, test_key ORDER BY junit_suite, test_key",
+            ids = id_list(runs)
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let key = TestKey::from_stored(row.try_get("test_key")?);
+                Ok(TestHistoryCounts {
+                    junit_suite: row.try_get("junit_suite")?,
+                    name: name_in(&key).to_string(),
+                    key,
+                    runs: count(row, "runs")?,
+                    switches: count(row, "switches")?,
+                    passed_after_retry: count(row, "retried")?,
+                    last_switch_run: row.try_get("last_switch")?,
+                })
+            })
+            .collect()
+    }
+
+    /// One test's status in each of `runs` where it ran, oldest first, with whether it passed
+    /// only after a retry: the history strip of a flaky test.
+    pub async fn test_history(
+        &self,
+        runs: &[CoveredRun],
+        junit_suite: &str,
+        key: &TestKey,
+    ) -> Result<Vec<(i64, TestStatus, bool)>> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT run_id, status, failed_attempts FROM test_results \
+             WHERE junit_suite = $1 AND test_key = $2 AND run_id IN ({}) ORDER BY run_id",
+            id_list(runs)
+        ))
+        .bind(junit_suite)
+        .bind(key.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: TestStatus = named(row, "status")?;
+                let failed: i64 = row.try_get("failed_attempts")?;
+                Ok((
+                    row.try_get("run_id")?,
+                    status,
+                    status == TestStatus::Passed && failed > 0,
+                ))
+            })
+            .collect()
+    }
+
+    /// The project's quarantined tests (expired ones included: the caller knows the time), of
+    /// one suite or of all.
+    pub async fn quarantines(
+        &self,
+        project: &str,
+        suite: Option<&str>,
+    ) -> Result<Vec<StoredQuarantine>> {
+        let rows = sqlx::query(
+            "SELECT project, suite, test_key, reason, expires_at, created_by, created_at FROM test_quarantines \
+             WHERE project = $1 AND ($2 IS NULL OR suite = $2) ORDER BY suite, test_key",
+        )
+        .bind(project)
+        .bind(suite)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(quarantine_row).collect()
+    }
+}
+
+impl WriteTx<'_> {
+    /// Put a test in quarantine, or change the reason and expiry of its quarantine.
+    pub async fn put_quarantine(&mut self, q: &NewQuarantine<'_>) -> Result<StoredQuarantine> {
+        let at = now();
+        let row = sqlx::query(
+            "INSERT INTO test_quarantines (project, suite, test_key, reason, expires_at, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (project, suite, test_key) DO UPDATE SET reason = excluded.reason, \
+             expires_at = excluded.expires_at, created_by = excluded.created_by, created_at = excluded.created_at \
+             RETURNING project, suite, test_key, reason, expires_at, created_by, created_at",
+        )
+        .bind(q.project)
+        .bind(q.suite)
+        .bind(q.key.as_str())
+        .bind(q.reason)
+        .bind(q.expires_at)
+        .bind(q.actor)
+        .bind(&at)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        quarantine_row(&row)
+    }
+
+    /// Lift a test's quarantine; `None` when it was not in quarantine.
+    pub async fn lift_quarantine(
+        &mut self,
+        project: &str,
+        suite: &str,
+        key: &TestKey,
+    ) -> Result<Option<StoredQuarantine>> {
+        let row = sqlx::query(
+            "DELETE FROM test_quarantines WHERE project = $1 AND suite = $2 AND test_key = $3 \
+             RETURNING project, suite, test_key, reason, expires_at, created_by, created_at",
+        )
+        .bind(project)
+        .bind(suite)
+        .bind(key.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(quarantine_row).transpose()
+    }
+}
+
+impl Store {
+    /// The tests of a run that ended failed or errored, at most `limit`.
+    pub async fn failing_tests(
+        &self,
+        run_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, TestKey, String)>> {
+        let rows = sqlx::query(
+            "SELECT junit_suite, test_key, name FROM test_results \
+             WHERE run_id = $1 AND status IN ('failed', 'errored') ORDER BY junit_suite, test_key LIMIT $2",
+        )
+        .bind(run_id)
+        .bind(limit.clamp(1, 100_000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("junit_suite")?,
+                    TestKey::from_stored(row.try_get("test_key")?),
+                    row.try_get("name")?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// A file pushed into a run, as received: its digest, size and what was read of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRunFile {
+    pub seq: i64,
+    pub sha256: String,
+    pub size: i64,
+    pub testcases: i64,
+    pub skipped_testcases: i64,
+    pub pushed_by: String,
+    pub pushed_at: String,
+}
+
+impl Store {
+    /// The files pushed into a run, in push order.
+    pub async fn test_run_files(&self, run_id: i64) -> Result<Vec<StoredRunFile>> {
+        let rows = sqlx::query(
+            "SELECT seq, sha256, size, testcases, skipped_testcases, pushed_by, pushed_at FROM test_run_files WHERE run_id = $1 ORDER BY seq",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredRunFile {
+                    seq: row.try_get("seq")?,
+                    sha256: row.try_get("sha256")?,
+                    size: row.try_get("size")?,
+                    testcases: row.try_get("testcases")?,
+                    skipped_testcases: row.try_get("skipped_testcases")?,
+                    pushed_by: row.try_get("pushed_by")?,
+                    pushed_at: row.try_get("pushed_at")?,
+                })
+            })
+            .collect()
+    }
+}
