@@ -24,6 +24,7 @@ mod page;
 mod projects;
 mod quality;
 mod releases;
+mod signatures;
 mod targets;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../migrations/0016_findings.sql")),
     (17, include_str!("../migrations/0017_config_changes.sql")),
     (18, include_str!("../migrations/0018_leases.sql")),
+    (23, include_str!("../migrations/0023_signatures.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

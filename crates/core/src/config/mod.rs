@@ -107,6 +107,11 @@ pub struct GatesSpec {
     /// Vulnerability findings: none past its deadline; `max_open: { critical: 0 }` caps them.
     #[serde(default)]
     pub findings: Option<crate::gates::FindingsGate>,
+    /// Electronic signatures (a fresh password and a fixed meaning): `required` for every
+    /// action, or a list of approvals, rejections, change_requests, overrides,
+    /// risk_acceptances, config_changes. Default: none.
+    #[serde(default)]
+    pub signatures: Option<crate::signature::policy::SignaturesSpec>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -794,6 +799,7 @@ impl Checker<'_> {
             change_request: spec.change_request,
             parity_with: spec.parity_with,
             findings: spec.findings,
+            signatures: spec.signatures.map(|s| s.policy()).unwrap_or_default(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Gates: what an environment requires of a release before it enters (approvals, a deployment
 //! calendar, CI checks, a rehearsed rollback, a change request, parity with another environment,
-//! vulnerability findings within their deadlines).
+//! vulnerability findings within their deadlines, electronic signatures).
 //!
 //! This module owns the declaration of the gates and its one-line summary. It never judges a
 //! promotion against them — that is [`crate::governance`] — and never imports the model, so
@@ -42,6 +42,9 @@ pub struct Gates {
     /// most so many per severity.
     #[serde(default)]
     pub findings: Option<FindingsGate>,
+    /// The actions here that need an electronic signature (a fresh password and a meaning).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub signatures: crate::signature::policy::SignaturePolicy,
 }
 
 /// The `findings` gate: a release carrying a finding past its deadline (from the project's
@@ -91,6 +94,9 @@ impl Gates {
                 text.push_str(&format!(", at most {max} {severity}"));
             }
             parts.push(text);
+        }
+        if !self.signatures.is_empty() {
+            parts.push(crate::signature::policy::describe(&self.signatures));
         }
         if parts.is_empty() {
             "none".into()

@@ -35,6 +35,7 @@ fn prod_facts() -> Facts {
             change_request: None,
             parity_with: None,
             findings: None,
+            signatures: Default::default(),
         },
         placement: Placement::Phase {
             lifecycle: n("standard"),

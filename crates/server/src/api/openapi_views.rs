@@ -341,7 +341,13 @@ fn answers() -> Vec<(
             "/api/v1/users/{username}",
             "200",
             Shape::One,
-            fields::<UserView>(),
+            {
+                // `UserUpdateView` flattens the user and adds the held role raise.
+                let mut f = fields::<UserView>();
+                f.push("held");
+                f.sort_unstable();
+                f
+            },
         ),
         (
             "get",

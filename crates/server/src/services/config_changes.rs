@@ -1,6 +1,7 @@
 //! Configuration change requests: the changes `apply` holds back because they alter what binds
 //! the people who deploy to a protected environment (its protection, gates, signature or failure
-//! policy, or a lifecycle through it), and their decision by a second person.
+//! policy, or a lifecycle through it), and raises of a user's role (`services::users`); and
+//! their decision by a second person.
 //!
 //! `core::governance::config_change` says which changes wait and who may decide; this module
 //! stores the request with its diff and author, and on approval applies it — only while the
@@ -15,10 +16,10 @@ use serde_json::{json, Value};
 use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
-use slipway_core::diff::{environment_change, project_change, Change};
+use slipway_core::diff::{environment_change, project_change, Change, ChangeKind};
 use slipway_core::governance::config_change::{
     break_glass_expiry, may_decide, on_expiry, BreakGlassState, ChangeState, DecisionRefused,
-    SubjectKind, DECIDER,
+    RoleGrant, SubjectKind, DECIDER,
 };
 use slipway_core::model::{Environment, Project};
 use slipway_store::{format_time, NewBreakGlass, NewConfigChange, StoredConfigChange, WriteTx};
@@ -244,6 +245,28 @@ async fn apply_request(
             }
             (value, drift, "project.update")
         }
+        SubjectKind::User => {
+            let desired: RoleGrant =
+                serde_json::from_value(request.desired.clone()).map_err(corrupt)?;
+            let current = tx.user_by_name(&desired.username).await?;
+            let value = current.as_ref().map(|u| {
+                serde_json::to_value(RoleGrant {
+                    username: u.username.clone(),
+                    role: u.role,
+                })
+                .expect("a role grant serialises")
+            });
+            let drift = current.as_ref().map(|u| Change {
+                kind: ChangeKind::Update,
+                subject: request.subject.clone(),
+                details: vec![format!("role is now {}", u.role)],
+            });
+            if let Some(mut user) = current.filter(|_| value == request.base) {
+                user.role = desired.role;
+                tx.update_user(&user).await?;
+            }
+            (value, drift, "user.update")
+        }
     };
     if current != request.base {
         let since = drift.map_or_else(|| "it was deleted".to_string(), |d| d.details.join("; "));
@@ -391,6 +414,8 @@ pub async fn end_expired_break_glasses(state: &AppState) -> Result<usize, Servic
                 }
                 current
             }
+            // Role raises have no break-glass: an emergency never needs a new admin alone.
+            SubjectKind::User => None,
         };
         let outcome = on_expiry(current.as_ref() == Some(&glass.applied));
         if !tx.end_break_glass(glass.id, outcome, now).await? {

@@ -32,6 +32,7 @@ mod promises;
 mod quality;
 mod recovery;
 mod replicas;
+mod signatures;
 mod tls;
 mod up;
 mod vault;
