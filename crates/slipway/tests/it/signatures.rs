@@ -185,7 +185,8 @@ fn a_signed_prod_approval_is_shown_carried_in_the_bundle_and_verified_offline() 
         "{verified}"
     );
 
-    // A signature altered in the bundle (the printed name, same length) fails with its reason.
+    // A signature altered in the bundle (its sealed printed name, same length) fails with its
+    // reason; so does its printed line altered alone.
     let bytes = std::fs::read(&bundle).unwrap();
     let (entries, _) = tar::read(&bytes);
     let member = entries
@@ -194,19 +195,27 @@ fn a_signed_prod_approval_is_shown_carried_in_the_bundle_and_verified_offline() 
         .expect("the bundle has signatures.json");
     let start = member.header_offset + 512;
     let region = &bytes[start..start + member.data.len()];
-    let at = region
-        .windows(7)
-        .position(|w| w == b"Olga O.")
-        .expect("the printed name is in signatures.json");
-    let mut tampered = bytes.clone();
-    tampered[start + at..start + at + 7].copy_from_slice(b"Olga X.");
-    let forged = work.path().join("forged.tar");
-    std::fs::write(&forged, &tampered).unwrap();
-    let refused = offline(&forged);
-    assert!(!refused.status.success());
-    let said = stderr(&refused);
+    let forge = |needle: &[u8], with: &[u8]| {
+        let at = region
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("the field is in signatures.json");
+        let mut tampered = bytes.clone();
+        tampered[start + at..start + at + with.len()].copy_from_slice(with);
+        let forged = work.path().join("forged.tar");
+        std::fs::write(&forged, &tampered).unwrap();
+        let refused = offline(&forged);
+        assert!(!refused.status.success());
+        stderr(&refused)
+    };
+    let said = forge(b"\"printed_name\": \"Olga O.", b"\"printed_name\": \"Olga X.");
     assert!(
         said.contains("signatures.json signature 1 (promotion/2/vote/olga by olga): the server's seal does not verify"),
+        "{said}"
+    );
+    let said = forge(b"Signed by Olga O.", b"Signed by Olga X.");
+    assert!(
+        said.contains("signatures.json signature 1 (promotion/2/vote/olga by olga): it reads \"Signed by Olga X. (olga)"),
         "{said}"
     );
 }
@@ -251,7 +260,10 @@ fn a_role_raise_by_one_admin_waits_for_a_second() {
     ));
     let event = &audit["items"][0];
     assert_eq!(event["actor"], "ada", "{audit:#}");
-    assert_eq!(event["details"]["requested_by"], "admin", "{audit:#}");
+    let details: serde_json::Value =
+        serde_json::from_str(event["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["requested_by"], "admin", "{audit:#}");
+    assert_eq!(details["approved_by"], "ada", "{audit:#}");
 
     // Lowering applies at once.
     let lowered = ok(server.cli(None, &["user", "set-role", "dana", "viewer"]));
