@@ -59,7 +59,8 @@ fn token(row: &AnyRow) -> Result<ApiToken> {
     })
 }
 
-const USER_COLUMNS: &str = "u.id, u.username, u.role, u.disabled, u.created_at, u.password_hash, u.full_name";
+const USER_COLUMNS: &str =
+    "u.id, u.username, u.role, u.disabled, u.created_at, u.password_hash, u.full_name";
 
 impl Store {
     pub async fn users(&self) -> Result<Vec<User>> {

@@ -117,7 +117,10 @@ impl Check {
         let list = match serde_json::from_slice::<Vec<Shown>>(bytes) {
             Ok(list) => list,
             Err(e) => {
-                self.problem(SIGNATURES, format!("not a readable list of signatures: {e}"));
+                self.problem(
+                    SIGNATURES,
+                    format!("not a readable list of signatures: {e}"),
+                );
                 return Vec::new();
             }
         };

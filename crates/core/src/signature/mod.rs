@@ -45,9 +45,9 @@ impl Meaning {
     /// signing and nobody chooses a softer one.
     pub fn of(action: SignedAction) -> Meaning {
         match action {
-            SignedAction::Approvals | SignedAction::ChangeRequests | SignedAction::ConfigChanges => {
-                Meaning::Approval
-            }
+            SignedAction::Approvals
+            | SignedAction::ChangeRequests
+            | SignedAction::ConfigChanges => Meaning::Approval,
             SignedAction::Rejections => Meaning::Review,
             SignedAction::Overrides | SignedAction::RiskAcceptances => Meaning::Responsibility,
         }
@@ -192,7 +192,10 @@ pub enum SignatureProblem {
     #[error("the signed record names {found}, the signature {expected}: a signature copied to another record")]
     OtherRecord { expected: String, found: String },
     #[error("sealed with key {found}, not the server's key {expected}")]
-    OtherKey { expected: PublicKey, found: PublicKey },
+    OtherKey {
+        expected: PublicKey,
+        found: PublicKey,
+    },
     #[error("the server's seal does not verify: the signer, name, time, meaning or record of the signature was altered")]
     SealBroken,
     #[error("it reads \"{shown}\" but its sealed fields say \"{sealed}\"")]

@@ -12,7 +12,17 @@ use crate::state_name::state_names;
 /// An action that a policy can require to be signed (21 CFR Part 11 §11.50: every signed record
 /// says what the signature means).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum SignedAction {
@@ -66,7 +76,9 @@ impl SignaturesSpec {
     /// The policy this spelling means.
     pub fn policy(&self) -> SignaturePolicy {
         match self {
-            SignaturesSpec::Word(PolicyWord::Required) => SignedAction::ALL.iter().copied().collect(),
+            SignaturesSpec::Word(PolicyWord::Required) => {
+                SignedAction::ALL.iter().copied().collect()
+            }
             SignaturesSpec::Word(PolicyWord::None) => SignaturePolicy::new(),
             SignaturesSpec::Actions(list) => list.iter().copied().collect(),
         }
@@ -94,7 +106,10 @@ mod tests {
 
     #[test]
     fn required_means_every_action_and_a_list_means_those() {
-        assert_eq!(read("\"required\"").map(|p| p.len()), Ok(SignedAction::ALL.len()));
+        assert_eq!(
+            read("\"required\"").map(|p| p.len()),
+            Ok(SignedAction::ALL.len())
+        );
         assert_eq!(read("\"none\""), Ok(SignaturePolicy::new()));
         assert_eq!(
             read("[\"approvals\", \"overrides\", \"approvals\"]"),

@@ -34,13 +34,18 @@ fn a_signature_reads_with_name_meaning_and_time() {
 
 #[test]
 fn a_sealed_signature_verifies_offline_with_the_server_key() {
-    assert_eq!(verify(&signed("promotion/7/vote/quinn"), &key().public_key()), Ok(()));
+    assert_eq!(
+        verify(&signed("promotion/7/vote/quinn"), &key().public_key()),
+        Ok(())
+    );
 }
 
 #[test]
 fn an_altered_record_fails_naming_both_hashes() {
     let mut s = signed("promotion/7/vote/quinn");
-    s.record = s.record.replace("rollback plan reviewed", "nothing checked");
+    s.record = s
+        .record
+        .replace("rollback plan reviewed", "nothing checked");
     let e = verify(&s, &key().public_key()).unwrap_err();
     assert!(matches!(e, SignatureProblem::RecordAltered { .. }), "{e}");
     assert!(e.to_string().starts_with("the signed record was altered"));
@@ -63,7 +68,10 @@ fn a_signature_copied_to_another_record_fails() {
         Err(SignatureProblem::OtherRecord { .. })
     ));
     s.signature.record_id = "promotion/8/vote/quinn".into();
-    assert_eq!(verify(&s, &key().public_key()), Err(SignatureProblem::SealBroken));
+    assert_eq!(
+        verify(&s, &key().public_key()),
+        Err(SignatureProblem::SealBroken)
+    );
 }
 
 #[test]
@@ -87,7 +95,10 @@ fn every_signed_field_is_under_the_seal() {
 fn a_seal_by_another_key_is_named() {
     let s = signed("promotion/7/vote/quinn");
     let other = SigningKey::from_seed([9; 32]).public_key();
-    assert!(matches!(verify(&s, &other), Err(SignatureProblem::OtherKey { .. })));
+    assert!(matches!(
+        verify(&s, &other),
+        Err(SignatureProblem::OtherKey { .. })
+    ));
 }
 
 #[test]
@@ -105,6 +116,9 @@ fn payload_fields_cannot_run_into_each_other() {
 fn each_action_has_a_fixed_meaning() {
     assert_eq!(Meaning::of(SignedAction::Approvals), Meaning::Approval);
     assert_eq!(Meaning::of(SignedAction::Rejections), Meaning::Review);
-    assert_eq!(Meaning::of(SignedAction::Overrides), Meaning::Responsibility);
+    assert_eq!(
+        Meaning::of(SignedAction::Overrides),
+        Meaning::Responsibility
+    );
     crate::state_name::assert_names_round_trip(Meaning::ALL, "signature meaning");
 }

@@ -515,11 +515,14 @@ struct InboxItem {
     requested: String,
     waiting_for: String,
     voted: Option<bool>,
+    /// Votes there are electronic signatures: cast on the promotion page, with the password.
+    signed: bool,
 }
 
-fn inbox_item(w: &Waiting, voted: Option<bool>) -> InboxItem {
+fn inbox_item(w: &Waiting, voted: Option<bool>, signed_envs: &[String]) -> InboxItem {
     let p = &w.promotion;
     InboxItem {
+        signed: signed_envs.contains(&p.environment),
         id: p.id,
         project: p.project.clone(),
         release: p.release_version.clone(),
@@ -558,15 +561,30 @@ pub(super) async fn approvals(
     let inbox = services::dashboard::inbox(&state, &user.actor)
         .await
         .or_page(&user)?;
+    let signed_envs: Vec<String> = services::environments::list(&state, &user.actor)
+        .await
+        .or_page(&user)?
+        .iter()
+        .filter(|e| {
+            use slipway_core::signature::policy::SignedAction;
+            services::signatures::required(e, SignedAction::Approvals)
+                || services::signatures::required(e, SignedAction::Rejections)
+        })
+        .map(|e| e.name.to_string())
+        .collect();
     let page = InboxPage {
         frame: Frame::new("Approvals", Some(&user), Section::Approvals),
         role: user.actor.role.as_str(),
         votable: inbox
             .votable
             .iter()
-            .map(|v| inbox_item(&v.waiting, v.voted))
+            .map(|v| inbox_item(&v.waiting, v.voted, &signed_envs))
             .collect(),
-        own: inbox.own.iter().map(|w| inbox_item(w, None)).collect(),
+        own: inbox
+            .own
+            .iter()
+            .map(|w| inbox_item(w, None, &signed_envs))
+            .collect(),
         change_requests: inbox
             .change_requests
             .iter()

@@ -31,7 +31,10 @@ async fn load_key(state: &AppState) -> Result<Option<SigningKey>, ServiceError> 
 }
 
 /// The server's evidence key, created (and audited) at first use.
-pub(crate) async fn signing_key(state: &AppState, actor: &Actor) -> Result<SigningKey, ServiceError> {
+pub(crate) async fn signing_key(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<SigningKey, ServiceError> {
     if let Some(key) = load_key(state).await? {
         return Ok(key);
     }
@@ -60,4 +63,3 @@ pub(crate) async fn signing_key(state: &AppState, actor: &Actor) -> Result<Signi
     tx.commit().await?;
     Ok(key)
 }
-

@@ -117,7 +117,10 @@ pub(crate) async fn authenticate(
     state.login_limiter.succeed(&attempt);
     let key = signing_key(state, actor).await?;
     Ok(Some(Signer {
-        printed_name: user.full_name.clone().unwrap_or_else(|| user.username.clone()),
+        printed_name: user
+            .full_name
+            .clone()
+            .unwrap_or_else(|| user.username.clone()),
         user_id: user.id,
         username: user.username,
         meaning,

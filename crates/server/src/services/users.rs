@@ -1,9 +1,9 @@
 //! Users, API tokens, console sign-in, and the first admin.
 
 use serde_json::json;
+use slipway_api::config_changes::ConfigChangeView;
 use slipway_core::access::{Operation, Role};
 use slipway_core::audit::AuditEntry;
-use slipway_api::config_changes::ConfigChangeView;
 use slipway_core::diff::{Change, ChangeKind};
 use slipway_core::governance::config_change::{role_reasons, RoleGrant, SubjectKind};
 use slipway_store::{ApiToken, User};

@@ -75,11 +75,7 @@ fn a_signed_prod_approval_is_shown_carried_in_the_bundle_and_verified_offline() 
     let server = Server::start();
     let _agents = waiting_for_prod(&server, work.path());
     let olga = server.user_with_token("olga", "ops");
-    ok(server.cli_with_stdin(
-        None,
-        &["user", "password", "olga"],
-        OLGA_PASSWORD,
-    ));
+    ok(server.cli_with_stdin(None, &["user", "password", "olga"], OLGA_PASSWORD));
     ok(server.cli(None, &["user", "set-name", "olga", "Olga O."]));
 
     // Without a password the approval is refused, saying what it means and how to give one.
@@ -107,13 +103,18 @@ fn a_signed_prod_approval_is_shown_carried_in_the_bundle_and_verified_offline() 
     );
     assert!(!wrong.status.success());
     assert!(
-        stderr(&wrong).contains("the password does not match olga's: nothing was signed and nothing changed"),
+        stderr(&wrong)
+            .contains("the password does not match olga's: nothing was signed and nothing changed"),
         "{}",
         stderr(&wrong)
     );
     let p = json(server.cli(None, &["promotion", "show", "2", "-o", "json"]));
     assert_eq!(p["state"], "waiting", "{p:#}");
-    assert_eq!(p["votes"], serde_json::json!([]), "no vote was recorded: {p:#}");
+    assert_eq!(
+        p["votes"],
+        serde_json::json!([]),
+        "no vote was recorded: {p:#}"
+    );
     assert_eq!(p["signatures"], serde_json::json!([]), "{p:#}");
     let failed = json(server.cli(
         None,
@@ -145,7 +146,10 @@ fn a_signed_prod_approval_is_shown_carried_in_the_bundle_and_verified_offline() 
     assert_eq!(s["printed_name"], "Olga O.");
     assert_eq!(s["meaning"], "approval");
     assert_eq!(s["record_id"], "promotion/2/vote/olga");
-    assert!(s["record"].as_str().unwrap().contains("plan reviewed"), "{s:#}");
+    assert!(
+        s["record"].as_str().unwrap().contains("plan reviewed"),
+        "{s:#}"
+    );
 
     // The evidence bundle carries it, and verification checks it with no server anywhere.
     let key = json(server.cli(None, &["evidence", "key", "-o", "json"]));
@@ -208,7 +212,10 @@ fn a_signed_prod_approval_is_shown_carried_in_the_bundle_and_verified_offline() 
         assert!(!refused.status.success());
         stderr(&refused)
     };
-    let said = forge(b"\"printed_name\": \"Olga O.", b"\"printed_name\": \"Olga X.");
+    let said = forge(
+        b"\"printed_name\": \"Olga O.",
+        b"\"printed_name\": \"Olga X.",
+    );
     assert!(
         said.contains("signatures.json signature 1 (promotion/2/vote/olga by olga): the server's seal does not verify"),
         "{said}"
@@ -229,7 +236,9 @@ fn a_role_raise_by_one_admin_waits_for_a_second() {
     let held = ok(server.cli(None, &["user", "set-role", "dana", "admin"]));
     assert!(
         held.contains("dana: role developer")
-            && held.contains("waits for another admin: configuration change request 1 (role: developer → admin)"),
+            && held.contains(
+                "waits for another admin: configuration change request 1 (role: developer → admin)"
+            ),
         "{held}"
     );
     let role_of = |name: &str| {
@@ -247,7 +256,11 @@ fn a_role_raise_by_one_admin_waits_for_a_second() {
     // The author may not approve it; another admin does, and only then dana is admin.
     let own = server.cli(None, &["config-change", "approve", "1", "--comment", "me"]);
     assert!(!own.status.success());
-    assert!(stderr(&own).contains("may not approve it; four eyes"), "{}", stderr(&own));
+    assert!(
+        stderr(&own).contains("may not approve it; four eyes"),
+        "{}",
+        stderr(&own)
+    );
     assert_eq!(role_of("dana"), "developer");
     ok(server.cli(
         Some(&ada),
@@ -292,7 +305,11 @@ fn the_console_asks_for_the_password_and_shows_the_signature() {
     b.click("form button[type=submit]");
     b.wait_for_text("header", "olga", wait);
 
-    b.go(&format!("{base}/promotions/2"));
+    // The inbox sends her to the promotion page to sign, rather than a form without a password.
+    b.go(&format!("{base}/approvals"));
+    b.wait_for_text("#inbox", "sig 1.0.0", wait);
+    assert_eq!(b.text("#sign-2"), "Sign on the promotion page");
+    b.click("#sign-2");
     b.wait_for_text("h1", "Promotion 2", wait);
     let meaning = b.text("#signature-meaning");
     assert!(
@@ -305,4 +322,58 @@ fn the_console_asks_for_the_password_and_shows_the_signature() {
     b.wait_for_text("#vote-list", "Signed by Olga O. (olga) — approval — ", wait);
     let row = b.text("#vote-list");
     assert!(row.contains("plan reviewed in the console"), "{row}");
+}
+
+#[test]
+fn a_configuration_change_decision_is_signed_where_the_environment_asks() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start();
+    let signed_prod = "environments:\n  - name: PROD\n    protected: true\n    gates:\n      approvals: { count: 2, role: ops }\n      signatures: [config_changes]\n";
+    ok(server.apply(&file(work.path(), "prod.yaml", signed_prod)));
+    let weaker = signed_prod.replace("count: 2", "count: 1");
+    let held = ok(server.apply(&file(work.path(), "weaker.yaml", &weaker)));
+    assert!(held.contains("waits"), "{held}");
+    let ada = server.user_with_token("ada", "admin");
+
+    // Without the password nothing is decided; with a wrong one neither.
+    let bare = server.cli(
+        Some(&ada),
+        &["config-change", "approve", "1", "--password-stdin"],
+    );
+    assert!(
+        !bare.status.success(),
+        "an empty password on stdin is refused"
+    );
+    let wrong = server.cli_with_stdin(
+        Some(&ada),
+        &["config-change", "approve", "1", "--password-stdin"],
+        "not ada's password",
+    );
+    assert!(
+        stderr(&wrong).contains("nothing was signed and nothing changed"),
+        "{}",
+        stderr(&wrong)
+    );
+    let pending = json(server.cli(None, &["config-change", "show", "1", "-o", "json"]));
+    assert_eq!(pending["state"], "pending", "{pending:#}");
+
+    let approved = ok(server.cli_with_stdin(
+        Some(&ada),
+        &[
+            "config-change",
+            "approve",
+            "1",
+            "--comment",
+            "agreed",
+            "--password-stdin",
+        ],
+        "a long enough passphrase",
+    ));
+    assert!(
+        approved.contains("Signed by ada (ada) — approval — "),
+        "{approved}"
+    );
+    let shown = json(server.cli(None, &["config-change", "show", "1", "-o", "json"]));
+    assert_eq!(shown["state"], "applied", "{shown:#}");
+    assert_eq!(shown["signature"]["record_id"], "config-change/1/decision");
 }

@@ -378,9 +378,10 @@ fn the_readme_walk_through_takes_the_example_from_dev_to_prod() {
     let signatures = report["signatures"].as_array().unwrap();
     assert_eq!(signatures.len(), 4, "{report:#}");
     assert!(
-        signatures
-            .iter()
-            .any(|s| s.as_str().unwrap().starts_with("Signed by Olga O. (olga) — approval — ")),
+        signatures.iter().any(|s| s
+            .as_str()
+            .unwrap()
+            .starts_with("Signed by Olga O. (olga) — approval — ")),
         "{report:#}"
     );
     assert_eq!(report["intact"], true, "{report:#}");

@@ -70,7 +70,7 @@ impl IntoView for PromotionView {
 pub enum Started {
     Deployment(StoredDeployment),
     /// Judged "wait": the promotion deploys once what it waits for arrives.
-    Waiting(PromotionView),
+    Waiting(Box<PromotionView>),
 }
 
 async fn release_of(
@@ -194,7 +194,7 @@ pub async fn deploy_now(
     let view = view(state, id).await?;
     match view.promotion.state {
         PromotionState::Refused => Err(refusal(&view)),
-        PromotionState::Waiting => Ok(Started::Waiting(view)),
+        PromotionState::Waiting => Ok(Started::Waiting(Box::new(view))),
         _ => {
             let deployment_id = view.promotion.deployment_id.ok_or_else(|| {
                 ServiceError::state(format!("promotion {id} has no deployment"), "")
@@ -327,10 +327,7 @@ async fn view(state: &AppState, id: i64) -> Result<PromotionView, ServiceError> 
     Ok(PromotionView {
         decisions: state.store.decisions(id).await?,
         votes: state.store.votes(id).await?,
-        signatures: state
-            .store
-            .signatures(&format!("promotion/{id}/"))
-            .await?,
+        signatures: state.store.signatures(&format!("promotion/{id}/")).await?,
         change_request: state.store.change_request_of(id).await?,
         promotion,
     })
