@@ -72,7 +72,7 @@ async fn create(
             StatusCode::ACCEPTED,
             Json(
                 serde_json::to_value(slipway_api::deployments::Started::Waiting {
-                    promotion: Box::new((*p).into_view()),
+                    promotion: Box::new(p.into_view()),
                 })
                 .expect("a promotion serialises"),
             ),
