@@ -13,6 +13,18 @@ pub struct UserView {
     pub disabled: bool,
     /// RFC 3339; becomes a timestamp when the states branch lands.
     pub created_at: String,
+    /// The name printed with the person's electronic signatures (`null`: the user name).
+    #[serde(default)]
+    pub full_name: Option<String>,
+}
+
+/// A user after `PATCH /api/v1/users/{username}`, with the role raise held for a second admin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserUpdateView {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// A raise of the role waits as a configuration change request (`null`: nothing waits).
+    pub held: Option<crate::config_changes::ConfigChangeView>,
 }
 
 /// A new user (`POST /api/v1/users`).

@@ -30,6 +30,9 @@ pub struct ConfigChangeView {
     pub base: Option<serde_json::Value>,
     /// What the subject becomes once approved.
     pub desired: serde_json::Value,
+    /// The decider's electronic signature, where the environment required it.
+    #[serde(default)]
+    pub signature: Option<crate::signatures::SignatureView>,
 }
 
 /// The body of `POST /api/v1/config-changes/{id}/decision`.
@@ -39,6 +42,9 @@ pub struct ConfigChangeDecision {
     pub approve: bool,
     #[serde(default)]
     pub comment: String,
+    /// The decider's password, where the environment changed requires `config_changes` signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// A governed change an admin applied alone, with a reason, until it expires (break-glass).

@@ -37,6 +37,9 @@ pub struct PromotionView {
     pub promotion: PromotionSummary,
     pub decisions: Vec<DecisionView>,
     pub votes: Vec<Vote>,
+    /// The electronic signatures of its votes (`record_id` `promotion/{id}/vote/{username}`).
+    #[serde(default)]
+    pub signatures: Vec<crate::signatures::SignatureView>,
     pub change_request: Option<ChangeRequestView>,
 }
 

@@ -24,6 +24,7 @@ pub mod insights;
 pub mod problem;
 pub mod projects;
 pub mod quality;
+pub mod signatures;
 pub mod targets;
 pub mod variables;
 pub mod vault;

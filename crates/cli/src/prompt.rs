@@ -23,3 +23,37 @@ pub(crate) fn stdin_secret(what: &str) -> Result<String, Failure> {
     }
     Ok(text)
 }
+
+/// Ask on the terminal without echoing what is typed (`stty -echo` around one line).
+pub(crate) fn ask_password(prompt: &str) -> Result<String, Failure> {
+    use std::io::Write;
+    let stty = |setting: &str| {
+        std::process::Command::new("stty")
+            .arg(setting)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+    };
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let hidden = stty("-echo").is_ok_and(|s| s.success());
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    if hidden {
+        let _ = stty("echo");
+        eprintln!();
+    }
+    read.map_err(|e| {
+        Failure::new(
+            Exit::Invalid,
+            format!("error: cannot read the password: {e}"),
+        )
+    })?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Failure::new(
+            Exit::Invalid,
+            "error: no password was typed".to_string(),
+        ));
+    }
+    Ok(password)
+}

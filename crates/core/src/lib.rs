@@ -36,6 +36,7 @@ pub mod plan;
 pub mod quality;
 pub mod release;
 pub mod rollback;
+pub mod signature;
 pub mod signing;
 pub mod state_name;
 pub mod supervision;

@@ -14,6 +14,8 @@ pub struct User {
     pub disabled: bool,
     pub created_at: String,
     pub password_hash: Option<String>,
+    /// The name printed with the person's electronic signatures; the user name when unset.
+    pub full_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,7 @@ fn user(row: &AnyRow) -> Result<User> {
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: row.try_get("created_at")?,
         password_hash: row.try_get("password_hash")?,
+        full_name: row.try_get("full_name")?,
     })
 }
 
@@ -56,7 +59,8 @@ fn token(row: &AnyRow) -> Result<ApiToken> {
     })
 }
 
-const USER_COLUMNS: &str = "u.id, u.username, u.role, u.disabled, u.created_at, u.password_hash";
+const USER_COLUMNS: &str =
+    "u.id, u.username, u.role, u.disabled, u.created_at, u.password_hash, u.full_name";
 
 impl Store {
     pub async fn users(&self) -> Result<Vec<User>> {
@@ -130,13 +134,14 @@ impl Store {
 
 impl WriteTx<'_> {
     pub async fn create_user(&mut self, u: &User) -> Result<()> {
-        sqlx::query("INSERT INTO users (id, username, role, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO users (id, username, role, password_hash, disabled, created_at, full_name) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&u.id)
             .bind(&u.username)
             .bind(u.role.as_str())
             .bind(u.password_hash.as_deref())
             .bind(flag(u.disabled))
             .bind(&u.created_at)
+            .bind(u.full_name.as_deref())
             .execute(&mut *self.tx)
             .await
             .map_err(|e| StoreError::from_write(e, || format!("user {}", u.username)))?;
@@ -154,11 +159,12 @@ impl WriteTx<'_> {
     }
 
     pub async fn update_user(&mut self, u: &User) -> Result<()> {
-        sqlx::query("UPDATE users SET role = $2, password_hash = $3, disabled = $4 WHERE id = $1")
+        sqlx::query("UPDATE users SET role = $2, password_hash = $3, disabled = $4, full_name = $5 WHERE id = $1")
             .bind(&u.id)
             .bind(u.role.as_str())
             .bind(u.password_hash.as_deref())
             .bind(flag(u.disabled))
+            .bind(u.full_name.as_deref())
             .execute(&mut *self.tx)
             .await?;
         if u.disabled {

@@ -31,6 +31,7 @@ mod projects;
 mod quality;
 mod quality_gates;
 mod releases;
+mod signatures;
 mod targets;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

@@ -5,9 +5,13 @@
 use clap::Subcommand;
 use slipway_api::config_changes::{ConfigChangeDecision, ConfigChangeView};
 use slipway_api::List;
+use slipway_core::model::Environment;
+use slipway_core::signature::policy::SignedAction;
 
+use crate::client::{encode, Client};
 use crate::error::Failure;
 use crate::output::{self, or_dash, table, word};
+use crate::prompt::{ask_password, stdin_secret};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -38,6 +42,10 @@ pub enum ConfigChangeCommand {
         id: i64,
         #[arg(long, default_value = "")]
         comment: String,
+        /// Read your password (to sign the decision, where the environment requires it) from
+        /// standard input; otherwise it is asked on the terminal when needed.
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -49,6 +57,9 @@ pub enum ConfigChangeCommand {
         id: i64,
         #[arg(long, default_value = "")]
         comment: String,
+        /// Read your password (to sign the decision) from standard input.
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -99,23 +110,58 @@ pub(crate) fn config_change(command: ConfigChangeCommand) -> Result<(), Failure>
         ConfigChangeCommand::Approve {
             id,
             comment,
+            password_stdin,
             remote,
-        } => decide(&remote, id, true, comment),
+        } => decide(&remote, id, true, comment, password_stdin),
         ConfigChangeCommand::Reject {
             id,
             comment,
+            password_stdin,
             remote,
-        } => decide(&remote, id, false, comment),
+        } => decide(&remote, id, false, comment, password_stdin),
     }
 }
 
-fn decide(remote: &Remote, id: i64, approve: bool, comment: String) -> Result<(), Failure> {
-    let c: ConfigChangeView = remote.client().post(
+fn decide(
+    remote: &Remote,
+    id: i64,
+    approve: bool,
+    comment: String,
+    password_stdin: bool,
+) -> Result<(), Failure> {
+    let client = remote.client();
+    let password = if password_stdin {
+        Some(stdin_secret("password")?)
+    } else {
+        signing_password(&client, id)?
+    };
+    let c: ConfigChangeView = client.post(
         &format!("/api/v1/config-changes/{id}/decision"),
-        &ConfigChangeDecision { approve, comment },
+        &ConfigChangeDecision {
+            approve,
+            comment,
+            password,
+        },
     )?;
     output::show(remote, &c, describe);
     Ok(())
+}
+
+/// The password to sign a decision with, asked on the terminal when the environment the request
+/// changes requires `config_changes` signed; `None` otherwise.
+fn signing_password(client: &Client, id: i64) -> Result<Option<String>, Failure> {
+    let c: ConfigChangeView = client.get(&format!("/api/v1/config-changes/{id}"))?;
+    let Some(name) = c.subject.strip_prefix("environment/") else {
+        return Ok(None);
+    };
+    let env: Environment = client.get(&format!("/api/v1/environments/{}", encode(name)))?;
+    if !env.gates.signatures.contains(&SignedAction::ConfigChanges) {
+        return Ok(None);
+    }
+    eprintln!(
+        "{name} requires configuration change decisions signed: this is an electronic signature meaning approval, shown with your name and the time."
+    );
+    ask_password("your password, to sign: ").map(Some)
 }
 
 /// The request as a person reads it: subject, state, diff, reasons, names.
@@ -147,5 +193,8 @@ pub(crate) fn describe(c: &ConfigChangeView) {
             word(&c.waits_for),
             c.id
         ),
+    }
+    if let Some(s) = &c.signature {
+        println!("  {}", s.manifestation);
     }
 }

@@ -241,6 +241,7 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<(), Failure> {
             "manifest": report.manifest,
             "audit_events": report.audit_events,
             "audit_links": report.audit_links,
+            "signatures": report.signatures,
         }));
     }
     if !report.intact() {
@@ -308,4 +309,13 @@ fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
         "  audit: {} events in full and {} links recompute and chain without a gap up to event {} ({})",
         report.audit_events, report.audit_links, m.audit_head.seq, m.audit_head.hash
     );
+    if !report.signatures.is_empty() {
+        println!(
+            "  signatures: {} electronic signature(s) verify with the evidence key, each bound to its record's SHA-256:",
+            report.signatures.len()
+        );
+        for s in &report.signatures {
+            println!("    {s}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use crate::client::{encode, Client};
 use crate::error::{Exit, Failure};
 use crate::output::show;
 use crate::profile::{self, Profile};
-use crate::prompt::stdin_secret;
+use crate::prompt::{ask_password, stdin_secret};
 use crate::remote::Remote;
 
 const SESSION_COOKIE: &str = "slipway_session";
@@ -138,40 +138,6 @@ fn read_json<T: serde::de::DeserializeOwned>(
             format!("error: the server's answer is not JSON: {e}"),
         )
     })
-}
-
-/// Ask on the terminal without echoing what is typed (`stty -echo` around one line).
-fn ask_password(prompt: &str) -> Result<String, Failure> {
-    use std::io::Write;
-    let stty = |setting: &str| {
-        std::process::Command::new("stty")
-            .arg(setting)
-            .stdin(std::process::Stdio::inherit())
-            .status()
-    };
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
-    let hidden = stty("-echo").is_ok_and(|s| s.success());
-    let mut line = String::new();
-    let read = std::io::stdin().read_line(&mut line);
-    if hidden {
-        let _ = stty("echo");
-        eprintln!();
-    }
-    read.map_err(|e| {
-        Failure::new(
-            Exit::Invalid,
-            format!("error: cannot read the password: {e}"),
-        )
-    })?;
-    let password = line.trim_end_matches(['\n', '\r']).to_string();
-    if password.is_empty() {
-        return Err(Failure::new(
-            Exit::Invalid,
-            "error: no password was typed".to_string(),
-        ));
-    }
-    Ok(password)
 }
 
 fn host_name() -> String {

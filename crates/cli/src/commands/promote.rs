@@ -11,11 +11,16 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use slipway_api::governance::{PromotionSummary, PromotionView};
+use slipway_api::signatures::VoteBody;
+use slipway_core::model::Environment;
+use slipway_core::signature::policy::SignedAction;
+use slipway_core::signature::Meaning;
 
 use super::follow;
 use crate::client::{encode, Client};
 use crate::error::{Exit, Failure};
 use crate::output::{self, or_dash, table, word, Format};
+use crate::prompt::{ask_password, stdin_secret};
 use crate::remote::Remote;
 
 #[derive(Args)]
@@ -73,18 +78,23 @@ pub enum PromotionCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Approve a waiting promotion (the role its environment names; four eyes).
+    /// Approve a waiting promotion (the role its environment names; four eyes). Where the
+    /// environment requires approvals signed (`gates.signatures`), the approval is an electronic
+    /// signature: your password is asked for on the terminal.
     #[command(
-        after_help = "Example:\n  slipway promotion approve 4 --comment \"rollback plan reviewed\""
+        after_help = "Examples:\n  slipway promotion approve 4 --comment \"rollback plan reviewed\"\n  printf '%s' \"$PASSWORD\" | slipway promotion approve 4 --comment \"reviewed\" --password-stdin   # signed, from a script"
     )]
     Approve {
         id: i64,
         #[arg(long)]
         comment: String,
         #[command(flatten)]
+        signing: Signing,
+        #[command(flatten)]
         remote: Remote,
     },
-    /// Reject a waiting promotion: a no-go, recorded with your comment.
+    /// Reject a waiting promotion: a no-go, recorded with your comment (signed, with your
+    /// password, where the environment requires rejections signed).
     #[command(
         after_help = "Example:\n  slipway promotion reject 4 --comment \"e2e report missing\""
     )]
@@ -93,9 +103,12 @@ pub enum PromotionCommand {
         #[arg(long)]
         comment: String,
         #[command(flatten)]
+        signing: Signing,
+        #[command(flatten)]
         remote: Remote,
     },
-    /// Let a waiting or refused promotion through, with a written reason (admins).
+    /// Let a waiting or refused promotion through, with a written reason (admins); signed with
+    /// your password where the environment requires overrides signed.
     #[command(
         after_help = "Example:\n  slipway promotion override 4 --reason \"INC-4211: security fix, CAB informed\""
     )]
@@ -103,6 +116,8 @@ pub enum PromotionCommand {
         id: i64,
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        signing: Signing,
         #[command(flatten)]
         remote: Remote,
     },
@@ -129,6 +144,9 @@ pub(crate) fn describe(view: &PromotionView) {
             .map(|d| format!(" (deployment {d})"))
             .unwrap_or_default()
     );
+    for s in &view.signatures {
+        println!("  {}", s.manifestation);
+    }
     let Some(last) = view.decisions.last() else {
         return;
     };
@@ -331,18 +349,92 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
         PromotionCommand::Approve {
             id,
             comment,
+            signing,
             remote,
-        } => act(&remote, id, "approve", json!({ "comment": comment })),
+        } => vote(&remote, id, true, comment, &signing),
         PromotionCommand::Reject {
             id,
             comment,
+            signing,
             remote,
-        } => act(&remote, id, "reject", json!({ "comment": comment })),
-        PromotionCommand::Override { id, reason, remote } => {
-            act(&remote, id, "override", json!({ "reason": reason }))
+        } => vote(&remote, id, false, comment, &signing),
+        PromotionCommand::Override {
+            id,
+            reason,
+            signing,
+            remote,
+        } => {
+            let client = remote.client();
+            let password = signing.password(&client, id, SignedAction::Overrides)?;
+            act(
+                &remote,
+                id,
+                "override",
+                json!({ "reason": reason, "password": password }),
+            )
         }
         PromotionCommand::Cancel { id, remote } => act(&remote, id, "cancel", json!({})),
     }
+}
+
+/// How a vote gets its signer's password when its environment requires it signed.
+#[derive(Args)]
+pub struct Signing {
+    /// Read your password (to sign the vote) from standard input instead of the terminal.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+impl Signing {
+    /// The password to sign `action` on promotion `id` with: from standard input with
+    /// --password-stdin, else asked on the terminal when its environment requires it signed.
+    fn password(
+        &self,
+        client: &Client,
+        id: i64,
+        action: SignedAction,
+    ) -> Result<Option<String>, Failure> {
+        if self.password_stdin {
+            return stdin_secret("password").map(Some);
+        }
+        let p: PromotionView = client.get(&format!("/api/v1/promotions/{id}"))?;
+        let env: Environment = client.get(&format!(
+            "/api/v1/environments/{}",
+            encode(&p.promotion.environment)
+        ))?;
+        if !env.gates.signatures.contains(&action) {
+            return Ok(None);
+        }
+        let meaning = Meaning::of(action);
+        eprintln!(
+            "{} requires {action} signed: this is an electronic signature meaning {meaning} (\"{}\"), shown with your name and the time.",
+            env.name,
+            meaning.declaration()
+        );
+        ask_password("your password, to sign: ").map(Some)
+    }
+}
+
+/// Vote, signed when the environment requires it.
+fn vote(
+    remote: &Remote,
+    id: i64,
+    approve: bool,
+    comment: String,
+    signing: &Signing,
+) -> Result<(), Failure> {
+    let client = remote.client();
+    let action = if approve {
+        SignedAction::Approvals
+    } else {
+        SignedAction::Rejections
+    };
+    let password = signing.password(&client, id, action)?;
+    let body = VoteBody { comment, password };
+    let what = if approve { "approve" } else { "reject" };
+    let p: PromotionView = client.post(&format!("/api/v1/promotions/{id}/{what}"), &body)?;
+    output::show(remote, &p, describe);
+    Ok(())
 }
 
 fn act(remote: &Remote, id: i64, what: &str, body: Value) -> Result<(), Failure> {

@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 use serde_json::{json, Value};
-use slipway_api::access::{CreatedUser, UserView};
+use slipway_api::access::{CreatedUser, UserUpdateView, UserView};
 use slipway_api::List;
 
 use crate::client::encode;
@@ -32,11 +32,22 @@ pub enum UserCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Change a user's role.
-    #[command(after_help = "Example:\n  slipway user set-role olivia viewer")]
+    /// Change a user's role. A lowering applies at once; a raise (to a role of higher rank, or
+    /// another role of the same rank) waits for a second admin as a configuration change request.
+    #[command(
+        after_help = "Examples:\n  slipway user set-role olivia viewer\n  slipway user set-role dana admin    # waits: another admin runs `slipway config-change approve N`"
+    )]
     SetRole {
         username: String,
         role: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Set the name printed with a person's electronic signatures ("" for the user name).
+    #[command(after_help = "Example:\n  slipway user set-name quinn \"Quinn Q.\"")]
+    SetName {
+        username: String,
+        full_name: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -112,6 +123,11 @@ pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
             role,
             remote,
         } => patch_user(&remote, &username, json!({ "role": role }))?,
+        UserCommand::SetName {
+            username,
+            full_name,
+            remote,
+        } => patch_user(&remote, &username, json!({ "full_name": full_name }))?,
         UserCommand::Disable { username, remote } => {
             patch_user(&remote, &username, json!({ "disabled": true }))?
         }
@@ -127,16 +143,34 @@ pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
 }
 
 fn patch_user(remote: &Remote, username: &str, body: Value) -> Result<(), Failure> {
-    let user = remote
+    let updated = remote
         .client()
-        .patch::<UserView>(&format!("/api/v1/users/{}", encode(username)), &body)?;
-    show(remote, &user, |u| {
+        .patch::<UserUpdateView>(&format!("/api/v1/users/{}", encode(username)), &body)?;
+    show(remote, &updated, |u| {
         println!(
-            "{}: role {}, {}",
-            u.username,
-            word(&u.role),
-            if u.disabled { "disabled" } else { "enabled" }
-        )
+            "{}: role {}, {}{}",
+            u.user.username,
+            word(&u.user.role),
+            if u.user.disabled {
+                "disabled"
+            } else {
+                "enabled"
+            },
+            u.user
+                .full_name
+                .as_ref()
+                .map(|n| format!(", signs as {n}"))
+                .unwrap_or_default()
+        );
+        if let Some(held) = &u.held {
+            println!(
+                "  waits for another {}: configuration change request {} ({}): `slipway config-change approve {}`",
+                word(&held.waits_for),
+                held.id,
+                held.details.join("; "),
+                held.id
+            );
+        }
     });
     Ok(())
 }

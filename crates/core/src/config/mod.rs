@@ -121,6 +121,11 @@ pub struct GatesSpec {
     /// The release's latest code-quality gate (SonarQube's webhook) passed.
     #[serde(default)]
     pub quality_gate: bool,
+    /// Electronic signatures (a fresh password and a fixed meaning): `required` for every
+    /// action, or a list of approvals, rejections, change_requests, overrides,
+    /// risk_acceptances, config_changes. Default: none.
+    #[serde(default)]
+    pub signatures: Option<crate::signature::policy::SignaturesSpec>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -854,6 +859,7 @@ impl Checker<'_> {
             flaky: spec.flaky,
             coverage: spec.coverage,
             quality_gate: spec.quality_gate,
+            signatures: spec.signatures.map(|s| s.policy()).unwrap_or_default(),
         }
     }
 

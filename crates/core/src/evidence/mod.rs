@@ -28,6 +28,9 @@ pub const SIGNATURE: &str = "manifest.sig";
 pub const KEY: &str = "evidence-key.pub";
 pub const SUMS: &str = "SHA256SUMS";
 pub const AUDIT: &str = "audit.json";
+/// The electronic signatures of the release's records (bundles exported before signatures
+/// existed have none; the manifest says whether one does).
+pub const SIGNATURES: &str = "signatures.json";
 /// The content sections every bundle of this format holds (a later version may add more; the
 /// signed manifest says which files a bundle has).
 pub const REQUIRED_SECTIONS: &[&str] = &[
@@ -272,6 +275,8 @@ pub struct Report {
     pub origin: Origin,
     pub audit_events: usize,
     pub audit_links: usize,
+    /// How each electronic signature that verified reads, in bundle order.
+    pub signatures: Vec<String>,
 }
 
 /// Who signed a bundle. Integrity (every byte as signed) and origin (signed by a key the reader

@@ -4,8 +4,9 @@
 
 use super::{
     fingerprint, parse_key_file, proof, sums_text, tar, Manifest, Origin, Problem, Report, AUDIT,
-    FORMAT, KEY, MANIFEST, README, REQUIRED_SECTIONS, SIGNATURE, SUMS,
+    FORMAT, KEY, MANIFEST, README, REQUIRED_SECTIONS, SIGNATURE, SIGNATURES, SUMS,
 };
+use crate::signature::Shown;
 use crate::signing::{self, PublicKey};
 use crate::Sha256;
 
@@ -21,7 +22,7 @@ pub fn verify(bytes: &[u8], trusted: &[String]) -> Report {
     }
     if broken {
         // The files after the damage cannot be located: checking them would only add noise.
-        return check.into_report(None, Origin::Unknown, (0, 0));
+        return check.into_report(None, Origin::Unknown, (0, 0), Vec::new());
     }
     let mut files = Files::default();
     for e in &entries {
@@ -49,7 +50,8 @@ pub fn verify(bytes: &[u8], trusted: &[String]) -> Report {
     }
     check.sums(&files);
     let audit = check.audit_proof(&files, manifest.as_ref());
-    check.into_report(manifest, origin, audit)
+    let signatures = check.signatures(&files, key.as_ref());
+    check.into_report(manifest, origin, audit, signatures)
 }
 
 /// Who signed the bundle, as far as the reader's trusted keys tell.
@@ -93,6 +95,7 @@ impl Check {
         manifest: Option<Manifest>,
         origin: Origin,
         (audit_events, audit_links): (usize, usize),
+        signatures: Vec<String>,
     ) -> Report {
         Report {
             problems: self.problems,
@@ -100,7 +103,41 @@ impl Check {
             origin,
             audit_events,
             audit_links,
+            signatures,
         }
+    }
+
+    /// Every electronic signature in `signatures.json` verifies with the bundle's key: its
+    /// record hashes to what it binds, names the same record, its seal holds and it reads as
+    /// sealed. Returns how the ones that verify read.
+    fn signatures(&mut self, files: &Files, key: Option<&PublicKey>) -> Vec<String> {
+        let (Some(bytes), Some(key)) = (files.get(SIGNATURES), key) else {
+            return Vec::new();
+        };
+        let list = match serde_json::from_slice::<Vec<Shown>>(bytes) {
+            Ok(list) => list,
+            Err(e) => {
+                self.problem(
+                    SIGNATURES,
+                    format!("not a readable list of signatures: {e}"),
+                );
+                return Vec::new();
+            }
+        };
+        let mut verified = Vec::new();
+        for (n, shown) in list.into_iter().enumerate() {
+            let place = format!(
+                "{SIGNATURES} signature {} ({} by {})",
+                n + 1,
+                shown.signature.record_id,
+                shown.signature.signer
+            );
+            match shown.verify(key) {
+                Ok(printed) => verified.push(printed),
+                Err(e) => self.problem(&place, e.to_string()),
+            }
+        }
+        verified
     }
 
     /// `manifest.json`, readable and of the format this verifier knows.

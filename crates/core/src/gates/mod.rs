@@ -1,7 +1,7 @@
 //! Gates: what an environment requires of a release before it enters (approvals, a deployment
 //! calendar, CI checks, a rehearsed rollback, a change request, parity with another environment,
 //! vulnerability findings within their deadlines, required test suites passed, flakiness kept
-//! low).
+//! low, electronic signatures).
 //!
 //! This module owns the declaration of the gates and its one-line summary. It never judges a
 //! promotion against them — that is [`crate::governance`] — and never imports the model, so
@@ -57,6 +57,9 @@ pub struct Gates {
     /// The latest code-quality gate reported for the release (SonarQube's webhook) passed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub quality_gate: bool,
+    /// The actions here that need an electronic signature (a fresh password and a meaning).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub signatures: crate::signature::policy::SignaturePolicy,
 }
 
 /// The `findings` gate: a release carrying a finding past its deadline (from the project's
@@ -131,6 +134,9 @@ impl Gates {
         }
         if self.quality_gate {
             parts.push("quality gate passed".into());
+        }
+        if !self.signatures.is_empty() {
+            parts.push(crate::signature::policy::describe(&self.signatures));
         }
         if parts.is_empty() {
             "none".into()

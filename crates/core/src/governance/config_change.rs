@@ -91,6 +91,44 @@ pub fn project_reasons(
     reasons
 }
 
+/// How much a role may do, to tell a raise from a lowering: viewer < developer, qa < security,
+/// cab (they judge others' work) < ops (deploys to protected environments) < admin.
+pub fn role_rank(role: Role) -> u8 {
+    match role {
+        Role::Viewer => 0,
+        Role::Developer | Role::Qa => 1,
+        Role::Security | Role::Cab => 2,
+        Role::Ops => 3,
+        Role::Admin => 4,
+    }
+}
+
+/// A user's role, as a role-change request holds it (`base` and `desired`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleGrant {
+    pub username: String,
+    pub role: Role,
+}
+
+/// Why changing a user's role needs a second person: a raise, or a move to another role of the
+/// same rank (it grants powers the old one lacked — a developer made qa approves PRE-PROD).
+/// A lowering applies at once: it only takes powers away.
+pub fn role_reasons(current: &RoleGrant, desired: Role) -> Vec<String> {
+    let (from, to) = (current.role, desired);
+    if from == to || role_rank(to) < role_rank(from) {
+        return Vec::new();
+    }
+    let how = if role_rank(to) > role_rank(from) {
+        "raises"
+    } else {
+        "moves sideways"
+    };
+    vec![format!(
+        "it {how} {} from the {from} role to the {to} role, which grants powers nobody gives alone",
+        current.username
+    )]
+}
+
 /// Where a configuration change request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -117,12 +155,15 @@ pub enum SubjectKind {
     Project,
     /// A feature flag's state in one protected environment.
     Flag,
+    /// A user's role ([`RoleGrant`]).
+    User,
 }
 
 state_names!(SubjectKind, "configuration change subject", {
     Environment => "environment",
     Project => "project",
     Flag => "flag",
+    User => "user",
 });
 
 /// Why a change of flag `flag`'s state in `environment` needs a second person: the environment
@@ -397,6 +438,44 @@ mod tests {
             may_decide(1, ChangeState::Applied, "otto", "ada", true),
             Err(DecisionRefused::Settled { .. })
         ));
+    }
+
+    #[test]
+    fn raising_a_role_waits_and_lowering_it_does_not() {
+        let grant = |role| RoleGrant {
+            username: "dana".into(),
+            role,
+        };
+        assert_eq!(
+            role_reasons(&grant(Role::Developer), Role::Admin),
+            ["it raises dana from the developer role to the admin role, which grants powers nobody gives alone"]
+        );
+        assert_eq!(role_reasons(&grant(Role::Developer), Role::Qa).len(), 1);
+        assert!(role_reasons(&grant(Role::Admin), Role::Viewer).is_empty());
+        assert!(role_reasons(&grant(Role::Ops), Role::Developer).is_empty());
+        assert!(role_reasons(&grant(Role::Ops), Role::Ops).is_empty());
+        // Every raise by rank waits.
+        for from in Role::ALL {
+            for to in Role::ALL {
+                if role_rank(to) > role_rank(from) {
+                    assert!(!role_reasons(&grant(from), to).is_empty(), "{from} → {to}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn changing_the_signature_policy_of_a_protected_environment_waits() {
+        let mut signed = env(true, 1);
+        signed
+            .gates
+            .signatures
+            .insert(crate::signature::policy::SignedAction::Approvals);
+        assert_eq!(
+            environment_reasons(Some(&signed), &env(true, 1)),
+            ["it changes the gates of the protected PRE-PROD"]
+        );
+        assert!(environment_reasons(Some(&env(false, 1)), &signed).is_empty());
     }
 
     #[test]

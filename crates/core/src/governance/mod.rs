@@ -10,8 +10,8 @@
 pub mod config_change;
 pub mod parity;
 pub mod promotion;
-pub mod reason;
 mod quality;
+pub mod reason;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -39,6 +39,7 @@ fn prod_facts() -> Facts {
             flaky: Vec::new(),
             coverage: Default::default(),
             quality_gate: false,
+            signatures: Default::default(),
         },
         placement: Placement::Phase {
             lifecycle: n("standard"),

@@ -1,7 +1,7 @@
 //! Routes of governed configuration: list, show and decide configuration change requests.
 //! Thin: each calls one function of `services::config_changes`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -10,6 +10,7 @@ use slipway_api::List;
 
 use crate::auth::Actor;
 use crate::services::config_changes;
+use crate::services::signatures::SignAsk;
 use crate::{AppState, ServiceError};
 
 pub(super) fn router() -> Router<AppState> {
@@ -54,11 +55,16 @@ async fn show(
 
 async fn decide(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     actor: Actor,
     Path(id): Path<i64>,
     Json(body): Json<ConfigChangeDecision>,
 ) -> Result<Json<ConfigChangeView>, ServiceError> {
+    let sign = SignAsk {
+        password: body.password.as_deref(),
+        client: client.ip(),
+    };
     Ok(Json(
-        config_changes::decide(&state, &actor, id, body.approve, &body.comment).await?,
+        config_changes::decide(&state, &actor, id, body.approve, &body.comment, sign).await?,
     ))
 }

@@ -1,7 +1,7 @@
 //! Routes of promotion governance: promotions and their decisions, approvals, overrides,
 //! evidence checks, change requests, and the manual clock.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use slipway_api::governance::{
     ChangeRequestView, ClockView, PromotionSummary, PromotionView, SetClock,
 };
+use slipway_api::signatures::VoteBody;
 use slipway_core::access::Operation;
 use slipway_core::governance::promotion::PromotionState;
 use slipway_core::governance::{CheckResult, CheckStatus};
@@ -16,6 +17,7 @@ use slipway_store::PromotionFilter;
 
 use crate::auth::Actor;
 use crate::services::promotions;
+use crate::services::signatures::SignAsk;
 use crate::services::{parse_name, require};
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
@@ -128,21 +130,19 @@ async fn show(
     Ok(Json(promotions::get(&state, &actor, id).await?.into_view()))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CommentBody {
-    #[serde(default)]
-    comment: String,
-}
-
 async fn approve(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     actor: Actor,
     Path(id): Path<i64>,
-    Json(body): Json<CommentBody>,
+    Json(body): Json<VoteBody>,
 ) -> ApiResult<Json<PromotionView>> {
+    let sign = SignAsk {
+        password: body.password.as_deref(),
+        client: client.ip(),
+    };
     Ok(Json(
-        promotions::vote(&state, &actor, id, true, &body.comment)
+        promotions::vote(&state, &actor, id, true, &body.comment, sign)
             .await?
             .into_view(),
     ))
@@ -150,12 +150,17 @@ async fn approve(
 
 async fn reject(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     actor: Actor,
     Path(id): Path<i64>,
-    Json(body): Json<CommentBody>,
+    Json(body): Json<VoteBody>,
 ) -> ApiResult<Json<PromotionView>> {
+    let sign = SignAsk {
+        password: body.password.as_deref(),
+        client: client.ip(),
+    };
     Ok(Json(
-        promotions::vote(&state, &actor, id, false, &body.comment)
+        promotions::vote(&state, &actor, id, false, &body.comment, sign)
             .await?
             .into_view(),
     ))
@@ -166,16 +171,24 @@ async fn reject(
 struct OverrideBody {
     #[serde(default)]
     reason: String,
+    /// The admin's password, where the environment requires overrides signed.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 async fn override_decision(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     actor: Actor,
     Path(id): Path<i64>,
     Json(body): Json<OverrideBody>,
 ) -> ApiResult<Json<PromotionView>> {
+    let sign = SignAsk {
+        password: body.password.as_deref(),
+        client: client.ip(),
+    };
     Ok(Json(
-        promotions::override_decision(&state, &actor, id, &body.reason)
+        promotions::override_decision(&state, &actor, id, &body.reason, sign)
             .await?
             .into_view(),
     ))

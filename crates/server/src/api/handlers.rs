@@ -6,7 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use slipway_api::access::{ApiTokenView, CreatedToken, CreatedUser, SessionView, UserView, WhoAmI};
+use slipway_api::access::{
+    ApiTokenView, CreatedToken, CreatedUser, SessionView, UserUpdateView, UserView, WhoAmI,
+};
 use slipway_api::audit::{AuditPage, AuditVerification};
 use slipway_api::projects::ProjectView;
 use slipway_api::targets::{LiveTargetView, TargetView};
@@ -429,6 +431,8 @@ pub(super) struct UpdateUserBody {
     disabled: Option<bool>,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    full_name: Option<String>,
 }
 
 pub(super) async fn update_user(
@@ -436,20 +440,19 @@ pub(super) async fn update_user(
     actor: Actor,
     Path(username): Path<String>,
     Json(body): Json<UpdateUserBody>,
-) -> ApiResult<Json<UserView>> {
+) -> ApiResult<Json<UserUpdateView>> {
     let role = body.role.as_deref().map(parse_role).transpose()?;
-    Ok(Json(
-        services::users::update(
-            &state,
-            &actor,
-            &username,
-            role,
-            body.disabled,
-            body.password.as_deref(),
-        )
-        .await?
-        .into_view(),
-    ))
+    let changes = services::users::UserChanges {
+        role,
+        disabled: body.disabled,
+        password: body.password.as_deref(),
+        full_name: body.full_name.as_deref(),
+    };
+    let updated = services::users::update(&state, &actor, &username, changes).await?;
+    Ok(Json(UserUpdateView {
+        user: updated.user.into_view(),
+        held: updated.held,
+    }))
 }
 
 pub(super) async fn list_tokens(

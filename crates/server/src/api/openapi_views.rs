@@ -342,13 +342,13 @@ fn answers() -> Vec<(
             Shape::Items,
             fields::<UserView>(),
         ),
-        (
-            "patch",
-            "/api/v1/users/{username}",
-            "200",
-            Shape::One,
-            fields::<UserView>(),
-        ),
+        ("patch", "/api/v1/users/{username}", "200", Shape::One, {
+            // `UserUpdateView` flattens the user and adds the held role raise.
+            let mut f = fields::<UserView>();
+            f.push("held");
+            f.sort_unstable();
+            f
+        }),
         (
             "get",
             "/api/v1/tokens",

@@ -3,18 +3,20 @@
 //! may decide. It decides nothing itself: `services::config_changes` does, on every post.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use slipway_api::config_changes::ConfigChangeView;
 use slipway_core::access::{allows, Operation};
 use slipway_core::governance::config_change::ChangeState;
+use slipway_core::signature::policy::SignedAction;
 
 use super::notice::{see_other_done, Done};
 use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services;
+use crate::services::signatures::SignAsk;
 use crate::AppState;
 
 struct Row {
@@ -33,6 +35,10 @@ struct Row {
     may_approve: bool,
     /// Whether the reader may reject it now.
     may_reject: bool,
+    /// Deciding it is an electronic signature: the form asks for the password.
+    signs: bool,
+    /// How the decider's signature reads, once signed.
+    signature: Option<String>,
 }
 
 #[derive(Template)]
@@ -49,6 +55,8 @@ fn row(c: ConfigChangeView, user: &ConsoleUser) -> Row {
     Row {
         may_approve: pending && decides && c.author != user.actor.username,
         may_reject: pending && decides,
+        signs: false,
+        signature: c.signature.as_ref().map(|s| s.manifestation.clone()),
         tone: match c.state {
             ChangeState::Pending => "",
             ChangeState::Applied => " good",
@@ -81,10 +89,21 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
     let all = services::config_changes::list(&state, &user.actor, false)
         .await
         .or_page(&user)?;
+    let signing: Vec<String> = services::environments::list(&state, &user.actor)
+        .await
+        .or_page(&user)?
+        .iter()
+        .filter(|e| services::signatures::required(e, SignedAction::ConfigChanges))
+        .map(|e| format!("environment/{}", e.name))
+        .collect();
     let (pending, settled): (Vec<Row>, Vec<Row>) = all
         .into_iter()
         .take(200)
-        .map(|c| row(c, &user))
+        .map(|c| {
+            let mut r = row(c, &user);
+            r.signs = signing.contains(&r.subject);
+            r
+        })
         .partition(|r| r.state == ChangeState::Pending);
     let page = ConfigChangesPage {
         frame: Frame::new("Configuration changes", Some(&user), Section::ConfigChanges),
@@ -98,32 +117,42 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
 pub(super) struct CommentFields {
     #[serde(default)]
     comment: String,
+    /// The decider's password, where the environment requires the decision signed.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 pub(super) async fn approve(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
 ) -> PageResult {
-    decide(state, id, signed, true).await
+    decide(state, id, client.ip(), signed, true).await
 }
 
 pub(super) async fn reject(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
 ) -> PageResult {
-    decide(state, id, signed, false).await
+    decide(state, id, client.ip(), signed, false).await
 }
 
 async fn decide(
     state: AppState,
     id: i64,
+    client: std::net::IpAddr,
     signed: SignedForm<CommentFields>,
     approve: bool,
 ) -> PageResult {
     let SignedForm { user, form } = signed;
-    services::config_changes::decide(&state, &user.actor, id, approve, &form.comment)
+    let sign = SignAsk {
+        password: form.password.as_deref(),
+        client,
+    };
+    services::config_changes::decide(&state, &user.actor, id, approve, &form.comment, sign)
         .await
         .or_page(&user)?;
     Ok(see_other_done(

@@ -6,7 +6,7 @@
 //! again on every post (the four-eyes rule included) and a refusal shows the error page.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
@@ -21,6 +21,7 @@ use super::page::{render, short_time, short_timestamp, Frame, OrProblemPage, Pag
 use super::session::{NoFields, SignedForm};
 use super::user::ConsoleUser;
 use crate::services::dashboard::{self, Waiting};
+use crate::services::signatures::SignAsk;
 use crate::services::{self, parse_name};
 
 pub(super) fn promotion_badge(state: PromotionState) -> Badge {
@@ -175,6 +176,34 @@ struct VoteRow {
     approve: bool,
     comment: String,
     at: String,
+    /// `Signed by Quinn Q. (quinn) — approval — 2026-11-30 10:04 UTC`, when signed.
+    signature: Option<String>,
+}
+
+/// What the vote form asks of a signer when the environment requires votes signed.
+struct SigningAsk {
+    /// The meanings of an approval, a rejection and an override, with what the signer declares.
+    approve: Option<String>,
+    reject: Option<String>,
+    override_decision: Option<String>,
+}
+
+fn signing_ask(env: &slipway_core::model::Environment) -> Option<SigningAsk> {
+    use slipway_core::signature::policy::SignedAction;
+    use slipway_core::signature::Meaning;
+    let says = |action| {
+        services::signatures::required(env, action).then(|| {
+            let m = Meaning::of(action);
+            format!("{m}: “{}”", m.declaration())
+        })
+    };
+    let ask = SigningAsk {
+        approve: says(SignedAction::Approvals),
+        reject: says(SignedAction::Rejections),
+        override_decision: says(SignedAction::Overrides),
+    };
+    (ask.approve.is_some() || ask.reject.is_some() || ask.override_decision.is_some())
+        .then_some(ask)
 }
 
 /// What this person may do on the page.
@@ -206,6 +235,11 @@ struct PromotionPage {
     votes: Vec<VoteRow>,
     change_request: Option<ChangeRequestView>,
     actions: PromotionActions,
+    /// Set when a vote or override here is an electronic signature: the form asks for the
+    /// password.
+    signing: Option<SigningAsk>,
+    /// How the signed overrides of this promotion read.
+    override_signatures: Vec<String>,
 }
 
 pub(super) async fn show(
@@ -302,10 +336,25 @@ pub(super) async fn show(
                 approve: v.approve,
                 comment: v.comment.clone(),
                 at: short_time(&v.at),
+                signature: view
+                    .signatures
+                    .iter()
+                    .find(|s| {
+                        s.signature.record_kind == services::promotions::VOTE_RECORD
+                            && s.signature.signer == v.username
+                    })
+                    .map(|s| s.signature.manifestation()),
             })
             .collect(),
         change_request: view.change_request.as_ref().map(change_request_view),
         actions,
+        signing: signing_ask(&env),
+        override_signatures: view
+            .signatures
+            .iter()
+            .filter(|s| s.signature.record_kind == services::promotions::OVERRIDE_RECORD)
+            .map(|s| s.signature.manifestation())
+            .collect(),
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -314,6 +363,9 @@ pub(super) async fn show(
 pub(super) struct CommentFields {
     #[serde(default)]
     comment: String,
+    /// The voter's password, when the environment requires the vote signed.
+    #[serde(default)]
+    password: Option<String>,
     /// Where to go afterwards: `approvals` for the inbox, else the promotion page.
     #[serde(default)]
     back: String,
@@ -329,28 +381,35 @@ fn back_to(back: &str, promotion: i64) -> String {
 
 pub(super) async fn approve(
     State(state): State<crate::AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
 ) -> PageResult {
-    vote(state, id, signed, true).await
+    vote(state, id, client.ip(), signed, true).await
 }
 
 pub(super) async fn reject(
     State(state): State<crate::AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
 ) -> PageResult {
-    vote(state, id, signed, false).await
+    vote(state, id, client.ip(), signed, false).await
 }
 
 async fn vote(
     state: crate::AppState,
     id: i64,
+    client: std::net::IpAddr,
     signed: SignedForm<CommentFields>,
     approve: bool,
 ) -> PageResult {
     let SignedForm { user, form } = signed;
-    services::promotions::vote(&state, &user.actor, id, approve, &form.comment)
+    let sign = SignAsk {
+        password: form.password.as_deref(),
+        client,
+    };
+    services::promotions::vote(&state, &user.actor, id, approve, &form.comment, sign)
         .await
         .or_page(&user)?;
     Ok(see_other_done(
@@ -380,15 +439,23 @@ pub(super) async fn cancel(
 pub(super) struct ReasonFields {
     #[serde(default)]
     reason: String,
+    /// The admin's password, when the environment requires overrides signed.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 pub(super) async fn override_decision(
     State(state): State<crate::AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     signed: SignedForm<ReasonFields>,
 ) -> PageResult {
     let SignedForm { user, form } = signed;
-    services::promotions::override_decision(&state, &user.actor, id, &form.reason)
+    let sign = SignAsk {
+        password: form.password.as_deref(),
+        client: client.ip(),
+    };
+    services::promotions::override_decision(&state, &user.actor, id, &form.reason, sign)
         .await
         .or_page(&user)?;
     Ok(see_other_done(
@@ -448,11 +515,14 @@ struct InboxItem {
     requested: String,
     waiting_for: String,
     voted: Option<bool>,
+    /// Votes there are electronic signatures: cast on the promotion page, with the password.
+    signed: bool,
 }
 
-fn inbox_item(w: &Waiting, voted: Option<bool>) -> InboxItem {
+fn inbox_item(w: &Waiting, voted: Option<bool>, signed_envs: &[String]) -> InboxItem {
     let p = &w.promotion;
     InboxItem {
+        signed: signed_envs.contains(&p.environment),
         id: p.id,
         project: p.project.clone(),
         release: p.release_version.clone(),
@@ -491,15 +561,30 @@ pub(super) async fn approvals(
     let inbox = services::dashboard::inbox(&state, &user.actor)
         .await
         .or_page(&user)?;
+    let signed_envs: Vec<String> = services::environments::list(&state, &user.actor)
+        .await
+        .or_page(&user)?
+        .iter()
+        .filter(|e| {
+            use slipway_core::signature::policy::SignedAction;
+            services::signatures::required(e, SignedAction::Approvals)
+                || services::signatures::required(e, SignedAction::Rejections)
+        })
+        .map(|e| e.name.to_string())
+        .collect();
     let page = InboxPage {
         frame: Frame::new("Approvals", Some(&user), Section::Approvals),
         role: user.actor.role.as_str(),
         votable: inbox
             .votable
             .iter()
-            .map(|v| inbox_item(&v.waiting, v.voted))
+            .map(|v| inbox_item(&v.waiting, v.voted, &signed_envs))
             .collect(),
-        own: inbox.own.iter().map(|w| inbox_item(w, None)).collect(),
+        own: inbox
+            .own
+            .iter()
+            .map(|w| inbox_item(w, None, &signed_envs))
+            .collect(),
         change_requests: inbox
             .change_requests
             .iter()

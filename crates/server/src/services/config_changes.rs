@@ -1,6 +1,7 @@
 //! Configuration change requests: the changes `apply` holds back because they alter what binds
 //! the people who deploy to a protected environment (its protection, gates, signature or failure
-//! policy, or a lifecycle through it), and their decision by a second person.
+//! policy, or a lifecycle through it), and raises of a user's role (`services::users`); and
+//! their decision by a second person.
 //!
 //! `core::governance::config_change` says which changes wait and who may decide; this module
 //! stores the request with its diff and author, and on approval applies it — only while the
@@ -19,11 +20,13 @@ use slipway_core::diff::{environment_change, project_change, Change, ChangeKind}
 use slipway_core::flags::{FlagState, HeldFlag};
 use slipway_core::governance::config_change::{
     break_glass_expiry, may_decide, on_expiry, BreakGlassState, ChangeState, DecisionRefused,
-    SubjectKind, DECIDER,
+    RoleGrant, SubjectKind, DECIDER,
 };
 use slipway_core::model::{Environment, Project};
+use slipway_core::signature::policy::SignedAction;
 use slipway_store::{format_time, NewBreakGlass, NewConfigChange, StoredConfigChange, WriteTx};
 
+use super::signatures::{self, SignAsk};
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::views::IntoView;
@@ -103,7 +106,30 @@ pub async fn list(
     pending_only: bool,
 ) -> Result<Vec<ConfigChangeView>, ServiceError> {
     require(state, actor, Operation::Read, "config-changes").await?;
-    Ok(state.store.config_changes(pending_only).await?.into_view())
+    let mut views = Vec::new();
+    for c in state.store.config_changes(pending_only).await? {
+        views.push(with_signature(state, c).await?);
+    }
+    Ok(views)
+}
+
+/// The kind of record a signed decision is; its id is `config-change/{id}/decision`.
+const DECISION_RECORD: &str = "config-change-decision";
+
+/// A request's view with its decider's signature, if any.
+async fn with_signature(
+    state: &AppState,
+    c: StoredConfigChange,
+) -> Result<ConfigChangeView, ServiceError> {
+    let signature = state
+        .store
+        .signatures(&format!("config-change/{}/", c.id))
+        .await?
+        .into_iter()
+        .next();
+    let mut view = c.into_view();
+    view.signature = signature.into_view();
+    Ok(view)
 }
 
 pub async fn get(
@@ -118,12 +144,12 @@ pub async fn get(
         &format!("config-change/{id}"),
     )
     .await?;
-    Ok(state
+    let c = state
         .store
         .config_change(id)
         .await?
-        .ok_or_else(|| not_found(id))?
-        .into_view())
+        .ok_or_else(|| not_found(id))?;
+    with_signature(state, c).await
 }
 
 fn not_found(id: i64) -> ServiceError {
@@ -135,16 +161,24 @@ fn not_found(id: i64) -> ServiceError {
 
 /// Approve (and apply) or reject a pending request. Approval needs the deciding role, another
 /// person than the author, and the subject unchanged since the request was made; otherwise it
-/// is refused with the reason (and the diff) and nothing changes.
+/// is refused with the reason (and the diff) and nothing changes. Where the environment it
+/// changes requires `config_changes` signed, the decision is an electronic signature (`sign`).
 pub async fn decide(
     state: &AppState,
     actor: &Actor,
     id: i64,
     approve: bool,
     comment: &str,
+    sign: SignAsk<'_>,
 ) -> Result<ConfigChangeView, ServiceError> {
     let subject = format!("config-change/{id}");
     require(state, actor, Operation::DecideConfigChange, &subject).await?;
+    let signer = match signing_environment(state, id).await? {
+        Some(env) => {
+            signatures::authenticate(state, actor, &env, SignedAction::ConfigChanges, sign).await?
+        }
+        None => None,
+    };
     let mut tx = state.store.write().await?;
     let request = tx.config_change(id).await?.ok_or_else(|| not_found(id))?;
     may_decide(id, request.state, &request.author, &actor.username, approve).map_err(|e| {
@@ -167,6 +201,18 @@ pub async fn decide(
     };
     tx.settle_config_change(id, state_after, &actor.username, comment)
         .await?;
+    if let Some(signer) = &signer {
+        let record = json!({
+            "config_change": id,
+            "subject": request.subject,
+            "changes": request.details,
+            "author": request.author,
+            "approve": approve,
+            "comment": comment,
+        });
+        let record_id = format!("config-change/{id}/decision");
+        signatures::sign(&mut tx, signer, DECISION_RECORD, &record_id, record).await?;
+    }
     tx.audit(entry(
         actor,
         if approve {
@@ -184,12 +230,38 @@ pub async fn decide(
         }),
     ));
     tx.commit().await?;
-    Ok(state
+    let settled = state
         .store
         .config_change(id)
         .await?
-        .expect("the request was read in the transaction that settled it")
-        .into_view())
+        .expect("the request was read in the transaction that settled it");
+    with_signature(state, settled).await
+}
+
+/// The environment whose signature policy governs deciding request `id`: the one it changes
+/// (`None` for projects and users, and for a request that does not exist: `decide` says so).
+async fn signing_environment(
+    state: &AppState,
+    id: i64,
+) -> Result<Option<Environment>, ServiceError> {
+    let Some(request) = state.store.config_change(id).await? else {
+        return Ok(None);
+    };
+    let name = match request.kind {
+        SubjectKind::Environment => request
+            .subject
+            .strip_prefix("environment/")
+            .map(str::to_string),
+        // A flag's switch in a protected environment is signed as that environment asks.
+        SubjectKind::Flag => serde_json::from_value::<HeldFlag>(request.desired.clone())
+            .ok()
+            .map(|held| held.environment),
+        SubjectKind::Project | SubjectKind::User => None,
+    };
+    let Some(name) = name.and_then(|n| slipway_core::Name::parse(&n).ok()) else {
+        return Ok(None);
+    };
+    Ok(state.store.environment(&name).await?)
 }
 
 /// Bring the subject to the request's desired state, if it is still what the request was made
@@ -279,6 +351,28 @@ async fn apply_request(
                 .await?;
             }
             (value, drift, "flag.state")
+        }
+        SubjectKind::User => {
+            let desired: RoleGrant =
+                serde_json::from_value(request.desired.clone()).map_err(corrupt)?;
+            let current = tx.user_by_name(&desired.username).await?;
+            let value = current.as_ref().map(|u| {
+                serde_json::to_value(RoleGrant {
+                    username: u.username.clone(),
+                    role: u.role,
+                })
+                .expect("a role grant serialises")
+            });
+            let drift = current.as_ref().map(|u| Change {
+                kind: ChangeKind::Update,
+                subject: request.subject.clone(),
+                details: vec![format!("role is now {}", u.role)],
+            });
+            if let Some(mut user) = current.filter(|_| value == request.base) {
+                user.role = desired.role;
+                tx.update_user(&user).await?;
+            }
+            (value, drift, "user.update")
         }
     };
     if current != request.base {
@@ -451,6 +545,8 @@ pub async fn end_expired_break_glasses(state: &AppState) -> Result<usize, Servic
                     Some(serde_json::to_value(&current).expect("a flag state serialises"))
                 }
             }
+            // Role raises have no break-glass: an emergency never needs a new admin alone.
+            SubjectKind::User => None,
         };
         let outcome = on_expiry(current.as_ref() == Some(&glass.applied));
         if !tx.end_break_glass(glass.id, outcome, now).await? {

@@ -20,25 +20,23 @@ use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::{AuditEvent, ChainHead};
 use slipway_core::deploy::state::Phase;
-use slipway_core::digest::lower_hex;
 use slipway_core::evidence::proof::{AuditProof, ProofBuilder, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
 use slipway_core::governance::config_change::covers;
 use slipway_core::governance::DecisionRecord;
 use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
-use slipway_core::signing::SigningKey;
-use slipway_core::{Name, Sha256};
+use slipway_core::Name;
 use slipway_store::SigningKeyRecord;
 
 use super::artifacts::current_signature_state;
+use super::evidence_key::signing_key;
 use super::releases::ReleaseView;
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
-const KEY_SETTING: &str = "evidence.signing_key";
 /// Pages of audit events and log lines read at a time.
 const PAGE: i64 = 5000;
 
@@ -49,52 +47,6 @@ pub use slipway_api::evidence::KeyView;
 pub struct Bundle {
     pub file_name: String,
     pub bytes: Vec<u8>,
-}
-
-async fn load_key(state: &AppState) -> Result<Option<SigningKey>, ServiceError> {
-    let Some(sealed) = state.store.setting(KEY_SETTING).await? else {
-        return Ok(None);
-    };
-    let seed = state
-        .secrets
-        .open(KEY_SETTING, &sealed)
-        .and_then(|hex| Sha256::parse(&hex).ok())
-        .ok_or_else(|| ServiceError::Corrupt {
-            message: "the evidence signing key stored in the database cannot be opened".into(),
-            hint: "it was altered, or sealed with another master key; restore the settings table from a backup".into(),
-        })?;
-    Ok(Some(SigningKey::from_seed(*seed.as_bytes())))
-}
-
-/// The server's evidence key, created (and audited) at first use.
-async fn signing_key(state: &AppState, actor: &Actor) -> Result<SigningKey, ServiceError> {
-    if let Some(key) = load_key(state).await? {
-        return Ok(key);
-    }
-    let mut tx = state.store.write().await?;
-    // Another request may have created it while this one waited for the write lock.
-    if let Some(key) = load_key(state).await? {
-        return Ok(key);
-    }
-    let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed).map_err(|e| {
-        ServiceError::invalid(format!("no randomness from the operating system: {e}"), "")
-    })?;
-    let key = SigningKey::from_seed(seed);
-    tx.set_setting(
-        KEY_SETTING,
-        &state.secrets.seal(KEY_SETTING, &lower_hex(&seed)),
-    )
-    .await?;
-    let public = key.public_key();
-    tx.audit(entry(
-        actor,
-        "evidence.key_create",
-        "evidence/key".into(),
-        json!({ "public_key": public, "fingerprint": bundle::fingerprint(&public) }),
-    ));
-    tx.commit().await?;
-    Ok(key)
 }
 
 /// The public evidence key and its fingerprint (anyone who may read may see it).
@@ -205,6 +157,22 @@ fn governance_section(f: &Facts) -> Result<Section, ServiceError> {
     })
 }
 
+/// The electronic signatures of the release's records (votes), each with the record it signs
+/// and the evidence key's seal, so `slipway evidence verify` checks them offline.
+fn signatures_section(f: &Facts) -> Result<Section, ServiceError> {
+    let signatures: Vec<&slipway_api::signatures::SignatureView> = f
+        .governance
+        .promotions
+        .iter()
+        .flat_map(|p| &p.signatures)
+        .collect();
+    Ok(Section {
+        path: bundle::SIGNATURES,
+        describes: "the electronic signatures of the release's approvals and rejections: signer, printed name, time, meaning, the record signed and its SHA-256, and the evidence key's seal over them (verifiable offline).",
+        bytes: json_bytes(&signatures),
+    })
+}
+
 fn audit_section(f: &Facts) -> Result<Section, ServiceError> {
     Ok(Section {
         path: bundle::AUDIT,
@@ -237,12 +205,13 @@ type SectionMaker = fn(&Facts) -> Result<Section, ServiceError>;
 
 /// The content sections, in archive order.
 fn sections(f: &Facts) -> Result<Vec<Section>, ServiceError> {
-    let makers: [SectionMaker; 7] = [
+    let makers: [SectionMaker; 8] = [
         summary_section,
         release_section,
         plan_section,
         deployments_section,
         governance_section,
+        signatures_section,
         audit_section,
         complaints_section,
     ];

@@ -1,10 +1,14 @@
 //! Users, API tokens, console sign-in, and the first admin.
 
 use serde_json::json;
+use slipway_api::config_changes::ConfigChangeView;
 use slipway_core::access::{Operation, Role};
 use slipway_core::audit::AuditEntry;
+use slipway_core::diff::{Change, ChangeKind};
+use slipway_core::governance::config_change::{role_reasons, RoleGrant, SubjectKind};
 use slipway_store::{ApiToken, User};
 
+use super::config_changes::{self, Held, Holding};
 use super::{entry, require};
 use crate::auth::{hash_password, new_secret, secret_hash, verify_password, Actor};
 use crate::state::SignInAttempt;
@@ -40,6 +44,7 @@ pub async fn bootstrap(
         disabled: false,
         created_at: slipway_store::now(),
         password_hash: password.as_deref().map(hash_password),
+        full_name: None,
     };
     let mut tx = state.store.write().await?;
     tx.create_user(&admin).await?;
@@ -200,6 +205,7 @@ pub async fn create(
         disabled: false,
         created_at: slipway_store::now(),
         password_hash: Some(hash_password(&chosen)),
+        full_name: None,
     };
     let mut tx = state.store.write().await?;
     tx.create_user(&user).await?;
@@ -216,15 +222,39 @@ pub async fn create(
     })
 }
 
-/// Change a user's role, enabled state or password.
+/// A user after an update, and the role change held for a second admin, if any.
+#[derive(Debug)]
+pub struct UserUpdate {
+    pub user: User,
+    /// A raise (or sideways move) of the role waits as a configuration change request.
+    pub held: Option<ConfigChangeView>,
+}
+
+/// What an update changes; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserChanges<'a> {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub password: Option<&'a str>,
+    /// The name printed with the person's electronic signatures; empty clears it.
+    pub full_name: Option<&'a str>,
+}
+
+/// Change a user's role, enabled state, password or printed name. A lowering of the role
+/// applies at once; a raise waits for a second admin as a configuration change request (the
+/// rest applies now).
 pub async fn update(
     state: &AppState,
     actor: &Actor,
     username: &str,
-    role: Option<Role>,
-    disabled: Option<bool>,
-    password: Option<&str>,
-) -> Result<User, ServiceError> {
+    changes: UserChanges<'_>,
+) -> Result<UserUpdate, ServiceError> {
+    let UserChanges {
+        role,
+        disabled,
+        password,
+        full_name,
+    } = changes;
     let subject = format!("user/{username}");
     require(state, actor, Operation::ManageUsers, &subject).await?;
     if let Some(p) = password {
@@ -246,9 +276,20 @@ pub async fn update(
         )
     })?;
     let mut changed = Vec::new();
+    let mut held = None;
     if let Some(r) = role.filter(|r| *r != user.role) {
-        changed.push(format!("role: {} → {}", user.role, r));
-        user.role = r;
+        let current = RoleGrant {
+            username: user.username.clone(),
+            role: user.role,
+        };
+        let reasons = role_reasons(&current, r);
+        let line = format!("role: {} → {}", user.role, r);
+        if reasons.is_empty() {
+            changed.push(line);
+            user.role = r;
+        } else {
+            held = Some(hold_role(&mut tx, actor, current, r, line, reasons).await?);
+        }
     }
     if let Some(d) = disabled.filter(|d| *d != user.disabled) {
         changed.push(if d {
@@ -262,18 +303,68 @@ pub async fn update(
         changed.push("password changed".to_string());
         user.password_hash = Some(hash_password(p));
     }
-    if changed.is_empty() {
-        return Ok(user);
+    if let Some(name) = full_name.map(str::trim) {
+        let name = (!name.is_empty()).then(|| name.to_string());
+        if name != user.full_name {
+            changed.push(format!(
+                "printed name: {}",
+                name.as_deref().unwrap_or("(the user name)")
+            ));
+            user.full_name = name;
+        }
     }
-    tx.update_user(&user).await?;
-    tx.audit(entry(
-        actor,
-        "user.update",
-        subject,
-        json!({ "changes": changed }),
-    ));
+    if changed.is_empty() && held.as_ref().is_none_or(|h| !h.new) {
+        return Ok(UserUpdate {
+            user,
+            held: held.map(|h| h.request),
+        });
+    }
+    if !changed.is_empty() {
+        tx.update_user(&user).await?;
+        tx.audit(entry(
+            actor,
+            "user.update",
+            subject,
+            json!({ "changes": changed }),
+        ));
+    }
     tx.commit().await?;
-    Ok(user)
+    Ok(UserUpdate {
+        user,
+        held: held.map(|h| h.request),
+    })
+}
+
+/// Hold a role raise for a second admin, in the update's transaction.
+async fn hold_role(
+    tx: &mut slipway_store::WriteTx<'_>,
+    actor: &Actor,
+    current: RoleGrant,
+    role: Role,
+    line: String,
+    reasons: Vec<String>,
+) -> Result<Holding, ServiceError> {
+    let change = Change {
+        kind: ChangeKind::Update,
+        subject: format!("user/{}", current.username),
+        details: vec![line],
+    };
+    let desired = RoleGrant {
+        username: current.username.clone(),
+        role,
+    };
+    config_changes::hold(
+        tx,
+        actor,
+        Held {
+            change: &change,
+            kind: SubjectKind::User,
+            base: Some(serde_json::to_value(&current).expect("a role grant serialises")),
+            desired: serde_json::to_value(&desired).expect("a role grant serialises"),
+            reasons,
+        },
+    )
+    .await
 }
 
 fn valid_username(name: &str) -> Result<(), ServiceError> {

@@ -14,6 +14,7 @@ impl IntoView for User {
             role: self.role,
             disabled: self.disabled,
             created_at: self.created_at,
+            full_name: self.full_name,
         }
     }
 }

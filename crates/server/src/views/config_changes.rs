@@ -25,6 +25,8 @@ impl IntoView for StoredConfigChange {
             comment: self.comment,
             base: self.base,
             desired: self.desired,
+            // Filled by `services::config_changes`, which reads the signatures.
+            signature: None,
         }
     }
 }

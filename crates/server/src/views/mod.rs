@@ -10,6 +10,7 @@ mod config_changes;
 mod deployments;
 mod governance;
 mod projects;
+mod signatures;
 mod targets;
 mod vault;
 mod webhooks;

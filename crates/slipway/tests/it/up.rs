@@ -367,6 +367,24 @@ fn the_readme_walk_through_takes_the_example_from_dev_to_prod() {
     );
     assert!(eu && us, "both PROD applications answer (EU {eu}, US {us})");
     assert!(bundle.is_file(), "the evidence bundle was exported");
+    // PROD's approvals were electronic signatures (the example's `gates.signatures`): the bundle
+    // carries all four, and they verify offline.
+    let verified = cli_with_profile(
+        &profile,
+        &["evidence", "verify", bundle.to_str().unwrap(), "-o", "json"],
+        "",
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&verified)).unwrap();
+    let signatures = report["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 4, "{report:#}");
+    assert!(
+        signatures.iter().any(|s| s
+            .as_str()
+            .unwrap()
+            .starts_with("Signed by Olga O. (olga) — approval — ")),
+        "{report:#}"
+    );
+    assert_eq!(report["intact"], true, "{report:#}");
     assert!(
         stdout(&audit).contains("clock.break_glass"),
         "moving the clock into PROD's window is recorded: {}",

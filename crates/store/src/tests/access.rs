@@ -12,6 +12,7 @@ async fn users_are_unique_and_tokens_resolve_until_revoked() {
             disabled: false,
             created_at: now(),
             password_hash: Some("h".into()),
+            full_name: None,
         };
         let mut tx = store.write().await.unwrap();
         tx.create_user(&alice).await.unwrap();
@@ -57,6 +58,7 @@ async fn sessions_expire_and_die_with_a_disabled_user() {
             disabled: false,
             created_at: now(),
             password_hash: None,
+            full_name: None,
         };
         let mut tx = store.write().await.unwrap();
         tx.create_user(&bob).await.unwrap();

@@ -19,7 +19,7 @@ mod votes;
 pub use change_requests::{change_requests, decide_change_request, itsm_callback};
 pub use checks::{report_check, CheckReport};
 pub use judging::{judge, tick};
-pub use votes::{cancel, override_decision, vote};
+pub use votes::{cancel, override_decision, vote, OVERRIDE_RECORD, VOTE_RECORD};
 
 use serde_json::json;
 use slipway_core::access::Operation;
@@ -28,6 +28,7 @@ use slipway_core::governance::promotion::{destinations, PromotionState};
 use slipway_core::governance::{DecisionRecord, Judgement, Vote};
 use slipway_core::model::{Environment, Lifecycle};
 use slipway_core::release::Version;
+use slipway_core::signature::Sealed;
 use slipway_core::Name;
 use slipway_store::{
     PromotionFilter, StoredChangeRequest, StoredDecision, StoredDeployment, StoredPromotion,
@@ -46,6 +47,8 @@ pub struct PromotionView {
     pub promotion: StoredPromotion,
     pub decisions: Vec<StoredDecision>,
     pub votes: Vec<Vote>,
+    /// The electronic signatures of its votes and override.
+    pub signatures: Vec<Sealed>,
     pub change_request: Option<StoredChangeRequest>,
 }
 
@@ -56,12 +59,15 @@ impl IntoView for PromotionView {
             promotion: self.promotion.into_view(),
             decisions: self.decisions.into_view(),
             votes: self.votes,
+            signatures: self.signatures.into_view(),
             change_request: self.change_request.into_view(),
         }
     }
 }
 
 /// What asking for a deployment led to.
+// One value per request, moved straight into its answer: boxing a variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Started {
     Deployment(StoredDeployment),
@@ -323,6 +329,7 @@ async fn view(state: &AppState, id: i64) -> Result<PromotionView, ServiceError> 
     Ok(PromotionView {
         decisions: state.store.decisions(id).await?,
         votes: state.store.votes(id).await?,
+        signatures: state.store.signatures(&format!("promotion/{id}/")).await?,
         change_request: state.store.change_request_of(id).await?,
         promotion,
     })

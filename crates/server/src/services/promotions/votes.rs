@@ -7,21 +7,31 @@ use slipway_core::access::Operation;
 use slipway_core::governance::promotion::{transition, PromotionEvent, PromotionState};
 use slipway_core::governance::reason::written_reason;
 use slipway_core::governance::{judge as judge_facts, DecisionRecord, Override, Vote};
+use slipway_core::signature::policy::SignedAction;
 
 use super::judging::{facts, judge, start_deployment, subject_of};
 use super::{environment, get_promotion, view, PromotionView};
 use crate::auth::Actor;
+use crate::services::signatures::{self, SignAsk};
 use crate::services::{entry, parse_name, require};
 use crate::{AppState, ServiceError};
 
+/// The kind of record a signed vote is; its id is `promotion/{id}/vote/{username}`.
+pub const VOTE_RECORD: &str = "promotion-vote";
+/// The kind of record a signed override is; its id is `promotion/{id}/override/{decision}`.
+pub const OVERRIDE_RECORD: &str = "promotion-override";
+
 /// Approve or reject a waiting promotion. The approvals gate says which role may vote; the
-/// release's author and the person who asked for the promotion may not (four eyes).
+/// release's author and the person who asked for the promotion may not (four eyes). When the
+/// environment requires the vote signed, `sign` carries the voter's password: the signature is
+/// stored with the vote, in its transaction.
 pub async fn vote(
     state: &AppState,
     actor: &Actor,
     id: i64,
     approve: bool,
     comment: &str,
+    sign: SignAsk<'_>,
 ) -> Result<PromotionView, ServiceError> {
     let p = get_promotion(state, id).await?;
     let (release, env) = subject_of(state, &p).await?;
@@ -75,6 +85,16 @@ pub async fn vote(
         None
     };
     let subject = format!("promotion/{id}");
+    let action = if approve {
+        SignedAction::Approvals
+    } else {
+        SignedAction::Rejections
+    };
+    // Authenticated afresh before anything is written: a wrong password changes nothing.
+    let signer = match refused {
+        None => signatures::authenticate(state, actor, &env, action, sign).await?,
+        Some(_) => None,
+    };
     let mut tx = state.store.write().await?;
     if let Some(err) = refused {
         tx.audit(entry(
@@ -94,23 +114,44 @@ pub async fn vote(
         at: slipway_store::now(),
     };
     tx.put_vote(id, &vote).await?;
+    let record_id = format!("promotion/{id}/vote/{}", actor.username);
+    match &signer {
+        Some(signer) => {
+            let record = json!({
+                "promotion": id,
+                "project": p.project,
+                "release": p.release_version,
+                "environment": p.environment,
+                "username": vote.username,
+                "role": vote.role.as_str(),
+                "approve": vote.approve,
+                "comment": vote.comment,
+                "at": vote.at,
+            });
+            signatures::sign(&mut tx, signer, VOTE_RECORD, &record_id, record).await?;
+        }
+        // A vote given again unsigned replaces the signed one: its old signature goes with it.
+        None => tx.delete_signature(VOTE_RECORD, &record_id).await?,
+    }
     tx.audit(entry(
         actor,
         &format!("approval.{verb}"),
         subject,
-        json!({ "project": p.project, "release": p.release_version, "environment": p.environment, "promotion": id, "comment": vote.comment }),
+        json!({ "project": p.project, "release": p.release_version, "environment": p.environment, "promotion": id, "comment": vote.comment, "signed": signer.is_some() }),
     ));
     tx.commit().await?;
     judge(state, id).await?;
     view(state, id).await
 }
 
-/// Let a waiting or refused promotion through, with a written reason (admins only).
+/// Let a waiting or refused promotion through, with a written reason (admins only); signed,
+/// with the admin's password in `sign`, where the environment requires overrides signed.
 pub async fn override_decision(
     state: &AppState,
     actor: &Actor,
     id: i64,
     reason: &str,
+    sign: SignAsk<'_>,
 ) -> Result<PromotionView, ServiceError> {
     let subject = format!("promotion/{id}");
     require(state, actor, Operation::OverrideDecision, &subject).await?;
@@ -122,6 +163,8 @@ pub async fn override_decision(
     })?;
     let p = get_promotion(state, id).await?;
     let (release, env) = subject_of(state, &p).await?;
+    let signer =
+        signatures::authenticate(state, actor, &env, SignedAction::Overrides, sign).await?;
     let mut tx = state.store.write().await?;
     let mut p = tx
         .promotion(id)
@@ -140,7 +183,21 @@ pub async fn override_decision(
             reason: reason.trim().to_string(),
         }),
     };
-    tx.insert_decision(id, "go", &record.to_value()).await?;
+    let decision = tx.insert_decision(id, "go", &record.to_value()).await?;
+    if let Some(signer) = &signer {
+        let signed = json!({
+            "promotion": id,
+            "project": p.project,
+            "release": p.release_version,
+            "environment": p.environment,
+            "decision": decision.id,
+            "overridden": judgement.decision.as_str(),
+            "by": actor.username,
+            "reason": reason.trim(),
+        });
+        let record_id = format!("promotion/{id}/override/{}", decision.id);
+        signatures::sign(&mut tx, signer, OVERRIDE_RECORD, &record_id, signed).await?;
+    }
     tx.audit(entry(
         actor,
         "promotion.override",
