@@ -422,11 +422,16 @@ pub(crate) fn time_series(series: &Series) -> String {
     let bottom = PLOT_TOP + PLOT_HEIGHT;
     let _ = write!(
         svg,
-        r##"<path d="M{PLOT_LEFT} {PLOT_TOP} V{bottom} H{}" fill="none" stroke="#9fb3c8"/><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#52606d">{}</text><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#52606d">{}</text>"##,
+        // The unit beside the axis's top, not before the number: a long unit ("deployments")
+        // would run out of the picture on the left.
+        r##"<path d="M{PLOT_LEFT} {PLOT_TOP} V{bottom} H{}" fill="none" stroke="#9fb3c8"/><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#52606d">{}</text><text x="{}" y="{}" font-size="11" fill="#52606d">{}</text><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#52606d">{}</text>"##,
         PLOT_LEFT + PLOT_WIDTH,
         PLOT_LEFT - 6.0,
         PLOT_TOP + 8.0,
-        escape(&format!("{} {}", number(high), series.unit)),
+        escape(&number(high)),
+        PLOT_LEFT + 6.0,
+        PLOT_TOP + 8.0,
+        escape(series.unit),
         PLOT_LEFT - 6.0,
         bottom,
         escape(&number(low)),
