@@ -35,6 +35,14 @@ pub(crate) fn or_dash(v: &Option<impl std::fmt::Display>) -> String {
 
 /// Print rows under headers, columns padded to their widest cell.
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
+    // A row wider than its headers prints cells under the wrong names (and drops the last):
+    // every test run of a listing catches it.
+    debug_assert!(
+        rows.iter().all(|r| r.len() == headers.len()),
+        "a table row has {:?} cells for {} headers {headers:?}",
+        rows.iter().map(Vec::len).collect::<Vec<_>>(),
+        headers.len()
+    );
     if rows.is_empty() {
         println!("(none)");
         return;

@@ -133,6 +133,7 @@ fn list(
                 "NAME",
                 "CATEGORY",
                 "STATE",
+                "STATUS",
                 "SCHEDULE",
                 "OWNER",
                 "CUSTOMERS",
