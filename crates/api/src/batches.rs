@@ -43,7 +43,8 @@ pub struct BatchView {
     /// The supervision's judgement: up, late, down, paused, running; null until judged.
     pub status: Option<BatchState>,
     /// The path of its ping URL (`/ping/KEY`, then `/start`, `/fail` or `/CODE`), for hosts
-    /// without an agent; null for a batch installed before pings existed until its next install.
+    /// without an agent; null for a batch installed before pings existed until its next install,
+    /// and for readers who may not report runs (viewers, CAB): the key is a credential.
     pub ping_path: Option<String>,
 }
 

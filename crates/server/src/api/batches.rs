@@ -203,7 +203,11 @@ pub(super) async fn list_batches(
         )
             .into_response());
     }
-    Ok(Json(List::all(found.into_iter().map(view).collect())).into_response())
+    let pings = may_see_ping_keys(&actor);
+    Ok(Json(List::all(
+        found.into_iter().map(|b| view(b, pings)).collect(),
+    ))
+    .into_response())
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -225,10 +229,19 @@ pub(super) async fn show_batch(
         .map(|e| parse_name("env", e))
         .transpose()?;
     let found = batches::show(&state, &actor, name, environment).await?;
-    Ok(Json(List::all(found.into_iter().map(view).collect())))
+    let pings = may_see_ping_keys(&actor);
+    Ok(Json(List::all(
+        found.into_iter().map(|b| view(b, pings)).collect(),
+    )))
 }
 
-fn view(b: StoredBatch) -> BatchView {
+/// A ping key lets whoever holds it report runs of the batch (and so raise or quiet its alerts):
+/// it is shown only to those who may report runs themselves, never to viewers.
+fn may_see_ping_keys(actor: &Actor) -> bool {
+    slipway_core::access::allows(actor.role, slipway_core::access::Operation::ReportCheck)
+}
+
+fn view(b: StoredBatch, with_ping: bool) -> BatchView {
     let d = b.definition;
     BatchView {
         project: b.project,
@@ -252,6 +265,9 @@ fn view(b: StoredBatch) -> BatchView {
         last_exit_code: b.last_exit_code,
         next_expected_at: b.next_expected_at.map(|t| t.to_string()),
         status: b.status,
-        ping_path: b.ping_key.map(|k| format!("/ping/{k}")),
+        ping_path: b
+            .ping_key
+            .filter(|_| with_ping)
+            .map(|k| format!("/ping/{k}")),
     }
 }

@@ -391,6 +391,16 @@ fn a_failed_batch_alerts_by_mail_and_chat_pings_record_runs_and_acknowledging_st
 
     // A success ping records a run; the failure is over and its alert resolves.
     let path = ping_path(&server);
+    // The key is a credential: a viewer reads the batch without it.
+    let viewer = server.user_with_token("vic", "viewer");
+    let seen: List<BatchView> = serde_json::from_str(&ok(
+        server.cli(Some(&viewer), &["batch", "show", "export", "-o", "json"])
+    ))
+    .unwrap();
+    assert!(
+        seen.items.iter().all(|b| b.ping_path.is_none()),
+        "a viewer sees no ping key"
+    );
     let run: BatchRunView = ping(&server, &path).into_json().unwrap();
     assert_eq!((run.exit_code, run.reported_by.as_str()), (Some(0), "ping"));
     chat.wait_for("RESOLVED");
