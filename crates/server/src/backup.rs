@@ -189,6 +189,15 @@ async fn write_backup(data: &Path, out: &Path, keys: &KeyFiles) -> Result<Manife
 
 /// Check every file of the backup against its manifest; the manifest when all match.
 pub fn verify(backup: &Path) -> Result<Manifest, BackupError> {
+    let manifest = read_manifest(backup)?;
+    for file in &manifest.files {
+        matches_manifest(backup, file, describe(backup, &file.path))?;
+    }
+    Ok(manifest)
+}
+
+/// The manifest of `backup`, its format and every path it names checked (no file is read).
+fn read_manifest(backup: &Path) -> Result<Manifest, BackupError> {
     let damaged = |problem: String| BackupError::Damaged {
         backup: backup.to_path_buf(),
         problem,
@@ -215,23 +224,15 @@ pub fn verify(backup: &Path) -> Result<Manifest, BackupError> {
             manifest.format
         )));
     }
-    let mut listed = std::collections::BTreeSet::new();
-    for file in &manifest.files {
-        let path = safe_join(backup, &file.path)
-            .ok_or_else(|| damaged(format!("the manifest names the path `{}`", file.path)))?;
-        listed.insert(path.clone());
-        let found = describe(backup, &file.path).map_err(|e| match e {
-            BackupError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
-                damaged(format!("{} is missing", file.path))
-            }
-            other => other,
-        })?;
-        if found.size != file.size || found.sha256 != file.sha256 {
-            return Err(damaged(format!(
-                "{} does not match the manifest (size {} → {}, sha256 {} → {})",
-                file.path, file.size, found.size, file.sha256, found.sha256
-            )));
-        }
+    if let Some(bad) = manifest
+        .files
+        .iter()
+        .find(|f| safe_join(backup, &f.path).is_none())
+    {
+        return Err(damaged(format!(
+            "the manifest names the path `{}`",
+            bad.path
+        )));
     }
     if !manifest.files.iter().any(|f| f.path == DATABASE) {
         return Err(damaged(format!("the manifest lists no {DATABASE}")));
@@ -239,10 +240,36 @@ pub fn verify(backup: &Path) -> Result<Manifest, BackupError> {
     Ok(manifest)
 }
 
+/// `found` (a file of `backup` as read, or copied) against what the manifest says of it.
+fn matches_manifest(
+    backup: &Path,
+    file: &ManifestFile,
+    found: Result<ManifestFile, BackupError>,
+) -> Result<(), BackupError> {
+    let damaged = |problem: String| BackupError::Damaged {
+        backup: backup.to_path_buf(),
+        problem,
+    };
+    let found = found.map_err(|e| match e {
+        BackupError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+            damaged(format!("{} is missing", file.path))
+        }
+        other => other,
+    })?;
+    if found.size != file.size || found.sha256 != file.sha256 {
+        return Err(damaged(format!(
+            "{} does not match the manifest (size {} → {}, sha256 {} → {})",
+            file.path, file.size, found.size, file.sha256, found.sha256
+        )));
+    }
+    Ok(())
+}
+
 /// Restore the backup `from` into the new data folder `data` (which must not exist or be
-/// empty); the backup is verified first and nothing is written when it does not verify.
+/// empty). Each file is checked against the manifest as it is copied, into `data.partial`,
+/// renamed only when every file matched: a backup that does not verify leaves nothing.
 pub fn restore(from: &Path, data: &Path) -> Result<Manifest, BackupError> {
-    let manifest = verify(from)?;
+    let manifest = read_manifest(from)?;
     let known = slipway_store::known_schema_version();
     if manifest.schema_version > known {
         return Err(BackupError::Refused(format!(
@@ -269,16 +296,8 @@ pub fn restore(from: &Path, data: &Path) -> Result<Manifest, BackupError> {
     }
     create_private_dir(&partial)?;
     let copied = manifest.files.iter().try_for_each(|file| {
-        let source = from.join(&file.path);
-        let copy = copy_hashed(&source, &partial, &file.path)?;
-        if copy.sha256 == file.sha256 {
-            Ok(())
-        } else {
-            Err(BackupError::Damaged {
-                backup: from.to_path_buf(),
-                problem: format!("{} changed while it was restored", file.path),
-            })
-        }
+        let copy = copy_hashed(&from.join(&file.path), &partial, &file.path);
+        matches_manifest(from, file, copy)
     });
     if let Err(e) = copied {
         let _ = std::fs::remove_dir_all(&partial);
@@ -384,14 +403,7 @@ fn private_file(path: &Path) -> Result<File, BackupError> {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), BackupError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(io_at(dir))
+    crate::startup::create_private_dir(dir).map_err(io_at(dir))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), BackupError> {

@@ -128,7 +128,12 @@ fn lock_data_folder(data: &std::path::Path) -> anyhow::Result<std::fs::File> {
 }
 
 pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
-    create_private_dir(&config.data_dir)?;
+    create_private_dir(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
     let data_lock = match &config.database_url {
         Some(_) => None,
         None => Some(lock_data_folder(&config.data_dir)?),
@@ -280,7 +285,8 @@ async fn check_master_key(
     }
 }
 
-fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+/// A folder (and its parents) only its owner reads: the data folder, and backups of it.
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -288,9 +294,7 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the data folder {}", dir.display()))
+    builder.create(dir)
 }
 
 pub(crate) fn router(state: AppState) -> Router {

@@ -22,6 +22,18 @@ pub(crate) enum Tone {
 }
 
 impl Tone {
+    /// The tone of a badge's CSS class (`good`, `bad`, `warn`, `info`; anything else is idle), so
+    /// a picture and the table beside it read a state alike.
+    pub(crate) fn of_class(class: &str) -> Tone {
+        match class {
+            "good" => Tone::Good,
+            "bad" => Tone::Bad,
+            "warn" => Tone::Warn,
+            "info" => Tone::Info,
+            _ => Tone::Idle,
+        }
+    }
+
     fn fill(self) -> &'static str {
         match self {
             Tone::Good => "#ecfdf3",

@@ -478,13 +478,7 @@ fn timeline_svg(view: &DeploymentView, now: jiff::Timestamp) -> String {
                 label: format!("{step} · {}", t.target),
                 start: t.started_at.map(since),
                 end: t.finished_at.map(since),
-                tone: match t.state {
-                    TaskState::Succeeded => Tone::Good,
-                    TaskState::Failed | TaskState::Lost => Tone::Bad,
-                    TaskState::Leased => Tone::Info,
-                    TaskState::Skipped => Tone::Warn,
-                    TaskState::Pending | TaskState::Cancelled => Tone::Idle,
-                },
+                tone: Tone::of_class(badge.tone),
                 word: badge.label.to_string(),
                 tooltip: task_cell(t).title,
             }

@@ -711,13 +711,7 @@ fn calendar_picture(c: &dashboard::Calendar) -> String {
                 let badge = deployment_badge(d.state);
                 Marker {
                     at: hours(d.created_at),
-                    tone: match badge.tone {
-                        "good" => Tone::Good,
-                        "bad" => Tone::Bad,
-                        "warn" => Tone::Warn,
-                        "info" => Tone::Info,
-                        _ => Tone::Idle,
-                    },
+                    tone: Tone::of_class(badge.tone),
                     tooltip: format!(
                         "{} #{} {} {}: {}",
                         d.kind.as_str().replace('_', " "),

@@ -209,16 +209,6 @@ struct ProgressView {
     pipeline: String,
 }
 
-fn pipeline_tone(tone: &str) -> Tone {
-    match tone {
-        "good" => Tone::Good,
-        "bad" => Tone::Bad,
-        "warn" => Tone::Warn,
-        "info" => Tone::Info,
-        _ => Tone::Idle,
-    }
-}
-
 /// The lifecycle as a horizontal pipeline of environments.
 fn pipeline_picture(phases: &[PhaseView]) -> String {
     let stages: Vec<Stage> = phases
@@ -226,7 +216,7 @@ fn pipeline_picture(phases: &[PhaseView]) -> String {
         .flat_map(|ph| &ph.environments)
         .map(|e| Stage {
             name: e.name.clone(),
-            tone: pipeline_tone(e.tone),
+            tone: Tone::of_class(e.tone),
             state: e.label.clone(),
             href: e
                 .deployment

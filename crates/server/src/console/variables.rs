@@ -32,11 +32,7 @@ struct VariableRow {
 
 impl VariableRow {
     fn from_view(project: &Name, v: VariableView) -> VariableRow {
-        let shown = match (v.sensitive, v.value) {
-            (true, _) if v.has_value => "•••••• (set)".to_string(),
-            (true, _) | (false, None) => "(not set)".to_string(),
-            (false, Some(value)) => value,
-        };
+        let shown = shown_value(&v);
         let environment = v.environment.as_ref().map_or("", Name::as_str);
         let role = v.role.as_ref().map_or("", Name::as_str);
         let sensitive = if v.sensitive { "1" } else { "" };
@@ -71,6 +67,15 @@ impl VariableRow {
     }
 }
 
+/// A value as the page shows it: a sensitive one only as set or not, never its text.
+fn shown_value(v: &VariableView) -> String {
+    match (v.sensitive, &v.value) {
+        (true, _) if v.has_value => "•••••• (set)".to_string(),
+        (true, _) | (false, None) => "(not set)".to_string(),
+        (false, Some(value)) => value.clone(),
+    }
+}
+
 /// One cell of the variables × environments matrix: what a target without a role-scoped value
 /// receives in that environment, and from where.
 struct MatrixCell {
@@ -94,11 +99,6 @@ fn matrix(views: &[VariableView], environments: &[Name]) -> Vec<MatrixRow> {
     let mut names: Vec<&Name> = views.iter().map(|v| &v.name).collect();
     names.sort();
     names.dedup();
-    let shown = |v: &VariableView| match (v.sensitive, &v.value) {
-        (true, _) if v.has_value => "•••••• (set)".to_string(),
-        (true, _) | (false, None) => "(not set)".to_string(),
-        (false, Some(value)) => value.clone(),
-    };
     names
         .into_iter()
         .map(|name| {
@@ -124,9 +124,11 @@ fn matrix(views: &[VariableView], environments: &[Name]) -> Vec<MatrixRow> {
                         String::new()
                     };
                     let (text, tone, from) = match (here, everywhere) {
-                        (Some(v), _) if v.has_value => (shown(v), "good", format!("set for {env}")),
+                        (Some(v), _) if v.has_value => {
+                            (shown_value(v), "good", format!("set for {env}"))
+                        }
                         (_, Some(v)) if v.has_value => (
-                            shown(v),
+                            shown_value(v),
                             "idle",
                             "inherited from all environments".to_string(),
                         ),
