@@ -119,6 +119,12 @@ fn open(caption: &Caption, width: u32, height: u32) -> String {
     )
 }
 
+/// A picture whose text must stay legible: drawn at its own width, its box scrolls sideways on a
+/// narrow screen instead of shrinking it to a smudge (`.chart.wide` in console.css).
+fn open_wide(caption: &Caption, width: u32, height: u32) -> String {
+    open(caption, width, height).replacen(r#"class="chart""#, r#"class="chart wide""#, 1)
+}
+
 /// The picture of nothing: the same frame, saying so in words.
 fn no_data(caption: &Caption) -> String {
     let mut svg = open(caption, 320, 60);
@@ -537,7 +543,7 @@ pub(crate) fn timeline(caption: &Caption, spans: &[Span], now: f64) -> String {
     let x_of = |secs: f64| f64::from(LANE_LABEL_WIDTH) + (secs / total).clamp(0.0, 1.0) * LANE_AREA;
     let width = LANE_LABEL_WIDTH + LANE_AREA as u32 + 150;
     let height = LANE_AXIS + spans.len() as u32 * (LANE_HEIGHT + LANE_GAP) + 4;
-    let mut svg = open(caption, width, height);
+    let mut svg = open_wide(caption, width, height);
     // The axis: the start, a quarter, half, three quarters and the end, in readable durations.
     for quarter in 0..=4 {
         let secs = total * f64::from(quarter) / 4.0;
@@ -663,7 +669,7 @@ pub(crate) fn calendar_strip(strip: &CalendarStrip) -> String {
     let x_of = |h: f64| f64::from(CAL_LABEL_WIDTH) + (h / hours).clamp(0.0, 1.0) * area;
     let width = CAL_LABEL_WIDTH + area as u32 + 10;
     let height = CAL_HEADER + strip.lanes.len() as u32 * (CAL_LANE_HEIGHT + 6) + 8;
-    let mut svg = open(&strip.caption, width, height);
+    let mut svg = open_wide(&strip.caption, width, height);
     svg.push_str(r##"<defs><pattern id="frozen" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#fef3f2"/><line x1="0" y1="0" x2="0" y2="6" stroke="#b42318" stroke-width="2"/></pattern></defs>"##);
     for (i, day) in strip.days.iter().enumerate() {
         let x = x_of(24.0 * i as f64);
