@@ -578,6 +578,17 @@ impl Store {
         row.as_ref().map(acceptance_row).transpose()
     }
 
+    /// Every risk acceptance of a project's findings, waiting or approved, newest first.
+    pub async fn acceptances(&self, project: &str) -> Result<Vec<StoredAcceptance>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ACCEPTANCE_COLUMNS} FROM risk_acceptances a JOIN findings f ON f.id = a.finding_id WHERE f.project = $1 ORDER BY a.id DESC"
+        ))
+        .bind(project)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(acceptance_row).collect()
+    }
+
     /// The approved risk acceptances of a project's findings, oldest first.
     pub async fn approved_acceptances(&self, project: &str) -> Result<Vec<StoredAcceptance>> {
         let rows = sqlx::query(&format!(

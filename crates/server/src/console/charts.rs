@@ -742,6 +742,145 @@ pub(crate) fn calendar_strip(strip: &CalendarStrip) -> String {
     close(svg)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Run trend
+
+/// One run of a suite: how many of its tests passed, failed (or errored) and were skipped.
+pub(crate) struct RunColumn {
+    /// Under the column (the release's version).
+    pub label: String,
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    /// Drawn outlined: the runs of the release the page is about.
+    pub current: bool,
+    pub tooltip: String,
+    pub href: Option<String>,
+}
+
+const TREND_COLUMN: u32 = 26;
+const TREND_HEIGHT: u32 = 140;
+const TREND_TOP: u32 = 18;
+const TREND_LEFT: u32 = 44;
+
+/// A suite's runs side by side, oldest on the left: each column stacks passed (bottom), failed
+/// and skipped tests, scaled to the largest run, so a drop in passing or a jump in failures shows.
+pub(crate) fn run_trend(caption: &Caption, columns: &[RunColumn]) -> String {
+    let most = columns
+        .iter()
+        .map(|c| c.passed + c.failed + c.skipped)
+        .max()
+        .unwrap_or(0);
+    if most == 0 {
+        return no_data(caption);
+    }
+    let width = TREND_LEFT + columns.len() as u32 * TREND_COLUMN + 8;
+    let height = TREND_TOP + TREND_HEIGHT + 44;
+    let base = TREND_TOP + TREND_HEIGHT;
+    let mut svg = open_wide(caption, width.max(240), height);
+    let _ = write!(
+        svg,
+        r##"<text x="{x}" y="{top}" text-anchor="end" fill="#52606d">{most}</text><text x="{x}" y="{base}" text-anchor="end" fill="#52606d">0</text><line x1="{TREND_LEFT}" y1="{base}" x2="{right}" y2="{base}" stroke="#9aa5b1"/>"##,
+        x = TREND_LEFT - 6,
+        top = TREND_TOP + 10,
+        right = width - 4,
+    );
+    for (i, column) in columns.iter().enumerate() {
+        let x = TREND_LEFT + i as u32 * TREND_COLUMN + 3;
+        let w = TREND_COLUMN - 6;
+        let scale = |n: u64| (n as f64 / most as f64 * f64::from(TREND_HEIGHT)).round();
+        let mut inner = format!("<title>{}</title>", escape(&column.tooltip));
+        let mut top = f64::from(base);
+        for (count, tone) in [
+            (column.passed, Tone::Good),
+            (column.failed, Tone::Bad),
+            (column.skipped, Tone::Idle),
+        ] {
+            if count == 0 {
+                continue;
+            }
+            let h = scale(count).max(2.0);
+            top -= h;
+            let _ = write!(
+                inner,
+                r#"<rect x="{x}" y="{top}" width="{w}" height="{h}" fill="{}" stroke="{}" {}/>"#,
+                tone.fill(),
+                tone.ink(),
+                tone.stroke(),
+            );
+        }
+        if column.current {
+            let _ = write!(
+                inner,
+                r##"<rect x="{ox}" y="{oy}" width="{ow}" height="{oh}" fill="none" stroke="#1d4ed8" stroke-width="2" stroke-dasharray="2 2"/>"##,
+                ox = x - 2,
+                oy = top - 2.0,
+                ow = w + 4,
+                oh = f64::from(base) - top + 4.0,
+            );
+        }
+        if column.failed > 0 {
+            let _ = write!(
+                inner,
+                r##"<text x="{cx}" y="{ty}" text-anchor="middle" fill="{ink}" font-size="11">{mark}</text>"##,
+                cx = x + w / 2,
+                ty = top - 4.0,
+                ink = Tone::Bad.ink(),
+                mark = Tone::Bad.mark(),
+            );
+        }
+        let _ = write!(
+            inner,
+            r##"<text transform="translate({lx} {ly}) rotate(-40)" text-anchor="end" fill="#1f2933" font-size="11"{weight}>{label}</text>"##,
+            lx = x + w / 2 + 4,
+            ly = base + 14,
+            weight = if column.current {
+                r#" font-weight="bold""#
+            } else {
+                ""
+            },
+            label = escape(&clip(&column.label, 8)),
+        );
+        svg.push_str(&linked(column.href.as_deref(), &format!("<g>{inner}</g>")));
+    }
+    close(svg)
+}
+
+// ---------------------------------------------------------------------------------------------
+// History strip
+
+/// One run of a test in a history strip.
+pub(crate) struct Tick {
+    pub tone: Tone,
+    pub tooltip: String,
+}
+
+const TICK: u32 = 16;
+
+/// A test's outcome run by run, oldest on the left: one marked square per run.
+pub(crate) fn history_strip(caption: &Caption, ticks: &[Tick]) -> String {
+    if ticks.is_empty() {
+        return no_data(caption);
+    }
+    let width = ticks.len() as u32 * (TICK + 2) + 2;
+    let mut svg = open(caption, width, TICK + 4);
+    for (i, tick) in ticks.iter().enumerate() {
+        let x = 2 + i as u32 * (TICK + 2);
+        let _ = write!(
+            svg,
+            r##"<g><title>{tooltip}</title><rect x="{x}" y="2" width="{TICK}" height="{TICK}" fill="{fill}" stroke="{ink}" {stroke}/><text x="{cx}" y="{ty}" text-anchor="middle" fill="{ink}" font-size="11">{mark}</text></g>"##,
+            tooltip = escape(&tick.tooltip),
+            fill = tick.tone.fill(),
+            ink = tick.tone.ink(),
+            stroke = tick.tone.stroke(),
+            cx = x + TICK / 2,
+            ty = 2 + TICK - 4,
+            mark = tick.tone.mark(),
+        );
+    }
+    close(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1154,5 +1293,48 @@ mod tests {
             lanes: Vec::new(),
         };
         assert!(calendar_strip(&empty).contains("No data"));
+    }
+
+    #[test]
+    fn a_run_trend_stacks_each_run_and_marks_the_current_release() {
+        let column = |label: &str, passed, failed, current| RunColumn {
+            label: label.into(),
+            passed,
+            failed,
+            skipped: 1,
+            current,
+            tooltip: format!("{label}: {passed} passed, {failed} failed <run>"),
+            href: Some(format!("/runs/{label}")),
+        };
+        let svg = run_trend(
+            &caption("e2e in MET"),
+            &[column("1.0.0", 9, 0, false), column("1.1.0", 6, 3, true)],
+        );
+        assert_well_formed(&svg);
+        assert!(
+            svg.contains("1.1.0: 6 passed, 3 failed &lt;run&gt;"),
+            "{svg}"
+        );
+        assert!(svg.contains(r#"<a href="/runs/1.1.0">"#), "{svg}");
+        assert!(svg.contains(r#"role="group""#), "{svg}");
+        assert_eq!(svg.matches("stroke-dasharray=\"2 2\"").count(), 1, "{svg}");
+        assert_eq!(svg.matches(">✕</text>").count(), 1, "{svg}");
+        assert!(run_trend(&caption("none"), &[]).contains("No data"));
+    }
+
+    #[test]
+    fn a_history_strip_has_one_marked_square_per_run() {
+        let ticks = [Tone::Good, Tone::Bad, Tone::Warn].map(|tone| Tick {
+            tone,
+            tooltip: "run & more".into(),
+        });
+        let svg = history_strip(&caption("test_login"), &ticks);
+        assert_well_formed(&svg);
+        assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+        assert!(
+            svg.contains(">✓</text>") && svg.contains(">✕</text>") && svg.contains(">!</text>")
+        );
+        assert!(svg.contains("run &amp; more"));
+        assert!(history_strip(&caption("none"), &[]).contains("No data"));
     }
 }

@@ -32,10 +32,12 @@ pub(super) enum Done {
     AlertResolved,
     FlagSwitched,
     FlagSwitchHeld,
+    RiskRequested,
+    RiskApproved,
 }
 
 impl Done {
-    const ALL: [Done; 15] = [
+    const ALL: [Done; 17] = [
         Done::SignedIn,
         Done::DeploymentStarted,
         Done::PromotionRequested,
@@ -51,6 +53,8 @@ impl Done {
         Done::AlertResolved,
         Done::FlagSwitched,
         Done::FlagSwitchHeld,
+        Done::RiskRequested,
+        Done::RiskApproved,
     ];
 
     fn key(self) -> &'static str {
@@ -70,6 +74,8 @@ impl Done {
             Done::AlertResolved => "alert-resolved",
             Done::FlagSwitched => "flag-switched",
             Done::FlagSwitchHeld => "flag-switch-held",
+            Done::RiskRequested => "risk-requested",
+            Done::RiskApproved => "risk-approved",
         }
     }
 
@@ -100,6 +106,10 @@ impl Done {
             Done::FlagSwitchHeld => {
                 "The environment is protected: your switch waits for another admin (Config changes)."
             }
+            Done::RiskRequested => {
+                "Risk acceptance requested; it holds once a security approver other than you approves it."
+            }
+            Done::RiskApproved => "Risk acceptance approved; the findings gate counts it from now.",
         }
     }
 }

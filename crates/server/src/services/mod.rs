@@ -31,6 +31,7 @@ pub(crate) mod progress;
 pub mod projects;
 pub mod promotions;
 pub mod quality;
+pub mod release_quality;
 pub mod releases;
 mod runs;
 pub(crate) mod signatures;

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::support::browser::no_sideways_scroll;
 use crate::support::*;
 use serde_json::Value;
 
@@ -213,15 +214,6 @@ fn nav_links(b: &browser::Browser) -> Vec<(String, bool, bool)> {
          return [a.textContent.trim(), a.offsetParent !== null, r.left >= 0 && r.right <= window.innerWidth && r.top >= 0 && r.bottom <= window.innerHeight]; });",
     );
     serde_json::from_value(found).expect("links")
-}
-
-fn no_sideways_scroll(b: &browser::Browser, page: &str) {
-    let sizes = b.script("return [document.scrollingElement.scrollWidth, window.innerWidth];");
-    let (scroll, inner) = (sizes[0].as_f64().unwrap(), sizes[1].as_f64().unwrap());
-    assert!(
-        scroll <= inner,
-        "{page} scrolls sideways at {inner} px: it is {scroll} px wide"
-    );
 }
 
 #[test]

@@ -371,3 +371,13 @@ fn decode_base64(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// Fail unless the page is no wider than the window (nothing scrolls sideways but boxes meant to).
+pub(crate) fn no_sideways_scroll(b: &Browser, page: &str) {
+    let sizes = b.script("return [document.scrollingElement.scrollWidth, window.innerWidth];");
+    let (scroll, inner) = (sizes[0].as_f64().unwrap(), sizes[1].as_f64().unwrap());
+    assert!(
+        scroll <= inner,
+        "{page} scrolls sideways at {inner} px: it is {scroll} px wide"
+    );
+}
