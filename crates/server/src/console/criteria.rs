@@ -8,6 +8,15 @@ pub(super) fn plain_criterion(key: &str) -> String {
     if let Some(check) = key.strip_prefix("check.") {
         return format!("CI check {check}");
     }
+    if let Some(suite) = key.strip_prefix("tests.") {
+        return format!("a passing run of test suite {suite}");
+    }
+    if let Some(suite) = key.strip_prefix("flaky.") {
+        return format!("test suite {suite}'s flakiness under its limit");
+    }
+    if let Some(kind) = key.strip_prefix("coverage.") {
+        return format!("enough {kind} coverage");
+    }
     match key {
         "approvals" => "approvals",
         "change_request" => "the CAB's decision on the change request",
@@ -22,6 +31,7 @@ pub(super) fn plain_criterion(key: &str) -> String {
         "signatures" => "signed artifacts",
         "targets" => "targets to deploy to",
         "findings" => "no vulnerability finding past its deadline",
+        "quality_gate" => "a passed SonarQube quality gate",
         other => other,
     }
     .to_string()
@@ -54,5 +64,12 @@ mod tests {
         );
         assert_eq!(waiting_sentence("1.0.0", &[]), "1.0.0 waits to enter");
         assert_eq!(plain_criterion("something_new"), "something_new");
+        assert_eq!(
+            waiting_sentence(
+                "1.0.0",
+                &["tests.e2e".to_string(), "coverage.unit".to_string()]
+            ),
+            "1.0.0 waits for a passing run of test suite e2e and enough unit coverage"
+        );
     }
 }

@@ -17,7 +17,9 @@ use slipway_store::StoredChangeRequest;
 
 use super::deployments::{deployment_badge, Badge};
 use super::notice::{see_other_done, Done};
-use super::page::{render, short_time, short_timestamp, Frame, OrProblemPage, PageResult, Section};
+use super::page::{
+    percent_encode, render, short_time, short_timestamp, Frame, OrProblemPage, PageResult, Section,
+};
 use super::session::{NoFields, SignedForm};
 use super::user::ConsoleUser;
 use crate::services::dashboard::{self, Waiting};
@@ -62,6 +64,8 @@ struct CriterionRow {
     verdict: Badge,
     detail: String,
     evidence: String,
+    /// Where the evidence the criterion rests on is shown, when the console shows it.
+    href: Option<String>,
 }
 
 /// Evidence as one short line: `key: value` pairs, lists joined.
@@ -83,12 +87,26 @@ fn evidence_summary(v: &Value) -> String {
     flat(v)
 }
 
-fn criterion_row(c: &Criterion) -> CriterionRow {
+/// The page section showing the quality evidence a criterion rests on (`quality` is the release's
+/// Quality page); none for criteria whose evidence lives elsewhere.
+fn evidence_href(name: &str, quality: &str) -> Option<String> {
+    let (family, rest) = name.split_once('.').unwrap_or((name, ""));
+    match family {
+        "tests" | "flaky" => Some(format!("{quality}#suites")),
+        "coverage" => Some(format!("{quality}#coverage-{rest}")),
+        "findings" => Some(format!("{quality}#findings")),
+        "quality_gate" => Some(quality.to_string()),
+        _ => None,
+    }
+}
+
+fn criterion_row(c: &Criterion, quality: &str) -> CriterionRow {
     CriterionRow {
         name: c.name.clone(),
         verdict: verdict_badge(c.verdict),
         detail: c.detail.clone(),
         evidence: evidence_summary(&c.evidence),
+        href: evidence_href(&c.name, quality),
     }
 }
 
@@ -101,7 +119,7 @@ struct RecordView {
     recheck_at: Option<String>,
 }
 
-fn record_view(d: &slipway_store::StoredDecision) -> RecordView {
+fn record_view(d: &slipway_store::StoredDecision, quality: &str) -> RecordView {
     let record = DecisionRecord::read(&d.record);
     let overridden = record
         .as_ref()
@@ -113,7 +131,12 @@ fn record_view(d: &slipway_store::StoredDecision) -> RecordView {
         decision: decision_badge(&d.decision),
         criteria: judgement
             .as_ref()
-            .map(|j| j.criteria.iter().map(criterion_row).collect())
+            .map(|j| {
+                j.criteria
+                    .iter()
+                    .map(|c| criterion_row(c, quality))
+                    .collect()
+            })
             .unwrap_or_default(),
         overridden,
         recheck_at: judgement.and_then(|j| j.recheck_at).map(|t| short_time(&t)),
@@ -303,7 +326,16 @@ pub(super) async fn show(
             && dashboard::may_decide_change_requests(actor.role),
         why_not_vote,
     };
-    let mut records: Vec<RecordView> = view.decisions.iter().map(record_view).collect();
+    let quality = format!(
+        "/projects/{}/releases/{}/quality",
+        percent_encode(&p.project),
+        percent_encode(&p.release_version)
+    );
+    let mut records: Vec<RecordView> = view
+        .decisions
+        .iter()
+        .map(|d| record_view(d, &quality))
+        .collect();
     let latest = records.pop();
     records.reverse();
     let page = PromotionPage {
@@ -811,6 +843,29 @@ pub(super) async fn calendar(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn quality_criteria_link_to_their_evidence_on_the_quality_page() {
+        let q = "/projects/pets/releases/1.0.0/quality";
+        assert_eq!(
+            evidence_href("tests.e2e", q).unwrap(),
+            format!("{q}#suites")
+        );
+        assert_eq!(
+            evidence_href("flaky.e2e", q).unwrap(),
+            format!("{q}#suites")
+        );
+        assert_eq!(
+            evidence_href("coverage.unit", q).unwrap(),
+            format!("{q}#coverage-unit")
+        );
+        assert_eq!(
+            evidence_href("findings", q).unwrap(),
+            format!("{q}#findings")
+        );
+        assert_eq!(evidence_href("approvals", q), None);
+        assert_eq!(evidence_href("check.e2e", q), None);
+    }
 
     #[test]
     fn evidence_reads_as_one_line() {

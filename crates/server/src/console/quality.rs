@@ -22,7 +22,7 @@ use super::notice::{see_other_done, Done};
 use super::page::{
     percent_encode, render, short_timestamp, when, Frame, OrProblemPage, PageResult, Section,
 };
-use super::session::SignedForm;
+use super::session::{NoFields, SignedForm};
 use super::user::ConsoleUser;
 use crate::services::coverage::KindCoverage;
 use crate::services::findings::FindingStatus;
@@ -642,9 +642,6 @@ pub(super) async fn approve_risk(
         Done::RiskApproved,
     ))
 }
-
-#[derive(Deserialize)]
-pub(super) struct NoFields {}
 
 #[cfg(test)]
 mod tests {
