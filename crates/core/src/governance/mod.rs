@@ -383,31 +383,68 @@ fn findings_criterion(
 /// Judge a promotion: every criterion the environment and the lifecycle ask for.
 pub fn judge(f: &Facts) -> Judgement {
     let mut criteria = Vec::new();
-    let mut recheck_at = None;
     criteria.extend(lifecycle_criteria(f));
-    if let Some((env, outcome)) = &f.earlier_wave {
-        criteria.push(match outcome {
-            Some(true) => criterion(
-                "earlier_wave",
-                Verdict::Pass,
-                format!("the earlier wave {env} succeeded"),
-                json!({ "environment": env }),
-            ),
-            Some(false) => criterion(
-                "earlier_wave",
-                Verdict::Fail,
-                format!("the earlier wave {env} did not succeed; later waves stop"),
-                json!({ "environment": env }),
-            ),
-            None => criterion(
-                "earlier_wave",
-                Verdict::Pending,
-                format!("waiting for the earlier wave {env} to succeed"),
-                json!({ "environment": env }),
-            ),
-        });
+    criteria.extend(f.earlier_wave.as_ref().map(earlier_wave_criterion));
+    criteria.push(signatures_criterion(&f.signatures));
+    if let Some(rule) = &f.gates.approvals {
+        criteria.push(approvals(rule, f));
     }
-    criteria.push(match &f.signatures {
+    let (timing, recheck_at) = timing_criteria(f);
+    criteria.extend(timing);
+    if f.gates.requires_change_request(f.protected) {
+        criteria.push(change_request_criterion(f.change_request));
+    }
+    for name in &f.gates.checks {
+        criteria.push(check(name, &f.checks));
+    }
+    if let Some(env) = &f.gates.rollback_rehearsed_in {
+        criteria.push(rehearsal(env, &f.deployments));
+    }
+    if let (Some(with), Some(report)) = (&f.gates.parity_with, &f.parity) {
+        criteria.push(parity_criterion(with, report));
+    }
+    criteria.extend(quality_criteria(f));
+    criteria.extend(readiness_criteria(f));
+    Judgement {
+        decision: decision_of(&criteria),
+        criteria,
+        recheck_at: recheck_at.map(|t| t.to_string()),
+    }
+}
+
+/// Fail wins over pending, pending over pass.
+fn decision_of(criteria: &[Criterion]) -> Decision {
+    if criteria.iter().any(|c| c.verdict == Verdict::Fail) {
+        Decision::NoGo
+    } else if criteria.iter().any(|c| c.verdict == Verdict::Pending) {
+        Decision::Wait
+    } else {
+        Decision::Go
+    }
+}
+
+fn earlier_wave_criterion((env, outcome): &(Name, Option<bool>)) -> Criterion {
+    let (verdict, detail) = match outcome {
+        Some(true) => (Verdict::Pass, format!("the earlier wave {env} succeeded")),
+        Some(false) => (
+            Verdict::Fail,
+            format!("the earlier wave {env} did not succeed; later waves stop"),
+        ),
+        None => (
+            Verdict::Pending,
+            format!("waiting for the earlier wave {env} to succeed"),
+        ),
+    };
+    criterion(
+        "earlier_wave",
+        verdict,
+        detail,
+        json!({ "environment": env }),
+    )
+}
+
+fn signatures_criterion(signatures: &Result<(), String>) -> Criterion {
+    match signatures {
         Ok(()) => criterion(
             "signatures",
             Verdict::Pass,
@@ -415,10 +452,14 @@ pub fn judge(f: &Facts) -> Judgement {
             Value::Null,
         ),
         Err(why) => criterion("signatures", Verdict::Fail, why.clone(), Value::Null),
-    });
-    if let Some(rule) = &f.gates.approvals {
-        criteria.push(approvals(rule, f));
     }
+}
+
+/// The schedule and the window, with the time to judge again when one of them will change its
+/// verdict by itself (the later of the two).
+fn timing_criteria(f: &Facts) -> (Vec<Criterion>, Option<Timestamp>) {
+    let mut criteria = Vec::new();
+    let mut recheck_at = None;
     if let Some(at) = f.scheduled_for.filter(|at| *at > f.now) {
         recheck_at = Some(at);
         criteria.push(criterion(
@@ -435,56 +476,47 @@ pub fn judge(f: &Facts) -> Judgement {
         }
         criteria.push(c);
     }
-    if f.gates.requires_change_request(f.protected) {
-        criteria.push(match f.change_request {
-            Some(ChangeRequestState::Approved) => criterion(
-                "change_request",
-                Verdict::Pass,
-                "the change request was approved".into(),
-                Value::Null,
+    (criteria, recheck_at)
+}
+
+fn change_request_criterion(state: Option<ChangeRequestState>) -> Criterion {
+    let (verdict, detail) = match state {
+        Some(ChangeRequestState::Approved) => (Verdict::Pass, "the change request was approved"),
+        Some(ChangeRequestState::Rejected) => (Verdict::Fail, "the change request was rejected"),
+        _ => (
+            Verdict::Pending,
+            "waiting for the CAB to approve the change request",
+        ),
+    };
+    criterion("change_request", verdict, detail.into(), Value::Null)
+}
+
+fn parity_criterion(with: &Name, report: &parity::ParityReport) -> Criterion {
+    let drift = report.drift();
+    if drift.is_empty() {
+        criterion(
+            "parity",
+            Verdict::Pass,
+            format!("no undeclared drift from {with}"),
+            json!({ "findings": report.findings.len() }),
+        )
+    } else {
+        criterion(
+            "parity",
+            Verdict::Fail,
+            format!(
+                "{} undeclared difference(s) from {with}: {}",
+                drift.len(),
+                report.drift_summary()
             ),
-            Some(ChangeRequestState::Rejected) => criterion(
-                "change_request",
-                Verdict::Fail,
-                "the change request was rejected".into(),
-                Value::Null,
-            ),
-            _ => criterion(
-                "change_request",
-                Verdict::Pending,
-                "waiting for the CAB to approve the change request".into(),
-                Value::Null,
-            ),
-        });
+            json!({ "drift": drift }),
+        )
     }
-    for name in &f.gates.checks {
-        criteria.push(check(name, &f.checks));
-    }
-    if let Some(env) = &f.gates.rollback_rehearsed_in {
-        criteria.push(rehearsal(env, &f.deployments));
-    }
-    if let (Some(with), Some(report)) = (&f.gates.parity_with, &f.parity) {
-        let drift = report.drift();
-        criteria.push(if drift.is_empty() {
-            criterion(
-                "parity",
-                Verdict::Pass,
-                format!("no undeclared drift from {with}"),
-                json!({ "findings": report.findings.len() }),
-            )
-        } else {
-            criterion(
-                "parity",
-                Verdict::Fail,
-                format!(
-                    "{} undeclared difference(s) from {with}: {}",
-                    drift.len(),
-                    report.drift_summary()
-                ),
-                json!({ "drift": drift }),
-            )
-        });
-    }
+}
+
+/// Findings, test runs, flakiness, coverage and the code-quality gate.
+fn quality_criteria(f: &Facts) -> Vec<Criterion> {
+    let mut criteria = Vec::new();
     if let (Some(gate), Some(findings)) = (&f.gates.findings, &f.findings) {
         criteria.push(findings_criterion(gate, findings, f.now));
     }
@@ -496,6 +528,12 @@ pub fn judge(f: &Facts) -> Judgement {
     if f.gates.quality_gate {
         criteria.push(quality::quality_gate_criterion(f.quality_gate.as_ref()));
     }
+    criteria
+}
+
+/// Whether the deployment itself can run now: targets, variables, a free environment.
+fn readiness_criteria(f: &Facts) -> Vec<Criterion> {
+    let mut criteria = Vec::new();
     if let Err(why) = &f.deployable {
         criteria.push(criterion(
             "targets",
@@ -523,18 +561,7 @@ pub fn judge(f: &Facts) -> Judgement {
             json!({ "deployment": id }),
         ));
     }
-    let decision = if criteria.iter().any(|c| c.verdict == Verdict::Fail) {
-        Decision::NoGo
-    } else if criteria.iter().any(|c| c.verdict == Verdict::Pending) {
-        Decision::Wait
-    } else {
-        Decision::Go
-    };
-    Judgement {
-        decision,
-        criteria,
-        recheck_at: recheck_at.map(|t| t.to_string()),
-    }
+    criteria
 }
 
 fn succeeded_in(deployments: &[PastDeployment], env: &Name) -> Option<i64> {
