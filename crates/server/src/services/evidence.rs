@@ -603,131 +603,17 @@ fn or_dash(v: &Option<String>) -> String {
 impl From<&Facts> for Summary {
     fn from(f: &Facts) -> Summary {
         let r = &f.view.release;
-        let artifacts = f
-            .artifacts
-            .iter()
-            .map(|a| {
-                let p = &a.artifact.provenance;
-                let mut provenance: Vec<(String, String)> = [
-                    ("commit", &p.commit),
-                    ("branch", &p.branch),
-                    ("pipeline", &p.pipeline_url),
-                    ("builder", &p.builder),
-                ]
-                .into_iter()
-                .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
-                .collect();
-                provenance.extend(p.meta.iter().map(|(k, v)| (k.clone(), v.clone())));
-                ArtifactRow {
-                    component: a.artifact.component.to_string(),
-                    version: a.artifact.version.to_string(),
-                    digest: a.artifact.digest.to_hex(),
-                    size: a.artifact.size,
-                    signature: match &a.artifact.signature {
-                        Some(s) => format!("{} ({s})", a.artifact.signature_state.describe()),
-                        None => a.artifact.signature_state.describe(),
-                    },
-                    signature_at_export: a.signature_at_export.describe(),
-                    provenance,
-                }
-            })
-            .collect();
+        let artifacts = f.artifacts.iter().map(artifact_row).collect();
         let steps = r
             .snapshot
             .project
             .plan
             .iter()
             .enumerate()
-            .map(|(i, s)| StepRow {
-                number: i + 1,
-                name: s.name.clone(),
-                action: s.action.summary(),
-                roles: s
-                    .roles
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+            .map(|(i, s)| step_row(i, s))
             .collect();
-        let plans = f
-            .plans
-            .iter()
-            .map(|p| EnvPlanRow {
-                environment: p.environment.to_string(),
-                steps: p
-                    .steps
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                rollback: p
-                    .rollback
-                    .steps
-                    .iter()
-                    .map(|s| format!("{} — {}", s.name, s.action.summary()))
-                    .collect(),
-                left_as_is: p
-                    .rollback
-                    .left_as_is
-                    .iter()
-                    .map(|l| format!("step {} {}: {}", l.step, l.name, l.reason))
-                    .collect(),
-            })
-            .collect();
-        let deployments = f
-            .deployments
-            .iter()
-            .map(|d| {
-                let mut lines: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-                for l in &d.logs {
-                    let attempt = if l.attempt > 1 {
-                        format!(" [attempt {}]", l.attempt)
-                    } else {
-                        String::new()
-                    };
-                    lines
-                        .entry(l.task_id.as_str())
-                        .or_default()
-                        .push(format!("{}{attempt} {}", l.at, l.line));
-                }
-                let dep = &d.deployment;
-                DeploymentRow {
-                    id: dep.id,
-                    environment: dep.environment.clone(),
-                    kind: dep.kind.as_str().to_string(),
-                    state: dep.state.as_str().to_string(),
-                    requested_by: dep.requested_by.clone(),
-                    created_at: dep.created_at.clone(),
-                    finished_at: or_dash(&dep.finished_at),
-                    failure: or_dash(&dep.failure),
-                    tasks: d
-                        .tasks
-                        .iter()
-                        .map(|t| {
-                            let runs = match t.phase {
-                                Phase::Forward => &dep.runs,
-                                Phase::Rollback => &dep.rollback_runs,
-                            };
-                            let step = runs
-                                .get(t.run_index as usize)
-                                .map(|run| format!("{} {}", run.step, run.name))
-                                .unwrap_or_else(|| format!("run {}", t.run_index));
-                            TaskRow {
-                                step: format!("{} · {step}", t.phase),
-                                target: t.target.clone(),
-                                state: t.state.as_str().to_string(),
-                                attempt: t.attempt,
-                                started: or_dash(&t.started_at),
-                                finished: or_dash(&t.finished_at),
-                                exit_code: t.exit_code.map_or("-".into(), |c| c.to_string()),
-                                lines: lines.get(t.id.as_str()).cloned().unwrap_or_default(),
-                            }
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
+        let plans = f.plans.iter().map(plan_row).collect();
+        let deployments = f.deployments.iter().map(deployment_row).collect();
         let promotions = f
             .governance
             .promotions
@@ -765,5 +651,119 @@ impl From<&Facts> for Summary {
                 .collect(),
             links: f.proof.links.len(),
         }
+    }
+}
+
+fn artifact_row(a: &ArtifactRecord) -> ArtifactRow {
+    let p = &a.artifact.provenance;
+    let mut provenance: Vec<(String, String)> = [
+        ("commit", &p.commit),
+        ("branch", &p.branch),
+        ("pipeline", &p.pipeline_url),
+        ("builder", &p.builder),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+    .collect();
+    provenance.extend(p.meta.iter().map(|(k, v)| (k.clone(), v.clone())));
+    ArtifactRow {
+        component: a.artifact.component.to_string(),
+        version: a.artifact.version.to_string(),
+        digest: a.artifact.digest.to_hex(),
+        size: a.artifact.size,
+        signature: match &a.artifact.signature {
+            Some(s) => format!("{} ({s})", a.artifact.signature_state.describe()),
+            None => a.artifact.signature_state.describe(),
+        },
+        signature_at_export: a.signature_at_export.describe(),
+        provenance,
+    }
+}
+
+fn step_row(i: usize, s: &slipway_core::plan::Step) -> StepRow {
+    StepRow {
+        number: i + 1,
+        name: s.name.clone(),
+        action: s.action.summary(),
+        roles: s
+            .roles
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn plan_row(p: &EnvironmentPlan) -> EnvPlanRow {
+    EnvPlanRow {
+        environment: p.environment.to_string(),
+        steps: p
+            .steps
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        rollback: p
+            .rollback
+            .steps
+            .iter()
+            .map(|s| format!("{} — {}", s.name, s.action.summary()))
+            .collect(),
+        left_as_is: p
+            .rollback
+            .left_as_is
+            .iter()
+            .map(|l| format!("step {} {}: {}", l.step, l.name, l.reason))
+            .collect(),
+    }
+}
+
+fn deployment_row(d: &DeploymentRecord) -> DeploymentRow {
+    let mut lines: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for l in &d.logs {
+        let attempt = if l.attempt > 1 {
+            format!(" [attempt {}]", l.attempt)
+        } else {
+            String::new()
+        };
+        lines
+            .entry(l.task_id.as_str())
+            .or_default()
+            .push(format!("{}{attempt} {}", l.at, l.line));
+    }
+    let dep = &d.deployment;
+    DeploymentRow {
+        id: dep.id,
+        environment: dep.environment.clone(),
+        kind: dep.kind.as_str().to_string(),
+        state: dep.state.as_str().to_string(),
+        requested_by: dep.requested_by.clone(),
+        created_at: dep.created_at.clone(),
+        finished_at: or_dash(&dep.finished_at),
+        failure: or_dash(&dep.failure),
+        tasks: d
+            .tasks
+            .iter()
+            .map(|t| {
+                let runs = match t.phase {
+                    Phase::Forward => &dep.runs,
+                    Phase::Rollback => &dep.rollback_runs,
+                };
+                let step = runs
+                    .get(t.run_index as usize)
+                    .map(|run| format!("{} {}", run.step, run.name))
+                    .unwrap_or_else(|| format!("run {}", t.run_index));
+                TaskRow {
+                    step: format!("{} · {step}", t.phase),
+                    target: t.target.clone(),
+                    state: t.state.as_str().to_string(),
+                    attempt: t.attempt,
+                    started: or_dash(&t.started_at),
+                    finished: or_dash(&t.finished_at),
+                    exit_code: t.exit_code.map_or("-".into(), |c| c.to_string()),
+                    lines: lines.get(t.id.as_str()).cloned().unwrap_or_default(),
+                }
+            })
+            .collect(),
     }
 }

@@ -126,6 +126,27 @@ async fn component_of(
     ))
 }
 
+/// Read a received scan report on a blocking thread (bounded by `limit`), or say what is wrong
+/// with it, naming the file.
+async fn read_received(
+    path: &std::path::Path,
+    limit: u64,
+    file_name: Option<&str>,
+) -> Result<ScanReport, ServiceError> {
+    let path = path.to_path_buf();
+    let limits = ScanLimits {
+        max_size: limit,
+        ..ScanLimits::default()
+    };
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path).map_err(ScanError::Io)?;
+        read_scan(std::io::BufReader::new(file), &limits)
+    })
+    .await
+    .map_err(|e| ServiceError::VaultIo(format!("the scan reader stopped: {e}")))?
+    .map_err(|e| unreadable(file_name, e))
+}
+
 /// Read a pushed scan and reconcile it with the findings of its scope, all or nothing.
 pub async fn push<S, E>(
     state: &AppState,
@@ -154,18 +175,7 @@ where
         |limit| ServiceError::ScanTooLarge { limit },
     )
     .await?;
-    let path = received.path().to_path_buf();
-    let limits = ScanLimits {
-        max_size: limit,
-        ..ScanLimits::default()
-    };
-    let report = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path).map_err(ScanError::Io)?;
-        read_scan(std::io::BufReader::new(file), &limits)
-    })
-    .await
-    .map_err(|e| ServiceError::VaultIo(format!("the scan reader stopped: {e}")))?
-    .map_err(|e| unreadable(request.file_name.as_deref(), e))?;
+    let report = read_received(received.path(), limit, request.file_name.as_deref()).await?;
 
     let at = state.clock.now();
     let digest = received.digest.to_hex();

@@ -125,6 +125,58 @@ fn malformed(file: Option<&str>, error: JunitError) -> ServiceError {
     }
 }
 
+/// The push's labels, release and environment, checked before anything is read.
+async fn check_push(state: &AppState, request: &TestPush) -> Result<Version, ServiceError> {
+    check_label("suite", &request.suite)?;
+    if let Some(launch) = &request.launch {
+        check_label("launch id", launch)?;
+    }
+    let version = release_of(state, &request.project, &request.release).await?;
+    if state
+        .store
+        .environment(&request.environment)
+        .await?
+        .is_none()
+    {
+        return Err(ServiceError::not_found(
+            format!("environment {}", request.environment),
+            "`slipway environment list` lists the environments",
+        ));
+    }
+    Ok(version)
+}
+
+/// Without a launch id a push is a run of its own, even when the same file comes again.
+fn own_launch() -> Result<String, ServiceError> {
+    let mut random = [0u8; 8];
+    getrandom::getrandom(&mut random)
+        .map_err(|e| ServiceError::VaultIo(format!("no randomness for a launch id: {e}")))?;
+    Ok(format!("push-{}", slipway_core::digest::lower_hex(&random)))
+}
+
+/// The `tests.push` audit event's details.
+fn push_details(
+    request: &TestPush,
+    run: &StoredTestRun,
+    digest: &str,
+    summary: &JunitSummary,
+) -> serde_json::Value {
+    json!({
+        "project": request.project,
+        "release": request.release,
+        "run": run.id,
+        "environment": run.environment,
+        "suite": run.suite,
+        "launch": run.launch,
+        "file_sha256": digest,
+        "file": request.file_name,
+        "testcases": summary.testcases,
+        "skipped_testcases": summary.skipped_testcases,
+        "tests": run.totals.tests,
+        "failed": run.totals.failed + run.totals.errored,
+    })
+}
+
 /// Read a pushed report and merge it into its run, all of the file's valid content or nothing.
 pub async fn push<S, E>(
     state: &AppState,
@@ -139,22 +191,7 @@ where
     let project = &request.project;
     let subject = format!("release/{project}/{}", request.release);
     require(state, actor, Operation::ReportCheck, &subject).await?;
-    check_label("suite", &request.suite)?;
-    if let Some(launch) = &request.launch {
-        check_label("launch id", launch)?;
-    }
-    let version = release_of(state, project, &request.release).await?;
-    if state
-        .store
-        .environment(&request.environment)
-        .await?
-        .is_none()
-    {
-        return Err(ServiceError::not_found(
-            format!("environment {}", request.environment),
-            "`slipway environment list` lists the environments",
-        ));
-    }
+    let version = check_push(state, &request).await?;
     let limit = report_limit()?;
     let received = super::receive_report(
         state,
@@ -167,14 +204,7 @@ where
     .await?;
     let launch = match &request.launch {
         Some(launch) => launch.clone(),
-        None => {
-            // Without a launch id a push is a run of its own, even when the same file comes again.
-            let mut random = [0u8; 8];
-            getrandom::getrandom(&mut random).map_err(|e| {
-                ServiceError::VaultIo(format!("no randomness for a launch id: {e}"))
-            })?;
-            format!("push-{}", slipway_core::digest::lower_hex(&random))
-        }
+        None => own_launch()?,
     };
 
     // The parser runs on a blocking thread and hands each test over as it completes; the
@@ -227,20 +257,7 @@ where
         actor: actor.username.clone(),
         verb: "tests.push".into(),
         subject,
-        details: json!({
-            "project": request.project,
-            "release": request.release,
-            "run": run.id,
-            "environment": run.environment,
-            "suite": run.suite,
-            "launch": run.launch,
-            "file_sha256": digest,
-            "file": request.file_name,
-            "testcases": summary.testcases,
-            "skipped_testcases": summary.skipped_testcases,
-            "tests": run.totals.tests,
-            "failed": run.totals.failed + run.totals.errored,
-        }),
+        details: push_details(&request, &run, &digest, &summary),
     });
     tx.commit().await?;
     drop(received);
