@@ -687,7 +687,7 @@ fn calendar_picture(c: &dashboard::Calendar) -> String {
     use super::charts::{calendar_strip, Band, CalendarStrip, Caption, Lane, Marker, Tone};
     use slipway_core::gates::calendar::PeriodKind;
 
-    let now: jiff::Timestamp = c.now.parse().unwrap_or_else(|_| jiff::Timestamp::now());
+    let now = c.now;
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let first = today
         .checked_sub(jiff::Span::new().days(STRIP_DAYS_BEFORE))
@@ -756,7 +756,7 @@ fn calendar_picture(c: &dashboard::Calendar) -> String {
                 }
             });
             let planned = e.planned.iter().filter_map(|(w, when)| {
-                let at: jiff::Timestamp = when.as_deref()?.parse().ok()?;
+                let at = (*when)?;
                 Some(Marker {
                     at: hours(at),
                     tone: Tone::Info,
@@ -806,9 +806,7 @@ pub(super) async fn calendar(
                     id: w.promotion.id,
                     project: w.promotion.project.clone(),
                     release: w.promotion.release_version.clone(),
-                    when: when
-                        .as_deref()
-                        .map_or_else(|| "when approved".to_string(), short_time),
+                    when: when.map_or_else(|| "when approved".to_string(), short_timestamp),
                     waiting_for: w.waiting_for.join(", "),
                 })
                 .collect(),
@@ -831,8 +829,8 @@ pub(super) async fn calendar(
         &CalendarPage {
             frame: Frame::new("Calendar", Some(&user), Section::Calendar),
             strip,
-            now: short_time(&c.now),
-            since: short_time(&c.since),
+            now: short_timestamp(c.now),
+            since: short_timestamp(c.since),
             days: dashboard::CALENDAR_DAYS,
             environments,
         },

@@ -236,14 +236,16 @@ pub struct CalendarEnvironment {
     pub environment: Environment,
     /// Waiting promotions with the time they are planned for (their schedule, else the next
     /// window opening), soonest first; `None` last (waiting for people, not the clock).
-    pub planned: Vec<(Waiting, Option<String>)>,
+    pub planned: Vec<(Waiting, Option<jiff::Timestamp>)>,
     /// Running and past deployments (dry runs left out), newest first.
     pub deployments: Vec<StoredDeployment>,
 }
 
 pub struct Calendar {
-    pub now: String,
-    pub since: String,
+    /// The governance clock's now.
+    pub now: jiff::Timestamp,
+    /// The earliest deployment time shown.
+    pub since: jiff::Timestamp,
     pub environments: Vec<CalendarEnvironment>,
 }
 
@@ -264,16 +266,14 @@ pub async fn calendar(state: &AppState, actor: &Actor) -> Result<Calendar, Servi
     let waiting = waiting_promotions(state, PromotionFilter::default()).await?;
     let mut environments = Vec::new();
     for env in state.store.environments().await? {
-        let mut planned: Vec<(Waiting, Option<String>)> = waiting
+        let mut planned: Vec<(Waiting, Option<jiff::Timestamp>)> = waiting
             .iter()
             .filter(|w| w.promotion.environment == env.name.as_str())
             .map(|w| {
-                let when = w
-                    .promotion
-                    .scheduled_for
-                    .clone()
+                // Compared as instants, not as text: the two are written by different clocks.
+                let when = [&w.promotion.scheduled_for, &w.promotion.recheck_at]
                     .into_iter()
-                    .chain(w.promotion.recheck_at.clone())
+                    .filter_map(|t| t.as_deref()?.parse::<jiff::Timestamp>().ok())
                     .max();
                 (w.clone(), when)
             })
@@ -297,8 +297,8 @@ pub async fn calendar(state: &AppState, actor: &Actor) -> Result<Calendar, Servi
         });
     }
     Ok(Calendar {
-        now: now.to_string(),
-        since: since_text,
+        now,
+        since,
         environments,
     })
 }
