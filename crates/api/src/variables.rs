@@ -29,3 +29,24 @@ pub enum VariableSource {
     /// Set through the API or the console.
     Set,
 }
+
+/// What setting a variable did (`PUT /api/v1/projects/{name}/variables/{variable}`): a release
+/// keeps the variables frozen at its creation, so the releases environments hold now (and the
+/// newest) that froze another value are named, for a new release that carries today's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableSetView {
+    pub name: String,
+    /// The scope set, in words ("all environments", "DEV", "DEV, role web").
+    pub scope: String,
+    pub kept_by: Vec<KeptValueView>,
+}
+
+/// A release that deploys another value of the variable than today's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptValueView {
+    pub release: String,
+    /// The environments holding it now; empty for the newest release when none does.
+    pub environments: Vec<String>,
+    /// The value it froze in that scope; absent when it froze none there.
+    pub frozen: Option<String>,
+}

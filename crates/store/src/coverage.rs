@@ -2,11 +2,13 @@
 //! release's latest report of each kind, and the report of the same kind the release before
 //! carried, for the change. It judges nothing: rates and thresholds are `core`'s.
 
+use jiff::Timestamp;
 use slipway_core::quality::{CoverageCounts, CoverageKind, CoverageReport};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{named, now, Result, Store, WriteTx};
+use crate::time::read_time;
+use crate::{current_time, format_time, named, Result, Store, WriteTx};
 
 /// A coverage report as pushed, with its totals.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +22,7 @@ pub struct StoredCoverage {
     pub size: i64,
     pub totals: CoverageCounts,
     pub pushed_by: String,
-    pub pushed_at: String,
+    pub pushed_at: Timestamp,
 }
 
 /// A report to record.
@@ -63,7 +65,7 @@ fn coverage_row(row: &AnyRow) -> Result<StoredCoverage> {
         size: row.try_get("size")?,
         totals: counts(row)?,
         pushed_by: row.try_get("pushed_by")?,
-        pushed_at: row.try_get("pushed_at")?,
+        pushed_at: read_time(row, "pushed_at")?,
     })
 }
 
@@ -79,7 +81,7 @@ impl WriteTx<'_> {
             .await?;
         let id = max.unwrap_or(0) + 1;
         let totals = new.report.totals();
-        let at = now();
+        let at = current_time();
         sqlx::query(&format!(
             "INSERT INTO coverage_reports ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
@@ -95,7 +97,7 @@ impl WriteTx<'_> {
         .bind(to_i64(totals.branches_valid))
         .bind(to_i64(totals.branches_covered))
         .bind(new.actor)
-        .bind(&at)
+        .bind(format_time(at))
         .execute(&mut *self.tx)
         .await?;
         for (package, c) in &new.report.packages {

@@ -7,10 +7,12 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use slipway_core::quality::{TestKey, TestStatus};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::time::read_time;
 use crate::{json_column, named, now, Result, Store, WriteTx};
 
 /// Runs read to find the last N that match an attribute filter; past it the filter gives up.
@@ -32,7 +34,7 @@ pub struct FlakinessScope<'a> {
 pub struct CoveredRun {
     pub id: i64,
     pub release: String,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 /// A test's outcome counts over the runs a report covers, skipped runs left out.
@@ -58,10 +60,9 @@ pub struct StoredQuarantine {
     pub suite: String,
     pub key: TestKey,
     pub reason: String,
-    /// RFC 3339.
-    pub expires_at: String,
+    pub expires_at: Timestamp,
     pub created_by: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// A quarantine to record.
@@ -86,9 +87,9 @@ fn quarantine_row(row: &AnyRow) -> Result<StoredQuarantine> {
         suite: row.try_get("suite")?,
         key: TestKey::from_stored(row.try_get("test_key")?),
         reason: row.try_get("reason")?,
-        expires_at: row.try_get("expires_at")?,
+        expires_at: read_time(row, "expires_at")?,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
+        created_at: read_time(row, "created_at")?,
     })
 }
 
@@ -141,7 +142,7 @@ impl Store {
                 covered.push(CoveredRun {
                     id: row.try_get("id")?,
                     release: row.try_get("release")?,
-                    updated_at: row.try_get("updated_at")?,
+                    updated_at: read_time(row, "updated_at")?,
                 });
                 if covered.len() == wanted {
                     break;
@@ -323,7 +324,7 @@ pub struct StoredRunFile {
     pub testcases: i64,
     pub skipped_testcases: i64,
     pub pushed_by: String,
-    pub pushed_at: String,
+    pub pushed_at: Timestamp,
 }
 
 impl Store {
@@ -344,7 +345,7 @@ impl Store {
                     testcases: row.try_get("testcases")?,
                     skipped_testcases: row.try_get("skipped_testcases")?,
                     pushed_by: row.try_get("pushed_by")?,
-                    pushed_at: row.try_get("pushed_at")?,
+                    pushed_at: read_time(row, "pushed_at")?,
                 })
             })
             .collect()

@@ -8,13 +8,17 @@
 
 use std::collections::BTreeMap;
 
+use jiff::Timestamp;
 use slipway_core::quality::{
     ReportedTest, RunTotals, TestKey, TestOutcome, TestStatus, RETRIED_WITHOUT_FAILURE,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{json_column, named, now, Result, Store, StoreError, WriteTx};
+use crate::time::read_time;
+use crate::{
+    current_time, format_time, json_column, named, now, Result, Store, StoreError, WriteTx,
+};
 
 /// A run as stored, with its totals.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +36,8 @@ pub struct StoredTestRun {
     /// The sum of the tests' last-attempt durations.
     pub duration_ms: i64,
     pub created_by: String,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// A test in a run: its outcome and how many attempts it took.
@@ -124,8 +128,8 @@ fn run_row(row: &AnyRow) -> Result<StoredTestRun> {
         },
         duration_ms: row.try_get("duration_ms")?,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: read_time(row, "created_at")?,
+        updated_at: read_time(row, "updated_at")?,
     })
 }
 
@@ -153,7 +157,7 @@ impl WriteTx<'_> {
             .fetch_one(&mut *self.tx)
             .await?;
         let id = max.unwrap_or(0) + 1;
-        let at = now();
+        let at = current_time();
         let attributes = serde_json::to_string(push.attributes)
             .map_err(|e| StoreError::Corrupt(format!("test run attributes: {e}")))?;
         sqlx::query("INSERT INTO test_runs (id, project, release, environment, suite, launch, attributes, files, tests, passed, failed, errored, skipped, passed_after_retry, attempts, duration_ms, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 0, 0, 0, 0, 0, 0, 0, $8, $9, $9)")
@@ -165,7 +169,7 @@ impl WriteTx<'_> {
             .bind(push.launch)
             .bind(&attributes)
             .bind(push.actor)
-            .bind(&at)
+            .bind(format_time(at))
             .execute(&mut *self.tx)
             .await?;
         Ok(StoredTestRun {
@@ -180,7 +184,7 @@ impl WriteTx<'_> {
             totals: RunTotals::default(),
             duration_ms: 0,
             created_by: push.actor.to_string(),
-            created_at: at.clone(),
+            created_at: at,
             updated_at: at,
         })
     }

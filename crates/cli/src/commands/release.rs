@@ -29,6 +29,10 @@ pub struct CreateArgs {
     /// COMPONENT=DIGEST or COMPONENT=ARTIFACT_VERSION, once per component.
     #[arg(long = "artifact", value_name = "COMPONENT=DIGEST|VERSION")]
     pub(crate) artifacts: Vec<String>,
+    /// Take every component's artifact from this existing release (a --artifact given replaces
+    /// that component's): the new release freezes today's variables, not that one's.
+    #[arg(long, value_name = "RELEASE")]
+    pub(crate) like: Option<String>,
     /// ATD, BETA, RC or GA; from the version's pre-release tag when absent.
     #[arg(long)]
     pub(crate) channel: Option<String>,
@@ -52,7 +56,7 @@ pub struct CreateArgs {
 pub enum ReleaseCommand {
     /// Create a release: one vault artifact per component, a frozen snapshot, notes.
     #[command(
-        after_help = "Examples:\n  git log --format='%h %s' v1.3.0..HEAD > commits.txt\n  slipway release create --project pets --version 1.4.0-rc.1 \\\n      --artifact pets-war=1.4.0 --artifact pets-sql=1.4.0 --artifact pets-batch=9f86d0…(digest) \\\n      --commits-file commits.txt\n  slipway release create --project pets --version 1.3.1 --label hotfix --notes-file NOTES.md …"
+        after_help = "Examples:\n  git log --format='%h %s' v1.3.0..HEAD > commits.txt\n  slipway release create --project pets --version 1.4.0-rc.1 \\\n      --artifact pets-war=1.4.0 --artifact pets-sql=1.4.0 --artifact pets-batch=9f86d0…(digest) \\\n      --commits-file commits.txt\n  slipway release create --project pets --version 1.3.1 --label hotfix --notes-file NOTES.md …\n  slipway release create --project pets --version 1.4.1 --like 1.4.0     # same artifacts, today's variables"
     )]
     Create(CreateArgs),
     /// List a project's releases, newest first, one page at a time (or every page with --all).
@@ -154,6 +158,7 @@ fn create(args: CreateArgs) -> Result<(), Failure> {
         project,
         version,
         artifacts,
+        like,
         channel,
         labels,
         notes_file,
@@ -172,6 +177,13 @@ fn create(args: CreateArgs) -> Result<(), Failure> {
             return Err(invalid(format!(
                 "error: component {c} is given twice; a release holds one artifact per component"
             )));
+        }
+    }
+    if let Some(like) = &like {
+        let model: ReleaseDetail = remote.client().get(&release_path(&project, like))?;
+        for a in model.artifact_details {
+            map.entry(a.component.to_string())
+                .or_insert_with(|| a.digest.to_string());
         }
     }
     let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| local_io("read", p, e));

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use serde_json::{json, Value};
-use slipway_api::variables::VariableView;
+use slipway_api::variables::{VariableSetView, VariableView};
 use slipway_api::List;
 
 use crate::client::encode;
@@ -111,7 +111,7 @@ pub(crate) fn variable(command: VariableCommand) -> Result<(), Failure> {
                 _ => return Err(Failure::new(Exit::Invalid, "error: give --value for a plain variable, or --sensitive and the value on standard input")),
             };
             let body = json!({ "value": value, "sensitive": sensitive, "environment": environment, "role": role });
-            remote.client().put::<Value>(
+            let set: VariableSetView = remote.client().put(
                 &format!(
                     "/api/v1/projects/{}/variables/{}",
                     encode(&project),
@@ -119,15 +119,17 @@ pub(crate) fn variable(command: VariableCommand) -> Result<(), Failure> {
                 ),
                 &body,
             )?;
-            show(&remote, &json!({ "set": name }), |_| {
+            show(&remote, &set, |set| {
                 println!(
-                    "set {name}{}",
+                    "set {name} ({}){}",
+                    set.scope,
                     if sensitive {
                         " (sensitive, encrypted)"
                     } else {
                         ""
                     }
-                )
+                );
+                print_kept(&project, set);
             });
         }
         VariableCommand::Unset {
@@ -160,4 +162,28 @@ pub(crate) fn variable(command: VariableCommand) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Name the releases that still deploy another value, and how to release today's.
+fn print_kept(project: &str, set: &VariableSetView) {
+    let Some(newest) = set.kept_by.first() else {
+        return;
+    };
+    println!("releases keep the variables frozen at their creation; these deploy another value:");
+    for kept in &set.kept_by {
+        let held = if kept.environments.is_empty() {
+            "newest release".to_string()
+        } else {
+            format!("held by {}", kept.environments.join(", "))
+        };
+        let frozen = kept
+            .frozen
+            .as_deref()
+            .map_or("no value in this scope".to_string(), |v| format!("{v:?}"));
+        println!("  {} ({held}): {frozen}", kept.release);
+    }
+    println!(
+        "hint: make a release that carries today's value: `slipway release create --project {project} --version NEW --like {}`",
+        newest.release
+    );
 }

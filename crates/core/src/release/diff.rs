@@ -161,6 +161,24 @@ fn notes(from: &ReleaseNotes, to: &ReleaseNotes) -> Vec<String> {
     out
 }
 
+/// What a release froze for variable `name` in `scope`, when that is not `value` (today's):
+/// `Some(Some(v))` it froze `v`, `Some(None)` it froze no value in that scope; `None` when it froze
+/// the same value, so deploying it gives today's. A sensitive value is never frozen (a deployment
+/// reads the secret as it is then): such a variable never differs.
+pub fn frozen_value_differs(
+    frozen: &[VariableSnapshot],
+    name: &crate::Name,
+    scope: &crate::model::VariableScope,
+    value: &str,
+) -> Option<Option<String>> {
+    match frozen.iter().find(|v| &v.name == name && &v.scope == scope) {
+        Some(v) if v.sensitive => None,
+        Some(v) if v.value.as_deref() == Some(value) => None,
+        Some(v) => Some(v.value.clone()),
+        None => Some(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +283,46 @@ mod tests {
         assert_eq!(
             diff(&c, &b).variables,
             ["LOG_LEVEL (environment DEV): (sensitive) → debug"]
+        );
+    }
+
+    #[test]
+    fn a_release_keeps_another_value_only_when_it_froze_another_or_none() {
+        use crate::model::VariableScope;
+        let name = crate::Name::parse("PORT").unwrap();
+        let everywhere = VariableScope::default();
+        let dev = VariableScope {
+            environment: Some(crate::Name::parse("DEV").unwrap()),
+            role: None,
+        };
+        let snapshot = |scope: &VariableScope, value: &str, sensitive: bool| VariableSnapshot {
+            name: name.clone(),
+            scope: scope.clone(),
+            sensitive,
+            value: (!sensitive).then(|| value.to_string()),
+        };
+        let frozen = [snapshot(&everywhere, "8080", false)];
+        assert_eq!(
+            frozen_value_differs(&frozen, &name, &everywhere, "8080"),
+            None
+        );
+        assert_eq!(
+            frozen_value_differs(&frozen, &name, &everywhere, "9090"),
+            Some(Some("8080".to_string()))
+        );
+        // Another scope is another value: DEV had none of its own.
+        assert_eq!(
+            frozen_value_differs(&frozen, &name, &dev, "18080"),
+            Some(None)
+        );
+        assert_eq!(
+            frozen_value_differs(
+                &[snapshot(&everywhere, "", true)],
+                &name,
+                &everywhere,
+                "s3cret"
+            ),
+            None
         );
     }
 }

@@ -11,7 +11,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use diff::{diff, variable_changes, ArtifactChange, ReleaseContent, ReleaseDiff};
+pub use diff::{
+    diff, frozen_value_differs, variable_changes, ArtifactChange, ReleaseContent, ReleaseDiff,
+};
 pub use notes::{Commit, NoteItem, NoteSection, ReleaseNotes, SectionKind};
 pub use version::{Channel, ChannelError, InvalidVersion, PreId, Version};
 

@@ -86,7 +86,7 @@ pub(crate) fn report_view(r: StoredCoverage) -> CoverageReportView {
         size: r.size,
         totals: r.totals,
         pushed_by: r.pushed_by,
-        pushed_at: r.pushed_at,
+        pushed_at: slipway_store::format_time(r.pushed_at),
     }
 }
 

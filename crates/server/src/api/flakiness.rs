@@ -79,7 +79,7 @@ pub(super) async fn report(
             .map(|r| CoveredRunView {
                 id: r.id,
                 release: r.release,
-                updated_at: r.updated_at,
+                updated_at: slipway_store::format_time(r.updated_at),
             })
             .collect(),
         judged: report.judged,
@@ -117,9 +117,9 @@ pub(crate) fn quarantine_view(q: StoredQuarantine) -> QuarantineView {
         suite: q.suite,
         test: q.key.as_str().to_string(),
         reason: q.reason,
-        expires_at: q.expires_at,
+        expires_at: slipway_store::format_time(q.expires_at),
         created_by: q.created_by,
-        created_at: q.created_at,
+        created_at: slipway_store::format_time(q.created_at),
     }
 }
 

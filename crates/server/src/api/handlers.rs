@@ -256,9 +256,9 @@ pub(super) async fn set_variable(
     actor: Actor,
     Path((project, variable)): Path<(String, String)>,
     Json(body): Json<VariableBody>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Json<slipway_api::variables::VariableSetView>> {
     let scope = scope(body.environment.as_deref(), body.role.as_deref())?;
-    services::variables::set(
+    let set = services::variables::set(
         &state,
         &actor,
         &parse_name("project", &project)?,
@@ -268,7 +268,7 @@ pub(super) async fn set_variable(
         body.sensitive,
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(set))
 }
 
 #[derive(Deserialize)]

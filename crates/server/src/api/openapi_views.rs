@@ -25,7 +25,7 @@ use slipway_api::quality::{
     ScanView, TestPushView, TestRunComparisonView, TestRunDetail, TestRunView,
 };
 use slipway_api::targets::TargetView;
-use slipway_api::variables::VariableView;
+use slipway_api::variables::{VariableSetView, VariableView};
 use slipway_api::vault::{
     ArtifactView, GcReportView, Pushed, ReleaseView, SigningKeyView, VaultReportView,
     VaultSettingsView,
@@ -334,6 +334,13 @@ fn answers() -> Vec<(
             "200",
             Shape::Items,
             fields::<VariableView>(),
+        ),
+        (
+            "put",
+            "/api/v1/projects/{name}/variables/{variable}",
+            "200",
+            Shape::One,
+            fields::<VariableSetView>(),
         ),
         (
             "get",

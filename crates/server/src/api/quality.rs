@@ -250,8 +250,8 @@ fn run_view(run: StoredTestRun) -> TestRunView {
         totals: run.totals,
         duration_ms: run.duration_ms,
         created_by: run.created_by,
-        created_at: run.created_at,
-        updated_at: run.updated_at,
+        created_at: slipway_store::format_time(run.created_at),
+        updated_at: slipway_store::format_time(run.updated_at),
     }
 }
 

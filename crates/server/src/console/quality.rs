@@ -61,7 +61,7 @@ fn run_row(run: &StoredTestRun) -> RunRow {
         retried: t.passed_after_retry,
         files: run.files,
         duration: milliseconds(run.duration_ms),
-        updated: short_time_text(&run.updated_at),
+        updated: short_timestamp(run.updated_at),
     }
 }
 
@@ -72,13 +72,6 @@ fn milliseconds(ms: i64) -> String {
         1_000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
         _ => format!("{} min {:02} s", ms / 60_000, ms % 60_000 / 1000),
     }
-}
-
-fn short_time_text(rfc3339: &str) -> String {
-    rfc3339
-        .parse::<Timestamp>()
-        .map(short_timestamp)
-        .unwrap_or_else(|_| rfc3339.to_string())
 }
 
 /// A flaky test with its history strip.
@@ -141,14 +134,12 @@ fn flaky_row(test: &FlakyTest, now: Timestamp) -> FlakyRow {
         &ticks,
     );
     let quarantine = match &test.quarantine {
-        Some(q) => {
-            let until = q
-                .expires_at
-                .parse::<Timestamp>()
-                .map(|t| format!(", {}", when(t, now).relative))
-                .unwrap_or_default();
-            format!("quarantined by {}: {}{until}", q.created_by, q.reason)
-        }
+        Some(q) => format!(
+            "quarantined by {}: {}, until {}",
+            q.created_by,
+            q.reason,
+            when(q.expires_at, now).relative
+        ),
         None => String::new(),
     };
     FlakyRow {

@@ -189,7 +189,6 @@ struct ReleasePage {
     /// How today's variables differ from the frozen ones, one line each.
     variables_drift: Vec<String>,
     /// `--artifact C=VERSION` for each component, to make a release with today's variables.
-    rerelease_artifacts: String,
     steps: usize,
     deployments: Vec<DeploymentRow>,
     progress: Option<ProgressView>,
@@ -404,12 +403,6 @@ pub(super) async fn show(
     let variables_drift = services::releases::frozen_variables_drift(&state, &user.actor, r)
         .await
         .or_page(&user)?;
-    let rerelease_artifacts = view
-        .artifact_details
-        .iter()
-        .map(|a| format!("--artifact {}={}", a.component, a.version))
-        .collect::<Vec<_>>()
-        .join(" ");
     let progress = services::dashboard::progress(&state, &user.actor, r)
         .await
         .or_page(&user)?;
@@ -449,7 +442,6 @@ pub(super) async fn show(
             notes: r.notes.clone(),
             variables: r.snapshot.variables.len(),
             variables_drift,
-            rerelease_artifacts,
             steps: r.snapshot.project.plan.len(),
             deployments,
             complaints,
@@ -560,7 +552,6 @@ mod tests {
             },
             variables: 0,
             variables_drift: vec!["PORT (environment DEV): 80 → <script>".into()],
-            rerelease_artifacts: "--artifact app=1.0.0".into(),
             steps: 0,
             deployments: vec![],
             progress: None,

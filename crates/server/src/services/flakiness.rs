@@ -16,8 +16,8 @@ use slipway_core::governance::{FlakyFact, RunFact, SuiteRunFact};
 use slipway_core::quality::{flaky_share, Flakiness, TestKey, TestStatus};
 use slipway_core::Name;
 use slipway_store::{
-    format_time, parse_time, CoveredRun, FlakinessScope, NewQuarantine, StoredQuarantine,
-    TestHistoryCounts, TestRunFilter,
+    format_time, CoveredRun, FlakinessScope, NewQuarantine, StoredQuarantine, TestHistoryCounts,
+    TestRunFilter,
 };
 
 use super::require;
@@ -71,7 +71,7 @@ pub struct FlakinessReport {
 
 /// Whether a quarantine is still in force at `now`.
 fn in_force(q: &StoredQuarantine, now: Timestamp) -> bool {
-    parse_time("expires_at", &q.expires_at).is_ok_and(|until| until > now)
+    q.expires_at > now
 }
 
 /// The quarantines of a project's suite in force now, by test identity.

@@ -183,8 +183,8 @@ mod tests {
             totals: RunTotals::default(),
             duration_ms: 0,
             created_by: "ci".into(),
-            created_at: String::new(),
-            updated_at: String::new(),
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+            updated_at: jiff::Timestamp::UNIX_EPOCH,
         }
     }
 

@@ -458,3 +458,120 @@ fn a_rollback_in_a_protected_environment_needs_a_written_reason() {
         "{audit:#}"
     );
 }
+
+#[test]
+fn setting_a_variable_names_the_releases_that_keep_their_frozen_value_and_like_makes_one_with_todays(
+) {
+    let f = fixture();
+    ok(deploy(&f, "1.0.0", "DEV"));
+    let set = |value: &str| {
+        json(f.server.cli(
+            None,
+            &[
+                "variable",
+                "set",
+                "--project",
+                "shop",
+                "--name",
+                "GREETING",
+                "--env",
+                "DEV",
+                "--value",
+                value,
+                "-o",
+                "json",
+            ],
+        ))
+    };
+    let kept = |answer: &serde_json::Value| -> Vec<(String, Vec<String>, Option<String>)> {
+        serde_json::from_value(serde_json::Value::Array(
+            answer["kept_by"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{answer:#}"))
+                .iter()
+                .map(|k| serde_json::json!([k["release"], k["environments"], k["frozen"]]))
+                .collect(),
+        ))
+        .unwrap()
+    };
+    // Neither release froze a GREETING: DEV's 1.0.0 and the newest, 2.0.0, deploy none.
+    let first = set("hello");
+    assert_eq!(first["scope"], "environment DEV", "{first:#}");
+    assert_eq!(
+        kept(&first),
+        [
+            ("2.0.0".to_string(), vec![], None),
+            ("1.0.0".to_string(), vec!["DEV".to_string()], None)
+        ]
+    );
+    // The human answer says so and how to release today's value.
+    let human = ok(f.server.cli(
+        None,
+        &[
+            "variable",
+            "set",
+            "--project",
+            "shop",
+            "--name",
+            "GREETING",
+            "--env",
+            "DEV",
+            "--value",
+            "hello",
+        ],
+    ));
+    assert!(
+        human.contains("1.0.0 (held by DEV): no value in this scope"),
+        "{human}"
+    );
+    assert!(human.contains("--like 2.0.0"), "{human}");
+
+    // A release like 2.0.0 takes its artifacts and freezes today's variables.
+    ok(f.server.cli(
+        None,
+        &[
+            "release",
+            "create",
+            "--project",
+            "shop",
+            "--version",
+            "2.0.1",
+            "--like",
+            "2.0.0",
+            "--unsigned-ok",
+        ],
+    ));
+    let digests = |version: &str| {
+        let shown = json(f.server.cli(
+            None,
+            &[
+                "release",
+                "show",
+                "--project",
+                "shop",
+                version,
+                "-o",
+                "json",
+            ],
+        ));
+        shown["artifact_details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["digest"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(digests("2.0.1"), digests("2.0.0"));
+    let again = set("hello");
+    assert_eq!(
+        kept(&again),
+        [("1.0.0".to_string(), vec!["DEV".to_string()], None)],
+        "2.0.1, the newest, froze today's value: {again:#}"
+    );
+    // A changed value: the new release froze the old one.
+    let changed = set("bonjour");
+    assert_eq!(
+        kept(&changed)[0],
+        ("2.0.1".to_string(), vec![], Some("hello".to_string()))
+    );
+}
