@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::support::sso_peers::{
     free_port, Directory, DirectoryPerson, OidcProvider, BASE, CLIENT_ID, CLIENT_SECRET,
 };
-use crate::support::{browser, Server, ADMIN_TOKEN};
+use crate::support::{browser, ok, spawn_agent, AgentProcess, Server, ADMIN_TOKEN};
 
 /// An answer as the test reads it: status, headers that matter, body.
 struct Reply {
@@ -107,6 +107,17 @@ impl Client {
             .set("cookie", &self.cookie_header(url))
             .send_form(form);
         match r {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => self.keep(url, r),
+            Err(e) => panic!("POST {url}: {e}"),
+        }
+    }
+
+    fn post_json(&mut self, url: &str, body: &Value, csrf: Option<&str>) -> Reply {
+        let mut request = self.agent.post(url).set("cookie", &self.cookie_header(url));
+        if let Some(csrf) = csrf {
+            request = request.set("x-csrf-token", csrf);
+        }
+        match request.send_json(body) {
             Ok(r) | Err(ureq::Error::Status(_, r)) => self.keep(url, r),
             Err(e) => panic!("POST {url}: {e}"),
         }
@@ -503,4 +514,148 @@ fn people_sign_in_through_the_provider_and_the_directory_in_a_real_browser() {
     b.click("form.card button[type=submit]");
     b.wait_for_text("header", "lena", Duration::from_secs(15));
     assert_eq!(user(&base, "lena").expect("lena")["role"], "ops");
+}
+
+/// DEV, then a protected PROD where two ops approvals are needed, each an electronic signature.
+const SIGNED_PROD: &str = "\
+environments:
+  - { name: DEV }
+  - name: PROD
+    protected: true
+    require_signatures: false
+    gates:
+      approvals: { count: 2, role: ops }
+      change_request: false
+      signatures: [approvals, rejections, overrides]
+project:
+  name: sig
+  components:
+    - { name: app, kind: file }
+  plan:
+    - { name: Say hello, action: command, roles: [app], with: { run: \"echo hello\" } }
+  lifecycles:
+    - name: standard
+      phases:
+        - { name: test, environments: [DEV] }
+        - { name: live, environments: [PROD] }
+";
+
+/// Release 1.0.0 of `sig` in DEV, asked into PROD: promotion 2 waits for two signed approvals.
+fn waiting_for_signed_prod(server: &Server, work: &std::path::Path) -> Vec<AgentProcess> {
+    server.release_app(work, "sig", SIGNED_PROD);
+    let mut agents = Vec::new();
+    for (env, name) in [("DEV", "dev-01"), ("PROD", "prod-01")] {
+        let token = server.enrollment_token(env, &["app"]);
+        agents.push(spawn_agent(
+            &server.url,
+            name,
+            &work.join(name),
+            Some(&token),
+        ));
+        server.wait_online(name);
+    }
+    ok(server.deploy("sig", "1.0.0", "DEV"));
+    ok(server.start_deploy("sig", "1.0.0", "PROD"));
+    server.wait_for_promotion(2, "waiting");
+    agents
+}
+
+#[test]
+fn single_sign_on_people_sign_with_a_fresh_sign_in_or_a_directory_bind_never_the_session() {
+    let Some(chromedriver) = browser::browser_tools() else {
+        return;
+    };
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/login/oidc/callback");
+    let Some(provider) = OidcProvider::start(&redirect, &provider_users()) else {
+        return;
+    };
+    let Some(directory) = Directory::start(&directory_people()) else {
+        return;
+    };
+    let config = format!(
+        "{}{}",
+        oidc_config(&provider.issuer, port),
+        ldap_config(&directory.url)
+    );
+    let (server, _config) = slipway_with(port, &config);
+    let work = tempfile::tempdir().expect("a temporary folder");
+    let _agents = waiting_for_signed_prod(&server, work.path());
+    let base = server.url.clone();
+
+    // Lena (LDAP) signs with her directory password, checked by a new bind; a wrong one
+    // changes nothing.
+    let mut lena = Client::new();
+    let signed_in = lena.post_json(
+        &format!("{base}/api/v1/session"),
+        &json!({ "username": "lena", "password": "lena-in-the-directory" }),
+        None,
+    );
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    let csrf: Value = serde_json::from_str(&signed_in.body).expect("JSON");
+    let csrf = csrf["csrf_token"]
+        .as_str()
+        .expect("a CSRF token")
+        .to_string();
+    let approve = format!("{base}/api/v1/promotions/2/approve");
+    let wrong = lena.post_json(
+        &approve,
+        &json!({ "comment": "checked", "password": "not-lenas" }),
+        Some(&csrf),
+    );
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+    let right = lena.post_json(
+        &approve,
+        &json!({ "comment": "checked the plan", "password": "lena-in-the-directory" }),
+        Some(&csrf),
+    );
+    assert!(right.status < 300, "{}", right.body);
+
+    // Quinn (OpenID) has no password to give: the page sends him to the provider again.
+    let driver = browser::start_driver(&chromedriver);
+    let b = browser::Browser::open(&driver);
+    let wait = Duration::from_secs(15);
+    b.go(&format!("{base}/login"));
+    b.click("#sso");
+    b.wait_for_text("h1", "Test provider", wait);
+    b.type_into("#login", "quinn");
+    b.type_into("#password", "quinn-at-the-provider");
+    b.click("#provider-submit");
+    b.wait_for_text("header", "quinn", wait);
+
+    // Voting on the strength of the session alone is refused.
+    b.go(&format!("{base}/promotions/2"));
+    b.wait_for_text("h1", "Promotion 2", wait);
+    b.type_into("#vote-comment", "looks right");
+    b.click("#approve");
+    b.wait_for_text("main", "fresh sign-in", wait);
+
+    // A fresh sign-in at the provider (it asks again: prompt=login), then the vote signs.
+    b.go(&format!("{base}/promotions/2"));
+    b.wait_for_text("h1", "Promotion 2", wait);
+    b.click("#sign-again a");
+    b.wait_for_text("h1", "Test provider", wait);
+    b.type_into("#login", "quinn");
+    b.type_into("#password", "quinn-at-the-provider");
+    b.click("#provider-submit");
+    b.wait_for_text("h1", "Promotion 2", wait);
+    b.type_into("#vote-comment", "plan reviewed after signing in again");
+    b.click("#approve");
+    b.wait_for_text(
+        "#vote-list",
+        "Signed by Quinn Q. (quinn) — approval — ",
+        wait,
+    );
+    let votes = b.text("#vote-list");
+    assert!(
+        votes.contains("Signed by Lena L. (lena) — approval — "),
+        "{votes}"
+    );
+
+    let verbs = audit_verbs(&base);
+    assert!(
+        verbs.iter().any(|v| v == "signature.reauthenticated"),
+        "{verbs:?}"
+    );
+    assert!(verbs.iter().any(|v| v == "signature.failed"), "{verbs:?}");
 }
