@@ -344,6 +344,50 @@ mod tests {
         assert_eq!(encode("A-z_0.9~"), "A-z_0.9~");
     }
 
+    /// Two keys and tokens node's `crypto` made (RS256 and ES256), one line each:
+    /// `ALG <JWK set>` then `ALG <token>`.
+    const FIXTURES: &str = include_str!("testdata/id_tokens.txt");
+
+    fn fixture(alg: &str) -> (JwkSet, jose::Jws) {
+        let mut lines = FIXTURES
+            .lines()
+            .filter_map(|l| l.strip_prefix(alg)?.strip_prefix(' '));
+        let keys = JwkSet::parse(lines.next().unwrap().as_bytes()).unwrap();
+        let jws = jose::parse(lines.next().unwrap()).unwrap();
+        (keys, jws)
+    }
+
+    #[test]
+    fn a_token_verifies_with_its_providers_key_and_not_once_touched() {
+        for alg in ["RS256", "ES256"] {
+            let (keys, jws) = fixture(alg);
+            let key = keys.key_for(jws.kid.as_deref(), jws.alg).unwrap();
+            assert!(
+                signature_verifies(key, jws.alg, &jws.signing_input, &jws.signature),
+                "{alg}"
+            );
+            let mut payload = jws.signing_input.clone();
+            let last = payload.len() - 2;
+            payload[last] ^= 1;
+            assert!(
+                !signature_verifies(key, jws.alg, &payload, &jws.signature),
+                "{alg}"
+            );
+            let mut signature = jws.signature.clone();
+            signature[0] ^= 1;
+            assert!(
+                !signature_verifies(key, jws.alg, &jws.signing_input, &signature),
+                "{alg}"
+            );
+        }
+        // The RS256 token against the ES256 provider's keys: no key, never a guess.
+        let (es_keys, _) = fixture("ES256");
+        let (_, rs_token) = fixture("RS256");
+        assert!(es_keys
+            .key_for(rs_token.kid.as_deref(), rs_token.alg)
+            .is_none());
+    }
+
     #[test]
     fn a_signature_from_another_key_or_algorithm_never_verifies() {
         let rsa = PublicKey::Rsa {
