@@ -218,7 +218,11 @@ fn provider_users() -> Value {
     json!({
         "quinn": { "password": "quinn-at-the-provider", "name": "Quinn Q.", "groups": ["staff", "release-ops"] },
         "vera": { "password": "vera-at-the-provider", "name": "Vera V.", "groups": ["staff"] },
-        "admin": { "password": "not-the-local-admin", "name": "Mallory", "groups": ["slipway-admins"] }
+        "admin": { "password": "not-the-local-admin", "name": "Mallory", "groups": ["slipway-admins"] },
+        "tamper-audience": { "password": "pw-tamper", "name": "T", "groups": ["release-ops"], "tamper": "audience" },
+        "tamper-nonce": { "password": "pw-tamper", "name": "T", "groups": ["release-ops"], "tamper": "nonce" },
+        "tamper-expired": { "password": "pw-tamper", "name": "T", "groups": ["release-ops"], "tamper": "expired" },
+        "tamper-signature": { "password": "pw-tamper", "name": "T", "groups": ["release-ops"], "tamper": "signature" }
     })
 }
 
@@ -322,6 +326,23 @@ fn an_openid_sign_in_creates_the_user_with_the_role_of_their_groups() {
         refused.body
     );
     assert!(!c.has_session(&base));
+
+    // ID tokens the provider's key signed but that are wrong: for another application, with
+    // another sign-in's nonce, expired, or with a broken signature.
+    for (who, why) in [
+        ("tamper-audience", "is meant for `another-application`"),
+        ("tamper-nonce", "nonce is not the one this sign-in sent"),
+        ("tamper-expired", "expired at"),
+        ("tamper-signature", "signature does not verify"),
+    ] {
+        let mut c = Client::new();
+        let answer = provider_answer(&mut c, &base, who, "pw-tamper");
+        let refused = c.get(&answer);
+        assert_eq!(refused.status, 401, "{who}: {}", refused.body);
+        assert!(refused.body.contains(why), "{who}: {}", refused.body);
+        assert!(!c.has_session(&base), "{who}");
+        assert!(user(&base, who).is_none(), "{who}");
+    }
 
     // The provider goes down between the person's sign-in there and Slipway's exchange.
     let mut c = Client::new();

@@ -6,9 +6,12 @@
 // Environment: SLIPWAY_OIDC_MODULES (the node_modules folder), SLIPWAY_OIDC_CLIENT_ID,
 // SLIPWAY_OIDC_CLIENT_SECRET, SLIPWAY_OIDC_REDIRECT (Slipway's callback), SLIPWAY_OIDC_USERS
 // (JSON: {"quinn": {"password": "...", "name": "Quinn Q.", "groups": ["release-ops"]}}).
+// A user with `"tamper": "audience" | "nonce" | "expired" | "signature"` gets an ID token the
+// provider's own key signed but that is wrong in that way, as a misconfigured or hostile
+// provider would send: Slipway must refuse it.
 // Prints `listening http://127.0.0.1:PORT` once it serves; the test kills it at the end.
 import http from 'node:http';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
 const env = (name) => {
@@ -114,8 +117,43 @@ const interaction = async (req, res) => {
   }, { mergeWithLastSubmission: false });
 };
 
+// The ID token re-made wrong for a tampering user, signed with the provider's key.
+const tamper = (token) => {
+  const [, payload] = token.split('.');
+  const claims = JSON.parse(Buffer.from(payload, 'base64url'));
+  const mode = users[claims.sub]?.tamper;
+  if (!mode) return token;
+  const now = Math.floor(Date.now() / 1000);
+  if (mode === 'audience') claims.aud = 'another-application';
+  if (mode === 'nonce') claims.nonce = 'not-the-nonce-slipway-sent';
+  if (mode === 'expired') Object.assign(claims, { iat: now - 7200, exp: now - 3600 });
+  const b64 = (x) => Buffer.from(x).toString('base64url');
+  const input = `${b64(JSON.stringify({ alg: 'RS256', kid: jwk.kid }))}.${b64(JSON.stringify(claims))}`;
+  const signature = sign('sha256', Buffer.from(input), privateKey);
+  if (mode === 'signature') signature[0] ^= 1;
+  return `${input}.${b64(signature)}`;
+};
+
+const withTampering = (res) => {
+  const end = res.end.bind(res);
+  res.end = (chunk, ...rest) => {
+    try {
+      const body = JSON.parse(chunk.toString());
+      if (body.id_token) {
+        body.id_token = tamper(body.id_token);
+        chunk = JSON.stringify(body);
+        if (!res.headersSent) res.setHeader('content-length', Buffer.byteLength(chunk));
+      }
+    } catch {
+      // Not a JSON answer: leave it as it is.
+    }
+    return end(chunk, ...rest);
+  };
+};
+
 const callback = provider.callback();
 handler = (req, res) => {
+  if (req.url.startsWith('/token')) withTampering(res);
   if (req.url.startsWith('/interaction/')) {
     interaction(req, res).catch((e) => {
       res.statusCode = 400;
