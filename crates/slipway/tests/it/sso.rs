@@ -454,29 +454,66 @@ fn a_directory_sign_in_maps_groups_to_roles_and_the_break_glass_admin_outlives_t
     );
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn session_end(server: &Server) -> String {
+    runtime().block_on(async {
+        use sqlx::Connection;
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
+                .await
+                .unwrap();
+        let (end,): (String,) = sqlx::query_as("SELECT expires_at FROM sessions")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        end
+    })
+}
+
+fn end_sessions_now(server: &Server) {
+    runtime().block_on(async {
+        use sqlx::Connection;
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
+                .await
+                .unwrap();
+        sqlx::query("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000000Z'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+}
+
 #[test]
-fn a_session_cookie_lives_to_the_absolute_limit_and_a_signed_out_session_is_gone() {
+fn a_session_slides_while_used_ends_when_idle_and_its_cookie_lives_to_the_absolute_limit() {
     let Some(directory) = Directory::start(&directory_people()) else {
         return;
     };
     let config = format!(
-        "sessions: {{ idle_minutes: 20, absolute_hours: 2 }}\n{}",
+        "sessions: {{ idle_minutes: 1, absolute_hours: 2 }}\n{}",
         ldap_config(&directory.url)
     );
     let (server, _config) = slipway_with(free_port(), &config);
-    let (reply, signed_in) = console_login(&server.url, "lena", "lena-in-the-directory");
-    assert!(signed_in, "{}", reply.body);
-    let session = reply
-        .cookies
-        .iter()
-        .find(|(k, _)| k == "slipway_session")
-        .expect("a session cookie");
-    assert!(!session.1.is_empty());
-    // The cookie's lifetime is the absolute limit; the server ends it sooner when idle.
+    let base = server.url.clone();
+    let mut c = Client::new();
+    let reply = c.post_form(
+        &format!("{base}/login"),
+        &[("username", "lena"), ("password", "lena-in-the-directory")],
+    );
+    assert!(c.has_session(&base), "{}", reply.body);
+    // The cookie lives to the absolute limit; the server ends the session sooner when idle.
     let raw: Vec<String> = ureq::AgentBuilder::new()
         .redirects(0)
         .build()
-        .post(&format!("{}/login", server.url))
+        .post(&format!("{base}/login"))
         .send_form(&[("username", "lena"), ("password", "lena-in-the-directory")])
         .map_or_else(
             |e| match e {
@@ -492,6 +529,32 @@ fn a_session_cookie_lives_to_the_absolute_limit_and_a_signed_out_session_is_gone
             .any(|c| c.starts_with("slipway_session=") && c.contains("Max-Age=7200")),
         "{raw:?}"
     );
+    // Only this test's first session from here on.
+    runtime().block_on(async {
+        use sqlx::Connection;
+        let mut conn =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
+                .await
+                .unwrap();
+        sqlx::query(
+            "DELETE FROM sessions WHERE expires_at <> (SELECT MIN(expires_at) FROM sessions)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    });
+    let first = session_end(&server);
+    // A request after more than a tenth of the idle time moves the end forward.
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(c.get(&format!("{base}/")).status, 200);
+    let moved = session_end(&server);
+    assert!(moved > first, "{moved} after {first}");
+    // Past its end (idle), the session no longer opens the console.
+    end_sessions_now(&server);
+    let after = c.get(&format!("{base}/"));
+    assert_eq!(after.status, 303);
+    assert!(after.location.unwrap_or_default().ends_with("/login"));
 }
 
 #[test]
