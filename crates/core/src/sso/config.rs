@@ -226,7 +226,14 @@ fn check_ldap(l: &LdapConfig) -> Result<(), AuthConfigError> {
                 return refuse("ldap.user_dn must contain `{username}` exactly once");
             }
         }
-        (None, Some(_)) => {}
+        (None, Some(search)) => {
+            // A DN without a password would be an unauthenticated bind: anonymous in disguise.
+            if search.bind_dn.is_some() != search.bind_password_file.is_some() {
+                return refuse(
+                    "ldap.search.bind_dn and ldap.search.bind_password_file go together (or neither, to search anonymously)",
+                );
+            }
+        }
         _ => return refuse("give ldap.user_dn (a template) or ldap.search, exactly one of them"),
     }
     if !(1..=60).contains(&l.timeout_secs) {
@@ -323,6 +330,11 @@ ldap:
         let bad_callback = FULL.replace("/login/oidc/callback", "/cb");
         assert!(err(&bad_callback).contains("callback"));
         assert!(err("sessions: { idle_minutes: 0 }").contains("idle_minutes"));
+        let no_password = FULL.replace(
+            "  user_dn: \"uid={username},ou=people,dc=example,dc=org\"",
+            "  search: { base: \"ou=people,dc=example,dc=org\", bind_dn: \"cn=svc\" }",
+        );
+        assert!(err(&no_password).contains("go together"));
         assert!(err("{").contains("line"));
         let bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
         assert!(!err(bomb).is_empty());
