@@ -38,6 +38,7 @@ pub mod release;
 pub mod rollback;
 pub mod signature;
 pub mod signing;
+pub mod sso;
 pub mod state_name;
 pub mod supervision;
 

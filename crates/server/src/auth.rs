@@ -1,4 +1,9 @@
-//! Who is asking: API tokens (`Authorization: Bearer`), console sessions (cookie), passwords.
+//! Who is asking: API tokens (`Authorization: Bearer`), console sessions (cookie), passwords;
+//! and the outside authorities a person may sign in through (`oidc`, `ldap`).
+
+pub(crate) mod authorities;
+pub(crate) mod ldap;
+pub(crate) mod oidc;
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -90,18 +95,42 @@ pub async fn identify(state: &AppState, parts: &Parts) -> Result<Option<Actor>, 
             }));
     }
     if let Some(session_id) = cookie(&parts.headers, SESSION_COOKIE) {
-        return Ok(state
-            .store
-            .session(&secret_hash(session_id))
-            .await?
-            .map(|s| Actor {
-                user_id: s.user.id,
-                username: s.user.username,
-                role: s.user.role,
-                csrf: Some(s.csrf),
-            }));
+        let id_hash = secret_hash(session_id);
+        let Some(s) = state.store.session(&id_hash).await? else {
+            return Ok(None);
+        };
+        keep_alive(state, &id_hash, &s).await?;
+        return Ok(Some(Actor {
+            user_id: s.user.id,
+            username: s.user.username,
+            role: s.user.role,
+            csrf: Some(s.csrf),
+        }));
     }
     Ok(None)
+}
+
+/// A request on a live session moves its idle end forward (never past its absolute end);
+/// written only when it moved by a step, so a busy console does not write on every click.
+async fn keep_alive(
+    state: &AppState,
+    id_hash: &str,
+    session: &slipway_store::Session,
+) -> Result<(), ServiceError> {
+    let (Ok(created), Ok(ends)) = (
+        slipway_store::parse_time("a session's start", &session.created_at),
+        slipway_store::parse_time("a session's end", &session.expires_at),
+    ) else {
+        return Ok(());
+    };
+    let policy = state.authorities.sessions;
+    if let Some(next) = policy.touch(created, ends, jiff::Timestamp::now()) {
+        state
+            .store
+            .extend_session(id_hash, &slipway_store::format_time(next))
+            .await?;
+    }
+    Ok(())
 }
 
 /// API extractor: a token, or a console session plus the CSRF header on anything but reads.

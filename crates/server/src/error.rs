@@ -62,6 +62,13 @@ pub enum ServiceError {
     /// The vault's folder cannot be read or written.
     #[error("the vault cannot store or read the content: {0}")]
     VaultIo(String),
+    /// A sign-in through an outside authority that does not hold (wrong state, nonce, audience,
+    /// expired token, no mapped group): nobody is signed in.
+    #[error("{message}")]
+    SignInRefused { message: String, hint: String },
+    /// An outside authority (the OpenID provider, the LDAP directory) did not answer.
+    #[error("{message}")]
+    Unavailable { message: String, hint: String },
 }
 
 impl ServiceError {
@@ -110,6 +117,8 @@ impl ServiceError {
             ServiceError::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::Policy { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::VaultIo(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ServiceError::SignInRefused { .. } => StatusCode::UNAUTHORIZED,
+            ServiceError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -138,6 +147,8 @@ impl ServiceError {
             ServiceError::Policy { .. } => "Refused by policy",
             ServiceError::Refused { .. } => "Refused by the four-eyes rule or a gate",
             ServiceError::VaultIo(_) => "Vault error",
+            ServiceError::SignInRefused { .. } => "Sign-in refused",
+            ServiceError::Unavailable { .. } => "Sign-in authority unavailable",
         }
     }
 
@@ -193,6 +204,9 @@ impl ServiceError {
                 "nothing was kept; check the server log and the free space of the data folder"
                     .into(),
             ),
+            ServiceError::SignInRefused { hint, .. } | ServiceError::Unavailable { hint, .. } => {
+                Some(hint.clone())
+            }
         }
     }
 }

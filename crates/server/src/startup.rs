@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub checkpoint_key_file: Option<PathBuf>,
     /// Serve HTTPS with this certificate; plain HTTP when absent.
     pub tls: Option<crate::tls::TlsSource>,
+    /// Single sign-on (OpenID Connect, LDAP) and session timeouts; local accounts only when absent.
+    pub auth_config: Option<PathBuf>,
 }
 
 pub struct RunningServer {
@@ -170,6 +172,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     state.checkpoints = Some(std::sync::Arc::new(checkpoints));
     state.server_fingerprint = fingerprint;
     state.clock = std::sync::Arc::new(crate::state::Clock::from_env().map_err(anyhow::Error::msg)?);
+    if let Some(path) = &config.auth_config {
+        state.authorities = std::sync::Arc::new(crate::auth::authorities::Authorities::load(path)?);
+    }
     if state.clock.is_manual() {
         // A rehearsal clock on a real server opens windows and lifts freezes at an admin's word:
         // say so where whoever started it looks, every start (moves are audited, and a move that

@@ -35,6 +35,9 @@ pub struct AppState {
     /// revision it was built at (`services::flags::unleash`): an unchanged revision answers
     /// from here, on every server, since the revision is read from the database each time.
     pub(crate) flag_answers: Arc<std::sync::Mutex<crate::flag_answers::AnswerCache>>,
+    /// Sign-in through an OpenID provider or an LDAP directory, and the session timeouts
+    /// (`--auth-config`); local accounts only when absent.
+    pub(crate) authorities: Arc<crate::auth::authorities::Authorities>,
 }
 
 /// The server's clock for governance (windows, freezes, schedules). `SLIPWAY_CLOCK=manual`
@@ -112,6 +115,7 @@ impl AppState {
             checkpoints: None,
             leader: Arc::new(crate::leader::Leader::default()),
             flag_answers: Arc::default(),
+            authorities: Arc::default(),
         }
     }
 }

@@ -64,6 +64,11 @@ pub(crate) struct ServerArgs {
     /// localhost, 127.0.0.1, ::1 and the host name; repeatable. Used when it is generated.
     #[arg(long = "tls-san", requires = "tls_self_signed")]
     tls_sans: Vec<String>,
+    /// Single sign-on and session timeouts: a YAML file naming an OpenID provider and/or an LDAP
+    /// directory, how their groups map to roles, and `sessions:` (docs/auth.md). Local
+    /// accounts only, 30 min idle / 12 h absolute sessions, when absent.
+    #[arg(long, env = "SLIPWAY_AUTH_CONFIG")]
+    auth_config: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -127,6 +132,7 @@ pub(crate) fn server(args: ServerArgs) -> Result<(), Failure> {
             admin_token: admin_token_from_env(),
             master_key_file: args.master_key_file,
             checkpoint_key_file: args.checkpoint_key_file,
+            auth_config: args.auth_config,
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
         print_first_run(running.first_run.as_ref());
@@ -161,6 +167,7 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
             checkpoint_key_file: None,
             // Loopback only, with a loopback agent: see the module's documentation.
             tls: None,
+            auth_config: None,
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
         let (actor, example) = load_example(&running.state).await.map_err(failed)?;

@@ -33,6 +33,8 @@ pub struct Session {
     pub user: User,
     pub csrf: String,
     pub expires_at: String,
+    /// When the person signed in: the session's absolute timeout counts from here.
+    pub created_at: String,
 }
 
 fn user(row: &AnyRow) -> Result<User> {
@@ -115,7 +117,7 @@ impl Store {
     /// The live session with this id hash, if its user is enabled.
     pub async fn session(&self, id_hash: &str) -> Result<Option<Session>> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, s.csrf, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0"
+            "SELECT {USER_COLUMNS}, s.csrf, s.expires_at, s.created_at AS session_created_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = 0"
         ))
         .bind(id_hash)
         .bind(now())
@@ -126,6 +128,7 @@ impl Store {
                 user: user(&r)?,
                 csrf: r.try_get("csrf")?,
                 expires_at: r.try_get("expires_at")?,
+                created_at: r.try_get("session_created_at")?,
             })
         })
         .transpose()

@@ -23,6 +23,7 @@ mod flags;
 mod flakiness;
 mod governance;
 mod health;
+mod identities;
 mod insights;
 mod leases;
 mod migrations;
@@ -70,6 +71,7 @@ pub use flakiness::{
 };
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
+pub use identities::Identity;
 pub use insights::{InsightScope, ReleaseCommit};
 pub use leases::HeldLease;
 pub use migrations::known_version as known_schema_version;

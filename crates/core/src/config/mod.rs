@@ -9,7 +9,7 @@ mod batches;
 mod flags;
 mod health;
 mod shape;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -25,7 +25,7 @@ pub struct Position {
 pub(super) type Positions = HashMap<String, Position>;
 
 #[derive(Debug)]
-pub(super) struct SyntaxError {
+pub(crate) struct SyntaxError {
     pub position: Position,
     pub message: String,
     /// What to do about it.

@@ -209,6 +209,9 @@ struct SigningAsk {
     approve: Option<String>,
     reject: Option<String>,
     override_decision: Option<String>,
+    /// For a person who signs in through an OpenID provider: its name, and where to sign in
+    /// again there (a signature's fresh authentication) before acting, instead of a password.
+    again: Option<(String, String)>,
 }
 
 fn signing_ask(env: &slipway_core::model::Environment) -> Option<SigningAsk> {
@@ -224,6 +227,7 @@ fn signing_ask(env: &slipway_core::model::Environment) -> Option<SigningAsk> {
         approve: says(SignedAction::Approvals),
         reject: says(SignedAction::Rejections),
         override_decision: says(SignedAction::Overrides),
+        again: None,
     };
     (ask.approve.is_some() || ask.reject.is_some() || ask.override_decision.is_some())
         .then_some(ask)
@@ -380,7 +384,16 @@ pub(super) async fn show(
             .collect(),
         change_request: view.change_request.as_ref().map(change_request_view),
         actions,
-        signing: signing_ask(&env),
+        signing: match signing_ask(&env) {
+            Some(mut ask) => {
+                ask.again = services::sso::provider_for_signing(&state, &user.actor)
+                    .await
+                    .or_page(&user)?
+                    .map(|name| (name, format!("/login/oidc/again?back=/promotions/{id}")));
+                Some(ask)
+            }
+            None => None,
+        },
         override_signatures: view
             .signatures
             .iter()

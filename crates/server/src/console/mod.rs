@@ -69,6 +69,9 @@ pub fn router() -> Router<AppState> {
             post(releases::promote),
         )
         .route("/login", get(session::login_form).post(session::login))
+        .route("/login/oidc", get(session::oidc_start))
+        .route("/login/oidc/callback", get(session::oidc_callback))
+        .route("/login/oidc/again", get(session::oidc_again))
         .route("/logout", post(session::logout))
         .route("/projects", get(projects::list))
         .route("/projects/{name}", get(projects::show))

@@ -153,20 +153,32 @@ struct LoginPage<'a> {
     frame: Frame,
     username: &'a str,
     problem: Option<Problem>,
+    /// "Sign in with {provider}", when an OpenID provider is configured.
+    provider: Option<String>,
+    /// The password may be the directory's (LDAP).
+    directory: bool,
 }
 
-pub(super) async fn login_form(user: Option<ConsoleUser>) -> Response {
+impl<'a> LoginPage<'a> {
+    fn new(state: &AppState, username: &'a str, problem: Option<Problem>) -> LoginPage<'a> {
+        LoginPage {
+            frame: Frame::new("Sign in", None, Section::Elsewhere),
+            username,
+            problem,
+            provider: services::sso::provider_name(state),
+            directory: services::sso::directory_configured(state),
+        }
+    }
+}
+
+pub(super) async fn login_form(
+    State(state): State<AppState>,
+    user: Option<ConsoleUser>,
+) -> Response {
     if user.is_some() {
         return see_other("/");
     }
-    render(
-        StatusCode::OK,
-        &LoginPage {
-            frame: Frame::new("Sign in", None, Section::Elsewhere),
-            username: "",
-            problem: None,
-        },
-    )
+    render(StatusCode::OK, &LoginPage::new(&state, "", None))
 }
 
 #[derive(Deserialize)]
@@ -198,14 +210,115 @@ pub(super) async fn login(
         Err(e) => {
             let problem = Problem::from(e);
             let status = problem.status;
-            let page = LoginPage {
-                frame: Frame::new("Sign in", None, Section::Elsewhere),
-                username: form.username.trim(),
-                problem: Some(problem),
-            };
-            render(status, &page)
+            render(
+                status,
+                &LoginPage::new(&state, form.username.trim(), Some(problem)),
+            )
         }
     }
+}
+
+/// The flow cookie of an OpenID sign-in: `Lax`, unlike the session's `Strict`, because the
+/// provider's answer is a navigation from another site, and the cookie must come with it.
+fn flow_cookie(state: &AppState, value: &str, max_age_secs: i64) -> String {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    format!(
+        "{}={value}; Path=/login/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}",
+        services::sso::FLOW_COOKIE
+    )
+}
+
+/// "Sign in with <provider>": off to the provider, with the flow in a sealed cookie.
+pub(super) async fn oidc_start(State(state): State<AppState>) -> Response {
+    begin(&state, services::sso::Purpose::SignIn).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct Back {
+    #[serde(default)]
+    back: String,
+}
+
+/// "Sign in again at <provider> to sign": a fresh sign-in for a signature, then back to the
+/// record's page.
+pub(super) async fn oidc_again(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    axum::extract::Query(back): axum::extract::Query<Back>,
+) -> Response {
+    let back_to = services::sso::local_path(&back.back).unwrap_or_else(|| "/".into());
+    let purpose = services::sso::Purpose::SignAgain {
+        user_id: user.actor.user_id.clone(),
+        back_to,
+    };
+    begin(&state, purpose).await
+}
+
+async fn begin(state: &AppState, purpose: services::sso::Purpose) -> Response {
+    let state = state.clone();
+    match services::sso::begin_oidc(&state, purpose).await {
+        Ok(begun) => (
+            [(
+                header::SET_COOKIE,
+                flow_cookie(&state, &begun.cookie_value, services::sso::FLOW_SECS),
+            )],
+            see_other(&begun.redirect),
+        )
+            .into_response(),
+        Err(e) => {
+            let problem = Problem::from(e);
+            render(problem.status, &LoginPage::new(&state, "", Some(problem)))
+        }
+    }
+}
+
+/// The provider's answer: signed in and landed, or back on the sign-in page saying why not.
+/// The flow cookie is cleared either way: a flow is used once.
+pub(super) async fn oidc_callback(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(answer): axum::extract::Query<services::sso::Callback>,
+) -> Response {
+    let flow = cookie(&headers, services::sso::FLOW_COOKIE);
+    let clear = (header::SET_COOKIE, flow_cookie(&state, "", 0));
+    match services::sso::finish_oidc(&state, flow, answer, client.ip()).await {
+        Ok(services::sso::Finished::SignedAgain { back_to }) => (
+            [clear],
+            axum::response::Html(moving_on("Signed in again: you may sign now.", &back_to)),
+        )
+            .into_response(),
+        Ok(services::sso::Finished::SignedIn(session)) => {
+            let cookie = cookie_header(&state, &session.cookie_value, session.max_age_secs);
+            // A page of ours that moves on, rather than a redirect: the session cookie is
+            // `SameSite=Strict`, and browsers withhold such cookies along a redirect chain that
+            // began on another site (the provider).
+            let page = moving_on("Signed in.", session.role.landing_page());
+            let mut landed = (
+                axum::response::AppendHeaders([clear, (header::SET_COOKIE, cookie)]),
+                axum::response::Html(page),
+            )
+                .into_response();
+            carry(&mut landed, &state, Done::SignedIn);
+            landed
+        }
+        Err(e) => {
+            let problem = Problem::from(e);
+            let status = problem.status;
+            (
+                [clear],
+                render(status, &LoginPage::new(&state, "", Some(problem))),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A page that moves on to `to` (a path of this console, checked by the caller).
+fn moving_on(said: &str, to: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={to}\"><title>Slipway</title></head><body><p>{said} <a id=\"continue\" href=\"{to}\">Continue to Slipway</a></p></body></html>"
+    )
 }
 
 /// A form whose only field is the CSRF token (sign out, revoke).

@@ -37,6 +37,9 @@ pub(crate) struct Signer {
     printed_name: String,
     meaning: Meaning,
     key: SigningKey,
+    /// Signing through the provider: the fresh sign-in (not older than this) is used up by the
+    /// signature's transaction, so one sign-in signs one record.
+    fresh_since: Option<jiff::Timestamp>,
 }
 
 /// Whether `action` in `env` needs an electronic signature.
@@ -58,6 +61,9 @@ pub(crate) async fn authenticate(
         return Ok(None);
     }
     let meaning = Meaning::of(action);
+    if let Some(signer) = fresh_at_provider(state, actor, meaning).await? {
+        return Ok(Some(signer));
+    }
     let Some(password) = ask.password.filter(|p| !p.is_empty()) else {
         return Err(ServiceError::invalid(
             format!(
@@ -81,13 +87,33 @@ pub(crate) async fn authenticate(
         .check(&attempt)
         .map_err(|retry_after_secs| ServiceError::RateLimited { retry_after_secs })?;
     let user = state.store.user_by_name(&actor.username).await?;
-    let ok = user.as_ref().is_some_and(|u| {
-        u.id == actor.user_id
-            && !u.disabled
-            && u.password_hash
-                .as_deref()
-                .is_some_and(|h| verify_password(h, password))
-    });
+    let source = match &user {
+        Some(u) => state.store.identity_of(&u.id).await?.map(|i| i.source),
+        None => None,
+    };
+    let current = user
+        .as_ref()
+        .is_some_and(|u| u.id == actor.user_id && !u.disabled);
+    let ok = match source.as_deref() {
+        // A directory user signs with their directory password: a fresh bind, not the session.
+        Some("ldap") => current && super::sso::ldap_rebind(state, &actor.username, password).await?,
+        Some(other) => {
+            return Err(ServiceError::invalid(
+                format!(
+                    "{} signs in through {other}, so a password cannot sign for them",
+                    actor.username
+                ),
+                "sign in again at the provider first (the console's \"Sign in again at … to sign\"), then act within 5 minutes",
+            ))
+        }
+        None => {
+            current
+                && user
+                    .as_ref()
+                    .and_then(|u| u.password_hash.as_deref())
+                    .is_some_and(|h| verify_password(h, password))
+        }
+    };
     let known = user.is_some();
     let Some(user) = user.filter(|_| ok) else {
         if !known {
@@ -125,6 +151,61 @@ pub(crate) async fn authenticate(
         username: user.username,
         meaning,
         key,
+        fresh_since: None,
+    }))
+}
+
+/// A person who signs in through an OpenID provider signs with a fresh sign-in there (made
+/// with `prompt=login` and `max_age=0`, its `auth_time` checked), used once within
+/// `sso::FRESH_SECS`; `None` for everyone else (they sign with a password).
+async fn fresh_at_provider(
+    state: &AppState,
+    actor: &Actor,
+    meaning: Meaning,
+) -> Result<Option<Signer>, ServiceError> {
+    let source = state
+        .store
+        .identity_of(&actor.user_id)
+        .await?
+        .map(|i| i.source);
+    if source.as_deref() != Some("oidc") {
+        return Ok(None);
+    }
+    let not_before =
+        jiff::Timestamp::now() - jiff::SignedDuration::from_secs(super::sso::FRESH_SECS);
+    let fresh = state
+        .store
+        .fresh_authentication(&actor.user_id)
+        .await?
+        .and_then(|at| slipway_store::parse_time("a fresh sign-in", &at).ok())
+        .is_some_and(|at| at >= not_before);
+    if !fresh {
+        return Err(ServiceError::invalid(
+            format!(
+                "{} signs through their OpenID provider: a signature needs a fresh sign-in there ({meaning}: \"{}\")",
+                actor.username,
+                meaning.declaration()
+            ),
+            "use \"Sign in again to sign\" on this page, then act within 5 minutes; one fresh sign-in signs one record",
+        ));
+    }
+    let user = state
+        .store
+        .user_by_name(&actor.username)
+        .await?
+        .filter(|u| u.id == actor.user_id && !u.disabled)
+        .ok_or(ServiceError::Unauthenticated)?;
+    let key = signing_key(state, actor).await?;
+    Ok(Some(Signer {
+        printed_name: user
+            .full_name
+            .clone()
+            .unwrap_or_else(|| user.username.clone()),
+        user_id: user.id,
+        username: user.username,
+        meaning,
+        key,
+        fresh_since: Some(not_before),
     }))
 }
 
@@ -140,6 +221,17 @@ pub(crate) async fn sign(
     if let Value::Object(fields) = &mut record {
         fields.insert("record_kind".into(), record_kind.into());
         fields.insert("record_id".into(), record_id.into());
+    }
+    if let Some(since) = signer.fresh_since {
+        let used = tx
+            .take_fresh_authentication(&signer.user_id, &slipway_store::format_time(since))
+            .await?;
+        if !used {
+            return Err(ServiceError::invalid(
+                "the fresh sign-in at the provider was already used for another signature, or is too old",
+                "sign in again at the provider, then act within 5 minutes",
+            ));
+        }
     }
     let content = record.to_string();
     let signature = Signature {

@@ -9,12 +9,12 @@ use slipway_core::governance::config_change::{role_reasons, RoleGrant, SubjectKi
 use slipway_store::{ApiToken, User};
 
 use super::config_changes::{self, Held, Holding};
+pub use super::sessions::NewSession;
+use super::sessions::{open_session, valid_username};
 use super::{entry, require};
 use crate::auth::{hash_password, new_secret, secret_hash, verify_password, Actor};
 use crate::state::SignInAttempt;
 use crate::{AppState, ServiceError};
-
-const SESSION_HOURS: i64 = 12;
 
 /// What the first start created, to be shown once.
 #[derive(Debug, Clone)]
@@ -72,15 +72,6 @@ pub async fn bootstrap(
     }))
 }
 
-/// A console session: the cookie value (secret) and its CSRF token.
-pub struct NewSession {
-    pub cookie_value: String,
-    pub csrf: String,
-    pub max_age_secs: i64,
-    /// The signed-in person's role (where the console lands them).
-    pub role: slipway_core::access::Role,
-}
-
 pub async fn login(
     state: &AppState,
     username: &str,
@@ -93,6 +84,9 @@ pub async fn login(
         .check(&attempt)
         .map_err(|retry_after_secs| ServiceError::RateLimited { retry_after_secs })?;
     let user = state.store.user_by_name(username).await?;
+    if state.authorities.ldap.is_some() && !super::sso::is_local(state, user.as_ref()).await? {
+        return super::sso::ldap_login(state, &attempt, password).await;
+    }
     let ok = match &user {
         Some(u) if !u.disabled => u
             .password_hash
@@ -121,29 +115,15 @@ pub async fn login(
         return Err(ServiceError::BadCredentials);
     };
     state.login_limiter.succeed(&attempt);
-    let cookie_value = new_secret("");
-    let csrf = new_secret("");
-    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(SESSION_HOURS);
-    tx.create_session(
-        &secret_hash(&cookie_value),
-        &user.id,
-        &csrf,
-        &slipway_store::format_time(expires),
+    let session = open_session(
+        state,
+        &mut tx,
+        &user,
+        json!({ "client": client.to_string() }),
     )
     .await?;
-    tx.audit(AuditEntry {
-        actor: user.username.clone(),
-        verb: "session.login".into(),
-        subject: format!("user/{}", user.username),
-        details: json!({ "client": client.to_string() }),
-    });
     tx.commit().await?;
-    Ok(NewSession {
-        cookie_value,
-        csrf,
-        max_age_secs: SESSION_HOURS * 3600,
-        role: user.role,
-    })
+    Ok(session)
 }
 
 pub async fn logout(
@@ -365,22 +345,6 @@ async fn hold_role(
         },
     )
     .await
-}
-
-fn valid_username(name: &str) -> Result<(), ServiceError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ServiceError::invalid(
-            format!("`{name}` is not a valid user name"),
-            "use 1-64 letters, digits, '.', '_', '-' or '@'",
-        ))
-    }
 }
 
 fn strong_enough(password: &str) -> Result<(), ServiceError> {

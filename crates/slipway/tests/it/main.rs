@@ -41,6 +41,7 @@ mod recovery;
 mod replicas;
 mod signatures;
 mod sonar;
+mod sso;
 mod tls;
 mod up;
 mod vault;

@@ -15,6 +15,7 @@ mod flags;
 mod flakiness;
 mod governance;
 mod health;
+mod identities;
 mod insights;
 mod leases;
 mod open;

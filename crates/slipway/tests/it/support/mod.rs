@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub(crate) mod browser;
 mod operations;
+pub(crate) mod sso_peers;
 
 pub(crate) const ADMIN_TOKEN: &str = "slw_test_admin_token_0123456789";
 pub(crate) const PETS: &str = concat!(
@@ -62,6 +63,13 @@ impl Server {
     pub(crate) fn start_with_env(database_url: Option<&str>, env: &[(&str, &str)]) -> Server {
         let data = tempfile::tempdir().expect("a temporary folder");
         Server::spawn(data, database_url, "127.0.0.1:0", env, &[])
+    }
+
+    /// Start on SQLite in a fresh data folder, listening on `listen` (an address chosen before,
+    /// for a callback an outside party must know in advance).
+    pub(crate) fn start_listening(listen: &str, env: &[(&str, &str)]) -> Server {
+        let data = tempfile::tempdir().expect("a temporary folder");
+        Server::spawn(data, None, listen, env, &[])
     }
 
     /// Start on SQLite in a data folder that already holds one (a restored backup, say).

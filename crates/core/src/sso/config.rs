@@ -1,0 +1,357 @@
+//! The server's sign-in configuration: session timeouts, an OpenID Connect provider, an LDAP
+//! directory, and how their groups map to roles. It is a file the operator of the host writes
+//! (`slipway server --auth-config FILE`), not part of `slipway apply`: who may map a directory
+//! group to `admin` is whoever runs the server, like the master key.
+//!
+//! Read with the same bounded YAML loader as `slipway.yaml`; unknown keys are refused and every
+//! value is checked here, so a server never starts on a half-understood configuration.
+
+use serde::Deserialize;
+
+use super::roles::RoleMapping;
+use super::session::SessionPolicy;
+use crate::access::Role;
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    #[serde(default)]
+    pub sessions: SessionPolicy,
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+    #[serde(default)]
+    pub ldap: Option<LdapConfig>,
+}
+
+/// An OpenID Connect provider, signed in to with the authorization code flow and PKCE.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The button's words: "Sign in with {name}".
+    pub name: String,
+    /// The provider's issuer URL; its discovery document is `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret, or a file holding it (preferred: it stays out of the configuration).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub client_secret_file: Option<String>,
+    /// Slipway's callback as registered at the provider: `https://slipway.example/login/oidc/callback`.
+    pub redirect_url: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim that names the person in Slipway (their user name).
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// The claim printed with their signatures.
+    #[serde(default = "default_name_claim")]
+    pub name_claim: String,
+    /// The claim listing their groups or roles (a dotted path reaches into objects).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    pub roles: Vec<RoleMapping>,
+    #[serde(default)]
+    pub default_role: Option<Role>,
+}
+
+/// An LDAP directory, signed in to by a simple bind with the person's password.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapConfig {
+    /// `ldap://host:port` (389 when no port is given).
+    pub url: String,
+    /// The person's DN from their user name, `{username}` escaped into it:
+    /// `uid={username},ou=people,dc=example,dc=org`. Or `search`.
+    #[serde(default)]
+    pub user_dn: Option<String>,
+    #[serde(default)]
+    pub search: Option<LdapSearch>,
+    pub groups: LdapGroups,
+    /// The attribute printed with their signatures.
+    #[serde(default = "default_name_attribute")]
+    pub name_attribute: String,
+    pub roles: Vec<RoleMapping>,
+    #[serde(default)]
+    pub default_role: Option<Role>,
+    /// Seconds to wait for the directory before saying it is down.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u32,
+}
+
+/// Finding the person's DN by searching for their user name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapSearch {
+    pub base: String,
+    #[serde(default = "default_user_attribute")]
+    pub attribute: String,
+    /// A service account to search as; anonymous when absent.
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    #[serde(default)]
+    pub bind_password_file: Option<String>,
+}
+
+/// Where the person's groups are found: entries under `base` whose `member_attribute` holds
+/// their DN (`groupOfNames`' `member`) or their user name (`posixGroup`'s `memberUid`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapGroups {
+    pub base: String,
+    #[serde(default = "default_member_attribute")]
+    pub member_attribute: String,
+    #[serde(default)]
+    pub member_value: MemberValue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberValue {
+    #[default]
+    Dn,
+    Username,
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(String::from).to_vec()
+}
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+fn default_name_claim() -> String {
+    "name".into()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_name_attribute() -> String {
+    "cn".into()
+}
+fn default_user_attribute() -> String {
+    "uid".into()
+}
+fn default_member_attribute() -> String {
+    "member".into()
+}
+fn default_timeout() -> u32 {
+    5
+}
+
+/// Why the sign-in configuration is refused, with where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AuthConfigError {
+    pub message: String,
+}
+
+fn refuse<T>(message: impl Into<String>) -> Result<T, AuthConfigError> {
+    Err(AuthConfigError {
+        message: message.into(),
+    })
+}
+
+/// Read and check the sign-in configuration file's text.
+pub fn parse(text: &str) -> Result<AuthConfig, AuthConfigError> {
+    let (value, _) = crate::config::yaml::parse(text).map_err(|e| AuthConfigError {
+        message: format!(
+            "line {}, column {}: {}",
+            e.position.line, e.position.column, e.message
+        ),
+    })?;
+    let config: AuthConfig =
+        serde_path_to_error::deserialize(value).map_err(|e| AuthConfigError {
+            message: format!("at `{}`: {}", e.path(), e.inner()),
+        })?;
+    config.sessions.check().map_err(|e| AuthConfigError {
+        message: e.to_string(),
+    })?;
+    if let Some(oidc) = &config.oidc {
+        check_oidc(oidc)?;
+    }
+    if let Some(ldap) = &config.ldap {
+        check_ldap(ldap)?;
+    }
+    Ok(config)
+}
+
+/// `https://…`, or `http://` to the machine itself (a provider on loopback, as in tests).
+fn web_url(url: &str, what: &str) -> Result<(), AuthConfigError> {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| {
+            url.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        });
+    if url.starts_with("https://") || loopback {
+        Ok(())
+    } else {
+        refuse(format!(
+            "{what} `{url}` must be an https:// URL (plain http:// only to this machine)"
+        ))
+    }
+}
+
+fn check_oidc(o: &OidcConfig) -> Result<(), AuthConfigError> {
+    web_url(&o.issuer, "oidc.issuer")?;
+    web_url(&o.redirect_url, "oidc.redirect_url")?;
+    if !o.redirect_url.ends_with("/login/oidc/callback") {
+        return refuse(
+            "oidc.redirect_url must end with /login/oidc/callback (Slipway's callback), as registered at the provider",
+        );
+    }
+    if o.client_id.is_empty() || o.name.trim().is_empty() {
+        return refuse("oidc.client_id and oidc.name must not be empty");
+    }
+    if o.client_secret.is_some() && o.client_secret_file.is_some() {
+        return refuse("give oidc.client_secret or oidc.client_secret_file, not both");
+    }
+    if !o.scopes.iter().any(|s| s == "openid") {
+        return refuse("oidc.scopes must include `openid`");
+    }
+    if o.roles.is_empty() && o.default_role.is_none() {
+        return refuse(
+            "oidc.roles is empty and there is no oidc.default_role: nobody could sign in",
+        );
+    }
+    Ok(())
+}
+
+fn check_ldap(l: &LdapConfig) -> Result<(), AuthConfigError> {
+    ldap_address(&l.url)?;
+    match (&l.user_dn, &l.search) {
+        (Some(template), None) => {
+            if template.matches("{username}").count() != 1 {
+                return refuse("ldap.user_dn must contain `{username}` exactly once");
+            }
+        }
+        (None, Some(search)) => {
+            // A DN without a password would be an unauthenticated bind: anonymous in disguise.
+            if search.bind_dn.is_some() != search.bind_password_file.is_some() {
+                return refuse(
+                    "ldap.search.bind_dn and ldap.search.bind_password_file go together (or neither, to search anonymously)",
+                );
+            }
+        }
+        _ => return refuse("give ldap.user_dn (a template) or ldap.search, exactly one of them"),
+    }
+    if !(1..=60).contains(&l.timeout_secs) {
+        return refuse("ldap.timeout_secs must be between 1 and 60");
+    }
+    if l.roles.is_empty() && l.default_role.is_none() {
+        return refuse(
+            "ldap.roles is empty and there is no ldap.default_role: nobody could sign in",
+        );
+    }
+    Ok(())
+}
+
+/// The `host:port` of an `ldap://` URL.
+pub fn ldap_address(url: &str) -> Result<String, AuthConfigError> {
+    let Some(rest) = url.strip_prefix("ldap://") else {
+        return refuse(format!(
+            "ldap.url `{url}` must start with ldap:// (ldaps:// is not supported yet)"
+        ));
+    };
+    let host_port = rest.trim_end_matches('/');
+    if host_port.is_empty() || host_port.contains('/') {
+        return refuse(format!(
+            "ldap.url `{url}` must be ldap://host or ldap://host:port"
+        ));
+    }
+    let has_port = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') => {
+            port.parse::<u16>().map_err(|_| AuthConfigError {
+                message: format!("ldap.url `{url}`: `{port}` is not a port"),
+            })?;
+            true
+        }
+        _ => false,
+    };
+    Ok(if has_port {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:389")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+sessions: { idle_minutes: 15, absolute_hours: 8 }
+oidc:
+  name: Example ID
+  issuer: https://id.example
+  client_id: slipway
+  client_secret_file: /etc/slipway/oidc-secret
+  redirect_url: https://slipway.example/login/oidc/callback
+  groups_claim: groups
+  roles:
+    - { group: slipway-admins, role: admin }
+    - { group: release-ops, role: ops }
+ldap:
+  url: ldap://127.0.0.1:3389
+  user_dn: "uid={username},ou=people,dc=example,dc=org"
+  groups: { base: "ou=groups,dc=example,dc=org" }
+  roles:
+    - { group: "cn=admins,ou=groups,dc=example,dc=org", role: admin }
+  default_role: viewer
+"#;
+
+    #[test]
+    fn a_full_configuration_reads_with_its_defaults() {
+        let c = parse(FULL).unwrap();
+        assert_eq!(c.sessions.idle_minutes, 15);
+        let oidc = c.oidc.unwrap();
+        assert_eq!(oidc.username_claim, "preferred_username");
+        assert_eq!(oidc.scopes, ["openid", "profile", "email"]);
+        assert_eq!(oidc.roles[1].role, Role::Ops);
+        let ldap = c.ldap.unwrap();
+        assert_eq!(ldap.groups.member_attribute, "member");
+        assert_eq!(ldap.groups.member_value, MemberValue::Dn);
+        assert_eq!(ldap.default_role, Some(Role::Viewer));
+        assert_eq!(parse("").unwrap(), AuthConfig::default());
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_where_they_are() {
+        let err = |text: &str| parse(text).unwrap_err().message;
+        assert!(err("oidc: { nam: x }").contains("oidc"));
+        assert!(err("ldap:\n  url: ldap://h\n  user_dn: x\n  groups: {base: b}\n  roles: []\n  default_role: god\n").contains("unknown variant"));
+        let plain = FULL.replace("https://id.example", "http://id.example");
+        assert!(err(&plain).contains("https://"));
+        let ldaps = FULL.replace("ldap://127.0.0.1:3389", "ldaps://h");
+        assert!(err(&ldaps).contains("ldap://"));
+        let no_placeholder = FULL.replace("uid={username}", "uid=x");
+        assert!(err(&no_placeholder).contains("{username}"));
+        let bad_callback = FULL.replace("/login/oidc/callback", "/cb");
+        assert!(err(&bad_callback).contains("callback"));
+        assert!(err("sessions: { idle_minutes: 0 }").contains("idle_minutes"));
+        let no_password = FULL.replace(
+            "  user_dn: \"uid={username},ou=people,dc=example,dc=org\"",
+            "  search: { base: \"ou=people,dc=example,dc=org\", bind_dn: \"cn=svc\" }",
+        );
+        assert!(err(&no_password).contains("go together"));
+        assert!(err("{").contains("line"));
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
+        assert!(!err(bomb).is_empty());
+    }
+
+    #[test]
+    fn ldap_addresses_get_their_default_port() {
+        assert_eq!(
+            ldap_address("ldap://dir.example").unwrap(),
+            "dir.example:389"
+        );
+        assert_eq!(
+            ldap_address("ldap://127.0.0.1:3389/").unwrap(),
+            "127.0.0.1:3389"
+        );
+        assert!(ldap_address("ldap://h:99999").is_err());
+        assert!(ldap_address("ldap://").is_err());
+        assert!(ldap_address("ldap://h/dc=x").is_err());
+    }
+}

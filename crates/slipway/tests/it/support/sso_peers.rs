@@ -1,0 +1,237 @@
+//! The outside sign-in authorities single sign-on is tested against, as real processes: an
+//! OpenID provider (the npm package `oidc-provider`, run by `oidc_provider.mjs` under node) and
+//! an LDAP directory (`slapd` from the machine's packages, with its own configuration, database
+//! and port in a temporary folder). Both are killed when dropped. When one is missing the test
+//! is skipped with a line saying so, except under CI, where it fails (`.ci/run` installs both).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The OpenID client Slipway is registered as at the test provider.
+pub(crate) const CLIENT_ID: &str = "slipway";
+pub(crate) const CLIENT_SECRET: &str = "client-secret-for-tests-only";
+
+/// A free loopback port, for a process that must know its callback before it starts.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+fn missing<T>(what: &str) -> Option<T> {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} is missing; .ci/run installs it"
+    );
+    slipway_store::testing::report_skipped(what);
+    None
+}
+
+/// A running `oidc-provider`, killed when dropped.
+pub(crate) struct OidcProvider {
+    child: Child,
+    pub(crate) issuer: String,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OidcProvider {
+    /// Start the provider with `users` (`{"quinn": {"password", "name", "groups"}}`) and
+    /// Slipway's callback registered; `None` (skipped) when node or the package is missing.
+    pub(crate) fn start(redirect: &str, users: &Value) -> Option<OidcProvider> {
+        let modules = PathBuf::from(std::env::var("HOME").unwrap_or_default())
+            .join(".cache/slipway-oidc/node_modules");
+        if !modules.join("oidc-provider/package.json").exists() {
+            return missing("the npm package oidc-provider in ~/.cache/slipway-oidc");
+        }
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/support/oidc_provider.mjs"
+        );
+        let child = Command::new("node")
+            .arg(script)
+            .env("SLIPWAY_OIDC_MODULES", &modules)
+            .env("SLIPWAY_OIDC_CLIENT_ID", CLIENT_ID)
+            .env("SLIPWAY_OIDC_CLIENT_SECRET", CLIENT_SECRET)
+            .env("SLIPWAY_OIDC_REDIRECT", redirect)
+            .env("SLIPWAY_OIDC_USERS", users.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(mut child) = child else {
+            return missing("node");
+        };
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let issuer = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(issuer) => issuer,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the OpenID provider did not start within 30 s");
+            }
+        };
+        Some(OidcProvider { child, issuer })
+    }
+
+    /// Stop it (the provider is down).
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test directory's base.
+pub(crate) const BASE: &str = "dc=example,dc=org";
+
+/// A running `slapd` on its own port and folder, killed when dropped.
+pub(crate) struct Directory {
+    child: Child,
+    pub(crate) url: String,
+    _folder: tempfile::TempDir,
+}
+
+impl Drop for Directory {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A person in the test directory and the groups (by `cn`) they are a member of.
+pub(crate) struct DirectoryPerson<'a> {
+    pub uid: &'a str,
+    pub name: &'a str,
+    pub password: &'a str,
+    pub groups: &'a [&'a str],
+}
+
+fn find_slapd() -> Option<PathBuf> {
+    [
+        "/usr/sbin/slapd",
+        "/usr/local/sbin/slapd",
+        "/usr/local/libexec/slapd",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+impl Directory {
+    /// `slapd` with `ou=people` and `ou=groups` under [`BASE`], holding `people`; `None`
+    /// (skipped) when slapd is not installed.
+    pub(crate) fn start(people: &[DirectoryPerson<'_>]) -> Option<Directory> {
+        let Some(slapd) = find_slapd() else {
+            return missing("slapd (Debian package slapd)");
+        };
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let dir = folder.path();
+        std::fs::create_dir(dir.join("db")).expect("the database folder");
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\n\
+             include /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\n\
+             include /etc/ldap/schema/nis.schema\n\
+             pidfile {d}/slapd.pid\n\
+             modulepath /usr/lib/ldap\n\
+             moduleload back_mdb\n\
+             database mdb\n\
+             suffix \"{BASE}\"\n\
+             rootdn \"cn=admin,{BASE}\"\n\
+             rootpw directory-admin\n\
+             directory {d}/db\n\
+             access to attrs=userPassword by self =xw by anonymous auth by * none\n\
+             access to * by users read by * none\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("slapd.conf"), conf).expect("slapd.conf");
+        let mut ldif = format!(
+            "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n\
+             dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n"
+        );
+        let mut groups: Vec<&str> = people
+            .iter()
+            .flat_map(|p| p.groups.iter().copied())
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        for p in people {
+            ldif.push_str(&format!(
+                "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {name}\nsn: {uid}\nuserPassword: {pw}\n\n",
+                uid = p.uid,
+                name = p.name,
+                pw = p.password
+            ));
+        }
+        for g in groups {
+            ldif.push_str(&format!(
+                "dn: cn={g},ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: {g}\n"
+            ));
+            for p in people.iter().filter(|p| p.groups.contains(&g)) {
+                ldif.push_str(&format!("member: uid={},ou=people,{BASE}\n", p.uid));
+            }
+            ldif.push('\n');
+        }
+        std::fs::write(dir.join("data.ldif"), ldif).expect("data.ldif");
+        let loaded = Command::new(slapd.with_file_name("slapadd"))
+            .arg("-f")
+            .arg(dir.join("slapd.conf"))
+            .arg("-l")
+            .arg(dir.join("data.ldif"))
+            .output()
+            .expect("slapadd runs");
+        assert!(
+            loaded.status.success(),
+            "slapadd: {}",
+            String::from_utf8_lossy(&loaded.stderr)
+        );
+        let port = free_port();
+        let url = format!("ldap://127.0.0.1:{port}");
+        let child = Command::new(&slapd)
+            .arg("-f")
+            .arg(dir.join("slapd.conf"))
+            .args(["-h", &format!("{url}/"), "-d", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("slapd starts");
+        let directory = Directory {
+            child,
+            url,
+            _folder: folder,
+        };
+        // Bounded wait for the port to accept.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(directory);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("slapd did not listen on {port} within 10 s");
+    }
+
+    /// Stop it (the directory is down).
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,113 @@
+//! Which outside authority (an OpenID provider, an LDAP directory) a user signs in through, and
+//! the provider's subject that ties them to that user (migration 0024). A user without a row is
+//! a local account. Console sessions' sliding end is kept here too, outside the audit chain like
+//! any telemetry: a session being used is not a change of state anyone audits.
+
+use sqlx::Row;
+
+use crate::{now, Result, Store, StoreError, WriteTx};
+
+/// The outside authority behind a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `oidc` or `ldap`.
+    pub source: String,
+    /// `issuer|sub` for OpenID Connect, the person's DN for LDAP.
+    pub subject: String,
+}
+
+impl Store {
+    /// The outside authority a user signs in through; `None` for a local account.
+    pub async fn identity_of(&self, user_id: &str) -> Result<Option<Identity>> {
+        let row = sqlx::query("SELECT source, subject FROM user_identities WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Identity {
+                source: r.try_get("source")?,
+                subject: r.try_get("subject")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// When the person last signed in again at their provider to sign, not yet used.
+    pub async fn fresh_authentication(&self, user_id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT fresh_auth_at FROM user_identities WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("fresh_auth_at")?,
+            None => None,
+        })
+    }
+
+    /// Move a live session's end (its idle timeout), never shortening it.
+    pub async fn extend_session(&self, id_hash: &str, expires_at: &str) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        sqlx::query("UPDATE sessions SET expires_at = $2 WHERE id_hash = $1 AND expires_at < $2 AND expires_at > $3")
+            .bind(id_hash)
+            .bind(expires_at)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+impl WriteTx<'_> {
+    /// The user tied to this provider's subject, if any.
+    pub async fn user_id_by_identity(
+        &mut self,
+        source: &str,
+        subject: &str,
+    ) -> Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT user_id FROM user_identities WHERE source = $1 AND subject = $2")
+                .bind(source)
+                .bind(subject)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        row.map(|r| Ok(r.try_get("user_id")?)).transpose()
+    }
+
+    /// Record that the person just signed in again at their provider, to sign.
+    pub async fn record_fresh_authentication(&mut self, user_id: &str, at: &str) -> Result<()> {
+        sqlx::query("UPDATE user_identities SET fresh_auth_at = $2 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(at)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Use the fresh authentication, if it is not older than `not_before`: `true` once, then
+    /// `false`, so one sign-in at the provider signs one record.
+    pub async fn take_fresh_authentication(
+        &mut self,
+        user_id: &str,
+        not_before: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE user_identities SET fresh_auth_at = NULL WHERE user_id = $1 AND fresh_auth_at >= $2")
+            .bind(user_id)
+            .bind(not_before)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Tie a user (just created) to the provider's subject.
+    pub async fn link_identity(&mut self, user_id: &str, identity: &Identity) -> Result<()> {
+        sqlx::query("INSERT INTO user_identities (user_id, source, subject, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(user_id)
+            .bind(&identity.source)
+            .bind(&identity.subject)
+            .bind(now())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| StoreError::from_write(e, || format!("the {} identity {}", identity.source, identity.subject)))?;
+        Ok(())
+    }
+}

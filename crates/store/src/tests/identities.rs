@@ -1,0 +1,117 @@
+//! Outside identities (single sign-on) and sessions' sliding end.
+
+use super::*;
+use crate::Identity;
+
+fn person(id: &str, name: &str) -> User {
+    User {
+        id: id.into(),
+        username: name.into(),
+        role: slipway_core::access::Role::Ops,
+        disabled: false,
+        created_at: now(),
+        password_hash: None,
+        full_name: Some("Quinn Q.".into()),
+    }
+}
+
+#[tokio::test]
+async fn a_provider_subject_ties_to_one_user_only() {
+    on_both_backends(|store| async move {
+        let oidc = Identity {
+            source: "oidc".into(),
+            subject: "https://id.example|u-42".into(),
+        };
+        let mut tx = store.write().await.unwrap();
+        tx.create_user(&person("u1", "quinn")).await.unwrap();
+        tx.link_identity("u1", &oidc).await.unwrap();
+        tx.audit(entry("user.create", "user/quinn"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.identity_of("u1").await.unwrap(), Some(oidc.clone()));
+        let mut tx = store.write().await.unwrap();
+        assert_eq!(
+            tx.user_id_by_identity("oidc", &oidc.subject)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("u1")
+        );
+        assert_eq!(
+            tx.user_id_by_identity("ldap", &oidc.subject).await.unwrap(),
+            None
+        );
+        tx.create_user(&person("u2", "other")).await.unwrap();
+        assert!(matches!(
+            tx.link_identity("u2", &oidc).await,
+            Err(StoreError::AlreadyExists(_))
+        ));
+        drop(tx);
+        assert_eq!(store.identity_of("u2").await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_used_session_is_extended_but_an_ended_one_stays_ended() {
+    on_both_backends(|store| async move {
+        let soon = format_time(jiff::Timestamp::now() + jiff::SignedDuration::from_mins(1));
+        let later = format_time(jiff::Timestamp::now() + jiff::SignedDuration::from_mins(30));
+        let past = format_time(jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1));
+        let mut tx = store.write().await.unwrap();
+        tx.create_user(&person("u1", "quinn")).await.unwrap();
+        tx.create_session("live", "u1", "c1", &soon).await.unwrap();
+        tx.create_session("dead", "u1", "c2", &past).await.unwrap();
+        tx.audit(entry("session.login", "user/quinn"));
+        tx.commit().await.unwrap();
+        store.extend_session("live", &later).await.unwrap();
+        store.extend_session("dead", &later).await.unwrap();
+        let live = store.session("live").await.unwrap().unwrap();
+        assert_eq!(live.expires_at, later);
+        assert!(!live.created_at.is_empty());
+        assert_eq!(store.session("dead").await.unwrap(), None);
+        // Never shortened.
+        store.extend_session("live", &soon).await.unwrap();
+        assert_eq!(
+            store.session("live").await.unwrap().unwrap().expires_at,
+            later
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fresh_authentication_signs_once_and_only_while_fresh() {
+    on_both_backends(|store| async move {
+        let oidc = Identity {
+            source: "oidc".into(),
+            subject: "https://id.example|u-7".into(),
+        };
+        let earlier = format_time(jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10));
+        let at = now();
+        let mut tx = store.write().await.unwrap();
+        tx.create_user(&person("u1", "quinn")).await.unwrap();
+        tx.link_identity("u1", &oidc).await.unwrap();
+        tx.record_fresh_authentication("u1", &at).await.unwrap();
+        tx.audit(entry("signature.reauthenticated", "user/quinn"));
+        tx.commit().await.unwrap();
+        assert_eq!(
+            store.fresh_authentication("u1").await.unwrap(),
+            Some(at.clone())
+        );
+        let mut tx = store.write().await.unwrap();
+        let later = format_time(jiff::Timestamp::now() + jiff::SignedDuration::from_mins(1));
+        assert!(
+            !tx.take_fresh_authentication("u1", &later).await.unwrap(),
+            "too old"
+        );
+        assert!(tx.take_fresh_authentication("u1", &earlier).await.unwrap());
+        assert!(
+            !tx.take_fresh_authentication("u1", &earlier).await.unwrap(),
+            "used once"
+        );
+        tx.audit(entry("signature.sign", "signature/x"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.fresh_authentication("u1").await.unwrap(), None);
+    })
+    .await;
+}
