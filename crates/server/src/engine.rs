@@ -2,7 +2,8 @@
 //! batch supervision and expired break-glasses each second or as soon as something wakes it —
 //! on the server that holds the background lease (`leader`), and only there. When a server
 //! starts holding it (at its start, or taking over from one that died), it first resumes what
-//! was in flight.
+//! was in flight. A turn runs on the fenced state `leader::background` gives, so a server that
+//! paused past its lease cannot write after another server took over.
 //!
 //! It only loops, waits and calls services (`services::progress`, `services::promotions`,
 //! `services::config_changes`); the decisions and the writes are theirs. Nothing in `services` or `transitions` imports it.
@@ -18,15 +19,17 @@ pub(crate) fn spawn(state: AppState) {
         let mut was_leading = false;
         // Until the store closes (the server shuts down), not failing on every turn after it.
         while !state.store.is_closed() {
-            let leading = state.leader.leading_now();
-            if leading && !was_leading {
-                if let Err(e) = services::progress::resume_after_restart(&state).await {
+            // Every write of a turn goes through the fenced store: refused if the lease changed
+            // hands since the turn began (`leader`).
+            let background = crate::leader::background(&state);
+            if let (Some(fenced), false) = (&background, was_leading) {
+                if let Err(e) = services::progress::resume_after_restart(fenced).await {
                     tracing::error!(error = %e, "could not resume deployments");
                 }
             }
-            was_leading = leading;
-            if leading {
-                turn(&state).await;
+            was_leading = background.is_some();
+            if let Some(fenced) = &background {
+                turn(fenced).await;
             }
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), state.engine.orchestrator.notified())

@@ -21,6 +21,7 @@ mod open;
 mod pages;
 mod quality;
 mod vault;
+mod wakeups;
 mod webhooks;
 mod writes;
 
