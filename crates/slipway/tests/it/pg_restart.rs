@@ -154,10 +154,9 @@ fn set(url: &str, name: &str) -> bool {
     .success()
 }
 
-fn get(url: &str, path: &str) -> Result<ureq::Response, ureq::Error> {
-    ureq::get(&format!("{url}{path}"))
-        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
-        .call()
+/// A GET of `path` on `url` as the admin.
+fn get(url: &str, path: &str) -> ureq::Request {
+    ureq::get(&format!("{url}{path}")).set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
 }
 
 #[test]
@@ -212,7 +211,7 @@ fn postgres_restarted_under_load_503_meanwhile_then_reconnected_and_nothing_ackn
     pg.stop();
     // Down: every replica says so, with Retry-After, on the API and on /readyz.
     for server in [&first, &second] {
-        match get(&server.url, "/api/v1/projects") {
+        match get(&server.url, "/api/v1/projects").call() {
             Err(ureq::Error::Status(503, answer)) => {
                 assert_eq!(answer.header("Retry-After"), Some("5"));
                 assert_eq!(answer.content_type(), "application/problem+json");
@@ -242,7 +241,7 @@ fn postgres_restarted_under_load_503_meanwhile_then_reconnected_and_nothing_ackn
     wait_for_writes(before_restart + 10);
     for server in [&first, &second] {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while get(&server.url, "/readyz").is_err() {
+        while get(&server.url, "/readyz").call().is_err() {
             assert!(
                 Instant::now() < deadline,
                 "{} never became ready",

@@ -321,9 +321,13 @@ fn through_nginx_a_replica_killed_mid_deployment_loses_no_step_and_no_webhook() 
             .filter_map(|d| d["event"].as_str())
             .collect();
         assert!(
-            ["promotion.requested", "deployment.started", "deployment.finished"]
-                .iter()
-                .all(|e| events.contains(e)),
+            [
+                "promotion.requested",
+                "deployment.started",
+                "deployment.finished"
+            ]
+            .iter()
+            .all(|e| events.contains(e)),
             "the deployment raised its deliveries, before and after the kill: {log:#}"
         );
         let got = hooks.ids.lock().unwrap().clone();
