@@ -396,3 +396,52 @@ fn a_bad_drain_period_is_refused_at_start_with_the_range() {
         "{said}"
     );
 }
+
+#[test]
+fn a_replica_older_than_the_databases_schema_is_not_ready_until_upgraded() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(url) = rt.block_on(slipway_store::testing::fresh_postgres_database()) else {
+        return;
+    };
+    let server = Server::start_with(Some(&url));
+    let readyz = || match ureq::get(&format!("{}/readyz", server.url)).call() {
+        Ok(answer) => (200, answer.into_string().unwrap()),
+        Err(ureq::Error::Status(code, answer)) => {
+            assert_eq!(answer.header("Retry-After"), Some("5"));
+            (code, answer.into_string().unwrap())
+        }
+        Err(e) => panic!("/readyz answers: {e}"),
+    };
+    assert_eq!(readyz(), (200, "ready".to_string()));
+    // Another replica, newer, migrated the database past what this one knows.
+    let newer = slipway_store::known_schema_version() + 1;
+    let migrate = |sql: String| {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(&sql).execute(&mut conn).await.unwrap();
+        })
+    };
+    migrate(format!(
+        "INSERT INTO schema_migrations (version, applied_at) VALUES ({newer}, '2026-11-30T00:00:00.000000Z')"
+    ));
+    let (status, said) = readyz();
+    assert_eq!(status, 503, "{said}");
+    assert!(
+        said.contains(&format!(
+            "schema is version {newer}, newer than this server's"
+        )) && said.contains("upgrade this one"),
+        "{said}"
+    );
+    // The API itself still answers: readiness only tells the balancer to prefer the others.
+    assert!(ok(server.cli(None, &["whoami"])).contains("admin"));
+    migrate(format!(
+        "DELETE FROM schema_migrations WHERE version = {newer}"
+    ));
+    assert_eq!(readyz(), (200, "ready".to_string()));
+    drop(server);
+    rt.block_on(slipway_store::testing::drop_postgres_database(&url));
+}
