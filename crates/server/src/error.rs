@@ -108,6 +108,7 @@ impl ServiceError {
             | ServiceError::State { .. }
             | ServiceError::Store(StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
             ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::TooLarge { .. }
             | ServiceError::ReportTooLarge { .. }
@@ -137,6 +138,7 @@ impl ServiceError {
             }
             ServiceError::State { .. } => "Not now",
             ServiceError::RateLimited { .. } => "Too many attempts",
+            ServiceError::Store(e) if e.is_unavailable() => "Database unavailable",
             ServiceError::Store(_) => "Server error",
             ServiceError::TooLarge { .. }
             | ServiceError::ReportTooLarge { .. }
@@ -179,6 +181,10 @@ impl ServiceError {
                 Some("choose another name, or change the existing one".into())
             }
             ServiceError::RateLimited { .. } => None,
+            ServiceError::Store(e) if e.is_unavailable() => Some(format!(
+                "the database does not answer right now; nothing was changed: try again in {} s (the server reconnects by itself)",
+                crate::readiness::RETRY_AFTER_SECS
+            )),
             ServiceError::Store(_) => {
                 Some("the server log has the details; the request changed nothing".into())
             }
@@ -268,7 +274,8 @@ impl IntoResponse for Problem {
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
+        if status == StatusCode::INTERNAL_SERVER_ERROR || status == StatusCode::SERVICE_UNAVAILABLE
+        {
             tracing::error!(error = %self, "request failed");
         }
         let problem = Problem {
@@ -283,8 +290,15 @@ impl IntoResponse for ServiceError {
             },
         };
         let mut response = problem.into_response();
-        if let ServiceError::RateLimited { retry_after_secs } = self {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        let retry_after = match &self {
+            ServiceError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ServiceError::Store(e) if e.is_unavailable() => {
+                Some(crate::readiness::RETRY_AFTER_SECS)
+            }
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }

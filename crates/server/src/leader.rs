@@ -5,9 +5,11 @@
 //! expires ([`TTL`]), and the next server to ask takes it, with the next fencing token. On
 //! SQLite there is one server, which always holds it.
 //!
-//! Work starts only with at least [`MARGIN`] of the lease left, so a turn that began under the
-//! lease ends before another server may take it over, as long as a turn is shorter than the
-//! margin; the writes themselves do not check the token yet.
+//! Work starts only with at least [`MARGIN`] of the lease left, and runs on [`background`]'s
+//! state, whose store is fenced with the lease's token: every write the work makes checks, in
+//! its own transaction, that this server still holds the lease with that token. A server that
+//! paused past its lease (a long garbage collection, a frozen VM) and wakes up cannot write
+//! after another took over: its writes are refused (`StoreError::Fenced`) and change nothing.
 //!
 //! It only keeps the lease; it never decides or writes anything else.
 
@@ -33,6 +35,8 @@ pub(crate) struct Leader {
     holder: String,
     /// Microseconds since the epoch; 0 while not held.
     until_micros: AtomicI64,
+    /// The fencing token of the lease held (meaningful while `until_micros` is not 0).
+    token: AtomicI64,
 }
 
 impl Default for Leader {
@@ -49,6 +53,7 @@ impl Default for Leader {
                 slipway_core::digest::lower_hex(&nonce)
             ),
             until_micros: AtomicI64::new(0),
+            token: AtomicI64::new(0),
         }
     }
 }
@@ -59,26 +64,45 @@ impl Leader {
         &self.holder
     }
 
-    /// Whether this server may start a turn of background work now (the real time: the lease
-    /// is about servers, never the governance clock).
-    pub(crate) fn leading_now(&self) -> bool {
-        self.leading(slipway_store::current_time())
-    }
-
     /// Whether this server may start a turn of background work at `now`.
     pub(crate) fn leading(&self, now: Timestamp) -> bool {
         let until = self.until_micros.load(Ordering::Acquire);
         until > 0 && until - now.as_microsecond() >= MARGIN.as_micros() as i64
     }
 
+    /// The fence background work starting at `now` writes under, when this server may start it.
+    pub(crate) fn fence(&self, now: Timestamp) -> Option<slipway_store::Fence> {
+        // Read while a takeover changes it, the token is at worst stale: the store refuses the
+        // writes it fences, and the next turn reads the new one. It can never be too new.
+        let token = self.token.load(Ordering::Acquire);
+        self.leading(now).then(|| slipway_store::Fence {
+            lease: LEASE.to_string(),
+            holder: self.holder.clone(),
+            token,
+        })
+    }
+
     fn set(&self, held: Option<slipway_store::HeldLease>) {
         match held {
-            Some(h) => self
-                .until_micros
-                .store(h.until.as_microsecond(), Ordering::Release),
+            Some(h) => {
+                self.token.store(h.token, Ordering::Release);
+                self.until_micros
+                    .store(h.until.as_microsecond(), Ordering::Release)
+            }
             None => self.until_micros.store(0, Ordering::Release),
         }
     }
+}
+
+/// The state background work runs on, when this server may start a turn now (the real time: the
+/// lease is about servers, never the governance clock): `state` with its
+/// store fenced by the lease's token. `None` when another server runs the background work (or
+/// too little of the lease is left to start).
+pub(crate) fn background(state: &AppState) -> Option<AppState> {
+    let fence = state.leader.fence(slipway_store::current_time())?;
+    let mut fenced = state.clone();
+    fenced.store = state.store.fenced(fence);
+    Some(fenced)
 }
 
 /// Keep asking for the lease until the store closes; wake the orchestrator when this server
@@ -162,6 +186,27 @@ mod tests {
         assert!(!leader.leading(at(6)), "too little of the lease is left");
         leader.set(None);
         assert!(!leader.leading(at(0)));
+    }
+
+    #[test]
+    fn background_work_is_fenced_with_the_token_of_the_lease_held() {
+        let leader = Leader::default();
+        assert_eq!(leader.fence(at(0)), None);
+        leader.set(Some(slipway_store::HeldLease {
+            token: 7,
+            until: at(10),
+        }));
+        let fence = leader.fence(at(0)).expect("held with the margin left");
+        assert_eq!(
+            (fence.lease.as_str(), fence.holder.as_str(), fence.token),
+            (LEASE, leader.holder(), 7)
+        );
+        assert_eq!(leader.fence(at(6)), None, "too little of the lease is left");
+        leader.set(Some(slipway_store::HeldLease {
+            token: 9,
+            until: at(20),
+        }));
+        assert_eq!(leader.fence(at(6)).map(|f| f.token), Some(9));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! Woken when a commit queues deliveries, and every second. Each due delivery is claimed with a
 //! lease (so a second server does not send it too, and one whose worker died is sent again),
 //! POSTed from a blocking thread, and its attempt recorded as telemetry: not audited, behind the
-//! same writer lock. Receivers must therefore accept a delivery more than once (its `id` says).
+//! same writer lock, and only while this worker's claim still holds (a worker that paused past its
+//! claim records nothing: the worker that claimed it again sends and records it). Receivers must
+//! therefore accept a delivery more than once (its `id` says).
 
 use std::time::{Duration, Instant};
 
@@ -80,10 +82,13 @@ async fn deliver_due(state: &AppState) -> Result<(), StoreError> {
             let succeeded = attempt.status.is_some_and(|s| (200..300).contains(&s));
             let (next, delay) = after_attempt(attempt.attempt as u32, succeeded, backoff_secs());
             let next_at = (next == DeliveryState::Pending).then(|| in_secs(delay));
-            state
+            let recorded = state
                 .store
-                .record_delivery_attempt(d.id, &attempt, next, next_at.as_deref())
+                .record_delivery_attempt(&d, &attempt, next, next_at.as_deref())
                 .await?;
+            if !recorded {
+                tracing::warn!(delivery = d.id, "a webhook delivery's claim ran out while it was sent; another worker sends it again (at least once)");
+            }
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -70,6 +70,17 @@ impl RunningServer {
             ..
         } = self;
         stop.await;
+        // Not ready from now on; with a drain period, keep serving while a load balancer that
+        // polls `/readyz` moves new requests to other replicas.
+        state.draining.start();
+        let drain = crate::readiness::drain_period()?;
+        if !drain.is_zero() {
+            tracing::info!(
+                ?drain,
+                "draining: /readyz answers 503 until the drain period ends"
+            );
+            tokio::time::sleep(drain).await;
+        }
         tracing::info!("shutting down");
         let _ = shutdown.send(());
         // Requests in flight get a moment to finish. Long polls (an agent waiting for work, a
@@ -184,6 +195,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             state.clock.now()
         );
     }
+    crate::readiness::drain_period()?;
     let first_run =
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
     crate::services::artifacts::recover(&state).await?;
@@ -193,6 +205,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         crate::services::checkpoints::schedule(state.clone(), period);
     }
     crate::leader::spawn(state.clone());
+    crate::state::listen_for_other_servers(&state);
     crate::engine::spawn(state.clone());
     crate::outbox::spawn(state.clone());
     crate::channels::spawn(state.clone());
@@ -307,7 +320,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(crate::api::router())
         .merge(crate::console::router())
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(crate::readiness::readyz))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn(problems_for_rejections))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -339,17 +352,6 @@ async fn problems_for_rejections(request: Request, next: Next) -> Response {
         }
     }
     problem
-}
-
-async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("database unavailable: {e}"),
-        )
-            .into_response(),
-    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -38,6 +38,8 @@ pub struct AppState {
     /// Sign-in through an OpenID provider or an LDAP directory, and the session timeouts
     /// (`--auth-config`); local accounts only when absent.
     pub(crate) authorities: Arc<crate::auth::authorities::Authorities>,
+    /// Set when the server starts shutting down, for `/readyz` (`readiness`).
+    pub(crate) draining: Arc<crate::readiness::Draining>,
 }
 
 /// The server's clock for governance (windows, freezes, schedules). `SLIPWAY_CLOCK=manual`
@@ -116,6 +118,7 @@ impl AppState {
             leader: Arc::new(crate::leader::Leader::default()),
             flag_answers: Arc::default(),
             authorities: Arc::default(),
+            draining: Arc::default(),
         }
     }
 }
@@ -131,9 +134,41 @@ pub(crate) struct Signals {
 }
 
 impl AppState {
+    /// Wake the orchestrator: here at once, and on the other servers of a PostgreSQL database
+    /// through the store (the one holding the background lease may be another).
     pub(crate) fn wake_orchestrator(&self) {
         self.engine.orchestrator.notify_one();
+        self.announce(slipway_store::Wake::Orchestrator);
     }
+
+    /// Wake the agents waiting for work, on every server (an agent may long-poll another one).
+    pub(crate) fn wake_agents(&self) {
+        self.engine.agents.notify_waiters();
+        self.announce(slipway_store::Wake::Agents);
+    }
+
+    fn announce(&self, wake: slipway_store::Wake) {
+        if self.store.backend() != slipway_store::Backend::Postgres {
+            return;
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            // A lost announcement costs a poll's delay, never data: the others poll too.
+            if let Err(e) = store.announce(wake).await {
+                tracing::debug!(error = %e, ?wake, "could not announce a wake-up to the other servers");
+            }
+        });
+    }
+}
+
+/// Listen for the wake-ups other servers announce (PostgreSQL) and ring the same signals they
+/// ring here; nothing on SQLite.
+pub(crate) fn listen_for_other_servers(state: &AppState) {
+    let signals = state.engine.clone();
+    state.store.listen(move |wake| match wake {
+        slipway_store::Wake::Orchestrator => signals.orchestrator.notify_one(),
+        slipway_store::Wake::Agents => signals.agents.notify_waiters(),
+    });
 }
 
 /// Failed sign-ins, counted per user name *from one client* and per client: after

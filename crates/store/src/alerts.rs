@@ -174,7 +174,7 @@ impl Store {
         .await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
-            let d = delivery_row(row)?;
+            let mut d = delivery_row(row)?;
             let taken = sqlx::query("UPDATE alert_deliveries SET next_attempt_at = $3 WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $2")
                 .bind(d.id)
                 .bind(now)
@@ -182,33 +182,38 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
             if taken.rows_affected() == 1 {
+                // The claim is its fence: the outcome is recorded only while it still holds.
+                d.next_attempt_at = Some(lease_until.to_string());
                 claimed.push(d);
             }
         }
         Ok(claimed)
     }
 
-    /// Record one attempt's outcome: telemetry of the outbox, not audited (like webhook attempts).
+    /// Record one attempt's outcome: telemetry of the outbox, not audited (like webhook attempts),
+    /// if `claimed`'s claim still holds (its `next_attempt_at` is the claim's end): `false`,
+    /// recording nothing, when it ran out and another sender claimed the delivery again.
     pub async fn record_alert_delivery(
         &self,
-        id: i64,
+        claimed: &StoredAlertDelivery,
         attempts: i64,
         state: DeliveryState,
         next_attempt_at: Option<&str>,
         error: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let _writer = self.write_lock.lock().await;
         let finished = (state != DeliveryState::Pending).then(crate::now);
-        sqlx::query("UPDATE alert_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_error = $5, finished_at = $6 WHERE id = $1 AND state = 'pending'")
-            .bind(id)
+        let done = sqlx::query("UPDATE alert_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_error = $5, finished_at = $6 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $7")
+            .bind(claimed.id)
             .bind(state.as_str())
             .bind(attempts)
             .bind(next_attempt_at)
             .bind(error)
             .bind(finished)
+            .bind(claimed.next_attempt_at.as_deref())
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 }
 

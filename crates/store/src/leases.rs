@@ -4,11 +4,26 @@
 //! both hold it: the row is created once, then changes hands only when it has expired. Each
 //! change of hands adds one to its token, so work done under an older token can be told apart.
 //! It never reads the clock: callers pass the time.
+//!
+//! Fencing: a store made with [`Store::fenced`] checks, inside every write transaction it opens
+//! (after the writers' lock), that the lease row still names its holder and token, by updating
+//! that row to itself. A holder that paused, lost the lease and woke up has its writes refused
+//! with [`StoreError::Fenced`], and they change nothing. The check also locks the row until
+//! the write commits (PostgreSQL), so a takeover waits for a write already checked rather than
+//! overlapping it: every fenced write is ordered before the change of hands, or refused.
 
 use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 
-use crate::{format_time, Result, Store};
+use crate::{format_time, Result, Store, StoreError};
+
+/// The lease a fenced store's writes must still hold: its name, holder and token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub lease: String,
+    pub holder: String,
+    pub token: i64,
+}
 
 /// A lease held: its fencing token and when it runs out unless renewed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +32,46 @@ pub struct HeldLease {
     pub until: Timestamp,
 }
 
+/// Refuse the transaction unless `fence` still holds its lease with its token. An update of the
+/// row to itself, rather than a read, so that PostgreSQL keeps the row locked until `tx` ends
+/// and a takeover (an update of the same row) waits for it; portable SQL for both databases.
+pub(crate) async fn check_fence(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    fence: &Fence,
+) -> Result<()> {
+    let held = sqlx::query(
+        "UPDATE leases SET token = token WHERE name = $1 AND holder = $2 AND token = $3",
+    )
+    .bind(&fence.lease)
+    .bind(&fence.holder)
+    .bind(fence.token)
+    .execute(&mut **tx)
+    .await?;
+    if held.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Fenced {
+            lease: fence.lease.clone(),
+            token: fence.token,
+        })
+    }
+}
+
 impl Store {
+    /// The same database, whose every write first checks that `fence` still holds its lease
+    /// (background work writes through it; requests never do).
+    pub fn fenced(&self, fence: Fence) -> Store {
+        Store {
+            fence: Some(std::sync::Arc::new(fence)),
+            ..self.clone()
+        }
+    }
+
+    /// The lease this store's writes check, if it is fenced.
+    pub fn fence(&self) -> Option<&Fence> {
+        self.fence.as_deref()
+    }
+
     /// Take the lease `name` for `holder` until `now + ttl` if it is free, expired or already
     /// `holder`'s (a renewal); `None` when another holder has it.
     pub async fn take_lease(

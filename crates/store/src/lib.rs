@@ -38,6 +38,7 @@ mod targets;
 pub mod testing;
 mod time;
 mod variables;
+mod wakeups;
 mod webhooks;
 
 use std::path::Path;
@@ -73,7 +74,7 @@ pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, Store
 pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
 pub use identities::Identity;
 pub use insights::{InsightScope, ReleaseCommit};
-pub use leases::HeldLease;
+pub use leases::{Fence, HeldLease};
 pub use migrations::known_version as known_schema_version;
 pub use page::Page;
 pub use quality::{
@@ -84,6 +85,7 @@ pub use releases::{ReleaseArtifact, ReleaseKey, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
 pub use time::{current_time, format_time, now, parse_time};
 pub use variables::StoredValue;
+pub use wakeups::Wake;
 pub use webhooks::{Delivery, DeliveryAttempt, DueDelivery, Webhook};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,11 +111,36 @@ pub enum StoreError {
     UnknownState(#[from] slipway_core::state_name::UnknownState),
     #[error("a write must record its audit event before it commits")]
     Unaudited,
+    /// A fenced write (background work) whose lease has changed hands since the work began.
+    #[error("this server no longer holds the `{lease}` lease (its token {token} is stale): another server took the work over, so this write was refused and changed nothing")]
+    Fenced { lease: String, token: i64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
 
 impl StoreError {
+    /// Whether the database could not be reached (down, restarting, refusing connections), as
+    /// opposed to a statement it refused: worth answering 503 and trying again shortly.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Open { .. } => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // PostgreSQL's connection exceptions (class 08) and its shutting down or
+                // starting up (57P01-57P03).
+                sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+                    c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     fn from_write(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
         let unique = matches!(&e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation);
         if unique {
@@ -123,6 +150,10 @@ impl StoreError {
         }
     }
 }
+
+/// How long a PostgreSQL request waits for a connection before the database counts as
+/// unavailable.
+pub const PG_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -138,6 +169,13 @@ pub struct Store {
     outbox: Arc<Notify>,
     /// Rung when a commit queues alert deliveries (chat, mail), for the channel sender.
     alert_outbox: Arc<Notify>,
+    /// Set on the store background work writes through: every write checks, in its own
+    /// transaction, that this lease is still held with this token (`leases::Fence`).
+    fence: Option<Arc<Fence>>,
+    /// The database's URL, for the connection that listens for other servers' wake-ups.
+    url: Arc<str>,
+    /// Rung once by [`Store::close`], so the wake-up listener stops at once.
+    closing: Arc<Notify>,
 }
 
 impl Store {
@@ -162,6 +200,14 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .min_connections(0)
+            // PostgreSQL unreachable (restarting, failing over): a request waits this long for
+            // a connection, then is answered 503 with Retry-After (`is_unavailable`) rather than
+            // hanging for sqlx's default 30 s.
+            .acquire_timeout(if backend == Backend::Sqlite {
+                std::time::Duration::from_secs(30)
+            } else {
+                PG_ACQUIRE_TIMEOUT
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -182,6 +228,9 @@ impl Store {
             write_lock: Arc::new(Mutex::new(())),
             outbox: Arc::new(Notify::new()),
             alert_outbox: Arc::new(Notify::new()),
+            fence: None,
+            url: Arc::from(url),
+            closing: Arc::new(Notify::new()),
         };
         migrations::run(&store).await?;
         Ok(store)
@@ -192,6 +241,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        // One permit: the one wake-up listener (`Store::listen`) takes it, waiting or not yet.
+        self.closing.notify_one();
         self.pool.close().await;
     }
 
@@ -220,6 +271,9 @@ impl Store {
             sqlx::query("SELECT pg_advisory_xact_lock(7215400)")
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let Some(fence) = &self.fence {
+            leases::check_fence(&mut tx, fence).await?;
         }
         Ok(WriteTx {
             tx,

@@ -35,6 +35,18 @@ pub fn known_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
+impl Store {
+    /// The schema version the database holds now (its last applied migration): a replica whose
+    /// build knows an older one must not serve it (`/readyz`), as another replica upgraded it.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let (applied,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM schema_migrations")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(applied.unwrap_or(0))
+    }
+}
+
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     store
         .pool

@@ -65,6 +65,9 @@ pub struct DueDelivery {
     pub attempts: i64,
     pub url: String,
     pub secret_sealed: String,
+    /// Until when this claim holds it: the claim's fence. The attempt is recorded only while
+    /// the delivery still carries it (no other worker claimed it again meanwhile).
+    pub claimed_until: String,
 }
 
 fn webhook(row: &AnyRow) -> Result<Webhook> {
@@ -300,24 +303,42 @@ impl Store {
                     attempts: row.try_get("attempts")?,
                     url: row.try_get("url")?,
                     secret_sealed: row.try_get("secret_sealed")?,
+                    claimed_until: lease_until.to_string(),
                 });
             }
         }
         Ok(claimed)
     }
 
-    /// Record one attempt and where the delivery stands after it (`next_attempt_at` for pending).
+    /// Record one attempt and where the delivery stands after it (`next_attempt_at` for pending),
+    /// if `delivery`'s claim still holds: `false`, recording nothing, when its claim ran out and
+    /// another worker claimed it again (that worker sends and records it; at least once).
     pub async fn record_delivery_attempt(
         &self,
-        delivery_id: i64,
+        delivery: &DueDelivery,
         attempt: &DeliveryAttempt,
         state: DeliveryState,
         next_attempt_at: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
+        let finished = (state != DeliveryState::Pending).then(now);
+        let claimed = sqlx::query("UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_status = $5, last_error = $6, finished_at = $7 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $8")
+            .bind(delivery.id)
+            .bind(state.as_str())
+            .bind(attempt.attempt)
+            .bind(next_attempt_at)
+            .bind(attempt.status)
+            .bind(attempt.error.as_deref())
+            .bind(finished)
+            .bind(&delivery.claimed_until)
+            .execute(&mut *tx)
+            .await?;
+        if claimed.rows_affected() == 0 {
+            return Ok(false);
+        }
         sqlx::query("INSERT INTO webhook_attempts (delivery_id, attempt, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING")
-            .bind(delivery_id)
+            .bind(delivery.id)
             .bind(attempt.attempt)
             .bind(&attempt.at)
             .bind(attempt.status)
@@ -325,19 +346,8 @@ impl Store {
             .bind(attempt.duration_ms)
             .execute(&mut *tx)
             .await?;
-        let finished = (state != DeliveryState::Pending).then(now);
-        sqlx::query("UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_status = $5, last_error = $6, finished_at = $7 WHERE id = $1 AND state = 'pending'")
-            .bind(delivery_id)
-            .bind(state.as_str())
-            .bind(attempt.attempt)
-            .bind(next_attempt_at)
-            .bind(attempt.status)
-            .bind(attempt.error.as_deref())
-            .bind(finished)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Wait until a commit queues deliveries, or `timeout` passes.

@@ -84,16 +84,19 @@ async fn send_due(state: &AppState) -> Result<(), StoreError> {
             let attempts = d.attempts + 1;
             let (next, delay) = after_attempt(attempts as u32, result.is_ok(), backoff_secs());
             let next_at = (next == DeliveryState::Pending).then(|| in_secs(delay));
-            state
+            let recorded = state
                 .store
                 .record_alert_delivery(
-                    d.id,
+                    &d,
                     attempts,
                     next,
                     next_at.as_deref(),
                     result.err().as_deref(),
                 )
                 .await?;
+            if !recorded {
+                tracing::warn!(delivery = d.id, "an alert delivery's claim ran out while it was sent; another sender sends it again (at least once)");
+            }
         }
     }
     Ok(())

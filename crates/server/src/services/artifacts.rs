@@ -691,9 +691,9 @@ pub fn schedule_scrub(state: AppState, period: std::time::Duration) {
         loop {
             ticks.tick().await;
             // One server of several scrubs: the one running background work.
-            if !state.leader.leading_now() {
+            let Some(state) = crate::leader::background(&state) else {
                 continue;
-            }
+            };
             match verify_all(&state, "slipway", "vault.scrub").await {
                 Ok(r) if r.intact => tracing::info!(blobs = r.blobs, bytes = r.bytes, "vault scrub: every blob intact"),
                 Ok(r) => tracing::error!(blobs = r.blobs, corrupt = r.corrupt.len(), missing = r.missing.len(), "vault scrub found damaged blobs; see `slipway audit list --verb vault.corruption_detected`"),
@@ -980,9 +980,9 @@ pub fn schedule_gc(state: AppState, period: std::time::Duration) {
         loop {
             ticks.tick().await;
             // One server of several collects: the one running background work.
-            if !state.leader.leading_now() {
+            let Some(state) = crate::leader::background(&state) else {
                 continue;
-            }
+            };
             match gc(&state, None, false).await {
                 Ok(r) => tracing::info!(
                     blobs = r.deleted_blobs.len(),

@@ -199,9 +199,9 @@ pub fn schedule(state: AppState, period: std::time::Duration) {
         loop {
             ticks.tick().await;
             // One server of several signs on schedule: the one running background work.
-            if !state.leader.leading_now() {
+            let Some(state) = crate::leader::background(&state) else {
                 continue;
-            }
+            };
             let grew = match (
                 state.store.audit_last_seq().await,
                 state.store.latest_checkpoint().await,

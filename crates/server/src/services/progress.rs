@@ -120,7 +120,7 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
             let step = &phase_runs(&d)[run];
             tx.audit(system("deployment.dispatch", id, json!({ "phase": d.phase, "step": step.step, "name": step.name, "targets": targets })));
             tx.commit().await?;
-            state.engine.agents.notify_waiters();
+            state.wake_agents();
             state.wake_orchestrator();
             return Ok(());
         }

@@ -67,10 +67,17 @@ async fn an_alert_is_counted_acknowledged_resolved_and_its_deliveries_are_claime
             .await
             .unwrap();
         assert!(again.is_empty(), "a claimed delivery is not claimed twice");
-        store
-            .record_alert_delivery(claimed[0].id, 1, DeliveryState::Delivered, None, None)
+        assert!(store
+            .record_alert_delivery(&claimed[0], 1, DeliveryState::Delivered, None, None)
             .await
-            .unwrap();
+            .unwrap());
+        // A sender whose claim ran out (another claimed it since) records nothing.
+        let mut stale = claimed[1].clone();
+        stale.next_attempt_at = Some(now.clone());
+        assert!(!store
+            .record_alert_delivery(&stale, 1, DeliveryState::Failed, None, Some("late"))
+            .await
+            .unwrap());
         let deliveries = store.alert_deliveries(alert.id).await.unwrap();
         assert_eq!(deliveries[0].state, DeliveryState::Delivered);
         assert_eq!(deliveries[1].state, DeliveryState::Pending);

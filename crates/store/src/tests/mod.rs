@@ -22,6 +22,7 @@ mod open;
 mod pages;
 mod quality;
 mod vault;
+mod wakeups;
 mod webhooks;
 mod writes;
 

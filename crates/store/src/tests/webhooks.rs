@@ -94,27 +94,27 @@ async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_commi
             duration_ms: 3,
         };
         let retry_at = now();
-        store
+        assert!(store
             .record_delivery_attempt(
-                first.id,
+                first,
                 &attempt(1, Some(500)),
                 DeliveryState::Pending,
                 Some(&retry_at),
             )
             .await
-            .unwrap();
+            .unwrap());
         let again = store.claim_due_deliveries(&now(), far, 10).await.unwrap();
         assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), [first.id]);
         assert_eq!(again[0].attempts, 1);
-        store
+        assert!(store
             .record_delivery_attempt(
-                first.id,
+                &again[0],
                 &attempt(2, Some(200)),
                 DeliveryState::Delivered,
                 None,
             )
             .await
-            .unwrap();
+            .unwrap());
         let log = store.deliveries(Some("all"), 50).await.unwrap();
         let done = log.iter().find(|d| d.id == first.id).unwrap();
         assert_eq!(done.state, DeliveryState::Delivered);
@@ -155,6 +155,51 @@ async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_commi
         let mut tx = store.write().await.unwrap();
         let dup = tx.insert_webhook(&hook("all", &["*"], None), "x").await;
         assert!(matches!(dup, Err(StoreError::AlreadyExists(_))), "{dup:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_worker_whose_claim_ran_out_records_nothing_and_the_next_claim_sends_it() {
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        tx.insert_webhook(&hook("all", &["*"], None), "sealed-1")
+            .await
+            .unwrap();
+        tx.audit(deploy_event("pets"));
+        tx.commit().await.unwrap();
+        // The first worker claims it with a claim that has already run out (it paused).
+        let first = store
+            .claim_due_deliveries(&now(), &now(), 10)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 1);
+        let far = "9999-01-01T00:00:00.000000Z";
+        let second = store.claim_due_deliveries(&now(), far, 10).await.unwrap();
+        assert_eq!(second.len(), 1, "a claim that ran out is claimed again");
+        let attempt = |status: i64| DeliveryAttempt {
+            attempt: 1,
+            at: now(),
+            status: Some(status),
+            error: None,
+            duration_ms: 3,
+        };
+        // The paused worker wakes up: its outcome is not recorded over the new claim.
+        let stale = store
+            .record_delivery_attempt(&first[0], &attempt(500), DeliveryState::Failed, None)
+            .await
+            .unwrap();
+        assert!(!stale);
+        let log = store.deliveries(Some("all"), 50).await.unwrap();
+        assert_eq!(log[0].state, DeliveryState::Pending);
+        assert!(log[0].attempt_log.is_empty(), "{:?}", log[0].attempt_log);
+        assert!(store
+            .record_delivery_attempt(&second[0], &attempt(200), DeliveryState::Delivered, None)
+            .await
+            .unwrap());
+        let log = store.deliveries(Some("all"), 50).await.unwrap();
+        assert_eq!(log[0].state, DeliveryState::Delivered);
+        assert_eq!(log[0].last_status, Some(200));
     })
     .await;
 }
