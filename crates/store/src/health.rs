@@ -6,7 +6,9 @@
 //! changes, written through [`WriteTx`] with their audit event.
 
 use jiff::Timestamp;
-use slipway_core::health::{MinuteBucket, ProbeState, Severity, Tally};
+use slipway_core::health::{
+    LatencyBuckets, MinuteBucket, ProbeState, Severity, Tally, LATENCY_BUCKETS,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -60,6 +62,46 @@ fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// The latency bucket columns of `probe_minutes` (migration 0028), in the order of
+/// `core::health::LATENCY_BOUNDS_MS`, the last holding what lies above every bound.
+pub(crate) const LATENCY_COLUMNS: [&str; LATENCY_BUCKETS] = [
+    "latency_le_5",
+    "latency_le_10",
+    "latency_le_25",
+    "latency_le_50",
+    "latency_le_100",
+    "latency_le_250",
+    "latency_le_500",
+    "latency_le_1000",
+    "latency_le_2500",
+    "latency_le_5000",
+    "latency_le_10000",
+    "latency_over_10000",
+];
+
+/// `latency_le_5, latency_le_10, …`, or each summed (`CAST(SUM(latency_le_5) AS BIGINT) AS latency_le_5, …`).
+fn latency_columns(summed: bool) -> String {
+    LATENCY_COLUMNS
+        .iter()
+        .map(|c| {
+            if summed {
+                format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}")
+            } else {
+                (*c).to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn latency_row(row: &AnyRow) -> Result<LatencyBuckets> {
+    let mut buckets = LatencyBuckets::default();
+    for (count, column) in buckets.0.iter_mut().zip(LATENCY_COLUMNS) {
+        *count = to_u64(row.try_get(column)?);
+    }
+    Ok(buckets)
+}
+
 fn minute_row(row: &AnyRow) -> Result<MinuteBucket> {
     let second: i64 = row.try_get("minute")?;
     let minute = Timestamp::from_second(second)
@@ -71,6 +113,7 @@ fn minute_row(row: &AnyRow) -> Result<MinuteBucket> {
             failures: to_u64(row.try_get("failures")?),
             latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
             latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
+            latency: latency_row(row)?,
         },
         last_error: row.try_get("last_error")?,
     })
@@ -106,28 +149,41 @@ impl Store {
         latest: &LatestResult,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        let columns = latency_columns(false);
+        let values: Vec<String> = (10..10 + LATENCY_BUCKETS)
+            .map(|n| format!("${n}"))
+            .collect();
+        let merged: Vec<String> = LATENCY_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = probe_minutes.{c} + excluded.{c}"))
+            .collect();
+        let upsert = format!(
+            "INSERT INTO probe_minutes (project, environment, probe, minute, results, failures, latency_sum_ms, latency_max_ms, last_error, {columns}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {}) \
+             ON CONFLICT (project, environment, probe, minute) DO UPDATE SET \
+             results = probe_minutes.results + excluded.results, \
+             failures = probe_minutes.failures + excluded.failures, \
+             latency_sum_ms = probe_minutes.latency_sum_ms + excluded.latency_sum_ms, \
+             latency_max_ms = CASE WHEN excluded.latency_max_ms > probe_minutes.latency_max_ms THEN excluded.latency_max_ms ELSE probe_minutes.latency_max_ms END, \
+             last_error = COALESCE(excluded.last_error, probe_minutes.last_error), {}",
+            values.join(", "),
+            merged.join(", ")
+        );
         for m in minutes {
-            sqlx::query(
-                "INSERT INTO probe_minutes (project, environment, probe, minute, results, failures, latency_sum_ms, latency_max_ms, last_error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (project, environment, probe, minute) DO UPDATE SET \
-                 results = probe_minutes.results + excluded.results, \
-                 failures = probe_minutes.failures + excluded.failures, \
-                 latency_sum_ms = probe_minutes.latency_sum_ms + excluded.latency_sum_ms, \
-                 latency_max_ms = CASE WHEN excluded.latency_max_ms > probe_minutes.latency_max_ms THEN excluded.latency_max_ms ELSE probe_minutes.latency_max_ms END, \
-                 last_error = COALESCE(excluded.last_error, probe_minutes.last_error)",
-            )
-            .bind(key.project)
-            .bind(key.environment)
-            .bind(key.probe)
-            .bind(m.minute.as_second())
-            .bind(to_i64(m.tally.total))
-            .bind(to_i64(m.tally.failures))
-            .bind(to_i64(m.tally.latency_sum_ms))
-            .bind(to_i64(m.tally.latency_max_ms))
-            .bind(m.last_error.as_deref())
-            .execute(&mut *tx)
-            .await?;
+            let mut query = sqlx::query(&upsert)
+                .bind(key.project)
+                .bind(key.environment)
+                .bind(key.probe)
+                .bind(m.minute.as_second())
+                .bind(to_i64(m.tally.total))
+                .bind(to_i64(m.tally.failures))
+                .bind(to_i64(m.tally.latency_sum_ms))
+                .bind(to_i64(m.tally.latency_max_ms))
+                .bind(m.last_error.as_deref());
+            for count in m.tally.latency.0 {
+                query = query.bind(to_i64(count));
+            }
+            query.execute(&mut *tx).await?;
         }
         sqlx::query(
             "INSERT INTO probe_status (project, environment, probe, state, state_changed_at, last_at, last_ok, last_latency_ms, last_error, reported_by) \
@@ -158,10 +214,11 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<MinuteBucket>> {
-        let rows = sqlx::query(
-            "SELECT minute, results, failures, latency_sum_ms, latency_max_ms, last_error FROM probe_minutes \
+        let rows = sqlx::query(&format!(
+            "SELECT minute, results, failures, latency_sum_ms, latency_max_ms, last_error, {} FROM probe_minutes \
              WHERE project = $1 AND environment = $2 AND probe = $3 AND minute >= $4 AND minute < $5 ORDER BY minute",
-        )
+            latency_columns(false)
+        ))
         .bind(key.project)
         .bind(key.environment)
         .bind(key.probe)
@@ -181,11 +238,12 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<MinuteBucket>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT minute, CAST(SUM(results) AS BIGINT) AS results, CAST(SUM(failures) AS BIGINT) AS failures, CAST(SUM(latency_sum_ms) AS BIGINT) AS latency_sum_ms, \
-             MAX(latency_max_ms) AS latency_max_ms, MAX(last_error) AS last_error FROM probe_minutes \
+             MAX(latency_max_ms) AS latency_max_ms, MAX(last_error) AS last_error, {} FROM probe_minutes \
              WHERE project = $1 AND environment = $2 AND minute >= $3 AND minute < $4 GROUP BY minute ORDER BY minute",
-        )
+            latency_columns(true)
+        ))
         .bind(project)
         .bind(environment)
         .bind(from.as_second())
@@ -204,11 +262,12 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Tally> {
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT CAST(COALESCE(SUM(results), 0) AS BIGINT) AS results, CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
-             CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms \
+             CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms, {} \
              FROM probe_minutes WHERE project = $1 AND environment = $2 AND minute >= $3 AND minute < $4",
-        )
+            latency_columns(true)
+        ))
         .bind(project)
         .bind(environment)
         .bind(from.as_second())
@@ -220,6 +279,7 @@ impl Store {
             failures: to_u64(row.try_get("failures")?),
             latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
             latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
+            latency: latency_row(&row)?,
         })
     }
 

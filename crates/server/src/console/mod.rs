@@ -32,6 +32,7 @@ mod releases;
 mod session;
 mod user;
 mod variables;
+mod verification;
 mod webhooks;
 
 use axum::http::{header, HeaderValue};

@@ -38,6 +38,7 @@ mod promises;
 mod quality;
 mod recovery;
 mod replicas;
+mod rollout;
 mod signatures;
 mod sonar;
 mod tls;
