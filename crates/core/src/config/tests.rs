@@ -953,3 +953,17 @@ fn a_traffic_switch_names_one_upstream_in_an_absolute_file() {
         );
     }
 }
+
+#[test]
+fn the_ibtool_example_loads_with_its_probe_slo_verification_and_purge() {
+    let text = include_str!("../../../../examples/ibtool/slipway.yaml");
+    let loaded = load_one(text).unwrap_or_else(|e| panic!("{e:?}"));
+    let project = &loaded.projects[0];
+    assert_eq!(project.probes[0].name.as_str(), "api");
+    assert_eq!(project.slo.unwrap().objective.percent(), 99.9);
+    assert_eq!(project.batches[0].name.as_str(), "ibtool-purge");
+    assert!(project
+        .plan
+        .iter()
+        .any(|s| matches!(s.action, crate::plan::Action::VerifyHealth(_))));
+}

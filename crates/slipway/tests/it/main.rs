@@ -30,6 +30,7 @@ mod flakiness;
 mod governance;
 mod health;
 mod history;
+mod ibtool;
 mod insights;
 mod interventions;
 mod monitoring;
