@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use crate::support::*;
 struct Service {
     address: String,
     status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -28,8 +29,9 @@ impl Service {
         listener.set_nonblocking(true).unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let status = Arc::new(AtomicU16::new(200));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (answer, stopped) = (status.clone(), stop.clone());
+        let (answer, stopped, delay) = (status.clone(), stop.clone(), delay_ms.clone());
         let thread = std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(600);
             while !stopped.load(Ordering::SeqCst) && Instant::now() < deadline {
@@ -41,6 +43,7 @@ impl Service {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
                 let mut request = [0u8; 4096];
                 let _ = stream.read(&mut request);
+                std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
                 let code = answer.load(Ordering::SeqCst);
                 let _ = stream.write_all(
                     format!(
@@ -54,6 +57,7 @@ impl Service {
         Service {
             address,
             status,
+            delay_ms,
             stop,
             thread: Some(thread),
         }
@@ -61,6 +65,10 @@ impl Service {
 
     fn answer(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    fn slow_down(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
     }
 }
 
@@ -189,6 +197,88 @@ fn a_degrading_canary_is_rolled_back_and_the_rest_never_receive_the_release() {
     assert!(page.contains(">failed</span>"), "{page}");
     assert!(
         page.contains("of probe results failed, at most 10.0 % allowed"),
+        "{page}"
+    );
+    assert!(page.contains("p95 at most 3× the baseline"), "{page}");
+}
+
+/// The service answers well but five times slower than in the minutes before the deployment:
+/// the fixed thresholds pass, the comparison with the stored baseline fails the step, and the
+/// deployment page shows the baseline it was judged against.
+#[test]
+fn a_soak_slower_than_its_baseline_fails_though_within_the_thresholds() {
+    let server = Server::start();
+    let service = Service::start("status ok");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV }}\nproject:\n  name: slow\n  components:\n    - {{ name: app, kind: file }}\n  probes:\n    - {{ name: api, kind: http, url: \"http://{address}/health\", interval_secs: 3600, timeout_secs: 5 }}\n  plan:\n    - {{ name: Verify, action: health.verify, roles: [app], with: {{ probes: [api], soak_secs: 5, every_secs: 1, max_failure_percent: 0, max_latency_ms: 5000, min_results: 3, baseline_minutes: 30, max_latency_factor: 3 }} }}\n",
+        address = service.address,
+    );
+    server.release_app(w, "slow", &yaml);
+    let token = server.enrollment_token("DEV", &["app"]);
+    let _agent = spawn_agent(&server.url, "a1", &w.join("agent"), Some(&token));
+    server.wait_online("a1");
+
+    // Before the deployment: 40 fast, good results a few minutes ago, as the agent reports them.
+    let identity: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("agent/agent.json")).unwrap())
+            .unwrap();
+    let credential = identity["credential"].as_str().unwrap();
+    let before = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(5);
+    let results: Vec<serde_json::Value> = (0..40)
+        .map(|i| {
+            let at = before + jiff::SignedDuration::from_secs(i);
+            serde_json::json!({ "project": "slow", "probe": "api", "at": at.to_string(), "ok": true, "latency_ms": 8 })
+        })
+        .collect();
+    let posted = ureq::post(&format!("{}/api/v1/agent/probe-results", server.url))
+        .set("slipway-protocol", "1")
+        .set("Authorization", &format!("Agent {credential}"))
+        .send_json(serde_json::json!({ "results": results }))
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+
+    service.slow_down(250);
+    ok(server.start_deploy("slow", "1.0.0", "DEV"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let v = loop {
+        let v = deployment(&server, "1");
+        if v["state"] == "awaiting_decision" || v["state"] == "succeeded" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "{v:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(v["state"], "awaiting_decision", "{v:#}");
+    let summary = v["tasks"][0]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("p95 latency")
+            && summary.contains("before the deployment, at most 3× allowed"),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains("at most 5000 ms"),
+        "the threshold held: {summary}"
+    );
+    let logs = ok(server.cli(None, &["deployment", "logs", "1"]));
+    assert!(
+        logs.contains("\"baseline\":{\"failure_ratio\":0.0"),
+        "{logs}"
+    );
+
+    server.user_with_password("viewer", "viewer", "a long enough passphrase");
+    let cookie = server.sign_in("viewer", "a long enough passphrase");
+    let page = ureq::get(&format!("{}/deployments/1", server.url))
+        .set("cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    // The 40 results posted, and perhaps the agent's first background result before the start.
+    assert!(
+        page.contains("40 results, 0 (0.0 %) failed, p95")
+            || page.contains("41 results, 0 (0.0 %) failed, p95"),
         "{page}"
     );
     assert!(page.contains("p95 at most 3× the baseline"), "{page}");
