@@ -79,19 +79,9 @@ pub(crate) const LATENCY_COLUMNS: [&str; LATENCY_BUCKETS] = [
     "latency_over_10000",
 ];
 
-/// `latency_le_5, latency_le_10, …`, or each summed (`CAST(SUM(latency_le_5) AS BIGINT) AS latency_le_5, …`).
-fn latency_columns(summed: bool) -> String {
-    LATENCY_COLUMNS
-        .iter()
-        .map(|c| {
-            if summed {
-                format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}")
-            } else {
-                (*c).to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `latency_le_5, latency_le_10, …`, for a select or an insert.
+fn latency_columns() -> String {
+    LATENCY_COLUMNS.join(", ")
 }
 
 fn latency_row(row: &AnyRow) -> Result<LatencyBuckets> {
@@ -102,7 +92,15 @@ fn latency_row(row: &AnyRow) -> Result<LatencyBuckets> {
     Ok(buckets)
 }
 
-fn minute_row(row: &AnyRow) -> Result<MinuteBucket> {
+/// Whether a read of minutes needs their latency buckets: only a percentile does, so the SLO's
+/// sums (availability, budget, burn rates) leave them out and cost what they did before.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Latency {
+    Buckets,
+    Without,
+}
+
+fn minute_row(row: &AnyRow, latency: Latency) -> Result<MinuteBucket> {
     let second: i64 = row.try_get("minute")?;
     let minute = Timestamp::from_second(second)
         .map_err(|e| StoreError::Corrupt(format!("probe minute {second}: {e}")))?;
@@ -113,7 +111,10 @@ fn minute_row(row: &AnyRow) -> Result<MinuteBucket> {
             failures: to_u64(row.try_get("failures")?),
             latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
             latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
-            latency: latency_row(row)?,
+            latency: match latency {
+                Latency::Buckets => latency_row(row)?,
+                Latency::Without => LatencyBuckets::default(),
+            },
         },
         last_error: row.try_get("last_error")?,
     })
@@ -149,7 +150,7 @@ impl Store {
         latest: &LatestResult,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let columns = latency_columns(false);
+        let columns = latency_columns();
         let values: Vec<String> = (10..10 + LATENCY_BUCKETS)
             .map(|n| format!("${n}"))
             .collect();
@@ -217,7 +218,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT minute, results, failures, latency_sum_ms, latency_max_ms, last_error, {} FROM probe_minutes \
              WHERE project = $1 AND environment = $2 AND probe = $3 AND minute >= $4 AND minute < $5 ORDER BY minute",
-            latency_columns(false)
+            latency_columns()
         ))
         .bind(key.project)
         .bind(key.environment)
@@ -226,7 +227,9 @@ impl Store {
         .bind(to.as_second())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(minute_row).collect()
+        rows.iter()
+            .map(|r| minute_row(r, Latency::Buckets))
+            .collect()
     }
 
     /// Every probe of an environment summed per minute, for `[from, to)`, oldest first: the
@@ -238,19 +241,20 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<MinuteBucket>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(
             "SELECT minute, CAST(SUM(results) AS BIGINT) AS results, CAST(SUM(failures) AS BIGINT) AS failures, CAST(SUM(latency_sum_ms) AS BIGINT) AS latency_sum_ms, \
-             MAX(latency_max_ms) AS latency_max_ms, MAX(last_error) AS last_error, {} FROM probe_minutes \
+             MAX(latency_max_ms) AS latency_max_ms, MAX(last_error) AS last_error FROM probe_minutes \
              WHERE project = $1 AND environment = $2 AND minute >= $3 AND minute < $4 GROUP BY minute ORDER BY minute",
-            latency_columns(true)
-        ))
+        )
         .bind(project)
         .bind(environment)
         .bind(from.as_second())
         .bind(to.as_second())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(minute_row).collect()
+        rows.iter()
+            .map(|r| minute_row(r, Latency::Without))
+            .collect()
     }
 
     /// Every probe of an environment summed over the minutes starting in `[from, to)`: one row
@@ -262,12 +266,11 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Tally> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(results), 0) AS BIGINT) AS results, CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
-             CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms, {} \
+             CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms \
              FROM probe_minutes WHERE project = $1 AND environment = $2 AND minute >= $3 AND minute < $4",
-            latency_columns(true)
-        ))
+        )
         .bind(project)
         .bind(environment)
         .bind(from.as_second())
@@ -279,7 +282,8 @@ impl Store {
             failures: to_u64(row.try_get("failures")?),
             latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
             latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
-            latency: latency_row(&row)?,
+            // The budget counts results; no percentile is read from it.
+            latency: LatencyBuckets::default(),
         })
     }
 
