@@ -221,9 +221,21 @@ fn a_soak_slower_than_its_baseline_fails_though_within_the_thresholds() {
     server.wait_online("a1");
 
     // Before the deployment: 40 fast, good results a few minutes ago, as the agent reports them.
-    let identity: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(w.join("agent/agent.json")).unwrap())
-            .unwrap();
+    // The agent writes its identity once enrolled; under load that may trail its first heartbeat.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let identity: serde_json::Value = loop {
+        let read = std::fs::read_to_string(w.join("agent/agent.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(identity) = read {
+            break identity;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent never wrote agent.json"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let credential = identity["credential"].as_str().unwrap();
     let before = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(5);
     let results: Vec<serde_json::Value> = (0..40)
