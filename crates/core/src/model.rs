@@ -80,6 +80,9 @@ pub struct Project {
     /// Where its alerts go (`alerts:`): channels, routes, re-notification.
     #[serde(default)]
     pub alerting: crate::alerts::Alerting,
+    /// The share of targets the whole plan runs on first (`canary:`); none runs it everywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<crate::plan::Canary>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -323,6 +326,7 @@ mod tests {
             ],
             remediation: Default::default(),
             alerting: Default::default(),
+            canary: None,
         };
         let hotfix = ReleaseFacts {
             bump: Some(VersionBump::Patch),

@@ -158,12 +158,117 @@ pub struct HealthVerifyParams {
     /// The highest share of failed results, in percent (0 to 100); 0 when absent.
     #[serde(default)]
     pub max_failure_percent: Option<u8>,
-    /// The highest mean latency, in milliseconds.
+    /// The highest latency at the 95th percentile, in milliseconds.
     #[serde(default)]
     pub max_latency_ms: Option<u64>,
     /// Fewer results than this make the verification inconclusive, which fails it.
     #[serde(default = "default_min_results")]
     pub min_results: u64,
+    /// How many minutes before the deployment its baseline covers (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_minutes: Option<u32>,
+    /// Against the baseline: how many percentage points the share of failures may rise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failure_increase_percent: Option<u8>,
+    /// Against the baseline: how many times its p95 latency is tolerated, e.g. 1.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency_factor: Option<Factor>,
+}
+
+/// A factor of at least 1, compared by value (so that actions stay `Eq`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(into = "f64", try_from = "f64")]
+pub struct Factor(f64);
+
+impl Factor {
+    /// The largest factor a plan may give: beyond it a comparison means nothing.
+    pub const MAX: f64 = 100.0;
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Factor {
+    type Error = String;
+    fn try_from(value: f64) -> Result<Factor, String> {
+        if value.is_finite() && (1.0..=Factor::MAX).contains(&value) {
+            Ok(Factor(value))
+        } else {
+            Err(format!(
+                "a factor of {value} is outside the allowed range: 1 to {}",
+                Factor::MAX
+            ))
+        }
+    }
+}
+
+impl From<Factor> for f64 {
+    fn from(f: Factor) -> f64 {
+        f.0
+    }
+}
+
+impl PartialEq for Factor {
+    fn eq(&self, other: &Factor) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Factor {}
+
+fn default_switch_check() -> String {
+    "nginx -t".to_string()
+}
+fn default_switch_reload() -> String {
+    "nginx -s reload".to_string()
+}
+fn default_switch_template() -> String {
+    "set $slipway_upstream {upstream};\n".to_string()
+}
+
+/// Blue/green: point traffic at one of two sets of targets by rewriting the include file that
+/// names the active upstream, checking the configuration and reloading the balancer (nginx by
+/// default). The file's previous bytes are kept on the target, so the inverse restores them
+/// exactly and switches back at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSwitchParams {
+    /// The include file that names the active upstream (absolute path).
+    pub file: String,
+    /// The upstream to make active, e.g. `green`.
+    pub upstream: String,
+    /// What the file holds, `{upstream}` replaced; by default `set $slipway_upstream {upstream};`.
+    #[serde(default = "default_switch_template")]
+    pub template: String,
+    /// The command that checks the configuration before the reload; the switch is undone if it fails.
+    #[serde(default = "default_switch_check")]
+    pub check: String,
+    /// The command that makes the balancer read the file again.
+    #[serde(default = "default_switch_reload")]
+    pub reload: String,
+}
+
+/// Whether an upstream name can sit in a balancer's configuration as one word: letters,
+/// digits, `_`, `-`, `.` and `:`; nothing that could end a directive or start another.
+pub fn is_upstream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
+/// The inverse of `traffic.switch`: the include file as it was before the deployment undone,
+/// byte for byte, checked and reloaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficRestoreParams {
+    pub file: String,
+    #[serde(default = "default_switch_check")]
+    pub check: String,
+    #[serde(default = "default_switch_reload")]
+    pub reload: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +328,61 @@ pub struct BatchInstallParams {
 #[serde(deny_unknown_fields)]
 pub struct BatchParams {
     pub job: Name,
+}
+
+/// A canary: the share of an environment's targets the whole plan runs on first (a count, or a
+/// percentage of the targets), before the rest receive anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Canary {
+    /// A percentage of the targets, 1 to 99.
+    Percent(u8),
+    /// A number of targets, at least 1.
+    Count(u32),
+}
+
+impl Canary {
+    /// Read `10%` or `2`; what is wrong says the allowed forms.
+    pub fn parse(text: &str) -> Result<Canary, String> {
+        let text = text.trim();
+        let wrong = || {
+            format!("`{text}` is not a canary: give a percentage of the targets from 1% to 99%, or a number of targets from 1")
+        };
+        if let Some(percent) = text.strip_suffix('%') {
+            match percent.trim().parse::<u8>() {
+                Ok(p) if (1..=99).contains(&p) => Ok(Canary::Percent(p)),
+                _ => Err(wrong()),
+            }
+        } else {
+            match text.parse::<u32>() {
+                Ok(c) if c >= 1 => Ok(Canary::Count(c)),
+                _ => Err(wrong()),
+            }
+        }
+    }
+
+    /// How many of `targets` targets form the canary: at least one, rounded up, and never all of
+    /// them when there are two or more, so that some are left to protect.
+    pub fn size(self, targets: usize) -> usize {
+        let wanted = match self {
+            Canary::Percent(p) => (targets * usize::from(p)).div_ceil(100),
+            Canary::Count(c) => usize::try_from(c).unwrap_or(usize::MAX),
+        };
+        wanted
+            .max(1)
+            .min(targets.saturating_sub(1).max(1))
+            .min(targets)
+    }
+}
+
+impl std::fmt::Display for Canary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Canary::Percent(p) => write!(f, "{p}%"),
+            Canary::Count(1) => write!(f, "1 target"),
+            Canary::Count(c) => write!(f, "{c} targets"),
+        }
+    }
 }
 
 /// When a step runs, per environment. Empty lists mean "no restriction".
@@ -302,6 +462,10 @@ pub enum Action {
     DisableBatch(BatchParams),
     #[serde(rename = "health.verify")]
     VerifyHealth(HealthVerifyParams),
+    #[serde(rename = "traffic.switch")]
+    SwitchTraffic(TrafficSwitchParams),
+    #[serde(rename = "traffic.restore")]
+    RestoreTraffic(TrafficRestoreParams),
 }
 
 /// Why the derived rollback leaves a manual intervention out.
@@ -341,6 +505,8 @@ impl Action {
             Action::EnableBatch(_) => "batch.enable",
             Action::DisableBatch(_) => "batch.disable",
             Action::VerifyHealth(_) => "health.verify",
+            Action::SwitchTraffic(_) => "traffic.switch",
+            Action::RestoreTraffic(_) => "traffic.restore",
         }
     }
 
@@ -367,6 +533,8 @@ impl Action {
         "batch.enable",
         "batch.disable",
         "health.verify",
+        "traffic.switch",
+        "traffic.restore",
     ];
 
     /// One line an operator reads in a plan listing.
@@ -432,8 +600,14 @@ impl Action {
                     p.soak_secs,
                     p.max_failure_percent.unwrap_or(0),
                     p.max_latency_ms
-                        .map_or(String::new(), |ms| format!(", mean latency {ms} ms"))
+                        .map_or(String::new(), |ms| format!(", p95 latency {ms} ms"))
                 )
+            }
+            Action::SwitchTraffic(p) => {
+                format!("switch traffic to {} in {}", p.upstream, p.file)
+            }
+            Action::RestoreTraffic(p) => {
+                format!("switch traffic back: {} as it was before", p.file)
             }
         }
     }
@@ -496,11 +670,17 @@ impl Action {
                 Undo(Action::RestoreBatch(BatchParams { job: p.job.clone() }))
             }
             Action::EnableBatch(p) => Undo(Action::DisableBatch(p.clone())),
+            Action::SwitchTraffic(p) => Undo(Action::RestoreTraffic(TrafficRestoreParams {
+                file: p.file.clone(),
+                check: p.check.clone(),
+                reload: p.reload.clone(),
+            })),
             Action::DisableBatch(p) => Undo(Action::EnableBatch(p.clone())),
             Action::RestoreArtifact(_)
             | Action::RestoreArchive(_)
             | Action::RollbackSql(_)
-            | Action::RestoreBatch(_) => Irreversible(
+            | Action::RestoreBatch(_)
+            | Action::RestoreTraffic(_) => Irreversible(
                 "this step is itself an undo; deploy the release again to go forward".to_string(),
             ),
         }
@@ -513,6 +693,74 @@ mod tests {
 
     fn n(s: &str) -> Name {
         Name::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_canary_is_a_percentage_or_a_count_and_never_the_whole_environment() {
+        assert_eq!(Canary::parse("10%"), Ok(Canary::Percent(10)));
+        assert_eq!(Canary::parse(" 2 "), Ok(Canary::Count(2)));
+        for bad in ["0%", "100%", "0", "-1", "ten", "", "5.5%", "99999999999"] {
+            let e = Canary::parse(bad).unwrap_err();
+            assert!(e.contains("from 1% to 99%"), "{bad}: {e}");
+        }
+        assert_eq!(Canary::Percent(10).size(10), 1);
+        assert_eq!(Canary::Percent(10).size(11), 2, "rounded up");
+        assert_eq!(Canary::Percent(99).size(3), 2, "some are left");
+        assert_eq!(Canary::Count(5).size(3), 2);
+        assert_eq!(
+            Canary::Count(5).size(1),
+            1,
+            "a single target is its own canary"
+        );
+        assert_eq!(Canary::Percent(50).size(0), 0);
+    }
+
+    #[test]
+    fn a_traffic_switch_is_undone_by_restoring_the_file_it_rewrote() {
+        let switch: Action = serde_json::from_value(serde_json::json!({
+            "action": "traffic.switch",
+            "with": { "file": "/etc/nginx/active.conf", "upstream": "green", "check": "nginx -t -c /x", "reload": "nginx -s reload -c /x" }
+        }))
+        .unwrap();
+        let Inverse::Undo(Action::RestoreTraffic(undo)) = switch.inverse() else {
+            panic!("{:?}", switch.inverse());
+        };
+        assert_eq!(undo.file, "/etc/nginx/active.conf");
+        assert_eq!(undo.check, "nginx -t -c /x");
+        assert_eq!(undo.reload, "nginx -s reload -c /x");
+        assert!(matches!(
+            Action::RestoreTraffic(undo).inverse(),
+            Inverse::Irreversible(_)
+        ));
+        let Action::SwitchTraffic(p) = switch else {
+            unreachable!()
+        };
+        assert_eq!(p.template, "set $slipway_upstream {upstream};\n");
+    }
+
+    #[test]
+    fn an_upstream_name_is_one_word_a_balancer_reads_safely() {
+        for good in ["green", "blue-2", "pool_a", "10.0.0.1:8080"] {
+            assert!(is_upstream_name(good), "{good}");
+        }
+        for bad in ["", "green;", "a b", "x\n", "{upstream}", &"a".repeat(129)] {
+            assert!(!is_upstream_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_latency_factor_below_one_or_beyond_a_hundred_is_refused() {
+        let read = |f: serde_json::Value| {
+            serde_json::from_value::<Action>(serde_json::json!({
+                "action": "health.verify",
+                "with": { "probes": ["api"], "max_latency_factor": f }
+            }))
+        };
+        assert!(read(serde_json::json!(1.5)).is_ok());
+        for bad in [0.5, 101.0] {
+            let e = read(serde_json::json!(bad)).unwrap_err().to_string();
+            assert!(e.contains("allowed range: 1 to 100"), "{e}");
+        }
     }
 
     #[test]

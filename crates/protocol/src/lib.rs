@@ -181,6 +181,24 @@ pub struct Assignment {
     /// only what that deployment did, e.g. a SQL script it applied).
     #[serde(default)]
     pub undoes_deployment: Option<i64>,
+    /// For a `health.verify` task: its probes' results in the minutes before the deployment
+    /// started, as the server measured them; absent from an older server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
+}
+
+/// A verification's baseline: the watched probes' results over a window before the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The window, RFC 3339 UTC: minutes starting in `[from, to)`.
+    pub from: String,
+    pub to: String,
+    pub results: u64,
+    pub failures: u64,
+    pub latency_sum_ms: u64,
+    pub latency_max_ms: u64,
+    /// Results per latency bucket (`core::health::LATENCY_BOUNDS_MS`, then one above).
+    pub latency_buckets: Vec<u64>,
 }
 
 /// `POST /api/v1/agent/tasks/{id}/logs`: output lines; also keeps the lease alive.

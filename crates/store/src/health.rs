@@ -6,7 +6,9 @@
 //! changes, written through [`WriteTx`] with their audit event.
 
 use jiff::Timestamp;
-use slipway_core::health::{MinuteBucket, ProbeState, Severity, Tally};
+use slipway_core::health::{
+    LatencyBuckets, MinuteBucket, ProbeState, Severity, Tally, LATENCY_BUCKETS,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -60,7 +62,45 @@ fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-fn minute_row(row: &AnyRow) -> Result<MinuteBucket> {
+/// The latency bucket columns of `probe_minutes` (migration 0028), in the order of
+/// `core::health::LATENCY_BOUNDS_MS`, the last holding what lies above every bound.
+pub(crate) const LATENCY_COLUMNS: [&str; LATENCY_BUCKETS] = [
+    "latency_le_5",
+    "latency_le_10",
+    "latency_le_25",
+    "latency_le_50",
+    "latency_le_100",
+    "latency_le_250",
+    "latency_le_500",
+    "latency_le_1000",
+    "latency_le_2500",
+    "latency_le_5000",
+    "latency_le_10000",
+    "latency_over_10000",
+];
+
+/// `latency_le_5, latency_le_10, …`, for a select or an insert.
+fn latency_columns() -> String {
+    LATENCY_COLUMNS.join(", ")
+}
+
+fn latency_row(row: &AnyRow) -> Result<LatencyBuckets> {
+    let mut buckets = LatencyBuckets::default();
+    for (count, column) in buckets.0.iter_mut().zip(LATENCY_COLUMNS) {
+        *count = to_u64(row.try_get(column)?);
+    }
+    Ok(buckets)
+}
+
+/// Whether a read of minutes needs their latency buckets: only a percentile does, so the SLO's
+/// sums (availability, budget, burn rates) leave them out and cost what they did before.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Latency {
+    Buckets,
+    Without,
+}
+
+fn minute_row(row: &AnyRow, latency: Latency) -> Result<MinuteBucket> {
     let second: i64 = row.try_get("minute")?;
     let minute = Timestamp::from_second(second)
         .map_err(|e| StoreError::Corrupt(format!("probe minute {second}: {e}")))?;
@@ -71,6 +111,10 @@ fn minute_row(row: &AnyRow) -> Result<MinuteBucket> {
             failures: to_u64(row.try_get("failures")?),
             latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
             latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
+            latency: match latency {
+                Latency::Buckets => latency_row(row)?,
+                Latency::Without => LatencyBuckets::default(),
+            },
         },
         last_error: row.try_get("last_error")?,
     })
@@ -106,28 +150,41 @@ impl Store {
         latest: &LatestResult,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        let columns = latency_columns();
+        let values: Vec<String> = (10..10 + LATENCY_BUCKETS)
+            .map(|n| format!("${n}"))
+            .collect();
+        let merged: Vec<String> = LATENCY_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = probe_minutes.{c} + excluded.{c}"))
+            .collect();
+        let upsert = format!(
+            "INSERT INTO probe_minutes (project, environment, probe, minute, results, failures, latency_sum_ms, latency_max_ms, last_error, {columns}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {}) \
+             ON CONFLICT (project, environment, probe, minute) DO UPDATE SET \
+             results = probe_minutes.results + excluded.results, \
+             failures = probe_minutes.failures + excluded.failures, \
+             latency_sum_ms = probe_minutes.latency_sum_ms + excluded.latency_sum_ms, \
+             latency_max_ms = CASE WHEN excluded.latency_max_ms > probe_minutes.latency_max_ms THEN excluded.latency_max_ms ELSE probe_minutes.latency_max_ms END, \
+             last_error = COALESCE(excluded.last_error, probe_minutes.last_error), {}",
+            values.join(", "),
+            merged.join(", ")
+        );
         for m in minutes {
-            sqlx::query(
-                "INSERT INTO probe_minutes (project, environment, probe, minute, results, failures, latency_sum_ms, latency_max_ms, last_error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (project, environment, probe, minute) DO UPDATE SET \
-                 results = probe_minutes.results + excluded.results, \
-                 failures = probe_minutes.failures + excluded.failures, \
-                 latency_sum_ms = probe_minutes.latency_sum_ms + excluded.latency_sum_ms, \
-                 latency_max_ms = CASE WHEN excluded.latency_max_ms > probe_minutes.latency_max_ms THEN excluded.latency_max_ms ELSE probe_minutes.latency_max_ms END, \
-                 last_error = COALESCE(excluded.last_error, probe_minutes.last_error)",
-            )
-            .bind(key.project)
-            .bind(key.environment)
-            .bind(key.probe)
-            .bind(m.minute.as_second())
-            .bind(to_i64(m.tally.total))
-            .bind(to_i64(m.tally.failures))
-            .bind(to_i64(m.tally.latency_sum_ms))
-            .bind(to_i64(m.tally.latency_max_ms))
-            .bind(m.last_error.as_deref())
-            .execute(&mut *tx)
-            .await?;
+            let mut query = sqlx::query(&upsert)
+                .bind(key.project)
+                .bind(key.environment)
+                .bind(key.probe)
+                .bind(m.minute.as_second())
+                .bind(to_i64(m.tally.total))
+                .bind(to_i64(m.tally.failures))
+                .bind(to_i64(m.tally.latency_sum_ms))
+                .bind(to_i64(m.tally.latency_max_ms))
+                .bind(m.last_error.as_deref());
+            for count in m.tally.latency.0 {
+                query = query.bind(to_i64(count));
+            }
+            query.execute(&mut *tx).await?;
         }
         sqlx::query(
             "INSERT INTO probe_status (project, environment, probe, state, state_changed_at, last_at, last_ok, last_latency_ms, last_error, reported_by) \
@@ -158,10 +215,11 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<MinuteBucket>> {
-        let rows = sqlx::query(
-            "SELECT minute, results, failures, latency_sum_ms, latency_max_ms, last_error FROM probe_minutes \
+        let rows = sqlx::query(&format!(
+            "SELECT minute, results, failures, latency_sum_ms, latency_max_ms, last_error, {} FROM probe_minutes \
              WHERE project = $1 AND environment = $2 AND probe = $3 AND minute >= $4 AND minute < $5 ORDER BY minute",
-        )
+            latency_columns()
+        ))
         .bind(key.project)
         .bind(key.environment)
         .bind(key.probe)
@@ -169,7 +227,9 @@ impl Store {
         .bind(to.as_second())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(minute_row).collect()
+        rows.iter()
+            .map(|r| minute_row(r, Latency::Buckets))
+            .collect()
     }
 
     /// Every probe of an environment summed per minute, for `[from, to)`, oldest first: the
@@ -192,7 +252,9 @@ impl Store {
         .bind(to.as_second())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(minute_row).collect()
+        rows.iter()
+            .map(|r| minute_row(r, Latency::Without))
+            .collect()
     }
 
     /// Every probe of an environment summed over the minutes starting in `[from, to)`: one row
@@ -220,6 +282,8 @@ impl Store {
             failures: to_u64(row.try_get("failures")?),
             latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
             latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
+            // The budget counts results; no percentile is read from it.
+            latency: LatencyBuckets::default(),
         })
     }
 

@@ -10,6 +10,7 @@ mod alerts;
 mod artifacts;
 mod audit;
 pub mod backup;
+mod baselines;
 mod batches;
 mod checkpoints;
 mod complaints;
@@ -53,6 +54,7 @@ pub use access::{ApiToken, Session, User};
 pub use alerts::{AlertFilter, StoredAlert, StoredAlertDelivery};
 pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
+pub use baselines::StoredBaseline;
 pub use batches::{
     BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
 };

@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/0022_quality_evidence.sql")),
     (23, include_str!("../migrations/0023_signatures.sql")),
     (24, include_str!("../migrations/0024_identities.sql")),
+    (28, include_str!("../migrations/0028_rollout.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

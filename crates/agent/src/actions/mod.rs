@@ -26,6 +26,7 @@ mod monitoring;
 mod process;
 mod slots;
 mod sql;
+mod traffic;
 mod verify;
 
 use archive::extract_action;
@@ -174,6 +175,8 @@ pub(crate) fn execute(
         Action::SilenceMonitoring(p) => silence(p, data, task, check, log),
         Action::RestoreMonitoring(_) => lift_silence(data, task, check, log),
         Action::VerifyHealth(p) => verify_health(p, check, link, credential, task, log),
+        Action::SwitchTraffic(p) => traffic::switch(p, check, owner, log),
+        Action::RestoreTraffic(p) => traffic::restore(p, check, owner, log),
         other => fail(format!(
             "the action {} is not available in this agent version yet",
             other.kind()

@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use slipway_core::health::{verdict, SoakCriteria, Tally};
+use slipway_core::health::{verdict, LatencyBuckets, SoakCriteria, Tally, LATENCY_BUCKETS};
 use slipway_core::plan::HealthVerifyParams;
-use slipway_protocol::{AgentProbe, AgentProbes, Assignment};
+use slipway_protocol::{AgentProbe, AgentProbes, Assignment, Baseline};
 
 use crate::link::{CallError, Link};
 use crate::outcome::{fail, ok, Outcome};
@@ -69,10 +69,25 @@ pub(super) fn verify_health(
     let criteria = SoakCriteria {
         max_failure_ratio: Some(f64::from(p.max_failure_percent.unwrap_or(0)) / 100.0),
         max_latency_ms: p.max_latency_ms,
+        max_failure_increase: p
+            .max_failure_increase_percent
+            .map(|points| f64::from(points) / 100.0),
+        max_latency_factor: p.max_latency_factor.map(|f| f.get()),
         min_results: p.min_results,
-        ..SoakCriteria::default()
     };
-    let judged = verdict(&criteria, &tally, None);
+    let baseline = task.baseline.as_ref().and_then(baseline_tally);
+    match (&task.baseline, &baseline) {
+        (Some(b), Some(t)) if t.total > 0 => log.line(format!(
+            "baseline before the deployment ({} to {}): {} results, {} failed",
+            b.from, b.to, t.total, t.failures
+        )),
+        (Some(b), _) => log.line(format!(
+            "no baseline: no probe result between {} and {}; only the thresholds judge",
+            b.from, b.to
+        )),
+        (None, _) => log.line("no baseline from the server; only the thresholds judge"),
+    }
+    let judged = verdict(&criteria, &tally, baseline.as_ref());
     log.line(format!("evidence: {}", judged.evidence(&criteria)));
     let figures = format!(
         "{} results, {} failed",
@@ -103,11 +118,8 @@ fn soak(p: &HealthVerifyParams, watched: &[AgentProbe], log: &mut LogSink) -> Ta
             next += every;
             for probe in watched {
                 let outcome = run_probe(probe);
-                tally.total += 1;
-                tally.latency_sum_ms += outcome.latency_ms;
-                tally.latency_max_ms = tally.latency_max_ms.max(outcome.latency_ms);
+                tally.record(outcome.ok, outcome.latency_ms);
                 if !outcome.ok {
-                    tally.failures += 1;
                     log.line(format!(
                         "{}: failed: {}",
                         probe.name,
@@ -124,4 +136,16 @@ fn soak(p: &HealthVerifyParams, watched: &[AgentProbe], log: &mut LogSink) -> Ta
         std::thread::sleep(pause);
     }
     tally
+}
+
+/// The server's baseline as a tally; one this agent cannot read (another bucket layout) is none.
+fn baseline_tally(b: &Baseline) -> Option<Tally> {
+    let buckets: [u64; LATENCY_BUCKETS] = b.latency_buckets.clone().try_into().ok()?;
+    Some(Tally {
+        total: b.results,
+        failures: b.failures,
+        latency_sum_ms: b.latency_sum_ms,
+        latency_max_ms: b.latency_max_ms,
+        latency: LatencyBuckets(buckets),
+    })
 }

@@ -15,6 +15,9 @@ use crate::model::VariableDecl;
 use crate::name::Name;
 use crate::plan::{Action, Step};
 
+/// The longest baseline a verification may ask for: a day of minutes.
+const MAX_BASELINE_MINUTES: u32 = 1440;
+
 /// A health probe, e.g. `{ name: api, kind: http, url: "${API_URL}/health", expect_status: 200 }`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -245,6 +248,22 @@ impl Checker<'_> {
                     &format!("{with}.max_failure_percent"),
                     "max_failure_percent is outside the allowed range: 0 to 100".into(),
                     "e.g. max_failure_percent: 5",
+                );
+            }
+            if p.max_failure_increase_percent.is_some_and(|m| m > 100) {
+                self.error(
+                    &format!("{with}.max_failure_increase_percent"),
+                    "max_failure_increase_percent is outside the allowed range: 0 to 100 (percentage points above the baseline)".into(),
+                    "e.g. max_failure_increase_percent: 2",
+                );
+            }
+            if p.baseline_minutes
+                .is_some_and(|m| !(1..=MAX_BASELINE_MINUTES).contains(&m))
+            {
+                self.error(
+                    &format!("{with}.baseline_minutes"),
+                    format!("a baseline of {} minutes is outside the allowed range: 1 to {MAX_BASELINE_MINUTES} minutes (a day)", p.baseline_minutes.unwrap_or(0)),
+                    "e.g. baseline_minutes: 30",
                 );
             }
         }

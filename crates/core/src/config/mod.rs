@@ -8,6 +8,7 @@ mod alerts;
 mod batches;
 mod flags;
 mod health;
+mod rollout;
 mod shape;
 pub(crate) mod yaml;
 
@@ -196,6 +197,10 @@ pub struct ProjectSpec {
     /// Feature flags: their state in every environment, and the environments that differ.
     #[serde(default)]
     pub flags: Vec<flags::FlagSpec>,
+    /// A canary: the share of an environment's targets the whole plan runs on first, `10%` or
+    /// a count such as `1`; the rest receive the release only once the canary succeeded.
+    #[serde(default)]
+    pub canary: Option<rollout::CanarySpec>,
 }
 
 /// How the findings of a project's scans are judged.
@@ -886,6 +891,8 @@ impl Checker<'_> {
         let probes = self.probes(spec.probes, &variables);
         self.verify_steps(&plan, &probes);
         let slo = spec.slo.and_then(|s| self.slo(s));
+        let canary = spec.canary.and_then(|c| self.canary(c));
+        self.traffic_steps(&plan);
         let remediation = self.remediation(spec.findings);
         let alerting = self.alerts(spec.alerts);
         Project {
@@ -900,6 +907,7 @@ impl Checker<'_> {
             slo,
             remediation,
             alerting,
+            canary,
         }
     }
 

@@ -845,3 +845,125 @@ fn a_bad_flag_strategy_is_located_and_explained() {
     let err = first_error(&text);
     assert!(err.message.contains("forever"), "{}", err.message);
 }
+
+#[test]
+fn a_verification_against_the_baseline_is_checked_with_the_allowed_ranges() {
+    let probes = "  probes:\n    - { name: api, kind: http, url: \"${API_URL}/health\" }\n";
+    let good = with_health(&format!(
+        "{probes}  plan:\n    - {{ name: Verify, action: health.verify, with: {{ probes: [api], baseline_minutes: 60, max_failure_increase_percent: 2, max_latency_factor: 1.5 }} }}\n"
+    ));
+    let project = load_one(&good).unwrap().projects.remove(0);
+    let crate::plan::Action::VerifyHealth(p) = &project.plan[0].action else {
+        panic!("{:?}", project.plan[0].action);
+    };
+    assert_eq!(p.max_latency_factor.map(|f| f.get()), Some(1.5));
+    let bad = with_health(&format!(
+        "{probes}  plan:\n    - {{ name: Verify, action: health.verify, with: {{ probes: [api], baseline_minutes: 0, max_failure_increase_percent: 101 }} }}\n"
+    ));
+    let messages: Vec<String> = load_one(&bad)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("project.plan[0].with.baseline_minutes")
+                && m.contains("1 to 1440 minutes")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages.iter().any(
+            |m| m.starts_with("project.plan[0].with.max_failure_increase_percent")
+                && m.contains("0 to 100")
+        ),
+        "{messages:#?}"
+    );
+    let factor = with_health(&format!(
+        "{probes}  plan:\n    - {{ name: Verify, action: health.verify, with: {{ probes: [api], max_latency_factor: 0.5 }} }}\n"
+    ));
+    let errors = load_one(&factor).unwrap_err().0;
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("allowed range: 1 to 100")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn a_canary_is_a_share_or_a_count_and_anything_else_is_refused_with_the_forms() {
+    let plan = "  plan:\n    - { name: Go, action: command, with: { run: \"true\" } }\n";
+    let good = with_health(&format!("  canary: 10%\n{plan}"));
+    assert_eq!(
+        load_one(&good).unwrap().projects[0].canary,
+        Some(crate::plan::Canary::Percent(10))
+    );
+    let count = with_health(&format!("  canary: 2\n{plan}"));
+    assert_eq!(
+        load_one(&count).unwrap().projects[0].canary,
+        Some(crate::plan::Canary::Count(2))
+    );
+    for bad in ["0%", "150%", "0", "-3", "half", "[1]"] {
+        let text = with_health(&format!("  canary: {bad}\n{plan}"));
+        let errors = load_one(&text).unwrap_err().0;
+        assert!(
+            errors.iter().any(|e| e.path.starts_with("project.canary")),
+            "{bad}: {errors:#?}"
+        );
+    }
+    // A project stored before canaries existed reads back without one.
+    let pets = &load_one(PETS).unwrap().projects[0];
+    let stored = serde_json::to_value(pets).unwrap();
+    assert!(stored.get("canary").is_none());
+    let back: crate::model::Project = serde_json::from_value(stored).unwrap();
+    assert_eq!(back.canary, None);
+}
+
+#[test]
+fn a_traffic_switch_names_one_upstream_in_an_absolute_file() {
+    let good = with_health(
+        "  plan:\n    - { name: Switch, action: traffic.switch, with: { file: /etc/nginx/active.conf, upstream: green } }\n",
+    );
+    assert!(load_one(&good).is_ok(), "{:?}", load_one(&good).err());
+    let bad = with_health(
+        "  plan:\n    - { name: Switch, action: traffic.switch, with: { file: active.conf, upstream: \"green; return 500\", template: \"set $x blue;\", check: \" \" } }\n",
+    );
+    let messages: Vec<String> = load_one(&bad)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    for (path, text) in [
+        ("project.plan[0].with.upstream", "is not an upstream name"),
+        ("project.plan[0].with.template", "never names the upstream"),
+        (
+            "project.plan[0].with.file",
+            "not the absolute path of a file",
+        ),
+        ("project.plan[0].with.check", "the check command is empty"),
+    ] {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with(path) && m.contains(text)),
+            "no `{text}` at {path} in {messages:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_ibtool_example_loads_with_its_probe_slo_verification_and_purge() {
+    let text = include_str!("../../../../examples/ibtool/slipway.yaml");
+    let loaded = load_one(text).unwrap_or_else(|e| panic!("{e:?}"));
+    let project = &loaded.projects[0];
+    assert_eq!(project.probes[0].name.as_str(), "api");
+    assert_eq!(project.slo.unwrap().objective.percent(), 99.9);
+    assert_eq!(project.batches[0].name.as_str(), "ibtool-purge");
+    assert!(project
+        .plan
+        .iter()
+        .any(|s| matches!(s.action, crate::plan::Action::VerifyHealth(_))));
+}

@@ -1,10 +1,13 @@
 //! Where and in which order a plan runs: each step on the targets holding its roles, all at once
-//! or in rolling batches.
+//! or in rolling batches; with a canary, the whole plan on the canary's targets first, then on
+//! the rest.
+
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
 use crate::name::Name;
-use crate::plan::Step;
+use crate::plan::{Action, Canary, Step};
 
 /// A target as the scheduler needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +89,89 @@ pub fn schedule(
             name: step.name.clone(),
             batches,
         });
+    }
+    Ok(runs)
+}
+
+/// What a canary run's name says, so people see which pass a step belongs to.
+pub const CANARY_SUFFIX: &str = " (canary)";
+
+/// With a canary: every step on the canary's targets first, each as one batch, then every step
+/// on the other targets, batch by batch. The canary is the first targets by name of those the
+/// plan runs on, as many as `canary` says (never all of them when there are two or more). A
+/// `manual` step is answered once, in the canary's pass; a step none of whose targets is in a
+/// pass is left out of that pass. If the canary's pass fails, the rest never receive anything.
+pub fn schedule_with_canary(
+    steps: &[(usize, &Step)],
+    targets: &[TargetInfo],
+    environment: &Name,
+    canary: Option<Canary>,
+) -> Result<Vec<StepRun>, NoTarget> {
+    let everywhere = schedule(steps, targets, environment)?;
+    let Some(canary) = canary else {
+        return Ok(everywhere);
+    };
+    let manual = |number: usize| {
+        steps
+            .iter()
+            .any(|(n, s)| *n == number && matches!(s.action, Action::Manual(_)))
+    };
+    let mut used: Vec<&String> = everywhere
+        .iter()
+        .filter(|r| !manual(r.number))
+        .flat_map(|r| r.batches.iter().flatten())
+        .collect();
+    used.sort();
+    used.dedup();
+    let chosen: BTreeSet<&str> = used
+        .iter()
+        .take(canary.size(used.len()))
+        .map(|t| t.as_str())
+        .collect();
+    let mut runs = Vec::with_capacity(everywhere.len() * 2);
+    for run in &everywhere {
+        if manual(run.number) {
+            runs.push(run.clone());
+            continue;
+        }
+        let on: Vec<String> = run
+            .batches
+            .iter()
+            .flatten()
+            .filter(|t| chosen.contains(t.as_str()))
+            .cloned()
+            .collect();
+        if !on.is_empty() {
+            runs.push(StepRun {
+                number: run.number,
+                name: format!("{}{CANARY_SUFFIX}", run.name),
+                batches: vec![on],
+            });
+        }
+    }
+    for run in &everywhere {
+        if manual(run.number) {
+            continue;
+        }
+        // The rest keep their order and their rolling batches.
+        let batches: Vec<Vec<String>> = run
+            .batches
+            .iter()
+            .map(|b| {
+                b.iter()
+                    .filter(|t| !chosen.contains(t.as_str()))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .filter(|b| !b.is_empty())
+            .collect();
+        if !batches.is_empty() {
+            runs.push(StepRun {
+                number: run.number,
+                name: run.name.clone(),
+                batches,
+            });
+        }
     }
     Ok(runs)
 }
@@ -172,6 +258,112 @@ mod tests {
             runs[0].batches,
             vec![vec![super::super::progress::INTERVENTION_TARGET.to_string()]]
         );
+    }
+
+    fn names(runs: &[StepRun]) -> Vec<(usize, String, Vec<Vec<String>>)> {
+        runs.iter()
+            .map(|r| (r.number, r.name.clone(), r.batches.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_canary_runs_the_whole_plan_on_its_share_before_the_rest_get_anything() {
+        let targets: Vec<TargetInfo> = (1..=10)
+            .map(|i| target(&format!("web-{i:02}"), &["web"]))
+            .chain([target("db-1", &["db"])])
+            .collect();
+        let migrate = step(&["db"], None);
+        let deploy = step(&["web"], Some(4));
+        let verify = step(&["web"], None);
+        let plan = [(1, &migrate), (2, &deploy), (3, &verify)];
+        let runs =
+            schedule_with_canary(&plan, &targets, &n("PROD"), Some(Canary::Percent(10))).unwrap();
+        let v = |names: &[&str]| names.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        // 11 targets: 10 % rounds up to 2, the first by name: db-1 and web-01.
+        assert_eq!(
+            names(&runs),
+            vec![
+                (1, "s (canary)".into(), vec![v(&["db-1"])]),
+                (2, "s (canary)".into(), vec![v(&["web-01"])]),
+                (3, "s (canary)".into(), vec![v(&["web-01"])]),
+                (
+                    2,
+                    "s".into(),
+                    vec![
+                        v(&["web-02", "web-03", "web-04"]),
+                        v(&["web-05", "web-06", "web-07", "web-08"]),
+                        v(&["web-09", "web-10"])
+                    ]
+                ),
+                (
+                    3,
+                    "s".into(),
+                    vec![v(&[
+                        "web-02", "web-03", "web-04", "web-05", "web-06", "web-07", "web-08",
+                        "web-09", "web-10"
+                    ])]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_a_canary_or_with_one_target_the_plan_is_unchanged_in_substance() {
+        let targets = [target("a", &["app"]), target("b", &["app"])];
+        let s = step(&["app"], Some(1));
+        let plain = schedule(&[(1, &s)], &targets, &n("DEV")).unwrap();
+        assert_eq!(
+            schedule_with_canary(&[(1, &s)], &targets, &n("DEV"), None).unwrap(),
+            plain
+        );
+        let one =
+            schedule_with_canary(&[(1, &s)], &targets[..1], &n("DEV"), Some(Canary::Count(3)))
+                .unwrap();
+        assert_eq!(
+            names(&one),
+            vec![(1, "s (canary)".into(), vec![vec!["a".to_string()]])]
+        );
+    }
+
+    #[test]
+    fn a_manual_step_is_answered_once_in_the_canarys_pass() {
+        let targets = [target("a", &["app"]), target("b", &["app"])];
+        let deploy = step(&["app"], None);
+        let mut ask = step(&[], None);
+        ask.action = crate::plan::Action::Manual(crate::plan::ManualParams {
+            instructions: "look at the canary".into(),
+            approvers: None,
+        });
+        let runs = schedule_with_canary(
+            &[(1, &deploy), (2, &ask)],
+            &targets,
+            &n("DEV"),
+            Some(Canary::Count(1)),
+        )
+        .unwrap();
+        let numbers: Vec<usize> = runs.iter().map(|r| r.number).collect();
+        assert_eq!(numbers, [1, 2, 1]);
+        assert_eq!(runs[2].batches, vec![vec!["b".to_string()]]);
+    }
+
+    proptest! {
+        /// With a canary every target still runs each of its steps exactly once, the canary's
+        /// targets all before any other, and some target is left outside the canary.
+        #[test]
+        fn a_canary_reorders_but_never_adds_or_drops(count in 1usize..30, batch in proptest::option::of(1u32..8), percent in 1u8..100) {
+            let targets: Vec<TargetInfo> = (0..count).map(|i| target(&format!("t{i:02}"), &["app"])).collect();
+            let s = step(&["app"], batch);
+            let runs = schedule_with_canary(&[(1, &s)], &targets, &n("DEV"), Some(Canary::Percent(percent))).unwrap();
+            let mut flat: Vec<&String> = runs.iter().flat_map(|r| r.batches.iter().flatten()).collect();
+            prop_assert_eq!(flat.len(), count);
+            flat.sort();
+            flat.dedup();
+            prop_assert_eq!(flat.len(), count);
+            prop_assert!(runs[0].name.ends_with(CANARY_SUFFIX));
+            if count > 1 {
+                prop_assert_eq!(runs.len(), 2);
+            }
+        }
     }
 
     proptest! {

@@ -372,6 +372,7 @@ mod tests {
             slo: None,
             remediation: Default::default(),
             alerting: Default::default(),
+            canary: None,
         }
     }
 

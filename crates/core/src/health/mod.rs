@@ -9,19 +9,21 @@
 //! Architecture invariant: health imports nothing above `name`; `model` holds its probe and SLO declarations.
 
 mod budget;
+mod latency;
 mod probe;
 mod report;
 mod sli;
 mod verify;
 
 pub use budget::{burn_alerts, burn_rate, BurnAlert, BurnRule, ErrorBudget, Severity, BURN_RULES};
+pub use latency::{LatencyBuckets, LATENCY_BOUNDS_MS, LATENCY_BUCKETS};
 pub use probe::{
     probe_edge, Probe, ProbeEdge, ProbeKind, ProbeState, ProbeTarget, MAX_INTERVAL_SECS,
     MIN_INTERVAL_SECS,
 };
 pub use report::{monthly_report, Month, MonthError, MonthReport};
 pub use sli::{fold_results, minute_of, tally_between, MinuteBucket, ProbeResult};
-pub use verify::{verdict, SoakCriteria, Verdict};
+pub use verify::{baseline_window, verdict, SoakCriteria, Verdict, BASELINE_MINUTES};
 
 use crate::state_name::state_names;
 
@@ -33,6 +35,8 @@ pub struct Tally {
     /// Sum of the latencies of every result, for the mean.
     pub latency_sum_ms: u64,
     pub latency_max_ms: u64,
+    /// The results counted per latency bucket, for percentiles.
+    pub latency: LatencyBuckets,
 }
 
 impl Tally {
@@ -41,6 +45,24 @@ impl Tally {
         self.failures += other.failures;
         self.latency_sum_ms += other.latency_sum_ms;
         self.latency_max_ms = self.latency_max_ms.max(other.latency_max_ms);
+        self.latency.add(&other.latency);
+    }
+
+    /// Count one result.
+    pub fn record(&mut self, ok: bool, latency_ms: u64) {
+        self.total += 1;
+        if !ok {
+            self.failures += 1;
+        }
+        self.latency_sum_ms += latency_ms;
+        self.latency_max_ms = self.latency_max_ms.max(latency_ms);
+        self.latency.record(latency_ms);
+    }
+
+    /// The 95th percentile of the latencies (estimated from the buckets, at most the largest);
+    /// `None` when no result is bucketed.
+    pub fn latency_p95_ms(&self) -> Option<u64> {
+        self.latency.quantile(0.95, self.latency_max_ms)
     }
 
     /// The availability of the window: no data when nothing was measured.

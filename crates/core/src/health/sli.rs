@@ -36,11 +36,8 @@ impl MinuteBucket {
 
     /// Count one result into the minute.
     pub fn record(&mut self, result: &ProbeResult) {
-        self.tally.total += 1;
-        self.tally.latency_sum_ms += result.latency_ms;
-        self.tally.latency_max_ms = self.tally.latency_max_ms.max(result.latency_ms);
+        self.tally.record(result.ok, result.latency_ms);
         if !result.ok {
-            self.tally.failures += 1;
             if let Some(e) = &result.error {
                 self.last_error = Some(e.clone());
             }

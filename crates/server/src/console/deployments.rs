@@ -581,6 +581,8 @@ struct ShowPage {
     manual_ahead: bool,
     /// Answers given to manual steps so far: step, who/what, and the comment.
     answers: Vec<(String, String)>,
+    /// What each verification watched, its baseline and its verdict.
+    verifications: Vec<super::verification::VerificationRow>,
 }
 
 impl ShowPage {
@@ -685,6 +687,10 @@ pub(super) async fn show(
         None
     };
     let may_answer = services::interventions::may_answer(&state, &user.actor, d, &view.tasks).await;
+    let verifications = services::verification::of_deployment(&state, &user.actor, id)
+        .await
+        .or_page(&user)?;
+    let verifications = super::verification::rows(d, &view.tasks, &verifications);
     let answers = d
         .runs
         .iter()
@@ -750,6 +756,7 @@ pub(super) async fn show(
         manual_ahead: !d.state.is_final()
             && d.runs.iter().any(|r| matches!(r.action, Action::Manual(_))),
         answers,
+        verifications,
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -1041,6 +1048,7 @@ mod tests {
             may_answer: true,
             manual_ahead: false,
             answers: vec![("2. Gate".into(), "proceeded by <i>olga</i>".into())],
+            verifications: Vec::new(),
         };
         let html = page.render().unwrap();
         assert!(

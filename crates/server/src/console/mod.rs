@@ -33,6 +33,7 @@ mod releases;
 mod session;
 mod user;
 mod variables;
+mod verification;
 mod webhooks;
 
 use axum::http::{header, HeaderValue};

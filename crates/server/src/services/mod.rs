@@ -42,6 +42,7 @@ pub mod targets;
 pub(crate) mod tasks;
 pub mod users;
 pub mod variables;
+pub mod verification;
 pub mod webhooks;
 
 use serde_json::json;

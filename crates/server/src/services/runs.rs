@@ -5,7 +5,7 @@
 //! below both of them. It only reads; it never writes a deployment nor authorises an actor.
 
 use slipway_core::deploy::progress::Run;
-use slipway_core::deploy::schedule::{schedule, TargetInfo};
+use slipway_core::deploy::schedule::{schedule_with_canary, TargetInfo};
 use slipway_core::Name;
 
 use crate::{AppState, ServiceError};
@@ -27,16 +27,20 @@ pub(crate) async fn prepare_runs(
         ));
     }
     let targets = enrolled_targets(state, environment).await?;
-    let scheduled = schedule(&plan, &targets, environment)
+    let canary = release.snapshot.project.canary;
+    let scheduled = schedule_with_canary(&plan, &targets, environment, canary)
         .map_err(|e| ServiceError::invalid(e.to_string(), e.hint()))?;
     Ok(scheduled
         .into_iter()
-        .zip(&plan)
-        .map(|(s, (_, step))| Run {
-            step: s.number,
-            name: s.name,
-            action: step.action.clone(),
-            batches: s.batches,
+        .filter_map(|s| {
+            // A canary runs a step twice (its share, then the rest): found by number.
+            let (_, step) = plan.iter().find(|(number, _)| *number == s.number)?;
+            Some(Run {
+                step: s.number,
+                name: s.name,
+                action: step.action.clone(),
+                batches: s.batches,
+            })
         })
         .collect())
 }

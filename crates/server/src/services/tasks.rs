@@ -273,6 +273,7 @@ async fn assignment(
         })
         .collect();
     let action = serde_json::to_value(&run.action).expect("actions serialise");
+    let baseline = crate::services::verification::baseline_for(state, &deployment, &run).await?;
     Ok(Assignment {
         task_id: task.id,
         attempt: task.attempt,
@@ -293,6 +294,7 @@ async fn assignment(
             (Phase::Forward, DeploymentKind::Rollback) => deployment.rollback_of,
             (Phase::Forward, DeploymentKind::Deploy | DeploymentKind::DryRun) => None,
         },
+        baseline,
     })
 }
 

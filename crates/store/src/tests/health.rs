@@ -177,6 +177,7 @@ async fn slo_report_over_30_days() {
                     failures: u64::from(i % 997 == 0),
                     latency_sum_ms: 60,
                     latency_max_ms: 20,
+                    ..Tally::default()
                 },
                 last_error: None,
             })

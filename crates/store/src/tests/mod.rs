@@ -4,6 +4,7 @@
 mod access;
 mod alerts;
 mod audit;
+mod baselines;
 mod batches;
 mod checkpoints;
 mod complaints;

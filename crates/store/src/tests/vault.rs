@@ -26,6 +26,7 @@ fn pets() -> slipway_core::model::Project {
         slo: None,
         remediation: Default::default(),
         alerting: Default::default(),
+        canary: None,
     }
 }
 
