@@ -258,7 +258,7 @@ pub(super) async fn set_variable(
     Json(body): Json<VariableBody>,
 ) -> ApiResult<Json<slipway_api::variables::VariableSetView>> {
     let scope = scope(body.environment.as_deref(), body.role.as_deref())?;
-    let set = services::variables::set(
+    let set = services::releases::set_variable(
         &state,
         &actor,
         &parse_name("project", &project)?,

@@ -680,3 +680,83 @@ pub async fn check(
         "allowed": true,
     }))
 }
+
+/// Set a variable (`variables::set`) and name the releases that keep another value of it.
+pub async fn set_variable(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    name: &Name,
+    scope: slipway_core::model::VariableScope,
+    value: &str,
+    sensitive: bool,
+) -> Result<slipway_api::variables::VariableSetView, ServiceError> {
+    let sensitive =
+        super::variables::set(state, actor, project, name, scope.clone(), value, sensitive).await?;
+    let kept_by = if sensitive {
+        Vec::new()
+    } else {
+        keeping_another_value(state, project, name, &scope, value).await?
+    };
+    Ok(slipway_api::variables::VariableSetView {
+        name: name.to_string(),
+        scope: scope.describe(),
+        kept_by,
+    })
+}
+
+/// The releases the project's environments hold now, and its newest release, that froze another
+/// value of `name` in `scope` than `value`: deploying them does not give today's value. Newest
+/// version first.
+async fn keeping_another_value(
+    state: &AppState,
+    project: &Name,
+    name: &Name,
+    scope: &slipway_core::model::VariableScope,
+    value: &str,
+) -> Result<Vec<slipway_api::variables::KeptValueView>, ServiceError> {
+    let mut held: std::collections::BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for env in state.store.environments().await? {
+        let holding = super::parity::holding(state, project.as_str(), env.name.as_str()).await?;
+        if let Some(current) = holding.current {
+            held.entry(current.release)
+                .or_default()
+                .push(env.name.to_string());
+        }
+    }
+    let newest = state
+        .store
+        .releases(project, None, slipway_core::page::PageSize::at_most(1))
+        .await?
+        .items
+        .into_iter()
+        .next();
+    if let Some(newest) = &newest {
+        held.entry(newest.version.to_string()).or_default();
+    }
+    let mut held: Vec<(Version, Vec<String>)> = held
+        .into_iter()
+        .filter_map(|(version, envs)| Some((Version::parse(&version).ok()?, envs)))
+        .collect();
+    held.sort_by(|a, b| b.0.precedence(&a.0));
+    let mut kept = Vec::new();
+    for (parsed, environments) in held {
+        let version = parsed.to_string();
+        let Some(release) = state.store.release(project, &parsed).await? else {
+            continue;
+        };
+        if let Some(frozen) = slipway_core::release::frozen_value_differs(
+            &release.snapshot.variables,
+            name,
+            scope,
+            value,
+        ) {
+            kept.push(slipway_api::variables::KeptValueView {
+                release: version,
+                environments,
+                frozen,
+            });
+        }
+    }
+    Ok(kept)
+}

@@ -2,14 +2,10 @@
 //! Sensitive values are sealed before they reach the store and never leave the server.
 
 use serde_json::json;
-use std::collections::BTreeMap;
-
-use slipway_api::variables::{KeptValueView, VariableSetView, VariableSource};
+use slipway_api::variables::VariableSource;
 use slipway_core::access::Operation;
 use slipway_core::deploy::vars::ScopedValue;
 use slipway_core::model::VariableScope;
-use slipway_core::page::PageSize;
-use slipway_core::release::{frozen_value_differs, Version};
 use slipway_core::Name;
 use slipway_store::StoredValue;
 
@@ -156,6 +152,8 @@ async fn operation_for(state: &AppState, scope: &VariableScope) -> Result<Operat
     })
 }
 
+/// Set a value in a scope, in one transaction with its audit event; whether it is kept
+/// sensitive (declared so in the project file, or asked).
 pub async fn set(
     state: &AppState,
     actor: &Actor,
@@ -164,7 +162,7 @@ pub async fn set(
     scope: VariableScope,
     value: &str,
     sensitive: bool,
-) -> Result<VariableSetView, ServiceError> {
+) -> Result<bool, ServiceError> {
     let subject = format!("project/{project}/variable/{name}");
     let op = operation_for(state, &scope).await?;
     require(state, actor, op, &subject).await?;
@@ -199,68 +197,7 @@ pub async fn set(
         json!({ "scope": scope.describe(), "sensitive": sensitive }),
     ));
     tx.commit().await?;
-    let kept_by = if sensitive {
-        Vec::new()
-    } else {
-        releases_keeping_another(state, project, name, &scope, value).await?
-    };
-    Ok(VariableSetView {
-        name: name.to_string(),
-        scope: scope.describe(),
-        kept_by,
-    })
-}
-
-/// The releases the project's environments hold now, and its newest release, that froze another
-/// value of `name` in `scope` than `value`: deploying them does not give today's value. Newest
-/// version first.
-async fn releases_keeping_another(
-    state: &AppState,
-    project: &Name,
-    name: &Name,
-    scope: &VariableScope,
-    value: &str,
-) -> Result<Vec<KeptValueView>, ServiceError> {
-    let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for env in state.store.environments().await? {
-        let holding = super::parity::holding(state, project.as_str(), env.name.as_str()).await?;
-        if let Some(current) = holding.current {
-            held.entry(current.release)
-                .or_default()
-                .push(env.name.to_string());
-        }
-    }
-    let newest = state
-        .store
-        .releases(project, None, PageSize::at_most(1))
-        .await?
-        .items
-        .into_iter()
-        .next();
-    if let Some(newest) = &newest {
-        held.entry(newest.version.to_string()).or_default();
-    }
-    let mut held: Vec<(Version, Vec<String>)> = held
-        .into_iter()
-        .filter_map(|(version, envs)| Some((Version::parse(&version).ok()?, envs)))
-        .collect();
-    held.sort_by(|a, b| b.0.precedence(&a.0));
-    let mut kept = Vec::new();
-    for (parsed, environments) in held {
-        let version = parsed.to_string();
-        let Some(release) = state.store.release(project, &parsed).await? else {
-            continue;
-        };
-        if let Some(frozen) = frozen_value_differs(&release.snapshot.variables, name, scope, value)
-        {
-            kept.push(KeptValueView {
-                release: version,
-                environments,
-                frozen,
-            });
-        }
-    }
-    Ok(kept)
+    Ok(sensitive)
 }
 
 pub async fn unset(
