@@ -25,6 +25,7 @@ mod governance;
 mod health;
 mod insights;
 mod leases;
+mod log_errors;
 mod migrations;
 mod page;
 mod projects;
@@ -72,6 +73,7 @@ pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, Store
 pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
 pub use insights::{InsightScope, ReleaseCommit};
 pub use leases::HeldLease;
+pub use log_errors::{LogErrorHour, NewLogError, StoredLogGroup};
 pub use migrations::known_version as known_schema_version;
 pub use page::Page;
 pub use quality::{

@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (21, include_str!("../migrations/0021_flags.sql")),
     (22, include_str!("../migrations/0022_quality_evidence.sql")),
     (23, include_str!("../migrations/0023_signatures.sql")),
+    (27, include_str!("../migrations/0027_log_errors.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

@@ -36,6 +36,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/v1/agent/start", post(agent_start))
         .route("/api/v1/agent/probes", axum::routing::get(agent_probes))
         .route("/api/v1/agent/probe-results", post(probe_results))
+        .route("/api/v1/agent/batches", axum::routing::get(agent_batches))
+        .route("/api/v1/agent/log-errors", post(log_errors))
 }
 
 #[cfg(test)]
@@ -51,6 +53,8 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/agent/start"),
     ("get", "/api/v1/agent/probes"),
     ("post", "/api/v1/agent/probe-results"),
+    ("get", "/api/v1/agent/batches"),
+    ("post", "/api/v1/agent/log-errors"),
 ];
 
 fn check_protocol(parts: &Parts) -> Result<(), ServiceError> {
@@ -120,6 +124,25 @@ async fn probe_results(
 ) -> Result<Json<slipway_protocol::ProbeResultsAck>, ServiceError> {
     Ok(Json(
         services::health::record(&state, &target, batch).await?,
+    ))
+}
+
+async fn agent_batches(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+) -> Result<Json<slipway_protocol::batches::AgentBatches>, ServiceError> {
+    Ok(Json(
+        services::batches::logs::agent_batches(&state, &target).await?,
+    ))
+}
+
+async fn log_errors(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Json(reports): Json<slipway_protocol::batches::LogErrors>,
+) -> Result<Json<slipway_protocol::batches::LogErrorsAck>, ServiceError> {
+    Ok(Json(
+        services::batches::logs::record_log_errors(&state, &target, reports).await?,
     ))
 }
 

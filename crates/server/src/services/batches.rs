@@ -16,6 +16,7 @@ use slipway_store::{
     StoredDeployment, WriteTx,
 };
 
+pub mod logs;
 mod ping;
 mod supervise;
 

@@ -32,6 +32,7 @@ mod health;
 mod history;
 mod insights;
 mod interventions;
+mod log_alerts;
 mod monitoring;
 mod postgres;
 mod promises;
