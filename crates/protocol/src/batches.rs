@@ -34,6 +34,68 @@ pub struct AgentBatch {
     /// Its log-error rules (`LogRules` as JSON); `null`: the default rule.
     #[serde(default)]
     pub log_rules: serde_json::Value,
+    /// Its cron schedule (five fields or a macro); `None`: it runs only when asked.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The schedule's IANA time zone; UTC when absent.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// What runs (`sh -c COMMAND`).
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub run_dir: Option<String>,
+    /// How late a fire time may still run after the agent was away, in seconds.
+    #[serde(default = "default_grace")]
+    pub grace_secs: u64,
+    /// Whether a run may start while the previous one still goes.
+    #[serde(default)]
+    pub overlap: bool,
+    /// Runs people asked for (`slipway batch run`), handed to this agent once.
+    #[serde(default)]
+    pub run_now: Vec<RunNow>,
+}
+
+fn default_grace() -> u64 {
+    900
+}
+
+/// A run asked for now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunNow {
+    pub id: i64,
+    /// A dry run: the batch gets `SLIPWAY_TESTMODE=true` and `TESTMODE=true`.
+    #[serde(default)]
+    pub testmode: bool,
+}
+
+/// An agent starts a run (`POST /api/v1/agent/batch-runs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRunStart {
+    pub project: String,
+    pub batch: String,
+    #[serde(default)]
+    pub testmode: bool,
+    /// The request it answers, when a person asked for it.
+    #[serde(default)]
+    pub request: Option<i64>,
+}
+
+/// The run the server recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRunStarted {
+    pub run: i64,
+}
+
+/// A run ended (`POST /api/v1/agent/batch-runs/{run}/end`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRunEnd {
+    pub exit_code: i64,
+    #[serde(default)]
+    pub duration_ms: u64,
+    /// The last 8 KiB of what it printed.
+    #[serde(default)]
+    pub output: String,
 }
 
 /// Lines that matched a rule, grouped: the first line a report covers and how many.

@@ -28,3 +28,14 @@ CREATE TABLE log_error_hours (
   lines BIGINT NOT NULL,
   PRIMARY KEY (batch_id, customer, hour)
 );
+-- Runs people ask for (`slipway batch run NAME --env E [--testmode]`), handed once to the agent
+-- of the batch's target (`taken_at`), which then reports the run like any other.
+CREATE TABLE batch_run_requests (
+  id BIGINT PRIMARY KEY,
+  batch_id BIGINT NOT NULL REFERENCES batches(id),
+  testmode BIGINT NOT NULL,
+  requested_by TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  taken_at TEXT
+);
+CREATE INDEX batch_run_requests_open ON batch_run_requests (taken_at, batch_id);

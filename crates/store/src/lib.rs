@@ -10,6 +10,7 @@ mod alerts;
 mod artifacts;
 mod audit;
 pub mod backup;
+mod batch_run_requests;
 mod batches;
 mod checkpoints;
 mod complaints;
@@ -52,6 +53,7 @@ pub use access::{ApiToken, Session, User};
 pub use alerts::{AlertFilter, StoredAlert, StoredAlertDelivery};
 pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
+pub use batch_run_requests::RunRequest;
 pub use batches::{
     BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
 };

@@ -54,6 +54,10 @@ pub struct BatchSpec {
     /// word, any case) over every file of `log_dir`.
     #[serde(default)]
     pub logs: Option<super::log_rules::LogsSpec>,
+    /// Let the agent start a run while the previous one still goes. Default false: a fire
+    /// time that comes while a run goes is skipped (and said so in the agent's output).
+    #[serde(default)]
+    pub overlap: bool,
 }
 
 fn three() -> u32 {
@@ -145,6 +149,7 @@ impl Checker<'_> {
                 environments: b.environments,
                 description: b.description,
                 logs,
+                overlap: b.overlap,
             });
         }
         out

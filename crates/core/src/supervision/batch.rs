@@ -108,6 +108,9 @@ pub struct BatchDecl {
     /// Which lines of its log directory raise alerts (the default rule when not declared).
     #[serde(default)]
     pub logs: super::logs::LogRules,
+    /// Whether the agent may start a run while the previous one still goes.
+    #[serde(default)]
+    pub overlap: bool,
 }
 
 impl BatchDecl {

@@ -13,6 +13,7 @@ mod agent_actions;
 mod agents;
 mod alerts;
 mod backup;
+mod batch_runs;
 mod batches;
 mod checkpoints;
 mod complaints;

@@ -13,7 +13,7 @@ use slipway_core::deploy::vars::mask;
 use slipway_core::model::Project;
 use slipway_core::supervision::batch::InstallState;
 use slipway_core::supervision::logs::{group_key, LogRules};
-use slipway_protocol::batches::{AgentBatch, AgentBatches, LogErrors, LogErrorsAck};
+use slipway_protocol::batches::{AgentBatch, AgentBatches, LogErrors, LogErrorsAck, RunNow};
 use slipway_store::{BatchFilter, NewLogError, StoredBatch, Target};
 
 use super::project_secrets;
@@ -25,7 +25,10 @@ pub const MAX_REPORTS: usize = 1000;
 const MAX_LINE_CHARS: usize = 16 * 1024;
 
 /// The batches installed and enabled on `target`.
-async fn installed_on(state: &AppState, target: &Target) -> Result<Vec<StoredBatch>, ServiceError> {
+pub(super) async fn installed_on(
+    state: &AppState,
+    target: &Target,
+) -> Result<Vec<StoredBatch>, ServiceError> {
     let Some(environment) = target.environment.clone() else {
         return Ok(Vec::new());
     };
@@ -60,29 +63,60 @@ async fn projects(state: &AppState) -> Result<BTreeMap<String, Project>, Service
         .collect())
 }
 
-/// What the agent of `target` follows: each batch installed there with a log directory.
+/// What the agent of `target` follows and runs: each batch installed there, with its log
+/// directory and rules, its schedule, command and grace; with `take_runs`, the runs people
+/// asked for, each handed once (the scheduler asks so, the log follower does not).
 pub async fn agent_batches(
     state: &AppState,
     target: &Target,
+    take_runs: bool,
 ) -> Result<AgentBatches, ServiceError> {
     let projects = projects(state).await?;
-    let batches = installed_on(state, target)
-        .await?
+    let installed = installed_on(state, target).await?;
+    let requests = if take_runs {
+        let ids: Vec<i64> = installed.iter().map(|b| b.id).collect();
+        state
+            .store
+            .take_batch_run_requests(&ids, state.clock.now())
+            .await?
+    } else {
+        Vec::new()
+    };
+    let batches = installed
         .into_iter()
         .map(|b| {
-            let rules = rules_of(&projects, &b).cloned().unwrap_or_default();
+            let decl = projects
+                .get(&b.project)
+                .and_then(|p| p.batches.iter().find(|d| d.name.as_str() == b.name));
+            let rules = decl.map(|d| d.logs.clone()).unwrap_or_default();
             AgentBatch {
                 log_rules: serde_json::to_value(&rules).unwrap_or(serde_json::Value::Null),
+                grace_secs: decl.map_or(900, |d| {
+                    u64::try_from(d.grace.duration().as_secs()).unwrap_or(900)
+                }),
+                overlap: decl.is_some_and(|d| d.overlap),
+                run_now: requests
+                    .iter()
+                    .filter(|r| r.batch_id == b.id)
+                    .map(|r| RunNow {
+                        id: r.id,
+                        testmode: r.testmode,
+                    })
+                    .collect(),
                 project: b.project,
                 environment: b.environment,
                 name: b.name,
                 log_dir: b.definition.log_dir,
+                schedule: b.definition.schedule,
+                time_zone: b.definition.time_zone,
+                command: b.definition.command,
+                run_dir: b.definition.run_dir,
             }
         })
         .collect();
     Ok(AgentBatches {
         batches,
-        refresh_secs: 10,
+        refresh_secs: 5,
     })
 }
 
