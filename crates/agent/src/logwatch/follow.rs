@@ -255,3 +255,94 @@ fn read_more(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use slipway_core::supervision::logs::LogRules;
+
+    use super::*;
+
+    fn poll(d: &mut Directory) -> (Vec<(String, u64, String)>, Option<String>) {
+        let matcher = LogRules::default().matcher();
+        let mut buf = vec![0u8; 64];
+        let mut hits = Vec::new();
+        let warning = d.poll(&matcher, &mut buf, |path, line, _| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            hits.push((
+                name,
+                line.number,
+                String::from_utf8_lossy(line.text).into_owned(),
+            ));
+        });
+        (hits, warning)
+    }
+
+    fn append(path: &Path, text: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the test file opens");
+        f.write_all(text.as_bytes())
+            .expect("the test file takes the text");
+    }
+
+    #[test]
+    fn old_lines_are_skipped_then_rotation_and_truncation_are_followed() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let log = dir.path().join("app.log");
+        append(&log, "ERROR old news\n");
+        let mut d = Directory::new(dir.path().to_path_buf(), None);
+        assert!(poll(&mut d).0.is_empty(), "what was there is not news");
+        append(&log, "fine\nERROR one\n");
+        assert_eq!(poll(&mut d).0, [("app.log".into(), 3, "ERROR one".into())]);
+        // Rotation: the old file is read to its end under its new name, the new one from 1.
+        append(&log, "ERROR last words\n");
+        std::fs::rename(&log, dir.path().join("app.log.1")).expect("renamed");
+        append(&log, "ERROR fresh\n");
+        append(&dir.path().join("app.log.2.gz"), "ERROR compressed\n");
+        let mut hits = poll(&mut d).0;
+        hits.sort();
+        assert_eq!(
+            hits,
+            [
+                ("app.log".into(), 1, "ERROR fresh".into()),
+                ("app.log.1".into(), 4, "ERROR last words".into()),
+            ]
+        );
+        // Truncation in place: read again from the start.
+        std::fs::write(&log, "").expect("truncated");
+        assert!(poll(&mut d).0.is_empty());
+        append(&log, "ERROR after truncation\n");
+        assert_eq!(
+            poll(&mut d).0,
+            [("app.log".into(), 1, "ERROR after truncation".into())]
+        );
+        // A restart from the marks reads on where it stopped.
+        let marks = d.marks();
+        append(&log, "ERROR while away\n");
+        let mut again = Directory::new(dir.path().to_path_buf(), Some(&marks));
+        assert_eq!(
+            poll(&mut again).0,
+            [("app.log".into(), 2, "ERROR while away".into())]
+        );
+    }
+
+    #[test]
+    fn a_missing_directory_is_one_warning_and_its_files_are_new_when_it_appears() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let logs = dir.path().join("later");
+        let mut d = Directory::new(logs.clone(), None);
+        let (hits, warning) = poll(&mut d);
+        assert!(hits.is_empty());
+        assert!(warning.is_some_and(|w| w.contains("cannot be read")));
+        assert_eq!(poll(&mut d).1, None, "said once");
+        std::fs::create_dir_all(logs.join("acme")).expect("created");
+        append(&logs.join("acme/x.log"), "ERROR first\n");
+        assert_eq!(poll(&mut d).0, [("x.log".into(), 1, "ERROR first".into())]);
+    }
+}

@@ -40,8 +40,17 @@ pub struct Scanner {
     skipping: bool,
 }
 
+/// Lines end in `b`. Counted in runs of 255 bytes with a byte-wide sum, which the compiler
+/// turns into wide compares: faster than visiting each newline when a log's lines are short.
 fn newlines(b: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', b).count() as u64
+    b.chunks(255)
+        .map(|run| {
+            let n = run
+                .iter()
+                .fold(0u8, |n, c| n.wrapping_add(u8::from(*c == b'\n')));
+            u64::from(n)
+        })
+        .sum()
 }
 
 fn cut(text: &[u8]) -> (&[u8], bool) {
