@@ -254,4 +254,24 @@ fn error_lines_in_a_batch_log_alert_once_per_group_with_the_customer_and_the_cou
     agent = spawn_agent(&server.url, "dev-01", &agent_data, None);
     wait_for_count(&server, "error/globex", 10_001);
     drop(agent);
+
+    // The Batches page draws the error counts per batch and per customer, 24 hours and 7 days.
+    server.user_with_password("olivia", "ops", "a long enough passphrase");
+    let cookie = server.sign_in("olivia", "a long enough passphrase");
+    let page = ureq::get(&format!("{}/batches", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    for want in [
+        "Error lines per batch, last 24 hours",
+        "Error lines per customer, last 7 days",
+        "export (DEV/dev-01)",
+        "globex",
+        "10002",
+    ] {
+        assert!(page.contains(want), "{want} missing from the Batches page");
+    }
+    assert!(page.matches("<svg").count() >= 4, "four charts");
 }

@@ -8,6 +8,7 @@
 //! `mask` (credentials in a line hidden). It never reads a file or a clock: callers pass bytes
 //! and the time in.
 
+pub mod counts;
 pub mod mask;
 pub mod matcher;
 pub mod scanner;

@@ -12,6 +12,7 @@ use slipway_core::alerts::Severity;
 use slipway_core::deploy::vars::mask;
 use slipway_core::model::Project;
 use slipway_core::supervision::batch::InstallState;
+use slipway_core::supervision::logs::counts::{totals, HourCount, Totals};
 use slipway_core::supervision::logs::{group_key, LogRules};
 use slipway_protocol::batches::{AgentBatch, AgentBatches, LogErrors, LogErrorsAck, RunNow};
 use slipway_store::{BatchFilter, NewLogError, StoredBatch, Target};
@@ -209,4 +210,39 @@ pub async fn record_log_errors(
         accepted: records.len() as u64,
         ignored,
     })
+}
+
+/// Matching log lines per batch and per customer over the last 24 hours and the last 7 days,
+/// at the server's clock, for the Batches page.
+pub async fn error_counts(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+) -> Result<(Totals, Totals), ServiceError> {
+    let batches = super::list(state, actor, super::BatchQuery::default()).await?;
+    let now = state.clock.now();
+    let week = now
+        .checked_sub(jiff::SignedDuration::from_hours(7 * 24))
+        .unwrap_or(now);
+    let day = now
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .unwrap_or(now);
+    let names: BTreeMap<i64, String> = batches
+        .iter()
+        .map(|b| (b.id, format!("{} ({}/{})", b.name, b.environment, b.target)))
+        .collect();
+    let counts: Vec<HourCount> = state
+        .store
+        .log_error_hours(week)
+        .await?
+        .into_iter()
+        .filter_map(|h| {
+            Some(HourCount {
+                batch: names.get(&h.batch_id)?.clone(),
+                customer: h.customer,
+                hour: h.hour,
+                lines: h.lines,
+            })
+        })
+        .collect();
+    Ok((totals(&counts, day), totals(&counts, week)))
 }
