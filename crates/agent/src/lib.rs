@@ -19,6 +19,8 @@
 //! action families) → `fetch` → `sink` → `link`; `outcome`, `spool`, `host` and `identity` are
 //! leaves.
 //! Architecture invariant: `probes` runs health probes on a thread of its own beside `work` and uses `link` only; `actions::verify` (`health.verify`) runs them through `probes::run_probe`.
+//! Architecture invariant: `logwatch` follows the installed batches' log directories on a thread of its own beside `work`, matches lines with `core::supervision::logs` and uses `link` only.
+//! Architecture invariant: `scheduler` runs the installed batches on their cron schedules on a thread of its own beside `work`, decided by `core::supervision::runs`, reporting runs through `link` only.
 //! Architecture invariant: the public API is [`AgentArgs`], [`run`], [`AgentError`] and [`Stop`].
 
 mod actions;
@@ -28,9 +30,11 @@ mod fetch;
 mod host;
 mod identity;
 mod link;
+mod logwatch;
 mod outcome;
 mod probes;
 mod run;
+mod scheduler;
 mod sink;
 mod spool;
 mod work;

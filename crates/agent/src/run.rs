@@ -63,6 +63,20 @@ pub fn run(args: AgentArgs, stop: Stop) -> Result<(), AgentError> {
         let credential = identity.credential.clone();
         std::thread::spawn(move || crate::probes::probe_loop(&link, &credential));
     }
+    // Batch logs are followed beside the work too: an error line alerts during a deployment.
+    {
+        let link = link.clone();
+        let credential = identity.credential.clone();
+        let data = args.data.clone();
+        std::thread::spawn(move || crate::logwatch::log_loop(&link, &credential, &data));
+    }
+    // Installed batches run on their schedules beside the work, whatever a deployment does.
+    {
+        let link = link.clone();
+        let credential = identity.credential.clone();
+        let data = args.data.clone();
+        std::thread::spawn(move || crate::scheduler::schedule_loop(&link, &credential, &data));
+    }
     work::work_loop(&link, &identity.credential, &args.data).map_err(|detail| {
         AgentError::NotAccepted(format!("error: the server no longer accepts this agent: {detail}\n  hint: it was revoked; enrol it again with a new token and a fresh --data folder"))
     })

@@ -40,6 +40,12 @@ pub struct AlertView {
     /// Null when its condition ended by itself.
     pub resolved_by: Option<String>,
     pub resolved_at: Option<String>,
+    /// The line's number in its log file (log alerts).
+    #[serde(default)]
+    pub line_number: Option<u64>,
+    /// RFC 3339: when the line was read on its server (log alerts).
+    #[serde(default)]
+    pub line_at: Option<String>,
 }
 
 /// One message to one channel, and how its sending went.

@@ -84,3 +84,26 @@ pub struct BatchRunView {
     pub output_tail: String,
     pub reported_by: String,
 }
+
+/// A run of an installed batch asked for now (`POST /api/v1/batches/{name}/run-requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequestBody {
+    pub env: String,
+    /// The server; needed only when the batch is installed on several.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// A dry run: the batch gets `SLIPWAY_TESTMODE=true` and `TESTMODE=true`.
+    #[serde(default)]
+    pub testmode: bool,
+}
+
+/// A run asked for: the agent of `server` starts it within seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRequestedView {
+    pub request: i64,
+    pub batch: String,
+    pub environment: String,
+    pub server: String,
+    pub testmode: bool,
+}

@@ -14,6 +14,7 @@
 //! Architecture invariant: `client` adds rustls and `slipway-core` (for `CertFingerprint`), never
 //! an HTTP client, a runtime or `slipway-server`.
 
+pub mod batches;
 #[cfg(feature = "client")]
 pub mod pin;
 

@@ -11,6 +11,7 @@ mod artifacts;
 mod audit;
 pub mod backup;
 mod baselines;
+mod batch_run_requests;
 mod batches;
 mod checkpoints;
 mod complaints;
@@ -27,6 +28,7 @@ mod health;
 mod identities;
 mod insights;
 mod leases;
+mod log_errors;
 mod migrations;
 mod page;
 mod projects;
@@ -55,6 +57,7 @@ pub use alerts::{AlertFilter, StoredAlert, StoredAlertDelivery};
 pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
 pub use baselines::StoredBaseline;
+pub use batch_run_requests::RunRequest;
 pub use batches::{
     BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
 };
@@ -77,6 +80,7 @@ pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
 pub use identities::Identity;
 pub use insights::{InsightScope, ReleaseCommit};
 pub use leases::{Fence, HeldLease};
+pub use log_errors::{LogErrorHour, NewLogError, StoredLogGroup};
 pub use migrations::known_version as known_schema_version;
 pub use page::Page;
 pub use quality::{

@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (22, include_str!("../migrations/0022_quality_evidence.sql")),
     (23, include_str!("../migrations/0023_signatures.sql")),
     (24, include_str!("../migrations/0024_identities.sql")),
+    (27, include_str!("../migrations/0027_log_errors.sql")),
     (28, include_str!("../migrations/0028_rollout.sql")),
 ];
 

@@ -72,7 +72,8 @@ pub(super) fn install_batch(
         std::fs::write(
             &file,
             serde_json::to_string_pretty(&definition).expect("JSON prints"),
-        )
+        )?;
+        index(data, p.job.as_str(), &file)
     })();
     match result {
         Ok(()) => ok(format!(
@@ -81,6 +82,18 @@ pub(super) fn install_batch(
         )),
         Err(e) => fail(format!("installing batch {} failed: {e}", p.job)),
     }
+}
+
+/// Where each job's definition lives (`DATA/batch-index.json`), for the scheduler, which runs
+/// outside any task and so without its `SLIPWAY_BATCH_DIR`.
+fn index(data: &Path, job: &str, definition: &Path) -> std::io::Result<()> {
+    let path = data.join("batch-index.json");
+    let mut map: std::collections::BTreeMap<String, PathBuf> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    map.insert(job.to_string(), definition.to_path_buf());
+    std::fs::write(&path, serde_json::to_string(&map).expect("JSON prints"))
 }
 
 fn read_stack(path: &Path) -> Vec<serde_json::Value> {

@@ -6,7 +6,7 @@ use std::io::Read;
 mod exec;
 
 use clap::Subcommand;
-use slipway_api::batches::{BatchRunView, BatchView};
+use slipway_api::batches::{BatchRunView, BatchView, RunRequestBody, RunRequestedView};
 use slipway_api::List;
 
 use crate::client::encode;
@@ -51,6 +51,24 @@ pub enum BatchCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Run an installed batch now: the agent of its server starts it within seconds, with
+    /// `SLIPWAY_TESTMODE=true` (and `TESTMODE=true`) for a dry run; `batch runs` shows it.
+    #[command(
+        after_help = "Examples:\n  slipway batch run pets-export --env PROD-EU\n  slipway batch run pets-export --env PROD-EU --testmode"
+    )]
+    Run {
+        name: String,
+        #[arg(long)]
+        env: String,
+        /// The server, when the batch is installed on several.
+        #[arg(long)]
+        target: Option<String>,
+        /// A dry run: the batch gets SLIPWAY_TESTMODE=true and TESTMODE=true.
+        #[arg(long)]
+        testmode: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Run a command as a run of a batch: report its start, run it (its output passes through),
     /// report its end with exit code, duration and the tail of its output, and exit with its
     /// exit code. A server that cannot be reached never stops the command.
@@ -89,6 +107,13 @@ pub(crate) fn batch(command: BatchCommand) -> Result<(), Failure> {
             remote,
         } => exec(name, env, target, command, remote),
         BatchCommand::Runs { name, env, remote } => runs(name, env, remote),
+        BatchCommand::Run {
+            name,
+            env,
+            target,
+            testmode,
+            remote,
+        } => run_now(name, env, target, testmode, remote),
         BatchCommand::Show { name, env, remote } => show_batch(name, env, remote),
     }
 }
@@ -155,6 +180,31 @@ fn exec(
 ) -> Result<(), Failure> {
     let code = exec::exec(&name, env, target, &command, &remote);
     std::process::exit(code)
+}
+
+fn run_now(
+    name: String,
+    env: String,
+    server: Option<String>,
+    testmode: bool,
+    remote: Remote,
+) -> Result<(), Failure> {
+    let asked: RunRequestedView = remote.client().post(
+        &format!("/api/v1/batches/{}/run-requests", encode(&name)),
+        &RunRequestBody {
+            env,
+            server,
+            testmode,
+        },
+    )?;
+    show(&remote, &asked, |a| {
+        let dry = if a.testmode { " (testmode)" } else { "" };
+        println!(
+            "run of batch {} asked{dry} (request {}): the agent of {} in {} starts it within seconds; see `slipway batch runs {} --env {}`",
+            a.batch, a.request, a.server, a.environment, a.batch, a.environment
+        );
+    });
+    Ok(())
 }
 
 fn runs(name: String, env: Option<String>, remote: Remote) -> Result<(), Failure> {

@@ -23,6 +23,12 @@ pub struct AlertContext {
     pub log_path: Option<String>,
     /// The line that tells what went wrong, secrets already masked.
     pub line: Option<String>,
+    /// The line's number in its log file (log alerts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_number: Option<u64>,
+    /// When the line was read on its server, RFC 3339 (log alerts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_at: Option<String>,
 }
 
 /// A condition a source reports as holding now.

@@ -83,6 +83,9 @@ impl Message<'_> {
         let customers = c.customers.join(", ");
         add("Customer", Some(&customers));
         add("Log path", c.log_path.as_ref());
+        let number = c.line_number.map(|n| n.to_string());
+        add("Line number", number.as_ref());
+        add("Seen at", c.line_at.as_ref());
         add("Line", c.line.as_ref());
         out
     }
@@ -160,6 +163,7 @@ mod tests {
             customers: vec!["ACME Mutual".into(), "Zeta".into()],
             log_path: Some("/var/log/export".into()),
             line: Some("error: registry refused key ******".into()),
+            ..AlertContext::default()
         }
     }
 
@@ -205,6 +209,21 @@ mod tests {
         assert!(body.contains("Customer: ACME Mutual, Zeta\n"), "{body}");
         assert!(body.contains("Server: prod-01\n"), "{body}");
         assert!(m.chat_payload(ChannelKind::Email).is_none());
+    }
+
+    #[test]
+    fn a_log_alert_names_the_line_number_and_when_it_was_read() {
+        let c = AlertContext {
+            log_path: Some("/var/log/export/acme/today.log".into()),
+            line_number: Some(1234),
+            line_at: Some("2026-11-30T08:00:01Z".into()),
+            ..context()
+        };
+        let (_, body) = message(&c).email();
+        assert!(
+            body.contains("Log path: /var/log/export/acme/today.log\nLine number: 1234\nSeen at: 2026-11-30T08:00:01Z\nLine: error"),
+            "{body}"
+        );
     }
 
     #[test]

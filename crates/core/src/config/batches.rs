@@ -50,6 +50,14 @@ pub struct BatchSpec {
     pub environments: Vec<Name>,
     #[serde(default)]
     pub description: String,
+    /// Which lines of its log directory raise alerts; absent: the default rule ("error" as a
+    /// word, any case) over every file of `log_dir`.
+    #[serde(default)]
+    pub logs: Option<super::log_rules::LogsSpec>,
+    /// Let the agent start a run while the previous one still goes. Default false: a fire
+    /// time that comes while a run goes is skipped (and said so in the agent's output).
+    #[serde(default)]
+    pub overlap: bool,
 }
 
 fn three() -> u32 {
@@ -126,6 +134,7 @@ impl Checker<'_> {
                     );
                 }
             }
+            let logs = self.log_rules(&format!("{at}.logs"), b.logs);
             out.push(BatchDecl {
                 name: b.name,
                 category: b.category,
@@ -139,6 +148,8 @@ impl Checker<'_> {
                 log_dir: b.log_dir,
                 environments: b.environments,
                 description: b.description,
+                logs,
+                overlap: b.overlap,
             });
         }
         out

@@ -8,6 +8,7 @@ mod alerts;
 mod batches;
 mod flags;
 mod health;
+mod log_rules;
 mod rollout;
 mod shape;
 pub(crate) mod yaml;

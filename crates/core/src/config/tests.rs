@@ -967,3 +967,44 @@ fn the_ibtool_example_loads_with_its_probe_slo_verification_and_purge() {
         .iter()
         .any(|s| matches!(s.action, crate::plan::Action::VerifyHealth(_))));
 }
+
+#[test]
+fn an_invalid_log_rule_names_the_rule_and_the_character_at_its_line() {
+    let text = PETS.replace(
+        "max_runtime: 2h",
+        "max_runtime: 2h\n      logs:\n        rules:\n          - { name: timeout, pattern: 'timed out (after \\d+s' }\n        period: 2d\n        customers:\n          - { path: '/mailing/' }",
+    );
+    let errors = load_one(&text).unwrap_err().0;
+    let rule = errors
+        .iter()
+        .find(|e| e.path.ends_with("logs.rules[0].pattern"))
+        .unwrap_or_else(|| panic!("{errors:?}"));
+    assert_eq!(
+        rule.message,
+        "log rule timeout: the pattern `timed out (after \\d+s` does not read at character 11: unclosed group"
+    );
+    let line = text
+        .lines()
+        .position(|l| l.contains("timed out ("))
+        .unwrap()
+        + 1;
+    assert_eq!(rule.line, line);
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert!(
+        messages.iter().any(|m| m.contains("period of 2d")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("names no customer")),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn a_batch_without_logs_gets_the_default_rule() {
+    let config = load_one(PETS).unwrap();
+    let logs = &config.projects[0].batches[0].logs;
+    assert_eq!(logs.rules.len(), 1);
+    assert_eq!(logs.rules[0].name.as_str(), "error");
+    assert_eq!(logs.period.to_string(), "10m");
+}

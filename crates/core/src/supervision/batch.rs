@@ -1,10 +1,7 @@
 //! A batch as a project declares it in `slipway.yaml` (`project.batches`): its category,
-//! schedule, supervision limits, owner and customers, validated; and the durations its limits
-//! are written in (`90s`, `15m`, `2h`, `1d`).
+//! schedule, supervision limits, owner and customers, validated (its durations are
+//! `period::Period`, re-exported here).
 
-use std::fmt;
-
-use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
 use super::cron::Schedule;
@@ -59,72 +56,7 @@ state_names!(InstallState, "batch install state", {
     Ready => "ready",
 });
 
-/// A length of time written `90s`, `15m`, `2h` or `1d`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Period(SignedDuration);
-
-impl Period {
-    pub fn parse(s: &str) -> Result<Period, String> {
-        let bad = || {
-            format!("`{s}` is not a duration; write a whole number and a unit: 90s, 15m, 2h or 1d")
-        };
-        let s_trim = s.trim();
-        let unit_at = s_trim
-            .char_indices()
-            .last()
-            .map(|(i, _)| i)
-            .ok_or_else(bad)?;
-        let (number, unit) = s_trim.split_at(unit_at);
-        let number: i64 = number.parse().map_err(|_| bad())?;
-        if number < 0 {
-            return Err(bad());
-        }
-        let seconds_per = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(bad()),
-        };
-        // Bounded to a year: beyond that the value is a typo, and the product cannot overflow.
-        let seconds = number
-            .checked_mul(seconds_per)
-            .filter(|s| *s <= 366 * 86_400);
-        seconds
-            .map(|s| Period(SignedDuration::from_secs(s)))
-            .ok_or_else(|| format!("`{s}` is longer than a year; write at most 366d"))
-    }
-
-    pub fn duration(self) -> SignedDuration {
-        self.0
-    }
-}
-
-impl fmt::Display for Period {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0.as_secs();
-        match s {
-            0 => write!(f, "0s"),
-            s if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
-            s if s % 3600 == 0 => write!(f, "{}h", s / 3600),
-            s if s % 60 == 0 => write!(f, "{}m", s / 60),
-            s => write!(f, "{s}s"),
-        }
-    }
-}
-
-impl Serialize for Period {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Period {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Period::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+pub use super::period::Period;
 
 /// A cron schedule as stored: the expression and its zone, read back through the parser.
 #[derive(Serialize, Deserialize)]
@@ -151,7 +83,7 @@ impl<'de> Deserialize<'de> for Schedule {
 }
 
 /// The default grace: how late a run may start before it is missed.
-pub const DEFAULT_GRACE: Period = Period(SignedDuration::from_secs(15 * 60));
+pub const DEFAULT_GRACE: Period = Period::from_secs(15 * 60);
 
 /// A batch of a project, validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +105,12 @@ pub struct BatchDecl {
     /// The environments it runs in; empty: every environment the project deploys to.
     pub environments: Vec<Name>,
     pub description: String,
+    /// Which lines of its log directory raise alerts (the default rule when not declared).
+    #[serde(default)]
+    pub logs: super::logs::LogRules,
+    /// Whether the agent may start a run while the previous one still goes.
+    #[serde(default)]
+    pub overlap: bool,
 }
 
 impl BatchDecl {

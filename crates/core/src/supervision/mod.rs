@@ -6,6 +6,9 @@
 
 pub mod batch;
 pub mod cron;
+pub mod logs;
+pub mod period;
+pub mod runs;
 pub mod verdict;
 
 pub use cron::{CronError, Field, Schedule};

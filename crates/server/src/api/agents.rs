@@ -36,6 +36,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/v1/agent/start", post(agent_start))
         .route("/api/v1/agent/probes", axum::routing::get(agent_probes))
         .route("/api/v1/agent/probe-results", post(probe_results))
+        .route("/api/v1/agent/batches", axum::routing::get(agent_batches))
+        .route("/api/v1/agent/log-errors", post(log_errors))
+        .route("/api/v1/agent/batch-runs", post(batch_run_start))
+        .route("/api/v1/agent/batch-runs/{id}/end", post(batch_run_end))
 }
 
 #[cfg(test)]
@@ -51,6 +55,10 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/agent/start"),
     ("get", "/api/v1/agent/probes"),
     ("post", "/api/v1/agent/probe-results"),
+    ("get", "/api/v1/agent/batches"),
+    ("post", "/api/v1/agent/log-errors"),
+    ("post", "/api/v1/agent/batch-runs"),
+    ("post", "/api/v1/agent/batch-runs/{id}/end"),
 ];
 
 fn check_protocol(parts: &Parts) -> Result<(), ServiceError> {
@@ -120,6 +128,54 @@ async fn probe_results(
 ) -> Result<Json<slipway_protocol::ProbeResultsAck>, ServiceError> {
     Ok(Json(
         services::health::record(&state, &target, batch).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct AgentBatchesQuery {
+    /// `1`: hand the runs people asked for (the agent's scheduler asks so).
+    #[serde(default)]
+    runs: Option<u8>,
+}
+
+async fn agent_batches(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    axum::extract::Query(query): axum::extract::Query<AgentBatchesQuery>,
+) -> Result<Json<slipway_protocol::batches::AgentBatches>, ServiceError> {
+    let take_runs = query.runs == Some(1);
+    Ok(Json(
+        services::batches::logs::agent_batches(&state, &target, take_runs).await?,
+    ))
+}
+
+async fn batch_run_start(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Json(start): Json<slipway_protocol::batches::BatchRunStart>,
+) -> Result<Json<slipway_protocol::batches::BatchRunStarted>, ServiceError> {
+    Ok(Json(
+        services::batches::agent_runs::agent_start(&state, &target, start).await?,
+    ))
+}
+
+async fn batch_run_end(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Path(id): Path<i64>,
+    Json(end): Json<slipway_protocol::batches::BatchRunEnd>,
+) -> Result<StatusCode, ServiceError> {
+    services::batches::agent_runs::agent_end(&state, &target, id, end).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn log_errors(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Json(reports): Json<slipway_protocol::batches::LogErrors>,
+) -> Result<Json<slipway_protocol::batches::LogErrorsAck>, ServiceError> {
+    Ok(Json(
+        services::batches::logs::record_log_errors(&state, &target, reports).await?,
     ))
 }
 

@@ -125,6 +125,8 @@ pub(crate) fn view(a: StoredAlert) -> AlertView {
         acknowledged_at: a.acknowledged_at.map(|t| t.to_string()),
         resolved_by: a.resolved_by,
         resolved_at: a.resolved_at.map(|t| t.to_string()),
+        line_number: c.line_number,
+        line_at: c.line_at,
     }
 }
 

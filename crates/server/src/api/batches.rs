@@ -19,6 +19,7 @@ const BATCHES: &str = "/api/v1/batches";
 const BATCH: &str = "/api/v1/batches/{name}";
 const RUNS: &str = "/api/v1/batches/{name}/runs";
 const RUN_END: &str = "/api/v1/batches/{name}/runs/{id}/end";
+const RUN_REQUESTS: &str = "/api/v1/batches/{name}/run-requests";
 const PING: &str = "/ping/{key}";
 const PING_WHAT: &str = "/ping/{key}/{what}";
 
@@ -29,6 +30,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", RUNS),
     ("post", RUNS),
     ("post", RUN_END),
+    ("post", RUN_REQUESTS),
     ("get", PING),
     ("post", PING),
     ("get", PING_WHAT),
@@ -41,8 +43,39 @@ pub(super) fn router() -> Router<AppState> {
         .route(BATCH, get(show_batch))
         .route(RUNS, get(list_runs).post(start_run))
         .route(RUN_END, post(end_run))
+        .route(RUN_REQUESTS, post(request_run))
         .route(PING, get(ping_success).post(ping_success))
         .route(PING_WHAT, get(ping).post(ping))
+}
+
+/// Ask the agent of the batch's server to run it now (`slipway batch run`).
+async fn request_run(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    Json(body): Json<slipway_api::batches::RunRequestBody>,
+) -> Result<(StatusCode, Json<slipway_api::batches::RunRequestedView>), ServiceError> {
+    let batch = parse_name("batch", &name)?;
+    let environment = parse_name("environment", &body.env)?;
+    let (request, server) = crate::services::batches::agent_runs::request_run(
+        &state,
+        &actor,
+        batch.clone(),
+        environment.clone(),
+        body.server,
+        body.testmode,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(slipway_api::batches::RunRequestedView {
+            request,
+            batch: batch.to_string(),
+            environment: environment.to_string(),
+            server,
+            testmode: body.testmode,
+        }),
+    ))
 }
 
 /// `/ping/KEY`: a run succeeded. No authentication: the key is the credential.

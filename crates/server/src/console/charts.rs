@@ -330,8 +330,6 @@ const BAR_HEIGHT: u32 = 24;
 const BAR_LABEL_WIDTH: u32 = 160;
 const BAR_AREA: u32 = 360;
 
-// Wave-2 pages (insights, quality, health) draw with it; the console's own pages do not yet.
-#[allow(dead_code)]
 /// Horizontal bars, one per label, each with its value written at its end; `unit` follows
 /// every value ("deployments", "min").
 pub(crate) fn bar_chart(caption: &Caption, unit: &str, bars: &[Bar]) -> String {

@@ -16,6 +16,8 @@ use slipway_store::{
     StoredDeployment, WriteTx,
 };
 
+pub mod agent_runs;
+pub mod logs;
 mod ping;
 mod supervise;
 

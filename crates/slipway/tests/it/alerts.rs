@@ -20,9 +20,9 @@ use crate::support::*;
 const SECRET: &str = "pk-live-4242-partner-secret";
 
 /// A real SMTP server: aiosmtpd with a handler that writes each message to `dir`.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -56,7 +56,7 @@ class Saver:
 "#;
 
 /// Start aiosmtpd, or `None` (the test skips) when it is not installed outside CI.
-fn smtp_server() -> Option<SmtpServer> {
+pub(crate) fn smtp_server() -> Option<SmtpServer> {
     let present = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .status()
@@ -97,7 +97,7 @@ fn smtp_server() -> Option<SmtpServer> {
 }
 
 impl SmtpServer {
-    fn mails(&self) -> Vec<String> {
+    pub(crate) fn mails(&self) -> Vec<String> {
         let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("mail"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -110,7 +110,7 @@ impl SmtpServer {
             .collect()
     }
 
-    fn wait_for_mail(&self, count: usize) -> Vec<String> {
+    pub(crate) fn wait_for_mail(&self, count: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mails = self.mails();
@@ -129,13 +129,13 @@ impl SmtpServer {
 
 /// A real HTTP receiver of chat payloads (a Slack incoming webhook's place): every body it is
 /// POSTed, answered 200.
-struct Chat {
-    url: String,
+pub(crate) struct Chat {
+    pub(crate) url: String,
     got: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
-fn chat_receiver() -> Chat {
+pub(crate) fn chat_receiver() -> Chat {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(
         "http://{}/services/T000/B000/chat-token-xyz",
@@ -186,7 +186,7 @@ fn read_post(stream: &mut TcpStream) -> Option<String> {
 
 impl Chat {
     /// Wait for a message whose text contains `needle`; every message seen is kept.
-    fn wait_for(&mut self, needle: &str) -> String {
+    pub(crate) fn wait_for(&mut self, needle: &str) -> String {
         if let Some(m) = self.seen.iter().find(|m| m.contains(needle)) {
             return m.clone();
         }
@@ -203,7 +203,7 @@ impl Chat {
         }
     }
 
-    fn count(&mut self, needle: &str) -> usize {
+    pub(crate) fn count(&mut self, needle: &str) -> usize {
         while let Ok(m) = self.got.try_recv() {
             self.seen.push(m);
         }
@@ -301,7 +301,7 @@ fn installed(
     (server, work, agent)
 }
 
-fn alerts(server: &Server, args: &[&str]) -> Vec<AlertView> {
+pub(crate) fn alerts(server: &Server, args: &[&str]) -> Vec<AlertView> {
     let mut all = vec!["alert", "list", "-o", "json"];
     all.extend_from_slice(args);
     let listed: List<AlertView> = serde_json::from_str(&ok(server.cli(None, &all))).unwrap();
@@ -309,7 +309,11 @@ fn alerts(server: &Server, args: &[&str]) -> Vec<AlertView> {
 }
 
 /// Wait until an alert matching `want` exists, and return it.
-fn wait_for_alert(server: &Server, what: &str, want: impl Fn(&AlertView) -> bool) -> AlertView {
+pub(crate) fn wait_for_alert(
+    server: &Server,
+    what: &str,
+    want: impl Fn(&AlertView) -> bool,
+) -> AlertView {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let all = alerts(server, &[]);

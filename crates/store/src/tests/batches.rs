@@ -217,3 +217,94 @@ async fn the_recent_runs_of_every_batch_come_in_one_read_newest_first() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn log_errors_group_within_their_period_and_count_per_hour_and_in_their_alert() {
+    use jiff::SignedDuration;
+    use slipway_core::alerts::{AlertContext, Severity, Signal, SourceKind};
+    on_both_backends(|store| async move {
+        let batch = install(&store, "0 2 * * *", 1).await;
+        let t0: jiff::Timestamp = "2026-11-30T08:59:00Z".parse().unwrap();
+        let report = |count: i64, line: &'static str, at: jiff::Timestamp| NewLogError {
+            key: "log:DEV/web-1/pets-export:error/acme",
+            batch_id: batch.id,
+            rule: "error",
+            severity: Severity::Error,
+            customer: Some("acme"),
+            log_path: "/var/log/pets-batch/acme/app.log",
+            line,
+            line_number: 7,
+            line_at: at,
+            count,
+            period: SignedDuration::from_mins(10),
+            at,
+        };
+        let later = |m: i64| t0.checked_add(SignedDuration::from_mins(m)).unwrap();
+        store
+            .record_log_errors(&[
+                report(1, "ERROR first", t0),
+                report(9_999, "ERROR second", later(2)),
+            ])
+            .await
+            .unwrap();
+        let groups = store.log_groups_since(t0).await.unwrap();
+        assert_eq!(groups.len(), 1);
+        let g = &groups[0];
+        assert_eq!(
+            (g.lines, g.line.as_str(), g.first_seen, g.last_seen),
+            (10_000, "ERROR first", t0, later(2))
+        );
+
+        // The group's alert counts its lines.
+        let mut tx = store.write().await.unwrap();
+        let alert = tx
+            .insert_alert(
+                &Signal {
+                    key: g.key.clone(),
+                    source: SourceKind::Log,
+                    severity: Severity::Error,
+                    summary: "batch pets-export logged an error".into(),
+                    occurrence: crate::format_time(g.first_seen),
+                    silenced: false,
+                    context: AlertContext::default(),
+                },
+                later(2),
+            )
+            .await
+            .unwrap();
+        tx.audit(entry("alert.fired", "alert/1"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.sync_log_alert_counts().await.unwrap(), 1);
+        assert_eq!(store.alert(alert.id).await.unwrap().unwrap().count, 10_000);
+        assert_eq!(
+            store.sync_log_alert_counts().await.unwrap(),
+            0,
+            "already equal"
+        );
+
+        // Quiet for longer than the period: the next report starts the group afresh.
+        store
+            .record_log_errors(&[report(1, "ERROR much later", later(30))])
+            .await
+            .unwrap();
+        let g = &store.log_groups_since(t0).await.unwrap()[0];
+        assert_eq!(
+            (g.lines, g.line.as_str(), g.first_seen),
+            (1, "ERROR much later", later(30))
+        );
+
+        let hours = store.log_error_hours(t0).await.unwrap();
+        let counts: Vec<(String, i64)> = hours
+            .iter()
+            .map(|h| (h.hour.to_string(), h.lines))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("2026-11-30T08:00:00Z".to_string(), 1),
+                ("2026-11-30T09:00:00Z".to_string(), 10_000)
+            ]
+        );
+    })
+    .await;
+}

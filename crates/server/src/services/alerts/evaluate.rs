@@ -55,6 +55,9 @@ pub async fn evaluate(
         .collect();
     let busy = busy(state).await?;
     let mut signals = batch_signals(judged, &projects, &busy);
+    let log_signals = super::log_signals::signals(state, now, judged, &busy.targets).await?;
+    let logs_hold = !log_signals.is_empty();
+    signals.extend(log_signals);
     for project in projects.values() {
         signals.extend(health_signals(state, project, &busy).await?);
     }
@@ -80,6 +83,10 @@ pub async fn evaluate(
         .collect();
     for decision in decide(&signals, &open_core, now) {
         apply(state, &projects, decision, now).await?;
+    }
+    if logs_hold {
+        // A log alert counts the lines of its group, not the ticks that saw it.
+        state.store.sync_log_alert_counts().await?;
     }
     Ok(())
 }
@@ -232,6 +239,7 @@ fn batch_signals(
                     customers: b.definition.customers.clone(),
                     log_path: b.definition.log_dir.clone(),
                     line,
+                    ..AlertContext::default()
                 },
             });
         }

@@ -6,6 +6,7 @@
 //! It never sends anything itself and never writes SQL.
 
 mod evaluate;
+mod log_signals;
 
 use serde_json::{json, Value};
 use slipway_core::access::Operation;

@@ -1,0 +1,118 @@
+//! When an agent runs a batch on its schedule, decided purely: the fire time due at `now`
+//! after the last one it handled, and the catch-up policy after the agent was down.
+//!
+//! Catch-up policy: fire times missed while the agent was away are not queued. If the latest
+//! of them is within the batch's grace, it runs once, now (late, but not missed: supervision
+//! sees it start within its grace); if every one is older than the grace, none runs and they
+//! stay missed, as supervision reports them.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::cron::Schedule;
+
+/// What to do with a batch at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fire {
+    /// Nothing is due.
+    Wait,
+    /// Run now, for this fire time.
+    Run(Timestamp),
+    /// Fire times passed while the agent was away, all older than the grace: none runs.
+    Skip { first_missed: Timestamp },
+}
+
+/// The decision at `now` for a batch whose last handled fire time (or the moment the agent
+/// started following it) is `last`.
+pub fn due(schedule: &Schedule, last: Timestamp, now: Timestamp, grace: SignedDuration) -> Fire {
+    let Some(next) = schedule.next_after(last) else {
+        return Fire::Wait;
+    };
+    if next > now {
+        return Fire::Wait;
+    }
+    let window = now.checked_sub(grace).unwrap_or(now).max(last);
+    match schedule.last_at_or_before(now, window) {
+        Some(fire) => Fire::Run(fire),
+        None if now.duration_since(next) <= grace => Fire::Run(next),
+        None => Fire::Skip { first_missed: next },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().expect("a valid test time")
+    }
+
+    const GRACE: SignedDuration = SignedDuration::from_mins(15);
+
+    #[test]
+    fn a_fire_time_is_due_once_it_passed_and_only_once() {
+        let s = Schedule::parse("30 2 * * *", "Europe/Paris").expect("valid");
+        let last = at("2026-11-30T00:00:00Z");
+        assert_eq!(due(&s, last, at("2026-11-30T01:29:59Z"), GRACE), Fire::Wait);
+        let fire = at("2026-11-30T01:30:00Z");
+        assert_eq!(
+            due(&s, last, at("2026-11-30T01:30:00Z"), GRACE),
+            Fire::Run(fire)
+        );
+        assert_eq!(
+            due(&s, last, at("2026-11-30T01:30:01Z"), GRACE),
+            Fire::Run(fire)
+        );
+        assert_eq!(due(&s, fire, at("2026-11-30T01:31:00Z"), GRACE), Fire::Wait);
+    }
+
+    #[test]
+    fn after_a_short_outage_the_latest_missed_fire_runs_once() {
+        let s = Schedule::parse("*/5 * * * *", "UTC").expect("valid");
+        // Down from 10:01 to 10:22: 10:05, 10:10, 10:15 and 10:20 passed.
+        let d = due(
+            &s,
+            at("2026-11-30T10:01:00Z"),
+            at("2026-11-30T10:22:00Z"),
+            GRACE,
+        );
+        assert_eq!(d, Fire::Run(at("2026-11-30T10:20:00Z")));
+    }
+
+    #[test]
+    fn after_a_long_outage_nothing_runs_and_the_fires_stay_missed() {
+        let s = Schedule::parse("0 2 * * *", "UTC").expect("valid");
+        let d = due(
+            &s,
+            at("2026-11-28T12:00:00Z"),
+            at("2026-11-30T09:00:00Z"),
+            GRACE,
+        );
+        assert_eq!(
+            d,
+            Fire::Skip {
+                first_missed: at("2026-11-29T02:00:00Z")
+            }
+        );
+    }
+
+    #[test]
+    fn daylight_saving_keeps_the_civil_time() {
+        // Paris falls back on 25 October 2026: 02:30 happens twice, it fires once (the first).
+        let s = Schedule::parse("30 2 * * *", "Europe/Paris").expect("valid");
+        let last = at("2026-10-24T12:00:00Z");
+        assert_eq!(
+            due(&s, last, at("2026-10-25T00:31:00Z"), GRACE),
+            Fire::Run(at("2026-10-25T00:30:00Z"))
+        );
+        assert_eq!(
+            due(
+                &s,
+                at("2026-10-25T00:30:00Z"),
+                at("2026-10-25T01:31:00Z"),
+                GRACE
+            ),
+            Fire::Wait,
+            "not again at the repeated 02:30"
+        );
+    }
+}

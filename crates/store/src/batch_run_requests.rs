@@ -1,0 +1,85 @@
+//! Runs people ask for (migration 0027): written with their audit event in the caller's
+//! transaction, handed once to the agent of the batch's target. It decides nothing.
+
+use jiff::Timestamp;
+use sqlx::Row;
+
+use crate::time::format_time;
+use crate::{Result, Store, WriteTx};
+
+/// A run asked for and not yet handed to an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRequest {
+    pub id: i64,
+    pub batch_id: i64,
+    pub testmode: bool,
+}
+
+impl WriteTx<'_> {
+    /// Ask for a run of batch `batch_id`; answers the request's id.
+    pub async fn request_batch_run(
+        &mut self,
+        batch_id: i64,
+        testmode: bool,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<i64> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM batch_run_requests")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        sqlx::query("INSERT INTO batch_run_requests (id, batch_id, testmode, requested_by, requested_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(batch_id)
+            .bind(i64::from(testmode))
+            .bind(by)
+            .bind(format_time(at))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(id)
+    }
+}
+
+impl Store {
+    /// Hand the requests for `batch_ids` not yet taken, marking them taken at `at`: each is
+    /// handed once.
+    pub async fn take_batch_run_requests(
+        &self,
+        batch_ids: &[i64],
+        at: Timestamp,
+    ) -> Result<Vec<RunRequest>> {
+        if batch_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Integers only, so the list is written into the statement; the write comes first, so
+        // a SQLite transaction never has to upgrade a read lock.
+        let ids: Vec<String> = batch_ids.iter().map(i64::to_string).collect();
+        let ids = ids.join(", ");
+        let at = format_time(at);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "UPDATE batch_run_requests SET taken_at = $1 WHERE taken_at IS NULL AND batch_id IN ({ids})"
+        ))
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT id, batch_id, testmode FROM batch_run_requests WHERE taken_at = $1 AND batch_id IN ({ids}) ORDER BY id"
+        ))
+        .bind(&at)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let out = rows
+            .iter()
+            .map(|row| {
+                Ok(RunRequest {
+                    id: row.try_get("id")?,
+                    batch_id: row.try_get("batch_id")?,
+                    testmode: row.try_get::<i64, _>("testmode")? != 0,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(out)
+    }
+}
