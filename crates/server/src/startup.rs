@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub checkpoint_key_file: Option<PathBuf>,
     /// Serve HTTPS with this certificate; plain HTTP when absent.
     pub tls: Option<crate::tls::TlsSource>,
+    /// Where the vault keeps blobs: the data folder, or S3 (`--vault s3://BUCKET/PREFIX`).
+    pub vault: crate::vault::VaultLocation,
 }
 
 pub struct RunningServer {
@@ -149,12 +151,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let secrets = SecretBox::load_or_create(&key_path)?;
     check_master_key(&store, &secrets, &key_path).await?;
     let vault_config = crate::vault::VaultConfig::from_env()?;
-    let vault =
-        crate::vault::BlobStore::open(&config.data_dir, vault_config).with_context(|| {
-            format!(
+    let vault = crate::vault::BlobStore::open_at(&config.data_dir, &config.vault, vault_config)
+        .await
+        .with_context(|| match &config.vault {
+            crate::vault::VaultLocation::Disk => format!(
                 "cannot prepare the vault folder in {}",
                 config.data_dir.display()
-            )
+            ),
+            crate::vault::VaultLocation::S3(s3) => {
+                format!("cannot open the vault {}", s3.describe())
+            }
         })?;
     let tls = match &config.tls {
         Some(source) => Some(crate::tls::load(source, &config.data_dir)?),

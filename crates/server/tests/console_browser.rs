@@ -36,6 +36,7 @@ async fn server_with_pets() -> Server {
         master_key_file: None,
         checkpoint_key_file: None,
         tls: None,
+        vault: Default::default(),
     })
     .await
     .expect("the server starts");

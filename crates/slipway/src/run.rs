@@ -12,6 +12,7 @@ use std::time::Instant;
 use clap::Args;
 use slipway_server::auth::Actor;
 use slipway_server::services::projects::ConfigText;
+use slipway_server::vault::VaultLocation;
 use slipway_server::{FirstRun, ServerConfig, TlsSource};
 
 use slipway_cli::{Exit, Failure};
@@ -64,6 +65,11 @@ pub(crate) struct ServerArgs {
     /// localhost, 127.0.0.1, ::1 and the host name; repeatable. Used when it is generated.
     #[arg(long = "tls-san", requires = "tls_self_signed")]
     tls_sans: Vec<String>,
+    /// Keep the vault's blobs on S3-compatible storage: s3://BUCKET/PREFIX (path-style; endpoint,
+    /// region and keys from SLIPWAY_S3_ENDPOINT, SLIPWAY_S3_REGION, SLIPWAY_S3_ACCESS_KEY_ID,
+    /// SLIPWAY_S3_SECRET_ACCESS_KEY). In the data folder when absent.
+    #[arg(long, env = "SLIPWAY_VAULT")]
+    vault: Option<String>,
 }
 
 impl ServerArgs {
@@ -127,6 +133,7 @@ pub(crate) fn server(args: ServerArgs) -> Result<(), Failure> {
             admin_token: admin_token_from_env(),
             master_key_file: args.master_key_file,
             checkpoint_key_file: args.checkpoint_key_file,
+            vault: VaultLocation::parse(args.vault.as_deref()).map_err(failed)?,
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
         print_first_run(running.first_run.as_ref());
@@ -161,6 +168,7 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
             checkpoint_key_file: None,
             // Loopback only, with a loopback agent: see the module's documentation.
             tls: None,
+            vault: Default::default(),
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
         let (actor, example) = load_example(&running.state).await.map_err(failed)?;

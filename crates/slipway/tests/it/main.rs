@@ -43,6 +43,7 @@ mod sonar;
 mod tls;
 mod up;
 mod vault;
+mod vault_s3;
 mod webhooks;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
