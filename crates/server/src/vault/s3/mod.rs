@@ -231,13 +231,8 @@ impl S3Blobs {
             client,
             prefix: settings.prefix.clone(),
         };
-        let refused = |e: S3Error| {
-            format!(
-                "the vault {} cannot be used: {e}; {}",
-                settings.describe(),
-                e.hint()
-            )
-        };
+        // The caller names the vault; this says what the service answered and what to do.
+        let refused = |e: S3Error| format!("{e}; {}", e.hint());
         let mut name = [0u8; 8];
         getrandom::getrandom(&mut name).map_err(|e| e.to_string())?;
         let probe = format!("{}tmp/probe-{}", blobs.prefix, lower_hex(&name));

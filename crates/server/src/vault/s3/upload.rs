@@ -92,7 +92,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| UploadError::Io(io::Error::other(e)))
 }
 
-type PartResult = Result<(u32, String), S3Error>;
+/// A part sent: its number, its ETag, and its buffer back for the next part.
+type PartResult = Result<(u32, String, Vec<u8>), S3Error>;
 
 /// Stream `body` to the temporary `key`, hashing as it goes; refuse past `limit` bytes.
 pub(crate) async fn receive<S, E>(
@@ -111,6 +112,9 @@ where
     let mut multipart: Option<Multipart> = None;
     let mut in_flight: VecDeque<tokio::task::JoinHandle<PartResult>> = VecDeque::new();
     let mut parts: Vec<(u32, String)> = Vec::new();
+    // Buffers come back from the parts sent and are filled again: at most PARTS_IN_FLIGHT + 1
+    // are ever allocated, whatever the size of the upload.
+    let mut spare: Vec<Vec<u8>> = Vec::new();
     let mut number: u32 = 0;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| UploadError::Interrupted(e.to_string()))?;
@@ -138,9 +142,15 @@ where
                 });
             }
             if in_flight.len() >= PARTS_IN_FLIGHT {
-                parts.push(finish(in_flight.pop_front()).await?);
+                let (sent, etag, mut emptied) = finish(in_flight.pop_front()).await?;
+                parts.push((sent, etag));
+                emptied.clear();
+                spare.push(emptied);
             }
-            let part = std::mem::replace(&mut buffer, Vec::with_capacity(PART_BYTES));
+            let next = spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(PART_BYTES));
+            let part = std::mem::replace(&mut buffer, next);
             number += 1;
             in_flight.push_back(send_part(&client, &key, multipart.as_ref(), number, part));
         }
@@ -157,7 +167,8 @@ where
                 in_flight.push_back(send_part(&client, &key, Some(&upload), number, buffer));
             }
             while let Some(part) = in_flight.pop_front() {
-                parts.push(finish(Some(part)).await?);
+                let (sent, etag, _) = finish(Some(part)).await?;
+                parts.push((sent, etag));
             }
             let (c, k, id) = (client.clone(), key.clone(), upload.upload_id.clone());
             blocking(move || c.complete_multipart(&k, &id, &parts)).await?;
@@ -190,13 +201,13 @@ fn send_part(
     tokio::task::spawn_blocking(move || {
         client
             .upload_part(&key, &upload_id, number, &part)
-            .map(|etag| (number, etag))
+            .map(|etag| (number, etag, part))
     })
 }
 
 async fn finish(
     part: Option<tokio::task::JoinHandle<PartResult>>,
-) -> Result<(u32, String), UploadError> {
+) -> Result<(u32, String, Vec<u8>), UploadError> {
     let part = part.expect("finish is called with a part in flight");
     part.await
         .map_err(|e| UploadError::Io(io::Error::other(e)))?
