@@ -106,10 +106,14 @@ fn on_s3_artifacts_are_stored_once_by_digest_served_whole_and_never_changed() {
     bucket.put(&key, b"the 1.0.0 build, patched").unwrap();
     let damaged = download(&server, &digest, &dir.path().join("damaged.war"));
     assert_eq!(damaged.status.code(), Some(1), "{}", stderr(&damaged));
-    assert!(stderr(&damaged).contains("corrupt"), "{}", stderr(&damaged));
+    assert!(
+        stderr(&damaged).contains("is not served"),
+        "{}",
+        stderr(&damaged)
+    );
     let verify = server.cli(None, &["vault", "verify"]);
     assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
-    assert!(stdout(&verify).contains(&digest), "{}", stdout(&verify));
+    assert!(stderr(&verify).contains(&digest), "{}", stderr(&verify));
     ok(push(&server, &war, "pets-war", "1.0.0", &[]));
     assert!(ok(server.cli(None, &["vault", "verify"])).contains("vault intact: 1 blobs"));
     ok(download(&server, &digest, &back));
@@ -364,22 +368,11 @@ fn wrong_credentials_a_missing_bucket_or_no_service_refuse_the_start_and_say_why
         return;
     };
     let env = garage.vault_env("refusals");
-
-    let wrong_secret = refused_start(&with(&env, "SLIPWAY_S3_SECRET_ACCESS_KEY", &"0".repeat(64)));
-    assert!(wrong_secret.contains(&garage.endpoint), "{wrong_secret}");
-    assert!(wrong_secret.contains("403"), "{wrong_secret}");
-    assert!(
-        wrong_secret.contains(&format!("s3://{BUCKET}/refusals")),
-        "{wrong_secret}"
-    );
-
-    let unknown_key = refused_start(&with(
-        &env,
-        "SLIPWAY_S3_ACCESS_KEY_ID",
-        "GK000000000000000000000000",
-    ));
-    assert!(unknown_key.contains(&garage.endpoint), "{unknown_key}");
-    assert!(unknown_key.contains("403"), "{unknown_key}");
+    if garage.checks_credentials {
+        wrong_keys_refuse_the_start(&garage, &env);
+    } else {
+        eprintln!("SKIPPED: this S3 server checks no credentials; wrong keys are tested on Garage");
+    }
 
     let no_bucket = refused_start(&with(&env, "SLIPWAY_VAULT", "s3://no-such-bucket/x"));
     assert!(no_bucket.contains("NoSuchBucket"), "{no_bucket}");
@@ -400,4 +393,22 @@ fn wrong_credentials_a_missing_bucket_or_no_service_refuse_the_start_and_say_why
 
     let bad_url = refused_start(&with(&env, "SLIPWAY_VAULT", "s3://Bad_Bucket/x"));
     assert!(bad_url.contains("not an S3 bucket name"), "{bad_url}");
+}
+
+fn wrong_keys_refuse_the_start(garage: &Garage, env: &[(String, String)]) {
+    let wrong_secret = refused_start(&with(env, "SLIPWAY_S3_SECRET_ACCESS_KEY", &"0".repeat(64)));
+    assert!(wrong_secret.contains(&garage.endpoint), "{wrong_secret}");
+    assert!(wrong_secret.contains("403"), "{wrong_secret}");
+    assert!(
+        wrong_secret.contains(&format!("s3://{BUCKET}/refusals")),
+        "{wrong_secret}"
+    );
+
+    let unknown_key = refused_start(&with(
+        &env,
+        "SLIPWAY_S3_ACCESS_KEY_ID",
+        "GK000000000000000000000000",
+    ));
+    assert!(unknown_key.contains(&garage.endpoint), "{unknown_key}");
+    assert!(unknown_key.contains("403"), "{unknown_key}");
 }

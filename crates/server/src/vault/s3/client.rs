@@ -118,6 +118,9 @@ pub(crate) struct Listed {
     pub last_modified: String,
 }
 
+/// An object's bytes as they arrive.
+pub(crate) type ObjectBody = Box<dyn Read + Send + Sync + 'static>;
+
 /// One page of a listing.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Page {
@@ -369,7 +372,7 @@ impl S3Client {
         key: &str,
         range: Option<(u64, u64)>,
         if_match: Option<&str>,
-    ) -> Result<Option<(ObjectIdentity, Box<dyn Read + Send + Sync + 'static>)>, S3Error> {
+    ) -> Result<Option<(ObjectIdentity, ObjectBody)>, S3Error> {
         let action = format!("GET {key}");
         let range_header = range.map(|(a, b)| format!("bytes={a}-{b}"));
         let mut unsigned: Vec<(&str, &str)> = Vec::new();

@@ -4,7 +4,10 @@
 //!
 //! The binary is `SLIPWAY_GARAGE`, else `~/.cache/slipway-garage/bin/garage` (where `.ci/run`
 //! installs it), else `garage` on the PATH. Missing, the tests are skipped with a loud message —
-//! never on CI (`CI` set), where they fail.
+//! never on CI (`CI` set), where they fail. Off CI only, when Garage is missing but moto's server
+//! mode is installed (`pip install "moto[server]"`), the tests run against it instead, saying so:
+//! it speaks the same S3 protocol but checks no credentials, so the refusal of wrong keys is
+//! skipped there.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -17,6 +20,8 @@ pub(crate) const REGION: &str = "garage";
 /// A running Garage node with one bucket and one key that may read and write it.
 pub(crate) struct Garage {
     child: Child,
+    /// False for moto, which accepts any key.
+    pub checks_credentials: bool,
     program: PathBuf,
     config: PathBuf,
     pub endpoint: String,
@@ -48,6 +53,14 @@ fn program() -> Option<PathBuf> {
     })
 }
 
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -73,6 +86,10 @@ impl Garage {
             let missing = "garage is not installed (cargo install --locked garage --root ~/.cache/slipway-garage)";
             if std::env::var_os("CI").is_some() {
                 panic!("{missing}: CI must install it (.ci/run) to test the vault on S3");
+            }
+            if let Some(moto) = Garage::start_moto() {
+                eprintln!("NOTE: {missing}; testing against moto's S3 server instead");
+                return Some(moto);
             }
             eprintln!("SKIPPED: {missing}");
             return None;
@@ -118,6 +135,7 @@ admin_token = "{token}"
             .unwrap_or_else(|e| panic!("{} does not start: {e}", program.display()));
         let mut garage = Garage {
             child,
+            checks_credentials: true,
             program,
             config,
             endpoint: format!("http://127.0.0.1:{s3}"),
@@ -145,6 +163,35 @@ admin_token = "{token}"
             "slipway-test",
         ]);
         garage.wait_for_s3(s3);
+        Some(garage)
+    }
+
+    /// moto's S3 server on a free port with the bucket made (off CI, when Garage is missing).
+    fn start_moto() -> Option<Garage> {
+        let server = on_path("moto_server")?;
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("garage.log")).expect("a log file");
+        let child = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .ok()?;
+        let garage = Garage {
+            child,
+            checks_credentials: false,
+            program: PathBuf::from("moto_server"),
+            config: PathBuf::new(),
+            endpoint: format!("http://127.0.0.1:{port}"),
+            access_key: "AKIDSLIPWAYTEST".into(),
+            secret_key: "moto-accepts-any-secret".into(),
+            _dir: dir,
+        };
+        garage.wait_for_s3(port);
+        // moto creates a bucket on an unsigned PUT of its name.
+        let made = ureq::put(&format!("{}/{BUCKET}", garage.endpoint)).call();
+        assert!(made.is_ok(), "moto did not create the bucket: {made:?}");
         Some(garage)
     }
 
