@@ -405,7 +405,7 @@ fn wrong_keys_refuse_the_start(garage: &Garage, env: &[(String, String)]) {
     );
 
     let unknown_key = refused_start(&with(
-        &env,
+        env,
         "SLIPWAY_S3_ACCESS_KEY_ID",
         "GK000000000000000000000000",
     ));
