@@ -163,6 +163,7 @@ admin_token = "{token}"
             "slipway-test",
         ]);
         garage.wait_for_s3(s3);
+        garage.wait_for_bucket();
         Some(garage)
     }
 
@@ -244,6 +245,20 @@ admin_token = "{token}"
             std::thread::sleep(Duration::from_millis(250));
         }
         panic!("garage's S3 port did not open within 30 s:\n{}", self.log());
+    }
+
+    /// A fresh layout takes a moment to serve requests: list the bucket until it answers.
+    fn wait_for_bucket(&self) {
+        let bucket = self.bucket("ready");
+        let mut last = String::new();
+        for _ in 0..120 {
+            match bucket.keys("") {
+                Ok(_) => return,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("garage's bucket did not answer within 30 s: {last}\n{}", self.log());
     }
 
     /// The server environment that keeps the vault in this Garage under `prefix`.
