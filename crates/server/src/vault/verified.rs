@@ -94,7 +94,15 @@ fn nanos(t: SystemTime) -> i128 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     File(FileIdentity),
-    Object(super::s3::ObjectIdentity),
+    Object(ObjectIdentity),
+}
+
+/// An S3 object as a HEAD or a GET describes it; equal identities mean the same stored bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectIdentity {
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: String,
 }
 
 /// What hashing a blob's file found.
@@ -130,7 +138,7 @@ impl VerifiedFiles {
     }
 
     /// Remember an object read whole and found intact: its identity came with the bytes hashed.
-    pub(crate) fn remember_object(&self, digest: Sha256, identity: super::s3::ObjectIdentity) {
+    pub(crate) fn remember_object(&self, digest: Sha256, identity: ObjectIdentity) {
         self.map().insert(digest, Identity::Object(identity));
     }
 

@@ -12,6 +12,7 @@ use slipway_core::digest::lower_hex;
 
 use super::sigv4::{self, Credentials, EMPTY_PAYLOAD_SHA256};
 use super::xml::{Answer, XmlError, MAX_ANSWER_BYTES};
+pub use crate::vault::verified::ObjectIdentity;
 
 /// Where the S3 service is: `http(s)://host[:port]`, nothing after.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,14 +103,6 @@ impl S3Error {
             },
         }
     }
-}
-
-/// An object as a listing or a HEAD describes it; equal identities mean the same stored bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectIdentity {
-    pub size: u64,
-    pub etag: String,
-    pub last_modified: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

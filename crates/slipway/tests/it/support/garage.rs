@@ -258,7 +258,10 @@ admin_token = "{token}"
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        panic!("garage's bucket did not answer within 30 s: {last}\n{}", self.log());
+        panic!(
+            "garage's bucket did not answer within 30 s: {last}\n{}",
+            self.log()
+        );
     }
 
     /// The server environment that keeps the vault in this Garage under `prefix`.
