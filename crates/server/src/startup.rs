@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub tls: Option<crate::tls::TlsSource>,
     /// Single sign-on (OpenID Connect, LDAP) and session timeouts; local accounts only when absent.
     pub auth_config: Option<PathBuf>,
+    /// Where the vault keeps blobs: the data folder, or S3 (`--vault s3://BUCKET/PREFIX`).
+    pub vault: crate::vault::VaultLocation,
 }
 
 pub struct RunningServer {
@@ -162,12 +164,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let secrets = SecretBox::load_or_create(&key_path)?;
     check_master_key(&store, &secrets, &key_path).await?;
     let vault_config = crate::vault::VaultConfig::from_env()?;
-    let vault =
-        crate::vault::BlobStore::open(&config.data_dir, vault_config).with_context(|| {
-            format!(
+    let vault = crate::vault::BlobStore::open_at(&config.data_dir, &config.vault, vault_config)
+        .await
+        .with_context(|| match &config.vault {
+            crate::vault::VaultLocation::Disk => format!(
                 "cannot prepare the vault folder in {}",
                 config.data_dir.display()
-            )
+            ),
+            crate::vault::VaultLocation::S3(s3) => {
+                format!("cannot open the vault {}", s3.describe())
+            }
         })?;
     let tls = match &config.tls {
         Some(source) => Some(crate::tls::load(source, &config.data_dir)?),

@@ -37,6 +37,7 @@ async fn server_with_pets() -> Server {
         checkpoint_key_file: None,
         tls: None,
         auth_config: None,
+        vault: Default::default(),
     })
     .await
     .expect("the server starts");

@@ -12,6 +12,7 @@ use std::time::Instant;
 use clap::Args;
 use slipway_server::auth::Actor;
 use slipway_server::services::projects::ConfigText;
+use slipway_server::vault::VaultLocation;
 use slipway_server::{FirstRun, ServerConfig, TlsSource};
 
 use slipway_cli::{Exit, Failure};
@@ -69,6 +70,11 @@ pub(crate) struct ServerArgs {
     /// accounts only, 30 min idle / 12 h absolute sessions, when absent.
     #[arg(long, env = "SLIPWAY_AUTH_CONFIG")]
     auth_config: Option<PathBuf>,
+    /// Keep the vault's blobs on S3-compatible storage: s3://BUCKET/PREFIX (path-style; endpoint,
+    /// region and keys from SLIPWAY_S3_ENDPOINT, SLIPWAY_S3_REGION, SLIPWAY_S3_ACCESS_KEY_ID,
+    /// SLIPWAY_S3_SECRET_ACCESS_KEY). In the data folder when absent.
+    #[arg(long, env = "SLIPWAY_VAULT")]
+    vault: Option<String>,
 }
 
 impl ServerArgs {
@@ -133,6 +139,7 @@ pub(crate) fn server(args: ServerArgs) -> Result<(), Failure> {
             master_key_file: args.master_key_file,
             checkpoint_key_file: args.checkpoint_key_file,
             auth_config: args.auth_config,
+            vault: VaultLocation::parse(args.vault.as_deref()).map_err(failed)?,
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
         print_first_run(running.first_run.as_ref());
@@ -168,6 +175,7 @@ pub(crate) fn up(args: UpArgs) -> Result<(), Failure> {
             // Loopback only, with a loopback agent: see the module's documentation.
             tls: None,
             auth_config: None,
+            vault: Default::default(),
         };
         let running = slipway_server::start(config).await.map_err(failed)?;
         let (actor, example) = load_example(&running.state).await.map_err(failed)?;

@@ -26,7 +26,7 @@ use slipway_store::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 use super::paging::{foreign_key, Listed, PageRequest};
 use super::{entry, require};
 use crate::auth::Actor;
-use crate::vault::{receive, Check, FileIdentity, UploadError};
+use crate::vault::{Check, UploadError};
 use crate::{AppState, ServiceError};
 
 fn io_error(e: impl std::fmt::Display) -> ServiceError {
@@ -188,7 +188,9 @@ where
             return Err(immutable(&existing, &declared));
         }
     }
-    let received = receive(body, &state.vault.tmp_dir(), limit)
+    let received = state
+        .vault
+        .receive(body, limit)
         .await
         .map_err(|e| match e {
             UploadError::TooLarge { limit } => ServiceError::TooLarge { limit },
@@ -201,6 +203,7 @@ where
     let digest = received.digest;
     if let Some(declared) = declared_digest {
         if declared != digest {
+            state.vault.discard(received).await;
             return Err(ServiceError::BadRequest {
                 message: format!(
                     "the upload's SHA-256 is {digest} but the client declared {declared}; nothing was kept"
@@ -224,6 +227,7 @@ where
     let existing = tx.artifact(&project, &component, &version).await?;
     if let Some(existing) = &existing {
         if existing.digest != digest {
+            state.vault.discard(received).await;
             return Err(immutable(existing, &digest));
         }
     }
@@ -495,23 +499,21 @@ pub async fn download(
             "the vault holds no such bytes (never pushed, or removed by retention); `slipway artifact show DIGEST` says which",
         )
     })?;
-    let path = state.vault.path(digest);
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
+    let handle = match state.vault.open_blob(digest).await.map_err(io_error)? {
+        Some(handle) => handle,
         // Garbage collection may have deleted it since the row was read: that is no corruption.
-        Err(_) if state.store.blob(digest).await?.is_none() => {
+        None if state.store.blob(digest).await?.is_none() => {
             return Err(ServiceError::not_found(
                 format!("content with sha256 {digest}"),
                 "it was just removed by garbage collection",
             ))
         }
-        Err(_) => {
+        None => {
             record_corruption(state, digest, "the file is missing").await;
             return Err(corrupt(digest, "its file is missing"));
         }
     };
-    let identity = FileIdentity::of(&file.metadata().map_err(io_error)?);
-    let size = identity.size;
+    let size = handle.size;
     if size != blob.size {
         let problem = format!("the file holds {size} bytes instead of {}", blob.size);
         state.vault.verified.forget(digest);
@@ -525,7 +527,7 @@ pub async fn download(
         })?,
         None => (0, size.saturating_sub(1)),
     };
-    if !state.vault.verified.still(digest, &identity) {
+    if !state.vault.verified.still(digest, &handle.identity) {
         match state.vault.check(digest).await.map_err(io_error)? {
             Check::Intact { .. } => {}
             Check::Corrupt { actual, .. } => {
@@ -540,11 +542,16 @@ pub async fn download(
         }
     }
     let len = if size == 0 { 0 } else { last - first + 1 };
+    let body = state
+        .vault
+        .serve(digest, handle, first, len)
+        .await
+        .map_err(io_error)?;
     Ok(Download {
         digest: *digest,
         size,
         range: range.map(|_| (first, last)),
-        body: Body::from_stream(crate::vault::verified::serve(file, first, len)),
+        body,
     })
 }
 
@@ -765,6 +772,7 @@ async fn verify_all(
     report.unrecorded_files = state
         .vault
         .files()
+        .await
         .map_err(io_error)?
         .iter()
         .filter(|d| !recorded.contains(d))
@@ -907,7 +915,7 @@ pub async fn gc(
         report.deleted_blobs.push(blob);
     }
     let mut orphans = Vec::new();
-    for digest in state.vault.files().map_err(io_error)? {
+    for digest in state.vault.files().await.map_err(io_error)? {
         if !tx.blob_exists(&digest).await?
             && !report.deleted_blobs.iter().any(|b| b.digest == digest)
         {
@@ -935,23 +943,23 @@ pub async fn gc(
     // back.
     let mut trashed = Vec::new();
     for blob in &report.deleted_blobs {
-        if state.vault.trash(&blob.digest).map_err(io_error)? {
+        if state.vault.trash(&blob.digest).await.map_err(io_error)? {
             trashed.push(blob.digest);
         }
     }
     for digest in &orphans {
-        if let Err(e) = state.vault.remove_orphan(digest) {
+        if let Err(e) = state.vault.remove_orphan(digest).await {
             tracing::warn!(%digest, error = %e, "cannot remove an unrecorded blob file");
         }
     }
     if let Err(e) = tx.commit().await {
         for digest in &trashed {
-            let _ = state.vault.untrash(digest);
+            let _ = state.vault.untrash(digest).await;
         }
         return Err(e.into());
     }
     for digest in &trashed {
-        if let Err(e) = state.vault.purge_trashed(digest) {
+        if let Err(e) = state.vault.purge_trashed(digest).await {
             tracing::warn!(%digest, error = %e, "cannot delete a collected blob from the trash");
         }
     }
@@ -961,12 +969,12 @@ pub async fn gc(
 /// At start: finish what a crash interrupted. A trashed blob whose row is still there was being
 /// collected when the commit did not happen: it goes back. Any other is deleted.
 pub async fn recover(state: &AppState) -> anyhow::Result<()> {
-    for digest in state.vault.trashed()? {
+    for digest in state.vault.trashed().await? {
         if state.store.blob(&digest).await?.is_some() {
             tracing::warn!(%digest, "restoring a blob that an interrupted collection had set aside");
-            state.vault.untrash(&digest)?;
+            state.vault.untrash(&digest).await?;
         } else {
-            state.vault.purge_trashed(&digest)?;
+            state.vault.purge_trashed(&digest).await?;
         }
     }
     Ok(())

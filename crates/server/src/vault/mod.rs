@@ -1,13 +1,16 @@
-//! The blob store: artifact bytes on disk, content-addressed, under `<data>/vault/`.
+//! The blob store: artifact bytes, content-addressed, on one of two backends behind
+//! [`BlobStore`]: the server's disk (`disk`, the default, under `<data>/vault/`) or an
+//! S3-compatible service (`s3`, `--vault s3://BUCKET/PREFIX`).
 //!
-//! ```text
-//! vault/tmp/<random>.part          uploads in progress (removed on any failure, swept at start)
-//! vault/blobs/sha256/ab/<digest>   content, named by its SHA-256 (never by anything a user typed)
-//! vault/trash/<digest>             blobs garbage collection is deleting (see services::artifacts)
-//! ```
-//! A blob enters by an fsynced write and an atomic rename, so a reader sees all of it or nothing.
-//! This module knows files and digests only: which blob is referenced is the store's business.
+//! Both keep the same promises: a blob is named by its SHA-256 only once the whole upload was
+//! hashed (and checked against what the client declared), readers never see part of one, a
+//! blob is served only while it is the one last verified, and garbage collection moves blobs
+//! aside before its transaction commits. This module knows bytes and digests only: which blob
+//! is referenced is the store's business. Uploaded reports (test results, scans) are received
+//! into the local `<data>/vault/tmp/` whatever the backend: they are parsed, never kept.
 
+mod disk;
+pub mod s3;
 mod upload;
 pub mod verified;
 
@@ -15,10 +18,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use axum::body::Bytes;
+use futures_util::Stream;
 use slipway_core::Sha256;
 
+pub use s3::S3Settings;
 pub use upload::{receive, Received, UploadError};
-pub use verified::{Check, FileIdentity, VerifiedFiles};
+pub use verified::{Check, FileIdentity, Identity, VerifiedFiles};
 
 /// Settings of the vault, from the server's environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,136 +87,278 @@ pub fn parse_size(text: &str) -> Option<u64> {
     number.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
-/// The vault's folder and its limits. Cheap to share behind an `Arc`.
+/// Where the vault keeps its blobs.
+#[derive(Debug, Clone, Default)]
+pub enum VaultLocation {
+    /// `<data>/vault/` on the server's disk.
+    #[default]
+    Disk,
+    S3(S3Settings),
+}
+
+impl VaultLocation {
+    /// `--vault`: absent for the disk, `s3://BUCKET/PREFIX` for S3 (its endpoint, region and
+    /// credentials from the environment, see [`S3Settings::parse`]).
+    pub fn parse(vault: Option<&str>) -> Result<VaultLocation, String> {
+        match vault.map(str::trim).filter(|v| !v.is_empty()) {
+            None => Ok(VaultLocation::Disk),
+            Some(url) => S3Settings::parse(url, |n| std::env::var(n).ok()).map(VaultLocation::S3),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Backend {
+    Disk(disk::DiskBlobs),
+    S3(s3::S3Blobs),
+}
+
+/// The vault's blobs and limits. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct BlobStore {
-    root: PathBuf,
+    backend: Backend,
+    /// `<data>/vault/tmp`: uploads to the disk, and uploaded reports on any backend.
+    tmp: PathBuf,
     pub config: VaultConfig,
-    /// Blob files as they were when last verified (see [`verified`]).
+    /// Blobs as they were when last verified (see [`verified`]).
     pub verified: VerifiedFiles,
 }
 
+/// An upload received whole, with its digest and size, not yet named by its digest. Removed
+/// when dropped unless [`BlobStore::link`] put it in place.
+#[derive(Debug)]
+pub struct Staged {
+    pub digest: Sha256,
+    pub size: u64,
+    upload: StagedUpload,
+}
+
+#[derive(Debug)]
+enum StagedUpload {
+    File(Received),
+    Object(s3::StagedObject),
+}
+
+/// A blob found in the vault, opened for reading: its identity now, and what reads it.
+#[derive(Debug)]
+pub struct BlobHandle {
+    pub identity: Identity,
+    pub size: u64,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    File(std::fs::File),
+    Object(s3::ObjectIdentity),
+}
+
 impl BlobStore {
-    /// Create the folders if needed and remove uploads a previous process left unfinished.
+    /// The vault in the data folder: create the folders if needed and remove uploads a previous
+    /// process left unfinished.
     pub fn open(data_dir: &Path, config: VaultConfig) -> io::Result<BlobStore> {
         let root = data_dir.join("vault");
-        for dir in ["tmp", "blobs/sha256", "trash"] {
-            std::fs::create_dir_all(root.join(dir))?;
-        }
-        for entry in std::fs::read_dir(root.join("tmp"))? {
-            let entry = entry?;
-            tracing::info!(file = %entry.path().display(), "removing an unfinished upload");
-            std::fs::remove_file(entry.path())?;
-        }
+        let tmp = open_tmp(&root)?;
         Ok(BlobStore {
-            root,
+            backend: Backend::Disk(disk::DiskBlobs::open(root)?),
+            tmp,
             config,
             verified: VerifiedFiles::default(),
         })
     }
 
+    /// The vault at `location`; on S3, refuse (with the endpoint and the reason) a bucket that
+    /// does not answer, does not exist or does not take these credentials for reading and
+    /// writing.
+    pub async fn open_at(
+        data_dir: &Path,
+        location: &VaultLocation,
+        config: VaultConfig,
+    ) -> anyhow::Result<BlobStore> {
+        match location {
+            VaultLocation::Disk => Ok(BlobStore::open(data_dir, config)?),
+            VaultLocation::S3(settings) => {
+                let tmp = open_tmp(&data_dir.join("vault"))?;
+                let blobs = s3::S3Blobs::open(settings)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                Ok(BlobStore {
+                    backend: Backend::S3(blobs),
+                    tmp,
+                    config,
+                    verified: VerifiedFiles::default(),
+                })
+            }
+        }
+    }
+
+    /// Where uploaded reports are received (always on the local disk).
     pub fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
+        self.tmp.clone()
     }
 
-    /// Where a blob lives. Built from the digest's hexadecimal form only: no path a user could
-    /// steer.
-    pub fn path(&self, digest: &Sha256) -> PathBuf {
-        let hex = digest.to_hex();
-        self.root.join("blobs/sha256").join(&hex[..2]).join(&hex)
+    /// Receive an upload, hashing it as it streams in, refused past `limit` bytes.
+    pub async fn receive<S, E>(&self, body: S, limit: u64) -> Result<Staged, UploadError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        match &self.backend {
+            Backend::Disk(_) => {
+                let received = receive(body, &self.tmp, limit).await?;
+                Ok(Staged {
+                    digest: received.digest,
+                    size: received.size,
+                    upload: StagedUpload::File(received),
+                })
+            }
+            Backend::S3(blobs) => {
+                let (object, digest, size) = blobs.receive(body, limit).await?;
+                Ok(Staged {
+                    digest,
+                    size,
+                    upload: StagedUpload::Object(object),
+                })
+            }
+        }
     }
 
-    fn trash_path(&self, digest: &Sha256) -> PathBuf {
-        self.root.join("trash").join(digest.to_hex())
-    }
-
-    /// Move a finished upload into place under its digest (atomic rename, then fsync the folder
-    /// so the new name survives a crash).
-    pub async fn link(&self, received: Received, digest: &Sha256) -> io::Result<()> {
+    /// Put a received upload in place under `digest` (which the caller checked it has).
+    pub async fn link(&self, staged: Staged, digest: &Sha256) -> io::Result<()> {
         self.verified.forget(digest);
-        let target = self.path(digest);
-        let dir = target
-            .parent()
-            .expect("a blob path always has a parent folder")
-            .to_path_buf();
-        let from = received.path().to_path_buf();
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::rename(&from, &target)?;
-            std::fs::File::open(&dir)?.sync_all()
-        })
-        .await
-        .map_err(io::Error::other)??;
-        received.forget();
-        Ok(())
+        match (&self.backend, staged.upload) {
+            (Backend::Disk(disk), StagedUpload::File(received)) => {
+                disk.link(received, digest).await
+            }
+            (Backend::S3(blobs), StagedUpload::Object(object)) => blobs.link(object, digest).await,
+            _ => Err(io::Error::other(
+                "an upload was received by another vault backend than the one linking it",
+            )),
+        }
+    }
+
+    /// Delete a received upload that is refused, before answering (dropping it deletes it too,
+    /// but on S3 in the background).
+    pub async fn discard(&self, staged: Staged) {
+        match (&self.backend, staged.upload) {
+            (Backend::S3(blobs), StagedUpload::Object(object)) => blobs.discard(object).await,
+            (_, upload) => drop(upload),
+        }
+    }
+
+    /// Open a blob for reading; `None` when it is missing (on disk: when its file cannot be
+    /// opened at all).
+    pub async fn open_blob(&self, digest: &Sha256) -> io::Result<Option<BlobHandle>> {
+        match &self.backend {
+            Backend::Disk(disk) => {
+                let Ok(file) = std::fs::File::open(disk.path(digest)) else {
+                    return Ok(None);
+                };
+                let identity = FileIdentity::of(&file.metadata()?);
+                Ok(Some(BlobHandle {
+                    size: identity.size,
+                    identity: Identity::File(identity),
+                    source: Source::File(file),
+                }))
+            }
+            Backend::S3(blobs) => Ok(blobs.stat(digest).await?.map(|object| BlobHandle {
+                size: object.size,
+                identity: Identity::Object(object.clone()),
+                source: Source::Object(object),
+            })),
+        }
+    }
+
+    /// Stream `len` bytes of an opened blob from `first` (the caller verified it before).
+    pub async fn serve(
+        &self,
+        digest: &Sha256,
+        handle: BlobHandle,
+        first: u64,
+        len: u64,
+    ) -> io::Result<axum::body::Body> {
+        match (&self.backend, handle.source) {
+            (_, Source::File(file)) => Ok(axum::body::Body::from_stream(verified::serve(
+                file, first, len,
+            ))),
+            (Backend::S3(blobs), Source::Object(identity)) => Ok(axum::body::Body::from_stream(
+                blobs.serve(digest, &identity, first, len).await?,
+            )),
+            (Backend::Disk(_), Source::Object(_)) => {
+                Err(io::Error::other("an object handle reached the disk vault"))
+            }
+        }
+    }
+
+    /// Hash a blob whole against its digest, remembering it as verified when it matches.
+    pub async fn check(&self, digest: &Sha256) -> io::Result<Check> {
+        match &self.backend {
+            Backend::Disk(disk) => disk.check(&self.verified, digest).await,
+            Backend::S3(blobs) => blobs.check(&self.verified, digest).await,
+        }
     }
 
     /// Move a blob aside before the transaction that forgets it commits; `false` when it was
     /// already missing.
-    pub fn trash(&self, digest: &Sha256) -> io::Result<bool> {
+    pub async fn trash(&self, digest: &Sha256) -> io::Result<bool> {
         self.verified.forget(digest);
-        match std::fs::rename(self.path(digest), self.trash_path(digest)) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
+        match &self.backend {
+            Backend::Disk(disk) => disk.trash(digest),
+            Backend::S3(blobs) => blobs.trash(digest).await,
         }
     }
 
     /// Undo [`BlobStore::trash`] (the transaction did not commit).
-    pub fn untrash(&self, digest: &Sha256) -> io::Result<()> {
-        let target = self.path(digest);
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)?;
+    pub async fn untrash(&self, digest: &Sha256) -> io::Result<()> {
+        match &self.backend {
+            Backend::Disk(disk) => disk.untrash(digest),
+            Backend::S3(blobs) => blobs.untrash(digest).await,
         }
-        std::fs::rename(self.trash_path(digest), target)
-    }
-
-    /// Hash a blob's whole file against its digest, remembering it as verified when it matches.
-    pub async fn check(&self, digest: &Sha256) -> io::Result<Check> {
-        verified::check(&self.verified, self.path(digest), *digest).await
     }
 
     /// Delete a trashed blob for good.
-    pub fn purge_trashed(&self, digest: &Sha256) -> io::Result<()> {
-        match std::fs::remove_file(self.trash_path(digest)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+    pub async fn purge_trashed(&self, digest: &Sha256) -> io::Result<()> {
+        match &self.backend {
+            Backend::Disk(disk) => disk.purge_trashed(digest),
+            Backend::S3(blobs) => blobs.purge_trashed(digest).await,
         }
     }
 
     /// Digests in the trash (left there by a crash between trashing and committing).
-    pub fn trashed(&self) -> io::Result<Vec<Sha256>> {
-        digests_in(&self.root.join("trash"))
-    }
-
-    /// Every blob file present, whatever the database says.
-    pub fn files(&self) -> io::Result<Vec<Sha256>> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(self.root.join("blobs/sha256"))? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                out.extend(digests_in(&entry.path())?);
-            }
+    pub async fn trashed(&self) -> io::Result<Vec<Sha256>> {
+        match &self.backend {
+            Backend::Disk(disk) => disk.trashed(),
+            Backend::S3(blobs) => blobs.trashed().await,
         }
-        Ok(out)
     }
 
-    /// Remove a blob file that no row names (an upload that died between rename and commit).
-    pub fn remove_orphan(&self, digest: &Sha256) -> io::Result<()> {
-        std::fs::remove_file(self.path(digest))
+    /// Every blob present, whatever the database says.
+    pub async fn files(&self) -> io::Result<Vec<Sha256>> {
+        match &self.backend {
+            Backend::Disk(disk) => disk.files(),
+            Backend::S3(blobs) => blobs.files().await,
+        }
+    }
+
+    /// Remove a blob that no row names (an upload that died between linking and commit).
+    pub async fn remove_orphan(&self, digest: &Sha256) -> io::Result<()> {
+        match &self.backend {
+            Backend::Disk(disk) => disk.remove_orphan(digest),
+            Backend::S3(blobs) => blobs.remove_orphan(digest).await,
+        }
     }
 }
 
-/// Files named by a digest in `dir`; anything else is ignored.
-fn digests_in(dir: &Path) -> io::Result<Vec<Sha256>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        if let Some(d) = name.to_str().and_then(|n| Sha256::parse(n).ok()) {
-            out.push(d);
-        }
+/// Create `<root>/tmp` and empty it: what is there was left by a process that died.
+fn open_tmp(root: &Path) -> io::Result<PathBuf> {
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp)?;
+    for entry in std::fs::read_dir(&tmp)? {
+        let entry = entry?;
+        tracing::info!(file = %entry.path().display(), "removing an unfinished upload");
+        std::fs::remove_file(entry.path())?;
     }
-    Ok(out)
+    Ok(tmp)
 }
 
 #[cfg(test)]
@@ -231,7 +379,7 @@ mod tests {
     #[test]
     fn blob_paths_stay_under_the_vault_whatever_the_digest() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path(), VaultConfig::default()).unwrap();
+        let store = disk::DiskBlobs::open(dir.path().join("vault")).unwrap();
         let d = Sha256::of(b"x");
         let p = store.path(&d);
         assert!(p.starts_with(dir.path().join("vault/blobs/sha256")));

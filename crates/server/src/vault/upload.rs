@@ -9,7 +9,6 @@ use futures_util::{Stream, StreamExt};
 use sha2::Digest as _;
 use slipway_core::digest::lower_hex;
 use slipway_core::Sha256;
-use tokio::io::AsyncWriteExt;
 
 /// Bytes are written in slices of this size: few system calls, bounded memory.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -60,7 +59,24 @@ impl Received {
     }
 }
 
+/// Buffers queued for the writer thread while the network and the hash go on.
+const WRITES_AHEAD: usize = 4;
+/// The writer flushes to the disk after this many bytes, so the final fsync has little left to
+/// do: writing to the disk overlaps receiving and hashing instead of following them.
+const FLUSH_EVERY: u64 = 64 << 20;
+
+/// What the receiving side tells the writer thread.
+enum Write {
+    Bytes(Vec<u8>),
+    /// The body ended: flush everything and report.
+    Finish,
+}
+
 /// Stream `body` into a new file in `tmp_dir`, hashing as it goes; refuse past `limit` bytes.
+///
+/// The bytes are hashed here while a blocking thread writes them (a few buffers behind) and
+/// flushes them to the disk every [`FLUSH_EVERY`] bytes: receiving, hashing and the disk work at
+/// once, and memory stays bounded ([`WRITES_AHEAD`] + 1 buffers of [`WRITE_BUFFER`]).
 pub async fn receive<S, E>(mut body: S, tmp_dir: &Path, limit: u64) -> Result<Received, UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -72,11 +88,12 @@ where
         path: tmp_dir.join(format!("{}.part", lower_hex(&name))),
         keep: false,
     };
-    let mut file = tokio::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&temp.path)
-        .await?;
+        .open(&temp.path)?;
+    let (send, receive) = tokio::sync::mpsc::channel::<Write>(WRITES_AHEAD);
+    let writer = tokio::task::spawn_blocking(move || write_all(file, receive));
     let mut hasher = sha2::Sha256::new();
     let mut size: u64 = 0;
     let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
@@ -89,18 +106,53 @@ where
         hasher.update(&chunk);
         buffer.extend_from_slice(&chunk);
         if buffer.len() >= WRITE_BUFFER {
-            file.write_all(&buffer).await?;
-            buffer.clear();
+            let full = std::mem::replace(&mut buffer, Vec::with_capacity(WRITE_BUFFER));
+            if send.send(Write::Bytes(full)).await.is_err() {
+                // The writer stopped on an error: it says which below.
+                break;
+            }
         }
     }
-    file.write_all(&buffer).await?;
-    file.flush().await?;
-    file.sync_all().await?;
+    if !buffer.is_empty() {
+        let _ = send.send(Write::Bytes(buffer)).await;
+    }
+    let _ = send.send(Write::Finish).await;
+    drop(send);
+    writer
+        .await
+        .map_err(|e| UploadError::Io(io::Error::other(e)))??;
     Ok(Received {
         file: temp,
         digest: Sha256::from_bytes(hasher.finalize().into()),
         size,
     })
+}
+
+/// The writer thread: write each buffer, flush every [`FLUSH_EVERY`] bytes, and on `Finish`
+/// fsync the file. A channel closed without `Finish` is an upload given up: nothing to flush.
+fn write_all(
+    mut file: std::fs::File,
+    mut receive: tokio::sync::mpsc::Receiver<Write>,
+) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut unflushed: u64 = 0;
+    while let Some(message) = receive.blocking_recv() {
+        match message {
+            Write::Bytes(bytes) => {
+                file.write_all(&bytes)?;
+                unflushed += bytes.len() as u64;
+                if unflushed >= FLUSH_EVERY {
+                    file.sync_data()?;
+                    unflushed = 0;
+                }
+            }
+            Write::Finish => {
+                file.flush()?;
+                return file.sync_all();
+            }
+        }
+    }
+    Err(io::Error::other("the upload was given up before its end"))
 }
 
 #[cfg(test)]

@@ -89,6 +89,22 @@ fn nanos(t: SystemTime) -> i128 {
     }
 }
 
+/// What a blob was when it was last verified: a file's identity on disk, or an object's on S3
+/// (size, ETag, Last-Modified: S3 gives an object rewritten with other bytes another ETag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    File(FileIdentity),
+    Object(ObjectIdentity),
+}
+
+/// An S3 object as a HEAD or a GET describes it; equal identities mean the same stored bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectIdentity {
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: String,
+}
+
 /// What hashing a blob's file found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
@@ -106,19 +122,24 @@ pub enum Check {
 
 /// The identities of files at the moment they were last verified.
 #[derive(Debug, Default)]
-pub struct VerifiedFiles(Mutex<HashMap<Sha256, FileIdentity>>);
+pub struct VerifiedFiles(Mutex<HashMap<Sha256, Identity>>);
 
 impl VerifiedFiles {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Sha256, FileIdentity>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Sha256, Identity>> {
         // A panic elsewhere cannot leave the map half-written: every use is one insert or lookup.
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether the file with `identity` is the one last verified for `digest`.
-    pub fn still(&self, digest: &Sha256, identity: &FileIdentity) -> bool {
+    /// Whether the blob with `identity` is the one last verified for `digest`.
+    pub fn still(&self, digest: &Sha256, identity: &Identity) -> bool {
         self.map().get(digest) == Some(identity)
+    }
+
+    /// Remember an object read whole and found intact: its identity came with the bytes hashed.
+    pub(crate) fn remember_object(&self, digest: Sha256, identity: ObjectIdentity) {
+        self.map().insert(digest, Identity::Object(identity));
     }
 
     pub fn forget(&self, digest: &Sha256) {
@@ -136,7 +157,7 @@ impl VerifiedFiles {
     ) {
         let settled = before.changed_ns + (SETTLED.as_nanos() as i128) <= nanos(checked);
         if after == Some(before) && settled {
-            self.map().insert(digest, before);
+            self.map().insert(digest, Identity::File(before));
         } else {
             self.forget(&digest);
         }
@@ -194,20 +215,33 @@ pub fn serve(
     offset: u64,
     len: u64,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    let seek = file.seek(io::SeekFrom::Start(offset)).map(drop);
+    serve_reader(seek.map(|()| file), len)
+}
+
+/// Stream `len` bytes from `reader` (a file, or an S3 object's body) by a blocking thread, a few
+/// chunks ahead of the network; a reader that ends early is an error, never a short answer.
+pub(crate) fn serve_reader<R: Read + Send + 'static>(
+    reader: io::Result<R>,
+    len: u64,
+) -> impl Stream<Item = io::Result<Bytes>> + Send {
     let (send, receive) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(SERVE_AHEAD);
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = file.seek(io::SeekFrom::Start(offset)) {
-            let _ = send.blocking_send(Err(e));
-            return;
-        }
+        let mut reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = send.blocking_send(Err(e));
+                return;
+            }
+        };
         let mut left = len;
         while left > 0 {
             let want = usize::try_from(left).map_or(SERVE_CHUNK, |l| l.min(SERVE_CHUNK));
             let mut buffer = vec![0u8; want];
-            let item = match file.read(&mut buffer) {
+            let item = match read_some(&mut reader, &mut buffer) {
                 Ok(0) => Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "the blob file ended early",
+                    "the blob ended early",
                 )),
                 Ok(n) => {
                     buffer.truncate(n);
@@ -226,6 +260,21 @@ pub fn serve(
     futures_util::stream::unfold(receive, |mut receive| async move {
         receive.recv().await.map(|item| (item, receive))
     })
+}
+
+/// Fill `buffer` as far as the reader goes (a network body gives a few KiB per read; a file
+/// gives the whole chunk at once).
+fn read_some(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]
@@ -249,19 +298,19 @@ mod tests {
             }
         );
         let identity = FileIdentity::read(&path).unwrap().unwrap();
-        assert!(!verified.still(&digest, &identity));
+        assert!(!verified.still(&digest, &Identity::File(identity)));
         // Settled (checked as if later): remembered; any change of the file breaks it.
         let later = SystemTime::now() + SETTLED;
         verified.remember(digest, identity, Some(identity), later);
-        assert!(verified.still(&digest, &identity));
+        assert!(verified.still(&digest, &Identity::File(identity)));
         std::fs::write(&path, b"other").unwrap();
         let changed = FileIdentity::read(&path).unwrap().unwrap();
-        assert!(!verified.still(&digest, &changed));
+        assert!(!verified.still(&digest, &Identity::File(changed)));
         assert!(matches!(
             check(&verified, path.clone(), digest).await.unwrap(),
             Check::Corrupt { .. }
         ));
-        assert!(!verified.still(&digest, &identity));
+        assert!(!verified.still(&digest, &Identity::File(identity)));
         std::fs::remove_file(&path).unwrap();
         assert_eq!(
             check(&verified, path, digest).await.unwrap(),

@@ -51,6 +51,7 @@ mod sso;
 mod tls;
 mod up;
 mod vault;
+mod vault_s3;
 mod webhooks;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and

@@ -1,0 +1,215 @@
+//! Receiving an upload into S3: the body is hashed as it arrives and sent on in parts of
+//! [`PART_BYTES`] (a few at once), to a temporary key; memory stays bounded whatever the size.
+//!
+//! An upload smaller than one part is one PUT. A larger one is a multipart upload completed only
+//! when the whole body arrived; any failure before aborts it, and a finished object that is
+//! never linked is deleted when its [`StagedObject`] is dropped.
+
+use std::collections::VecDeque;
+use std::fmt::Display;
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use futures_util::{Stream, StreamExt};
+use sha2::Digest as _;
+use slipway_core::Sha256;
+
+use super::client::{S3Client, S3Error};
+use crate::vault::UploadError;
+
+/// The size of each part but the last (S3 wants at least 5 MiB).
+pub(crate) const PART_BYTES: usize = 8 << 20;
+/// Parts sent at once while the next one fills: memory is (this + 1) × [`PART_BYTES`].
+pub(crate) const PARTS_IN_FLIGHT: usize = 2;
+
+/// A complete upload under a temporary key; deleted when dropped unless it was linked.
+#[derive(Debug)]
+pub(crate) struct StagedObject {
+    client: Arc<S3Client>,
+    pub key: String,
+    keep: bool,
+}
+
+impl StagedObject {
+    pub(crate) fn forget(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for StagedObject {
+    fn drop(&mut self) {
+        if !self.keep {
+            let client = self.client.clone();
+            let key = std::mem::take(&mut self.key);
+            in_background(
+                move || client.delete(&key),
+                "cannot delete an unfinished upload",
+            );
+        }
+    }
+}
+
+/// A multipart upload aborted when dropped before it completed.
+struct Multipart {
+    client: Arc<S3Client>,
+    key: String,
+    upload_id: String,
+    completed: bool,
+}
+
+impl Drop for Multipart {
+    fn drop(&mut self) {
+        if !self.completed {
+            let client = self.client.clone();
+            let key = self.key.clone();
+            let id = self.upload_id.clone();
+            in_background(
+                move || client.abort_multipart(&key, &id),
+                "cannot abort an unfinished multipart upload",
+            );
+        }
+    }
+}
+
+/// Run a clean-up call on a blocking thread when a runtime is there; log its failure.
+fn in_background(call: impl FnOnce() -> Result<(), S3Error> + Send + 'static, what: &'static str) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn_blocking(move || {
+            if let Err(e) = call() {
+                tracing::warn!(error = %e, "{what}");
+            }
+        });
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, S3Error> + Send + 'static,
+) -> Result<T, UploadError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| UploadError::Io(io::Error::other(e)))?
+        .map_err(|e| UploadError::Io(io::Error::other(e)))
+}
+
+/// A part sent: its number, its ETag, and its buffer back for the next part.
+type PartResult = Result<(u32, String, Vec<u8>), S3Error>;
+
+/// Stream `body` to the temporary `key`, hashing as it goes; refuse past `limit` bytes.
+pub(crate) async fn receive<S, E>(
+    client: Arc<S3Client>,
+    key: String,
+    mut body: S,
+    limit: u64,
+) -> Result<(StagedObject, Sha256, u64), UploadError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    let mut hasher = sha2::Sha256::new();
+    let mut size: u64 = 0;
+    let mut buffer: Vec<u8> = Vec::with_capacity(PART_BYTES);
+    let mut multipart: Option<Multipart> = None;
+    let mut in_flight: VecDeque<tokio::task::JoinHandle<PartResult>> = VecDeque::new();
+    let mut parts: Vec<(u32, String)> = Vec::new();
+    // Buffers come back from the parts sent and are filled again: at most PARTS_IN_FLIGHT + 1
+    // are ever allocated, whatever the size of the upload.
+    let mut spare: Vec<Vec<u8>> = Vec::new();
+    let mut number: u32 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| UploadError::Interrupted(e.to_string()))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(UploadError::TooLarge { limit });
+        }
+        hasher.update(&chunk);
+        let mut rest: &[u8] = &chunk;
+        while !rest.is_empty() {
+            let take = (PART_BYTES - buffer.len()).min(rest.len());
+            buffer.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if buffer.len() < PART_BYTES {
+                continue;
+            }
+            if multipart.is_none() {
+                let (c, k) = (client.clone(), key.clone());
+                let upload_id = blocking(move || c.create_multipart(&k)).await?;
+                multipart = Some(Multipart {
+                    client: client.clone(),
+                    key: key.clone(),
+                    upload_id,
+                    completed: false,
+                });
+            }
+            if in_flight.len() >= PARTS_IN_FLIGHT {
+                let (sent, etag, mut emptied) = finish(in_flight.pop_front()).await?;
+                parts.push((sent, etag));
+                emptied.clear();
+                spare.push(emptied);
+            }
+            let next = spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(PART_BYTES));
+            let part = std::mem::replace(&mut buffer, next);
+            number += 1;
+            in_flight.push_back(send_part(&client, &key, multipart.as_ref(), number, part));
+        }
+    }
+    let digest = Sha256::from_bytes(hasher.finalize().into());
+    match multipart {
+        None => {
+            let (c, k) = (client.clone(), key.clone());
+            blocking(move || c.put(&k, &buffer)).await?;
+        }
+        Some(mut upload) => {
+            if !buffer.is_empty() {
+                number += 1;
+                in_flight.push_back(send_part(&client, &key, Some(&upload), number, buffer));
+            }
+            while let Some(part) = in_flight.pop_front() {
+                let (sent, etag, _) = finish(Some(part)).await?;
+                parts.push((sent, etag));
+            }
+            let (c, k, id) = (client.clone(), key.clone(), upload.upload_id.clone());
+            blocking(move || c.complete_multipart(&k, &id, &parts)).await?;
+            upload.completed = true;
+        }
+    }
+    Ok((
+        StagedObject {
+            client,
+            key,
+            keep: false,
+        },
+        digest,
+        size,
+    ))
+}
+
+fn send_part(
+    client: &Arc<S3Client>,
+    key: &str,
+    upload: Option<&Multipart>,
+    number: u32,
+    part: Vec<u8>,
+) -> tokio::task::JoinHandle<PartResult> {
+    let client = client.clone();
+    let key = key.to_string();
+    let upload_id = upload
+        .map(|u| u.upload_id.clone())
+        .expect("a part is sent only once its multipart upload exists");
+    tokio::task::spawn_blocking(move || {
+        client
+            .upload_part(&key, &upload_id, number, &part)
+            .map(|etag| (number, etag, part))
+    })
+}
+
+async fn finish(
+    part: Option<tokio::task::JoinHandle<PartResult>>,
+) -> Result<(u32, String, Vec<u8>), UploadError> {
+    let part = part.expect("finish is called with a part in flight");
+    part.await
+        .map_err(|e| UploadError::Io(io::Error::other(e)))?
+        .map_err(|e| UploadError::Io(io::Error::other(e)))
+}
