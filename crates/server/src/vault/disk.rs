@@ -1,7 +1,7 @@
 //! The vault on the server's disk, under `<data>/vault/`: today's and the default backend.
 //!
 //! ```text
-//! vault/tmp/<random>.part          uploads in progress (removed on any failure, swept at start)
+//! vault/tmp/<random>.part          uploads in progress (removed on any failure, swept at start once idle 1 h)
 //! vault/blobs/sha256/ab/<digest>   content, named by its SHA-256 (never by anything a user typed)
 //! vault/trash/<digest>             blobs garbage collection is deleting (see services::artifacts)
 //! ```

@@ -349,14 +349,27 @@ impl BlobStore {
     }
 }
 
-/// Create `<root>/tmp` and empty it: what is there was left by a process that died.
+/// An upload's file not written to for this long was left by a process that died.
+const DEAD_UPLOAD_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Create `<root>/tmp` and remove the uploads left there by a process that died: those not written
+/// to for [`DEAD_UPLOAD_AFTER`]. Younger ones may be another replica's uploads in flight when
+/// replicas share one vault folder (docs/scale.md), so they stay.
 fn open_tmp(root: &Path) -> io::Result<PathBuf> {
     let tmp = root.join("tmp");
     std::fs::create_dir_all(&tmp)?;
+    let now = std::time::SystemTime::now();
     for entry in std::fs::read_dir(&tmp)? {
         let entry = entry?;
-        tracing::info!(file = %entry.path().display(), "removing an unfinished upload");
-        std::fs::remove_file(entry.path())?;
+        let idle = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|written| now.duration_since(written).ok());
+        if idle.is_some_and(|idle| idle >= DEAD_UPLOAD_AFTER) {
+            tracing::info!(file = %entry.path().display(), "removing an unfinished upload");
+            std::fs::remove_file(entry.path())?;
+        }
     }
     Ok(tmp)
 }
@@ -387,11 +400,23 @@ mod tests {
     }
 
     #[test]
-    fn opening_sweeps_unfinished_uploads() {
+    fn opening_sweeps_dead_uploads_and_keeps_those_in_flight() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path(), VaultConfig::default()).unwrap();
-        std::fs::write(store.tmp_dir().join("dead.part"), b"half").unwrap();
+        let dead = store.tmp_dir().join("dead.part");
+        std::fs::write(&dead, b"half").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&dead)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        // Another replica sharing the vault folder is writing this one now.
+        let in_flight = store.tmp_dir().join("in-flight.part");
+        std::fs::write(&in_flight, b"being written").unwrap();
         let _again = BlobStore::open(dir.path(), VaultConfig::default()).unwrap();
-        assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+        assert!(!dead.exists(), "an upload idle for two hours is swept");
+        assert!(in_flight.exists(), "an upload written just now is kept");
     }
 }
