@@ -962,6 +962,13 @@ fn the_ibtool_example_loads_with_its_probe_slo_verification_and_purge() {
     assert_eq!(project.probes[0].name.as_str(), "api");
     assert_eq!(project.slo.unwrap().objective.percent(), 99.9);
     assert_eq!(project.batches[0].name.as_str(), "ibtool-purge");
+    let rules: Vec<&str> = project.batches[0]
+        .logs
+        .rules
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(rules, ["error", "connection", "nothing-purged"]);
     assert!(project
         .plan
         .iter()
