@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use slipway_core::access::{allows, Operation};
 use slipway_core::complaints::parse_instant;
-use slipway_core::quality::{may_approve_risk, CoverageCounts, TestStatus};
+use slipway_core::quality::{may_approve_risk, CoverageCounts, TestOutcome, TestStatus};
 use slipway_store::{StoredAcceptance, StoredAttempt, StoredTestRun};
 
 use super::charts::{self, Caption, RunColumn, Tick, Tone};
@@ -99,6 +99,11 @@ struct SuiteView {
     judged: u64,
     flaky_share: String,
     flaky: Vec<FlakyRow>,
+}
+
+/// The tests of a comparison's list, by name.
+fn test_names(list: &[TestOutcome]) -> Vec<String> {
+    list.iter().map(|t| t.name.clone()).collect()
 }
 
 fn tick(status: TestStatus, retried: bool, run: i64) -> Tick {
@@ -198,9 +203,6 @@ fn suite_view(project: &str, version: &str, s: &SuiteQuality, now: Timestamp) ->
         },
         &columns,
     );
-    let names = |list: &[slipway_core::quality::TestOutcome]| {
-        list.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
-    };
     SuiteView {
         id: format!("suite-{}-{}", s.environment, s.suite)
             .chars()
@@ -219,8 +221,8 @@ fn suite_view(project: &str, version: &str, s: &SuiteQuality, now: Timestamp) ->
             Some(p) => format!("run #{} of {}", p.id, p.release),
             None => "none: this is the suite's first run here".into(),
         },
-        new_failures: names(&s.changes.new_failures),
-        fixed: names(&s.changes.fixed),
+        new_failures: test_names(&s.changes.new_failures),
+        fixed: test_names(&s.changes.fixed),
         still_failing: s.changes.still_failing.len(),
         trend,
         judged: s.flakiness.judged,
@@ -550,9 +552,6 @@ pub(super) async fn run(
             attempts: attempts.iter().map(attempt_view).collect(),
         })
         .collect();
-    let names = |list: &[slipway_core::quality::TestOutcome]| {
-        list.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
-    };
     Ok(render(
         StatusCode::OK,
         &RunPage {
@@ -567,8 +566,8 @@ pub(super) async fn run(
                 Some(p) => format!("run #{} of {}", p.id, p.release),
                 None => "none".into(),
             },
-            new_failures: names(&changes.comparison.new_failures),
-            fixed: names(&changes.comparison.fixed),
+            new_failures: test_names(&changes.comparison.new_failures),
+            fixed: test_names(&changes.comparison.fixed),
             tests,
             project,
             version,

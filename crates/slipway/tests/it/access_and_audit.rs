@@ -177,21 +177,7 @@ fn sensitive_values_never_come_back_out() {
     let server = Server::start();
     ok(server.apply(PETS));
     let secret = "hunter2-very-secret-value";
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "variable",
-            "set",
-            "--project",
-            "pets",
-            "--name",
-            "DB_PASSWORD",
-            "--env",
-            "PROD-EU",
-            "--sensitive",
-        ],
-        secret,
-    ));
+    server.set_secret("pets", "DB_PASSWORD", Some("PROD-EU"), secret);
     let listed = ok(server.cli(
         None,
         &["variable", "list", "--project", "pets", "-o", "json"],

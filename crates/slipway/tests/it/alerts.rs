@@ -273,19 +273,7 @@ fn installed(
     );
     ok(server.apply(&config));
     for (name, value) in [("PARTNER_KEY", SECRET), ("CHAT_URL", chat.url.as_str())] {
-        ok(server.cli_with_stdin(
-            None,
-            &[
-                "variable",
-                "set",
-                "--project",
-                "shop",
-                "--name",
-                name,
-                "--sensitive",
-            ],
-            value,
-        ));
+        server.set_secret("shop", name, None, value);
     }
     let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
     ok(server.push_artifact(&job, "shop", "job", "1.0.0"));

@@ -51,19 +51,7 @@ fn the_inventory_follows_batch_install_with_the_declared_settings() {
     let app = tempfile::tempdir().unwrap();
     let config = file(work.path(), "shop.yaml", &project_yaml(app.path()));
     ok(server.apply(&config));
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "variable",
-            "set",
-            "--project",
-            "shop",
-            "--name",
-            "PARTNER_KEY",
-            "--sensitive",
-        ],
-        SECRET,
-    ));
+    server.set_secret("shop", "PARTNER_KEY", None, SECRET);
     let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
     ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
     ok(server.release_unsigned("shop", "1.0.0", &["job"]));
@@ -234,19 +222,7 @@ fn batch_exec_reports_a_failed_run_and_returns_its_exit_code() {
     let app = tempfile::tempdir().unwrap();
     let config = file(work.path(), "shop.yaml", &project_yaml(app.path()));
     ok(server.apply(&config));
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "variable",
-            "set",
-            "--project",
-            "shop",
-            "--name",
-            "PARTNER_KEY",
-            "--sensitive",
-        ],
-        SECRET,
-    ));
+    server.set_secret("shop", "PARTNER_KEY", None, SECRET);
     let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
     ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
     ok(server.release_unsigned("shop", "1.0.0", &["job"]));

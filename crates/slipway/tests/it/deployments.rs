@@ -72,19 +72,7 @@ fn fixture() -> Fixture {
     let fail_flag = work.path().join("fail-now");
     let config = file(work.path(), "shop.yaml", &shop_yaml(app.path(), &fail_flag));
     ok(server.apply(&config));
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "variable",
-            "set",
-            "--project",
-            "shop",
-            "--name",
-            "API_KEY",
-            "--sensitive",
-        ],
-        SECRET,
-    ));
+    server.set_secret("shop", "API_KEY", None, SECRET);
     for (version, web, job) in [
         ("1.0.0", "<h1>v1</h1>", "#!/bin/sh\necho v1"),
         ("2.0.0", "<h1>v2</h1>", "#!/bin/sh\necho v2"),

@@ -138,19 +138,7 @@ fn error_lines_in_a_batch_log_alert_once_per_group_with_the_customer_and_the_cou
     );
     ok(server.apply(&config));
     for (name, value) in [("REGISTRY_KEY", SECRET), ("CHAT_URL", chat.url.as_str())] {
-        ok(server.cli_with_stdin(
-            None,
-            &[
-                "variable",
-                "set",
-                "--project",
-                "shop",
-                "--name",
-                name,
-                "--sensitive",
-            ],
-            value,
-        ));
+        server.set_secret("shop", name, None, value);
     }
     let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
     ok(server.push_artifact(&job, "shop", "job", "1.0.0"));

@@ -16,21 +16,7 @@ fn the_server_runs_on_postgresql_with_the_same_behaviour() {
         ok(server.apply(PETS));
         assert!(ok(server.apply(PETS)).contains("no change"));
         let secret = "pg-secret-value-42";
-        ok(server.cli_with_stdin(
-            None,
-            &[
-                "variable",
-                "set",
-                "--project",
-                "pets",
-                "--name",
-                "DB_PASSWORD",
-                "--env",
-                "PROD-EU",
-                "--sensitive",
-            ],
-            secret,
-        ));
+        server.set_secret("pets", "DB_PASSWORD", Some("PROD-EU"), secret);
         assert!(!ok(server.cli(
             None,
             &["variable", "list", "--project", "pets", "-o", "json"]

@@ -240,21 +240,7 @@ fn a_server_refuses_to_start_with_another_master_key_and_changes_nothing() {
     // A sensitive value sealed under the data folder's key.
     let yaml = "environments:\n  - { name: DEV }\nproject:\n  name: p\n  components:\n    - { name: app, kind: file }\n  variables:\n    - { name: TOKEN, sensitive: true }\n  plan:\n    - { name: Run, action: command, roles: [app], with: { run: \"true\" } }\n";
     ok(server.apply(&file(w, "p.yaml", yaml)));
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "variable",
-            "set",
-            "--project",
-            "p",
-            "--name",
-            "TOKEN",
-            "--env",
-            "DEV",
-            "--sensitive",
-        ],
-        "s3cret-value\n",
-    ));
+    server.set_secret("p", "TOKEN", Some("DEV"), "s3cret-value\n");
     let key_path = server.data.path().join("master.key");
     let original_key = std::fs::read(&key_path).unwrap();
     // Stop the server, then start it on the same data folder with another key.
@@ -388,19 +374,7 @@ fn no_secret_in_a_release_snapshot_a_log_or_an_evidence_bundle() {
         w.join("log").display()
     );
     ok(server.apply(&file(w, "p.yaml", &yaml)));
-    ok(server.cli_with_stdin(
-        None,
-        &[
-            "variable",
-            "set",
-            "--project",
-            "p",
-            "--name",
-            "TOKEN",
-            "--sensitive",
-        ],
-        CANARY,
-    ));
+    server.set_secret("p", "TOKEN", None, CANARY);
     ok(server.push_artifact(&file(w, "app.txt", "app"), "p", "app", "1.0.0"));
     ok(server.release_unsigned("p", "1.0.0", &["app"]));
     let _agent = agent(&server, w, "dev-01");

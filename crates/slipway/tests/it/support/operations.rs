@@ -120,6 +120,23 @@ impl Server {
             .to_string()
     }
 
+    /// Set a sensitive variable of `project` (in `env`, else everywhere) to `value`, sent on
+    /// standard input as a person would; the CLI's output.
+    pub(crate) fn set_secret(
+        &self,
+        project: &str,
+        name: &str,
+        env: Option<&str>,
+        value: &str,
+    ) -> String {
+        let mut args = vec!["variable", "set", "--project", project, "--name", name];
+        if let Some(env) = env {
+            args.extend(["--env", env]);
+        }
+        args.push("--sensitive");
+        ok(self.cli_with_stdin(None, &args, value))
+    }
+
     /// Create `username` with `role` and a password they sign in to the console with.
     pub(crate) fn user_with_password(&self, username: &str, role: &str, password: &str) {
         ok(self.cli_with_stdin(
