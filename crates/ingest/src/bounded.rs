@@ -118,126 +118,15 @@ impl<R: Read> BoundedInput<R> {
     /// Move one input byte through the scanner: emit it, or drop it.
     fn scan_byte(&mut self, byte: u8) -> io::Result<()> {
         let keep = match self.scan {
-            Scan::Text { dropping } => {
-                if byte == b'<' {
-                    self.scan = Scan::MarkupStart { seen: 0 };
-                    self.run = 0;
-                    true
-                } else if dropping {
-                    false
-                } else if self.run >= self.max_run {
-                    self.scan = Scan::Text { dropping: true };
-                    self.cuts += 1;
-                    false
-                } else {
-                    self.run += 1;
-                    true
-                }
-            }
-            Scan::MarkupStart { seen } => {
-                self.prefix[seen.min(8)] = byte;
-                let seen = seen + 1;
-                let prefix = &self.prefix[..seen.min(9)];
-                self.scan = if prefix == CDATA_OPEN {
-                    Scan::Section {
-                        closer: b']',
-                        closers_seen: 0,
-                        dropping: false,
-                    }
-                } else if prefix == COMMENT_OPEN {
-                    Scan::Section {
-                        closer: b'-',
-                        closers_seen: 0,
-                        dropping: false,
-                    }
-                } else if prefix.eq_ignore_ascii_case(DOCTYPE_OPEN) {
-                    Scan::Doctype { brackets: 0 }
-                } else if byte == b'>' {
-                    Scan::Text { dropping: false }
-                } else if CDATA_OPEN.starts_with(prefix)
-                    || COMMENT_OPEN.starts_with(prefix)
-                    || DOCTYPE_OPEN[..seen.min(8)].eq_ignore_ascii_case(prefix)
-                {
-                    Scan::MarkupStart { seen }
-                } else {
-                    Scan::Tag
-                };
-                self.run = seen;
-                true
-            }
-            Scan::Tag => {
-                if byte == b'>' {
-                    self.scan = Scan::Text { dropping: false };
-                    self.run = 0;
-                } else {
-                    self.run += 1;
-                    if self.run > self.max_run {
-                        return Err(self.refuse(InputRefusal::TagTooLong {
-                            limit: self.max_run,
-                        }));
-                    }
-                }
-                true
-            }
-            Scan::Doctype { brackets } => {
-                match byte {
-                    b'[' => {
-                        self.scan = Scan::Doctype {
-                            brackets: brackets + 1,
-                        }
-                    }
-                    b']' => {
-                        self.scan = Scan::Doctype {
-                            brackets: brackets.saturating_sub(1),
-                        }
-                    }
-                    b'>' if brackets == 0 => {
-                        self.scan = Scan::Text { dropping: false };
-                        self.run = 0;
-                    }
-                    _ => {}
-                }
-                self.run += 1;
-                if self.run > self.max_run {
-                    return Err(self.refuse(InputRefusal::DoctypeTooLong {
-                        limit: self.max_run,
-                    }));
-                }
-                true
-            }
+            Scan::Text { dropping } => self.text_byte(byte, dropping),
+            Scan::MarkupStart { seen } => self.markup_start_byte(byte, seen),
+            Scan::Tag => self.tag_byte(byte)?,
+            Scan::Doctype { brackets } => self.doctype_byte(byte, brackets)?,
             Scan::Section {
                 closer,
                 closers_seen,
                 dropping,
-            } => {
-                if byte == b'>' && closers_seen >= 2 {
-                    self.scan = Scan::Text { dropping: false };
-                    self.run = 0;
-                    if dropping {
-                        // The closing marks were dropped with the rest: give them back.
-                        self.out.push(closer);
-                        self.out.push(closer);
-                    }
-                    true
-                } else {
-                    let closers_seen = if byte == closer {
-                        (closers_seen + 1).min(2)
-                    } else {
-                        0
-                    };
-                    let dropping = dropping || self.run >= self.max_run;
-                    if dropping && !matches!(self.scan, Scan::Section { dropping: true, .. }) {
-                        self.cuts += 1;
-                    }
-                    self.scan = Scan::Section {
-                        closer,
-                        closers_seen,
-                        dropping,
-                    };
-                    self.run += 1;
-                    !dropping
-                }
-            }
+            } => self.section_byte(byte, closer, closers_seen, dropping),
         };
         if keep {
             self.out.push(byte);
@@ -245,6 +134,131 @@ impl<R: Read> BoundedInput<R> {
             self.record_drop(byte);
         }
         Ok(())
+    }
+
+    /// Text between tags: kept up to `max_run` bytes in a row, the rest of the run dropped.
+    fn text_byte(&mut self, byte: u8, dropping: bool) -> bool {
+        if byte == b'<' {
+            self.scan = Scan::MarkupStart { seen: 0 };
+            self.run = 0;
+            true
+        } else if dropping {
+            false
+        } else if self.run >= self.max_run {
+            self.scan = Scan::Text { dropping: true };
+            self.cuts += 1;
+            false
+        } else {
+            self.run += 1;
+            true
+        }
+    }
+
+    /// The first bytes after `<`: a CDATA section, a comment, a DOCTYPE, or a tag.
+    fn markup_start_byte(&mut self, byte: u8, seen: usize) -> bool {
+        self.prefix[seen.min(8)] = byte;
+        let seen = seen + 1;
+        let prefix = &self.prefix[..seen.min(9)];
+        self.scan = if prefix == CDATA_OPEN {
+            Scan::Section {
+                closer: b']',
+                closers_seen: 0,
+                dropping: false,
+            }
+        } else if prefix == COMMENT_OPEN {
+            Scan::Section {
+                closer: b'-',
+                closers_seen: 0,
+                dropping: false,
+            }
+        } else if prefix.eq_ignore_ascii_case(DOCTYPE_OPEN) {
+            Scan::Doctype { brackets: 0 }
+        } else if byte == b'>' {
+            Scan::Text { dropping: false }
+        } else if CDATA_OPEN.starts_with(prefix)
+            || COMMENT_OPEN.starts_with(prefix)
+            || DOCTYPE_OPEN[..seen.min(8)].eq_ignore_ascii_case(prefix)
+        {
+            Scan::MarkupStart { seen }
+        } else {
+            Scan::Tag
+        };
+        self.run = seen;
+        true
+    }
+
+    /// Inside a tag: never cut (a cut tag would change the document), refused past `max_run`.
+    fn tag_byte(&mut self, byte: u8) -> io::Result<bool> {
+        if byte == b'>' {
+            self.scan = Scan::Text { dropping: false };
+            self.run = 0;
+        } else {
+            self.run += 1;
+            if self.run > self.max_run {
+                return Err(self.refuse(InputRefusal::TagTooLong {
+                    limit: self.max_run,
+                }));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Inside a DOCTYPE (kept for the XML reader to refuse or skip), bracket depth followed.
+    fn doctype_byte(&mut self, byte: u8, brackets: u32) -> io::Result<bool> {
+        match byte {
+            b'[' => {
+                self.scan = Scan::Doctype {
+                    brackets: brackets + 1,
+                }
+            }
+            b']' => {
+                self.scan = Scan::Doctype {
+                    brackets: brackets.saturating_sub(1),
+                }
+            }
+            b'>' if brackets == 0 => {
+                self.scan = Scan::Text { dropping: false };
+                self.run = 0;
+            }
+            _ => {}
+        }
+        self.run += 1;
+        if self.run > self.max_run {
+            return Err(self.refuse(InputRefusal::DoctypeTooLong {
+                limit: self.max_run,
+            }));
+        }
+        Ok(true)
+    }
+
+    /// Inside a CDATA section or a comment: cut past `max_run`, its closing marks given back.
+    fn section_byte(&mut self, byte: u8, closer: u8, closers_seen: u8, dropping: bool) -> bool {
+        if byte == b'>' && closers_seen >= 2 {
+            self.scan = Scan::Text { dropping: false };
+            self.run = 0;
+            if dropping {
+                // The closing marks were dropped with the rest: give them back.
+                self.out.push(closer);
+                self.out.push(closer);
+            }
+            return true;
+        }
+        let closers_seen = if byte == closer {
+            (closers_seen + 1).min(2)
+        } else {
+            0
+        };
+        let now_dropping = dropping || self.run >= self.max_run;
+        if now_dropping && !dropping {
+            self.cuts += 1;
+        }
+        self.scan = Scan::Section {
+            closer,
+            closers_seen,
+            dropping: now_dropping,
+        };
+        self.run += 1;
+        !now_dropping
     }
 
     /// Count a dropped byte into the skip at the current output index.

@@ -646,8 +646,10 @@ async fn a_refusal_says_who_could_do_it() {
 // ---------------------------------------------------------------------------------------------
 // The browser
 
-// The WebDriver client is shared with the slipway crate's console tests.
+// The WebDriver client is shared with the slipway crate's console tests, which use all of it
+// (the keyboard journeys too); this binary uses a part.
 #[path = "../../slipway/tests/it/support/browser.rs"]
+#[allow(dead_code)]
 mod browser;
 use browser::{browser_tools, start_driver, Browser};
 

@@ -48,6 +48,9 @@ pub struct EnvironmentSide {
 pub enum FindingKind {
     VariableMissing,
     VariableDiffers,
+    /// A variable declared without a value that has none in an environment: a deployment
+    /// there would stop on its `${NAME}`.
+    VariableUnset,
     FactsDiffer,
     TargetBehind,
 }
@@ -57,6 +60,7 @@ impl FindingKind {
         match self {
             FindingKind::VariableMissing => "variable missing",
             FindingKind::VariableDiffers => "variable differs",
+            FindingKind::VariableUnset => "required variable unset",
             FindingKind::FactsDiffer => "target facts differ",
             FindingKind::TargetBehind => "target behind",
         }
@@ -113,6 +117,10 @@ pub fn compare(
     right: &EnvironmentSide,
 ) -> ParityReport {
     let mut findings = Vec::new();
+    let unset_here: Vec<Finding> = [left, right]
+        .into_iter()
+        .flat_map(|side| unset(decls, side))
+        .collect();
     let l = resolve(&left.values, &left.environment, &[]);
     let r = resolve(&right.values, &right.environment, &[]);
     let names: BTreeSet<&String> = l.keys().chain(r.keys()).collect();
@@ -125,6 +133,10 @@ pub fn compare(
                 } else {
                     (&right.environment, &left.environment)
                 };
+                if unset_here.iter().any(|f| f.subject == **name) {
+                    // Said better below: it must be set there, whatever the other side holds.
+                    continue;
+                }
                 findings.push(Finding {
                     kind: FindingKind::VariableMissing,
                     subject: name.clone(),
@@ -180,6 +192,7 @@ pub fn compare(
             });
         }
     }
+    findings.extend(unset_here);
     for side in [left, right] {
         findings.extend(behind(side));
     }
@@ -190,6 +203,36 @@ pub fn compare(
         right_release: right.current.as_ref().map(|d| d.release.clone()),
         findings,
     }
+}
+
+/// Variables the project declares without a value (each environment must set its own) that
+/// have no value there, for any role. Always drift: nothing can make it deliberate.
+fn unset(decls: &[VariableDecl], side: &EnvironmentSide) -> Vec<Finding> {
+    let applies = |scope: &Option<Name>| scope.as_ref().is_none_or(|e| *e == side.environment);
+    let required: BTreeSet<&Name> = decls
+        .iter()
+        .filter(|d| d.value.is_none() && applies(&d.scope.environment))
+        .map(|d| &d.name)
+        .collect();
+    required
+        .into_iter()
+        .filter(|name| {
+            !side
+                .values
+                .iter()
+                .any(|v| v.name == **name && applies(&v.scope.environment))
+        })
+        .map(|name| Finding {
+            kind: FindingKind::VariableUnset,
+            subject: name.to_string(),
+            detail: format!(
+                "{name} is declared without a value and has none in {env}: \
+                 give it one (`slipway variable set --name {name} --env {env} …`)",
+                env = side.environment
+            ),
+            drift: true,
+        })
+        .collect()
 }
 
 /// Targets of an environment whose deployed digests are not what its release says.
@@ -310,6 +353,44 @@ mod tests {
             value("DB_URL", Some("MET"), "postgres://met", false),
             value("DB_URL", Some("PROD"), "postgres://prod", false),
         ]
+    }
+
+    #[test]
+    fn a_variable_declared_without_value_and_unset_in_an_environment_is_drift_there_only() {
+        let mut secret = decl("DB_PASSWORD", None);
+        secret.value = None;
+        let mut met_only = decl("MET_TOKEN", Some("MET"));
+        met_only.value = None;
+        let decls = vec![decl("APP_ROOT", None), secret, met_only];
+        let mut met_values = shared_values();
+        met_values.push(value("DB_PASSWORD", Some("MET"), "fp:1", true));
+        let met = side("MET", met_values, vec![], None);
+        let prod = side("PROD", shared_values(), vec![], None);
+
+        let report = compare(&decls, &met, &prod);
+
+        let unset: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|f| f.kind == FindingKind::VariableUnset)
+            .collect();
+        assert_eq!(unset.len(), 2, "{unset:#?}");
+        assert!(unset.iter().all(|f| f.drift));
+        assert_eq!(unset[0].subject, "MET_TOKEN");
+        assert!(
+            unset[0].detail.contains("none in MET"),
+            "{}",
+            unset[0].detail
+        );
+        assert_eq!(unset[1].subject, "DB_PASSWORD");
+        assert!(
+            unset[1].detail.contains("none in PROD")
+                && unset[1]
+                    .detail
+                    .contains("variable set --name DB_PASSWORD --env PROD"),
+            "{}",
+            unset[1].detail
+        );
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub fn router() -> Router<AppState> {
             "/projects/{name}/releases/{version}/promote",
             post(releases::promote),
         )
+        .route(
+            "/projects/{name}/releases/{version}/like",
+            post(releases::like),
+        )
         .route("/login", get(session::login_form).post(session::login))
         .route("/login/oidc", get(session::oidc_start))
         .route("/login/oidc/callback", get(session::oidc_callback))

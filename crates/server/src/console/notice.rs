@@ -34,10 +34,11 @@ pub(super) enum Done {
     FlagSwitchHeld,
     RiskRequested,
     RiskApproved,
+    ReleaseCreated,
 }
 
 impl Done {
-    const ALL: [Done; 17] = [
+    const ALL: [Done; 18] = [
         Done::SignedIn,
         Done::DeploymentStarted,
         Done::PromotionRequested,
@@ -55,6 +56,7 @@ impl Done {
         Done::FlagSwitchHeld,
         Done::RiskRequested,
         Done::RiskApproved,
+        Done::ReleaseCreated,
     ];
 
     fn key(self) -> &'static str {
@@ -76,6 +78,7 @@ impl Done {
             Done::FlagSwitchHeld => "flag-switch-held",
             Done::RiskRequested => "risk-requested",
             Done::RiskApproved => "risk-approved",
+            Done::ReleaseCreated => "release-created",
         }
     }
 
@@ -110,6 +113,9 @@ impl Done {
                 "Risk acceptance requested; it holds once a security approver other than you approves it."
             }
             Done::RiskApproved => "Risk acceptance approved; the findings gate counts it from now.",
+            Done::ReleaseCreated => {
+                "Release created with today's variables; promote it from here when its gates allow."
+            }
         }
     }
 }

@@ -40,6 +40,8 @@ pub(super) struct NavLink {
     pub current: bool,
     /// How many items behind this link wait for the reader; 0 shows nothing.
     pub waiting: usize,
+    /// What they wait for, after the count ("waiting for your decision").
+    pub waiting_for: &'static str,
 }
 
 /// The navigation is grouped by the job a reader comes to do; wave-2 pages join a group here
@@ -237,10 +239,16 @@ fn navigation(user: &ConsoleUser, section: Section) -> Vec<NavGroup> {
             href,
             label,
             current: s == section,
-            waiting: if s == Section::Approvals {
-                user.waiting_for_them
-            } else {
-                0
+            waiting: match s {
+                Section::Approvals => user.waiting_for_them.approvals,
+                Section::Alerts => user.waiting_for_them.alerts,
+                Section::ConfigChanges => user.waiting_for_them.config_changes,
+                _ => 0,
+            },
+            waiting_for: match s {
+                Section::Alerts => "fired, not acknowledged yet",
+                Section::ConfigChanges => "waiting for a second person",
+                _ => "waiting for your decision",
             },
         };
         match groups.last_mut() {
@@ -288,7 +296,7 @@ impl Frame {
                 csrf: u.csrf().to_string(),
             }),
             nav: user.map(|u| navigation(u, section)).unwrap_or_default(),
-            waiting: user.map_or(0, |u| u.waiting_for_them),
+            waiting: user.map_or(0, |u| u.waiting_for_them.total()),
             done: user.and_then(|u| u.done).map(|d| d.message()),
             css: assets::css_url(),
             js: assets::js_url(),

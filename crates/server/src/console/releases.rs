@@ -8,6 +8,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use slipway_core::access::{authorize, Operation};
 use slipway_core::deploy::state::DeploymentKind;
 use slipway_core::model::Project;
 use slipway_core::release::{ReleaseNotes, SignatureState};
@@ -188,6 +189,8 @@ struct ReleasePage {
     variables: usize,
     /// How today's variables differ from the frozen ones, one line each.
     variables_drift: Vec<String>,
+    /// The reader may create releases: the drift notice offers the form, not only the command.
+    may_create: bool,
     /// `--artifact C=VERSION` for each component, to make a release with today's variables.
     steps: usize,
     deployments: Vec<DeploymentRow>,
@@ -362,6 +365,37 @@ pub(super) async fn promote(
     })
 }
 
+#[derive(Deserialize)]
+pub(super) struct LikeFields {
+    #[serde(default)]
+    version: String,
+}
+
+/// `POST /projects/{name}/releases/{version}/like`: a new release with this one's artifacts and
+/// today's variables; then the new release's page.
+pub(super) async fn like(
+    State(state): State<AppState>,
+    Path((project, version)): Path<(String, String)>,
+    signed: SignedForm<LikeFields>,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    let project = parse_name("project", &project).or_page(&user)?;
+    let made = services::releases::create_like(
+        &state,
+        &user.actor,
+        &project,
+        &version,
+        form.version.trim(),
+    )
+    .await
+    .or_page(&user)?;
+    Ok(see_other_done(
+        &state,
+        &format!("/projects/{project}/releases/{}", made.release.version),
+        Done::ReleaseCreated,
+    ))
+}
+
 /// A deployment of this release: where it went and how it ended.
 struct DeploymentRow {
     id: i64,
@@ -441,6 +475,7 @@ pub(super) async fn show(
             artifacts,
             notes: r.notes.clone(),
             variables: r.snapshot.variables.len(),
+            may_create: authorize(user.actor.role, Operation::CreateRelease).is_ok(),
             variables_drift,
             steps: r.snapshot.project.plan.len(),
             deployments,
@@ -551,6 +586,7 @@ mod tests {
                 body: Some("<img src=x onerror=alert(1)>".into()),
             },
             variables: 0,
+            may_create: false,
             variables_drift: vec!["PORT (environment DEV): 80 → <script>".into()],
             steps: 0,
             deployments: vec![],

@@ -30,11 +30,11 @@ async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<ConsoleUser
         // API tokens carry no CSRF token, so they could never post a console form.
         (Some(actor), Some(session)) if actor.csrf.is_some() => {
             // The count is a courtesy of the frame: a failure to count must not hide the page.
-            let waiting_for_them = services::dashboard::inbox_count(state, &actor)
+            let waiting_for_them = services::dashboard::waiting_counts(state, &actor)
                 .await
                 .unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "could not count what waits for the reader");
-                    0
+                    Default::default()
                 });
             Some(ConsoleUser {
                 actor,

@@ -7,14 +7,15 @@
 
 use super::notice::Done;
 use crate::auth::Actor;
+use crate::services::dashboard::WaitingCounts;
 
 /// A person signed in through the console (a session cookie, not an API token).
 pub(super) struct ConsoleUser {
     pub actor: Actor,
     /// The session cookie's value, so that signing out ends this session and no other.
     pub(super) session: String,
-    /// Promotions and change requests waiting for this person's decision (the navigation's count).
-    pub(super) waiting_for_them: usize,
+    /// What waits for this person, per part of the console (the navigation's counts).
+    pub(super) waiting_for_them: WaitingCounts,
     /// What their last action did, shown once on the page it led to.
     pub(super) done: Option<Done>,
 }

@@ -21,12 +21,12 @@ use slipway_core::release::{
 };
 use slipway_core::signing::{artifact_payload, verify, KeyError, PublicKey};
 use slipway_core::{Name, Sha256};
-use slipway_store::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
+use slipway_store::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact, WriteTx};
 
 use super::paging::{foreign_key, Listed, PageRequest};
 use super::{entry, require};
 use crate::auth::Actor;
-use crate::vault::{Check, UploadError};
+use crate::vault::{Check, Staged, UploadError};
 use crate::{AppState, ServiceError};
 
 fn io_error(e: impl std::fmt::Display) -> ServiceError {
@@ -145,27 +145,50 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let subject = subject(&request.project, &request.component, &request.version);
+    require(state, actor, Operation::PushArtifact, &subject).await?;
+    check_before_reading(state, &request).await?;
+    let received = receive_verified(state, body, request.declared_digest).await?;
+    let keys = state.store.signing_keys(&request.project).await?;
+    let payload = artifact_payload(
+        &request.project,
+        &request.component,
+        &request.version,
+        &received.digest,
+        received.size,
+        &request.provenance,
+    );
+    let signature_state = signature_state(
+        &request.project,
+        &keys,
+        &payload,
+        request.signature.as_deref(),
+    );
+    record_push(state, actor, request, received, signature_state, subject).await
+}
+
+/// Everything that refuses a push without reading its body: provenance, the project and its
+/// component, the announced size, and a version already stored with another declared digest.
+async fn check_before_reading(state: &AppState, request: &PushRequest) -> Result<(), ServiceError> {
     let PushRequest {
         project,
         component,
         version,
         provenance,
         declared_digest,
-        signature,
         content_length,
+        ..
     } = request;
-    let subject = subject(&project, &component, &version);
-    require(state, actor, Operation::PushArtifact, &subject).await?;
     provenance
         .check()
         .map_err(|e| ServiceError::invalid(e.to_string(), "fix the value given to the push"))?;
-    let spec = state.store.project(&project).await?.ok_or_else(|| {
+    let spec = state.store.project(project).await?.ok_or_else(|| {
         ServiceError::not_found(
             format!("project {project}"),
             "apply its slipway.yaml first: `slipway apply -f slipway.yaml`",
         )
     })?;
-    if spec.component(&component).is_none() {
+    if spec.component(component).is_none() {
         let known: Vec<&str> = spec.components.iter().map(|c| c.name.as_str()).collect();
         return Err(ServiceError::invalid(
             format!("project {project} has no component {component}"),
@@ -181,13 +204,28 @@ where
     }
     // Refuse a known conflict before reading gigabytes for nothing.
     if let (Some(existing), Some(declared)) = (
-        state.store.artifact(&project, &component, &version).await?,
+        state.store.artifact(project, component, version).await?,
         declared_digest,
     ) {
-        if existing.digest != declared {
-            return Err(immutable(&existing, &declared));
+        if existing.digest != *declared {
+            return Err(immutable(&existing, declared));
         }
     }
+    Ok(())
+}
+
+/// Stream the body into the vault's staging area, hashing it; refused (and discarded) when it is
+/// too large, cut short, or not the digest the client declared.
+async fn receive_verified<S, E>(
+    state: &AppState,
+    body: S,
+    declared: Option<Sha256>,
+) -> Result<Staged, ServiceError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let limit = state.vault.config.max_artifact_bytes;
     let received = state
         .vault
         .receive(body, limit)
@@ -201,7 +239,7 @@ where
             UploadError::Io(e) => io_error(e),
         })?;
     let digest = received.digest;
-    if let Some(declared) = declared_digest {
+    if let Some(declared) = declared {
         if declared != digest {
             state.vault.discard(received).await;
             return Err(ServiceError::BadRequest {
@@ -212,17 +250,28 @@ where
             });
         }
     }
-    let keys = state.store.signing_keys(&project).await?;
-    let payload = artifact_payload(
-        &project,
-        &component,
-        &version,
-        &digest,
-        received.size,
-        &provenance,
-    );
-    let signature_state = signature_state(&project, &keys, &payload, signature.as_deref());
+    Ok(received)
+}
 
+/// Link the verified bytes under their digest and record the artifact with its audit event, in
+/// one transaction: stored, deduplicated, restored after a purge, or already there (no event).
+async fn record_push(
+    state: &AppState,
+    actor: &Actor,
+    request: PushRequest,
+    received: Staged,
+    signature_state: SignatureState,
+    subject: String,
+) -> Result<Pushed, ServiceError> {
+    let PushRequest {
+        project,
+        component,
+        version,
+        provenance,
+        signature,
+        ..
+    } = request;
+    let (digest, size) = (received.digest, received.size);
     let mut tx = state.store.write().await?;
     let existing = tx.artifact(&project, &component, &version).await?;
     if let Some(existing) = &existing {
@@ -231,7 +280,6 @@ where
             return Err(immutable(existing, &digest));
         }
     }
-    let size = received.size;
     let known_blob = tx.blob_exists(&digest).await?;
     // The upload is verified bytes with this digest: moving it over an existing blob file is
     // invisible when that file is intact, and repairs it when it went missing or was damaged.
@@ -877,38 +925,7 @@ pub async fn gc(
         ..Default::default()
     };
     let mut tx = state.store.write().await?;
-    // Read the pins once the write lock is held: a deployment that starts meanwhile commits
-    // before (and is seen here) or after (and finds its release's artifacts still there or
-    // refuses cleanly), never in between.
-    let mut pins = std::collections::BTreeMap::new();
-    for project in state.store.projects().await? {
-        pins.insert(
-            project.name.clone(),
-            pinned_releases(state, &project.name).await?,
-        );
-    }
-    let now = jiff::Timestamp::now();
-    for (project, policy) in tx.retention_policies().await? {
-        let pinned = pins.get(&project).cloned().unwrap_or_default();
-        let mut releases = tx.retained_releases(&project).await?;
-        for r in &mut releases {
-            r.pinned = pinned.contains(&r.version.to_string());
-        }
-        let prune: Vec<Version> = releases_to_prune(&releases, policy.keep_per_channel);
-        for version in &prune {
-            tx.prune_release(&project, version).await?;
-            report.pruned_releases.push(format!("{project} {version}"));
-        }
-        let keep_for =
-            jiff::SignedDuration::from_hours(24 * i64::from(policy.keep_unreleased_days));
-        let cutoff =
-            slipway_store::format_time(now.checked_sub(keep_for).unwrap_or(jiff::Timestamp::MIN));
-        for a in tx.purge_unreleased_artifacts(&project, &cutoff).await? {
-            report
-                .purged_artifacts
-                .push(format!("{}/{} {}", a.project, a.component, a.version));
-        }
-    }
+    apply_retention(state, &mut tx, &mut report).await?;
     for blob in tx.unreferenced_blobs().await? {
         tx.delete_blob(&blob.digest).await?;
         report.bytes_reclaimed += blob.size;
@@ -964,6 +981,48 @@ pub async fn gc(
         }
     }
     Ok(report)
+}
+
+/// Prune the releases each project's retention policy lets go (never a pinned one) and purge
+/// the artifacts no release took within its grace, inside the collection's transaction.
+async fn apply_retention(
+    state: &AppState,
+    tx: &mut WriteTx<'_>,
+    report: &mut GcReport,
+) -> Result<(), ServiceError> {
+    // Read the pins once the write lock is held: a deployment that starts meanwhile commits
+    // before (and is seen here) or after (and finds its release's artifacts still there or
+    // refuses cleanly), never in between.
+    let mut pins = std::collections::BTreeMap::new();
+    for project in state.store.projects().await? {
+        pins.insert(
+            project.name.clone(),
+            pinned_releases(state, &project.name).await?,
+        );
+    }
+    let now = jiff::Timestamp::now();
+    for (project, policy) in tx.retention_policies().await? {
+        let pinned = pins.get(&project).cloned().unwrap_or_default();
+        let mut releases = tx.retained_releases(&project).await?;
+        for r in &mut releases {
+            r.pinned = pinned.contains(&r.version.to_string());
+        }
+        let prune: Vec<Version> = releases_to_prune(&releases, policy.keep_per_channel);
+        for version in &prune {
+            tx.prune_release(&project, version).await?;
+            report.pruned_releases.push(format!("{project} {version}"));
+        }
+        let keep_for =
+            jiff::SignedDuration::from_hours(24 * i64::from(policy.keep_unreleased_days));
+        let cutoff =
+            slipway_store::format_time(now.checked_sub(keep_for).unwrap_or(jiff::Timestamp::MIN));
+        for a in tx.purge_unreleased_artifacts(&project, &cutoff).await? {
+            report
+                .purged_artifacts
+                .push(format!("{}/{} {}", a.project, a.component, a.version));
+        }
+    }
+    Ok(())
 }
 
 /// At start: finish what a crash interrupted. A trashed blob whose row is still there was being

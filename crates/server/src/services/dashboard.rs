@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use slipway_core::access::{allows, Operation, Role};
+use slipway_core::alerts::AlertStatus;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::governance::promotion::PromotionState;
 use slipway_core::governance::{DecisionRecord, Verdict};
@@ -231,6 +232,57 @@ pub async fn inbox_count(state: &AppState, actor: &Actor) -> Result<usize, Servi
     Ok(inbox.votable.iter().filter(|v| v.voted.is_none()).count() + inbox.change_requests.len())
 }
 
+/// What waits for the reader, per part of the console: the navigation shows each beside its link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitingCounts {
+    /// Promotions they could vote on and change requests they could decide.
+    pub approvals: usize,
+    /// Alerts nobody acknowledged yet, for those who handle alerts (silenced ones left out).
+    pub alerts: usize,
+    /// Configuration changes waiting for a second person, for those who may decide them
+    /// (never their own).
+    pub config_changes: usize,
+}
+
+impl WaitingCounts {
+    pub fn total(&self) -> usize {
+        self.approvals + self.alerts + self.config_changes
+    }
+}
+
+pub async fn waiting_counts(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<WaitingCounts, ServiceError> {
+    let alerts = if allows(actor.role, Operation::HandleAlert) {
+        state
+            .store
+            .open_alerts()
+            .await?
+            .iter()
+            .filter(|a| a.status == AlertStatus::Fired && !a.silenced)
+            .count()
+    } else {
+        0
+    };
+    let config_changes = if allows(actor.role, Operation::DecideConfigChange) {
+        state
+            .store
+            .config_changes(true)
+            .await?
+            .iter()
+            .filter(|c| c.author != actor.username)
+            .count()
+    } else {
+        0
+    };
+    Ok(WaitingCounts {
+        approvals: inbox_count(state, actor).await?,
+        alerts,
+        config_changes,
+    })
+}
+
 /// One environment on the calendar.
 pub struct CalendarEnvironment {
     pub environment: Environment,
@@ -403,39 +455,8 @@ pub async fn progress(
                 .iter()
                 .filter(|(_, e, _, _)| e == env_name.as_str())
                 .max_by_key(|(id, ..)| *id);
-            let mut detail = String::new();
-            let standing = match (promotion, deployment) {
-                (Some(p), _) if p.state == PromotionState::Waiting => {
-                    detail = waiting_for(state, p.id).await?.join(", ");
-                    Standing::Waiting
-                }
-                (Some(p), None) if p.state == PromotionState::Refused => Standing::Refused,
-                (_, Some((_, _, _, st))) => match st {
-                    // Whether it is still there is what parity says, not how the last
-                    // deployment touching it ended (a rollback succeeds too).
-                    DeploymentState::Succeeded => {
-                        let held =
-                            super::parity::holding(state, &project, env_name.as_str()).await?;
-                        if held.per_target.values().any(|r| r.release == version) {
-                            Standing::Deployed
-                        } else {
-                            Standing::RolledBack
-                        }
-                    }
-                    DeploymentState::Pending
-                    | DeploymentState::Running
-                    | DeploymentState::AwaitingDecision
-                    | DeploymentState::RollingBack => Standing::Deploying,
-                    other @ (DeploymentState::WaitingForIntervention
-                    | DeploymentState::Failed
-                    | DeploymentState::RolledBack
-                    | DeploymentState::Cancelled) => {
-                        detail = other.as_str().replace('_', " ");
-                        Standing::Failed
-                    }
-                },
-                _ => Standing::NotYet,
-            };
+            let (standing, detail) =
+                standing_in(state, release, env_name.as_str(), promotion, deployment).await?;
             environments.push(EnvironmentProgress {
                 may_deploy: allows(
                     actor.role,
@@ -459,5 +480,46 @@ pub async fn progress(
     Ok(Progress {
         lifecycle: release.lifecycle.as_ref().map(ToString::to_string),
         phases: out,
+    })
+}
+
+/// Where a release stands in one environment, from its latest promotion and deployment there,
+/// and the words that go with it (what it waits for, or how the deployment ended).
+async fn standing_in(
+    state: &AppState,
+    release: &StoredRelease,
+    environment: &str,
+    promotion: Option<&StoredPromotion>,
+    deployment: Option<&(i64, String, DeploymentKind, DeploymentState)>,
+) -> Result<(Standing, String), ServiceError> {
+    Ok(match (promotion, deployment) {
+        (Some(p), _) if p.state == PromotionState::Waiting => (
+            Standing::Waiting,
+            waiting_for(state, p.id).await?.join(", "),
+        ),
+        (Some(p), None) if p.state == PromotionState::Refused => (Standing::Refused, String::new()),
+        (_, Some((_, _, _, st))) => match st {
+            // Whether it is still there is what parity says, not how the last deployment
+            // touching it ended (a rollback succeeds too).
+            DeploymentState::Succeeded => {
+                let project = release.project.to_string();
+                let held = super::parity::holding(state, &project, environment).await?;
+                let version = release.version.to_string();
+                if held.per_target.values().any(|r| r.release == version) {
+                    (Standing::Deployed, String::new())
+                } else {
+                    (Standing::RolledBack, String::new())
+                }
+            }
+            DeploymentState::Pending
+            | DeploymentState::Running
+            | DeploymentState::AwaitingDecision
+            | DeploymentState::RollingBack => (Standing::Deploying, String::new()),
+            other @ (DeploymentState::WaitingForIntervention
+            | DeploymentState::Failed
+            | DeploymentState::RolledBack
+            | DeploymentState::Cancelled) => (Standing::Failed, other.as_str().replace('_', " ")),
+        },
+        _ => (Standing::NotYet, String::new()),
     })
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use slipway_core::access::Operation;
-use slipway_core::model::ReleaseFacts;
+use slipway_core::model::{Lifecycle, ReleaseFacts};
 use slipway_core::page::PageSize;
 use slipway_core::release::{
     diff, notes, signature_gate, ArtifactVersion, Channel, ReleaseContent, ReleaseDiff,
@@ -165,16 +165,6 @@ pub async fn create(
     })?;
 
     let chosen = choose_artifacts(state, &spec, &request.artifacts).await?;
-    let mut signatures = Vec::new();
-    for (component, artifact) in &chosen {
-        signatures.push((
-            component.clone(),
-            current_signature_state(state, artifact).await?,
-        ));
-    }
-    let gate = signature_gate(true, &signatures);
-    let eligible = gate.is_ok();
-
     // Through an index: reading every release here made creation slower with each one.
     let previous = state.store.release_before(&project, &version).await?;
     let facts = ReleaseFacts {
@@ -183,22 +173,7 @@ pub async fn create(
         labels: labels.clone(),
     };
     let lifecycle = spec.select_lifecycle(&facts);
-    let strict = signing_environments(state, lifecycle).await?;
-    let refuse_unsigned = !strict.is_empty() && !request.unsigned_ok;
-    if let (Err(failing), true) = (&gate, refuse_unsigned) {
-        return Err(ServiceError::Policy {
-            message: format!(
-                "release {version} of {project} follows lifecycle {}, which reaches environment(s) {} requiring signatures, and not every artifact is validly signed ({})",
-                lifecycle.map_or("-", |l| l.name.as_str()),
-                names(&strict),
-                failing.join("; ")
-            ),
-            hint: format!(
-                "push signed artifacts (`slipway artifact push … --sign-key KEYFILE`, with the key registered by `slipway key add --project {project}`), or pass --unsigned-ok to create a release that can never enter {}",
-                names(&strict)
-            ),
-        });
-    }
+    let eligible = signatures_allow(state, &request, &version, lifecycle, &chosen).await?;
 
     let variables = variable_snapshot(state, actor, &project).await?;
     let commits = match &request.notes {
@@ -243,6 +218,44 @@ pub async fn create(
         release,
         artifact_details: chosen.into_values().collect(),
     })
+}
+
+/// Whether every chosen artifact is validly signed now (the release's eligibility for protected
+/// environments); refused when not, unless `unsigned_ok`, if its lifecycle reaches an
+/// environment that requires signatures.
+async fn signatures_allow(
+    state: &AppState,
+    request: &CreateRelease,
+    version: &Version,
+    lifecycle: Option<&Lifecycle>,
+    chosen: &BTreeMap<Name, StoredArtifact>,
+) -> Result<bool, ServiceError> {
+    let project = &request.project;
+    let mut signatures = Vec::new();
+    for (component, artifact) in chosen {
+        signatures.push((
+            component.clone(),
+            current_signature_state(state, artifact).await?,
+        ));
+    }
+    let gate = signature_gate(true, &signatures);
+    let strict = signing_environments(state, lifecycle).await?;
+    let refuse_unsigned = !strict.is_empty() && !request.unsigned_ok;
+    if let (Err(failing), true) = (&gate, refuse_unsigned) {
+        return Err(ServiceError::Policy {
+            message: format!(
+                "release {version} of {project} follows lifecycle {}, which reaches environment(s) {} requiring signatures, and not every artifact is validly signed ({})",
+                lifecycle.map_or("-", |l| l.name.as_str()),
+                names(&strict),
+                failing.join("; ")
+            ),
+            hint: format!(
+                "push signed artifacts (`slipway artifact push … --sign-key KEYFILE`, with the key registered by `slipway key add --project {project}`), or pass --unsigned-ok to create a release that can never enter {}",
+                names(&strict)
+            ),
+        });
+    }
+    Ok(gate.is_ok())
 }
 
 /// The artifact each component names, resolved in the vault; every component exactly once.
@@ -461,6 +474,39 @@ pub async fn recent_versions(
     )
     .await?;
     Ok(state.store.recent_release_versions(project, limit).await?)
+}
+
+/// A new release with the artifacts of `like` (by digest) and today's variables: what the CLI's
+/// `release create --like` and the release page's form do when frozen values went stale.
+pub async fn create_like(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    like: &str,
+    version: &str,
+) -> Result<ReleaseView, ServiceError> {
+    let model = get(state, actor, project, like).await?;
+    let artifacts = model
+        .artifact_details
+        .iter()
+        .map(|a| (a.component.to_string(), a.digest.to_string()))
+        .collect();
+    create(
+        state,
+        actor,
+        CreateRelease {
+            project: project.clone(),
+            version: version.to_string(),
+            artifacts,
+            channel: None,
+            labels: Vec::new(),
+            notes: Some(NotesInput::Text(format!(
+                "The artifacts of {like}, with the variables as they were when this release was made."
+            ))),
+            unsigned_ok: false,
+        },
+    )
+    .await
 }
 
 pub async fn get(

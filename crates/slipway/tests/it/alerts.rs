@@ -423,9 +423,32 @@ fn a_failed_batch_alerts_by_mail_and_chat_pings_record_runs_and_acknowledging_st
     // An hour later nobody took it: sent again. Acknowledged, it is not sent again.
     ok(server.cli(None, &["clock", "set", "2026-11-23T11:30:00Z"]));
     chat.wait_for("STILL FIRING");
+    // The console's navigation counts the alerts nobody acknowledged, beside the Alerts link.
+    server.user_with_password("ada", "admin", "a long enough passphrase");
+    let cookie = server.sign_in("ada", "a long enough passphrase");
+    let unacknowledged = || -> usize {
+        let page = ureq::get(&format!("{}/alerts", server.url))
+            .set("Cookie", &cookie)
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        let Some(at) = page.find(" fired, not acknowledged yet\">") else {
+            return 0;
+        };
+        let before = &page[..at];
+        before[before.rfind('"').unwrap() + 1..].parse().unwrap()
+    };
+    let counted = unacknowledged();
+    assert!(counted >= 1, "the fired alert is counted");
     let id = second.id.to_string();
     ok(server.cli(None, &["alert", "ack", &id]));
     chat.wait_for("ACKNOWLEDGED by admin");
+    assert_eq!(
+        unacknowledged(),
+        counted - 1,
+        "acknowledged, it no longer waits"
+    );
     // Past the grace of Tuesday's run: the missed run alerts (which proves a tick ran at the
     // later time), and the acknowledged alert was not sent again at that tick.
     ok(server.cli(None, &["clock", "set", "2026-11-24T02:01:00Z"]));

@@ -375,6 +375,10 @@ fn the_console_shows_waiting_changes_and_another_admin_approves_there() {
     );
     assert!(page.contains("Asked by <strong>otto</strong>"), "{page}");
     assert!(page.contains("Approve and apply"), "{page}");
+    assert!(
+        page.contains(r#"<span class="count" title="1 waiting for a second person">"#),
+        "the navigation counts it beside its link: {page}"
+    );
     let marker = "name=\"csrf\" value=\"";
     let start = page.find(marker).expect("a csrf field") + marker.len();
     let csrf = &page[start..start + page[start..].find('"').unwrap()];

@@ -22,6 +22,7 @@ mod config_changes;
 mod console_dashboard;
 mod console_deployments;
 mod console_governance;
+mod console_keyboard;
 mod console_quality;
 mod coverage;
 mod deployments;

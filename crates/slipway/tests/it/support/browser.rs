@@ -314,6 +314,54 @@ impl Browser {
         path
     }
 
+    /// Press keys on whatever has the focus, as a person at the keyboard would: each char of
+    /// `keys` is typed, WebDriver's private-use code points are keys (`TAB`, `ENTER`, …).
+    pub(crate) fn press(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|c| {
+                let key = c.to_string();
+                [
+                    json!({ "type": "keyDown", "value": key }),
+                    json!({ "type": "keyUp", "value": key }),
+                ]
+            })
+            .collect();
+        self.command(
+            "POST",
+            "/actions",
+            Some(json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] })),
+        );
+        self.command("DELETE", "/actions", None);
+    }
+
+    /// Press Tab until the focused element matches `css` (at most `max` presses) and check the
+    /// focus is visible there; how many presses it took. Fails when the element cannot be
+    /// reached from the keyboard.
+    pub(crate) fn tab_to(&self, css: &str, max: usize) -> usize {
+        for presses in 1..=max {
+            self.press(TAB);
+            let here = self.script(&format!(
+                "const e = document.activeElement; if (!e || !e.matches({})) return null; \
+                 const s = getComputedStyle(e); const r = e.getBoundingClientRect(); \
+                 return [s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2, r.width > 0 && r.height > 0];",
+                json!(css)
+            ));
+            if here.is_null() {
+                continue;
+            }
+            assert_eq!(
+                here,
+                json!([true, true]),
+                "{css} has the focus but does not show it (outline, size)"
+            );
+            return presses;
+        }
+        let at = self
+            .script("const e = document.activeElement; return e ? e.outerHTML.slice(0, 200) : '';");
+        panic!("{css} was not reached with {max} presses of Tab; the focus is on {at}");
+    }
+
     /// The cells of every body row of the first table in `css`.
     pub(crate) fn table(&self, css: &str) -> Vec<Vec<String>> {
         let rows = self.script(&format!("return [...document.querySelectorAll({})].map(r => [...r.cells].map(c => c.innerText.trim()));", json!(format!("{css} tbody tr"))));
@@ -371,6 +419,12 @@ fn decode_base64(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// WebDriver's key code points.
+pub(crate) const TAB: &str = "\u{E004}";
+pub(crate) const ENTER: &str = "\u{E007}";
+pub(crate) const ARROW_DOWN: &str = "\u{E015}";
+pub(crate) const SPACE: &str = "\u{E00D}";
 
 /// Fail unless the page is no wider than the window (nothing scrolls sideways but boxes meant to).
 pub(crate) fn no_sideways_scroll(b: &Browser, page: &str) {
