@@ -7,8 +7,9 @@ use serde_json::json;
 use slipway_api::config_changes::{BreakGlassView, ConfigChangeView};
 use slipway_core::config::ProjectFlags;
 use slipway_core::diff::{Change, ChangeKind};
-use slipway_core::flags::HeldFlag;
+use slipway_core::flags::{FlagDecl, HeldFlag};
 use slipway_core::governance::config_change::{flag_reasons, SubjectKind};
+use slipway_core::model::Environment;
 use slipway_store::WriteTx;
 
 use super::subject;
@@ -54,92 +55,114 @@ pub(crate) async fn apply(
                 ),
             ));
         }
-        let name = flag.name.as_str();
-        let stored = tx.flag(project, name).await?;
-        let kind = match &stored {
-            None => Some(ChangeKind::Create),
-            Some(s) if s.kind != flag.kind || s.description != flag.description => {
-                Some(ChangeKind::Update)
-            }
-            Some(_) => None,
-        };
-        if let Some(kind) = kind {
-            tx.put_flag(project, name, flag.kind, &flag.description)
-                .await?;
-            let details = match (&stored, kind) {
-                (Some(s), _) if s.kind != flag.kind => {
-                    vec![format!("type: {} → {}", s.kind, flag.kind)]
-                }
-                (Some(_), _) => vec!["description changed".to_string()],
-                (None, _) => vec![format!("new {} flag", flag.kind)],
-            };
-            let change = Change {
-                kind,
-                subject: format!("flag/{project}/{name}"),
-                details,
-            };
-            tx.audit(entry(
-                actor,
-                if kind == ChangeKind::Create {
-                    "flag.create"
-                } else {
-                    "flag.update"
-                },
-                change.subject.clone(),
-                json!({ "changes": change.details }),
-            ));
+        if let Some(change) = apply_definition(tx, actor, project, flag).await? {
             out.changes.push(change);
         }
         for env in &environments {
-            let current = tx.flag_state(project, name, env.name.as_str()).await?;
-            let desired = flag.state_in(&env.name);
-            let before = current.clone().unwrap_or_default();
-            // A state never set is off for everyone: declaring it so changes nothing.
-            if &before == desired {
-                continue;
-            }
-            let subject = subject(project, name, env.name.as_str());
-            let change = Change {
-                kind: ChangeKind::Update,
-                subject: subject.clone(),
-                details: before.describe_change(desired),
-            };
-            let reasons = flag_reasons(env, &flag.name, current.as_ref(), desired);
-            if !reasons.is_empty() {
-                let held = Held {
-                    change: &change,
-                    kind: SubjectKind::Flag,
-                    base: Some(serde_json::to_value(&before).expect("a flag state serialises")),
-                    desired: serde_json::to_value(HeldFlag {
-                        project: project.to_string(),
-                        flag: name.to_string(),
-                        kind: flag.kind,
-                        description: flag.description.clone(),
-                        environment: env.name.to_string(),
-                        state: desired.clone(),
-                    })
-                    .expect("a held flag serialises"),
-                    reasons,
-                };
-                let Some(glass) = glass else {
-                    let holding = config_changes::hold(tx, actor, held).await?;
-                    out.held_new |= holding.new;
-                    out.pending.push(holding.request);
-                    continue;
-                };
-                out.broken
-                    .push(config_changes::record_break_glass(tx, actor, glass, held).await?);
-            }
-            tx.put_flag_state(project, name, env.name.as_str(), desired, &actor.username)
-                .await?;
-            tx.audit(entry(
-                actor,
-                "flag.state",
-                subject,
-                json!({ "changes": change.details }),
-            ));
-            out.changes.push(change);
+            apply_state(tx, actor, project, flag, env, glass, &mut out).await?;
         }
     }
     Ok(out)
+}
+
+/// A flag's type and description, created or updated with its audit event; `None` when unchanged.
+async fn apply_definition(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    project: &str,
+    flag: &FlagDecl,
+) -> Result<Option<Change>, ServiceError> {
+    let name = flag.name.as_str();
+    let stored = tx.flag(project, name).await?;
+    let kind = match &stored {
+        None => ChangeKind::Create,
+        Some(s) if s.kind != flag.kind || s.description != flag.description => ChangeKind::Update,
+        Some(_) => return Ok(None),
+    };
+    tx.put_flag(project, name, flag.kind, &flag.description)
+        .await?;
+    let details = match &stored {
+        Some(s) if s.kind != flag.kind => vec![format!("type: {} → {}", s.kind, flag.kind)],
+        Some(_) => vec!["description changed".to_string()],
+        None => vec![format!("new {} flag", flag.kind)],
+    };
+    let change = Change {
+        kind,
+        subject: format!("flag/{project}/{name}"),
+        details,
+    };
+    tx.audit(entry(
+        actor,
+        if kind == ChangeKind::Create {
+            "flag.create"
+        } else {
+            "flag.update"
+        },
+        change.subject.clone(),
+        json!({ "changes": change.details }),
+    ));
+    Ok(Some(change))
+}
+
+/// A flag's state in one environment as declared: applied with its audit event, held for a
+/// second person where the environment protects it, or applied through break-glass.
+async fn apply_state(
+    tx: &mut WriteTx<'_>,
+    actor: &Actor,
+    project: &str,
+    flag: &FlagDecl,
+    env: &Environment,
+    glass: Option<&Glass>,
+    out: &mut FlagsApplied,
+) -> Result<(), ServiceError> {
+    let name = flag.name.as_str();
+    let current = tx.flag_state(project, name, env.name.as_str()).await?;
+    let desired = flag.state_in(&env.name);
+    let before = current.clone().unwrap_or_default();
+    // A state never set is off for everyone: declaring it so changes nothing.
+    if &before == desired {
+        return Ok(());
+    }
+    let subject = subject(project, name, env.name.as_str());
+    let change = Change {
+        kind: ChangeKind::Update,
+        subject: subject.clone(),
+        details: before.describe_change(desired),
+    };
+    let reasons = flag_reasons(env, &flag.name, current.as_ref(), desired);
+    if !reasons.is_empty() {
+        let held = Held {
+            change: &change,
+            kind: SubjectKind::Flag,
+            base: Some(serde_json::to_value(&before).expect("a flag state serialises")),
+            desired: serde_json::to_value(HeldFlag {
+                project: project.to_string(),
+                flag: name.to_string(),
+                kind: flag.kind,
+                description: flag.description.clone(),
+                environment: env.name.to_string(),
+                state: desired.clone(),
+            })
+            .expect("a held flag serialises"),
+            reasons,
+        };
+        let Some(glass) = glass else {
+            let holding = config_changes::hold(tx, actor, held).await?;
+            out.held_new |= holding.new;
+            out.pending.push(holding.request);
+            return Ok(());
+        };
+        out.broken
+            .push(config_changes::record_break_glass(tx, actor, glass, held).await?);
+    }
+    tx.put_flag_state(project, name, env.name.as_str(), desired, &actor.username)
+        .await?;
+    tx.audit(entry(
+        actor,
+        "flag.state",
+        subject,
+        json!({ "changes": change.details }),
+    ));
+    out.changes.push(change);
+    Ok(())
 }

@@ -9,6 +9,7 @@ pub(crate) mod apply;
 pub mod unleash;
 
 use serde_json::json;
+use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::flags::{
     FlagEnvironmentView, FlagTokenAsk, FlagTokenCreated, FlagTokenView, FlagView, ToggleAsk,
     ToggleOutcome,
@@ -18,7 +19,9 @@ use slipway_core::diff::{Change, ChangeKind};
 use slipway_core::flags::{on_off, FlagState, HeldFlag, Rule};
 use slipway_core::governance::config_change::{flag_reasons, SubjectKind, DECIDER};
 use slipway_core::Name;
-use slipway_store::{format_time, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
+use slipway_store::{
+    format_time, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken, WriteTx,
+};
 
 use super::config_changes::{self, Held};
 use super::{entry, require};
@@ -197,8 +200,7 @@ pub async fn toggle(
         subject: subject.clone(),
         details: current.describe_change(&desired),
     };
-    let mut pending = None;
-    if reasons.is_empty() {
+    let pending = if reasons.is_empty() {
         tx.put_flag_state(
             project.as_str(),
             name.as_str(),
@@ -214,6 +216,7 @@ pub async fn toggle(
             json!({ "changes": change.details, "reason": ask.reason }),
         ));
         tx.commit().await?;
+        None
     } else {
         let held = HeldFlag {
             project: project.to_string(),
@@ -223,24 +226,8 @@ pub async fn toggle(
             environment: environment.to_string(),
             state: desired,
         };
-        let holding = config_changes::hold(
-            &mut tx,
-            actor,
-            Held {
-                change: &change,
-                kind: SubjectKind::Flag,
-                base: Some(serde_json::to_value(&current).expect("a flag state serialises")),
-                desired: serde_json::to_value(&held).expect("a held flag serialises"),
-                reasons,
-            },
-        )
-        .await?;
-        // The same switch asked again by the same person is the request already pending.
-        if holding.new {
-            tx.commit().await?;
-        }
-        pending = Some(holding.request);
-    }
+        Some(hold_switch(tx, actor, &change, &current, &held, reasons).await?)
+    };
     let summary = match &pending {
         None => format!("{name} is {word} in {environment}"),
         Some(request) => format!(
@@ -254,6 +241,34 @@ pub async fn toggle(
         pending,
         summary,
     })
+}
+
+/// A switch in a protected environment: held as a configuration change request for a second
+/// person. The same switch asked again by the same person is the request already pending.
+async fn hold_switch(
+    mut tx: WriteTx<'_>,
+    actor: &Actor,
+    change: &Change,
+    current: &FlagState,
+    held: &HeldFlag,
+    reasons: Vec<String>,
+) -> Result<ConfigChangeView, ServiceError> {
+    let holding = config_changes::hold(
+        &mut tx,
+        actor,
+        Held {
+            change,
+            kind: SubjectKind::Flag,
+            base: Some(serde_json::to_value(current).expect("a flag state serialises")),
+            desired: serde_json::to_value(held).expect("a held flag serialises"),
+            reasons,
+        },
+    )
+    .await?;
+    if holding.new {
+        tx.commit().await?;
+    }
+    Ok(holding.request)
 }
 
 /// Create an environment-scoped token for the Unleash client API; its secret is answered once.
