@@ -31,7 +31,9 @@ fn unclosed_fence(markdown: &str) -> Option<usize> {
             continue;
         }
         match open {
-            Some((char, len, _)) if char == mark && run >= len && text[run..].trim().is_empty() => {
+            Some((fence, len, _))
+                if fence == mark && run >= len && text[run..].trim().is_empty() =>
+            {
                 open = None;
             }
             Some(_) => {}
@@ -97,7 +99,10 @@ fn a_cli_without_a_token_is_told_to_sign_in_with_login() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(err.contains("hint: sign in with `slipway login`"), "{err}");
-    assert!(!err.contains("slipway token create"), "a circular hint: {err}");
+    assert!(
+        !err.contains("slipway token create"),
+        "a circular hint: {err}"
+    );
 }
 
 /// An empty Projects or Targets page says how to add the first one.
@@ -209,7 +214,9 @@ fn a_no_go_off_the_lifecycle_names_the_phases_and_offers_no_override() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("LAB is not in lifecycle standard (phases: DEV → PROD); promote along the lifecycle"),
+        err.contains(
+            "LAB is not in lifecycle standard (phases: DEV → PROD); promote along the lifecycle"
+        ),
         "{err}"
     );
     assert!(!err.contains("targets (no-go)"), "{err}");

@@ -614,14 +614,12 @@ fn the_first_banner_puts_slipway_on_path_and_its_password_hint_works() {
     let new = "the admin's own new passphrase";
     let changed = cli_with_profile(&profile, &["user", "password", "admin"], new);
     assert!(changed.status.success(), "{}", stderr(&changed));
-    let sign_in = |password: &str| {
-        match ureq::post(&format!("{url}/api/v1/session"))
-            .send_json(serde_json::json!({ "username": "admin", "password": password }))
-        {
-            Ok(r) => r.status(),
-            Err(ureq::Error::Status(code, _)) => code,
-            Err(e) => panic!("{e}"),
-        }
+    let sign_in = |password: &str| match ureq::post(&format!("{url}/api/v1/session"))
+        .send_json(serde_json::json!({ "username": "admin", "password": password }))
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
     };
     assert_eq!(sign_in(new), 200, "the new password signs in");
     assert_eq!(sign_in(&password), 401, "the printed one no longer does");
