@@ -559,3 +559,69 @@ fn up_signs_the_cli_in_and_login_keeps_one_token_per_person() {
     );
     stop(child, data.path());
 }
+
+/// The first banner says how to put `slipway` on `PATH`, in a line that works when pasted, and
+/// how to change the printed password with a command that works (the console has no such form).
+#[test]
+fn the_first_banner_puts_slipway_on_path_and_its_password_hint_works() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let profile = home.path().join("profile.json");
+    let bare_path = "/usr/bin:/bin";
+    let mut child = slipway_command()
+        .args(["up", "--port", "0", "--data"])
+        .arg(data.path())
+        .env("PATH", bare_path)
+        .env("SLIPWAY_PROFILE", &profile)
+        .env_remove("SLIPWAY_ADMIN_TOKEN")
+        .env("SLIPWAY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let banner = read_banner(&mut child);
+    let text = banner.join("\n");
+    let url = banner[0]
+        .strip_prefix("Slipway is ready at ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string();
+    let export = banner
+        .iter()
+        .find_map(|l| l.split("put it on PATH: ").nth(1))
+        .unwrap_or_else(|| panic!("up says how to put slipway on PATH: {text}"))
+        .to_string();
+    let found = Command::new("bash")
+        .args(["-c", &format!("{export}; command -v slipway")])
+        .env("PATH", bare_path)
+        .output()
+        .unwrap();
+    let found = std::path::PathBuf::from(stdout(&found).trim());
+    assert_eq!(
+        found.canonicalize().ok(),
+        slipway_bin().canonicalize().ok(),
+        "after `{export}`, `slipway` is this binary"
+    );
+
+    let password = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("sign in as   admin / "))
+        .unwrap_or_else(|| panic!("the admin password is printed: {text}"))
+        .to_string();
+    assert!(
+        text.contains("change it with `slipway user password admin`"),
+        "{text}"
+    );
+    let new = "the admin's own new passphrase";
+    let changed = cli_with_profile(&profile, &["user", "password", "admin"], new);
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    let sign_in = |password: &str| match ureq::post(&format!("{url}/api/v1/session"))
+        .send_json(serde_json::json!({ "username": "admin", "password": password }))
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(sign_in(new), 200, "the new password signs in");
+    assert_eq!(sign_in(&password), 401, "the printed one no longer does");
+    stop(child, data.path());
+}
