@@ -154,6 +154,10 @@ pub struct VariableDecl {
     pub sensitive: bool,
     pub value: Option<String>,
     pub description: String,
+    /// Each environment is meant to hold its own value (a port, a URL): parity shows the
+    /// differences as declared, not as drift. Absent from snapshots made before it existed.
+    #[serde(default)]
+    pub per_environment: bool,
 }
 
 /// An ordered path of phases a release follows towards production.

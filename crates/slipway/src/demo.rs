@@ -146,9 +146,20 @@ fn terminate(pid: i32) {
         libc::kill(pid, libc::SIGTERM)
     };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(pid) && Instant::now() < deadline {
+    while !gone(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether `pid` has exited. When `up` started it, it is our child: once it exits it stays a
+/// zombie that `kill(pid, 0)` still finds until we reap it, so reap it first (without blocking).
+fn gone(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid(2) with WNOHANG only reads our own children's state into `status`; for a
+    // process that is not our child it fails with ECHILD and changes nothing.
+    #[allow(unsafe_code)] // waitpid(2) has no safe wrapper in std for a pid we hold as a number.
+    let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    reaped == pid || !alive(pid)
 }
 
 fn serve(root: &Path, port: u16) -> Result<(), Failure> {

@@ -241,6 +241,10 @@ pub struct VariableSpec {
     pub role: Option<Name>,
     #[serde(default)]
     pub description: String,
+    /// Each environment holds its own value on purpose (set with `slipway variable set --env`):
+    /// `slipway parity` lists the differences as declared, not as drift.
+    #[serde(default)]
+    pub per_environment: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -959,6 +963,7 @@ impl Checker<'_> {
                 sensitive: v.sensitive,
                 value: v.value,
                 description: v.description,
+                per_environment: v.per_environment,
             });
         }
         out

@@ -104,10 +104,12 @@ impl ParityReport {
     }
 }
 
+/// The project says this variable differs per environment on purpose: it is declared for an
+/// environment, or marked `per_environment`.
 fn declared_specific(decls: &[VariableDecl], name: &str) -> bool {
     decls
         .iter()
-        .any(|d| d.name.as_str() == name && d.scope.environment.is_some())
+        .any(|d| d.name.as_str() == name && (d.scope.environment.is_some() || d.per_environment))
 }
 
 /// Compare `left` and `right` for a project whose variables are declared as `decls`.
@@ -311,6 +313,7 @@ mod tests {
             sensitive: false,
             value: Some("x".into()),
             description: String::new(),
+            per_environment: false,
         }
     }
 
@@ -391,6 +394,46 @@ mod tests {
             "{}",
             unset[1].detail
         );
+    }
+
+    #[test]
+    fn a_value_each_environment_sets_on_purpose_is_declared_not_drift() {
+        let mut url = decl("APP_URL", None);
+        url.per_environment = true;
+        let decls = vec![decl("APP_ROOT", None), url];
+        let mut met_values = shared_values();
+        met_values.push(value(
+            "APP_URL",
+            Some("MET"),
+            "http://127.0.0.1:8081",
+            false,
+        ));
+        let mut prod_values = shared_values();
+        prod_values.push(value(
+            "APP_URL",
+            Some("PROD"),
+            "http://127.0.0.1:8085",
+            false,
+        ));
+
+        let report = compare(
+            &decls,
+            &side("MET", met_values, vec![], None),
+            &side("PROD", prod_values, vec![], None),
+        );
+
+        let url = report
+            .findings
+            .iter()
+            .find(|f| f.subject == "APP_URL")
+            .expect("the difference is listed");
+        assert!(!url.drift, "{url:?}");
+        assert!(
+            url.detail.contains("declared environment-specific"),
+            "{}",
+            url.detail
+        );
+        assert!(report.drift().iter().all(|f| f.subject != "APP_URL"));
     }
 
     #[test]

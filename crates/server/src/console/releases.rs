@@ -204,8 +204,9 @@ struct ReleasePage {
 struct ProgressView {
     lifecycle: Option<String>,
     phases: Vec<PhaseView>,
-    /// Where this person may promote to: phases first, then environments.
-    promote_to: Vec<(String, String)>,
+    /// Where this person may promote to: phases first, then environments; the one chosen at
+    /// first is the next stop of the release, not a phase already done.
+    promote_to: Vec<(String, String, bool)>,
     /// The same progress as a picture: one stage per environment, in lifecycle order (an SVG
     /// string built by `charts`, which escapes every text).
     pipeline: String,
@@ -294,12 +295,43 @@ fn progress_view(p: &dashboard::Progress) -> ProgressView {
             promote_to.push(e);
         }
     }
+    let next = next_stop(p, &promote_to);
+    let promote_to = promote_to
+        .into_iter()
+        .map(|(value, label)| {
+            let chosen = next.as_deref() == Some(value.as_str());
+            (value, label, chosen)
+        })
+        .collect();
     ProgressView {
         lifecycle: p.lifecycle.clone(),
         pipeline: pipeline_picture(&phases),
         phases,
         promote_to,
     }
+}
+
+/// What the Promote form offers first: the first phase the release has not reached everywhere
+/// (or, when the reader may not promote to the whole phase, its first environment not reached),
+/// never a phase already done.
+fn next_stop(p: &dashboard::Progress, offered: &[(String, String)]) -> Option<String> {
+    let reached = |e: &&dashboard::EnvironmentProgress| {
+        matches!(e.standing, Standing::Deployed | Standing::Deploying)
+    };
+    let offers = |value: &str| offered.iter().any(|(v, _)| v == value);
+    let phase = p
+        .phases
+        .iter()
+        .find(|ph| !ph.environments.iter().all(|e| reached(&e)))?;
+    if offers(&phase.name) {
+        return Some(phase.name.clone());
+    }
+    phase
+        .environments
+        .iter()
+        .filter(|e| !reached(e))
+        .map(|e| e.environment.name.to_string())
+        .find(|name| offers(name))
 }
 
 fn standing(e: &dashboard::EnvironmentProgress) -> EnvironmentStanding {

@@ -28,6 +28,7 @@ mod coverage;
 mod deployments;
 mod evidence;
 mod findings;
+mod first_hour;
 mod flags;
 mod flakiness;
 mod governance;
@@ -54,7 +55,6 @@ mod up;
 mod vault;
 mod vault_s3;
 mod webhooks;
-mod first_hour;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
 /// its tests would silently never run.

@@ -423,6 +423,7 @@ fn decode_base64(text: &str) -> Vec<u8> {
 /// WebDriver's key code points.
 pub(crate) const TAB: &str = "\u{E004}";
 pub(crate) const ENTER: &str = "\u{E007}";
+pub(crate) const ARROW_UP: &str = "\u{E013}";
 pub(crate) const ARROW_DOWN: &str = "\u{E015}";
 pub(crate) const SPACE: &str = "\u{E00D}";
 
