@@ -92,6 +92,19 @@ pub struct KeyFiles {
     pub checkpoint_key: Option<PathBuf>,
 }
 
+/// A backup copies a vault on disk only: a server whose `--vault` is on S3 keeps its blobs in
+/// the bucket, which the bucket's own versioning or replication backs up (docs/operate.md).
+/// Refused rather than half done: a database snapshot whose blobs the bucket may lose later is
+/// not a backup `restore` could promise anything about.
+pub fn refuse_vault_off_disk(vault: Option<&str>) -> Result<(), BackupError> {
+    match vault.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(()),
+        Some(location) => Err(BackupError::Refused(format!(
+            "this server keeps its vault at {location}, not in the data folder; `slipway backup` copies a data folder whose vault is on disk. Back up the database (pg_dump for PostgreSQL), then the bucket (versioning or replication to another bucket) and the keys: see \"The vault on S3\" in docs/operate.md"
+        ))),
+    }
+}
+
 /// Back up the data folder `data` into the new folder `to`.
 pub async fn take(data: &Path, to: &Path, keys: &KeyFiles) -> Result<Manifest, BackupError> {
     let live = data.join(DATABASE);
@@ -156,12 +169,8 @@ async fn write_backup(data: &Path, out: &Path, keys: &KeyFiles) -> Result<Manife
     files.push(describe(out, DATABASE)?);
     for blob in &snapshot.blobs {
         let relative = blob_path(&blob.digest);
-        let source = find_blob(data, &blob.digest).ok_or_else(|| {
-            BackupError::Refused(format!(
-                "the vault has no file for blob {} although the database names it; run `slipway vault verify`, then take the backup again",
-                blob.digest
-            ))
-        })?;
+        let source =
+            find_blob(data, &blob.digest).ok_or_else(|| missing_blob(data, &blob.digest))?;
         let file = copy_hashed(&source, out, &relative)?;
         if file.sha256 != blob.digest.to_hex() {
             return Err(BackupError::Refused(format!(
@@ -308,6 +317,18 @@ pub fn restore(from: &Path, data: &Path) -> Result<Manifest, BackupError> {
     Ok(manifest)
 }
 
+fn missing_blob(data: &Path, digest: &Sha256) -> BackupError {
+    if !data.join("vault/blobs").is_dir() {
+        return BackupError::Refused(format!(
+            "the database names blob {digest} but {} has no vault folder: if the server runs with --vault s3://…, give `slipway backup` the same --vault (or SLIPWAY_VAULT) and back up the bucket as docs/operate.md says",
+            data.display()
+        ));
+    }
+    BackupError::Refused(format!(
+        "the vault has no file for blob {digest} although the database names it; run `slipway vault verify`, then take the backup again"
+    ))
+}
+
 fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".partial");
@@ -423,6 +444,19 @@ mod tests {
         for bad in ["../etc/passwd", "/etc/passwd", "vault/../../x", "", "./x"] {
             assert!(safe_join(root, bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_vault_on_s3_is_refused_with_where_to_back_it_up() {
+        assert!(refuse_vault_off_disk(None).is_ok());
+        assert!(refuse_vault_off_disk(Some("  ")).is_ok());
+        let said = refuse_vault_off_disk(Some("s3://vault/prod"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            said.contains("keeps its vault at s3://vault/prod") && said.contains("the bucket"),
+            "{said}"
+        );
     }
 
     #[test]

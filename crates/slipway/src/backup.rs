@@ -24,6 +24,9 @@ pub(crate) struct BackupArgs {
     /// The checkpoint-signing key, when the server reads it from outside the data folder.
     #[arg(long, env = "SLIPWAY_CHECKPOINT_KEY_FILE")]
     checkpoint_key_file: Option<PathBuf>,
+    /// The server's --vault: a vault on S3 is backed up on the S3 side, and refused here.
+    #[arg(long, env = "SLIPWAY_VAULT", hide_env_values = true)]
+    vault: Option<String>,
 }
 
 #[derive(Args)]
@@ -58,6 +61,7 @@ pub(crate) fn backup(args: BackupArgs) -> Result<(), Failure> {
             "error: give --to FOLDER (or --verify BACKUP)",
         ));
     };
+    backup::refuse_vault_off_disk(args.vault.as_deref()).map_err(failure)?;
     let keys = KeyFiles {
         master_key: args.master_key_file,
         checkpoint_key: args.checkpoint_key_file,

@@ -228,3 +228,161 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Deploys release 1.0.0 to DEV again and again until `stop` (bounded); the id of each
+/// deployment the CLI reported succeeded, with the moment it said so.
+fn keep_deploying(server: &Server, stop: &AtomicBool) -> Vec<(i64, Instant)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut acknowledged = Vec::new();
+    while !stop.load(Ordering::Relaxed) && acknowledged.len() < 200 && Instant::now() < deadline {
+        let said = ok(server.deploy("shop", "1.0.0", "DEV"));
+        let id = said
+            .split("deployment ")
+            .nth(1)
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|id| id.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no deployment id in: {said}"));
+        assert!(said.contains("succeeded"), "{said}");
+        acknowledged.push((id, Instant::now()));
+    }
+    acknowledged
+}
+
+#[test]
+fn a_backup_taken_while_deployments_and_pushes_run_keeps_the_last_acknowledged_deployment() {
+    let server = Server::start_with_env(None, &[("SLIPWAY_CHECKPOINT_EVERY", "1")]);
+    let work = tempfile::tempdir().unwrap();
+    let steps = "    - { name: step, action: command, roles: [app], with: { run: /bin/true } }\n";
+    let _agent = server.project_with_agent(work.path(), "shop", steps, "web-1");
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("tuesday");
+
+    let stop = AtomicBool::new(false);
+    let (acknowledged, started) = std::thread::scope(|scope| {
+        let deploying = scope.spawn(|| keep_deploying(&server, &stop));
+        let pushing = scope.spawn(|| keep_releasing(&server, work.path(), &stop));
+        std::thread::sleep(Duration::from_millis(2000));
+        let started = Instant::now();
+        let taken = slipway(&[
+            "backup",
+            "--data",
+            path(server.data.path()),
+            "--to",
+            path(&backup),
+        ]);
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        let acknowledged = deploying.join().unwrap();
+        assert!(pushing.join().unwrap() > 0, "no push ran beside the backup");
+        ok(taken);
+        (acknowledged, started)
+    });
+    // The last deployment the CLI had reported succeeded when the backup began.
+    let (last_before, _) = *acknowledged
+        .iter()
+        .rev()
+        .find(|(_, at)| *at < started)
+        .expect("a deployment succeeded before the backup began");
+    assert!(
+        acknowledged.iter().any(|(_, at)| *at > started),
+        "no deployment ran while the backup did"
+    );
+
+    let restored = tempfile::tempdir().unwrap();
+    ok(slipway(&[
+        "restore",
+        "--from",
+        path(&backup),
+        "--data",
+        path(restored.path()),
+    ]));
+    let again = Server::start_on(restored, &[]);
+    let shown = json(again.cli(
+        None,
+        &["deployment", "show", &last_before.to_string(), "-o", "json"],
+    ));
+    assert_eq!(shown["state"], "succeeded", "{shown:#}");
+    ok(again.cli(None, &["vault", "verify"]));
+    let audit = json(again.cli(None, &["audit", "verify", "-o", "json"]));
+    assert_eq!(audit["intact"], true, "{audit:#}");
+    let log = again.data.path().join("checkpoints.log");
+    let checkpoints = again.cli(None, &["audit", "verify", "--checkpoints", path(&log)]);
+    assert_eq!(
+        checkpoints.status.code(),
+        Some(9),
+        "{}{}",
+        stdout(&checkpoints),
+        stderr(&checkpoints)
+    );
+}
+
+#[test]
+fn a_backup_of_a_server_whose_vault_is_on_s3_is_refused_with_what_to_back_up() {
+    let server = Server::start();
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("b");
+    let refused = slipway_command()
+        .args([
+            "backup",
+            "--data",
+            path(server.data.path()),
+            "--to",
+            path(&backup),
+        ])
+        .env("SLIPWAY_VAULT", "s3://slipway-vault/prod")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    let said = stderr(&refused);
+    assert!(
+        said.contains("keeps its vault at s3://slipway-vault/prod")
+            && said.contains("the bucket")
+            && said.contains("docs/operate.md"),
+        "{said}"
+    );
+    assert!(!backup.exists() && !backups.path().join("b.partial").exists());
+}
+
+/// On a real S3 server: the database names blobs that are only in the bucket, so a backup that
+/// was not told about the bucket says where they are instead of failing on a missing file.
+#[test]
+fn a_backup_of_a_vault_on_garage_names_the_bucket_either_way() {
+    let Some(garage) = super::support::garage::Garage::start() else {
+        return;
+    };
+    let env = garage.vault_env("backup");
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let server = Server::start_with_env(None, &env);
+    let work = tempfile::tempdir().unwrap();
+    server.release_app(work.path(), "shop", SHOP);
+    let backups = tempfile::tempdir().unwrap();
+
+    let told = slipway_command()
+        .args(["backup", "--data", path(server.data.path()), "--to"])
+        .arg(backups.path().join("told"))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert_eq!(told.status.code(), Some(3), "{}", stderr(&told));
+    assert!(
+        stderr(&told).contains("keeps its vault at s3://"),
+        "{}",
+        stderr(&told)
+    );
+
+    let untold = slipway(&[
+        "backup",
+        "--data",
+        path(server.data.path()),
+        "--to",
+        path(&backups.path().join("untold")),
+    ]);
+    assert_eq!(untold.status.code(), Some(3), "{}", stderr(&untold));
+    assert!(
+        stderr(&untold).contains("has no vault folder")
+            && stderr(&untold).contains("--vault s3://"),
+        "{}",
+        stderr(&untold)
+    );
+    assert!(std::fs::read_dir(backups.path()).unwrap().next().is_none());
+}

@@ -184,6 +184,12 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Start on a data folder and a PostgreSQL database that already hold an installation (the
+    /// upgrade fixture's: vault and keys in `data`, everything else in the database).
+    pub(crate) fn start_on_database(data: tempfile::TempDir, database_url: &str) -> Server {
+        Server::spawn(data, Some(database_url), "127.0.0.1:0", &[], &[])
+    }
 }
 
 fn spawn_server(
