@@ -52,7 +52,10 @@ pub(crate) fn enroll(
     let grant = serde_json::json!({ "environment": environment, "roles": [crate::setup::ROLE], "ttl_hours": 1 });
     let token: CreatedEnrollmentToken = admin.json(
         stats,
-        Call::post(CallKind::EnrollmentToken, "/api/v1/targets/enrollment-tokens"),
+        Call::post(
+            CallKind::EnrollmentToken,
+            "/api/v1/targets/enrollment-tokens",
+        ),
         Some(&grant),
     )?;
     let anonymous = Client::new(&shared.server, None);
@@ -94,7 +97,8 @@ pub(crate) fn work_loop(agent: &SimAgent, shared: &Shared) {
     let mut backoff = Duration::from_secs(1);
     while !shared.stopping() {
         let Some(left) = shared.left() else { return };
-        let call = Call::post(CallKind::Lease, "/api/v1/agent/lease").within(left.min(LEASE_TIMEOUT));
+        let call =
+            Call::post(CallKind::Lease, "/api/v1/agent/lease").within(left.min(LEASE_TIMEOUT));
         match lease(agent, shared, call, &request) {
             Ok(Some(task)) => {
                 backoff = Duration::from_secs(1);
@@ -152,7 +156,10 @@ fn run_task(agent: &SimAgent, shared: &Shared, task: &Assignment) {
         task.step, task.name, task.attempt
     )];
     for i in 1..=shared.log_lines {
-        lines.push(format!("simulated output line {i} of {} on {}", shared.log_lines, agent.name));
+        lines.push(format!(
+            "simulated output line {i} of {} on {}",
+            shared.log_lines, agent.name
+        ));
     }
     if shared.step_millis > 0 {
         shared.sleep(Duration::from_millis(shared.step_millis));
@@ -166,7 +173,11 @@ fn run_task(agent: &SimAgent, shared: &Shared, task: &Assignment) {
     let path = format!("/api/v1/agent/tasks/{}/logs", task.task_id);
     let proceed = agent
         .client
-        .json::<_, LogAck>(&shared.stats, Call::post(CallKind::Logs, &path), Some(&batch))
+        .json::<_, LogAck>(
+            &shared.stats,
+            Call::post(CallKind::Logs, &path),
+            Some(&batch),
+        )
         .map_or(true, |ack| ack.proceed);
     let result = if proceed {
         outcome(task, true, "simulated by slipway-loadgen")

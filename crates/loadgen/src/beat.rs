@@ -54,7 +54,10 @@ pub(crate) fn beat_loop(agents: Vec<Arc<SimAgent>>, shared: &Shared) {
             .flat_map(|d| [d.heartbeat, d.probes, d.batches[0], d.batches[1]])
             .min()
             .unwrap_or(now + Duration::from_secs(1));
-        shared.sleep(next.saturating_duration_since(Instant::now()).min(Duration::from_secs(1)));
+        shared.sleep(
+            next.saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1)),
+        );
     }
 }
 

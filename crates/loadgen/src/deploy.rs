@@ -97,12 +97,16 @@ fn ask_one(admin: &Client, shared: &Shared, project: &str, environment: &str) ->
         dry_run: false,
     };
     let call = Call::post(CallKind::CreateDeployment, "/api/v1/deployments");
-    match admin.json::<_, Started>(&shared.stats, call, Some(&body)).ok()? {
+    match admin
+        .json::<_, Started>(&shared.stats, call, Some(&body))
+        .ok()?
+    {
         Started::Deployment(d) => Some(d.id),
         Started::Waiting { .. } => {
-            shared
-                .stats
-                .failed(CallKind::CreateDeployment, &format!("{environment}: waits for its gates"));
+            shared.stats.failed(
+                CallKind::CreateDeployment,
+                &format!("{environment}: waits for its gates"),
+            );
             None
         }
     }

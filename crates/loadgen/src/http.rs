@@ -109,7 +109,9 @@ impl Client {
         body: Option<&B>,
     ) -> Result<R, CallError> {
         let send = |request: ureq::Request| match body {
-            Some(b) => request.send_json(serde_json::to_value(b).expect("request bodies serialise")),
+            Some(b) => {
+                request.send_json(serde_json::to_value(b).expect("request bodies serialise"))
+            }
             None => request.call(),
         };
         self.timed(stats, &call, send, read_json)

@@ -81,7 +81,10 @@ pub enum LoadError {
     #[error("{0}")]
     Invalid(String),
     #[error("could not prepare the run ({step}): {error}")]
-    Setup { step: &'static str, error: CallError },
+    Setup {
+        step: &'static str,
+        error: CallError,
+    },
 }
 
 impl Options {
@@ -89,10 +92,16 @@ impl Options {
     pub fn check(&self) -> Result<(), LoadError> {
         let invalid = |m: String| Err(LoadError::Invalid(m));
         if !(self.server.starts_with("http://") || self.server.starts_with("https://")) {
-            return invalid(format!("--server `{}` is not an http:// or https:// URL", self.server));
+            return invalid(format!(
+                "--server `{}` is not an http:// or https:// URL",
+                self.server
+            ));
         }
         if !(1..=MAX_AGENTS).contains(&self.agents) {
-            return invalid(format!("--agents takes 1 to {MAX_AGENTS}, not {}", self.agents));
+            return invalid(format!(
+                "--agents takes 1 to {MAX_AGENTS}, not {}",
+                self.agents
+            ));
         }
         if self.deployments > self.agents {
             return invalid(format!("--deployments {} needs at least as many agents (one environment each), not --agents {}", self.deployments, self.agents));
@@ -101,10 +110,16 @@ impl Options {
             return invalid(format!("--rounds takes 1 to 10000, not {}", self.rounds));
         }
         if !(1..=MAX_STEPS).contains(&self.steps) {
-            return invalid(format!("--steps takes 1 to {MAX_STEPS}, not {}", self.steps));
+            return invalid(format!(
+                "--steps takes 1 to {MAX_STEPS}, not {}",
+                self.steps
+            ));
         }
         if self.log_lines > 1000 {
-            return invalid(format!("--log-lines takes 0 to 1000, not {}", self.log_lines));
+            return invalid(format!(
+                "--log-lines takes 0 to 1000, not {}",
+                self.log_lines
+            ));
         }
         let max = self.max_seconds.as_secs();
         if !(1..=86_400).contains(&max) {
@@ -114,8 +129,13 @@ impl Options {
             return invalid("--duration is longer than --max-seconds; raise --max-seconds".into());
         }
         if let Some(p) = &self.prefix {
-            if p.is_empty() || p.len() > 30 || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return invalid(format!("--prefix `{p}`: use 1 to 30 letters, digits or '-'"));
+            if p.is_empty()
+                || p.len() > 30
+                || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return invalid(format!(
+                    "--prefix `{p}`: use 1 to 30 letters, digits or '-'"
+                ));
             }
         }
         Ok(())
@@ -197,7 +217,9 @@ pub(crate) fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     if getrandom::getrandom(&mut bytes).is_err() {
         // No randomness from the OS: the time still tells one run from another.
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         return format!("{now:x}");
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -225,22 +247,41 @@ pub fn run(options: &Options) -> Result<Summary, LoadError> {
         tasks_refused: AtomicU64::new(0),
     });
     let admin = Client::new(&shared.server, Some(format!("Bearer {}", options.token)));
-    let prefix = options.prefix.clone().unwrap_or_else(|| format!("lg-{}", random_hex(3)));
+    let prefix = options
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("lg-{}", random_hex(3)));
     let environments: Vec<String> = (1..=options.deployments.max(1))
         .map(|i| format!("{prefix}-E{i:04}"))
         .collect();
     let prepared = setup::prepare(&admin, &shared.stats, &prefix, environments, options.steps)
-        .map_err(|error| LoadError::Setup { step: "apply, push and release", error })?;
+        .map_err(|error| LoadError::Setup {
+            step: "apply, push and release",
+            error,
+        })?;
 
     let enrolling = Instant::now();
-    let agents = enroll_all(&admin, &shared, &prefix, &prepared.environments, options.agents);
+    let agents = enroll_all(
+        &admin,
+        &shared,
+        &prefix,
+        &prepared.environments,
+        options.agents,
+    );
     let enroll_secs = enrolling.elapsed().as_secs_f64();
     let held_from = unix_now();
     let held_since = Instant::now();
     start_agents(&agents, &shared);
 
-    let deployments = (options.deployments > 0)
-        .then(|| deploy::drive(&admin, &shared, &prepared.project, &prepared.environments, options.rounds));
+    let deployments = (options.deployments > 0).then(|| {
+        deploy::drive(
+            &admin,
+            &shared,
+            &prepared.project,
+            &prepared.environments,
+            options.rounds,
+        )
+    });
     shared.sleep(options.duration.saturating_sub(held_since.elapsed()));
     let stopped_by_max_seconds = Instant::now() >= shared.hard_deadline;
     shared.stop.store(true, Ordering::Relaxed);
@@ -296,7 +337,9 @@ fn enroll_all(
             });
         }
     });
-    enrolled.into_inner().expect("no enrolling thread panicked holding the list")
+    enrolled
+        .into_inner()
+        .expect("no enrolling thread panicked holding the list")
 }
 
 /// One work thread per agent (its long poll), and a few threads keeping them all calling in.
@@ -307,7 +350,10 @@ fn start_agents(agents: &[Arc<SimAgent>], shared: &Arc<Shared>) {
             .stack_size(AGENT_STACK)
             .spawn(move || agent::work_loop(&agent, &mine));
         if let Err(e) = spawned {
-            shared.stats.failed(stats::CallKind::Lease, &format!("no thread for an agent: {e}"));
+            shared.stats.failed(
+                stats::CallKind::Lease,
+                &format!("no thread for an agent: {e}"),
+            );
         }
     }
     let per_beater = agents.len().div_ceil(BEATERS).max(1);
@@ -317,7 +363,10 @@ fn start_agents(agents: &[Arc<SimAgent>], shared: &Arc<Shared>) {
             .stack_size(AGENT_STACK)
             .spawn(move || beat::beat_loop(group, &mine));
         if let Err(e) = spawned {
-            shared.stats.failed(stats::CallKind::Heartbeat, &format!("no thread for heartbeats: {e}"));
+            shared.stats.failed(
+                stats::CallKind::Heartbeat,
+                &format!("no thread for heartbeats: {e}"),
+            );
         }
     }
 }
@@ -346,14 +395,50 @@ mod tests {
     fn a_run_is_refused_unless_bounded_and_workable() {
         assert!(options().check().is_ok());
         let refused = |o: Options| o.check().unwrap_err().to_string();
-        assert!(refused(Options { agents: 0, ..options() }).contains("--agents takes 1"));
-        assert!(refused(Options { agents: MAX_AGENTS + 1, ..options() }).contains("--agents"));
-        assert!(refused(Options { deployments: 11, ..options() }).contains("at least as many agents"));
-        assert!(refused(Options { steps: 0, ..options() }).contains("--steps"));
-        assert!(refused(Options { rounds: 0, ..options() }).contains("--rounds"));
-        assert!(refused(Options { max_seconds: Duration::ZERO, ..options() }).contains("--max-seconds"));
-        assert!(refused(Options { duration: Duration::from_secs(61), ..options() }).contains("--duration"));
-        assert!(refused(Options { server: "127.0.0.1:80".into(), ..options() }).contains("--server"));
-        assert!(refused(Options { prefix: Some("a b".into()), ..options() }).contains("--prefix"));
+        assert!(refused(Options {
+            agents: 0,
+            ..options()
+        })
+        .contains("--agents takes 1"));
+        assert!(refused(Options {
+            agents: MAX_AGENTS + 1,
+            ..options()
+        })
+        .contains("--agents"));
+        assert!(refused(Options {
+            deployments: 11,
+            ..options()
+        })
+        .contains("at least as many agents"));
+        assert!(refused(Options {
+            steps: 0,
+            ..options()
+        })
+        .contains("--steps"));
+        assert!(refused(Options {
+            rounds: 0,
+            ..options()
+        })
+        .contains("--rounds"));
+        assert!(refused(Options {
+            max_seconds: Duration::ZERO,
+            ..options()
+        })
+        .contains("--max-seconds"));
+        assert!(refused(Options {
+            duration: Duration::from_secs(61),
+            ..options()
+        })
+        .contains("--duration"));
+        assert!(refused(Options {
+            server: "127.0.0.1:80".into(),
+            ..options()
+        })
+        .contains("--server"));
+        assert!(refused(Options {
+            prefix: Some("a b".into()),
+            ..options()
+        })
+        .contains("--prefix"));
     }
 }

@@ -48,7 +48,11 @@ pub(crate) fn prepare(
     let files = json!({
         "files": [{ "name": "loadgen.yaml", "content": config_yaml(project, &environments, steps) }],
     });
-    let _: Value = admin.json(stats, Call::post(CallKind::Apply, "/api/v1/apply"), Some(&files))?;
+    let _: Value = admin.json(
+        stats,
+        Call::post(CallKind::Apply, "/api/v1/apply"),
+        Some(&files),
+    )?;
     let path = format!("/api/v1/projects/{project}/components/{COMPONENT}/artifacts/{VERSION}");
     let _: Value = admin.bytes(
         stats,

@@ -88,7 +88,10 @@ pub struct CallFigures {
 
 impl Stats {
     pub(crate) fn ok(&self, kind: CallKind, took: Duration) {
-        let mut all = self.series.lock().expect("no thread panics while holding the stats");
+        let mut all = self
+            .series
+            .lock()
+            .expect("no thread panics while holding the stats");
         let series = all.entry(kind).or_default();
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         if series.samples.len() < MAX_SAMPLES {
@@ -101,7 +104,10 @@ impl Stats {
     }
 
     pub(crate) fn failed(&self, kind: CallKind, why: &str) {
-        let mut all = self.series.lock().expect("no thread panics while holding the stats");
+        let mut all = self
+            .series
+            .lock()
+            .expect("no thread panics while holding the stats");
         let series = all.entry(kind).or_default();
         series.errors += 1;
         if series.error_texts.len() < MAX_ERROR_TEXTS {
@@ -110,20 +116,32 @@ impl Stats {
     }
 
     pub(crate) fn empty_lease(&self) {
-        *self.empty_leases.lock().expect("no thread panics while holding the stats") += 1;
+        *self
+            .empty_leases
+            .lock()
+            .expect("no thread panics while holding the stats") += 1;
     }
 
     pub(crate) fn empty_leases(&self) -> u64 {
-        *self.empty_leases.lock().expect("no thread panics while holding the stats")
+        *self
+            .empty_leases
+            .lock()
+            .expect("no thread panics while holding the stats")
     }
 
     pub(crate) fn errors(&self) -> u64 {
-        let all = self.series.lock().expect("no thread panics while holding the stats");
+        let all = self
+            .series
+            .lock()
+            .expect("no thread panics while holding the stats");
         all.values().map(|s| s.errors).sum()
     }
 
     pub(crate) fn figures(&self) -> BTreeMap<String, CallFigures> {
-        let all = self.series.lock().expect("no thread panics while holding the stats");
+        let all = self
+            .series
+            .lock()
+            .expect("no thread panics while holding the stats");
         all.iter()
             .map(|(kind, s)| (kind.as_str().to_string(), figures_of(s)))
             .collect()

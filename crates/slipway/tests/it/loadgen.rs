@@ -37,12 +37,24 @@ fn the_load_generator_runs_twenty_agents_and_three_deployments_to_success() {
     assert_eq!(report["agents"]["tasks_run"], 3 * 20, "{report:#}");
     assert_eq!(report["calls"]["lease"]["count"], 3 * 20, "{report:#}");
     assert_eq!(report["calls"]["result"]["count"], 3 * 20, "{report:#}");
-    assert!(report["calls"]["heartbeat"]["count"].as_u64().unwrap_or(0) >= 20, "{report:#}");
-    assert!(report["calls"]["result"]["p99_ms"].as_f64().unwrap_or(-1.0) > 0.0, "{report:#}");
-    assert!(report["deployments"]["per_second"].as_f64().unwrap_or(0.0) > 0.0, "{report:#}");
+    assert!(
+        report["calls"]["heartbeat"]["count"].as_u64().unwrap_or(0) >= 20,
+        "{report:#}"
+    );
+    assert!(
+        report["calls"]["result"]["p99_ms"].as_f64().unwrap_or(-1.0) > 0.0,
+        "{report:#}"
+    );
+    assert!(
+        report["deployments"]["per_second"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report:#}"
+    );
 
     // The server agrees: three successful deployments, twenty enrolled agents online.
-    let listed = json(server.cli(None, &["deployment", "list", "--project", "lgtest", "-o", "json"]));
+    let listed = json(server.cli(
+        None,
+        &["deployment", "list", "--project", "lgtest", "-o", "json"],
+    ));
     let states: Vec<&str> = listed["items"]
         .as_array()
         .expect("a page of deployments")
@@ -55,7 +67,9 @@ fn the_load_generator_runs_twenty_agents_and_three_deployments_to_success() {
         .as_array()
         .expect("a page of targets")
         .iter()
-        .filter(|t| t["name"].as_str().unwrap_or("").starts_with("lgtest-a") && t["liveness"] == "online")
+        .filter(|t| {
+            t["name"].as_str().unwrap_or("").starts_with("lgtest-a") && t["liveness"] == "online"
+        })
         .count();
     assert_eq!(online, 20, "{targets:#}");
 }

@@ -35,6 +35,7 @@ mod history;
 mod ibtool;
 mod insights;
 mod interventions;
+mod loadgen;
 mod log_alerts;
 mod monitoring;
 mod pg_restart;
@@ -53,7 +54,6 @@ mod up;
 mod vault;
 mod vault_s3;
 mod webhooks;
-mod loadgen;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
 /// its tests would silently never run.
