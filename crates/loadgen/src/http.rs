@@ -108,11 +108,14 @@ impl Client {
         call: Call,
         body: Option<&B>,
     ) -> Result<R, CallError> {
-        let send = |request: ureq::Request| match body {
-            Some(b) => {
-                request.send_json(serde_json::to_value(b).expect("request bodies serialise"))
+        let send = |request: ureq::Request| {
+            match body {
+                Some(b) => {
+                    request.send_json(serde_json::to_value(b).expect("request bodies serialise"))
+                }
+                None => request.call(),
             }
-            None => request.call(),
+            .map_err(refusal)
         };
         self.timed(stats, &call, send, read_json)
     }
@@ -125,7 +128,9 @@ impl Client {
         body: &B,
     ) -> Result<(), CallError> {
         let send = |request: ureq::Request| {
-            request.send_json(serde_json::to_value(body).expect("request bodies serialise"))
+            request
+                .send_json(serde_json::to_value(body).expect("request bodies serialise"))
+                .map_err(refusal)
         };
         self.timed(stats, &call, send, |_| Ok(()))
     }
@@ -141,6 +146,7 @@ impl Client {
             request
                 .set("Content-Type", "application/octet-stream")
                 .send_bytes(bytes)
+                .map_err(refusal)
         };
         self.timed(stats, &call, send, read_json)
     }
@@ -150,11 +156,12 @@ impl Client {
         &self,
         stats: &Stats,
         call: &Call,
-        send: impl FnOnce(ureq::Request) -> Result<ureq::Response, ureq::Error>,
+        // A `ureq::Error` is large: each sender maps it to a `CallError` at once.
+        send: impl FnOnce(ureq::Request) -> Result<ureq::Response, CallError>,
         read: impl FnOnce(ureq::Response) -> Result<R, CallError>,
     ) -> Result<R, CallError> {
         let started = Instant::now();
-        let answer = send(self.request(call)).map_err(refusal).and_then(read);
+        let answer = send(self.request(call)).and_then(read);
         match answer {
             Ok(value) => {
                 stats.ok(call.kind, started.elapsed());
