@@ -37,6 +37,7 @@ mod history;
 mod ibtool;
 mod insights;
 mod interventions;
+mod loadgen;
 mod log_alerts;
 mod monitoring;
 mod package;
