@@ -53,6 +53,7 @@ mod up;
 mod vault;
 mod vault_s3;
 mod webhooks;
+mod orchestration;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
 /// its tests would silently never run.
