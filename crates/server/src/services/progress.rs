@@ -226,7 +226,11 @@ async fn dispatch(
         tx.insert_task(&task).await?;
     }
     let step = &phase_runs(d)[run];
-    tx.audit(system("deployment.dispatch", d.id, json!({ "phase": d.phase, "step": step.step, "name": step.name, "targets": targets })));
+    tx.audit(system(
+        "deployment.dispatch",
+        d.id,
+        json!({ "phase": d.phase, "step": step.step, "name": step.name, "targets": targets }),
+    ));
     Ok(())
 }
 

@@ -37,6 +37,7 @@ mod insights;
 mod interventions;
 mod log_alerts;
 mod monitoring;
+mod orchestration;
 mod pg_restart;
 mod postgres;
 mod promises;
@@ -53,7 +54,6 @@ mod up;
 mod vault;
 mod vault_s3;
 mod webhooks;
-mod orchestration;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
 /// its tests would silently never run.

@@ -28,7 +28,9 @@ impl Agent<'_> {
 
     /// Ask for a task without waiting: what is dispatched now, or nothing.
     fn lease_now(&self) -> Value {
-        self.post("lease", json!({ "wait": false })).expect("a lease answer")["task"].clone()
+        self.post("lease", json!({ "wait": false }))
+            .expect("a lease answer")["task"]
+            .clone()
     }
 }
 
@@ -43,7 +45,10 @@ fn enrol<'a>(server: &'a Server, name: &str) -> Agent<'a> {
         .expect("a JSON answer");
     Agent {
         server,
-        credential: enrolled["credential"].as_str().expect("a credential").into(),
+        credential: enrolled["credential"]
+            .as_str()
+            .expect("a credential")
+            .into(),
     }
 }
 
@@ -84,12 +89,25 @@ fn the_next_step_is_dispatched_before_the_agent_hears_its_result_was_recorded() 
     server.wait_online("pace-1");
     let id = deployment_id(server.cli(
         None,
-        &["deploy", "--project", "pace", "--release", "1.0.0", "--env", "DEV", "-o", "json"],
+        &[
+            "deploy",
+            "--project",
+            "pace",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "-o",
+            "json",
+        ],
     ));
     // The first step waits for the orchestrator's turn after the deployment is created: wait for it.
     let mut task = Value::Null;
     for _ in 0..5 {
-        task = agent.post("lease", json!({ "wait": true })).expect("a lease")["task"].clone();
+        task = agent
+            .post("lease", json!({ "wait": true }))
+            .expect("a lease")["task"]
+            .clone();
         if !task.is_null() {
             break;
         }
@@ -113,7 +131,10 @@ fn the_next_step_is_dispatched_before_the_agent_hears_its_result_was_recorded() 
             );
         }
     }
-    assert!(task.is_null(), "nothing is left after the last step: {task:#}");
+    assert!(
+        task.is_null(),
+        "nothing is left after the last step: {task:#}"
+    );
     // The last result finished the deployment in its own request.
     let view = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
     assert_eq!(view["state"], "succeeded", "{view:#}");
@@ -128,42 +149,68 @@ fn a_reader_waits_for_the_deployments_next_change() {
     let plan = "    - name: Look\n      action: manual\n      with: { instructions: \"Look, then proceed\" }\n    - { name: After, action: command, roles: [app], with: { run: /bin/true } }\n";
     release(&server, work.path(), "watched", plan);
     let token = server.enrollment_token("DEV", &["app"]);
-    let _agent = crate::support::spawn_agent(&server.url, "watched-1", &work.path().join("agent"), Some(&token));
+    let _agent = crate::support::spawn_agent(
+        &server.url,
+        "watched-1",
+        &work.path().join("agent"),
+        Some(&token),
+    );
     server.wait_online("watched-1");
     let id = deployment_id(server.cli(
         None,
-        &["deploy", "--project", "watched", "--release", "1.0.0", "--env", "DEV", "-o", "json"],
+        &[
+            "deploy",
+            "--project",
+            "watched",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "-o",
+            "json",
+        ],
     ));
     // Follow it by long poll until it waits for the person.
     let mut view = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
     let mut answers = 0;
     while view["state"] != "waiting_for_intervention" {
         let seq = view["last_event_seq"].as_i64().expect("last_event_seq");
-        view = get(&server, &format!("/api/v1/deployments/{id}?wait_after={seq}"))
-            .expect("the deployment");
+        view = get(
+            &server,
+            &format!("/api/v1/deployments/{id}?wait_after={seq}"),
+        )
+        .expect("the deployment");
         assert!(
             view["last_event_seq"].as_i64().expect("last_event_seq") > seq
                 || view["state"] == "waiting_for_intervention",
             "a long poll answered without a change: {view:#}"
         );
         answers += 1;
-        assert!(answers < 20, "the deployment never reached its manual step: {view:#}");
+        assert!(
+            answers < 20,
+            "the deployment never reached its manual step: {view:#}"
+        );
     }
     let seq = view["last_event_seq"].as_i64().expect("last_event_seq");
     // Nothing changes while it waits: the poll answers at its end, with the same event.
-    let same = get(&server, &format!("/api/v1/deployments/{id}?wait_after={seq}&wait_secs=1"))
-        .expect("the deployment");
+    let same = get(
+        &server,
+        &format!("/api/v1/deployments/{id}?wait_after={seq}&wait_secs=1"),
+    )
+    .expect("the deployment");
     assert_eq!(same["last_event_seq"], seq, "{same:#}");
     assert_eq!(same["state"], "waiting_for_intervention");
     // A person answers while a reader waits: the reader gets the change.
     let url = server.url.clone();
     let reader = std::thread::spawn(move || {
-        ureq::get(&format!("{url}/api/v1/deployments/{id}?wait_after={seq}&wait_secs=60"))
-            .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
-            .call()
-            .expect("the long poll answers")
-            .into_json::<Value>()
-            .expect("a JSON answer")
+        ureq::get(&format!(
+            "{url}/api/v1/deployments/{id}?wait_after={seq}&wait_secs=60"
+        ))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .expect("the long poll answers")
+        .into_json::<Value>()
+        .expect("a JSON answer")
     });
     ok(server.cli(None, &["deployment", "proceed", &id.to_string()]));
     let moved = reader.join().expect("the reader ends");
@@ -172,15 +219,25 @@ fn a_reader_waits_for_the_deployments_next_change() {
         "{moved:#}"
     );
     // The CLI follows it to the end the same way.
-    ok(server.cli(None, &["deployment", "show", &id.to_string(), "--wait", "-o", "json"]));
+    ok(server.cli(
+        None,
+        &[
+            "deployment",
+            "show",
+            &id.to_string(),
+            "--wait",
+            "-o",
+            "json",
+        ],
+    ));
 }
 
 #[test]
 fn a_wait_longer_than_a_minute_is_refused_with_the_bound() {
     let server = Server::start();
-    let (code, problem) = get(&server, "/api/v1/deployments/1?wait_after=0&wait_secs=61")
-        .expect_err("refused");
-    assert_eq!(code, 400, "{problem:#}");
+    let (code, problem) =
+        get(&server, "/api/v1/deployments/1?wait_after=0&wait_secs=61").expect_err("refused");
+    assert_eq!(code, 422, "{problem:#}");
     let detail = problem["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("at most 60"), "{problem:#}");
 }
