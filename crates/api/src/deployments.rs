@@ -54,6 +54,10 @@ pub struct DeploymentDetail {
     pub rollback_preview: RollbackPlan,
     /// The manual intervention the deployment waits for, if it waits for one.
     pub intervention: Option<InterventionView>,
+    /// The sequence number of the newest audit event about this deployment: pass it as
+    /// `wait_after` to be answered at its next change. Absent from servers before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_seq: Option<i64>,
 }
 
 /// One step on one target, as an agent runs it.

@@ -131,6 +131,9 @@ pub(crate) struct Signals {
     pub(crate) orchestrator: Notify,
     /// New tasks are waiting for agents.
     pub(crate) agents: Notify,
+    /// A deployment or one of its tasks changed: the long polls following deployments
+    /// (`GET /api/v1/deployments/{id}?wait_after=`) look again.
+    pub(crate) deployments: Notify,
 }
 
 impl AppState {
@@ -138,13 +141,22 @@ impl AppState {
     /// through the store (the one holding the background lease may be another).
     pub(crate) fn wake_orchestrator(&self) {
         self.engine.orchestrator.notify_one();
+        self.engine.deployments.notify_waiters();
         self.announce(slipway_store::Wake::Orchestrator);
     }
 
     /// Wake the agents waiting for work, on every server (an agent may long-poll another one).
     pub(crate) fn wake_agents(&self) {
         self.engine.agents.notify_waiters();
+        self.engine.deployments.notify_waiters();
         self.announce(slipway_store::Wake::Agents);
+    }
+
+    /// Tell the readers following deployments on this server that one changed, for a change
+    /// that wakes neither the orchestrator nor the agents (a task leased, a result that leaves
+    /// its deployment waiting). Readers on other servers see it at their next look (each second).
+    pub(crate) fn deployment_changed(&self) {
+        self.engine.deployments.notify_waiters();
     }
 
     fn announce(&self, wake: slipway_store::Wake) {
@@ -166,8 +178,14 @@ impl AppState {
 pub(crate) fn listen_for_other_servers(state: &AppState) {
     let signals = state.engine.clone();
     state.store.listen(move |wake| match wake {
-        slipway_store::Wake::Orchestrator => signals.orchestrator.notify_one(),
-        slipway_store::Wake::Agents => signals.agents.notify_waiters(),
+        slipway_store::Wake::Orchestrator => {
+            signals.orchestrator.notify_one();
+            signals.deployments.notify_waiters();
+        }
+        slipway_store::Wake::Agents => {
+            signals.agents.notify_waiters();
+            signals.deployments.notify_waiters();
+        }
     });
 }
 

@@ -113,6 +113,18 @@ impl Store {
         Ok(AuditPage { items, next })
     }
 
+    /// The sequence number of the newest event about `subject` (0 when there is none): every
+    /// change of a deployment or its tasks is one, so a reader holding it can wait for the next.
+    pub async fn last_event_seq(&self, subject: &str) -> Result<i64> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT seq FROM audit_events WHERE subject = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or(0, |r| r.0))
+    }
+
     /// Re-walk the whole chain in storage order. `Ok(n)`: n events, intact.
     pub async fn verify_audit_chain(&self) -> Result<std::result::Result<u64, ChainBreak>> {
         let head: Option<(i64, String)> =

@@ -75,6 +75,9 @@ pub(super) struct RunningGroup {
 impl RunningGroup {
     /// Record the group `child` leads (see [`isolate`]) as part of `task_id`'s attempt. A record
     /// that cannot be written costs only the cleanup after a crash, so the step goes on.
+    /// Not synced to disk: the record outlives a killed agent in the page cache, and a crash of
+    /// the host that could lose it takes the group's processes with it (a sync cost each step
+    /// milliseconds).
     pub(super) fn record(data: &Path, child: &Child, task_id: &str, attempt: i64) -> RunningGroup {
         let pgid = child.id() as i32;
         let record = GroupRecord {
@@ -88,7 +91,7 @@ impl RunningGroup {
         let written = std::fs::create_dir_all(&dir).is_ok()
             && serde_json::to_vec(&record)
                 .ok()
-                .is_some_and(|bytes| write_synced(&path, &bytes).is_ok());
+                .is_some_and(|bytes| std::fs::write(&path, bytes).is_ok());
         if !written {
             eprintln!(
                 "cannot record process group {pgid} in {}: after a crash its processes would be left running",
@@ -113,13 +116,6 @@ impl Drop for RunningGroup {
             let _ = std::fs::remove_file(path);
         }
     }
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 #[allow(unsafe_code)] // kill(2) has no safe wrapper in std.

@@ -51,7 +51,17 @@ pub(crate) fn verdict(view: &DeploymentDetail) -> Result<(), Failure> {
     }
 }
 
-/// Poll until the deployment ends or waits for a person, printing task changes and output.
+/// How long one request waits for the deployment to change: printing output, a second, so
+/// lines of a long step keep coming; otherwise the server's usual long poll.
+fn wait_secs(human: bool, left: Duration) -> u64 {
+    let wait = if human { 1 } else { 20 };
+    left.as_secs().clamp(1, wait)
+}
+
+/// Follow until the deployment ends or waits for a person, printing task changes and output:
+/// each request is answered at the deployment's next change (`wait_after`), so the end is seen
+/// when it happens. A server that does not answer `last_event_seq` (older) is asked again every
+/// 300 ms instead.
 pub(crate) fn follow(
     client: &Client,
     id: i64,
@@ -61,8 +71,19 @@ pub(crate) fn follow(
     let deadline = Instant::now() + Duration::from_secs(timeout);
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut log_offset = 0i64;
+    let mut last_seq: Option<i64> = None;
     loop {
-        let view: DeploymentDetail = client.get(&format!("/api/v1/deployments/{id}"))?;
+        let path = match last_seq {
+            Some(seq) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                format!(
+                    "/api/v1/deployments/{id}?wait_after={seq}&wait_secs={}",
+                    wait_secs(human, left)
+                )
+            }
+            None => format!("/api/v1/deployments/{id}"),
+        };
+        let view: DeploymentDetail = client.get(&path)?;
         if human {
             let logs: LogPage = client.get(&format!(
                 "/api/v1/deployments/{id}/logs?after_line={log_offset}&limit={PAGE}"
@@ -116,7 +137,10 @@ pub(crate) fn follow(
         if Instant::now() > deadline {
             return Err(Failure::new(Exit::Failed, format!("gave up waiting for deployment {id} after {timeout} s; it goes on: `slipway deployment show {id}`")));
         }
-        std::thread::sleep(Duration::from_millis(300));
+        last_seq = view.last_event_seq;
+        if last_seq.is_none() {
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 }
 

@@ -121,12 +121,38 @@ async fn list(
     Ok(page(listed))
 }
 
+#[derive(Deserialize)]
+struct ShowQuery {
+    /// Answer once the deployment has an event newer than this `last_event_seq`.
+    wait_after: Option<i64>,
+    /// How long to wait for it (default 20, at most 60); then answer as it is.
+    wait_secs: Option<u64>,
+}
+
 async fn show(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<i64>,
+    Query(q): Query<ShowQuery>,
 ) -> Result<Json<DeploymentDetail>, ServiceError> {
-    Ok(Json(detail(deployments::get(&state, &actor, id).await?)))
+    let wait_secs = q.wait_secs.unwrap_or(20);
+    if wait_secs > deployments::MAX_WAIT_SECS {
+        return Err(ServiceError::invalid(
+            format!(
+                "wait_secs is {wait_secs}; a reader waits at most {} s for a change",
+                deployments::MAX_WAIT_SECS
+            ),
+            "ask again with the last_event_seq of the answer as wait_after",
+        ));
+    }
+    let wait = match q.wait_after {
+        Some(_) => std::time::Duration::from_secs(wait_secs),
+        None => std::time::Duration::ZERO,
+    };
+    let (view, seq) = deployments::get_after(&state, &actor, id, q.wait_after, wait).await?;
+    let mut answer = detail(view);
+    answer.last_event_seq = Some(seq);
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]
@@ -226,6 +252,7 @@ fn detail(d: deployments::DeploymentView) -> DeploymentDetail {
             who_may_answer: i.who_may_answer,
             since: i.since,
         }),
+        last_event_seq: None,
     }
 }
 

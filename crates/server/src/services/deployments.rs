@@ -318,6 +318,37 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<DeploymentV
     })
 }
 
+/// The longest a reader may wait for a deployment to change (`wait_secs`).
+pub const MAX_WAIT_SECS: u64 = 60;
+
+/// [`get`] once the deployment has changed since `after` (the `last_event_seq` the reader
+/// holds), or once `wait` has passed, with the sequence number of its newest event (read before
+/// the deployment, so no change is missed between two calls). The readers of a deployment wait
+/// on the signal its changes ring here, and look again each second for the changes another server
+/// of a PostgreSQL database made.
+pub async fn get_after(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    after: Option<i64>,
+    wait: std::time::Duration,
+) -> Result<(DeploymentView, i64), ServiceError> {
+    require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
+    let subject = format!("deployment/{id}");
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // Registered before the read, so a change committed in between still wakes this reader.
+        let changed = state.engine.deployments.notified();
+        let seq = state.store.last_event_seq(&subject).await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if after.is_none_or(|a| seq > a) || left.is_zero() {
+            return Ok((get(state, actor, id).await?, seq));
+        }
+        let look_again = left.min(std::time::Duration::from_secs(1));
+        let _ = tokio::time::timeout(look_again, changed).await;
+    }
+}
+
 pub async fn list(
     state: &AppState,
     actor: &Actor,

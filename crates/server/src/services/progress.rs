@@ -12,12 +12,30 @@ use slipway_core::deploy::state::{
     task_transition, DeploymentEvent, DeploymentKind, DeploymentState, Phase, TaskEvent, TaskState,
 };
 use slipway_core::Name;
-use slipway_store::StoredTask;
+use slipway_protocol::MIN_LEASE_SECS;
+use slipway_store::{StoredDeployment, StoredTask, WriteTx};
 
-use super::tasks::lease_deadline;
 use crate::auth::new_secret;
 use crate::transitions::deployment::{phase_runs, settle, start_rollback, statuses};
 use crate::{AppState, ServiceError};
+
+/// How long an agent may stay silent on a task before it is declared lost
+/// (`SLIPWAY_LEASE_SECS`, default 30, at least `MIN_LEASE_SECS`, at most an hour). Agents report
+/// every second, and back off no longer than the shortest lease allows (`slipway_protocol`).
+pub(crate) fn lease_secs() -> u64 {
+    static SECS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SECS.get_or_init(|| {
+        std::env::var("SLIPWAY_LEASE_SECS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(30, |s| s.clamp(MIN_LEASE_SECS, 3600))
+    })
+}
+
+/// When a lease taken or renewed now runs out.
+pub(crate) fn lease_deadline() -> jiff::Timestamp {
+    slipway_store::current_time() + jiff::SignedDuration::from_secs(lease_secs() as i64)
+}
 
 /// After a restart, agents that kept working while the server was down get a fresh lease, so a
 /// step that is still running is not declared lost for the server's own absence.
@@ -81,131 +99,88 @@ async fn expire_leases(state: &AppState) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Take the next decision for one deployment, in one transaction.
-async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
+/// What the decisions of one call to [`advance`] did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Moved {
+    /// Tasks were dispatched: agents have work.
+    pub(crate) dispatched: bool,
+    /// The deployment's state changed (finished, failed, paused): promotions may move.
+    pub(crate) changed: bool,
+}
+
+/// The most decisions one transaction takes in a row (a dry run's manual steps each pass at
+/// once); past it, the orchestrator's next turn goes on.
+const MAX_DECISIONS: usize = 64;
+
+/// Take the next decisions for one deployment until it waits (for agents, a person or time),
+/// in one transaction, and wake whoever they concern. Called by each orchestrator turn, and right
+/// after a result commits (`tasks::result`), so the next step is dispatched without waiting for
+/// a turn. Every decision re-reads the deployment inside the transaction, so two callers never
+/// dispatch a batch twice.
+pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceError> {
     let mut tx = state.store.write().await?;
+    let mut moved = Moved::default();
+    let mut cut_short = true;
+    for _ in 0..MAX_DECISIONS {
+        match decide(&mut tx, id).await? {
+            Decision::Waits => {
+                cut_short = false;
+                break;
+            }
+            Decision::Dispatched => {
+                moved.dispatched = true;
+                cut_short = false;
+                break;
+            }
+            Decision::Changed => moved.changed = true,
+        }
+    }
+    if !moved.dispatched && !moved.changed {
+        return Ok(moved);
+    }
+    tx.commit().await?;
+    if moved.dispatched {
+        state.wake_agents();
+    }
+    // A dispatch alone concerns only the agents: the orchestrator is woken by what the deployment
+    // becomes (promotions wait on it), or to carry on a chain the decision limit cut short.
+    if moved.changed || cut_short {
+        state.wake_orchestrator();
+    }
+    Ok(moved)
+}
+
+/// What one decision wrote.
+enum Decision {
+    /// Nothing: the deployment waits (or is not active).
+    Waits,
+    Dispatched,
+    Changed,
+}
+
+/// Take the next decision for one deployment inside `tx`.
+async fn decide(tx: &mut WriteTx<'_>, id: i64) -> Result<Decision, ServiceError> {
     let Some(mut d) = tx.deployment(id).await? else {
-        return Ok(());
+        return Ok(Decision::Waits);
     };
     if !matches!(
         d.state,
         DeploymentState::Running | DeploymentState::RollingBack
     ) {
-        return Ok(());
+        return Ok(Decision::Waits);
     }
     let tasks = tx.tasks(id).await?;
     let current = statuses(&tasks, d.phase);
     match next(phase_runs(&d), &current) {
-        Next::Wait => return Ok(()),
+        Next::Wait => Ok(Decision::Waits),
         Next::Dispatch { run, batch } => {
-            let targets = phase_runs(&d)[run].batches[batch].clone();
-            for target in &targets {
-                let task = StoredTask {
-                    id: new_secret("")[..20].to_string(),
-                    deployment_id: id,
-                    phase: d.phase,
-                    run_index: run as i64,
-                    batch_index: batch as i64,
-                    target: target.clone(),
-                    attempt: 1,
-                    state: TaskState::Pending,
-                    leased_until: None,
-                    started_at: None,
-                    finished_at: None,
-                    exit_code: None,
-                    summary: None,
-                };
-                tx.insert_task(&task).await?;
-            }
-            let step = &phase_runs(&d)[run];
-            tx.audit(system("deployment.dispatch", id, json!({ "phase": d.phase, "step": step.step, "name": step.name, "targets": targets })));
-            tx.commit().await?;
-            state.wake_agents();
-            state.wake_orchestrator();
-            return Ok(());
+            dispatch(tx, &d, run, batch).await?;
+            Ok(Decision::Dispatched)
         }
-        Next::Intervene { run } => {
-            let step = phase_runs(&d)[run].clone();
-            let instructions = match &step.action {
-                slipway_core::plan::Action::Manual(p) => p.instructions.clone(),
-                _ => String::new(),
-            };
-            let Some(mut task) = tasks
-                .into_iter()
-                .find(|t| t.phase == d.phase && t.run_index == run as i64)
-            else {
-                return Ok(());
-            };
-            if matches!(d.kind, DeploymentKind::DryRun) {
-                // Check mode reports the pause and goes on: nobody waits in a dry run.
-                task.state = task_transition(task.state, TaskEvent::Answer { proceed: true })
-                    .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-                let now = slipway_store::current_time();
-                task.started_at = Some(now);
-                task.finished_at = Some(now);
-                task.summary = Some(format!(
-                    "would pause for a manual intervention: {instructions}"
-                ));
-                tx.update_task(&task).await?;
-                tx.audit(system(
-                    "task.succeeded",
-                    id,
-                    json!({ "task": task.id, "step": step.step, "name": step.name, "summary": task.summary }),
-                ));
-            } else {
-                settle(&mut d, DeploymentEvent::AwaitIntervention, None)?;
-                task.started_at = Some(slipway_store::current_time());
-                tx.update_task(&task).await?;
-                tx.update_deployment(&d).await?;
-                tx.audit(system(
-                    "deployment.intervention_requested",
-                    id,
-                    json!({ "step": step.step, "name": step.name, "instructions": instructions }),
-                ));
-            }
-        }
+        Next::Intervene { run } => intervene(tx, &mut d, tasks, run).await,
         Next::Failed { run, target, lost } => {
-            let step = phase_runs(&d)[run].clone();
-            let why = format!(
-                "step {} \"{}\" {} on {target}",
-                step.step,
-                step.name,
-                if lost {
-                    "was lost: its agent went silent, or restarted without it"
-                } else {
-                    "failed"
-                }
-            );
-            match (d.phase, d.kind) {
-                (Phase::Rollback, _) => {
-                    settle(&mut d, DeploymentEvent::RollbackFailed, Some(why.clone()))?;
-                }
-                // A dry run or an undo deployment has nothing to ask: it ends.
-                (Phase::Forward, DeploymentKind::DryRun | DeploymentKind::Rollback) => {
-                    settle(&mut d, DeploymentEvent::Abort, Some(why.clone()))?;
-                }
-                (Phase::Forward, DeploymentKind::Deploy) => {
-                    let policy = tx
-                        .environment(&name(&d.environment)?)
-                        .await?
-                        .map(|e| e.on_failure)
-                        .unwrap_or_default();
-                    settle(
-                        &mut d,
-                        DeploymentEvent::StepFailed { policy },
-                        Some(why.clone()),
-                    )?;
-                    if d.state == DeploymentState::RollingBack {
-                        start_rollback(&mut tx, &mut d, &tasks).await?;
-                    }
-                }
-            }
-            tx.update_deployment(&d).await?;
-            tx.audit(system(
-                "deployment.step_failed",
-                id,
-                json!({ "reason": why, "state": d.state, "kind": d.kind, "project": d.project, "release": d.release_version, "environment": d.environment }),
-            ));
+            failed(tx, &mut d, &tasks, run, &target, lost).await?;
+            Ok(Decision::Changed)
         }
         Next::Done => {
             let event = match d.phase {
@@ -219,10 +194,142 @@ async fn advance(state: &AppState, id: i64) -> Result<(), ServiceError> {
                 id,
                 json!({ "state": d.state, "kind": d.kind, "project": d.project, "release": d.release_version, "environment": d.environment }),
             ));
+            Ok(Decision::Changed)
         }
     }
-    tx.commit().await?;
-    state.wake_orchestrator();
+}
+
+/// Insert the pending tasks of one batch of a run.
+async fn dispatch(
+    tx: &mut WriteTx<'_>,
+    d: &StoredDeployment,
+    run: usize,
+    batch: usize,
+) -> Result<(), ServiceError> {
+    let targets = phase_runs(d)[run].batches[batch].clone();
+    for target in &targets {
+        let task = StoredTask {
+            id: new_secret("")[..20].to_string(),
+            deployment_id: d.id,
+            phase: d.phase,
+            run_index: run as i64,
+            batch_index: batch as i64,
+            target: target.clone(),
+            attempt: 1,
+            state: TaskState::Pending,
+            leased_until: None,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            summary: None,
+        };
+        tx.insert_task(&task).await?;
+    }
+    let step = &phase_runs(d)[run];
+    tx.audit(system(
+        "deployment.dispatch",
+        d.id,
+        json!({ "phase": d.phase, "step": step.step, "name": step.name, "targets": targets }),
+    ));
+    Ok(())
+}
+
+/// A manual step: a dry run reports the pause and goes on; a deployment waits for a person.
+async fn intervene(
+    tx: &mut WriteTx<'_>,
+    d: &mut StoredDeployment,
+    tasks: Vec<StoredTask>,
+    run: usize,
+) -> Result<Decision, ServiceError> {
+    let id = d.id;
+    let step = phase_runs(d)[run].clone();
+    let instructions = match &step.action {
+        slipway_core::plan::Action::Manual(p) => p.instructions.clone(),
+        _ => String::new(),
+    };
+    let Some(mut task) = tasks
+        .into_iter()
+        .find(|t| t.phase == d.phase && t.run_index == run as i64)
+    else {
+        return Ok(Decision::Waits);
+    };
+    if matches!(d.kind, DeploymentKind::DryRun) {
+        // Check mode reports the pause and goes on: nobody waits in a dry run.
+        task.state = task_transition(task.state, TaskEvent::Answer { proceed: true })
+            .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+        let now = slipway_store::current_time();
+        task.started_at = Some(now);
+        task.finished_at = Some(now);
+        task.summary = Some(format!(
+            "would pause for a manual intervention: {instructions}"
+        ));
+        tx.update_task(&task).await?;
+        tx.audit(system(
+            "task.succeeded",
+            id,
+            json!({ "task": task.id, "step": step.step, "name": step.name, "summary": task.summary }),
+        ));
+    } else {
+        settle(d, DeploymentEvent::AwaitIntervention, None)?;
+        task.started_at = Some(slipway_store::current_time());
+        tx.update_task(&task).await?;
+        tx.update_deployment(d).await?;
+        tx.audit(system(
+            "deployment.intervention_requested",
+            id,
+            json!({ "step": step.step, "name": step.name, "instructions": instructions }),
+        ));
+    }
+    Ok(Decision::Changed)
+}
+
+/// A step failed or was lost on a target: the phase and kind say what follows (the
+/// environment's failure policy for a forward deployment).
+async fn failed(
+    tx: &mut WriteTx<'_>,
+    d: &mut StoredDeployment,
+    tasks: &[StoredTask],
+    run: usize,
+    target: &str,
+    lost: bool,
+) -> Result<(), ServiceError> {
+    let step = phase_runs(d)[run].clone();
+    let why = format!(
+        "step {} \"{}\" {} on {target}",
+        step.step,
+        step.name,
+        if lost {
+            "was lost: its agent went silent, or restarted without it"
+        } else {
+            "failed"
+        }
+    );
+    match (d.phase, d.kind) {
+        (Phase::Rollback, _) => {
+            settle(d, DeploymentEvent::RollbackFailed, Some(why.clone()))?;
+        }
+        // A dry run or an undo deployment has nothing to ask: it ends.
+        (Phase::Forward, DeploymentKind::DryRun | DeploymentKind::Rollback) => {
+            settle(d, DeploymentEvent::Abort, Some(why.clone()))?;
+        }
+        (Phase::Forward, DeploymentKind::Deploy) => {
+            let policy = tx
+                .environment(&name(&d.environment)?)
+                .await?
+                .map(|e| e.on_failure)
+                .unwrap_or_default();
+            settle(d, DeploymentEvent::StepFailed { policy }, Some(why.clone()))?;
+            if d.state == DeploymentState::RollingBack {
+                start_rollback(tx, d, tasks).await?;
+            }
+        }
+    }
+    tx.update_deployment(d).await?;
+    tx.audit(system(
+        "deployment.step_failed",
+        d.id,
+        json!({ "reason": why, "state": d.state, "kind": d.kind, "project": d.project, "release": d.release_version, "environment": d.environment }),
+    ));
     Ok(())
 }
 

@@ -13,30 +13,12 @@ use slipway_core::release::Version;
 use slipway_core::Name;
 use slipway_protocol::{
     AgentStart, AgentStarted, ArtifactRef, Assignment, LeaseRequest, LogAck, LogBatch, TaskResult,
-    MIN_LEASE_SECS,
 };
 use slipway_store::{StoredDeployment, StoredTask, Target};
 
+use super::progress::{self, lease_deadline, lease_secs};
 use crate::transitions::deployment::phase_runs;
 use crate::{AppState, ServiceError};
-
-/// How long an agent may stay silent on a task before it is declared lost
-/// (`SLIPWAY_LEASE_SECS`, default 30, at least `MIN_LEASE_SECS`, at most an hour). Agents report
-/// every second, and back off no longer than the shortest lease allows (`slipway_protocol`).
-pub(crate) fn lease_secs() -> u64 {
-    static SECS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *SECS.get_or_init(|| {
-        std::env::var("SLIPWAY_LEASE_SECS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(30, |s| s.clamp(MIN_LEASE_SECS, 3600))
-    })
-}
-
-/// When a lease taken or renewed now runs out.
-pub(crate) fn lease_deadline() -> jiff::Timestamp {
-    slipway_store::current_time() + jiff::SignedDuration::from_secs(lease_secs() as i64)
-}
 
 /// How long a lease request waits for work before answering "nothing".
 const LONG_POLL: Duration = Duration::from_secs(20);
@@ -179,6 +161,7 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         json!({ "task": task.id, "attempt": task.attempt, "step": run.step, "name": run.name }),
     ));
     tx.commit().await?;
+    state.deployment_changed();
     assignment(state, target, task, deployment, run)
         .await
         .map(Some)
@@ -423,8 +406,25 @@ pub(crate) async fn result(
     };
     tx.audit(agent_entry(&target.name, verb, task.deployment_id, json!({ "task": task.id, "attempt": task.attempt, "exit_code": task.exit_code, "summary": task.summary })));
     tx.commit().await?;
-    state.wake_orchestrator();
+    state.deployment_changed();
+    follow_result(state, task.deployment_id).await;
     Ok(())
+}
+
+/// The decision a result calls for, taken before the agent hears its result was recorded, so
+/// that its next lease request finds the next step already dispatched. Taken here only on the
+/// server running background work (fenced, as a turn of the orchestrator would be); any other
+/// server wakes that one. A decision that fails here is the orchestrator's to take again: the
+/// result is recorded either way.
+async fn follow_result(state: &AppState, deployment: i64) {
+    let Some(fenced) = crate::leader::background(state) else {
+        state.wake_orchestrator();
+        return;
+    };
+    if let Err(e) = progress::advance(&fenced, deployment).await {
+        tracing::debug!(error = %e, deployment, "the decision after a result is left to the orchestrator's turn");
+        state.wake_orchestrator();
+    }
 }
 
 /// What an agent asks for when it fetches an artifact: which deployment needs it, where to.

@@ -41,6 +41,7 @@ mod loadgen;
 mod log_alerts;
 mod monitoring;
 mod package;
+mod orchestration;
 mod pg_restart;
 mod postgres;
 mod promises;

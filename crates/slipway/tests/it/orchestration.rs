@@ -1,0 +1,243 @@
+//! Orchestration at the pace of the work: a result moves its deployment before the agent hears
+//! back (so the agent's very next lease finds the next step), and readers follow a deployment by
+//! long poll (`GET /api/v1/deployments/{id}?wait_after=SEQ`) instead of polling.
+
+use serde_json::{json, Value};
+
+use crate::support::{ok, stdout, Server, ADMIN_TOKEN};
+
+/// The agent protocol spoken directly, as an agent of any version would.
+struct Agent<'a> {
+    server: &'a Server,
+    credential: String,
+}
+
+impl Agent<'_> {
+    fn post(&self, path: &str, body: Value) -> Result<Value, u16> {
+        let answer = ureq::post(&format!("{}/api/v1/agent/{path}", self.server.url))
+            .set("slipway-protocol", "1")
+            .set("Authorization", &format!("Agent {}", self.credential))
+            .send_json(body);
+        match answer {
+            Ok(r) if r.status() == 204 => Ok(Value::Null),
+            Ok(r) => Ok(r.into_json().expect("a JSON answer")),
+            Err(ureq::Error::Status(code, _)) => Err(code),
+            Err(e) => panic!("the server is unreachable: {e}"),
+        }
+    }
+
+    /// Ask for a task without waiting: what is dispatched now, or nothing.
+    fn lease_now(&self) -> Value {
+        self.post("lease", json!({ "wait": false }))
+            .expect("a lease answer")["task"]
+            .clone()
+    }
+}
+
+fn enrol<'a>(server: &'a Server, name: &str) -> Agent<'a> {
+    let token = server.enrollment_token("DEV", &["app"]);
+    let facts = json!({ "hostname": name, "os": "test", "arch": "x86_64", "agent_version": "0", "free_disk_mb": 1000 });
+    let enrolled: Value = ureq::post(&format!("{}/api/v1/agent/enroll", server.url))
+        .set("slipway-protocol", "1")
+        .send_json(json!({ "token": token, "name": name, "facts": facts }))
+        .expect("the enrolment succeeds")
+        .into_json()
+        .expect("a JSON answer");
+    Agent {
+        server,
+        credential: enrolled["credential"]
+            .as_str()
+            .expect("a credential")
+            .into(),
+    }
+}
+
+fn get(server: &Server, path: &str) -> Result<Value, (u16, Value)> {
+    match ureq::get(&format!("{}{path}", server.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+    {
+        Ok(r) => Ok(r.into_json().expect("a JSON answer")),
+        Err(ureq::Error::Status(code, r)) => Err((code, r.into_json().unwrap_or(Value::Null))),
+        Err(e) => panic!("the server is unreachable: {e}"),
+    }
+}
+
+fn release(server: &Server, work: &std::path::Path, project: &str, plan: &str) {
+    let yaml = format!("environments:\n  - {{ name: DEV }}\nproject:\n  name: {project}\n  components:\n    - {{ name: app, kind: file }}\n  plan:\n{plan}");
+    server.release_app(work, project, &yaml);
+}
+
+fn deployment_id(out: std::process::Output) -> i64 {
+    let text = ok(out);
+    let view: Value = serde_json::from_str(&text).expect("the deployment as JSON");
+    view["id"].as_i64().expect("a deployment id")
+}
+
+#[test]
+fn the_next_step_is_dispatched_before_the_agent_hears_its_result_was_recorded() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let steps = 12;
+    let plan: String = (1..=steps)
+        .map(|i| format!("    - {{ name: step-{i}, action: command, roles: [app], with: {{ run: /bin/true }} }}\n"))
+        .collect();
+    release(&server, work.path(), "pace", &plan);
+    // It speaks as the first agents did (no session, no start message): their pace is the same.
+    let agent = enrol(&server, "pace-1");
+    assert!(agent.lease_now().is_null());
+    server.wait_online("pace-1");
+    let id = deployment_id(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "pace",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "-o",
+            "json",
+        ],
+    ));
+    // The first step waits for the orchestrator's turn after the deployment is created: wait for it.
+    let mut task = Value::Null;
+    for _ in 0..5 {
+        task = agent
+            .post("lease", json!({ "wait": true }))
+            .expect("a lease")["task"]
+            .clone();
+        if !task.is_null() {
+            break;
+        }
+    }
+    for step in 1..=steps {
+        assert_eq!(task["name"], format!("step-{step}"), "{task:#}");
+        let task_id = task["task_id"].as_str().expect("a task id").to_string();
+        agent
+            .post(
+                &format!("tasks/{task_id}/result"),
+                json!({ "attempt": task["attempt"], "success": true, "exit_code": 0, "summary": "exit code 0" }),
+            )
+            .expect("the result is recorded");
+        // Asked without waiting, right after the answer: the next step is already there.
+        task = agent.lease_now();
+        if step < steps {
+            assert!(
+                !task.is_null(),
+                "step {} was not dispatched when the result of step {step} was answered",
+                step + 1
+            );
+        }
+    }
+    assert!(
+        task.is_null(),
+        "nothing is left after the last step: {task:#}"
+    );
+    // The last result finished the deployment in its own request.
+    let view = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
+    assert_eq!(view["state"], "succeeded", "{view:#}");
+    let verify = stdout(&server.cli(None, &["audit", "verify"]));
+    assert!(verify.contains("audit chain intact"), "{verify}");
+}
+
+#[test]
+fn a_reader_waits_for_the_deployments_next_change() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let plan = "    - name: Look\n      action: manual\n      with: { instructions: \"Look, then proceed\" }\n    - { name: After, action: command, roles: [app], with: { run: /bin/true } }\n";
+    release(&server, work.path(), "watched", plan);
+    let token = server.enrollment_token("DEV", &["app"]);
+    let _agent = crate::support::spawn_agent(
+        &server.url,
+        "watched-1",
+        &work.path().join("agent"),
+        Some(&token),
+    );
+    server.wait_online("watched-1");
+    let id = deployment_id(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "watched",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "-o",
+            "json",
+        ],
+    ));
+    // Follow it by long poll until it waits for the person.
+    let mut view = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
+    let mut answers = 0;
+    while view["state"] != "waiting_for_intervention" {
+        let seq = view["last_event_seq"].as_i64().expect("last_event_seq");
+        view = get(
+            &server,
+            &format!("/api/v1/deployments/{id}?wait_after={seq}"),
+        )
+        .expect("the deployment");
+        assert!(
+            view["last_event_seq"].as_i64().expect("last_event_seq") > seq
+                || view["state"] == "waiting_for_intervention",
+            "a long poll answered without a change: {view:#}"
+        );
+        answers += 1;
+        assert!(
+            answers < 20,
+            "the deployment never reached its manual step: {view:#}"
+        );
+    }
+    let seq = view["last_event_seq"].as_i64().expect("last_event_seq");
+    // Nothing changes while it waits: the poll answers at its end, with the same event.
+    let same = get(
+        &server,
+        &format!("/api/v1/deployments/{id}?wait_after={seq}&wait_secs=1"),
+    )
+    .expect("the deployment");
+    assert_eq!(same["last_event_seq"], seq, "{same:#}");
+    assert_eq!(same["state"], "waiting_for_intervention");
+    // A person answers while a reader waits: the reader gets the change.
+    let url = server.url.clone();
+    let reader = std::thread::spawn(move || {
+        ureq::get(&format!(
+            "{url}/api/v1/deployments/{id}?wait_after={seq}&wait_secs=60"
+        ))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .expect("the long poll answers")
+        .into_json::<Value>()
+        .expect("a JSON answer")
+    });
+    ok(server.cli(None, &["deployment", "proceed", &id.to_string()]));
+    let moved = reader.join().expect("the reader ends");
+    assert!(
+        moved["last_event_seq"].as_i64().expect("last_event_seq") > seq,
+        "{moved:#}"
+    );
+    // The CLI follows it to the end the same way.
+    ok(server.cli(
+        None,
+        &[
+            "deployment",
+            "show",
+            &id.to_string(),
+            "--wait",
+            "-o",
+            "json",
+        ],
+    ));
+}
+
+#[test]
+fn a_wait_longer_than_a_minute_is_refused_with_the_bound() {
+    let server = Server::start();
+    let (code, problem) =
+        get(&server, "/api/v1/deployments/1?wait_after=0&wait_secs=61").expect_err("refused");
+    assert_eq!(code, 422, "{problem:#}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("at most 60"), "{problem:#}");
+}
