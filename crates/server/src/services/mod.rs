@@ -44,6 +44,7 @@ pub mod users;
 pub mod variables;
 pub mod verification;
 pub mod webhooks;
+pub(crate) mod directory;
 
 use serde_json::json;
 use slipway_core::access::{authorize, Operation};

@@ -53,6 +53,8 @@ mod up;
 mod vault;
 mod vault_s3;
 mod webhooks;
+mod signed_records;
+mod evidence_inclusion;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
 /// its tests would silently never run.
