@@ -119,7 +119,12 @@ pub fn check(
 ) -> (Option<CheckpointReport>, Vec<InclusionProblem>) {
     let signed = match SignedCheckpoint::parse(&file.checkpoint) {
         Ok(signed) => signed,
-        Err(e) => return (None, vec![whole(format!("the checkpoint is not readable: {e}"))]),
+        Err(e) => {
+            return (
+                None,
+                vec![whole(format!("the checkpoint is not readable: {e}"))],
+            )
+        }
     };
     let mut problems = Vec::new();
     if let Err(e) = signed.verify(&file.checkpoint_key) {
@@ -131,17 +136,13 @@ pub fn check(
     let mut proven = 0;
     for e in events {
         let Some(proof) = file.proofs.iter().find(|p| p.seq == e.seq) else {
-            problems.push(at(
-                e.seq,
-                format!("event {} has no inclusion proof", e.seq),
-            ));
+            problems.push(at(e.seq, format!("event {} has no inclusion proof", e.seq)));
             continue;
         };
         let path: Option<Vec<Hash>> = proof.path.iter().map(|h| parse_hash(h)).collect();
         let index = u64::try_from(e.seq - 1).unwrap_or(u64::MAX);
-        let holds = path.is_some_and(|path| {
-            verify_inclusion(index, c.size, &event_leaf(e), &path, &c.root)
-        });
+        let holds = path
+            .is_some_and(|path| verify_inclusion(index, c.size, &event_leaf(e), &path, &c.root));
         if holds {
             proven += 1;
         } else {
@@ -158,7 +159,10 @@ pub fn check(
         if !events.iter().any(|e| e.seq == p.seq) {
             problems.push(at(
                 p.seq,
-                format!("a proof for event {}, which audit.json does not hold in full", p.seq),
+                format!(
+                    "a proof for event {}, which audit.json does not hold in full",
+                    p.seq
+                ),
             ));
         }
     }
@@ -239,7 +243,12 @@ mod tests {
         assert_eq!(problems, []);
         let report = report.expect("a report");
         assert_eq!((report.size, report.proven), (20, 3));
-        assert_eq!(report.origin, Origin::Trusted { fingerprint: fp.clone() });
+        assert_eq!(
+            report.origin,
+            Origin::Trusted {
+                fingerprint: fp.clone()
+            }
+        );
         let (report, _) = check(&file, &events, &[]);
         assert_eq!(
             report.map(|r| r.origin),
@@ -268,7 +277,13 @@ mod tests {
         file.checkpoint_key = SigningKey::from_seed([4; 32]).public_key();
         file.proofs.remove(0);
         let (_, problems) = check(&file, &events, &[]);
-        assert!(problems[0].seq.is_none() && problems[0].problem.contains("does not verify with the checkpoint key"), "{problems:?}");
+        assert!(
+            problems[0].seq.is_none()
+                && problems[0]
+                    .problem
+                    .contains("does not verify with the checkpoint key"),
+            "{problems:?}"
+        );
         assert_eq!(problems[1].seq, Some(3), "{problems:?}");
     }
 

@@ -129,7 +129,10 @@ impl Check {
         let file = match serde_json::from_slice::<inclusion::InclusionFile>(bytes) {
             Ok(file) => file,
             Err(e) => {
-                self.problem(INCLUSION, format!("not a readable set of inclusion proofs: {e}"));
+                self.problem(
+                    INCLUSION,
+                    format!("not a readable set of inclusion proofs: {e}"),
+                );
                 return None;
             }
         };

@@ -258,9 +258,12 @@ pub fn risk_acceptance_policy<'a>(
                 .flat_map(|l| &l.phases)
                 .any(|p| p.environments.contains(&env.name))
     };
-    environments
-        .iter()
-        .find(|env| env.gates.signatures.contains(&SignedAction::RiskAcceptances) && reaches(env))
+    environments.iter().find(|env| {
+        env.gates
+            .signatures
+            .contains(&SignedAction::RiskAcceptances)
+            && reaches(env)
+    })
 }
 
 #[cfg(test)]

@@ -413,7 +413,11 @@ ldap:
     fn a_recheck_reads_as_its_own_account_else_the_search_account_else_never() {
         let ldap = parse(FULL).unwrap().ldap.unwrap();
         assert_eq!(ldap.recheck.minutes, 15);
-        assert_eq!(ldap.recheck_reader(), None, "a template and no account: off");
+        assert_eq!(
+            ldap.recheck_reader(),
+            None,
+            "a template and no account: off"
+        );
         let searching = FULL.replace(
             "  user_dn: \"uid={username},ou=people,dc=example,dc=org\"",
             "  search: { base: \"ou=people,dc=example,dc=org\", bind_dn: \"cn=svc\", bind_password_file: /pw }",
@@ -421,9 +425,14 @@ ldap:
         let ldap = parse(&searching).unwrap().ldap.unwrap();
         assert_eq!(
             ldap.recheck_reader(),
-            Some(Reader { bind_dn: "cn=svc", bind_password_file: "/pw" })
+            Some(Reader {
+                bind_dn: "cn=svc",
+                bind_password_file: "/pw"
+            })
         );
-        let own = format!("{FULL}  recheck: {{ minutes: 0, bind_dn: cn=reader, bind_password_file: /r }}\n");
+        let own = format!(
+            "{FULL}  recheck: {{ minutes: 0, bind_dn: cn=reader, bind_password_file: /r }}\n"
+        );
         let ldap = parse(&own).unwrap().ldap.unwrap();
         assert_eq!(ldap.recheck.minutes, 0);
         assert_eq!(ldap.recheck_reader().map(|r| r.bind_dn), Some("cn=reader"));

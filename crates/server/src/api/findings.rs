@@ -268,9 +268,14 @@ pub(super) async fn approve_acceptance(
         password: body.password.as_deref(),
         client: client.ip(),
     };
-    let acceptance =
-        findings::approve_acceptance(&state, &actor, &project, id_of("risk acceptance", &id)?, sign)
-            .await?;
+    let acceptance = findings::approve_acceptance(
+        &state,
+        &actor,
+        &project,
+        id_of("risk acceptance", &id)?,
+        sign,
+    )
+    .await?;
     Ok(Json(signed_view(&state, &project, acceptance).await?))
 }
 

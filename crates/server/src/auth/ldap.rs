@@ -266,17 +266,16 @@ fn read_groups(
         MemberValue::Dn => dn.to_string(),
         MemberValue::Username => username.to_string(),
     };
-    Ok(c
-        .search(&Search {
-            base: &config.groups.base,
-            scope: Scope::Subtree,
-            filter: Filter::Equal(config.groups.member_attribute.clone(), member),
-            attributes: &["1.1"],
-            size_limit: 500,
-        })?
-        .into_iter()
-        .map(|e| e.dn)
-        .collect())
+    Ok(c.search(&Search {
+        base: &config.groups.base,
+        scope: Scope::Subtree,
+        filter: Filter::Equal(config.groups.member_attribute.clone(), member),
+        attributes: &["1.1"],
+        size_limit: 500,
+    })?
+    .into_iter()
+    .map(|e| e.dn)
+    .collect())
 }
 
 /// A signed-in person's groups read again, as the re-check account (`reader`): no password of

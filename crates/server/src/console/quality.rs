@@ -22,13 +22,13 @@ use super::notice::{see_other_done, Done};
 use super::page::{
     percent_encode, render, short_timestamp, when, Frame, OrProblemPage, PageResult, Section,
 };
-use super::session::{NoFields, SignedForm};
+use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services::coverage::KindCoverage;
 use crate::services::findings::FindingStatus;
-use crate::services::signatures::SignAsk;
 use crate::services::flakiness::FlakyTest;
 use crate::services::release_quality::{self, SuiteQuality};
+use crate::services::signatures::SignAsk;
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
 

@@ -318,19 +318,15 @@ pub(crate) async fn inclusion_of(
     };
     let signed = sign(state, None).await?;
     let leaves = leaves(state, Some(signed.size)).await?;
-    let file = slipway_core::evidence::inclusion::build(
-        events,
-        &leaves,
-        &signed.note,
-        log.public_key(),
-    )
-    .ok_or_else(|| ServiceError::State {
-        message: format!(
-            "the checkpoint of size {} does not cover the bundle's audit events",
-            signed.size
-        ),
-        hint: "export again: a new checkpoint is signed for it".into(),
-    })?;
+    let file =
+        slipway_core::evidence::inclusion::build(events, &leaves, &signed.note, log.public_key())
+            .ok_or_else(|| ServiceError::State {
+            message: format!(
+                "the checkpoint of size {} does not cover the bundle's audit events",
+                signed.size
+            ),
+            hint: "export again: a new checkpoint is signed for it".into(),
+        })?;
     Ok(Some(file))
 }
 

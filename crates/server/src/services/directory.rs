@@ -41,9 +41,8 @@ pub(crate) async fn recheck(
         return Ok(Recheck::Unchanged);
     }
     let now = jiff::Timestamp::now();
-    let due_before = format_time(
-        now - jiff::SignedDuration::from_mins(i64::from(config.recheck.minutes)),
-    );
+    let due_before =
+        format_time(now - jiff::SignedDuration::from_mins(i64::from(config.recheck.minutes)));
     let Some(dn) = state.store.recheck_due(user_id, &due_before).await? else {
         return Ok(Recheck::Unchanged);
     };

@@ -13,8 +13,8 @@ use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::governance::FindingFact;
-use slipway_core::signature::policy::SignedAction;
 use slipway_core::quality::{is_overdue, may_approve_risk, reconcile, FindingState};
+use slipway_core::signature::policy::SignedAction;
 use slipway_core::Name;
 use slipway_ingest::{read_scan, ScanError, ScanLimits, ScanReport};
 use slipway_store::{
@@ -398,10 +398,7 @@ pub async fn risk_signing_environment(
         return Ok(None);
     };
     let environments = state.store.environments().await?;
-    Ok(
-        slipway_core::signature::risk_acceptance_policy(&stored, &environments)
-            .cloned(),
-    )
+    Ok(slipway_core::signature::risk_acceptance_policy(&stored, &environments).cloned())
 }
 
 /// Authenticate the person afresh when an environment `project` reaches requires risk
@@ -421,7 +418,11 @@ async fn risk_signer(
 }
 
 /// The signed content of a risk acceptance: the finding, the reason, the expiry and who asked.
-fn risk_record(project: &Name, a: &StoredAcceptance, finding: &serde_json::Value) -> serde_json::Value {
+fn risk_record(
+    project: &Name,
+    a: &StoredAcceptance,
+    finding: &serde_json::Value,
+) -> serde_json::Value {
     json!({
         "project": project.as_str(),
         "acceptance": a.id,

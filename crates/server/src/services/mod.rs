@@ -15,6 +15,7 @@ pub mod config_changes;
 pub mod coverage;
 pub mod dashboard;
 pub mod deployments;
+pub(crate) mod directory;
 pub mod environments;
 pub mod evidence;
 mod evidence_key;
@@ -44,7 +45,6 @@ pub mod users;
 pub mod variables;
 pub mod verification;
 pub mod webhooks;
-pub(crate) mod directory;
 
 use serde_json::json;
 use slipway_core::access::{authorize, Operation};

@@ -69,7 +69,13 @@ fn forge(bundle: &[u8], seq: i64) -> Vec<u8> {
         }
     }
     proof.head.hash = prev.expect("the chain goes on to the head");
-    let generated = ["README.txt", "evidence-key.pub", "manifest.json", "manifest.sig", "SHA256SUMS"];
+    let generated = [
+        "README.txt",
+        "evidence-key.pub",
+        "manifest.json",
+        "manifest.sig",
+        "SHA256SUMS",
+    ];
     let sections: Vec<Section> = entries
         .iter()
         .filter(|e| !generated.contains(&e.path.as_str()))

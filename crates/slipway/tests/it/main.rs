@@ -26,6 +26,7 @@ mod console_quality;
 mod coverage;
 mod deployments;
 mod evidence;
+mod evidence_inclusion;
 mod findings;
 mod flags;
 mod flakiness;
@@ -46,6 +47,7 @@ mod replicas;
 mod rollout;
 mod scale;
 mod signatures;
+mod signed_records;
 mod sonar;
 mod sso;
 mod tls;
@@ -53,8 +55,6 @@ mod up;
 mod vault;
 mod vault_s3;
 mod webhooks;
-mod signed_records;
-mod evidence_inclusion;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
 /// its tests would silently never run.

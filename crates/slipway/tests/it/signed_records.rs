@@ -54,6 +54,18 @@ project:
         - { name: live, environments: [PROD] }
 ";
 
+/// Release 1.0.0 of `cab` asked into PROD (promotion 1, waiting for change request 1), with the
+/// agent PROD needs, which must outlive the test's deployment.
+fn waiting_for_the_cab(server: &Server, work: &Path) -> AgentProcess {
+    server.release_app(work, "cab", CAB_PROD);
+    let token = server.enrollment_token("PROD", &["app"]);
+    let agent = spawn_agent(&server.url, "prod-01", &work.join("prod-01"), Some(&token));
+    server.wait_online("prod-01");
+    ok(server.start_deploy("cab", "1.0.0", "PROD"));
+    server.wait_for_promotion(1, "waiting");
+    agent
+}
+
 const CARL_PASSWORD: &str = "carl decides for the CAB";
 
 /// `POST path` as `token` with `body`: status and body.
@@ -119,9 +131,7 @@ fn audit_count(server: &Server, verb: &str) -> usize {
 fn a_cab_decision_is_an_electronic_signature_where_the_environment_asks() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start();
-    server.release_app(work.path(), "cab", CAB_PROD);
-    ok(server.start_deploy("cab", "1.0.0", "PROD"));
-    server.wait_for_promotion(1, "waiting");
+    let _agent = waiting_for_the_cab(&server, work.path());
     let carl = server.user_with_token("carl", "cab");
     ok(server.cli_with_stdin(None, &["user", "password", "carl"], CARL_PASSWORD));
     ok(server.cli(None, &["user", "set-name", "carl", "Carl C."]));
@@ -225,7 +235,7 @@ fn a_cab_decision_is_an_electronic_signature_where_the_environment_asks() {
 /// sign-in would), whose last fresh sign-in there was `age_secs` ago, written in the database.
 fn sso_signer(server: &Server, age_secs: i64) {
     let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(age_secs);
-    let at = at.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string();
+    let at = slipway_store::format_time(at);
     let db = format!("sqlite://{}", server.db_path().display());
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -256,9 +266,7 @@ fn sso_signer(server: &Server, age_secs: i64) {
 fn a_single_sign_on_signer_whose_fresh_sign_in_expired_or_was_used_is_refused() {
     let work = tempfile::tempdir().unwrap();
     let server = Server::start();
-    server.release_app(work.path(), "cab", CAB_PROD);
-    ok(server.start_deploy("cab", "1.0.0", "PROD"));
-    server.wait_for_promotion(1, "waiting");
+    let _agent = waiting_for_the_cab(&server, work.path());
     let quinn = server.user_with_token("quinn", "cab");
     let decide = |comment: &str| {
         post(

@@ -755,7 +755,15 @@ fn remove_lena_from_release_ops(url: &str) {
         "dn: cn=release-ops,ou=groups,{BASE}\nchangetype: modify\nreplace: member\nmember: cn=nobody,{BASE}\n"
     );
     let mut child = std::process::Command::new("ldapmodify")
-        .args(["-x", "-H", url, "-D", &format!("cn=admin,{BASE}"), "-w", "directory-admin"])
+        .args([
+            "-x",
+            "-H",
+            url,
+            "-D",
+            &format!("cn=admin,{BASE}"),
+            "-w",
+            "directory-admin",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -800,7 +808,9 @@ fn a_person_taken_out_of_their_directory_groups_loses_sessions_and_tokens_at_the
     assert_eq!(signed_in.status, 200, "{}", signed_in.body);
     let token: Value = serde_json::from_str(&ok(server.cli(
         None,
-        &["token", "create", "--name", "ci", "--user", "lena", "-o", "json"],
+        &[
+            "token", "create", "--name", "ci", "--user", "lena", "-o", "json",
+        ],
     )))
     .expect("JSON");
     let token = token["secret"].as_str().expect("a secret").to_string();

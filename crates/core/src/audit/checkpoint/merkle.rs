@@ -98,7 +98,12 @@ pub fn inclusion_proofs(leaves: &[Hash], indexes: &[usize]) -> Option<Vec<Vec<Ha
 
 /// The root of `leaves` (the first of which is leaf `offset` of the whole tree), pushing onto
 /// each wanted proof the roots of the siblings along its path, bottom-up as PATH orders them.
-fn paths(leaves: &[Hash], offset: usize, wanted: &[(usize, usize)], proofs: &mut [Vec<Hash>]) -> Hash {
+fn paths(
+    leaves: &[Hash],
+    offset: usize,
+    wanted: &[(usize, usize)],
+    proofs: &mut [Vec<Hash>],
+) -> Hash {
     if wanted.is_empty() || leaves.len() <= 1 {
         return root(leaves);
     }
@@ -547,8 +552,18 @@ mod tests {
             let indexes: Vec<usize> = (0..n).rev().step_by(3).chain([0, n - 1]).collect();
             let together = inclusion_proofs(&leaves, &indexes).expect("inside the tree");
             for (i, proof) in indexes.iter().zip(&together) {
-                assert_eq!(Some(proof.clone()), inclusion_proof(&leaves, *i), "leaf {i} of {n}");
-                assert!(verify_inclusion(*i as u64, n as u64, &leaves[*i], proof, &root(&leaves)));
+                assert_eq!(
+                    Some(proof.clone()),
+                    inclusion_proof(&leaves, *i),
+                    "leaf {i} of {n}"
+                );
+                assert!(verify_inclusion(
+                    *i as u64,
+                    n as u64,
+                    &leaves[*i],
+                    proof,
+                    &root(&leaves)
+                ));
             }
             assert_eq!(inclusion_proofs(&leaves, &[n]), None);
         }

@@ -98,7 +98,15 @@ pub async fn decide_change_request(
         }
         None => None,
     };
-    decide_rfc(state, &actor.username, id, approve, comment, signer.as_ref()).await
+    decide_rfc(
+        state,
+        &actor.username,
+        id,
+        approve,
+        comment,
+        signer.as_ref(),
+    )
+    .await
 }
 
 /// The environment a change request is for, when its policy requires `change_requests` signed.
@@ -259,7 +267,13 @@ pub async fn change_request(
     actor: &Actor,
     id: i64,
 ) -> Result<StoredChangeRequest, ServiceError> {
-    require(state, actor, Operation::Read, &format!("change_request/{id}")).await?;
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("change_request/{id}"),
+    )
+    .await?;
     state.store.change_request(id).await?.ok_or_else(|| {
         ServiceError::not_found(
             format!("change request {id}"),

@@ -58,8 +58,7 @@ pub struct PromotionView {
 impl IntoView for PromotionView {
     type View = slipway_api::governance::PromotionView;
     fn into_view(self) -> Self::View {
-        let signatures: Vec<slipway_api::signatures::SignatureView> =
-            self.signatures.into_view();
+        let signatures: Vec<slipway_api::signatures::SignatureView> = self.signatures.into_view();
         let change_request = self.change_request.map(|c| {
             let mut view = c.into_view();
             view.signature = signatures
