@@ -71,6 +71,10 @@ pub struct ChangeRequestView {
     /// RFC 3339; becomes a timestamp when the states branch lands.
     pub decided_at: Option<String>,
     pub comment: Option<String>,
+    /// The decider's electronic signature, where the environment requires `change_requests`
+    /// signed (null otherwise).
+    #[serde(default)]
+    pub signature: Option<crate::signatures::SignatureView>,
 }
 
 /// The pre-filled body of a change request: what the change advisory board (or the ITSM tool a

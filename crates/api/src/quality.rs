@@ -213,6 +213,20 @@ pub struct RiskAcceptanceRequest {
     pub reason: String,
     /// RFC 3339; within a year.
     pub expires_at: String,
+    /// The requester's password, where an environment the project reaches requires
+    /// `risk_acceptances` signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// The body of `POST /api/v1/projects/{name}/acceptances/{id}/approve` (it may be empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskApproval {
+    /// The approver's password, where an environment the project reaches requires
+    /// `risk_acceptances` signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// A finding's risk accepted for a reason until an expiry; in force once approved by the
@@ -228,6 +242,9 @@ pub struct RiskAcceptanceView {
     pub requested_at: String,
     pub approved_by: Option<String>,
     pub approved_at: Option<String>,
+    /// The electronic signatures of the request and the approval, where they were signed.
+    #[serde(default)]
+    pub signatures: Vec<crate::signatures::SignatureView>,
 }
 
 /// A run a flakiness report covers.

@@ -83,16 +83,23 @@ pub async fn identify(state: &AppState, parts: &Parts) -> Result<Option<Actor>, 
                 "send `Authorization: Bearer <token>` with a token from `slipway login` or `slipway token create`",
             )
         })?;
-        return Ok(state
+        let Some(u) = state
             .store
             .user_by_token_hash(&secret_hash(token.trim()))
             .await?
-            .map(|u| Actor {
+        else {
+            return Ok(None);
+        };
+        return admitted(
+            state,
+            Actor {
                 user_id: u.id,
                 username: u.username,
                 role: u.role,
                 csrf: None,
-            }));
+            },
+        )
+        .await;
     }
     if let Some(session_id) = cookie(&parts.headers, SESSION_COOKIE) {
         let id_hash = secret_hash(session_id);
@@ -100,14 +107,30 @@ pub async fn identify(state: &AppState, parts: &Parts) -> Result<Option<Actor>, 
             return Ok(None);
         };
         keep_alive(state, &id_hash, &s).await?;
-        return Ok(Some(Actor {
-            user_id: s.user.id,
-            username: s.user.username,
-            role: s.user.role,
-            csrf: Some(s.csrf),
-        }));
+        return admitted(
+            state,
+            Actor {
+                user_id: s.user.id,
+                username: s.user.username,
+                role: s.user.role,
+                csrf: Some(s.csrf),
+            },
+        )
+        .await;
     }
     Ok(None)
+}
+
+/// The caller, once the directory still admits them (re-checked when due; see
+/// `services::directory`): `None` when it no longer does.
+async fn admitted(state: &AppState, mut actor: Actor) -> Result<Option<Actor>, ServiceError> {
+    use crate::services::directory::{recheck, Recheck};
+    match recheck(state, &actor.user_id, &actor.username, actor.role).await? {
+        Recheck::Unchanged => {}
+        Recheck::Role(role) => actor.role = role,
+        Recheck::Ended => return Ok(None),
+    }
+    Ok(Some(actor))
 }
 
 /// A request on a live session moves its idle end forward (never past its absolute end);

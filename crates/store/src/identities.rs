@@ -44,6 +44,30 @@ impl Store {
         })
     }
 
+    /// The DN of a directory (LDAP) user whose groups were last read before `due_before` (or
+    /// never): their re-check is due. `None` for everyone else.
+    pub async fn recheck_due(&self, user_id: &str, due_before: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT subject FROM user_identities WHERE user_id = $1 AND source = 'ldap' AND (checked_at IS NULL OR checked_at < $2)")
+            .bind(user_id)
+            .bind(due_before)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok(r.try_get("subject")?)).transpose()
+    }
+
+    /// Take a due re-check for this request (`checked_at` moved to `now`): `true` for the one
+    /// request that takes it, so concurrent requests do not all ask the directory.
+    pub async fn claim_recheck(&self, user_id: &str, now: &str, due_before: &str) -> Result<bool> {
+        let _writer = self.write_lock.lock().await;
+        let done = sqlx::query("UPDATE user_identities SET checked_at = $2 WHERE user_id = $1 AND source = 'ldap' AND (checked_at IS NULL OR checked_at < $3)")
+            .bind(user_id)
+            .bind(now)
+            .bind(due_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Move a live session's end (its idle timeout), never shortening it.
     pub async fn extend_session(&self, id_hash: &str, expires_at: &str) -> Result<()> {
         let _writer = self.write_lock.lock().await;
@@ -96,6 +120,35 @@ impl WriteTx<'_> {
             .execute(&mut *self.tx)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The person's groups were just read (at sign-in).
+    pub async fn mark_checked(&mut self, user_id: &str) -> Result<()> {
+        sqlx::query("UPDATE user_identities SET checked_at = $2 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(now())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// End every console session and revoke every API token of a user (no longer admitted by
+    /// the directory); how many of each.
+    pub async fn end_access(&mut self, user_id: &str) -> Result<(u64, u64)> {
+        let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        let tokens = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(now())
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok((sessions, tokens))
     }
 
     /// Tie a user (just created) to the provider's subject.

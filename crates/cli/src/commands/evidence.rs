@@ -59,9 +59,15 @@ pub struct VerifyArgs {
     /// bundle with a key of their own, so its origin is not established (exit 9).
     #[arg(long)]
     key_fingerprint: Option<String>,
-    /// A file of trusted evidence-key fingerprints, one per line (`#` comments allowed).
+    /// A file of trusted evidence-key fingerprints, one per line (`#` comments allowed); it may
+    /// also list the fingerprint of the audit checkpoint key.
     #[arg(long, env = "SLIPWAY_EVIDENCE_TRUST")]
     trust: Option<PathBuf>,
+    /// The fingerprint of the audit checkpoint key you trust (the server prints it at start;
+    /// also `GET /api/v1/audit/checkpoints/key`): the bundle's audit events must then be proven
+    /// included in a checkpoint signed by it (exit 9 when not).
+    #[arg(long)]
+    checkpoint_key_fingerprint: Option<String>,
     /// Output for people (human) or for scripts (json).
     #[arg(long, short = 'o', value_enum, default_value = "human")]
     output: Format,
@@ -173,6 +179,21 @@ fn problem_lines(report: &Report) -> String {
         .join("\n")
 }
 
+/// The checkpoint-key fingerprints the reader trusts: `--checkpoint-key-fingerprint`, and what
+/// the trust file lists.
+fn trusted_checkpoint_keys(args: &VerifyArgs, listed: &[String]) -> Result<Vec<String>, Failure> {
+    let mut trusted = listed.to_vec();
+    if let Some(text) = &args.checkpoint_key_fingerprint {
+        trusted.push(evidence::parse_fingerprint(text).ok_or_else(|| {
+            Failure::new(
+                Exit::Invalid,
+                format!("error: --checkpoint-key-fingerprint {text} is not a fingerprint\n  hint: give it as the server printed it at start: sha256: followed by 64 hexadecimal characters"),
+            )
+        })?);
+    }
+    Ok(trusted)
+}
+
 /// The fingerprints the reader trusts, from `--key-fingerprint` and `--trust`.
 fn trusted_fingerprints(args: &VerifyArgs) -> Result<Vec<String>, Failure> {
     let mut trusted = Vec::new();
@@ -229,8 +250,14 @@ fn read_bundle(path: &Path) -> Result<Vec<u8>, Failure> {
 
 pub(crate) fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let trusted = trusted_fingerprints(&args)?;
+    // The trust file's fingerprints count for either key; each flag for its own.
+    let from_file = match &args.key_fingerprint {
+        Some(_) => &trusted[1..],
+        None => &trusted[..],
+    };
+    let checkpoint_keys = trusted_checkpoint_keys(&args, from_file)?;
     let path = &args.file;
-    let report = evidence::verify(&read_bundle(path)?, &trusted);
+    let report = evidence::verify_trusting(&read_bundle(path)?, &trusted, &checkpoint_keys);
     if args.output == Format::Json {
         output::json(&json!({
             "ok": report.ok(),
@@ -242,6 +269,7 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<(), Failure> {
             "audit_events": report.audit_events,
             "audit_links": report.audit_links,
             "signatures": report.signatures,
+            "checkpoint": report.checkpoint,
         }));
     }
     if !report.intact() {
@@ -261,6 +289,9 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<(), Failure> {
         .expect("an intact bundle has a readable manifest");
     if args.output == Format::Human {
         print_integrity(path, m, &report);
+    }
+    if args.checkpoint_key_fingerprint.is_some() {
+        checkpoint_trusted(path, &report)?;
     }
     match &report.origin {
         Origin::Trusted { fingerprint } => {
@@ -291,6 +322,30 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<(), Failure> {
     }
 }
 
+/// With --checkpoint-key-fingerprint, the bundle's events must be proven against a checkpoint
+/// signed by that key.
+fn checkpoint_trusted(path: &Path, report: &Report) -> Result<(), Failure> {
+    match report.checkpoint.as_ref().map(|c| &c.origin) {
+        Some(Origin::Trusted { .. }) => Ok(()),
+        Some(Origin::Untrusted { fingerprint } | Origin::NotEstablished { fingerprint }) => {
+            Err(Failure::new(
+                Exit::OriginNotTrusted,
+                format!(
+                    "evidence bundle {}: its audit events are proven against a checkpoint signed by {fingerprint}, NOT the checkpoint key you trust\n  hint: a database rewritten together with its checkpoint key looks like this; compare with the fingerprint the server printed at start",
+                    path.display()
+                ),
+            ))
+        }
+        Some(Origin::Unknown) | None => Err(Failure::new(
+            Exit::OriginNotTrusted,
+            format!(
+                "evidence bundle {} carries no inclusion proofs of its audit events, so the checkpoint key you named proves nothing about them\n  hint: export it again from a server that signs audit checkpoints (`slipway server`)",
+                path.display()
+            ),
+        )),
+    }
+}
+
 /// What an intact bundle holds, for people.
 fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
     println!(
@@ -309,6 +364,22 @@ fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
         "  audit: {} events in full and {} links recompute and chain without a gap up to event {} ({})",
         report.audit_events, report.audit_links, m.audit_head.seq, m.audit_head.hash
     );
+    if let Some(c) = &report.checkpoint {
+        let whose = match &c.origin {
+            Origin::Trusted { fingerprint } => format!("checkpoint key {fingerprint}, which you trust"),
+            Origin::Untrusted { fingerprint } => {
+                format!("checkpoint key {fingerprint}, which is not among the keys you trust")
+            }
+            Origin::NotEstablished { fingerprint } => format!(
+                "checkpoint key {fingerprint} (pass --checkpoint-key-fingerprint to check it is the server's)"
+            ),
+            Origin::Unknown => "an unreadable checkpoint key".into(),
+        };
+        println!(
+            "  checkpoint: {} events proven included in the audit log's checkpoint of size {} (root {}, signed {}) by {whose}",
+            c.proven, c.size, c.root, c.signed_at
+        );
+    }
     if !report.signatures.is_empty() {
         println!(
             "  signatures: {} electronic signature(s) verify with the evidence key, each bound to its record's SHA-256:",

@@ -3,9 +3,13 @@
 use clap::Subcommand;
 use serde_json::json;
 use slipway_api::governance::{ChangeRequestBody, ChangeRequestView};
+use slipway_core::model::Environment;
+use slipway_core::signature::policy::SignedAction;
 
+use crate::client::{encode, Client};
 use crate::error::Failure;
 use crate::output::{self, or_dash, table, word};
+use crate::prompt::{ask_password, stdin_secret};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -31,6 +35,10 @@ pub enum RfcCommand {
         id: i64,
         #[arg(long)]
         comment: String,
+        /// Read your password (to sign the decision, where the environment requires change
+        /// requests signed) from standard input; otherwise it is asked on the terminal when needed.
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -42,6 +50,10 @@ pub enum RfcCommand {
         id: i64,
         #[arg(long)]
         comment: String,
+        /// Read your password (to sign the decision, where the environment requires change
+        /// requests signed) from standard input; otherwise it is asked on the terminal when needed.
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -69,6 +81,9 @@ fn describe_rfc(r: &ChangeRequestView) {
     }
     if let Some(by) = &r.decided_by {
         println!("  decided by {by}: {}", or_dash(&r.comment));
+    }
+    if let Some(s) = &r.signature {
+        println!("  {}", s.manifestation);
     }
 }
 
@@ -106,21 +121,52 @@ pub(crate) fn rfc(command: RfcCommand) -> Result<(), Failure> {
         RfcCommand::Approve {
             id,
             comment,
+            password_stdin,
             remote,
-        } => decide_rfc(&remote, id, true, &comment),
+        } => decide_rfc(&remote, id, true, &comment, password_stdin),
         RfcCommand::Reject {
             id,
             comment,
+            password_stdin,
             remote,
-        } => decide_rfc(&remote, id, false, &comment),
+        } => decide_rfc(&remote, id, false, &comment, password_stdin),
     }
 }
 
-fn decide_rfc(remote: &Remote, id: i64, approve: bool, comment: &str) -> Result<(), Failure> {
-    let r = remote.client().post::<ChangeRequestView>(
+fn decide_rfc(
+    remote: &Remote,
+    id: i64,
+    approve: bool,
+    comment: &str,
+    password_stdin: bool,
+) -> Result<(), Failure> {
+    let client = remote.client();
+    let password = if password_stdin {
+        Some(stdin_secret("password")?)
+    } else {
+        signing_password(&client, id)?
+    };
+    let r = client.post::<ChangeRequestView>(
         &format!("/api/v1/change-requests/{id}/decision"),
-        &json!({ "approve": approve, "comment": comment }),
+        &json!({ "approve": approve, "comment": comment, "password": password }),
     )?;
     output::show(remote, &r, describe_rfc);
     Ok(())
+}
+
+/// The password to sign a decision with, asked on the terminal when the environment the change
+/// request is for requires `change_requests` signed; `None` otherwise.
+fn signing_password(client: &Client, id: i64) -> Result<Option<String>, Failure> {
+    let r: ChangeRequestView = client.get(&format!("/api/v1/change-requests/{id}"))?;
+    let Some(name) = body(&r).map(|b| b.environment) else {
+        return Ok(None);
+    };
+    let env: Environment = client.get(&format!("/api/v1/environments/{}", encode(&name)))?;
+    if !env.gates.signatures.contains(&SignedAction::ChangeRequests) {
+        return Ok(None);
+    }
+    eprintln!(
+        "{name} requires change request decisions signed: this is an electronic signature meaning approval, shown with your name and the time."
+    );
+    ask_password("your password, to sign: ").map(Some)
 }

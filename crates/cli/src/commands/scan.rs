@@ -7,12 +7,19 @@ use std::io::BufReader;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use slipway_api::quality::{FindingView, RiskAcceptanceRequest, RiskAcceptanceView, ScanPushView};
-use slipway_api::List;
+use slipway_api::projects::ProjectView;
+use slipway_api::quality::{
+    FindingView, RiskAcceptanceRequest, RiskAcceptanceView, RiskApproval, ScanPushView,
+};
+use slipway_api::{List, Page};
+use slipway_core::model::Environment;
+use slipway_core::signature::policy::SignedAction;
+use slipway_core::signature::{risk_acceptance_policy, Meaning};
 
-use crate::client::encode;
+use crate::client::{encode, Client};
 use crate::error::Failure;
 use crate::output::{show, table};
+use crate::prompt::{ask_password, stdin_secret};
 use crate::remote::Remote;
 
 use super::transfer::{local_io, read_json};
@@ -78,6 +85,10 @@ pub enum FindingsCommand {
         /// RFC 3339, within a year.
         #[arg(long)]
         until: String,
+        /// Read your password (to sign, where an environment the project reaches requires risk
+        /// acceptances signed) from standard input; otherwise it is asked on the terminal.
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -88,6 +99,9 @@ pub enum FindingsCommand {
         acceptance: i64,
         #[arg(long)]
         project: String,
+        /// Read your password (to sign the approval, where it is required) from standard input.
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -215,9 +229,12 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
             project,
             reason,
             until,
+            password_stdin,
             remote,
         } => {
-            let answer: RiskAcceptanceView = remote.client().post(
+            let client = remote.client();
+            let password = risk_password(&client, &project, password_stdin)?;
+            let answer: RiskAcceptanceView = client.post(
                 &format!(
                     "/api/v1/projects/{}/findings/{finding}/acceptances",
                     encode(&project)
@@ -225,6 +242,7 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
                 &RiskAcceptanceRequest {
                     reason,
                     expires_at: until,
+                    password,
                 },
             )?;
             show(&remote, &answer, |a| {
@@ -232,20 +250,26 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
                     "risk acceptance {} of finding {} requested until {}; a person holding the security role approves it: slipway findings approve {} --project {project}",
                     a.id, a.finding_id, a.expires_at, a.id
                 );
+                for s in &a.signatures {
+                    println!("  {}", s.manifestation);
+                }
             });
             Ok(())
         }
         FindingsCommand::Approve {
             acceptance,
             project,
+            password_stdin,
             remote,
         } => {
-            let answer: RiskAcceptanceView = remote.client().post(
+            let client = remote.client();
+            let password = risk_password(&client, &project, password_stdin)?;
+            let answer: RiskAcceptanceView = client.post(
                 &format!(
                     "/api/v1/projects/{}/acceptances/{acceptance}/approve",
                     encode(&project)
                 ),
-                &serde_json::json!({}),
+                &RiskApproval { password },
             )?;
             show(&remote, &answer, |a| {
                 println!(
@@ -255,10 +279,38 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
                     a.approved_by.as_deref().unwrap_or("?"),
                     a.expires_at
                 );
+                for s in &a.signatures {
+                    println!("  {}", s.manifestation);
+                }
             });
             Ok(())
         }
     }
+}
+
+/// The password to sign a risk acceptance with: from standard input with --password-stdin,
+/// else asked on the terminal when an environment the project reaches requires it signed (the
+/// rule the server applies, `core::signature::risk_acceptance_policy`).
+fn risk_password(
+    client: &Client,
+    project: &str,
+    password_stdin: bool,
+) -> Result<Option<String>, Failure> {
+    if password_stdin {
+        return stdin_secret("password").map(Some);
+    }
+    let p: ProjectView = client.get(&format!("/api/v1/projects/{}", encode(project)))?;
+    let envs: Page<Environment> = client.get("/api/v1/environments")?;
+    let Some(env) = risk_acceptance_policy(&p.project, &envs.items) else {
+        return Ok(None);
+    };
+    let meaning = Meaning::of(SignedAction::RiskAcceptances);
+    eprintln!(
+        "{} requires risk acceptances signed: this is an electronic signature meaning {meaning} (\"{}\"), shown with your name and the time.",
+        env.name,
+        meaning.declaration()
+    );
+    ask_password("your password, to sign: ").map(Some)
 }
 
 fn finding_row(f: &FindingView) -> Vec<String> {

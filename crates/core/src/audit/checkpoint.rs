@@ -17,8 +17,8 @@ mod merkle;
 mod note;
 
 pub use merkle::{
-    consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root, verify_consistency,
-    verify_inclusion, CompactTree, Hash,
+    consistency_proof, empty_root, inclusion_proof, inclusion_proofs, leaf_hash, node_hash, root,
+    verify_consistency, verify_inclusion, CompactTree, Hash,
 };
 pub use note::{
     key_id, split_notes, verifier_key, Checkpoint, NoteError, SignedCheckpoint, MAX_NOTE_BYTES,

@@ -8,11 +8,12 @@
 //! offline and names the place of every problem. Both are pure: the caller brings the time, the
 //! key and the sections.
 
+pub mod inclusion;
 pub mod proof;
 pub mod tar;
 mod verify;
 
-pub use verify::verify;
+pub use verify::{verify, verify_trusting};
 
 use serde::{Deserialize, Serialize};
 
@@ -277,6 +278,10 @@ pub struct Report {
     pub audit_links: usize,
     /// How each electronic signature that verified reads, in bundle order.
     pub signatures: Vec<String>,
+    /// The signed audit checkpoint the bundle's events are proven included in (`inclusion.json`),
+    /// with its own origin; `None` for a bundle without one (exported by a server that signs no
+    /// checkpoints, or before bundles carried them).
+    pub checkpoint: Option<inclusion::CheckpointReport>,
 }
 
 /// Who signed a bundle. Integrity (every byte as signed) and origin (signed by a key the reader

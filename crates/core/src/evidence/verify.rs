@@ -2,6 +2,7 @@
 //! (a file, `archive`, or `audit.json event N`), and the bundle's origin judged apart from its
 //! integrity. It reads bytes and nothing else: no file system, no network, no clock.
 
+use super::inclusion::{self, CheckpointReport, INCLUSION};
 use super::{
     fingerprint, parse_key_file, proof, sums_text, tar, Manifest, Origin, Problem, Report, AUDIT,
     FORMAT, KEY, MANIFEST, README, REQUIRED_SECTIONS, SIGNATURE, SIGNATURES, SUMS,
@@ -14,6 +15,12 @@ use crate::Sha256;
 /// the server shows them (normalised by [`super::parse_fingerprint`]); with none, the origin is
 /// [`Origin::NotEstablished`] and the caller should show the fingerprint to compare.
 pub fn verify(bytes: &[u8], trusted: &[String]) -> Report {
+    verify_trusting(bytes, trusted, trusted)
+}
+
+/// [`verify`], with the fingerprints trusted for the bundle's evidence key and for the audit
+/// checkpoint key its inclusion proofs rest on given apart.
+pub fn verify_trusting(bytes: &[u8], trusted: &[String], checkpoint_keys: &[String]) -> Report {
     let (entries, tar_problems) = tar::read(bytes);
     let mut check = Check::default();
     let broken = tar_problems.iter().any(|p| p.fatal);
@@ -22,7 +29,7 @@ pub fn verify(bytes: &[u8], trusted: &[String]) -> Report {
     }
     if broken {
         // The files after the damage cannot be located: checking them would only add noise.
-        return check.into_report(None, Origin::Unknown, (0, 0), Vec::new());
+        return check.into_report(None, Origin::Unknown, None, Vec::new(), None);
     }
     let mut files = Files::default();
     for e in &entries {
@@ -51,7 +58,8 @@ pub fn verify(bytes: &[u8], trusted: &[String]) -> Report {
     check.sums(&files);
     let audit = check.audit_proof(&files, manifest.as_ref());
     let signatures = check.signatures(&files, key.as_ref());
-    check.into_report(manifest, origin, audit, signatures)
+    let checkpoint = check.inclusion(&files, audit.as_ref(), checkpoint_keys);
+    check.into_report(manifest, origin, audit.as_ref(), signatures, checkpoint)
 }
 
 /// Who signed the bundle, as far as the reader's trusted keys tell.
@@ -94,17 +102,49 @@ impl Check {
         self,
         manifest: Option<Manifest>,
         origin: Origin,
-        (audit_events, audit_links): (usize, usize),
+        audit: Option<&proof::AuditProof>,
         signatures: Vec<String>,
+        checkpoint: Option<CheckpointReport>,
     ) -> Report {
         Report {
             problems: self.problems,
             manifest,
             origin,
-            audit_events,
-            audit_links,
+            audit_events: audit.map_or(0, |p| p.events.len()),
+            audit_links: audit.map_or(0, |p| p.links.len()),
             signatures,
+            checkpoint,
         }
+    }
+
+    /// Every event `audit.json` holds in full is proven included in the signed checkpoint of
+    /// `inclusion.json`, when the bundle carries one; a failing proof is named by its event.
+    fn inclusion(
+        &mut self,
+        files: &Files,
+        audit: Option<&proof::AuditProof>,
+        trusted: &[String],
+    ) -> Option<CheckpointReport> {
+        let bytes = files.get(INCLUSION)?;
+        let file = match serde_json::from_slice::<inclusion::InclusionFile>(bytes) {
+            Ok(file) => file,
+            Err(e) => {
+                self.problem(
+                    INCLUSION,
+                    format!("not a readable set of inclusion proofs: {e}"),
+                );
+                return None;
+            }
+        };
+        let events = audit.map_or(&[][..], |p| p.events.as_slice());
+        let (report, problems) = inclusion::check(&file, events, trusted);
+        for p in problems {
+            match p.seq {
+                Some(seq) => self.problem(&format!("{INCLUSION} event {seq}"), p.problem),
+                None => self.problem(INCLUSION, p.problem),
+            }
+        }
+        report
     }
 
     /// Every electronic signature in `signatures.json` verifies with the bundle's key: its
@@ -284,17 +324,19 @@ impl Check {
         }
     }
 
-    /// The audit chain proof recomputes and ends at the manifest's head. Returns how many events
-    /// in full and how many links it holds.
-    fn audit_proof(&mut self, files: &Files, manifest: Option<&Manifest>) -> (usize, usize) {
-        let Some(bytes) = files.get(AUDIT) else {
-            return (0, 0);
-        };
+    /// The audit chain proof recomputes and ends at the manifest's head; the proof, when it
+    /// could be read.
+    fn audit_proof(
+        &mut self,
+        files: &Files,
+        manifest: Option<&Manifest>,
+    ) -> Option<proof::AuditProof> {
+        let bytes = files.get(AUDIT)?;
         let p = match serde_json::from_slice::<proof::AuditProof>(bytes) {
             Ok(p) => p,
             Err(e) => {
                 self.problem(AUDIT, format!("not a readable chain proof: {e}"));
-                return (0, 0);
+                return None;
             }
         };
         for b in proof::check(&p) {
@@ -311,6 +353,6 @@ impl Check {
                 );
             }
         }
-        (p.events.len(), p.links.len())
+        Some(p)
     }
 }

@@ -241,5 +241,30 @@ pub fn verify(sealed: &Sealed, server_key: &PublicKey) -> Result<(), SignaturePr
     }
 }
 
+/// The environment whose policy makes accepting a risk of `project` an electronic signature:
+/// the first of `environments` that lists `risk_acceptances` and that the project can reach (one
+/// of its lifecycles names it; any environment when it has no lifecycle). A finding's risk is
+/// accepted for the whole project, so it lifts the `findings` gate of every environment it
+/// reaches: the strictest of their policies holds. `None` when no policy asks.
+pub fn risk_acceptance_policy<'a>(
+    project: &crate::model::Project,
+    environments: &'a [crate::model::Environment],
+) -> Option<&'a crate::model::Environment> {
+    let reaches = |env: &crate::model::Environment| {
+        project.lifecycles.is_empty()
+            || project
+                .lifecycles
+                .iter()
+                .flat_map(|l| &l.phases)
+                .any(|p| p.environments.contains(&env.name))
+    };
+    environments.iter().find(|env| {
+        env.gates
+            .signatures
+            .contains(&SignedAction::RiskAcceptances)
+            && reaches(env)
+    })
+}
+
 #[cfg(test)]
 mod tests;

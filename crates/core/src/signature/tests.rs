@@ -122,3 +122,40 @@ fn each_action_has_a_fixed_meaning() {
     );
     crate::state_name::assert_names_round_trip(Meaning::ALL, "signature meaning");
 }
+
+fn pets() -> (crate::model::Project, Vec<crate::model::Environment>) {
+    let config = crate::config::load(&[crate::config::Source {
+        name: "slipway.yaml",
+        text: include_str!("../../../../examples/pets/slipway.yaml"),
+    }])
+    .expect("the example loads");
+    (config.projects[0].clone(), config.environments)
+}
+
+#[test]
+fn a_risk_acceptance_is_signed_where_an_environment_the_project_reaches_asks() {
+    let (mut project, mut envs) = pets();
+    assert_eq!(risk_acceptance_policy(&project, &envs), None);
+    let prod = envs
+        .iter_mut()
+        .find(|e| e.name.as_str() == "PROD-US")
+        .expect("PROD-US");
+    prod.gates.signatures.insert(SignedAction::RiskAcceptances);
+    assert_eq!(
+        risk_acceptance_policy(&project, &envs).map(|e| e.name.as_str()),
+        Some("PROD-US")
+    );
+    // A project whose lifecycles never reach PROD-US is not bound by its policy.
+    for l in &mut project.lifecycles {
+        for p in &mut l.phases {
+            p.environments.retain(|e| e.as_str() != "PROD-US");
+        }
+    }
+    assert_eq!(risk_acceptance_policy(&project, &envs), None);
+    // Without any lifecycle, the project may deploy anywhere: every policy binds it.
+    project.lifecycles.clear();
+    assert_eq!(
+        risk_acceptance_policy(&project, &envs).map(|e| e.name.as_str()),
+        Some("PROD-US")
+    );
+}

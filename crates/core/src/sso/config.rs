@@ -78,6 +78,67 @@ pub struct LdapConfig {
     /// Seconds to wait for the directory before saying it is down.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u32,
+    /// Reading a signed-in person's groups again while their sessions and tokens live.
+    #[serde(default)]
+    pub recheck: LdapRecheck,
+}
+
+/// How often a person's groups are read again, and as whom: their sessions and API tokens end
+/// once no mapped group remains. The person's own bind is gone after sign-in, so a service
+/// account reads (this one, else `search`'s); without any, re-checks are off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapRecheck {
+    /// At most this often per person (0: at every request).
+    #[serde(default = "default_recheck_minutes")]
+    pub minutes: u32,
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    #[serde(default)]
+    pub bind_password_file: Option<String>,
+}
+
+impl Default for LdapRecheck {
+    fn default() -> LdapRecheck {
+        LdapRecheck {
+            minutes: default_recheck_minutes(),
+            bind_dn: None,
+            bind_password_file: None,
+        }
+    }
+}
+
+fn default_recheck_minutes() -> u32 {
+    15
+}
+
+/// The service account that reads groups at a re-check: `(bind DN, its password file)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reader<'a> {
+    pub bind_dn: &'a str,
+    pub bind_password_file: &'a str,
+}
+
+impl LdapConfig {
+    /// Who reads groups at a re-check; `None` when no service account is configured (re-checks
+    /// are then off: an anonymous read may see no group and would end everyone's session).
+    pub fn recheck_reader(&self) -> Option<Reader<'_>> {
+        let from_recheck = self
+            .recheck
+            .bind_dn
+            .as_deref()
+            .zip(self.recheck.bind_password_file.as_deref());
+        let from_search = self
+            .search
+            .as_ref()
+            .and_then(|s| s.bind_dn.as_deref().zip(s.bind_password_file.as_deref()));
+        from_recheck
+            .or(from_search)
+            .map(|(bind_dn, bind_password_file)| Reader {
+                bind_dn,
+                bind_password_file,
+            })
+    }
 }
 
 /// Finding the person's DN by searching for their user name.
@@ -239,6 +300,14 @@ fn check_ldap(l: &LdapConfig) -> Result<(), AuthConfigError> {
     if !(1..=60).contains(&l.timeout_secs) {
         return refuse("ldap.timeout_secs must be between 1 and 60");
     }
+    if l.recheck.bind_dn.is_some() != l.recheck.bind_password_file.is_some() {
+        return refuse(
+            "ldap.recheck.bind_dn and ldap.recheck.bind_password_file go together (or neither, to re-check as the search account)",
+        );
+    }
+    if l.recheck.minutes > 1440 {
+        return refuse("ldap.recheck.minutes must be between 0 (every request) and 1440");
+    }
     if l.roles.is_empty() && l.default_role.is_none() {
         return refuse(
             "ldap.roles is empty and there is no ldap.default_role: nobody could sign in",
@@ -338,6 +407,39 @@ ldap:
         assert!(err("{").contains("line"));
         let bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
         assert!(!err(bomb).is_empty());
+    }
+
+    #[test]
+    fn a_recheck_reads_as_its_own_account_else_the_search_account_else_never() {
+        let ldap = parse(FULL).unwrap().ldap.unwrap();
+        assert_eq!(ldap.recheck.minutes, 15);
+        assert_eq!(
+            ldap.recheck_reader(),
+            None,
+            "a template and no account: off"
+        );
+        let searching = FULL.replace(
+            "  user_dn: \"uid={username},ou=people,dc=example,dc=org\"",
+            "  search: { base: \"ou=people,dc=example,dc=org\", bind_dn: \"cn=svc\", bind_password_file: /pw }",
+        );
+        let ldap = parse(&searching).unwrap().ldap.unwrap();
+        assert_eq!(
+            ldap.recheck_reader(),
+            Some(Reader {
+                bind_dn: "cn=svc",
+                bind_password_file: "/pw"
+            })
+        );
+        let own = format!(
+            "{FULL}  recheck: {{ minutes: 0, bind_dn: cn=reader, bind_password_file: /r }}\n"
+        );
+        let ldap = parse(&own).unwrap().ldap.unwrap();
+        assert_eq!(ldap.recheck.minutes, 0);
+        assert_eq!(ldap.recheck_reader().map(|r| r.bind_dn), Some("cn=reader"));
+        let half = format!("{FULL}  recheck: {{ bind_dn: cn=reader }}\n");
+        assert!(parse(&half).unwrap_err().message.contains("go together"));
+        let long = format!("{FULL}  recheck: {{ minutes: 5000 }}\n");
+        assert!(parse(&long).unwrap_err().message.contains("1440"));
     }
 
     #[test]

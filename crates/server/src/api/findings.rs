@@ -3,14 +3,14 @@
 //! `services::findings`, answer a `slipway_api::quality` view.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use slipway_api::quality::{
-    FindingView, RiskAcceptanceRequest, RiskAcceptanceView, ScanPushView, ScanView,
+    FindingView, RiskAcceptanceRequest, RiskAcceptanceView, RiskApproval, ScanPushView, ScanView,
 };
 use slipway_api::List;
 use slipway_core::quality::FindingState;
@@ -19,6 +19,8 @@ use slipway_store::{format_time, StoredAcceptance, StoredScan};
 use crate::auth::Actor;
 use crate::services::findings::{self, FindingQuery, FindingStatus, ScanPush};
 use crate::services::parse_name;
+use crate::services::signatures::SignAsk;
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 type ApiResult<T> = Result<T, ServiceError>;
@@ -210,6 +212,7 @@ fn id_of(what: &str, text: &str) -> ApiResult<i64> {
 
 pub(super) async fn request_acceptance(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     actor: Actor,
     Path((project, id)): Path<(String, String)>,
     Json(body): Json<RiskAcceptanceRequest>,
@@ -223,31 +226,68 @@ pub(super) async fn request_acceptance(
             "pass a time such as 2027-01-31T00:00:00Z",
         )
     })?;
+    let project = parse_name("project", &project)?;
+    let sign = SignAsk {
+        password: body.password.as_deref(),
+        client: client.ip(),
+    };
     let acceptance = findings::request_acceptance(
         &state,
         &actor,
-        &parse_name("project", &project)?,
+        &project,
         id_of("finding", &id)?,
         &body.reason,
         expires_at,
+        sign,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(acceptance_view(acceptance))).into_response())
+    let view = signed_view(&state, &project, acceptance).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+/// The body is optional: empty, or `{"password": "…"}` to sign the approval.
 pub(super) async fn approve_acceptance(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     actor: Actor,
     Path((project, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<RiskAcceptanceView>> {
+    let body: RiskApproval = if body.iter().all(u8::is_ascii_whitespace) {
+        RiskApproval::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ServiceError::invalid(
+                format!("the body is not {{\"password\": \"…\"}}: {e}"),
+                "send no body, or the approver's password where the approval is signed",
+            )
+        })?
+    };
+    let project = parse_name("project", &project)?;
+    let sign = SignAsk {
+        password: body.password.as_deref(),
+        client: client.ip(),
+    };
     let acceptance = findings::approve_acceptance(
         &state,
         &actor,
-        &parse_name("project", &project)?,
+        &project,
         id_of("risk acceptance", &id)?,
+        sign,
     )
     .await?;
-    Ok(Json(acceptance_view(acceptance)))
+    Ok(Json(signed_view(&state, &project, acceptance).await?))
+}
+
+async fn signed_view(
+    state: &AppState,
+    project: &slipway_core::Name,
+    a: StoredAcceptance,
+) -> ApiResult<RiskAcceptanceView> {
+    let signatures = findings::acceptance_signatures(state, project.as_str(), a.id).await?;
+    let mut view = acceptance_view(a);
+    view.signatures = signatures.into_view();
+    Ok(view)
 }
 
 fn acceptance_view(a: StoredAcceptance) -> RiskAcceptanceView {
@@ -260,5 +300,7 @@ fn acceptance_view(a: StoredAcceptance) -> RiskAcceptanceView {
         requested_at: format_time(a.requested_at),
         approved_by: a.approved_by,
         approved_at: a.approved_at.map(format_time),
+        // Filled by `signed_view`, which reads them.
+        signatures: Vec::new(),
     }
 }

@@ -250,11 +250,11 @@ async fn change_requests(
     actor: Actor,
     Query(q): Query<OpenQuery>,
 ) -> ApiResult<Json<Vec<ChangeRequestView>>> {
-    Ok(Json(
-        promotions::change_requests(&state, &actor, q.open)
-            .await?
-            .into_view(),
-    ))
+    let mut views = Vec::new();
+    for rfc in promotions::change_requests(&state, &actor, q.open).await? {
+        views.push(promotions::change_request_view(&state, rfc).await?);
+    }
+    Ok(Json(views))
 }
 
 async fn change_request(
@@ -262,20 +262,8 @@ async fn change_request(
     actor: Actor,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ChangeRequestView>> {
-    require(
-        &state,
-        &actor,
-        Operation::Read,
-        &format!("change_request/{id}"),
-    )
-    .await?;
-    let rfc = state.store.change_request(id).await?.ok_or_else(|| {
-        ServiceError::not_found(
-            format!("change request {id}"),
-            "list them with `slipway rfc list`",
-        )
-    })?;
-    Ok(Json(rfc.into_view()))
+    let rfc = promotions::change_request(&state, &actor, id).await?;
+    Ok(Json(promotions::change_request_view(&state, rfc).await?))
 }
 
 #[derive(Deserialize)]
@@ -284,19 +272,26 @@ struct DecisionBody {
     approve: bool,
     #[serde(default)]
     comment: String,
+    /// The decider's password, where the environment requires `change_requests` signed.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 async fn decide(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     actor: Actor,
     Path(id): Path<i64>,
     Json(body): Json<DecisionBody>,
 ) -> ApiResult<Json<ChangeRequestView>> {
-    Ok(Json(
-        promotions::decide_change_request(&state, &actor, id, body.approve, &body.comment)
-            .await?
-            .into_view(),
-    ))
+    let sign = SignAsk {
+        password: body.password.as_deref(),
+        client: client.ip(),
+    };
+    let rfc =
+        promotions::decide_change_request(&state, &actor, id, body.approve, &body.comment, sign)
+            .await?;
+    Ok(Json(promotions::change_request_view(&state, rfc).await?))
 }
 
 async fn clock(State(state): State<AppState>, actor: Actor) -> ApiResult<Json<ClockView>> {

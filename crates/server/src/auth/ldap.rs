@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use slipway_core::sso::config::{ldap_address, LdapConfig, MemberValue};
+use slipway_core::sso::config::{ldap_address, LdapConfig, MemberValue, Reader};
 use slipway_core::sso::ldap::{
     self, escape_dn_value, Answer, BerError, Entry, Filter, Scope, Search, INVALID_CREDENTIALS,
 };
@@ -194,13 +194,7 @@ pub(crate) fn authenticate(
         (None, Some(search)) => {
             if let Some(bind_dn) = &search.bind_dn {
                 let secret = match &search.bind_password_file {
-                    Some(path) => std::fs::read_to_string(path)
-                        .map_err(|e| LdapError::Unreachable {
-                            url: config.url.clone(),
-                            detail: format!("the search account's password file {path}: {e}"),
-                        })?
-                        .trim_end()
-                        .to_string(),
+                    Some(path) => account_password(config, path)?,
                     None => String::new(),
                 };
                 if !c.bind(bind_dn, &secret)? {
@@ -241,25 +235,70 @@ pub(crate) fn authenticate(
         .first()
         .and_then(|e| e.first(&config.name_attribute))
         .map(str::to_string);
-    let member = match config.groups.member_value {
-        MemberValue::Dn => dn.clone(),
-        MemberValue::Username => username.to_string(),
-    };
-    let groups = c
-        .search(&Search {
-            base: &config.groups.base,
-            scope: Scope::Subtree,
-            filter: Filter::Equal(config.groups.member_attribute.clone(), member),
-            attributes: &["1.1"],
-            size_limit: 500,
-        })?
-        .into_iter()
-        .map(|e| e.dn)
-        .collect();
+    let groups = read_groups(&mut c, config, &dn, username)?;
     c.close();
     Ok(DirectoryPerson {
         dn,
         printed_name,
         groups,
     })
+}
+
+/// A service account's password, from its file.
+fn account_password(config: &LdapConfig, path: &str) -> Result<String, LdapError> {
+    Ok(std::fs::read_to_string(path)
+        .map_err(|e| LdapError::Unreachable {
+            url: config.url.clone(),
+            detail: format!("the service account's password file {path}: {e}"),
+        })?
+        .trim_end()
+        .to_string())
+}
+
+/// The DNs of the groups the person (`dn`, `username`) is a member of.
+fn read_groups(
+    c: &mut Connection,
+    config: &LdapConfig,
+    dn: &str,
+    username: &str,
+) -> Result<Vec<String>, LdapError> {
+    let member = match config.groups.member_value {
+        MemberValue::Dn => dn.to_string(),
+        MemberValue::Username => username.to_string(),
+    };
+    Ok(c.search(&Search {
+        base: &config.groups.base,
+        scope: Scope::Subtree,
+        filter: Filter::Equal(config.groups.member_attribute.clone(), member),
+        attributes: &["1.1"],
+        size_limit: 500,
+    })?
+    .into_iter()
+    .map(|e| e.dn)
+    .collect())
+}
+
+/// A signed-in person's groups read again, as the re-check account (`reader`): no password of
+/// theirs is needed, and a person removed from the directory's groups shows none.
+pub(crate) fn groups_now(
+    config: &LdapConfig,
+    reader: Reader<'_>,
+    dn: &str,
+    username: &str,
+) -> Result<Vec<String>, LdapError> {
+    let mut c = Connection::open(config)?;
+    let secret = account_password(config, reader.bind_password_file)?;
+    if secret.is_empty() || !c.bind(reader.bind_dn, &secret)? {
+        return Err(LdapError::Refused {
+            what: "the re-check account's bind",
+            code: INVALID_CREDENTIALS,
+            detail: format!(
+                "check ldap.recheck (or ldap.search) bind_dn `{}` and its password",
+                reader.bind_dn
+            ),
+        });
+    }
+    let groups = read_groups(&mut c, config, dn, username)?;
+    c.close();
+    Ok(groups)
 }

@@ -154,6 +154,8 @@ struct ChangeRequestView {
     rollback_plan: Vec<String>,
     not_undone: Vec<String>,
     decided: Option<String>,
+    /// How the decision's electronic signature reads, when it was signed.
+    signature: Option<String>,
     open: bool,
 }
 
@@ -165,7 +167,10 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn change_request_view(c: &StoredChangeRequest) -> ChangeRequestView {
+fn change_request_view(
+    c: &StoredChangeRequest,
+    signatures: &[slipway_core::signature::Sealed],
+) -> ChangeRequestView {
     let (label, tone) = match c.state {
         ChangeRequestState::Open => ("open", "warn"),
         ChangeRequestState::Approved => ("approved", "good"),
@@ -189,6 +194,10 @@ fn change_request_view(c: &StoredChangeRequest) -> ChangeRequestView {
                 c.comment.clone().unwrap_or_default()
             )
         }),
+        signature: signatures
+            .iter()
+            .find(|s| s.signature.record_kind == services::promotions::CHANGE_REQUEST_RECORD)
+            .map(|s| s.signature.manifestation()),
         open: c.state == ChangeRequestState::Open,
     }
 }
@@ -209,6 +218,8 @@ struct SigningAsk {
     approve: Option<String>,
     reject: Option<String>,
     override_decision: Option<String>,
+    /// The meaning of a CAB decision on the change request, when it is signed.
+    change_request: Option<String>,
     /// For a person who signs in through an OpenID provider: its name, and where to sign in
     /// again there (a signature's fresh authentication) before acting, instead of a password.
     again: Option<(String, String)>,
@@ -227,10 +238,14 @@ fn signing_ask(env: &slipway_core::model::Environment) -> Option<SigningAsk> {
         approve: says(SignedAction::Approvals),
         reject: says(SignedAction::Rejections),
         override_decision: says(SignedAction::Overrides),
+        change_request: says(SignedAction::ChangeRequests),
         again: None,
     };
-    (ask.approve.is_some() || ask.reject.is_some() || ask.override_decision.is_some())
-        .then_some(ask)
+    (ask.approve.is_some()
+        || ask.reject.is_some()
+        || ask.override_decision.is_some()
+        || ask.change_request.is_some())
+    .then_some(ask)
 }
 
 /// What this person may do on the page.
@@ -382,7 +397,10 @@ pub(super) async fn show(
                     .map(|s| s.signature.manifestation()),
             })
             .collect(),
-        change_request: view.change_request.as_ref().map(change_request_view),
+        change_request: view
+            .change_request
+            .as_ref()
+            .map(|c| change_request_view(c, &view.signatures)),
         actions,
         signing: match signing_ask(&env) {
             Some(mut ask) => {
@@ -512,33 +530,41 @@ pub(super) async fn override_decision(
 
 pub(super) async fn approve_change_request(
     State(state): State<crate::AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
 ) -> PageResult {
-    decide_change_request(state, id, signed, true).await
+    decide_change_request(state, id, client.ip(), signed, true).await
 }
 
 pub(super) async fn reject_change_request(
     State(state): State<crate::AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(id): Path<i64>,
     signed: SignedForm<CommentFields>,
 ) -> PageResult {
-    decide_change_request(state, id, signed, false).await
+    decide_change_request(state, id, client.ip(), signed, false).await
 }
 
 async fn decide_change_request(
     state: crate::AppState,
     id: i64,
+    client: std::net::IpAddr,
     signed: SignedForm<CommentFields>,
     approve: bool,
 ) -> PageResult {
     let SignedForm { user, form } = signed;
+    let sign = SignAsk {
+        password: form.password.as_deref(),
+        client,
+    };
     let rfc = services::promotions::decide_change_request(
         &state,
         &user.actor,
         id,
         approve,
         &form.comment,
+        sign,
     )
     .await
     .or_page(&user)?;

@@ -8,7 +8,7 @@
 //! there is, `core::quality` what it means, and the forms post to `services::findings`.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -22,12 +22,13 @@ use super::notice::{see_other_done, Done};
 use super::page::{
     percent_encode, render, short_timestamp, when, Frame, OrProblemPage, PageResult, Section,
 };
-use super::session::{NoFields, SignedForm};
+use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services::coverage::KindCoverage;
 use crate::services::findings::FindingStatus;
 use crate::services::flakiness::FlakyTest;
 use crate::services::release_quality::{self, SuiteQuality};
+use crate::services::signatures::SignAsk;
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
 
@@ -304,6 +305,8 @@ struct AcceptanceView {
     words: String,
     /// Whether the reader may approve it now (security, not its requester, not yet approved).
     may_approve: bool,
+    /// How its electronic signatures read (the request's, the approval's), when signed.
+    signatures: Vec<String>,
 }
 
 /// A finding as its row shows it.
@@ -321,7 +324,12 @@ struct FindingRow {
     acceptances: Vec<AcceptanceView>,
 }
 
-fn acceptance_view(a: &StoredAcceptance, user: &ConsoleUser, now: Timestamp) -> AcceptanceView {
+fn acceptance_view(
+    a: &StoredAcceptance,
+    signed: &[(i64, String)],
+    user: &ConsoleUser,
+    now: Timestamp,
+) -> AcceptanceView {
     let until = when(a.expires_at, now);
     let words = match (&a.approved_by, a.expires_at <= now) {
         (Some(by), false) => format!(
@@ -343,12 +351,23 @@ fn acceptance_view(a: &StoredAcceptance, user: &ConsoleUser, now: Timestamp) -> 
         may_approve: a.approved_by.is_none()
             && a.expires_at > now
             && may_approve_risk(user.actor.role, &user.actor.username, &a.requested_by).is_ok(),
+        signatures: signed
+            .iter()
+            .filter(|(id, _)| *id == a.id)
+            .map(|(_, s)| s.clone())
+            .collect(),
     }
+}
+
+/// The risk acceptances of a page, with their signatures as `(acceptance, how it reads)`.
+struct Acceptances<'a> {
+    all: &'a [StoredAcceptance],
+    signed: Vec<(i64, String)>,
 }
 
 fn finding_row(
     f: &FindingStatus,
-    acceptances: &[StoredAcceptance],
+    acceptances: &Acceptances<'_>,
     user: &ConsoleUser,
     now: Timestamp,
 ) -> FindingRow {
@@ -392,9 +411,10 @@ fn finding_row(
         deadline,
         overdue: f.overdue,
         acceptances: acceptances
+            .all
             .iter()
             .filter(|a| a.finding_id == finding.id)
-            .map(|a| acceptance_view(a, user, now))
+            .map(|a| acceptance_view(a, &acceptances.signed, user, now))
             .collect(),
     }
 }
@@ -412,6 +432,40 @@ struct QualityPage {
     overdue: usize,
     /// Whether the reader may ask for a risk to be accepted.
     may_request_risk: bool,
+    /// Set when asking for and approving a risk acceptance are electronic signatures.
+    risk_signing: Option<RiskSigning>,
+}
+
+/// What the risk forms ask of a signer where an environment's policy requires it.
+struct RiskSigning {
+    /// The environment whose policy asks.
+    environment: String,
+    /// `responsibility: “I take responsibility for this decision”`.
+    meaning: String,
+    /// For a person who signs in through an OpenID provider: its name, and where to sign in
+    /// again there before acting, instead of a password.
+    again: Option<(String, String)>,
+}
+
+async fn risk_signing(
+    state: &AppState,
+    user: &ConsoleUser,
+    project: &slipway_core::Name,
+    back: &str,
+) -> Result<Option<RiskSigning>, ServiceError> {
+    use slipway_core::signature::policy::SignedAction;
+    use slipway_core::signature::Meaning;
+    let Some(env) = services::findings::risk_signing_environment(state, project).await? else {
+        return Ok(None);
+    };
+    let m = Meaning::of(SignedAction::RiskAcceptances);
+    Ok(Some(RiskSigning {
+        environment: env.name.to_string(),
+        meaning: format!("{m}: “{}”", m.declaration()),
+        again: services::sso::provider_for_signing(state, &user.actor)
+            .await?
+            .map(|name| (name, format!("/login/oidc/again?back={back}"))),
+    }))
 }
 
 /// `GET /projects/{name}/releases/{version}/quality`
@@ -425,11 +479,27 @@ pub(super) async fn show(
         .await
         .or_page(&user)?;
     let now = state.clock.now();
+    let mut signed = Vec::new();
+    for a in &quality.acceptances {
+        for s in services::findings::acceptance_signatures(&state, name.as_str(), a.id)
+            .await
+            .or_page(&user)?
+        {
+            signed.push((a.id, s.signature.manifestation()));
+        }
+    }
+    let acceptances = Acceptances {
+        all: &quality.acceptances,
+        signed,
+    };
     let findings: Vec<FindingRow> = quality
         .findings
         .iter()
-        .map(|f| finding_row(f, &quality.acceptances, &user, now))
+        .map(|f| finding_row(f, &acceptances, &user, now))
         .collect();
+    let risk_signing = risk_signing(&state, &user, &name, &quality_href(&project, &version))
+        .await
+        .or_page(&user)?;
     Ok(render(
         StatusCode::OK,
         &QualityPage {
@@ -448,6 +518,7 @@ pub(super) async fn show(
             overdue: findings.iter().filter(|f| f.overdue).count(),
             findings,
             may_request_risk: allows(user.actor.role, Operation::ReportCheck),
+            risk_signing,
             project,
             version,
         },
@@ -579,11 +650,22 @@ pub(super) async fn run(
 pub(super) struct AcceptFields {
     reason: String,
     until: String,
+    /// The requester's password, where the acceptance is an electronic signature.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// The approver's password, where the approval is an electronic signature.
+#[derive(Deserialize)]
+pub(super) struct ApproveFields {
+    #[serde(default)]
+    password: Option<String>,
 }
 
 /// `POST /projects/{name}/releases/{version}/quality/findings/{id}/accept`
 pub(super) async fn accept_risk(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path((project, version, id)): Path<(String, String, i64)>,
     signed: SignedForm<AcceptFields>,
 ) -> PageResult {
@@ -605,6 +687,10 @@ pub(super) async fn accept_risk(
         id,
         &form.reason,
         expires_at,
+        SignAsk {
+            password: form.password.as_deref(),
+            client: client.ip(),
+        },
     )
     .await
     .or_page(&user)?;
@@ -618,12 +704,17 @@ pub(super) async fn accept_risk(
 /// `POST /projects/{name}/releases/{version}/quality/acceptances/{id}/approve`
 pub(super) async fn approve_risk(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path((project, version, id)): Path<(String, String, i64)>,
-    signed: SignedForm<NoFields>,
+    signed: SignedForm<ApproveFields>,
 ) -> PageResult {
-    let SignedForm { user, .. } = signed;
+    let SignedForm { user, form } = signed;
     let name = parse_name("project", &project).or_page(&user)?;
-    services::findings::approve_acceptance(&state, &user.actor, &name, id)
+    let sign = SignAsk {
+        password: form.password.as_deref(),
+        client: client.ip(),
+    };
+    services::findings::approve_acceptance(&state, &user.actor, &name, id, sign)
         .await
         .or_page(&user)?;
     Ok(see_other_done(

@@ -305,6 +305,31 @@ pub async fn inclusion(
     })
 }
 
+/// Proofs that `events` are included in a signed checkpoint of the log, for an evidence bundle:
+/// a checkpoint is signed now when the last one does not cover them (refused, like any signing,
+/// when the log no longer extends the checkpoints before). `None` on a server that signs no
+/// checkpoints.
+pub(crate) async fn inclusion_of(
+    state: &AppState,
+    events: &[slipway_core::audit::AuditEvent],
+) -> Result<Option<slipway_core::evidence::inclusion::InclusionFile>, ServiceError> {
+    let Some(log) = state.checkpoints.as_deref() else {
+        return Ok(None);
+    };
+    let signed = sign(state, None).await?;
+    let leaves = leaves(state, Some(signed.size)).await?;
+    let file =
+        slipway_core::evidence::inclusion::build(events, &leaves, &signed.note, log.public_key())
+            .ok_or_else(|| ServiceError::State {
+            message: format!(
+                "the checkpoint of size {} does not cover the bundle's audit events",
+                signed.size
+            ),
+            hint: "export again: a new checkpoint is signed for it".into(),
+        })?;
+    Ok(Some(file))
+}
+
 /// Every checkpoint of the file, so a contradiction names the last one that still matches.
 fn checkpoints_of(signed: &[SignedCheckpoint]) -> Vec<Checkpoint> {
     signed.iter().map(|c| c.checkpoint.clone()).collect()

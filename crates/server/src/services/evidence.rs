@@ -94,11 +94,17 @@ struct Facts {
     deployments: Vec<DeploymentRecord>,
     governance: Governance,
     proof: AuditProof,
+    /// The full events' inclusion proofs against a signed checkpoint, when this server signs
+    /// checkpoints.
+    inclusion: Option<slipway_core::evidence::inclusion::InclusionFile>,
     exported_at: String,
     exported_by: String,
     fingerprint: String,
     /// The complaints of the release's first 30 days in production.
     complaints: Vec<slipway_api::complaints::ComplaintView>,
+    /// Every electronic signature of the release's records: votes, overrides and change-request
+    /// decisions of its promotions, then its findings' risk acceptances.
+    signatures: Vec<slipway_api::signatures::SignatureView>,
 }
 
 fn json_bytes(value: &impl Serialize) -> Vec<u8> {
@@ -157,19 +163,13 @@ fn governance_section(f: &Facts) -> Result<Section, ServiceError> {
     })
 }
 
-/// The electronic signatures of the release's records (votes), each with the record it signs
-/// and the evidence key's seal, so `slipway evidence verify` checks them offline.
+/// The electronic signatures of the release's records, each with the record it signs and the
+/// evidence key's seal, so `slipway evidence verify` checks them offline.
 fn signatures_section(f: &Facts) -> Result<Section, ServiceError> {
-    let signatures: Vec<&slipway_api::signatures::SignatureView> = f
-        .governance
-        .promotions
-        .iter()
-        .flat_map(|p| &p.signatures)
-        .collect();
     Ok(Section {
         path: bundle::SIGNATURES,
-        describes: "the electronic signatures of the release's approvals and rejections: signer, printed name, time, meaning, the record signed and its SHA-256, and the evidence key's seal over them (verifiable offline).",
-        bytes: json_bytes(&signatures),
+        describes: "the electronic signatures of the release's records (approvals, rejections, overrides, change-request decisions, risk acceptances of its findings): signer, printed name, time, meaning, the record signed and its SHA-256, and the evidence key's seal over them (verifiable offline).",
+        bytes: json_bytes(&f.signatures),
     })
 }
 
@@ -178,6 +178,16 @@ fn audit_section(f: &Facts) -> Result<Section, ServiceError> {
         path: bundle::AUDIT,
         describes: "the audit events about the release in full, and the links (seq, prev_hash, hash) of every other event up to the head at export, to check the chain.",
         bytes: json_bytes(&f.proof),
+    })
+}
+
+/// `inclusion.json`, when the server signs checkpoints: one section more, so it is assembled
+/// apart from the fixed list.
+fn inclusion_section(f: &Facts) -> Option<Section> {
+    f.inclusion.as_ref().map(|file| Section {
+        path: slipway_core::evidence::inclusion::INCLUSION,
+        describes: "the audit events of audit.json held in full, each with its RFC 6962 inclusion proof against a checkpoint of the whole audit log signed by the server's checkpoint key (not in the database), and that key: check its fingerprint against the one the server printed at start (also `GET /api/v1/audit/checkpoints/key`).",
+        bytes: json_bytes(file),
     })
 }
 
@@ -272,6 +282,7 @@ pub async fn export(
         )
     }));
     let proof = read_proof(state, scope, head.clone()).await?;
+    let inclusion = super::checkpoints::inclusion_of(state, &proof.events).await?;
 
     let mut records = Vec::with_capacity(deployments.len());
     for d in deployments {
@@ -307,6 +318,16 @@ pub async fn export(
     let complaints = super::complaints::of_release(state, project, &version)
         .await?
         .into_view();
+    let mut signatures: Vec<slipway_api::signatures::SignatureView> = governance
+        .promotions
+        .iter()
+        .flat_map(|p| p.signatures.iter().cloned())
+        .collect();
+    signatures.extend(
+        super::evidence_quality::risk_signatures(state, project.as_str(), &version)
+            .await?
+            .into_view(),
+    );
 
     let unix = exported_at
         .parse::<jiff::Timestamp>()
@@ -320,10 +341,12 @@ pub async fn export(
         deployments: records,
         governance,
         proof,
+        inclusion,
         exported_at: exported_at.clone(),
         exported_by: actor.username.clone(),
         fingerprint,
         complaints,
+        signatures,
     };
     let export = Export {
         project: project.to_string(),
@@ -335,6 +358,7 @@ pub async fn export(
         audit_head: head,
     };
     let mut members = sections(&facts)?;
+    members.extend(inclusion_section(&facts));
     members.extend(super::evidence_quality::sections(state, project.as_str(), &version).await?);
     let bytes = bundle::assemble(&export, members, &key);
     Ok(Bundle {
@@ -516,8 +540,32 @@ struct Summary {
     plans: Vec<EnvPlanRow>,
     deployments: Vec<DeploymentRow>,
     promotions: Vec<PromotionRow>,
+    signatures: Vec<SignatureRow>,
     events: Vec<EventRow>,
     links: usize,
+}
+
+/// An electronic signature as the summary shows it: who, when, what it means, what it signs.
+struct SignatureRow {
+    printed_name: String,
+    signer: String,
+    signed_at: String,
+    meaning: String,
+    record: String,
+    record_hash: String,
+}
+
+impl From<&slipway_api::signatures::SignatureView> for SignatureRow {
+    fn from(s: &slipway_api::signatures::SignatureView) -> SignatureRow {
+        SignatureRow {
+            printed_name: s.printed_name.clone(),
+            signer: s.signer.clone(),
+            signed_at: s.signed_at.clone(),
+            meaning: format!("{} — “{}”", s.meaning, s.meaning.declaration()),
+            record: format!("{} {}", s.record_kind, s.record_id),
+            record_hash: s.record_hash.to_hex(),
+        }
+    }
 }
 
 /// A promotion as the summary shows it: its last decision, criterion by criterion.
@@ -622,6 +670,7 @@ impl From<&Facts> for Summary {
             .collect();
         Summary {
             promotions,
+            signatures: f.signatures.iter().map(SignatureRow::from).collect(),
             project: r.project.to_string(),
             version: r.version.to_string(),
             channel: r.channel.to_string(),

@@ -128,6 +128,7 @@ async fn findings(state: &AppState, project: &str, release: &str) -> Result<Valu
         // Every acceptance asked for, approved or not: the record shows who asked and who approved.
         let mut acceptances = Vec::new();
         for a in state.store.acceptances_of(f.id).await? {
+            let signed = super::findings::acceptance_signatures(state, project, a.id).await?;
             acceptances.push(json!({
                 "id": a.id,
                 "reason": a.reason,
@@ -136,6 +137,8 @@ async fn findings(state: &AppState, project: &str, release: &str) -> Result<Valu
                 "requested_at": a.requested_at.to_string(),
                 "approved_by": a.approved_by,
                 "approved_at": a.approved_at.map(|t| t.to_string()),
+                // How its electronic signatures read; each is in signatures.json with its seal.
+                "signatures": signed.iter().map(|s| s.signature.manifestation()).collect::<Vec<_>>(),
             }));
         }
         listed.push(json!({
@@ -179,6 +182,32 @@ async fn findings(state: &AppState, project: &str, release: &str) -> Result<Valu
         })).collect::<Vec<_>>(),
         "findings": listed,
     }))
+}
+
+/// The electronic signatures of the risk acceptances of the findings the release carries (asked
+/// for and approved), for signatures.json.
+pub(super) async fn risk_signatures(
+    state: &AppState,
+    project: &str,
+    release: &str,
+) -> Result<Vec<slipway_core::signature::Sealed>, ServiceError> {
+    let carried = state
+        .store
+        .findings(&FindingFilter {
+            project: project.to_string(),
+            release: Some(release.to_string()),
+            component: None,
+            state: None,
+            limit: 100_000,
+        })
+        .await?;
+    let mut out = Vec::new();
+    for f in carried {
+        for a in state.store.acceptances_of(f.id).await? {
+            out.extend(super::findings::acceptance_signatures(state, project, a.id).await?);
+        }
+    }
+    Ok(out)
 }
 
 async fn quality_gates(

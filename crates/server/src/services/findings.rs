@@ -14,6 +14,7 @@ use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::governance::FindingFact;
 use slipway_core::quality::{is_overdue, may_approve_risk, reconcile, FindingState};
+use slipway_core::signature::policy::SignedAction;
 use slipway_core::Name;
 use slipway_ingest::{read_scan, ScanError, ScanLimits, ScanReport};
 use slipway_store::{
@@ -22,6 +23,7 @@ use slipway_store::{
 
 use super::quality::release_of;
 use super::require;
+use super::signatures::{self, SignAsk, Signer};
 use crate::auth::Actor;
 use crate::vault::parse_size;
 use crate::{AppState, ServiceError};
@@ -374,8 +376,67 @@ pub async fn scans(
 /// The longest a risk may be accepted for.
 const MAX_ACCEPTANCE_DAYS: i64 = 365;
 
+/// The kind of record a signed request to accept a risk is; its id is
+/// `risk-acceptance/{project}/{id}/request`.
+pub const RISK_REQUEST_RECORD: &str = "risk-acceptance-request";
+/// The kind of record a signed approval of a risk acceptance is; its id is
+/// `risk-acceptance/{project}/{id}/approval`.
+pub const RISK_APPROVAL_RECORD: &str = "risk-acceptance-approval";
+
+/// Where a risk acceptance's signatures are kept: `risk-acceptance/{project}/{id}/`.
+pub fn risk_signatures_prefix(project: &str, id: i64) -> String {
+    format!("risk-acceptance/{project}/{id}/")
+}
+
+/// The environment whose policy makes risk acceptances of `project` electronic signatures, if
+/// any (what the console and CLI tell the signer before they act).
+pub async fn risk_signing_environment(
+    state: &AppState,
+    project: &Name,
+) -> Result<Option<slipway_core::model::Environment>, ServiceError> {
+    let Some(stored) = state.store.project(project).await? else {
+        return Ok(None);
+    };
+    let environments = state.store.environments().await?;
+    Ok(slipway_core::signature::risk_acceptance_policy(&stored, &environments).cloned())
+}
+
+/// Authenticate the person afresh when an environment `project` reaches requires risk
+/// acceptances signed (`core::signature::risk_acceptance_policy`); `None` when none does.
+async fn risk_signer(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    sign: SignAsk<'_>,
+) -> Result<Option<Signer>, ServiceError> {
+    match risk_signing_environment(state, project).await? {
+        Some(env) => {
+            signatures::authenticate(state, actor, &env, SignedAction::RiskAcceptances, sign).await
+        }
+        None => Ok(None),
+    }
+}
+
+/// The signed content of a risk acceptance: the finding, the reason, the expiry and who asked.
+fn risk_record(
+    project: &Name,
+    a: &StoredAcceptance,
+    finding: &serde_json::Value,
+) -> serde_json::Value {
+    json!({
+        "project": project.as_str(),
+        "acceptance": a.id,
+        "finding": finding,
+        "reason": a.reason,
+        "expires_at": a.expires_at.to_string(),
+        "requested_by": a.requested_by,
+        "requested_at": a.requested_at.to_string(),
+    })
+}
+
 /// Ask for a finding's risk to be accepted, for a reason, until an expiry; it is in force once
-/// a person holding the security role, not the requester, approves it.
+/// a person holding the security role, not the requester, approves it. Where an environment the
+/// project reaches requires risk acceptances signed, asking is an electronic signature (`sign`).
 pub async fn request_acceptance(
     state: &AppState,
     actor: &Actor,
@@ -383,6 +444,7 @@ pub async fn request_acceptance(
     finding_id: i64,
     reason: &str,
     expires_at: Timestamp,
+    sign: SignAsk<'_>,
 ) -> Result<StoredAcceptance, ServiceError> {
     require(
         state,
@@ -418,10 +480,27 @@ pub async fn request_acceptance(
             "pass --until with a time in the coming year, e.g. 2027-01-31T00:00:00Z",
         ));
     }
+    // Authenticated afresh before anything is written: a wrong password changes nothing.
+    let signer = risk_signer(state, actor, project, sign).await?;
     let mut tx = state.store.write().await?;
     let id = tx
         .insert_acceptance(finding.id, reason, expires_at, &actor.username, now)
         .await?;
+    if let Some(signer) = &signer {
+        let asked = StoredAcceptance {
+            id,
+            finding_id: finding.id,
+            reason: reason.to_string(),
+            expires_at,
+            requested_by: actor.username.clone(),
+            requested_at: now,
+            approved_by: None,
+            approved_at: None,
+        };
+        let record = risk_record(project, &asked, &finding_fields(&finding));
+        let record_id = format!("{}request", risk_signatures_prefix(project.as_str(), id));
+        signatures::sign(&mut tx, signer, RISK_REQUEST_RECORD, &record_id, record).await?;
+    }
     tx.audit(AuditEntry {
         actor: actor.username.clone(),
         verb: "finding.risk_requested".into(),
@@ -434,6 +513,7 @@ pub async fn request_acceptance(
             "severity": finding.severity,
             "reason": reason,
             "expires_at": expires_at.to_string(),
+            "signed": signer.is_some(),
         }),
     });
     tx.commit().await?;
@@ -457,12 +537,25 @@ async fn acceptance_of(
         })
 }
 
-/// Approve a risk acceptance: the security role, under the four-eyes rule.
+/// The finding a signature names: enough to tell it from any other.
+fn finding_fields(f: &StoredFinding) -> serde_json::Value {
+    json!({
+        "id": f.id,
+        "vulnerability": f.vulnerability,
+        "package": f.package,
+        "component": f.component,
+        "severity": f.severity,
+    })
+}
+
+/// Approve a risk acceptance: the security role, under the four-eyes rule; an electronic
+/// signature (`sign`) where an environment the project reaches requires risk acceptances signed.
 pub async fn approve_acceptance(
     state: &AppState,
     actor: &Actor,
     project: &Name,
     id: i64,
+    sign: SignAsk<'_>,
 ) -> Result<StoredAcceptance, ServiceError> {
     require(state, actor, Operation::Read, &format!("project/{project}")).await?;
     let acceptance = acceptance_of(state, project, id).await?;
@@ -479,12 +572,26 @@ pub async fn approve_acceptance(
             "ask for a new one with `slipway findings accept`",
         ));
     }
+    if acceptance.approved_by.is_some() {
+        return Err(already_approved(id));
+    }
+    let signer = risk_signer(state, actor, project, sign).await?;
     let mut tx = state.store.write().await?;
     if !tx.approve_acceptance(id, &actor.username, now).await? {
-        return Err(ServiceError::state(
-            format!("risk acceptance {id} is already approved"),
-            "nothing to do",
-        ));
+        return Err(already_approved(id));
+    }
+    if let Some(signer) = &signer {
+        let finding = state
+            .store
+            .finding(project.as_str(), acceptance.finding_id)
+            .await?
+            .map(|f| finding_fields(&f))
+            .unwrap_or_else(|| json!({ "id": acceptance.finding_id }));
+        let mut record = risk_record(project, &acceptance, &finding);
+        record["approved_by"] = json!(actor.username);
+        record["approved_at"] = json!(now.to_string());
+        let record_id = format!("{}approval", risk_signatures_prefix(project.as_str(), id));
+        signatures::sign(&mut tx, signer, RISK_APPROVAL_RECORD, &record_id, record).await?;
     }
     tx.audit(AuditEntry {
         actor: actor.username.clone(),
@@ -496,8 +603,28 @@ pub async fn approve_acceptance(
             "requested_by": acceptance.requested_by,
             "reason": acceptance.reason,
             "expires_at": acceptance.expires_at.to_string(),
+            "signed": signer.is_some(),
         }),
     });
     tx.commit().await?;
     acceptance_of(state, project, id).await
+}
+
+fn already_approved(id: i64) -> ServiceError {
+    ServiceError::state(
+        format!("risk acceptance {id} is already approved"),
+        "nothing to do",
+    )
+}
+
+/// The electronic signatures of a risk acceptance (its request and approval), oldest first.
+pub async fn acceptance_signatures(
+    state: &AppState,
+    project: &str,
+    id: i64,
+) -> Result<Vec<slipway_core::signature::Sealed>, ServiceError> {
+    Ok(state
+        .store
+        .signatures(&risk_signatures_prefix(project, id))
+        .await?)
 }

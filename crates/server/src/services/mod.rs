@@ -15,6 +15,7 @@ pub mod config_changes;
 pub mod coverage;
 pub mod dashboard;
 pub mod deployments;
+pub(crate) mod directory;
 pub mod environments;
 pub mod evidence;
 mod evidence_key;

@@ -478,6 +478,8 @@ async fn sign_in_person(
         }
     };
     let session = open_session(state, &mut tx, &user, details).await?;
+    // The groups were just read: the next re-check is due a full interval from now.
+    tx.mark_checked(&user.id).await?;
     tx.commit().await?;
     Ok(session)
 }

@@ -51,6 +51,8 @@ impl IntoView for StoredChangeRequest {
             decided_by: self.decided_by,
             decided_at: self.decided_at,
             comment: self.comment,
+            // Filled by `services::promotions`, which reads the signatures.
+            signature: None,
         }
     }
 }

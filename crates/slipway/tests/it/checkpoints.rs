@@ -53,6 +53,8 @@ enum Forgery {
     CutAfter(u64),
     /// Slip a new event in at `seq`, moving the later ones up.
     InsertAt(u64),
+    /// Swap events `seq` and `seq + 1`.
+    Swap(u64),
 }
 
 /// Rewrite the log as a forger would: read every event, change it, renumber, recompute every
@@ -87,6 +89,7 @@ async fn forge(database_url: &str, forgery: &Forgery) {
             slipped.details = "{}".into();
             log.insert(seq as usize - 1, slipped);
         }
+        Forgery::Swap(seq) => log.swap(seq as usize - 1, seq as usize),
     }
     sqlx::query("DELETE FROM audit_events")
         .execute(&mut conn)
@@ -338,4 +341,187 @@ fn without_a_named_key_an_intact_log_exits_9_and_a_wrong_key_is_refused() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn rechained_reordered_events_are_named() {
+    let rt = runtime();
+    let mut server = Server::start_with_env(None, NO_TIMER);
+    let url = sqlite_url(&server);
+    let (sizes, c) = forge_and_verify(&mut server, &url, None, &rt, |[first, second, _]| {
+        assert!(second > first + 3);
+        Forgery::Swap(first + 2)
+    });
+    let [first, second, _] = sizes;
+    assert_eq!(c["kind"], "differs");
+    assert_eq!(c["checkpoint_size"], second);
+    assert_eq!(c["first_unproven_seq"], first + 1);
+}
+
+#[test]
+fn reordered_and_inserted_events_on_postgresql_are_named() {
+    let rt = runtime();
+    for forgery in [Forgery::Swap, Forgery::InsertAt] {
+        let Some(url) = rt.block_on(slipway_store::testing::fresh_postgres_database()) else {
+            return;
+        };
+        {
+            let mut server = Server::start_with_env(Some(&url), NO_TIMER);
+            let (sizes, c) = forge_and_verify(&mut server, &url, Some(&url), &rt, |[first, ..]| {
+                forgery(first + 2)
+            });
+            let [first, second, _] = sizes;
+            assert_eq!(c["kind"], "differs");
+            assert_eq!(c["checkpoint_size"], second);
+            assert_eq!(c["first_unproven_seq"], first + 1);
+        }
+        rt.block_on(slipway_store::testing::drop_postgres_database(&url));
+    }
+}
+
+/// An edit made by hand in the database, without recomputing any hash.
+enum Naive {
+    /// Swap the contents of events `seq` and `seq + 1` (each keeps its number).
+    Swap(i64),
+    /// Move events from `seq` on one place up and write a new event at `seq`, chained onto the
+    /// one before with a correct hash of its own.
+    InsertAt(i64),
+}
+
+type Event = (String, String, String, String, String, String, String);
+
+async fn read_event(conn: &mut sqlx::AnyConnection, seq: i64) -> Event {
+    sqlx::query_as::<sqlx::Any, Event>(
+        "SELECT at, actor, verb, subject, details, prev_hash, hash FROM audit_events WHERE seq = $1",
+    )
+    .bind(seq)
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+async fn tamper_naively(database_url: &str, edit: &Naive) {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
+    let write = "UPDATE audit_events SET at = $2, actor = $3, verb = $4, subject = $5, details = $6, prev_hash = $7, hash = $8 WHERE seq = $1";
+    match *edit {
+        Naive::Swap(seq) => {
+            let a = read_event(&mut conn, seq).await;
+            let b = read_event(&mut conn, seq + 1).await;
+            for (at, e) in [(seq, b), (seq + 1, a)] {
+                sqlx::query(write)
+                    .bind(at)
+                    .bind(e.0)
+                    .bind(e.1)
+                    .bind(e.2)
+                    .bind(e.3)
+                    .bind(e.4)
+                    .bind(e.5)
+                    .bind(e.6)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+        Naive::InsertAt(seq) => {
+            let before = read_event(&mut conn, seq - 1).await;
+            // Two steps, so no two rows share a number on the way (PostgreSQL checks each row).
+            for shift in [
+                "UPDATE audit_events SET seq = seq + 1000000 WHERE seq >= $1",
+                "UPDATE audit_events SET seq = seq - 999999 WHERE seq >= 1000000 + $1",
+            ] {
+                sqlx::query(shift)
+                    .bind(seq)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            let row = Row {
+                at: before.0,
+                actor: "mallory".into(),
+                verb: "user.create".into(),
+                subject: "user/mallory".into(),
+                details: "{}".into(),
+            };
+            let hash = chain_hash(&before.6, seq, &row);
+            sqlx::query("INSERT INTO audit_events (seq, at, actor, verb, subject, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(seq)
+                .bind(&row.at)
+                .bind(&row.actor)
+                .bind(&row.verb)
+                .bind(&row.subject)
+                .bind(&row.details)
+                .bind(&before.6)
+                .bind(&hash)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Both kinds of hand edit, each on a fresh database (PostgreSQL when `postgres`, else SQLite):
+/// `audit verify` names the first event that no longer chains, and so does `audit verify
+/// --checkpoints`.
+fn naive_edits_are_named(postgres: bool, rt: &tokio::runtime::Runtime) {
+    for (edit, named, says) in [
+        (
+            Naive::Swap(4),
+            4,
+            "event 4 does not chain onto event 3: an event was inserted, removed or reordered",
+        ),
+        (
+            Naive::InsertAt(5),
+            6,
+            "event 6 does not chain onto event 5: an event was inserted, removed or reordered",
+        ),
+    ] {
+        let fresh = match postgres {
+            true => rt.block_on(slipway_store::testing::fresh_postgres_database()),
+            false => None,
+        };
+        let server = Server::start_with_env(fresh.as_deref(), NO_TIMER);
+        ok(server.apply(PETS));
+        checkpoint(&server);
+        let url = fresh.clone().unwrap_or_else(|| sqlite_url(&server));
+        assert!(ok(server.cli(None, &["audit", "verify"])).contains("audit chain intact"));
+        rt.block_on(tamper_naively(&url, &edit));
+        let plain = server.cli(None, &["audit", "verify", "-o", "json"]);
+        assert_eq!(plain.status.code(), Some(1), "{}", stdout(&plain));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&plain)).unwrap();
+        assert_eq!(report["first_bad_seq"], named, "{report}");
+        assert!(
+            stderr(&plain).contains(&format!("audit chain BROKEN at sequence {named}: {says}")),
+            "{}",
+            stderr(&plain)
+        );
+        let log = server.data.path().join("checkpoints.log");
+        // With the checkpoints: the chain break is named, and the checkpoint that covered the
+        // edited events is contradicted too.
+        let with = verify_against(&server, log.to_str().unwrap(), &key_fingerprint(&server));
+        assert_eq!(with.status.code(), Some(1), "{}", stdout(&with));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&with)).unwrap();
+        assert_eq!(report["chain_break"]["seq"], named, "{report}");
+        assert_eq!(report["chain_break"]["problem"], says, "{report}");
+        assert_eq!(report["contradiction"]["kind"], "differs", "{report}");
+        drop(server);
+        if let Some(url) = fresh {
+            rt.block_on(slipway_store::testing::drop_postgres_database(&url));
+        }
+    }
+}
+
+#[test]
+fn events_reordered_or_inserted_by_hand_in_sqlite_are_named() {
+    naive_edits_are_named(false, &runtime());
+}
+
+#[test]
+fn events_reordered_or_inserted_by_hand_in_postgresql_are_named() {
+    let rt = runtime();
+    let Some(probe) = rt.block_on(slipway_store::testing::fresh_postgres_database()) else {
+        return;
+    };
+    rt.block_on(slipway_store::testing::drop_postgres_database(&probe));
+    naive_edits_are_named(true, &rt);
 }

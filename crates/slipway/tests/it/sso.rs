@@ -712,7 +712,10 @@ fn single_sign_on_people_sign_with_a_fresh_sign_in_or_a_directory_bind_never_the
     b.wait_for_text("h1", "Promotion 2", wait);
     b.type_into("#vote-comment", "looks right");
     b.click("#approve");
-    b.wait_for_text("main", "fresh sign-in", wait);
+    // The refusal's own words: the promotion page itself says "one fresh sign-in signs one
+    // vote", so waiting for "fresh sign-in" alone passed before the refused vote had answered,
+    // and the next navigation then raced the form's answer (its 422 page).
+    b.wait_for_text("main", "needs a fresh sign-in there", wait);
 
     // A fresh sign-in at the provider (it asks again: prompt=login), then the vote signs.
     b.go(&format!("{base}/promotions/2"));
@@ -742,4 +745,101 @@ fn single_sign_on_people_sign_with_a_fresh_sign_in_or_a_directory_bind_never_the
         "{verbs:?}"
     );
     assert!(verbs.iter().any(|v| v == "signature.failed"), "{verbs:?}");
+}
+
+/// Take lena out of `release-ops` (the group's only member is replaced: `groupOfNames` needs
+/// one), as the directory's admin, with the OpenLDAP tools.
+fn remove_lena_from_release_ops(url: &str) {
+    use std::io::Write;
+    let ldif = format!(
+        "dn: cn=release-ops,ou=groups,{BASE}\nchangetype: modify\nreplace: member\nmember: cn=nobody,{BASE}\n"
+    );
+    let mut child = std::process::Command::new("ldapmodify")
+        .args([
+            "-x",
+            "-H",
+            url,
+            "-D",
+            &format!("cn=admin,{BASE}"),
+            "-w",
+            "directory-admin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ldapmodify runs (Debian package ldap-utils)");
+    child
+        .stdin
+        .take()
+        .expect("a stdin")
+        .write_all(ldif.as_bytes())
+        .expect("the change is sent");
+    let done = child.wait_with_output().expect("ldapmodify ends");
+    assert!(
+        done.status.success(),
+        "ldapmodify: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
+
+#[test]
+fn a_person_taken_out_of_their_directory_groups_loses_sessions_and_tokens_at_the_next_recheck() {
+    let Some(directory) = Directory::start(&directory_people()) else {
+        return;
+    };
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let password_file = folder.path().join("reader-password");
+    std::fs::write(&password_file, "directory-admin\n").expect("the password file");
+    // Re-checked at every request, as the directory's admin account reads.
+    let config = format!(
+        "{}  recheck: {{ minutes: 0, bind_dn: \"cn=admin,{BASE}\", bind_password_file: {} }}\n",
+        ldap_config(&directory.url),
+        password_file.display()
+    );
+    let (server, _config) = slipway_with(free_port(), &config);
+    let base = server.url.clone();
+    let mut lena = Client::new();
+    let signed_in = lena.post_json(
+        &format!("{base}/api/v1/session"),
+        &json!({ "username": "lena", "password": "lena-in-the-directory" }),
+        None,
+    );
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+    let token: Value = serde_json::from_str(&ok(server.cli(
+        None,
+        &[
+            "token", "create", "--name", "ci", "--user", "lena", "-o", "json",
+        ],
+    )))
+    .expect("JSON");
+    let token = token["secret"].as_str().expect("a secret").to_string();
+    let whoami = format!("{base}/api/v1/whoami");
+    let with_token = |token: &str| match ureq::get(&whoami)
+        .set("authorization", &format!("Bearer {token}"))
+        .call()
+    {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r.status(),
+        Err(e) => panic!("{e}"),
+    };
+    // Still in the group: every re-check lets her through.
+    assert_eq!(lena.get(&whoami).status, 200);
+    assert_eq!(with_token(&token), 200);
+    assert_eq!(lena.get(&whoami).status, 200);
+
+    remove_lena_from_release_ops(&directory.url);
+    assert_eq!(lena.get(&whoami).status, 401, "the session ended");
+    assert_eq!(with_token(&token), 401, "the token was revoked");
+    let ended = audit_verbs(&base)
+        .iter()
+        .filter(|v| *v == "user.access_ended")
+        .count();
+    assert_eq!(ended, 1);
+    // And she cannot sign in again while in no mapped group.
+    let again = Client::new().post_json(
+        &format!("{base}/api/v1/session"),
+        &json!({ "username": "lena", "password": "lena-in-the-directory" }),
+        None,
+    );
+    assert_eq!(again.status, 401, "{}", again.body);
 }

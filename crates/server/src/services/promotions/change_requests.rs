@@ -1,18 +1,26 @@
 //! Change requests (RFCs): the body pre-filled from the release, the CAB's or an ITSM tool's
 //! decision, and the listing. A decision is audited and re-judges its promotion; this module never
-//! opens a change request (opening a promotion does).
+//! opens a change request (opening a promotion does). Where the environment's policy lists
+//! `change_requests`, a decision made in Slipway is an electronic signature, stored with the
+//! promotion's signatures (record `promotion/{p}/change-request/{id}`); an ITSM tool's answer
+//! cannot sign for a person and is refused there.
 
 use serde_json::{json, Value};
-use slipway_api::governance::{ChangeRequestArtifact, ChangeRequestBody, ChangeRisk};
+use slipway_api::governance::{
+    ChangeRequestArtifact, ChangeRequestBody, ChangeRequestView, ChangeRisk,
+};
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::governance::{assess_risk, ChangeRequestState};
 use slipway_core::model::Environment;
+use slipway_core::signature::policy::SignedAction;
 use slipway_store::{StoredChangeRequest, StoredPromotion, StoredRelease};
 
 use super::judging::judge;
 use crate::auth::Actor;
 use crate::services::require;
+use crate::services::signatures::{self, SignAsk, Signer};
+use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
 /// The RFC, pre-filled from the release: notes, artifacts, plan, rollback plan, risk, window.
@@ -67,17 +75,59 @@ pub(super) fn change_request_body(
     serde_json::to_value(body).expect("a change request body always serialises")
 }
 
-/// The CAB approves or rejects a change request.
+/// The kind of record a signed change-request decision is; its id is
+/// `promotion/{promotion}/change-request/{id}`, so it shows with the promotion's signatures.
+pub const CHANGE_REQUEST_RECORD: &str = "change-request-decision";
+
+/// The CAB approves or rejects a change request; signed, with the decider's password in `sign`,
+/// where the environment requires `change_requests` signed.
 pub async fn decide_change_request(
     state: &AppState,
     actor: &Actor,
     id: i64,
     approve: bool,
     comment: &str,
+    sign: SignAsk<'_>,
 ) -> Result<StoredChangeRequest, ServiceError> {
     let subject = format!("change_request/{id}");
     require(state, actor, Operation::DecideChangeRequest, &subject).await?;
-    decide_rfc(state, &actor.username, id, approve, comment).await
+    require_comment(comment)?;
+    let signer = match signing_environment(state, id).await? {
+        Some(env) => {
+            signatures::authenticate(state, actor, &env, SignedAction::ChangeRequests, sign).await?
+        }
+        None => None,
+    };
+    decide_rfc(
+        state,
+        &actor.username,
+        id,
+        approve,
+        comment,
+        signer.as_ref(),
+    )
+    .await
+}
+
+/// The environment a change request is for, when its policy requires `change_requests` signed.
+async fn signing_environment(
+    state: &AppState,
+    id: i64,
+) -> Result<Option<Environment>, ServiceError> {
+    let Some(rfc) = state.store.change_request(id).await? else {
+        return Ok(None);
+    };
+    let Some(name) = rfc.body["environment"]
+        .as_str()
+        .and_then(|n| slipway_core::Name::parse(n).ok())
+    else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .environment(&name)
+        .await?
+        .filter(|env| signatures::required(env, SignedAction::ChangeRequests)))
 }
 
 /// An ITSM tool decides a change request it mirrors: the call is signed like the webhook that
@@ -128,8 +178,28 @@ pub async fn itsm_callback(
             "",
         )
     })?;
+    if let Some(env) = signing_environment(state, id).await? {
+        return Err(ServiceError::Refused {
+            message: format!(
+                "{} requires change request decisions signed: an answer from {webhook} cannot be a person's electronic signature",
+                env.name
+            ),
+            hint: format!("decide it in Slipway with your password: `slipway rfc approve {id} --comment …`, or the promotion page"),
+        });
+    }
     let by = format!("itsm:{webhook}:{}", answer.by.trim());
-    decide_rfc(state, &by, id, answer.approve, &answer.comment).await
+    require_comment(&answer.comment)?;
+    decide_rfc(state, &by, id, answer.approve, &answer.comment, None).await
+}
+
+fn require_comment(comment: &str) -> Result<(), ServiceError> {
+    if comment.trim().is_empty() {
+        return Err(ServiceError::invalid(
+            "a comment is required to decide a change request",
+            "e.g. --comment \"CAB of 2026-11-24: approved\"",
+        ));
+    }
+    Ok(())
 }
 
 async fn decide_rfc(
@@ -138,13 +208,8 @@ async fn decide_rfc(
     id: i64,
     approve: bool,
     comment: &str,
+    signer: Option<&Signer>,
 ) -> Result<StoredChangeRequest, ServiceError> {
-    if comment.trim().is_empty() {
-        return Err(ServiceError::invalid(
-            "a comment is required to decide a change request",
-            "e.g. --comment \"CAB of 2026-11-24: approved\"",
-        ));
-    }
     let verdict = if approve {
         ChangeRequestState::Approved
     } else {
@@ -166,11 +231,26 @@ async fn decide_rfc(
             "a decided change request does not change; promote again for a new one",
         ));
     }
+    if let Some(signer) = signer {
+        let record = json!({
+            "change_request": id,
+            "promotion": rfc.promotion_id,
+            "project": rfc.body["project"],
+            "release": rfc.body["release"],
+            "environment": rfc.body["environment"],
+            "title": rfc.body["title"],
+            "risk": rfc.body["risk"],
+            "approve": approve,
+            "comment": comment.trim(),
+        });
+        let record_id = format!("promotion/{}/change-request/{id}", rfc.promotion_id);
+        signatures::sign(&mut tx, signer, CHANGE_REQUEST_RECORD, &record_id, record).await?;
+    }
     tx.audit(AuditEntry {
         actor: by.to_string(),
         verb: "change_request.decide".into(),
         subject: format!("change_request/{id}"),
-        details: json!({ "project": rfc.body["project"], "release": rfc.body["release"], "environment": rfc.body["environment"], "promotion": rfc.promotion_id, "change_request": id, "approved": approve, "comment": comment.trim() }),
+        details: json!({ "project": rfc.body["project"], "release": rfc.body["release"], "environment": rfc.body["environment"], "promotion": rfc.promotion_id, "change_request": id, "approved": approve, "comment": comment.trim(), "signed": signer.is_some() }),
     });
     tx.commit().await?;
     judge(state, rfc.promotion_id).await?;
@@ -179,6 +259,44 @@ async fn decide_rfc(
         .change_request(id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("change request {id}"), ""))
+}
+
+/// One change request (Read permission).
+pub async fn change_request(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<StoredChangeRequest, ServiceError> {
+    require(
+        state,
+        actor,
+        Operation::Read,
+        &format!("change_request/{id}"),
+    )
+    .await?;
+    state.store.change_request(id).await?.ok_or_else(|| {
+        ServiceError::not_found(
+            format!("change request {id}"),
+            "list them with `slipway rfc list`",
+        )
+    })
+}
+
+/// A change request as the API shows it, with its decider's signature when it was signed.
+pub async fn change_request_view(
+    state: &AppState,
+    rfc: StoredChangeRequest,
+) -> Result<ChangeRequestView, ServiceError> {
+    let record_id = format!("promotion/{}/change-request/{}", rfc.promotion_id, rfc.id);
+    let signature = state
+        .store
+        .signatures(&record_id)
+        .await?
+        .into_iter()
+        .find(|s| s.signature.record_id == record_id);
+    let mut view = rfc.into_view();
+    view.signature = signature.into_view();
+    Ok(view)
 }
 
 pub async fn change_requests(

@@ -16,7 +16,10 @@ mod checks;
 mod judging;
 mod votes;
 
-pub use change_requests::{change_requests, decide_change_request, itsm_callback};
+pub use change_requests::{
+    change_request, change_request_view, change_requests, decide_change_request, itsm_callback,
+    CHANGE_REQUEST_RECORD,
+};
 pub use checks::{report_check, CheckReport};
 pub use judging::{judge, tick};
 pub use votes::{cancel, override_decision, vote, OVERRIDE_RECORD, VOTE_RECORD};
@@ -55,12 +58,21 @@ pub struct PromotionView {
 impl IntoView for PromotionView {
     type View = slipway_api::governance::PromotionView;
     fn into_view(self) -> Self::View {
+        let signatures: Vec<slipway_api::signatures::SignatureView> = self.signatures.into_view();
+        let change_request = self.change_request.map(|c| {
+            let mut view = c.into_view();
+            view.signature = signatures
+                .iter()
+                .find(|s| s.record_kind == CHANGE_REQUEST_RECORD)
+                .cloned();
+            view
+        });
         slipway_api::governance::PromotionView {
             promotion: self.promotion.into_view(),
             decisions: self.decisions.into_view(),
             votes: self.votes,
-            signatures: self.signatures.into_view(),
-            change_request: self.change_request.into_view(),
+            signatures,
+            change_request,
         }
     }
 }
