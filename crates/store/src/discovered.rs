@@ -85,12 +85,14 @@ impl Store {
     /// What the agents found, by target and key; of one target when given.
     pub async fn discovered_jobs(&self, target: Option<&str>) -> Result<Vec<DiscoveredJobRow>> {
         let rows = match target {
-            Some(t) => sqlx::query(&format!(
+            Some(t) => {
+                sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM discovered_jobs WHERE target = $1 ORDER BY target, job_key"
             ))
-            .bind(t)
-            .fetch_all(&self.pool)
-            .await?,
+                .bind(t)
+                .fetch_all(&self.pool)
+                .await?
+            }
             None => {
                 sqlx::query(&format!(
                     "SELECT {COLUMNS} FROM discovered_jobs ORDER BY target, job_key"
