@@ -25,6 +25,7 @@
 
 mod actions;
 mod args;
+mod discovery;
 mod error;
 mod fetch;
 mod host;

@@ -77,6 +77,12 @@ pub fn run(args: AgentArgs, stop: Stop) -> Result<(), AgentError> {
         let data = args.data.clone();
         std::thread::spawn(move || crate::scheduler::schedule_loop(&link, &credential, &data));
     }
+    // The jobs Slipway did not install are looked for beside the work too.
+    {
+        let link = link.clone();
+        let credential = identity.credential.clone();
+        std::thread::spawn(move || crate::discovery::discovery_loop(&link, &credential));
+    }
     work::work_loop(&link, &identity.credential, &args.data).map_err(|detail| {
         AgentError::NotAccepted(format!("error: the server no longer accepts this agent: {detail}\n  hint: it was revoked; enrol it again with a new token and a fresh --data folder"))
     })

@@ -61,7 +61,11 @@ pub(crate) fn schedule_loop(link: &Link, credential: &str, data: &Path) {
     loop {
         if Instant::now() >= refresh_at {
             refresh_at = Instant::now()
-                + match link.get::<AgentBatches>("/api/v1/agent/batches?runs=1", credential) {
+                + match link.post::<_, AgentBatches>(
+                    "/api/v1/agent/batches/claim",
+                    Some(credential),
+                    &serde_json::json!({}),
+                ) {
                     Ok(answer) => {
                         for b in &answer.batches {
                             for r in &b.run_now {
@@ -86,7 +90,9 @@ pub(crate) fn schedule_loop(link: &Link, credential: &str, data: &Path) {
         let now = Timestamp::now();
         let mut changed = false;
         for b in &batches {
-            let Some(cron) = b.schedule.as_deref() else {
+            // A batch without a command (adopted from cron, which still runs it) is only
+            // supervised: nothing here to run on its schedule.
+            let (Some(cron), Some(_)) = (b.schedule.as_deref(), b.command.as_deref()) else {
                 continue;
             };
             let Ok(schedule) = Schedule::parse(cron, b.time_zone.as_deref().unwrap_or("UTC"))

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use slipway_core::supervision::batch::{Category, InstallState};
+use slipway_core::supervision::hold::Hold;
 use slipway_core::supervision::BatchState;
 
 /// A batch as the inventory shows it (`GET /api/v1/batches`).
@@ -46,6 +47,10 @@ pub struct BatchView {
     /// without an agent; null for a batch installed before pings existed until its next install,
     /// and for readers who may not report runs (viewers, CAB): the key is a credential.
     pub ping_path: Option<String>,
+    /// Why it raises no alert now: `{"kind": "maintenance", "until", "reason"}` inside a
+    /// maintenance window, `{"kind": "needs", "batch", "state"}` while a batch it needs is down
+    /// or late; null otherwise.
+    pub hold: Option<Hold>,
 }
 
 /// The start of a run (`POST /api/v1/batches/{name}/runs`).
@@ -106,4 +111,41 @@ pub struct RunRequestedView {
     pub environment: String,
     pub server: String,
     pub testmode: bool,
+}
+
+/// A job an agent found on its server that Slipway did not install and nobody adopted yet
+/// (`GET /api/v1/discovered-jobs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnmanagedJobView {
+    pub server: String,
+    /// The server's environment; null for a server enrolled in none.
+    pub environment: Option<String>,
+    /// Stable on its server: `/etc/cron.d/export:3`, `crontab:2`, `systemd:logrotate.timer`.
+    pub key: String,
+    /// The name it is adopted under unless another is given.
+    pub name: String,
+    /// `crontab -l`, `/etc/crontab`, `/etc/cron.d/FILE` or `systemd`.
+    pub source: String,
+    /// Its cron schedule; null for `@reboot` and systemd timers.
+    pub schedule: Option<String>,
+    pub time_zone: Option<String>,
+    /// The user it runs as, when its source says.
+    pub user: Option<String>,
+    /// The command, or the unit a timer activates.
+    pub command: String,
+    /// RFC 3339: when its agent last reported it.
+    pub seen_at: String,
+}
+
+/// Adopt a discovered job into the inventory (`POST /api/v1/discovered-jobs/adopt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptBody {
+    pub server: String,
+    pub key: String,
+    /// The project that owns it from now on.
+    pub project: String,
+    /// Its name in the inventory; the job's suggested name when absent.
+    #[serde(default)]
+    pub name: Option<String>,
 }

@@ -126,6 +126,9 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
     lifecycles_changed(current, desired, &mut details);
     variables_changed(current, desired, &mut details);
     batches_changed(current, desired, &mut details);
+    if current.batch_maintenance != desired.batch_maintenance {
+        details.push("batch maintenance windows changed".to_string());
+    }
     if current.remediation != desired.remediation {
         details.push("finding deadlines changed".to_string());
     }

@@ -83,6 +83,10 @@ pub struct Project {
     /// The share of targets the whole plan runs on first (`canary:`); none runs it everywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<crate::plan::Canary>,
+    /// Maintenance windows of every batch of the project (`batch_maintenance:`), each limited
+    /// to some environments or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_maintenance: Vec<crate::supervision::maintenance::Window>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -276,6 +280,26 @@ impl Project {
                     .or_insert_with(|| format!("probes[{i}].environments"));
             }
         }
+        for (i, b) in self.batches.iter().enumerate() {
+            for (j, w) in b.maintenance.iter().enumerate() {
+                for e in &w.environments {
+                    refs.entry(e.clone())
+                        .or_insert_with(|| format!("batches[{i}].maintenance[{j}].environments"));
+                }
+            }
+        }
+        if let Some(r) = &self.alerting.weekly_report {
+            for (j, e) in r.environments.iter().enumerate() {
+                refs.entry(e.clone())
+                    .or_insert_with(|| format!("alerts.weekly_report.environments[{j}]"));
+            }
+        }
+        for (j, w) in self.batch_maintenance.iter().enumerate() {
+            for e in &w.environments {
+                refs.entry(e.clone())
+                    .or_insert_with(|| format!("batch_maintenance[{j}].environments"));
+            }
+        }
         refs
     }
 }
@@ -331,6 +355,7 @@ mod tests {
             remediation: Default::default(),
             alerting: Default::default(),
             canary: None,
+            batch_maintenance: Vec::new(),
         };
         let hotfix = ReleaseFacts {
             bump: Some(VersionBump::Patch),

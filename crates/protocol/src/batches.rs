@@ -138,6 +138,46 @@ pub struct LogErrorsAck {
     pub ignored: u64,
 }
 
+/// The jobs an agent found on its host that Slipway did not install (`POST
+/// /api/v1/agent/discovered`): crontab lines and systemd timers, the whole list each time (a job
+/// no longer listed is gone).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Discovered {
+    #[serde(default)]
+    pub jobs: Vec<DiscoveredJob>,
+    /// Lines or sources it could not read, each with why (`/etc/cron.d/x line 3: …`).
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+/// One job found on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredJob {
+    /// Stable on the host: `crontab:LINE`, `/etc/crontab:LINE`, `/etc/cron.d/FILE:LINE`,
+    /// `systemd:UNIT.timer`.
+    pub key: String,
+    /// A name to adopt it under, made from its command or unit (`export-sh`, `logrotate`).
+    pub name: String,
+    /// Where it was found: `crontab -l`, `/etc/crontab`, `/etc/cron.d/FILE`, `systemd`.
+    pub source: String,
+    /// Its cron schedule; `None` for `@reboot` and timers (their next run is in `command`).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// The user it runs as, when the source says.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The command (crontab) or the unit a timer activates.
+    pub command: String,
+}
+
+/// What the server kept of a discovery report.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DiscoveredAck {
+    pub jobs: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,6 +58,9 @@ async fn turn(state: &AppState) {
         }
         Err(e) => report(state, &e, "supervising batches"),
     }
+    if let Err(e) = services::batches::weekly::send_due(state, now).await {
+        report(state, &e, "sending the weekly batch reports");
+    }
     if let Err(e) = services::config_changes::end_expired_break_glasses(state).await {
         report(state, &e, "ending expired break-glasses");
     }

@@ -41,12 +41,14 @@ impl WriteTx<'_> {
 }
 
 impl Store {
-    /// Hand the requests for `batch_ids` not yet taken, marking them taken at `at`: each is
+    /// Hand the requests for `batch_ids` not yet taken and asked for at or after `not_before`
+    /// (older ones have expired and are never handed), marking them taken at `at`: each is
     /// handed once.
     pub async fn take_batch_run_requests(
         &self,
         batch_ids: &[i64],
         at: Timestamp,
+        not_before: Timestamp,
     ) -> Result<Vec<RunRequest>> {
         if batch_ids.is_empty() {
             return Ok(Vec::new());
@@ -58,9 +60,10 @@ impl Store {
         let at = format_time(at);
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
-            "UPDATE batch_run_requests SET taken_at = $1 WHERE taken_at IS NULL AND batch_id IN ({ids})"
+            "UPDATE batch_run_requests SET taken_at = $1 WHERE taken_at IS NULL AND requested_at >= $2 AND batch_id IN ({ids})"
         ))
         .bind(&at)
+        .bind(format_time(not_before))
         .execute(&mut *tx)
         .await?;
         let rows = sqlx::query(&format!(

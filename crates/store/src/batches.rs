@@ -7,6 +7,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use slipway_core::supervision::batch::{Category, InstallState};
+use slipway_core::supervision::hold::Hold;
 use slipway_core::supervision::BatchState;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -49,6 +50,8 @@ pub struct StoredBatch {
     pub status: Option<BatchState>,
     /// The key of its ping URL (`/ping/KEY`), for hosts without an agent.
     pub ping_key: Option<String>,
+    /// Why it raises no alert now (maintenance, or a batch it needs is down); the tick's.
+    pub hold: Option<Hold>,
 }
 
 /// Where a batch is: its environment, target and name.
@@ -124,7 +127,7 @@ impl DefinitionJson {
     }
 }
 
-const COLUMNS: &str = "id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, last_run_at, last_exit_code, next_expected_at, status, ping_key";
+const COLUMNS: &str = "id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, last_run_at, last_exit_code, next_expected_at, status, ping_key, hold";
 
 fn batch_row(row: &AnyRow) -> Result<StoredBatch> {
     Ok(StoredBatch {
@@ -156,6 +159,14 @@ fn batch_row(row: &AnyRow) -> Result<StoredBatch> {
             text.map(|t| t.parse()).transpose()?
         },
         ping_key: row.try_get("ping_key")?,
+        hold: {
+            let text: Option<String> = row.try_get("hold")?;
+            text.map(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| StoreError::Corrupt(format!("batch hold: {e}")))
+            })
+            .transpose()?
+        },
     })
 }
 
@@ -425,13 +436,18 @@ impl WriteTx<'_> {
         id: i64,
         status: BatchState,
         next_expected: Option<Timestamp>,
+        hold: Option<&Hold>,
     ) -> Result<()> {
-        sqlx::query("UPDATE batches SET status = $1, next_expected_at = $2 WHERE id = $3")
-            .bind(status.as_str())
-            .bind(next_expected.map(format_time))
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
+        let hold = hold.map(|h| json_text("batch hold", h)).transpose()?;
+        sqlx::query(
+            "UPDATE batches SET status = $1, next_expected_at = $2, hold = $3 WHERE id = $4",
+        )
+        .bind(status.as_str())
+        .bind(next_expected.map(format_time))
+        .bind(hold)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 }
@@ -470,5 +486,28 @@ impl Store {
             out.entry(run.batch_id).or_default().push(run);
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Move a batch's next expected run when its status stays: a value the supervision tick
+    /// derives each second from the schedule and the runs (the runs themselves are audited), so
+    /// it is written outside the audit chain, behind the writer lock and the fence.
+    pub async fn set_batch_next_expected(&self, id: i64, next: Option<Timestamp>) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = match self.backend {
+            crate::Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            crate::Backend::Postgres => self.pool.begin().await?,
+        };
+        if let Some(fence) = &self.fence {
+            crate::leases::check_fence(&mut tx, fence).await?;
+        }
+        sqlx::query("UPDATE batches SET next_expected_at = $1 WHERE id = $2")
+            .bind(next.map(format_time))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

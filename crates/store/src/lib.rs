@@ -18,6 +18,7 @@ mod complaints;
 mod config_changes;
 mod coverage;
 mod deployments;
+mod discovered;
 mod environments;
 mod evidence;
 mod findings;
@@ -43,6 +44,7 @@ mod time;
 mod variables;
 mod wakeups;
 mod webhooks;
+mod weekly_reports;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -68,6 +70,7 @@ pub use complaints::{
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use coverage::{NewCoverage, StoredCoverage};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
+pub use discovered::DiscoveredJobRow;
 pub use findings::{
     FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
 };
@@ -93,6 +96,7 @@ pub use time::{current_time, format_time, now, parse_time};
 pub use variables::StoredValue;
 pub use wakeups::Wake;
 pub use webhooks::{Delivery, DeliveryAttempt, DueDelivery, Webhook};
+pub use weekly_reports::{ReportMessage, ReportWeek, RunCount, StoredReportDelivery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+mod discovered;
 mod exec;
 
 use clap::Subcommand;
@@ -89,6 +90,33 @@ pub enum BatchCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// The jobs the agents found on their servers that Slipway did not install (crontab lines,
+    /// systemd timers) and nobody adopted.
+    #[command(after_help = "Example:\n  slipway batch unmanaged --env PROD-EU")]
+    Unmanaged {
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Adopt a job an agent found into the inventory: a batch of PROJECT on its server with the
+    /// job's schedule (cron still runs it; report its runs with `batch exec` or its ping URL).
+    #[command(
+        after_help = "Example:\n  slipway batch adopt /etc/cron.d/export:3 --server prod-01 --project pets --name pets-export"
+    )]
+    Adopt {
+        /// The job's key, as `batch unmanaged` lists it.
+        key: String,
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        project: String,
+        /// Its name in the inventory (default: the name `batch unmanaged` suggests).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 pub(crate) fn batch(command: BatchCommand) -> Result<(), Failure> {
@@ -115,6 +143,22 @@ pub(crate) fn batch(command: BatchCommand) -> Result<(), Failure> {
             remote,
         } => run_now(name, env, target, testmode, remote),
         BatchCommand::Show { name, env, remote } => show_batch(name, env, remote),
+        BatchCommand::Unmanaged { env, remote } => discovered::unmanaged(env, remote),
+        BatchCommand::Adopt {
+            key,
+            server,
+            project,
+            name,
+            remote,
+        } => discovered::adopt(
+            slipway_api::batches::AdoptBody {
+                server,
+                key,
+                project,
+                name,
+            },
+            remote,
+        ),
     }
 }
 
@@ -285,8 +329,11 @@ fn row(v: &BatchView) -> Vec<String> {
         v.name.clone(),
         word(&v.category),
         word(&v.state),
-        v.status
-            .map_or_else(|| "-".to_string(), |s| s.as_str().to_string()),
+        match (v.status, &v.hold) {
+            (None, _) => "-".to_string(),
+            (Some(s), None) => s.as_str().to_string(),
+            (Some(s), Some(_)) => format!("{} (held)", s.as_str()),
+        },
         schedule(v),
         or_dash(&v.owner),
         v.customers.join(", "),
@@ -304,6 +351,9 @@ fn detail(v: &BatchView) {
         "  status:       {}",
         v.status.map_or("not judged yet", |s| s.as_str())
     );
+    if let Some(hold) = &v.hold {
+        println!("  alerts:       {hold}");
+    }
     println!("  schedule:     {}", schedule(v));
     println!("  command:      {}", or_dash(&v.command));
     println!("  run dir:      {}", or_dash(&v.run_dir));

@@ -73,6 +73,23 @@ pub struct Alerting {
     pub console_url: Option<String>,
     pub channels: Vec<Channel>,
     pub routes: Vec<Route>,
+    /// The weekly batch report (`weekly_report:`), sent on Monday mornings; `None`: not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weekly_report: Option<WeeklyReport>,
+}
+
+/// The weekly batch report of a project: each environment's last 7 days (runs, failures, error
+/// lines per batch and customer, batches down or late), sent every Monday at `at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeeklyReport {
+    /// The channels it goes to (declared in `channels`).
+    pub channels: Vec<Name>,
+    /// Monday's local time it goes at.
+    pub at: crate::gates::calendar::ClockTime,
+    /// IANA zone of `at`; `None`: the environment's gates time zone, else UTC.
+    pub time_zone: Option<String>,
+    /// The environments reported on; empty: every environment the project has batches in.
+    pub environments: Vec<Name>,
 }
 
 impl Default for Alerting {
@@ -82,6 +99,7 @@ impl Default for Alerting {
             console_url: None,
             channels: Vec::new(),
             routes: Vec::new(),
+            weekly_report: None,
         }
     }
 }

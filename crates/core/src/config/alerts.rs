@@ -6,8 +6,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::Checker;
+use crate::alerts::channel::WeeklyReport;
 use crate::alerts::channel::{is_mailbox, DEFAULT_RENOTIFY};
 use crate::alerts::{Alerting, Channel, ChannelKind, Route, Setting, Smtp};
+use crate::gates::calendar::ClockTime;
 use crate::name::Name;
 use crate::supervision::batch::Period;
 
@@ -27,6 +29,26 @@ pub struct AlertsSpec {
     /// Which alerts go to which channels, by environment, project, team, severity and source.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// The weekly batch report, sent every Monday morning to the channels it names.
+    #[serde(default)]
+    pub weekly_report: Option<WeeklyReportSpec>,
+}
+
+/// The weekly batch report: `{ channels: [ops-mail], at: "08:00", time_zone: Europe/Paris }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyReportSpec {
+    /// The channels it goes to.
+    pub channels: Vec<Name>,
+    /// Monday's local time it goes at, HH:MM. Default 08:00.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// IANA zone of `at`; default: the environment's `gates.timezone`, else UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// The environments reported on; default: every environment the project has batches in.
+    #[serde(default)]
+    pub environments: Vec<Name>,
 }
 
 /// A channel: a chat incoming webhook or e-mail.
@@ -114,6 +136,9 @@ impl Checker<'_> {
                 }
             }
         }
+        let weekly_report = spec
+            .weekly_report
+            .and_then(|r| self.weekly_report(r, &channels));
         Alerting {
             renotify,
             console_url: spec
@@ -121,7 +146,49 @@ impl Checker<'_> {
                 .map(|u| u.trim_end_matches('/').to_string()),
             channels,
             routes: spec.routes,
+            weekly_report,
         }
+    }
+
+    fn weekly_report(
+        &mut self,
+        spec: WeeklyReportSpec,
+        channels: &[Channel],
+    ) -> Option<WeeklyReport> {
+        let at = "project.alerts.weekly_report";
+        if spec.channels.is_empty() {
+            self.error(
+                &format!("{at}.channels"),
+                "a weekly report needs at least one channel".into(),
+                "e.g. channels: [ops-mail]",
+            );
+        }
+        for (j, name) in spec.channels.iter().enumerate() {
+            if !channels.iter().any(|c| &c.name == name) {
+                self.error(
+                    &format!("{at}.channels[{j}]"),
+                    format!("channel {name} is not declared"),
+                    "declare it under project.alerts.channels",
+                );
+            }
+        }
+        let time = match spec.at.as_deref() {
+            None => ClockTime::parse("08:00").ok(),
+            Some(text) => ClockTime::parse(text)
+                .map_err(|e| self.error(&format!("{at}.at"), e, ""))
+                .ok(),
+        };
+        if let Some(zone) = &spec.time_zone {
+            if let Err(e) = crate::gates::calendar::Zone::parse(zone) {
+                self.error(&format!("{at}.time_zone"), e, "");
+            }
+        }
+        Some(WeeklyReport {
+            channels: spec.channels,
+            at: time?,
+            time_zone: spec.time_zone,
+            environments: spec.environments,
+        })
     }
 
     fn channel(&mut self, i: usize, c: ChannelSpec, before: &[Channel]) -> Option<Channel> {

@@ -202,6 +202,10 @@ pub struct ProjectSpec {
     /// a count such as `1`; the rest receive the release only once the canary succeeded.
     #[serde(default)]
     pub canary: Option<rollout::CanarySpec>,
+    /// Maintenance windows of every batch of the project, written like a batch's
+    /// `maintenance:`; limit one to some environments with `environments:`.
+    #[serde(default)]
+    pub batch_maintenance: Vec<batches::MaintenanceSpec>,
 }
 
 /// How the findings of a project's scans are judged.
@@ -893,6 +897,8 @@ impl Checker<'_> {
         let plan = self.plan(spec.plan, &components, &variables);
         let lifecycles = self.lifecycles(spec.lifecycles);
         let batches = self.batches(spec.batches);
+        let batch_maintenance =
+            self.maintenance_windows("project.batch_maintenance", "UTC", spec.batch_maintenance);
         let probes = self.probes(spec.probes, &variables);
         self.verify_steps(&plan, &probes);
         let slo = spec.slo.and_then(|s| self.slo(s));
@@ -913,6 +919,7 @@ impl Checker<'_> {
             remediation,
             alerting,
             canary,
+            batch_maintenance,
         }
     }
 

@@ -1015,3 +1015,159 @@ fn a_batch_without_logs_gets_the_default_rule() {
     assert_eq!(logs.rules[0].name.as_str(), "error");
     assert_eq!(logs.period.to_string(), "10m");
 }
+
+/// The pets example with a second batch `pets-import` that `pets-export` needs, and `extra`
+/// appended to `pets-export`'s entry (after its description).
+fn pets_with_batches(extra: &str, import_extra: &str) -> String {
+    PETS.replace(
+        "      log_dir: /var/log/pets-batch\n      description: Nightly export of adoptions to the partner registry\n",
+        &format!(
+            "      log_dir: /var/log/pets-batch\n      description: Nightly export of adoptions to the partner registry\n{extra}    - name: pets-import\n      schedule: \"0 1 * * *\"\n{import_extra}"
+        ),
+    )
+}
+
+#[test]
+fn maintenance_windows_and_needs_are_read_in_their_time_zone() {
+    let text = pets_with_batches(
+        "      needs: [pets-import]\n      maintenance:\n        - { every: \"0 22 * * sat\", lasts: 6h, environments: [PROD-EU], reason: backups }\n        - { from: \"2026-12-24 18:00\", to: \"2026-12-27T06:00:00Z\" }\n",
+        "",
+    )
+    .replace(
+        "  lifecycles:\n    - name: standard",
+        "  batch_maintenance:\n    - { every: \"@daily\", lasts: 30m, time_zone: America/New_York }\n\n  lifecycles:\n    - name: standard",
+    );
+    let config = load_one(&text).unwrap();
+    let project = &config.projects[0];
+    let export = &project.batches[0];
+    assert_eq!(export.needs, [Name::parse("pets-import").unwrap()]);
+    use crate::supervision::maintenance::Opening;
+    let [weekly, once] = &export.maintenance[..] else {
+        panic!("two windows: {:?}", export.maintenance)
+    };
+    match &weekly.opening {
+        Opening::Every { schedule, lasts } => {
+            // The batch's zone, since the window names none.
+            assert_eq!(
+                (schedule.expression(), schedule.zone()),
+                ("0 22 * * sat", "Europe/Paris")
+            );
+            assert_eq!(lasts.to_string(), "6h");
+        }
+        other => panic!("recurring: {other:?}"),
+    }
+    assert!(weekly.applies_in("PROD-EU") && !weekly.applies_in("PROD-US"));
+    assert_eq!(weekly.reason, "backups");
+    assert_eq!(
+        once.opening,
+        Opening::Once {
+            // 18:00 in Paris in winter is 17:00 UTC.
+            from: "2026-12-24T17:00:00Z".parse().unwrap(),
+            to: "2026-12-27T06:00:00Z".parse().unwrap(),
+        }
+    );
+    let [daily] = &project.batch_maintenance[..] else {
+        panic!("one project window")
+    };
+    assert!(
+        matches!(&daily.opening, Opening::Every { schedule, .. } if schedule.zone() == "America/New_York")
+    );
+}
+
+#[test]
+fn batches_that_need_each_other_in_a_cycle_are_refused_naming_the_cycle() {
+    let text = pets_with_batches(
+        "      needs: [pets-import]\n",
+        "      needs: [pets-export]\n",
+    );
+    let errors = load_one(&text).unwrap_err().0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0].message,
+        "batches need each other in a cycle: pets-export → pets-import → pets-export"
+    );
+    assert!(
+        errors[0].path.ends_with("batches[0].needs"),
+        "{}",
+        errors[0].path
+    );
+    let line = text
+        .lines()
+        .position(|l| l.contains("needs: [pets-import]"))
+        .unwrap()
+        + 1;
+    assert_eq!(errors[0].line, line);
+    // A batch needing itself is the shortest cycle; one needing an unknown batch is named.
+    let text = pets_with_batches("      needs: [pets-export, pets-imprt]\n", "");
+    let messages: Vec<String> = load_one(&text)
+        .unwrap_err()
+        .0
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert!(
+        messages
+            .contains(&"batches need each other in a cycle: pets-export → pets-export".to_string()),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(
+            &"batch pets-export needs pets-imprt, which the project does not declare".to_string()
+        ),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn bad_maintenance_windows_are_each_reported_at_their_key() {
+    let text = pets_with_batches(
+        "      maintenance:\n        - { every: \"0 22 * * sat\", from: \"2026-12-24 18:00\" }\n        - { every: \"0 25 * * *\", lasts: 0s }\n        - { from: \"2026-12-27 06:00\", to: \"2026-12-24 18:00\" }\n        - { from: \"christmas\", to: \"2026-12-24 18:00\", time_zone: Mars/Olympus }\n",
+        "",
+    );
+    let errors = load_one(&text).unwrap_err().0;
+    let found: Vec<(String, String)> = errors
+        .iter()
+        .map(|e| (e.path.clone(), e.message.clone()))
+        .collect();
+    let has = |path: &str, needle: &str| {
+        found
+            .iter()
+            .any(|(p, m)| p.ends_with(path) && m.contains(needle))
+    };
+    assert!(has("maintenance[0]", "either recurring"), "{found:?}");
+    assert!(
+        has("maintenance[1].every", "out of range 0-23"),
+        "{found:?}"
+    );
+    assert!(
+        has("maintenance[1].lasts", "lasts 0s is never open"),
+        "{found:?}"
+    );
+    assert!(
+        has(
+            "maintenance[2].to",
+            "closes (2026-12-24T17:00:00Z) before it opens"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        has(
+            "maintenance[3].time_zone",
+            "unknown time zone `Mars/Olympus`"
+        ),
+        "{found:?}"
+    );
+    assert_eq!(errors.len(), 5, "{found:?}");
+    // A window naming an environment nobody declared is refused at its key.
+    let text = pets_with_batches(
+        "      maintenance:\n        - { from: \"2026-12-24 18:00\", to: \"2026-12-25 18:00\", environments: [NOWHERE] }\n",
+        "",
+    );
+    let errors = load_one(&text).unwrap_err().0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].path.ends_with("maintenance[0].environments"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[0].message, "environment NOWHERE is not declared");
+}

@@ -74,6 +74,11 @@ impl ClockTime {
         let m: i8 = m.parse().map_err(|_| bad())?;
         Time::new(h, m, 0, 0).map(ClockTime).map_err(|_| bad())
     }
+
+    /// The time of day it names.
+    pub fn time(self) -> Time {
+        self.0
+    }
 }
 
 impl fmt::Display for ClockTime {

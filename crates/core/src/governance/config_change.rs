@@ -373,6 +373,7 @@ mod tests {
             remediation: Default::default(),
             alerting: Default::default(),
             canary: None,
+            batch_maintenance: Vec::new(),
         }
     }
 

@@ -111,6 +111,13 @@ pub struct BatchDecl {
     /// Whether the agent may start a run while the previous one still goes.
     #[serde(default)]
     pub overlap: bool,
+    /// When it is not expected to run and raises no alert (`maintenance:`).
+    #[serde(default)]
+    pub maintenance: Vec<super::maintenance::Window>,
+    /// The batches of the project it needs (`needs:`): while one of them is down or late in the
+    /// same environment, this one raises no alert.
+    #[serde(default)]
+    pub needs: Vec<Name>,
 }
 
 impl BatchDecl {

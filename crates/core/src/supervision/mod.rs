@@ -6,13 +6,17 @@
 
 pub mod batch;
 pub mod cron;
+pub mod crontab;
+pub mod hold;
 pub mod logs;
+pub mod maintenance;
 pub mod period;
+pub mod report;
 pub mod runs;
+pub mod timeline;
 pub mod verdict;
 
 pub use cron::{CronError, Field, Schedule};
 pub use verdict::{
-    judge, reconcile, BatchState, Changes, Condition, Maintenance, Run, RunOutcome, Settings,
-    Verdict,
+    judge, reconcile, BatchState, Changes, Condition, Run, RunOutcome, Settings, Verdict,
 };

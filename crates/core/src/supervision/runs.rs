@@ -10,6 +10,11 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::cron::Schedule;
 
+/// How long a run asked for (`slipway batch run`) waits for its agent: a request older than
+/// this is never handed out, so an agent that comes back a day later does not run yesterday's
+/// request.
+pub const RUN_REQUEST_LIFETIME: SignedDuration = SignedDuration::from_hours(1);
+
 /// What to do with a batch at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fire {

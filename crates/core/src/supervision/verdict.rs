@@ -7,6 +7,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::cron::Schedule;
+use super::maintenance::{self, Interval, Window};
 use crate::alerts::Severity;
 use crate::state_name::state_names;
 
@@ -24,23 +25,11 @@ pub struct Settings {
     pub consecutive_failures: u32,
     /// A disabled batch is paused: nothing is expected of it and its alerts resolve.
     pub enabled: bool,
-    /// Periods when the batch is not expected to run and raises nothing new.
-    pub maintenance: Vec<Maintenance>,
+    /// Windows when the batch is not expected to run and raises nothing new (only those that
+    /// apply in its environment).
+    pub maintenance: Vec<Window>,
     /// Since when the batch is supervised (installed or enabled): no run is expected before.
     pub since: Timestamp,
-}
-
-/// A maintenance window, `[from, to)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Maintenance {
-    pub from: Timestamp,
-    pub to: Timestamp,
-}
-
-impl Maintenance {
-    fn covers(&self, at: Timestamp) -> bool {
-        self.from <= at && at < self.to
-    }
 }
 
 /// One run of a batch as reported (by the agent, `batch exec` or a ping).
@@ -167,8 +156,11 @@ pub struct Verdict {
     pub conditions: Vec<Condition>,
     /// The next (or overdue) expected run; `None` without a schedule or while paused.
     pub next_expected: Option<Timestamp>,
-    /// Inside a maintenance window: conditions are shown but open no alert.
+    /// Inside a maintenance window, or held by a batch it needs (`hold`): conditions are shown
+    /// but open no alert.
     pub held: bool,
+    /// The maintenance that holds now, from its opening to when no window is open any more.
+    pub maintenance: Option<Interval>,
 }
 
 /// How many fire times a maintenance window may swallow before we stop looking past it.
@@ -195,6 +187,7 @@ pub fn judge(settings: &Settings, runs: &[Run], now: Timestamp) -> Verdict {
             conditions: Vec::new(),
             next_expected: None,
             held: false,
+            maintenance: None,
         };
     }
     let mut newest_first: Vec<&Run> = runs.iter().filter(|r| r.started <= now).collect();
@@ -250,7 +243,8 @@ pub fn judge(settings: &Settings, runs: &[Run], now: Timestamp) -> Verdict {
         (e, _) => e,
     };
 
-    let held = settings.maintenance.iter().any(|m| m.covers(now));
+    let maintenance = maintenance::until(&settings.maintenance, now);
+    let held = maintenance.is_some();
     let down = conditions
         .iter()
         .any(|c| matches!(c, Condition::Missed { .. } | Condition::Failed { .. }));
@@ -270,6 +264,7 @@ pub fn judge(settings: &Settings, runs: &[Run], now: Timestamp) -> Verdict {
         conditions,
         next_expected,
         held,
+        maintenance,
     }
 }
 

@@ -37,6 +37,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/v1/agent/probes", axum::routing::get(agent_probes))
         .route("/api/v1/agent/probe-results", post(probe_results))
         .route("/api/v1/agent/batches", axum::routing::get(agent_batches))
+        .route("/api/v1/agent/batches/claim", post(claim_batches))
+        .route("/api/v1/agent/discovered", post(discovered))
         .route("/api/v1/agent/log-errors", post(log_errors))
         .route("/api/v1/agent/batch-runs", post(batch_run_start))
         .route("/api/v1/agent/batch-runs/{id}/end", post(batch_run_end))
@@ -59,6 +61,8 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/agent/log-errors"),
     ("post", "/api/v1/agent/batch-runs"),
     ("post", "/api/v1/agent/batch-runs/{id}/end"),
+    ("post", "/api/v1/agent/batches/claim"),
+    ("post", "/api/v1/agent/discovered"),
 ];
 
 fn check_protocol(parts: &Parts) -> Result<(), ServiceError> {
@@ -133,7 +137,8 @@ async fn probe_results(
 
 #[derive(Deserialize)]
 struct AgentBatchesQuery {
-    /// `1`: hand the runs people asked for (the agent's scheduler asks so).
+    /// `1`: hand the runs people asked for, as agents of the previous release ask; agents now
+    /// claim them with `POST /api/v1/agent/batches/claim`.
     #[serde(default)]
     runs: Option<u8>,
 }
@@ -146,6 +151,28 @@ async fn agent_batches(
     let take_runs = query.runs == Some(1);
     Ok(Json(
         services::batches::logs::agent_batches(&state, &target, take_runs).await?,
+    ))
+}
+
+/// The same list, and the runs people asked for, each handed once: a claim, so a POST (a GET
+/// that took them had a side effect a cache or a retry could repeat).
+async fn claim_batches(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+) -> Result<Json<slipway_protocol::batches::AgentBatches>, ServiceError> {
+    Ok(Json(
+        services::batches::logs::agent_batches(&state, &target, true).await?,
+    ))
+}
+
+/// The jobs the agent found on its host that Slipway did not install.
+async fn discovered(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Json(report): Json<slipway_protocol::batches::Discovered>,
+) -> Result<Json<slipway_protocol::batches::DiscoveredAck>, ServiceError> {
+    Ok(Json(
+        services::batches::discovered::record(&state, &target, report).await?,
     ))
 }
 

@@ -22,6 +22,8 @@ const RUN_END: &str = "/api/v1/batches/{name}/runs/{id}/end";
 const RUN_REQUESTS: &str = "/api/v1/batches/{name}/run-requests";
 const PING: &str = "/ping/{key}";
 const PING_WHAT: &str = "/ping/{key}/{what}";
+const DISCOVERED: &str = "/api/v1/discovered-jobs";
+const ADOPT: &str = "/api/v1/discovered-jobs/adopt";
 
 #[cfg(test)]
 pub(super) const ROUTES: &[(&str, &str)] = &[
@@ -35,6 +37,8 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", PING),
     ("get", PING_WHAT),
     ("post", PING_WHAT),
+    ("get", DISCOVERED),
+    ("post", ADOPT),
 ];
 
 pub(super) fn router() -> Router<AppState> {
@@ -46,6 +50,61 @@ pub(super) fn router() -> Router<AppState> {
         .route(RUN_REQUESTS, post(request_run))
         .route(PING, get(ping_success).post(ping_success))
         .route(PING_WHAT, get(ping).post(ping))
+        .route(DISCOVERED, get(list_unmanaged))
+        .route(ADOPT, post(adopt))
+}
+
+#[derive(serde::Deserialize)]
+struct EnvQuery {
+    #[serde(default)]
+    env: Option<String>,
+}
+
+/// The jobs the agents found that nobody adopted (`slipway batch unmanaged`).
+async fn list_unmanaged(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(q): Query<EnvQuery>,
+) -> Result<Json<List<slipway_api::batches::UnmanagedJobView>>, ServiceError> {
+    let env = q.env.filter(|e| !e.is_empty());
+    let found = batches::discovered::unmanaged(&state, &actor, env.as_deref()).await?;
+    Ok(Json(List::all(
+        found
+            .into_iter()
+            .map(|u| slipway_api::batches::UnmanagedJobView {
+                server: u.job.target,
+                environment: u.environment,
+                key: u.job.key,
+                name: u.job.name,
+                source: u.job.source,
+                schedule: u.job.schedule,
+                time_zone: u.job.time_zone,
+                user: u.job.run_as,
+                command: u.job.command,
+                seen_at: u.job.seen_at.to_string(),
+            })
+            .collect(),
+    )))
+}
+
+/// Adopt a discovered job into the inventory (`slipway batch adopt`).
+async fn adopt(
+    State(state): State<AppState>,
+    actor: Actor,
+    Json(body): Json<slipway_api::batches::AdoptBody>,
+) -> Result<(StatusCode, Json<BatchView>), ServiceError> {
+    let adoption = batches::discovered::Adoption {
+        project: parse_name("project", &body.project)?,
+        name: body
+            .name
+            .as_deref()
+            .map(|n| parse_name("name", n))
+            .transpose()?,
+        server: body.server,
+        key: body.key,
+    };
+    let batch = batches::discovered::adopt(&state, &actor, adoption).await?;
+    Ok((StatusCode::CREATED, Json(view(batch, true))))
 }
 
 /// Ask the agent of the batch's server to run it now (`slipway batch run`).
@@ -302,5 +361,6 @@ fn view(b: StoredBatch, with_ping: bool) -> BatchView {
             .ping_key
             .filter(|_| with_ping)
             .map(|k| format!("/ping/{k}")),
+        hold: b.hold,
     }
 }

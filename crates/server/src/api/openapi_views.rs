@@ -671,6 +671,20 @@ fn answers() -> Vec<(
             Shape::One,
             fields::<FrontendToggles>(),
         ),
+        (
+            "get",
+            "/api/v1/discovered-jobs",
+            "200",
+            Shape::Items,
+            fields::<slipway_api::batches::UnmanagedJobView>(),
+        ),
+        (
+            "post",
+            "/api/v1/discovered-jobs/adopt",
+            "201",
+            Shape::One,
+            fields::<BatchView>(),
+        ),
     ]
 }
 

@@ -36,6 +36,11 @@ pub(crate) fn spawn(state: AppState) {
                     tracing::error!(error = %e, "sending alerts failed; retrying");
                 }
             }
+            if let Err(e) = send_due_reports(&state).await {
+                if !state.store.is_closed() {
+                    tracing::error!(error = %e, "sending weekly reports failed; retrying");
+                }
+            }
             state
                 .store
                 .alert_outbox_queued(Duration::from_secs(1))
@@ -61,6 +66,7 @@ enum Outgoing {
         password: Option<String>,
         subject: String,
         body: String,
+        html: Option<String>,
     },
 }
 
@@ -168,6 +174,89 @@ async fn prepare(
         password,
         subject,
         body,
+        html: None,
+    }))
+}
+
+/// Send every weekly report message due now, as `send_due` sends alert deliveries.
+async fn send_due_reports(state: &AppState) -> Result<(), StoreError> {
+    for _ in 0..8 {
+        let due = state
+            .store
+            .claim_due_report_deliveries(&slipway_store::now(), &in_secs(LEASE_SECS as u64), BATCH)
+            .await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        for d in due {
+            let result = match prepare_report(state, &d).await? {
+                Ok(out) => tokio::task::spawn_blocking(move || send(out))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the sender stopped: {e}"))),
+                Err(e) => Err(e),
+            };
+            let attempts = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
+            let (next, delay) = after_attempt(attempts, result.is_ok(), backoff_secs());
+            let next_at = (next == DeliveryState::Pending).then(|| in_secs(delay));
+            let recorded = state
+                .store
+                .record_report_delivery(&d, next, next_at.as_deref(), result.err().as_deref())
+                .await?;
+            if !recorded {
+                tracing::warn!(delivery = d.id, "a weekly report's claim ran out while it was sent; another sender sends it again (at least once)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A report message, rendered when its week was recorded, with its channel's secrets.
+async fn prepare_report(
+    state: &AppState,
+    d: &slipway_store::StoredReportDelivery,
+) -> Result<Result<Outgoing, String>, StoreError> {
+    let project = match Name::parse(&d.project) {
+        Ok(name) => state.store.project(&name).await?,
+        Err(_) => None,
+    };
+    let Some(project) = project else {
+        return Ok(Err(format!("project {} is gone", d.project)));
+    };
+    let m = &d.message;
+    let Some(channel) = project.alerting.channel(&m.channel).cloned() else {
+        return Ok(Err(format!(
+            "channel {} is no longer declared in project {}'s alerts",
+            m.channel, d.project
+        )));
+    };
+    let environment = Some(d.environment.as_str());
+    if channel.kind != slipway_core::alerts::ChannelKind::Email {
+        let url = match &channel.url {
+            Some(Setting::Plain(u)) => Some(u.clone()),
+            Some(Setting::Variable(v)) => secret(state, &project, v, environment).await?,
+            None => None,
+        };
+        let Some(url) = url else {
+            return Ok(Err(unset(&channel, "url_from")));
+        };
+        return Ok(Ok(Outgoing::Chat {
+            url,
+            body: m.body.clone(),
+        }));
+    }
+    let password = match channel.smtp.as_ref().and_then(|s| s.password_from.as_ref()) {
+        Some(v) => match secret(state, &project, v, environment).await? {
+            Some(p) => Some(p),
+            None => return Ok(Err(unset(&channel, "smtp.password_from"))),
+        },
+        None => None,
+    };
+    Ok(Ok(Outgoing::Mail {
+        channel: Box::new(channel),
+        password,
+        subject: m.subject.clone(),
+        body: m.body.clone(),
+        html: m.html.clone(),
     }))
 }
 
@@ -249,6 +338,7 @@ fn send(out: Outgoing) -> Result<(), String> {
             password,
             subject,
             body,
+            html,
         } => {
             let Some(server) = channel.smtp.as_ref() else {
                 return Err(format!("channel {} has no SMTP server", channel.name));
@@ -260,6 +350,7 @@ fn send(out: Outgoing) -> Result<(), String> {
                 to: &channel.to,
                 subject: &subject,
                 body: &body,
+                html: html.as_deref(),
                 username: server.username.as_deref(),
                 password: password.as_deref(),
             })

@@ -28,6 +28,9 @@ pub(crate) struct Mail<'a> {
     pub to: &'a [String],
     pub subject: &'a str,
     pub body: &'a str,
+    /// An HTML alternative of `body` (the weekly report); the message is then
+    /// multipart/alternative, the text part first.
+    pub html: Option<&'a str>,
     pub username: Option<&'a str>,
     pub password: Option<&'a str>,
 }
@@ -86,21 +89,47 @@ fn message(mail: &Mail<'_>) -> String {
     let domain = mail.from.rsplit('@').next().unwrap_or("slipway");
     let id = crate::auth::new_secret("");
     let mut out = format!(
-        "From: {}\r\nTo: {}\r\nSubject: {}\r\nDate: {date}\r\nMessage-ID: <{}@{domain}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+        "From: {}\r\nTo: {}\r\nSubject: {}\r\nDate: {date}\r\nMessage-ID: <{}@{domain}>\r\nMIME-Version: 1.0\r\n",
         mail.from,
         mail.to.join(", "),
         encoded_header(mail.subject),
         &id[..32],
     );
-    for line in mail.body.lines() {
+    const TEXT: &str =
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n";
+    match mail.html {
+        None => {
+            out.push_str(TEXT);
+            out.push_str("\r\n");
+            push_lines(&mut out, mail.body);
+        }
+        Some(html) => {
+            // The boundary is random, so no line of either part can end the part early.
+            let boundary = format!("=_slipway_{}", &id[32..]);
+            out.push_str(&format!(
+                "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{TEXT}\r\n"
+            ));
+            push_lines(&mut out, mail.body);
+            out.push_str(&format!(
+                "--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            ));
+            push_lines(&mut out, html);
+            out.push_str(&format!("--{boundary}--\r\n"));
+        }
+    }
+    out.push_str(".\r\n");
+    out
+}
+
+/// `text`'s lines, each ending CRLF, a leading dot doubled (RFC 5321 dot-stuffing).
+fn push_lines(out: &mut String, text: &str) {
+    for line in text.lines() {
         if line.starts_with('.') {
             out.push('.');
         }
         out.push_str(line);
         out.push_str("\r\n");
     }
-    out.push_str(".\r\n");
-    out
 }
 
 /// A header value as RFC 2047 asks: ASCII as is, anything else base64 in UTF-8, one line.
@@ -184,6 +213,7 @@ mod tests {
             to: &to,
             subject: "[FIRING] export (×3)",
             body: "one\n.two\n.",
+            html: None,
             username: None,
             password: None,
         };
@@ -191,6 +221,42 @@ mod tests {
         assert!(text.contains("\r\none\r\n..two\r\n..\r\n.\r\n"), "{text}");
         assert!(text.contains("Subject: =?UTF-8?B?"), "{text}");
         assert_eq!(encoded_header("a\r\nBcc: x"), "a  Bcc: x");
+    }
+
+    #[test]
+    fn a_mail_with_html_carries_both_parts_each_dot_stuffed() {
+        let to = vec!["ops@example.com".to_string()];
+        let mail = Mail {
+            host: "localhost",
+            port: 25,
+            from: "slipway@example.com",
+            to: &to,
+            subject: "Weekly batch report",
+            body: "Runs: 3\n.dot",
+            html: Some("<p>Runs: 3</p>\n.dot"),
+            username: None,
+            password: None,
+        };
+        let text = message(&mail);
+        let boundary = text
+            .split("boundary=\"")
+            .nth(1)
+            .and_then(|b| b.split('"').next())
+            .expect("a boundary");
+        assert!(boundary.len() > 20, "{boundary}");
+        assert!(
+            text.contains("Content-Type: multipart/alternative"),
+            "{text}"
+        );
+        let text_part = text.find("Content-Type: text/plain").expect("a text part");
+        let html_part = text.find("Content-Type: text/html").expect("an HTML part");
+        assert!(text_part < html_part, "the text part comes first");
+        assert!(text.contains("\r\nRuns: 3\r\n..dot\r\n"), "{text}");
+        assert!(text.contains("<p>Runs: 3</p>\r\n..dot\r\n"), "{text}");
+        assert!(
+            text.ends_with(&format!("--{boundary}--\r\n.\r\n")),
+            "{text}"
+        );
     }
 
     /// A real exchange with a scripted server on loopback: the client's side of the dialogue.
@@ -220,6 +286,7 @@ mod tests {
             to: &to,
             subject: "s",
             body: "b",
+            html: None,
             username: None,
             password: None,
         })

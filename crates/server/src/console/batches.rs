@@ -1,16 +1,21 @@
 //! The Batches page: the inventory with each batch's supervision status, server, schedule,
-//! owner and customers, last run and next expected run. It reads `services::batches` only.
+//! owner and customers, last run and next expected run; and a batch's page, with its run
+//! timelines over 24 hours and 7 days. It reads `services::batches` only.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use jiff::{SignedDuration, Timestamp};
+use slipway_core::supervision::timeline::{fires, runs_in, Fire};
+use slipway_core::supervision::RunOutcome;
 
 use slipway_core::supervision::logs::counts::Totals;
 
-use super::charts::{bar_chart, Bar, Caption, Tone};
+use super::charts::{bar_chart, run_timeline, Bar, Caption, FireMark, RunBar, RunTimeline, Tone};
 use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
 use super::user::ConsoleUser;
 use crate::services;
+use crate::services::batches::timeline::BatchTimeline;
 use crate::services::batches::BatchQuery;
 use crate::AppState;
 
@@ -29,6 +34,18 @@ struct BatchRow {
     customers: String,
     last_run: String,
     next: String,
+    /// "in maintenance until …" or "held: needs X which is down"; empty when nothing holds it.
+    hold: String,
+}
+
+/// A job an agent found that nobody adopted.
+struct UnmanagedRow {
+    environment: String,
+    server: String,
+    key: String,
+    name: String,
+    schedule: String,
+    command: String,
 }
 
 #[derive(Template)]
@@ -36,6 +53,7 @@ struct BatchRow {
 struct BatchesPage {
     frame: Frame,
     batches: Vec<BatchRow>,
+    unmanaged: Vec<UnmanagedRow>,
     /// Error lines of the batches' logs: per batch and per customer, 24 hours and 7 days
     /// (server-rendered SVG, escaped by `charts`).
     error_charts: Vec<String>,
@@ -84,18 +102,30 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
     let (day, week) = services::batches::logs::error_counts(&state, &user.actor)
         .await
         .or_page(&user)?;
+    let unmanaged = services::batches::discovered::unmanaged(&state, &user.actor, None)
+        .await
+        .or_page(&user)?
+        .into_iter()
+        .map(|u| UnmanagedRow {
+            environment: u.environment.unwrap_or_else(|| "—".into()),
+            server: u.job.target,
+            key: u.job.key,
+            name: u.job.name,
+            schedule: match (u.job.schedule, u.job.time_zone) {
+                (Some(s), Some(z)) => format!("{s} ({z})"),
+                (Some(s), None) => s,
+                _ => "—".into(),
+            },
+            command: u.job.command,
+        })
+        .collect();
     let batches = batches
         .into_iter()
         .map(|b| {
             let d = b.definition;
             let status = b.status.map_or("not judged", |s| s.as_str());
             BatchRow {
-                tone: match status {
-                    "up" | "running" => "good",
-                    "late" | "paused" => "warn",
-                    "down" => "bad",
-                    _ => "",
-                },
+                tone: tone_of(status),
                 status,
                 category: d.category.as_str(),
                 state: d.state.as_str(),
@@ -114,6 +144,7 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
                 next: b
                     .next_expected_at
                     .map_or_else(|| "—".into(), short_timestamp),
+                hold: b.hold.map(|h| h.to_string()).unwrap_or_default(),
                 name: b.name,
                 project: b.project,
                 environment: b.environment,
@@ -126,7 +157,209 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
         &BatchesPage {
             frame: Frame::new("Batches", Some(&user), Section::Batches),
             batches,
+            unmanaged,
             error_charts: error_charts(&day, &week),
+        },
+    ))
+}
+
+/// One server's batch on the batch's page.
+struct ServerSection {
+    server: String,
+    project: String,
+    status: &'static str,
+    tone: &'static str,
+    hold: String,
+    schedule: String,
+    /// The 24-hour and 7-day timelines (server-rendered SVG, escaped by `charts`).
+    timelines: Vec<String>,
+    runs: Vec<RunRow>,
+}
+
+struct RunRow {
+    started: String,
+    ended: String,
+    outcome: String,
+    by: String,
+}
+
+#[derive(Template)]
+#[template(path = "batch.html")]
+struct BatchPage {
+    frame: Frame,
+    name: String,
+    environment: String,
+    servers: Vec<ServerSection>,
+}
+
+fn secs(from: Timestamp, t: Timestamp) -> f64 {
+    t.duration_since(from).as_secs_f64()
+}
+
+/// The run timeline of one batch over the `window` before now.
+fn timeline(t: &BatchTimeline, title: &str, window: SignedDuration, daily: bool) -> String {
+    let now = t.now;
+    let from = now.checked_sub(window).unwrap_or(now);
+    let runs = runs_in(&t.core_runs, from, now, now)
+        .into_iter()
+        .map(|(start, end, outcome)| {
+            let (tone, word) = match outcome {
+                RunOutcome::Succeeded => (Tone::Good, "succeeded".to_string()),
+                RunOutcome::Failed { exit_code } => {
+                    (Tone::Bad, format!("failed with exit code {exit_code}"))
+                }
+                RunOutcome::Running => (Tone::Info, "running".to_string()),
+            };
+            RunBar {
+                start: secs(from, start),
+                end: secs(from, end),
+                tone,
+                tooltip: format!("started {start}, {word}"),
+            }
+        })
+        .collect();
+    let marks = t
+        .schedule
+        .as_ref()
+        // No run was expected before the batch was installed.
+        .map(|s| {
+            fires(
+                s,
+                t.grace,
+                &t.core_runs,
+                from.max(t.batch.installed_at),
+                now,
+                now,
+            )
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(at, fire)| {
+            let (tone, tooltip) = match fire {
+                Fire::Late { started } => (
+                    Tone::Warn,
+                    format!("expected {at}, started late at {started}"),
+                ),
+                Fire::Missed => (Tone::Bad, format!("expected {at}, missed")),
+                Fire::OnTime | Fire::Pending => return None,
+            };
+            Some(FireMark {
+                at: secs(from, at),
+                tone,
+                tooltip,
+            })
+        })
+        .collect();
+    let span = window.as_secs_f64();
+    let (step, format) = if daily {
+        (86_400.0, "%a %d")
+    } else {
+        (6.0 * 3600.0, "%H:%M")
+    };
+    let ticks = (0..=((span / step) as i64))
+        .map(|i| {
+            let at = i as f64 * step;
+            let moment = from
+                .checked_add(SignedDuration::from_secs_f64(at))
+                .unwrap_or(from);
+            (at, moment.strftime(format).to_string())
+        })
+        .collect();
+    run_timeline(&RunTimeline {
+        caption: Caption {
+            title,
+            description: "Each run as a bar from its start to its end (✓ succeeded, ✕ failed, ▶ running); fire times that started late (!) or were missed (✕) are marked above; times in UTC.",
+        },
+        span,
+        ticks,
+        runs,
+        fires: marks,
+    })
+}
+
+fn section(t: BatchTimeline) -> ServerSection {
+    let day = timeline(
+        &t,
+        &format!(
+            "Runs of {} on {}, last 24 hours",
+            t.batch.name, t.batch.target
+        ),
+        SignedDuration::from_hours(24),
+        false,
+    );
+    let week = timeline(
+        &t,
+        &format!(
+            "Runs of {} on {}, last 7 days",
+            t.batch.name, t.batch.target
+        ),
+        SignedDuration::from_hours(7 * 24),
+        true,
+    );
+    let status = t.batch.status.map_or("not judged", |s| s.as_str());
+    let d = &t.batch.definition;
+    ServerSection {
+        tone: tone_of(status),
+        status,
+        hold: t
+            .batch
+            .hold
+            .as_ref()
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
+        schedule: match (&d.schedule, &d.time_zone) {
+            (Some(s), Some(z)) => format!("{s} ({z})"),
+            (Some(s), None) => s.clone(),
+            _ => "—".into(),
+        },
+        timelines: vec![day, week],
+        runs: t
+            .runs
+            .iter()
+            .take(20)
+            .map(|r| RunRow {
+                started: short_timestamp(r.started_at),
+                ended: r.ended_at.map_or_else(|| "—".into(), short_timestamp),
+                outcome: match r.exit_code {
+                    None => "running".into(),
+                    Some(0) => "succeeded".into(),
+                    Some(code) => format!("failed (exit {code})"),
+                },
+                by: r.reported_by.clone(),
+            })
+            .collect(),
+        server: t.batch.target,
+        project: t.batch.project,
+    }
+}
+
+/// A status's tag class: `good`, `warn` or `bad`.
+fn tone_of(status: &str) -> &'static str {
+    match status {
+        "up" | "running" => "good",
+        "late" | "paused" => "warn",
+        "down" => "bad",
+        _ => "",
+    }
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Path((environment, name)): Path<(String, String)>,
+) -> PageResult {
+    let env = services::parse_name("environment", &environment).or_page(&user)?;
+    let batch = services::parse_name("batch", &name).or_page(&user)?;
+    let timelines = services::batches::timeline::timelines(&state, &user.actor, batch, env)
+        .await
+        .or_page(&user)?;
+    Ok(render(
+        StatusCode::OK,
+        &BatchPage {
+            frame: Frame::new(&name, Some(&user), Section::Batches),
+            servers: timelines.into_iter().map(section).collect(),
+            name,
+            environment,
         },
     ))
 }

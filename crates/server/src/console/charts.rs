@@ -1336,3 +1336,10 @@ mod tests {
         assert!(history_strip(&caption("none"), &[]).contains("No data"));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Run timeline
+
+mod run_timeline;
+
+pub(crate) use run_timeline::{run_timeline, FireMark, RunBar, RunTimeline};

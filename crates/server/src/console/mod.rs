@@ -87,6 +87,7 @@ pub fn router() -> Router<AppState> {
         .route("/environments", get(inventory::environments))
         .route("/targets", get(inventory::targets))
         .route("/batches", get(batches::list))
+        .route("/batches/{environment}/{name}", get(batches::show))
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}", get(alerts::show))
         .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))

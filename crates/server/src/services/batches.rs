@@ -17,9 +17,12 @@ use slipway_store::{
 };
 
 pub mod agent_runs;
+pub mod discovered;
 pub mod logs;
 mod ping;
 mod supervise;
+pub mod timeline;
+pub mod weekly;
 
 pub use ping::{ping, Ping};
 pub use supervise::{supervise, Judged};

@@ -13,6 +13,7 @@ mod agent_actions;
 mod agents;
 mod alerts;
 mod backup;
+mod batch_holds;
 mod batch_runs;
 mod batches;
 mod checkpoints;
@@ -26,6 +27,7 @@ mod console_keyboard;
 mod console_quality;
 mod coverage;
 mod deployments;
+mod discovery;
 mod evidence;
 mod evidence_inclusion;
 mod findings;
@@ -61,6 +63,7 @@ mod upgrade;
 mod vault;
 mod vault_s3;
 mod webhooks;
+mod weekly_report;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
 /// its tests would silently never run.

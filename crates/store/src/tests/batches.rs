@@ -154,11 +154,16 @@ async fn the_supervision_status_is_kept_with_the_next_expected_run() {
         let batch = install(&store, "0 2 * * *", 1).await;
         assert_eq!(batch.status, None, "not judged yet");
         let next: jiff::Timestamp = "2026-01-04T01:00:00Z".parse().unwrap();
+        let hold = slipway_core::supervision::hold::Hold::Needs {
+            batch: "pets-import".into(),
+            state: slipway_core::supervision::BatchState::Late,
+        };
         let mut tx = store.write().await.unwrap();
         tx.set_batch_status(
             batch.id,
             slipway_core::supervision::BatchState::Down,
             Some(next),
+            Some(&hold),
         )
         .await
         .unwrap();
@@ -170,6 +175,21 @@ async fn the_supervision_status_is_kept_with_the_next_expected_run() {
             Some(slipway_core::supervision::BatchState::Down)
         );
         assert_eq!(listed[0].next_expected_at, Some(next));
+        assert_eq!(listed[0].hold, Some(hold));
+        // Released: the hold is cleared with the next status.
+        let mut tx = store.write().await.unwrap();
+        tx.set_batch_status(
+            batch.id,
+            slipway_core::supervision::BatchState::Down,
+            Some(next),
+            None,
+        )
+        .await
+        .unwrap();
+        tx.audit(entry("batch.released", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(listed[0].hold, None);
     })
     .await;
 }
@@ -305,6 +325,152 @@ async fn log_errors_group_within_their_period_and_count_per_hour_and_in_their_al
                 ("2026-11-30T09:00:00Z".to_string(), 10_000)
             ]
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_run_request_is_handed_once_and_never_once_expired() {
+    on_both_backends(|store| async move {
+        let batch = install(&store, "0 2 * * *", 1).await;
+        let at = |s: &str| -> jiff::Timestamp { s.parse().unwrap() };
+        let mut tx = store.write().await.unwrap();
+        let old = tx
+            .request_batch_run(batch.id, false, "alice", at("2026-01-03T08:00:00Z"))
+            .await
+            .unwrap();
+        let fresh = tx
+            .request_batch_run(batch.id, true, "bob", at("2026-01-03T10:30:00Z"))
+            .await
+            .unwrap();
+        tx.audit(entry("batch.run.requested", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        // At 11:00 with an hour's lifetime, the 08:00 request has expired.
+        let taken = store
+            .take_batch_run_requests(
+                &[batch.id],
+                at("2026-01-03T11:00:00Z"),
+                at("2026-01-03T10:00:00Z"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            taken,
+            [RunRequest {
+                id: fresh,
+                batch_id: batch.id,
+                testmode: true
+            }]
+        );
+        assert_ne!(old, fresh);
+        // Handed once: asked again, nothing (and the expired one stays unhanded).
+        let again = store
+            .take_batch_run_requests(
+                &[batch.id],
+                at("2026-01-03T11:00:05Z"),
+                at("2026-01-03T10:00:05Z"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, []);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_week_s_report_is_recorded_once_with_its_messages_and_counts_the_week_s_runs() {
+    on_both_backends(|store| async move {
+        let batch = install(&store, "0 2 * * *", 1).await;
+        let at = |s: &str| -> jiff::Timestamp { s.parse().unwrap() };
+        for (start, exit) in [
+            ("2026-01-04T02:00:00Z", 0),
+            ("2026-01-05T02:00:00Z", 3),
+            ("2026-01-06T02:00:00Z", 0),
+            // Outside the week.
+            ("2026-01-20T02:00:00Z", 1),
+        ] {
+            let mut tx = store.write().await.unwrap();
+            let mut run = tx.start_batch_run(batch.id, at(start), "ci").await.unwrap();
+            run.ended_at = Some(at(start));
+            run.exit_code = Some(exit);
+            tx.end_batch_run(&run).await.unwrap();
+            tx.audit(entry("batch.run.ended", "batch/DEV/web-1/pets-export"));
+            tx.commit().await.unwrap();
+        }
+        // A run still going is counted, not as a failure.
+        let mut tx = store.write().await.unwrap();
+        tx.start_batch_run(batch.id, at("2026-01-07T02:00:00Z"), "ci")
+            .await
+            .unwrap();
+        tx.audit(entry("batch.run.started", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        let counts = store
+            .batch_run_counts(at("2026-01-04T00:00:00Z"), at("2026-01-11T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(
+            counts,
+            [RunCount {
+                batch_id: batch.id,
+                runs: 4,
+                failures: 1
+            }]
+        );
+
+        let week = ReportWeek {
+            project: "pets",
+            environment: "DEV",
+            week: "2026-01-12",
+        };
+        assert!(!store.weekly_report_sent(week).await.unwrap());
+        let messages = [ReportMessage {
+            channel: "ops-mail".into(),
+            subject: "Weekly batch report".into(),
+            body: "Runs: 4".into(),
+            html: Some("<p>Runs: 4</p>".into()),
+        }];
+        let mut tx = store.write().await.unwrap();
+        assert!(tx
+            .record_weekly_report(week, at("2026-01-12T07:00:00Z"), &messages)
+            .await
+            .unwrap());
+        tx.audit(entry("batch.report.sent", "project/pets"));
+        tx.commit().await.unwrap();
+        assert!(store.weekly_report_sent(week).await.unwrap());
+        // A second server, or the next turn: nothing more is written.
+        let mut tx = store.write().await.unwrap();
+        assert!(!tx
+            .record_weekly_report(week, at("2026-01-12T07:00:01Z"), &messages)
+            .await
+            .unwrap());
+        drop(tx);
+        let due = store
+            .claim_due_report_deliveries(&crate::now(), "2999-01-01T00:00:00.000000Z", 10)
+            .await
+            .unwrap();
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].message, messages[0]);
+        // Claimed: not due again until the claim ends; delivered, never again.
+        assert!(store
+            .claim_due_report_deliveries(&crate::now(), "2999-01-01T00:00:00.000000Z", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .record_report_delivery(
+                &due[0],
+                slipway_core::notify::DeliveryState::Delivered,
+                None,
+                None
+            )
+            .await
+            .unwrap());
+        let listed = store.report_deliveries("pets", 10).await.unwrap();
+        assert_eq!(
+            listed[0].state,
+            slipway_core::notify::DeliveryState::Delivered
+        );
+        assert_eq!(listed[0].attempts, 1);
     })
     .await;
 }

@@ -155,10 +155,10 @@ fn a_disabled_batch_is_paused_and_its_alerts_resolve_without_a_recovery() {
 #[test]
 fn a_maintenance_window_expects_no_run_and_opens_nothing() {
     let mut s = nightly();
-    s.maintenance = vec![Maintenance {
-        from: at("2026-01-02T01:00:00Z"),
-        to: at("2026-01-02T04:00:00Z"),
-    }];
+    s.maintenance = vec![Window::once(
+        at("2026-01-02T01:00:00Z"),
+        at("2026-01-02T04:00:00Z"),
+    )];
     // Inside the window: paused, nothing opens even though the last run failed.
     let runs = [ran("2026-01-01T23:00:00Z", 5, 1)];
     let v = judge(&s, &runs, at("2026-01-02T03:00:00Z"));

@@ -5,6 +5,7 @@
 //! The groups become alerts in the alert tick (`services::alerts::evaluate`); this never fires
 //! an alert itself and never writes SQL.
 
+use slipway_core::supervision::runs::RUN_REQUEST_LIFETIME;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
@@ -76,9 +77,11 @@ pub async fn agent_batches(
     let installed = installed_on(state, target).await?;
     let requests = if take_runs {
         let ids: Vec<i64> = installed.iter().map(|b| b.id).collect();
+        let now = state.clock.now();
+        let not_before = now.checked_sub(RUN_REQUEST_LIFETIME).unwrap_or(now);
         state
             .store
-            .take_batch_run_requests(&ids, state.clock.now())
+            .take_batch_run_requests(&ids, now, not_before)
             .await?
     } else {
         Vec::new()

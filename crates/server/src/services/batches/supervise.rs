@@ -1,7 +1,9 @@
 //! The supervision tick: every batch of the inventory judged at `now` by `core::supervision`
-//! from its settings and recent runs, its status and next expected run stored, and each change
-//! of status audited (`batch.up`, `batch.late`, `batch.down`, `batch.paused`, `batch.running`)
-//! with the conditions that hold, in one transaction per change.
+//! from its settings and recent runs, held back by its maintenance windows or by a batch it
+//! needs that is down or late (`core::supervision::hold`), its status, next expected run and hold
+//! stored, and each change of status or hold audited (`batch.up`, `batch.late`, `batch.down`,
+//! `batch.paused`, `batch.running`, `batch.held`, `batch.released`) with the conditions that
+//! hold, in one transaction per change.
 //!
 //! It decides nothing itself, and reads no clock: the engine passes `now`. It returns every
 //! judgement, for `services::alerts` to turn the conditions into alerts.
@@ -12,7 +14,8 @@ use serde_json::json;
 use slipway_core::audit::AuditEntry;
 use slipway_core::model::Project;
 use slipway_core::supervision::batch::{BatchDecl, InstallState, DEFAULT_GRACE};
-use slipway_core::supervision::{judge, Run, Schedule, Settings, Verdict};
+use slipway_core::supervision::hold::{self, Hold};
+use slipway_core::supervision::{judge, BatchState, Run, Schedule, Settings, Verdict};
 use slipway_core::Name;
 use slipway_store::{BatchFilter, StoredBatch, StoredBatchRun};
 
@@ -28,6 +31,8 @@ pub struct Judged {
     pub batch: StoredBatch,
     pub verdict: Verdict,
     pub last_finished: Option<StoredBatchRun>,
+    /// Why it raises no alert now; `verdict.held` is set whenever this is.
+    pub hold: Option<Hold>,
 }
 
 /// Judge every batch at `now`; store and audit what changed. The inventory and the recent runs
@@ -37,9 +42,10 @@ pub async fn supervise(
     now: jiff::Timestamp,
 ) -> Result<Vec<Judged>, ServiceError> {
     let batches = state.store.batches(&BatchFilter::default()).await?;
-    let mut judged = Vec::with_capacity(batches.len());
     let mut runs_of = state.store.recent_batch_runs(RUNS_JUDGED).await?;
     let mut projects: BTreeMap<String, Option<Project>> = BTreeMap::new();
+    let mut judged = Vec::with_capacity(batches.len());
+    let mut needs_of = Vec::with_capacity(batches.len());
     for batch in batches {
         if !projects.contains_key(&batch.project) {
             let project = match Name::parse(&batch.project) {
@@ -48,71 +54,147 @@ pub async fn supervise(
             };
             projects.insert(batch.project.clone(), project);
         }
-        let declared = projects
-            .get(&batch.project)
-            .and_then(Option::as_ref)
-            .and_then(|p| p.batches.iter().find(|b| b.name.as_str() == batch.name));
+        let project = projects.get(&batch.project).and_then(Option::as_ref);
+        let declared =
+            project.and_then(|p| p.batches.iter().find(|b| b.name.as_str() == batch.name));
+        let settings = settings(&batch, project, declared);
         let runs = runs_of.remove(&batch.id).unwrap_or_default();
-        let verdict = judge(&settings(&batch, declared), &core_runs(&runs), now);
+        let mut verdict = judge(&settings, &core_runs(&runs), now);
+        let hold = hold::maintenance(&verdict, &settings.maintenance, now);
+        verdict.held |= hold.is_some();
         let last_finished = runs.iter().find(|r| r.ended_at.is_some()).cloned();
-        if batch.status == Some(verdict.state) && batch.next_expected_at == verdict.next_expected {
-            judged.push(Judged {
-                batch,
-                verdict,
-                last_finished,
-            });
-            continue;
-        }
-        let mut tx = state.store.write().await?;
-        tx.set_batch_status(batch.id, verdict.state, verdict.next_expected)
-            .await?;
-        if batch.status != Some(verdict.state) {
-            let conditions: Vec<String> = verdict
-                .conditions
-                .iter()
-                .map(|c| c.summary(&batch.name))
-                .collect();
-            tx.audit(AuditEntry {
-                actor: "slipway".into(),
-                verb: format!("batch.{}", verdict.state.as_str()),
-                subject: subject(&batch),
-                details: json!({
-                    "from": batch.status.map(|s| s.as_str()),
-                    "conditions": conditions,
-                    "next_expected": verdict.next_expected.map(|t| t.to_string()),
-                }),
-            });
-        }
-        tx.commit().await?;
+        needs_of.push(declared.map_or_else(Vec::new, |d| {
+            d.needs.iter().map(|n| n.to_string()).collect::<Vec<_>>()
+        }));
         judged.push(Judged {
             batch,
             verdict,
             last_finished,
+            hold,
         });
+    }
+    hold_by_needs(&mut judged, &needs_of);
+    for j in &judged {
+        store_judgement(state, j).await?;
     }
     Ok(judged)
 }
 
+/// Hold back each batch whose needed batch is down or late in its project and environment.
+fn hold_by_needs(judged: &mut [Judged], needs_of: &[Vec<String>]) {
+    type Place = (String, String);
+    let mut states: BTreeMap<Place, BTreeMap<String, Vec<BatchState>>> = BTreeMap::new();
+    for j in judged.iter() {
+        let place = (j.batch.project.clone(), j.batch.environment.clone());
+        states
+            .entry(place)
+            .or_default()
+            .entry(j.batch.name.clone())
+            .or_default()
+            .push(j.verdict.state);
+    }
+    for (j, needs) in judged.iter_mut().zip(needs_of) {
+        if j.hold.is_some() || needs.is_empty() {
+            continue;
+        }
+        let place = (j.batch.project.clone(), j.batch.environment.clone());
+        let Some(here) = states.get(&place) else {
+            continue;
+        };
+        if let Some(h) = hold::needs(&j.verdict, needs, here) {
+            j.verdict.held = true;
+            j.hold = Some(h);
+        }
+    }
+}
+
+/// Write what changed of one judgement: its status and hold with their audit event, or only the
+/// next expected run (derived, unaudited).
+async fn store_judgement(state: &AppState, j: &Judged) -> Result<(), ServiceError> {
+    let batch = &j.batch;
+    let verdict = &j.verdict;
+    let status_changed = batch.status != Some(verdict.state);
+    let hold_changed = batch.hold != j.hold;
+    if !status_changed && !hold_changed {
+        if batch.next_expected_at != verdict.next_expected {
+            state
+                .store
+                .set_batch_next_expected(batch.id, verdict.next_expected)
+                .await?;
+        }
+        return Ok(());
+    }
+    let mut tx = state.store.write().await?;
+    tx.set_batch_status(
+        batch.id,
+        verdict.state,
+        verdict.next_expected,
+        j.hold.as_ref(),
+    )
+    .await?;
+    let verb = match (&j.hold, status_changed) {
+        (_, true) => format!("batch.{}", verdict.state.as_str()),
+        (Some(_), false) => "batch.held".to_string(),
+        (None, false) => "batch.released".to_string(),
+    };
+    let conditions: Vec<String> = verdict
+        .conditions
+        .iter()
+        .map(|c| c.summary(&batch.name))
+        .collect();
+    tx.audit(AuditEntry {
+        actor: "slipway".into(),
+        verb,
+        subject: subject(batch),
+        details: json!({
+            "from": batch.status.map(|s| s.as_str()),
+            "conditions": conditions,
+            "next_expected": verdict.next_expected.map(|t| t.to_string()),
+            "hold": j.hold.as_ref().map(ToString::to_string),
+        }),
+    });
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The settings the judgement needs: the inventory's schedule and state, the project's limits
-/// for the batch (defaults when it declares none).
-fn settings(batch: &StoredBatch, declared: Option<&BatchDecl>) -> Settings {
+/// for the batch (defaults when it declares none), and the maintenance windows of the batch and
+/// of the project that apply in its environment.
+fn settings(
+    batch: &StoredBatch,
+    project: Option<&Project>,
+    declared: Option<&BatchDecl>,
+) -> Settings {
     let d = &batch.definition;
     let schedule = d
         .schedule
         .as_deref()
         .and_then(|cron| Schedule::parse(cron, d.time_zone.as_deref().unwrap_or("UTC")).ok());
+    let maintenance = declared
+        .map(|b| b.maintenance.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .chain(
+            project
+                .map(|p| p.batch_maintenance.as_slice())
+                .unwrap_or_default(),
+        )
+        .filter(|w| w.applies_in(&batch.environment))
+        .cloned()
+        .collect();
     Settings {
         schedule,
         grace: declared.map_or(DEFAULT_GRACE, |b| b.grace).duration(),
         max_runtime: declared.and_then(|b| b.max_runtime).map(|p| p.duration()),
         consecutive_failures: declared.map_or(3, |b| b.consecutive_failures),
         enabled: d.state == InstallState::Ready,
-        maintenance: Vec::new(),
+        maintenance,
         since: batch.installed_at,
     }
 }
 
-fn core_runs(runs: &[StoredBatchRun]) -> Vec<Run> {
+/// Stored runs as the judgement reads them.
+pub(super) fn core_runs(runs: &[StoredBatchRun]) -> Vec<Run> {
     runs.iter()
         .map(|r| Run {
             started: r.started_at,
