@@ -83,6 +83,9 @@ pub struct Project {
     /// The share of targets the whole plan runs on first (`canary:`); none runs it everywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<crate::plan::Canary>,
+    /// Test batteries run on demand (`tests: suites:`, `slipway tests trigger`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_suites: Vec<crate::quality::battery::TestSuite>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -327,6 +330,7 @@ mod tests {
             remediation: Default::default(),
             alerting: Default::default(),
             canary: None,
+            test_suites: Vec::new(),
         };
         let hotfix = ReleaseFacts {
             bump: Some(VersionBump::Patch),

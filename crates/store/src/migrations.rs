@@ -30,6 +30,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (24, include_str!("../migrations/0024_identities.sql")),
     (27, include_str!("../migrations/0027_log_errors.sql")),
     (28, include_str!("../migrations/0028_rollout.sql")),
+    (30, include_str!("../migrations/0030_test_batteries.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

@@ -26,6 +26,7 @@ mod monitoring;
 mod process;
 mod slots;
 mod sql;
+mod tests;
 mod traffic;
 mod verify;
 
@@ -177,6 +178,9 @@ pub(crate) fn execute(
         Action::VerifyHealth(p) => verify_health(p, check, link, credential, task, log),
         Action::SwitchTraffic(p) => traffic::switch(p, check, owner, log),
         Action::RestoreTraffic(p) => traffic::restore(p, check, owner, log),
+        Action::RunTests(p) => {
+            tests::run_tests(p, check, tests::Channel { link, credential }, owner, log)
+        }
         other => fail(format!(
             "the action {} is not available in this agent version yet",
             other.kind()

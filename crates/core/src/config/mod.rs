@@ -11,6 +11,7 @@ mod health;
 mod log_rules;
 mod rollout;
 mod shape;
+mod test_suites;
 pub(crate) mod yaml;
 
 use std::collections::BTreeSet;
@@ -202,6 +203,9 @@ pub struct ProjectSpec {
     /// a count such as `1`; the rest receive the release only once the canary succeeded.
     #[serde(default)]
     pub canary: Option<rollout::CanarySpec>,
+    /// Test batteries `slipway tests trigger` runs on demand, by suite name.
+    #[serde(default)]
+    pub tests: Option<test_suites::TestsSpec>,
 }
 
 /// How the findings of a project's scans are judged.
@@ -894,6 +898,8 @@ impl Checker<'_> {
         let slo = spec.slo.and_then(|s| self.slo(s));
         let canary = spec.canary.and_then(|c| self.canary(c));
         self.traffic_steps(&plan);
+        self.test_steps(&plan);
+        let test_suites = self.test_suites(spec.tests);
         let remediation = self.remediation(spec.findings);
         let alerting = self.alerts(spec.alerts);
         Project {
@@ -909,6 +915,7 @@ impl Checker<'_> {
             remediation,
             alerting,
             canary,
+            test_suites,
         }
     }
 

@@ -373,6 +373,7 @@ mod tests {
             remediation: Default::default(),
             alerting: Default::default(),
             canary: None,
+            test_suites: Vec::new(),
         }
     }
 

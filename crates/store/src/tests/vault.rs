@@ -27,6 +27,7 @@ fn pets() -> slipway_core::model::Project {
         remediation: Default::default(),
         alerting: Default::default(),
         canary: None,
+        test_suites: Vec::new(),
     }
 }
 
