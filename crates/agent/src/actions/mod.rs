@@ -21,12 +21,12 @@ mod archive;
 mod artifact;
 mod backup;
 mod batch;
+mod battery;
 mod groups;
 mod monitoring;
 mod process;
 mod slots;
 mod sql;
-mod tests;
 mod traffic;
 mod verify;
 
@@ -179,7 +179,7 @@ pub(crate) fn execute(
         Action::SwitchTraffic(p) => traffic::switch(p, check, owner, log),
         Action::RestoreTraffic(p) => traffic::restore(p, check, owner, log),
         Action::RunTests(p) => {
-            tests::run_tests(p, check, tests::Channel { link, credential }, owner, log)
+            battery::run_tests(p, check, battery::Channel { link, credential }, owner, log)
         }
         other => fail(format!(
             "the action {} is not available in this agent version yet",
