@@ -160,6 +160,30 @@ impl Link {
         self.send(path, Some(credential), body).map(|_| ())
     }
 
+    /// POST a file's bytes as the body (a test report), streamed, and read the JSON answer.
+    pub(crate) fn post_file<R: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        credential: &str,
+        file: &std::path::Path,
+    ) -> Result<R, CallError> {
+        let opened = std::fs::File::open(file)
+            .map_err(|e| CallError::Unreachable(format!("cannot read {}: {e}", file.display())))?;
+        let size = opened.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut request = self.request("POST", path, Some(credential));
+        for (k, v) in query {
+            request = request.query(k, v);
+        }
+        request
+            .set("Content-Type", "application/octet-stream")
+            .set("Content-Length", &size.to_string())
+            .send(opened)
+            .map_err(|e| self.failed(e))?
+            .into_json()
+            .map_err(|e| CallError::Unreachable(format!("unreadable answer: {e}")))
+    }
+
     /// GET a byte stream (an artifact). With `cached` (the digest of a verified copy the agent
     /// holds), `Ok(None)` means the server checked the request and the copy may be used.
     pub(crate) fn get_stream(

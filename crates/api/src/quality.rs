@@ -348,3 +348,39 @@ pub struct QualityGateView {
     /// RFC 3339.
     pub received_at: String,
 }
+
+/// `POST /api/v1/projects/{name}/test-triggers`: run one declared battery now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestTriggerRequest {
+    pub environment: String,
+    pub suite: String,
+}
+
+/// A battery asked for with `slipway tests trigger`
+/// (`GET /api/v1/projects/{name}/test-triggers/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestTriggerView {
+    pub id: i64,
+    pub project: String,
+    pub environment: String,
+    /// The release the environment held when it was asked for: the run's release.
+    pub release: String,
+    pub suite: String,
+    /// The target role whose agent runs it.
+    pub role: String,
+    /// requested, running, passed, failed, or lost (its agent went silent).
+    pub state: slipway_core::quality::battery::TriggerState,
+    /// The target whose agent took it.
+    pub target: Option<String>,
+    /// The run its JUnit files went into, once one was pushed.
+    pub run: Option<TestRunView>,
+    /// The agent's verdict, once it ended.
+    pub summary: Option<String>,
+    /// The last 16 KiB the battery printed (secrets masked).
+    pub output: String,
+    pub requested_by: String,
+    /// RFC 3339.
+    pub requested_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}

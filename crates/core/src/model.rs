@@ -87,6 +87,9 @@ pub struct Project {
     /// to some environments or not.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batch_maintenance: Vec<crate::supervision::maintenance::Window>,
+    /// Test batteries run on demand (`tests: suites:`, `slipway tests trigger`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_suites: Vec<crate::quality::battery::TestSuite>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -356,6 +359,7 @@ mod tests {
             alerting: Default::default(),
             canary: None,
             batch_maintenance: Vec::new(),
+            test_suites: Vec::new(),
         };
         let hotfix = ReleaseFacts {
             bump: Some(VersionBump::Patch),

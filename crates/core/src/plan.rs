@@ -310,6 +310,42 @@ pub struct SilenceParams {
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
+fn default_tests_timeout() -> u64 {
+    1800
+}
+
+/// What a test battery's outcome does to its step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailOn {
+    /// A failing or erroring test (or the command failing without a failing test) fails the step.
+    #[default]
+    Failures,
+    /// The run is recorded whatever it holds; only a battery that could not run or report fails.
+    Never,
+}
+
+/// Run a test battery on the target and push the JUnit files it wrote as the release's run of
+/// `suite` in the environment (`tests.run`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestsRunParams {
+    /// The suite the run belongs to (e2e, smoke…), as `tests push --suite` names it.
+    pub suite: String,
+    /// The command that runs the tests (`sh -c`).
+    pub command: String,
+    /// Where the JUnit files land: paths or globs (`*`, `?`, `**`), relative to `cwd`.
+    pub junit: Vec<String>,
+    #[serde(default = "default_tests_timeout", alias = "timeout")]
+    pub timeout_secs: u64,
+    #[serde(default)]
+    pub fail_on: FailOn,
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchInstallParams {
@@ -466,10 +502,16 @@ pub enum Action {
     SwitchTraffic(TrafficSwitchParams),
     #[serde(rename = "traffic.restore")]
     RestoreTraffic(TrafficRestoreParams),
+    #[serde(rename = "tests.run")]
+    RunTests(TestsRunParams),
 }
 
 /// Why the derived rollback leaves a manual intervention out.
 pub const MANUAL_NOTHING_TO_UNDO: &str = "a manual intervention has nothing to undo";
+
+/// Why the derived rollback leaves a test battery out: its run stays as evidence.
+pub const TESTS_NOTHING_TO_UNDO: &str =
+    "a test battery changes nothing on the target; its run stays as the release's evidence";
 
 /// How a completed step is undone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,6 +549,7 @@ impl Action {
             Action::VerifyHealth(_) => "health.verify",
             Action::SwitchTraffic(_) => "traffic.switch",
             Action::RestoreTraffic(_) => "traffic.restore",
+            Action::RunTests(_) => "tests.run",
         }
     }
 
@@ -535,6 +578,7 @@ impl Action {
         "health.verify",
         "traffic.switch",
         "traffic.restore",
+        "tests.run",
     ];
 
     /// One line an operator reads in a plan listing.
@@ -609,6 +653,16 @@ impl Action {
             Action::RestoreTraffic(p) => {
                 format!("switch traffic back: {} as it was before", p.file)
             }
+            Action::RunTests(p) => format!(
+                "run the {} tests `{}` and push {}{}",
+                p.suite,
+                p.command,
+                p.junit.join(", "),
+                match p.fail_on {
+                    FailOn::Failures => "",
+                    FailOn::Never => " (failures recorded, never failing the step)",
+                }
+            ),
         }
     }
 
@@ -664,6 +718,7 @@ impl Action {
                 NothingToUndo("a check changes nothing")
             }
             Action::Manual(_) => NothingToUndo(MANUAL_NOTHING_TO_UNDO),
+            Action::RunTests(_) => NothingToUndo(TESTS_NOTHING_TO_UNDO),
             Action::SilenceMonitoring(_) => Undo(Action::RestoreMonitoring(NoParams {})),
             Action::RestoreMonitoring(_) => NothingToUndo("monitoring is left on"),
             Action::InstallBatch(p) => {
@@ -792,6 +847,39 @@ mod tests {
         assert_eq!(
             action.summary(),
             "watch probes [api] for 60 s (at most 5 % failed)"
+        );
+    }
+
+    #[test]
+    fn a_test_battery_reads_with_its_defaults_and_has_nothing_to_undo() {
+        let action: Action = serde_json::from_value(serde_json::json!({
+            "action": "tests.run",
+            "with": { "suite": "smoke", "command": "pytest", "junit": ["reports/*.xml"], "timeout": 60 }
+        }))
+        .unwrap();
+        let Action::RunTests(p) = &action else {
+            panic!("{action:?}")
+        };
+        assert_eq!((p.timeout_secs, p.fail_on), (60, FailOn::Failures));
+        assert_eq!(action.kind(), "tests.run");
+        assert!(Action::KINDS.contains(&"tests.run"));
+        assert_eq!(
+            action.inverse(),
+            Inverse::NothingToUndo(TESTS_NOTHING_TO_UNDO)
+        );
+        assert_eq!(
+            action.summary(),
+            "run the smoke tests `pytest` and push reports/*.xml"
+        );
+        let wrong = serde_json::from_value::<Action>(serde_json::json!({
+            "action": "tests.run",
+            "with": { "suite": "smoke", "command": "pytest", "junit": [], "fail_on": "sometimes" }
+        }))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            wrong.contains("failures") && wrong.contains("never"),
+            "{wrong}"
         );
     }
 }

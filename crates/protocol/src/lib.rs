@@ -17,6 +17,7 @@
 pub mod batches;
 #[cfg(feature = "client")]
 pub mod pin;
+pub mod test_reports;
 
 use std::collections::BTreeMap;
 

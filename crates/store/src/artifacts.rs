@@ -423,7 +423,8 @@ impl WriteTx<'_> {
     pub async fn unreferenced_blobs(&mut self) -> Result<Vec<BlobRecord>> {
         let rows = sqlx::query(
             "SELECT b.digest, b.size FROM blobs b WHERE NOT EXISTS \
-             (SELECT 1 FROM artifacts a WHERE a.digest = b.digest AND a.purged_at IS NULL) ORDER BY b.digest",
+             (SELECT 1 FROM artifacts a WHERE a.digest = b.digest AND a.purged_at IS NULL) \
+             AND NOT EXISTS (SELECT 1 FROM test_run_files f WHERE f.sha256 = b.digest) ORDER BY b.digest",
         )
         .fetch_all(&mut *self.tx)
         .await?;

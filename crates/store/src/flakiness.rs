@@ -17,6 +17,9 @@ use crate::{json_column, named, now, Result, Store, WriteTx};
 
 /// Runs read to find the last N that match an attribute filter; past it the filter gives up.
 const RUNS_SCANNED: i64 = 5_000;
+/// Tests whose switches one statement counts (bound parameters stay far below both databases'
+/// limits).
+const SWITCH_READ_CHUNK: usize = 500;
 
 /// Which runs a flakiness report covers: the last `runs` of a suite in an environment whose
 /// attributes include every pair of `attributes`.
@@ -152,45 +155,110 @@ impl Store {
         Ok(covered)
     }
 
-    /// Every test's outcome counts over `runs`, summed by the database in one pass (a window
-    /// over each test's results in run order), so a report over 30 runs of 10 000 tests reads
-    /// 10 000 rows, not 300 000.
+    /// Every test's outcome counts over `runs`, in one indexed pass and a short second read.
+    ///
+    /// The pass sums each test's runs, failing runs and passes after a retry in the order of
+    /// the covering index `test_results_history` (suite, test, run): a streaming aggregate, no
+    /// sort and no window (`+run_id` keeps the planner off the primary key, whose per-run order
+    /// would need a temporary B-tree to group by test). A test whose runs all passed or all
+    /// failed has switched zero times; only the others — flaky candidates, a few percent — have
+    /// their outcomes read again, in run order, to count the switches and find the last.
     pub async fn test_history_counts(&self, runs: &[CoveredRun]) -> Result<Vec<TestHistoryCounts>> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
+        let ids = id_list(runs);
         let rows = sqlx::query(&format!(
-            "WITH judged AS ( \
-               SELECT junit_suite, test_key, run_id, status, failed_attempts, \
-                 CASE WHEN status IN ('failed', 'errored') THEN 1 ELSE 0 END AS failing \
-               FROM test_results WHERE run_id IN ({ids}) AND status <> 'skipped' \
-             ), ordered AS ( \
-               SELECT judged.*, LAG(failing) OVER (PARTITION BY junit_suite, test_key ORDER BY run_id) AS before \
-               FROM judged \
-             ) \
-             SELECT junit_suite, test_key, COUNT(*) AS runs, \
-               CAST(SUM(CASE WHEN before IS NOT NULL AND before <> failing THEN 1 ELSE 0 END) AS BIGINT) AS switches, \
-               CAST(SUM(CASE WHEN status = 'passed' AND failed_attempts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS retried, \
-               MAX(CASE WHEN before IS NOT NULL AND before <> failing THEN run_id END) AS last_switch \
-             FROM ordered GROUP BY junit_suite, test_key ORDER BY junit_suite, test_key",
-            ids = id_list(runs)
+            "SELECT junit_suite, test_key, COUNT(*) AS runs, \
+               CAST(SUM(CASE WHEN status IN ('failed', 'errored') THEN 1 ELSE 0 END) AS BIGINT) AS failing, \
+               CAST(SUM(CASE WHEN status = 'passed' AND failed_attempts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS retried \
+             FROM test_results WHERE +run_id IN ({ids}) AND status <> 'skipped' \
+             GROUP BY junit_suite, test_key ORDER BY junit_suite, test_key"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let key = TestKey::from_stored(row.try_get("test_key")?);
-                Ok(TestHistoryCounts {
-                    junit_suite: row.try_get("junit_suite")?,
-                    name: name_in(&key).to_string(),
-                    key,
-                    runs: count(row, "runs")?,
-                    switches: count(row, "switches")?,
-                    passed_after_retry: count(row, "retried")?,
-                    last_switch_run: row.try_get("last_switch")?,
-                })
-            })
-            .collect()
+        let mut counts = Vec::with_capacity(rows.len());
+        let mut mixed: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for row in &rows {
+            let key = TestKey::from_stored(row.try_get("test_key")?);
+            let junit_suite: String = row.try_get("junit_suite")?;
+            let runs = count(row, "runs")?;
+            let failing = count(row, "failing")?;
+            if failing > 0 && failing < runs {
+                mixed
+                    .entry(junit_suite.clone())
+                    .or_default()
+                    .push(counts.len());
+            }
+            counts.push(TestHistoryCounts {
+                junit_suite,
+                name: name_in(&key).to_string(),
+                key,
+                runs,
+                switches: 0,
+                passed_after_retry: count(row, "retried")?,
+                last_switch_run: None,
+            });
+        }
+        for (junit_suite, positions) in mixed {
+            for chunk in positions.chunks(SWITCH_READ_CHUNK) {
+                self.count_switches(&ids, &junit_suite, chunk, &mut counts)
+                    .await?;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Count the switches of the tests at `positions` (all of `junit_suite`) from their
+    /// outcomes in run order, read through the covering index by identity.
+    async fn count_switches(
+        &self,
+        ids: &str,
+        junit_suite: &str,
+        positions: &[usize],
+        counts: &mut [TestHistoryCounts],
+    ) -> Result<()> {
+        let placeholders: Vec<String> = (0..positions.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT test_key, run_id, status FROM test_results \
+             WHERE junit_suite = $1 AND test_key IN ({}) AND +run_id IN ({ids}) AND status <> 'skipped' \
+             ORDER BY test_key, run_id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(junit_suite);
+        for &at in positions {
+            query = query.bind(counts[at].key.as_str().to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let at_key: BTreeMap<&str, usize> = positions
+            .iter()
+            .map(|&at| (counts[at].key.as_str(), at))
+            .collect();
+        let mut tally: BTreeMap<usize, (u64, Option<i64>)> = BTreeMap::new();
+        let mut before: Option<(String, bool)> = None;
+        for row in &rows {
+            let key: String = row.try_get("test_key")?;
+            let run: i64 = row.try_get("run_id")?;
+            let status: TestStatus = named(row, "status")?;
+            let failing = status.is_failure();
+            if let Some((previous_key, previous)) = &before {
+                if *previous_key == key && *previous != failing {
+                    if let Some(&at) = at_key.get(key.as_str()) {
+                        let entry = tally.entry(at).or_default();
+                        entry.0 += 1;
+                        entry.1 = Some(run);
+                    }
+                }
+            }
+            before = Some((key, failing));
+        }
+        for (at, (switches, last)) in tally {
+            counts[at].switches = switches;
+            counts[at].last_switch_run = last;
+        }
+        Ok(())
     }
 
     /// One test's status in each of `runs` where it ran, oldest first, with whether it passed

@@ -31,6 +31,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (27, include_str!("../migrations/0027_log_errors.sql")),
     (28, include_str!("../migrations/0028_rollout.sql")),
     (29, include_str!("../migrations/0029_batch_supervision.sql")),
+    (30, include_str!("../migrations/0030_test_batteries.sql")),
     (31, include_str!("../migrations/0031_rechecks.sql")),
 ];
 

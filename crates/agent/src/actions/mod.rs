@@ -21,6 +21,7 @@ mod archive;
 mod artifact;
 mod backup;
 mod batch;
+mod battery;
 mod groups;
 mod monitoring;
 mod process;
@@ -177,6 +178,9 @@ pub(crate) fn execute(
         Action::VerifyHealth(p) => verify_health(p, check, link, credential, task, log),
         Action::SwitchTraffic(p) => traffic::switch(p, check, owner, log),
         Action::RestoreTraffic(p) => traffic::restore(p, check, owner, log),
+        Action::RunTests(p) => {
+            battery::run_tests(p, check, battery::Channel { link, credential }, owner, log)
+        }
         other => fail(format!(
             "the action {} is not available in this agent version yet",
             other.kind()

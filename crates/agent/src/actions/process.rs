@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use slipway_core::plan::{CommandParams, HttpCheckParams, ServiceParams};
+use slipway_core::quality::battery::CommandEnd;
 use slipway_protocol::Assignment;
 
 use super::groups::{isolate, RunningGroup};
@@ -51,16 +52,38 @@ pub(super) fn command(
     run_streaming(cmd, Duration::from_secs(p.timeout_secs), owner, log)
 }
 
-fn run_streaming(
+fn run_streaming(cmd: Command, timeout: Duration, owner: Owner<'_>, log: &mut LogSink) -> Outcome {
+    match run_to_end(cmd, timeout, owner, log) {
+        Ok(CommandEnd::Exited(Some(0))) => Outcome {
+            success: true,
+            exit_code: Some(0),
+            summary: "exit code 0".into(),
+        },
+        Ok(CommandEnd::Exited(code)) => Outcome {
+            success: false,
+            exit_code: code,
+            summary: format!(
+                "exit code {}",
+                code.map_or("none (killed by a signal)".to_string(), |c| c.to_string())
+            ),
+        },
+        Ok(CommandEnd::TimedOut { secs }) => fail(format!("timed out after {secs} s")),
+        Ok(CommandEnd::Cancelled) => fail("stopped: the deployment was cancelled"),
+        Err(e) => fail(e),
+    }
+}
+
+/// Run a command to its end, streaming its output: how it ended, or why it could not run.
+pub(super) fn run_to_end(
     mut cmd: Command,
     timeout: Duration,
     owner: Owner<'_>,
     log: &mut LogSink,
-) -> Outcome {
+) -> Result<CommandEnd, String> {
     isolate(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return fail(format!("cannot start the command: {e}")),
+        Err(e) => return Err(format!("cannot start the command: {e}")),
     };
     // Dropped when this function returns, which removes the record: what the command left
     // running after a normal end (a service it started) is no longer the step's.
@@ -97,23 +120,9 @@ fn run_streaming(
             Ok(line) => log.line(line),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait();
-                return match status {
-                    Ok(s) if s.success() => Outcome {
-                        success: true,
-                        exit_code: Some(0),
-                        summary: "exit code 0".into(),
-                    },
-                    Ok(s) => Outcome {
-                        success: false,
-                        exit_code: s.code().map(i64::from),
-                        summary: format!(
-                            "exit code {}",
-                            s.code()
-                                .map_or("none (killed by a signal)".to_string(), |c| c.to_string())
-                        ),
-                    },
-                    Err(e) => fail(format!("lost the command: {e}")),
+                return match child.wait() {
+                    Ok(s) => Ok(CommandEnd::Exited(s.code().map(i64::from))),
+                    Err(e) => Err(format!("lost the command: {e}")),
                 };
             }
         }
@@ -123,10 +132,12 @@ fn run_streaming(
             group.kill();
             let _ = child.kill();
             let _ = child.wait();
-            return fail(if log.cancelled {
-                "stopped: the deployment was cancelled".to_string()
+            return Ok(if log.cancelled {
+                CommandEnd::Cancelled
             } else {
-                format!("timed out after {} s", timeout.as_secs())
+                CommandEnd::TimedOut {
+                    secs: timeout.as_secs(),
+                }
             });
         }
     }

@@ -31,6 +31,7 @@ mod rfc;
 mod scan;
 mod target;
 mod tests;
+mod tests_trigger;
 mod token;
 mod transfer;
 mod user;

@@ -80,6 +80,11 @@ pub enum TestsCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Run one of the project's declared test batteries now on an agent in an environment.
+    #[command(
+        after_help = "Examples:\n  slipway tests trigger --project pets --env MET --suite e2e\n  slipway tests trigger --project pets --env MET --suite e2e --wait\n\nThe suite is declared in slipway.yaml under `tests: suites:` (role, command, junit). It runs\non the release the environment holds; its JUnit files become that release's run. Whoever may\ndeploy to the environment may. With --wait, exit 0 only when it passed."
+    )]
+    Trigger(Box<super::tests_trigger::TriggerArgs>),
 }
 
 #[derive(Args)]
@@ -111,6 +116,7 @@ pub(crate) fn tests(command: TestsCommand) -> Result<(), Failure> {
         TestsCommand::Push(args) => push(*args),
         TestsCommand::Flaky(args) => super::flaky::flaky(*args),
         TestsCommand::Quarantine(args) => super::flaky::quarantine(*args),
+        TestsCommand::Trigger(args) => super::tests_trigger::trigger(*args),
         TestsCommand::Quarantined { project, remote } => {
             super::flaky::quarantined(&project, &remote)
         }

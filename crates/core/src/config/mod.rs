@@ -11,6 +11,7 @@ mod health;
 mod log_rules;
 mod rollout;
 mod shape;
+mod test_suites;
 pub(crate) mod yaml;
 
 use std::collections::BTreeSet;
@@ -206,6 +207,9 @@ pub struct ProjectSpec {
     /// `maintenance:`; limit one to some environments with `environments:`.
     #[serde(default)]
     pub batch_maintenance: Vec<batches::MaintenanceSpec>,
+    /// Test batteries `slipway tests trigger` runs on demand, by suite name.
+    #[serde(default)]
+    pub tests: Option<test_suites::TestsSpec>,
 }
 
 /// How the findings of a project's scans are judged.
@@ -904,6 +908,8 @@ impl Checker<'_> {
         let slo = spec.slo.and_then(|s| self.slo(s));
         let canary = spec.canary.and_then(|c| self.canary(c));
         self.traffic_steps(&plan);
+        self.test_steps(&plan);
+        let test_suites = self.test_suites(spec.tests);
         let remediation = self.remediation(spec.findings);
         let alerting = self.alerts(spec.alerts);
         Project {
@@ -920,6 +926,7 @@ impl Checker<'_> {
             alerting,
             canary,
             batch_maintenance,
+            test_suites,
         }
     }
 

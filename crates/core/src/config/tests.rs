@@ -1171,3 +1171,44 @@ fn bad_maintenance_windows_are_each_reported_at_their_key() {
     );
     assert_eq!(errors[0].message, "environment NOWHERE is not declared");
 }
+
+#[test]
+fn test_batteries_load_from_the_suites_and_the_plan() {
+    let text = with_health(
+        "  tests:\n    suites:\n      smoke: { role: web, command: pytest -q, junit: [reports/*.xml], timeout: 120 }\n  plan:\n    - { name: Smoke, action: tests.run, roles: [web], with: { suite: smoke, command: pytest, junit: [\"out/**/*.xml\"], fail_on: never } }\n",
+    );
+    let pets = &load_one(&text).unwrap().projects[0];
+    let smoke = &pets.test_suites[0];
+    assert_eq!(
+        (smoke.name.as_str(), smoke.role.as_str(), smoke.timeout_secs),
+        ("smoke", "web", 120)
+    );
+    let crate::plan::Action::RunTests(p) = &pets.plan[0].action else {
+        panic!("{:?}", pets.plan[0].action)
+    };
+    assert_eq!(p.fail_on, crate::plan::FailOn::Never);
+    // A project stored before batteries existed reads back without any.
+    let stored = serde_json::to_value(&load_one(PETS).unwrap().projects[0]).unwrap();
+    assert!(stored.get("test_suites").is_none());
+}
+
+#[test]
+fn a_test_battery_without_files_or_command_is_refused_where_it_is_written() {
+    let text = with_health(
+        "  tests:\n    suites:\n      smoke: { role: web, command: \"\", junit: [] }\n  plan:\n    - { name: Smoke, action: tests.run, with: { suite: smoke, command: pytest, junit: [../up.xml] } }\n",
+    );
+    let errors = load_one(&text).unwrap_err().0;
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert!(
+        paths.contains(&"project.tests.suites.smoke.command")
+            && paths.contains(&"project.tests.suites.smoke.junit")
+            && paths.contains(&"project.plan[0].with.junit"),
+        "{errors:#?}"
+    );
+    let line = text.lines().position(|l| l.contains("smoke: {")).unwrap() + 1;
+    let junit = errors
+        .iter()
+        .find(|e| e.path == "project.tests.suites.smoke.junit")
+        .unwrap();
+    assert_eq!(junit.line, line, "{junit:?}");
+}

@@ -157,10 +157,23 @@ pub(super) fn sums_text(files: &[(String, Vec<u8>)]) -> String {
         .collect()
 }
 
-fn readme(export: &Export, sections: &[Section]) -> String {
+/// A file a bundle carries as it was received (a test report), named at export: hashed and
+/// covered by the manifest like a section.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// A plain file name ([`tar::valid_name`]).
+    pub path: String,
+    pub describes: String,
+    pub bytes: Vec<u8>,
+}
+
+fn readme(export: &Export, sections: &[Section], attachments: &[Attachment]) -> String {
     let mut files = String::new();
     for s in sections {
         files.push_str(&format!("  {:<18} {}\n", s.path, s.describes));
+    }
+    for a in attachments {
+        files.push_str(&format!("  {:<18} {}\n", a.path, a.describes));
     }
     format!(
         "Slipway evidence bundle: release {release} of project {project}
@@ -211,17 +224,36 @@ CHECKING BY HAND (coreutils, OpenSSL 3, xxd, jq)
 /// Panics if two sections share a path or a path is not a plain file name: section paths are
 /// fixed in code.
 pub fn assemble(export: &Export, sections: Vec<Section>, key: &SigningKey) -> Vec<u8> {
+    assemble_with(export, sections, Vec::new(), key)
+}
+
+/// Build a bundle with files carried as received after the sections.
+///
+/// Panics if two files share a path or a path is not a plain file name: callers name them.
+pub fn assemble_with(
+    export: &Export,
+    sections: Vec<Section>,
+    attachments: Vec<Attachment>,
+    key: &SigningKey,
+) -> Vec<u8> {
     let public = key.public_key();
     let mut content: Vec<(String, Vec<u8>)> = vec![
-        (README.into(), readme(export, &sections).into_bytes()),
+        (
+            README.into(),
+            readme(export, &sections, &attachments).into_bytes(),
+        ),
         (KEY.into(), key_file_text(&public).into_bytes()),
     ];
-    for s in sections {
+    let members = sections
+        .into_iter()
+        .map(|s| (s.path.to_string(), s.bytes))
+        .chain(attachments.into_iter().map(|a| (a.path, a.bytes)));
+    for (path, bytes) in members {
         assert!(
-            !content.iter().any(|(p, _)| p == s.path),
-            "section paths are unique"
+            !content.iter().any(|(p, _)| *p == path),
+            "bundle paths are unique"
         );
-        content.push((s.path.to_string(), s.bytes));
+        content.push((path, bytes));
     }
     let manifest = Manifest {
         format: FORMAT.into(),

@@ -269,3 +269,75 @@ fn trust_files_hold_fingerprints_and_comments_and_name_a_bad_line() {
     let err = parse_trust_file("# ok\nnot-a-fingerprint\n").unwrap_err();
     assert!(err.starts_with("line 2 "), "{err}");
 }
+
+/// A bundle carrying one test report as received, listed in `tests.json` with the digest of
+/// its push; `recorded` is the digest `tests.json` records.
+fn bundle_with_report(report: &[u8], recorded: &str) -> Vec<u8> {
+    let p = proof();
+    let export = Export {
+        project: "pets".into(),
+        release: "1.0.0".into(),
+        exported_at: "2026-01-01T00:00:05Z".into(),
+        exported_at_unix: 1_767_225_605,
+        exported_by: "alice".into(),
+        software: "slipway 0.1.0".into(),
+        audit_head: p.head.clone(),
+    };
+    let section = |path: &'static str, bytes: Vec<u8>| Section {
+        path,
+        describes: "test content",
+        bytes,
+    };
+    let tests = serde_json::json!({ "runs": [{ "id": 7, "files": [
+        { "seq": 1, "sha256": recorded, "bundled_as": "test-report-7-1.xml" },
+        { "seq": 2, "sha256": "00", "bundled_as": null, "not_carried": "pushed before" },
+    ] }] });
+    assemble_with(
+        &export,
+        vec![
+            section("summary.html", b"<!doctype html>".to_vec()),
+            section("release.json", b"{}".to_vec()),
+            section("plan.json", b"{}".to_vec()),
+            section("deployments.json", b"[]".to_vec()),
+            section(AUDIT, serde_json::to_vec_pretty(&p).unwrap()),
+            section("tests.json", serde_json::to_vec_pretty(&tests).unwrap()),
+        ],
+        vec![Attachment {
+            path: "test-report-7-1.xml".into(),
+            describes: "run 7's file 1 as received".into(),
+            bytes: report.to_vec(),
+        }],
+        &key(),
+    )
+}
+
+#[test]
+fn a_carried_test_report_verifies_and_a_flipped_byte_in_it_is_named() {
+    let report = b"<testsuite name=\"smoke\"><testcase name=\"adopts\"/></testsuite>\n";
+    let digest = Sha256::of(report).to_hex();
+    let bytes = bundle_with_report(report, &digest);
+    let verified = verify(&bytes, &trusted());
+    assert_eq!(verified.problems, vec![]);
+    let readme = tar::read(&bytes).0.remove(0).data;
+    assert!(String::from_utf8(readme)
+        .unwrap()
+        .contains("test-report-7-1.xml run 7's file 1 as received"));
+
+    let (start, _) = content_of(&bytes, "test-report-7-1.xml");
+    let mut bad = bytes.clone();
+    bad[start + 12] ^= 0x01;
+    let r = verify(&bad, &trusted());
+    assert_eq!(
+        places(&r),
+        ["test-report-7-1.xml", SUMS, "test-report-7-1.xml"],
+        "{r:?}"
+    );
+    assert!(r.problems[2].problem.contains(&digest), "{r:?}");
+
+    // Re-signed by whoever swapped the report, the bundle is intact, but the report is not the
+    // one pushed.
+    let forged = bundle_with_report(b"<testsuite/>", &digest);
+    let r = verify(&forged, &trusted());
+    assert_eq!(places(&r), ["test-report-7-1.xml"], "{r:?}");
+    assert!(r.problems[0].problem.contains("as pushed"), "{r:?}");
+}

@@ -59,8 +59,12 @@ pub fn verify_trusting(bytes: &[u8], trusted: &[String], checkpoint_keys: &[Stri
     let audit = check.audit_proof(&files, manifest.as_ref());
     let signatures = check.signatures(&files, key.as_ref());
     let checkpoint = check.inclusion(&files, audit.as_ref(), checkpoint_keys);
+    check.carried_reports(&files);
     check.into_report(manifest, origin, audit.as_ref(), signatures, checkpoint)
 }
+
+/// Where `tests.json` lists the test reports a bundle carries.
+const TESTS: &str = "tests.json";
 
 /// Who signed the bundle, as far as the reader's trusted keys tell.
 fn origin(key: &PublicKey, trusted: &[String]) -> Origin {
@@ -145,6 +149,42 @@ impl Check {
             }
         }
         report
+    }
+
+    /// Every test report `tests.json` says the bundle carries is there and is the file that was
+    /// pushed: its bytes hash to the SHA-256 recorded at the push (the manifest alone would only
+    /// say the bundle is as exported).
+    fn carried_reports(&mut self, files: &Files) {
+        let Some(bytes) = files.get(TESTS) else {
+            return;
+        };
+        let Ok(tests) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            self.problem(TESTS, "not readable JSON".into());
+            return;
+        };
+        let listed = tests["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|run| run["files"].as_array().into_iter().flatten());
+        for file in listed {
+            let Some(path) = file["bundled_as"].as_str() else {
+                continue;
+            };
+            let recorded = file["sha256"].as_str().unwrap_or_default();
+            match files.get(path) {
+                None => self.problem(path, format!("missing ({TESTS} says it carries it)")),
+                Some(data) => {
+                    let got = Sha256::of(data).to_hex();
+                    if got != recorded {
+                        self.problem(
+                            path,
+                            format!("altered: the test report hashes to {got}, {TESTS} records {recorded} as pushed"),
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Every electronic signature in `signatures.json` verifies with the bundle's key: its

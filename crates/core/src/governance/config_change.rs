@@ -374,6 +374,7 @@ mod tests {
             alerting: Default::default(),
             canary: None,
             batch_maintenance: Vec::new(),
+            test_suites: Vec::new(),
         }
     }
 

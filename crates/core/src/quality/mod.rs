@@ -7,6 +7,7 @@
 //! Architecture invariant: a test's status is the status of its last attempt; every attempt is kept.
 //! Architecture invariant: a test's identity is its explicit id property, else classname + name + parameters, within its suite.
 
+pub mod battery;
 mod compare;
 mod coverage;
 mod findings;

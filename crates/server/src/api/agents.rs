@@ -285,6 +285,12 @@ async fn task_logs(
     Path(id): Path<String>,
     Json(batch): Json<LogBatch>,
 ) -> Result<Json<LogAck>, ServiceError> {
+    if let Some(trigger) = services::test_batteries::trigger_of(&id) {
+        let until = services::tasks::lease_deadline();
+        return Ok(Json(
+            services::test_batteries::logs(&state, &target, trigger, batch, until).await?,
+        ));
+    }
     Ok(Json(
         crate::services::tasks::logs(&state, &target, &id, batch).await?,
     ))
@@ -296,6 +302,10 @@ async fn task_result(
     Path(id): Path<String>,
     Json(result): Json<TaskResult>,
 ) -> Result<StatusCode, ServiceError> {
+    if let Some(trigger) = services::test_batteries::trigger_of(&id) {
+        services::test_batteries::result(&state, &target, trigger, result).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     crate::services::tasks::result(&state, &target, &id, result).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -23,6 +23,7 @@ mod openapi_views;
 mod paging;
 mod quality;
 mod sonar;
+mod test_batteries;
 mod vault;
 mod webhooks;
 
@@ -91,6 +92,7 @@ pub fn router() -> Router<AppState> {
         .merge(complaints::router())
         .merge(alerts::router())
         .merge(flags::router())
+        .merge(test_batteries::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -100,6 +102,8 @@ pub fn router() -> Router<AppState> {
         .merge(findings::upload_router())
         // Coverage reports stream too, within the test reports' limit.
         .merge(coverage::upload_router())
+        // The JUnit files an agent's test battery wrote, within the test reports' limit.
+        .merge(test_batteries::upload_router())
 }
 
 /// What axum's JSON extractor reads at most; every API body but an upload (artifact, test report) is JSON.
@@ -202,6 +206,7 @@ mod tests {
             .chain(complaints::ROUTES)
             .chain(alerts::ROUTES)
             .chain(flags::ROUTES)
+            .chain(test_batteries::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

@@ -685,6 +685,27 @@ fn answers() -> Vec<(
             Shape::One,
             fields::<BatchView>(),
         ),
+        (
+            "post",
+            "/api/v1/projects/{name}/test-triggers",
+            "202",
+            Shape::One,
+            fields::<slipway_api::quality::TestTriggerView>(),
+        ),
+        (
+            "get",
+            "/api/v1/projects/{name}/test-triggers/{id}",
+            "200",
+            Shape::One,
+            fields::<slipway_api::quality::TestTriggerView>(),
+        ),
+        (
+            "post",
+            "/api/v1/agent/test-reports",
+            "200",
+            Shape::One,
+            fields::<slipway_protocol::test_reports::TestReportAck>(),
+        ),
     ]
 }
 

@@ -236,7 +236,7 @@ pub(super) async fn compare_run(
     }))
 }
 
-fn run_view(run: StoredTestRun) -> TestRunView {
+pub(super) fn run_view(run: StoredTestRun) -> TestRunView {
     TestRunView {
         id: run.id,
         passed: run.totals.passed(),

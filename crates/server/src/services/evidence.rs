@@ -359,8 +359,10 @@ pub async fn export(
     };
     let mut members = sections(&facts)?;
     members.extend(inclusion_section(&facts));
-    members.extend(super::evidence_quality::sections(state, project.as_str(), &version).await?);
-    let bytes = bundle::assemble(&export, members, &key);
+    let (quality, reports) =
+        super::evidence_quality::sections(state, project.as_str(), &version).await?;
+    members.extend(quality);
+    let bytes = bundle::assemble_with(&export, members, reports, &key);
     Ok(Bundle {
         file_name: format!("evidence-{project}-{version}.tar"),
         bytes,

@@ -3,9 +3,15 @@
 //! the vulnerability findings it carries with their history and risk acceptances, and the
 //! quality-gate payloads outside tools sent — each a member hashed and covered by the manifest
 //! like the rest. Read without authorising again: `evidence::export` did.
+//!
+//! The test reports themselves, as received, travel beside `tests.json` as files of their own
+//! (`test-report-RUN-SEQ.xml`, `.xml.gz` when pushed gzipped), read back from the vault and
+//! checked against their digest, up to `CARRIED_REPORT_BYTES` per bundle (the bundle is built in
+//! memory); `tests.json` says for each file where it is, or why it is not carried.
 
 use serde_json::{json, Value};
-use slipway_core::evidence::Section;
+use slipway_core::evidence::{Attachment, Section};
+use slipway_core::Sha256;
 use slipway_store::{FindingFilter, TestRunFilter};
 
 use crate::{AppState, ServiceError};
@@ -13,6 +19,75 @@ use crate::{AppState, ServiceError};
 /// Runs, and failing tests per run, a bundle lists.
 const RUNS: i64 = 500;
 const NOTABLE: i64 = 200;
+/// Bytes of test reports as received one bundle carries at most; past it a report is listed
+/// by its digest only (the vault keeps it).
+const CARRIED_REPORT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The reports a bundle carries, and how many bytes so far.
+#[derive(Default)]
+struct Carried {
+    files: Vec<Attachment>,
+    bytes: u64,
+}
+
+/// Read a kept report back from the vault, its bytes checked against its digest; the name it
+/// travels under, or why it does not.
+async fn carry(
+    state: &AppState,
+    carried: &mut Carried,
+    run: i64,
+    file: &slipway_store::StoredRunFile,
+) -> Result<Value, ServiceError> {
+    let size = u64::try_from(file.size).unwrap_or(u64::MAX);
+    if carried.bytes.saturating_add(size) > CARRIED_REPORT_BYTES {
+        return Ok(
+            json!({ "bundled_as": null, "not_carried": "past the 64 MiB of test reports a bundle carries; the vault keeps it under its SHA-256" }),
+        );
+    }
+    let not_kept = || {
+        Ok(
+            json!({ "bundled_as": null, "not_carried": "the vault does not hold it (pushed before Slipway kept reports as received)" }),
+        )
+    };
+    let Ok(digest) = Sha256::parse(&file.sha256) else {
+        return not_kept();
+    };
+    let io = |e: std::io::Error| ServiceError::VaultIo(e.to_string());
+    let Some(handle) = state.vault.open_blob(&digest).await.map_err(io)? else {
+        return not_kept();
+    };
+    let length = handle.size;
+    let body = state
+        .vault
+        .serve(&digest, handle, 0, length)
+        .await
+        .map_err(io)?;
+    let limit = usize::try_from(CARRIED_REPORT_BYTES).unwrap_or(usize::MAX);
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|e| ServiceError::VaultIo(e.to_string()))?;
+    if Sha256::of(&bytes) != digest {
+        return Ok(
+            json!({ "bundled_as": null, "not_carried": "the vault's copy no longer matches its SHA-256 (`slipway vault verify` names it)" }),
+        );
+    }
+    let gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    let path = format!(
+        "test-report-{run}-{}.xml{}",
+        file.seq,
+        if gzip { ".gz" } else { "" }
+    );
+    carried.bytes += bytes.len() as u64;
+    carried.files.push(Attachment {
+        path: path.clone(),
+        describes: format!(
+            "test run {run}'s file {} as received (SHA-256 {}).",
+            file.seq, file.sha256
+        ),
+        bytes: bytes.to_vec(),
+    });
+    Ok(json!({ "bundled_as": path }))
+}
 
 fn json_bytes(value: &Value) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(value).expect("evidence records always serialise");
@@ -20,7 +95,12 @@ fn json_bytes(value: &Value) -> Vec<u8> {
     out
 }
 
-async fn tests(state: &AppState, project: &str, release: &str) -> Result<Value, ServiceError> {
+async fn tests(
+    state: &AppState,
+    project: &str,
+    release: &str,
+    carried: &mut Carried,
+) -> Result<Value, ServiceError> {
     let runs = state
         .store
         .test_runs(&TestRunFilter {
@@ -34,6 +114,10 @@ async fn tests(state: &AppState, project: &str, release: &str) -> Result<Value, 
     let mut listed = Vec::new();
     for run in runs {
         let files = state.store.test_run_files(run.id).await?;
+        let mut places = Vec::new();
+        for f in &files {
+            places.push(carry(state, carried, run.id, f).await?);
+        }
         let mut notable = Vec::new();
         for test in state.store.test_results(run.id, true, NOTABLE).await? {
             let attempts = state
@@ -67,7 +151,7 @@ async fn tests(state: &AppState, project: &str, release: &str) -> Result<Value, 
             "created_by": run.created_by,
             "created_at": run.created_at,
             "updated_at": run.updated_at,
-            "files": files.iter().map(|f| json!({
+            "files": files.iter().zip(places).map(|(f, place)| json!({
                 "seq": f.seq,
                 "sha256": f.sha256,
                 "size": f.size,
@@ -75,6 +159,8 @@ async fn tests(state: &AppState, project: &str, release: &str) -> Result<Value, 
                 "skipped_testcases": f.skipped_testcases,
                 "pushed_by": f.pushed_by,
                 "pushed_at": f.pushed_at,
+                "bundled_as": place["bundled_as"],
+                "not_carried": place.get("not_carried"),
             })).collect::<Vec<_>>(),
             "failing_and_retried": notable,
         }));
@@ -233,17 +319,19 @@ async fn quality_gates(
     }))
 }
 
-/// The quality members, in archive order.
+/// The quality members, in archive order, and the test reports carried as received.
 pub(super) async fn sections(
     state: &AppState,
     project: &str,
     release: &str,
-) -> Result<Vec<Section>, ServiceError> {
-    Ok(vec![
+) -> Result<(Vec<Section>, Vec<Attachment>), ServiceError> {
+    let mut carried = Carried::default();
+    let tests = json_bytes(&tests(state, project, release, &mut carried).await?);
+    let sections = vec![
         Section {
             path: "tests.json",
-            describes: "the release's test runs per environment and suite: totals, the files as received (SHA-256, size, testcases read), every failing or retried test with each attempt and its output; and the project's quarantined tests.",
-            bytes: json_bytes(&tests(state, project, release).await?),
+            describes: "the release's test runs per environment and suite: totals, the files as received (SHA-256, size, testcases read, the bundle file carrying it), every failing or retried test with each attempt and its output; and the project's quarantined tests.",
+            bytes: tests,
         },
         Section {
             path: "coverage.json",
@@ -260,5 +348,6 @@ pub(super) async fn sections(
             describes: "the code-quality gate verdicts outside tools reported for the release (SonarQube's webhook), each with its payload as received and its SHA-256.",
             bytes: json_bytes(&quality_gates(state, project, release).await?),
         },
-    ])
+    ];
+    Ok((sections, carried.files))
 }

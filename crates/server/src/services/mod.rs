@@ -41,6 +41,7 @@ pub mod sonar;
 pub(crate) mod sso;
 pub mod targets;
 pub(crate) mod tasks;
+pub mod test_batteries;
 pub mod users;
 pub mod variables;
 pub mod verification;

@@ -188,9 +188,26 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let subject = format!("release/{}/{}", request.project, request.release);
+    require(state, actor, Operation::ReportCheck, &subject).await?;
+    ingest(state, &actor.username, request, body).await
+}
+
+/// Read a report and merge it into its run for `actor` (a person who was authorised, or the
+/// agent running the battery the run belongs to): all of the file's valid content or nothing.
+/// The file as received is kept in the vault, named by its digest, for the evidence bundle.
+pub(crate) async fn ingest<S, E>(
+    state: &AppState,
+    actor: &str,
+    request: TestPush,
+    body: S,
+) -> Result<PushedReport, ServiceError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let project = &request.project;
     let subject = format!("release/{project}/{}", request.release);
-    require(state, actor, Operation::ReportCheck, &subject).await?;
     let version = check_push(state, &request).await?;
     let limit = report_limit()?;
     let received = super::receive_report(
@@ -228,7 +245,7 @@ where
             suite: &request.suite,
             launch: &launch,
             attributes: &request.attributes,
-            actor: &actor.username,
+            actor,
         })
         .await?;
     let created = run.files == 0;
@@ -241,31 +258,60 @@ where
         .map_err(|e| ServiceError::VaultIo(format!("the report reader stopped: {e}")))?
         .map_err(|e| malformed(request.file_name.as_deref(), e))?;
     let digest = received.digest.to_hex();
+    let size = received.size;
+    keep_raw(state, &mut tx, received).await?;
     let run = tx
         .finish_test_push(
             run.id,
             &PushedFile {
                 sha256: &digest,
-                size: i64::try_from(received.size).unwrap_or(i64::MAX),
+                size: i64::try_from(size).unwrap_or(i64::MAX),
                 testcases: i64::try_from(summary.testcases).unwrap_or(i64::MAX),
                 skipped_testcases: i64::try_from(summary.skipped_testcases).unwrap_or(i64::MAX),
-                actor: &actor.username,
+                actor,
             },
         )
         .await?;
     tx.audit(AuditEntry {
-        actor: actor.username.clone(),
+        actor: actor.to_string(),
         verb: "tests.push".into(),
         subject,
         details: push_details(&request, &run, &digest, &summary),
     });
     tx.commit().await?;
-    drop(received);
     Ok(PushedReport {
         run,
         created,
         summary,
     })
+}
+
+/// Keep a report as received in the vault under its digest, inside the push's transaction (the
+/// write lock held, as an artifact's upload does): the file is in place before its row commits,
+/// and a failed commit leaves an unrecorded file the vault's sweep removes.
+async fn keep_raw(
+    state: &AppState,
+    tx: &mut slipway_store::WriteTx<'_>,
+    received: crate::vault::Received,
+) -> Result<(), ServiceError> {
+    let digest = received.digest;
+    let size = received.size;
+    let staged = state
+        .vault
+        .stage_received(received)
+        .await
+        .map_err(|e| ServiceError::VaultIo(e.to_string()))?;
+    let known = tx.blob_exists(&digest).await?;
+    state
+        .vault
+        .link(staged, &digest)
+        .await
+        .map_err(|e| ServiceError::VaultIo(e.to_string()))?;
+    if !known {
+        tx.insert_blob(&slipway_store::BlobRecord { digest, size })
+            .await?;
+    }
+    Ok(())
 }
 
 /// What to list: a release's runs, narrowed by environment and suite.

@@ -129,6 +129,13 @@ pub(crate) async fn lease(
         if let Some(assignment) = try_lease(state, target).await? {
             return Ok(Some(assignment));
         }
+        // A deployment's step first; then a battery someone asked for.
+        if let Some(battery) =
+            crate::services::test_batteries::lease(state, target, lease_deadline(), lease_secs())
+                .await?
+        {
+            return Ok(Some(battery));
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(None);

@@ -223,6 +223,41 @@ impl BlobStore {
         }
     }
 
+    /// Stage a report received on the local disk (a test report, read there first) for
+    /// [`BlobStore::link`]: on disk the file itself; on S3 its bytes, uploaded and hashed again.
+    pub async fn stage_received(&self, received: Received) -> Result<Staged, UploadError> {
+        match &self.backend {
+            Backend::Disk(_) => Ok(Staged {
+                digest: received.digest,
+                size: received.size,
+                upload: StagedUpload::File(received),
+            }),
+            Backend::S3(blobs) => {
+                let file = tokio::fs::File::open(received.path()).await?;
+                let chunks = futures_util::stream::unfold(file, |mut file| async move {
+                    use tokio::io::AsyncReadExt as _;
+                    let mut buffer = vec![0u8; 1 << 20];
+                    match file.read(&mut buffer).await {
+                        Ok(0) => None,
+                        Ok(n) => {
+                            buffer.truncate(n);
+                            Some((Ok::<_, io::Error>(Bytes::from(buffer)), file))
+                        }
+                        Err(e) => Some((Err(e), file)),
+                    }
+                });
+                let (object, digest, size) = blobs
+                    .receive(Box::pin(chunks), received.size.saturating_add(1))
+                    .await?;
+                Ok(Staged {
+                    digest,
+                    size,
+                    upload: StagedUpload::Object(object),
+                })
+            }
+        }
+    }
+
     /// Put a received upload in place under `digest` (which the caller checked it has).
     pub async fn link(&self, staged: Staged, digest: &Sha256) -> io::Result<()> {
         self.verified.forget(digest);

@@ -28,6 +28,7 @@ fn pets() -> slipway_core::model::Project {
         alerting: Default::default(),
         canary: None,
         batch_maintenance: vec![],
+        test_suites: Vec::new(),
     }
 }
 

@@ -1,0 +1,249 @@
+//! Test batteries asked for with `slipway tests trigger` (migration 0030): written with their
+//! audit event in the caller's transaction, claimed by one agent of the suite's role, their
+//! output's tail and the run they pushed into kept, and their end. It decides nothing: which
+//! agent may claim and what an end means are the services'.
+
+use jiff::Timestamp;
+use slipway_core::quality::battery::TriggerState;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::time::{format_time, read_optional_time, read_time};
+use crate::{named, Result, Store, WriteTx};
+
+/// The output a trigger keeps: its last 16 KiB.
+const OUTPUT_TAIL: usize = 16 * 1024;
+
+const COLUMNS: &str = "id, project, environment, release, suite, role, battery, state, target, \
+     leased_until, run_id, summary, output, requested_by, requested_at, started_at, finished_at";
+
+/// A battery asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTestTrigger {
+    pub id: i64,
+    pub project: String,
+    pub environment: String,
+    pub release: String,
+    pub suite: String,
+    pub role: String,
+    /// The `tests.run` parameters as JSON, frozen when it was asked for.
+    pub battery: String,
+    /// As stored: a running battery whose lease ran out reads as running here.
+    pub state: TriggerState,
+    pub target: Option<String>,
+    pub leased_until: Option<Timestamp>,
+    pub run_id: Option<i64>,
+    pub summary: Option<String>,
+    pub output: String,
+    pub requested_by: String,
+    pub requested_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A battery to ask for.
+#[derive(Debug, Clone)]
+pub struct NewTestTrigger<'a> {
+    pub project: &'a str,
+    pub environment: &'a str,
+    pub release: &'a str,
+    pub suite: &'a str,
+    pub role: &'a str,
+    pub battery: &'a str,
+    pub requested_by: &'a str,
+    pub at: Timestamp,
+}
+
+fn trigger_row(row: &AnyRow) -> Result<StoredTestTrigger> {
+    Ok(StoredTestTrigger {
+        id: row.try_get("id")?,
+        project: row.try_get("project")?,
+        environment: row.try_get("environment")?,
+        release: row.try_get("release")?,
+        suite: row.try_get("suite")?,
+        role: row.try_get("role")?,
+        battery: row.try_get("battery")?,
+        state: named(row, "state")?,
+        target: row.try_get("target")?,
+        leased_until: read_optional_time(row, "leased_until")?,
+        run_id: row.try_get("run_id")?,
+        summary: row.try_get("summary")?,
+        output: row.try_get("output")?,
+        requested_by: row.try_get("requested_by")?,
+        requested_at: read_time(row, "requested_at")?,
+        started_at: read_optional_time(row, "started_at")?,
+        finished_at: read_optional_time(row, "finished_at")?,
+    })
+}
+
+impl WriteTx<'_> {
+    /// Ask for a battery; answers its id.
+    pub async fn insert_test_trigger(&mut self, t: &NewTestTrigger<'_>) -> Result<i64> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM test_triggers")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        sqlx::query(
+            "INSERT INTO test_triggers (id, project, environment, release, suite, role, battery, state, output, requested_by, requested_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', $9, $10)",
+        )
+        .bind(id)
+        .bind(t.project)
+        .bind(t.environment)
+        .bind(t.release)
+        .bind(t.suite)
+        .bind(t.role)
+        .bind(t.battery)
+        .bind(TriggerState::Requested.as_str())
+        .bind(t.requested_by)
+        .bind(format_time(t.at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(id)
+    }
+
+    /// The oldest battery waiting in `environment` for one of `roles`, claimed for `target`
+    /// until `leased_until`; `None` when none waits.
+    pub async fn claim_test_trigger(
+        &mut self,
+        environment: &str,
+        roles: &[String],
+        target: &str,
+        leased_until: Timestamp,
+    ) -> Result<Option<StoredTestTrigger>> {
+        let rows = sqlx::query(
+            "SELECT id, role FROM test_triggers WHERE environment = $1 AND state = $2 ORDER BY id",
+        )
+        .bind(environment)
+        .bind(TriggerState::Requested.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut claimed = None;
+        for row in &rows {
+            let role: String = row.try_get("role")?;
+            if roles.contains(&role) {
+                claimed = Some(row.try_get::<i64, _>("id")?);
+                break;
+            }
+        }
+        let Some(id) = claimed else {
+            return Ok(None);
+        };
+        let now = format_time(crate::current_time());
+        sqlx::query(
+            "UPDATE test_triggers SET state = $1, target = $2, leased_until = $3, started_at = $4 \
+             WHERE id = $5 AND state = $6",
+        )
+        .bind(TriggerState::Running.as_str())
+        .bind(target)
+        .bind(format_time(leased_until))
+        .bind(&now)
+        .bind(id)
+        .bind(TriggerState::Requested.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM test_triggers WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        trigger_row(&row).map(Some)
+    }
+
+    /// End a running battery of `target` as `state` with its summary; false when it was not
+    /// running there (already ended: a result sent twice).
+    pub async fn finish_test_trigger(
+        &mut self,
+        id: i64,
+        target: &str,
+        state: TriggerState,
+        summary: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE test_triggers SET state = $1, summary = $2, finished_at = $3, leased_until = NULL \
+             WHERE id = $4 AND target = $5 AND state = $6",
+        )
+        .bind(state.as_str())
+        .bind(summary)
+        .bind(format_time(crate::current_time()))
+        .bind(id)
+        .bind(target)
+        .bind(TriggerState::Running.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    pub async fn test_trigger(&self, id: i64) -> Result<Option<StoredTestTrigger>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM test_triggers WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(trigger_row).transpose()
+    }
+
+    /// Keep a running battery's lease until `leased_until` and add `lines` to its output's
+    /// tail; false when it no longer runs on `target`. Written without audit, like task logs.
+    pub async fn renew_test_trigger(
+        &self,
+        id: i64,
+        target: &str,
+        leased_until: Timestamp,
+        lines: &[String],
+    ) -> Result<bool> {
+        // The write comes first, so a SQLite transaction never has to upgrade a read lock.
+        let mut tx = self.pool.begin().await?;
+        let renewed = sqlx::query(
+            "UPDATE test_triggers SET leased_until = $1 WHERE id = $2 AND target = $3 AND state = $4",
+        )
+        .bind(format_time(leased_until))
+        .bind(id)
+        .bind(target)
+        .bind(TriggerState::Running.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if renewed.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if !lines.is_empty() {
+            let (mut output,): (String,) =
+                sqlx::query_as("SELECT output FROM test_triggers WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            for line in lines {
+                output.push_str(line);
+                output.push('\n');
+            }
+            if output.len() > OUTPUT_TAIL {
+                let mut cut = output.len() - OUTPUT_TAIL;
+                while !output.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                output.drain(..cut);
+            }
+            sqlx::query("UPDATE test_triggers SET output = $1 WHERE id = $2")
+                .bind(&output)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Note the run a battery's files went into (the push itself is audited).
+    pub async fn set_test_trigger_run(&self, id: i64, run_id: i64) -> Result<()> {
+        sqlx::query("UPDATE test_triggers SET run_id = $1 WHERE id = $2")
+            .bind(run_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
