@@ -286,7 +286,7 @@ async fn task_logs(
     Json(batch): Json<LogBatch>,
 ) -> Result<Json<LogAck>, ServiceError> {
     if let Some(trigger) = services::test_batteries::trigger_of(&id) {
-        let until = services::tasks::lease_deadline();
+        let until = services::progress::lease_deadline();
         return Ok(Json(
             services::test_batteries::logs(&state, &target, trigger, batch, until).await?,
         ));
