@@ -102,13 +102,14 @@ pub enum BatchCommand {
     /// Adopt a job an agent found into the inventory: a batch of PROJECT on its server with the
     /// job's schedule (cron still runs it; report its runs with `batch exec` or its ping URL).
     #[command(
-        after_help = "Example:\n  slipway batch adopt /etc/cron.d/export:3 --server prod-01 --project pets --name pets-export"
+        after_help = "Example:\n  slipway batch adopt /etc/cron.d/export:3 --target prod-01 --project pets --name pets-export"
     )]
     Adopt {
         /// The job's key, as `batch unmanaged` lists it.
         key: String,
-        #[arg(long)]
-        server: String,
+        /// The target (server) whose agent found it. Not `--server`, which names Slipway's URL.
+        #[arg(long, value_name = "TARGET")]
+        target: String,
         #[arg(long)]
         project: String,
         /// Its name in the inventory (default: the name `batch unmanaged` suggests).
@@ -146,13 +147,13 @@ pub(crate) fn batch(command: BatchCommand) -> Result<(), Failure> {
         BatchCommand::Unmanaged { env, remote } => discovered::unmanaged(env, remote),
         BatchCommand::Adopt {
             key,
-            server,
+            target,
             project,
             name,
             remote,
         } => discovered::adopt(
             slipway_api::batches::AdoptBody {
-                server,
+                server: target,
                 key,
                 project,
                 name,
