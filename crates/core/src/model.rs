@@ -83,6 +83,10 @@ pub struct Project {
     /// The share of targets the whole plan runs on first (`canary:`); none runs it everywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<crate::plan::Canary>,
+    /// A canary share per role (`canary: { roles: { web: 1 } }`), instead of `canary`'s one
+    /// share of every target; empty without one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub canary_roles: BTreeMap<Name, crate::plan::Canary>,
     /// Maintenance windows of every batch of the project (`batch_maintenance:`), each limited
     /// to some environments or not.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -229,6 +233,17 @@ impl Project {
             .or_else(|| self.lifecycles.iter().find(|l| l.rule.is_none()))
     }
 
+    /// Which targets form a deployment's canary: a share per role when the project gives one,
+    /// else its share of every target, else none.
+    pub fn canary_share(&self) -> crate::plan::CanaryShare {
+        use crate::plan::CanaryShare;
+        match (self.canary_roles.is_empty(), self.canary) {
+            (false, _) => CanaryShare::PerRole(self.canary_roles.clone()),
+            (true, Some(c)) => CanaryShare::Targets(c),
+            (true, None) => CanaryShare::None,
+        }
+    }
+
     pub fn component(&self, name: &Name) -> Option<&Component> {
         self.components.iter().find(|c| &c.name == name)
     }
@@ -358,6 +373,7 @@ mod tests {
             remediation: Default::default(),
             alerting: Default::default(),
             canary: None,
+            canary_roles: BTreeMap::new(),
             batch_maintenance: Vec::new(),
             test_suites: Vec::new(),
         };

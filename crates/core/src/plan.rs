@@ -421,6 +421,21 @@ impl std::fmt::Display for Canary {
     }
 }
 
+/// Which targets of an environment form a deployment's canary: a share of every target the
+/// plan runs on (`canary: 10%`), or a share of each named role's targets (`canary: { roles:
+/// { web: 1, api: 50% } }`), so that every role keeps targets outside the canary.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CanaryShare {
+    /// No canary: the plan runs on every target at once.
+    #[default]
+    None,
+    /// A share of all the targets the plan runs on.
+    Targets(Canary),
+    /// A share of the targets holding each role; targets holding none of these roles are not
+    /// in the canary.
+    PerRole(BTreeMap<Name, Canary>),
+}
+
 /// When a step runs, per environment. Empty lists mean "no restriction".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Condition {

@@ -11,7 +11,17 @@ pub(crate) struct Metrics {
     request_micros: AtomicU64,
     denials: AtomicU64,
     corruptions: AtomicU64,
+    /// Probe results by the delay from the probe's run to its result stored, cumulative per
+    /// bound of [`PROBE_DELAY_BOUNDS`] and one above every bound.
+    probe_delays: [AtomicU64; PROBE_DELAY_BOUNDS.len() + 1],
+    probe_delay_micros: AtomicU64,
 }
+
+/// Upper bounds, in seconds, of the probe-to-stored delay histogram: fine below the 1 s budget
+/// (issue 13), coarse above it.
+const PROBE_DELAY_BOUNDS: [f64; 12] = [
+    0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0, 30.0,
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -21,6 +31,8 @@ impl Default for Metrics {
             request_micros: AtomicU64::new(0),
             denials: AtomicU64::new(0),
             corruptions: AtomicU64::new(0),
+            probe_delays: Default::default(),
+            probe_delay_micros: AtomicU64::new(0),
         }
     }
 }
@@ -38,6 +50,21 @@ impl Metrics {
     /// A vault blob was found damaged or missing (by a download, `vault verify` or the scrub).
     pub(crate) fn corruption_detected(&self) {
         self.corruptions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A probe result was stored `delay` after the agent ran the probe (agent and server
+    /// clocks: a negative delay, a clock behind, counts as none).
+    pub(crate) fn probe_result_stored(&self, delay: std::time::Duration) {
+        let seconds = delay.as_secs_f64();
+        let bucket = PROBE_DELAY_BOUNDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(PROBE_DELAY_BOUNDS.len());
+        self.probe_delays[bucket].fetch_add(1, Ordering::Relaxed);
+        self.probe_delay_micros.fetch_add(
+            u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn render(&self, audit_events: i64) -> String {
@@ -75,6 +102,7 @@ impl Metrics {
             "slipway_vault_corruptions_detected_total {}",
             self.corruptions.load(Ordering::Relaxed)
         );
+        self.render_probe_delays(&mut out);
         let _ = writeln!(out, "# HELP slipway_audit_events Events in the audit chain.\n# TYPE slipway_audit_events gauge\nslipway_audit_events {audit_events}");
         let _ = writeln!(out, "# HELP slipway_uptime_seconds Seconds since the server started.\n# TYPE slipway_uptime_seconds gauge");
         let _ = writeln!(
@@ -86,6 +114,28 @@ impl Metrics {
             let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}");
         }
         out
+    }
+}
+
+impl Metrics {
+    fn render_probe_delays(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP slipway_probe_result_delay_seconds From an agent running a probe to its result stored by the server.\n# TYPE slipway_probe_result_delay_seconds histogram");
+        let mut cumulative = 0;
+        for (i, count) in self.probe_delays.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            let bound = PROBE_DELAY_BOUNDS
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "slipway_probe_result_delay_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "slipway_probe_result_delay_seconds_sum {}\nslipway_probe_result_delay_seconds_count {cumulative}",
+            self.probe_delay_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
     }
 }
 

@@ -34,6 +34,14 @@ pub struct LatestResult {
     pub reported_by: String,
 }
 
+/// One probe's share of an agent's report: its results folded per minute, and the latest.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeResults<'a> {
+    pub key: ProbeKey<'a>,
+    pub minutes: &'a [MinuteBucket],
+    pub latest: &'a LatestResult,
+}
+
 /// A probe's stored status: its latest result and its state as last told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredProbeStatus {
@@ -80,6 +88,30 @@ pub(crate) const LATENCY_COLUMNS: [&str; LATENCY_BUCKETS] = [
 ];
 
 /// `latency_le_5, latency_le_10, …`, for a select or an insert.
+/// Add one minute's tally to a probe's stored minute (or start it).
+fn minute_upsert() -> String {
+    let values: Vec<String> = (10..10 + LATENCY_BUCKETS)
+        .map(|n| format!("${n}"))
+        .collect();
+    let merged: Vec<String> = LATENCY_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = probe_minutes.{c} + excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO probe_minutes (project, environment, probe, minute, results, failures, latency_sum_ms, latency_max_ms, last_error, {}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {}) \
+         ON CONFLICT (project, environment, probe, minute) DO UPDATE SET \
+         results = probe_minutes.results + excluded.results, \
+         failures = probe_minutes.failures + excluded.failures, \
+         latency_sum_ms = probe_minutes.latency_sum_ms + excluded.latency_sum_ms, \
+         latency_max_ms = CASE WHEN excluded.latency_max_ms > probe_minutes.latency_max_ms THEN excluded.latency_max_ms ELSE probe_minutes.latency_max_ms END, \
+         last_error = COALESCE(excluded.last_error, probe_minutes.last_error), {}",
+        latency_columns(),
+        values.join(", "),
+        merged.join(", ")
+    )
+}
+
 fn latency_columns() -> String {
     LATENCY_COLUMNS.join(", ")
 }
@@ -149,61 +181,58 @@ impl Store {
         minutes: &[MinuteBucket],
         latest: &LatestResult,
     ) -> Result<()> {
+        self.record_probe_round(&[ProbeResults {
+            key,
+            minutes,
+            latest,
+        }])
+        .await
+    }
+
+    /// Add an agent's whole report (several probes' results, each folded per minute) to the
+    /// stored minutes and keep each probe's latest result, in one transaction: a report of 50
+    /// probes costs one commit, not 50. No audit event.
+    pub async fn record_probe_round(&self, probes: &[ProbeResults<'_>]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let columns = latency_columns();
-        let values: Vec<String> = (10..10 + LATENCY_BUCKETS)
-            .map(|n| format!("${n}"))
-            .collect();
-        let merged: Vec<String> = LATENCY_COLUMNS
-            .iter()
-            .map(|c| format!("{c} = probe_minutes.{c} + excluded.{c}"))
-            .collect();
-        let upsert = format!(
-            "INSERT INTO probe_minutes (project, environment, probe, minute, results, failures, latency_sum_ms, latency_max_ms, last_error, {columns}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, {}) \
-             ON CONFLICT (project, environment, probe, minute) DO UPDATE SET \
-             results = probe_minutes.results + excluded.results, \
-             failures = probe_minutes.failures + excluded.failures, \
-             latency_sum_ms = probe_minutes.latency_sum_ms + excluded.latency_sum_ms, \
-             latency_max_ms = CASE WHEN excluded.latency_max_ms > probe_minutes.latency_max_ms THEN excluded.latency_max_ms ELSE probe_minutes.latency_max_ms END, \
-             last_error = COALESCE(excluded.last_error, probe_minutes.last_error), {}",
-            values.join(", "),
-            merged.join(", ")
-        );
-        for m in minutes {
-            let mut query = sqlx::query(&upsert)
-                .bind(key.project)
-                .bind(key.environment)
-                .bind(key.probe)
-                .bind(m.minute.as_second())
-                .bind(to_i64(m.tally.total))
-                .bind(to_i64(m.tally.failures))
-                .bind(to_i64(m.tally.latency_sum_ms))
-                .bind(to_i64(m.tally.latency_max_ms))
-                .bind(m.last_error.as_deref());
-            for count in m.tally.latency.0 {
-                query = query.bind(to_i64(count));
+        let upsert = minute_upsert();
+        for p in probes {
+            let key = p.key;
+            for m in p.minutes {
+                let mut query = sqlx::query(&upsert)
+                    .bind(key.project)
+                    .bind(key.environment)
+                    .bind(key.probe)
+                    .bind(m.minute.as_second())
+                    .bind(to_i64(m.tally.total))
+                    .bind(to_i64(m.tally.failures))
+                    .bind(to_i64(m.tally.latency_sum_ms))
+                    .bind(to_i64(m.tally.latency_max_ms))
+                    .bind(m.last_error.as_deref());
+                for count in m.tally.latency.0 {
+                    query = query.bind(to_i64(count));
+                }
+                query.execute(&mut *tx).await?;
             }
-            query.execute(&mut *tx).await?;
+            let latest = p.latest;
+            sqlx::query(
+                "INSERT INTO probe_status (project, environment, probe, state, state_changed_at, last_at, last_ok, last_latency_ms, last_error, reported_by) \
+                 VALUES ($1, $2, $3, 'unknown', NULL, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (project, environment, probe) DO UPDATE SET \
+                 last_at = excluded.last_at, last_ok = excluded.last_ok, last_latency_ms = excluded.last_latency_ms, \
+                 last_error = excluded.last_error, reported_by = excluded.reported_by \
+                 WHERE excluded.last_at >= probe_status.last_at",
+            )
+            .bind(key.project)
+            .bind(key.environment)
+            .bind(key.probe)
+            .bind(format_time(latest.at))
+            .bind(i64::from(latest.ok))
+            .bind(to_i64(latest.latency_ms))
+            .bind(latest.error.as_deref())
+            .bind(&latest.reported_by)
+            .execute(&mut *tx)
+            .await?;
         }
-        sqlx::query(
-            "INSERT INTO probe_status (project, environment, probe, state, state_changed_at, last_at, last_ok, last_latency_ms, last_error, reported_by) \
-             VALUES ($1, $2, $3, 'unknown', NULL, $4, $5, $6, $7, $8) \
-             ON CONFLICT (project, environment, probe) DO UPDATE SET \
-             last_at = excluded.last_at, last_ok = excluded.last_ok, last_latency_ms = excluded.last_latency_ms, \
-             last_error = excluded.last_error, reported_by = excluded.reported_by \
-             WHERE excluded.last_at >= probe_status.last_at",
-        )
-        .bind(key.project)
-        .bind(key.environment)
-        .bind(key.probe)
-        .bind(format_time(latest.at))
-        .bind(i64::from(latest.ok))
-        .bind(to_i64(latest.latency_ms))
-        .bind(latest.error.as_deref())
-        .bind(&latest.reported_by)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -80,7 +80,7 @@ pub use flakiness::{
     CoveredRun, FlakinessScope, NewQuarantine, StoredQuarantine, StoredRunFile, TestHistoryCounts,
 };
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
-pub use health::{LatestResult, ProbeKey, StoredProbeStatus, StoredSloAlert};
+pub use health::{LatestResult, ProbeKey, ProbeResults, StoredProbeStatus, StoredSloAlert};
 pub use identities::Identity;
 pub use insights::{InsightScope, ReleaseCommit};
 pub use leases::{Fence, HeldLease};

@@ -200,7 +200,8 @@ pub struct ProjectSpec {
     #[serde(default)]
     pub flags: Vec<flags::FlagSpec>,
     /// A canary: the share of an environment's targets the whole plan runs on first, `10%` or
-    /// a count such as `1`; the rest receive the release only once the canary succeeded.
+    /// a count such as `1`, or a share per role (`{ roles: { web: 1 } }`); the rest receive the
+    /// release only once the canary succeeded.
     #[serde(default)]
     pub canary: Option<rollout::CanarySpec>,
     /// Maintenance windows of every batch of the project, written like a batch's
@@ -906,7 +907,7 @@ impl Checker<'_> {
         let probes = self.probes(spec.probes, &variables);
         self.verify_steps(&plan, &probes);
         let slo = spec.slo.and_then(|s| self.slo(s));
-        let canary = spec.canary.and_then(|c| self.canary(c));
+        let (canary, canary_roles) = self.canary(spec.canary, &plan);
         self.traffic_steps(&plan);
         self.test_steps(&plan);
         let test_suites = self.test_suites(spec.tests);
@@ -925,6 +926,7 @@ impl Checker<'_> {
             remediation,
             alerting,
             canary,
+            canary_roles,
             batch_maintenance,
             test_suites,
         }

@@ -922,6 +922,71 @@ fn a_canary_is_a_share_or_a_count_and_anything_else_is_refused_with_the_forms() 
 }
 
 #[test]
+fn a_canary_per_role_names_roles_the_plan_runs_on_each_with_a_share() {
+    let plan = "  plan:\n    - { name: Web, action: command, roles: [web], with: { run: \"true\" } }\n    - { name: Api, action: command, roles: [api], with: { run: \"true\" } }\n";
+    let good = with_health(&format!(
+        "  canary: {{ roles: {{ web: 1, api: 50% }} }}\n{plan}"
+    ));
+    let project = &load_one(&good).unwrap().projects[0];
+    assert_eq!(project.canary, None);
+    let n = |s: &str| Name::parse(s).unwrap();
+    assert_eq!(
+        project.canary_share(),
+        crate::plan::CanaryShare::PerRole(
+            [
+                (n("web"), crate::plan::Canary::Count(1)),
+                (n("api"), crate::plan::Canary::Percent(50))
+            ]
+            .into()
+        )
+    );
+    // It survives the release's snapshot.
+    let back: crate::model::Project =
+        serde_json::from_value(serde_json::to_value(project).unwrap()).unwrap();
+    assert_eq!(back.canary_share(), project.canary_share());
+    for (bad, path, says) in [
+        (
+            "{ roles: { db: 1 } }",
+            "project.canary.roles.db",
+            "no step of the plan runs on role `db`",
+        ),
+        (
+            "{ roles: { web: 0 } }",
+            "project.canary.roles.web",
+            "is not a canary",
+        ),
+        (
+            "{ roles: { web: 150% } }",
+            "project.canary.roles.web",
+            "is not a canary",
+        ),
+        (
+            "{ roles: {} }",
+            "project.canary.roles",
+            "no role is given a canary share",
+        ),
+        ("{ role: { web: 1 } }", "project.canary", ""),
+    ] {
+        let text = with_health(&format!("  canary: {bad}\n{plan}"));
+        let errors = load_one(&text).unwrap_err().0;
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.path.starts_with(path) && e.message.contains(says)),
+            "{bad}: {errors:#?}"
+        );
+    }
+    let unknown = with_health(&format!("  canary: {{ roles: {{ db: 1 }} }}\n{plan}"));
+    let errors = load_one(&unknown).unwrap_err().0;
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.hint.as_deref().is_some_and(|h| h.contains("api, web"))),
+        "{errors:#?}"
+    );
+}
+
+#[test]
 fn a_traffic_switch_names_one_upstream_in_an_absolute_file() {
     let good = with_health(
         "  plan:\n    - { name: Switch, action: traffic.switch, with: { file: /etc/nginx/active.conf, upstream: green } }\n",

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::name::Name;
-use crate::plan::{Action, Canary, Step};
+use crate::plan::{Action, CanaryShare, Step};
 
 /// A target as the scheduler needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,19 +98,20 @@ pub const CANARY_SUFFIX: &str = " (canary)";
 
 /// With a canary: every step on the canary's targets first, each as one batch, then every step
 /// on the other targets, batch by batch. The canary is the first targets by name of those the
-/// plan runs on, as many as `canary` says (never all of them when there are two or more). A
+/// plan runs on, as many as the share says (never all of them when there are two or more); a
+/// share per role takes the first targets by name of each role's (never all of a role's). A
 /// `manual` step is answered once, in the canary's pass; a step none of whose targets is in a
 /// pass is left out of that pass. If the canary's pass fails, the rest never receive anything.
 pub fn schedule_with_canary(
     steps: &[(usize, &Step)],
     targets: &[TargetInfo],
     environment: &Name,
-    canary: Option<Canary>,
+    canary: &CanaryShare,
 ) -> Result<Vec<StepRun>, NoTarget> {
     let everywhere = schedule(steps, targets, environment)?;
-    let Some(canary) = canary else {
+    if *canary == CanaryShare::None {
         return Ok(everywhere);
-    };
+    }
     let manual = |number: usize| {
         steps
             .iter()
@@ -123,11 +124,7 @@ pub fn schedule_with_canary(
         .collect();
     used.sort();
     used.dedup();
-    let chosen: BTreeSet<&str> = used
-        .iter()
-        .take(canary.size(used.len()))
-        .map(|t| t.as_str())
-        .collect();
+    let chosen = canary_targets(canary, &used, targets);
     let mut runs = Vec::with_capacity(everywhere.len() * 2);
     for run in &everywhere {
         if manual(run.number) {
@@ -176,11 +173,44 @@ pub fn schedule_with_canary(
     Ok(runs)
 }
 
+/// The canary's targets among `used` (sorted by name, each once).
+fn canary_targets<'a>(
+    canary: &CanaryShare,
+    used: &[&'a String],
+    targets: &[TargetInfo],
+) -> BTreeSet<&'a str> {
+    match canary {
+        CanaryShare::None => BTreeSet::new(),
+        CanaryShare::Targets(share) => used
+            .iter()
+            .take(share.size(used.len()))
+            .map(|t| t.as_str())
+            .collect(),
+        CanaryShare::PerRole(shares) => {
+            let holds = |name: &str, role: &Name| {
+                targets
+                    .iter()
+                    .any(|t| t.name == name && t.roles.contains(role))
+            };
+            let mut chosen = BTreeSet::new();
+            for (role, share) in shares {
+                let of_role: Vec<&str> = used
+                    .iter()
+                    .map(|t| t.as_str())
+                    .filter(|t| holds(t, role))
+                    .collect();
+                chosen.extend(of_role.iter().take(share.size(of_role.len())).copied());
+            }
+            chosen
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::Condition;
-    use crate::plan::{Action, BackupParams};
+    use crate::plan::{Action, BackupParams, Canary};
     use proptest::prelude::*;
 
     fn n(s: &str) -> Name {
@@ -276,8 +306,13 @@ mod tests {
         let deploy = step(&["web"], Some(4));
         let verify = step(&["web"], None);
         let plan = [(1, &migrate), (2, &deploy), (3, &verify)];
-        let runs =
-            schedule_with_canary(&plan, &targets, &n("PROD"), Some(Canary::Percent(10))).unwrap();
+        let runs = schedule_with_canary(
+            &plan,
+            &targets,
+            &n("PROD"),
+            &CanaryShare::Targets(Canary::Percent(10)),
+        )
+        .unwrap();
         let v = |names: &[&str]| names.iter().map(|t| t.to_string()).collect::<Vec<_>>();
         // 11 targets: 10 % rounds up to 2, the first by name: db-1 and web-01.
         assert_eq!(
@@ -313,12 +348,16 @@ mod tests {
         let s = step(&["app"], Some(1));
         let plain = schedule(&[(1, &s)], &targets, &n("DEV")).unwrap();
         assert_eq!(
-            schedule_with_canary(&[(1, &s)], &targets, &n("DEV"), None).unwrap(),
+            schedule_with_canary(&[(1, &s)], &targets, &n("DEV"), &CanaryShare::None).unwrap(),
             plain
         );
-        let one =
-            schedule_with_canary(&[(1, &s)], &targets[..1], &n("DEV"), Some(Canary::Count(3)))
-                .unwrap();
+        let one = schedule_with_canary(
+            &[(1, &s)],
+            &targets[..1],
+            &n("DEV"),
+            &CanaryShare::Targets(Canary::Count(3)),
+        )
+        .unwrap();
         assert_eq!(
             names(&one),
             vec![(1, "s (canary)".into(), vec![vec!["a".to_string()]])]
@@ -338,12 +377,77 @@ mod tests {
             &[(1, &deploy), (2, &ask)],
             &targets,
             &n("DEV"),
-            Some(Canary::Count(1)),
+            &CanaryShare::Targets(Canary::Count(1)),
         )
         .unwrap();
         let numbers: Vec<usize> = runs.iter().map(|r| r.number).collect();
         assert_eq!(numbers, [1, 2, 1]);
         assert_eq!(runs[2].batches, vec![vec!["b".to_string()]]);
+    }
+
+    fn per_role(shares: &[(&str, Canary)]) -> CanaryShare {
+        CanaryShare::PerRole(shares.iter().map(|(r, c)| (n(r), *c)).collect())
+    }
+
+    #[test]
+    fn a_canary_per_role_takes_a_share_of_each_role_and_leaves_the_rest_of_each() {
+        let targets: Vec<TargetInfo> = (1..=4)
+            .map(|i| target(&format!("web-{i}"), &["web"]))
+            .chain((1..=2).map(|i| target(&format!("api-{i}"), &["api"])))
+            .collect();
+        let web = step(&["web"], None);
+        let api = step(&["api"], None);
+        let plan = [(1, &api), (2, &web)];
+        let shares = per_role(&[("web", Canary::Count(1)), ("api", Canary::Percent(50))]);
+        let runs = schedule_with_canary(&plan, &targets, &n("PROD"), &shares).unwrap();
+        let v = |names: &[&str]| names.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        // One of four web targets and one of two api targets; a share across every target
+        // (1 of 6) would have left one role without a canary.
+        assert_eq!(
+            names(&runs),
+            vec![
+                (1, "s (canary)".into(), vec![v(&["api-1"])]),
+                (2, "s (canary)".into(), vec![v(&["web-1"])]),
+                (1, "s".into(), vec![v(&["api-2"])]),
+                (2, "s".into(), vec![v(&["web-2", "web-3", "web-4"])]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_role_without_a_share_waits_for_the_canary_and_a_role_is_never_all_canary() {
+        let targets = [
+            target("api-1", &["api"]),
+            target("db-1", &["db"]),
+            target("web-1", &["web"]),
+            target("web-2", &["web"]),
+        ];
+        let db = step(&["db"], None);
+        let web = step(&["web"], None);
+        let api = step(&["api"], None);
+        let shares = per_role(&[("web", Canary::Count(5)), ("api", Canary::Count(1))]);
+        let runs = schedule_with_canary(
+            &[(1, &db), (2, &web), (3, &api)],
+            &targets,
+            &n("PROD"),
+            &shares,
+        )
+        .unwrap();
+        let passes: Vec<(usize, &str, Vec<String>)> = runs
+            .iter()
+            .map(|r| (r.number, r.name.as_str(), r.batches.concat()))
+            .collect();
+        // web: 5 asked of 2 is 1 (never all of a role); api: its only target; db: no share,
+        // so only after the canary.
+        assert_eq!(
+            passes,
+            vec![
+                (2, "s (canary)", vec!["web-1".to_string()]),
+                (3, "s (canary)", vec!["api-1".to_string()]),
+                (1, "s", vec!["db-1".to_string()]),
+                (2, "s", vec!["web-2".to_string()]),
+            ]
+        );
     }
 
     proptest! {
@@ -353,7 +457,7 @@ mod tests {
         fn a_canary_reorders_but_never_adds_or_drops(count in 1usize..30, batch in proptest::option::of(1u32..8), percent in 1u8..100) {
             let targets: Vec<TargetInfo> = (0..count).map(|i| target(&format!("t{i:02}"), &["app"])).collect();
             let s = step(&["app"], batch);
-            let runs = schedule_with_canary(&[(1, &s)], &targets, &n("DEV"), Some(Canary::Percent(percent))).unwrap();
+            let runs = schedule_with_canary(&[(1, &s)], &targets, &n("DEV"), &CanaryShare::Targets(Canary::Percent(percent))).unwrap();
             let mut flat: Vec<&String> = runs.iter().flat_map(|r| r.batches.iter().flatten()).collect();
             prop_assert_eq!(flat.len(), count);
             flat.sort();

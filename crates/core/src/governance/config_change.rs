@@ -373,6 +373,7 @@ mod tests {
             remediation: Default::default(),
             alerting: Default::default(),
             canary: None,
+            canary_roles: Default::default(),
             batch_maintenance: Vec::new(),
             test_suites: Vec::new(),
         }

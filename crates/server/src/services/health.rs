@@ -166,15 +166,10 @@ pub async fn record(
         }
     }
     let mut accepted = 0u64;
-    let mut touched_projects = Vec::new();
+    let mut rounds = Vec::with_capacity(by_probe.len());
     for ((project, probe), mut results) in by_probe {
         results.sort_by_key(|r| r.at);
         accepted += results.len() as u64;
-        let key = ProbeKey {
-            project: &project,
-            environment: &environment,
-            probe: &probe,
-        };
         let last = results
             .last()
             .expect("a probe is grouped only with a result");
@@ -185,38 +180,76 @@ pub async fn record(
             error: last.error.clone(),
             reported_by: target.name.clone(),
         };
-        state
-            .store
-            .record_probe_results(key, &fold_results(&results), &latest)
-            .await?;
-        tell_state_change(state, key, &results).await?;
-        if !touched_projects.contains(&project) {
-            touched_projects.push(project);
-        }
+        let minutes = fold_results(&results);
+        rounds.push((project, probe, results, minutes, latest));
     }
+    // The whole report in one transaction: one commit per agent's round, not one per probe.
+    let stored: Vec<slipway_store::ProbeResults<'_>> = rounds
+        .iter()
+        .map(
+            |(project, probe, _, minutes, latest)| slipway_store::ProbeResults {
+                key: ProbeKey {
+                    project,
+                    environment: &environment,
+                    probe,
+                },
+                minutes,
+                latest,
+            },
+        )
+        .collect();
+    state.store.record_probe_round(&stored).await?;
+    for (_, _, results, _, _) in &rounds {
+        observe_delays(state, results);
+    }
+    let mut touched_projects: Vec<&str> = rounds.iter().map(|r| r.0.as_str()).collect();
+    touched_projects.dedup();
     for project in touched_projects {
-        if let Some(spec) = projects.get(&project) {
+        // Each probe's state as last told, read once per project and report.
+        let told: BTreeMap<String, ProbeState> = state
+            .store
+            .probe_statuses(project)
+            .await?
+            .into_iter()
+            .filter(|s| s.environment == environment)
+            .map(|s| (s.probe, s.state))
+            .collect();
+        for (_, probe, results, _, _) in rounds.iter().filter(|r| r.0 == project) {
+            let key = ProbeKey {
+                project,
+                environment: &environment,
+                probe,
+            };
+            let was = told.get(probe).copied().unwrap_or(ProbeState::Unknown);
+            tell_state_change(state, key, was, results).await?;
+        }
+        if let Some(spec) = projects.get(project) {
             judge_burn_rates(state, spec, &environment).await?;
         }
     }
     Ok(ProbeResultsAck { accepted, ignored })
 }
 
-/// Walk the batch's results from the stored state; write the final state with one audit
-/// event per change (down, then up again, within one batch: both are told).
+/// Count how long each result took from its probe's run to stored (`/metrics`).
+fn observe_delays(state: &AppState, results: &[ProbeResult]) {
+    let stored = Timestamp::now();
+    for r in results {
+        let delay = stored.duration_since(r.at);
+        state
+            .metrics
+            .probe_result_stored(std::time::Duration::try_from(delay).unwrap_or_default());
+    }
+}
+
+/// Walk the batch's results from the state last told (`was`); write the final state with one
+/// audit event per change (down, then up again, within one batch: both are told).
 async fn tell_state_change(
     state: &AppState,
     key: ProbeKey<'_>,
+    was: ProbeState,
     results: &[ProbeResult],
 ) -> Result<(), ServiceError> {
-    let stored = state
-        .store
-        .probe_statuses(key.project)
-        .await?
-        .into_iter()
-        .find(|s| s.environment == key.environment && s.probe == key.probe)
-        .map_or(ProbeState::Unknown, |s| s.state);
-    let mut current = stored;
+    let mut current = was;
     let mut entries = Vec::new();
     let mut changed_at = None;
     for r in results {

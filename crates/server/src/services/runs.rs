@@ -27,8 +27,8 @@ pub(crate) async fn prepare_runs(
         ));
     }
     let targets = enrolled_targets(state, environment).await?;
-    let canary = release.snapshot.project.canary;
-    let scheduled = schedule_with_canary(&plan, &targets, environment, canary)
+    let canary = release.snapshot.project.canary_share();
+    let scheduled = schedule_with_canary(&plan, &targets, environment, &canary)
         .map_err(|e| ServiceError::invalid(e.to_string(), e.hint()))?;
     Ok(scheduled
         .into_iter()

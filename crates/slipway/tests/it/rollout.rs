@@ -202,6 +202,110 @@ fn a_degrading_canary_is_rolled_back_and_the_rest_never_receive_the_release() {
     assert!(page.contains("p95 at most 3× the baseline"), "{page}");
 }
 
+/// Four web and two api agents, a canary of one per role: healthy, one web and one api target
+/// get the whole plan first and the rest of each role follow; degraded, both canaries are
+/// rolled back by themselves and no other target of either role receives anything.
+#[test]
+fn a_canary_per_role_protects_the_rest_of_every_role() {
+    let server = Server::start();
+    let service = Service::start("status ok");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let log = w.join("log");
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV, on_failure: roll_back }}\nproject:\n  name: shop\n  canary: {{ roles: {{ web: 1, api: 1 }} }}\n  components:\n    - {{ name: app, kind: file }}\n  variables:\n    - {{ name: API_URL, value: \"http://{address}\" }}\n  probes:\n    - {{ name: api, kind: http, url: \"${{API_URL}}/health\", interval_secs: 30, timeout_secs: 1 }}\n  plan:\n    - {{ name: Place, action: command, roles: [web, api], with: {{ run: \"echo placed-$$(basename ${{SLIPWAY_AGENT_DATA}}) >> {log}\", undo: \"echo undone-$$(basename ${{SLIPWAY_AGENT_DATA}}) >> {log}\" }} }}\n    - {{ name: Verify, action: health.verify, roles: [web, api], with: {{ probes: [api], soak_secs: 5, every_secs: 1, max_failure_percent: 10, min_results: 3 }} }}\n",
+        address = service.address,
+        log = log.display()
+    );
+    server.release_app(w, "shop", &yaml);
+    let roles = [
+        ("api1", "api"),
+        ("api2", "api"),
+        ("web1", "web"),
+        ("web2", "web"),
+        ("web3", "web"),
+        ("web4", "web"),
+    ];
+    let _agents: Vec<AgentProcess> = roles
+        .iter()
+        .map(|(name, role)| {
+            let token = server.enrollment_token("DEV", &[role]);
+            let agent = spawn_agent(&server.url, name, &w.join(name), Some(&token));
+            server.wait_online(name);
+            agent
+        })
+        .collect();
+    let sorted_lines = || {
+        let mut lines: Vec<String> = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+
+    // Healthy: api1 and web1 get the whole plan first, then the four others.
+    ok(server.deploy("shop", "1.0.0", "DEV"));
+    let first = deployment(&server, "1");
+    assert_eq!(first["state"], "succeeded", "{first:#}");
+    let canary_pass: Vec<String> = {
+        let text = std::fs::read_to_string(&log).unwrap();
+        let mut two: Vec<String> = text.lines().take(2).map(str::to_string).collect();
+        two.sort();
+        two
+    };
+    assert_eq!(canary_pass, ["placed-api1", "placed-web1"]);
+    assert_eq!(sorted_lines().len(), 6, "{:?}", sorted_lines());
+    let runs: Vec<(&str, Vec<&str>)> = first["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let on = r["batches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|b| b.as_array().unwrap().iter().map(|t| t.as_str().unwrap()))
+                .collect();
+            (r["name"].as_str().unwrap(), on)
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("Place (canary)", vec!["api1", "web1"]),
+            ("Verify (canary)", vec!["api1", "web1"]),
+            ("Place", vec!["api2", "web2", "web3", "web4"]),
+            ("Verify", vec!["api2", "web2", "web3", "web4"]),
+        ]
+    );
+
+    // Degraded: both canaries fail their soak and are undone; the rest of each role get nothing.
+    service.answer(503);
+    std::fs::write(&log, "").unwrap();
+    ok(server.push_artifact(&file(w, "app2.txt", "app 2"), "shop", "app", "1.0.1"));
+    ok(server.release_unsigned("shop", "1.0.1", &["app"]));
+    ok(server.start_deploy("shop", "1.0.1", "DEV"));
+    let v = finished(&server, "2");
+    assert_eq!(v["state"], "rolled_back", "{v:#}");
+    assert_eq!(
+        sorted_lines(),
+        ["placed-api1", "placed-web1", "undone-api1", "undone-web1"],
+        "only the two canaries received the release, and it was undone"
+    );
+    let outside: Vec<&serde_json::Value> = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| {
+            t["phase"] == "forward"
+                && !["api1", "web1"].contains(&t["target"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert!(outside.is_empty(), "tasks went to the rest: {outside:#?}");
+}
+
 /// The service answers well but five times slower than in the minutes before the deployment:
 /// the fixed thresholds pass, the comparison with the stored baseline fails the step, and the
 /// deployment page shows the baseline it was judged against.

@@ -92,6 +92,50 @@ async fn batches_of_one_minute_add_up_and_environments_sum_their_probes() {
 }
 
 #[tokio::test]
+async fn an_agents_round_of_several_probes_is_stored_whole_as_one_report() {
+    on_both_backends(|store| async move {
+        let db = ProbeKey { probe: "db", ..API };
+        let api_minutes = fold_results(&[result(600, true, 10), result(670, false, 40)]);
+        let db_minutes = fold_results(&[result(605, true, 20)]);
+        let (api_latest, db_latest) = (latest(670, false), latest(605, true));
+        store
+            .record_probe_round(&[
+                crate::ProbeResults {
+                    key: API,
+                    minutes: &api_minutes,
+                    latest: &api_latest,
+                },
+                crate::ProbeResults {
+                    key: db,
+                    minutes: &db_minutes,
+                    latest: &db_latest,
+                },
+            ])
+            .await
+            .unwrap();
+        let api = store.probe_minutes(API, at(0), at(3600)).await.unwrap();
+        assert_eq!(
+            api.iter()
+                .map(|m| (m.minute, m.tally.total, m.tally.failures))
+                .collect::<Vec<_>>(),
+            [(at(600), 1, 0), (at(660), 1, 1)]
+        );
+        let statuses = store.probe_statuses("pets").await.unwrap();
+        let seen: Vec<(&str, Timestamp, bool)> = statuses
+            .iter()
+            .map(|s| (s.probe.as_str(), s.latest.at, s.latest.ok))
+            .collect();
+        assert_eq!(seen, [("api", at(670), false), ("db", at(605), true)]);
+        let env = store
+            .environment_minutes("pets", "PROD", at(600), at(660))
+            .await
+            .unwrap();
+        assert_eq!(env[0].tally.total, 2);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_latest_result_never_goes_back_and_a_new_probe_is_unknown() {
     on_both_backends(|store| async move {
         store

@@ -27,6 +27,7 @@ fn pets() -> slipway_core::model::Project {
         remediation: Default::default(),
         alerting: Default::default(),
         canary: None,
+        canary_roles: Default::default(),
         batch_maintenance: vec![],
         test_suites: Vec::new(),
     }
