@@ -494,18 +494,6 @@ impl Store {
     /// derives each second from the schedule and the runs (the runs themselves are audited), so
     /// it is written outside the audit chain, behind the writer lock and the fence.
     pub async fn set_batch_next_expected(&self, id: i64, next: Option<Timestamp>) -> Result<()> {
-        self.set_batches_next_expected(&[(id, next)]).await
-    }
-
-    /// Move several batches' next expected runs in one transaction: at a minute's turn every
-    /// batch run each minute moves at once, and one commit costs less than a thousand.
-    pub async fn set_batches_next_expected(
-        &self,
-        moves: &[(i64, Option<Timestamp>)],
-    ) -> Result<()> {
-        if moves.is_empty() {
-            return Ok(());
-        }
         let _writer = self.write_lock.lock().await;
         let mut tx = match self.backend {
             crate::Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -514,13 +502,11 @@ impl Store {
         if let Some(fence) = &self.fence {
             crate::leases::check_fence(&mut tx, fence).await?;
         }
-        for (id, next) in moves {
-            sqlx::query("UPDATE batches SET next_expected_at = $1 WHERE id = $2")
-                .bind(next.map(format_time))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query("UPDATE batches SET next_expected_at = $1 WHERE id = $2")
+            .bind(next.map(format_time))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -3,8 +3,7 @@
 //! needs that is down or late (`core::supervision::hold`), its status, next expected run and hold
 //! stored, and each change of status or hold audited (`batch.up`, `batch.late`, `batch.down`,
 //! `batch.paused`, `batch.running`, `batch.held`, `batch.released`) with the conditions that
-//! hold, in one transaction per tick (a thousand batches run each minute all turn late at the
-//! minute: one commit, not a thousand).
+//! hold, in one transaction per change.
 //!
 //! It decides nothing itself, and reads no clock: the engine passes `now`. It returns every
 //! judgement, for `services::alerts` to turn the conditions into alerts.
@@ -75,7 +74,9 @@ pub async fn supervise(
         });
     }
     hold_by_needs(&mut judged, &needs_of);
-    store_judgements(state, &judged).await?;
+    for j in &judged {
+        store_judgement(state, j).await?;
+    }
     Ok(judged)
 }
 
@@ -107,46 +108,30 @@ fn hold_by_needs(judged: &mut [Judged], needs_of: &[Vec<String>]) {
     }
 }
 
-/// Write what changed of the judgements: each status and hold that changed with its audit
-/// event, all in one transaction; then the next expected runs that moved alone (derived,
-/// unaudited), in one more.
-async fn store_judgements(state: &AppState, judged: &[Judged]) -> Result<(), ServiceError> {
-    let mut moved = Vec::new();
-    let mut tx = None;
-    for j in judged {
-        let batch = &j.batch;
-        let verdict = &j.verdict;
-        let status_changed = batch.status != Some(verdict.state);
-        let hold_changed = batch.hold != j.hold;
-        if !status_changed && !hold_changed {
-            if batch.next_expected_at != verdict.next_expected {
-                moved.push((batch.id, verdict.next_expected));
-            }
-            continue;
+/// Write what changed of one judgement: its status and hold with their audit event, or only the
+/// next expected run (derived, unaudited).
+async fn store_judgement(state: &AppState, j: &Judged) -> Result<(), ServiceError> {
+    let batch = &j.batch;
+    let verdict = &j.verdict;
+    let status_changed = batch.status != Some(verdict.state);
+    let hold_changed = batch.hold != j.hold;
+    if !status_changed && !hold_changed {
+        if batch.next_expected_at != verdict.next_expected {
+            state
+                .store
+                .set_batch_next_expected(batch.id, verdict.next_expected)
+                .await?;
         }
-        if tx.is_none() {
-            tx = Some(state.store.write().await?);
-        }
-        let tx = tx.as_mut().expect("opened just above");
-        tx.set_batch_status(
-            batch.id,
-            verdict.state,
-            verdict.next_expected,
-            j.hold.as_ref(),
-        )
-        .await?;
-        tx.audit(change_event(j, status_changed));
+        return Ok(());
     }
-    if let Some(tx) = tx {
-        tx.commit().await?;
-    }
-    state.store.set_batches_next_expected(&moved).await?;
-    Ok(())
-}
-
-/// The audit event of a judgement whose status or hold changed.
-fn change_event(j: &Judged, status_changed: bool) -> AuditEntry {
-    let (batch, verdict) = (&j.batch, &j.verdict);
+    let mut tx = state.store.write().await?;
+    tx.set_batch_status(
+        batch.id,
+        verdict.state,
+        verdict.next_expected,
+        j.hold.as_ref(),
+    )
+    .await?;
     let verb = match (&j.hold, status_changed) {
         (_, true) => format!("batch.{}", verdict.state.as_str()),
         (Some(_), false) => "batch.held".to_string(),
@@ -157,7 +142,7 @@ fn change_event(j: &Judged, status_changed: bool) -> AuditEntry {
         .iter()
         .map(|c| c.summary(&batch.name))
         .collect();
-    AuditEntry {
+    tx.audit(AuditEntry {
         actor: "slipway".into(),
         verb,
         subject: subject(batch),
@@ -167,7 +152,9 @@ fn change_event(j: &Judged, status_changed: bool) -> AuditEntry {
             "next_expected": verdict.next_expected.map(|t| t.to_string()),
             "hold": j.hold.as_ref().map(ToString::to_string),
         }),
-    }
+    });
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The settings the judgement needs: the inventory's schedule and state, the project's limits
