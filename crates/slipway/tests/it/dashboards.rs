@@ -95,7 +95,22 @@ fn history(server: &Server, work: &std::path::Path) -> AgentProcess {
 
 #[test]
 fn a_shared_dashboard_shows_its_owner_and_a_reader_the_same_figures_and_refuses_bad_compositions() {
-    let server = Server::start();
+    shared_and_private_dashboards(Server::start());
+}
+
+#[test]
+fn saved_dashboards_behave_the_same_on_postgresql() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(url) = rt.block_on(slipway_store::testing::fresh_postgres_database()) else {
+        return;
+    };
+    shared_and_private_dashboards(Server::start_with(Some(&url)));
+}
+
+fn shared_and_private_dashboards(server: Server) {
     let work = tempfile::tempdir().unwrap();
     let _agent = history(&server, work.path());
     let owner = server.user_with_token("olivia", "ops");
