@@ -15,6 +15,7 @@ pub mod batches;
 pub mod complaints;
 pub mod config_changes;
 pub mod coverage;
+pub mod dashboards;
 pub mod deployments;
 pub mod evidence;
 pub mod flags;

@@ -17,6 +17,7 @@ mod checkpoints;
 mod complaints;
 mod config_changes;
 mod coverage;
+mod dashboards;
 mod deployments;
 mod discovered;
 mod environments;
@@ -70,6 +71,7 @@ pub use complaints::{
 };
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use coverage::{NewCoverage, StoredCoverage};
+pub use dashboards::{NewDashboard, StoredDashboard};
 pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
 pub use discovered::DiscoveredJobRow;
 pub use findings::{

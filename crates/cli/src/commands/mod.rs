@@ -12,6 +12,7 @@ mod complaint;
 mod config_change;
 mod configure;
 mod coverage;
+mod dashboard;
 mod deploy;
 mod deployment;
 mod environment;
@@ -172,6 +173,9 @@ pub enum Command {
     /// DORA metrics of a period, with bands, goals and the deployments and commits behind them.
     #[command(subcommand)]
     Insights(insights::InsightsCommand),
+    /// Saved dashboards: list, show, save (widgets, filters, shared or private), delete.
+    #[command(subcommand)]
+    Dashboard(dashboard::DashboardCommand),
     /// The complaints register: add, list, show, link, investigate, resolve, close, import (CSV).
     #[command(subcommand)]
     Complaint(complaint::ComplaintCommand),
@@ -222,6 +226,7 @@ pub fn run(command: Command) -> Result<(), Failure> {
         Command::Coverage(c) => coverage::coverage(c),
         Command::Findings(c) => scan::findings(c),
         Command::Insights(c) => insights::insights(c),
+        Command::Dashboard(c) => dashboard::dashboard(c),
         Command::Complaint(c) => complaint::complaint(c),
         Command::Flag(c) => flag::flag(c),
     }

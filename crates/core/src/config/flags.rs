@@ -92,7 +92,27 @@ pub struct StrategySpec {
     /// Conditions on the context that must all hold.
     #[serde(default)]
     pub constraints: Vec<ConstraintSpec>,
+    /// Segments (`project.flag_segments`) whose constraints must all hold too.
+    #[serde(default)]
+    pub segments: Vec<String>,
 }
+
+/// A segment: a named set of constraints that strategies reuse by its name.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSpec {
+    pub name: Name,
+    #[serde(default)]
+    pub description: String,
+    /// Conditions on the context that must all hold (at least one).
+    pub constraints: Vec<ConstraintSpec>,
+}
+
+/// The most segments a project declares.
+const MAX_SEGMENTS: usize = 100;
+
+/// The segments of a project, checked: each name once, with its constraints.
+pub(super) type Segments = BTreeMap<Name, Vec<Constraint>>;
 
 /// A constraint, e.g. `{ context: tenant, operator: IN, values: [acme] }`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -137,7 +157,41 @@ pub struct PayloadSpec {
 }
 
 impl Checker<'_> {
-    pub(super) fn flags(&mut self, specs: Vec<FlagSpec>) -> Vec<FlagDecl> {
+    pub(super) fn segments(&mut self, specs: Vec<SegmentSpec>) -> Segments {
+        let mut out = Segments::new();
+        if specs.len() > MAX_SEGMENTS {
+            self.error(
+                "project.flag_segments",
+                format!("{} segments is more than {MAX_SEGMENTS}", specs.len()),
+                "merge segments that test the same context",
+            );
+            return out;
+        }
+        for (i, s) in specs.into_iter().enumerate() {
+            let at = format!("project.flag_segments[{i}]");
+            if out.contains_key(&s.name) {
+                self.error(
+                    &format!("{at}.name"),
+                    format!("segment {} is declared twice", s.name),
+                    "give each segment its own name",
+                );
+                continue;
+            }
+            if s.constraints.is_empty() {
+                self.error(
+                    &format!("{at}.constraints"),
+                    format!("segment {} has no constraint", s.name),
+                    "e.g. constraints: [{ context: tenant, operator: IN, values: [acme] }]",
+                );
+                continue;
+            }
+            let constraints = self.constraints(&at, s.constraints);
+            out.insert(s.name, constraints);
+        }
+        out
+    }
+
+    pub(super) fn flags(&mut self, specs: Vec<FlagSpec>, segments: &Segments) -> Vec<FlagDecl> {
         let mut out: Vec<FlagDecl> = Vec::new();
         for (i, f) in specs.into_iter().enumerate() {
             let at = format!("project.flags[{i}]");
@@ -150,7 +204,7 @@ impl Checker<'_> {
             }
             let default = FlagState {
                 enabled: f.enabled,
-                strategies: self.strategies(&at, f.strategies),
+                strategies: self.strategies(&at, f.strategies, segments),
                 variants: self.variants(&at, f.variants),
             };
             let mut environments = BTreeMap::new();
@@ -159,7 +213,7 @@ impl Checker<'_> {
                 let state = FlagState {
                     enabled: o.enabled.unwrap_or(default.enabled),
                     strategies: match o.strategies {
-                        Some(s) => self.strategies(&at, s),
+                        Some(s) => self.strategies(&at, s, segments),
                         None => default.strategies.clone(),
                     },
                     variants: match o.variants {
@@ -180,7 +234,12 @@ impl Checker<'_> {
         out
     }
 
-    fn strategies(&mut self, at: &str, specs: Vec<StrategySpec>) -> Vec<Strategy> {
+    fn strategies(
+        &mut self,
+        at: &str,
+        specs: Vec<StrategySpec>,
+        segments: &Segments,
+    ) -> Vec<Strategy> {
         if specs.len() > MAX_STRATEGIES {
             self.error(
                 &format!("{at}.strategies"),
@@ -192,7 +251,33 @@ impl Checker<'_> {
         for (j, s) in specs.into_iter().enumerate() {
             let at = format!("{at}.strategies[{j}]");
             if let Some(rule) = self.rule(&at, &s) {
-                let constraints = self.constraints(&at, s.constraints);
+                let mut constraints = self.constraints(&at, s.constraints);
+                // A segment's constraints join the strategy's own: the Unleash answer carries
+                // them inline, as Unleash serves segments to SDKs that do not resolve them.
+                for (k, name) in s.segments.iter().enumerate() {
+                    match Name::parse(name).ok().and_then(|n| segments.get(&n)) {
+                        Some(more) => constraints.extend(more.iter().cloned()),
+                        None => {
+                            let hint = if segments.is_empty() {
+                                "declare it under project.flag_segments".to_string()
+                            } else {
+                                format!(
+                                    "the project declares: {}",
+                                    segments
+                                        .keys()
+                                        .map(Name::as_str)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            };
+                            self.error(
+                                &format!("{at}.segments[{k}]"),
+                                format!("no segment {name:?} is declared"),
+                                &hint,
+                            )
+                        }
+                    }
+                }
                 out.push(Strategy { rule, constraints });
             }
         }

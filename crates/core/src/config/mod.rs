@@ -199,6 +199,10 @@ pub struct ProjectSpec {
     /// Feature flags: their state in every environment, and the environments that differ.
     #[serde(default)]
     pub flags: Vec<flags::FlagSpec>,
+    /// Named, reusable constraint sets that flag strategies name under `segments:` (Unleash's
+    /// segments), e.g. `{ name: beta-tenants, constraints: [{ context: tenant, operator: IN, values: [acme] }] }`.
+    #[serde(default)]
+    pub flag_segments: Vec<flags::SegmentSpec>,
     /// A canary: the share of an environment's targets the whole plan runs on first, `10%` or
     /// a count such as `1`, or a share per role (`{ roles: { web: 1 } }`); the rest receive the
     /// release only once the canary succeeded.
@@ -577,10 +581,11 @@ fn parse_file(source: &Source<'_>) -> (Option<ParsedFile>, Vec<ConfigError>) {
             let mut flags = None;
             let project = file.project.map(|mut p| {
                 let declared = std::mem::take(&mut p.flags);
+                let segments = checker.segments(std::mem::take(&mut p.flag_segments));
                 if !declared.is_empty() {
                     flags = Some(ProjectFlags {
                         project: p.name.clone(),
-                        flags: checker.flags(declared),
+                        flags: checker.flags(declared, &segments),
                     });
                 }
                 checker.project(p)

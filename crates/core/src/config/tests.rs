@@ -847,6 +847,58 @@ fn a_bad_flag_strategy_is_located_and_explained() {
 }
 
 #[test]
+fn a_segment_named_by_a_strategy_adds_its_constraints_and_an_unknown_one_is_located() {
+    let text = FLAGS
+        .replace(
+            "  flags:\n",
+            "  flag_segments:\n    - name: beta-tenants\n      constraints:\n        - { context: region, operator: IN, values: [eu] }\n  flags:\n",
+        )
+        .replace(
+            "          rollout: 25\n",
+            "          rollout: 25\n          segments: [beta-tenants]\n",
+        );
+    let config = load_one(&text).unwrap();
+    let checkout = &config.flags[0].flags[0];
+    let contexts: Vec<&str> = checkout.default.strategies[0]
+        .constraints
+        .iter()
+        .map(|c| c.context.as_str())
+        .collect();
+    assert_eq!(
+        contexts,
+        ["tenant", "region"],
+        "its own constraints, then the segment's"
+    );
+
+    let unknown = text.replace("segments: [beta-tenants]", "segments: [gamma]");
+    let err = first_error(&unknown);
+    assert_eq!(err.path, "project.flags[0].strategies[0].segments[0]");
+    assert!(err.message.contains("\"gamma\""), "{}", err.message);
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("beta-tenants"),
+        "{:?}",
+        err.hint
+    );
+
+    let empty = text.replace(
+        "      constraints:\n        - { context: region, operator: IN, values: [eu] }\n",
+        "      constraints: []\n",
+    );
+    let err = first_error(&empty);
+    assert_eq!(err.path, "project.flag_segments[0].constraints");
+
+    let bad_value = text.replace(
+        "{ context: region, operator: IN, values: [eu] }",
+        "{ context: age, operator: NUM_GT, value: old }",
+    );
+    let err = first_error(&bad_value);
+    assert_eq!(err.path, "project.flag_segments[0].constraints[0].values");
+}
+
+#[test]
 fn a_verification_against_the_baseline_is_checked_with_the_allowed_ranges() {
     let probes = "  probes:\n    - { name: api, kind: http, url: \"${API_URL}/health\" }\n";
     let good = with_health(&format!(

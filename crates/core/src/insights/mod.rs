@@ -13,6 +13,7 @@ mod lead_time;
 mod stats;
 #[cfg(test)]
 mod tests;
+pub mod widgets;
 
 use std::collections::BTreeSet;
 

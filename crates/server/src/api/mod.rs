@@ -18,6 +18,7 @@ mod governance;
 mod handlers;
 mod health;
 mod insights;
+mod dashboards;
 #[cfg(test)]
 mod openapi_views;
 mod paging;
@@ -89,6 +90,7 @@ pub fn router() -> Router<AppState> {
         .merge(flakiness::router())
         .merge(sonar::router())
         .merge(insights::router())
+        .merge(dashboards::router())
         .merge(complaints::router())
         .merge(alerts::router())
         .merge(flags::router())
@@ -203,6 +205,7 @@ mod tests {
             .chain(health::ROUTES)
             .chain(findings::ROUTES)
             .chain(insights::ROUTES)
+            .chain(dashboards::ROUTES)
             .chain(complaints::ROUTES)
             .chain(alerts::ROUTES)
             .chain(flags::ROUTES)

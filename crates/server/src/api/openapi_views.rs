@@ -11,6 +11,7 @@ use slipway_api::batches::{BatchRunView, BatchView};
 use slipway_api::complaints::ComplaintView;
 use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::coverage::{CoverageReportView, KindCoverageView};
+use slipway_api::dashboards::{DashboardView, OpenedDashboardView};
 use slipway_api::deployments::DeploymentView;
 use slipway_api::evidence::KeyView;
 use slipway_api::flags::{
@@ -586,6 +587,27 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<DoraView>(),
+        ),
+        (
+            "get",
+            "/api/v1/dashboards",
+            "200",
+            Shape::Items,
+            fields::<DashboardView>(),
+        ),
+        (
+            "post",
+            "/api/v1/dashboards",
+            "201",
+            Shape::One,
+            fields::<DashboardView>(),
+        ),
+        (
+            "get",
+            "/api/v1/dashboards/{id}",
+            "200",
+            Shape::One,
+            fields::<OpenedDashboardView>(),
         ),
         (
             "get",

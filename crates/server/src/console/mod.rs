@@ -30,6 +30,7 @@ mod people;
 mod projects;
 mod quality;
 mod releases;
+mod saved_dashboards;
 mod session;
 mod user;
 mod variables;
@@ -111,6 +112,13 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(health::show))
         .route("/insights", get(insights::show))
         .route("/insights/data", get(insights::data))
+        .route(
+            "/dashboards",
+            get(saved_dashboards::list).post(saved_dashboards::save),
+        )
+        .route("/dashboards/{id}", get(saved_dashboards::show))
+        .route("/dashboards/{id}/data", get(saved_dashboards::data))
+        .route("/dashboards/{id}/delete", post(saved_dashboards::delete))
         .route("/complaints", get(complaints::list))
         .route("/complaints/export", get(complaints::export))
         .route("/complaints/{project}", post(complaints::add))

@@ -34,6 +34,7 @@ pub mod promotions;
 pub mod quality;
 pub mod release_quality;
 pub mod releases;
+pub mod saved_dashboards;
 mod runs;
 mod sessions;
 pub(crate) mod signatures;

@@ -17,6 +17,10 @@ const CONFIG: &str = "environments:
   - { name: PROD, protected: true }
 project:
   name: shop
+  flag_segments:
+    - name: acme-tenants
+      constraints:
+        - { context: tenant, operator: IN, values: [acme] }
   flags:
     - name: payments
       type: kill-switch
@@ -33,9 +37,7 @@ project:
         DEV:
           enabled: true
           strategies:
-            - name: default
-              constraints:
-                - { context: tenant, operator: IN, values: [acme] }
+            - { name: default, segments: [acme-tenants] }
 ";
 
 /// The application: the real Unleash SDK polling Slipway every second. It prints which of 200
@@ -442,7 +444,7 @@ fn a_flag_with_an_impossible_strategy_is_refused_with_its_line() {
     let out = server.cli(None, &["validate", "-f", &path]);
     assert!(!out.status.success());
     let text = stderr(&out) + &stdout(&out);
-    assert!(text.contains("slipway.yaml:15"), "{text}");
+    assert!(text.contains("slipway.yaml:19"), "{text}");
     assert!(text.contains("0 to 100, not 150"), "{text}");
     let out = server.apply(&path);
     assert!(!out.status.success());

@@ -1,0 +1,450 @@
+//! Saved dashboards end to end: real deployments and a rollback by a real agent, dashboards
+//! saved through the CLI (the API) and through the console's form in a real Chromium, opened by
+//! a second person by their address, each chart's data exported as CSV and JSON; the figures are
+//! checked against a count made here from the deployments the API lists, and bad compositions
+//! are refused with the allowed values.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const PASSWORD: &str = "a long enough passphrase";
+
+const STEPS: &str = r#"    - name: Place the app
+      action: command
+      roles: [app]
+      with: { run: "echo placed", undo: "echo removed" }
+"#;
+
+/// `POST /api/v1/dashboards` with `token`: (status, body).
+fn save(server: &Server, token: &str, body: &Value) -> (u16, Value) {
+    let answer = ureq::post(&format!("{}/api/v1/dashboards", server.url))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_json(body.clone());
+    read(answer)
+}
+
+fn api(server: &Server, method: &str, token: &str, path: &str) -> (u16, Value) {
+    read(
+        ureq::request(method, &format!("{}{path}", server.url))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call(),
+    )
+}
+
+fn read(answer: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
+    let response = match answer {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("the server did not answer: {e}"),
+    };
+    let status = response.status();
+    let text = response.into_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A console page or download as `cookie` sees it: (status, body).
+fn page(server: &Server, path: &str, cookie: &str) -> (u16, String) {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let response = match agent
+        .get(&format!("{}{path}", server.url))
+        .set("Cookie", cookie)
+        .call()
+    {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path} failed: {e}"),
+    };
+    (response.status(), response.into_string().unwrap())
+}
+
+fn value_of(chart: &Value, label: &str) -> Value {
+    chart["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .find(|p| p["label"] == label)
+        .unwrap_or_else(|| panic!("no point {label} in {chart:#}"))["value"]
+        .clone()
+}
+
+/// The shop project in DEV with two deployments and one rollback ended by a real agent.
+fn history(server: &Server, work: &std::path::Path) -> AgentProcess {
+    let agent = server.project_with_agent(work, "shop", STEPS, "dev-01");
+    ok(server.deploy("shop", "1.0.0", "DEV"));
+    ok(server.push_artifact(&file(work, "app2.txt", "two"), "shop", "app", "1.1.0"));
+    ok(server.release_unsigned("shop", "1.1.0", &["app"]));
+    ok(server.deploy("shop", "1.1.0", "DEV"));
+    ok(server.cli(
+        None,
+        &[
+            "rollback",
+            "--project",
+            "shop",
+            "--env",
+            "DEV",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    ));
+    agent
+}
+
+#[test]
+fn a_shared_dashboard_shows_its_owner_and_a_reader_the_same_figures_and_refuses_bad_compositions() {
+    shared_and_private_dashboards(Server::start());
+}
+
+#[test]
+fn saved_dashboards_behave_the_same_on_postgresql() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(url) = rt.block_on(slipway_store::testing::fresh_postgres_database()) else {
+        return;
+    };
+    shared_and_private_dashboards(Server::start_with(Some(&url)));
+}
+
+fn shared_and_private_dashboards(server: Server) {
+    let work = tempfile::tempdir().unwrap();
+    let _agent = history(&server, work.path());
+    let owner = server.user_with_token("olivia", "ops");
+    let reader = server.user_with_token("victor", "viewer");
+
+    // Bad compositions: 422 with the allowed values, nothing saved.
+    let unknown = save(
+        &server,
+        &owner,
+        &json!({ "name": "x", "widgets": ["success-rate", "velocity"] }),
+    );
+    assert_eq!(unknown.0, 422, "{:#}", unknown.1);
+    let detail = unknown.1["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains("velocity"), "{detail}");
+    for w in [
+        "deployment-duration",
+        "success-rate",
+        "rollbacks",
+        "deployments-per-project",
+        "time-in-environment",
+        "dora",
+    ] {
+        assert!(detail.contains(w), "the refusal lists {w}: {detail}");
+    }
+    let backwards = save(
+        &server,
+        &owner,
+        &json!({ "name": "x", "widgets": ["rollbacks"], "from": "2026-05-01", "to": "2026-04-01" }),
+    );
+    assert_eq!(backwards.0, 422, "{:#}", backwards.1);
+    assert!(
+        backwards.1["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1098 days"),
+        "the hint gives the allowed range: {:#}",
+        backwards.1
+    );
+    let wide = save(
+        &server,
+        &owner,
+        &json!({ "name": "x", "widgets": ["rollbacks"], "from": "2020-01-01", "to": "2026-01-01" }),
+    );
+    assert_eq!(wide.0, 422, "{:#}", wide.1);
+    assert!(
+        wide.1["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("widest allowed is 1098 days"),
+        "{:#}",
+        wide.1
+    );
+    let no_widget = save(&server, &owner, &json!({ "name": "x", "widgets": [] }));
+    assert_eq!(no_widget.0, 422, "{:#}", no_widget.1);
+    let listed = api(&server, "GET", &owner, "/api/v1/dashboards");
+    assert_eq!(listed.1["items"], json!([]), "nothing saved by a refusal");
+
+    // Saved through the CLI: shared, and a private one.
+    let saved = json(run_cli(
+        &server.url,
+        &owner,
+        &[
+            "dashboard",
+            "save",
+            "--name",
+            "Shop delivery",
+            "--project",
+            "shop",
+            "--widget",
+            "success-rate",
+            "--widget",
+            "rollbacks",
+            "--widget",
+            "deployments-per-project",
+            "--widget",
+            "deployment-duration",
+            "--widget",
+            "dora",
+            "--shared",
+            "-o",
+            "json",
+        ],
+        "",
+    ));
+    let id = saved["id"].as_i64().expect("an id");
+    assert_eq!(saved["url"], format!("/dashboards/{id}"));
+    let private = json(run_cli(
+        &server.url,
+        &owner,
+        &[
+            "dashboard",
+            "save",
+            "--name",
+            "Mine",
+            "--widget",
+            "rollbacks",
+            "-o",
+            "json",
+        ],
+        "",
+    ));
+    let private_id = private["id"].as_i64().expect("an id");
+
+    // The independent count, from the deployments the API lists.
+    let deployments = json(server.cli(
+        None,
+        &[
+            "deployment",
+            "list",
+            "--project",
+            "shop",
+            "--all",
+            "-o",
+            "json",
+        ],
+    ));
+    let items = deployments["items"].as_array().unwrap();
+    let deploys = items.iter().filter(|d| d["kind"] == "deploy").count();
+    let rollbacks = items.iter().filter(|d| d["kind"] == "rollback").count();
+    let succeeded = items
+        .iter()
+        .filter(|d| d["kind"] == "deploy" && d["state"] == "succeeded")
+        .count();
+    assert_eq!((deploys, rollbacks), (2, 1), "{deployments:#}");
+
+    let (status, opened) = api(&server, "GET", &owner, &format!("/api/v1/dashboards/{id}"));
+    assert_eq!(status, 200, "{opened:#}");
+    let charts = opened["charts"].as_array().unwrap();
+    let order: Vec<&str> = charts
+        .iter()
+        .map(|c| c["widget"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "success-rate",
+            "rollbacks",
+            "deployments-per-project",
+            "deployment-duration",
+            "dora"
+        ]
+    );
+    assert_eq!(
+        value_of(&charts[0], "DEV"),
+        json!(100.0 * succeeded as f64 / deploys as f64)
+    );
+    assert_eq!(value_of(&charts[1], "DEV"), json!(rollbacks as f64));
+    assert_eq!(value_of(&charts[2], "shop"), json!(deploys as f64));
+    assert!(value_of(&charts[3], "DEV").is_number(), "{:#}", charts[3]);
+    // No environment is declared production: DORA has no data, never zeros.
+    assert_eq!(value_of(&charts[4], "Production deployments"), Value::Null);
+
+    // The reader opens the shared one and sees the same; the private one is not found for them.
+    let (status, seen) = api(&server, "GET", &reader, &format!("/api/v1/dashboards/{id}"));
+    assert_eq!(status, 200, "{seen:#}");
+    assert_eq!(seen["charts"], opened["charts"]);
+    let (status, _) = api(
+        &server,
+        "GET",
+        &reader,
+        &format!("/api/v1/dashboards/{private_id}"),
+    );
+    assert_eq!(status, 404);
+    let theirs = api(&server, "GET", &reader, "/api/v1/dashboards");
+    let names: Vec<&str> = theirs.1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Shop delivery"]);
+    let (status, refused) = api(
+        &server,
+        "DELETE",
+        &reader,
+        &format!("/api/v1/dashboards/{id}"),
+    );
+    assert_eq!(
+        status, 403,
+        "only the owner or a user manager deletes: {refused:#}"
+    );
+
+    // The reader's console: the page (SVG, no script needed) and each chart's CSV and JSON.
+    server.user_with_password("rita", "viewer", PASSWORD);
+    let cookie = server.sign_in("rita", PASSWORD);
+    let (status, html) = page(&server, &format!("/dashboards/{id}"), &cookie);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<svg"), "server-rendered charts: {html}");
+    assert!(html.contains("Shop delivery"), "{html}");
+    let (status, csv) = page(
+        &server,
+        &format!("/dashboards/{id}/data?widget=rollbacks&format=csv"),
+        &cookie,
+    );
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.starts_with("label,rollbacks"), "{csv}");
+    assert!(csv.contains(&format!("DEV,{rollbacks}")), "{csv}");
+    let (status, body) = page(
+        &server,
+        &format!("/dashboards/{id}/data?widget=success-rate&format=json"),
+        &cookie,
+    );
+    assert_eq!(status, 200, "{body}");
+    let exported: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(exported["chart"], opened["charts"][0]);
+    let (status, _) = page(
+        &server,
+        &format!("/dashboards/{id}/data?widget=velocity&format=csv"),
+        &cookie,
+    );
+    assert_eq!(status, 422);
+
+    // Saving the same name again keeps the id (and so the shared address); deletion is audited.
+    let again = json(run_cli(
+        &server.url,
+        &owner,
+        &[
+            "dashboard",
+            "save",
+            "--name",
+            "Shop delivery",
+            "--widget",
+            "rollbacks",
+            "--shared",
+            "-o",
+            "json",
+        ],
+        "",
+    ));
+    assert_eq!(again["id"], id);
+    let shown = stdout(&run_cli(
+        &server.url,
+        &reader,
+        &["dashboard", "show", &id.to_string()],
+        "",
+    ));
+    assert!(shown.contains("Rollbacks per environment"), "{shown}");
+    ok(run_cli(
+        &server.url,
+        &owner,
+        &["dashboard", "delete", &id.to_string()],
+        "",
+    ));
+    let (status, _) = api(&server, "GET", &reader, &format!("/api/v1/dashboards/{id}"));
+    assert_eq!(status, 404);
+    let audit = json(server.cli(
+        None,
+        &["audit", "list", "--verb", "dashboard.", "-o", "json"],
+    ));
+    let verbs: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["verb"].as_str())
+        .filter(|v| v.starts_with("dashboard."))
+        .collect();
+    assert_eq!(
+        verbs.iter().filter(|v| **v == "dashboard.saved").count(),
+        3,
+        "{verbs:?}"
+    );
+    assert!(verbs.contains(&"dashboard.deleted"), "{verbs:?}");
+}
+
+#[test]
+fn a_person_builds_a_dashboard_with_the_form_and_a_colleague_opens_its_address() {
+    let Some(chromedriver) = browser::browser_tools() else {
+        return;
+    };
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let _agent = history(&server, work.path());
+    server.user_with_password("olivia", "ops", PASSWORD);
+    server.user_with_password("victor", "viewer", PASSWORD);
+    let base = server.url.clone();
+    let wait = Duration::from_secs(10);
+    let driver = browser::start_driver(&chromedriver);
+    let axe = browser::axe_source();
+    let sign_in = |b: &browser::Browser, who: &str| {
+        b.go(&format!("{base}/login"));
+        b.type_into("#username", who);
+        b.type_into("#password", PASSWORD);
+        b.click("form button[type=submit]");
+        b.wait_for_text("main", "Signed in.", wait);
+    };
+    let check = |b: &browser::Browser, what: &str| {
+        if let Some(axe) = &axe {
+            let violations = b.accessibility_violations(axe);
+            assert!(violations.is_empty(), "{what}: {violations:#?}");
+        }
+    };
+
+    let olivia = browser::Browser::open(&driver);
+    olivia.viewport(1400, 900);
+    sign_in(&olivia, "olivia");
+    olivia.go(&format!("{base}/insights"));
+    olivia.click("main a[href='/dashboards']");
+    olivia.wait_for_text("main", "Compose a dashboard", wait);
+    check(&olivia, "the dashboards page");
+    olivia.type_into("#name", "Shop in DEV");
+    olivia.script("document.querySelector('#project').value = 'shop'; document.querySelector('#environment').value = 'DEV'; return null;");
+    olivia.click("#widget-success-rate");
+    olivia.click("#widget-rollbacks");
+    olivia.click("#shared");
+    olivia.click("#save");
+    olivia.wait_for_text("main", "Rollbacks per environment", wait);
+    let address = olivia.path();
+    assert!(address.starts_with("/dashboards/"), "{address}");
+    let hers = olivia.text("main");
+    assert!(hers.contains("shared"), "{hers}");
+    check(&olivia, "the saved dashboard");
+
+    let victor = browser::Browser::open(&driver);
+    victor.viewport(1400, 900);
+    sign_in(&victor, "victor");
+    victor.go(&format!("{base}{address}"));
+    victor.wait_for_text("main", "Shop in DEV", wait);
+    let charts = |b: &browser::Browser| {
+        b.script("return [...document.querySelectorAll('main figure svg')].map(s => s.textContent).join(' | ');")
+    };
+    assert_eq!(
+        charts(&victor),
+        charts(&olivia),
+        "the colleague sees the same charts"
+    );
+    let text = charts(&victor);
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("100"), "DEV's success rate: {text}");
+    assert!(
+        victor.script("return document.querySelector('#delete') === null;") == json!(true),
+        "a reader has no delete button"
+    );
+    check(&victor, "the shared dashboard as a reader");
+    victor.go(&format!("{base}/dashboards"));
+    let listed = victor.text("#dashboards");
+    assert!(listed.contains("Shop in DEV"), "{listed}");
+}
