@@ -93,6 +93,11 @@ pub struct TestPushView {
     pub run: TestRunView,
     /// Whether this push created the run (the launch's first file).
     pub created: bool,
+    /// The same file (same SHA-256) was already pushed into this launch, e.g. a CI job retried
+    /// after a lost answer: nothing was merged again; the counts are the stored ones. Answered
+    /// 200.
+    #[serde(default)]
+    pub repeated: bool,
     /// Testcases read from the file.
     pub testcases: u64,
     /// Broken testcases skipped (each listed in `problems`).

@@ -523,6 +523,38 @@ mod tests {
     }
 
     #[test]
+    fn a_gzip_bomb_stops_at_the_decompressed_bound_and_broken_utf8_in_cobertura_is_read() {
+        use std::io::Write;
+        let record = "SF:src/a.js\nDA:1,1\nend_of_record\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..(64 * 1024 * 1024 / record.len()) {
+            gz.write_all(record.as_bytes()).unwrap();
+        }
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 1024 * 1024, "{} bytes", bomb.len());
+        let limits = CoverageLimits {
+            max_input_bytes: 1024 * 1024,
+            ..CoverageLimits::default()
+        };
+        assert!(matches!(
+            read_coverage(bomb.as_slice(), &limits),
+            Err(CoverageError::TooLarge { .. })
+        ));
+
+        let broken = COBERTURA.replacen("filename=\"", "filename=\"\u{1}", 1);
+        let bytes: Vec<u8> = broken
+            .bytes()
+            .map(|b| if b == 1 { 0xff } else { b })
+            .collect();
+        let (format, report) = read_coverage(bytes.as_slice(), &CoverageLimits::default())
+            .expect("a broken byte in a file name is replaced, not fatal");
+        assert_eq!(
+            (format, report.totals().lines_valid),
+            (CoverageFormat::Cobertura, 5)
+        );
+    }
+
+    #[test]
     fn broken_utf8_and_gzip_are_read() {
         let mut bytes = b"SF:src/p\xffets/a.js\nDA:1,1\nend_of_record\n".to_vec();
         let (_, report) = read_coverage(bytes.as_slice(), &CoverageLimits::default()).unwrap();

@@ -166,4 +166,48 @@ mod tests {
             "serde_json's depth limit holds"
         );
     }
+
+    #[test]
+    fn broken_encodings_deep_nesting_huge_lines_and_many_conditions_stay_within_bounds() {
+        // A broken UTF-8 sequence in a string: refused, naming the JSON path and the position.
+        let marked = PAYLOAD.replacen("SonarQube way", "Sonar\u{1}Qube way", 1);
+        let broken: Vec<u8> = marked
+            .bytes()
+            .map(|b| if b == 1 { 0xff } else { b })
+            .collect();
+        match read_sonar_webhook(&broken) {
+            Err(SonarError::NotSonar { path, reason }) => {
+                assert_eq!(path, "qualityGate.name");
+                assert!(reason.contains("line 13"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Deep nesting inside a property Slipway does not read: refused, never overflowed.
+        let nested = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = PAYLOAD.replacen("\"1.0.0\"", &nested, 1);
+        let err = read_sonar_webhook(deep.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+        // One huge line (the API's body limit bounds it before this reader): read as it is.
+        let long = "c".repeat(1_500_000);
+        let huge = PAYLOAD
+            .replace('\n', " ")
+            .replacen("c739069ec7105e01303e8b3065a81141aad9f129", &long, 1);
+        let analysis = read_sonar_webhook(huge.as_bytes()).expect("a long revision reads");
+        assert_eq!(analysis.revision.map(|r| r.len()), Some(long.len()));
+        // Fifty thousand conditions: read in one pass, in order.
+        let many: Vec<String> = (0..50_000)
+            .map(|i| format!("{{\"metric\": \"m{i}\", \"status\": \"OK\"}}"))
+            .collect();
+        let start = PAYLOAD.find("\"conditions\"").expect("conditions");
+        let end = PAYLOAD[start..].find(']').expect("their end") + start + 1;
+        let bomb = format!(
+            "{}\"conditions\": [{}]{}",
+            &PAYLOAD[..start],
+            many.join(","),
+            &PAYLOAD[end..]
+        );
+        let analysis = read_sonar_webhook(bomb.as_bytes()).expect("many conditions");
+        assert_eq!(analysis.conditions.len(), 50_000);
+        assert_eq!(analysis.conditions[49_999].metric, "m49999");
+    }
 }

@@ -1,6 +1,7 @@
 //! Flakiness and quarantine as stored: the last runs of a suite in an environment, each test's
-//! outcome counts over them (switches, passes after a retry) summed by the database, a test's
-//! history strip, and the quarantine list.
+//! outcome counts over them (switches, passes after a retry) from its outcome strip
+//! (`test_strips`) or recounted from the results, a test's history strip, and the quarantine
+//! list.
 //!
 //! It judges nothing: what the counts mean (flaky or not, a suite's share, a gate's verdict) is
 //! `core::quality`'s and `core::governance`'s.
@@ -98,7 +99,7 @@ fn quarantine_row(row: &AnyRow) -> Result<StoredQuarantine> {
 
 /// The test's name as its identity carries it (`classname::name[parameters]`, or `id:…`): the
 /// counts query reads the index alone, without the name column.
-fn name_in(key: &TestKey) -> &str {
+pub(crate) fn name_in(key: &TestKey) -> &str {
     let text = key.as_str();
     let after = text.split_once("::").map_or(text, |(_, name)| name);
     match after.find('[') {
@@ -155,7 +156,22 @@ impl Store {
         Ok(covered)
     }
 
-    /// Every test's outcome counts over `runs`, in one indexed pass and a short second read.
+    /// Every test's outcome counts over `runs`, the covered runs of `scope`: read from the
+    /// tests' outcome strips (one short row per test, kept at push time), or recounted from the
+    /// results when a strip no longer reaches back to the oldest covered run.
+    pub async fn test_history_counts(
+        &self,
+        scope: &FlakinessScope<'_>,
+        runs: &[CoveredRun],
+    ) -> Result<Vec<TestHistoryCounts>> {
+        match self.strip_history_counts(scope, runs).await? {
+            Some(counts) => Ok(counts),
+            None => self.recount_test_history(runs).await,
+        }
+    }
+
+    /// Every test's outcome counts over `runs` recounted from the results, in one indexed pass
+    /// and a short second read.
     ///
     /// The pass sums each test's runs, failing runs and passes after a retry in the order of
     /// the covering index `test_results_history` (suite, test, run): a streaming aggregate, no
@@ -163,7 +179,10 @@ impl Store {
     /// would need a temporary B-tree to group by test). A test whose runs all passed or all
     /// failed has switched zero times; only the others — flaky candidates, a few percent — have
     /// their outcomes read again, in run order, to count the switches and find the last.
-    pub async fn test_history_counts(&self, runs: &[CoveredRun]) -> Result<Vec<TestHistoryCounts>> {
+    pub(crate) async fn recount_test_history(
+        &self,
+        runs: &[CoveredRun],
+    ) -> Result<Vec<TestHistoryCounts>> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
@@ -404,18 +423,18 @@ impl Store {
         .bind(run_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredRunFile {
-                    seq: row.try_get("seq")?,
-                    sha256: row.try_get("sha256")?,
-                    size: row.try_get("size")?,
-                    testcases: row.try_get("testcases")?,
-                    skipped_testcases: row.try_get("skipped_testcases")?,
-                    pushed_by: row.try_get("pushed_by")?,
-                    pushed_at: read_time(row, "pushed_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(run_file_row).collect()
     }
+}
+
+pub(crate) fn run_file_row(row: &AnyRow) -> Result<StoredRunFile> {
+    Ok(StoredRunFile {
+        seq: row.try_get("seq")?,
+        sha256: row.try_get("sha256")?,
+        size: row.try_get("size")?,
+        testcases: row.try_get("testcases")?,
+        skipped_testcases: row.try_get("skipped_testcases")?,
+        pushed_by: row.try_get("pushed_by")?,
+        pushed_at: read_time(row, "pushed_at")?,
+    })
 }

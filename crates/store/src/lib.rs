@@ -39,6 +39,7 @@ mod quality_gates;
 mod releases;
 mod signatures;
 mod targets;
+mod test_strips;
 mod test_triggers;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -95,7 +96,7 @@ pub use quality::{
 pub use quality_gates::{NewQualityGate, StoredQualityGate};
 pub use releases::{ReleaseArtifact, ReleaseKey, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
-pub use test_triggers::{NewTestTrigger, StoredTestTrigger};
+pub use test_triggers::{LostTriggers, NewTestTrigger, StoredTestTrigger};
 pub use time::{current_time, format_time, now, parse_time};
 pub use variables::StoredValue;
 pub use wakeups::Wake;

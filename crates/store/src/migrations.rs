@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (29, include_str!("../migrations/0029_batch_supervision.sql")),
     (30, include_str!("../migrations/0030_test_batteries.sql")),
     (31, include_str!("../migrations/0031_rechecks.sql")),
+    (33, include_str!("../migrations/0033_test_strips.sql")),
     (34, include_str!("../migrations/0034_dashboards.sql")),
 ];
 
@@ -96,6 +97,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 9 {
             crate::releases::fill_version_cores(&mut tx).await?;
+        }
+        if *version == 33 {
+            crate::test_strips::fill_test_strips(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)

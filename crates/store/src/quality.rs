@@ -15,6 +15,7 @@ use slipway_core::quality::{
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::flakiness::{run_file_row, StoredRunFile};
 use crate::time::read_time;
 use crate::{
     current_time, format_time, json_column, named, now, Result, Store, StoreError, WriteTx,
@@ -138,6 +139,41 @@ fn to_i64(value: u64) -> i64 {
 }
 
 impl WriteTx<'_> {
+    /// The launch's run when a file with digest `sha256` was already pushed into it, with that
+    /// file: a push sent again (its answer lost) is recognised before anything merges twice.
+    pub async fn test_run_with_file(
+        &mut self,
+        push: &NewTestPush<'_>,
+        sha256: &str,
+    ) -> Result<Option<(StoredTestRun, StoredRunFile)>> {
+        let found = sqlx::query(
+            "SELECT f.run_id, f.seq, f.sha256, f.size, f.testcases, f.skipped_testcases, f.pushed_by, f.pushed_at \
+             FROM test_runs r JOIN test_run_files f ON f.run_id = r.id \
+             WHERE r.project = $1 AND r.release = $2 AND r.environment = $3 AND r.suite = $4 AND r.launch = $5 \
+             AND f.sha256 = $6 ORDER BY f.seq LIMIT 1",
+        )
+        .bind(push.project)
+        .bind(push.release)
+        .bind(push.environment)
+        .bind(push.suite)
+        .bind(push.launch)
+        .bind(sha256)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = found else {
+            return Ok(None);
+        };
+        let file = run_file_row(&row)?;
+        let run_id: i64 = row.try_get("run_id")?;
+        let run = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM test_runs WHERE id = $1"
+        ))
+        .bind(run_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(Some((run_row(&run)?, file)))
+    }
+
     /// The run this push goes into, created (empty) if it is the launch's first file.
     pub async fn open_test_run(&mut self, push: &NewTestPush<'_>) -> Result<StoredTestRun> {
         let existing = sqlx::query(&format!(
@@ -277,7 +313,8 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Close a push: record its file and recount the run's totals from its tests.
+    /// Close a push: record its file, recount the run's totals from its tests and record the
+    /// outcomes it gave in the tests' strips.
     pub async fn finish_test_push(
         &mut self,
         run_id: i64,
@@ -342,6 +379,7 @@ impl WriteTx<'_> {
             .bind(&at)
             .execute(&mut *self.tx)
             .await?;
+        self.record_test_strips(run_id, files + 1).await?;
         let row = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM test_runs WHERE id = $1"
         ))

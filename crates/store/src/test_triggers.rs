@@ -1,6 +1,7 @@
 //! Test batteries asked for with `slipway tests trigger` (migration 0030): written with their
 //! audit event in the caller's transaction, claimed by one agent of the suite's role, their
-//! output's tail and the run they pushed into kept, and their end. It decides nothing: which
+//! output's tail (each line once, by its number: migration 0033) and the run they pushed into
+//! kept, and their end, lost included. It decides nothing: which
 //! agent may claim and what an end means are the services'.
 
 use jiff::Timestamp;
@@ -176,7 +177,104 @@ impl WriteTx<'_> {
     }
 }
 
+impl WriteTx<'_> {
+    /// End a running battery as lost with `summary`: every running one of `target` (its agent
+    /// restarted), or only `id` when its lease still ended before `expired_before` (a renewal
+    /// since then keeps it running). Answers the batteries it ended.
+    pub async fn lose_test_triggers(
+        &mut self,
+        which: LostTriggers<'_>,
+        summary: &str,
+    ) -> Result<Vec<StoredTestTrigger>> {
+        let rows = match which {
+            LostTriggers::OfTarget(target) => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM test_triggers WHERE target = $1 AND state = $2 ORDER BY id"
+                ))
+                .bind(target)
+                .bind(TriggerState::Running.as_str())
+                .fetch_all(&mut *self.tx)
+                .await?
+            }
+            LostTriggers::ExpiredBefore(now) => {
+                sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM test_triggers WHERE state = $1 AND leased_until < $2 ORDER BY id"
+                ))
+                .bind(TriggerState::Running.as_str())
+                .bind(format_time(now))
+                .fetch_all(&mut *self.tx)
+                .await?
+            }
+        };
+        let expired_before = match which {
+            LostTriggers::ExpiredBefore(now) => Some(format_time(now)),
+            LostTriggers::OfTarget(_) => None,
+        };
+        let mut lost = Vec::new();
+        for row in &rows {
+            let mut trigger = trigger_row(row)?;
+            let at = crate::current_time();
+            let ended = sqlx::query(
+                "UPDATE test_triggers SET state = $1, summary = $2, finished_at = $3, leased_until = NULL \
+                 WHERE id = $4 AND state = $5 AND ($6 IS NULL OR leased_until < $6)",
+            )
+            .bind(TriggerState::Lost.as_str())
+            .bind(summary)
+            .bind(format_time(at))
+            .bind(trigger.id)
+            .bind(TriggerState::Running.as_str())
+            .bind(expired_before.as_deref())
+            .execute(&mut *self.tx)
+            .await?;
+            if ended.rows_affected() != 1 {
+                continue;
+            }
+            trigger.state = TriggerState::Lost;
+            trigger.summary = Some(summary.to_string());
+            trigger.finished_at = Some(at);
+            trigger.leased_until = None;
+            lost.push(trigger);
+        }
+        Ok(lost)
+    }
+
+}
+
+/// Which running batteries a lost agent takes with it.
+#[derive(Debug, Clone, Copy)]
+pub enum LostTriggers<'a> {
+    /// Every one running on this target (its agent restarted and abandoned them).
+    OfTarget(&'a str),
+    /// Every one whose lease ended before this time (its agent went silent).
+    ExpiredBefore(Timestamp),
+}
+
 impl Store {
+    /// Give every running battery a lease until `until`: after a restart of the server, an agent
+    /// that kept running one is not declared lost for the server's own absence. Unaudited, like
+    /// a task's lease renewal.
+    pub async fn extend_test_trigger_leases(&self, until: Timestamp) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        sqlx::query("UPDATE test_triggers SET leased_until = $1 WHERE state = $2")
+            .bind(format_time(until))
+            .bind(TriggerState::Running.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a running battery's lease ended before `now` (read before opening a write).
+    pub async fn any_expired_test_trigger(&self, now: Timestamp) -> Result<bool> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM test_triggers WHERE state = $1 AND leased_until < $2 LIMIT 1",
+        )
+        .bind(TriggerState::Running.as_str())
+        .bind(format_time(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn test_trigger(&self, id: i64) -> Result<Option<StoredTestTrigger>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM test_triggers WHERE id = $1"
@@ -187,16 +285,21 @@ impl Store {
         row.as_ref().map(trigger_row).transpose()
     }
 
-    /// Keep a running battery's lease until `leased_until` and add `lines` to its output's
-    /// tail; false when it no longer runs on `target`. Written without audit, like task logs.
+    /// Keep a running battery's lease until `leased_until` and add `lines`, numbered from
+    /// `first_line_no` (the agent counts from 1), to its output's tail; lines at or below the
+    /// number already received (a batch sent again after a lost answer) are not added twice.
+    /// False when it no longer runs on `target`. Written without audit, like task logs.
     pub async fn renew_test_trigger(
         &self,
         id: i64,
         target: &str,
         leased_until: Timestamp,
+        first_line_no: i64,
         lines: &[String],
     ) -> Result<bool> {
-        // The write comes first, so a SQLite transaction never has to upgrade a read lock.
+        // Telemetry writes queue with the audited ones (SQLite takes one writer at a time), and
+        // the write comes first, so a SQLite transaction never has to upgrade a read lock.
+        let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
         let renewed = sqlx::query(
             "UPDATE test_triggers SET leased_until = $1 WHERE id = $2 AND target = $3 AND state = $4",
@@ -210,13 +313,18 @@ impl Store {
         if renewed.rows_affected() != 1 {
             return Ok(false);
         }
-        if !lines.is_empty() {
-            let (mut output,): (String,) =
-                sqlx::query_as("SELECT output FROM test_triggers WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            for line in lines {
+        let (mut output, received): (String, i64) =
+            sqlx::query_as("SELECT output, output_lines FROM test_triggers WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let already = usize::try_from(received.saturating_sub(first_line_no) + 1)
+            .unwrap_or(0)
+            .min(lines.len());
+        let fresh = &lines[already..];
+        if !fresh.is_empty() {
+            let last_line_no = first_line_no.saturating_add(lines.len() as i64 - 1);
+            for line in fresh {
                 output.push_str(line);
                 output.push('\n');
             }
@@ -227,8 +335,9 @@ impl Store {
                 }
                 output.drain(..cut);
             }
-            sqlx::query("UPDATE test_triggers SET output = $1 WHERE id = $2")
+            sqlx::query("UPDATE test_triggers SET output = $1, output_lines = $2 WHERE id = $3")
                 .bind(&output)
+                .bind(last_line_no.max(received))
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

@@ -299,6 +299,13 @@ fn push(args: PushArgs) -> Result<(), Failure> {
         &pushed.iter().map(|p| &p.1).collect::<Vec<_>>(),
         |_| {
             for (file, answer) in &pushed {
+                if answer.repeated {
+                    println!(
+                        "{file}: already in run {} (the same file was pushed before): nothing merged again",
+                        answer.run.id
+                    );
+                    continue;
+                }
                 println!(
                     "{file}: {} testcases read{}",
                     answer.testcases,

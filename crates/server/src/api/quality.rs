@@ -131,6 +131,7 @@ pub(super) async fn push_results(
     let view = TestPushView {
         run: run_view(pushed.run),
         created: pushed.created,
+        repeated: pushed.repeated,
         testcases: pushed.summary.testcases,
         skipped_testcases: pushed.summary.skipped_testcases,
         problems: pushed

@@ -96,17 +96,15 @@ async fn judge_suite(
     state: &AppState,
     query: &FlakinessQuery,
 ) -> Result<(FlakinessReport, BTreeMap<TestKey, StoredQuarantine>), ServiceError> {
-    let runs = state
-        .store
-        .covered_runs(&FlakinessScope {
-            project: query.project.as_str(),
-            environment: query.environment.as_str(),
-            suite: &query.suite,
-            attributes: &query.attributes,
-            runs: query.runs,
-        })
-        .await?;
-    let counts = state.store.test_history_counts(&runs).await?;
+    let scope = FlakinessScope {
+        project: query.project.as_str(),
+        environment: query.environment.as_str(),
+        suite: &query.suite,
+        attributes: &query.attributes,
+        runs: query.runs,
+    };
+    let runs = state.store.covered_runs(&scope).await?;
+    let counts = state.store.test_history_counts(&scope, &runs).await?;
     let judged: Vec<Flakiness> = counts
         .iter()
         .map(|c| {

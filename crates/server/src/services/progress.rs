@@ -52,6 +52,7 @@ pub(crate) async fn resume_after_restart(state: &AppState) -> Result<(), Service
             state.store.extend_lease(&t.id, t.attempt, until).await?;
         }
     }
+    state.store.extend_test_trigger_leases(until).await?;
     Ok(())
 }
 
@@ -59,6 +60,7 @@ pub(crate) async fn resume_after_restart(state: &AppState) -> Result<(), Service
 /// deployment.
 pub(crate) async fn tick(state: &AppState) -> Result<(), ServiceError> {
     expire_leases(state).await?;
+    super::test_batteries::expire_leases(state).await?;
     for d in state.store.active_deployments().await? {
         advance(state, d.id).await?;
     }

@@ -52,6 +52,9 @@ pub struct TestPush {
 pub struct PushedReport {
     pub run: StoredTestRun,
     pub created: bool,
+    /// The same file was already merged into the launch's run (a push sent again): nothing was
+    /// added, the summary holds its stored counts.
+    pub repeated: bool,
     pub summary: JunitSummary,
 }
 
@@ -195,7 +198,8 @@ where
 
 /// Read a report and merge it into its run for `actor` (a person who was authorised, or the
 /// agent running the battery the run belongs to): all of the file's valid content or nothing.
-/// The file as received is kept in the vault, named by its digest, for the evidence bundle.
+/// The file as received is kept in the vault, named by its digest, for the evidence bundle. The
+/// same file pushed again into the same launch merges once: the second push answers the run.
 pub(crate) async fn ingest<S, E>(
     state: &AppState,
     actor: &str,
@@ -223,6 +227,32 @@ where
         Some(launch) => launch.clone(),
         None => own_launch()?,
     };
+    let version_text = version.to_string();
+    let key = NewTestPush {
+        project: project.as_str(),
+        release: &version_text,
+        environment: request.environment.as_str(),
+        suite: &request.suite,
+        launch: &launch,
+        attributes: &request.attributes,
+        actor,
+    };
+    let digest = received.digest.to_hex();
+    let mut tx = state.store.write().await?;
+    // A push sent again after its answer was lost (a CI retry) finds its file already in the
+    // launch's run: it is answered with that run and merges nothing a second time.
+    if let Some((run, file)) = tx.test_run_with_file(&key, &digest).await? {
+        return Ok(PushedReport {
+            run,
+            created: false,
+            repeated: true,
+            summary: JunitSummary {
+                testcases: u64::try_from(file.testcases).unwrap_or(0),
+                skipped_testcases: u64::try_from(file.skipped_testcases).unwrap_or(0),
+                ..JunitSummary::default()
+            },
+        });
+    }
 
     // The parser runs on a blocking thread and hands each test over as it completes; the
     // transaction takes them as they come, so memory stays bounded whatever the file's size.
@@ -235,19 +265,7 @@ where
             let _ = sender.blocking_send(test);
         })
     });
-    let version_text = version.to_string();
-    let mut tx = state.store.write().await?;
-    let run = tx
-        .open_test_run(&NewTestPush {
-            project: project.as_str(),
-            release: &version_text,
-            environment: request.environment.as_str(),
-            suite: &request.suite,
-            launch: &launch,
-            attributes: &request.attributes,
-            actor,
-        })
-        .await?;
+    let run = tx.open_test_run(&key).await?;
     let created = run.files == 0;
     let file_seq = run.files + 1;
     while let Some(test) = tests.recv().await {
@@ -257,7 +275,6 @@ where
         .await
         .map_err(|e| ServiceError::VaultIo(format!("the report reader stopped: {e}")))?
         .map_err(|e| malformed(request.file_name.as_deref(), e))?;
-    let digest = received.digest.to_hex();
     let size = received.size;
     keep_raw(state, &mut tx, received).await?;
     let run = tx
@@ -282,6 +299,7 @@ where
     Ok(PushedReport {
         run,
         created,
+        repeated: false,
         summary,
     })
 }

@@ -93,11 +93,12 @@ pub(crate) async fn agent_started(
         ));
         settled.push(task.id);
     }
+    let batteries = super::test_batteries::lose_abandoned(&mut tx, &target.name).await?;
     tx.audit(AuditEntry {
         actor: format!("agent:{}", target.name),
         verb: "agent.started".into(),
         subject: format!("target/{}", target.name),
-        details: json!({ "settled": settled }),
+        details: json!({ "settled": settled, "batteries_lost": batteries }),
     });
     tx.commit().await?;
     if !settled.is_empty() {

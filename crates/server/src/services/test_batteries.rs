@@ -24,7 +24,9 @@ use slipway_core::release::Version;
 use slipway_core::Name;
 use slipway_protocol::test_reports::TestReportAck;
 use slipway_protocol::{Assignment, LogAck, LogBatch, TaskResult};
-use slipway_store::{NewTestTrigger, StoredTestRun, StoredTestTrigger, Target};
+use slipway_store::{
+    LostTriggers, NewTestTrigger, StoredTestRun, StoredTestTrigger, Target, WriteTx,
+};
 
 use super::quality::{ingest, TestPush};
 use super::require;
@@ -395,8 +397,9 @@ async fn variables_for(
     ))
 }
 
-/// A running battery's output: its tail is kept and its lease renewed; `proceed` is false once
-/// it no longer runs on this target.
+/// A running battery's output: its tail is kept (each line once, by its number: a batch sent
+/// again adds nothing) and its lease renewed; `proceed` is false once it no longer runs on this
+/// target.
 pub(crate) async fn logs(
     state: &AppState,
     target: &Target,
@@ -411,7 +414,7 @@ pub(crate) async fn logs(
     let lines: Vec<String> = batch.lines.iter().map(|l| mask(l, &secrets)).collect();
     let alive = state
         .store
-        .renew_test_trigger(id, &target.name, leased_until, &lines)
+        .renew_test_trigger(id, &target.name, leased_until, batch.first_line_no, &lines)
         .await?;
     Ok(LogAck { proceed: alive })
 }
@@ -464,4 +467,51 @@ pub(crate) async fn result(
     });
     tx.commit().await?;
     Ok(())
+}
+
+/// Audit each battery a lost agent took with it, as `tests.trigger_lost` by `actor`.
+fn audit_lost(tx: &mut WriteTx<'_>, actor: &str, lost: &[StoredTestTrigger], reason: &str) {
+    for t in lost {
+        tx.audit(AuditEntry {
+            actor: actor.to_string(),
+            verb: "tests.trigger_lost".into(),
+            subject: format!("release/{}/{}", t.project, t.release),
+            details: json!({ "trigger": t.id, "suite": t.suite, "target": t.target, "run": t.run_id, "reason": reason }),
+        });
+    }
+}
+
+/// End as lost every battery whose agent went silent past its lease: the orchestrator's turn,
+/// beside the steps it declares lost. What the battery pushed stays in its run.
+pub(crate) async fn expire_leases(state: &AppState) -> Result<(), ServiceError> {
+    let now = slipway_store::current_time();
+    if !state.store.any_expired_test_trigger(now).await? {
+        return Ok(());
+    }
+    let mut tx = state.store.write().await?;
+    let lost = tx
+        .lose_test_triggers(
+            LostTriggers::ExpiredBefore(now),
+            "its agent stopped reporting before the battery ended: lost",
+        )
+        .await?;
+    audit_lost(&mut tx, "slipway", &lost, "lease expired");
+    tx.commit().await?;
+    Ok(())
+}
+
+/// End as lost every battery `target` was running when its agent restarted (it abandoned them),
+/// in the transaction that records the restart; answers their ids.
+pub(crate) async fn lose_abandoned(
+    tx: &mut WriteTx<'_>,
+    target: &str,
+) -> Result<Vec<i64>, ServiceError> {
+    let lost = tx
+        .lose_test_triggers(
+            LostTriggers::OfTarget(target),
+            "its agent restarted while the battery ran: lost",
+        )
+        .await?;
+    audit_lost(tx, &format!("agent:{target}"), &lost, "agent restarted");
+    Ok(lost.iter().map(|t| t.id).collect())
 }

@@ -311,6 +311,75 @@ fn three_shards_with_one_launch_make_one_run_and_surefire_flakes_are_attempts() 
         .contains("PetsTest.java:42"));
 }
 
+fn met_runs(server: &Server, suite: &str) -> Vec<Value> {
+    let runs = json(server.cli(
+        None,
+        &[
+            "tests", "runs", "--project", "pets", "--release", "1.0.0", "--env", "MET", "--suite",
+            suite, "-o", "json",
+        ],
+    ));
+    runs["items"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_push_sent_again_after_a_lost_answer_merges_once_and_a_new_file_of_the_launch_still_merges() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    pets(&server, work.path());
+    let one = shard(work.path(), "shard-1.xml", &["a", "b"], &["flaky"]);
+    let first = json(push(&server, "MET", "e2e", Some("pipeline-9"), &[&one]));
+    assert_eq!(first[0]["created"], true, "{first:#}");
+    assert_eq!(first[0]["repeated"], false, "{first:#}");
+    let run = first[0]["run"]["id"].as_i64().unwrap();
+
+    // The CI job retried `slipway tests push` with the same file: the same run, nothing twice.
+    let out = push(&server, "MET", "e2e", Some("pipeline-9"), &[&one]);
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again[0]["repeated"], true, "{again:#}");
+    assert_eq!(again[0]["created"], false, "{again:#}");
+    assert_eq!(again[0]["run"]["id"], run);
+    assert_eq!(again[0]["testcases"], 3, "the stored counts: {again:#}");
+    let human = ok(server.cli(
+        None,
+        &[
+            "tests", "push", "--project", "pets", "--release", "1.0.0", "--env", "MET", "--suite",
+            "e2e", "--launch", "pipeline-9", &one,
+        ],
+    ));
+    assert!(human.contains("nothing merged again"), "{human}");
+    let items = met_runs(&server, "e2e");
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["files"], 1, "{:#}", items[0]);
+    assert_eq!(items[0]["totals"]["attempts"], 3, "no attempt was added: {:#}", items[0]);
+
+    // Through the API: the same bytes again answer 200 with the run.
+    let body = std::fs::read(&one).unwrap();
+    let answer = ureq::post(&format!(
+        "{}/api/v1/projects/pets/releases/1.0.0/test-results?env=MET&suite=e2e&launch=pipeline-9",
+        server.url
+    ))
+    .set("Authorization", &format!("Bearer {}", crate::support::ADMIN_TOKEN))
+    .timeout(std::time::Duration::from_secs(30))
+    .send_bytes(&body)
+    .unwrap();
+    assert_eq!(answer.status(), 200);
+    let view: Value = answer.into_json().unwrap();
+    assert_eq!((view["repeated"].as_bool(), view["run"]["id"].as_i64()), (Some(true), Some(run)));
+
+    // A new file of the same launch (the retry's fixed shard, or the next shard) still merges,
+    // and the same file in another launch is a run of its own.
+    let fixed = shard(work.path(), "shard-1b.xml", &["flaky"], &[]);
+    let merged = json(push(&server, "MET", "e2e", Some("pipeline-9"), &[&fixed]));
+    assert_eq!(merged[0]["repeated"], false, "{merged:#}");
+    assert_eq!(merged[0]["run"]["files"], 2, "{merged:#}");
+    assert_eq!(merged[0]["run"]["totals"]["attempts"], 4, "{merged:#}");
+    assert_eq!(merged[0]["run"]["totals"]["passed_after_retry"], 1, "{merged:#}");
+    let other = json(push(&server, "MET", "e2e", Some("pipeline-10"), &[&one]));
+    assert_eq!(other[0]["created"], true, "{other:#}");
+    assert_eq!(met_runs(&server, "e2e").len(), 2);
+}
+
 #[test]
 fn bad_reports_are_refused_with_their_position_and_change_nothing() {
     let server = Server::start_with_env(None, &[("SLIPWAY_MAX_TEST_REPORT_SIZE", "2K")]);

@@ -316,3 +316,153 @@ fn the_evidence_bundle_carries_test_reports_as_received_and_verify_names_a_flipp
         "{said}"
     );
 }
+
+/// A project whose e2e battery prints two lines, then waits (bounded: 60 s) for a `go` file in
+/// its folder before running pytest: time to resend its output or to kill its agent.
+fn waiting_project(suite_dir: &Path) -> String {
+    let dir = suite_dir.display();
+    let command = "echo first-line; echo second-line; for i in $(seq 1 600); do [ -e go ] && break; sleep 0.1; done; python3 -m pytest -q -p no:cacheprovider --junitxml=reports/run.xml test_pets.py";
+    format!(
+        "environments:\n  - {{ name: DEV }}\nproject:\n  name: pets\n  components:\n    - {{ name: app, kind: file }}\n  tests:\n    suites:\n      e2e: {{ role: app, command: \"{command}\", junit: [\"reports/*.xml\"], cwd: \"{dir}\", timeout: 120 }}\n  plan:\n    - {{ name: Hi, action: command, roles: [app], with: {{ run: \"true\" }} }}\n"
+    )
+}
+
+/// The trigger as the API shows it.
+fn trigger_view(server: &Server, id: i64) -> Value {
+    ureq::get(&format!(
+        "{}/api/v1/projects/pets/test-triggers/{id}",
+        server.url
+    ))
+    .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+    .timeout(Duration::from_secs(10))
+    .call()
+    .unwrap()
+    .into_json()
+    .unwrap()
+}
+
+/// Poll the trigger until `check` holds, for at most `secs` seconds.
+fn trigger_until(server: &Server, id: i64, secs: u64, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let view = trigger_view(server, id);
+        if check(&view) {
+            return view;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "trigger {id} did not get there in {secs} s: {view:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Ask for the e2e battery without waiting; answers its id.
+fn ask(server: &Server) -> i64 {
+    let asked = json(server.cli(
+        None,
+        &[
+            "tests", "trigger", "--project", "pets", "--env", "DEV", "--suite", "e2e", "-o", "json",
+        ],
+    ));
+    asked["id"].as_i64().unwrap()
+}
+
+/// A battery set up on DEV with release 1.0.0 deployed and agent web-1 online.
+fn battery_setup(server: &Server, work: &Path) -> (std::path::PathBuf, AgentProcess) {
+    let suite = work.join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    file(&suite, "test_pets.py", SUITE);
+    ok(server.apply(&file(work, "pets.yaml", &waiting_project(&suite))));
+    release(server, work, "1.0.0");
+    let token = server.enrollment_token("DEV", &["app"]);
+    let agent = spawn_agent(&server.url, "web-1", &work.join("agent"), Some(&token));
+    server.wait_online("web-1");
+    ok(server.deploy("pets", "1.0.0", "DEV"));
+    (suite, agent)
+}
+
+#[test]
+fn a_batterys_output_sent_again_after_a_lost_answer_is_kept_once() {
+    if !pytest_available() {
+        return;
+    }
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let (suite, _agent) = battery_setup(&server, work.path());
+    let id = ask(&server);
+    trigger_until(&server, id, 60, |v| {
+        v["output"].as_str().unwrap_or("").contains("second-line")
+    });
+
+    // The agent's first batch again, as it sends it when the answer to it was lost.
+    let identity: Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("agent").join("agent.json")).unwrap(),
+    )
+    .unwrap();
+    let credential = identity["credential"].as_str().unwrap();
+    let ack: Value = ureq::post(&format!(
+        "{}/api/v1/agent/tasks/tests-trigger-{id}/logs",
+        server.url
+    ))
+    .set("Authorization", &format!("Agent {credential}"))
+    .set("slipway-protocol", "1")
+    .timeout(Duration::from_secs(10))
+    .send_json(serde_json::json!({ "attempt": 1, "first_line_no": 1, "lines": ["first-line", "second-line"] }))
+    .unwrap()
+    .into_json()
+    .unwrap();
+    assert_eq!(ack["proceed"], true, "{ack:#}");
+
+    std::fs::write(suite.join("go"), "").unwrap();
+    let ended = trigger_until(&server, id, 90, |v| v["state"] == "passed");
+    let output = ended["output"].as_str().unwrap();
+    assert_eq!(output.matches("first-line").count(), 1, "{output}");
+    assert_eq!(output.matches("second-line").count(), 1, "{output}");
+    assert!(output.contains("3 passed"), "the lines after it still came: {output}");
+}
+
+#[test]
+fn a_battery_whose_agent_dies_is_settled_lost_at_its_restart_or_when_its_lease_runs_out() {
+    if !pytest_available() {
+        return;
+    }
+    // The shortest lease a server grants (`slipway_protocol::MIN_LEASE_SECS`).
+    let server = Server::start_with_env(None, &[("SLIPWAY_LEASE_SECS", "15")]);
+    let work = tempfile::tempdir().unwrap();
+    let (_suite, agent) = battery_setup(&server, work.path());
+    let running = |v: &Value| v["output"].as_str().unwrap_or("").contains("second-line");
+
+    // Killed mid-battery and restarted: the restart settles it at once (well within the lease).
+    let first = ask(&server);
+    trigger_until(&server, first, 60, running);
+    drop(agent); // SIGKILL
+    let _again = spawn_agent(&server.url, "web-1", &work.path().join("agent"), None);
+    let lost = trigger_until(&server, first, 12, |v| v["state"] == "lost");
+    assert!(
+        lost["summary"].as_str().unwrap().contains("restarted"),
+        "{lost:#}"
+    );
+    assert!(lost["finished_at"].is_string(), "{lost:#}");
+
+    // Killed and never back: the orchestrator's turn settles it once the lease runs out.
+    let second = ask(&server);
+    trigger_until(&server, second, 60, running);
+    drop(_again);
+    let lost = trigger_until(&server, second, 60, |v| v["summary"].is_string());
+    assert_eq!(lost["state"], "lost", "{lost:#}");
+    assert!(
+        lost["summary"].as_str().unwrap().contains("stopped reporting"),
+        "{lost:#}"
+    );
+
+    let audit = json(server.cli(
+        None,
+        &["audit", "list", "--verb", "tests.trigger_lost", "-o", "json"],
+    ));
+    let text = audit.to_string();
+    assert!(
+        text.contains("agent restarted") && text.contains("lease expired"),
+        "{audit:#}"
+    );
+}
