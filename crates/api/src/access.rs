@@ -72,3 +72,41 @@ pub struct WhoAmI {
 pub struct SessionView {
     pub csrf_token: String,
 }
+
+/// A sign-in request of the CLI (`POST /api/v1/cli-sign-ins`, `slipway login --sso`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CliSignInView {
+    pub id: String,
+    /// The code the person checks on the page against their terminal (`BCDF-GHJK`).
+    pub user_code: String,
+    /// The poll secret, shown once, to the CLI that asked.
+    pub secret: String,
+    /// The console page the person opens (joined to the server's address by the CLI).
+    pub path: String,
+    /// RFC 3339: the request ends then, used or not.
+    pub expires_at: String,
+    /// Ask again after this many seconds.
+    pub poll_interval_secs: u64,
+}
+
+/// Where a CLI sign-in request stands (`POST /api/v1/cli-sign-ins/{id}/token`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CliSignInStatus {
+    /// Nobody signed in for it yet (answered 202).
+    Pending,
+    /// The person signed in; the token is in this answer, once (200).
+    SignedIn,
+}
+
+/// The answer to the CLI's poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CliSignInPoll {
+    pub status: CliSignInStatus,
+    /// Who signed in (with `signed_in`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Their new API token (with `signed_in`).
+    #[serde(default)]
+    pub token: Option<CreatedToken>,
+}

@@ -23,6 +23,7 @@ mod flag_answers;
 mod leader;
 mod metrics;
 mod outbox;
+mod outgoing_tls;
 mod readiness;
 mod secrets;
 pub mod services;

@@ -14,6 +14,7 @@ mod baselines;
 mod batch_run_requests;
 mod batches;
 mod checkpoints;
+mod cli_sign_ins;
 mod complaints;
 mod config_changes;
 mod coverage;
@@ -67,6 +68,7 @@ pub use batches::{
     BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
 };
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
+pub use cli_sign_ins::{NewCliSignIn, StoredCliSignIn};
 pub use complaints::{
     AttributedComplaint, ComplaintChange, ComplaintFilter, NewComplaintRow, StoredComplaint,
 };

@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (29, include_str!("../migrations/0029_batch_supervision.sql")),
     (30, include_str!("../migrations/0030_test_batteries.sql")),
     (31, include_str!("../migrations/0031_rechecks.sql")),
+    (32, include_str!("../migrations/0032_cli_sign_ins.sql")),
     (33, include_str!("../migrations/0033_test_strips.sql")),
     (34, include_str!("../migrations/0034_dashboards.sql")),
 ];

@@ -71,9 +71,10 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// Sign in with your password once; the CLI keeps a token in its profile for later verbs.
+    /// Sign in once (a password, or the OpenID provider with --sso); the CLI keeps a token in its
+    /// profile for later verbs.
     #[command(
-        after_help = "Examples:\n  slipway login --username olivia --server https://slipway.example:8443 --server-fingerprint sha256:…\n  printf '%s' \"$PASSWORD\" | slipway login -u olivia --password-stdin"
+        after_help = "Examples:\n  slipway login --username olivia --server https://slipway.example:8443 --server-fingerprint sha256:…\n  printf '%s' \"$PASSWORD\" | slipway login -u olivia --password-stdin\n  slipway login --sso --server https://slipway.example:8443   # then open the address it prints"
     )]
     Login(login::LoginArgs),
     /// Environments of the delivery chain.

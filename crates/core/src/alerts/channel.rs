@@ -50,6 +50,36 @@ pub struct Smtp {
     pub username: Option<String>,
     /// The project variable holding the password.
     pub password_from: Option<Name>,
+    /// How the connection is protected. Channels stored before TLS existed read as
+    /// `opportunistic`, which sends what they sent before and no password in clear.
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// A PEM file on the server's host of the certificate authorities that may sign the SMTP
+    /// server's certificate; without it, the public web roots are trusted.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Send the password (AUTH) over a connection that is not TLS: only for a relay on a network
+    /// the operator trusts.
+    #[serde(default)]
+    pub allow_plain_auth: bool,
+}
+
+/// How a mail channel protects its connection to the SMTP server.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// TLS from the first byte (SMTPS, RFC 8314), usually port 465.
+    Implicit,
+    /// STARTTLS (RFC 3207), required: a server that does not offer it gets no mail.
+    Starttls,
+    /// STARTTLS when the server offers it, else clear text (and then no AUTH unless
+    /// `allow_plain_auth`).
+    #[default]
+    Opportunistic,
+    /// Clear text: a relay on this machine or a trusted network.
+    Off,
 }
 
 /// One channel, validated: a chat channel has a URL, a mail channel recipients and a server.

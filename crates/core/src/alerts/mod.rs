@@ -9,7 +9,7 @@ pub mod channel;
 pub mod lifecycle;
 pub mod message;
 
-pub use channel::{Alerting, Channel, ChannelKind, Setting, Smtp};
+pub use channel::{Alerting, Channel, ChannelKind, Setting, Smtp, SmtpTls};
 pub use lifecycle::{decide, AlertContext, Decision, OpenAlert, Signal};
 pub use message::{Message, Notice};
 

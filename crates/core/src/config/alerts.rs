@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::Checker;
 use crate::alerts::channel::WeeklyReport;
 use crate::alerts::channel::{is_mailbox, DEFAULT_RENOTIFY};
-use crate::alerts::{Alerting, Channel, ChannelKind, Route, Setting, Smtp};
+use crate::alerts::{Alerting, Channel, ChannelKind, Route, Setting, Smtp, SmtpTls};
 use crate::gates::calendar::ClockTime;
 use crate::name::Name;
 use crate::supervision::batch::Period;
@@ -86,10 +86,31 @@ pub struct SmtpSpec {
     /// The project variable holding the password.
     #[serde(default)]
     pub password_from: Option<Name>,
+    /// implicit (TLS from the first byte; the default on port 465), starttls (required),
+    /// opportunistic (STARTTLS when offered; the default on other ports) or off.
+    #[serde(default)]
+    pub tls: Option<SmtpTls>,
+    /// A PEM file on the server's host of the certificate authorities to trust for this relay
+    /// (default: the public web roots).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Allow AUTH over a connection that is not TLS (default false: the password never travels in
+    /// clear).
+    #[serde(default)]
+    pub allow_plain_auth: bool,
 }
 
 fn smtp_port() -> u16 {
     25
+}
+
+/// SMTPS has its own port (RFC 8314); everywhere else STARTTLS is tried.
+fn default_smtp_tls(port: u16) -> SmtpTls {
+    if port == 465 {
+        SmtpTls::Implicit
+    } else {
+        SmtpTls::Opportunistic
+    }
 }
 
 impl Checker<'_> {
@@ -259,7 +280,7 @@ impl Checker<'_> {
                     format!("`{}` is not a mail address", s.from),
                     "write the sender address, e.g. slipway@example.com",
                 ),
-                Some(_) => {}
+                Some(s) => self.smtp_tls(&at, s),
             }
         } else {
             if url.is_none() {
@@ -283,12 +304,34 @@ impl Checker<'_> {
             url: if email { None } else { url },
             to: c.to,
             smtp: c.smtp.filter(|_| email).map(|s| Smtp {
+                tls: s.tls.unwrap_or(default_smtp_tls(s.port)),
                 host: s.host,
                 port: s.port,
                 from: s.from,
                 username: s.username,
                 password_from: s.password_from,
+                ca_file: s.ca_file,
+                allow_plain_auth: s.allow_plain_auth,
             }),
         })
+    }
+
+    /// A password never travels in clear unless the file says so, and a CA file is for TLS.
+    fn smtp_tls(&mut self, at: &str, s: &SmtpSpec) {
+        let tls = s.tls.unwrap_or(default_smtp_tls(s.port));
+        if tls == SmtpTls::Off && s.username.is_some() && !s.allow_plain_auth {
+            self.error(
+                &format!("{at}.smtp.tls"),
+                "`tls: off` with a username would send the SMTP password in clear".into(),
+                "use `tls: starttls` or `tls: implicit`, or add `allow_plain_auth: true` for a relay on a trusted network",
+            );
+        }
+        if tls == SmtpTls::Off && s.ca_file.is_some() {
+            self.error(
+                &format!("{at}.smtp.ca_file"),
+                "`ca_file` is given but `tls: off` never uses it".into(),
+                "remove `ca_file`, or choose `tls: starttls` or `tls: implicit`",
+            );
+        }
     }
 }

@@ -718,6 +718,29 @@ fn alerting_reads_its_channels_routes_and_renotify_interval() {
         Some(25),
         "the default port"
     );
+    assert_eq!(
+        a.channels[1].smtp.as_ref().map(|s| s.tls),
+        Some(crate::alerts::channel::SmtpTls::Opportunistic),
+        "STARTTLS when offered, by default"
+    );
+    let smtps = load_one(&ALERTING.replace(
+        "from: slipway@example.com",
+        "from: slipway@example.com, port: 465",
+    ))
+    .expect("valid");
+    assert_eq!(
+        smtps.projects[0].alerting.channels[1]
+            .smtp
+            .as_ref()
+            .map(|s| s.tls),
+        Some(crate::alerts::channel::SmtpTls::Implicit),
+        "port 465 is SMTPS"
+    );
+    let trusted = ALERTING.replace(
+        "from: slipway@example.com",
+        "from: slipway@example.com, tls: off, username: relay, allow_plain_auth: true",
+    );
+    assert!(load_one(&trusted).is_ok(), "said so explicitly");
     assert_eq!(a.routes[0].channels.len(), 2);
     let none = load_one("project:\n  name: shop\n").expect("valid");
     assert_eq!(
@@ -809,6 +832,24 @@ fn bad_alerting_is_refused_at_its_line_with_how_to_fix_it() {
             "from: slipway",
             "channels[1].smtp.from",
             "not a mail address",
+        ),
+        (
+            "from: slipway@example.com",
+            "from: slipway@example.com, tls: off, username: slipway",
+            "channels[1].smtp.tls",
+            "password in clear",
+        ),
+        (
+            "from: slipway@example.com",
+            "from: slipway@example.com, tls: off, ca_file: /etc/ca.pem",
+            "channels[1].smtp.ca_file",
+            "never uses it",
+        ),
+        (
+            "from: slipway@example.com",
+            "from: slipway@example.com, tls: sometimes",
+            "channels[1].smtp",
+            "unknown variant",
         ),
     ] {
         let text = ALERTING.replace(from, to);

@@ -60,8 +60,20 @@ pub struct OidcConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapConfig {
-    /// `ldap://host:port` (389 when no port is given).
+    /// `ldaps://host:port` (TLS from the first byte, port 636 by default) or `ldap://host:port`
+    /// (389 by default), upgraded with StartTLS when `start_tls` is set.
     pub url: String,
+    /// Upgrade an `ldap://` connection to TLS before anything else is sent (RFC 4513 §3).
+    #[serde(default)]
+    pub start_tls: bool,
+    /// A PEM file of the certificate authorities that may sign the directory's certificate;
+    /// without it, the public web roots are trusted.
+    #[serde(default)]
+    pub tls_ca_file: Option<String>,
+    /// Send passwords in clear to a directory that is not on this machine. Only for a network
+    /// the operator trusts: anyone on the path reads every password signed in with.
+    #[serde(default)]
+    pub allow_plain: bool,
     /// The person's DN from their user name, `{username}` escaped into it:
     /// `uid={username},ou=people,dc=example,dc=org`. Or `search`.
     #[serde(default)]
@@ -280,7 +292,7 @@ fn check_oidc(o: &OidcConfig) -> Result<(), AuthConfigError> {
 }
 
 fn check_ldap(l: &LdapConfig) -> Result<(), AuthConfigError> {
-    ldap_address(&l.url)?;
+    l.endpoint()?;
     match (&l.user_dn, &l.search) {
         (Some(template), None) => {
             if template.matches("{username}").count() != 1 {
@@ -316,33 +328,129 @@ fn check_ldap(l: &LdapConfig) -> Result<(), AuthConfigError> {
     Ok(())
 }
 
-/// The `host:port` of an `ldap://` URL.
-pub fn ldap_address(url: &str) -> Result<String, AuthConfigError> {
-    let Some(rest) = url.strip_prefix("ldap://") else {
-        return refuse(format!(
-            "ldap.url `{url}` must start with ldap:// (ldaps:// is not supported yet)"
-        ));
-    };
+/// How the bytes to the directory are protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LdapTransport {
+    /// `ldaps://`: TLS from the first byte.
+    Tls,
+    /// `ldap://` upgraded by the StartTLS extended operation before any bind.
+    StartTls,
+    /// `ldap://` in clear: only to this machine, or where `allow_plain` says so.
+    Plain,
+}
+
+/// Where the directory is and how to reach it, read from its URL and options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapEndpoint {
+    /// The host as written in the URL (a name, or an address without brackets): the name its
+    /// certificate must carry.
+    pub host: String,
+    pub port: u16,
+    pub transport: LdapTransport,
+}
+
+impl LdapEndpoint {
+    /// `host:port`, brackets around an IPv6 address, for connecting.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl LdapConfig {
+    /// The directory's endpoint, refused when it would send passwords in clear to another
+    /// machine without the configuration saying so.
+    pub fn endpoint(&self) -> Result<LdapEndpoint, AuthConfigError> {
+        let url = &self.url;
+        let (implicit_tls, rest) = if let Some(rest) = url.strip_prefix("ldaps://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("ldap://") {
+            (false, rest)
+        } else {
+            return refuse(format!(
+                "ldap.url `{url}` must start with ldaps:// (TLS) or ldap:// (with start_tls: true)"
+            ));
+        };
+        let (host, port) = host_and_port(url, rest, if implicit_tls { 636 } else { 389 })?;
+        let transport = match (implicit_tls, self.start_tls) {
+            (true, true) => {
+                return refuse(format!(
+                    "ldap.url `{url}` is TLS already: remove `start_tls: true`, or write ldap:// to upgrade with StartTLS"
+                ))
+            }
+            (true, false) => LdapTransport::Tls,
+            (false, true) => LdapTransport::StartTls,
+            (false, false) => LdapTransport::Plain,
+        };
+        if transport == LdapTransport::Plain {
+            if self.tls_ca_file.is_some() {
+                return refuse(format!(
+                    "ldap.tls_ca_file is given but ldap.url `{url}` is plain: use ldaps://, or add `start_tls: true`"
+                ));
+            }
+            if !is_loopback(&host) && !self.allow_plain {
+                return refuse(format!(
+                    "ldap.url `{url}` would send every password in clear to another machine: use ldaps://, \
+                     or add `start_tls: true`, or `allow_plain: true` if the network to the directory is trusted"
+                ));
+            }
+        }
+        Ok(LdapEndpoint {
+            host,
+            port,
+            transport,
+        })
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The host and port of the part of an LDAP URL after its scheme.
+fn host_and_port(
+    url: &str,
+    rest: &str,
+    default_port: u16,
+) -> Result<(String, u16), AuthConfigError> {
     let host_port = rest.trim_end_matches('/');
     if host_port.is_empty() || host_port.contains('/') {
         return refuse(format!(
-            "ldap.url `{url}` must be ldap://host or ldap://host:port"
+            "ldap.url `{url}` must be ldaps://host[:port] or ldap://host[:port]"
         ));
     }
-    let has_port = match host_port.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(':') => {
-            port.parse::<u16>().map_err(|_| AuthConfigError {
-                message: format!("ldap.url `{url}`: `{port}` is not a port"),
-            })?;
-            true
-        }
-        _ => false,
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, port)) if port.starts_with(':') => (host, Some(&port[1..])),
+            _ => return refuse(format!("ldap.url `{url}`: an unclosed `[`")),
+        },
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => (host, Some(port)),
+            Some(_) => {
+                return refuse(format!(
+                    "ldap.url `{url}`: write an IPv6 address in brackets, ldap://[::1]:389"
+                ))
+            }
+            None => (host_port, None),
+        },
     };
-    Ok(if has_port {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:389")
-    })
+    if host.is_empty() {
+        return refuse(format!("ldap.url `{url}` names no host"));
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => p.parse::<u16>().map_err(|_| AuthConfigError {
+            message: format!("ldap.url `{url}`: `{p}` is not a port"),
+        })?,
+    };
+    Ok((host.to_string(), port))
 }
 
 #[cfg(test)]
@@ -392,8 +500,17 @@ ldap:
         assert!(err("ldap:\n  url: ldap://h\n  user_dn: x\n  groups: {base: b}\n  roles: []\n  default_role: god\n").contains("unknown variant"));
         let plain = FULL.replace("https://id.example", "http://id.example");
         assert!(err(&plain).contains("https://"));
-        let ldaps = FULL.replace("ldap://127.0.0.1:3389", "ldaps://h");
-        assert!(err(&ldaps).contains("ldap://"));
+        let elsewhere = FULL.replace("ldap://127.0.0.1:3389", "ldap://dir.example");
+        assert!(err(&elsewhere).contains("in clear"), "{}", err(&elsewhere));
+        assert!(err(&elsewhere).contains("allow_plain"));
+        let twice = format!(
+            "{}  start_tls: true\n",
+            FULL.replace("ldap://127.0.0.1:3389", "ldaps://h")
+        );
+        assert!(err(&twice).contains("TLS already"));
+        let ca_in_clear = format!("{FULL}  tls_ca_file: /ca.pem\n");
+        assert!(err(&ca_in_clear).contains("plain"));
+        assert!(err(&FULL.replace("ldap://127.0.0.1:3389", "ldapx://h")).contains("ldaps://"));
         let no_placeholder = FULL.replace("uid={username}", "uid=x");
         assert!(err(&no_placeholder).contains("{username}"));
         let bad_callback = FULL.replace("/login/oidc/callback", "/cb");
@@ -442,18 +559,48 @@ ldap:
         assert!(parse(&long).unwrap_err().message.contains("1440"));
     }
 
+    fn endpoint(url: &str, extra: &str) -> Result<LdapEndpoint, AuthConfigError> {
+        let text = format!(
+            "url: \"{url}\"\nuser_dn: \"uid={{username}}\"\ngroups: {{ base: b }}\ndefault_role: viewer\nroles: []\n{extra}"
+        );
+        let (value, _) = crate::config::yaml::parse(&text).expect("YAML");
+        let config: LdapConfig = serde_path_to_error::deserialize(value).expect("an LDAP config");
+        config.endpoint()
+    }
+
     #[test]
-    fn ldap_addresses_get_their_default_port() {
+    fn ldap_endpoints_get_their_default_port_and_transport() {
+        let e = endpoint("ldap://dir.example", "start_tls: true").unwrap();
         assert_eq!(
-            ldap_address("ldap://dir.example").unwrap(),
-            "dir.example:389"
+            (e.address(), e.transport),
+            ("dir.example:389".into(), LdapTransport::StartTls)
         );
+        let e = endpoint("ldaps://dir.example", "").unwrap();
         assert_eq!(
-            ldap_address("ldap://127.0.0.1:3389/").unwrap(),
-            "127.0.0.1:3389"
+            (e.address(), e.transport),
+            ("dir.example:636".into(), LdapTransport::Tls)
         );
-        assert!(ldap_address("ldap://h:99999").is_err());
-        assert!(ldap_address("ldap://").is_err());
-        assert!(ldap_address("ldap://h/dc=x").is_err());
+        let e = endpoint("ldap://127.0.0.1:3389/", "").unwrap();
+        assert_eq!(
+            (e.address(), e.transport),
+            ("127.0.0.1:3389".into(), LdapTransport::Plain)
+        );
+        let e = endpoint("ldaps://[::1]:1636", "").unwrap();
+        assert_eq!((e.host.as_str(), e.address()), ("::1", "[::1]:1636".into()));
+        assert_eq!(
+            endpoint("ldap://localhost", "").unwrap().transport,
+            LdapTransport::Plain
+        );
+        let trusted = endpoint("ldap://10.0.0.5", "allow_plain: true").unwrap();
+        assert_eq!(trusted.transport, LdapTransport::Plain);
+        assert!(endpoint("ldap://10.0.0.5", "").is_err());
+        assert!(endpoint("ldap://h:99999", "allow_plain: true").is_err());
+        assert!(endpoint("ldaps://", "").is_err());
+        assert!(endpoint("ldaps://h/dc=x", "").is_err());
+        assert!(endpoint("ldaps://[::1", "").is_err());
+        assert!(endpoint("ldaps://::1", "")
+            .unwrap_err()
+            .message
+            .contains("brackets"));
     }
 }

@@ -22,7 +22,12 @@ const SEARCH_REQUEST: u8 = 0x63;
 const SEARCH_ENTRY: u8 = 0x64;
 const SEARCH_DONE: u8 = 0x65;
 const SEARCH_REFERENCE: u8 = 0x73;
+const EXTENDED_REQUEST: u8 = 0x77;
 const EXTENDED_RESPONSE: u8 = 0x78;
+/// `requestName` of an extended request: `[0]` primitive.
+const EXTENDED_NAME: u8 = 0x80;
+/// The StartTLS extended operation (RFC 4511 §4.14).
+const START_TLS_OID: &str = "1.3.6.1.4.1.1466.20037";
 const SIMPLE_AUTH: u8 = 0x80;
 const FILTER_AND: u8 = 0xa0;
 const FILTER_EQUALITY: u8 = 0xa3;
@@ -90,6 +95,17 @@ pub fn bind_request(id: u32, dn: &str, password: &str) -> Vec<u8> {
     op.extend(tlv(OCTET_STRING, dn.as_bytes()));
     op.extend(tlv(SIMPLE_AUTH, password.as_bytes()));
     message(id, tlv(BIND_REQUEST, &op))
+}
+
+/// The StartTLS extended request: the directory answers, then both sides speak TLS.
+pub fn start_tls_request(id: u32) -> Vec<u8> {
+    message(
+        id,
+        tlv(
+            EXTENDED_REQUEST,
+            &tlv(EXTENDED_NAME, START_TLS_OID.as_bytes()),
+        ),
+    )
 }
 
 /// The end of the conversation.
@@ -317,6 +333,8 @@ pub enum Answer {
     /// A referral to another server: not followed.
     Reference,
     SearchDone(Outcome),
+    /// The answer to an extended request of ours (StartTLS).
+    Extended(Outcome),
     /// An unsolicited notice (message id 0), such as "the server is closing the connection".
     Notice(Outcome),
 }
@@ -362,7 +380,9 @@ pub fn read_answer(bytes: &[u8]) -> Result<(u32, Answer), BerError> {
         SEARCH_DONE => Answer::SearchDone(outcome(&mut op)?),
         SEARCH_ENTRY => Answer::Entry(entry(&mut op)?),
         SEARCH_REFERENCE => Answer::Reference,
-        EXTENDED_RESPONSE => Answer::Notice(outcome(&mut op)?),
+        // Message id 0 is the directory speaking unasked (RFC 4511 §4.4).
+        EXTENDED_RESPONSE if id == 0 => Answer::Notice(outcome(&mut op)?),
+        EXTENDED_RESPONSE => Answer::Extended(outcome(&mut op)?),
         found => {
             return Err(BerError::Unexpected {
                 at,
@@ -501,6 +521,22 @@ mod tests {
         let (id, notice) = read_answer(&result(EXTENDED_RESPONSE, 0, 52, "shutting down")).unwrap();
         assert_eq!(id, 0);
         assert!(matches!(notice, Answer::Notice(Outcome { code: 52, .. })));
+        let (id, started) = read_answer(&result(EXTENDED_RESPONSE, 3, 0, "")).unwrap();
+        assert_eq!(id, 3);
+        assert!(matches!(started, Answer::Extended(Outcome { code: 0, .. })));
+    }
+
+    #[test]
+    fn a_start_tls_request_names_its_operation_by_oid() {
+        let oid = b"1.3.6.1.4.1.1466.20037";
+        let bytes = start_tls_request(1);
+        assert_eq!(message_length(&bytes).unwrap(), Some(bytes.len()));
+        assert_eq!(
+            &bytes[2..7],
+            &[0x02, 0x01, 0x01, EXTENDED_REQUEST, 2 + oid.len() as u8]
+        );
+        assert_eq!(&bytes[7..9], &[EXTENDED_NAME, oid.len() as u8]);
+        assert_eq!(&bytes[9..], oid);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod agents;
 mod alerts;
 mod batches;
 mod checkpoints;
+mod cli_sign_ins;
 mod complaints;
 mod config_changes;
 mod coverage;
@@ -95,6 +96,7 @@ pub fn router() -> Router<AppState> {
         .merge(alerts::router())
         .merge(flags::router())
         .merge(test_batteries::router())
+        .merge(cli_sign_ins::router())
         .route_layer(axum::middleware::from_fn(refuse_announced_oversize))
         // Artifacts stream into the vault whatever their size, outside the JSON limit.
         .merge(vault::upload_router())
@@ -210,6 +212,7 @@ mod tests {
             .chain(alerts::ROUTES)
             .chain(flags::ROUTES)
             .chain(test_batteries::ROUTES)
+            .chain(cli_sign_ins::ROUTES)
             .map(|(m, p)| (m.to_string(), p.to_string()))
             .collect();
         documented.sort();

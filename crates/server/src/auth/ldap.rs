@@ -1,16 +1,19 @@
 //! The LDAP directory: a person's password checked by a simple bind as their DN (found by a
-//! template or a search), their printed name and their groups read by searches, over plain
-//! `ldap://` with a timeout on every read and write. The BER is core's (`sso::ldap`); this file
-//! only moves bytes. It blocks, so callers run it on a blocking thread.
+//! template or a search), their printed name and their groups read by searches, over `ldaps://`,
+//! `ldap://` upgraded by StartTLS, or plain `ldap://` where the configuration allows it, with a
+//! timeout on every read and write. The BER is core's (`sso::ldap`); this file only moves bytes.
+//! It blocks, so callers run it on a blocking thread.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use slipway_core::sso::config::{ldap_address, LdapConfig, MemberValue, Reader};
+use slipway_core::sso::config::{LdapConfig, LdapTransport, MemberValue, Reader};
 use slipway_core::sso::ldap::{
     self, escape_dn_value, Answer, BerError, Entry, Filter, Scope, Search, INVALID_CREDENTIALS,
 };
+
+use crate::outgoing_tls::{self, Wire};
 
 /// Why the directory did not confirm the person.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,8 @@ pub(crate) enum LdapError {
     Protocol { url: String, detail: String },
     #[error("wrong user name or password")]
     BadCredentials,
+    #[error("TLS with the directory at {url} failed: {detail}; check that ldap.tls_ca_file holds the certificate authority that signed the directory's certificate, and that ldap.url names a host the certificate carries")]
+    Tls { url: String, detail: String },
     #[error("the directory refused {what}: {detail} (result code {code})")]
     Refused {
         what: &'static str,
@@ -38,7 +43,7 @@ pub(crate) struct DirectoryPerson {
 }
 
 struct Connection {
-    stream: TcpStream,
+    stream: Wire,
     url: String,
     next_id: u32,
 }
@@ -49,9 +54,14 @@ impl Connection {
             url: config.url.clone(),
             detail,
         };
-        let address = ldap_address(&config.url).map_err(|e| unreachable(e.message))?;
+        let tls_failed = |e: outgoing_tls::TlsError| LdapError::Tls {
+            url: config.url.clone(),
+            detail: e.0,
+        };
+        let endpoint = config.endpoint().map_err(|e| unreachable(e.message))?;
         let timeout = Duration::from_secs(u64::from(config.timeout_secs));
-        let target = address
+        let target = endpoint
+            .address()
             .to_socket_addrs()
             .map_err(|e| unreachable(e.to_string()))?
             .next()
@@ -62,10 +72,50 @@ impl Connection {
             .set_read_timeout(Some(timeout))
             .and_then(|()| stream.set_write_timeout(Some(timeout)))
             .map_err(|e| unreachable(e.to_string()))?;
-        Ok(Connection {
-            stream,
+        let mut connection = Connection {
+            stream: Wire::Plain(stream),
             url: config.url.clone(),
             next_id: 1,
+        };
+        if endpoint.transport == LdapTransport::Plain {
+            return Ok(connection);
+        }
+        let tls = outgoing_tls::client_config(config.tls_ca_file.as_deref()).map_err(tls_failed)?;
+        if endpoint.transport == LdapTransport::StartTls {
+            connection.start_tls()?;
+        }
+        connection.stream = connection
+            .stream
+            .into_tls(&endpoint.host, tls)
+            .map_err(tls_failed)?;
+        Ok(connection)
+    }
+
+    /// Ask the directory to speak TLS from the next byte (RFC 4511 §4.14); a directory that
+    /// refuses is an error, never a fall-back to clear text.
+    fn start_tls(&mut self) -> Result<(), LdapError> {
+        let id = self.send(ldap::start_tls_request)?;
+        // Nothing else is in flight, so the next answer is StartTLS's; a few stray ones bounded.
+        for _ in 0..8 {
+            match self.receive()? {
+                (got, Answer::Extended(o)) if got == id => {
+                    return match o.code {
+                        0 => Ok(()),
+                        code => Err(LdapError::Tls {
+                            url: self.url.clone(),
+                            detail: format!(
+                                "the directory refused StartTLS: {} (result code {code}); is TLS configured on it?",
+                                o.diagnostic
+                            ),
+                        }),
+                    };
+                }
+                _ => continue,
+            }
+        }
+        Err(LdapError::Protocol {
+            url: self.url.clone(),
+            detail: "no answer to StartTLS".into(),
         })
     }
 
@@ -87,7 +137,10 @@ impl Connection {
         let id = self.next_id;
         self.next_id += 1;
         let bytes = message(id);
-        self.stream.write_all(&bytes).map_err(|e| self.io(e))?;
+        self.stream
+            .write_all(&bytes)
+            .and_then(|()| self.stream.flush())
+            .map_err(|e| self.io(e))?;
         Ok(id)
     }
 

@@ -353,6 +353,9 @@ fn send(out: Outgoing) -> Result<(), String> {
                 html: html.as_deref(),
                 username: server.username.as_deref(),
                 password: password.as_deref(),
+                tls: server.tls,
+                ca_file: server.ca_file.as_deref(),
+                allow_plain_auth: server.allow_plain_auth,
             })
         }
     }

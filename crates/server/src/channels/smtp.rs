@@ -1,10 +1,14 @@
-//! A small SMTP client (RFC 5321) for alert mail: EHLO, optional AUTH PLAIN, MAIL, RCPT, DATA,
-//! QUIT over one blocking TCP connection with timeouts. A crate such as `lettre` would bring a
-//! large tree for the one plain-text message we send.
+//! A small SMTP client (RFC 5321) for alert mail: EHLO, STARTTLS (RFC 3207) or TLS from the
+//! first byte (RFC 8314), optional AUTH PLAIN, MAIL, RCPT, DATA, QUIT over one blocking TCP
+//! connection with timeouts. A crate such as `lettre` would bring a large tree for the one
+//! message we send; TLS is the server's own rustls (`outgoing_tls`).
 //!
-//! Its limits, stated: no STARTTLS or implicit TLS (use a relay on the local network or
-//! loopback); AUTH PLAIN is refused unless the server advertises it. Replies are read with a
-//! bounded line length and count, so a hostile server cannot make it hold unbounded memory.
+//! What it promises: with `starttls` or `implicit` nothing is sent in clear after the greeting
+//! and EHLO; a password is never sent over a connection that is not TLS unless the channel says
+//! `allow_plain_auth`; bytes the server pushes before TLS starts are refused, never read as
+//! answers inside TLS (the STARTTLS command injection of CVE-2011-0411). AUTH PLAIN is refused
+//! unless the server advertises it. Replies are read with a bounded line length and count, so a
+//! hostile server cannot make it hold unbounded memory.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -12,6 +16,9 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use slipway_core::alerts::SmtpTls;
+
+use crate::outgoing_tls::{self, Wire};
 
 /// How long connecting, and each read or write, may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,33 +40,44 @@ pub(crate) struct Mail<'a> {
     pub html: Option<&'a str>,
     pub username: Option<&'a str>,
     pub password: Option<&'a str>,
+    pub tls: SmtpTls,
+    /// The certificate authorities to trust (PEM); the public web roots when `None`.
+    pub ca_file: Option<&'a str>,
+    pub allow_plain_auth: bool,
 }
 
 /// Send `mail`; the error says which step failed and what the server answered.
 pub(crate) fn send(mail: &Mail<'_>) -> Result<(), String> {
-    let address = (mail.host, mail.port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            format!(
-                "SMTP server {}:{} does not resolve: {e}",
-                mail.host, mail.port
-            )
-        })?
-        .next()
-        .ok_or_else(|| format!("SMTP server {}:{} has no address", mail.host, mail.port))?;
-    let stream = TcpStream::connect_timeout(&address, TIMEOUT)
-        .map_err(|e| format!("cannot connect to SMTP server {address}: {e}"))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
-        .map_err(|e| e.to_string())?;
-    let mut session = Session {
-        reader: BufReader::new(stream.try_clone().map_err(|e| e.to_string())?),
-        writer: stream,
-    };
+    let mut session = Session::open(mail)?;
     session.expect("greeting", 220)?;
-    let features = session.command("EHLO slipway", 250)?;
+    let mut features = session.command("EHLO slipway", 250)?;
+    let offers_starttls = features
+        .iter()
+        .any(|f| f.trim().eq_ignore_ascii_case("STARTTLS"));
+    match mail.tls {
+        SmtpTls::Starttls | SmtpTls::Opportunistic if offers_starttls => {
+            session.command("STARTTLS", 220)?;
+            session = session.into_tls(mail)?;
+            // What the server said in clear may have been forged: ask again (RFC 3207 §4.2).
+            features = session.command("EHLO slipway", 250)?;
+        }
+        SmtpTls::Starttls => {
+            return Err(format!(
+                "the SMTP server {}:{} does not offer STARTTLS and this channel requires it (tls: starttls); \
+                 use tls: implicit if it listens for SMTPS, or another relay",
+                mail.host, mail.port
+            ))
+        }
+        SmtpTls::Implicit | SmtpTls::Opportunistic | SmtpTls::Off => {}
+    }
     if let (Some(user), Some(password)) = (mail.username, mail.password) {
+        if !session.conn.get_ref().is_tls() && !mail.allow_plain_auth {
+            return Err(format!(
+                "the password for {}:{} would travel in clear (no TLS: the server offered no STARTTLS or tls is off), so nothing was sent; \
+                 use a relay that offers TLS, or set allow_plain_auth: true for one on a trusted network",
+                mail.host, mail.port
+            ));
+        }
         if !features.iter().any(|f| {
             let f = f.to_ascii_uppercase();
             f.starts_with("AUTH") && f.split_whitespace().any(|m| m == "PLAIN")
@@ -142,16 +160,76 @@ fn encoded_header(value: &str) -> String {
     }
 }
 
+/// One conversation; replies are read through the buffer, commands written past it (SMTP
+/// without pipelining answers each command before the next is sent).
 struct Session {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    conn: BufReader<Wire>,
+}
+
+fn tls_failed(mail: &Mail<'_>, e: outgoing_tls::TlsError) -> String {
+    format!(
+        "TLS with the SMTP server {}:{} failed: {e}; check that smtp.ca_file holds the certificate authority that signed its certificate, \
+         and that smtp.host is a name the certificate carries",
+        mail.host, mail.port
+    )
 }
 
 impl Session {
+    /// Connect, and start TLS at once for `tls: implicit`.
+    fn open(mail: &Mail<'_>) -> Result<Session, String> {
+        let address = (mail.host, mail.port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                format!(
+                    "SMTP server {}:{} does not resolve: {e}",
+                    mail.host, mail.port
+                )
+            })?
+            .next()
+            .ok_or_else(|| format!("SMTP server {}:{} has no address", mail.host, mail.port))?;
+        let stream = TcpStream::connect_timeout(&address, TIMEOUT)
+            .map_err(|e| format!("cannot connect to SMTP server {address}: {e}"))?;
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
+            .map_err(|e| e.to_string())?;
+        let mut wire = Wire::Plain(stream);
+        if mail.tls == SmtpTls::Implicit {
+            let trust =
+                outgoing_tls::client_config(mail.ca_file).map_err(|e| tls_failed(mail, e))?;
+            wire = wire
+                .into_tls(mail.host, trust)
+                .map_err(|e| tls_failed(mail, e))?;
+        }
+        Ok(Session {
+            conn: BufReader::new(wire),
+        })
+    }
+
+    /// The same connection inside TLS, after the server's 220 to STARTTLS.
+    fn into_tls(self, mail: &Mail<'_>) -> Result<Session, String> {
+        if !self.conn.buffer().is_empty() {
+            return Err(format!(
+                "the SMTP server {}:{} sent more than its answer to STARTTLS before TLS started; \
+                 those bytes could be forged by anyone on the path, so nothing was sent",
+                mail.host, mail.port
+            ));
+        }
+        let trust = outgoing_tls::client_config(mail.ca_file).map_err(|e| tls_failed(mail, e))?;
+        let wire = self
+            .conn
+            .into_inner()
+            .into_tls(mail.host, trust)
+            .map_err(|e| tls_failed(mail, e))?;
+        Ok(Session {
+            conn: BufReader::new(wire),
+        })
+    }
+
     fn write(&mut self, text: &str) -> Result<(), String> {
-        self.writer
-            .write_all(text.as_bytes())
-            .and_then(|()| self.writer.flush())
+        let wire = self.conn.get_mut();
+        wire.write_all(text.as_bytes())
+            .and_then(|()| wire.flush())
             .map_err(|e| format!("the SMTP server stopped listening: {e}"))
     }
 
@@ -174,7 +252,7 @@ impl Session {
         let mut lines = Vec::new();
         for _ in 0..MAX_LINES {
             let mut raw = Vec::new();
-            (&mut self.reader)
+            (&mut self.conn)
                 .take(MAX_LINE)
                 .read_until(b'\n', &mut raw)
                 .map_err(|e| format!("no answer from the SMTP server to {step}: {e}"))?;
@@ -216,6 +294,9 @@ mod tests {
             html: None,
             username: None,
             password: None,
+            tls: SmtpTls::Off,
+            ca_file: None,
+            allow_plain_auth: false,
         };
         let text = message(&mail);
         assert!(text.contains("\r\none\r\n..two\r\n..\r\n.\r\n"), "{text}");
@@ -236,6 +317,9 @@ mod tests {
             html: Some("<p>Runs: 3</p>\n.dot"),
             username: None,
             password: None,
+            tls: SmtpTls::Off,
+            ca_file: None,
+            allow_plain_auth: false,
         };
         let text = message(&mail);
         let boundary = text
@@ -289,9 +373,16 @@ mod tests {
             html: None,
             username: None,
             password: None,
+            tls: SmtpTls::Off,
+            ca_file: None,
+            allow_plain_auth: false,
         })
         .expect_err("refused");
         assert_eq!(e, "the SMTP server refused RCPT: 550 no such user");
         server.join().expect("server");
     }
 }
+
+#[cfg(test)]
+#[path = "smtp_tls_tests.rs"]
+mod tls_tests;

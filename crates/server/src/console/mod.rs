@@ -78,6 +78,8 @@ pub fn router() -> Router<AppState> {
         .route("/login/oidc", get(session::oidc_start))
         .route("/login/oidc/callback", get(session::oidc_callback))
         .route("/login/oidc/again", get(session::oidc_again))
+        .route("/login/cli/{id}", get(session::cli_sign_in))
+        .route("/login/oidc/cli/{id}", get(session::oidc_for_cli))
         .route("/logout", post(session::logout))
         .route("/projects", get(projects::list))
         .route("/projects/{name}", get(projects::show))

@@ -288,6 +288,12 @@ pub(super) async fn oidc_callback(
             axum::response::Html(moving_on("Signed in again: you may sign now.", &back_to)),
         )
             .into_response(),
+        Ok(services::sso::Finished::CliApproved { username, host }) => {
+            let mut page = CliSignInPage::new(&state);
+            page.approved = Some(username);
+            page.host = host;
+            ([clear], render(StatusCode::OK, &page)).into_response()
+        }
         Ok(services::sso::Finished::SignedIn(session)) => {
             let cookie = cookie_header(&state, &session.cookie_value, session.max_age_secs);
             // A page of ours that moves on, rather than a redirect: the session cookie is
@@ -312,6 +318,60 @@ pub(super) async fn oidc_callback(
                 .into_response()
         }
     }
+}
+
+/// The page a person opens for `slipway login --sso`: the CLI's machine and code, and the
+/// button to sign in at the provider for it; afterwards, who signed in.
+#[derive(Template)]
+#[template(path = "cli_sign_in.html")]
+struct CliSignInPage {
+    frame: Frame,
+    problem: Option<Problem>,
+    request: Option<slipway_store::StoredCliSignIn>,
+    provider: String,
+    approved: Option<String>,
+    host: String,
+}
+
+impl CliSignInPage {
+    fn new(state: &AppState) -> CliSignInPage {
+        CliSignInPage {
+            frame: Frame::new("Sign in the CLI", None, Section::Elsewhere),
+            problem: None,
+            request: None,
+            provider: services::sso::provider_name(state).unwrap_or_default(),
+            approved: None,
+            host: String::new(),
+        }
+    }
+}
+
+pub(super) async fn cli_sign_in(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let mut page = CliSignInPage::new(&state);
+    match services::cli_sign_ins::waiting(&state, &id).await {
+        Ok(request) => page.request = Some(request),
+        Err(e) => page.problem = Some(Problem::from(e)),
+    }
+    let status = page.problem.as_ref().map_or(StatusCode::OK, |p| p.status);
+    render(status, &page)
+}
+
+/// "Sign in with <provider> for the CLI": a fresh sign-in whose end approves the request.
+pub(super) async fn oidc_for_cli(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(e) = services::cli_sign_ins::waiting(&state, &id).await {
+        let mut page = CliSignInPage::new(&state);
+        let problem = Problem::from(e);
+        let status = problem.status;
+        page.problem = Some(problem);
+        return render(status, &page);
+    }
+    begin(&state, services::sso::Purpose::Cli { request_id: id }).await
 }
 
 /// A page that moves on to `to` (a path of this console, checked by the caller).

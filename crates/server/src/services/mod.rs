@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod batches;
 pub mod checkpoints;
+pub mod cli_sign_ins;
 pub(crate) mod clock;
 pub mod complaints;
 pub mod config_changes;

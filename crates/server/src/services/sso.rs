@@ -52,6 +52,10 @@ pub(crate) enum Purpose {
     /// A signed-in person authenticates again (`prompt=login`, `max_age=0`) to sign a record,
     /// then goes back to the page they came from.
     SignAgain { user_id: String, back_to: String },
+    /// Sign in for a waiting CLI (`slipway login --sso`): the person is admitted as at a
+    /// sign-in, with a fresh authentication at the provider, and the request is approved for
+    /// them instead of a console session being opened.
+    Cli { request_id: String },
 }
 
 /// How a flow ended.
@@ -60,6 +64,11 @@ pub(crate) enum Finished {
     /// Fresh for [`FRESH_SECS`]: back to the page of the record to sign.
     SignedAgain {
         back_to: String,
+    },
+    /// The CLI's request is approved; the CLI collects its token.
+    CliApproved {
+        username: String,
+        host: String,
     },
 }
 
@@ -225,6 +234,7 @@ pub(crate) async fn finish_oidc(
         Purpose::SignAgain { user_id, back_to } => signed_again(state, &person, &user_id)
             .await
             .map(|()| Finished::SignedAgain { back_to }),
+        Purpose::Cli { request_id } => approve_cli(state, &person, &request_id, client_ip).await,
     };
     if let Err(e) = &done {
         audit_failure(state, &person.username, "oidc", &e.to_string(), client_ip).await?;
@@ -401,9 +411,65 @@ async fn sign_in_person(
     person: &Person,
     details: serde_json::Value,
 ) -> Result<NewSession, ServiceError> {
+    let mut tx = state.store.write().await?;
+    let user = admitted_user(&mut tx, person).await?;
+    let session = open_session(state, &mut tx, &user, details).await?;
+    // The groups were just read: the next re-check is due a full interval from now.
+    tx.mark_checked(&user.id).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+/// Admit `person` as at a sign-in, then approve the waiting CLI's request for them, in one
+/// transaction; the CLI creates its token when it collects.
+async fn approve_cli(
+    state: &AppState,
+    person: &Person,
+    request_id: &str,
+    client_ip: std::net::IpAddr,
+) -> Result<Finished, ServiceError> {
+    let Some(request) = state.store.cli_sign_in(request_id).await? else {
+        return Err(refused("this CLI sign-in request does not exist"));
+    };
+    let mut tx = state.store.write().await?;
+    let user = admitted_user(&mut tx, person).await?;
+    if !tx
+        .approve_cli_sign_in(request_id, &user.id, &slipway_store::now())
+        .await?
+    {
+        return Err(refused(
+            "this CLI sign-in request expired or was already approved; run `slipway login --sso` again",
+        ));
+    }
+    tx.audit(AuditEntry {
+        actor: user.username.clone(),
+        verb: "cli_sign_in.approved".into(),
+        subject: format!("user/{}", user.username),
+        details: json!({
+            "request": request_id,
+            "code": request.user_code,
+            "host": request.host,
+            "client": client_ip.to_string(),
+            "method": "oidc",
+        }),
+    });
+    tx.mark_checked(&user.id).await?;
+    tx.commit().await?;
+    Ok(Finished::CliApproved {
+        username: user.username,
+        host: request.host,
+    })
+}
+
+/// The user of `person`, created at their first sign-in and brought up to date at each (the
+/// role follows the groups), in the caller's transaction; refused when the name belongs to
+/// someone else or the account is disabled.
+async fn admitted_user(
+    tx: &mut slipway_store::WriteTx<'_>,
+    person: &Person,
+) -> Result<User, ServiceError> {
     valid_username(&person.username)?;
     let source = person.identity.source.as_str();
-    let mut tx = state.store.write().await?;
     let linked = tx
         .user_id_by_identity(source, &person.identity.subject)
         .await?;
@@ -477,11 +543,7 @@ async fn sign_in_person(
             user
         }
     };
-    let session = open_session(state, &mut tx, &user, details).await?;
-    // The groups were just read: the next re-check is due a full interval from now.
-    tx.mark_checked(&user.id).await?;
-    tx.commit().await?;
-    Ok(session)
+    Ok(user)
 }
 
 /// Whether `user` signs in with Slipway's own password (a local account): the break-glass

@@ -67,6 +67,8 @@ mod vault_s3;
 mod webhooks;
 mod weekly_report;
 mod dashboards;
+mod directory_tls;
+mod cli_sso;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
 /// its tests would silently never run.

@@ -115,3 +115,93 @@ async fn a_fresh_authentication_signs_once_and_only_while_fresh() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_cli_sign_in_is_approved_once_and_collected_once_with_its_secret_only() {
+    on_both_backends(|store| async move {
+        let in_ten = format_time(jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10));
+        let gone = format_time(jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1));
+        let long_ago = format_time(jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48));
+        let mut tx = store.write().await.unwrap();
+        tx.create_user(&person("u1", "quinn")).await.unwrap();
+        for (id, expires_at) in [("live", &in_ten), ("ended", &gone), ("old", &long_ago)] {
+            let new = crate::NewCliSignIn {
+                id,
+                user_code: "BCDF-GHJK",
+                poll_hash: "hash-of-secret",
+                host: "laptop",
+                expires_at,
+            };
+            tx.create_cli_sign_in(&new, &long_ago).await.unwrap();
+        }
+        tx.audit(entry("cli_sign_in.requested", "cli-sign-in/live"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.open_cli_sign_ins(&now()).await.unwrap(), 1);
+        assert!(store
+            .cli_sign_in_secret_matches("live", "hash-of-secret")
+            .await
+            .unwrap());
+        assert!(!store
+            .cli_sign_in_secret_matches("live", "another")
+            .await
+            .unwrap());
+
+        let mut tx = store.write().await.unwrap();
+        // Not approved yet: nothing to collect.
+        assert_eq!(
+            tx.collect_cli_sign_in("live", "hash-of-secret", &now())
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(tx.approve_cli_sign_in("live", "u1", &now()).await.unwrap());
+        assert!(
+            !tx.approve_cli_sign_in("live", "u1", &now()).await.unwrap(),
+            "once"
+        );
+        assert!(
+            !tx.approve_cli_sign_in("ended", "u1", &now()).await.unwrap(),
+            "expired"
+        );
+        assert_eq!(
+            tx.collect_cli_sign_in("live", "another", &now())
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            tx.collect_cli_sign_in("live", "hash-of-secret", &now())
+                .await
+                .unwrap(),
+            Some(("u1".to_string(), "quinn".to_string()))
+        );
+        assert_eq!(
+            tx.collect_cli_sign_in("live", "hash-of-secret", &now())
+                .await
+                .unwrap(),
+            None,
+            "collected once"
+        );
+        tx.audit(entry("cli_sign_in.approved", "user/quinn"));
+        tx.commit().await.unwrap();
+        let live = store.cli_sign_in("live").await.unwrap().expect("kept");
+        assert!(live.collected);
+        assert_eq!(live.user_id.as_deref(), Some("u1"));
+        // A request that ended more than a day ago is forgotten at the next request.
+        let mut tx = store.write().await.unwrap();
+        let next = crate::NewCliSignIn {
+            id: "next",
+            user_code: "LMNP-QRST",
+            poll_hash: "h",
+            host: "laptop",
+            expires_at: &in_ten,
+        };
+        let day_ago = format_time(jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24));
+        tx.create_cli_sign_in(&next, &day_ago).await.unwrap();
+        tx.audit(entry("cli_sign_in.requested", "cli-sign-in/next"));
+        tx.commit().await.unwrap();
+        assert_eq!(store.cli_sign_in("old").await.unwrap(), None);
+        assert!(store.cli_sign_in("ended").await.unwrap().is_some());
+    })
+    .await;
+}

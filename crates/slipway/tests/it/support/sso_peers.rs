@@ -106,7 +106,45 @@ pub(crate) const BASE: &str = "dc=example,dc=org";
 pub(crate) struct Directory {
     child: Child,
     pub(crate) url: String,
+    /// With [`Directory::start_with_tls`]: where it speaks TLS from the first byte, and the CA
+    /// file that verifies its certificate (its `url` then also accepts StartTLS).
+    pub(crate) tls: Option<DirectoryTls>,
     _folder: tempfile::TempDir,
+}
+
+pub(crate) struct DirectoryTls {
+    pub(crate) ldaps_url: String,
+    pub(crate) ca_file: PathBuf,
+}
+
+/// A certificate authority the test makes, and a certificate it signed for 127.0.0.1.
+pub(crate) struct TestCertificates {
+    pub(crate) ca_pem: String,
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
+}
+
+impl TestCertificates {
+    pub(crate) fn new(ca_name: &str) -> TestCertificates {
+        let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, ca_name);
+        let authority = params.self_signed(&ca_key).expect("the CA certificate");
+        let leaf_key = rcgen::KeyPair::generate().expect("the directory's key");
+        let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        let leaf = rcgen::CertificateParams::new(names)
+            .expect("leaf params")
+            .signed_by(&leaf_key, &authority, &ca_key)
+            .expect("the directory's certificate");
+        TestCertificates {
+            ca_pem: authority.pem(),
+            cert_pem: leaf.pem(),
+            key_pem: leaf_key.serialize_pem(),
+        }
+    }
 }
 
 impl Drop for Directory {
@@ -139,6 +177,16 @@ impl Directory {
     /// `slapd` with `ou=people` and `ou=groups` under [`BASE`], holding `people`; `None`
     /// (skipped) when slapd is not installed.
     pub(crate) fn start(people: &[DirectoryPerson<'_>]) -> Option<Directory> {
+        Directory::start_listening(people, false)
+    }
+
+    /// The same, also speaking TLS with a certificate signed by a CA made here: `ldaps://` on a
+    /// second port, and StartTLS on `url`.
+    pub(crate) fn start_with_tls(people: &[DirectoryPerson<'_>]) -> Option<Directory> {
+        Directory::start_listening(people, true)
+    }
+
+    fn start_listening(people: &[DirectoryPerson<'_>], with_tls: bool) -> Option<Directory> {
         let Some(slapd) = find_slapd() else {
             return missing("slapd (Debian package slapd)");
         };
@@ -162,6 +210,18 @@ impl Directory {
              access to * by users read by * none\n",
             d = dir.display()
         );
+        let conf = if with_tls {
+            let certificates = TestCertificates::new("Slipway test directory CA");
+            std::fs::write(dir.join("ca.pem"), &certificates.ca_pem).expect("ca.pem");
+            std::fs::write(dir.join("cert.pem"), &certificates.cert_pem).expect("cert.pem");
+            std::fs::write(dir.join("key.pem"), &certificates.key_pem).expect("key.pem");
+            format!(
+                "TLSCertificateFile {d}/cert.pem\nTLSCertificateKeyFile {d}/key.pem\n{conf}",
+                d = dir.display()
+            )
+        } else {
+            conf
+        };
         std::fs::write(dir.join("slapd.conf"), conf).expect("slapd.conf");
         let mut ldif = format!(
             "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n\
@@ -206,27 +266,48 @@ impl Directory {
         );
         let port = free_port();
         let url = format!("ldap://127.0.0.1:{port}");
+        let tls = with_tls.then(|| DirectoryTls {
+            ldaps_url: format!("ldaps://127.0.0.1:{}", free_port()),
+            ca_file: dir.join("ca.pem"),
+        });
+        let listen = match &tls {
+            Some(t) => format!("{url}/ {}/", t.ldaps_url),
+            None => format!("{url}/"),
+        };
         let child = Command::new(&slapd)
             .arg("-f")
             .arg(dir.join("slapd.conf"))
-            .args(["-h", &format!("{url}/"), "-d", "0"])
+            .args(["-h", &listen, "-d", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("slapd starts");
+        let ports: Vec<u16> = std::iter::once(&url)
+            .chain(tls.as_ref().map(|t| &t.ldaps_url))
+            .map(|u| {
+                u.rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("a port")
+            })
+            .collect();
         let directory = Directory {
             child,
             url,
+            tls,
             _folder: folder,
         };
-        // Bounded wait for the port to accept.
+        // Bounded wait for the ports to accept.
         for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if ports
+                .iter()
+                .all(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+            {
                 return Some(directory);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("slapd did not listen on {port} within 10 s");
+        panic!("slapd did not listen on {ports:?} within 10 s");
     }
 
     /// Stop it (the directory is down).

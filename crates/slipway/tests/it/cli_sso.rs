@@ -1,0 +1,174 @@
+//! `slipway login --sso` end to end: the real CLI asks for a sign-in request and waits, a
+//! headless Chromium opens the address it printed, signs in at the real OpenID provider
+//! (`oidc-provider`), and the CLI receives an API token bound to that person, once. The request
+//! cannot be collected with another secret, nor twice.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::sso_peers::{free_port, OidcProvider, CLIENT_ID, CLIENT_SECRET};
+use crate::support::{browser, slipway_command, Server, ADMIN_TOKEN};
+
+fn provider_users() -> Value {
+    json!({
+        "quinn": { "password": "quinn-at-the-provider", "name": "Quinn Q.", "groups": ["staff", "release-ops"] },
+        "vera": { "password": "vera-at-the-provider", "name": "Vera V.", "groups": ["staff"] }
+    })
+}
+
+fn slipway_with_provider(port: u16, issuer: &str) -> (Server, tempfile::TempDir) {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let path = folder.path().join("auth.yaml");
+    let config = format!(
+        "oidc:\n  name: Example ID\n  issuer: {issuer}\n  client_id: {CLIENT_ID}\n  client_secret: {CLIENT_SECRET}\n  \
+         redirect_url: http://127.0.0.1:{port}/login/oidc/callback\n  scopes: [openid, profile, groups]\n  \
+         roles:\n    - {{ group: release-ops, role: ops }}\n"
+    );
+    std::fs::write(&path, config).expect("the auth config");
+    let server = Server::start_listening(
+        &format!("127.0.0.1:{port}"),
+        &[("SLIPWAY_AUTH_CONFIG", path.to_str().expect("UTF-8"))],
+    );
+    (server, folder)
+}
+
+fn audit_verbs(base: &str) -> Vec<String> {
+    let reply: Value = ureq::get(&format!("{base}/api/v1/audit?limit=500"))
+        .set("authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .expect("audit")
+        .into_json()
+        .expect("JSON");
+    reply["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|e| e["verb"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn post(url: &str, body: Value) -> (u16, Value) {
+    match ureq::post(url).send_json(body) {
+        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or(Value::Null)),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+#[test]
+fn the_cli_signs_in_through_the_provider_in_a_browser_and_gets_a_token_once() {
+    let Some(chromedriver) = browser::browser_tools() else {
+        return;
+    };
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/login/oidc/callback");
+    let Some(provider) = OidcProvider::start(&redirect, &provider_users()) else {
+        return;
+    };
+    let (server, _config) = slipway_with_provider(port, &provider.issuer);
+    let base = server.url.clone();
+    let home = tempfile::tempdir().expect("a home");
+    let profile = home.path().join("profile.json");
+
+    // The real CLI asks and waits; its stderr carries the address and the code.
+    let mut cli = slipway_command()
+        .args(["login", "--sso", "--server", &base])
+        .env_remove("SLIPWAY_TOKEN")
+        .env("SLIPWAY_PROFILE", &profile)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the CLI starts");
+    let mut said = BufReader::new(cli.stderr.take().expect("stderr"));
+    let mut address = String::new();
+    let mut code = String::new();
+    for _ in 0..10 {
+        let mut line = String::new();
+        if said.read_line(&mut line).expect("the CLI's words") == 0 {
+            break;
+        }
+        if let Some(a) = line.trim().strip_prefix(&format!("{base}/login/cli/")) {
+            address = format!("{base}/login/cli/{a}");
+        }
+        if let Some(rest) = line.split("shows the code ").nth(1) {
+            code = rest.split(':').next().unwrap_or_default().to_string();
+        }
+        if !address.is_empty() && !code.is_empty() {
+            break;
+        }
+    }
+    assert!(!address.is_empty() && code.len() == 9, "{address} {code}");
+
+    // The person opens it, sees the same code, and signs in freshly at the provider.
+    let driver = browser::start_driver(&chromedriver);
+    let b = browser::Browser::open(&driver);
+    b.go(&address);
+    assert_eq!(b.text("#cli-code"), code);
+    assert!(!b.text("#cli-host").is_empty());
+    b.click("#sso");
+    b.wait_for_text("h1", "Test provider", Duration::from_secs(10));
+    b.type_into("#login", "quinn");
+    b.type_into("#password", "quinn-at-the-provider");
+    b.click("#provider-submit");
+    b.wait_for_text("#cli-done", "quinn", Duration::from_secs(15));
+
+    // The CLI receives the token and keeps it; it works as Quinn.
+    let mut cli_exit = None;
+    for _ in 0..200 {
+        if let Some(status) = cli.try_wait().expect("the CLI") {
+            cli_exit = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(status) = cli_exit else {
+        let _ = cli.kill();
+        panic!("the CLI did not finish within 20 s of the sign-in");
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut cli.stdout.take().expect("stdout"), &mut out)
+        .expect("the CLI's output");
+    assert!(status.success(), "{out}");
+    assert!(out.contains("as quinn"), "{out}");
+    let whoami = slipway_command()
+        .args(["whoami", "--server", &base])
+        .env_remove("SLIPWAY_TOKEN")
+        .env("SLIPWAY_PROFILE", &profile)
+        .output()
+        .expect("whoami");
+    let said = String::from_utf8_lossy(&whoami.stdout);
+    assert!(whoami.status.success(), "{said}");
+    assert!(said.contains("quinn") && said.contains("ops"), "{said}");
+    let verbs = audit_verbs(&base);
+    for verb in ["cli_sign_in.requested", "cli_sign_in.approved", "token.create"] {
+        assert!(verbs.iter().any(|v| v == verb), "{verb} in {verbs:?}");
+    }
+
+    // The request gave its token once; another secret never collects, even a pending one.
+    let id = address.rsplit('/').next().expect("an id");
+    let (status, body) = post(
+        &format!("{base}/api/v1/cli-sign-ins/{id}/token"),
+        json!({ "secret": "slwcli_guessed" }),
+    );
+    assert_eq!(status, 409, "used: {body}");
+    let (status, fresh) = post(&format!("{base}/api/v1/cli-sign-ins"), json!({ "host": "x" }));
+    assert_eq!(status, 201, "{fresh}");
+    let fresh_id = fresh["id"].as_str().expect("an id");
+    let (status, body) = post(
+        &format!("{base}/api/v1/cli-sign-ins/{fresh_id}/token"),
+        json!({ "secret": "slwcli_guessed" }),
+    );
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = post(
+        &format!("{base}/api/v1/cli-sign-ins/{fresh_id}/token"),
+        json!({ "secret": fresh["secret"] }),
+    );
+    assert_eq!((status, body["status"].as_str()), (202, Some("pending")), "{body}");
+}
