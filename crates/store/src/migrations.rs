@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (29, include_str!("../migrations/0029_batch_supervision.sql")),
     (30, include_str!("../migrations/0030_test_batteries.sql")),
     (31, include_str!("../migrations/0031_rechecks.sql")),
+    (36, include_str!("../migrations/0036_turn_reads.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
