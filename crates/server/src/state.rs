@@ -129,8 +129,12 @@ impl AppState {
 pub(crate) struct Signals {
     /// Something changed: a deployment was created, a task finished, a decision was taken.
     pub(crate) orchestrator: Notify,
-    /// New tasks are waiting for agents.
+    /// Work for any agent may be waiting (a battery someone asked for, a wake-up from another
+    /// server that did not say for whom): every waiting agent looks.
     pub(crate) agents: Notify,
+    /// One bell per target whose agent waits for work: a dispatch rings only the targets it
+    /// gave tasks to, so 1 000 waiting agents do not all look for one step's task.
+    agent_bells: Mutex<HashMap<String, Arc<Notify>>>,
     /// A deployment or one of its tasks changed: the long polls following deployments
     /// (`GET /api/v1/deployments/{id}?wait_after=`) look again.
     pub(crate) deployments: Notify,
@@ -142,14 +146,21 @@ impl AppState {
     pub(crate) fn wake_orchestrator(&self) {
         self.engine.orchestrator.notify_one();
         self.engine.deployments.notify_waiters();
-        self.announce(slipway_store::Wake::Orchestrator);
+        self.announce(slipway_store::Wake::Orchestrator, &[]);
     }
 
     /// Wake the agents waiting for work, on every server (an agent may long-poll another one).
     pub(crate) fn wake_agents(&self) {
         self.engine.agents.notify_waiters();
         self.engine.deployments.notify_waiters();
-        self.announce(slipway_store::Wake::Agents);
+        self.announce(slipway_store::Wake::Agents, &[]);
+    }
+
+    /// Wake the agents of `targets` only (tasks were dispatched to them), on every server.
+    pub(crate) fn wake_agents_of(&self, targets: &[String]) {
+        self.engine.ring_agents_of(targets);
+        self.engine.deployments.notify_waiters();
+        self.announce(slipway_store::Wake::Agents, targets);
     }
 
     /// Tell the readers following deployments on this server that one changed, for a change
@@ -159,14 +170,15 @@ impl AppState {
         self.engine.deployments.notify_waiters();
     }
 
-    fn announce(&self, wake: slipway_store::Wake) {
+    fn announce(&self, wake: slipway_store::Wake, targets: &[String]) {
         if self.store.backend() != slipway_store::Backend::Postgres {
             return;
         }
         let store = self.store.clone();
+        let targets = targets.to_vec();
         tokio::spawn(async move {
             // A lost announcement costs a poll's delay, never data: the others poll too.
-            if let Err(e) = store.announce(wake).await {
+            if let Err(e) = store.announce(wake, &targets).await {
                 tracing::debug!(error = %e, ?wake, "could not announce a wake-up to the other servers");
             }
         });
@@ -177,16 +189,44 @@ impl AppState {
 /// ring here; nothing on SQLite.
 pub(crate) fn listen_for_other_servers(state: &AppState) {
     let signals = state.engine.clone();
-    state.store.listen(move |wake| match wake {
+    state.store.listen(move |wake, targets| match wake {
         slipway_store::Wake::Orchestrator => {
             signals.orchestrator.notify_one();
             signals.deployments.notify_waiters();
         }
         slipway_store::Wake::Agents => {
-            signals.agents.notify_waiters();
+            if targets.is_empty() {
+                signals.agents.notify_waiters();
+            } else {
+                signals.ring_agents_of(targets);
+            }
             signals.deployments.notify_waiters();
         }
     });
+}
+
+impl Signals {
+    /// The bell `target`'s agent waits on for work dispatched to it.
+    pub(crate) fn agent_bell(&self, target: &str) -> Arc<Notify> {
+        let mut bells = self
+            .agent_bells
+            .lock()
+            .expect("no thread panics holding the bells");
+        bells.entry(target.to_string()).or_default().clone()
+    }
+
+    fn ring_agents_of(&self, targets: &[String]) {
+        let bells = self
+            .agent_bells
+            .lock()
+            .expect("no thread panics holding the bells");
+        for target in targets {
+            // No bell: that agent does not wait here now, and looks before it waits next.
+            if let Some(bell) = bells.get(target) {
+                bell.notify_waiters();
+            }
+        }
+    }
 }
 
 /// Failed sign-ins, counted per user name *from one client* and per client: after
@@ -337,5 +377,27 @@ mod tests {
         }
         assert!(l.check(&attempt("admin", "2001:db8:1:2::ffff")).is_err());
         assert!(l.check(&attempt("admin", "2001:db8:1:3::1")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_dispatch_wakes_only_the_agents_of_its_targets() {
+        let signals = Signals::default();
+        let web = signals.agent_bell("web-1");
+        let db = signals.agent_bell("db-1");
+        let (web_waits, db_waits) = (web.notified(), db.notified());
+        signals.ring_agents_of(&["web-1".to_string(), "unknown".to_string()]);
+        tokio::time::timeout(Duration::from_secs(5), web_waits)
+            .await
+            .expect("the target given work is woken");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), db_waits)
+                .await
+                .is_err(),
+            "an agent with no new work sleeps on"
+        );
+        assert!(
+            Arc::ptr_eq(&web, &signals.agent_bell("web-1")),
+            "one bell per target"
+        );
     }
 }

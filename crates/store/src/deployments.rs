@@ -32,6 +32,14 @@ pub struct StoredDeployment {
     pub failure: Option<String>,
 }
 
+/// What an agent's log or result request needs of its deployment: its project (for the
+/// secrets to mask) and whether it still moves — without reading and parsing its plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentStanding {
+    pub project: String,
+    pub state: DeploymentState,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTask {
     pub id: String,
@@ -122,6 +130,21 @@ impl Store {
         row.as_ref().map(deployment).transpose()
     }
 
+    /// A deployment's project and state, without its runs (see [`DeploymentStanding`]).
+    pub async fn deployment_standing(&self, id: i64) -> Result<Option<DeploymentStanding>> {
+        let row = sqlx::query("SELECT project, state FROM deployments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(DeploymentStanding {
+                project: row.try_get("project")?,
+                state: named::<DeploymentState>(&row, "state")?,
+            })
+        })
+        .transpose()
+    }
+
     /// Newest first, optionally for one project and/or environment.
     pub async fn deployments(
         &self,
@@ -193,6 +216,45 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(deployment).collect()
+    }
+
+    /// Whether a task waits for `target`'s agent in a moving deployment: the read a lease
+    /// request makes before it opens a write (most long polls find nothing).
+    pub async fn has_pending_task(&self, target: &str) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT t.deployment_id FROM tasks t JOIN deployments d ON d.id = t.deployment_id WHERE t.target = $1 AND t.state = 'pending' \
+             AND d.state IN ('running', 'rolling_back') LIMIT 1",
+        )
+        .bind(target)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Whether `target` holds a leased task under the agent session `session`: the read made
+    /// before handing a lease answer again (`WriteTx::leased_tasks_of` under the writer lock).
+    pub async fn holds_lease_in_session(&self, target: &str, session: &str) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT t.deployment_id FROM tasks t JOIN targets g ON g.name = t.target \
+             WHERE t.target = $1 AND t.state = 'leased' AND g.agent_session = $2 LIMIT 1",
+        )
+        .bind(target)
+        .bind(session)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Whether a lease ended before `now` without a result: the read each orchestrator turn
+    /// makes before it opens a write to settle them (`WriteTx::expired_leases`).
+    pub async fn has_expired_leases(&self, now: &str) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT deployment_id FROM tasks WHERE state = 'leased' AND leased_until < $1 LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Deployments the orchestrator must move forward.
@@ -286,8 +348,7 @@ impl Store {
         first_line_no: i64,
         lines: &[String],
     ) -> Result<()> {
-        // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.telemetry_writer().await;
         let at = now();
         // One transaction per batch: a backlog of many thousand lines is one commit per batch,
         // not one per line.
@@ -313,8 +374,7 @@ impl Store {
         attempt: i64,
         until: Timestamp,
     ) -> Result<bool> {
-        // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.telemetry_writer().await;
         let done = sqlx::query("UPDATE tasks SET leased_until = $3 WHERE id = $1 AND attempt = $2 AND state = 'leased'")
             .bind(task_id)
             .bind(attempt)

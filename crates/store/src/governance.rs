@@ -281,6 +281,26 @@ impl Store {
             .collect()
     }
 
+    /// For every project and environment at once, the deployment the environment holds now:
+    /// the newest one that [`Store::target_releases`] lists there (a successful deployment
+    /// with a step done on a target, not undone by a successful rollback). One query for the
+    /// whole dashboard instead of one per cell.
+    pub async fn held_deployments(&self) -> Result<Vec<crate::StoredDeployment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM deployments WHERE id IN ( \
+               SELECT MAX(d.id) FROM deployments d \
+               WHERE d.kind = 'deploy' AND d.state = 'succeeded' \
+               AND EXISTS (SELECT 1 FROM tasks t WHERE t.deployment_id = d.id AND t.phase = 'forward' AND t.state = 'succeeded') \
+               AND NOT EXISTS (SELECT 1 FROM deployments r WHERE r.rollback_of = d.id AND r.state = 'succeeded') \
+               GROUP BY d.project, d.environment) \
+             ORDER BY id",
+            crate::deployments::DEPLOYMENT_COLUMNS
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(crate::deployments::deployment).collect()
+    }
+
     pub async fn promotion(&self, id: i64) -> Result<Option<StoredPromotion>> {
         get_promotion(&self.pool, id).await
     }

@@ -75,7 +75,9 @@ pub use complaints::{
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use coverage::{NewCoverage, StoredCoverage};
 pub use dashboards::{NewDashboard, StoredDashboard};
-pub use deployments::{LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE};
+pub use deployments::{
+    DeploymentStanding, LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE,
+};
 pub use discovered::DiscoveredJobRow;
 pub use findings::{
     FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
@@ -215,7 +217,9 @@ impl Store {
         };
         let options: AnyConnectOptions = url.parse().map_err(open_err)?;
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            // PostgreSQL: enough connections that a thousand agents' reads and liveness
+            // writes do not queue for one while the audited writes take theirs in turn.
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
             .min_connections(0)
             // PostgreSQL unreachable (restarting, failing over): a request waits this long for
             // a connection, then is answered 503 with Retry-After (`is_unavailable`) rather than
@@ -273,6 +277,32 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// The writer lock for a write outside the audit chain (liveness, log lines, a lease's end):
+    /// SQLite takes one writer at a time, so it queues with the audited ones there. PostgreSQL
+    /// takes concurrent writers itself (row locks), so such a write does not wait for the
+    /// audited writes there: `None`.
+    async fn telemetry_writer(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Begin a transaction for a liveness write (a target's last-seen time, its latest
+    /// readings). On PostgreSQL its commit does not wait for the WAL flush
+    /// (`synchronous_commit` off for it alone): a crash may lose the last few such marks, which
+    /// the next heartbeat writes again, and 1 000 agents' heartbeats no longer queue one disk
+    /// flush each. Audited writes keep waiting for theirs.
+    async fn liveness_write(&self) -> Result<sqlx::Transaction<'static, Any>> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET LOCAL synchronous_commit TO OFF")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     /// Start a write. Changes made through it and the audit events it records commit together.

@@ -275,6 +275,19 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// Whether a battery someone asked for waits in `environment`: the read a lease request
+    /// makes before it opens a write to claim one (`WriteTx::claim_test_trigger`).
+    pub async fn test_trigger_requested(&self, environment: &str) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM test_triggers WHERE environment = $1 AND state = $2 LIMIT 1",
+        )
+        .bind(environment)
+        .bind(TriggerState::Requested.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn test_trigger(&self, id: i64) -> Result<Option<StoredTestTrigger>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM test_triggers WHERE id = $1"

@@ -37,29 +37,41 @@ impl Wake {
     }
 }
 
+/// The longest list of targets a wake-up names (PostgreSQL's limit is 8 000 bytes).
+const MAX_PAYLOAD: usize = 7_000;
+
 /// How long the listener waits before connecting again after its connection failed.
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 impl Store {
-    /// Tell every server on this database (PostgreSQL) about `wake`; nothing on SQLite.
-    pub async fn announce(&self, wake: Wake) -> Result<()> {
+    /// Tell every server on this database (PostgreSQL) about `wake`, for the agents of
+    /// `targets` only (none: for everyone); nothing on SQLite.
+    pub async fn announce(&self, wake: Wake, targets: &[String]) -> Result<()> {
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, '')")
+            let mut payload = targets.join("\n");
+            // PostgreSQL refuses a payload of 8 000 bytes or more: past that, wake everyone.
+            if payload.len() > MAX_PAYLOAD {
+                payload.clear();
+            }
+            sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(wake.channel())
+                .bind(payload)
                 .execute(&self.pool)
                 .await?;
         }
         Ok(())
     }
 
-    /// On PostgreSQL, call `on_wake` for each announcement any server makes, from a task of its
-    /// own with its own connection, until the store closes; on SQLite, nothing.
-    pub fn listen(&self, on_wake: impl Fn(Wake) + Send + Sync + 'static) {
+    /// On PostgreSQL, call `on_wake` for each announcement any server makes, with the targets
+    /// it names (none: everyone), from a task of its own with its own connection, until the
+    /// store closes; on SQLite, nothing.
+    pub fn listen(&self, on_wake: impl Fn(Wake, &[String]) + Send + Sync + 'static) {
         if self.backend != Backend::Postgres {
             return;
         }
         let store = self.clone();
         tokio::spawn(async move {
+            let everyone = |wake: Wake| on_wake(wake, &[]);
             let mut listener: Option<PgListener> = None;
             while !store.is_closed() {
                 let Some(l) = listener.as_mut() else {
@@ -67,7 +79,7 @@ impl Store {
                         Ok(l) => {
                             listener = Some(l);
                             // Whatever was announced while nobody listened is looked at now.
-                            Wake::ALL.into_iter().for_each(&on_wake);
+                            Wake::ALL.into_iter().for_each(everyone);
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "cannot listen for other servers' wake-ups; retrying");
@@ -83,11 +95,17 @@ impl Store {
                     next = l.try_recv() => match next {
                         Ok(Some(n)) => {
                             if let Some(wake) = Wake::of_channel(n.channel()) {
-                                on_wake(wake);
+                                let targets: Vec<String> = n
+                                    .payload()
+                                    .split('\n')
+                                    .filter(|t| !t.is_empty())
+                                    .map(str::to_string)
+                                    .collect();
+                                on_wake(wake, &targets);
                             }
                         }
                         // Reconnected: announcements in between may be lost.
-                        Ok(None) => Wake::ALL.into_iter().for_each(&on_wake),
+                        Ok(None) => Wake::ALL.into_iter().for_each(everyone),
                         Err(e) => {
                             tracing::warn!(error = %e, "lost the connection that listens for other servers' wake-ups; reconnecting");
                             listener = None;

@@ -262,7 +262,7 @@ async fn lease(
     body: Option<Json<LeaseRequest>>,
 ) -> Result<Json<LeaseResponse>, ServiceError> {
     let request = body.map(|Json(b)| b).unwrap_or_default();
-    state.store.touch_target(&target.name).await?;
+    services::agents::called_in(&state, &target).await?;
     Ok(Json(LeaseResponse {
         task: crate::services::tasks::lease(&state, &target, request).await?,
     }))

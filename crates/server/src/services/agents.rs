@@ -96,6 +96,19 @@ fn identity(facts: &serde_json::Value) -> serde_json::Value {
     facts
 }
 
+/// Note that the agent called in with a lease request: liveness needs one mark within three
+/// heartbeats (`targets::liveness`), so a mark younger than one heartbeat is left as it is —
+/// one write less per step and per long poll. Heartbeats themselves always mark.
+pub(crate) async fn called_in(state: &AppState, target: &Target) -> Result<(), ServiceError> {
+    let recent = target.last_seen_at.is_some_and(|seen| {
+        jiff::Timestamp::now().duration_since(seen).as_secs() < heartbeat_secs() as i64
+    });
+    if !recent {
+        state.store.touch_target(&target.name).await?;
+    }
+    Ok(())
+}
+
 pub async fn heartbeat(
     state: &AppState,
     target: &Target,

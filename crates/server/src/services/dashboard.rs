@@ -32,7 +32,8 @@ pub struct Waiting {
 #[derive(Debug, Clone, Default)]
 pub struct Cell {
     /// The deployment whose release the environment really holds, after rollbacks: the same
-    /// computation parity uses (`parity::holding`).
+    /// rule parity uses (`parity::holding`), read for every cell at once
+    /// (`Store::held_deployments`).
     pub held: Option<StoredDeployment>,
     /// The newest deployment there (not a dry run, not cancelled) when it is not the one held:
     /// one running, one that failed, or a rollback.
@@ -87,16 +88,21 @@ pub async fn dashboard(state: &AppState, actor: &Actor) -> Result<Dashboard, Ser
     let projects = state.store.projects().await?;
     let newest = state.store.current_deployments().await?;
     let waiting = waiting_promotions(state, PromotionFilter::default()).await?;
+    // What each cell holds, read once for the whole matrix: the same deployment
+    // `parity::holding` names as current, without a query per cell.
+    let mut held_in: std::collections::HashMap<(String, String), StoredDeployment> = state
+        .store
+        .held_deployments()
+        .await?
+        .into_iter()
+        .map(|d| ((d.project.clone(), d.environment.clone()), d))
+        .collect();
     let mut rows = Vec::new();
     for project in projects {
         let name = project.name.to_string();
         let mut cells = Vec::with_capacity(environments.len());
         for env in &environments {
-            let holding = super::parity::holding(state, &name, env.name.as_str()).await?;
-            let held = match holding.current {
-                Some(r) => state.store.deployment(r.deployment).await?,
-                None => None,
-            };
+            let held = held_in.remove(&(name.clone(), env.name.to_string()));
             // `current_deployments` lists the newest first for each project and environment.
             let latest = newest
                 .iter()

@@ -62,7 +62,11 @@ pub(crate) async fn tick(state: &AppState) -> Result<(), ServiceError> {
     expire_leases(state).await?;
     super::test_batteries::expire_leases(state).await?;
     for d in state.store.active_deployments().await? {
-        advance(state, d.id).await?;
+        // Most turns find a deployment waiting for its agents: a read says so, without
+        // queueing behind the writers. Only one with a decision to take opens a write.
+        if !waits(&d, state).await? {
+            advance(state, d.id).await?;
+        }
     }
     Ok(())
 }
@@ -77,8 +81,13 @@ fn system(verb: &str, deployment: i64, details: serde_json::Value) -> AuditEntry
 }
 
 async fn expire_leases(state: &AppState) -> Result<(), ServiceError> {
+    let now = slipway_store::now();
+    // Almost every turn finds none: a read says so without queueing behind the writers.
+    if !state.store.has_expired_leases(&now).await? {
+        return Ok(());
+    }
     let mut tx = state.store.write().await?;
-    let expired = tx.expired_leases(&slipway_store::now()).await?;
+    let expired = tx.expired_leases(&now).await?;
     if expired.is_empty() {
         return Ok(());
     }
@@ -102,10 +111,12 @@ async fn expire_leases(state: &AppState) -> Result<(), ServiceError> {
 }
 
 /// What the decisions of one call to [`advance`] did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Moved {
     /// Tasks were dispatched: agents have work.
     pub(crate) dispatched: bool,
+    /// The targets they were dispatched to: only their agents are woken.
+    pub(crate) targets: Vec<String>,
     /// The deployment's state changed (finished, failed, paused): promotions may move.
     pub(crate) changed: bool,
 }
@@ -120,8 +131,8 @@ const MAX_DECISIONS: usize = 64;
 /// a turn. Every decision re-reads the deployment inside the transaction, so two callers never
 /// dispatch a batch twice.
 pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceError> {
-    let mut tx = state.store.write().await?;
     let mut moved = Moved::default();
+    let mut tx = state.store.write().await?;
     let mut cut_short = true;
     for _ in 0..MAX_DECISIONS {
         match decide(&mut tx, id).await? {
@@ -129,8 +140,9 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
                 cut_short = false;
                 break;
             }
-            Decision::Dispatched => {
+            Decision::Dispatched(targets) => {
                 moved.dispatched = true;
+                moved.targets = targets;
                 cut_short = false;
                 break;
             }
@@ -142,7 +154,7 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
     }
     tx.commit().await?;
     if moved.dispatched {
-        state.wake_agents();
+        state.wake_agents_of(&moved.targets);
     }
     // A dispatch alone concerns only the agents: the orchestrator is woken by what the deployment
     // becomes (promotions wait on it), or to carry on a chain the decision limit cut short.
@@ -152,11 +164,28 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
     Ok(moved)
 }
 
+/// Whether the deployment `d` (as just read) waits for agents, a person or time, read outside
+/// any write: the question [`decide`] asks first, and asks again inside its write transaction.
+async fn waits(d: &StoredDeployment, state: &AppState) -> Result<bool, ServiceError> {
+    if !matches!(
+        d.state,
+        DeploymentState::Running | DeploymentState::RollingBack
+    ) {
+        return Ok(true);
+    }
+    let tasks = state.store.tasks(d.id).await?;
+    Ok(matches!(
+        next(phase_runs(d), &statuses(&tasks, d.phase)),
+        Next::Wait
+    ))
+}
+
 /// What one decision wrote.
 enum Decision {
     /// Nothing: the deployment waits (or is not active).
     Waits,
-    Dispatched,
+    /// Tasks for these targets.
+    Dispatched(Vec<String>),
     Changed,
 }
 
@@ -176,8 +205,7 @@ async fn decide(tx: &mut WriteTx<'_>, id: i64) -> Result<Decision, ServiceError>
     match next(phase_runs(&d), &current) {
         Next::Wait => Ok(Decision::Waits),
         Next::Dispatch { run, batch } => {
-            dispatch(tx, &d, run, batch).await?;
-            Ok(Decision::Dispatched)
+            Ok(Decision::Dispatched(dispatch(tx, &d, run, batch).await?))
         }
         Next::Intervene { run } => intervene(tx, &mut d, tasks, run).await,
         Next::Failed { run, target, lost } => {
@@ -201,13 +229,13 @@ async fn decide(tx: &mut WriteTx<'_>, id: i64) -> Result<Decision, ServiceError>
     }
 }
 
-/// Insert the pending tasks of one batch of a run.
+/// Insert the pending tasks of one batch of a run; the targets they are for.
 async fn dispatch(
     tx: &mut WriteTx<'_>,
     d: &StoredDeployment,
     run: usize,
     batch: usize,
-) -> Result<(), ServiceError> {
+) -> Result<Vec<String>, ServiceError> {
     let targets = phase_runs(d)[run].batches[batch].clone();
     for target in &targets {
         let task = StoredTask {
@@ -233,7 +261,7 @@ async fn dispatch(
         d.id,
         json!({ "phase": d.phase, "step": step.step, "name": step.name, "targets": targets }),
     ));
-    Ok(())
+    Ok(targets)
 }
 
 /// A manual step: a dry run reports the pause and goes on; a deployment waits for a person.

@@ -124,9 +124,12 @@ pub(crate) async fn lease(
             return Ok(Some(assignment));
         }
     }
+    let bell = state.engine.agent_bell(&target.name);
     loop {
-        // Register interest before looking, so a task dispatched in between still wakes us.
-        let notified = state.engine.agents.notified();
+        // Register interest before looking, so a task dispatched in between still wakes us:
+        // a dispatch to this target rings its bell, anything else for anyone rings `agents`.
+        let for_anyone = state.engine.agents.notified();
+        let for_this_target = bell.notified();
         if let Some(assignment) = try_lease(state, target).await? {
             return Ok(Some(assignment));
         }
@@ -141,11 +144,19 @@ pub(crate) async fn lease(
         if left.is_zero() {
             return Ok(None);
         }
-        let _ = tokio::time::timeout(left, notified).await;
+        tokio::select! {
+            () = for_anyone => {}
+            () = for_this_target => {}
+            () = tokio::time::sleep(left) => {}
+        }
     }
 }
 
 async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignment>, ServiceError> {
+    // Most looks find nothing: a read says so without queueing behind the writers.
+    if !state.store.has_pending_task(&target.name).await? {
+        return Ok(None);
+    }
     let mut tx = state.store.write().await?;
     let Some(mut task) = tx.next_pending_task(&target.name).await? else {
         return Ok(None);
@@ -184,6 +195,14 @@ async fn hand_again(
     target: &Target,
     session: &str,
 ) -> Result<Option<Assignment>, ServiceError> {
+    // Almost always nothing to hand again: a read says so before any write.
+    if !state
+        .store
+        .holds_lease_in_session(&target.name, session)
+        .await?
+    {
+        return Ok(None);
+    }
     let mut tx = state.store.write().await?;
     if tx.agent_session(&target.name).await?.as_deref() != Some(session) {
         return Ok(None);
@@ -304,7 +323,7 @@ async fn own_task(
 
 /// Secret values of a task's variables, to mask what the agent sends a second time.
 async fn secrets_for(state: &AppState, task: &StoredTask) -> Result<Vec<String>, ServiceError> {
-    let Some(d) = state.store.deployment(task.deployment_id).await? else {
+    let Some(d) = state.store.deployment_standing(task.deployment_id).await? else {
         return Ok(Vec::new());
     };
     let project = parse_name(&d.project)?;
@@ -346,7 +365,7 @@ pub(crate) async fn logs(
             .await?;
     let deployment_moving = state
         .store
-        .deployment(task.deployment_id)
+        .deployment_standing(task.deployment_id)
         .await?
         .is_some_and(|d| !d.state.is_final());
     Ok(LogAck {

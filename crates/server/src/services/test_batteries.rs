@@ -322,6 +322,10 @@ pub(crate) async fn lease(
     let Some(environment) = &target.environment else {
         return Ok(None);
     };
+    // Most lease requests find no battery: a read, not a write, says so.
+    if !state.store.test_trigger_requested(environment).await? {
+        return Ok(None);
+    }
     let mut tx = state.store.write().await?;
     let Some(trigger) = tx
         .claim_test_trigger(environment, &target.roles, &target.name, leased_until)

@@ -11,15 +11,15 @@ async fn a_wake_up_announced_by_one_server_is_heard_by_another() {
         .await
         .unwrap();
     // One server on SQLite: announcing is accepted and goes nowhere.
-    sqlite.announce(Wake::Agents).await.unwrap();
+    sqlite.announce(Wake::Agents, &[]).await.unwrap();
     let Some(url) = fresh_postgres_database().await else {
         return;
     };
     let listening = Store::open(&url).await.unwrap();
     let other = Store::open(&url).await.unwrap();
     let (heard, mut hear) = tokio::sync::mpsc::unbounded_channel();
-    listening.listen(move |wake| {
-        let _ = heard.send(wake);
+    listening.listen(move |wake, targets| {
+        let _ = heard.send((wake, targets.to_vec()));
     });
     // Connected: it first wakes everything (whatever was announced before it listened).
     let mut first = Vec::new();
@@ -30,20 +30,40 @@ async fn a_wake_up_announced_by_one_server_is_heard_by_another() {
             .expect("the listener lives");
         first.push(wake);
     }
-    assert_eq!(first, [Wake::Orchestrator, Wake::Agents]);
+    assert_eq!(
+        first,
+        [(Wake::Orchestrator, vec![]), (Wake::Agents, vec![])],
+        "after connecting, every kind wakes everyone"
+    );
     assert!(hear.try_recv().is_err(), "nothing else was announced yet");
-    other.announce(Wake::Agents).await.unwrap();
+    other.announce(Wake::Agents, &[]).await.unwrap();
     let wake = tokio::time::timeout(Duration::from_secs(30), hear.recv())
         .await
         .expect("another server's announcement arrives")
         .expect("the listener lives");
-    assert_eq!(wake, Wake::Agents);
-    other.announce(Wake::Orchestrator).await.unwrap();
+    assert_eq!(wake, (Wake::Agents, vec![]));
+    // A dispatch names the targets it gave work to: only their agents look.
+    let targets = vec!["web-1".to_string(), "web-2".to_string()];
+    other.announce(Wake::Agents, &targets).await.unwrap();
     let wake = tokio::time::timeout(Duration::from_secs(30), hear.recv())
         .await
         .expect("another server's announcement arrives")
         .expect("the listener lives");
-    assert_eq!(wake, Wake::Orchestrator);
+    assert_eq!(wake, (Wake::Agents, targets));
+    // Too many to name within PostgreSQL's limit: everyone is woken instead.
+    let many: Vec<String> = (0..2_000).map(|i| format!("target-{i:05}")).collect();
+    other.announce(Wake::Agents, &many).await.unwrap();
+    let wake = tokio::time::timeout(Duration::from_secs(30), hear.recv())
+        .await
+        .expect("another server's announcement arrives")
+        .expect("the listener lives");
+    assert_eq!(wake, (Wake::Agents, vec![]));
+    other.announce(Wake::Orchestrator, &[]).await.unwrap();
+    let wake = tokio::time::timeout(Duration::from_secs(30), hear.recv())
+        .await
+        .expect("another server's announcement arrives")
+        .expect("the listener lives");
+    assert_eq!(wake, (Wake::Orchestrator, vec![]));
     listening.close().await;
     other.close().await;
     drop_postgres_database(&url).await;
