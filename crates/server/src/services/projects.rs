@@ -11,7 +11,7 @@ use slipway_core::diff::{environment_change, project_change, Change, ChangeKind}
 use slipway_core::governance::config_change::{
     environment_reasons, project_reasons, SubjectKind, DECIDER,
 };
-use slipway_core::model::Project;
+use slipway_core::model::{Environment, Project};
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::Name;
 use slipway_store::WriteTx;
@@ -129,61 +129,14 @@ pub async fn apply(
     };
     let mut tx = state.store.write().await?;
     let mut applied = Applied::default();
-    for env in &config.environments {
-        let current = tx.environment(&env.name).await?;
-        let Some(change) = environment_change(current.as_ref(), env) else {
-            continue;
-        };
-        let reasons = environment_reasons(current.as_ref(), env);
-        let admitted = reasons.is_empty()
-            || applied
-                .admit(
-                    &mut tx,
-                    actor,
-                    glass.as_ref(),
-                    Held {
-                        change: &change,
-                        kind: SubjectKind::Environment,
-                        base: current
-                            .map(|c| serde_json::to_value(c).expect("an environment serialises")),
-                        desired: serde_json::to_value(env).expect("an environment serialises"),
-                        reasons,
-                    },
-                )
-                .await?;
-        if admitted {
-            tx.put_environment(env).await?;
-            applied.record(&mut tx, actor, "environment", change);
-        }
-    }
+    applied
+        .environments(&mut tx, actor, glass.as_ref(), &config.environments)
+        .await?;
     for project in &config.projects {
         check_environments_exist(&mut tx, project, files).await?;
-        let current = tx.project(&project.name).await?;
-        let Some(change) = project_change(current.as_ref(), project) else {
-            continue;
-        };
-        let protected = protected_in_lifecycles(&mut tx, current.as_ref(), project).await?;
-        let reasons = project_reasons(current.as_ref(), project, &protected);
-        let admitted = reasons.is_empty()
-            || applied
-                .admit(
-                    &mut tx,
-                    actor,
-                    glass.as_ref(),
-                    Held {
-                        change: &change,
-                        kind: SubjectKind::Project,
-                        base: current
-                            .map(|c| serde_json::to_value(c).expect("a project serialises")),
-                        desired: serde_json::to_value(project).expect("a project serialises"),
-                        reasons,
-                    },
-                )
-                .await?;
-        if admitted {
-            tx.put_project(project).await?;
-            applied.record(&mut tx, actor, "project", change);
-        }
+        applied
+            .project(&mut tx, actor, glass.as_ref(), project)
+            .await?;
     }
     for declared in &config.flags {
         let flags = super::flags::apply::apply(&mut tx, actor, declared, glass.as_ref()).await?;
@@ -221,6 +174,82 @@ struct Applied {
 }
 
 impl Applied {
+    /// Each declared environment, created or updated with its audit event, or held.
+    async fn environments(
+        &mut self,
+        tx: &mut WriteTx<'_>,
+        actor: &Actor,
+        glass: Option<&Glass>,
+        environments: &[Environment],
+    ) -> Result<(), ServiceError> {
+        for env in environments {
+            let current = tx.environment(&env.name).await?;
+            let Some(change) = environment_change(current.as_ref(), env) else {
+                continue;
+            };
+            let reasons = environment_reasons(current.as_ref(), env);
+            let admitted = reasons.is_empty()
+                || self
+                    .admit(
+                        tx,
+                        actor,
+                        glass,
+                        Held {
+                            change: &change,
+                            kind: SubjectKind::Environment,
+                            base: current.map(|c| {
+                                serde_json::to_value(c).expect("an environment serialises")
+                            }),
+                            desired: serde_json::to_value(env).expect("an environment serialises"),
+                            reasons,
+                        },
+                    )
+                    .await?;
+            if admitted {
+                tx.put_environment(env).await?;
+                self.record(tx, actor, "environment", change);
+            }
+        }
+        Ok(())
+    }
+
+    /// A declared project, created or updated with its audit event, or held.
+    async fn project(
+        &mut self,
+        tx: &mut WriteTx<'_>,
+        actor: &Actor,
+        glass: Option<&Glass>,
+        project: &Project,
+    ) -> Result<(), ServiceError> {
+        let current = tx.project(&project.name).await?;
+        let Some(change) = project_change(current.as_ref(), project) else {
+            return Ok(());
+        };
+        let protected = protected_in_lifecycles(tx, current.as_ref(), project).await?;
+        let reasons = project_reasons(current.as_ref(), project, &protected);
+        let admitted = reasons.is_empty()
+            || self
+                .admit(
+                    tx,
+                    actor,
+                    glass,
+                    Held {
+                        change: &change,
+                        kind: SubjectKind::Project,
+                        base: current
+                            .map(|c| serde_json::to_value(c).expect("a project serialises")),
+                        desired: serde_json::to_value(project).expect("a project serialises"),
+                        reasons,
+                    },
+                )
+                .await?;
+        if admitted {
+            tx.put_project(project).await?;
+            self.record(tx, actor, "project", change);
+        }
+        Ok(())
+    }
+
     /// A governed change waits for a second person (stored as a pending request), or applies
     /// now when the glass is broken (recorded as such). Returns whether it applies now.
     async fn admit(
