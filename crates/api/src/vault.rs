@@ -122,6 +122,10 @@ pub struct ReleaseDetail {
     #[serde(flatten)]
     pub release: ReleaseView,
     pub artifact_details: Vec<ArtifactView>,
+    /// Promotions the release opened by itself when it was created, because its lifecycle's
+    /// first phase says `automatic: true`; absent otherwise (and on a read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promotions_opened: Vec<i64>,
 }
 
 /// `POST /api/v1/projects/{name}/releases`: create a release from vault artifacts.

@@ -76,9 +76,22 @@ document.querySelectorAll("[data-masks]").forEach(function (box) {
     if (atBottom) log.scrollTop = log.scrollHeight;
   }
 
+  // The failed step's last lines, under the failure (text only, never markup).
+  function showTail(tail) {
+    var box = document.getElementById("failure-tail");
+    if (!box) return;
+    box.hidden = !tail;
+    if (!tail) return;
+    var said = el("p", "flush", "Last lines of " + tail.source + (tail.lines.length ? "" : ": it printed nothing"));
+    var pre = el("pre", "log", tail.lines.join("\n"));
+    pre.tabIndex = 0;
+    box.replaceChildren(said, pre);
+  }
+
   function show(data) {
     fill("deployment-state", badge(data.badge));
     fill("deployment-failure", data.failure ? el("strong", "", data.failure) : el("span", "muted", "none"));
+    showTail(data.failure_tail);
     fill("deployment-finished", data.finished ? document.createTextNode(data.finished) : el("span", "muted", "not yet"));
     showGrid(data.rows);
     appendLogs(data.logs);

@@ -796,6 +796,7 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                 ("/complaints", "complaints"),
                 ("/alerts", "alerts"),
                 ("/config-changes", "config-changes"),
+                ("/account", "account"),
             ] {
                 browser.go(&format!("{base}{path}"));
                 browser.wait_for_text("header", "Slipway", WAIT);
@@ -808,6 +809,7 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                              main.left >= nav.right - 1];",
                 );
                 browser::no_sideways_scroll(&browser, path);
+                browser::no_clipped_text(&browser, path);
                 if width == 1400 {
                     assert!(fits[2].as_u64().unwrap() >= 9, "{path}: {fits}");
                     assert_eq!(fits[3], true, "{path}: every link of the side navigation in view at 1400 px: {fits}");

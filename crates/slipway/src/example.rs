@@ -202,7 +202,9 @@ async fn push_artifacts(state: &AppState, actor: &Actor, key: &SigningKey) -> an
     Ok(())
 }
 
-async fn create_release(state: &AppState, actor: &Actor) -> anyhow::Result<()> {
+/// Create the example's release unless it exists; returns the promotions it opened by itself
+/// (the Pets lifecycle's first phase, DEV, is `automatic: true`).
+async fn create_release(state: &AppState, actor: &Actor) -> anyhow::Result<Vec<i64>> {
     let version = Version::parse(VERSION).expect("a valid version");
     if state
         .store
@@ -210,7 +212,7 @@ async fn create_release(state: &AppState, actor: &Actor) -> anyhow::Result<()> {
         .await?
         .is_some()
     {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let request = CreateRelease {
         project: name("pets"),
@@ -225,8 +227,9 @@ async fn create_release(state: &AppState, actor: &Actor) -> anyhow::Result<()> {
         // Signed by `up`'s key; a data folder from before it holds an unsigned 1.0.0 already.
         unsigned_ok: false,
     };
-    services::releases::create(state, actor, request).await?;
-    Ok(())
+    Ok(services::releases::create(state, actor, request)
+        .await?
+        .promotions_opened)
 }
 
 fn start_agent(
@@ -349,7 +352,6 @@ pub(crate) async fn deploy(
     }
     let key = signing_key(state, actor, data).await?;
     push_artifacts(state, actor, &key).await?;
-    create_release(state, actor).await?;
     let agents = start_agents(state, actor, data, server_url).await?;
     // What each environment really holds after any rollbacks (the computation parity uses),
     // not whether some deployment once succeeded: the application servers that stopped with
@@ -371,6 +373,9 @@ pub(crate) async fn deploy(
             dev_holds |= *environment == "DEV";
         }
     }
+    // Once the agents are online: the lifecycle's automatic first phase sends a new release to
+    // DEV at its creation, and DEV's agent must be there for that promotion to be a go.
+    let opened = create_release(state, actor).await?;
     if dev_holds {
         let line = format!(
             "{}; the application servers are started again",
@@ -384,18 +389,35 @@ pub(crate) async fn deploy(
             },
         ));
     }
-    let started = services::deployments::create(
-        state,
-        actor,
-        &name("pets"),
-        VERSION,
-        &name("DEV"),
-        Mode::Deploy,
-    )
-    .await?;
-    let message = match started {
-        services::promotions::Started::Deployment(d) => format!("deploying pets {VERSION} to DEV on local agent local-dev: deployment {} (follow: slipway deployment show {} --wait)", d.id, d.id),
-        services::promotions::Started::Waiting(p) => format!("pets {VERSION} waits to enter DEV: promotion {} (see: slipway promotion show {})", p.promotion.id, p.promotion.id),
+    let deploying = |id: i64| {
+        format!("deploying pets {VERSION} to DEV on local agent local-dev: deployment {id} (follow: slipway deployment show {id} --wait)")
+    };
+    let waiting = |id: i64| {
+        format!(
+            "pets {VERSION} waits to enter DEV: promotion {id} (see: slipway promotion show {id})"
+        )
+    };
+    let opened_promotion = match opened.first() {
+        Some(id) => state.store.promotion(*id).await?,
+        None => None,
+    };
+    let message = match opened_promotion {
+        Some(p) => p.deployment_id.map_or_else(|| waiting(p.id), deploying),
+        // A data folder whose release predates the automatic first phase, or a DEV rolled
+        // back to nothing: deploy by hand.
+        None => match services::deployments::create(
+            state,
+            actor,
+            &name("pets"),
+            VERSION,
+            &name("DEV"),
+            Mode::Deploy,
+        )
+        .await?
+        {
+            services::promotions::Started::Deployment(d) => deploying(d.id),
+            services::promotions::Started::Waiting(p) => waiting(p.promotion.id),
+        },
     };
     Ok((
         agents,

@@ -341,7 +341,7 @@ fn print_first_run(first: Option<&FirstRun>) {
     match first {
         Some(FirstRun::Password { username, password }) => {
             println!("  sign in as   {username} / {password}");
-            println!("               (shown this once: change it with `slipway user password {username}`)");
+            println!("               (shown this once: change it in the console at /account, or with `slipway user password {username}`)");
         }
         Some(FirstRun::Token { username }) => {
             println!("  admin        {username}, with the API token from SLIPWAY_ADMIN_TOKEN")

@@ -238,6 +238,19 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// End every console session of a user but one (the person who just changed their
+    /// password stays signed in where they did it); how many ended.
+    pub async fn end_other_sessions(&mut self, user_id: &str, keep_id_hash: &str) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                .bind(user_id)
+                .bind(keep_id_hash)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected(),
+        )
+    }
+
     pub async fn delete_session(&mut self, id_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)

@@ -82,6 +82,16 @@ pub struct LogFilter {
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "id, project, release_version, environment, kind, rollback_of, state, phase, runs, rollback_runs, requested_by, created_at, finished_at, failure";
 const TASK_COLUMNS: &str = "id, deployment_id, phase, run_index, batch_index, target, attempt, state, leased_until, started_at, finished_at, exit_code, summary";
 
+fn log_line(r: &AnyRow) -> Result<LogLine> {
+    Ok(LogLine {
+        task_id: r.try_get("task_id")?,
+        attempt: r.try_get("attempt")?,
+        line_no: r.try_get("line_no")?,
+        at: r.try_get("at")?,
+        line: r.try_get("line")?,
+    })
+}
+
 pub(crate) fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
     Ok(StoredDeployment {
         id: row.try_get("id")?,
@@ -326,17 +336,29 @@ impl Store {
         .bind(filter.after_line.max(0))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LogLine {
-                    task_id: r.try_get("task_id")?,
-                    attempt: r.try_get("attempt")?,
-                    line_no: r.try_get("line_no")?,
-                    at: r.try_get("at")?,
-                    line: r.try_get("line")?,
-                })
-            })
-            .collect()
+        rows.iter().map(log_line).collect()
+    }
+
+    /// The last `limit` lines one attempt of a task printed, in order: what a failed step said
+    /// last, shown above the whole log.
+    pub async fn task_log_tail(
+        &self,
+        task_id: &str,
+        attempt: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLine>> {
+        let rows = sqlx::query(
+            "SELECT task_id, attempt, line_no, at, line FROM task_logs \
+             WHERE task_id = $1 AND attempt = $2 ORDER BY line_no DESC LIMIT $3",
+        )
+        .bind(task_id)
+        .bind(attempt)
+        .bind(limit.clamp(1, MAX_LOG_PAGE))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut lines = rows.iter().map(log_line).collect::<Result<Vec<_>>>()?;
+        lines.reverse();
+        Ok(lines)
     }
 
     /// Append log lines; a batch sent twice (a retried request) is stored once. Output is data

@@ -213,6 +213,9 @@ fn create(args: CreateArgs) -> Result<(), Failure> {
         if !r.eligible_for_protected {
             println!("NOT eligible for environments that require signatures: some artifact is not validly signed");
         }
+        for id in &d.promotions_opened {
+            println!("entering its lifecycle's first phase by itself (automatic): promotion {id} (follow: slipway promotion show {id})");
+        }
     });
     Ok(())
 }

@@ -187,42 +187,18 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
             overdue,
             remote,
         } => {
-            let mut query = Vec::new();
-            if let Some(release) = release {
-                query.push(format!("release={}", encode(&release)));
-            }
-            if let Some(component) = component {
-                query.push(format!("component={}", encode(&component)));
-            }
-            if let Some(state) = state {
-                query.push(format!("state={}", encode(&state)));
-            }
+            let mut query: Vec<String> = [
+                ("release", release),
+                ("component", component),
+                ("state", state),
+            ]
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| format!("{key}={}", encode(&v))))
+            .collect();
             if overdue {
                 query.push("overdue=true".into());
             }
-            let found: List<FindingView> = remote.client().get(&format!(
-                "/api/v1/projects/{}/findings?{}",
-                encode(&project),
-                query.join("&")
-            ))?;
-            show(&remote, &found, |found| {
-                let rows: Vec<Vec<String>> = found.items.iter().map(finding_row).collect();
-                table(
-                    &[
-                        "ID",
-                        "SEVERITY",
-                        "VULNERABILITY",
-                        "PACKAGE",
-                        "COMPONENT",
-                        "STATE",
-                        "FIRST SEEN",
-                        "DEADLINE",
-                        "FIX",
-                    ],
-                    &rows,
-                );
-            });
-            Ok(())
+            list_findings(&project, &query, &remote)
         }
         FindingsCommand::Accept {
             finding,
@@ -233,59 +209,104 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
             remote,
         } => {
             let client = remote.client();
-            let password = risk_password(&client, &project, password_stdin)?;
-            let answer: RiskAcceptanceView = client.post(
-                &format!(
-                    "/api/v1/projects/{}/findings/{finding}/acceptances",
-                    encode(&project)
-                ),
-                &RiskAcceptanceRequest {
-                    reason,
-                    expires_at: until,
-                    password,
-                },
-            )?;
-            show(&remote, &answer, |a| {
-                println!(
-                    "risk acceptance {} of finding {} requested until {}; a person holding the security role approves it: slipway findings approve {} --project {project}",
-                    a.id, a.finding_id, a.expires_at, a.id
-                );
-                for s in &a.signatures {
-                    println!("  {}", s.manifestation);
-                }
-            });
-            Ok(())
+            let request = RiskAcceptanceRequest {
+                reason,
+                expires_at: until,
+                password: risk_password(&client, &project, password_stdin)?,
+            };
+            accept_risk(finding, &project, &request, &remote)
         }
         FindingsCommand::Approve {
             acceptance,
             project,
             password_stdin,
             remote,
-        } => {
-            let client = remote.client();
-            let password = risk_password(&client, &project, password_stdin)?;
-            let answer: RiskAcceptanceView = client.post(
-                &format!(
-                    "/api/v1/projects/{}/acceptances/{acceptance}/approve",
-                    encode(&project)
-                ),
-                &RiskApproval { password },
-            )?;
-            show(&remote, &answer, |a| {
-                println!(
-                    "risk acceptance {} of finding {} approved by {}; in force until {}",
-                    a.id,
-                    a.finding_id,
-                    a.approved_by.as_deref().unwrap_or("?"),
-                    a.expires_at
-                );
-                for s in &a.signatures {
-                    println!("  {}", s.manifestation);
-                }
-            });
-            Ok(())
-        }
+        } => approve_risk(acceptance, &project, password_stdin, &remote),
     }
+}
+
+/// `findings list`: a project's findings as a table, filtered by the server.
+fn list_findings(project: &str, query: &[String], remote: &Remote) -> Result<(), Failure> {
+    let found: List<FindingView> = remote.client().get(&format!(
+        "/api/v1/projects/{}/findings?{}",
+        encode(project),
+        query.join("&")
+    ))?;
+    show(remote, &found, |found| {
+        let rows: Vec<Vec<String>> = found.items.iter().map(finding_row).collect();
+        table(
+            &[
+                "ID",
+                "SEVERITY",
+                "VULNERABILITY",
+                "PACKAGE",
+                "COMPONENT",
+                "STATE",
+                "FIRST SEEN",
+                "DEADLINE",
+                "FIX",
+            ],
+            &rows,
+        );
+    });
+    Ok(())
+}
+
+/// `findings accept`: ask for a risk acceptance, which a person of the security role approves.
+fn accept_risk(
+    finding: i64,
+    project: &str,
+    request: &RiskAcceptanceRequest,
+    remote: &Remote,
+) -> Result<(), Failure> {
+    let answer: RiskAcceptanceView = remote.client().post(
+        &format!(
+            "/api/v1/projects/{}/findings/{finding}/acceptances",
+            encode(project)
+        ),
+        request,
+    )?;
+    show(remote, &answer, |a| {
+        println!(
+            "risk acceptance {} of finding {} requested until {}; a person holding the security role approves it: slipway findings approve {} --project {project}",
+            a.id, a.finding_id, a.expires_at, a.id
+        );
+        for s in &a.signatures {
+            println!("  {}", s.manifestation);
+        }
+    });
+    Ok(())
+}
+
+/// `findings approve`: the second person's approval of a risk acceptance.
+fn approve_risk(
+    acceptance: i64,
+    project: &str,
+    password_stdin: bool,
+    remote: &Remote,
+) -> Result<(), Failure> {
+    let client = remote.client();
+    let password = risk_password(&client, project, password_stdin)?;
+    let answer: RiskAcceptanceView = client.post(
+        &format!(
+            "/api/v1/projects/{}/acceptances/{acceptance}/approve",
+            encode(project)
+        ),
+        &RiskApproval { password },
+    )?;
+    show(remote, &answer, |a| {
+        println!(
+            "risk acceptance {} of finding {} approved by {}; in force until {}",
+            a.id,
+            a.finding_id,
+            a.approved_by.as_deref().unwrap_or("?"),
+            a.expires_at
+        );
+        for s in &a.signatures {
+            println!("  {}", s.manifestation);
+        }
+    });
+    Ok(())
 }
 
 /// The password to sign a risk acceptance with: from standard input with --password-stdin,

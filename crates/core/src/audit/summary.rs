@@ -119,6 +119,7 @@ pub fn summary(verb: &str, actor: &str, subject: &str, details: &Value) -> Strin
         "token.revoke" => format!("{actor} revoked an API token ({subject})"),
         "session.login" => format!("{actor} signed in"),
         "session.login_failed" => format!("a sign-in as {actor} failed"),
+        "user.password_changed" => format!("{actor} changed their own password"),
         _ => match verb.rsplit_once('.').map(|(_, action)| action) {
             Some("create") => format!("{actor} created {}", subject.replace('/', " ")),
             Some("update") => format!("{actor} changed {}", subject.replace('/', " ")),
@@ -192,6 +193,10 @@ mod tests {
         assert_eq!(
             summary("token.create", "admin", "user/quinn", &json!({})),
             "admin created an API token for quinn"
+        );
+        assert_eq!(
+            summary("user.password_changed", "quinn", "user/quinn", &json!({})),
+            "quinn changed their own password"
         );
     }
 }

@@ -143,6 +143,11 @@ pub fn automatic_next<'a>(
     lifecycle.phases.get(i + 1).filter(|p| p.automatic)
 }
 
+/// The lifecycle's first phase, when a new release enters it by itself (`automatic: true`).
+pub fn automatic_first(lifecycle: &Lifecycle) -> Option<&crate::model::Phase> {
+    lifecycle.phases.first().filter(|p| p.automatic)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +220,11 @@ mod tests {
         assert_eq!(automatic_next(&l, &n("DEV")).unwrap().name, n("MET"));
         assert!(automatic_next(&l, &n("MET")).is_none());
         assert!(automatic_next(&l, &n("PROD-EU")).is_none());
+        // DEV, the first phase, is not automatic here: a new release waits to be deployed.
+        assert!(automatic_first(&l).is_none());
+        let mut first = l.clone();
+        first.phases[0].automatic = true;
+        assert_eq!(automatic_first(&first).unwrap().environments, [n("DEV")]);
     }
 
     #[test]

@@ -517,5 +517,6 @@ fn release_detail(r: releases::ReleaseView) -> ReleaseDetail {
     ReleaseDetail {
         release: r.release.into_view(),
         artifact_details: r.artifact_details.into_view(),
+        promotions_opened: r.promotions_opened,
     }
 }

@@ -31,7 +31,7 @@ use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Sec
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::auth::Actor;
-use crate::services::deployments::{Decision, DeploymentView, Mode};
+use crate::services::deployments::{Decision, DeploymentView, FailureTail, Mode};
 use crate::services::interventions::{Answer, Intervention};
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
@@ -331,8 +331,17 @@ struct Snapshot {
     #[serde(rename = "final")]
     is_final: bool,
     failure: Option<String>,
+    /// The failed step's last lines, shown under the failure.
+    failure_tail: Option<TailView>,
     finished: Option<String>,
     rows: Vec<GridRow>,
+}
+
+/// What the failed step printed last, and where (`web-01 · step 2 · attempt 2`).
+#[derive(Debug, Serialize)]
+struct TailView {
+    source: String,
+    lines: Vec<String>,
 }
 
 fn targets_of(d: &StoredDeployment) -> Vec<String> {
@@ -429,7 +438,7 @@ fn grid_rows(d: &StoredDeployment, tasks: &[StoredTask], targets: &[String]) -> 
     rows
 }
 
-fn snapshot(view: &DeploymentView) -> Snapshot {
+fn snapshot(view: &DeploymentView, tail: Option<&FailureTail>) -> Snapshot {
     let d = &view.deployment;
     let targets = targets_of(d);
     Snapshot {
@@ -437,6 +446,10 @@ fn snapshot(view: &DeploymentView) -> Snapshot {
         badge: deployment_badge(d.state),
         is_final: d.state.is_final(),
         failure: d.failure.clone(),
+        failure_tail: tail.map(|t| TailView {
+            source: task_source(d, &t.task, t.task.attempt),
+            lines: t.lines.iter().map(|l| l.line.clone()).collect(),
+        }),
         finished: d.finished_at.map(short_timestamp),
         rows: grid_rows(d, &view.tasks, &targets),
     }
@@ -495,37 +508,34 @@ fn timeline_svg(view: &DeploymentView, now: jiff::Timestamp) -> String {
     )
 }
 
-/// Each output line with where it comes from: `web-01 · step 2` (`· attempt 2` after a retry).
+/// Where a task's output comes from: `web-01 · step 2` (`· attempt 2` after a retry).
+fn task_source(d: &StoredDeployment, t: &StoredTask, attempt: i64) -> String {
+    let (runs, word) = match t.phase {
+        Phase::Forward => (&d.runs, "step"),
+        Phase::Rollback => (&d.rollback_runs, "undo"),
+    };
+    let step = runs
+        .get(t.run_index as usize)
+        .map_or_else(|| t.run_index.to_string(), |r| r.step.to_string());
+    let mut source = format!("{} · {word} {step}", t.target);
+    if attempt > 1 {
+        source.push_str(&format!(" · attempt {attempt}"));
+    }
+    source
+}
+
+/// Each output line with where it comes from.
 fn log_rows(view: &DeploymentView, lines: &[LogLine]) -> Vec<LogRow> {
-    let d = &view.deployment;
-    let sources: BTreeMap<&str, String> = view
-        .tasks
-        .iter()
-        .map(|t| {
-            let (runs, word) = match t.phase {
-                Phase::Forward => (&d.runs, "step"),
-                Phase::Rollback => (&d.rollback_runs, "undo"),
-            };
-            let step = runs
-                .get(t.run_index as usize)
-                .map_or_else(|| t.run_index.to_string(), |r| r.step.to_string());
-            (t.id.as_str(), format!("{} · {word} {step}", t.target))
-        })
-        .collect();
+    let tasks: BTreeMap<&str, &StoredTask> =
+        view.tasks.iter().map(|t| (t.id.as_str(), t)).collect();
     lines
         .iter()
-        .map(|l| {
-            let mut source = sources
-                .get(l.task_id.as_str())
-                .cloned()
-                .unwrap_or_else(|| "?".into());
-            if l.attempt > 1 {
-                source.push_str(&format!(" · attempt {}", l.attempt));
-            }
-            LogRow {
-                source,
-                text: l.line.clone(),
-            }
+        .map(|l| LogRow {
+            source: tasks.get(l.task_id.as_str()).map_or_else(
+                || "?".into(),
+                |t| task_source(&view.deployment, t, l.attempt),
+            ),
+            text: l.line.clone(),
         })
         .collect()
 }
@@ -676,6 +686,9 @@ pub(super) async fn show(
     let lines = services::deployments::logs(&state, &user.actor, id, 0, LOG_PAGE)
         .await
         .or_page(&user)?;
+    let tail = services::deployments::failure_tail(&state, &user.actor, &view)
+        .await
+        .or_page(&user)?;
     let d = &view.deployment;
     let (allowed, protected) = deploy_access(&state, &user.actor, &d.environment).await;
     let superseded_by = if matches!(
@@ -733,7 +746,7 @@ pub(super) async fn show(
         created: short_timestamp(d.created_at),
         phase_rollback: matches!(d.phase, Phase::Rollback),
         targets: targets_of(d),
-        live: snapshot(&view),
+        live: snapshot(&view, tail.as_ref()),
         timeline: timeline_svg(&view, jiff::Timestamp::now()),
         plan: view
             .rollback_preview
@@ -791,11 +804,12 @@ pub(super) async fn live(
         let view = services::deployments::get(&state, &user.actor, id).await?;
         let after = q.after.max(0);
         let lines = services::deployments::logs(&state, &user.actor, id, after, LOG_PAGE).await?;
+        let tail = services::deployments::failure_tail(&state, &user.actor, &view).await?;
         Ok::<_, ServiceError>(Live {
             logs: log_rows(&view, &lines),
             after: after + lines.len() as i64,
             more: lines.len() as i64 >= LOG_PAGE,
-            snapshot: snapshot(&view),
+            snapshot: snapshot(&view, tail.as_ref()),
         })
     };
     match answer.await {
@@ -1013,6 +1027,16 @@ mod tests {
         }];
         let logs = log_rows(&view, &lines);
         assert_eq!(logs[0].source, "web-01 · undo 1");
+        let tail = FailureTail {
+            task: view.tasks[1].clone(),
+            lines: vec![LogLine {
+                task_id: view.tasks[1].id.clone(),
+                attempt: 1,
+                line_no: 9,
+                at: "2024-05-01T12:00:01.000000Z".into(),
+                line: "curl: (7) Failed to connect to <localhost> port 8080".into(),
+            }],
+        };
         let page = ShowPage {
             frame: Frame::new("x", None, Section::Deployments),
             id: 7,
@@ -1025,7 +1049,7 @@ mod tests {
             created: "t".into(),
             phase_rollback: true,
             targets: targets_of(&view.deployment),
-            live: snapshot(&view),
+            live: snapshot(&view, Some(&tail)),
             timeline: timeline_svg(&view, at("2024-05-01T12:00:03.000000Z")),
             plan: Vec::new(),
             logs,
@@ -1063,6 +1087,12 @@ mod tests {
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("<img src=x"), "{html}");
         assert!(html.contains("&lt;img src=x"), "{html}");
+        // The failed step's last lines come under the failure, before the whole log.
+        let said = html
+            .find("Failed to connect to &lt;localhost&gt; port 8080")
+            .expect("the failed step's last line is on the page");
+        assert!(said < html.find("id=\"log-title\"").unwrap(), "{html}");
+        assert!(html.contains("Last lines of web-01 · step 2"), "{html}");
         // The timeline draws each task with its state, the failed smoke test marked as such.
         assert!(html.contains("as a timeline"), "{html}");
         assert!(html.contains("2. Smoke test · web-01"), "{html}");

@@ -284,6 +284,74 @@ struct PromotionPage {
     override_signatures: Vec<String>,
 }
 
+/// What this person may do on a promotion's page, and why the vote buttons are missing when
+/// the gate asks for approvals.
+fn promotion_actions(
+    actor: &crate::auth::Actor,
+    env: &slipway_core::model::Environment,
+    release_created_by: &str,
+    view: &services::promotions::PromotionView,
+) -> PromotionActions {
+    let p = &view.promotion;
+    let waiting = p.state == PromotionState::Waiting;
+    let why_not_vote = match &env.gates.approvals {
+        Some(_) if !waiting => None,
+        Some(rule) if rule.role != actor.role => Some(format!(
+            "Approvals for {} come from the {} role; you hold the {} role.",
+            env.name, rule.role, actor.role
+        )),
+        Some(_) if actor.username == release_created_by => Some(
+            "You created this release: under the four-eyes rule you may not approve or reject it."
+                .to_string(),
+        ),
+        Some(_) if actor.username == p.requested_by => Some(
+            "You asked for this promotion: under the four-eyes rule you may not approve or reject it."
+                .to_string(),
+        ),
+        _ => None,
+    };
+    PromotionActions {
+        vote: dashboard::may_vote(actor, env, release_created_by, p),
+        cancel: waiting
+            && allows(
+                actor.role,
+                Operation::Deploy {
+                    protected: env.protected,
+                },
+            ),
+        override_decision: matches!(p.state, PromotionState::Waiting | PromotionState::Refused)
+            && allows(actor.role, Operation::OverrideDecision),
+        decide_change_request: view
+            .change_request
+            .as_ref()
+            .is_some_and(|c| c.state == ChangeRequestState::Open)
+            && dashboard::may_decide_change_requests(actor.role),
+        why_not_vote,
+    }
+}
+
+/// The votes cast, each with its electronic signature when it was signed.
+fn vote_rows(view: &services::promotions::PromotionView) -> Vec<VoteRow> {
+    view.votes
+        .iter()
+        .map(|v| VoteRow {
+            username: v.username.clone(),
+            role: v.role.as_str(),
+            approve: v.approve,
+            comment: v.comment.clone(),
+            at: short_time(&v.at),
+            signature: view
+                .signatures
+                .iter()
+                .find(|s| {
+                    s.signature.record_kind == services::promotions::VOTE_RECORD
+                        && s.signature.signer == v.username
+                })
+                .map(|s| s.signature.manifestation()),
+        })
+        .collect()
+}
+
 pub(super) async fn show(
     State(state): State<crate::AppState>,
     user: ConsoleUser,
@@ -309,42 +377,7 @@ pub(super) async fn show(
             .map(|v| (d, deployment_badge(v.deployment.state))),
         None => None,
     };
-    let waiting = p.state == PromotionState::Waiting;
-    let actor = &user.actor;
-    let why_not_vote = match &env.gates.approvals {
-        Some(_) if !waiting => None,
-        Some(rule) if rule.role != actor.role => Some(format!(
-            "Approvals for {} come from the {} role; you hold the {} role.",
-            env.name, rule.role, actor.role
-        )),
-        Some(_) if actor.username == release.created_by => Some(
-            "You created this release: under the four-eyes rule you may not approve or reject it."
-                .to_string(),
-        ),
-        Some(_) if actor.username == p.requested_by => Some(
-            "You asked for this promotion: under the four-eyes rule you may not approve or reject it."
-                .to_string(),
-        ),
-        _ => None,
-    };
-    let actions = PromotionActions {
-        vote: dashboard::may_vote(actor, &env, &release.created_by, p),
-        cancel: waiting
-            && allows(
-                actor.role,
-                Operation::Deploy {
-                    protected: env.protected,
-                },
-            ),
-        override_decision: matches!(p.state, PromotionState::Waiting | PromotionState::Refused)
-            && allows(actor.role, Operation::OverrideDecision),
-        decide_change_request: view
-            .change_request
-            .as_ref()
-            .is_some_and(|c| c.state == ChangeRequestState::Open)
-            && dashboard::may_decide_change_requests(actor.role),
-        why_not_vote,
-    };
+    let actions = promotion_actions(&user.actor, &env, &release.created_by, &view);
     let quality = format!(
         "/projects/{}/releases/{}/quality",
         percent_encode(&p.project),
@@ -378,25 +411,7 @@ pub(super) async fn show(
         gates: env.gates.summary(env.protected),
         latest,
         earlier: records,
-        votes: view
-            .votes
-            .iter()
-            .map(|v| VoteRow {
-                username: v.username.clone(),
-                role: v.role.as_str(),
-                approve: v.approve,
-                comment: v.comment.clone(),
-                at: short_time(&v.at),
-                signature: view
-                    .signatures
-                    .iter()
-                    .find(|s| {
-                        s.signature.record_kind == services::promotions::VOTE_RECORD
-                            && s.signature.signer == v.username
-                    })
-                    .map(|s| s.signature.manifestation()),
-            })
-            .collect(),
+        votes: vote_rows(&view),
         change_request: view
             .change_request
             .as_ref()

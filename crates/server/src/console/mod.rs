@@ -8,6 +8,7 @@
 // a `Response` in `Err` is moved once per request, which costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+mod account;
 mod alerts;
 mod assets;
 mod audit;
@@ -100,6 +101,8 @@ pub fn router() -> Router<AppState> {
             "/flags/{project}/{flag}/{environment}/toggle",
             post(flags::switch),
         )
+        .route("/account", get(account::show))
+        .route("/account/password", post(account::change_password))
         .route("/users", get(people::list).post(people::create_user))
         .route("/users/tokens", post(people::create_token))
         .route("/users/tokens/{id}/revoke", post(people::revoke_token))

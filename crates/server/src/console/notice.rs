@@ -35,10 +35,11 @@ pub(super) enum Done {
     RiskRequested,
     RiskApproved,
     ReleaseCreated,
+    PasswordChanged,
 }
 
 impl Done {
-    const ALL: [Done; 18] = [
+    const ALL: [Done; 19] = [
         Done::SignedIn,
         Done::DeploymentStarted,
         Done::PromotionRequested,
@@ -57,6 +58,7 @@ impl Done {
         Done::RiskRequested,
         Done::RiskApproved,
         Done::ReleaseCreated,
+        Done::PasswordChanged,
     ];
 
     fn key(self) -> &'static str {
@@ -79,6 +81,7 @@ impl Done {
             Done::RiskRequested => "risk-requested",
             Done::RiskApproved => "risk-approved",
             Done::ReleaseCreated => "release-created",
+            Done::PasswordChanged => "password-changed",
         }
     }
 
@@ -115,6 +118,9 @@ impl Done {
             Done::RiskApproved => "Risk acceptance approved; the findings gate counts it from now.",
             Done::ReleaseCreated => {
                 "Release created with today's variables; promote it from here when its gates allow."
+            }
+            Done::PasswordChanged => {
+                "Password changed. Your other console sessions have ended; this one stays signed in."
             }
         }
     }

@@ -271,112 +271,16 @@ async fn apply_request(
     actor: &Actor,
     request: &StoredConfigChange,
 ) -> Result<(), ServiceError> {
-    let corrupt = |e: serde_json::Error| {
-        ServiceError::Store(slipway_store::StoreError::Corrupt(format!(
-            "configuration change request {}: {e}",
-            request.id
-        )))
+    let found = match request.kind {
+        SubjectKind::Environment => apply_environment(tx, request).await?,
+        SubjectKind::Project => apply_project(tx, request).await?,
+        SubjectKind::Flag => apply_flag(tx, request).await?,
+        SubjectKind::User => apply_role(tx, request).await?,
     };
-    let (current, drift, verb) = match request.kind {
-        SubjectKind::Environment => {
-            let desired: Environment =
-                serde_json::from_value(request.desired.clone()).map_err(corrupt)?;
-            let current = tx.environment(&desired.name).await?;
-            let base: Option<Environment> = request
-                .base
-                .clone()
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(corrupt)?;
-            let drift = current
-                .as_ref()
-                .and_then(|c| environment_change(base.as_ref(), c));
-            let value =
-                current.map(|c| serde_json::to_value(c).expect("an environment serialises"));
-            if value == request.base {
-                tx.put_environment(&desired).await?;
-            }
-            (value, drift, "environment.update")
-        }
-        SubjectKind::Project => {
-            let desired: Project =
-                serde_json::from_value(request.desired.clone()).map_err(corrupt)?;
-            let current = tx.project(&desired.name).await?;
-            let base: Option<Project> = request
-                .base
-                .clone()
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(corrupt)?;
-            let drift = current
-                .as_ref()
-                .and_then(|c| project_change(base.as_ref(), c));
-            let value = current.map(|c| serde_json::to_value(c).expect("a project serialises"));
-            if value == request.base {
-                tx.put_project(&desired).await?;
-            }
-            (value, drift, "project.update")
-        }
-        SubjectKind::Flag => {
-            let held: HeldFlag =
-                serde_json::from_value(request.desired.clone()).map_err(corrupt)?;
-            let current = tx
-                .flag_state(&held.project, &held.flag, &held.environment)
-                .await?
-                .unwrap_or_default();
-            let base: Option<FlagState> = request
-                .base
-                .clone()
-                .map(serde_json::from_value)
-                .transpose()
-                .map_err(corrupt)?;
-            let drift = base.map(|b| Change {
-                kind: ChangeKind::Update,
-                subject: request.subject.clone(),
-                details: b.describe_change(&current),
-            });
-            let value = Some(serde_json::to_value(&current).expect("a flag state serialises"));
-            if value == request.base {
-                if tx.flag(&held.project, &held.flag).await?.is_none() {
-                    tx.put_flag(&held.project, &held.flag, held.kind, &held.description)
-                        .await?;
-                }
-                tx.put_flag_state(
-                    &held.project,
-                    &held.flag,
-                    &held.environment,
-                    &held.state,
-                    &request.author,
-                )
-                .await?;
-            }
-            (value, drift, "flag.state")
-        }
-        SubjectKind::User => {
-            let desired: RoleGrant =
-                serde_json::from_value(request.desired.clone()).map_err(corrupt)?;
-            let current = tx.user_by_name(&desired.username).await?;
-            let value = current.as_ref().map(|u| {
-                serde_json::to_value(RoleGrant {
-                    username: u.username.clone(),
-                    role: u.role,
-                })
-                .expect("a role grant serialises")
-            });
-            let drift = current.as_ref().map(|u| Change {
-                kind: ChangeKind::Update,
-                subject: request.subject.clone(),
-                details: vec![format!("role is now {}", u.role)],
-            });
-            if let Some(mut user) = current.filter(|_| value == request.base) {
-                user.role = desired.role;
-                tx.update_user(&user).await?;
-            }
-            (value, drift, "user.update")
-        }
-    };
-    if current != request.base {
-        let since = drift.map_or_else(|| "it was deleted".to_string(), |d| d.details.join("; "));
+    if found.current != request.base {
+        let since = found
+            .drift
+            .map_or_else(|| "it was deleted".to_string(), |d| d.details.join("; "));
         return Err(ServiceError::state(
             format!(
                 "configuration change request {} no longer applies cleanly: {} changed since it was requested ({since}); the request would change: {}",
@@ -392,7 +296,7 @@ async fn apply_request(
     }
     tx.audit(entry(
         actor,
-        verb,
+        found.verb,
         request.subject.clone(),
         json!({
             "changes": request.details,
@@ -402,6 +306,148 @@ async fn apply_request(
         }),
     ));
     Ok(())
+}
+
+/// What a request's subject is now, how it moved since the request, and the verb of the write:
+/// the desired state was written only when `current` is still the request's base.
+struct Found {
+    current: Option<Value>,
+    drift: Option<Change>,
+    verb: &'static str,
+}
+
+/// A stored request that does not read back is the store's fault, named with its id.
+fn corrupt(request: &StoredConfigChange) -> impl Fn(serde_json::Error) -> ServiceError + '_ {
+    move |e| {
+        ServiceError::Store(slipway_store::StoreError::Corrupt(format!(
+            "configuration change request {}: {e}",
+            request.id
+        )))
+    }
+}
+
+/// The request's base as `T` (none when the subject did not exist).
+fn base_of<T: serde::de::DeserializeOwned>(
+    request: &StoredConfigChange,
+) -> Result<Option<T>, ServiceError> {
+    request
+        .base
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(corrupt(request))
+}
+
+async fn apply_environment(
+    tx: &mut WriteTx<'_>,
+    request: &StoredConfigChange,
+) -> Result<Found, ServiceError> {
+    let desired: Environment =
+        serde_json::from_value(request.desired.clone()).map_err(corrupt(request))?;
+    let current = tx.environment(&desired.name).await?;
+    let base: Option<Environment> = base_of(request)?;
+    let drift = current
+        .as_ref()
+        .and_then(|c| environment_change(base.as_ref(), c));
+    let value = current.map(|c| serde_json::to_value(c).expect("an environment serialises"));
+    if value == request.base {
+        tx.put_environment(&desired).await?;
+    }
+    Ok(Found {
+        current: value,
+        drift,
+        verb: "environment.update",
+    })
+}
+
+async fn apply_project(
+    tx: &mut WriteTx<'_>,
+    request: &StoredConfigChange,
+) -> Result<Found, ServiceError> {
+    let desired: Project =
+        serde_json::from_value(request.desired.clone()).map_err(corrupt(request))?;
+    let current = tx.project(&desired.name).await?;
+    let base: Option<Project> = base_of(request)?;
+    let drift = current
+        .as_ref()
+        .and_then(|c| project_change(base.as_ref(), c));
+    let value = current.map(|c| serde_json::to_value(c).expect("a project serialises"));
+    if value == request.base {
+        tx.put_project(&desired).await?;
+    }
+    Ok(Found {
+        current: value,
+        drift,
+        verb: "project.update",
+    })
+}
+
+async fn apply_flag(
+    tx: &mut WriteTx<'_>,
+    request: &StoredConfigChange,
+) -> Result<Found, ServiceError> {
+    let held: HeldFlag =
+        serde_json::from_value(request.desired.clone()).map_err(corrupt(request))?;
+    let current = tx
+        .flag_state(&held.project, &held.flag, &held.environment)
+        .await?
+        .unwrap_or_default();
+    let base: Option<FlagState> = base_of(request)?;
+    let drift = base.map(|b| Change {
+        kind: ChangeKind::Update,
+        subject: request.subject.clone(),
+        details: b.describe_change(&current),
+    });
+    let value = Some(serde_json::to_value(&current).expect("a flag state serialises"));
+    if value == request.base {
+        if tx.flag(&held.project, &held.flag).await?.is_none() {
+            tx.put_flag(&held.project, &held.flag, held.kind, &held.description)
+                .await?;
+        }
+        tx.put_flag_state(
+            &held.project,
+            &held.flag,
+            &held.environment,
+            &held.state,
+            &request.author,
+        )
+        .await?;
+    }
+    Ok(Found {
+        current: value,
+        drift,
+        verb: "flag.state",
+    })
+}
+
+async fn apply_role(
+    tx: &mut WriteTx<'_>,
+    request: &StoredConfigChange,
+) -> Result<Found, ServiceError> {
+    let desired: RoleGrant =
+        serde_json::from_value(request.desired.clone()).map_err(corrupt(request))?;
+    let current = tx.user_by_name(&desired.username).await?;
+    let value = current.as_ref().map(|u| {
+        serde_json::to_value(RoleGrant {
+            username: u.username.clone(),
+            role: u.role,
+        })
+        .expect("a role grant serialises")
+    });
+    let drift = current.as_ref().map(|u| Change {
+        kind: ChangeKind::Update,
+        subject: request.subject.clone(),
+        details: vec![format!("role is now {}", u.role)],
+    });
+    if let Some(mut user) = current.filter(|_| value == request.base) {
+        user.role = desired.role;
+        tx.update_user(&user).await?;
+    }
+    Ok(Found {
+        current: value,
+        drift,
+        verb: "user.update",
+    })
 }
 
 /// A break-glass asked for with an apply, checked: who, why, until when.

@@ -399,6 +399,50 @@ pub async fn logs(
     Ok(state.store.deployment_logs(id, offset, limit).await?)
 }
 
+/// How many of a failed step's last lines lead a failed deployment's page.
+pub const FAILURE_TAIL_LINES: i64 = 12;
+
+/// The step whose failure ended a deployment and what it printed last.
+#[derive(Debug)]
+pub struct FailureTail {
+    pub task: StoredTask,
+    pub lines: Vec<LogLine>,
+}
+
+/// The first task to fail (or be lost) — a forward step before an undo — and the last
+/// `FAILURE_TAIL_LINES` lines of its last attempt; `None` while nothing has failed. A reader
+/// sees why at the top of the page instead of scrolling a long log for it.
+pub async fn failure_tail(
+    state: &AppState,
+    actor: &Actor,
+    view: &DeploymentView,
+) -> Result<Option<FailureTail>, ServiceError> {
+    let id = view.deployment.id;
+    require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
+    let Some(task) = view
+        .tasks
+        .iter()
+        .filter(|t| matches!(t.state, TaskState::Failed | TaskState::Lost))
+        .min_by_key(|t| {
+            (
+                matches!(t.phase, Phase::Rollback),
+                t.finished_at,
+                t.run_index,
+            )
+        })
+    else {
+        return Ok(None);
+    };
+    let lines = state
+        .store
+        .task_log_tail(&task.id, task.attempt, FAILURE_TAIL_LINES)
+        .await?;
+    Ok(Some(FailureTail {
+        task: task.clone(),
+        lines,
+    }))
+}
+
 /// One page of a deployment's output (or one task's), with the cursor for the next one.
 #[derive(Debug)]
 pub struct LogPage {

@@ -27,7 +27,7 @@ use slipway_core::governance::DecisionRecord;
 use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::Name;
-use slipway_store::SigningKeyRecord;
+use slipway_store::{SigningKeyRecord, StoredDeployment};
 
 use super::artifacts::current_signature_state;
 use super::evidence_key::signing_key;
@@ -265,69 +265,17 @@ pub async fn export(
     tx.commit().await?;
     let head = state.store.audit_head().await?;
 
-    let scope = ReleaseScope::new(
-        project.as_str(),
-        &version,
-        deployments.iter().map(|d| d.id),
-        view.release
-            .artifacts
-            .iter()
-            .map(|a| (a.component.to_string(), a.version.to_string())),
-    )
-    .with_records(governance.promotions.iter().flat_map(|p| {
-        std::iter::once(format!("promotion/{}", p.promotion.id)).chain(
-            p.change_request
-                .as_ref()
-                .map(|c| format!("change_request/{}", c.id)),
-        )
-    }));
+    let scope = release_scope(project, &version, &deployments, &view, &governance);
     let proof = read_proof(state, scope, head.clone()).await?;
     let inclusion = super::checkpoints::inclusion_of(state, &proof.events).await?;
-
-    let mut records = Vec::with_capacity(deployments.len());
-    for d in deployments {
-        let tasks = state.store.tasks(d.id).await?;
-        let mut logs = Vec::new();
-        loop {
-            let page = state
-                .store
-                .deployment_logs(d.id, logs.len() as i64, PAGE)
-                .await?;
-            let done = (page.len() as i64) < PAGE;
-            logs.extend(page);
-            if done {
-                break;
-            }
-        }
-        records.push(DeploymentRecord {
-            deployment: d.into_view(),
-            tasks: tasks.into_view(),
-            logs: logs.into_view(),
-        });
-    }
-
-    let mut artifacts = Vec::new();
-    for a in &view.artifact_details {
-        artifacts.push(ArtifactRecord {
-            signature_at_export: current_signature_state(state, a).await?,
-            artifact: a.clone().into_view(),
-        });
-    }
+    let records = deployment_records(state, deployments).await?;
+    let artifacts = artifact_records(state, &view).await?;
     let trusted_keys = state.store.signing_keys(project).await?;
     let plans = environment_plans(&view, &records);
     let complaints = super::complaints::of_release(state, project, &version)
         .await?
         .into_view();
-    let mut signatures: Vec<slipway_api::signatures::SignatureView> = governance
-        .promotions
-        .iter()
-        .flat_map(|p| p.signatures.iter().cloned())
-        .collect();
-    signatures.extend(
-        super::evidence_quality::risk_signatures(state, project.as_str(), &version)
-            .await?
-            .into_view(),
-    );
+    let signatures = signatures_of(state, project, &version, &governance).await?;
 
     let unix = exported_at
         .parse::<jiff::Timestamp>()
@@ -367,6 +315,97 @@ pub async fn export(
         file_name: format!("evidence-{project}-{version}.tar"),
         bytes,
     })
+}
+
+/// What the bundle's audit proof covers: the release's deployments, artifacts, promotions and
+/// their change requests.
+fn release_scope(
+    project: &Name,
+    version: &str,
+    deployments: &[StoredDeployment],
+    view: &ReleaseView,
+    governance: &Governance,
+) -> ReleaseScope {
+    ReleaseScope::new(
+        project.as_str(),
+        version,
+        deployments.iter().map(|d| d.id),
+        view.release
+            .artifacts
+            .iter()
+            .map(|a| (a.component.to_string(), a.version.to_string())),
+    )
+    .with_records(governance.promotions.iter().flat_map(|p| {
+        std::iter::once(format!("promotion/{}", p.promotion.id)).chain(
+            p.change_request
+                .as_ref()
+                .map(|c| format!("change_request/{}", c.id)),
+        )
+    }))
+}
+
+/// Each deployment with its tasks and its whole output, read a page at a time.
+async fn deployment_records(
+    state: &AppState,
+    deployments: Vec<StoredDeployment>,
+) -> Result<Vec<DeploymentRecord>, ServiceError> {
+    let mut records = Vec::with_capacity(deployments.len());
+    for d in deployments {
+        let tasks = state.store.tasks(d.id).await?;
+        let mut logs = Vec::new();
+        loop {
+            let page = state
+                .store
+                .deployment_logs(d.id, logs.len() as i64, PAGE)
+                .await?;
+            let done = (page.len() as i64) < PAGE;
+            logs.extend(page);
+            if done {
+                break;
+            }
+        }
+        records.push(DeploymentRecord {
+            deployment: d.into_view(),
+            tasks: tasks.into_view(),
+            logs: logs.into_view(),
+        });
+    }
+    Ok(records)
+}
+
+/// Each artifact of the release with its signature's state at the export.
+async fn artifact_records(
+    state: &AppState,
+    view: &ReleaseView,
+) -> Result<Vec<ArtifactRecord>, ServiceError> {
+    let mut artifacts = Vec::new();
+    for a in &view.artifact_details {
+        artifacts.push(ArtifactRecord {
+            signature_at_export: current_signature_state(state, a).await?,
+            artifact: a.clone().into_view(),
+        });
+    }
+    Ok(artifacts)
+}
+
+/// The electronic signatures the bundle shows: the promotions' votes and the risk acceptances.
+async fn signatures_of(
+    state: &AppState,
+    project: &Name,
+    version: &str,
+    governance: &Governance,
+) -> Result<Vec<slipway_api::signatures::SignatureView>, ServiceError> {
+    let mut signatures: Vec<slipway_api::signatures::SignatureView> = governance
+        .promotions
+        .iter()
+        .flat_map(|p| p.signatures.iter().cloned())
+        .collect();
+    signatures.extend(
+        super::evidence_quality::risk_signatures(state, project.as_str(), version)
+            .await?
+            .into_view(),
+    );
+    Ok(signatures)
 }
 
 /// Walk the chain from the start up to `head`, keeping what the proof needs.

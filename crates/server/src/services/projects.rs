@@ -2,20 +2,21 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use slipway_api::config_changes::BreakGlassAsk;
+use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
 use slipway_core::access::Operation;
 use slipway_core::config::{
     load, position_of, Config, ConfigError, ConfigErrors, Position, Source,
 };
-use slipway_core::diff::{environment_change, project_change, ChangeKind};
+use slipway_core::diff::{environment_change, project_change, Change, ChangeKind};
 use slipway_core::governance::config_change::{
     environment_reasons, project_reasons, SubjectKind, DECIDER,
 };
-use slipway_core::model::Project;
+use slipway_core::model::{Environment, Project};
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::Name;
+use slipway_store::WriteTx;
 
-use super::config_changes::{self, Held};
+use super::config_changes::{self, Glass, Held};
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
@@ -127,118 +128,186 @@ pub async fn apply(
         None => None,
     };
     let mut tx = state.store.write().await?;
-    let mut changes = Vec::new();
-    let mut pending = Vec::new();
-    let mut broken = Vec::new();
-    // Whether a new request was stored: a file applied again finds its request pending.
-    let mut held_new = false;
-    for env in &config.environments {
-        let current = tx.environment(&env.name).await?;
-        if let Some(change) = environment_change(current.as_ref(), env) {
-            let reasons = environment_reasons(current.as_ref(), env);
-            if !reasons.is_empty() {
-                let held = Held {
-                    change: &change,
-                    kind: SubjectKind::Environment,
-                    base: current
-                        .map(|c| serde_json::to_value(c).expect("an environment serialises")),
-                    desired: serde_json::to_value(env).expect("an environment serialises"),
-                    reasons,
-                };
-                let Some(glass) = &glass else {
-                    let holding = config_changes::hold(&mut tx, actor, held).await?;
-                    held_new |= holding.new;
-                    pending.push(holding.request);
-                    continue;
-                };
-                broken.push(config_changes::record_break_glass(&mut tx, actor, glass, held).await?);
-            }
-            tx.put_environment(env).await?;
-            tx.audit(entry(
-                actor,
-                verb("environment", change.kind),
-                change.subject.clone(),
-                json!({ "changes": change.details }),
-            ));
-            changes.push(change);
-        }
-    }
+    let mut applied = Applied::default();
+    applied
+        .environments(&mut tx, actor, glass.as_ref(), &config.environments)
+        .await?;
     for project in &config.projects {
         check_environments_exist(&mut tx, project, files).await?;
-        let current = tx.project(&project.name).await?;
-        if let Some(change) = project_change(current.as_ref(), project) {
-            let protected = protected_in_lifecycles(&mut tx, current.as_ref(), project).await?;
-            let reasons = project_reasons(current.as_ref(), project, &protected);
-            if !reasons.is_empty() {
-                let held = Held {
-                    change: &change,
-                    kind: SubjectKind::Project,
-                    base: current.map(|c| serde_json::to_value(c).expect("a project serialises")),
-                    desired: serde_json::to_value(project).expect("a project serialises"),
-                    reasons,
-                };
-                let Some(glass) = &glass else {
-                    let holding = config_changes::hold(&mut tx, actor, held).await?;
-                    held_new |= holding.new;
-                    pending.push(holding.request);
-                    continue;
-                };
-                broken.push(config_changes::record_break_glass(&mut tx, actor, glass, held).await?);
-            }
-            tx.put_project(project).await?;
-            tx.audit(entry(
-                actor,
-                verb("project", change.kind),
-                change.subject.clone(),
-                json!({ "changes": change.details }),
-            ));
-            changes.push(change);
-        }
+        applied
+            .project(&mut tx, actor, glass.as_ref(), project)
+            .await?;
     }
     for declared in &config.flags {
-        let applied = super::flags::apply::apply(&mut tx, actor, declared, glass.as_ref()).await?;
-        changes.extend(applied.changes);
-        pending.extend(applied.pending);
-        broken.extend(applied.broken);
-        held_new |= applied.held_new;
+        let flags = super::flags::apply::apply(&mut tx, actor, declared, glass.as_ref()).await?;
+        applied.changes.extend(flags.changes);
+        applied.pending.extend(flags.pending);
+        applied.broken.extend(flags.broken);
+        applied.held_new |= flags.held_new;
     }
-    let mut summary = match (changes.len(), dry_run) {
-        (0, _) if pending.is_empty() => {
-            "no change: the server already matches the files".to_string()
-        }
-        (n, true) => format!("dry run: {n} change(s) would be made"),
-        (n, false) => format!("{n} change(s) applied"),
-    };
-    if !pending.is_empty() {
-        let ids: Vec<String> = pending.iter().map(|p| p.id.to_string()).collect();
-        summary.push_str(&format!(
-            "; {} change(s) {} for approval by another {DECIDER} (configuration change request {}: `slipway config-change approve ID`)",
-            pending.len(),
-            if dry_run { "would wait" } else { "wait" },
-            ids.join(", ")
-        ));
-    }
-    if !broken.is_empty() {
-        summary.push_str(&format!(
-            "; {} governed change(s) applied by break-glass until {} (they revert by themselves then)",
-            broken.len(),
-            broken[0].expires_at
-        ));
-    }
-    if (!changes.is_empty() || held_new) && !dry_run {
+    let summary = applied.summary(dry_run);
+    if (!applied.changes.is_empty() || applied.held_new) && !dry_run {
         tx.commit().await?;
     } else {
         drop(tx);
     }
     let warnings = unheld_roles(state, &config).await?;
     Ok(ApplyOutcome {
-        changes,
-        pending,
-        break_glass: broken,
+        changes: applied.changes,
+        pending: applied.pending,
+        break_glass: applied.broken,
         dry_run,
         summary,
         warnings,
     })
+}
+
+/// What an apply did so far: changes made, changes held for a second person, changes let
+/// through by break-glass.
+#[derive(Default)]
+struct Applied {
+    changes: Vec<Change>,
+    pending: Vec<ConfigChangeView>,
+    broken: Vec<BreakGlassView>,
+    /// Whether a new request was stored: a file applied again finds its request pending.
+    held_new: bool,
+}
+
+impl Applied {
+    /// Each declared environment, created or updated with its audit event, or held.
+    async fn environments(
+        &mut self,
+        tx: &mut WriteTx<'_>,
+        actor: &Actor,
+        glass: Option<&Glass>,
+        environments: &[Environment],
+    ) -> Result<(), ServiceError> {
+        for env in environments {
+            let current = tx.environment(&env.name).await?;
+            let Some(change) = environment_change(current.as_ref(), env) else {
+                continue;
+            };
+            let reasons = environment_reasons(current.as_ref(), env);
+            let admitted = reasons.is_empty()
+                || self
+                    .admit(
+                        tx,
+                        actor,
+                        glass,
+                        Held {
+                            change: &change,
+                            kind: SubjectKind::Environment,
+                            base: current.map(|c| {
+                                serde_json::to_value(c).expect("an environment serialises")
+                            }),
+                            desired: serde_json::to_value(env).expect("an environment serialises"),
+                            reasons,
+                        },
+                    )
+                    .await?;
+            if admitted {
+                tx.put_environment(env).await?;
+                self.record(tx, actor, "environment", change);
+            }
+        }
+        Ok(())
+    }
+
+    /// A declared project, created or updated with its audit event, or held.
+    async fn project(
+        &mut self,
+        tx: &mut WriteTx<'_>,
+        actor: &Actor,
+        glass: Option<&Glass>,
+        project: &Project,
+    ) -> Result<(), ServiceError> {
+        let current = tx.project(&project.name).await?;
+        let Some(change) = project_change(current.as_ref(), project) else {
+            return Ok(());
+        };
+        let protected = protected_in_lifecycles(tx, current.as_ref(), project).await?;
+        let reasons = project_reasons(current.as_ref(), project, &protected);
+        let admitted = reasons.is_empty()
+            || self
+                .admit(
+                    tx,
+                    actor,
+                    glass,
+                    Held {
+                        change: &change,
+                        kind: SubjectKind::Project,
+                        base: current
+                            .map(|c| serde_json::to_value(c).expect("a project serialises")),
+                        desired: serde_json::to_value(project).expect("a project serialises"),
+                        reasons,
+                    },
+                )
+                .await?;
+        if admitted {
+            tx.put_project(project).await?;
+            self.record(tx, actor, "project", change);
+        }
+        Ok(())
+    }
+
+    /// A governed change waits for a second person (stored as a pending request), or applies
+    /// now when the glass is broken (recorded as such). Returns whether it applies now.
+    async fn admit(
+        &mut self,
+        tx: &mut WriteTx<'_>,
+        actor: &Actor,
+        glass: Option<&Glass>,
+        held: Held<'_>,
+    ) -> Result<bool, ServiceError> {
+        let Some(glass) = glass else {
+            let holding = config_changes::hold(tx, actor, held).await?;
+            self.held_new |= holding.new;
+            self.pending.push(holding.request);
+            return Ok(false);
+        };
+        self.broken
+            .push(config_changes::record_break_glass(tx, actor, glass, held).await?);
+        Ok(true)
+    }
+
+    /// An applied change of a `what` (environment, project), with its audit event.
+    fn record(&mut self, tx: &mut WriteTx<'_>, actor: &Actor, what: &str, change: Change) {
+        tx.audit(entry(
+            actor,
+            verb(what, change.kind),
+            change.subject.clone(),
+            json!({ "changes": change.details }),
+        ));
+        self.changes.push(change);
+    }
+
+    /// The apply's one-line answer.
+    fn summary(&self, dry_run: bool) -> String {
+        let mut summary = match (self.changes.len(), dry_run) {
+            (0, _) if self.pending.is_empty() => {
+                "no change: the server already matches the files".to_string()
+            }
+            (n, true) => format!("dry run: {n} change(s) would be made"),
+            (n, false) => format!("{n} change(s) applied"),
+        };
+        if !self.pending.is_empty() {
+            let ids: Vec<String> = self.pending.iter().map(|p| p.id.to_string()).collect();
+            summary.push_str(&format!(
+                "; {} change(s) {} for approval by another {DECIDER} (configuration change request {}: `slipway config-change approve ID`)",
+                self.pending.len(),
+                if dry_run { "would wait" } else { "wait" },
+                ids.join(", ")
+            ));
+        }
+        if let Some(first) = self.broken.first() {
+            summary.push_str(&format!(
+                "; {} governed change(s) applied by break-glass until {} (they revert by themselves then)",
+                self.broken.len(),
+                first.expires_at
+            ));
+        }
+        summary
+    }
 }
 
 /// Per environment, the roles that steps running there ask for and no enrolled target holds:

@@ -59,6 +59,8 @@ pub struct CreateRelease {
 pub struct ReleaseView {
     pub release: StoredRelease,
     pub artifact_details: Vec<StoredArtifact>,
+    /// At creation: the promotions an automatic first phase opened (empty on a read).
+    pub promotions_opened: Vec<i64>,
 }
 
 fn not_found(project: &Name, version: &str) -> ServiceError {
@@ -214,9 +216,18 @@ pub async fn create(
     };
 
     record_release(state, actor, &release, &chosen, &timed, subject).await?;
+    // The release exists from here whatever becomes of its first promotion: a failure to open
+    // one is logged and answered as no promotion (a person promotes by hand then).
+    let promotions_opened = super::promotions::enter_first_phase(state, &release)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(project = %release.project, release = %release.version, "the automatic first phase was not entered: {e}");
+            Vec::new()
+        });
     Ok(ReleaseView {
         release,
         artifact_details: chosen.into_values().collect(),
+        promotions_opened,
     })
 }
 
@@ -536,6 +547,7 @@ pub async fn get(
     Ok(ReleaseView {
         release,
         artifact_details: details,
+        promotions_opened: Vec::new(),
     })
 }
 

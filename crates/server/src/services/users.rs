@@ -315,6 +315,73 @@ pub async fn update(
     })
 }
 
+/// A person changes their own password (any role): the current one is checked (a wrong one
+/// counts as a failed sign-in for the throttle, so a borrowed session cannot guess it at
+/// will), the new one must be strong enough and different; the person's other console
+/// sessions end, the one they did it from (`cookie_value`) stays. Audited `user.password_changed`.
+/// Directory and single sign-on users change theirs at the directory.
+pub async fn change_own_password(
+    state: &AppState,
+    actor: &Actor,
+    cookie_value: &str,
+    client: std::net::IpAddr,
+    current: &str,
+    new: &str,
+) -> Result<(), ServiceError> {
+    let attempt = SignInAttempt {
+        username: &actor.username,
+        client,
+    };
+    state
+        .login_limiter
+        .check(&attempt)
+        .map_err(|retry_after_secs| ServiceError::RateLimited { retry_after_secs })?;
+    let user = state
+        .store
+        .user_by_name(&actor.username)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    let Some(stored) = user.password_hash.as_deref() else {
+        return Err(ServiceError::invalid(
+            "your account signs in through the directory or single sign-on, not with a Slipway password",
+            "change your password where your organisation keeps it",
+        ));
+    };
+    if !verify_password(stored, current) {
+        state.login_limiter.fail(&attempt);
+        return Err(ServiceError::invalid(
+            "the current password is not right",
+            "type the password you signed in with; an admin can set a new one with `slipway user password NAME`",
+        ));
+    }
+    strong_enough(new)?;
+    if new == current {
+        return Err(ServiceError::invalid(
+            "the new password is the current one",
+            "choose another passphrase",
+        ));
+    }
+    state.login_limiter.succeed(&attempt);
+    let mut tx = state.store.write().await?;
+    let mut user = tx
+        .user_by_name(&actor.username)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    user.password_hash = Some(hash_password(new));
+    tx.update_user(&user).await?;
+    let ended = tx
+        .end_other_sessions(&user.id, &secret_hash(cookie_value))
+        .await?;
+    tx.audit(entry(
+        actor,
+        "user.password_changed",
+        format!("user/{}", actor.username),
+        json!({ "by": "themselves", "other_sessions_ended": ended, "client": client.to_string() }),
+    ));
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Hold a role raise for a second admin, in the update's transaction.
 async fn hold_role(
     tx: &mut slipway_store::WriteTx<'_>,

@@ -5,6 +5,7 @@
 //! meanwhile is refused with the diff; a break-glass applies alone, is flagged in the evidence
 //! bundle and reverts by itself.
 
+use crate::support::console::Console;
 use crate::support::*;
 
 fn config(work: &std::path::Path, gates: &str) -> String {
@@ -343,31 +344,8 @@ fn the_console_shows_waiting_changes_and_another_admin_approves_there() {
     ));
     server.user_with_password("ada", "admin", "a long enough passphrase");
     // Signed in through the console's own form, as a browser is.
-    let signed_in = ureq::AgentBuilder::new()
-        .redirects(0)
-        .build()
-        .post(&format!("{}/login", server.url))
-        .send_form(&[
-            ("username", "ada"),
-            ("password", "a long enough passphrase"),
-        ]);
-    let signed_in = match signed_in {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("sign-in failed: {e}"),
-    };
-    let cookie = signed_in
-        .all("set-cookie")
-        .iter()
-        .filter_map(|c| c.split(';').next())
-        .collect::<Vec<_>>()
-        .join("; ");
-    assert_eq!(signed_in.status(), 303, "signed in: {cookie}");
-    let page = ureq::get(&format!("{}/config-changes", server.url))
-        .set("Cookie", &cookie)
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let console = Console::sign_in(&server.url, "ada", "a long enough passphrase");
+    let page = console.get("/config-changes").body;
     assert!(page.contains("environment/PRE-PROD"), "{page}");
     assert!(
         page.contains("gates: 1 approval(s) from qa → none"),
@@ -379,21 +357,13 @@ fn the_console_shows_waiting_changes_and_another_admin_approves_there() {
         page.contains(r#"<span class="count" title="1 waiting for a second person">"#),
         "the navigation counts it beside its link: {page}"
     );
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.find(marker).expect("a csrf field") + marker.len();
-    let csrf = &page[start..start + page[start..].find('"').unwrap()];
-    let posted = ureq::AgentBuilder::new()
-        .redirects(0)
-        .build()
-        .post(&format!("{}/config-changes/1/approve", server.url))
-        .set("Cookie", &cookie)
-        .send_form(&[("csrf", csrf), ("comment", "seen in the console")]);
-    let posted = match posted {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("the approval was not posted: {e}"),
-    };
-    assert_eq!(posted.status(), 303, "back to the page that shows it");
-    assert_eq!(posted.header("location"), Some("/config-changes"));
+    let posted = console.post_from(
+        "/config-changes",
+        "/config-changes/1/approve",
+        &[("comment", "seen in the console")],
+    );
+    assert_eq!(posted.status, 303, "back to the page that shows it");
+    assert_eq!(posted.location.as_deref(), Some("/config-changes"));
     let env = json(server.cli(None, &["env", "show", "PRE-PROD", "-o", "json"]));
     assert!(env["gates"]["approvals"].is_null(), "{env:#}");
     let shown = json(server.cli(None, &["config-change", "show", "1", "-o", "json"]));

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use crate::support::browser::no_sideways_scroll;
+use crate::support::browser::{no_clipped_text, no_sideways_scroll};
+use crate::support::console::csrf_in;
 use crate::support::*;
 use serde_json::Value;
 
@@ -48,12 +49,6 @@ fn post_form(base: &str, path: &str, cookie: &str, fields: &[(&str, &str)]) -> u
         Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("POST {path} failed: {e}"),
     }
-}
-
-fn csrf_in(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("a form with a csrf field") + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
 }
 
 /// The dashboard's table cell for `environment` (its HTML), in the one project's row.
@@ -329,6 +324,7 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
         ("/users", "users", "Users"),
         ("/config-changes", "config-changes", "Configuration changes"),
         ("/flags", "flags", "new-checkout"),
+        ("/account", "account", "Your account"),
     ];
     let axe = browser::axe_source();
     let mut violations = Vec::new();
@@ -364,6 +360,7 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
         b.go(&format!("{base}{path}"));
         b.wait_for_text("main", shows, wait);
         no_sideways_scroll(&b, path);
+        no_clipped_text(&b, path);
         b.screenshot(&format!("{name}-390"));
     }
     assert!(

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::support::console::csrf_in;
 use crate::support::*;
 use serde_json::Value;
 
@@ -38,7 +39,7 @@ project:
     - name: Smoke test
       action: command
       roles: [app]
-      with: {{ run: "test ! -e {flag} && echo smoke test passed" }}
+      with: {{ run: "if test -e {flag}; then echo 'GET /health answered 503'; echo 'smoke test failed'; exit 1; fi; echo smoke test passed" }}
 "#,
         app = app.display(),
         flag = fail_flag.display()
@@ -226,18 +227,6 @@ impl Http {
 }
 
 /// The session's CSRF token, as the console's forms carry it.
-fn csrf_in(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html
-        .find(marker)
-        .expect("the page has a form with a csrf field")
-        + marker.len();
-    html[start..]
-        .split('"')
-        .next()
-        .expect("a closing quote")
-        .to_string()
-}
 
 /// Deploy release 1.0.0 to DEV through the project page's form; returns the deployment's id.
 fn deploy_from_project_page(http: &Http, cookie: &str, mode: &str) -> i64 {
@@ -541,6 +530,23 @@ fn a_failed_step_offers_the_decisions_and_retry_finishes_the_deployment() {
         page.body.contains(&escaped),
         "the page shows {failure}: {}",
         page.body
+    );
+    // The failed step's last lines lead the page, above the whole log.
+    let tail = page
+        .body
+        .find("Last lines of dev-01 · step 3")
+        .unwrap_or_else(|| panic!("the failed step's last lines: {}", page.body));
+    let said = page.body[tail..].find("GET /health answered 503\nsmoke test failed");
+    assert!(said.is_some(), "{}", page.body);
+    assert!(
+        tail < page.body.find("id=\"log-title\"").unwrap(),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        stopped["failure_tail"]["lines"],
+        serde_json::json!(["GET /health answered 503", "smoke test failed"]),
+        "the live state carries them for the script: {stopped:#}"
     );
 
     std::fs::remove_file(&f.fail_flag).unwrap();

@@ -128,7 +128,9 @@ fn empty_projects_and_targets_pages_say_how_to_add_the_first() {
     let targets = page("/targets");
     assert!(
         targets.contains("No target yet. Enrol an agent")
-            && targets.contains("<code>slipway target register</code>"),
+            && targets
+                .contains("<code>slipway target enrollment-token --env DEV --role app</code>")
+            && targets.contains("--enroll-token TOKEN</code>"),
         "{targets}"
     );
 }
@@ -344,4 +346,101 @@ fn the_browser_skip_is_seen_past_the_capture_and_fails_under_ci() {
     let said = format!("{}{}", stdout(&under_ci), stderr(&under_ci));
     assert!(!under_ci.status.success(), "{said}");
     assert!(said.contains("CI must install chromium"), "{said}");
+}
+
+/// A person changes their own password in the console (any role): the current one is checked,
+/// the two new ones must match, the person's other sessions end and this one stays, and the
+/// audit log says who did it. The new password signs in; the old one no longer does.
+#[test]
+fn a_person_changes_their_own_password_in_the_console() {
+    use crate::support::console::Console;
+    let server = Server::start();
+    server.user_with_password("vera", "viewer", PASSWORD);
+    let here = Console::sign_in(&server.url, "vera", PASSWORD);
+    let elsewhere = Console::sign_in(&server.url, "vera", PASSWORD);
+    let page = here.get("/account");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("href=\"/account\""),
+        "the name in the frame leads here"
+    );
+    assert!(
+        page.body.contains("autocomplete=\"current-password\""),
+        "{}",
+        page.body
+    );
+
+    let new = "vera's own new passphrase";
+    let wrong = here.post_from(
+        "/account",
+        "/account/password",
+        &[
+            ("current", "not it at all, sorry"),
+            ("new", new),
+            ("repeat", new),
+        ],
+    );
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(
+        wrong.body.contains("The current password is not right."),
+        "{}",
+        wrong.body
+    );
+    let differ = here.post_from(
+        "/account",
+        "/account/password",
+        &[
+            ("current", PASSWORD),
+            ("new", new),
+            ("repeat", "something else entirely"),
+        ],
+    );
+    assert_eq!(differ.status, 422);
+    assert!(
+        differ.body.contains("The two new passwords differ."),
+        "{}",
+        differ.body
+    );
+    let short = here.post_from(
+        "/account",
+        "/account/password",
+        &[("current", PASSWORD), ("new", "short"), ("repeat", "short")],
+    );
+    assert_eq!(short.status, 422);
+    assert!(
+        short.body.contains("shorter than 12 characters"),
+        "{}",
+        short.body
+    );
+
+    let changed = here.post_from(
+        "/account",
+        "/account/password",
+        &[("current", PASSWORD), ("new", new), ("repeat", new)],
+    );
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    assert_eq!(changed.location.as_deref(), Some("/account"));
+    assert_eq!(
+        here.get("/account").status,
+        200,
+        "this session stays signed in"
+    );
+    let other = elsewhere.get("/account");
+    assert!(
+        other.status == 303 || other.body.contains("Sign in"),
+        "the other session ended: {} {}",
+        other.status,
+        other.body
+    );
+    let sign_in = |password: &str| match ureq::post(&format!("{}/api/v1/session", server.url))
+        .send_json(serde_json::json!({ "username": "vera", "password": password }))
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(sign_in(new), 200, "the new password signs in");
+    assert_eq!(sign_in(PASSWORD), 401, "the old one no longer does");
+    let audit = ok(server.cli(None, &["audit", "list", "--verb", "user.password_changed"]));
+    assert!(audit.contains("vera"), "{audit}");
 }

@@ -682,3 +682,75 @@ fn an_automatic_phase_follows_its_predecessor_and_a_phase_deploys_in_waves() {
         "PROD-US deployed after PROD-EU"
     );
 }
+
+/// `automatic: true` on a lifecycle's first phase: a new release heads there at its creation,
+/// requested by `slipway` and judged by the same gates; `release create` says so. Without an
+/// agent there, the promotion is a recorded no-go and the release still exists.
+#[test]
+fn a_release_enters_an_automatic_first_phase_by_itself() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let first = WAVES
+        .replace(
+            "        - environments: [INT]\n          automatic: true\n",
+            "        - environments: [INT]\n",
+        )
+        .replace(
+            "        - environments: [DEV]\n",
+            "        - environments: [DEV]\n          automatic: true\n",
+        );
+    assert_ne!(first, WAVES);
+    ok(server.apply(&file(w, "first.yaml", &first)));
+    ok(server.push_artifact(&file(w, "app.txt", "app"), "waves", "app", "1.0.0"));
+    // No agent in DEV yet: the automatic promotion is refused, with its reasons kept.
+    let created = ok(server.release_unsigned("waves", "1.0.0", &["app"]));
+    assert!(
+        created.contains("entering its lifecycle's first phase by itself (automatic): promotion 1"),
+        "{created}"
+    );
+    let refused = json(server.cli(None, &["promotion", "show", "1", "-o", "json"]));
+    assert_eq!(refused["requested_by"], "slipway", "{refused:#}");
+    assert_eq!(refused["environment"], "DEV", "{refused:#}");
+    assert_eq!(refused["state"], "refused", "{refused:#}");
+
+    let dev = spawn_agent(
+        &server.url,
+        "dev-01",
+        &w.join("dev-01"),
+        Some(&server.enrollment_token("DEV", &["app"])),
+    );
+    server.wait_online("dev-01");
+    ok(server.push_artifact(&file(w, "app2.txt", "app 2"), "waves", "app", "1.1.0"));
+    let created = ok(server.release_unsigned("waves", "1.1.0", &["app"]));
+    assert!(created.contains("promotion 2"), "{created}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = json(server.cli(None, &["promotion", "show", "2", "-o", "json"]));
+        if p["state"] == "succeeded" {
+            assert_eq!(p["release_version"], "1.1.0", "{p:#}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && p["state"] != "refused",
+            "1.1.0 never reached DEV by itself: {p:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // INT is not automatic: nothing moved there.
+    let int = json(server.cli(
+        None,
+        &[
+            "promotion",
+            "list",
+            "--project",
+            "waves",
+            "--env",
+            "INT",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(int.as_array().map(Vec::len), Some(0), "{int:#}");
+    drop(dev);
+}

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::console::csrf_in;
 use crate::support::*;
 
 /// Step 1 appends to `log` (with its undo), step 2 waits for ops, step 3 appends again.
@@ -332,12 +333,6 @@ fn post(http: &ureq::Agent, base: &str, cookie: &str, fields: &[(&str, &str)]) -
         Err(ureq::Error::Status(code, _)) => code,
         Err(e) => panic!("the post failed: {e}"),
     }
-}
-
-fn csrf_in(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("a csrf field") + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
 }
 
 #[test]

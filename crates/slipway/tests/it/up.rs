@@ -608,7 +608,9 @@ fn the_first_banner_puts_slipway_on_path_and_its_password_hint_works() {
         .unwrap_or_else(|| panic!("the admin password is printed: {text}"))
         .to_string();
     assert!(
-        text.contains("change it with `slipway user password admin`"),
+        text.contains(
+            "change it in the console at /account, or with `slipway user password admin`"
+        ),
         "{text}"
     );
     let new = "the admin's own new passphrase";

@@ -385,22 +385,49 @@ async fn promote_automatically(state: &AppState, p: &StoredPromotion) -> Result<
     if !phase_done {
         return Ok(());
     }
+    open_phase(state, &release, next).await?;
+    Ok(())
+}
+
+/// A new release enters its lifecycle's first phase by itself when that phase says
+/// `automatic: true` — what Octopus does for a lifecycle's first phase. Requested by `slipway`,
+/// judged by the same gates; returns the promotions opened.
+pub async fn enter_first_phase(
+    state: &AppState,
+    release: &StoredRelease,
+) -> Result<Vec<i64>, ServiceError> {
+    let Some(lifecycle) = lifecycle_of(release) else {
+        return Ok(Vec::new());
+    };
+    let Some(first) = slipway_core::governance::promotion::automatic_first(lifecycle) else {
+        return Ok(Vec::new());
+    };
+    open_phase(state, release, first).await
+}
+
+/// Open a promotion into each environment of `phase`, in waves (each after the one before),
+/// then judge them. A promotion already waiting in one of them stops the opening there.
+async fn open_phase(
+    state: &AppState,
+    release: &StoredRelease,
+    phase: &slipway_core::model::Phase,
+) -> Result<Vec<i64>, ServiceError> {
     let mut after = None;
     let mut ids = Vec::new();
-    for name in &next.environments {
+    for name in &phase.environments {
         let env = environment(state, name).await?;
-        match open(state, "slipway", &release, &env, after, None).await {
+        match open(state, "slipway", release, &env, after, None).await {
             Ok(id) => {
                 after = Some(id);
                 ids.push(id);
             }
             // Already waiting there: nothing to add.
-            Err(ServiceError::State { .. }) => return Ok(()),
+            Err(ServiceError::State { .. }) => break,
             Err(e) => return Err(e),
         }
     }
-    for id in ids {
-        judge(state, id).await?;
+    for id in &ids {
+        judge(state, *id).await?;
     }
-    Ok(())
+    Ok(ids)
 }

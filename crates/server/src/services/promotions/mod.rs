@@ -21,7 +21,7 @@ pub use change_requests::{
     CHANGE_REQUEST_RECORD,
 };
 pub use checks::{report_check, CheckReport};
-pub use judging::{judge, tick};
+pub use judging::{enter_first_phase, judge, tick};
 pub use votes::{cancel, override_decision, vote, OVERRIDE_RECORD, VOTE_RECORD};
 
 use serde_json::json;

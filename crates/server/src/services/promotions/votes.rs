@@ -4,10 +4,13 @@
 
 use serde_json::json;
 use slipway_core::access::Operation;
+use slipway_core::gates::ApprovalRule;
 use slipway_core::governance::promotion::{transition, PromotionEvent, PromotionState};
 use slipway_core::governance::reason::written_reason;
 use slipway_core::governance::{judge as judge_facts, DecisionRecord, Override, Vote};
+use slipway_core::model::Environment;
 use slipway_core::signature::policy::SignedAction;
+use slipway_store::{StoredPromotion, StoredRelease, WriteTx};
 
 use super::judging::{facts, judge, start_deployment, subject_of};
 use super::{environment, get_promotion, view, PromotionView};
@@ -54,36 +57,7 @@ pub async fn vote(
             "nothing to approve here",
         ));
     };
-    let refuse = |message: String, hint: &str| ServiceError::Refused {
-        message,
-        hint: hint.to_string(),
-    };
-    let refused = if actor.role != rule.role {
-        Some(refuse(
-            format!(
-                "approvals for {} come from the {} role; you hold the {} role",
-                env.name, rule.role, actor.role
-            ),
-            &format!("ask someone with the {} role", rule.role),
-        ))
-    } else if actor.username == release.created_by {
-        Some(refuse(
-            format!(
-                "you created release {} of {}: under the four-eyes rule its author may not {verb} it",
-                release.version, release.project
-            ),
-            "ask another member of the role",
-        ))
-    } else if actor.username == p.requested_by {
-        Some(refuse(
-            format!(
-                "you asked for promotion {id}: under the four-eyes rule the requester may not {verb} it"
-            ),
-            "ask another member of the role",
-        ))
-    } else {
-        None
-    };
+    let refused = vote_refusal(actor, &rule, &env, &release, &p, verb);
     let subject = format!("promotion/{id}");
     let action = if approve {
         SignedAction::Approvals
@@ -113,9 +87,73 @@ pub async fn vote(
         comment: comment.trim().to_string(),
         at: slipway_store::now(),
     };
-    tx.put_vote(id, &vote).await?;
-    let record_id = format!("promotion/{id}/vote/{}", actor.username);
-    match &signer {
+    record_vote(&mut tx, &p, &vote, signer.as_ref()).await?;
+    tx.audit(entry(
+        actor,
+        &format!("approval.{verb}"),
+        subject,
+        json!({ "project": p.project, "release": p.release_version, "environment": p.environment, "promotion": id, "comment": vote.comment, "signed": signer.is_some() }),
+    ));
+    tx.commit().await?;
+    judge(state, id).await?;
+    view(state, id).await
+}
+
+/// Why this person may not vote on this promotion, if they may not: the gate's role, then the
+/// four-eyes rule (neither the release's author nor the promotion's requester).
+fn vote_refusal(
+    actor: &Actor,
+    rule: &ApprovalRule,
+    env: &Environment,
+    release: &StoredRelease,
+    p: &StoredPromotion,
+    verb: &str,
+) -> Option<ServiceError> {
+    let refuse = |message: String, hint: &str| ServiceError::Refused {
+        message,
+        hint: hint.to_string(),
+    };
+    let id = p.id;
+    if actor.role != rule.role {
+        Some(refuse(
+            format!(
+                "approvals for {} come from the {} role; you hold the {} role",
+                env.name, rule.role, actor.role
+            ),
+            &format!("ask someone with the {} role", rule.role),
+        ))
+    } else if actor.username == release.created_by {
+        Some(refuse(
+            format!(
+                "you created release {} of {}: under the four-eyes rule its author may not {verb} it",
+                release.version, release.project
+            ),
+            "ask another member of the role",
+        ))
+    } else if actor.username == p.requested_by {
+        Some(refuse(
+            format!(
+                "you asked for promotion {id}: under the four-eyes rule the requester may not {verb} it"
+            ),
+            "ask another member of the role",
+        ))
+    } else {
+        None
+    }
+}
+
+/// Store a vote and, when signed, its signature over what was voted on (a vote given again
+/// unsigned takes the old signature away with the old vote).
+async fn record_vote(
+    tx: &mut WriteTx<'_>,
+    p: &StoredPromotion,
+    vote: &Vote,
+    signer: Option<&signatures::Signer>,
+) -> Result<(), ServiceError> {
+    let id = p.id;
+    tx.put_vote(id, vote).await?;
+    let record_id = format!("promotion/{id}/vote/{}", vote.username);
+    match signer {
         Some(signer) => {
             let record = json!({
                 "promotion": id,
@@ -128,20 +166,11 @@ pub async fn vote(
                 "comment": vote.comment,
                 "at": vote.at,
             });
-            signatures::sign(&mut tx, signer, VOTE_RECORD, &record_id, record).await?;
+            signatures::sign(tx, signer, VOTE_RECORD, &record_id, record).await?;
         }
-        // A vote given again unsigned replaces the signed one: its old signature goes with it.
         None => tx.delete_signature(VOTE_RECORD, &record_id).await?,
     }
-    tx.audit(entry(
-        actor,
-        &format!("approval.{verb}"),
-        subject,
-        json!({ "project": p.project, "release": p.release_version, "environment": p.environment, "promotion": id, "comment": vote.comment, "signed": signer.is_some() }),
-    ));
-    tx.commit().await?;
-    judge(state, id).await?;
-    view(state, id).await
+    Ok(())
 }
 
 /// Let a waiting or refused promotion through, with a written reason (admins only); signed,

@@ -436,3 +436,22 @@ pub(crate) fn no_sideways_scroll(b: &Browser, page: &str) {
         "{page} scrolls sideways at {inner} px: it is {scroll} px wide"
     );
 }
+
+/// Fail if a box that hides its overflow cuts text off sideways: "no sideways scroll" would not
+/// see it. Boxes meant to scroll (`overflow: auto/scroll`) are fine; so are the 1-pixel boxes of
+/// text kept for screen readers only, and text whose whole value is on hover (`title`).
+pub(crate) fn no_clipped_text(b: &Browser, page: &str) {
+    let clipped = b.script(
+        "return [...document.querySelectorAll('main *')].filter(e => { \
+           const s = getComputedStyle(e); \
+           if (!['hidden', 'clip'].includes(s.overflowX)) return false; \
+           if (e.clientWidth <= 1 || e.closest('[title]') || e.offsetParent === null) return false; \
+           return e.scrollWidth > e.clientWidth + 1 && e.textContent.trim() !== ''; \
+         }).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + ': ' + e.textContent.trim().slice(0, 60));",
+    );
+    let clipped = clipped.as_array().cloned().unwrap_or_default();
+    assert!(
+        clipped.is_empty(),
+        "{page} cuts text off in a box that hides its overflow: {clipped:?}"
+    );
+}

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub(crate) mod browser;
+pub(crate) mod console;
 pub(crate) mod garage;
 mod operations;
 pub(crate) mod sso_peers;
