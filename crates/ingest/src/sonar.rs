@@ -178,7 +178,7 @@ mod tests {
         match read_sonar_webhook(&broken) {
             Err(SonarError::NotSonar { path, reason }) => {
                 assert_eq!(path, "qualityGate.name");
-                assert!(reason.contains("line 13"), "{reason}");
+                assert!(reason.contains("line 10"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
@@ -189,9 +189,11 @@ mod tests {
         assert!(err.to_string().contains("recursion limit"), "{err}");
         // One huge line (the API's body limit bounds it before this reader): read as it is.
         let long = "c".repeat(1_500_000);
-        let huge = PAYLOAD
-            .replace('\n', " ")
-            .replacen("c739069ec7105e01303e8b3065a81141aad9f129", &long, 1);
+        let huge = PAYLOAD.replace('\n', " ").replacen(
+            "c739069ec7105e01303e8b3065a81141aad9f129",
+            &long,
+            1,
+        );
         let analysis = read_sonar_webhook(huge.as_bytes()).expect("a long revision reads");
         assert_eq!(analysis.revision.map(|r| r.len()), Some(long.len()));
         // Fifty thousand conditions: read in one pass, in order.

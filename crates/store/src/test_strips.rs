@@ -124,7 +124,10 @@ async fn record_outcomes(
         }
     }
     for (junit_suite, key, outcome) in results {
-        strips.entry((junit_suite, key)).or_default().record(outcome);
+        strips
+            .entry((junit_suite, key))
+            .or_default()
+            .record(outcome);
     }
     write_strips(conn, group, &strips).await
 }

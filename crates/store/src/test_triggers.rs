@@ -237,7 +237,6 @@ impl WriteTx<'_> {
         }
         Ok(lost)
     }
-
 }
 
 /// Which running batteries a lost agent takes with it.

@@ -256,7 +256,14 @@ mod tests {
             let error = OutcomeStrip::parse(text).unwrap_err();
             assert!(error.to_string().contains("strip entry"), "{text}");
         }
-        for text in ["p1,zz", "p1,", "p1;f2", "p", "12", "p99999999999999999999999"] {
+        for text in [
+            "p1,zz",
+            "p1,",
+            "p1;f2",
+            "p",
+            "12",
+            "p99999999999999999999999",
+        ] {
             assert!(judge_within(text, 0, |_| true).is_err(), "{text}");
         }
     }

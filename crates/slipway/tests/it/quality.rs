@@ -315,8 +315,18 @@ fn met_runs(server: &Server, suite: &str) -> Vec<Value> {
     let runs = json(server.cli(
         None,
         &[
-            "tests", "runs", "--project", "pets", "--release", "1.0.0", "--env", "MET", "--suite",
-            suite, "-o", "json",
+            "tests",
+            "runs",
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+            "--env",
+            "MET",
+            "--suite",
+            suite,
+            "-o",
+            "json",
         ],
     ));
     runs["items"].as_array().unwrap().clone()
@@ -343,15 +353,30 @@ fn a_push_sent_again_after_a_lost_answer_merges_once_and_a_new_file_of_the_launc
     let human = ok(server.cli(
         None,
         &[
-            "tests", "push", "--project", "pets", "--release", "1.0.0", "--env", "MET", "--suite",
-            "e2e", "--launch", "pipeline-9", &one,
+            "tests",
+            "push",
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+            "--env",
+            "MET",
+            "--suite",
+            "e2e",
+            "--launch",
+            "pipeline-9",
+            &one,
         ],
     ));
     assert!(human.contains("nothing merged again"), "{human}");
     let items = met_runs(&server, "e2e");
     assert_eq!(items.len(), 1, "{items:#?}");
     assert_eq!(items[0]["files"], 1, "{:#}", items[0]);
-    assert_eq!(items[0]["totals"]["attempts"], 3, "no attempt was added: {:#}", items[0]);
+    assert_eq!(
+        items[0]["totals"]["attempts"], 3,
+        "no attempt was added: {:#}",
+        items[0]
+    );
 
     // Through the API: the same bytes again answer 200 with the run.
     let body = std::fs::read(&one).unwrap();
@@ -359,13 +384,19 @@ fn a_push_sent_again_after_a_lost_answer_merges_once_and_a_new_file_of_the_launc
         "{}/api/v1/projects/pets/releases/1.0.0/test-results?env=MET&suite=e2e&launch=pipeline-9",
         server.url
     ))
-    .set("Authorization", &format!("Bearer {}", crate::support::ADMIN_TOKEN))
+    .set(
+        "Authorization",
+        &format!("Bearer {}", crate::support::ADMIN_TOKEN),
+    )
     .timeout(std::time::Duration::from_secs(30))
     .send_bytes(&body)
     .unwrap();
     assert_eq!(answer.status(), 200);
     let view: Value = answer.into_json().unwrap();
-    assert_eq!((view["repeated"].as_bool(), view["run"]["id"].as_i64()), (Some(true), Some(run)));
+    assert_eq!(
+        (view["repeated"].as_bool(), view["run"]["id"].as_i64()),
+        (Some(true), Some(run))
+    );
 
     // A new file of the same launch (the retry's fixed shard, or the next shard) still merges,
     // and the same file in another launch is a run of its own.
@@ -374,7 +405,10 @@ fn a_push_sent_again_after_a_lost_answer_merges_once_and_a_new_file_of_the_launc
     assert_eq!(merged[0]["repeated"], false, "{merged:#}");
     assert_eq!(merged[0]["run"]["files"], 2, "{merged:#}");
     assert_eq!(merged[0]["run"]["totals"]["attempts"], 4, "{merged:#}");
-    assert_eq!(merged[0]["run"]["totals"]["passed_after_retry"], 1, "{merged:#}");
+    assert_eq!(
+        merged[0]["run"]["totals"]["passed_after_retry"], 1,
+        "{merged:#}"
+    );
     let other = json(push(&server, "MET", "e2e", Some("pipeline-10"), &[&one]));
     assert_eq!(other[0]["created"], true, "{other:#}");
     assert_eq!(met_runs(&server, "e2e").len(), 2);

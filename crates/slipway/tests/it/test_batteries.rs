@@ -362,7 +362,16 @@ fn ask(server: &Server) -> i64 {
     let asked = json(server.cli(
         None,
         &[
-            "tests", "trigger", "--project", "pets", "--env", "DEV", "--suite", "e2e", "-o", "json",
+            "tests",
+            "trigger",
+            "--project",
+            "pets",
+            "--env",
+            "DEV",
+            "--suite",
+            "e2e",
+            "-o",
+            "json",
         ],
     ));
     asked["id"].as_i64().unwrap()
@@ -419,7 +428,10 @@ fn a_batterys_output_sent_again_after_a_lost_answer_is_kept_once() {
     let output = ended["output"].as_str().unwrap();
     assert_eq!(output.matches("first-line").count(), 1, "{output}");
     assert_eq!(output.matches("second-line").count(), 1, "{output}");
-    assert!(output.contains("3 passed"), "the lines after it still came: {output}");
+    assert!(
+        output.contains("3 passed"),
+        "the lines after it still came: {output}"
+    );
 }
 
 #[test]
@@ -452,13 +464,23 @@ fn a_battery_whose_agent_dies_is_settled_lost_at_its_restart_or_when_its_lease_r
     let lost = trigger_until(&server, second, 60, |v| v["summary"].is_string());
     assert_eq!(lost["state"], "lost", "{lost:#}");
     assert!(
-        lost["summary"].as_str().unwrap().contains("stopped reporting"),
+        lost["summary"]
+            .as_str()
+            .unwrap()
+            .contains("stopped reporting"),
         "{lost:#}"
     );
 
     let audit = json(server.cli(
         None,
-        &["audit", "list", "--verb", "tests.trigger_lost", "-o", "json"],
+        &[
+            "audit",
+            "list",
+            "--verb",
+            "tests.trigger_lost",
+            "-o",
+            "json",
+        ],
     ));
     let text = audit.to_string();
     assert!(

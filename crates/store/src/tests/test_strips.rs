@@ -69,7 +69,9 @@ async fn push(store: &Store, suite: &str, launch: &str, branch: &str, tests: &[R
         .await
         .unwrap();
     for test in tests {
-        tx.add_test_result(run.id, run.files + 1, test).await.unwrap();
+        tx.add_test_result(run.id, run.files + 1, test)
+            .await
+            .unwrap();
     }
     tx.finish_test_push(
         run.id,
@@ -127,7 +129,10 @@ async fn the_strips_answer_every_report_exactly_as_a_recount_of_the_results() {
                     let from_strips = store.strip_history_counts(&scope, &covered).await.unwrap();
                     if let Some(counts) = &from_strips {
                         answered_by_strips += 1;
-                        assert_eq!(counts, &recounted, "seed {seed}, {runs} runs, {attributes:?}");
+                        assert_eq!(
+                            counts, &recounted,
+                            "seed {seed}, {runs} runs, {attributes:?}"
+                        );
                     } else {
                         assert!(runs > 30, "the default report is answered by the strips");
                     }
@@ -161,7 +166,10 @@ async fn the_migration_fills_the_strips_of_results_stored_before_it() {
         assert!(kept.as_ref().is_some_and(|k| !k.is_empty()));
 
         let mut tx = store.pool.begin().await.unwrap();
-        sqlx::query("DELETE FROM test_strips").execute(&mut *tx).await.unwrap();
+        sqlx::query("DELETE FROM test_strips")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         crate::test_strips::fill_test_strips(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
         let filled = store.strip_history_counts(&scope, &covered).await.unwrap();
