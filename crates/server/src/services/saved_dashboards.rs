@@ -168,7 +168,10 @@ async fn compute(
     let chain: Vec<Name> = environments
         .iter()
         .map(|e| e.name.clone())
-        .filter(|e| environment.as_ref().map_or(true, |wanted| wanted == e))
+        .filter(|e| match &environment {
+            Some(wanted) => wanted == e,
+            None => true,
+        })
         .collect();
     // Time in an environment needs the arrivals before the period of the releases that leave
     // it in the period; a month back covers a release's usual stay.
