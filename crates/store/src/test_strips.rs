@@ -163,7 +163,7 @@ impl WriteTx<'_> {
                 outcome_of(row, run_id)?,
             ));
         }
-        record_outcomes(&mut *self.tx, &group, results).await
+        record_outcomes(&mut self.tx, &group, results).await
     }
 }
 
@@ -206,7 +206,7 @@ pub(crate) async fn fill_test_strips(tx: &mut sqlx::Transaction<'_, Any>) -> Res
                     .record(outcome_of(row, run_id)?);
             }
         }
-        write_strips(&mut **tx, &group, &strips).await?;
+        write_strips(tx, &group, &strips).await?;
     }
     Ok(())
 }

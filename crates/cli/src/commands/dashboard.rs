@@ -14,11 +14,13 @@ use crate::remote::Remote;
 #[derive(Subcommand)]
 pub enum DashboardCommand {
     /// Your dashboards and every shared one.
+    #[command(after_help = "Example:\n  slipway dashboard list")]
     List {
         #[command(flatten)]
         remote: Remote,
     },
     /// One dashboard's charts, each as its labelled values (no data: `-`, never 0).
+    #[command(after_help = "Example:\n  slipway dashboard show 3")]
     Show {
         /// The dashboard's id (`slipway dashboard list`).
         id: i64,
@@ -31,6 +33,7 @@ pub enum DashboardCommand {
     )]
     Save(SaveArgs),
     /// Delete a dashboard (yours; a user manager may delete anyone's).
+    #[command(after_help = "Example:\n  slipway dashboard delete 3")]
     Delete {
         id: i64,
         #[command(flatten)]

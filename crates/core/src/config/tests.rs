@@ -848,8 +848,8 @@ fn bad_alerting_is_refused_at_its_line_with_how_to_fix_it() {
         (
             "from: slipway@example.com",
             "from: slipway@example.com, tls: sometimes",
-            "channels[1].smtp",
-            "unknown variant",
+            "channels[1].smtp.tls",
+            "`sometimes` is not allowed here",
         ),
     ] {
         let text = ALERTING.replace(from, to);

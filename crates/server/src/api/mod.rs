@@ -10,6 +10,7 @@ mod cli_sign_ins;
 mod complaints;
 mod config_changes;
 mod coverage;
+mod dashboards;
 mod deployments;
 mod evidence;
 mod findings;
@@ -19,7 +20,6 @@ mod governance;
 mod handlers;
 mod health;
 mod insights;
-mod dashboards;
 #[cfg(test)]
 mod openapi_views;
 mod paging;

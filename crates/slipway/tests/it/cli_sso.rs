@@ -147,7 +147,11 @@ fn the_cli_signs_in_through_the_provider_in_a_browser_and_gets_a_token_once() {
     assert!(whoami.status.success(), "{said}");
     assert!(said.contains("quinn") && said.contains("ops"), "{said}");
     let verbs = audit_verbs(&base);
-    for verb in ["cli_sign_in.requested", "cli_sign_in.approved", "token.create"] {
+    for verb in [
+        "cli_sign_in.requested",
+        "cli_sign_in.approved",
+        "token.create",
+    ] {
         assert!(verbs.iter().any(|v| v == verb), "{verb} in {verbs:?}");
     }
 
@@ -158,7 +162,10 @@ fn the_cli_signs_in_through_the_provider_in_a_browser_and_gets_a_token_once() {
         json!({ "secret": "slwcli_guessed" }),
     );
     assert_eq!(status, 409, "used: {body}");
-    let (status, fresh) = post(&format!("{base}/api/v1/cli-sign-ins"), json!({ "host": "x" }));
+    let (status, fresh) = post(
+        &format!("{base}/api/v1/cli-sign-ins"),
+        json!({ "host": "x" }),
+    );
     assert_eq!(status, 201, "{fresh}");
     let fresh_id = fresh["id"].as_str().expect("an id");
     let (status, body) = post(
@@ -170,5 +177,9 @@ fn the_cli_signs_in_through_the_provider_in_a_browser_and_gets_a_token_once() {
         &format!("{base}/api/v1/cli-sign-ins/{fresh_id}/token"),
         json!({ "secret": fresh["secret"] }),
     );
-    assert_eq!((status, body["status"].as_str()), (202, Some("pending")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (202, Some("pending")),
+        "{body}"
+    );
 }

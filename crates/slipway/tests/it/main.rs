@@ -18,6 +18,7 @@ mod batch_runs;
 mod batches;
 mod checkpoints;
 mod ci_templates;
+mod cli_sso;
 mod complaints;
 mod config_as_code;
 mod config_changes;
@@ -27,7 +28,9 @@ mod console_governance;
 mod console_keyboard;
 mod console_quality;
 mod coverage;
+mod dashboards;
 mod deployments;
+mod directory_tls;
 mod discovery;
 mod evidence;
 mod evidence_inclusion;
@@ -66,9 +69,6 @@ mod vault;
 mod vault_s3;
 mod webhooks;
 mod weekly_report;
-mod dashboards;
-mod directory_tls;
-mod cli_sso;
 
 /// A test file dropped into `tests/it` without a `mod` line here would compile into nothing and
 /// its tests would silently never run.
