@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::notice::{see_other_done, Done};
-use super::page::{render, Frame, PageResult, Problem, Section};
+use super::page::{render, Frame, OrProblemPage, PageResult, Problem, Section};
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::{services, AppState, ServiceError};
@@ -32,8 +32,8 @@ async fn page(state: &AppState, user: ConsoleUser, problem: Option<Problem>) -> 
         .store
         .user_by_name(&user.actor.username)
         .await
-        .ok()
-        .flatten();
+        .map_err(ServiceError::from)
+        .or_page(&user)?;
     let page = AccountPage {
         frame: Frame::new("Your account", Some(&user), Section::Elsewhere),
         username: user.actor.username.clone(),

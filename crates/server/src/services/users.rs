@@ -362,6 +362,8 @@ pub async fn change_own_password(
         ));
     }
     state.login_limiter.succeed(&attempt);
+    // Read again under the writer: argon2 ran outside it (it takes tens of milliseconds), and
+    // the row may have changed meanwhile.
     let mut tx = state.store.write().await?;
     let mut user = tx
         .user_by_name(&actor.username)
