@@ -38,7 +38,8 @@ pub async fn fresh_postgres_database() -> Option<String> {
 
 /// Say that part of a test was skipped, where a person sees it. The test harness captures what
 /// `eprintln!` prints and shows it only for failures, so a skipped test would read "ok"; this
-/// writes to the process's stderr directly, which the harness leaves alone.
+/// writes to the process's stderr directly, which the harness leaves alone, and counts the skip
+/// for the line printed after the harness's own summary ([`print_skipped_summary`]).
 pub fn report_skipped(what: &str) {
     use std::io::Write;
     let test = std::thread::current()
@@ -49,6 +50,54 @@ pub fn report_skipped(what: &str) {
         std::io::stderr().lock(),
         "\n!!! SKIPPED in {test}: {what}. Under CI (CI set) this fails instead.\n"
     );
+    remember_skip(format!("{test}: {what}"));
+}
+
+/// What this test process skipped, for the summary printed when it exits.
+static SKIPPED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn remember_skip(line: String) {
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    AT_EXIT.call_once(|| {
+        // libtest prints its summary ("test result: ok. 12 passed; …") and then leaves `main` or
+        // calls `exit`: either way the C library runs its exit handlers after that line, so ours
+        // is the last thing the run prints. Stable libtest has no "skipped" outcome to report.
+        extern "C" {
+            fn atexit(handler: extern "C" fn()) -> std::os::raw::c_int;
+        }
+        // SAFETY: `atexit` is the C library's, always linked on the platforms we test on, and the
+        // handler is a plain `extern "C" fn` that never unwinds (it catches nothing and panics on
+        // nothing: it only locks, formats and writes, ignoring errors).
+        #[allow(unsafe_code)]
+        unsafe {
+            atexit(print_skipped_summary);
+        }
+    });
+    SKIPPED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(line);
+}
+
+/// Printed once when a test process that skipped something exits: how many parts were skipped
+/// and which, after the harness's "test result" line that counted their tests as passed.
+extern "C" fn print_skipped_summary() {
+    use std::io::Write;
+    let skipped = SKIPPED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "\n!!! {} SKIPPED in this run: the tests above that read \"ok\" did not run these parts (under CI they fail instead):",
+        match skipped.len() {
+            1 => "1 part of a test was".to_string(),
+            n => format!("{n} parts of tests were"),
+        }
+    );
+    for line in skipped.iter() {
+        let _ = writeln!(err, "!!!   {line}");
+    }
 }
 
 /// Drop a database made by [`fresh_postgres_database`].

@@ -75,7 +75,9 @@ fn aiosmtpd_present() -> bool {
             std::env::var("CI").is_err(),
             "aiosmtpd is missing under CI: python3 -m pip install aiosmtpd"
         );
-        eprintln!("SKIPPED: aiosmtpd is missing (python3 -m pip install aiosmtpd)");
+        slipway_store::testing::report_skipped(
+            "aiosmtpd is missing (python3 -m pip install aiosmtpd)",
+        );
     }
     present
 }

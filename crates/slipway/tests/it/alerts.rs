@@ -66,7 +66,9 @@ pub(crate) fn smtp_server() -> Option<SmtpServer> {
             std::env::var("CI").is_err(),
             "aiosmtpd is missing under CI: .ci/run installs it with pip"
         );
-        eprintln!("SKIPPED: aiosmtpd is missing (python3 -m pip install aiosmtpd)");
+        slipway_store::testing::report_skipped(
+            "aiosmtpd is missing (python3 -m pip install aiosmtpd)",
+        );
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -314,7 +314,8 @@ fn skip_probe() {
 }
 
 /// The skip of a browser (or PostgreSQL) half is written past the test harness's capture, so it
-/// is seen although the test reads "ok"; under CI the same skip fails the test.
+/// is seen although the test reads "ok", and counted again after the harness's final summary;
+/// under CI the same skip fails the test.
 #[test]
 fn the_browser_skip_is_seen_past_the_capture_and_fails_under_ci() {
     let no_tools = tempfile::tempdir().unwrap();
@@ -337,6 +338,23 @@ fn the_browser_skip_is_seen_past_the_capture_and_fails_under_ci() {
     assert!(
         err.contains("!!! SKIPPED in ") && err.contains("the browser: "),
         "the skip is seen: {out}{err}"
+    );
+    // libtest counts the probe as passed; the count of skipped parts comes after its summary,
+    // as the run's last words, naming the test and what it skipped.
+    let summary = err
+        .rfind("!!! 1 part of a test was SKIPPED in this run")
+        .unwrap_or_else(|| panic!("the final count of skips is printed: {out}{err}"));
+    assert!(
+        err[summary..].contains("first_hour::skip_probe: the browser: "),
+        "the final count names the test and the part: {err}"
+    );
+    assert!(
+        err[summary..]
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count()
+            == 2,
+        "the count is the last thing printed: {err}"
     );
     assert!(
         !format!("{out}{err}").contains("captured: the harness keeps this line"),

@@ -75,7 +75,9 @@ fn sdk_available() -> bool {
             std::env::var_os("CI").is_none(),
             "the Unleash Python SDK is missing under CI: .ci/run installs it (python3 -m pip install UnleashClient)"
         );
-        eprintln!("SKIPPED: the Unleash SDK is missing (python3 -m pip install UnleashClient)");
+        slipway_store::testing::report_skipped(
+            "the Unleash SDK is missing (python3 -m pip install UnleashClient)",
+        );
     }
     found
 }

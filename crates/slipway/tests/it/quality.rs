@@ -90,7 +90,9 @@ pub(super) fn pytest_available() -> bool {
             std::env::var_os("CI").is_none(),
             "pytest and pytest-rerunfailures are missing under CI: .ci/run installs them with pip"
         );
-        eprintln!("SKIPPED: pytest or pytest-rerunfailures is missing (python3 -m pip install pytest pytest-rerunfailures)");
+        slipway_store::testing::report_skipped(
+            "pytest or pytest-rerunfailures is missing (python3 -m pip install pytest pytest-rerunfailures)",
+        );
     }
     found
 }

@@ -371,7 +371,9 @@ fn wrong_credentials_a_missing_bucket_or_no_service_refuse_the_start_and_say_why
     if garage.checks_credentials {
         wrong_keys_refuse_the_start(&garage, &env);
     } else {
-        eprintln!("SKIPPED: this S3 server checks no credentials; wrong keys are tested on Garage");
+        slipway_store::testing::report_skipped(
+            "wrong keys: this S3 server checks no credentials; they are tested on Garage",
+        );
     }
 
     let no_bucket = refused_start(&with(&env, "SLIPWAY_VAULT", "s3://no-such-bucket/x"));

@@ -91,7 +91,7 @@ impl Garage {
                 eprintln!("NOTE: {missing}; testing against moto's S3 server instead");
                 return Some(moto);
             }
-            eprintln!("SKIPPED: {missing}");
+            slipway_store::testing::report_skipped(missing);
             return None;
         };
         let dir = tempfile::tempdir().expect("a temporary folder");
