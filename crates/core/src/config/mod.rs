@@ -786,93 +786,17 @@ impl Checker<'_> {
     }
 
     fn gates(&mut self, env: usize, spec: GatesSpec) -> crate::gates::Gates {
-        use crate::gates::calendar::{Calendar, ClockTime, Freeze, Window, Zone};
-        use crate::gates::{ApprovalRule, Gates};
+        use crate::gates::calendar::Calendar;
         let at = format!("environments[{env}].gates");
-        let approvals = spec.approvals.and_then(|a| {
-            if a.count == 0 {
-                self.error(
-                    &format!("{at}.approvals.count"),
-                    "approvals.count must be at least 1".into(),
-                    "remove `approvals` to need none",
-                );
-                return None;
-            }
-            if a.role == crate::access::Role::Viewer {
-                self.error(
-                    &format!("{at}.approvals.role"),
-                    "viewers cannot approve".into(),
-                    "name a role such as ops, qa, security or cab",
-                );
-                return None;
-            }
-            Some(ApprovalRule {
-                count: a.count,
-                role: a.role,
-            })
-        });
-        let zone = match spec.timezone.as_deref().map(Zone::parse).transpose() {
-            Ok(z) => z.unwrap_or_default(),
-            Err(e) => {
-                self.error(&format!("{at}.timezone"), e, "");
-                Zone::utc()
-            }
+        let approvals = spec.approvals.and_then(|a| self.approval_rule(&at, a));
+        let calendar = Calendar {
+            zone: self.zone(&at, spec.timezone.as_deref()),
+            window: spec.window.and_then(|w| self.window(&at, w)),
+            freezes: self.freezes(&at, spec.freezes),
         };
-        let window = spec.window.and_then(|w| {
-            if w.days.is_empty() {
-                self.error(
-                    &format!("{at}.window.days"),
-                    "a window needs at least one day".into(),
-                    "e.g. days: [tue, wed, thu]",
-                );
-            }
-            let from = ClockTime::parse(&w.from)
-                .map_err(|e| self.error(&format!("{at}.window.from"), e, ""))
-                .ok();
-            let to = ClockTime::parse(&w.to)
-                .map_err(|e| self.error(&format!("{at}.window.to"), e, ""))
-                .ok();
-            Some(Window {
-                days: w.days,
-                from: from?,
-                to: to?,
-            })
-        });
-        let mut freezes = Vec::new();
-        for (i, f) in spec.freezes.into_iter().enumerate() {
-            let day = |s: &str| {
-                s.parse::<jiff::civil::Date>()
-                    .map_err(|_| format!("`{s}` is not a date; write it as YYYY-MM-DD"))
-            };
-            let from = day(&f.from)
-                .map_err(|e| self.error(&format!("{at}.freezes[{i}].from"), e, ""))
-                .ok();
-            let to = day(&f.to)
-                .map_err(|e| self.error(&format!("{at}.freezes[{i}].to"), e, ""))
-                .ok();
-            if let (Some(from), Some(to)) = (from, to) {
-                if to < from {
-                    self.error(
-                        &format!("{at}.freezes[{i}].to"),
-                        format!("the freeze ends ({to}) before it starts ({from})"),
-                        "swap `from` and `to`",
-                    );
-                } else {
-                    freezes.push(Freeze {
-                        from,
-                        to,
-                        reason: f.reason,
-                    });
-                }
-            }
-        }
-        Gates {
+        crate::gates::Gates {
             approvals,
-            calendar: Calendar {
-                zone,
-                window,
-                freezes,
-            },
+            calendar,
             outside_window: spec.outside_window,
             checks: spec.checks,
             rollback_rehearsed_in: spec.rollback_rehearsed_in,
@@ -885,6 +809,99 @@ impl Checker<'_> {
             quality_gate: spec.quality_gate,
             signatures: spec.signatures.map(|s| s.policy()).unwrap_or_default(),
         }
+    }
+
+    /// `gates.approvals` at `at`: at least one, by a role that may approve.
+    fn approval_rule(&mut self, at: &str, a: ApprovalSpec) -> Option<crate::gates::ApprovalRule> {
+        if a.count == 0 {
+            self.error(
+                &format!("{at}.approvals.count"),
+                "approvals.count must be at least 1".into(),
+                "remove `approvals` to need none",
+            );
+            return None;
+        }
+        if a.role == crate::access::Role::Viewer {
+            self.error(
+                &format!("{at}.approvals.role"),
+                "viewers cannot approve".into(),
+                "name a role such as ops, qa, security or cab",
+            );
+            return None;
+        }
+        Some(crate::gates::ApprovalRule {
+            count: a.count,
+            role: a.role,
+        })
+    }
+
+    /// `gates.timezone` at `at`, UTC when absent (or, after its error, when unknown).
+    fn zone(&mut self, at: &str, timezone: Option<&str>) -> crate::gates::calendar::Zone {
+        use crate::gates::calendar::Zone;
+        match timezone.map(Zone::parse).transpose() {
+            Ok(z) => z.unwrap_or_default(),
+            Err(e) => {
+                self.error(&format!("{at}.timezone"), e, "");
+                Zone::utc()
+            }
+        }
+    }
+
+    /// `gates.window` at `at`; every mistake in it is reported, not only the first.
+    fn window(&mut self, at: &str, w: WindowSpec) -> Option<crate::gates::calendar::Window> {
+        use crate::gates::calendar::{ClockTime, Window};
+        if w.days.is_empty() {
+            self.error(
+                &format!("{at}.window.days"),
+                "a window needs at least one day".into(),
+                "e.g. days: [tue, wed, thu]",
+            );
+        }
+        let from = ClockTime::parse(&w.from)
+            .map_err(|e| self.error(&format!("{at}.window.from"), e, ""))
+            .ok();
+        let to = ClockTime::parse(&w.to)
+            .map_err(|e| self.error(&format!("{at}.window.to"), e, ""))
+            .ok();
+        Some(Window {
+            days: w.days,
+            from: from?,
+            to: to?,
+        })
+    }
+
+    /// `gates.freezes` at `at`: the valid ones; each invalid one is reported where it is.
+    fn freezes(&mut self, at: &str, specs: Vec<FreezeSpec>) -> Vec<crate::gates::calendar::Freeze> {
+        let mut freezes = Vec::new();
+        for (i, f) in specs.into_iter().enumerate() {
+            let day = |s: &str| {
+                s.parse::<jiff::civil::Date>()
+                    .map_err(|_| format!("`{s}` is not a date; write it as YYYY-MM-DD"))
+            };
+            let from = day(&f.from)
+                .map_err(|e| self.error(&format!("{at}.freezes[{i}].from"), e, ""))
+                .ok();
+            let to = day(&f.to)
+                .map_err(|e| self.error(&format!("{at}.freezes[{i}].to"), e, ""))
+                .ok();
+            let (Some(from), Some(to)) = (from, to) else {
+                continue;
+            };
+            if to < from {
+                self.error(
+                    &format!("{at}.freezes[{i}].to"),
+                    format!("the freeze ends ({to}) before it starts ({from})"),
+                    "swap `from` and `to`",
+                );
+                continue;
+            }
+            freezes.push(crate::gates::calendar::Freeze {
+                from,
+                to,
+                reason: f.reason,
+            });
+        }
+        freezes
     }
 
     fn project(&mut self, spec: ProjectSpec) -> Project {
