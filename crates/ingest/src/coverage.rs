@@ -147,6 +147,41 @@ fn condition_coverage(text: &str) -> Option<(u64, u64)> {
     Some((covered.trim().parse().ok()?, valid.trim().parse().ok()?))
 }
 
+/// Why the Cobertura reader stopped at `position`: a limit of the bounded input, or XML it
+/// cannot read.
+fn unreadable<R>(
+    bounded: &BoundedInput<R>,
+    position: Position,
+    error: &quick_xml::Error,
+) -> CoverageError {
+    match bounded.refusal.clone() {
+        Some(InputRefusal::TooLarge { limit }) => CoverageError::TooLarge { limit },
+        Some(InputRefusal::TagTooLong { limit } | InputRefusal::DoctypeTooLong { limit }) => {
+            CoverageError::TagTooLong { position, limit }
+        }
+        None => CoverageError::Malformed {
+            position,
+            reason: error.to_string(),
+        },
+    }
+}
+
+/// A class's `<line hits="…" condition-coverage="50% (1/2)">`, counted into its package.
+fn count_line(counts: &mut CoverageCounts, line: &BytesStart<'_>) {
+    let hits: u64 = attribute(line, b"hits")
+        .and_then(|h| h.trim().parse::<f64>().ok())
+        .map_or(0, |h| h.max(0.0) as u64);
+    counts.lines_valid += 1;
+    counts.lines_covered += u64::from(hits > 0);
+    let branches = attribute(line, b"condition-coverage")
+        .as_deref()
+        .and_then(condition_coverage);
+    if let Some((covered, valid)) = branches {
+        counts.branches_valid += valid;
+        counts.branches_covered += covered.min(valid);
+    }
+}
+
 fn read_cobertura<R: Read>(
     input: R,
     limits: &CoverageLimits,
@@ -164,22 +199,7 @@ fn read_cobertura<R: Read>(
     loop {
         let position = reader.get_ref().position();
         let event = reader.read_event_into(&mut buffer);
-        let event = match event {
-            Ok(event) => event,
-            Err(e) => {
-                let bounded = reader.get_ref();
-                return Err(match bounded.refusal.clone() {
-                    Some(InputRefusal::TooLarge { limit }) => CoverageError::TooLarge { limit },
-                    Some(
-                        InputRefusal::TagTooLong { limit } | InputRefusal::DoctypeTooLong { limit },
-                    ) => CoverageError::TagTooLong { position, limit },
-                    None => CoverageError::Malformed {
-                        position,
-                        reason: e.to_string(),
-                    },
-                });
-            }
-        };
+        let event = event.map_err(|e| unreadable(reader.get_ref(), position, &e))?;
         match event {
             Event::Start(ref element) | Event::Empty(ref element) => {
                 let empty = matches!(event, Event::Empty(_));
@@ -199,19 +219,7 @@ fn read_cobertura<R: Read>(
                     b"method" => in_method += usize::from(!empty),
                     b"line" if in_method == 0 => {
                         if let Some(named) = &package {
-                            let hits: u64 = attribute(element, b"hits")
-                                .and_then(|h| h.trim().parse::<f64>().ok())
-                                .map_or(0, |h| h.max(0.0) as u64);
-                            let branches = attribute(element, b"condition-coverage")
-                                .as_deref()
-                                .and_then(condition_coverage);
-                            let counts = package_entry(&mut report, named, limits)?;
-                            counts.lines_valid += 1;
-                            counts.lines_covered += u64::from(hits > 0);
-                            if let Some((covered, valid)) = branches {
-                                counts.branches_valid += valid;
-                                counts.branches_covered += covered.min(valid);
-                            }
+                            count_line(package_entry(&mut report, named, limits)?, element);
                         }
                     }
                     _ => {}
@@ -270,6 +278,46 @@ struct LcovFile {
     summary: CoverageCounts,
     saw_lines: bool,
     saw_branches: bool,
+}
+
+impl LcovFile {
+    /// Count one `DA`, `BRDA`, `LF`, `LH`, `BRF` or `BRH` record of the file.
+    fn record(&mut self, tag: &str, value: &str, line: u64) -> Result<(), CoverageError> {
+        let fields: Vec<&str> = value.split(',').collect();
+        match tag {
+            "DA" => {
+                let hits = number(fields.get(1).copied(), line, "the hit count")?;
+                self.saw_lines = true;
+                self.from_records.lines_valid += 1;
+                self.from_records.lines_covered += u64::from(hits > 0);
+            }
+            "BRDA" => {
+                let taken = number(fields.get(3).copied(), line, "the taken count")?;
+                self.saw_branches = true;
+                self.from_records.branches_valid += 1;
+                self.from_records.branches_covered += u64::from(taken > 0);
+            }
+            "LF" => self.summary.lines_valid = number(Some(value), line, "LF")?,
+            "LH" => self.summary.lines_covered = number(Some(value), line, "LH")?,
+            "BRF" => self.summary.branches_valid = number(Some(value), line, "BRF")?,
+            _ => self.summary.branches_covered = number(Some(value), line, "BRH")?,
+        }
+        Ok(())
+    }
+
+    /// The file's counts: its line and branch records where it has them, else its summary lines.
+    fn counts(&self) -> CoverageCounts {
+        let mut counts = self.from_records;
+        if !self.saw_lines {
+            counts.lines_valid = self.summary.lines_valid;
+            counts.lines_covered = self.summary.lines_covered;
+        }
+        if !self.saw_branches {
+            counts.branches_valid = self.summary.branches_valid;
+            counts.branches_covered = self.summary.branches_covered;
+        }
+        counts
+    }
 }
 
 fn number(field: Option<&str>, line: u64, what: &str) -> Result<u64, CoverageError> {
@@ -337,16 +385,8 @@ fn read_lcov<R: BufRead>(
                         reason: "end_of_record without an SF: record before it".into(),
                     });
                 };
-                let mut counts = done.from_records;
-                if !done.saw_lines {
-                    counts.lines_valid = done.summary.lines_valid;
-                    counts.lines_covered = done.summary.lines_covered;
-                }
-                if !done.saw_branches {
-                    counts.branches_valid = done.summary.branches_valid;
-                    counts.branches_covered = done.summary.branches_covered;
-                }
-                package_entry(&mut report, &done.package, limits)?.add(&counts);
+                let package = done.package.clone();
+                package_entry(&mut report, &package, limits)?.add(&done.counts());
             }
             "DA" | "BRDA" | "LF" | "LH" | "BRF" | "BRH" => {
                 let Some(open) = file.as_mut() else {
@@ -355,25 +395,7 @@ fn read_lcov<R: BufRead>(
                         reason: format!("{tag} outside a file record (no SF: before it)"),
                     });
                 };
-                let fields: Vec<&str> = value.split(',').collect();
-                match tag {
-                    "DA" => {
-                        let hits = number(fields.get(1).copied(), line_no, "the hit count")?;
-                        open.saw_lines = true;
-                        open.from_records.lines_valid += 1;
-                        open.from_records.lines_covered += u64::from(hits > 0);
-                    }
-                    "BRDA" => {
-                        let taken = number(fields.get(3).copied(), line_no, "the taken count")?;
-                        open.saw_branches = true;
-                        open.from_records.branches_valid += 1;
-                        open.from_records.branches_covered += u64::from(taken > 0);
-                    }
-                    "LF" => open.summary.lines_valid = number(Some(value), line_no, "LF")?,
-                    "LH" => open.summary.lines_covered = number(Some(value), line_no, "LH")?,
-                    "BRF" => open.summary.branches_valid = number(Some(value), line_no, "BRF")?,
-                    _ => open.summary.branches_covered = number(Some(value), line_no, "BRH")?,
-                }
+                open.record(tag, value, line_no)?;
             }
             // TN, FN, FNDA, FNF, FNH, VER and blank lines say nothing about lines or branches.
             _ => {}

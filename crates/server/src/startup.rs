@@ -48,7 +48,7 @@ pub struct RunningServer {
     pub checkpoint_key_fingerprint: String,
     pub state: AppState,
     shutdown: oneshot::Sender<()>,
-    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    serving: Serving,
     /// The data folder's lock on SQLite, held while the server lives.
     _data_lock: Option<std::fs::File>,
 }
@@ -149,14 +149,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
             config.data_dir.display()
         )
     })?;
-    let data_lock = match &config.database_url {
-        Some(_) => None,
-        None => Some(lock_data_folder(&config.data_dir)?),
-    };
-    let store = match &config.database_url {
-        Some(url) => Store::open(url).await?,
-        None => Store::open_sqlite(&config.data_dir.join("slipway.db")).await?,
-    };
+    let (store, data_lock) = open_store(&config).await?;
     let key_path = config
         .master_key_file
         .clone()
@@ -164,17 +157,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let secrets = SecretBox::load_or_create(&key_path)?;
     check_master_key(&store, &secrets, &key_path).await?;
     let vault_config = crate::vault::VaultConfig::from_env()?;
-    let vault = crate::vault::BlobStore::open_at(&config.data_dir, &config.vault, vault_config)
-        .await
-        .with_context(|| match &config.vault {
-            crate::vault::VaultLocation::Disk => format!(
-                "cannot prepare the vault folder in {}",
-                config.data_dir.display()
-            ),
-            crate::vault::VaultLocation::S3(s3) => {
-                format!("cannot open the vault {}", s3.describe())
-            }
-        })?;
+    let vault = open_vault(&config, vault_config).await?;
     let tls = match &config.tls {
         Some(source) => Some(crate::tls::load(source, &config.data_dir)?),
         None => None,
@@ -207,20 +190,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     crate::services::artifacts::recover(&state).await?;
     crate::services::checkpoints::announce(&state);
     crate::services::checkpoints::check_at_start(&state).await;
-    if let Some(period) = checkpoint_period()? {
-        crate::services::checkpoints::schedule(state.clone(), period);
-    }
-    crate::leader::spawn(state.clone());
-    crate::state::listen_for_other_servers(&state);
-    crate::engine::spawn(state.clone());
-    crate::outbox::spawn(state.clone());
-    crate::channels::spawn(state.clone());
-    if let Some(period) = vault_config.gc_every {
-        crate::services::artifacts::schedule_gc(state.clone(), period);
-    }
-    if let Some(period) = vault_config.scrub_every {
-        crate::services::artifacts::schedule_scrub(state.clone(), period);
-    }
+    spawn_background_work(&state, &vault_config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -232,26 +202,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (shutdown, stop) = oneshot::channel::<()>();
-    let stop = async {
-        let _ = stop.await;
-    };
-    let serving = match tls {
-        None => tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-        }),
-        Some(tls) => {
-            // `tap_io` changes nothing on the stream: it lends the TLS listener axum's
-            // `ConnectInfo<SocketAddr>`, which handlers use for the client's address.
-            let listener = crate::tls::TlsListener::new(listener, tls.config)?.tap_io(|_| {});
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            })
-        }
-    };
+    let serving = serve(listener, app, tls.map(|t| t.config), stop)?;
     match fingerprint {
         Some(fingerprint) => tracing::info!(%addr, %fingerprint, "listening with TLS"),
         None => tracing::info!(%addr, "listening"),
@@ -265,6 +216,90 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         shutdown,
         serving,
         _data_lock: data_lock,
+    })
+}
+
+/// The database the configuration names (PostgreSQL), or the data folder's SQLite file, which
+/// this server then locks for itself: the lock goes with the process, however it ends.
+async fn open_store(config: &ServerConfig) -> anyhow::Result<(Store, Option<std::fs::File>)> {
+    Ok(match &config.database_url {
+        Some(url) => (Store::open(url).await?, None),
+        None => {
+            let lock = lock_data_folder(&config.data_dir)?;
+            let store = Store::open_sqlite(&config.data_dir.join("slipway.db")).await?;
+            (store, Some(lock))
+        }
+    })
+}
+
+async fn open_vault(
+    config: &ServerConfig,
+    vault_config: crate::vault::VaultConfig,
+) -> anyhow::Result<crate::vault::BlobStore> {
+    crate::vault::BlobStore::open_at(&config.data_dir, &config.vault, vault_config)
+        .await
+        .with_context(|| match &config.vault {
+            crate::vault::VaultLocation::Disk => format!(
+                "cannot prepare the vault folder in {}",
+                config.data_dir.display()
+            ),
+            crate::vault::VaultLocation::S3(s3) => {
+                format!("cannot open the vault {}", s3.describe())
+            }
+        })
+}
+
+/// The server's background work: the leader's loops, other servers' wake-ups, the orchestrator,
+/// webhook and alert delivery, checkpoints and the vault's sweeps when asked for.
+fn spawn_background_work(
+    state: &AppState,
+    vault_config: &crate::vault::VaultConfig,
+) -> anyhow::Result<()> {
+    if let Some(period) = checkpoint_period()? {
+        crate::services::checkpoints::schedule(state.clone(), period);
+    }
+    crate::leader::spawn(state.clone());
+    crate::state::listen_for_other_servers(state);
+    crate::engine::spawn(state.clone());
+    crate::outbox::spawn(state.clone());
+    crate::channels::spawn(state.clone());
+    if let Some(period) = vault_config.gc_every {
+        crate::services::artifacts::schedule_gc(state.clone(), period);
+    }
+    if let Some(period) = vault_config.scrub_every {
+        crate::services::artifacts::schedule_scrub(state.clone(), period);
+    }
+    Ok(())
+}
+
+type Serving = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Serve `app` on `listener` (through TLS when given) until `stop` is sent or dropped.
+fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    stop: oneshot::Receiver<()>,
+) -> anyhow::Result<Serving> {
+    let stop = async {
+        let _ = stop.await;
+    };
+    Ok(match tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }),
+        Some(config) => {
+            // `tap_io` changes nothing on the stream: it lends the TLS listener axum's
+            // `ConnectInfo<SocketAddr>`, which handlers use for the client's address.
+            let listener = crate::tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            })
+        }
     })
 }
 

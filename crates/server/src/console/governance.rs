@@ -738,8 +738,7 @@ const STRIP_DAYS_AHEAD: i64 = 14;
 /// The calendar as a picture: one lane per environment over three weeks (UTC days), its window's
 /// openings shaded, its freezes hatched across them, its deployments and planned promotions marked.
 fn calendar_picture(c: &dashboard::Calendar) -> String {
-    use super::charts::{calendar_strip, Band, CalendarStrip, Caption, Lane, Marker, Tone};
-    use slipway_core::gates::calendar::PeriodKind;
+    use super::charts::{calendar_strip, CalendarStrip, Caption};
 
     let now = c.now;
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
@@ -764,69 +763,7 @@ fn calendar_picture(c: &dashboard::Calendar) -> String {
     let lanes = c
         .environments
         .iter()
-        .map(|e| {
-            let calendar = &e.environment.gates.calendar;
-            let zone = calendar.zone.as_str();
-            let bands = calendar
-                .periods(start, end)
-                .into_iter()
-                .map(|p| {
-                    let local = |t: jiff::Timestamp| {
-                        t.to_zoned(calendar.zone.tz())
-                            .strftime("%a %d %H:%M")
-                            .to_string()
-                    };
-                    let span = format!("{} – {} ({zone})", local(p.from), local(p.to));
-                    match p.kind {
-                        PeriodKind::Open => Band {
-                            from: hours(p.from),
-                            to: hours(p.to),
-                            tone: Tone::Good,
-                            tooltip: format!("{}: deployments allowed {span}", e.environment.name),
-                        },
-                        PeriodKind::Frozen(reason) => Band {
-                            from: hours(p.from),
-                            to: hours(p.to),
-                            tone: Tone::Bad,
-                            tooltip: format!("{}: frozen {span}: {reason}", e.environment.name),
-                        },
-                    }
-                })
-                .collect();
-            let done = e.deployments.iter().map(|d| {
-                let badge = deployment_badge(d.state);
-                Marker {
-                    at: hours(d.created_at),
-                    tone: Tone::of_class(badge.tone),
-                    tooltip: format!(
-                        "{} #{} {} {}: {}",
-                        d.kind.as_str().replace('_', " "),
-                        d.id,
-                        d.project,
-                        d.release_version,
-                        badge.label
-                    ),
-                    href: Some(format!("/deployments/{}", d.id)),
-                }
-            });
-            let planned = e.planned.iter().filter_map(|(w, when)| {
-                let at = (*when)?;
-                Some(Marker {
-                    at: hours(at),
-                    tone: Tone::Info,
-                    tooltip: format!(
-                        "promotion #{} {} {} planned",
-                        w.promotion.id, w.promotion.project, w.promotion.release_version
-                    ),
-                    href: Some(format!("/promotions/{}", w.promotion.id)),
-                })
-            });
-            Lane {
-                label: e.environment.name.to_string(),
-                bands,
-                markers: done.chain(planned).collect(),
-            }
-        })
+        .map(|e| calendar_lane(e, (start, end), &hours))
         .collect();
     calendar_strip(&CalendarStrip {
         caption: Caption {
@@ -837,6 +774,81 @@ fn calendar_picture(c: &dashboard::Calendar) -> String {
         now: hours(now),
         lanes,
     })
+}
+
+/// One environment's lane of the calendar strip over `(start, end)`: its windows and freezes as
+/// bands, its deployments and planned promotions as marks; `hours` places a time on the strip.
+fn calendar_lane(
+    e: &dashboard::CalendarEnvironment,
+    (start, end): (jiff::Timestamp, jiff::Timestamp),
+    hours: &dyn Fn(jiff::Timestamp) -> f64,
+) -> super::charts::Lane {
+    use super::charts::{Band, Lane, Marker, Tone};
+    use slipway_core::gates::calendar::PeriodKind;
+
+    let calendar = &e.environment.gates.calendar;
+    let zone = calendar.zone.as_str();
+    let local = |t: jiff::Timestamp| {
+        t.to_zoned(calendar.zone.tz())
+            .strftime("%a %d %H:%M")
+            .to_string()
+    };
+    let bands = calendar
+        .periods(start, end)
+        .into_iter()
+        .map(|p| {
+            let span = format!("{} – {} ({zone})", local(p.from), local(p.to));
+            let (tone, tooltip) = match p.kind {
+                PeriodKind::Open => (
+                    Tone::Good,
+                    format!("{}: deployments allowed {span}", e.environment.name),
+                ),
+                PeriodKind::Frozen(reason) => (
+                    Tone::Bad,
+                    format!("{}: frozen {span}: {reason}", e.environment.name),
+                ),
+            };
+            Band {
+                from: hours(p.from),
+                to: hours(p.to),
+                tone,
+                tooltip,
+            }
+        })
+        .collect();
+    let done = e.deployments.iter().map(|d| {
+        let badge = deployment_badge(d.state);
+        Marker {
+            at: hours(d.created_at),
+            tone: Tone::of_class(badge.tone),
+            tooltip: format!(
+                "{} #{} {} {}: {}",
+                d.kind.as_str().replace('_', " "),
+                d.id,
+                d.project,
+                d.release_version,
+                badge.label
+            ),
+            href: Some(format!("/deployments/{}", d.id)),
+        }
+    });
+    let planned = e.planned.iter().filter_map(|(w, when)| {
+        let at = (*when)?;
+        Some(Marker {
+            at: hours(at),
+            tone: Tone::Info,
+            tooltip: format!(
+                "promotion #{} {} {} planned",
+                w.promotion.id, w.promotion.project, w.promotion.release_version
+            ),
+            href: Some(format!("/promotions/{}", w.promotion.id)),
+        })
+    });
+    Lane {
+        label: e.environment.name.to_string(),
+        bands,
+        markers: done.chain(planned).collect(),
+    }
 }
 
 pub(super) async fn calendar(

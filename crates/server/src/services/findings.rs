@@ -178,66 +178,17 @@ where
     )
     .await?;
     let report = read_received(received.path(), limit, request.file_name.as_deref()).await?;
-
-    let at = state.clock.now();
-    let digest = received.digest.to_hex();
-    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let mut tx = state.store.write().await?;
-    let scan_id = tx
-        .insert_scan(&NewScan {
-            project: project.as_str(),
-            release: &version,
-            component: &component,
-            format: report.format.as_str(),
-            scanner: &report.scanner,
-            scanner_version: report.scanner_version.as_deref(),
-            artifact: report.artifact.as_deref(),
-            sha256: &digest,
-            size: i64::try_from(received.size).unwrap_or(i64::MAX),
-            entries: count(report.entries),
-            findings: count(report.findings.len() as u64),
-            not_affected: count(report.not_affected),
-            actor: &actor.username,
-            at,
-        })
-        .await?;
-    let known = tx.known_findings(project.as_str(), &component).await?;
-    let changes = reconcile(&known, &report.scanner, report.findings.clone());
-    let counts = tx
-        .apply_finding_changes(
-            &ScanScope {
-                scan_id,
-                project: project.as_str(),
-                component: &component,
-                release: &version,
-                scanner: &report.scanner,
-                at,
-            },
-            &changes,
-        )
-        .await?;
-    tx.audit(AuditEntry {
-        actor: actor.username.clone(),
-        verb: "scan.push".into(),
+    let scan = ScanToRecord {
+        project,
+        version: &version,
+        component: &component,
         subject,
-        details: json!({
-            "project": project,
-            "release": version,
-            "component": (!component.is_empty()).then_some(&component),
-            "scan": scan_id,
-            "format": report.format.as_str(),
-            "scanner": report.scanner,
-            "artifact": report.artifact,
-            "file": request.file_name,
-            "file_sha256": digest,
-            "findings": report.findings.len(),
-            "new": counts.new,
-            "seen": counts.seen,
-            "reopened": counts.reopened,
-            "fixed": counts.fixed,
-        }),
-    });
-    tx.commit().await?;
+        file_name: request.file_name.as_deref(),
+        digest: received.digest.to_hex(),
+        size: received.size,
+        report: &report,
+    };
+    let (scan_id, counts) = record_scan(state, actor, scan).await?;
     drop(received);
     let scan = state
         .store
@@ -251,6 +202,89 @@ where
         counts,
         report,
     })
+}
+
+/// A read scan report and where it belongs, for [`record_scan`].
+struct ScanToRecord<'a> {
+    project: &'a Name,
+    version: &'a str,
+    component: &'a str,
+    /// The audit subject, `release/PROJECT/VERSION`.
+    subject: String,
+    file_name: Option<&'a str>,
+    digest: String,
+    size: u64,
+    report: &'a ScanReport,
+}
+
+/// Record a scan and reconcile its findings with those known in its scope, with the audit
+/// event, in one transaction: all or nothing.
+async fn record_scan(
+    state: &AppState,
+    actor: &Actor,
+    scan: ScanToRecord<'_>,
+) -> Result<(i64, FindingCounts), ServiceError> {
+    let at = state.clock.now();
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut tx = state.store.write().await?;
+    let scan_id = tx
+        .insert_scan(&NewScan {
+            project: scan.project.as_str(),
+            release: scan.version,
+            component: scan.component,
+            format: scan.report.format.as_str(),
+            scanner: &scan.report.scanner,
+            scanner_version: scan.report.scanner_version.as_deref(),
+            artifact: scan.report.artifact.as_deref(),
+            sha256: &scan.digest,
+            size: i64::try_from(scan.size).unwrap_or(i64::MAX),
+            entries: count(scan.report.entries),
+            findings: count(scan.report.findings.len() as u64),
+            not_affected: count(scan.report.not_affected),
+            actor: &actor.username,
+            at,
+        })
+        .await?;
+    let known = tx
+        .known_findings(scan.project.as_str(), scan.component)
+        .await?;
+    let changes = reconcile(&known, &scan.report.scanner, scan.report.findings.clone());
+    let counts = tx
+        .apply_finding_changes(
+            &ScanScope {
+                scan_id,
+                project: scan.project.as_str(),
+                component: scan.component,
+                release: scan.version,
+                scanner: &scan.report.scanner,
+                at,
+            },
+            &changes,
+        )
+        .await?;
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "scan.push".into(),
+        subject: scan.subject,
+        details: json!({
+            "project": scan.project,
+            "release": scan.version,
+            "component": (!scan.component.is_empty()).then_some(scan.component),
+            "scan": scan_id,
+            "format": scan.report.format.as_str(),
+            "scanner": scan.report.scanner,
+            "artifact": scan.report.artifact,
+            "file": scan.file_name,
+            "file_sha256": scan.digest,
+            "findings": scan.report.findings.len(),
+            "new": counts.new,
+            "seen": counts.seen,
+            "reopened": counts.reopened,
+            "fixed": counts.fixed,
+        }),
+    });
+    tx.commit().await?;
+    Ok((scan_id, counts))
 }
 
 /// A project's findings with their deadlines, narrowed by release, component, state, overdue.

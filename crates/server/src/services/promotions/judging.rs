@@ -32,34 +32,6 @@ pub(super) async fn facts(
     release: &StoredRelease,
     env: &Environment,
 ) -> Result<(Facts, Result<Vec<Run>, ServiceError>), ServiceError> {
-    let deployments = tx
-        .release_deployments(&p.project, &p.release_version)
-        .await?
-        .into_iter()
-        .filter(|(_, _, kind, _)| !matches!(kind, DeploymentKind::DryRun))
-        .filter_map(|(id, e, kind, st)| {
-            Some(PastDeployment {
-                id,
-                environment: Name::parse(&e).ok()?,
-                kind,
-                succeeded: matches!(st, DeploymentState::Succeeded),
-            })
-        })
-        .collect();
-    let earlier_wave = match p.after_promotion {
-        None => None,
-        Some(id) => tx.promotion(id).await?.map(|e| {
-            let outcome = match e.state {
-                PromotionState::Succeeded => Some(true),
-                s if s.is_final() => Some(false),
-                _ => None,
-            };
-            (
-                Name::parse(&e.environment).unwrap_or_else(|_| env.name.clone()),
-                outcome,
-            )
-        }),
-    };
     let signatures = crate::services::releases::check_environment_policy(state, release, &env.name)
         .await
         .map_err(|e| e.to_string());
@@ -80,31 +52,7 @@ pub(super) async fn facts(
         }
         None => None,
     };
-    let findings = match &env.gates.findings {
-        Some(_) => {
-            Some(crate::services::findings::carried(state, &p.project, &p.release_version).await?)
-        }
-        None => None,
-    };
-    let test_runs = match &env.gates.tests {
-        Some(gate) => {
-            crate::services::flakiness::suite_runs(state, &p.project, &p.release_version, gate)
-                .await?
-        }
-        None => Vec::new(),
-    };
-    let flakiness =
-        crate::services::flakiness::flaky_facts(state, &p.project, &env.gates.flaky).await?;
-    let coverage = if env.gates.coverage.is_empty() {
-        Vec::new()
-    } else {
-        crate::services::coverage::facts(state, &p.project, &p.release_version).await?
-    };
-    let quality_gate = if env.gates.quality_gate {
-        crate::services::sonar::fact(state, &p.project, &p.release_version).await?
-    } else {
-        None
-    };
+    let evidence = QualityEvidence::gather(state, p, env).await?;
     let facts = Facts {
         now: state.clock.now(),
         environment: env.name.clone(),
@@ -115,8 +63,8 @@ pub(super) async fn facts(
         requested_by: p.requested_by.clone(),
         scheduled_for: p.scheduled_for.as_deref().and_then(|t| t.parse().ok()),
         signatures,
-        deployments,
-        earlier_wave,
+        deployments: past_deployments(tx, p).await?,
+        earlier_wave: earlier_wave(tx, p, env).await?,
         votes: tx.votes(p.id).await?,
         checks: tx.checks(&p.project, &p.release_version).await?,
         change_request: tx.change_request_of(p.id).await?.map(|c| c.state),
@@ -124,13 +72,107 @@ pub(super) async fn facts(
         deployable,
         variables,
         parity,
-        findings,
-        test_runs,
-        flakiness,
-        coverage,
-        quality_gate,
+        findings: evidence.findings,
+        test_runs: evidence.test_runs,
+        flakiness: evidence.flakiness,
+        coverage: evidence.coverage,
+        quality_gate: evidence.quality_gate,
     };
     Ok((facts, runs))
+}
+
+/// Every deployment of the release in any environment, dry runs left out (they deploy nothing).
+async fn past_deployments(
+    tx: &mut WriteTx<'_>,
+    p: &StoredPromotion,
+) -> Result<Vec<PastDeployment>, ServiceError> {
+    Ok(tx
+        .release_deployments(&p.project, &p.release_version)
+        .await?
+        .into_iter()
+        .filter(|(_, _, kind, _)| !matches!(kind, DeploymentKind::DryRun))
+        .filter_map(|(id, e, kind, st)| {
+            Some(PastDeployment {
+                id,
+                environment: Name::parse(&e).ok()?,
+                kind,
+                succeeded: matches!(st, DeploymentState::Succeeded),
+            })
+        })
+        .collect())
+}
+
+/// The earlier wave of the same phase this promotion follows, and its outcome (`None` while it
+/// runs).
+async fn earlier_wave(
+    tx: &mut WriteTx<'_>,
+    p: &StoredPromotion,
+    env: &Environment,
+) -> Result<Option<(Name, Option<bool>)>, ServiceError> {
+    let Some(id) = p.after_promotion else {
+        return Ok(None);
+    };
+    Ok(tx.promotion(id).await?.map(|e| {
+        let outcome = match e.state {
+            PromotionState::Succeeded => Some(true),
+            s if s.is_final() => Some(false),
+            _ => None,
+        };
+        (
+            Name::parse(&e.environment).unwrap_or_else(|_| env.name.clone()),
+            outcome,
+        )
+    }))
+}
+
+/// The quality evidence the environment's gates ask for; each part is read only when its gate
+/// is set.
+struct QualityEvidence {
+    findings: Option<Vec<slipway_core::governance::FindingFact>>,
+    test_runs: Vec<slipway_core::governance::SuiteRunFact>,
+    flakiness: Vec<slipway_core::governance::FlakyFact>,
+    coverage: Vec<slipway_core::governance::CoverageFact>,
+    quality_gate: Option<slipway_core::governance::QualityGateFact>,
+}
+
+impl QualityEvidence {
+    async fn gather(
+        state: &AppState,
+        p: &StoredPromotion,
+        env: &Environment,
+    ) -> Result<QualityEvidence, ServiceError> {
+        let gates = &env.gates;
+        let (project, version) = (&p.project, &p.release_version);
+        let findings = match &gates.findings {
+            Some(_) => Some(crate::services::findings::carried(state, project, version).await?),
+            None => None,
+        };
+        let test_runs = match &gates.tests {
+            Some(gate) => {
+                crate::services::flakiness::suite_runs(state, project, version, gate).await?
+            }
+            None => Vec::new(),
+        };
+        let flakiness =
+            crate::services::flakiness::flaky_facts(state, project, &gates.flaky).await?;
+        let coverage = if gates.coverage.is_empty() {
+            Vec::new()
+        } else {
+            crate::services::coverage::facts(state, project, version).await?
+        };
+        let quality_gate = if gates.quality_gate {
+            crate::services::sonar::fact(state, project, version).await?
+        } else {
+            None
+        };
+        Ok(QualityEvidence {
+            findings,
+            test_runs,
+            flakiness,
+            coverage,
+            quality_gate,
+        })
+    }
 }
 
 /// Every `${NAME}` of the steps that would run has a value on each of their targets, with the

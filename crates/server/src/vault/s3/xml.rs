@@ -61,58 +61,22 @@ impl Answer {
             });
         }
         let mut reader = Reader::from_reader(bytes);
-        let mut open: Vec<(String, bool)> = Vec::new();
-        let mut root: Option<String> = None;
-        let mut group = 0usize;
-        let mut leaves: Vec<Leaf> = Vec::new();
-        let mut text = String::new();
+        let mut flat = Flattening::default();
         loop {
             let position = reader.buffer_position();
             let malformed = |reason: String| XmlError::Malformed { position, reason };
             let event = reader.read_event().map_err(|e| malformed(e.to_string()))?;
             match event {
-                Event::Start(_) | Event::Empty(_) if root.is_some() && open.is_empty() => {
+                Event::Start(_) | Event::Empty(_)
+                    if flat.root.is_some() && flat.open.is_empty() =>
+                {
                     return Err(malformed("a second root element".into()));
                 }
                 Event::Start(start) => {
-                    let name = utf8(start.name().as_ref(), position)?;
-                    if open.len() >= MAX_DEPTH {
-                        return Err(XmlError::TooDeep {
-                            limit: MAX_DEPTH,
-                            position,
-                        });
-                    }
-                    if open.len() == 1 {
-                        group += 1;
-                    }
-                    if let Some((_, had_child)) = open.last_mut() {
-                        *had_child = true;
-                    }
-                    if root.is_none() {
-                        root = Some(name.clone());
-                    }
-                    open.push((name, false));
-                    text.clear();
+                    flat.start(utf8(start.name().as_ref(), position)?, position)?
                 }
                 Event::Empty(start) => {
-                    let name = utf8(start.name().as_ref(), position)?;
-                    if root.is_none() {
-                        root = Some(name);
-                        continue;
-                    }
-                    if open.len() == 1 {
-                        group += 1;
-                    }
-                    if let Some((_, had_child)) = open.last_mut() {
-                        *had_child = true;
-                    }
-                    push_leaf(
-                        &mut leaves,
-                        format!("{}/{name}", path_of(&open)),
-                        group,
-                        String::new(),
-                        position,
-                    )?;
+                    flat.empty(utf8(start.name().as_ref(), position)?, position)?
                 }
                 Event::Text(raw) => {
                     let raw = std::str::from_utf8(raw.as_ref())
@@ -122,44 +86,20 @@ impl Answer {
                             "{e} (only the five XML escapes and character references are read)"
                         ))
                     })?;
-                    append(&mut text, &value, reader.buffer_position())?;
+                    append(&mut flat.text, &value, reader.buffer_position())?;
                 }
                 Event::CData(raw) => {
                     let value = std::str::from_utf8(raw.as_ref())
                         .map_err(|_| XmlError::NotUtf8 { position })?;
-                    append(&mut text, value, reader.buffer_position())?;
+                    append(&mut flat.text, value, reader.buffer_position())?;
                 }
-                Event::End(_) => {
-                    let path = path_of(&open);
-                    let Some((_, had_child)) = open.pop() else {
-                        return Err(malformed("a closing tag without its opening one".into()));
-                    };
-                    // Elements without children are the leaves (the root never is one); a
-                    // container's whitespace is no value.
-                    if !had_child && !open.is_empty() {
-                        push_leaf(
-                            &mut leaves,
-                            path,
-                            group,
-                            std::mem::take(&mut text),
-                            position,
-                        )?;
-                    }
-                    text.clear();
-                }
+                Event::End(_) => flat.end(position)?,
                 Event::DocType(_) => return Err(XmlError::Doctype { position }),
                 Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
                 Event::Eof => break,
             }
         }
-        if let Some((inside, _)) = open.last() {
-            return Err(XmlError::Malformed {
-                position: reader.buffer_position(),
-                reason: format!("the answer ends inside <{inside}>"),
-            });
-        }
-        let root = root.ok_or(XmlError::Empty)?;
-        Ok(Answer { root, leaves })
+        flat.finish(reader.buffer_position())
     }
 
     /// The text of the first leaf at `path` (below the root, e.g. `UploadId`).
@@ -185,6 +125,89 @@ impl Answer {
             }
         }
         out.into_iter().map(|(_, fields)| fields).collect()
+    }
+}
+
+/// An answer being flattened, event by event: the open elements (and whether each has had a
+/// child yet), the root, the group of the root's child being read, the leaves so far and the
+/// text of the element being read.
+#[derive(Default)]
+struct Flattening {
+    open: Vec<(String, bool)>,
+    root: Option<String>,
+    group: usize,
+    leaves: Vec<Leaf>,
+    text: String,
+}
+
+impl Flattening {
+    fn start(&mut self, name: String, position: u64) -> Result<(), XmlError> {
+        if self.open.len() >= MAX_DEPTH {
+            return Err(XmlError::TooDeep {
+                limit: MAX_DEPTH,
+                position,
+            });
+        }
+        self.enter_child();
+        if self.root.is_none() {
+            self.root = Some(name.clone());
+        }
+        self.open.push((name, false));
+        self.text.clear();
+        Ok(())
+    }
+
+    /// `<name/>`: a leaf without text, or the whole (empty) answer when it is the root.
+    fn empty(&mut self, name: String, position: u64) -> Result<(), XmlError> {
+        if self.root.is_none() {
+            self.root = Some(name);
+            return Ok(());
+        }
+        self.enter_child();
+        let path = format!("{}/{name}", path_of(&self.open));
+        push_leaf(&mut self.leaves, path, self.group, String::new(), position)
+    }
+
+    fn end(&mut self, position: u64) -> Result<(), XmlError> {
+        let path = path_of(&self.open);
+        let Some((_, had_child)) = self.open.pop() else {
+            return Err(XmlError::Malformed {
+                position,
+                reason: "a closing tag without its opening one".into(),
+            });
+        };
+        // Elements without children are the leaves (the root never is one); a container's
+        // whitespace is no value.
+        if !had_child && !self.open.is_empty() {
+            let text = std::mem::take(&mut self.text);
+            push_leaf(&mut self.leaves, path, self.group, text, position)?;
+        }
+        self.text.clear();
+        Ok(())
+    }
+
+    /// A child element opens: a new group under the root, and its parent is no leaf.
+    fn enter_child(&mut self) {
+        if self.open.len() == 1 {
+            self.group += 1;
+        }
+        if let Some((_, had_child)) = self.open.last_mut() {
+            *had_child = true;
+        }
+    }
+
+    fn finish(self, position: u64) -> Result<Answer, XmlError> {
+        if let Some((inside, _)) = self.open.last() {
+            return Err(XmlError::Malformed {
+                position,
+                reason: format!("the answer ends inside <{inside}>"),
+            });
+        }
+        let root = self.root.ok_or(XmlError::Empty)?;
+        Ok(Answer {
+            root,
+            leaves: self.leaves,
+        })
     }
 }
 
