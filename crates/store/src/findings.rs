@@ -161,6 +161,47 @@ struct StoredIds {
     scanners: BTreeSet<String>,
 }
 
+/// What a scan says of a known finding, ready to write: its ids and scanners grown (the id it
+/// goes by never changes once stored: links and decisions name it), and the scan's view.
+struct SeenAgain {
+    id: i64,
+    aliases: String,
+    scanners: String,
+    severity: &'static str,
+    fixed_in: Option<String>,
+    known_exploited: i64,
+    title: Option<String>,
+    package: String,
+    reopened: i64,
+}
+
+impl SeenAgain {
+    fn of(
+        scope: &ScanScope<'_>,
+        id: i64,
+        stored: StoredIds,
+        finding: &ScannedFinding,
+        reopened: bool,
+    ) -> Result<SeenAgain> {
+        let mut ids = stored.aliases;
+        ids.extend(finding.ids().cloned());
+        ids.remove(&stored.vulnerability);
+        let mut scanners = stored.scanners;
+        scanners.insert(scope.scanner.to_string());
+        Ok(SeenAgain {
+            id,
+            aliases: json_list(&ids)?,
+            scanners: json_list(&scanners)?,
+            severity: finding.severity.as_str(),
+            fixed_in: finding.fixed_in.clone(),
+            known_exploited: flag(finding.known_exploited),
+            title: finding.title.clone(),
+            package: finding.package.clone(),
+            reopened: flag(reopened),
+        })
+    }
+}
+
 fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> Result<String> {
     let items: Vec<&String> = items.into_iter().collect();
     serde_json::to_string(&items).map_err(|e| StoreError::Corrupt(format!("finding list: {e}")))
@@ -250,6 +291,8 @@ impl WriteTx<'_> {
         let mut counts = FindingCounts::default();
         let mut stored = self.stored_ids(scope).await?;
         let mut sighted = Vec::with_capacity(changes.len());
+        let mut seen = Vec::new();
+        let mut fixed = Vec::new();
         for change in changes {
             match change {
                 FindingChange::New(finding) => {
@@ -266,23 +309,22 @@ impl WriteTx<'_> {
                     let ids = stored.remove(known).ok_or_else(|| {
                         StoreError::Corrupt(format!("finding {known} is not in its scope"))
                     })?;
-                    self.see_finding(scope, *known, ids, finding, *reopened, &at)
-                        .await?;
+                    seen.push(SeenAgain::of(scope, *known, ids, finding, *reopened)?);
                     sighted.push(*known);
                     counts.seen += 1;
                     counts.reopened += u64::from(*reopened);
                 }
                 FindingChange::Fixed { known } => {
-                    sqlx::query("UPDATE findings SET state = $2, fixed_at = $3, fixed_release = $4 WHERE id = $1")
-                        .bind(known)
-                        .bind(FindingState::Fixed.as_str())
-                        .bind(&at)
-                        .bind(scope.release)
-                        .execute(&mut *self.tx)
-                        .await?;
+                    fixed.push(*known);
                     counts.fixed += 1;
                 }
             }
+        }
+        for chunk in seen.chunks(FINDINGS_PER_STATEMENT) {
+            self.see_findings(scope, chunk, &at).await?;
+        }
+        for chunk in fixed.chunks(SIGHTINGS_PER_STATEMENT) {
+            self.fix_findings(scope, chunk, &at).await?;
         }
         self.insert_findings(scope, first_new, &new, &at).await?;
         self.sightings(scope, &sighted).await?;
@@ -368,47 +410,68 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// A known finding seen again: its ids and scanners grow, the scan's view of it (severity,
-    /// fix, exploitation) is the latest, a plain package name gives way to a PURL, and a fixed
-    /// one opens again.
-    async fn see_finding(
+    /// Known findings seen again, many per statement (see [`SeenAgain`]): the scan's view of
+    /// each is the latest, a plain package name gives way to a PURL, and a fixed one opens again.
+    async fn see_findings(
         &mut self,
         scope: &ScanScope<'_>,
-        id: i64,
-        stored: StoredIds,
-        finding: &ScannedFinding,
-        reopened: bool,
+        seen: &[SeenAgain],
         at: &str,
     ) -> Result<()> {
-        let mut ids = stored.aliases;
-        ids.extend(finding.ids().cloned());
-        // The id a finding goes by never changes once stored: links and decisions name it.
-        ids.remove(&stored.vulnerability);
-        let mut scanners = stored.scanners;
-        scanners.insert(scope.scanner.to_string());
-        sqlx::query(
-            "UPDATE findings SET aliases = $2, scanners = $3, severity = $4, fixed_in = $5, \
-             known_exploited = $6, title = COALESCE($7, title), state = $8, last_seen_at = $9, last_release = $10, \
-             fixed_at = CASE WHEN $11 = 1 THEN NULL ELSE fixed_at END, \
-             fixed_release = CASE WHEN $11 = 1 THEN NULL ELSE fixed_release END, \
-             reopened_at = CASE WHEN $11 = 1 THEN $9 ELSE reopened_at END, \
-             reopened = reopened + $11, \
-             package = CASE WHEN package LIKE 'pkg:%' THEN package ELSE $12 END WHERE id = $1",
-        )
-        .bind(id)
-        .bind(json_list(&ids)?)
-        .bind(json_list(&scanners)?)
-        .bind(finding.severity.as_str())
-        .bind(finding.fixed_in.as_deref())
-        .bind(flag(finding.known_exploited))
-        .bind(finding.title.as_deref())
-        .bind(FindingState::Open.as_str())
-        .bind(at)
-        .bind(scope.release)
-        .bind(flag(reopened))
-        .bind(&finding.package)
-        .execute(&mut *self.tx)
-        .await?;
+        // `VALUES` names its columns column1, column2, … on both databases.
+        let values: Vec<String> = (0..seen.len())
+            .map(|i| {
+                let n = 4 + i * 9;
+                let columns: Vec<String> = (n..n + 9).map(|c| format!("${c}")).collect();
+                format!("({})", columns.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE findings SET aliases = v.column2, scanners = v.column3, severity = v.column4, \
+             fixed_in = v.column5, known_exploited = v.column6, title = COALESCE(v.column7, findings.title), \
+             state = $1, last_seen_at = $2, last_release = $3, \
+             fixed_at = CASE WHEN v.column9 = 1 THEN NULL ELSE findings.fixed_at END, \
+             fixed_release = CASE WHEN v.column9 = 1 THEN NULL ELSE findings.fixed_release END, \
+             reopened_at = CASE WHEN v.column9 = 1 THEN $2 ELSE findings.reopened_at END, \
+             reopened = findings.reopened + v.column9, \
+             package = CASE WHEN findings.package LIKE 'pkg:%' THEN findings.package ELSE v.column8 END \
+             FROM (VALUES {}) AS v WHERE findings.id = v.column1",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(FindingState::Open.as_str())
+            .bind(at)
+            .bind(scope.release);
+        for finding in seen {
+            query = query
+                .bind(finding.id)
+                .bind(&finding.aliases)
+                .bind(&finding.scanners)
+                .bind(finding.severity)
+                .bind(finding.fixed_in.as_deref())
+                .bind(finding.known_exploited)
+                .bind(finding.title.as_deref())
+                .bind(&finding.package)
+                .bind(finding.reopened);
+        }
+        query.execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Known findings this scan no longer reports, marked fixed in its release.
+    async fn fix_findings(&mut self, scope: &ScanScope<'_>, ids: &[i64], at: &str) -> Result<()> {
+        let sql = format!(
+            "UPDATE findings SET state = $1, fixed_at = $2, fixed_release = $3 WHERE id IN ({})",
+            crate::insights::placeholders(4, ids.len())
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(FindingState::Fixed.as_str())
+            .bind(at)
+            .bind(scope.release);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *self.tx).await?;
         Ok(())
     }
 

@@ -32,7 +32,7 @@ pub struct InsightScope<'a> {
 }
 
 /// `$first, $first+1, …` for a list bound after `first - 1` other parameters.
-fn placeholders(first: usize, count: usize) -> String {
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()

@@ -102,6 +102,10 @@ pub struct TestRunFilter {
     pub limit: i64,
 }
 
+/// Tests (and attempts) written per statement: 9 (and 10) parameters each stay far below
+/// SQLite's and PostgreSQL's limits on bound parameters.
+const RESULTS_PER_STATEMENT: usize = 200;
+
 const RUN_COLUMNS: &str = "id, project, release, environment, suite, launch, attributes, files, tests, passed, failed, errored, skipped, passed_after_retry, attempts, duration_ms, created_by, created_at, updated_at";
 
 fn run_row(row: &AnyRow) -> Result<StoredTestRun> {
@@ -234,82 +238,203 @@ impl WriteTx<'_> {
         file_seq: i64,
         test: &ReportedTest,
     ) -> Result<()> {
-        let Some(last) = test.attempts.last() else {
+        self.add_test_results(run_id, file_seq, std::slice::from_ref(test))
+            .await
+    }
+
+    /// [`WriteTx::add_test_result`] for many tests, in their order, with a few statements per
+    /// hundred tests instead of two per test: a test repeated in `tests` is added after the
+    /// ones before it, as one at a time would.
+    pub async fn add_test_results(
+        &mut self,
+        run_id: i64,
+        file_seq: i64,
+        tests: &[ReportedTest],
+    ) -> Result<()> {
+        let mut batch: Vec<(&ReportedTest, TestKey)> = Vec::new();
+        let mut keys = std::collections::HashSet::new();
+        for test in tests.iter().filter(|t| !t.attempts.is_empty()) {
+            let key = test.key();
+            // One statement may not change a row twice: a repeat waits for the next batch.
+            if batch.len() == RESULTS_PER_STATEMENT
+                || !keys.insert((test.suite.clone(), key.as_str().to_string()))
+            {
+                self.add_result_batch(run_id, file_seq, &batch).await?;
+                batch.clear();
+                keys.clear();
+                keys.insert((test.suite.clone(), key.as_str().to_string()));
+            }
+            batch.push((test, key));
+        }
+        self.add_result_batch(run_id, file_seq, &batch).await
+    }
+
+    /// Tests of distinct identities: their results upserted in one statement, then their
+    /// attempts inserted, numbered after the attempts the run already held.
+    async fn add_result_batch(
+        &mut self,
+        run_id: i64,
+        file_seq: i64,
+        batch: &[(&ReportedTest, TestKey)],
+    ) -> Result<()> {
+        if batch.is_empty() {
             return Ok(());
-        };
-        let key = test.key();
-        let added = to_i64(test.attempts.len() as u64);
-        let failed = to_i64(
-            test.attempts
-                .iter()
-                .filter(|a| a.status.is_failure())
-                .count() as u64,
-        );
-        let (total, repeated): (i64, i64) = sqlx::query_as(
+        }
+        let values: Vec<String> = (0..batch.len())
+            .map(|i| {
+                let n = 3 + i * 9;
+                format!(
+                    "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2, 0)",
+                    n,
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7,
+                    n + 8
+                )
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO test_results (run_id, junit_suite, test_key, classname, name, file, status, attempts, failed_attempts, duration_ms, file_seq, repeated_in_file) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0) \
+             VALUES {} \
              ON CONFLICT (run_id, junit_suite, test_key) DO UPDATE SET status = excluded.status, \
              repeated_in_file = CASE WHEN test_results.file_seq = excluded.file_seq THEN 1 ELSE 0 END, \
              file_seq = excluded.file_seq, \
              attempts = test_results.attempts + excluded.attempts, \
              failed_attempts = test_results.failed_attempts + excluded.failed_attempts, \
              duration_ms = excluded.duration_ms, file = COALESCE(test_results.file, excluded.file) \
-             RETURNING attempts, repeated_in_file",
+             RETURNING junit_suite, test_key, attempts, repeated_in_file",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(run_id).bind(file_seq);
+        for (test, key) in batch {
+            let last = test.attempts.last().map(|a| (a.status, a.duration_ms));
+            let failed = test
+                .attempts
+                .iter()
+                .filter(|a| a.status.is_failure())
+                .count();
+            query = query
+                .bind(&test.suite)
+                .bind(key.as_str())
+                .bind(test.classname.as_deref())
+                .bind(&test.name)
+                .bind(test.file.as_deref())
+                .bind(last.map(|(status, _)| status.as_str()))
+                .bind(to_i64(test.attempts.len() as u64))
+                .bind(to_i64(failed as u64))
+                .bind(last.and_then(|(_, ms)| ms).map(to_i64));
+        }
+        // The database returns the rows in no promised order: match them by identity.
+        let mut totals = std::collections::HashMap::new();
+        for row in query.fetch_all(&mut *self.tx).await? {
+            let suite: String = row.try_get("junit_suite")?;
+            let key: String = row.try_get("test_key")?;
+            let total: i64 = row.try_get("attempts")?;
+            let repeated: i64 = row.try_get("repeated_in_file")?;
+            totals.insert((suite, key), (total, repeated == 1));
+        }
+        let mut attempts = Vec::new();
+        for (test, key) in batch {
+            let Some(&(total, repeated)) =
+                totals.get(&(test.suite.clone(), key.as_str().to_string()))
+            else {
+                return Err(StoreError::Corrupt(format!(
+                    "the result of test {} in run {run_id} was not returned by its upsert",
+                    key.as_str()
+                )));
+            };
+            let first = total - to_i64(test.attempts.len() as u64) + 1;
+            if repeated {
+                self.retried_attempt_failed(run_id, test, key, first - 1)
+                    .await?;
+            }
+            attempts.extend(
+                test.attempts
+                    .iter()
+                    .enumerate()
+                    .map(|(offset, attempt)| (*test, key, first + offset as i64, attempt)),
+            );
+        }
+        for chunk in attempts.chunks(RESULTS_PER_STATEMENT) {
+            self.insert_attempts(run_id, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// The same file gave the test again: its attempt shown as passed before was retried, and
+    /// counts as failed.
+    async fn retried_attempt_failed(
+        &mut self,
+        run_id: i64,
+        test: &ReportedTest,
+        key: &TestKey,
+        attempt: i64,
+    ) -> Result<()> {
+        let retried = sqlx::query(
+            "UPDATE test_attempts SET status = 'failed', message = COALESCE(message, $5) \
+             WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3 AND attempt = $4 AND status = 'passed'",
         )
         .bind(run_id)
         .bind(&test.suite)
         .bind(key.as_str())
-        .bind(test.classname.as_deref())
-        .bind(&test.name)
-        .bind(test.file.as_deref())
-        .bind(last.status.as_str())
-        .bind(added)
-        .bind(failed)
-        .bind(last.duration_ms.map(to_i64))
-        .bind(file_seq)
-        .fetch_one(&mut *self.tx)
+        .bind(attempt)
+        .bind(RETRIED_WITHOUT_FAILURE)
+        .execute(&mut *self.tx)
         .await?;
-        let first = total - added + 1;
-        if repeated == 1 {
-            let retried = sqlx::query(
-                "UPDATE test_attempts SET status = 'failed', message = COALESCE(message, $5) \
-                 WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3 AND attempt = $4 AND status = 'passed'",
-            )
-            .bind(run_id)
-            .bind(&test.suite)
-            .bind(key.as_str())
-            .bind(first - 1)
-            .bind(RETRIED_WITHOUT_FAILURE)
-            .execute(&mut *self.tx)
-            .await?;
-            if retried.rows_affected() > 0 {
-                sqlx::query("UPDATE test_results SET failed_attempts = failed_attempts + 1 WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3")
-                    .bind(run_id)
-                    .bind(&test.suite)
-                    .bind(key.as_str())
-                    .execute(&mut *self.tx)
-                    .await?;
-            }
-        }
-        for (offset, attempt) in test.attempts.iter().enumerate() {
-            let shown = |text: &Option<slipway_core::quality::BoundedText>| {
-                text.as_ref().map(|t| t.shown())
-            };
-            sqlx::query("INSERT INTO test_attempts (run_id, junit_suite, test_key, attempt, status, message, failure_type, detail, system_out, system_err, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        if retried.rows_affected() > 0 {
+            sqlx::query("UPDATE test_results SET failed_attempts = failed_attempts + 1 WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3")
                 .bind(run_id)
                 .bind(&test.suite)
                 .bind(key.as_str())
-                .bind(first + offset as i64)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Attempts `(test, its key, number, attempt)` of one run, in one statement.
+    async fn insert_attempts(
+        &mut self,
+        run_id: i64,
+        attempts: &[(
+            &ReportedTest,
+            &TestKey,
+            i64,
+            &slipway_core::quality::Attempt,
+        )],
+    ) -> Result<()> {
+        let values: Vec<String> = (0..attempts.len())
+            .map(|i| {
+                let n = 2 + i * 10;
+                let columns: Vec<String> = (n..n + 10).map(|c| format!("${c}")).collect();
+                format!("($1, {})", columns.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO test_attempts (run_id, junit_suite, test_key, attempt, status, message, failure_type, detail, system_out, system_err, duration_ms) VALUES {}",
+            values.join(", ")
+        );
+        let shown =
+            |text: &Option<slipway_core::quality::BoundedText>| text.as_ref().map(|t| t.shown());
+        let mut query = sqlx::query(&sql).bind(run_id);
+        for (test, key, number, attempt) in attempts {
+            query = query
+                .bind(&test.suite)
+                .bind(key.as_str())
+                .bind(*number)
                 .bind(attempt.status.as_str())
                 .bind(shown(&attempt.message))
                 .bind(attempt.failure_type.as_deref())
                 .bind(shown(&attempt.detail))
                 .bind(shown(&attempt.system_out))
                 .bind(shown(&attempt.system_err))
-                .bind(attempt.duration_ms.map(to_i64))
-                .execute(&mut *self.tx)
-                .await?;
+                .bind(attempt.duration_ms.map(to_i64));
         }
+        query.execute(&mut *self.tx).await?;
         Ok(())
     }
 

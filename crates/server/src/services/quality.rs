@@ -241,40 +241,18 @@ where
     let mut tx = state.store.write().await?;
     // A push sent again after its answer was lost (a CI retry) finds its file already in the
     // launch's run: it is answered with that run and merges nothing a second time.
-    if let Some((run, file)) = tx.test_run_with_file(&key, &digest).await? {
-        return Ok(PushedReport {
-            run,
-            created: false,
-            repeated: true,
-            summary: JunitSummary {
-                testcases: u64::try_from(file.testcases).unwrap_or(0),
-                skipped_testcases: u64::try_from(file.skipped_testcases).unwrap_or(0),
-                ..JunitSummary::default()
-            },
-        });
+    if let Some(answer) = repeated_push(&mut tx, &key, &digest).await? {
+        return Ok(answer);
     }
-
-    // The parser runs on a blocking thread and hands each test over as it completes; the
-    // transaction takes them as they come, so memory stays bounded whatever the file's size.
-    let (sender, mut tests) = tokio::sync::mpsc::channel::<ReportedTest>(1024);
-    let path = received.path().to_path_buf();
-    let parsing = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path).map_err(JunitError::Io)?;
-        read_junit(file, &Limits::default(), |test| {
-            // A closed channel means the transaction failed; its error is the one reported.
-            let _ = sender.blocking_send(test);
-        })
-    });
     let run = tx.open_test_run(&key).await?;
     let created = run.files == 0;
-    let file_seq = run.files + 1;
-    while let Some(test) = tests.recv().await {
-        tx.add_test_result(run.id, file_seq, &test).await?;
-    }
-    let summary = parsing
-        .await
-        .map_err(|e| ServiceError::VaultIo(format!("the report reader stopped: {e}")))?
-        .map_err(|e| malformed(request.file_name.as_deref(), e))?;
+    let summary = merge_report(
+        &mut tx,
+        (run.id, run.files + 1),
+        received.path(),
+        request.file_name.as_deref(),
+    )
+    .await?;
     let size = received.size;
     keep_raw(state, &mut tx, received).await?;
     let run = tx
@@ -302,6 +280,60 @@ where
         repeated: false,
         summary,
     })
+}
+
+/// The answer to a push whose file the launch's run already holds: that run, nothing merged.
+async fn repeated_push(
+    tx: &mut slipway_store::WriteTx<'_>,
+    key: &NewTestPush<'_>,
+    digest: &str,
+) -> Result<Option<PushedReport>, ServiceError> {
+    let Some((run, file)) = tx.test_run_with_file(key, digest).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PushedReport {
+        run,
+        created: false,
+        repeated: true,
+        summary: JunitSummary {
+            testcases: u64::try_from(file.testcases).unwrap_or(0),
+            skipped_testcases: u64::try_from(file.skipped_testcases).unwrap_or(0),
+            ..JunitSummary::default()
+        },
+    }))
+}
+
+/// At most this many parsed tests are held before they are written.
+const TESTS_PER_WRITE: usize = 1024;
+
+/// Parse the report at `path` and add each of its tests to the run as `(run, file)`. The parser
+/// runs on a blocking thread and hands each test over as it completes; the transaction takes them
+/// as they come, so memory stays bounded whatever the file's size.
+async fn merge_report(
+    tx: &mut slipway_store::WriteTx<'_>,
+    (run, file): (i64, i64),
+    path: &std::path::Path,
+    file_name: Option<&str>,
+) -> Result<JunitSummary, ServiceError> {
+    let (sender, mut tests) = tokio::sync::mpsc::channel::<ReportedTest>(1024);
+    let path = path.to_path_buf();
+    let parsing = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path).map_err(JunitError::Io)?;
+        read_junit(file, &Limits::default(), |test| {
+            // A closed channel means the transaction failed; its error is the one reported.
+            let _ = sender.blocking_send(test);
+        })
+    });
+    // Tests are written as they arrive, many per statement: whatever the channel holds at once.
+    let mut arrived = Vec::with_capacity(TESTS_PER_WRITE);
+    while tests.recv_many(&mut arrived, TESTS_PER_WRITE).await > 0 {
+        tx.add_test_results(run, file, &arrived).await?;
+        arrived.clear();
+    }
+    parsing
+        .await
+        .map_err(|e| ServiceError::VaultIo(format!("the report reader stopped: {e}")))?
+        .map_err(|e| malformed(file_name, e))
 }
 
 /// Keep a report as received in the vault under its digest, inside the push's transaction (the

@@ -245,3 +245,95 @@ async fn a_push_not_committed_leaves_nothing() {
     })
     .await;
 }
+
+/// A push written many tests per statement stores what one test at a time stores: more tests
+/// than one statement takes, a test repeated inside the file (pytest-rerunfailures writes each
+/// rerun as a testcase of its own) and a test the run already held.
+#[tokio::test]
+async fn tests_written_in_batches_match_tests_written_one_at_a_time() {
+    on_both_backends(|store| async move {
+        let mut pushed: Vec<ReportedTest> = (0..450)
+            .map(|i| {
+                reported(
+                    &format!("t{i}"),
+                    &[if i % 7 == 0 { Failed } else { Passed }],
+                )
+            })
+            .collect();
+        pushed.insert(3, reported("rerun", &[Passed]));
+        pushed.insert(250, reported("rerun", &[Failed, Passed]));
+        pushed.push(reported("rerun", &[Passed]));
+        let earlier = [reported("t1", &[Failed]), reported("rerun", &[Failed])];
+        let attributes = BTreeMap::new();
+        let mut runs = Vec::new();
+        for (launch, batched) in [("one-by-one", false), ("batched", true)] {
+            let mut tx = store.write().await.unwrap();
+            let key = NewTestPush {
+                project: "pets",
+                release: "1.0.0",
+                environment: "DEV",
+                suite: "e2e",
+                launch,
+                attributes: &attributes,
+                actor: "ci",
+            };
+            let run = tx.open_test_run(&key).await.unwrap();
+            tx.add_test_results(run.id, 1, &earlier).await.unwrap();
+            tx.finish_test_push(run.id, &file(2)).await.unwrap();
+            let run = tx.open_test_run(&key).await.unwrap();
+            if batched {
+                tx.add_test_results(run.id, 2, &pushed).await.unwrap();
+            } else {
+                for test in &pushed {
+                    tx.add_test_result(run.id, 2, test).await.unwrap();
+                }
+            }
+            let run = tx
+                .finish_test_push(run.id, &file(pushed.len() as i64))
+                .await
+                .unwrap();
+            tx.audit(entry("tests.push", &format!("test-run/{}", run.id)));
+            tx.commit().await.unwrap();
+            runs.push(run);
+        }
+        let (one, batched) = (&runs[0], &runs[1]);
+        assert_eq!(one.totals, batched.totals);
+        assert_eq!(batched.totals.tests, 451);
+        let read = |run: i64| {
+            let store = store.clone();
+            async move {
+                let mut results = store.test_results(run, false, 1000).await.unwrap();
+                results.sort_by(|a, b| a.name.cmp(&b.name));
+                results
+                    .into_iter()
+                    .map(|r| (r.name, r.status, r.attempts, r.failed_attempts))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(read(one.id).await, read(batched.id).await);
+        for name in ["rerun", "t1", "t449"] {
+            let key = reported(name, &[]).key();
+            let attempts = |run: i64| {
+                let (store, key) = (store.clone(), key.clone());
+                async move {
+                    store
+                        .test_attempts(run, "pytest", &key)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|a| (a.attempt, a.status, a.message))
+                        .collect::<Vec<_>>()
+                }
+            };
+            let (a, b) = (attempts(one.id).await, attempts(batched.id).await);
+            assert_eq!(a, b, "{name}");
+            if name == "rerun" {
+                // 1 from the earlier push, then 1 + 2 + 1 from this file, each attempt shown passed
+                // and followed by another of the same file counted failed.
+                assert_eq!(b.len(), 5, "{b:?}");
+                assert_eq!(b.iter().map(|x| x.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+            }
+        }
+    })
+    .await;
+}
