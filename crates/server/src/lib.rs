@@ -16,6 +16,7 @@ pub mod auth;
 pub mod backup;
 mod channels;
 mod checkpoint_log;
+mod client_throttle;
 pub mod console;
 mod engine;
 mod error;
