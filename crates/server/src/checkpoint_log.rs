@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use slipway_core::audit::checkpoint::syslog::{self, SyslogWitness, SyslogWitnessError, Transport};
 use slipway_core::audit::checkpoint::{self, SignedCheckpoint};
 use slipway_core::signing::{PublicKey, SigningKey};
 
@@ -48,6 +49,8 @@ pub(crate) struct CheckpointLog {
     key: SigningKey,
     origin: String,
     path: PathBuf,
+    /// Syslog receivers each new checkpoint is sent to (`SLIPWAY_CHECKPOINT_SYSLOG`).
+    pub(crate) syslog: Vec<SyslogWitness>,
     /// One checkpoint is signed and appended at a time.
     pub(crate) signing: tokio::sync::Mutex<()>,
 }
@@ -65,6 +68,7 @@ impl CheckpointLog {
             key,
             origin,
             path: data_dir.join("checkpoints.log"),
+            syslog: Vec::new(),
             signing: tokio::sync::Mutex::new(()),
         })
     }
@@ -268,4 +272,66 @@ mod tests {
             .expect("refused");
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
+}
+
+/// The syslog witnesses named in `SLIPWAY_CHECKPOINT_SYSLOG` (comma-separated `udp://HOST:PORT`
+/// or `tcp://HOST:PORT`); none when it is unset or empty. A wrong one stops the start.
+pub(crate) fn syslog_witnesses_from_env() -> Result<Vec<SyslogWitness>, SyslogWitnessError> {
+    let Ok(text) = std::env::var("SLIPWAY_CHECKPOINT_SYSLOG") else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(SyslogWitness::parse)
+        .collect()
+}
+
+/// How long one syslog witness may take to take a checkpoint.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Send `signed` to every syslog witness of `log`, each in its own task: a witness that is
+/// down or slow never holds up signing, and is logged (the checkpoint stays in the log file,
+/// and in the audit event `audit.checkpoint` that webhooks carry).
+pub(crate) fn send_to_syslog(log: &CheckpointLog, signed: &SignedCheckpoint) {
+    let message = syslog::message(signed, std::process::id());
+    for witness in log.syslog.clone() {
+        let message = message.clone();
+        tokio::spawn(async move {
+            let sent = tokio::time::timeout(SEND_TIMEOUT, send_one(&witness, &message)).await;
+            let failure = match sent {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {} s", SEND_TIMEOUT.as_secs()),
+            };
+            tracing::warn!(%witness, error = %failure, "the checkpoint was not sent to a syslog witness");
+        });
+    }
+}
+
+async fn send_one(witness: &SyslogWitness, message: &str) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    match witness.transport {
+        Transport::Udp => {
+            let target = tokio::net::lookup_host(witness.address())
+                .await?
+                .next()
+                .ok_or_else(|| std::io::Error::other("the host name has no address"))?;
+            let local: std::net::SocketAddr = if target.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let socket = tokio::net::UdpSocket::bind(local).await?;
+            socket.send_to(message.as_bytes(), target).await?;
+        }
+        Transport::Tcp => {
+            let mut stream = tokio::net::TcpStream::connect(witness.address()).await?;
+            stream
+                .write_all(syslog::octet_counted(message).as_bytes())
+                .await?;
+            stream.shutdown().await?;
+        }
+    }
+    Ok(())
 }

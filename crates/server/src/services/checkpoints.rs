@@ -151,6 +151,7 @@ pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointV
         details: json!({ "size": signed.checkpoint.size, "root": root, "origin": log.origin(), "note": signed.note }),
     });
     tx.commit().await?;
+    crate::checkpoint_log::send_to_syslog(log, &signed);
     Ok(view(&signed))
 }
 
