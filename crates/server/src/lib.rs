@@ -34,6 +34,7 @@ pub mod tls;
 mod transitions;
 pub mod vault;
 mod views;
+mod witness_book;
 
 pub use error::ServiceError;
 pub use startup::{shutdown_signal, start, FirstRun, RunningServer, ServerConfig};

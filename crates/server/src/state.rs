@@ -31,6 +31,9 @@ pub struct AppState {
     pub(crate) clock: Arc<Clock>,
     /// The audit checkpoints' key and log file, outside the database (none in unit tests).
     pub(crate) checkpoints: Option<Arc<crate::checkpoint_log::CheckpointLog>>,
+    /// The other Slipway servers whose checkpoints this one keeps as a witness (none unless
+    /// `SLIPWAY_WITNESS_FOR` names them).
+    pub(crate) witness: Option<Arc<crate::witness_book::WitnessBook>>,
     /// Whether this server holds the lease background work runs under (`leader`).
     pub(crate) leader: Arc<crate::leader::Leader>,
     /// The Unleash client API's last answer per project and environment, with the store
@@ -118,6 +121,7 @@ impl AppState {
             engine: Arc::new(Signals::default()),
             clock: Arc::new(Clock::default()),
             checkpoints: None,
+            witness: None,
             leader: Arc::new(crate::leader::Leader::default()),
             flag_answers: Arc::default(),
             authorities: Arc::default(),

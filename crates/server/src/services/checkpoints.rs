@@ -105,6 +105,11 @@ async fn leaves(state: &AppState, size: Option<u64>) -> Result<Vec<Hash>, Servic
     Ok(out)
 }
 
+/// The leaf hashes of the first `size` events, for a consistency proof to a witness.
+pub(crate) async fn leaves_up_to(state: &AppState, size: u64) -> Result<Vec<Hash>, ServiceError> {
+    leaves(state, Some(size)).await
+}
+
 /// Sign a checkpoint of the whole log now. `actor` is `None` for the server's own schedule.
 pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointView, ServiceError> {
     if let Some(actor) = actor {
@@ -152,6 +157,7 @@ pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointV
     });
     tx.commit().await?;
     crate::checkpoint_log::send_to_syslog(log, &signed);
+    super::witness::send(state, &signed);
     Ok(view(&signed))
 }
 

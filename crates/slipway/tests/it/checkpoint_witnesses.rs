@@ -135,3 +135,153 @@ fn a_witness_address_that_cannot_be_read_stops_the_start() {
         "{said}"
     );
 }
+
+/// The text a witness server holds of the log `id`, once it holds `notes` checkpoints (15 s).
+fn witness_holds(witness: &Server, id: &str, notes: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = ureq::get(&format!("{}/api/v1/audit/witnessed/{id}", witness.url))
+            .call()
+            .expect("the witness answers")
+            .into_string()
+            .expect("text");
+        let held = slipway_core::audit::checkpoint::split_notes(&text).count();
+        if held >= notes {
+            assert_eq!(held, notes, "{text}");
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the witness holds {held} of {notes}: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `POST /api/v1/audit/witness` with `body`: the status and the body.
+fn submit(witness: &Server, body: serde_json::Value) -> (u16, String) {
+    match ureq::post(&format!("{}/api/v1/audit/witness", witness.url)).send_json(body) {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn another_slipway_keeps_the_checkpoints_refuses_a_rewritten_log_and_serves_them_to_verify() {
+    use slipway_core::audit::checkpoint::{origin_for, Checkpoint};
+    use slipway_core::signing::SigningKey;
+
+    // The witnessed server's checkpoint key, made here so that the forger below holds it too.
+    let keys = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_seed([41u8; 32]);
+    let key_file = keys.path().join("checkpoint.key");
+    std::fs::write(&key_file, key.to_file_text()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let public = key.public_key().to_string();
+    let origin = origin_for(&key.public_key());
+    let id = origin.trim_start_matches("slipway-audit/").to_string();
+
+    let witness = Server::start_with_env(
+        None,
+        &[
+            ("SLIPWAY_CHECKPOINT_EVERY", "0"),
+            ("SLIPWAY_WITNESS_FOR", &public),
+        ],
+    );
+    let server = Server::start_with_env(
+        None,
+        &[
+            ("SLIPWAY_CHECKPOINT_EVERY", "0"),
+            ("SLIPWAY_CHECKPOINT_KEY_FILE", key_file.to_str().unwrap()),
+            (
+                "SLIPWAY_CHECKPOINT_WITNESS_URLS",
+                &format!("{}/", witness.url),
+            ),
+        ],
+    );
+
+    // Each new checkpoint reaches the witness, the second with its consistency proof.
+    server.user_with_token("ann", "ops");
+    let first = json(server.cli(None, &["audit", "checkpoint", "-o", "json"]));
+    witness_holds(&witness, &id, 1);
+    server.user_with_token("bob", "qa");
+    let second = json(server.cli(None, &["audit", "checkpoint", "-o", "json"]));
+    let held = witness_holds(&witness, &id, 2);
+    assert!(held.contains(first["note"].as_str().unwrap()), "{held}");
+    assert!(held.contains(second["note"].as_str().unwrap()), "{held}");
+    let size = second["size"].as_u64().unwrap();
+
+    // Whoever holds the key signs another history: a longer log that does not extend the one
+    // held, and another root at the size held. The witness refuses both and keeps its two.
+    let forged = |size: u64| {
+        Checkpoint {
+            origin: origin.clone(),
+            size,
+            root: [9u8; 32],
+            time: "2026-11-30T20:00:00Z".parse().unwrap(),
+        }
+        .sign(&key)
+        .note
+    };
+    let (status, body) = submit(
+        &witness,
+        serde_json::json!({ "note": forged(size + 3), "from_size": size, "proof": ["00".repeat(32)] }),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("does not show that the log of size"),
+        "{body}"
+    );
+    let (status, body) = submit(
+        &witness,
+        serde_json::json!({ "note": forged(size), "from_size": size, "proof": [] }),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("another root"), "{body}");
+    // A note signed by a key the witness does not watch is not its business.
+    let stranger = Checkpoint {
+        origin: origin_for(&SigningKey::from_seed([42u8; 32]).public_key()),
+        size: 1,
+        root: [1u8; 32],
+        time: "2026-11-30T20:00:00Z".parse().unwrap(),
+    }
+    .sign(&SigningKey::from_seed([42u8; 32]));
+    let (status, body) = submit(
+        &witness,
+        serde_json::json!({ "note": stranger.note, "from_size": 0 }),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(witness_holds(&witness, &id, 2), held);
+    let refused = json(witness.cli(
+        None,
+        &[
+            "audit",
+            "list",
+            "--verb",
+            "audit.witness_refused",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(refused["items"].as_array().unwrap().len(), 2, "{refused:#}");
+
+    // The witness's checkpoints are what `audit verify --checkpoints URL` reads.
+    let fingerprint = slipway_core::evidence::fingerprint(&key.public_key());
+    let verified = ok(server.cli(
+        None,
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            &format!("{}/api/v1/audit/witnessed/{id}", witness.url),
+            "--checkpoint-key",
+            &fingerprint,
+        ],
+    ));
+    assert!(verified.contains("intact"), "{verified}");
+}
