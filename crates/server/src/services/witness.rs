@@ -5,16 +5,13 @@
 //! with it), and refuses one that does not, audited `audit.witness_refused`; [`held`] gives the
 //! checkpoints kept, in the format `audit verify --checkpoints URL` reads.
 //!
-//! As a witnessed server (`SLIPWAY_CHECKPOINT_WITNESS_URLS`): [`send`] gives each new checkpoint
-//! to every witness server, with the proof from the size it last holds, best effort from a task
-//! of its own (a witness down never holds up signing; the next checkpoint catches it up).
-
-use std::time::Duration;
+//! The other way, giving this server's checkpoints to its witness servers, is
+//! `services::checkpoints::send_to_witness_servers`.
 
 use serde_json::json;
 use slipway_api::audit::{WitnessReceipt, WitnessSubmission};
 use slipway_core::audit::checkpoint::witness::{judge, Witnessed};
-use slipway_core::audit::checkpoint::{self, Hash, SignedCheckpoint};
+use slipway_core::audit::checkpoint::{Hash, SignedCheckpoint};
 use slipway_core::audit::AuditEntry;
 use slipway_core::digest::lower_hex;
 
@@ -23,8 +20,6 @@ use crate::{AppState, ServiceError};
 
 /// The longest consistency proof a log of 2^64 events needs, twice over.
 const MAX_PROOF: usize = 128;
-/// How long a witness server may take to answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn book(state: &AppState) -> Result<&WitnessBook, ServiceError> {
     state.witness.as_deref().ok_or_else(|| {
@@ -171,101 +166,4 @@ pub async fn held(state: &AppState, id: &str) -> Result<String, ServiceError> {
     })?;
     let held = book.held(log).map_err(kept_failed)?;
     Ok(held.iter().map(|c| format!("{}\n", c.note)).collect())
-}
-
-/// Give `signed` to every witness server of this one, each in a task of its own.
-pub(crate) fn send(state: &AppState, signed: &SignedCheckpoint) {
-    let Some(log) = state.checkpoints.as_deref() else {
-        return;
-    };
-    for url in log.witness_servers.clone() {
-        let state = state.clone();
-        let signed = signed.clone();
-        tokio::spawn(async move {
-            let Some(log) = state.checkpoints.as_deref() else {
-                return;
-            };
-            // One at a time, so that each is sent with the proof from the size the last left.
-            let _in_order = log.sending.lock().await;
-            match send_one(&state, &url, &signed).await {
-                Ok(receipt) => {
-                    tracing::info!(witness = %url, size = receipt.size, "a witness server holds the checkpoint")
-                }
-                Err(problem) => {
-                    tracing::warn!(witness = %url, %problem, "the checkpoint was not given to a witness server")
-                }
-            }
-        });
-    }
-}
-
-async fn send_one(
-    state: &AppState,
-    url: &str,
-    signed: &SignedCheckpoint,
-) -> Result<WitnessReceipt, String> {
-    let size = signed.checkpoint.size;
-    let id = signed
-        .checkpoint
-        .origin
-        .strip_prefix("slipway-audit/")
-        .unwrap_or(&signed.checkpoint.origin)
-        .to_string();
-    let held_url = format!("{url}/api/v1/audit/witnessed/{id}");
-    let held = blocking(move || {
-        ureq::get(&held_url)
-            .timeout(TIMEOUT)
-            .call()
-            .map_err(|e| e.to_string())?
-            .into_string()
-            .map_err(|e| e.to_string())
-    })
-    .await?;
-    let from_size = checkpoint::split_notes(&held)
-        .last()
-        .and_then(|n| SignedCheckpoint::parse(n).ok())
-        .map_or(0, |c| c.checkpoint.size)
-        .min(size);
-    let proof = if from_size == 0 {
-        Vec::new()
-    } else {
-        let leaves = super::checkpoints::leaves_up_to(state, size)
-            .await
-            .map_err(|e| e.to_string())?;
-        checkpoint::consistency_proof(&leaves, from_size as usize).ok_or_else(|| {
-            format!(
-                "no proof from size {from_size}: the log holds {} events",
-                leaves.len()
-            )
-        })?
-    };
-    let body = WitnessSubmission {
-        note: signed.note.clone(),
-        from_size,
-        proof: proof.iter().map(|h| lower_hex(h)).collect(),
-    };
-    let post_url = format!("{url}/api/v1/audit/witness");
-    blocking(
-        move || match ureq::post(&post_url).timeout(TIMEOUT).send_json(&body) {
-            Ok(r) => r.into_json::<WitnessReceipt>().map_err(|e| e.to_string()),
-            Err(ureq::Error::Status(code, r)) => Err(format!(
-                "{code}: {}",
-                r.into_string()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(500)
-                    .collect::<String>()
-            )),
-            Err(e) => Err(e.to_string()),
-        },
-    )
-    .await
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| e.to_string())?
 }
