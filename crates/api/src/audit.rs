@@ -27,6 +27,30 @@ pub struct CheckpointView {
     pub note: String,
 }
 
+/// A checkpoint sent to another Slipway server acting as a witness
+/// (`POST /api/v1/audit/witness`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSubmission {
+    /// The C2SP signed note, signed by a key the witness trusts (`SLIPWAY_WITNESS_FOR`).
+    pub note: String,
+    /// The size of the last checkpoint the witness holds of this log (0 for none).
+    pub from_size: u64,
+    /// The RFC 6962 consistency proof from `from_size` to the note's size, hex hashes.
+    #[serde(default)]
+    pub proof: Vec<String>,
+}
+
+/// What a witness did with a checkpoint it accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessReceipt {
+    pub origin: String,
+    pub size: u64,
+    pub root: String,
+    /// `true` when it was kept now; `false` when the witness held it already.
+    pub new: bool,
+}
+
 /// An event in chain order, with every field its hash covers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainEventView {

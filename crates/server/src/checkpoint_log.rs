@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use slipway_core::audit::checkpoint::syslog::{self, SyslogWitness, SyslogWitnessError, Transport};
 use slipway_core::audit::checkpoint::{self, SignedCheckpoint};
 use slipway_core::signing::{PublicKey, SigningKey};
 
@@ -48,6 +49,13 @@ pub(crate) struct CheckpointLog {
     key: SigningKey,
     origin: String,
     path: PathBuf,
+    /// Syslog receivers each new checkpoint is sent to (`SLIPWAY_CHECKPOINT_SYSLOG`).
+    pub(crate) syslog: Vec<SyslogWitness>,
+    /// Other Slipway servers each new checkpoint is given to (`SLIPWAY_CHECKPOINT_WITNESS_URLS`),
+    /// base URLs without a trailing slash.
+    pub(crate) witness_servers: Vec<String>,
+    /// Checkpoints are given to witness servers one at a time, in order.
+    pub(crate) sending: tokio::sync::Mutex<()>,
     /// One checkpoint is signed and appended at a time.
     pub(crate) signing: tokio::sync::Mutex<()>,
 }
@@ -65,6 +73,9 @@ impl CheckpointLog {
             key,
             origin,
             path: data_dir.join("checkpoints.log"),
+            syslog: Vec::new(),
+            witness_servers: Vec::new(),
+            sending: tokio::sync::Mutex::new(()),
             signing: tokio::sync::Mutex::new(()),
         })
     }
@@ -88,59 +99,73 @@ impl CheckpointLog {
     /// Every checkpoint in the file, oldest first, each verified with this server's key. A last
     /// note cut by a crash mid-append is left out; any other unreadable note is an error.
     pub(crate) fn read_all(&self) -> Result<Vec<SignedCheckpoint>, CheckpointLogError> {
-        let shown = || self.path.display().to_string();
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(CheckpointLogError::Log {
-                    path: shown(),
-                    source,
-                })
-            }
-        };
-        let notes: Vec<&str> = checkpoint::split_notes(&text).collect();
-        let complete = text.ends_with("\n\n");
-        let mut out = Vec::with_capacity(notes.len());
-        let public = self.public_key();
-        for (index, note) in notes.iter().enumerate() {
-            let torn_tail = index + 1 == notes.len() && !complete;
-            let parsed = SignedCheckpoint::parse(note).and_then(|c| c.verify(&public).map(|()| c));
-            match parsed {
-                Ok(c) => out.push(c),
-                Err(_) if torn_tail => {
-                    tracing::warn!(path = %shown(), "the last checkpoint in the log was cut mid-write; it is ignored");
-                }
-                Err(source) => {
-                    return Err(CheckpointLogError::BadNote {
-                        path: shown(),
-                        index: index + 1,
-                        source,
-                    })
-                }
-            }
-        }
-        Ok(out)
+        read_notes(&self.path, &self.public_key())
     }
 
     /// Append a note and its blank line, and fsync before answering.
     pub(crate) fn append(&self, note: &SignedCheckpoint) -> Result<(), CheckpointLogError> {
-        let fail = |source| CheckpointLogError::Log {
-            path: self.path.display().to_string(),
-            source,
-        };
-        let mut options = std::fs::OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o644);
-        }
-        let mut file = options.open(&self.path).map_err(fail)?;
-        file.write_all(format!("{}\n", note.note).as_bytes())
-            .map_err(fail)?;
-        file.sync_all().map_err(fail)
+        append_note(&self.path, note)
     }
+}
+
+/// Every note in the file at `path` (none when it does not exist), oldest first, each verified
+/// with `key`. A last note cut by a crash mid-append is left out; any other unreadable note is
+/// an error. Also the witness's files (`witness_book`).
+pub(crate) fn read_notes(
+    path: &Path,
+    key: &PublicKey,
+) -> Result<Vec<SignedCheckpoint>, CheckpointLogError> {
+    let shown = || path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(CheckpointLogError::Log {
+                path: shown(),
+                source,
+            })
+        }
+    };
+    let notes: Vec<&str> = checkpoint::split_notes(&text).collect();
+    let complete = text.ends_with("\n\n");
+    let mut out = Vec::with_capacity(notes.len());
+    for (index, note) in notes.iter().enumerate() {
+        let torn_tail = index + 1 == notes.len() && !complete;
+        let parsed = SignedCheckpoint::parse(note).and_then(|c| c.verify(key).map(|()| c));
+        match parsed {
+            Ok(c) => out.push(c),
+            Err(_) if torn_tail => {
+                tracing::warn!(path = %shown(), "the last checkpoint in the log was cut mid-write; it is ignored");
+            }
+            Err(source) => {
+                return Err(CheckpointLogError::BadNote {
+                    path: shown(),
+                    index: index + 1,
+                    source,
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Append a note and its blank line to the file at `path`, and fsync before answering.
+pub(crate) fn append_note(path: &Path, note: &SignedCheckpoint) -> Result<(), CheckpointLogError> {
+    let fail = |source| CheckpointLogError::Log {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o644);
+    }
+    let mut file = options.open(path).map_err(fail)?;
+    file.write_all(format!("{}\n", note.note).as_bytes())
+        .map_err(fail)?;
+    file.sync_all().map_err(fail)
 }
 
 fn load_or_create_key(path: &Path) -> Result<SigningKey, CheckpointLogError> {
@@ -268,4 +293,103 @@ mod tests {
             .expect("refused");
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
+}
+
+/// The syslog witnesses named in `SLIPWAY_CHECKPOINT_SYSLOG` (comma-separated `udp://HOST:PORT`
+/// or `tcp://HOST:PORT`); none when it is unset or empty. A wrong one stops the start.
+pub(crate) fn syslog_witnesses_from_env() -> Result<Vec<SyslogWitness>, SyslogWitnessError> {
+    let Ok(text) = std::env::var("SLIPWAY_CHECKPOINT_SYSLOG") else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(SyslogWitness::parse)
+        .collect()
+}
+
+/// Why a witness server's address is refused at start.
+#[derive(Debug, thiserror::Error)]
+#[error("SLIPWAY_CHECKPOINT_WITNESS_URLS: `{given}` is not the base URL of a Slipway server; write http://HOST:PORT or https://HOST[:PORT], comma-separated")]
+pub(crate) struct WitnessUrlError {
+    given: String,
+}
+
+/// The witness servers named in `SLIPWAY_CHECKPOINT_WITNESS_URLS` (comma-separated base URLs of
+/// other Slipway servers); none when it is unset or empty. A wrong one stops the start.
+pub(crate) fn witness_servers_from_env() -> Result<Vec<String>, WitnessUrlError> {
+    let Ok(text) = std::env::var("SLIPWAY_CHECKPOINT_WITNESS_URLS") else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|given| {
+            let rest = given
+                .strip_prefix("http://")
+                .or_else(|| given.strip_prefix("https://"));
+            let host_ok = rest.is_some_and(|r| {
+                let host = r.trim_end_matches('/');
+                !host.is_empty()
+                    && !host.contains(['/', '?', '#', '@'])
+                    && !host.chars().any(|c| c.is_whitespace() || c.is_control())
+            });
+            if host_ok {
+                Ok(given.trim_end_matches('/').to_string())
+            } else {
+                Err(WitnessUrlError {
+                    given: given.chars().take(200).collect(),
+                })
+            }
+        })
+        .collect()
+}
+
+/// How long one syslog witness may take to take a checkpoint.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Send `signed` to every syslog witness of `log`, each in its own task: a witness that is
+/// down or slow never holds up signing, and is logged (the checkpoint stays in the log file,
+/// and in the audit event `audit.checkpoint` that webhooks carry).
+pub(crate) fn send_to_syslog(log: &CheckpointLog, signed: &SignedCheckpoint) {
+    let message = syslog::message(signed, std::process::id());
+    for witness in log.syslog.clone() {
+        let message = message.clone();
+        tokio::spawn(async move {
+            let sent = tokio::time::timeout(SEND_TIMEOUT, send_one(&witness, &message)).await;
+            let failure = match sent {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {} s", SEND_TIMEOUT.as_secs()),
+            };
+            tracing::warn!(%witness, error = %failure, "the checkpoint was not sent to a syslog witness");
+        });
+    }
+}
+
+async fn send_one(witness: &SyslogWitness, message: &str) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    match witness.transport {
+        Transport::Udp => {
+            let target = tokio::net::lookup_host(witness.address())
+                .await?
+                .next()
+                .ok_or_else(|| std::io::Error::other("the host name has no address"))?;
+            let local: std::net::SocketAddr = if target.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let socket = tokio::net::UdpSocket::bind(local).await?;
+            socket.send_to(message.as_bytes(), target).await?;
+        }
+        Transport::Tcp => {
+            let mut stream = tokio::net::TcpStream::connect(witness.address()).await?;
+            stream
+                .write_all(syslog::octet_counted(message).as_bytes())
+                .await?;
+            stream.shutdown().await?;
+        }
+    }
+    Ok(())
 }

@@ -33,6 +33,13 @@ pub enum ServiceError {
     State { message: String, hint: String },
     #[error("too many failed sign-ins; wait {retry_after_secs} s before trying again")]
     RateLimited { retry_after_secs: u64 },
+    /// Too many requests of one kind from one client (or in all): wait, then ask again.
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        hint: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Store(#[from] StoreError),
     /// The vault: a body over the size limit.
@@ -107,7 +114,9 @@ impl ServiceError {
             ServiceError::Conflict(_)
             | ServiceError::State { .. }
             | ServiceError::Store(StoreError::AlreadyExists(_)) => StatusCode::CONFLICT,
-            ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::RateLimited { .. } | ServiceError::Throttled { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ServiceError::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::TooLarge { .. }
@@ -138,6 +147,7 @@ impl ServiceError {
             }
             ServiceError::State { .. } => "Not now",
             ServiceError::RateLimited { .. } => "Too many attempts",
+            ServiceError::Throttled { .. } => "Too many requests",
             ServiceError::Store(e) if e.is_unavailable() => "Database unavailable",
             ServiceError::Store(_) => "Server error",
             ServiceError::TooLarge { .. }
@@ -181,6 +191,7 @@ impl ServiceError {
                 Some("choose another name, or change the existing one".into())
             }
             ServiceError::RateLimited { .. } => None,
+            ServiceError::Throttled { hint, .. } => Some(hint.clone()),
             ServiceError::Store(e) if e.is_unavailable() => Some(format!(
                 "the database does not answer right now; nothing was changed: try again in {} s (the server reconnects by itself)",
                 crate::readiness::RETRY_AFTER_SECS
@@ -291,7 +302,10 @@ impl IntoResponse for ServiceError {
         };
         let mut response = problem.into_response();
         let retry_after = match &self {
-            ServiceError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ServiceError::RateLimited { retry_after_secs }
+            | ServiceError::Throttled {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             ServiceError::Store(e) if e.is_unavailable() => {
                 Some(crate::readiness::RETRY_AFTER_SECS)
             }

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod backup;
 mod channels;
 mod checkpoint_log;
+mod client_throttle;
 pub mod console;
 mod engine;
 mod error;
@@ -33,6 +34,7 @@ pub mod tls;
 mod transitions;
 pub mod vault;
 mod views;
+mod witness_book;
 
 pub use error::ServiceError;
 pub use startup::{shutdown_signal, start, FirstRun, RunningServer, ServerConfig};

@@ -163,13 +163,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         None => None,
     };
     let fingerprint = tls.as_ref().map(|t| t.fingerprint);
-    let checkpoints = crate::checkpoint_log::CheckpointLog::open(
+    let mut checkpoints = crate::checkpoint_log::CheckpointLog::open(
         &config.data_dir,
         config.checkpoint_key_file.as_deref(),
     )?;
+    checkpoints.syslog =
+        crate::checkpoint_log::syslog_witnesses_from_env().context("SLIPWAY_CHECKPOINT_SYSLOG")?;
+    checkpoints.witness_servers = crate::checkpoint_log::witness_servers_from_env()?;
+    let witness = crate::witness_book::WitnessBook::from_env(&config.data_dir)?;
     let checkpoint_key_fingerprint = slipway_core::evidence::fingerprint(&checkpoints.public_key());
     let mut state = AppState::new(store, secrets, vault, tls.is_some());
     state.checkpoints = Some(std::sync::Arc::new(checkpoints));
+    state.witness = witness.map(std::sync::Arc::new);
     state.server_fingerprint = fingerprint;
     state.clock = std::sync::Arc::new(crate::state::Clock::from_env().map_err(anyhow::Error::msg)?);
     if let Some(path) = &config.auth_config {

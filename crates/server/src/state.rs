@@ -16,6 +16,8 @@ pub struct AppState {
     pub store: Store,
     pub(crate) secrets: Arc<SecretBox>,
     pub(crate) login_limiter: Arc<LoginLimiter>,
+    /// Anonymous `slipway login --sso` requests per client (`services::cli_sign_ins`).
+    pub(crate) cli_sign_in_throttle: Arc<crate::client_throttle::ClientThrottle>,
     pub(crate) metrics: Arc<Metrics>,
     /// Console cookies get `Secure` when the server is reached over TLS.
     pub(crate) secure_cookies: bool,
@@ -29,6 +31,9 @@ pub struct AppState {
     pub(crate) clock: Arc<Clock>,
     /// The audit checkpoints' key and log file, outside the database (none in unit tests).
     pub(crate) checkpoints: Option<Arc<crate::checkpoint_log::CheckpointLog>>,
+    /// The other Slipway servers whose checkpoints this one keeps as a witness (none unless
+    /// `SLIPWAY_WITNESS_FOR` names them).
+    pub(crate) witness: Option<Arc<crate::witness_book::WitnessBook>>,
     /// Whether this server holds the lease background work runs under (`leader`).
     pub(crate) leader: Arc<crate::leader::Leader>,
     /// The Unleash client API's last answer per project and environment, with the store
@@ -108,6 +113,7 @@ impl AppState {
             store,
             secrets: Arc::new(secrets),
             login_limiter: Arc::new(LoginLimiter::default()),
+            cli_sign_in_throttle: Arc::new(crate::client_throttle::ClientThrottle::cli_sign_ins()),
             metrics: Arc::new(Metrics::default()),
             secure_cookies,
             server_fingerprint: None,
@@ -115,6 +121,7 @@ impl AppState {
             engine: Arc::new(Signals::default()),
             clock: Arc::new(Clock::default()),
             checkpoints: None,
+            witness: None,
             leader: Arc::new(crate::leader::Leader::default()),
             flag_answers: Arc::default(),
             authorities: Arc::default(),
@@ -256,14 +263,7 @@ pub(crate) struct SignInAttempt<'a> {
 impl SignInAttempt<'_> {
     /// The counters this attempt touches, each with the failures that lock it.
     fn keys(&self) -> [(String, u32); 2] {
-        let client = match self.client {
-            std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().expect("checked above").to_string(),
-            std::net::IpAddr::V4(v4) => v4.to_string(),
-        };
+        let client = crate::client_throttle::client_key(self.client);
         [
             (format!("user:{}@{client}", self.username), MAX_FAILURES),
             (format!("client:{client}"), MAX_FAILURES_PER_CLIENT),

@@ -95,6 +95,28 @@ impl Store {
     pub async fn config_change(&self, id: i64) -> Result<Option<StoredConfigChange>> {
         get(&self.pool, id).await
     }
+
+    /// The decided (applied or rejected) requests of these subjects, oldest first: what an
+    /// evidence bundle shows of how the gates a release met came to be.
+    pub async fn decided_config_changes_of(
+        &self,
+        subjects: &[String],
+    ) -> Result<Vec<StoredConfigChange>> {
+        let mut found = Vec::new();
+        for subject in subjects {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM config_changes WHERE subject = $1 AND state <> 'pending' ORDER BY id"
+            ))
+            .bind(subject)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                found.push(config_change(row)?);
+            }
+        }
+        found.sort_by_key(|c| c.id);
+        Ok(found)
+    }
 }
 
 impl WriteTx<'_> {

@@ -15,6 +15,8 @@
 
 mod merkle;
 mod note;
+pub mod syslog;
+pub mod witness;
 
 pub use merkle::{
     consistency_proof, empty_root, inclusion_proof, inclusion_proofs, leaf_hash, node_hash, root,

@@ -1,12 +1,14 @@
 //! Routes of the audit log's signed checkpoints: the key, the checkpoints, signing one now, the
 //! events in chain order, and RFC 6962 consistency and inclusion proofs.
 
-use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use slipway_api::audit::{
     ChainPage, CheckpointKeyView, CheckpointView, ConsistencyProofView, InclusionProofView,
+    WitnessReceipt, WitnessSubmission,
 };
 use slipway_api::List;
 
@@ -23,6 +25,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/v1/audit/events", get(events))
         .route("/api/v1/audit/consistency", get(consistency))
         .route("/api/v1/audit/inclusion", get(inclusion))
+        .route("/api/v1/audit/witness", post(witness))
+        .route("/api/v1/audit/witnessed/{id}", get(witnessed))
 }
 
 #[cfg(test)]
@@ -33,7 +37,28 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/audit/events"),
     ("get", "/api/v1/audit/consistency"),
     ("get", "/api/v1/audit/inclusion"),
+    ("post", "/api/v1/audit/witness"),
+    ("get", "/api/v1/audit/witnessed/{id}"),
 ];
+
+/// A checkpoint from a server this one witnesses: no user signs in, the checkpoint's signature
+/// by a watched key is the credential.
+async fn witness(
+    State(state): State<AppState>,
+    Json(sent): Json<WitnessSubmission>,
+) -> ApiResult<WitnessReceipt> {
+    Ok(Json(crate::services::witness::receive(&state, sent).await?))
+}
+
+/// The checkpoints this witness holds of one log, as a text file of signed notes (public, like
+/// the notes themselves), which `slipway audit verify --checkpoints URL` reads.
+async fn witnessed(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<([(header::HeaderName, &'static str); 1], String), ServiceError> {
+    let text = crate::services::witness::held(&state, &id).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
+}
 
 async fn key(State(state): State<AppState>, actor: Actor) -> ApiResult<CheckpointKeyView> {
     Ok(Json(checkpoints::key(&state, &actor).await?))

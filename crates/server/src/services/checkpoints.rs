@@ -2,11 +2,16 @@
 //! listing them from the log file, and the proofs and ordered events a verifier needs.
 //!
 //! Before it signs, the server checks that the log still extends its last checkpoint: a
-//! database rewritten while the server was stopped is never blessed by a new signature.
+//! database rewritten while the server was stopped is never blessed by a new signature. Each
+//! new checkpoint then leaves the machine: to the syslog witnesses (`checkpoint_log`) and to the
+//! witness servers (other Slipway servers, `services::witness` on their side).
+
+use std::time::Duration;
 
 use serde_json::json;
 use slipway_api::audit::{
     ChainPage, CheckpointKeyView, CheckpointView, ConsistencyProofView, InclusionProofView,
+    WitnessReceipt, WitnessSubmission,
 };
 use slipway_core::access::Operation;
 use slipway_core::audit::checkpoint::{
@@ -151,6 +156,8 @@ pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointV
         details: json!({ "size": signed.checkpoint.size, "root": root, "origin": log.origin(), "note": signed.note }),
     });
     tx.commit().await?;
+    crate::checkpoint_log::send_to_syslog(log, &signed);
+    send_to_witness_servers(state, &signed);
     Ok(view(&signed))
 }
 
@@ -333,4 +340,107 @@ pub(crate) async fn inclusion_of(
 /// Every checkpoint of the file, so a contradiction names the last one that still matches.
 fn checkpoints_of(signed: &[SignedCheckpoint]) -> Vec<Checkpoint> {
     signed.iter().map(|c| c.checkpoint.clone()).collect()
+}
+
+/// How long a witness server may take to answer.
+const WITNESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Give `signed` to every witness server of this one (`SLIPWAY_CHECKPOINT_WITNESS_URLS`), with
+/// the consistency proof from the size each last holds, each in a task of its own: best
+/// effort, so a witness down never holds up signing, and the next checkpoint catches it up.
+fn send_to_witness_servers(state: &AppState, signed: &SignedCheckpoint) {
+    let Some(log) = state.checkpoints.as_deref() else {
+        return;
+    };
+    for url in log.witness_servers.clone() {
+        let state = state.clone();
+        let signed = signed.clone();
+        tokio::spawn(async move {
+            let Some(log) = state.checkpoints.as_deref() else {
+                return;
+            };
+            // One at a time, so that each is sent with the proof from the size the last left.
+            let _in_order = log.sending.lock().await;
+            match send_one(&state, &url, &signed).await {
+                Ok(receipt) => {
+                    tracing::info!(witness = %url, size = receipt.size, "a witness server holds the checkpoint")
+                }
+                Err(problem) => {
+                    tracing::warn!(witness = %url, %problem, "the checkpoint was not given to a witness server")
+                }
+            }
+        });
+    }
+}
+
+async fn send_one(
+    state: &AppState,
+    url: &str,
+    signed: &SignedCheckpoint,
+) -> Result<WitnessReceipt, String> {
+    let size = signed.checkpoint.size;
+    let id = signed
+        .checkpoint
+        .origin
+        .strip_prefix("slipway-audit/")
+        .unwrap_or(&signed.checkpoint.origin)
+        .to_string();
+    let held_url = format!("{url}/api/v1/audit/witnessed/{id}");
+    let held = blocking(move || {
+        ureq::get(&held_url)
+            .timeout(WITNESS_TIMEOUT)
+            .call()
+            .map_err(|e| e.to_string())?
+            .into_string()
+            .map_err(|e| e.to_string())
+    })
+    .await?;
+    let from_size = checkpoint::split_notes(&held)
+        .last()
+        .and_then(|n| SignedCheckpoint::parse(n).ok())
+        .map_or(0, |c| c.checkpoint.size)
+        .min(size);
+    let proof = if from_size == 0 {
+        Vec::new()
+    } else {
+        let leaves = leaves(state, Some(size)).await.map_err(|e| e.to_string())?;
+        checkpoint::consistency_proof(&leaves, from_size as usize).ok_or_else(|| {
+            format!(
+                "no proof from size {from_size}: the log holds {} events",
+                leaves.len()
+            )
+        })?
+    };
+    let body = WitnessSubmission {
+        note: signed.note.clone(),
+        from_size,
+        proof: proof.iter().map(|h| lower_hex(h)).collect(),
+    };
+    let post_url = format!("{url}/api/v1/audit/witness");
+    blocking(move || {
+        match ureq::post(&post_url)
+            .timeout(WITNESS_TIMEOUT)
+            .send_json(&body)
+        {
+            Ok(r) => r.into_json::<WitnessReceipt>().map_err(|e| e.to_string()),
+            Err(ureq::Error::Status(code, r)) => Err(format!(
+                "{code}: {}",
+                r.into_string()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
 }

@@ -7,7 +7,9 @@
 //!
 //! A request lives [`LIFETIME_SECS`], is approved once and collected once; only the poll
 //! secret's hash is kept; the token is created in the transaction that collects, audited.
-//! Callers hold no credential, so open requests are bounded ([`MAX_OPEN`]).
+//! Callers hold no credential, so open requests are bounded ([`MAX_OPEN`]), and so are one
+//! client's requests (`client_throttle`), so that one client cannot fill the bound and deny
+//! everyone else.
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
@@ -83,10 +85,25 @@ pub async fn request(
             "this server has no OpenID provider configured: sign in with `slipway login -u NAME`",
         ));
     }
+    state
+        .cli_sign_in_throttle
+        .take(client)
+        .map_err(|retry_after_secs| ServiceError::Throttled {
+            message: format!(
+                "{client} asked for {} single sign-on requests in the last 10 minutes; wait {retry_after_secs} s before asking again",
+                crate::client_throttle::CLI_SIGN_INS_PER_CLIENT
+            ),
+            hint: "finish or abandon the sign-ins already opened (each lasts 10 minutes); `slipway login --sso` asks once per run".into(),
+            retry_after_secs,
+        })?;
     let now = jiff::Timestamp::now();
     let now_text = slipway_store::format_time(now);
     if state.store.open_cli_sign_ins(&now_text).await? >= MAX_OPEN {
-        return Err(ServiceError::RateLimited {
+        return Err(ServiceError::Throttled {
+            message: format!(
+                "{MAX_OPEN} single sign-on requests are open on this server; wait for some to end"
+            ),
+            hint: "try again in a minute; each request lasts at most 10 minutes".into(),
             retry_after_secs: 60,
         });
     }

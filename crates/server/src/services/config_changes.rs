@@ -117,7 +117,7 @@ pub async fn list(
 const DECISION_RECORD: &str = "config-change-decision";
 
 /// A request's view with its decider's signature, if any.
-async fn with_signature(
+pub(crate) async fn with_signature(
     state: &AppState,
     c: StoredConfigChange,
 ) -> Result<ConfigChangeView, ServiceError> {

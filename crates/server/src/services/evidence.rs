@@ -153,12 +153,16 @@ struct Governance {
     /// The break-glasses in force when a decision of this release was taken, in its
     /// environment or its project: that decision was judged against gates nobody else approved.
     break_glass: Vec<slipway_api::config_changes::BreakGlassView>,
+    /// The configuration change requests of its project or of an environment it was promoted
+    /// into, decided before one of those promotions' decisions: who asked, who approved or
+    /// rejected (and their signature, where the environment required one), and the diff.
+    config_changes: Vec<slipway_api::config_changes::ConfigChangeView>,
 }
 
 fn governance_section(f: &Facts) -> Result<Section, ServiceError> {
     Ok(Section {
         path: "governance.json",
-        describes: "every promotion of the release with its go/no-go decision records (each criterion, verdict and evidence; overrides with who and why), approvals and rejections with their comments, change requests, the evidence checks CI reported, and every break-glass (a governed configuration change an admin applied alone) in force when one of its decisions was taken.",
+        describes: "every promotion of the release with its go/no-go decision records (each criterion, verdict and evidence; overrides with who and why), approvals and rejections with their comments, change requests, the evidence checks CI reported, and every break-glass (a governed configuration change an admin applied alone) in force when one of its decisions was taken, and the configuration change requests of its project and environments decided before one of its decisions (diff, author, decider, signature).",
         bytes: json_bytes(&f.governance),
     })
 }
@@ -168,7 +172,7 @@ fn governance_section(f: &Facts) -> Result<Section, ServiceError> {
 fn signatures_section(f: &Facts) -> Result<Section, ServiceError> {
     Ok(Section {
         path: bundle::SIGNATURES,
-        describes: "the electronic signatures of the release's records (approvals, rejections, overrides, change-request decisions, risk acceptances of its findings): signer, printed name, time, meaning, the record signed and its SHA-256, and the evidence key's seal over them (verifiable offline).",
+        describes: "the electronic signatures of the release's records (approvals, rejections, overrides, change-request decisions, configuration change decisions, risk acceptances of its findings): signer, printed name, time, meaning, the record signed and its SHA-256, and the evidence key's seal over them (verifiable offline).",
         bytes: json_bytes(&f.signatures),
     })
 }
@@ -249,10 +253,12 @@ pub async fn export(
             .await?
             .into_view();
     let break_glass = break_glasses_touching(state, project, &promotions).await?;
+    let config_changes = config_changes_before(state, project, &promotions).await?;
     let governance = Governance {
         promotions,
         checks: state.store.checks(project.as_str(), &version).await?,
         break_glass,
+        config_changes,
     };
     let exported_at = slipway_store::now();
     let mut tx = state.store.write().await?;
@@ -342,6 +348,12 @@ fn release_scope(
                 .map(|c| format!("change_request/{}", c.id)),
         )
     }))
+    .with_records(
+        governance
+            .config_changes
+            .iter()
+            .map(|c| format!("config-change/{}", c.id)),
+    )
 }
 
 /// Each deployment with its tasks and its whole output, read a page at a time.
@@ -388,7 +400,8 @@ async fn artifact_records(
     Ok(artifacts)
 }
 
-/// The electronic signatures the bundle shows: the promotions' votes and the risk acceptances.
+/// The electronic signatures the bundle shows: the promotions' votes, the configuration change
+/// decisions and the risk acceptances.
 async fn signatures_of(
     state: &AppState,
     project: &Name,
@@ -401,6 +414,12 @@ async fn signatures_of(
         .flat_map(|p| p.signatures.iter().cloned())
         .collect();
     signatures.extend(
+        governance
+            .config_changes
+            .iter()
+            .filter_map(|c| c.signature.clone()),
+    );
+    signatures.extend(
         super::evidence_quality::risk_signatures(state, project.as_str(), version)
             .await?
             .into_view(),
@@ -408,7 +427,49 @@ async fn signatures_of(
     Ok(signatures)
 }
 
-/// Walk the chain from the start up to `head`, keeping what the proof needs.
+/// The decided configuration change requests of the project, or of an environment it was
+/// promoted into, decided no later than one of those promotions' decisions: the requests that
+/// shaped (or tried to change) the gates the release was judged against. Each with its
+/// decider's signature, if any.
+async fn config_changes_before(
+    state: &AppState,
+    project: &Name,
+    promotions: &[slipway_api::governance::PromotionView],
+) -> Result<Vec<slipway_api::config_changes::ConfigChangeView>, ServiceError> {
+    let project_subject = format!("project/{project}");
+    let mut subjects = vec![project_subject.clone()];
+    for p in promotions {
+        let env = format!("environment/{}", p.promotion.environment);
+        if !subjects.contains(&env) {
+            subjects.push(env);
+        }
+    }
+    let last_decision = |subject: &str| {
+        promotions
+            .iter()
+            .filter(|p| {
+                subject == project_subject
+                    || subject == format!("environment/{}", p.promotion.environment)
+            })
+            .flat_map(|p| &p.decisions)
+            .filter_map(|d| d.decided_at.parse::<jiff::Timestamp>().ok())
+            .max()
+    };
+    let mut shown = Vec::new();
+    for c in state.store.decided_config_changes_of(&subjects).await? {
+        let decided = c
+            .decided_at
+            .as_deref()
+            .and_then(|at| at.parse::<jiff::Timestamp>().ok());
+        if let (Some(decided), Some(last)) = (decided, last_decision(&c.subject)) {
+            if decided <= last {
+                shown.push(super::config_changes::with_signature(state, c).await?);
+            }
+        }
+    }
+    Ok(shown)
+}
+
 /// The break-glasses of the project or of an environment it was promoted into that were in
 /// force when one of those promotions' decisions was taken.
 async fn break_glasses_touching(
@@ -439,6 +500,7 @@ async fn break_glasses_touching(
     Ok(touched.map(IntoView::into_view).collect())
 }
 
+/// Walk the chain from the start up to `head`, keeping what the proof needs.
 async fn read_proof(
     state: &AppState,
     scope: ReleaseScope,

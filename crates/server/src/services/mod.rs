@@ -48,6 +48,7 @@ pub mod users;
 pub mod variables;
 pub mod verification;
 pub mod webhooks;
+pub mod witness;
 
 use serde_json::json;
 use slipway_core::access::{authorize, Operation};

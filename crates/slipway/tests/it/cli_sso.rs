@@ -183,3 +183,98 @@ fn the_cli_signs_in_through_the_provider_in_a_browser_and_gets_a_token_once() {
         "{body}"
     );
 }
+
+/// `POST /api/v1/cli-sign-ins` from `source` (a loopback address of this machine), by hand:
+/// the status, the `Retry-After` header and the body (with the content type's line first).
+fn request_from(source: &str, server: &str) -> (u16, Option<String>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target: std::net::SocketAddr = server
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the server listens on an address");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let reply = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(format!("{source}:0").parse().expect("an address"))
+            .expect("a loopback source address");
+        let mut stream = socket.connect(target).await.expect("the server answers");
+        let body = r#"{"host":"laptop"}"#;
+        let head = format!(
+            "POST /api/v1/cli-sign-ins HTTP/1.1\r\nHost: {target}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.expect("sent");
+        let mut reply = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut reply))
+            .await
+            .expect("the server answers within 20 s")
+            .expect("read");
+        String::from_utf8_lossy(&reply).into_owned()
+    });
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let retry_after = reply.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("retry-after")
+            .then(|| value.trim().to_string())
+    });
+    let content_type = reply
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("content-type:"))
+        .unwrap_or_default()
+        .to_string();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, retry_after, format!("{content_type}\n{body}"))
+}
+
+#[test]
+fn one_client_asking_for_sign_ins_over_and_over_is_throttled_and_others_still_get_theirs() {
+    // No provider needs to answer: a request is only opened here, never signed in.
+    let port = free_port();
+    let (server, _config) = slipway_with_provider(port, "http://127.0.0.1:9/");
+    let base = server.url.clone();
+    for i in 0..10 {
+        let (status, _, body) = request_from("127.0.0.1", &base);
+        assert_eq!(status, 201, "request {i}: {body}");
+    }
+    let (status, retry_after, body) = request_from("127.0.0.1", &base);
+    assert_eq!(status, 429, "{body}");
+    let secs: u64 = retry_after
+        .expect("a Retry-After header")
+        .parse()
+        .expect("seconds");
+    assert!(secs > 0 && secs <= 600, "{secs}");
+    assert!(body.contains("application/problem+json"), "{body}");
+    // The body (chunked or not) holds one problem+json object.
+    let json_start = body.find('{').expect("a JSON body");
+    let json_end = body.rfind('}').expect("a JSON body");
+    let problem: Value = serde_json::from_str(&body[json_start..=json_end]).expect("JSON");
+    assert_eq!(problem["status"], 429, "{problem:#}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1 asked for 10 single sign-on requests"),
+        "{problem:#}"
+    );
+    assert!(problem["hint"].as_str().is_some(), "{problem:#}");
+
+    // Another client is served all the same, and the refused request opened nothing.
+    let (status, _, body) = request_from("127.0.0.2", &base);
+    assert_eq!(status, 201, "{body}");
+    let opened = audit_verbs(&base)
+        .iter()
+        .filter(|v| *v == "cli_sign_in.requested")
+        .count();
+    assert_eq!(opened, 11);
+}

@@ -16,6 +16,7 @@ mod backup;
 mod batch_holds;
 mod batch_runs;
 mod batches;
+mod checkpoint_witnesses;
 mod checkpoints;
 mod ci_templates;
 mod cli_sso;

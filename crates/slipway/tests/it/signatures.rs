@@ -41,6 +41,12 @@ project:
 /// signed approval); the agents, which must outlive the test's deployments.
 fn waiting_for_prod(server: &Server, work: &Path) -> Vec<AgentProcess> {
     server.release_app(work, "sig", CONFIG);
+    deployed_to_dev_and_asked_into_prod(server, work)
+}
+
+/// The agents of DEV and PROD enrolled, 1.0.0 deployed to DEV and asked into PROD (promotion
+/// 2, waiting); the agents.
+fn deployed_to_dev_and_asked_into_prod(server: &Server, work: &Path) -> Vec<AgentProcess> {
     let mut agents = Vec::new();
     for (env, name) in [("DEV", "dev-01"), ("PROD", "prod-01")] {
         let token = server.enrollment_token(env, &["app"]);
@@ -376,4 +382,134 @@ fn a_configuration_change_decision_is_signed_where_the_environment_asks() {
     let shown = json(server.cli(None, &["config-change", "show", "1", "-o", "json"]));
     assert_eq!(shown["state"], "applied", "{shown:#}");
     assert_eq!(shown["signature"]["record_id"], "config-change/1/decision");
+}
+
+/// The release's evidence bundle, exported to `work`, verified with no server anywhere
+/// against the evidence key's fingerprint: the verifier's output.
+fn bundle_verified_offline(server: &Server, work: &Path) -> (String, std::path::PathBuf) {
+    let key = json(server.cli(None, &["evidence", "key", "-o", "json"]));
+    let fingerprint = key["fingerprint"].as_str().unwrap().to_string();
+    let bundle = work.join("sig-1.0.0.tar");
+    ok(server.cli(
+        None,
+        &[
+            "evidence",
+            "export",
+            "--project",
+            "sig",
+            "--release",
+            "1.0.0",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    ));
+    let verified = ok(run_cli(
+        "http://127.0.0.1:9",
+        "unused",
+        &[
+            "evidence",
+            "verify",
+            bundle.to_str().unwrap(),
+            "--key-fingerprint",
+            &fingerprint,
+        ],
+        "",
+    ));
+    (verified, bundle)
+}
+
+#[test]
+fn a_signed_configuration_change_decision_is_carried_in_the_bundle_and_verified_offline() {
+    let work = tempfile::tempdir().unwrap();
+    let server = Server::start();
+    // PROD starts with two ops approvals, and its configuration changes are signed.
+    let strict = CONFIG
+        .replace("count: 1, role: ops", "count: 2, role: ops")
+        .replace(
+            "signatures: [approvals, rejections, overrides]",
+            "signatures: [approvals, rejections, overrides, config_changes]",
+        );
+    server.release_app(work.path(), "sig", &strict);
+    let held = ok(server.apply(&file(work.path(), "weaker.yaml", CONFIG)));
+    assert!(held.contains("waits"), "{held}");
+    let ada = server.user_with_token("ada", "admin");
+    ok(server.cli(None, &["user", "set-name", "ada", "Ada A."]));
+    let approved = ok(server.cli_with_stdin(
+        Some(&ada),
+        &[
+            "config-change",
+            "approve",
+            "1",
+            "--comment",
+            "one approver is enough for sig",
+            "--password-stdin",
+        ],
+        "a long enough passphrase",
+    ));
+    assert!(
+        approved.contains("Signed by Ada A. (ada) — approval — "),
+        "{approved}"
+    );
+
+    let _agents = deployed_to_dev_and_asked_into_prod(&server, work.path());
+    let olga = server.user_with_token("olga", "ops");
+    ok(server.cli_with_stdin(None, &["user", "password", "olga"], OLGA_PASSWORD));
+    ok(server.cli_with_stdin(
+        Some(&olga),
+        &[
+            "promotion",
+            "approve",
+            "2",
+            "--comment",
+            "go",
+            "--password-stdin",
+        ],
+        OLGA_PASSWORD,
+    ));
+    server.wait_for_promotion(2, "succeeded");
+
+    let (verified, bundle) = bundle_verified_offline(&server, work.path());
+    assert!(
+        verified.contains("2 electronic signature(s) verify")
+            && verified.contains("Signed by Ada A. (ada) — approval — "),
+        "{verified}"
+    );
+    let bytes = std::fs::read(&bundle).unwrap();
+    let (entries, _) = tar::read(&bytes);
+    let governance: serde_json::Value = serde_json::from_slice(
+        &entries
+            .iter()
+            .find(|e| e.path == "governance.json")
+            .expect("the bundle has governance.json")
+            .data,
+    )
+    .unwrap();
+    let change = &governance["config_changes"][0];
+    assert_eq!(change["subject"], "environment/PROD", "{governance:#}");
+    assert_eq!(change["state"], "applied");
+    assert_eq!(change["author"], "admin");
+    assert_eq!(change["decided_by"], "ada");
+    assert_eq!(change["signature"]["record_id"], "config-change/1/decision");
+    assert!(
+        change["signature"]["record"]
+            .as_str()
+            .unwrap()
+            .contains("one approver is enough for sig"),
+        "{change:#}"
+    );
+    let signatures: serde_json::Value = serde_json::from_slice(
+        &entries
+            .iter()
+            .find(|e| e.path == "signatures.json")
+            .expect("the bundle has signatures.json")
+            .data,
+    )
+    .unwrap();
+    let ids: Vec<&str> = signatures
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["record_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["promotion/2/vote/olga", "config-change/1/decision"]);
 }
