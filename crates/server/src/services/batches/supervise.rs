@@ -3,9 +3,10 @@
 //! needs that is down or late (`core::supervision::hold`), its status, next expected run and hold
 //! stored, and each change of status or hold audited (`batch.up`, `batch.late`, `batch.down`,
 //! `batch.paused`, `batch.running`, `batch.held`, `batch.released`) with the conditions that
-//! hold. A tick's changes are one transaction (every change with its audit event, and the next
-//! expected runs that moved): when a schedule turns a thousand batches late in the same second,
-//! the pings and the rest wait behind one commit, not a thousand.
+//! hold. A tick's changes are written 25 to a transaction (every change with its audit event;
+//! the next expected runs that moved with the first): when a schedule turns a thousand batches
+//! late in the same second, the pings and the rest wait behind a short commit, not behind a
+//! thousand commits nor one long one.
 //!
 //! It decides nothing itself, and reads no clock: the engine passes `now`. It returns every
 //! judgement, for `services::alerts` to turn the conditions into alerts.
@@ -26,6 +27,12 @@ use crate::{AppState, ServiceError};
 
 /// Runs of a batch the judgement reads: enough for any sensible `consecutive_failures`.
 const RUNS_JUDGED: i64 = 50;
+
+/// Audited changes a transaction of the tick holds: when a thousand batches turn late in the same
+/// second, the tick commits them in a few dozen short transactions rather than one per change
+/// (a thousand commits the API queues behind) or one for all (a writer lock held for a second,
+/// which every ping arriving meanwhile waits out).
+const CHANGES_PER_COMMIT: usize = 25;
 
 /// A batch as the tick judged it, with its latest finished run (the one a failure is about).
 #[derive(Debug, Clone)]
@@ -113,9 +120,10 @@ fn changed(j: &Judged) -> bool {
     j.batch.status != Some(j.verdict.state) || j.batch.hold != j.hold
 }
 
-/// Write what changed of the tick's judgements in one transaction: each change of status or
-/// hold with its audit event, and every next expected run that moved (derived, unaudited). A
-/// tick with only moved next expected runs writes them in one transaction of their own.
+/// Write what changed of the tick's judgements: each change of status or hold with its audit
+/// event, [`CHANGES_PER_COMMIT`] changes a transaction, the first also moving every next expected
+/// run that moved (derived, unaudited). A tick with only moved next expected runs writes them in
+/// one transaction of their own.
 async fn store_judgements(state: &AppState, judged: &[Judged]) -> Result<(), ServiceError> {
     let moved: Vec<(i64, Option<jiff::Timestamp>)> = judged
         .iter()
@@ -128,12 +136,17 @@ async fn store_judgements(state: &AppState, judged: &[Judged]) -> Result<(), Ser
         }
         return Ok(());
     }
-    let mut tx = state.store.write().await?;
-    for j in judged.iter().filter(|j| changed(j)) {
-        record_change(&mut tx, j).await?;
+    let changes: Vec<&Judged> = judged.iter().filter(|j| changed(j)).collect();
+    for (n, chunk) in changes.chunks(CHANGES_PER_COMMIT).enumerate() {
+        let mut tx = state.store.write().await?;
+        for j in chunk {
+            record_change(&mut tx, j).await?;
+        }
+        if n == 0 {
+            tx.move_batches_next_expected(&moved).await?;
+        }
+        tx.commit().await?;
     }
-    tx.move_batches_next_expected(&moved).await?;
-    tx.commit().await?;
     Ok(())
 }
 
