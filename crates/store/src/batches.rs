@@ -408,7 +408,8 @@ impl WriteTx<'_> {
     }
 
     /// Record a run's end (`run` carries its end, exit code, duration and output tail); the
-    /// batch's last outcome follows when this is its latest run.
+    /// batch's last outcome follows when this is its latest run, and its latest success when it
+    /// succeeded.
     pub async fn end_batch_run(&mut self, run: &StoredBatchRun) -> Result<()> {
         let ended = run.ended_at.map(format_time);
         sqlx::query("UPDATE batch_runs SET ended_at = $1, exit_code = $2, duration_ms = $3, output_tail = $4 WHERE id = $5")
@@ -419,12 +420,24 @@ impl WriteTx<'_> {
             .bind(run.id)
             .execute(&mut *self.tx)
             .await?;
+        let started = format_time(run.started_at);
         sqlx::query("UPDATE batches SET last_exit_code = $1 WHERE id = $2 AND last_run_at = $3")
             .bind(run.exit_code)
             .bind(run.batch_id)
-            .bind(format_time(run.started_at))
+            .bind(&started)
             .execute(&mut *self.tx)
             .await?;
+        if run.exit_code == Some(0) {
+            // Supervision reads no run older than the latest success (`recent_batch_runs`).
+            sqlx::query(
+                "UPDATE batches SET last_success_started_at = $1 WHERE id = $2 \
+                 AND (last_success_started_at IS NULL OR last_success_started_at < $1)",
+            )
+            .bind(&started)
+            .bind(run.batch_id)
+            .execute(&mut *self.tx)
+            .await?;
+        }
         Ok(())
     }
 }
@@ -465,16 +478,22 @@ impl Store {
         rows.iter().map(run_row).collect()
     }
 
-    /// The latest `limit` runs of every batch, newest first, in one query (the supervision tick
-    /// judges every batch each turn; a query per batch would grow with the inventory).
+    /// The runs of every batch since its latest success (that one included, as it ends any run
+    /// of failures), at most the latest `limit`, newest first, in one query: what the
+    /// supervision tick judges every batch from each turn. A query per batch would grow with the
+    /// inventory; ranking every run ever reported would grow with the history (a thousand
+    /// batches reporting each minute are 1.4 million runs a day); this reads each batch's recent
+    /// runs by index (`batch_runs_by_batch`).
     pub async fn recent_batch_runs(
         &self,
         limit: i64,
     ) -> Result<std::collections::BTreeMap<i64, Vec<StoredBatchRun>>> {
         let rows = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM (\
-               SELECT {RUN_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY batch_id ORDER BY started_at DESC, id DESC) AS recent \
-               FROM batch_runs) r \
+               SELECT r.id, r.batch_id, r.started_at, r.ended_at, r.exit_code, r.duration_ms, r.output_tail, r.reported_by, \
+               ROW_NUMBER() OVER (PARTITION BY r.batch_id ORDER BY r.started_at DESC, r.id DESC) AS recent \
+               FROM batches b JOIN batch_runs r ON r.batch_id = b.id \
+               AND r.started_at >= COALESCE(b.last_success_started_at, '')) x \
              WHERE recent <= $1 ORDER BY batch_id, started_at DESC, id DESC"
         ))
         .bind(limit.clamp(1, 500))
@@ -489,11 +508,40 @@ impl Store {
     }
 }
 
+impl WriteTx<'_> {
+    /// Move the next expected run of each batch `(id, next)` whose status stays, in the
+    /// supervision tick's transaction.
+    pub async fn move_batches_next_expected(
+        &mut self,
+        moved: &[(i64, Option<Timestamp>)],
+    ) -> Result<()> {
+        move_next_expected(&mut self.tx, moved).await
+    }
+}
+
+async fn move_next_expected(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    moved: &[(i64, Option<Timestamp>)],
+) -> Result<()> {
+    for (id, next) in moved {
+        sqlx::query("UPDATE batches SET next_expected_at = $1 WHERE id = $2")
+            .bind(next.map(format_time))
+            .bind(*id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Move a batch's next expected run when its status stays: a value the supervision tick
-    /// derives each second from the schedule and the runs (the runs themselves are audited), so
-    /// it is written outside the audit chain, behind the writer lock and the fence.
-    pub async fn set_batch_next_expected(&self, id: i64, next: Option<Timestamp>) -> Result<()> {
+    /// Move the next expected run of each batch `(id, next)` whose status stays, in one
+    /// transaction: a value the supervision tick derives each second from the schedule and the
+    /// runs (the runs themselves are audited), so it is written outside the audit chain, behind
+    /// the writer lock and the fence.
+    pub async fn set_batches_next_expected(
+        &self,
+        moved: &[(i64, Option<Timestamp>)],
+    ) -> Result<()> {
         let _writer = self.write_lock.lock().await;
         let mut tx = match self.backend {
             crate::Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -502,11 +550,7 @@ impl Store {
         if let Some(fence) = &self.fence {
             crate::leases::check_fence(&mut tx, fence).await?;
         }
-        sqlx::query("UPDATE batches SET next_expected_at = $1 WHERE id = $2")
-            .bind(next.map(format_time))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        move_next_expected(&mut tx, moved).await?;
         tx.commit().await?;
         Ok(())
     }

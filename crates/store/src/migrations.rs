@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (33, include_str!("../migrations/0033_test_strips.sql")),
     (34, include_str!("../migrations/0034_dashboards.sql")),
     (36, include_str!("../migrations/0036_turn_reads.sql")),
+    (37, include_str!("../migrations/0037_bounded_reads.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

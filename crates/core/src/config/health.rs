@@ -64,8 +64,24 @@ pub struct SloSpec {
     #[serde(default = "default_objective")]
     pub objective: f64,
     /// The rolling window in days, 1 to 90.
-    #[serde(default = "default_window")]
+    #[serde(default = "default_window", deserialize_with = "whole_days")]
     pub window_days: u32,
+}
+
+/// A window is a whole number of days: a negative or fractional number, a word or a list is
+/// refused here with the allowed range (0 and numbers past the range reach `Slo::new`, which
+/// refuses them with the same range).
+fn whole_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let value = Value::deserialize(d)?;
+    value
+        .as_u64()
+        .and_then(|days| u32::try_from(days).ok())
+        .ok_or_else(|| {
+            let shown: String = value.to_string().chars().take(40).collect();
+            serde::de::Error::custom(format!(
+                "{shown} is not a window the data can cover: the SLO window is a whole number of days, from 1 to {MAX_WINDOW_DAYS} days"
+            ))
+        })
 }
 
 fn default_objective() -> f64 {

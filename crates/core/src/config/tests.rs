@@ -592,6 +592,40 @@ fn an_slo_outside_its_range_is_refused_with_the_range() {
             "project.slo.window_days",
             "1 to 90 days",
         ),
+        // Wider than the stored minutes are kept for: the data cannot cover it.
+        ("window_days: 91", "project.slo.window_days", "1 to 90 days"),
+        ("window_days: -7", "project.slo.window_days", "1 to 90 days"),
+        (
+            "window_days: 1.5",
+            "project.slo.window_days",
+            "1 to 90 days",
+        ),
+        (
+            "window_days: 99999999999999",
+            "project.slo.window_days",
+            "1 to 90 days",
+        ),
+        (
+            "window_days: thirty",
+            "project.slo.window_days",
+            "1 to 90 days",
+        ),
+        (
+            "window_days: \"30d\"",
+            "project.slo.window_days",
+            "1 to 90 days",
+        ),
+        (
+            "window_days: [30]",
+            "project.slo.window_days",
+            "1 to 90 days",
+        ),
+        ("window_days: ~", "project.slo.window_days", "1 to 90 days"),
+        (
+            "window_days: \"\\u0000\\uFFFF\"",
+            "project.slo.window_days",
+            "1 to 90 days",
+        ),
     ] {
         let err = first_error(&with_health(&format!("  slo:\n    {slo}\n")));
         assert_eq!(err.path, path, "{slo}");

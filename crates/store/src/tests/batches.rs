@@ -238,6 +238,50 @@ async fn the_recent_runs_of_every_batch_come_in_one_read_newest_first() {
     .await;
 }
 
+/// Supervision reads a batch's runs from its latest success on: older runs cannot change its
+/// judgement (a success ends any run of failures), and a success that ends late (an older run)
+/// does not move the cut back.
+#[tokio::test]
+async fn the_recent_runs_start_at_the_latest_success() {
+    on_both_backends(|store| async move {
+        let batch = install(&store, "0 2 * * *", 1).await;
+        let mut runs = Vec::new();
+        for day in 2..=6 {
+            let at: jiff::Timestamp = format!("2026-01-0{day}T02:00:00Z").parse().unwrap();
+            let mut tx = store.write().await.unwrap();
+            runs.push(tx.start_batch_run(batch.id, at, "ci").await.unwrap());
+            tx.audit(entry("batch.run.started", "batch/DEV/web-1/x"));
+            tx.commit().await.unwrap();
+        }
+        // Day 3 fails, day 4 succeeds, day 5 fails, day 6 still runs; day 2 succeeds last.
+        for (index, code) in [(1, 1), (2, 0), (3, 1), (0, 0)] {
+            let mut run = runs[index].clone();
+            run.ended_at = Some(run.started_at + jiff::SignedDuration::from_secs(60));
+            run.exit_code = Some(code);
+            let mut tx = store.write().await.unwrap();
+            tx.end_batch_run(&run).await.unwrap();
+            tx.audit(entry("batch.run.ended", "batch/DEV/web-1/x"));
+            tx.commit().await.unwrap();
+        }
+        let recent = store.recent_batch_runs(50).await.unwrap();
+        let days: Vec<i8> = recent[&batch.id]
+            .iter()
+            .map(|r| r.started_at.to_zoned(jiff::tz::TimeZone::UTC).day())
+            .collect();
+        assert_eq!(
+            days,
+            [6, 5, 4],
+            "from the latest success (day 4) on, newest first"
+        );
+        assert_eq!(
+            store.recent_batch_runs(2).await.unwrap()[&batch.id].len(),
+            2,
+            "at most the limit"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn log_errors_group_within_their_period_and_count_per_hour_and_in_their_alert() {
     use jiff::SignedDuration;

@@ -2,6 +2,9 @@
 //! succeeded, `/start` that one began, `/fail` that it failed, `/CODE` that it ended with that
 //! exit code. Each ping is a run in the batch's history, judged by supervision like any other.
 //!
+//! A ping is one write (the run with its audit event); supervision sees it at its next turn,
+//! within a second, without being woken.
+//!
 //! The key is the credential (a per-batch random token shown by `slipway batch show`), so the
 //! routes take no other authentication; an unknown key says how to find one.
 
@@ -69,7 +72,12 @@ pub async fn ping(
         .into_iter()
         .next()
         .filter(|r| r.ended_at.is_none());
-    let secrets = project_secrets(state, &batch.project).await?;
+    // Only a posted output needs the project's secrets (to mask them); a bare ping reads none.
+    let secrets = if body.is_empty() {
+        Vec::new()
+    } else {
+        project_secrets(state, &batch.project).await?
+    };
     let mut tx = state.store.write().await?;
     let run = match ping {
         Ping::Start => {
@@ -105,7 +113,9 @@ pub async fn ping(
         }
     };
     tx.commit().await?;
-    state.engine.orchestrator.notify_one();
+    // No wake-up: the orchestrator's turn judges every batch each second anyway, and 1 000
+    // batches pinging every minute would otherwise run a whole turn (deployments, promotions,
+    // every batch judged) after each ping.
     Ok((batch, run))
 }
 

@@ -3,7 +3,10 @@
 //! needs that is down or late (`core::supervision::hold`), its status, next expected run and hold
 //! stored, and each change of status or hold audited (`batch.up`, `batch.late`, `batch.down`,
 //! `batch.paused`, `batch.running`, `batch.held`, `batch.released`) with the conditions that
-//! hold, in one transaction per change.
+//! hold. A tick's changes are written 25 to a transaction (every change with its audit event;
+//! the next expected runs that moved with the first): when a schedule turns a thousand batches
+//! late in the same second, the pings and the rest wait behind a short commit, not behind a
+//! thousand commits nor one long one.
 //!
 //! It decides nothing itself, and reads no clock: the engine passes `now`. It returns every
 //! judgement, for `services::alerts` to turn the conditions into alerts.
@@ -17,13 +20,19 @@ use slipway_core::supervision::batch::{BatchDecl, InstallState, DEFAULT_GRACE};
 use slipway_core::supervision::hold::{self, Hold};
 use slipway_core::supervision::{judge, BatchState, Run, Schedule, Settings, Verdict};
 use slipway_core::Name;
-use slipway_store::{BatchFilter, StoredBatch, StoredBatchRun};
+use slipway_store::{BatchFilter, StoredBatch, StoredBatchRun, WriteTx};
 
 use super::subject;
 use crate::{AppState, ServiceError};
 
 /// Runs of a batch the judgement reads: enough for any sensible `consecutive_failures`.
 const RUNS_JUDGED: i64 = 50;
+
+/// Audited changes a transaction of the tick holds: when a thousand batches turn late in the same
+/// second, the tick commits them in a few dozen short transactions rather than one per change
+/// (a thousand commits the API queues behind) or one for all (a writer lock held for a second,
+/// which every ping arriving meanwhile waits out).
+const CHANGES_PER_COMMIT: usize = 25;
 
 /// A batch as the tick judged it, with its latest finished run (the one a failure is about).
 #[derive(Debug, Clone)]
@@ -74,9 +83,7 @@ pub async fn supervise(
         });
     }
     hold_by_needs(&mut judged, &needs_of);
-    for j in &judged {
-        store_judgement(state, j).await?;
-    }
+    store_judgements(state, &judged).await?;
     Ok(judged)
 }
 
@@ -108,23 +115,46 @@ fn hold_by_needs(judged: &mut [Judged], needs_of: &[Vec<String>]) {
     }
 }
 
-/// Write what changed of one judgement: its status and hold with their audit event, or only the
-/// next expected run (derived, unaudited).
-async fn store_judgement(state: &AppState, j: &Judged) -> Result<(), ServiceError> {
-    let batch = &j.batch;
-    let verdict = &j.verdict;
-    let status_changed = batch.status != Some(verdict.state);
-    let hold_changed = batch.hold != j.hold;
-    if !status_changed && !hold_changed {
-        if batch.next_expected_at != verdict.next_expected {
-            state
-                .store
-                .set_batch_next_expected(batch.id, verdict.next_expected)
-                .await?;
+/// Whether the tick's judgement changes the batch's status or hold (an audited change).
+fn changed(j: &Judged) -> bool {
+    j.batch.status != Some(j.verdict.state) || j.batch.hold != j.hold
+}
+
+/// Write what changed of the tick's judgements: each change of status or hold with its audit
+/// event, [`CHANGES_PER_COMMIT`] changes a transaction, the first also moving every next expected
+/// run that moved (derived, unaudited). A tick with only moved next expected runs writes them in
+/// one transaction of their own.
+async fn store_judgements(state: &AppState, judged: &[Judged]) -> Result<(), ServiceError> {
+    let moved: Vec<(i64, Option<jiff::Timestamp>)> = judged
+        .iter()
+        .filter(|j| !changed(j) && j.batch.next_expected_at != j.verdict.next_expected)
+        .map(|j| (j.batch.id, j.verdict.next_expected))
+        .collect();
+    if !judged.iter().any(changed) {
+        if !moved.is_empty() {
+            state.store.set_batches_next_expected(&moved).await?;
         }
         return Ok(());
     }
-    let mut tx = state.store.write().await?;
+    let changes: Vec<&Judged> = judged.iter().filter(|j| changed(j)).collect();
+    for (n, chunk) in changes.chunks(CHANGES_PER_COMMIT).enumerate() {
+        let mut tx = state.store.write().await?;
+        for j in chunk {
+            record_change(&mut tx, j).await?;
+        }
+        if n == 0 {
+            tx.move_batches_next_expected(&moved).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// One batch's new status and hold, with its audit event, in the tick's transaction.
+async fn record_change(tx: &mut WriteTx<'_>, j: &Judged) -> Result<(), ServiceError> {
+    let batch = &j.batch;
+    let verdict = &j.verdict;
+    let status_changed = batch.status != Some(verdict.state);
     tx.set_batch_status(
         batch.id,
         verdict.state,
@@ -153,7 +183,6 @@ async fn store_judgement(state: &AppState, j: &Judged) -> Result<(), ServiceErro
             "hold": j.hold.as_ref().map(ToString::to_string),
         }),
     });
-    tx.commit().await?;
     Ok(())
 }
 
