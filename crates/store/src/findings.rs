@@ -387,6 +387,7 @@ impl WriteTx<'_> {
                 values.join(", ")
             );
             let mut query = sqlx::query(&sql)
+                .persistent(false)
                 .bind(scope.project)
                 .bind(scope.component)
                 .bind(&scanners)
@@ -439,6 +440,7 @@ impl WriteTx<'_> {
             values.join(", ")
         );
         let mut query = sqlx::query(&sql)
+            .persistent(false)
             .bind(FindingState::Open.as_str())
             .bind(at)
             .bind(scope.release);
@@ -465,6 +467,7 @@ impl WriteTx<'_> {
             crate::insights::placeholders(4, ids.len())
         );
         let mut query = sqlx::query(&sql)
+            .persistent(false)
             .bind(FindingState::Fixed.as_str())
             .bind(at)
             .bind(scope.release);
@@ -486,6 +489,7 @@ impl WriteTx<'_> {
                 values.join(", ")
             );
             let mut query = sqlx::query(&sql)
+                .persistent(false)
                 .bind(scope.scan_id)
                 .bind(scope.project)
                 .bind(scope.release);

@@ -246,7 +246,7 @@ impl Store {
              ORDER BY test_key, run_id",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(junit_suite);
+        let mut query = sqlx::query(&sql).persistent(false).bind(junit_suite);
         for &at in positions {
             query = query.bind(counts[at].key.as_str().to_string());
         }

@@ -57,6 +57,7 @@ async fn read_strips(
         placeholders.join(", ")
     );
     let mut query = sqlx::query(&sql)
+        .persistent(false)
         .bind(&group.project)
         .bind(&group.environment)
         .bind(&group.suite)
@@ -96,6 +97,7 @@ async fn write_strips(
             rows.join(", ")
         );
         let mut query = sqlx::query(&sql)
+            .persistent(false)
             .bind(&group.project)
             .bind(&group.environment)
             .bind(&group.suite);
