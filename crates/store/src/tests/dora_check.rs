@@ -291,30 +291,38 @@ fn spread3(values: &[i64]) -> Option<(i64, i64, u64)> {
     ))
 }
 
-fn expected(
-    history: &History,
-    production: &[&str],
-    chain: &[&str],
+/// What the independent computation is asked: the history, the production environments, the
+/// chain and the period.
+struct Question<'h> {
+    history: &'h History,
+    production: &'h [&'h str],
+    chain: &'h [&'h str],
     from: Timestamp,
     to: Timestamp,
-) -> Expected {
-    let in_period = |t: Timestamp| from <= t && t < to;
-    let prod = |d: &Gen| production.contains(&d.environment);
-    let all = &history.deployments;
-    // Deployment frequency.
-    let mut days = BTreeSet::new();
-    let mut count = 0;
-    for d in all {
-        if prod(d)
-            && d.kind == DeploymentKind::Deploy
-            && d.state == DeploymentState::Succeeded
-            && in_period(d.finished)
-        {
-            count += 1;
-            days.insert(d.finished.as_second().div_euclid(86_400));
-        }
+}
+
+impl Question<'_> {
+    fn in_period(&self, t: Timestamp) -> bool {
+        self.from <= t && t < self.to
     }
-    // Lead time: each commit's first arrival per environment.
+
+    fn prod(&self, d: &Gen) -> bool {
+        self.production.contains(&d.environment)
+    }
+}
+
+/// Lead time: each commit's first arrival per environment, by plain loops.
+struct ExpectedLead {
+    values: Vec<i64>,
+    stages: BTreeMap<String, Vec<i64>>,
+    ranges: Vec<u64>,
+    commits: Vec<(String, i64)>,
+}
+
+fn expected_lead(q: &Question<'_>) -> ExpectedLead {
+    let (history, production, chain) = (q.history, q.production, q.chain);
+    let all = &history.deployments;
+    let in_period = |t: Timestamp| q.in_period(t);
     let mut first: BTreeMap<(&str, &str), (Timestamp, i64)> = BTreeMap::new();
     for d in all {
         if d.kind != DeploymentKind::Deploy || d.state != DeploymentState::Succeeded {
@@ -361,7 +369,20 @@ fn expected(
         let i = bounds.iter().filter(|b| *v >= **b).count();
         ranges[i] += 1;
     }
-    // Change failure rate: production deployments (not rollbacks) that ended in the period.
+    ExpectedLead {
+        values: lead_values,
+        stages: stage_values,
+        ranges,
+        commits: lead_commits.into_iter().map(|(_, h, d)| (h, d)).collect(),
+    }
+}
+
+/// Change failure rate and recovery: production deployments (not rollbacks) that ended in the
+/// period, which of them failed, and each failure's recovery in seconds.
+type ExpectedFailures = (Vec<i64>, Vec<i64>, Vec<(i64, Option<i64>)>);
+
+fn expected_failures(q: &Question<'_>) -> ExpectedFailures {
+    let all = &q.history.deployments;
     let lane = |d: &Gen| -> Vec<&Gen> {
         let mut later: Vec<&Gen> = all
             .iter()
@@ -376,7 +397,7 @@ fn expected(
     let mut recoveries = Vec::new();
     let mut ended: Vec<&Gen> = all
         .iter()
-        .filter(|d| prod(d) && d.kind == DeploymentKind::Deploy && in_period(d.finished))
+        .filter(|d| q.prod(d) && d.kind == DeploymentKind::Deploy && q.in_period(d.finished))
         .collect();
     ended.sort_by_key(|d| (d.finished, d.id));
     for d in ended {
@@ -414,11 +435,31 @@ fn expected(
         let restored = sides.iter().filter_map(|(_, r)| *r).min();
         recoveries.push((d.id, restored.map(|(at, _)| seconds(started, at))));
     }
+    (counted, failed, recoveries)
+}
+
+fn expected(q: &Question<'_>) -> Expected {
+    let all = &q.history.deployments;
+    // Deployment frequency.
+    let mut days = BTreeSet::new();
+    let mut count = 0;
+    for d in all {
+        if q.prod(d)
+            && d.kind == DeploymentKind::Deploy
+            && d.state == DeploymentState::Succeeded
+            && q.in_period(d.finished)
+        {
+            count += 1;
+            days.insert(d.finished.as_second().div_euclid(86_400));
+        }
+    }
+    let lead = expected_lead(q);
+    let (counted, failed, recoveries) = expected_failures(q);
     let recovered: Vec<i64> = recoveries.iter().filter_map(|(_, s)| *s).collect();
     // Rework: every production deployment and rollback that ended in the period.
     let mut rework_all: Vec<&Gen> = all
         .iter()
-        .filter(|d| prod(d) && in_period(d.finished))
+        .filter(|d| q.prod(d) && q.in_period(d.finished))
         .collect();
     rework_all.sort_by_key(|d| (d.finished, d.id));
     let rework = rework_all
@@ -428,18 +469,19 @@ fn expected(
         .collect();
     Expected {
         frequency: (count, days.len() as u64),
-        lead: spread3(&lead_values),
-        stages: chain
+        lead: spread3(&lead.values),
+        stages: q
+            .chain
             .iter()
             .map(|e| {
                 (
                     e.to_string(),
-                    spread3(stage_values.get(*e).map_or(&[][..], Vec::as_slice)),
+                    spread3(lead.stages.get(*e).map_or(&[][..], Vec::as_slice)),
                 )
             })
             .collect(),
-        ranges,
-        lead_commits: lead_commits.into_iter().map(|(_, h, d)| (h, d)).collect(),
+        ranges: lead.ranges,
+        lead_commits: lead.commits,
         counted,
         failed,
         recoveries,
@@ -534,7 +576,13 @@ async fn a_generated_history_gives_the_dora_figures_an_independent_computation_g
                 let period = Period::new(from, to).unwrap();
                 let names: Vec<Name> = production.iter().map(|e| n(e)).collect();
                 let got = measured(&store, &names, &chain, &period).await;
-                let want = expected(&history, production, &chain_names, from, to);
+                let want = expected(&Question {
+                    history: &history,
+                    production,
+                    chain: &chain_names,
+                    from,
+                    to,
+                });
                 let what = format!("production {production:?}, days {from_day}–{to_day}");
                 compare(&got, &want, &what);
                 if to_day - from_day > 30 {
