@@ -473,6 +473,8 @@ impl WriteTx<'_> {
             .bind(d.failure.as_deref())
             .execute(&mut *self.tx)
             .await?;
+        // Insights (issue 14): a deployment stored already succeeded is an arrival too.
+        self.record_commit_arrivals(id, d).await?;
         Ok(id)
     }
 
@@ -487,6 +489,8 @@ impl WriteTx<'_> {
             .bind(d.failure.as_deref())
             .execute(&mut *self.tx)
             .await?;
+        // Insights (issue 14): a success is its commits' arrival, in the same transaction.
+        self.record_commit_arrivals(d.id, d).await?;
         Ok(())
     }
 

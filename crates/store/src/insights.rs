@@ -1,17 +1,17 @@
 //! The facts the DORA metrics are computed from (`core::insights`): a release's commits with
-//! their authored times, the deployments of a period into the production environments, and each
-//! commit's first successful deployment into each environment. One query each, through the
-//! indexes of migration 0015; no query per row.
+//! their authored times and the deployments of a period into the production environments, one
+//! query each through the indexes of migration 0015, no query per row. Lead times are read from
+//! the first-arrival table (`commit_arrivals.rs`).
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use slipway_core::insights::{Arrival, CommitFact, DeploymentFact};
+use slipway_core::insights::DeploymentFact;
 use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::time::{format_time, parse_time, read_optional_time, read_time};
+use crate::time::{format_time, read_optional_time, read_time};
 use crate::{named, Result, Store, StoreError, WriteTx};
 
 /// A commit a release brings.
@@ -87,83 +87,6 @@ impl Store {
         }
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(deployment_fact).collect()
-    }
-
-    /// The commits whose release had a successful deployment into `production` that ended in
-    /// `[from, to)` (created in the scope's times), each with its first successful deployment
-    /// into every environment it reached.
-    pub async fn insight_commits(
-        &self,
-        scope: &InsightScope<'_>,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<CommitFact>> {
-        if scope.environments.is_empty() {
-            return Ok(Vec::new());
-        }
-        // From the few releases delivered to production in the period, to their commits, to
-        // every release holding those commits, to those releases' deployments: each step
-        // through an index (deployments_period, the release_commits key, release_commits_hash,
-        // deployments_release), never a scan of every commit. `CROSS JOIN` keeps SQLite to that
-        // order (without it, on a fresh history, it searched every deployment of the project for
-        // each commit); PostgreSQL plans it as the inner join it is.
-        // `MIN(finished_at || ' ' || id)`: the stored time is fixed-width, so the smallest text
-        // is the first arrival, and it carries that deployment's id along in one query.
-        let sql = format!(
-            "WITH delivered AS ( \
-               SELECT DISTINCT d2.project, d2.release_version FROM deployments d2 \
-               WHERE d2.kind = 'deploy' AND d2.state = 'succeeded' \
-               AND d2.created_at >= $1 AND d2.created_at < $2 \
-               AND d2.finished_at >= $3 AND d2.finished_at < $4 \
-               AND ($5 = '' OR d2.project = $5) AND d2.environment IN ({})), \
-             hashes AS ( \
-               SELECT DISTINCT c2.project, c2.hash FROM delivered r JOIN release_commits c2 \
-               ON c2.project = r.project AND c2.release_version = r.release_version) \
-             SELECT c.project, c.hash, MIN(c.authored_at) AS authored_at, d.environment, \
-             MIN(d.finished_at || ' ' || CAST(d.id AS TEXT)) AS first_arrival \
-             FROM hashes h CROSS JOIN release_commits c CROSS JOIN deployments d \
-             WHERE c.project = h.project AND c.hash = h.hash \
-             AND d.project = c.project AND d.release_version = c.release_version AND d.kind = 'deploy' AND d.state = 'succeeded' AND d.finished_at IS NOT NULL \
-             GROUP BY c.project, c.hash, d.environment ORDER BY c.project, c.hash",
-            placeholders(6, scope.environments.len())
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(format_time(scope.created_from))
-            .bind(format_time(scope.created_to))
-            .bind(format_time(from))
-            .bind(format_time(to))
-            .bind(scope.project.map_or("", Name::as_str));
-        for env in scope.environments {
-            query = query.bind(env.as_str());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let mut commits: BTreeMap<(String, String), CommitFact> = BTreeMap::new();
-        for row in &rows {
-            let project: String = row.try_get("project")?;
-            let hash: String = row.try_get("hash")?;
-            let first: String = row.try_get("first_arrival")?;
-            let (at, id) = first
-                .split_once(' ')
-                .ok_or_else(|| corrupt(format!("first arrival {first:?}")))?;
-            let arrival = Arrival {
-                environment: Name::parse(&row.try_get::<String, _>("environment")?)
-                    .map_err(corrupt)?,
-                at: parse_time("finished_at", at)?,
-                deployment: id.parse().map_err(corrupt)?,
-            };
-            let authored_at = read_time(row, "authored_at")?;
-            let fact = commits
-                .entry((project.clone(), hash.clone()))
-                .or_insert(CommitFact {
-                    project: Name::parse(&project).map_err(corrupt)?,
-                    hash,
-                    authored_at,
-                    arrivals: Vec::new(),
-                });
-            fact.authored_at = fact.authored_at.min(authored_at);
-            fact.arrivals.push(arrival);
-        }
-        Ok(commits.into_values().collect())
     }
 
     /// The commits a release brings, by hash.

@@ -15,6 +15,7 @@ mod batch_run_requests;
 mod batches;
 mod checkpoints;
 mod cli_sign_ins;
+mod commit_arrivals;
 mod complaints;
 mod config_changes;
 mod coverage;

@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (34, include_str!("../migrations/0034_dashboards.sql")),
     (36, include_str!("../migrations/0036_turn_reads.sql")),
     (37, include_str!("../migrations/0037_bounded_reads.sql")),
+    (38, include_str!("../migrations/0038_commit_arrivals.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
@@ -103,6 +104,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 33 {
             crate::test_strips::fill_test_strips(&mut tx).await?;
+        }
+        if *version == 38 {
+            crate::commit_arrivals::fill_commit_arrivals(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)

@@ -32,6 +32,110 @@ pub struct StageLeadTime {
     pub goal: Goal,
 }
 
+/// The ranges the lead times of a period are counted in, each up to (not including) its bound in
+/// seconds; the last one is open.
+pub const LEAD_TIME_RANGES: [(&str, i64); 5] = [
+    ("under 1 hour", 3_600),
+    ("1 hour to 1 day", 86_400),
+    ("1 day to 1 week", 7 * 86_400),
+    ("1 week to 30 days", 30 * 86_400),
+    ("over 30 days", i64::MAX),
+];
+
+/// How many of a period's commits [`LeadTime::commits`] lists: the latest to reach production.
+/// The spread and the ranges count every commit; the list is the drill-down a person reads.
+pub const LISTED_COMMITS: usize = 1_000;
+
+/// The commits of a period whose lead time falls in one of [`LEAD_TIME_RANGES`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeCount {
+    pub range: String,
+    pub count: u64,
+}
+
+/// Lead times already reduced to their spreads: what the store reads from its first-arrival
+/// table (one row per commit and environment, written when a deployment succeeds), or what
+/// [`LeadTimeFacts::of`] computes from whole commit histories. Both follow one definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeadTimeFacts {
+    /// Authored → first successful deployment into any production environment, for the commits
+    /// whose first arrival there is in the period.
+    pub production: Option<Spread>,
+    /// For the same commits: authored → first successful deployment into each environment
+    /// they reached.
+    pub stages: Vec<(Name, Spread)>,
+    /// Those commits counted per range of [`LEAD_TIME_RANGES`], in its order.
+    pub ranges: [u64; 5],
+    /// The latest [`LISTED_COMMITS`] of them, in order of arrival in production.
+    pub commits: Vec<CommitLeadTime>,
+}
+
+/// The index in [`LEAD_TIME_RANGES`] of a lead time.
+pub fn range_of(seconds: i64) -> usize {
+    LEAD_TIME_RANGES
+        .iter()
+        .position(|(_, bound)| seconds < *bound)
+        .unwrap_or(LEAD_TIME_RANGES.len() - 1)
+}
+
+impl LeadTimeFacts {
+    /// The definition, over whole commit histories: each commit's first arrival in production
+    /// and in every environment.
+    pub fn of(commits: &[CommitFact], production: &[Name], period: &Period) -> LeadTimeFacts {
+        let reached: Vec<(&CommitFact, &Arrival)> = commits
+            .iter()
+            .filter_map(|c| first_in(c, production).map(|a| (c, a)))
+            .filter(|(_, a)| period.contains(a.at))
+            .collect();
+        let mut listed: Vec<CommitLeadTime> = reached
+            .iter()
+            .map(|(c, a)| CommitLeadTime {
+                project: c.project.clone(),
+                hash: c.hash.clone(),
+                authored_at: c.authored_at,
+                deployed_at: a.at,
+                deployment: a.deployment,
+                seconds: seconds(c.authored_at, a.at),
+            })
+            .collect();
+        listed.sort_by(|a, b| {
+            (a.deployed_at, &a.project, &a.hash).cmp(&(b.deployed_at, &b.project, &b.hash))
+        });
+        let mut ranges = [0u64; 5];
+        for c in &listed {
+            ranges[range_of(c.seconds)] += 1;
+        }
+        let mut environments: Vec<&Name> = reached
+            .iter()
+            .flat_map(|(c, _)| c.arrivals.iter().map(|a| &a.environment))
+            .collect();
+        environments.sort();
+        environments.dedup();
+        let stages = environments
+            .into_iter()
+            .filter_map(|environment| {
+                let values: Vec<i64> = reached
+                    .iter()
+                    .filter_map(|(c, _)| {
+                        first_in(c, std::slice::from_ref(environment))
+                            .map(|a| seconds(c.authored_at, a.at))
+                    })
+                    .collect();
+                Spread::of(&values).map(|s| (environment.clone(), s))
+            })
+            .collect();
+        let values: Vec<i64> = listed.iter().map(|c| c.seconds).collect();
+        let production = Spread::of(&values);
+        let skip = listed.len().saturating_sub(LISTED_COMMITS);
+        LeadTimeFacts {
+            production,
+            stages,
+            ranges,
+            commits: listed.split_off(skip),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeadTime {
     /// `None` when no commit with an authored time reached production in the period.
@@ -40,7 +144,10 @@ pub struct LeadTime {
     pub goal: Goal,
     /// The chain's stages, in delivery order.
     pub stages: Vec<StageLeadTime>,
-    /// Every commit counted, in order of arrival in production.
+    /// Every commit counted per range of [`LEAD_TIME_RANGES`].
+    pub ranges: Vec<RangeCount>,
+    /// The latest [`LISTED_COMMITS`] commits counted, in order of arrival in production
+    /// (`spread.count` says how many there are in all).
     pub commits: Vec<CommitLeadTime>,
 }
 
@@ -57,39 +164,17 @@ fn first_in<'a>(commit: &'a CommitFact, environments: &[Name]) -> Option<&'a Arr
         .min_by_key(|a| (a.at, a.deployment))
 }
 
-pub(super) fn lead_time(facts: &Facts<'_>, period: &Period) -> LeadTime {
-    let reached: Vec<(&CommitFact, &Arrival)> = facts
-        .commits
-        .iter()
-        .filter_map(|c| first_in(c, facts.production).map(|a| (c, a)))
-        .filter(|(_, a)| period.contains(a.at))
-        .collect();
-    let mut commits: Vec<CommitLeadTime> = reached
-        .iter()
-        .map(|(c, a)| CommitLeadTime {
-            project: c.project.clone(),
-            hash: c.hash.clone(),
-            authored_at: c.authored_at,
-            deployed_at: a.at,
-            deployment: a.deployment,
-            seconds: seconds(c.authored_at, a.at),
-        })
-        .collect();
-    commits.sort_by(|a, b| {
-        (a.deployed_at, &a.project, &a.hash).cmp(&(b.deployed_at, &b.project, &b.hash))
-    });
+pub(super) fn lead_time(facts: &Facts<'_>) -> LeadTime {
+    let lead = facts.lead_times;
     let stages = facts
         .chain
         .iter()
         .map(|environment| {
-            let values: Vec<i64> = reached
+            let spread = lead
+                .stages
                 .iter()
-                .filter_map(|(c, _)| {
-                    first_in(c, std::slice::from_ref(environment))
-                        .map(|a| seconds(c.authored_at, a.at))
-                })
-                .collect();
-            let spread = Spread::of(&values);
+                .find(|(e, _)| e == environment)
+                .map(|(_, s)| *s);
             StageLeadTime {
                 environment: environment.clone(),
                 spread,
@@ -97,14 +182,20 @@ pub(super) fn lead_time(facts: &Facts<'_>, period: &Period) -> LeadTime {
             }
         })
         .collect();
-    let values: Vec<i64> = commits.iter().map(|c| c.seconds).collect();
-    let spread = Spread::of(&values);
-    let median = spread.map(|s| s.median_seconds);
+    let median = lead.production.map(|s| s.median_seconds);
     LeadTime {
-        spread,
+        spread: lead.production,
         band: median.map(Band::of_lead_time),
         goal: Goal::lead_time(median),
         stages,
-        commits,
+        ranges: LEAD_TIME_RANGES
+            .iter()
+            .zip(lead.ranges)
+            .map(|((range, _), count)| RangeCount {
+                range: (*range).to_string(),
+                count,
+            })
+            .collect(),
+        commits: lead.commits.clone(),
     }
 }

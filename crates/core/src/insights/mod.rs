@@ -27,7 +27,10 @@ pub use bands::{Band, Goal};
 pub use failures::{
     ChangeFailureRate, FailedDeployment, FailureReason, Recovery, RecoveryTime, ReworkRate,
 };
-pub use lead_time::{CommitLeadTime, LeadTime, StageLeadTime};
+pub use lead_time::{
+    range_of, CommitLeadTime, LeadTime, LeadTimeFacts, RangeCount, StageLeadTime, LEAD_TIME_RANGES,
+    LISTED_COMMITS,
+};
 pub use stats::Spread;
 
 /// The version of the definitions in docs/insights.md that these functions implement.
@@ -175,13 +178,14 @@ pub struct IncidentFact {
 /// What the metrics are computed from. `deployments` holds the deployments into the production
 /// environments from the start of the period to [`FOLLOW_UP_DAYS`] past its end (later ones are
 /// the follow-ups that mark a deployment as failed); `chain` is every environment in delivery
-/// order, for lead time per stage.
+/// order, for lead time per stage; `lead_times` are the period's lead times, already reduced
+/// (by the store's first-arrival table, or by [`LeadTimeFacts::of`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     pub production: &'a [Name],
     pub chain: &'a [Name],
     pub deployments: &'a [DeploymentFact],
-    pub commits: &'a [CommitFact],
+    pub lead_times: &'a LeadTimeFacts,
     pub incidents: &'a [IncidentFact],
 }
 
@@ -246,7 +250,7 @@ pub fn dora(facts: &Facts<'_>, period: &Period) -> Insight {
     Insight::Measured(Box::new(Dora {
         production_environments: production,
         deployment_frequency: deployment_frequency(facts, period),
-        lead_time: lead_time::lead_time(facts, period),
+        lead_time: lead_time::lead_time(facts),
         change_failure_rate: failures::change_failure_rate(facts, period),
         recovery_time: failures::recovery_time(facts, period),
         rework_rate: failures::rework_rate(facts, period),

@@ -54,11 +54,12 @@ impl World {
     }
 
     fn dora(&self, period: &Period) -> Dora {
+        let lead_times = LeadTimeFacts::of(&self.commits, &self.production, period);
         let facts = Facts {
             production: &self.production,
             chain: &self.chain,
             deployments: &self.deployments,
-            commits: &self.commits,
+            lead_times: &lead_times,
             incidents: &self.incidents,
         };
         match dora(&facts, period) {
@@ -89,7 +90,7 @@ fn without_a_production_environment_the_metrics_are_not_configured_rather_than_z
         production: &world.production,
         chain: &world.chain,
         deployments: &world.deployments,
-        commits: &world.commits,
+        lead_times: &LeadTimeFacts::default(),
         incidents: &world.incidents,
     };
     assert_eq!(dora(&facts, &november()), Insight::NotConfigured);
@@ -481,4 +482,38 @@ proptest! {
         let at_or_below = values.iter().filter(|v| **v <= s.median_seconds).count();
         prop_assert!(at_or_below * 2 >= values.len());
     }
+}
+
+#[test]
+fn lead_time_lists_the_latest_commits_but_counts_every_one() {
+    let mut world = World::new(Vec::new());
+    let start = at("2026-11-02T00:00:00Z");
+    world.commits = (0..LISTED_COMMITS as i64 + 5)
+        .map(|i| {
+            let arrived = start + SignedDuration::from_mins(i);
+            CommitFact {
+                project: name("pets"),
+                hash: format!("c{i:05}"),
+                authored_at: start - SignedDuration::from_hours(2),
+                arrivals: vec![Arrival {
+                    environment: name("PROD"),
+                    at: arrived,
+                    deployment: i,
+                }],
+            }
+        })
+        .collect();
+    let lead = world.dora(&november()).lead_time;
+    assert_eq!(lead.commits.len(), LISTED_COMMITS);
+    assert_eq!(
+        lead.commits[0].hash, "c00005",
+        "the oldest five are left out"
+    );
+    assert_eq!(
+        lead.spread.map(|s| s.count),
+        Some(LISTED_COMMITS as u64 + 5)
+    );
+    let ranges: Vec<u64> = lead.ranges.iter().map(|r| r.count).collect();
+    // From 2 h to about 19 h: every one in "1 hour to 1 day".
+    assert_eq!(ranges, vec![0, LISTED_COMMITS as u64 + 5, 0, 0, 0]);
 }

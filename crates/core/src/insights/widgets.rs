@@ -39,16 +39,23 @@ pub enum Widget {
     TimeInEnvironment,
     /// The DORA figures of the period (`core::insights::dora`).
     Dora,
+    /// The share of flaky tests per environment and suite that ran in the period, judged over
+    /// each suite's last runs there (`core::quality::flakiness`).
+    Flakiness,
+    /// Open vulnerability findings per severity, and those past their remediation deadline.
+    OpenFindings,
 }
 
 impl Widget {
-    pub const ALL: [Widget; 6] = [
+    pub const ALL: [Widget; 8] = [
         Widget::DeploymentDuration,
         Widget::SuccessRate,
         Widget::Rollbacks,
         Widget::DeploymentsPerProject,
         Widget::TimeInEnvironment,
         Widget::Dora,
+        Widget::Flakiness,
+        Widget::OpenFindings,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +66,8 @@ impl Widget {
             Widget::DeploymentsPerProject => "deployments-per-project",
             Widget::TimeInEnvironment => "time-in-environment",
             Widget::Dora => "dora",
+            Widget::Flakiness => "flakiness",
+            Widget::OpenFindings => "open-findings",
         }
     }
 
@@ -71,6 +80,8 @@ impl Widget {
             Widget::DeploymentsPerProject => "Deployments per project",
             Widget::TimeInEnvironment => "Time spent in each environment before the next (median)",
             Widget::Dora => "DORA figures",
+            Widget::Flakiness => "Flaky tests per environment and suite",
+            Widget::OpenFindings => "Open findings per severity, and past their deadline",
         }
     }
 
@@ -84,6 +95,8 @@ impl Widget {
             Widget::TimeInEnvironment => "h",
             // Each DORA point names its own unit in its label.
             Widget::Dora => "",
+            Widget::Flakiness => "%",
+            Widget::OpenFindings => "findings",
         }
     }
 
@@ -277,8 +290,9 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-/// What `widget` shows over `period`; [`Widget::Dora`] answers no point here (the caller
-/// computes it with [`super::dora`]).
+/// What `widget` shows over `period`; [`Widget::Dora`], [`Widget::Flakiness`] and
+/// [`Widget::OpenFindings`] answer no point here (the caller computes them from the DORA
+/// figures, the flakiness judge and the findings register, where each is defined).
 pub fn compute(widget: Widget, facts: &WidgetFacts<'_>, period: &Period) -> WidgetData {
     let points = match widget {
         Widget::DeploymentDuration => facts.per_environment(period, |list| {
@@ -323,7 +337,7 @@ pub fn compute(widget: Widget, facts: &WidgetFacts<'_>, period: &Period) -> Widg
                 .collect()
         }
         Widget::TimeInEnvironment => time_in_environment(facts, period),
-        Widget::Dora => Vec::new(),
+        Widget::Dora | Widget::Flakiness | Widget::OpenFindings => Vec::new(),
     };
     WidgetData::new(widget, points)
 }

@@ -393,32 +393,18 @@ async fn chart_data(
         };
         trend.push((from.to_string()[..10].to_string(), rate));
     }
-    let buckets: [(&str, i64); 5] = [
-        ("under 1 hour", 3_600),
-        ("1 hour to 1 day", 86_400),
-        ("1 day to 1 week", 7 * 86_400),
-        ("1 week to 30 days", 30 * 86_400),
-        ("over 30 days", i64::MAX),
-    ];
-    let mut counts = [0u64; 5];
-    for c in &d.lead_time.commits {
-        let i = buckets
-            .iter()
-            .position(|(_, max)| c.seconds < *max)
-            .unwrap_or(4);
-        counts[i] += 1;
-    }
     let lead = ChartData {
         name: "lead-time-distribution",
         title: "Lead time for changes: commits per range",
         unit: "commits",
-        points: buckets
+        points: d
+            .lead_time
+            .ranges
             .iter()
-            .zip(counts)
-            .map(|((label, _), n)| {
+            .map(|r| {
                 (
-                    label.to_string(),
-                    (!d.lead_time.commits.is_empty()).then_some(n as f64),
+                    r.range.clone(),
+                    d.lead_time.spread.is_some().then_some(r.count as f64),
                 )
             })
             .collect(),

@@ -126,9 +126,9 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         created_to: period.to() + days(FOLLOW_UP_DAYS),
     };
     let deployments = state.store.insight_deployments(&scope).await?;
-    let commits = state
+    let lead_times = state
         .store
-        .insight_commits(&scope, period.from(), period.to())
+        .lead_time_facts(&scope, period.from(), period.to())
         .await?;
     // Complaints are the incidents today; alerts join them here (core::insights::attribution).
     let incidents = super::complaints::incidents(
@@ -143,7 +143,7 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         production: &production,
         chain: &chain,
         deployments: &deployments,
-        commits: &commits,
+        lead_times: &lead_times,
         incidents: &incidents,
     };
     Ok(DoraAnswer {

@@ -16,6 +16,8 @@ use slipway_core::insights::{Insight, Period, FOLLOW_UP_DAYS};
 use slipway_core::Name;
 use slipway_store::{InsightScope, NewDashboard, StoredDashboard};
 
+mod quality_widgets;
+
 use super::insights::{self, DoraQuery};
 use super::{entry, require};
 use crate::auth::Actor;
@@ -212,6 +214,19 @@ async fn compute(
                 )
                 .await?;
                 dora_points(&answer.insight)
+            }
+            Widget::Flakiness => {
+                quality_widgets::flakiness(
+                    state,
+                    actor,
+                    project.as_ref(),
+                    environment.as_ref(),
+                    period,
+                )
+                .await?
+            }
+            Widget::OpenFindings => {
+                quality_widgets::open_findings(state, actor, project.as_ref()).await?
             }
             other => widgets::compute(*other, &facts, period),
         });

@@ -448,3 +448,149 @@ fn a_person_builds_a_dashboard_with_the_form_and_a_colleague_opens_its_address()
     let listed = victor.text("#dashboards");
     assert!(listed.contains("Shop in DEV"), "{listed}");
 }
+
+/// A JUnit report of the `pets` tests `a`, `b` and `c`, each passing or failing as `passed` says.
+fn junit(suite: &str, outcomes: &[(&str, bool)]) -> String {
+    let cases: String = outcomes
+        .iter()
+        .map(|(name, passed)| {
+            if *passed {
+                format!("<testcase classname=\"pets\" name=\"{name}\" time=\"0.01\"/>")
+            } else {
+                format!("<testcase classname=\"pets\" name=\"{name}\" time=\"0.01\"><failure message=\"no\">no</failure></testcase>")
+            }
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><testsuite name=\"{suite}\" tests=\"{}\">{cases}</testsuite>",
+        outcomes.len()
+    )
+}
+
+#[test]
+fn the_flakiness_and_open_findings_widgets_show_what_was_pushed() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    crate::quality::pets(&server, w);
+    let owner = server.user_with_token("olivia", "ops");
+
+    // DEV `unit`: three runs; b passes, fails, passes (flaky); c always fails (not flaky).
+    let runs: [[(&str, bool); 3]; 3] = [
+        [("a", true), ("b", true), ("c", false)],
+        [("a", true), ("b", false), ("c", false)],
+        [("a", true), ("b", true), ("c", false)],
+    ];
+    for (i, run) in runs.iter().enumerate() {
+        let path = file(w, &format!("unit-{i}.xml"), &junit("unit", run));
+        ok(crate::quality::push(&server, "DEV", "unit", None, &[&path]));
+    }
+    // MET `smoke`: one run, one test passing.
+    let path = file(w, "smoke.xml", &junit("smoke", &[("a", true)]));
+    ok(crate::quality::push(
+        &server,
+        "MET",
+        "smoke",
+        None,
+        &[&path],
+    ));
+    // The test's own count: a test is flaky when its outcome changed between runs.
+    let flaky = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| runs.iter().any(|r| r[*i].1 != runs[0][*i].1))
+        .count();
+    let unit_share = (10_000.0 * flaky as f64 / 3.0).round() / 100.0;
+
+    // Findings: a scan of the release, counted here per severity from the register's list.
+    let scan = format!(
+        "{}/../ingest/tests/fixtures/scans/trivy.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    ok(server.cli(
+        None,
+        &[
+            "scan",
+            "push",
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+            "--component",
+            "app",
+            &scan,
+            "-o",
+            "json",
+        ],
+    ));
+    let listed = json(server.cli(
+        None,
+        &["findings", "list", "--project", "pets", "-o", "json"],
+    ));
+    let open: Vec<&Value> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["state"] == "open")
+        .collect();
+    assert!(!open.is_empty(), "{listed:#}");
+
+    let (status, saved) = save(
+        &server,
+        &owner,
+        &json!({ "name": "Pets quality", "project": "pets", "widgets": ["flakiness", "open-findings"], "shared": true }),
+    );
+    assert_eq!(status, 201, "{saved:#}");
+    let id = saved["id"].as_i64().expect("an id");
+    let (status, opened) = api(&server, "GET", &owner, &format!("/api/v1/dashboards/{id}"));
+    assert_eq!(status, 200, "{opened:#}");
+    let charts = opened["charts"].as_array().unwrap();
+    assert_eq!(charts[0]["widget"], "flakiness");
+    assert_eq!(value_of(&charts[0], "DEV unit"), json!(unit_share));
+    assert_eq!(value_of(&charts[0], "MET smoke"), json!(0.0));
+    assert_eq!(
+        charts[0]["points"].as_array().unwrap().len(),
+        2,
+        "{:#}",
+        charts[0]
+    );
+    assert_eq!(charts[1]["widget"], "open-findings");
+    for severity in ["critical", "high", "medium", "low", "unknown"] {
+        let of = |f: &&&Value| f["severity"] == severity;
+        let count = open.iter().filter(of).count();
+        let overdue = open
+            .iter()
+            .filter(of)
+            .filter(|f| f["overdue"] == true)
+            .count();
+        assert_eq!(
+            value_of(&charts[1], severity),
+            json!(count as f64),
+            "{severity}"
+        );
+        assert_eq!(
+            value_of(&charts[1], &format!("{severity} past deadline")),
+            json!(overdue as f64),
+            "{severity}"
+        );
+    }
+
+    // Each chart's data as CSV and JSON, like every widget's.
+    server.user_with_password("rita", "viewer", PASSWORD);
+    let cookie = server.sign_in("rita", PASSWORD);
+    let (status, csv) = page(
+        &server,
+        &format!("/dashboards/{id}/data?widget=flakiness&format=csv"),
+        &cookie,
+    );
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.contains(&format!("DEV unit,{unit_share}")), "{csv}");
+    let (status, body) = page(
+        &server,
+        &format!("/dashboards/{id}/data?widget=open-findings&format=json"),
+        &cookie,
+    );
+    assert_eq!(status, 200, "{body}");
+    let exported: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(exported["chart"], opened["charts"][1]);
+}

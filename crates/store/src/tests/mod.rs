@@ -10,6 +10,7 @@ mod checkpoints;
 mod complaints;
 mod config_changes;
 mod deployments;
+mod dora_check;
 mod environments;
 mod findings;
 mod flags;

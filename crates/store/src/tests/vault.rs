@@ -74,11 +74,26 @@ pub(super) async fn push(store: &Store, a: &StoredArtifact) {
 }
 
 pub(super) async fn release(store: &Store, version: &str, artifacts: &[&StoredArtifact], at: &str) {
+    release_with(store, version, artifacts, &[], at).await;
+}
+
+/// A release of `pets` without artifacts, with `labels` (e.g. `hotfix`).
+pub(super) async fn release_labelled(store: &Store, version: &str, labels: &[&str], at: &str) {
+    release_with(store, version, &[], labels, at).await;
+}
+
+async fn release_with(
+    store: &Store,
+    version: &str,
+    artifacts: &[&StoredArtifact],
+    labels: &[&str],
+    at: &str,
+) {
     let r = StoredRelease {
         project: n("pets"),
         version: Version::parse(version).unwrap(),
         channel: Channel::Ga,
-        labels: vec![],
+        labels: labels.iter().map(|l| n(l)).collect(),
         lifecycle: None,
         artifacts: artifacts
             .iter()
