@@ -22,6 +22,7 @@ mod leases;
 mod open;
 mod pages;
 mod quality;
+mod targets;
 mod test_strips;
 mod vault;
 mod wakeups;
