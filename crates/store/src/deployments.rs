@@ -302,7 +302,7 @@ impl Store {
     /// in the order of [`Store::tasks`]): what an orchestrator turn looks at, in one read
     /// rather than one per deployment.
     pub async fn moving_tasks(&self) -> Result<std::collections::HashMap<i64, Vec<StoredTask>>> {
-        let columns = crate::evidence::prefixed("t", TASK_COLUMNS);
+        let columns = prefixed("t", TASK_COLUMNS);
         let rows = sqlx::query(&format!(
             "SELECT {columns} FROM tasks t JOIN deployments d ON d.id = t.deployment_id \
              WHERE d.state IN ('running', 'rolling_back') ORDER BY t.deployment_id, t.phase DESC, t.run_index, t.batch_index, t.target"
@@ -643,4 +643,13 @@ impl WriteTx<'_> {
         .await?;
         Ok(row.map(|r| r.0))
     }
+}
+
+/// `columns` (comma-separated) each prefixed with the table alias `alias`.
+pub(crate) fn prefixed(alias: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

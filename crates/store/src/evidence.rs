@@ -6,7 +6,7 @@ use slipway_core::audit::{AuditEvent, ChainHead, GENESIS};
 use std::collections::HashMap;
 
 use crate::audit::event;
-use crate::deployments::{deployment, log_line, task, DEPLOYMENT_COLUMNS, TASK_COLUMNS};
+use crate::deployments::{deployment, log_line, prefixed, task, DEPLOYMENT_COLUMNS, TASK_COLUMNS};
 use crate::{LogLine, Result, Store, StoredDeployment, StoredTask};
 
 /// A line of output of one of a release's deployments ([`Store::release_logs_after`]).
@@ -161,13 +161,4 @@ impl Store {
             .await?;
         rows.iter().map(event).collect()
     }
-}
-
-/// `columns` (comma-separated) each prefixed with the table alias `alias`.
-pub(crate) fn prefixed(alias: &str, columns: &str) -> String {
-    columns
-        .split(", ")
-        .map(|c| format!("{alias}.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
