@@ -6,20 +6,90 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::{now, Result, Store};
 
-pub(crate) async fn append(
-    tx: &mut Transaction<'static, Any>,
-    entries: &[AuditEntry],
-) -> Result<Vec<AuditEvent>> {
-    let head: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_optional(&mut **tx)
-            .await?;
-    let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_string()));
+/// The chain's head as this process last committed it: the next write checks it in the same
+/// statement that moves the head (`seq` and `hash` must still match), so it need not read the
+/// head first; another server (PostgreSQL) or anything else that moved the head meanwhile makes
+/// that check fail, and the write reads the head as before. Always under the writer lock.
+#[derive(Default)]
+pub(crate) struct KnownHead(std::sync::Mutex<Option<(i64, String)>>);
+
+impl KnownHead {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(i64, String)>> {
+        // A panic while holding it leaves a value that the next write checks anyway.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn get(&self) -> Option<(i64, String)> {
+        self.lock().clone()
+    }
+
+    /// Call once the write that appended `events` committed.
+    pub(crate) fn committed(&self, events: &[AuditEvent]) {
+        if let Some(last) = events.last() {
+            *self.lock() = Some((last.seq, last.hash.clone()));
+        }
+    }
+}
+
+/// Seal `entries` after the head `(seq, prev)`.
+fn seal(seq: i64, prev: String, entries: &[AuditEntry]) -> Vec<AuditEvent> {
     let at = now();
+    let (mut seq, mut prev) = (seq, prev);
     let mut events = Vec::with_capacity(entries.len());
     for entry in entries {
         seq += 1;
         let event = AuditEvent::seal(seq, at.clone(), prev, entry);
+        prev = event.hash.clone();
+        events.push(event);
+    }
+    events
+}
+
+/// Chain `entries` after the head and store them, moving the head, inside `tx` (which holds
+/// the writer lock). `known`: the head this process believes current ([`KnownHead`]).
+pub(crate) async fn append(
+    tx: &mut Transaction<'static, Any>,
+    entries: &[AuditEntry],
+    known: Option<(i64, String)>,
+) -> Result<Vec<AuditEvent>> {
+    if let Some((seq, hash)) = known {
+        let events = seal(seq, hash.clone(), entries);
+        let Some(last) = events.last() else {
+            return Ok(events);
+        };
+        let moved = sqlx::query(
+            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4",
+        )
+        .bind(last.seq)
+        .bind(&last.hash)
+        .bind(seq)
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+        if moved.rows_affected() == 1 {
+            insert_events(tx, &events).await?;
+            return Ok(events);
+        }
+    }
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (seq, prev) = head.unwrap_or((0, GENESIS.to_string()));
+    let events = seal(seq, prev, entries);
+    insert_events(tx, &events).await?;
+    if let Some(last) = events.last() {
+        sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
+            .bind(last.seq)
+            .bind(&last.hash)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(events)
+}
+
+async fn insert_events(tx: &mut Transaction<'static, Any>, events: &[AuditEvent]) -> Result<()> {
+    for event in events {
         sqlx::query("INSERT INTO audit_events (seq, at, actor, verb, subject, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(event.seq)
             .bind(&event.at)
@@ -31,15 +101,8 @@ pub(crate) async fn append(
             .bind(&event.hash)
             .execute(&mut **tx)
             .await?;
-        prev = event.hash.clone();
-        events.push(event);
     }
-    sqlx::query("INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
-        .bind(seq)
-        .bind(&prev)
-        .execute(&mut **tx)
-        .await?;
-    Ok(events)
+    Ok(())
 }
 
 /// Which events to list: all filters combine; text filters match a prefix.

@@ -40,6 +40,16 @@ pub struct DeploymentStanding {
     pub state: DeploymentState,
 }
 
+/// A moving deployment in which a target holds a leased task: what an artifact fetch checks,
+/// without reading and parsing the deployment's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeasedDeployment {
+    pub id: i64,
+    pub project: String,
+    pub release_version: String,
+    pub environment: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTask {
     pub id: String,
@@ -80,9 +90,9 @@ pub struct LogFilter {
 }
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "id, project, release_version, environment, kind, rollback_of, state, phase, runs, rollback_runs, requested_by, created_at, finished_at, failure";
-const TASK_COLUMNS: &str = "id, deployment_id, phase, run_index, batch_index, target, attempt, state, leased_until, started_at, finished_at, exit_code, summary";
+pub(crate) const TASK_COLUMNS: &str = "id, deployment_id, phase, run_index, batch_index, target, attempt, state, leased_until, started_at, finished_at, exit_code, summary";
 
-fn log_line(r: &AnyRow) -> Result<LogLine> {
+pub(crate) fn log_line(r: &AnyRow) -> Result<LogLine> {
     Ok(LogLine {
         task_id: r.try_get("task_id")?,
         attempt: r.try_get("attempt")?,
@@ -111,7 +121,7 @@ pub(crate) fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
     })
 }
 
-fn task(row: &AnyRow) -> Result<StoredTask> {
+pub(crate) fn task(row: &AnyRow) -> Result<StoredTask> {
     Ok(StoredTask {
         id: row.try_get("id")?,
         deployment_id: row.try_get("deployment_id")?,
@@ -265,6 +275,46 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.is_some())
+    }
+
+    /// The moving deployments in which `target` holds a leased task, oldest first.
+    pub async fn deployments_leased_to(&self, target: &str) -> Result<Vec<LeasedDeployment>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT d.id, d.project, d.release_version, d.environment FROM tasks t JOIN deployments d ON d.id = t.deployment_id \
+             WHERE t.target = $1 AND t.state = 'leased' AND d.state IN ('pending', 'running', 'rolling_back') ORDER BY d.id",
+        )
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LeasedDeployment {
+                    id: row.try_get("id")?,
+                    project: row.try_get("project")?,
+                    release_version: row.try_get("release_version")?,
+                    environment: row.try_get("environment")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The tasks of every deployment that runs or rolls back, grouped by deployment (each group
+    /// in the order of [`Store::tasks`]): what an orchestrator turn looks at, in one read
+    /// rather than one per deployment.
+    pub async fn moving_tasks(&self) -> Result<std::collections::HashMap<i64, Vec<StoredTask>>> {
+        let columns = prefixed("t", TASK_COLUMNS);
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM tasks t JOIN deployments d ON d.id = t.deployment_id \
+             WHERE d.state IN ('running', 'rolling_back') ORDER BY t.deployment_id, t.phase DESC, t.run_index, t.batch_index, t.target"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut grouped: std::collections::HashMap<i64, Vec<StoredTask>> = Default::default();
+        for row in &rows {
+            let t = task(row)?;
+            grouped.entry(t.deployment_id).or_default().push(t);
+        }
+        Ok(grouped)
     }
 
     /// Deployments the orchestrator must move forward.
@@ -597,4 +647,13 @@ impl WriteTx<'_> {
         .await?;
         Ok(row.map(|r| r.0))
     }
+}
+
+/// `columns` (comma-separated) each prefixed with the table alias `alias`.
+pub(crate) fn prefixed(alias: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

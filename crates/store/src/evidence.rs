@@ -3,9 +3,18 @@
 
 use slipway_core::audit::{AuditEvent, ChainHead, GENESIS};
 
+use std::collections::HashMap;
+
 use crate::audit::event;
-use crate::deployments::{deployment, DEPLOYMENT_COLUMNS};
-use crate::{Result, Store, StoredDeployment};
+use crate::deployments::{deployment, log_line, prefixed, task, DEPLOYMENT_COLUMNS, TASK_COLUMNS};
+use crate::{LogLine, Result, Store, StoredDeployment, StoredTask};
+
+/// A line of output of one of a release's deployments ([`Store::release_logs_after`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseLogLine {
+    pub deployment_id: i64,
+    pub line: LogLine,
+}
 
 impl Store {
     /// Every deployment (deploy, dry run, rollback) of one release, oldest first.
@@ -22,6 +31,80 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(deployment).collect()
+    }
+
+    /// The tasks of every deployment of one release, grouped by deployment, each group in the
+    /// order of [`Store::tasks`]: one read for the whole release.
+    pub async fn release_tasks(
+        &self,
+        project: &str,
+        version: &str,
+    ) -> Result<HashMap<i64, Vec<StoredTask>>> {
+        let columns = prefixed("t", TASK_COLUMNS);
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM tasks t JOIN deployments d ON d.id = t.deployment_id \
+             WHERE d.project = $1 AND d.release_version = $2 \
+             ORDER BY t.deployment_id, t.phase DESC, t.run_index, t.batch_index, t.target"
+        ))
+        .bind(project)
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut grouped: HashMap<i64, Vec<StoredTask>> = HashMap::new();
+        for row in &rows {
+            let t = task(row)?;
+            grouped.entry(t.deployment_id).or_default().push(t);
+        }
+        Ok(grouped)
+    }
+
+    /// At most `limit` lines of the output of a release's deployments after `after` (the last
+    /// line read; none: from the start), by deployment and, within one, in the order they
+    /// arrived (as [`Store::log_page`] gives them). A keyset page: each costs the same however
+    /// far in.
+    pub async fn release_logs_after(
+        &self,
+        project: &str,
+        version: &str,
+        after: Option<&ReleaseLogLine>,
+        limit: i64,
+    ) -> Result<Vec<ReleaseLogLine>> {
+        let (deployment_id, at, task_id, attempt, line_no) = match after {
+            Some(a) => (
+                a.deployment_id,
+                a.line.at.as_str(),
+                a.line.task_id.as_str(),
+                a.line.attempt,
+                a.line.line_no,
+            ),
+            None => (i64::MIN, "", "", i64::MIN, i64::MIN),
+        };
+        let rows = sqlx::query(
+            "SELECT t.deployment_id, l.task_id, l.attempt, l.line_no, l.at, l.line \
+             FROM task_logs l JOIN tasks t ON t.id = l.task_id JOIN deployments d ON d.id = t.deployment_id \
+             WHERE d.project = $1 AND d.release_version = $2 \
+             AND (t.deployment_id, l.at, l.task_id, l.attempt, l.line_no) > ($3, $4, $5, $6, $7) \
+             ORDER BY t.deployment_id, l.at, l.task_id, l.attempt, l.line_no LIMIT $8",
+        )
+        .bind(project)
+        .bind(version)
+        .bind(deployment_id)
+        .bind(at)
+        .bind(task_id)
+        .bind(attempt)
+        .bind(line_no)
+        .bind(limit.clamp(1, crate::MAX_LOG_PAGE))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                use sqlx::Row;
+                Ok(ReleaseLogLine {
+                    deployment_id: row.try_get("deployment_id")?,
+                    line: log_line(row)?,
+                })
+            })
+            .collect()
     }
 
     /// The chain's recorded head (sequence 0 and the genesis hash when the log is empty).

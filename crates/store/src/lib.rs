@@ -19,6 +19,7 @@ mod commit_arrivals;
 mod complaints;
 mod config_changes;
 mod coverage;
+mod credentials;
 mod dashboards;
 mod deployments;
 mod discovered;
@@ -77,9 +78,11 @@ pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, Store
 pub use coverage::{NewCoverage, StoredCoverage};
 pub use dashboards::{NewDashboard, StoredDashboard};
 pub use deployments::{
-    DeploymentStanding, LogFilter, LogLine, StoredDeployment, StoredTask, MAX_LOG_PAGE,
+    DeploymentStanding, LeasedDeployment, LogFilter, LogLine, StoredDeployment, StoredTask,
+    MAX_LOG_PAGE,
 };
 pub use discovered::DiscoveredJobRow;
+pub use evidence::ReleaseLogLine;
 pub use findings::{
     FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
 };
@@ -196,6 +199,10 @@ pub struct Store {
     url: Arc<str>,
     /// Rung once by [`Store::close`], so the wake-up listener stops at once.
     closing: Arc<Notify>,
+    /// Agents' credentials recently read (`credentials`), dropped when a target's write commits.
+    credentials: Arc<credentials::CredentialCache>,
+    /// The audit chain's head as this process last committed it (`audit::KnownHead`).
+    audit_head: Arc<audit::KnownHead>,
 }
 
 impl Store {
@@ -253,6 +260,8 @@ impl Store {
             fence: None,
             url: Arc::from(url),
             closing: Arc::new(Notify::new()),
+            credentials: Arc::default(),
+            audit_head: Arc::default(),
         };
         migrations::run(&store).await?;
         Ok(store)
@@ -297,12 +306,15 @@ impl Store {
     /// the next heartbeat writes again, and 1 000 agents' heartbeats no longer queue one disk
     /// flush each. Audited writes keep waiting for theirs.
     async fn liveness_write(&self) -> Result<sqlx::Transaction<'static, Any>> {
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SET LOCAL synchronous_commit TO OFF")
-                .execute(&mut *tx)
-                .await?;
-        }
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            // One round trip for both.
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+                    .await?
+            }
+        };
         Ok(tx)
     }
 
@@ -311,15 +323,17 @@ impl Store {
         let guard = self.write_lock.lock().await;
         // SQLite: take the write lock at BEGIN, so a writer waits (busy timeout) for the one before
         // it — whose rollback may still be on its way — instead of failing when it upgrades a read.
+        // PostgreSQL: BEGIN and the lock for writers in other processes in one round trip (one
+        // simple query), since the time from here to the commit is the time every other writer
+        // waits.
         let mut tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN; SELECT pg_advisory_xact_lock(7215400)")
+                    .await?
+            }
         };
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7215400)")
-                .execute(&mut *tx)
-                .await?;
-        }
         if let Some(fence) = &self.fence {
             leases::check_fence(&mut tx, fence).await?;
         }
@@ -330,6 +344,9 @@ impl Store {
             alert_outbox: &self.alert_outbox,
             alert_deliveries_queued: false,
             entries: Vec::new(),
+            credentials: &self.credentials,
+            targets_written: Vec::new(),
+            audit_head: &self.audit_head,
         })
     }
 
@@ -351,6 +368,10 @@ pub struct WriteTx<'a> {
     /// Set by `queue_alert_deliveries`, to wake the channel sender after the commit.
     alert_deliveries_queued: bool,
     entries: Vec<AuditEntry>,
+    credentials: &'a credentials::CredentialCache,
+    /// Targets this write changes: their cached credentials are dropped once it commits.
+    targets_written: Vec<String>,
+    audit_head: &'a audit::KnownHead,
 }
 
 impl WriteTx<'_> {
@@ -366,9 +387,11 @@ impl WriteTx<'_> {
             return Err(StoreError::Unaudited);
         }
         let entries = std::mem::take(&mut self.entries);
-        let events = audit::append(&mut self.tx, &entries).await?;
+        let events = audit::append(&mut self.tx, &entries, self.audit_head.get()).await?;
         let queued = webhooks::enqueue(&mut self.tx, &events).await?;
         self.tx.commit().await?;
+        self.audit_head.committed(&events);
+        self.credentials.forget(&self.targets_written);
         if queued > 0 {
             self.outbox.notify_one();
         }

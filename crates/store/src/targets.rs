@@ -55,14 +55,23 @@ impl Store {
     }
 
     /// The enrolled, unrevoked target whose agent holds this credential.
+    /// Answered from a cache of a few seconds (`credentials`): an agent's every request asks.
     pub async fn target_by_credential(&self, credential_hash: &str) -> Result<Option<Target>> {
+        if let Some(cached) = self.credentials.get(credential_hash) {
+            return Ok(Some(cached));
+        }
+        let start = self.credentials.read_start();
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM targets WHERE credential_hash = $1 AND revoked_at IS NULL"
         ))
         .bind(credential_hash)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(target).transpose()
+        let found = row.as_ref().map(target).transpose()?;
+        if let Some(t) = &found {
+            self.credentials.put(credential_hash, t.clone(), start);
+        }
+        Ok(found)
     }
 
     /// Liveness only: when the agent last called in. Telemetry, not a change anyone made, so it
@@ -70,12 +79,14 @@ impl Store {
     pub async fn touch_target(&self, name: &str) -> Result<()> {
         let _writer = self.telemetry_writer().await;
         let mut tx = self.liveness_write().await?;
+        let seen = crate::current_time();
         sqlx::query("UPDATE targets SET last_seen_at = $2 WHERE name = $1")
             .bind(name)
-            .bind(now())
+            .bind(crate::format_time(seen))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.credentials.touched(name, Some(seen), None);
         Ok(())
     }
 
@@ -90,6 +101,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.credentials.touched(name, None, Some(facts));
         Ok(())
     }
 }
@@ -104,6 +116,7 @@ impl WriteTx<'_> {
     }
 
     pub async fn put_target(&mut self, t: &Target) -> Result<()> {
+        self.targets_written.push(t.name.clone());
         sqlx::query(
             "INSERT INTO targets (name, environment, roles, facts, status, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (name) DO UPDATE SET environment = excluded.environment, roles = excluded.roles, facts = excluded.facts, status = excluded.status",
@@ -132,6 +145,7 @@ impl WriteTx<'_> {
     }
 
     pub async fn set_target_facts(&mut self, name: &str, facts: &serde_json::Value) -> Result<()> {
+        self.targets_written.push(name.to_string());
         sqlx::query("UPDATE targets SET facts = $2 WHERE name = $1")
             .bind(name)
             .bind(facts.to_string())
@@ -162,6 +176,7 @@ impl WriteTx<'_> {
 
     /// Cut an agent off: its credential stops working at once.
     pub async fn revoke_target(&mut self, name: &str) -> Result<bool> {
+        self.targets_written.push(name.to_string());
         let done = sqlx::query("UPDATE targets SET revoked_at = $2, credential_hash = NULL, status = 'revoked' WHERE name = $1 AND revoked_at IS NULL")
             .bind(name)
             .bind(now())

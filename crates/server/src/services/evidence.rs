@@ -274,7 +274,7 @@ pub async fn export(
     let scope = release_scope(project, &version, &deployments, &view, &governance);
     let proof = read_proof(state, scope, head.clone()).await?;
     let inclusion = super::checkpoints::inclusion_of(state, &proof.events).await?;
-    let records = deployment_records(state, deployments).await?;
+    let records = deployment_records(state, project.as_str(), &version, deployments).await?;
     let artifacts = artifact_records(state, &view).await?;
     let trusted_keys = state.store.signing_keys(project).await?;
     let plans = environment_plans(&view, &records);
@@ -356,33 +356,43 @@ fn release_scope(
     )
 }
 
-/// Each deployment with its tasks and its whole output, read a page at a time.
+/// Each deployment with its tasks and its whole output: the release's tasks in one read and its
+/// output a page at a time, whatever the number of deployments.
 async fn deployment_records(
     state: &AppState,
+    project: &str,
+    version: &str,
     deployments: Vec<StoredDeployment>,
 ) -> Result<Vec<DeploymentRecord>, ServiceError> {
-    let mut records = Vec::with_capacity(deployments.len());
-    for d in deployments {
-        let tasks = state.store.tasks(d.id).await?;
-        let mut logs = Vec::new();
-        loop {
-            let page = state
-                .store
-                .deployment_logs(d.id, logs.len() as i64, PAGE)
-                .await?;
-            let done = (page.len() as i64) < PAGE;
-            logs.extend(page);
-            if done {
-                break;
-            }
+    let mut tasks = state.store.release_tasks(project, version).await?;
+    let mut logs: std::collections::HashMap<i64, Vec<slipway_store::LogLine>> =
+        std::collections::HashMap::new();
+    let mut after: Option<slipway_store::ReleaseLogLine> = None;
+    loop {
+        let page = state
+            .store
+            .release_logs_after(project, version, after.as_ref(), PAGE)
+            .await?;
+        let done = (page.len() as i64) < PAGE;
+        after = page.last().cloned();
+        for l in page {
+            logs.entry(l.deployment_id).or_default().push(l.line);
         }
-        records.push(DeploymentRecord {
-            deployment: d.into_view(),
-            tasks: tasks.into_view(),
-            logs: logs.into_view(),
-        });
+        if done {
+            break;
+        }
     }
-    Ok(records)
+    Ok(deployments
+        .into_iter()
+        .map(|d| {
+            let id = d.id;
+            DeploymentRecord {
+                deployment: d.into_view(),
+                tasks: tasks.remove(&id).unwrap_or_default().into_view(),
+                logs: logs.remove(&id).unwrap_or_default().into_view(),
+            }
+        })
+        .collect())
 }
 
 /// Each artifact of the release with its signature's state at the export.

@@ -61,10 +61,14 @@ pub(crate) async fn resume_after_restart(state: &AppState) -> Result<(), Service
 pub(crate) async fn tick(state: &AppState) -> Result<(), ServiceError> {
     expire_leases(state).await?;
     super::test_batteries::expire_leases(state).await?;
-    for d in state.store.active_deployments().await? {
+    let active = state.store.active_deployments().await?;
+    // Read after the deployments: a task list older than its deployment's row would at worst
+    // open a write that finds nothing to decide.
+    let mut tasks = state.store.moving_tasks().await?;
+    for d in active {
         // Most turns find a deployment waiting for its agents: a read says so, without
         // queueing behind the writers. Only one with a decision to take opens a write.
-        if !waits(&d, state).await? {
+        if !waits(&d, &tasks.remove(&d.id).unwrap_or_default()) {
             advance(state, d.id).await?;
         }
     }
@@ -166,18 +170,14 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
 
 /// Whether the deployment `d` (as just read) waits for agents, a person or time, read outside
 /// any write: the question [`decide`] asks first, and asks again inside its write transaction.
-async fn waits(d: &StoredDeployment, state: &AppState) -> Result<bool, ServiceError> {
+fn waits(d: &StoredDeployment, tasks: &[StoredTask]) -> bool {
     if !matches!(
         d.state,
         DeploymentState::Running | DeploymentState::RollingBack
     ) {
-        return Ok(true);
+        return true;
     }
-    let tasks = state.store.tasks(d.id).await?;
-    Ok(matches!(
-        next(phase_runs(d), &statuses(&tasks, d.phase)),
-        Next::Wait
-    ))
+    matches!(next(phase_runs(d), &statuses(tasks, d.phase)), Next::Wait)
 }
 
 /// What one decision wrote.

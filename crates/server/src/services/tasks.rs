@@ -473,16 +473,7 @@ pub(crate) async fn may_fetch(
     target: &Target,
     digest: &slipway_core::Sha256,
 ) -> Result<Handout, ServiceError> {
-    for d in state.store.active_deployments().await? {
-        let holds_task = state
-            .store
-            .tasks(d.id)
-            .await?
-            .iter()
-            .any(|t| t.target == target.name && t.state == TaskState::Leased);
-        if !holds_task {
-            continue;
-        }
+    for d in state.store.deployments_leased_to(&target.name).await? {
         let (Ok(project), Ok(version), Ok(environment)) = (
             Name::parse(&d.project),
             Version::parse(&d.release_version),

@@ -471,3 +471,83 @@ async fn a_targets_leased_tasks_and_its_agents_session_read_back() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_release_s_tasks_and_output_read_at_once_match_the_reads_per_deployment() {
+    use slipway_core::deploy::state::{DeploymentState, TaskState};
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let mut ids = Vec::new();
+        for (env, version) in [("DEV", "1.0.0"), ("INT", "1.0.0"), ("DEV", "2.0.0")] {
+            let row = deployment_row("shop", env, version, "deploy", DeploymentState::Running);
+            ids.push(tx.insert_deployment(&row).await.unwrap());
+        }
+        let tasks = [
+            ("t1", ids[0], 1, "app-1"),
+            ("t2", ids[0], 0, "app-1"),
+            ("t3", ids[1], 0, "app-2"),
+            ("t4", ids[2], 0, "app-1"),
+        ];
+        for (id, deployment, run, target) in tasks {
+            tx.insert_task(&task_row(id, deployment, run, target))
+                .await
+                .unwrap();
+        }
+        let mut leased = tx.task("t3").await.unwrap().unwrap();
+        leased.state = TaskState::Leased;
+        tx.update_task(&leased).await.unwrap();
+        tx.audit(entry("deployment.dispatch", "deployment/1"));
+        tx.commit().await.unwrap();
+        let lines = |p: &str, n: usize| (0..n).map(|i| format!("{p}{i}")).collect::<Vec<_>>();
+        store.append_logs("t1", 1, 1, &lines("a", 3)).await.unwrap();
+        store.append_logs("t3", 1, 1, &lines("c", 4)).await.unwrap();
+        store.append_logs("t2", 1, 1, &lines("b", 2)).await.unwrap();
+        store.append_logs("t4", 1, 1, &lines("d", 2)).await.unwrap();
+
+        let mut by_release = store.release_tasks("shop", "1.0.0").await.unwrap();
+        assert_eq!(by_release.len(), 2, "the other release's task is not read");
+        for id in &ids[..2] {
+            assert_eq!(
+                by_release.remove(id).unwrap(),
+                store.tasks(*id).await.unwrap()
+            );
+        }
+        // Pages of two lines, following the last line read, give each deployment's output in
+        // the order its own reads give it, and nothing of the other release.
+        let mut all = Vec::new();
+        let mut after = None;
+        for _ in 0..10 {
+            let page = store
+                .release_logs_after("shop", "1.0.0", after.as_ref(), 2)
+                .await
+                .unwrap();
+            after = page.last().cloned();
+            let done = page.len() < 2;
+            all.extend(page);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(all.len(), 9);
+        for id in &ids[..2] {
+            let mine: Vec<LogLine> = all
+                .iter()
+                .filter(|l| l.deployment_id == *id)
+                .map(|l| l.line.clone())
+                .collect();
+            assert_eq!(mine, store.deployment_logs(*id, 0, 100).await.unwrap());
+        }
+
+        let moving = store.moving_tasks().await.unwrap();
+        assert_eq!(moving.len(), 3);
+        assert_eq!(moving[&ids[0]], store.tasks(ids[0]).await.unwrap());
+        let held = store.deployments_leased_to("app-2").await.unwrap();
+        assert_eq!(held.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[1]]);
+        assert!(store
+            .deployments_leased_to("app-1")
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}

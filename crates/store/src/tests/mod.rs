@@ -23,6 +23,7 @@ mod leases;
 mod open;
 mod pages;
 mod quality;
+mod targets;
 mod test_strips;
 mod vault;
 mod wakeups;
