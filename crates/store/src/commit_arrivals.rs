@@ -89,6 +89,9 @@ async fn write_arrivals(
     Ok(())
 }
 
+/// A release being filled: its project, its version and its environments' first arrivals.
+type ReleaseArrivals = (String, String, Vec<(String, Timestamp)>);
+
 /// Migration 0038's hook: the arrivals of every successful deployment already stored, one
 /// release's commits read once for all its deployments.
 pub(crate) async fn fill_commit_arrivals(tx: &mut sqlx::Transaction<'_, Any>) -> Result<()> {
@@ -99,7 +102,7 @@ pub(crate) async fn fill_commit_arrivals(tx: &mut sqlx::Transaction<'_, Any>) ->
     )
     .fetch_all(&mut **tx)
     .await?;
-    let mut current: Option<(String, String, Vec<(String, Timestamp)>)> = None;
+    let mut current: Option<ReleaseArrivals> = None;
     for row in &rows {
         let project: String = row.try_get("project")?;
         let version: String = row.try_get("release_version")?;
