@@ -259,7 +259,7 @@ fn percentile(values: &[i64], p: usize) -> Option<i64> {
         return None;
     }
     let mut rank = p * sorted.len() / 100;
-    if p * sorted.len() % 100 != 0 {
+    if !(p * sorted.len()).is_multiple_of(100) {
         rank += 1;
     }
     Some(sorted[rank.max(1) - 1])
