@@ -437,6 +437,22 @@ async fn signatures_of(
     Ok(signatures)
 }
 
+/// The audit subjects whose governance a release's bundle covers: its project, then each
+/// environment it was promoted into, once.
+fn governed_subjects(
+    project_subject: &str,
+    promotions: &[slipway_api::governance::PromotionView],
+) -> Vec<String> {
+    let mut subjects = vec![project_subject.to_string()];
+    for p in promotions {
+        let env = format!("environment/{}", p.promotion.environment);
+        if !subjects.contains(&env) {
+            subjects.push(env);
+        }
+    }
+    subjects
+}
+
 /// The decided configuration change requests of the project, or of an environment it was
 /// promoted into, decided no later than one of those promotions' decisions: the requests that
 /// shaped (or tried to change) the gates the release was judged against. Each with its
@@ -447,13 +463,7 @@ async fn config_changes_before(
     promotions: &[slipway_api::governance::PromotionView],
 ) -> Result<Vec<slipway_api::config_changes::ConfigChangeView>, ServiceError> {
     let project_subject = format!("project/{project}");
-    let mut subjects = vec![project_subject.clone()];
-    for p in promotions {
-        let env = format!("environment/{}", p.promotion.environment);
-        if !subjects.contains(&env) {
-            subjects.push(env);
-        }
-    }
+    let subjects = governed_subjects(&project_subject, promotions);
     let last_decision = |subject: &str| {
         promotions
             .iter()
@@ -488,13 +498,7 @@ async fn break_glasses_touching(
     promotions: &[slipway_api::governance::PromotionView],
 ) -> Result<Vec<slipway_api::config_changes::BreakGlassView>, ServiceError> {
     let project_subject = format!("project/{project}");
-    let mut subjects = vec![project_subject.clone()];
-    for p in promotions {
-        let env = format!("environment/{}", p.promotion.environment);
-        if !subjects.contains(&env) {
-            subjects.push(env);
-        }
-    }
+    let subjects = governed_subjects(&project_subject, promotions);
     let glasses = state.store.break_glasses_of(&subjects).await?;
     let touched = glasses.into_iter().filter(|g| {
         promotions
