@@ -150,3 +150,44 @@ document.querySelectorAll("time[datetime][title]").forEach(function (time) {
   var local = moment.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium", timeZoneName: "short" });
   time.title = local + " · " + time.title;
 });
+
+// The navigation's menus (see the frame in console.css): without script they open on hover and
+// on keyboard focus; with it a click opens one and closes the others, Escape or a click
+// elsewhere closes it, and Escape gives the focus back to the menu's button.
+(function () {
+  var groups = [].slice.call(document.querySelectorAll("header nav .group"));
+  if (!groups.length) return;
+  var folded = window.matchMedia("(max-width: 48rem)");
+  function button(g) { return g.querySelector(".group-name"); }
+  function close(g) {
+    button(g).setAttribute("aria-expanded", "false");
+  }
+  groups.forEach(function (g) {
+    button(g).addEventListener("click", function () {
+      if (folded.matches) return;
+      var open = button(g).getAttribute("aria-expanded") === "true";
+      groups.forEach(close);
+      g.classList.toggle("closed", open);
+      button(g).setAttribute("aria-expanded", open ? "false" : "true");
+    });
+    // Hover and focus open it again once the reader has left it.
+    g.addEventListener("mouseleave", function () { g.classList.remove("closed"); });
+    g.addEventListener("focusout", function (e) {
+      if (!g.contains(e.relatedTarget)) { g.classList.remove("closed"); close(g); }
+    });
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape" || folded.matches) return;
+    groups.forEach(function (g) {
+      if (!g.contains(document.activeElement) && button(g).getAttribute("aria-expanded") !== "true") return;
+      close(g);
+      g.classList.add("closed");
+      button(g).focus();
+    });
+  });
+  document.addEventListener("click", function (e) {
+    groups.forEach(function (g) {
+      if (!g.contains(e.target)) close(g);
+    });
+  });
+})();

@@ -75,6 +75,16 @@ impl NavGroup {
     pub(super) fn id(&self) -> String {
         format!("nav-{}", self.job.label().to_lowercase())
     }
+
+    /// Whether the page being read is one of the group's, so its menu button is marked.
+    pub(super) fn current(&self) -> bool {
+        self.links.iter().any(|l| l.current)
+    }
+
+    /// Everything waiting for the reader behind the group's links, shown on its (closed) button.
+    pub(super) fn waiting(&self) -> usize {
+        self.links.iter().map(|l| l.waiting).sum()
+    }
 }
 
 /// Who may see a navigation link.
@@ -84,7 +94,7 @@ enum Audience {
     /// Only those allowed to manage webhooks (admins).
     WebhookManagers,
     /// Only those who decide configuration change requests (admins); the page itself is open to
-    /// everyone who reads, and the navigation bar has room for no more links at 1400 px.
+    /// everyone who reads, through the requests it lists.
     ConfigDeciders,
 }
 
@@ -196,6 +206,13 @@ const NAVIGATION: &[(Job, Section, &str, &str, Audience)] = &[
         Audience::Everyone,
     ),
     (
+        Job::Govern,
+        Section::ConfigChanges,
+        "/config-changes",
+        "Config changes",
+        Audience::ConfigDeciders,
+    ),
+    (
         Job::Administer,
         Section::Users,
         "/users",
@@ -208,13 +225,6 @@ const NAVIGATION: &[(Job, Section, &str, &str, Audience)] = &[
         "/webhooks",
         "Webhooks",
         Audience::WebhookManagers,
-    ),
-    (
-        Job::Govern,
-        Section::ConfigChanges,
-        "/config-changes",
-        "Config changes",
-        Audience::ConfigDeciders,
     ),
 ];
 
@@ -502,6 +512,19 @@ pub(super) fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_job_is_one_group_of_the_navigation_in_a_fixed_order() {
+        // A job whose links are split in NAVIGATION would make two menus with one id.
+        let jobs: Vec<Job> = NAVIGATION.iter().map(|&(job, ..)| job).collect();
+        let mut groups = jobs.clone();
+        groups.dedup();
+        assert_eq!(
+            groups,
+            [Job::Deliver, Job::Supervise, Job::Govern, Job::Administer],
+            "{jobs:?}"
+        );
+    }
 
     #[test]
     fn times_are_shortened_only_when_they_look_like_utc_timestamps() {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::browser::{no_clipped_text, no_sideways_scroll};
+use crate::support::browser::{no_clipped_text, no_sideways_scroll, ESCAPE};
 use crate::support::console::csrf_in;
 use crate::support::*;
 use serde_json::Value;
@@ -201,7 +201,6 @@ fn after_rolling_back_the_only_deployment_the_dashboard_says_the_environment_hol
     );
 }
 
-/// Every link of the main navigation at its offsetTop, and whether it is shown.
 /// Each navigation link: its label, whether it is shown, and whether it is wholly in the viewport.
 fn nav_links(b: &browser::Browser) -> Vec<(String, bool, bool)> {
     let found = b.script(
@@ -211,8 +210,43 @@ fn nav_links(b: &browser::Browser) -> Vec<(String, bool, bool)> {
     serde_json::from_value(found).expect("links")
 }
 
+/// One menu of the navigation as the reader sees it.
+#[derive(Debug)]
+struct NavGroup {
+    /// The job's name on its button.
+    name: String,
+    /// What the button says to a screen reader beyond the name (the current group, counts).
+    label: String,
+    current: bool,
+    /// Its links, and how many of them show wholly in the viewport.
+    links: usize,
+    shown: usize,
+}
+
+fn nav_groups(b: &browser::Browser) -> Vec<NavGroup> {
+    let found = b.script(
+        "return [...document.querySelectorAll('header nav .group')].map(g => { const button = g.querySelector('.group-name'); \
+         const links = [...g.querySelectorAll('a')]; \
+         const shown = links.filter(a => { const r = a.getBoundingClientRect(); return a.offsetParent !== null && r.left >= 0 && r.right <= window.innerWidth && r.top >= 0 && r.bottom <= window.innerHeight; }); \
+         return [button.firstChild.textContent.trim(), [...button.querySelectorAll('.visually-hidden')].map(e => e.textContent).join(''), \
+                 g.classList.contains('current'), links.length, shown.length]; });",
+    );
+    let groups: Vec<(String, String, bool, usize, usize)> =
+        serde_json::from_value(found).expect("groups");
+    groups
+        .into_iter()
+        .map(|(name, label, current, links, shown)| NavGroup {
+            name,
+            label,
+            current,
+            links,
+            shown,
+        })
+        .collect()
+}
+
 #[test]
-fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
+fn the_frame_is_one_row_of_job_menus_at_1400_px_and_folds_on_a_phone_without_sideways_scroll() {
     let Some(chromedriver) = browser::browser_tools() else {
         return;
     };
@@ -280,19 +314,69 @@ fn the_frame_shows_every_link_at_1400_px_and_a_phone_without_sideways_scroll() {
         "the grid's DEV cell after the rollback: {picture}"
     );
 
-    let header = b.text("header");
-    for group in ["DELIVER", "SUPERVISE", "GOVERN", "ADMINISTER"] {
+    // One row: the brand, the four job menus and who is signed in, every menu closed at first.
+    let groups = nav_groups(&b);
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Deliver", "Supervise", "Govern", "Administer"],
+        "{groups:?}"
+    );
+    let row = b.script(
+        "const tops = [...document.querySelectorAll('header .brand, header .group-name, header .whoami')].map(e => Math.round(e.getBoundingClientRect().top + e.getBoundingClientRect().height / 2)); \
+         return [Math.min(...tops), Math.max(...tops), Math.round(document.querySelector('header').getBoundingClientRect().height)];",
+    );
+    let row: Vec<i64> = serde_json::from_value(row).unwrap();
+    assert!(
+        row[1] - row[0] <= 4 && row[2] <= 64,
+        "the navigation is one row at 1400 px (centres from {} to {}, bar {} px high)",
+        row[0],
+        row[1],
+        row[2]
+    );
+    assert!(
+        groups.iter().all(|g| g.shown == 0 && g.links > 0),
+        "every menu closed at first: {groups:?}"
+    );
+    assert!(
+        groups
+            .iter()
+            .any(|g| g.name == "Deliver" && g.current && !g.label.is_empty()),
+        "the dashboard's group is marked: {groups:?}"
+    );
+    // Keyboard focus opens a menu too, so Tab walks into its links without the script.
+    b.script("document.querySelector('#nav-govern').focus(); return null;");
+    let focused = nav_groups(&b);
+    assert!(
+        focused
+            .iter()
+            .all(|g| (g.name == "Govern") == (g.shown == g.links && g.shown > 0)),
+        "{focused:?}"
+    );
+    b.script("document.activeElement.blur(); return null;");
+    // Each menu opens on a click with every one of its links in view, the others closed;
+    // Escape closes it again.
+    for group in ["Deliver", "Supervise", "Govern", "Administer"] {
+        b.click(&format!("#nav-{}", group.to_lowercase()));
+        let now = nav_groups(&b);
+        for g in &now {
+            let expected = if g.name == group { g.links } else { 0 };
+            assert_eq!(
+                g.shown, expected,
+                "{group} opened: every link of it in view, no other: {now:?}"
+            );
+        }
+        b.screenshot(&format!("menu-{}-1400", group.to_lowercase()));
+        b.press(ESCAPE);
         assert!(
-            header.to_uppercase().contains(group),
-            "the navigation has the group {group}: {header}"
+            nav_groups(&b).iter().all(|g| g.shown == 0),
+            "Escape closes {group}"
         );
     }
-    let links = nav_links(&b);
-    assert!(links.len() >= 10, "{links:?}");
-    assert!(
-        links.iter().all(|(_, shown, in_view)| *shown && *in_view),
-        "every navigation link in view at 1400 px: {links:?}"
-    );
+    let all_links = nav_links(&b);
+    assert!(all_links.len() >= 10, "{all_links:?}");
+    // The pointer leaves the bar, so the pages' screenshots show their menus closed.
+    b.click("main h1");
     no_sideways_scroll(&b, "the dashboard");
     b.screenshot("dashboard-1400");
     let pages = [

@@ -426,6 +426,7 @@ pub(crate) const ENTER: &str = "\u{E007}";
 pub(crate) const ARROW_UP: &str = "\u{E013}";
 pub(crate) const ARROW_DOWN: &str = "\u{E015}";
 pub(crate) const SPACE: &str = "\u{E00D}";
+pub(crate) const ESCAPE: &str = "\u{E00C}";
 
 /// Fail unless the page is no wider than the window (nothing scrolls sideways but boxes meant to).
 pub(crate) fn no_sideways_scroll(b: &Browser, page: &str) {
