@@ -318,6 +318,22 @@ impl Store {
         Ok(tx)
     }
 
+    /// Begin a read-only transaction whose statements all see one snapshot of the database,
+    /// for a reader that must not see a write land between two of its statements. SQLite in WAL
+    /// mode fixes the snapshot at the first read of a transaction; PostgreSQL needs REPEATABLE
+    /// READ (its default gives each statement its own).
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'static, Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        };
+        Ok(tx)
+    }
+
     /// Start a write. Changes made through it and the audit events it records commit together.
     pub async fn write(&self) -> Result<WriteTx<'_>> {
         let guard = self.write_lock.lock().await;
