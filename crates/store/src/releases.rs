@@ -2,6 +2,7 @@
 //! the project and its variables, and notes. Immutable once written; retention only marks one
 //! pruned.
 
+use jiff::Timestamp;
 use slipway_core::release::{Channel, ReleaseNotes, ReleaseSnapshot, RetainedRelease, Version};
 use slipway_core::{Name, Sha256};
 use sqlx::any::AnyRow;
@@ -10,7 +11,8 @@ use sqlx::{Any, Executor, Row};
 use crate::artifacts::{parse_digest, parse_name};
 use crate::json_column;
 use crate::page::{page_of, rows_to_read, Page};
-use crate::{flag, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time};
+use crate::{flag, format_time, Result, Store, StoreError, WriteTx};
 use slipway_core::page::PageSize;
 use slipway_core::release::ArtifactVersion;
 
@@ -36,9 +38,9 @@ pub struct StoredRelease {
     /// Every artifact was validly signed at creation (protected environments check again).
     pub eligible_for_protected: bool,
     pub created_by: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// Set when retention let the release go (its record stays).
-    pub pruned_at: Option<String>,
+    pub pruned_at: Option<Timestamp>,
 }
 
 /// Where a release sits in a project's list (newest first, ties by version): the sort key a
@@ -52,7 +54,7 @@ pub struct ReleaseKey {
 impl StoredRelease {
     pub fn key(&self) -> ReleaseKey {
         ReleaseKey {
-            created_at: self.created_at.clone(),
+            created_at: format_time(self.created_at),
             version: self.version.to_string(),
         }
     }
@@ -105,8 +107,8 @@ fn release(row: &AnyRow, artifacts: Vec<ReleaseArtifact>) -> Result<StoredReleas
         notes: json_column(row, "release", "notes")?,
         eligible_for_protected: row.try_get::<i64, _>("eligible_for_protected")? != 0,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        pruned_at: row.try_get("pruned_at")?,
+        created_at: read_time(row, "created_at")?,
+        pruned_at: read_optional_time(row, "pruned_at")?,
     })
 }
 
@@ -320,8 +322,8 @@ impl WriteTx<'_> {
         .bind(serde_json::to_string(&r.notes).expect("notes always serialise"))
         .bind(flag(r.eligible_for_protected))
         .bind(&r.created_by)
-        .bind(&r.created_at)
-        .bind(r.pruned_at.as_deref())
+        .bind(format_time(r.created_at))
+        .bind(r.pruned_at.map(format_time))
         .bind(core_number(r.version.major))
         .bind(core_number(r.version.minor))
         .bind(core_number(r.version.patch))
@@ -359,7 +361,7 @@ impl WriteTx<'_> {
                 Ok(RetainedRelease {
                     version: Version::parse(&version).map_err(corrupt)?,
                     channel: Channel::parse(&channel).map_err(corrupt)?,
-                    created_at: row.try_get("created_at")?,
+                    created_at: read_time(row, "created_at")?,
                     pinned: false,
                 })
             })

@@ -211,7 +211,7 @@ pub async fn create(
         notes,
         eligible_for_protected: eligible,
         created_by: actor.username.clone(),
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
         pruned_at: None,
     };
 
