@@ -143,8 +143,13 @@ async fn artifacts_are_unique_per_version_and_share_blobs() {
         assert_eq!(store.blobs().await.unwrap().len(), 1);
         let mut tx = store.write().await.unwrap();
         assert!(matches!(
-            tx.insert_artifact(&art("pets-war", "1.0.0", b"other", "2024-01-03T00:00:00.000000Z"))
-                .await,
+            tx.insert_artifact(&art(
+                "pets-war",
+                "1.0.0",
+                b"other",
+                "2024-01-03T00:00:00.000000Z"
+            ))
+            .await,
             Err(StoreError::AlreadyExists(_))
         ));
         drop(tx);
