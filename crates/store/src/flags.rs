@@ -3,11 +3,13 @@
 //! flag). States and tokens change through [`WriteTx`] with their audit event; SDK reports are
 //! telemetry, written outside the chain behind the same writer lock.
 
+use jiff::Timestamp;
 use slipway_core::flags::{FlagKind, FlagState, TokenKind};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{json_column, named, now, parse_time, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time};
+use crate::{json_column, named, now, Result, Store, StoreError, WriteTx};
 
 /// A flag as stored: what it is, and since when (which says when it goes stale).
 #[derive(Debug, Clone, PartialEq)]
@@ -16,7 +18,7 @@ pub struct StoredFlag {
     pub name: String,
     pub kind: FlagKind,
     pub description: String,
-    pub created_at: jiff::Timestamp,
+    pub created_at: Timestamp,
 }
 
 /// A flag's state in one environment, with who set it last and when.
@@ -27,7 +29,7 @@ pub struct StoredFlagState {
     pub environment: String,
     pub state: FlagState,
     pub updated_by: String,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 /// An environment-scoped token (its secret is never stored, only its hash).
@@ -39,8 +41,8 @@ pub struct StoredFlagToken {
     pub kind: TokenKind,
     pub name: String,
     pub created_by: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A new flag token; the store gives it its number and time.
@@ -65,13 +67,12 @@ pub struct FlagUsage {
 }
 
 fn stored_flag(row: &AnyRow) -> Result<StoredFlag> {
-    let created: String = row.try_get("created_at")?;
     Ok(StoredFlag {
         project: row.try_get("project")?,
         name: row.try_get("name")?,
         kind: named(row, "kind")?,
         description: row.try_get("description")?,
-        created_at: parse_time("flag created_at", &created)?,
+        created_at: read_time(row, "created_at")?,
     })
 }
 
@@ -82,7 +83,7 @@ fn stored_state(row: &AnyRow) -> Result<StoredFlagState> {
         environment: row.try_get("environment")?,
         state: json_column(row, "flag state", "state")?,
         updated_by: row.try_get("updated_by")?,
-        updated_at: row.try_get("updated_at")?,
+        updated_at: read_time(row, "updated_at")?,
     })
 }
 
@@ -94,8 +95,8 @@ fn stored_token(row: &AnyRow) -> Result<StoredFlagToken> {
         kind: named(row, "kind")?,
         name: row.try_get("name")?,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        created_at: read_time(row, "created_at")?,
+        revoked_at: read_optional_time(row, "revoked_at")?,
     })
 }
 
