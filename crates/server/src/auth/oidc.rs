@@ -17,6 +17,8 @@ use slipway_core::sso::claims::{ClaimError, Expected, IdClaims};
 use slipway_core::sso::config::OidcConfig;
 use slipway_core::sso::jose::{self, Alg, JoseError, JwkSet, PublicKey};
 
+use crate::outgoing_tls::{client_config, CaFile, TlsError};
+
 /// How long the provider may take to answer one request.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// More than any discovery document, key set or token answer.
@@ -63,6 +65,7 @@ struct Discovery {
 pub(crate) struct OidcClient {
     pub(crate) config: OidcConfig,
     secret: Option<String>,
+    agent: ureq::Agent,
     discovery: Mutex<Option<Discovery>>,
     keys: Mutex<JwkSet>,
 }
@@ -95,11 +98,18 @@ pub(crate) fn encode(value: &str) -> String {
     out
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
+/// The HTTP client to the provider, trusting `oidc.tls_ca_file` (else the public web roots);
+/// refused at start when the CA file is not one.
+fn agent(ca_file: Option<&str>) -> Result<ureq::Agent, TlsError> {
+    let ca = ca_file.map(|path| CaFile {
+        key: "oidc.tls_ca_file",
+        path,
+    });
+    Ok(ureq::AgentBuilder::new()
         .timeout(TIMEOUT)
         .redirects(0)
-        .build()
+        .tls_config(client_config(ca)?)
+        .build())
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(
@@ -122,9 +132,9 @@ fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn get_bytes(url: &str) -> Result<Vec<u8>, OidcError> {
+fn get_bytes(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, OidcError> {
     use std::io::Read;
-    match agent().get(url).call() {
+    match agent.get(url).call() {
         Ok(answer) => {
             let mut body = Vec::new();
             answer
@@ -148,8 +158,11 @@ fn get_bytes(url: &str) -> Result<Vec<u8>, OidcError> {
     }
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, OidcError> {
-    serde_json::from_slice(&get_bytes(url)?).map_err(|e| OidcError::BadAnswer {
+fn get_json<T: serde::de::DeserializeOwned>(
+    agent: &ureq::Agent,
+    url: &str,
+) -> Result<T, OidcError> {
+    serde_json::from_slice(&get_bytes(agent, url)?).map_err(|e| OidcError::BadAnswer {
         url: url.into(),
         detail: e.to_string(),
     })
@@ -168,13 +181,14 @@ struct TokenError {
 }
 
 impl OidcClient {
-    pub(crate) fn new(config: OidcConfig, secret: Option<String>) -> OidcClient {
-        OidcClient {
+    pub(crate) fn new(config: OidcConfig, secret: Option<String>) -> Result<OidcClient, TlsError> {
+        Ok(OidcClient {
+            agent: agent(config.tls_ca_file.as_deref())?,
             config,
             secret,
             discovery: Mutex::new(None),
             keys: Mutex::new(JwkSet::default()),
-        }
+        })
     }
 
     fn discovery(&self) -> Result<Discovery, OidcError> {
@@ -190,7 +204,7 @@ impl OidcClient {
             "{}/.well-known/openid-configuration",
             self.config.issuer.trim_end_matches('/')
         );
-        let d: Discovery = get_json(&url)?;
+        let d: Discovery = get_json(&self.agent, &url)?;
         if d.issuer != self.config.issuer {
             return Err(OidcError::BadAnswer {
                 url,
@@ -246,7 +260,7 @@ impl OidcClient {
             ("code_verifier", r.verifier.as_str()),
             ("client_id", self.config.client_id.as_str()),
         ];
-        let mut request = agent().post(&d.token_endpoint);
+        let mut request = self.agent.post(&d.token_endpoint);
         if let Some(secret) = &self.secret {
             let basic = base64::engine::general_purpose::STANDARD.encode(format!(
                 "{}:{}",
@@ -283,7 +297,7 @@ impl OidcClient {
         let mut key = self.key(&jws);
         if key.is_none() {
             // First use, or the provider rotated its keys since we fetched them: fetch once.
-            let fresh = JwkSet::parse(&get_bytes(&d.jwks_uri)?)?;
+            let fresh = JwkSet::parse(&get_bytes(&self.agent, &d.jwks_uri)?)?;
             *self.keys.lock().expect("the keys' lock is never poisoned") = fresh;
             key = self.key(&jws);
         }

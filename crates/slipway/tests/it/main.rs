@@ -49,6 +49,7 @@ mod loadgen;
 mod log_alerts;
 mod monitoring;
 mod orchestration;
+mod outgoing_ca_files;
 mod package;
 mod pg_restart;
 mod postgres;
