@@ -33,6 +33,10 @@ pub(crate) enum OidcError {
     BadAnswer { url: String, detail: String },
     #[error("the OpenID provider refused to give a token for this sign-in: {0}")]
     TokenRefused(String),
+    /// `invalid_grant`: the code or refresh token is no longer good for this person (used,
+    /// revoked, or their account is disabled or removed at the provider).
+    #[error("the OpenID provider refused to give a token for this sign-in: {0}")]
+    GrantRefused(String),
     #[error("{0}")]
     Token(#[from] JoseError),
     #[error("the ID token's signature does not verify with the provider's key `{0}`")]
@@ -170,7 +174,26 @@ fn get_json<T: serde::de::DeserializeOwned>(
 
 #[derive(Deserialize)]
 struct TokenAnswer {
-    id_token: String,
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// A sign-in the provider vouched for: the verified claims, and the refresh token it gave (kept,
+/// sealed, for re-checks), if any.
+pub(crate) struct SignedIn {
+    pub(crate) claims: IdClaims,
+    pub(crate) refresh_token: Option<String>,
+}
+
+/// What the provider answered to a refresh token.
+pub(crate) struct Refreshed {
+    /// The new ID token's claims, when it sent one (it may not: then only the account's
+    /// standing is known, not its groups).
+    pub(crate) claims: Option<IdClaims>,
+    /// A rotated refresh token, to keep instead of the one used.
+    pub(crate) refresh_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -251,15 +274,64 @@ impl OidcClient {
         code: &str,
         r: &Request,
         expected: &Expected<'_>,
-    ) -> Result<IdClaims, OidcError> {
+    ) -> Result<SignedIn, OidcError> {
         let d = self.discovery()?;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", self.config.redirect_url.as_str()),
-            ("code_verifier", r.verifier.as_str()),
-            ("client_id", self.config.client_id.as_str()),
-        ];
+        let answer = self.token(
+            &d,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", self.config.redirect_url.as_str()),
+                ("code_verifier", r.verifier.as_str()),
+                ("client_id", self.config.client_id.as_str()),
+            ],
+        )?;
+        let token = answer.id_token.ok_or_else(|| OidcError::BadAnswer {
+            url: d.token_endpoint.clone(),
+            detail: "it holds no `id_token`".into(),
+        })?;
+        let claims = self.verify(&d, &token)?;
+        claims.check(expected)?;
+        Ok(SignedIn {
+            claims,
+            refresh_token: answer.refresh_token,
+        })
+    }
+
+    /// Ask the provider, with the refresh token kept from sign-in, whether the person `sub` is
+    /// still admitted, and with which claims. A refused refresh (`invalid_grant`: the account
+    /// is disabled or removed, the grant revoked) is [`OidcError::TokenRefused`].
+    pub(crate) fn refresh(&self, refresh_token: &str, sub: &str) -> Result<Refreshed, OidcError> {
+        let d = self.discovery()?;
+        let answer = self.token(
+            &d,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", self.config.client_id.as_str()),
+            ],
+        )?;
+        let claims = match answer.id_token {
+            Some(token) => {
+                let claims = self.verify(&d, &token)?;
+                claims.check_refreshed(
+                    &self.config.issuer,
+                    &self.config.client_id,
+                    sub,
+                    jiff::Timestamp::now(),
+                )?;
+                Some(claims)
+            }
+            None => None,
+        };
+        Ok(Refreshed {
+            claims,
+            refresh_token: answer.refresh_token,
+        })
+    }
+
+    /// One request to the token endpoint, as this client (its secret by HTTP Basic).
+    fn token(&self, d: &Discovery, form: &[(&str, &str)]) -> Result<TokenAnswer, OidcError> {
         let mut request = self.agent.post(&d.token_endpoint);
         if let Some(secret) = &self.secret {
             let basic = base64::engine::general_purpose::STANDARD.encode(format!(
@@ -269,25 +341,30 @@ impl OidcClient {
             ));
             request = request.set("Authorization", &format!("Basic {basic}"));
         }
-        let answer: TokenAnswer = match request.send_form(&form) {
-            Ok(answer) => read_json(&d.token_endpoint, answer)?,
-            Err(ureq::Error::Status(_, answer)) => {
+        match request.send_form(form) {
+            Ok(answer) => read_json(&d.token_endpoint, answer),
+            Err(ureq::Error::Status(code, answer)) if code < 500 => {
                 let e: TokenError = read_json(&d.token_endpoint, answer)?;
-                return Err(OidcError::TokenRefused(match e.error_description {
+                let grant = e.error == "invalid_grant";
+                let text = match e.error_description {
                     Some(text) => format!("{} ({text})", e.error),
                     None => e.error,
-                }));
-            }
-            Err(e) => {
-                return Err(OidcError::Unreachable {
-                    url: d.token_endpoint,
-                    detail: e.to_string(),
+                };
+                Err(if grant {
+                    OidcError::GrantRefused(text)
+                } else {
+                    OidcError::TokenRefused(text)
                 })
             }
-        };
-        let claims = self.verify(&d, &answer.id_token)?;
-        claims.check(expected)?;
-        Ok(claims)
+            Err(ureq::Error::Status(code, _)) => Err(OidcError::BadAnswer {
+                url: d.token_endpoint.clone(),
+                detail: format!("HTTP {code}"),
+            }),
+            Err(e) => Err(OidcError::Unreachable {
+                url: d.token_endpoint.clone(),
+                detail: e.to_string(),
+            }),
+        }
     }
 
     /// Verify an ID token's signature with the provider's key and read its claims.

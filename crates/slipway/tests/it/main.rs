@@ -48,6 +48,7 @@ mod interventions;
 mod loadgen;
 mod log_alerts;
 mod monitoring;
+mod oidc_recheck;
 mod orchestration;
 mod outgoing_ca_files;
 mod package;
