@@ -280,6 +280,29 @@ mod tests {
     }
 
     #[test]
+    fn a_refreshed_token_needs_no_nonce_but_the_same_person_for_us() {
+        let now = Timestamp::from_second(NOW).unwrap();
+        let check = |c: IdClaims| c.check_refreshed("https://id.example", "slipway", "u-42", now);
+        assert_eq!(check(claims(json!({ "nonce": null }))), Ok(()));
+        assert!(matches!(
+            check(claims(json!({ "sub": "u-43" }))),
+            Err(ClaimError::OtherSubject { got }) if got == "u-43"
+        ));
+        assert!(matches!(
+            check(claims(json!({ "aud": "grafana" }))),
+            Err(ClaimError::WrongAudience { .. })
+        ));
+        assert!(matches!(
+            check(claims(json!({ "iss": "https://evil.example" }))),
+            Err(ClaimError::WrongIssuer { .. })
+        ));
+        assert!(matches!(
+            check(claims(json!({ "exp": NOW - 61 }))),
+            Err(ClaimError::Expired(_))
+        ));
+    }
+
+    #[test]
     fn groups_come_from_a_list_a_text_or_a_nested_claim() {
         let c = claims(json!({ "single": "cab", "numbers": [1, "qa"] }));
         assert_eq!(c.groups("groups"), ["ops", "staff"]);
