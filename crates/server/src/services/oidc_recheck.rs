@@ -93,8 +93,17 @@ pub(crate) async fn run_once(state: &AppState, timing: Timing) -> Result<usize, 
             PER_TURN,
         )
         .await?;
+    // Once the provider does not answer, the others of this turn are not asked: a provider
+    // that times out would otherwise hold the turn (and the lease) for 10 s per person.
+    let mut silent: Option<String> = None;
     for person in &due {
-        let outcome = ask_provider(state, person).await?;
+        let outcome = match &silent {
+            Some(error) => Outcome::Unreachable(error.clone()),
+            None => ask_provider(state, person).await?,
+        };
+        if let Outcome::Unreachable(error) = &outcome {
+            silent = Some(error.clone());
+        }
         settle(state, person, outcome, timing).await?;
     }
     Ok(due.len())
