@@ -93,7 +93,7 @@ pub use flakiness::{
 };
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, ProbeResults, StoredProbeStatus, StoredSloAlert};
-pub use identities::Identity;
+pub use identities::{Identity, OidcRecheckDue, RecheckMark};
 pub use insights::{InsightScope, ReleaseCommit};
 pub use leases::{Fence, HeldLease};
 pub use log_errors::{LogErrorHour, NewLogError, StoredLogGroup};

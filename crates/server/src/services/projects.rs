@@ -82,6 +82,41 @@ pub async fn parse(files: Vec<ConfigText>) -> Result<Config, ServiceError> {
     })?
 }
 
+/// Every mail channel's `smtp.ca_file` read as its connections will read it, so a wrong path
+/// or a file that is no CA bundle is refused at apply rather than at the first alert. (Not at
+/// `validate`, which any signed-in user may call: it would tell them about the server's files.)
+async fn check_ca_files(config: &Config) -> Result<(), ServiceError> {
+    let files: Vec<(String, String)> = config
+        .projects
+        .iter()
+        .flat_map(|p| {
+            p.alerting.channels.iter().filter_map(move |c| {
+                let path = c.smtp.as_ref()?.ca_file.clone()?;
+                Some((
+                    format!("project {} channel {} smtp.ca_file", p.name, c.name),
+                    path,
+                ))
+            })
+        })
+        .collect();
+    if files.is_empty() {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || {
+        files.iter().try_for_each(|(key, path)| {
+            let ca = crate::outgoing_tls::CaFile { key, path };
+            ca.roots().map(drop).map_err(|e| {
+                ServiceError::invalid(
+                    e.to_string(),
+                    "the path is read on the server's host: put the CA bundle there, or remove `ca_file` to trust the public roots",
+                )
+            })
+        })
+    })
+    .await
+    .map_err(|e| ServiceError::invalid(format!("the CA files could not be read: {e}"), ""))?
+}
+
 /// What apply did; the API answers with it as it is.
 pub use slipway_api::projects::ApplyOutcome;
 
@@ -123,6 +158,7 @@ pub async fn apply(
         )
         .await?;
     }
+    check_ca_files(&config).await?;
     let glass = match &options.break_glass {
         Some(ask) => Some(config_changes::break_glass_checked(state, actor, ask).await?),
         None => None,
