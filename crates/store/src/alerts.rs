@@ -163,7 +163,7 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> Result<Vec<StoredAlertDelivery>> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let rows = sqlx::query(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM alert_deliveries \
              WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
@@ -201,7 +201,7 @@ impl Store {
         next_attempt_at: Option<&str>,
         error: Option<&str>,
     ) -> Result<bool> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let finished = (state != DeliveryState::Pending).then(crate::now);
         let done = sqlx::query("UPDATE alert_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_error = $5, finished_at = $6 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $7")
             .bind(claimed.id)

@@ -36,6 +36,7 @@ mod leases;
 mod log_errors;
 mod migrations;
 mod page;
+mod plans;
 mod projects;
 mod quality;
 mod quality_gates;
@@ -203,6 +204,8 @@ pub struct Store {
     credentials: Arc<credentials::CredentialCache>,
     /// The audit chain's head as this process last committed it (`audit::KnownHead`).
     audit_head: Arc<audit::KnownHead>,
+    /// Moving deployments' plans, parsed once (`plans`).
+    plans: Arc<plans::PlanCache>,
 }
 
 impl Store {
@@ -262,6 +265,7 @@ impl Store {
             closing: Arc::new(Notify::new()),
             credentials: Arc::default(),
             audit_head: Arc::default(),
+            plans: Arc::default(),
         };
         migrations::run(&store).await?;
         Ok(store)
@@ -289,11 +293,14 @@ impl Store {
         Ok(())
     }
 
-    /// The writer lock for a write outside the audit chain (liveness, log lines, a lease's end):
-    /// SQLite takes one writer at a time, so it queues with the audited ones there. PostgreSQL
-    /// takes concurrent writers itself (row locks), so such a write does not wait for the
-    /// audited writes there: `None`.
-    async fn telemetry_writer(&self) -> Option<MutexGuard<'_, ()>> {
+    /// The writer lock for a write outside the audit chain (liveness, log lines, lease renewals,
+    /// outbox claims and attempts, SDK telemetry, session ends): SQLite takes one writer at a
+    /// time, so such a write queues with the audited ones there. PostgreSQL takes concurrent
+    /// writers itself (row locks), and the chain's order is kept by the advisory lock every
+    /// audited write takes, so such a write waits for no audited one there: `None`. A write that
+    /// needs more than row locks for its meaning (replace a set of rows, check a fence) takes
+    /// `write_lock` itself.
+    async fn unaudited_writer(&self) -> Option<MutexGuard<'_, ()>> {
         match self.backend {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
@@ -347,6 +354,7 @@ impl Store {
             credentials: &self.credentials,
             targets_written: Vec::new(),
             audit_head: &self.audit_head,
+            plans: &self.plans,
         })
     }
 
@@ -372,6 +380,7 @@ pub struct WriteTx<'a> {
     /// Targets this write changes: their cached credentials are dropped once it commits.
     targets_written: Vec<String>,
     audit_head: &'a audit::KnownHead,
+    plans: &'a plans::PlanCache,
 }
 
 impl WriteTx<'_> {
