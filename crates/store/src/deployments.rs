@@ -120,7 +120,7 @@ fn decode(row: &AnyRow, plans: Option<&PlanCache>) -> Result<StoredDeployment> {
     let id: i64 = row.try_get("id")?;
     let state = named::<DeploymentState>(row, "state")?;
     let runs = |column| match plans {
-        Some(plans) => plans.runs(row, id, column, !state.is_final()),
+        Some(plans) => plans::runs(plans, row, id, column, !state.is_final()),
         None => plans::parse(row.try_get(column.name())?, column),
     };
     Ok(StoredDeployment {

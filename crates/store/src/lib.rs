@@ -206,6 +206,8 @@ pub struct Store {
     audit_head: Arc<audit::KnownHead>,
     /// Moving deployments' plans, parsed once (`plans`).
     plans: Arc<plans::PlanCache>,
+    /// Releases' frozen snapshots read one by one (a lease reads its release's), parsed once.
+    snapshots: Arc<plans::ParsedCache<(String, String), slipway_core::release::ReleaseSnapshot>>,
 }
 
 impl Store {
@@ -265,7 +267,8 @@ impl Store {
             closing: Arc::new(Notify::new()),
             credentials: Arc::default(),
             audit_head: Arc::default(),
-            plans: Arc::default(),
+            plans: Arc::new(plans::ParsedCache::new(plans::MAX_PLANS)),
+            snapshots: Arc::new(plans::ParsedCache::new(plans::MAX_SNAPSHOTS)),
         };
         migrations::run(&store).await?;
         Ok(store)

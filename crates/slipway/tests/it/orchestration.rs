@@ -208,7 +208,10 @@ fn a_reader_waits_for_the_deployments_next_change() {
         &format!("/api/v1/deployments/{id}?wait_after={seq}&wait_secs=1&plan=false"),
     )
     .expect("the deployment");
-    assert!(!same["runs"].as_array().expect("runs").is_empty(), "{same:#}");
+    assert!(
+        !same["runs"].as_array().expect("runs").is_empty(),
+        "{same:#}"
+    );
     assert_eq!(brief["runs"], json!([]), "{brief:#}");
     assert_eq!(brief["rollback_runs"], json!([]));
     assert_eq!(brief["rollback_preview"]["steps"], json!([]));

@@ -132,7 +132,7 @@ async fn a_moving_plan_is_parsed_once_and_follows_every_change_of_its_row() {
 async fn the_kept_plans_stay_bounded() {
     on_both_backends(|store| async move {
         let mut tx = store.write().await.unwrap();
-        for i in 0..(crate::plans::MAX_KEPT / 2 + 10) {
+        for i in 0..(crate::plans::MAX_PLANS / 2 + 10) {
             let mut d = moving(vec![run(1, &format!("step-{i}"))]);
             d.environment = format!("E{i}");
             tx.insert_deployment(&d).await.unwrap();
@@ -140,9 +140,48 @@ async fn the_kept_plans_stay_bounded() {
         tx.audit(entry("deployment.create", "deployment/many"));
         tx.commit().await.unwrap();
         let all = store.active_deployments().await.unwrap();
-        assert_eq!(all.len(), crate::plans::MAX_KEPT / 2 + 10);
-        assert!(store.plans.len() <= crate::plans::MAX_KEPT);
+        assert_eq!(all.len(), crate::plans::MAX_PLANS / 2 + 10);
+        assert!(store.plans.len() <= crate::plans::MAX_PLANS);
         assert_eq!(&*all[3].runs, &[run(1, "step-3")][..]);
+    })
+    .await;
+}
+
+/// A release read one by one (each lease reads its own) has its frozen snapshot parsed once;
+/// its text edited by hand is read again, and text that does not parse is refused.
+#[tokio::test]
+async fn a_release_snapshot_is_parsed_once_and_follows_its_row() {
+    on_both_backends(|store| async move {
+        super::vault::release_labelled(&store, "1.0.0", &[], "2024-01-01T00:00:00.000000Z").await;
+        let name = Name::parse("pets").unwrap();
+        let version = slipway_core::release::Version::parse("1.0.0").unwrap();
+        let first = store.release(&name, &version).await.unwrap().unwrap();
+        let again = store.release(&name, &version).await.unwrap().unwrap();
+        assert!(
+            Arc::ptr_eq(&first.snapshot, &again.snapshot),
+            "parsed twice"
+        );
+
+        let mut edited = (*first.snapshot).clone();
+        edited.variables.clear();
+        edited.project.description = "edited by hand".into();
+        sqlx::query(
+            "UPDATE releases SET snapshot = $1 WHERE project = 'pets' AND version = '1.0.0'",
+        )
+        .bind(serde_json::to_string(&edited).unwrap())
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let read = store.release(&name, &version).await.unwrap().unwrap();
+        assert_eq!(*read.snapshot, edited);
+        sqlx::query("UPDATE releases SET snapshot = '{' WHERE project = 'pets'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.release(&name, &version).await,
+            Err(StoreError::Corrupt(_))
+        ));
     })
     .await;
 }
