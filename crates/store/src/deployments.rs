@@ -1,13 +1,13 @@
 //! Deployments, their tasks and the tasks' log lines.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
 use slipway_core::page::PageSize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
-
-use std::sync::Arc;
 
 use crate::page::{page_of, rows_to_read, Page};
 use crate::plans::{self, Column, PlanCache};
