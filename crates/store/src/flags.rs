@@ -217,11 +217,15 @@ impl Store {
         app_name: &str,
         counts: &[(String, i64, i64)],
     ) -> Result<()> {
-        // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
-        let _writer = self.write_lock.lock().await;
+        // Outside the audit chain: on SQLite it queues with the audited writes (one writer at a
+        // time), on PostgreSQL row locks suffice. Rows are taken in the flags' order, so two
+        // reports at once (another server's, or this one's) never wait on each other in a cycle.
+        let _writer = self.unaudited_writer().await;
         let at = now();
+        let mut sorted: Vec<&(String, i64, i64)> = counts.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
         let mut tx = self.pool.begin().await?;
-        for (flag, yes, no) in counts {
+        for (flag, yes, no) in sorted {
             sqlx::query(
                 "INSERT INTO flag_usage (project, environment, flag, app_name, yes, no, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (project, environment, flag, app_name) DO UPDATE SET yes = flag_usage.yes + excluded.yes, no = flag_usage.no + excluded.no, last_seen = excluded.last_seen",
@@ -249,7 +253,7 @@ impl Store {
         instance_id: &str,
         sdk_version: &str,
     ) -> Result<()> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         sqlx::query(
             "INSERT INTO flag_clients (project, environment, app_name, instance_id, sdk_version, last_seen) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (project, environment, app_name, instance_id) DO UPDATE SET sdk_version = excluded.sdk_version, last_seen = excluded.last_seen",

@@ -116,7 +116,7 @@ impl Store {
     /// Take a due re-check for this request (`checked_at` moved to `now`): `true` for the one
     /// request that takes it, so concurrent requests do not all ask the directory.
     pub async fn claim_recheck(&self, user_id: &str, now: &str, due_before: &str) -> Result<bool> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let done = sqlx::query("UPDATE user_identities SET checked_at = $2 WHERE user_id = $1 AND source = 'ldap' AND (checked_at IS NULL OR checked_at < $3)")
             .bind(user_id)
             .bind(now)
@@ -143,7 +143,7 @@ impl Store {
 
     /// Move a live session's end (its idle timeout), never shortening it.
     pub async fn extend_session(&self, id_hash: &str, expires_at: &str) -> Result<()> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         sqlx::query("UPDATE sessions SET expires_at = $2 WHERE id_hash = $1 AND expires_at < $2 AND expires_at > $3")
             .bind(id_hash)
             .bind(expires_at)

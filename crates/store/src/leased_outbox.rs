@@ -4,7 +4,8 @@
 //! A claimed delivery is not due again before its lease ends, so two senders never send it at
 //! once, and one whose sender died is sent again afterwards; an outcome is recorded only while
 //! the delivery still carries the claim's lease (no other sender claimed it again meanwhile).
-//! Outbox telemetry, outside the audit chain. It never decides when to retry: the sender does.
+//! Outbox telemetry, outside the audit chain (`unaudited_writer`: queued behind the writer lock on
+//! SQLite only). It never decides when to retry: the sender does.
 
 use slipway_core::notify::DeliveryState;
 use sqlx::any::AnyRow;
@@ -41,7 +42,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AnyRow>> {
         let LeasedOutbox { table, columns } = outbox;
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let rows = sqlx::query(&format!(
             "SELECT {columns} FROM {table} \
              WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
@@ -75,7 +76,7 @@ impl Store {
         outbox: LeasedOutbox,
         attempt: LeasedAttempt<'_>,
     ) -> Result<bool> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let finished = (attempt.state != DeliveryState::Pending).then(crate::now);
         let done = sqlx::query(&format!(
             "UPDATE {} SET state = $2, attempts = $3, next_attempt_at = $4, last_error = $5, finished_at = $6 \

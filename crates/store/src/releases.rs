@@ -2,6 +2,8 @@
 //! the project and its variables, and notes. Immutable once written; retention only marks one
 //! pruned.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use slipway_core::release::{Channel, ReleaseNotes, ReleaseSnapshot, RetainedRelease, Version};
 use slipway_core::{Name, Sha256};
@@ -33,7 +35,8 @@ pub struct StoredRelease {
     /// The lifecycle chosen for it at creation, when the project has one that applies.
     pub lifecycle: Option<Name>,
     pub artifacts: Vec<ReleaseArtifact>,
-    pub snapshot: ReleaseSnapshot,
+    /// Shared: a release read one by one has its snapshot parsed once (`plans`).
+    pub snapshot: Arc<ReleaseSnapshot>,
     pub notes: ReleaseNotes,
     /// Every artifact was validly signed at creation (protected environments check again).
     pub eligible_for_protected: bool,
@@ -93,6 +96,21 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 }
 
 fn release(row: &AnyRow, artifacts: Vec<ReleaseArtifact>) -> Result<StoredRelease> {
+    let snapshot = parse_snapshot(row.try_get("snapshot")?)?;
+    decode(row, artifacts, snapshot)
+}
+
+fn parse_snapshot(text: &str) -> Result<Arc<ReleaseSnapshot>> {
+    serde_json::from_str(text)
+        .map(Arc::new)
+        .map_err(|e| StoreError::Corrupt(format!("release snapshot: {e}")))
+}
+
+fn decode(
+    row: &AnyRow,
+    artifacts: Vec<ReleaseArtifact>,
+    snapshot: Arc<ReleaseSnapshot>,
+) -> Result<StoredRelease> {
     let version: String = row.try_get("version")?;
     let channel: String = row.try_get("channel")?;
     let lifecycle: Option<String> = row.try_get("lifecycle")?;
@@ -103,7 +121,7 @@ fn release(row: &AnyRow, artifacts: Vec<ReleaseArtifact>) -> Result<StoredReleas
         labels: json_column(row, "release", "labels")?,
         lifecycle: lifecycle.as_deref().map(parse_name).transpose()?,
         artifacts,
-        snapshot: json_column(row, "release", "snapshot")?,
+        snapshot,
         notes: json_column(row, "release", "notes")?,
         eligible_for_protected: row.try_get::<i64, _>("eligible_for_protected")? != 0,
         created_by: row.try_get("created_by")?,
@@ -148,8 +166,14 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let artifacts = find_release_artifacts(&self.pool, project, &version.to_string()).await?;
-        release(&row, artifacts).map(Some)
+        let version = version.to_string();
+        let artifacts = find_release_artifacts(&self.pool, project, &version).await?;
+        // Read once per lease: its frozen snapshot is parsed once (`plans`).
+        let key = (project.to_string(), version);
+        let snapshot =
+            self.snapshots
+                .get_or_parse(key, row.try_get("snapshot")?, parse_snapshot)?;
+        decode(&row, artifacts, snapshot).map(Some)
     }
 
     /// One page of a project's releases, newest first (ties by version, descending), after

@@ -277,7 +277,7 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> Result<Vec<DueDelivery>> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let rows = sqlx::query(
             "SELECT d.id, d.webhook, d.event, d.payload, d.attempts, w.url, w.secret_sealed \
              FROM webhook_deliveries d JOIN webhooks w ON w.name = d.webhook \
@@ -322,7 +322,7 @@ impl Store {
         state: DeliveryState,
         next_attempt_at: Option<&str>,
     ) -> Result<bool> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let mut tx = self.pool.begin().await?;
         let finished = (state != DeliveryState::Pending).then(now);
         let claimed = sqlx::query("UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_status = $5, last_error = $6, finished_at = $7 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $8")

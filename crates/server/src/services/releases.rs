@@ -204,10 +204,10 @@ pub async fn create(
                 digest: a.digest,
             })
             .collect(),
-        snapshot: ReleaseSnapshot {
+        snapshot: std::sync::Arc::new(ReleaseSnapshot {
             project: spec.clone(),
             variables,
-        },
+        }),
         notes,
         eligible_for_protected: eligible,
         created_by: actor.username.clone(),

@@ -62,7 +62,7 @@ impl IntoView for StoredRelease {
             labels: self.labels,
             lifecycle: self.lifecycle,
             artifacts: self.artifacts.into_view(),
-            snapshot: self.snapshot,
+            snapshot: std::sync::Arc::unwrap_or_clone(self.snapshot),
             notes: self.notes,
             eligible_for_protected: self.eligible_for_protected,
             created_by: self.created_by,

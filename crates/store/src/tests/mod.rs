@@ -22,6 +22,7 @@ mod insights;
 mod leases;
 mod open;
 mod pages;
+mod plans;
 mod quality;
 mod targets;
 mod test_strips;

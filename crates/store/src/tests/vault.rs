@@ -103,10 +103,10 @@ async fn release_with(
                 digest: a.digest,
             })
             .collect(),
-        snapshot: ReleaseSnapshot {
+        snapshot: std::sync::Arc::new(ReleaseSnapshot {
             project: pets(),
             variables: vec![],
-        },
+        }),
         notes: ReleaseNotes {
             title: format!("pets {version} (GA)"),
             sections: vec![],
