@@ -48,91 +48,25 @@ use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(dashboard::home))
-        .route("/approvals", get(governance::approvals))
-        .route("/calendar", get(governance::calendar))
-        .route("/promotions/{id}", get(governance::show))
-        .route("/promotions/{id}/approve", post(governance::approve))
-        .route("/promotions/{id}/reject", post(governance::reject))
-        .route("/promotions/{id}/cancel", post(governance::cancel))
-        .route(
-            "/promotions/{id}/override",
-            post(governance::override_decision),
-        )
-        .route(
-            "/change-requests/{id}/approve",
-            post(governance::approve_change_request),
-        )
-        .route(
-            "/change-requests/{id}/reject",
-            post(governance::reject_change_request),
-        )
-        .route(
-            "/projects/{name}/releases/{version}/promote",
-            post(releases::promote),
-        )
-        .route(
-            "/projects/{name}/releases/{version}/like",
-            post(releases::like),
-        )
-        .route("/login", get(session::login_form).post(session::login))
-        .route("/login/oidc", get(session::oidc_start))
-        .route("/login/oidc/callback", get(session::oidc_callback))
-        .route("/login/oidc/again", get(session::oidc_again))
-        .route("/login/cli/{id}", get(session::cli_sign_in))
-        .route("/login/oidc/cli/{id}", get(session::oidc_for_cli))
-        .route("/logout", post(session::logout))
+        .merge(deliver())
+        .merge(govern())
+        .merge(supervise())
+        .merge(people())
+        .layer(middleware::from_fn(notice::clear_shown_notice))
+        .layer(middleware::map_response(protect))
+        .route("/assets/console.css", get(assets::css))
+        .route("/assets/console.js", get(assets::js))
+}
+
+/// Projects, releases and their quality, artifacts, deployments: the Deliver menu.
+fn deliver() -> Router<AppState> {
+    Router::new()
         .route("/projects", get(projects::list))
         .route("/projects/{name}", get(projects::show))
         .route(
             "/projects/{name}/variables",
             get(variables::list).post(variables::set),
         )
-        .route("/environments", get(inventory::environments))
-        .route("/targets", get(inventory::targets))
-        .route("/batches", get(batches::list))
-        .route("/batches/{environment}/{name}", get(batches::show))
-        .route("/alerts", get(alerts::list))
-        .route("/alerts/{id}", get(alerts::show))
-        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
-        .route("/alerts/{id}/resolve", post(alerts::resolve))
-        .route("/flags", get(flags::list))
-        .route(
-            "/flags/{project}/{flag}/{environment}/toggle",
-            post(flags::switch),
-        )
-        .route("/account", get(account::show))
-        .route("/account/password", post(account::change_password))
-        .route("/users", get(people::list).post(people::create_user))
-        .route("/users/tokens", post(people::create_token))
-        .route("/users/tokens/{id}/revoke", post(people::revoke_token))
-        .route("/audit", get(audit::log))
-        .route("/webhooks", get(webhooks::list))
-        .route("/config-changes", get(config_changes::list))
-        .route(
-            "/config-changes/{id}/approve",
-            post(config_changes::approve),
-        )
-        .route("/config-changes/{id}/reject", post(config_changes::reject))
-        .route("/health", get(health::show))
-        .route("/insights", get(insights::show))
-        .route("/insights/data", get(insights::data))
-        .route(
-            "/dashboards",
-            get(saved_dashboards::list).post(saved_dashboards::save),
-        )
-        .route("/dashboards/{id}", get(saved_dashboards::show))
-        .route("/dashboards/{id}/data", get(saved_dashboards::data))
-        .route("/dashboards/{id}/delete", post(saved_dashboards::delete))
-        .route("/complaints", get(complaints::list))
-        .route("/complaints/export", get(complaints::export))
-        .route("/complaints/{project}", post(complaints::add))
-        .route("/complaints/{project}/{id}", get(complaints::show))
-        .route(
-            "/complaints/{project}/{id}/status",
-            post(complaints::change_status),
-        )
-        .route("/complaints/{project}/{id}/links", post(complaints::link))
         .route("/releases", get(releases::home))
         .route("/projects/{name}/parity", get(parity::show))
         .route("/projects/{name}/releases", get(releases::list))
@@ -167,10 +101,100 @@ pub fn router() -> Router<AppState> {
             post(deployments::roll_back_environment),
         )
         .route("/projects/{name}/deployments", post(deployments::create))
-        .layer(middleware::from_fn(notice::clear_shown_notice))
-        .layer(middleware::map_response(protect))
-        .route("/assets/console.css", get(assets::css))
-        .route("/assets/console.js", get(assets::js))
+}
+
+/// Promotions and their votes, change requests, configuration changes, the audit log: the Govern menu.
+fn govern() -> Router<AppState> {
+    Router::new()
+        .route("/approvals", get(governance::approvals))
+        .route("/calendar", get(governance::calendar))
+        .route("/promotions/{id}", get(governance::show))
+        .route("/promotions/{id}/approve", post(governance::approve))
+        .route("/promotions/{id}/reject", post(governance::reject))
+        .route("/promotions/{id}/cancel", post(governance::cancel))
+        .route(
+            "/promotions/{id}/override",
+            post(governance::override_decision),
+        )
+        .route(
+            "/change-requests/{id}/approve",
+            post(governance::approve_change_request),
+        )
+        .route(
+            "/change-requests/{id}/reject",
+            post(governance::reject_change_request),
+        )
+        .route(
+            "/projects/{name}/releases/{version}/promote",
+            post(releases::promote),
+        )
+        .route(
+            "/projects/{name}/releases/{version}/like",
+            post(releases::like),
+        )
+        .route("/audit", get(audit::log))
+        .route("/config-changes", get(config_changes::list))
+        .route(
+            "/config-changes/{id}/approve",
+            post(config_changes::approve),
+        )
+        .route("/config-changes/{id}/reject", post(config_changes::reject))
+}
+
+/// The dashboard, batches, alerts, health, insights, dashboards, complaints, flags and the inventory: the Supervise menu.
+fn supervise() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::home))
+        .route("/environments", get(inventory::environments))
+        .route("/targets", get(inventory::targets))
+        .route("/batches", get(batches::list))
+        .route("/batches/{environment}/{name}", get(batches::show))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}", get(alerts::show))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/flags", get(flags::list))
+        .route(
+            "/flags/{project}/{flag}/{environment}/toggle",
+            post(flags::switch),
+        )
+        .route("/health", get(health::show))
+        .route("/insights", get(insights::show))
+        .route("/insights/data", get(insights::data))
+        .route(
+            "/dashboards",
+            get(saved_dashboards::list).post(saved_dashboards::save),
+        )
+        .route("/dashboards/{id}", get(saved_dashboards::show))
+        .route("/dashboards/{id}/data", get(saved_dashboards::data))
+        .route("/dashboards/{id}/delete", post(saved_dashboards::delete))
+        .route("/complaints", get(complaints::list))
+        .route("/complaints/export", get(complaints::export))
+        .route("/complaints/{project}", post(complaints::add))
+        .route("/complaints/{project}/{id}", get(complaints::show))
+        .route(
+            "/complaints/{project}/{id}/status",
+            post(complaints::change_status),
+        )
+        .route("/complaints/{project}/{id}/links", post(complaints::link))
+}
+
+/// Signing in and out, one's account, users and tokens, webhooks: the Administer menu and the session.
+fn people() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/login/oidc", get(session::oidc_start))
+        .route("/login/oidc/callback", get(session::oidc_callback))
+        .route("/login/oidc/again", get(session::oidc_again))
+        .route("/login/cli/{id}", get(session::cli_sign_in))
+        .route("/login/oidc/cli/{id}", get(session::oidc_for_cli))
+        .route("/logout", post(session::logout))
+        .route("/account", get(account::show))
+        .route("/account/password", post(account::change_password))
+        .route("/users", get(people::list).post(people::create_user))
+        .route("/users/tokens", post(people::create_token))
+        .route("/users/tokens/{id}/revoke", post(people::revoke_token))
+        .route("/webhooks", get(webhooks::list))
 }
 
 /// Pages may show a secret once (a new token, a generated password): nothing may keep a copy,
