@@ -14,7 +14,7 @@ use slipway_core::model::Environment;
 use slipway_core::signature::policy::SignedAction;
 use slipway_core::signature::{record_hash, seal, Meaning, Sealed, Signature};
 use slipway_core::signing::SigningKey;
-use slipway_store::WriteTx;
+use slipway_store::{User, WriteTx};
 
 use super::evidence_key::signing_key;
 use crate::auth::{hash_password, verify_password, Actor};
@@ -87,48 +87,11 @@ pub(crate) async fn authenticate(
         .check(&attempt)
         .map_err(|retry_after_secs| ServiceError::RateLimited { retry_after_secs })?;
     let user = state.store.user_by_name(&actor.username).await?;
-    let source = match &user {
-        Some(u) => state.store.identity_of(&u.id).await?.map(|i| i.source),
-        None => None,
-    };
-    let current = user
-        .as_ref()
-        .is_some_and(|u| u.id == actor.user_id && !u.disabled);
-    let ok = match source.as_deref() {
-        // A directory user signs with their directory password: a fresh bind, not the session.
-        Some("ldap") => current && super::sso::ldap_rebind(state, &actor.username, password).await?,
-        Some(other) => {
-            return Err(ServiceError::invalid(
-                format!(
-                    "{} signs in through {other}, so a password cannot sign for them",
-                    actor.username
-                ),
-                "sign in again at the provider first (the console's \"Sign in again at … to sign\"), then act within 5 minutes",
-            ))
-        }
-        None => {
-            current
-                && user
-                    .as_ref()
-                    .and_then(|u| u.password_hash.as_deref())
-                    .is_some_and(|h| verify_password(h, password))
-        }
-    };
-    let known = user.is_some();
+    let ok = password_signs(state, actor, user.as_ref(), password).await?;
     let Some(user) = user.filter(|_| ok) else {
-        if !known {
-            // Spend the time a real check takes.
-            let _ = verify_password(&hash_password("no such user"), password);
-        }
         state.login_limiter.fail(&attempt);
-        let mut tx = state.store.write().await?;
-        tx.audit(AuditEntry {
-            actor: actor.username.clone(),
-            verb: "signature.failed".into(),
-            subject: format!("user/{}", actor.username),
-            details: json!({ "action": action.as_str(), "environment": env.name.as_str(), "client": ask.client.to_string() }),
-        });
-        tx.commit().await?;
+        let details = json!({ "action": action.as_str(), "environment": env.name.as_str(), "client": ask.client.to_string() });
+        audit_failed_signature(state, actor, details).await?;
         return Err(ServiceError::Refused {
             message: format!(
                 "the password does not match {}'s: nothing was signed and nothing changed",
@@ -153,6 +116,61 @@ pub(crate) async fn authenticate(
         key,
         fresh_since: None,
     }))
+}
+
+/// Whether `password` is the signer's own, checked where they sign in: their Slipway password,
+/// or a fresh bind at the directory for a directory user; refused outright for someone who
+/// signs in through a provider (they sign with a fresh sign-in there).
+async fn password_signs(
+    state: &AppState,
+    actor: &Actor,
+    user: Option<&User>,
+    password: &str,
+) -> Result<bool, ServiceError> {
+    let Some(user) = user else {
+        // Spend the time a real check takes.
+        let _ = verify_password(&hash_password("no such user"), password);
+        return Ok(false);
+    };
+    let current = user.id == actor.user_id && !user.disabled;
+    let source = state.store.identity_of(&user.id).await?.map(|i| i.source);
+    Ok(match source.as_deref() {
+        // A directory user signs with their directory password: a fresh bind, not the session.
+        Some("ldap") => current && super::sso::ldap_rebind(state, &actor.username, password).await?,
+        Some(other) => {
+            return Err(ServiceError::invalid(
+                format!(
+                    "{} signs in through {other}, so a password cannot sign for them",
+                    actor.username
+                ),
+                "sign in again at the provider first (the console's \"Sign in again at … to sign\"), then act within 5 minutes",
+            ))
+        }
+        None => {
+            current
+                && user
+                    .password_hash
+                    .as_deref()
+                    .is_some_and(|h| verify_password(h, password))
+        }
+    })
+}
+
+/// Audit a refused signature (`signature.failed`), in a write of its own: nothing else changed.
+async fn audit_failed_signature(
+    state: &AppState,
+    actor: &Actor,
+    details: serde_json::Value,
+) -> Result<(), ServiceError> {
+    let mut tx = state.store.write().await?;
+    tx.audit(AuditEntry {
+        actor: actor.username.clone(),
+        verb: "signature.failed".into(),
+        subject: format!("user/{}", actor.username),
+        details,
+    });
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A person who signs in through an OpenID provider signs with a fresh sign-in there (made
