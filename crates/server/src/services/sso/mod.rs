@@ -14,6 +14,7 @@ use serde_json::json;
 use slipway_core::access::Role;
 use slipway_core::audit::AuditEntry;
 use slipway_core::sso::claims::Expected;
+use slipway_core::sso::config::OidcConfig;
 use slipway_core::sso::roles::{role_for, GroupNames};
 use slipway_store::{Identity, User};
 
@@ -273,55 +274,16 @@ async fn signed_again(
     Ok(())
 }
 
+/// Check the provider's answer against the flow this browser began, exchange its code and
+/// verify the ID token: the person it names, and what the flow was for.
 async fn check_and_exchange(
     state: &AppState,
     flow_cookie: Option<&str>,
     answer: Callback,
 ) -> Result<(Person, Purpose), ServiceError> {
     let client = client(state)?;
-    let flow: Flow = flow_cookie
-        .and_then(|sealed| state.secrets.open(FLOW_SLOT, sealed))
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .ok_or_else(|| {
-            refused(
-                "this sign-in did not start in this browser (its cookie is missing or not ours)",
-            )
-        })?;
-    let now = jiff::Timestamp::now();
-    if now.as_second() - flow.started > FLOW_SECS {
-        return Err(refused(format!(
-            "this sign-in started more than {} minutes ago",
-            FLOW_SECS / 60
-        )));
-    }
-    if let Some(error) = &answer.error {
-        return Err(refused(format!(
-            "the provider refused the sign-in: {error}{}",
-            answer
-                .error_description
-                .as_deref()
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
-        )));
-    }
-    if !answer
-        .state
-        .as_deref()
-        .is_some_and(|s| same_secret(s, &flow.state))
-    {
-        return Err(refused(
-            "the provider's answer does not carry this sign-in's state: it belongs to another sign-in, or was forged",
-        ));
-    }
-    if answer
-        .iss
-        .as_deref()
-        .is_some_and(|iss| iss != client.config.issuer)
-    {
-        return Err(refused(
-            "the answer names another provider as its issuer (a mix-up of providers)",
-        ));
-    }
+    let flow = open_flow(state, flow_cookie)?;
+    check_answer(client, &flow, &answer)?;
     let code = answer
         .code
         .filter(|c| !c.is_empty() && c.len() <= 4096)
@@ -357,7 +319,64 @@ async fn check_and_exchange(
             refused(e.to_string())
         }
     })?;
-    let config = &client.config;
+    Ok((person_of(&client.config, signed_in)?, purpose))
+}
+
+/// The flow the sealed cookie carries, if this browser began it here and not too long ago.
+fn open_flow(state: &AppState, flow_cookie: Option<&str>) -> Result<Flow, ServiceError> {
+    let flow: Flow = flow_cookie
+        .and_then(|sealed| state.secrets.open(FLOW_SLOT, sealed))
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .ok_or_else(|| {
+            refused(
+                "this sign-in did not start in this browser (its cookie is missing or not ours)",
+            )
+        })?;
+    if jiff::Timestamp::now().as_second() - flow.started > FLOW_SECS {
+        return Err(refused(format!(
+            "this sign-in started more than {} minutes ago",
+            FLOW_SECS / 60
+        )));
+    }
+    Ok(flow)
+}
+
+/// The answer is the provider's to this flow: no error, this flow's state, this issuer.
+fn check_answer(client: &OidcClient, flow: &Flow, answer: &Callback) -> Result<(), ServiceError> {
+    if let Some(error) = &answer.error {
+        return Err(refused(format!(
+            "the provider refused the sign-in: {error}{}",
+            answer
+                .error_description
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        )));
+    }
+    if !answer
+        .state
+        .as_deref()
+        .is_some_and(|s| same_secret(s, &flow.state))
+    {
+        return Err(refused(
+            "the provider's answer does not carry this sign-in's state: it belongs to another sign-in, or was forged",
+        ));
+    }
+    if answer
+        .iss
+        .as_deref()
+        .is_some_and(|iss| iss != client.config.issuer)
+    {
+        return Err(refused(
+            "the answer names another provider as its issuer (a mix-up of providers)",
+        ));
+    }
+    Ok(())
+}
+
+/// The person the verified ID token names: their Slipway name, printed name and groups from
+/// the configured claims, and the role the groups map to.
+fn person_of(config: &OidcConfig, signed_in: oidc::SignedIn) -> Result<Person, ServiceError> {
     let claims = signed_in.claims;
     let username = claims
         .text(&config.username_claim)
@@ -376,7 +395,7 @@ async fn check_and_exchange(
         GroupNames::Exact,
     )
     .ok_or_else(|| no_role(&username, &groups))?;
-    let person = Person {
+    Ok(Person {
         identity: Identity {
             source: "oidc".into(),
             subject: format!("{}|{}", claims.iss, claims.sub),
@@ -386,8 +405,7 @@ async fn check_and_exchange(
         role,
         groups,
         refresh_token: signed_in.refresh_token.filter(|_| config.recheck.enabled),
-    };
-    Ok((person, purpose))
+    })
 }
 
 fn no_role(username: &str, groups: &[String]) -> ServiceError {
