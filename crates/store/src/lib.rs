@@ -32,6 +32,7 @@ mod governance;
 mod health;
 mod identities;
 mod insights;
+mod lead_time_days;
 mod leases;
 mod log_errors;
 mod migrations;

@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (36, include_str!("../migrations/0036_turn_reads.sql")),
     (37, include_str!("../migrations/0037_bounded_reads.sql")),
     (38, include_str!("../migrations/0038_commit_arrivals.sql")),
+    (40, include_str!("../migrations/0040_lead_time_days.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
@@ -107,6 +108,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 38 {
             crate::commit_arrivals::fill_commit_arrivals(&mut tx).await?;
+        }
+        if *version == 40 {
+            crate::lead_time_days::fill_lead_time_days(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)

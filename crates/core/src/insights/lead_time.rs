@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::bands::{Band, Goal};
+use super::lead_buckets::{ErrorBound, LEAD_TIME_ERROR};
 use super::stats::Spread;
 use super::{Arrival, CommitFact, Facts, Period};
 use crate::Name;
@@ -23,7 +24,7 @@ pub struct CommitLeadTime {
 }
 
 /// From authored to the first successful deployment into one environment of the chain, for
-/// the commits that reached production in the period.
+/// the commits whose first arrival there is in the period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageLeadTime {
     pub environment: Name,
@@ -61,8 +62,8 @@ pub struct LeadTimeFacts {
     /// Authored → first successful deployment into any production environment, for the commits
     /// whose first arrival there is in the period.
     pub production: Option<Spread>,
-    /// For the same commits: authored → first successful deployment into each environment
-    /// they reached.
+    /// Authored → first successful deployment into each environment, for the commits whose
+    /// first arrival there is in the period.
     pub stages: Vec<(Name, Spread)>,
     /// Those commits counted per range of [`LEAD_TIME_RANGES`], in its order.
     pub ranges: [u64; 5],
@@ -105,19 +106,20 @@ impl LeadTimeFacts {
         for c in &listed {
             ranges[range_of(c.seconds)] += 1;
         }
-        let mut environments: Vec<&Name> = reached
+        let mut environments: Vec<&Name> = commits
             .iter()
-            .flat_map(|(c, _)| c.arrivals.iter().map(|a| &a.environment))
+            .flat_map(|c| c.arrivals.iter().map(|a| &a.environment))
             .collect();
         environments.sort();
         environments.dedup();
         let stages = environments
             .into_iter()
             .filter_map(|environment| {
-                let values: Vec<i64> = reached
+                let values: Vec<i64> = commits
                     .iter()
-                    .filter_map(|(c, _)| {
+                    .filter_map(|c| {
                         first_in(c, std::slice::from_ref(environment))
+                            .filter(|a| period.contains(a.at))
                             .map(|a| seconds(c.authored_at, a.at))
                     })
                     .collect();
@@ -140,6 +142,10 @@ impl LeadTimeFacts {
 pub struct LeadTime {
     /// `None` when no commit with an authored time reached production in the period.
     pub spread: Option<Spread>,
+    /// How far the medians and 90th percentiles (of production and of each stage) may be from
+    /// the exact nearest-rank values: they are read from pre-counted buckets
+    /// (`lead_buckets`). Counts, ranges and the commits listed are exact.
+    pub error_bound: ErrorBound,
     pub band: Option<Band>,
     pub goal: Goal,
     /// The chain's stages, in delivery order.
@@ -185,6 +191,7 @@ pub(super) fn lead_time(facts: &Facts<'_>) -> LeadTime {
     let median = lead.production.map(|s| s.median_seconds);
     LeadTime {
         spread: lead.production,
+        error_bound: LEAD_TIME_ERROR,
         band: median.map(Band::of_lead_time),
         goal: Goal::lead_time(median),
         stages,
