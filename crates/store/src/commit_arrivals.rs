@@ -389,7 +389,7 @@ impl Store {
 
     /// The exact spread and counts per range of the commits whose first arrival in any of
     /// several production environments is in `[from, to)`.
-    async fn first_production_arrivals(
+    pub(crate) async fn first_production_arrivals(
         &self,
         scope: &InsightScope<'_>,
         from: Timestamp,

@@ -93,9 +93,7 @@ pub(crate) async fn fill_lead_time_days(tx: &mut sqlx::Transaction<'_, Any>) -> 
     loop {
         let rows = sqlx::query(
             "SELECT project, hash, environment, arrived_at, lead_seconds FROM commit_arrivals \
-             WHERE project > $1 OR (project = $1 AND hash > $2) \
-             OR (project = $1 AND hash = $2 AND environment > $3) \
-             ORDER BY project, hash, environment LIMIT $4",
+             WHERE (project, hash, environment) > ($1, $2, $3) ORDER BY project, hash, environment LIMIT $4",
         )
         .bind(after.0.as_str())
         .bind(after.1.as_str())

@@ -43,7 +43,7 @@ struct Gen {
     finished: Timestamp,
 }
 
-struct History {
+pub(super) struct History {
     deployments: Vec<Gen>,
     /// Release → its commits.
     commits: BTreeMap<String, Vec<String>>,
@@ -64,7 +64,7 @@ fn mins(m: i64) -> SignedDuration {
 /// 60 releases, one every 36 hours: each with new commits (and sometimes one carried again from
 /// the release before), deployed to DEV, MET (sometimes failing), PROD-EU (sometimes failing,
 /// sometimes rolled back afterwards) and half of them to PROD-US; one in eight a hotfix.
-fn generate() -> History {
+pub(super) fn generate() -> History {
     let mut rng = Rng(0x5eed_0014_d0fa);
     let mut history = History {
         deployments: Vec::new(),
@@ -164,7 +164,7 @@ fn generate() -> History {
 
 /// Write the history through the store: releases with their commits, then each deployment
 /// created pending and finished, in the order generated.
-async fn write(store: &Store, history: &History) {
+pub(super) async fn write(store: &Store, history: &History) {
     for (version, hashes) in &history.commits {
         let r: i64 = version.split('.').nth(1).unwrap().parse().unwrap();
         let hotfix = history.hotfixes.contains(version);
