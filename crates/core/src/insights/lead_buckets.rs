@@ -12,7 +12,6 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use super::lead_time::{range_of, LEAD_TIME_RANGES};
 use super::stats::Spread;
 
 /// Each bucket's upper end is below `GROWTH` times its lower end.
@@ -24,6 +23,24 @@ pub const RELATIVE_ERROR: f64 = 0.044;
 
 /// The bound added to [`RELATIVE_ERROR`]: the representative is rounded to whole seconds.
 pub const ABSOLUTE_ERROR_SECONDS: f64 = 0.5;
+
+/// The ranges the lead times of a period are counted in, each up to (not including) its bound in
+/// seconds; the last one is open.
+pub const LEAD_TIME_RANGES: [(&str, i64); 5] = [
+    ("under 1 hour", 3_600),
+    ("1 hour to 1 day", 86_400),
+    ("1 day to 1 week", 7 * 86_400),
+    ("1 week to 30 days", 30 * 86_400),
+    ("over 30 days", i64::MAX),
+];
+
+/// The index in [`LEAD_TIME_RANGES`] of a lead time.
+pub fn range_of(seconds: i64) -> usize {
+    LEAD_TIME_RANGES
+        .iter()
+        .position(|(_, bound)| seconds < *bound)
+        .unwrap_or(LEAD_TIME_RANGES.len() - 1)
+}
 
 /// How far a figure read from the counts may be from the exact one, stated with the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

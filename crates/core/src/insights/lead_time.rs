@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::bands::{Band, Goal};
-use super::lead_buckets::{ErrorBound, LEAD_TIME_ERROR};
+use super::lead_buckets::{range_of, ErrorBound, LEAD_TIME_ERROR, LEAD_TIME_RANGES};
 use super::stats::Spread;
 use super::{Arrival, CommitFact, Facts, Period};
 use crate::Name;
@@ -33,16 +33,6 @@ pub struct StageLeadTime {
     pub goal: Goal,
 }
 
-/// The ranges the lead times of a period are counted in, each up to (not including) its bound in
-/// seconds; the last one is open.
-pub const LEAD_TIME_RANGES: [(&str, i64); 5] = [
-    ("under 1 hour", 3_600),
-    ("1 hour to 1 day", 86_400),
-    ("1 day to 1 week", 7 * 86_400),
-    ("1 week to 30 days", 30 * 86_400),
-    ("over 30 days", i64::MAX),
-];
-
 /// How many of a period's commits [`LeadTime::commits`] lists: the latest to reach production.
 /// The spread and the ranges count every commit; the list is the drill-down a person reads.
 pub const LISTED_COMMITS: usize = 1_000;
@@ -69,14 +59,6 @@ pub struct LeadTimeFacts {
     pub ranges: [u64; 5],
     /// The latest [`LISTED_COMMITS`] of them, in order of arrival in production.
     pub commits: Vec<CommitLeadTime>,
-}
-
-/// The index in [`LEAD_TIME_RANGES`] of a lead time.
-pub fn range_of(seconds: i64) -> usize {
-    LEAD_TIME_RANGES
-        .iter()
-        .position(|(_, bound)| seconds < *bound)
-        .unwrap_or(LEAD_TIME_RANGES.len() - 1)
 }
 
 impl LeadTimeFacts {

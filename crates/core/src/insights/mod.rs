@@ -28,10 +28,9 @@ pub use bands::{Band, Goal};
 pub use failures::{
     ChangeFailureRate, FailedDeployment, FailureReason, Recovery, RecoveryTime, ReworkRate,
 };
-pub use lead_buckets::{ErrorBound, LeadHistogram, LEAD_TIME_ERROR};
+pub use lead_buckets::{range_of, ErrorBound, LeadHistogram, LEAD_TIME_ERROR, LEAD_TIME_RANGES};
 pub use lead_time::{
-    range_of, CommitLeadTime, LeadTime, LeadTimeFacts, RangeCount, StageLeadTime, LEAD_TIME_RANGES,
-    LISTED_COMMITS,
+    CommitLeadTime, LeadTime, LeadTimeFacts, RangeCount, StageLeadTime, LISTED_COMMITS,
 };
 pub use stats::Spread;
 
