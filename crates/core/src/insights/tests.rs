@@ -350,7 +350,9 @@ fn lead_time_runs_from_authored_to_the_first_production_deployment_with_each_sta
     );
     assert_eq!(lead.band, Some(Band::High));
     assert_eq!(lead.goal.met, Some(true));
-    let stages: Vec<(&str, Option<(i64, i64, u64)>)> = lead
+    // (environment, (median hours, p90 hours, count))
+    type Stage<'a> = (&'a str, Option<(i64, i64, u64)>);
+    let stages: Vec<Stage> = lead
         .stages
         .iter()
         .map(|s| {
