@@ -1,7 +1,9 @@
 //! Each commit's first successful deployment into each environment (migration 0038): written in
-//! the transaction that records a deployment's success, and read as lead-time spreads computed
-//! by the database, so that lead time for changes costs one index range per period instead of a
-//! row per commit and environment (issue 14's budget: two years, 1 000 000 commits, ≤ 200 ms).
+//! the transaction that records a deployment's success, together with the lead-time counts per
+//! day of `lead_time_days.rs` (migration 0040), and read as lead-time facts: spreads from those
+//! counts, the drill-down (the latest commits) exactly from this table, so that lead time for
+//! changes costs the same over two years as over a month (issue 14's budget: two years,
+//! 1 000 000 commits, ≤ 200 ms).
 //!
 //! The definition it follows is `core::insights::LeadTimeFacts::of`; the store tests compare
 //! the two over generated histories. It never decides which environments are production: the
@@ -18,6 +20,7 @@ use sqlx::{Any, Row};
 
 use crate::deployments::StoredDeployment;
 use crate::insights::{placeholders, InsightScope};
+use crate::lead_time_days::CountChanges;
 use crate::time::{format_time, read_time};
 use crate::{Result, Store, StoreError, WriteTx};
 
@@ -53,15 +56,75 @@ async fn release_commits_of(
         .collect()
 }
 
+/// Whether `arriving` replaces a stored arrival `(at, deployment)`: it is earlier, or as early
+/// by a smaller deployment number (the rule of the upsert in [`write_arrivals`]).
+fn replaces(arriving: &Arriving<'_>, stored: (Timestamp, i64)) -> bool {
+    (arriving.at, arriving.deployment) < stored
+}
+
+/// What writing `chunk`'s arrivals changes in the lead-time counts (migration 0040): a new
+/// arrival counts, one replaced by an earlier one moves. Read before the upsert.
+async fn count_changes(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    arriving: &Arriving<'_>,
+    chunk: &[(String, Timestamp)],
+    changes: &mut CountChanges,
+) -> Result<()> {
+    let sql = format!(
+        "SELECT hash, arrived_at, deployment_id, lead_seconds FROM commit_arrivals \
+         WHERE project = $1 AND environment = $2 AND hash IN ({})",
+        placeholders(3, chunk.len())
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(arriving.project)
+        .bind(arriving.environment);
+    for (hash, _) in chunk {
+        query = query.bind(hash.as_str());
+    }
+    let mut stored: BTreeMap<String, (Timestamp, i64, i64)> = BTreeMap::new();
+    for row in query.fetch_all(&mut **tx).await? {
+        let at = read_time(&row, "arrived_at")?;
+        let found = (
+            at,
+            row.try_get("deployment_id")?,
+            row.try_get("lead_seconds")?,
+        );
+        stored.insert(row.try_get("hash")?, found);
+    }
+    let environment = arriving.environment;
+    for (hash, authored) in chunk {
+        let seconds = lead_seconds(arriving.at, *authored);
+        match stored.get(hash) {
+            None => changes.count(environment, arriving.at, seconds, 1),
+            Some((at, deployment, old)) if replaces(arriving, (*at, *deployment)) => {
+                changes.count(environment, *at, *old, -1);
+                changes.count(environment, arriving.at, seconds, 1);
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn lead_seconds(arrived: Timestamp, authored: Timestamp) -> i64 {
+    arrived.duration_since(authored).as_secs().max(0)
+}
+
 /// Write the arrival of `commits` with `arriving`; an arrival already stored stays unless this
 /// one is earlier (or as early, by a smaller deployment number), whatever the order of writing.
+/// With `counts`, what changes in the lead-time counts is gathered there (migration 0038's
+/// hook runs before their table exists, and migration 0040 fills it whole).
 async fn write_arrivals(
     tx: &mut sqlx::Transaction<'_, Any>,
     arriving: &Arriving<'_>,
     commits: &[(String, Timestamp)],
+    mut counts: Option<&mut CountChanges>,
 ) -> Result<()> {
     let at = format_time(arriving.at);
     for chunk in commits.chunks(ROWS_PER_INSERT) {
+        if let Some(changes) = counts.as_deref_mut() {
+            count_changes(tx, arriving, chunk, changes).await?;
+        }
         let values: Vec<String> = (0..chunk.len())
             .map(|i| format!("({})", placeholders(i * 7 + 1, 7)))
             .collect();
@@ -82,7 +145,7 @@ async fn write_arrivals(
                 .bind(at.as_str())
                 .bind(arriving.deployment)
                 .bind(format_time(*authored))
-                .bind(arriving.at.duration_since(*authored).as_secs().max(0));
+                .bind(lead_seconds(arriving.at, *authored));
         }
         query.execute(&mut **tx).await?;
     }
@@ -119,7 +182,7 @@ pub(crate) async fn fill_commit_arrivals(tx: &mut sqlx::Transaction<'_, Any>) ->
             environment: &environment,
             at: read_time(row, "finished_at")?,
         };
-        write_arrivals(tx, &arriving, commits).await?;
+        write_arrivals(tx, &arriving, commits, None).await?;
     }
     Ok(())
 }
@@ -146,7 +209,9 @@ impl WriteTx<'_> {
             environment: &d.environment,
             at,
         };
-        write_arrivals(&mut self.tx, &arriving, &commits).await
+        let mut changes = CountChanges::default();
+        write_arrivals(&mut self.tx, &arriving, &commits, Some(&mut changes)).await?;
+        changes.apply(&mut self.tx, &d.project).await
     }
 }
 
@@ -173,19 +238,16 @@ fn reached_sql(environments: usize) -> String {
     )
 }
 
-/// Median and 90th percentile by nearest rank (`core::insights::Spread`): the row ranked
-/// ⌈50·n/100⌉ and the one ranked ⌈90·n/100⌉ of each environment's sorted values. Both window
-/// functions share one window, so the database sorts the values once (two windows sorted them
-/// twice: 1.9 s against 1.6 s for 30 days of the generated history in SQLite, under load).
+/// Median and 90th percentile by nearest rank (`core::insights::Spread`), exact, of the commits
+/// whose first arrival in any of several production environments is in the period: the row
+/// ranked ⌈50·n/100⌉ and the one ranked ⌈90·n/100⌉ of the sorted values, both window functions
+/// over one window so the database sorts once. With one production environment the counts of
+/// `lead_time_days.rs` give the same figure within the bound, whatever the period's length.
 fn spreads_sql(environments: usize) -> String {
     format!(
-        "WITH {}, staged AS ( \
-           SELECT '' AS environment, lead_seconds AS v FROM reached \
-           UNION ALL SELECT s.environment, s.lead_seconds FROM reached r \
-           JOIN commit_arrivals s ON s.project = r.project AND s.hash = r.hash), \
-         ranked AS (SELECT environment, v, ROW_NUMBER() OVER w AS rn, \
-           COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n FROM staged \
-           WINDOW w AS (PARTITION BY environment ORDER BY v)) \
+        "WITH {}, ranked AS (SELECT '' AS environment, lead_seconds AS v, ROW_NUMBER() OVER w AS rn, \
+           COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n FROM reached \
+           WINDOW w AS (ORDER BY lead_seconds)) \
          SELECT environment, v, rn, n FROM ranked \
          WHERE rn = (n * 50 + 99) / 100 OR rn = (n * 90 + 99) / 100",
         reached_sql(environments)
@@ -275,13 +337,16 @@ fn spreads(rows: &[AnyRow]) -> Result<BTreeMap<String, Spread>> {
 }
 
 impl Store {
-    /// The lead times of the commits whose first successful deployment into one of
-    /// `scope.environments` (the production ones) ended in `[from, to)`: their spread, their
-    /// spread into every environment they reached, their count per range and the latest of
-    /// them. Three queries over the first-arrival table, whatever the length of the history.
+    /// The lead times of a period: of the commits whose first successful deployment into one
+    /// of `scope.environments` (the production ones) ended in `[from, to)`, their spread, their
+    /// count per range and the latest of them; and per environment of `chain`, the spread of
+    /// the commits whose first arrival there is in the period. Spreads come from the counts of
+    /// `lead_time_days.rs` (within `core::insights::LEAD_TIME_ERROR`), except production's over
+    /// several production environments, computed exactly here.
     pub async fn lead_time_facts(
         &self,
         scope: &InsightScope<'_>,
+        chain: &[Name],
         from: Timestamp,
         to: Timestamp,
     ) -> Result<LeadTimeFacts> {
@@ -289,25 +354,23 @@ impl Store {
         if count == 0 {
             return Ok(LeadTimeFacts::default());
         }
-        let spread_sql = spreads_sql(count);
-        let mut by_environment = spreads(
-            &bound(&spread_sql, scope, from, to)
-                .fetch_all(&self.pool)
-                .await?,
-        )?;
-        let production = by_environment.remove("");
-        let stages = by_environment
-            .into_iter()
-            .map(|(e, s)| Ok((Name::parse(&e).map_err(corrupt)?, s)))
-            .collect::<Result<Vec<_>>>()?;
-        let ranges_sql = ranges_sql(count);
-        let row = bound(&ranges_sql, scope, from, to)
-            .fetch_one(&self.pool)
+        let mut environments: Vec<Name> = chain.iter().chain(scope.environments).cloned().collect();
+        environments.sort();
+        environments.dedup();
+        let histograms = self
+            .lead_histograms(scope.project, &environments, from, to)
             .await?;
-        let mut ranges = [0u64; 5];
-        for (i, range) in ranges.iter_mut().enumerate() {
-            *range = row.try_get::<i64, _>(i)? as u64;
-        }
+        let (production, ranges) = match scope.environments {
+            [one] => {
+                let counted = histograms.get(one).cloned().unwrap_or_default();
+                (counted.spread(), counted.ranges())
+            }
+            _ => self.first_production_arrivals(scope, from, to).await?,
+        };
+        let stages = histograms
+            .into_iter()
+            .filter_map(|(environment, counted)| counted.spread().map(|s| (environment, s)))
+            .collect();
         let listed_sql = listed_sql(count);
         let mut commits = bound(&listed_sql, scope, from, to)
             .fetch_all(&self.pool)
@@ -322,5 +385,32 @@ impl Store {
             ranges,
             commits,
         })
+    }
+
+    /// The exact spread and counts per range of the commits whose first arrival in any of
+    /// several production environments is in `[from, to)`.
+    pub(crate) async fn first_production_arrivals(
+        &self,
+        scope: &InsightScope<'_>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<(Option<Spread>, [u64; 5])> {
+        let count = scope.environments.len();
+        let spread_sql = spreads_sql(count);
+        let production = spreads(
+            &bound(&spread_sql, scope, from, to)
+                .fetch_all(&self.pool)
+                .await?,
+        )?
+        .remove("");
+        let ranges_sql = ranges_sql(count);
+        let row = bound(&ranges_sql, scope, from, to)
+            .fetch_one(&self.pool)
+            .await?;
+        let mut ranges = [0u64; 5];
+        for (i, range) in ranges.iter_mut().enumerate() {
+            *range = row.try_get::<i64, _>(i)? as u64;
+        }
+        Ok((production, ranges))
     }
 }

@@ -3,7 +3,7 @@
 //! query each through the indexes of migration 0015, no query per row. Lead times are read from
 //! the first-arrival table (`commit_arrivals.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use slipway_core::insights::DeploymentFact;
@@ -43,24 +43,52 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-fn deployment_fact(row: &AnyRow) -> Result<DeploymentFact> {
-    let labels: String = row.try_get("labels")?;
-    let labels: Vec<String> = serde_json::from_str(&labels).map_err(corrupt)?;
+/// The hotfix releases: per project, the versions labelled `hotfix`.
+type Hotfixes = BTreeMap<String, BTreeSet<String>>;
+
+fn deployment_fact(row: &AnyRow, hotfixes: &Hotfixes) -> Result<DeploymentFact> {
+    let project: String = row.try_get("project")?;
+    let release: String = row.try_get("release_version")?;
+    let hotfix = hotfixes.get(&project).is_some_and(|v| v.contains(&release));
     Ok(DeploymentFact {
         id: row.try_get("id")?,
-        project: Name::parse(&row.try_get::<String, _>("project")?).map_err(corrupt)?,
+        project: Name::parse(&project).map_err(corrupt)?,
         environment: Name::parse(&row.try_get::<String, _>("environment")?).map_err(corrupt)?,
-        release: row.try_get("release_version")?,
+        release,
         kind: named(row, "kind")?,
         state: named(row, "state")?,
         rollback_of: row.try_get("rollback_of")?,
-        hotfix: labels.iter().any(|l| l == "hotfix"),
+        hotfix,
         created_at: read_time(row, "created_at")?,
         finished_at: read_optional_time(row, "finished_at")?,
     })
 }
 
 impl Store {
+    /// The releases labelled `hotfix` of one project or every one: the few whose labels text
+    /// holds the word, confirmed by reading their labels. One query instead of a join per
+    /// deployment (a third of reading two years of production deployments).
+    async fn hotfix_releases(&self, project: Option<&Name>) -> Result<Hotfixes> {
+        let rows = sqlx::query(
+            "SELECT project, version, labels FROM releases \
+             WHERE ($1 = '' OR project = $1) AND labels LIKE '%\"hotfix\"%'",
+        )
+        .bind(project.map_or("", Name::as_str))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Hotfixes::new();
+        for row in &rows {
+            let labels: String = row.try_get("labels")?;
+            let labels: Vec<String> = serde_json::from_str(&labels).map_err(corrupt)?;
+            if labels.iter().any(|l| l == "hotfix") {
+                out.entry(row.try_get("project")?)
+                    .or_default()
+                    .insert(row.try_get("version")?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The deployments (dry runs left out) into `scope.environments` created in the scope's
     /// times, with whether their release is a hotfix.
     pub async fn insight_deployments(
@@ -70,10 +98,10 @@ impl Store {
         if scope.environments.is_empty() {
             return Ok(Vec::new());
         }
+        let hotfixes = self.hotfix_releases(scope.project).await?;
         let sql = format!(
             "SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
-             d.created_at, d.finished_at, r.labels FROM deployments d \
-             JOIN releases r ON r.project = d.project AND r.version = d.release_version \
+             d.created_at, d.finished_at FROM deployments d \
              WHERE d.kind <> 'dry_run' AND d.created_at >= $1 AND d.created_at < $2 \
              AND ($3 = '' OR d.project = $3) AND d.environment IN ({}) ORDER BY d.id",
             placeholders(4, scope.environments.len())
@@ -86,7 +114,7 @@ impl Store {
             query = query.bind(env.as_str());
         }
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(deployment_fact).collect()
+        rows.iter().map(|r| deployment_fact(r, &hotfixes)).collect()
     }
 
     /// The commits a release brings, by hash.

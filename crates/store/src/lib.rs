@@ -32,6 +32,7 @@ mod governance;
 mod health;
 mod identities;
 mod insights;
+mod lead_time_days;
 mod leased_outbox;
 mod leases;
 mod log_errors;

@@ -40,6 +40,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (37, include_str!("../migrations/0037_bounded_reads.sql")),
     (38, include_str!("../migrations/0038_commit_arrivals.sql")),
     (39, include_str!("../migrations/0039_oidc_rechecks.sql")),
+    (40, include_str!("../migrations/0040_lead_time_days.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
@@ -108,6 +109,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 38 {
             crate::commit_arrivals::fill_commit_arrivals(&mut tx).await?;
+        }
+        if *version == 40 {
+            crate::lead_time_days::fill_lead_time_days(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)

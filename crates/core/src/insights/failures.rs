@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::bands::{Band, Goal};
 use super::stats::Spread;
-use super::{in_production, DeploymentFact, Facts, IncidentSource, Period, FOLLOW_UP_DAYS};
+use super::{
+    in_production, DeploymentFact, Facts, IncidentFact, IncidentSource, Period, FOLLOW_UP_DAYS,
+};
 use crate::deploy::state::{DeploymentKind, DeploymentState};
 use crate::Name;
 
@@ -93,6 +95,11 @@ pub struct ReworkRate {
 struct Timeline<'a> {
     lanes: BTreeMap<(Name, Name), Vec<&'a DeploymentFact>>,
     by_id: BTreeMap<i64, &'a DeploymentFact>,
+    /// The rollbacks of each deployment, and the incidents attributed to it: looked up once
+    /// per deployment instead of walking its 30 days of follow-ups (25 000 production
+    /// deployments over two years made that walk most of the answer's time).
+    rollbacks_of: BTreeMap<i64, Vec<&'a DeploymentFact>>,
+    incidents_of: BTreeMap<i64, Vec<&'a IncidentFact>>,
 }
 
 impl<'a> Timeline<'a> {
@@ -112,7 +119,43 @@ impl<'a> Timeline<'a> {
         for lane in lanes.values_mut() {
             lane.sort_by_key(|d| (d.created_at, d.id));
         }
-        Timeline { lanes, by_id }
+        let mut rollbacks_of: BTreeMap<i64, Vec<&DeploymentFact>> = BTreeMap::new();
+        for d in by_id.values() {
+            if let (DeploymentKind::Rollback, Some(of)) = (d.kind, d.rollback_of) {
+                rollbacks_of.entry(of).or_default().push(*d);
+            }
+        }
+        let mut incidents_of: BTreeMap<i64, Vec<&IncidentFact>> = BTreeMap::new();
+        for i in facts.incidents {
+            incidents_of.entry(i.deployment).or_default().push(i);
+        }
+        Timeline {
+            lanes,
+            by_id,
+            rollbacks_of,
+            incidents_of,
+        }
+    }
+
+    /// The rollbacks of `d` into its project and environment created after it, in lane order.
+    fn rollbacks(&self, d: &DeploymentFact) -> Vec<&'a DeploymentFact> {
+        let mut found: Vec<&DeploymentFact> = self
+            .rollbacks_of
+            .get(&d.id)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .copied()
+            .filter(|o| {
+                (o.project == d.project && o.environment == d.environment)
+                    && (o.created_at, o.id) > (d.created_at, d.id)
+            })
+            .collect();
+        found.sort_by_key(|o| (o.created_at, o.id));
+        found
+    }
+
+    fn incidents(&self, d: &DeploymentFact) -> &[&'a IncidentFact] {
+        self.incidents_of.get(&d.id).map_or(&[], Vec::as_slice)
     }
 
     /// The deployments into `d`'s project and environment created after it.
@@ -152,12 +195,7 @@ fn follow_up_end(ended: Timestamp) -> Timestamp {
     ended + SignedDuration::from_hours(24 * FOLLOW_UP_DAYS)
 }
 
-fn reasons(
-    timeline: &Timeline<'_>,
-    facts: &Facts<'_>,
-    d: &DeploymentFact,
-    ended: Timestamp,
-) -> Vec<FailureReason> {
+fn reasons(timeline: &Timeline<'_>, d: &DeploymentFact, ended: Timestamp) -> Vec<FailureReason> {
     let horizon = follow_up_end(ended);
     let mut reasons = Vec::new();
     match d.state {
@@ -165,8 +203,8 @@ fn reasons(
         DeploymentState::RolledBack => reasons.push(FailureReason::RolledBackDuringDeployment),
         _ => {}
     }
-    for later in timeline.after(d).take_while(|o| o.created_at <= horizon) {
-        if later.kind == DeploymentKind::Rollback && later.rollback_of == Some(d.id) {
+    for later in timeline.rollbacks(d) {
+        if later.created_at <= horizon {
             reasons.push(FailureReason::RolledBack { rollback: later.id });
         }
     }
@@ -176,10 +214,10 @@ fn reasons(
             deployment: next.id,
         });
     }
-    let mut incidents: Vec<_> = facts
-        .incidents
+    let mut incidents: Vec<_> = timeline
+        .incidents(d)
         .iter()
-        .filter(|i| i.deployment == d.id && i.opened_at <= horizon)
+        .filter(|i| i.opened_at <= horizon)
         .map(|i| (i.source, i.id))
         .collect();
     incidents.sort();
@@ -198,7 +236,7 @@ fn failed_deployments(facts: &Facts<'_>, period: &Period) -> (Vec<i64>, Vec<Fail
     all.sort_by_key(|(d, ended)| (*ended, d.id));
     let mut failed = Vec::new();
     for (d, ended) in &all {
-        let reasons = reasons(&timeline, facts, d, *ended);
+        let reasons = reasons(&timeline, d, *ended);
         if !reasons.is_empty() {
             failed.push(FailedDeployment {
                 deployment: d.id,
@@ -253,12 +291,7 @@ fn restoration(
     }
 }
 
-fn recovery(
-    timeline: &Timeline<'_>,
-    facts: &Facts<'_>,
-    d: &DeploymentFact,
-    f: &FailedDeployment,
-) -> Recovery {
+fn recovery(timeline: &Timeline<'_>, d: &DeploymentFact, f: &FailedDeployment) -> Recovery {
     // The earliest start among the reasons: a complaint counts from its receipt.
     let mut started_at = Timestamp::MAX;
     // The deployment side: restored by the first deployment that restored it.
@@ -287,11 +320,7 @@ fn recovery(
     let mut incident_side: Option<Option<Timestamp>> = None;
     if f.reasons.iter().any(FailureReason::is_incident) {
         let mut resolved = Some(Timestamp::MIN);
-        for i in facts
-            .incidents
-            .iter()
-            .filter(|i| i.deployment == d.id && ids.contains(&i.id))
-        {
+        for i in timeline.incidents(d).iter().filter(|i| ids.contains(&i.id)) {
             started_at = started_at.min(i.opened_at);
             resolved = match (resolved, i.resolved_at) {
                 (Some(a), Some(b)) => Some(a.max(b)),
@@ -327,7 +356,7 @@ pub(super) fn recovery_time(facts: &Facts<'_>, period: &Period) -> RecoveryTime 
         .iter()
         .filter_map(|f| {
             let d = *timeline.by_id.get(&f.deployment)?;
-            Some(recovery(&timeline, facts, d, f))
+            Some(recovery(&timeline, d, f))
         })
         .collect();
     let seconds: Vec<i64> = recoveries.iter().filter_map(|r| r.seconds).collect();

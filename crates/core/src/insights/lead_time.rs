@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::bands::{Band, Goal};
+use super::lead_buckets::{range_of, ErrorBound, LEAD_TIME_ERROR, LEAD_TIME_RANGES};
 use super::stats::Spread;
 use super::{Arrival, CommitFact, Facts, Period};
 use crate::Name;
@@ -23,7 +24,7 @@ pub struct CommitLeadTime {
 }
 
 /// From authored to the first successful deployment into one environment of the chain, for
-/// the commits that reached production in the period.
+/// the commits whose first arrival there is in the period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageLeadTime {
     pub environment: Name,
@@ -31,16 +32,6 @@ pub struct StageLeadTime {
     pub spread: Option<Spread>,
     pub goal: Goal,
 }
-
-/// The ranges the lead times of a period are counted in, each up to (not including) its bound in
-/// seconds; the last one is open.
-pub const LEAD_TIME_RANGES: [(&str, i64); 5] = [
-    ("under 1 hour", 3_600),
-    ("1 hour to 1 day", 86_400),
-    ("1 day to 1 week", 7 * 86_400),
-    ("1 week to 30 days", 30 * 86_400),
-    ("over 30 days", i64::MAX),
-];
 
 /// How many of a period's commits [`LeadTime::commits`] lists: the latest to reach production.
 /// The spread and the ranges count every commit; the list is the drill-down a person reads.
@@ -61,21 +52,13 @@ pub struct LeadTimeFacts {
     /// Authored → first successful deployment into any production environment, for the commits
     /// whose first arrival there is in the period.
     pub production: Option<Spread>,
-    /// For the same commits: authored → first successful deployment into each environment
-    /// they reached.
+    /// Authored → first successful deployment into each environment, for the commits whose
+    /// first arrival there is in the period.
     pub stages: Vec<(Name, Spread)>,
     /// Those commits counted per range of [`LEAD_TIME_RANGES`], in its order.
     pub ranges: [u64; 5],
     /// The latest [`LISTED_COMMITS`] of them, in order of arrival in production.
     pub commits: Vec<CommitLeadTime>,
-}
-
-/// The index in [`LEAD_TIME_RANGES`] of a lead time.
-pub fn range_of(seconds: i64) -> usize {
-    LEAD_TIME_RANGES
-        .iter()
-        .position(|(_, bound)| seconds < *bound)
-        .unwrap_or(LEAD_TIME_RANGES.len() - 1)
 }
 
 impl LeadTimeFacts {
@@ -105,19 +88,20 @@ impl LeadTimeFacts {
         for c in &listed {
             ranges[range_of(c.seconds)] += 1;
         }
-        let mut environments: Vec<&Name> = reached
+        let mut environments: Vec<&Name> = commits
             .iter()
-            .flat_map(|(c, _)| c.arrivals.iter().map(|a| &a.environment))
+            .flat_map(|c| c.arrivals.iter().map(|a| &a.environment))
             .collect();
         environments.sort();
         environments.dedup();
         let stages = environments
             .into_iter()
             .filter_map(|environment| {
-                let values: Vec<i64> = reached
+                let values: Vec<i64> = commits
                     .iter()
-                    .filter_map(|(c, _)| {
+                    .filter_map(|c| {
                         first_in(c, std::slice::from_ref(environment))
+                            .filter(|a| period.contains(a.at))
                             .map(|a| seconds(c.authored_at, a.at))
                     })
                     .collect();
@@ -140,6 +124,10 @@ impl LeadTimeFacts {
 pub struct LeadTime {
     /// `None` when no commit with an authored time reached production in the period.
     pub spread: Option<Spread>,
+    /// How far the medians and 90th percentiles (of production and of each stage) may be from
+    /// the exact nearest-rank values: they are read from pre-counted buckets
+    /// (`lead_buckets`). Counts, ranges and the commits listed are exact.
+    pub error_bound: ErrorBound,
     pub band: Option<Band>,
     pub goal: Goal,
     /// The chain's stages, in delivery order.
@@ -185,6 +173,7 @@ pub(super) fn lead_time(facts: &Facts<'_>) -> LeadTime {
     let median = lead.production.map(|s| s.median_seconds);
     LeadTime {
         spread: lead.production,
+        error_bound: LEAD_TIME_ERROR,
         band: median.map(Band::of_lead_time),
         goal: Goal::lead_time(median),
         stages,

@@ -9,6 +9,7 @@
 pub mod attribution;
 mod bands;
 mod failures;
+pub mod lead_buckets;
 mod lead_time;
 mod stats;
 #[cfg(test)]
@@ -27,14 +28,14 @@ pub use bands::{Band, Goal};
 pub use failures::{
     ChangeFailureRate, FailedDeployment, FailureReason, Recovery, RecoveryTime, ReworkRate,
 };
+pub use lead_buckets::{range_of, ErrorBound, LeadHistogram, LEAD_TIME_ERROR, LEAD_TIME_RANGES};
 pub use lead_time::{
-    range_of, CommitLeadTime, LeadTime, LeadTimeFacts, RangeCount, StageLeadTime, LEAD_TIME_RANGES,
-    LISTED_COMMITS,
+    CommitLeadTime, LeadTime, LeadTimeFacts, RangeCount, StageLeadTime, LISTED_COMMITS,
 };
 pub use stats::Spread;
 
 /// The version of the definitions in docs/insights.md that these functions implement.
-pub const DEFINITIONS_VERSION: &str = "2026-11";
+pub const DEFINITIONS_VERSION: &str = "2026-12";
 
 /// The widest period the metrics are computed over: three years.
 pub const MAX_PERIOD_DAYS: i64 = 3 * 366;

@@ -313,11 +313,21 @@ fn lead_time_runs_from_authored_to_the_first_production_deployment_with_each_sta
                 ("PROD", "2026-11-04T10:00:00Z", 6),
             ],
         ),
-        // Never reached production: not counted, not even in the stages.
+        // Never reached production: not counted there, but counted in DEV, where it arrived
+        // in the period (definitions 2026-12).
         commit(
             "ccc3333",
-            "2026-11-02T10:00:00Z",
+            "2026-11-02T09:00:00Z",
             &[("DEV", "2026-11-02T11:00:00Z", 7)],
+        ),
+        // Arrived in DEV before the period and in MET in it: counted in MET only.
+        commit(
+            "eee5555",
+            "2026-10-31T00:00:00Z",
+            &[
+                ("DEV", "2026-10-31T01:00:00Z", 9),
+                ("MET", "2026-11-01T18:00:00Z", 10),
+            ],
         ),
         // Reached production after the period.
         commit(
@@ -340,19 +350,26 @@ fn lead_time_runs_from_authored_to_the_first_production_deployment_with_each_sta
     );
     assert_eq!(lead.band, Some(Band::High));
     assert_eq!(lead.goal.met, Some(true));
-    let stages: Vec<(&str, Option<i64>)> = lead
+    // (environment, (median hours, p90 hours, count))
+    type Stage<'a> = (&'a str, Option<(i64, i64, u64)>);
+    let stages: Vec<Stage> = lead
         .stages
         .iter()
         .map(|s| {
             (
                 s.environment.as_str(),
-                s.spread.map(|s| s.median_seconds / 3600),
+                s.spread
+                    .map(|s| (s.median_seconds / 3600, s.p90_seconds / 3600, s.count)),
             )
         })
         .collect();
     assert_eq!(
         stages,
-        vec![("DEV", Some(1)), ("MET", Some(4)), ("PROD", Some(24))]
+        vec![
+            ("DEV", Some((1, 2, 3))),
+            ("MET", Some((4, 42, 2))),
+            ("PROD", Some((24, 48, 2)))
+        ]
     );
 }
 

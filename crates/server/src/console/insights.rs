@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use slipway_core::complaints::parse_instant;
-use slipway_core::insights::{Band, Dora, FailureReason, Goal, Insight, Period, Spread};
+use slipway_core::insights::{
+    Band, Dora, ErrorBound, FailureReason, Goal, Insight, Period, Spread,
+};
 use slipway_core::Name;
 
 use super::charts::{self, Bar, Caption, Point, Series, Tone};
@@ -152,6 +154,15 @@ fn spread(s: Option<Spread>) -> (String, String) {
     }
 }
 
+/// The line that says a figure read from pre-counted buckets is approximate, and how much.
+fn approximate(bound: &ErrorBound) -> String {
+    format!(
+        "median and p90 within {:.1} % + {} s of the exact values",
+        bound.relative * 100.0,
+        bound.absolute_seconds
+    )
+}
+
 fn percent(rate: Option<f64>) -> String {
     rate.map_or("no data".into(), |r| format!("{:.1} %", r * 100.0))
 }
@@ -182,7 +193,7 @@ fn figures(d: &Dora) -> Vec<Figure> {
             id: "lead-time",
             name: "Lead time for changes",
             value: lead,
-            detail: lead_detail,
+            detail: format!("{lead_detail}; {}", approximate(&d.lead_time.error_bound)),
             band: band(d.lead_time.band),
             goal: lead_goal,
             goal_tone: lead_tone,

@@ -128,7 +128,7 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
     let deployments = state.store.insight_deployments(&scope).await?;
     let lead_times = state
         .store
-        .lead_time_facts(&scope, period.from(), period.to())
+        .lead_time_facts(&scope, &chain, period.from(), period.to())
         .await?;
     // Complaints are the incidents today; alerts join them here (core::insights::attribution).
     let incidents = super::complaints::incidents(
