@@ -17,6 +17,7 @@ mod flags;
 mod flakiness;
 mod governance;
 mod health;
+mod health_days;
 mod identities;
 mod insights;
 mod leases;
