@@ -34,7 +34,7 @@ fn minute(start: i64, i: i64, seed: u64) -> MinuteBucket {
         minute: at(start + 60 * i),
         tally: Tally {
             total: 1 + (n * 7 + seed) % 6,
-            failures: u64::from((n + seed) % 13 == 0),
+            failures: u64::from((n + seed).is_multiple_of(13)),
             latency_sum_ms: (n * 31 + seed * 17) % 900,
             latency_max_ms: (n * 53 + seed) % 400,
             ..Tally::default()
