@@ -28,6 +28,7 @@ mod targets;
 mod test_strips;
 mod vault;
 mod wakeups;
+mod wal;
 mod webhooks;
 mod writes;
 
