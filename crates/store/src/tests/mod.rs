@@ -25,6 +25,7 @@ mod open;
 mod pages;
 mod quality;
 mod targets;
+mod telemetry_writes;
 mod test_strips;
 mod vault;
 mod wakeups;
