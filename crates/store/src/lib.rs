@@ -258,8 +258,8 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        let wal_checkpoints =
-            (backend == Backend::Sqlite).then(|| wal::spawn_checkpointer(pool.clone()));
+        let wal_checkpoints = (backend == Backend::Sqlite)
+            .then(|| wal::spawn_checkpointer(pool.clone(), Arc::from(url)));
         let store = Store {
             pool,
             backend,
