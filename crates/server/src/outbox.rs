@@ -97,11 +97,11 @@ async fn deliver_due(state: &AppState) -> Result<(), StoreError> {
 /// One attempt: POST the payload, signed, and say what came back.
 fn post(d: &DueDelivery, secret: Option<&str>) -> DeliveryAttempt {
     let started = Instant::now();
-    let at = slipway_store::now();
+    let at = slipway_store::current_time();
     let attempt = d.attempts + 1;
     let done = |status: Option<i64>, error: Option<String>| DeliveryAttempt {
         attempt,
-        at: at.clone(),
+        at,
         status,
         error,
         duration_ms: started.elapsed().as_millis() as i64,

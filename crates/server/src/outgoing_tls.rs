@@ -1,6 +1,8 @@
 //! TLS on the connections the server opens itself to blocking peers (the LDAP directory, the
-//! SMTP relay): rustls over a `TcpStream`, trusting the CA file the configuration names, else
-//! the public web roots (the same `webpki-roots` the webhooks' HTTP client trusts). The
+//! SMTP relay, the OpenID provider through ureq): rustls, trusting the CA file the configuration
+//! names, else the public web roots (the same `webpki-roots` the webhooks' HTTP client trusts).
+//! A CA file is read in one place ([`CaFile::roots`]), at start or apply and again at use, and
+//! every refusal names the setting, the path, what is wrong and what a CA file must be. The
 //! handshake completes before the caller speaks, so a wrong certificate is reported as a TLS
 //! failure naming its cause, never as a broken answer later. It never accepts a certificate it
 //! cannot verify: there is no "insecure" switch.
@@ -18,33 +20,65 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 #[error("{0}")]
 pub(crate) struct TlsError(pub(crate) String);
 
-/// Whom to trust: the certificate authorities in a PEM file, or the public web roots.
-pub(crate) fn client_config(ca_file: Option<&str>) -> Result<Arc<ClientConfig>, TlsError> {
-    let mut roots = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| {
-                    TlsError(format!(
-                        "cannot read the CA file {path}: {e}; it must be a PEM file of `-----BEGIN CERTIFICATE-----` blocks"
-                    ))
-                })?;
-            if certs.is_empty() {
-                return Err(TlsError(format!(
-                    "the CA file {path} holds no certificate; it must be a PEM file of `-----BEGIN CERTIFICATE-----` blocks"
-                )));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    TlsError(format!(
-                        "the CA file {path} holds a certificate rustls cannot use: {e}"
-                    ))
-                })?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+/// The most a CA bundle may weigh: a public bundle of every web root is about 200 KiB.
+pub(crate) const MAX_CA_FILE: u64 = 1024 * 1024;
+
+/// An operator's CA bundle, named by the setting that gives it (`ldap.tls_ca_file`), so every
+/// refusal says which key to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CaFile<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) path: &'a str,
+}
+
+const CA_HINT: &str = "it must be a readable PEM file of `-----BEGIN CERTIFICATE-----` blocks (the certificate authorities that sign the peer's certificate), under 1 MiB";
+
+impl CaFile<'_> {
+    fn refused(&self, what: impl std::fmt::Display) -> TlsError {
+        TlsError(format!("{} {}: {what}; {CA_HINT}", self.key, self.path))
     }
+
+    /// The certificates of the bundle, each parsed as a trust anchor: the one reading of a CA
+    /// file for every outgoing connection, at start (or apply) and at use. Read with a cap,
+    /// never the whole file first, so a path to a huge file costs 1 MiB at most.
+    pub(crate) fn roots(&self) -> Result<RootCertStore, TlsError> {
+        let file = std::fs::File::open(self.path)
+            .map_err(|e| self.refused(format_args!("cannot be read ({e})")))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_CA_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.refused(format_args!("cannot be read ({e})")))?;
+        if bytes.len() as u64 > MAX_CA_FILE {
+            return Err(self.refused("the file is larger than 1 MiB"));
+        }
+        if std::str::from_utf8(&bytes).is_err() {
+            return Err(self.refused("the file is not PEM text (it holds binary data; a DER certificate must be converted with `openssl x509 -inform der`)"));
+        }
+        let certs = CertificateDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.refused(format_args!("the file is not valid PEM ({e:?})")))?;
+        if certs.is_empty() {
+            return Err(self.refused("the file holds no certificate"));
+        }
+        let mut roots = RootCertStore::empty();
+        for (n, cert) in certs.into_iter().enumerate() {
+            roots.add(cert).map_err(|e| {
+                self.refused(format_args!(
+                    "certificate {} of the file does not parse ({e})",
+                    n + 1
+                ))
+            })?;
+        }
+        Ok(roots)
+    }
+}
+
+/// Whom to trust: the certificate authorities in a CA file, or the public web roots.
+pub(crate) fn client_config(ca_file: Option<CaFile<'_>>) -> Result<Arc<ClientConfig>, TlsError> {
+    let roots = match ca_file {
+        Some(ca) => ca.roots()?,
+        None => RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    };
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
@@ -150,18 +184,117 @@ impl TestCa {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_ca_file_that_is_not_pem_is_named() {
+    fn refusal(contents: &[u8]) -> String {
         let folder = tempfile::tempdir().expect("a folder");
         let path = folder.path().join("ca.pem");
-        std::fs::write(&path, "not a certificate").expect("write");
-        let e = client_config(path.to_str()).expect_err("no certificate");
-        assert!(e.0.contains("holds no certificate"), "{e}");
-        let e = client_config(Some("/nonexistent/ca.pem")).expect_err("missing");
+        std::fs::write(&path, contents).expect("write");
+        let path = path.to_str().expect("a UTF-8 path");
+        let e = client_config(Some(CaFile {
+            key: "ldap.tls_ca_file",
+            path,
+        }))
+        .expect_err("refused");
         assert!(
-            e.0.contains("cannot read the CA file /nonexistent/ca.pem"),
+            e.0.starts_with(&format!("ldap.tls_ca_file {path}: ")),
+            "the key and the path first: {e}"
+        );
+        assert!(e.0.ends_with(CA_HINT), "the hint last: {e}");
+        e.0
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_refused_with_its_key_and_path() {
+        let e = client_config(Some(CaFile {
+            key: "smtp.ca_file",
+            path: "/nonexistent/ca.pem",
+        }))
+        .expect_err("missing");
+        assert!(
+            e.0.starts_with("smtp.ca_file /nonexistent/ca.pem: cannot be read (No such file"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_folder_given_as_a_ca_file_is_refused() {
+        let folder = tempfile::tempdir().expect("a folder");
+        let path = folder.path().to_str().expect("a UTF-8 path");
+        let e = client_config(Some(CaFile { key: "k", path })).expect_err("a folder");
+        assert!(e.0.contains("cannot be read"), "{e}");
+    }
+
+    #[test]
+    fn a_ca_file_over_one_mib_is_refused_without_reading_it_whole() {
+        // 64 MiB of valid-looking PEM, sparse on disk: refused by size, not parsed.
+        let folder = tempfile::tempdir().expect("a folder");
+        let path = folder.path().join("huge.pem");
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(64 * 1024 * 1024).expect("a sparse file");
+        let e = client_config(Some(CaFile {
+            key: "oidc.tls_ca_file",
+            path: path.to_str().expect("UTF-8"),
+        }))
+        .expect_err("too large");
+        assert!(e.0.contains("the file is larger than 1 MiB"), "{e}");
+        let just_over = vec![b'A'; (MAX_CA_FILE + 1) as usize];
+        assert!(refusal(&just_over).contains("larger than 1 MiB"));
+    }
+
+    #[test]
+    fn binary_garbage_is_not_pem() {
+        let garbage: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        assert!(refusal(&garbage).contains("not PEM text"));
+        // A DER certificate (binary) gets the conversion hint.
+        let der = rcgen::generate_simple_self_signed(vec!["x".into()])
+            .expect("a certificate")
+            .cert
+            .der()
+            .to_vec();
+        assert!(refusal(&der).contains("openssl x509 -inform der"));
+    }
+
+    #[test]
+    fn text_without_a_certificate_is_refused() {
+        assert!(refusal(b"not a certificate").contains("holds no certificate"));
+        assert!(refusal(b"").contains("holds no certificate"));
+        let key_only = rcgen::KeyPair::generate().expect("a key").serialize_pem();
+        assert!(refusal(key_only.as_bytes()).contains("holds no certificate"));
+    }
+
+    #[test]
+    fn a_broken_pem_block_is_refused() {
+        let e =
+            refusal(b"-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n-----END CERTIFICATE-----\n");
+        assert!(e.contains("not valid PEM"), "{e}");
+    }
+
+    #[test]
+    fn a_certificate_that_does_not_parse_is_refused_by_its_place() {
+        let ca = TestCa::new("Good CA");
+        // Valid base64 of bytes that are no certificate, after a good one.
+        let bogus =
+            "-----BEGIN CERTIFICATE-----\nAAECAwQFBgcICQoLDA0ODw==\n-----END CERTIFICATE-----\n";
+        let e = refusal(format!("{}{bogus}", ca.ca_pem).as_bytes());
+        assert!(
+            e.contains("certificate 2 of the file does not parse"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_good_bundle_and_the_public_roots_are_accepted() {
+        let folder = tempfile::tempdir().expect("a folder");
+        let path = folder.path().join("ca.pem");
+        let (a, b) = (TestCa::new("A"), TestCa::new("B"));
+        std::fs::write(&path, format!("{}{}", a.ca_pem, b.ca_pem)).expect("write");
+        let ca = CaFile {
+            key: "k",
+            path: path.to_str().expect("UTF-8"),
+        };
+        assert_eq!(ca.roots().expect("two CAs").len(), 2);
+        assert!(client_config(Some(ca)).is_ok());
         assert!(client_config(None).is_ok());
     }
 }

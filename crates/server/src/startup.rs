@@ -268,6 +268,9 @@ fn spawn_background_work(
     crate::engine::spawn(state.clone());
     crate::outbox::spawn(state.clone());
     crate::channels::spawn(state.clone());
+    if let Some(timing) = crate::services::oidc_recheck::timing(state)? {
+        crate::services::oidc_recheck::spawn(state.clone(), timing);
+    }
     if let Some(period) = vault_config.gc_every {
         crate::services::artifacts::schedule_gc(state.clone(), period);
     }

@@ -11,6 +11,7 @@ use slipway_core::notify::DeliveryState;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::leased_outbox::{LeasedAttempt, LeasedOutbox};
 use crate::time::{format_time, read_optional_time, read_time};
 use crate::{named, Result, Store, StoreError, WriteTx};
 
@@ -65,6 +66,10 @@ pub struct StoredAlertDelivery {
 
 const COLUMNS: &str = "id, group_key, source, severity, status, summary, context, occurrence, occurrences, silenced, first_seen, last_seen, last_notified, acknowledged_by, acknowledged_at, resolved_by, resolved_at";
 const DELIVERY_COLUMNS: &str = "id, alert_id, project, channel, notice, state, attempts, next_attempt_at, last_error, created_at, finished_at";
+const ALERT_OUTBOX: LeasedOutbox = LeasedOutbox {
+    table: "alert_deliveries",
+    columns: DELIVERY_COLUMNS,
+};
 
 fn alert_row(row: &AnyRow) -> Result<StoredAlert> {
     let context: String = row.try_get("context")?;
@@ -163,31 +168,17 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> Result<Vec<StoredAlertDelivery>> {
-        let _writer = self.write_lock.lock().await;
-        let rows = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM alert_deliveries \
-             WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
-        ))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut d = delivery_row(row)?;
-            let taken = sqlx::query("UPDATE alert_deliveries SET next_attempt_at = $3 WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $2")
-                .bind(d.id)
-                .bind(now)
-                .bind(lease_until)
-                .execute(&self.pool)
-                .await?;
-            if taken.rows_affected() == 1 {
+        let rows = self
+            .claim_leased(ALERT_OUTBOX, now, lease_until, limit)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let mut d = delivery_row(row)?;
                 // The claim is its fence: the outcome is recorded only while it still holds.
                 d.next_attempt_at = Some(lease_until.to_string());
-                claimed.push(d);
-            }
-        }
-        Ok(claimed)
+                Ok(d)
+            })
+            .collect()
     }
 
     /// Record one attempt's outcome: telemetry of the outbox, not audited (like webhook attempts),
@@ -201,19 +192,15 @@ impl Store {
         next_attempt_at: Option<&str>,
         error: Option<&str>,
     ) -> Result<bool> {
-        let _writer = self.write_lock.lock().await;
-        let finished = (state != DeliveryState::Pending).then(crate::now);
-        let done = sqlx::query("UPDATE alert_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_error = $5, finished_at = $6 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $7")
-            .bind(claimed.id)
-            .bind(state.as_str())
-            .bind(attempts)
-            .bind(next_attempt_at)
-            .bind(error)
-            .bind(finished)
-            .bind(claimed.next_attempt_at.as_deref())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let attempt = LeasedAttempt {
+            id: claimed.id,
+            claim: claimed.next_attempt_at.as_deref(),
+            attempts,
+            state,
+            next_attempt_at,
+            error,
+        };
+        self.record_leased(ALERT_OUTBOX, attempt).await
     }
 }
 

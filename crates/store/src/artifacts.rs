@@ -4,6 +4,7 @@
 //! A blob row is written in the same transaction as the first artifact that points at it, and
 //! deleted only by garbage collection inside a write, so "referenced" and "present" never part.
 
+use jiff::Timestamp;
 use slipway_core::page::PageSize;
 use slipway_core::release::{ArtifactVersion, Provenance, RetentionPolicy, SignatureState};
 use slipway_core::signing::PublicKey;
@@ -13,9 +14,9 @@ use sqlx::{Any, Executor, Row};
 
 use crate::json_column;
 use crate::page::{page_of, rows_to_read, Page};
-use crate::{now, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time};
+use crate::{format_time, now, Result, Store, StoreError, WriteTx};
 
-/// An artifact as stored. `purged_at` is set when retention removed its bytes.
 /// Where an artifact sits in a project's list (newest first): the sort key a cursor carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactKey {
@@ -24,6 +25,7 @@ pub struct ArtifactKey {
     pub version: String,
 }
 
+/// An artifact as stored. `purged_at` is set when retention removed its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredArtifact {
     pub project: Name,
@@ -37,8 +39,8 @@ pub struct StoredArtifact {
     /// The result of verifying it at push.
     pub signature_state: SignatureState,
     pub pushed_by: String,
-    pub pushed_at: String,
-    pub purged_at: Option<String>,
+    pub pushed_at: Timestamp,
+    pub purged_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +49,8 @@ pub struct SigningKeyRecord {
     pub name: Name,
     pub public_key: PublicKey,
     pub created_by: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +87,8 @@ fn artifact(row: &AnyRow) -> Result<StoredArtifact> {
         signature: row.try_get("signature")?,
         signature_state: json_column(row, "artifact", "signature_state")?,
         pushed_by: row.try_get("pushed_by")?,
-        pushed_at: row.try_get("pushed_at")?,
-        purged_at: row.try_get("purged_at")?,
+        pushed_at: read_time(row, "pushed_at")?,
+        purged_at: read_optional_time(row, "purged_at")?,
     })
 }
 
@@ -97,8 +99,8 @@ fn signing_key(row: &AnyRow) -> Result<SigningKeyRecord> {
         name: parse_name(&row.try_get::<String, _>("name")?)?,
         public_key: PublicKey::parse(&public).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        created_at: read_time(row, "created_at")?,
+        revoked_at: read_optional_time(row, "revoked_at")?,
     })
 }
 
@@ -295,8 +297,8 @@ impl WriteTx<'_> {
         .bind(a.signature.as_deref())
         .bind(serde_json::to_string(&a.signature_state).expect("a signature state always serialises"))
         .bind(&a.pushed_by)
-        .bind(&a.pushed_at)
-        .bind(a.purged_at.as_deref())
+        .bind(format_time(a.pushed_at))
+        .bind(a.purged_at.map(format_time))
         .execute(&mut *self.tx)
         .await
         .map_err(|e| {
@@ -329,8 +331,8 @@ impl WriteTx<'_> {
             .bind(key.name.as_str())
             .bind(key.public_key.to_string())
             .bind(&key.created_by)
-            .bind(&key.created_at)
-            .bind(key.revoked_at.as_deref())
+            .bind(format_time(key.created_at))
+            .bind(key.revoked_at.map(format_time))
             .execute(&mut *self.tx)
             .await
             .map_err(|e| StoreError::from_write(e, || format!("signing key {} of project {}", key.name, key.project)))?;

@@ -189,10 +189,15 @@ impl Store {
     }
 
     /// Re-walk the whole chain in storage order. `Ok(n)`: n events, intact.
+    ///
+    /// The head and every page of events are read in one snapshot: read one statement at a
+    /// time, an event committed between the head's read and the last page's (any server write
+    /// while an auditor verifies) looked like an event "added outside Slipway".
     pub async fn verify_audit_chain(&self) -> Result<std::result::Result<u64, ChainBreak>> {
+        let mut snapshot = self.snapshot().await?;
         let head: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *snapshot)
                 .await?;
         // No head record but events present means the head row was deleted: treat it as empty.
         let head = head.map_or(
@@ -207,7 +212,7 @@ impl Store {
         loop {
             let rows = sqlx::query("SELECT seq, at, actor, verb, subject, details, prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 1000")
                 .bind(last)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *snapshot)
                 .await?;
             let Some(row) = rows.last() else { break };
             last = row.try_get("seq")?;
@@ -217,6 +222,7 @@ impl Store {
                 }
             }
         }
+        snapshot.rollback().await?;
         Ok(verifier.finish(Some(&head)))
     }
 }

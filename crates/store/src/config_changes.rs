@@ -2,10 +2,12 @@
 //! subject as it stood (`base`) and as it is to become (`desired`), author and decider; and
 //! break-glasses: governed changes an admin applied alone, until they expire.
 
+use jiff::Timestamp;
 use slipway_core::governance::config_change::{BreakGlassState, ChangeState, SubjectKind};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
+use crate::time::{read_optional_time, read_time};
 use crate::{format_time, json_column, named, now, parse_time, Result, Store, WriteTx};
 
 /// One configuration change request as stored.
@@ -23,10 +25,10 @@ pub struct StoredConfigChange {
     /// Why it needs a second person.
     pub reasons: Vec<String>,
     pub author: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     pub state: ChangeState,
     pub decided_by: Option<String>,
-    pub decided_at: Option<String>,
+    pub decided_at: Option<Timestamp>,
     pub comment: Option<String>,
 }
 
@@ -59,10 +61,10 @@ fn config_change(row: &AnyRow) -> Result<StoredConfigChange> {
         details: json_column(row, "configuration change", "details")?,
         reasons: json_column(row, "configuration change", "reasons")?,
         author: row.try_get("author")?,
-        created_at: row.try_get("created_at")?,
+        created_at: read_time(row, "created_at")?,
         state: named(row, "state")?,
         decided_by: row.try_get("decided_by")?,
-        decided_at: row.try_get("decided_at")?,
+        decided_at: read_optional_time(row, "decided_at")?,
         comment: row.try_get("comment")?,
     })
 }
@@ -194,7 +196,7 @@ pub struct StoredBreakGlass {
     pub details: Vec<String>,
     pub reason: String,
     pub actor: String,
-    pub started_at: jiff::Timestamp,
+    pub started_at: Timestamp,
     pub expires_at: jiff::Timestamp,
     pub state: BreakGlassState,
     pub ended_at: Option<jiff::Timestamp>,
@@ -217,7 +219,7 @@ pub struct NewBreakGlass<'a> {
     pub details: &'a [String],
     pub reason: &'a str,
     pub actor: &'a str,
-    pub started_at: jiff::Timestamp,
+    pub started_at: Timestamp,
     pub expires_at: jiff::Timestamp,
 }
 

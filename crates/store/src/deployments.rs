@@ -1,5 +1,7 @@
 //! Deployments, their tasks and the tasks' log lines.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
@@ -7,8 +9,8 @@ use slipway_core::page::PageSize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::json_column;
 use crate::page::{page_of, rows_to_read, Page};
+use crate::plans::{self, Column, PlanCache};
 use crate::time::{read_optional_time, read_time};
 use crate::{format_time, named, now, Result, Store, WriteTx};
 
@@ -24,8 +26,10 @@ pub struct StoredDeployment {
     pub state: DeploymentState,
     /// `Forward` while the plan runs, `Rollback` once its undo runs.
     pub phase: Phase,
-    pub runs: Vec<Run>,
-    pub rollback_runs: Vec<Run>,
+    /// The plan's runs, shared: read from a moving deployment's row, they are parsed once
+    /// (`plans`).
+    pub runs: Arc<[Run]>,
+    pub rollback_runs: Arc<[Run]>,
     pub requested_by: String,
     pub created_at: Timestamp,
     pub finished_at: Option<Timestamp>,
@@ -102,18 +106,34 @@ pub(crate) fn log_line(r: &AnyRow) -> Result<LogLine> {
     })
 }
 
+/// A deployment row, its runs parsed (history, lists: read once).
 pub(crate) fn deployment(row: &AnyRow) -> Result<StoredDeployment> {
+    decode(row, None)
+}
+
+/// A deployment row that is read again and again while it moves: its runs come from `plans`.
+pub(crate) fn cached_deployment(plans: &PlanCache, row: &AnyRow) -> Result<StoredDeployment> {
+    decode(row, Some(plans))
+}
+
+fn decode(row: &AnyRow, plans: Option<&PlanCache>) -> Result<StoredDeployment> {
+    let id: i64 = row.try_get("id")?;
+    let state = named::<DeploymentState>(row, "state")?;
+    let runs = |column| match plans {
+        Some(plans) => plans::runs(plans, row, id, column, !state.is_final()),
+        None => plans::parse(row.try_get(column.name())?, column),
+    };
     Ok(StoredDeployment {
-        id: row.try_get("id")?,
+        id,
         project: row.try_get("project")?,
         release_version: row.try_get("release_version")?,
         environment: row.try_get("environment")?,
         kind: named(row, "kind")?,
         rollback_of: row.try_get("rollback_of")?,
-        state: named::<DeploymentState>(row, "state")?,
+        state,
         phase: named(row, "phase")?,
-        runs: json_column(row, "deployment", "runs")?,
-        rollback_runs: json_column(row, "deployment", "rollback_runs")?,
+        runs: runs(Column::Runs)?,
+        rollback_runs: runs(Column::RollbackRuns)?,
         requested_by: row.try_get("requested_by")?,
         created_at: read_time(row, "created_at")?,
         finished_at: read_optional_time(row, "finished_at")?,
@@ -147,7 +167,9 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(deployment).transpose()
+        row.as_ref()
+            .map(|row| cached_deployment(&self.plans, row))
+            .transpose()
     }
 
     /// A deployment's project and state, without its runs (see [`DeploymentStanding`]).
@@ -322,7 +344,9 @@ impl Store {
         let rows = sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE state IN ('pending', 'running', 'rolling_back') ORDER BY id"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(deployment).collect()
+        rows.iter()
+            .map(|row| cached_deployment(&self.plans, row))
+            .collect()
     }
 
     /// Deployments that have not ended, whatever they wait for (an intervention, a decision):
@@ -331,7 +355,9 @@ impl Store {
         let rows = sqlx::query(&format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE finished_at IS NULL AND kind <> 'dry_run' ORDER BY id"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(deployment).collect()
+        rows.iter()
+            .map(|row| cached_deployment(&self.plans, row))
+            .collect()
     }
 
     pub async fn tasks(&self, deployment_id: i64) -> Result<Vec<StoredTask>> {
@@ -420,7 +446,7 @@ impl Store {
         first_line_no: i64,
         lines: &[String],
     ) -> Result<()> {
-        let _writer = self.telemetry_writer().await;
+        let _writer = self.unaudited_writer().await;
         let at = now();
         // One transaction per batch: a backlog of many thousand lines is one commit per batch,
         // not one per line.
@@ -446,7 +472,7 @@ impl Store {
         attempt: i64,
         until: Timestamp,
     ) -> Result<bool> {
-        let _writer = self.telemetry_writer().await;
+        let _writer = self.unaudited_writer().await;
         let done = sqlx::query("UPDATE tasks SET leased_until = $3 WHERE id = $1 AND attempt = $2 AND state = 'leased'")
             .bind(task_id)
             .bind(attempt)
@@ -481,7 +507,9 @@ impl WriteTx<'_> {
         .bind(id)
         .fetch_optional(&mut *self.tx)
         .await?;
-        row.as_ref().map(deployment).transpose()
+        row.as_ref()
+            .map(|row| cached_deployment(self.plans, row))
+            .transpose()
     }
 
     pub async fn tasks(&mut self, deployment_id: i64) -> Result<Vec<StoredTask>> {

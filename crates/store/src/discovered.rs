@@ -52,6 +52,8 @@ impl Store {
         jobs: &[DiscoveredJobRow],
         at: Timestamp,
     ) -> Result<()> {
+        // The writer lock on both backends: two replacements at once on PostgreSQL could each
+        // delete only the rows they saw and leave the union of both lists.
         let _writer = self.write_lock.lock().await;
         let mut tx = match self.backend {
             crate::Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,

@@ -3,11 +3,13 @@
 //! flag). States and tokens change through [`WriteTx`] with their audit event; SDK reports are
 //! telemetry, written outside the chain behind the same writer lock.
 
+use jiff::Timestamp;
 use slipway_core::flags::{FlagKind, FlagState, TokenKind};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{json_column, named, now, parse_time, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time};
+use crate::{json_column, named, now, Result, Store, StoreError, WriteTx};
 
 /// A flag as stored: what it is, and since when (which says when it goes stale).
 #[derive(Debug, Clone, PartialEq)]
@@ -16,7 +18,7 @@ pub struct StoredFlag {
     pub name: String,
     pub kind: FlagKind,
     pub description: String,
-    pub created_at: jiff::Timestamp,
+    pub created_at: Timestamp,
 }
 
 /// A flag's state in one environment, with who set it last and when.
@@ -27,7 +29,7 @@ pub struct StoredFlagState {
     pub environment: String,
     pub state: FlagState,
     pub updated_by: String,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 /// An environment-scoped token (its secret is never stored, only its hash).
@@ -39,8 +41,8 @@ pub struct StoredFlagToken {
     pub kind: TokenKind,
     pub name: String,
     pub created_by: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A new flag token; the store gives it its number and time.
@@ -65,13 +67,12 @@ pub struct FlagUsage {
 }
 
 fn stored_flag(row: &AnyRow) -> Result<StoredFlag> {
-    let created: String = row.try_get("created_at")?;
     Ok(StoredFlag {
         project: row.try_get("project")?,
         name: row.try_get("name")?,
         kind: named(row, "kind")?,
         description: row.try_get("description")?,
-        created_at: parse_time("flag created_at", &created)?,
+        created_at: read_time(row, "created_at")?,
     })
 }
 
@@ -82,7 +83,7 @@ fn stored_state(row: &AnyRow) -> Result<StoredFlagState> {
         environment: row.try_get("environment")?,
         state: json_column(row, "flag state", "state")?,
         updated_by: row.try_get("updated_by")?,
-        updated_at: row.try_get("updated_at")?,
+        updated_at: read_time(row, "updated_at")?,
     })
 }
 
@@ -94,8 +95,8 @@ fn stored_token(row: &AnyRow) -> Result<StoredFlagToken> {
         kind: named(row, "kind")?,
         name: row.try_get("name")?,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        created_at: read_time(row, "created_at")?,
+        revoked_at: read_optional_time(row, "revoked_at")?,
     })
 }
 
@@ -216,11 +217,15 @@ impl Store {
         app_name: &str,
         counts: &[(String, i64, i64)],
     ) -> Result<()> {
-        // Telemetry writes queue with the audited ones: SQLite takes one writer at a time.
-        let _writer = self.write_lock.lock().await;
+        // Outside the audit chain: on SQLite it queues with the audited writes (one writer at a
+        // time), on PostgreSQL row locks suffice. Rows are taken in the flags' order, so two
+        // reports at once (another server's, or this one's) never wait on each other in a cycle.
+        let _writer = self.unaudited_writer().await;
         let at = now();
+        let mut sorted: Vec<&(String, i64, i64)> = counts.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
         let mut tx = self.pool.begin().await?;
-        for (flag, yes, no) in counts {
+        for (flag, yes, no) in sorted {
             sqlx::query(
                 "INSERT INTO flag_usage (project, environment, flag, app_name, yes, no, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (project, environment, flag, app_name) DO UPDATE SET yes = flag_usage.yes + excluded.yes, no = flag_usage.no + excluded.no, last_seen = excluded.last_seen",
@@ -248,7 +253,7 @@ impl Store {
         instance_id: &str,
         sdk_version: &str,
     ) -> Result<()> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         sqlx::query(
             "INSERT INTO flag_clients (project, environment, app_name, instance_id, sdk_version, last_seen) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (project, environment, app_name, instance_id) DO UPDATE SET sdk_version = excluded.sdk_version, last_seen = excluded.last_seen",

@@ -3,6 +3,7 @@
 //! Reads are written once over any executor, so the same query serves the pool (listings) and
 //! a write transaction (a judgement re-reads inside the write that records it).
 
+use jiff::Timestamp;
 use slipway_core::access::Role;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::governance::promotion::PromotionState;
@@ -12,7 +13,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use crate::json_column;
-use crate::{named, now, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time};
+use crate::{current_time, format_time, named, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPromotion {
@@ -23,11 +25,11 @@ pub struct StoredPromotion {
     pub after_promotion: Option<i64>,
     pub state: PromotionState,
     pub requested_by: String,
-    pub requested_at: String,
+    pub requested_at: Timestamp,
     pub scheduled_for: Option<String>,
     pub recheck_at: Option<String>,
     pub deployment_id: Option<i64>,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +39,7 @@ pub struct StoredDecision {
     pub decision: String,
     /// The record as JSON: criteria, verdicts, evidence, override.
     pub record: serde_json::Value,
-    pub decided_at: String,
+    pub decided_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +48,9 @@ pub struct StoredChangeRequest {
     pub promotion_id: i64,
     pub state: ChangeRequestState,
     pub body: serde_json::Value,
-    pub opened_at: String,
+    pub opened_at: Timestamp,
     pub decided_by: Option<String>,
-    pub decided_at: Option<String>,
+    pub decided_at: Option<Timestamp>,
     pub comment: Option<String>,
 }
 
@@ -76,11 +78,11 @@ fn promotion(row: &AnyRow) -> Result<StoredPromotion> {
         after_promotion: row.try_get("after_promotion")?,
         state: named::<PromotionState>(row, "state")?,
         requested_by: row.try_get("requested_by")?,
-        requested_at: row.try_get("requested_at")?,
+        requested_at: read_time(row, "requested_at")?,
         scheduled_for: row.try_get("scheduled_for")?,
         recheck_at: row.try_get("recheck_at")?,
         deployment_id: row.try_get("deployment_id")?,
-        updated_at: row.try_get("updated_at")?,
+        updated_at: read_time(row, "updated_at")?,
     })
 }
 
@@ -90,9 +92,9 @@ fn change_request(row: &AnyRow) -> Result<StoredChangeRequest> {
         promotion_id: row.try_get("promotion_id")?,
         state: named(row, "state")?,
         body: json_column(row, "change request", "body")?,
-        opened_at: row.try_get("opened_at")?,
+        opened_at: read_time(row, "opened_at")?,
         decided_by: row.try_get("decided_by")?,
-        decided_at: row.try_get("decided_at")?,
+        decided_at: read_optional_time(row, "decided_at")?,
         comment: row.try_get("comment")?,
     })
 }
@@ -202,7 +204,7 @@ async fn get_decisions<'e, E: Executor<'e, Database = Any>>(
                 promotion_id: r.try_get("promotion_id")?,
                 decision: r.try_get("decision")?,
                 record: json_column(r, "decision", "record")?,
-                decided_at: r.try_get("decided_at")?,
+                decided_at: read_time(r, "decided_at")?,
             })
         })
         .collect()
@@ -371,7 +373,6 @@ impl WriteTx<'_> {
     /// Store a new promotion, giving it the next number.
     pub async fn insert_promotion(&mut self, p: &StoredPromotion) -> Result<i64> {
         let id = next_id(&mut *self.tx, "promotions").await?;
-        let at = now();
         sqlx::query(&format!("INSERT INTO promotions ({PROMOTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
             .bind(id)
             .bind(&p.project)
@@ -380,11 +381,11 @@ impl WriteTx<'_> {
             .bind(p.after_promotion)
             .bind(p.state.as_str())
             .bind(&p.requested_by)
-            .bind(&at)
+            .bind(format_time(p.requested_at))
             .bind(p.scheduled_for.as_deref())
             .bind(p.recheck_at.as_deref())
             .bind(p.deployment_id)
-            .bind(&at)
+            .bind(format_time(p.updated_at))
             .execute(&mut *self.tx)
             .await?;
         Ok(id)
@@ -428,13 +429,13 @@ impl WriteTx<'_> {
         record: &serde_json::Value,
     ) -> Result<StoredDecision> {
         let id = next_id(&mut *self.tx, "decision_records").await?;
-        let decided_at = now();
+        let decided_at = current_time();
         sqlx::query("INSERT INTO decision_records (id, promotion_id, decision, record, decided_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(promotion)
             .bind(decision)
             .bind(record.to_string())
-            .bind(&decided_at)
+            .bind(format_time(decided_at))
             .execute(&mut *self.tx)
             .await?;
         Ok(StoredDecision {

@@ -264,7 +264,7 @@ impl Store {
     /// probes costs one commit, not 50. No audit event.
     pub async fn record_probe_round(&self, probes: &[ProbeResults<'_>]) -> Result<()> {
         // SQLite: one writer at a time, in turn with the audited writes (no busy-wait).
-        let _writer = self.telemetry_writer().await;
+        let _writer = self.unaudited_writer().await;
         let mut tx = self.pool.begin().await?;
         let upsert = minute_upsert();
         let mut environments: BTreeMap<(&str, &str, Timestamp), MinuteBucket> = BTreeMap::new();

@@ -16,7 +16,65 @@ pub struct Identity {
     pub subject: String,
 }
 
+/// An OpenID Connect user whose re-check at the provider is due (migration 0039).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcRecheckDue {
+    pub user_id: String,
+    pub username: String,
+    /// `issuer|sub`.
+    pub subject: String,
+    /// The provider's refresh token, sealed with the master key.
+    pub sealed_refresh_token: String,
+    /// Since when the provider has not answered this person's re-checks.
+    pub unreachable_since: Option<String>,
+}
+
+/// What a re-check leaves in the person's identity row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecheckMark<'a> {
+    pub checked_at: &'a str,
+    /// The (possibly rotated) sealed refresh token; `None` forgets it (re-checks stop).
+    pub sealed_refresh_token: Option<&'a str>,
+    pub unreachable_since: Option<&'a str>,
+}
+
 impl Store {
+    /// OpenID Connect users with a kept refresh token, last checked before `due_before` (or
+    /// never), who still hold a live session or an unrevoked API token: nobody else has access
+    /// to lose. Oldest check first, at most `limit`.
+    pub async fn oidc_rechecks_due(
+        &self,
+        due_before: &str,
+        now: &str,
+        limit: i64,
+    ) -> Result<Vec<OidcRecheckDue>> {
+        let rows = sqlx::query(
+            "SELECT i.user_id, u.username, i.subject, i.refresh_token, i.unreachable_since \
+             FROM user_identities i JOIN users u ON u.id = i.user_id \
+             WHERE i.source = 'oidc' AND i.refresh_token IS NOT NULL \
+             AND (i.checked_at IS NULL OR i.checked_at < $1) \
+             AND (EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = i.user_id AND s.expires_at > $2) \
+                  OR EXISTS (SELECT 1 FROM api_tokens t WHERE t.user_id = i.user_id AND t.revoked_at IS NULL)) \
+             ORDER BY i.checked_at, i.user_id LIMIT $3",
+        )
+        .bind(due_before)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OidcRecheckDue {
+                    user_id: r.try_get("user_id")?,
+                    username: r.try_get("username")?,
+                    subject: r.try_get("subject")?,
+                    sealed_refresh_token: r.try_get("refresh_token")?,
+                    unreachable_since: r.try_get("unreachable_since")?,
+                })
+            })
+            .collect()
+    }
+
     /// The outside authority a user signs in through; `None` for a local account.
     pub async fn identity_of(&self, user_id: &str) -> Result<Option<Identity>> {
         let row = sqlx::query("SELECT source, subject FROM user_identities WHERE user_id = $1")
@@ -58,7 +116,7 @@ impl Store {
     /// Take a due re-check for this request (`checked_at` moved to `now`): `true` for the one
     /// request that takes it, so concurrent requests do not all ask the directory.
     pub async fn claim_recheck(&self, user_id: &str, now: &str, due_before: &str) -> Result<bool> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let done = sqlx::query("UPDATE user_identities SET checked_at = $2 WHERE user_id = $1 AND source = 'ldap' AND (checked_at IS NULL OR checked_at < $3)")
             .bind(user_id)
             .bind(now)
@@ -68,9 +126,24 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Record a re-check at the provider that changed nothing anyone audits (the person is
+    /// still admitted with the same role, or the provider is still silent): bookkeeping, like
+    /// a session's end, outside the audit chain.
+    pub async fn mark_rechecked_quietly(&self, user_id: &str, mark: RecheckMark<'_>) -> Result<()> {
+        let _writer = self.write_lock.lock().await;
+        sqlx::query("UPDATE user_identities SET checked_at = $2, refresh_token = $3, unreachable_since = $4 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(mark.checked_at)
+            .bind(mark.sealed_refresh_token)
+            .bind(mark.unreachable_since)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Move a live session's end (its idle timeout), never shortening it.
     pub async fn extend_session(&self, id_hash: &str, expires_at: &str) -> Result<()> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         sqlx::query("UPDATE sessions SET expires_at = $2 WHERE id_hash = $1 AND expires_at < $2 AND expires_at > $3")
             .bind(id_hash)
             .bind(expires_at)
@@ -127,6 +200,30 @@ impl WriteTx<'_> {
         sqlx::query("UPDATE user_identities SET checked_at = $2 WHERE user_id = $1")
             .bind(user_id)
             .bind(now())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Keep the provider's refresh token (sealed) from a sign-in, or forget the old one when the
+    /// provider gave none; the person was just checked and the provider just answered.
+    pub async fn keep_refresh_token(&mut self, user_id: &str, sealed: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE user_identities SET refresh_token = $2, unreachable_since = NULL, checked_at = $3 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(sealed)
+            .bind(now())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Record a re-check at the provider.
+    pub async fn mark_rechecked(&mut self, user_id: &str, mark: RecheckMark<'_>) -> Result<()> {
+        sqlx::query("UPDATE user_identities SET checked_at = $2, refresh_token = $3, unreachable_since = $4 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(mark.checked_at)
+            .bind(mark.sealed_refresh_token)
+            .bind(mark.unreachable_since)
             .execute(&mut *self.tx)
             .await?;
         Ok(())

@@ -32,10 +32,12 @@ mod governance;
 mod health;
 mod identities;
 mod insights;
+mod leased_outbox;
 mod leases;
 mod log_errors;
 mod migrations;
 mod page;
+mod plans;
 mod projects;
 mod quality;
 mod quality_gates;
@@ -93,7 +95,7 @@ pub use flakiness::{
 };
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, ProbeResults, StoredProbeStatus, StoredSloAlert};
-pub use identities::Identity;
+pub use identities::{Identity, OidcRecheckDue, RecheckMark};
 pub use insights::{InsightScope, ReleaseCommit};
 pub use leases::{Fence, HeldLease};
 pub use log_errors::{LogErrorHour, NewLogError, StoredLogGroup};
@@ -204,6 +206,10 @@ pub struct Store {
     credentials: Arc<credentials::CredentialCache>,
     /// The audit chain's head as this process last committed it (`audit::KnownHead`).
     audit_head: Arc<audit::KnownHead>,
+    /// Moving deployments' plans, parsed once (`plans`).
+    plans: Arc<plans::PlanCache>,
+    /// Releases' frozen snapshots read one by one (a lease reads its release's), parsed once.
+    snapshots: Arc<plans::ParsedCache<(String, String), slipway_core::release::ReleaseSnapshot>>,
     /// SQLite: what the background WAL checkpointer has done (`wal`); `None` on PostgreSQL.
     #[cfg_attr(not(test), allow(dead_code))]
     // Read by the tests only: the task needs no reader.
@@ -272,6 +278,8 @@ impl Store {
             closing: Arc::new(Notify::new()),
             credentials: Arc::default(),
             audit_head: Arc::default(),
+            plans: Arc::new(plans::ParsedCache::new(plans::MAX_PLANS)),
+            snapshots: Arc::new(plans::ParsedCache::new(plans::MAX_SNAPSHOTS)),
         };
         migrations::run(&store).await?;
         Ok(store)
@@ -299,11 +307,14 @@ impl Store {
         Ok(())
     }
 
-    /// The writer lock for a write outside the audit chain (liveness, log lines, a lease's end):
-    /// SQLite takes one writer at a time, so it queues with the audited ones there. PostgreSQL
-    /// takes concurrent writers itself (row locks), so such a write does not wait for the
-    /// audited writes there: `None`.
-    async fn telemetry_writer(&self) -> Option<MutexGuard<'_, ()>> {
+    /// The writer lock for a write outside the audit chain (liveness, log lines, lease renewals,
+    /// outbox claims and attempts, SDK telemetry, session ends): SQLite takes one writer at a
+    /// time, so such a write queues with the audited ones there. PostgreSQL takes concurrent
+    /// writers itself (row locks), and the chain's order is kept by the advisory lock every
+    /// audited write takes, so such a write waits for no audited one there: `None`. A write that
+    /// needs more than row locks for its meaning (replace a set of rows, check a fence) takes
+    /// `write_lock` itself.
+    async fn unaudited_writer(&self) -> Option<MutexGuard<'_, ()>> {
         match self.backend {
             Backend::Sqlite => Some(self.write_lock.lock().await),
             Backend::Postgres => None,
@@ -322,6 +333,22 @@ impl Store {
             Backend::Postgres => {
                 self.pool
                     .begin_with("BEGIN; SET LOCAL synchronous_commit TO OFF")
+                    .await?
+            }
+        };
+        Ok(tx)
+    }
+
+    /// Begin a read-only transaction whose statements all see one snapshot of the database,
+    /// for a reader that must not see a write land between two of its statements. SQLite in WAL
+    /// mode fixes the snapshot at the first read of a transaction; PostgreSQL needs REPEATABLE
+    /// READ (its default gives each statement its own).
+    async fn snapshot(&self) -> Result<sqlx::Transaction<'static, Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?
             }
         };
@@ -357,6 +384,7 @@ impl Store {
             credentials: &self.credentials,
             targets_written: Vec::new(),
             audit_head: &self.audit_head,
+            plans: &self.plans,
         })
     }
 
@@ -382,6 +410,7 @@ pub struct WriteTx<'a> {
     /// Targets this write changes: their cached credentials are dropped once it commits.
     targets_written: Vec<String>,
     audit_head: &'a audit::KnownHead,
+    plans: &'a plans::PlanCache,
 }
 
 impl WriteTx<'_> {

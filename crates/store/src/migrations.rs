@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (36, include_str!("../migrations/0036_turn_reads.sql")),
     (37, include_str!("../migrations/0037_bounded_reads.sql")),
     (38, include_str!("../migrations/0038_commit_arrivals.sql")),
+    (39, include_str!("../migrations/0039_oidc_rechecks.sql")),
     (41, include_str!("../migrations/0041_environment_days.sql")),
 ];
 

@@ -2,6 +2,9 @@
 //! the project and its variables, and notes. Immutable once written; retention only marks one
 //! pruned.
 
+use std::sync::Arc;
+
+use jiff::Timestamp;
 use slipway_core::release::{Channel, ReleaseNotes, ReleaseSnapshot, RetainedRelease, Version};
 use slipway_core::{Name, Sha256};
 use sqlx::any::AnyRow;
@@ -10,7 +13,8 @@ use sqlx::{Any, Executor, Row};
 use crate::artifacts::{parse_digest, parse_name};
 use crate::json_column;
 use crate::page::{page_of, rows_to_read, Page};
-use crate::{flag, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time};
+use crate::{flag, format_time, Result, Store, StoreError, WriteTx};
 use slipway_core::page::PageSize;
 use slipway_core::release::ArtifactVersion;
 
@@ -31,14 +35,15 @@ pub struct StoredRelease {
     /// The lifecycle chosen for it at creation, when the project has one that applies.
     pub lifecycle: Option<Name>,
     pub artifacts: Vec<ReleaseArtifact>,
-    pub snapshot: ReleaseSnapshot,
+    /// Shared: a release read one by one has its snapshot parsed once (`plans`).
+    pub snapshot: Arc<ReleaseSnapshot>,
     pub notes: ReleaseNotes,
     /// Every artifact was validly signed at creation (protected environments check again).
     pub eligible_for_protected: bool,
     pub created_by: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// Set when retention let the release go (its record stays).
-    pub pruned_at: Option<String>,
+    pub pruned_at: Option<Timestamp>,
 }
 
 /// Where a release sits in a project's list (newest first, ties by version): the sort key a
@@ -52,7 +57,7 @@ pub struct ReleaseKey {
 impl StoredRelease {
     pub fn key(&self) -> ReleaseKey {
         ReleaseKey {
-            created_at: self.created_at.clone(),
+            created_at: format_time(self.created_at),
             version: self.version.to_string(),
         }
     }
@@ -91,6 +96,21 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 }
 
 fn release(row: &AnyRow, artifacts: Vec<ReleaseArtifact>) -> Result<StoredRelease> {
+    let snapshot = parse_snapshot(row.try_get("snapshot")?)?;
+    decode(row, artifacts, snapshot)
+}
+
+fn parse_snapshot(text: &str) -> Result<Arc<ReleaseSnapshot>> {
+    serde_json::from_str(text)
+        .map(Arc::new)
+        .map_err(|e| StoreError::Corrupt(format!("release snapshot: {e}")))
+}
+
+fn decode(
+    row: &AnyRow,
+    artifacts: Vec<ReleaseArtifact>,
+    snapshot: Arc<ReleaseSnapshot>,
+) -> Result<StoredRelease> {
     let version: String = row.try_get("version")?;
     let channel: String = row.try_get("channel")?;
     let lifecycle: Option<String> = row.try_get("lifecycle")?;
@@ -101,12 +121,12 @@ fn release(row: &AnyRow, artifacts: Vec<ReleaseArtifact>) -> Result<StoredReleas
         labels: json_column(row, "release", "labels")?,
         lifecycle: lifecycle.as_deref().map(parse_name).transpose()?,
         artifacts,
-        snapshot: json_column(row, "release", "snapshot")?,
+        snapshot,
         notes: json_column(row, "release", "notes")?,
         eligible_for_protected: row.try_get::<i64, _>("eligible_for_protected")? != 0,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        pruned_at: row.try_get("pruned_at")?,
+        created_at: read_time(row, "created_at")?,
+        pruned_at: read_optional_time(row, "pruned_at")?,
     })
 }
 
@@ -146,8 +166,14 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let artifacts = find_release_artifacts(&self.pool, project, &version.to_string()).await?;
-        release(&row, artifacts).map(Some)
+        let version = version.to_string();
+        let artifacts = find_release_artifacts(&self.pool, project, &version).await?;
+        // Read once per lease: its frozen snapshot is parsed once (`plans`).
+        let key = (project.to_string(), version);
+        let snapshot =
+            self.snapshots
+                .get_or_parse(key, row.try_get("snapshot")?, parse_snapshot)?;
+        decode(&row, artifacts, snapshot).map(Some)
     }
 
     /// One page of a project's releases, newest first (ties by version, descending), after
@@ -320,8 +346,8 @@ impl WriteTx<'_> {
         .bind(serde_json::to_string(&r.notes).expect("notes always serialise"))
         .bind(flag(r.eligible_for_protected))
         .bind(&r.created_by)
-        .bind(&r.created_at)
-        .bind(r.pruned_at.as_deref())
+        .bind(format_time(r.created_at))
+        .bind(r.pruned_at.map(format_time))
         .bind(core_number(r.version.major))
         .bind(core_number(r.version.minor))
         .bind(core_number(r.version.patch))
@@ -359,7 +385,7 @@ impl WriteTx<'_> {
                 Ok(RetainedRelease {
                     version: Version::parse(&version).map_err(corrupt)?,
                     channel: Channel::parse(&channel).map_err(corrupt)?,
-                    created_at: row.try_get("created_at")?,
+                    created_at: read_time(row, "created_at")?,
                     pinned: false,
                 })
             })

@@ -77,7 +77,7 @@ impl Store {
     /// Liveness only: when the agent last called in. Telemetry, not a change anyone made, so it
     /// is the one write outside `WriteTx` and the audit chain (see ARCHITECTURE.md).
     pub async fn touch_target(&self, name: &str) -> Result<()> {
-        let _writer = self.telemetry_writer().await;
+        let _writer = self.unaudited_writer().await;
         let mut tx = self.liveness_write().await?;
         let seen = crate::current_time();
         sqlx::query("UPDATE targets SET last_seen_at = $2 WHERE name = $1")
@@ -93,7 +93,7 @@ impl Store {
     /// New readings (free disk) when nothing the target *is* has changed: telemetry too, kept
     /// as the latest value outside the audit chain, like [`Store::touch_target`].
     pub async fn set_target_telemetry(&self, name: &str, facts: &serde_json::Value) -> Result<()> {
-        let _writer = self.telemetry_writer().await;
+        let _writer = self.unaudited_writer().await;
         let mut tx = self.liveness_write().await?;
         sqlx::query("UPDATE targets SET facts = $2 WHERE name = $1")
             .bind(name)

@@ -253,7 +253,7 @@ impl Store {
     /// that kept running one is not declared lost for the server's own absence. Unaudited, like
     /// a task's lease renewal.
     pub async fn extend_test_trigger_leases(&self, until: Timestamp) -> Result<()> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         sqlx::query("UPDATE test_triggers SET leased_until = $1 WHERE state = $2")
             .bind(format_time(until))
             .bind(TriggerState::Running.as_str())
@@ -309,9 +309,10 @@ impl Store {
         first_line_no: i64,
         lines: &[String],
     ) -> Result<bool> {
-        // Telemetry writes queue with the audited ones (SQLite takes one writer at a time), and
-        // the write comes first, so a SQLite transaction never has to upgrade a read lock.
-        let _writer = self.write_lock.lock().await;
+        // Outside the audit chain: on SQLite it queues with the audited writes (one writer at a
+        // time), on PostgreSQL the row lock the update takes first suffices. The write comes
+        // first, so a SQLite transaction never has to upgrade a read lock.
+        let _writer = self.unaudited_writer().await;
         let mut tx = self.pool.begin().await?;
         let renewed = sqlx::query(
             "UPDATE test_triggers SET leased_until = $1 WHERE id = $2 AND target = $3 AND state = $4",

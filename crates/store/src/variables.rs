@@ -5,7 +5,10 @@ use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{flag, now, Result, Store, StoreError, WriteTx};
+use jiff::Timestamp;
+
+use crate::time::read_time;
+use crate::{flag, format_time, Result, Store, StoreError, WriteTx};
 
 /// A stored value. Exactly one of `value` (plain) and `ciphertext` (sensitive) is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +18,7 @@ pub struct StoredValue {
     pub sensitive: bool,
     pub value: Option<String>,
     pub ciphertext: Option<String>,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
     pub updated_by: String,
 }
 
@@ -39,7 +42,7 @@ fn stored(row: &AnyRow) -> Result<StoredValue> {
         sensitive: row.try_get::<i64, _>("sensitive")? != 0,
         value: row.try_get("value")?,
         ciphertext: row.try_get("ciphertext")?,
-        updated_at: row.try_get("updated_at")?,
+        updated_at: read_time(row, "updated_at")?,
         updated_by: row.try_get("updated_by")?,
     })
 }
@@ -78,7 +81,7 @@ impl WriteTx<'_> {
         .bind(flag(v.sensitive))
         .bind(v.value.as_deref())
         .bind(v.ciphertext.as_deref())
-        .bind(now())
+        .bind(format_time(v.updated_at))
         .bind(&v.updated_by)
         .execute(&mut *self.tx)
         .await?;

@@ -5,13 +5,15 @@
 //! delivery afterwards (attempts, statuses) is telemetry: written outside the audit chain, behind
 //! the same writer lock.
 
+use jiff::Timestamp;
 use slipway_core::audit::AuditEvent;
 use slipway_core::notify::{events_for, payload, DeliveryState, Subscription};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::json_column;
-use crate::{named, now, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time};
+use crate::{format_time, named, now, Result, Store, StoreError, WriteTx};
 
 /// A subscription as anyone allowed may see it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +24,7 @@ pub struct Webhook {
     pub events: Vec<String>,
     pub project: Option<String>,
     pub created_by: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// One event to send to one webhook, and where it stands.
@@ -35,13 +37,13 @@ pub struct Delivery {
     pub state: DeliveryState,
     pub attempts: i64,
     /// When the next attempt is due (pending only).
-    pub next_attempt_at: Option<String>,
+    pub next_attempt_at: Option<Timestamp>,
     /// The HTTP status of the last attempt, if an answer came.
     pub last_status: Option<i64>,
     /// Why the last attempt failed, if it did.
     pub last_error: Option<String>,
-    pub created_at: String,
-    pub finished_at: Option<String>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     /// Every attempt, oldest first.
     pub attempt_log: Vec<DeliveryAttempt>,
 }
@@ -49,7 +51,7 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryAttempt {
     pub attempt: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub status: Option<i64>,
     pub error: Option<String>,
     pub duration_ms: i64,
@@ -77,7 +79,7 @@ fn webhook(row: &AnyRow) -> Result<Webhook> {
         events: json_column(row, "webhook", "events")?,
         project: row.try_get("project")?,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
+        created_at: read_time(row, "created_at")?,
     })
 }
 
@@ -89,11 +91,11 @@ fn delivery(row: &AnyRow) -> Result<Delivery> {
         audit_seq: row.try_get("audit_seq")?,
         state: named(row, "state")?,
         attempts: row.try_get("attempts")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
+        next_attempt_at: read_optional_time(row, "next_attempt_at")?,
         last_status: row.try_get("last_status")?,
         last_error: row.try_get("last_error")?,
-        created_at: row.try_get("created_at")?,
-        finished_at: row.try_get("finished_at")?,
+        created_at: read_time(row, "created_at")?,
+        finished_at: read_optional_time(row, "finished_at")?,
         attempt_log: Vec::new(),
     })
 }
@@ -189,7 +191,7 @@ impl WriteTx<'_> {
         .bind(serde_json::to_string(&w.events).expect("strings serialise"))
         .bind(w.project.as_deref())
         .bind(&w.created_by)
-        .bind(&w.created_at)
+        .bind(format_time(w.created_at))
         .bind(secret_sealed)
         .execute(&mut *self.tx)
         .await
@@ -256,7 +258,7 @@ impl Store {
             if let Some(d) = out.iter_mut().find(|d| d.id == id) {
                 d.attempt_log.push(DeliveryAttempt {
                     attempt: row.try_get("attempt")?,
-                    at: row.try_get("at")?,
+                    at: read_time(row, "at")?,
                     status: row.try_get("status")?,
                     error: row.try_get("error")?,
                     duration_ms: row.try_get("duration_ms")?,
@@ -275,7 +277,7 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> Result<Vec<DueDelivery>> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let rows = sqlx::query(
             "SELECT d.id, d.webhook, d.event, d.payload, d.attempts, w.url, w.secret_sealed \
              FROM webhook_deliveries d JOIN webhooks w ON w.name = d.webhook \
@@ -320,7 +322,7 @@ impl Store {
         state: DeliveryState,
         next_attempt_at: Option<&str>,
     ) -> Result<bool> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.unaudited_writer().await;
         let mut tx = self.pool.begin().await?;
         let finished = (state != DeliveryState::Pending).then(now);
         let claimed = sqlx::query("UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_status = $5, last_error = $6, finished_at = $7 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $8")
@@ -340,7 +342,7 @@ impl Store {
         sqlx::query("INSERT INTO webhook_attempts (delivery_id, attempt, at, status, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING")
             .bind(delivery.id)
             .bind(attempt.attempt)
-            .bind(&attempt.at)
+            .bind(format_time(attempt.at))
             .bind(attempt.status)
             .bind(attempt.error.as_deref())
             .bind(attempt.duration_ms)

@@ -8,6 +8,7 @@ use slipway_core::notify::DeliveryState;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::leased_outbox::{LeasedAttempt, LeasedOutbox};
 use crate::time::format_time;
 use crate::{named, Result, Store, WriteTx};
 
@@ -54,6 +55,10 @@ pub struct RunCount {
 }
 
 const COLUMNS: &str = "id, project, environment, week, channel, subject, body, html, state, attempts, next_attempt_at, last_error";
+const REPORT_OUTBOX: LeasedOutbox = LeasedOutbox {
+    table: "report_deliveries",
+    columns: COLUMNS,
+};
 
 fn delivery_row(row: &AnyRow) -> Result<StoredReportDelivery> {
     Ok(StoredReportDelivery {
@@ -134,30 +139,16 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> Result<Vec<StoredReportDelivery>> {
-        let _writer = self.write_lock.lock().await;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM report_deliveries \
-             WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
-        ))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut d = delivery_row(row)?;
-            let taken = sqlx::query("UPDATE report_deliveries SET next_attempt_at = $3 WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $2")
-                .bind(d.id)
-                .bind(now)
-                .bind(lease_until)
-                .execute(&self.pool)
-                .await?;
-            if taken.rows_affected() == 1 {
+        let rows = self
+            .claim_leased(REPORT_OUTBOX, now, lease_until, limit)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let mut d = delivery_row(row)?;
                 d.next_attempt_at = Some(lease_until.to_string());
-                claimed.push(d);
-            }
-        }
-        Ok(claimed)
+                Ok(d)
+            })
+            .collect()
     }
 
     /// Record one attempt's outcome while the claim still holds (outbox telemetry, unaudited);
@@ -169,19 +160,15 @@ impl Store {
         next_attempt_at: Option<&str>,
         error: Option<&str>,
     ) -> Result<bool> {
-        let _writer = self.write_lock.lock().await;
-        let finished = (state != DeliveryState::Pending).then(crate::now);
-        let done = sqlx::query("UPDATE report_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_error = $5, finished_at = $6 WHERE id = $1 AND state = 'pending' AND next_attempt_at = $7")
-            .bind(claimed.id)
-            .bind(state.as_str())
-            .bind(claimed.attempts + 1)
-            .bind(next_attempt_at)
-            .bind(error)
-            .bind(finished)
-            .bind(claimed.next_attempt_at.as_deref())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let attempt = LeasedAttempt {
+            id: claimed.id,
+            claim: claimed.next_attempt_at.as_deref(),
+            attempts: claimed.attempts + 1,
+            state,
+            next_attempt_at,
+            error,
+        };
+        self.record_leased(REPORT_OUTBOX, attempt).await
     }
 }
 

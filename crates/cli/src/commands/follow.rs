@@ -61,7 +61,9 @@ fn wait_secs(human: bool, left: Duration) -> u64 {
 /// Follow until the deployment ends or waits for a person, printing task changes and output:
 /// each request is answered at the deployment's next change (`wait_after`), so the end is seen
 /// when it happens. A server that does not answer `last_event_seq` (older) is asked again every
-/// 300 ms instead.
+/// 300 ms instead. After the first answer the plan is not asked for again (`plan=false`) while
+/// the phase stays: the plan held is put back into each answer, and a new phase (a rollback's
+/// undo runs) is read whole once.
 pub(crate) fn follow(
     client: &Client,
     id: i64,
@@ -72,18 +74,38 @@ pub(crate) fn follow(
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let mut log_offset = 0i64;
     let mut last_seq: Option<i64> = None;
+    let mut plan: Option<DeploymentDetail> = None;
     loop {
         let path = match last_seq {
             Some(seq) => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 format!(
-                    "/api/v1/deployments/{id}?wait_after={seq}&wait_secs={}",
+                    "/api/v1/deployments/{id}?wait_after={seq}&wait_secs={}&plan=false",
                     wait_secs(human, left)
                 )
             }
             None => format!("/api/v1/deployments/{id}"),
         };
-        let view: DeploymentDetail = client.get(&path)?;
+        let mut view: DeploymentDetail = client.get(&path)?;
+        match &plan {
+            Some(held) if last_seq.is_some() && held.deployment.phase == view.deployment.phase => {
+                view.deployment.runs.clone_from(&held.deployment.runs);
+                view.deployment
+                    .rollback_runs
+                    .clone_from(&held.deployment.rollback_runs);
+                view.rollback_preview.clone_from(&held.rollback_preview);
+            }
+            Some(_) if last_seq.is_some() => {
+                view = client.get(&format!("/api/v1/deployments/{id}"))?;
+            }
+            _ => {}
+        }
+        if plan
+            .as_ref()
+            .is_none_or(|held| held.deployment.phase != view.deployment.phase)
+        {
+            plan = Some(view.clone());
+        }
         if human {
             let logs: LogPage = client.get(&format!(
                 "/api/v1/deployments/{id}/logs?after_line={log_offset}&limit={PAGE}"

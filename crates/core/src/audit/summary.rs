@@ -6,81 +6,140 @@ use serde_json::Value;
 
 /// The event in words. Details that lack a field the wording wants fall back to the subject.
 pub fn summary(verb: &str, actor: &str, subject: &str, details: &Value) -> String {
-    let text = |key: &str| -> Option<String> {
-        match details.get(key)? {
+    let event = Event {
+        verb,
+        actor,
+        subject,
+        details,
+    };
+    governance(&event)
+        .or_else(|| delivery(&event))
+        .or_else(|| access(&event))
+        .unwrap_or_else(|| event.plainly())
+}
+
+/// An event being read, with the ways its wording picks from its details.
+struct Event<'a> {
+    verb: &'a str,
+    actor: &'a str,
+    subject: &'a str,
+    details: &'a Value,
+}
+
+impl Event<'_> {
+    /// A detail as text, when it is a non-empty string or a number.
+    fn text(&self, key: &str) -> Option<String> {
+        match self.details.get(key)? {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }
-    };
-    // "pets 1.4.0 → PRE-PROD", when the details name them.
-    let promotion_of = || match (text("project"), text("release"), text("environment")) {
-        (Some(p), Some(r), Some(e)) => format!("{p} {r} → {e}"),
-        _ => subject.to_string(),
-    };
-    let numbered = |what: &str, key: &str| match text(key) {
-        Some(n) => format!("{what} {n}"),
-        None => subject.replace('/', " "),
-    };
-    let quoted = |key: &str| text(key).map(|t| format!(": “{t}”")).unwrap_or_default();
-    match verb {
-        "promotion.request" => format!("{actor} asked to promote {}", promotion_of()),
-        "approval.approve" => format!(
-            "{actor} approved {} ({}){}",
-            numbered("promotion", "promotion"),
-            promotion_of(),
-            quoted("comment")
-        ),
-        "approval.reject" => format!(
-            "{actor} rejected {} ({}){}",
-            numbered("promotion", "promotion"),
-            promotion_of(),
-            quoted("comment")
+    }
+
+    /// "pets 1.4.0 → PRE-PROD", when the details name them.
+    fn promotion_of(&self) -> String {
+        match (
+            self.text("project"),
+            self.text("release"),
+            self.text("environment"),
+        ) {
+            (Some(p), Some(r), Some(e)) => format!("{p} {r} → {e}"),
+            _ => self.subject.to_string(),
+        }
+    }
+
+    /// "promotion 9", or the subject in words when the details lack the number.
+    fn numbered(&self, what: &str, key: &str) -> String {
+        match self.text(key) {
+            Some(n) => format!("{what} {n}"),
+            None => self.subject.replace('/', " "),
+        }
+    }
+
+    /// `: “…”` of a free-text detail (a comment, a reason), or nothing.
+    fn quoted(&self, key: &str) -> String {
+        self.text(key)
+            .map(|t| format!(": “{t}”"))
+            .unwrap_or_default()
+    }
+
+    /// A verb this list does not know: read from its last word, or as it was recorded.
+    fn plainly(&self) -> String {
+        let (actor, verb, subject) = (self.actor, self.verb, self.subject);
+        match verb.rsplit_once('.').map(|(_, action)| action) {
+            Some("create") => format!("{actor} created {}", subject.replace('/', " ")),
+            Some("update") => format!("{actor} changed {}", subject.replace('/', " ")),
+            Some("delete") => format!("{actor} deleted {}", subject.replace('/', " ")),
+            _ => format!("{actor} · {verb} · {subject}"),
+        }
+    }
+}
+
+/// Promotions, votes, decisions and change requests.
+fn governance(e: &Event) -> Option<String> {
+    let actor = e.actor;
+    let promotion = || e.numbered("promotion", "promotion");
+    Some(match e.verb {
+        "promotion.request" => format!("{actor} asked to promote {}", e.promotion_of()),
+        "approval.approve" | "approval.reject" => format!(
+            "{actor} {} {} ({}){}",
+            if e.verb == "approval.approve" {
+                "approved"
+            } else {
+                "rejected"
+            },
+            promotion(),
+            e.promotion_of(),
+            e.quoted("comment")
         ),
         "promotion.decision" => {
-            let decision = match text("decision").as_deref() {
+            let decision = match e.text("decision").as_deref() {
                 Some("go") => "go".to_string(),
                 Some("no_go") => "no-go".to_string(),
                 Some(other) => other.to_string(),
                 None => "judged".to_string(),
             };
-            format!(
-                "{} ({}) judged {decision}",
-                numbered("promotion", "promotion"),
-                promotion_of()
-            )
+            format!("{} ({}) judged {decision}", promotion(), e.promotion_of())
         }
         "promotion.override" => format!(
             "{actor} overrode the gates of {} ({}){}",
-            numbered("promotion", "promotion"),
-            promotion_of(),
-            quoted("reason")
+            promotion(),
+            e.promotion_of(),
+            e.quoted("reason")
         ),
-        "promotion.cancel" => format!("{actor} cancelled {}", numbered("promotion", "promotion")),
+        "promotion.cancel" => format!("{actor} cancelled {}", promotion()),
         "change_request.decide" => {
-            let how = match details.get("approved") {
+            let how = match e.details.get("approved") {
                 Some(Value::Bool(true)) => "approved",
                 Some(Value::Bool(false)) => "rejected",
                 _ => "decided",
             };
             format!(
                 "{actor} {how} {} ({}){}",
-                numbered("change request", "change_request"),
-                promotion_of(),
-                quoted("comment")
+                e.numbered("change request", "change_request"),
+                e.promotion_of(),
+                e.quoted("comment")
             )
         }
+        _ => return None,
+    })
+}
+
+/// Deployments, releases and variables.
+fn delivery(e: &Event) -> Option<String> {
+    let (actor, subject) = (e.actor, e.subject);
+    Some(match e.verb {
         "deployment.rollback" => format!(
             "{actor} rolled back {} in {}{}",
-            text("project").unwrap_or_else(|| subject.to_string()),
-            text("environment").unwrap_or_else(|| "-".into()),
-            quoted("reason")
+            e.text("project").unwrap_or_else(|| subject.to_string()),
+            e.text("environment").unwrap_or_else(|| "-".into()),
+            e.quoted("reason")
         ),
         "deployment.finished" => format!(
             "{} ({}) ended {}",
             subject.replace('/', " "),
-            promotion_of(),
-            text("state").unwrap_or_else(|| "-".into())
+            e.promotion_of(),
+            e.text("state").unwrap_or_else(|| "-".into())
         ),
         "release.create" => match subject
             .strip_prefix("release/")
@@ -90,12 +149,15 @@ pub fn summary(verb: &str, actor: &str, subject: &str, details: &Value) -> Strin
             None => format!("{actor} created {subject}"),
         },
         "variable.set" | "variable.unset" => {
-            let did = if verb == "variable.set" {
+            let did = if e.verb == "variable.set" {
                 "set"
             } else {
                 "unset"
             };
-            let scope = text("scope").map(|s| format!(" ({s})")).unwrap_or_default();
+            let scope = e
+                .text("scope")
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
             match subject.split_once("/variable/") {
                 Some((project, name)) => format!(
                     "{actor} {did} variable {name} of {}{scope}",
@@ -104,11 +166,23 @@ pub fn summary(verb: &str, actor: &str, subject: &str, details: &Value) -> Strin
                 None => format!("{actor} {did} {subject}{scope}"),
             }
         }
+        _ => return None,
+    })
+}
+
+/// Who may do what: refusals, break-glasses, tokens and sign-ins.
+fn access(e: &Event) -> Option<String> {
+    let (actor, subject) = (e.actor, e.subject);
+    Some(match e.verb {
         "access.denied" => format!(
             "{actor} was refused{}",
-            text("wanted").map(|w| format!(": {w}")).unwrap_or_default()
+            e.text("wanted")
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default()
         ),
-        "config.break_glass" => format!("{actor} broke the glass on {subject}{}", quoted("reason")),
+        "config.break_glass" => {
+            format!("{actor} broke the glass on {subject}{}", e.quoted("reason"))
+        }
         "clock.break_glass" => {
             format!("{actor} moved the manual clock into a window the real time keeps closed")
         }
@@ -120,13 +194,8 @@ pub fn summary(verb: &str, actor: &str, subject: &str, details: &Value) -> Strin
         "session.login" => format!("{actor} signed in"),
         "session.login_failed" => format!("a sign-in as {actor} failed"),
         "user.password_changed" => format!("{actor} changed their own password"),
-        _ => match verb.rsplit_once('.').map(|(_, action)| action) {
-            Some("create") => format!("{actor} created {}", subject.replace('/', " ")),
-            Some("update") => format!("{actor} changed {}", subject.replace('/', " ")),
-            Some("delete") => format!("{actor} deleted {}", subject.replace('/', " ")),
-            _ => format!("{actor} · {verb} · {subject}"),
-        },
-    }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -212,7 +212,7 @@ impl Checker<'_> {
         })
     }
 
-    fn channel(&mut self, i: usize, c: ChannelSpec, before: &[Channel]) -> Option<Channel> {
+    fn channel(&mut self, i: usize, mut c: ChannelSpec, before: &[Channel]) -> Option<Channel> {
         let at = format!("project.alerts.channels[{i}]");
         if before.iter().any(|b| b.name == c.name) {
             self.error(
@@ -222,7 +222,40 @@ impl Checker<'_> {
             );
             return None;
         }
-        let url = match (c.url, c.url_from) {
+        let url = self.channel_url(&at, c.url.take(), c.url_from.take())?;
+        let email = c.kind == ChannelKind::Email;
+        if email {
+            self.mail_channel(&at, &c, url.is_some());
+        } else {
+            self.chat_channel(&at, &c, url.is_some());
+        }
+        Some(Channel {
+            name: c.name,
+            kind: c.kind,
+            url: if email { None } else { url },
+            to: c.to,
+            smtp: c.smtp.filter(|_| email).map(|s| Smtp {
+                tls: s.tls.unwrap_or(default_smtp_tls(s.port)),
+                host: s.host,
+                port: s.port,
+                from: s.from,
+                username: s.username,
+                password_from: s.password_from,
+                ca_file: s.ca_file,
+                allow_plain_auth: s.allow_plain_auth,
+            }),
+        })
+    }
+
+    /// Where a chat channel posts: `url` or `url_from`, never both (`None` then: the channel
+    /// is refused); `Some(None)` when neither is given.
+    fn channel_url(
+        &mut self,
+        at: &str,
+        url: Option<String>,
+        url_from: Option<Name>,
+    ) -> Option<Option<Setting>> {
+        Some(match (url, url_from) {
             (Some(_), Some(_)) => {
                 self.error(
                     &format!("{at}.url"),
@@ -243,77 +276,65 @@ impl Checker<'_> {
             }
             (None, Some(v)) => Some(Setting::Variable(v)),
             (None, None) => None,
-        };
-        let email = c.kind == ChannelKind::Email;
-        if email {
-            if url.is_some() {
+        })
+    }
+
+    /// A mail channel: recipients and an SMTP server, no URL.
+    fn mail_channel(&mut self, at: &str, c: &ChannelSpec, has_url: bool) {
+        if has_url {
+            self.error(
+                &format!("{at}.url"),
+                "a mail channel has no URL".into(),
+                "give `to:` and `smtp:` instead",
+            );
+        }
+        if c.to.is_empty() {
+            self.error(
+                &format!("{at}.to"),
+                "a mail channel needs at least one recipient".into(),
+                "add `to: [ops@example.com]`",
+            );
+        }
+        for (j, to) in c.to.iter().enumerate() {
+            if !is_mailbox(to) {
                 self.error(
-                    &format!("{at}.url"),
-                    "a mail channel has no URL".into(),
-                    "give `to:` and `smtp:` instead",
-                );
-            }
-            if c.to.is_empty() {
-                self.error(
-                    &format!("{at}.to"),
-                    "a mail channel needs at least one recipient".into(),
-                    "add `to: [ops@example.com]`",
-                );
-            }
-            for (j, to) in c.to.iter().enumerate() {
-                if !is_mailbox(to) {
-                    self.error(
-                        &format!("{at}.to[{j}]"),
-                        format!("`{to}` is not a mail address"),
-                        "write one address per entry, e.g. ops@example.com",
-                    );
-                }
-            }
-            match &c.smtp {
-                None => self.error(
-                    &format!("{at}.smtp"),
-                    "a mail channel needs its SMTP server".into(),
-                    "add `smtp: { host: mail.example.com, port: 25, from: slipway@example.com }`",
-                ),
-                Some(s) if !is_mailbox(&s.from) => self.error(
-                    &format!("{at}.smtp.from"),
-                    format!("`{}` is not a mail address", s.from),
-                    "write the sender address, e.g. slipway@example.com",
-                ),
-                Some(s) => self.smtp_tls(&at, s),
-            }
-        } else {
-            if url.is_none() {
-                self.error(
-                    &format!("{at}.url_from"),
-                    format!("a {} channel needs its incoming-webhook URL", c.kind),
-                    "name the project variable holding it with `url_from:`, or give `url:`",
-                );
-            }
-            if !c.to.is_empty() || c.smtp.is_some() {
-                self.error(
-                    &format!("{at}.to"),
-                    format!("`to` and `smtp` are for mail channels, not {}", c.kind),
-                    "remove them, or use `kind: email`",
+                    &format!("{at}.to[{j}]"),
+                    format!("`{to}` is not a mail address"),
+                    "write one address per entry, e.g. ops@example.com",
                 );
             }
         }
-        Some(Channel {
-            name: c.name,
-            kind: c.kind,
-            url: if email { None } else { url },
-            to: c.to,
-            smtp: c.smtp.filter(|_| email).map(|s| Smtp {
-                tls: s.tls.unwrap_or(default_smtp_tls(s.port)),
-                host: s.host,
-                port: s.port,
-                from: s.from,
-                username: s.username,
-                password_from: s.password_from,
-                ca_file: s.ca_file,
-                allow_plain_auth: s.allow_plain_auth,
-            }),
-        })
+        match &c.smtp {
+            None => self.error(
+                &format!("{at}.smtp"),
+                "a mail channel needs its SMTP server".into(),
+                "add `smtp: { host: mail.example.com, port: 25, from: slipway@example.com }`",
+            ),
+            Some(s) if !is_mailbox(&s.from) => self.error(
+                &format!("{at}.smtp.from"),
+                format!("`{}` is not a mail address", s.from),
+                "write the sender address, e.g. slipway@example.com",
+            ),
+            Some(s) => self.smtp_tls(at, s),
+        }
+    }
+
+    /// A chat channel (Teams, Slack, …): an incoming-webhook URL, no mail settings.
+    fn chat_channel(&mut self, at: &str, c: &ChannelSpec, has_url: bool) {
+        if !has_url {
+            self.error(
+                &format!("{at}.url_from"),
+                format!("a {} channel needs its incoming-webhook URL", c.kind),
+                "name the project variable holding it with `url_from:`, or give `url:`",
+            );
+        }
+        if !c.to.is_empty() || c.smtp.is_some() {
+            self.error(
+                &format!("{at}.to"),
+                format!("`to` and `smtp` are for mail channels, not {}", c.kind),
+                "remove them, or use `kind: email`",
+            );
+        }
     }
 
     /// A password never travels in clear unless the file says so, and a CA file is for TLS.

@@ -237,8 +237,7 @@ impl Default for RetentionPolicy {
 pub struct RetainedRelease {
     pub version: Version,
     pub channel: Channel,
-    /// RFC 3339 UTC: text order is time order.
-    pub created_at: String,
+    pub created_at: jiff::Timestamp,
     /// Deployed somewhere, or needed by a pending deployment: never let go.
     pub pinned: bool,
 }
@@ -327,7 +326,7 @@ mod tests {
         RetainedRelease {
             version: Version::parse(v).unwrap(),
             channel: c,
-            created_at: at.into(),
+            created_at: format!("{at}T00:00:00Z").parse().expect("a test date"),
             pinned,
         }
     }

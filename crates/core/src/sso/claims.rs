@@ -74,6 +74,8 @@ pub enum ClaimError {
     NotFresh { at: Timestamp },
     #[error("the ID token has no usable subject (`sub`)")]
     NoSubject,
+    #[error("the refreshed ID token names another person (`{got}`) than the one who signed in")]
+    OtherSubject { got: String },
 }
 
 fn time(secs: i64) -> Result<Timestamp, ClaimError> {
@@ -89,34 +91,7 @@ impl IdClaims {
 
     /// Check the claims against what this sign-in expects; the first failure is named.
     pub fn check(&self, e: &Expected<'_>) -> Result<(), ClaimError> {
-        if self.iss != e.issuer {
-            return Err(ClaimError::WrongIssuer {
-                got: self.iss.clone(),
-                want: e.issuer.to_string(),
-            });
-        }
-        let audiences: Vec<&str> = match &self.aud {
-            Audience::One(a) => vec![a.as_str()],
-            Audience::Many(all) => all.iter().map(String::as_str).collect(),
-        };
-        let azp_ok = audiences.len() == 1 || self.azp.as_deref() == Some(e.client_id);
-        if !audiences.contains(&e.client_id) || !azp_ok {
-            return Err(ClaimError::WrongAudience {
-                got: audiences.join(", "),
-                want: e.client_id.to_string(),
-            });
-        }
-        if self.sub.is_empty() || self.sub.len() > 255 {
-            return Err(ClaimError::NoSubject);
-        }
-        let expires = time(self.exp)?;
-        if expires + LEEWAY <= e.now {
-            return Err(ClaimError::Expired(expires));
-        }
-        let issued = time(self.iat)?;
-        if issued - LEEWAY > e.now {
-            return Err(ClaimError::IssuedInFuture(issued));
-        }
+        self.check_issued(e.issuer, e.client_id, e.now)?;
         if self.nonce.as_deref() != Some(e.nonce) {
             return Err(ClaimError::WrongNonce);
         }
@@ -126,6 +101,63 @@ impl IdClaims {
             if at + SignedDuration::from_secs(1) < since - LEEWAY {
                 return Err(ClaimError::NotFresh { at });
             }
+        }
+        Ok(())
+    }
+
+    /// Check an ID token the provider gave for a refresh token (OpenID Connect Core §12.2):
+    /// issued by our provider for us, current, and about the same person (`sub`); there is no
+    /// nonce to compare, as no browser sent one.
+    pub fn check_refreshed(
+        &self,
+        issuer: &str,
+        client_id: &str,
+        subject: &str,
+        now: Timestamp,
+    ) -> Result<(), ClaimError> {
+        self.check_issued(issuer, client_id, now)?;
+        if self.sub != subject {
+            return Err(ClaimError::OtherSubject {
+                got: self.sub.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Issuer, audience, subject present, not expired, not from the future.
+    fn check_issued(
+        &self,
+        issuer: &str,
+        client_id: &str,
+        now: Timestamp,
+    ) -> Result<(), ClaimError> {
+        if self.iss != issuer {
+            return Err(ClaimError::WrongIssuer {
+                got: self.iss.clone(),
+                want: issuer.to_string(),
+            });
+        }
+        let audiences: Vec<&str> = match &self.aud {
+            Audience::One(a) => vec![a.as_str()],
+            Audience::Many(all) => all.iter().map(String::as_str).collect(),
+        };
+        let azp_ok = audiences.len() == 1 || self.azp.as_deref() == Some(client_id);
+        if !audiences.contains(&client_id) || !azp_ok {
+            return Err(ClaimError::WrongAudience {
+                got: audiences.join(", "),
+                want: client_id.to_string(),
+            });
+        }
+        if self.sub.is_empty() || self.sub.len() > 255 {
+            return Err(ClaimError::NoSubject);
+        }
+        let expires = time(self.exp)?;
+        if expires + LEEWAY <= now {
+            return Err(ClaimError::Expired(expires));
+        }
+        let issued = time(self.iat)?;
+        if issued - LEEWAY > now {
+            return Err(ClaimError::IssuedInFuture(issued));
         }
         Ok(())
     }
@@ -245,6 +277,29 @@ mod tests {
         assert!(matches!(err, Err(ClaimError::NotFresh { .. })));
         let err = claims(json!({ "auth_time": null })).check(&fresh);
         assert_eq!(err, Err(ClaimError::NoAuthTime));
+    }
+
+    #[test]
+    fn a_refreshed_token_needs_no_nonce_but_the_same_person_for_us() {
+        let now = Timestamp::from_second(NOW).unwrap();
+        let check = |c: IdClaims| c.check_refreshed("https://id.example", "slipway", "u-42", now);
+        assert_eq!(check(claims(json!({ "nonce": null }))), Ok(()));
+        assert!(matches!(
+            check(claims(json!({ "sub": "u-43" }))),
+            Err(ClaimError::OtherSubject { got }) if got == "u-43"
+        ));
+        assert!(matches!(
+            check(claims(json!({ "aud": "grafana" }))),
+            Err(ClaimError::WrongAudience { .. })
+        ));
+        assert!(matches!(
+            check(claims(json!({ "iss": "https://evil.example" }))),
+            Err(ClaimError::WrongIssuer { .. })
+        ));
+        assert!(matches!(
+            check(claims(json!({ "exp": NOW - 61 }))),
+            Err(ClaimError::Expired(_))
+        ));
     }
 
     #[test]

@@ -54,7 +54,50 @@ pub struct OidcConfig {
     pub roles: Vec<RoleMapping>,
     #[serde(default)]
     pub default_role: Option<Role>,
+    /// A PEM file of the certificate authorities that may sign the provider's certificate;
+    /// without it, the public web roots are trusted.
+    #[serde(default)]
+    pub tls_ca_file: Option<String>,
+    /// Asking the provider again, with the refresh token kept from sign-in, whether a signed-in
+    /// person is still admitted and with which groups.
+    #[serde(default)]
+    pub recheck: OidcRecheck,
 }
+
+/// How often signed-in people are re-checked at the provider, and how long an unreachable
+/// provider is trusted: their sessions and tokens end once the provider refuses them, maps
+/// them to no role, or has not answered for `grace_minutes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcRecheck {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_recheck_minutes")]
+    pub minutes: u32,
+    #[serde(default = "default_grace_minutes")]
+    pub grace_minutes: u32,
+}
+
+impl Default for OidcRecheck {
+    fn default() -> OidcRecheck {
+        OidcRecheck {
+            enabled: true,
+            minutes: default_recheck_minutes(),
+            grace_minutes: default_grace_minutes(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_grace_minutes() -> u32 {
+    60
+}
+
+/// The longest re-check interval or grace: a day (longer is no re-check an auditor accepts).
+const MAX_RECHECK_MINUTES: u32 = 24 * 60;
 
 /// An LDAP directory, signed in to by a simple bind with the person's password.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -287,6 +330,31 @@ fn check_oidc(o: &OidcConfig) -> Result<(), AuthConfigError> {
         return refuse(
             "oidc.roles is empty and there is no oidc.default_role: nobody could sign in",
         );
+    }
+    check_oidc_recheck(&o.recheck)
+}
+
+fn check_oidc_recheck(r: &OidcRecheck) -> Result<(), AuthConfigError> {
+    if !r.enabled {
+        return Ok(());
+    }
+    if r.minutes == 0 || r.minutes > MAX_RECHECK_MINUTES {
+        return refuse(format!(
+            "oidc.recheck.minutes is {}: re-check between every 1 and {MAX_RECHECK_MINUTES} minutes (or set `enabled: false`)",
+            r.minutes
+        ));
+    }
+    if r.grace_minutes > MAX_RECHECK_MINUTES {
+        return refuse(format!(
+            "oidc.recheck.grace_minutes is {}: an unreachable provider is trusted for at most {MAX_RECHECK_MINUTES} minutes",
+            r.grace_minutes
+        ));
+    }
+    if r.grace_minutes < r.minutes {
+        return refuse(format!(
+            "oidc.recheck.grace_minutes ({}) is shorter than oidc.recheck.minutes ({}): one missed re-check would end every session; give a grace of at least one interval",
+            r.grace_minutes, r.minutes
+        ));
     }
     Ok(())
 }
@@ -524,6 +592,30 @@ ldap:
         assert!(err("{").contains("line"));
         let bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
         assert!(!err(bomb).is_empty());
+    }
+
+    #[test]
+    fn the_provider_is_rechecked_every_quarter_hour_with_an_hour_of_grace_by_default() {
+        let oidc = parse(FULL).unwrap().oidc.unwrap();
+        assert_eq!(oidc.recheck, OidcRecheck::default());
+        assert!(oidc.recheck.enabled);
+        assert_eq!((oidc.recheck.minutes, oidc.recheck.grace_minutes), (15, 60));
+        let with = |recheck: &str| {
+            FULL.replace(
+                "  groups_claim: groups\n",
+                &format!("  groups_claim: groups\n  recheck: {recheck}\n"),
+            )
+        };
+        let off = parse(&with("{ enabled: false, minutes: 0 }")).unwrap();
+        assert!(!off.oidc.unwrap().recheck.enabled);
+        let err = |text: &str| parse(text).unwrap_err().message;
+        assert!(err(&with("{ minutes: 0 }")).contains("oidc.recheck.minutes is 0"));
+        assert!(err(&with("{ minutes: 5000 }")).contains("between every 1 and 1440"));
+        assert!(err(&with("{ minutes: 30, grace_minutes: 10 }"))
+            .contains("grace_minutes (10) is shorter than oidc.recheck.minutes (30)"));
+        assert!(err(&with("{ grace_minutes: 99999 }")).contains("at most 1440"));
+        assert!(err(&with("{ minute: 5 }")).contains("recheck"));
+        assert!(err(&with("{ minutes: -1 }")).contains("recheck"));
     }
 
     #[test]

@@ -127,6 +127,9 @@ struct ShowQuery {
     wait_after: Option<i64>,
     /// How long to wait for it (default 20, at most 60); then answer as it is.
     wait_secs: Option<u64>,
+    /// `false`: leave out the plan (`runs`, `rollback_runs` and the rollback preview answer
+    /// empty), for a follower that holds it from an earlier answer of the same phase.
+    plan: Option<bool>,
 }
 
 async fn show(
@@ -149,7 +152,9 @@ async fn show(
         Some(_) => std::time::Duration::from_secs(wait_secs),
         None => std::time::Duration::ZERO,
     };
-    let (view, seq) = deployments::get_after(&state, &actor, id, q.wait_after, wait).await?;
+    let with_plan = q.plan.unwrap_or(true);
+    let (view, seq) =
+        deployments::get_after(&state, &actor, id, q.wait_after, wait, with_plan).await?;
     let mut answer = detail(view);
     answer.last_event_seq = Some(seq);
     Ok(Json(answer))

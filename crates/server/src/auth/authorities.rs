@@ -9,6 +9,7 @@ use slipway_core::sso::config::{self, LdapConfig};
 use slipway_core::sso::session::SessionPolicy;
 
 use super::oidc::OidcClient;
+use crate::outgoing_tls::CaFile;
 
 /// What `AppState` holds of the sign-in configuration.
 #[derive(Default)]
@@ -50,10 +51,18 @@ impl Authorities {
                     ),
                     (None, None) => None,
                 };
-                Some(OidcClient::new(o, secret))
+                Some(OidcClient::new(o, secret).map_err(|e| fail(e.to_string()))?)
             }
             None => None,
         };
+        if let Some(path) = parsed.ldap.as_ref().and_then(|l| l.tls_ca_file.as_deref()) {
+            // Refused now, not at the first sign-in: the same reading as every connection's.
+            let ca = CaFile {
+                key: "ldap.tls_ca_file",
+                path,
+            };
+            ca.roots().map_err(|e| fail(e.to_string()))?;
+        }
         Ok(Authorities {
             sessions: parsed.sessions,
             oidc,

@@ -26,6 +26,8 @@ pub(crate) enum LdapError {
     BadCredentials,
     #[error("TLS with the directory at {url} failed: {detail}; check that ldap.tls_ca_file holds the certificate authority that signed the directory's certificate, and that ldap.url names a host the certificate carries")]
     Tls { url: String, detail: String },
+    #[error("{0}")]
+    CaFile(outgoing_tls::TlsError),
     #[error("the directory refused {what}: {detail} (result code {code})")]
     Refused {
         what: &'static str,
@@ -80,7 +82,14 @@ impl Connection {
         if endpoint.transport == LdapTransport::Plain {
             return Ok(connection);
         }
-        let tls = outgoing_tls::client_config(config.tls_ca_file.as_deref()).map_err(tls_failed)?;
+        let ca = config
+            .tls_ca_file
+            .as_deref()
+            .map(|path| outgoing_tls::CaFile {
+                key: "ldap.tls_ca_file",
+                path,
+            });
+        let tls = outgoing_tls::client_config(ca).map_err(LdapError::CaFile)?;
         if endpoint.transport == LdapTransport::StartTls {
             connection.start_tls()?;
         }

@@ -17,6 +17,8 @@ use slipway_core::sso::claims::{ClaimError, Expected, IdClaims};
 use slipway_core::sso::config::OidcConfig;
 use slipway_core::sso::jose::{self, Alg, JoseError, JwkSet, PublicKey};
 
+use crate::outgoing_tls::{client_config, CaFile, TlsError};
+
 /// How long the provider may take to answer one request.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// More than any discovery document, key set or token answer.
@@ -31,6 +33,10 @@ pub(crate) enum OidcError {
     BadAnswer { url: String, detail: String },
     #[error("the OpenID provider refused to give a token for this sign-in: {0}")]
     TokenRefused(String),
+    /// `invalid_grant`: the code or refresh token is no longer good for this person (used,
+    /// revoked, or their account is disabled or removed at the provider).
+    #[error("the OpenID provider refused to give a token for this sign-in: {0}")]
+    GrantRefused(String),
     #[error("{0}")]
     Token(#[from] JoseError),
     #[error("the ID token's signature does not verify with the provider's key `{0}`")]
@@ -63,6 +69,7 @@ struct Discovery {
 pub(crate) struct OidcClient {
     pub(crate) config: OidcConfig,
     secret: Option<String>,
+    agent: ureq::Agent,
     discovery: Mutex<Option<Discovery>>,
     keys: Mutex<JwkSet>,
 }
@@ -95,11 +102,18 @@ pub(crate) fn encode(value: &str) -> String {
     out
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
+/// The HTTP client to the provider, trusting `oidc.tls_ca_file` (else the public web roots);
+/// refused at start when the CA file is not one.
+fn agent(ca_file: Option<&str>) -> Result<ureq::Agent, TlsError> {
+    let ca = ca_file.map(|path| CaFile {
+        key: "oidc.tls_ca_file",
+        path,
+    });
+    Ok(ureq::AgentBuilder::new()
         .timeout(TIMEOUT)
         .redirects(0)
-        .build()
+        .tls_config(client_config(ca)?)
+        .build())
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(
@@ -122,9 +136,9 @@ fn read_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn get_bytes(url: &str) -> Result<Vec<u8>, OidcError> {
+fn get_bytes(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, OidcError> {
     use std::io::Read;
-    match agent().get(url).call() {
+    match agent.get(url).call() {
         Ok(answer) => {
             let mut body = Vec::new();
             answer
@@ -148,8 +162,11 @@ fn get_bytes(url: &str) -> Result<Vec<u8>, OidcError> {
     }
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, OidcError> {
-    serde_json::from_slice(&get_bytes(url)?).map_err(|e| OidcError::BadAnswer {
+fn get_json<T: serde::de::DeserializeOwned>(
+    agent: &ureq::Agent,
+    url: &str,
+) -> Result<T, OidcError> {
+    serde_json::from_slice(&get_bytes(agent, url)?).map_err(|e| OidcError::BadAnswer {
         url: url.into(),
         detail: e.to_string(),
     })
@@ -157,7 +174,26 @@ fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, OidcError> {
 
 #[derive(Deserialize)]
 struct TokenAnswer {
-    id_token: String,
+    #[serde(default)]
+    id_token: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// A sign-in the provider vouched for: the verified claims, and the refresh token it gave (kept,
+/// sealed, for re-checks), if any.
+pub(crate) struct SignedIn {
+    pub(crate) claims: IdClaims,
+    pub(crate) refresh_token: Option<String>,
+}
+
+/// What the provider answered to a refresh token.
+pub(crate) struct Refreshed {
+    /// The new ID token's claims, when it sent one (it may not: then only the account's
+    /// standing is known, not its groups).
+    pub(crate) claims: Option<IdClaims>,
+    /// A rotated refresh token, to keep instead of the one used.
+    pub(crate) refresh_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -168,13 +204,14 @@ struct TokenError {
 }
 
 impl OidcClient {
-    pub(crate) fn new(config: OidcConfig, secret: Option<String>) -> OidcClient {
-        OidcClient {
+    pub(crate) fn new(config: OidcConfig, secret: Option<String>) -> Result<OidcClient, TlsError> {
+        Ok(OidcClient {
+            agent: agent(config.tls_ca_file.as_deref())?,
             config,
             secret,
             discovery: Mutex::new(None),
             keys: Mutex::new(JwkSet::default()),
-        }
+        })
     }
 
     fn discovery(&self) -> Result<Discovery, OidcError> {
@@ -190,7 +227,7 @@ impl OidcClient {
             "{}/.well-known/openid-configuration",
             self.config.issuer.trim_end_matches('/')
         );
-        let d: Discovery = get_json(&url)?;
+        let d: Discovery = get_json(&self.agent, &url)?;
         if d.issuer != self.config.issuer {
             return Err(OidcError::BadAnswer {
                 url,
@@ -237,16 +274,65 @@ impl OidcClient {
         code: &str,
         r: &Request,
         expected: &Expected<'_>,
-    ) -> Result<IdClaims, OidcError> {
+    ) -> Result<SignedIn, OidcError> {
         let d = self.discovery()?;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", self.config.redirect_url.as_str()),
-            ("code_verifier", r.verifier.as_str()),
-            ("client_id", self.config.client_id.as_str()),
-        ];
-        let mut request = agent().post(&d.token_endpoint);
+        let answer = self.token(
+            &d,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", self.config.redirect_url.as_str()),
+                ("code_verifier", r.verifier.as_str()),
+                ("client_id", self.config.client_id.as_str()),
+            ],
+        )?;
+        let token = answer.id_token.ok_or_else(|| OidcError::BadAnswer {
+            url: d.token_endpoint.clone(),
+            detail: "it holds no `id_token`".into(),
+        })?;
+        let claims = self.verify(&d, &token)?;
+        claims.check(expected)?;
+        Ok(SignedIn {
+            claims,
+            refresh_token: answer.refresh_token,
+        })
+    }
+
+    /// Ask the provider, with the refresh token kept from sign-in, whether the person `sub` is
+    /// still admitted, and with which claims. A refused refresh (`invalid_grant`: the account
+    /// is disabled or removed, the grant revoked) is [`OidcError::TokenRefused`].
+    pub(crate) fn refresh(&self, refresh_token: &str, sub: &str) -> Result<Refreshed, OidcError> {
+        let d = self.discovery()?;
+        let answer = self.token(
+            &d,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", self.config.client_id.as_str()),
+            ],
+        )?;
+        let claims = match answer.id_token {
+            Some(token) => {
+                let claims = self.verify(&d, &token)?;
+                claims.check_refreshed(
+                    &self.config.issuer,
+                    &self.config.client_id,
+                    sub,
+                    jiff::Timestamp::now(),
+                )?;
+                Some(claims)
+            }
+            None => None,
+        };
+        Ok(Refreshed {
+            claims,
+            refresh_token: answer.refresh_token,
+        })
+    }
+
+    /// One request to the token endpoint, as this client (its secret by HTTP Basic).
+    fn token(&self, d: &Discovery, form: &[(&str, &str)]) -> Result<TokenAnswer, OidcError> {
+        let mut request = self.agent.post(&d.token_endpoint);
         if let Some(secret) = &self.secret {
             let basic = base64::engine::general_purpose::STANDARD.encode(format!(
                 "{}:{}",
@@ -255,25 +341,30 @@ impl OidcClient {
             ));
             request = request.set("Authorization", &format!("Basic {basic}"));
         }
-        let answer: TokenAnswer = match request.send_form(&form) {
-            Ok(answer) => read_json(&d.token_endpoint, answer)?,
-            Err(ureq::Error::Status(_, answer)) => {
+        match request.send_form(form) {
+            Ok(answer) => read_json(&d.token_endpoint, answer),
+            Err(ureq::Error::Status(code, answer)) if code < 500 => {
                 let e: TokenError = read_json(&d.token_endpoint, answer)?;
-                return Err(OidcError::TokenRefused(match e.error_description {
+                let grant = e.error == "invalid_grant";
+                let text = match e.error_description {
                     Some(text) => format!("{} ({text})", e.error),
                     None => e.error,
-                }));
-            }
-            Err(e) => {
-                return Err(OidcError::Unreachable {
-                    url: d.token_endpoint,
-                    detail: e.to_string(),
+                };
+                Err(if grant {
+                    OidcError::GrantRefused(text)
+                } else {
+                    OidcError::TokenRefused(text)
                 })
             }
-        };
-        let claims = self.verify(&d, &answer.id_token)?;
-        claims.check(expected)?;
-        Ok(claims)
+            Err(ureq::Error::Status(code, _)) => Err(OidcError::BadAnswer {
+                url: d.token_endpoint.clone(),
+                detail: format!("HTTP {code}"),
+            }),
+            Err(e) => Err(OidcError::Unreachable {
+                url: d.token_endpoint.clone(),
+                detail: e.to_string(),
+            }),
+        }
     }
 
     /// Verify an ID token's signature with the provider's key and read its claims.
@@ -283,7 +374,7 @@ impl OidcClient {
         let mut key = self.key(&jws);
         if key.is_none() {
             // First use, or the provider rotated its keys since we fetched them: fetch once.
-            let fresh = JwkSet::parse(&get_bytes(&d.jwks_uri)?)?;
+            let fresh = JwkSet::parse(&get_bytes(&self.agent, &d.jwks_uri)?)?;
             *self.keys.lock().expect("the keys' lock is never poisoned") = fresh;
             key = self.key(&jws);
         }

@@ -81,15 +81,9 @@ async fn send_due(state: &AppState) -> Result<(), StoreError> {
             return Ok(());
         }
         for d in due {
-            let result = match prepare(state, &d).await? {
-                Ok(out) => tokio::task::spawn_blocking(move || send(out))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("the sender stopped: {e}"))),
-                Err(e) => Err(e),
-            };
+            let result = attempt(prepare(state, &d).await?).await;
             let attempts = d.attempts + 1;
-            let (next, delay) = after_attempt(attempts as u32, result.is_ok(), backoff_secs());
-            let next_at = (next == DeliveryState::Pending).then(|| in_secs(delay));
+            let (next, next_at) = after(attempts, &result);
             let recorded = state
                 .store
                 .record_alert_delivery(
@@ -106,6 +100,26 @@ async fn send_due(state: &AppState) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Send a prepared message from a blocking thread; `Err` says why it was not sent (or could not
+/// be prepared).
+async fn attempt(prepared: Result<Outgoing, String>) -> Result<(), String> {
+    let out = prepared?;
+    tokio::task::spawn_blocking(move || send(out))
+        .await
+        .unwrap_or_else(|e| Err(format!("the sender stopped: {e}")))
+}
+
+/// Where a delivery stands after its `attempts`-th attempt, and when the next is due (as the
+/// claim compares it) if it stays pending: the webhooks' back-off.
+fn after(attempts: i64, result: &Result<(), String>) -> (DeliveryState, Option<String>) {
+    let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+    let (next, delay) = after_attempt(attempts, result.is_ok(), backoff_secs());
+    (
+        next,
+        (next == DeliveryState::Pending).then(|| in_secs(delay)),
+    )
 }
 
 /// Render the delivery's message and resolve its channel's secrets; `Err` says why it cannot
@@ -146,36 +160,74 @@ async fn prepare(
         by: alert.acknowledged_by.as_deref(),
         link,
     };
-    let environment = alert.context.environment.as_deref();
-    if let Some(body) = message.chat_payload(channel.kind) {
-        let url = match &channel.url {
-            Some(Setting::Plain(u)) => Some(u.clone()),
-            Some(Setting::Variable(v)) => secret(state, &project, v, environment).await?,
-            None => None,
-        };
-        let Some(url) = url else {
-            return Ok(Err(unset(&channel, "url_from")));
-        };
-        return Ok(Ok(Outgoing::Chat {
-            url,
-            body: body.to_string(),
-        }));
-    }
-    let password = match channel.smtp.as_ref().and_then(|s| s.password_from.as_ref()) {
-        Some(v) => match secret(state, &project, v, environment).await? {
-            Some(p) => Some(p),
-            None => return Ok(Err(unset(&channel, "smtp.password_from"))),
-        },
-        None => None,
+    let content = match message.chat_payload(channel.kind) {
+        Some(chat) => Content::Chat(chat.to_string()),
+        None => {
+            let (subject, body) = message.email();
+            Content::Mail {
+                subject,
+                body,
+                html: None,
+            }
+        }
     };
-    let (subject, body) = message.email();
-    Ok(Ok(Outgoing::Mail {
-        channel: Box::new(channel),
-        password,
-        subject,
-        body,
-        html: None,
-    }))
+    let environment = alert.context.environment.as_deref();
+    addressed(state, &project, channel, environment, content).await
+}
+
+/// What a message says, in the form its channel takes.
+enum Content {
+    /// The body posted to a chat incoming webhook.
+    Chat(String),
+    Mail {
+        subject: String,
+        body: String,
+        html: Option<String>,
+    },
+}
+
+/// The message addressed through its channel, with the secrets it needs (an incoming-webhook
+/// URL, an SMTP password) read from the project's variables for `environment` only now.
+async fn addressed(
+    state: &AppState,
+    project: &Project,
+    channel: Channel,
+    environment: Option<&str>,
+    content: Content,
+) -> Result<Result<Outgoing, String>, StoreError> {
+    match content {
+        Content::Chat(body) => {
+            let url = match &channel.url {
+                Some(Setting::Plain(u)) => Some(u.clone()),
+                Some(Setting::Variable(v)) => secret(state, project, v, environment).await?,
+                None => None,
+            };
+            Ok(match url {
+                Some(url) => Ok(Outgoing::Chat { url, body }),
+                None => Err(unset(&channel, "url_from")),
+            })
+        }
+        Content::Mail {
+            subject,
+            body,
+            html,
+        } => {
+            let password = match channel.smtp.as_ref().and_then(|s| s.password_from.as_ref()) {
+                Some(v) => match secret(state, project, v, environment).await? {
+                    Some(p) => Some(p),
+                    None => return Ok(Err(unset(&channel, "smtp.password_from"))),
+                },
+                None => None,
+            };
+            Ok(Ok(Outgoing::Mail {
+                channel: Box::new(channel),
+                password,
+                subject,
+                body,
+                html,
+            }))
+        }
+    }
 }
 
 /// Send every weekly report message due now, as `send_due` sends alert deliveries.
@@ -189,15 +241,8 @@ async fn send_due_reports(state: &AppState) -> Result<(), StoreError> {
             return Ok(());
         }
         for d in due {
-            let result = match prepare_report(state, &d).await? {
-                Ok(out) => tokio::task::spawn_blocking(move || send(out))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("the sender stopped: {e}"))),
-                Err(e) => Err(e),
-            };
-            let attempts = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
-            let (next, delay) = after_attempt(attempts, result.is_ok(), backoff_secs());
-            let next_at = (next == DeliveryState::Pending).then(|| in_secs(delay));
+            let result = attempt(prepare_report(state, &d).await?).await;
+            let (next, next_at) = after(d.attempts + 1, &result);
             let recorded = state
                 .store
                 .record_report_delivery(&d, next, next_at.as_deref(), result.err().as_deref())
@@ -229,35 +274,16 @@ async fn prepare_report(
             m.channel, d.project
         )));
     };
-    let environment = Some(d.environment.as_str());
-    if channel.kind != slipway_core::alerts::ChannelKind::Email {
-        let url = match &channel.url {
-            Some(Setting::Plain(u)) => Some(u.clone()),
-            Some(Setting::Variable(v)) => secret(state, &project, v, environment).await?,
-            None => None,
-        };
-        let Some(url) = url else {
-            return Ok(Err(unset(&channel, "url_from")));
-        };
-        return Ok(Ok(Outgoing::Chat {
-            url,
+    let content = if channel.kind == slipway_core::alerts::ChannelKind::Email {
+        Content::Mail {
+            subject: m.subject.clone(),
             body: m.body.clone(),
-        }));
-    }
-    let password = match channel.smtp.as_ref().and_then(|s| s.password_from.as_ref()) {
-        Some(v) => match secret(state, &project, v, environment).await? {
-            Some(p) => Some(p),
-            None => return Ok(Err(unset(&channel, "smtp.password_from"))),
-        },
-        None => None,
+            html: m.html.clone(),
+        }
+    } else {
+        Content::Chat(m.body.clone())
     };
-    Ok(Ok(Outgoing::Mail {
-        channel: Box::new(channel),
-        password,
-        subject: m.subject.clone(),
-        body: m.body.clone(),
-        html: m.html.clone(),
-    }))
+    addressed(state, &project, channel, Some(&d.environment), content).await
 }
 
 fn unset(channel: &Channel, key: &str) -> String {

@@ -166,6 +166,16 @@ struct Session {
     conn: BufReader<Wire>,
 }
 
+impl Mail<'_> {
+    /// The relay's CA file, named by its setting in every refusal.
+    fn trusted_ca(&self) -> Option<outgoing_tls::CaFile<'_>> {
+        self.ca_file.map(|path| outgoing_tls::CaFile {
+            key: "smtp.ca_file",
+            path,
+        })
+    }
+}
+
 fn tls_failed(mail: &Mail<'_>, e: outgoing_tls::TlsError) -> String {
     format!(
         "TLS with the SMTP server {}:{} failed: {e}; check that smtp.ca_file holds the certificate authority that signed its certificate, \
@@ -196,7 +206,7 @@ impl Session {
         let mut wire = Wire::Plain(stream);
         if mail.tls == SmtpTls::Implicit {
             let trust =
-                outgoing_tls::client_config(mail.ca_file).map_err(|e| tls_failed(mail, e))?;
+                outgoing_tls::client_config(mail.trusted_ca()).map_err(|e| e.to_string())?;
             wire = wire
                 .into_tls(mail.host, trust)
                 .map_err(|e| tls_failed(mail, e))?;
@@ -215,7 +225,7 @@ impl Session {
                 mail.host, mail.port
             ));
         }
-        let trust = outgoing_tls::client_config(mail.ca_file).map_err(|e| tls_failed(mail, e))?;
+        let trust = outgoing_tls::client_config(mail.trusted_ca()).map_err(|e| e.to_string())?;
         let wire = self
             .conn
             .into_inner()

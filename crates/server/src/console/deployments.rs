@@ -346,7 +346,7 @@ struct TailView {
 
 fn targets_of(d: &StoredDeployment) -> Vec<String> {
     let mut targets: Vec<String> = Vec::new();
-    for run in d.runs.iter().chain(&d.rollback_runs) {
+    for run in d.runs.iter().chain(d.rollback_runs.iter()) {
         for t in run.batches.iter().flatten() {
             if !targets.contains(t) {
                 targets.push(t.clone());
@@ -975,8 +975,9 @@ mod tests {
             runs: vec![
                 command(1, "Migrate", &["web-01", "web-02"]),
                 command(2, "Smoke test", &["web-01"]),
-            ],
-            rollback_runs: vec![command(1, "Undo 1: Migrate", &["web-01"])],
+            ]
+            .into(),
+            rollback_runs: vec![command(1, "Undo 1: Migrate", &["web-01"])].into(),
             requested_by: "olivia".into(),
             created_at: at("2024-05-01T12:00:00.000000Z"),
             finished_at: None,

@@ -127,7 +127,7 @@ fn record_view(d: &slipway_store::StoredDecision, quality: &str) -> RecordView {
         .map(|o| (o.by.clone(), o.reason.clone()));
     let judgement = record.map(|r| r.judgement);
     RecordView {
-        at: short_time(&d.decided_at),
+        at: short_timestamp(d.decided_at),
         decision: decision_badge(&d.decision),
         criteria: judgement
             .as_ref()
@@ -190,7 +190,7 @@ fn change_request_view(
         decided: c.decided_by.as_ref().map(|by| {
             format!(
                 "{by} · {}: {}",
-                c.decided_at.as_deref().map(short_time).unwrap_or_default(),
+                c.decided_at.map(short_timestamp).unwrap_or_default(),
                 c.comment.clone().unwrap_or_default()
             )
         }),
@@ -404,7 +404,7 @@ pub(super) async fn show(
         release: p.release_version.clone(),
         environment: p.environment.clone(),
         state: promotion_badge(p.state),
-        requested: format!("{} · {}", p.requested_by, short_time(&p.requested_at)),
+        requested: format!("{} · {}", p.requested_by, short_timestamp(p.requested_at)),
         scheduled_for: p.scheduled_for.as_deref().map(short_time),
         recheck_at: p.recheck_at.as_deref().map(short_time),
         deployment,
@@ -613,7 +613,7 @@ fn inbox_item(w: &Waiting, voted: Option<bool>, signed_envs: &[String]) -> Inbox
         project: p.project.clone(),
         release: p.release_version.clone(),
         environment: p.environment.clone(),
-        requested: format!("{} · {}", p.requested_by, short_time(&p.requested_at)),
+        requested: format!("{} · {}", p.requested_by, short_timestamp(p.requested_at)),
         waiting_for: w.waiting_for.join(", "),
         voted,
     }
@@ -679,7 +679,7 @@ pub(super) async fn approvals(
                 promotion: c.promotion_id,
                 title: c.body["title"].as_str().unwrap_or("").to_string(),
                 risk: c.body["risk"]["level"].as_str().unwrap_or("?").to_string(),
-                opened: short_time(&c.opened_at),
+                opened: short_timestamp(c.opened_at),
             })
             .collect(),
         may_decide_change_requests: inbox.may_decide_change_requests,

@@ -19,8 +19,8 @@ use super::charts::{self, Caption, Stage, Tone};
 use super::criteria::plain_criterion;
 use super::notice::{see_other_done, Done};
 use super::page::{
-    render, see_other, short_digest, short_time, short_timestamp, Frame, OrProblemPage, PageResult,
-    Section, ShortDigest,
+    render, see_other, short_digest, short_timestamp, Frame, OrProblemPage, PageResult, Section,
+    ShortDigest,
 };
 use super::session::SignedForm;
 use super::user::ConsoleUser;
@@ -81,7 +81,7 @@ fn row(r: &StoredRelease) -> ReleaseRow {
             .map_or_else(|| "-".to_string(), ToString::to_string),
         signed: r.eligible_for_protected,
         created_by: r.created_by.clone(),
-        created_at: short_time(&r.created_at),
+        created_at: short_timestamp(r.created_at),
         pruned: r.pruned_at.is_some(),
     }
 }
@@ -155,7 +155,7 @@ async fn artifact_row(state: &AppState, a: &StoredArtifact) -> Result<ArtifactRo
         // Only http(s) links are ever stored (core checks provenance), so the href is safe.
         pipeline_url: p.pipeline_url.clone(),
         meta: p.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        pushed: format!("{} · {}", a.pushed_by, short_time(&a.pushed_at)),
+        pushed: format!("{} · {}", a.pushed_by, short_timestamp(a.pushed_at)),
         purged: a.purged_at.is_some(),
     })
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use slipway_core::notify::DeliveryState;
 
-use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
 use super::user::ConsoleUser;
 use crate::services;
 use crate::AppState;
@@ -70,7 +70,7 @@ pub(super) async fn list(
                 url: w.url,
                 events: w.events.join(", "),
                 project: w.project.unwrap_or_else(|| "all".into()),
-                created: short_time(&w.created_at),
+                created: short_timestamp(w.created_at),
             })
             .collect(),
         deliveries: deliveries
@@ -82,7 +82,7 @@ pub(super) async fn list(
                     (None, None) => "—".into(),
                 },
                 next_retry: match (d.state, d.next_attempt_at) {
-                    (DeliveryState::Pending, Some(at)) => short_time(&at),
+                    (DeliveryState::Pending, Some(at)) => short_timestamp(at),
                     _ => "—".into(),
                 },
                 tone: match d.state {
@@ -90,7 +90,7 @@ pub(super) async fn list(
                     DeliveryState::Delivered => " good",
                     DeliveryState::Failed => " bad",
                 },
-                created: short_time(&d.created_at),
+                created: short_timestamp(d.created_at),
                 id: d.id,
                 webhook: d.webhook,
                 event: d.event,

@@ -317,7 +317,7 @@ async fn record_push(
                 signature,
                 signature_state,
                 pushed_by: actor.username.clone(),
-                pushed_at: slipway_store::now(),
+                pushed_at: slipway_store::current_time(),
                 purged_at: None,
             };
             tx.insert_artifact(&artifact).await?;
@@ -388,7 +388,7 @@ pub async fn list(
         .await?;
     Ok(Listed::from_page(found, &list, |a| {
         vec![
-            a.pushed_at.clone(),
+            slipway_store::format_time(a.pushed_at),
             a.component.to_string(),
             a.version.as_str().to_string(),
         ]
@@ -664,7 +664,7 @@ pub async fn add_key(
         name: name.clone(),
         public_key,
         created_by: actor.username.clone(),
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
         revoked_at: None,
     };
     let mut tx = state.store.write().await?;

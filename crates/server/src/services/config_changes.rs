@@ -48,6 +48,38 @@ pub(crate) struct Holding {
     pub new: bool,
 }
 
+/// The governed changes of one apply that did not simply apply: held for a second person, or
+/// let through by break-glass.
+#[derive(Default)]
+pub(crate) struct Admissions {
+    pub pending: Vec<ConfigChangeView>,
+    pub broken: Vec<BreakGlassView>,
+    /// Whether a new request was stored: a file applied again finds its request pending.
+    pub held_new: bool,
+}
+
+impl Admissions {
+    /// A governed change waits for a second person (stored as a pending request), or applies
+    /// now when the glass is broken (recorded as such). Returns whether it applies now.
+    pub(crate) async fn admit(
+        &mut self,
+        tx: &mut WriteTx<'_>,
+        actor: &Actor,
+        glass: Option<&Glass>,
+        held: Held<'_>,
+    ) -> Result<bool, ServiceError> {
+        let Some(glass) = glass else {
+            let holding = hold(tx, actor, held).await?;
+            self.held_new |= holding.new;
+            self.pending.push(holding.request);
+            return Ok(false);
+        };
+        self.broken
+            .push(record_break_glass(tx, actor, glass, held).await?);
+        Ok(true)
+    }
+}
+
 /// Store a held change as a pending request, in the apply's transaction, and audit it. The same
 /// change from the same author already pending is that request, not a second one.
 pub(crate) async fn hold(

@@ -275,14 +275,40 @@ pub struct DeploymentView {
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<DeploymentView, ServiceError> {
+    get_with(state, actor, id, true).await
+}
+
+/// [`get`], or without `with_plan` the same view with its plan left out (runs, undo runs and
+/// rollback preview empty): what a follower that holds the plan asks for at each change, so
+/// that following a deployment costs the same at its hundredth step as at its first.
+async fn get_with(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    with_plan: bool,
+) -> Result<DeploymentView, ServiceError> {
     require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
-    let deployment = state.store.deployment(id).await?.ok_or_else(|| {
+    let mut deployment = state.store.deployment(id).await?.ok_or_else(|| {
         ServiceError::not_found(
             format!("deployment {id}"),
             "list them with `slipway deployment list`",
         )
     })?;
     let tasks = state.store.tasks(id).await?;
+    if !with_plan {
+        let intervention = super::interventions::for_view(state, &deployment, &tasks).await?;
+        deployment.runs = Vec::new().into();
+        deployment.rollback_runs = Vec::new().into();
+        return Ok(DeploymentView {
+            deployment,
+            tasks,
+            rollback_preview: RollbackPlan {
+                steps: Vec::new(),
+                left_as_is: Vec::new(),
+            },
+            intervention,
+        });
+    }
     let all: Vec<TaskStatus> = deployment
         .runs
         .iter()
@@ -332,6 +358,7 @@ pub async fn get_after(
     id: i64,
     after: Option<i64>,
     wait: std::time::Duration,
+    with_plan: bool,
 ) -> Result<(DeploymentView, i64), ServiceError> {
     require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
     let subject = format!("deployment/{id}");
@@ -349,9 +376,9 @@ pub async fn get_after(
                 // the view once for it rather than once per event.
                 tokio::time::sleep(SETTLE.min(left)).await;
                 let seq = state.store.last_event_seq(&subject).await?;
-                return Ok((get(state, actor, id).await?, seq));
+                return Ok((get_with(state, actor, id, with_plan).await?, seq));
             }
-            return Ok((get(state, actor, id).await?, seq));
+            return Ok((get_with(state, actor, id, with_plan).await?, seq));
         }
         let look_again = left.min(std::time::Duration::from_secs(1));
         let _ = tokio::time::timeout(look_again, changed).await;

@@ -477,11 +477,7 @@ async fn config_changes_before(
     };
     let mut shown = Vec::new();
     for c in state.store.decided_config_changes_of(&subjects).await? {
-        let decided = c
-            .decided_at
-            .as_deref()
-            .and_then(|at| at.parse::<jiff::Timestamp>().ok());
-        if let (Some(decided), Some(last)) = (decided, last_decision(&c.subject)) {
+        if let (Some(decided), Some(last)) = (c.decided_at, last_decision(&c.subject)) {
             if decided <= last {
                 shown.push(super::config_changes::with_signature(state, c).await?);
             }

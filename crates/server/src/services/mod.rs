@@ -27,6 +27,7 @@ pub mod flakiness;
 pub mod health;
 pub mod insights;
 pub mod interventions;
+pub(crate) mod oidc_recheck;
 pub mod paging;
 pub mod parity;
 pub(crate) mod progress;

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::json;
-use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
+use slipway_api::config_changes::BreakGlassAsk;
 use slipway_core::access::Operation;
 use slipway_core::config::{
     load, position_of, Config, ConfigError, ConfigErrors, Position, Source,
@@ -16,7 +16,7 @@ use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::Name;
 use slipway_store::WriteTx;
 
-use super::config_changes::{self, Glass, Held};
+use super::config_changes::{self, Admissions, Glass, Held};
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
@@ -82,6 +82,41 @@ pub async fn parse(files: Vec<ConfigText>) -> Result<Config, ServiceError> {
     })?
 }
 
+/// Every mail channel's `smtp.ca_file` read as its connections will read it, so a wrong path
+/// or a file that is no CA bundle is refused at apply rather than at the first alert. (Not at
+/// `validate`, which any signed-in user may call: it would tell them about the server's files.)
+async fn check_ca_files(config: &Config) -> Result<(), ServiceError> {
+    let files: Vec<(String, String)> = config
+        .projects
+        .iter()
+        .flat_map(|p| {
+            p.alerting.channels.iter().filter_map(move |c| {
+                let path = c.smtp.as_ref()?.ca_file.clone()?;
+                Some((
+                    format!("project {} channel {} smtp.ca_file", p.name, c.name),
+                    path,
+                ))
+            })
+        })
+        .collect();
+    if files.is_empty() {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || {
+        files.iter().try_for_each(|(key, path)| {
+            let ca = crate::outgoing_tls::CaFile { key, path };
+            ca.roots().map(drop).map_err(|e| {
+                ServiceError::invalid(
+                    e.to_string(),
+                    "the path is read on the server's host: put the CA bundle there, or remove `ca_file` to trust the public roots",
+                )
+            })
+        })
+    })
+    .await
+    .map_err(|e| ServiceError::invalid(format!("the CA files could not be read: {e}"), ""))?
+}
+
 /// What apply did; the API answers with it as it is.
 pub use slipway_api::projects::ApplyOutcome;
 
@@ -123,6 +158,7 @@ pub async fn apply(
         )
         .await?;
     }
+    check_ca_files(&config).await?;
     let glass = match &options.break_glass {
         Some(ask) => Some(config_changes::break_glass_checked(state, actor, ask).await?),
         None => None,
@@ -139,14 +175,18 @@ pub async fn apply(
             .await?;
     }
     for declared in &config.flags {
-        let flags = super::flags::apply::apply(&mut tx, actor, declared, glass.as_ref()).await?;
-        applied.changes.extend(flags.changes);
-        applied.pending.extend(flags.pending);
-        applied.broken.extend(flags.broken);
-        applied.held_new |= flags.held_new;
+        let changes = super::flags::apply::apply(
+            &mut tx,
+            actor,
+            glass.as_ref(),
+            &mut applied.admissions,
+            declared,
+        )
+        .await?;
+        applied.changes.extend(changes);
     }
     let summary = applied.summary(dry_run);
-    if (!applied.changes.is_empty() || applied.held_new) && !dry_run {
+    if (!applied.changes.is_empty() || applied.admissions.held_new) && !dry_run {
         tx.commit().await?;
     } else {
         drop(tx);
@@ -154,8 +194,8 @@ pub async fn apply(
     let warnings = unheld_roles(state, &config).await?;
     Ok(ApplyOutcome {
         changes: applied.changes,
-        pending: applied.pending,
-        break_glass: applied.broken,
+        pending: applied.admissions.pending,
+        break_glass: applied.admissions.broken,
         dry_run,
         summary,
         warnings,
@@ -167,10 +207,7 @@ pub async fn apply(
 #[derive(Default)]
 struct Applied {
     changes: Vec<Change>,
-    pending: Vec<ConfigChangeView>,
-    broken: Vec<BreakGlassView>,
-    /// Whether a new request was stored: a file applied again finds its request pending.
-    held_new: bool,
+    admissions: Admissions,
 }
 
 impl Applied {
@@ -190,6 +227,7 @@ impl Applied {
             let reasons = environment_reasons(current.as_ref(), env);
             let admitted = reasons.is_empty()
                 || self
+                    .admissions
                     .admit(
                         tx,
                         actor,
@@ -229,6 +267,7 @@ impl Applied {
         let reasons = project_reasons(current.as_ref(), project, &protected);
         let admitted = reasons.is_empty()
             || self
+                .admissions
                 .admit(
                     tx,
                     actor,
@@ -250,26 +289,6 @@ impl Applied {
         Ok(())
     }
 
-    /// A governed change waits for a second person (stored as a pending request), or applies
-    /// now when the glass is broken (recorded as such). Returns whether it applies now.
-    async fn admit(
-        &mut self,
-        tx: &mut WriteTx<'_>,
-        actor: &Actor,
-        glass: Option<&Glass>,
-        held: Held<'_>,
-    ) -> Result<bool, ServiceError> {
-        let Some(glass) = glass else {
-            let holding = config_changes::hold(tx, actor, held).await?;
-            self.held_new |= holding.new;
-            self.pending.push(holding.request);
-            return Ok(false);
-        };
-        self.broken
-            .push(config_changes::record_break_glass(tx, actor, glass, held).await?);
-        Ok(true)
-    }
-
     /// An applied change of a `what` (environment, project), with its audit event.
     fn record(&mut self, tx: &mut WriteTx<'_>, actor: &Actor, what: &str, change: Change) {
         tx.audit(entry(
@@ -284,25 +303,30 @@ impl Applied {
     /// The apply's one-line answer.
     fn summary(&self, dry_run: bool) -> String {
         let mut summary = match (self.changes.len(), dry_run) {
-            (0, _) if self.pending.is_empty() => {
+            (0, _) if self.admissions.pending.is_empty() => {
                 "no change: the server already matches the files".to_string()
             }
             (n, true) => format!("dry run: {n} change(s) would be made"),
             (n, false) => format!("{n} change(s) applied"),
         };
-        if !self.pending.is_empty() {
-            let ids: Vec<String> = self.pending.iter().map(|p| p.id.to_string()).collect();
+        if !self.admissions.pending.is_empty() {
+            let ids: Vec<String> = self
+                .admissions
+                .pending
+                .iter()
+                .map(|p| p.id.to_string())
+                .collect();
             summary.push_str(&format!(
                 "; {} change(s) {} for approval by another {DECIDER} (configuration change request {}: `slipway config-change approve ID`)",
-                self.pending.len(),
+                self.admissions.pending.len(),
                 if dry_run { "would wait" } else { "wait" },
                 ids.join(", ")
             ));
         }
-        if let Some(first) = self.broken.first() {
+        if let Some(first) = self.admissions.broken.first() {
             summary.push_str(&format!(
                 "; {} governed change(s) applied by break-glass until {} (they revert by themselves then)",
-                self.broken.len(),
+                self.admissions.broken.len(),
                 first.expires_at
             ));
         }

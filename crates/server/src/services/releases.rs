@@ -204,14 +204,14 @@ pub async fn create(
                 digest: a.digest,
             })
             .collect(),
-        snapshot: ReleaseSnapshot {
+        snapshot: std::sync::Arc::new(ReleaseSnapshot {
             project: spec.clone(),
             variables,
-        },
+        }),
         notes,
         eligible_for_protected: eligible,
         created_by: actor.username.clone(),
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
         pruned_at: None,
     };
 

@@ -334,7 +334,7 @@ async fn check_and_exchange(
         verifier: flow.verifier,
         fresh,
     };
-    let claims = tokio::task::spawn_blocking(move || {
+    let signed_in = tokio::task::spawn_blocking(move || {
         let client = authorities.oidc.as_ref().expect("checked above");
         let expected = Expected {
             issuer: &client.config.issuer,
@@ -355,6 +355,7 @@ async fn check_and_exchange(
         }
     })?;
     let config = &client.config;
+    let claims = signed_in.claims;
     let username = claims
         .text(&config.username_claim)
         .ok_or_else(|| {
@@ -381,6 +382,7 @@ async fn check_and_exchange(
         username,
         role,
         groups,
+        refresh_token: signed_in.refresh_token.filter(|_| config.recheck.enabled),
     };
     Ok((person, purpose))
 }
@@ -403,6 +405,8 @@ struct Person {
     printed_name: Option<String>,
     role: Role,
     groups: Vec<String>,
+    /// The provider's refresh token, for re-checks (`services::oidc_recheck`); never logged.
+    refresh_token: Option<String>,
 }
 
 /// Create or bring up to date the user of `person`, and open their session, in one transaction.
@@ -416,8 +420,35 @@ async fn sign_in_person(
     let session = open_session(state, &mut tx, &user, details).await?;
     // The groups were just read: the next re-check is due a full interval from now.
     tx.mark_checked(&user.id).await?;
+    keep_refresh_token(state, &mut tx, &user, person).await?;
     tx.commit().await?;
     Ok(session)
+}
+
+/// Keep an OpenID person's refresh token, sealed under the master key for this user only, so
+/// their sessions and CLI tokens are re-checked at the provider; a sign-in without one forgets
+/// the previous one (nothing to re-check with).
+async fn keep_refresh_token(
+    state: &AppState,
+    tx: &mut slipway_store::WriteTx<'_>,
+    user: &User,
+    person: &Person,
+) -> Result<(), ServiceError> {
+    if person.identity.source != "oidc" {
+        return Ok(());
+    }
+    let sealed = person
+        .refresh_token
+        .as_deref()
+        .map(|token| state.secrets.seal(&refresh_slot(&user.id), token));
+    tx.keep_refresh_token(&user.id, sealed.as_deref()).await?;
+    Ok(())
+}
+
+/// The sealing slot of a user's refresh token: a sealed token copied to another user's row
+/// does not open.
+pub(crate) fn refresh_slot(user_id: &str) -> String {
+    format!("oidc-refresh/{user_id}")
 }
 
 /// Admit `person` as at a sign-in, then approve the waiting CLI's request for them, in one
@@ -454,6 +485,7 @@ async fn approve_cli(
         }),
     });
     tx.mark_checked(&user.id).await?;
+    keep_refresh_token(state, &mut tx, &user, person).await?;
     tx.commit().await?;
     Ok(Finished::CliApproved {
         username: user.username,
@@ -630,6 +662,7 @@ pub(super) async fn ldap_login(
         printed_name: found.printed_name,
         role,
         groups: found.groups,
+        refresh_token: None,
     };
     match sign_in_person(state, &person, details).await {
         Ok(session) => Ok(session),

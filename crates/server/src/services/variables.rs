@@ -184,7 +184,7 @@ pub async fn set(
         sensitive,
         value: (!sensitive).then(|| value.to_string()),
         ciphertext: sensitive.then(|| state.secrets.seal(&slot(project, name, &scope), value)),
-        updated_at: String::new(),
+        updated_at: slipway_store::current_time(),
         updated_by: actor.username.clone(),
     };
     let mut tx = state.store.write().await?;

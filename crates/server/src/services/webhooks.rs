@@ -60,7 +60,7 @@ pub async fn add(
         events,
         project,
         created_by: actor.username.clone(),
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
     };
     let secret = new_secret("whsec_");
     let sealed = state.secrets.seal(&secret_slot(&webhook.name), &secret);

@@ -61,7 +61,7 @@ pub(crate) async fn start_rollback(
     tasks: &[StoredTask],
 ) -> Result<(), ServiceError> {
     let forward = statuses(tasks, Phase::Forward);
-    d.rollback_runs = rollback_runs(&d.runs, &forward, |_| Vec::new());
+    d.rollback_runs = rollback_runs(&d.runs, &forward, |_| Vec::new()).into();
     d.phase = Phase::Rollback;
     if d.rollback_runs.is_empty() {
         d.state = transition(d.state, DeploymentEvent::RollbackCompleted)
@@ -128,8 +128,8 @@ pub(crate) async fn insert_in(
         state: transition(DeploymentState::Pending, DeploymentEvent::Start)
             .expect("a new deployment can start"),
         phase: Phase::Forward,
-        runs,
-        rollback_runs: Vec::new(),
+        runs: runs.into(),
+        rollback_runs: Vec::new().into(),
         requested_by: requested_by.to_string(),
         created_at: slipway_store::current_time(),
         finished_at: None,

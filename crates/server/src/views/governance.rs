@@ -2,7 +2,7 @@
 //! anything: `services::promotions` does.
 
 use slipway_api::governance::{ChangeRequestView, DecisionView, PromotionSummary};
-use slipway_store::{StoredChangeRequest, StoredDecision, StoredPromotion};
+use slipway_store::{format_time, StoredChangeRequest, StoredDecision, StoredPromotion};
 
 use super::IntoView;
 
@@ -17,11 +17,11 @@ impl IntoView for StoredPromotion {
             after_promotion: self.after_promotion,
             state: self.state,
             requested_by: self.requested_by,
-            requested_at: self.requested_at,
+            requested_at: format_time(self.requested_at),
             scheduled_for: self.scheduled_for,
             recheck_at: self.recheck_at,
             deployment_id: self.deployment_id,
-            updated_at: self.updated_at,
+            updated_at: format_time(self.updated_at),
         }
     }
 }
@@ -34,7 +34,7 @@ impl IntoView for StoredDecision {
             promotion_id: self.promotion_id,
             decision: self.decision,
             record: self.record,
-            decided_at: self.decided_at,
+            decided_at: format_time(self.decided_at),
         }
     }
 }
@@ -47,9 +47,9 @@ impl IntoView for StoredChangeRequest {
             promotion_id: self.promotion_id,
             state: self.state,
             body: self.body,
-            opened_at: self.opened_at,
+            opened_at: format_time(self.opened_at),
             decided_by: self.decided_by,
-            decided_at: self.decided_at,
+            decided_at: self.decided_at.map(format_time),
             comment: self.comment,
             // Filled by `services::promotions`, which reads the signatures.
             signature: None,

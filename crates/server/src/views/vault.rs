@@ -2,7 +2,9 @@
 //! resolves anything: `services::artifacts` and `services::releases` do.
 
 use slipway_api::vault::{ArtifactView, ReleaseArtifactView, ReleaseView, SigningKeyView};
-use slipway_store::{ReleaseArtifact, SigningKeyRecord, StoredArtifact, StoredRelease};
+use slipway_store::{
+    format_time, ReleaseArtifact, SigningKeyRecord, StoredArtifact, StoredRelease,
+};
 
 use super::IntoView;
 
@@ -19,8 +21,8 @@ impl IntoView for StoredArtifact {
             signature: self.signature,
             signature_state: self.signature_state,
             pushed_by: self.pushed_by,
-            pushed_at: self.pushed_at,
-            purged_at: self.purged_at,
+            pushed_at: format_time(self.pushed_at),
+            purged_at: self.purged_at.map(format_time),
         }
     }
 }
@@ -33,8 +35,8 @@ impl IntoView for SigningKeyRecord {
             name: self.name,
             public_key: self.public_key,
             created_by: self.created_by,
-            created_at: self.created_at,
-            revoked_at: self.revoked_at,
+            created_at: format_time(self.created_at),
+            revoked_at: self.revoked_at.map(format_time),
         }
     }
 }
@@ -60,12 +62,12 @@ impl IntoView for StoredRelease {
             labels: self.labels,
             lifecycle: self.lifecycle,
             artifacts: self.artifacts.into_view(),
-            snapshot: self.snapshot,
+            snapshot: std::sync::Arc::unwrap_or_clone(self.snapshot),
             notes: self.notes,
             eligible_for_protected: self.eligible_for_protected,
             created_by: self.created_by,
-            created_at: self.created_at,
-            pruned_at: self.pruned_at,
+            created_at: format_time(self.created_at),
+            pruned_at: self.pruned_at.map(format_time),
         }
     }
 }

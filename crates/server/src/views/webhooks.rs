@@ -1,7 +1,7 @@
 //! Webhook and delivery rows as the API answers them: never a secret.
 
 use slipway_api::webhooks::{DeliveryAttemptView, DeliveryView, WebhookView};
-use slipway_store::{Delivery, DeliveryAttempt, Webhook};
+use slipway_store::{format_time, Delivery, DeliveryAttempt, Webhook};
 
 use super::IntoView;
 
@@ -14,7 +14,7 @@ impl IntoView for Webhook {
             events: self.events,
             project: self.project,
             created_by: self.created_by,
-            created_at: self.created_at,
+            created_at: format_time(self.created_at),
         }
     }
 }
@@ -24,7 +24,7 @@ impl IntoView for DeliveryAttempt {
     fn into_view(self) -> DeliveryAttemptView {
         DeliveryAttemptView {
             attempt: self.attempt,
-            at: self.at,
+            at: format_time(self.at),
             status: self.status,
             error: self.error,
             duration_ms: self.duration_ms,
@@ -42,11 +42,11 @@ impl IntoView for Delivery {
             audit_seq: self.audit_seq,
             state: self.state,
             attempts: self.attempts,
-            next_attempt_at: self.next_attempt_at,
+            next_attempt_at: self.next_attempt_at.map(format_time),
             last_status: self.last_status,
             last_error: self.last_error,
-            created_at: self.created_at,
-            finished_at: self.finished_at,
+            created_at: format_time(self.created_at),
+            finished_at: self.finished_at.map(format_time),
             attempt_log: self.attempt_log.into_view(),
         }
     }

@@ -1,7 +1,8 @@
 //! `slipway login --sso` end to end: the real CLI asks for a sign-in request and waits, a
 //! headless Chromium opens the address it printed, signs in at the real OpenID provider
 //! (`oidc-provider`), and the CLI receives an API token bound to that person, once. The request
-//! cannot be collected with another secret, nor twice.
+//! cannot be collected with another secret, nor twice. The token is re-checked at the provider
+//! like a session (every second here): once the provider no longer knows the person, it is revoked.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -30,7 +31,10 @@ fn slipway_with_provider(port: u16, issuer: &str) -> (Server, tempfile::TempDir)
     std::fs::write(&path, config).expect("the auth config");
     let server = Server::start_listening(
         &format!("127.0.0.1:{port}"),
-        &[("SLIPWAY_AUTH_CONFIG", path.to_str().expect("UTF-8"))],
+        &[
+            ("SLIPWAY_AUTH_CONFIG", path.to_str().expect("UTF-8")),
+            ("SLIPWAY_OIDC_RECHECK_SECS", "1"),
+        ],
     );
     (server, folder)
 }
@@ -182,6 +186,29 @@ fn the_cli_signs_in_through_the_provider_in_a_browser_and_gets_a_token_once() {
         (202, Some("pending")),
         "{body}"
     );
+
+    // Quinn's account is removed at the provider: the CLI's token is revoked at the next re-check.
+    provider.set_user("quinn", &Value::Null);
+    let mut refused = None;
+    for _ in 0..80 {
+        let whoami = slipway_command()
+            .args(["whoami", "--server", &base])
+            .env_remove("SLIPWAY_TOKEN")
+            .env("SLIPWAY_PROFILE", &profile)
+            .output()
+            .expect("whoami");
+        if !whoami.status.success() {
+            refused = Some(String::from_utf8_lossy(&whoami.stderr).into_owned());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let refused = refused.expect("the CLI token is refused within 20 s");
+    assert!(
+        refused.contains("401") || refused.to_lowercase().contains("sign"),
+        "{refused}"
+    );
+    assert!(audit_verbs(&base).iter().any(|v| v == "user.access_ended"));
 }
 
 /// `POST /api/v1/cli-sign-ins` from `source` (a loopback address of this machine), by hand:

@@ -200,6 +200,25 @@ fn a_reader_waits_for_the_deployments_next_change() {
     .expect("the deployment");
     assert_eq!(same["last_event_seq"], seq, "{same:#}");
     assert_eq!(same["state"], "waiting_for_intervention");
+    // Without the plan (what `--wait` asks after its first read): the same tasks, state and
+    // intervention; the runs and the rollback preview left out. Anything but true or false is
+    // refused.
+    let brief = get(
+        &server,
+        &format!("/api/v1/deployments/{id}?wait_after={seq}&wait_secs=1&plan=false"),
+    )
+    .expect("the deployment");
+    assert!(
+        !same["runs"].as_array().expect("runs").is_empty(),
+        "{same:#}"
+    );
+    assert_eq!(brief["runs"], json!([]), "{brief:#}");
+    assert_eq!(brief["rollback_runs"], json!([]));
+    assert_eq!(brief["rollback_preview"]["steps"], json!([]));
+    for field in ["tasks", "state", "phase", "intervention", "last_event_seq"] {
+        assert_eq!(brief[field], same[field], "{field} differs:\n{brief:#}");
+    }
+    assert!(get(&server, &format!("/api/v1/deployments/{id}?plan=maybe")).is_err());
     // A person answers while a reader waits: the reader gets the change.
     let url = server.url.clone();
     let reader = std::thread::spawn(move || {

@@ -15,15 +15,15 @@ use crate::support::sso_peers::{
 use crate::support::{browser, ok, spawn_agent, AgentProcess, Server, ADMIN_TOKEN};
 
 /// An answer as the test reads it: status, headers that matter, body.
-struct Reply {
-    status: u16,
-    location: Option<String>,
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) location: Option<String>,
     cookies: Vec<(String, String)>,
     body: String,
 }
 
 /// A client that follows no redirects and keeps cookies per origin, as a browser would.
-struct Client {
+pub(super) struct Client {
     agent: ureq::Agent,
     jar: HashMap<String, HashMap<String, String>>,
 }
@@ -34,7 +34,7 @@ fn origin(url: &str) -> String {
 }
 
 impl Client {
-    fn new() -> Client {
+    pub(super) fn new() -> Client {
         Client {
             agent: ureq::AgentBuilder::new()
                 .redirects(0)
@@ -88,7 +88,7 @@ impl Client {
         }
     }
 
-    fn get(&mut self, url: &str) -> Reply {
+    pub(super) fn get(&mut self, url: &str) -> Reply {
         let r = self
             .agent
             .get(url)
@@ -123,7 +123,7 @@ impl Client {
         }
     }
 
-    fn has_session(&self, base: &str) -> bool {
+    pub(super) fn has_session(&self, base: &str) -> bool {
         self.jar
             .get(&origin(base))
             .is_some_and(|c| c.contains_key("slipway_session"))
@@ -132,7 +132,7 @@ impl Client {
 
 /// Start at Slipway's "Sign in with …" and sign in at the provider; the provider's answer (the
 /// callback URL) is returned unvisited, so a test can tamper with it or visit it.
-fn provider_answer(c: &mut Client, base: &str, user: &str, password: &str) -> String {
+pub(super) fn provider_answer(c: &mut Client, base: &str, user: &str, password: &str) -> String {
     let started = c.get(&format!("{base}/login/oidc"));
     assert_eq!(started.status, 303, "start: {}", started.body);
     let to_provider = started.location.expect("a redirect to the provider");
@@ -170,11 +170,11 @@ fn users(base: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn user(base: &str, name: &str) -> Option<Value> {
+pub(super) fn user(base: &str, name: &str) -> Option<Value> {
     users(base).into_iter().find(|u| u["username"] == name)
 }
 
-fn audit_verbs(base: &str) -> Vec<String> {
+pub(super) fn audit_verbs(base: &str) -> Vec<String> {
     let reply: Value = ureq::get(&format!("{base}/api/v1/audit?limit=500"))
         .set("authorization", &format!("Bearer {ADMIN_TOKEN}"))
         .call()
@@ -194,7 +194,7 @@ fn audit_verbs(base: &str) -> Vec<String> {
 }
 
 /// A Slipway server on a port chosen first, so its callback can be registered at the provider.
-fn slipway_with(port: u16, auth_config: &str) -> (Server, tempfile::TempDir) {
+pub(super) fn slipway_with(port: u16, auth_config: &str) -> (Server, tempfile::TempDir) {
     let folder = tempfile::tempdir().expect("a temporary folder");
     let path = folder.path().join("auth.yaml");
     std::fs::write(&path, auth_config).expect("the auth config");
@@ -205,7 +205,7 @@ fn slipway_with(port: u16, auth_config: &str) -> (Server, tempfile::TempDir) {
     (server, folder)
 }
 
-fn oidc_config(issuer: &str, port: u16) -> String {
+pub(super) fn oidc_config(issuer: &str, port: u16) -> String {
     format!(
         "sessions: {{ idle_minutes: 30, absolute_hours: 8 }}\n\
          oidc:\n  name: Example ID\n  issuer: {issuer}\n  client_id: {CLIENT_ID}\n  client_secret: {CLIENT_SECRET}\n  \

@@ -66,6 +66,37 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
     .await;
 }
 
+/// An auditor verifies while the server keeps writing: every verification sees one consistent
+/// chain (the head and the events of one moment), never a false "added outside Slipway".
+#[tokio::test]
+async fn verifying_while_writers_append_never_reports_a_false_break() {
+    on_both_backends(|store| async move {
+        // More than one page of events, so a verification takes several reads.
+        let mut tx = store.write().await.unwrap();
+        for i in 0..1500 {
+            tx.audit(entry("x.seed", &format!("seed/{i}")));
+        }
+        tx.commit().await.unwrap();
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..60 {
+                    put_env(&store, &env(&format!("W{i}"), i, false)).await;
+                }
+            })
+        };
+        let mut verified = 0;
+        while !writer.is_finished() || verified == 0 {
+            let n = store.verify_audit_chain().await.unwrap().unwrap();
+            assert!((1500..=1560).contains(&n), "{n}");
+            verified += 1;
+        }
+        writer.await.unwrap();
+        assert_eq!(store.verify_audit_chain().await.unwrap(), Ok(1560));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_chain_reads_in_order_up_to_a_head_read_before() {
     on_both_backends(|store| async move {

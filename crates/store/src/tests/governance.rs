@@ -26,11 +26,11 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
             after_promotion: after,
             state: PromotionState::Waiting,
             requested_by: "otto".into(),
-            requested_at: String::new(),
+            requested_at: crate::current_time(),
             scheduled_for: Some("2026-11-24T19:00:00Z".into()),
             recheck_at: None,
             deployment_id: None,
-            updated_at: String::new(),
+            updated_at: crate::current_time(),
         };
         let mut tx = store.write().await.unwrap();
         let first = tx

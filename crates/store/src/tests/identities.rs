@@ -1,7 +1,7 @@
 //! Outside identities (single sign-on) and sessions' sliding end.
 
 use super::*;
-use crate::Identity;
+use crate::{Identity, OidcRecheckDue, RecheckMark};
 
 fn person(id: &str, name: &str) -> User {
     User {
@@ -202,6 +202,96 @@ async fn a_cli_sign_in_is_approved_once_and_collected_once_with_its_secret_only(
         tx.commit().await.unwrap();
         assert_eq!(store.cli_sign_in("old").await.unwrap(), None);
         assert!(store.cli_sign_in("ended").await.unwrap().is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_oidc_recheck_is_due_only_for_people_with_a_kept_token_and_live_access() {
+    on_both_backends(|store| async move {
+        let at =
+            |mins: i64| format_time(jiff::Timestamp::now() + jiff::SignedDuration::from_mins(mins));
+        let mut tx = store.write().await.unwrap();
+        for (id, name) in [
+            ("u1", "quinn"),
+            ("u2", "vera"),
+            ("u3", "lena"),
+            ("u4", "otto"),
+        ] {
+            tx.create_user(&person(id, name)).await.unwrap();
+            let source = if id == "u3" { "ldap" } else { "oidc" };
+            let identity = Identity {
+                source: source.into(),
+                subject: format!("https://id.example|{name}"),
+            };
+            tx.link_identity(id, &identity).await.unwrap();
+            tx.create_session(&format!("s-{id}"), id, "c", &at(30))
+                .await
+                .unwrap();
+            tx.keep_refresh_token(id, Some(&format!("sealed-{name}")))
+                .await
+                .unwrap();
+        }
+        tx.keep_refresh_token("u2", None).await.unwrap();
+        tx.audit(entry("session.login", "user/quinn"));
+        tx.commit().await.unwrap();
+        // Otto's only session has ended: he has no access left to lose.
+        sqlx::query("UPDATE sessions SET expires_at = $1 WHERE user_id = 'u4'")
+            .bind(at(-1))
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        // Just checked (at sign-in): not due until the interval has passed.
+        assert!(store
+            .oidc_rechecks_due(&at(-15), &at(0), 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let due = store.oidc_rechecks_due(&at(1), &at(0), 10).await.unwrap();
+        assert_eq!(
+            due,
+            vec![OidcRecheckDue {
+                user_id: "u1".into(),
+                username: "quinn".into(),
+                subject: "https://id.example|quinn".into(),
+                sealed_refresh_token: "sealed-quinn".into(),
+                unreachable_since: None,
+            }],
+            "Vera has no token, Lena is a directory user, Otto's session ended"
+        );
+        // A silent provider: recorded quietly, and the token kept.
+        let mark = RecheckMark {
+            checked_at: &at(0),
+            sealed_refresh_token: Some("sealed-quinn-2"),
+            unreachable_since: Some("2026-12-01T00:00:00Z"),
+        };
+        store.mark_rechecked_quietly("u1", mark).await.unwrap();
+        let due = store.oidc_rechecks_due(&at(1), &at(0), 10).await.unwrap();
+        assert_eq!(due[0].sealed_refresh_token, "sealed-quinn-2");
+        assert_eq!(
+            due[0].unreachable_since.as_deref(),
+            Some("2026-12-01T00:00:00Z")
+        );
+        assert!(store
+            .oidc_rechecks_due(&at(-1), &at(0), 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // Forgotten (access ended): never due again.
+        let mut tx = store.write().await.unwrap();
+        let forget = RecheckMark {
+            checked_at: &at(0),
+            sealed_refresh_token: None,
+            unreachable_since: None,
+        };
+        tx.mark_rechecked("u1", forget).await.unwrap();
+        tx.audit(entry("user.access_ended", "user/quinn"));
+        tx.commit().await.unwrap();
+        assert!(store
+            .oidc_rechecks_due(&at(60), &at(0), 10)
+            .await
+            .unwrap()
+            .is_empty());
     })
     .await;
 }

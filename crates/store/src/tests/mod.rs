@@ -23,6 +23,7 @@ mod insights;
 mod leases;
 mod open;
 mod pages;
+mod plans;
 mod quality;
 mod targets;
 mod telemetry_writes;

@@ -52,7 +52,7 @@ pub(super) fn art(
         signature: None,
         signature_state: SignatureState::Unsigned,
         pushed_by: "ci".into(),
-        pushed_at: pushed_at.into(),
+        pushed_at: pushed_at.parse().expect("a test time"),
         purged_at: None,
     }
 }
@@ -103,10 +103,10 @@ async fn release_with(
                 digest: a.digest,
             })
             .collect(),
-        snapshot: ReleaseSnapshot {
+        snapshot: std::sync::Arc::new(ReleaseSnapshot {
             project: pets(),
             variables: vec![],
-        },
+        }),
         notes: ReleaseNotes {
             title: format!("pets {version} (GA)"),
             sections: vec![],
@@ -114,7 +114,7 @@ async fn release_with(
         },
         eligible_for_protected: false,
         created_by: "alice".into(),
-        created_at: at.into(),
+        created_at: at.parse().expect("a test time"),
         pruned_at: None,
     };
     let mut tx = store.write().await.unwrap();
@@ -143,8 +143,13 @@ async fn artifacts_are_unique_per_version_and_share_blobs() {
         assert_eq!(store.blobs().await.unwrap().len(), 1);
         let mut tx = store.write().await.unwrap();
         assert!(matches!(
-            tx.insert_artifact(&art("pets-war", "1.0.0", b"other", "x"))
-                .await,
+            tx.insert_artifact(&art(
+                "pets-war",
+                "1.0.0",
+                b"other",
+                "2024-01-03T00:00:00.000000Z"
+            ))
+            .await,
             Err(StoreError::AlreadyExists(_))
         ));
         drop(tx);
@@ -231,7 +236,7 @@ async fn keys_revoke_once_and_policies_default_until_set() {
             name: n("ci"),
             public_key: SigningKey::from_seed([1; 32]).public_key(),
             created_by: "olivia".into(),
-            created_at: now(),
+            created_at: crate::current_time(),
             revoked_at: None,
         };
         let mut tx = store.write().await.unwrap();

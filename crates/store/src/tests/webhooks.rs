@@ -11,7 +11,7 @@ fn hook(name: &str, events: &[&str], project: Option<&str>) -> Webhook {
         events: events.iter().map(|e| e.to_string()).collect(),
         project: project.map(str::to_string),
         created_by: "alice".into(),
-        created_at: now(),
+        created_at: crate::current_time(),
     }
 }
 
@@ -88,7 +88,7 @@ async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_commi
 
         let attempt = |n: i64, status: Option<i64>| DeliveryAttempt {
             attempt: n,
-            at: now(),
+            at: crate::current_time(),
             status,
             error: status.is_none().then(|| "connection refused".to_string()),
             duration_ms: 3,
@@ -179,7 +179,7 @@ async fn a_worker_whose_claim_ran_out_records_nothing_and_the_next_claim_sends_i
         assert_eq!(second.len(), 1, "a claim that ran out is claimed again");
         let attempt = |status: i64| DeliveryAttempt {
             attempt: 1,
-            at: now(),
+            at: crate::current_time(),
             status: Some(status),
             error: None,
             duration_ms: 3,

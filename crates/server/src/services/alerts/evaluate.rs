@@ -32,7 +32,7 @@ struct Busy {
 async fn busy(state: &AppState) -> Result<Busy, ServiceError> {
     let mut busy = Busy::default();
     for d in state.store.unfinished_deployments().await? {
-        for run in d.runs.iter().chain(&d.rollback_runs) {
+        for run in d.runs.iter().chain(d.rollback_runs.iter()) {
             busy.targets.extend(run.batches.iter().flatten().cloned());
         }
         busy.places.insert((d.project, d.environment));

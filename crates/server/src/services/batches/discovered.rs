@@ -112,40 +112,12 @@ pub async fn adopt(
     actor: &Actor,
     a: Adoption,
 ) -> Result<StoredBatch, ServiceError> {
-    let job = state
-        .store
-        .discovered_jobs(Some(&a.server))
-        .await?
-        .into_iter()
-        .find(|j| j.key == a.key)
-        .ok_or_else(|| {
-            ServiceError::not_found(
-                format!("discovered job {} on {}", a.key, a.server),
-                "`slipway batch unmanaged` lists the jobs the agents found",
-            )
-        })?;
+    let job = discovered_job(state, &a.server, &a.key).await?;
     let name = match a.name {
         Some(n) => n,
         None => crate::services::parse_name("name", &job.name)?,
     };
-    let target = state
-        .store
-        .targets()
-        .await?
-        .into_iter()
-        .find(|t| t.name == a.server)
-        .ok_or_else(|| {
-            ServiceError::not_found(
-                format!("server {}", a.server),
-                "`slipway target list` lists them",
-            )
-        })?;
-    let environment = target.environment.clone().ok_or_else(|| {
-        ServiceError::invalid(
-            format!("server {} belongs to no environment", a.server),
-            "enrol its agent with a token of an environment",
-        )
-    })?;
+    let environment = environment_of_server(state, &a.server).await?;
     let env_name = crate::services::parse_name("environment", &environment)?;
     // An environment that is not there counts as protected: only ops and admins may.
     let protected = state
@@ -209,4 +181,46 @@ pub async fn adopt(
     });
     tx.commit().await?;
     Ok(batch)
+}
+
+/// The job an agent reported under `key` on `server`.
+async fn discovered_job(
+    state: &AppState,
+    server: &str,
+    key: &str,
+) -> Result<DiscoveredJobRow, ServiceError> {
+    state
+        .store
+        .discovered_jobs(Some(server))
+        .await?
+        .into_iter()
+        .find(|j| j.key == key)
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("discovered job {key} on {server}"),
+                "`slipway batch unmanaged` lists the jobs the agents found",
+            )
+        })
+}
+
+/// The environment a server's agent was enrolled into: a batch adopted there belongs to it.
+async fn environment_of_server(state: &AppState, server: &str) -> Result<String, ServiceError> {
+    let target = state
+        .store
+        .targets()
+        .await?
+        .into_iter()
+        .find(|t| t.name == server)
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("server {server}"),
+                "`slipway target list` lists them",
+            )
+        })?;
+    target.environment.ok_or_else(|| {
+        ServiceError::invalid(
+            format!("server {server} belongs to no environment"),
+            "enrol its agent with a token of an environment",
+        )
+    })
 }

@@ -4,7 +4,6 @@
 //! glass, applies and reverts at expiry). A flag left out of the file is left alone.
 
 use serde_json::json;
-use slipway_api::config_changes::{BreakGlassView, ConfigChangeView};
 use slipway_core::config::ProjectFlags;
 use slipway_core::diff::{Change, ChangeKind};
 use slipway_core::flags::{FlagDecl, HeldFlag};
@@ -14,29 +13,22 @@ use slipway_store::WriteTx;
 
 use super::subject;
 use crate::auth::Actor;
-use crate::services::config_changes::{self, Glass, Held};
+use crate::services::config_changes::{Admissions, Glass, Held};
 use crate::services::entry;
 use crate::ServiceError;
 
-/// What applying a project's flags did.
-#[derive(Default)]
-pub(crate) struct FlagsApplied {
-    pub changes: Vec<Change>,
-    pub pending: Vec<ConfigChangeView>,
-    pub broken: Vec<BreakGlassView>,
-    /// Whether a new request was stored (a file applied again finds its request pending).
-    pub held_new: bool,
-}
-
+/// Apply a project's declared flags; returns the changes applied now (held ones and those let
+/// through by break-glass are in `admissions`).
 pub(crate) async fn apply(
     tx: &mut WriteTx<'_>,
     actor: &Actor,
-    declared: &ProjectFlags,
     glass: Option<&Glass>,
-) -> Result<FlagsApplied, ServiceError> {
+    admissions: &mut Admissions,
+    declared: &ProjectFlags,
+) -> Result<Vec<Change>, ServiceError> {
     let project = declared.project.as_str();
     let environments = tx.environments().await?;
-    let mut out = FlagsApplied::default();
+    let mut changes = Vec::new();
     for flag in &declared.flags {
         if let Some(unknown) = flag
             .environments
@@ -56,13 +48,35 @@ pub(crate) async fn apply(
             ));
         }
         if let Some(change) = apply_definition(tx, actor, project, flag).await? {
-            out.changes.push(change);
+            changes.push(change);
         }
         for env in &environments {
-            apply_state(tx, actor, project, flag, env, glass, &mut out).await?;
+            let governed = Governed {
+                actor,
+                glass,
+                admissions: &mut *admissions,
+            };
+            let place = FlagIn { project, flag, env };
+            if let Some(change) = apply_state(tx, governed, place).await? {
+                changes.push(change);
+            }
         }
     }
-    Ok(out)
+    Ok(changes)
+}
+
+/// Who applies, and where governed changes go.
+struct Governed<'a> {
+    actor: &'a Actor,
+    glass: Option<&'a Glass>,
+    admissions: &'a mut Admissions,
+}
+
+/// A declared flag in one environment.
+struct FlagIn<'a> {
+    project: &'a str,
+    flag: &'a FlagDecl,
+    env: &'a Environment,
 }
 
 /// A flag's type and description, created or updated with its audit event; `None` when unchanged.
@@ -104,24 +118,22 @@ async fn apply_definition(
     Ok(Some(change))
 }
 
-/// A flag's state in one environment as declared: applied with its audit event, held for a
-/// second person where the environment protects it, or applied through break-glass.
+/// A flag's state in one environment as declared: applied with its audit event (the change is
+/// returned), held for a second person where the environment protects it, or applied through
+/// break-glass.
 async fn apply_state(
     tx: &mut WriteTx<'_>,
-    actor: &Actor,
-    project: &str,
-    flag: &FlagDecl,
-    env: &Environment,
-    glass: Option<&Glass>,
-    out: &mut FlagsApplied,
-) -> Result<(), ServiceError> {
+    governed: Governed<'_>,
+    FlagIn { project, flag, env }: FlagIn<'_>,
+) -> Result<Option<Change>, ServiceError> {
+    let actor = governed.actor;
     let name = flag.name.as_str();
     let current = tx.flag_state(project, name, env.name.as_str()).await?;
     let desired = flag.state_in(&env.name);
     let before = current.clone().unwrap_or_default();
     // A state never set is off for everyone: declaring it so changes nothing.
     if &before == desired {
-        return Ok(());
+        return Ok(None);
     }
     let subject = subject(project, name, env.name.as_str());
     let change = Change {
@@ -146,14 +158,13 @@ async fn apply_state(
             .expect("a held flag serialises"),
             reasons,
         };
-        let Some(glass) = glass else {
-            let holding = config_changes::hold(tx, actor, held).await?;
-            out.held_new |= holding.new;
-            out.pending.push(holding.request);
-            return Ok(());
-        };
-        out.broken
-            .push(config_changes::record_break_glass(tx, actor, glass, held).await?);
+        if !governed
+            .admissions
+            .admit(tx, actor, governed.glass, held)
+            .await?
+        {
+            return Ok(None);
+        }
     }
     tx.put_flag_state(project, name, env.name.as_str(), desired, &actor.username)
         .await?;
@@ -163,6 +174,5 @@ async fn apply_state(
         subject,
         json!({ "changes": change.details }),
     ));
-    out.changes.push(change);
-    Ok(())
+    Ok(Some(change))
 }

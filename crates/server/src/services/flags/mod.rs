@@ -109,7 +109,7 @@ fn view(
                     .map(|v| format!("{} ({}‰)", v.name, v.weight))
                     .collect(),
                 updated_by: stored.map(|s| s.updated_by.clone()),
-                updated_at: stored.map(|s| s.updated_at.clone()),
+                updated_at: stored.map(|s| slipway_store::format_time(s.updated_at)),
                 pending: pending
                     .get(&subject(&flag.project, &flag.name, env.name.as_str()))
                     .copied(),
@@ -380,7 +380,7 @@ fn token_view(t: StoredFlagToken) -> FlagTokenView {
         kind: t.kind,
         name: t.name,
         created_by: t.created_by,
-        created_at: t.created_at,
-        revoked_at: t.revoked_at,
+        created_at: slipway_store::format_time(t.created_at),
+        revoked_at: t.revoked_at.map(slipway_store::format_time),
     }
 }

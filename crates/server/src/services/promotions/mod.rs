@@ -300,11 +300,11 @@ async fn open(
         after_promotion: after,
         state: PromotionState::Waiting,
         requested_by: requested_by.to_string(),
-        requested_at: String::new(),
+        requested_at: slipway_store::current_time(),
         scheduled_for: scheduled_for.map(|t| t.to_string()),
         recheck_at: None,
         deployment_id: None,
-        updated_at: String::new(),
+        updated_at: slipway_store::current_time(),
     };
     p.id = tx.insert_promotion(&p).await?;
     tx.audit(AuditEntry {

@@ -9,6 +9,9 @@
 // A user with `"tamper": "audience" | "nonce" | "expired" | "signature"` gets an ID token the
 // provider's own key signed but that is wrong in that way, as a misconfigured or hostile
 // provider would send: Slipway must refuse it.
+// Refresh tokens are issued at every sign-in (Slipway re-checks people with them), and
+// `PUT /test-admin/users/NAME` with a JSON user (or `null`: the account is gone, as a disabled
+// one is) changes a person at the provider while Slipway runs: their next refresh sees it.
 // Prints `listening http://127.0.0.1:PORT` once it serves; the test kills it at the end.
 import http from 'node:http';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -39,12 +42,13 @@ const provider = new Provider(issuer, {
     client_id: clientId,
     client_secret: env('SLIPWAY_OIDC_CLIENT_SECRET'),
     redirect_uris: [env('SLIPWAY_OIDC_REDIRECT')],
-    grant_types: ['authorization_code'],
+    grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
   }],
   jwks: { keys: [jwk] },
   pkce: { required: () => true },
+  issueRefreshToken: async () => true,
   claims: { openid: ['sub'], profile: ['name', 'preferred_username'], groups: ['groups'] },
   scopes: ['openid', 'profile', 'groups'],
   // The groups go into the ID token itself, where Slipway reads them.
@@ -151,8 +155,26 @@ const withTampering = (res) => {
   };
 };
 
+const testAdmin = async (req, res) => {
+  const name = decodeURIComponent(req.url.slice('/test-admin/users/'.length));
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  const user = JSON.parse(body);
+  if (user === null) delete users[name];
+  else users[name] = user;
+  res.statusCode = 204;
+  res.end();
+};
+
 const callback = provider.callback();
 handler = (req, res) => {
+  if (req.method === 'PUT' && req.url.startsWith('/test-admin/users/')) {
+    testAdmin(req, res).catch((e) => {
+      res.statusCode = 400;
+      res.end(String(e));
+    });
+    return;
+  }
   if (req.url.startsWith('/token')) withTampering(res);
   if (req.url.startsWith('/interaction/')) {
     interaction(req, res).catch((e) => {

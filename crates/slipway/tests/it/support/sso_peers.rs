@@ -92,6 +92,13 @@ impl OidcProvider {
         Some(OidcProvider { child, issuer })
     }
 
+    /// Change (or, with `null`, remove) a person at the provider while it runs.
+    pub(crate) fn set_user(&self, name: &str, user: &Value) {
+        ureq::put(&format!("{}/test-admin/users/{name}", self.issuer))
+            .send_string(&user.to_string())
+            .expect("the provider takes the change");
+    }
+
     /// Stop it (the provider is down).
     pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
