@@ -45,6 +45,8 @@ pub struct AppState {
     pub(crate) authorities: Arc<crate::auth::authorities::Authorities>,
     /// Set when the server starts shutting down, for `/readyz` (`readiness`).
     pub(crate) draining: Arc<crate::readiness::Draining>,
+    /// Batch schedules parsed once per text, for the supervision tick (`schedule_cache`).
+    pub(crate) schedules: Arc<crate::schedule_cache::ScheduleCache>,
 }
 
 /// The server's clock for governance (windows, freezes, schedules). `SLIPWAY_CLOCK=manual`
@@ -126,6 +128,7 @@ impl AppState {
             flag_answers: Arc::default(),
             authorities: Arc::default(),
             draining: Arc::default(),
+            schedules: Arc::default(),
         }
     }
 }

@@ -53,17 +53,31 @@ impl Store {
         if batch_ids.is_empty() {
             return Ok(Vec::new());
         }
-        // Integers only, so the list is written into the statement; the write comes first, so
-        // a SQLite transaction never has to upgrade a read lock.
+        // Integers only, so the list is written into the statement.
         let ids: Vec<String> = batch_ids.iter().map(i64::to_string).collect();
         let ids = ids.join(", ");
+        let not_before = format_time(not_before);
+        // Every agent asks at each of its polls and there is seldom a request: a read answers
+        // that, and only a request waiting takes the writer lock (SQLite's, in turn with the
+        // audited writes) and a commit.
+        let (waiting,): (i64,) = sqlx::query_as(&format!(
+            "SELECT COUNT(*) FROM batch_run_requests WHERE taken_at IS NULL AND requested_at >= $1 AND batch_id IN ({ids})"
+        ))
+        .bind(&not_before)
+        .fetch_one(&self.pool)
+        .await?;
+        if waiting == 0 {
+            return Ok(Vec::new());
+        }
+        let _writer = self.unaudited_writer().await;
         let at = format_time(at);
+        // The write comes first, so a SQLite transaction never has to upgrade a read lock.
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
             "UPDATE batch_run_requests SET taken_at = $1 WHERE taken_at IS NULL AND requested_at >= $2 AND batch_id IN ({ids})"
         ))
         .bind(&at)
-        .bind(format_time(not_before))
+        .bind(&not_before)
         .execute(&mut *tx)
         .await?;
         let rows = sqlx::query(&format!(

@@ -100,6 +100,62 @@ const ENVIRONMENT_MINUTE_UPSERT: &str =
      latency_max_ms = CASE WHEN excluded.latency_max_ms > environment_minutes.latency_max_ms THEN excluded.latency_max_ms ELSE environment_minutes.latency_max_ms END, \
      last_error = COALESCE(excluded.last_error, environment_minutes.last_error)";
 
+/// Add one day's sum of an environment's probes to its stored day (or start it).
+const ENVIRONMENT_DAY_UPSERT: &str =
+    "INSERT INTO environment_days (project, environment, day, results, failures, latency_sum_ms, latency_max_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (project, environment, day) DO UPDATE SET \
+     results = environment_days.results + excluded.results, \
+     failures = environment_days.failures + excluded.failures, \
+     latency_sum_ms = environment_days.latency_sum_ms + excluded.latency_sum_ms, \
+     latency_max_ms = CASE WHEN excluded.latency_max_ms > environment_days.latency_max_ms THEN excluded.latency_max_ms ELSE environment_days.latency_max_ms END";
+
+/// An environment's sums over a window: its whole UTC days from `environment_days`, the minutes
+/// of the partial days at either end from `environment_minutes` (migration 0041).
+const ENVIRONMENT_TALLY: &str =
+    "SELECT CAST(COALESCE(SUM(results), 0) AS BIGINT) AS results, CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
+     CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms FROM ( \
+     SELECT results, failures, latency_sum_ms, latency_max_ms FROM environment_days \
+     WHERE project = $1 AND environment = $2 AND day >= $3 AND day < $4 \
+     UNION ALL SELECT results, failures, latency_sum_ms, latency_max_ms FROM environment_minutes \
+     WHERE project = $5 AND environment = $6 AND minute >= $7 AND minute < $8 \
+     UNION ALL SELECT results, failures, latency_sum_ms, latency_max_ms FROM environment_minutes \
+     WHERE project = $9 AND environment = $10 AND minute >= $11 AND minute < $12) parts";
+
+const DAY_SECS: i64 = 86_400;
+
+/// The first second of the UTC day a minute (seconds since the epoch) falls in.
+fn day_of(minute: i64) -> i64 {
+    minute.div_euclid(DAY_SECS) * DAY_SECS
+}
+
+/// How `[from, to)` (seconds) splits into the minutes before its first whole UTC day, its whole
+/// days, and the minutes after them. A window holding no whole day is all minutes (the days
+/// empty), so every minute starting in it is counted exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WindowParts {
+    head: (i64, i64),
+    days: (i64, i64),
+    tail: (i64, i64),
+}
+
+fn window_parts(from: i64, to: i64) -> WindowParts {
+    let first_day = day_of(from + DAY_SECS - 1);
+    let end_day = day_of(to);
+    if first_day >= end_day {
+        return WindowParts {
+            head: (from, to),
+            days: (first_day, first_day),
+            tail: (to, to),
+        };
+    }
+    WindowParts {
+        head: (from, first_day),
+        days: (first_day, end_day),
+        tail: (end_day, to),
+    }
+}
+
 /// Add one minute's tally to a probe's stored minute (or start it).
 fn minute_upsert() -> String {
     let values: Vec<String> = (10..10 + LATENCY_BUCKETS)
@@ -207,6 +263,8 @@ impl Store {
     /// the SLO reads), and keep each probe's latest result, in one transaction: a report of 50
     /// probes costs one commit, not 50. No audit event.
     pub async fn record_probe_round(&self, probes: &[ProbeResults<'_>]) -> Result<()> {
+        // SQLite: one writer at a time, in turn with the audited writes (no busy-wait).
+        let _writer = self.unaudited_writer().await;
         let mut tx = self.pool.begin().await?;
         let upsert = minute_upsert();
         let mut environments: BTreeMap<(&str, &str, Timestamp), MinuteBucket> = BTreeMap::new();
@@ -217,6 +275,24 @@ impl Store {
                     .and_modify(|sum| sum.merge(m))
                     .or_insert_with(|| m.clone());
             }
+        }
+        let mut days: BTreeMap<(&str, &str, i64), Tally> = BTreeMap::new();
+        for ((project, environment, _), m) in &environments {
+            days.entry((project, environment, day_of(m.minute.as_second())))
+                .or_default()
+                .add(&m.tally);
+        }
+        for ((project, environment, day), t) in &days {
+            sqlx::query(ENVIRONMENT_DAY_UPSERT)
+                .bind(*project)
+                .bind(*environment)
+                .bind(*day)
+                .bind(to_i64(t.total))
+                .bind(to_i64(t.failures))
+                .bind(to_i64(t.latency_sum_ms))
+                .bind(to_i64(t.latency_max_ms))
+                .execute(&mut *tx)
+                .await?;
         }
         for ((project, environment, _), m) in &environments {
             sqlx::query(ENVIRONMENT_MINUTE_UPSERT)
@@ -322,9 +398,10 @@ impl Store {
             .collect()
     }
 
-    /// Every probe of an environment summed over the minutes starting in `[from, to)`: one row
-    /// however long the window, so a 30-day budget sums 43 200 environment minutes in SQL,
-    /// whatever the number of probes.
+    /// Every probe of an environment summed over the minutes starting in `[from, to)`, exactly:
+    /// the whole UTC days inside the window are read from their day sums (`environment_days`),
+    /// the partial days at its ends minute by minute, so a 30-day budget sums about 30 day rows
+    /// and at most two days of minutes, whatever the number of probes.
     pub async fn environment_tally(
         &self,
         project: &str,
@@ -332,17 +409,12 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Tally> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(results), 0) AS BIGINT) AS results, CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
-             CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms \
-             FROM environment_minutes WHERE project = $1 AND environment = $2 AND minute >= $3 AND minute < $4",
-        )
-        .bind(project)
-        .bind(environment)
-        .bind(from.as_second())
-        .bind(to.as_second())
-        .fetch_one(&self.pool)
-        .await?;
+        let parts = window_parts(from.as_second(), to.as_second());
+        let mut query = sqlx::query(ENVIRONMENT_TALLY);
+        for (lo, hi) in [parts.days, parts.head, parts.tail] {
+            query = query.bind(project).bind(environment).bind(lo).bind(hi);
+        }
+        let row = query.fetch_one(&self.pool).await?;
         Ok(Tally {
             total: to_u64(row.try_get("results")?),
             failures: to_u64(row.try_get("failures")?),
@@ -428,5 +500,40 @@ impl WriteTx<'_> {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::{window_parts, WindowParts, DAY_SECS};
+
+    const M: i64 = 20_000 * DAY_SECS;
+
+    #[test]
+    fn a_window_splits_into_partial_days_and_whole_days() {
+        assert_eq!(
+            window_parts(M - 60, M + 2 * DAY_SECS + 60),
+            WindowParts {
+                head: (M - 60, M),
+                days: (M, M + 2 * DAY_SECS),
+                tail: (M + 2 * DAY_SECS, M + 2 * DAY_SECS + 60),
+            }
+        );
+        // Aligned on midnights: no partial day.
+        let aligned = window_parts(M, M + DAY_SECS);
+        assert_eq!(aligned.days, (M, M + DAY_SECS));
+        assert_eq!(aligned.head.0, aligned.head.1);
+        assert_eq!(aligned.tail.0, aligned.tail.1);
+    }
+
+    #[test]
+    fn a_window_without_a_whole_day_is_read_minute_by_minute() {
+        let parts = window_parts(M + 60, M + DAY_SECS - 60);
+        assert_eq!(parts.head, (M + 60, M + DAY_SECS - 60));
+        assert_eq!(parts.days.0, parts.days.1);
+        assert_eq!(parts.tail.0, parts.tail.1);
+        let across = window_parts(M - 60, M + 60);
+        assert_eq!(across.head, (M - 60, M + 60));
+        assert_eq!(across.days.0, across.days.1);
     }
 }

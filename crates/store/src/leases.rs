@@ -83,6 +83,8 @@ impl Store {
     ) -> Result<Option<HeldLease>> {
         let until = now + ttl;
         let (now_text, until_text) = (format_time(now), format_time(until));
+        // SQLite: one writer at a time, in turn with the audited writes (no busy-wait).
+        let _writer = self.unaudited_writer().await;
         sqlx::query(
             "INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, 1, $3) \
              ON CONFLICT (name) DO NOTHING",
@@ -134,6 +136,7 @@ impl Store {
     async fn release_lease_of_anyone(&self, name: &str, now: Timestamp) -> Result<()> {
         // Expired a microsecond ago, so `take_lease` sees it free.
         let before = now - SignedDuration::from_micros(1);
+        let _writer = self.unaudited_writer().await;
         sqlx::query("UPDATE leases SET expires_at = $2 WHERE name = $1")
             .bind(name)
             .bind(format_time(before))
@@ -145,6 +148,7 @@ impl Store {
     /// Give the lease up at once (a server stopping), so another takes it without waiting for it
     /// to expire. Nothing happens when `holder` does not hold it.
     pub async fn release_lease(&self, name: &str, holder: &str, now: Timestamp) -> Result<()> {
+        let _writer = self.unaudited_writer().await;
         sqlx::query("UPDATE leases SET expires_at = $3 WHERE name = $1 AND holder = $2")
             .bind(name)
             .bind(holder)

@@ -52,6 +52,7 @@ pub mod testing;
 mod time;
 mod variables;
 mod wakeups;
+mod wal;
 mod webhooks;
 mod weekly_reports;
 
@@ -210,6 +211,10 @@ pub struct Store {
     plans: Arc<plans::PlanCache>,
     /// Releases' frozen snapshots read one by one (a lease reads its release's), parsed once.
     snapshots: Arc<plans::ParsedCache<(String, String), slipway_core::release::ReleaseSnapshot>>,
+    /// SQLite: what the background WAL checkpointer has done (`wal`); `None` on PostgreSQL.
+    #[cfg_attr(not(test), allow(dead_code))]
+    // Read by the tests only: the task needs no reader.
+    wal_checkpoints: Option<Arc<wal::CheckpointCount>>,
 }
 
 impl Store {
@@ -251,6 +256,8 @@ impl Store {
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        // No commit checkpoints the WAL: the background task does (`wal`).
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                     }
                     Ok(())
                 })
@@ -258,9 +265,12 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_err)?;
+        let wal_checkpoints = (backend == Backend::Sqlite)
+            .then(|| wal::spawn_checkpointer(pool.clone(), Arc::from(url)));
         let store = Store {
             pool,
             backend,
+            wal_checkpoints,
             write_lock: Arc::new(Mutex::new(())),
             outbox: Arc::new(Notify::new()),
             alert_outbox: Arc::new(Notify::new()),

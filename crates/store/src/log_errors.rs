@@ -94,6 +94,8 @@ impl Store {
     /// period, else it starts the group afresh with its own first line. Each report is also
     /// counted in its hour.
     pub async fn record_log_errors(&self, reports: &[NewLogError<'_>]) -> Result<()> {
+        // SQLite: one writer at a time, in turn with the audited writes (no busy-wait).
+        let _writer = self.unaudited_writer().await;
         let mut tx = self.pool.begin().await?;
         for e in reports {
             let at = format_time(e.at);
@@ -149,6 +151,7 @@ impl Store {
     /// alert's occurrence is the group's first sight). Like a repetition's count, no audit
     /// event: the alert's firing was audited.
     pub async fn sync_log_alert_counts(&self) -> Result<u64> {
+        let _writer = self.unaudited_writer().await;
         let done = sqlx::query(
             "UPDATE alerts SET occurrences = (SELECT g.lines FROM log_groups g WHERE g.group_key = alerts.group_key) \
              WHERE source = 'log' AND status <> 'resolved' AND EXISTS \

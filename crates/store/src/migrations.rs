@@ -41,6 +41,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (38, include_str!("../migrations/0038_commit_arrivals.sql")),
     (39, include_str!("../migrations/0039_oidc_rechecks.sql")),
     (40, include_str!("../migrations/0040_lead_time_days.sql")),
+    (41, include_str!("../migrations/0041_environment_days.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

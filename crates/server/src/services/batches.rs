@@ -155,7 +155,7 @@ pub async fn list(
         .await?;
     for b in batches.iter_mut().filter(|b| b.status.is_none()) {
         // Not judged by the supervision tick yet: the next fire time from here.
-        b.next_expected_at = next_expected(&b.definition, now);
+        b.next_expected_at = next_expected(&state.schedules, &b.definition, now);
     }
     Ok(batches)
 }
@@ -189,16 +189,20 @@ pub async fn show(
 
 /// When a ready batch is next expected to run; none when it is not ready or has no schedule
 /// that reads.
-fn next_expected(d: &BatchDefinition, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+fn next_expected(
+    schedules: &crate::schedule_cache::ScheduleCache,
+    d: &BatchDefinition,
+    now: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
     if d.state != InstallState::Ready {
         return None;
     }
-    let schedule = slipway_core::supervision::Schedule::parse(
-        d.schedule.as_deref()?,
-        d.time_zone.as_deref().unwrap_or("UTC"),
-    )
-    .ok()?;
-    schedule.next_after(now)
+    schedules
+        .get(
+            d.schedule.as_deref()?,
+            d.time_zone.as_deref().unwrap_or("UTC"),
+        )?
+        .next_after(now)
 }
 
 /// The inventory as CSV, the spreadsheet seed 004's team kept by hand: one line per batch and

@@ -25,7 +25,7 @@ const PLACE: BatchPlace<'static> = BatchPlace {
     name: "pets-export",
 };
 
-async fn install(store: &Store, schedule: &str, deployment: i64) -> StoredBatch {
+pub(super) async fn install(store: &Store, schedule: &str, deployment: i64) -> StoredBatch {
     let mut tx = store.write().await.unwrap();
     let batch = tx
         .install_batch(&BatchInstall {

@@ -336,7 +336,8 @@ async fn slo_report_with(store: &Store, count: i64, probes: usize) {
     }
     let started = std::time::Instant::now();
     let slo = Slo::default();
-    // What `slipway health` does: the budget summed in SQL, the burn windows per minute.
+    // What `slipway health` does: the budget from the day sums and the partial days' minutes,
+    // the burn windows per minute.
     let tally = store
         .environment_tally("pets", "PROD", now - slo.window(), now)
         .await
@@ -368,11 +369,27 @@ async fn slo_report_with(store: &Store, count: i64, probes: usize) {
     let full = ErrorBudget::of(slo, &series, now);
     let took_full = started_full.elapsed();
     assert_eq!(full.tally, budget.tally);
+    // The budget as it was summed before the day sums (migration 0041): every minute in SQL.
+    let started_minutes = std::time::Instant::now();
+    let (results,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(results), 0) AS BIGINT) FROM environment_minutes \
+         WHERE project = $1 AND environment = $2 AND minute >= $3 AND minute < $4",
+    )
+    .bind("pets")
+    .bind("PROD")
+    .bind((now - slo.window()).as_second())
+    .bind(now.as_second())
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    let took_minutes = started_minutes.elapsed();
+    assert_eq!(u64::try_from(results).unwrap(), budget.tally.total);
     println!(
-        "SLO report over 30 days ({} minutes, {probes} probes, {} results): {:?} summed in SQL + burn windows, {:?} read per minute (availability {:?}, budget left {:?})",
+        "SLO report over 30 days ({} minutes, {probes} probes, {} results): {:?} day sums + burn windows, {:?} budget summed over every minute in SQL (before 0041), {:?} read per minute (availability {:?}, budget left {:?})",
         series.len(),
         budget.tally.total,
         took,
+        took_minutes,
         took_full,
         budget.availability().ratio(),
         budget.left()

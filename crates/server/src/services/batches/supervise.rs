@@ -18,7 +18,7 @@ use slipway_core::audit::AuditEntry;
 use slipway_core::model::Project;
 use slipway_core::supervision::batch::{BatchDecl, InstallState, DEFAULT_GRACE};
 use slipway_core::supervision::hold::{self, Hold};
-use slipway_core::supervision::{judge, BatchState, Run, Schedule, Settings, Verdict};
+use slipway_core::supervision::{judge, BatchState, Run, Settings, Verdict};
 use slipway_core::Name;
 use slipway_store::{BatchFilter, StoredBatch, StoredBatchRun, WriteTx};
 
@@ -66,7 +66,7 @@ pub async fn supervise(
         let project = projects.get(&batch.project).and_then(Option::as_ref);
         let declared =
             project.and_then(|p| p.batches.iter().find(|b| b.name.as_str() == batch.name));
-        let settings = settings(&batch, project, declared);
+        let settings = settings(state, &batch, project, declared);
         let runs = runs_of.remove(&batch.id).unwrap_or_default();
         let mut verdict = judge(&settings, &core_runs(&runs), now);
         let hold = hold::maintenance(&verdict, &settings.maintenance, now);
@@ -190,15 +190,17 @@ async fn record_change(tx: &mut WriteTx<'_>, j: &Judged) -> Result<(), ServiceEr
 /// for the batch (defaults when it declares none), and the maintenance windows of the batch and
 /// of the project that apply in its environment.
 fn settings(
+    state: &AppState,
     batch: &StoredBatch,
     project: Option<&Project>,
     declared: Option<&BatchDecl>,
 ) -> Settings {
     let d = &batch.definition;
-    let schedule = d
-        .schedule
-        .as_deref()
-        .and_then(|cron| Schedule::parse(cron, d.time_zone.as_deref().unwrap_or("UTC")).ok());
+    let schedule = d.schedule.as_deref().and_then(|cron| {
+        state
+            .schedules
+            .get(cron, d.time_zone.as_deref().unwrap_or("UTC"))
+    });
     let maintenance = declared
         .map(|b| b.maintenance.as_slice())
         .unwrap_or_default()

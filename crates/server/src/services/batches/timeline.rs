@@ -54,10 +54,11 @@ pub async fn timelines(
             .map_or(DEFAULT_GRACE, |b| b.grace)
             .duration();
         let d = &batch.definition;
-        let schedule = d
-            .schedule
-            .as_deref()
-            .and_then(|cron| Schedule::parse(cron, d.time_zone.as_deref().unwrap_or("UTC")).ok());
+        let schedule = d.schedule.as_deref().and_then(|cron| {
+            state
+                .schedules
+                .get(cron, d.time_zone.as_deref().unwrap_or("UTC"))
+        });
         let runs = state
             .store
             .batch_runs(batch.id, RUNS_READ)
