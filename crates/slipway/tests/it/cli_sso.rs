@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::sso::audit_verbs;
 use crate::support::sso_peers::{free_port, OidcProvider, CLIENT_ID, CLIENT_SECRET};
-use crate::support::{browser, slipway_command, Server, ADMIN_TOKEN};
+use crate::support::{browser, slipway_command, Server};
 
 fn provider_users() -> Value {
     json!({
@@ -37,24 +38,6 @@ fn slipway_with_provider(port: u16, issuer: &str) -> (Server, tempfile::TempDir)
         ],
     );
     (server, folder)
-}
-
-fn audit_verbs(base: &str) -> Vec<String> {
-    let reply: Value = ureq::get(&format!("{base}/api/v1/audit?limit=500"))
-        .set("authorization", &format!("Bearer {ADMIN_TOKEN}"))
-        .call()
-        .expect("audit")
-        .into_json()
-        .expect("JSON");
-    reply["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|e| e["verb"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn post(url: &str, body: Value) -> (u16, Value) {

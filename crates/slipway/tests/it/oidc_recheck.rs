@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::sso::{audit_verbs, oidc_config, provider_answer, user, Client};
+use crate::sso::{audit_verbs, listed, oidc_config, provider_answer, user, Client};
 use crate::support::sso_peers::{free_port, OidcProvider};
-use crate::support::{Server, ADMIN_TOKEN};
+use crate::support::Server;
 
 fn person(password: &str, groups: &[&str]) -> Value {
     json!({ "password": password, "name": password, "groups": groups })
@@ -40,17 +40,7 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn audit_details(base: &str, verb: &str) -> Vec<Value> {
-    let reply: Value = ureq::get(&format!("{base}/api/v1/audit?limit=500"))
-        .set("authorization", &format!("Bearer {ADMIN_TOKEN}"))
-        .call()
-        .expect("audit")
-        .into_json()
-        .expect("JSON");
-    reply["items"]
-        .as_array()
-        .or(reply.as_array())
-        .cloned()
-        .unwrap_or_default()
+    listed(base, "/api/v1/audit?limit=500")
         .into_iter()
         .filter(|e| e["verb"] == verb)
         .map(|mut e| {

@@ -156,11 +156,12 @@ pub(super) fn provider_answer(c: &mut Client, base: &str, user: &str, password: 
     answer
 }
 
-fn users(base: &str) -> Vec<Value> {
-    let reply: Value = ureq::get(&format!("{base}/api/v1/users"))
+/// The items an API list answers the admin (`/api/v1/users`, `/api/v1/audit?limit=500`).
+pub(super) fn listed(base: &str, path: &str) -> Vec<Value> {
+    let reply: Value = ureq::get(&format!("{base}{path}"))
         .set("authorization", &format!("Bearer {ADMIN_TOKEN}"))
         .call()
-        .expect("users")
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
         .into_json()
         .expect("JSON");
     reply["items"]
@@ -170,27 +171,19 @@ fn users(base: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+fn users(base: &str) -> Vec<Value> {
+    listed(base, "/api/v1/users")
+}
+
 pub(super) fn user(base: &str, name: &str) -> Option<Value> {
     users(base).into_iter().find(|u| u["username"] == name)
 }
 
 pub(super) fn audit_verbs(base: &str) -> Vec<String> {
-    let reply: Value = ureq::get(&format!("{base}/api/v1/audit?limit=500"))
-        .set("authorization", &format!("Bearer {ADMIN_TOKEN}"))
-        .call()
-        .expect("audit")
-        .into_json()
-        .expect("JSON");
-    reply["items"]
-        .as_array()
-        .or(reply.as_array())
-        .map(|events| {
-            events
-                .iter()
-                .filter_map(|e| e["verb"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    listed(base, "/api/v1/audit?limit=500")
+        .iter()
+        .filter_map(|e| e["verb"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// A Slipway server on a port chosen first, so its callback can be registered at the provider.
