@@ -58,15 +58,30 @@ pub fn router() -> Router<AppState> {
         .route("/assets/console.js", get(assets::js))
 }
 
-/// Projects, releases and their quality, artifacts, deployments: the Deliver menu.
+/// The dashboard, projects, releases and their quality, artifacts, deployments, insights, dashboards and flags: the Deliver menu.
 fn deliver() -> Router<AppState> {
     Router::new()
+        .route("/", get(dashboard::home))
         .route("/projects", get(projects::list))
         .route("/projects/{name}", get(projects::show))
         .route(
             "/projects/{name}/variables",
             get(variables::list).post(variables::set),
         )
+        .route("/flags", get(flags::list))
+        .route(
+            "/flags/{project}/{flag}/{environment}/toggle",
+            post(flags::switch),
+        )
+        .route("/insights", get(insights::show))
+        .route("/insights/data", get(insights::data))
+        .route(
+            "/dashboards",
+            get(saved_dashboards::list).post(saved_dashboards::save),
+        )
+        .route("/dashboards/{id}", get(saved_dashboards::show))
+        .route("/dashboards/{id}/data", get(saved_dashboards::data))
+        .route("/dashboards/{id}/delete", post(saved_dashboards::delete))
         .route("/releases", get(releases::home))
         .route("/projects/{name}/parity", get(parity::show))
         .route("/projects/{name}/releases", get(releases::list))
@@ -141,10 +156,9 @@ fn govern() -> Router<AppState> {
         .route("/config-changes/{id}/reject", post(config_changes::reject))
 }
 
-/// The dashboard, batches, alerts, health, insights, dashboards, complaints, flags and the inventory: the Supervise menu.
+/// Environments, targets, health, batches, complaints and alerts: the Supervise menu.
 fn supervise() -> Router<AppState> {
     Router::new()
-        .route("/", get(dashboard::home))
         .route("/environments", get(inventory::environments))
         .route("/targets", get(inventory::targets))
         .route("/batches", get(batches::list))
@@ -153,21 +167,7 @@ fn supervise() -> Router<AppState> {
         .route("/alerts/{id}", get(alerts::show))
         .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/alerts/{id}/resolve", post(alerts::resolve))
-        .route("/flags", get(flags::list))
-        .route(
-            "/flags/{project}/{flag}/{environment}/toggle",
-            post(flags::switch),
-        )
         .route("/health", get(health::show))
-        .route("/insights", get(insights::show))
-        .route("/insights/data", get(insights::data))
-        .route(
-            "/dashboards",
-            get(saved_dashboards::list).post(saved_dashboards::save),
-        )
-        .route("/dashboards/{id}", get(saved_dashboards::show))
-        .route("/dashboards/{id}/data", get(saved_dashboards::data))
-        .route("/dashboards/{id}/delete", post(saved_dashboards::delete))
         .route("/complaints", get(complaints::list))
         .route("/complaints/export", get(complaints::export))
         .route("/complaints/{project}", post(complaints::add))
