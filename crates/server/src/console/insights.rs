@@ -193,7 +193,11 @@ fn figures(d: &Dora) -> Vec<Figure> {
             id: "lead-time",
             name: "Lead time for changes",
             value: lead,
-            detail: format!("{lead_detail}; {}", approximate(&d.lead_time.error_bound)),
+            // The bound says how near a measured median is; with nothing measured it says nothing.
+            detail: match d.lead_time.spread {
+                Some(_) => format!("{lead_detail}; {}", approximate(&d.lead_time.error_bound)),
+                None => lead_detail,
+            },
             band: band(d.lead_time.band),
             goal: lead_goal,
             goal_tone: lead_tone,
