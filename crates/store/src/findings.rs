@@ -354,8 +354,8 @@ impl WriteTx<'_> {
             .collect()
     }
 
-    /// New findings, numbered from `first_id`, many rows per statement; the values every row
-    /// shares (scope, scanner, state, time, release) are bound once.
+    /// New findings, numbered from `first_id`, many rows per statement; each row binds every
+    /// value it holds, in order (`Backend::positional`).
     async fn insert_findings(
         &mut self,
         scope: &ScanScope<'_>,
@@ -367,43 +367,31 @@ impl WriteTx<'_> {
         let mut id = first_id;
         for chunk in findings.chunks(FINDINGS_PER_STATEMENT) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let n = 7 + i * 8;
-                    format!(
-                        "(${}, $1, $2, ${}, ${}, ${}, $3, ${}, ${}, ${}, ${}, $4, $5, $6, $5, $6, 0)",
-                        n,
-                        n + 1,
-                        n + 2,
-                        n + 3,
-                        n + 4,
-                        n + 5,
-                        n + 6,
-                        n + 7
-                    )
-                })
+                .map(|i| format!("({}, 0)", self.backend.positional(1 + i * 16, 16)))
                 .collect();
             let sql = format!(
                 "INSERT INTO findings (id, project, component, package, vulnerability, aliases, scanners, severity, fixed_in, known_exploited, title, state, first_seen_at, first_release, last_seen_at, last_release, reopened) VALUES {}",
                 values.join(", ")
             );
-            let mut query = sqlx::query(&sql)
-                .persistent(false)
-                .bind(scope.project)
-                .bind(scope.component)
-                .bind(&scanners)
-                .bind(FindingState::Open.as_str())
-                .bind(at)
-                .bind(scope.release);
+            let mut query = sqlx::query(&sql).persistent(false);
             for finding in chunk {
                 query = query
                     .bind(id)
+                    .bind(scope.project)
+                    .bind(scope.component)
                     .bind(&finding.package)
                     .bind(&finding.vulnerability)
                     .bind(json_list(&finding.aliases)?)
+                    .bind(&scanners)
                     .bind(finding.severity.as_str())
                     .bind(finding.fixed_in.as_deref())
                     .bind(flag(finding.known_exploited))
-                    .bind(finding.title.as_deref());
+                    .bind(finding.title.as_deref())
+                    .bind(FindingState::Open.as_str())
+                    .bind(at)
+                    .bind(scope.release)
+                    .bind(at)
+                    .bind(scope.release);
                 id += 1;
             }
             query.execute(&mut *self.tx).await?;
@@ -419,31 +407,36 @@ impl WriteTx<'_> {
         seen: &[SeenAgain],
         at: &str,
     ) -> Result<()> {
-        // `VALUES` names its columns column1, column2, … on both databases.
+        // `VALUES` names its columns column1, column2, … on both databases. Parameters in the
+        // order they appear, each once (`Backend::positional`): the state, time and release of
+        // the SET clause (the time twice), then the rows.
+        let backend = self.backend;
+        let set: Vec<String> = (1..=4).map(|n| backend.positional(n, 1)).collect();
         let values: Vec<String> = (0..seen.len())
-            .map(|i| {
-                let n = 4 + i * 9;
-                let columns: Vec<String> = (n..n + 9).map(|c| format!("${c}")).collect();
-                format!("({})", columns.join(", "))
-            })
+            .map(|i| format!("({})", backend.positional(5 + i * 9, 9)))
             .collect();
         let sql = format!(
             "UPDATE findings SET aliases = v.column2, scanners = v.column3, severity = v.column4, \
              fixed_in = v.column5, known_exploited = v.column6, title = COALESCE(v.column7, findings.title), \
-             state = $1, last_seen_at = $2, last_release = $3, \
+             state = {}, last_seen_at = {}, last_release = {}, \
              fixed_at = CASE WHEN v.column9 = 1 THEN NULL ELSE findings.fixed_at END, \
              fixed_release = CASE WHEN v.column9 = 1 THEN NULL ELSE findings.fixed_release END, \
-             reopened_at = CASE WHEN v.column9 = 1 THEN $2 ELSE findings.reopened_at END, \
+             reopened_at = CASE WHEN v.column9 = 1 THEN {} ELSE findings.reopened_at END, \
              reopened = findings.reopened + v.column9, \
              package = CASE WHEN findings.package LIKE 'pkg:%' THEN findings.package ELSE v.column8 END \
              FROM (VALUES {}) AS v WHERE findings.id = v.column1",
+            set[0],
+            set[1],
+            set[2],
+            set[3],
             values.join(", ")
         );
         let mut query = sqlx::query(&sql)
             .persistent(false)
             .bind(FindingState::Open.as_str())
             .bind(at)
-            .bind(scope.release);
+            .bind(scope.release)
+            .bind(at);
         for finding in seen {
             query = query
                 .bind(finding.id)
@@ -463,8 +456,11 @@ impl WriteTx<'_> {
     /// Known findings this scan no longer reports, marked fixed in its release.
     async fn fix_findings(&mut self, scope: &ScanScope<'_>, ids: &[i64], at: &str) -> Result<()> {
         let sql = format!(
-            "UPDATE findings SET state = $1, fixed_at = $2, fixed_release = $3 WHERE id IN ({})",
-            crate::insights::placeholders(4, ids.len())
+            "UPDATE findings SET state = {}, fixed_at = {}, fixed_release = {} WHERE id IN ({})",
+            self.backend.positional(1, 1),
+            self.backend.positional(2, 1),
+            self.backend.positional(3, 1),
+            self.backend.positional(4, ids.len())
         );
         let mut query = sqlx::query(&sql)
             .persistent(false)
@@ -482,19 +478,19 @@ impl WriteTx<'_> {
     async fn sightings(&mut self, scope: &ScanScope<'_>, findings: &[i64]) -> Result<()> {
         for chunk in findings.chunks(SIGHTINGS_PER_STATEMENT) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, $1, $2, $3)", i + 4))
+                .map(|i| format!("({})", self.backend.positional(1 + i * 4, 4)))
                 .collect();
             let sql = format!(
                 "INSERT INTO finding_sightings (finding_id, scan_id, project, release) VALUES {}",
                 values.join(", ")
             );
-            let mut query = sqlx::query(&sql)
-                .persistent(false)
-                .bind(scope.scan_id)
-                .bind(scope.project)
-                .bind(scope.release);
+            let mut query = sqlx::query(&sql).persistent(false);
             for finding in chunk {
-                query = query.bind(*finding);
+                query = query
+                    .bind(*finding)
+                    .bind(scope.scan_id)
+                    .bind(scope.project)
+                    .bind(scope.release);
             }
             query.execute(&mut *self.tx).await?;
         }

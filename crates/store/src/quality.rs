@@ -283,22 +283,9 @@ impl WriteTx<'_> {
         if batch.is_empty() {
             return Ok(());
         }
+        // Each row binds its own run and file number: parameters in order, each used once.
         let values: Vec<String> = (0..batch.len())
-            .map(|i| {
-                let n = 3 + i * 9;
-                format!(
-                    "($1, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, $2, 0)",
-                    n,
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6,
-                    n + 7,
-                    n + 8
-                )
-            })
+            .map(|i| format!("({}, 0)", self.backend.positional(1 + i * 11, 11)))
             .collect();
         let sql = format!(
             "INSERT INTO test_results (run_id, junit_suite, test_key, classname, name, file, status, attempts, failed_attempts, duration_ms, file_seq, repeated_in_file) \
@@ -312,10 +299,7 @@ impl WriteTx<'_> {
              RETURNING junit_suite, test_key, attempts, repeated_in_file",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql)
-            .persistent(false)
-            .bind(run_id)
-            .bind(file_seq);
+        let mut query = sqlx::query(&sql).persistent(false);
         for (test, key) in batch {
             let last = test.attempts.last().map(|a| (a.status, a.duration_ms));
             let failed = test
@@ -324,6 +308,7 @@ impl WriteTx<'_> {
                 .filter(|a| a.status.is_failure())
                 .count();
             query = query
+                .bind(run_id)
                 .bind(&test.suite)
                 .bind(key.as_str())
                 .bind(test.classname.as_deref())
@@ -332,7 +317,8 @@ impl WriteTx<'_> {
                 .bind(last.map(|(status, _)| status.as_str()))
                 .bind(to_i64(test.attempts.len() as u64))
                 .bind(to_i64(failed as u64))
-                .bind(last.and_then(|(_, ms)| ms).map(to_i64));
+                .bind(last.and_then(|(_, ms)| ms).map(to_i64))
+                .bind(file_seq);
         }
         // The database returns the rows in no promised order: match them by identity.
         let mut totals = std::collections::HashMap::new();
@@ -414,11 +400,7 @@ impl WriteTx<'_> {
         )],
     ) -> Result<()> {
         let values: Vec<String> = (0..attempts.len())
-            .map(|i| {
-                let n = 2 + i * 10;
-                let columns: Vec<String> = (n..n + 10).map(|c| format!("${c}")).collect();
-                format!("($1, {})", columns.join(", "))
-            })
+            .map(|i| format!("({})", self.backend.positional(1 + i * 11, 11)))
             .collect();
         let sql = format!(
             "INSERT INTO test_attempts (run_id, junit_suite, test_key, attempt, status, message, failure_type, detail, system_out, system_err, duration_ms) VALUES {}",
@@ -426,9 +408,10 @@ impl WriteTx<'_> {
         );
         let shown =
             |text: &Option<slipway_core::quality::BoundedText>| text.as_ref().map(|t| t.shown());
-        let mut query = sqlx::query(&sql).persistent(false).bind(run_id);
+        let mut query = sqlx::query(&sql).persistent(false);
         for (test, key, number, attempt) in attempts {
             query = query
+                .bind(run_id)
                 .bind(&test.suite)
                 .bind(key.as_str())
                 .bind(*number)

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
 use crate::flakiness::{name_in, CoveredRun, FlakinessScope, TestHistoryCounts};
-use crate::{named, Result, Store, StoreError, WriteTx};
+use crate::{named, Backend, Result, Store, StoreError, WriteTx};
 
 /// Strips one read or one upsert handles (bound parameters stay far below both databases'
 /// limits).
@@ -50,11 +50,17 @@ async fn read_strips(
     keys: &[&str],
     strips: &mut StripsByTest,
 ) -> Result<()> {
-    let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 5)).collect();
+    // Parameters in order, each once: plain `?` on SQLite (`Backend::positional`).
+    let backend = Backend::of(conn);
+    let scope: Vec<String> = (1..=4).map(|n| backend.positional(n, 1)).collect();
     let sql = format!(
-        "SELECT test_key, outcomes FROM test_strips WHERE project = $1 AND environment = $2 \
-         AND suite = $3 AND junit_suite = $4 AND test_key IN ({})",
-        placeholders.join(", ")
+        "SELECT test_key, outcomes FROM test_strips WHERE project = {} AND environment = {} \
+         AND suite = {} AND junit_suite = {} AND test_key IN ({})",
+        scope[0],
+        scope[1],
+        scope[2],
+        scope[3],
+        backend.positional(5, keys.len())
     );
     let mut query = sqlx::query(&sql)
         .persistent(false)
@@ -82,13 +88,12 @@ async fn write_strips(
     group: &StripGroup,
     strips: &StripsByTest,
 ) -> Result<()> {
+    let backend = Backend::of(conn);
     let all: Vec<(&(String, String), &OutcomeStrip)> = strips.iter().collect();
     for chunk in all.chunks(STRIP_CHUNK) {
+        // Each row binds its own group: parameters in order, each once (`Backend::positional`).
         let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 3 + 4;
-                format!("($1, $2, $3, ${b}, ${}, ${})", b + 1, b + 2)
-            })
+            .map(|i| format!("({})", backend.positional(1 + i * 6, 6)))
             .collect();
         let sql = format!(
             "INSERT INTO test_strips (project, environment, suite, junit_suite, test_key, outcomes) \
@@ -96,13 +101,15 @@ async fn write_strips(
              DO UPDATE SET outcomes = excluded.outcomes",
             rows.join(", ")
         );
-        let mut query = sqlx::query(&sql)
-            .persistent(false)
-            .bind(&group.project)
-            .bind(&group.environment)
-            .bind(&group.suite);
+        let mut query = sqlx::query(&sql).persistent(false);
         for ((junit_suite, key), strip) in chunk {
-            query = query.bind(junit_suite).bind(key).bind(strip.encode());
+            query = query
+                .bind(&group.project)
+                .bind(&group.environment)
+                .bind(&group.suite)
+                .bind(junit_suite)
+                .bind(key)
+                .bind(strip.encode());
         }
         query.execute(&mut *conn).await?;
     }

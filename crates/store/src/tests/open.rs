@@ -30,3 +30,29 @@ fn passwords_never_show_in_database_urls() {
         "sqlite:///var/lib/slipway/slipway.db"
     );
 }
+
+/// A connection knows its database, and a multi-row statement's parameters take each one's
+/// form: plain `?` on SQLite, numbered on PostgreSQL (where `?` is not a parameter at all).
+#[tokio::test]
+async fn a_connection_names_its_database_and_parameters_take_its_form() {
+    on_both_backends(|store| async move {
+        let mut conn = store.pool.acquire().await.unwrap();
+        let backend = crate::Backend::of(&conn);
+        assert_eq!(backend, store.backend());
+        let expected = match backend {
+            crate::Backend::Sqlite => "?, ?, ?",
+            crate::Backend::Postgres => "$2, $3, $4",
+        };
+        assert_eq!(backend.positional(2, 3), expected);
+        let sql = format!("SELECT {}", backend.positional(1, 3));
+        let (a, b, c): (i64, String, i64) = sqlx::query_as(&sql)
+            .bind(1_i64)
+            .bind("two")
+            .bind(3_i64)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!((a, b.as_str(), c), (1, "two", 3));
+    })
+    .await;
+}
