@@ -16,6 +16,8 @@ use crate::{named, Backend, Result, Store, StoreError, WriteTx};
 /// Strips one read or one upsert handles (bound parameters stay far below both databases'
 /// limits).
 const STRIP_CHUNK: usize = 200;
+/// Results of one push turned into strips at a time.
+const STRIP_PAGE: i64 = 2_000;
 
 /// Which suite and environment strips belong to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -156,23 +158,41 @@ impl WriteTx<'_> {
             environment,
             suite,
         };
-        let rows = sqlx::query(
-            "SELECT junit_suite, test_key, status, failed_attempts FROM test_results \
-             WHERE run_id = $1 AND file_seq = $2",
-        )
-        .bind(run_id)
-        .bind(file_seq)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let mut results = Vec::with_capacity(rows.len());
-        for row in &rows {
-            results.push((
-                row.try_get("junit_suite")?,
-                row.try_get("test_key")?,
-                outcome_of(row, run_id)?,
-            ));
+        // A page of results at a time (keyset order of the primary key): a push of 100 000
+        // tests never holds them, or their strips, all at once.
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let rows = sqlx::query(
+                "SELECT junit_suite, test_key, status, failed_attempts FROM test_results \
+                 WHERE run_id = $1 AND file_seq = $2 \
+                 AND ($3 IS NULL OR junit_suite > $3 OR (junit_suite = $3 AND test_key > $4)) \
+                 ORDER BY junit_suite, test_key LIMIT $5",
+            )
+            .bind(run_id)
+            .bind(file_seq)
+            .bind(after.as_ref().map(|a| a.0.as_str()))
+            .bind(after.as_ref().map(|a| a.1.as_str()))
+            .bind(STRIP_PAGE)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            let mut results: Vec<(String, String, RunOutcome)> = Vec::with_capacity(rows.len());
+            for row in &rows {
+                results.push((
+                    row.try_get("junit_suite")?,
+                    row.try_get("test_key")?,
+                    outcome_of(row, run_id)?,
+                ));
+            }
+            let Some((suite, key, _)) = results.last() else {
+                return Ok(());
+            };
+            after = Some((suite.clone(), key.clone()));
+            let full = results.len() as i64 == STRIP_PAGE;
+            record_outcomes(&mut self.tx, &group, results).await?;
+            if !full {
+                return Ok(());
+            }
         }
-        record_outcomes(&mut self.tx, &group, results).await
     }
 }
 

@@ -177,3 +177,44 @@ async fn the_migration_fills_the_strips_of_results_stored_before_it() {
     })
     .await;
 }
+
+/// A push larger than a page of strips (`STRIP_PAGE`) gives every test its strip, across page
+/// boundaries and JUnit suites (an empty suite name among them), as a recount does.
+#[tokio::test]
+async fn a_push_of_several_pages_gives_every_test_its_strip() {
+    on_both_backends(|store| async move {
+        let mut dice = Dice(31);
+        let tests: Vec<ReportedTest> = (0..4_005)
+            .map(|t| ReportedTest {
+                suite: ["", "api", "ui"][t % 3].into(),
+                classname: Some("pets.T".into()),
+                name: format!("t{t}"),
+                explicit_id: None,
+                parameters: None,
+                file: None,
+                attempts: vec![Attempt::bare(status(&mut dice))],
+            })
+            .collect();
+        push(&store, "big", "ci-1", "main", &tests).await;
+        push(&store, "big", "ci-2", "main", &tests[..2_500]).await;
+        let none = BTreeMap::new();
+        let scope = FlakinessScope {
+            project: "pets",
+            environment: "MET",
+            suite: "big",
+            attributes: &none,
+            runs: 30,
+        };
+        let covered = store.covered_runs(&scope).await.unwrap();
+        let recounted = store.recount_test_history(&covered).await.unwrap();
+        let from_strips = store
+            .strip_history_counts(&scope, &covered)
+            .await
+            .unwrap()
+            .expect("30 runs are answered by the strips");
+        assert_eq!(from_strips, recounted);
+        // Tests that only ever skipped count nowhere; the rest span more than one page.
+        assert!(from_strips.len() > 2_000, "{}", from_strips.len());
+    })
+    .await;
+}
