@@ -416,9 +416,14 @@ fn a_person_builds_a_dashboard_with_the_form_and_a_colleague_opens_its_address()
     olivia.click("#widget-rollbacks");
     olivia.click("#shared");
     olivia.click("#save");
-    olivia.wait_for_text("main", "Rollbacks per environment", wait);
+    // The form names the widgets too: wait for the saved dashboard's own address, then its text.
+    let saved = std::time::Instant::now();
+    while !olivia.path().starts_with("/dashboards/") && saved.elapsed() < wait {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let address = olivia.path();
     assert!(address.starts_with("/dashboards/"), "{address}");
+    olivia.wait_for_text("main", "Rollbacks per environment", wait);
     let hers = olivia.text("main");
     assert!(hers.contains("shared"), "{hers}");
     check(&olivia, "the saved dashboard");
