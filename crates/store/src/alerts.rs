@@ -68,6 +68,7 @@ const COLUMNS: &str = "id, group_key, source, severity, status, summary, context
 const DELIVERY_COLUMNS: &str = "id, alert_id, project, channel, notice, state, attempts, next_attempt_at, last_error, created_at, finished_at";
 const ALERT_OUTBOX: LeasedOutbox = LeasedOutbox {
     table: "alert_deliveries",
+    from: "alert_deliveries",
     columns: DELIVERY_COLUMNS,
 };
 

@@ -13,10 +13,12 @@ use sqlx::Row;
 
 use crate::{Result, Store};
 
-/// A table of leased deliveries and the columns its rows are read with (`id` among them).
+/// A table of leased deliveries, what its due rows are read from (the table, or the table
+/// joined with what a sender needs), and the columns they are read with (`id` among them).
 #[derive(Clone, Copy)]
 pub(crate) struct LeasedOutbox {
     pub table: &'static str,
+    pub from: &'static str,
     pub columns: &'static str,
 }
 
@@ -41,10 +43,14 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> Result<Vec<AnyRow>> {
-        let LeasedOutbox { table, columns } = outbox;
+        let LeasedOutbox {
+            table,
+            from,
+            columns,
+        } = outbox;
         let _writer = self.unaudited_writer().await;
         let rows = sqlx::query(&format!(
-            "SELECT {columns} FROM {table} \
+            "SELECT {columns} FROM {from} \
              WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"
         ))
         .bind(now)

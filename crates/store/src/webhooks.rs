@@ -12,6 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::json_column;
+use crate::leased_outbox::LeasedOutbox;
 use crate::time::{read_optional_time, read_time};
 use crate::{format_time, named, now, Result, Store, StoreError, WriteTx};
 
@@ -71,6 +72,13 @@ pub struct DueDelivery {
     /// the delivery still carries it (no other worker claimed it again meanwhile).
     pub claimed_until: String,
 }
+
+/// Due deliveries are read with their webhook's address and sealed secret.
+const WEBHOOK_OUTBOX: LeasedOutbox = LeasedOutbox {
+    table: "webhook_deliveries",
+    from: "webhook_deliveries d JOIN webhooks w ON w.name = d.webhook",
+    columns: "d.id, d.webhook, d.event, d.payload, d.attempts, w.url, w.secret_sealed",
+};
 
 fn webhook(row: &AnyRow) -> Result<Webhook> {
     Ok(Webhook {
@@ -277,28 +285,13 @@ impl Store {
         lease_until: &str,
         limit: i64,
     ) -> Result<Vec<DueDelivery>> {
-        let _writer = self.unaudited_writer().await;
-        let rows = sqlx::query(
-            "SELECT d.id, d.webhook, d.event, d.payload, d.attempts, w.url, w.secret_sealed \
-             FROM webhook_deliveries d JOIN webhooks w ON w.name = d.webhook \
-             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 ORDER BY d.next_attempt_at, d.id LIMIT $2",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: i64 = row.try_get("id")?;
-            let taken = sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = $3 WHERE id = $1 AND state = 'pending' AND next_attempt_at <= $2")
-                .bind(id)
-                .bind(now)
-                .bind(lease_until)
-                .execute(&self.pool)
-                .await?;
-            if taken.rows_affected() == 1 {
-                claimed.push(DueDelivery {
-                    id,
+        let rows = self
+            .claim_leased(WEBHOOK_OUTBOX, now, lease_until, limit)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DueDelivery {
+                    id: row.try_get("id")?,
                     webhook: row.try_get("webhook")?,
                     event: row.try_get("event")?,
                     payload: row.try_get("payload")?,
@@ -306,10 +299,9 @@ impl Store {
                     url: row.try_get("url")?,
                     secret_sealed: row.try_get("secret_sealed")?,
                     claimed_until: lease_until.to_string(),
-                });
-            }
-        }
-        Ok(claimed)
+                })
+            })
+            .collect()
     }
 
     /// Record one attempt and where the delivery stands after it (`next_attempt_at` for pending),

@@ -57,6 +57,7 @@ pub struct RunCount {
 const COLUMNS: &str = "id, project, environment, week, channel, subject, body, html, state, attempts, next_attempt_at, last_error";
 const REPORT_OUTBOX: LeasedOutbox = LeasedOutbox {
     table: "report_deliveries",
+    from: "report_deliveries",
     columns: COLUMNS,
 };
 
