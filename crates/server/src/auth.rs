@@ -140,18 +140,10 @@ async fn keep_alive(
     id_hash: &str,
     session: &slipway_store::Session,
 ) -> Result<(), ServiceError> {
-    let (Ok(created), Ok(ends)) = (
-        slipway_store::parse_time("a session's start", &session.created_at),
-        slipway_store::parse_time("a session's end", &session.expires_at),
-    ) else {
-        return Ok(());
-    };
+    let (created, ends) = (session.created_at, session.expires_at);
     let policy = state.authorities.sessions;
     if let Some(next) = policy.touch(created, ends, jiff::Timestamp::now()) {
-        state
-            .store
-            .extend_session(id_hash, &slipway_store::format_time(next))
-            .await?;
+        state.store.extend_session(id_hash, next).await?;
     }
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! Users, API tokens and console sessions. Secrets are stored as hashes computed by the caller.
 
+use jiff::Timestamp;
 use slipway_core::access::Role;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{flag, now, Result, Store, StoreError, WriteTx};
+use crate::time::{read_optional_time, read_time};
+use crate::{flag, format_time, now, Result, Store, StoreError, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -12,7 +14,7 @@ pub struct User {
     pub username: String,
     pub role: Role,
     pub disabled: bool,
-    pub created_at: String,
+    pub created_at: Timestamp,
     pub password_hash: Option<String>,
     /// The name printed with the person's electronic signatures; the user name when unset.
     pub full_name: Option<String>,
@@ -24,17 +26,17 @@ pub struct ApiToken {
     pub user_id: String,
     pub username: String,
     pub name: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub user: User,
     pub csrf: String,
-    pub expires_at: String,
+    pub expires_at: Timestamp,
     /// When the person signed in: the session's absolute timeout counts from here.
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 fn user(row: &AnyRow) -> Result<User> {
@@ -44,7 +46,7 @@ fn user(row: &AnyRow) -> Result<User> {
         username: row.try_get("username")?,
         role: Role::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
-        created_at: row.try_get("created_at")?,
+        created_at: read_time(row, "created_at")?,
         password_hash: row.try_get("password_hash")?,
         full_name: row.try_get("full_name")?,
     })
@@ -56,8 +58,8 @@ fn token(row: &AnyRow) -> Result<ApiToken> {
         user_id: row.try_get("user_id")?,
         username: row.try_get("username")?,
         name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
+        created_at: read_time(row, "created_at")?,
+        revoked_at: read_optional_time(row, "revoked_at")?,
     })
 }
 
@@ -127,8 +129,8 @@ impl Store {
             Ok(Session {
                 user: user(&r)?,
                 csrf: r.try_get("csrf")?,
-                expires_at: r.try_get("expires_at")?,
-                created_at: r.try_get("session_created_at")?,
+                expires_at: read_time(&r, "expires_at")?,
+                created_at: read_time(&r, "session_created_at")?,
             })
         })
         .transpose()
@@ -143,7 +145,7 @@ impl WriteTx<'_> {
             .bind(u.role.as_str())
             .bind(u.password_hash.as_deref())
             .bind(flag(u.disabled))
-            .bind(&u.created_at)
+            .bind(format_time(u.created_at))
             .bind(u.full_name.as_deref())
             .execute(&mut *self.tx)
             .await
@@ -220,7 +222,7 @@ impl WriteTx<'_> {
         id_hash: &str,
         user_id: &str,
         csrf: &str,
-        expires_at: &str,
+        expires_at: Timestamp,
     ) -> Result<()> {
         // Expired sessions go with each login, so the table never grows without bound.
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
@@ -232,7 +234,7 @@ impl WriteTx<'_> {
             .bind(user_id)
             .bind(csrf)
             .bind(now())
-            .bind(expires_at)
+            .bind(format_time(expires_at))
             .execute(&mut *self.tx)
             .await?;
         Ok(())

@@ -182,16 +182,6 @@ impl Store {
         .bind(deployment_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(crate::LogLine {
-                    task_id: r.try_get("task_id")?,
-                    attempt: r.try_get("attempt")?,
-                    line_no: r.try_get("line_no")?,
-                    at: r.try_get("at")?,
-                    line: r.try_get("line")?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::deployments::log_line).collect()
     }
 }

@@ -3,9 +3,11 @@
 //! request's address, collected once by the CLI with its poll secret. Only the secret's hash is
 //! kept, and no token: the caller creates it in the transaction that collects.
 
+use jiff::Timestamp;
 use sqlx::Row;
 
-use crate::{Result, Store, WriteTx};
+use crate::time::read_time;
+use crate::{format_time, Result, Store, WriteTx};
 
 /// A request as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +17,7 @@ pub struct StoredCliSignIn {
     pub user_code: String,
     /// The machine the CLI says it runs on (shown to the person, not trusted).
     pub host: String,
-    pub expires_at: String,
+    pub expires_at: Timestamp,
     /// The person who signed in for it, once approved.
     pub user_id: Option<String>,
     pub collected: bool,
@@ -27,7 +29,7 @@ pub struct NewCliSignIn<'a> {
     pub user_code: &'a str,
     pub poll_hash: &'a str,
     pub host: &'a str,
-    pub expires_at: &'a str,
+    pub expires_at: Timestamp,
 }
 
 impl Store {
@@ -42,7 +44,7 @@ impl Store {
                 id: r.try_get("id")?,
                 user_code: r.try_get("user_code")?,
                 host: r.try_get("host")?,
-                expires_at: r.try_get("expires_at")?,
+                expires_at: read_time(&r, "expires_at")?,
                 user_id: r.try_get("user_id")?,
                 collected: collected.is_some(),
             })
@@ -63,11 +65,11 @@ impl Store {
 
     /// How many requests are still open at `now` (neither expired nor collected): the bound
     /// on what callers without a credential may keep in the table.
-    pub async fn open_cli_sign_ins(&self, now: &str) -> Result<i64> {
+    pub async fn open_cli_sign_ins(&self, now: Timestamp) -> Result<i64> {
         let (count,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM cli_sign_ins WHERE expires_at > $1 AND collected_at IS NULL",
         )
-        .bind(now)
+        .bind(format_time(now))
         .fetch_one(&self.pool)
         .await?;
         Ok(count)
@@ -79,10 +81,10 @@ impl WriteTx<'_> {
     pub async fn create_cli_sign_in(
         &mut self,
         new: &NewCliSignIn<'_>,
-        forget_before: &str,
+        forget_before: Timestamp,
     ) -> Result<()> {
         sqlx::query("DELETE FROM cli_sign_ins WHERE expires_at < $1")
-            .bind(forget_before)
+            .bind(format_time(forget_before))
             .execute(&mut *self.tx)
             .await?;
         sqlx::query("INSERT INTO cli_sign_ins (id, user_code, poll_hash, host, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -91,7 +93,7 @@ impl WriteTx<'_> {
             .bind(new.poll_hash)
             .bind(new.host)
             .bind(crate::now())
-            .bind(new.expires_at)
+            .bind(format_time(new.expires_at))
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -103,12 +105,12 @@ impl WriteTx<'_> {
         &mut self,
         id: &str,
         user_id: &str,
-        now: &str,
+        now: Timestamp,
     ) -> Result<bool> {
         let done = sqlx::query("UPDATE cli_sign_ins SET user_id = $2, approved_at = $3 WHERE id = $1 AND approved_at IS NULL AND expires_at > $3")
             .bind(id)
             .bind(user_id)
-            .bind(now)
+            .bind(format_time(now))
             .execute(&mut *self.tx)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -121,12 +123,12 @@ impl WriteTx<'_> {
         &mut self,
         id: &str,
         poll_hash: &str,
-        now: &str,
+        now: Timestamp,
     ) -> Result<Option<(String, String)>> {
         let done = sqlx::query("UPDATE cli_sign_ins SET collected_at = $3 WHERE id = $1 AND poll_hash = $2 AND approved_at IS NOT NULL AND collected_at IS NULL AND expires_at > $3")
             .bind(id)
             .bind(poll_hash)
-            .bind(now)
+            .bind(format_time(now))
             .execute(&mut *self.tx)
             .await?;
         if done.rows_affected() != 1 {

@@ -76,19 +76,19 @@ pub struct LogLine {
     pub task_id: String,
     pub attempt: i64,
     pub line_no: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub line: String,
 }
 
 /// The most lines one page of output carries.
 pub const MAX_LOG_PAGE: i64 = 5000;
 
-/// Which output lines to read: a task's or the whole deployment's, from a time on (RFC 3339,
-/// as stored), after the first `after_line` of that selection.
+/// Which output lines to read: a task's or the whole deployment's, from a time on, after the
+/// first `after_line` of that selection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogFilter {
     pub task: Option<String>,
-    pub since: Option<String>,
+    pub since: Option<Timestamp>,
     pub after_line: i64,
     pub limit: i64,
 }
@@ -101,7 +101,7 @@ pub(crate) fn log_line(r: &AnyRow) -> Result<LogLine> {
         task_id: r.try_get("task_id")?,
         attempt: r.try_get("attempt")?,
         line_no: r.try_get("line_no")?,
-        at: r.try_get("at")?,
+        at: read_time(r, "at")?,
         line: r.try_get("line")?,
     })
 }
@@ -243,17 +243,17 @@ impl Store {
         rows.iter().map(deployment).collect()
     }
 
-    /// Deployments (dry runs included) created at or after `since` (RFC 3339, UTC), newest
-    /// first, at most `limit`.
+    /// Deployments (dry runs included) created at or after `since`, newest first, at most
+    /// `limit`.
     pub async fn deployments_since(
         &self,
-        since: &str,
+        since: Timestamp,
         limit: i64,
     ) -> Result<Vec<StoredDeployment>> {
         let rows = sqlx::query(&format!(
             "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE created_at >= $1 ORDER BY id DESC LIMIT $2"
         ))
-        .bind(since)
+        .bind(format_time(since))
         .bind(limit.clamp(1, 2000))
         .fetch_all(&self.pool)
         .await?;
@@ -407,7 +407,7 @@ impl Store {
         )
         .bind(deployment_id)
         .bind(filter.task.as_deref())
-        .bind(filter.since.as_deref())
+        .bind(filter.since.map(format_time))
         .bind(filter.limit.clamp(1, MAX_LOG_PAGE))
         .bind(filter.after_line.max(0))
         .fetch_all(&self.pool)

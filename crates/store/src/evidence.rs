@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::audit::event;
 use crate::deployments::{deployment, log_line, prefixed, task, DEPLOYMENT_COLUMNS, TASK_COLUMNS};
-use crate::{LogLine, Result, Store, StoredDeployment, StoredTask};
+use crate::{format_time, LogLine, Result, Store, StoredDeployment, StoredTask};
 
 /// A line of output of one of a release's deployments ([`Store::release_logs_after`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,15 +69,16 @@ impl Store {
         after: Option<&ReleaseLogLine>,
         limit: i64,
     ) -> Result<Vec<ReleaseLogLine>> {
-        let (deployment_id, at, task_id, attempt, line_no) = match after {
+        // The keyset compares the stored text of the time, which sorts as the time does.
+        let at = after.map(|a| format_time(a.line.at)).unwrap_or_default();
+        let (deployment_id, task_id, attempt, line_no) = match after {
             Some(a) => (
                 a.deployment_id,
-                a.line.at.as_str(),
                 a.line.task_id.as_str(),
                 a.line.attempt,
                 a.line.line_no,
             ),
-            None => (i64::MIN, "", "", i64::MIN, i64::MIN),
+            None => (i64::MIN, "", i64::MIN, i64::MIN),
         };
         let rows = sqlx::query(
             "SELECT t.deployment_id, l.task_id, l.attempt, l.line_no, l.at, l.line \
@@ -89,7 +90,7 @@ impl Store {
         .bind(project)
         .bind(version)
         .bind(deployment_id)
-        .bind(at)
+        .bind(at.as_str())
         .bind(task_id)
         .bind(attempt)
         .bind(line_no)

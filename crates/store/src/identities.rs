@@ -3,9 +3,11 @@
 //! a local account. Console sessions' sliding end is kept here too, outside the audit chain like
 //! any telemetry: a session being used is not a change of state anyone audits.
 
+use jiff::Timestamp;
 use sqlx::Row;
 
-use crate::{now, Result, Store, StoreError, WriteTx};
+use crate::time::read_optional_time;
+use crate::{format_time, now, Result, Store, StoreError, WriteTx};
 
 /// The outside authority behind a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,16 +28,16 @@ pub struct OidcRecheckDue {
     /// The provider's refresh token, sealed with the master key.
     pub sealed_refresh_token: String,
     /// Since when the provider has not answered this person's re-checks.
-    pub unreachable_since: Option<String>,
+    pub unreachable_since: Option<Timestamp>,
 }
 
 /// What a re-check leaves in the person's identity row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecheckMark<'a> {
-    pub checked_at: &'a str,
+    pub checked_at: Timestamp,
     /// The (possibly rotated) sealed refresh token; `None` forgets it (re-checks stop).
     pub sealed_refresh_token: Option<&'a str>,
-    pub unreachable_since: Option<&'a str>,
+    pub unreachable_since: Option<Timestamp>,
 }
 
 impl Store {
@@ -44,8 +46,8 @@ impl Store {
     /// to lose. Oldest check first, at most `limit`.
     pub async fn oidc_rechecks_due(
         &self,
-        due_before: &str,
-        now: &str,
+        due_before: Timestamp,
+        now: Timestamp,
         limit: i64,
     ) -> Result<Vec<OidcRecheckDue>> {
         let rows = sqlx::query(
@@ -57,8 +59,8 @@ impl Store {
                   OR EXISTS (SELECT 1 FROM api_tokens t WHERE t.user_id = i.user_id AND t.revoked_at IS NULL)) \
              ORDER BY i.checked_at, i.user_id LIMIT $3",
         )
-        .bind(due_before)
-        .bind(now)
+        .bind(format_time(due_before))
+        .bind(format_time(now))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -69,7 +71,7 @@ impl Store {
                     username: r.try_get("username")?,
                     subject: r.try_get("subject")?,
                     sealed_refresh_token: r.try_get("refresh_token")?,
-                    unreachable_since: r.try_get("unreachable_since")?,
+                    unreachable_since: read_optional_time(r, "unreachable_since")?,
                 })
             })
             .collect()
@@ -91,23 +93,27 @@ impl Store {
     }
 
     /// When the person last signed in again at their provider to sign, not yet used.
-    pub async fn fresh_authentication(&self, user_id: &str) -> Result<Option<String>> {
+    pub async fn fresh_authentication(&self, user_id: &str) -> Result<Option<Timestamp>> {
         let row = sqlx::query("SELECT fresh_auth_at FROM user_identities WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
-            Some(r) => r.try_get("fresh_auth_at")?,
+            Some(r) => read_optional_time(&r, "fresh_auth_at")?,
             None => None,
         })
     }
 
     /// The DN of a directory (LDAP) user whose groups were last read before `due_before` (or
     /// never): their re-check is due. `None` for everyone else.
-    pub async fn recheck_due(&self, user_id: &str, due_before: &str) -> Result<Option<String>> {
+    pub async fn recheck_due(
+        &self,
+        user_id: &str,
+        due_before: Timestamp,
+    ) -> Result<Option<String>> {
         let row = sqlx::query("SELECT subject FROM user_identities WHERE user_id = $1 AND source = 'ldap' AND (checked_at IS NULL OR checked_at < $2)")
             .bind(user_id)
-            .bind(due_before)
+            .bind(format_time(due_before))
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| Ok(r.try_get("subject")?)).transpose()
@@ -115,12 +121,17 @@ impl Store {
 
     /// Take a due re-check for this request (`checked_at` moved to `now`): `true` for the one
     /// request that takes it, so concurrent requests do not all ask the directory.
-    pub async fn claim_recheck(&self, user_id: &str, now: &str, due_before: &str) -> Result<bool> {
+    pub async fn claim_recheck(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        due_before: Timestamp,
+    ) -> Result<bool> {
         let _writer = self.unaudited_writer().await;
         let done = sqlx::query("UPDATE user_identities SET checked_at = $2 WHERE user_id = $1 AND source = 'ldap' AND (checked_at IS NULL OR checked_at < $3)")
             .bind(user_id)
-            .bind(now)
-            .bind(due_before)
+            .bind(format_time(now))
+            .bind(format_time(due_before))
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -133,20 +144,20 @@ impl Store {
         let _writer = self.write_lock.lock().await;
         sqlx::query("UPDATE user_identities SET checked_at = $2, refresh_token = $3, unreachable_since = $4 WHERE user_id = $1")
             .bind(user_id)
-            .bind(mark.checked_at)
+            .bind(format_time(mark.checked_at))
             .bind(mark.sealed_refresh_token)
-            .bind(mark.unreachable_since)
+            .bind(mark.unreachable_since.map(format_time))
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     /// Move a live session's end (its idle timeout), never shortening it.
-    pub async fn extend_session(&self, id_hash: &str, expires_at: &str) -> Result<()> {
+    pub async fn extend_session(&self, id_hash: &str, expires_at: Timestamp) -> Result<()> {
         let _writer = self.unaudited_writer().await;
         sqlx::query("UPDATE sessions SET expires_at = $2 WHERE id_hash = $1 AND expires_at < $2 AND expires_at > $3")
             .bind(id_hash)
-            .bind(expires_at)
+            .bind(format_time(expires_at))
             .bind(now())
             .execute(&self.pool)
             .await?;
@@ -171,10 +182,14 @@ impl WriteTx<'_> {
     }
 
     /// Record that the person just signed in again at their provider, to sign.
-    pub async fn record_fresh_authentication(&mut self, user_id: &str, at: &str) -> Result<()> {
+    pub async fn record_fresh_authentication(
+        &mut self,
+        user_id: &str,
+        at: Timestamp,
+    ) -> Result<()> {
         sqlx::query("UPDATE user_identities SET fresh_auth_at = $2 WHERE user_id = $1")
             .bind(user_id)
-            .bind(at)
+            .bind(format_time(at))
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -185,11 +200,11 @@ impl WriteTx<'_> {
     pub async fn take_fresh_authentication(
         &mut self,
         user_id: &str,
-        not_before: &str,
+        not_before: Timestamp,
     ) -> Result<bool> {
         let done = sqlx::query("UPDATE user_identities SET fresh_auth_at = NULL WHERE user_id = $1 AND fresh_auth_at >= $2")
             .bind(user_id)
-            .bind(not_before)
+            .bind(format_time(not_before))
             .execute(&mut *self.tx)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -221,9 +236,9 @@ impl WriteTx<'_> {
     pub async fn mark_rechecked(&mut self, user_id: &str, mark: RecheckMark<'_>) -> Result<()> {
         sqlx::query("UPDATE user_identities SET checked_at = $2, refresh_token = $3, unreachable_since = $4 WHERE user_id = $1")
             .bind(user_id)
-            .bind(mark.checked_at)
+            .bind(format_time(mark.checked_at))
             .bind(mark.sealed_refresh_token)
-            .bind(mark.unreachable_since)
+            .bind(mark.unreachable_since.map(format_time))
             .execute(&mut *self.tx)
             .await?;
         Ok(())

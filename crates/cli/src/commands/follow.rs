@@ -61,9 +61,7 @@ fn wait_secs(human: bool, left: Duration) -> u64 {
 /// Follow until the deployment ends or waits for a person, printing task changes and output:
 /// each request is answered at the deployment's next change (`wait_after`), so the end is seen
 /// when it happens. A server that does not answer `last_event_seq` (older) is asked again every
-/// 300 ms instead. After the first answer the plan is not asked for again (`plan=false`) while
-/// the phase stays: the plan held is put back into each answer, and a new phase (a rollback's
-/// undo runs) is read whole once.
+/// 300 ms instead.
 pub(crate) fn follow(
     client: &Client,
     id: i64,
@@ -71,81 +69,27 @@ pub(crate) fn follow(
     human: bool,
 ) -> Result<DeploymentDetail, Failure> {
     let deadline = Instant::now() + Duration::from_secs(timeout);
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    let mut log_offset = 0i64;
-    let mut last_seq: Option<i64> = None;
-    let mut plan: Option<DeploymentDetail> = None;
+    let mut follower = Follower {
+        client,
+        id,
+        human,
+        seen: BTreeMap::new(),
+        log_offset: 0,
+        last_seq: None,
+        plan: None,
+    };
     loop {
-        let path = match last_seq {
-            Some(seq) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                format!(
-                    "/api/v1/deployments/{id}?wait_after={seq}&wait_secs={}&plan=false",
-                    wait_secs(human, left)
-                )
-            }
-            None => format!("/api/v1/deployments/{id}"),
-        };
-        let mut view: DeploymentDetail = client.get(&path)?;
-        match &plan {
-            Some(held) if last_seq.is_some() && held.deployment.phase == view.deployment.phase => {
-                view.deployment.runs.clone_from(&held.deployment.runs);
-                view.deployment
-                    .rollback_runs
-                    .clone_from(&held.deployment.rollback_runs);
-                view.rollback_preview.clone_from(&held.rollback_preview);
-            }
-            Some(_) if last_seq.is_some() => {
-                view = client.get(&format!("/api/v1/deployments/{id}"))?;
-            }
-            _ => {}
-        }
-        if plan
-            .as_ref()
-            .is_none_or(|held| held.deployment.phase != view.deployment.phase)
-        {
-            plan = Some(view.clone());
-        }
+        let view = follower.next_view(deadline)?;
         if human {
-            let logs: LogPage = client.get(&format!(
-                "/api/v1/deployments/{id}/logs?after_line={log_offset}&limit={PAGE}"
-            ))?;
-            for line in &logs.items {
-                println!("    {}", line.line);
-            }
-            log_offset = logs.next_after_line;
-            for t in &view.tasks {
-                let key = format!("{}/{}/{}", t.phase, t.run_index, t.target);
-                let state = format!("{} #{}", t.state.as_str(), t.attempt);
-                if seen.get(&key) != Some(&state) {
-                    let run = usize::try_from(t.run_index)
-                        .ok()
-                        .and_then(|i| view.deployment.runs_of(t.phase).get(i));
-                    let phase = match t.phase {
-                        Phase::Rollback => "undo ",
-                        Phase::Forward => "",
-                    };
-                    println!(
-                        "  {phase}step {} {:<32} {:<12} {}{}",
-                        or_dash(&run.map(|r| r.step)),
-                        or_dash(&run.map(|r| &r.name)),
-                        t.target,
-                        t.state.as_str(),
-                        t.summary
-                            .as_deref()
-                            .map(|s| format!(" — {s}"))
-                            .unwrap_or_default()
-                    );
-                    seen.insert(key, state);
-                }
-            }
+            follower.print_output()?;
+            follower.print_task_changes(&view);
         }
         let state = view.deployment.state;
         // Waiting for a person is no end: say so once per intervention, and keep waiting.
         if state == DeploymentState::WaitingForIntervention {
             if let Some(i) = &view.intervention {
                 let key = format!("intervention/{}", i.step);
-                if seen.insert(key, String::new()).is_none() {
+                if follower.seen.insert(key, String::new()).is_none() {
                     eprintln!("{}", intervention_help(&id.to_string(), i));
                 }
             }
@@ -159,9 +103,110 @@ pub(crate) fn follow(
         if Instant::now() > deadline {
             return Err(Failure::new(Exit::Failed, format!("gave up waiting for deployment {id} after {timeout} s; it goes on: `slipway deployment show {id}`")));
         }
-        last_seq = view.last_event_seq;
-        if last_seq.is_none() {
+        follower.last_seq = view.last_event_seq;
+        if follower.last_seq.is_none() {
             std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// What a follower holds between two answers.
+struct Follower<'a> {
+    client: &'a Client,
+    id: i64,
+    human: bool,
+    /// The last state printed per task (`phase/run/target`), and the interventions told.
+    seen: BTreeMap<String, String>,
+    /// Output lines printed so far.
+    log_offset: i64,
+    /// The event the last answer reflected; none before the first answer or from an older
+    /// server.
+    last_seq: Option<i64>,
+    /// The last whole answer, plan included, of the current phase.
+    plan: Option<DeploymentDetail>,
+}
+
+impl Follower<'_> {
+    /// The deployment at its next change. After the first answer the plan is not asked for
+    /// again (`plan=false`) while the phase stays: the plan held is put back into each answer,
+    /// and a new phase (a rollback's undo runs) is read whole once.
+    fn next_view(&mut self, deadline: Instant) -> Result<DeploymentDetail, Failure> {
+        let id = self.id;
+        let path = match self.last_seq {
+            Some(seq) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                format!(
+                    "/api/v1/deployments/{id}?wait_after={seq}&wait_secs={}&plan=false",
+                    wait_secs(self.human, left)
+                )
+            }
+            None => format!("/api/v1/deployments/{id}"),
+        };
+        let mut view: DeploymentDetail = self.client.get(&path)?;
+        let partial = self.last_seq.is_some();
+        match &self.plan {
+            Some(held) if partial && held.deployment.phase == view.deployment.phase => {
+                view.deployment.runs.clone_from(&held.deployment.runs);
+                view.deployment
+                    .rollback_runs
+                    .clone_from(&held.deployment.rollback_runs);
+                view.rollback_preview.clone_from(&held.rollback_preview);
+            }
+            Some(_) if partial => {
+                view = self.client.get(&format!("/api/v1/deployments/{id}"))?;
+            }
+            _ => {}
+        }
+        if self
+            .plan
+            .as_ref()
+            .is_none_or(|held| held.deployment.phase != view.deployment.phase)
+        {
+            self.plan = Some(view.clone());
+        }
+        Ok(view)
+    }
+
+    /// The output lines printed since the last call.
+    fn print_output(&mut self) -> Result<(), Failure> {
+        let logs: LogPage = self.client.get(&format!(
+            "/api/v1/deployments/{}/logs?after_line={}&limit={PAGE}",
+            self.id, self.log_offset
+        ))?;
+        for line in &logs.items {
+            println!("    {}", line.line);
+        }
+        self.log_offset = logs.next_after_line;
+        Ok(())
+    }
+
+    /// One line per task whose state or attempt changed since it was last printed.
+    fn print_task_changes(&mut self, view: &DeploymentDetail) {
+        for t in &view.tasks {
+            let key = format!("{}/{}/{}", t.phase, t.run_index, t.target);
+            let state = format!("{} #{}", t.state.as_str(), t.attempt);
+            if self.seen.get(&key) == Some(&state) {
+                continue;
+            }
+            let run = usize::try_from(t.run_index)
+                .ok()
+                .and_then(|i| view.deployment.runs_of(t.phase).get(i));
+            let phase = match t.phase {
+                Phase::Rollback => "undo ",
+                Phase::Forward => "",
+            };
+            println!(
+                "  {phase}step {} {:<32} {:<12} {}{}",
+                or_dash(&run.map(|r| r.step)),
+                or_dash(&run.map(|r| &r.name)),
+                t.target,
+                t.state.as_str(),
+                t.summary
+                    .as_deref()
+                    .map(|s| format!(" — {s}"))
+                    .unwrap_or_default()
+            );
+            self.seen.insert(key, state);
         }
     }
 }

@@ -44,7 +44,7 @@ async fn request(
             user_code: r.user_code,
             secret: r.secret,
             path: r.path,
-            expires_at: r.expires_at,
+            expires_at: slipway_store::format_time(r.expires_at),
             poll_interval_secs: cli_sign_ins::POLL_SECS,
         }),
     ))

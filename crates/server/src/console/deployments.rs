@@ -1023,7 +1023,7 @@ mod tests {
             task_id: "rollback-0-web-01".into(),
             attempt: 1,
             line_no: 1,
-            at: "2024-05-01T12:00:02.000000Z".into(),
+            at: "2024-05-01T12:00:02Z".parse().unwrap(),
             line: "<img src=x onerror=alert(1)>".into(),
         }];
         let logs = log_rows(&view, &lines);
@@ -1034,7 +1034,7 @@ mod tests {
                 task_id: view.tasks[1].id.clone(),
                 attempt: 1,
                 line_no: 9,
-                at: "2024-05-01T12:00:01.000000Z".into(),
+                at: "2024-05-01T12:00:01Z".parse().unwrap(),
                 line: "curl: (7) Failed to connect to <localhost> port 8080".into(),
             }],
         };

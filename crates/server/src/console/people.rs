@@ -9,7 +9,8 @@ use slipway_core::access::{allows, Operation, Role};
 use slipway_store::{ApiToken, User};
 
 use super::page::{
-    query_string, render, see_other, short_time, Frame, OrProblemPage, PageResult, Problem, Section,
+    query_string, render, see_other, short_timestamp, Frame, OrProblemPage, PageResult, Problem,
+    Section,
 };
 use super::session::{NoFields, SignedForm};
 use super::user::ConsoleUser;
@@ -92,7 +93,7 @@ async fn page(
         users: users
             .into_iter()
             .map(|u: User| UserRow {
-                created: short_time(&u.created_at),
+                created: short_timestamp(u.created_at),
                 username: u.username,
                 role: u.role,
                 disabled: u.disabled,
@@ -101,8 +102,8 @@ async fn page(
         tokens: tokens
             .into_iter()
             .map(|t: ApiToken| TokenRow {
-                created: short_time(&t.created_at),
-                revoked: t.revoked_at.as_deref().map(short_time),
+                created: short_timestamp(t.created_at),
+                revoked: t.revoked_at.map(short_timestamp),
                 id: t.id,
                 name: t.name,
                 owner: t.username,

@@ -36,7 +36,7 @@ pub struct Requested {
     pub secret: String,
     /// The console path the person opens: `/login/cli/ID`.
     pub path: String,
-    pub expires_at: String,
+    pub expires_at: jiff::Timestamp,
 }
 
 /// What the CLI learns when it polls.
@@ -97,8 +97,7 @@ pub async fn request(
             retry_after_secs,
         })?;
     let now = jiff::Timestamp::now();
-    let now_text = slipway_store::format_time(now);
-    if state.store.open_cli_sign_ins(&now_text).await? >= MAX_OPEN {
+    if state.store.open_cli_sign_ins(now).await? >= MAX_OPEN {
         return Err(ServiceError::Throttled {
             message: format!(
                 "{MAX_OPEN} single sign-on requests are open on this server; wait for some to end"
@@ -111,9 +110,8 @@ pub async fn request(
     let secret = new_secret("slwcli_");
     let code = user_code();
     let host = shown_host(host);
-    let expires_at =
-        slipway_store::format_time(now + jiff::SignedDuration::from_secs(LIFETIME_SECS));
-    let forget_before = slipway_store::format_time(now - jiff::SignedDuration::from_hours(24));
+    let expires_at = now + jiff::SignedDuration::from_secs(LIFETIME_SECS);
+    let forget_before = now - jiff::SignedDuration::from_hours(24);
     let mut tx = state.store.write().await?;
     tx.create_cli_sign_in(
         &NewCliSignIn {
@@ -121,9 +119,9 @@ pub async fn request(
             user_code: &code,
             poll_hash: &secret_hash(&secret),
             host: &host,
-            expires_at: &expires_at,
+            expires_at,
         },
-        &forget_before,
+        forget_before,
     )
     .await?;
     tx.audit(AuditEntry {
@@ -150,7 +148,7 @@ pub async fn waiting(state: &AppState, id: &str) -> Result<StoredCliSignIn, Serv
             "run `slipway login --sso` again and open the address it prints",
         )
     })?;
-    if request.collected || request.expires_at <= slipway_store::now() {
+    if request.collected || request.expires_at <= slipway_store::current_time() {
         return Err(ended());
     }
     Ok(request)
@@ -177,7 +175,7 @@ pub async fn collect(state: &AppState, id: &str, secret: &str) -> Result<Collect
     }
     let mut tx = state.store.write().await?;
     let Some((user_id, username)) = tx
-        .collect_cli_sign_in(id, &hash, &slipway_store::now())
+        .collect_cli_sign_in(id, &hash, slipway_store::current_time())
         .await?
     else {
         return Err(wrong_secret());
@@ -201,7 +199,7 @@ pub async fn collect(state: &AppState, id: &str, secret: &str) -> Result<Collect
                 user_id,
                 username: username.clone(),
                 name,
-                created_at: slipway_store::now(),
+                created_at: slipway_store::current_time(),
                 revoked_at: None,
             },
             secret: token_secret,

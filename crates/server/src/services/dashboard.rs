@@ -319,8 +319,7 @@ pub async fn calendar(state: &AppState, actor: &Actor) -> Result<Calendar, Servi
     let since = earlier
         .checked_sub(jiff::SignedDuration::from_hours(24 * CALENDAR_DAYS))
         .unwrap_or(earlier);
-    let since_text = since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let deployments = state.store.deployments_since(&since_text, 2000).await?;
+    let deployments = state.store.deployments_since(since, 2000).await?;
     let waiting = waiting_promotions(state, PromotionFilter::default()).await?;
     let mut environments = Vec::new();
     for env in state.store.environments().await? {

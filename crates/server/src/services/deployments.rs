@@ -528,14 +528,12 @@ pub async fn log_page(
     }
     let since = since
         .map(|s| {
-            s.parse::<jiff::Timestamp>()
-                .map(slipway_store::format_time)
-                .map_err(|e| {
-                    ServiceError::invalid(
-                        format!("`{s}` is not an RFC 3339 time: {e}"),
-                        "e.g. since=2026-11-23T19:00:00Z",
-                    )
-                })
+            s.parse::<jiff::Timestamp>().map_err(|e| {
+                ServiceError::invalid(
+                    format!("`{s}` is not an RFC 3339 time: {e}"),
+                    "e.g. since=2026-11-23T19:00:00Z",
+                )
+            })
         })
         .transpose()?;
     if after_line < 0 || limit < 1 {

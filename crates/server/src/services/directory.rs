@@ -11,7 +11,6 @@ use serde_json::json;
 use slipway_core::access::Role;
 use slipway_core::audit::AuditEntry;
 use slipway_core::sso::roles::{role_for, GroupNames};
-use slipway_store::format_time;
 
 use crate::auth::ldap;
 use crate::{AppState, ServiceError};
@@ -41,16 +40,11 @@ pub(crate) async fn recheck(
         return Ok(Recheck::Unchanged);
     }
     let now = jiff::Timestamp::now();
-    let due_before =
-        format_time(now - jiff::SignedDuration::from_mins(i64::from(config.recheck.minutes)));
-    let Some(dn) = state.store.recheck_due(user_id, &due_before).await? else {
+    let due_before = now - jiff::SignedDuration::from_mins(i64::from(config.recheck.minutes));
+    let Some(dn) = state.store.recheck_due(user_id, due_before).await? else {
         return Ok(Recheck::Unchanged);
     };
-    if !state
-        .store
-        .claim_recheck(user_id, &format_time(now), &due_before)
-        .await?
-    {
+    if !state.store.claim_recheck(user_id, now, due_before).await? {
         // Another request of theirs is re-checking now.
         return Ok(Recheck::Unchanged);
     }

@@ -14,8 +14,8 @@ use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::vars::{resolve, substitute, ScopedValue};
 use slipway_core::health::{
-    burn_alerts, fold_results, monthly_report, probe_edge, BurnAlert, ErrorBudget, Month,
-    MonthReport, ProbeEdge, ProbeResult, ProbeState, Slo, BURN_RULES,
+    burn_alerts, fold_results, monthly_report, probe_edge, BurnAlert, ErrorBudget, MinuteBucket,
+    Month, MonthReport, ProbeEdge, ProbeResult, ProbeState, Slo, BURN_RULES,
 };
 use slipway_core::model::Project;
 use slipway_core::Name;
@@ -134,7 +134,6 @@ pub async fn record(
             ignored: batch.results.len() as u64,
         });
     };
-    let env_name = Name::parse(&environment).ok();
     let projects: BTreeMap<String, Project> = state
         .store
         .projects()
@@ -142,6 +141,25 @@ pub async fn record(
         .into_iter()
         .map(|p| (p.name.to_string(), p))
         .collect();
+    let (by_probe, ignored) = group_by_probe(&projects, &environment, batch);
+    let rounds: Vec<ProbeRound> = by_probe
+        .into_iter()
+        .map(|((project, probe), results)| ProbeRound::of(project, probe, results, &target.name))
+        .collect();
+    let accepted = rounds.iter().map(|r| r.results.len() as u64).sum();
+    store_rounds(state, &environment, &rounds).await?;
+    tell_changes(state, &projects, &environment, &rounds).await?;
+    Ok(ProbeResultsAck { accepted, ignored })
+}
+
+/// Results grouped by the (project, probe) they belong to, and how many were ignored: a result
+/// of a probe that does not run in the agent's environment, or whose time does not read.
+fn group_by_probe(
+    projects: &BTreeMap<String, Project>,
+    environment: &str,
+    batch: ProbeResults,
+) -> (BTreeMap<(String, String), Vec<ProbeResult>>, u64) {
+    let env_name = Name::parse(environment).ok();
     let mut by_probe: BTreeMap<(String, String), Vec<ProbeResult>> = BTreeMap::new();
     let mut ignored = 0u64;
     for r in batch.results {
@@ -165,11 +183,21 @@ pub async fn record(
             _ => ignored += 1,
         }
     }
-    let mut accepted = 0u64;
-    let mut rounds = Vec::with_capacity(by_probe.len());
-    for ((project, probe), mut results) in by_probe {
+    (by_probe, ignored)
+}
+
+/// One probe's results from one report, in time order, folded into minutes.
+struct ProbeRound {
+    project: String,
+    probe: String,
+    results: Vec<ProbeResult>,
+    minutes: Vec<MinuteBucket>,
+    latest: LatestResult,
+}
+
+impl ProbeRound {
+    fn of(project: String, probe: String, mut results: Vec<ProbeResult>, reporter: &str) -> Self {
         results.sort_by_key(|r| r.at);
-        accepted += results.len() as u64;
         let last = results
             .last()
             .expect("a probe is grouped only with a result");
@@ -178,31 +206,53 @@ pub async fn record(
             ok: last.ok,
             latency_ms: last.latency_ms,
             error: last.error.clone(),
-            reported_by: target.name.clone(),
+            reported_by: reporter.to_string(),
         };
         let minutes = fold_results(&results);
-        rounds.push((project, probe, results, minutes, latest));
+        ProbeRound {
+            project,
+            probe,
+            results,
+            minutes,
+            latest,
+        }
     }
-    // The whole report in one transaction: one commit per agent's round, not one per probe.
+}
+
+/// The whole report in one transaction: one commit per agent's round, not one per probe.
+async fn store_rounds(
+    state: &AppState,
+    environment: &str,
+    rounds: &[ProbeRound],
+) -> Result<(), ServiceError> {
     let stored: Vec<slipway_store::ProbeResults<'_>> = rounds
         .iter()
-        .map(
-            |(project, probe, _, minutes, latest)| slipway_store::ProbeResults {
-                key: ProbeKey {
-                    project,
-                    environment: &environment,
-                    probe,
-                },
-                minutes,
-                latest,
+        .map(|r| slipway_store::ProbeResults {
+            key: ProbeKey {
+                project: &r.project,
+                environment,
+                probe: &r.probe,
             },
-        )
+            minutes: &r.minutes,
+            latest: &r.latest,
+        })
         .collect();
     state.store.record_probe_round(&stored).await?;
-    for (_, _, results, _, _) in &rounds {
-        observe_delays(state, results);
+    for r in rounds {
+        observe_delays(state, &r.results);
     }
-    let mut touched_projects: Vec<&str> = rounds.iter().map(|r| r.0.as_str()).collect();
+    Ok(())
+}
+
+/// Tell each probe's change of state since what was last told, and judge each touched
+/// project's burn-rate rules.
+async fn tell_changes(
+    state: &AppState,
+    projects: &BTreeMap<String, Project>,
+    environment: &str,
+    rounds: &[ProbeRound],
+) -> Result<(), ServiceError> {
+    let mut touched_projects: Vec<&str> = rounds.iter().map(|r| r.project.as_str()).collect();
     touched_projects.dedup();
     for project in touched_projects {
         // Each probe's state as last told, read once per project and report.
@@ -214,20 +264,23 @@ pub async fn record(
             .filter(|s| s.environment == environment)
             .map(|s| (s.probe, s.state))
             .collect();
-        for (_, probe, results, _, _) in rounds.iter().filter(|r| r.0 == project) {
+        for round in rounds.iter().filter(|r| r.project == project) {
             let key = ProbeKey {
                 project,
-                environment: &environment,
-                probe,
+                environment,
+                probe: &round.probe,
             };
-            let was = told.get(probe).copied().unwrap_or(ProbeState::Unknown);
-            tell_state_change(state, key, was, results).await?;
+            let was = told
+                .get(&round.probe)
+                .copied()
+                .unwrap_or(ProbeState::Unknown);
+            tell_state_change(state, key, was, &round.results).await?;
         }
         if let Some(spec) = projects.get(project) {
-            judge_burn_rates(state, spec, &environment).await?;
+            judge_burn_rates(state, spec, environment).await?;
         }
     }
-    Ok(ProbeResultsAck { accepted, ignored })
+    Ok(())
 }
 
 /// Count how long each result took from its probe's run to stored (`/metrics`).

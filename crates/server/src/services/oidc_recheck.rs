@@ -87,11 +87,7 @@ pub(crate) async fn run_once(state: &AppState, timing: Timing) -> Result<usize, 
     let now = Timestamp::now();
     let due = state
         .store
-        .oidc_rechecks_due(
-            &format_time(now - timing.every),
-            &format_time(now),
-            PER_TURN,
-        )
+        .oidc_rechecks_due(now - timing.every, now, PER_TURN)
         .await?;
     // Once the provider does not answer, the others of this turn are not asked: a provider
     // that times out would otherwise hold the turn (and the lease) for 10 s per person.
@@ -188,7 +184,7 @@ async fn settle(
     timing: Timing,
 ) -> Result<(), ServiceError> {
     let now = Timestamp::now();
-    let checked_at = format_time(now);
+    let checked_at = now;
     let mut tx = state.store.write().await?;
     let audit = |verb: &str, details: serde_json::Value| AuditEntry {
         actor: "slipway".into(),
@@ -199,10 +195,10 @@ async fn settle(
     let mut audited = false;
     let (sealed, since) = match outcome {
         Outcome::Admitted { role, rotated } => {
-            if let Some(since) = &person.unreachable_since {
+            if let Some(since) = person.unreachable_since {
                 tx.audit(audit(
                     "user.recheck_answered",
-                    json!({ "source": "oidc", "unreachable_since": since }),
+                    json!({ "source": "oidc", "unreachable_since": format_time(since) }),
                 ));
                 audited = true;
             }
@@ -216,21 +212,18 @@ async fn settle(
             )
         }
         Outcome::Refused(reason) => {
-            end_access(&mut tx, person, &checked_at, &reason).await?;
+            end_access(&mut tx, person, checked_at, &reason).await?;
             tx.commit().await?;
             return Ok(());
         }
         Outcome::Unreachable(error) => {
-            let since = match &person.unreachable_since {
-                Some(text) => slipway_store::parse_time("a re-check's first silence", text)?,
-                None => now,
-            };
+            let since = person.unreachable_since.unwrap_or(now);
             if now.duration_since(since) >= timing.grace {
                 let reason = format!(
                     "the provider has not answered re-checks since {since} ({} s of grace): {error}",
                     timing.grace.as_secs()
                 );
-                end_access(&mut tx, person, &checked_at, &reason).await?;
+                end_access(&mut tx, person, checked_at, &reason).await?;
                 tx.commit().await?;
                 return Ok(());
             }
@@ -245,16 +238,13 @@ async fn settle(
                 ));
                 audited = true;
             }
-            (
-                person.sealed_refresh_token.clone(),
-                Some(format_time(since)),
-            )
+            (person.sealed_refresh_token.clone(), Some(since))
         }
     };
     let mark = RecheckMark {
-        checked_at: &checked_at,
+        checked_at,
         sealed_refresh_token: Some(&sealed),
-        unreachable_since: since.as_deref(),
+        unreachable_since: since,
     };
     if audited {
         tx.mark_rechecked(&person.user_id, mark).await?;
@@ -305,7 +295,7 @@ async fn follow_role(
 async fn end_access(
     tx: &mut slipway_store::WriteTx<'_>,
     person: &OidcRecheckDue,
-    checked_at: &str,
+    checked_at: Timestamp,
     reason: &str,
 ) -> Result<(), ServiceError> {
     let (sessions, tokens) = tx.end_access(&person.user_id).await?;

@@ -34,7 +34,7 @@ pub(super) async fn open_session(
         &secret_hash(&cookie_value),
         &user.id,
         &csrf,
-        &slipway_store::format_time(policy.ends(now, now)),
+        policy.ends(now, now),
     )
     .await?;
     tx.audit(AuditEntry {

@@ -195,7 +195,6 @@ async fn fresh_at_provider(
         .store
         .fresh_authentication(&actor.user_id)
         .await?
-        .and_then(|at| slipway_store::parse_time("a fresh sign-in", &at).ok())
         .is_some_and(|at| at >= not_before);
     if !fresh {
         return Err(ServiceError::invalid(
@@ -241,9 +240,7 @@ pub(crate) async fn sign(
         fields.insert("record_id".into(), record_id.into());
     }
     if let Some(since) = signer.fresh_since {
-        let used = tx
-            .take_fresh_authentication(&signer.user_id, &slipway_store::format_time(since))
-            .await?;
+        let used = tx.take_fresh_authentication(&signer.user_id, since).await?;
         if !used {
             return Err(ServiceError::invalid(
                 "the fresh sign-in at the provider was already used for another signature, or is too old",

@@ -42,7 +42,7 @@ pub async fn bootstrap(
         username: "admin".into(),
         role: Role::Admin,
         disabled: false,
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
         password_hash: password.as_deref().map(hash_password),
         full_name: None,
     };
@@ -183,7 +183,7 @@ pub async fn create(
         username: username.to_string(),
         role,
         disabled: false,
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
         password_hash: Some(hash_password(&chosen)),
         full_name: None,
     };
@@ -476,7 +476,7 @@ pub async fn create_token(
         user_id: owner.id,
         username: owner.username,
         name: name.trim().to_string(),
-        created_at: slipway_store::now(),
+        created_at: slipway_store::current_time(),
         revoked_at: None,
     };
     Ok(CreatedToken { token, secret })

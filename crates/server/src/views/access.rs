@@ -1,7 +1,7 @@
 //! User and API-token rows as the API answers them: never a password hash or a token hash.
 
 use slipway_api::access::{ApiTokenView, UserView};
-use slipway_store::{ApiToken, User};
+use slipway_store::{format_time, ApiToken, User};
 
 use super::IntoView;
 
@@ -13,7 +13,7 @@ impl IntoView for User {
             username: self.username,
             role: self.role,
             disabled: self.disabled,
-            created_at: self.created_at,
+            created_at: format_time(self.created_at),
             full_name: self.full_name,
         }
     }
@@ -27,8 +27,8 @@ impl IntoView for ApiToken {
             user_id: self.user_id,
             username: self.username,
             name: self.name,
-            created_at: self.created_at,
-            revoked_at: self.revoked_at,
+            created_at: format_time(self.created_at),
+            revoked_at: self.revoked_at.map(format_time),
         }
     }
 }

@@ -56,7 +56,7 @@ impl IntoView for LogLine {
             task_id: self.task_id,
             attempt: self.attempt,
             line_no: self.line_no,
-            at: self.at,
+            at: format_time(self.at),
             line: self.line,
         }
     }

@@ -10,7 +10,7 @@ async fn users_are_unique_and_tokens_resolve_until_revoked() {
             username: "alice".into(),
             role: slipway_core::access::Role::Ops,
             disabled: false,
-            created_at: now(),
+            created_at: current_time(),
             password_hash: Some("h".into()),
             full_name: None,
         };
@@ -56,18 +56,28 @@ async fn sessions_expire_and_die_with_a_disabled_user() {
             username: "bob".into(),
             role: slipway_core::access::Role::Viewer,
             disabled: false,
-            created_at: now(),
+            created_at: current_time(),
             password_hash: None,
             full_name: None,
         };
         let mut tx = store.write().await.unwrap();
         tx.create_user(&bob).await.unwrap();
-        tx.create_session("live", "u2", "csrf1", "2999-01-01T00:00:00Z")
-            .await
-            .unwrap();
-        tx.create_session("old", "u2", "csrf2", "2000-01-01T00:00:00Z")
-            .await
-            .unwrap();
+        tx.create_session(
+            "live",
+            "u2",
+            "csrf1",
+            "2999-01-01T00:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        tx.create_session(
+            "old",
+            "u2",
+            "csrf2",
+            "2000-01-01T00:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
         tx.audit(entry("session.create", "user/bob"));
         tx.commit().await.unwrap();
         assert_eq!(store.session("live").await.unwrap().unwrap().csrf, "csrf1");

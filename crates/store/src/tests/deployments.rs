@@ -193,19 +193,19 @@ async fn current_deployments_are_the_newest_per_environment_and_the_last_success
         assert_eq!(current, want);
 
         let all = store
-            .deployments_since("2000-01-01T00:00:00Z", 100)
+            .deployments_since("2000-01-01T00:00:00Z".parse().unwrap(), 100)
             .await
             .unwrap();
         assert_eq!(all.len(), 8);
         assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
         assert!(store
-            .deployments_since("2999-01-01T00:00:00Z", 100)
+            .deployments_since("2999-01-01T00:00:00Z".parse().unwrap(), 100)
             .await
             .unwrap()
             .is_empty());
         assert_eq!(
             store
-                .deployments_since("2000-01-01T00:00:00Z", 3)
+                .deployments_since("2000-01-01T00:00:00Z".parse().unwrap(), 3)
                 .await
                 .unwrap()
                 .len(),
@@ -257,7 +257,7 @@ async fn logs_page_by_line_by_task_and_by_time() {
         store.append_logs("tc", 1, 1, &lines("c", 3)).await.unwrap();
         // Time moves on between the two tasks, so `since` can cut between them.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        let cut = now();
+        let cut = current_time();
         store.append_logs("tb", 1, 1, &lines("b", 4)).await.unwrap();
         // A batch sent twice is kept once.
         store.append_logs("tb", 1, 3, &lines("b", 2)).await.unwrap();
@@ -306,7 +306,7 @@ async fn logs_page_by_line_by_task_and_by_time() {
         assert_eq!(task, ["b-3", "b-4"]);
         // From a time on.
         let since = page(LogFilter {
-            since: Some(cut.clone()),
+            since: Some(cut),
             limit: 100,
             ..LogFilter::default()
         })

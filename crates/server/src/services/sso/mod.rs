@@ -262,7 +262,7 @@ async fn signed_again(
             person.username
         )));
     }
-    tx.record_fresh_authentication(user_id, &slipway_store::now())
+    tx.record_fresh_authentication(user_id, slipway_store::current_time())
         .await?;
     tx.audit(AuditEntry {
         actor: person.username.clone(),
@@ -486,7 +486,7 @@ async fn approve_cli(
     let mut tx = state.store.write().await?;
     let user = admitted_user(&mut tx, person).await?;
     if !tx
-        .approve_cli_sign_in(request_id, &user.id, &slipway_store::now())
+        .approve_cli_sign_in(request_id, &user.id, slipway_store::current_time())
         .await?
     {
         return Err(refused(
@@ -575,7 +575,7 @@ async fn admitted_user(
                 username: person.username.clone(),
                 role: person.role,
                 disabled: false,
-                created_at: slipway_store::now(),
+                created_at: slipway_store::current_time(),
                 password_hash: None,
                 full_name: person.printed_name.clone(),
             };

@@ -1,0 +1,196 @@
+//! Issue 14's "done when": a generated history gives DORA figures that a computation written
+//! independently here, from docs/insights.md's definitions, agrees with, figure by figure.
+//!
+//! The history is written through the store's own write paths (a release and its commits, a
+//! deployment created pending and then finished, so that its success writes the commits'
+//! arrivals in that transaction); the figures come from the store's reads and
+//! `core::insights::dora`, as the service computes them. The computation below shares nothing
+//! with either: it walks the generated list of deployments with plain loops. Incidents are left
+//! out (complaints are the server's; their attribution has its own tests).
+//!
+//! `history` generates and writes the history; `expected` is the independent computation.
+
+mod expected;
+mod history;
+
+use jiff::SignedDuration;
+use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
+use slipway_core::insights::{dora, Dora, Facts, Insight, Period, LEAD_TIME_ERROR};
+
+use super::vault::n;
+use super::*;
+use expected::{expected, Expected, Question};
+use history::start;
+pub(super) use history::{generate, write};
+
+/// DORA as the service computes it: the store's reads, then core.
+async fn measured(store: &Store, production: &[Name], chain: &[Name], period: &Period) -> Dora {
+    let project = n("pets");
+    let scope = InsightScope {
+        project: Some(&project),
+        environments: production,
+        created_from: period.from() - SignedDuration::from_hours(24),
+        created_to: period.to() + SignedDuration::from_hours(24 * 30),
+    };
+    let deployments = store.insight_deployments(&scope).await.unwrap();
+    let lead_times = store
+        .lead_time_facts(&scope, chain, period.from(), period.to())
+        .await
+        .unwrap();
+    let facts = Facts {
+        production,
+        chain,
+        deployments: &deployments,
+        lead_times: &lead_times,
+        incidents: &[],
+    };
+    match dora(&facts, period) {
+        Insight::Measured(d) => *d,
+        Insight::NotConfigured => panic!("production is declared"),
+    }
+}
+
+/// Medians and 90th percentiles read from the pre-counted buckets are within the stated bound
+/// of the exact ones; the counts are exact.
+fn within_bound(got: Option<(i64, i64, u64)>, want: Option<(i64, i64, u64)>, what: &str) {
+    let close = |g: i64, w: i64| {
+        (g - w).abs() as f64
+            <= LEAD_TIME_ERROR.relative * w as f64 + LEAD_TIME_ERROR.absolute_seconds
+    };
+    match (got, want) {
+        (None, None) => {}
+        (Some(g), Some(w)) => assert!(
+            close(g.0, w.0) && close(g.1, w.1) && g.2 == w.2,
+            "{what}: {g:?} is not within the bound of {w:?}"
+        ),
+        _ => panic!("{what}: {got:?} against {want:?}"),
+    }
+}
+
+fn compare(got: &Dora, want: &Expected, what: &str) {
+    let f = &got.deployment_frequency;
+    assert_eq!(
+        (f.count, f.deployment_days),
+        want.frequency,
+        "{what}: frequency"
+    );
+    assert_eq!(
+        f.weeks.iter().map(|w| w.count).sum::<u64>(),
+        want.frequency.0,
+        "{what}: weeks"
+    );
+    let lead = &got.lead_time;
+    assert_eq!(
+        lead.error_bound, LEAD_TIME_ERROR,
+        "{what}: the bound is stated"
+    );
+    let spread = |s: Option<slipway_core::insights::Spread>| {
+        s.map(|s| (s.median_seconds, s.p90_seconds, s.count))
+    };
+    within_bound(
+        spread(lead.spread),
+        want.lead,
+        &format!("{what}: lead time"),
+    );
+    for s in &lead.stages {
+        let e = s.environment.to_string();
+        let wanted = want.stages.get(&e).copied().flatten();
+        within_bound(
+            spread(s.spread),
+            wanted,
+            &format!("{what}: lead time into {e}"),
+        );
+    }
+    let stages: Vec<String> = lead
+        .stages
+        .iter()
+        .map(|s| s.environment.to_string())
+        .collect();
+    assert_eq!(
+        stages,
+        want.stages.keys().cloned().collect::<Vec<_>>(),
+        "{what}: the stages"
+    );
+    let ranges: Vec<u64> = lead.ranges.iter().map(|r| r.count).collect();
+    assert_eq!(ranges, want.ranges, "{what}: lead time ranges");
+    let listed: Vec<(String, i64)> = lead
+        .commits
+        .iter()
+        .map(|c| (c.hash.clone(), c.deployment))
+        .collect();
+    assert_eq!(listed, want.lead_commits, "{what}: the commits counted");
+    let cfr = &got.change_failure_rate;
+    assert_eq!(cfr.deployments, want.counted, "{what}: CFR denominator");
+    let failed: Vec<i64> = cfr.failed.iter().map(|f| f.deployment).collect();
+    assert_eq!(failed, want.failed, "{what}: failed deployments");
+    let rate =
+        (!want.counted.is_empty()).then(|| want.failed.len() as f64 / want.counted.len() as f64);
+    assert_eq!(cfr.rate, rate, "{what}: change failure rate");
+    let recoveries: Vec<(i64, Option<i64>)> = got
+        .recovery_time
+        .recoveries
+        .iter()
+        .map(|r| (r.deployment, r.seconds))
+        .collect();
+    assert_eq!(recoveries, want.recoveries, "{what}: recoveries");
+    let recovery = got
+        .recovery_time
+        .spread
+        .map(|s| (s.median_seconds, s.p90_seconds));
+    assert_eq!(recovery, want.recovery, "{what}: recovery time");
+    let rw = &got.rework_rate;
+    assert_eq!(
+        (rw.deployments.clone(), rw.rework.clone()),
+        want.rework,
+        "{what}: rework"
+    );
+}
+
+#[tokio::test]
+async fn a_generated_history_gives_the_dora_figures_an_independent_computation_gives() {
+    on_both_backends(|store| async move {
+        let history = generate();
+        write(&store, &history).await;
+        let chain_names = ["DEV", "MET", "PROD-EU", "PROD-US"];
+        let chain: Vec<Name> = chain_names.iter().map(|e| n(e)).collect();
+        let sanity_failed = history
+            .deployments
+            .iter()
+            .filter(|d| d.state == DeploymentState::Failed)
+            .count();
+        let sanity_rollbacks = history
+            .deployments
+            .iter()
+            .filter(|d| d.kind == DeploymentKind::Rollback)
+            .count();
+        assert!(
+            sanity_failed > 3 && sanity_rollbacks > 2,
+            "the history holds failures ({sanity_failed}) and rollbacks ({sanity_rollbacks})"
+        );
+        for production in [&["PROD-EU", "PROD-US"][..], &["PROD-EU"][..]] {
+            for (from_day, to_day) in [(10, 70), (0, 100), (40, 41)] {
+                let from = start() + SignedDuration::from_hours(24 * from_day);
+                let to = start() + SignedDuration::from_hours(24 * to_day);
+                let period = Period::new(from, to).unwrap();
+                let names: Vec<Name> = production.iter().map(|e| n(e)).collect();
+                let got = measured(&store, &names, &chain, &period).await;
+                let want = expected(&Question {
+                    history: &history,
+                    production,
+                    chain: &chain_names,
+                    from,
+                    to,
+                });
+                let what = format!("production {production:?}, days {from_day}–{to_day}");
+                compare(&got, &want, &what);
+                if to_day - from_day > 30 {
+                    assert!(
+                        want.lead.is_some() && !want.failed.is_empty(),
+                        "{what}: the check is not vacuous"
+                    );
+                }
+            }
+        }
+    })
+    .await;
+}
