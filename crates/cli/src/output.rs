@@ -84,16 +84,3 @@ pub(crate) fn show<T: Serialize>(remote: &Remote, value: &T, human: impl FnOnce(
         Format::Human => human(value),
     }
 }
-
-/// The `items` of a list answer (`{ "items": [...], "next": … }`).
-pub(crate) fn items(value: &Value) -> &[Value] {
-    value["items"].as_array().map_or(&[], Vec::as_slice)
-}
-
-/// The given fields of each item of a list, as table cells.
-pub(crate) fn rows(value: &Value, fields: &[&str]) -> Vec<Vec<String>> {
-    items(value)
-        .iter()
-        .map(|item| fields.iter().map(|f| cell(&item[*f])).collect())
-        .collect()
-}

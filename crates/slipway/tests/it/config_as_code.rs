@@ -33,6 +33,21 @@ fn apply_pets_then_again_reports_no_change() {
         names,
         ["DEV", "INT", "MET", "PRE-PROD", "PROD-EU", "PROD-US"]
     );
+    // People read the same list as a table, and one environment as labelled lines.
+    let table = ok(server.cli(None, &["env", "list"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("#") && lines[0].contains("NAME") && lines[0].ends_with("DESCRIPTION"),
+        "{table}"
+    );
+    assert_eq!(lines.len(), 7, "{table}");
+    assert!(lines[1].split_whitespace().nth(1) == Some("DEV"), "{table}");
+    let shown = ok(server.cli(None, &["env", "show", "PROD-EU"]));
+    assert!(
+        shown.starts_with("name        PROD-EU\nposition    "),
+        "{shown}"
+    );
+    assert!(shown.contains("\nprotected   true\n"), "{shown}");
 }
 
 #[test]
