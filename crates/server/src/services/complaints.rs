@@ -95,7 +95,7 @@ async fn attribute(
     if state.store.environment(environment).await?.is_none() {
         return Err(ServiceError::invalid(
             format!("environment {environment} does not exist"),
-            "name the environment where the complaint was seen (`slipway environment list`), or leave it out",
+            "name the environment where the complaint was seen (`slipway env list`), or leave it out",
         ));
     }
     let history = state
@@ -233,7 +233,7 @@ pub async fn import(
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
-            "name environments that exist (`slipway environment list`), or leave the column empty",
+            "name environments that exist (`slipway env list`), or leave the column empty",
         ));
     }
     let complaints: Vec<NewComplaint> = rows.into_iter().map(|(_, c)| c).collect();

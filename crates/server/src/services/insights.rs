@@ -103,7 +103,7 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         if !chain.contains(wanted) {
             return Err(ServiceError::not_found(
                 format!("environment {wanted}"),
-                "`slipway environment list` lists the environments",
+                "`slipway env list` lists the environments",
             ));
         }
         if !production.contains(wanted) {

@@ -143,7 +143,7 @@ async fn check_push(state: &AppState, request: &TestPush) -> Result<Version, Ser
     {
         return Err(ServiceError::not_found(
             format!("environment {}", request.environment),
-            "`slipway environment list` lists the environments",
+            "`slipway env list` lists the environments",
         ));
     }
     Ok(version)

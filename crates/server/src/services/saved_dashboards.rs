@@ -84,7 +84,7 @@ pub async fn save(
         if !known.iter().any(|e| &e.name == environment) {
             return Err(ServiceError::not_found(
                 format!("environment {environment}"),
-                "`slipway environment list` lists the environments",
+                "`slipway env list` lists the environments",
             ));
         }
     }

@@ -184,7 +184,7 @@ pub async fn trigger(
         .ok_or_else(|| {
             ServiceError::not_found(
                 format!("environment {environment}"),
-                "`slipway environment list` lists the environments",
+                "`slipway env list` lists the environments",
             )
         })?;
     let subject = format!("environment/{environment}");
@@ -235,7 +235,7 @@ pub async fn trigger(
     if !has_agent {
         return Err(ServiceError::state(
             format!("no enrolled agent of role {role} in {environment} can run the {suite} tests"),
-            format!("enrol one with `slipway target token --env {environment} --role {role}`, or change the suite's role"),
+            format!("enrol one with `slipway target enrollment-token --env {environment} --role {role}`, or change the suite's role"),
         ));
     }
     let params = serde_json::to_string(&battery.params()).expect("parameters serialise");

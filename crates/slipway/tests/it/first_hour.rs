@@ -84,6 +84,85 @@ fn every_code_fence_in_the_docs_closes() {
 
 /// A CLI that sends no token is told to sign in with `slipway login`, never to create a token
 /// with `slipway token create` (which itself needs a token).
+/// Every `slipway …` command the server's hints and the docs name (the first two words of a
+/// command quoted in backticks), with where it was seen.
+fn quoted_commands(root: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    let mut folders = vec![root.join("crates/server/src"), root.join("docs")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "rs" || e == "md" || e == "html")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.push(root.join("README.md"));
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (line_no, line) in text.lines().enumerate() {
+            for (i, _) in line.match_indices("`slipway ") {
+                let words: Vec<&str> = line[i + "`slipway ".len()..]
+                    .split(|c: char| c == ' ' || c == '`')
+                    .take(2)
+                    .take_while(|w| {
+                        !w.is_empty()
+                            && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                            && w.starts_with(|c: char| c.is_ascii_lowercase())
+                    })
+                    .collect();
+                if !words.is_empty() {
+                    let place = format!("{}:{}", file.display(), line_no + 1);
+                    found.push((words.join(" "), place));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A hint that names a command the CLI does not have sends a person nowhere: each command the
+/// server's messages and the docs quote must be one `slipway` knows (`--help` answers 0; an
+/// unknown subcommand is a usage error).
+#[test]
+fn every_command_a_hint_or_the_docs_quote_exists() {
+    let commands = quoted_commands(&repository());
+    assert!(
+        commands.len() > 100,
+        "the scan finds the hints: {}",
+        commands.len()
+    );
+    let mut checked = std::collections::BTreeMap::new();
+    let mut unknown = Vec::new();
+    for (command, place) in &commands {
+        let known = *checked.entry(command.clone()).or_insert_with(|| {
+            let mut args: Vec<&str> = command.split(' ').collect();
+            args.push("--help");
+            Command::new(slipway_bin())
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        });
+        if !known {
+            unknown.push(format!("`slipway {command}` at {place}"));
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "commands quoted that the CLI does not have:\n{}",
+        unknown.join("\n")
+    );
+}
+
 #[test]
 fn a_cli_without_a_token_is_told_to_sign_in_with_login() {
     let server = Server::start();
