@@ -84,11 +84,17 @@ fn every_code_fence_in_the_docs_closes() {
 
 /// A CLI that sends no token is told to sign in with `slipway login`, never to create a token
 /// with `slipway token create` (which itself needs a token).
-/// Every `slipway …` command the server's hints and the docs name (the first two words of a
+/// Every `slipway …` command the server's and the CLI's hints, the console and the docs name (the first two words of a
 /// command quoted in backticks), with where it was seen.
 fn quoted_commands(root: &Path) -> Vec<(String, String)> {
     let mut files = Vec::new();
-    let mut folders = vec![root.join("crates/server/src"), root.join("docs")];
+    let mut folders = vec![
+        root.join("crates/server/src"),
+        root.join("crates/server/templates"),
+        root.join("crates/cli/src"),
+        root.join("crates/slipway/src"),
+        root.join("docs"),
+    ];
     while let Some(folder) = folders.pop() {
         for entry in std::fs::read_dir(&folder).unwrap() {
             let path = entry.unwrap().path();
