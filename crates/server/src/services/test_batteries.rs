@@ -18,8 +18,9 @@ use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::state::TaskState;
 use slipway_core::deploy::vars::{mask, resolve};
+use slipway_core::model::Project;
 use slipway_core::plan::{Action, TestsRunParams};
-use slipway_core::quality::battery::TriggerState;
+use slipway_core::quality::battery::{TestSuite, TriggerState};
 use slipway_core::release::Version;
 use slipway_core::Name;
 use slipway_protocol::test_reports::TestReportAck;
@@ -203,22 +204,7 @@ pub async fn trigger(
             "`slipway project list` lists the projects",
         )
     })?;
-    let Some(battery) = declared.test_suites.iter().find(|s| s.name == suite) else {
-        let names: Vec<&str> = declared
-            .test_suites
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        return Err(ServiceError::not_found(
-            format!("test suite {suite:?} of project {project}"),
-            if names.is_empty() {
-                "declare it in slipway.yaml under `tests: suites:` (role, command, junit) and apply"
-                    .to_string()
-            } else {
-                format!("the project declares: {}", names.join(", "))
-            },
-        ));
-    };
+    let battery = declared_battery(&declared, &suite)?;
     let holding = super::parity::holding(state, project.as_str(), environment.as_str()).await?;
     let Some(current) = holding.current else {
         return Err(ServiceError::state(
@@ -227,17 +213,7 @@ pub async fn trigger(
         ));
     };
     let role = battery.role.to_string();
-    let has_agent = state.store.targets().await?.iter().any(|t| {
-        t.environment.as_deref() == Some(environment.as_str())
-            && t.roles.contains(&role)
-            && t.status == slipway_core::deploy::target::TargetStatus::Enrolled
-    });
-    if !has_agent {
-        return Err(ServiceError::state(
-            format!("no enrolled agent of role {role} in {environment} can run the {suite} tests"),
-            format!("enrol one with `slipway target enrollment-token --env {environment} --role {role}`, or change the suite's role"),
-        ));
-    }
+    require_agent(state, &environment, &role, &suite).await?;
     let params = serde_json::to_string(&battery.params()).expect("parameters serialise");
     let at = slipway_store::current_time();
     let mut tx = state.store.write().await?;
@@ -266,6 +242,51 @@ pub async fn trigger(
         .test_trigger(id)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("test trigger {id}"), ""))
+}
+
+/// The battery `suite` the project declares, or a not-found naming the ones it does.
+fn declared_battery<'p>(declared: &'p Project, suite: &str) -> Result<&'p TestSuite, ServiceError> {
+    declared
+        .test_suites
+        .iter()
+        .find(|s| s.name == suite)
+        .ok_or_else(|| {
+            let names: Vec<&str> = declared
+                .test_suites
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            ServiceError::not_found(
+                format!("test suite {suite:?} of project {}", declared.name),
+                if names.is_empty() {
+                    "declare it in slipway.yaml under `tests: suites:` (role, command, junit) and apply"
+                        .to_string()
+                } else {
+                    format!("the project declares: {}", names.join(", "))
+                },
+            )
+        })
+}
+
+/// Refuse a battery no enrolled agent of its role in the environment could run.
+async fn require_agent(
+    state: &AppState,
+    environment: &Name,
+    role: &str,
+    suite: &str,
+) -> Result<(), ServiceError> {
+    let has_agent = state.store.targets().await?.iter().any(|t| {
+        t.environment.as_deref() == Some(environment.as_str())
+            && t.roles.iter().any(|r| r == role)
+            && t.status == slipway_core::deploy::target::TargetStatus::Enrolled
+    });
+    if has_agent {
+        return Ok(());
+    }
+    Err(ServiceError::state(
+        format!("no enrolled agent of role {role} in {environment} can run the {suite} tests"),
+        format!("enrol one with `slipway target enrollment-token --env {environment} --role {role}`, or change the suite's role"),
+    ))
 }
 
 /// A trigger with its state as of now and the run it pushed into.
