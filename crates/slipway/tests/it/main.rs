@@ -64,6 +64,7 @@ mod signatures;
 mod signed_records;
 mod sonar;
 mod sso;
+mod sso_outages;
 mod test_batteries;
 mod tls;
 mod up;
