@@ -40,6 +40,7 @@ mod first_hour;
 mod flags;
 mod flakiness;
 mod governance;
+mod governed_keys;
 mod health;
 mod history;
 mod ibtool;
