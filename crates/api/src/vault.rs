@@ -79,7 +79,7 @@ pub struct DigestLookup {
 #[serde(untagged)]
 pub enum KeyAddAnswer {
     Trusted(SigningKeyView),
-    Held(crate::config_changes::ConfigChangeView),
+    Held(Box<crate::config_changes::ConfigChangeView>),
 }
 
 /// A key a project trusts for artifact signatures (`GET`/`POST /api/v1/projects/{name}/keys`).

@@ -7,14 +7,14 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use slipway_api::config_changes::ConfigChangeView;
 use slipway_core::access::Operation;
 use slipway_core::diff::{Change, ChangeKind};
 use slipway_core::governance::config_change::{key_reasons, KeyGrant, SubjectKind};
 use slipway_core::signing::{KeyError, PublicKey};
 use slipway_core::Name;
-use slipway_store::{SigningKeyRecord, StoredConfigChange, WriteTx};
+use slipway_store::{SigningKeyRecord, WriteTx};
 
 use super::config_changes::{self, Held};
 use super::{entry, require};
@@ -42,7 +42,7 @@ pub enum KeyAdded {
     /// The project trusts the key now.
     Trusted(SigningKeyRecord),
     /// The project's releases reach a protected environment: the key waits for another admin.
-    Held(ConfigChangeView),
+    Held(Box<ConfigChangeView>),
 }
 
 pub async fn add_key(
@@ -96,7 +96,7 @@ pub async fn add_key(
         };
         let holding = config_changes::hold(&mut tx, actor, held).await?;
         tx.commit().await?;
-        return Ok(KeyAdded::Held(holding.request));
+        return Ok(KeyAdded::Held(Box::new(holding.request)));
     }
     let record = SigningKeyRecord {
         project: project.clone(),
@@ -168,57 +168,6 @@ async fn protected_reached(
         .filter(|e| e.protected && (on_its_way.is_empty() || on_its_way.contains(&e.name)))
         .map(|e| e.name)
         .collect())
-}
-
-/// An approved key request, applied when the project still has no key of that name and still
-/// exists: the subject as it stands (for `config_changes` to compare with the request's base,
-/// always none), and what changed meanwhile.
-pub(super) async fn apply_key_request(
-    tx: &mut WriteTx<'_>,
-    request: &StoredConfigChange,
-    grant: KeyGrant,
-) -> Result<(Option<Value>, Option<Change>), ServiceError> {
-    let moved = |detail: String| Change {
-        kind: ChangeKind::Update,
-        subject: request.subject.clone(),
-        details: vec![detail],
-    };
-    if tx.project(&grant.project).await?.is_none() {
-        let gone = format!("project {} was deleted", grant.project);
-        return Ok((Some(Value::String(gone.clone())), Some(moved(gone))));
-    }
-    let existing = tx
-        .signing_keys(&grant.project)
-        .await?
-        .into_iter()
-        .find(|k| k.name == grant.name);
-    if let Some(k) = existing {
-        let current = KeyGrant {
-            public_key: k.public_key.to_string(),
-            ..grant
-        };
-        let detail = format!("key {} ({}) was added meanwhile", k.name, k.public_key);
-        let current = serde_json::to_value(current).expect("a key grant serialises");
-        return Ok((Some(current), Some(moved(detail))));
-    }
-    if request.base.is_none() {
-        let public_key = PublicKey::parse(&grant.public_key).map_err(|e| {
-            ServiceError::Store(slipway_store::StoreError::Corrupt(format!(
-                "configuration change request {}: {e}",
-                request.id
-            )))
-        })?;
-        tx.insert_signing_key(&SigningKeyRecord {
-            project: grant.project,
-            name: grant.name,
-            public_key,
-            created_by: request.author.clone(),
-            created_at: slipway_store::current_time(),
-            revoked_at: None,
-        })
-        .await?;
-    }
-    Ok((None, None))
 }
 
 pub async fn revoke_key(

@@ -27,6 +27,8 @@ use slipway_core::model::{Environment, Project};
 use slipway_core::signature::policy::SignedAction;
 use slipway_store::{format_time, NewBreakGlass, NewConfigChange, StoredConfigChange, WriteTx};
 
+mod signing_key;
+
 use super::signatures::{self, SignAsk};
 use super::{entry, require};
 use crate::auth::Actor;
@@ -312,8 +314,7 @@ async fn apply_request(
         SubjectKind::SigningKey => {
             let grant =
                 serde_json::from_value(request.desired.clone()).map_err(corrupt(request))?;
-            let (current, drift) =
-                super::signing_keys::apply_key_request(tx, request, grant).await?;
+            let (current, drift) = signing_key::apply_key_request(tx, request, grant).await?;
             Found {
                 current,
                 drift,
