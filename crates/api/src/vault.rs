@@ -72,6 +72,16 @@ pub struct DigestLookup {
     pub releases: Vec<String>,
 }
 
+/// What `POST /api/v1/projects/{name}/keys` answers: the key, trusted now (201), or, for a
+/// project whose releases reach a protected environment, the configuration change request it
+/// waits in for another admin (202).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyAddAnswer {
+    Trusted(SigningKeyView),
+    Held(Box<crate::config_changes::ConfigChangeView>),
+}
+
 /// A key a project trusts for artifact signatures (`GET`/`POST /api/v1/projects/{name}/keys`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeyView {

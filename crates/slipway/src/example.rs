@@ -125,7 +125,7 @@ async fn stage_variables(
 
 /// The example's signing key: read from the data folder, or made (0600) and trusted by the
 /// project on the first run.
-async fn signing_key(state: &AppState, actor: &Actor, data: &Path) -> anyhow::Result<SigningKey> {
+async fn signing_key(state: &AppState, data: &Path) -> anyhow::Result<SigningKey> {
     let path = data.join(SIGNING_KEY_FILE);
     let key = match std::fs::read_to_string(&path) {
         Ok(text) => SigningKey::from_file_text(&text)
@@ -150,12 +150,11 @@ async fn signing_key(state: &AppState, actor: &Actor, data: &Path) -> anyhow::Re
         .iter()
         .any(|k| k.name.as_str() == SIGNING_KEY_NAME && k.revoked_at.is_none());
     if !trusted {
-        services::artifacts::add_key(
+        services::signing_keys::trust_example_key(
             state,
-            actor,
             &pets,
             &name(SIGNING_KEY_NAME),
-            &key.public_key().to_string(),
+            key.public_key(),
         )
         .await?;
     }
@@ -350,7 +349,7 @@ pub(crate) async fn deploy(
     for ((environment, _), port) in STAGES.iter().zip(app_ports) {
         stage_variables(state, actor, environment, *port).await?;
     }
-    let key = signing_key(state, actor, data).await?;
+    let key = signing_key(state, data).await?;
     push_artifacts(state, actor, &key).await?;
     let agents = start_agents(state, actor, data, server_url).await?;
     // What each environment really holds after any rollbacks (the computation parity uses),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use serde_json::{json, Value};
-use slipway_api::vault::SigningKeyView;
+use slipway_api::vault::{KeyAddAnswer, SigningKeyView};
 use slipway_api::List;
 use slipway_core::signing::SigningKey;
 
@@ -126,15 +126,24 @@ fn generate(out: PathBuf, output: Format) -> Result<(), Failure> {
 }
 
 fn add(project: String, name: String, public_key: String, remote: Remote) -> Result<(), Failure> {
-    let key = remote.client().post::<SigningKeyView>(
+    let answer = remote.client().post::<KeyAddAnswer>(
         &format!("/api/v1/projects/{}/keys", encode(&project)),
         &json!({ "name": name, "public_key": public_key }),
     )?;
-    show(&remote, &key, |k| {
-        println!(
+    show(&remote, &answer, |answer| {
+        match answer {
+        KeyAddAnswer::Trusted(k) => println!(
             "project {} now trusts key {} ({})",
             k.project, k.name, k.public_key
-        )
+        ),
+        KeyAddAnswer::Held(held) => println!(
+            "not trusted yet: {}\nwaits for another {}: configuration change request {}: `slipway config-change approve {}`",
+            held.reasons.join("; "),
+            held.waits_for,
+            held.id,
+            held.id
+        ),
+    }
     });
     Ok(())
 }

@@ -129,6 +129,33 @@ pub fn role_reasons(current: &RoleGrant, desired: Role) -> Vec<String> {
     )]
 }
 
+/// A signing key a project is asked to trust, as a key request holds it (`desired`; its base
+/// is always `null`: a key name is never re-used, a revoked one included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyGrant {
+    pub project: Name,
+    pub name: Name,
+    /// The public key's text (`ed25519:…`).
+    pub public_key: String,
+}
+
+/// Why trusting a new signing key for `project` needs a second person: protected environments
+/// take only artifacts a trusted key signed, so a key is a way into each protected environment
+/// the project's releases reach (`reached`: by its lifecycles, or every protected one when it
+/// has none). Trusting a key for a project that reaches none applies at once.
+pub fn key_reasons(grant: &KeyGrant, reached: &BTreeSet<Name>) -> Vec<String> {
+    if reached.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<&str> = reached.iter().map(Name::as_str).collect();
+    vec![format!(
+        "it makes the protected {} take artifacts of {} signed by the new key {}",
+        names.join(", "),
+        grant.project,
+        grant.name
+    )]
+}
+
 /// Where a configuration change request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,6 +184,8 @@ pub enum SubjectKind {
     Flag,
     /// A user's role ([`RoleGrant`]).
     User,
+    /// A signing key a project trusts ([`KeyGrant`]).
+    SigningKey,
 }
 
 state_names!(SubjectKind, "configuration change subject", {
@@ -164,6 +193,7 @@ state_names!(SubjectKind, "configuration change subject", {
     Project => "project",
     Flag => "flag",
     User => "user",
+    SigningKey => "signing_key",
 });
 
 /// Why a change of flag `flag`'s state in `environment` needs a second person: the environment
@@ -442,6 +472,24 @@ mod tests {
             may_decide(1, ChangeState::Applied, "otto", "ada", true),
             Err(DecisionRefused::Settled { .. })
         ));
+    }
+
+    #[test]
+    fn a_key_for_a_project_that_reaches_a_protected_environment_waits_and_others_apply_at_once() {
+        let grant = KeyGrant {
+            project: Name::parse("pets").unwrap(),
+            name: Name::parse("ci").unwrap(),
+            public_key: "ed25519:00".into(),
+        };
+        assert!(key_reasons(&grant, &BTreeSet::new()).is_empty());
+        let reached: BTreeSet<Name> = ["PROD-EU", "PRE-PROD"]
+            .into_iter()
+            .map(|n| Name::parse(n).unwrap())
+            .collect();
+        assert_eq!(
+            key_reasons(&grant, &reached),
+            ["it makes the protected PRE-PROD, PROD-EU take artifacts of pets signed by the new key ci"]
+        );
     }
 
     #[test]

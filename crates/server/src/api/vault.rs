@@ -23,6 +23,7 @@ use crate::auth::Actor;
 use crate::services::artifacts::{self, PushOutcome, PushRequest, RangeRequest};
 use crate::services::parse_name;
 use crate::services::releases::{self, CreateRelease, NotesInput};
+use crate::services::signing_keys::{self, KeyAdded};
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
@@ -265,7 +266,7 @@ pub(super) async fn list_keys(
     Path(project): Path<String>,
 ) -> ApiResult<Json<List<SigningKeyView>>> {
     Ok(items(
-        artifacts::list_keys(&state, &actor, &parse_name("project", &project)?).await?,
+        signing_keys::list_keys(&state, &actor, &parse_name("project", &project)?).await?,
     ))
 }
 
@@ -276,13 +277,15 @@ pub(super) struct KeyBody {
     public_key: String,
 }
 
+/// 201 with the key when the project trusts it now; 202 with the configuration change request
+/// when it waits for another admin (the project's releases reach a protected environment).
 pub(super) async fn add_key(
     State(state): State<AppState>,
     actor: Actor,
     Path(project): Path<String>,
     Json(body): Json<KeyBody>,
-) -> ApiResult<(StatusCode, Json<SigningKeyView>)> {
-    let key = artifacts::add_key(
+) -> ApiResult<Response> {
+    let added = signing_keys::add_key(
         &state,
         &actor,
         &parse_name("project", &project)?,
@@ -290,7 +293,10 @@ pub(super) async fn add_key(
         &body.public_key,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(key.into_view())))
+    Ok(match added {
+        KeyAdded::Trusted(key) => (StatusCode::CREATED, Json(key.into_view())).into_response(),
+        KeyAdded::Held(request) => (StatusCode::ACCEPTED, Json(request)).into_response(),
+    })
 }
 
 pub(super) async fn revoke_key(
@@ -298,7 +304,7 @@ pub(super) async fn revoke_key(
     actor: Actor,
     Path((project, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    artifacts::revoke_key(
+    signing_keys::revoke_key(
         &state,
         &actor,
         &parse_name("project", &project)?,

@@ -229,8 +229,21 @@ fn flow_cookie(state: &AppState, value: &str, max_age_secs: i64) -> String {
 }
 
 /// "Sign in with <provider>": off to the provider, with the flow in a sealed cookie.
-pub(super) async fn oidc_start(State(state): State<AppState>) -> Response {
-    begin(&state, services::sso::Purpose::SignIn).await
+pub(super) async fn oidc_start(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+) -> Response {
+    let from = Beginner {
+        who: "unknown",
+        client: client.ip(),
+    };
+    begin(&state, services::sso::Purpose::SignIn, from).await
+}
+
+/// Who starts a flow at the provider, and from where (a failed start is audited with them).
+struct Beginner<'a> {
+    who: &'a str,
+    client: std::net::IpAddr,
 }
 
 #[derive(Deserialize)]
@@ -243,6 +256,7 @@ pub(super) struct Back {
 /// record's page.
 pub(super) async fn oidc_again(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     user: ConsoleUser,
     axum::extract::Query(back): axum::extract::Query<Back>,
 ) -> Response {
@@ -251,12 +265,16 @@ pub(super) async fn oidc_again(
         user_id: user.actor.user_id.clone(),
         back_to,
     };
-    begin(&state, purpose).await
+    let from = Beginner {
+        who: &user.actor.username,
+        client: client.ip(),
+    };
+    begin(&state, purpose, from).await
 }
 
-async fn begin(state: &AppState, purpose: services::sso::Purpose) -> Response {
+async fn begin(state: &AppState, purpose: services::sso::Purpose, from: Beginner<'_>) -> Response {
     let state = state.clone();
-    match services::sso::begin_oidc(&state, purpose).await {
+    match services::sso::begin_oidc(&state, purpose, from.who, from.client).await {
         Ok(begun) => (
             [(
                 header::SET_COOKIE,
@@ -362,6 +380,7 @@ pub(super) async fn cli_sign_in(
 /// "Sign in with <provider> for the CLI": a fresh sign-in whose end approves the request.
 pub(super) async fn oidc_for_cli(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
     if let Err(e) = services::cli_sign_ins::waiting(&state, &id).await {
@@ -371,7 +390,11 @@ pub(super) async fn oidc_for_cli(
         page.problem = Some(problem);
         return render(status, &page);
     }
-    begin(&state, services::sso::Purpose::Cli { request_id: id }).await
+    let from = Beginner {
+        who: "unknown",
+        client: client.ip(),
+    };
+    begin(&state, services::sso::Purpose::Cli { request_id: id }, from).await
 }
 
 /// A page that moves on to `to` (a path of this console, checked by the caller).

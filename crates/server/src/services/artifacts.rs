@@ -19,7 +19,7 @@ use slipway_core::audit::AuditEntry;
 use slipway_core::release::{
     releases_to_prune, ArtifactVersion, Provenance, RetentionPolicy, SignatureState, Version,
 };
-use slipway_core::signing::{artifact_payload, verify, KeyError, PublicKey};
+use slipway_core::signing::{artifact_payload, verify};
 use slipway_core::{Name, Sha256};
 use slipway_store::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact, WriteTx};
 
@@ -621,92 +621,6 @@ pub async fn settings(state: &AppState, actor: &Actor) -> Result<VaultSettings, 
         gc_every_secs: config.gc_every.map(|d| d.as_secs()),
         scrub_every_secs: config.scrub_every.map(|d| d.as_secs()),
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Signing keys
-
-pub async fn list_keys(
-    state: &AppState,
-    actor: &Actor,
-    project: &Name,
-) -> Result<Vec<SigningKeyRecord>, ServiceError> {
-    require(
-        state,
-        actor,
-        Operation::Read,
-        &format!("project/{project}/keys"),
-    )
-    .await?;
-    Ok(state.store.signing_keys(project).await?)
-}
-
-pub async fn add_key(
-    state: &AppState,
-    actor: &Actor,
-    project: &Name,
-    name: &Name,
-    public_key: &str,
-) -> Result<SigningKeyRecord, ServiceError> {
-    let subject = format!("project/{project}/keys/{name}");
-    require(state, actor, Operation::ManageKeys, &subject).await?;
-    let public_key = PublicKey::parse(public_key).map_err(|e: KeyError| {
-        ServiceError::invalid(
-            e.to_string(),
-            "pass the public key printed by `slipway key generate`",
-        )
-    })?;
-    if state.store.project(project).await?.is_none() {
-        return Err(ServiceError::not_found(format!("project {project}"), ""));
-    }
-    let record = SigningKeyRecord {
-        project: project.clone(),
-        name: name.clone(),
-        public_key,
-        created_by: actor.username.clone(),
-        created_at: slipway_store::current_time(),
-        revoked_at: None,
-    };
-    let mut tx = state.store.write().await?;
-    if tx
-        .signing_keys(project)
-        .await?
-        .iter()
-        .any(|k| k.name == *name)
-    {
-        return Err(ServiceError::Conflict(format!(
-            "signing key {name} of project {project}"
-        )));
-    }
-    tx.insert_signing_key(&record).await?;
-    tx.audit(entry(
-        actor,
-        "signing_key.add",
-        subject,
-        json!({ "public_key": public_key.to_string() }),
-    ));
-    tx.commit().await?;
-    Ok(record)
-}
-
-pub async fn revoke_key(
-    state: &AppState,
-    actor: &Actor,
-    project: &Name,
-    name: &Name,
-) -> Result<(), ServiceError> {
-    let subject = format!("project/{project}/keys/{name}");
-    require(state, actor, Operation::ManageKeys, &subject).await?;
-    let mut tx = state.store.write().await?;
-    if !tx.revoke_signing_key(project, name).await? {
-        return Err(ServiceError::not_found(
-            format!("an active signing key {name} in project {project}"),
-            "list the keys with `slipway key list --project P`",
-        ));
-    }
-    tx.audit(entry(actor, "signing_key.revoke", subject, json!({})));
-    tx.commit().await?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ mod runs;
 pub mod saved_dashboards;
 mod sessions;
 pub(crate) mod signatures;
+pub mod signing_keys;
 pub mod sonar;
 pub(crate) mod sso;
 pub mod targets;

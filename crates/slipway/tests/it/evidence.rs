@@ -43,19 +43,7 @@ fn deployed_and_exported(server: &Server, work: &Path) -> (String, String) {
         ],
     ));
     let public = generated["public_key"].as_str().unwrap();
-    ok(server.cli(
-        None,
-        &[
-            "key",
-            "add",
-            "--project",
-            "ev",
-            "--name",
-            "ci",
-            "--public-key",
-            public,
-        ],
-    ));
+    server.trust_key("ev", "ci", public);
     ok(server.cli(
         None,
         &[

@@ -94,19 +94,7 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
         .as_str()
         .expect("public key")
         .to_string();
-    ok(server.cli(
-        None,
-        &[
-            "key",
-            "add",
-            "--project",
-            "gov",
-            "--name",
-            "ci",
-            "--public-key",
-            &public,
-        ],
-    ));
+    server.trust_key("gov", "ci", &public);
     ok(server.cli(
         Some(&omar),
         &[

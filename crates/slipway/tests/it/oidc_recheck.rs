@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::replicas::lease_holder;
 use crate::sso::{audit_verbs, listed, oidc_config, provider_answer, user, Client};
 use crate::support::sso_peers::{free_port, OidcProvider};
-use crate::support::Server;
+use crate::support::{ok, Server};
 
 fn person(password: &str, groups: &[&str]) -> Value {
     json!({ "password": password, "name": password, "groups": groups })
@@ -31,10 +32,14 @@ fn whoami(c: &mut Client, base: &str) -> u16 {
 }
 
 /// Wait (at most 20 s) until `done` holds.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+fn eventually(what: &str, done: impl FnMut() -> bool) {
+    eventually_within(Duration::from_secs(20), what, done);
+}
+
+fn eventually_within(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < Duration::from_secs(20), "never: {what}");
+        assert!(start.elapsed() < limit, "never: {what}");
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -51,6 +56,19 @@ fn audit_details(base: &str, verb: &str) -> Vec<Value> {
             e
         })
         .collect()
+}
+
+/// How many times a re-check changed `who`'s role (sign-ins change it too, as `who`).
+fn role_changes_by_recheck(base: &str, who: &str) -> usize {
+    audit_details(base, "user.update")
+        .iter()
+        .filter(|e| e["subject"] == format!("user/{who}") && e["actor"] == "slipway")
+        .count()
+}
+
+fn role(base: &str, who: &str) -> String {
+    let person = user(base, who).unwrap_or_else(|| panic!("{who} exists"));
+    person["role"].as_str().unwrap_or_default().to_string()
 }
 
 fn count(base: &str, verb: &str, who: &str) -> usize {
@@ -70,6 +88,7 @@ fn people_regrouped_or_removed_at_the_provider_lose_access_at_the_next_recheck_a
         "quinn": person("quinn", &["release-ops"]),
         "otto": person("otto", &["release-ops"]),
         "dora": person("dora", &["release-ops"]),
+        "nora": { "password": "nora", "name": "nora", "groups": ["release-ops"], "no_refresh_token": true },
     });
     let Some(mut provider) = OidcProvider::start(&redirect, &users) else {
         return;
@@ -90,11 +109,26 @@ fn people_regrouped_or_removed_at_the_provider_lose_access_at_the_next_recheck_a
     let mut quinn = signed_in(&base, "quinn");
     let mut otto = signed_in(&base, "otto");
     let mut dora = signed_in(&base, "dora");
+    let mut nora = signed_in(&base, "nora");
     assert_eq!(user(&base, "rita").expect("rita")["role"], "admin");
+    // Nora's provider gave no refresh token: her sign-in says she is checked at sign-in only.
+    let sign_in_note = |who: &str| {
+        audit_details(&base, "session.login")
+            .into_iter()
+            .find(|e| e["actor"] == who)
+            .map(|e| e["details"]["recheck"].clone())
+            .unwrap_or_else(|| panic!("{who}'s sign-in is audited"))
+    };
+    let note = sign_in_note("nora");
+    assert!(
+        note.as_str().unwrap_or_default().contains("offline_access"),
+        "{note}"
+    );
+    assert!(sign_in_note("dora").is_null(), "Dora is re-checked");
 
     // A few re-checks pass with nothing to say: nobody is touched, nothing is audited.
     std::thread::sleep(Duration::from_secs(3));
-    for c in [&mut rita, &mut quinn, &mut otto, &mut dora] {
+    for c in [&mut rita, &mut quinn, &mut otto, &mut dora, &mut nora] {
         assert_eq!(whoami(c, &base), 200);
     }
     assert!(!audit_verbs(&base)
@@ -168,6 +202,13 @@ fn people_regrouped_or_removed_at_the_provider_lose_access_at_the_next_recheck_a
         assert_eq!(count(&base, "user.recheck_unreachable", who), 1, "{who}");
         assert_eq!(count(&base, "user.access_ended", who), 1, "{who}");
     }
+    // Nobody could re-check Nora: as the docs and her sign-in's note say, she keeps her session.
+    assert_eq!(
+        whoami(&mut nora, &base),
+        200,
+        "Nora was checked at sign-in only"
+    );
+    assert_eq!(count(&base, "user.recheck_unreachable", "nora"), 0);
     assert_eq!(
         count(&base, "user.access_ended", "quinn"),
         1,
@@ -184,4 +225,116 @@ fn people_regrouped_or_removed_at_the_provider_lose_access_at_the_next_recheck_a
             .contains("has not answered"),
         "{dora_end}"
     );
+}
+
+fn borrowed(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// Two servers on one PostgreSQL database run the re-check on the holder of the `background`
+/// lease only. Each reads its own sign-in file, and they map `release-ops` differently (the
+/// first to ops, the second to developer), so the role a re-check gives tells which server ran
+/// it: while the first holds the lease nobody becomes a developer, and when it dies the second
+/// takes the re-checks over. Every change is audited once, not once per server.
+#[test]
+fn on_postgresql_only_the_lease_holder_re_checks_and_another_server_takes_over_when_it_dies() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let Some(url) = rt.block_on(slipway_store::testing::fresh_postgres_database()) else {
+        return;
+    };
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/login/oidc/callback");
+    let users = json!({
+        "rita": person("rita", &["slipway-admins"]),
+        "dora": person("dora", &["release-ops"]),
+    });
+    let Some(provider) = OidcProvider::start(&redirect, &users) else {
+        return;
+    };
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let config_of = |name: &str, text: String| {
+        let path = folder.path().join(name);
+        std::fs::write(&path, text).expect("an auth config");
+        path.to_str().expect("UTF-8").to_string()
+    };
+    let first_config = config_of("first.yaml", oidc_config(&provider.issuer, port));
+    let mapped_to_developer =
+        oidc_config(&provider.issuer, port).replace("role: ops", "role: developer");
+    assert_ne!(mapped_to_developer, oidc_config(&provider.issuer, port));
+    let second_config = config_of("second.yaml", mapped_to_developer);
+    let env = |config: &str| -> Vec<(String, String)> {
+        vec![
+            ("SLIPWAY_AUTH_CONFIG".into(), config.into()),
+            ("SLIPWAY_OIDC_RECHECK_SECS".into(), "1".into()),
+            ("SLIPWAY_OIDC_GRACE_SECS".into(), "600".into()),
+        ]
+    };
+    let (first_env, second_env) = (env(&first_config), env(&second_config));
+    let listen = format!("127.0.0.1:{port}");
+    let mut first = Server::start_listening_on(&listen, Some(&url), &borrowed(&first_env));
+    let holds = |server: &Server| lease_holder(&rt, &url).contains(&format!(":{}:", server.pid()));
+    eventually_within(
+        Duration::from_secs(60),
+        "the first server takes the lease",
+        || holds(&first),
+    );
+    let second = Server::start_replica_with_env(&first, &url, &borrowed(&second_env));
+
+    let base = first.url.clone();
+    let _rita = signed_in(&base, "rita");
+    let _dora = signed_in(&base, "dora");
+    assert_eq!(role(&base, "rita"), "admin");
+    assert_eq!(role(&base, "dora"), "ops");
+
+    // Several turns pass: Dora stays ops (the second server's re-check would make her a
+    // developer), and Rita, regrouped at the provider, is lowered by the first server, once.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        role(&second.url, "dora"),
+        "ops",
+        "the second server re-checked nobody"
+    );
+    provider.set_user("rita", &person("rita", &["release-ops"]));
+    eventually("the first server lowers Rita to ops", || {
+        role(&base, "rita") == "ops"
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(holds(&first), "the first server still holds the lease");
+    assert_eq!(role(&base, "rita"), "ops");
+    assert_eq!(role(&base, "dora"), "ops");
+    assert_eq!(role_changes_by_recheck(&base, "rita"), 1, "lowered once");
+    assert_eq!(role_changes_by_recheck(&base, "dora"), 0);
+
+    // The holder dies: the second server takes the lease and, with it, the re-checks.
+    first.kill();
+    let base = second.url.clone();
+    eventually_within(
+        Duration::from_secs(60),
+        "the second server takes the lease",
+        || holds(&second),
+    );
+    eventually("the second server re-checks Dora", || {
+        role(&base, "dora") == "developer"
+    });
+    eventually("and Rita", || role(&base, "rita") == "developer");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        role_changes_by_recheck(&base, "rita"),
+        2,
+        "{:#?}",
+        audit_details(&base, "user.update")
+    );
+    assert_eq!(role_changes_by_recheck(&base, "dora"), 1);
+    for who in ["rita", "dora"] {
+        assert_eq!(
+            count(&base, "user.access_ended", who),
+            0,
+            "{who} keeps access"
+        );
+    }
+    let verified = ok(second.cli(None, &["audit", "verify"]));
+    assert!(verified.contains("intact"), "{verified}");
 }

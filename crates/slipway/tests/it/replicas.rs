@@ -95,15 +95,17 @@ fn when_the_server_running_background_work_dies_another_finishes_its_deployment(
     );
 }
 
-/// Who holds the background lease, as the database says (`host:pid:nonce`).
-fn lease_holder(rt: &tokio::runtime::Runtime, url: &str) -> String {
+/// Who holds the background lease, as the database says (`host:pid:nonce`; empty before any
+/// server took it).
+pub(crate) fn lease_holder(rt: &tokio::runtime::Runtime, url: &str) -> String {
     rt.block_on(async {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query_as::<_, (String,)>("SELECT holder FROM leases WHERE name = 'background'")
-            .fetch_one(&mut conn)
+            .fetch_optional(&mut conn)
             .await
             .unwrap()
-            .0
+            .map(|(holder,)| holder)
+            .unwrap_or_default()
     })
 }

@@ -19,7 +19,7 @@ pub(super) struct Reply {
     pub(super) status: u16,
     pub(super) location: Option<String>,
     cookies: Vec<(String, String)>,
-    body: String,
+    pub(super) body: String,
 }
 
 /// A client that follows no redirects and keeps cookies per origin, as a browser would.

@@ -547,19 +547,7 @@ fn an_unsigned_or_badly_signed_artifact_cannot_enter_a_protected_environment() {
         ],
     );
     assert_eq!(refused.status.code(), Some(4));
-    ok(server.cli(
-        None,
-        &[
-            "key",
-            "add",
-            "--project",
-            "pets",
-            "--name",
-            "ci",
-            "--public-key",
-            &ci_public,
-        ],
-    ));
+    server.trust_key("pets", "ci", &ci_public);
 
     for (component, content) in [
         ("pets-war", "war"),
@@ -1241,19 +1229,7 @@ fn the_vault_behaves_the_same_on_postgresql() {
         ok(server.apply(PETS));
         let dir = tempfile::tempdir().unwrap();
         let (key, public) = generate_key(&server, dir.path(), "ci.key");
-        ok(server.cli(
-            None,
-            &[
-                "key",
-                "add",
-                "--project",
-                "pets",
-                "--name",
-                "ci",
-                "--public-key",
-                &public,
-            ],
-        ));
+        server.trust_key("pets", "ci", &public);
         let mut set = Vec::new();
         for c in ["pets-war", "pets-sql", "pets-batch"] {
             let f = file(dir.path(), c, &format!("{c} on postgres"));
@@ -1329,19 +1305,7 @@ project:
     let applied = ok(server.apply(&file(work.path(), "s.yaml", &yaml)));
     assert!(applied.contains("environment/DEV"), "{applied}");
     let (key, public) = generate_key(&server, work.path(), "ci.key");
-    ok(server.cli(
-        None,
-        &[
-            "key",
-            "add",
-            "--project",
-            "signed",
-            "--name",
-            "ci",
-            "--public-key",
-            &public,
-        ],
-    ));
+    server.trust_key("signed", "ci", &public);
     let artifact = file(work.path(), "app.txt", "signed app");
     for (version, extra) in [
         ("1.0.0", vec!["--sign-key", key.as_str()]),

@@ -19,8 +19,11 @@ use slipway_core::sso::roles::{role_for, GroupNames};
 use slipway_store::{Identity, User};
 
 mod ldap_sign_in;
+mod refresh_tokens;
 
 pub(in crate::services) use ldap_sign_in::{is_local, ldap_login, ldap_rebind};
+pub(crate) use refresh_tokens::refresh_slot;
+use refresh_tokens::{checked_at_sign_in_only, keep_refresh_token};
 
 use super::sessions::{open_session, valid_username, NewSession};
 use crate::auth::oidc::{self, OidcClient, OidcError};
@@ -151,8 +154,17 @@ pub(crate) fn directory_configured(state: &AppState) -> bool {
     state.authorities.ldap.is_some()
 }
 
-/// Start a sign-in at the provider (or a signer's fresh one, with [`Purpose::SignAgain`]).
-pub(crate) async fn begin_oidc(state: &AppState, purpose: Purpose) -> Result<Begun, ServiceError> {
+/// Start a sign-in at the provider (or a signer's fresh one, with [`Purpose::SignAgain`]) for
+/// `who` (`unknown` before anyone is signed in) from `client_ip`. A provider that does not
+/// answer (its discovery document is read at the first sign-in) is a failed attempt, audited
+/// once like any other (`session.login_failed`): Part 11 asks that unsuccessful attempts be
+/// recorded, and this one never reaches the callback that audits the rest.
+pub(crate) async fn begin_oidc(
+    state: &AppState,
+    purpose: Purpose,
+    who: &str,
+    client_ip: std::net::IpAddr,
+) -> Result<Begun, ServiceError> {
     let fresh = purpose != Purpose::SignIn;
     let flow = Flow {
         state: new_secret(""),
@@ -174,8 +186,15 @@ pub(crate) async fn begin_oidc(state: &AppState, purpose: Purpose) -> Result<Beg
         client.authorization_url(&request)
     })
     .await
-    .map_err(|e| ServiceError::invalid(e.to_string(), ""))?
-    .map_err(|e| unavailable(&e))?;
+    .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+    let redirect = match redirect {
+        Ok(redirect) => redirect,
+        Err(e) => {
+            let e = unavailable(&e);
+            audit_failure(state, who, "oidc", &e.to_string(), client_ip).await?;
+            return Err(e);
+        }
+    };
     let sealed = state.secrets.seal(
         FLOW_SLOT,
         &serde_json::to_string(&flow).expect("a flow serialises"),
@@ -436,6 +455,10 @@ async fn sign_in_person(
     person: &Person,
     details: serde_json::Value,
 ) -> Result<NewSession, ServiceError> {
+    let mut details = details;
+    if let Some(note) = checked_at_sign_in_only(state, person) {
+        details["recheck"] = note.into();
+    }
     let mut tx = state.store.write().await?;
     let user = admitted_user(&mut tx, person).await?;
     let session = open_session(state, &mut tx, &user, details).await?;
@@ -444,32 +467,6 @@ async fn sign_in_person(
     keep_refresh_token(state, &mut tx, &user, person).await?;
     tx.commit().await?;
     Ok(session)
-}
-
-/// Keep an OpenID person's refresh token, sealed under the master key for this user only, so
-/// their sessions and CLI tokens are re-checked at the provider; a sign-in without one forgets
-/// the previous one (nothing to re-check with).
-async fn keep_refresh_token(
-    state: &AppState,
-    tx: &mut slipway_store::WriteTx<'_>,
-    user: &User,
-    person: &Person,
-) -> Result<(), ServiceError> {
-    if person.identity.source != "oidc" {
-        return Ok(());
-    }
-    let sealed = person
-        .refresh_token
-        .as_deref()
-        .map(|token| state.secrets.seal(&refresh_slot(&user.id), token));
-    tx.keep_refresh_token(&user.id, sealed.as_deref()).await?;
-    Ok(())
-}
-
-/// The sealing slot of a user's refresh token: a sealed token copied to another user's row
-/// does not open.
-pub(crate) fn refresh_slot(user_id: &str) -> String {
-    format!("oidc-refresh/{user_id}")
 }
 
 /// Admit `person` as at a sign-in, then approve the waiting CLI's request for them, in one
@@ -493,17 +490,21 @@ async fn approve_cli(
             "this CLI sign-in request expired or was already approved; run `slipway login --sso` again",
         ));
     }
+    let mut details = json!({
+        "request": request_id,
+        "code": request.user_code,
+        "host": request.host,
+        "client": client_ip.to_string(),
+        "method": "oidc",
+    });
+    if let Some(note) = checked_at_sign_in_only(state, person) {
+        details["recheck"] = note.into();
+    }
     tx.audit(AuditEntry {
         actor: user.username.clone(),
         verb: "cli_sign_in.approved".into(),
         subject: format!("user/{}", user.username),
-        details: json!({
-            "request": request_id,
-            "code": request.user_code,
-            "host": request.host,
-            "client": client_ip.to_string(),
-            "method": "oidc",
-        }),
+        details,
     });
     tx.mark_checked(&user.id).await?;
     keep_refresh_token(state, &mut tx, &user, person).await?;

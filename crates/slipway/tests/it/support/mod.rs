@@ -70,8 +70,17 @@ impl Server {
     /// Start on SQLite in a fresh data folder, listening on `listen` (an address chosen before,
     /// for a callback an outside party must know in advance).
     pub(crate) fn start_listening(listen: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_listening_on(listen, None, env)
+    }
+
+    /// [`Server::start_listening`], on SQLite or on the given PostgreSQL database.
+    pub(crate) fn start_listening_on(
+        listen: &str,
+        database_url: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let data = tempfile::tempdir().expect("a temporary folder");
-        Server::spawn(data, None, listen, env, &[])
+        Server::spawn(data, database_url, listen, env, &[])
     }
 
     /// Start on SQLite in a data folder that already holds one (a restored backup, say).
@@ -82,6 +91,15 @@ impl Server {
     /// Another server on the same PostgreSQL database as `first`, with its own data folder and
     /// the first one's master key (both read the secrets the other sealed).
     pub(crate) fn start_replica(first: &Server, database_url: &str) -> Server {
+        Server::start_replica_with_env(first, database_url, &[])
+    }
+
+    /// [`Server::start_replica`], with extra environment variables for the server process.
+    pub(crate) fn start_replica_with_env(
+        first: &Server,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let data = tempfile::tempdir().expect("a temporary folder");
         let key = first.data.path().join("master.key");
         let key = key.to_str().expect("a UTF-8 temporary path");
@@ -89,7 +107,7 @@ impl Server {
             data,
             Some(database_url),
             "127.0.0.1:0",
-            &[],
+            env,
             &["--master-key-file", key],
         )
     }

@@ -9,7 +9,8 @@
 // A user with `"tamper": "audience" | "nonce" | "expired" | "signature"` gets an ID token the
 // provider's own key signed but that is wrong in that way, as a misconfigured or hostile
 // provider would send: Slipway must refuse it.
-// Refresh tokens are issued at every sign-in (Slipway re-checks people with them), and
+// Refresh tokens are issued at every sign-in (Slipway re-checks people with them) but to a user
+// marked `"no_refresh_token": true`, and
 // `PUT /test-admin/users/NAME` with a JSON user (or `null`: the account is gone, as a disabled
 // one is) changes a person at the provider while Slipway runs: their next refresh sees it.
 // Prints `listening http://127.0.0.1:PORT` once it serves; the test kills it at the end.
@@ -48,7 +49,9 @@ const provider = new Provider(issuer, {
   }],
   jwks: { keys: [jwk] },
   pkce: { required: () => true },
-  issueRefreshToken: async () => true,
+  // A user with `"no_refresh_token": true` gets none, as a provider asked without the scope
+  // it needs (often `offline_access`) behaves.
+  issueRefreshToken: async (ctx, client, code) => !users[code.accountId]?.no_refresh_token,
   claims: { openid: ['sub'], profile: ['name', 'preferred_username'], groups: ['groups'] },
   scopes: ['openid', 'profile', 'groups'],
   // The groups go into the ID token itself, where Slipway reads them.

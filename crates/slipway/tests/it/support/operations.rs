@@ -105,6 +105,42 @@ impl Server {
         )
     }
 
+    /// Trust `public_key` for `project` as the admin. A project whose releases reach a protected
+    /// environment trusts a new key only once another admin approves (a configuration change
+    /// request): a second admin, made here, approves it. Returns the key as the project lists it.
+    pub(crate) fn trust_key(
+        &self,
+        project: &str,
+        name: &str,
+        public_key: &str,
+    ) -> serde_json::Value {
+        let args = [
+            "key",
+            "add",
+            "--project",
+            project,
+            "--name",
+            name,
+            "--public-key",
+            public_key,
+            "-o",
+            "json",
+        ];
+        let answer = json(self.cli(None, &args));
+        if let Some(request) = answer["id"].as_i64() {
+            let approver =
+                self.user_with_token(&format!("keys-{project}-{name}").to_lowercase(), "admin");
+            let id = request.to_string();
+            ok(self.cli(Some(&approver), &["config-change", "approve", &id]));
+        }
+        let listed = json(self.cli(None, &["key", "list", "--project", project, "-o", "json"]));
+        let trusted = listed["items"]
+            .as_array()
+            .or(listed.as_array())
+            .and_then(|keys| keys.iter().find(|k| k["name"] == name).cloned());
+        trusted.unwrap_or_else(|| panic!("{project} trusts no key {name}: {listed}"))
+    }
+
     /// Create a user with `role` and return an API token for them.
     pub(crate) fn user_with_token(&self, username: &str, role: &str) -> String {
         self.user_with_password(username, role, "a long enough passphrase");

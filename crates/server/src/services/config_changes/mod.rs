@@ -1,7 +1,8 @@
 //! Configuration change requests: the changes `apply` holds back because they alter what binds
 //! the people who deploy to a protected environment (its protection, gates, signature or failure
-//! policy, or a lifecycle through it), and raises of a user's role (`services::users`); and
-//! their decision by a second person.
+//! policy, or a lifecycle through it), raises of a user's role (`services::users`) and keys
+//! trusted by a project whose releases reach one (`services::signing_keys`); and their decision
+//! by a second person.
 //!
 //! `core::governance::config_change` says which changes wait and who may decide; this module
 //! stores the request with its diff and author, and on approval applies it — only while the
@@ -25,6 +26,8 @@ use slipway_core::governance::config_change::{
 use slipway_core::model::{Environment, Project};
 use slipway_core::signature::policy::SignedAction;
 use slipway_store::{format_time, NewBreakGlass, NewConfigChange, StoredConfigChange, WriteTx};
+
+mod signing_key;
 
 use super::signatures::{self, SignAsk};
 use super::{entry, require};
@@ -288,7 +291,7 @@ async fn signing_environment(
         SubjectKind::Flag => serde_json::from_value::<HeldFlag>(request.desired.clone())
             .ok()
             .map(|held| held.environment),
-        SubjectKind::Project | SubjectKind::User => None,
+        SubjectKind::Project | SubjectKind::User | SubjectKind::SigningKey => None,
     };
     let Some(name) = name.and_then(|n| slipway_core::Name::parse(&n).ok()) else {
         return Ok(None);
@@ -308,6 +311,16 @@ async fn apply_request(
         SubjectKind::Project => apply_project(tx, request).await?,
         SubjectKind::Flag => apply_flag(tx, request).await?,
         SubjectKind::User => apply_role(tx, request).await?,
+        SubjectKind::SigningKey => {
+            let grant =
+                serde_json::from_value(request.desired.clone()).map_err(corrupt(request))?;
+            let (current, drift) = signing_key::apply_key_request(tx, request, grant).await?;
+            Found {
+                current,
+                drift,
+                verb: "signing_key.add",
+            }
+        }
     };
     if found.current != request.base {
         let since = found
@@ -623,8 +636,9 @@ pub async fn end_expired_break_glasses(state: &AppState) -> Result<usize, Servic
                     Some(serde_json::to_value(&current).expect("a flag state serialises"))
                 }
             }
-            // Role raises have no break-glass: an emergency never needs a new admin alone.
-            SubjectKind::User => None,
+            // Role raises and trusted keys have no break-glass: an emergency never needs a new
+            // admin, or a new way into a protected environment, alone.
+            SubjectKind::User | SubjectKind::SigningKey => None,
         };
         let outcome = on_expiry(current.as_ref() == Some(&glass.applied));
         if !tx.end_break_glass(glass.id, outcome, now).await? {
