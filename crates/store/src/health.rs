@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use slipway_core::health::{
-    LatencyBuckets, MinuteBucket, ProbeState, Severity, Tally, LATENCY_BUCKETS,
+    LatencyBuckets, MinuteBucket, ProbeState, Severity, Tally, WindowSums, LATENCY_BUCKETS,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -98,28 +98,33 @@ const ENVIRONMENT_MINUTE_UPSERT: &str =
      failures = environment_minutes.failures + excluded.failures, \
      latency_sum_ms = environment_minutes.latency_sum_ms + excluded.latency_sum_ms, \
      latency_max_ms = CASE WHEN excluded.latency_max_ms > environment_minutes.latency_max_ms THEN excluded.latency_max_ms ELSE environment_minutes.latency_max_ms END, \
-     last_error = COALESCE(excluded.last_error, environment_minutes.last_error)";
+     last_error = COALESCE(excluded.last_error, environment_minutes.last_error) \
+     RETURNING results, failures";
 
-/// Add one day's sum of an environment's probes to its stored day (or start it).
+/// Add one day's sum of an environment's probes to its stored day (or start it), with the
+/// minutes that began to hold a result or a failure (migration 0042).
 const ENVIRONMENT_DAY_UPSERT: &str =
-    "INSERT INTO environment_days (project, environment, day, results, failures, latency_sum_ms, latency_max_ms) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    "INSERT INTO environment_days (project, environment, day, results, failures, latency_sum_ms, latency_max_ms, measured_minutes, failed_minutes) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
      ON CONFLICT (project, environment, day) DO UPDATE SET \
      results = environment_days.results + excluded.results, \
+     measured_minutes = environment_days.measured_minutes + excluded.measured_minutes, \
+     failed_minutes = environment_days.failed_minutes + excluded.failed_minutes, \
      failures = environment_days.failures + excluded.failures, \
      latency_sum_ms = environment_days.latency_sum_ms + excluded.latency_sum_ms, \
      latency_max_ms = CASE WHEN excluded.latency_max_ms > environment_days.latency_max_ms THEN excluded.latency_max_ms ELSE environment_days.latency_max_ms END";
 
 /// An environment's sums over a window: its whole UTC days from `environment_days`, the minutes
-/// of the partial days at either end from `environment_minutes` (migration 0041).
-const ENVIRONMENT_TALLY: &str =
+/// of the partial days at either end from `environment_minutes` (migrations 0041, 0042).
+const ENVIRONMENT_SUMS: &str =
     "SELECT CAST(COALESCE(SUM(results), 0) AS BIGINT) AS results, CAST(COALESCE(SUM(failures), 0) AS BIGINT) AS failures, \
-     CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms FROM ( \
-     SELECT results, failures, latency_sum_ms, latency_max_ms FROM environment_days \
+     CAST(COALESCE(SUM(latency_sum_ms), 0) AS BIGINT) AS latency_sum_ms, CAST(COALESCE(MAX(latency_max_ms), 0) AS BIGINT) AS latency_max_ms, \
+     CAST(COALESCE(SUM(measured), 0) AS BIGINT) AS measured_minutes, CAST(COALESCE(SUM(failed), 0) AS BIGINT) AS failed_minutes FROM ( \
+     SELECT results, failures, latency_sum_ms, latency_max_ms, measured_minutes AS measured, failed_minutes AS failed FROM environment_days \
      WHERE project = $1 AND environment = $2 AND day >= $3 AND day < $4 \
-     UNION ALL SELECT results, failures, latency_sum_ms, latency_max_ms FROM environment_minutes \
+     UNION ALL SELECT results, failures, latency_sum_ms, latency_max_ms, CASE WHEN results > 0 THEN 1 ELSE 0 END, CASE WHEN failures > 0 THEN 1 ELSE 0 END FROM environment_minutes \
      WHERE project = $5 AND environment = $6 AND minute >= $7 AND minute < $8 \
-     UNION ALL SELECT results, failures, latency_sum_ms, latency_max_ms FROM environment_minutes \
+     UNION ALL SELECT results, failures, latency_sum_ms, latency_max_ms, CASE WHEN results > 0 THEN 1 ELSE 0 END, CASE WHEN failures > 0 THEN 1 ELSE 0 END FROM environment_minutes \
      WHERE project = $9 AND environment = $10 AND minute >= $11 AND minute < $12) parts";
 
 const DAY_SECS: i64 = 86_400;
@@ -276,26 +281,11 @@ impl Store {
                     .or_insert_with(|| m.clone());
             }
         }
-        let mut days: BTreeMap<(&str, &str, i64), Tally> = BTreeMap::new();
+        // Minutes first: what each minute held before this report tells whether it begins to
+        // count as measured or failed in its day's sums.
+        let mut days: BTreeMap<(&str, &str, i64), WindowSums> = BTreeMap::new();
         for ((project, environment, _), m) in &environments {
-            days.entry((project, environment, day_of(m.minute.as_second())))
-                .or_default()
-                .add(&m.tally);
-        }
-        for ((project, environment, day), t) in &days {
-            sqlx::query(ENVIRONMENT_DAY_UPSERT)
-                .bind(*project)
-                .bind(*environment)
-                .bind(*day)
-                .bind(to_i64(t.total))
-                .bind(to_i64(t.failures))
-                .bind(to_i64(t.latency_sum_ms))
-                .bind(to_i64(t.latency_max_ms))
-                .execute(&mut *tx)
-                .await?;
-        }
-        for ((project, environment, _), m) in &environments {
-            sqlx::query(ENVIRONMENT_MINUTE_UPSERT)
+            let stored = sqlx::query(ENVIRONMENT_MINUTE_UPSERT)
                 .bind(*project)
                 .bind(*environment)
                 .bind(m.minute.as_second())
@@ -304,6 +294,29 @@ impl Store {
                 .bind(to_i64(m.tally.latency_sum_ms))
                 .bind(to_i64(m.tally.latency_max_ms))
                 .bind(m.last_error.as_deref())
+                .fetch_one(&mut *tx)
+                .await?;
+            let day = days
+                .entry((project, environment, day_of(m.minute.as_second())))
+                .or_default();
+            day.add_minute(
+                &m.tally,
+                to_u64(stored.try_get("results")?),
+                to_u64(stored.try_get("failures")?),
+            );
+        }
+        for ((project, environment, day), sums) in &days {
+            let t = &sums.tally;
+            sqlx::query(ENVIRONMENT_DAY_UPSERT)
+                .bind(*project)
+                .bind(*environment)
+                .bind(*day)
+                .bind(to_i64(t.total))
+                .bind(to_i64(t.failures))
+                .bind(to_i64(t.latency_sum_ms))
+                .bind(to_i64(t.latency_max_ms))
+                .bind(to_i64(sums.measured_minutes))
+                .bind(to_i64(sums.failed_minutes))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -409,19 +422,38 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Tally> {
+        Ok(self
+            .environment_sums(project, environment, from, to)
+            .await?
+            .tally)
+    }
+
+    /// [`Store::environment_tally`] with the minutes that held a result and those that held a
+    /// failure: a month's availability report, read the same way (days, then partial days).
+    pub async fn environment_sums(
+        &self,
+        project: &str,
+        environment: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<WindowSums> {
         let parts = window_parts(from.as_second(), to.as_second());
-        let mut query = sqlx::query(ENVIRONMENT_TALLY);
+        let mut query = sqlx::query(ENVIRONMENT_SUMS);
         for (lo, hi) in [parts.days, parts.head, parts.tail] {
             query = query.bind(project).bind(environment).bind(lo).bind(hi);
         }
         let row = query.fetch_one(&self.pool).await?;
-        Ok(Tally {
-            total: to_u64(row.try_get("results")?),
-            failures: to_u64(row.try_get("failures")?),
-            latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
-            latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
-            // The budget counts results; no percentile is read from it.
-            latency: LatencyBuckets::default(),
+        Ok(WindowSums {
+            tally: Tally {
+                total: to_u64(row.try_get("results")?),
+                failures: to_u64(row.try_get("failures")?),
+                latency_sum_ms: to_u64(row.try_get("latency_sum_ms")?),
+                latency_max_ms: to_u64(row.try_get("latency_max_ms")?),
+                // The budget counts results; no percentile is read from it.
+                latency: LatencyBuckets::default(),
+            },
+            measured_minutes: to_u64(row.try_get("measured_minutes")?),
+            failed_minutes: to_u64(row.try_get("failed_minutes")?),
         })
     }
 

@@ -42,6 +42,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (39, include_str!("../migrations/0039_oidc_rechecks.sql")),
     (40, include_str!("../migrations/0040_lead_time_days.sql")),
     (41, include_str!("../migrations/0041_environment_days.sql")),
+    (
+        42,
+        include_str!("../migrations/0042_environment_day_minutes.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows (its last migration).

@@ -21,7 +21,7 @@ pub use probe::{
     probe_edge, Probe, ProbeEdge, ProbeKind, ProbeState, ProbeTarget, MAX_INTERVAL_SECS,
     MIN_INTERVAL_SECS,
 };
-pub use report::{monthly_report, Month, MonthError, MonthReport};
+pub use report::{monthly_report, Month, MonthError, MonthReport, WindowSums};
 pub use sli::{fold_results, minute_of, tally_between, MinuteBucket, ProbeResult};
 pub use verify::{baseline_window, verdict, SoakCriteria, Verdict, BASELINE_MINUTES};
 

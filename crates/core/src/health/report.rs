@@ -110,28 +110,64 @@ impl MonthReport {
     }
 }
 
-/// Report `month` from per-minute results; a month that begins after `now` is refused.
+/// The sums a month's report is made of, over some window: its results, the minutes that held
+/// a result, and the minutes that held a failure. The store keeps them per UTC day, so a month
+/// is read as about 30 rows, not 43 200 minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WindowSums {
+    pub tally: Tally,
+    pub measured_minutes: u64,
+    pub failed_minutes: u64,
+}
+
+impl WindowSums {
+    /// The sums of the minutes starting in `[from, to)`, counted one by one.
+    pub fn of_minutes(buckets: &[MinuteBucket], from: Timestamp, to: Timestamp) -> WindowSums {
+        let inside = || {
+            buckets
+                .iter()
+                .filter(move |b| b.minute >= from && b.minute < to && b.tally.total > 0)
+        };
+        WindowSums {
+            tally: tally_between(buckets, from, to),
+            measured_minutes: inside().count() as u64,
+            failed_minutes: inside().filter(|b| b.tally.failures > 0).count() as u64,
+        }
+    }
+
+    /// Add `added` to the sums, a report's share of one stored minute that held `total_after`
+    /// results and `failures_after` failures once it was added: the minute begins to count as
+    /// measured (failed) only when it held no result (no failure) before it.
+    pub fn add_minute(&mut self, added: &Tally, total_after: u64, failures_after: u64) {
+        self.tally.add(added);
+        if added.total > 0 && total_after == added.total {
+            self.measured_minutes += 1;
+        }
+        if added.failures > 0 && failures_after == added.failures {
+            self.failed_minutes += 1;
+        }
+    }
+}
+
+/// Report `month` from its sums (of the minutes starting in the month); a month that begins
+/// after `now` is refused.
 pub fn monthly_report(
     month: Month,
     objective: Objective,
-    buckets: &[MinuteBucket],
+    sums: WindowSums,
     now: Timestamp,
 ) -> Result<MonthReport, MonthError> {
     if month.start() > now {
         return Err(MonthError::Future(month));
     }
     let (start, end) = (month.start(), month.end());
-    let inside: Vec<&MinuteBucket> = buckets
-        .iter()
-        .filter(|b| b.minute >= start && b.minute < end && b.tally.total > 0)
-        .collect();
     let month_minutes = (end.as_second() - start.as_second()) / 60;
     Ok(MonthReport {
         month,
         objective,
-        tally: tally_between(buckets, start, end),
-        measured_minutes: inside.len() as u64,
-        failed_minutes: inside.iter().filter(|b| b.tally.failures > 0).count() as u64,
+        tally: sums.tally,
+        measured_minutes: sums.measured_minutes,
+        failed_minutes: sums.failed_minutes,
         allowed_failed_minutes: month_minutes as f64 * objective.allowed_failure_ratio(),
         partial: now < end,
     })
@@ -190,13 +226,9 @@ mod tests {
             latency_ms: 3,
             error: None,
         });
-        let report = monthly_report(
-            month,
-            Objective::DEFAULT,
-            &fold_results(&results),
-            ts("2027-01-01T00:00:00Z"),
-        )
-        .unwrap();
+        let sums = WindowSums::of_minutes(&fold_results(&results), month.start(), month.end());
+        let report =
+            monthly_report(month, Objective::DEFAULT, sums, ts("2027-01-01T00:00:00Z")).unwrap();
         assert_eq!(report.tally.total, 1000);
         assert_eq!(report.failed_minutes, 10);
         assert_eq!(report.measured_minutes, 1000);
@@ -210,13 +242,47 @@ mod tests {
     #[test]
     fn a_month_without_results_has_no_verdict_and_a_future_month_is_refused() {
         let month: Month = "2026-11".parse().unwrap();
-        let report =
-            monthly_report(month, Objective::DEFAULT, &[], ts("2026-11-15T00:00:00Z")).unwrap();
+        let report = monthly_report(
+            month,
+            Objective::DEFAULT,
+            WindowSums::default(),
+            ts("2026-11-15T00:00:00Z"),
+        )
+        .unwrap();
         assert_eq!(report.met(), None);
         assert!(report.partial);
-        let e =
-            monthly_report(month, Objective::DEFAULT, &[], ts("2026-10-31T23:59:59Z")).unwrap_err();
+        let e = monthly_report(
+            month,
+            Objective::DEFAULT,
+            WindowSums::default(),
+            ts("2026-10-31T23:59:59Z"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("has not begun"), "{e}");
+    }
+
+    #[test]
+    fn a_minute_counts_as_measured_or_failed_once_whatever_the_reports_adding_to_it() {
+        let ok = Tally {
+            total: 2,
+            ..Tally::default()
+        };
+        let failing = Tally {
+            total: 1,
+            failures: 1,
+            ..Tally::default()
+        };
+        let mut sums = WindowSums::default();
+        // A first report of a minute: measured, no failure yet.
+        sums.add_minute(&ok, 2, 0);
+        // A later one adding results and the minute's first failure.
+        sums.add_minute(&failing, 3, 1);
+        // Another failure in the same minute: neither count moves.
+        sums.add_minute(&failing, 4, 2);
+        assert_eq!(sums.measured_minutes, 1);
+        assert_eq!(sums.failed_minutes, 1);
+        assert_eq!(sums.tally.total, 4);
+        assert_eq!(sums.tally.failures, 2);
     }
 
     proptest! {

@@ -122,6 +122,50 @@ fn validate_works_offline_and_names_the_problem() {
     assert!(stderr(&out).contains("hint: declared components: pets-war, pets-sql, pets-batch"));
 }
 
+/// Issue 12's bad input: `validate` shows a batch schedule's next three fire times in its zone,
+/// and a cron expression that cannot be read names its field and position.
+#[test]
+fn validate_shows_a_schedules_next_three_fire_times_and_names_a_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |schedule: &str| {
+        format!(
+            "environments:\n  - name: DEV\nproject:\n  name: shop\n  batches:\n    - name: export\n      schedule: \"{schedule}\"\n      time_zone: Asia/Tokyo\n"
+        )
+    };
+    let good = file(dir.path(), "good.yaml", &config("30 2 * * *"));
+    let out = ok(run_cli(
+        "http://127.0.0.1:9",
+        "unused",
+        &["validate", "-f", &good],
+        "",
+    ));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("batch shop/export `30 2 * * *` in Asia/Tokyo: next "))
+        .unwrap_or_else(|| panic!("no schedule line in {out}"));
+    // Three fire times, each at 02:30 in Tokyo (no daylight saving there), on three days.
+    assert_eq!(line.matches(" 02:30 JST").count(), 3, "{line}");
+    let days: std::collections::BTreeSet<&str> = line
+        .split("next ")
+        .nth(1)
+        .unwrap()
+        .split(", ")
+        .map(|t| t.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(days.len(), 3, "{line}");
+    let bad = file(dir.path(), "bad.yaml", &config("30 25 * * *"));
+    let out = run_cli(
+        "http://127.0.0.1:9",
+        "unused",
+        &["validate", "-f", &bad],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let said = stderr(&out);
+    assert!(said.contains("cron field 2 (hour)"), "{said}");
+    assert!(said.contains("`25` is out of range 0-23"), "{said}");
+}
+
 /// A 9-level "billion laughs": each anchor holds nine aliases of the one before, under 600
 /// bytes of text and about 387 million strings expanded.
 fn alias_bomb() -> String {

@@ -152,6 +152,13 @@ fn the_weekly_report_arrives_on_monday_morning_by_mail_and_chat_once() {
     ] {
         assert!(mail.contains(want), "{want} missing from {mail}");
     }
+    // Its chart: a bar per batch and per customer (HTML widths, as mail readers drop SVG), the
+    // largest count drawn full width; soft line breaks of quoted-printable undone first.
+    let html = mail.replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        html.contains("height:0.8em;width:200px"),
+        "no full-width bar in {mail}"
+    );
     let posted = chat.wait_for("Weekly batch report: shop in DEV");
     for want in [
         "week to 2026-11-30",

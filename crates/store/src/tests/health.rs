@@ -384,6 +384,22 @@ async fn slo_report_with(store: &Store, count: i64, probes: usize) {
     .unwrap();
     let took_minutes = started_minutes.elapsed();
     assert_eq!(u64::try_from(results).unwrap(), budget.tally.total);
+    // A month's report over the same 30 days: its sums from the day sums (what `health report
+    // --month` reads), and as before 0042, every minute read back and counted.
+    let started_month = std::time::Instant::now();
+    let month = store
+        .environment_sums("pets", "PROD", now - slo.window(), now)
+        .await
+        .unwrap();
+    let took_month = started_month.elapsed();
+    assert_eq!(
+        month,
+        slipway_core::health::WindowSums::of_minutes(&series, now - slo.window(), now)
+    );
+    println!(
+        "Monthly report over 30 days ({probes} probes): {took_month:?} from day sums (measured minutes {}, failed {}); before 0042 every minute read and counted (the third figure below)",
+        month.measured_minutes, month.failed_minutes
+    );
     println!(
         "SLO report over 30 days ({} minutes, {probes} probes, {} results): {:?} day sums + burn windows, {:?} budget summed over every minute in SQL (before 0041), {:?} read per minute (availability {:?}, budget left {:?})",
         series.len(),

@@ -1,9 +1,10 @@
 //! An environment's SLO sums read from its day sums (`environment_days`, migration 0041) are the
 //! same figures as its minutes summed one by one, whatever the window: whole days, partial first
-//! and last days, a window inside one day, and days written to again by a late report.
+//! and last days, a window inside one day, and days written to again by a late report. The
+//! monthly report's sums (minutes measured, minutes failed: migration 0042) likewise.
 
 use jiff::Timestamp;
-use slipway_core::health::{MinuteBucket, Tally};
+use slipway_core::health::{MinuteBucket, Tally, WindowSums};
 
 use super::*;
 use crate::{LatestResult, ProbeKey};
@@ -72,6 +73,12 @@ async fn write_history(store: &Store) {
         .record_probe_results(api, &late, &latest(start))
         .await
         .unwrap();
+    // And a second late round failing again in minutes that already hold a failure.
+    let again: Vec<MinuteBucket> = (1440..1460).map(|i| minute(start, i, 1)).collect();
+    store
+        .record_probe_results(api, &again, &latest(start))
+        .await
+        .unwrap();
     // Another environment's minutes must not leak into PROD's sums.
     let dev = ProbeKey {
         environment: "DEV",
@@ -116,8 +123,28 @@ async fn summed_minutes(store: &Store, from: i64, to: i64) -> Tally {
     sum
 }
 
+/// What the monthly report read before day sums: the window's minutes counted one by one.
+async fn counted_minutes(store: &Store, from: i64, to: i64) -> WindowSums {
+    let minutes = store
+        .environment_minutes("pets", "PROD", at(from), at(to))
+        .await
+        .unwrap();
+    WindowSums::of_minutes(&minutes, at(from), at(to))
+}
+
 async fn assert_days_match_minutes(store: &Store) {
     for (from, to) in windows() {
+        let sums = store
+            .environment_sums("pets", "PROD", at(from), at(to))
+            .await
+            .unwrap();
+        assert_eq!(
+            sums,
+            counted_minutes(store, from, to).await,
+            "sums of [{from}, {to}) = midnight {:+} s .. {:+} s",
+            from - MIDNIGHT,
+            to - MIDNIGHT
+        );
         let from_days = store
             .environment_tally("pets", "PROD", at(from), at(to))
             .await
@@ -141,6 +168,11 @@ async fn day_sums_give_the_same_slo_figures_as_the_minutes() {
         // The data is there to compare: three probes (one with a late round), 4 days and more.
         assert!(whole.total > 3 * (4 * 1440 + 300));
         assert!(whole.failures > 0);
+        // A late report added a first failure to minutes already measured, and more failures
+        // to minutes already failed: each is counted once.
+        let counted = counted_minutes(&store, MIDNIGHT - 30 * DAY, MIDNIGHT + 30 * DAY).await;
+        assert_eq!(counted.measured_minutes, 4 * 1440 + 300);
+        assert!(counted.failed_minutes > 0 && counted.failed_minutes < whole.failures);
         assert_days_match_minutes(&store).await;
     })
     .await;
@@ -160,6 +192,14 @@ async fn the_migration_back_fills_the_day_sums_from_the_minutes() {
             .expect("the migration back-fills after this comment")
             .1;
         sqlx::query(back_fill).execute(&store.pool).await.unwrap();
+        let minutes_back_fill = include_str!("../../migrations/0042_environment_day_minutes.sql")
+            .split_once("-- The minutes already stored, counted once.")
+            .expect("the migration back-fills after this comment")
+            .1;
+        sqlx::query(minutes_back_fill)
+            .execute(&store.pool)
+            .await
+            .unwrap();
         let (days,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM environment_days WHERE project = 'pets' AND environment = 'PROD'",
         )
