@@ -22,6 +22,9 @@ pub struct DoraView {
     pub status: DoraStatus,
     /// `null`: every project.
     pub project: Option<String>,
+    /// `null`: no team asked for; else the projects whose `team:` names it.
+    #[serde(default)]
+    pub team: Option<String>,
     /// `null`: every production environment.
     pub environment: Option<String>,
     /// RFC 3339, included.

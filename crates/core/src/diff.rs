@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Environment, Project};
+use crate::Name;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,6 +121,14 @@ pub fn project_change(current: Option<&Project>, desired: &Project) -> Option<Ch
     let mut details = Vec::new();
     if current.description != desired.description {
         details.push("description changed".to_string());
+    }
+    if current.team != desired.team {
+        let shown = |t: &Option<Name>| t.as_ref().map_or("none".to_string(), Name::to_string);
+        details.push(format!(
+            "team: {} → {}",
+            shown(&current.team),
+            shown(&desired.team)
+        ));
     }
     components_changed(current, desired, &mut details);
     plan_changed(current, desired, &mut details);

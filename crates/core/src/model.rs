@@ -61,6 +61,9 @@ pub enum FailurePolicy {
 pub struct Project {
     pub name: Name,
     pub description: String,
+    /// The team that owns it (`team:`); DORA per team counts the projects a team owns now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<Name>,
     pub components: Vec<Component>,
     pub variables: Vec<VariableDecl>,
     pub plan: Vec<Step>,
@@ -347,6 +350,7 @@ mod tests {
         let project = Project {
             name: n("pets"),
             description: String::new(),
+            team: None,
             components: vec![],
             variables: vec![],
             plan: vec![],

@@ -19,7 +19,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
 use crate::deployments::StoredDeployment;
-use crate::insights::{placeholders, InsightScope};
+use crate::insights::{placeholders, InsightScope, ProjectSelection};
 use crate::lead_time_days::CountChanges;
 use crate::time::{format_time, read_time};
 use crate::{Result, Store, StoreError, WriteTx};
@@ -217,9 +217,9 @@ impl WriteTx<'_> {
 
 /// The commits whose first arrival in any production environment is in the period, as SQL
 /// (`reached`: project, hash, arrived_at, deployment_id, authored_at, lead_seconds) and the
-/// values to bind after `$1`–`$3` (from, to, project or '').
+/// values to bind after `$1`–`$4` (from, to, project or '', team or '').
 fn reached_sql(environments: usize) -> String {
-    let list = placeholders(4, environments);
+    let list = placeholders(5, environments);
     // With one production environment a commit has one row there; with several, a row is the
     // commit's first only when no other production row is earlier.
     let first = if environments > 1 {
@@ -234,7 +234,8 @@ fn reached_sql(environments: usize) -> String {
     format!(
         "reached AS (SELECT a.project, a.hash, a.arrived_at, a.deployment_id, a.authored_at, a.lead_seconds \
          FROM commit_arrivals a WHERE a.environment IN ({list}) AND a.arrived_at >= $1 AND a.arrived_at < $2 \
-         AND ($3 = '' OR a.project = $3){first})"
+         AND {}{first})",
+        ProjectSelection::condition("a.project")
     )
 }
 
@@ -295,18 +296,18 @@ fn listed(row: &AnyRow) -> Result<CommitLeadTime> {
     })
 }
 
-/// A query over `reached` with its parameters bound: the period, the project (or ''), then the
-/// production environments.
+/// A query over `reached` with its parameters bound: the period, the project (or ''), the team
+/// (or ''), then the production environments.
 fn bound<'q>(
     sql: &'q str,
     scope: &InsightScope<'q>,
     from: Timestamp,
     to: Timestamp,
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
-    let mut query = sqlx::query(sql)
+    let query = sqlx::query(sql)
         .bind(format_time(from))
-        .bind(format_time(to))
-        .bind(scope.project.map_or("", Name::as_str));
+        .bind(format_time(to));
+    let mut query = scope.projects().bind(query);
     for env in scope.environments {
         query = query.bind(env.as_str());
     }
@@ -358,7 +359,7 @@ impl Store {
         environments.sort();
         environments.dedup();
         let histograms = self
-            .lead_histograms(scope.project, &environments, from, to)
+            .lead_histograms(scope.projects(), &environments, from, to)
             .await?;
         let (production, ranges) = match scope.environments {
             [one] => {

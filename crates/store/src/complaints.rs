@@ -11,6 +11,7 @@ use slipway_core::insights::attribution::{LaneDeployment, Running};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::insights::ProjectSelection;
 use crate::time::{read_optional_time, read_time};
 use crate::{format_time, json_column, named, Result, Store, StoreError, WriteTx};
 
@@ -186,10 +187,10 @@ impl Store {
     }
 
     /// The complaints attributed to a deployment into `environments` and received in
-    /// `[from, to)`, of one project or all (`None`).
+    /// `[from, to)`, of the selected projects.
     pub async fn attributed_complaints(
         &self,
-        project: Option<&str>,
+        projects: ProjectSelection<'_>,
         environments: &[String],
         from: Timestamp,
         to: Timestamp,
@@ -200,13 +201,14 @@ impl Store {
         let sql = format!(
             "SELECT id, deployment_id, severity, received_at, resolved_at FROM complaints \
              WHERE deployment_id IS NOT NULL AND received_at >= $1 AND received_at < $2 \
-             AND ($3 = '' OR project = $3) AND environment IN ({}) ORDER BY id",
-            placeholders(4, environments.len())
+             AND {} AND environment IN ({}) ORDER BY id",
+            ProjectSelection::condition("project"),
+            placeholders(5, environments.len())
         );
-        let mut query = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(format_time(from))
-            .bind(format_time(to))
-            .bind(project.unwrap_or(""));
+            .bind(format_time(to));
+        let mut query = projects.bind(query);
         for env in environments {
             query = query.bind(env.as_str());
         }

@@ -21,14 +21,52 @@ pub struct ReleaseCommit {
     pub authored_at: Timestamp,
 }
 
-/// Which deployments to read: the production environments, an optional project, and the times
-/// their creation falls in.
+/// Which deployments to read: the production environments, an optional project, an optional
+/// team (the projects whose `team:` names it), and the times their creation falls in.
 #[derive(Debug, Clone)]
 pub struct InsightScope<'a> {
     pub project: Option<&'a Name>,
+    pub team: Option<&'a Name>,
     pub environments: &'a [Name],
     pub created_from: Timestamp,
     pub created_to: Timestamp,
+}
+
+impl<'a> InsightScope<'a> {
+    pub fn projects(&self) -> ProjectSelection<'a> {
+        ProjectSelection {
+            project: self.project,
+            team: self.team,
+        }
+    }
+}
+
+/// Which projects a read counts: one, a team's (those whose `team:` names it, as they are
+/// configured now), both narrowed together, or every one when neither is given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProjectSelection<'a> {
+    pub project: Option<&'a Name>,
+    pub team: Option<&'a Name>,
+}
+
+impl ProjectSelection<'_> {
+    /// The SQL condition on `column` (a project name), bound as `$3` (the project or '') and
+    /// `$4` (the team or ''): every insights read numbers its parameters this way.
+    pub(crate) fn condition(column: &str) -> String {
+        format!(
+            "($3 = '' OR {column} = $3) AND ($4 = '' OR {column} IN (SELECT name FROM projects WHERE team = $4))"
+        )
+    }
+
+    /// Bind `$3` and `$4` of [`ProjectSelection::condition`].
+    pub(crate) fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        query
+            .bind(self.project.map_or(String::new(), Name::to_string))
+            .bind(self.team.map_or(String::new(), Name::to_string))
+    }
 }
 
 /// `$first, $first+1, …` for a list bound after `first - 1` other parameters.
@@ -103,13 +141,14 @@ impl Store {
             "SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
              d.created_at, d.finished_at FROM deployments d \
              WHERE d.kind <> 'dry_run' AND d.created_at >= $1 AND d.created_at < $2 \
-             AND ($3 = '' OR d.project = $3) AND d.environment IN ({}) ORDER BY d.id",
-            placeholders(4, scope.environments.len())
+             AND {} AND d.environment IN ({}) ORDER BY d.id",
+            ProjectSelection::condition("d.project"),
+            placeholders(5, scope.environments.len())
         );
-        let mut query = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(format_time(scope.created_from))
-            .bind(format_time(scope.created_to))
-            .bind(scope.project.map_or("", Name::as_str));
+            .bind(format_time(scope.created_to));
+        let mut query = scope.projects().bind(query);
         for env in scope.environments {
             query = query.bind(env.as_str());
         }

@@ -15,7 +15,7 @@ use slipway_core::insights::LeadHistogram;
 use slipway_core::Name;
 use sqlx::{Any, Row};
 
-use crate::insights::placeholders;
+use crate::insights::{placeholders, ProjectSelection};
 use crate::time::format_time;
 use crate::{Result, Store};
 
@@ -127,14 +127,15 @@ pub(crate) async fn fill_lead_time_days(tx: &mut sqlx::Transaction<'_, Any>) -> 
     Ok(())
 }
 
-/// Whose arrivals a read counts: a project or every one, into some environments.
+/// Whose arrivals a read counts: some projects or every one, into some environments.
 struct Arrivals<'a> {
-    project: Option<&'a Name>,
+    projects: ProjectSelection<'a>,
     environments: &'a [Name],
 }
 
 impl<'a> Arrivals<'a> {
-    /// `sql` with `$1`, `$2` the period, `$3` the project or '', then the environments.
+    /// `sql` with `$1`, `$2` the period, `$3`, `$4` the project and team or '', then the
+    /// environments.
     fn bind<'q>(
         &self,
         sql: &'q str,
@@ -144,10 +145,8 @@ impl<'a> Arrivals<'a> {
     where
         'a: 'q,
     {
-        let mut query = sqlx::query(sql)
-            .bind(from)
-            .bind(to)
-            .bind(self.project.map_or("", Name::as_str));
+        let query = sqlx::query(sql).bind(from).bind(to);
+        let mut query = self.projects.bind(query);
         for environment in self.environments {
             query = query.bind(environment.as_str());
         }
@@ -173,7 +172,7 @@ impl Store {
     /// the arrivals themselves (through the index of each environment's period).
     pub async fn lead_histograms(
         &self,
-        project: Option<&Name>,
+        projects: ProjectSelection<'_>,
         environments: &[Name],
         from: Timestamp,
         to: Timestamp,
@@ -183,7 +182,7 @@ impl Store {
             return Ok(out);
         }
         let at = Arrivals {
-            project,
+            projects,
             environments,
         };
         let first_day = if midnight(from) == from {
@@ -200,9 +199,10 @@ impl Store {
         self.count_arrivals(&mut out, &at, last_day, to).await?;
         let sql = format!(
             "SELECT environment, bucket, CAST(SUM(commits) AS BIGINT) AS commits FROM lead_time_days \
-             WHERE environment IN ({}) AND day >= $1 AND day < $2 AND ($3 = '' OR project = $3) \
+             WHERE environment IN ({}) AND day >= $1 AND day < $2 AND {} \
              GROUP BY environment, bucket",
-            placeholders(4, environments.len())
+            placeholders(5, environments.len()),
+            ProjectSelection::condition("project")
         );
         let rows = at
             .bind(&sql, day_of(first_day), day_of(last_day))
@@ -233,8 +233,9 @@ impl Store {
         }
         let sql = format!(
             "SELECT environment, lead_seconds FROM commit_arrivals WHERE environment IN ({}) \
-             AND arrived_at >= $1 AND arrived_at < $2 AND ($3 = '' OR project = $3)",
-            placeholders(4, at.environments.len())
+             AND arrived_at >= $1 AND arrived_at < $2 AND {}",
+            placeholders(5, at.environments.len()),
+            ProjectSelection::condition("project")
         );
         let rows = at
             .bind(&sql, format_time(from), format_time(to))

@@ -46,6 +46,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         42,
         include_str!("../migrations/0042_environment_day_minutes.sql"),
     ),
+    (43, include_str!("../migrations/0043_project_teams.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

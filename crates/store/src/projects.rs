@@ -40,10 +40,12 @@ impl WriteTx<'_> {
 
     pub async fn put_project(&mut self, project: &Project) -> Result<()> {
         let spec = serde_json::to_string(project).expect("a project always serialises");
-        sqlx::query("INSERT INTO projects (name, spec, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at")
+        // The team is kept beside the spec for the insights reads (`ProjectSelection`).
+        sqlx::query("INSERT INTO projects (name, spec, updated_at, team) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at, team = excluded.team")
             .bind(project.name.as_str())
             .bind(spec)
             .bind(now())
+            .bind(project.team.as_ref().map_or("", Name::as_str))
             .execute(&mut *self.tx)
             .await?;
         Ok(())

@@ -14,7 +14,7 @@ use crate::remote::Remote;
 pub enum InsightsCommand {
     /// Deployment frequency, lead time, change failure rate, recovery time and rework rate.
     #[command(
-        after_help = "Examples:\n  slipway insights dora --project pets\n  slipway insights dora --project pets --env PROD-EU --from 2026-01-01 --to 2026-04-01\n  slipway insights dora -o json      # with the deployments and commits behind each figure\n\nDefinitions: docs/insights.md. Production environments are declared with `production: true`."
+        after_help = "Examples:\n  slipway insights dora --project pets\n  slipway insights dora --team payments\n  slipway insights dora --project pets --env PROD-EU --from 2026-01-01 --to 2026-04-01\n  slipway insights dora -o json      # with the deployments and commits behind each figure\n\nDefinitions: docs/insights.md. Production environments are declared with `production: true`."
     )]
     Dora(DoraArgs),
 }
@@ -24,6 +24,9 @@ pub struct DoraArgs {
     /// Default: every project.
     #[arg(long)]
     project: Option<String>,
+    /// The projects a team owns (those whose `team:` in slipway.yaml names it).
+    #[arg(long)]
+    team: Option<String>,
     /// One production environment. Default: every environment declared production.
     #[arg(long)]
     env: Option<String>,
@@ -46,6 +49,7 @@ pub(crate) fn insights(command: InsightsCommand) -> Result<(), Failure> {
 fn dora(args: DoraArgs) -> Result<(), Failure> {
     let query: Vec<String> = [
         ("project", &args.project),
+        ("team", &args.team),
         ("environment", &args.env),
         ("from", &args.from),
         ("to", &args.to),
@@ -104,9 +108,14 @@ fn percent(rate: Option<f64>) -> String {
 }
 
 fn print(view: &DoraView) {
+    let projects = match (&view.project, &view.team) {
+        (Some(project), Some(team)) => format!("{project} (team {team})"),
+        (Some(project), None) => project.clone(),
+        (None, Some(team)) => format!("team {team}'s projects"),
+        (None, None) => "every project".to_string(),
+    };
     let scope = format!(
-        "{} / {}",
-        view.project.as_deref().unwrap_or("every project"),
+        "{projects} / {}",
         view.environment
             .as_deref()
             .unwrap_or("every production environment")

@@ -172,6 +172,10 @@ pub struct ProjectSpec {
     pub name: Name,
     #[serde(default)]
     pub description: String,
+    /// The team that owns the project, e.g. `payments`: DORA per team counts the projects whose
+    /// `team:` names it (`slipway insights dora --team payments`).
+    #[serde(default)]
+    pub team: Option<Name>,
     #[serde(default)]
     pub components: Vec<ComponentSpec>,
     #[serde(default)]
@@ -938,6 +942,7 @@ impl Checker<'_> {
         Project {
             name: spec.name,
             description: spec.description,
+            team: spec.team,
             components,
             variables,
             plan,

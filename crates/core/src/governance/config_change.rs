@@ -382,6 +382,7 @@ mod tests {
         Project {
             name: Name::parse("pets").expect("a valid name"),
             description: String::new(),
+            team: None,
             components: Vec::new(),
             plan: Vec::new(),
             lifecycles: vec![Lifecycle {

@@ -29,6 +29,7 @@ pub(super) fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub(super) struct DoraParams {
     project: Option<String>,
+    team: Option<String>,
     environment: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -66,6 +67,7 @@ pub(crate) fn dora_view(answer: DoraAnswer) -> DoraView {
         definitions_version: DEFINITIONS_VERSION.to_string(),
         status,
         project: answer.project.map(|p| p.to_string()),
+        team: answer.team.map(|t| t.to_string()),
         environment: answer.environment.map(|e| e.to_string()),
         from: answer.period.from().to_string(),
         to: answer.period.to().to_string(),
@@ -80,6 +82,7 @@ pub(super) async fn dora(
 ) -> ApiResult<Json<DoraView>> {
     let query = DoraQuery {
         project: optional_name("project", params.project)?,
+        team: optional_name("team", params.team)?,
         environment: optional_name("environment", params.environment)?,
         from: params
             .from

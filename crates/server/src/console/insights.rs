@@ -34,6 +34,8 @@ pub(super) struct InsightsQuery {
     #[serde(default)]
     project: String,
     #[serde(default)]
+    team: String,
+    #[serde(default)]
     environment: String,
     #[serde(default)]
     from: String,
@@ -63,6 +65,7 @@ impl InsightsQuery {
         };
         Ok(DoraQuery {
             project: name("project", &self.project)?,
+            team: name("team", &self.team)?,
             environment: name("environment", &self.environment)?,
             from: time("from", &self.from)?,
             to: time("to", &self.to)?,
@@ -72,8 +75,9 @@ impl InsightsQuery {
     /// The query string that asks the same again, for links.
     fn link(&self) -> String {
         format!(
-            "project={}&environment={}&from={}&to={}",
+            "project={}&team={}&environment={}&from={}&to={}",
             percent_encode(&self.project),
+            percent_encode(&self.team),
             percent_encode(&self.environment),
             percent_encode(&self.from),
             percent_encode(&self.to)
@@ -106,6 +110,9 @@ struct InsightsPage {
     frame: Frame,
     projects: Vec<String>,
     project: String,
+    /// The teams the projects name, for the team filter.
+    teams: Vec<String>,
+    team: String,
     production: Vec<String>,
     environment: String,
     from: String,
@@ -480,11 +487,15 @@ pub(super) async fn show(
     user: ConsoleUser,
     Query(q): Query<InsightsQuery>,
 ) -> PageResult {
-    let projects: Vec<String> = services::projects::list(&state, &user.actor)
+    let listed = services::projects::list(&state, &user.actor)
         .await
-        .or_page(&user)?
+        .or_page(&user)?;
+    let projects: Vec<String> = listed.iter().map(|p| p.name.to_string()).collect();
+    let teams: Vec<String> = listed
+        .iter()
+        .filter_map(|p| p.team.as_ref().map(Name::to_string))
+        .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
-        .map(|p| p.name.to_string())
         .collect();
     let production: Vec<String> = state
         .store
@@ -512,6 +523,8 @@ pub(super) async fn show(
         frame: Frame::new("Insights", Some(&user), Section::Insights),
         projects,
         project: q.project.trim().to_string(),
+        teams,
+        team: q.team.trim().to_string(),
         production,
         environment: q.environment.trim().to_string(),
         from: answer.period.from().to_string()[..10].to_string(),

@@ -595,7 +595,7 @@ pub async fn of_release(
 /// received in `[from, to)`, at or above the failure threshold.
 pub(crate) async fn incidents(
     state: &AppState,
-    project: Option<&Name>,
+    projects: slipway_store::ProjectSelection<'_>,
     environments: &[Name],
     from: Timestamp,
     to: Timestamp,
@@ -604,7 +604,7 @@ pub(crate) async fn incidents(
     let names: Vec<String> = environments.iter().map(ToString::to_string).collect();
     let complaints = state
         .store
-        .attributed_complaints(project.map(Name::as_str), &names, from, to)
+        .attributed_complaints(projects, &names, from, to)
         .await?;
     Ok(complaints
         .into_iter()

@@ -21,6 +21,8 @@ const DEFAULT_DAYS: i64 = 30;
 #[derive(Debug, Clone, Default)]
 pub struct DoraQuery {
     pub project: Option<Name>,
+    /// The projects whose `team:` names it (narrowed to `project` when both are given).
+    pub team: Option<Name>,
     /// One production environment instead of all of them.
     pub environment: Option<Name>,
     pub from: Option<Timestamp>,
@@ -31,6 +33,7 @@ pub struct DoraQuery {
 #[derive(Debug, Clone)]
 pub struct DoraAnswer {
     pub project: Option<Name>,
+    pub team: Option<Name>,
     pub environment: Option<Name>,
     pub period: Period,
     pub insight: Insight,
@@ -92,6 +95,9 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
             ));
         }
     }
+    if let Some(team) = &query.team {
+        owns_a_project(state, team).await?;
+    }
     let environments = state.store.environments().await?;
     let chain: Vec<Name> = environments.iter().map(|e| e.name.clone()).collect();
     let mut production: Vec<Name> = environments
@@ -119,6 +125,7 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
     }
     let scope = InsightScope {
         project: query.project.as_ref(),
+        team: query.team.as_ref(),
         environments: &production,
         // A deployment ending in the period may have started the day before; follow-ups come
         // up to FOLLOW_UP_DAYS after it.
@@ -133,7 +140,7 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
     // Complaints are the incidents today; alerts join them here (core::insights::attribution).
     let incidents = super::complaints::incidents(
         state,
-        query.project.as_ref(),
+        scope.projects(),
         &production,
         scope.created_from,
         scope.created_to,
@@ -149,9 +156,34 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
     Ok(DoraAnswer {
         insight: insights::dora(&facts, &period),
         project: query.project,
+        team: query.team,
         environment: query.environment,
         period,
     })
+}
+
+/// A team is known by the projects that name it: one that no project names is refused rather
+/// than measured as "no data", which would hide a misspelt name.
+async fn owns_a_project(state: &AppState, team: &Name) -> Result<(), ServiceError> {
+    let projects = state.store.projects().await?;
+    if projects.iter().any(|p| p.team.as_ref() == Some(team)) {
+        return Ok(());
+    }
+    let mut teams: Vec<&str> = projects
+        .iter()
+        .filter_map(|p| p.team.as_ref().map(Name::as_str))
+        .collect();
+    teams.sort_unstable();
+    teams.dedup();
+    Err(ServiceError::not_found(
+        format!("team {team} (no project names it)"),
+        if teams.is_empty() {
+            "no project names a team yet: set `team:` under `project:` in slipway.yaml and apply it"
+                .to_string()
+        } else {
+            format!("the teams projects name: {}", teams.join(", "))
+        },
+    ))
 }
 
 fn names(list: &[Name]) -> String {

@@ -179,6 +179,7 @@ async fn compute(
     // it in the period; a month back covers a release's usual stay.
     let scope = InsightScope {
         project: project.as_ref(),
+        team: None,
         environments: &chain,
         created_from: period.from() - SignedDuration::from_hours(24 * FOLLOW_UP_DAYS),
         created_to: period.to(),
@@ -207,6 +208,7 @@ async fn compute(
                     actor,
                     DoraQuery {
                         project: project.clone(),
+                        team: None,
                         environment: production.cloned(),
                         from: Some(period.from()),
                         to: Some(period.to()),

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::support::{file, json, ok, spawn_agent, stderr, AgentProcess, Server};
 
-const PETS: &str = "environments:\n  - { name: DEV }\n  - { name: PROD, production: true }\nproject:\n  name: pets\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: Hi, action: command, roles: [app], with: { run: \"true\", undo: \"true\" } }\n";
+const PETS: &str = "environments:\n  - { name: DEV }\n  - { name: PROD, production: true }\nproject:\n  name: pets\n  team: payments\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: Hi, action: command, roles: [app], with: { run: \"true\", undo: \"true\" } }\n";
 
 fn agent(server: &Server, work: &Path, env: &str) -> AgentProcess {
     let token = server.enrollment_token(env, &["app"]);
@@ -307,5 +307,37 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
     assert!(
         text.contains("change failure rate") && text.contains("50.0 %"),
         "{text}"
+    );
+
+    // Per team: pets names team payments, so the team's figures are pets' own.
+    let team = dora(&server, "--team payments");
+    assert_eq!(team["team"], "payments", "{team:#}");
+    assert_eq!(team["project"], Value::Null);
+    assert_eq!(
+        team["figures"], d["figures"],
+        "the team's figures are its project's"
+    );
+    let text = ok(server.cli(None, &["insights", "dora", "--team", "payments"]));
+    assert!(text.contains("team payments's projects"), "{text}");
+    // A team no project names is refused, naming the teams that exist.
+    let refused = server.cli(None, &["insights", "dora", "--team", "paymnets"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("paymnets") && stderr(&refused).contains("payments"),
+        "{}",
+        stderr(&refused)
+    );
+    // The Insights page offers the team and measures it.
+    server.user_with_password("vera", "viewer", "a long enough passphrase");
+    let cookie = server.sign_in("vera", "a long enough passphrase");
+    let page = ureq::get(&format!("{}/insights?team=payments", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        page.contains("<option selected>payments</option>"),
+        "the team filter shows the team: {page}"
     );
 }

@@ -7,6 +7,7 @@ use slipway_core::complaints::{NewComplaint, Severity, Status};
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase};
 use slipway_core::insights::attribution::Running;
 
+use super::vault::n;
 use super::*;
 
 fn complaint(
@@ -153,7 +154,10 @@ async fn a_complaint_keeps_its_attribution_and_its_life_on_both_backends() {
 
         let counted = store
             .attributed_complaints(
-                Some("pets"),
+                ProjectSelection {
+                    project: Some(&n("pets")),
+                    team: None,
+                },
                 &["PROD".into()],
                 now - SignedDuration::from_hours(1),
                 now,
@@ -165,7 +169,10 @@ async fn a_complaint_keeps_its_attribution_and_its_life_on_both_backends() {
         assert_eq!(counted[0].resolved_at, Some(resolved_at));
         assert!(store
             .attributed_complaints(
-                Some("pets"),
+                ProjectSelection {
+                    project: Some(&n("pets")),
+                    team: None,
+                },
                 &["DEV".into()],
                 now - SignedDuration::from_hours(1),
                 now

@@ -76,6 +76,7 @@ async fn a_commit_arrives_first_where_its_release_first_succeeded_in_each_enviro
         let project = n("pets");
         let scope = InsightScope {
             project: Some(&project),
+            team: None,
             environments: &production,
             created_from: start,
             created_to: start + SignedDuration::from_hours(2),
@@ -119,6 +120,7 @@ async fn a_commit_arrives_first_where_its_release_first_succeeded_in_each_enviro
         let other = n("shop");
         let elsewhere = InsightScope {
             project: Some(&other),
+            team: None,
             ..scope.clone()
         };
         assert!(store
@@ -252,6 +254,7 @@ async fn dora_over_a_generated_history() {
             let timer = std::time::Instant::now();
             let scope = InsightScope {
                 project: Some(&project),
+                team: None,
                 environments: &production,
                 created_from: period.from() - SignedDuration::from_hours(24),
                 created_to: period.to() + SignedDuration::from_hours(24 * 30),

@@ -13,10 +13,11 @@ pub(super) fn n(s: &str) -> Name {
     Name::parse(s).unwrap()
 }
 
-fn pets() -> slipway_core::model::Project {
+pub(super) fn pets() -> slipway_core::model::Project {
     slipway_core::model::Project {
         name: n("pets"),
         description: String::new(),
+        team: None,
         components: vec![],
         variables: vec![],
         plan: vec![],

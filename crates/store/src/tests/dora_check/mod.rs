@@ -8,10 +8,12 @@
 //! with either: it walks the generated list of deployments with plain loops. Incidents are left
 //! out (complaints are the server's; their attribution has its own tests).
 //!
-//! `history` generates and writes the history; `expected` is the independent computation.
+//! `history` generates and writes the history; `expected` is the independent computation;
+//! `teams` measures the same history as a team's, beside another team's project.
 
 mod expected;
 mod history;
+mod teams;
 
 use jiff::SignedDuration;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
@@ -23,11 +25,39 @@ use expected::{expected, Expected, Question};
 use history::start;
 pub(super) use history::{generate, write};
 
-/// DORA as the service computes it: the store's reads, then core.
+/// What a measurement asks for: whose projects, which environments count as production, and
+/// every environment in delivery order.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    projects: ProjectSelection<'a>,
+    production: &'a [Name],
+    chain: &'a [Name],
+}
+
+/// DORA of the generated project as the service computes it: the store's reads, then core.
 async fn measured(store: &Store, production: &[Name], chain: &[Name], period: &Period) -> Dora {
     let project = n("pets");
+    let asked = Asked {
+        projects: ProjectSelection {
+            project: Some(&project),
+            team: None,
+        },
+        production,
+        chain,
+    };
+    measured_as(store, asked, period).await
+}
+
+/// DORA of the projects `asked` selects, as the service computes it.
+async fn measured_as(store: &Store, asked: Asked<'_>, period: &Period) -> Dora {
+    let Asked {
+        projects,
+        production,
+        chain,
+    } = asked;
     let scope = InsightScope {
-        project: Some(&project),
+        project: projects.project,
+        team: projects.team,
         environments: production,
         created_from: period.from() - SignedDuration::from_hours(24),
         created_to: period.to() + SignedDuration::from_hours(24 * 30),
