@@ -42,6 +42,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (39, include_str!("../migrations/0039_oidc_rechecks.sql")),
     (40, include_str!("../migrations/0040_lead_time_days.sql")),
     (41, include_str!("../migrations/0041_environment_days.sql")),
+    (44, include_str!("../migrations/0044_task_changes.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
