@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use slipway_core::deploy::progress::Run;
+use slipway_core::deploy::progress::{Run, TaskStatus};
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
 use slipway_core::page::PageSize;
 use sqlx::any::AnyRow;
@@ -155,6 +155,13 @@ fn decode(row: &AnyRow, plans: Option<&PlanCache>) -> Result<StoredDeployment> {
         finished_at: read_optional_time(row, "finished_at")?,
         failure: row.try_get("failure")?,
     })
+}
+
+/// A run or batch index as stored (never negative: the orchestrator writes them from a plan's
+/// positions).
+fn index(row: &AnyRow, column: &str) -> Result<usize> {
+    let stored: i64 = row.try_get(column)?;
+    Ok(usize::try_from(stored).unwrap_or(usize::MAX))
 }
 
 pub(crate) fn task(row: &AnyRow) -> Result<StoredTask> {
@@ -559,6 +566,34 @@ impl WriteTx<'_> {
             .fetch_all(&mut *self.tx)
             .await?;
         rows.iter().map(task).collect()
+    }
+
+    /// The states of a deployment's tasks in one phase, in the order of [`WriteTx::tasks`],
+    /// without their times and output: what the decision after each result reads
+    /// (`progress::next`), so that it does not parse every task's times at every step.
+    pub async fn task_statuses(
+        &mut self,
+        deployment_id: i64,
+        phase: Phase,
+    ) -> Result<Vec<TaskStatus>> {
+        let rows = sqlx::query(
+            "SELECT run_index, batch_index, target, state FROM tasks WHERE deployment_id = $1 AND phase = $2 \
+             ORDER BY run_index, batch_index, target",
+        )
+        .bind(deployment_id)
+        .bind(phase.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TaskStatus {
+                    run: index(row, "run_index")?,
+                    batch: index(row, "batch_index")?,
+                    target: row.try_get("target")?,
+                    state: named::<TaskState>(row, "state")?,
+                })
+            })
+            .collect()
     }
 
     pub async fn task(&mut self, id: &str) -> Result<Option<StoredTask>> {

@@ -688,7 +688,7 @@ async fn changes_followed_while_writers_commit_add_up_to_the_whole_read() {
                             tx.update_task(&t).await.unwrap();
                         }
                         tx.audit(entry("task.change", "deployment/1"));
-        tx.commit().await.unwrap();
+                        tx.commit().await.unwrap();
                     }
                 })
             })
@@ -719,6 +719,56 @@ async fn changes_followed_while_writers_commit_add_up_to_the_whole_read() {
             "the changes followed ({reads} reads) add up to the whole read"
         );
         assert_eq!(last.through, 20 + 2 * 15 * 10);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_decision_reads_the_states_of_its_phase_in_the_order_of_the_whole_tasks() {
+    use slipway_core::deploy::progress::TaskStatus;
+    use slipway_core::deploy::state::{DeploymentState, Phase, TaskState};
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let id = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        for (task, run, target) in [("c", 1, "web-2"), ("a", 0, "web-1"), ("b", 1, "web-1")] {
+            tx.insert_task(&task_row(task, id, run, target))
+                .await
+                .unwrap();
+        }
+        let mut undo = task_row("u", id, 0, "web-1");
+        undo.phase = Phase::Rollback;
+        undo.state = TaskState::Failed;
+        tx.insert_task(&undo).await.unwrap();
+        let whole = tx.tasks(id).await.unwrap();
+        for phase in [Phase::Forward, Phase::Rollback] {
+            let expected: Vec<TaskStatus> = whole
+                .iter()
+                .filter(|t| t.phase == phase)
+                .map(|t| TaskStatus {
+                    run: t.run_index as usize,
+                    batch: t.batch_index as usize,
+                    target: t.target.clone(),
+                    state: t.state,
+                })
+                .collect();
+            assert_eq!(
+                tx.task_statuses(id, phase).await.unwrap(),
+                expected,
+                "{phase:?}"
+            );
+        }
+        assert_eq!(tx.task_statuses(id, Phase::Forward).await.unwrap().len(), 3);
+        tx.audit(entry("deployment.dispatch", "deployment/1"));
+        tx.commit().await.unwrap();
     })
     .await;
 }
