@@ -58,6 +58,11 @@ pub struct DeploymentDetail {
     /// `wait_after` to be answered at its next change. Absent from servers before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_seq: Option<i64>,
+    /// The task change number `tasks` reflect: pass it as `tasks_after` to be answered only the
+    /// tasks changed since (a follower merges them by `id` into those it holds). Absent from
+    /// servers before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks_through: Option<i64>,
 }
 
 /// One step on one target, as an agent runs it.

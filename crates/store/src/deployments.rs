@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use slipway_core::deploy::progress::Run;
+use slipway_core::deploy::progress::{Run, TaskStatus};
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase, TaskState};
 use slipway_core::page::PageSize;
 use sqlx::any::AnyRow;
@@ -71,6 +71,14 @@ pub struct StoredTask {
     pub summary: Option<String>,
 }
 
+/// Tasks of one deployment that changed after a change number, and the number that covers them
+/// ([`Store::task_changes`]): pass `through` as the next `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskChanges {
+    pub tasks: Vec<StoredTask>,
+    pub through: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     pub task_id: String,
@@ -94,6 +102,14 @@ pub struct LogFilter {
 }
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "id, project, release_version, environment, kind, rollback_of, state, phase, runs, rollback_runs, requested_by, created_at, finished_at, failure";
+/// A task's next change number: one past the newest of its deployment's (`$2`), so a follower
+/// holding a number reads only what changed after it ([`Store::task_changes`]). Only writes
+/// under the writer lock take one (inserts and updates in a [`WriteTx`]), so the numbers of a
+/// deployment commit in the order they were given; a lease renewal (`extend_lease`, outside the
+/// lock) takes none, and a follower keeps the lease end it read last.
+const NEXT_CHANGE: &str =
+    "(SELECT COALESCE(MAX(c.change_seq), 0) + 1 FROM tasks c WHERE c.deployment_id = $2)";
+
 pub(crate) const TASK_COLUMNS: &str = "id, deployment_id, phase, run_index, batch_index, target, attempt, state, leased_until, started_at, finished_at, exit_code, summary";
 
 pub(crate) fn log_line(r: &AnyRow) -> Result<LogLine> {
@@ -139,6 +155,13 @@ fn decode(row: &AnyRow, plans: Option<&PlanCache>) -> Result<StoredDeployment> {
         finished_at: read_optional_time(row, "finished_at")?,
         failure: row.try_get("failure")?,
     })
+}
+
+/// A run or batch index as stored (never negative: the orchestrator writes them from a plan's
+/// positions).
+fn index(row: &AnyRow, column: &str) -> Result<usize> {
+    let stored: i64 = row.try_get(column)?;
+    Ok(usize::try_from(stored).unwrap_or(usize::MAX))
 }
 
 pub(crate) fn task(row: &AnyRow) -> Result<StoredTask> {
@@ -368,6 +391,31 @@ impl Store {
         rows.iter().map(task).collect()
     }
 
+    /// A deployment's tasks changed after the change number `after` (every task without one),
+    /// in the order of [`Store::tasks`], with the number the reader holds afterwards: what a
+    /// follower reads at each change, so following costs the same at the hundredth step as at
+    /// the first.
+    pub async fn task_changes(
+        &self,
+        deployment_id: i64,
+        after: Option<i64>,
+    ) -> Result<TaskChanges> {
+        let after = after.unwrap_or(-1);
+        let rows = sqlx::query(&format!("SELECT {TASK_COLUMNS}, change_seq FROM tasks WHERE deployment_id = $1 AND change_seq > $2 ORDER BY phase DESC, run_index, batch_index, target"))
+            .bind(deployment_id)
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut through = after.max(0);
+        for row in &rows {
+            through = through.max(row.try_get::<i64, _>("change_seq")?);
+        }
+        Ok(TaskChanges {
+            tasks: rows.iter().map(task).collect::<Result<_>>()?,
+            through,
+        })
+    }
+
     pub async fn task(&self, id: &str) -> Result<Option<StoredTask>> {
         let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
             .bind(id)
@@ -520,6 +568,34 @@ impl WriteTx<'_> {
         rows.iter().map(task).collect()
     }
 
+    /// The states of a deployment's tasks in one phase, in the order of [`WriteTx::tasks`],
+    /// without their times and output: what the decision after each result reads
+    /// (`progress::next`), so that it does not parse every task's times at every step.
+    pub async fn task_statuses(
+        &mut self,
+        deployment_id: i64,
+        phase: Phase,
+    ) -> Result<Vec<TaskStatus>> {
+        let rows = sqlx::query(
+            "SELECT run_index, batch_index, target, state FROM tasks WHERE deployment_id = $1 AND phase = $2 \
+             ORDER BY run_index, batch_index, target",
+        )
+        .bind(deployment_id)
+        .bind(phase.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TaskStatus {
+                    run: index(row, "run_index")?,
+                    batch: index(row, "batch_index")?,
+                    target: row.try_get("target")?,
+                    state: named::<TaskState>(row, "state")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn task(&mut self, id: &str) -> Result<Option<StoredTask>> {
         let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
             .bind(id)
@@ -573,7 +649,7 @@ impl WriteTx<'_> {
     }
 
     pub async fn insert_task(&mut self, t: &StoredTask) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+        sqlx::query(&format!("INSERT INTO tasks ({TASK_COLUMNS}, change_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {NEXT_CHANGE})"))
             .bind(&t.id)
             .bind(t.deployment_id)
             .bind(t.phase.as_str())
@@ -593,10 +669,12 @@ impl WriteTx<'_> {
     }
 
     pub async fn update_task(&mut self, t: &StoredTask) -> Result<()> {
-        sqlx::query(
-            "UPDATE tasks SET attempt = $2, state = $3, leased_until = $4, started_at = $5, finished_at = $6, exit_code = $7, summary = $8 WHERE id = $1",
-        )
+        sqlx::query(&format!(
+            "UPDATE tasks SET attempt = $3, state = $4, leased_until = $5, started_at = $6, finished_at = $7, exit_code = $8, summary = $9, \
+             change_seq = {NEXT_CHANGE} WHERE id = $1",
+        ))
         .bind(&t.id)
+        .bind(t.deployment_id)
         .bind(t.attempt)
         .bind(t.state.as_str())
         .bind(t.leased_until.map(format_time))

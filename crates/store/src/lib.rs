@@ -83,7 +83,7 @@ pub use coverage::{NewCoverage, StoredCoverage};
 pub use dashboards::{NewDashboard, StoredDashboard};
 pub use deployments::{
     DeploymentStanding, LeasedDeployment, LogFilter, LogLine, StoredDeployment, StoredTask,
-    MAX_LOG_PAGE,
+    TaskChanges, MAX_LOG_PAGE,
 };
 pub use discovered::DiscoveredJobRow;
 pub use evidence::ReleaseLogLine;

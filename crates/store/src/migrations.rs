@@ -47,6 +47,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0042_environment_day_minutes.sql"),
     ),
     (43, include_str!("../migrations/0043_project_teams.sql")),
+    (44, include_str!("../migrations/0044_task_changes.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use slipway_api::deployments::{DeploymentDetail, InterventionView, LogPage};
+use slipway_api::deployments::{DeploymentDetail, InterventionView, LogPage, TaskView};
 use slipway_core::deploy::state::{DeploymentState, Phase};
 
 use crate::client::Client;
@@ -77,6 +77,8 @@ pub(crate) fn follow(
         log_offset: 0,
         last_seq: None,
         plan: None,
+        tasks: Vec::new(),
+        tasks_through: None,
     };
     loop {
         let view = follower.next_view(deadline)?;
@@ -124,19 +126,29 @@ struct Follower<'a> {
     last_seq: Option<i64>,
     /// The last whole answer, plan included, of the current phase.
     plan: Option<DeploymentDetail>,
+    /// Every task as last answered, in the server's order.
+    tasks: Vec<TaskView>,
+    /// The task change number `tasks` reflect; none before the first answer or from an older
+    /// server, which then answers every task each time.
+    tasks_through: Option<i64>,
 }
 
 impl Follower<'_> {
     /// The deployment at its next change. After the first answer the plan is not asked for
     /// again (`plan=false`) while the phase stays: the plan held is put back into each answer,
-    /// and a new phase (a rollback's undo runs) is read whole once.
+    /// and a new phase (a rollback's undo runs) is read whole once. Likewise only the tasks
+    /// changed since the last answer are asked for (`tasks_after`) and merged into those held.
     fn next_view(&mut self, deadline: Instant) -> Result<DeploymentDetail, Failure> {
         let id = self.id;
         let path = match self.last_seq {
             Some(seq) => {
                 let left = deadline.saturating_duration_since(Instant::now());
+                let tasks_after = self
+                    .tasks_through
+                    .map(|n| format!("&tasks_after={n}"))
+                    .unwrap_or_default();
                 format!(
-                    "/api/v1/deployments/{id}?wait_after={seq}&wait_secs={}&plan=false",
+                    "/api/v1/deployments/{id}?wait_after={seq}&wait_secs={}&plan=false{tasks_after}",
                     wait_secs(self.human, left)
                 )
             }
@@ -144,6 +156,12 @@ impl Follower<'_> {
         };
         let mut view: DeploymentDetail = self.client.get(&path)?;
         let partial = self.last_seq.is_some();
+        let changes_only = partial && self.tasks_through.is_some();
+        if changes_only {
+            merge_tasks(&mut self.tasks, std::mem::take(&mut view.tasks));
+            view.tasks.clone_from(&self.tasks);
+        }
+        let mut whole = !changes_only;
         match &self.plan {
             Some(held) if partial && held.deployment.phase == view.deployment.phase => {
                 view.deployment.runs.clone_from(&held.deployment.runs);
@@ -154,9 +172,15 @@ impl Follower<'_> {
             }
             Some(_) if partial => {
                 view = self.client.get(&format!("/api/v1/deployments/{id}"))?;
+                whole = true;
             }
             _ => {}
         }
+        if whole {
+            // A whole answer (or an older server's, which answers every task each time).
+            self.tasks.clone_from(&view.tasks);
+        }
+        self.tasks_through = view.tasks_through;
         if self
             .plan
             .as_ref()
@@ -211,6 +235,31 @@ impl Follower<'_> {
     }
 }
 
+/// Put the tasks that changed in place of those held (by id); new ones join in the server's
+/// order (undo runs first, then by run and batch; the server's order of targets within a batch
+/// is kept for the tasks already held).
+fn merge_tasks(held: &mut Vec<TaskView>, changed: Vec<TaskView>) {
+    let mut joined = false;
+    for task in changed {
+        match held.iter_mut().find(|t| t.id == task.id) {
+            Some(old) => *old = task,
+            None => {
+                held.push(task);
+                joined = true;
+            }
+        }
+    }
+    if joined {
+        held.sort_by_key(|t| {
+            (
+                std::cmp::Reverse(t.phase.as_str()),
+                t.run_index,
+                t.batch_index,
+            )
+        });
+    }
+}
+
 /// Lines asked for in one request (the server's page bound).
 pub(crate) const PAGE: i64 = 5000;
 
@@ -220,4 +269,55 @@ pub(crate) fn intervention_help(id: &str, i: &InterventionView) -> String {
         "deployment {id} waits for a manual intervention at step {} \"{}\":\n  {}\n  answered by: {}\n  answer with `slipway deployment proceed {id} [--comment …]` or `slipway deployment abort {id} --comment …`",
         i.step, i.name, i.instructions, i.who_may_answer,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use slipway_core::deploy::state::{Phase, TaskState};
+
+    use super::*;
+
+    fn task(id: &str, phase: Phase, run_index: i64, state: TaskState) -> TaskView {
+        TaskView {
+            id: id.into(),
+            deployment_id: 1,
+            phase,
+            run_index,
+            batch_index: 0,
+            target: "web-1".into(),
+            attempt: 1,
+            state,
+            leased_until: None,
+            started_at: None,
+            finished_at: None,
+            exit_code: None,
+            summary: None,
+        }
+    }
+
+    #[test]
+    fn changed_tasks_replace_those_held_and_new_ones_join_in_the_servers_order() {
+        let mut held = vec![
+            task("f0", Phase::Forward, 0, TaskState::Succeeded),
+            task("f1", Phase::Forward, 1, TaskState::Leased),
+            task("f2", Phase::Forward, 2, TaskState::Pending),
+        ];
+        merge_tasks(
+            &mut held,
+            vec![
+                task("r0", Phase::Rollback, 0, TaskState::Pending),
+                task("f1", Phase::Forward, 1, TaskState::Failed),
+            ],
+        );
+        let seen: Vec<(&str, TaskState)> = held.iter().map(|t| (t.id.as_str(), t.state)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("r0", TaskState::Pending),
+                ("f0", TaskState::Succeeded),
+                ("f1", TaskState::Failed),
+                ("f2", TaskState::Pending),
+            ]
+        );
+    }
 }

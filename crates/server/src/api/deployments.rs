@@ -130,6 +130,8 @@ struct ShowQuery {
     /// `false`: leave out the plan (`runs`, `rollback_runs` and the rollback preview answer
     /// empty), for a follower that holds it from an earlier answer of the same phase.
     plan: Option<bool>,
+    /// Answer only the tasks changed after this `tasks_through` of an earlier answer.
+    tasks_after: Option<i64>,
 }
 
 async fn show(
@@ -152,11 +154,15 @@ async fn show(
         Some(_) => std::time::Duration::from_secs(wait_secs),
         None => std::time::Duration::ZERO,
     };
-    let with_plan = q.plan.unwrap_or(true);
-    let (view, seq) =
-        deployments::get_after(&state, &actor, id, q.wait_after, wait, with_plan).await?;
+    let parts = deployments::ViewParts {
+        plan: q.plan.unwrap_or(true),
+        tasks_after: q.tasks_after,
+    };
+    let (view, seq) = deployments::get_after(&state, &actor, id, q.wait_after, wait, parts).await?;
+    let tasks_through = view.tasks_through;
     let mut answer = detail(view);
     answer.last_event_seq = Some(seq);
+    answer.tasks_through = Some(tasks_through);
     Ok(Json(answer))
 }
 
@@ -258,6 +264,7 @@ fn detail(d: deployments::DeploymentView) -> DeploymentDetail {
             since: i.since,
         }),
         last_event_seq: None,
+        tasks_through: None,
     }
 }
 

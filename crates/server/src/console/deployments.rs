@@ -1018,6 +1018,7 @@ mod tests {
             tasks,
             rollback_preview: Default::default(),
             intervention: None,
+            tasks_through: 0,
         };
         let lines = [LogLine {
             task_id: "rollback-0-web-01".into(),

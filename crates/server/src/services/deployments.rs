@@ -6,7 +6,7 @@ use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::deploy::progress::{rollback_runs, TaskStatus};
 use slipway_core::deploy::state::{
-    task_transition, DeploymentEvent, DeploymentKind, Phase, TaskEvent, TaskState,
+    task_transition, DeploymentEvent, DeploymentKind, DeploymentState, Phase, TaskEvent, TaskState,
 };
 use slipway_core::governance::reason::{rollback_needs_reason, written_reason};
 use slipway_core::release::Version;
@@ -272,20 +272,41 @@ pub struct DeploymentView {
     pub rollback_preview: RollbackPlan,
     /// The manual intervention the deployment waits for, if it waits for one.
     pub intervention: Option<super::interventions::Intervention>,
+    /// The task change number `tasks` reflect: a follower passes it back to be answered only
+    /// the tasks changed since ([`ViewParts::tasks_after`]).
+    pub tasks_through: i64,
+}
+
+/// Which parts of a deployment a reader asks for: a follower holds the plan and the tasks of
+/// its earlier answers, and asks only for what changes.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewParts {
+    /// The plan (runs, undo runs, rollback preview); left out, they answer empty.
+    pub plan: bool,
+    /// Only the tasks changed after this task change number; none: every task.
+    pub tasks_after: Option<i64>,
+}
+
+impl ViewParts {
+    /// Everything: what `GET /deployments/{id}` answers without parameters.
+    pub const WHOLE: ViewParts = ViewParts {
+        plan: true,
+        tasks_after: None,
+    };
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<DeploymentView, ServiceError> {
-    get_with(state, actor, id, true).await
+    get_with(state, actor, id, ViewParts::WHOLE).await
 }
 
-/// [`get`], or without `with_plan` the same view with its plan left out (runs, undo runs and
-/// rollback preview empty): what a follower that holds the plan asks for at each change, so
-/// that following a deployment costs the same at its hundredth step as at its first.
+/// [`get`] with only the `parts` asked for: without the plan (runs, undo runs and rollback
+/// preview empty) and with only the tasks changed since the follower's last answer, so that
+/// following a deployment costs the same at its hundredth step as at its first.
 async fn get_with(
     state: &AppState,
     actor: &Actor,
     id: i64,
-    with_plan: bool,
+    parts: ViewParts,
 ) -> Result<DeploymentView, ServiceError> {
     require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
     let mut deployment = state.store.deployment(id).await?.ok_or_else(|| {
@@ -294,9 +315,17 @@ async fn get_with(
             "list them with `slipway deployment list`",
         )
     })?;
-    let tasks = state.store.tasks(id).await?;
-    if !with_plan {
-        let intervention = super::interventions::for_view(state, &deployment, &tasks).await?;
+    let changes = state.store.task_changes(id, parts.tasks_after).await?;
+    let (tasks, tasks_through) = (changes.tasks, changes.through);
+    let intervention = match parts.tasks_after {
+        // The task an intervention waits on may have changed before the follower's number.
+        Some(_) if deployment.state == DeploymentState::WaitingForIntervention => {
+            let all = state.store.tasks(id).await?;
+            super::interventions::for_view(state, &deployment, &all).await?
+        }
+        _ => super::interventions::for_view(state, &deployment, &tasks).await?,
+    };
+    if !parts.plan {
         deployment.runs = Vec::new().into();
         deployment.rollback_runs = Vec::new().into();
         return Ok(DeploymentView {
@@ -307,6 +336,7 @@ async fn get_with(
                 left_as_is: Vec::new(),
             },
             intervention,
+            tasks_through,
         });
     }
     let all: Vec<TaskStatus> = deployment
@@ -335,12 +365,12 @@ async fn get_with(
             .collect(),
         left_as_is: Vec::new(),
     };
-    let intervention = super::interventions::for_view(state, &deployment, &tasks).await?;
     Ok(DeploymentView {
         deployment,
         tasks,
         rollback_preview,
         intervention,
+        tasks_through,
     })
 }
 
@@ -358,7 +388,7 @@ pub async fn get_after(
     id: i64,
     after: Option<i64>,
     wait: std::time::Duration,
-    with_plan: bool,
+    parts: ViewParts,
 ) -> Result<(DeploymentView, i64), ServiceError> {
     require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
     let subject = format!("deployment/{id}");
@@ -376,9 +406,9 @@ pub async fn get_after(
                 // the view once for it rather than once per event.
                 tokio::time::sleep(SETTLE.min(left)).await;
                 let seq = state.store.last_event_seq(&subject).await?;
-                return Ok((get_with(state, actor, id, with_plan).await?, seq));
+                return Ok((get_with(state, actor, id, parts).await?, seq));
             }
-            return Ok((get_with(state, actor, id, with_plan).await?, seq));
+            return Ok((get_with(state, actor, id, parts).await?, seq));
         }
         let look_again = left.min(std::time::Duration::from_secs(1));
         let _ = tokio::time::timeout(look_again, changed).await;

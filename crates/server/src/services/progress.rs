@@ -200,15 +200,19 @@ async fn decide(tx: &mut WriteTx<'_>, id: i64) -> Result<Decision, ServiceError>
     ) {
         return Ok(Decision::Waits);
     }
-    let tasks = tx.tasks(id).await?;
-    let current = statuses(&tasks, d.phase);
+    // The states are enough to decide; the whole tasks are read only when one is changed.
+    let current = tx.task_statuses(id, d.phase).await?;
     match next(phase_runs(&d), &current) {
         Next::Wait => Ok(Decision::Waits),
         Next::Dispatch { run, batch } => {
             Ok(Decision::Dispatched(dispatch(tx, &d, run, batch).await?))
         }
-        Next::Intervene { run } => intervene(tx, &mut d, tasks, run).await,
+        Next::Intervene { run } => {
+            let tasks = tx.tasks(id).await?;
+            intervene(tx, &mut d, tasks, run).await
+        }
         Next::Failed { run, target, lost } => {
+            let tasks = tx.tasks(id).await?;
             failed(tx, &mut d, &tasks, run, &target, lost).await?;
             Ok(Decision::Changed)
         }

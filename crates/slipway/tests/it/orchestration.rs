@@ -142,6 +142,113 @@ fn the_next_step_is_dispatched_before_the_agent_hears_its_result_was_recorded() 
     assert!(verify.contains("audit chain intact"), "{verify}");
 }
 
+/// The tasks held by id, as a follower merges them.
+fn tasks_by_id(tasks: &Value) -> std::collections::BTreeMap<String, Value> {
+    tasks
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| (t["id"].as_str().expect("a task id").to_string(), t.clone()))
+        .collect()
+}
+
+#[test]
+fn a_follower_is_answered_only_the_tasks_changed_since_its_number() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let plan: String = (1..=3)
+        .map(|i| format!("    - {{ name: step-{i}, action: command, roles: [app], with: {{ run: /bin/true }} }}\n"))
+        .collect();
+    release(&server, work.path(), "followed", &plan);
+    let agent = enrol(&server, "followed-1");
+    assert!(agent.lease_now().is_null());
+    server.wait_online("followed-1");
+    let id = deployment_id(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "followed",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "-o",
+            "json",
+        ],
+    ));
+    let first = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
+    let mut held = tasks_by_id(&first["tasks"]);
+    let mut through = first["tasks_through"].as_i64().expect("tasks_through");
+    let mut finished: Vec<String> = Vec::new();
+    for step in 1..=3 {
+        // The first step waits for the orchestrator's turn; the next ones are there at once.
+        let mut task = Value::Null;
+        for _ in 0..5 {
+            task = agent
+                .post("lease", json!({ "wait": true }))
+                .expect("a lease")["task"]
+                .clone();
+            if !task.is_null() {
+                break;
+            }
+        }
+        assert_eq!(task["name"], format!("step-{step}"), "{task:#}");
+        let task_id = task["task_id"].as_str().expect("a task id").to_string();
+        agent
+            .post(
+                &format!("tasks/{task_id}/result"),
+                json!({ "attempt": task["attempt"], "success": true, "exit_code": 0, "summary": "exit code 0" }),
+            )
+            .expect("the result is recorded");
+        let changes = get(
+            &server,
+            &format!("/api/v1/deployments/{id}?tasks_after={through}&plan=false"),
+        )
+        .expect("the changes");
+        let changed = tasks_by_id(&changes["tasks"]);
+        assert!(
+            changed.contains_key(&task_id),
+            "step {step}'s task is among the changes: {changes:#}"
+        );
+        for earlier in &finished {
+            assert!(
+                !changed.contains_key(earlier),
+                "{earlier} did not change again: {changes:#}"
+            );
+        }
+        let next = changes["tasks_through"].as_i64().expect("tasks_through");
+        assert!(
+            next > through,
+            "the number moves with the changes: {through} → {next}"
+        );
+        held.extend(changed);
+        through = next;
+        // What the follower holds is what a whole read answers.
+        let whole = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
+        assert_eq!(held, tasks_by_id(&whole["tasks"]), "after step {step}");
+        assert_eq!(whole["tasks_through"], through);
+        finished.push(task_id);
+    }
+    // Nothing changed since: no task, the same number.
+    let quiet = get(
+        &server,
+        &format!("/api/v1/deployments/{id}?tasks_after={through}"),
+    )
+    .expect("the deployment");
+    assert_eq!(quiet["state"], "succeeded", "{quiet:#}");
+    assert_eq!(
+        (quiet["tasks"].clone(), quiet["tasks_through"].as_i64()),
+        (json!([]), Some(through))
+    );
+    let (code, problem) = get(
+        &server,
+        &format!("/api/v1/deployments/{id}?tasks_after=soon"),
+    )
+    .expect_err("a number is needed");
+    assert_eq!(code, 400, "{problem:#}");
+}
+
 #[test]
 fn a_reader_waits_for_the_deployments_next_change() {
     let server = Server::start();

@@ -210,3 +210,51 @@ async fn the_audit_log_filters_and_pages_newest_first() {
     })
     .await;
 }
+
+/// The figure BENCHMARKS.md records (issue 16: `audit verify` at 1 000 000 events), with
+/// `SLIPWAY_BENCH_FULL=1` (`SLIPWAY_BENCH_FULL=1 cargo test -p slipway-store --lib -- --nocapture
+/// audit_verify_over_a_generated_chain`): a chain of 1 000 000 events appended 1 000 per
+/// transaction, then verified whole, with the time and the process's resident memory before and
+/// after. Without it, 3 000 events, an ordinary test of the same verification.
+#[tokio::test]
+async fn audit_verify_over_a_generated_chain() {
+    on_both_backends(|store| async move {
+        let events: u64 = if std::env::var_os("SLIPWAY_BENCH_FULL").is_some() {
+            1_000_000
+        } else {
+            3_000
+        };
+        let per_transaction = 1_000;
+        for batch in 0..events / per_transaction {
+            let mut tx = store.write().await.unwrap();
+            for i in 0..per_transaction {
+                tx.audit(entry("release.create", &format!("release/app/{batch}.{i}")));
+            }
+            tx.commit().await.unwrap();
+        }
+        let rss_before = resident_mb();
+        let started = std::time::Instant::now();
+        let verified = store.verify_audit_chain().await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(verified, Ok(events), "the generated chain verifies whole");
+        println!(
+            "audit verify of {events} events: {took:?}; resident memory {rss_before:.1} MB before, {:.1} MB after",
+            resident_mb()
+        );
+    })
+    .await;
+}
+
+/// This process's resident memory (VmRSS), in MB.
+fn resident_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

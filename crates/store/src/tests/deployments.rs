@@ -551,3 +551,224 @@ async fn a_release_s_tasks_and_output_read_at_once_match_the_reads_per_deploymen
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_follower_reads_only_the_tasks_changed_since_the_number_it_holds() {
+    use slipway_core::deploy::state::{DeploymentState, TaskState};
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let followed = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        let other = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "QA",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        for (id, run) in [("a", 0), ("b", 1), ("c", 2)] {
+            tx.insert_task(&task_row(id, followed, run, "web-1"))
+                .await
+                .unwrap();
+        }
+        tx.insert_task(&task_row("elsewhere", other, 0, "web-1"))
+            .await
+            .unwrap();
+        tx.audit(entry("task.change", "deployment/1"));
+        tx.commit().await.unwrap();
+
+        let whole = store.task_changes(followed, None).await.unwrap();
+        assert_eq!(whole.tasks, store.tasks(followed).await.unwrap());
+        assert_eq!(whole.through, 3, "three tasks inserted, three changes");
+        let nothing = store
+            .task_changes(followed, Some(whole.through))
+            .await
+            .unwrap();
+        assert_eq!((nothing.tasks.len(), nothing.through), (0, 3));
+
+        // One task leased: only it comes, as the whole read now has it.
+        let mut tx = store.write().await.unwrap();
+        let mut b = tx.task("b").await.unwrap().unwrap();
+        b.state = TaskState::Leased;
+        b.leased_until = Some(current_time());
+        tx.update_task(&b).await.unwrap();
+        // A change of another deployment is not this follower's.
+        let mut elsewhere = tx.task("elsewhere").await.unwrap().unwrap();
+        elsewhere.state = TaskState::Leased;
+        tx.update_task(&elsewhere).await.unwrap();
+        tx.audit(entry("task.change", "deployment/1"));
+        tx.commit().await.unwrap();
+        let changed = store
+            .task_changes(followed, Some(whole.through))
+            .await
+            .unwrap();
+        assert_eq!(changed.tasks, vec![store.task("b").await.unwrap().unwrap()]);
+        assert_eq!(changed.through, 4);
+
+        // A lease renewal (outside the writer lock) takes no number.
+        assert!(store
+            .extend_lease("b", 1, current_time() + jiff::SignedDuration::from_secs(60))
+            .await
+            .unwrap());
+        let after_renewal = store
+            .task_changes(followed, Some(changed.through))
+            .await
+            .unwrap();
+        assert_eq!((after_renewal.tasks.len(), after_renewal.through), (0, 4));
+
+        // Two changes in one transaction come together, in the whole read's order.
+        let mut tx = store.write().await.unwrap();
+        for id in ["c", "a"] {
+            let mut t = tx.task(id).await.unwrap().unwrap();
+            t.state = TaskState::Succeeded;
+            tx.update_task(&t).await.unwrap();
+        }
+        tx.audit(entry("task.change", "deployment/1"));
+        tx.commit().await.unwrap();
+        let both = store
+            .task_changes(followed, Some(changed.through))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = both.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!((ids, both.through), (vec!["a", "c"], 6));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn changes_followed_while_writers_commit_add_up_to_the_whole_read() {
+    use slipway_core::deploy::state::{DeploymentState, TaskState};
+    use std::collections::BTreeMap;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let followed = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        for run in 0..20 {
+            tx.insert_task(&task_row(&format!("t{run}"), followed, run, "web-1"))
+                .await
+                .unwrap();
+        }
+        tx.audit(entry("task.change", "deployment/1"));
+        tx.commit().await.unwrap();
+
+        // Two writers move every task through its attempts while a follower reads changes.
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for round in 0..15 {
+                        let mut tx = store.write().await.unwrap();
+                        for run in (w..20).step_by(2) {
+                            let mut t = tx.task(&format!("t{run}")).await.unwrap().unwrap();
+                            t.attempt = round + 2;
+                            t.state = if round % 2 == 0 {
+                                TaskState::Leased
+                            } else {
+                                TaskState::Failed
+                            };
+                            tx.update_task(&t).await.unwrap();
+                        }
+                        tx.audit(entry("task.change", "deployment/1"));
+                        tx.commit().await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut held: BTreeMap<String, StoredTask> = BTreeMap::new();
+        let mut through = None;
+        let mut reads = 0;
+        while writers.iter().any(|w| !w.is_finished()) && reads < 10_000 {
+            let changes = store.task_changes(followed, through).await.unwrap();
+            held.extend(changes.tasks.into_iter().map(|t| (t.id.clone(), t)));
+            through = Some(changes.through);
+            reads += 1;
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        let last = store.task_changes(followed, through).await.unwrap();
+        held.extend(last.tasks.into_iter().map(|t| (t.id.clone(), t)));
+        let whole: BTreeMap<String, StoredTask> = store
+            .tasks(followed)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.id.clone(), t))
+            .collect();
+        assert_eq!(
+            held, whole,
+            "the changes followed ({reads} reads) add up to the whole read"
+        );
+        assert_eq!(last.through, 20 + 2 * 15 * 10);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_decision_reads_the_states_of_its_phase_in_the_order_of_the_whole_tasks() {
+    use slipway_core::deploy::progress::TaskStatus;
+    use slipway_core::deploy::state::{DeploymentState, Phase, TaskState};
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let id = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        for (task, run, target) in [("c", 1, "web-2"), ("a", 0, "web-1"), ("b", 1, "web-1")] {
+            tx.insert_task(&task_row(task, id, run, target))
+                .await
+                .unwrap();
+        }
+        let mut undo = task_row("u", id, 0, "web-1");
+        undo.phase = Phase::Rollback;
+        undo.state = TaskState::Failed;
+        tx.insert_task(&undo).await.unwrap();
+        let whole = tx.tasks(id).await.unwrap();
+        for phase in [Phase::Forward, Phase::Rollback] {
+            let expected: Vec<TaskStatus> = whole
+                .iter()
+                .filter(|t| t.phase == phase)
+                .map(|t| TaskStatus {
+                    run: t.run_index as usize,
+                    batch: t.batch_index as usize,
+                    target: t.target.clone(),
+                    state: t.state,
+                })
+                .collect();
+            assert_eq!(
+                tx.task_statuses(id, phase).await.unwrap(),
+                expected,
+                "{phase:?}"
+            );
+        }
+        assert_eq!(tx.task_statuses(id, Phase::Forward).await.unwrap().len(), 3);
+        tx.audit(entry("deployment.dispatch", "deployment/1"));
+        tx.commit().await.unwrap();
+    })
+    .await;
+}
