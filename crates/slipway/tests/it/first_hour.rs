@@ -115,7 +115,7 @@ fn quoted_commands(root: &Path) -> Vec<(String, String)> {
         for (line_no, line) in text.lines().enumerate() {
             for (i, _) in line.match_indices("`slipway ") {
                 let words: Vec<&str> = line[i + "`slipway ".len()..]
-                    .split(|c: char| c == ' ' || c == '`')
+                    .split([' ', '`'])
                     .take(2)
                     .take_while(|w| {
                         !w.is_empty()
