@@ -444,7 +444,9 @@ pub(crate) fn time_series(series: &Series) -> String {
         PLOT_LEFT + PLOT_WIDTH,
         PLOT_LEFT - 6.0,
         PLOT_TOP + 8.0,
-        escape(&number(high)),
+        // The axis's top is what the scale reaches, not the highest point: a series of zeros
+        // is drawn on 0 to 1, and labelling its top "0" would read as two zero lines.
+        escape(&number(low + span)),
         PLOT_LEFT + 6.0,
         PLOT_TOP + 8.0,
         escape(series.unit),
@@ -1182,6 +1184,25 @@ mod tests {
         });
         assert_well_formed(&flat);
         assert!(!flat.contains("NaN") && !flat.contains("goal"), "{flat}");
+
+        let zeros = time_series(&Series {
+            caption: caption("none deployed"),
+            unit: "deployments",
+            points: (0..6)
+                .map(|i| Point {
+                    label: format!("week {i}"),
+                    value: 0.0,
+                })
+                .collect(),
+            goal: None,
+        });
+        assert_well_formed(&zeros);
+        let axis_labels: Vec<&str> = zeros
+            .split("text-anchor=\"end\" font-size=\"11\" fill=\"#52606d\">")
+            .skip(1)
+            .map(|rest| rest.split('<').next().unwrap_or_default())
+            .collect();
+        assert_eq!(axis_labels, ["1", "0"], "{zeros}");
     }
 
     #[test]
