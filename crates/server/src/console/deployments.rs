@@ -205,11 +205,11 @@ fn timeline_rows(
     dated.extend(
         changes
             .iter()
-            .filter(|c| !truncated || oldest.map_or(true, |o| c.at >= o))
+            .filter(|c| !truncated || oldest.is_none_or(|o| c.at >= o))
             .map(|c| (c.at, TimelineRow::Flag(flag_change_row(c)))),
     );
     // Stable: at one instant, the order each list had (newest first) is kept.
-    dated.sort_by(|a, b| b.0.cmp(&a.0));
+    dated.sort_by_key(|row| std::cmp::Reverse(row.0));
     dated.into_iter().map(|(_, row)| row).collect()
 }
 
