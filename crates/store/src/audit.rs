@@ -139,6 +139,13 @@ pub(crate) fn event(row: &AnyRow) -> Result<AuditEvent> {
 
 /// Escape `%`, `_` and `\` so a user's filter text matches literally as a prefix.
 pub(crate) fn like_prefix(text: &str) -> String {
+    let mut out = like_literal(text);
+    out.push('%');
+    out
+}
+
+/// `text` with `%`, `_` and `\` escaped (`ESCAPE '\'`), to match literally in a LIKE pattern.
+pub(crate) fn like_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 1);
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -146,7 +153,6 @@ pub(crate) fn like_prefix(text: &str) -> String {
         }
         out.push(c);
     }
-    out.push('%');
     out
 }
 

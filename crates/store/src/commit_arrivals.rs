@@ -216,10 +216,10 @@ impl WriteTx<'_> {
 }
 
 /// The commits whose first arrival in any production environment is in the period, as SQL
-/// (`reached`: project, hash, arrived_at, deployment_id, authored_at, lead_seconds) and the
-/// values to bind after `$1`–`$4` (from, to, project or '', team or '').
-fn reached_sql(environments: usize) -> String {
-    let list = placeholders(5, environments);
+/// (`reached`: project, hash, arrived_at, deployment_id, authored_at, lead_seconds), bound by
+/// [`bound`]: the period, the project and team asked for, then the environments.
+fn reached_sql(projects: ProjectSelection<'_>, environments: usize) -> String {
+    let list = placeholders(3 + projects.parameters(), environments);
     // With one production environment a commit has one row there; with several, a row is the
     // commit's first only when no other production row is earlier.
     let first = if environments > 1 {
@@ -235,7 +235,7 @@ fn reached_sql(environments: usize) -> String {
         "reached AS (SELECT a.project, a.hash, a.arrived_at, a.deployment_id, a.authored_at, a.lead_seconds \
          FROM commit_arrivals a WHERE a.environment IN ({list}) AND a.arrived_at >= $1 AND a.arrived_at < $2 \
          AND {}{first})",
-        ProjectSelection::condition("a.project")
+        projects.condition("a.project", 3)
     )
 }
 
@@ -244,18 +244,18 @@ fn reached_sql(environments: usize) -> String {
 /// ranked ⌈50·n/100⌉ and the one ranked ⌈90·n/100⌉ of the sorted values, both window functions
 /// over one window so the database sorts once. With one production environment the counts of
 /// `lead_time_days.rs` give the same figure within the bound, whatever the period's length.
-fn spreads_sql(environments: usize) -> String {
+fn spreads_sql(projects: ProjectSelection<'_>, environments: usize) -> String {
     format!(
         "WITH {}, ranked AS (SELECT '' AS environment, lead_seconds AS v, ROW_NUMBER() OVER w AS rn, \
            COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n FROM reached \
            WINDOW w AS (ORDER BY lead_seconds)) \
          SELECT environment, v, rn, n FROM ranked \
          WHERE rn = (n * 50 + 99) / 100 OR rn = (n * 90 + 99) / 100",
-        reached_sql(environments)
+        reached_sql(projects, environments)
     )
 }
 
-fn ranges_sql(environments: usize) -> String {
+fn ranges_sql(projects: ProjectSelection<'_>, environments: usize) -> String {
     let mut lower = 0i64;
     let mut sums = Vec::new();
     for (_, upper) in LEAD_TIME_RANGES {
@@ -271,16 +271,16 @@ fn ranges_sql(environments: usize) -> String {
     }
     format!(
         "WITH {} SELECT {} FROM reached",
-        reached_sql(environments),
+        reached_sql(projects, environments),
         sums.join(", ")
     )
 }
 
-fn listed_sql(environments: usize) -> String {
+fn listed_sql(projects: ProjectSelection<'_>, environments: usize) -> String {
     format!(
         "WITH {} SELECT project, hash, arrived_at, deployment_id, authored_at, lead_seconds FROM reached \
          ORDER BY arrived_at DESC, project DESC, hash DESC LIMIT {}",
-        reached_sql(environments),
+        reached_sql(projects, environments),
         slipway_core::insights::LISTED_COMMITS
     )
 }
@@ -296,8 +296,8 @@ fn listed(row: &AnyRow) -> Result<CommitLeadTime> {
     })
 }
 
-/// A query over `reached` with its parameters bound: the period, the project (or ''), the team
-/// (or ''), then the production environments.
+/// A query over `reached` with its parameters bound: the period, the project and team asked for
+/// (`ProjectSelection::condition`), then the production environments.
 fn bound<'q>(
     sql: &'q str,
     scope: &InsightScope<'q>,
@@ -372,7 +372,7 @@ impl Store {
             .into_iter()
             .filter_map(|(environment, counted)| counted.spread().map(|s| (environment, s)))
             .collect();
-        let listed_sql = listed_sql(count);
+        let listed_sql = listed_sql(scope.projects(), count);
         let mut commits = bound(&listed_sql, scope, from, to)
             .fetch_all(&self.pool)
             .await?
@@ -397,14 +397,14 @@ impl Store {
         to: Timestamp,
     ) -> Result<(Option<Spread>, [u64; 5])> {
         let count = scope.environments.len();
-        let spread_sql = spreads_sql(count);
+        let spread_sql = spreads_sql(scope.projects(), count);
         let production = spreads(
             &bound(&spread_sql, scope, from, to)
                 .fetch_all(&self.pool)
                 .await?,
         )?
         .remove("");
-        let ranges_sql = ranges_sql(count);
+        let ranges_sql = ranges_sql(scope.projects(), count);
         let row = bound(&ranges_sql, scope, from, to)
             .fetch_one(&self.pool)
             .await?;

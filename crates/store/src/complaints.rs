@@ -202,8 +202,8 @@ impl Store {
             "SELECT id, deployment_id, severity, received_at, resolved_at FROM complaints \
              WHERE deployment_id IS NOT NULL AND received_at >= $1 AND received_at < $2 \
              AND {} AND environment IN ({}) ORDER BY id",
-            ProjectSelection::condition("project"),
-            placeholders(5, environments.len())
+            projects.condition("project", 3),
+            placeholders(3 + projects.parameters(), environments.len())
         );
         let query = sqlx::query(&sql)
             .bind(format_time(from))

@@ -290,6 +290,32 @@ impl Store {
             })
             .collect()
     }
+
+    /// The audited changes of flags' states (`flag.on`, `flag.off`, `flag.state`: a switch, a
+    /// declared state applied, a held change approved), newest first, at most `limit`: of one
+    /// project or every one, in one environment or every one. Their subjects are
+    /// `flag/PROJECT/FLAG/ENVIRONMENT` (a name holds no `/`), so one pattern selects them; a
+    /// range of the subject index would depend on PostgreSQL's collation ordering `/`.
+    pub async fn flag_state_events(
+        &self,
+        project: Option<&str>,
+        environment: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<slipway_core::audit::AuditEvent>> {
+        use crate::audit::like_literal;
+        let project = project.map_or("%".to_owned(), like_literal);
+        let environment = environment.map_or("%".to_owned(), like_literal);
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, verb, subject, details, prev_hash, hash FROM audit_events \
+             WHERE subject LIKE $1 ESCAPE '\\' AND verb IN ('flag.on', 'flag.off', 'flag.state') \
+             ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(format!("flag/{project}/%/{environment}"))
+        .bind(limit.clamp(1, 500))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(crate::audit::event).collect()
+    }
 }
 
 impl WriteTx<'_> {

@@ -134,8 +134,8 @@ struct Arrivals<'a> {
 }
 
 impl<'a> Arrivals<'a> {
-    /// `sql` with `$1`, `$2` the period, `$3`, `$4` the project and team or '', then the
-    /// environments.
+    /// `sql` with `$1`, `$2` the period, then the project and team asked for
+    /// (`ProjectSelection::condition`), then the environments.
     fn bind<'q>(
         &self,
         sql: &'q str,
@@ -201,8 +201,8 @@ impl Store {
             "SELECT environment, bucket, CAST(SUM(commits) AS BIGINT) AS commits FROM lead_time_days \
              WHERE environment IN ({}) AND day >= $1 AND day < $2 AND {} \
              GROUP BY environment, bucket",
-            placeholders(5, environments.len()),
-            ProjectSelection::condition("project")
+            placeholders(3 + projects.parameters(), environments.len()),
+            projects.condition("project", 3)
         );
         let rows = at
             .bind(&sql, day_of(first_day), day_of(last_day))
@@ -234,8 +234,8 @@ impl Store {
         let sql = format!(
             "SELECT environment, lead_seconds FROM commit_arrivals WHERE environment IN ({}) \
              AND arrived_at >= $1 AND arrived_at < $2 AND {}",
-            placeholders(5, at.environments.len()),
-            ProjectSelection::condition("project")
+            placeholders(3 + at.projects.parameters(), at.environments.len()),
+            at.projects.condition("project", 3)
         );
         let rows = at
             .bind(&sql, format_time(from), format_time(to))

@@ -153,6 +153,16 @@ impl FlagState {
     }
 }
 
+/// Whether a flag is on after a change [`FlagState::describe_change`] described (as audit
+/// events keep it): `None` when the change left on/off as it was.
+pub fn enabled_after(changes: &[String]) -> Option<bool> {
+    changes.iter().find_map(|c| match c.as_str() {
+        "off → on" => Some(true),
+        "on → off" => Some(false),
+        _ => None,
+    })
+}
+
 /// `on` or `off`, as people and the CLI say it.
 pub fn on_off(enabled: bool) -> &'static str {
     if enabled {
@@ -508,5 +518,26 @@ mod tests {
         };
         assert_eq!(off.describe_change(&on), ["off → on"]);
         assert!(on.describe_change(&on).is_empty());
+    }
+
+    #[test]
+    fn a_described_change_says_whether_the_flag_is_on_after_it() {
+        let off = FlagState::default();
+        let on = FlagState {
+            enabled: true,
+            ..Default::default()
+        };
+        let rolled_out = FlagState {
+            enabled: true,
+            strategies: vec![Strategy {
+                rule: Rule::Default,
+                constraints: Vec::new(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(enabled_after(&off.describe_change(&on)), Some(true));
+        assert_eq!(enabled_after(&on.describe_change(&off)), Some(false));
+        assert_eq!(enabled_after(&off.describe_change(&rolled_out)), Some(true));
+        assert_eq!(enabled_after(&on.describe_change(&rolled_out)), None);
     }
 }

@@ -248,12 +248,13 @@ pub fn dora(facts: &Facts<'_>, period: &Period) -> Insight {
     let mut production: Vec<Name> = facts.production.to_vec();
     production.sort();
     production.dedup();
+    let (change_failure_rate, recovery_time) = failures::failures(facts, period);
     Insight::Measured(Box::new(Dora {
         production_environments: production,
         deployment_frequency: deployment_frequency(facts, period),
         lead_time: lead_time::lead_time(facts),
-        change_failure_rate: failures::change_failure_rate(facts, period),
-        recovery_time: failures::recovery_time(facts, period),
+        change_failure_rate,
+        recovery_time,
         rework_rate: failures::rework_rate(facts, period),
     }))
 }

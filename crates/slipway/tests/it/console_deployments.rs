@@ -661,6 +661,106 @@ fn the_deployment_page_follows_a_deployment_live_in_a_real_browser() {
     b.screenshot("deployment-1400");
 }
 
+/// Issue 14: every change of a flag's state is drawn on the deployment timeline, where it
+/// happened among the deployments of its project and environment: a kill switch flipped after
+/// a deployment shows above it, the flag declared on before it below it, each with who and why.
+#[test]
+fn flag_changes_are_drawn_on_the_deployment_timeline_in_a_real_browser() {
+    let Some(chromedriver) = browser::browser_tools() else {
+        return;
+    };
+    let f = fixture();
+    let work = tempfile::tempdir().unwrap();
+    let with_flag = format!(
+        "{}  flags:\n    - name: payments\n      type: kill-switch\n      enabled: true\n",
+        shop_yaml(f.app.path(), &f.fail_flag)
+    );
+    ok(f.server.apply(&file(work.path(), "shop.yaml", &with_flag)));
+    ok(f.server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "shop",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "--wait",
+        ],
+    ));
+    let off = ok(f.server.cli(
+        None,
+        &[
+            "flag",
+            "off",
+            "payments",
+            "--project",
+            "shop",
+            "--env",
+            "DEV",
+            "--reason",
+            "INC-9: PSP down",
+        ],
+    ));
+    assert!(off.contains("payments is off in DEV"), "{off}");
+
+    let base = f.server.url.clone();
+    let driver = browser::start_driver(&chromedriver);
+    let b = browser::Browser::open(&driver);
+    let wait = Duration::from_secs(10);
+    b.go(&format!("{base}/login"));
+    b.type_into("#username", "vera");
+    b.type_into("#password", PASSWORD);
+    b.click("form button[type=submit]");
+    b.wait_for_text("header", "vera", wait);
+    b.go(&format!("{base}/deployments?project=shop&environment=DEV"));
+    b.wait_for_text("#timeline", "payments", wait);
+    let rows = b.table("#timeline");
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    let (switch, deployment, declared) = (&rows[0], &rows[1], &rows[2]);
+    assert!(switch[0].contains("flag change"), "{rows:#?}");
+    assert_eq!(
+        switch[1..6],
+        [
+            "shop",
+            "payments",
+            "DEV",
+            "flag: on → off (reason: INC-9: PSP down)",
+            "flag off"
+        ],
+        "{rows:#?}"
+    );
+    assert!(!switch[6].is_empty(), "who switched it: {rows:#?}");
+    assert_eq!(deployment[0], "1", "{rows:#?}");
+    assert_eq!(deployment[5], "succeeded", "{rows:#?}");
+    assert!(declared[0].contains("flag change"), "{rows:#?}");
+    assert_eq!(
+        declared[1..6],
+        ["shop", "payments", "DEV", "flag: off → on", "flag on"],
+        "{rows:#?}"
+    );
+    // The flag's line leads to it on the Flags page.
+    let link = b.script("return document.querySelector('#timeline tr.flag-change td a[href^=\"/flags\"]').getAttribute('href');");
+    assert_eq!(link, Value::from("/flags#flag-shop-payments"));
+    let mut violations = Vec::new();
+    if let Some(axe) = browser::axe_source() {
+        violations.extend(b.accessibility_violations(&axe));
+    }
+    assert!(
+        violations.is_empty(),
+        "accessibility violations: {violations:#?}"
+    );
+    b.screenshot("deployment-timeline-1400");
+    b.viewport(390, 844);
+    browser::no_sideways_scroll(&b, "the deployment timeline");
+    b.screenshot("deployment-timeline-390");
+
+    // Another environment's timeline holds neither the deployment nor the flag's changes.
+    b.go(&format!("{base}/deployments?project=shop&environment=PROD"));
+    b.wait_for_text("body", "No deployment matches.", wait);
+}
+
 /// In a protected environment the console's rollback asks for a confirmation and a reason, and a
 /// post without the reason (a script, an old page) is refused by the server, changing nothing.
 #[test]

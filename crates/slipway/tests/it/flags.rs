@@ -303,7 +303,9 @@ fn an_unleash_sdk_follows_a_kill_switch_and_a_prod_switch_waits_for_a_second_per
         );
     }
 
-    // The kill switch, flipped hot in DEV: the application follows within its refresh interval.
+    // The kill switch, flipped hot in DEV: the application follows within its refresh interval,
+    // and the frontend API at once (its kept states are read again when the revision moves).
+    assert!(frontend(&server, &front, "userId=u1").contains("payments"));
     let off = ok(server.cli(
         Some(&otto),
         &[
@@ -319,6 +321,7 @@ fn an_unleash_sdk_follows_a_kill_switch_and_a_prod_switch_waits_for_a_second_per
         ],
     ));
     assert!(off.contains("payments is off in DEV"), "{off}");
+    assert!(!frontend(&server, &front, "userId=u1").contains("payments"));
     assert_eq!(
         dev_app.line("payments=", Duration::from_secs(15)),
         "payments=False"

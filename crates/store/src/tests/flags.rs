@@ -87,3 +87,65 @@ async fn flag_states_read_back_and_every_write_moves_the_revision() {
     })
     .await;
 }
+
+/// The deployment timeline's flag changes: the state changes of one project (not of a project
+/// whose name starts the same, nor a flag's creation), in one environment or all, newest first;
+/// a `_` in a name matches itself only.
+#[tokio::test]
+async fn flag_state_events_select_a_project_and_an_environment_newest_first() {
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        for (verb, subject) in [
+            ("flag.create", "flag/shop/payments"),
+            ("flag.state", "flag/shop/payments/DEV"),
+            ("flag.state", "flag/shop/payments/PROD"),
+            ("flag.off", "flag/shop/payments/DEV"),
+            ("flag.on", "flag/shop2/payments/DEV"),
+            ("flag.on", "flag/s_op/payments/DEV"),
+            ("flag.on", "flag/shop/search/PRE_DEV"),
+            ("deployment.create", "deployment/shop"),
+        ] {
+            tx.audit(entry(verb, subject));
+        }
+        tx.commit().await.unwrap();
+        let listed = |project: Option<&'static str>, env: Option<&'static str>, limit| {
+            let store = store.clone();
+            async move {
+                store
+                    .flag_state_events(project, env, limit)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| format!("{} {}", e.verb, e.subject))
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            listed(Some("shop"), None, 100).await,
+            [
+                "flag.on flag/shop/search/PRE_DEV",
+                "flag.off flag/shop/payments/DEV",
+                "flag.state flag/shop/payments/PROD",
+                "flag.state flag/shop/payments/DEV",
+            ]
+        );
+        assert_eq!(
+            listed(Some("shop"), Some("DEV"), 100).await,
+            [
+                "flag.off flag/shop/payments/DEV",
+                "flag.state flag/shop/payments/DEV",
+            ]
+        );
+        assert_eq!(
+            listed(Some("s_op"), None, 100).await,
+            ["flag.on flag/s_op/payments/DEV"]
+        );
+        assert_eq!(
+            listed(None, Some("DEV"), 2).await.len(),
+            2,
+            "the limit holds"
+        );
+        assert_eq!(listed(None, None, 100).await.len(), 6);
+    })
+    .await;
+}

@@ -384,3 +384,70 @@ fn token_view(t: StoredFlagToken) -> FlagTokenView {
         revoked_at: t.revoked_at.map(slipway_store::format_time),
     }
 }
+
+/// A flag's state changed in one environment (switched, declared, or a held change approved),
+/// as the deployment timeline draws it beside the deployments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagChange {
+    pub at: jiff::Timestamp,
+    pub project: String,
+    pub flag: String,
+    pub environment: String,
+    /// On or off after the change.
+    pub enabled: Option<bool>,
+    pub actor: String,
+    /// What changed, as the audit event says it, and the reason given.
+    pub changes: Vec<String>,
+    pub reason: Option<String>,
+}
+
+/// The latest changes of flags' states (at most `limit`, newest first), of one project or every
+/// one, in one environment or every one: read from the audit trail, where every change is.
+pub async fn changes(
+    state: &AppState,
+    actor: &Actor,
+    project: Option<&str>,
+    environment: Option<&str>,
+    limit: i64,
+) -> Result<Vec<FlagChange>, ServiceError> {
+    require(state, actor, Operation::Read, "deployments").await?;
+    let events = state
+        .store
+        .flag_state_events(project, environment, limit)
+        .await?;
+    Ok(events.iter().filter_map(flag_change).collect())
+}
+
+/// A change from its audit event; an event that does not read as one is left out (the audit
+/// page shows it as it is).
+fn flag_change(event: &slipway_core::audit::AuditEvent) -> Option<FlagChange> {
+    let mut parts = event.subject.strip_prefix("flag/")?.splitn(3, '/');
+    let (project, flag, environment) = (parts.next()?, parts.next()?, parts.next()?);
+    let details: serde_json::Value = serde_json::from_str(&event.details).ok()?;
+    let changes: Vec<String> = details["changes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let enabled = match event.verb.as_str() {
+        "flag.on" => Some(true),
+        "flag.off" => Some(false),
+        _ => slipway_core::flags::enabled_after(&changes),
+    };
+    Some(FlagChange {
+        at: event.at.parse().ok()?,
+        project: project.to_owned(),
+        flag: flag.to_owned(),
+        environment: environment.to_owned(),
+        enabled,
+        actor: event.actor.clone(),
+        changes,
+        reason: details["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
+    })
+}

@@ -340,21 +340,55 @@ fn random_u32() -> u32 {
     u32::from_le_bytes(bytes)
 }
 
+/// The flags of the token's project with their states in its environment, kept per store
+/// revision as the client answer is (`flag_answers`): one small query per request while
+/// nothing changes, instead of reading and parsing every state.
+async fn frontend_flags(
+    state: &AppState,
+    token: &StoredFlagToken,
+) -> Result<crate::flag_answers::FrontendFlags, ServiceError> {
+    let key = (token.project.clone(), token.environment.clone());
+    let revision = state
+        .store
+        .flags_revision(&token.project, &token.environment)
+        .await?;
+    let kept = state
+        .flag_answers
+        .lock()
+        .expect("the answer cache is never left poisoned")
+        .frontend(&key, &revision);
+    if let Some(flags) = kept {
+        return Ok(flags);
+    }
+    let flags: crate::flag_answers::FrontendFlags = std::sync::Arc::new(
+        state
+            .store
+            .flags_in(&token.project, &token.environment)
+            .await?
+            .into_iter()
+            .map(|(flag, st)| (flag.name, st))
+            .collect(),
+    );
+    state
+        .flag_answers
+        .lock()
+        .expect("the answer cache is never left poisoned")
+        .keep_frontend(key, revision, std::sync::Arc::clone(&flags));
+    Ok(flags)
+}
+
 /// The flags that are on for `context` in the token's environment, evaluated here.
 pub async fn frontend(
     state: &AppState,
     token: &StoredFlagToken,
     context: &Context,
 ) -> Result<FrontendToggles, ServiceError> {
-    let rows = state
-        .store
-        .flags_in(&token.project, &token.environment)
-        .await?;
-    let toggles = rows
-        .into_iter()
-        .filter_map(|(flag, st)| {
-            let st = st?;
-            let answer = evaluate(&flag.name, &st, context);
+    let flags = frontend_flags(state, token).await?;
+    let toggles = flags
+        .iter()
+        .filter_map(|(name, st)| {
+            let st = st.as_ref()?;
+            let answer = evaluate(name, st, context);
             answer.enabled.then(|| FrontendToggle {
                 variant: match answer.variant {
                     Some(v) => FrontendVariant {
@@ -373,7 +407,7 @@ pub async fn frontend(
                         feature_enabled: true,
                     },
                 },
-                name: flag.name,
+                name: name.clone(),
                 enabled: true,
                 impression_data: false,
             })
