@@ -8,18 +8,19 @@
 //! tells how many attempts there were.
 //!
 //! This only decides what is written down; it never refuses a sign-in. Refusing is the sign-in
-//! limiter's ([`crate::state::LoginLimiter`]), which counts per name *from one client* and per
-//! client, never per name alone: nobody can lock a known user out by guessing wrong.
+//! limiter's (`state::LoginLimiter`, which holds this gate beside it), which counts per name
+//! *from one client* and per client, never per name alone: nobody can lock a known user out by
+//! guessing wrong.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::state::SignInAttempt;
+use std::net::IpAddr;
 
 /// A failure for the same name from the same client within this time after an audited one is
-/// counted, not audited: the sign-in limiter's window.
-pub(crate) const REPEAT_WINDOW: Duration = crate::state::WINDOW;
+/// counted, not audited: the sign-in limiter's window (`state::WINDOW`, checked by a test there).
+pub(crate) const REPEAT_WINDOW: Duration = Duration::from_secs(300);
 /// The most failed sign-ins audited in one minute, server-wide.
 pub(crate) const AUDITED_PER_MINUTE: u32 = 60;
 /// The most (name, client) pairs remembered; beyond it failures of new pairs are counted only.
@@ -50,17 +51,14 @@ struct Inner {
 }
 
 impl SignInAudit {
-    /// Judge a failure of `attempt` at `now` (a monotonic time, passed in to be tested).
-    pub(crate) fn judge(&self, attempt: &SignInAttempt, now: Instant) -> Verdict {
+    /// Judge a failure for `username` from `client` at `now` (a monotonic time, passed in to be
+    /// tested).
+    pub(crate) fn judge(&self, username: &str, client: IpAddr, now: Instant) -> Verdict {
         let mut inner = self
             .inner
             .lock()
             .expect("the sign-in audit lock is never poisoned: nothing panics holding it");
-        let key = format!(
-            "{}@{}",
-            attempt.username,
-            crate::client_throttle::client_key(attempt.client)
-        );
+        let key = format!("{username}@{}", crate::client_throttle::client_key(client));
         let repeat = inner
             .audited_at
             .get(&key)
@@ -90,10 +88,16 @@ impl SignInAudit {
 mod tests {
     use super::*;
 
-    fn attempt<'a>(username: &'a str, client: &str) -> SignInAttempt<'a> {
-        SignInAttempt {
-            username,
-            client: client.parse().expect("a test address"),
+    /// A failure's name and client, as `judge` takes them.
+    struct Attempt<'a>(&'a str, IpAddr);
+
+    fn attempt<'a>(username: &'a str, client: &str) -> Attempt<'a> {
+        Attempt(username, client.parse().expect("a test address"))
+    }
+
+    impl SignInAudit {
+        fn judge_at(&self, a: &Attempt, now: Instant) -> Verdict {
+            self.judge(a.0, a.1, now)
         }
     }
 
@@ -103,26 +107,26 @@ mod tests {
         let t0 = Instant::now();
         let guesser = attempt("admin", "192.0.2.1");
         assert_eq!(
-            gate.judge(&guesser, t0),
+            gate.judge_at(&guesser, t0),
             Verdict::Audit {
                 unaudited_before: 0
             }
         );
         for i in 1..=4 {
             assert_eq!(
-                gate.judge(&guesser, t0 + Duration::from_secs(i)),
+                gate.judge_at(&guesser, t0 + Duration::from_secs(i)),
                 Verdict::Count
             );
         }
         // Another name from the same client, and the same name from elsewhere, are audited.
         assert_eq!(
-            gate.judge(&attempt("bob", "192.0.2.1"), t0 + Duration::from_secs(5)),
+            gate.judge_at(&attempt("bob", "192.0.2.1"), t0 + Duration::from_secs(5)),
             Verdict::Audit {
                 unaudited_before: 4
             }
         );
         assert_eq!(
-            gate.judge(
+            gate.judge_at(
                 &attempt("admin", "198.51.100.7"),
                 t0 + Duration::from_secs(6)
             ),
@@ -132,7 +136,7 @@ mod tests {
         );
         // After the window the same pair is audited again.
         assert_eq!(
-            gate.judge(&guesser, t0 + REPEAT_WINDOW + Duration::from_secs(1)),
+            gate.judge_at(&guesser, t0 + REPEAT_WINDOW + Duration::from_secs(1)),
             Verdict::Audit {
                 unaudited_before: 0
             }
@@ -148,7 +152,8 @@ mod tests {
         for i in 0..1_000u32 {
             let client = format!("10.{}.{}.1", i / 250, i % 250);
             let at = t0 + Duration::from_millis(u64::from(i) * 50);
-            if let Verdict::Audit { unaudited_before } = gate.judge(&attempt("admin", &client), at)
+            if let Verdict::Audit { unaudited_before } =
+                gate.judge_at(&attempt("admin", &client), at)
             {
                 audited += 1;
                 told += 1 + unaudited_before;
@@ -156,7 +161,7 @@ mod tests {
         }
         assert_eq!(audited, u64::from(AUDITED_PER_MINUTE));
         // The next minute audits again, and its first event tells the failures left out.
-        let next = gate.judge(&attempt("admin", "10.9.9.9"), t0 + Duration::from_secs(61));
+        let next = gate.judge_at(&attempt("admin", "10.9.9.9"), t0 + Duration::from_secs(61));
         let Verdict::Audit { unaudited_before } = next else {
             panic!("a new minute audits: {next:?}")
         };

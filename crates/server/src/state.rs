@@ -406,4 +406,9 @@ mod tests {
             "one bell per target"
         );
     }
+
+    #[test]
+    fn the_sign_in_audit_repeats_window_is_the_limiters() {
+        assert_eq!(crate::sign_in_audit::REPEAT_WINDOW, WINDOW);
+    }
 }

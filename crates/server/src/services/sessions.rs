@@ -28,9 +28,10 @@ pub(crate) async fn record_failed_sign_in(
     mut details: serde_json::Value,
 ) -> Result<(), ServiceError> {
     use crate::sign_in_audit::Verdict;
-    let verdict = state
-        .sign_in_audit
-        .judge(attempt, std::time::Instant::now());
+    let verdict =
+        state
+            .sign_in_audit
+            .judge(attempt.username, attempt.client, std::time::Instant::now());
     state
         .metrics
         .sign_in_failed(matches!(verdict, Verdict::Audit { .. }));
