@@ -27,12 +27,17 @@ pub struct UserUpdateView {
     pub held: Option<crate::config_changes::ConfigChangeView>,
 }
 
-/// A new user (`POST /api/v1/users`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A new user (`POST /api/v1/users`): 201 with the role asked, or 202 created as viewer with the
+/// raise to the role asked held for another admin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatedUser {
     pub user: UserView,
     /// Shown once, when no password was chosen.
     pub generated_password: Option<String>,
+    /// The raise to the role asked, waiting as a configuration change request (`null`: the user
+    /// has the role asked now).
+    #[serde(default)]
+    pub held: Option<crate::config_changes::ConfigChangeView>,
 }
 
 /// An API token, without its secret (`GET /api/v1/tokens`).

@@ -16,14 +16,23 @@ pub struct WebhookView {
     pub created_by: String,
     /// RFC 3339.
     pub created_at: String,
+    /// The configuration change request it waits for (another admin's approval); `null` when in
+    /// force. A held webhook receives nothing and answers no change request.
+    #[serde(default)]
+    pub held_by: Option<i64>,
 }
 
-/// A new webhook (`POST /api/v1/webhooks`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A new webhook (`POST /api/v1/webhooks`): 201 in force, or 202 held for another admin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatedWebhook {
     pub webhook: WebhookView,
-    /// The HMAC signing secret, shown this once.
+    /// The HMAC signing secret, shown this once (also when held: the receiver can be set up
+    /// while the request waits).
     pub secret: String,
+    /// Its scope reaches a protected environment: it waits as a configuration change request
+    /// (`null`: in force now).
+    #[serde(default)]
+    pub held: Option<crate::config_changes::ConfigChangeView>,
 }
 
 /// What `POST /api/v1/webhooks` takes.

@@ -29,6 +29,7 @@ mod readiness;
 mod schedule_cache;
 mod secrets;
 pub mod services;
+mod sign_in_audit;
 mod startup;
 mod state;
 pub mod tls;

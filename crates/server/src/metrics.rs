@@ -11,6 +11,9 @@ pub(crate) struct Metrics {
     request_micros: AtomicU64,
     denials: AtomicU64,
     corruptions: AtomicU64,
+    /// Failed sign-ins, and those of them not audited (`crate::sign_in_audit`).
+    sign_in_failures: AtomicU64,
+    sign_in_failures_unaudited: AtomicU64,
     /// Probe results by the delay from the probe's run to its result stored, cumulative per
     /// bound of [`PROBE_DELAY_BOUNDS`] and one above every bound.
     probe_delays: [AtomicU64; PROBE_DELAY_BOUNDS.len() + 1],
@@ -31,6 +34,8 @@ impl Default for Metrics {
             request_micros: AtomicU64::new(0),
             denials: AtomicU64::new(0),
             corruptions: AtomicU64::new(0),
+            sign_in_failures: AtomicU64::new(0),
+            sign_in_failures_unaudited: AtomicU64::new(0),
             probe_delays: Default::default(),
             probe_delay_micros: AtomicU64::new(0),
         }
@@ -50,6 +55,15 @@ impl Metrics {
     /// A vault blob was found damaged or missing (by a download, `vault verify` or the scrub).
     pub(crate) fn corruption_detected(&self) {
         self.corruptions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A sign-in failed; `audited` when it went into the audit chain.
+    pub(crate) fn sign_in_failed(&self, audited: bool) {
+        self.sign_in_failures.fetch_add(1, Ordering::Relaxed);
+        if !audited {
+            self.sign_in_failures_unaudited
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A probe result was stored `delay` after the agent ran the probe (agent and server
@@ -102,6 +116,8 @@ impl Metrics {
             "slipway_vault_corruptions_detected_total {}",
             self.corruptions.load(Ordering::Relaxed)
         );
+        let _ = writeln!(out, "# HELP slipway_sign_in_failures_total Failed sign-ins (password, directory, single sign-on).\n# TYPE slipway_sign_in_failures_total counter\nslipway_sign_in_failures_total {}", self.sign_in_failures.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP slipway_sign_in_failures_unaudited_total Failed sign-ins counted but not audited: repeats of a name from one client within 5 minutes, or over 60 audited a minute.\n# TYPE slipway_sign_in_failures_unaudited_total counter\nslipway_sign_in_failures_unaudited_total {}", self.sign_in_failures_unaudited.load(Ordering::Relaxed));
         self.render_probe_delays(&mut out);
         let _ = writeln!(out, "# HELP slipway_audit_events Events in the audit chain.\n# TYPE slipway_audit_events gauge\nslipway_audit_events {audit_events}");
         let _ = writeln!(out, "# HELP slipway_uptime_seconds Seconds since the server started.\n# TYPE slipway_uptime_seconds gauge");

@@ -16,6 +16,8 @@ pub struct AppState {
     pub store: Store,
     pub(crate) secrets: Arc<SecretBox>,
     pub(crate) login_limiter: Arc<LoginLimiter>,
+    /// Which failed sign-ins are audited (`services::sessions::record_failed_sign_in`).
+    pub(crate) sign_in_audit: Arc<crate::sign_in_audit::SignInAudit>,
     /// Anonymous `slipway login --sso` requests per client (`services::cli_sign_ins`).
     pub(crate) cli_sign_in_throttle: Arc<crate::client_throttle::ClientThrottle>,
     pub(crate) metrics: Arc<Metrics>,
@@ -115,6 +117,7 @@ impl AppState {
             store,
             secrets: Arc::new(secrets),
             login_limiter: Arc::new(LoginLimiter::default()),
+            sign_in_audit: Arc::default(),
             cli_sign_in_throttle: Arc::new(crate::client_throttle::ClientThrottle::cli_sign_ins()),
             metrics: Arc::new(Metrics::default()),
             secure_cookies,
@@ -402,5 +405,10 @@ mod tests {
             Arc::ptr_eq(&web, &signals.agent_bell("web-1")),
             "one bell per target"
         );
+    }
+
+    #[test]
+    fn the_sign_in_audit_repeats_window_is_the_limiters() {
+        assert_eq!(crate::sign_in_audit::REPEAT_WINDOW, WINDOW);
     }
 }

@@ -153,6 +153,18 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// How many enabled admins there are besides `username`: whether anyone else could approve
+    /// a role raise `username` asks for.
+    pub async fn other_enabled_admins(&mut self, username: &str) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND username <> $1",
+        )
+        .bind(username)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(n)
+    }
+
     pub async fn user_by_name(&mut self, username: &str) -> Result<Option<User>> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1"

@@ -112,7 +112,7 @@ pub use test_triggers::{LostTriggers, NewTestTrigger, StoredTestTrigger};
 pub use time::{current_time, format_time, now, parse_time};
 pub use variables::StoredValue;
 pub use wakeups::Wake;
-pub use webhooks::{Delivery, DeliveryAttempt, DueDelivery, Webhook};
+pub use webhooks::{CallbackKey, Delivery, DeliveryAttempt, DueDelivery, Webhook};
 pub use weekly_reports::{ReportMessage, ReportWeek, RunCount, StoredReportDelivery};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,6 +26,18 @@ pub struct Webhook {
     pub project: Option<String>,
     pub created_by: String,
     pub created_at: Timestamp,
+    /// The configuration change request it waits for (a second admin's approval); `None` when
+    /// in force. A held webhook receives nothing and answers no change request.
+    pub held_by: Option<i64>,
+}
+
+/// What checks a signed callback from the tool a webhook feeds: its sealed secret, and whether
+/// and where it is in force.
+#[derive(Debug, Clone)]
+pub struct CallbackKey {
+    pub secret_sealed: String,
+    pub held_by: Option<i64>,
+    pub project: Option<String>,
 }
 
 /// One event to send to one webhook, and where it stands.
@@ -88,6 +100,7 @@ fn webhook(row: &AnyRow) -> Result<Webhook> {
         project: row.try_get("project")?,
         created_by: row.try_get("created_by")?,
         created_at: read_time(row, "created_at")?,
+        held_by: row.try_get("held_by")?,
     })
 }
 
@@ -108,7 +121,7 @@ fn delivery(row: &AnyRow) -> Result<Delivery> {
     })
 }
 
-const WEBHOOK_COLUMNS: &str = "name, url, events, project, created_by, created_at";
+const WEBHOOK_COLUMNS: &str = "name, url, events, project, created_by, created_at, held_by";
 const DELIVERY_COLUMNS: &str = "id, webhook, event, audit_seq, state, attempts, next_attempt_at, last_status, last_error, created_at, finished_at";
 
 /// Queue one delivery per (event raised, subscription that wants it). Returns how many.
@@ -127,9 +140,12 @@ pub(crate) async fn enqueue(
             continue;
         }
         if subscriptions.is_none() {
-            let rows = sqlx::query("SELECT name, events, project FROM webhooks ORDER BY name")
-                .fetch_all(&mut **tx)
-                .await?;
+            // A held webhook is sent nothing until a second admin approves it.
+            let rows = sqlx::query(
+                "SELECT name, events, project FROM webhooks WHERE held_by IS NULL ORDER BY name",
+            )
+            .fetch_all(&mut **tx)
+            .await?;
             let mut subs = Vec::with_capacity(rows.len());
             for row in &rows {
                 subs.push(Subscription {
@@ -192,7 +208,7 @@ impl WriteTx<'_> {
 
     pub async fn insert_webhook(&mut self, w: &Webhook, secret_sealed: &str) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}, secret_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}, secret_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
         .bind(&w.name)
         .bind(&w.url)
@@ -200,11 +216,35 @@ impl WriteTx<'_> {
         .bind(w.project.as_deref())
         .bind(&w.created_by)
         .bind(format_time(w.created_at))
+        .bind(w.held_by)
         .bind(secret_sealed)
         .execute(&mut *self.tx)
         .await
         .map_err(|e| StoreError::from_write(e, || format!("webhook {}", w.name)))?;
         Ok(())
+    }
+
+    /// Put in force the webhook held by configuration change request `request`. `false` when
+    /// no webhook of that name waits for that request (it was removed meanwhile).
+    pub async fn release_webhook(&mut self, name: &str, request: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE webhooks SET held_by = NULL WHERE name = $1 AND held_by = $2")
+                .bind(name)
+                .bind(request)
+                .execute(&mut *self.tx)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Drop the webhook held by a rejected request `request` (it never was in force). `false`
+    /// when there is none (removed meanwhile).
+    pub async fn drop_held_webhook(&mut self, name: &str, request: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM webhooks WHERE name = $1 AND held_by = $2")
+            .bind(name)
+            .bind(request)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Remove a subscription; its pending deliveries will not be sent. `false` if unknown.
@@ -223,14 +263,19 @@ impl WriteTx<'_> {
 }
 
 impl Store {
-    /// A webhook's sealed secret, to check a signed callback from the tool it feeds.
-    pub async fn webhook_secret(&self, name: &str) -> Result<Option<String>> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT secret_sealed FROM webhooks WHERE name = $1")
+    /// A webhook's sealed secret, whether it is held and its project, to check a signed
+    /// callback from the tool it feeds.
+    pub async fn webhook_callback_key(&self, name: &str) -> Result<Option<CallbackKey>> {
+        let row: Option<(String, Option<i64>, Option<String>)> =
+            sqlx::query_as("SELECT secret_sealed, held_by, project FROM webhooks WHERE name = $1")
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.map(|r| r.0))
+        Ok(row.map(|(secret_sealed, held_by, project)| CallbackKey {
+            secret_sealed,
+            held_by,
+            project,
+        }))
     }
 
     pub async fn webhooks(&self) -> Result<Vec<Webhook>> {

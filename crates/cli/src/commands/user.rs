@@ -17,9 +17,11 @@ pub enum UserCommand {
     /// List users.
     #[command(after_help = "Example:\n  slipway user list")]
     List(RemoteArgs),
-    /// Create a user; without --password-stdin a password is generated and shown once.
+    /// Create a user; without --password-stdin a password is generated and shown once. A role
+    /// above viewer waits for a second admin (the user is a viewer until then), unless you are
+    /// the only admin.
     #[command(
-        after_help = "Examples:\n  slipway user create olivia --role ops\n  echo 'a long passphrase' | slipway user create dev1 --role developer --password-stdin"
+        after_help = "Examples:\n  slipway user create olivia --role ops    # waits: another admin runs `slipway config-change approve N`\n  echo 'a long passphrase' | slipway user create dev1 --role developer --password-stdin"
     )]
     Create {
         username: String,
@@ -113,6 +115,16 @@ pub(crate) fn user(command: UserCommand) -> Result<(), Failure> {
             )?;
             show(&remote, &created, |c| {
                 println!("created user {} ({})", c.user.username, word(&c.user.role));
+                if let Some(held) = &c.held {
+                    println!(
+                        "  the role asked waits for another {}: configuration change request {} ({}): `slipway config-change approve {}`\n  until then {} is a viewer",
+                        word(&held.waits_for),
+                        held.id,
+                        held.details.join("; "),
+                        held.id,
+                        c.user.username
+                    );
+                }
                 if let Some(p) = &c.generated_password {
                     println!("password: {p}\n(shown this once)");
                 }

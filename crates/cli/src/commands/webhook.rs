@@ -118,6 +118,15 @@ fn add(remote: &Remote, body: &AddWebhook) -> Result<(), Failure> {
         println!("webhook {} → {} ({})", w.name, w.url, w.events.join(","));
         println!("{}", c.secret);
         println!("(signing secret, shown this once: give it to the receiver to check X-Slipway-Signature)");
+        if let Some(held) = &c.held {
+            println!(
+                "not in force yet: {}\nwaits for another {}: configuration change request {}: `slipway config-change approve {}`\nuntil then it is sent nothing and answers no change request",
+                held.reasons.join("; "),
+                word(&held.waits_for),
+                held.id,
+                held.id
+            );
+        }
     });
     Ok(())
 }
@@ -137,10 +146,17 @@ fn list(remote: &Remote) -> Result<(), Failure> {
                     w.events.join(","),
                     w.project.clone().unwrap_or_else(|| "all".to_string()),
                     w.created_by.clone(),
+                    w.held_by.map_or_else(
+                        || "in force".to_string(),
+                        |id| format!("waits: config-change {id}"),
+                    ),
                 ]
             })
             .collect();
-        table(&["NAME", "URL", "EVENTS", "PROJECT", "ADDED BY"], &rows)
+        table(
+            &["NAME", "URL", "EVENTS", "PROJECT", "ADDED BY", "STATE"],
+            &rows,
+        )
     });
     Ok(())
 }

@@ -156,6 +156,37 @@ pub fn key_reasons(grant: &KeyGrant, reached: &BTreeSet<Name>) -> Vec<String> {
     )]
 }
 
+/// A webhook asked for, as a webhook request holds it (`desired`; its base is always `null`: the
+/// webhook is stored held, and a name is taken only once). The URL is kept as the audit keeps it
+/// (scheme and host): the rest may hold a token of the receiver's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookGrant {
+    pub name: Name,
+    /// `scheme://host[:port]`, with `/…` when the URL goes on.
+    pub url: String,
+    pub events: Vec<String>,
+    /// Only this project's events and change requests; `None` for all.
+    pub project: Option<Name>,
+}
+
+/// Why adding a webhook needs a second person: its secret signs answers to the change requests
+/// (CAB) it mirrors, and it receives their events, for each protected environment its scope
+/// reaches (`reached`: those of its project's lifecycles, or every protected one when it is not
+/// scoped to a project or the project has no lifecycle). One admin adding a webhook must not
+/// decide CAB requests alone. A webhook whose scope reaches no protected environment applies at
+/// once.
+pub fn webhook_reasons(grant: &WebhookGrant, reached: &BTreeSet<Name>) -> Vec<String> {
+    if reached.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<&str> = reached.iter().map(Name::as_str).collect();
+    vec![format!(
+        "webhook {} could answer the change requests (CAB) of, and receive the events of, the protected {}",
+        grant.name,
+        names.join(", ")
+    )]
+}
+
 /// Where a configuration change request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -186,6 +217,8 @@ pub enum SubjectKind {
     User,
     /// A signing key a project trusts ([`KeyGrant`]).
     SigningKey,
+    /// An outbound webhook, whose secret answers change requests ([`WebhookGrant`]).
+    Webhook,
 }
 
 state_names!(SubjectKind, "configuration change subject", {
@@ -194,6 +227,7 @@ state_names!(SubjectKind, "configuration change subject", {
     Flag => "flag",
     User => "user",
     SigningKey => "signing_key",
+    Webhook => "webhook",
 });
 
 /// Why a change of flag `flag`'s state in `environment` needs a second person: the environment
@@ -584,5 +618,28 @@ mod tests {
             let reasons = environment_reasons(Some(&env(true, a)), &env(true, b));
             prop_assert_eq!(reasons.is_empty(), a == b);
         }
+    }
+
+    fn hook(project: Option<&str>) -> WebhookGrant {
+        WebhookGrant {
+            name: Name::parse("itsm").expect("a valid name"),
+            url: "https://itsm.example.com/…".into(),
+            events: vec!["*".into()],
+            project: project.map(|p| Name::parse(p).expect("a valid name")),
+        }
+    }
+
+    #[test]
+    fn a_webhook_reaching_a_protected_environment_waits_and_names_it() {
+        let reached: BTreeSet<Name> = ["PROD", "PRE-PROD"]
+            .iter()
+            .map(|n| Name::parse(n).expect("a valid name"))
+            .collect();
+        assert_eq!(
+            webhook_reasons(&hook(None), &reached),
+            ["webhook itsm could answer the change requests (CAB) of, and receive the events of, the protected PRE-PROD, PROD"]
+        );
+        assert!(webhook_reasons(&hook(Some("pets")), &BTreeSet::new()).is_empty());
+        assert_eq!("webhook".parse(), Ok(SubjectKind::Webhook));
     }
 }

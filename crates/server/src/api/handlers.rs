@@ -419,7 +419,13 @@ pub(super) async fn create_user(
         body.password.as_deref(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(created_user(created))))
+    // Created as a viewer, the raise to the role asked held for another admin: accepted.
+    let status = if created.held.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(created_user(created))))
 }
 
 #[derive(Deserialize)]
@@ -538,6 +544,7 @@ fn created_user(created: services::users::CreatedUser) -> CreatedUser {
     CreatedUser {
         user: created.user.into_view(),
         generated_password: created.generated_password,
+        held: created.held,
     }
 }
 

@@ -44,11 +44,18 @@ async fn add(
         body.project.as_deref(),
     )
     .await?;
+    // Held for another admin: accepted, not yet in force.
+    let status = if created.held.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         Json(CreatedWebhook {
             webhook: created.webhook.into_view(),
             secret: created.secret,
+            held: created.held,
         }),
     ))
 }

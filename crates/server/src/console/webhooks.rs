@@ -17,6 +17,8 @@ struct WebhookRow {
     events: String,
     project: String,
     created: String,
+    /// The configuration change request a held webhook waits for.
+    held_by: Option<i64>,
 }
 
 struct DeliveryRow {
@@ -71,6 +73,7 @@ pub(super) async fn list(
                 events: w.events.join(", "),
                 project: w.project.unwrap_or_else(|| "all".into()),
                 created: short_timestamp(w.created_at),
+                held_by: w.held_by,
             })
             .collect(),
         deliveries: deliveries

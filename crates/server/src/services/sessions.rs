@@ -17,6 +17,39 @@ pub struct NewSession {
     pub role: slipway_core::access::Role,
 }
 
+/// Record a failed sign-in of `attempt`: always counted (metrics), audited as
+/// `session.login_failed` with `details` only when [`crate::sign_in_audit`] says so — the first
+/// failure of a name from a client within its window, within the server-wide budget — adding
+/// how many failures were not audited since the previous audited one. Bounds what a guesser
+/// can write into the audit chain; refuses nobody.
+pub(crate) async fn record_failed_sign_in(
+    state: &AppState,
+    attempt: &crate::state::SignInAttempt<'_>,
+    mut details: serde_json::Value,
+) -> Result<(), ServiceError> {
+    use crate::sign_in_audit::Verdict;
+    let verdict =
+        state
+            .sign_in_audit
+            .judge(attempt.username, attempt.client, std::time::Instant::now());
+    state
+        .metrics
+        .sign_in_failed(matches!(verdict, Verdict::Audit { .. }));
+    let Verdict::Audit { unaudited_before } = verdict else {
+        return Ok(());
+    };
+    details["unaudited_before"] = serde_json::json!(unaudited_before);
+    let mut tx = state.store.write().await?;
+    tx.audit(AuditEntry {
+        actor: attempt.username.to_string(),
+        verb: "session.login_failed".into(),
+        subject: format!("user/{}", attempt.username),
+        details,
+    });
+    tx.commit().await?;
+    Ok(())
+}
+
 /// A new console session for `user`, written with its `session.login` event (whose details say
 /// where from and how) into the caller's transaction. It ends after the configured idle time
 /// unless used, and at the absolute limit whatever happens; the cookie lives as long as that.

@@ -5,8 +5,6 @@
 //! with both names by `services::config_changes`. Revoking a key applies at once: it only
 //! takes trust away.
 
-use std::collections::BTreeSet;
-
 use serde_json::json;
 use slipway_api::config_changes::ConfigChangeView;
 use slipway_core::access::Operation;
@@ -14,7 +12,7 @@ use slipway_core::diff::{Change, ChangeKind};
 use slipway_core::governance::config_change::{key_reasons, KeyGrant, SubjectKind};
 use slipway_core::signing::{KeyError, PublicKey};
 use slipway_core::Name;
-use slipway_store::{SigningKeyRecord, WriteTx};
+use slipway_store::SigningKeyRecord;
 
 use super::config_changes::{self, Held};
 use super::{entry, require};
@@ -79,7 +77,7 @@ pub async fn add_key(
         name: name.clone(),
         public_key: public_key.to_string(),
     };
-    let reached = protected_reached(&mut tx, &found).await?;
+    let reached = config_changes::protected_reached(&mut tx, Some(&found)).await?;
     let reasons = key_reasons(&grant, &reached);
     if !reasons.is_empty() {
         let change = Change {
@@ -147,27 +145,6 @@ pub async fn trust_example_key(
     });
     tx.commit().await?;
     Ok(())
-}
-
-/// The protected environments `project`'s releases reach: those its lifecycles pass through,
-/// or every protected one when it has no lifecycle (it may then be deployed anywhere).
-async fn protected_reached(
-    tx: &mut WriteTx<'_>,
-    project: &slipway_core::model::Project,
-) -> Result<BTreeSet<Name>, ServiceError> {
-    let on_its_way: BTreeSet<&Name> = project
-        .lifecycles
-        .iter()
-        .flat_map(|l| &l.phases)
-        .flat_map(|p| &p.environments)
-        .collect();
-    Ok(tx
-        .environments()
-        .await?
-        .into_iter()
-        .filter(|e| e.protected && (on_its_way.is_empty() || on_its_way.contains(&e.name)))
-        .map(|e| e.name)
-        .collect())
 }
 
 pub async fn revoke_key(

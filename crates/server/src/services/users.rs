@@ -10,7 +10,7 @@ use slipway_store::{ApiToken, User};
 
 use super::config_changes::{self, Held, Holding};
 pub use super::sessions::NewSession;
-use super::sessions::{open_session, valid_username};
+use super::sessions::{open_session, record_failed_sign_in, valid_username};
 use super::{entry, require};
 use crate::auth::{hash_password, new_secret, secret_hash, verify_password, Actor};
 use crate::state::SignInAttempt;
@@ -102,19 +102,13 @@ pub async fn login(
             false
         }
     };
-    let mut tx = state.store.write().await?;
     let Some(user) = user.filter(|_| ok) else {
         state.login_limiter.fail(&attempt);
-        tx.audit(AuditEntry {
-            actor: username.to_string(),
-            verb: "session.login_failed".into(),
-            subject: format!("user/{username}"),
-            details: json!({ "client": client.to_string() }),
-        });
-        tx.commit().await?;
+        record_failed_sign_in(state, &attempt, json!({ "client": client.to_string() })).await?;
         return Err(ServiceError::BadCredentials);
     };
     state.login_limiter.succeed(&attempt);
+    let mut tx = state.store.write().await?;
     let session = open_session(
         state,
         &mut tx,
@@ -153,8 +147,16 @@ pub struct CreatedUser {
     pub user: User,
     /// Shown once, when no password was chosen.
     pub generated_password: Option<String>,
+    /// The raise to the role asked, held for another admin (the user is a viewer meanwhile).
+    pub held: Option<ConfigChangeView>,
 }
 
+/// Create a user. A role above viewer is governed like a raise (issue 15, item 1): one admin
+/// must not make a second admin, or an ops user, alone. The user is created as a viewer and the
+/// raise to the role asked waits for another admin as a configuration change request — unless
+/// no other enabled admin exists to approve it (the first admin setting up an installation, or
+/// a single-admin one): then the role applies at once and the audit event says why it was not
+/// held.
 pub async fn create(
     state: &AppState,
     actor: &Actor,
@@ -178,27 +180,56 @@ pub async fn create(
         .map(str::to_string)
         .or_else(|| generated.clone())
         .expect("one of the two is set");
-    let user = User {
+    let mut user = User {
         id: new_id(),
         username: username.to_string(),
-        role,
+        role: Role::Viewer,
         disabled: false,
         created_at: slipway_store::current_time(),
         password_hash: Some(hash_password(&chosen)),
         full_name: None,
     };
     let mut tx = state.store.write().await?;
+    let as_viewer = RoleGrant {
+        username: username.to_string(),
+        role: Role::Viewer,
+    };
+    let reasons = role_reasons(&as_viewer, role);
+    let mut details = json!({ "role": role.as_str() });
+    let mut raise = None;
+    if reasons.is_empty() {
+        user.role = role;
+    } else if tx.other_enabled_admins(&actor.username).await? == 0 {
+        user.role = role;
+        details["not_held"] = json!(format!(
+            "no other enabled admin exists to approve the {role} role (a single-admin installation), so it applies at once"
+        ));
+    } else {
+        details["role"] = json!(Role::Viewer.as_str());
+        details["asked_role"] = json!(role.as_str());
+        raise = Some(reasons);
+    }
     tx.create_user(&user).await?;
+    let held = match raise {
+        Some(reasons) => {
+            let line = format!("role: {} → {role} (asked at creation)", Role::Viewer);
+            let holding = hold_role(&mut tx, actor, as_viewer, role, line, reasons).await?;
+            details["held_by_config_change"] = json!(holding.request.id);
+            Some(holding.request)
+        }
+        None => None,
+    };
     tx.audit(entry(
         actor,
         "user.create",
         format!("user/{username}"),
-        json!({ "role": role.as_str() }),
+        details,
     ));
     tx.commit().await?;
     Ok(CreatedUser {
         user,
         generated_password: generated,
+        held,
     })
 }
 
@@ -222,7 +253,7 @@ pub struct UserChanges<'a> {
 
 /// Change a user's role, enabled state, password or printed name. A lowering of the role
 /// applies at once; a raise waits for a second admin as a configuration change request (the
-/// rest applies now).
+/// rest applies now), unless no other enabled admin exists to approve it (the audit says so).
 pub async fn update(
     state: &AppState,
     actor: &Actor,
@@ -266,6 +297,12 @@ pub async fn update(
         let line = format!("role: {} → {}", user.role, r);
         if reasons.is_empty() {
             changed.push(line);
+            user.role = r;
+        } else if tx.other_enabled_admins(&actor.username).await? == 0 {
+            // Nobody else could approve it: held, it would wait for ever (as at creation).
+            changed.push(format!(
+                "{line} (not held: no other enabled admin exists to approve it)"
+            ));
             user.role = r;
         } else {
             held = Some(hold_role(&mut tx, actor, current, r, line, reasons).await?);

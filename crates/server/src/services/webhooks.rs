@@ -1,12 +1,22 @@
 //! Outbound webhooks, managed by admins: add (the HMAC secret is shown once), list, remove, test,
 //! and the delivery log. Deliveries are queued by the store with the audit events that raise them
 //! and sent by [`crate::outbox`].
+//!
+//! A webhook's secret also signs the answers of the tool it feeds to the change requests (CAB) it
+//! mirrors, so adding a webhook whose scope reaches a protected environment is a governed change
+//! (issue 15, item 1): the webhook is stored held by a configuration change request, receives
+//! nothing and answers nothing until another admin approves it (`services::config_changes`).
+//! Changing a webhook's URL, secret or scope is removing it and adding it again: held the same.
 
 use serde_json::json;
+use slipway_api::config_changes::ConfigChangeView;
 use slipway_core::access::Operation;
+use slipway_core::diff::{Change, ChangeKind};
+use slipway_core::governance::config_change::{webhook_reasons, SubjectKind, WebhookGrant};
 use slipway_core::notify::{check_url, parse_events, WebhookInputError};
 use slipway_store::{Delivery, Webhook};
 
+use super::config_changes::{self, Held};
 use super::{entry, parse_name, require};
 use crate::auth::{new_secret, Actor};
 use crate::{AppState, ServiceError};
@@ -16,11 +26,13 @@ pub(crate) fn secret_slot(name: &str) -> String {
     format!("webhook/{name}")
 }
 
-/// A new webhook and its signing secret, which is never shown again.
+/// A new webhook and its signing secret, which is never shown again; held for another admin
+/// when its scope reaches a protected environment.
 #[derive(Debug, Clone)]
 pub struct CreatedWebhook {
     pub webhook: Webhook,
     pub secret: String,
+    pub held: Option<ConfigChangeView>,
 }
 
 fn invalid(e: WebhookInputError) -> ServiceError {
@@ -42,45 +54,98 @@ pub async fn add(
     check_url(url).map_err(invalid)?;
     let events = parse_events(events).map_err(invalid)?;
     let project = match project.map(str::trim).filter(|p| !p.is_empty()) {
-        Some(p) => {
-            let p = parse_name("project", p)?;
-            if state.store.project(&p).await?.is_none() {
-                return Err(ServiceError::not_found(
-                    format!("project {p}"),
-                    "list projects with `slipway project list`",
-                ));
-            }
-            Some(p.to_string())
-        }
+        Some(p) => Some(parse_name("project", p)?),
         None => None,
     };
-    let webhook = Webhook {
+    let mut webhook = Webhook {
         name: name.to_string(),
         url: url.to_string(),
         events,
-        project,
+        project: project.as_ref().map(|p| p.to_string()),
         created_by: actor.username.clone(),
         created_at: slipway_store::current_time(),
+        held_by: None,
     };
     let secret = new_secret("whsec_");
     let sealed = state.secrets.seal(&secret_slot(&webhook.name), &secret);
     let mut tx = state.store.write().await?;
-    if tx.webhook(&webhook.name).await?.is_some() {
+    let scope = match &project {
+        Some(p) => Some(tx.project(p).await?.ok_or_else(|| {
+            ServiceError::not_found(
+                format!("project {p}"),
+                "list projects with `slipway project list`",
+            )
+        })?),
+        None => None,
+    };
+    if let Some(existing) = tx.webhook(&webhook.name).await? {
+        let waits = existing
+            .held_by
+            .map(|id| format!(" (it waits for configuration change request {id})"))
+            .unwrap_or_default();
         return Err(ServiceError::Conflict(format!(
-            "webhook {}; remove it first with `slipway webhook remove {}`, or choose another name",
+            "webhook {}{waits}; remove it first with `slipway webhook remove {}`, or choose another name",
             webhook.name, webhook.name
         )));
     }
+    // The URL may carry a token of the receiver's: the audit and the request keep only where
+    // it points.
+    let grant = WebhookGrant {
+        name: name.clone(),
+        url: redact_url(&webhook.url),
+        events: webhook.events.clone(),
+        project,
+    };
+    let reached = config_changes::protected_reached(&mut tx, scope.as_ref()).await?;
+    let reasons = webhook_reasons(&grant, &reached);
+    let mut held = None;
+    if !reasons.is_empty() {
+        let change = Change {
+            kind: ChangeKind::Create,
+            subject: subject.clone(),
+            details: vec![format!(
+                "add webhook {name} → {} ({}; {})",
+                grant.url,
+                grant.events.join(","),
+                grant
+                    .project
+                    .as_ref()
+                    .map_or_else(|| "every project".to_string(), |p| format!("project {p}"))
+            )],
+        };
+        let holding = config_changes::hold(
+            &mut tx,
+            actor,
+            Held {
+                change: &change,
+                kind: SubjectKind::Webhook,
+                base: None,
+                desired: serde_json::to_value(&grant).expect("a webhook grant serialises"),
+                reasons,
+            },
+        )
+        .await?;
+        webhook.held_by = Some(holding.request.id);
+        held = Some(holding.request);
+    }
     tx.insert_webhook(&webhook, &sealed).await?;
-    // The URL may carry a token of the receiver's: the audit keeps only where it points.
     tx.audit(entry(
         actor,
         "webhook.add",
         subject,
-        json!({ "url": redact_url(&webhook.url), "events": webhook.events, "project": webhook.project }),
+        json!({
+            "url": grant.url,
+            "events": webhook.events,
+            "project": webhook.project,
+            "held_by_config_change": webhook.held_by,
+        }),
     ));
     tx.commit().await?;
-    Ok(CreatedWebhook { webhook, secret })
+    Ok(CreatedWebhook {
+        webhook,
+        secret,
+        held,
+    })
 }
 
 pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Webhook>, ServiceError> {
@@ -107,8 +172,11 @@ pub async fn test(state: &AppState, actor: &Actor, name: &str) -> Result<(), Ser
     let subject = format!("webhook/{name}");
     require(state, actor, Operation::ManageWebhooks, &subject).await?;
     let mut tx = state.store.write().await?;
-    if tx.webhook(name.as_str()).await?.is_none() {
+    let Some(found) = tx.webhook(name.as_str()).await? else {
         return Err(unknown(name.as_str()));
+    };
+    if let Some(id) = found.held_by {
+        return Err(held_error(name.as_str(), id));
     }
     tx.audit(entry(
         actor,
@@ -142,6 +210,14 @@ pub async fn deliveries(
         .store
         .deliveries(webhook.as_ref().map(|w| w.as_str()), limit)
         .await?)
+}
+
+/// A held webhook is sent nothing, a ping included.
+fn held_error(name: &str, id: i64) -> ServiceError {
+    ServiceError::state(
+        format!("webhook {name} waits for another admin's approval (configuration change request {id}); it is sent nothing until then"),
+        format!("another admin approves it with `slipway config-change approve {id}`"),
+    )
 }
 
 fn unknown(name: &str) -> ServiceError {

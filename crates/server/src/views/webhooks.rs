@@ -15,6 +15,7 @@ impl IntoView for Webhook {
             project: self.project,
             created_by: self.created_by,
             created_at: format_time(self.created_at),
+            held_by: self.held_by,
         }
     }
 }

@@ -370,3 +370,108 @@ fn the_console_shows_waiting_changes_and_another_admin_approves_there() {
     assert_eq!(shown["decided_by"], "ada");
     assert_eq!(shown["comment"], "seen in the console");
 }
+
+/// The details of an audit event, parsed (the API carries them as the JSON text hashed).
+fn details(event: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(event["details"].as_str().unwrap()).unwrap()
+}
+
+/// Creating a user with a role above viewer is a raise (issue 15): with another admin about,
+/// the user is created as a viewer and the role asked waits for that admin — through the CLI
+/// (the API answers 202) and through the console alike. On an installation with no other admin
+/// nobody could approve it, so it applies at once and the audit event says why.
+#[test]
+fn creating_a_user_above_viewer_waits_for_a_second_admin_unless_there_is_none() {
+    let server = Server::start();
+    let password = "a long enough passphrase";
+    // Only the first admin: nobody else could approve, so the role applies, said in the audit.
+    let said = ok(server.cli_with_stdin(
+        None,
+        &[
+            "user",
+            "create",
+            "ada",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        password,
+    ));
+    assert!(
+        said.contains("created user ada (admin)") && !said.contains("waits"),
+        "{said}"
+    );
+    let created = audit(&server, "user.create");
+    let ada = created
+        .iter()
+        .find(|e| e["subject"] == "user/ada")
+        .expect("ada's creation is audited");
+    assert!(
+        details(ada)["not_held"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no other enabled admin exists"),
+        "{ada}"
+    );
+
+    // Now another admin exists: a second admin, or an ops user, waits for them.
+    let said = ok(server.cli(None, &["user", "create", "otto", "--role", "admin"]));
+    assert!(
+        said.contains("created user otto (viewer)")
+            && said.contains("the role asked waits for another admin: configuration change request 1 (role: viewer → admin (asked at creation))")
+            && said.contains("until then otto is a viewer"),
+        "{said}"
+    );
+    let answer = ureq::post(&format!("{}/api/v1/users", server.url))
+        .set("authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .send_json(serde_json::json!({ "username": "olga", "role": "ops" }))
+        .expect("the creation is accepted");
+    assert_eq!(answer.status(), 202);
+    let body: serde_json::Value = answer.into_json().unwrap();
+    assert_eq!(body["user"]["role"], "viewer", "{body}");
+    assert_eq!(body["held"]["kind"], "user", "{body}");
+    let role_of = |name: &str| {
+        let users = json(server.cli(None, &["user", "list", "-o", "json"]));
+        users["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == name)
+            .map(|u| u["role"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(role_of("otto"), "viewer");
+    let own = server.cli(None, &["config-change", "approve", "1"]);
+    assert!(
+        stderr(&own).contains("may not approve it; four eyes"),
+        "{}",
+        stderr(&own)
+    );
+    let ada = Console::sign_in(&server.url, "ada", password);
+    let approved = ada.post_from(
+        "/config-changes",
+        "/config-changes/1/approve",
+        &[("comment", "otto joins the platform team")],
+    );
+    assert!(approved.status < 400, "{}", approved.body);
+    assert_eq!(role_of("otto"), "admin");
+    // A viewer is created as asked, by anyone allowed.
+    let said = ok(server.cli(None, &["user", "create", "vic", "--role", "viewer"]));
+    assert!(!said.contains("waits"), "{said}");
+
+    // The console's form follows the same rule, and says what waits and for whom.
+    let page = ada.post_from(
+        "/users",
+        "/users",
+        &[("username", "quinn"), ("role", "qa"), ("password", "")],
+    );
+    assert!(
+        page.body.contains("The role asked waits for another admin")
+            && page
+                .body
+                .contains("until it is approved, quinn is a viewer"),
+        "{}",
+        page.body
+    );
+    assert_eq!(role_of("quinn"), "viewer");
+}

@@ -338,3 +338,63 @@ fn on_postgresql_only_the_lease_holder_re_checks_and_another_server_takes_over_w
     let verified = ok(second.cli(None, &["audit", "verify"]));
     assert!(verified.contains("intact"), "{verified}");
 }
+
+/// A provider that rotates refresh tokens spends each one when it is used, and refuses a spent
+/// one by revoking the whole grant. The server keeps each new token (sealed, in the database)
+/// in the transaction of the re-check that got it, so after it is killed and started again its
+/// re-checks go on with the newest token: the person keeps their session and a regrouping at the
+/// provider still reaches them. Had it kept only the first token, or held the new one in memory
+/// only, the first re-check after the restart would spend a spent token: `invalid_grant`, and
+/// the person's access would end.
+#[test]
+fn a_rotated_refresh_token_is_kept_across_a_server_kill_and_the_re_check_goes_on_with_it() {
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/login/oidc/callback");
+    let users = json!({
+        "dora": { "password": "dora", "name": "dora", "groups": ["release-ops"], "rotate_refresh_token": true },
+    });
+    let Some(provider) = OidcProvider::start(&redirect, &users) else {
+        return;
+    };
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let config = folder.path().join("auth.yaml");
+    std::fs::write(&config, oidc_config(&provider.issuer, port)).expect("the auth config");
+    let env = [
+        ("SLIPWAY_AUTH_CONFIG", config.to_str().expect("UTF-8")),
+        ("SLIPWAY_OIDC_RECHECK_SECS", "3"),
+        ("SLIPWAY_OIDC_GRACE_SECS", "60"),
+    ];
+    let mut server = Server::start_listening(&format!("127.0.0.1:{port}"), &env);
+    let base = server.url.clone();
+    let mut dora = signed_in(&base, "dora");
+    assert_eq!(role(&base, "dora"), "ops");
+
+    // The re-checks rotate her token a few times: each uses the one the previous gave.
+    eventually("the provider rotated Dora's refresh token twice", || {
+        provider.rotations("dora") >= 2
+    });
+    assert_eq!(whoami(&mut dora, &base), 200);
+
+    // Killed between two re-checks (just after one rotated the token and wrote it down), not
+    // inside one: a server dying after the provider spent the old token and before it stored
+    // the new one loses that person's token, which no server can avoid (docs/auth.md).
+    let seen = provider.rotations("dora");
+    eventually("another rotation", || provider.rotations("dora") > seen);
+    std::thread::sleep(Duration::from_millis(500));
+    server.kill_and_restart(&env);
+    let rotated_before_restart = provider.rotations("dora");
+    eventually("a re-check after the restart rotates it again", || {
+        provider.rotations("dora") > rotated_before_restart
+    });
+    provider.set_user("dora", &json!({ "password": "dora", "name": "dora", "groups": ["slipway-admins"], "rotate_refresh_token": true }));
+    eventually("the regrouping reaches Dora after the restart", || {
+        role(&base, "dora") == "admin"
+    });
+    assert_eq!(whoami(&mut dora, &base), 200, "Dora keeps her session");
+    assert_eq!(
+        count(&base, "user.access_ended", "dora"),
+        0,
+        "no spent token was ever used: {:?}",
+        audit_details(&base, "user.access_ended")
+    );
+}

@@ -1,6 +1,6 @@
 //! The OpenID provider down when someone signs in: Slipway answers 503, signs nobody in, and
-//! records each unsuccessful attempt once in the audit log (`session.login_failed`, method
-//! `oidc`, the client and why), whether the provider was silent when the person clicked
+//! records the unsuccessful attempt in the audit log (`session.login_failed`, method `oidc`, the
+//! client and why; repeats from one client within 5 minutes are counted, not audited), whether the provider was silent when the person clicked
 //! "Sign in with …" (its discovery document never read) or went silent between their sign-in
 //! there and Slipway's exchange of the code. Nothing of the answer (the code, a token) is kept.
 
@@ -33,7 +33,8 @@ fn assert_an_audited_outage(event: &Value, actor: &str) {
 }
 
 #[test]
-fn a_provider_silent_since_the_start_answers_503_and_each_attempt_is_audited_once() {
+fn a_provider_silent_since_the_start_answers_503_and_its_failures_are_audited_once_per_client_and_window(
+) {
     let port = free_port();
     // Nothing listens there: the provider is down from before the server's start.
     let silent_issuer = format!("http://127.0.0.1:{}", free_port());
@@ -49,12 +50,25 @@ fn a_provider_silent_since_the_start_answers_503_and_each_attempt_is_audited_onc
         assert!(start.body.contains("break-glass"), "{}", start.body);
         assert!(start.location.is_none(), "not sent to a silent provider");
         assert!(!c.has_session(&base));
+        // Audited once for this client within the window; the repeats are counted, not
+        // written: a flood of failed attempts must not flood the audit chain.
         let failed = failed_sign_ins(&base);
-        assert_eq!(failed.len(), attempt, "one event per attempt: {failed:#?}");
-        for event in &failed {
-            assert_an_audited_outage(event, "unknown");
-        }
+        assert_eq!(failed.len(), 1, "attempt {attempt}: {failed:#?}");
+        assert_an_audited_outage(&failed[0], "unknown");
     }
+    let metrics = ureq::get(&format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics.contains("slipway_sign_in_failures_total 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("slipway_sign_in_failures_unaudited_total 2\n"),
+        "{metrics}"
+    );
     // The local break-glass admin is untouched, and the audit chain holds.
     assert_eq!(user(&base, "admin").expect("the admin")["role"], "admin");
     let verified = crate::support::ok(server.cli(None, &["audit", "verify"]));
@@ -96,8 +110,18 @@ fn a_provider_that_goes_silent_before_the_exchange_answers_503_audited_once_with
         "the code is not kept: {all_audit}"
     );
 
-    // The same answer again is refused as a flow already used (401), and audited once more.
+    // The same answer again is refused as a flow already used (401): a failure of the same
+    // client within 5 minutes, counted (metrics) rather than audited a second time.
     let again = c.get(&answer);
     assert_eq!(again.status, 401, "the flow was used: {}", again.body);
-    assert_eq!(failed_sign_ins(&base).len(), 2);
+    assert_eq!(failed_sign_ins(&base).len(), 1);
+    let metrics = ureq::get(&format!("{base}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics.contains("slipway_sign_in_failures_total 2\n"),
+        "{metrics}"
+    );
 }

@@ -457,6 +457,10 @@ fn callback(
     }
 }
 
+/// The webhook's secret answers change requests, so one admin adding a webhook whose scope
+/// reaches the protected PROD must not decide its CAB requests alone (issue 15): the webhook is
+/// stored held (202, with the secret and the configuration change request), is sent nothing and
+/// answers nothing until another admin approves; a withdrawn one is dropped.
 #[test]
 fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback() {
     let server = Server::start();
@@ -470,35 +474,70 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
         Some(&server.enrollment_token("PROD", &["app"])),
     );
     server.wait_online("prod-01");
-    let created = json(server.cli(
+    let add = |name: &str, output: &str| {
+        ok(server.cli(
+            None,
+            &[
+                "webhook",
+                "add",
+                "--name",
+                name,
+                "--url",
+                "http://127.0.0.1:9/itsm?token=receivers-own",
+                "--events",
+                "change_request.opened",
+                "-o",
+                output,
+            ],
+        ))
+    };
+    let said = add("itsm-withdrawn", "human");
+    assert!(
+        said.contains("not in force yet: webhook itsm-withdrawn could answer the change requests (CAB) of, and receive the events of, the protected PROD")
+            && said.contains("waits for another admin: configuration change request 1: `slipway config-change approve 1`")
+            && said.contains("whsec_"),
+        "{said}"
+    );
+    // Withdrawn by its author: the held webhook is dropped, never in force.
+    ok(server.cli(
         None,
-        &[
-            "webhook",
-            "add",
-            "--name",
-            "itsm",
-            "--url",
-            "http://127.0.0.1:9/itsm",
-            "--events",
-            "change_request.opened",
-            "-o",
-            "json",
-        ],
+        &["config-change", "reject", "1", "--comment", "wrong URL"],
     ));
-    let secret = created["secret"].as_str().unwrap().to_string();
+    let listed = json(server.cli(None, &["webhook", "list", "-o", "json"])).to_string();
+    assert!(!listed.contains("itsm-withdrawn"), "{listed}");
 
-    // The promotion opens a change request and waits for it.
+    let hook = "itsm";
+    let created: serde_json::Value = serde_json::from_str(&add(hook, "json")).unwrap();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let request = created["held"]["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("held: {created}"));
+    assert_eq!(created["webhook"]["held_by"], request, "{created}");
+    assert_eq!(created["held"]["kind"], "webhook", "{created}");
+    let details = created["held"]["details"].to_string();
+    assert!(
+        details.contains("http://127.0.0.1:9/…") && !details.contains("receivers-own"),
+        "the request keeps only where the URL points: {details}"
+    );
+
+    // The promotion opens a change request; the held webhook is told nothing.
     let out = ok(server.start_deploy("itsm", "1.0.0", "PROD"));
     assert!(out.contains("wait change_request"), "{out}");
     let rfc = json(server.cli(None, &["rfc", "list", "--open", "-o", "json"]))[0].clone();
     let id = rfc["id"].as_i64().unwrap();
     let deliveries = json(server.cli(
         None,
-        &["webhook", "deliveries", "--webhook", "itsm", "-o", "json"],
+        &["webhook", "deliveries", "--webhook", hook, "-o", "json"],
     ));
     assert!(
-        deliveries.to_string().contains("change_request.opened"),
-        "the ITSM tool is told: {deliveries}"
+        !deliveries.to_string().contains("change_request.opened"),
+        "a held webhook is sent nothing: {deliveries}"
+    );
+    let tested = server.cli(None, &["webhook", "test", hook]);
+    assert!(
+        stderr(&tested).contains("waits for another admin's approval"),
+        "{}",
+        stderr(&tested)
     );
 
     let now = std::time::SystemTime::now()
@@ -506,7 +545,60 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
         .unwrap()
         .as_secs() as i64;
     let body = r#"{"approve": true, "comment": "CHG0042 approved by the CAB", "by": "jane"}"#;
-    let (code, problem) = callback(&server, id, "itsm", "whsec_forged", now, body);
+    // Rightly signed, but held: refused.
+    let (code, problem) = callback(&server, id, hook, &secret, now, body);
+    assert_eq!(code, 403, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&format!(
+            "webhook {hook} waits for another admin's approval (configuration change request {request})"
+        )),
+        "{problem}"
+    );
+    // Its author may not approve it; another admin does.
+    let own = server.cli(None, &["config-change", "approve", &request.to_string()]);
+    assert!(
+        stderr(&own).contains("may not approve it; four eyes"),
+        "{}",
+        stderr(&own)
+    );
+    let ada = server.user_with_token("ada", "admin");
+    ok(server.cli(
+        Some(&ada),
+        &[
+            "config-change",
+            "approve",
+            &request.to_string(),
+            "--comment",
+            "CAB tool, ticket 77",
+        ],
+    ));
+    let listed = json(server.cli(None, &["webhook", "list", "-o", "json"]));
+    let in_force = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == hook)
+        .cloned()
+        .unwrap();
+    assert!(in_force["held_by"].is_null(), "{in_force}");
+    let added = json(server.cli(
+        None,
+        &["audit", "list", "--verb", "webhook.add", "-o", "json"],
+    ));
+    let approved = added["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["actor"] == "ada")
+        .cloned()
+        .unwrap_or_else(|| panic!("the approval is audited with both names: {added}"));
+    let both: serde_json::Value =
+        serde_json::from_str(approved["details"].as_str().unwrap()).unwrap();
+    assert_eq!(both["requested_by"], "admin", "{both}");
+    assert_eq!(both["approved_by"], "ada", "{both}");
+    ok(server.cli(None, &["webhook", "test", hook]));
+
+    let (code, problem) = callback(&server, id, hook, "whsec_forged", now, body);
     assert_eq!(code, 403, "{problem}");
     assert!(
         problem["detail"]
@@ -515,7 +607,7 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
             .contains("the signature does not match"),
         "{problem}"
     );
-    let (code, problem) = callback(&server, id, "itsm", &secret, now - 3600, body);
+    let (code, problem) = callback(&server, id, hook, &secret, now - 3600, body);
     assert_eq!(code, 403);
     assert!(
         problem["detail"]
@@ -533,11 +625,11 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
     let still = json(server.cli(None, &["rfc", "show", &id.to_string(), "-o", "json"]));
     assert_eq!(still["state"], "open", "refused callbacks change nothing");
 
-    let (code, decided) = callback(&server, id, "itsm", &secret, now, body);
+    let (code, decided) = callback(&server, id, hook, &secret, now, body);
     assert_eq!(code, 200, "{decided}");
     assert_eq!(decided["state"], "approved");
-    assert_eq!(decided["decided_by"], "itsm:itsm:jane");
-    let (code, _) = callback(&server, id, "itsm", &secret, now, body);
+    assert_eq!(decided["decided_by"], format!("itsm:{hook}:jane"));
+    let (code, _) = callback(&server, id, hook, &secret, now, body);
     assert_eq!(code, 409, "a decided change request does not change");
 
     // With its change request approved, the promotion deploys by itself.

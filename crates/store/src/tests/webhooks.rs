@@ -12,6 +12,7 @@ fn hook(name: &str, events: &[&str], project: Option<&str>) -> Webhook {
         project: project.map(str::to_string),
         created_by: "alice".into(),
         created_at: crate::current_time(),
+        held_by: None,
     }
 }
 
@@ -200,6 +201,85 @@ async fn a_worker_whose_claim_ran_out_records_nothing_and_the_next_claim_sends_i
         let log = store.deliveries(Some("all"), 50).await.unwrap();
         assert_eq!(log[0].state, DeliveryState::Delivered);
         assert_eq!(log[0].last_status, Some(200));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_held_webhook_is_sent_nothing_until_released_and_a_rejected_one_is_dropped() {
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let held = Webhook {
+            held_by: Some(7),
+            ..hook("itsm", &["*"], None)
+        };
+        tx.insert_webhook(&held, "sealed-itsm").await.unwrap();
+        tx.insert_webhook(&hook("in-force", &["*"], None), "sealed-2")
+            .await
+            .unwrap();
+        tx.audit(entry("webhook.add", "webhook/itsm"));
+        tx.commit().await.unwrap();
+        let key = store.webhook_callback_key("itsm").await.unwrap().unwrap();
+        assert_eq!(
+            (key.held_by, key.secret_sealed.as_str()),
+            (Some(7), "sealed-itsm")
+        );
+
+        let mut tx = store.write().await.unwrap();
+        tx.audit(deploy_event("pets"));
+        tx.commit().await.unwrap();
+        let to: Vec<String> = store
+            .deliveries(None, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.webhook)
+            .collect();
+        assert_eq!(to, ["in-force"], "the held webhook receives nothing");
+
+        // Another request's id releases nothing; its own does.
+        let mut tx = store.write().await.unwrap();
+        assert!(!tx.release_webhook("itsm", 8).await.unwrap());
+        assert!(tx.release_webhook("itsm", 7).await.unwrap());
+        tx.audit(deploy_event("pets"));
+        tx.commit().await.unwrap();
+        assert_eq!(
+            store
+                .webhook_callback_key("itsm")
+                .await
+                .unwrap()
+                .unwrap()
+                .held_by,
+            None
+        );
+        assert!(store
+            .deliveries(Some("itsm"), 50)
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.event == "deployment.started"));
+
+        // A rejected request drops its held webhook, and only a held one.
+        let mut tx = store.write().await.unwrap();
+        assert!(!tx.drop_held_webhook("itsm", 7).await.unwrap());
+        tx.insert_webhook(
+            &Webhook {
+                held_by: Some(9),
+                ..hook("second", &["*"], None)
+            },
+            "sealed-3",
+        )
+        .await
+        .unwrap();
+        assert!(tx.drop_held_webhook("second", 9).await.unwrap());
+        tx.audit(entry("config_change.reject", "config-change/9"));
+        tx.commit().await.unwrap();
+        assert!(store
+            .webhook_callback_key("second")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store.webhook_callback_key("itsm").await.unwrap().is_some());
     })
     .await;
 }

@@ -1,8 +1,9 @@
 //! Configuration change requests: the changes `apply` holds back because they alter what binds
 //! the people who deploy to a protected environment (its protection, gates, signature or failure
-//! policy, or a lifecycle through it), raises of a user's role (`services::users`) and keys
-//! trusted by a project whose releases reach one (`services::signing_keys`); and their decision
-//! by a second person.
+//! policy, or a lifecycle through it), raises of a user's role and users created above viewer
+//! (`services::users`), keys trusted by a project whose releases reach one
+//! (`services::signing_keys`) and webhooks whose scope reaches one (`services::webhooks`); and
+//! their decision by a second person.
 //!
 //! `core::governance::config_change` says which changes wait and who may decide; this module
 //! stores the request with its diff and author, and on approval applies it — only while the
@@ -12,6 +13,8 @@
 //! Break-glass: an admin with a reason may apply governed changes at once, for a bounded time;
 //! each is recorded (`config.break_glass`, which alerts through webhooks) and put back by
 //! [`end_expired_break_glasses`], which the engine calls, when it expires.
+
+use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 use slipway_api::config_changes::{BreakGlassAsk, BreakGlassView, ConfigChangeView};
@@ -25,9 +28,11 @@ use slipway_core::governance::config_change::{
 };
 use slipway_core::model::{Environment, Project};
 use slipway_core::signature::policy::SignedAction;
+use slipway_core::Name;
 use slipway_store::{format_time, NewBreakGlass, NewConfigChange, StoredConfigChange, WriteTx};
 
 mod signing_key;
+mod webhook;
 
 use super::signatures::{self, SignAsk};
 use super::{entry, require};
@@ -81,6 +86,28 @@ impl Admissions {
             .push(record_break_glass(tx, actor, glass, held).await?);
         Ok(true)
     }
+}
+
+/// The protected environments that `project`'s releases reach: those its lifecycles pass
+/// through, or every protected one when it has no lifecycle (it may then be deployed anywhere)
+/// or when there is no project (a webhook for every project).
+pub(crate) async fn protected_reached(
+    tx: &mut WriteTx<'_>,
+    project: Option<&Project>,
+) -> Result<BTreeSet<Name>, ServiceError> {
+    let on_its_way: BTreeSet<&Name> = project
+        .into_iter()
+        .flat_map(|p| &p.lifecycles)
+        .flat_map(|l| &l.phases)
+        .flat_map(|p| &p.environments)
+        .collect();
+    Ok(tx
+        .environments()
+        .await?
+        .into_iter()
+        .filter(|e| e.protected && (on_its_way.is_empty() || on_its_way.contains(&e.name)))
+        .map(|e| e.name)
+        .collect())
 }
 
 /// Store a held change as a pending request, in the apply's transaction, and audit it. The same
@@ -232,6 +259,9 @@ pub async fn decide(
         apply_request(&mut tx, actor, &request).await?;
         ChangeState::Applied
     } else {
+        if request.kind == SubjectKind::Webhook {
+            webhook::drop_rejected(&mut tx, &request).await?;
+        }
         ChangeState::Rejected
     };
     tx.settle_config_change(id, state_after, &actor.username, comment)
@@ -291,7 +321,10 @@ async fn signing_environment(
         SubjectKind::Flag => serde_json::from_value::<HeldFlag>(request.desired.clone())
             .ok()
             .map(|held| held.environment),
-        SubjectKind::Project | SubjectKind::User | SubjectKind::SigningKey => None,
+        SubjectKind::Project
+        | SubjectKind::User
+        | SubjectKind::SigningKey
+        | SubjectKind::Webhook => None,
     };
     let Some(name) = name.and_then(|n| slipway_core::Name::parse(&n).ok()) else {
         return Ok(None);
@@ -319,6 +352,14 @@ async fn apply_request(
                 current,
                 drift,
                 verb: "signing_key.add",
+            }
+        }
+        SubjectKind::Webhook => {
+            let (current, drift) = webhook::release(tx, request).await?;
+            Found {
+                current,
+                drift,
+                verb: "webhook.add",
             }
         }
     };
@@ -636,9 +677,9 @@ pub async fn end_expired_break_glasses(state: &AppState) -> Result<usize, Servic
                     Some(serde_json::to_value(&current).expect("a flag state serialises"))
                 }
             }
-            // Role raises and trusted keys have no break-glass: an emergency never needs a new
-            // admin, or a new way into a protected environment, alone.
-            SubjectKind::User | SubjectKind::SigningKey => None,
+            // Role raises, trusted keys and webhooks have no break-glass: an emergency never
+            // needs a new admin, or a new way into a protected environment, alone.
+            SubjectKind::User | SubjectKind::SigningKey | SubjectKind::Webhook => None,
         };
         let outcome = on_expiry(current.as_ref() == Some(&glass.applied));
         if !tx.end_break_glass(glass.id, outcome, now).await? {

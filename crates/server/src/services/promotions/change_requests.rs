@@ -154,14 +154,17 @@ pub async fn itsm_callback(
         hint: "sign `TIMESTAMP.BODY` with HMAC-SHA256 and the webhook's secret, as Slipway signs its deliveries (docs/webhooks.md)".into(),
     }
     };
-    let sealed = state
+    let key = state
         .store
-        .webhook_secret(webhook)
+        .webhook_callback_key(webhook)
         .await?
         .ok_or_else(|| unauthorised("no webhook has that name"))?;
     let secret = state
         .secrets
-        .open(&crate::services::webhooks::secret_slot(webhook), &sealed)
+        .open(
+            &crate::services::webhooks::secret_slot(webhook),
+            &key.secret_sealed,
+        )
         .ok_or_else(|| unauthorised("the webhook's secret cannot be opened"))?;
     slipway_core::notify::verify_callback(
         &secret,
@@ -172,6 +175,14 @@ pub async fn itsm_callback(
         300,
     )
     .map_err(unauthorised)?;
+    // Only a webhook in force answers: a held one waits for a second admin, so that one admin
+    // adding a webhook cannot decide CAB requests alone.
+    if let Some(request) = key.held_by {
+        return Err(ServiceError::Refused {
+            message: format!("the callback for change request {id} is refused: webhook {webhook} waits for another admin's approval (configuration change request {request}) and answers no change request until then"),
+            hint: format!("another admin approves the webhook with `slipway config-change approve {request}`"),
+        });
+    }
     let answer: Answer = serde_json::from_slice(body).map_err(|e| {
         ServiceError::invalid(
             format!("the callback body is not {{\"approve\": bool, \"comment\": \"…\", \"by\": \"…\"}}: {e}"),
@@ -186,6 +197,15 @@ pub async fn itsm_callback(
             ),
             hint: format!("decide it in Slipway with your password: `slipway rfc approve {id} --comment …`, or the promotion page"),
         });
+    }
+    if let Some(scope) = &key.project {
+        let rfc = state.store.change_request(id).await?;
+        let for_project = rfc.as_ref().and_then(|r| r.body["project"].as_str());
+        if for_project.is_some_and(|p| p != scope) {
+            return Err(unauthorised(&format!(
+                "webhook {webhook} is for project {scope}, not for change request {id}'s"
+            )));
+        }
     }
     let by = format!("itsm:{webhook}:{}", answer.by.trim());
     require_comment(&answer.comment)?;

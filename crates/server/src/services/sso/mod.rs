@@ -28,6 +28,7 @@ use refresh_tokens::{checked_at_sign_in_only, keep_refresh_token};
 use super::sessions::{open_session, valid_username, NewSession};
 use crate::auth::oidc::{self, OidcClient, OidcError};
 use crate::auth::{new_secret, same_secret};
+use crate::state::SignInAttempt;
 use crate::{AppState, ServiceError};
 
 /// The cookie that carries one OpenID sign-in from its start to the provider's answer.
@@ -219,15 +220,12 @@ async fn audit_failure(
     reason: &str,
     client: std::net::IpAddr,
 ) -> Result<(), ServiceError> {
-    let mut tx = state.store.write().await?;
-    tx.audit(AuditEntry {
-        actor: who.to_string(),
-        verb: "session.login_failed".into(),
-        subject: format!("user/{who}"),
-        details: json!({ "client": client.to_string(), "method": method, "reason": reason }),
-    });
-    tx.commit().await?;
-    Ok(())
+    let attempt = SignInAttempt {
+        username: who,
+        client,
+    };
+    let details = json!({ "client": client.to_string(), "method": method, "reason": reason });
+    super::sessions::record_failed_sign_in(state, &attempt, details).await
 }
 
 /// Finish a sign-in with the provider's answer: check it belongs to the flow this browser

@@ -10,7 +10,9 @@
 // provider's own key signed but that is wrong in that way, as a misconfigured or hostile
 // provider would send: Slipway must refuse it.
 // Refresh tokens are issued at every sign-in (Slipway re-checks people with them) but to a user
-// marked `"no_refresh_token": true`, and
+// marked `"no_refresh_token": true`; a user marked `"rotate_refresh_token": true` gets a new one
+// at each refresh and the one used is spent (used again, the provider refuses it and revokes the
+// grant), as providers that rotate do — `GET /test-admin/rotations/NAME` counts those rotations;
 // `PUT /test-admin/users/NAME` with a JSON user (or `null`: the account is gone, as a disabled
 // one is) changes a person at the provider while Slipway runs: their next refresh sees it.
 // Prints `listening http://127.0.0.1:PORT` once it serves; the test kills it at the end.
@@ -28,6 +30,7 @@ const { default: Provider } = await import(
   pathToFileURL(`${modules}/oidc-provider/lib/index.js`).href
 );
 const users = JSON.parse(env('SLIPWAY_OIDC_USERS'));
+const rotations = {};
 const clientId = env('SLIPWAY_OIDC_CLIENT_ID');
 
 let handler = (req, res) => { res.statusCode = 503; res.end(); };
@@ -52,6 +55,12 @@ const provider = new Provider(issuer, {
   // A user with `"no_refresh_token": true` gets none, as a provider asked without the scope
   // it needs (often `offline_access`) behaves.
   issueRefreshToken: async (ctx, client, code) => !users[code.accountId]?.no_refresh_token,
+  rotateRefreshToken: (ctx) => {
+    const account = ctx.oidc.entities.RefreshToken?.accountId;
+    const rotate = Boolean(users[account]?.rotate_refresh_token);
+    if (rotate) rotations[account] = (rotations[account] ?? 0) + 1;
+    return rotate;
+  },
   claims: { openid: ['sub'], profile: ['name', 'preferred_username'], groups: ['groups'] },
   scopes: ['openid', 'profile', 'groups'],
   // The groups go into the ID token itself, where Slipway reads them.
@@ -171,6 +180,12 @@ const testAdmin = async (req, res) => {
 
 const callback = provider.callback();
 handler = (req, res) => {
+  if (req.method === 'GET' && req.url.startsWith('/test-admin/rotations/')) {
+    const name = decodeURIComponent(req.url.slice('/test-admin/rotations/'.length));
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(rotations[name] ?? 0));
+    return;
+  }
   if (req.method === 'PUT' && req.url.startsWith('/test-admin/users/')) {
     testAdmin(req, res).catch((e) => {
       res.statusCode = 400;

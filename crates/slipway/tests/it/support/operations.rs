@@ -173,9 +173,11 @@ impl Server {
         ok(self.cli_with_stdin(None, &args, value))
     }
 
-    /// Create `username` with `role` and a password they sign in to the console with.
+    /// Create `username` with `role` and a password they sign in to the console with. Once a
+    /// second admin exists, a role above viewer waits for another admin than the bootstrap one
+    /// (who creates): the first other admin approves it here, as a colleague would.
     pub(crate) fn user_with_password(&self, username: &str, role: &str, password: &str) {
-        ok(self.cli_with_stdin(
+        let created = json(self.cli_with_stdin(
             None,
             &[
                 "user",
@@ -184,9 +186,42 @@ impl Server {
                 "--role",
                 role,
                 "--password-stdin",
+                "-o",
+                "json",
             ],
             password,
         ));
+        if let Some(request) = created["held"]["id"].as_i64() {
+            ok(self.cli(
+                Some(&self.second_admin_token()),
+                &["config-change", "approve", &request.to_string()],
+            ));
+        }
+    }
+
+    /// A fresh API token of the first enabled admin other than the bootstrap `admin`.
+    pub(crate) fn second_admin_token(&self) -> String {
+        let users = json(self.cli(None, &["user", "list", "-o", "json"]));
+        let second = users["items"]
+            .as_array()
+            .and_then(|all| {
+                all.iter().find(|u| {
+                    u["role"] == "admin" && u["username"] != "admin" && u["disabled"] == false
+                })
+            })
+            .and_then(|u| u["username"].as_str())
+            .unwrap_or_else(|| panic!("no second admin to approve a held role: {users}"))
+            .to_string();
+        let created = json(self.cli(
+            None,
+            &[
+                "token", "create", "--name", "approver", "--user", &second, "-o", "json",
+            ],
+        ));
+        created["secret"]
+            .as_str()
+            .expect("a token secret")
+            .to_string()
     }
 
     /// Sign in through the API as a browser would; the session cookie (`name=value`).

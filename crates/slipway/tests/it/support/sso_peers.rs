@@ -99,6 +99,19 @@ impl OidcProvider {
             .expect("the provider takes the change");
     }
 
+    /// How many times the provider rotated `name`'s refresh token (a user marked
+    /// `"rotate_refresh_token": true`), spending the one used.
+    pub(crate) fn rotations(&self, name: &str) -> u64 {
+        ureq::get(&format!("{}/test-admin/rotations/{name}", self.issuer))
+            .call()
+            .expect("the provider answers")
+            .into_string()
+            .expect("a number")
+            .trim()
+            .parse()
+            .expect("a count")
+    }
+
     /// Stop it (the provider is down).
     pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
