@@ -105,7 +105,7 @@ impl<'a> LogSink<'a> {
         let mut wait = Duration::from_millis(250);
         while !self.cancelled {
             if let Some(lines) = self.queue.last_batch(BATCH_LINES, BATCH_BYTES) {
-                return (!lines.is_empty()).then(|| LogBatch {
+                return (!lines.is_empty()).then_some(LogBatch {
                     attempt: self.task.attempt,
                     first_line_no: self.next_line_no,
                     lines,
