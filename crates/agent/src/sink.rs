@@ -98,6 +98,29 @@ impl<'a> LogSink<'a> {
         }
     }
 
+    /// Deliver queued lines until the rest fits in one batch, and answer that batch (empty
+    /// lines: `None`) for the task's result to carry: one request fewer per step. `None` too
+    /// once the server said to stop, as [`LogSink::drain`] stops then.
+    pub(crate) fn drain_but_last(&mut self) -> Option<LogBatch> {
+        let mut wait = Duration::from_millis(250);
+        while !self.cancelled {
+            if let Some(lines) = self.queue.last_batch(BATCH_LINES, BATCH_BYTES) {
+                return (!lines.is_empty()).then_some(LogBatch {
+                    attempt: self.task.attempt,
+                    first_line_no: self.next_line_no,
+                    lines,
+                });
+            }
+            if !self.flush() {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(MAX_REPORT_BACKOFF_SECS));
+            } else {
+                wait = Duration::from_millis(250);
+            }
+        }
+        None
+    }
+
     /// Send the next batch of queued lines (an empty one renews the lease); false when the
     /// server could not be reached (they stay queued).
     pub(crate) fn flush(&mut self) -> bool {

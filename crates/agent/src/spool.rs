@@ -184,6 +184,17 @@ impl LogQueue {
         out
     }
 
+    /// Every waiting line, when they all fit in one batch of `max_lines` / `max_bytes` and
+    /// none waits beyond memory; else `None` (send batches first). Left in the queue, as
+    /// [`LogQueue::peek`] leaves them.
+    pub(crate) fn last_batch(&mut self, max_lines: usize, max_bytes: usize) -> Option<Vec<String>> {
+        if self.backlog() {
+            return None;
+        }
+        let lines = self.peek(max_lines, max_bytes);
+        (lines.len() == self.memory.len()).then_some(lines)
+    }
+
     /// The server has the first `n` lines of the last peek.
     pub(crate) fn ack(&mut self, n: usize) {
         for _ in 0..n {

@@ -113,6 +113,7 @@ fn refuse_second_run(link: &Link, credential: &str, task: &Assignment) {
         exit_code: None,
         summary: "this agent already ran this attempt and its result was lost; not run twice"
             .into(),
+        last_lines: None,
     };
     deliver(link, credential, task, &result);
 }
@@ -134,12 +135,19 @@ fn run_task(link: &Link, credential: &str, data: &Path, task: &Assignment) {
         "== {}: {summary}",
         if success { "done" } else { "FAILED" }
     ));
-    sink.drain();
+    // The last lines ride with the result when the server takes them so (one request fewer).
+    let last_lines = if task.result_takes_lines {
+        sink.drain_but_last()
+    } else {
+        sink.drain();
+        None
+    };
     let result = TaskResult {
         attempt: task.attempt,
         success,
         exit_code,
         summary: mask(&summary, &task.secrets),
+        last_lines,
     };
     deliver(link, credential, task, &result);
 }

@@ -187,6 +187,11 @@ pub struct Assignment {
     /// started, as the server measured them; absent from an older server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
+    /// The server stores the lines a result carries (`TaskResult::last_lines`), so the agent
+    /// sends a task's last lines with its result instead of a log request before it; false
+    /// from an older server, to which the agent sends them as before.
+    #[serde(default)]
+    pub result_takes_lines: bool,
 }
 
 /// A verification's baseline: the watched probes' results over a window before the deployment.
@@ -227,6 +232,10 @@ pub struct TaskResult {
     pub exit_code: Option<i64>,
     /// One line: what happened (or, in a dry run, what would happen).
     pub summary: String,
+    /// The task's last output lines, stored in the result's transaction (one request fewer per
+    /// step); sent only to a server whose assignment said `result_takes_lines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_lines: Option<LogBatch>,
 }
 
 /// `GET /api/v1/agent/probes`: the health probes this agent's environment runs, with their

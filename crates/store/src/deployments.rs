@@ -495,20 +495,10 @@ impl Store {
         lines: &[String],
     ) -> Result<()> {
         let _writer = self.unaudited_writer().await;
-        let at = now();
         // One transaction per batch: a backlog of many thousand lines is one commit per batch,
         // not one per line.
         let mut tx = self.pool.begin().await?;
-        for (i, line) in lines.iter().enumerate() {
-            sqlx::query("INSERT INTO task_logs (task_id, attempt, line_no, at, line) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt, line_no) DO NOTHING")
-                .bind(task_id)
-                .bind(attempt)
-                .bind(first_line_no + i as i64)
-                .bind(&at)
-                .bind(line)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_log_lines(&mut tx, task_id, attempt, first_line_no, lines).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -547,7 +537,41 @@ impl Store {
     }
 }
 
+/// Lines of a task's output from `first_line_no` on; a line already stored (a batch sent twice)
+/// is kept as it was.
+async fn insert_log_lines(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    task_id: &str,
+    attempt: i64,
+    first_line_no: i64,
+    lines: &[String],
+) -> Result<()> {
+    let at = now();
+    for (i, line) in lines.iter().enumerate() {
+        sqlx::query("INSERT INTO task_logs (task_id, attempt, line_no, at, line) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt, line_no) DO NOTHING")
+            .bind(task_id)
+            .bind(attempt)
+            .bind(first_line_no + i as i64)
+            .bind(&at)
+            .bind(line)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl WriteTx<'_> {
+    /// [`Store::append_logs`] in this transaction: a task's last lines, stored with its result.
+    pub async fn append_logs(
+        &mut self,
+        task_id: &str,
+        attempt: i64,
+        first_line_no: i64,
+        lines: &[String],
+    ) -> Result<()> {
+        insert_log_lines(&mut self.tx, task_id, attempt, first_line_no, lines).await
+    }
+
     pub async fn deployment(&mut self, id: i64) -> Result<Option<StoredDeployment>> {
         let row = sqlx::query(&format!(
             "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id = $1"
@@ -566,6 +590,29 @@ impl WriteTx<'_> {
             .fetch_all(&mut *self.tx)
             .await?;
         rows.iter().map(task).collect()
+    }
+
+    /// The states of the tasks of one batch of one run (a result's batch), in no set order: what
+    /// a result reads to know whether its deployment has a decision to take.
+    pub async fn batch_task_states(
+        &mut self,
+        deployment_id: i64,
+        phase: Phase,
+        run_index: i64,
+        batch_index: i64,
+    ) -> Result<Vec<TaskState>> {
+        let rows = sqlx::query(
+            "SELECT state FROM tasks WHERE deployment_id = $1 AND phase = $2 AND run_index = $3 AND batch_index = $4",
+        )
+        .bind(deployment_id)
+        .bind(phase.as_str())
+        .bind(run_index)
+        .bind(batch_index)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| named::<TaskState>(row, "state"))
+            .collect()
     }
 
     /// The states of a deployment's tasks in one phase, in the order of [`WriteTx::tasks`],

@@ -237,6 +237,9 @@ pub struct Store {
     plans: Arc<plans::PlanCache>,
     /// Releases' frozen snapshots read one by one (a lease reads its release's), parsed once.
     snapshots: Arc<plans::ParsedCache<(String, String), slipway_core::release::ReleaseSnapshot>>,
+    /// Projects decoded from their stored spec (`projects`): the background work reads them
+    /// all every second.
+    projects: Arc<plans::ParsedCache<String, slipway_core::model::Project>>,
     /// SQLite: what the background WAL checkpointer has done (`wal`); `None` on PostgreSQL.
     #[cfg_attr(not(test), allow(dead_code))]
     // Read by the tests only: the task needs no reader.
@@ -307,6 +310,7 @@ impl Store {
             audit_head: Arc::default(),
             plans: Arc::new(plans::ParsedCache::new(plans::MAX_PLANS)),
             snapshots: Arc::new(plans::ParsedCache::new(plans::MAX_SNAPSHOTS)),
+            projects: Arc::new(plans::ParsedCache::new(plans::MAX_PROJECTS)),
         };
         migrations::run(&store).await?;
         Ok(store)

@@ -24,6 +24,8 @@ use crate::{Result, StoreError};
 pub(crate) const MAX_PLANS: usize = 1024;
 /// The most release snapshots kept at once.
 pub(crate) const MAX_SNAPSHOTS: usize = 256;
+/// The most projects kept decoded at once (more than that are decoded at each read).
+pub(crate) const MAX_PROJECTS: usize = 10_000;
 
 /// Which runs of a deployment row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,6 +98,11 @@ impl<K: Hash + Eq, T: ?Sized> ParsedCache<K, T> {
 
     pub(crate) fn forget(&self, key: &K) {
         self.lock().remove(key);
+    }
+
+    /// Keep only the entries whose key `keep` says still exist (a whole table was just read).
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&K) -> bool) {
+        self.lock().retain(|k, _| keep(k));
     }
 
     /// How many values are kept (for tests).

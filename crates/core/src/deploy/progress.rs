@@ -84,6 +84,18 @@ pub fn next(runs: &[Run], tasks: &[TaskStatus]) -> Next {
     Next::Done
 }
 
+/// Whether a result in a batch whose tasks are now in `batch` (its own included) can change
+/// what [`next`] answers: a failure or loss decides at once, and a batch all final lets the next
+/// one start; while another task of the batch still runs, [`next`] can only wait (batches go in
+/// order, so none after it has started). Lets the server skip the decision's write for every
+/// result but the last of a batch.
+pub fn result_calls_for_decision(batch: &[TaskState]) -> bool {
+    batch
+        .iter()
+        .any(|s| matches!(s, TaskState::Failed | TaskState::Lost))
+        || batch.iter().all(|s| s.is_final())
+}
+
 /// The runs that undo what `forward` did: for each run, in reverse order, the inverse of its
 /// action on the targets where it succeeded. Runs that need no undo are left out.
 pub fn rollback_runs(
@@ -123,6 +135,38 @@ pub fn rollback_runs(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_last_result_of_a_batch_or_a_failure_calls_for_a_decision() {
+        use super::result_calls_for_decision as calls;
+        use TaskState::*;
+        let runs = vec![run(1, cmd("/bin/true", None), &[&["a", "b", "c"]])];
+        // Whatever `next` answers for a batch, `result_calls_for_decision` is false only when
+        // `next` waits.
+        for states in [
+            vec![Succeeded, Leased, Pending],
+            vec![Succeeded, Succeeded, Leased],
+            vec![Succeeded, Succeeded, Succeeded],
+            vec![Succeeded, Failed, Leased],
+            vec![Lost, Leased, Leased],
+            vec![Succeeded, Skipped, Succeeded],
+        ] {
+            let tasks: Vec<TaskStatus> = ["a", "b", "c"]
+                .iter()
+                .zip(&states)
+                .map(|(t, s)| TaskStatus {
+                    run: 0,
+                    batch: 0,
+                    target: t.to_string(),
+                    state: *s,
+                })
+                .collect();
+            let waits = next(&runs, &tasks) == Next::Wait;
+            assert_eq!(calls(&states), !waits, "{states:?}");
+        }
+        assert!(!calls(&[Succeeded, Leased]));
+        assert!(calls(&[Succeeded]));
+    }
+
     use super::*;
     use crate::plan::{CommandParams, ServiceParams};
 

@@ -400,10 +400,11 @@ pub async fn get_after(
         let seq = state.store.last_event_seq(&subject).await?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if after.is_none_or(|a| seq > a) || left.is_zero() {
-            if waited && !left.is_zero() {
+            if waited && !left.is_zero() && still_moving(state, id).await? {
                 // A change seen as it happens is the first of a burst (a step's result, the
                 // decision after it, the next lease): let the burst land, so a follower reads
-                // the view once for it rather than once per event.
+                // the view once for it rather than once per event. The end of a deployment
+                // (or its stop for a person) is no burst's start: it is answered at once.
                 tokio::time::sleep(SETTLE.min(left)).await;
                 let seq = state.store.last_event_seq(&subject).await?;
                 return Ok((get_with(state, actor, id, parts).await?, seq));
@@ -414,6 +415,18 @@ pub async fn get_after(
         let _ = tokio::time::timeout(look_again, changed).await;
         waited = true;
     }
+}
+
+/// Whether the deployment goes on by itself (neither ended nor waiting for a person): only
+/// then do more changes follow the one a reader just saw.
+async fn still_moving(state: &AppState, id: i64) -> Result<bool, ServiceError> {
+    Ok(state.store.deployment_standing(id).await?.is_some_and(|d| {
+        !d.state.is_final()
+            && !matches!(
+                d.state,
+                DeploymentState::AwaitingDecision | DeploymentState::WaitingForIntervention
+            )
+    }))
 }
 
 /// How long a waiting reader lets a burst of changes land before it reads ([`get_after`]): a

@@ -7,6 +7,7 @@
 //! can take up as they are.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
@@ -47,7 +48,7 @@ pub async fn agent_probes(state: &AppState, target: &Target) -> Result<AgentProb
         .filter_map(|r| Name::parse(r).ok())
         .collect();
     let mut probes = Vec::new();
-    for project in state.store.projects().await? {
+    for project in state.store.projects_shared().await? {
         if !project.probes.iter().any(|p| p.runs_in(&environment)) {
             continue;
         }
@@ -134,9 +135,9 @@ pub async fn record(
             ignored: batch.results.len() as u64,
         });
     };
-    let projects: BTreeMap<String, Project> = state
+    let projects: BTreeMap<String, Arc<Project>> = state
         .store
-        .projects()
+        .projects_shared()
         .await?
         .into_iter()
         .map(|p| (p.name.to_string(), p))
@@ -155,7 +156,7 @@ pub async fn record(
 /// Results grouped by the (project, probe) they belong to, and how many were ignored: a result
 /// of a probe that does not run in the agent's environment, or whose time does not read.
 fn group_by_probe(
-    projects: &BTreeMap<String, Project>,
+    projects: &BTreeMap<String, Arc<Project>>,
     environment: &str,
     batch: ProbeResults,
 ) -> (BTreeMap<(String, String), Vec<ProbeResult>>, u64) {
@@ -248,7 +249,7 @@ async fn store_rounds(
 /// project's burn-rate rules.
 async fn tell_changes(
     state: &AppState,
-    projects: &BTreeMap<String, Project>,
+    projects: &BTreeMap<String, Arc<Project>>,
     environment: &str,
     rounds: &[ProbeRound],
 ) -> Result<(), ServiceError> {

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
-use slipway_core::deploy::progress::{next, Next};
+use slipway_core::deploy::progress::{next, result_calls_for_decision, Next};
 use slipway_core::deploy::state::{
     task_transition, DeploymentEvent, DeploymentKind, DeploymentState, Phase, TaskEvent, TaskState,
 };
@@ -166,6 +166,32 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
         state.wake_orchestrator();
     }
     Ok(moved)
+}
+
+/// Whether the result just written for `task` gives its deployment `d` a decision to take
+/// now, as the write `tx` sees them: asked in the result's own transaction, so that the
+/// decision's write ([`advance`]) is opened only for a result that calls for one — of 20 agents
+/// running a step, the last to report (`core::deploy::progress::result_calls_for_decision`).
+/// Results are written one at a time, so the last one's transaction sees every other result.
+pub(crate) async fn needs_decision(
+    tx: &mut WriteTx<'_>,
+    d: &StoredDeployment,
+    task: &StoredTask,
+) -> Result<bool, ServiceError> {
+    if !matches!(
+        d.state,
+        DeploymentState::Running | DeploymentState::RollingBack
+    ) {
+        return Ok(false);
+    }
+    if task.phase != d.phase {
+        // A late result of a phase left behind: let the decision look at the whole.
+        return Ok(true);
+    }
+    let batch = tx
+        .batch_task_states(d.id, d.phase, task.run_index, task.batch_index)
+        .await?;
+    Ok(result_calls_for_decision(&batch))
 }
 
 /// Whether the deployment `d` (as just read) waits for agents, a person or time, read outside

@@ -305,6 +305,7 @@ async fn assignment(
             (Phase::Forward, DeploymentKind::Deploy | DeploymentKind::DryRun) => None,
         },
         baseline,
+        result_takes_lines: true,
     })
 }
 
@@ -394,9 +395,32 @@ pub(crate) async fn result(
             result.attempt, task.attempt
         )));
     }
+    // Its last lines, masked as a log request's are (a result of another attempt, lines
+    // included, is refused above, as a log request of it would be).
+    let last_lines = result
+        .last_lines
+        .as_ref()
+        .filter(|b| b.attempt == task.attempt && !b.lines.is_empty())
+        .map(|b| {
+            let lines: Vec<String> = b.lines.iter().map(|l| mask(l, &secrets)).collect();
+            (b.first_line_no, lines)
+        });
     if task.state != TaskState::Leased {
-        // Already recorded (a retried request), or settled without this agent (lost, cancelled).
+        // Already recorded (a retried request), or settled without this agent (lost, cancelled):
+        // its lines are kept all the same, as a log request would keep them.
+        drop(tx);
+        if let Some((first_line_no, lines)) = &last_lines {
+            state
+                .store
+                .append_logs(task_id, task.attempt, *first_line_no, lines)
+                .await?;
+        }
         return Ok(());
+    }
+    if let Some((first_line_no, lines)) = &last_lines {
+        // Before the task's end, so whoever reads the end reads every line.
+        tx.append_logs(task_id, task.attempt, *first_line_no, lines)
+            .await?;
     }
     task.state = task_transition(
         task.state,
@@ -410,22 +434,25 @@ pub(crate) async fn result(
     task.summary = Some(mask(&result.summary, &secrets));
     task.leased_until = None;
     tx.update_task(&task).await?;
-    if result.success {
+    let deployment = tx.deployment(task.deployment_id).await?;
+    if let (true, Some(deployment)) = (result.success, &deployment) {
         // A batch step keeps the inventory in the transaction of its result.
-        if let Some(deployment) = tx.deployment(task.deployment_id).await? {
-            if let Some(run) = phase_runs(&deployment).get(task.run_index as usize) {
-                let action = run.action.clone();
-                crate::services::batches::record_step(
-                    &mut tx,
-                    &deployment,
-                    &target.name,
-                    &action,
-                    state.clock.now(),
-                )
-                .await?;
-            }
+        if let Some(run) = phase_runs(deployment).get(task.run_index as usize) {
+            let action = run.action.clone();
+            crate::services::batches::record_step(
+                &mut tx,
+                deployment,
+                &target.name,
+                &action,
+                state.clock.now(),
+            )
+            .await?;
         }
     }
+    let decide = match &deployment {
+        Some(d) => progress::needs_decision(&mut tx, d, &task).await?,
+        None => false,
+    };
     let verb = if result.success {
         "task.succeeded"
     } else {
@@ -434,11 +461,14 @@ pub(crate) async fn result(
     tx.audit(agent_entry(&target.name, verb, task.deployment_id, json!({ "task": task.id, "attempt": task.attempt, "exit_code": task.exit_code, "summary": task.summary })));
     tx.commit().await?;
     state.deployment_changed();
-    follow_result(state, task.deployment_id).await;
+    if decide {
+        follow_result(state, task.deployment_id).await;
+    }
     Ok(())
 }
 
-/// The decision a result calls for, taken before the agent hears its result was recorded, so
+/// The decision a result calls for (`progress::needs_decision` said there is one), taken before
+/// the agent hears its result was recorded, so
 /// that its next lease request finds the next step already dispatched. Taken here only on the
 /// server running background work (fenced, as a turn of the orchestrator would be); any other
 /// server wakes that one. A decision that fails here is the orchestrator's to take again: the

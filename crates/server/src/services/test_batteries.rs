@@ -388,6 +388,8 @@ pub(crate) async fn lease(
         lease_secs,
         undoes_deployment: None,
         baseline: None,
+        // A battery's result is recorded apart (`result` here), lines arrive before it.
+        result_takes_lines: false,
     }))
 }
 

@@ -367,3 +367,96 @@ fn a_wait_longer_than_a_minute_is_refused_with_the_bound() {
     let detail = problem["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("at most 60"), "{problem:#}");
 }
+
+/// The lines of a deployment's output, in order, as `(line_no, line)`.
+fn output_lines(server: &Server, id: i64) -> Vec<(i64, String)> {
+    let page = get(server, &format!("/api/v1/deployments/{id}/logs")).expect("the logs");
+    page["items"]
+        .as_array()
+        .expect("log lines")
+        .iter()
+        .map(|l| {
+            (
+                l["line_no"].as_i64().expect("a line number"),
+                l["line"].as_str().expect("a line").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_result_carries_its_tasks_last_lines_and_they_are_stored_once() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let plan = "    - { name: only, action: command, roles: [app], with: { run: /bin/true } }\n";
+    release(&server, work.path(), "lines", plan);
+    let agent = enrol(&server, "lines-1");
+    assert!(agent.lease_now().is_null());
+    server.wait_online("lines-1");
+    let id = deployment_id(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "lines",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "-o",
+            "json",
+        ],
+    ));
+    let mut task = Value::Null;
+    for _ in 0..5 {
+        task = agent
+            .post("lease", json!({ "wait": true }))
+            .expect("a lease")["task"]
+            .clone();
+        if !task.is_null() {
+            break;
+        }
+    }
+    assert_eq!(task["result_takes_lines"], true, "{task:#}");
+    let task_id = task["task_id"].as_str().expect("a task id").to_string();
+    let attempt = task["attempt"].as_i64().expect("an attempt");
+    // One line sent the old way, the last two with the result.
+    agent
+        .post(
+            &format!("tasks/{task_id}/logs"),
+            json!({ "attempt": attempt, "first_line_no": 1, "lines": ["== step 1"] }),
+        )
+        .expect("the first line is taken");
+    let result = json!({
+        "attempt": attempt, "success": true, "exit_code": 0, "summary": "exit code 0",
+        "last_lines": { "attempt": attempt, "first_line_no": 2, "lines": ["printed", "== done: exit code 0"] },
+    });
+    // Lines of another attempt are refused with their result, and nothing is stored.
+    let mut stale = result.clone();
+    stale["attempt"] = json!(attempt + 1);
+    stale["last_lines"]["attempt"] = json!(attempt + 1);
+    assert_eq!(
+        agent.post(&format!("tasks/{task_id}/result"), stale),
+        Err(409)
+    );
+    assert_eq!(output_lines(&server, id).len(), 1);
+    agent
+        .post(&format!("tasks/{task_id}/result"), result.clone())
+        .expect("the result is recorded");
+    let expected = vec![
+        (1, "== step 1".to_string()),
+        (2, "printed".to_string()),
+        (3, "== done: exit code 0".to_string()),
+    ];
+    // Stored before the end: whoever reads the end reads every line.
+    let view = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
+    assert_eq!(view["state"], "succeeded", "{view:#}");
+    assert_eq!(output_lines(&server, id), expected);
+    // Sent again (its answer lost on the wire): recorded once, lines too.
+    agent
+        .post(&format!("tasks/{task_id}/result"), result)
+        .expect("a repeated result is harmless");
+    assert_eq!(output_lines(&server, id), expected);
+    let verify = stdout(&server.cli(None, &["audit", "verify"]));
+    assert!(verify.contains("audit chain intact"), "{verify}");
+}

@@ -185,3 +185,68 @@ async fn a_release_snapshot_is_parsed_once_and_follows_its_row() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn projects_are_decoded_once_yet_every_change_of_their_rows_is_read() {
+    on_both_backends(|store| async move {
+        let mut pets = super::vault::pets();
+        let mut toys = super::vault::pets();
+        toys.name = super::vault::n("toys");
+        let mut tx = store.write().await.unwrap();
+        tx.put_project(&pets).await.unwrap();
+        tx.put_project(&toys).await.unwrap();
+        tx.audit(entry("project.apply", "project/pets"));
+        tx.commit().await.unwrap();
+
+        let first = store.projects_shared().await.unwrap();
+        let again = store.projects_shared().await.unwrap();
+        assert_eq!(first.len(), 2);
+        assert_eq!((*first[0]).clone(), pets);
+        assert_eq!((*first[1]).clone(), toys);
+        assert!(Arc::ptr_eq(&first[0], &again[0]), "decoded twice");
+        assert_eq!(
+            store.projects().await.unwrap(),
+            vec![pets.clone(), toys.clone()]
+        );
+
+        // Changed through the store, by hand or by another server: the new text counts.
+        pets.description = "changed through the store".into();
+        let mut tx = store.write().await.unwrap();
+        tx.put_project(&pets).await.unwrap();
+        tx.audit(entry("project.apply", "project/pets"));
+        tx.commit().await.unwrap();
+        let read = store.projects_shared().await.unwrap();
+        assert_eq!(*read[0], pets);
+        assert!(
+            Arc::ptr_eq(&first[1], &read[1]),
+            "an unchanged project decoded again"
+        );
+        let mut by_hand = pets.clone();
+        by_hand.description = "edited by hand".into();
+        sqlx::query("UPDATE projects SET spec = $1 WHERE name = 'pets'")
+            .bind(serde_json::to_string(&by_hand).unwrap())
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(*store.projects_shared().await.unwrap()[0], by_hand);
+        sqlx::query("UPDATE projects SET spec = '{' WHERE name = 'pets'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.projects_shared().await,
+            Err(StoreError::Corrupt(_))
+        ));
+
+        // A deleted project is neither answered nor kept.
+        let mut tx = store.write().await.unwrap();
+        assert!(tx.delete_project(&super::vault::n("pets")).await.unwrap());
+        tx.audit(entry("project.delete", "project/pets"));
+        tx.commit().await.unwrap();
+        let left = store.projects_shared().await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert!(Arc::ptr_eq(&first[1], &left[0]));
+        assert_eq!(store.projects.len(), 1);
+    })
+    .await;
+}

@@ -7,6 +7,7 @@
 //! probes and SLOs of its project and environment) are marked silenced.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde_json::json;
@@ -46,9 +47,9 @@ pub async fn evaluate(
     now: Timestamp,
     judged: &[Judged],
 ) -> Result<(), ServiceError> {
-    let projects: BTreeMap<String, Project> = state
+    let projects: BTreeMap<String, Arc<Project>> = state
         .store
-        .projects()
+        .projects_shared()
         .await?
         .into_iter()
         .map(|p| (p.name.to_string(), p))
@@ -94,11 +95,16 @@ pub async fn evaluate(
 /// One decision, written with its audit event and messages.
 async fn apply(
     state: &AppState,
-    projects: &BTreeMap<String, Project>,
+    projects: &BTreeMap<String, Arc<Project>>,
     decision: Decision<'_>,
     now: Timestamp,
 ) -> Result<(), ServiceError> {
-    let project_of = |c: &AlertContext| c.project.as_ref().and_then(|p| projects.get(p));
+    let project_of = |c: &AlertContext| {
+        c.project
+            .as_ref()
+            .and_then(|p| projects.get(p))
+            .map(|p| &**p)
+    };
     let mut tx = state.store.write().await?;
     let (verb, alert, notice) = match decision {
         Decision::Fire(signal) => {
@@ -192,7 +198,7 @@ fn telling_line(output: &str) -> Option<String> {
 /// A signal per condition of every judged batch (none inside a maintenance window).
 fn batch_signals(
     judged: &[Judged],
-    projects: &BTreeMap<String, Project>,
+    projects: &BTreeMap<String, Arc<Project>>,
     busy: &Busy,
 ) -> Vec<Signal> {
     let mut out = Vec::new();

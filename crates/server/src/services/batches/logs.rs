@@ -7,6 +7,7 @@
 
 use slipway_core::supervision::runs::RUN_REQUEST_LIFETIME;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use slipway_core::alerts::Severity;
@@ -46,7 +47,10 @@ pub(super) async fn installed_on(
         .collect())
 }
 
-fn rules_of<'p>(projects: &'p BTreeMap<String, Project>, b: &StoredBatch) -> Option<&'p LogRules> {
+fn rules_of<'p>(
+    projects: &'p BTreeMap<String, Arc<Project>>,
+    b: &StoredBatch,
+) -> Option<&'p LogRules> {
     projects
         .get(&b.project)?
         .batches
@@ -55,10 +59,10 @@ fn rules_of<'p>(projects: &'p BTreeMap<String, Project>, b: &StoredBatch) -> Opt
         .map(|d| &d.logs)
 }
 
-async fn projects(state: &AppState) -> Result<BTreeMap<String, Project>, ServiceError> {
+async fn projects(state: &AppState) -> Result<BTreeMap<String, Arc<Project>>, ServiceError> {
     Ok(state
         .store
-        .projects()
+        .projects_shared()
         .await?
         .into_iter()
         .map(|p| (p.name.to_string(), p))

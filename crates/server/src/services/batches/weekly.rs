@@ -8,6 +8,7 @@
 //! It reads no clock (the engine passes `now`) and writes no SQL.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -24,9 +25,9 @@ use crate::{AppState, ServiceError};
 
 /// Record every weekly report due at `now` and not yet recorded.
 pub async fn send_due(state: &AppState, now: Timestamp) -> Result<(), ServiceError> {
-    let projects: Vec<Project> = state
+    let projects: Vec<Arc<Project>> = state
         .store
-        .projects()
+        .projects_shared()
         .await?
         .into_iter()
         .filter(|p| p.alerting.weekly_report.is_some())
