@@ -545,10 +545,8 @@ project:
     };
     ok(server.apply(&file(work.path(), "v1.yaml", &yaml("0 2 * * *", false))));
     let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
-    for version in ["1.0.0", "1.0.1"] {
-        ok(server.push_artifact(&job, "shop", "job", version));
-        ok(server.release_unsigned("shop", version, &["job"]));
-    }
+    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
+    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
     let token = server.enrollment_token("DEV", &["app"]);
     let _agent = spawn_agent(
         &server.url,
@@ -564,7 +562,10 @@ project:
     assert_eq!(first.schedule.as_deref(), Some("0 2 * * *"));
 
     // Reinstalled on another schedule, then disabled by the same deployment.
+    // A release keeps the plan of its time: 1.0.1 is made after the new plan is applied.
     ok(server.apply(&file(work.path(), "v2.yaml", &yaml("0 3 * * *", true))));
+    ok(server.push_artifact(&job, "shop", "job", "1.0.1"));
+    ok(server.release_unsigned("shop", "1.0.1", &["job"]));
     ok(server.deploy("shop", "1.0.1", "DEV"));
     let second = inventory(&server);
     assert_eq!(serde_json::to_value(second.state).unwrap(), "disabled");
