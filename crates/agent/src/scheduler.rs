@@ -140,11 +140,8 @@ fn start(
 ) {
     let k = key(b);
     let busy = running.get(&k).is_some_and(|g| g.load(Ordering::SeqCst));
-    if (busy && !b.overlap) || running.len() >= MAX_RUNNING {
-        eprintln!(
-            "batch {} not started: its previous run still goes (overlap: false)",
-            b.name
-        );
+    if let Err(why) = may_start(busy, b.overlap, running.len()) {
+        eprintln!("batch {} not started: {why}", b.name);
         return;
     }
     let going = Arc::new(AtomicBool::new(true));
@@ -166,6 +163,20 @@ fn start(
         run(&link, &credential, &data, &b, testmode, request);
         going.store(false, Ordering::SeqCst);
     });
+}
+
+/// Whether a run may start: not while the batch's previous run still goes unless it allows
+/// overlap, and not beyond [`MAX_RUNNING`] runs at once on this agent. The refusal says why.
+fn may_start(busy: bool, overlap: bool, running: usize) -> Result<(), String> {
+    if busy && !overlap {
+        return Err("its previous run still goes (overlap: false)".into());
+    }
+    if running >= MAX_RUNNING {
+        return Err(format!(
+            "{running} runs already go on this agent, at most {MAX_RUNNING}"
+        ));
+    }
+    Ok(())
 }
 
 /// The program `batch.install` put in place for `job`, from the definitions it indexed.
@@ -286,4 +297,20 @@ fn tail(path: &Path) -> String {
     let mut buf = Vec::new();
     let _ = f.take(TAIL).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_waits_for_the_previous_one_unless_overlap_is_allowed_and_runs_are_bounded() {
+        assert_eq!(may_start(false, false, 0), Ok(()));
+        let refused = may_start(true, false, 1).unwrap_err();
+        assert!(refused.contains("previous run still goes"), "{refused}");
+        assert_eq!(may_start(true, true, 1), Ok(()));
+        let full = may_start(false, true, MAX_RUNNING).unwrap_err();
+        assert!(full.contains("at most 32"), "{full}");
+        assert!(may_start(true, true, MAX_RUNNING).is_err());
+    }
 }

@@ -51,6 +51,11 @@ pub struct BatchView {
     /// maintenance window, `{"kind": "needs", "batch", "state"}` while a batch it needs is down
     /// or late; null otherwise.
     pub hold: Option<Hold>,
+    /// A warning: why the agent of its server cannot read its log directory (`log directory
+    /// /var/log/export cannot be read: No such file or directory (os error 2)`), so its log
+    /// lines raise no alert; null when it reads (or no agent said).
+    #[serde(default)]
+    pub log_problem: Option<String>,
 }
 
 /// The start of a run (`POST /api/v1/batches/{name}/runs`).

@@ -98,11 +98,27 @@ pub struct BatchRunEnd {
     pub output: String,
 }
 
-/// Lines that matched a rule, grouped: the first line a report covers and how many.
+/// Lines that matched a rule, grouped: the first line a report covers and how many; and, when
+/// one changed since the agent last said, how every followed log directory reads.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LogErrors {
     #[serde(default)]
     pub errors: Vec<LogError>,
+    /// Each batch followed and why its log directory cannot be read (`None`: it reads); empty
+    /// when nothing changed. A missing directory is a warning on the batch, never an error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directories: Vec<LogDirectory>,
+}
+
+/// How one batch's log directory reads on the agent's host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogDirectory {
+    pub project: String,
+    pub batch: String,
+    /// `log directory /var/log/export cannot be read: No such file or directory (os error 2)`;
+    /// `None` when it reads.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 /// One group of matching lines of one batch's log file.
@@ -191,6 +207,8 @@ mod tests {
                 .expect("reads");
         assert_eq!((b.log_dir, b.log_rules), (None, serde_json::Value::Null));
         let ack: LogErrorsAck = serde_json::from_str(r#"{"accepted": 1}"#).expect("reads");
+        let errors: LogErrors = serde_json::from_str(r#"{"errors": []}"#).expect("reads");
+        assert!(errors.directories.is_empty());
         assert_eq!(ack.ignored, 0);
     }
 }

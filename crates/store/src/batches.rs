@@ -52,6 +52,9 @@ pub struct StoredBatch {
     pub ping_key: Option<String>,
     /// Why it raises no alert now (maintenance, or a batch it needs is down); the tick's.
     pub hold: Option<Hold>,
+    /// Why its agent cannot read its log directory (`log directory … cannot be read: …`), as
+    /// the agent last reported; `None` when it reads or nothing was reported.
+    pub log_problem: Option<String>,
 }
 
 /// Where a batch is: its environment, target and name.
@@ -127,7 +130,7 @@ impl DefinitionJson {
     }
 }
 
-const COLUMNS: &str = "id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, last_run_at, last_exit_code, next_expected_at, status, ping_key, hold";
+const COLUMNS: &str = "id, project, environment, target, name, category, schedule, time_zone, command, run_dir, log_dir, state, owner, customers, created_at, installed_at, installed_by, installed_by_deployment, last_run_at, last_exit_code, next_expected_at, status, ping_key, hold, log_problem";
 
 fn batch_row(row: &AnyRow) -> Result<StoredBatch> {
     Ok(StoredBatch {
@@ -167,6 +170,7 @@ fn batch_row(row: &AnyRow) -> Result<StoredBatch> {
             })
             .transpose()?
         },
+        log_problem: row.try_get("log_problem")?,
     })
 }
 
@@ -308,7 +312,50 @@ impl WriteTx<'_> {
     }
 }
 
+/// What an agent says of one batch's log directory: why it cannot be read, or `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogDirectoryProblem<'a> {
+    pub project: &'a str,
+    pub name: &'a str,
+    pub problem: Option<&'a str>,
+}
+
 impl Store {
+    /// Keep what `target`'s agent says of its batches' log directories (a missing directory is
+    /// a warning on the batch). An observation, written like telemetry behind the writer lock
+    /// without an audit event; batches not installed on `target` are left alone. Answers how
+    /// many rows changed.
+    pub async fn set_batch_log_problems(
+        &self,
+        target: &str,
+        problems: &[LogDirectoryProblem<'_>],
+    ) -> Result<u64> {
+        if problems.is_empty() {
+            return Ok(0);
+        }
+        let _writer = self.write_lock.lock().await;
+        let mut tx = match self.backend {
+            crate::Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            crate::Backend::Postgres => self.pool.begin().await?,
+        };
+        let mut changed = 0;
+        for p in problems {
+            changed += sqlx::query(
+                "UPDATE batches SET log_problem = $1 WHERE target = $2 AND project = $3 AND name = $4 \
+                 AND (log_problem IS NULL AND $1 IS NOT NULL OR log_problem IS NOT NULL AND $1 IS NULL OR log_problem <> $1)",
+            )
+            .bind(p.problem)
+            .bind(target)
+            .bind(p.project)
+            .bind(p.name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
     /// The batch a ping key belongs to.
     pub async fn batch_by_ping_key(&self, key: &str) -> Result<Option<StoredBatch>> {
         let row = sqlx::query(&format!(

@@ -71,7 +71,8 @@ pub use audit::{AuditFilter, AuditPage};
 pub use baselines::StoredBaseline;
 pub use batch_run_requests::RunRequest;
 pub use batches::{
-    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
+    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, LogDirectoryProblem, StoredBatch,
+    StoredBatchRun,
 };
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use cli_sign_ins::{NewCliSignIn, StoredCliSignIn};

@@ -49,6 +49,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (43, include_str!("../migrations/0043_project_teams.sql")),
     (44, include_str!("../migrations/0044_task_changes.sql")),
     (45, include_str!("../migrations/0045_held_webhooks.sql")),
+    (
+        46,
+        include_str!("../migrations/0046_batch_log_problems.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows (its last migration).

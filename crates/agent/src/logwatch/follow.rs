@@ -166,6 +166,11 @@ impl Directory {
             .collect()
     }
 
+    /// Why the directory could not be read at the last poll; `None` when it was.
+    pub(crate) fn problem(&self) -> Option<&str> {
+        self.warned.as_deref()
+    }
+
     pub(crate) fn followed(&self) -> usize {
         self.files.len()
     }

@@ -17,7 +17,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use slipway_core::supervision::logs::mask::mask_credentials;
 use slipway_core::supervision::logs::{LogRules, Matcher, Throttle};
-use slipway_protocol::batches::{AgentBatch, AgentBatches, LogError, LogErrors, LogErrorsAck};
+use slipway_protocol::batches::{
+    AgentBatch, AgentBatches, LogDirectory, LogError, LogErrors, LogErrorsAck,
+};
 
 use crate::link::{CallError, Link};
 use follow::{Directory, FileMark};
@@ -95,6 +97,9 @@ pub(crate) fn log_loop(link: &Link, credential: &str, data: &Path) {
     let mut periods: BTreeMap<String, SignedDuration> = BTreeMap::new();
     let mut pending: Vec<LogError> = Vec::new();
     let mut buf = vec![0u8; BUFFER];
+    // How each batch's directory read when the server last heard of it: a change is sent, so
+    // that a missing directory is a warning on the batch (and goes away when it appears).
+    let mut told: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut refresh_at = Instant::now();
     let mut flush_at = Instant::now();
     let mut dirty = false;
@@ -143,8 +148,8 @@ pub(crate) fn log_loop(link: &Link, credential: &str, data: &Path) {
                 pending.extend(report.map(|r| r.first));
             });
             dirty |= before != w.directory.followed();
-            if let Some(w) = warning {
-                eprintln!("warning: {w}");
+            if let Some(warning) = warning {
+                eprintln!("warning: batch {}: {warning}", batch_key(&w.batch));
             }
         }
         if Instant::now() >= flush_at {
@@ -161,17 +166,38 @@ pub(crate) fn log_loop(link: &Link, credential: &str, data: &Path) {
         if pending.len() > MAX_PENDING {
             pending.drain(..pending.len() - MAX_PENDING);
         }
-        if !pending.is_empty() {
+        let reads: BTreeMap<String, Option<String>> = watched
+            .iter()
+            .map(|(k, w)| (k.clone(), w.directory.problem().map(str::to_string)))
+            .collect();
+        let directories = if reads == told {
+            Vec::new()
+        } else {
+            watched
+                .values()
+                .map(|w| LogDirectory {
+                    project: w.batch.project.clone(),
+                    batch: w.batch.name.clone(),
+                    problem: w.directory.problem().map(str::to_string),
+                })
+                .collect()
+        };
+        if !pending.is_empty() || !directories.is_empty() {
             let body = LogErrors {
                 errors: pending.clone(),
+                directories,
             };
             match link.post::<_, LogErrorsAck>("/api/v1/agent/log-errors", Some(credential), &body)
             {
-                Ok(_) => pending.clear(),
+                Ok(_) => {
+                    pending.clear();
+                    told = reads;
+                }
                 // A report the server refuses would be refused again: drop it.
                 Err(CallError::Refused(code, detail)) => {
                     eprintln!("log errors refused (HTTP {code}): {detail}");
                     pending.clear();
+                    told = reads;
                 }
                 Err(CallError::Unreachable(_)) => {}
             }

@@ -359,6 +359,9 @@ fn detail(v: &BatchView) {
     println!("  command:      {}", or_dash(&v.command));
     println!("  run dir:      {}", or_dash(&v.run_dir));
     println!("  log dir:      {}", or_dash(&v.log_dir));
+    if let Some(problem) = &v.log_problem {
+        println!("  warning:      {problem} (its log lines raise no alert until it reads)");
+    }
     println!("  owner:        {}", or_dash(&v.owner));
     println!("  customers:    {}", v.customers.join(", "));
     println!("  created:      {}", v.created_at);

@@ -362,5 +362,6 @@ fn view(b: StoredBatch, with_ping: bool) -> BatchView {
             .filter(|_| with_ping)
             .map(|k| format!("/ping/{k}")),
         hold: b.hold,
+        log_problem: b.log_problem,
     }
 }

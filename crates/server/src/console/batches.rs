@@ -36,6 +36,8 @@ struct BatchRow {
     next: String,
     /// "in maintenance until …" or "held: needs X which is down"; empty when nothing holds it.
     hold: String,
+    /// Why its agent cannot read its log directory; empty when it reads.
+    warning: String,
 }
 
 /// A job an agent found that nobody adopted.
@@ -145,6 +147,7 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
                     .next_expected_at
                     .map_or_else(|| "—".into(), short_timestamp),
                 hold: b.hold.map(|h| h.to_string()).unwrap_or_default(),
+                warning: b.log_problem.unwrap_or_default(),
                 name: b.name,
                 project: b.project,
                 environment: b.environment,
@@ -170,6 +173,8 @@ struct ServerSection {
     status: &'static str,
     tone: &'static str,
     hold: String,
+    /// Why its agent cannot read its log directory; empty when it reads.
+    warning: String,
     schedule: String,
     /// The 24-hour and 7-day timelines (server-rendered SVG, escaped by `charts`).
     timelines: Vec<String>,
@@ -307,6 +312,7 @@ fn section(t: BatchTimeline) -> ServerSection {
             .as_ref()
             .map(|h| h.to_string())
             .unwrap_or_default(),
+        warning: t.batch.log_problem.clone().unwrap_or_default(),
         schedule: match (&d.schedule, &d.time_zone) {
             (Some(s), Some(z)) => format!("{s} ({z})"),
             (Some(s), None) => s.clone(),

@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
+use slipway_core::deploy::state::DeploymentState;
 use slipway_core::health::minute_of;
 use slipway_core::Name;
 use slipway_store::StoredProbeStatus;
@@ -198,21 +199,18 @@ async fn availability_picture(
     .into_iter()
     .filter(|d| d.created_at >= since)
     {
+        // A deployment its failure rolled back (a verification that saw the service degrade)
+        // is marked so, beside the rollbacks people asked for (kind `rollback`).
+        let kind = if d.state == DeploymentState::RolledBack {
+            format!("{}, rolled back", d.kind.as_str())
+        } else {
+            d.kind.as_str().to_string()
+        };
         marks
             .entry(hour_of(d.created_at))
             .or_default()
-            .push(format!(
-                "{} {} #{}",
-                d.kind.as_str(),
-                d.release_version,
-                d.id
-            ));
-        deployments.push((
-            d.id,
-            d.release_version,
-            d.kind.as_str().to_string(),
-            d.created_at.to_string(),
-        ));
+            .push(format!("{kind} {} #{}", d.release_version, d.id));
+        deployments.push((d.id, d.release_version, kind, d.created_at.to_string()));
     }
     let mut by_hour: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
     for m in &minutes {

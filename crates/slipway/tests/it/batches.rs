@@ -407,3 +407,203 @@ fn a_batch_that_never_runs_is_missed_after_its_grace() {
     let up = wait_for_status(&server, "up");
     assert_eq!(up.next_expected_at.as_deref(), Some("2026-11-25T01:30:00Z"));
 }
+
+/// A batch whose log directory is not there: its agent goes on (and stays online), the batch
+/// carries the warning in `batch show`, the API and its console page, and the warning goes
+/// away once the directory appears.
+#[test]
+fn a_missing_log_directory_is_a_warning_on_the_batch_until_it_appears() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let logs = work.path().join("logs/export");
+    let config = file(
+        work.path(),
+        "shop.yaml",
+        &format!(
+            r#"
+environments:
+  - name: DEV
+project:
+  name: shop
+  components:
+    - {{ name: job, kind: batch }}
+  variables:
+    - {{ name: SLIPWAY_BATCH_DIR, value: "{app}/batches" }}
+  plan:
+    - name: Install the export batch
+      action: batch.install
+      roles: [app]
+      with: {{ component: job, job: export, schedule: "0 2 * * *", command: run.sh, log_dir: "{logs}" }}
+"#,
+            app = work.path().display(),
+            logs = logs.display()
+        ),
+    );
+    ok(server.apply(&config));
+    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
+    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
+    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
+    let token = server.enrollment_token("DEV", &["app"]);
+    let _agent = spawn_agent(
+        &server.url,
+        "dev-01",
+        &work.path().join("agent"),
+        Some(&token),
+    );
+    server.wait_online("dev-01");
+    ok(server.deploy("shop", "1.0.0", "DEV"));
+
+    let shown = |want: &dyn Fn(&BatchView) -> bool| -> BatchView {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed: List<BatchView> = serde_json::from_str(&ok(
+                server.cli(None, &["batch", "show", "export", "-o", "json"])
+            ))
+            .unwrap();
+            if want(&listed.items[0]) {
+                return listed.items[0].clone();
+            }
+            assert!(Instant::now() < deadline, "{:#?}", listed.items[0]);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let warned = shown(&|b| b.log_problem.is_some());
+    let problem = warned.log_problem.unwrap();
+    assert!(
+        problem.contains(&logs.display().to_string()) && problem.contains("cannot be read"),
+        "{problem}"
+    );
+    let text = ok(server.cli(None, &["batch", "show", "export"]));
+    assert!(
+        text.contains("warning:") && text.contains(&problem),
+        "batch show says it: {text}"
+    );
+    // Never a crash: the agent is still there and still reports.
+    assert!(ok(server.cli(None, &["target", "list"])).contains("online"));
+    server.user_with_password("olivia", "ops", "a long enough passphrase");
+    let cookie = server.sign_in("olivia", "a long enough passphrase");
+    for page in ["/batches", "/batches/DEV/export"] {
+        let html = ureq::get(&format!("{}{page}", server.url))
+            .set("Cookie", &cookie)
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        assert!(
+            html.contains("cannot be read") && html.contains("tag warn"),
+            "{page} shows the warning: {html}"
+        );
+    }
+
+    // The directory appears: the warning goes.
+    std::fs::create_dir_all(&logs).unwrap();
+    shown(&|b| b.log_problem.is_none());
+    let text = ok(server.cli(None, &["batch", "show", "export"]));
+    assert!(!text.contains("warning:"), "{text}");
+}
+
+fn inventory(server: &Server) -> BatchView {
+    let listed: List<BatchView> = serde_json::from_str(&ok(
+        server.cli(None, &["batch", "show", "export", "-o", "json"])
+    ))
+    .unwrap();
+    assert_eq!(listed.items.len(), 1, "{listed:#?}");
+    listed.items[0].clone()
+}
+
+/// `batch.disable`, `batch.enable` and `batch.restore` run by a real agent keep the inventory in
+/// step, each audited: a deployment that reinstalls the batch on another schedule and disables
+/// it, then its rollback (enable, then restore the definition it replaced).
+#[test]
+fn disable_enable_and_restore_by_deployments_keep_the_inventory_in_step() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let yaml = |schedule: &str, disable: bool| {
+        format!(
+            r#"
+environments:
+  - name: DEV
+project:
+  name: shop
+  components:
+    - {{ name: job, kind: batch }}
+  variables:
+    - {{ name: SLIPWAY_BATCH_DIR, value: "{app}/batches" }}
+  plan:
+    - name: Install the export batch
+      action: batch.install
+      roles: [app]
+      with: {{ component: job, job: export, schedule: "{schedule}", command: run.sh }}
+{disable}"#,
+            app = work.path().display(),
+            disable = if disable {
+                "    - { name: Pause it, action: batch.disable, roles: [app], with: { job: export } }\n"
+            } else {
+                ""
+            }
+        )
+    };
+    ok(server.apply(&file(work.path(), "v1.yaml", &yaml("0 2 * * *", false))));
+    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
+    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
+    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
+    let token = server.enrollment_token("DEV", &["app"]);
+    let _agent = spawn_agent(
+        &server.url,
+        "dev-01",
+        &work.path().join("agent"),
+        Some(&token),
+    );
+    server.wait_online("dev-01");
+
+    ok(server.deploy("shop", "1.0.0", "DEV"));
+    let first = inventory(&server);
+    assert_eq!(serde_json::to_value(first.state).unwrap(), "ready");
+    assert_eq!(first.schedule.as_deref(), Some("0 2 * * *"));
+
+    // Reinstalled on another schedule, then disabled by the same deployment.
+    // A release keeps the plan of its time: 1.0.1 is made after the new plan is applied.
+    ok(server.apply(&file(work.path(), "v2.yaml", &yaml("0 3 * * *", true))));
+    ok(server.push_artifact(&job, "shop", "job", "1.0.1"));
+    ok(server.release_unsigned("shop", "1.0.1", &["job"]));
+    ok(server.deploy("shop", "1.0.1", "DEV"));
+    let second = inventory(&server);
+    assert_eq!(serde_json::to_value(second.state).unwrap(), "disabled");
+    assert_eq!(
+        (second.schedule.as_deref(), second.deployment),
+        (Some("0 3 * * *"), Some(2))
+    );
+    assert_eq!(
+        second.next_expected_at, None,
+        "a disabled batch expects no run"
+    );
+
+    // Its rollback enables it again and puts back the definition the reinstall replaced.
+    let rollback = [
+        "rollback",
+        "--project",
+        "shop",
+        "--env",
+        "DEV",
+        "--wait",
+        "--timeout",
+        "60",
+    ];
+    ok(server.cli(None, &rollback));
+    let restored = inventory(&server);
+    assert_eq!(serde_json::to_value(restored.state).unwrap(), "ready");
+    assert_eq!(restored.schedule.as_deref(), Some("0 2 * * *"));
+
+    let audit = ok(server.cli(None, &["audit", "list", "--limit", "300", "-o", "json"]));
+    for event in [
+        "batch.installed",
+        "batch.disabled",
+        "batch.enabled",
+        "batch.restored",
+    ] {
+        assert!(
+            audit.contains(event),
+            "{event} missing from the audit: {audit}"
+        );
+    }
+}

@@ -200,6 +200,26 @@ fn a_degrading_canary_is_rolled_back_and_the_rest_never_receive_the_release() {
         "{page}"
     );
     assert!(page.contains("p95 at most 3× the baseline"), "{page}");
+
+    // The service's SLO page marks both deployments of its chart's period, the one that
+    // rolled back by itself as such.
+    let health = ureq::get(&format!(
+        "{}/health?project=shop&environment=DEV",
+        server.url
+    ))
+    .set("cookie", &cookie)
+    .call()
+    .unwrap()
+    .into_string()
+    .unwrap();
+    for shown in [
+        "href=\"/deployments/1\"",
+        "<td>deploy</td>",
+        "href=\"/deployments/2\"",
+        "<td>deploy, rolled back</td>",
+    ] {
+        assert!(health.contains(shown), "{shown} missing: {health}");
+    }
 }
 
 /// Four web and two api agents, a canary of one per role: healthy, one web and one api target
@@ -406,6 +426,50 @@ struct Nginx {
     prefix: PathBuf,
     port: u16,
     child: Child,
+}
+
+/// While a deployment runs in an environment, the alerts of its project's probes there are
+/// recorded silenced (shown so, not sent); when it ends and the probe is still down, the same
+/// alert is restored.
+#[test]
+fn a_deployment_silences_its_probe_alerts_and_its_end_restores_them() {
+    let server = Server::start();
+    let service = Service::start("status ok");
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV }}\nproject:\n  name: shop\n  components:\n    - {{ name: app, kind: file }}\n  probes:\n    - {{ name: api, kind: http, url: \"http://{address}/health\", interval_secs: 5, timeout_secs: 1 }}\n  plan:\n    - {{ name: Place, action: command, roles: [app], with: {{ run: \"true\" }} }}\n    - {{ name: Check, action: manual, with: {{ instructions: \"Look, then proceed\" }} }}\n",
+        address = service.address,
+    );
+    server.release_app(w, "shop", &yaml);
+    let token = server.enrollment_token("DEV", &["app"]);
+    let _agent = spawn_agent(&server.url, "a1", &w.join("a1"), Some(&token));
+    server.wait_online("a1");
+
+    assert!(server.start_deploy("shop", "1.0.0", "DEV").status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok(server.cli(None, &["deployment", "show", "1"]))
+        .contains("waits for a manual intervention")
+    {
+        assert!(Instant::now() < deadline, "the deployment never waited");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The service goes down while the deployment runs: the probe's alert is silenced.
+    service.answer(503);
+    let silenced = crate::alerts::wait_for_alert(&server, "probe, silenced", |a| {
+        a.source.as_str() == "probe" && a.silenced
+    });
+    assert_eq!(silenced.last_notified, None, "{silenced:#?}");
+    assert!(ok(server.cli(None, &["alert", "list"])).contains("fired (silenced)"));
+
+    // The deployment ends and the service is still down: the same alert, no longer silenced.
+    ok(server.cli(None, &["deployment", "proceed", "1"]));
+    crate::alerts::wait_for_alert(&server, "restored", |a| a.id == silenced.id && !a.silenced);
+    assert_eq!(
+        crate::alerts::alerts(&server, &["--source", "probe"]).len(),
+        1,
+        "the same alert, not a new one"
+    );
 }
 
 fn free_port() -> u16 {

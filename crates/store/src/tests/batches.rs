@@ -121,6 +121,38 @@ async fn disable_and_enable_switch_the_state_and_an_unknown_batch_is_none() {
 }
 
 #[tokio::test]
+async fn a_log_directory_problem_is_kept_on_its_batch_until_the_agent_says_it_reads() {
+    on_both_backends(|store| async move {
+        install(&store, "0 2 * * *", 1).await;
+        let problem = "log directory /var/log/pets-batch cannot be read: No such file or directory (os error 2)";
+        let missing = [LogDirectoryProblem {
+            project: "pets",
+            name: "pets-export",
+            problem: Some(problem),
+        }];
+        // Another target's agent cannot mark a batch it does not hold.
+        assert_eq!(store.set_batch_log_problems("web-2", &missing).await.unwrap(), 0);
+        assert_eq!(store.set_batch_log_problems("web-1", &missing).await.unwrap(), 1);
+        // Said again, nothing changes.
+        assert_eq!(store.set_batch_log_problems("web-1", &missing).await.unwrap(), 0);
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(listed[0].log_problem.as_deref(), Some(problem));
+        let reads = [LogDirectoryProblem {
+            problem: None,
+            ..missing[0].clone()
+        }];
+        assert_eq!(store.set_batch_log_problems("web-1", &reads).await.unwrap(), 1);
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(listed[0].log_problem, None);
+        // A reinstall keeps what the agent last said: only the agent knows the host.
+        assert_eq!(store.set_batch_log_problems("web-1", &missing).await.unwrap(), 1);
+        let again = install(&store, "0 3 * * *", 2).await;
+        assert_eq!(again.log_problem.as_deref(), Some(problem));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_run_sets_the_last_run_and_its_end_the_outcome() {
     on_both_backends(|store| async move {
         let batch = install(&store, "0 2 * * *", 1).await;

@@ -16,8 +16,10 @@ use slipway_core::model::Project;
 use slipway_core::supervision::batch::InstallState;
 use slipway_core::supervision::logs::counts::{totals, HourCount, Totals};
 use slipway_core::supervision::logs::{group_key, LogRules};
-use slipway_protocol::batches::{AgentBatch, AgentBatches, LogErrors, LogErrorsAck, RunNow};
-use slipway_store::{BatchFilter, NewLogError, StoredBatch, Target};
+use slipway_protocol::batches::{
+    AgentBatch, AgentBatches, LogDirectory, LogErrors, LogErrorsAck, RunNow,
+};
+use slipway_store::{BatchFilter, LogDirectoryProblem, NewLogError, StoredBatch, Target};
 
 use super::project_secrets;
 use crate::{AppState, ServiceError};
@@ -135,11 +137,12 @@ pub async fn record_log_errors(
     target: &Target,
     reports: LogErrors,
 ) -> Result<LogErrorsAck, ServiceError> {
-    if reports.errors.len() > MAX_REPORTS {
+    if reports.errors.len() > MAX_REPORTS || reports.directories.len() > MAX_REPORTS {
         return Err(ServiceError::invalid(
             format!(
-                "{} log-error reports in one post; at most {MAX_REPORTS}",
-                reports.errors.len()
+                "{} log-error reports and {} log directories in one post; at most {MAX_REPORTS} of each",
+                reports.errors.len(),
+                reports.directories.len()
             ),
             "send them in several posts",
         ));
@@ -208,6 +211,7 @@ pub async fn record_log_errors(
             },
         )
         .collect();
+    record_directories(state, target, &reports.directories).await?;
     if !records.is_empty() {
         state.store.record_log_errors(&records).await?;
         // The alert tick runs at once, so the first line's alert leaves within a second.
@@ -217,6 +221,44 @@ pub async fn record_log_errors(
         accepted: records.len() as u64,
         ignored,
     })
+}
+
+/// Keep on each batch what the agent says of its log directory: a missing or unreadable
+/// directory is a warning on the batch (`batch show`, the API, the batch's page), cleared when
+/// the agent reads it again.
+async fn record_directories(
+    state: &AppState,
+    target: &Target,
+    directories: &[LogDirectory],
+) -> Result<(), ServiceError> {
+    let problems: Vec<LogDirectoryProblem<'_>> = directories
+        .iter()
+        .map(|d| LogDirectoryProblem {
+            project: &d.project,
+            name: &d.batch,
+            problem: d.problem.as_deref().map(|p| cut(p, MAX_PROBLEM_BYTES)),
+        })
+        .collect();
+    state
+        .store
+        .set_batch_log_problems(&target.name, &problems)
+        .await?;
+    Ok(())
+}
+
+/// The longest problem kept of a log directory (a path and an OS error fit well inside).
+const MAX_PROBLEM_BYTES: usize = 1024;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Matching log lines per batch and per customer over the last 24 hours and the last 7 days,
