@@ -1,5 +1,5 @@
 //! Error-line matching over a log file, as the agent does it (`core::supervision::logs`: the
-//! default rule, a 256 KiB read buffer, the bounded line scanner), for `scripts/bench-logscan`.
+//! default rule, a 64 KiB read buffer, the bounded line scanner), for `scripts/bench-logscan`.
 //! Prints the matching lines' count, like `rg -c`, then the seconds and MB/s on stderr.
 //!
 //!     cargo run --release -p slipway-core --example logscan -- FILE
@@ -17,7 +17,12 @@ fn main() -> std::io::Result<()> {
     let matcher = LogRules::default().matcher();
     let mut scanner = Scanner::default();
     let mut file = std::fs::File::open(&path)?;
-    let mut buf = vec![0u8; 256 * 1024];
+    // The agent's buffer size (`logwatch::BUFFER`); `LOGSCAN_BUF_KIB` tries another.
+    let kib: usize = std::env::var("LOGSCAN_BUF_KIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let mut buf = vec![0u8; kib * 1024];
     let mut hits = 0u64;
     let started = Instant::now();
     loop {
