@@ -739,6 +739,38 @@ fn an_https_service_behind_an_internal_ca_is_probed_with_tls_ca_file() {
         "{later}"
     );
 
+    // The console's Health page shows each probe's latest result, latency and reason.
+    server.user_with_password("olga", "ops", "a long enough password");
+    let cookie = server.sign_in("olga", "a long enough password");
+    let page = ureq::get(&format!(
+        "{}/health?project=shop&environment=DEV",
+        server.url
+    ))
+    .set("Cookie", &cookie)
+    .call()
+    .unwrap()
+    .into_string()
+    .unwrap();
+    let row = |probe: &str| {
+        let start = page
+            .find(&format!("<th scope=\"row\">{probe}</th>"))
+            .unwrap_or_else(|| panic!("no row of {probe}: {page}"));
+        let end = start + page[start..].find("</tr>").unwrap();
+        page[start..end].to_string()
+    };
+    let trusted = row("trusted");
+    assert!(
+        trusted.contains("tag good\">up") && trusted.contains(" ms</td>"),
+        "{trusted}"
+    );
+    let web_roots = row("web-roots");
+    assert!(
+        web_roots.contains("tag bad\">down")
+            && web_roots.contains("certificate not trusted")
+            && web_roots.contains(" ms</td>"),
+        "{web_roots}"
+    );
+
     // The operator puts the CA bundle in place: the next run reads it, no restart.
     std::fs::write(&later_file, ca.cert.pem()).unwrap();
     wait_for_probes(&server, "the later probe up", |s| {
