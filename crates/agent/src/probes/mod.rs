@@ -17,7 +17,7 @@ use slipway_protocol::{AgentProbe, AgentProbes, ProbeOutcome, ProbeResults, Prob
 
 use crate::link::{CallError, Link};
 
-mod trust;
+pub(crate) mod trust;
 
 /// Results kept while the server cannot be reached; the oldest go first past this.
 const MAX_PENDING: usize = 10_000;
@@ -157,7 +157,7 @@ fn http(probe: &AgentProbe, timeout: Duration) -> Result<(), String> {
 }
 
 /// The `host:port` of a URL, as a reason names it.
-fn authority(url: &str) -> &str {
+pub(crate) fn authority(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     rest.split(['/', '?', '#']).next().unwrap_or(rest)
 }

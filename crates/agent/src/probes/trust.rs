@@ -144,7 +144,7 @@ fn describe(error: &rustls::Error, host: &str, ca_file: Option<&str>) -> String 
     };
     match cert {
         C::UnknownIssuer => match ca_file {
-            None => format!("certificate not trusted: the certificate of {host} is not signed by a public web root (unknown issuer); set tls_ca_file on the probe to the PEM bundle of the certificate authority that signs it (an internal CA)"),
+            None => format!("certificate not trusted: the certificate of {host} is not signed by a public web root (unknown issuer); set tls_ca_file to the PEM bundle of the certificate authority that signs it (an internal CA)"),
             Some(path) => format!("certificate not trusted: the certificate of {host} is not signed by a certificate authority of tls_ca_file {path} (unknown issuer); add the CA that signs it to that file"),
         },
         C::ExpiredContext { not_after, .. } => format!(

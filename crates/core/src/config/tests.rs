@@ -621,6 +621,40 @@ fn a_probe_trusts_an_internal_ca_by_an_absolute_path_on_https_only() {
 }
 
 #[test]
+fn a_smoke_check_trusts_an_internal_ca_by_an_absolute_path_on_https_only() {
+    let plan = |with: &str| {
+        format!(
+            "environments:\n  - name: DEV\nproject:\n  name: pets\n  plan:\n    - {{ name: Smoke, action: http.check, with: {{ {with} }} }}\n"
+        )
+    };
+    let good = load_one(&plan(
+        "url: \"https://pets.local/health\", tls_ca_file: /etc/ssl/certs/factory-ca.pem",
+    ))
+    .unwrap();
+    let Action::HttpCheck(p) = &good.projects[0].plan[0].action else {
+        panic!("an http.check");
+    };
+    assert_eq!(
+        p.tls_ca_file.as_deref(),
+        Some("/etc/ssl/certs/factory-ca.pem")
+    );
+    for (with, text) in [
+        (
+            "url: \"https://pets.local/health\", tls_ca_file: ca.pem",
+            "`ca.pem` is not an absolute path",
+        ),
+        (
+            "url: \"http://pets.local/health\", tls_ca_file: /etc/ssl/ca.pem",
+            "`tls_ca_file` is for https:// URLs",
+        ),
+    ] {
+        let e = first_error(&plan(with));
+        assert_eq!(e.path, "project.plan[0].with.tls_ca_file");
+        assert!(e.message.contains(text), "{}", e.message);
+    }
+}
+
+#[test]
 fn an_slo_outside_its_range_is_refused_with_the_range() {
     for (slo, path, text) in [
         (

@@ -697,15 +697,19 @@ fn an_https_service_behind_an_internal_ca_is_probed_with_tls_ca_file() {
         let ca = ca.map_or(String::new(), |c| format!(", tls_ca_file: \"{c}\""));
         format!("    - {{ name: {name}, kind: http, url: \"https://{host}:{port}/health\", expect_body: ok, interval_secs: 5, timeout_secs: 2{ca} }}\n")
     };
+    // A deployment's smoke checks (`http.check`) trust the same way.
+    let plan = format!(
+        "  plan:\n    - {{ name: Smoke, action: http.check, roles: [web], with: {{ url: \"https://localhost:{good}/health\", expect_body: ok, retries: 1, tls_ca_file: \"{ca_file}\" }} }}\n    - {{ name: Smoke without CA, action: http.check, roles: [web], with: {{ url: \"https://127.0.0.1:{good}/health\", retries: 1 }} }}\n"
+    );
     let yaml = format!(
-        "environments:\n  - {{ name: DEV }}\nproject:\n  name: shop\n  probes:\n{}{}{}{}{}",
+        "environments:\n  - {{ name: DEV }}\nproject:\n  name: shop\n  components:\n    - {{ name: app, kind: file }}\n  probes:\n{}{}{}{}{}{plan}",
         probe("trusted", good, "localhost", Some(&ca_file)),
         probe("web-roots", good, "127.0.0.1", None),
         probe("expired", expired, "127.0.0.1", Some(&ca_file)),
         probe("misnamed", misnamed, "127.0.0.1", Some(&ca_file)),
         probe("later", good, "127.0.0.1", Some(&later_file)),
     );
-    ok(server.apply(&file(w, "slipway.yaml", &yaml)));
+    server.release_app(w, "shop", &yaml);
     let token = server.enrollment_token("DEV", &["web"]);
     let _agent = spawn_agent(&server.url, "web-01", &w.join("agent"), Some(&token));
     server.wait_online("web-01");
@@ -769,6 +773,38 @@ fn an_https_service_behind_an_internal_ca_is_probed_with_tls_ca_file() {
             && web_roots.contains("certificate not trusted")
             && web_roots.contains(" ms</td>"),
         "{web_roots}"
+    );
+
+    // The smoke check with the CA file passes; the one without fails, saying why.
+    ok(server.start_deploy("shop", "1.0.0", "DEV"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let smoked = loop {
+        let v = deployment(&server, "1");
+        if !v["failure"].is_null() || v["state"] == "succeeded" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never failed: {v:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(
+        smoked["failure"], "step 2 \"Smoke without CA\" failed on web-01",
+        "{smoked:#}"
+    );
+    let summaries: Vec<&str> = smoked["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["summary"].as_str())
+        .collect();
+    assert!(
+        summaries.iter().any(|s| s.contains("answered 200")),
+        "{summaries:#?}"
+    );
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.contains("certificate not trusted") && s.contains("set tls_ca_file")),
+        "{summaries:#?}"
     );
 
     // The operator puts the CA bundle in place: the next run reads it, no restart.
