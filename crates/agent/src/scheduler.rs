@@ -180,13 +180,45 @@ fn may_start(busy: bool, overlap: bool, running: usize) -> Result<(), String> {
 }
 
 /// The program `batch.install` put in place for `job`, from the definitions it indexed.
-fn program_of(data: &Path, job: &str) -> Option<String> {
-    let index: BTreeMap<String, PathBuf> = std::fs::read_to_string(data.join("batch-index.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())?;
-    let definition: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(index.get(job)?).ok()?).ok()?;
-    definition["program"].as_str().map(str::to_string)
+/// What `batch.install` wrote on this host for a job: the program it put in place, and the
+/// command and run folder as the step ran here, its variables (`${SLIPWAY_AGENT_DATA}`, the
+/// project's) substituted. The server's inventory keeps the plan's text, which only the step's
+/// substitution on this host can fill.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Installed {
+    program: Option<String>,
+    command: Option<String>,
+    run_dir: Option<String>,
+}
+
+fn installed(data: &Path, job: &str) -> Installed {
+    let definition = (|| {
+        let index: BTreeMap<String, PathBuf> =
+            serde_json::from_str(&std::fs::read_to_string(data.join("batch-index.json")).ok()?)
+                .ok()?;
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(index.get(job)?).ok()?)
+            .ok()
+    })()
+    .unwrap_or(serde_json::Value::Null);
+    let text = |key: &str| definition[key].as_str().map(str::to_string);
+    Installed {
+        program: text("program"),
+        command: text("command"),
+        run_dir: text("run_dir"),
+    }
+}
+
+/// The command and run folder to run: the inventory's, unless it still holds `${…}` that the
+/// install on this host substituted (a run folder declared under `batches:` stays the inventory's).
+fn command_and_folder(b: &AgentBatch, here: &Installed) -> (Option<String>, Option<String>) {
+    let pick = |inventory: &Option<String>, installed: &Option<String>| match inventory {
+        Some(text) if text.contains("${") => installed.clone().or_else(|| inventory.clone()),
+        _ => inventory.clone(),
+    };
+    (
+        pick(&b.command, &here.command),
+        pick(&b.run_dir, &here.run_dir),
+    )
 }
 
 fn run(
@@ -197,7 +229,9 @@ fn run(
     testmode: bool,
     request: Option<i64>,
 ) {
-    let Some(command) = b.command.clone() else {
+    let here = installed(data, &b.name);
+    let (command, run_dir) = command_and_folder(b, &here);
+    let Some(command) = command else {
         eprintln!("batch {} has no command to run", b.name);
         return;
     };
@@ -230,10 +264,8 @@ fn run(
     let outputs = data.join("batch-runs");
     let _ = std::fs::create_dir_all(&outputs);
     let out_path = outputs.join(format!("{}-{}.log", b.name, started.run));
-    let program = program_of(data, &b.name);
-    let folder = b
-        .run_dir
-        .clone()
+    let program = here.program;
+    let folder = run_dir
         .map(PathBuf::from)
         .filter(|d| d.is_dir())
         .or_else(|| {
@@ -312,5 +344,65 @@ mod tests {
         let full = may_start(false, true, MAX_RUNNING).unwrap_err();
         assert!(full.contains("at most 32"), "{full}");
         assert!(may_start(true, true, MAX_RUNNING).is_err());
+    }
+
+    #[test]
+    fn a_batch_runs_its_command_as_the_install_substituted_it_on_this_host() {
+        let data = tempfile::tempdir().unwrap();
+        let definition = data.path().join("purge.json");
+        std::fs::write(
+            &definition,
+            r#"{"command": "DB_URL='postgres://db/app' sh /data/app/purge.sh", "run_dir": "/data/app", "program": "/data/batches/purge/purge-1.0.0"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            data.path().join("batch-index.json"),
+            serde_json::json!({ "purge": definition }).to_string(),
+        )
+        .unwrap();
+        let here = installed(data.path(), "purge");
+        assert_eq!(
+            here.program.as_deref(),
+            Some("/data/batches/purge/purge-1.0.0")
+        );
+        let batch = |command: &str, run_dir: Option<&str>| AgentBatch {
+            project: "shop".into(),
+            environment: "DEV".into(),
+            name: "purge".into(),
+            log_dir: None,
+            log_rules: serde_json::Value::Null,
+            schedule: Some("0 3 * * *".into()),
+            time_zone: None,
+            command: Some(command.into()),
+            run_dir: run_dir.map(str::to_string),
+            grace_secs: 900,
+            overlap: false,
+            run_now: Vec::new(),
+        };
+        // The plan's text, variables and all: the install's substitution on this host runs.
+        let raw = batch(
+            "DB_URL='${DB_URL}' sh ${SLIPWAY_AGENT_DATA}/app/purge.sh",
+            Some("${SLIPWAY_AGENT_DATA}/app"),
+        );
+        assert_eq!(
+            command_and_folder(&raw, &here),
+            (
+                Some("DB_URL='postgres://db/app' sh /data/app/purge.sh".into()),
+                Some("/data/app".into())
+            )
+        );
+        // Text without variables, e.g. a run folder declared under `batches:`, stays.
+        let plain = batch("sh $SLIPWAY_BATCH_PROGRAM", Some("/srv/batches"));
+        assert_eq!(
+            command_and_folder(&plain, &here),
+            (
+                Some("sh $SLIPWAY_BATCH_PROGRAM".into()),
+                Some("/srv/batches".into())
+            )
+        );
+        // Nothing installed here (adopted from cron): the inventory's text, as it is.
+        let nothing = installed(data.path(), "other");
+        assert_eq!(nothing, Installed::default());
+        assert_eq!(command_and_folder(&raw, &nothing).0, raw.command);
     }
 }

@@ -139,6 +139,10 @@ pub struct HttpCheckParams {
     pub interval_secs: u64,
     #[serde(default = "default_http_timeout")]
     pub timeout_secs: u64,
+    /// HTTPS: the absolute path, on the target, of a PEM bundle of the certificate authorities
+    /// to trust instead of the public web roots (as a probe's `tls_ca_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
 }
 
 /// Watch the project's probes on the target for a soak period after the steps before it, and

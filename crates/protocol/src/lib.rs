@@ -266,6 +266,11 @@ pub struct AgentProbe {
     pub expect_status: Option<u16>,
     #[serde(default)]
     pub expect_body: Option<String>,
+    /// HTTPS: the PEM bundle, on the agent's host, of the certificate authorities to trust
+    /// instead of the public web roots. Sent only when set, so older agents read the list (and
+    /// probe with the web roots, failing on a certificate of an internal CA with its reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
     pub interval_secs: u64,
     pub timeout_secs: u64,
 }

@@ -188,15 +188,32 @@ pub(super) fn http_check(p: &HttpCheckParams, check: bool, log: &mut LogSink) ->
             p.expect_status, p.url
         ));
     }
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(p.timeout_secs.max(1)))
-        .build();
+    let mut agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(p.timeout_secs.max(1)));
+    let ca_file = p.tls_ca_file.as_deref();
+    if let Some(path) = ca_file {
+        // `slipway validate` checks a written URL; one from a variable is checked here.
+        if !p.url.starts_with("https://") {
+            return fail(format!(
+                "tls_ca_file is set but `{}` is not an https:// URL; check the service's https:// URL, or remove tls_ca_file",
+                p.url
+            ));
+        }
+        match crate::probes::trust::trusting(path) {
+            Ok(config) => agent = agent.tls_config(config),
+            Err(e) => return fail(e),
+        }
+    }
+    let agent = agent.build();
     let mut last = String::new();
     for attempt in 1..=p.retries.max(1) {
         let (status, body) = match agent.get(&p.url).call() {
             Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
             Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
-            Err(e) => (0, e.to_string()),
+            Err(ureq::Error::Transport(t)) => {
+                let host = crate::probes::authority(&p.url);
+                let tls = crate::probes::trust::tls_reason(&t, host, ca_file);
+                (0, tls.unwrap_or_else(|| t.to_string()))
+            }
         };
         let body_ok = p
             .expect_body

@@ -37,6 +37,10 @@ pub struct ProbeSpec {
     /// HTTP: a text the body must contain.
     #[serde(default)]
     pub expect_body: Option<String>,
+    /// HTTPS: the absolute path, on the agent's host, of a PEM bundle of the certificate
+    /// authorities to trust instead of the public web roots, e.g. `/etc/ssl/factory-ca.pem`.
+    #[serde(default)]
+    pub tls_ca_file: Option<String>,
     /// Seconds between two runs, 5 to 3600.
     #[serde(default = "default_interval")]
     pub interval_secs: u32,
@@ -177,6 +181,9 @@ impl Checker<'_> {
                 }
             }
         }
+        if let Some(path) = p.tls_ca_file.as_deref() {
+            self.tls_ca_file(at, &p, text.as_deref(), path);
+        }
         if let Some(status) = p.expect_status.filter(|s| !(100..=599).contains(s)) {
             self.error(
                 &format!("{at}.expect_status"),
@@ -210,9 +217,55 @@ impl Checker<'_> {
             target: target.unwrap_or(refused),
             expect_status: p.expect_status,
             expect_body: p.expect_body,
+            tls_ca_file: p.tls_ca_file,
             interval_secs: p.interval_secs,
             timeout_secs: p.timeout_secs,
             environments: p.environments,
+        }
+    }
+
+    /// A CA file is for an https URL (one given by a variable is checked by the agent, once
+    /// substituted) and is an absolute path the agent can read without a working folder.
+    fn tls_ca_file(&mut self, at: &str, p: &ProbeSpec, url: Option<&str>, path: &str) {
+        let at = format!("{at}.tls_ca_file");
+        let name = &p.name;
+        if p.kind == ProbeKind::Tcp {
+            self.error(
+                &at,
+                format!("probe {name}: `tls_ca_file` is for https probes; a tcp probe only opens a connection"),
+                "remove it, or make the probe `kind: http` with an https:// URL",
+            );
+            return;
+        }
+        if let Some(url) = url.filter(|u| u.trim().starts_with("http://")) {
+            self.error(
+                &at,
+                format!(
+                    "probe {name}: `tls_ca_file` is for https:// URLs, and `{}` is plain http",
+                    url.trim()
+                ),
+                "probe the service's https:// URL, or remove `tls_ca_file`",
+            );
+        }
+        let hint = "give the full path of the PEM bundle on the agents' hosts, e.g. tls_ca_file: /etc/ssl/certs/factory-ca.pem";
+        if path.contains("${") {
+            self.error(
+                &at,
+                format!("probe {name}: `{path}` holds a variable; tls_ca_file is a path, taken as written"),
+                &format!("{hint}; a CA that differs per environment takes a probe per environment (`environments:`)"),
+            );
+        } else if !path.starts_with('/') {
+            self.error(
+                &at,
+                format!("probe {name}: `{path}` is not an absolute path"),
+                hint,
+            );
+        } else if path.chars().any(char::is_control) {
+            self.error(
+                &at,
+                format!("probe {name}: the path holds a control character (a line break?)"),
+                hint,
+            );
         }
     }
 

@@ -1230,6 +1230,28 @@ impl Checker<'_> {
                     "e.g. http://localhost:8080/health",
                 );
             }
+            Action::HttpCheck(p)
+                if p.tls_ca_file
+                    .as_deref()
+                    .is_some_and(|f| !absolute(f) || p.url.starts_with("http://")) =>
+            {
+                let message = if p.url.starts_with("http://") {
+                    format!(
+                        "`tls_ca_file` is for https:// URLs, and `{}` is plain http",
+                        p.url
+                    )
+                } else {
+                    format!(
+                        "`{}` is not an absolute path",
+                        p.tls_ca_file.as_deref().unwrap_or("")
+                    )
+                };
+                self.error(
+                    &format!("{with}.tls_ca_file"),
+                    message,
+                    "give the full path of the CA's PEM bundle on the targets, e.g. tls_ca_file: /etc/ssl/certs/factory-ca.pem, on an https:// URL",
+                );
+            }
             Action::Command(p) if p.timeout_secs == 0 || p.run.trim().is_empty() => {
                 self.error(
                     with,

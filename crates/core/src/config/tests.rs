@@ -569,6 +569,92 @@ fn bad_probes_are_refused_at_validate_with_the_allowed_range() {
 }
 
 #[test]
+fn a_probe_trusts_an_internal_ca_by_an_absolute_path_on_https_only() {
+    let good = with_health(
+        "  probes:\n    - { name: api, kind: http, url: \"https://api.factory.local/health\", tls_ca_file: /etc/ssl/factory-ca.pem }\n    - { name: var, kind: http, url: \"${API_URL}/health\", tls_ca_file: /etc/ssl/factory-ca.pem }\n",
+    );
+    let config = load_one(&good).unwrap();
+    let probes = &config.projects[0].probes;
+    assert_eq!(
+        probes[0].tls_ca_file.as_deref(),
+        Some("/etc/ssl/factory-ca.pem")
+    );
+    assert!(
+        probes[1].tls_ca_file.is_some(),
+        "a variable URL is checked by the agent"
+    );
+
+    let bad = with_health(
+        "  probes:\n    - { name: rel, kind: http, url: \"https://x/health\", tls_ca_file: certs/ca.pem }\n    - { name: plain, kind: http, url: \"http://x/health\", tls_ca_file: /etc/ssl/ca.pem }\n    - { name: db, kind: tcp, address: \"db:5432\", tls_ca_file: /etc/ssl/ca.pem }\n    - { name: var, kind: http, url: \"https://x/health\", tls_ca_file: \"${API_URL}/ca.pem\" }\n",
+    );
+    let errors = load_one(&bad).unwrap_err().0;
+    let messages: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {} (hint: {:?})", e.path, e.message, e.hint))
+        .collect();
+    let has = |path: &str, text: &str| {
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with(path) && m.contains(text)),
+            "no `{text}` at {path} in {messages:#?}"
+        )
+    };
+    has(
+        "project.probes[0].tls_ca_file",
+        "probe rel: `certs/ca.pem` is not an absolute path",
+    );
+    has(
+        "project.probes[0].tls_ca_file",
+        "e.g. tls_ca_file: /etc/ssl/",
+    );
+    has(
+        "project.probes[1].tls_ca_file",
+        "probe plain: `tls_ca_file` is for https:// URLs",
+    );
+    has(
+        "project.probes[2].tls_ca_file",
+        "probe db: `tls_ca_file` is for https probes",
+    );
+    has("project.probes[3].tls_ca_file", "holds a variable");
+    assert_eq!(errors.len(), 4, "{messages:#?}");
+}
+
+#[test]
+fn a_smoke_check_trusts_an_internal_ca_by_an_absolute_path_on_https_only() {
+    let plan = |with: &str| {
+        format!(
+            "environments:\n  - name: DEV\nproject:\n  name: pets\n  plan:\n    - {{ name: Smoke, action: http.check, with: {{ {with} }} }}\n"
+        )
+    };
+    let good = load_one(&plan(
+        "url: \"https://pets.local/health\", tls_ca_file: /etc/ssl/certs/factory-ca.pem",
+    ))
+    .unwrap();
+    let Action::HttpCheck(p) = &good.projects[0].plan[0].action else {
+        panic!("an http.check");
+    };
+    assert_eq!(
+        p.tls_ca_file.as_deref(),
+        Some("/etc/ssl/certs/factory-ca.pem")
+    );
+    for (with, text) in [
+        (
+            "url: \"https://pets.local/health\", tls_ca_file: ca.pem",
+            "`ca.pem` is not an absolute path",
+        ),
+        (
+            "url: \"http://pets.local/health\", tls_ca_file: /etc/ssl/ca.pem",
+            "`tls_ca_file` is for https:// URLs",
+        ),
+    ] {
+        let e = first_error(&plan(with));
+        assert_eq!(e.path, "project.plan[0].with.tls_ca_file");
+        assert!(e.message.contains(text), "{}", e.message);
+    }
+}
+
+#[test]
 fn an_slo_outside_its_range_is_refused_with_the_range() {
     for (slo, path, text) in [
         (

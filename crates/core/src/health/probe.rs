@@ -93,6 +93,11 @@ pub struct Probe {
     pub expect_status: Option<u16>,
     /// HTTP: a text the body must contain.
     pub expect_body: Option<String>,
+    /// HTTPS: the absolute path, on the agent's host, of a PEM bundle of the certificate
+    /// authorities to trust instead of the public web roots (an internal CA). Absent from
+    /// projects stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
     pub interval_secs: u32,
     /// Below the interval.
     pub timeout_secs: u32,
@@ -175,6 +180,7 @@ mod tests {
             target: ProbeTarget::parse(ProbeKind::Http, "http://localhost/health").unwrap(),
             expect_status,
             expect_body: expect_body.map(str::to_string),
+            tls_ca_file: None,
             interval_secs: 10,
             timeout_secs: 2,
             environments: vec![],

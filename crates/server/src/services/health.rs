@@ -65,6 +65,7 @@ pub async fn agent_probes(state: &AppState, target: &Target) -> Result<AgentProb
                 target,
                 expect_status: p.expect_status,
                 expect_body: p.expect_body.clone(),
+                tls_ca_file: p.tls_ca_file.clone(),
                 interval_secs: u64::from(p.interval_secs),
                 timeout_secs: u64::from(p.timeout_secs),
             });

@@ -1,9 +1,11 @@
 //! Service health for real: a server on a manual clock, an agent running a probe against a small
 //! HTTP service the test starts and then stops, and a webhook receiver on loopback. The probe's
 //! results fail, the budget burns, and `probe.down` and `slo.burn_rate` reach the receiver.
+//! HTTPS probes run against nginx serving certificates of a test CA (`tls_ca_file`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -493,4 +495,321 @@ fn a_failing_verification_rolls_the_deployment_back_and_the_next_batch_never_run
     let logs = ok(server.cli(None, &["deployment", "logs", "2"]));
     assert!(logs.contains("\"verdict\":\"failed\""), "{logs}");
     assert!(logs.contains("api: failed"), "{logs}");
+}
+
+/// A certificate authority made for the test, and what it signs.
+struct TestCa {
+    key: rcgen::KeyPair,
+    cert: rcgen::Certificate,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key).unwrap();
+        TestCa { key, cert }
+    }
+
+    /// A leaf for `names` whose validity ends in `last_year`, written as `{stem}.crt` and
+    /// `{stem}.key` in `folder`.
+    fn leaf(&self, folder: &Path, stem: &str, names: &[&str], last_year: i32) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(last_year, 1, 1);
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        std::fs::write(folder.join(format!("{stem}.crt")), cert.pem()).unwrap();
+        std::fs::write(folder.join(format!("{stem}.key")), key.serialize_pem()).unwrap();
+    }
+}
+
+/// nginx from the machine's packages serving HTTPS on loopback, one port per certificate in
+/// `stems` (each answering `200 status ok`); its prefix, pid and logs in `prefix`. Stopped when
+/// dropped.
+struct TlsNginx {
+    child: std::process::Child,
+    ports: Vec<u16>,
+    prefix: PathBuf,
+}
+
+impl TlsNginx {
+    fn start(prefix: &Path, stems: &[&str]) -> TlsNginx {
+        let p = prefix.display();
+        std::fs::create_dir_all(prefix.join("logs")).unwrap();
+        let ports: Vec<u16> = stems.iter().map(|_| free_port()).collect();
+        let servers: String = stems
+            .iter()
+            .zip(&ports)
+            .map(|(stem, port)| {
+                format!(
+                    "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {p}/{stem}.crt;\n    ssl_certificate_key {p}/{stem}.key;\n    location / {{ return 200 \"status ok\"; }}\n  }}\n"
+                )
+            })
+            .collect();
+        std::fs::write(
+            prefix.join("nginx.conf"),
+            format!(
+                "daemon off;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n{servers}}}\n"
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(
+            ["/usr/sbin/nginx", "/usr/bin/nginx"]
+                .into_iter()
+                .find(|p| Path::new(p).exists())
+                .unwrap_or("nginx"),
+        )
+        .args(["-p", &p.to_string(), "-c", &format!("{p}/nginx.conf")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nginx starts (apt-get install nginx; .ci/run installs it)");
+        let nginx = TlsNginx {
+            child,
+            ports,
+            prefix: prefix.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in &nginx.ports {
+            while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                let errors = std::fs::read_to_string(nginx.prefix.join("logs/error.log"));
+                assert!(
+                    Instant::now() < deadline,
+                    "nginx never listened: {errors:?}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        nginx
+    }
+}
+
+impl Drop for TlsNginx {
+    fn drop(&mut self) {
+        // TERM: the master stops its workers, then itself.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The latest result of each probe of shop in DEV, by name: (state, last error).
+fn probe_states(server: &Server) -> std::collections::BTreeMap<String, (String, String)> {
+    health(server)["probes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["probe"].as_str().unwrap_or_default().to_string(),
+                (
+                    p["state"].as_str().unwrap_or_default().to_string(),
+                    p["last_error"].as_str().unwrap_or_default().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Poll the probes' latest results until `until` holds, 90 s at most.
+fn wait_for_probes(
+    server: &Server,
+    what: &str,
+    until: impl Fn(&std::collections::BTreeMap<String, (String, String)>) -> bool,
+) -> std::collections::BTreeMap<String, (String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let states = probe_states(server);
+        if until(&states) {
+            return states;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {states:#?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// HTTPS behind an internal CA, for real: nginx serves certificates a test CA signed (one
+/// trusted, one expired, one for another name), and a real agent probes them. With
+/// `tls_ca_file` the probe passes; without it, it fails saying the certificate is not trusted
+/// and to set `tls_ca_file`; the expired and misnamed certificates fail with their reasons; a
+/// CA file put in place later is read at the next run.
+#[test]
+fn an_https_service_behind_an_internal_ca_is_probed_with_tls_ca_file() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let tls = w.join("nginx");
+    std::fs::create_dir_all(&tls).unwrap();
+    let ca = TestCa::new("Factory Internal CA");
+    ca.leaf(&tls, "good", &["localhost", "127.0.0.1"], 4000);
+    ca.leaf(&tls, "expired", &["localhost", "127.0.0.1"], 2001);
+    ca.leaf(&tls, "misnamed", &["api.factory.example"], 4000);
+    let ca_file = w.join("factory-ca.pem");
+    std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+    let ca_file = ca_file.display().to_string();
+    let later_file = w.join("later-ca.pem").display().to_string();
+    let nginx = TlsNginx::start(&tls, &["good", "expired", "misnamed"]);
+    let [good, expired, misnamed] = [nginx.ports[0], nginx.ports[1], nginx.ports[2]];
+
+    // A CA file on a relative path, on a plain-http URL or on a tcp probe is refused at
+    // validate, naming the probe and the fix.
+    let bad = file(
+        w,
+        "bad.yaml",
+        "project:\n  name: shop\n  probes:\n    - { name: rel, kind: http, url: \"https://x/health\", tls_ca_file: certs/ca.pem }\n    - { name: plain, kind: http, url: \"http://x/health\", tls_ca_file: /etc/ssl/ca.pem }\n    - { name: db, kind: tcp, address: \"db:5432\", tls_ca_file: /etc/ssl/ca.pem }\n",
+    );
+    let refused = server.cli(None, &["validate", "-f", &bad]);
+    assert!(!refused.status.success());
+    let message = stderr(&refused) + &stdout(&refused);
+    for expected in [
+        "probe rel: `certs/ca.pem` is not an absolute path",
+        "tls_ca_file: /etc/ssl/certs/factory-ca.pem",
+        "probe plain: `tls_ca_file` is for https:// URLs",
+        "probe db: `tls_ca_file` is for https probes",
+    ] {
+        assert!(message.contains(expected), "no `{expected}` in {message}");
+    }
+
+    let probe = |name: &str, port: u16, host: &str, ca: Option<&str>| {
+        let ca = ca.map_or(String::new(), |c| format!(", tls_ca_file: \"{c}\""));
+        format!("    - {{ name: {name}, kind: http, url: \"https://{host}:{port}/health\", expect_body: ok, interval_secs: 5, timeout_secs: 2{ca} }}\n")
+    };
+    // A deployment's smoke checks (`http.check`) trust the same way.
+    let plan = format!(
+        "  plan:\n    - {{ name: Smoke, action: http.check, roles: [web], with: {{ url: \"https://localhost:{good}/health\", expect_body: ok, retries: 1, tls_ca_file: \"{ca_file}\" }} }}\n    - {{ name: Smoke without CA, action: http.check, roles: [web], with: {{ url: \"https://127.0.0.1:{good}/health\", retries: 1 }} }}\n"
+    );
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV }}\nproject:\n  name: shop\n  components:\n    - {{ name: app, kind: file }}\n  probes:\n{}{}{}{}{}{plan}",
+        probe("trusted", good, "localhost", Some(&ca_file)),
+        probe("web-roots", good, "127.0.0.1", None),
+        probe("expired", expired, "127.0.0.1", Some(&ca_file)),
+        probe("misnamed", misnamed, "127.0.0.1", Some(&ca_file)),
+        probe("later", good, "127.0.0.1", Some(&later_file)),
+    );
+    server.release_app(w, "shop", &yaml);
+    let token = server.enrollment_token("DEV", &["web"]);
+    let _agent = spawn_agent(&server.url, "web-01", &w.join("agent"), Some(&token));
+    server.wait_online("web-01");
+
+    let states = wait_for_probes(&server, "a result of every probe", |s| {
+        s.len() == 5 && s.values().all(|(state, _)| state != "unknown")
+    });
+    let (state, reason) = &states["trusted"];
+    assert_eq!((state.as_str(), reason.as_str()), ("up", ""), "{states:#?}");
+    let reason_of = |name: &str| {
+        let (state, reason) = &states[name];
+        assert_eq!(state, "down", "{name}: {states:#?}");
+        reason.clone()
+    };
+    let web_roots = reason_of("web-roots");
+    assert!(
+        web_roots.starts_with("certificate not trusted") && web_roots.contains("set tls_ca_file"),
+        "{web_roots}"
+    );
+    let expired = reason_of("expired");
+    assert!(expired.starts_with("certificate expired"), "{expired}");
+    let misnamed = reason_of("misnamed");
+    assert!(
+        misnamed.starts_with("certificate not valid for 127.0.0.1:")
+            && misnamed.contains("api.factory.example"),
+        "{misnamed}"
+    );
+    let later = reason_of("later");
+    assert!(
+        later.starts_with(&format!("tls_ca_file {later_file}: cannot be read")),
+        "{later}"
+    );
+
+    // The console's Health page shows each probe's latest result, latency and reason.
+    server.user_with_password("olga", "ops", "a long enough password");
+    let cookie = server.sign_in("olga", "a long enough password");
+    let page = ureq::get(&format!(
+        "{}/health?project=shop&environment=DEV",
+        server.url
+    ))
+    .set("Cookie", &cookie)
+    .call()
+    .unwrap()
+    .into_string()
+    .unwrap();
+    let row = |probe: &str| {
+        let start = page
+            .find(&format!("<th scope=\"row\">{probe}</th>"))
+            .unwrap_or_else(|| panic!("no row of {probe}: {page}"));
+        let end = start + page[start..].find("</tr>").unwrap();
+        page[start..end].to_string()
+    };
+    let trusted = row("trusted");
+    assert!(
+        trusted.contains("tag good\">up") && trusted.contains(" ms</td>"),
+        "{trusted}"
+    );
+    let web_roots = row("web-roots");
+    assert!(
+        web_roots.contains("tag bad\">down")
+            && web_roots.contains("certificate not trusted")
+            && web_roots.contains(" ms</td>"),
+        "{web_roots}"
+    );
+
+    // The smoke check with the CA file passes; the one without fails, saying why.
+    ok(server.start_deploy("shop", "1.0.0", "DEV"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let smoked = loop {
+        let v = deployment(&server, "1");
+        if !v["failure"].is_null() || v["state"] == "succeeded" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "never failed: {v:#}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(
+        smoked["failure"], "step 2 \"Smoke without CA\" failed on web-01",
+        "{smoked:#}"
+    );
+    let summaries: Vec<&str> = smoked["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["summary"].as_str())
+        .collect();
+    assert!(
+        summaries.iter().any(|s| s.contains("answered 200")),
+        "{summaries:#?}"
+    );
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.contains("certificate not trusted") && s.contains("set tls_ca_file")),
+        "{summaries:#?}"
+    );
+
+    // The operator puts the CA bundle in place: the next run reads it, no restart.
+    std::fs::write(&later_file, ca.cert.pem()).unwrap();
+    wait_for_probes(&server, "the later probe up", |s| {
+        s.get("later").is_some_and(|(state, _)| state == "up")
+    });
 }

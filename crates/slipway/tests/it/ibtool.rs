@@ -1,8 +1,8 @@
 //! The IBTool example (seed 001) deployed end to end on this machine, as its README says: its
 //! artifacts built by its `build.sh`, PostgreSQL as the machine runs it (a database of the
 //! test's own), a Redis server of the test's own, a real agent. The API answers through its
-//! front end, the probe reports it up, the SLO page shows it, and the purge batch is installed
-//! and runs.
+//! front end, the probe reports it up, the SLO page shows it, and the purge batch is installed,
+//! runs on the agent as its schedule runs it, and its log rules raise an alert.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -162,6 +162,9 @@ fn ibtool_deploys_on_this_machine_is_probed_has_its_slo_page_and_installs_its_pu
     let redis_port = free_port();
     let _redis = Redis::start(redis_port);
     let api_port = free_port();
+    // The folder the purge logs into and the agent follows, made beforehand as the README says.
+    let log_dir = w.join("var-log-ibtool");
+    std::fs::create_dir_all(&log_dir).unwrap();
 
     // The documented steps: build the artifacts, apply the configuration, push, release, deploy.
     let dist = w.join("dist");
@@ -179,7 +182,8 @@ fn ibtool_deploys_on_this_machine_is_probed_has_its_slo_page_and_installs_its_pu
         .unwrap()
         .replace("postgres://postgres@127.0.0.1:5432/ibtool", &database.url())
         .replace("value: \"6379\"", &format!("value: \"{redis_port}\""))
-        .replace("8181", &api_port.to_string());
+        .replace("8181", &api_port.to_string())
+        .replace("/var/log/ibtool", &log_dir.display().to_string());
     ok(server.apply(&file(w, "ibtool.yaml", &yaml)));
     for (component, artifact) in [
         ("ibtool-sql", "ibtool-sql-1.0.0.tar.gz"),
@@ -264,24 +268,68 @@ fn ibtool_deploys_on_this_machine_is_probed_has_its_slo_page_and_installs_its_pu
     .unwrap();
     assert!(page.contains("99.9") && page.contains("api"), "{page}");
 
-    // The purge batch is in the inventory, and the command it was installed with runs it.
+    // The purge batch is in the inventory; asked of the agent, it runs as its schedule would
+    // run it (the command it was installed with, the agent's own environment) and purges.
     let batches = json(server.cli(None, &["batch", "list", "-o", "json"]));
     assert!(batches.to_string().contains("ibtool-purge"), "{batches:#}");
-    let definition: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(agent_data.join("batches/ibtool-purge.json")).unwrap(),
-    )
-    .unwrap();
     psql(&database.name, "INSERT INTO complaints (title, status, closed_at) VALUES ('old', 'closed', now() - interval '100 days')");
-    let purged = Command::new("sh")
-        .args(["-c", definition["command"].as_str().unwrap()])
-        .env("DB_URL", database.url())
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&purged.stdout);
+    let first = run_purge(&server, 1);
     assert!(
-        purged.status.success() && said.contains("PURGED 1 complaints"),
-        "{said} {}",
-        String::from_utf8_lossy(&purged.stderr)
+        first.exit_code == Some(0) && first.output_tail.contains("PURGED 1 complaints"),
+        "{first:#?}"
     );
     assert_eq!(psql(&database.name, "SELECT count(*) FROM complaints"), "1");
+
+    // Its log rules are supervised: a second run purges nothing, and the agent following the
+    // batch's log folder raises the `nothing-purged` rule's alert from the line it wrote there.
+    let second = run_purge(&server, 2);
+    assert!(second.output_tail.contains("PURGED 0"), "{second:#?}");
+    let alert = crate::alerts::wait_for_alert(&server, "of the purge's log", |a| {
+        a.batch.as_deref() == Some("ibtool-purge")
+            && a.line.as_deref().is_some_and(|l| l.starts_with("PURGED 0"))
+    });
+    assert_eq!(alert.severity.as_str(), "info", "{alert:#?}");
+    assert!(
+        alert
+            .log_path
+            .as_deref()
+            .is_some_and(|p| p.starts_with(&log_dir.display().to_string())),
+        "{alert:#?}"
+    );
+}
+
+/// Ask the agent to run the purge now, and wait for its `nth` run to end (60 s at most).
+fn run_purge(server: &Server, nth: usize) -> slipway_api::batches::BatchRunView {
+    ok(server.cli(None, &["batch", "run", "ibtool-purge", "--env", "DEV"]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed: slipway_api::List<slipway_api::batches::BatchRunView> =
+            serde_json::from_str(&ok(server.cli(
+                None,
+                &[
+                    "batch",
+                    "runs",
+                    "ibtool-purge",
+                    "--env",
+                    "DEV",
+                    "-o",
+                    "json",
+                ],
+            )))
+            .unwrap();
+        let ended: Vec<_> = listed
+            .items
+            .into_iter()
+            .filter(|r| r.ended_at.is_some())
+            .collect();
+        if ended.len() >= nth {
+            // Newest first.
+            return ended[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {nth} of the purge never ended: {ended:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
