@@ -152,6 +152,37 @@ async fn find_release_artifacts<'e, E: Executor<'e, Database = Any>>(
     rows.iter().map(release_artifact).collect()
 }
 
+/// The artifacts of a page of releases, by release version, in one statement: a statement per
+/// release made a page of 50 cost 50 round trips, which PostgreSQL pays on the network
+/// (53 ms for a first page at 10 000 releases, against 2.5 ms on SQLite).
+async fn page_artifacts(
+    pool: &sqlx::Pool<Any>,
+    project: &Name,
+    versions: &[String],
+) -> Result<std::collections::HashMap<String, Vec<ReleaseArtifact>>> {
+    let mut by_version: std::collections::HashMap<String, Vec<ReleaseArtifact>> =
+        std::collections::HashMap::with_capacity(versions.len());
+    if versions.is_empty() {
+        return Ok(by_version);
+    }
+    let sql = format!(
+        "SELECT release_version, component, artifact_version, digest FROM release_artifacts \
+         WHERE project = $1 AND release_version IN ({}) ORDER BY release_version, component",
+        crate::insights::placeholders(2, versions.len())
+    );
+    let mut query = sqlx::query(&sql).bind(project.as_str());
+    for version in versions {
+        query = query.bind(version.as_str());
+    }
+    for row in query.fetch_all(pool).await? {
+        by_version
+            .entry(row.try_get("release_version")?)
+            .or_default()
+            .push(release_artifact(&row)?);
+    }
+    Ok(by_version)
+}
+
 impl Store {
     pub async fn release(
         &self,
@@ -203,11 +234,14 @@ impl Store {
         }
         .fetch_all(&self.pool)
         .await?;
+        let versions = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>("version"))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut artifacts = page_artifacts(&self.pool, project, &versions).await?;
         let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let version: String = row.try_get("version")?;
-            let artifacts = find_release_artifacts(&self.pool, project, &version).await?;
-            out.push(release(row, artifacts)?);
+        for (row, version) in rows.iter().zip(&versions) {
+            out.push(release(row, artifacts.remove(version).unwrap_or_default())?);
         }
         Ok(page_of(out, size))
     }

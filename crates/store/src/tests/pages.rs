@@ -86,6 +86,54 @@ async fn release_pages_hold_every_release_once_newest_first_with_ties_by_version
 }
 
 #[tokio::test]
+async fn a_page_of_releases_carries_each_release_s_own_artifacts() {
+    on_both_backends(|store| async move {
+        let war = art("pets-war", "1.0.0", b"war", T1);
+        let war2 = art("pets-war", "2.0.0", b"war 2", T1);
+        let db = art("pets-db", "1.0.0", b"db", T1);
+        for a in [&war, &war2, &db] {
+            push(&store, a).await;
+        }
+        release(&store, "1.0.0", &[&war, &db], T1).await;
+        release(&store, "1.0.1", &[], T2).await;
+        release(&store, "2.0.0", &[&war2], T3).await;
+        for size in [1, 2, 500] {
+            let mut after: Option<ReleaseKey> = None;
+            loop {
+                let page = store
+                    .releases(&n("pets"), after.as_ref(), PageSize::at_most(size))
+                    .await
+                    .unwrap();
+                for paged in &page.items {
+                    let alone = store
+                        .release(&n("pets"), &paged.version)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(
+                        paged.artifacts, alone.artifacts,
+                        "{} in pages of {size}",
+                        paged.version
+                    );
+                }
+                if !page.more {
+                    break;
+                }
+                after = page.items.last().map(StoredRelease::key);
+            }
+        }
+        let one = store
+            .release(&n("pets"), &Version::parse("1.0.0").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let components: Vec<&str> = one.artifacts.iter().map(|a| a.component.as_str()).collect();
+        assert_eq!(components, ["pets-db", "pets-war"]);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_release_before_a_version_follows_semver_precedence() {
     on_both_backends(|store| async move {
         let a = art("pets-war", "1.0.0", b"war", T1);
