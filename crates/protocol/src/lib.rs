@@ -236,6 +236,13 @@ pub struct TaskResult {
     /// step); sent only to a server whose assignment said `result_takes_lines`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_lines: Option<LogBatch>,
+    /// The agent's next lease request, answered with the result (`LeaseResponse`, status 200)
+    /// instead of in a request of its own: one round trip per step, and the next step leased in
+    /// the transaction that records this result when its decision dispatches it here. A server
+    /// that does not know the field (older) answers 204 without a body, and the agent asks for
+    /// its next task as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<LeaseRequest>,
 }
 
 /// `GET /api/v1/agent/probes`: the health probes this agent's environment runs, with their
