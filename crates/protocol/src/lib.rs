@@ -312,6 +312,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_result_asks_for_the_next_task_only_when_it_says_so_and_reads_either_way() {
+        let older: TaskResult = serde_json::from_str(
+            r#"{"attempt": 1, "success": true, "exit_code": 0, "summary": "exit code 0"}"#,
+        )
+        .expect("an older agent's result reads");
+        assert_eq!(older.next, None);
+        // Without it, the result is written as an older agent wrote it (an older server reads it).
+        let text = serde_json::to_string(&older).expect("writes");
+        assert!(!text.contains("next"), "{text}");
+        let asking = TaskResult {
+            next: Some(LeaseRequest {
+                wait: true,
+                session: Some("s-1".into()),
+            }),
+            ..older
+        };
+        let back: TaskResult =
+            serde_json::from_str(&serde_json::to_string(&asking).expect("writes")).expect("reads");
+        assert_eq!(back.next, asking.next);
+    }
+
+    #[test]
     fn a_lease_request_of_an_older_agent_still_reads() {
         let older: LeaseRequest = serde_json::from_str(r#"{"wait": true}"#).expect("reads");
         assert_eq!(older, LeaseRequest::default());
