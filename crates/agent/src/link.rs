@@ -160,6 +160,22 @@ impl Link {
         self.send(path, Some(credential), body).map(|_| ())
     }
 
+    /// POST where the answer may carry a JSON body or none: `None` for `204 No Content` (an
+    /// older server's answer) and for a body that does not read, since the request itself was
+    /// taken either way.
+    pub(crate) fn post_maybe<T: Serialize, R: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        credential: &str,
+        body: &T,
+    ) -> Result<Option<R>, CallError> {
+        let response = self.send(path, Some(credential), body)?;
+        if response.status() == 204 {
+            return Ok(None);
+        }
+        Ok(response.into_json().ok())
+    }
+
     /// POST a file's bytes as the body (a test report), streamed, and read the JSON answer.
     pub(crate) fn post_file<R: for<'de> Deserialize<'de>>(
         &self,

@@ -38,6 +38,24 @@ pub(crate) struct LogSink<'a> {
     pub(crate) cancelled: bool,
 }
 
+/// Remove what `dir` holds, making it if it is missing. The folder itself stays: removing and
+/// making it again at every task cost a step 0.5–2 ms on an ext4 disk (two journaled
+/// directory changes), against microseconds to find it empty.
+fn empty_folder(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        let _ = std::fs::create_dir_all(dir);
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+}
+
 impl<'a> LogSink<'a> {
     pub(crate) fn new(
         link: &'a Link,
@@ -48,8 +66,7 @@ impl<'a> LogSink<'a> {
         let path = spool::spool_path(data, &task.task_id, task.attempt);
         // One task at a time: whatever an earlier (killed) agent left in the spool is stale.
         if let Some(dir) = path.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-            let _ = std::fs::create_dir_all(dir);
+            empty_folder(dir);
         }
         LogSink {
             link,
@@ -172,5 +189,29 @@ impl<'a> LogSink<'a> {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::empty_folder;
+
+    #[test]
+    fn a_new_task_finds_the_spool_folder_emptied_not_remade() {
+        let data = tempfile::tempdir().expect("a temporary folder");
+        let spool = data.path().join("log-spool");
+        // Missing: made.
+        empty_folder(&spool);
+        assert!(spool.is_dir());
+        // What a killed agent left: files and a folder, all removed; the folder itself kept.
+        std::fs::write(spool.join("t1-1.jsonl"), "stale").expect("writes");
+        std::fs::create_dir(spool.join("odd")).expect("makes");
+        std::fs::write(spool.join("odd").join("x"), "stale").expect("writes");
+        let before = std::fs::metadata(&spool).expect("exists");
+        empty_folder(&spool);
+        assert_eq!(std::fs::read_dir(&spool).expect("reads").count(), 0);
+        use std::os::unix::fs::MetadataExt;
+        let after = std::fs::metadata(&spool).expect("still exists");
+        assert_eq!(before.ino(), after.ino(), "the same folder, not a new one");
     }
 }

@@ -1,8 +1,9 @@
 //! Taking tasks and reporting them: at start, kill what the previous life left and tell the
 //! server (so its tasks settle at once), then lease (long poll) under this life's session id,
 //! logs in batches that also keep the lease alive, and a result delivered until the server has
-//! it. It never runs more than one task at a time, never runs a task twice in one life, and
-//! never decides what an action does (`actions` does).
+//! it — the result asks for the next task too, so a step costs one round trip when the server
+//! answers it. It never runs more than one task at a time, never runs a task twice in one life,
+//! and never decides what an action does (`actions` does).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -42,15 +43,23 @@ pub(crate) fn work_loop(link: &Link, credential: &str, data: &Path) -> Result<()
     // never run a second time.
     let mut ran: HashSet<(String, i64)> = HashSet::new();
     let mut backoff = Duration::from_secs(1);
+    // The task the last result's answer handed out, if any: run without a lease request.
+    let mut handed: Option<Assignment> = None;
     loop {
-        match link.post::<_, LeaseResponse>("/api/v1/agent/lease", Some(credential), &request) {
+        let answer = match handed.take() {
+            Some(task) => Ok(LeaseResponse { task: Some(task) }),
+            None => {
+                link.post::<_, LeaseResponse>("/api/v1/agent/lease", Some(credential), &request)
+            }
+        };
+        match answer {
             Ok(LeaseResponse { task: Some(task) }) => {
                 backoff = Duration::from_secs(1);
-                if ran.insert((task.task_id.clone(), task.attempt)) {
-                    run_task(link, credential, data, &task);
+                handed = if ran.insert((task.task_id.clone(), task.attempt)) {
+                    run_task(link, credential, data, &task, &request)
                 } else {
-                    refuse_second_run(link, credential, &task);
-                }
+                    refuse_second_run(link, credential, &task, &request)
+                };
             }
             Ok(LeaseResponse { task: None }) => backoff = Duration::from_secs(1),
             Err(CallError::Refused(401, detail)) => return Err(detail),
@@ -105,8 +114,14 @@ fn announce(link: &Link, credential: &str, start: &AgentStart) -> Result<(), Str
     }
 }
 
-/// A task handed out again after this life already ran it: report, never run it twice.
-fn refuse_second_run(link: &Link, credential: &str, task: &Assignment) {
+/// A task handed out again after this life already ran it: report, never run it twice. Answers
+/// the next task the server handed with the report, if any.
+fn refuse_second_run(
+    link: &Link,
+    credential: &str,
+    task: &Assignment,
+    lease: &LeaseRequest,
+) -> Option<Assignment> {
     let result = TaskResult {
         attempt: task.attempt,
         success: false,
@@ -114,11 +129,19 @@ fn refuse_second_run(link: &Link, credential: &str, task: &Assignment) {
         summary: "this agent already ran this attempt and its result was lost; not run twice"
             .into(),
         last_lines: None,
+        next: Some(lease.clone()),
     };
-    deliver(link, credential, task, &result);
+    deliver(link, credential, task, &result)
 }
 
-fn run_task(link: &Link, credential: &str, data: &Path, task: &Assignment) {
+/// Run one task and deliver its result; answers the next task the server handed with it.
+fn run_task(
+    link: &Link,
+    credential: &str,
+    data: &Path,
+    task: &Assignment,
+    lease: &LeaseRequest,
+) -> Option<Assignment> {
     let mut sink = LogSink::new(link, credential, data, task);
     let mode = if task.check_only { "check" } else { "run" };
     sink.line(format!(
@@ -148,21 +171,30 @@ fn run_task(link: &Link, credential: &str, data: &Path, task: &Assignment) {
         exit_code,
         summary: mask(&summary, &task.secrets),
         last_lines,
+        next: Some(lease.clone()),
     };
-    deliver(link, credential, task, &result);
+    deliver(link, credential, task, &result)
 }
 
 /// Send the result until the server has it: results are idempotent by task and attempt, so a
 /// retry after a cut connection is harmless. Gives up only when the server refuses it for good.
-fn deliver(link: &Link, credential: &str, task: &Assignment, result: &TaskResult) {
+/// Answers the next task when the server handed one with the result (the result carries the
+/// lease request); a retry asks again, and the server hands a task whose answer was lost again
+/// to this life's session, as it does for a lease request.
+fn deliver(
+    link: &Link,
+    credential: &str,
+    task: &Assignment,
+    result: &TaskResult,
+) -> Option<Assignment> {
     let path = format!("/api/v1/agent/tasks/{}/result", task.task_id);
     let mut wait = Duration::from_millis(500);
     loop {
-        match link.post_empty(&path, credential, result) {
-            Ok(()) => return,
+        match link.post_maybe::<_, LeaseResponse>(&path, credential, result) {
+            Ok(answer) => return answer.and_then(|a| a.task),
             Err(CallError::Refused(code, detail)) if code != 401 && (400..500).contains(&code) => {
                 eprintln!("result of task {} refused ({code}): {detail}", task.task_id);
-                return;
+                return None;
             }
             Err(_) => {
                 std::thread::sleep(wait);

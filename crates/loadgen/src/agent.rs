@@ -196,6 +196,7 @@ fn outcome(task: &Assignment, success: bool, summary: &str) -> TaskResult {
         summary: summary.into(),
         // Its output goes in log requests, as the figures before results carried lines.
         last_lines: None,
+        next: None,
     }
 }
 

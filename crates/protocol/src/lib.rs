@@ -236,6 +236,13 @@ pub struct TaskResult {
     /// step); sent only to a server whose assignment said `result_takes_lines`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_lines: Option<LogBatch>,
+    /// The agent's next lease request, answered with the result (`LeaseResponse`, status 200)
+    /// instead of in a request of its own: one round trip per step, and the next step leased in
+    /// the transaction that records this result when its decision dispatches it here. A server
+    /// that does not know the field (older) answers 204 without a body, and the agent asks for
+    /// its next task as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<LeaseRequest>,
 }
 
 /// `GET /api/v1/agent/probes`: the health probes this agent's environment runs, with their
@@ -308,6 +315,28 @@ pub struct ProbeResultsAck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_result_asks_for_the_next_task_only_when_it_says_so_and_reads_either_way() {
+        let older: TaskResult = serde_json::from_str(
+            r#"{"attempt": 1, "success": true, "exit_code": 0, "summary": "exit code 0"}"#,
+        )
+        .expect("an older agent's result reads");
+        assert_eq!(older.next, None);
+        // Without it, the result is written as an older agent wrote it (an older server reads it).
+        let text = serde_json::to_string(&older).expect("writes");
+        assert!(!text.contains("next"), "{text}");
+        let asking = TaskResult {
+            next: Some(LeaseRequest {
+                wait: true,
+                session: Some("s-1".into()),
+            }),
+            ..older
+        };
+        let back: TaskResult =
+            serde_json::from_str(&serde_json::to_string(&asking).expect("writes")).expect("reads");
+        assert_eq!(back.next, asking.next);
+    }
 
     #[test]
     fn a_lease_request_of_an_older_agent_still_reads() {

@@ -343,21 +343,32 @@ impl Store {
             .collect()
     }
 
-    /// The tasks of every deployment that runs or rolls back, grouped by deployment (each group
-    /// in the order of [`Store::tasks`]): what an orchestrator turn looks at, in one read
-    /// rather than one per deployment.
-    pub async fn moving_tasks(&self) -> Result<std::collections::HashMap<i64, Vec<StoredTask>>> {
-        let columns = prefixed("t", TASK_COLUMNS);
-        let rows = sqlx::query(&format!(
-            "SELECT {columns} FROM tasks t JOIN deployments d ON d.id = t.deployment_id \
-             WHERE d.state IN ('running', 'rolling_back') ORDER BY t.deployment_id, t.phase DESC, t.run_index, t.batch_index, t.target"
-        ))
+    /// The states of the tasks of every deployment that runs or rolls back, in its current
+    /// phase, grouped by deployment (each group in the order of [`WriteTx::task_statuses`]):
+    /// what an orchestrator turn looks at, in one read rather than one per deployment, without
+    /// the tasks' times and output (a turn decodes no timestamp).
+    pub async fn moving_task_statuses(
+        &self,
+    ) -> Result<std::collections::HashMap<i64, Vec<TaskStatus>>> {
+        let rows = sqlx::query(
+            "SELECT t.deployment_id, t.run_index, t.batch_index, t.target, t.state FROM tasks t \
+             JOIN deployments d ON d.id = t.deployment_id AND d.phase = t.phase \
+             WHERE d.state IN ('running', 'rolling_back') \
+             ORDER BY t.deployment_id, t.run_index, t.batch_index, t.target",
+        )
         .fetch_all(&self.pool)
         .await?;
-        let mut grouped: std::collections::HashMap<i64, Vec<StoredTask>> = Default::default();
+        let mut grouped: std::collections::HashMap<i64, Vec<TaskStatus>> = Default::default();
         for row in &rows {
-            let t = task(row)?;
-            grouped.entry(t.deployment_id).or_default().push(t);
+            grouped
+                .entry(row.try_get("deployment_id")?)
+                .or_default()
+                .push(TaskStatus {
+                    run: index(row, "run_index")?,
+                    batch: index(row, "batch_index")?,
+                    target: row.try_get("target")?,
+                    state: named::<TaskState>(row, "state")?,
+                });
         }
         Ok(grouped)
     }

@@ -3,6 +3,7 @@
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -296,18 +297,31 @@ async fn task_logs(
     ))
 }
 
+/// A task's result; when it carries the agent's next lease request (`TaskResult::next`), the
+/// answer is that lease's (`LeaseResponse`), so a step costs the agent one round trip. Without
+/// it (an older agent, the load generator), `204 No Content` as before.
 async fn task_result(
     State(state): State<AppState>,
     AgentTarget(target): AgentTarget,
     Path(id): Path<String>,
-    Json(result): Json<TaskResult>,
-) -> Result<StatusCode, ServiceError> {
-    if let Some(trigger) = services::test_batteries::trigger_of(&id) {
+    Json(mut result): Json<TaskResult>,
+) -> Result<Response, ServiceError> {
+    let next = result.next.take();
+    let handed = if let Some(trigger) = services::test_batteries::trigger_of(&id) {
         services::test_batteries::result(&state, &target, trigger, result).await?;
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    crate::services::tasks::result(&state, &target, &id, result).await?;
-    Ok(StatusCode::NO_CONTENT)
+        None
+    } else {
+        crate::services::tasks::result(&state, &target, &id, result, next.is_some()).await?
+    };
+    let Some(request) = next else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    services::agents::called_in(&state, &target).await?;
+    let task = match handed {
+        Some(task) => Some(task),
+        None => crate::services::tasks::lease(&state, &target, request).await?,
+    };
+    Ok(Json(LeaseResponse { task }).into_response())
 }
 
 /// An artifact for one of this agent's running tasks: its signature checked again against the

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
-use slipway_core::deploy::progress::{next, result_calls_for_decision, Next};
+use slipway_core::deploy::progress::{next, result_calls_for_decision, Next, TaskStatus};
 use slipway_core::deploy::state::{
     task_transition, DeploymentEvent, DeploymentKind, DeploymentState, Phase, TaskEvent, TaskState,
 };
@@ -16,7 +16,7 @@ use slipway_protocol::MIN_LEASE_SECS;
 use slipway_store::{StoredDeployment, StoredTask, WriteTx};
 
 use crate::auth::new_secret;
-use crate::transitions::deployment::{phase_runs, settle, start_rollback, statuses};
+use crate::transitions::deployment::{phase_runs, settle, start_rollback};
 use crate::{AppState, ServiceError};
 
 /// How long an agent may stay silent on a task before it is declared lost
@@ -64,7 +64,7 @@ pub(crate) async fn tick(state: &AppState) -> Result<(), ServiceError> {
     let active = state.store.active_deployments().await?;
     // Read after the deployments: a task list older than its deployment's row would at worst
     // open a write that finds nothing to decide.
-    let mut tasks = state.store.moving_tasks().await?;
+    let mut tasks = state.store.moving_task_statuses().await?;
     for d in active {
         // Most turns find a deployment waiting for its agents: a read says so, without
         // queueing behind the writers. Only one with a decision to take opens a write.
@@ -123,6 +123,16 @@ pub(crate) struct Moved {
     pub(crate) targets: Vec<String>,
     /// The deployment's state changed (finished, failed, paused): promotions may move.
     pub(crate) changed: bool,
+    /// The decision limit ended the chain before the deployment waited: the orchestrator's
+    /// next turn carries it on.
+    pub(crate) cut_short: bool,
+}
+
+impl Moved {
+    /// Whether the decisions wrote anything (the transaction has something to commit).
+    pub(crate) fn wrote(&self) -> bool {
+        self.dispatched || self.changed
+    }
 }
 
 /// The most decisions one transaction takes in a row (a dry run's manual steps each pass at
@@ -130,42 +140,57 @@ pub(crate) struct Moved {
 const MAX_DECISIONS: usize = 64;
 
 /// Take the next decisions for one deployment until it waits (for agents, a person or time),
-/// in one transaction, and wake whoever they concern. Called by each orchestrator turn, and right
-/// after a result commits (`tasks::result`), so the next step is dispatched without waiting for
-/// a turn. Every decision re-reads the deployment inside the transaction, so two callers never
-/// dispatch a batch twice.
+/// in one transaction, and wake whoever they concern. Called by each orchestrator turn; a
+/// result takes the same decisions in its own transaction (`tasks::result`, through
+/// [`decide_in`]), so the next step is dispatched without waiting for a turn. Every decision
+/// re-reads the deployment inside the transaction, so two callers never dispatch a batch twice.
 pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceError> {
-    let mut moved = Moved::default();
     let mut tx = state.store.write().await?;
-    let mut cut_short = true;
+    let moved = decide_in(&mut tx, id).await?;
+    if !moved.wrote() {
+        return Ok(moved);
+    }
+    tx.commit().await?;
+    wake_for(state, &moved);
+    Ok(moved)
+}
+
+/// The decisions [`advance`] takes, inside a write the caller commits (then calls
+/// [`wake_for`]). The write must be the fenced store's (background work's): decisions are the
+/// lease holder's to take.
+pub(crate) async fn decide_in(tx: &mut WriteTx<'_>, id: i64) -> Result<Moved, ServiceError> {
+    let mut moved = Moved {
+        cut_short: true,
+        ..Moved::default()
+    };
     for _ in 0..MAX_DECISIONS {
-        match decide(&mut tx, id).await? {
+        match decide(tx, id).await? {
             Decision::Waits => {
-                cut_short = false;
+                moved.cut_short = false;
                 break;
             }
             Decision::Dispatched(targets) => {
                 moved.dispatched = true;
                 moved.targets = targets;
-                cut_short = false;
+                moved.cut_short = false;
                 break;
             }
             Decision::Changed => moved.changed = true,
         }
     }
-    if !moved.dispatched && !moved.changed {
-        return Ok(moved);
-    }
-    tx.commit().await?;
+    Ok(moved)
+}
+
+/// Wake whoever committed decisions concern.
+pub(crate) fn wake_for(state: &AppState, moved: &Moved) {
     if moved.dispatched {
         state.wake_agents_of(&moved.targets);
     }
     // A dispatch alone concerns only the agents: the orchestrator is woken by what the deployment
     // becomes (promotions wait on it), or to carry on a chain the decision limit cut short.
-    if moved.changed || cut_short {
+    if moved.changed || moved.cut_short {
         state.wake_orchestrator();
     }
-    Ok(moved)
 }
 
 /// Whether the result just written for `task` gives its deployment `d` a decision to take
@@ -195,15 +220,17 @@ pub(crate) async fn needs_decision(
 }
 
 /// Whether the deployment `d` (as just read) waits for agents, a person or time, read outside
-/// any write: the question [`decide`] asks first, and asks again inside its write transaction.
-fn waits(d: &StoredDeployment, tasks: &[StoredTask]) -> bool {
+/// any write from the states of its current phase's tasks: the question [`decide`] asks first,
+/// and asks again inside its write transaction. A task list read a little after `d` at worst
+/// opens a write that finds nothing to decide.
+fn waits(d: &StoredDeployment, current: &[TaskStatus]) -> bool {
     if !matches!(
         d.state,
         DeploymentState::Running | DeploymentState::RollingBack
     ) {
         return true;
     }
-    matches!(next(phase_runs(d), &statuses(tasks, d.phase)), Next::Wait)
+    matches!(next(phase_runs(d), current), Next::Wait)
 }
 
 /// What one decision wrote.

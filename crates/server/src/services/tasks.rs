@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
+use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{task_transition, DeploymentKind, Phase, TaskEvent, TaskState};
 use slipway_core::deploy::vars::{mask, resolve};
 use slipway_core::release::Version;
@@ -14,7 +15,7 @@ use slipway_core::Name;
 use slipway_protocol::{
     AgentStart, AgentStarted, ArtifactRef, Assignment, LeaseRequest, LogAck, LogBatch, TaskResult,
 };
-use slipway_store::{StoredDeployment, StoredTask, Target};
+use slipway_store::{StoredDeployment, StoredTask, Target, WriteTx};
 
 use super::progress::{self, lease_deadline, lease_secs};
 use crate::transitions::deployment::phase_runs;
@@ -158,6 +159,21 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         return Ok(None);
     }
     let mut tx = state.store.write().await?;
+    let Some((task, deployment, run)) = lease_in(&mut tx, target).await? else {
+        return Ok(None);
+    };
+    tx.commit().await?;
+    state.deployment_changed();
+    assignment(state, target, task, deployment, run)
+        .await
+        .map(Some)
+}
+
+/// Lease `target`'s next pending task inside `tx`: the task, its deployment and its run.
+async fn lease_in(
+    tx: &mut WriteTx<'_>,
+    target: &Target,
+) -> Result<Option<(StoredTask, StoredDeployment, Run)>, ServiceError> {
     let Some(mut task) = tx.next_pending_task(&target.name).await? else {
         return Ok(None);
     };
@@ -179,11 +195,7 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         deployment.id,
         json!({ "task": task.id, "attempt": task.attempt, "step": run.step, "name": run.name }),
     ));
-    tx.commit().await?;
-    state.deployment_changed();
-    assignment(state, target, task, deployment, run)
-        .await
-        .map(Some)
+    Ok(Some((task, deployment, run)))
 }
 
 /// An agent asking for work runs nothing. So when it asks under the session it announced at
@@ -243,7 +255,7 @@ async fn assignment(
     target: &Target,
     task: StoredTask,
     deployment: StoredDeployment,
-    run: slipway_core::deploy::progress::Run,
+    run: Run,
 ) -> Result<Assignment, ServiceError> {
     let project = parse_name(&deployment.project)?;
     let version = Version::parse(&deployment.release_version)
@@ -375,25 +387,148 @@ pub(crate) async fn logs(
 }
 
 /// Record a task's outcome. Sending the same result again is harmless: the first one counts.
+///
+/// On the server holding the background lease (always, on SQLite) the decision the result calls
+/// for is taken in the result's own transaction, fenced as the orchestrator's are, so that the
+/// next step is dispatched in the same commit; and when the agent asks for its next task with
+/// the result (`lease_next`) and that step is its own, its lease is taken there too and answered
+/// here: one write and one round trip per step. Elsewhere, or when the decision fails (its
+/// write rolls back whole), the result is written alone and the lease holder decides.
 pub(crate) async fn result(
     state: &AppState,
     target: &Target,
     task_id: &str,
     result: TaskResult,
-) -> Result<(), ServiceError> {
+    lease_next: bool,
+) -> Result<Option<Assignment>, ServiceError> {
     let secrets = {
         let task = own_task(state, target, task_id).await?;
         secrets_for(state, &task).await?
     };
-    let mut tx = state.store.write().await?;
-    let Some(mut task) = tx.task(task_id).await?.filter(|t| t.target == target.name) else {
-        return Err(ServiceError::not_found(format!("task {task_id}"), ""));
+    let report = Report {
+        target,
+        task_id,
+        result: &result,
+        secrets: &secrets,
+        now: state.clock.now(),
+    };
+    if let Some(fenced) = crate::leader::background(state) {
+        match record(&fenced.store, &report, Some(lease_next)).await {
+            Ok(recorded) => return recorded.announce(state, target).await,
+            Err(Failed::Result(e)) => return Err(e),
+            // The lease changed hands, or the decision failed: the result alone, below.
+            Err(Failed::Decision(e)) => {
+                tracing::debug!(error = %e, task_id, "the decision after a result is left to the orchestrator's turn");
+            }
+        }
+    }
+    let recorded = record(&state.store, &report, None)
+        .await
+        .map_err(Failed::into_inner)?;
+    let decide = recorded.decide;
+    recorded.announce(state, target).await?;
+    if decide {
+        state.wake_orchestrator();
+    }
+    Ok(None)
+}
+
+/// A result on its way into the store.
+struct Report<'a> {
+    target: &'a Target,
+    task_id: &'a str,
+    result: &'a TaskResult,
+    /// The task's secret values, masked out of its summary and lines.
+    secrets: &'a [String],
+    /// The server's clock at the result, for a batch step's inventory.
+    now: jiff::Timestamp,
+}
+
+/// Why [`record`] wrote nothing.
+enum Failed {
+    /// The result itself was refused (another agent's task, another attempt) or not written.
+    Result(ServiceError),
+    /// The decision taken with it failed, or the background lease changed hands: writing the
+    /// result alone may still succeed.
+    Decision(ServiceError),
+}
+
+impl Failed {
+    fn into_inner(self) -> ServiceError {
+        match self {
+            Failed::Result(e) | Failed::Decision(e) => e,
+        }
+    }
+}
+
+/// What one result's transaction committed.
+struct Recorded {
+    /// The result called for a decision that was not taken in its transaction.
+    decide: bool,
+    /// The decisions taken in it.
+    moved: Option<progress::Moved>,
+    /// The agent's next task, leased in it.
+    leased: Option<(StoredTask, StoredDeployment, Run)>,
+}
+
+impl Recorded {
+    /// Wake whoever the commit concerns; the assignment of the task leased with it.
+    async fn announce(
+        self,
+        state: &AppState,
+        target: &Target,
+    ) -> Result<Option<Assignment>, ServiceError> {
+        state.deployment_changed();
+        if let Some(moved) = &self.moved {
+            progress::wake_for(state, moved);
+        }
+        match self.leased {
+            Some((task, deployment, run)) => assignment(state, target, task, deployment, run)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Write one result in one transaction of `store`. With `decide_and_lease` (`store` is then the
+/// fenced one), also the decision it calls for and, when asked (`Some(true)`), the agent's next
+/// task if that decision dispatched one to it.
+async fn record(
+    store: &slipway_store::Store,
+    report: &Report<'_>,
+    decide_and_lease: Option<bool>,
+) -> Result<Recorded, Failed> {
+    let Report {
+        target,
+        task_id,
+        result,
+        secrets,
+        now,
+    } = *report;
+    let in_decision = decide_and_lease.is_some();
+    // A fenced write refused at its start: the lease changed hands, the result goes alone.
+    let mut tx = store.write().await.map_err(|e| {
+        if in_decision {
+            Failed::Decision(e.into())
+        } else {
+            Failed::Result(e.into())
+        }
+    })?;
+    let rf = |e: ServiceError| Failed::Result(e);
+    let Some(mut task) = tx
+        .task(task_id)
+        .await
+        .map_err(|e| rf(e.into()))?
+        .filter(|t| t.target == target.name)
+    else {
+        return Err(rf(ServiceError::not_found(format!("task {task_id}"), "")));
     };
     if task.attempt != result.attempt {
-        return Err(ServiceError::Conflict(format!(
+        return Err(rf(ServiceError::Conflict(format!(
             "a result for attempt {} of task {task_id} (it is at attempt {})",
             result.attempt, task.attempt
-        )));
+        ))));
     }
     // Its last lines, masked as a log request's are (a result of another attempt, lines
     // included, is refused above, as a log request of it would be).
@@ -402,7 +537,7 @@ pub(crate) async fn result(
         .as_ref()
         .filter(|b| b.attempt == task.attempt && !b.lines.is_empty())
         .map(|b| {
-            let lines: Vec<String> = b.lines.iter().map(|l| mask(l, &secrets)).collect();
+            let lines: Vec<String> = b.lines.iter().map(|l| mask(l, secrets)).collect();
             (b.first_line_no, lines)
         });
     if task.state != TaskState::Leased {
@@ -410,17 +545,22 @@ pub(crate) async fn result(
         // its lines are kept all the same, as a log request would keep them.
         drop(tx);
         if let Some((first_line_no, lines)) = &last_lines {
-            state
-                .store
+            store
                 .append_logs(task_id, task.attempt, *first_line_no, lines)
-                .await?;
+                .await
+                .map_err(|e| rf(e.into()))?;
         }
-        return Ok(());
+        return Ok(Recorded {
+            decide: false,
+            moved: None,
+            leased: None,
+        });
     }
     if let Some((first_line_no, lines)) = &last_lines {
         // Before the task's end, so whoever reads the end reads every line.
         tx.append_logs(task_id, task.attempt, *first_line_no, lines)
-            .await?;
+            .await
+            .map_err(|e| rf(e.into()))?;
     }
     task.state = task_transition(
         task.state,
@@ -428,29 +568,29 @@ pub(crate) async fn result(
             success: result.success,
         },
     )
-    .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
+    .map_err(|e| rf(ServiceError::invalid(e.to_string(), "")))?;
     task.finished_at = Some(slipway_store::current_time());
     task.exit_code = result.exit_code;
-    task.summary = Some(mask(&result.summary, &secrets));
+    task.summary = Some(mask(&result.summary, secrets));
     task.leased_until = None;
-    tx.update_task(&task).await?;
-    let deployment = tx.deployment(task.deployment_id).await?;
+    tx.update_task(&task).await.map_err(|e| rf(e.into()))?;
+    let deployment = tx
+        .deployment(task.deployment_id)
+        .await
+        .map_err(|e| rf(e.into()))?;
     if let (true, Some(deployment)) = (result.success, &deployment) {
         // A batch step keeps the inventory in the transaction of its result.
         if let Some(run) = phase_runs(deployment).get(task.run_index as usize) {
             let action = run.action.clone();
-            crate::services::batches::record_step(
-                &mut tx,
-                deployment,
-                &target.name,
-                &action,
-                state.clock.now(),
-            )
-            .await?;
+            crate::services::batches::record_step(&mut tx, deployment, &target.name, &action, now)
+                .await
+                .map_err(rf)?;
         }
     }
     let decide = match &deployment {
-        Some(d) => progress::needs_decision(&mut tx, d, &task).await?,
+        Some(d) => progress::needs_decision(&mut tx, d, &task)
+            .await
+            .map_err(rf)?,
         None => false,
     };
     let verb = if result.success {
@@ -459,29 +599,29 @@ pub(crate) async fn result(
         "task.failed"
     };
     tx.audit(agent_entry(&target.name, verb, task.deployment_id, json!({ "task": task.id, "attempt": task.attempt, "exit_code": task.exit_code, "summary": task.summary })));
-    tx.commit().await?;
-    state.deployment_changed();
-    if decide {
-        follow_result(state, task.deployment_id).await;
-    }
-    Ok(())
-}
-
-/// The decision a result calls for (`progress::needs_decision` said there is one), taken before
-/// the agent hears its result was recorded, so
-/// that its next lease request finds the next step already dispatched. Taken here only on the
-/// server running background work (fenced, as a turn of the orchestrator would be); any other
-/// server wakes that one. A decision that fails here is the orchestrator's to take again: the
-/// result is recorded either way.
-async fn follow_result(state: &AppState, deployment: i64) {
-    let Some(fenced) = crate::leader::background(state) else {
-        state.wake_orchestrator();
-        return;
+    let mut recorded = Recorded {
+        decide,
+        moved: None,
+        leased: None,
     };
-    if let Err(e) = progress::advance(&fenced, deployment).await {
-        tracing::debug!(error = %e, deployment, "the decision after a result is left to the orchestrator's turn");
-        state.wake_orchestrator();
+    if let (true, Some(lease_next)) = (decide, decide_and_lease) {
+        let moved = progress::decide_in(&mut tx, task.deployment_id)
+            .await
+            .map_err(Failed::Decision)?;
+        if lease_next && moved.targets.contains(&target.name) {
+            recorded.leased = lease_in(&mut tx, target).await.map_err(Failed::Decision)?;
+        }
+        recorded.decide = false;
+        recorded.moved = Some(moved);
     }
+    tx.commit().await.map_err(|e| {
+        if in_decision {
+            Failed::Decision(e.into())
+        } else {
+            Failed::Result(e.into())
+        }
+    })?;
+    Ok(recorded)
 }
 
 /// What an agent asks for when it fetches an artifact: which deployment needs it, where to.

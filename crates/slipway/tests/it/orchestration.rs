@@ -142,6 +142,98 @@ fn the_next_step_is_dispatched_before_the_agent_hears_its_result_was_recorded() 
     assert!(verify.contains("audit chain intact"), "{verify}");
 }
 
+#[test]
+fn a_result_that_asks_for_the_next_task_is_answered_with_it_leased_in_the_same_write() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let steps = 3;
+    let plan: String = (1..=steps)
+        .map(|i| format!("    - {{ name: step-{i}, action: command, roles: [app], with: {{ run: /bin/true }} }}\n"))
+        .collect();
+    release(&server, work.path(), "onetrip", &plan);
+    let agent = enrol(&server, "onetrip-1");
+    let session = "onetrip-session-1";
+    agent
+        .post("start", json!({ "session": session, "abandoned": [] }))
+        .expect("the start is taken");
+    server.wait_online("onetrip-1");
+    let id = deployment_id(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "onetrip",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "-o",
+            "json",
+        ],
+    ));
+    let next = json!({ "wait": false, "session": session });
+    // The first step waits for the orchestrator's turn after the deployment is created.
+    let mut task = Value::Null;
+    for _ in 0..5 {
+        task = agent
+            .post("lease", json!({ "wait": true, "session": session }))
+            .expect("a lease")["task"]
+            .clone();
+        if !task.is_null() {
+            break;
+        }
+    }
+    for step in 1..=steps {
+        assert_eq!(task["name"], format!("step-{step}"), "{task:#}");
+        let task_id = task["task_id"].as_str().expect("a task id").to_string();
+        let result = json!({ "attempt": task["attempt"], "success": true, "exit_code": 0, "summary": "exit code 0", "next": next });
+        let answer = agent
+            .post(&format!("tasks/{task_id}/result"), result.clone())
+            .expect("the result is recorded");
+        let handed = answer["task"].clone();
+        if step == steps {
+            assert!(handed.is_null(), "nothing after the last step: {answer:#}");
+            break;
+        }
+        assert_eq!(handed["name"], format!("step-{}", step + 1), "{answer:#}");
+        // Leased already, in the result's write: the deployment shows it so.
+        let view = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
+        let held = view["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .find(|t| t["id"] == handed["task_id"])
+            .cloned()
+            .expect("the handed task is the deployment's");
+        assert_eq!(held["state"], "leased", "{view:#}");
+        // The answer was lost on the wire: the same result sent again hands the same attempt
+        // again to the same session, and records nothing twice.
+        let again = agent
+            .post(&format!("tasks/{task_id}/result"), result)
+            .expect("a retried result is taken");
+        assert_eq!(
+            (&again["task"]["task_id"], &again["task"]["attempt"]),
+            (&handed["task_id"], &handed["attempt"]),
+            "{again:#}"
+        );
+        task = handed;
+    }
+    let view = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
+    assert_eq!(view["state"], "succeeded", "{view:#}");
+    assert!(
+        view["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .all(|t| t["attempt"] == 1 && t["state"] == "succeeded"),
+        "one attempt each: {view:#}"
+    );
+    let handed_again = ok(server.cli(None, &["audit", "list", "--verb", "task.handed_again"]));
+    assert!(handed_again.contains("agent:onetrip-1"), "{handed_again}");
+    let verify = stdout(&server.cli(None, &["audit", "verify"]));
+    assert!(verify.contains("audit chain intact"), "{verify}");
+}
+
 /// The tasks held by id, as a follower merges them.
 fn tasks_by_id(tasks: &Value) -> std::collections::BTreeMap<String, Value> {
     tasks
