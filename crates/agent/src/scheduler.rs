@@ -7,9 +7,12 @@
 //! `batch.install` put in place). Start, end, exit code, duration and the last 8 KiB of output
 //! are reported to the server, which records the run like any other.
 //!
-//! A batch whose previous run still goes does not start again unless it allows overlap. The last
-//! fire time handled per batch is kept in `DATA/schedule.json`, so a restart neither repeats a
-//! run nor loses the catch-up. It never judges runs (the server does).
+//! A batch whose previous run still goes does not start again unless it allows overlap, and no
+//! run starts beyond [`MAX_RUNNING`] at once: such a run, asked for or fired by the schedule, is
+//! reported as not started with why (`POST /api/v1/agent/batch-runs/not-started`), so the person
+//! who asked is told and the run history shows it. The last fire time handled per batch is kept
+//! in `DATA/schedule.json`, so a restart neither repeats a run nor loses the catch-up. It never
+//! judges runs (the server does).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -22,7 +25,7 @@ use jiff::{SignedDuration, Timestamp};
 use slipway_core::supervision::runs::{due, Fire};
 use slipway_core::supervision::Schedule;
 use slipway_protocol::batches::{
-    AgentBatch, AgentBatches, BatchRunEnd, BatchRunStart, BatchRunStarted,
+    AgentBatch, AgentBatches, BatchRunEnd, BatchRunNotStarted, BatchRunStart, BatchRunStarted,
 };
 
 use crate::link::{CallError, Link};
@@ -139,20 +142,21 @@ fn start(
     running: &mut BTreeMap<String, Arc<AtomicBool>>,
 ) {
     let k = key(b);
-    let busy = running.get(&k).is_some_and(|g| g.load(Ordering::SeqCst));
+    running.retain(|_, going| going.load(Ordering::SeqCst));
+    let busy = is_busy(running, &k);
     if let Err(why) = may_start(busy, b.overlap, running.len()) {
         eprintln!("batch {} not started: {why}", b.name);
+        report_not_started(link, credential, b, testmode, request, why);
         return;
     }
     let going = Arc::new(AtomicBool::new(true));
-    running.insert(
-        if busy {
-            format!("{k}#{}", running.len())
-        } else {
-            k
-        },
-        going.clone(),
-    );
+    let mut slot = k.clone();
+    let mut n = 1;
+    while running.contains_key(&slot) {
+        slot = format!("{k}#{n}");
+        n += 1;
+    }
+    running.insert(slot, going.clone());
     let (link, credential, data, b) = (
         link.clone(),
         credential.to_string(),
@@ -162,6 +166,54 @@ fn start(
     std::thread::spawn(move || {
         run(&link, &credential, &data, &b, testmode, request);
         going.store(false, Ordering::SeqCst);
+    });
+}
+
+/// Whether a run of the batch `k` still goes. Overlapping runs are kept as `KEY#N`: any of them
+/// still going makes the batch busy, not only the one kept under its own key.
+fn is_busy(running: &BTreeMap<String, Arc<AtomicBool>>, k: &str) -> bool {
+    running
+        .keys()
+        .any(|r| r == k || r.strip_prefix(k).is_some_and(|n| n.starts_with('#')))
+}
+
+/// Tell the server a run did not start and why, on a thread of its own (the schedule does not
+/// wait for the server). A server older than this report answers 404: the line in the agent's
+/// output is then all there is, as before.
+fn report_not_started(
+    link: &Link,
+    credential: &str,
+    b: &AgentBatch,
+    testmode: bool,
+    request: Option<i64>,
+    reason: String,
+) {
+    let (link, credential) = (link.clone(), credential.to_string());
+    let report = BatchRunNotStarted {
+        project: b.project.clone(),
+        batch: b.name.clone(),
+        testmode,
+        request,
+        reason,
+    };
+    std::thread::spawn(move || {
+        for wait in [1, 2, 4] {
+            match link.post::<_, BatchRunStarted>(
+                "/api/v1/agent/batch-runs/not-started",
+                Some(&credential),
+                &report,
+            ) {
+                Ok(_) => return,
+                Err(CallError::Refused(code, detail)) => {
+                    eprintln!(
+                        "batch {}: the server did not record the run not started (HTTP {code}: {detail})",
+                        report.batch
+                    );
+                    return;
+                }
+                Err(CallError::Unreachable(_)) => std::thread::sleep(Duration::from_secs(wait)),
+            }
+        }
     });
 }
 
@@ -312,5 +364,18 @@ mod tests {
         let full = may_start(false, true, MAX_RUNNING).unwrap_err();
         assert!(full.contains("at most 32"), "{full}");
         assert!(may_start(true, true, MAX_RUNNING).is_err());
+    }
+
+    #[test]
+    fn a_batch_is_busy_while_any_of_its_overlapping_runs_goes_and_no_other_batch_makes_it() {
+        let going = || Arc::new(AtomicBool::new(true));
+        let mut running = BTreeMap::new();
+        running.insert("shop/export#1".to_string(), going());
+        running.insert("shop/export2".to_string(), going());
+        assert!(is_busy(&running, "shop/export"));
+        assert!(is_busy(&running, "shop/export2"));
+        assert!(!is_busy(&running, "shop/exp"));
+        running.remove("shop/export#1");
+        assert!(!is_busy(&running, "shop/export"));
     }
 }
