@@ -4,7 +4,8 @@
 //! decides with `core::supervision::runs::due` when each fires (daylight-saving aware, the
 //! catch-up policy stated there), and runs it: `sh -c COMMAND` in its run folder, with
 //! `SLIPWAY_TESTMODE`/`TESTMODE` (`true` for a dry run) and `SLIPWAY_BATCH_PROGRAM` (the file
-//! `batch.install` put in place). Start, end, exit code, duration and the last 8 KiB of output
+//! `batch.install` put in place); the command is the one that step substituted the project's
+//! variables into on this host, as the inventory keeps it as written. Start, end, exit code, duration and the last 8 KiB of output
 //! are reported to the server, which records the run like any other.
 //!
 //! A batch whose previous run still goes does not start again unless it allows overlap, and no
@@ -231,14 +232,39 @@ fn may_start(busy: bool, overlap: bool, running: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The program `batch.install` put in place for `job`, from the definitions it indexed.
-fn program_of(data: &Path, job: &str) -> Option<String> {
-    let index: BTreeMap<String, PathBuf> = std::fs::read_to_string(data.join("batch-index.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())?;
-    let definition: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(index.get(job)?).ok()?).ok()?;
-    definition["program"].as_str().map(str::to_string)
+/// What `batch.install` put in place for a job on this host, from the definition it indexed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Installed {
+    /// The program's file.
+    program: Option<String>,
+    /// The command as the step ran it here: the project's `${VARIABLES}` substituted, which the
+    /// inventory keeps as written.
+    command: Option<String>,
+    /// The run folder as the step gave it, substituted likewise.
+    run_dir: Option<String>,
+}
+
+fn installed_of(data: &Path, job: &str) -> Installed {
+    let read = || -> Option<serde_json::Value> {
+        let index: BTreeMap<String, PathBuf> =
+            serde_json::from_str(&std::fs::read_to_string(data.join("batch-index.json")).ok()?)
+                .ok()?;
+        serde_json::from_str(&std::fs::read_to_string(index.get(job)?).ok()?).ok()
+    };
+    let Some(definition) = read() else {
+        return Installed::default();
+    };
+    let text = |k: &str| {
+        definition[k]
+            .as_str()
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_string)
+    };
+    Installed {
+        program: text("program"),
+        command: text("command"),
+        run_dir: text("run_dir"),
+    }
 }
 
 fn run(
@@ -249,10 +275,14 @@ fn run(
     testmode: bool,
     request: Option<i64>,
 ) {
-    let Some(command) = b.command.clone() else {
+    let Some(declared) = b.command.clone() else {
         eprintln!("batch {} has no command to run", b.name);
         return;
     };
+    // The inventory keeps the step's command as written (`${BATCH_ROOT}/current/export.sh`);
+    // the step that installed it here substituted the project's variables: run that one.
+    let installed = installed_of(data, &b.name);
+    let command = installed.command.clone().unwrap_or(declared);
     let started: BatchRunStarted = match link.post(
         "/api/v1/agent/batch-runs",
         Some(credential),
@@ -282,12 +312,12 @@ fn run(
     let outputs = data.join("batch-runs");
     let _ = std::fs::create_dir_all(&outputs);
     let out_path = outputs.join(format!("{}-{}.log", b.name, started.run));
-    let program = program_of(data, &b.name);
-    let folder = b
-        .run_dir
-        .clone()
+    let program = installed.program.clone();
+    let folder = [b.run_dir.clone(), installed.run_dir.clone()]
+        .into_iter()
+        .flatten()
         .map(PathBuf::from)
-        .filter(|d| d.is_dir())
+        .find(|d| d.is_dir())
         .or_else(|| {
             program
                 .as_ref()
@@ -364,6 +394,34 @@ mod tests {
         let full = may_start(false, true, MAX_RUNNING).unwrap_err();
         assert!(full.contains("at most 32"), "{full}");
         assert!(may_start(true, true, MAX_RUNNING).is_err());
+    }
+
+    #[test]
+    fn a_run_takes_the_command_its_install_substituted_and_nothing_when_there_was_none() {
+        let data = tempfile::tempdir().expect("a temporary folder");
+        assert_eq!(installed_of(data.path(), "export"), Installed::default());
+        let definition = data.path().join("export.json");
+        std::fs::write(
+            &definition,
+            r#"{"job": "export", "command": "/srv/pets-batch/current/export.sh", "program": "/srv/pets-batch/export/job-1.0.0", "run_dir": null}"#,
+        )
+        .expect("writable");
+        std::fs::write(
+            data.path().join("batch-index.json"),
+            serde_json::json!({ "export": definition }).to_string(),
+        )
+        .expect("writable");
+        assert_eq!(
+            installed_of(data.path(), "export"),
+            Installed {
+                program: Some("/srv/pets-batch/export/job-1.0.0".into()),
+                command: Some("/srv/pets-batch/current/export.sh".into()),
+                run_dir: None,
+            }
+        );
+        // A broken index or definition is nothing, never a crash.
+        std::fs::write(data.path().join("batch-index.json"), "{not json").expect("writable");
+        assert_eq!(installed_of(data.path(), "export"), Installed::default());
     }
 
     #[test]

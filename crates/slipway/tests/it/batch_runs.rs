@@ -182,15 +182,16 @@ project:
     - {{ name: job, kind: batch }}
   variables:
     - {{ name: SLIPWAY_BATCH_DIR, value: "{app}/batches" }}
+    - {{ name: SIDE, value: "{side}" }}
   plan:
     - name: Install the slow batch
       action: batch.install
       roles: [app]
-      with: {{ component: job, job: slow, schedule: "* * * * *", command: 'sh $SLIPWAY_BATCH_PROGRAM' }}
+      with: {{ component: job, job: slow, schedule: "* * * * *", command: 'sh $SLIPWAY_BATCH_PROGRAM ${{SIDE}}' }}
     - name: Install the overlapping batch
       action: batch.install
       roles: [app]
-      with: {{ component: job, job: both, schedule: "0 3 1 1 *", command: 'sh $SLIPWAY_BATCH_PROGRAM' }}
+      with: {{ component: job, job: both, schedule: "0 3 1 1 *", command: 'sh $SLIPWAY_BATCH_PROGRAM ${{SIDE}}' }}
   batches:
     - name: slow
       schedule: "* * * * *"
@@ -198,20 +199,20 @@ project:
       schedule: "0 3 1 1 *"
       overlap: true
 "#,
-            app = app.display()
+            app = app.display(),
+            side = side.display()
         ),
     );
     ok(server.apply(&config));
+    // The side folder comes as an argument: the command's `${SIDE}` must have been substituted
+    // from the project's variables (the inventory keeps the command as written).
     let job = file(
         work.path(),
         "job.sh",
-        &format!(
-            "echo \"$SLIPWAY_BATCH start\" >> {side}/starts\n\
-             i=0\n\
-             while [ ! -f {side}/$SLIPWAY_BATCH.release ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done\n\
-             echo \"$SLIPWAY_BATCH done\"\n",
-            side = side.display()
-        ),
+        "echo \"$SLIPWAY_BATCH start\" >> \"$1/starts\"\n\
+         i=0\n\
+         while [ ! -f \"$1/$SLIPWAY_BATCH.release\" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done\n\
+         echo \"$SLIPWAY_BATCH done\"\n",
     );
     ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
     ok(server.release_unsigned("shop", "1.0.0", &["job"]));
