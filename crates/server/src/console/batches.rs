@@ -9,7 +9,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
-use slipway_core::supervision::timeline::{fires, runs_in, Fire};
+use slipway_core::supervision::timeline::{fires, runs_in, skipped_while_running, Fire};
 use slipway_core::supervision::RunOutcome;
 
 use slipway_core::supervision::logs::counts::Totals;
@@ -244,6 +244,12 @@ fn timeline(t: &BatchTimeline, title: &str, window: SignedDuration, daily: bool)
                 now,
             )
         })
+        .map(|mut marks| {
+            if !t.overlap {
+                skipped_while_running(&mut marks, &t.core_runs, now);
+            }
+            marks
+        })
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(at, fire)| {
@@ -253,7 +259,8 @@ fn timeline(t: &BatchTimeline, title: &str, window: SignedDuration, daily: bool)
                     format!("expected {at}, started late at {started}"),
                 ),
                 Fire::Missed => (Tone::Bad, format!("expected {at}, missed")),
-                Fire::OnTime | Fire::Pending => return None,
+                // A skipped fire is in the runs below, as a run not started.
+                Fire::OnTime | Fire::Pending | Fire::Skipped => return None,
             };
             Some(FireMark {
                 at: secs(from, at),
