@@ -1,9 +1,10 @@
 //! What the agent finds on its host that Slipway did not install, reported every ten minutes
 //! (`POST /api/v1/agent/discovered`): the crontab of its user (`crontab -l`), `/etc/crontab`,
 //! the files of `/etc/cron.d`, and systemd timers (`systemctl list-timers --all
-//! --output=json`). A program or file that is not there is nothing, never an error; a line it
-//! cannot read is reported as a problem beside the jobs. The crontab lines are read by
-//! `core::supervision::crontab`.
+//! --output=json`; systemd before 250 has no JSON there and prints its table, so the table of
+//! `systemctl list-timers --all --no-legend` is read then). A program or file that is not there is
+//! nothing, never an error; a line it cannot read is reported as a problem beside the jobs. The
+//! crontab lines are read by `core::supervision::crontab`.
 //!
 //! `SLIPWAY_AGENT_ETC` moves `/etc` (for tests and containers that mount the host's elsewhere).
 
@@ -86,8 +87,17 @@ pub(crate) fn discover(etc: &Path) -> Discovered {
             add(&mut out, &source, &source, &text, Kind::System, &zone);
         }
     }
-    if let Some(json) = program_output("systemctl", &["list-timers", "--all", "--output=json"]) {
-        timers(&mut out, &json);
+    // systemd 250 and later answer JSON; older ones refuse `--output=json` or ignore it and
+    // print their table: then the table without its legend is read.
+    match program_output("systemctl", &["list-timers", "--all", "--output=json"]) {
+        Some(json) if json.trim_start().starts_with('[') => timers(&mut out, &json),
+        _ => {
+            if let Some(table) =
+                program_output("systemctl", &["list-timers", "--all", "--no-legend"])
+            {
+                timers_table(&mut out, &table);
+            }
+        }
     }
     out
 }
@@ -127,6 +137,59 @@ fn timers(out: &mut Discovered, json: &str) {
         let text = |k: &str| item.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let Some(unit) = text("unit") else { continue };
         let activates = text("activates").unwrap_or_else(|| unit.clone());
+        out.jobs.push(DiscoveredJob {
+            key: format!("systemd:{unit}"),
+            name: crontab::suggested_name(unit.trim_end_matches(".timer")),
+            source: "systemd".into(),
+            schedule: None,
+            time_zone: None,
+            user: None,
+            command: activates,
+        });
+    }
+}
+
+/// The longest line of `systemctl list-timers`' table read (a timer's line is under 300 bytes).
+const MAX_TABLE_LINE: usize = 4096;
+
+/// systemd's timers from the table older systemd prints (`NEXT LEFT LAST PASSED UNIT
+/// ACTIVATES`, without its legend): the times hold spaces and may be `n/a`, but a unit name
+/// never holds one, so the timer is the last word ending in `.timer` and what it activates the
+/// word after it (the timer's own `.service` when the column is missing). A line over 4 KiB or
+/// without a timer is a problem, never a job; invalid UTF-8 was replaced before.
+fn timers_table(out: &mut Discovered, table: &str) {
+    let mut found = 0;
+    for (n, line) in table.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if found >= crontab::MAX_ENTRIES || out.problems.len() >= crontab::MAX_PROBLEMS {
+            break;
+        }
+        if line.len() > MAX_TABLE_LINE {
+            out.problems.push(format!(
+                "systemctl list-timers line {}: longer than {MAX_TABLE_LINE} bytes, not read",
+                n + 1
+            ));
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(at) = words
+            .iter()
+            .rposition(|w| w.ends_with(".timer") && w.len() > 6)
+        else {
+            out.problems.push(format!(
+                "systemctl list-timers line {}: no timer unit in it",
+                n + 1
+            ));
+            continue;
+        };
+        let unit = words[at];
+        let activates = words.get(at + 1).map_or_else(
+            || format!("{}.service", unit.trim_end_matches(".timer")),
+            |w| (*w).to_string(),
+        );
+        found += 1;
         out.jobs.push(DiscoveredJob {
             key: format!("systemd:{unit}"),
             name: crontab::suggested_name(unit.trim_end_matches(".timer")),
@@ -270,5 +333,58 @@ mod tests {
         );
         timers(&mut out, "not json");
         assert_eq!(out.problems.len(), 1);
+    }
+
+    #[test]
+    fn timers_are_read_from_the_table_of_an_older_systemd_and_bad_lines_are_problems() {
+        let mut out = Discovered::default();
+        let table = "\
+Tue 2026-12-01 00:00:00 UTC 11h left  Mon 2026-11-30 00:00:00 UTC 12h ago logrotate.timer    logrotate.service
+n/a                         n/a       Mon 2026-11-30 06:10:01 UTC 6h ago  apt-daily.timer    apt-daily.service
+n/a                         n/a       n/a                         n/a     fstrim.timer
+\n\
+garbage without a unit
+";
+        timers_table(&mut out, table);
+        let jobs: Vec<(&str, &str, &str)> = out
+            .jobs
+            .iter()
+            .map(|j| (j.key.as_str(), j.name.as_str(), j.command.as_str()))
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                ("systemd:logrotate.timer", "logrotate", "logrotate.service"),
+                ("systemd:apt-daily.timer", "apt-daily", "apt-daily.service"),
+                ("systemd:fstrim.timer", "fstrim", "fstrim.service"),
+            ]
+        );
+        assert_eq!(
+            out.problems,
+            ["systemctl list-timers line 5: no timer unit in it"]
+        );
+    }
+
+    #[test]
+    fn a_huge_or_broken_table_is_bounded_and_never_a_crash() {
+        let mut out = Discovered::default();
+        // A 1 MiB line, broken UTF-8 (replaced as `program_output` does), a bare `.timer`.
+        let mut bytes = "x".repeat(1024 * 1024).into_bytes();
+        bytes.extend_from_slice(b" huge.timer huge.service\n");
+        bytes.extend_from_slice(b"n/a n/a n/a n/a caf\xc3\x28\xff.timer caf\xff.service\n");
+        bytes.extend_from_slice(b"n/a n/a .timer\n");
+        timers_table(&mut out, &String::from_utf8_lossy(&bytes));
+        assert_eq!(out.jobs.len(), 1, "{:?}", out.jobs);
+        assert!(out.jobs[0].key.starts_with("systemd:caf") && out.jobs[0].key.ends_with(".timer"));
+        assert_eq!(out.problems.len(), 2, "{:?}", out.problems);
+        assert!(out.problems[0].contains("line 1: longer than 4096 bytes"));
+        // Thousands of timers: the first MAX_ENTRIES are read, the rest left.
+        let mut many = Discovered::default();
+        let table: String = (0..crontab::MAX_ENTRIES + 50)
+            .map(|i| format!("n/a n/a n/a n/a t{i}.timer t{i}.service\n"))
+            .collect();
+        timers_table(&mut many, &table);
+        assert_eq!(many.jobs.len(), crontab::MAX_ENTRIES);
+        assert!(many.problems.is_empty());
     }
 }

@@ -61,9 +61,13 @@ pub(crate) fn fetch(
     let mut buffer = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
-        let n = reader
-            .read(&mut buffer)
-            .map_err(|e| format!("transfer of {digest} cut: {e}"))?;
+        let n = match reader.read(&mut buffer) {
+            Ok(n) => n,
+            // A signal interrupted the read before any byte came: nothing was lost, so read
+            // again, as `read_to_end` does (a deployment failed on it once in a test run).
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("transfer of {digest} cut: {e}")),
+        };
         if n == 0 {
             break;
         }

@@ -4,12 +4,16 @@
 //! decides with `core::supervision::runs::due` when each fires (daylight-saving aware, the
 //! catch-up policy stated there), and runs it: `sh -c COMMAND` in its run folder, with
 //! `SLIPWAY_TESTMODE`/`TESTMODE` (`true` for a dry run) and `SLIPWAY_BATCH_PROGRAM` (the file
-//! `batch.install` put in place). Start, end, exit code, duration and the last 8 KiB of output
+//! `batch.install` put in place); the command is the one that step substituted the project's
+//! variables into on this host, as the inventory keeps it as written. Start, end, exit code, duration and the last 8 KiB of output
 //! are reported to the server, which records the run like any other.
 //!
-//! A batch whose previous run still goes does not start again unless it allows overlap. The last
-//! fire time handled per batch is kept in `DATA/schedule.json`, so a restart neither repeats a
-//! run nor loses the catch-up. It never judges runs (the server does).
+//! A batch whose previous run still goes does not start again unless it allows overlap, and no
+//! run starts beyond [`MAX_RUNNING`] at once: such a run, asked for or fired by the schedule, is
+//! reported as not started with why (`POST /api/v1/agent/batch-runs/not-started`), so the person
+//! who asked is told and the run history shows it. The last fire time handled per batch is kept
+//! in `DATA/schedule.json`, so a restart neither repeats a run nor loses the catch-up. It never
+//! judges runs (the server does).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -22,7 +26,7 @@ use jiff::{SignedDuration, Timestamp};
 use slipway_core::supervision::runs::{due, Fire};
 use slipway_core::supervision::Schedule;
 use slipway_protocol::batches::{
-    AgentBatch, AgentBatches, BatchRunEnd, BatchRunStart, BatchRunStarted,
+    AgentBatch, AgentBatches, BatchRunEnd, BatchRunNotStarted, BatchRunStart, BatchRunStarted,
 };
 
 use crate::link::{CallError, Link};
@@ -139,20 +143,21 @@ fn start(
     running: &mut BTreeMap<String, Arc<AtomicBool>>,
 ) {
     let k = key(b);
-    let busy = running.get(&k).is_some_and(|g| g.load(Ordering::SeqCst));
+    running.retain(|_, going| going.load(Ordering::SeqCst));
+    let busy = is_busy(running, &k);
     if let Err(why) = may_start(busy, b.overlap, running.len()) {
         eprintln!("batch {} not started: {why}", b.name);
+        report_not_started(link, credential, b, testmode, request, why);
         return;
     }
     let going = Arc::new(AtomicBool::new(true));
-    running.insert(
-        if busy {
-            format!("{k}#{}", running.len())
-        } else {
-            k
-        },
-        going.clone(),
-    );
+    let mut slot = k.clone();
+    let mut n = 1;
+    while running.contains_key(&slot) {
+        slot = format!("{k}#{n}");
+        n += 1;
+    }
+    running.insert(slot, going.clone());
     let (link, credential, data, b) = (
         link.clone(),
         credential.to_string(),
@@ -162,6 +167,54 @@ fn start(
     std::thread::spawn(move || {
         run(&link, &credential, &data, &b, testmode, request);
         going.store(false, Ordering::SeqCst);
+    });
+}
+
+/// Whether a run of the batch `k` still goes. Overlapping runs are kept as `KEY#N`: any of them
+/// still going makes the batch busy, not only the one kept under its own key.
+fn is_busy(running: &BTreeMap<String, Arc<AtomicBool>>, k: &str) -> bool {
+    running
+        .keys()
+        .any(|r| r == k || r.strip_prefix(k).is_some_and(|n| n.starts_with('#')))
+}
+
+/// Tell the server a run did not start and why, on a thread of its own (the schedule does not
+/// wait for the server). A server older than this report answers 404: the line in the agent's
+/// output is then all there is, as before.
+fn report_not_started(
+    link: &Link,
+    credential: &str,
+    b: &AgentBatch,
+    testmode: bool,
+    request: Option<i64>,
+    reason: String,
+) {
+    let (link, credential) = (link.clone(), credential.to_string());
+    let report = BatchRunNotStarted {
+        project: b.project.clone(),
+        batch: b.name.clone(),
+        testmode,
+        request,
+        reason,
+    };
+    std::thread::spawn(move || {
+        for wait in [1, 2, 4] {
+            match link.post::<_, BatchRunStarted>(
+                "/api/v1/agent/batch-runs/not-started",
+                Some(&credential),
+                &report,
+            ) {
+                Ok(_) => return,
+                Err(CallError::Refused(code, detail)) => {
+                    eprintln!(
+                        "batch {}: the server did not record the run not started (HTTP {code}: {detail})",
+                        report.batch
+                    );
+                    return;
+                }
+                Err(CallError::Unreachable(_)) => std::thread::sleep(Duration::from_secs(wait)),
+            }
+        }
     });
 }
 
@@ -179,28 +232,34 @@ fn may_start(busy: bool, overlap: bool, running: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The program `batch.install` put in place for `job`, from the definitions it indexed.
-/// What `batch.install` wrote on this host for a job: the program it put in place, and the
-/// command and run folder as the step ran here, its variables (`${SLIPWAY_AGENT_DATA}`, the
-/// project's) substituted. The server's inventory keeps the plan's text, which only the step's
-/// substitution on this host can fill.
+/// What `batch.install` put in place for a job on this host, from the definition it indexed.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Installed {
+    /// The program's file.
     program: Option<String>,
+    /// The command as the step ran it here: the project's `${VARIABLES}` substituted, which the
+    /// inventory keeps as written.
     command: Option<String>,
+    /// The run folder as the step gave it, substituted likewise.
     run_dir: Option<String>,
 }
 
-fn installed(data: &Path, job: &str) -> Installed {
-    let definition = (|| {
+fn installed_of(data: &Path, job: &str) -> Installed {
+    let read = || -> Option<serde_json::Value> {
         let index: BTreeMap<String, PathBuf> =
             serde_json::from_str(&std::fs::read_to_string(data.join("batch-index.json")).ok()?)
                 .ok()?;
-        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(index.get(job)?).ok()?)
-            .ok()
-    })()
-    .unwrap_or(serde_json::Value::Null);
-    let text = |key: &str| definition[key].as_str().map(str::to_string);
+        serde_json::from_str(&std::fs::read_to_string(index.get(job)?).ok()?).ok()
+    };
+    let Some(definition) = read() else {
+        return Installed::default();
+    };
+    let text = |k: &str| {
+        definition[k]
+            .as_str()
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_string)
+    };
     Installed {
         program: text("program"),
         command: text("command"),
@@ -229,7 +288,7 @@ fn run(
     testmode: bool,
     request: Option<i64>,
 ) {
-    let here = installed(data, &b.name);
+    let here = installed_of(data, &b.name);
     let (command, run_dir) = command_and_folder(b, &here);
     let Some(command) = command else {
         eprintln!("batch {} has no command to run", b.name);
@@ -360,7 +419,7 @@ mod tests {
             serde_json::json!({ "purge": definition }).to_string(),
         )
         .unwrap();
-        let here = installed(data.path(), "purge");
+        let here = installed_of(data.path(), "purge");
         assert_eq!(
             here.program.as_deref(),
             Some("/data/batches/purge/purge-1.0.0")
@@ -401,8 +460,49 @@ mod tests {
             )
         );
         // Nothing installed here (adopted from cron): the inventory's text, as it is.
-        let nothing = installed(data.path(), "other");
+        let nothing = installed_of(data.path(), "other");
         assert_eq!(nothing, Installed::default());
         assert_eq!(command_and_folder(&raw, &nothing).0, raw.command);
+    }
+
+    #[test]
+    fn a_run_takes_the_command_its_install_substituted_and_nothing_when_there_was_none() {
+        let data = tempfile::tempdir().expect("a temporary folder");
+        assert_eq!(installed_of(data.path(), "export"), Installed::default());
+        let definition = data.path().join("export.json");
+        std::fs::write(
+            &definition,
+            r#"{"job": "export", "command": "/srv/pets-batch/current/export.sh", "program": "/srv/pets-batch/export/job-1.0.0", "run_dir": null}"#,
+        )
+        .expect("writable");
+        std::fs::write(
+            data.path().join("batch-index.json"),
+            serde_json::json!({ "export": definition }).to_string(),
+        )
+        .expect("writable");
+        assert_eq!(
+            installed_of(data.path(), "export"),
+            Installed {
+                program: Some("/srv/pets-batch/export/job-1.0.0".into()),
+                command: Some("/srv/pets-batch/current/export.sh".into()),
+                run_dir: None,
+            }
+        );
+        // A broken index or definition is nothing, never a crash.
+        std::fs::write(data.path().join("batch-index.json"), "{not json").expect("writable");
+        assert_eq!(installed_of(data.path(), "export"), Installed::default());
+    }
+
+    #[test]
+    fn a_batch_is_busy_while_any_of_its_overlapping_runs_goes_and_no_other_batch_makes_it() {
+        let going = || Arc::new(AtomicBool::new(true));
+        let mut running = BTreeMap::new();
+        running.insert("shop/export#1".to_string(), going());
+        running.insert("shop/export2".to_string(), going());
+        assert!(is_busy(&running, "shop/export"));
+        assert!(is_busy(&running, "shop/export2"));
+        assert!(!is_busy(&running, "shop/exp"));
+        running.remove("shop/export#1");
+        assert!(!is_busy(&running, "shop/export"));
     }
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use slipway_core::supervision::batch::{Category, InstallState};
 use slipway_core::supervision::hold::Hold;
+use slipway_core::supervision::runs::RequestState;
 use slipway_core::supervision::BatchState;
 
 /// A batch as the inventory shows it (`GET /api/v1/batches`).
@@ -56,6 +57,21 @@ pub struct BatchView {
     /// lines raise no alert; null when it reads (or no agent said).
     #[serde(default)]
     pub log_problem: Option<String>,
+    /// Runs its agent did not start in the last 24 hours (asked for, or fired by its schedule,
+    /// while its previous run still went with `overlap: false`, or while the agent ran its most
+    /// runs at once): how many and the latest with why; null when none.
+    #[serde(default)]
+    pub not_started: Option<NotStartedView>,
+}
+
+/// Runs of a batch its agent did not start in a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotStartedView {
+    pub count: i64,
+    /// RFC 3339: the latest.
+    pub last_at: String,
+    /// Why the latest did not start: `its previous run still goes (overlap: false)`.
+    pub reason: String,
 }
 
 /// The start of a run (`POST /api/v1/batches/{name}/runs`).
@@ -93,6 +109,10 @@ pub struct BatchRunView {
     /// Secrets masked.
     pub output_tail: String,
     pub reported_by: String,
+    /// Why its agent did not start it (`its previous run still goes (overlap: false)`); such a
+    /// run ended when it was refused, with no exit code. Null for a run that started.
+    #[serde(default)]
+    pub not_started: Option<String>,
 }
 
 /// A run of an installed batch asked for now (`POST /api/v1/batches/{name}/run-requests`).
@@ -116,6 +136,24 @@ pub struct RunRequestedView {
     pub environment: String,
     pub server: String,
     pub testmode: bool,
+}
+
+/// Where a run asked for stands (`GET /api/v1/batches/{name}/run-requests/{id}`): `slipway
+/// batch run --wait` reads it until it is settled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRequestView {
+    pub request: i64,
+    pub batch: String,
+    pub environment: String,
+    pub server: String,
+    pub testmode: bool,
+    pub requested_by: String,
+    /// RFC 3339.
+    pub requested_at: String,
+    /// waiting, expired, handed, started or not_started.
+    pub state: RequestState,
+    /// The run that answered it: started (then ended or not), or not started with the reason.
+    pub run: Option<BatchRunView>,
 }
 
 /// A job an agent found on its server that Slipway did not install and nobody adopted yet

@@ -87,6 +87,23 @@ pub struct BatchRunStarted {
     pub run: i64,
 }
 
+/// A run the agent did not start (`POST /api/v1/agent/batch-runs/not-started`): the batch's
+/// previous run still goes and it does not allow overlap, or the agent runs its most runs at
+/// once. The server keeps it in the run history and answers the request it was for; a server
+/// older than this route answers 404, and the agent only says it in its output, as before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRunNotStarted {
+    pub project: String,
+    pub batch: String,
+    #[serde(default)]
+    pub testmode: bool,
+    /// The request it answers, when a person asked for it; `None` for a scheduled fire.
+    #[serde(default)]
+    pub request: Option<i64>,
+    /// Why: `its previous run still goes (overlap: false)`.
+    pub reason: String,
+}
+
 /// A run ended (`POST /api/v1/agent/batch-runs/{run}/end`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchRunEnd {

@@ -1,11 +1,25 @@
 //! Runs people ask for (migration 0027): written with their audit event in the caller's
-//! transaction, handed once to the agent of the batch's target. It decides nothing.
+//! transaction, handed once to the agent of the batch's target, and answered by the run the
+//! agent reports for it, started or not (migration 0047). It decides nothing.
 
 use jiff::Timestamp;
 use sqlx::Row;
 
-use crate::time::format_time;
+use crate::time::{format_time, read_optional_time, read_time};
 use crate::{Result, Store, WriteTx};
+
+/// A run asked for, as it stands: handed to the agent or not, answered by a run or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRunRequest {
+    pub id: i64,
+    pub batch_id: i64,
+    pub testmode: bool,
+    pub requested_by: String,
+    pub requested_at: Timestamp,
+    pub taken_at: Option<Timestamp>,
+    /// The run that answered it (started, or not started and why).
+    pub run_id: Option<i64>,
+}
 
 /// A run asked for and not yet handed to an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +51,49 @@ impl WriteTx<'_> {
             .execute(&mut *self.tx)
             .await?;
         Ok(id)
+    }
+
+    /// Tie request `id` of batch `batch_id` to the run that answered it; a request of another
+    /// batch, or one already answered, is left as it is. Answers whether it was tied.
+    pub async fn answer_batch_run_request(
+        &mut self,
+        id: i64,
+        batch_id: i64,
+        run_id: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE batch_run_requests SET run_id = $1 WHERE id = $2 AND batch_id = $3 AND run_id IS NULL",
+        )
+        .bind(run_id)
+        .bind(id)
+        .bind(batch_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    /// Request `id`, as it stands.
+    pub async fn batch_run_request(&self, id: i64) -> Result<Option<StoredRunRequest>> {
+        let row = sqlx::query(
+            "SELECT id, batch_id, testmode, requested_by, requested_at, taken_at, run_id FROM batch_run_requests WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(StoredRunRequest {
+                id: row.try_get("id")?,
+                batch_id: row.try_get("batch_id")?,
+                testmode: row.try_get::<i64, _>("testmode")? != 0,
+                requested_by: row.try_get("requested_by")?,
+                requested_at: read_time(&row, "requested_at")?,
+                taken_at: read_optional_time(&row, "taken_at")?,
+                run_id: row.try_get("run_id")?,
+            })
+        })
+        .transpose()
     }
 }
 

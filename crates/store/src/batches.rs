@@ -395,10 +395,14 @@ pub struct StoredBatchRun {
     /// The last lines of its output, secrets masked by the caller.
     pub output_tail: String,
     pub reported_by: String,
+    /// Why the agent did not start it (its previous run still went, or the agent ran its most
+    /// runs at once); `None` for a run that started. Such a run ended when it was refused, with
+    /// no exit code (migration 0047).
+    pub not_started: Option<String>,
 }
 
 const RUN_COLUMNS: &str =
-    "id, batch_id, started_at, ended_at, exit_code, duration_ms, output_tail, reported_by";
+    "id, batch_id, started_at, ended_at, exit_code, duration_ms, output_tail, reported_by, not_started";
 
 fn run_row(row: &AnyRow) -> Result<StoredBatchRun> {
     Ok(StoredBatchRun {
@@ -410,7 +414,26 @@ fn run_row(row: &AnyRow) -> Result<StoredBatchRun> {
         duration_ms: row.try_get("duration_ms")?,
         output_tail: row.try_get("output_tail")?,
         reported_by: row.try_get("reported_by")?,
+        not_started: row.try_get("not_started")?,
     })
+}
+
+/// A run the agent refused to start, as it reported it.
+#[derive(Debug, Clone, Copy)]
+pub struct NotStartedRun<'a> {
+    pub batch_id: i64,
+    pub at: Timestamp,
+    pub by: &'a str,
+    /// `its previous run still goes (overlap: false)`.
+    pub reason: &'a str,
+}
+
+/// The runs of a batch not started in a period: how many, and the latest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotStartedCount {
+    pub count: i64,
+    pub last_at: Timestamp,
+    pub last_reason: String,
 }
 
 impl WriteTx<'_> {
@@ -437,6 +460,31 @@ impl WriteTx<'_> {
         sqlx::query("UPDATE batches SET last_run_at = $1, last_exit_code = NULL WHERE id = $2")
             .bind(&started)
             .bind(batch_id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.batch_run(id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a batch run just written is not there".into()))
+    }
+
+    /// Record a run the agent did not start, and why: in the run history as a run that ended
+    /// when it was refused, with no exit code. The batch's last run stays the last one that
+    /// started (a refusal is not a run of the batch, and supervision never reads it).
+    pub async fn record_batch_run_not_started(
+        &mut self,
+        run: NotStartedRun<'_>,
+    ) -> Result<StoredBatchRun> {
+        let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM batch_runs")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let id = max.unwrap_or(0) + 1;
+        let at = format_time(run.at);
+        sqlx::query("INSERT INTO batch_runs (id, batch_id, started_at, ended_at, duration_ms, output_tail, reported_by, not_started) VALUES ($1, $2, $3, $3, 0, '', $4, $5)")
+            .bind(id)
+            .bind(run.batch_id)
+            .bind(&at)
+            .bind(run.by)
+            .bind(run.reason)
             .execute(&mut *self.tx)
             .await?;
         self.batch_run(id)
@@ -525,6 +573,61 @@ impl Store {
         rows.iter().map(run_row).collect()
     }
 
+    /// Run `id`, outside a transaction.
+    pub async fn batch_run_by_id(&self, id: i64) -> Result<Option<StoredBatchRun>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM batch_runs WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// The latest run of a batch that started (not one the agent refused), ended or not.
+    pub async fn latest_started_batch_run(&self, batch_id: i64) -> Result<Option<StoredBatchRun>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM batch_runs WHERE batch_id = $1 AND not_started IS NULL ORDER BY started_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(batch_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// For each batch with runs the agent did not start at or after `since`: how many, and the
+    /// latest with its reason. One query by the partial index, whatever the inventory's size.
+    pub async fn not_started_counts(
+        &self,
+        since: Timestamp,
+    ) -> Result<std::collections::BTreeMap<i64, NotStartedCount>> {
+        // Counted in the database: a batch refused each minute for a day is 1 440 rows, read
+        // as one; the reason is the latest refusal's.
+        let rows = sqlx::query(
+            "SELECT g.batch_id, g.refused, g.last_at, MAX(r.not_started) AS reason FROM (\
+               SELECT batch_id, COUNT(*) AS refused, MAX(started_at) AS last_at FROM batch_runs \
+               WHERE not_started IS NOT NULL AND started_at >= $1 GROUP BY batch_id) g \
+             JOIN batch_runs r ON r.batch_id = g.batch_id AND r.started_at = g.last_at \
+               AND r.not_started IS NOT NULL \
+             GROUP BY g.batch_id, g.refused, g.last_at ORDER BY g.batch_id",
+        )
+        .bind(format_time(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("batch_id")?,
+                    NotStartedCount {
+                        count: row.try_get("refused")?,
+                        last_at: read_time(row, "last_at")?,
+                        last_reason: row.try_get("reason")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// The runs of every batch since its latest success (that one included, as it ends any run
     /// of failures), at most the latest `limit`, newest first, in one query: what the
     /// supervision tick judges every batch from each turn. A query per batch would grow with the
@@ -537,10 +640,11 @@ impl Store {
     ) -> Result<std::collections::BTreeMap<i64, Vec<StoredBatchRun>>> {
         let rows = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM (\
-               SELECT r.id, r.batch_id, r.started_at, r.ended_at, r.exit_code, r.duration_ms, r.output_tail, r.reported_by, \
+               SELECT r.id, r.batch_id, r.started_at, r.ended_at, r.exit_code, r.duration_ms, r.output_tail, r.reported_by, r.not_started, \
                ROW_NUMBER() OVER (PARTITION BY r.batch_id ORDER BY r.started_at DESC, r.id DESC) AS recent \
                FROM batches b JOIN batch_runs r ON r.batch_id = b.id \
-               AND r.started_at >= COALESCE(b.last_success_started_at, '')) x \
+               AND r.started_at >= COALESCE(b.last_success_started_at, '') \
+               AND r.not_started IS NULL) x \
              WHERE recent <= $1 ORDER BY batch_id, started_at DESC, id DESC"
         ))
         .bind(limit.clamp(1, 500))

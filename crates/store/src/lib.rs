@@ -69,10 +69,10 @@ pub use alerts::{AlertFilter, StoredAlert, StoredAlertDelivery};
 pub use artifacts::{ArtifactKey, BlobRecord, SigningKeyRecord, StoredArtifact};
 pub use audit::{AuditFilter, AuditPage};
 pub use baselines::StoredBaseline;
-pub use batch_run_requests::RunRequest;
+pub use batch_run_requests::{RunRequest, StoredRunRequest};
 pub use batches::{
-    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, LogDirectoryProblem, StoredBatch,
-    StoredBatchRun,
+    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, LogDirectoryProblem, NotStartedCount,
+    NotStartedRun, StoredBatch, StoredBatchRun,
 };
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use cli_sign_ins::{NewCliSignIn, StoredCliSignIn};

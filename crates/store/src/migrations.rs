@@ -53,6 +53,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         46,
         include_str!("../migrations/0046_batch_log_problems.sql"),
     ),
+    (
+        47,
+        include_str!("../migrations/0047_batch_runs_not_started.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows (its last migration).

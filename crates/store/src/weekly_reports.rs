@@ -94,12 +94,14 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// The runs of every batch that started in `[from, to)`, with how many failed.
+    /// The runs of every batch that started in `[from, to)`, with how many failed (runs the
+    /// agent did not start are no runs).
     pub async fn batch_run_counts(&self, from: Timestamp, to: Timestamp) -> Result<Vec<RunCount>> {
         let rows = sqlx::query(
             "SELECT batch_id, COUNT(*) AS runs, \
              SUM(CASE WHEN exit_code IS NOT NULL AND exit_code <> 0 THEN 1 ELSE 0 END) AS failures \
-             FROM batch_runs WHERE started_at >= $1 AND started_at < $2 GROUP BY batch_id ORDER BY batch_id",
+             FROM batch_runs WHERE started_at >= $1 AND started_at < $2 AND not_started IS NULL \
+             GROUP BY batch_id ORDER BY batch_id",
         )
         .bind(format_time(from))
         .bind(format_time(to))

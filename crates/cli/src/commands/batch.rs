@@ -7,13 +7,16 @@ mod discovered;
 mod exec;
 
 use clap::Subcommand;
-use slipway_api::batches::{BatchRunView, BatchView, RunRequestBody, RunRequestedView};
+use slipway_api::batches::{
+    BatchRunView, BatchView, RunRequestBody, RunRequestView, RunRequestedView,
+};
 use slipway_api::List;
+use slipway_core::supervision::runs::RequestState;
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
 use crate::output::{or_dash, show, table, word};
-use crate::remote::Remote;
+use crate::remote::{Format, Remote};
 
 #[derive(Subcommand)]
 pub enum BatchCommand {
@@ -53,9 +56,11 @@ pub enum BatchCommand {
         remote: Remote,
     },
     /// Run an installed batch now: the agent of its server starts it within seconds, with
-    /// `SLIPWAY_TESTMODE=true` (and `TESTMODE=true`) for a dry run; `batch runs` shows it.
+    /// `SLIPWAY_TESTMODE=true` (and `TESTMODE=true`) for a dry run; `batch runs` shows it. A
+    /// batch whose previous run still goes (overlap: false) does not start again: `--wait` says
+    /// so (exit 6), and `batch runs`/`batch show` show the run not started.
     #[command(
-        after_help = "Examples:\n  slipway batch run pets-export --env PROD-EU\n  slipway batch run pets-export --env PROD-EU --testmode"
+        after_help = "Examples:\n  slipway batch run pets-export --env PROD-EU\n  slipway batch run pets-export --env PROD-EU --testmode --wait"
     )]
     Run {
         name: String,
@@ -67,6 +72,10 @@ pub enum BatchCommand {
         /// A dry run: the batch gets SLIPWAY_TESTMODE=true and TESTMODE=true.
         #[arg(long)]
         testmode: bool,
+        /// Wait until the agent starts the run and it ends (exit 0 when it succeeded, 1 when
+        /// it failed), or says it did not start it and why (exit 6).
+        #[arg(long)]
+        wait: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -141,8 +150,17 @@ pub(crate) fn batch(command: BatchCommand) -> Result<(), Failure> {
             env,
             target,
             testmode,
+            wait,
             remote,
-        } => run_now(name, env, target, testmode, remote),
+        } => {
+            // `-o json --wait` prints one document: where the request ended.
+            let quiet = wait && matches!(remote.output, Format::Json);
+            let asked = run_now(name, env, target, testmode, &remote, quiet)?;
+            if wait {
+                wait_for_answer(&asked, &remote)?;
+            }
+            Ok(())
+        }
         BatchCommand::Show { name, env, remote } => show_batch(name, env, remote),
         BatchCommand::Unmanaged { env, remote } => discovered::unmanaged(env, remote),
         BatchCommand::Adopt {
@@ -232,8 +250,9 @@ fn run_now(
     env: String,
     server: Option<String>,
     testmode: bool,
-    remote: Remote,
-) -> Result<(), Failure> {
+    remote: &Remote,
+    quiet: bool,
+) -> Result<RunRequestedView, Failure> {
     let asked: RunRequestedView = remote.client().post(
         &format!("/api/v1/batches/{}/run-requests", encode(&name)),
         &RunRequestBody {
@@ -242,14 +261,109 @@ fn run_now(
             testmode,
         },
     )?;
-    show(&remote, &asked, |a| {
+    if quiet {
+        return Ok(asked);
+    }
+    show(remote, &asked, |a| {
         let dry = if a.testmode { " (testmode)" } else { "" };
         println!(
             "run of batch {} asked{dry} (request {}): the agent of {} in {} starts it within seconds; see `slipway batch runs {} --env {}`",
             a.batch, a.request, a.server, a.environment, a.batch, a.environment
         );
     });
-    Ok(())
+    Ok(asked)
+}
+
+/// How long `--wait` waits for an agent that took a request to say whether it started it: an
+/// agent older than the server does not report a run it did not start.
+const HANDED_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Follow request `asked` until the agent answers it and the run it started ends.
+fn wait_for_answer(asked: &RunRequestedView, remote: &Remote) -> Result<(), Failure> {
+    let path = format!(
+        "/api/v1/batches/{}/run-requests/{}",
+        encode(&asked.batch),
+        asked.request
+    );
+    let client = remote.client();
+    let mut handed_since: Option<std::time::Instant> = None;
+    let view: RunRequestView = loop {
+        let view: RunRequestView = client.get(&path)?;
+        let ended = view.run.as_ref().is_some_and(|r| r.ended_at.is_some());
+        match view.state {
+            RequestState::Started if ended => break view,
+            RequestState::NotStarted | RequestState::Expired => break view,
+            RequestState::Handed => {
+                let since = *handed_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > HANDED_PATIENCE {
+                    return Err(Failure::new(
+                        Exit::Failed,
+                        format!(
+                            "the agent of {} took request {} but has not said whether it started it; an agent older than the server does not report a run it did not start: see `slipway batch runs {} --env {}`",
+                            view.server, view.request, view.batch, view.environment
+                        ),
+                    ));
+                }
+            }
+            RequestState::Waiting | RequestState::Started => {}
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    show(remote, &view, |v| {
+        if let Some(r) = &v.run {
+            if r.not_started.is_none() {
+                println!(
+                    "run {} of batch {} on {} ended: {}",
+                    r.id,
+                    v.batch,
+                    v.server,
+                    outcome(r)
+                );
+            }
+        }
+    });
+    let run = view.run.as_ref();
+    match (view.state, run) {
+        (RequestState::NotStarted, Some(r)) => Err(Failure::new(
+            Exit::Conflict,
+            format!(
+                "run of batch {} not started on {}: {}; ask again once it can start (`slipway batch runs {} --env {}` shows its runs)",
+                view.batch,
+                view.server,
+                r.not_started.as_deref().unwrap_or("no reason given"),
+                view.batch,
+                view.environment
+            ),
+        )),
+        (RequestState::Expired, _) => Err(Failure::new(
+            Exit::Failed,
+            format!(
+                "the agent of {} did not ask for request {} within an hour: it never runs; is the agent online? (`slipway target list`)",
+                view.server, view.request
+            ),
+        )),
+        (_, Some(r)) if r.exit_code == Some(0) => Ok(()),
+        (_, Some(r)) => Err(Failure::new(
+            Exit::Failed,
+            format!("run {} of batch {} {}", r.id, view.batch, outcome(r)),
+        )),
+        (_, None) => Ok(()),
+    }
+}
+
+/// `succeeded in 3.1 s`, `failed with exit code 2 in 0.4 s`, `not started: …`, `running`.
+fn outcome(r: &BatchRunView) -> String {
+    let took = r
+        .duration_ms
+        .map(|d| format!(" in {:.1} s", d as f64 / 1000.0))
+        .unwrap_or_default();
+    match (&r.not_started, r.exit_code, &r.ended_at) {
+        (Some(why), _, _) => format!("not started: {why}"),
+        (None, Some(0), _) => format!("succeeded{took}"),
+        (None, Some(code), _) => format!("failed with exit code {code}{took}"),
+        (None, None, Some(_)) => "ended without an exit code".into(),
+        (None, None, None) => "running".into(),
+    }
 }
 
 fn runs(name: String, env: Option<String>, remote: Remote) -> Result<(), Failure> {
@@ -270,8 +384,12 @@ fn runs(name: String, env: Option<String>, remote: Remote) -> Result<(), Failure
                     v.server.clone(),
                     v.started_at.clone(),
                     or_dash(&v.ended_at),
-                    or_dash(&v.exit_code),
+                    match &v.not_started {
+                        Some(why) => format!("not started: {why}"),
+                        None => or_dash(&v.exit_code),
+                    },
                     v.duration_ms
+                        .filter(|_| v.not_started.is_none())
                         .map(|d| format!("{:.1} s", d as f64 / 1000.0))
                         .unwrap_or_else(|| "-".into()),
                     v.reported_by.clone(),
@@ -374,6 +492,13 @@ fn detail(v: &BatchView) {
             .unwrap_or_default()
     );
     println!("  last run:     {}", last_run(v));
+    if let Some(n) = &v.not_started {
+        let runs = if n.count == 1 { "run" } else { "runs" };
+        println!(
+            "  not started:  {} {runs} in the last 24 hours; the latest at {}: {}",
+            n.count, n.last_at, n.reason
+        );
+    }
     println!("  next run:     {}", or_dash(&v.next_expected_at));
     println!(
         "  ping:         {}",

@@ -9,11 +9,64 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::cron::Schedule;
+use crate::state_name::state_names;
 
 /// How long a run asked for (`slipway batch run`) waits for its agent: a request older than
 /// this is never handed out, so an agent that comes back a day later does not run yesterday's
 /// request.
 pub const RUN_REQUEST_LIFETIME: SignedDuration = SignedDuration::from_hours(1);
+
+/// Where a run asked for (`slipway batch run`) stands, as the person who asked sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestState {
+    /// Its agent has not asked for it yet.
+    Waiting,
+    /// Its agent did not ask for it within [`RUN_REQUEST_LIFETIME`]: it never runs.
+    Expired,
+    /// Handed to its agent, which has not said yet whether it started it.
+    Handed,
+    /// The agent started it: the run it answered is in the batch's runs.
+    Started,
+    /// The agent did not start it (its previous run still went, or the agent ran its most
+    /// runs at once); the reason is on the run it answered.
+    NotStarted,
+}
+
+state_names!(RequestState, "run request state", {
+    Waiting => "waiting",
+    Expired => "expired",
+    Handed => "handed",
+    Started => "started",
+    NotStarted => "not_started",
+});
+
+impl RequestState {
+    /// Whether the agent has answered or never will: nothing more to wait for.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            RequestState::Expired | RequestState::Started | RequestState::NotStarted
+        )
+    }
+}
+
+/// Where a request asked at `asked` stands at `now`: `taken` says whether its agent asked for
+/// it, `answer` whether the run that answered it started (`Some(true)`) or not (`Some(false)`).
+pub fn request_state(
+    asked: Timestamp,
+    taken: bool,
+    answer: Option<bool>,
+    now: Timestamp,
+) -> RequestState {
+    match (answer, taken) {
+        (Some(true), _) => RequestState::Started,
+        (Some(false), _) => RequestState::NotStarted,
+        (None, true) => RequestState::Handed,
+        (None, false) if now.duration_since(asked) > RUN_REQUEST_LIFETIME => RequestState::Expired,
+        (None, false) => RequestState::Waiting,
+    }
+}
 
 /// What to do with a batch at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +105,34 @@ mod tests {
     }
 
     const GRACE: SignedDuration = SignedDuration::from_mins(15);
+
+    #[test]
+    fn a_request_is_settled_once_answered_or_expired_and_not_while_its_agent_holds_it() {
+        let asked = at("2026-11-30T10:00:00Z");
+        let soon = at("2026-11-30T10:00:05Z");
+        let late = at("2026-11-30T11:00:01Z");
+        assert_eq!(
+            request_state(asked, false, None, soon),
+            RequestState::Waiting
+        );
+        assert_eq!(
+            request_state(asked, false, None, late),
+            RequestState::Expired
+        );
+        // Handed in time, its agent may still answer after the lifetime.
+        assert_eq!(request_state(asked, true, None, late), RequestState::Handed);
+        assert_eq!(
+            request_state(asked, true, Some(true), soon),
+            RequestState::Started
+        );
+        assert_eq!(
+            request_state(asked, true, Some(false), soon),
+            RequestState::NotStarted
+        );
+        assert!(!RequestState::Waiting.is_settled() && !RequestState::Handed.is_settled());
+        assert!(RequestState::NotStarted.is_settled() && RequestState::Expired.is_settled());
+        assert_eq!(RequestState::NotStarted.as_str(), "not_started");
+    }
 
     #[test]
     fn a_fire_time_is_due_once_it_passed_and_only_once() {

@@ -26,6 +26,9 @@ pub enum Fire {
     Missed,
     /// Its grace is not over yet (or it is ahead).
     Pending,
+    /// It came while a run went, and the batch does not overlap: its agent skipped it (a run
+    /// not started), so it is not missed ([`skipped_while_running`]).
+    Skipped,
 }
 
 /// The fire times in `[from, to)` and what came of each, given the batch's runs (any order)
@@ -71,6 +74,23 @@ pub fn fires(
     out
 }
 
+/// For a batch without overlap: the fire times no run answered that came while a run went were
+/// skipped by its agent (runs not started), not missed, as `verdict::judge` reads them. A run
+/// still going counts as going until `now`.
+pub fn skipped_while_running(fires: &mut [(Timestamp, Fire)], runs: &[Run], now: Timestamp) {
+    for (at, fire) in fires.iter_mut() {
+        if !matches!(fire, Fire::Missed | Fire::Pending) {
+            continue;
+        }
+        let covered = runs
+            .iter()
+            .any(|r| r.started < *at && r.ended.map_or(now, |(e, _)| e) > *at);
+        if covered {
+            *fire = Fire::Skipped;
+        }
+    }
+}
+
 /// The runs that overlap `[from, to)`, oldest first, with their outcome; a run still going
 /// ends at `now` in the picture.
 pub fn runs_in(
@@ -110,6 +130,32 @@ mod tests {
                 exit,
             )),
         }
+    }
+
+    #[test]
+    fn a_fire_that_came_while_a_run_went_is_skipped_not_missed() {
+        let every_ten = Schedule::parse("*/10 * * * *", "UTC").expect("valid");
+        let runs = [ran("2026-01-01T00:00:00Z", 25, 0)];
+        let now = at("2026-01-01T01:00:00Z");
+        let mut marks = fires(
+            &every_ten,
+            SignedDuration::from_mins(5),
+            &runs,
+            at("2026-01-01T00:00:00Z"),
+            at("2026-01-01T00:40:00Z"),
+            now,
+        );
+        skipped_while_running(&mut marks, &runs, now);
+        assert_eq!(
+            marks.iter().map(|(_, f)| *f).collect::<Vec<_>>(),
+            [
+                Fire::OnTime,
+                Fire::Skipped,
+                Fire::Skipped,
+                // After the run ended at 00:25: missed.
+                Fire::Missed,
+            ]
+        );
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct Settings {
     pub maintenance: Vec<Window>,
     /// Since when the batch is supervised (installed or enabled): no run is expected before.
     pub since: Timestamp,
+    /// Whether a run may start while the previous one goes. When not, the fire times that come
+    /// while a run goes are skipped (the agent records them as not started) and none of them
+    /// is expected: the next run expected is the first fire time after the last run ended.
+    pub overlap: bool,
 }
 
 /// One run of a batch as reported (by the agent, `batch exec` or a ping).
@@ -223,7 +227,13 @@ pub fn judge(settings: &Settings, runs: &[Run], now: Timestamp) -> Verdict {
         }
     }
 
-    let reference = latest.map_or(settings.since, |r| r.started.max(settings.since));
+    let reference = latest.map_or(settings.since, |r| {
+        let from = match (settings.overlap, r.ended) {
+            (false, Some((ended, _))) => ended,
+            _ => r.started,
+        };
+        from.max(settings.since)
+    });
     let expected = settings
         .schedule
         .as_ref()

@@ -43,6 +43,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/v1/agent/log-errors", post(log_errors))
         .route("/api/v1/agent/batch-runs", post(batch_run_start))
         .route("/api/v1/agent/batch-runs/{id}/end", post(batch_run_end))
+        .route(
+            "/api/v1/agent/batch-runs/not-started",
+            post(batch_run_not_started),
+        )
 }
 
 #[cfg(test)]
@@ -62,6 +66,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/agent/log-errors"),
     ("post", "/api/v1/agent/batch-runs"),
     ("post", "/api/v1/agent/batch-runs/{id}/end"),
+    ("post", "/api/v1/agent/batch-runs/not-started"),
     ("post", "/api/v1/agent/batches/claim"),
     ("post", "/api/v1/agent/discovered"),
 ];
@@ -184,6 +189,17 @@ async fn batch_run_start(
 ) -> Result<Json<slipway_protocol::batches::BatchRunStarted>, ServiceError> {
     Ok(Json(
         services::batches::agent_runs::agent_start(&state, &target, start).await?,
+    ))
+}
+
+/// A run the agent did not start, and why (its previous run still goes, or it runs its most).
+async fn batch_run_not_started(
+    State(state): State<AppState>,
+    AgentTarget(target): AgentTarget,
+    Json(refused): Json<slipway_protocol::batches::BatchRunNotStarted>,
+) -> Result<Json<slipway_protocol::batches::BatchRunStarted>, ServiceError> {
+    Ok(Json(
+        services::batches::agent_runs::agent_not_started(&state, &target, refused).await?,
     ))
 }
 

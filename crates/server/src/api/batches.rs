@@ -20,6 +20,7 @@ const BATCH: &str = "/api/v1/batches/{name}";
 const RUNS: &str = "/api/v1/batches/{name}/runs";
 const RUN_END: &str = "/api/v1/batches/{name}/runs/{id}/end";
 const RUN_REQUESTS: &str = "/api/v1/batches/{name}/run-requests";
+const RUN_REQUEST: &str = "/api/v1/batches/{name}/run-requests/{id}";
 const PING: &str = "/ping/{key}";
 const PING_WHAT: &str = "/ping/{key}/{what}";
 const DISCOVERED: &str = "/api/v1/discovered-jobs";
@@ -33,6 +34,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("post", RUNS),
     ("post", RUN_END),
     ("post", RUN_REQUESTS),
+    ("get", RUN_REQUEST),
     ("get", PING),
     ("post", PING),
     ("get", PING_WHAT),
@@ -48,6 +50,7 @@ pub(super) fn router() -> Router<AppState> {
         .route(RUNS, get(list_runs).post(start_run))
         .route(RUN_END, post(end_run))
         .route(RUN_REQUESTS, post(request_run))
+        .route(RUN_REQUEST, get(run_request))
         .route(PING, get(ping_success).post(ping_success))
         .route(PING_WHAT, get(ping).post(ping))
         .route(DISCOVERED, get(list_unmanaged))
@@ -104,7 +107,7 @@ async fn adopt(
         key: body.key,
     };
     let batch = batches::discovered::adopt(&state, &actor, adoption).await?;
-    Ok((StatusCode::CREATED, Json(view(batch, true))))
+    Ok((StatusCode::CREATED, Json(view(batch, true, None))))
 }
 
 /// Ask the agent of the batch's server to run it now (`slipway batch run`).
@@ -135,6 +138,43 @@ async fn request_run(
             testmode: body.testmode,
         }),
     ))
+}
+
+/// Where a run asked for stands (`slipway batch run --wait`).
+async fn run_request(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<slipway_api::batches::RunRequestView>, ServiceError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ServiceError::invalid(
+            format!("run request id {id:?} is not a number"),
+            "pass the id `slipway batch run` printed (`request N`)",
+        )
+    })?;
+    let crate::services::batches::agent_runs::RequestStatus {
+        request,
+        state: standing,
+        batch,
+        run,
+    } = crate::services::batches::agent_runs::request_status(
+        &state,
+        &actor,
+        parse_name("batch", &name)?,
+        id,
+    )
+    .await?;
+    Ok(Json(slipway_api::batches::RunRequestView {
+        request: request.id,
+        batch: batch.name.clone(),
+        environment: batch.environment.clone(),
+        server: batch.target.clone(),
+        testmode: request.testmode,
+        requested_by: request.requested_by,
+        requested_at: request.requested_at.to_string(),
+        state: standing,
+        run: run.map(|r| run_view(&batch, r)),
+    }))
 }
 
 /// `/ping/KEY`: a run succeeded. No authentication: the key is the credential.
@@ -242,6 +282,7 @@ fn run_view(b: &StoredBatch, r: StoredBatchRun) -> BatchRunView {
         duration_ms: r.duration_ms,
         output_tail: r.output_tail,
         reported_by: r.reported_by,
+        not_started: r.not_started,
     }
 }
 
@@ -296,8 +337,15 @@ pub(super) async fn list_batches(
             .into_response());
     }
     let pings = may_see_ping_keys(&actor);
+    let mut refused = batches::not_started_last_day(&state).await?;
     Ok(Json(List::all(
-        found.into_iter().map(|b| view(b, pings)).collect(),
+        found
+            .into_iter()
+            .map(|b| {
+                let not_started = refused.remove(&b.id);
+                view(b, pings, not_started)
+            })
+            .collect(),
     ))
     .into_response())
 }
@@ -322,8 +370,15 @@ pub(super) async fn show_batch(
         .transpose()?;
     let found = batches::show(&state, &actor, name, environment).await?;
     let pings = may_see_ping_keys(&actor);
+    let mut refused = batches::not_started_last_day(&state).await?;
     Ok(Json(List::all(
-        found.into_iter().map(|b| view(b, pings)).collect(),
+        found
+            .into_iter()
+            .map(|b| {
+                let not_started = refused.remove(&b.id);
+                view(b, pings, not_started)
+            })
+            .collect(),
     )))
 }
 
@@ -333,7 +388,11 @@ fn may_see_ping_keys(actor: &Actor) -> bool {
     slipway_core::access::allows(actor.role, slipway_core::access::Operation::ReportCheck)
 }
 
-fn view(b: StoredBatch, with_ping: bool) -> BatchView {
+fn view(
+    b: StoredBatch,
+    with_ping: bool,
+    not_started: Option<slipway_store::NotStartedCount>,
+) -> BatchView {
     let d = b.definition;
     BatchView {
         project: b.project,
@@ -363,5 +422,10 @@ fn view(b: StoredBatch, with_ping: bool) -> BatchView {
             .map(|k| format!("/ping/{k}")),
         hold: b.hold,
         log_problem: b.log_problem,
+        not_started: not_started.map(|n| slipway_api::batches::NotStartedView {
+            count: n.count,
+            last_at: n.last_at.to_string(),
+            reason: n.last_reason,
+        }),
     }
 }

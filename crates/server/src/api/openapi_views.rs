@@ -7,7 +7,7 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use slipway_api::access::{ApiTokenView, SessionView, UserView, WhoAmI};
 use slipway_api::alerts::{AlertDeliveryView, AlertDetail, AlertView};
 use slipway_api::audit::{AuditVerification, ChainEventView};
-use slipway_api::batches::{BatchRunView, BatchView};
+use slipway_api::batches::{BatchRunView, BatchView, RunRequestView};
 use slipway_api::complaints::ComplaintView;
 use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::coverage::{CoverageReportView, KindCoverageView};
@@ -483,6 +483,13 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<BatchRunView>(),
+        ),
+        (
+            "get",
+            "/api/v1/batches/{name}/run-requests/{id}",
+            "200",
+            Shape::One,
+            fields::<RunRequestView>(),
         ),
         (
             "get",

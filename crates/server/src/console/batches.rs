@@ -1,12 +1,15 @@
 //! The Batches page: the inventory with each batch's supervision status, server, schedule,
 //! owner and customers, last run and next expected run; and a batch's page, with its run
-//! timelines over 24 hours and 7 days. It reads `services::batches` only.
+//! timelines over 24 hours and 7 days, its latest runs (those its agent did not start with why)
+//! and how many runs did not start in the last 24 hours. It reads `services::batches` only.
+
+use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
-use slipway_core::supervision::timeline::{fires, runs_in, Fire};
+use slipway_core::supervision::timeline::{fires, runs_in, skipped_while_running, Fire};
 use slipway_core::supervision::RunOutcome;
 
 use slipway_core::supervision::logs::counts::Totals;
@@ -18,6 +21,7 @@ use crate::services;
 use crate::services::batches::timeline::BatchTimeline;
 use crate::services::batches::BatchQuery;
 use crate::AppState;
+use slipway_store::NotStartedCount;
 
 struct BatchRow {
     name: String,
@@ -175,6 +179,9 @@ struct ServerSection {
     hold: String,
     /// Why its agent cannot read its log directory; empty when it reads.
     warning: String,
+    /// Runs its agent did not start in the last 24 hours, and the latest's reason; empty when
+    /// none.
+    not_started: String,
     schedule: String,
     /// The 24-hour and 7-day timelines (server-rendered SVG, escaped by `charts`).
     timelines: Vec<String>,
@@ -237,6 +244,12 @@ fn timeline(t: &BatchTimeline, title: &str, window: SignedDuration, daily: bool)
                 now,
             )
         })
+        .map(|mut marks| {
+            if !t.overlap {
+                skipped_while_running(&mut marks, &t.core_runs, now);
+            }
+            marks
+        })
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(at, fire)| {
@@ -246,7 +259,8 @@ fn timeline(t: &BatchTimeline, title: &str, window: SignedDuration, daily: bool)
                     format!("expected {at}, started late at {started}"),
                 ),
                 Fire::Missed => (Tone::Bad, format!("expected {at}, missed")),
-                Fire::OnTime | Fire::Pending => return None,
+                // A skipped fire is in the runs below, as a run not started.
+                Fire::OnTime | Fire::Pending | Fire::Skipped => return None,
             };
             Some(FireMark {
                 at: secs(from, at),
@@ -282,7 +296,7 @@ fn timeline(t: &BatchTimeline, title: &str, window: SignedDuration, daily: bool)
     })
 }
 
-fn section(t: BatchTimeline) -> ServerSection {
+fn section(t: BatchTimeline, refused: &BTreeMap<i64, NotStartedCount>) -> ServerSection {
     let day = timeline(
         &t,
         &format!(
@@ -313,6 +327,7 @@ fn section(t: BatchTimeline) -> ServerSection {
             .map(|h| h.to_string())
             .unwrap_or_default(),
         warning: t.batch.log_problem.clone().unwrap_or_default(),
+        not_started: not_started_line(refused.get(&t.batch.id)),
         schedule: match (&d.schedule, &d.time_zone) {
             (Some(s), Some(z)) => format!("{s} ({z})"),
             (Some(s), None) => s.clone(),
@@ -326,10 +341,11 @@ fn section(t: BatchTimeline) -> ServerSection {
             .map(|r| RunRow {
                 started: short_timestamp(r.started_at),
                 ended: r.ended_at.map_or_else(|| "—".into(), short_timestamp),
-                outcome: match r.exit_code {
-                    None => "running".into(),
-                    Some(0) => "succeeded".into(),
-                    Some(code) => format!("failed (exit {code})"),
+                outcome: match (&r.not_started, r.exit_code) {
+                    (Some(why), _) => format!("not started: {why}"),
+                    (None, None) => "running".into(),
+                    (None, Some(0)) => "succeeded".into(),
+                    (None, Some(code)) => format!("failed (exit {code})"),
                 },
                 by: r.reported_by.clone(),
             })
@@ -337,6 +353,21 @@ fn section(t: BatchTimeline) -> ServerSection {
         server: t.batch.target,
         project: t.batch.project,
     }
+}
+
+/// "2 runs not started in the last 24 hours; the latest at 10:01: its previous run still goes
+/// (overlap: false)", or empty.
+fn not_started_line(count: Option<&NotStartedCount>) -> String {
+    let Some(n) = count else {
+        return String::new();
+    };
+    let runs = if n.count == 1 { "run" } else { "runs" };
+    format!(
+        "{} {runs} not started in the last 24 hours; the latest at {}: {}",
+        n.count,
+        short_timestamp(n.last_at),
+        n.last_reason
+    )
 }
 
 /// A status's tag class: `good`, `warn` or `bad`.
@@ -359,11 +390,17 @@ pub(super) async fn show(
     let timelines = services::batches::timeline::timelines(&state, &user.actor, batch, env)
         .await
         .or_page(&user)?;
+    let refused = services::batches::not_started_last_day(&state)
+        .await
+        .or_page(&user)?;
     Ok(render(
         StatusCode::OK,
         &BatchPage {
             frame: Frame::new(&name, Some(&user), Section::Batches),
-            servers: timelines.into_iter().map(section).collect(),
+            servers: timelines
+                .into_iter()
+                .map(|t| section(t, &refused))
+                .collect(),
             name,
             environment,
         },

@@ -12,8 +12,8 @@ use slipway_core::plan::Action;
 use slipway_core::supervision::batch::{BatchDecl, Category, InstallState};
 use slipway_core::Name;
 use slipway_store::{
-    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, StoredBatch, StoredBatchRun,
-    StoredDeployment, WriteTx,
+    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, NotStartedCount, StoredBatch,
+    StoredBatchRun, StoredDeployment, WriteTx,
 };
 
 pub mod agent_runs;
@@ -276,6 +276,18 @@ pub async fn runs(
     }
     out.sort_by_key(|(_, r)| std::cmp::Reverse(r.started_at));
     Ok(out)
+}
+
+/// For each batch whose agent did not start some of its runs in the last 24 hours: how many,
+/// and the latest with why (`batch show`, the API's `not_started`). Read by one query.
+pub async fn not_started_last_day(
+    state: &AppState,
+) -> Result<std::collections::BTreeMap<i64, NotStartedCount>, ServiceError> {
+    let now = state.clock.now();
+    let since = now
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .unwrap_or(now);
+    Ok(state.store.not_started_counts(since).await?)
 }
 
 /// The most output a run keeps: its last 8 KiB.

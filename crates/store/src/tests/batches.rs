@@ -454,6 +454,124 @@ async fn a_run_request_is_handed_once_and_never_once_expired() {
 }
 
 #[tokio::test]
+async fn a_run_not_started_answers_its_request_is_counted_and_is_never_judged_as_a_run() {
+    on_both_backends(|store| async move {
+        let batch = install(&store, "0 2 * * *", 1).await;
+        let at = |s: &str| -> jiff::Timestamp { s.parse().unwrap() };
+        let mut tx = store.write().await.unwrap();
+        let going = tx
+            .start_batch_run(batch.id, at("2026-01-03T10:00:00Z"), "agent web-1")
+            .await
+            .unwrap();
+        let asked = tx
+            .request_batch_run(batch.id, false, "alice", at("2026-01-03T10:00:30Z"))
+            .await
+            .unwrap();
+        let refused = tx
+            .record_batch_run_not_started(NotStartedRun {
+                batch_id: batch.id,
+                at: at("2026-01-03T10:00:31Z"),
+                by: "agent web-1",
+                reason: "its previous run still goes (overlap: false)",
+            })
+            .await
+            .unwrap();
+        assert!(tx
+            .answer_batch_run_request(asked, batch.id, refused.id)
+            .await
+            .unwrap());
+        // Answered once; a request of another batch is never tied.
+        assert!(!tx
+            .answer_batch_run_request(asked, batch.id, going.id)
+            .await
+            .unwrap());
+        assert!(!tx
+            .answer_batch_run_request(asked, batch.id + 1, refused.id)
+            .await
+            .unwrap());
+        tx.record_batch_run_not_started(NotStartedRun {
+            batch_id: batch.id,
+            at: at("2026-01-03T10:01:00Z"),
+            by: "agent web-1",
+            reason: "32 runs already go on this agent, at most 32",
+        })
+        .await
+        .unwrap();
+        tx.audit(entry(
+            "batch.run.not_started",
+            "batch/DEV/web-1/pets-export",
+        ));
+        tx.commit().await.unwrap();
+
+        assert_eq!(
+            (
+                refused.ended_at,
+                refused.exit_code,
+                refused.not_started.as_deref()
+            ),
+            (
+                Some(at("2026-01-03T10:00:31Z")),
+                None,
+                Some("its previous run still goes (overlap: false)")
+            )
+        );
+        let request = store.batch_run_request(asked).await.unwrap().unwrap();
+        assert_eq!(
+            (request.run_id, request.requested_by.as_str()),
+            (Some(refused.id), "alice")
+        );
+        // The history shows them; the batch's last run, supervision and the open run do not.
+        let history = store.batch_runs(batch.id, 10).await.unwrap();
+        assert_eq!(history.len(), 3);
+        assert!(history[0]
+            .not_started
+            .as_deref()
+            .unwrap()
+            .contains("at most 32"));
+        let shown = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(shown[0].last_run_at, Some(at("2026-01-03T10:00:00Z")));
+        let recent = store.recent_batch_runs(50).await.unwrap();
+        assert_eq!(
+            recent[&batch.id].iter().map(|r| r.id).collect::<Vec<_>>(),
+            [going.id]
+        );
+        assert_eq!(
+            store
+                .latest_started_batch_run(batch.id)
+                .await
+                .unwrap()
+                .map(|r| r.id),
+            Some(going.id)
+        );
+        // Counted since a time, the latest with its reason.
+        let counts = store
+            .not_started_counts(at("2026-01-03T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(
+            counts[&batch.id],
+            NotStartedCount {
+                count: 2,
+                last_at: at("2026-01-03T10:01:00Z"),
+                last_reason: "32 runs already go on this agent, at most 32".into(),
+            }
+        );
+        assert!(store
+            .not_started_counts(at("2026-01-03T10:02:00Z"))
+            .await
+            .unwrap()
+            .is_empty());
+        // The week's counts hold the run that started only.
+        let week = store
+            .batch_run_counts(at("2026-01-03T00:00:00Z"), at("2026-01-04T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(week.iter().map(|c| c.runs).collect::<Vec<_>>(), [1]);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_week_s_report_is_recorded_once_with_its_messages_and_counts_the_week_s_runs() {
     on_both_backends(|store| async move {
         let batch = install(&store, "0 2 * * *", 1).await;

@@ -21,6 +21,7 @@ fn nightly() -> Settings {
         enabled: true,
         maintenance: Vec::new(),
         since: at("2026-01-01T12:00:00Z"),
+        overlap: false,
     }
 }
 
@@ -226,4 +227,33 @@ proptest::proptest! {
             down_conditions && v.state != BatchState::Running
         );
     }
+}
+
+#[test]
+fn fire_times_skipped_while_a_run_goes_are_not_missed_unless_the_batch_overlaps() {
+    // Every 10 minutes, 15 minutes of grace; one run from 00:00 to 00:40 covers the fires of
+    // 00:10, 00:20 and 00:30, which its agent refused (overlap: false).
+    let mut s = nightly();
+    s.schedule = Some(Schedule::parse("*/10 * * * *", "UTC").expect("valid"));
+    s.grace = mins(15);
+    s.max_runtime = None;
+    s.since = at("2026-01-01T00:00:00Z");
+    let runs = [ran("2026-01-01T00:00:00Z", 40, 0)];
+    let v = judge(&s, &runs, at("2026-01-01T00:41:00Z"));
+    assert_eq!(v.state, BatchState::Up, "{v:?}");
+    assert!(v.conditions.is_empty());
+    assert_eq!(v.next_expected, Some(at("2026-01-01T00:50:00Z")));
+    // The next fire after the end is still expected, and missed after its grace.
+    let v = judge(&s, &runs, at("2026-01-01T01:06:00Z"));
+    assert_eq!(v.state, BatchState::Down);
+    // A batch that overlaps should have started a run at 00:10: missed.
+    s.overlap = true;
+    let v = judge(&s, &runs, at("2026-01-01T00:41:00Z"));
+    assert_eq!(v.state, BatchState::Down);
+    assert_eq!(
+        v.conditions,
+        [Condition::Missed {
+            expected: at("2026-01-01T00:10:00Z")
+        }]
+    );
 }

@@ -1,6 +1,8 @@
 //! Runs of installed batches started by the agents (on schedule, or because a person asked with
 //! `slipway batch run`): the request, written with its audit event; the start and end an agent
-//! reports for a batch of its own target, recorded like any other run (masked output tail).
+//! reports for a batch of its own target, recorded like any other run (masked output tail); the
+//! runs it did not start and why, kept in the run history; and where a request stands, for the
+//! person who asked.
 //!
 //! It never runs anything (the agent does) and never writes SQL.
 
@@ -8,9 +10,10 @@ use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::vars::mask;
+use slipway_core::supervision::runs::{request_state, RequestState};
 use slipway_core::Name;
-use slipway_protocol::batches::{BatchRunEnd, BatchRunStart, BatchRunStarted};
-use slipway_store::Target;
+use slipway_protocol::batches::{BatchRunEnd, BatchRunNotStarted, BatchRunStart, BatchRunStarted};
+use slipway_store::{NotStartedRun, StoredBatch, StoredBatchRun, StoredRunRequest, Target};
 
 use super::logs::installed_on;
 use super::{one_batch, project_secrets, subject, tail};
@@ -79,6 +82,10 @@ pub async fn agent_start(
     };
     let mut tx = state.store.write().await?;
     let run = tx.start_batch_run(batch.id, state.clock.now(), &by).await?;
+    if let Some(request) = start.request {
+        tx.answer_batch_run_request(request, batch.id, run.id)
+            .await?;
+    }
     tx.audit(AuditEntry {
         actor: format!("agent:{}", target.name),
         verb: "batch.run.started".into(),
@@ -88,6 +95,132 @@ pub async fn agent_start(
     tx.commit().await?;
     state.engine.orchestrator.notify_one();
     Ok(BatchRunStarted { run: run.id })
+}
+
+/// The longest reason kept of a run not started.
+const MAX_REASON_CHARS: usize = 500;
+
+/// The agent of `target` did not start a run of one of its batches: kept in the run history
+/// with the reason (no exit code, never judged by supervision, no alert), answering the
+/// request it was for, with its audit event.
+pub async fn agent_not_started(
+    state: &AppState,
+    target: &Target,
+    refused: BatchRunNotStarted,
+) -> Result<BatchRunStarted, ServiceError> {
+    let batch = installed_on(state, target)
+        .await?
+        .into_iter()
+        .find(|b| b.project == refused.project && b.name == refused.batch)
+        .ok_or_else(|| {
+            ServiceError::not_found(
+                format!("batch {} on {}", refused.batch, target.name),
+                "the batch is no longer installed and enabled on this target",
+            )
+        })?;
+    let reason: String = refused
+        .reason
+        .trim()
+        .chars()
+        .take(MAX_REASON_CHARS)
+        .collect();
+    if reason.is_empty() {
+        return Err(ServiceError::invalid(
+            "a run not started needs its reason",
+            "say why the run did not start, e.g. `its previous run still goes (overlap: false)`",
+        ));
+    }
+    let by = if refused.testmode {
+        format!("agent {} (testmode)", target.name)
+    } else {
+        format!("agent {}", target.name)
+    };
+    let mut tx = state.store.write().await?;
+    let run = tx
+        .record_batch_run_not_started(NotStartedRun {
+            batch_id: batch.id,
+            at: state.clock.now(),
+            by: &by,
+            reason: &reason,
+        })
+        .await?;
+    let answered = match refused.request {
+        Some(request) => {
+            tx.answer_batch_run_request(request, batch.id, run.id)
+                .await?
+        }
+        None => false,
+    };
+    tx.audit(AuditEntry {
+        actor: format!("agent:{}", target.name),
+        verb: "batch.run.not_started".into(),
+        subject: subject(&batch),
+        details: json!({
+            "run": run.id,
+            "reason": reason,
+            "testmode": refused.testmode,
+            "request": refused.request.filter(|_| answered),
+        }),
+    });
+    tx.commit().await?;
+    Ok(BatchRunStarted { run: run.id })
+}
+
+/// A run asked for, where it stands, its batch and the run that answered it.
+#[derive(Debug, Clone)]
+pub struct RequestStatus {
+    pub request: StoredRunRequest,
+    pub state: RequestState,
+    pub batch: StoredBatch,
+    pub run: Option<StoredBatchRun>,
+}
+
+/// Where request `id` for batch `name` stands, with the run that answered it.
+pub async fn request_status(
+    state: &AppState,
+    actor: &Actor,
+    name: Name,
+    id: i64,
+) -> Result<RequestStatus, ServiceError> {
+    require(state, actor, Operation::Read, &format!("batch/{name}")).await?;
+    let not_found = || {
+        ServiceError::not_found(
+            format!("run request {id} of batch {name}"),
+            "the id is the one `slipway batch run` printed (`request N`)",
+        )
+    };
+    let request = state
+        .store
+        .batch_run_request(id)
+        .await?
+        .ok_or_else(not_found)?;
+    let batch = state
+        .store
+        .batches(&slipway_store::BatchFilter {
+            name: Some(name.to_string()),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .find(|b| b.id == request.batch_id)
+        .ok_or_else(not_found)?;
+    let run = match request.run_id {
+        Some(run) => state.store.batch_run_by_id(run).await?,
+        None => None,
+    };
+    let now = state.clock.now();
+    let answer = run.as_ref().map(|r| r.not_started.is_none());
+    Ok(RequestStatus {
+        state: request_state(
+            request.requested_at,
+            request.taken_at.is_some(),
+            answer,
+            now,
+        ),
+        request,
+        batch,
+        run,
+    })
 }
 
 /// The agent of `target` ended run `id`: exit code, duration, output tail (secrets masked).

@@ -67,10 +67,8 @@ pub async fn ping(
     let now = state.clock.now();
     let open = state
         .store
-        .batch_runs(batch.id, 1)
+        .latest_started_batch_run(batch.id)
         .await?
-        .into_iter()
-        .next()
         .filter(|r| r.ended_at.is_none());
     // Only a posted output needs the project's secrets (to mask them); a bare ping reads none.
     let secrets = if body.is_empty() {

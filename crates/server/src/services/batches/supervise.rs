@@ -221,12 +221,16 @@ fn settings(
         enabled: d.state == InstallState::Ready,
         maintenance,
         since: batch.installed_at,
+        overlap: declared.is_some_and(|b| b.overlap),
     }
 }
 
 /// Stored runs as the judgement reads them.
 pub(super) fn core_runs(runs: &[StoredBatchRun]) -> Vec<Run> {
+    // A run the agent did not start is no run of the batch: it ended at once with no exit code,
+    // which would read as a run still going.
     runs.iter()
+        .filter(|r| r.not_started.is_none())
         .map(|r| Run {
             started: r.started_at,
             ended: r

@@ -27,6 +27,9 @@ pub struct BatchTimeline {
     pub core_runs: Vec<Run>,
     pub schedule: Option<Schedule>,
     pub grace: SignedDuration,
+    /// Whether its runs may overlap; when not, the fire times that came while a run went were
+    /// skipped by its agent, not missed.
+    pub overlap: bool,
     pub now: Timestamp,
 }
 
@@ -48,11 +51,11 @@ pub async fn timelines(
             Ok(p) => state.store.project(&p).await?,
             Err(_) => None,
         };
-        let grace = project
+        let declared = project
             .as_ref()
-            .and_then(|p| p.batches.iter().find(|b| b.name.as_str() == batch.name))
-            .map_or(DEFAULT_GRACE, |b| b.grace)
-            .duration();
+            .and_then(|p| p.batches.iter().find(|b| b.name.as_str() == batch.name));
+        let grace = declared.map_or(DEFAULT_GRACE, |b| b.grace).duration();
+        let overlap = declared.is_some_and(|b| b.overlap);
         let d = &batch.definition;
         let schedule = d.schedule.as_deref().and_then(|cron| {
             state
@@ -72,6 +75,7 @@ pub async fn timelines(
             runs,
             schedule,
             grace,
+            overlap,
             now,
         });
     }
