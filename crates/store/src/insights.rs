@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
-use slipway_core::insights::DeploymentFact;
+use slipway_core::insights::{Counted, DeploymentFact, Period};
 use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -196,6 +196,142 @@ impl Store {
         // index they come nearly in order already.
         facts.sort_unstable_by_key(|d| d.id);
         Ok(facts)
+    }
+
+    /// The production deployments DORA reads as rows (`core::insights::notable`): of those in
+    /// the scope created in its times or ended in `period`, the ones that did not succeed, the
+    /// rollbacks and the deployments of hotfix releases; with the deployment each rollback
+    /// undoes, the deployment before each hotfix deployment, the first success after each one
+    /// that did not succeed (in its project and environment, by creation), and the deployments
+    /// of `incidents`. Every other deployment of the period is only counted
+    /// (`Store::deployment_days`). In the order of their ids.
+    pub async fn notable_deployments(
+        &self,
+        scope: &InsightScope<'_>,
+        period: &Period,
+        incidents: &[i64],
+    ) -> Result<Vec<DeploymentFact>> {
+        if scope.environments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hotfixes = self.hotfix_releases(scope.project).await?;
+        let projects = scope.projects();
+        let first_env = 3 + projects.parameters();
+        let ended = first_env + scope.environments.len();
+        // `hot` may hold a release whose labels merely mention "hotfix" (the labels are read
+        // in Rust): one more row read, never one missing.
+        let sql = format!(
+            "WITH s0 AS (SELECT d.id, d.project, d.environment, d.kind, d.state, d.rollback_of, d.created_at, \
+               CASE WHEN d.release_version IN (SELECT r.version FROM releases r WHERE r.project = d.project \
+                 AND r.labels LIKE '%\"hotfix\"%') THEN 1 ELSE 0 END AS hot \
+               FROM deployments d WHERE d.kind <> 'dry_run' AND {} AND d.environment IN ({}) \
+               AND ((d.created_at >= $1 AND d.created_at < $2) OR (d.finished_at >= ${ended} AND d.finished_at < ${}))), \
+             s AS (SELECT * FROM s0 WHERE state <> 'succeeded' OR kind = 'rollback' OR hot = 1), \
+             w AS (SELECT id FROM s \
+               UNION SELECT rollback_of FROM s WHERE kind = 'rollback' AND rollback_of IS NOT NULL \
+               UNION SELECT (SELECT p.id FROM deployments p WHERE p.project = s.project AND p.environment = s.environment \
+                 AND p.kind = 'deploy' AND p.created_at <= s.created_at AND (p.created_at < s.created_at OR p.id < s.id) \
+                 ORDER BY p.created_at DESC, p.id DESC LIMIT 1) FROM s WHERE s.hot = 1 AND s.kind = 'deploy' \
+               UNION SELECT (SELECT n.id FROM deployments n WHERE n.project = s.project AND n.environment = s.environment \
+                 AND n.kind <> 'dry_run' AND n.state = 'succeeded' AND n.created_at >= s.created_at \
+                 AND (n.created_at > s.created_at OR n.id > s.id) \
+                 ORDER BY n.created_at, n.id LIMIT 1) FROM s WHERE s.state <> 'succeeded') \
+             SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
+             d.created_at, d.finished_at FROM deployments d WHERE d.id IN (SELECT id FROM w)",
+            projects.condition("d.project", 3),
+            placeholders(first_env, scope.environments.len()),
+            ended + 1,
+        );
+        let query = sqlx::query(&sql)
+            .bind(format_time(scope.created_from))
+            .bind(format_time(scope.created_to));
+        let mut query = projects.bind(query);
+        for env in scope.environments {
+            query = query.bind(env.as_str());
+        }
+        let query = query
+            .bind(format_time(period.from()))
+            .bind(format_time(period.to()));
+        let mut facts = query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| deployment_fact(r, &hotfixes))
+            .collect::<Result<Vec<_>>>()?;
+        let read: BTreeSet<i64> = facts.iter().map(|d| d.id).collect();
+        let more: Vec<i64> = incidents
+            .iter()
+            .copied()
+            .filter(|id| !read.contains(id))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in more.chunks(500) {
+            let sql = format!(
+                "SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
+                 d.created_at, d.finished_at FROM deployments d WHERE d.kind <> 'dry_run' AND d.id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                facts.push(deployment_fact(&row, &hotfixes)?);
+            }
+        }
+        facts.sort_unstable_by_key(|d| d.id);
+        Ok(facts)
+    }
+
+    /// A page of the deployments behind a figure (`core::insights::Counted`): those in the
+    /// scope's environments that ended in `period` and that the figure counts, in the order of
+    /// their ids, after `after` (keyset: a page never shifts when later deployments end).
+    pub async fn counted_deployments(
+        &self,
+        scope: &InsightScope<'_>,
+        period: &Period,
+        counted: Counted,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<DeploymentFact>> {
+        if scope.environments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hotfixes = self.hotfix_releases(scope.project).await?;
+        let projects = scope.projects();
+        let kinds = match counted {
+            Counted::DeploymentFrequency => "d.kind = 'deploy' AND d.state = 'succeeded'",
+            Counted::ChangeFailureRate => {
+                "d.kind = 'deploy' AND d.state IN ('succeeded', 'failed', 'rolled_back')"
+            }
+            Counted::ReworkRate => {
+                "d.kind IN ('deploy', 'rollback') AND d.state IN ('succeeded', 'failed', 'rolled_back')"
+            }
+        };
+        let after_at = 3 + projects.parameters() + scope.environments.len();
+        let sql = format!(
+            "SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
+             d.created_at, d.finished_at FROM deployments d \
+             WHERE d.finished_at >= $1 AND d.finished_at < $2 AND {} AND d.environment IN ({}) AND {kinds} \
+             AND d.id > ${after_at} ORDER BY d.id LIMIT ${}",
+            projects.condition("d.project", 3),
+            placeholders(3 + projects.parameters(), scope.environments.len()),
+            after_at + 1
+        );
+        let query = sqlx::query(&sql)
+            .bind(format_time(period.from()))
+            .bind(format_time(period.to()));
+        let mut query = projects.bind(query);
+        for env in scope.environments {
+            query = query.bind(env.as_str());
+        }
+        let rows = query
+            .bind(after)
+            .bind(limit.clamp(1, 500))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| deployment_fact(r, &hotfixes)).collect()
     }
 
     /// The commits a release brings, by hash.

@@ -21,6 +21,7 @@ mod config_changes;
 mod coverage;
 mod credentials;
 mod dashboards;
+mod deployment_days;
 mod deployments;
 mod discovered;
 mod environments;

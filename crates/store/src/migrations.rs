@@ -53,6 +53,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         46,
         include_str!("../migrations/0046_batch_log_problems.sql"),
     ),
+    (49, include_str!("../migrations/0049_deployment_days.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
@@ -124,6 +125,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 40 {
             crate::lead_time_days::fill_lead_time_days(&mut tx).await?;
+        }
+        if *version == 49 {
+            crate::deployment_days::fill_deployment_days(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
