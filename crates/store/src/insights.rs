@@ -107,9 +107,9 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// The hotfix releases: per project, the versions labelled `hotfix`.
-type Hotfixes = BTreeMap<String, BTreeSet<String>>;
+pub(crate) type Hotfixes = BTreeMap<String, BTreeSet<String>>;
 
-fn deployment_fact(row: &AnyRow, hotfixes: &Hotfixes) -> Result<DeploymentFact> {
+pub(crate) fn deployment_fact(row: &AnyRow, hotfixes: &Hotfixes) -> Result<DeploymentFact> {
     let project: String = row.try_get("project")?;
     let release: String = row.try_get("release_version")?;
     let hotfix = hotfixes.get(&project).is_some_and(|v| v.contains(&release));
@@ -131,7 +131,7 @@ impl Store {
     /// The releases labelled `hotfix` of one project or every one: the few whose labels text
     /// holds the word, confirmed by reading their labels. One query instead of a join per
     /// deployment (a third of reading two years of production deployments).
-    async fn hotfix_releases(&self, project: Option<&Name>) -> Result<Hotfixes> {
+    pub(crate) async fn hotfix_releases(&self, project: Option<&Name>) -> Result<Hotfixes> {
         let hotfix = "labels LIKE '%\"hotfix\"%'";
         let rows = match project {
             Some(project) => {
@@ -194,95 +194,6 @@ impl Store {
         // Sorted here, not by the database: `ORDER BY d.id` made SQLite copy the period's rows
         // into a temporary sorter (a fifth of reading two years); read through the period's
         // index they come nearly in order already.
-        facts.sort_unstable_by_key(|d| d.id);
-        Ok(facts)
-    }
-
-    /// The production deployments DORA reads as rows (`core::insights::notable`): of those in
-    /// the scope created in its times or ended in `period`, the ones that did not succeed, the
-    /// rollbacks and the deployments of hotfix releases; with the deployment each rollback
-    /// undoes, the deployment before each hotfix deployment, the first success after each one
-    /// that did not succeed (in its project and environment, by creation), and the deployments
-    /// of `incidents`. Every other deployment of the period is only counted
-    /// (`Store::deployment_days`). In the order of their ids.
-    pub async fn notable_deployments(
-        &self,
-        scope: &InsightScope<'_>,
-        period: &Period,
-        incidents: &[i64],
-    ) -> Result<Vec<DeploymentFact>> {
-        if scope.environments.is_empty() {
-            return Ok(Vec::new());
-        }
-        let hotfixes = self.hotfix_releases(scope.project).await?;
-        let projects = scope.projects();
-        let first_env = 3 + projects.parameters();
-        let ended = first_env + scope.environments.len();
-        // `hot` may hold a release whose labels merely mention "hotfix" (the labels are read
-        // in Rust): one more row read, never one missing. It is one lookup by the releases'
-        // key per deployment: `release_version IN (SELECT … WHERE r.project = d.project …)`
-        // made SQLite scan the project's releases for each (92 s over 30 days of the
-        // generated history).
-        let sql = format!(
-            "WITH s0 AS (SELECT d.id, d.project, d.environment, d.kind, d.state, d.rollback_of, d.created_at, \
-               CASE WHEN EXISTS (SELECT 1 FROM releases r WHERE r.project = d.project \
-                 AND r.version = d.release_version AND r.labels LIKE '%\"hotfix\"%') THEN 1 ELSE 0 END AS hot \
-               FROM deployments d WHERE d.kind <> 'dry_run' AND {} AND d.environment IN ({}) \
-               AND ((d.created_at >= $1 AND d.created_at < $2) OR (d.finished_at >= ${ended} AND d.finished_at < ${}))), \
-             s AS (SELECT * FROM s0 WHERE state <> 'succeeded' OR kind = 'rollback' OR hot = 1), \
-             w AS (SELECT id FROM s \
-               UNION SELECT rollback_of FROM s WHERE kind = 'rollback' AND rollback_of IS NOT NULL \
-               UNION SELECT (SELECT p.id FROM deployments p WHERE p.project = s.project AND p.environment = s.environment \
-                 AND p.kind = 'deploy' AND p.created_at <= s.created_at AND (p.created_at < s.created_at OR p.id < s.id) \
-                 ORDER BY p.created_at DESC, p.id DESC LIMIT 1) FROM s WHERE s.hot = 1 AND s.kind = 'deploy' \
-               UNION SELECT (SELECT n.id FROM deployments n WHERE n.project = s.project AND n.environment = s.environment \
-                 AND n.kind <> 'dry_run' AND n.state = 'succeeded' AND n.created_at >= s.created_at \
-                 AND (n.created_at > s.created_at OR n.id > s.id) \
-                 ORDER BY n.created_at, n.id LIMIT 1) FROM s WHERE s.state <> 'succeeded') \
-             SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
-             d.created_at, d.finished_at FROM deployments d WHERE d.id IN (SELECT id FROM w)",
-            projects.condition("d.project", 3),
-            placeholders(first_env, scope.environments.len()),
-            ended + 1,
-        );
-        let query = sqlx::query(&sql)
-            .bind(format_time(scope.created_from))
-            .bind(format_time(scope.created_to));
-        let mut query = projects.bind(query);
-        for env in scope.environments {
-            query = query.bind(env.as_str());
-        }
-        let query = query
-            .bind(format_time(period.from()))
-            .bind(format_time(period.to()));
-        let mut facts = query
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| deployment_fact(r, &hotfixes))
-            .collect::<Result<Vec<_>>>()?;
-        let read: BTreeSet<i64> = facts.iter().map(|d| d.id).collect();
-        let more: Vec<i64> = incidents
-            .iter()
-            .copied()
-            .filter(|id| !read.contains(id))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        for chunk in more.chunks(500) {
-            let sql = format!(
-                "SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
-                 d.created_at, d.finished_at FROM deployments d WHERE d.kind <> 'dry_run' AND d.id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                facts.push(deployment_fact(&row, &hotfixes)?);
-            }
-        }
         facts.sort_unstable_by_key(|d| d.id);
         Ok(facts)
     }

@@ -38,6 +38,7 @@ mod leased_outbox;
 mod leases;
 mod log_errors;
 mod migrations;
+mod notable_deployments;
 mod page;
 mod plans;
 mod projects;
