@@ -20,9 +20,13 @@ CREATE TABLE deployment_days (
 );
 -- The days of a period, for every project.
 CREATE INDEX deployment_days_period ON deployment_days (day);
--- The deployments that ended in the parts of days at a period's ends, and the pages of the
--- drill-down behind a figure: by environment and end.
-CREATE INDEX deployments_ended ON deployments (environment, finished_at);
+-- The deployments that ended in the parts of days at a period's ends, the pages of the
+-- drill-down behind a figure, and the notable ones created before a period that ended in it:
+-- by environment and end (the creation in the index, so that the last need not read rows).
+CREATE INDEX deployments_ended ON deployments (environment, finished_at, created_at);
+-- The notable deployments of a period (`notable_deployments.rs`): those that did not succeed
+-- and the rollbacks, sought by outcome instead of walking the period's deployments.
+CREATE INDEX deployments_outcome ON deployments (state, kind, environment, created_at);
 -- The flag changes on the deployment timeline (`Store::flag_state_events`) read the audit
 -- trail's few `flag.*` events newest first instead of walking the whole trail.
 CREATE INDEX audit_events_verb ON audit_events (verb, seq);

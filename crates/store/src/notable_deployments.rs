@@ -67,24 +67,39 @@ impl Store {
     }
 
     /// The scope's deployments that did not succeed and its rollbacks: those created in its
-    /// times, and those ended in `period` created before them.
-    async fn unsuccessful_and_rollbacks(
+    /// times, and those ended in `period` created before them. Each read seeks through
+    /// `deployments_outcome (state, kind, environment, created_at)` or `deployments_ended
+    /// (environment, finished_at, created_at)` (migration 0049) rather than walking the
+    /// period's 25 000 deployments: project, environment and creation are compared as
+    /// `… || ''` where SQLite, without statistics, would otherwise walk the project's
+    /// environment instead (92 ms against 8 ms in SQLite alone over two years).
+    pub(crate) async fn unsuccessful_and_rollbacks(
         &self,
         scope: &InsightScope<'_>,
         period: &Period,
         hotfixes: &Hotfixes,
     ) -> Result<Vec<DeploymentFact>> {
+        use slipway_core::deploy::state::DeploymentState;
         let projects = scope.projects();
         let envs = placeholders(3 + projects.parameters(), scope.environments.len());
         let ended = 3 + projects.parameters() + scope.environments.len();
         let condition = projects.condition("d.project", 3);
-        let notable = "(d.state <> 'succeeded' OR d.kind = 'rollback')";
+        let unindexed = projects.condition("(d.project || '')", 3);
+        let unsuccessful: Vec<String> = DeploymentState::ALL
+            .iter()
+            .filter(|s| **s != DeploymentState::Succeeded)
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        let unsuccessful = unsuccessful.join(", ");
         let sql = format!(
-            "SELECT {COLUMNS} FROM deployments d WHERE d.kind <> 'dry_run' AND {condition} \
-             AND d.environment IN ({envs}) AND d.created_at >= $1 AND d.created_at < $2 AND {notable} \
-             UNION ALL SELECT {COLUMNS} FROM deployments d WHERE d.kind <> 'dry_run' AND {condition} \
-             AND d.environment IN ({envs}) AND d.finished_at >= ${ended} AND d.finished_at < ${} \
-             AND d.created_at < $1 AND {notable}",
+            "SELECT {COLUMNS} FROM deployments d WHERE d.state IN ({unsuccessful}) AND d.kind <> 'dry_run' \
+             AND {unindexed} AND (d.environment || '') IN ({envs}) \
+             AND (d.created_at || '') >= $1 AND (d.created_at || '') < $2 \
+             UNION ALL SELECT {COLUMNS} FROM deployments d WHERE d.state = 'succeeded' AND d.kind = 'rollback' \
+             AND d.environment IN ({envs}) AND d.created_at >= $1 AND d.created_at < $2 AND {condition} \
+             UNION ALL SELECT {COLUMNS} FROM deployments d WHERE d.environment IN ({envs}) \
+             AND d.finished_at >= ${ended} AND d.finished_at < ${} AND d.created_at < $1 \
+             AND {condition} AND d.kind <> 'dry_run' AND (d.state <> 'succeeded' OR d.kind = 'rollback')",
             ended + 1
         );
         let query = sqlx::query(&sql)
@@ -103,9 +118,10 @@ impl Store {
     }
 
     /// The deployments of the hotfix releases into the scope's environments, created in its
-    /// times or ended in `period`: through each project's releases (the index of a release's
-    /// deployments), not a check of every deployment.
-    async fn hotfix_deployments(
+    /// times or ended in `period`: through the index of a release's deployments
+    /// (`deployments_release`), not a check of every deployment (the times are compared as
+    /// `… || ''` so that SQLite seeks by release rather than walking the period).
+    pub(crate) async fn hotfix_deployments(
         &self,
         scope: &InsightScope<'_>,
         period: &Period,
@@ -121,8 +137,9 @@ impl Store {
                 let first = 6 + scope.environments.len();
                 let sql = format!(
                     "SELECT {COLUMNS} FROM deployments d WHERE d.project = $1 AND d.kind <> 'dry_run' \
-                     AND ((d.created_at >= $2 AND d.created_at < $3) OR (d.finished_at >= $4 AND d.finished_at < $5)) \
-                     AND d.environment IN ({}) AND d.release_version IN ({})",
+                     AND (((d.created_at || '') >= $2 AND (d.created_at || '') < $3) \
+                     OR ((d.finished_at || '') >= $4 AND (d.finished_at || '') < $5)) \
+                     AND (d.environment || '') IN ({}) AND d.release_version IN ({})",
                     placeholders(6, scope.environments.len()),
                     placeholders(first, chunk.len())
                 );
@@ -163,7 +180,7 @@ impl Store {
     /// For each of `seeds`, in its project and environment by creation: the deployment before
     /// it when it is a hotfix deployment, and the first success after it when it did not
     /// succeed; one index seek each.
-    async fn neighbours(&self, seeds: &[DeploymentFact]) -> Result<Vec<i64>> {
+    pub(crate) async fn neighbours(&self, seeds: &[DeploymentFact]) -> Result<Vec<i64>> {
         use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
         let before: Vec<i64> = seeds
             .iter()

@@ -303,6 +303,29 @@ async fn dora_over_a_generated_history() {
                 timer.elapsed(),
                 measured.change_failure_rate.counted,
             );
+            // Where reading the notable deployments goes: each of its reads timed alone.
+            let timer = std::time::Instant::now();
+            let hotfixes = store.hotfix_releases(Some(&project)).await.unwrap();
+            let t_hot = timer.elapsed();
+            let mut seeds = store
+                .unsuccessful_and_rollbacks(&scope, &period, &hotfixes)
+                .await
+                .unwrap();
+            let t_seeds = timer.elapsed() - t_hot;
+            let hot = store
+                .hotfix_deployments(&scope, &period, &hotfixes)
+                .await
+                .unwrap();
+            let t_hotfix = timer.elapsed() - t_hot - t_seeds;
+            let (n_seeds, n_hot) = (seeds.len(), hot.len());
+            seeds.extend(hot);
+            let near = store.neighbours(&seeds).await.unwrap();
+            let t_near = timer.elapsed() - t_hot - t_seeds - t_hotfix;
+            eprintln!(
+                "{days} days: hotfix releases ({}) {t_hot:?}, unsuccessful and rollbacks ({n_seeds}) {t_seeds:?}, hotfix deployments ({n_hot}) {t_hotfix:?}, neighbours ({}) {t_near:?}, the neighbours' rows: the rest of the notable read",
+                hotfixes.values().map(|v| v.len()).sum::<usize>(),
+                near.len()
+            );
             // The answer is the one every production deployment read as rows gives (the read
             // of sessions 10–14), timed apart for comparison.
             let timer = std::time::Instant::now();
