@@ -33,4 +33,54 @@ pub struct DoraView {
     pub to: String,
     /// `null` when not configured; within, `null` means no data, never 0.
     pub figures: Option<Dora>,
+    /// Where the deployments behind the counted figures are paged; `null` when not configured.
+    #[serde(default)]
+    pub drill_down: Option<DrillDownLinks>,
+}
+
+/// Where the deployments behind each counted figure are paged: the answer gives their number,
+/// these paths list them (`GET /api/v1/insights/dora/deployments`, with the question's filters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillDownLinks {
+    /// The successful production deployments (`deployment_frequency.count`).
+    pub deployment_frequency: String,
+    /// The production deployments that ended (`change_failure_rate.counted`).
+    pub change_failure_rate: String,
+    /// The production deployments and rollbacks that ended (`rework_rate.counted`).
+    pub rework_rate: String,
+}
+
+/// One deployment behind a figure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountedDeploymentView {
+    pub id: i64,
+    pub project: String,
+    pub environment: String,
+    pub release: String,
+    /// `deploy` or `rollback`.
+    pub kind: String,
+    /// `succeeded`, `failed` or `rolled_back`.
+    pub state: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// `GET /api/v1/insights/dora/deployments?figure=&project=&team=&environment=&from=&to=&after=&limit=`:
+/// a page of the deployments a figure counts, in the order of their ids: a keyset page
+/// (`items`, `next`: pass it back as `after`), read as [`crate::Page`] too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountedDeploymentsView {
+    pub definitions_version: String,
+    /// `deployment-frequency`, `change-failure-rate` or `rework-rate`.
+    pub figure: String,
+    pub project: Option<String>,
+    pub team: Option<String>,
+    pub environment: Option<String>,
+    pub from: String,
+    pub to: String,
+    /// How many deployments the figure counts in the period, over every page.
+    pub count: u64,
+    pub items: Vec<CountedDeploymentView>,
+    /// The cursor of the next page (give it as `after`); `null` on the last.
+    pub next: Option<String>,
 }

@@ -796,6 +796,10 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                 ("/health", "health"),
                 ("/batches", "batches"),
                 ("/insights", "insights"),
+                (
+                    "/insights/deployments?figure=deployment-frequency",
+                    "insights-deployments",
+                ),
                 ("/complaints", "complaints"),
                 ("/alerts", "alerts"),
                 ("/config-changes", "config-changes"),

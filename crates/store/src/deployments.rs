@@ -685,13 +685,16 @@ impl WriteTx<'_> {
             .bind(d.failure.as_deref())
             .execute(&mut *self.tx)
             .await?;
-        // Insights (issue 14): a deployment stored already succeeded is an arrival too.
+        // Insights (issue 14): a deployment stored already succeeded is an arrival too, and one
+        // stored already ended counts on its day.
         self.record_commit_arrivals(id, d).await?;
+        self.count_deployment_day(d, None).await?;
         Ok(id)
     }
 
     /// Save a deployment's state, phase, undo runs and outcome.
     pub async fn update_deployment(&mut self, d: &StoredDeployment) -> Result<()> {
+        let before = self.deployment_outcome(d.id).await?;
         sqlx::query("UPDATE deployments SET state = $2, phase = $3, rollback_runs = $4, finished_at = $5, failure = $6 WHERE id = $1")
             .bind(d.id)
             .bind(d.state.as_str())
@@ -701,8 +704,10 @@ impl WriteTx<'_> {
             .bind(d.failure.as_deref())
             .execute(&mut *self.tx)
             .await?;
-        // Insights (issue 14): a success is its commits' arrival, in the same transaction.
+        // Insights (issue 14): a success is its commits' arrival, and an end counts on its day,
+        // in the same transaction.
         self.record_commit_arrivals(d.id, d).await?;
+        self.count_deployment_day(d, before).await?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
-use slipway_core::insights::DeploymentFact;
+use slipway_core::insights::{Counted, DeploymentFact, Period};
 use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -107,9 +107,9 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// The hotfix releases: per project, the versions labelled `hotfix`.
-type Hotfixes = BTreeMap<String, BTreeSet<String>>;
+pub(crate) type Hotfixes = BTreeMap<String, BTreeSet<String>>;
 
-fn deployment_fact(row: &AnyRow, hotfixes: &Hotfixes) -> Result<DeploymentFact> {
+pub(crate) fn deployment_fact(row: &AnyRow, hotfixes: &Hotfixes) -> Result<DeploymentFact> {
     let project: String = row.try_get("project")?;
     let release: String = row.try_get("release_version")?;
     let hotfix = hotfixes.get(&project).is_some_and(|v| v.contains(&release));
@@ -131,7 +131,7 @@ impl Store {
     /// The releases labelled `hotfix` of one project or every one: the few whose labels text
     /// holds the word, confirmed by reading their labels. One query instead of a join per
     /// deployment (a third of reading two years of production deployments).
-    async fn hotfix_releases(&self, project: Option<&Name>) -> Result<Hotfixes> {
+    pub(crate) async fn hotfix_releases(&self, project: Option<&Name>) -> Result<Hotfixes> {
         let hotfix = "labels LIKE '%\"hotfix\"%'";
         let rows = match project {
             Some(project) => {
@@ -196,6 +196,56 @@ impl Store {
         // index they come nearly in order already.
         facts.sort_unstable_by_key(|d| d.id);
         Ok(facts)
+    }
+
+    /// A page of the deployments behind a figure (`core::insights::Counted`): those in the
+    /// scope's environments that ended in `period` and that the figure counts, in the order of
+    /// their ids, after `after` (keyset: a page never shifts when later deployments end).
+    pub async fn counted_deployments(
+        &self,
+        scope: &InsightScope<'_>,
+        period: &Period,
+        counted: Counted,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<DeploymentFact>> {
+        if scope.environments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hotfixes = self.hotfix_releases(scope.project).await?;
+        let projects = scope.projects();
+        let kinds = match counted {
+            Counted::DeploymentFrequency => "d.kind = 'deploy' AND d.state = 'succeeded'",
+            Counted::ChangeFailureRate => {
+                "d.kind = 'deploy' AND d.state IN ('succeeded', 'failed', 'rolled_back')"
+            }
+            Counted::ReworkRate => {
+                "d.kind IN ('deploy', 'rollback') AND d.state IN ('succeeded', 'failed', 'rolled_back')"
+            }
+        };
+        let after_at = 3 + projects.parameters() + scope.environments.len();
+        let sql = format!(
+            "SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
+             d.created_at, d.finished_at FROM deployments d \
+             WHERE d.finished_at >= $1 AND d.finished_at < $2 AND {} AND d.environment IN ({}) AND {kinds} \
+             AND d.id > ${after_at} ORDER BY d.id LIMIT ${}",
+            projects.condition("d.project", 3),
+            placeholders(3 + projects.parameters(), scope.environments.len()),
+            after_at + 1
+        );
+        let query = sqlx::query(&sql)
+            .bind(format_time(period.from()))
+            .bind(format_time(period.to()));
+        let mut query = projects.bind(query);
+        for env in scope.environments {
+            query = query.bind(env.as_str());
+        }
+        let rows = query
+            .bind(after)
+            .bind(limit.clamp(1, 500))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| deployment_fact(r, &hotfixes)).collect()
     }
 
     /// The commits a release brings, by hash.

@@ -57,6 +57,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         47,
         include_str!("../migrations/0047_batch_runs_not_started.sql"),
     ),
+    (48, include_str!("../migrations/0048_deployment_days.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
@@ -128,6 +129,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 40 {
             crate::lead_time_days::fill_lead_time_days(&mut tx).await?;
+        }
+        if *version == 48 {
+            crate::deployment_days::fill_deployment_days(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)

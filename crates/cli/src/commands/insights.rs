@@ -1,22 +1,41 @@
 //! `insights dora`: the DORA figures of a period, read from the server (which computes them) and
-//! printed with their bands and goals, or as JSON with every drill-down list.
+//! printed with their bands and goals, or as JSON with the notable deployments behind them;
+//! `insights deployments`: every deployment a figure counts, a page at a time.
 
 use clap::{Args, Subcommand};
-use slipway_api::insights::{DoraStatus, DoraView};
+use slipway_api::insights::{CountedDeploymentView, DoraStatus, DoraView};
+use slipway_api::Page;
 use slipway_core::insights::{Band, Goal, Spread};
 
 use crate::client::encode;
 use crate::error::Failure;
 use crate::output::{show, table};
+use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
 pub enum InsightsCommand {
     /// Deployment frequency, lead time, change failure rate, recovery time and rework rate.
     #[command(
-        after_help = "Examples:\n  slipway insights dora --project pets\n  slipway insights dora --team payments\n  slipway insights dora --project pets --env PROD-EU --from 2026-01-01 --to 2026-04-01\n  slipway insights dora -o json      # with the deployments and commits behind each figure\n\nDefinitions: docs/insights.md. Production environments are declared with `production: true`."
+        after_help = "Examples:\n  slipway insights dora --project pets\n  slipway insights dora --team payments\n  slipway insights dora --project pets --env PROD-EU --from 2026-01-01 --to 2026-04-01\n  slipway insights dora -o json      # with the failed deployments, recoveries and latest commits\n  slipway insights deployments --figure deployment-frequency --project pets   # every one counted\n\nDefinitions: docs/insights.md. Production environments are declared with `production: true`."
     )]
     Dora(DoraArgs),
+    /// The deployments behind a figure, a page at a time (the DORA answer gives their number).
+    #[command(
+        after_help = "Examples:\n  slipway insights deployments --figure deployment-frequency --project pets\n  slipway insights deployments --figure change-failure-rate --project pets --from 2025-01-01 --to 2026-12-01 --all -o json\n\nFigures: deployment-frequency (successful production deployments), change-failure-rate (every production deployment that ended), rework-rate (those and the rollbacks)."
+    )]
+    Deployments(DeploymentsArgs),
+}
+
+#[derive(Args)]
+pub struct DeploymentsArgs {
+    /// deployment-frequency, change-failure-rate or rework-rate.
+    #[arg(long)]
+    figure: String,
+    #[command(flatten)]
+    question: DoraArgs,
+    #[command(flatten)]
+    page: PageFlags,
 }
 
 #[derive(Args)]
@@ -43,11 +62,13 @@ pub struct DoraArgs {
 pub(crate) fn insights(command: InsightsCommand) -> Result<(), Failure> {
     match command {
         InsightsCommand::Dora(args) => dora(args),
+        InsightsCommand::Deployments(args) => deployments(args),
     }
 }
 
-fn dora(args: DoraArgs) -> Result<(), Failure> {
-    let query: Vec<String> = [
+/// The question's filters as query parameters.
+fn question(args: &DoraArgs) -> Vec<String> {
+    [
         ("project", &args.project),
         ("team", &args.team),
         ("environment", &args.env),
@@ -56,12 +77,50 @@ fn dora(args: DoraArgs) -> Result<(), Failure> {
     ]
     .into_iter()
     .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
-    .collect();
+    .collect()
+}
+
+fn dora(args: DoraArgs) -> Result<(), Failure> {
+    let query = question(&args);
     let view: DoraView = args
         .remote
         .client()
         .get(&format!("/api/v1/insights/dora?{}", query.join("&")))?;
     show(&args.remote, &view, print);
+    Ok(())
+}
+
+fn deployments(args: DeploymentsArgs) -> Result<(), Failure> {
+    let mut query = vec![format!("figure={}", encode(&args.figure))];
+    query.extend(question(&args.question));
+    let remote = &args.question.remote;
+    let path = format!("/api/v1/insights/dora/deployments?{}", query.join("&"));
+    let page: Page<CountedDeploymentView> = paging::read(&remote.client(), &path, &args.page)?;
+    show(remote, &page, |page| {
+        let rows: Vec<Vec<String>> = page
+            .items
+            .iter()
+            .map(|d| {
+                vec![
+                    d.id.to_string(),
+                    d.project.clone(),
+                    d.environment.clone(),
+                    d.release.clone(),
+                    d.kind.clone(),
+                    d.state.clone(),
+                    d.finished_at.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(
+            &["ID", "PROJECT", "ENV", "RELEASE", "KIND", "STATE", "ENDED"],
+            &rows,
+        );
+        let verb = format!("slipway insights deployments --figure {}", args.figure);
+        if let Some(hint) = paging::more_hint(page.next.as_deref(), &verb) {
+            eprintln!("{hint}");
+        }
+    });
     Ok(())
 }
 
@@ -154,7 +213,7 @@ fn print(view: &DoraView) {
                 "{} ({} of {})",
                 percent(f.change_failure_rate.rate),
                 f.change_failure_rate.failed.len(),
-                f.change_failure_rate.deployments.len()
+                f.change_failure_rate.counted
             ),
             band(f.change_failure_rate.band),
             goal(&f.change_failure_rate.goal),

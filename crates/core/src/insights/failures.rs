@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::bands::{Band, Goal};
 use super::stats::Spread;
 use super::{
-    in_production, DeploymentFact, Facts, IncidentFact, IncidentSource, Period, FOLLOW_UP_DAYS,
+    in_production, Counted, DeploymentFact, Facts, IncidentFact, IncidentSource, Period,
+    FOLLOW_UP_DAYS,
 };
 use crate::deploy::state::{DeploymentKind, DeploymentState};
 use crate::Name;
@@ -54,8 +55,9 @@ pub struct ChangeFailureRate {
     pub rate: Option<f64>,
     pub band: Option<Band>,
     pub goal: Goal,
-    /// Every production deployment counted (the denominator).
-    pub deployments: Vec<i64>,
+    /// The production deployments counted (the denominator), from the day counts; the store
+    /// pages through them (`GET /api/v1/insights/dora/deployments`).
+    pub counted: u64,
     /// The failed ones (the numerator), with their reasons.
     pub failed: Vec<FailedDeployment>,
 }
@@ -87,7 +89,9 @@ pub struct RecoveryTime {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReworkRate {
     pub rate: Option<f64>,
-    pub deployments: Vec<i64>,
+    /// The production deployments and rollbacks counted (the denominator), from the day counts.
+    pub counted: u64,
+    /// The unplanned ones: rollbacks and deployments of hotfix releases.
     pub rework: Vec<i64>,
 }
 
@@ -230,11 +234,13 @@ fn reasons(timeline: &Timeline<'_>, d: &DeploymentFact, ended: Timestamp) -> Vec
     reasons
 }
 
+/// The failed production deployments of the period, in the order they ended: only the
+/// notable ones can be (`days::notable`), so only the deployments read are walked.
 fn failed_deployments(
     timeline: &Timeline<'_>,
     facts: &Facts<'_>,
     period: &Period,
-) -> (Vec<i64>, Vec<FailedDeployment>) {
+) -> Vec<FailedDeployment> {
     let mut all: Vec<(&DeploymentFact, Timestamp)> = counted(facts, period).collect();
     all.sort_by_key(|(d, ended)| (*ended, d.id));
     let mut failed = Vec::new();
@@ -251,10 +257,10 @@ fn failed_deployments(
             });
         }
     }
-    (all.into_iter().map(|(d, _)| d.id).collect(), failed)
+    failed
 }
 
-fn ratio(part: usize, whole: usize) -> Option<f64> {
+fn ratio(part: usize, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
@@ -263,14 +269,19 @@ fn ratio(part: usize, whole: usize) -> Option<f64> {
 /// over two years).
 pub(super) fn failures(facts: &Facts<'_>, period: &Period) -> (ChangeFailureRate, RecoveryTime) {
     let timeline = Timeline::new(facts);
-    let (deployments, failed) = failed_deployments(&timeline, facts, period);
+    let failed = failed_deployments(&timeline, facts, period);
     let recovery = recovery_time(&timeline, &failed);
-    let rate = ratio(failed.len(), deployments.len());
+    let counted: u64 = facts
+        .days
+        .iter()
+        .map(|d| Counted::ChangeFailureRate.of_day(&d.counts))
+        .sum();
+    let rate = ratio(failed.len(), counted);
     let change_failure_rate = ChangeFailureRate {
         rate,
         band: rate.map(Band::of_change_failure_rate),
         goal: Goal::change_failure_rate(rate),
-        deployments,
+        counted,
         failed,
     };
     (change_failure_rate, recovery)
@@ -378,22 +389,23 @@ fn recovery_time(timeline: &Timeline<'_>, failed: &[FailedDeployment]) -> Recove
 }
 
 pub(super) fn rework_rate(facts: &Facts<'_>, period: &Period) -> ReworkRate {
-    let mut all: Vec<(&DeploymentFact, Timestamp)> = facts
+    let mut rework: Vec<(Timestamp, i64)> = facts
         .deployments
         .iter()
         .filter(|d| in_production(facts, d) && d.kind != DeploymentKind::DryRun)
-        .filter_map(|d| d.ended().map(|at| (d, at)))
-        .filter(|(_, at)| period.contains(*at))
+        .filter(|d| d.kind == DeploymentKind::Rollback || d.hotfix)
+        .filter_map(|d| d.ended().map(|at| (at, d.id)))
+        .filter(|(at, _)| period.contains(*at))
         .collect();
-    all.sort_by_key(|(d, at)| (*at, d.id));
-    let rework: Vec<i64> = all
+    rework.sort();
+    let counted: u64 = facts
+        .days
         .iter()
-        .filter(|(d, _)| d.kind == DeploymentKind::Rollback || d.hotfix)
-        .map(|(d, _)| d.id)
-        .collect();
+        .map(|d| Counted::ReworkRate.of_day(&d.counts))
+        .sum();
     ReworkRate {
-        rate: ratio(rework.len(), all.len()),
-        deployments: all.into_iter().map(|(d, _)| d.id).collect(),
-        rework,
+        rate: ratio(rework.len(), counted),
+        counted,
+        rework: rework.into_iter().map(|(_, id)| id).collect(),
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod attribution;
 mod bands;
+mod days;
 mod failures;
 pub mod lead_buckets;
 mod lead_time;
@@ -16,8 +17,6 @@ mod stats;
 mod tests;
 pub mod widgets;
 
-use std::collections::BTreeSet;
-
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +24,7 @@ use crate::deploy::state::{DeploymentKind, DeploymentState};
 use crate::Name;
 
 pub use bands::{Band, Goal};
+pub use days::{day_of, is_notable_by_itself, notable, Counted, DayCounts, DayFact};
 pub use failures::{
     ChangeFailureRate, FailedDeployment, FailureReason, Recovery, RecoveryTime, ReworkRate,
 };
@@ -176,15 +176,18 @@ pub struct IncidentFact {
     pub resolved_at: Option<Timestamp>,
 }
 
-/// What the metrics are computed from. `deployments` holds the deployments into the production
-/// environments from the start of the period to [`FOLLOW_UP_DAYS`] past its end (later ones are
-/// the follow-ups that mark a deployment as failed); `chain` is every environment in delivery
-/// order, for lead time per stage; `lead_times` are the period's lead times, already reduced
-/// (by the store's first-arrival table, or by [`LeadTimeFacts::of`]).
+/// What the metrics are computed from. `days` counts what ended in the period in the
+/// production environments, per day ([`DayFact::of`]); `deployments` holds at least the
+/// [`notable`] deployments into the production environments ending in the period and up to
+/// [`FOLLOW_UP_DAYS`] past its end (later ones are the follow-ups that mark a deployment as
+/// failed) — every deployment gives the same figures, only slower; `chain` is every environment
+/// in delivery order, for lead time per stage; `lead_times` are the period's lead times,
+/// already reduced (by the store's first-arrival table, or by [`LeadTimeFacts::of`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
     pub production: &'a [Name],
     pub chain: &'a [Name],
+    pub days: &'a [DayFact],
     pub deployments: &'a [DeploymentFact],
     pub lead_times: &'a LeadTimeFacts,
     pub incidents: &'a [IncidentFact],
@@ -224,8 +227,6 @@ pub struct DeploymentFrequency {
     pub band: Option<Band>,
     /// Deployments per week (weeks start on Monday, UTC), every week of the period listed.
     pub weeks: Vec<WeekCount>,
-    /// The deployments counted.
-    pub deployments: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,39 +261,39 @@ pub fn dora(facts: &Facts<'_>, period: &Period) -> Insight {
 }
 
 fn deployment_frequency(facts: &Facts<'_>, period: &Period) -> DeploymentFrequency {
-    let mut deployments: Vec<(Timestamp, i64)> = facts
-        .deployments
-        .iter()
-        .filter(|d| in_production(facts, d) && d.kind == DeploymentKind::Deploy)
-        .filter_map(|d| d.succeeded_at().map(|at| (at, d.id)))
-        .filter(|(at, _)| period.contains(*at))
-        .collect();
-    deployments.sort();
-    let days: BTreeSet<jiff::civil::Date> = deployments
-        .iter()
-        .map(|(at, _)| at.to_zoned(jiff::tz::TimeZone::UTC).date())
-        .collect();
-    let days_per_week = days.len() as f64 / (period.days() / 7.0);
-    let band = (!deployments.is_empty()).then(|| Band::of_deployment_days(days_per_week));
+    let mut per_day: std::collections::BTreeMap<jiff::civil::Date, u64> = Default::default();
+    for d in facts.days {
+        *per_day.entry(d.day).or_default() += Counted::DeploymentFrequency.of_day(&d.counts);
+    }
+    per_day.retain(|_, n| *n > 0);
+    let count: u64 = per_day.values().sum();
+    let days_per_week = per_day.len() as f64 / (period.days() / 7.0);
+    let band = (count > 0).then(|| Band::of_deployment_days(days_per_week));
     DeploymentFrequency {
-        count: deployments.len() as u64,
-        deployment_days: days.len() as u64,
+        count,
+        deployment_days: per_day.len() as u64,
         days_per_week,
         band,
-        weeks: weeks(period, deployments.iter().map(|(at, _)| *at)),
-        deployments: deployments.into_iter().map(|(_, id)| id).collect(),
+        weeks: weeks(period, &per_day),
     }
 }
 
 /// The Monday (UTC) of the week holding `at`.
 fn monday(at: Timestamp) -> jiff::civil::Date {
-    let date = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+    monday_of(day_of(at))
+}
+
+/// The Monday of the week holding `date`.
+fn monday_of(date: jiff::civil::Date) -> jiff::civil::Date {
     let back = i64::from(date.weekday().to_monday_zero_offset());
     date.checked_sub(jiff::Span::new().days(back))
         .expect("a Monday within a week of a valid date exists")
 }
 
-fn weeks(period: &Period, times: impl Iterator<Item = Timestamp>) -> Vec<WeekCount> {
+fn weeks(
+    period: &Period,
+    per_day: &std::collections::BTreeMap<jiff::civil::Date, u64>,
+) -> Vec<WeekCount> {
     let mut counts: std::collections::BTreeMap<jiff::civil::Date, u64> = Default::default();
     let last = monday(period.to() - SignedDuration::from_nanos(1));
     let mut week = monday(period.from());
@@ -302,8 +303,8 @@ fn weeks(period: &Period, times: impl Iterator<Item = Timestamp>) -> Vec<WeekCou
             .checked_add(jiff::Span::new().days(7))
             .expect("weeks of a period of at most three years are valid dates");
     }
-    for at in times {
-        *counts.entry(monday(at)).or_default() += 1;
+    for (day, n) in per_day {
+        *counts.entry(monday_of(*day)).or_default() += n;
     }
     counts
         .into_iter()

@@ -54,11 +54,19 @@ impl World {
     }
 
     fn dora(&self, period: &Period) -> Dora {
+        self.dora_over(&self.deployments, period)
+    }
+
+    /// The figures with `deployments` read as rows (every deployment, or only the notable
+    /// ones), the day counts always of every deployment.
+    fn dora_over(&self, deployments: &[DeploymentFact], period: &Period) -> Dora {
         let lead_times = LeadTimeFacts::of(&self.commits, &self.production, period);
+        let days = DayFact::of(&self.deployments, &self.production, period);
         let facts = Facts {
             production: &self.production,
             chain: &self.chain,
-            deployments: &self.deployments,
+            days: &days,
+            deployments,
             lead_times: &lead_times,
             incidents: &self.incidents,
         };
@@ -89,6 +97,7 @@ fn without_a_production_environment_the_metrics_are_not_configured_rather_than_z
     let facts = Facts {
         production: &world.production,
         chain: &world.chain,
+        days: &[],
         deployments: &world.deployments,
         lead_times: &LeadTimeFacts::default(),
         incidents: &world.incidents,
@@ -144,7 +153,6 @@ fn frequency_counts_successful_production_deployments_and_the_days_holding_them(
     .dora(&november());
     let f = &d.deployment_frequency;
     // 6 ends in December; 3 failed; 4 is not production; 5 is a dry run.
-    assert_eq!(f.deployments, vec![1, 2, 7]);
     assert_eq!((f.count, f.deployment_days), (3, 2));
     assert_eq!(f.band, Some(Band::Medium));
     let weeks: Vec<u64> = f.weeks.iter().map(|w| w.count).collect();
@@ -176,7 +184,7 @@ fn a_deployment_is_a_change_failure_when_it_fails_is_rolled_back_hotfixed_or_com
         resolved_at: Some(at("2026-11-15T08:45:00Z")),
     });
     let cfr = world.dora(&november()).change_failure_rate;
-    assert_eq!(cfr.deployments, vec![1, 2, 4, 5, 6, 7, 8]);
+    assert_eq!(cfr.counted, 7, "1, 2, 4, 5, 6, 7 and 8");
     let failed: Vec<(i64, &[FailureReason])> = cfr
         .failed
         .iter()
@@ -459,17 +467,16 @@ proptest! {
     ) {
         let d = World::new(unique_ids(list)).dora(&november());
         let f = &d.deployment_frequency;
-        prop_assert_eq!(f.count as usize, f.deployments.len());
         prop_assert!(f.deployment_days <= f.count);
         prop_assert_eq!(f.weeks.iter().map(|w| w.count).sum::<u64>(), f.count);
         prop_assert_eq!(f.band.is_none(), f.count == 0);
         let cfr = &d.change_failure_rate;
-        prop_assert_eq!(cfr.rate.is_none(), cfr.deployments.is_empty());
+        prop_assert_eq!(cfr.rate.is_none(), cfr.counted == 0);
         if let Some(rate) = cfr.rate {
             prop_assert!((0.0..=1.0).contains(&rate));
         }
+        prop_assert!(cfr.failed.len() as u64 <= cfr.counted);
         for failed in &cfr.failed {
-            prop_assert!(cfr.deployments.contains(&failed.deployment));
             prop_assert!(!failed.reasons.is_empty());
         }
         prop_assert_eq!(d.recovery_time.recoveries.len(), cfr.failed.len());
@@ -478,7 +485,40 @@ proptest! {
             prop_assert!(s.median_seconds >= 0);
         }
         let rework = &d.rework_rate;
-        prop_assert!(rework.rework.len() <= rework.deployments.len());
+        prop_assert!(rework.rework.len() as u64 <= rework.counted);
+    }
+
+    #[test]
+    fn the_notable_deployments_with_the_day_counts_give_the_figures_of_every_deployment(
+        list in prop::collection::vec(arbitrary_deployment(), 0..60),
+        complained in prop::collection::vec((1i64..60, 0i64..(40 * 24 * 60), any::<bool>()), 0..4),
+    ) {
+        let mut world = World::new(unique_ids(list));
+        world.incidents = complained
+            .into_iter()
+            .enumerate()
+            .map(|(i, (deployment, minute, resolved))| {
+                let opened_at = at("2026-10-25T00:00:00Z") + SignedDuration::from_mins(minute);
+                IncidentFact {
+                    source: IncidentSource::Complaint,
+                    id: i as i64 + 1,
+                    deployment,
+                    opened_at,
+                    resolved_at: resolved.then(|| opened_at + SignedDuration::from_hours(3)),
+                }
+            })
+            .collect();
+        let production: Vec<DeploymentFact> = world
+            .deployments
+            .iter()
+            .filter(|d| world.production.contains(&d.environment))
+            .cloned()
+            .collect();
+        let rows = notable(&production, &world.incidents);
+        prop_assert!(rows.len() <= production.len());
+        for period in [november(), period("2026-11-03T07:30:00Z", "2026-11-21T16:00:00Z")] {
+            prop_assert_eq!(world.dora_over(&rows, &period), world.dora(&period));
+        }
     }
 
     #[test]
@@ -533,4 +573,40 @@ fn lead_time_lists_the_latest_commits_but_counts_every_one() {
     let ranges: Vec<u64> = lead.ranges.iter().map(|r| r.count).collect();
     // From 2 h to about 19 h: every one in "1 hour to 1 day".
     assert_eq!(ranges, vec![0, LISTED_COMMITS as u64 + 5, 0, 0, 0]);
+}
+
+#[test]
+fn a_figure_pages_through_exactly_the_deployments_its_day_counts_count() {
+    let kinds = [
+        DeploymentKind::Deploy,
+        DeploymentKind::Rollback,
+        DeploymentKind::DryRun,
+    ];
+    let states = [
+        DeploymentState::Succeeded,
+        DeploymentState::Failed,
+        DeploymentState::RolledBack,
+        DeploymentState::Running,
+    ];
+    let ended = Some(at("2026-11-02T10:00:00Z"));
+    for kind in kinds {
+        for state in states {
+            let counts = DayCounts::of(kind, state, ended);
+            for figure in Counted::ALL {
+                let counted = counts.map_or(0, |(_, c)| figure.of_day(&c));
+                let listed = counts.is_some() && figure.counts(kind, state);
+                assert_eq!(
+                    counted,
+                    u64::from(listed),
+                    "{figure:?} of a {kind:?} {state:?}"
+                );
+                assert_eq!(Counted::parse(figure.as_str()), Some(figure));
+            }
+        }
+    }
+    assert_eq!(
+        DayCounts::of(DeploymentKind::Deploy, DeploymentState::Succeeded, None),
+        None,
+        "what has not ended counts on no day"
+    );
 }

@@ -5,8 +5,10 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use jiff::Timestamp;
-use slipway_api::insights::{DoraStatus, DoraView};
-use slipway_core::insights::{Insight, DEFINITIONS_VERSION};
+use slipway_api::insights::{
+    CountedDeploymentView, CountedDeploymentsView, DoraStatus, DoraView, DrillDownLinks,
+};
+use slipway_core::insights::{Counted, Insight, DEFINITIONS_VERSION};
 use slipway_core::Name;
 
 use crate::auth::Actor;
@@ -17,12 +19,15 @@ use crate::{AppState, ServiceError};
 type ApiResult<T> = Result<T, ServiceError>;
 
 const DORA: &str = "/api/v1/insights/dora";
+const DORA_DEPLOYMENTS: &str = "/api/v1/insights/dora/deployments";
 
 #[cfg(test)]
-pub(super) const ROUTES: &[(&str, &str)] = &[("get", DORA)];
+pub(super) const ROUTES: &[(&str, &str)] = &[("get", DORA), ("get", DORA_DEPLOYMENTS)];
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route(DORA, get(dora))
+    Router::new()
+        .route(DORA, get(dora))
+        .route(DORA_DEPLOYMENTS, get(counted_deployments))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -58,12 +63,38 @@ fn optional_name(what: &str, text: Option<String>) -> ApiResult<Option<Name>> {
         .transpose()
 }
 
+/// The question's filters as a query string (`figure=` first), for the drill-down's paths.
+fn drill_down_path(answer: &DoraAnswer, counted: Counted) -> String {
+    let mut path = format!("{DORA_DEPLOYMENTS}?figure={}", counted.as_str());
+    for (key, value) in [
+        ("project", answer.project.as_ref()),
+        ("team", answer.team.as_ref()),
+        ("environment", answer.environment.as_ref()),
+    ] {
+        if let Some(value) = value {
+            path.push_str(&format!("&{key}={value}"));
+        }
+    }
+    path.push_str(&format!(
+        "&from={}&to={}",
+        answer.period.from(),
+        answer.period.to()
+    ));
+    path
+}
+
 pub(crate) fn dora_view(answer: DoraAnswer) -> DoraView {
+    let drill_down = matches!(answer.insight, Insight::Measured(_)).then(|| DrillDownLinks {
+        deployment_frequency: drill_down_path(&answer, Counted::DeploymentFrequency),
+        change_failure_rate: drill_down_path(&answer, Counted::ChangeFailureRate),
+        rework_rate: drill_down_path(&answer, Counted::ReworkRate),
+    });
     let (status, figures) = match answer.insight {
         Insight::NotConfigured => (DoraStatus::NotConfigured, None),
         Insight::Measured(dora) => (DoraStatus::Measured, Some(*dora)),
     };
     DoraView {
+        drill_down,
         definitions_version: DEFINITIONS_VERSION.to_string(),
         status,
         project: answer.project.map(|p| p.to_string()),
@@ -75,27 +106,126 @@ pub(crate) fn dora_view(answer: DoraAnswer) -> DoraView {
     }
 }
 
+impl DoraParams {
+    fn query(self) -> ApiResult<DoraQuery> {
+        Ok(DoraQuery {
+            project: optional_name("project", self.project)?,
+            team: optional_name("team", self.team)?,
+            environment: optional_name("environment", self.environment)?,
+            from: self
+                .from
+                .as_deref()
+                .map(|t| parse_instant("from", t))
+                .transpose()?,
+            to: self
+                .to
+                .as_deref()
+                .map(|t| parse_instant("to", t))
+                .transpose()?,
+        })
+    }
+}
+
 pub(super) async fn dora(
     State(state): State<AppState>,
     actor: Actor,
     Query(params): Query<DoraParams>,
 ) -> ApiResult<Json<DoraView>> {
-    let query = DoraQuery {
-        project: optional_name("project", params.project)?,
-        team: optional_name("team", params.team)?,
-        environment: optional_name("environment", params.environment)?,
-        from: params
-            .from
-            .as_deref()
-            .map(|t| parse_instant("from", t))
-            .transpose()?,
-        to: params
-            .to
-            .as_deref()
-            .map(|t| parse_instant("to", t))
-            .transpose()?,
-    };
     Ok(Json(dora_view(
-        insights::dora(&state, &actor, query).await?,
+        insights::dora(&state, &actor, params.query()?).await?,
     )))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CountedParams {
+    figure: Option<String>,
+    after: Option<String>,
+    limit: Option<i64>,
+    project: Option<String>,
+    team: Option<String>,
+    environment: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub(super) async fn counted_deployments(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(params): Query<CountedParams>,
+) -> ApiResult<Json<CountedDeploymentsView>> {
+    let counted = insights::parse_counted(params.figure.as_deref())?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=insights::MAX_PAGE).contains(&limit) {
+        return Err(ServiceError::invalid(
+            format!("`limit` {limit} is out of range"),
+            format!("give limit= from 1 to {}", insights::MAX_PAGE),
+        ));
+    }
+    let after = params
+        .after
+        .as_deref()
+        .map(|text| {
+            text.parse::<i64>().map_err(|_| {
+                ServiceError::invalid(
+                    format!("`after` {text:?} is not a cursor of this list"),
+                    "give back the `next` of the page before, unchanged",
+                )
+            })
+        })
+        .transpose()?;
+    let page = insights::counted(
+        &state,
+        &actor,
+        DoraParams {
+            project: params.project,
+            team: params.team,
+            environment: params.environment,
+            from: params.from,
+            to: params.to,
+        }
+        .query()?,
+        counted,
+        after,
+        limit,
+    )
+    .await?;
+    Ok(Json(counted_view(page)))
+}
+
+fn counted_view(page: insights::CountedPage) -> CountedDeploymentsView {
+    let answer = &page.answer;
+    let count = match &answer.insight {
+        Insight::Measured(d) => match page.counted {
+            Counted::DeploymentFrequency => d.deployment_frequency.count,
+            Counted::ChangeFailureRate => d.change_failure_rate.counted,
+            Counted::ReworkRate => d.rework_rate.counted,
+        },
+        Insight::NotConfigured => 0,
+    };
+    CountedDeploymentsView {
+        definitions_version: DEFINITIONS_VERSION.to_string(),
+        figure: page.counted.as_str().to_string(),
+        project: answer.project.as_ref().map(|p| p.to_string()),
+        team: answer.team.as_ref().map(|t| t.to_string()),
+        environment: answer.environment.as_ref().map(|e| e.to_string()),
+        from: answer.period.from().to_string(),
+        to: answer.period.to().to_string(),
+        count,
+        items: page
+            .deployments
+            .iter()
+            .map(|d| CountedDeploymentView {
+                id: d.id,
+                project: d.project.to_string(),
+                environment: d.environment.to_string(),
+                release: d.release.clone(),
+                kind: d.kind.as_str().to_string(),
+                state: d.state.as_str().to_string(),
+                created_at: d.created_at.to_string(),
+                finished_at: d.finished_at.map(|t| t.to_string()),
+            })
+            .collect(),
+        next: page.next.map(|after| after.to_string()),
+    }
 }

@@ -19,7 +19,7 @@ use slipway_api::flags::{
 };
 use slipway_api::governance::{ChangeRequestView, ClockView};
 use slipway_api::health::{HealthView, MonthReportView};
-use slipway_api::insights::DoraView;
+use slipway_api::insights::{CountedDeploymentsView, DoraView};
 use slipway_api::projects::ProjectView;
 use slipway_api::quality::{
     FindingView, FlakinessView, QualityGateView, QuarantineView, RiskAcceptanceView, ScanPushView,
@@ -595,6 +595,13 @@ fn answers() -> Vec<(
             "200",
             Shape::One,
             fields::<DoraView>(),
+        ),
+        (
+            "get",
+            "/api/v1/insights/dora/deployments",
+            "200",
+            Shape::One,
+            fields::<CountedDeploymentsView>(),
         ),
         (
             "get",

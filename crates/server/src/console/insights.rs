@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use slipway_core::complaints::parse_instant;
 use slipway_core::insights::{
-    Band, Dora, ErrorBound, FailureReason, Goal, Insight, Period, Spread,
+    Band, Counted, Dora, ErrorBound, FailureReason, Goal, Insight, Period, Spread,
 };
 use slipway_core::Name;
 
@@ -104,6 +104,18 @@ struct Item {
     detail: String,
 }
 
+/// What makes one figure: the notable items listed, and for a figure that counts every
+/// deployment of the period, the link to page through them (`/insights/deployments`).
+struct Drill {
+    id: &'static str,
+    title: &'static str,
+    /// How many the figure counts or lists.
+    count: u64,
+    items: Vec<Item>,
+    /// (href, words) of the paged list of every deployment counted.
+    pages: Option<(String, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "insights.html")]
 struct InsightsPage {
@@ -119,7 +131,7 @@ struct InsightsPage {
     to: String,
     configured: bool,
     figures: Vec<Figure>,
-    drill: Vec<(&'static str, &'static str, Vec<Item>)>,
+    drill: Vec<Drill>,
     charts: Vec<(&'static str, &'static str, String)>,
     link: String,
 }
@@ -216,7 +228,7 @@ fn figures(d: &Dora) -> Vec<Figure> {
             detail: format!(
                 "{} of {} production deployments",
                 cfr.failed.len(),
-                cfr.deployments.len()
+                cfr.counted
             ),
             band: band(cfr.band),
             goal: cfr_goal,
@@ -238,7 +250,7 @@ fn figures(d: &Dora) -> Vec<Figure> {
             detail: format!(
                 "{} of {} production changes unplanned",
                 d.rework_rate.rework.len(),
-                d.rework_rate.deployments.len()
+                d.rework_rate.counted
             ),
             band: "no DORA band".into(),
             goal: String::new(),
@@ -277,14 +289,19 @@ fn reason(r: &FailureReason, project: &Name) -> (String, Option<String>) {
     }
 }
 
-fn drill(d: &Dora) -> Vec<(&'static str, &'static str, Vec<Item>)> {
-    let frequency = d
-        .deployment_frequency
-        .deployments
-        .iter()
-        .map(|id| deployment(*id, String::new()))
-        .collect();
-    let commits = d
+/// The link to the paged list of the deployments a figure counts, with the page's filters.
+fn pages(counted: Counted, link: &str, count: u64, words: &str) -> Option<(String, String)> {
+    (count > 0).then(|| {
+        (
+            format!("/insights/deployments?figure={}&{link}", counted.as_str()),
+            format!("Every one of the {count} {words}, a page at a time"),
+        )
+    })
+}
+
+fn drill(d: &Dora, link: &str) -> Vec<Drill> {
+    let frequency = &d.deployment_frequency;
+    let commits: Vec<Item> = d
         .lead_time
         .commits
         .iter()
@@ -318,7 +335,7 @@ fn drill(d: &Dora) -> Vec<(&'static str, &'static str, Vec<Item>)> {
             });
         }
     }
-    let recoveries = d
+    let recoveries: Vec<Item> = d
         .recovery_time
         .recoveries
         .iter()
@@ -334,18 +351,64 @@ fn drill(d: &Dora) -> Vec<(&'static str, &'static str, Vec<Item>)> {
             )
         })
         .collect();
-    let rework = d
+    let rework: Vec<Item> = d
         .rework_rate
         .rework
         .iter()
         .map(|id| deployment(*id, String::new()))
         .collect();
+    let cfr = &d.change_failure_rate;
     vec![
-        ("frequency", "Deployments counted", frequency),
-        ("lead-time", "Commits measured", commits),
-        ("change-failure-rate", "Failed deployments and why", failed),
-        ("recovery-time", "Recoveries", recoveries),
-        ("rework-rate", "Unplanned deployments", rework),
+        Drill {
+            id: "frequency",
+            title: "Deployments counted",
+            count: frequency.count,
+            items: Vec::new(),
+            pages: pages(
+                Counted::DeploymentFrequency,
+                link,
+                frequency.count,
+                "successful production deployments",
+            ),
+        },
+        Drill {
+            id: "lead-time",
+            title: "Commits measured (the latest)",
+            count: commits.len() as u64,
+            items: commits,
+            pages: None,
+        },
+        Drill {
+            id: "change-failure-rate",
+            title: "Failed deployments and why",
+            count: cfr.failed.len() as u64,
+            items: failed,
+            pages: pages(
+                Counted::ChangeFailureRate,
+                link,
+                cfr.counted,
+                "production deployments counted",
+            ),
+        },
+        Drill {
+            id: "recovery-time",
+            title: "Recoveries",
+            count: recoveries.len() as u64,
+            items: recoveries,
+            pages: None,
+        },
+        Drill {
+            id: "rework-rate",
+            title: "Unplanned deployments",
+            count: rework.len() as u64,
+            items: rework,
+            pages: pages(
+                Counted::ReworkRate,
+                link,
+                d.rework_rate.counted,
+                "production deployments and rollbacks counted",
+            ),
+        },
     ]
 }
 
@@ -516,7 +579,7 @@ pub(super) async fn show(
         .or_page(&user)?;
     let link = q.link();
     let (configured, figures, drill) = match &answer.insight {
-        Insight::Measured(d) => (true, figures(d), drill(d)),
+        Insight::Measured(d) => (true, figures(d), drill(d, &link)),
         Insight::NotConfigured => (false, Vec::new(), Vec::new()),
     };
     let page = InsightsPage {
@@ -605,4 +668,102 @@ pub(super) async fn data(
         body,
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeploymentsQuery {
+    #[serde(default)]
+    figure: String,
+    #[serde(default)]
+    after: Option<i64>,
+    #[serde(flatten)]
+    insights: InsightsQuery,
+}
+
+/// One deployment behind a figure, as its row shows it.
+struct CountedRow {
+    id: i64,
+    project: String,
+    environment: String,
+    release: String,
+    kind: &'static str,
+    state: &'static str,
+    ended: String,
+}
+
+#[derive(Template)]
+#[template(path = "insights_deployments.html")]
+struct DeploymentsPage {
+    frame: Frame,
+    title: String,
+    count: u64,
+    from: String,
+    to: String,
+    rows: Vec<CountedRow>,
+    next: Option<String>,
+    back: String,
+}
+
+/// The rows a page of the console's drill-down shows.
+const CONSOLE_PAGE: i64 = 100;
+
+/// Every deployment a figure counts, a page at a time (keyset on the id): what "What makes it"
+/// links to instead of listing thousands.
+pub(super) async fn deployments(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(q): Query<DeploymentsQuery>,
+) -> PageResult {
+    let counted = services::insights::parse_counted(Some(q.figure.as_str())).or_page(&user)?;
+    let query = q.insights.dora().or_page(&user)?;
+    let page =
+        services::insights::counted(&state, &user.actor, query, counted, q.after, CONSOLE_PAGE)
+            .await
+            .or_page(&user)?;
+    let (title, count) = match &page.answer.insight {
+        Insight::Measured(d) => match counted {
+            Counted::DeploymentFrequency => (
+                "Successful production deployments",
+                d.deployment_frequency.count,
+            ),
+            Counted::ChangeFailureRate => (
+                "Production deployments counted by the change failure rate",
+                d.change_failure_rate.counted,
+            ),
+            Counted::ReworkRate => (
+                "Production deployments and rollbacks counted by the rework rate",
+                d.rework_rate.counted,
+            ),
+        },
+        Insight::NotConfigured => ("Nothing is measured: no production environment", 0),
+    };
+    let link = q.insights.link();
+    let view = DeploymentsPage {
+        frame: Frame::new("Insights", Some(&user), Section::Insights),
+        title: title.to_string(),
+        count,
+        from: page.answer.period.from().to_string(),
+        to: page.answer.period.to().to_string(),
+        rows: page
+            .deployments
+            .iter()
+            .map(|d| CountedRow {
+                id: d.id,
+                project: d.project.to_string(),
+                environment: d.environment.to_string(),
+                release: d.release.clone(),
+                kind: d.kind.as_str(),
+                state: d.state.as_str(),
+                ended: d.finished_at.map(short_timestamp).unwrap_or_default(),
+            })
+            .collect(),
+        next: page.next.map(|after| {
+            format!(
+                "/insights/deployments?figure={}&after={after}&{link}",
+                counted.as_str()
+            )
+        }),
+        back: format!("/insights?{link}"),
+    };
+    Ok(render(StatusCode::OK, &view))
 }

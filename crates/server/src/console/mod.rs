@@ -75,6 +75,7 @@ fn deliver() -> Router<AppState> {
         )
         .route("/insights", get(insights::show))
         .route("/insights/data", get(insights::data))
+        .route("/insights/deployments", get(insights::deployments))
         .route(
             "/dashboards",
             get(saved_dashboards::list).post(saved_dashboards::save),

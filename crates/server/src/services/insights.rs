@@ -6,7 +6,9 @@
 
 use jiff::{SignedDuration, Timestamp};
 use slipway_core::access::Operation;
-use slipway_core::insights::{self, Facts, Insight, Period, FOLLOW_UP_DAYS};
+use slipway_core::insights::{
+    self, Counted, DeploymentFact, Facts, Insight, Period, FOLLOW_UP_DAYS,
+};
 use slipway_core::Name;
 use slipway_store::InsightScope;
 
@@ -123,20 +125,7 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         }
         production = vec![wanted.clone()];
     }
-    let scope = InsightScope {
-        project: query.project.as_ref(),
-        team: query.team.as_ref(),
-        environments: &production,
-        // A deployment ending in the period may have started the day before; follow-ups come
-        // up to FOLLOW_UP_DAYS after it.
-        created_from: period.from() - days(1),
-        created_to: period.to() + days(FOLLOW_UP_DAYS),
-    };
-    let deployments = state.store.insight_deployments(&scope).await?;
-    let lead_times = state
-        .store
-        .lead_time_facts(&scope, &chain, period.from(), period.to())
-        .await?;
+    let scope = scope(&query, &production, &period);
     // Complaints are the incidents today; alerts join them here (core::insights::attribution).
     let incidents = super::complaints::incidents(
         state,
@@ -146,9 +135,22 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         scope.created_to,
     )
     .await?;
+    // Only the deployments that can make a failure, a recovery or rework are read as rows;
+    // the others are counted per day (core::insights::notable, migration 0048).
+    let attributed: Vec<i64> = incidents.iter().map(|i| i.deployment).collect();
+    let deployments = state
+        .store
+        .notable_deployments(&scope, &period, &attributed)
+        .await?;
+    let days = state.store.deployment_days(&scope, &period).await?;
+    let lead_times = state
+        .store
+        .lead_time_facts(&scope, &chain, period.from(), period.to())
+        .await?;
     let facts = Facts {
         production: &production,
         chain: &chain,
+        days: &days,
         deployments: &deployments,
         lead_times: &lead_times,
         incidents: &incidents,
@@ -161,6 +163,96 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         period,
     })
 }
+
+/// What a question reads: its projects, the production environments, and the deployments
+/// created from the day before the period (one ending in it may have started then) to
+/// FOLLOW_UP_DAYS after it (its follow-ups).
+fn scope<'a>(query: &'a DoraQuery, production: &'a [Name], period: &Period) -> InsightScope<'a> {
+    InsightScope {
+        project: query.project.as_ref(),
+        team: query.team.as_ref(),
+        environments: production,
+        created_from: period.from() - days(1),
+        created_to: period.to() + days(FOLLOW_UP_DAYS),
+    }
+}
+
+/// A page of the deployments behind a figure, and where the next page starts.
+#[derive(Debug, Clone)]
+pub struct CountedPage {
+    pub answer: DoraAnswer,
+    pub counted: Counted,
+    pub deployments: Vec<DeploymentFact>,
+    /// The `after` of the next page; `None` on the last page.
+    pub next: Option<i64>,
+}
+
+/// The deployments a figure of `query` counts, a page at a time (keyset on the id, so a page
+/// never shifts), with the figures they make.
+pub async fn counted(
+    state: &AppState,
+    actor: &Actor,
+    query: DoraQuery,
+    counted: Counted,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<CountedPage, ServiceError> {
+    let answer = dora(state, actor, query.clone()).await?;
+    let production = match &answer.insight {
+        Insight::Measured(d) => d.production_environments.clone(),
+        Insight::NotConfigured => Vec::new(),
+    };
+    let scope = scope(&query, &production, &answer.period);
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut deployments = state
+        .store
+        .counted_deployments(
+            &scope,
+            &answer.period,
+            counted,
+            after.unwrap_or(0),
+            limit + 1,
+        )
+        .await?;
+    let next = if deployments.len() as i64 > limit {
+        deployments.truncate(limit as usize);
+        deployments.last().map(|d| d.id)
+    } else {
+        None
+    };
+    Ok(CountedPage {
+        answer,
+        counted,
+        deployments,
+        next,
+    })
+}
+
+/// The figure a drill-down asks for, or a refusal naming those there are.
+pub fn parse_counted(text: Option<&str>) -> Result<Counted, ServiceError> {
+    let known = || {
+        Counted::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = text.ok_or_else(|| {
+        ServiceError::invalid(
+            "`figure` is missing",
+            format!("give figure= one of {}", known()),
+        )
+    })?;
+    Counted::parse(text).ok_or_else(|| {
+        ServiceError::invalid(
+            format!("`figure` {text:?} is not a figure that counts deployments"),
+            format!("give figure= one of {}", known()),
+        )
+    })
+}
+
+/// The most deployments a drill-down page holds.
+pub const MAX_PAGE: i64 = 500;
 
 /// A team is known by the projects that name it: one that no project names is refused rather
 /// than measured as "no data", which would hide a misspelt name.

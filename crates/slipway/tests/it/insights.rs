@@ -8,7 +8,7 @@ use std::path::Path;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use crate::support::{file, json, ok, spawn_agent, stderr, AgentProcess, Server};
+use crate::support::{file, json, ok, spawn_agent, stderr, AgentProcess, Server, ADMIN_TOKEN};
 
 const PETS: &str = "environments:\n  - { name: DEV }\n  - { name: PROD, production: true }\nproject:\n  name: pets\n  team: payments\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: Hi, action: command, roles: [app], with: { run: \"true\", undo: \"true\" } }\n";
 
@@ -168,17 +168,54 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
         .as_i64()
         .unwrap();
 
-    // Deployment frequency: the four successful production deployments.
+    // Deployment frequency: the four successful production deployments. The answer counts them;
+    // the drill-down pages through them (one at a time here, so the keyset crosses pages).
     let freq = &f["deployment_frequency"];
-    let mut counted: Vec<i64> = freq["deployments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    counted.sort_unstable();
-    assert_eq!(counted, deploys);
     assert_eq!(freq["count"], 4);
+    assert!(
+        freq.get("deployments").is_none(),
+        "no list of every id: {freq:#}"
+    );
+    let paged = |figure: &str| -> Vec<i64> {
+        let page = json(server.cli(
+            None,
+            &[
+                "insights",
+                "deployments",
+                "--figure",
+                figure,
+                "--project",
+                "pets",
+                "--limit",
+                "1",
+                "--all",
+                "-o",
+                "json",
+            ],
+        ));
+        assert_eq!(page["next"], Value::Null, "{page:#}");
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(paged("deployment-frequency"), deploys);
+    let link = d["drill_down"]["deployment_frequency"].as_str().unwrap();
+    let first: Value = ureq::get(&format!("{}{link}&limit=2", server.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(first["count"], 4, "{first:#}");
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        first["next"],
+        deploys[1].to_string(),
+        "the cursor is the last id"
+    );
     let days: std::collections::BTreeSet<String> = deploys
         .iter()
         .map(|id| finished(*id).to_string()[..10].to_string())
@@ -188,6 +225,12 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
     // Change failure rate: 1.1.0 was followed by a hotfix, 1.2.0 was rolled back.
     let cfr = &f["change_failure_rate"];
     assert_eq!(cfr["rate"], 0.5, "{cfr:#}");
+    assert_eq!(cfr["counted"], 4, "{cfr:#}");
+    assert_eq!(paged("change-failure-rate"), deploys);
+    let mut changes = deploys.clone();
+    changes.push(rollback);
+    changes.sort_unstable();
+    assert_eq!(paged("rework-rate"), changes);
     let failed: Vec<(i64, Value)> = cfr["failed"]
         .as_array()
         .unwrap()
@@ -339,5 +382,34 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
     assert!(
         page.contains("<option selected>payments</option>"),
         "the team filter shows the team: {page}"
+    );
+    // "What makes it" links to every deployment counted, a page at a time, not a list of all.
+    let marker = "<a class=\"pages\" href=\"";
+    let start = page.find(marker).expect("a link to the paged deployments") + marker.len();
+    let link = page[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        link.starts_with("/insights/deployments?figure=deployment-frequency&"),
+        "{link}"
+    );
+    let listed = ureq::get(&format!("{}{link}", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(listed.contains("4 in all"), "{listed}");
+    for id in &deploys {
+        assert!(
+            listed.contains(&format!("href=\"/deployments/{id}\"")),
+            "deployment {id} is listed: {listed}"
+        );
+    }
+    assert!(
+        !listed.contains("next-page"),
+        "one page holds four: {listed}"
     );
 }

@@ -240,6 +240,14 @@ async fn dora_over_a_generated_history() {
             .unwrap();
         tx.commit().await.unwrap();
         eprintln!("lead-time counts filled in {:?}", started.elapsed());
+        // And the deployments counted per day as migration 0048 fills them.
+        let started = std::time::Instant::now();
+        let mut tx = store.pool.begin().await.unwrap();
+        crate::deployment_days::fill_deployment_days(&mut tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        eprintln!("deployment counts filled in {:?}", started.elapsed());
         if store.backend == crate::Backend::Postgres {
             // A database holding two years has been analysed by autovacuum long since; a table
             // filled a second ago has no statistics and gets plans no server would use.
@@ -249,7 +257,7 @@ async fn dora_over_a_generated_history() {
         let production = [n("PROD")];
         let chain = [n("DEV"), n("INT"), n("MET"), n("PROD")];
         let now = current_time();
-        for days in [30, 730] {
+        for days in [30i64, 730] {
             let period = Period::new(now - SignedDuration::from_hours(24 * days), now).unwrap();
             let timer = std::time::Instant::now();
             let scope = InsightScope {
@@ -259,7 +267,12 @@ async fn dora_over_a_generated_history() {
                 created_from: period.from() - SignedDuration::from_hours(24),
                 created_to: period.to() + SignedDuration::from_hours(24 * 30),
             };
-            let deployments = store.insight_deployments(&scope).await.unwrap();
+            let deployments = store
+                .notable_deployments(&scope, &period, &[])
+                .await
+                .unwrap();
+            let read_notable = timer.elapsed();
+            let day_counts = store.deployment_days(&scope, &period).await.unwrap();
             let read_deployments = timer.elapsed();
             let lead_times = store
                 .lead_time_facts(&scope, &chain, period.from(), period.to())
@@ -269,6 +282,7 @@ async fn dora_over_a_generated_history() {
             let facts = Facts {
                 production: &production,
                 chain: &chain,
+                days: &day_counts,
                 deployments: &deployments,
                 lead_times: &lead_times,
                 incidents: &[],
@@ -282,10 +296,50 @@ async fn dora_over_a_generated_history() {
             let counted = measured.lead_time.spread.map_or(0, |s| s.count);
             assert!(counted > 0, "commits reached production in {days} days");
             eprintln!(
-                "{days} days: {} deployments read in {read_deployments:?}, lead times of {counted} commits in {read_commits:?}, core in {core:?}, total with core {:?}",
+                "{days} days: {} notable deployments read in {read_notable:?} and {} day counts in {:?} (deployments {read_deployments:?}), lead times of {counted} commits in {read_commits:?}, core in {core:?}, total with core {:?}; {} production deployments counted",
                 deployments.len(),
-                timer.elapsed()
+                facts.days.len(),
+                read_deployments - read_notable,
+                timer.elapsed(),
+                measured.change_failure_rate.counted,
             );
+            // Where reading the notable deployments goes: each of its reads timed alone.
+            let timer = std::time::Instant::now();
+            let hotfixes = store.hotfix_releases(Some(&project)).await.unwrap();
+            let t_hot = timer.elapsed();
+            let mut seeds = store
+                .unsuccessful_and_rollbacks(&scope, &period, &hotfixes)
+                .await
+                .unwrap();
+            let t_seeds = timer.elapsed() - t_hot;
+            let hot = store
+                .hotfix_deployments(&scope, &period, &hotfixes)
+                .await
+                .unwrap();
+            let t_hotfix = timer.elapsed() - t_hot - t_seeds;
+            let (n_seeds, n_hot) = (seeds.len(), hot.len());
+            seeds.extend(hot);
+            let near = store.neighbours(&seeds).await.unwrap();
+            let t_near = timer.elapsed() - t_hot - t_seeds - t_hotfix;
+            eprintln!(
+                "{days} days: hotfix releases ({}) {t_hot:?}, unsuccessful and rollbacks ({n_seeds}) {t_seeds:?}, hotfix deployments ({n_hot}) {t_hotfix:?}, neighbours ({}) {t_near:?}, the neighbours' rows: the rest of the notable read",
+                hotfixes.values().map(|v| v.len()).sum::<usize>(),
+                near.len()
+            );
+            // The answer is the one every production deployment read as rows gives (the read
+            // of sessions 10–14), timed apart for comparison.
+            let timer = std::time::Instant::now();
+            let all = store.insight_deployments(&scope).await.unwrap();
+            let read_all = timer.elapsed();
+            let every = Facts {
+                deployments: &all,
+                ..facts
+            };
+            let slipway_core::insights::Insight::Measured(from_all) = dora(&every, &period) else {
+                panic!("production is declared");
+            };
+            assert_eq!(from_all, measured, "{days} days: the notable rows and the counts give every row's figures");
+            eprintln!("{days} days: every production deployment ({}) read in {read_all:?}", all.len());
             // The exact sort of the same lead times (what migration 0038's read did for
             // production), for comparison: the figures agree within the stated bound.
             let timer = std::time::Instant::now();
@@ -352,6 +406,65 @@ async fn the_migration_counts_the_lead_times_the_deployments_counted_as_they_suc
             .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(lead_time_counts(&store).await, written);
+    })
+    .await;
+}
+
+/// Every deployment count per day, as stored.
+async fn deployment_counts(store: &Store) -> Vec<(String, String, String, i64, i64, i64, i64)> {
+    let rows = sqlx::query(
+        "SELECT project, environment, day, deployments, successes, failures, rollbacks FROM deployment_days \
+         WHERE deployments <> 0 OR successes <> 0 OR failures <> 0 OR rollbacks <> 0 \
+         ORDER BY project, environment, day",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.get("project"),
+                r.get("environment"),
+                r.get("day"),
+                r.get("deployments"),
+                r.get("successes"),
+                r.get("failures"),
+                r.get("rollbacks"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_migration_counts_the_deployments_the_writes_counted_per_day() {
+    on_both_backends(|store| async move {
+        // Deployments written pending and finished one by one, failures, rollbacks (the
+        // generated history of the independent DORA check).
+        let history = super::dora_check::generate();
+        super::dora_check::write(&store, &history).await;
+        let written = deployment_counts(&store).await;
+        let ended = history.deployments.len() as i64;
+        let counted: i64 = written.iter().map(|r| r.3 + r.6).sum();
+        assert_eq!(
+            counted, ended,
+            "every deployment of the history ended and counts once"
+        );
+        let rollbacks = history
+            .deployments
+            .iter()
+            .filter(|d| d.kind == DeploymentKind::Rollback)
+            .count() as i64;
+        assert_eq!(written.iter().map(|r| r.6).sum::<i64>(), rollbacks);
+        sqlx::query("DELETE FROM deployment_days")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let mut tx = store.pool.begin().await.unwrap();
+        crate::deployment_days::fill_deployment_days(&mut tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(deployment_counts(&store).await, written);
     })
     .await;
 }

@@ -29,6 +29,8 @@ fn seconds(from: Timestamp, to: Timestamp) -> i64 {
 /// The independent computation: every figure from the generated list with plain loops.
 pub(crate) struct Expected {
     pub(crate) frequency: (u64, u64),
+    /// The successful production deployments counted, by id.
+    pub(crate) frequency_ids: Vec<i64>,
     pub(crate) lead: Option<(i64, i64, u64)>,
     pub(crate) stages: BTreeMap<String, Option<(i64, i64, u64)>>,
     pub(crate) ranges: Vec<u64>,
@@ -201,6 +203,7 @@ pub(crate) fn expected(q: &Question<'_>) -> Expected {
     // Deployment frequency.
     let mut days = BTreeSet::new();
     let mut count = 0;
+    let mut frequency_ids = Vec::new();
     for d in all {
         if q.prod(d)
             && d.kind == DeploymentKind::Deploy
@@ -208,6 +211,7 @@ pub(crate) fn expected(q: &Question<'_>) -> Expected {
             && q.in_period(d.finished)
         {
             count += 1;
+            frequency_ids.push(d.id);
             days.insert(d.finished.as_second().div_euclid(86_400));
         }
     }
@@ -225,8 +229,10 @@ pub(crate) fn expected(q: &Question<'_>) -> Expected {
         .filter(|d| d.kind == DeploymentKind::Rollback || d.hotfix)
         .map(|d| d.id)
         .collect();
+    frequency_ids.sort();
     Expected {
         frequency: (count, days.len() as u64),
+        frequency_ids,
         lead: spread3(&lead.values),
         stages: q
             .chain

@@ -17,7 +17,7 @@ mod teams;
 
 use jiff::SignedDuration;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
-use slipway_core::insights::{dora, Dora, Facts, Insight, Period, LEAD_TIME_ERROR};
+use slipway_core::insights::{dora, Counted, Dora, Facts, Insight, Period, LEAD_TIME_ERROR};
 
 use super::vault::n;
 use super::*;
@@ -34,8 +34,19 @@ struct Asked<'a> {
     chain: &'a [Name],
 }
 
+/// DORA as the service computes it, and the deployments behind each counted figure as its
+/// drill-down pages through them (by id).
+struct Measured {
+    dora: Dora,
+    /// Production's deployments read as rows (the notable ones).
+    rows: usize,
+    frequency: Vec<i64>,
+    change_failure_rate: Vec<i64>,
+    rework_rate: Vec<i64>,
+}
+
 /// DORA of the generated project as the service computes it: the store's reads, then core.
-async fn measured(store: &Store, production: &[Name], chain: &[Name], period: &Period) -> Dora {
+async fn measured(store: &Store, production: &[Name], chain: &[Name], period: &Period) -> Measured {
     let project = n("pets");
     let asked = Asked {
         projects: ProjectSelection {
@@ -48,36 +59,74 @@ async fn measured(store: &Store, production: &[Name], chain: &[Name], period: &P
     measured_as(store, asked, period).await
 }
 
-/// DORA of the projects `asked` selects, as the service computes it.
-async fn measured_as(store: &Store, asked: Asked<'_>, period: &Period) -> Dora {
-    let Asked {
-        projects,
-        production,
-        chain,
-    } = asked;
-    let scope = InsightScope {
-        project: projects.project,
-        team: projects.team,
-        environments: production,
+fn scope_of<'a>(asked: Asked<'a>, period: &Period) -> InsightScope<'a> {
+    InsightScope {
+        project: asked.projects.project,
+        team: asked.projects.team,
+        environments: asked.production,
         created_from: period.from() - SignedDuration::from_hours(24),
         created_to: period.to() + SignedDuration::from_hours(24 * 30),
-    };
-    let deployments = store.insight_deployments(&scope).await.unwrap();
+    }
+}
+
+/// Every deployment a figure counts, read three at a time (so that the keyset crosses pages).
+async fn paged(
+    store: &Store,
+    scope: &InsightScope<'_>,
+    period: &Period,
+    counted: Counted,
+) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .counted_deployments(scope, period, counted, after, 3)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        ids.extend(page.iter().map(|d| d.id));
+    }
+    ids
+}
+
+/// DORA of the projects `asked` selects, as the service computes it.
+async fn measured_as(store: &Store, asked: Asked<'_>, period: &Period) -> Measured {
+    let scope = scope_of(asked, period);
+    let deployments = store
+        .notable_deployments(&scope, period, &[])
+        .await
+        .unwrap();
+    let days = store.deployment_days(&scope, period).await.unwrap();
     let lead_times = store
-        .lead_time_facts(&scope, chain, period.from(), period.to())
+        .lead_time_facts(&scope, asked.chain, period.from(), period.to())
         .await
         .unwrap();
     let facts = Facts {
-        production,
-        chain,
+        production: asked.production,
+        chain: asked.chain,
+        days: &days,
         deployments: &deployments,
         lead_times: &lead_times,
         incidents: &[],
     };
-    match dora(&facts, period) {
+    let dora = match dora(&facts, period) {
         Insight::Measured(d) => *d,
         Insight::NotConfigured => panic!("production is declared"),
+    };
+    Measured {
+        dora,
+        rows: deployments.len(),
+        frequency: paged(store, &scope, period, Counted::DeploymentFrequency).await,
+        change_failure_rate: paged(store, &scope, period, Counted::ChangeFailureRate).await,
+        rework_rate: paged(store, &scope, period, Counted::ReworkRate).await,
     }
+}
+
+fn sorted(list: &[i64]) -> Vec<i64> {
+    let mut list = list.to_vec();
+    list.sort_unstable();
+    list
 }
 
 /// Medians and 90th percentiles read from the pre-counted buckets are within the stated bound
@@ -97,12 +146,17 @@ fn within_bound(got: Option<(i64, i64, u64)>, want: Option<(i64, i64, u64)>, wha
     }
 }
 
-fn compare(got: &Dora, want: &Expected, what: &str) {
+fn compare(measured: &Measured, want: &Expected, what: &str) {
+    let got = &measured.dora;
     let f = &got.deployment_frequency;
     assert_eq!(
         (f.count, f.deployment_days),
         want.frequency,
         "{what}: frequency"
+    );
+    assert_eq!(
+        measured.frequency, want.frequency_ids,
+        "{what}: frequency's pages"
     );
     assert_eq!(
         f.weeks.iter().map(|w| w.count).sum::<u64>(),
@@ -150,7 +204,16 @@ fn compare(got: &Dora, want: &Expected, what: &str) {
         .collect();
     assert_eq!(listed, want.lead_commits, "{what}: the commits counted");
     let cfr = &got.change_failure_rate;
-    assert_eq!(cfr.deployments, want.counted, "{what}: CFR denominator");
+    assert_eq!(
+        cfr.counted,
+        want.counted.len() as u64,
+        "{what}: CFR denominator"
+    );
+    assert_eq!(
+        measured.change_failure_rate,
+        sorted(&want.counted),
+        "{what}: CFR's pages"
+    );
     let failed: Vec<i64> = cfr.failed.iter().map(|f| f.deployment).collect();
     assert_eq!(failed, want.failed, "{what}: failed deployments");
     let rate =
@@ -170,9 +233,14 @@ fn compare(got: &Dora, want: &Expected, what: &str) {
     assert_eq!(recovery, want.recovery, "{what}: recovery time");
     let rw = &got.rework_rate;
     assert_eq!(
-        (rw.deployments.clone(), rw.rework.clone()),
-        want.rework,
+        (rw.counted, rw.rework.clone()),
+        (want.rework.0.len() as u64, want.rework.1.clone()),
         "{what}: rework"
+    );
+    assert_eq!(
+        measured.rework_rate,
+        sorted(&want.rework.0),
+        "{what}: rework's pages"
     );
 }
 
@@ -213,6 +281,20 @@ async fn a_generated_history_gives_the_dora_figures_an_independent_computation_g
                 });
                 let what = format!("production {production:?}, days {from_day}–{to_day}");
                 compare(&got, &want, &what);
+                let span = history
+                    .deployments
+                    .iter()
+                    .filter(|d| production.contains(&d.environment))
+                    .filter(|d| {
+                        d.created >= from - SignedDuration::from_hours(24)
+                            && d.created < to + SignedDuration::from_hours(24 * 30)
+                    })
+                    .count();
+                assert!(
+                    got.rows < span,
+                    "{what}: only the notable deployments are read as rows ({} of {span})",
+                    got.rows
+                );
                 if to_day - from_day > 30 {
                     assert!(
                         want.lead.is_some() && !want.failed.is_empty(),

@@ -128,18 +128,17 @@ async fn a_team_is_measured_over_the_projects_it_owns_and_no_other() {
             let got = measured_as(&store, team(&animals), &period).await;
             compare(&got, &want, &what);
             assert!(
-                got.change_failure_rate
-                    .deployments
-                    .iter()
-                    .all(|id| !toys.contains(id)),
+                got.change_failure_rate.iter().all(|id| !toys.contains(id)),
                 "{what}: no deployment of toys"
             );
 
             let got = measured_as(&store, team(&games), &period).await;
             let what = format!("team games, days {from_day}–{to_day}");
-            assert_eq!(got.change_failure_rate.deployments, toys, "{what}");
+            assert_eq!(got.change_failure_rate, toys, "{what}");
+            let got_dora = &got.dora;
             assert_eq!(
-                got.change_failure_rate
+                got_dora
+                    .change_failure_rate
                     .failed
                     .iter()
                     .map(|f| f.deployment)
@@ -147,15 +146,19 @@ async fn a_team_is_measured_over_the_projects_it_owns_and_no_other() {
                 toys[1..],
                 "{what}: the failed one"
             );
-            assert_eq!(got.deployment_frequency.deployments, toys[..1], "{what}");
-            let hashes: Vec<&str> = got
+            assert_eq!(got.frequency, toys[..1], "{what}");
+            let hashes: Vec<&str> = got_dora
                 .lead_time
                 .commits
                 .iter()
                 .map(|c| c.hash.as_str())
                 .collect();
             assert_eq!(hashes, ["toy-a", "toy-b"], "{what}: the commits counted");
-            assert_eq!(got.lead_time.spread.map(|s| s.count), Some(2), "{what}");
+            assert_eq!(
+                got_dora.lead_time.spread.map(|s| s.count),
+                Some(2),
+                "{what}"
+            );
 
             // A project of another team, or a team without projects: no data, never 0.
             let pets = n("pets");
@@ -180,7 +183,9 @@ async fn a_team_is_measured_over_the_projects_it_owns_and_no_other() {
                     ..team(&animals)
                 };
                 let got = measured_as(&store, asked, &period).await;
-                assert!(got.change_failure_rate.deployments.is_empty(), "{what}");
+                assert!(got.change_failure_rate.is_empty(), "{what}");
+                let got = got.dora;
+                assert_eq!(got.change_failure_rate.counted, 0, "{what}");
                 assert_eq!(got.change_failure_rate.rate, None, "{what}");
                 assert_eq!(got.lead_time.spread, None, "{what}");
                 assert_eq!(got.deployment_frequency.band, None, "{what}");
