@@ -19,8 +19,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
 use crate::deployments::StoredDeployment;
-use crate::insights::{placeholders, InsightScope, ProjectSelection};
+use crate::insights::{InsightScope, ProjectSelection};
 use crate::lead_time_days::CountChanges;
+use crate::placeholders;
 use crate::time::{format_time, read_time};
 use crate::{Result, Store, StoreError, WriteTx};
 

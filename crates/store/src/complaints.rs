@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use crate::insights::ProjectSelection;
 use crate::time::{read_optional_time, read_time};
-use crate::{format_time, json_column, named, Result, Store, StoreError, WriteTx};
+use crate::{format_time, json_column, named, placeholders, Result, Store, StoreError, WriteTx};
 
 /// A complaint as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,13 +111,6 @@ fn complaint_row(row: &AnyRow) -> Result<StoredComplaint> {
 
 fn links_json(links: &[String]) -> Result<String> {
     serde_json::to_string(links).map_err(|e| StoreError::Corrupt(format!("complaint links: {e}")))
-}
-
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Store {

@@ -11,7 +11,8 @@ use slipway_core::insights::{day_of, DayCounts, DayFact, Period};
 use sqlx::{Any, Row};
 
 use crate::deployments::StoredDeployment;
-use crate::insights::{placeholders, InsightScope};
+use crate::insights::InsightScope;
+use crate::placeholders;
 use crate::time::{format_time, read_optional_time};
 use crate::{named, Result, Store, StoreError, WriteTx};
 

@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::time::{format_time, read_optional_time, read_time};
-use crate::{named, Result, Store, StoreError, WriteTx};
+use crate::{named, placeholders, Result, Store, StoreError, WriteTx};
 
 /// A commit a release brings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,14 +92,6 @@ impl ProjectSelection<'_> {
         }
         query
     }
-}
-
-/// `$first, $first+1, …` for a list bound after `first - 1` other parameters.
-pub(crate) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {

@@ -15,7 +15,8 @@ use slipway_core::insights::LeadHistogram;
 use slipway_core::Name;
 use sqlx::{Any, Row};
 
-use crate::insights::{placeholders, ProjectSelection};
+use crate::insights::ProjectSelection;
+use crate::placeholders;
 use crate::time::format_time;
 use crate::{Result, Store};
 

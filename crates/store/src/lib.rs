@@ -511,6 +511,14 @@ where
     Ok(text.parse()?)
 }
 
+/// `$first, $first+1, …` for a list bound after `first - 1` other parameters.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Read a JSON column (lists, facts, plans, records) as its type; text that does not parse is
 /// [`StoreError::Corrupt`] naming the table's `what` and the column.
 fn json_column<T: serde::de::DeserializeOwned>(

@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 use slipway_core::insights::{DeploymentFact, Period};
 use sqlx::Row;
 
-use crate::insights::{deployment_fact, placeholders, Hotfixes, InsightScope};
+use crate::insights::{deployment_fact, Hotfixes, InsightScope};
+use crate::placeholders;
 use crate::time::format_time;
 use crate::{Result, Store};
 

@@ -168,7 +168,7 @@ async fn page_artifacts(
     let sql = format!(
         "SELECT release_version, component, artifact_version, digest FROM release_artifacts \
          WHERE project = $1 AND release_version IN ({}) ORDER BY release_version, component",
-        crate::insights::placeholders(2, versions.len())
+        crate::placeholders(2, versions.len())
     );
     let mut query = sqlx::query(&sql).bind(project.as_str());
     for version in versions {
