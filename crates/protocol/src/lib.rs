@@ -15,6 +15,8 @@
 //! an HTTP client, a runtime or `slipway-server`.
 
 pub mod batches;
+#[cfg(feature = "ca-file")]
+pub mod ca_file;
 #[cfg(feature = "client")]
 pub mod pin;
 pub mod test_reports;

@@ -11,17 +11,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 /// Why TLS with a peer could not be set up; the text names the cause and the setting to check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct TlsError(pub(crate) String);
-
-/// The most a CA bundle may weigh: a public bundle of every web root is about 200 KiB.
-pub(crate) const MAX_CA_FILE: u64 = 1024 * 1024;
 
 /// An operator's CA bundle, named by the setting that gives it (`ldap.tls_ca_file`), so every
 /// refusal says which key to fix.
@@ -42,34 +38,7 @@ impl CaFile<'_> {
     /// file for every outgoing connection, at start (or apply) and at use. Read with a cap,
     /// never the whole file first, so a path to a huge file costs 1 MiB at most.
     pub(crate) fn roots(&self) -> Result<RootCertStore, TlsError> {
-        let file = std::fs::File::open(self.path)
-            .map_err(|e| self.refused(format_args!("cannot be read ({e})")))?;
-        let mut bytes = Vec::new();
-        file.take(MAX_CA_FILE + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| self.refused(format_args!("cannot be read ({e})")))?;
-        if bytes.len() as u64 > MAX_CA_FILE {
-            return Err(self.refused("the file is larger than 1 MiB"));
-        }
-        if std::str::from_utf8(&bytes).is_err() {
-            return Err(self.refused("the file is not PEM text (it holds binary data; a DER certificate must be converted with `openssl x509 -inform der`)"));
-        }
-        let certs = CertificateDer::pem_slice_iter(&bytes)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.refused(format_args!("the file is not valid PEM ({e:?})")))?;
-        if certs.is_empty() {
-            return Err(self.refused("the file holds no certificate"));
-        }
-        let mut roots = RootCertStore::empty();
-        for (n, cert) in certs.into_iter().enumerate() {
-            roots.add(cert).map_err(|e| {
-                self.refused(format_args!(
-                    "certificate {} of the file does not parse ({e})",
-                    n + 1
-                ))
-            })?;
-        }
-        Ok(roots)
+        slipway_protocol::ca_file::read_roots(self.path).map_err(|what| self.refused(what))
     }
 }
 
@@ -236,7 +205,7 @@ mod tests {
         }))
         .expect_err("too large");
         assert!(e.0.contains("the file is larger than 1 MiB"), "{e}");
-        let just_over = vec![b'A'; (MAX_CA_FILE + 1) as usize];
+        let just_over = vec![b'A'; (slipway_protocol::ca_file::MAX_CA_FILE + 1) as usize];
         assert!(refusal(&just_over).contains("larger than 1 MiB"));
     }
 

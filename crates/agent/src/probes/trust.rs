@@ -10,16 +10,13 @@
 //! no "insecure" switch.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use rustls::{CertificateError, ClientConfig, RootCertStore};
+use slipway_protocol::ca_file::read_roots as roots;
 
 /// The most a CA bundle may weigh: a bundle of every public web root is about 200 KiB.
-pub(crate) const MAX_CA_FILE: u64 = 1024 * 1024;
 /// Bundles kept; past this the cache starts again (an agent runs a handful of probes).
 const MAX_CACHED: usize = 256;
 
@@ -79,33 +76,6 @@ pub(crate) fn trusting(path: &str) -> Result<Arc<ClientConfig>, String> {
 }
 
 /// The certificates of the bundle, each parsed as a trust anchor.
-fn roots(path: &str) -> Result<RootCertStore, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read ({e})"))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CA_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot be read ({e})"))?;
-    if bytes.len() as u64 > MAX_CA_FILE {
-        return Err("the file is larger than 1 MiB".into());
-    }
-    if std::str::from_utf8(&bytes).is_err() {
-        return Err("the file is not PEM text (it holds binary data; a DER certificate must be converted with `openssl x509 -inform der`)".into());
-    }
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the file is not valid PEM ({e:?})"))?;
-    if certs.is_empty() {
-        return Err("the file holds no certificate".into());
-    }
-    let mut roots = RootCertStore::empty();
-    for (n, cert) in certs.into_iter().enumerate() {
-        roots
-            .add(cert)
-            .map_err(|e| format!("certificate {} of the file does not parse ({e})", n + 1))?;
-    }
-    Ok(roots)
-}
-
 fn client_config(roots: RootCertStore) -> Arc<ClientConfig> {
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -238,7 +208,7 @@ mod tests {
         file.set_len(64 * 1024 * 1024).expect("a sparse file");
         let e = trusting(path.to_str().expect("UTF-8")).expect_err("too large");
         assert!(e.contains("the file is larger than 1 MiB"), "{e}");
-        let just_over = vec![b'A'; (MAX_CA_FILE + 1) as usize];
+        let just_over = vec![b'A'; (slipway_protocol::ca_file::MAX_CA_FILE + 1) as usize];
         assert!(refusal(&just_over).contains("larger than 1 MiB"));
     }
 
