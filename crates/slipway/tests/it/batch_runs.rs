@@ -150,13 +150,22 @@ fn going(r: &BatchRunView) -> bool {
     r.ended_at.is_none() && r.not_started.is_none()
 }
 
-/// The starts the batches' own side effect recorded, of `batch`.
-fn starts(side: &std::path::Path, batch: &str) -> usize {
-    std::fs::read_to_string(side.join("starts"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| *l == format!("{batch} start"))
-        .count()
+/// The starts the batches' own side effect recorded, of `batch`, once it holds at least `least`
+/// (or after 30 s). The agent reports a run going as soon as it spawned the shell; the shell
+/// writes its line a moment later, so the file is waited for, not read once.
+fn starts(side: &std::path::Path, batch: &str, least: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let count = std::fs::read_to_string(side.join("starts"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == format!("{batch} start"))
+            .count();
+        if count >= least || Instant::now() >= deadline {
+            return count;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -261,7 +270,7 @@ project:
     }
     assert_eq!(all.iter().filter(|r| going(r)).count(), 1, "{all:#?}");
     // Never started: the batch's own side effect shows one start.
-    assert_eq!(starts(&side, "slow"), 1);
+    assert_eq!(starts(&side, "slow", 1), 1);
     let shown = ok(server.cli(None, &["batch", "show", "slow", "--env", "DEV"]));
     assert!(
         shown.contains("not started:")
@@ -302,7 +311,7 @@ project:
         all.iter().filter(|r| going(r)).count() == 2
     });
     assert!(all.iter().all(|r| r.not_started.is_none()), "{all:#?}");
-    assert_eq!(starts(&side, "both"), 2);
+    assert_eq!(starts(&side, "both", 2), 2);
     std::fs::write(side.join("both.release"), "").unwrap();
     // A run waited for says how it ended.
     let waited = ok(server.cli(None, &["batch", "run", "both", "--env", "DEV", "--wait"]));
