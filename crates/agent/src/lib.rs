@@ -30,6 +30,7 @@ mod error;
 mod fetch;
 mod host;
 mod identity;
+mod installed;
 mod link;
 mod logwatch;
 mod outcome;

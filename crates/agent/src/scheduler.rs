@@ -29,6 +29,7 @@ use slipway_protocol::batches::{
     AgentBatch, AgentBatches, BatchRunEnd, BatchRunNotStarted, BatchRunStart, BatchRunStarted,
 };
 
+use crate::installed::{command_and_folder, installed_of};
 use crate::link::{CallError, Link};
 
 /// The output kept of a run: its last 8 KiB, as `batch exec` keeps.
@@ -232,54 +233,6 @@ fn may_start(busy: bool, overlap: bool, running: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// What `batch.install` put in place for a job on this host, from the definition it indexed.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Installed {
-    /// The program's file.
-    program: Option<String>,
-    /// The command as the step ran it here: the project's `${VARIABLES}` substituted, which the
-    /// inventory keeps as written.
-    command: Option<String>,
-    /// The run folder as the step gave it, substituted likewise.
-    run_dir: Option<String>,
-}
-
-fn installed_of(data: &Path, job: &str) -> Installed {
-    let read = || -> Option<serde_json::Value> {
-        let index: BTreeMap<String, PathBuf> =
-            serde_json::from_str(&std::fs::read_to_string(data.join("batch-index.json")).ok()?)
-                .ok()?;
-        serde_json::from_str(&std::fs::read_to_string(index.get(job)?).ok()?).ok()
-    };
-    let Some(definition) = read() else {
-        return Installed::default();
-    };
-    let text = |k: &str| {
-        definition[k]
-            .as_str()
-            .filter(|t| !t.trim().is_empty())
-            .map(str::to_string)
-    };
-    Installed {
-        program: text("program"),
-        command: text("command"),
-        run_dir: text("run_dir"),
-    }
-}
-
-/// The command and run folder to run: the inventory's, unless it still holds `${…}` that the
-/// install on this host substituted (a run folder declared under `batches:` stays the inventory's).
-fn command_and_folder(b: &AgentBatch, here: &Installed) -> (Option<String>, Option<String>) {
-    let pick = |inventory: &Option<String>, installed: &Option<String>| match inventory {
-        Some(text) if text.contains("${") => installed.clone().or_else(|| inventory.clone()),
-        _ => inventory.clone(),
-    };
-    (
-        pick(&b.command, &here.command),
-        pick(&b.run_dir, &here.run_dir),
-    )
-}
-
 fn run(
     link: &Link,
     credential: &str,
@@ -393,6 +346,7 @@ fn tail(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::installed::Installed;
 
     #[test]
     fn a_run_waits_for_the_previous_one_unless_overlap_is_allowed_and_runs_are_bounded() {
@@ -486,6 +440,7 @@ mod tests {
                 program: Some("/srv/pets-batch/export/job-1.0.0".into()),
                 command: Some("/srv/pets-batch/current/export.sh".into()),
                 run_dir: None,
+                log_dir: None,
             }
         );
         // A broken index or definition is nothing, never a crash.

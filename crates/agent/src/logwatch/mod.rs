@@ -21,6 +21,7 @@ use slipway_protocol::batches::{
     AgentBatch, AgentBatches, LogDirectory, LogError, LogErrors, LogErrorsAck,
 };
 
+use crate::installed::{installed_of, log_folder};
 use crate::link::{CallError, Link};
 use follow::{Directory, FileMark};
 
@@ -110,7 +111,12 @@ pub(crate) fn log_loop(link: &Link, credential: &str, data: &Path) {
             refresh_at = Instant::now()
                 + match link.get::<AgentBatches>("/api/v1/agent/batches", credential) {
                     Ok(answer) => {
-                        watched = rewatch(std::mem::take(&mut watched), answer.batches, &mut saved);
+                        watched = rewatch(
+                            std::mem::take(&mut watched),
+                            answer.batches,
+                            &mut saved,
+                            data,
+                        );
                         dirty = true;
                         Duration::from_secs(answer.refresh_secs.clamp(1, 600))
                     }
@@ -214,15 +220,23 @@ pub(crate) fn log_loop(link: &Link, credential: &str, data: &Path) {
 }
 
 /// The batches to follow now: those kept go on where they were, new ones start from their
-/// saved marks (or the end of their files), removed ones are forgotten.
+/// saved marks (or the end of their files), removed ones are forgotten. A log folder the plan
+/// wrote with `${VARIABLE}`s is followed where the install on this host put it.
 fn rewatch(
     mut before: BTreeMap<String, Watched>,
     batches: Vec<AgentBatch>,
     saved: &mut Saved,
+    data: &Path,
 ) -> BTreeMap<String, Watched> {
     let mut out = BTreeMap::new();
     for batch in batches {
-        let Some(dir) = batch.log_dir.clone().map(PathBuf::from) else {
+        let folder = match &batch.log_dir {
+            Some(text) if text.contains("${") => {
+                log_folder(&batch, &installed_of(data, &batch.name))
+            }
+            other => other.clone(),
+        };
+        let Some(dir) = folder.map(PathBuf::from) else {
             continue;
         };
         let key = batch_key(&batch);

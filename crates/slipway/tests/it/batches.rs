@@ -410,7 +410,8 @@ fn a_batch_that_never_runs_is_missed_after_its_grace() {
 
 /// A batch whose log directory is not there: its agent goes on (and stays online), the batch
 /// carries the warning in `batch show`, the API and its console page, and the warning goes
-/// away once the directory appears.
+/// away once the directory appears. The plan writes the folder with a variable: the agent
+/// follows it where the install put it (the inventory keeps `${LOGS}/export`).
 #[test]
 fn a_missing_log_directory_is_a_warning_on_the_batch_until_it_appears() {
     let server = Server::start();
@@ -429,14 +430,15 @@ project:
     - {{ name: job, kind: batch }}
   variables:
     - {{ name: SLIPWAY_BATCH_DIR, value: "{app}/batches" }}
+    - {{ name: LOGS, value: "{logs}" }}
   plan:
     - name: Install the export batch
       action: batch.install
       roles: [app]
-      with: {{ component: job, job: export, schedule: "0 2 * * *", command: run.sh, log_dir: "{logs}" }}
+      with: {{ component: job, job: export, schedule: "0 2 * * *", command: run.sh, log_dir: "${{LOGS}}/export" }}
 "#,
             app = work.path().display(),
-            logs = logs.display()
+            logs = work.path().join("logs").display()
         ),
     );
     ok(server.apply(&config));
