@@ -346,7 +346,6 @@ fn tail(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::installed::Installed;
 
     #[test]
     fn a_run_waits_for_the_previous_one_unless_overlap_is_allowed_and_runs_are_bounded() {
@@ -357,95 +356,6 @@ mod tests {
         let full = may_start(false, true, MAX_RUNNING).unwrap_err();
         assert!(full.contains("at most 32"), "{full}");
         assert!(may_start(true, true, MAX_RUNNING).is_err());
-    }
-
-    #[test]
-    fn a_batch_runs_its_command_as_the_install_substituted_it_on_this_host() {
-        let data = tempfile::tempdir().unwrap();
-        let definition = data.path().join("purge.json");
-        std::fs::write(
-            &definition,
-            r#"{"command": "DB_URL='postgres://db/app' sh /data/app/purge.sh", "run_dir": "/data/app", "program": "/data/batches/purge/purge-1.0.0"}"#,
-        )
-        .unwrap();
-        std::fs::write(
-            data.path().join("batch-index.json"),
-            serde_json::json!({ "purge": definition }).to_string(),
-        )
-        .unwrap();
-        let here = installed_of(data.path(), "purge");
-        assert_eq!(
-            here.program.as_deref(),
-            Some("/data/batches/purge/purge-1.0.0")
-        );
-        let batch = |command: &str, run_dir: Option<&str>| AgentBatch {
-            project: "shop".into(),
-            environment: "DEV".into(),
-            name: "purge".into(),
-            log_dir: None,
-            log_rules: serde_json::Value::Null,
-            schedule: Some("0 3 * * *".into()),
-            time_zone: None,
-            command: Some(command.into()),
-            run_dir: run_dir.map(str::to_string),
-            grace_secs: 900,
-            overlap: false,
-            run_now: Vec::new(),
-        };
-        // The plan's text, variables and all: the install's substitution on this host runs.
-        let raw = batch(
-            "DB_URL='${DB_URL}' sh ${SLIPWAY_AGENT_DATA}/app/purge.sh",
-            Some("${SLIPWAY_AGENT_DATA}/app"),
-        );
-        assert_eq!(
-            command_and_folder(&raw, &here),
-            (
-                Some("DB_URL='postgres://db/app' sh /data/app/purge.sh".into()),
-                Some("/data/app".into())
-            )
-        );
-        // Text without variables, e.g. a run folder declared under `batches:`, stays.
-        let plain = batch("sh $SLIPWAY_BATCH_PROGRAM", Some("/srv/batches"));
-        assert_eq!(
-            command_and_folder(&plain, &here),
-            (
-                Some("sh $SLIPWAY_BATCH_PROGRAM".into()),
-                Some("/srv/batches".into())
-            )
-        );
-        // Nothing installed here (adopted from cron): the inventory's text, as it is.
-        let nothing = installed_of(data.path(), "other");
-        assert_eq!(nothing, Installed::default());
-        assert_eq!(command_and_folder(&raw, &nothing).0, raw.command);
-    }
-
-    #[test]
-    fn a_run_takes_the_command_its_install_substituted_and_nothing_when_there_was_none() {
-        let data = tempfile::tempdir().expect("a temporary folder");
-        assert_eq!(installed_of(data.path(), "export"), Installed::default());
-        let definition = data.path().join("export.json");
-        std::fs::write(
-            &definition,
-            r#"{"job": "export", "command": "/srv/pets-batch/current/export.sh", "program": "/srv/pets-batch/export/job-1.0.0", "run_dir": null}"#,
-        )
-        .expect("writable");
-        std::fs::write(
-            data.path().join("batch-index.json"),
-            serde_json::json!({ "export": definition }).to_string(),
-        )
-        .expect("writable");
-        assert_eq!(
-            installed_of(data.path(), "export"),
-            Installed {
-                program: Some("/srv/pets-batch/export/job-1.0.0".into()),
-                command: Some("/srv/pets-batch/current/export.sh".into()),
-                run_dir: None,
-                log_dir: None,
-            }
-        );
-        // A broken index or definition is nothing, never a crash.
-        std::fs::write(data.path().join("batch-index.json"), "{not json").expect("writable");
-        assert_eq!(installed_of(data.path(), "export"), Installed::default());
     }
 
     #[test]
