@@ -254,11 +254,19 @@ impl Store {
     /// What each environment holds, per project: the newest deployment that is not a dry run
     /// and was not cancelled, and the newest successful `deploy` when that is an older one (the
     /// version still there after a failure). Ordered by project, environment, newest first.
+    /// Sought per declared project and environment, newest first on `deployments_env`, so the
+    /// read costs the same at 100 000 deployments as at 100 (a `GROUP BY` over the table did
+    /// not).
     pub async fn current_deployments(&self) -> Result<Vec<StoredDeployment>> {
         let rows = sqlx::query(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id IN \
-             (SELECT MAX(id) FROM deployments WHERE kind <> 'dry_run' AND state <> 'cancelled' GROUP BY project, environment) \
-             OR id IN (SELECT MAX(id) FROM deployments WHERE kind = 'deploy' AND state = 'succeeded' GROUP BY project, environment) \
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id IN ( \
+               SELECT (SELECT d.id FROM deployments d WHERE d.project = p.name AND d.environment = e.name \
+                       AND d.kind <> 'dry_run' AND d.state <> 'cancelled' ORDER BY d.id DESC LIMIT 1) \
+               FROM projects p CROSS JOIN environments e \
+               UNION \
+               SELECT (SELECT d.id FROM deployments d WHERE d.project = p.name AND d.environment = e.name \
+                       AND d.kind = 'deploy' AND d.state = 'succeeded' ORDER BY d.id DESC LIMIT 1) \
+               FROM projects p CROSS JOIN environments e) \
              ORDER BY project, environment, id DESC"
         ))
         .fetch_all(&self.pool)

@@ -58,6 +58,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0047_batch_runs_not_started.sql"),
     ),
     (48, include_str!("../migrations/0048_deployment_days.sql")),
+    (
+        52,
+        include_str!("../migrations/0052_deployments_rollback_of.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows (its last migration).

@@ -148,6 +148,19 @@ async fn releases_in_use_are_the_live_ones_and_those_in_progress() {
 async fn current_deployments_are_the_newest_per_environment_and_the_last_success() {
     use slipway_core::deploy::state::DeploymentState::*;
     on_both_backends(|store| async move {
+        // The dashboard's cells are the declared projects × environments.
+        for (i, name) in ["DEV", "INT", "MET", "PROD"].into_iter().enumerate() {
+            put_env(&store, &env(name, i as i64, false)).await;
+        }
+        let mut pets = super::vault::pets();
+        let mut shop = super::vault::pets();
+        shop.name = super::vault::n("shop");
+        pets.name = super::vault::n("pets");
+        let mut tx = store.write().await.unwrap();
+        tx.put_project(&pets).await.unwrap();
+        tx.put_project(&shop).await.unwrap();
+        tx.audit(entry("project.apply", "project/shop"));
+        tx.commit().await.unwrap();
         let mut tx = store.write().await.unwrap();
         for (project, env, version, kind, state) in [
             ("shop", "DEV", "1.0.0", "deploy", Succeeded),
