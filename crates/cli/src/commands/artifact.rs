@@ -492,3 +492,59 @@ pub(crate) fn download(remote: &Remote, digest: &str, out: &Path) -> Result<(), 
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pushed(content: &[u8], received_crc32: Option<u32>) -> Pushed {
+        serde_json::from_value(json!({
+            "outcome": "stored",
+            "artifact": {
+                "project": "pets", "component": "pets-war", "version": "1.0.0",
+                "digest": Sha256::of(content).to_hex(), "size": content.len(),
+                "provenance": {}, "signature": null, "signature_state": {"status": "unsigned"},
+                "pushed_by": "ci", "pushed_at": "2026-12-01T16:00:00Z", "purged_at": null,
+            },
+            "received_crc32": received_crc32,
+        }))
+        .expect("a push's answer")
+    }
+
+    #[test]
+    fn a_push_is_proven_by_the_size_and_crc32_the_server_received() {
+        let sent = b"the bytes read from the file";
+        let crc = crc32fast::hash(sent);
+        let nowhere = Path::new("/nonexistent/never-read");
+        let size = sent.len() as u64;
+        check_received(nowhere, &pushed(sent, Some(crc)), size, crc, None).unwrap();
+        let damaged = check_received(nowhere, &pushed(sent, Some(crc ^ 1)), size, crc, None)
+            .unwrap_err()
+            .message;
+        assert!(damaged.contains("CRC-32"), "{damaged}");
+        let cut = check_received(nowhere, &pushed(sent, Some(crc)), size + 1, crc, None)
+            .unwrap_err()
+            .message;
+        assert!(cut.contains("bytes were sent"), "{cut}");
+        let other = Sha256::of(b"what the user declared");
+        let declared = check_received(nowhere, &pushed(sent, Some(crc)), size, crc, Some(other))
+            .unwrap_err()
+            .message;
+        assert!(declared.contains("declared"), "{declared}");
+    }
+
+    #[test]
+    fn without_a_crc32_from_the_server_the_file_is_hashed_again() {
+        let dir = std::env::temp_dir().join(format!("slipway-cli-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("artifact.bin");
+        std::fs::write(&file, b"content").unwrap();
+        let crc = crc32fast::hash(b"content");
+        check_received(&file, &pushed(b"content", None), 7, crc, None).unwrap();
+        let changed = check_received(&file, &pushed(b"CONTENT", None), 7, crc, None)
+            .unwrap_err()
+            .message;
+        assert!(changed.contains("hashes to"), "{changed}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
