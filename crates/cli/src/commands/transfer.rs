@@ -1,5 +1,6 @@
-//! Moving artifact bytes between a file and the server: hashing while reading, large copies,
-//! write-behind to disk. It never decides what to send; the `artifact` verbs do.
+//! Moving artifact bytes between a file and the server: hashing (SHA-256) or counting (size and
+//! CRC-32) while reading, large copies, write-behind to disk. It never decides what to send; the
+//! `artifact` verbs do.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
