@@ -35,6 +35,12 @@ pub struct ArtifactView {
 pub struct Pushed {
     pub outcome: PushOutcome,
     pub artifact: ArtifactView,
+    /// The CRC-32 (ISO-HDLC, as gzip and zip use it) of the bytes this push's body carried, as
+    /// the server received them: the client compares it with the one it computed while sending,
+    /// so it knows the server hashed and stored exactly the bytes it read without hashing them
+    /// itself. Absent from servers older than 2026-12.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_crc32: Option<u32>,
 }
 
 /// How a push ended.

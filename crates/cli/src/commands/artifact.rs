@@ -20,7 +20,9 @@ use crate::output::{show, table};
 use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
-use super::transfer::{hash_file, local_io, read_json, write_behind, HashingReader};
+use super::transfer::{
+    hash_file, local_io, read_json, write_behind, CountingReader, HashingReader,
+};
 
 #[derive(Subcommand)]
 pub enum ArtifactCommand {
@@ -270,27 +272,75 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
         request = request.set("X-Slipway-Signature", s);
     }
     let file = File::open(&args.file).map_err(|e| local_io("open", &args.file, e))?;
-    let mut reader = HashingReader {
-        inner: BufReader::with_capacity(1 << 20, file),
-        hasher: sha2::Sha256::new(),
-    };
+    let mut reader = BufReader::with_capacity(SEND_BUFFER, CountingReader::new(file));
     let response = client.answer(request.send(&mut reader)).map_err(|mut f| {
         if f.exit == Exit::Unreachable {
             f.message.push_str("\n  hint: if the server was reachable, it may have refused the upload before reading it all (larger than its limit, or a version that exists with other content): see `slipway artifact list`");
         }
         f
     })?;
-    let sent = Sha256::from_bytes(reader.hasher.finalize().into());
+    let sent = reader.into_inner();
     let pushed: Pushed = read_json(response)?;
-    let stored = pushed.artifact.digest;
-    if stored != sent {
-        return Err(Failure::new(
-            Exit::Failed,
-            format!("error: the server recorded sha256 {stored}, but the bytes sent hash to {sent}\n  hint: the file changed while it was sent; push it again under a new version"),
-        ));
-    }
+    check_received(
+        &args.file,
+        &pushed,
+        sent.size,
+        sent.crc.finalize(),
+        declared,
+    )?;
     show(&args.remote, &pushed, describe_push);
     Ok(())
+}
+
+/// Bytes read from the file at a time while sending.
+const SEND_BUFFER: usize = 4 << 20;
+
+/// Prove the server stored exactly the bytes read from `file`: the server hashed what it
+/// received (the artifact's digest names those bytes) and answers their size and CRC-32, which
+/// must be those of what was sent. A declared digest was checked by the server already; it must
+/// be the one recorded. A server too old to answer a CRC-32 is checked the slow way: the file is
+/// hashed again.
+fn check_received(
+    file: &Path,
+    pushed: &Pushed,
+    sent_size: u64,
+    sent_crc32: u32,
+    declared: Option<Sha256>,
+) -> Result<(), Failure> {
+    let stored = pushed.artifact.digest;
+    let differs = |what: String| {
+        Failure::new(
+            Exit::Failed,
+            format!("error: the server recorded sha256 {stored}, but {what}\n  hint: the file changed while it was sent, or the bytes were damaged on their way; push it again under a new version"),
+        )
+    };
+    if declared.is_some_and(|d| d != stored) {
+        return Err(differs(format!(
+            "the digest declared was {}",
+            declared.expect("checked just above")
+        )));
+    }
+    if pushed.artifact.size != sent_size {
+        return Err(differs(format!(
+            "{sent_size} bytes were sent and the artifact has {}",
+            pushed.artifact.size
+        )));
+    }
+    match pushed.received_crc32 {
+        Some(received) if received != sent_crc32 => Err(differs(format!(
+            "the bytes it received have CRC-32 {received:08x} and those sent {sent_crc32:08x}"
+        ))),
+        Some(_) => Ok(()),
+        None if declared.is_some() => Ok(()),
+        None => {
+            let now = hash_file(file)?;
+            if now == stored {
+                Ok(())
+            } else {
+                Err(differs(format!("{} hashes to {now}", file.display())))
+            }
+        }
+    }
 }
 
 /// The provenance flags of a push, checked.
@@ -441,4 +491,60 @@ pub(crate) fn download(remote: &Remote, digest: &str, out: &Path) -> Result<(), 
         )
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pushed(content: &[u8], received_crc32: Option<u32>) -> Pushed {
+        serde_json::from_value(json!({
+            "outcome": "stored",
+            "artifact": {
+                "project": "pets", "component": "pets-war", "version": "1.0.0",
+                "digest": Sha256::of(content).to_hex(), "size": content.len(),
+                "provenance": {}, "signature": null, "signature_state": {"status": "unsigned"},
+                "pushed_by": "ci", "pushed_at": "2026-12-01T16:00:00Z", "purged_at": null,
+            },
+            "received_crc32": received_crc32,
+        }))
+        .expect("a push's answer")
+    }
+
+    #[test]
+    fn a_push_is_proven_by_the_size_and_crc32_the_server_received() {
+        let sent = b"the bytes read from the file";
+        let crc = crc32fast::hash(sent);
+        let nowhere = Path::new("/nonexistent/never-read");
+        let size = sent.len() as u64;
+        check_received(nowhere, &pushed(sent, Some(crc)), size, crc, None).unwrap();
+        let damaged = check_received(nowhere, &pushed(sent, Some(crc ^ 1)), size, crc, None)
+            .unwrap_err()
+            .message;
+        assert!(damaged.contains("CRC-32"), "{damaged}");
+        let cut = check_received(nowhere, &pushed(sent, Some(crc)), size + 1, crc, None)
+            .unwrap_err()
+            .message;
+        assert!(cut.contains("bytes were sent"), "{cut}");
+        let other = Sha256::of(b"what the user declared");
+        let declared = check_received(nowhere, &pushed(sent, Some(crc)), size, crc, Some(other))
+            .unwrap_err()
+            .message;
+        assert!(declared.contains("declared"), "{declared}");
+    }
+
+    #[test]
+    fn without_a_crc32_from_the_server_the_file_is_hashed_again() {
+        let dir = std::env::temp_dir().join(format!("slipway-cli-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("artifact.bin");
+        std::fs::write(&file, b"content").unwrap();
+        let crc = crc32fast::hash(b"content");
+        check_received(&file, &pushed(b"content", None), 7, crc, None).unwrap();
+        let changed = check_received(&file, &pushed(b"CONTENT", None), 7, crc, None)
+            .unwrap_err()
+            .message;
+        assert!(changed.contains("hashes to"), "{changed}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -184,6 +184,7 @@ pub(super) async fn push_artifact(
             PushOutcome::Restored => view::PushOutcome::Restored,
         },
         artifact: pushed.artifact.into_view(),
+        received_crc32: Some(pushed.received_crc32),
     };
     Ok((status, Json(pushed)).into_response())
 }

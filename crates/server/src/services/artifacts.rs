@@ -66,6 +66,9 @@ pub enum PushOutcome {
 pub struct Pushed {
     pub outcome: PushOutcome,
     pub artifact: StoredArtifact,
+    /// The CRC-32 of the bytes this push received, which the client checks (see
+    /// [`crate::vault::Counted`]).
+    pub received_crc32: u32,
 }
 
 fn subject(project: &Name, component: &Name, version: &ArtifactVersion) -> String {
@@ -271,7 +274,7 @@ async fn record_push(
         signature,
         ..
     } = request;
-    let (digest, size) = (received.digest, received.size);
+    let (digest, size, received_crc32) = (received.digest, received.size, received.crc32);
     let mut tx = state.store.write().await?;
     let existing = tx.artifact(&project, &component, &version).await?;
     if let Some(existing) = &existing {
@@ -294,6 +297,7 @@ async fn record_push(
             return Ok(Pushed {
                 outcome: PushOutcome::AlreadyStored,
                 artifact: existing.clone(),
+                received_crc32,
             });
         }
     }
@@ -342,7 +346,11 @@ async fn record_push(
         }),
     ));
     tx.commit().await?;
-    Ok(Pushed { outcome, artifact })
+    Ok(Pushed {
+        outcome,
+        artifact,
+        received_crc32,
+    })
 }
 
 fn immutable(existing: &StoredArtifact, other: &Sha256) -> ServiceError {

@@ -23,7 +23,7 @@ use futures_util::Stream;
 use slipway_core::Sha256;
 
 pub use s3::S3Settings;
-pub use upload::{receive, Received, UploadError};
+pub use upload::{receive, Counted, Received, UploadError};
 pub use verified::{Check, FileIdentity, Identity, VerifiedFiles};
 
 /// Settings of the vault, from the server's environment.
@@ -130,6 +130,8 @@ pub struct BlobStore {
 pub struct Staged {
     pub digest: Sha256,
     pub size: u64,
+    /// The CRC-32 of the bytes received, for the client's check (see [`Counted`]).
+    pub crc32: u32,
     upload: StagedUpload,
 }
 
@@ -209,14 +211,16 @@ impl BlobStore {
                 Ok(Staged {
                     digest: received.digest,
                     size: received.size,
+                    crc32: received.crc32,
                     upload: StagedUpload::File(received),
                 })
             }
             Backend::S3(blobs) => {
-                let (object, digest, size) = blobs.receive(body, limit).await?;
+                let (object, counted) = blobs.receive(body, limit).await?;
                 Ok(Staged {
-                    digest,
-                    size,
+                    digest: counted.digest,
+                    size: counted.size,
+                    crc32: counted.crc32,
                     upload: StagedUpload::Object(object),
                 })
             }
@@ -230,6 +234,7 @@ impl BlobStore {
             Backend::Disk(_) => Ok(Staged {
                 digest: received.digest,
                 size: received.size,
+                crc32: received.crc32,
                 upload: StagedUpload::File(received),
             }),
             Backend::S3(blobs) => {
@@ -246,12 +251,13 @@ impl BlobStore {
                         Err(e) => Some((Err(e), file)),
                     }
                 });
-                let (object, digest, size) = blobs
+                let (object, counted) = blobs
                     .receive(Box::pin(chunks), received.size.saturating_add(1))
                     .await?;
                 Ok(Staged {
-                    digest,
-                    size,
+                    digest: counted.digest,
+                    size: counted.size,
+                    crc32: counted.crc32,
                     upload: StagedUpload::Object(object),
                 })
             }

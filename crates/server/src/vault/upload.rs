@@ -1,4 +1,12 @@
 //! Receiving an upload: stream the body to a temporary file while hashing it, in constant memory.
+//!
+//! Three stages overlap, each on its own thread, so that a 1 GiB upload costs about one SHA-256
+//! of wall time: the request's task takes the body's chunks off the connection (and does
+//! nothing else, so the socket is read while the hash runs), a hashing thread computes the
+//! SHA-256 that will name the blob, and a writer thread computes the CRC-32 the client checks
+//! (see [`Counted`]), writes the file and has the kernel flush it behind (so the final fsync has
+//! little left). The chunks travel between them by reference: no copy between hyper's buffers
+//! and the file.
 
 use std::fmt::Display;
 use std::io;
@@ -9,9 +17,6 @@ use futures_util::{Stream, StreamExt};
 use sha2::Digest as _;
 use slipway_core::digest::lower_hex;
 use slipway_core::Sha256;
-
-/// Bytes are written in slices of this size: few system calls, bounded memory.
-const WRITE_BUFFER: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -40,6 +45,18 @@ impl Drop for TempFile {
     }
 }
 
+/// What was counted of an upload's bytes as they streamed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// The SHA-256, which names the blob.
+    pub digest: Sha256,
+    pub size: u64,
+    /// The CRC-32 (ISO-HDLC, as gzip and zip use it): the client computes it while sending and
+    /// compares, to know the server received exactly the bytes it read without hashing them a
+    /// second time (ARCHITECTURE.md, "Choices").
+    pub crc32: u32,
+}
+
 /// A complete upload on disk, fsynced, with its digest and size. Removed when dropped unless
 /// [`crate::vault::BlobStore::link`] moved it into place.
 #[derive(Debug)]
@@ -47,6 +64,7 @@ pub struct Received {
     file: TempFile,
     pub digest: Sha256,
     pub size: u64,
+    pub crc32: u32,
 }
 
 impl Received {
@@ -59,24 +77,30 @@ impl Received {
     }
 }
 
-/// Buffers queued for the writer thread while the network and the hash go on.
-const WRITES_AHEAD: usize = 4;
-/// The writer flushes to the disk after this many bytes, so the final fsync has little left to
-/// do: writing to the disk overlaps receiving and hashing instead of following them.
-const FLUSH_EVERY: u64 = 64 << 20;
+/// Chunks are handed from stage to stage in batches of at least this many bytes: handing over
+/// costs nothing beside hashing them, and memory stays bounded.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches queued ahead of the hashing thread, and again ahead of the writer thread: memory is
+/// at most about 2 × this × [`BATCH_BYTES`] (plus one chunk), whatever the upload's size.
+const BATCHES_AHEAD: usize = 4;
+/// The writer asks the kernel to start writing back every this many bytes, without waiting
+/// (`sync_file_range`), so that the disk works while the upload streams and the final fsync has
+/// little left to do.
+const WRITE_BACK_EVERY: u64 = 8 << 20;
 
-/// What the receiving side tells the writer thread.
-enum Write {
-    Bytes(Vec<u8>),
-    /// The body ended: flush everything and report.
-    Finish,
+/// What one stage tells the next.
+pub(crate) enum Piece {
+    Chunks(Vec<Bytes>),
+    /// The body ended: finish and report.
+    End,
 }
 
 /// Stream `body` into a new file in `tmp_dir`, hashing as it goes; refuse past `limit` bytes.
 ///
-/// The bytes are hashed here while a blocking thread writes them (a few buffers behind) and
-/// flushes them to the disk every [`FLUSH_EVERY`] bytes: receiving, hashing and the disk work at
-/// once, and memory stays bounded ([`WRITES_AHEAD`] + 1 buffers of [`WRITE_BUFFER`]).
+/// The request's task only batches the body's chunks; a hashing thread and a writer thread
+/// follow (see the module's comment). A body that fails, or a request given up (its future
+/// dropped), closes the first channel without [`Piece::End`]: both threads stop, nothing is
+/// fsynced, and the temporary file is removed.
 pub async fn receive<S, E>(mut body: S, tmp_dir: &Path, limit: u64) -> Result<Received, UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -92,67 +116,191 @@ where
         .write(true)
         .create_new(true)
         .open(&temp.path)?;
-    let (send, receive) = tokio::sync::mpsc::channel::<Write>(WRITES_AHEAD);
-    let writer = tokio::task::spawn_blocking(move || write_all(file, receive));
-    let mut hasher = sha2::Sha256::new();
+    let (to_writer, writer_inbox) = std::sync::mpsc::sync_channel::<Piece>(BATCHES_AHEAD);
+    let writer = tokio::task::spawn_blocking(move || write_all(file, writer_inbox));
+    let mut hashing = HashBehind::start(Some(to_writer));
     let mut size: u64 = 0;
-    let mut buffer: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
+    let mut going = true;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| UploadError::Interrupted(e.to_string()))?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(UploadError::TooLarge { limit });
         }
-        hasher.update(&chunk);
-        buffer.extend_from_slice(&chunk);
-        if buffer.len() >= WRITE_BUFFER {
-            let full = std::mem::replace(&mut buffer, Vec::with_capacity(WRITE_BUFFER));
-            if send.send(Write::Bytes(full)).await.is_err() {
-                // The writer stopped on an error: it says which below.
-                break;
-            }
+        if !hashing.push(chunk).await {
+            // The writer stopped on an error: it says which below.
+            going = false;
+            break;
         }
     }
-    if !buffer.is_empty() {
-        let _ = send.send(Write::Bytes(buffer)).await;
-    }
-    let _ = send.send(Write::Finish).await;
-    drop(send);
-    writer
-        .await
-        .map_err(|e| UploadError::Io(io::Error::other(e)))??;
+    let hasher = if going {
+        hashing.end().await
+    } else {
+        hashing.give_up()
+    };
+    let joined = |e: tokio::task::JoinError| UploadError::Io(io::Error::other(e));
+    // The writer's error comes first: the hasher stops only because the writer did.
+    let crc32 = writer.await.map_err(joined)??;
+    let digest = hasher.await.map_err(joined)?.ok_or_else(|| {
+        UploadError::Io(io::Error::other(
+            "the upload's hashing stopped before its end",
+        ))
+    })?;
     Ok(Received {
         file: temp,
-        digest: Sha256::from_bytes(hasher.finalize().into()),
+        digest,
         size,
+        crc32,
     })
 }
 
-/// The writer thread: write each buffer, flush every [`FLUSH_EVERY`] bytes, and on `Finish`
-/// fsync the file. A channel closed without `Finish` is an upload given up: nothing to flush.
-fn write_all(
-    mut file: std::fs::File,
-    mut receive: tokio::sync::mpsc::Receiver<Write>,
-) -> io::Result<()> {
-    use std::io::Write as _;
-    let mut unflushed: u64 = 0;
-    while let Some(message) = receive.blocking_recv() {
-        match message {
-            Write::Bytes(bytes) => {
-                file.write_all(&bytes)?;
-                unflushed += bytes.len() as u64;
-                if unflushed >= FLUSH_EVERY {
-                    file.sync_data()?;
-                    unflushed = 0;
+/// The SHA-256 of a body, computed on a thread of its own a few batches behind the request's
+/// task, which then only moves chunks: reading the connection and hashing overlap. The hashing
+/// thread passes each batch on to `then` (the disk's writer) once hashed.
+pub(crate) struct HashBehind {
+    to_hasher: tokio::sync::mpsc::Sender<Piece>,
+    hasher: tokio::task::JoinHandle<Option<Sha256>>,
+    batch: Vec<Bytes>,
+    batched: usize,
+}
+
+impl HashBehind {
+    pub(crate) fn start(then: Option<std::sync::mpsc::SyncSender<Piece>>) -> HashBehind {
+        let (to_hasher, inbox) = tokio::sync::mpsc::channel::<Piece>(BATCHES_AHEAD);
+        HashBehind {
+            to_hasher,
+            hasher: tokio::task::spawn_blocking(move || hash_all(inbox, then)),
+            batch: Vec::new(),
+            batched: 0,
+        }
+    }
+
+    /// Hand a chunk over (a reference: no copy); `false` when a later stage stopped.
+    pub(crate) async fn push(&mut self, chunk: Bytes) -> bool {
+        self.batched += chunk.len();
+        self.batch.push(chunk);
+        if self.batched < BATCH_BYTES {
+            return true;
+        }
+        self.batched = 0;
+        let batch = std::mem::take(&mut self.batch);
+        self.to_hasher.send(Piece::Chunks(batch)).await.is_ok()
+    }
+
+    /// The body ended: the hashing thread, which answers the digest of every chunk pushed
+    /// (`None` when a later stage stopped first).
+    pub(crate) async fn end(self) -> tokio::task::JoinHandle<Option<Sha256>> {
+        let _ = self.to_hasher.send(Piece::Chunks(self.batch)).await;
+        let _ = self.to_hasher.send(Piece::End).await;
+        self.hasher
+    }
+
+    /// The body will not end: the hashing thread stops without a digest.
+    pub(crate) fn give_up(self) -> tokio::task::JoinHandle<Option<Sha256>> {
+        self.hasher
+    }
+}
+
+/// The hashing thread: hash each batch, then pass it on. `None` when the body did not end
+/// ([`Piece::End`] never came) or the next stage stopped.
+fn hash_all(
+    mut inbox: tokio::sync::mpsc::Receiver<Piece>,
+    then: Option<std::sync::mpsc::SyncSender<Piece>>,
+) -> Option<Sha256> {
+    let mut hasher = sha2::Sha256::new();
+    while let Some(piece) = inbox.blocking_recv() {
+        match piece {
+            Piece::Chunks(chunks) => {
+                for chunk in &chunks {
+                    hasher.update(chunk);
+                }
+                if let Some(then) = &then {
+                    then.send(Piece::Chunks(chunks)).ok()?;
                 }
             }
-            Write::Finish => {
-                file.flush()?;
-                return file.sync_all();
+            Piece::End => {
+                if let Some(then) = &then {
+                    then.send(Piece::End).ok()?;
+                }
+                return Some(Sha256::from_bytes(hasher.finalize().into()));
+            }
+        }
+    }
+    None
+}
+
+/// The writer thread: compute the CRC-32 of each batch, write it, start its write-back every
+/// [`WRITE_BACK_EVERY`] bytes, and on [`Piece::End`] fsync the file and answer the CRC-32. A
+/// channel closed without `End` is an upload given up: nothing to flush.
+fn write_all(mut file: std::fs::File, inbox: std::sync::mpsc::Receiver<Piece>) -> io::Result<u32> {
+    let mut crc = crc32fast::Hasher::new();
+    let mut written: u64 = 0;
+    let mut flushed_to: u64 = 0;
+    for piece in inbox {
+        match piece {
+            Piece::Chunks(chunks) => {
+                for chunk in &chunks {
+                    crc.update(chunk);
+                }
+                write_chunks(&mut file, &chunks)?;
+                written += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+                if written - flushed_to >= WRITE_BACK_EVERY {
+                    write_back::start(&file, flushed_to, written - flushed_to);
+                    flushed_to = written;
+                }
+            }
+            Piece::End => {
+                file.sync_all()?;
+                return Ok(crc.finalize());
             }
         }
     }
     Err(io::Error::other("the upload was given up before its end"))
+}
+
+/// Write every chunk, a batch per system call when the kernel takes it whole.
+fn write_chunks(file: &mut std::fs::File, chunks: &[Bytes]) -> io::Result<()> {
+    use std::io::{IoSlice, Write as _};
+    let mut slices: Vec<IoSlice<'_>> = chunks
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| IoSlice::new(c))
+        .collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Starting the kernel's write-back of a range of a file without waiting for it.
+mod write_back {
+    /// Start writing `len` bytes of `file` from `offset` to the disk, and return at once: the
+    /// pages are on their way when the final fsync comes, which then has little left to wait for.
+    /// Only a hint: a failure here (a file system that does not take it) changes nothing, since
+    /// the final fsync writes and reports whatever is left.
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)] // sync_file_range(2) has no safe wrapper in std or rustix.
+    pub(super) fn start(file: &std::fs::File, offset: u64, len: u64) {
+        use std::os::fd::AsRawFd as _;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        // SAFETY: the descriptor stays open for the call (borrowed from `file`), and the call
+        // reads or writes no memory of ours.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+
+    /// Elsewhere the final fsync does all the work.
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn start(_file: &std::fs::File, _offset: u64, _len: u64) {}
 }
 
 #[cfg(test)]
@@ -173,6 +321,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.digest, Sha256::of(b"abc"));
+        assert_eq!(got.crc32, crc32fast::hash(b"abc"));
         assert_eq!(std::fs::read(got.path()).unwrap(), b"abc");
         drop(got);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
@@ -186,6 +335,38 @@ mod tests {
         )
         .await;
         assert!(matches!(cut, Err(UploadError::Interrupted(_))));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_large_upload_in_odd_chunks_is_hashed_counted_and_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        // Several batches and write-backs, in chunks that never line up with either.
+        let content: Vec<u8> = (0..(WRITE_BACK_EVERY as usize * 2 + 12_345))
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        let pieces: Vec<Result<Bytes, &'static str>> = content
+            .chunks(BATCH_BYTES / 3 + 7)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let got = receive(stream::iter(pieces), dir.path(), content.len() as u64)
+            .await
+            .unwrap();
+        assert_eq!(got.size, content.len() as u64);
+        assert_eq!(got.digest, Sha256::of(&content));
+        assert_eq!(got.crc32, crc32fast::hash(&content));
+        assert!(std::fs::read(got.path()).unwrap() == content);
+        drop(got);
+
+        // Cut after several batches went down the pipeline: nothing stays.
+        let mut cut: Vec<Result<Bytes, &'static str>> = content
+            .chunks(BATCH_BYTES)
+            .take(6)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        cut.push(Err("connection reset"));
+        let failed = receive(stream::iter(cut), dir.path(), content.len() as u64).await;
+        assert!(matches!(failed, Err(UploadError::Interrupted(_))));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -32,7 +32,7 @@ use client::{Endpoint, S3Client, S3Error};
 pub(crate) use upload::StagedObject;
 
 use super::verified::{self, Check, VerifiedFiles};
-use super::UploadError;
+use super::{Counted, UploadError};
 
 /// Bytes read at a time when hashing an object.
 const HASH_CHUNK: usize = 4 << 20;
@@ -298,7 +298,7 @@ impl S3Blobs {
         &self,
         body: S,
         limit: u64,
-    ) -> Result<(StagedObject, Sha256, u64), UploadError>
+    ) -> Result<(StagedObject, Counted), UploadError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,

@@ -12,11 +12,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
-use sha2::Digest as _;
-use slipway_core::Sha256;
 
 use super::client::{S3Client, S3Error};
-use crate::vault::UploadError;
+use crate::vault::upload::HashBehind;
+use crate::vault::{Counted, UploadError};
 
 /// The size of each part but the last (S3 wants at least 5 MiB).
 pub(crate) const PART_BYTES: usize = 8 << 20;
@@ -101,12 +100,14 @@ pub(crate) async fn receive<S, E>(
     key: String,
     mut body: S,
     limit: u64,
-) -> Result<(StagedObject, Sha256, u64), UploadError>
+) -> Result<(StagedObject, Counted), UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    let mut hasher = sha2::Sha256::new();
+    // The SHA-256 runs on its own thread while this task fills and sends parts.
+    let mut hashing = HashBehind::start(None);
+    let mut crc = crc32fast::Hasher::new();
     let mut size: u64 = 0;
     let mut buffer: Vec<u8> = Vec::with_capacity(PART_BYTES);
     let mut multipart: Option<Multipart> = None;
@@ -122,7 +123,10 @@ where
         if size > limit {
             return Err(UploadError::TooLarge { limit });
         }
-        hasher.update(&chunk);
+        crc.update(&chunk);
+        if !hashing.push(chunk.clone()).await {
+            return Err(hashing_stopped());
+        }
         let mut rest: &[u8] = &chunk;
         while !rest.is_empty() {
             let take = (PART_BYTES - buffer.len()).min(rest.len());
@@ -155,7 +159,12 @@ where
             in_flight.push_back(send_part(&client, &key, multipart.as_ref(), number, part));
         }
     }
-    let digest = Sha256::from_bytes(hasher.finalize().into());
+    let digest = hashing
+        .end()
+        .await
+        .await
+        .map_err(|e| UploadError::Io(io::Error::other(e)))?
+        .ok_or_else(hashing_stopped)?;
     match multipart {
         None => {
             let (c, k) = (client.clone(), key.clone());
@@ -181,8 +190,17 @@ where
             key,
             keep: false,
         },
-        digest,
-        size,
+        Counted {
+            digest,
+            size,
+            crc32: crc.finalize(),
+        },
+    ))
+}
+
+fn hashing_stopped() -> UploadError {
+    UploadError::Io(io::Error::other(
+        "the upload's hashing stopped before its end",
     ))
 }
 
