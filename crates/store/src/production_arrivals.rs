@@ -146,9 +146,11 @@ pub(crate) async fn rebuild_production_arrivals(tx: &mut sqlx::Transaction<'_, A
     let mut by_project: BTreeMap<String, CountChanges> = BTreeMap::new();
     let mut after = (String::new(), String::new());
     loop {
+        // A row-value comparison, which both databases read as one range of the key (spelt
+        // with OR, PostgreSQL may scan from the start at every page).
         let rows = sqlx::query(
             "SELECT project, hash, arrived_at, lead_seconds FROM production_arrivals \
-             WHERE project > $1 OR (project = $1 AND hash > $2) ORDER BY project, hash LIMIT $3",
+             WHERE (project, hash) > ($1, $2) ORDER BY project, hash LIMIT $3",
         )
         .bind(after.0.as_str())
         .bind(after.1.as_str())

@@ -258,7 +258,7 @@ pub(crate) async fn fill_widget_days(tx: &mut sqlx::Transaction<'_, Any>) -> Res
     loop {
         let rows = sqlx::query(
             "SELECT project, release_version, environment, arrived_at FROM release_arrivals \
-             WHERE project > $1 OR (project = $1 AND (release_version > $2 OR (release_version = $2 AND environment > $3))) \
+             WHERE (project, release_version, environment) > ($1, $2, $3) \
              ORDER BY project, release_version, environment LIMIT $4",
         )
         .bind(key.0.as_str())
@@ -485,29 +485,27 @@ impl Store {
         if at.environments.len() < 2 {
             return Ok(());
         }
+        // The releases that arrived in the edge, with every arrival of theirs, in one read.
         let sql = format!(
-            "SELECT project, release_version FROM release_arrivals \
-             WHERE arrived_at >= $1 AND arrived_at < $2 AND {}",
+            "SELECT project, release_version, environment, arrived_at FROM release_arrivals \
+             WHERE {} AND (project, release_version) IN (SELECT project, release_version FROM release_arrivals \
+             WHERE arrived_at >= $1 AND arrived_at < $2 AND {}) ORDER BY project, release_version",
+            at.where_sql("project", &["environment"]),
             at.where_sql("project", &["environment"])
         );
-        let arrived = at
+        let rows = at
             .bind(&sql, format_time(from), format_time(to), 1)
             .fetch_all(&self.pool)
             .await?;
-        let mut releases: Vec<(String, String)> = arrived
-            .iter()
-            .map(|r| Ok((r.try_get("project")?, r.try_get("release_version")?)))
-            .collect::<Result<_>>()?;
-        releases.sort();
-        releases.dedup();
-        let mut connection = self.pool.acquire().await?;
-        for (project, release) in releases {
-            let arrivals: Vec<(Name, Timestamp)> = arrivals_of(&mut connection, &project, &release)
-                .await?
-                .into_iter()
-                .filter(|(e, _)| at.environments.contains(e))
-                .collect();
-            for stay in stays_of(&arrivals) {
+        let mut releases: BTreeMap<(String, String), Vec<(Name, Timestamp)>> = BTreeMap::new();
+        for row in &rows {
+            releases
+                .entry((row.try_get("project")?, row.try_get("release_version")?))
+                .or_default()
+                .push((name_of(row, "environment")?, read_time(row, "arrived_at")?));
+        }
+        for arrivals in releases.values() {
+            for stay in stays_of(arrivals) {
                 if period.contains(stay.at) {
                     out.stays
                         .entry((stay.from.clone(), stay.to.clone()))
