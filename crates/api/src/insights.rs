@@ -1,6 +1,6 @@
-//! Insights' answers: the DORA figures of a period (`GET /api/v1/insights/dora`). The figures
-//! and their drill-down lists are `core::insights` values, whose serde form is the wire form;
-//! this view adds what they were computed over.
+//! Insights' answers: the DORA figures of a period (`GET /api/v1/insights/dora`) and the pages
+//! of deployments and commits behind them. The figures are `core::insights` values, whose
+//! serde form is the wire form; these views add what they were computed over.
 
 use serde::{Deserialize, Serialize};
 use slipway_core::insights::Dora;
@@ -38,10 +38,13 @@ pub struct DoraView {
     pub drill_down: Option<DrillDownLinks>,
 }
 
-/// Where the deployments behind each counted figure are paged: the answer gives their number,
-/// these paths list them (`GET /api/v1/insights/dora/deployments`, with the question's filters).
+/// Where the deployments and commits behind each counted figure are paged: the answer gives
+/// their number, these paths list them (`GET /api/v1/insights/dora/deployments` and
+/// `…/dora/commits`, with the question's filters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrillDownLinks {
+    /// The commits lead time counts (`lead_time.spread.count`).
+    pub lead_time: String,
     /// The successful production deployments (`deployment_frequency.count`).
     pub deployment_frequency: String,
     /// The production deployments that ended (`change_failure_rate.counted`).
@@ -81,6 +84,39 @@ pub struct CountedDeploymentsView {
     /// How many deployments the figure counts in the period, over every page.
     pub count: u64,
     pub items: Vec<CountedDeploymentView>,
+    /// The cursor of the next page (give it as `after`); `null` on the last.
+    pub next: Option<String>,
+}
+
+/// One commit behind lead time: authored, then first in production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountedCommitView {
+    pub project: String,
+    pub hash: String,
+    pub authored_at: String,
+    /// When its first successful production deployment ended.
+    pub deployed_at: String,
+    /// That deployment.
+    pub deployment: i64,
+    /// `deployed_at − authored_at` (0 when the authored time is later: a wrong clock).
+    pub seconds: i64,
+}
+
+/// `GET /api/v1/insights/dora/commits?project=&team=&environment=&from=&to=&after=&limit=`: a
+/// page of the commits lead time counts, in the order of their arrival in production (then
+/// project, hash): a keyset page (`items`, `next`: pass it back as `after`), read as
+/// [`crate::Page`] too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountedCommitsView {
+    pub definitions_version: String,
+    pub project: Option<String>,
+    pub team: Option<String>,
+    pub environment: Option<String>,
+    pub from: String,
+    pub to: String,
+    /// How many commits lead time counts in the period, over every page.
+    pub count: u64,
+    pub items: Vec<CountedCommitView>,
     /// The cursor of the next page (give it as `after`); `null` on the last.
     pub next: Option<String>,
 }

@@ -800,6 +800,7 @@ async fn an_operator_signs_in_and_reads_the_console_in_a_real_browser() {
                     "/insights/deployments?figure=deployment-frequency",
                     "insights-deployments",
                 ),
+                ("/insights/commits", "insights-commits"),
                 ("/complaints", "complaints"),
                 ("/alerts", "alerts"),
                 ("/config-changes", "config-changes"),

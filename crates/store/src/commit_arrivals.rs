@@ -1,9 +1,9 @@
 //! Each commit's first successful deployment into each environment (migration 0038): written in
 //! the transaction that records a deployment's success, together with the lead-time counts per
 //! day of `lead_time_days.rs` (migration 0040), and read as lead-time facts: spreads from those
-//! counts, the drill-down (the latest commits) exactly from this table, so that lead time for
-//! changes costs the same over two years as over a month (issue 14's budget: two years,
-//! 1 000 000 commits, ≤ 200 ms).
+//! counts, the drill-down (a page of commits at a time) exactly from this table, so that lead
+//! time for changes costs the same over two years as over a month (issue 14's budget: two
+//! years, 1 000 000 commits, ≤ 200 ms).
 //!
 //! The definition it follows is `core::insights::LeadTimeFacts::of`; the store tests compare
 //! the two over generated histories. It never decides which environments are production: the
@@ -13,11 +13,14 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
-use slipway_core::insights::{CommitLeadTime, LeadTimeFacts, Spread, LEAD_TIME_RANGES};
+use slipway_core::insights::{
+    CommitCursor, CommitLeadTime, LeadTimeFacts, Period, Spread, LEAD_TIME_RANGES,
+};
 use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
+use crate::arrivals::{lead_seconds, replaces, Arriving};
 use crate::deployments::StoredDeployment;
 use crate::insights::{InsightScope, ProjectSelection};
 use crate::lead_time_days::CountChanges;
@@ -27,14 +30,6 @@ use crate::{Result, Store, StoreError, WriteTx};
 
 /// Rows per multi-row insert: 7 parameters each, far below every backend's limit.
 const ROWS_PER_INSERT: usize = 200;
-
-/// A successful deployment, as the arrivals it writes see it.
-struct Arriving<'a> {
-    deployment: i64,
-    project: &'a str,
-    environment: &'a str,
-    at: Timestamp,
-}
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -55,12 +50,6 @@ async fn release_commits_of(
     rows.iter()
         .map(|row| Ok((row.try_get("hash")?, read_time(row, "authored_at")?)))
         .collect()
-}
-
-/// Whether `arriving` replaces a stored arrival `(at, deployment)`: it is earlier, or as early
-/// by a smaller deployment number (the rule of the upsert in [`write_arrivals`]).
-fn replaces(arriving: &Arriving<'_>, stored: (Timestamp, i64)) -> bool {
-    (arriving.at, arriving.deployment) < stored
 }
 
 /// What writing `chunk`'s arrivals changes in the lead-time counts (migration 0040): a new
@@ -105,10 +94,6 @@ async fn count_changes(
         }
     }
     Ok(())
-}
-
-fn lead_seconds(arrived: Timestamp, authored: Timestamp) -> i64 {
-    arrived.duration_since(authored).as_secs().max(0)
 }
 
 /// Write the arrival of `commits` with `arriving`; an arrival already stored stays unless this
@@ -203,6 +188,16 @@ impl WriteTx<'_> {
         if d.kind != DeploymentKind::Deploy || d.state != DeploymentState::Succeeded {
             return Ok(());
         }
+        // The release's own arrival (time in an environment, migration 0050) is recorded with
+        // its commits'.
+        crate::widget_days::record_release_arrival(
+            &mut self.tx,
+            &d.project,
+            &d.release_version,
+            &d.environment,
+            at,
+        )
+        .await?;
         let commits = release_commits_of(&mut self.tx, &d.project, &d.release_version).await?;
         let arriving = Arriving {
             deployment: id,
@@ -212,29 +207,46 @@ impl WriteTx<'_> {
         };
         let mut changes = CountChanges::default();
         write_arrivals(&mut self.tx, &arriving, &commits, Some(&mut changes)).await?;
-        changes.apply(&mut self.tx, &d.project).await
+        changes.apply(&mut self.tx, &d.project).await?;
+        crate::production_arrivals::record_production_arrivals(&mut self.tx, &arriving, &commits)
+            .await
     }
+}
+
+/// Where the first production arrivals of a question are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    /// One production environment: its rows of `commit_arrivals`.
+    One,
+    /// The environments declared production: `production_arrivals` (migration 0050).
+    Declared,
+    /// Several environments that are not those declared: each commit's earliest row among
+    /// them, found by the database (an exact sort, for any other set).
+    Several,
 }
 
 /// The commits whose first arrival in any production environment is in the period, as SQL
 /// (`reached`: project, hash, arrived_at, deployment_id, authored_at, lead_seconds), bound by
 /// [`bound`]: the period, the project and team asked for, then the environments.
-fn reached_sql(projects: ProjectSelection<'_>, environments: usize) -> String {
+fn reached_sql(projects: ProjectSelection<'_>, environments: usize, from: Reached) -> String {
     let list = placeholders(3 + projects.parameters(), environments);
     // With one production environment a commit has one row there; with several, a row is the
     // commit's first only when no other production row is earlier.
-    let first = if environments > 1 {
-        format!(
-            " AND NOT EXISTS (SELECT 1 FROM commit_arrivals e WHERE e.project = a.project AND e.hash = a.hash \
-             AND e.environment IN ({list}) AND (e.arrived_at < a.arrived_at \
-             OR (e.arrived_at = a.arrived_at AND e.deployment_id < a.deployment_id)))"
-        )
-    } else {
-        String::new()
+    let (table, first) = match from {
+        Reached::One => ("commit_arrivals", String::new()),
+        Reached::Declared => ("production_arrivals", String::new()),
+        Reached::Several => (
+            "commit_arrivals",
+            format!(
+                " AND NOT EXISTS (SELECT 1 FROM commit_arrivals e WHERE e.project = a.project AND e.hash = a.hash \
+                 AND e.environment IN ({list}) AND (e.arrived_at < a.arrived_at \
+                 OR (e.arrived_at = a.arrived_at AND e.deployment_id < a.deployment_id)))"
+            ),
+        ),
     };
     format!(
         "reached AS (SELECT a.project, a.hash, a.arrived_at, a.deployment_id, a.authored_at, a.lead_seconds \
-         FROM commit_arrivals a WHERE a.environment IN ({list}) AND a.arrived_at >= $1 AND a.arrived_at < $2 \
+         FROM {table} a WHERE a.environment IN ({list}) AND a.arrived_at >= $1 AND a.arrived_at < $2 \
          AND {}{first})",
         projects.condition("a.project", 3)
     )
@@ -246,13 +258,14 @@ fn reached_sql(projects: ProjectSelection<'_>, environments: usize) -> String {
 /// over one window so the database sorts once. With one production environment the counts of
 /// `lead_time_days.rs` give the same figure within the bound, whatever the period's length.
 fn spreads_sql(projects: ProjectSelection<'_>, environments: usize) -> String {
+    let reached = reached_sql(projects, environments, Reached::Several);
     format!(
         "WITH {}, ranked AS (SELECT '' AS environment, lead_seconds AS v, ROW_NUMBER() OVER w AS rn, \
            COUNT(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n FROM reached \
            WINDOW w AS (ORDER BY lead_seconds)) \
          SELECT environment, v, rn, n FROM ranked \
          WHERE rn = (n * 50 + 99) / 100 OR rn = (n * 90 + 99) / 100",
-        reached_sql(projects, environments)
+        reached
     )
 }
 
@@ -272,17 +285,27 @@ fn ranges_sql(projects: ProjectSelection<'_>, environments: usize) -> String {
     }
     format!(
         "WITH {} SELECT {} FROM reached",
-        reached_sql(projects, environments),
+        reached_sql(projects, environments, Reached::Several),
         sums.join(", ")
     )
 }
 
-fn listed_sql(projects: ProjectSelection<'_>, environments: usize) -> String {
+/// A page of `reached` in the drill-down's order (`core::insights::CommitCursor`): after the
+/// cursor when `after` (its three parameters numbered from `$first`), then the limit.
+fn page_sql(reached: String, after: bool, first: usize) -> String {
+    let keyset = if after {
+        let (at, project, hash) = (first, first + 1, first + 2);
+        format!(
+            "WHERE arrived_at >= ${at} AND (arrived_at > ${at} OR (arrived_at = ${at} \
+             AND (project > ${project} OR (project = ${project} AND hash > ${hash})))) "
+        )
+    } else {
+        String::new()
+    };
+    let limit = if after { first + 3 } else { first };
     format!(
-        "WITH {} SELECT project, hash, arrived_at, deployment_id, authored_at, lead_seconds FROM reached \
-         ORDER BY arrived_at DESC, project DESC, hash DESC LIMIT {}",
-        reached_sql(projects, environments),
-        slipway_core::insights::LISTED_COMMITS
+        "WITH {reached} SELECT project, hash, arrived_at, deployment_id, authored_at, lead_seconds FROM reached \
+         {keyset}ORDER BY arrived_at, project, hash LIMIT ${limit}"
     )
 }
 
@@ -340,11 +363,12 @@ fn spreads(rows: &[AnyRow]) -> Result<BTreeMap<String, Spread>> {
 
 impl Store {
     /// The lead times of a period: of the commits whose first successful deployment into one
-    /// of `scope.environments` (the production ones) ended in `[from, to)`, their spread, their
-    /// count per range and the latest of them; and per environment of `chain`, the spread of
+    /// of `scope.environments` (the production ones) ended in `[from, to)`, their spread and
+    /// their count per range (`counted_commits` pages them); and per environment of `chain`, the spread of
     /// the commits whose first arrival there is in the period. Spreads come from the counts of
-    /// `lead_time_days.rs` (within `core::insights::LEAD_TIME_ERROR`), except production's over
-    /// several production environments, computed exactly here.
+    /// `lead_time_days.rs` (within `core::insights::LEAD_TIME_ERROR`); production's over several
+    /// production environments from the counts of `production_arrivals.rs` when they are the
+    /// environments declared production, else computed exactly here (an exact sort).
     pub async fn lead_time_facts(
         &self,
         scope: &InsightScope<'_>,
@@ -367,26 +391,80 @@ impl Store {
                 let counted = histograms.get(one).cloned().unwrap_or_default();
                 (counted.spread(), counted.ranges())
             }
+            several if self.declared_production(several).await? => {
+                let counted = self
+                    .production_histogram(scope.projects(), from, to)
+                    .await?;
+                (counted.spread(), counted.ranges())
+            }
             _ => self.first_production_arrivals(scope, from, to).await?,
         };
         let stages = histograms
             .into_iter()
             .filter_map(|(environment, counted)| counted.spread().map(|s| (environment, s)))
             .collect();
-        let listed_sql = listed_sql(scope.projects(), count);
-        let mut commits = bound(&listed_sql, scope, from, to)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(listed)
-            .collect::<Result<Vec<_>>>()?;
-        commits.reverse();
         Ok(LeadTimeFacts {
             production,
             stages,
             ranges,
-            commits,
         })
+    }
+
+    /// A page of the commits lead time counts over `period` (their first successful
+    /// deployment into one of `scope.environments` ended in it), in the drill-down's order
+    /// (arrival, project, hash), after `after`: a keyset page that never shifts when later
+    /// commits arrive, read through an index in that order.
+    pub async fn counted_commits(
+        &self,
+        scope: &InsightScope<'_>,
+        period: &Period,
+        after: Option<&CommitCursor>,
+        limit: i64,
+    ) -> Result<Vec<CommitLeadTime>> {
+        let count = scope.environments.len();
+        let from = match scope.environments {
+            [] => return Ok(Vec::new()),
+            [_] => Reached::One,
+            several if self.declared_production(several).await? => Reached::Declared,
+            _ => Reached::Several,
+        };
+        let first = 3 + scope.projects().parameters() + count;
+        let sql = page_sql(
+            reached_sql(scope.projects(), count, from),
+            after.is_some(),
+            first,
+        );
+        let mut query = bound(&sql, scope, period.from(), period.to());
+        if let Some(cursor) = after {
+            query = query
+                .bind(format_time(cursor.arrived_at))
+                .bind(cursor.project.to_string())
+                .bind(cursor.hash.clone());
+        }
+        query
+            .bind(limit.clamp(1, 501))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(listed)
+            .collect()
+    }
+
+    /// Whether `environments` are exactly those declared production, whose first arrivals
+    /// `production_arrivals` keeps (migration 0050).
+    async fn declared_production(&self, environments: &[Name]) -> Result<bool> {
+        let rows = sqlx::query("SELECT name FROM environments WHERE production <> 0")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut declared = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("name"))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut asked: Vec<String> = environments.iter().map(Name::to_string).collect();
+        declared.sort();
+        asked.sort();
+        asked.dedup();
+        Ok(declared == asked)
     }
 
     /// The exact spread and counts per range of the commits whose first arrival in any of

@@ -80,7 +80,10 @@ impl WriteTx<'_> {
         row.as_ref().map(environment).transpose()
     }
 
+    /// Create or change an environment; when that changes which environments are production,
+    /// production's first arrivals are rebuilt in the same transaction (migration 0050).
     pub async fn put_environment(&mut self, env: &Environment) -> Result<()> {
+        let before = crate::production_arrivals::declared_production(&mut self.tx).await?;
         sqlx::query(
             "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure, gates, require_signatures, production) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (name) DO UPDATE SET position = excluded.position, region = excluded.region, protected = excluded.protected, \
@@ -102,15 +105,27 @@ impl WriteTx<'_> {
         .bind(flag(env.production))
         .execute(&mut *self.tx)
         .await?;
-        Ok(())
+        self.production_changed(before).await
     }
 
     /// Delete an environment; `false` if it did not exist.
     pub async fn delete_environment(&mut self, name: &Name) -> Result<bool> {
+        let before = crate::production_arrivals::declared_production(&mut self.tx).await?;
         let done = sqlx::query("DELETE FROM environments WHERE name = $1")
             .bind(name.as_str())
             .execute(&mut *self.tx)
             .await?;
+        self.production_changed(before).await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Rebuild production's first arrivals when the environments declared production are no
+    /// longer `before` (an apply that changes nothing there costs two small reads).
+    async fn production_changed(&mut self, before: Vec<String>) -> Result<()> {
+        let now = crate::production_arrivals::declared_production(&mut self.tx).await?;
+        if now != before {
+            crate::production_arrivals::rebuild_production_arrivals(&mut self.tx).await?;
+        }
+        Ok(())
     }
 }

@@ -154,8 +154,11 @@ impl Store {
     }
 
     /// The deployments (dry runs left out) into `scope.environments` created in the scope's
-    /// times, with whether their release is a hotfix, in the order of their ids.
-    pub async fn insight_deployments(
+    /// times, with whether their release is a hotfix, in the order of their ids: every row, what
+    /// the insights read before they read counts (kept for the tests and benchmarks that
+    /// compare the two).
+    #[cfg(test)]
+    pub(crate) async fn insight_deployments(
         &self,
         scope: &InsightScope<'_>,
     ) -> Result<Vec<DeploymentFact>> {

@@ -50,39 +50,78 @@ impl CountChanges {
         *self.changes.entry(key).or_default() += by;
     }
 
-    /// Write the changes of `project`'s counts, in the caller's transaction.
+    /// Write the changes of `project`'s counts per environment (`lead_time_days`), in the
+    /// caller's transaction.
     pub(crate) async fn apply(
         self,
         tx: &mut sqlx::Transaction<'_, Any>,
         project: &str,
+    ) -> Result<()> {
+        self.apply_to(tx, project, CountTable::PerEnvironment).await
+    }
+
+    /// Write the changes of `project`'s counts into `table`; for
+    /// [`CountTable::Production`] the environment of each change is left out (production as a
+    /// whole: every change is counted there with an empty environment).
+    pub(crate) async fn apply_to(
+        self,
+        tx: &mut sqlx::Transaction<'_, Any>,
+        project: &str,
+        table: CountTable,
     ) -> Result<()> {
         let changes: Vec<_> = self
             .changes
             .into_iter()
             .filter(|(_, by)| *by != 0)
             .collect();
+        let columns = table.columns();
         for chunk in changes.chunks(ROWS_PER_INSERT) {
             let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(i * 5 + 1, 5)))
+                .map(|i| format!("({})", placeholders(i * columns + 1, columns)))
                 .collect();
-            let sql = format!(
-                "INSERT INTO lead_time_days (project, environment, day, bucket, commits) VALUES {} \
-                 ON CONFLICT (project, environment, day, bucket) \
-                 DO UPDATE SET commits = lead_time_days.commits + excluded.commits",
-                values.join(", ")
-            );
+            let sql = match table {
+                CountTable::PerEnvironment => format!(
+                    "INSERT INTO lead_time_days (project, environment, day, bucket, commits) VALUES {} \
+                     ON CONFLICT (project, environment, day, bucket) \
+                     DO UPDATE SET commits = lead_time_days.commits + excluded.commits",
+                    values.join(", ")
+                ),
+                CountTable::Production => format!(
+                    "INSERT INTO production_lead_days (project, day, bucket, commits) VALUES {} \
+                     ON CONFLICT (project, day, bucket) \
+                     DO UPDATE SET commits = production_lead_days.commits + excluded.commits",
+                    values.join(", ")
+                ),
+            };
             let mut query = sqlx::query(&sql);
             for ((environment, day, bucket), by) in chunk {
-                query = query
-                    .bind(project)
-                    .bind(environment.as_str())
-                    .bind(day.as_str())
-                    .bind(*bucket)
-                    .bind(*by);
+                query = query.bind(project);
+                if table == CountTable::PerEnvironment {
+                    query = query.bind(environment.as_str());
+                }
+                query = query.bind(day.as_str()).bind(*bucket).bind(*by);
             }
             query.execute(&mut **tx).await?;
         }
         Ok(())
+    }
+}
+
+/// Where lead-time counts are kept: per environment (migration 0040), or for production as a
+/// whole, each commit counted once at its first production arrival (migration 0050).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CountTable {
+    PerEnvironment,
+    Production,
+}
+
+impl CountTable {
+    /// Parameters per row.
+    fn columns(self) -> usize {
+        match self {
+            CountTable::PerEnvironment => 5,
+            CountTable::Production => 4,
+        }
     }
 }
 
@@ -219,6 +258,74 @@ impl Store {
             );
         }
         Ok(out)
+    }
+
+    /// The lead times of the commits whose first arrival in production (any environment
+    /// declared production, migration 0050) is in `[from, to)`, counted per bucket: whole UTC
+    /// days from `production_lead_days`, the parts of days at either end from
+    /// `production_arrivals` themselves.
+    pub(crate) async fn production_histogram(
+        &self,
+        projects: ProjectSelection<'_>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<LeadHistogram> {
+        let mut out = LeadHistogram::default();
+        let first_day = if midnight(from) == from {
+            from
+        } else {
+            midnight(from) + SignedDuration::from_hours(24)
+        };
+        let last_day = midnight(to);
+        if first_day >= last_day {
+            self.count_production(&mut out, projects, from, to).await?;
+            return Ok(out);
+        }
+        self.count_production(&mut out, projects, from, first_day)
+            .await?;
+        self.count_production(&mut out, projects, last_day, to)
+            .await?;
+        let sql = format!(
+            "SELECT bucket, CAST(SUM(commits) AS BIGINT) AS commits FROM production_lead_days \
+             WHERE day >= $1 AND day < $2 AND {} GROUP BY bucket",
+            projects.condition("project", 3)
+        );
+        let query = sqlx::query(&sql)
+            .bind(day_of(first_day))
+            .bind(day_of(last_day));
+        for row in &projects.bind(query).fetch_all(&self.pool).await? {
+            let bucket: i64 = row.try_get("bucket")?;
+            let commits: i64 = row.try_get("commits")?;
+            out.add(
+                u16::try_from(bucket).unwrap_or(u16::MAX),
+                u64::try_from(commits).unwrap_or(0),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Count the first production arrivals of `[from, to)` one by one (a part of a day at most).
+    async fn count_production(
+        &self,
+        out: &mut LeadHistogram,
+        projects: ProjectSelection<'_>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<()> {
+        if from >= to {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT lead_seconds FROM production_arrivals WHERE arrived_at >= $1 AND arrived_at < $2 AND {}",
+            projects.condition("project", 3)
+        );
+        let query = sqlx::query(&sql)
+            .bind(format_time(from))
+            .bind(format_time(to));
+        for row in &projects.bind(query).fetch_all(&self.pool).await? {
+            out.add_seconds(row.try_get("lead_seconds")?);
+        }
+        Ok(())
     }
 
     /// Count the first arrivals of `[from, to)` one by one (a part of a day at most).

@@ -7,6 +7,7 @@
 
 mod access;
 mod alerts;
+mod arrivals;
 mod artifacts;
 mod audit;
 pub mod backup;
@@ -41,6 +42,7 @@ mod migrations;
 mod notable_deployments;
 mod page;
 mod plans;
+mod production_arrivals;
 mod projects;
 mod quality;
 mod quality_gates;
@@ -57,6 +59,7 @@ mod wakeups;
 mod wal;
 mod webhooks;
 mod weekly_reports;
+mod widget_days;
 
 use std::path::Path;
 use std::sync::Arc;

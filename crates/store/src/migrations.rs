@@ -58,6 +58,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0047_batch_runs_not_started.sql"),
     ),
     (48, include_str!("../migrations/0048_deployment_days.sql")),
+    (50, include_str!("../migrations/0050_insight_counts.sql")),
     (
         52,
         include_str!("../migrations/0052_deployments_rollback_of.sql"),
@@ -136,6 +137,10 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 48 {
             crate::deployment_days::fill_deployment_days(&mut tx).await?;
+        }
+        if *version == 50 {
+            crate::production_arrivals::rebuild_production_arrivals(&mut tx).await?;
+            crate::widget_days::fill_widget_days(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)

@@ -1,9 +1,10 @@
 //! `insights dora`: the DORA figures of a period, read from the server (which computes them) and
 //! printed with their bands and goals, or as JSON with the notable deployments behind them;
-//! `insights deployments`: every deployment a figure counts, a page at a time.
+//! `insights deployments`: every deployment a figure counts, a page at a time;
+//! `insights commits`: every commit lead time counts, a page at a time.
 
 use clap::{Args, Subcommand};
-use slipway_api::insights::{CountedDeploymentView, DoraStatus, DoraView};
+use slipway_api::insights::{CountedCommitView, CountedDeploymentView, DoraStatus, DoraView};
 use slipway_api::Page;
 use slipway_core::insights::{Band, Goal, Spread};
 
@@ -17,7 +18,7 @@ use crate::remote::Remote;
 pub enum InsightsCommand {
     /// Deployment frequency, lead time, change failure rate, recovery time and rework rate.
     #[command(
-        after_help = "Examples:\n  slipway insights dora --project pets\n  slipway insights dora --team payments\n  slipway insights dora --project pets --env PROD-EU --from 2026-01-01 --to 2026-04-01\n  slipway insights dora -o json      # with the failed deployments, recoveries and latest commits\n  slipway insights deployments --figure deployment-frequency --project pets   # every one counted\n\nDefinitions: docs/insights.md. Production environments are declared with `production: true`."
+        after_help = "Examples:\n  slipway insights dora --project pets\n  slipway insights dora --team payments\n  slipway insights dora --project pets --env PROD-EU --from 2026-01-01 --to 2026-04-01\n  slipway insights dora -o json      # with the failed deployments, recoveries and drill-down paths\n  slipway insights deployments --figure deployment-frequency --project pets   # every one counted\n  slipway insights commits --project pets   # every commit lead time counts\n\nDefinitions: docs/insights.md. Production environments are declared with `production: true`."
     )]
     Dora(DoraArgs),
     /// The deployments behind a figure, a page at a time (the DORA answer gives their number).
@@ -25,6 +26,20 @@ pub enum InsightsCommand {
         after_help = "Examples:\n  slipway insights deployments --figure deployment-frequency --project pets\n  slipway insights deployments --figure change-failure-rate --project pets --from 2025-01-01 --to 2026-12-01 --all -o json\n\nFigures: deployment-frequency (successful production deployments), change-failure-rate (every production deployment that ended), rework-rate (those and the rollbacks)."
     )]
     Deployments(DeploymentsArgs),
+    /// The commits behind lead time for changes, a page at a time, in order of arrival in
+    /// production (the DORA answer gives their number).
+    #[command(
+        after_help = "Examples:\n  slipway insights commits --project pets\n  slipway insights commits --project pets --from 2025-01-01 --to 2026-12-01 --all -o json\n  slipway insights commits --project pets --limit 50 --after '<next of the page before>'\n\nEach commit is counted once, at its first successful deployment into any production environment (or into --env)."
+    )]
+    Commits(CommitsArgs),
+}
+
+#[derive(Args)]
+pub struct CommitsArgs {
+    #[command(flatten)]
+    question: DoraArgs,
+    #[command(flatten)]
+    page: PageFlags,
 }
 
 #[derive(Args)]
@@ -63,6 +78,7 @@ pub(crate) fn insights(command: InsightsCommand) -> Result<(), Failure> {
     match command {
         InsightsCommand::Dora(args) => dora(args),
         InsightsCommand::Deployments(args) => deployments(args),
+        InsightsCommand::Commits(args) => commits(args),
     }
 }
 
@@ -118,6 +134,46 @@ fn deployments(args: DeploymentsArgs) -> Result<(), Failure> {
         );
         let verb = format!("slipway insights deployments --figure {}", args.figure);
         if let Some(hint) = paging::more_hint(page.next.as_deref(), &verb) {
+            eprintln!("{hint}");
+        }
+    });
+    Ok(())
+}
+
+fn commits(args: CommitsArgs) -> Result<(), Failure> {
+    let remote = &args.question.remote;
+    let path = format!(
+        "/api/v1/insights/dora/commits?{}",
+        question(&args.question).join("&")
+    );
+    let page: Page<CountedCommitView> = paging::read(&remote.client(), &path, &args.page)?;
+    show(remote, &page, |page| {
+        let rows: Vec<Vec<String>> = page
+            .items
+            .iter()
+            .map(|c| {
+                vec![
+                    c.project.clone(),
+                    c.hash.chars().take(12).collect(),
+                    c.authored_at.clone(),
+                    c.deployed_at.clone(),
+                    c.deployment.to_string(),
+                    duration(c.seconds),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "PROJECT",
+                "COMMIT",
+                "AUTHORED",
+                "IN PRODUCTION",
+                "DEPLOYMENT",
+                "LEAD TIME",
+            ],
+            &rows,
+        );
+        if let Some(hint) = paging::more_hint(page.next.as_deref(), "slipway insights commits") {
             eprintln!("{hint}");
         }
     });

@@ -33,9 +33,65 @@ pub struct StageLeadTime {
     pub goal: Goal,
 }
 
-/// How many of a period's commits [`LeadTime::commits`] lists: the latest to reach production.
-/// The spread and the ranges count every commit; the list is the drill-down a person reads.
-pub const LISTED_COMMITS: usize = 1_000;
+/// Where a page of the commits behind lead time ends: the last commit's arrival in production,
+/// project and hash, the order the drill-down pages in (keyset: a page never shifts when later
+/// commits arrive). Written `ARRIVED~PROJECT~HASH` (`~` is in neither a time nor a name; the
+/// hash is the rest, whatever it holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitCursor {
+    pub arrived_at: Timestamp,
+    pub project: Name,
+    pub hash: String,
+}
+
+impl CommitCursor {
+    /// The cursor just after `commit`.
+    pub fn after(commit: &CommitLeadTime) -> CommitCursor {
+        CommitCursor {
+            arrived_at: commit.deployed_at,
+            project: commit.project.clone(),
+            hash: commit.hash.clone(),
+        }
+    }
+
+    /// Whether `commit` comes after the cursor in the drill-down's order.
+    pub fn precedes(&self, commit: &CommitLeadTime) -> bool {
+        (self.arrived_at, &self.project, &self.hash)
+            < (commit.deployed_at, &commit.project, &commit.hash)
+    }
+}
+
+impl std::fmt::Display for CommitCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}~{}~{}", self.arrived_at, self.project, self.hash)
+    }
+}
+
+/// Text that is not a [`CommitCursor`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a cursor of the commits' pages (ARRIVED~PROJECT~HASH)")]
+pub struct BadCommitCursor(pub String);
+
+impl std::str::FromStr for CommitCursor {
+    type Err = BadCommitCursor;
+
+    fn from_str(text: &str) -> Result<CommitCursor, BadCommitCursor> {
+        let bad = || BadCommitCursor(text.to_string());
+        let mut parts = text.splitn(3, '~');
+        let (Some(at), Some(project), Some(hash)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        if hash.is_empty() {
+            return Err(bad());
+        }
+        Ok(CommitCursor {
+            arrived_at: at.parse().map_err(|_| bad())?,
+            project: Name::parse(project).map_err(|_| bad())?,
+            hash: hash.to_string(),
+        })
+    }
+}
 
 /// The commits of a period whose lead time falls in one of [`LEAD_TIME_RANGES`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,35 +111,16 @@ pub struct LeadTimeFacts {
     /// Authored → first successful deployment into each environment, for the commits whose
     /// first arrival there is in the period.
     pub stages: Vec<(Name, Spread)>,
-    /// Those commits counted per range of [`LEAD_TIME_RANGES`], in its order.
+    /// Those commits counted per range of [`LEAD_TIME_RANGES`], in its order; the commits
+    /// themselves are paged (`counted_commits`), never listed with the figures.
     pub ranges: [u64; 5],
-    /// The latest [`LISTED_COMMITS`] of them, in order of arrival in production.
-    pub commits: Vec<CommitLeadTime>,
 }
 
 impl LeadTimeFacts {
     /// The definition, over whole commit histories: each commit's first arrival in production
     /// and in every environment.
     pub fn of(commits: &[CommitFact], production: &[Name], period: &Period) -> LeadTimeFacts {
-        let reached: Vec<(&CommitFact, &Arrival)> = commits
-            .iter()
-            .filter_map(|c| first_in(c, production).map(|a| (c, a)))
-            .filter(|(_, a)| period.contains(a.at))
-            .collect();
-        let mut listed: Vec<CommitLeadTime> = reached
-            .iter()
-            .map(|(c, a)| CommitLeadTime {
-                project: c.project.clone(),
-                hash: c.hash.clone(),
-                authored_at: c.authored_at,
-                deployed_at: a.at,
-                deployment: a.deployment,
-                seconds: seconds(c.authored_at, a.at),
-            })
-            .collect();
-        listed.sort_by(|a, b| {
-            (a.deployed_at, &a.project, &a.hash).cmp(&(b.deployed_at, &b.project, &b.hash))
-        });
+        let listed = counted_commits(commits, production, period);
         let mut ranges = [0u64; 5];
         for c in &listed {
             ranges[range_of(c.seconds)] += 1;
@@ -110,14 +147,39 @@ impl LeadTimeFacts {
             .collect();
         let values: Vec<i64> = listed.iter().map(|c| c.seconds).collect();
         let production = Spread::of(&values);
-        let skip = listed.len().saturating_sub(LISTED_COMMITS);
         LeadTimeFacts {
             production,
             stages,
             ranges,
-            commits: listed.split_off(skip),
         }
     }
+}
+
+/// The commits lead time counts over `period` (those whose first arrival in any of
+/// `production` is in it), in the drill-down's order: arrival, project, hash
+/// ([`CommitCursor`]). The definition the store's pages follow.
+pub fn counted_commits(
+    commits: &[CommitFact],
+    production: &[Name],
+    period: &Period,
+) -> Vec<CommitLeadTime> {
+    let mut listed: Vec<CommitLeadTime> = commits
+        .iter()
+        .filter_map(|c| first_in(c, production).map(|a| (c, a)))
+        .filter(|(_, a)| period.contains(a.at))
+        .map(|(c, a)| CommitLeadTime {
+            project: c.project.clone(),
+            hash: c.hash.clone(),
+            authored_at: c.authored_at,
+            deployed_at: a.at,
+            deployment: a.deployment,
+            seconds: seconds(c.authored_at, a.at),
+        })
+        .collect();
+    listed.sort_by(|a, b| {
+        (a.deployed_at, &a.project, &a.hash).cmp(&(b.deployed_at, &b.project, &b.hash))
+    });
+    listed
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,11 +194,9 @@ pub struct LeadTime {
     pub goal: Goal,
     /// The chain's stages, in delivery order.
     pub stages: Vec<StageLeadTime>,
-    /// Every commit counted per range of [`LEAD_TIME_RANGES`].
+    /// Every commit counted per range of [`LEAD_TIME_RANGES`]; the commits themselves are
+    /// paged by the drill-down (`GET /api/v1/insights/dora/commits`), `spread.count` of them.
     pub ranges: Vec<RangeCount>,
-    /// The latest [`LISTED_COMMITS`] commits counted, in order of arrival in production
-    /// (`spread.count` says how many there are in all).
-    pub commits: Vec<CommitLeadTime>,
 }
 
 fn seconds(from: Timestamp, to: Timestamp) -> i64 {
@@ -185,6 +245,5 @@ pub(super) fn lead_time(facts: &Facts<'_>) -> LeadTime {
                 count,
             })
             .collect(),
-        commits: lead.commits.clone(),
     }
 }

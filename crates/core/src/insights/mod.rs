@@ -15,6 +15,7 @@ mod lead_time;
 mod stats;
 #[cfg(test)]
 mod tests;
+pub mod widget_counts;
 pub mod widgets;
 
 use jiff::{SignedDuration, Timestamp};
@@ -30,7 +31,8 @@ pub use failures::{
 };
 pub use lead_buckets::{range_of, ErrorBound, LeadHistogram, LEAD_TIME_ERROR, LEAD_TIME_RANGES};
 pub use lead_time::{
-    CommitLeadTime, LeadTime, LeadTimeFacts, RangeCount, StageLeadTime, LISTED_COMMITS,
+    counted_commits, BadCommitCursor, CommitCursor, CommitLeadTime, LeadTime, LeadTimeFacts,
+    RangeCount, StageLeadTime,
 };
 pub use stats::Spread;
 

@@ -345,8 +345,8 @@ fn lead_time_runs_from_authored_to_the_first_production_deployment_with_each_sta
         ),
     ];
     let lead = world.dora(&november()).lead_time;
-    let seen: Vec<(&str, i64, i64)> = lead
-        .commits
+    let counted = counted_commits(&world.commits, &world.production, &november());
+    let seen: Vec<(&str, i64, i64)> = counted
         .iter()
         .map(|c| (c.hash.as_str(), c.seconds / 3600, c.deployment))
         .collect();
@@ -542,37 +542,67 @@ proptest! {
 }
 
 #[test]
-fn lead_time_lists_the_latest_commits_but_counts_every_one() {
+fn the_commits_behind_lead_time_page_in_arrival_order_and_the_figures_list_none() {
     let mut world = World::new(Vec::new());
     let start = at("2026-11-02T00:00:00Z");
-    world.commits = (0..LISTED_COMMITS as i64 + 5)
+    // Three commits arrive with each deployment (same time): the hash orders them.
+    world.commits = (0..1_005i64)
         .map(|i| {
-            let arrived = start + SignedDuration::from_mins(i);
+            let arrived = start + SignedDuration::from_mins(i / 3);
             CommitFact {
                 project: name("pets"),
-                hash: format!("c{i:05}"),
+                hash: format!("c{:05}", 2_000 - i),
                 authored_at: start - SignedDuration::from_hours(2),
                 arrivals: vec![Arrival {
                     environment: name("PROD"),
                     at: arrived,
-                    deployment: i,
+                    deployment: i / 3,
                 }],
             }
         })
         .collect();
     let lead = world.dora(&november()).lead_time;
-    assert_eq!(lead.commits.len(), LISTED_COMMITS);
-    assert_eq!(
-        lead.commits[0].hash, "c00005",
-        "the oldest five are left out"
-    );
-    assert_eq!(
-        lead.spread.map(|s| s.count),
-        Some(LISTED_COMMITS as u64 + 5)
-    );
+    assert_eq!(lead.spread.map(|s| s.count), Some(1_005));
     let ranges: Vec<u64> = lead.ranges.iter().map(|r| r.count).collect();
-    // From 2 h to about 19 h: every one in "1 hour to 1 day".
-    assert_eq!(ranges, vec![0, LISTED_COMMITS as u64 + 5, 0, 0, 0]);
+    // From 2 h to about 7.6 h: every one in "1 hour to 1 day".
+    assert_eq!(ranges, vec![0, 1_005, 0, 0, 0]);
+    let all = counted_commits(&world.commits, &world.production, &november());
+    let mut paged: Vec<CommitLeadTime> = Vec::new();
+    let mut cursor: Option<CommitCursor> = None;
+    loop {
+        let page: Vec<CommitLeadTime> = all
+            .iter()
+            .filter(|c| cursor.as_ref().is_none_or(|k| k.precedes(c)))
+            .take(7)
+            .cloned()
+            .collect();
+        let Some(last) = page.last() else { break };
+        // The cursor crosses the wire as text and comes back the same.
+        let text = CommitCursor::after(last).to_string();
+        cursor = Some(text.parse().expect("a cursor this page wrote"));
+        paged.extend(page);
+    }
+    assert_eq!(paged, all, "the pages hold every commit once, in order");
+    assert_eq!(paged.len(), 1_005);
+    assert!(
+        paged
+            .windows(2)
+            .all(|w| (w[0].deployed_at, &w[0].hash) < (w[1].deployed_at, &w[1].hash)),
+        "arrival, then hash"
+    );
+    for bad in [
+        "",
+        "2026-11-02T00:00:00Z~pets",
+        "yesterday~pets~c1",
+        "2026-11-02T00:00:00Z~p ts~c1",
+        "2026-11-02T00:00:00Z~pets~",
+    ] {
+        assert!(bad.parse::<CommitCursor>().is_err(), "{bad:?} is refused");
+    }
+    let odd: CommitCursor = "2026-11-02T00:00:00Z~pets~a~b c"
+        .parse()
+        .expect("the hash is the rest");
+    assert_eq!(odd.hash, "a~b c");
 }
 
 #[test]
@@ -609,4 +639,92 @@ fn a_figure_pages_through_exactly_the_deployments_its_day_counts_count() {
         None,
         "what has not ended counts on no day"
     );
+}
+
+/// The nearest-rank median of `values`, exactly (the independent computation below).
+fn exact_median(values: &mut [i64]) -> Option<i64> {
+    values.sort_unstable();
+    let n = values.len();
+    (n > 0).then(|| values[(n * 50).div_ceil(100).max(1) - 1])
+}
+
+/// Within the buckets' bound of the exact value, allowing the widgets' rounding to 0.01 unit.
+fn within(got: Option<f64>, want: Option<i64>, unit: f64) -> bool {
+    match (got, want) {
+        (None, None) => true,
+        (Some(g), Some(w)) => {
+            (g * unit - w as f64).abs()
+                <= LEAD_TIME_ERROR.relative * w as f64
+                    + LEAD_TIME_ERROR.absolute_seconds
+                    + 0.005 * unit
+        }
+        _ => false,
+    }
+}
+
+proptest! {
+    /// The dashboard widgets computed from counts (what the store reads per day) give what
+    /// every deployment read as rows gives, computed here independently from the definitions
+    /// of docs/insights.md: counts exactly, medians within the buckets' bound.
+    #[test]
+    fn the_widgets_from_counts_give_what_every_deployment_read_as_rows_gives(
+        list in prop::collection::vec(arbitrary_deployment(), 0..60)
+    ) {
+        use crate::insights::widgets::{compute, Widget, WidgetFacts};
+        use crate::insights::widget_counts::WidgetCounts;
+        let list = unique_ids(list);
+        let period = november();
+        let chain = [name("MET"), name("PROD")];
+        let counts = WidgetCounts::of(&list, &period);
+        let facts = WidgetFacts { chain: &chain, counts: &counts };
+        let points = |w: Widget| -> Vec<Option<f64>> {
+            compute(w, &facts).points.iter().map(|p| p.value).collect()
+        };
+        let ended = |env: &Name| -> Vec<&DeploymentFact> {
+            list.iter()
+                .filter(|d| &d.environment == env && d.kind != DeploymentKind::DryRun)
+                .filter(|d| matches!(d.state, DeploymentState::Succeeded | DeploymentState::Failed | DeploymentState::RolledBack))
+                .filter(|d| d.finished_at.is_some_and(|t| period.contains(t)))
+                .collect()
+        };
+        let round2 = |v: f64| (v * 100.0).round() / 100.0;
+        let (mut rates, mut rollbacks) = (Vec::new(), Vec::new());
+        for (i, env) in chain.iter().enumerate() {
+            let here = ended(env);
+            let deploys: Vec<_> = here.iter().filter(|d| d.kind == DeploymentKind::Deploy).collect();
+            let ok = deploys.iter().filter(|d| d.state == DeploymentState::Succeeded).count();
+            rates.push((!deploys.is_empty()).then(|| round2(100.0 * ok as f64 / deploys.len() as f64)));
+            rollbacks.push((!here.is_empty()).then(|| here.iter().filter(|d| d.kind == DeploymentKind::Rollback).count() as f64));
+            let mut seconds: Vec<i64> = deploys
+                .iter()
+                .map(|d| d.finished_at.expect("ended").duration_since(d.created_at).as_secs().max(0))
+                .collect();
+            let duration = points(Widget::DeploymentDuration)[i];
+            prop_assert!(within(duration, exact_median(&mut seconds), 60.0), "{env}: {duration:?}");
+        }
+        prop_assert_eq!(points(Widget::SuccessRate), rates);
+        prop_assert_eq!(points(Widget::Rollbacks), rollbacks);
+        let deploys: Vec<&DeploymentFact> = chain.iter().flat_map(ended).filter(|d| d.kind == DeploymentKind::Deploy).collect();
+        let per_project = points(Widget::DeploymentsPerProject);
+        prop_assert_eq!(per_project, if deploys.is_empty() { vec![] } else { vec![Some(deploys.len() as f64)] });
+        // A release's first successful arrival in each environment, of every time.
+        let first = |release: &str, env: &str| -> Option<Timestamp> {
+            list.iter()
+                .filter(|d| d.release == release && d.environment.as_str() == env)
+                .filter(|d| d.kind == DeploymentKind::Deploy && d.state == DeploymentState::Succeeded)
+                .filter_map(|d| d.finished_at)
+                .min()
+        };
+        let mut releases: Vec<&str> = list.iter().map(|d| d.release.as_str()).collect();
+        releases.sort_unstable();
+        releases.dedup();
+        let mut stays: Vec<i64> = releases
+            .iter()
+            .filter_map(|r| Some((first(r, "MET")?, first(r, "PROD")?)))
+            .filter(|(_, prod)| period.contains(*prod))
+            .map(|(met, prod)| prod.duration_since(met).as_secs().max(0))
+            .collect();
+        let stay = points(Widget::TimeInEnvironment)[0];
+        prop_assert!(within(stay, exact_median(&mut stays), 3600.0), "{stay:?} against {stays:?}");
+    }
 }

@@ -1,5 +1,6 @@
 //! The widgets a saved dashboard is composed of (docs/insights.md, "Dashboards"), and what each
-//! one computes from the deployments of a period: pure functions from facts to labelled points.
+//! one computes from the counts of a period (`widget_counts`): pure functions from counts to
+//! labelled points.
 //!
 //! A point without data is `None`, never 0; the DORA widget's points are filled by the caller
 //! from [`super::dora`], the only place those figures are defined.
@@ -11,9 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::Spread;
-use super::{DeploymentFact, Period};
-use crate::deploy::state::{DeploymentKind, DeploymentState};
+use super::widget_counts::{EndedCounts, WidgetCounts};
 use crate::Name;
 
 /// The most widgets one dashboard holds (each is one chart on its page).
@@ -245,90 +244,65 @@ impl WidgetData {
     }
 }
 
-/// The deployments a widget reads: every environment's (dry runs left out), `chain` in
-/// delivery order.
+/// What a widget reads: the counts of the period ([`WidgetCounts`]), `chain` in delivery order.
 #[derive(Debug, Clone, Copy)]
 pub struct WidgetFacts<'a> {
     pub chain: &'a [Name],
-    pub deployments: &'a [DeploymentFact],
+    pub counts: &'a WidgetCounts,
 }
 
 impl WidgetFacts<'_> {
-    /// The deployments that ended (succeeded, failed or rolled back) in `period`.
-    fn ended_in<'b>(&'b self, period: &'b Period) -> impl Iterator<Item = &'b DeploymentFact> {
-        self.deployments
-            .iter()
-            .filter(move |d| d.kind != DeploymentKind::DryRun)
-            .filter(move |d| d.ended().is_some_and(|at| period.contains(at)))
-    }
-
-    /// One point per environment of the chain, in its order.
+    /// One point per environment of the chain, in its order, from what ended there (summed
+    /// over the projects).
     fn per_environment(
         &self,
-        period: &Period,
-        value: impl Fn(&[&DeploymentFact]) -> Option<f64>,
+        value: impl Fn(&EndedCounts) -> Option<f64>,
     ) -> Vec<(String, Option<f64>)> {
-        let mut by_env: BTreeMap<&Name, Vec<&DeploymentFact>> = BTreeMap::new();
-        for d in self.ended_in(period) {
-            by_env.entry(&d.environment).or_default().push(d);
+        let mut by_env: BTreeMap<&Name, EndedCounts> = BTreeMap::new();
+        for ((_, environment), ended) in &self.counts.ended {
+            let entry = by_env.entry(environment).or_default();
+            entry.counts.add(&ended.counts);
+            entry.durations.merge(&ended.durations);
         }
         self.chain
             .iter()
             .map(|env| {
-                let list = by_env.get(env).map_or(&[][..], Vec::as_slice);
-                (env.to_string(), value(list))
+                let none = EndedCounts::default();
+                (env.to_string(), value(by_env.get(env).unwrap_or(&none)))
             })
             .collect()
     }
-}
-
-fn median(values: &[i64]) -> Option<i64> {
-    Spread::of(values).map(|s| s.median_seconds)
 }
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-/// What `widget` shows over `period`; [`Widget::Dora`], [`Widget::Flakiness`] and
-/// [`Widget::OpenFindings`] answer no point here (the caller computes them from the DORA
-/// figures, the flakiness judge and the findings register, where each is defined).
-pub fn compute(widget: Widget, facts: &WidgetFacts<'_>, period: &Period) -> WidgetData {
+/// What `widget` shows over the period the counts were read for; [`Widget::Dora`],
+/// [`Widget::Flakiness`] and [`Widget::OpenFindings`] answer no point here (the caller computes
+/// them from the DORA figures, the flakiness judge and the findings register, where each is
+/// defined). Medians are read from buckets ([`super::LEAD_TIME_ERROR`]); counts are exact.
+pub fn compute(widget: Widget, facts: &WidgetFacts<'_>) -> WidgetData {
     let points = match widget {
-        Widget::DeploymentDuration => facts.per_environment(period, |list| {
-            let seconds: Vec<i64> = list
-                .iter()
-                .filter(|d| d.kind == DeploymentKind::Deploy)
-                .filter_map(|d| {
-                    d.ended()
-                        .map(|end| end.duration_since(d.created_at).as_secs().max(0))
-                })
-                .collect();
-            median(&seconds).map(|s| round2(s as f64 / 60.0))
+        Widget::DeploymentDuration => facts.per_environment(|ended| {
+            ended
+                .durations
+                .percentile(50)
+                .map(|s| round2(s as f64 / 60.0))
         }),
-        Widget::SuccessRate => facts.per_environment(period, |list| {
-            let ended: Vec<_> = list
-                .iter()
-                .filter(|d| d.kind == DeploymentKind::Deploy)
-                .collect();
-            let succeeded = ended
-                .iter()
-                .filter(|d| d.state == DeploymentState::Succeeded)
-                .count();
-            (!ended.is_empty()).then(|| round2(100.0 * succeeded as f64 / ended.len() as f64))
+        Widget::SuccessRate => facts.per_environment(|ended| {
+            let c = &ended.counts;
+            (c.deployments > 0).then(|| round2(100.0 * c.successes as f64 / c.deployments as f64))
         }),
-        Widget::Rollbacks => facts.per_environment(period, |list| {
-            (!list.is_empty()).then(|| {
-                list.iter()
-                    .filter(|d| d.kind == DeploymentKind::Rollback)
-                    .count() as f64
-            })
+        Widget::Rollbacks => facts.per_environment(|ended| {
+            let c = &ended.counts;
+            (c.deployments + c.rollbacks > 0).then_some(c.rollbacks as f64)
         }),
         Widget::DeploymentsPerProject => {
             let mut counts: BTreeMap<&Name, u64> = BTreeMap::new();
-            for d in facts.ended_in(period) {
-                if d.kind == DeploymentKind::Deploy {
-                    *counts.entry(&d.project).or_default() += 1;
+            for ((project, _), ended) in &facts.counts.ended {
+                if ended.counts.deployments > 0 {
+                    *counts.entry(project).or_default() += ended.counts.deployments;
                 }
             }
             counts
@@ -336,48 +310,25 @@ pub fn compute(widget: Widget, facts: &WidgetFacts<'_>, period: &Period) -> Widg
                 .map(|(p, n)| (p.to_string(), Some(n as f64)))
                 .collect()
         }
-        Widget::TimeInEnvironment => time_in_environment(facts, period),
+        Widget::TimeInEnvironment => facts
+            .chain
+            .windows(2)
+            .map(|pair| {
+                let (here, next) = (&pair[0], &pair[1]);
+                let median = facts
+                    .counts
+                    .stays
+                    .get(&(here.clone(), next.clone()))
+                    .and_then(|stays| stays.percentile(50));
+                (
+                    format!("{here} → {next}"),
+                    median.map(|s| round2(s as f64 / 3600.0)),
+                )
+            })
+            .collect(),
         Widget::Dora | Widget::Flakiness | Widget::OpenFindings => Vec::new(),
     };
     WidgetData::new(widget, points)
-}
-
-/// For each environment but the last of the chain: the median hours from a release's first
-/// successful arrival there to its first successful arrival in the next environment, over the
-/// releases that reached the next one in the period.
-fn time_in_environment(facts: &WidgetFacts<'_>, period: &Period) -> Vec<(String, Option<f64>)> {
-    let mut arrivals: BTreeMap<(&Name, &str, &Name), jiff::Timestamp> = BTreeMap::new();
-    for d in facts.deployments {
-        if d.kind != DeploymentKind::Deploy {
-            continue;
-        }
-        if let Some(at) = d.succeeded_at() {
-            let first = arrivals
-                .entry((&d.project, d.release.as_str(), &d.environment))
-                .or_insert(at);
-            *first = (*first).min(at);
-        }
-    }
-    facts
-        .chain
-        .windows(2)
-        .map(|pair| {
-            let (here, next) = (&pair[0], &pair[1]);
-            let seconds: Vec<i64> = arrivals
-                .iter()
-                .filter(|((_, _, env), at)| *env == next && period.contains(**at))
-                .filter_map(|((project, release, _), left)| {
-                    arrivals
-                        .get(&(*project, *release, here))
-                        .map(|came| left.duration_since(*came).as_secs().max(0))
-                })
-                .collect();
-            (
-                format!("{here} → {next}"),
-                median(&seconds).map(|s| round2(s as f64 / 3600.0)),
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -385,6 +336,34 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
+    use crate::deploy::state::{DeploymentKind, DeploymentState};
+    use crate::insights::{DeploymentFact, Period, LEAD_TIME_ERROR};
+
+    fn compute_over(
+        widget: Widget,
+        chain: &[Name],
+        list: &[DeploymentFact],
+        period: &Period,
+    ) -> WidgetData {
+        let counts = WidgetCounts::of(list, period);
+        compute(
+            widget,
+            &WidgetFacts {
+                chain,
+                counts: &counts,
+            },
+        )
+    }
+
+    /// `got` is within the buckets' bound of `want` (medians are read from buckets).
+    fn close(got: Option<f64>, want: f64, unit_seconds: f64) -> bool {
+        got.is_some_and(|g| {
+            (g - want).abs() * unit_seconds
+                <= LEAD_TIME_ERROR.relative * want * unit_seconds
+                    + LEAD_TIME_ERROR.absolute_seconds
+                    + 0.01 * unit_seconds
+        })
+    }
 
     fn name(s: &str) -> Name {
         Name::parse(s).expect("a test name")
@@ -495,24 +474,20 @@ mod tests {
                 ("2026-10-02T10:00:00Z", "2026-10-02T10:05:00Z"),
             ),
         ];
-        let facts = WidgetFacts {
-            chain: &chain,
-            deployments: &list,
-        };
-        let rate = compute(Widget::SuccessRate, &facts, &november());
+        let rate = compute_over(Widget::SuccessRate, &chain, &list, &november());
         let values: Vec<Option<f64>> = rate.points.iter().map(|p| p.value).collect();
         assert_eq!(
             values,
             vec![Some(50.0), None, None],
             "no data is None, not 0"
         );
-        let duration = compute(Widget::DeploymentDuration, &facts, &november());
-        // Median by nearest rank of 10 and 30 minutes.
-        assert_eq!(duration.points[0].value, Some(10.0));
-        let rollbacks = compute(Widget::Rollbacks, &facts, &november());
+        let duration = compute_over(Widget::DeploymentDuration, &chain, &list, &november());
+        // Median by nearest rank of 10 and 30 minutes, within the buckets' bound.
+        assert!(close(duration.points[0].value, 10.0, 60.0), "{duration:?}");
+        let rollbacks = compute_over(Widget::Rollbacks, &chain, &list, &november());
         assert_eq!(rollbacks.points[0].value, Some(1.0));
         assert_eq!(rollbacks.points[1].value, None);
-        let per_project = compute(Widget::DeploymentsPerProject, &facts, &november());
+        let per_project = compute_over(Widget::DeploymentsPerProject, &chain, &list, &november());
         assert_eq!(
             per_project.points,
             vec![WidgetPoint {
@@ -554,13 +529,9 @@ mod tests {
                 ("2026-11-04T09:00:00Z", "2026-11-04T10:00:00Z"),
             ),
         ];
-        let facts = WidgetFacts {
-            chain: &chain,
-            deployments: &list,
-        };
-        let data = compute(Widget::TimeInEnvironment, &facts, &november());
+        let data = compute_over(Widget::TimeInEnvironment, &chain, &list, &november());
         assert_eq!(data.points[0].label, "DEV → INT");
-        assert_eq!(data.points[0].value, Some(6.0));
+        assert!(close(data.points[0].value, 6.0, 3600.0), "{data:?}");
         assert_eq!(data.points[1].value, None, "1.0 never reached PROD");
     }
 }

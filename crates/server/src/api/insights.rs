@@ -1,4 +1,4 @@
-//! Routes of insights: the DORA figures of a period. Thin: parse the query, call
+//! Routes of insights: the DORA figures of a period and the pages behind them. Thin: parse the query, call
 //! `services::insights`, answer a `slipway_api::insights` view.
 
 use axum::extract::{Query, State};
@@ -6,9 +6,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use jiff::Timestamp;
 use slipway_api::insights::{
-    CountedDeploymentView, CountedDeploymentsView, DoraStatus, DoraView, DrillDownLinks,
+    CountedCommitView, CountedCommitsView, CountedDeploymentView, CountedDeploymentsView,
+    DoraStatus, DoraView, DrillDownLinks,
 };
-use slipway_core::insights::{Counted, Insight, DEFINITIONS_VERSION};
+use slipway_core::insights::{CommitCursor, Counted, Insight, DEFINITIONS_VERSION};
 use slipway_core::Name;
 
 use crate::auth::Actor;
@@ -20,14 +21,20 @@ type ApiResult<T> = Result<T, ServiceError>;
 
 const DORA: &str = "/api/v1/insights/dora";
 const DORA_DEPLOYMENTS: &str = "/api/v1/insights/dora/deployments";
+const DORA_COMMITS: &str = "/api/v1/insights/dora/commits";
 
 #[cfg(test)]
-pub(super) const ROUTES: &[(&str, &str)] = &[("get", DORA), ("get", DORA_DEPLOYMENTS)];
+pub(super) const ROUTES: &[(&str, &str)] = &[
+    ("get", DORA),
+    ("get", DORA_DEPLOYMENTS),
+    ("get", DORA_COMMITS),
+];
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route(DORA, get(dora))
         .route(DORA_DEPLOYMENTS, get(counted_deployments))
+        .route(DORA_COMMITS, get(counted_commits))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -63,28 +70,43 @@ fn optional_name(what: &str, text: Option<String>) -> ApiResult<Option<Name>> {
         .transpose()
 }
 
-/// The question's filters as a query string (`figure=` first), for the drill-down's paths.
+/// The path of the deployments a figure counts, with the question's filters.
 fn drill_down_path(answer: &DoraAnswer, counted: Counted) -> String {
-    let mut path = format!("{DORA_DEPLOYMENTS}?figure={}", counted.as_str());
+    format!(
+        "{DORA_DEPLOYMENTS}?figure={}&{}",
+        counted.as_str(),
+        filters(answer)
+    )
+}
+
+/// The path of the commits lead time counts, with the question's filters.
+fn commits_path(answer: &DoraAnswer) -> String {
+    format!("{DORA_COMMITS}?{}", filters(answer))
+}
+
+/// The question's filters as a query string, for the drill-down's paths.
+fn filters(answer: &DoraAnswer) -> String {
+    let mut query = Vec::new();
     for (key, value) in [
         ("project", answer.project.as_ref()),
         ("team", answer.team.as_ref()),
         ("environment", answer.environment.as_ref()),
     ] {
         if let Some(value) = value {
-            path.push_str(&format!("&{key}={value}"));
+            query.push(format!("{key}={value}"));
         }
     }
-    path.push_str(&format!(
-        "&from={}&to={}",
+    query.push(format!(
+        "from={}&to={}",
         answer.period.from(),
         answer.period.to()
     ));
-    path
+    query.join("&")
 }
 
 pub(crate) fn dora_view(answer: DoraAnswer) -> DoraView {
     let drill_down = matches!(answer.insight, Insight::Measured(_)).then(|| DrillDownLinks {
+        lead_time: commits_path(&answer),
         deployment_frequency: drill_down_path(&answer, Counted::DeploymentFrequency),
         change_failure_rate: drill_down_path(&answer, Counted::ChangeFailureRate),
         rework_rate: drill_down_path(&answer, Counted::ReworkRate),
@@ -155,13 +177,7 @@ pub(super) async fn counted_deployments(
     Query(params): Query<CountedParams>,
 ) -> ApiResult<Json<CountedDeploymentsView>> {
     let counted = insights::parse_counted(params.figure.as_deref())?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=insights::MAX_PAGE).contains(&limit) {
-        return Err(ServiceError::invalid(
-            format!("`limit` {limit} is out of range"),
-            format!("give limit= from 1 to {}", insights::MAX_PAGE),
-        ));
-    }
+    let limit = page_limit(params.limit)?;
     let after = params
         .after
         .as_deref()
@@ -191,6 +207,92 @@ pub(super) async fn counted_deployments(
     )
     .await?;
     Ok(Json(counted_view(page)))
+}
+
+/// The `limit` of a drill-down page: 100 unless given, refused outside 1 ..= MAX_PAGE.
+fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
+    let limit = limit.unwrap_or(100);
+    if !(1..=insights::MAX_PAGE).contains(&limit) {
+        return Err(ServiceError::invalid(
+            format!("`limit` {limit} is out of range"),
+            format!("give limit= from 1 to {}", insights::MAX_PAGE),
+        ));
+    }
+    Ok(limit)
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CommitsParams {
+    after: Option<String>,
+    limit: Option<i64>,
+    project: Option<String>,
+    team: Option<String>,
+    environment: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub(super) async fn counted_commits(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(params): Query<CommitsParams>,
+) -> ApiResult<Json<CountedCommitsView>> {
+    let limit = page_limit(params.limit)?;
+    let after = params
+        .after
+        .as_deref()
+        .map(|text| {
+            text.parse::<CommitCursor>().map_err(|e| {
+                ServiceError::invalid(
+                    format!("`after`: {e}"),
+                    "give back the `next` of the page before, unchanged",
+                )
+            })
+        })
+        .transpose()?;
+    let page = insights::commits(
+        &state,
+        &actor,
+        DoraParams {
+            project: params.project,
+            team: params.team,
+            environment: params.environment,
+            from: params.from,
+            to: params.to,
+        }
+        .query()?,
+        after,
+        limit,
+    )
+    .await?;
+    let answer = &page.answer;
+    let count = match &answer.insight {
+        Insight::Measured(d) => d.lead_time.spread.map_or(0, |s| s.count),
+        Insight::NotConfigured => 0,
+    };
+    Ok(Json(CountedCommitsView {
+        definitions_version: DEFINITIONS_VERSION.to_string(),
+        project: answer.project.as_ref().map(|p| p.to_string()),
+        team: answer.team.as_ref().map(|t| t.to_string()),
+        environment: answer.environment.as_ref().map(|e| e.to_string()),
+        from: answer.period.from().to_string(),
+        to: answer.period.to().to_string(),
+        count,
+        items: page
+            .commits
+            .iter()
+            .map(|c| CountedCommitView {
+                project: c.project.to_string(),
+                hash: c.hash.clone(),
+                authored_at: c.authored_at.to_string(),
+                deployed_at: c.deployed_at.to_string(),
+                deployment: c.deployment,
+                seconds: c.seconds,
+            })
+            .collect(),
+        next: page.next.map(|cursor| cursor.to_string()),
+    }))
 }
 
 fn counted_view(page: insights::CountedPage) -> CountedDeploymentsView {

@@ -44,7 +44,7 @@ pub(super) struct InsightsQuery {
 }
 
 impl InsightsQuery {
-    fn dora(&self) -> Result<DoraQuery, ServiceError> {
+    pub(super) fn dora(&self) -> Result<DoraQuery, ServiceError> {
         let name = |what: &str, text: &str| {
             let text = text.trim();
             (!text.is_empty())
@@ -73,7 +73,7 @@ impl InsightsQuery {
     }
 
     /// The query string that asks the same again, for links.
-    fn link(&self) -> String {
+    pub(super) fn link(&self) -> String {
         format!(
             "project={}&team={}&environment={}&from={}&to={}",
             percent_encode(&self.project),
@@ -105,14 +105,15 @@ struct Item {
 }
 
 /// What makes one figure: the notable items listed, and for a figure that counts every
-/// deployment of the period, the link to page through them (`/insights/deployments`).
+/// deployment or commit of the period, the link to page through them (`/insights/deployments`,
+/// `/insights/commits`).
 struct Drill {
     id: &'static str,
     title: &'static str,
     /// How many the figure counts or lists.
     count: u64,
     items: Vec<Item>,
-    /// (href, words) of the paged list of every deployment counted.
+    /// (href, words) of the paged list of every deployment or commit counted.
     pages: Option<(String, String)>,
 }
 
@@ -149,7 +150,7 @@ fn goal(g: &Goal, words: &str) -> (String, &'static str) {
 }
 
 /// `2d 3h`, `45m`, `12s`.
-fn duration(seconds: i64) -> String {
+pub(super) fn duration(seconds: i64) -> String {
     let (d, h, m) = (
         seconds / 86_400,
         seconds % 86_400 / 3_600,
@@ -301,25 +302,7 @@ fn pages(counted: Counted, link: &str, count: u64, words: &str) -> Option<(Strin
 
 fn drill(d: &Dora, link: &str) -> Vec<Drill> {
     let frequency = &d.deployment_frequency;
-    let commits: Vec<Item> = d
-        .lead_time
-        .commits
-        .iter()
-        .map(|c| Item {
-            href: format!("/deployments/{}", c.deployment),
-            label: format!(
-                "{} {}",
-                c.project,
-                c.hash.chars().take(12).collect::<String>()
-            ),
-            detail: format!(
-                "authored {}, in production {} ({})",
-                short_timestamp(c.authored_at),
-                short_timestamp(c.deployed_at),
-                duration(c.seconds)
-            ),
-        })
-        .collect();
+    let commits = d.lead_time.spread.map_or(0, |s| s.count);
     let mut failed = Vec::new();
     for f in &d.change_failure_rate.failed {
         failed.push(deployment(
@@ -373,10 +356,15 @@ fn drill(d: &Dora, link: &str) -> Vec<Drill> {
         },
         Drill {
             id: "lead-time",
-            title: "Commits measured (the latest)",
-            count: commits.len() as u64,
-            items: commits,
-            pages: None,
+            title: "Commits measured",
+            count: commits,
+            items: Vec::new(),
+            pages: (commits > 0).then(|| {
+                (
+                    format!("/insights/commits?{link}"),
+                    format!("Every one of the {commits} commits that reached production, a page at a time"),
+                )
+            }),
         },
         Drill {
             id: "change-failure-rate",
@@ -668,102 +656,4 @@ pub(super) async fn data(
         body,
     )
         .into_response())
-}
-
-#[derive(Deserialize)]
-pub(super) struct DeploymentsQuery {
-    #[serde(default)]
-    figure: String,
-    #[serde(default)]
-    after: Option<i64>,
-    #[serde(flatten)]
-    insights: InsightsQuery,
-}
-
-/// One deployment behind a figure, as its row shows it.
-struct CountedRow {
-    id: i64,
-    project: String,
-    environment: String,
-    release: String,
-    kind: &'static str,
-    state: &'static str,
-    ended: String,
-}
-
-#[derive(Template)]
-#[template(path = "insights_deployments.html")]
-struct DeploymentsPage {
-    frame: Frame,
-    title: String,
-    count: u64,
-    from: String,
-    to: String,
-    rows: Vec<CountedRow>,
-    next: Option<String>,
-    back: String,
-}
-
-/// The rows a page of the console's drill-down shows.
-const CONSOLE_PAGE: i64 = 100;
-
-/// Every deployment a figure counts, a page at a time (keyset on the id): what "What makes it"
-/// links to instead of listing thousands.
-pub(super) async fn deployments(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    Query(q): Query<DeploymentsQuery>,
-) -> PageResult {
-    let counted = services::insights::parse_counted(Some(q.figure.as_str())).or_page(&user)?;
-    let query = q.insights.dora().or_page(&user)?;
-    let page =
-        services::insights::counted(&state, &user.actor, query, counted, q.after, CONSOLE_PAGE)
-            .await
-            .or_page(&user)?;
-    let (title, count) = match &page.answer.insight {
-        Insight::Measured(d) => match counted {
-            Counted::DeploymentFrequency => (
-                "Successful production deployments",
-                d.deployment_frequency.count,
-            ),
-            Counted::ChangeFailureRate => (
-                "Production deployments counted by the change failure rate",
-                d.change_failure_rate.counted,
-            ),
-            Counted::ReworkRate => (
-                "Production deployments and rollbacks counted by the rework rate",
-                d.rework_rate.counted,
-            ),
-        },
-        Insight::NotConfigured => ("Nothing is measured: no production environment", 0),
-    };
-    let link = q.insights.link();
-    let view = DeploymentsPage {
-        frame: Frame::new("Insights", Some(&user), Section::Insights),
-        title: title.to_string(),
-        count,
-        from: page.answer.period.from().to_string(),
-        to: page.answer.period.to().to_string(),
-        rows: page
-            .deployments
-            .iter()
-            .map(|d| CountedRow {
-                id: d.id,
-                project: d.project.to_string(),
-                environment: d.environment.to_string(),
-                release: d.release.clone(),
-                kind: d.kind.as_str(),
-                state: d.state.as_str(),
-                ended: d.finished_at.map(short_timestamp).unwrap_or_default(),
-            })
-            .collect(),
-        next: page.next.map(|after| {
-            format!(
-                "/insights/deployments?figure={}&after={after}&{link}",
-                counted.as_str()
-            )
-        }),
-        back: format!("/insights?{link}"),
-    };
-    Ok(render(StatusCode::OK, &view))
 }

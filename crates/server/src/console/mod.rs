@@ -23,6 +23,7 @@ mod flags;
 mod governance;
 mod health;
 mod insights;
+mod insights_pages;
 mod inventory;
 mod notice;
 mod page;
@@ -75,7 +76,8 @@ fn deliver() -> Router<AppState> {
         )
         .route("/insights", get(insights::show))
         .route("/insights/data", get(insights::data))
-        .route("/insights/deployments", get(insights::deployments))
+        .route("/insights/deployments", get(insights_pages::deployments))
+        .route("/insights/commits", get(insights_pages::commits))
         .route(
             "/dashboards",
             get(saved_dashboards::list).post(saved_dashboards::save),

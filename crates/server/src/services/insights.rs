@@ -7,7 +7,8 @@
 use jiff::{SignedDuration, Timestamp};
 use slipway_core::access::Operation;
 use slipway_core::insights::{
-    self, Counted, DeploymentFact, Facts, Insight, Period, FOLLOW_UP_DAYS,
+    self, CommitCursor, CommitLeadTime, Counted, DeploymentFact, Facts, Insight, Period,
+    FOLLOW_UP_DAYS,
 };
 use slipway_core::Name;
 use slipway_store::InsightScope;
@@ -228,6 +229,48 @@ pub async fn counted(
     })
 }
 
+/// A page of the commits behind lead time, and where the next page starts.
+#[derive(Debug, Clone)]
+pub struct CommitPage {
+    pub answer: DoraAnswer,
+    pub commits: Vec<CommitLeadTime>,
+    /// The `after` of the next page; `None` on the last page.
+    pub next: Option<CommitCursor>,
+}
+
+/// The commits lead time counts for `query`, a page at a time (keyset on arrival, project and
+/// hash, so a page never shifts), with the figures they make.
+pub async fn commits(
+    state: &AppState,
+    actor: &Actor,
+    query: DoraQuery,
+    after: Option<CommitCursor>,
+    limit: i64,
+) -> Result<CommitPage, ServiceError> {
+    let answer = dora(state, actor, query.clone()).await?;
+    let production = match &answer.insight {
+        Insight::Measured(d) => d.production_environments.clone(),
+        Insight::NotConfigured => Vec::new(),
+    };
+    let scope = scope(&query, &production, &answer.period);
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut commits = state
+        .store
+        .counted_commits(&scope, &answer.period, after.as_ref(), limit + 1)
+        .await?;
+    let next = if commits.len() as i64 > limit {
+        commits.truncate(limit as usize);
+        commits.last().map(CommitCursor::after)
+    } else {
+        None
+    };
+    Ok(CommitPage {
+        answer,
+        commits,
+        next,
+    })
+}
+
 /// The figure a drill-down asks for, or a refusal naming those there are.
 pub fn parse_counted(text: Option<&str>) -> Result<Counted, ServiceError> {
     let known = || {
@@ -251,7 +294,7 @@ pub fn parse_counted(text: Option<&str>) -> Result<Counted, ServiceError> {
     })
 }
 
-/// The most deployments a drill-down page holds.
+/// The most deployments or commits a drill-down page holds.
 pub const MAX_PAGE: i64 = 500;
 
 /// A team is known by the projects that name it: one that no project names is refused rather

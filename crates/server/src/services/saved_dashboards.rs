@@ -6,15 +6,15 @@
 //! A private dashboard is not found for anyone but its owner; only the owner (or a user
 //! manager) deletes one. Saving and deleting write their audit event in the same transaction.
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde_json::json;
 use slipway_core::access::{authorize, Operation};
 use slipway_core::insights::widgets::{
     self, CompositionError, DashboardName, Widget, WidgetData, WidgetFacts,
 };
-use slipway_core::insights::{Insight, Period, FOLLOW_UP_DAYS};
+use slipway_core::insights::{Insight, Period};
 use slipway_core::Name;
-use slipway_store::{InsightScope, NewDashboard, StoredDashboard};
+use slipway_store::{NewDashboard, ProjectSelection, StoredDashboard};
 
 mod quality_widgets;
 
@@ -175,24 +175,16 @@ async fn compute(
             None => true,
         })
         .collect();
-    // Time in an environment needs the arrivals before the period of the releases that leave
-    // it in the period; a month back covers a release's usual stay.
-    let scope = InsightScope {
+    // Counts per day (migration 0050), not deployments: a dashboard over two years reads about
+    // what one over a week reads.
+    let projects = ProjectSelection {
         project: project.as_ref(),
         team: None,
-        environments: &chain,
-        created_from: period.from() - SignedDuration::from_hours(24 * FOLLOW_UP_DAYS),
-        created_to: period.to(),
     };
-    let deployments = state.store.insight_deployments(&scope).await?;
-    let all_chain: Vec<Name> = environments.iter().map(|e| e.name.clone()).collect();
+    let counts = state.store.widget_counts(projects, &chain, period).await?;
     let facts = WidgetFacts {
-        chain: if environment.is_some() {
-            &chain
-        } else {
-            &all_chain
-        },
-        deployments: &deployments,
+        chain: &chain,
+        counts: &counts,
     };
     let mut charts = Vec::new();
     for widget in &dashboard.widgets {
@@ -230,7 +222,7 @@ async fn compute(
             Widget::OpenFindings => {
                 quality_widgets::open_findings(state, actor, project.as_ref()).await?
             }
-            other => widgets::compute(*other, &facts, period),
+            other => widgets::compute(*other, &facts),
         });
     }
     Ok(charts)

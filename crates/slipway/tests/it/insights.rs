@@ -263,12 +263,89 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
     }
     assert_eq!(recoveries.len(), 2);
 
-    // Lead time: each commit from its authored time to its release's PROD deployment.
+    // Lead time: each commit from its authored time to its release's PROD deployment. The
+    // answer counts the commits; the drill-down pages through them (two at a time here, so the
+    // keyset crosses pages, and between commits that one deployment delivered).
     let lead = &f["lead_time"];
-    let commits_seen = lead["commits"].as_array().unwrap();
-    assert_eq!(commits_seen.len(), 5, "{lead:#}");
+    assert!(
+        lead.get("commits").is_none(),
+        "no list of commits: {lead:#}"
+    );
+    let page = json(server.cli(
+        None,
+        &[
+            "insights",
+            "commits",
+            "--project",
+            "pets",
+            "--limit",
+            "2",
+            "--all",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(page["next"], Value::Null, "{page:#}");
+    let commits_seen = page["items"].as_array().unwrap().clone();
+    assert_eq!(commits_seen.len(), 5, "{page:#}");
+    let order: Vec<(String, String)> = commits_seen
+        .iter()
+        .map(|c| {
+            (
+                c["deployed_at"].as_str().unwrap().to_string(),
+                c["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(
+        order, sorted,
+        "in order of arrival in production, then hash"
+    );
+    let link = d["drill_down"]["lead_time"].as_str().unwrap();
+    assert!(
+        link.starts_with("/api/v1/insights/dora/commits?project=pets&"),
+        "{link}"
+    );
+    let first: Value = ureq::get(&format!("{}{link}&limit=2", server.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(first["count"], 5, "{first:#}");
+    assert_eq!(first["items"], json_list(&commits_seen[..2]));
+    let cursor = first["next"].as_str().expect("more follow").to_string();
+    let second: Value = ureq::get(&format!(
+        "{}{link}&limit=2&after={}",
+        server.url,
+        cursor.replace('+', "%2B")
+    ))
+    .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+    .call()
+    .unwrap()
+    .into_json()
+    .unwrap();
+    assert_eq!(
+        second["items"],
+        json_list(&commits_seen[2..4]),
+        "the next page starts after the cursor"
+    );
+    let bad = ureq::get(&format!("{}{link}&after=yesterday", server.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .expect_err("a cursor that is none is refused");
+    let ureq::Error::Status(422, refused) = bad else {
+        panic!("{bad:?}")
+    };
+    let problem: Value = refused.into_json().unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("not a cursor"),
+        "{problem:#}"
+    );
     let mut seconds = Vec::new();
-    for c in commits_seen {
+    for c in &commits_seen {
         let by = c["deployment"].as_i64().unwrap();
         let expected = finished(by)
             .duration_since(time(&c["authored_at"]))
@@ -412,4 +489,32 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
         !listed.contains("next-page"),
         "one page holds four: {listed}"
     );
+    // And to every commit lead time counts, a page at a time.
+    let marker = "<a class=\"pages\" href=\"/insights/commits?";
+    let start = page.find(marker).expect("a link to the paged commits") + marker.len()
+        - "/insights/commits?".len();
+    let link = page[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let listed = ureq::get(&format!("{}{link}", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(listed.contains("5 in all"), "{listed}");
+    for c in &commits_seen {
+        let hash = c["hash"].as_str().unwrap();
+        assert!(
+            listed.contains(&format!("title=\"{hash}\"")),
+            "commit {hash} is listed: {listed}"
+        );
+    }
+}
+
+/// The items of a page as JSON, to compare pages with what `--all` listed.
+fn json_list(items: &[Value]) -> Value {
+    Value::Array(items.to_vec())
 }

@@ -3,6 +3,7 @@
 
 use jiff::SignedDuration;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState, Phase};
+use slipway_core::insights::Period;
 use sqlx::Row;
 
 use super::vault::{n, release};
@@ -95,8 +96,13 @@ async fn a_commit_arrives_first_where_its_release_first_succeeded_in_each_enviro
             .await
             .unwrap();
         let prod_at = current_time();
-        assert_eq!(lead.commits.len(), 1);
-        let c = &lead.commits[0];
+        let period = Period::new(start, start + SignedDuration::from_hours(2)).unwrap();
+        let commits = store
+            .counted_commits(&scope, &period, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(commits.len(), 1);
+        let c = &commits[0];
         assert_eq!(
             (c.hash.as_str(), c.authored_at, c.deployment),
             ("aaa1111", authored, prod),
@@ -173,10 +179,10 @@ async fn generate_history(store: &Store, releases: i64, commits: i64, spacing_mi
                     format_time(authored)
                 ));
             }
-            for (i, env) in ["DEV", "INT", "MET", "PROD"].iter().enumerate() {
+            for (i, env) in ["DEV", "MET", "PROD-EU", "PROD-US"].iter().enumerate() {
                 deployment_id += 1;
                 let at = created + SignedDuration::from_mins(5 * (i as i64 + 1));
-                let state = if *env == "PROD" && r % 20 == 7 {
+                let state = if env.starts_with("PROD") && r % 20 == 7 {
                     "failed"
                 } else {
                     "succeeded"
@@ -212,7 +218,7 @@ async fn generate_history(store: &Store, releases: i64, commits: i64, spacing_mi
 /// the same reads and computation.
 #[tokio::test]
 async fn dora_over_a_generated_history() {
-    use slipway_core::insights::{dora, Facts, Period};
+    use slipway_core::insights::{dora, Facts};
     on_both_backends(|store| async move {
         // 25 000 releases × 4 environments = 100 000 deployments; × 40 commits = 1 000 000.
         let releases = if std::env::var_os("SLIPWAY_BENCH_FULL").is_some() {
@@ -248,22 +254,98 @@ async fn dora_over_a_generated_history() {
             .unwrap();
         tx.commit().await.unwrap();
         eprintln!("deployment counts filled in {:?}", started.elapsed());
+        // Both PROD environments declared production, and production's first arrivals filled
+        // as migration 0050 (or declaring production) fills them.
+        for (position, name) in ["DEV", "MET", "PROD-EU", "PROD-US"].iter().enumerate() {
+            let mut e = env(name, position as i64, false);
+            e.production = name.starts_with("PROD");
+            put_env(&store, &e).await;
+        }
+        let started = std::time::Instant::now();
+        let mut tx = store.pool.begin().await.unwrap();
+        crate::production_arrivals::rebuild_production_arrivals(&mut tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        eprintln!("production's first arrivals filled in {:?}", started.elapsed());
+        // And the widgets' counts as migration 0050 fills them.
+        let started = std::time::Instant::now();
+        let mut tx = store.pool.begin().await.unwrap();
+        crate::widget_days::fill_widget_days(&mut tx).await.unwrap();
+        tx.commit().await.unwrap();
+        eprintln!("widget counts filled in {:?}", started.elapsed());
         if store.backend == crate::Backend::Postgres {
             // A database holding two years has been analysed by autovacuum long since; a table
             // filled a second ago has no statistics and gets plans no server would use.
             sqlx::query("ANALYZE").execute(&store.pool).await.unwrap();
         }
         let project = n("pets");
-        let production = [n("PROD")];
-        let chain = [n("DEV"), n("INT"), n("MET"), n("PROD")];
+        let chain = [n("DEV"), n("MET"), n("PROD-EU"), n("PROD-US")];
         let now = current_time();
-        for days in [30i64, 730] {
+        if store.backend == crate::Backend::Postgres {
+            sqlx::query("ANALYZE").execute(&store.pool).await.unwrap();
+        }
+        // A dashboard of every deployment widget over a week and over two years: the counts
+        // it reads (every environment, every project), then core's widgets, against the read of
+        // every deployment of the period that it replaced, computed with the same widgets.
+        for days in [7i64, 730] {
+            use slipway_core::insights::widget_counts::WidgetCounts;
+            use slipway_core::insights::widgets::{compute, Widget, WidgetFacts};
+            let period = Period::new(now - SignedDuration::from_hours(24 * days), now).unwrap();
+            let timer = std::time::Instant::now();
+            let counts = store
+                .widget_counts(ProjectSelection::default(), &chain, &period)
+                .await
+                .unwrap();
+            let read = timer.elapsed();
+            let facts = WidgetFacts {
+                chain: &chain,
+                counts: &counts,
+            };
+            let charts: Vec<_> = [
+                Widget::DeploymentDuration,
+                Widget::SuccessRate,
+                Widget::Rollbacks,
+                Widget::DeploymentsPerProject,
+                Widget::TimeInEnvironment,
+            ]
+            .into_iter()
+            .map(|w| compute(w, &facts))
+            .collect();
+            let total = timer.elapsed();
+            let timer = std::time::Instant::now();
+            let every = store
+                .insight_deployments(&InsightScope {
+                    project: None,
+                    team: None,
+                    environments: &chain,
+                    created_from: period.from() - SignedDuration::from_hours(24 * 30),
+                    created_to: period.to(),
+                })
+                .await
+                .unwrap();
+            let read_every = timer.elapsed();
+            let from_rows = WidgetCounts::of(&every, &period);
+            assert_eq!(
+                from_rows.ended, counts.ended,
+                "{days} days: what ended, from counts as from rows"
+            );
+            eprintln!(
+                "dashboard of 5 deployment widgets over {days} days: counts read in {read:?}, with the widgets {total:?} ({} points); every deployment of the period ({}) read in {read_every:?}",
+                charts.iter().map(|c| c.points.len()).sum::<usize>(),
+                every.len()
+            );
+        }
+        let both = [n("PROD-EU"), n("PROD-US")];
+        let one = [n("PROD-EU")];
+        for (production, days) in [(&both[..], 30i64), (&both[..], 730), (&one[..], 30), (&one[..], 730)] {
+            let envs = production.len();
             let period = Period::new(now - SignedDuration::from_hours(24 * days), now).unwrap();
             let timer = std::time::Instant::now();
             let scope = InsightScope {
                 project: Some(&project),
                 team: None,
-                environments: &production,
+                environments: production,
                 created_from: period.from() - SignedDuration::from_hours(24),
                 created_to: period.to() + SignedDuration::from_hours(24 * 30),
             };
@@ -280,7 +362,7 @@ async fn dora_over_a_generated_history() {
                 .unwrap();
             let read_commits = timer.elapsed() - read_deployments;
             let facts = Facts {
-                production: &production,
+                production,
                 chain: &chain,
                 days: &day_counts,
                 deployments: &deployments,
@@ -296,7 +378,7 @@ async fn dora_over_a_generated_history() {
             let counted = measured.lead_time.spread.map_or(0, |s| s.count);
             assert!(counted > 0, "commits reached production in {days} days");
             eprintln!(
-                "{days} days: {} notable deployments read in {read_notable:?} and {} day counts in {:?} (deployments {read_deployments:?}), lead times of {counted} commits in {read_commits:?}, core in {core:?}, total with core {:?}; {} production deployments counted",
+                "{envs} production, {days} days: {} notable deployments read in {read_notable:?} and {} day counts in {:?} (deployments {read_deployments:?}), lead times of {counted} commits in {read_commits:?}, core in {core:?}, total with core {:?}; {} production deployments counted",
                 deployments.len(),
                 facts.days.len(),
                 read_deployments - read_notable,
@@ -322,7 +404,7 @@ async fn dora_over_a_generated_history() {
             let near = store.neighbours(&seeds).await.unwrap();
             let t_near = timer.elapsed() - t_hot - t_seeds - t_hotfix;
             eprintln!(
-                "{days} days: hotfix releases ({}) {t_hot:?}, unsuccessful and rollbacks ({n_seeds}) {t_seeds:?}, hotfix deployments ({n_hot}) {t_hotfix:?}, neighbours ({}) {t_near:?}, the neighbours' rows: the rest of the notable read",
+                "{envs} production, {days} days: hotfix releases ({}) {t_hot:?}, unsuccessful and rollbacks ({n_seeds}) {t_seeds:?}, hotfix deployments ({n_hot}) {t_hotfix:?}, neighbours ({}) {t_near:?}, the neighbours' rows: the rest of the notable read",
                 hotfixes.values().map(|v| v.len()).sum::<usize>(),
                 near.len()
             );
@@ -339,7 +421,25 @@ async fn dora_over_a_generated_history() {
                 panic!("production is declared");
             };
             assert_eq!(from_all, measured, "{days} days: the notable rows and the counts give every row's figures");
-            eprintln!("{days} days: every production deployment ({}) read in {read_all:?}", all.len());
+            eprintln!("{envs} production, {days} days: every production deployment ({}) read in {read_all:?}", all.len());
+            // The commits' drill-down: its first page and the one after it (keyset).
+            let timer = std::time::Instant::now();
+            let first = store
+                .counted_commits(&scope, &period, None, 101)
+                .await
+                .unwrap();
+            let t_first = timer.elapsed();
+            let cursor = slipway_core::insights::CommitCursor::after(&first[99]);
+            let timer = std::time::Instant::now();
+            let second = store
+                .counted_commits(&scope, &period, Some(&cursor), 101)
+                .await
+                .unwrap();
+            let t_second = timer.elapsed();
+            assert_eq!(second[0], first[100], "the next page starts where the first ended");
+            eprintln!(
+                "{envs} production, {days} days: the commits' first page (100) in {t_first:?}, the next in {t_second:?}"
+            );
             // The exact sort of the same lead times (what migration 0038's read did for
             // production), for comparison: the figures agree within the stated bound.
             let timer = std::time::Instant::now();
@@ -348,7 +448,7 @@ async fn dora_over_a_generated_history() {
                 .await
                 .unwrap();
             eprintln!(
-                "{days} days: the exact sort of production's lead times in {:?}",
+                "{envs} production, {days} days: the exact sort of production's lead times in {:?}",
                 timer.elapsed()
             );
             let (exact, read) = (exact.unwrap(), measured.lead_time.spread.unwrap());

@@ -147,12 +147,7 @@ async fn a_team_is_measured_over_the_projects_it_owns_and_no_other() {
                 "{what}: the failed one"
             );
             assert_eq!(got.frequency, toys[..1], "{what}");
-            let hashes: Vec<&str> = got_dora
-                .lead_time
-                .commits
-                .iter()
-                .map(|c| c.hash.as_str())
-                .collect();
+            let hashes: Vec<&str> = got.commits.iter().map(|c| c.0.as_str()).collect();
             assert_eq!(hashes, ["toy-a", "toy-b"], "{what}: the commits counted");
             assert_eq!(
                 got_dora.lead_time.spread.map(|s| s.count),
