@@ -58,6 +58,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0047_batch_runs_not_started.sql"),
     ),
     (48, include_str!("../migrations/0048_deployment_days.sql")),
+    (51, include_str!("../migrations/0051_task_log_order.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
