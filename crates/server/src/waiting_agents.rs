@@ -66,9 +66,8 @@ impl WaitingAgents {
         (!seat.hand.is_closed()).then_some(Called { hand: seat.hand })
     }
 
-    /// How many agents wait here now.
-    #[cfg(test)]
-    fn waiting(&self) -> usize {
+    /// How many agents wait here now (`/metrics`: `slipway_agents_waiting`).
+    pub(crate) fn waiting(&self) -> usize {
         self.lock().len()
     }
 

@@ -154,7 +154,7 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
     }
     let calls = lease_for_waiting(&mut tx, &state.engine.waiting, &moved, None).await?;
     tx.commit().await?;
-    hand_over(calls);
+    hand_over(state, calls);
     wake_for(state, &moved);
     Ok(moved)
 }
@@ -188,13 +188,17 @@ pub(crate) async fn lease_for_waiting(
 
 /// Give the waiting agents the tasks leased for them in a write that has committed. One whose
 /// request ended meanwhile gets it again at its next request (`tasks::hand_again`).
-pub(crate) fn hand_over(calls: Vec<(Called, Leased)>) {
+pub(crate) fn hand_over(state: &AppState, calls: Vec<(Called, Leased)>) {
+    let mut handed = 0;
     for (called, leased) in calls {
         let task = leased.task.id.clone();
-        if !called.hand(leased) {
+        if called.hand(leased) {
+            handed += 1;
+        } else {
             tracing::debug!(task, "a waiting agent left before its task was handed over; it is handed again at its next request");
         }
     }
+    state.metrics.handed_at_dispatch(handed);
 }
 
 /// The decisions [`advance`] takes, inside a write the caller commits (then calls

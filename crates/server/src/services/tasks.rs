@@ -490,7 +490,7 @@ impl Recorded {
         target: &Target,
     ) -> Result<Option<Assignment>, ServiceError> {
         state.deployment_changed();
-        progress::hand_over(self.calls);
+        progress::hand_over(state, self.calls);
         if let Some(moved) = &self.moved {
             progress::wake_for(state, moved);
         }
