@@ -118,8 +118,16 @@ pub struct LogLineView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogPage {
     pub items: Vec<LogLineView>,
-    /// The `after_line` that reads on from here (with the same `task` and `since`).
-    pub next_after_line: i64,
+    /// The `after` cursor that reads on from here (with the same `task` and `since`): after
+    /// the page's last line, or the one given when the page is empty; null only when nothing
+    /// was read from the start. Unlike other lists' `next`, it is given at the end too, so a
+    /// follower passes it back to read the lines that come later.
+    #[serde(default)]
+    pub next: Option<String>,
+    /// The former count cursor: answered to a reader that sent `after_line` (or nothing), for
+    /// clients of before `next`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after_line: Option<i64>,
     /// The page was full: more lines are waiting now.
     pub more: bool,
 }

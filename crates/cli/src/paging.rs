@@ -4,6 +4,7 @@
 
 use clap::Args;
 use serde::de::DeserializeOwned;
+use slipway_api::deployments::LogPage;
 use slipway_api::Page;
 
 use crate::client::{encode, Client};
@@ -66,6 +67,36 @@ pub(crate) fn read<T: DeserializeOwned>(
         pages += 1;
     }
     Ok(all)
+}
+
+/// Where the next read of a deployment's output starts (`GET …/logs`): by the cursor the last
+/// answer gave, or, from a server of before cursors, by the count of lines read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum LogPlace {
+    #[default]
+    Start,
+    After(String),
+    Line(i64),
+}
+
+impl LogPlace {
+    /// The query parameter that says it; none from the start.
+    pub(crate) fn query(&self) -> Option<String> {
+        match self {
+            LogPlace::Start => None,
+            LogPlace::After(cursor) => Some(format!("after={}", encode(cursor))),
+            LogPlace::Line(n) => Some(format!("after_line={n}")),
+        }
+    }
+
+    /// Read on after `page`.
+    pub(crate) fn advance(&mut self, page: &LogPage) {
+        if let Some(next) = &page.next {
+            *self = LogPlace::After(next.clone());
+        } else if let Some(n) = page.next_after_line {
+            *self = LogPlace::Line(n);
+        }
+    }
 }
 
 /// What to tell a person when more pages follow the one printed.

@@ -14,7 +14,7 @@ document.querySelectorAll("[data-masks]").forEach(function (box) {
   var root = document.querySelector("[data-live]");
   if (!root || !window.fetch || root.hasAttribute("data-final")) return;
   var url = root.getAttribute("data-live");
-  var after = parseInt(root.getAttribute("data-after"), 10) || 0;
+  var after = root.getAttribute("data-after") || "";
   var shownRows = "";
   var failures = 0;
 
@@ -95,7 +95,7 @@ document.querySelectorAll("[data-masks]").forEach(function (box) {
     fill("deployment-finished", data.finished ? document.createTextNode(data.finished) : el("span", "muted", "not yet"));
     showGrid(data.rows);
     appendLogs(data.logs);
-    after = data.after;
+    after = data.after || after;
     document.querySelectorAll("[data-states]").forEach(function (e) {
       e.hidden = e.getAttribute("data-states").split(" ").indexOf(data.state) < 0;
     });
@@ -107,7 +107,7 @@ document.querySelectorAll("[data-masks]").forEach(function (box) {
   }
 
   function poll() {
-    fetch(url + "?after=" + after, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    fetch(url + (after ? "?after=" + encodeURIComponent(after) : ""), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {
         var json = (r.headers.get("content-type") || "").indexOf("json") >= 0;
         if (!r.ok || !json) throw new Error("status " + r.status);

@@ -36,6 +36,7 @@ pub mod tls;
 mod transitions;
 pub mod vault;
 mod views;
+mod waiting_agents;
 mod witness_book;
 
 pub use error::ServiceError;

@@ -18,6 +18,9 @@ pub(crate) struct Metrics {
     /// bound of [`PROBE_DELAY_BOUNDS`] and one above every bound.
     probe_delays: [AtomicU64; PROBE_DELAY_BOUNDS.len() + 1],
     probe_delay_micros: AtomicU64,
+    /// Tasks leased for an agent already waiting, in the write that dispatched them, and
+    /// handed over (`waiting_agents`).
+    handed_at_dispatch: AtomicU64,
 }
 
 /// Upper bounds, in seconds, of the probe-to-stored delay histogram: fine below the 1 s budget
@@ -38,6 +41,7 @@ impl Default for Metrics {
             sign_in_failures_unaudited: AtomicU64::new(0),
             probe_delays: Default::default(),
             probe_delay_micros: AtomicU64::new(0),
+            handed_at_dispatch: AtomicU64::new(0),
         }
     }
 }
@@ -50,6 +54,11 @@ impl Metrics {
         if status == 403 {
             self.denials.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// `n` tasks were handed to waiting agents by the write that dispatched them.
+    pub(crate) fn handed_at_dispatch(&self, n: u64) {
+        self.handed_at_dispatch.fetch_add(n, Ordering::Relaxed);
     }
 
     /// A vault blob was found damaged or missing (by a download, `vault verify` or the scrub).
@@ -81,7 +90,7 @@ impl Metrics {
         );
     }
 
-    pub(crate) fn render(&self, audit_events: i64) -> String {
+    pub(crate) fn render(&self, audit_events: i64, agents_waiting: usize) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP slipway_http_requests_total HTTP requests served, by status class.\n# TYPE slipway_http_requests_total counter");
         for (i, c) in self.requests.iter().enumerate() {
@@ -119,6 +128,8 @@ impl Metrics {
         let _ = writeln!(out, "# HELP slipway_sign_in_failures_total Failed sign-ins (password, directory, single sign-on).\n# TYPE slipway_sign_in_failures_total counter\nslipway_sign_in_failures_total {}", self.sign_in_failures.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP slipway_sign_in_failures_unaudited_total Failed sign-ins counted but not audited: repeats of a name from one client within 5 minutes, or over 60 audited a minute.\n# TYPE slipway_sign_in_failures_unaudited_total counter\nslipway_sign_in_failures_unaudited_total {}", self.sign_in_failures_unaudited.load(Ordering::Relaxed));
         self.render_probe_delays(&mut out);
+        let _ = writeln!(out, "# HELP slipway_agents_waiting Agents waiting on this server for work (a lease long poll under their session).\n# TYPE slipway_agents_waiting gauge\nslipway_agents_waiting {agents_waiting}");
+        let _ = writeln!(out, "# HELP slipway_tasks_handed_at_dispatch_total Tasks leased for an agent already waiting here in the write that dispatched them, and handed over.\n# TYPE slipway_tasks_handed_at_dispatch_total counter\nslipway_tasks_handed_at_dispatch_total {}", self.handed_at_dispatch.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP slipway_audit_events Events in the audit chain.\n# TYPE slipway_audit_events gauge\nslipway_audit_events {audit_events}");
         let _ = writeln!(out, "# HELP slipway_uptime_seconds Seconds since the server started.\n# TYPE slipway_uptime_seconds gauge");
         let _ = writeln!(

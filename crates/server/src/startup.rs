@@ -414,7 +414,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .ok()
         .and_then(|p| p.items.first().map(|e| e.seq))
         .unwrap_or(0);
-    let mut text = state.metrics.render(events);
+    let mut text = state.metrics.render(events, state.engine.waiting.waiting());
     // A database error leaves the DORA gauges out rather than failing the scrape.
     if let Ok(Some(dora)) = crate::services::insights::gauges(&state).await {
         text.push_str(&crate::metrics::render_dora(&dora));

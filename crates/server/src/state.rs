@@ -148,6 +148,9 @@ pub(crate) struct Signals {
     /// One bell per target whose agent waits for work: a dispatch rings only the targets it
     /// gave tasks to, so 1 000 waiting agents do not all look for one step's task.
     agent_bells: Mutex<HashMap<String, Arc<Notify>>>,
+    /// The agents waiting here under their session: a dispatch leases their tasks in its own
+    /// write and hands them over (`waiting_agents`).
+    pub(crate) waiting: crate::waiting_agents::WaitingAgents,
     /// A deployment or one of its tasks changed: the long polls following deployments
     /// (`GET /api/v1/deployments/{id}?wait_after=`) look again.
     pub(crate) deployments: Notify,

@@ -91,14 +91,49 @@ pub struct LogLine {
 /// The most lines one page of output carries.
 pub const MAX_LOG_PAGE: i64 = 5000;
 
-/// Which output lines to read: a task's or the whole deployment's, from a time on, after the
-/// first `after_line` of that selection.
+/// Which output lines to read: a task's or the whole deployment's, from a time on, from a
+/// place in the output on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogFilter {
     pub task: Option<String>,
     pub since: Option<Timestamp>,
-    pub after_line: i64,
+    pub start: LogStart,
     pub limit: i64,
+}
+
+/// Where a page of output starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LogStart {
+    /// At the selection's first line.
+    #[default]
+    First,
+    /// After this line (the last one the reader holds): a seek, whatever the depth.
+    After(LogKey),
+    /// After the first N lines of the selection: the former reading by count, which walks
+    /// every line before the page (kept for readers that still send `after_line`).
+    Skip(i64),
+}
+
+/// A line's place in a deployment's output: the order it is read in (arrival time, then task,
+/// attempt and line number, which break ties between lines stored at the same time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogKey {
+    pub at: Timestamp,
+    pub task_id: String,
+    pub attempt: i64,
+    pub line_no: i64,
+}
+
+impl LogLine {
+    /// This line's place, to read on after it.
+    pub fn key(&self) -> LogKey {
+        LogKey {
+            at: self.at,
+            task_id: self.task_id.clone(),
+            attempt: self.attempt,
+            line_no: self.line_no,
+        }
+    }
 }
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "id, project, release_version, environment, kind, rollback_of, state, phase, runs, rollback_runs, requested_by, created_at, finished_at, failure";
@@ -443,42 +478,58 @@ impl Store {
         row.as_ref().map(task).transpose()
     }
 
-    /// The first `limit` log lines of a deployment after skipping `offset` (all tasks, in the
-    /// order they arrived).
-    pub async fn deployment_logs(
-        &self,
-        deployment_id: i64,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<LogLine>> {
-        self.log_page(
-            deployment_id,
-            &LogFilter {
-                after_line: offset,
-                limit,
-                ..LogFilter::default()
-            },
-        )
-        .await
-    }
-
-    /// One page of a deployment's output, optionally of one task and/or from a time on. Lines
-    /// come in the order they arrived; `after_line` counts the lines of this same selection
-    /// already read, so a reader pages with the count it holds (for one task's first attempt,
-    /// that is the last line number read).
+    /// One page of a deployment's output, optionally of one task and/or from a time on, in the
+    /// order the lines arrived ([`LogKey`]). From a key, the page is a seek in the index that
+    /// holds every deployment's lines in that order (migration 0051) and a scan of `limit`
+    /// lines: it costs the same at the end of a long log as at its start. Only the predicates a
+    /// filter uses are in the statement, so each reading keeps to that index.
     pub async fn log_page(&self, deployment_id: i64, filter: &LogFilter) -> Result<Vec<LogLine>> {
-        let rows = sqlx::query(
-            "SELECT l.task_id, l.attempt, l.line_no, l.at, l.line FROM task_logs l JOIN tasks t ON t.id = l.task_id \
-             WHERE t.deployment_id = $1 AND ($2 IS NULL OR l.task_id = $2) AND ($3 IS NULL OR l.at >= $3) \
-             ORDER BY l.at, l.task_id, l.attempt, l.line_no LIMIT $4 OFFSET $5",
-        )
-        .bind(deployment_id)
-        .bind(filter.task.as_deref())
-        .bind(filter.since.map(format_time))
-        .bind(filter.limit.clamp(1, MAX_LOG_PAGE))
-        .bind(filter.after_line.max(0))
-        .fetch_all(&self.pool)
-        .await?;
+        let mut sql = String::from(
+            "SELECT task_id, attempt, line_no, at, line FROM task_logs WHERE deployment_id = $1",
+        );
+        let mut next = 2;
+        let mut placeholder = || {
+            next += 1;
+            format!("${}", next - 1)
+        };
+        if filter.task.is_some() {
+            sql.push_str(&format!(" AND task_id = {}", placeholder()));
+        }
+        if filter.since.is_some() {
+            sql.push_str(&format!(" AND at >= {}", placeholder()));
+        }
+        if let LogStart::After(_) = &filter.start {
+            let (a, t, n, l) = (placeholder(), placeholder(), placeholder(), placeholder());
+            sql.push_str(&format!(
+                " AND (at, task_id, attempt, line_no) > ({a}, {t}, {n}, {l})"
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY at, task_id, attempt, line_no LIMIT {}",
+            placeholder()
+        ));
+        if let LogStart::Skip(_) = &filter.start {
+            sql.push_str(&format!(" OFFSET {}", placeholder()));
+        }
+        let mut query = sqlx::query(&sql).bind(deployment_id);
+        if let Some(task) = &filter.task {
+            query = query.bind(task.clone());
+        }
+        if let Some(since) = filter.since {
+            query = query.bind(format_time(since));
+        }
+        if let LogStart::After(key) = &filter.start {
+            query = query
+                .bind(format_time(key.at))
+                .bind(key.task_id.clone())
+                .bind(key.attempt)
+                .bind(key.line_no);
+        }
+        query = query.bind(filter.limit.clamp(1, MAX_LOG_PAGE));
+        if let LogStart::Skip(skip) = filter.start {
+            query = query.bind(skip.max(0));
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(log_line).collect()
     }
 
@@ -567,14 +618,19 @@ async fn insert_log_lines(
 ) -> Result<()> {
     let at = now();
     for (i, line) in lines.iter().enumerate() {
-        sqlx::query("INSERT INTO task_logs (task_id, attempt, line_no, at, line) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, attempt, line_no) DO NOTHING")
-            .bind(task_id)
-            .bind(attempt)
-            .bind(first_line_no + i as i64)
-            .bind(&at)
-            .bind(line)
-            .execute(&mut **tx)
-            .await?;
+        // The line carries its task's deployment, for the deployment's reading order (0051).
+        sqlx::query(
+            "INSERT INTO task_logs (task_id, attempt, line_no, at, line, deployment_id) \
+             SELECT $1, $2, $3, $4, $5, deployment_id FROM tasks WHERE id = $1 \
+             ON CONFLICT (task_id, attempt, line_no) DO NOTHING",
+        )
+        .bind(task_id)
+        .bind(attempt)
+        .bind(first_line_no + i as i64)
+        .bind(&at)
+        .bind(line)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

@@ -59,6 +59,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (48, include_str!("../migrations/0048_deployment_days.sql")),
     (50, include_str!("../migrations/0050_insight_counts.sql")),
+    (51, include_str!("../migrations/0051_task_log_order.sql")),
     (
         52,
         include_str!("../migrations/0052_deployments_rollback_of.sql"),

@@ -16,7 +16,7 @@ use super::follow::{finish, intervention_help, PAGE};
 use crate::client::Client;
 use crate::error::Failure;
 use crate::output::{self, table, Format};
-use crate::paging::{self, PageFlags};
+use crate::paging::{self, LogPlace, PageFlags};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -48,14 +48,18 @@ pub enum DeploymentCommand {
     },
     /// Print a deployment's output lines (secrets masked), page by page.
     #[command(
-        after_help = "Examples:\n  slipway deployment logs 12\n  slipway deployment logs 12 --task 3f9c… --from-line 5000 --limit 1000\n  slipway deployment logs 12 --since 2026-11-23T19:00:00Z --follow"
+        after_help = "Examples:\n  slipway deployment logs 12\n  slipway deployment logs 12 --task 3f9c… --limit 1000 --output json\n  slipway deployment logs 12 --task 3f9c… --after <next> --limit 1000\n  slipway deployment logs 12 --since 2026-11-23T19:00:00Z --follow"
     )]
     Logs {
         id: i64,
         /// Only this task's lines (task ids: `slipway deployment show ID --output json`).
         #[arg(long)]
         task: Option<String>,
-        /// Skip the first N lines of this selection (the next page starts where the last ended).
+        /// Start after this cursor: the `next` of an earlier read (`--output json`), a seek
+        /// however long the log.
+        #[arg(long, conflicts_with = "from_line")]
+        after: Option<String>,
+        /// Skip the first N lines of this selection (slower deep in a long log than `--after`).
         #[arg(long, default_value_t = 0)]
         from_line: i64,
         /// Only lines stored at or after this RFC 3339 time, e.g. 2026-11-23T19:00:00Z.
@@ -130,12 +134,26 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
         DeploymentCommand::Logs {
             id,
             task,
+            after,
             from_line,
             since,
             limit,
             follow,
             remote,
-        } => logs(id, task, from_line, since, limit, follow, remote),
+        } => {
+            let from = match (after, from_line) {
+                (Some(cursor), _) => LogPlace::After(cursor),
+                (None, n) if n > 0 => LogPlace::Line(n),
+                (None, _) => LogPlace::Start,
+            };
+            logs(
+                id,
+                LogSelection { task, since, from },
+                limit,
+                follow,
+                remote,
+            )
+        }
         DeploymentCommand::Proceed {
             id,
             comment,
@@ -220,25 +238,35 @@ fn show(id: i64, wait: bool, timeout: u64, remote: Remote) -> Result<(), Failure
     Ok(())
 }
 
+/// Which lines `deployment logs` reads: one task's or all, from a time on, from a place on.
+struct LogSelection {
+    task: Option<String>,
+    since: Option<String>,
+    from: LogPlace,
+}
+
 fn logs(
     id: i64,
-    task: Option<String>,
-    from_line: i64,
-    since: Option<String>,
+    selection: LogSelection,
     limit: Option<i64>,
     follow: bool,
     remote: Remote,
 ) -> Result<(), Failure> {
     let client = remote.client();
-    let mut after = from_line.max(0);
+    let LogSelection { task, since, from } = selection;
+    // The count the former `--from-line` reading would continue with, when it started by count.
+    let mut next_after_line = match &from {
+        LogPlace::Start => Some(0),
+        LogPlace::Line(n) => Some(*n),
+        LogPlace::After(_) => None,
+    };
+    let mut place = from;
     let mut left = limit.unwrap_or(i64::MAX);
     let deadline = Instant::now() + Duration::from_secs(24 * 3600);
     let mut all = Vec::new();
     loop {
-        let mut query = vec![
-            format!("after_line={after}"),
-            format!("limit={}", left.clamp(1, PAGE)),
-        ];
+        let mut query = vec![format!("limit={}", left.clamp(1, PAGE))];
+        query.extend(place.query());
         if let Some(t) = &task {
             query.push(format!("task={}", crate::client::encode(t)));
         }
@@ -252,7 +280,8 @@ fn logs(
             query.join("&")
         ))?;
         left -= page.items.len() as i64;
-        after = page.next_after_line;
+        place.advance(&page);
+        next_after_line = next_after_line.map(|n| n + page.items.len() as i64);
         let more = page.more;
         match remote.output {
             Format::Json => all.extend(page.items),
@@ -270,7 +299,11 @@ fn logs(
         }
     }
     if remote.output == Format::Json {
-        output::json(&json!({ "items": all, "next_after_line": after }));
+        let next = match place {
+            LogPlace::After(cursor) => Some(cursor),
+            LogPlace::Start | LogPlace::Line(_) => None,
+        };
+        output::json(&json!({ "items": all, "next": next, "next_after_line": next_after_line }));
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use slipway_core::deploy::state::{DeploymentState, Phase};
 use crate::client::Client;
 use crate::error::{Exit, Failure};
 use crate::output::{self, or_dash, Format};
+use crate::paging::LogPlace;
 use crate::remote::Remote;
 
 pub(crate) fn finish(
@@ -74,7 +75,7 @@ pub(crate) fn follow(
         id,
         human,
         seen: BTreeMap::new(),
-        log_offset: 0,
+        log_place: LogPlace::Start,
         last_seq: None,
         plan: None,
         tasks: Vec::new(),
@@ -120,7 +121,7 @@ struct Follower<'a> {
     /// The last state printed per task (`phase/run/target`), and the interventions told.
     seen: BTreeMap<String, String>,
     /// Output lines printed so far.
-    log_offset: i64,
+    log_place: LogPlace,
     /// The event the last answer reflected; none before the first answer or from an older
     /// server.
     last_seq: Option<i64>,
@@ -193,14 +194,18 @@ impl Follower<'_> {
 
     /// The output lines printed since the last call.
     fn print_output(&mut self) -> Result<(), Failure> {
+        let place = self
+            .log_place
+            .query()
+            .map_or_else(String::new, |q| format!("&{q}"));
         let logs: LogPage = self.client.get(&format!(
-            "/api/v1/deployments/{}/logs?after_line={}&limit={PAGE}",
-            self.id, self.log_offset
+            "/api/v1/deployments/{}/logs?limit={PAGE}{place}",
+            self.id
         ))?;
         for line in &logs.items {
             println!("    {}", line.line);
         }
-        self.log_offset = logs.next_after_line;
+        self.log_place.advance(&logs);
         Ok(())
     }
 

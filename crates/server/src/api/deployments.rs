@@ -13,6 +13,7 @@ use slipway_api::Page;
 
 use super::paging::page;
 use crate::auth::Actor;
+use crate::services::deployment_logs::{self, LogFrom, LogRequest};
 use crate::services::deployments::{self, Mode};
 use crate::services::interventions::{self, Answer};
 use crate::services::paging::PageRequest;
@@ -173,7 +174,10 @@ struct LogQuery {
     task: Option<String>,
     /// Lines stored at or after this RFC 3339 time.
     since: Option<String>,
-    /// How many lines of this selection the reader already holds.
+    /// The previous answer's `next`: read on after the last line the reader holds.
+    after: Option<String>,
+    /// The former reading by count: how many lines of this selection the reader holds
+    /// (slower deep in a long log; kept for clients of before `after`).
     after_line: Option<i64>,
     /// The former name of `after_line`.
     offset: Option<i64>,
@@ -186,18 +190,27 @@ async fn logs(
     Path(id): Path<i64>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<LogPage>, ServiceError> {
+    let from = match (q.after.filter(|a| !a.is_empty()), q.after_line.or(q.offset)) {
+        (Some(_), Some(_)) => {
+            return Err(ServiceError::invalid(
+                "after and after_line both say where to read from",
+                "pass only after (the previous answer's `next`)",
+            ))
+        }
+        (Some(cursor), None) => LogFrom::Cursor(cursor),
+        (None, Some(line)) => LogFrom::Line(line),
+        (None, None) => LogFrom::Start,
+    };
+    let request = LogRequest {
+        task: q.task,
+        since: q.since,
+        from,
+        limit: q.limit.unwrap_or(1000),
+    };
     Ok(Json(
-        deployments::log_page(
-            &state,
-            &actor,
-            id,
-            q.task,
-            q.since.as_deref(),
-            q.after_line.or(q.offset).unwrap_or(0),
-            q.limit.unwrap_or(1000),
-        )
-        .await
-        .map(log_page)?,
+        deployment_logs::log_page(&state, &actor, id, request)
+            .await
+            .map(log_page)?,
     ))
 }
 
@@ -268,9 +281,10 @@ fn detail(d: deployments::DeploymentView) -> DeploymentDetail {
     }
 }
 
-fn log_page(page: deployments::LogPage) -> LogPage {
+fn log_page(page: deployment_logs::LogPage) -> LogPage {
     LogPage {
         items: page.items.into_view(),
+        next: page.next,
         next_after_line: page.next_after_line,
         more: page.more,
     }

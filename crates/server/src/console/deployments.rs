@@ -31,6 +31,7 @@ use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Sec
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::auth::Actor;
+use crate::services::deployment_logs::{self, LogFrom, LogRequest};
 use crate::services::deployments::{Decision, DeploymentView, FailureTail, Mode};
 use crate::services::interventions::{Answer, Intervention};
 use crate::services::{self, parse_name};
@@ -659,7 +660,10 @@ struct ShowPage {
     timeline: String,
     plan: Vec<PlanRow>,
     logs: Vec<LogRow>,
-    log_after: i64,
+    /// The cursor after the last line shown (empty when none is): the script's first `after`.
+    log_after: String,
+    /// How many output lines the page shows.
+    log_shown: usize,
     /// The page holds the first `LOG_PAGE` lines only (the script fetches the rest while the
     /// deployment moves).
     log_truncated: bool,
@@ -766,9 +770,14 @@ pub(super) async fn show(
     let view = services::deployments::get(&state, &user.actor, id)
         .await
         .or_page(&user)?;
-    let lines = services::deployments::logs(&state, &user.actor, id, 0, LOG_PAGE)
+    let first = LogRequest {
+        limit: LOG_PAGE,
+        ..LogRequest::default()
+    };
+    let log = deployment_logs::log_page(&state, &user.actor, id, first)
         .await
         .or_page(&user)?;
+    let lines = &log.items;
     let tail = services::deployments::failure_tail(&state, &user.actor, &view)
         .await
         .or_page(&user)?;
@@ -842,9 +851,10 @@ pub(super) async fn show(
                 summary: s.action.summary(),
             })
             .collect(),
-        logs: log_rows(&view, &lines),
-        log_after: lines.len() as i64,
-        log_truncated: lines.len() as i64 >= LOG_PAGE,
+        logs: log_rows(&view, lines),
+        log_after: log.next.clone().unwrap_or_default(),
+        log_shown: lines.len(),
+        log_truncated: log.more,
         actions,
         superseded_by,
         intervention: view.intervention.clone(),
@@ -859,8 +869,9 @@ pub(super) async fn show(
 
 #[derive(Deserialize)]
 pub(super) struct LiveQuery {
+    /// The cursor after the last line the page shows (none: from the first line).
     #[serde(default)]
-    after: i64,
+    after: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -868,14 +879,14 @@ struct Live {
     #[serde(flatten)]
     snapshot: Snapshot,
     logs: Vec<LogRow>,
-    /// How many output lines the page now holds: the next poll's `after`.
-    after: i64,
+    /// The cursor after the last line the page now holds: the next poll's `after`.
+    after: String,
     /// More lines wait than one answer carries: ask again even if the deployment is final.
     more: bool,
 }
 
-/// `GET /deployments/{id}/live?after=N`: the state, the grid and the output lines after the
-/// first `N`, for the page's script.
+/// `GET /deployments/{id}/live?after=CURSOR`: the state, the grid and the output lines after
+/// the last one the page shows, for the page's script.
 pub(super) async fn live(
     State(state): State<AppState>,
     user: ConsoleUser,
@@ -885,13 +896,21 @@ pub(super) async fn live(
     let answer = async {
         let id = parse_id(&id)?;
         let view = services::deployments::get(&state, &user.actor, id).await?;
-        let after = q.after.max(0);
-        let lines = services::deployments::logs(&state, &user.actor, id, after, LOG_PAGE).await?;
+        let from = match q.after.filter(|a| !a.is_empty()) {
+            Some(cursor) => LogFrom::Cursor(cursor),
+            None => LogFrom::Start,
+        };
+        let request = LogRequest {
+            from,
+            limit: LOG_PAGE,
+            ..LogRequest::default()
+        };
+        let log = deployment_logs::log_page(&state, &user.actor, id, request).await?;
         let tail = services::deployments::failure_tail(&state, &user.actor, &view).await?;
         Ok::<_, ServiceError>(Live {
-            logs: log_rows(&view, &lines),
-            after: after + lines.len() as i64,
-            more: lines.len() as i64 >= LOG_PAGE,
+            logs: log_rows(&view, &log.items),
+            after: log.next.unwrap_or_default(),
+            more: log.more,
             snapshot: snapshot(&view, tail.as_ref()),
         })
     };
@@ -1138,7 +1157,8 @@ mod tests {
             timeline: timeline_svg(&view, at("2024-05-01T12:00:03.000000Z")),
             plan: Vec::new(),
             logs,
-            log_after: 1,
+            log_after: String::new(),
+            log_shown: 1,
             log_truncated: false,
             actions: Actions {
                 decide: true,

@@ -473,17 +473,6 @@ pub async fn page(
 /// The name deployment cursors carry.
 const LIST: &str = "deployments";
 
-pub async fn logs(
-    state: &AppState,
-    actor: &Actor,
-    id: i64,
-    offset: i64,
-    limit: i64,
-) -> Result<Vec<LogLine>, ServiceError> {
-    require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
-    Ok(state.store.deployment_logs(id, offset, limit).await?)
-}
-
 /// How many of a failed step's last lines lead a failed deployment's page.
 pub const FAILURE_TAIL_LINES: i64 = 12;
 
@@ -526,81 +515,4 @@ pub async fn failure_tail(
         task: task.clone(),
         lines,
     }))
-}
-
-/// One page of a deployment's output (or one task's), with the cursor for the next one.
-#[derive(Debug)]
-pub struct LogPage {
-    pub items: Vec<LogLine>,
-    /// The `after_line` that reads on from here (with the same `task` and `since`).
-    pub next_after_line: i64,
-    /// The page was full: more lines are waiting now.
-    pub more: bool,
-}
-
-/// Read a deployment's output by line (`after_line` lines of this selection already read), by
-/// time (`since`, RFC 3339) and/or for one task, `limit` lines at most.
-pub async fn log_page(
-    state: &AppState,
-    actor: &Actor,
-    id: i64,
-    task: Option<String>,
-    since: Option<&str>,
-    after_line: i64,
-    limit: i64,
-) -> Result<LogPage, ServiceError> {
-    require(state, actor, Operation::Read, &format!("deployment/{id}")).await?;
-    if state.store.deployment(id).await?.is_none() {
-        return Err(ServiceError::not_found(
-            format!("deployment {id}"),
-            "list them with `slipway deployment list`",
-        ));
-    }
-    if let Some(t) = &task {
-        if state
-            .store
-            .task(t)
-            .await?
-            .is_none_or(|t| t.deployment_id != id)
-        {
-            return Err(ServiceError::not_found(
-                format!("task {t} of deployment {id}"),
-                format!("task ids are in `slipway deployment show {id} --output json`"),
-            ));
-        }
-    }
-    let since = since
-        .map(|s| {
-            s.parse::<jiff::Timestamp>().map_err(|e| {
-                ServiceError::invalid(
-                    format!("`{s}` is not an RFC 3339 time: {e}"),
-                    "e.g. since=2026-11-23T19:00:00Z",
-                )
-            })
-        })
-        .transpose()?;
-    if after_line < 0 || limit < 1 {
-        return Err(ServiceError::invalid(
-            "after_line must be 0 or more and limit at least 1",
-            format!("e.g. after_line=0&limit={}", slipway_store::MAX_LOG_PAGE),
-        ));
-    }
-    let limit = limit.min(slipway_store::MAX_LOG_PAGE);
-    let items = state
-        .store
-        .log_page(
-            id,
-            &slipway_store::LogFilter {
-                task,
-                since,
-                after_line,
-                limit,
-            },
-        )
-        .await?;
-    Ok(LogPage {
-        next_after_line: after_line + items.len() as i64,
-        more: items.len() as i64 >= limit,
-        items,
-    })
 }

@@ -15,6 +15,7 @@ pub mod complaints;
 pub mod config_changes;
 pub mod coverage;
 pub mod dashboard;
+pub mod deployment_logs;
 pub mod deployments;
 pub(crate) mod directory;
 pub mod environments;

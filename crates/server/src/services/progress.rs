@@ -17,6 +17,8 @@ use slipway_store::{StoredDeployment, StoredTask, WriteTx};
 
 use crate::auth::new_secret;
 use crate::transitions::deployment::{phase_runs, settle, start_rollback};
+use crate::transitions::task_lease::{lease_next, Leased};
+use crate::waiting_agents::{Called, WaitingAgents};
 use crate::{AppState, ServiceError};
 
 /// How long an agent may stay silent on a task before it is declared lost
@@ -150,9 +152,53 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
     if !moved.wrote() {
         return Ok(moved);
     }
+    let calls = lease_for_waiting(&mut tx, &state.engine.waiting, &moved, None).await?;
     tx.commit().await?;
+    hand_over(state, calls);
     wake_for(state, &moved);
     Ok(moved)
+}
+
+/// Lease, in the dispatching write `tx`, the tasks `moved` dispatched to agents waiting on
+/// this server (all but `except`'s, which the caller leases itself), so that none of them
+/// opens a write of its own for it: [`hand_over`] gives them their tasks once `tx` commits.
+/// An agent waiting elsewhere (another replica) is woken by its bell and leases as before.
+pub(crate) async fn lease_for_waiting(
+    tx: &mut WriteTx<'_>,
+    waiting: &WaitingAgents,
+    moved: &Moved,
+    except: Option<&String>,
+) -> Result<Vec<(Called, Leased)>, ServiceError> {
+    let mut calls = Vec::new();
+    if !moved.dispatched {
+        return Ok(calls);
+    }
+    for target in moved.targets.iter().filter(|t| Some(*t) != except) {
+        let Some(called) = waiting.call(target) else {
+            continue;
+        };
+        // None: its pending task went to another request meanwhile; dropping the call tells
+        // the waiter to look for itself.
+        if let Some(leased) = lease_next(tx, target, lease_deadline()).await? {
+            calls.push((called, leased));
+        }
+    }
+    Ok(calls)
+}
+
+/// Give the waiting agents the tasks leased for them in a write that has committed. One whose
+/// request ended meanwhile gets it again at its next request (`tasks::hand_again`).
+pub(crate) fn hand_over(state: &AppState, calls: Vec<(Called, Leased)>) {
+    let mut handed = 0;
+    for (called, leased) in calls {
+        let task = leased.task.id.clone();
+        if called.hand(leased) {
+            handed += 1;
+        } else {
+            tracing::debug!(task, "a waiting agent left before its task was handed over; it is handed again at its next request");
+        }
+    }
+    state.metrics.handed_at_dispatch(handed);
 }
 
 /// The decisions [`advance`] takes, inside a write the caller commits (then calls

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
-use slipway_core::deploy::progress::Run;
 use slipway_core::deploy::state::{task_transition, DeploymentKind, Phase, TaskEvent, TaskState};
 use slipway_core::deploy::vars::{mask, resolve};
 use slipway_core::release::Version;
@@ -15,10 +14,12 @@ use slipway_core::Name;
 use slipway_protocol::{
     AgentStart, AgentStarted, ArtifactRef, Assignment, LeaseRequest, LogAck, LogBatch, TaskResult,
 };
-use slipway_store::{StoredDeployment, StoredTask, Target, WriteTx};
+use slipway_store::{StoredTask, Target};
 
 use super::progress::{self, lease_deadline, lease_secs};
 use crate::transitions::deployment::phase_runs;
+use crate::transitions::task_lease::{self, Leased};
+use crate::waiting_agents::{Called, WaitingAgents};
 use crate::{AppState, ServiceError};
 
 /// How long a lease request waits for work before answering "nothing".
@@ -126,6 +127,11 @@ pub(crate) async fn lease(
         }
     }
     let bell = state.engine.agent_bell(&target.name);
+    // Under a session, a dispatch may lease this agent's task in its own write and hand it
+    // over here (`waiting_agents`): what it hands and does not reach the agent is handed again
+    // at its next request (`hand_again`), which only a session allows.
+    let mut seat =
+        (request.wait && request.session.is_some()).then(|| state.engine.waiting.sit(&target.name));
     loop {
         // Register interest before looking, so a task dispatched in between still wakes us:
         // a dispatch to this target rings its bell, anything else for anyone rings `agents`.
@@ -143,9 +149,28 @@ pub(crate) async fn lease(
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Ok(None);
+            return match seat.take() {
+                Some(seat) => match seat.stand_up().await {
+                    Some(leased) => assignment(state, target, leased).await.map(Some),
+                    None => Ok(None),
+                },
+                None => Ok(None),
+            };
         }
+        let handed = async {
+            match seat.as_mut() {
+                Some(seat) => (&mut seat.handed).await.ok(),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            biased;
+            handed = handed => match handed {
+                Some(leased) => return assignment(state, target, leased).await.map(Some),
+                // Called, but the dispatch leased nothing for it after all: it looks itself,
+                // and waits on the bells alone from here.
+                None => seat = None,
+            },
             () = for_anyone => {}
             () = for_this_target => {}
             () = tokio::time::sleep(left) => {}
@@ -159,43 +184,13 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         return Ok(None);
     }
     let mut tx = state.store.write().await?;
-    let Some((task, deployment, run)) = lease_in(&mut tx, target).await? else {
+    let Some(leased) = task_lease::lease_next(&mut tx, &target.name, lease_deadline()).await?
+    else {
         return Ok(None);
     };
     tx.commit().await?;
     state.deployment_changed();
-    assignment(state, target, task, deployment, run)
-        .await
-        .map(Some)
-}
-
-/// Lease `target`'s next pending task inside `tx`: the task, its deployment and its run.
-async fn lease_in(
-    tx: &mut WriteTx<'_>,
-    target: &Target,
-) -> Result<Option<(StoredTask, StoredDeployment, Run)>, ServiceError> {
-    let Some(mut task) = tx.next_pending_task(&target.name).await? else {
-        return Ok(None);
-    };
-    let Some(deployment) = tx.deployment(task.deployment_id).await? else {
-        return Ok(None);
-    };
-    task.state = task_transition(task.state, TaskEvent::Lease)
-        .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-    task.leased_until = Some(lease_deadline());
-    task.started_at = Some(slipway_store::current_time());
-    tx.update_task(&task).await?;
-    let run = phase_runs(&deployment)
-        .get(task.run_index as usize)
-        .cloned()
-        .ok_or_else(|| ServiceError::invalid("a task points past its deployment's runs", ""))?;
-    tx.audit(agent_entry(
-        &target.name,
-        "task.start",
-        deployment.id,
-        json!({ "task": task.id, "attempt": task.attempt, "step": run.step, "name": run.name }),
-    ));
-    Ok(Some((task, deployment, run)))
+    assignment(state, target, leased).await.map(Some)
 }
 
 /// An agent asking for work runs nothing. So when it asks under the session it announced at
@@ -241,9 +236,17 @@ async fn hand_again(
             json!({ "task": task.id, "attempt": task.attempt, "step": run.step, "reason": "the lease answer did not reach the agent" }),
         ));
         tx.commit().await?;
-        return assignment(state, target, task, deployment, run)
-            .await
-            .map(Some);
+        return assignment(
+            state,
+            target,
+            Leased {
+                task,
+                deployment,
+                run,
+            },
+        )
+        .await
+        .map(Some);
     }
     Ok(None)
 }
@@ -253,10 +256,13 @@ async fn hand_again(
 async fn assignment(
     state: &AppState,
     target: &Target,
-    task: StoredTask,
-    deployment: StoredDeployment,
-    run: Run,
+    leased: Leased,
 ) -> Result<Assignment, ServiceError> {
+    let Leased {
+        task,
+        deployment,
+        run,
+    } = leased;
     let project = parse_name(&deployment.project)?;
     let version = Version::parse(&deployment.release_version)
         .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
@@ -411,6 +417,7 @@ pub(crate) async fn result(
         result: &result,
         secrets: &secrets,
         now: state.clock.now(),
+        waiting: &state.engine.waiting,
     };
     if let Some(fenced) = crate::leader::background(state) {
         match record(&fenced.store, &report, Some(lease_next)).await {
@@ -442,6 +449,8 @@ struct Report<'a> {
     secrets: &'a [String],
     /// The server's clock at the result, for a batch step's inventory.
     now: jiff::Timestamp,
+    /// The agents waiting here, whose tasks a decision taken with the result leases for them.
+    waiting: &'a WaitingAgents,
 }
 
 /// Why [`record`] wrote nothing.
@@ -468,7 +477,9 @@ struct Recorded {
     /// The decisions taken in it.
     moved: Option<progress::Moved>,
     /// The agent's next task, leased in it.
-    leased: Option<(StoredTask, StoredDeployment, Run)>,
+    leased: Option<Leased>,
+    /// The tasks it dispatched to other agents waiting here, leased in it for them.
+    calls: Vec<(Called, Leased)>,
 }
 
 impl Recorded {
@@ -479,13 +490,12 @@ impl Recorded {
         target: &Target,
     ) -> Result<Option<Assignment>, ServiceError> {
         state.deployment_changed();
+        progress::hand_over(state, self.calls);
         if let Some(moved) = &self.moved {
             progress::wake_for(state, moved);
         }
         match self.leased {
-            Some((task, deployment, run)) => assignment(state, target, task, deployment, run)
-                .await
-                .map(Some),
+            Some(leased) => assignment(state, target, leased).await.map(Some),
             None => Ok(None),
         }
     }
@@ -505,6 +515,7 @@ async fn record(
         result,
         secrets,
         now,
+        waiting,
     } = *report;
     let in_decision = decide_and_lease.is_some();
     // A fenced write refused at its start: the lease changed hands, the result goes alone.
@@ -554,6 +565,7 @@ async fn record(
             decide: false,
             moved: None,
             leased: None,
+            calls: Vec::new(),
         });
     }
     if let Some((first_line_no, lines)) = &last_lines {
@@ -603,14 +615,22 @@ async fn record(
         decide,
         moved: None,
         leased: None,
+        calls: Vec::new(),
     };
     if let (true, Some(lease_next)) = (decide, decide_and_lease) {
         let moved = progress::decide_in(&mut tx, task.deployment_id)
             .await
             .map_err(Failed::Decision)?;
-        if lease_next && moved.targets.contains(&target.name) {
-            recorded.leased = lease_in(&mut tx, target).await.map_err(Failed::Decision)?;
+        let own = lease_next && moved.targets.contains(&target.name);
+        if own {
+            recorded.leased = task_lease::lease_next(&mut tx, &target.name, lease_deadline())
+                .await
+                .map_err(Failed::Decision)?;
         }
+        recorded.calls =
+            progress::lease_for_waiting(&mut tx, waiting, &moved, own.then_some(&target.name))
+                .await
+                .map_err(Failed::Decision)?;
         recorded.decide = false;
         recorded.moved = Some(moved);
     }

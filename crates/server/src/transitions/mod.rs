@@ -5,3 +5,4 @@
 //! was handed.
 
 pub(crate) mod deployment;
+pub(crate) mod task_lease;

@@ -422,7 +422,11 @@ fn an_operator_deploys_from_the_project_page_follows_it_and_rolls_the_environmen
         "migrated\n"
     );
     // Only new lines come after the ones already shown.
-    let after = done["after"].as_i64().unwrap();
+    let after = done["after"].as_str().unwrap();
+    assert!(
+        !after.is_empty(),
+        "the cursor after the last line shown: {done:#}"
+    );
     let later = http.get(&format!("/deployments/{id}/live?after={after}"), &cookie);
     let later: Value = serde_json::from_str(&later.body).unwrap();
     assert_eq!(later["logs"], serde_json::json!([]), "{later:#}");

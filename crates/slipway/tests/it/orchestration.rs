@@ -234,6 +234,142 @@ fn a_result_that_asks_for_the_next_task_is_answered_with_it_leased_in_the_same_w
     assert!(verify.contains("audit chain intact"), "{verify}");
 }
 
+/// One figure of the server's `/metrics`.
+fn metric(server: &Server, name: &str) -> u64 {
+    let text = ureq::get(&format!("{}/metrics", server.url))
+        .call()
+        .expect("the metrics")
+        .into_string()
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"))
+}
+
+#[test]
+fn a_step_dispatched_to_an_agent_already_waiting_is_leased_in_the_dispatching_write() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let plan = "    - { name: step-1, action: command, roles: [app], with: { run: /bin/true } }\n    - { name: step-2, action: command, roles: [app], with: { run: /bin/true } }\n";
+    release(&server, work.path(), "seated", plan);
+    let agents: Vec<(Agent, String)> = ["seated-a", "seated-b"]
+        .iter()
+        .map(|name| {
+            let agent = enrol(&server, name);
+            let session = format!("{name}-session");
+            agent
+                .post("start", json!({ "session": session, "abandoned": [] }))
+                .expect("the start is taken");
+            server.wait_online(name);
+            (agent, session)
+        })
+        .collect();
+    let id = deployment_id(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "seated",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "-o",
+            "json",
+        ],
+    ));
+    // Each agent's first step, however it came (the orchestrator's turn may come before or
+    // after they ask).
+    let first: Vec<Value> = agents
+        .iter()
+        .map(|(agent, session)| {
+            for _ in 0..5 {
+                let task = agent
+                    .post("lease", json!({ "wait": true, "session": session }))
+                    .expect("a lease")["task"]
+                    .clone();
+                if !task.is_null() {
+                    return task;
+                }
+            }
+            panic!("no first step was leased");
+        })
+        .collect();
+    let result = |task: &Value, session: &str, wait: bool| {
+        json!({ "attempt": task["attempt"], "success": true, "exit_code": 0, "summary": "exit code 0",
+                "next": { "wait": wait, "session": session } })
+    };
+    // B reports first and waits, in its result's request, for its next step.
+    let (b, b_session) = &agents[1];
+    let b_task = first[1]["task_id"].as_str().expect("a task id").to_string();
+    let b_result = result(&first[1], b_session, true);
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            b.post(&format!("tasks/{b_task}/result"), b_result)
+                .expect("B's result is recorded")
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while metric(&server, "slipway_agents_waiting") < 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "B never waited for its next step"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let handed_before = metric(&server, "slipway_tasks_handed_at_dispatch_total");
+        // A's result is the batch's last: its write dispatches step 2 to both targets.
+        let (a, a_session) = &agents[0];
+        let a_task = first[0]["task_id"].as_str().expect("a task id").to_string();
+        let answer = a
+            .post(
+                &format!("tasks/{a_task}/result"),
+                result(&first[0], a_session, false),
+            )
+            .expect("A's result is recorded");
+        assert_eq!(answer["task"]["name"], "step-2", "{answer:#}");
+        // By the time A hears back, B's step 2 is leased: in A's write, not in a write of B's.
+        let view = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
+        let b_step_2 = view["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .find(|t| t["target"] == "seated-b" && t["run_index"] == 1)
+            .cloned()
+            .expect("B's step 2 is dispatched");
+        assert_eq!(b_step_2["state"], "leased", "{view:#}");
+        let handed = waiting.join().expect("B's request ends");
+        assert_eq!(handed["task"]["task_id"], b_step_2["id"], "{handed:#}");
+        assert_eq!(
+            metric(&server, "slipway_tasks_handed_at_dispatch_total"),
+            handed_before + 1
+        );
+        assert_eq!(metric(&server, "slipway_agents_waiting"), 0);
+        // Both finish their second step: one attempt each, the chain whole.
+        for ((agent, session), task) in agents.iter().zip([&answer["task"], &handed["task"]]) {
+            let task_id = task["task_id"].as_str().expect("a task id");
+            agent
+                .post(
+                    &format!("tasks/{task_id}/result"),
+                    result(task, session, false),
+                )
+                .expect("the result is recorded");
+        }
+    });
+    let view = get(&server, &format!("/api/v1/deployments/{id}")).expect("the deployment");
+    assert_eq!(view["state"], "succeeded", "{view:#}");
+    assert!(
+        view["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .all(|t| t["attempt"] == 1 && t["state"] == "succeeded"),
+        "one attempt each: {view:#}"
+    );
+    let verify = stdout(&server.cli(None, &["audit", "verify"]));
+    assert!(verify.contains("audit chain intact"), "{verify}");
+}
+
 /// The tasks held by id, as a follower merges them.
 fn tasks_by_id(tasks: &Value) -> std::collections::BTreeMap<String, Value> {
     tasks

@@ -412,6 +412,39 @@ fn a_flood_of_output_during_a_cut_spills_to_disk_and_arrives_whole() {
     assert_eq!(answer["items"][0]["line"], delivered[150000].as_str());
     assert_eq!(answer["next_after_line"], 155000);
     assert_eq!(answer["more"], true);
+    // Reading on by the answer's cursor (a seek, not a count) gives the very next lines, from
+    // the API and from the CLI.
+    let next = answer["next"].as_str().unwrap().to_string();
+    let on: serde_json::Value = ureq::get(&format!(
+        "{}/api/v1/deployments/1/logs?task={task}&after={next}&limit=2",
+        server.url
+    ))
+    .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+    .call()
+    .unwrap()
+    .into_json()
+    .unwrap();
+    assert_eq!(on["items"][0]["line"], delivered[155000].as_str());
+    assert_eq!(on["items"][1]["line"], delivered[155001].as_str());
+    assert!(on.get("next_after_line").is_none(), "{on}");
+    let page = ok(server.cli(
+        None,
+        &[
+            "deployment",
+            "logs",
+            "1",
+            "--task",
+            &task,
+            "--after",
+            &next,
+            "--limit",
+            "1",
+        ],
+    ));
+    assert_eq!(
+        page.split_once(' ').unwrap().1.trim_end(),
+        delivered[155000]
+    );
     let since = ok(server.cli(
         None,
         &["deployment", "logs", "1", "--since", "2100-01-01T00:00:00Z"],

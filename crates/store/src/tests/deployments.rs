@@ -229,7 +229,7 @@ async fn current_deployments_are_the_newest_per_environment_and_the_last_success
 }
 
 #[tokio::test]
-async fn logs_page_by_line_by_task_and_by_time() {
+async fn logs_page_by_key_by_task_and_by_time_as_reading_by_count_does() {
     use slipway_core::deploy::state::DeploymentState;
     on_both_backends(|store| async move {
         let mut tx = store.write().await.unwrap();
@@ -295,14 +295,14 @@ async fn logs_page_by_line_by_task_and_by_time() {
         .await;
         assert_eq!(first, ["a-1", "a-2", "a-3", "a-4", "a-5"]);
         let second = page(LogFilter {
-            after_line: 5,
+            start: LogStart::Skip(5),
             limit: 5,
             ..LogFilter::default()
         })
         .await;
         assert_eq!(second, ["a-6", "a-7", "b-1", "b-2", "b-3"]);
         let last = page(LogFilter {
-            after_line: 10,
+            start: LogStart::Skip(10),
             limit: 5,
             ..LogFilter::default()
         })
@@ -311,7 +311,7 @@ async fn logs_page_by_line_by_task_and_by_time() {
         // One task, from a line on.
         let task = page(LogFilter {
             task: Some("tb".into()),
-            after_line: 2,
+            start: LogStart::Skip(2),
             limit: 100,
             ..LogFilter::default()
         })
@@ -333,15 +333,87 @@ async fn logs_page_by_line_by_task_and_by_time() {
         })
         .await;
         assert!(since_task.is_empty());
-        // The old reader, by offset, sees the same order.
-        let by_offset: Vec<String> = store
-            .deployment_logs(id, 3, 2)
+        // Read by key (after the last line held), every selection gives the same lines, in the
+        // same order, as read by count: the whole log three lines at a time, one task two at a
+        // time, and from a time on.
+        for (task, since, size) in [
+            (None, None, 3),
+            (Some("tb".to_string()), None, 2),
+            (None, Some(cut), 1),
+            (Some("ta".to_string()), None, 5),
+        ] {
+            let whole = page(LogFilter {
+                task: task.clone(),
+                since,
+                limit: 100,
+                ..LogFilter::default()
+            })
+            .await;
+            let mut read = Vec::new();
+            let mut start = LogStart::First;
+            for _ in 0..20 {
+                let lines = store
+                    .log_page(
+                        id,
+                        &LogFilter {
+                            task: task.clone(),
+                            since,
+                            start: start.clone(),
+                            limit: size,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let Some(last) = lines.last() else { break };
+                start = LogStart::After(last.key());
+                read.extend(lines.into_iter().map(|l| l.line));
+            }
+            assert_eq!(read, whole, "task {task:?}, since {since:?}, {size} a page");
+        }
+        assert_eq!(
+            page(LogFilter {
+                limit: 100,
+                ..LogFilter::default()
+            })
             .await
-            .unwrap()
-            .into_iter()
-            .map(|l| l.line)
-            .collect();
-        assert_eq!(by_offset, ["a-4", "a-5"]);
+            .len(),
+            11
+        );
+        // After the last line, nothing; another deployment's lines are never read.
+        let end = store
+            .log_page(
+                id,
+                &LogFilter {
+                    limit: 100,
+                    ..LogFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        let after_end = page(LogFilter {
+            start: LogStart::After(end.last().unwrap().key()),
+            limit: 100,
+            ..LogFilter::default()
+        })
+        .await;
+        assert!(after_end.is_empty());
+        let other_lines = store
+            .log_page(
+                other,
+                &LogFilter {
+                    limit: 100,
+                    ..LogFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            other_lines
+                .iter()
+                .map(|l| l.line.as_str())
+                .collect::<Vec<_>>(),
+            ["c-1", "c-2", "c-3"]
+        );
     })
     .await;
 }
@@ -548,7 +620,17 @@ async fn a_release_s_tasks_and_output_read_at_once_match_the_reads_per_deploymen
                 .filter(|l| l.deployment_id == *id)
                 .map(|l| l.line.clone())
                 .collect();
-            assert_eq!(mine, store.deployment_logs(*id, 0, 100).await.unwrap());
+            let own = store
+                .log_page(
+                    *id,
+                    &LogFilter {
+                        limit: 100,
+                        ..LogFilter::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(mine, own);
         }
 
         let moving = store.moving_task_statuses().await.unwrap();
