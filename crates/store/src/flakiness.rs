@@ -1,6 +1,6 @@
 //! Flakiness and quarantine as stored: the last runs of a suite in an environment, each test's
-//! outcome counts over them (switches, passes after a retry) from its outcome strip
-//! (`test_strips`) or recounted from the results, a test's history strip, and the quarantine
+//! outcome counts over them (switches, passes after a retry) from the runs' outcome texts
+//! (`run_outcomes`) or recounted from the results, a test's history strip, and the quarantine
 //! list.
 //!
 //! It judges nothing: what the counts mean (flaky or not, a suite's share, a gate's verdict) is
@@ -156,15 +156,11 @@ impl Store {
         Ok(covered)
     }
 
-    /// Every test's outcome counts over `runs`, the covered runs of `scope`: read from the
-    /// tests' outcome strips (one short row per test, kept at push time), or recounted from the
-    /// results when a strip no longer reaches back to the oldest covered run.
-    pub async fn test_history_counts(
-        &self,
-        scope: &FlakinessScope<'_>,
-        runs: &[CoveredRun],
-    ) -> Result<Vec<TestHistoryCounts>> {
-        match self.strip_history_counts(scope, runs).await? {
+    /// Every test's outcome counts over `runs` (a report's covered runs): read from the runs'
+    /// outcome texts (one row per run, kept at push time, `run_outcomes`), or recounted from the
+    /// results when a covered run has none.
+    pub async fn test_history_counts(&self, runs: &[CoveredRun]) -> Result<Vec<TestHistoryCounts>> {
+        match self.run_outcome_counts(runs).await? {
             Some(counts) => Ok(counts),
             None => self.recount_test_history(runs).await,
         }

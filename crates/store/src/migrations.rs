@@ -58,6 +58,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0047_batch_runs_not_started.sql"),
     ),
     (48, include_str!("../migrations/0048_deployment_days.sql")),
+    (49, include_str!("../migrations/0049_run_outcomes.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
@@ -121,9 +122,6 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         if *version == 9 {
             crate::releases::fill_version_cores(&mut tx).await?;
         }
-        if *version == 33 {
-            crate::test_strips::fill_test_strips(&mut tx).await?;
-        }
         if *version == 38 {
             crate::commit_arrivals::fill_commit_arrivals(&mut tx).await?;
         }
@@ -132,6 +130,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 48 {
             crate::deployment_days::fill_deployment_days(&mut tx).await?;
+        }
+        if *version == 49 {
+            crate::run_outcomes::fill_run_outcomes(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
