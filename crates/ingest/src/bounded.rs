@@ -286,6 +286,34 @@ impl<R: Read> BoundedInput<R> {
         }
     }
 
+    /// Move the bytes of a text or a tag up to its next `<` or `>` at once, within the room its
+    /// bound leaves: [`BoundedInput::scan_byte`] would keep each of them and change nothing but
+    /// the run's length. Most of a report moves this way (measured: the byte-by-byte scan was 30 %
+    /// of reading a 33 MB JUnit file); `false` leaves the next byte to the scanner.
+    fn copy_run(&mut self) -> bool {
+        let stop = match self.scan {
+            Scan::Text { dropping: false } => b'<',
+            Scan::Tag => b'>',
+            _ => return false,
+        };
+        let available = &self.raw[self.raw_pos..self.raw_len];
+        let limit = available
+            .len()
+            .min(self.max_run.saturating_sub(self.run))
+            .min((32 * 1024usize).saturating_sub(self.out.len()));
+        let n = available[..limit]
+            .iter()
+            .position(|&b| b == stop)
+            .unwrap_or(limit);
+        if n == 0 {
+            return false;
+        }
+        self.out.extend_from_slice(&available[..n]);
+        self.raw_pos += n;
+        self.run += n;
+        true
+    }
+
     fn refill(&mut self) -> io::Result<()> {
         self.out.clear();
         self.out_pos = 0;
@@ -306,6 +334,9 @@ impl<R: Read> BoundedInput<R> {
                 self.raw_len = n;
             }
             while self.raw_pos < self.raw_len && self.out.len() < 32 * 1024 {
+                if self.copy_run() {
+                    continue;
+                }
                 let byte = self.raw[self.raw_pos];
                 self.raw_pos += 1;
                 self.scan_byte(byte)?;
@@ -335,6 +366,19 @@ impl<R: Read> BufRead for BoundedInput<R> {
 
     fn consume(&mut self, amount: usize) {
         let end = (self.out_pos + amount).min(self.out.len());
+        if self.skips.is_empty() {
+            // Nothing was dropped from this buffer: count its newlines in one pass.
+            let passed = &self.out[self.out_pos..end];
+            match passed.iter().rposition(|&b| b == b'\n') {
+                Some(last) => {
+                    self.consumed.line += passed.iter().filter(|&&b| b == b'\n').count() as u64;
+                    self.consumed.column = (passed.len() - last) as u64;
+                }
+                None => self.consumed.column += passed.len() as u64,
+            }
+            self.out_pos = end;
+            return;
+        }
         for index in self.out_pos..end {
             for skip in self.skips.iter().filter(|s| s.at == index) {
                 if skip.lines > 0 {
@@ -404,6 +448,49 @@ mod tests {
             String::from_utf8_lossy(&out)
         );
         assert!(out.len() < 200);
+    }
+
+    /// The bulk copy of texts and tags leaves what the byte-by-byte scan would: the same bytes,
+    /// the same cuts, the same positions, whether the consumer takes one byte at a time or all.
+    #[test]
+    fn bulk_and_byte_by_byte_reading_agree_on_bytes_cuts_and_positions() {
+        let mut xml = b"<?xml version=\"1.0\"?>\n<a x=\"1\">\n".to_vec();
+        for i in 0..3_000 {
+            xml.extend(format!("<b n=\"{i}\">text {i}\nline</b>\n").bytes());
+        }
+        xml.extend([b'x'; 300]);
+        xml.extend(b"\n<![CDATA[");
+        xml.extend([b'y'; 300]);
+        xml.extend(b"]]></a>\nend");
+        let (bulk, whole) = pass(&xml, 200);
+        let mut bounded = BoundedInput::new(&xml[..], 200, u64::MAX);
+        let mut single = Vec::new();
+        let mut one = [0u8; 1];
+        let mut positions = Vec::new();
+        while bounded.read(&mut one).expect("within bounds") == 1 {
+            single.push(one[0]);
+            if one[0] == b'>' {
+                positions.push(bounded.position());
+            }
+        }
+        assert_eq!(bulk, single);
+        assert_eq!(whole.cuts, 2);
+        assert_eq!(bounded.cuts, 2);
+        assert_eq!(whole.position(), bounded.position());
+        assert_eq!(
+            bounded.position(),
+            Position {
+                line: 6_005,
+                column: 4
+            }
+        );
+        assert_eq!(
+            positions[1],
+            Position {
+                line: 2,
+                column: 10
+            }
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! written), bounds every field it keeps, and skips a broken testcase with its position rather than
 //! refusing the file. It refuses a file only when it is not XML, not JUnit, or cut short.
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Read};
 
@@ -302,11 +303,12 @@ pub(crate) fn cut_at_char(text: &str, limit: usize) -> &str {
 }
 
 /// Decode bytes as UTF-8 (broken sequences become U+FFFD) and resolve the five XML escapes and
-/// character references; anything else (`&lol;`) stays as written, never expanded.
-fn decode(raw: &[u8], escaped: bool) -> String {
+/// character references; anything else (`&lol;`) stays as written, never expanded. Borrowed when
+/// nothing needs changing, which is most names and texts: no copy per event.
+fn decode(raw: &[u8], escaped: bool) -> Cow<'_, str> {
     let text = String::from_utf8_lossy(raw);
     if !escaped || !text.contains('&') {
-        return text.into_owned();
+        return text;
     }
     let mut out = String::with_capacity(text.len());
     let mut rest: &str = &text;
@@ -329,7 +331,7 @@ fn decode(raw: &[u8], escaped: bool) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// The character a predefined entity or a character reference stands for; `None` for any other
@@ -421,8 +423,7 @@ impl<R: Read> Parser<'_, R> {
                 Event::Empty(start) => self.open(&start, true, on_test)?,
                 Event::End(end) => {
                     let hash = hash_name(end.name().as_ref());
-                    let name = decode(end.name().as_ref(), false);
-                    self.close(hash, &name, on_test);
+                    self.close(hash, end.name().as_ref(), on_test);
                     if self.root_seen && self.stack.is_empty() {
                         return Ok(());
                     }
@@ -503,7 +504,7 @@ impl<R: Read> Parser<'_, R> {
         let name = decode(raw_name.as_ref(), false);
         let attributes = self.attributes(start);
         let parent = self.stack.last().map(|o| o.kind);
-        let kind = match (parent, name.as_str()) {
+        let kind = match (parent, &*name) {
             (None, "testsuites") => Kind::Suites,
             (None, "testsuite") | (Some(Kind::Suites | Kind::Suite), "testsuite") => Kind::Suite,
             (None, other) => {
@@ -534,7 +535,7 @@ impl<R: Read> Parser<'_, R> {
             Kind::Outcome => self.start_outcome(&name, &attributes),
             Kind::Rerun => self.start_rerun(&name, &attributes),
             Kind::Output => {
-                self.capture = match (parent, name.as_str()) {
+                self.capture = match (parent, &*name) {
                     (Some(Kind::Case), "system-out") => Some(Capture::CaseOut),
                     (Some(Kind::Case), _) => Some(Capture::CaseErr),
                     (_, "system-out") => Some(Capture::RerunOut),
@@ -557,7 +558,7 @@ impl<R: Read> Parser<'_, R> {
         });
         if empty {
             let hash = hash_name(raw_name.as_ref());
-            self.close(hash, &name, on_test);
+            self.close(hash, raw_name.as_ref(), on_test);
         }
         Ok(())
     }
@@ -576,8 +577,8 @@ impl<R: Read> Parser<'_, R> {
         for attribute in start.attributes().with_checks(true) {
             match attribute {
                 Ok(attribute) => {
-                    let key = decode(attribute.key.as_ref(), false);
-                    let value = decode(&attribute.value, true);
+                    let key = decode(attribute.key.as_ref(), false).into_owned();
+                    let value = decode(&attribute.value, true).into_owned();
                     if found.pairs.len() < 32 {
                         found.pairs.push((key, value));
                     }
@@ -705,9 +706,17 @@ impl<R: Read> Parser<'_, R> {
         }
     }
 
-    /// Close the element `name`; an end tag that does not match the open element breaks the
-    /// testcase it is in and closes up to the element it does match.
-    fn close(&mut self, hash: u64, name: &str, on_test: &mut impl FnMut(ReportedTest)) {
+    /// Close the element `raw_name`; an end tag that does not match the open element breaks the
+    /// testcase it is in and closes up to the element it does match. The name is decoded only
+    /// for a message.
+    fn close(&mut self, hash: u64, raw_name: &[u8], on_test: &mut impl FnMut(ReportedTest)) {
+        let innermost = self.stack.last().is_some_and(|o| o.name_hash == hash);
+        let name = if innermost {
+            Cow::Borrowed("")
+        } else {
+            decode(raw_name, false)
+        };
+        let name = name.as_ref();
         let Some(depth) = self.stack.iter().rposition(|o| o.name_hash == hash) else {
             let position = self.position();
             if let Some(case) = self.case.as_mut() {

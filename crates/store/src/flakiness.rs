@@ -1,6 +1,6 @@
 //! Flakiness and quarantine as stored: the last runs of a suite in an environment, each test's
-//! outcome counts over them (switches, passes after a retry) from its outcome strip
-//! (`test_strips`) or recounted from the results, a test's history strip, and the quarantine
+//! outcome counts over them (switches, passes after a retry) from the runs' outcome texts
+//! (`run_outcomes`) or recounted from the results, a test's history strip, and the quarantine
 //! list.
 //!
 //! It judges nothing: what the counts mean (flaky or not, a suite's share, a gate's verdict) is
@@ -156,27 +156,23 @@ impl Store {
         Ok(covered)
     }
 
-    /// Every test's outcome counts over `runs`, the covered runs of `scope`: read from the
-    /// tests' outcome strips (one short row per test, kept at push time), or recounted from the
-    /// results when a strip no longer reaches back to the oldest covered run.
-    pub async fn test_history_counts(
-        &self,
-        scope: &FlakinessScope<'_>,
-        runs: &[CoveredRun],
-    ) -> Result<Vec<TestHistoryCounts>> {
-        match self.strip_history_counts(scope, runs).await? {
+    /// Every test's outcome counts over `runs` (a report's covered runs): read from the runs'
+    /// outcome texts (one row per run, kept at push time, `run_outcomes`), or recounted from the
+    /// results when a covered run has none.
+    pub async fn test_history_counts(&self, runs: &[CoveredRun]) -> Result<Vec<TestHistoryCounts>> {
+        match self.run_outcome_counts(runs).await? {
             Some(counts) => Ok(counts),
             None => self.recount_test_history(runs).await,
         }
     }
 
-    /// Every test's outcome counts over `runs` recounted from the results, in one indexed pass
-    /// and a short second read.
+    /// Every test's outcome counts over `runs` recounted from the results, in one pass and a
+    /// short second read: the answer for runs without outcome texts (`run_outcomes`), and what
+    /// the tests hold those texts to.
     ///
-    /// The pass sums each test's runs, failing runs and passes after a retry in the order of
-    /// the covering index `test_results_history` (suite, test, run): a streaming aggregate, no
-    /// sort and no window (`+run_id` keeps the planner off the primary key, whose per-run order
-    /// would need a temporary B-tree to group by test). A test whose runs all passed or all
+    /// The pass sums each test's runs, failing runs and passes after a retry, reading the runs'
+    /// results through the primary key (migration 0049 dropped the index by test that made
+    /// this the report's fast path; each push paid for it). A test whose runs all passed or all
     /// failed has switched zero times; only the others — flaky candidates, a few percent — have
     /// their outcomes read again, in run order, to count the switches and find the last.
     pub(crate) async fn recount_test_history(
@@ -191,7 +187,7 @@ impl Store {
             "SELECT junit_suite, test_key, COUNT(*) AS runs, \
                CAST(SUM(CASE WHEN status IN ('failed', 'errored') THEN 1 ELSE 0 END) AS BIGINT) AS failing, \
                CAST(SUM(CASE WHEN status = 'passed' AND failed_attempts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS retried \
-             FROM test_results WHERE +run_id IN ({ids}) AND status <> 'skipped' \
+             FROM test_results WHERE run_id IN ({ids}) AND status <> 'skipped' \
              GROUP BY junit_suite, test_key ORDER BY junit_suite, test_key"
         ))
         .fetch_all(&self.pool)
@@ -229,7 +225,7 @@ impl Store {
     }
 
     /// Count the switches of the tests at `positions` (all of `junit_suite`) from their
-    /// outcomes in run order, read through the covering index by identity.
+    /// outcomes in run order.
     async fn count_switches(
         &self,
         ids: &str,
@@ -242,7 +238,7 @@ impl Store {
             .collect();
         let sql = format!(
             "SELECT test_key, run_id, status FROM test_results \
-             WHERE junit_suite = $1 AND test_key IN ({}) AND +run_id IN ({ids}) AND status <> 'skipped' \
+             WHERE junit_suite = $1 AND test_key IN ({}) AND run_id IN ({ids}) AND status <> 'skipped' \
              ORDER BY test_key, run_id",
             placeholders.join(", ")
         );

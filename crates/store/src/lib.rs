@@ -47,9 +47,9 @@ mod projects;
 mod quality;
 mod quality_gates;
 mod releases;
+mod run_outcomes;
 mod signatures;
 mod targets;
-mod test_strips;
 mod test_triggers;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -128,15 +128,6 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The database a connection speaks to.
-    pub(crate) fn of(conn: &sqlx::AnyConnection) -> Backend {
-        if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        }
-    }
-
     /// `count` parameters for a statement that binds them in the order they appear and uses
     /// each once (a multi-row `VALUES`): `$first, $first+1, …` on PostgreSQL, plain `?` on
     /// SQLite. SQLite's parser and sqlx's binding look each `$n` up by name in a list, so a
@@ -423,6 +414,7 @@ impl Store {
             targets_written: Vec::new(),
             audit_head: &self.audit_head,
             plans: &self.plans,
+            test_outcomes: Vec::new(),
         })
     }
 
@@ -450,6 +442,9 @@ pub struct WriteTx<'a> {
     targets_written: Vec<String>,
     audit_head: &'a audit::KnownHead,
     plans: &'a plans::PlanCache,
+    /// The outcomes test pushes gave, by run, merged into the runs' texts when each push
+    /// finishes (`run_outcomes`).
+    test_outcomes: Vec<(i64, run_outcomes::Outcome)>,
 }
 
 impl WriteTx<'_> {

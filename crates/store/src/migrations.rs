@@ -58,6 +58,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0047_batch_runs_not_started.sql"),
     ),
     (48, include_str!("../migrations/0048_deployment_days.sql")),
+    (49, include_str!("../migrations/0049_run_outcomes.sql")),
     (50, include_str!("../migrations/0050_insight_counts.sql")),
     (51, include_str!("../migrations/0051_task_log_order.sql")),
     (
@@ -127,9 +128,6 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         if *version == 9 {
             crate::releases::fill_version_cores(&mut tx).await?;
         }
-        if *version == 33 {
-            crate::test_strips::fill_test_strips(&mut tx).await?;
-        }
         if *version == 38 {
             crate::commit_arrivals::fill_commit_arrivals(&mut tx).await?;
         }
@@ -138,6 +136,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 48 {
             crate::deployment_days::fill_deployment_days(&mut tx).await?;
+        }
+        if *version == 49 {
+            crate::run_outcomes::fill_run_outcomes(&mut tx).await?;
         }
         if *version == 50 {
             crate::production_arrivals::rebuild_production_arrivals(&mut tx).await?;

@@ -16,6 +16,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::flakiness::{run_file_row, StoredRunFile};
+use crate::run_outcomes::Outcome;
 use crate::time::read_time;
 use crate::{
     current_time, format_time, json_column, named, now, Result, Store, StoreError, WriteTx,
@@ -139,6 +140,15 @@ fn run_row(row: &AnyRow) -> Result<StoredTestRun> {
         created_at: read_time(row, "created_at")?,
         updated_at: read_time(row, "updated_at")?,
     })
+}
+
+/// A test pushed with one attempt that passed: its result row says all the run needs (status,
+/// duration), and it gets no attempt row. Its output stays in the file as received (kept in the
+/// vault and carried by the evidence bundle); [`Store::test_attempts`] shows such an attempt as a
+/// bare pass. Most tests of most runs are these, so a push writes attempt rows only for the tests
+/// that failed, were skipped or were retried.
+fn passed_at_once(test: &ReportedTest) -> bool {
+    matches!(test.attempts.as_slice(), [only] if only.status == TestStatus::Passed)
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -296,7 +306,7 @@ impl WriteTx<'_> {
              attempts = test_results.attempts + excluded.attempts, \
              failed_attempts = test_results.failed_attempts + excluded.failed_attempts, \
              duration_ms = excluded.duration_ms, file = COALESCE(test_results.file, excluded.file) \
-             RETURNING junit_suite, test_key, attempts, repeated_in_file",
+             RETURNING junit_suite, test_key, status, attempts, failed_attempts, repeated_in_file",
             values.join(", ")
         );
         let mut query = sqlx::query(&sql).persistent(false);
@@ -326,12 +336,14 @@ impl WriteTx<'_> {
             let suite: String = row.try_get("junit_suite")?;
             let key: String = row.try_get("test_key")?;
             let total: i64 = row.try_get("attempts")?;
+            let failed: i64 = row.try_get("failed_attempts")?;
+            let status: TestStatus = named(&row, "status")?;
             let repeated: i64 = row.try_get("repeated_in_file")?;
-            totals.insert((suite, key), (total, repeated == 1));
+            totals.insert((suite, key), (total, failed, status, repeated == 1));
         }
         let mut attempts = Vec::new();
         for (test, key) in batch {
-            let Some(&(total, repeated)) =
+            let Some(&(total, failed, status, repeated)) =
                 totals.get(&(test.suite.clone(), key.as_str().to_string()))
             else {
                 return Err(StoreError::Corrupt(format!(
@@ -340,9 +352,21 @@ impl WriteTx<'_> {
                 )));
             };
             let first = total - to_i64(test.attempts.len() as u64) + 1;
-            if repeated {
-                self.retried_attempt_failed(run_id, test, key, first - 1)
+            let retried = repeated
+                && self
+                    .retried_attempt_failed(run_id, test, key, first - 1)
                     .await?;
+            self.test_outcomes.push((
+                run_id,
+                Outcome::of(
+                    &test.suite,
+                    key.as_str(),
+                    status,
+                    failed + i64::from(retried),
+                ),
+            ));
+            if passed_at_once(test) {
+                continue;
             }
             attempts.extend(
                 test.attempts
@@ -358,14 +382,15 @@ impl WriteTx<'_> {
     }
 
     /// The same file gave the test again: its attempt shown as passed before was retried, and
-    /// counts as failed.
+    /// counts as failed. A passed-at-once attempt has no row ([`passed_at_once`]): the row is
+    /// written then, as failed; an attempt whose row says it failed already is left as it is.
     async fn retried_attempt_failed(
         &mut self,
         run_id: i64,
         test: &ReportedTest,
         key: &TestKey,
         attempt: i64,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let retried = sqlx::query(
             "UPDATE test_attempts SET status = 'failed', message = COALESCE(message, $5) \
              WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3 AND attempt = $4 AND status = 'passed'",
@@ -377,7 +402,25 @@ impl WriteTx<'_> {
         .bind(RETRIED_WITHOUT_FAILURE)
         .execute(&mut *self.tx)
         .await?;
-        if retried.rows_affected() > 0 {
+        let written = if retried.rows_affected() > 0 {
+            0
+        } else {
+            sqlx::query(
+                "INSERT INTO test_attempts (run_id, junit_suite, test_key, attempt, status, message) \
+                 VALUES ($1, $2, $3, $4, 'failed', $5) \
+                 ON CONFLICT (run_id, junit_suite, test_key, attempt) DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(&test.suite)
+            .bind(key.as_str())
+            .bind(attempt)
+            .bind(RETRIED_WITHOUT_FAILURE)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected()
+        };
+        let counted = retried.rows_affected() + written > 0;
+        if counted {
             sqlx::query("UPDATE test_results SET failed_attempts = failed_attempts + 1 WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3")
                 .bind(run_id)
                 .bind(&test.suite)
@@ -385,7 +428,7 @@ impl WriteTx<'_> {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        Ok(())
+        Ok(counted)
     }
 
     /// Attempts `(test, its key, number, attempt)` of one run, in one statement.
@@ -427,8 +470,8 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Close a push: record its file, recount the run's totals from its tests and record the
-    /// outcomes it gave in the tests' strips.
+    /// Close a push: record its file, recount the run's totals from its tests and merge the
+    /// outcomes it gave into the run's outcomes (`run_outcomes`).
     pub async fn finish_test_push(
         &mut self,
         run_id: i64,
@@ -493,7 +536,7 @@ impl WriteTx<'_> {
             .bind(&at)
             .execute(&mut *self.tx)
             .await?;
-        self.record_test_strips(run_id, files + 1).await?;
+        self.record_run_outcomes(run_id).await?;
         let row = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM test_runs WHERE id = $1"
         ))
@@ -602,8 +645,54 @@ impl Store {
             .collect()
     }
 
-    /// Every attempt of one test of a run, oldest first.
+    /// Every attempt of one test of a run, oldest first; an attempt that passed at once (kept
+    /// without a row, see [`passed_at_once`]) is a bare pass, the last one with the test's
+    /// duration.
     pub async fn test_attempts(
+        &self,
+        run_id: i64,
+        junit_suite: &str,
+        key: &TestKey,
+    ) -> Result<Vec<StoredAttempt>> {
+        let result: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT attempts, duration_ms FROM test_results WHERE run_id = $1 AND junit_suite = $2 AND test_key = $3",
+        )
+        .bind(run_id)
+        .bind(junit_suite)
+        .bind(key.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((total, duration_ms)) = result else {
+            return Ok(Vec::new());
+        };
+        let mut kept = self
+            .attempt_rows(run_id, junit_suite, key)
+            .await?
+            .into_iter()
+            .peekable();
+        let mut attempts = Vec::with_capacity(usize::try_from(total).unwrap_or(0).min(1_000));
+        for number in 1..=total.max(0) {
+            match kept.next_if(|a| a.attempt == number) {
+                Some(attempt) => attempts.push(attempt),
+                None => attempts.push(StoredAttempt {
+                    attempt: number,
+                    status: TestStatus::Passed,
+                    message: None,
+                    failure_type: None,
+                    detail: None,
+                    system_out: None,
+                    system_err: None,
+                    duration_ms: if number == total { duration_ms } else { None },
+                }),
+            }
+        }
+        // Rows past the result's count cannot come from a push; shown rather than hidden.
+        attempts.extend(kept);
+        Ok(attempts)
+    }
+
+    /// The attempt rows of one test of a run, oldest first.
+    async fn attempt_rows(
         &self,
         run_id: i64,
         junit_suite: &str,

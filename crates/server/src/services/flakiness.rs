@@ -104,7 +104,7 @@ async fn judge_suite(
         runs: query.runs,
     };
     let runs = state.store.covered_runs(&scope).await?;
-    let counts = state.store.test_history_counts(&scope, &runs).await?;
+    let counts = state.store.test_history_counts(&runs).await?;
     let judged: Vec<Flakiness> = counts
         .iter()
         .map(|c| {

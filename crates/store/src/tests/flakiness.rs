@@ -60,8 +60,10 @@ async fn seed(store: &Store, runs: i64, tests: i64) {
             .unwrap();
         }
     }
-    // What the pushes would have left in the tests' outcome strips (the migration's fill).
-    crate::test_strips::fill_test_strips(&mut tx).await.unwrap();
+    // What the pushes would have left in the runs' outcome texts (the migration's fill).
+    crate::run_outcomes::fill_run_outcomes(&mut tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -86,10 +88,7 @@ async fn the_counts_summed_by_the_database_agree_with_the_pure_judgement() {
             (3..=12).rev().collect::<Vec<_>>(),
             "the last ten runs, newest first"
         );
-        let counts = store
-            .test_history_counts(&scope(&none, 10), &runs)
-            .await
-            .unwrap();
+        let counts = store.test_history_counts(&runs).await.unwrap();
         assert_eq!(counts.len(), 200);
         assert_eq!(counts, store.recount_test_history(&runs).await.unwrap());
         for c in &counts {
@@ -128,11 +127,7 @@ async fn the_counts_summed_by_the_database_agree_with_the_pure_judgement() {
         let main = BTreeMap::from([("branch".to_string(), "main".to_string())]);
         let on_main = store.covered_runs(&scope(&main, 3)).await.unwrap();
         assert_eq!(on_main.iter().map(|r| r.id).collect::<Vec<_>>(), [11, 9, 7]);
-        assert!(store
-            .test_history_counts(&scope(&main, 3), &[])
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(store.test_history_counts(&[]).await.unwrap().is_empty());
     })
     .await;
 }
@@ -202,7 +197,7 @@ async fn flakiness_report_over_30_runs() {
         let started = std::time::Instant::now();
         let runs = store.covered_runs(&scope(&none, 30)).await.unwrap();
         let counts = store
-            .test_history_counts(&scope(&none, 30), &runs)
+            .test_history_counts(&runs)
             .await
             .unwrap();
         let judged: Vec<Flakiness> = counts

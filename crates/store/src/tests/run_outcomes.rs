@@ -1,6 +1,6 @@
-//! Outcome strips kept at push time answer the flakiness report exactly as a recount of every
-//! result does: random histories pushed through the real push path (shards merging into older
-//! runs, retries, skips, more runs than a strip holds), on both backends.
+//! The runs' outcome texts kept at push time answer the flakiness report exactly as a recount of
+//! every result does: random histories pushed through the real push path (shards merging into
+//! older runs, retries, skips, tests repeated in a file, long reports), on both backends.
 
 use std::collections::BTreeMap;
 
@@ -107,11 +107,11 @@ async fn random_history(store: &Store, suite: &str, seed: u64, pushes: usize) {
 }
 
 #[tokio::test]
-async fn the_strips_answer_every_report_exactly_as_a_recount_of_the_results() {
+async fn the_run_outcomes_answer_every_report_exactly_as_a_recount_of_the_results() {
     on_both_backends(|store| async move {
         let main = BTreeMap::from([("branch".to_string(), "main".to_string())]);
         let none = BTreeMap::new();
-        let mut answered_by_strips = 0;
+        let mut flaky_seen = 0;
         for seed in [7u64, 1_234_567, 99_991, 42_424_242] {
             let suite = format!("e2e-{seed}");
             random_history(&store, &suite, seed, 100).await;
@@ -126,31 +126,26 @@ async fn the_strips_answer_every_report_exactly_as_a_recount_of_the_results() {
                     };
                     let covered = store.covered_runs(&scope).await.unwrap();
                     let recounted = store.recount_test_history(&covered).await.unwrap();
-                    let from_strips = store.strip_history_counts(&scope, &covered).await.unwrap();
-                    if let Some(counts) = &from_strips {
-                        answered_by_strips += 1;
-                        assert_eq!(
-                            counts, &recounted,
-                            "seed {seed}, {runs} runs, {attributes:?}"
-                        );
-                    } else {
-                        assert!(runs > 30, "the default report is answered by the strips");
-                    }
+                    let from_runs = store
+                        .run_outcome_counts(&covered)
+                        .await
+                        .unwrap()
+                        .expect("every run pushed has its outcomes");
                     assert_eq!(
-                        store.test_history_counts(&scope, &covered).await.unwrap(),
-                        recounted,
+                        from_runs, recounted,
                         "seed {seed}, {runs} runs, {attributes:?}"
                     );
+                    flaky_seen += from_runs.iter().filter(|c| c.switches > 0).count();
                 }
             }
         }
-        assert!(answered_by_strips >= 24, "{answered_by_strips}");
+        assert!(flaky_seen > 100, "the histories switch: {flaky_seen}");
     })
     .await;
 }
 
 #[tokio::test]
-async fn the_migration_fills_the_strips_of_results_stored_before_it() {
+async fn the_migration_fills_the_outcomes_of_runs_stored_before_it() {
     on_both_backends(|store| async move {
         random_history(&store, "smoke", 5, 40).await;
         let none = BTreeMap::new();
@@ -162,29 +157,74 @@ async fn the_migration_fills_the_strips_of_results_stored_before_it() {
             runs: 30,
         };
         let covered = store.covered_runs(&scope).await.unwrap();
-        let kept = store.strip_history_counts(&scope, &covered).await.unwrap();
+        let kept = store.run_outcome_counts(&covered).await.unwrap();
         assert!(kept.as_ref().is_some_and(|k| !k.is_empty()));
 
         let mut tx = store.pool.begin().await.unwrap();
-        sqlx::query("DELETE FROM test_strips")
+        sqlx::query("DELETE FROM test_run_outcomes")
             .execute(&mut *tx)
             .await
             .unwrap();
-        crate::test_strips::fill_test_strips(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
-        let filled = store.strip_history_counts(&scope, &covered).await.unwrap();
-        assert_eq!(filled, kept);
+        assert_eq!(
+            store.run_outcome_counts(&covered).await.unwrap(),
+            None,
+            "runs without outcomes are recounted"
+        );
+        assert_eq!(
+            Some(store.test_history_counts(&covered).await.unwrap()),
+            kept
+        );
+        let mut tx = store.pool.begin().await.unwrap();
+        crate::run_outcomes::fill_run_outcomes(&mut tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.run_outcome_counts(&covered).await.unwrap(), kept);
     })
     .await;
 }
 
-/// A push larger than a page of strips (`STRIP_PAGE`) gives every test its strip, across page
-/// boundaries and JUnit suites (an empty suite name among them), as a recount does.
+/// A damaged outcome text is an error naming its run, not a panic nor a guess.
 #[tokio::test]
-async fn a_push_of_several_pages_gives_every_test_its_strip() {
+async fn a_damaged_outcome_text_fails_the_report_with_the_run_named() {
+    on_both_backends(|store| async move {
+        random_history(&store, "smoke", 11, 6).await;
+        let none = BTreeMap::new();
+        let scope = FlakinessScope {
+            project: "pets",
+            environment: "MET",
+            suite: "smoke",
+            attributes: &none,
+            runs: 30,
+        };
+        let covered = store.covered_runs(&scope).await.unwrap();
+        let newest = covered[0].id;
+        for damaged in ["o1 3\n0000", "o9 0\n", "o1 4000000000000000000\n"] {
+            sqlx::query("UPDATE test_run_outcomes SET outcomes = $1 WHERE run_id = $2")
+                .bind(damaged)
+                .bind(newest)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            let error = store.test_history_counts(&covered).await.unwrap_err();
+            assert!(
+                error.to_string().contains(&format!("test run {newest}")),
+                "{damaged:?}: {error}"
+            );
+        }
+    })
+    .await;
+}
+
+/// A push of thousands of tests in several JUnit suites (an empty suite name among them), some
+/// given twice in one file, then a shard of part of them into the same run, counts every test
+/// as a recount does.
+#[tokio::test]
+async fn a_large_push_merged_with_a_shard_counts_every_test() {
     on_both_backends(|store| async move {
         let mut dice = Dice(31);
-        let tests: Vec<ReportedTest> = (0..4_005)
+        let mut tests: Vec<ReportedTest> = (0..4_005)
             .map(|t| ReportedTest {
                 suite: ["", "api", "ui"][t % 3].into(),
                 classname: Some("pets.T".into()),
@@ -195,8 +235,10 @@ async fn a_push_of_several_pages_gives_every_test_its_strip() {
                 attempts: vec![Attempt::bare(status(&mut dice))],
             })
             .collect();
+        tests.extend(tests[..300].to_vec());
         push(&store, "big", "ci-1", "main", &tests).await;
         push(&store, "big", "ci-2", "main", &tests[..2_500]).await;
+        push(&store, "big", "ci-2", "main", &tests[2_000..2_600]).await;
         let none = BTreeMap::new();
         let scope = FlakinessScope {
             project: "pets",
@@ -207,14 +249,15 @@ async fn a_push_of_several_pages_gives_every_test_its_strip() {
         };
         let covered = store.covered_runs(&scope).await.unwrap();
         let recounted = store.recount_test_history(&covered).await.unwrap();
-        let from_strips = store
-            .strip_history_counts(&scope, &covered)
+        let from_runs = store
+            .run_outcome_counts(&covered)
             .await
             .unwrap()
-            .expect("30 runs are answered by the strips");
-        assert_eq!(from_strips, recounted);
-        // Tests that only ever skipped count nowhere; the rest span more than one page.
-        assert!(from_strips.len() > 2_000, "{}", from_strips.len());
+            .expect("every run pushed has its outcomes");
+        assert_eq!(from_runs, recounted);
+        // Tests that only ever skipped count nowhere; the rest are thousands.
+        assert!(from_runs.len() > 2_000, "{}", from_runs.len());
+        assert!(from_runs.iter().any(|c| c.passed_after_retry > 0));
     })
     .await;
 }
