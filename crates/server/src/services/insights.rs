@@ -178,6 +178,25 @@ fn scope<'a>(query: &'a DoraQuery, production: &'a [Name], period: &Period) -> I
     }
 }
 
+/// The production environments the answer was computed over (none when not configured).
+fn production_of(answer: &DoraAnswer) -> Vec<Name> {
+    match &answer.insight {
+        Insight::Measured(d) => d.production_environments.clone(),
+        Insight::NotConfigured => Vec::new(),
+    }
+}
+
+/// Drops the one item read beyond `limit` (read to know whether a page follows) and gives the
+/// next page's `after`: the key of the last item kept, or `None` on the last page.
+fn cut_page<T, K>(items: &mut Vec<T>, limit: i64, key: impl Fn(&T) -> K) -> Option<K> {
+    if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(key)
+    } else {
+        None
+    }
+}
+
 /// A page of the deployments behind a figure, and where the next page starts.
 #[derive(Debug, Clone)]
 pub struct CountedPage {
@@ -199,10 +218,7 @@ pub async fn counted(
     limit: i64,
 ) -> Result<CountedPage, ServiceError> {
     let answer = dora(state, actor, query.clone()).await?;
-    let production = match &answer.insight {
-        Insight::Measured(d) => d.production_environments.clone(),
-        Insight::NotConfigured => Vec::new(),
-    };
+    let production = production_of(&answer);
     let scope = scope(&query, &production, &answer.period);
     let limit = limit.clamp(1, MAX_PAGE);
     let mut deployments = state
@@ -215,12 +231,7 @@ pub async fn counted(
             limit + 1,
         )
         .await?;
-    let next = if deployments.len() as i64 > limit {
-        deployments.truncate(limit as usize);
-        deployments.last().map(|d| d.id)
-    } else {
-        None
-    };
+    let next = cut_page(&mut deployments, limit, |d| d.id);
     Ok(CountedPage {
         answer,
         counted,
@@ -248,22 +259,14 @@ pub async fn commits(
     limit: i64,
 ) -> Result<CommitPage, ServiceError> {
     let answer = dora(state, actor, query.clone()).await?;
-    let production = match &answer.insight {
-        Insight::Measured(d) => d.production_environments.clone(),
-        Insight::NotConfigured => Vec::new(),
-    };
+    let production = production_of(&answer);
     let scope = scope(&query, &production, &answer.period);
     let limit = limit.clamp(1, MAX_PAGE);
     let mut commits = state
         .store
         .counted_commits(&scope, &answer.period, after.as_ref(), limit + 1)
         .await?;
-    let next = if commits.len() as i64 > limit {
-        commits.truncate(limit as usize);
-        commits.last().map(CommitCursor::after)
-    } else {
-        None
-    };
+    let next = cut_page(&mut commits, limit, CommitCursor::after);
     Ok(CommitPage {
         answer,
         commits,
