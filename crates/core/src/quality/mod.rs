@@ -14,7 +14,6 @@ mod findings;
 mod flakiness;
 mod merge;
 mod quality_gate;
-mod strip;
 
 pub use compare::{compare_runs, RunComparison, TestOutcome};
 pub use coverage::{rate_change, CoverageCounts, CoverageKind, CoverageReport};
@@ -26,7 +25,6 @@ pub use findings::{
 pub use flakiness::{flakiness, flaky_share, Flakiness, RunOutcome};
 pub use merge::{fold_repeated, mark_retried, RunTotals, RETRIED_WITHOUT_FAILURE};
 pub use quality_gate::{verify_sonar_signature, QualityGateStatus};
-pub use strip::{judge_within, OutcomeStrip, StripError, STRIP_LENGTH};
 
 use crate::state_name::state_names;
 
