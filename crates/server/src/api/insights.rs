@@ -178,18 +178,10 @@ pub(super) async fn counted_deployments(
 ) -> ApiResult<Json<CountedDeploymentsView>> {
     let counted = insights::parse_counted(params.figure.as_deref())?;
     let limit = page_limit(params.limit)?;
-    let after = params
-        .after
-        .as_deref()
-        .map(|text| {
-            text.parse::<i64>().map_err(|_| {
-                ServiceError::invalid(
-                    format!("`after` {text:?} is not a cursor of this list"),
-                    "give back the `next` of the page before, unchanged",
-                )
-            })
-        })
-        .transpose()?;
+    let after = cursor(params.after.as_deref(), |text| {
+        text.parse::<i64>()
+            .map_err(|_| format!("`after` {text:?} is not a cursor of this list"))
+    })?;
     let page = insights::counted(
         &state,
         &actor,
@@ -207,6 +199,23 @@ pub(super) async fn counted_deployments(
     )
     .await?;
     Ok(Json(counted_view(page)))
+}
+
+/// A drill-down page's `after`, read with `parse`; what it cannot read is refused with its
+/// problem and the one fix there is.
+fn cursor<T>(
+    text: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> ApiResult<Option<T>> {
+    text.map(|t| {
+        parse(t).map_err(|problem| {
+            ServiceError::invalid(
+                problem,
+                "give back the `next` of the page before, unchanged",
+            )
+        })
+    })
+    .transpose()
 }
 
 /// The `limit` of a drill-down page: 100 unless given, refused outside 1 ..= MAX_PAGE.
@@ -239,18 +248,10 @@ pub(super) async fn counted_commits(
     Query(params): Query<CommitsParams>,
 ) -> ApiResult<Json<CountedCommitsView>> {
     let limit = page_limit(params.limit)?;
-    let after = params
-        .after
-        .as_deref()
-        .map(|text| {
-            text.parse::<CommitCursor>().map_err(|e| {
-                ServiceError::invalid(
-                    format!("`after`: {e}"),
-                    "give back the `next` of the page before, unchanged",
-                )
-            })
-        })
-        .transpose()?;
+    let after = cursor(params.after.as_deref(), |text| {
+        text.parse::<CommitCursor>()
+            .map_err(|e| format!("`after`: {e}"))
+    })?;
     let page = insights::commits(
         &state,
         &actor,
