@@ -42,6 +42,9 @@ struct BatchRow {
     hold: String,
     /// Why its agent cannot read its log directory; empty when it reads.
     warning: String,
+    /// Runs its agent did not start in the last 24 hours, and the latest's reason; empty when
+    /// none (a refused run does not change the status, so the list says it apart).
+    not_started: String,
 }
 
 /// A job an agent found that nobody adopted.
@@ -108,6 +111,9 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
     let (day, week) = services::batches::logs::error_counts(&state, &user.actor)
         .await
         .or_page(&user)?;
+    let refused = services::batches::not_started_last_day(&state)
+        .await
+        .or_page(&user)?;
     let unmanaged = services::batches::discovered::unmanaged(&state, &user.actor, None)
         .await
         .or_page(&user)?
@@ -152,6 +158,7 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
                     .map_or_else(|| "—".into(), short_timestamp),
                 hold: b.hold.map(|h| h.to_string()).unwrap_or_default(),
                 warning: b.log_problem.unwrap_or_default(),
+                not_started: not_started_line(refused.get(&b.id)),
                 name: b.name,
                 project: b.project,
                 environment: b.environment,

@@ -277,17 +277,8 @@ fn installed(
     for (name, value) in [("PARTNER_KEY", SECRET), ("CHAT_URL", chat.url.as_str())] {
         server.set_secret("shop", name, None, value);
     }
-    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
-    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
-    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
-    let token = server.enrollment_token("DEV", &["app"]);
-    let agent = spawn_agent(
-        &server.url,
-        "dev-01",
-        &work.path().join("agent"),
-        Some(&token),
-    );
-    server.wait_online("dev-01");
+    server.release_batch_job(work.path(), "shop", "1.0.0", "#!/bin/sh\necho export\n");
+    let agent = server.enrolled_agent(work.path(), "DEV", "dev-01");
     (server, work, agent)
 }
 

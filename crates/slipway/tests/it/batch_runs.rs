@@ -77,14 +77,7 @@ project:
     );
     ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
     ok(server.release_unsigned("shop", "1.0.0", &["job"]));
-    let token = server.enrollment_token("DEV", &["app"]);
-    let _agent = spawn_agent(
-        &server.url,
-        "dev-01",
-        &work.path().join("agent"),
-        Some(&token),
-    );
-    server.wait_online("dev-01");
+    let _agent = server.enrolled_agent(work.path(), "DEV", "dev-01");
     ok(server.deploy("shop", "1.0.0", "DEV"));
 
     // Asked for, in testmode: the agent starts it at once and the batch sees the flag.
@@ -225,14 +218,7 @@ project:
     );
     ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
     ok(server.release_unsigned("shop", "1.0.0", &["job"]));
-    let token = server.enrollment_token("DEV", &["app"]);
-    let _agent = spawn_agent(
-        &server.url,
-        "dev-01",
-        &work.path().join("agent"),
-        Some(&token),
-    );
-    server.wait_online("dev-01");
+    let _agent = server.enrolled_agent(work.path(), "DEV", "dev-01");
     ok(server.deploy("shop", "1.0.0", "DEV"));
 
     // overlap: false. A first run goes (asked for, or fired by the schedule meanwhile)…
@@ -298,6 +284,16 @@ project:
         page.contains("not started: its previous run still goes (overlap: false)")
             && page.contains("not started in the last 24 hours"),
         "the batch's page shows the runs not started"
+    );
+    let list_page = ureq::get(&format!("{}/batches", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        list_page.contains("runs not started in the last 24 hours"),
+        "the Batches list says it too: {list_page}"
     );
     std::fs::write(side.join("slow.release"), "").unwrap();
     wait_for_runs(&server, "slow", "first run ended", |all| {

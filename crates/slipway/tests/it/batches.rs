@@ -3,7 +3,6 @@
 //! result; `slipway batch list|show` and the CSV export read it back.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use slipway_api::batches::{BatchRunView, BatchView};
@@ -52,34 +51,8 @@ fn the_inventory_follows_batch_install_with_the_declared_settings() {
     let config = file(work.path(), "shop.yaml", &project_yaml(app.path()));
     ok(server.apply(&config));
     server.set_secret("shop", "PARTNER_KEY", None, SECRET);
-    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
-    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
-    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
-    let token = server.enrollment_token("DEV", &["app"]);
-    let _agent = AgentProcess(
-        slipway_command()
-            .args([
-                "agent",
-                "--insecure-http",
-                "--server",
-                &server.url,
-                "--name",
-                "dev-01",
-                "--enroll-token",
-                &token,
-                "--data",
-            ])
-            .arg(work.path().join("agent"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok(server.cli(None, &["target", "list"])).contains("online") {
-        assert!(Instant::now() < deadline, "the agent did not come online");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    server.release_batch_job(work.path(), "shop", "1.0.0", "#!/bin/sh\necho export\n");
+    let _agent = server.enrolled_agent(work.path(), "DEV", "dev-01");
 
     // Nothing installed yet: the inventory is empty and a batch is a 404 saying how one enters.
     let empty: List<BatchView> =
@@ -223,34 +196,8 @@ fn batch_exec_reports_a_failed_run_and_returns_its_exit_code() {
     let config = file(work.path(), "shop.yaml", &project_yaml(app.path()));
     ok(server.apply(&config));
     server.set_secret("shop", "PARTNER_KEY", None, SECRET);
-    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
-    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
-    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
-    let token = server.enrollment_token("DEV", &["app"]);
-    let _agent = AgentProcess(
-        slipway_command()
-            .args([
-                "agent",
-                "--insecure-http",
-                "--server",
-                &server.url,
-                "--name",
-                "dev-01",
-                "--enroll-token",
-                &token,
-                "--data",
-            ])
-            .arg(work.path().join("agent"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok(server.cli(None, &["target", "list"])).contains("online") {
-        assert!(Instant::now() < deadline, "the agent did not come online");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    server.release_batch_job(work.path(), "shop", "1.0.0", "#!/bin/sh\necho export\n");
+    let _agent = server.enrolled_agent(work.path(), "DEV", "dev-01");
     ok(server.deploy("shop", "1.0.0", "DEV"));
 
     let script =
@@ -323,34 +270,8 @@ fn installed(env: &[(&str, &str)]) -> (Server, tempfile::TempDir, AgentProcess) 
     std::fs::create_dir_all(&app).unwrap();
     let config = file(work.path(), "shop.yaml", &project_yaml(&app));
     ok(server.apply(&config));
-    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
-    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
-    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
-    let token = server.enrollment_token("DEV", &["app"]);
-    let agent = AgentProcess(
-        slipway_command()
-            .args([
-                "agent",
-                "--insecure-http",
-                "--server",
-                &server.url,
-                "--name",
-                "dev-01",
-                "--enroll-token",
-                &token,
-                "--data",
-            ])
-            .arg(work.path().join("agent"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok(server.cli(None, &["target", "list"])).contains("online") {
-        assert!(Instant::now() < deadline, "the agent did not come online");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    server.release_batch_job(work.path(), "shop", "1.0.0", "#!/bin/sh\necho export\n");
+    let agent = server.enrolled_agent(work.path(), "DEV", "dev-01");
     ok(server.deploy("shop", "1.0.0", "DEV"));
     (server, work, agent)
 }
@@ -442,17 +363,8 @@ project:
         ),
     );
     ok(server.apply(&config));
-    let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
-    ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
-    ok(server.release_unsigned("shop", "1.0.0", &["job"]));
-    let token = server.enrollment_token("DEV", &["app"]);
-    let _agent = spawn_agent(
-        &server.url,
-        "dev-01",
-        &work.path().join("agent"),
-        Some(&token),
-    );
-    server.wait_online("dev-01");
+    server.release_batch_job(work.path(), "shop", "1.0.0", "#!/bin/sh\necho export\n");
+    let _agent = server.enrolled_agent(work.path(), "DEV", "dev-01");
     ok(server.deploy("shop", "1.0.0", "DEV"));
 
     let shown = |want: &dyn Fn(&BatchView) -> bool| -> BatchView {
@@ -549,14 +461,7 @@ project:
     let job = file(work.path(), "job.sh", "#!/bin/sh\necho export\n");
     ok(server.push_artifact(&job, "shop", "job", "1.0.0"));
     ok(server.release_unsigned("shop", "1.0.0", &["job"]));
-    let token = server.enrollment_token("DEV", &["app"]);
-    let _agent = spawn_agent(
-        &server.url,
-        "dev-01",
-        &work.path().join("agent"),
-        Some(&token),
-    );
-    server.wait_online("dev-01");
+    let _agent = server.enrolled_agent(work.path(), "DEV", "dev-01");
 
     ok(server.deploy("shop", "1.0.0", "DEV"));
     let first = inventory(&server);

@@ -299,6 +299,29 @@ impl Server {
         agent
     }
 
+    /// Push `script` as the `job` component of project `project` and make release `version` of it
+    /// (a batch project's usual start: the configuration is applied before).
+    pub(crate) fn release_batch_job(
+        &self,
+        work: &Path,
+        project: &str,
+        version: &str,
+        script: &str,
+    ) {
+        let job = file(work, "job.sh", script);
+        ok(self.push_artifact(&job, project, "job", version));
+        ok(self.release_unsigned(project, version, &["job"]));
+    }
+
+    /// Enrol an agent `name` in `env` with role `app` (data under `work/agent`), online before
+    /// this returns.
+    pub(crate) fn enrolled_agent(&self, work: &Path, env: &str, name: &str) -> AgentProcess {
+        let token = self.enrollment_token(env, &["app"]);
+        let agent = spawn_agent(&self.url, name, &work.join("agent"), Some(&token));
+        self.wait_online(name);
+        agent
+    }
+
     /// Poll `slipway promotion show ID` until the promotion is in `state` (60 s at most); its view.
     pub(crate) fn wait_for_promotion(&self, id: i64, state: &str) -> serde_json::Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
