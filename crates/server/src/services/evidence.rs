@@ -14,10 +14,10 @@
 //! it is audited too (`evidence.export`), before the audit chain is read: the bundle holds its
 //! own export event.
 
+mod pages;
 mod spool;
 mod summary;
 
-use std::collections::HashMap;
 use std::pin::Pin;
 
 use serde::Serialize;
@@ -30,7 +30,7 @@ use slipway_core::governance::config_change::covers;
 use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::Name;
-use slipway_store::{LogLine, ReleaseLogLine, SigningKeyRecord};
+use slipway_store::SigningKeyRecord;
 use tokio::io::AsyncRead;
 
 use super::artifacts::current_signature_state;
@@ -41,7 +41,7 @@ use crate::auth::Actor;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
-/// Pages of audit events and log lines read at a time.
+/// Pages of audit events read at a time.
 const PAGE: i64 = 5000;
 
 /// Deployments read, rendered and written at a time: what an export holds in memory at once,
@@ -392,36 +392,13 @@ async fn spool_deployments(
         .write(summary::render(&summary::Head::of(facts, last.is_none()))?.as_bytes())
         .await?;
     let mut records = spool::JsonArray::new().await?;
-    let mut logs = ReleaseLogs::default();
-    let mut from = i64::MIN;
-    while let Some(last) = last.filter(|last| from <= *last) {
-        let page = state
-            .store
-            .release_deployments_in(project, version, from..=last, DEPLOYMENT_PAGE)
-            .await?;
-        let Some(page_last) = page.last().map(|d| d.id) else {
-            break;
-        };
-        let mut tasks = state
-            .store
-            .release_tasks(project, version, from..=page_last)
-            .await?;
-        let mut lines = logs.through(state, project, version, page_last).await?;
-        for d in page {
-            let id = d.id;
-            let record = DeploymentRecord {
-                deployment: d.into_view(),
-                tasks: tasks.remove(&id).unwrap_or_default().into_view(),
-                logs: lines.remove(&id).unwrap_or_default().into_view(),
-            };
+    let mut pages = pages::DeploymentPages::new(project, version, last, DEPLOYMENT_PAGE);
+    while let Some(page) = pages.next(&state.store).await? {
+        for record in page {
             summary
                 .write(summary::deployment(&record)?.as_bytes())
                 .await?;
             records.push(&record).await?;
-        }
-        match page_last.checked_add(1) {
-            Some(next) => from = next,
-            None => break,
         }
     }
     summary
@@ -436,49 +413,6 @@ async fn spool_deployments(
         part("summary.html", SUMMARY_DESCRIBES, summary),
         part("deployments.json", DEPLOYMENTS_DESCRIBES, records.finish().await?),
     ))
-}
-
-/// The output of a release's deployments read in keyset pages as the deployments are: the
-/// lines read past the page of deployments being written wait here for the next one.
-#[derive(Default)]
-struct ReleaseLogs {
-    /// The last line read.
-    after: Option<ReleaseLogLine>,
-    /// Lines read but not yet given out, in order.
-    held: Vec<ReleaseLogLine>,
-    /// Whether the last read reached the end.
-    done: bool,
-}
-
-impl ReleaseLogs {
-    /// The lines of the deployments up to `last` not given out yet, by deployment (the pages
-    /// come by deployment id, so those of a later deployment end the read).
-    async fn through(
-        &mut self,
-        state: &AppState,
-        project: &str,
-        version: &str,
-        last: i64,
-    ) -> Result<HashMap<i64, Vec<LogLine>>, ServiceError> {
-        let mut lines: HashMap<i64, Vec<LogLine>> = HashMap::new();
-        loop {
-            let later = self.held.iter().position(|l| l.deployment_id > last);
-            let upto = later.unwrap_or(self.held.len());
-            for l in self.held.drain(..upto) {
-                lines.entry(l.deployment_id).or_default().push(l.line);
-            }
-            if later.is_some() || self.done {
-                return Ok(lines);
-            }
-            let page = state
-                .store
-                .release_logs_after(project, version, self.after.as_ref(), PAGE)
-                .await?;
-            self.done = (page.len() as i64) < PAGE;
-            self.after = page.last().cloned().or(self.after.take());
-            self.held = page;
-        }
-    }
 }
 
 /// Each artifact of the release with its signature's state at the export.
