@@ -365,10 +365,7 @@ fn a_bundle_framed_for_streaming_is_the_archive_of_its_files_in_bundle_order() {
     );
     // Written again whole by the tar writer, the files give back the same bytes: the head and
     // each member's header, padding and the end blocks are those of a plain archive.
-    let files: Vec<(String, Vec<u8>)> = entries
-        .into_iter()
-        .map(|e| (e.path, e.data))
-        .collect();
+    let files: Vec<(String, Vec<u8>)> = entries.into_iter().map(|e| (e.path, e.data)).collect();
     let mtime = 1_767_225_605;
     assert_eq!(tar::write(&files, mtime), bytes);
     // And the frame alone knows the archive's length before any content is written.

@@ -373,7 +373,8 @@ fn release_scope(
     )
 }
 
-const SUMMARY_DESCRIBES: &str = "the same, for people: one self-contained page (no script, nothing loaded from elsewhere).";
+const SUMMARY_DESCRIBES: &str =
+    "the same, for people: one self-contained page (no script, nothing loaded from elsewhere).";
 
 const DEPLOYMENTS_DESCRIBES: &str = "every deployment of the release (deploy, dry run, rollback): runs, tasks with states, attempts and times, and every step log line (secrets masked).";
 
@@ -411,7 +412,11 @@ async fn spool_deployments(
     };
     Ok((
         part("summary.html", SUMMARY_DESCRIBES, summary),
-        part("deployments.json", DEPLOYMENTS_DESCRIBES, records.finish().await?),
+        part(
+            "deployments.json",
+            DEPLOYMENTS_DESCRIBES,
+            records.finish().await?,
+        ),
     ))
 }
 

@@ -76,7 +76,10 @@ impl<'a> DeploymentPages<'a> {
         let mut tasks = store
             .release_tasks(project, version, self.from..=page_last)
             .await?;
-        let mut lines = self.logs.through(store, project, version, page_last).await?;
+        let mut lines = self
+            .logs
+            .through(store, project, version, page_last)
+            .await?;
         match page_last.checked_add(1) {
             Some(next) => self.from = next,
             None => self.last = None,

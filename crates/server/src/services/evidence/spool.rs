@@ -259,6 +259,9 @@ mod tests {
             .collect();
         let whole = bundle::assemble(&export, sections, &key);
         assert_eq!(archive.size, whole.len() as u64);
-        assert!(streamed == whole, "the streamed archive differs from the whole one");
+        assert!(
+            streamed == whole,
+            "the streamed archive differs from the whole one"
+        );
     }
 }
