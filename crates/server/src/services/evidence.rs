@@ -408,7 +408,7 @@ async fn spool_deployments(
     let part = |path: &str, describes: &str, file| spool::Part {
         path: path.into(),
         describes: describes.into(),
-        content: spool::Content::Spooled(file),
+        content: spool::Content::Spooled(Box::new(file)),
     };
     Ok((
         part("summary.html", SUMMARY_DESCRIBES, summary),

@@ -68,7 +68,7 @@ fn spool_failed(e: std::io::Error) -> ServiceError {
 /// The content of one file of the bundle: small ones are held, large ones spooled.
 pub(crate) enum Content {
     Held(Vec<u8>),
-    Spooled(SpoolFile),
+    Spooled(Box<SpoolFile>),
 }
 
 /// One content file of the bundle, in archive order.
@@ -100,7 +100,7 @@ pub(crate) async fn archive(
                 readers.push(Box::pin(std::io::Cursor::new(bytes)));
             }
             Content::Spooled(spool) => {
-                let (file, size, sha256) = spool.finish().await?;
+                let (file, size, sha256) = (*spool).finish().await?;
                 members.push(Member {
                     path: part.path,
                     describes: part.describes,
@@ -189,7 +189,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_array_spooled_element_by_element_is_the_array_pretty_printed_whole() {
-        let values = vec![
+        let values = [
             serde_json::json!({ "deployment": { "id": 1, "runs": [1, 2], "failure": null },
                 "logs": [{ "line": "a \"quoted\"\nline\twith escapes" }], "tasks": [] }),
             serde_json::json!([]),
@@ -236,7 +236,7 @@ mod tests {
                 for chunk in bytes.chunks(1000) {
                     spool.write(chunk).await.unwrap();
                 }
-                Content::Spooled(spool)
+                Content::Spooled(Box::new(spool))
             } else {
                 Content::Held(bytes.clone())
             };
