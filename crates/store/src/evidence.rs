@@ -4,6 +4,7 @@
 use slipway_core::audit::{AuditEvent, ChainHead, GENESIS};
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 
 use crate::audit::event;
 use crate::deployments::{deployment, log_line, prefixed, task, DEPLOYMENT_COLUMNS, TASK_COLUMNS};
@@ -33,21 +34,63 @@ impl Store {
         rows.iter().map(deployment).collect()
     }
 
-    /// The tasks of every deployment of one release, grouped by deployment, each group in the
-    /// order of [`Store::tasks`]: one read for the whole release.
+    /// Each deployment of one release by id, oldest first, with its environment: what an
+    /// export names and covers before it reads them a page at a time.
+    pub async fn release_deployment_environments(
+        &self,
+        project: &str,
+        version: &str,
+    ) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, environment FROM deployments WHERE project = $1 AND release_version = $2 ORDER BY id",
+        )
+        .bind(project)
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// At most `limit` deployments of one release with an id in `ids`, oldest first: a keyset
+    /// page of [`Store::release_deployments`].
+    pub async fn release_deployments_in(
+        &self,
+        project: &str,
+        version: &str,
+        ids: RangeInclusive<i64>,
+        limit: i64,
+    ) -> Result<Vec<StoredDeployment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments \
+             WHERE project = $1 AND release_version = $2 AND id >= $3 AND id <= $4 ORDER BY id LIMIT $5"
+        ))
+        .bind(project)
+        .bind(version)
+        .bind(ids.start())
+        .bind(ids.end())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deployment).collect()
+    }
+
+    /// The tasks of the deployments of one release with an id in `deployments`, grouped by
+    /// deployment, each group in the order of [`Store::tasks`]: one read for a page of them.
     pub async fn release_tasks(
         &self,
         project: &str,
         version: &str,
+        deployments: RangeInclusive<i64>,
     ) -> Result<HashMap<i64, Vec<StoredTask>>> {
         let columns = prefixed("t", TASK_COLUMNS);
         let rows = sqlx::query(&format!(
             "SELECT {columns} FROM tasks t JOIN deployments d ON d.id = t.deployment_id \
-             WHERE d.project = $1 AND d.release_version = $2 \
+             WHERE d.project = $1 AND d.release_version = $2 AND d.id >= $3 AND d.id <= $4 \
              ORDER BY t.deployment_id, t.phase DESC, t.run_index, t.batch_index, t.target"
         ))
         .bind(project)
         .bind(version)
+        .bind(deployments.start())
+        .bind(deployments.end())
         .fetch_all(&self.pool)
         .await?;
         let mut grouped: HashMap<i64, Vec<StoredTask>> = HashMap::new();

@@ -4,7 +4,8 @@
 //! (JSON and an HTML summary), a `manifest.json` listing every other file with its size and
 //! SHA-256, `manifest.sig` (ed25519 over the manifest's exact bytes by the server's evidence
 //! key), the key itself (`evidence-key.pub`), a `SHA256SUMS` for `sha256sum -c`, and a README
-//! that says how to check all of it by hand. [`assemble`] builds one; [`verify`] checks one
+//! that says how to check all of it by hand. [`assemble`] builds one ([`frame`]: all but the content,
+//! for a writer that streams it); [`verify`] checks one
 //! offline and names the place of every problem. Both are pure: the caller brings the time, the
 //! key and the sections.
 
@@ -149,6 +150,7 @@ pub fn parse_key_file(text: &str) -> Option<PublicKey> {
     (key_file_text(&key) == text).then_some(key)
 }
 
+/// What `SHA256SUMS` says of `files` (the verifier compares it with the one in a bundle).
 pub(super) fn sums_text(files: &[(String, Vec<u8>)]) -> String {
     files
         .iter()
@@ -167,13 +169,10 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
 }
 
-fn readme(export: &Export, sections: &[Section], attachments: &[Attachment]) -> String {
+fn readme(export: &Export, members: &[Member]) -> String {
     let mut files = String::new();
-    for s in sections {
-        files.push_str(&format!("  {:<18} {}\n", s.path, s.describes));
-    }
-    for a in attachments {
-        files.push_str(&format!("  {:<18} {}\n", a.path, a.describes));
+    for m in members {
+        files.push_str(&format!("  {:<18} {}\n", m.path, m.describes));
     }
     format!(
         "Slipway evidence bundle: release {release} of project {project}
@@ -236,24 +235,104 @@ pub fn assemble_with(
     attachments: Vec<Attachment>,
     key: &SigningKey,
 ) -> Vec<u8> {
-    let public = key.public_key();
-    let mut content: Vec<(String, Vec<u8>)> = vec![
-        (
-            README.into(),
-            readme(export, &sections, &attachments).into_bytes(),
-        ),
-        (KEY.into(), key_file_text(&public).into_bytes()),
-    ];
-    let members = sections
+    let contents: Vec<(Member, Vec<u8>)> = sections
         .into_iter()
-        .map(|s| (s.path.to_string(), s.bytes))
-        .chain(attachments.into_iter().map(|a| (a.path, a.bytes)));
-    for (path, bytes) in members {
+        .map(|s| (Member::of(s.path, s.describes, &s.bytes), s.bytes))
+        .chain(
+            attachments
+                .into_iter()
+                .map(|a| (Member::of(&a.path, &a.describes, &a.bytes), a.bytes)),
+        )
+        .collect();
+    let members: Vec<Member> = contents.iter().map(|(m, _)| m.clone()).collect();
+    let frame = frame(export, &members, key);
+    let mut out = Vec::with_capacity(usize::try_from(frame.archive_size()).unwrap_or(0));
+    out.extend_from_slice(&frame.head);
+    for ((member, bytes), header) in contents.iter().zip(&frame.headers) {
+        out.extend_from_slice(header);
+        out.extend_from_slice(bytes);
+        out.resize(out.len() + tar::padding(member.size), 0);
+    }
+    out.extend_from_slice(&tar::END);
+    out
+}
+
+/// A content file of a bundle known by its name, size and SHA-256, for a writer that streams
+/// its bytes rather than hold them ([`frame`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// A plain file name ([`tar::valid_name`]).
+    pub path: String,
+    /// Its line in the README.
+    pub describes: String,
+    pub size: u64,
+    pub sha256: Sha256,
+}
+
+impl Member {
+    /// The member for content held whole.
+    pub fn of(path: &str, describes: &str, bytes: &[u8]) -> Member {
+        Member {
+            path: path.to_string(),
+            describes: describes.to_string(),
+            size: bytes.len() as u64,
+            sha256: Sha256::of(bytes),
+        }
+    }
+}
+
+/// Everything of a bundle but its content files' bytes: the archive is [`Frame::head`], then
+/// for each member its header from [`Frame::headers`], its bytes and [`tar::padding`] zero
+/// bytes, then [`tar::END`]. The same bytes as [`assemble_with`] gives for the same content.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The archive's first entries, whole: README, manifest, signature, key, SHA256SUMS.
+    pub head: Vec<u8>,
+    /// The tar header of each member, in the order given.
+    pub headers: Vec<[u8; tar::BLOCK]>,
+    members_size: u64,
+}
+
+impl Frame {
+    /// The whole archive's length in bytes.
+    pub fn archive_size(&self) -> u64 {
+        self.head.len() as u64
+            + self.headers.len() as u64 * tar::BLOCK as u64
+            + self.members_size
+            + tar::END.len() as u64
+    }
+}
+
+/// The README, the signed manifest, the key and the sums around `members`, whose bytes the
+/// caller writes after their headers: the manifest needs only their sizes and digests.
+///
+/// Panics if two files share a path or a path is not a plain file name: callers name them.
+pub fn frame(export: &Export, members: &[Member], key: &SigningKey) -> Frame {
+    let public = key.public_key();
+    let readme = readme(export, members).into_bytes();
+    let key_text = key_file_text(&public).into_bytes();
+    let mut files = vec![
+        FileEntry {
+            path: README.into(),
+            size: readme.len() as u64,
+            sha256: Sha256::of(&readme),
+        },
+        FileEntry {
+            path: KEY.into(),
+            size: key_text.len() as u64,
+            sha256: Sha256::of(&key_text),
+        },
+    ];
+    for m in members {
         assert!(
-            !content.iter().any(|(p, _)| *p == path),
+            !files.iter().any(|f| f.path == m.path),
             "bundle paths are unique"
         );
-        content.push((path, bytes));
+        files.push(FileEntry {
+            path: m.path.clone(),
+            size: m.size,
+            sha256: m.sha256,
+        });
     }
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -267,26 +346,43 @@ pub fn assemble_with(
             key_fingerprint: fingerprint(&public),
         },
         audit_head: export.audit_head.clone(),
-        files: content
-            .iter()
-            .map(|(p, d)| FileEntry {
-                path: p.clone(),
-                size: d.len() as u64,
-                sha256: Sha256::of(d),
-            })
-            .collect(),
+        files,
     };
     let mut manifest_bytes =
         serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
     manifest_bytes.push(b'\n');
-    let signature = format!("{}\n", key.sign(&manifest_bytes));
-    let mut files = vec![content.remove(0)];
-    files.push((MANIFEST.into(), manifest_bytes));
-    files.push((SIGNATURE.into(), signature.into_bytes()));
-    files.extend(content);
-    let sums = sums_text(&files);
-    files.insert(4, (SUMS.into(), sums.into_bytes()));
-    tar::write(&files, export.exported_at_unix)
+    let signature = format!("{}\n", key.sign(&manifest_bytes)).into_bytes();
+    let head_files: Vec<(String, Vec<u8>)> = vec![
+        (README.into(), readme),
+        (MANIFEST.into(), manifest_bytes),
+        (SIGNATURE.into(), signature),
+        (KEY.into(), key_text),
+    ];
+    // SHA256SUMS lists every file in archive order but itself, which comes fifth.
+    let mut sums = sums_text(&head_files);
+    for m in members {
+        sums.push_str(&format!("{}  {}\n", m.sha256.to_hex(), m.path));
+    }
+    let mut head = tar::write(&head_files, export.exported_at_unix);
+    head.truncate(head.len() - tar::END.len());
+    head.extend_from_slice(&tar::header_block(
+        SUMS,
+        sums.len() as u64,
+        export.exported_at_unix,
+    ));
+    head.extend_from_slice(sums.as_bytes());
+    head.resize(head.len() + tar::padding(sums.len() as u64), 0);
+    Frame {
+        head,
+        headers: members
+            .iter()
+            .map(|m| tar::header_block(&m.path, m.size, export.exported_at_unix))
+            .collect(),
+        members_size: members
+            .iter()
+            .map(|m| m.size + tar::padding(m.size) as u64)
+            .sum(),
+    }
 }
 
 /// One thing wrong with a bundle, and where.

@@ -5,7 +5,8 @@
 //! every header must be exactly the one [`write`] produces for its name, size and time, padding
 //! and the end-of-archive blocks must be zero, so no single byte can change unnoticed.
 
-const BLOCK: usize = 512;
+/// The tar block: headers are one, contents are padded to whole ones.
+pub const BLOCK: usize = 512;
 
 /// One file of an archive as read: its name, where its header starts, its content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +81,37 @@ pub fn write(files: &[(String, Vec<u8>)], mtime: u64) -> Vec<u8> {
         .iter()
         .map(|(_, d)| BLOCK + d.len().div_ceil(BLOCK) * BLOCK)
         .sum();
-    let mut out = Vec::with_capacity(total + 2 * BLOCK);
+    let mut out = Vec::with_capacity(total + END.len());
     for (path, data) in files {
-        assert!(valid_name(path), "evidence file names are fixed and valid");
-        let h = header(path, data.len() as u64, mtime).expect("names and sizes are checked");
-        out.extend_from_slice(&h);
+        out.extend_from_slice(&header_block(path, data.len() as u64, mtime));
         out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(BLOCK) * BLOCK, 0);
+        out.resize(out.len() + padding(data.len() as u64), 0);
     }
-    out.resize(out.len() + 2 * BLOCK, 0);
+    out.extend_from_slice(&END);
     out
 }
+
+/// The header [`write`] puts before a file of `size` bytes, for a writer that streams the
+/// content itself: the header, the content, [`padding`] zero bytes, and [`END`] after the last.
+///
+/// Panics if a name is not [`valid_name`] or a file exceeds 8 GiB: callers pass fixed names.
+pub fn header_block(path: &str, size: u64, mtime: u64) -> [u8; BLOCK] {
+    assert!(valid_name(path), "evidence file names are fixed and valid");
+    header(path, size, mtime).expect("names are checked, and no evidence file reaches 8 GiB")
+}
+
+/// The zero bytes after a file of `size` bytes, up to the next block.
+pub fn padding(size: u64) -> usize {
+    let rest = (size % BLOCK as u64) as usize;
+    if rest == 0 {
+        0
+    } else {
+        BLOCK - rest
+    }
+}
+
+/// The end of an archive: two zero blocks.
+pub const END: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
 fn parse_octal(field: &[u8]) -> Option<u64> {
     let text = field.split(|&b| b == 0 || b == b' ').next()?;

@@ -341,3 +341,49 @@ fn a_carried_test_report_verifies_and_a_flipped_byte_in_it_is_named() {
     assert_eq!(places(&r), ["test-report-7-1.xml"], "{r:?}");
     assert!(r.problems[0].problem.contains("as pushed"), "{r:?}");
 }
+
+#[test]
+fn a_bundle_framed_for_streaming_is_the_archive_of_its_files_in_bundle_order() {
+    let bytes = bundle();
+    let (entries, problems) = tar::read(&bytes);
+    assert_eq!(problems, vec![]);
+    let names: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            README,
+            MANIFEST,
+            SIGNATURE,
+            KEY,
+            SUMS,
+            "summary.html",
+            "release.json",
+            "plan.json",
+            "deployments.json",
+            AUDIT
+        ]
+    );
+    // Written again whole by the tar writer, the files give back the same bytes: the head and
+    // each member's header, padding and the end blocks are those of a plain archive.
+    let files: Vec<(String, Vec<u8>)> = entries.into_iter().map(|e| (e.path, e.data)).collect();
+    let mtime = 1_767_225_605;
+    assert_eq!(tar::write(&files, mtime), bytes);
+    // And the frame alone knows the archive's length before any content is written.
+    let p = proof();
+    let export = Export {
+        project: "pets".into(),
+        release: "1.0.0".into(),
+        exported_at: "2026-01-01T00:00:05Z".into(),
+        exported_at_unix: mtime,
+        exported_by: "alice".into(),
+        software: "slipway 0.1.0".into(),
+        audit_head: p.head.clone(),
+    };
+    let members: Vec<Member> = files[5..]
+        .iter()
+        .map(|(path, data)| Member::of(path, "test content", data))
+        .collect();
+    let frame = frame(&export, &members, &key());
+    assert_eq!(frame.archive_size(), bytes.len() as u64);
+    assert!(bytes.starts_with(&frame.head));
+}

@@ -1,10 +1,14 @@
 //! Routes of evidence bundles: export one release's bundle, show the key that signs them.
 
+use std::pin::Pin;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::auth::Actor;
 use crate::services::evidence::{self, KeyView};
@@ -26,6 +30,8 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/evidence/key"),
 ];
 
+/// The bundle streams as it is read from the temporary files the export wrote: the server never
+/// holds it whole.
 pub(super) async fn export_evidence(
     State(state): State<AppState>,
     actor: Actor,
@@ -43,10 +49,29 @@ pub(super) async fn export_evidence(
                 HeaderValue::from_static("application/x-tar"),
             ),
             (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_LENGTH, HeaderValue::from(bundle.size)),
         ],
-        bundle.bytes,
+        Body::from_stream(chunks(bundle.bytes)),
     )
         .into_response())
+}
+
+/// The bytes of `reader` in chunks of at most 64 KiB, ending at its end or its first error.
+fn chunks(
+    reader: Pin<Box<dyn AsyncRead + Send>>,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
+    futures_util::stream::unfold(Some(reader), |reader| async move {
+        let mut reader = reader?;
+        let mut chunk = vec![0u8; 1 << 16];
+        match reader.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok(Bytes::from(chunk)), Some(reader)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
 
 pub(super) async fn evidence_key(

@@ -2,9 +2,11 @@
 //! check without Slipway (see docs/evidence.md).
 //!
 //! The bundle is a list of sections, each made by one small function from the facts gathered
-//! once ([`Facts`]); `slipway_core::evidence::assemble` adds the README, the signed manifest, the
-//! key and SHA256SUMS. A new section (e.g. governance records) is one function and one line in
-//! [`sections`].
+//! once ([`Facts`]), but for the two that grow with the release's deployments (`summary.html`,
+//! `deployments.json`): those are written a page of deployments at a time ([`spool_deployments`])
+//! to temporary files, and [`spool::archive`] streams the whole with the README, the signed
+//! manifest, the key and SHA256SUMS around it. A new section (e.g. governance records) is one
+//! function and one line in [`sections`].
 //!
 //! The evidence key: an ed25519 key per server, created at first use, kept in the `settings`
 //! table as `evidence.signing_key`, its seed sealed with the master key (so a database copy alone
@@ -12,22 +14,24 @@
 //! it is audited too (`evidence.export`), before the audit chain is read: the bundle holds its
 //! own export event.
 
-use std::collections::BTreeMap;
+mod pages;
+mod spool;
+mod summary;
 
-use askama::Template;
+use std::pin::Pin;
+
 use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::{AuditEvent, ChainHead};
-use slipway_core::deploy::state::Phase;
 use slipway_core::evidence::proof::{AuditProof, ProofBuilder, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
 use slipway_core::governance::config_change::covers;
-use slipway_core::governance::DecisionRecord;
 use slipway_core::release::SignatureState;
 use slipway_core::rollback::{derive_rollback, RollbackPlan};
 use slipway_core::Name;
-use slipway_store::{SigningKeyRecord, StoredDeployment};
+use slipway_store::SigningKeyRecord;
+use tokio::io::AsyncRead;
 
 use super::artifacts::current_signature_state;
 use super::evidence_key::signing_key;
@@ -37,16 +41,22 @@ use crate::auth::Actor;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
-/// Pages of audit events and log lines read at a time.
+/// Pages of audit events read at a time.
 const PAGE: i64 = 5000;
+
+/// Deployments read, rendered and written at a time: what an export holds in memory at once,
+/// whatever the number of deployments (with their tasks and output).
+const DEPLOYMENT_PAGE: i64 = 100;
 
 /// The evidence key as the server shows it, for auditors to compare fingerprints.
 pub use slipway_api::evidence::KeyView;
 
-/// An exported bundle: its suggested file name and its bytes (an uncompressed tar).
+/// An exported bundle: its suggested file name, its length and its bytes (an uncompressed tar)
+/// as a reader, to stream to whoever asked.
 pub struct Bundle {
     pub file_name: String,
-    pub bytes: Vec<u8>,
+    pub size: u64,
+    pub bytes: Pin<Box<dyn AsyncRead + Send>>,
 }
 
 /// The public evidence key and its fingerprint (anyone who may read may see it).
@@ -91,7 +101,6 @@ struct Facts {
     artifacts: Vec<ArtifactRecord>,
     trusted_keys: Vec<SigningKeyRecord>,
     plans: Vec<EnvironmentPlan>,
-    deployments: Vec<DeploymentRecord>,
     governance: Governance,
     proof: AuditProof,
     /// The full events' inclusion proofs against a signed checkpoint, when this server signs
@@ -133,14 +142,6 @@ fn plan_section(f: &Facts) -> Result<Section, ServiceError> {
             "plan": f.view.release.snapshot.project.plan,
             "environments": f.plans,
         })),
-    })
-}
-
-fn deployments_section(f: &Facts) -> Result<Section, ServiceError> {
-    Ok(Section {
-        path: "deployments.json",
-        describes: "every deployment of the release (deploy, dry run, rollback): runs, tasks with states, attempts and times, and every step log line (secrets masked).",
-        bytes: json_bytes(&f.deployments),
     })
 }
 
@@ -195,17 +196,6 @@ fn inclusion_section(f: &Facts) -> Option<Section> {
     })
 }
 
-fn summary_section(f: &Facts) -> Result<Section, ServiceError> {
-    let html = Summary::from(f).render().map_err(|e| {
-        ServiceError::invalid(format!("the summary could not be rendered: {e}"), "")
-    })?;
-    Ok(Section {
-        path: "summary.html",
-        describes: "the same, for people: one self-contained page (no script, nothing loaded from elsewhere).",
-        bytes: html.into_bytes(),
-    })
-}
-
 fn complaints_section(f: &Facts) -> Result<Section, ServiceError> {
     Ok(Section {
         path: "complaints.json",
@@ -217,22 +207,36 @@ fn complaints_section(f: &Facts) -> Result<Section, ServiceError> {
 /// Makes one content section from the facts.
 type SectionMaker = fn(&Facts) -> Result<Section, ServiceError>;
 
-/// The content sections, in archive order.
-fn sections(f: &Facts) -> Result<Vec<Section>, ServiceError> {
-    let makers: [SectionMaker; 8] = [
-        summary_section,
-        release_section,
-        plan_section,
-        deployments_section,
-        governance_section,
-        signatures_section,
-        audit_section,
-        complaints_section,
-    ];
-    makers.iter().map(|make| make(f)).collect()
+/// The content sections held whole that come between `summary.html` and `deployments.json`
+/// (both spooled, [`spool_deployments`]), in archive order.
+const BEFORE_DEPLOYMENTS: [SectionMaker; 2] = [release_section, plan_section];
+
+/// The content sections held whole that come after `deployments.json`, in archive order.
+const AFTER_DEPLOYMENTS: [SectionMaker; 4] = [
+    governance_section,
+    signatures_section,
+    audit_section,
+    complaints_section,
+];
+
+/// The sections `makers` make from `f`, as parts of the archive.
+fn held(f: &Facts, makers: &[SectionMaker]) -> Result<Vec<spool::Part>, ServiceError> {
+    makers.iter().map(|make| make(f).map(held_part)).collect()
+}
+
+fn held_part(section: Section) -> spool::Part {
+    spool::Part {
+        path: section.path.into(),
+        describes: section.describes.into(),
+        content: spool::Content::Held(section.bytes),
+    }
 }
 
 /// Export the evidence bundle of a release (Read permission; audited as `evidence.export`).
+///
+/// The deployments are read, written to temporary files and hashed a page at a time; the
+/// bundle is then streamed from those files, so memory does not grow with the release's
+/// history (docs/evidence.md).
 pub async fn export(
     state: &AppState,
     actor: &Actor,
@@ -244,9 +248,11 @@ pub async fn export(
     let key = signing_key(state, actor).await?;
     let fingerprint = bundle::fingerprint(&key.public_key());
 
+    // The deployments the bundle covers are those that exist now: the audit event names them,
+    // the proof's scope and the pages below keep to them.
     let deployments = state
         .store
-        .release_deployments(project.as_str(), &version)
+        .release_deployment_environments(project.as_str(), &version)
         .await?;
     let promotions: Vec<slipway_api::governance::PromotionView> =
         crate::services::promotions::of_release(state, project.as_str(), &version)
@@ -266,7 +272,7 @@ pub async fn export(
         actor,
         "evidence.export",
         format!("release/{project}/{version}"),
-        json!({ "key_fingerprint": fingerprint, "deployments": deployments.iter().map(|d| d.id).collect::<Vec<_>>() }),
+        json!({ "key_fingerprint": fingerprint, "deployments": deployments.iter().map(|(id, _)| *id).collect::<Vec<_>>() }),
     ));
     tx.commit().await?;
     let head = state.store.audit_head().await?;
@@ -274,10 +280,9 @@ pub async fn export(
     let scope = release_scope(project, &version, &deployments, &view, &governance);
     let proof = read_proof(state, scope, head.clone()).await?;
     let inclusion = super::checkpoints::inclusion_of(state, &proof.events).await?;
-    let records = deployment_records(state, project.as_str(), &version, deployments).await?;
     let artifacts = artifact_records(state, &view).await?;
     let trusted_keys = state.store.signing_keys(project).await?;
-    let plans = environment_plans(&view, &records);
+    let plans = environment_plans(&view, deployments.iter().map(|(_, env)| env.as_str()));
     let complaints = super::complaints::of_release(state, project, &version)
         .await?
         .into_view();
@@ -292,7 +297,6 @@ pub async fn export(
         artifacts,
         trusted_keys,
         plans,
-        deployments: records,
         governance,
         proof,
         inclusion,
@@ -311,15 +315,28 @@ pub async fn export(
         software: format!("slipway {}", env!("CARGO_PKG_VERSION")),
         audit_head: head,
     };
-    let mut members = sections(&facts)?;
-    members.extend(inclusion_section(&facts));
+    let last = deployments.last().map(|(id, _)| *id);
+    drop(deployments);
+    let (summary, records) =
+        spool_deployments(state, &facts, project.as_str(), &version, last).await?;
+    let mut parts = vec![summary];
+    parts.extend(held(&facts, &BEFORE_DEPLOYMENTS)?);
+    parts.push(records);
+    parts.extend(held(&facts, &AFTER_DEPLOYMENTS)?);
+    parts.extend(inclusion_section(&facts).map(held_part));
     let (quality, reports) =
         super::evidence_quality::sections(state, project.as_str(), &version).await?;
-    members.extend(quality);
-    let bytes = bundle::assemble_with(&export, members, reports, &key);
+    parts.extend(quality.into_iter().map(held_part));
+    parts.extend(reports.into_iter().map(|a| spool::Part {
+        path: a.path,
+        describes: a.describes,
+        content: spool::Content::Held(a.bytes),
+    }));
+    let archive = spool::archive(&export, parts, &key).await?;
     Ok(Bundle {
         file_name: format!("evidence-{project}-{version}.tar"),
-        bytes,
+        size: archive.size,
+        bytes: archive.reader,
     })
 }
 
@@ -328,14 +345,14 @@ pub async fn export(
 fn release_scope(
     project: &Name,
     version: &str,
-    deployments: &[StoredDeployment],
+    deployments: &[(i64, String)],
     view: &ReleaseView,
     governance: &Governance,
 ) -> ReleaseScope {
     ReleaseScope::new(
         project.as_str(),
         version,
-        deployments.iter().map(|d| d.id),
+        deployments.iter().map(|(id, _)| *id),
         view.release
             .artifacts
             .iter()
@@ -356,43 +373,51 @@ fn release_scope(
     )
 }
 
-/// Each deployment with its tasks and its whole output: the release's tasks in one read and its
-/// output a page at a time, whatever the number of deployments.
-async fn deployment_records(
+const SUMMARY_DESCRIBES: &str =
+    "the same, for people: one self-contained page (no script, nothing loaded from elsewhere).";
+
+const DEPLOYMENTS_DESCRIBES: &str = "every deployment of the release (deploy, dry run, rollback): runs, tasks with states, attempts and times, and every step log line (secrets masked).";
+
+/// `summary.html` and `deployments.json`, written to temporary files a page of deployments at a
+/// time (each with its tasks and whole output): the deployments of the release up to `last`
+/// (the newest the export covers; none when it was never deployed).
+async fn spool_deployments(
     state: &AppState,
+    facts: &Facts,
     project: &str,
     version: &str,
-    deployments: Vec<StoredDeployment>,
-) -> Result<Vec<DeploymentRecord>, ServiceError> {
-    let mut tasks = state.store.release_tasks(project, version).await?;
-    let mut logs: std::collections::HashMap<i64, Vec<slipway_store::LogLine>> =
-        std::collections::HashMap::new();
-    let mut after: Option<slipway_store::ReleaseLogLine> = None;
-    loop {
-        let page = state
-            .store
-            .release_logs_after(project, version, after.as_ref(), PAGE)
-            .await?;
-        let done = (page.len() as i64) < PAGE;
-        after = page.last().cloned();
-        for l in page {
-            logs.entry(l.deployment_id).or_default().push(l.line);
-        }
-        if done {
-            break;
+    last: Option<i64>,
+) -> Result<(spool::Part, spool::Part), ServiceError> {
+    let mut summary = spool::SpoolFile::new().await?;
+    summary
+        .write(summary::render(&summary::Head::of(facts, last.is_none()))?.as_bytes())
+        .await?;
+    let mut records = spool::JsonArray::new().await?;
+    let mut pages = pages::DeploymentPages::new(project, version, last, DEPLOYMENT_PAGE);
+    while let Some(page) = pages.next(&state.store).await? {
+        for record in page {
+            summary
+                .write(summary::deployment(&record)?.as_bytes())
+                .await?;
+            records.push(&record).await?;
         }
     }
-    Ok(deployments
-        .into_iter()
-        .map(|d| {
-            let id = d.id;
-            DeploymentRecord {
-                deployment: d.into_view(),
-                tasks: tasks.remove(&id).unwrap_or_default().into_view(),
-                logs: logs.remove(&id).unwrap_or_default().into_view(),
-            }
-        })
-        .collect())
+    summary
+        .write(summary::render(&summary::Tail::from(facts))?.as_bytes())
+        .await?;
+    let part = |path: &str, describes: &str, file| spool::Part {
+        path: path.into(),
+        describes: describes.into(),
+        content: spool::Content::Spooled(Box::new(file)),
+    };
+    Ok((
+        part("summary.html", SUMMARY_DESCRIBES, summary),
+        part(
+            "deployments.json",
+            DEPLOYMENTS_DESCRIBES,
+            records.finish().await?,
+        ),
+    ))
 }
 
 /// Each artifact of the release with its signature's state at the export.
@@ -540,7 +565,10 @@ async fn read_proof(
 
 /// The environments of the release's lifecycle and those it was deployed to, each with its
 /// applicable steps and derived rollback.
-fn environment_plans(view: &ReleaseView, deployments: &[DeploymentRecord]) -> Vec<EnvironmentPlan> {
+fn environment_plans<'a>(
+    view: &ReleaseView,
+    deployed_to: impl Iterator<Item = &'a str>,
+) -> Vec<EnvironmentPlan> {
     let project = &view.release.snapshot.project;
     let mut names: Vec<Name> = Vec::new();
     let lifecycle = project
@@ -556,8 +584,8 @@ fn environment_plans(view: &ReleaseView, deployments: &[DeploymentRecord]) -> Ve
             names.push(env.clone());
         }
     }
-    for d in deployments {
-        if let Ok(env) = Name::parse(&d.deployment.environment) {
+    for env in deployed_to {
+        if let Ok(env) = Name::parse(env) {
             if !names.contains(&env) {
                 names.push(env);
             }
@@ -574,358 +602,4 @@ fn environment_plans(view: &ReleaseView, deployments: &[DeploymentRecord]) -> Ve
             }
         })
         .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// summary.html
-
-struct ArtifactRow {
-    component: String,
-    version: String,
-    digest: String,
-    size: u64,
-    signature: String,
-    signature_at_export: String,
-    provenance: Vec<(String, String)>,
-}
-
-struct StepRow {
-    number: usize,
-    name: String,
-    action: String,
-    roles: String,
-}
-
-struct EnvPlanRow {
-    environment: String,
-    steps: String,
-    rollback: Vec<String>,
-    left_as_is: Vec<String>,
-}
-
-struct TaskRow {
-    step: String,
-    target: String,
-    state: String,
-    attempt: i64,
-    started: String,
-    finished: String,
-    exit_code: String,
-    lines: Vec<String>,
-}
-
-struct DeploymentRow {
-    id: i64,
-    environment: String,
-    kind: String,
-    state: String,
-    requested_by: String,
-    created_at: String,
-    finished_at: String,
-    failure: String,
-    tasks: Vec<TaskRow>,
-}
-
-struct EventRow {
-    seq: i64,
-    at: String,
-    actor: String,
-    verb: String,
-    subject: String,
-}
-
-#[derive(Template)]
-#[template(path = "evidence_summary.html")]
-struct Summary {
-    project: String,
-    version: String,
-    channel: String,
-    lifecycle: String,
-    created: String,
-    eligible: bool,
-    exported_at: String,
-    exported_by: String,
-    fingerprint: String,
-    head: String,
-    artifacts: Vec<ArtifactRow>,
-    notes: String,
-    steps: Vec<StepRow>,
-    plans: Vec<EnvPlanRow>,
-    deployments: Vec<DeploymentRow>,
-    promotions: Vec<PromotionRow>,
-    signatures: Vec<SignatureRow>,
-    events: Vec<EventRow>,
-    links: usize,
-}
-
-/// An electronic signature as the summary shows it: who, when, what it means, what it signs.
-struct SignatureRow {
-    printed_name: String,
-    signer: String,
-    signed_at: String,
-    meaning: String,
-    record: String,
-    record_hash: String,
-}
-
-impl From<&slipway_api::signatures::SignatureView> for SignatureRow {
-    fn from(s: &slipway_api::signatures::SignatureView) -> SignatureRow {
-        SignatureRow {
-            printed_name: s.printed_name.clone(),
-            signer: s.signer.clone(),
-            signed_at: s.signed_at.clone(),
-            meaning: format!("{} — “{}”", s.meaning, s.meaning.declaration()),
-            record: format!("{} {}", s.record_kind, s.record_id),
-            record_hash: s.record_hash.to_hex(),
-        }
-    }
-}
-
-/// A promotion as the summary shows it: its last decision, criterion by criterion.
-struct PromotionRow {
-    id: i64,
-    environment: String,
-    state: String,
-    requested: String,
-    decisions: Vec<String>,
-    criteria: Vec<String>,
-    overridden: String,
-    votes: Vec<String>,
-    change_request: String,
-}
-
-impl From<&slipway_api::governance::PromotionView> for PromotionRow {
-    fn from(v: &slipway_api::governance::PromotionView) -> PromotionRow {
-        let p = &v.promotion;
-        let last = v.decisions.last();
-        let record = last.and_then(|d| DecisionRecord::read(&d.record));
-        let criteria = record
-            .as_ref()
-            .map(|r| r.judgement.criteria.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .map(|c| format!("{} — {}: {}", c.name, c.verdict.as_str(), c.detail))
-            .collect();
-        let overridden = record
-            .and_then(|r| r.overridden)
-            .map(|o| format!("overridden by {}: {}", o.by, o.reason))
-            .unwrap_or_default();
-        PromotionRow {
-            id: p.id,
-            environment: p.environment.clone(),
-            state: p.state.as_str().to_string(),
-            requested: format!("{} · {}", p.requested_by, p.requested_at),
-            decisions: v
-                .decisions
-                .iter()
-                .map(|d| format!("{} at {}", d.decision, d.decided_at))
-                .collect(),
-            criteria,
-            overridden,
-            votes: v
-                .votes
-                .iter()
-                .map(|vote| {
-                    format!(
-                        "{} ({}) {}: {}",
-                        vote.username,
-                        vote.role,
-                        if vote.approve { "approved" } else { "rejected" },
-                        vote.comment
-                    )
-                })
-                .collect(),
-            change_request: v
-                .change_request
-                .as_ref()
-                .map(|c| {
-                    format!(
-                        "change request {} {:?}{}",
-                        c.id,
-                        c.state,
-                        c.decided_by
-                            .as_ref()
-                            .map(|by| format!(
-                                " by {by}: {}",
-                                c.comment.clone().unwrap_or_default()
-                            ))
-                            .unwrap_or_default()
-                    )
-                })
-                .unwrap_or_default(),
-        }
-    }
-}
-
-fn or_dash(v: &Option<String>) -> String {
-    v.clone().unwrap_or_else(|| "-".into())
-}
-
-impl From<&Facts> for Summary {
-    fn from(f: &Facts) -> Summary {
-        let r = &f.view.release;
-        let artifacts = f.artifacts.iter().map(artifact_row).collect();
-        let steps = r
-            .snapshot
-            .project
-            .plan
-            .iter()
-            .enumerate()
-            .map(|(i, s)| step_row(i, s))
-            .collect();
-        let plans = f.plans.iter().map(plan_row).collect();
-        let deployments = f.deployments.iter().map(deployment_row).collect();
-        let promotions = f
-            .governance
-            .promotions
-            .iter()
-            .map(PromotionRow::from)
-            .collect();
-        Summary {
-            promotions,
-            signatures: f.signatures.iter().map(SignatureRow::from).collect(),
-            project: r.project.to_string(),
-            version: r.version.to_string(),
-            channel: r.channel.to_string(),
-            lifecycle: r.lifecycle.as_ref().map_or("-".into(), ToString::to_string),
-            created: format!("{} · {}", r.created_by, r.created_at),
-            eligible: r.eligible_for_protected,
-            exported_at: f.exported_at.clone(),
-            exported_by: f.exported_by.clone(),
-            fingerprint: f.fingerprint.clone(),
-            head: format!("event {} ({})", f.proof.head.seq, f.proof.head.hash),
-            artifacts,
-            notes: r.notes.to_markdown(),
-            steps,
-            plans,
-            deployments,
-            events: f
-                .proof
-                .events
-                .iter()
-                .map(|e| EventRow {
-                    seq: e.seq,
-                    at: e.at.clone(),
-                    actor: e.actor.clone(),
-                    verb: e.verb.clone(),
-                    subject: e.subject.clone(),
-                })
-                .collect(),
-            links: f.proof.links.len(),
-        }
-    }
-}
-
-fn artifact_row(a: &ArtifactRecord) -> ArtifactRow {
-    let p = &a.artifact.provenance;
-    let mut provenance: Vec<(String, String)> = [
-        ("commit", &p.commit),
-        ("branch", &p.branch),
-        ("pipeline", &p.pipeline_url),
-        ("builder", &p.builder),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
-    .collect();
-    provenance.extend(p.meta.iter().map(|(k, v)| (k.clone(), v.clone())));
-    ArtifactRow {
-        component: a.artifact.component.to_string(),
-        version: a.artifact.version.to_string(),
-        digest: a.artifact.digest.to_hex(),
-        size: a.artifact.size,
-        signature: match &a.artifact.signature {
-            Some(s) => format!("{} ({s})", a.artifact.signature_state.describe()),
-            None => a.artifact.signature_state.describe(),
-        },
-        signature_at_export: a.signature_at_export.describe(),
-        provenance,
-    }
-}
-
-fn step_row(i: usize, s: &slipway_core::plan::Step) -> StepRow {
-    StepRow {
-        number: i + 1,
-        name: s.name.clone(),
-        action: s.action.summary(),
-        roles: s
-            .roles
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-}
-
-fn plan_row(p: &EnvironmentPlan) -> EnvPlanRow {
-    EnvPlanRow {
-        environment: p.environment.to_string(),
-        steps: p
-            .steps
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        rollback: p
-            .rollback
-            .steps
-            .iter()
-            .map(|s| format!("{} — {}", s.name, s.action.summary()))
-            .collect(),
-        left_as_is: p
-            .rollback
-            .left_as_is
-            .iter()
-            .map(|l| format!("step {} {}: {}", l.step, l.name, l.reason))
-            .collect(),
-    }
-}
-
-fn deployment_row(d: &DeploymentRecord) -> DeploymentRow {
-    let mut lines: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for l in &d.logs {
-        let attempt = if l.attempt > 1 {
-            format!(" [attempt {}]", l.attempt)
-        } else {
-            String::new()
-        };
-        lines
-            .entry(l.task_id.as_str())
-            .or_default()
-            .push(format!("{}{attempt} {}", l.at, l.line));
-    }
-    let dep = &d.deployment;
-    DeploymentRow {
-        id: dep.id,
-        environment: dep.environment.clone(),
-        kind: dep.kind.as_str().to_string(),
-        state: dep.state.as_str().to_string(),
-        requested_by: dep.requested_by.clone(),
-        created_at: dep.created_at.clone(),
-        finished_at: or_dash(&dep.finished_at),
-        failure: or_dash(&dep.failure),
-        tasks: d
-            .tasks
-            .iter()
-            .map(|t| {
-                let runs = match t.phase {
-                    Phase::Forward => &dep.runs,
-                    Phase::Rollback => &dep.rollback_runs,
-                };
-                let step = runs
-                    .get(t.run_index as usize)
-                    .map(|run| format!("{} {}", run.step, run.name))
-                    .unwrap_or_else(|| format!("run {}", t.run_index));
-                TaskRow {
-                    step: format!("{} · {step}", t.phase),
-                    target: t.target.clone(),
-                    state: t.state.as_str().to_string(),
-                    attempt: t.attempt,
-                    started: or_dash(&t.started_at),
-                    finished: or_dash(&t.finished_at),
-                    exit_code: t.exit_code.map_or("-".into(), |c| c.to_string()),
-                    lines: lines.get(t.id.as_str()).cloned().unwrap_or_default(),
-                }
-            })
-            .collect(),
-    }
 }

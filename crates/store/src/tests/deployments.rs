@@ -589,7 +589,10 @@ async fn a_release_s_tasks_and_output_read_at_once_match_the_reads_per_deploymen
         store.append_logs("t2", 1, 1, &lines("b", 2)).await.unwrap();
         store.append_logs("t4", 1, 1, &lines("d", 2)).await.unwrap();
 
-        let mut by_release = store.release_tasks("shop", "1.0.0").await.unwrap();
+        let mut by_release = store
+            .release_tasks("shop", "1.0.0", i64::MIN..=i64::MAX)
+            .await
+            .unwrap();
         assert_eq!(by_release.len(), 2, "the other release's task is not read");
         for id in &ids[..2] {
             assert_eq!(
@@ -597,6 +600,27 @@ async fn a_release_s_tasks_and_output_read_at_once_match_the_reads_per_deploymen
                 store.tasks(*id).await.unwrap()
             );
         }
+        // A page of deployments, and the tasks of that page only.
+        let envs = store
+            .release_deployment_environments("shop", "1.0.0")
+            .await
+            .unwrap();
+        assert_eq!(envs, [(ids[0], "DEV".into()), (ids[1], "INT".into())]);
+        let page = store
+            .release_deployments_in("shop", "1.0.0", ids[0] + 1..=i64::MAX, 1)
+            .await
+            .unwrap();
+        assert_eq!(page.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[1]]);
+        let page = store
+            .release_deployments_in("shop", "1.0.0", ids[0]..=ids[0], 10)
+            .await
+            .unwrap();
+        assert_eq!(page.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[0]]);
+        let of_page = store
+            .release_tasks("shop", "1.0.0", ids[1]..=ids[1])
+            .await
+            .unwrap();
+        assert_eq!(of_page.keys().copied().collect::<Vec<_>>(), [ids[1]]);
         // Pages of two lines, following the last line read, give each deployment's output in
         // the order its own reads give it, and nothing of the other release.
         let mut all = Vec::new();
