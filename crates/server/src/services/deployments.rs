@@ -404,8 +404,9 @@ pub async fn get_after(
                 // A change seen as it happens is the first of a burst (a step's result, the
                 // decision after it, the next lease): let the burst land, so a follower reads
                 // the view once for it rather than once per event. The end of a deployment
-                // (or its stop for a person) is no burst's start: it is answered at once.
-                tokio::time::sleep(SETTLE.min(left)).await;
+                // (or its stop for a person) is no burst's start: it is answered at once,
+                // and so is an end that lands while the burst settles.
+                let_burst_land(state, id, SETTLE.min(left)).await?;
                 let seq = state.store.last_event_seq(&subject).await?;
                 return Ok((get_with(state, actor, id, parts).await?, seq));
             }
@@ -414,6 +415,28 @@ pub async fn get_after(
         let look_again = left.min(std::time::Duration::from_secs(1));
         let _ = tokio::time::timeout(look_again, changed).await;
         waited = true;
+    }
+}
+
+/// Wait `most` for a burst of changes to land, but no longer than the deployment goes on: each
+/// change in the meantime asks whether it still moves (a read of one row, not the view).
+async fn let_burst_land(
+    state: &AppState,
+    id: i64,
+    most: std::time::Duration,
+) -> Result<(), ServiceError> {
+    let until = tokio::time::Instant::now() + most;
+    let mut changed = std::pin::pin!(state.engine.deployments.notified());
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return Ok(()),
+            () = &mut changed => {}
+        }
+        // Registered before the read, so a change committed in between still wakes this wait.
+        changed.set(state.engine.deployments.notified());
+        if !still_moving(state, id).await? {
+            return Ok(());
+        }
     }
 }
 
