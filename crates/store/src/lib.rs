@@ -28,6 +28,7 @@ mod discovered;
 mod environments;
 mod evidence;
 mod findings;
+mod fired_alerts;
 mod flags;
 mod flakiness;
 mod governance;
@@ -96,6 +97,7 @@ pub use evidence::ReleaseLogLine;
 pub use findings::{
     FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
 };
+pub use fired_alerts::LaneAlert;
 pub use flags::{FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
 pub use flakiness::{
     CoveredRun, FlakinessScope, NewQuarantine, StoredQuarantine, StoredRunFile, TestHistoryCounts,

@@ -125,7 +125,7 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
 
     let d = dora(&server, "--project pets");
     assert_eq!(d["status"], "measured", "{d:#}");
-    assert_eq!(d["definitions_version"], "2026-12");
+    assert_eq!(d["definitions_version"], "2026-12.2");
     let f = &d["figures"];
 
     // The independent computation, from the deployments the API lists.
@@ -505,6 +505,179 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
         .into_string()
         .unwrap();
     assert!(listed.contains("5 in all"), "{listed}");
+    for c in &commits_seen {
+        let by = c["deployment"].as_i64().unwrap();
+        let expected = finished(by)
+            .duration_since(time(&c["authored_at"]))
+            .as_secs();
+        assert_eq!(c["seconds"], expected);
+        seconds.push(expected);
+    }
+    // Median and p90 are read from pre-counted buckets: within the bound the answer states.
+    let bound = &lead["error_bound"];
+    assert_eq!(
+        (
+            bound["relative"].as_f64(),
+            bound["absolute_seconds"].as_f64()
+        ),
+        (Some(0.044), Some(0.5))
+    );
+    for (field, percent) in [("median_seconds", 50), ("p90_seconds", 90)] {
+        let got = lead["spread"][field].as_i64().unwrap();
+        let exact = nearest_rank(&seconds, percent);
+        let off = (got - exact).abs() as f64;
+        assert!(
+            off <= 0.044 * exact as f64 + 0.5,
+            "{field}: {got} against {exact}"
+        );
+    }
+    assert_eq!(lead["spread"]["count"], 5);
+    let stages: Vec<(&str, Option<u64>)> = lead["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["environment"].as_str().unwrap(),
+                s["spread"]["count"].as_u64(),
+            )
+        })
+        .collect();
+    // The hotfix went straight to PROD: its commit has no DEV arrival.
+    assert_eq!(stages, vec![("DEV", Some(4)), ("PROD", Some(5))]);
+
+    // Rework: the hotfix and the rollback, of five production changes.
+    assert_eq!(f["rework_rate"]["rate"], 0.4);
+
+    // The same figures, as Prometheus gauges of the last 30 days (the history is all recent).
+    let metrics = ureq::get(&format!("{}/metrics", server.url))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    for line in [
+        "slipway_dora_production_deployments{window=\"30d\"} 4",
+        "slipway_dora_change_failure_ratio{window=\"30d\"} 0.5",
+        "slipway_dora_rework_ratio{window=\"30d\"} 0.4",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+
+    // Only PROD is production: asking for DEV is refused and names what is allowed.
+    let refused = server.cli(None, &["insights", "dora", "--env", "DEV"]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("PROD"), "{}", stderr(&refused));
+    // A period that ends before it starts, or years wide, is refused with the allowed range.
+    for period in [
+        ["--from", "2026-05-01", "--to", "2026-04-01"],
+        ["--from", "2020-01-01", "--to", "2026-01-01"],
+    ] {
+        let mut args = vec!["insights", "dora"];
+        args.extend(period);
+        let refused = server.cli(None, &args);
+        assert!(!refused.status.success());
+        assert!(
+            stderr(&refused).contains("1098 days"),
+            "{}",
+            stderr(&refused)
+        );
+    }
+    // The human output shows the figures with bands and goals.
+    let text = ok(server.cli(None, &["insights", "dora", "--project", "pets"]));
+    assert!(
+        text.contains("change failure rate") && text.contains("50.0 %"),
+        "{text}"
+    );
+
+    // Per team: pets names team payments, so the team's figures are pets' own.
+    let team = dora(&server, "--team payments");
+    assert_eq!(team["team"], "payments", "{team:#}");
+    assert_eq!(team["project"], Value::Null);
+    assert_eq!(
+        team["figures"], d["figures"],
+        "the team's figures are its project's"
+    );
+    let text = ok(server.cli(None, &["insights", "dora", "--team", "payments"]));
+    assert!(text.contains("team payments's projects"), "{text}");
+    // A team no project names is refused, naming the teams that exist.
+    let refused = server.cli(None, &["insights", "dora", "--team", "paymnets"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("paymnets") && stderr(&refused).contains("payments"),
+        "{}",
+        stderr(&refused)
+    );
+    // The Insights page offers the team and measures it.
+    server.user_with_password("vera", "viewer", "a long enough passphrase");
+    let cookie = server.sign_in("vera", "a long enough passphrase");
+    let page = ureq::get(&format!("{}/insights?team=payments", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        page.contains("<option selected>payments</option>"),
+        "the team filter shows the team: {page}"
+    );
+    // "What makes it" links to every deployment counted, a page at a time, not a list of all.
+    let marker = "<a class=\"pages\" href=\"";
+    let start = page.find(marker).expect("a link to the paged deployments") + marker.len();
+    let link = page[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        link.starts_with("/insights/deployments?figure=deployment-frequency&"),
+        "{link}"
+    );
+    let listed = ureq::get(&format!("{}{link}", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(listed.contains("4 in all"), "{listed}");
+    for id in &deploys {
+        assert!(
+            listed.contains(&format!("href=\"/deployments/{id}\"")),
+            "deployment {id} is listed: {listed}"
+        );
+    }
+    assert!(
+        !listed.contains("next-page"),
+        "one page holds four: {listed}"
+    );
+    // And to every commit lead time counts, a page at a time.
+    let marker = "<a class=\"pages\" href=\"/insights/commits?";
+    let start = page.find(marker).expect("a link to the paged commits") + marker.len()
+        - "/insights/commits?".len();
+    let link = page[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let listed = ureq::get(&format!("{}{link}", server.url))
+        .set("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(listed.contains("5 in all"), "{listed}");
+    // Its period reads like the other insights pages: to the second, in UTC.
+    let period = listed
+        .split("in all, from ")
+        .nth(1)
+        .and_then(|rest| rest.split(" (excluded)").next())
+        .expect("the period line");
+    let (from, to) = period.split_once(" to ").expect("from … to …");
+    for end in [from, to] {
+        assert!(
+            end.len() == "2026-11-23 10:00:00 UTC".len() && end.ends_with(" UTC"),
+            "a short UTC time, not RFC 3339 with microseconds: {period}"
+        );
+    }
     for c in &commits_seen {
         let hash = c["hash"].as_str().unwrap();
         assert!(
