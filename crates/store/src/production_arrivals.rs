@@ -113,8 +113,8 @@ pub(crate) async fn record_production_arrivals(
 
 /// Fill the production tables again from `commit_arrivals` and the environments declared
 /// production now: migration 0050's hook, and what a change of the production environments
-/// does in its transaction (a few seconds over a million commits; production is declared
-/// rarely). One statement keeps each commit's earliest production row; its counts per day are
+/// does when there is nothing to keep (none was production, or none is; a few seconds over a
+/// million commits). One statement keeps each commit's earliest production row; its counts per day are
 /// then read a page at a time in key order (bounded memory) and written at the end.
 pub(crate) async fn rebuild_production_arrivals(tx: &mut sqlx::Transaction<'_, Any>) -> Result<()> {
     sqlx::query("DELETE FROM production_arrivals")
@@ -243,7 +243,8 @@ async fn upsert_earlier(tx: &mut sqlx::Transaction<'_, Any>, rows: &[StoredArriv
 /// arrival among those still production, if any); one newly production merges its arrivals,
 /// each kept where it is earlier than the commit's stored one. Both read through an index a
 /// page at a time (bounded memory), so declaring PROD-US beside PROD-EU reads PROD-US's
-/// arrivals once instead of recomputing every commit's.
+/// arrivals once instead of recomputing every commit's. When no environment was production,
+/// or none is any more, nothing is kept: the tables are rebuilt (filled or emptied).
 pub(crate) async fn follow_declared_production(
     tx: &mut sqlx::Transaction<'_, Any>,
     before: &[String],
@@ -255,6 +256,14 @@ pub(crate) async fn follow_declared_production(
         .cloned()
         .collect();
     let added: Vec<&String> = now.iter().filter(|e| !before.contains(e)).collect();
+    if removed.is_empty() && added.is_empty() {
+        return Ok(());
+    }
+    if now.is_empty() || before.is_empty() {
+        // Nothing to keep: emptied in two statements, or filled in one (merging row by row
+        // would write every commit a page at a time).
+        return rebuild_production_arrivals(tx).await;
+    }
     let mut changes: BTreeMap<String, CountChanges> = BTreeMap::new();
     if !removed.is_empty() {
         forget_environments(tx, &removed, &now, &mut changes).await?;

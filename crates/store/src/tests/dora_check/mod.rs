@@ -297,8 +297,10 @@ async fn a_generated_history_gives_the_dora_figures_an_independent_computation_g
             (&["PROD-EU"][..], "PROD-US undeclared"),
             (&["PROD-EU", "PROD-US"][..], "PROD-US declared again"),
             (&["MET", "PROD-US"][..], "PROD-EU undeclared and MET declared in one apply"),
+            (&["PROD-US"][..], "MET undeclared"),
+            (&["MET", "PROD-EU", "PROD-US"][..], "MET and PROD-EU declared in one apply"),
             (&[][..], "every production environment undeclared in one apply"),
-            (&["PROD-EU", "PROD-US"][..], "both declared in one apply"),
+            (&["PROD-EU", "PROD-US"][..], "both declared in one apply from none"),
         ] {
             let mut tx = store.write().await.unwrap();
             for (position, name) in chain_names.iter().enumerate() {
