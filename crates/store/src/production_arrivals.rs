@@ -361,10 +361,12 @@ async fn forget_environments(
         for row in &rows {
             let project: String = row.try_get("project")?;
             let at = read_time(row, "arrived_at")?;
-            changes
-                .entry(project.clone())
-                .or_default()
-                .count("", at, row.try_get("lead_seconds")?, -1);
+            changes.entry(project.clone()).or_default().count(
+                "",
+                at,
+                row.try_get("lead_seconds")?,
+                -1,
+            );
             by_project
                 .entry(project)
                 .or_default()

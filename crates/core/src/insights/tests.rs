@@ -760,12 +760,13 @@ fn a_production_alert_of_p2_or_worse_fails_the_deployment_that_ran_and_its_resol
         prod(3, "2026-11-06T10:00:00Z", 30, DeploymentState::Succeeded),
         rollback,
     ]);
-    let alert = |id: i64, severity: AlertSeverity, fired: &str, resolved: Option<&str>| FiredAlert {
-        id,
-        severity,
-        fired_at: at(fired),
-        resolved_at: resolved.map(at),
-    };
+    let alert =
+        |id: i64, severity: AlertSeverity, fired: &str, resolved: Option<&str>| FiredAlert {
+            id,
+            severity,
+            fired_at: at(fired),
+            resolved_at: resolved.map(at),
+        };
     let alerts = [
         // Critical (P1) while 1 ran: 1 failed, recovered when it resolved 30 minutes later.
         alert(

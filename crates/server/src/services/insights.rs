@@ -182,7 +182,12 @@ async fn alert_incidents(
     let names: Vec<String> = scope.environments.iter().map(ToString::to_string).collect();
     let fired = state
         .store
-        .fired_alerts(scope.projects(), &names, scope.created_from, scope.created_to)
+        .fired_alerts(
+            scope.projects(),
+            &names,
+            scope.created_from,
+            scope.created_to,
+        )
         .await?;
     let mut lanes: BTreeMap<(String, String), Vec<FiredAlert>> = BTreeMap::new();
     for a in fired {

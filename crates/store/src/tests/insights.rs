@@ -596,7 +596,10 @@ async fn the_migration_counts_the_deployments_the_writes_counted_per_day() {
 
 /// The neighbours of `seeds` as sessions 15–16 read them, for the benchmark's comparison: one
 /// statement finding their ids, then their rows by id; how many rows.
-async fn neighbour_ids_then_rows(store: &Store, seeds: &[slipway_core::insights::DeploymentFact]) -> usize {
+async fn neighbour_ids_then_rows(
+    store: &Store,
+    seeds: &[slipway_core::insights::DeploymentFact],
+) -> usize {
     let before: Vec<i64> = seeds
         .iter()
         .filter(|d| d.hotfix && d.kind == DeploymentKind::Deploy)

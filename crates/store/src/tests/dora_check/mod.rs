@@ -296,11 +296,23 @@ async fn a_generated_history_gives_the_dora_figures_an_independent_computation_g
         for (production, what) in [
             (&["PROD-EU"][..], "PROD-US undeclared"),
             (&["PROD-EU", "PROD-US"][..], "PROD-US declared again"),
-            (&["MET", "PROD-US"][..], "PROD-EU undeclared and MET declared in one apply"),
+            (
+                &["MET", "PROD-US"][..],
+                "PROD-EU undeclared and MET declared in one apply",
+            ),
             (&["PROD-US"][..], "MET undeclared"),
-            (&["MET", "PROD-EU", "PROD-US"][..], "MET and PROD-EU declared in one apply"),
-            (&[][..], "every production environment undeclared in one apply"),
-            (&["PROD-EU", "PROD-US"][..], "both declared in one apply from none"),
+            (
+                &["MET", "PROD-EU", "PROD-US"][..],
+                "MET and PROD-EU declared in one apply",
+            ),
+            (
+                &[][..],
+                "every production environment undeclared in one apply",
+            ),
+            (
+                &["PROD-EU", "PROD-US"][..],
+                "both declared in one apply from none",
+            ),
         ] {
             let mut tx = store.write().await.unwrap();
             for (position, name) in chain_names.iter().enumerate() {
@@ -314,9 +326,16 @@ async fn a_generated_history_gives_the_dora_figures_an_independent_computation_g
             tx.audit(entry("environment.update", "environment/PROD-US"));
             tx.commit().await.unwrap();
             let tables = production_tables(&store).await;
-            assert_eq!(tables, production_tables_of(&store, production).await, "{what}");
+            assert_eq!(
+                tables,
+                production_tables_of(&store, production).await,
+                "{what}"
+            );
             if production.is_empty() {
-                assert!(tables.0.is_empty() && tables.1.is_empty(), "{what}: nothing left");
+                assert!(
+                    tables.0.is_empty() && tables.1.is_empty(),
+                    "{what}: nothing left"
+                );
             }
         }
         assert_eq!(
@@ -493,9 +512,11 @@ async fn production_tables_of(store: &Store, production: &[&str]) -> ProductionT
     }
     let arrivals = first
         .into_iter()
-        .map(|((project, hash), (environment, at, deployment, seconds))| {
-            (project, hash, environment, at, deployment, seconds)
-        })
+        .map(
+            |((project, hash), (environment, at, deployment, seconds))| {
+                (project, hash, environment, at, deployment, seconds)
+            },
+        )
         .collect();
     let days = days
         .into_iter()
