@@ -156,7 +156,7 @@ impl Store {
         until: Timestamp,
     ) -> Result<Vec<LaneDeployment>> {
         let rows = sqlx::query(
-            "SELECT id, kind, state, release_version, rollback_of, finished_at FROM deployments \
+            "SELECT id, kind, state, release_version, rollback_of, created_at, finished_at FROM deployments \
              WHERE project = $1 AND environment = $2 AND kind <> 'dry_run' AND state = 'succeeded' \
              AND finished_at IS NOT NULL AND finished_at <= $3 ORDER BY id",
         )
@@ -173,6 +173,7 @@ impl Store {
                     state: named(row, "state")?,
                     release: row.try_get("release_version")?,
                     rollback_of: row.try_get("rollback_of")?,
+                    created_at: read_time(row, "created_at")?,
                     finished_at: read_optional_time(row, "finished_at")?,
                 })
             })

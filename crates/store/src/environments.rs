@@ -81,9 +81,9 @@ impl WriteTx<'_> {
     }
 
     /// Create or change an environment; when that changes which environments are production,
-    /// production's first arrivals are rebuilt in the same transaction (migration 0050).
+    /// production's first arrivals follow when this transaction commits (migration 0050).
     pub async fn put_environment(&mut self, env: &Environment) -> Result<()> {
-        let before = crate::production_arrivals::declared_production(&mut self.tx).await?;
+        self.note_declared_production().await?;
         sqlx::query(
             "INSERT INTO environments (name, position, region, protected, description, updated_at, on_failure, gates, require_signatures, production) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (name) DO UPDATE SET position = excluded.position, region = excluded.region, protected = excluded.protected, \
@@ -105,26 +105,27 @@ impl WriteTx<'_> {
         .bind(flag(env.production))
         .execute(&mut *self.tx)
         .await?;
-        self.production_changed(before).await
+        Ok(())
     }
 
     /// Delete an environment; `false` if it did not exist.
     pub async fn delete_environment(&mut self, name: &Name) -> Result<bool> {
-        let before = crate::production_arrivals::declared_production(&mut self.tx).await?;
+        self.note_declared_production().await?;
         let done = sqlx::query("DELETE FROM environments WHERE name = $1")
             .bind(name.as_str())
             .execute(&mut *self.tx)
             .await?;
-        self.production_changed(before).await?;
         Ok(done.rows_affected() > 0)
     }
 
-    /// Rebuild production's first arrivals when the environments declared production are no
-    /// longer `before` (an apply that changes nothing there costs two small reads).
-    async fn production_changed(&mut self, before: Vec<String>) -> Result<()> {
-        let now = crate::production_arrivals::declared_production(&mut self.tx).await?;
-        if now != before {
-            crate::production_arrivals::rebuild_production_arrivals(&mut self.tx).await?;
+    /// Remember which environments were production before this write first changed one, so
+    /// that its commit brings production's first arrivals up to date once, however many
+    /// environments an apply declares or undeclares (an apply that changes nothing there costs
+    /// two small reads).
+    async fn note_declared_production(&mut self) -> Result<()> {
+        if self.production_before.is_none() {
+            let before = crate::production_arrivals::declared_production(&mut self.tx).await?;
+            self.production_before = Some(before);
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ mod discovered;
 mod environments;
 mod evidence;
 mod findings;
+mod fired_alerts;
 mod flags;
 mod flakiness;
 mod governance;
@@ -96,6 +97,7 @@ pub use evidence::ReleaseLogLine;
 pub use findings::{
     FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
 };
+pub use fired_alerts::LaneAlert;
 pub use flags::{FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
 pub use flakiness::{
     CoveredRun, FlakinessScope, NewQuarantine, StoredQuarantine, StoredRunFile, TestHistoryCounts,
@@ -415,6 +417,7 @@ impl Store {
             audit_head: &self.audit_head,
             plans: &self.plans,
             test_outcomes: Vec::new(),
+            production_before: None,
         })
     }
 
@@ -445,6 +448,10 @@ pub struct WriteTx<'a> {
     /// The outcomes test pushes gave, by run, merged into the runs' texts when each push
     /// finishes (`run_outcomes`).
     test_outcomes: Vec<(i64, run_outcomes::Outcome)>,
+    /// The environments declared production before this write first changed an environment:
+    /// production's first arrivals follow the change once, at commit, however many
+    /// environments it changes (`production_arrivals::follow_declared_production`).
+    production_before: Option<Vec<String>>,
 }
 
 impl WriteTx<'_> {
@@ -453,11 +460,15 @@ impl WriteTx<'_> {
         self.entries.push(entry);
     }
 
-    /// Append the recorded audit events to the chain, queue the webhook deliveries they raise,
-    /// and commit, all or nothing.
+    /// Bring production's first arrivals up to date when this write changed which environments
+    /// are production, append the recorded audit events to the chain, queue the webhook
+    /// deliveries they raise, and commit, all or nothing.
     pub async fn commit(mut self) -> Result<Vec<AuditEvent>> {
         if self.entries.is_empty() {
             return Err(StoreError::Unaudited);
+        }
+        if let Some(before) = self.production_before.take() {
+            production_arrivals::follow_declared_production(&mut self.tx, &before).await?;
         }
         let entries = std::mem::take(&mut self.entries);
         let events = audit::append(&mut self.tx, &entries, self.audit_head.get()).await?;

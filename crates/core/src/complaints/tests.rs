@@ -264,6 +264,7 @@ fn lane(
         state,
         release: release.into(),
         rollback_of,
+        created_at: at(finished) - jiff::SignedDuration::from_mins(5),
         finished_at: Some(at(finished)),
     }
 }

@@ -37,7 +37,7 @@ pub use lead_time::{
 pub use stats::Spread;
 
 /// The version of the definitions in docs/insights.md that these functions implement.
-pub const DEFINITIONS_VERSION: &str = "2026-12";
+pub const DEFINITIONS_VERSION: &str = "2026-12.2";
 
 /// The widest period the metrics are computed over: three years.
 pub const MAX_PERIOD_DAYS: i64 = 3 * 366;
@@ -158,13 +158,14 @@ pub struct Arrival {
     pub deployment: i64,
 }
 
-/// Where an incident attributed to a deployment comes from; alerts plug in here: a new variant,
-/// its service attributing each alert with [`attribution::running_at`] at the time it fired,
-/// and its facts appended to [`Facts::incidents`]; nothing else in this module changes.
+/// Where an incident attributed to a deployment comes from: a complaint (attributed when it
+/// is recorded) or an alert of a production environment (attributed when DORA reads it,
+/// [`attribution::alert_incidents`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentSource {
     Complaint,
+    Alert,
 }
 
 /// Something that went wrong in the field, attributed to the production deployment that was

@@ -728,3 +728,102 @@ proptest! {
         prop_assert!(within(stay, exact_median(&mut stays), 3600.0), "{stay:?} against {stays:?}");
     }
 }
+
+/// The lane history attribution reads, from the world's successful deployments and rollbacks.
+fn lane_history(world: &World) -> Vec<attribution::LaneDeployment> {
+    world
+        .deployments
+        .iter()
+        .map(|d| attribution::LaneDeployment {
+            id: d.id,
+            kind: d.kind,
+            state: d.state,
+            release: d.release.clone(),
+            rollback_of: d.rollback_of,
+            created_at: d.created_at,
+            finished_at: d.finished_at,
+        })
+        .collect()
+}
+
+#[test]
+fn a_production_alert_of_p2_or_worse_fails_the_deployment_that_ran_and_its_resolution_ends_recovery(
+) {
+    use crate::alerts::Severity as AlertSeverity;
+    use attribution::{alert_incidents, FiredAlert};
+    let mut rollback = prod(4, "2026-11-08T10:00:00Z", 5, DeploymentState::Succeeded);
+    rollback.kind = DeploymentKind::Rollback;
+    rollback.rollback_of = Some(3);
+    let mut world = World::new(vec![
+        prod(1, "2026-11-02T10:00:00Z", 5, DeploymentState::Succeeded),
+        prod(2, "2026-11-04T10:00:00Z", 5, DeploymentState::Succeeded),
+        prod(3, "2026-11-06T10:00:00Z", 30, DeploymentState::Succeeded),
+        rollback,
+    ]);
+    let alert =
+        |id: i64, severity: AlertSeverity, fired: &str, resolved: Option<&str>| FiredAlert {
+            id,
+            severity,
+            fired_at: at(fired),
+            resolved_at: resolved.map(at),
+        };
+    let alerts = [
+        // Critical (P1) while 1 ran: 1 failed, recovered when it resolved 30 minutes later.
+        alert(
+            11,
+            AlertSeverity::Critical,
+            "2026-11-03T09:00:00Z",
+            Some("2026-11-03T09:30:00Z"),
+        ),
+        // A warning (P3) while 2 ran: below the threshold, no failure.
+        alert(12, AlertSeverity::Warning, "2026-11-05T09:00:00Z", None),
+        // An error (P2) fired while 3 was deploying (10:00–10:30) and still there after: 3's.
+        alert(13, AlertSeverity::Error, "2026-11-06T10:10:00Z", None),
+        // An error after 3 was rolled back: 2 runs again, and 2 failed, unresolved.
+        alert(14, AlertSeverity::Error, "2026-11-09T09:00:00Z", None),
+        // Before anything ran: nothing to blame.
+        alert(15, AlertSeverity::Critical, "2026-11-01T09:00:00Z", None),
+    ];
+    let history = lane_history(&world);
+    world.incidents = alert_incidents(&history, &alerts, crate::complaints::Severity::P2);
+    let attributed: Vec<(i64, i64)> = world
+        .incidents
+        .iter()
+        .map(|i| (i.id, i.deployment))
+        .collect();
+    assert_eq!(attributed, vec![(11, 1), (13, 3), (14, 2)]);
+    let dora = world.dora(&november());
+    let failed: Vec<(i64, Vec<FailureReason>)> = dora
+        .change_failure_rate
+        .failed
+        .iter()
+        .map(|f| (f.deployment, f.reasons.clone()))
+        .collect();
+    let incident = |id| FailureReason::Incident {
+        source: IncidentSource::Alert,
+        id,
+    };
+    assert_eq!(
+        failed,
+        vec![
+            (1, vec![incident(11)]),
+            (2, vec![incident(14)]),
+            (
+                3,
+                vec![FailureReason::RolledBack { rollback: 4 }, incident(13)]
+            ),
+        ]
+    );
+    assert_eq!(dora.change_failure_rate.rate, Some(1.0));
+    let recoveries: Vec<(i64, Option<i64>)> = dora
+        .recovery_time
+        .recoveries
+        .iter()
+        .map(|r| (r.deployment, r.seconds.map(|s| s / 60)))
+        .collect();
+    // 1: fired 09:00, resolved 09:30. 2 and 3: their alerts are not resolved.
+    assert_eq!(recoveries, vec![(1, Some(30)), (2, None), (3, None)]);
+    // At the threshold P1 only the critical alert counts.
+    let p1 = alert_incidents(&history, &alerts, crate::complaints::Severity::P1);
+    assert_eq!(p1.iter().map(|i| i.id).collect::<Vec<_>>(), vec![11]);
+}

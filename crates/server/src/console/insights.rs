@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use slipway_core::complaints::parse_instant;
 use slipway_core::insights::{
-    Band, Counted, Dora, ErrorBound, FailureReason, Goal, Insight, Period, Spread,
+    Band, Counted, Dora, ErrorBound, FailureReason, Goal, IncidentSource, Insight, Period, Spread,
 };
 use slipway_core::Name;
 
@@ -280,13 +280,20 @@ fn reason(r: &FailureReason, project: &Name) -> (String, Option<String>) {
             format!("followed by hotfix #{deployment}"),
             Some(format!("/deployments/{deployment}")),
         ),
-        FailureReason::Incident { id, .. } => (
+        FailureReason::Incident {
+            source: IncidentSource::Complaint,
+            id,
+        } => (
             format!("complaint #{id}"),
             Some(format!(
                 "/complaints/{}/{id}",
                 percent_encode(project.as_str())
             )),
         ),
+        FailureReason::Incident {
+            source: IncidentSource::Alert,
+            id,
+        } => (format!("alert #{id}"), Some(format!("/alerts/{id}"))),
     }
 }
 

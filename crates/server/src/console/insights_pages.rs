@@ -89,8 +89,8 @@ pub(super) async fn deployments(
         frame: Frame::new("Insights", Some(&user), Section::Insights),
         title: title.to_string(),
         count,
-        from: page.answer.period.from().to_string(),
-        to: page.answer.period.to().to_string(),
+        from: short_timestamp(page.answer.period.from()),
+        to: short_timestamp(page.answer.period.to()),
         rows: page
             .deployments
             .iter()
@@ -178,8 +178,8 @@ pub(super) async fn commits(
     let view = CommitsPage {
         frame: Frame::new("Insights", Some(&user), Section::Insights),
         count,
-        from: page.answer.period.from().to_string(),
-        to: page.answer.period.to().to_string(),
+        from: short_timestamp(page.answer.period.from()),
+        to: short_timestamp(page.answer.period.to()),
         rows: page
             .commits
             .iter()

@@ -4,11 +4,14 @@
 //! It never computes a figure itself and never guesses which environments are production: the
 //! environments declared `production: true` are.
 
+use std::collections::BTreeMap;
+
 use jiff::{SignedDuration, Timestamp};
 use slipway_core::access::Operation;
+use slipway_core::insights::attribution::{self, FiredAlert};
 use slipway_core::insights::{
-    self, CommitCursor, CommitLeadTime, Counted, DeploymentFact, Facts, Insight, Period,
-    FOLLOW_UP_DAYS,
+    self, CommitCursor, CommitLeadTime, Counted, DeploymentFact, Facts, IncidentFact, Insight,
+    Period, FOLLOW_UP_DAYS,
 };
 use slipway_core::Name;
 use slipway_store::InsightScope;
@@ -127,8 +130,9 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         production = vec![wanted.clone()];
     }
     let scope = scope(&query, &production, &period);
-    // Complaints are the incidents today; alerts join them here (core::insights::attribution).
-    let incidents = super::complaints::incidents(
+    // The incidents: complaints (attributed when recorded) and the production environments'
+    // alerts (attributed here, core::insights::attribution).
+    let mut incidents = super::complaints::incidents(
         state,
         scope.projects(),
         &production,
@@ -136,6 +140,7 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         scope.created_to,
     )
     .await?;
+    incidents.extend(alert_incidents(state, &scope).await?);
     // Only the deployments that can make a failure, a recovery or rework are read as rows;
     // the others are counted per day (core::insights::notable, migration 0048).
     let attributed: Vec<i64> = incidents.iter().map(|i| i.deployment).collect();
@@ -163,6 +168,43 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
         environment: query.environment,
         period,
     })
+}
+
+/// The alerts of the scope's production environments fired in its times, as incidents: each
+/// environment's alerts attributed with its history (read once per project and environment),
+/// those at or above the failure threshold (`SLIPWAY_COMPLAINT_FAILURE_SEVERITY`, through
+/// `attribution::alert_priority`).
+async fn alert_incidents(
+    state: &AppState,
+    scope: &InsightScope<'_>,
+) -> Result<Vec<IncidentFact>, ServiceError> {
+    let threshold = super::complaints::failure_threshold()?;
+    let names: Vec<String> = scope.environments.iter().map(ToString::to_string).collect();
+    let fired = state
+        .store
+        .fired_alerts(
+            scope.projects(),
+            &names,
+            scope.created_from,
+            scope.created_to,
+        )
+        .await?;
+    let mut lanes: BTreeMap<(String, String), Vec<FiredAlert>> = BTreeMap::new();
+    for a in fired {
+        lanes
+            .entry((a.project, a.environment))
+            .or_default()
+            .push(a.alert);
+    }
+    let mut incidents = Vec::new();
+    for ((project, environment), alerts) in lanes {
+        let history = state
+            .store
+            .lane_history(&project, &environment, scope.created_to)
+            .await?;
+        incidents.extend(attribution::alert_incidents(&history, &alerts, threshold));
+    }
+    Ok(incidents)
 }
 
 /// What a question reads: its projects, the production environments, and the deployments

@@ -125,7 +125,7 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
 
     let d = dora(&server, "--project pets");
     assert_eq!(d["status"], "measured", "{d:#}");
-    assert_eq!(d["definitions_version"], "2026-12");
+    assert_eq!(d["definitions_version"], "2026-12.2");
     let f = &d["figures"];
 
     // The independent computation, from the deployments the API lists.
@@ -505,6 +505,19 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
         .into_string()
         .unwrap();
     assert!(listed.contains("5 in all"), "{listed}");
+    // Its period reads like the other insights pages: to the second, in UTC.
+    let period = listed
+        .split("in all, from ")
+        .nth(1)
+        .and_then(|rest| rest.split(" (excluded)").next())
+        .expect("the period line");
+    let (from, to) = period.split_once(" to ").expect("from … to …");
+    for end in [from, to] {
+        assert!(
+            end.len() == "2026-11-23 10:00:00 UTC".len() && end.ends_with(" UTC"),
+            "a short UTC time, not RFC 3339 with microseconds: {period}"
+        );
+    }
     for c in &commits_seen {
         let hash = c["hash"].as_str().unwrap();
         assert!(

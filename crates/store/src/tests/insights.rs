@@ -268,6 +268,25 @@ async fn dora_over_a_generated_history() {
             .unwrap();
         tx.commit().await.unwrap();
         eprintln!("production's first arrivals filled in {:?}", started.elapsed());
+        // What an apply that changes the production environments costs (writes wait
+        // meanwhile): each follows the change once, at commit, touching only what it moves.
+        for (what, production) in [
+            ("PROD-US undeclared", &["PROD-EU"][..]),
+            ("PROD-US declared again", &["PROD-EU", "PROD-US"][..]),
+            ("PROD-EU and PROD-US undeclared in one apply", &[][..]),
+            ("PROD-EU and PROD-US declared in one apply", &["PROD-EU", "PROD-US"][..]),
+        ] {
+            let started = std::time::Instant::now();
+            let mut tx = store.write().await.unwrap();
+            for (position, name) in ["DEV", "MET", "PROD-EU", "PROD-US"].iter().enumerate() {
+                let mut e = env(name, position as i64, false);
+                e.production = production.contains(name);
+                tx.put_environment(&e).await.unwrap();
+            }
+            tx.audit(entry("environment.update", "environment/PROD-US"));
+            tx.commit().await.unwrap();
+            eprintln!("apply with {what}: {:?}", started.elapsed());
+        }
         // And the widgets' counts as migration 0050 fills them.
         let started = std::time::Instant::now();
         let mut tx = store.pool.begin().await.unwrap();
@@ -401,10 +420,16 @@ async fn dora_over_a_generated_history() {
             let t_hotfix = timer.elapsed() - t_hot - t_seeds;
             let (n_seeds, n_hot) = (seeds.len(), hot.len());
             seeds.extend(hot);
-            let near = store.neighbours(&seeds).await.unwrap();
+            let near = store.neighbours(&seeds, &hotfixes).await.unwrap();
             let t_near = timer.elapsed() - t_hot - t_seeds - t_hotfix;
+            let timer = std::time::Instant::now();
+            let before = neighbour_ids_then_rows(&store, &seeds).await;
             eprintln!(
-                "{envs} production, {days} days: hotfix releases ({}) {t_hot:?}, unsuccessful and rollbacks ({n_seeds}) {t_seeds:?}, hotfix deployments ({n_hot}) {t_hotfix:?}, neighbours ({}) {t_near:?}, the neighbours' rows: the rest of the notable read",
+                "{envs} production, {days} days: the neighbours as sessions 15–16 read them (ids, then rows by id): {before} rows in {:?}",
+                timer.elapsed()
+            );
+            eprintln!(
+                "{envs} production, {days} days: hotfix releases ({}) {t_hot:?}, unsuccessful and rollbacks ({n_seeds}) {t_seeds:?}, hotfix deployments ({n_hot}) {t_hotfix:?}, neighbours with their rows ({}) {t_near:?}, the rows rollbacks and incidents name: the rest of the notable read",
                 hotfixes.values().map(|v| v.len()).sum::<usize>(),
                 near.len()
             );
@@ -567,4 +592,60 @@ async fn the_migration_counts_the_deployments_the_writes_counted_per_day() {
         assert_eq!(deployment_counts(&store).await, written);
     })
     .await;
+}
+
+/// The neighbours of `seeds` as sessions 15–16 read them, for the benchmark's comparison: one
+/// statement finding their ids, then their rows by id; how many rows.
+async fn neighbour_ids_then_rows(
+    store: &Store,
+    seeds: &[slipway_core::insights::DeploymentFact],
+) -> usize {
+    let before: Vec<i64> = seeds
+        .iter()
+        .filter(|d| d.hotfix && d.kind == DeploymentKind::Deploy)
+        .map(|d| d.id)
+        .collect();
+    let after: Vec<i64> = seeds
+        .iter()
+        .filter(|d| d.state != DeploymentState::Succeeded)
+        .map(|d| d.id)
+        .collect();
+    let previous = "(SELECT p.id FROM deployments p WHERE p.project = s.project AND p.environment = s.environment \
+         AND p.kind = 'deploy' AND p.created_at <= s.created_at AND (p.created_at < s.created_at OR p.id < s.id) \
+         ORDER BY p.created_at DESC, p.id DESC LIMIT 1)";
+    let next = "(SELECT n.id FROM deployments n WHERE n.project = s.project AND n.environment = s.environment \
+         AND n.kind <> 'dry_run' AND n.state = 'succeeded' AND n.created_at >= s.created_at \
+         AND (n.created_at > s.created_at OR n.id > s.id) ORDER BY n.created_at, n.id LIMIT 1)";
+    let mut found = Vec::new();
+    for (ids, neighbour) in [(before, previous), (after, next)] {
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {neighbour} AS neighbour FROM deployments s WHERE s.id IN ({})",
+                crate::placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&store.pool).await.unwrap() {
+                if let Some(id) = row.get::<Option<i64>, _>("neighbour") {
+                    found.push(id);
+                }
+            }
+        }
+    }
+    let mut rows = 0;
+    for chunk in found.chunks(500) {
+        let sql = format!(
+            "SELECT d.id, d.project, d.environment, d.release_version, d.kind, d.state, d.rollback_of, \
+             d.created_at, d.finished_at FROM deployments d WHERE d.kind <> 'dry_run' AND d.id IN ({})",
+            crate::placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        rows += query.fetch_all(&store.pool).await.unwrap().len();
+    }
+    rows
 }

@@ -285,20 +285,79 @@ async fn a_generated_history_gives_the_dora_figures_an_independent_computation_g
         write(&store, &history).await;
         let written = production_tables(&store).await;
         assert!(written.0.len() > 50, "commits reached production");
-        // What declaring production again rebuilds from the arrivals per environment is what
-        // the deployments wrote one by one.
-        let mut tx = store.write().await.unwrap();
-        let mut prod_us = env("PROD-US", 3, false);
-        tx.put_environment(&prod_us).await.unwrap();
-        prod_us.production = true;
-        tx.put_environment(&prod_us).await.unwrap();
-        tx.audit(entry("environment.update", "environment/PROD-US"));
-        tx.commit().await.unwrap();
+        assert_eq!(
+            written,
+            production_tables_of(&store, &["PROD-EU", "PROD-US"]).await,
+            "written one deployment at a time as reduced from the arrivals per environment"
+        );
+        // Declaring and undeclaring production moves only what it changes, once per apply;
+        // each step gives what reducing the arrivals per environment gives, and coming back
+        // gives what the deployments wrote one by one.
+        for (production, what) in [
+            (&["PROD-EU"][..], "PROD-US undeclared"),
+            (&["PROD-EU", "PROD-US"][..], "PROD-US declared again"),
+            (
+                &["MET", "PROD-US"][..],
+                "PROD-EU undeclared and MET declared in one apply",
+            ),
+            (&["PROD-US"][..], "MET undeclared"),
+            (
+                &["MET", "PROD-EU", "PROD-US"][..],
+                "MET and PROD-EU declared in one apply",
+            ),
+            (
+                &[][..],
+                "every production environment undeclared in one apply",
+            ),
+            (
+                &["PROD-EU", "PROD-US"][..],
+                "both declared in one apply from none",
+            ),
+        ] {
+            let mut tx = store.write().await.unwrap();
+            for (position, name) in chain_names.iter().enumerate() {
+                let mut e = env(name, position as i64, false);
+                // Declared and undeclared within the apply: only the end state counts.
+                e.production = !production.contains(name);
+                tx.put_environment(&e).await.unwrap();
+                e.production = production.contains(name);
+                tx.put_environment(&e).await.unwrap();
+            }
+            tx.audit(entry("environment.update", "environment/PROD-US"));
+            tx.commit().await.unwrap();
+            let tables = production_tables(&store).await;
+            assert_eq!(
+                tables,
+                production_tables_of(&store, production).await,
+                "{what}"
+            );
+            if production.is_empty() {
+                assert!(
+                    tables.0.is_empty() && tables.1.is_empty(),
+                    "{what}: nothing left"
+                );
+            }
+        }
         assert_eq!(
             production_tables(&store).await,
             written,
-            "rebuilt as written"
+            "declared again as written"
         );
+        // Deleting a production environment gives up its first arrivals; putting it back
+        // merges them again.
+        let mut tx = store.write().await.unwrap();
+        assert!(tx.delete_environment(&n("PROD-EU")).await.unwrap());
+        tx.audit(entry("environment.delete", "environment/PROD-EU"));
+        tx.commit().await.unwrap();
+        assert_eq!(
+            production_tables(&store).await,
+            production_tables_of(&store, &["PROD-US"]).await,
+            "PROD-EU deleted"
+        );
+        let mut prod_eu = env("PROD-EU", 2, false);
+        prod_eu.production = true;
+        put_env(&store, &prod_eu).await;
+        assert_eq!(production_tables(&store).await, written, "PROD-EU put back");
         let chain: Vec<Name> = chain_names.iter().map(|e| n(e)).collect();
         let sanity_failed = history
             .deployments
@@ -405,5 +464,63 @@ async fn production_tables(store: &Store) -> ProductionTables {
         )
     })
     .collect();
+    // Sorted here: PostgreSQL's collation need not order text as bytes do.
+    let (mut arrivals, mut days): ProductionTables = (arrivals, days);
+    arrivals.sort();
+    days.sort();
+    (arrivals, days)
+}
+
+/// Production's tables as reducing `commit_arrivals` to each commit's earliest arrival among
+/// `production` gives them, computed here with plain loops (by time, then deployment number;
+/// counted per project, UTC day of that arrival and bucket).
+async fn production_tables_of(store: &Store, production: &[&str]) -> ProductionTables {
+    use slipway_core::insights::lead_buckets::bucket_of;
+    use std::collections::BTreeMap;
+    let rows = sqlx::query(
+        "SELECT project, hash, environment, arrived_at, deployment_id, lead_seconds FROM commit_arrivals",
+    )
+    .fetch_all(&store.pool)
+    .await
+    .unwrap();
+    let mut first: BTreeMap<(String, String), (String, String, i64, i64)> = BTreeMap::new();
+    for r in &rows {
+        let environment: String = r.get("environment");
+        if !production.contains(&environment.as_str()) {
+            continue;
+        }
+        let arrival = (
+            environment,
+            r.get::<String, _>("arrived_at"),
+            r.get::<i64, _>("deployment_id"),
+            r.get::<i64, _>("lead_seconds"),
+        );
+        let key = (r.get("project"), r.get("hash"));
+        let earlier = first
+            .get(&key)
+            .is_none_or(|kept| (&arrival.1, arrival.2) < (&kept.1, kept.2));
+        if earlier {
+            first.insert(key, arrival);
+        }
+    }
+    let mut days: BTreeMap<(String, String, i64), i64> = BTreeMap::new();
+    for ((project, _), (_, at, _, seconds)) in &first {
+        let bucket = i64::from(bucket_of(*seconds));
+        *days
+            .entry((project.clone(), at[..10].to_string(), bucket))
+            .or_default() += 1;
+    }
+    let arrivals = first
+        .into_iter()
+        .map(
+            |((project, hash), (environment, at, deployment, seconds))| {
+                (project, hash, environment, at, deployment, seconds)
+            },
+        )
+        .collect();
+    let days = days
+        .into_iter()
+        .map(|((project, day, bucket), commits)| (project, day, bucket, commits))
+        .collect();
     (arrivals, days)
 }
