@@ -424,6 +424,51 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
+    /// The tap's reader reads the body as it streams in, whole; an upload cut short is an error
+    /// for it, never a short read; a reader that stops early never stops the upload.
+    #[tokio::test]
+    async fn a_tapped_upload_is_read_whole_while_it_streams_and_never_waits_on_its_reader() {
+        use std::io::Read as _;
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..(BATCH_BYTES * 9 + 777)).map(|i| (i % 253) as u8).collect();
+        let pieces = |count: usize| -> Vec<Result<Bytes, &'static str>> {
+            content
+                .chunks(BATCH_BYTES / 2 + 3)
+                .take(count)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect()
+        };
+        let (tap, mut reader) = TapReader::channel();
+        let reading = tokio::task::spawn_blocking(move || {
+            let mut read = Vec::new();
+            reader.read_to_end(&mut read).map(|_| read)
+        });
+        let got = receive_tapped(stream::iter(pieces(usize::MAX)), dir.path(), u64::MAX, Some(tap))
+            .await
+            .unwrap();
+        assert_eq!(got.digest, Sha256::of(&content));
+        assert!(reading.await.unwrap().unwrap() == content);
+
+        let (tap, mut reader) = TapReader::channel();
+        let reading = tokio::task::spawn_blocking(move || {
+            let mut read = Vec::new();
+            reader.read_to_end(&mut read)
+        });
+        let mut cut = pieces(5);
+        cut.push(Err("connection reset"));
+        let failed = receive_tapped(stream::iter(cut), dir.path(), u64::MAX, Some(tap)).await;
+        assert!(matches!(failed, Err(UploadError::Interrupted(_))));
+        let error = reading.await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+
+        let (tap, reader) = TapReader::channel();
+        drop(reader);
+        let got = receive_tapped(stream::iter(pieces(usize::MAX)), dir.path(), u64::MAX, Some(tap))
+            .await
+            .unwrap();
+        assert_eq!(got.size, content.len() as u64);
+    }
+
     #[tokio::test]
     async fn a_large_upload_in_odd_chunks_is_hashed_counted_and_written_whole() {
         let dir = tempfile::tempdir().unwrap();
