@@ -299,39 +299,6 @@ impl Store {
         Ok(())
     }
 
-    /// Each of `tests`' status in each of `runs` where it ran, oldest first, with whether it
-    /// passed only after a retry: the history strips of flaky tests. Read from the runs' outcome
-    /// texts, one run at a time (a test that passed at once may have no result row there).
-    pub async fn test_histories(
-        &self,
-        runs: &[CoveredRun],
-        tests: &[(&str, &TestKey)],
-    ) -> Result<Vec<Vec<(i64, TestStatus, bool)>>> {
-        let hashes: Vec<u64> = tests
-            .iter()
-            .map(|(junit_suite, key)| crate::run_outcomes::identity(junit_suite, key.as_str()))
-            .collect();
-        let mut histories = vec![Vec::new(); tests.len()];
-        if tests.is_empty() {
-            return Ok(histories);
-        }
-        let mut ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut conn = self.pool.acquire().await?;
-        for run_id in ids {
-            let Some(outcomes) = crate::run_outcomes::stored(&mut conn, run_id).await? else {
-                continue;
-            };
-            for (history, &hash) in histories.iter_mut().zip(&hashes) {
-                if let Some(outcome) = crate::run_outcomes::find(&outcomes, hash) {
-                    history.push((run_id, outcome.status, outcome.passed_after_retry));
-                }
-            }
-        }
-        Ok(histories)
-    }
-
     /// The project's quarantined tests (expired ones included: the caller knows the time), of
     /// one suite or of all.
     pub async fn quarantines(

@@ -430,7 +430,9 @@ mod tests {
     async fn a_tapped_upload_is_read_whole_while_it_streams_and_never_waits_on_its_reader() {
         use std::io::Read as _;
         let dir = tempfile::tempdir().unwrap();
-        let content: Vec<u8> = (0..(BATCH_BYTES * 9 + 777)).map(|i| (i % 253) as u8).collect();
+        let content: Vec<u8> = (0..(BATCH_BYTES * 9 + 777))
+            .map(|i| (i % 253) as u8)
+            .collect();
         let pieces = |count: usize| -> Vec<Result<Bytes, &'static str>> {
             content
                 .chunks(BATCH_BYTES / 2 + 3)
@@ -443,9 +445,14 @@ mod tests {
             let mut read = Vec::new();
             reader.read_to_end(&mut read).map(|_| read)
         });
-        let got = receive_tapped(stream::iter(pieces(usize::MAX)), dir.path(), u64::MAX, Some(tap))
-            .await
-            .unwrap();
+        let got = receive_tapped(
+            stream::iter(pieces(usize::MAX)),
+            dir.path(),
+            u64::MAX,
+            Some(tap),
+        )
+        .await
+        .unwrap();
         assert_eq!(got.digest, Sha256::of(&content));
         assert!(reading.await.unwrap().unwrap() == content);
 
@@ -463,9 +470,14 @@ mod tests {
 
         let (tap, reader) = TapReader::channel();
         drop(reader);
-        let got = receive_tapped(stream::iter(pieces(usize::MAX)), dir.path(), u64::MAX, Some(tap))
-            .await
-            .unwrap();
+        let got = receive_tapped(
+            stream::iter(pieces(usize::MAX)),
+            dir.path(),
+            u64::MAX,
+            Some(tap),
+        )
+        .await
+        .unwrap();
         assert_eq!(got.size, content.len() as u64);
     }
 
