@@ -301,10 +301,7 @@ impl<R: Read> BoundedInput<R> {
             .len()
             .min(self.max_run.saturating_sub(self.run))
             .min((32 * 1024usize).saturating_sub(self.out.len()));
-        let n = available[..limit]
-            .iter()
-            .position(|&b| b == stop)
-            .unwrap_or(limit);
+        let n = memchr::memchr(stop, &available[..limit]).unwrap_or(limit);
         if n == 0 {
             return false;
         }
@@ -369,9 +366,9 @@ impl<R: Read> BufRead for BoundedInput<R> {
         if self.skips.is_empty() {
             // Nothing was dropped from this buffer: count its newlines in one pass.
             let passed = &self.out[self.out_pos..end];
-            match passed.iter().rposition(|&b| b == b'\n') {
+            match memchr::memrchr(b'\n', passed) {
                 Some(last) => {
-                    self.consumed.line += passed.iter().filter(|&&b| b == b'\n').count() as u64;
+                    self.consumed.line += memchr::memchr_iter(b'\n', passed).count() as u64;
                     self.consumed.column = (passed.len() - last) as u64;
                 }
                 None => self.consumed.column += passed.len() as u64,

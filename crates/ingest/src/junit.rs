@@ -133,6 +133,7 @@ pub fn read_junit<R: Read>(
         summary: JunitSummary::default(),
         stack: Vec::new(),
         suites: Vec::new(),
+        suite_path: String::new(),
         case: None,
         capture: None,
         root_seen: false,
@@ -167,7 +168,30 @@ struct Open {
     kind: Kind,
     /// A hash of the element's name, to match its end tag without keeping a long name.
     name_hash: u64,
-    name: String,
+    /// For messages: JUnit's own names are not copied (most elements of a report are these).
+    name: Cow<'static, str>,
+}
+
+/// The element names a JUnit report is made of, as static strings.
+fn junit_name(name: &str) -> Option<&'static str> {
+    const NAMES: [&str; 15] = [
+        "testsuites",
+        "testsuite",
+        "testcase",
+        "failure",
+        "error",
+        "skipped",
+        "rerunFailure",
+        "rerunError",
+        "flakyFailure",
+        "flakyError",
+        "system-out",
+        "system-err",
+        "stackTrace",
+        "properties",
+        "property",
+    ];
+    NAMES.into_iter().find(|n| *n == name)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +300,8 @@ struct Parser<'l, R: Read> {
     summary: JunitSummary,
     stack: Vec<Open>,
     suites: Vec<String>,
+    /// The open suites' names joined, as each test gives it.
+    suite_path: String,
     case: Option<CaseBuilder>,
     capture: Option<Capture>,
     root_seen: bool,
@@ -456,7 +482,7 @@ impl<R: Read> Parser<'_, R> {
                     return match self.stack.last() {
                         Some(open) => Err(JunitError::CutShort {
                             position,
-                            element: open.name.clone(),
+                            element: open.name.to_string(),
                         }),
                         None => Err(JunitError::NotJunit {
                             position,
@@ -530,6 +556,7 @@ impl<R: Read> Parser<'_, R> {
                 let suite_name = attribute(&attributes, "name").unwrap_or_default();
                 let suite_name = self.bounded_name(suite_name);
                 self.suites.push(suite_name);
+                self.suite_path = self.suites.join(" / ");
             }
             Kind::Case => self.start_case(position, &attributes),
             Kind::Outcome => self.start_outcome(&name, &attributes),
@@ -554,7 +581,10 @@ impl<R: Read> Parser<'_, R> {
         self.stack.push(Open {
             kind,
             name_hash: hash_name(raw_name.as_ref()),
-            name: cut_at_char(&name, 64).to_string(),
+            name: match junit_name(&name) {
+                Some(known) => Cow::Borrowed(known),
+                None => Cow::Owned(cut_at_char(&name, 64).to_string()),
+            },
         });
         if empty {
             let hash = hash_name(raw_name.as_ref());
@@ -563,22 +593,25 @@ impl<R: Read> Parser<'_, R> {
         Ok(())
     }
 
-    fn bounded_name(&mut self, text: String) -> String {
+    fn bounded_name(&mut self, text: &str) -> String {
         if text.len() > self.limits.max_name_bytes {
             self.summary.truncated_fields += 1;
-            format!("{}…", cut_at_char(&text, self.limits.max_name_bytes))
+            format!("{}…", cut_at_char(text, self.limits.max_name_bytes))
         } else {
-            text
+            text.to_string()
         }
     }
 
-    fn attributes(&mut self, start: &BytesStart<'_>) -> Attributes {
+    fn attributes<'a>(&mut self, start: &'a BytesStart<'_>) -> Attributes<'a> {
         let mut found = Attributes::default();
         for attribute in start.attributes().with_checks(true) {
             match attribute {
                 Ok(attribute) => {
-                    let key = decode(attribute.key.as_ref(), false).into_owned();
-                    let value = decode(&attribute.value, true).into_owned();
+                    let key = decode(attribute.key.into_inner(), false);
+                    let value = match attribute.value {
+                        Cow::Borrowed(raw) => decode(raw, true),
+                        Cow::Owned(raw) => Cow::Owned(decode(&raw, true).into_owned()),
+                    };
                     if found.pairs.len() < 32 {
                         found.pairs.push((key, value));
                     }
@@ -599,12 +632,12 @@ impl<R: Read> Parser<'_, R> {
             broken.get_or_insert("the testcase has no name attribute; add name=\"…\"".into());
         }
         let duration_ms = match attribute(attributes, "time") {
-            Some(time) => match parse_seconds(&time) {
+            Some(time) => match parse_seconds(time) {
                 Some(ms) => Some(ms),
                 None => {
                     broken.get_or_insert(format!(
                         "time={:?} is not a number of seconds (e.g. time=\"1.5\")",
-                        cut_at_char(&time, 40)
+                        cut_at_char(time, 40)
                     ));
                     None
                 }
@@ -660,7 +693,7 @@ impl<R: Read> Parser<'_, R> {
             _ => (TestStatus::Errored, true),
         };
         let mut attempt = self.attempt(status, attributes);
-        attempt.duration_ms = attribute(attributes, "time").and_then(|t| parse_seconds(&t));
+        attempt.duration_ms = attribute(attributes, "time").and_then(parse_seconds);
         if let Some(case) = self.case.as_mut() {
             if case.reruns.len() < 100 {
                 case.reruns.push((flaky, attempt));
@@ -673,7 +706,7 @@ impl<R: Read> Parser<'_, R> {
         let mut attempt = AttemptBuilder::new(status);
         attempt.message = attribute(attributes, "message").map(|m| {
             let mut field = Field::default();
-            field.push(&m, self.limits.max_field_bytes);
+            field.push(m, self.limits.max_field_bytes);
             self.summary.truncated_fields += u64::from(field.truncated);
             BoundedText {
                 text: field.text,
@@ -696,8 +729,8 @@ impl<R: Read> Parser<'_, R> {
         ) else {
             return;
         };
-        let value = cut_at_char(&value, self.limits.max_name_bytes).to_string();
-        match name.as_str() {
+        let value = cut_at_char(value, self.limits.max_name_bytes).to_string();
+        match name {
             "test_id" | "test-id" | "testId" | "testCaseId" | "test_case_id" | "id" => {
                 case.explicit_id = Some(value)
             }
@@ -755,6 +788,7 @@ impl<R: Read> Parser<'_, R> {
             match open.kind {
                 Kind::Suite => {
                     self.suites.pop();
+                    self.suite_path = self.suites.join(" / ");
                 }
                 Kind::Case => self.finish_case(on_test),
                 Kind::Outcome | Kind::Rerun | Kind::Output => self.capture = None,
@@ -795,7 +829,7 @@ impl<R: Read> Parser<'_, R> {
             attempts.push(main.build(truncated));
         }
         on_test(ReportedTest {
-            suite: self.suites.join(" / "),
+            suite: self.suite_path.clone(),
             classname: case.classname,
             name: case.name.unwrap_or_default(),
             explicit_id: case.explicit_id,
@@ -806,18 +840,19 @@ impl<R: Read> Parser<'_, R> {
     }
 }
 
+/// An element's attributes, borrowed from the reader's buffer unless decoding changed them.
 #[derive(Default)]
-struct Attributes {
-    pairs: Vec<(String, String)>,
+struct Attributes<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     broken: Option<String>,
 }
 
-fn attribute(attributes: &Attributes, name: &str) -> Option<String> {
+fn attribute<'b>(attributes: &'b Attributes<'_>, name: &str) -> Option<&'b str> {
     attributes
         .pairs
         .iter()
         .find(|(key, _)| key == name)
-        .map(|(_, value)| value.clone())
+        .map(|(_, value)| value.as_ref())
 }
 
 #[cfg(test)]

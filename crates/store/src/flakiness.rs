@@ -57,6 +57,31 @@ pub struct TestHistoryCounts {
     pub last_switch_run: Option<i64>,
 }
 
+/// What a flakiness report judges over the runs it covers: how many tests passed or failed in at
+/// least one of them, and the counts of those that switched or passed after a retry — the only
+/// tests whose counts can make them flaky, and the only ones named (a test that passed at once
+/// in every run may have no result row to be named from, `quality::passed_at_once`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryCounts {
+    pub judged: u64,
+    /// By JUnit suite and key.
+    pub unsteady: Vec<TestHistoryCounts>,
+}
+
+impl HistoryCounts {
+    /// The counts of every judged test, of which those that switched or passed after a retry
+    /// are kept.
+    pub(crate) fn of(judged: u64, counts: impl IntoIterator<Item = TestHistoryCounts>) -> Self {
+        HistoryCounts {
+            judged,
+            unsteady: counts
+                .into_iter()
+                .filter(|c| c.switches > 0 || c.passed_after_retry > 0)
+                .collect(),
+        }
+    }
+}
+
 /// A test in quarantine for a project's suite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredQuarantine {
@@ -159,7 +184,7 @@ impl Store {
     /// Every test's outcome counts over `runs` (a report's covered runs): read from the runs'
     /// outcome texts (one row per run, kept at push time, `run_outcomes`), or recounted from the
     /// results when a covered run has none.
-    pub async fn test_history_counts(&self, runs: &[CoveredRun]) -> Result<Vec<TestHistoryCounts>> {
+    pub async fn test_history_counts(&self, runs: &[CoveredRun]) -> Result<HistoryCounts> {
         match self.run_outcome_counts(runs).await? {
             Some(counts) => Ok(counts),
             None => self.recount_test_history(runs).await,
@@ -167,20 +192,18 @@ impl Store {
     }
 
     /// Every test's outcome counts over `runs` recounted from the results, in one pass and a
-    /// short second read: the answer for runs without outcome texts (`run_outcomes`), and what
-    /// the tests hold those texts to.
+    /// short second read: the answer for runs without outcome texts (`run_outcomes`: runs stored
+    /// before migration 0049, whose tests all have result rows), and what the tests hold those
+    /// texts to.
     ///
     /// The pass sums each test's runs, failing runs and passes after a retry, reading the runs'
     /// results through the primary key (migration 0049 dropped the index by test that made
     /// this the report's fast path; each push paid for it). A test whose runs all passed or all
     /// failed has switched zero times; only the others — flaky candidates, a few percent — have
     /// their outcomes read again, in run order, to count the switches and find the last.
-    pub(crate) async fn recount_test_history(
-        &self,
-        runs: &[CoveredRun],
-    ) -> Result<Vec<TestHistoryCounts>> {
+    pub(crate) async fn recount_test_history(&self, runs: &[CoveredRun]) -> Result<HistoryCounts> {
         if runs.is_empty() {
-            return Ok(Vec::new());
+            return Ok(HistoryCounts::default());
         }
         let ids = id_list(runs);
         let rows = sqlx::query(&format!(
@@ -221,7 +244,7 @@ impl Store {
                     .await?;
             }
         }
-        Ok(counts)
+        Ok(HistoryCounts::of(counts.len() as u64, counts))
     }
 
     /// Count the switches of the tests at `positions` (all of `junit_suite`) from their
@@ -274,39 +297,6 @@ impl Store {
             counts[at].last_switch_run = last;
         }
         Ok(())
-    }
-
-    /// One test's status in each of `runs` where it ran, oldest first, with whether it passed
-    /// only after a retry: the history strip of a flaky test.
-    pub async fn test_history(
-        &self,
-        runs: &[CoveredRun],
-        junit_suite: &str,
-        key: &TestKey,
-    ) -> Result<Vec<(i64, TestStatus, bool)>> {
-        if runs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(&format!(
-            "SELECT run_id, status, failed_attempts FROM test_results \
-             WHERE junit_suite = $1 AND test_key = $2 AND run_id IN ({}) ORDER BY run_id",
-            id_list(runs)
-        ))
-        .bind(junit_suite)
-        .bind(key.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let status: TestStatus = named(row, "status")?;
-                let failed: i64 = row.try_get("failed_attempts")?;
-                Ok((
-                    row.try_get("run_id")?,
-                    status,
-                    status == TestStatus::Passed && failed > 0,
-                ))
-            })
-            .collect()
     }
 
     /// The project's quarantined tests (expired ones included: the caller knows the time), of

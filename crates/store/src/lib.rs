@@ -100,7 +100,8 @@ pub use findings::{
 pub use fired_alerts::LaneAlert;
 pub use flags::{FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
 pub use flakiness::{
-    CoveredRun, FlakinessScope, NewQuarantine, StoredQuarantine, StoredRunFile, TestHistoryCounts,
+    CoveredRun, FlakinessScope, HistoryCounts, NewQuarantine, StoredQuarantine, StoredRunFile,
+    TestHistoryCounts,
 };
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, ProbeResults, StoredProbeStatus, StoredSloAlert};
@@ -111,7 +112,8 @@ pub use log_errors::{LogErrorHour, NewLogError, StoredLogGroup};
 pub use migrations::known_version as known_schema_version;
 pub use page::Page;
 pub use quality::{
-    NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun, TestRunFilter,
+    ComparedRuns, NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun,
+    TestRunFilter,
 };
 pub use quality_gates::{NewQualityGate, StoredQualityGate};
 pub use releases::{ReleaseArtifact, ReleaseKey, StoredRelease};
@@ -416,7 +418,9 @@ impl Store {
             targets_written: Vec::new(),
             audit_head: &self.audit_head,
             plans: &self.plans,
-            test_outcomes: Vec::new(),
+            test_pushes: Vec::new(),
+            #[cfg(test)]
+            rows_for_every_test: false,
             production_before: None,
         })
     }
@@ -445,9 +449,13 @@ pub struct WriteTx<'a> {
     targets_written: Vec<String>,
     audit_head: &'a audit::KnownHead,
     plans: &'a plans::PlanCache,
-    /// The outcomes test pushes gave, by run, merged into the runs' texts when each push
-    /// finishes (`run_outcomes`).
-    test_outcomes: Vec<(i64, run_outcomes::Outcome)>,
+    /// What test pushes gave each run, merged into the runs' texts when each push finishes
+    /// (`run_outcomes`).
+    test_pushes: Vec<run_outcomes::RunPush>,
+    /// Tests only: pushes write a result row for every test, as before migration 0053, so that
+    /// a recount of the rows can check the runs' texts.
+    #[cfg(test)]
+    rows_for_every_test: bool,
     /// The environments declared production before this write first changed an environment:
     /// production's first arrivals follow the change once, at commit, however many
     /// environments it changes (`production_arrivals::follow_declared_production`).

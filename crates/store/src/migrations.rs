@@ -65,6 +65,10 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         52,
         include_str!("../migrations/0052_deployments_rollback_of.sql"),
     ),
+    (
+        53,
+        include_str!("../migrations/0053_run_outcome_durations.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows (its last migration).
@@ -137,7 +141,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         if *version == 48 {
             crate::deployment_days::fill_deployment_days(&mut tx).await?;
         }
-        if *version == 49 {
+        if *version == 49 || *version == 53 {
             crate::run_outcomes::fill_run_outcomes(&mut tx).await?;
         }
         if *version == 50 {

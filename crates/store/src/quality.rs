@@ -3,8 +3,10 @@
 //!
 //! A push adds to the run of its (project, release, environment, suite, launch), creating it on
 //! the first file; a test already in the run gains the pushed attempts and takes the status of
-//! the last one. The run's totals are recounted from its tests at the end of every push, so they
-//! never drift from the rows. It judges nothing: comparisons are `core::quality`'s.
+//! the last one. A test that passed at once and is new to the run has no result row: its outcome
+//! lives in the run's text only (`run_outcomes`, see [`passed_at_once`]). The run's totals are
+//! recounted from that text at the end of every push, so they never drift from what was pushed.
+//! It judges nothing: comparisons are `core::quality`'s.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::flakiness::{run_file_row, StoredRunFile};
-use crate::run_outcomes::Outcome;
+use crate::run_outcomes::{self, identity, totals, Outcome, RunPush};
 use crate::time::read_time;
 use crate::{
     current_time, format_time, json_column, named, now, Result, Store, StoreError, WriteTx,
@@ -69,6 +71,19 @@ pub struct StoredAttempt {
     pub system_out: Option<String>,
     pub system_err: Option<String>,
     pub duration_ms: Option<i64>,
+}
+
+/// What a comparison of two runs reads ([`Store::compared_runs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComparedRuns {
+    /// The previous run's tests that either run holds a result row for, with their outcome there.
+    pub previous: Vec<TestOutcome>,
+    /// The current run's tests that either run holds a result row for, with their outcome there.
+    pub current: Vec<TestOutcome>,
+    /// Tests of the current run the previous one did not hold.
+    pub added: u64,
+    /// Tests of the previous run the current one does not hold.
+    pub removed: u64,
 }
 
 /// Which run a push goes into, and who pushes it.
@@ -142,11 +157,14 @@ fn run_row(row: &AnyRow) -> Result<StoredTestRun> {
     })
 }
 
-/// A test pushed with one attempt that passed: its result row says all the run needs (status,
-/// duration), and it gets no attempt row. Its output stays in the file as received (kept in the
-/// vault and carried by the evidence bundle); [`Store::test_attempts`] shows such an attempt as a
-/// bare pass. Most tests of most runs are these, so a push writes attempt rows only for the tests
-/// that failed, were skipped or were retried.
+/// A test pushed with one attempt that passed: it gets no attempt row, and no result row either
+/// when the run did not hold it yet — its outcome in the run's text (`run_outcomes`: status,
+/// duration) says all the run needs; comparisons and history strips read it there, and only
+/// tests that failed or passed after a retry are ever named. Its output stays in the file as
+/// received (kept in the vault and carried by the evidence bundle); [`Store::test_attempts`]
+/// shows such an attempt as a bare pass. Most tests of most runs are these, so a push writes
+/// rows only for the tests that failed, were skipped or were retried (measured: a push of
+/// 100 000 tests spent half its time in 100 000 result upserts, BENCHMARKS.md).
 fn passed_at_once(test: &ReportedTest) -> bool {
     matches!(test.attempts.as_slice(), [only] if only.status == TestStatus::Passed)
 }
@@ -257,42 +275,118 @@ impl WriteTx<'_> {
 
     /// [`WriteTx::add_test_result`] for many tests, in their order, with a few statements per
     /// hundred tests instead of two per test: a test repeated in `tests` is added after the
-    /// ones before it, as one at a time would.
+    /// ones before it, as one at a time would. A test that passed at once and is new to the run
+    /// gets no result row (see [`passed_at_once`]): only its outcome, kept in the run's text.
     pub async fn add_test_results(
         &mut self,
         run_id: i64,
         file_seq: i64,
         tests: &[ReportedTest],
     ) -> Result<()> {
-        let mut batch: Vec<(&ReportedTest, TestKey)> = Vec::new();
-        let mut keys = std::collections::HashSet::new();
+        let mut push = self.take_run_push(run_id).await?;
+        let added = self.add_tests_to(&mut push, file_seq, tests).await;
+        self.give_back_run_push(push);
+        added
+    }
+
+    async fn add_tests_to(
+        &mut self,
+        push: &mut RunPush,
+        file_seq: i64,
+        tests: &[ReportedTest],
+    ) -> Result<()> {
+        #[cfg(test)]
+        let rows_for_every_test = self.rows_for_every_test;
+        #[cfg(not(test))]
+        let rows_for_every_test = false;
+        let mut batch: Vec<(&ReportedTest, TestKey, u64)> = Vec::new();
+        let mut in_batch = std::collections::HashSet::new();
         for test in tests.iter().filter(|t| !t.attempts.is_empty()) {
             let key = test.key();
-            // One statement may not change a row twice: a repeat waits for the next batch.
-            if batch.len() == RESULTS_PER_STATEMENT
-                || !keys.insert((test.suite.clone(), key.as_str().to_string()))
+            let hash = identity(&test.suite, key.as_str());
+            if passed_at_once(test)
+                && !rows_for_every_test
+                && !in_batch.contains(&hash)
+                && push.passes_without_row(hash)
             {
-                self.add_result_batch(run_id, file_seq, &batch).await?;
-                batch.clear();
-                keys.clear();
-                keys.insert((test.suite.clone(), key.as_str().to_string()));
+                let duration = test.attempts.last().and_then(|a| a.duration_ms);
+                push.give_without_row(
+                    file_seq,
+                    Outcome::of(hash, (TestStatus::Passed, 0), duration.map(to_i64)),
+                );
+                continue;
             }
-            batch.push((test, key));
+            // One statement may not change a row twice: a repeat waits for the next batch.
+            if batch.len() == RESULTS_PER_STATEMENT || !in_batch.insert(hash) {
+                self.add_result_batch(push, file_seq, &batch).await?;
+                batch.clear();
+                in_batch.clear();
+                in_batch.insert(hash);
+            }
+            batch.push((test, key, hash));
         }
-        self.add_result_batch(run_id, file_seq, &batch).await
+        self.add_result_batch(push, file_seq, &batch).await
+    }
+
+    /// Write the rows of the tests of `batch` that the run holds without one (they passed at
+    /// once in an earlier file, or earlier in this one), before they take another attempt.
+    async fn write_rows_held_without(
+        &mut self,
+        push: &mut RunPush,
+        batch: &[(&ReportedTest, TestKey, u64)],
+    ) -> Result<()> {
+        let earlier: Vec<_> = batch
+            .iter()
+            .filter_map(|(test, key, hash)| {
+                push.earlier_without_row(*hash)
+                    .map(|(seq, outcome)| (*test, key, seq, outcome))
+            })
+            .collect();
+        if earlier.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<String> = (0..earlier.len())
+            .map(|i| {
+                format!(
+                    "({}, 'passed', 1, 0, 0)",
+                    self.backend.positional(1 + i * 8, 8)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO test_results (run_id, junit_suite, test_key, classname, name, file, duration_ms, file_seq, status, attempts, failed_attempts, repeated_in_file) \
+             VALUES {} ON CONFLICT (run_id, junit_suite, test_key) DO NOTHING",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).persistent(false);
+        for (test, key, seq, outcome) in earlier {
+            query = query
+                .bind(push.run_id)
+                .bind(&test.suite)
+                .bind(key.as_str())
+                .bind(test.classname.as_deref())
+                .bind(&test.name)
+                .bind(test.file.as_deref())
+                .bind(outcome.duration_ms())
+                .bind(seq);
+        }
+        query.execute(&mut *self.tx).await?;
+        Ok(())
     }
 
     /// Tests of distinct identities: their results upserted in one statement, then their
     /// attempts inserted, numbered after the attempts the run already held.
     async fn add_result_batch(
         &mut self,
-        run_id: i64,
+        push: &mut RunPush,
         file_seq: i64,
-        batch: &[(&ReportedTest, TestKey)],
+        batch: &[(&ReportedTest, TestKey, u64)],
     ) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
+        self.write_rows_held_without(push, batch).await?;
+        let run_id = push.run_id;
         // Each row binds its own run and file number: parameters in order, each used once.
         let values: Vec<String> = (0..batch.len())
             .map(|i| format!("({}, 0)", self.backend.positional(1 + i * 11, 11)))
@@ -310,7 +404,7 @@ impl WriteTx<'_> {
             values.join(", ")
         );
         let mut query = sqlx::query(&sql).persistent(false);
-        for (test, key) in batch {
+        for (test, key, _) in batch {
             let last = test.attempts.last().map(|a| (a.status, a.duration_ms));
             let failed = test
                 .attempts
@@ -342,7 +436,7 @@ impl WriteTx<'_> {
             totals.insert((suite, key), (total, failed, status, repeated == 1));
         }
         let mut attempts = Vec::new();
-        for (test, key) in batch {
+        for (test, key, hash) in batch {
             let Some(&(total, failed, status, repeated)) =
                 totals.get(&(test.suite.clone(), key.as_str().to_string()))
             else {
@@ -356,14 +450,11 @@ impl WriteTx<'_> {
                 && self
                     .retried_attempt_failed(run_id, test, key, first - 1)
                     .await?;
-            self.test_outcomes.push((
-                run_id,
-                Outcome::of(
-                    &test.suite,
-                    key.as_str(),
-                    status,
-                    failed + i64::from(retried),
-                ),
+            let duration = test.attempts.last().and_then(|a| a.duration_ms);
+            push.give_with_row(Outcome::of(
+                *hash,
+                (status, failed + i64::from(retried)),
+                duration.map(to_i64),
             ));
             if passed_at_once(test) {
                 continue;
@@ -470,8 +561,8 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Close a push: record its file, recount the run's totals from its tests and merge the
-    /// outcomes it gave into the run's outcomes (`run_outcomes`).
+    /// Close a push: record its file, merge the outcomes it gave into the run's outcomes
+    /// (`run_outcomes`) and recount the run's totals from them.
     pub async fn finish_test_push(
         &mut self,
         run_id: i64,
@@ -494,34 +585,19 @@ impl WriteTx<'_> {
             .bind(&at)
             .execute(&mut *self.tx)
             .await?;
-        let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS tests, CAST(SUM(attempts) AS BIGINT) AS attempts, \
-             CAST(SUM(CASE WHEN failed_attempts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS retried, \
-             CAST(SUM(COALESCE(duration_ms, 0)) AS BIGINT) AS duration \
-             FROM test_results WHERE run_id = $1 GROUP BY status",
+        let outcomes = self.record_run_outcomes(run_id).await?;
+        let (mut totals, duration) = totals(&outcomes);
+        // A test without a result row took one attempt (it passed at once).
+        let (rows, attempts): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(SUM(attempts) AS BIGINT) FROM test_results WHERE run_id = $1",
         )
         .bind(run_id)
-        .fetch_all(&mut *self.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        let mut totals = RunTotals::default();
-        let mut duration = 0i64;
-        for row in &rows {
-            let status: TestStatus = named(row, "status")?;
-            let tests = u64::try_from(row.try_get::<i64, _>("tests")?).unwrap_or(0);
-            totals.tests += tests;
-            totals.attempts += u64::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0);
-            duration += row.try_get::<i64, _>("duration")?;
-            match status {
-                TestStatus::Passed => {
-                    totals.passed += tests;
-                    totals.passed_after_retry +=
-                        u64::try_from(row.try_get::<i64, _>("retried")?).unwrap_or(0);
-                }
-                TestStatus::Failed => totals.failed += tests,
-                TestStatus::Errored => totals.errored += tests,
-                TestStatus::Skipped => totals.skipped += tests,
-            }
-        }
+        let without_row = totals
+            .tests
+            .saturating_sub(u64::try_from(rows).unwrap_or(0));
+        totals.attempts = u64::try_from(attempts.unwrap_or(0)).unwrap_or(0) + without_row;
         sqlx::query("UPDATE test_runs SET files = $2, tests = $3, passed = $4, failed = $5, errored = $6, skipped = $7, passed_after_retry = $8, attempts = $9, duration_ms = $10, updated_at = $11 WHERE id = $1")
             .bind(run_id)
             .bind(files + 1)
@@ -536,7 +612,6 @@ impl WriteTx<'_> {
             .bind(&at)
             .execute(&mut *self.tx)
             .await?;
-        self.record_run_outcomes(run_id).await?;
         let row = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM test_runs WHERE id = $1"
         ))
@@ -545,6 +620,34 @@ impl WriteTx<'_> {
         .await?;
         run_row(&row)
     }
+}
+
+/// The tests of a run that have a result row, with the hash of their identity.
+async fn outcome_rows(
+    conn: &mut sqlx::AnyConnection,
+    run_id: i64,
+) -> Result<Vec<(u64, TestOutcome)>> {
+    let rows = sqlx::query(
+        "SELECT junit_suite, test_key, name, status FROM test_results WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let suite: String = row.try_get("junit_suite")?;
+            let key: String = row.try_get("test_key")?;
+            Ok((
+                identity(&suite, &key),
+                TestOutcome {
+                    suite,
+                    key: TestKey::from_stored(key),
+                    name: row.try_get("name")?,
+                    status: named(row, "status")?,
+                },
+            ))
+        })
+        .collect()
 }
 
 impl Store {
@@ -625,24 +728,49 @@ impl Store {
             .collect()
     }
 
-    /// Every test of a run with its outcome, for a comparison.
-    pub async fn test_outcomes(&self, run_id: i64) -> Result<Vec<TestOutcome>> {
-        let rows = sqlx::query(
-            "SELECT junit_suite, test_key, name, status FROM test_results WHERE run_id = $1",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(TestOutcome {
-                    suite: row.try_get("junit_suite")?,
-                    key: TestKey::from_stored(row.try_get("test_key")?),
-                    name: row.try_get("name")?,
-                    status: named(row, "status")?,
-                })
-            })
-            .collect()
+    /// What a comparison of run `current` with run `previous` reads: the tests of each run that
+    /// have a result row (every test that failed, errored, was skipped or retried), each
+    /// completed with its outcome in the other run read from that run's text, and how many tests
+    /// one run holds that the other does not. Tests without a row passed at once in their run;
+    /// they matter to a comparison only where the other run has a row for them.
+    pub async fn compared_runs(&self, previous: Option<i64>, current: i64) -> Result<ComparedRuns> {
+        let mut conn = self.pool.acquire().await?;
+        let now_text = run_outcomes::stored(&mut conn, current)
+            .await?
+            .unwrap_or_default();
+        let now_rows = outcome_rows(&mut conn, current).await?;
+        let (before_text, before_rows) = match previous {
+            Some(previous) => (
+                run_outcomes::stored(&mut conn, previous)
+                    .await?
+                    .unwrap_or_default(),
+                outcome_rows(&mut conn, previous).await?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        let (added, removed) = run_outcomes::only_in_each(&now_text, &before_text);
+        let complete = |rows: &[(u64, TestOutcome)], others: &[(u64, TestOutcome)], text| {
+            let held: std::collections::HashSet<u64> = rows.iter().map(|(h, _)| *h).collect();
+            let mut tests: Vec<TestOutcome> = rows.iter().map(|(_, t)| t.clone()).collect();
+            for (hash, test) in others {
+                if held.contains(hash) {
+                    continue;
+                }
+                if let Some(status) = run_outcomes::status_in(text, *hash) {
+                    tests.push(TestOutcome {
+                        status,
+                        ..test.clone()
+                    });
+                }
+            }
+            tests
+        };
+        Ok(ComparedRuns {
+            previous: complete(&before_rows, &now_rows, &before_text),
+            current: complete(&now_rows, &before_rows, &now_text),
+            added,
+            removed,
+        })
     }
 
     /// Every attempt of one test of a run, oldest first; an attempt that passed at once (kept

@@ -104,15 +104,16 @@ async fn judge_suite(
         runs: query.runs,
     };
     let runs = state.store.covered_runs(&scope).await?;
-    let counts = state.store.test_history_counts(&runs).await?;
+    let history = state.store.test_history_counts(&runs).await?;
+    let counts = history.unsteady;
     let judged: Vec<Flakiness> = counts
         .iter()
         .map(|c| {
             Flakiness::from_counts(c.runs, c.switches, c.passed_after_retry, c.last_switch_run)
         })
         .collect();
-    let share = flaky_share(&judged);
-    let judged_count = judged.iter().filter(|f| f.runs > 0).count() as u64;
+    let share = flaky_share(&judged, history.judged);
+    let judged_count = history.judged;
     let quarantines = quarantined(state, query.project.as_str(), &query.suite).await?;
     let mut flaky: Vec<FlakyTest> = counts
         .into_iter()
@@ -172,11 +173,15 @@ pub async fn report(
         ));
     }
     let (mut report, _) = judge_suite(state, &query).await?;
-    for test in report.flaky.iter_mut().take(STRIPS) {
-        test.history = state
-            .store
-            .test_history(&report.runs, &test.counts.junit_suite, &test.counts.key)
-            .await?;
+    let stripped: Vec<(&str, &TestKey)> = report
+        .flaky
+        .iter()
+        .take(STRIPS)
+        .map(|t| (t.counts.junit_suite.as_str(), &t.counts.key))
+        .collect();
+    let histories = state.store.test_histories(&report.runs, &stripped).await?;
+    for (test, history) in report.flaky.iter_mut().zip(histories) {
+        test.history = history;
     }
     Ok(report)
 }

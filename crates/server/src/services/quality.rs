@@ -214,15 +214,9 @@ where
     let subject = format!("release/{project}/{}", request.release);
     let version = check_push(state, &request).await?;
     let limit = report_limit()?;
-    let received = super::receive_report(
-        state,
-        body,
-        request.content_length,
-        limit,
-        "report",
-        |limit| ServiceError::ReportTooLarge { limit },
-    )
-    .await?;
+    if request.content_length.is_some_and(|n| n > limit) {
+        return Err(ServiceError::ReportTooLarge { limit });
+    }
     let launch = match &request.launch {
         Some(launch) => launch.clone(),
         None => own_launch()?,
@@ -237,22 +231,37 @@ where
         attributes: &request.attributes,
         actor,
     };
-    let digest = received.digest.to_hex();
+    // The report is read and merged while it streams in (and is hashed and written to the
+    // vault): the push costs about the longest of the three, not their sum. The write
+    // transaction is open from the first byte, so a slow upload holds it as long as it lasts.
     let mut tx = state.store.write().await?;
+    let run = tx.open_test_run(&key).await?;
+    let created = run.files == 0;
+    let (tap, reader) = crate::vault::TapReader::channel();
+    let bounds = super::ReportBounds {
+        content_length: request.content_length,
+        limit,
+        what: "report",
+        too_large: |limit| ServiceError::ReportTooLarge { limit },
+    };
+    let (received, merged) = tokio::join!(
+        super::receive_report_tapped(state, body, &bounds, Some(tap)),
+        merge_report(
+            &mut tx,
+            (run.id, run.files + 1),
+            reader,
+            request.file_name.as_deref()
+        ),
+    );
+    // A body that did not arrive whole says so before what its reader made of it.
+    let received = received?;
+    let digest = received.digest.to_hex();
     // A push sent again after its answer was lost (a CI retry) finds its file already in the
-    // launch's run: it is answered with that run and merges nothing a second time.
+    // launch's run: it is answered with that run, and what this push merged is rolled back.
     if let Some(answer) = repeated_push(&mut tx, &key, &digest).await? {
         return Ok(answer);
     }
-    let run = tx.open_test_run(&key).await?;
-    let created = run.files == 0;
-    let summary = merge_report(
-        &mut tx,
-        (run.id, run.files + 1),
-        received.path(),
-        request.file_name.as_deref(),
-    )
-    .await?;
+    let summary = merged?;
     let size = received.size;
     keep_raw(state, &mut tx, received).await?;
     let run = tx
@@ -306,20 +315,18 @@ async fn repeated_push(
 /// At most this many parsed tests are held before they are written.
 const TESTS_PER_WRITE: usize = 1024;
 
-/// Parse the report at `path` and add each of its tests to the run as `(run, file)`. The parser
-/// runs on a blocking thread and hands each test over as it completes; the transaction takes them
-/// as they come, so memory stays bounded whatever the file's size.
+/// Parse the report `report` gives and add each of its tests to the run as `(run, file)`. The
+/// parser runs on a blocking thread and hands each test over as it completes; the transaction
+/// takes them as they come, so memory stays bounded whatever the file's size.
 async fn merge_report(
     tx: &mut slipway_store::WriteTx<'_>,
     (run, file): (i64, i64),
-    path: &std::path::Path,
+    report: impl std::io::Read + Send + 'static,
     file_name: Option<&str>,
 ) -> Result<JunitSummary, ServiceError> {
     let (sender, mut tests) = tokio::sync::mpsc::channel::<ReportedTest>(1024);
-    let path = path.to_path_buf();
     let parsing = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path).map_err(JunitError::Io)?;
-        read_junit(file, &Limits::default(), |test| {
+        read_junit(report, &Limits::default(), |test| {
             // A closed channel means the transaction failed; its error is the one reported.
             let _ = sender.blocking_send(test);
         })
@@ -463,13 +470,17 @@ pub async fn compare(
 ) -> Result<RunChanges, ServiceError> {
     let run = run_of(state, actor, project, release, id).await?;
     let previous = state.store.previous_test_run(&run).await?;
-    let before = match &previous {
-        Some(previous) => state.store.test_outcomes(previous.id).await?,
-        None => Vec::new(),
-    };
-    let now = state.store.test_outcomes(run.id).await?;
+    let compared = state
+        .store
+        .compared_runs(previous.as_ref().map(|p| p.id), run.id)
+        .await?;
+    let mut comparison = compare_runs(&compared.previous, &compared.current);
+    // The lists hold the tests either run has a result row for; what each run holds in all
+    // comes from the runs' outcome texts.
+    comparison.added = compared.added;
+    comparison.removed = compared.removed;
     Ok(RunChanges {
-        comparison: compare_runs(&before, &now),
+        comparison,
         run,
         previous,
     })

@@ -1,5 +1,6 @@
 //! Test runs: pushes with one launch merge into one run, attempts accumulate, totals are recounted,
-//! and a push that is not committed leaves nothing.
+//! tests that passed at once are kept without a result row yet counted and compared, and a push
+//! that is not committed leaves nothing.
 
 use std::collections::BTreeMap;
 
@@ -115,6 +116,12 @@ async fn shards_with_one_launch_merge_and_attempts_accumulate() {
             .as_deref()
             .is_some_and(|m| m.starts_with("flaky broke") && m.contains("truncated")));
 
+        let rows = store.test_results(second.id, false, 100).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["flaky", "b"],
+            "`a` passed at once: its outcome is in the run's text, with no result row"
+        );
         let notable = store.test_results(second.id, true, 100).await.unwrap();
         assert_eq!(notable.len(), 1);
         assert_eq!(
@@ -157,9 +164,30 @@ async fn shards_with_one_launch_merge_and_attempts_accumulate() {
             .await
             .unwrap();
         assert!(none.is_empty());
-        let outcomes = store.test_outcomes(other.id).await.unwrap();
-        assert_eq!(outcomes.len(), 1);
-        assert_eq!(outcomes[0].status, Failed);
+        // `a` passed at once in the first run (no result row: its outcome is in the run's text)
+        // and failed in the other; `flaky` and `b` are not in the other run.
+        let compared = store
+            .compared_runs(Some(second.id), other.id)
+            .await
+            .unwrap();
+        let statuses = |tests: &[slipway_core::quality::TestOutcome]| {
+            let mut named: Vec<(String, TestStatus)> =
+                tests.iter().map(|t| (t.name.clone(), t.status)).collect();
+            named.sort_by(|a, b| a.0.cmp(&b.0));
+            named
+        };
+        assert_eq!(statuses(&compared.current), [("a".into(), Failed)]);
+        assert_eq!(
+            statuses(&compared.previous),
+            [
+                ("a".into(), Passed),
+                ("b".into(), Skipped),
+                ("flaky".into(), Passed)
+            ]
+        );
+        assert_eq!((compared.added, compared.removed), (0, 2));
+        let first_run = store.compared_runs(None, first.id).await.unwrap();
+        assert_eq!((first_run.added, first_run.removed), (3, 0));
     })
     .await;
 }

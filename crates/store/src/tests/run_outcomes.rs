@@ -1,6 +1,8 @@
 //! The runs' outcome texts kept at push time answer the flakiness report exactly as a recount of
 //! every result does: random histories pushed through the real push path (shards merging into
-//! older runs, retries, skips, tests repeated in a file, long reports), on both backends.
+//! older runs, retries, skips, tests repeated in a file, long reports), on both backends. The
+//! push keeps tests that passed at once without a result row; the recount is run on the same
+//! history pushed into a suite named `…+rows`, whose pushes write a row for every test.
 
 use std::collections::BTreeMap;
 
@@ -53,9 +55,11 @@ fn shard(dice: &mut Dice) -> Vec<ReportedTest> {
     tests
 }
 
+/// Push `tests` as one file; into a suite named `…+rows`, with a result row for every test.
 async fn push(store: &Store, suite: &str, launch: &str, branch: &str, tests: &[ReportedTest]) {
     let attributes = BTreeMap::from([("branch".to_string(), branch.to_string())]);
     let mut tx = store.write().await.unwrap();
+    tx.rows_for_every_test = suite.ends_with("+rows");
     let run = tx
         .open_test_run(&NewTestPush {
             project: "pets",
@@ -89,6 +93,62 @@ async fn push(store: &Store, suite: &str, launch: &str, branch: &str, tests: &[R
     tx.commit().await.unwrap();
 }
 
+/// `counts` with each run named by its place among `covered` (newest first): the same history
+/// pushed into two suites has other run ids.
+fn by_place(
+    mut counts: crate::HistoryCounts,
+    covered: &[crate::CoveredRun],
+) -> crate::HistoryCounts {
+    for c in &mut counts.unsteady {
+        c.last_switch_run = c.last_switch_run.map(|id| {
+            covered
+                .iter()
+                .position(|r| r.id == id)
+                .expect("a covered run") as i64
+        });
+    }
+    counts
+}
+
+/// The counts over the last runs of `suite` from the outcome texts, and recounted from the
+/// results of the same history pushed into `suite+rows`, each run named by its place.
+async fn both_counts(
+    store: &Store,
+    suite: &str,
+    attributes: &BTreeMap<String, String>,
+    runs: i64,
+) -> (crate::HistoryCounts, crate::HistoryCounts) {
+    let with_rows = format!("{suite}+rows");
+    let scope = |suite| FlakinessScope {
+        project: "pets",
+        environment: "MET",
+        suite,
+        attributes,
+        runs,
+    };
+    let covered = store.covered_runs(&scope(suite)).await.unwrap();
+    let covered_rows = store.covered_runs(&scope(&with_rows)).await.unwrap();
+    assert_eq!(covered.len(), covered_rows.len());
+    let from_runs = store
+        .run_outcome_counts(&covered)
+        .await
+        .unwrap()
+        .expect("every run pushed has its outcomes");
+    let texts_with_rows = store
+        .run_outcome_counts(&covered_rows)
+        .await
+        .unwrap()
+        .expect("every run pushed has its outcomes");
+    let recounted = store.recount_test_history(&covered_rows).await.unwrap();
+    let from_runs = by_place(from_runs, &covered);
+    assert_eq!(
+        from_runs,
+        by_place(texts_with_rows, &covered_rows),
+        "the texts do not depend on the rows"
+    );
+    (from_runs, by_place(recounted, &covered_rows))
+}
+
 /// Push a random history of `pushes` files into `suite`: mostly new launches, one in four a
 /// shard merging into an earlier launch (an older run changes after newer ones exist).
 async fn random_history(store: &Store, suite: &str, seed: u64, pushes: usize) {
@@ -115,27 +175,16 @@ async fn the_run_outcomes_answer_every_report_exactly_as_a_recount_of_the_result
         for seed in [7u64, 1_234_567, 99_991, 42_424_242] {
             let suite = format!("e2e-{seed}");
             random_history(&store, &suite, seed, 100).await;
+            random_history(&store, &format!("{suite}+rows"), seed, 100).await;
             for runs in [1, 5, 30, 64, 90] {
                 for attributes in [&none, &main] {
-                    let scope = FlakinessScope {
-                        project: "pets",
-                        environment: "MET",
-                        suite: &suite,
-                        attributes,
-                        runs,
-                    };
-                    let covered = store.covered_runs(&scope).await.unwrap();
-                    let recounted = store.recount_test_history(&covered).await.unwrap();
-                    let from_runs = store
-                        .run_outcome_counts(&covered)
-                        .await
-                        .unwrap()
-                        .expect("every run pushed has its outcomes");
+                    let (from_runs, recounted) =
+                        both_counts(&store, &suite, attributes, runs).await;
                     assert_eq!(
                         from_runs, recounted,
                         "seed {seed}, {runs} runs, {attributes:?}"
                     );
-                    flaky_seen += from_runs.iter().filter(|c| c.switches > 0).count();
+                    flaky_seen += from_runs.unsteady.iter().filter(|c| c.switches > 0).count();
                 }
             }
         }
@@ -147,18 +196,19 @@ async fn the_run_outcomes_answer_every_report_exactly_as_a_recount_of_the_result
 #[tokio::test]
 async fn the_migration_fills_the_outcomes_of_runs_stored_before_it() {
     on_both_backends(|store| async move {
-        random_history(&store, "smoke", 5, 40).await;
+        // Runs stored before migration 0053 have a result row for every test.
+        random_history(&store, "smoke+rows", 5, 40).await;
         let none = BTreeMap::new();
         let scope = FlakinessScope {
             project: "pets",
             environment: "MET",
-            suite: "smoke",
+            suite: "smoke+rows",
             attributes: &none,
             runs: 30,
         };
         let covered = store.covered_runs(&scope).await.unwrap();
         let kept = store.run_outcome_counts(&covered).await.unwrap();
-        assert!(kept.as_ref().is_some_and(|k| !k.is_empty()));
+        assert!(kept.as_ref().is_some_and(|k| !k.unsteady.is_empty()));
 
         let mut tx = store.pool.begin().await.unwrap();
         sqlx::query("DELETE FROM test_run_outcomes")
@@ -236,28 +286,37 @@ async fn a_large_push_merged_with_a_shard_counts_every_test() {
             })
             .collect();
         tests.extend(tests[..300].to_vec());
-        push(&store, "big", "ci-1", "main", &tests).await;
-        push(&store, "big", "ci-2", "main", &tests[..2_500]).await;
-        push(&store, "big", "ci-2", "main", &tests[2_000..2_600]).await;
+        for suite in ["big", "big+rows"] {
+            push(&store, suite, "ci-1", "main", &tests).await;
+            push(&store, suite, "ci-2", "main", &tests[..2_500]).await;
+            push(&store, suite, "ci-2", "main", &tests[2_000..2_600]).await;
+        }
         let none = BTreeMap::new();
-        let scope = FlakinessScope {
-            project: "pets",
-            environment: "MET",
-            suite: "big",
-            attributes: &none,
-            runs: 30,
-        };
-        let covered = store.covered_runs(&scope).await.unwrap();
-        let recounted = store.recount_test_history(&covered).await.unwrap();
-        let from_runs = store
-            .run_outcome_counts(&covered)
-            .await
-            .unwrap()
-            .expect("every run pushed has its outcomes");
+        let (from_runs, recounted) = both_counts(&store, "big", &none, 30).await;
         assert_eq!(from_runs, recounted);
         // Tests that only ever skipped count nowhere; the rest are thousands.
-        assert!(from_runs.len() > 2_000, "{}", from_runs.len());
-        assert!(from_runs.iter().any(|c| c.passed_after_retry > 0));
+        assert!(from_runs.judged > 2_000, "{}", from_runs.judged);
+        assert!(from_runs.unsteady.iter().any(|c| c.passed_after_retry > 0));
+        // The runs' totals, counted from their texts, do not depend on the rows either.
+        for launch in ["ci-1", "ci-2"] {
+            let totals = |suite: &'static str| {
+                let store = store.clone();
+                async move {
+                    let runs = store
+                        .test_runs(&crate::TestRunFilter {
+                            project: "pets".into(),
+                            suite: Some(suite.into()),
+                            limit: 10,
+                            ..Default::default()
+                        })
+                        .await
+                        .unwrap();
+                    let run = runs.into_iter().find(|r| r.launch == launch).unwrap();
+                    (run.totals, run.duration_ms)
+                }
+            };
+            assert_eq!(totals("big").await, totals("big+rows").await, "{launch}");
+        }
     })
     .await;
 }

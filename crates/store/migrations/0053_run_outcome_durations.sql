@@ -1,0 +1,5 @@
+-- Each run's outcome text (0049) gains each test's last duration (issue 11, format `o2`): a test
+-- that passed at once and is new to its run now has no result row, and its run's text is the
+-- only place its outcome and duration live (`run_outcomes.rs`, `quality.rs`). The migration
+-- rewrites every run's text from its results (`run_outcomes::fill_run_outcomes`): before it,
+-- every test of every run has its row. No table changes.
