@@ -214,9 +214,15 @@ where
     let subject = format!("release/{project}/{}", request.release);
     let version = check_push(state, &request).await?;
     let limit = report_limit()?;
-    if request.content_length.is_some_and(|n| n > limit) {
-        return Err(ServiceError::ReportTooLarge { limit });
-    }
+    let received = super::receive_report(
+        state,
+        body,
+        request.content_length,
+        limit,
+        "report",
+        |limit| ServiceError::ReportTooLarge { limit },
+    )
+    .await?;
     let launch = match &request.launch {
         Some(launch) => launch.clone(),
         None => own_launch()?,
@@ -231,37 +237,28 @@ where
         attributes: &request.attributes,
         actor,
     };
-    // The report is read and merged while it streams in (and is hashed and written to the
-    // vault): the push costs about the longest of the three, not their sum. The write
-    // transaction is open from the first byte, so a slow upload holds it as long as it lasts.
-    let mut tx = state.store.write().await?;
-    let run = tx.open_test_run(&key).await?;
-    let created = run.files == 0;
-    let (tap, reader) = crate::vault::TapReader::channel();
-    let bounds = super::ReportBounds {
-        content_length: request.content_length,
-        limit,
-        what: "report",
-        too_large: |limit| ServiceError::ReportTooLarge { limit },
-    };
-    let (received, merged) = tokio::join!(
-        super::receive_report_tapped(state, body, &bounds, Some(tap)),
-        merge_report(
-            &mut tx,
-            (run.id, run.files + 1),
-            reader,
-            request.file_name.as_deref()
-        ),
-    );
-    // A body that did not arrive whole says so before what its reader made of it.
-    let received = received?;
     let digest = received.digest.to_hex();
+    // The report is received whole (hashed and spooled) before the write transaction opens: a
+    // slow upload must not hold the store's one writer, which every deployment, heartbeat and
+    // vote waits for. Reading it while it streams in was tried (session 17) but held the writer
+    // for the upload's length; see docs/quality.md.
+    let mut tx = state.store.write().await?;
     // A push sent again after its answer was lost (a CI retry) finds its file already in the
-    // launch's run: it is answered with that run, and what this push merged is rolled back.
+    // launch's run: it is answered with that run and merges nothing a second time.
     if let Some(answer) = repeated_push(&mut tx, &key, &digest).await? {
         return Ok(answer);
     }
-    let summary = merged?;
+    let run = tx.open_test_run(&key).await?;
+    let created = run.files == 0;
+    let report = std::fs::File::open(received.path())
+        .map_err(|e| ServiceError::VaultIo(format!("reading the received report: {e}")))?;
+    let summary = merge_report(
+        &mut tx,
+        (run.id, run.files + 1),
+        report,
+        request.file_name.as_deref(),
+    )
+    .await?;
     let size = received.size;
     keep_raw(state, &mut tx, received).await?;
     let run = tx
