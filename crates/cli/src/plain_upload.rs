@@ -37,7 +37,10 @@ impl PlainServer {
             None => (rest, ""),
         };
         let clean = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
-        if !clean(authority) || authority.contains('@') || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        if !clean(authority)
+            || authority.contains('@')
+            || !prefix.bytes().all(|b| b.is_ascii_graphic())
+        {
             return None;
         }
         Some(PlainServer {
@@ -102,7 +105,10 @@ pub(crate) fn send(
 }
 
 fn connect(address: &str) -> io::Result<TcpStream> {
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{address} resolves to no address"));
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{address} resolves to no address"),
+    );
     for addr in address.to_socket_addrs()? {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
             Ok(stream) => return Ok(stream),
@@ -117,7 +123,9 @@ fn send_body(stream: &mut TcpStream, body: &mut impl Read, size: u64) -> io::Res
     let mut buffer = vec![0u8; WRITE_BYTES.min(usize::try_from(size).unwrap_or(WRITE_BYTES))];
     let mut left = size;
     while left > 0 {
-        let want = buffer.len().min(usize::try_from(left).unwrap_or(buffer.len()));
+        let want = buffer
+            .len()
+            .min(usize::try_from(left).unwrap_or(buffer.len()));
         let n = match body.read(&mut buffer[..want]) {
             Ok(0) => {
                 return Err(io::Error::new(
@@ -183,9 +191,21 @@ mod tests {
         let proxied = PlainServer::of("http://ci.example/slipway/").unwrap();
         assert_eq!(proxied.prefix, "/slipway");
         assert_eq!(proxied.address(), "ci.example:80");
-        assert_eq!(PlainServer::of("http://[::1]:9").unwrap().address(), "[::1]:9");
-        assert_eq!(PlainServer::of("http://[::1]").unwrap().address(), "[::1]:80");
-        for other in ["https://x", "http://", "http://u:p@host", "http://a b", "ftp://x"] {
+        assert_eq!(
+            PlainServer::of("http://[::1]:9").unwrap().address(),
+            "[::1]:9"
+        );
+        assert_eq!(
+            PlainServer::of("http://[::1]").unwrap().address(),
+            "[::1]:80"
+        );
+        for other in [
+            "https://x",
+            "http://",
+            "http://u:p@host",
+            "http://a b",
+            "ftp://x",
+        ] {
             assert_eq!(PlainServer::of(other), None, "{other}");
         }
     }
@@ -229,7 +249,9 @@ mod tests {
         let (base, server) = serve_once(
             "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}",
         );
-        let body: Vec<u8> = (0..(3 * WRITE_BYTES + 5)).map(|i| (i % 251) as u8).collect();
+        let body: Vec<u8> = (0..(3 * WRITE_BYTES + 5))
+            .map(|i| (i % 251) as u8)
+            .collect();
         let headers = [("Authorization", "Bearer t".to_string())];
         let request = Request {
             method: "POST",
@@ -238,15 +260,23 @@ mod tests {
         };
         // The reader has more than `size`: only `size` bytes go.
         let size = body.len() as u64 - 5;
-        let answer = send(&PlainServer::of(&base).unwrap(), &request, &mut &body[..], size)
-            .unwrap()
-            .unwrap();
+        let answer = send(
+            &PlainServer::of(&base).unwrap(),
+            &request,
+            &mut &body[..],
+            size,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(answer.status(), 201);
         assert_eq!(answer.into_string().unwrap(), "{\"ok\":true}");
         let received = server.join().unwrap();
         let end = received.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         let head = String::from_utf8_lossy(&received[..end]);
-        assert!(head.starts_with("POST /api/v1/x?commit=abc HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.starts_with("POST /api/v1/x?commit=abc HTTP/1.1\r\n"),
+            "{head}"
+        );
         assert!(head.contains(&format!("Content-Length: {size}")), "{head}");
         assert!(head.contains("Authorization: Bearer t"), "{head}");
         assert!(received[end + 4..] == body[..size as usize]);
@@ -268,8 +298,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let (base, _server) = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-        let short = send(&PlainServer::of(&base).unwrap(), &request, &mut &b"ab"[..], 3);
-        let e = short.err().expect("a body shorter than announced is refused");
+        let short = send(
+            &PlainServer::of(&base).unwrap(),
+            &request,
+            &mut &b"ab"[..],
+            3,
+        );
+        let e = short.expect_err("a body shorter than announced is refused");
         assert!(e.to_string().contains("changed while it was sent"), "{e}");
     }
 }

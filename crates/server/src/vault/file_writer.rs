@@ -378,10 +378,7 @@ mod tests {
 
     /// Write `bytes` in chunks of `piece` bytes, batches of three chunks.
     fn write_in_pieces(mut writer: FileWriter, bytes: &[u8], piece: usize) {
-        let chunks: Vec<Bytes> = bytes
-            .chunks(piece)
-            .map(Bytes::copy_from_slice)
-            .collect();
+        let chunks: Vec<Bytes> = bytes.chunks(piece).map(Bytes::copy_from_slice).collect();
         for batch in chunks.chunks(3) {
             writer.write(batch).unwrap();
         }
@@ -411,7 +408,10 @@ mod tests {
                     FileWriter::buffered(file)
                 };
                 write_in_pieces(writer, &bytes, 1_000_003);
-                assert!(std::fs::read(&path).unwrap() == bytes, "{len} bytes, direct {direct}");
+                assert!(
+                    std::fs::read(&path).unwrap() == bytes,
+                    "{len} bytes, direct {direct}"
+                );
             }
         }
     }

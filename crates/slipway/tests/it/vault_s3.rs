@@ -328,11 +328,23 @@ fn on_s3_a_blob_larger_than_a_copy_part_is_copied_and_collected_in_parts() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("build.bin");
     let digest = random_file(&file, 12, 5);
-    let out = ok(push(&server, file.to_str().unwrap(), "pets-war", "1.0.0", &[]));
+    let out = ok(push(
+        &server,
+        file.to_str().unwrap(),
+        "pets-war",
+        "1.0.0",
+        &[],
+    ));
     assert!(out.contains(&digest), "{out}");
     let key = bucket.blob_key(&slipway_core::Sha256::parse(&digest).unwrap());
-    let etag = bucket.etag(&key).unwrap().expect("the blob's object exists");
-    assert!(etag.trim_matches('"').ends_with("-3"), "not three parts: {etag}");
+    let etag = bucket
+        .etag(&key)
+        .unwrap()
+        .expect("the blob's object exists");
+    assert!(
+        etag.trim_matches('"').ends_with("-3"),
+        "not three parts: {etag}"
+    );
     let stored = bucket.get(&key).unwrap().unwrap();
     assert_eq!(stored.len(), 12 << 20);
     assert_eq!(sha256_hex(&stored), digest);

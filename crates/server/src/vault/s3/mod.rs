@@ -606,7 +606,10 @@ mod tests {
         assert_eq!(with("5G").unwrap().copy_part_bytes, 5 << 30);
         for bad in ["4M", "6G", "lots", "0"] {
             let e = with(bad).unwrap_err();
-            assert!(e.contains("SLIPWAY_S3_COPY_PART_SIZE") && e.contains("5M to 5G"), "{bad}: {e}");
+            assert!(
+                e.contains("SLIPWAY_S3_COPY_PART_SIZE") && e.contains("5M to 5G"),
+                "{bad}: {e}"
+            );
         }
     }
 
