@@ -13,6 +13,7 @@ use slipway_core::CertFingerprint;
 use slipway_protocol::pin::{self, PinnedCert};
 
 use crate::error::{Exit, Failure};
+use crate::plain_upload;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -220,6 +221,49 @@ impl Client {
             request = request.set("Authorization", &format!("Bearer {token}"));
         }
         request
+    }
+
+    /// Send `size` bytes of `body` (a push): over plain HTTP in large writes
+    /// ([`crate::plain_upload`]), over TLS through ureq. The answer, or the failure it means.
+    pub(crate) fn send_body(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: &mut impl std::io::Read,
+        size: u64,
+    ) -> Result<ureq::Response, Failure> {
+        self.check_pin()?;
+        let Some(server) = plain_upload::PlainServer::of(&self.base) else {
+            let mut request = self
+                .raw(method, path)
+                .set("Content-Length", &size.to_string());
+            for (name, value) in headers {
+                request = request.set(name, value);
+            }
+            // ureq reads 8 KiB at a time: read the file in larger pieces behind it.
+            let body = std::io::BufReader::with_capacity(4 << 20, std::io::Read::take(body, size));
+            return self.answer(request.send(body));
+        };
+        let mut all: Vec<(&str, String)> = headers.to_vec();
+        if let Some(token) = &self.token {
+            all.push(("Authorization", format!("Bearer {token}")));
+        }
+        let request = plain_upload::Request {
+            method,
+            path,
+            headers: &all,
+        };
+        match plain_upload::send(&server, &request, body, size) {
+            Ok(result) => self.answer(result),
+            Err(e) => Err(Failure::new(
+                Exit::Unreachable,
+                format!(
+                    "the connection failed to the Slipway server at {}: {e}\n  hint: check that the server runs (`slipway up`) and --server / SLIPWAY_SERVER",
+                    self.base
+                ),
+            )),
+        }
     }
 
     /// The response of a raw request, or the failure it means (problem+json, unreachable).

@@ -18,6 +18,7 @@ mod commands;
 mod error;
 mod output;
 mod paging;
+mod plain_upload;
 pub mod profile;
 mod prompt;
 mod remote;

@@ -2,7 +2,7 @@
 //! verified against its digest before it is kept; it never leaves an unverified file behind.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -261,25 +261,23 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
     };
 
     let path = upload_path(&project, &component, &version, &provenance);
-    let mut request = client
-        .raw("POST", &path)
-        .set("Content-Type", "application/octet-stream")
-        .set("Content-Length", &size.to_string());
+    let mut headers = vec![("Content-Type", "application/octet-stream".to_string())];
     if let Some(d) = declared {
-        request = request.set("X-Slipway-Sha256", &d.to_hex());
+        headers.push(("X-Slipway-Sha256", d.to_hex()));
     }
     if let Some(s) = &signature {
-        request = request.set("X-Slipway-Signature", s);
+        headers.push(("X-Slipway-Signature", s.clone()));
     }
     let file = File::open(&args.file).map_err(|e| local_io("open", &args.file, e))?;
-    let mut reader = BufReader::with_capacity(SEND_BUFFER, CountingReader::new(file));
-    let response = client.answer(request.send(&mut reader)).map_err(|mut f| {
-        if f.exit == Exit::Unreachable {
-            f.message.push_str("\n  hint: if the server was reachable, it may have refused the upload before reading it all (larger than its limit, or a version that exists with other content): see `slipway artifact list`");
-        }
-        f
-    })?;
-    let sent = reader.into_inner();
+    let mut sent = CountingReader::new(file);
+    let response = client
+        .send_body("POST", &path, &headers, &mut sent, size)
+        .map_err(|mut f| {
+            if f.exit == Exit::Unreachable {
+                f.message.push_str("\n  hint: if the server was reachable, it may have refused the upload before reading it all (larger than its limit, or a version that exists with other content): see `slipway artifact list`");
+            }
+            f
+        })?;
     let pushed: Pushed = read_json(response)?;
     check_received(
         &args.file,
@@ -291,9 +289,6 @@ pub(crate) fn push(args: PushArgs) -> Result<(), Failure> {
     show(&args.remote, &pushed, describe_push);
     Ok(())
 }
-
-/// Bytes read from the file at a time while sending.
-const SEND_BUFFER: usize = 4 << 20;
 
 /// Prove the server stored exactly the bytes read from `file`: the server hashed what it
 /// received (the artifact's digest names those bytes) and answers their size and CRC-32, which

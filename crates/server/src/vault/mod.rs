@@ -10,6 +10,7 @@
 //! into the local `<data>/vault/tmp/` whatever the backend: they are parsed, never kept.
 
 mod disk;
+mod file_writer;
 pub mod s3;
 mod upload;
 pub mod verified;

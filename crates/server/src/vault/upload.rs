@@ -4,9 +4,9 @@
 //! of wall time: the request's task takes the body's chunks off the connection (and does
 //! nothing else, so the socket is read while the hash runs), a hashing thread computes the
 //! SHA-256 that will name the blob, and a writer thread computes the CRC-32 the client checks
-//! (see [`Counted`]), writes the file and has the kernel flush it behind (so the final fsync has
-//! little left). The chunks travel between them by reference: no copy between hyper's buffers
-//! and the file.
+//! (see [`Counted`]) and writes the file, straight to the disk where it can
+//! ([`super::file_writer`]). The chunks travel between the stages by reference; the only copy
+//! in user space is the writer's, into the aligned buffers the disk reads from.
 
 use std::fmt::Display;
 use std::io;
@@ -17,6 +17,8 @@ use futures_util::{Stream, StreamExt};
 use sha2::Digest as _;
 use slipway_core::digest::lower_hex;
 use slipway_core::Sha256;
+
+use super::file_writer::FileWriter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -83,10 +85,6 @@ const BATCH_BYTES: usize = 1 << 20;
 /// Batches queued ahead of the hashing thread, and again ahead of the writer thread: memory is
 /// at most about 2 × this × [`BATCH_BYTES`] (plus one chunk), whatever the upload's size.
 const BATCHES_AHEAD: usize = 4;
-/// The writer asks the kernel to start writing back every this many bytes, without waiting
-/// (`sync_file_range`), so that the disk works while the upload streams and the final fsync has
-/// little left to do.
-const WRITE_BACK_EVERY: u64 = 8 << 20;
 
 /// What one stage tells the next.
 pub(crate) enum Piece {
@@ -229,78 +227,27 @@ fn hash_all(
     None
 }
 
-/// The writer thread: compute the CRC-32 of each batch, write it, start its write-back every
-/// [`WRITE_BACK_EVERY`] bytes, and on [`Piece::End`] fsync the file and answer the CRC-32. A
-/// channel closed without `End` is an upload given up: nothing to flush.
-fn write_all(mut file: std::fs::File, inbox: std::sync::mpsc::Receiver<Piece>) -> io::Result<u32> {
+/// The writer thread: compute the CRC-32 of each batch and write it (see [`FileWriter`]); on
+/// [`Piece::End`] write what is left, fsync the file and answer the CRC-32. A channel closed
+/// without `End` is an upload given up: nothing to flush.
+fn write_all(file: std::fs::File, inbox: std::sync::mpsc::Receiver<Piece>) -> io::Result<u32> {
     let mut crc = crc32fast::Hasher::new();
-    let mut written: u64 = 0;
-    let mut flushed_to: u64 = 0;
+    let mut writer = FileWriter::new(file);
     for piece in inbox {
         match piece {
             Piece::Chunks(chunks) => {
                 for chunk in &chunks {
                     crc.update(chunk);
                 }
-                write_chunks(&mut file, &chunks)?;
-                written += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
-                if written - flushed_to >= WRITE_BACK_EVERY {
-                    write_back::start(&file, flushed_to, written - flushed_to);
-                    flushed_to = written;
-                }
+                writer.write(&chunks)?;
             }
             Piece::End => {
-                file.sync_all()?;
+                writer.finish()?;
                 return Ok(crc.finalize());
             }
         }
     }
     Err(io::Error::other("the upload was given up before its end"))
-}
-
-/// Write every chunk, a batch per system call when the kernel takes it whole.
-fn write_chunks(file: &mut std::fs::File, chunks: &[Bytes]) -> io::Result<()> {
-    use std::io::{IoSlice, Write as _};
-    let mut slices: Vec<IoSlice<'_>> = chunks
-        .iter()
-        .filter(|c| !c.is_empty())
-        .map(|c| IoSlice::new(c))
-        .collect();
-    let mut slices = &mut slices[..];
-    while !slices.is_empty() {
-        match file.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Starting the kernel's write-back of a range of a file without waiting for it.
-mod write_back {
-    /// Start writing `len` bytes of `file` from `offset` to the disk, and return at once: the
-    /// pages are on their way when the final fsync comes, which then has little left to wait for.
-    /// Only a hint: a failure here (a file system that does not take it) changes nothing, since
-    /// the final fsync writes and reports whatever is left.
-    #[cfg(target_os = "linux")]
-    #[allow(unsafe_code)] // sync_file_range(2) has no safe wrapper in std or rustix.
-    pub(super) fn start(file: &std::fs::File, offset: u64, len: u64) {
-        use std::os::fd::AsRawFd as _;
-        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-            return;
-        };
-        // SAFETY: the descriptor stays open for the call (borrowed from `file`), and the call
-        // reads or writes no memory of ours.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-
-    /// Elsewhere the final fsync does all the work.
-    #[cfg(not(target_os = "linux"))]
-    pub(super) fn start(_file: &std::fs::File, _offset: u64, _len: u64) {}
 }
 
 #[cfg(test)]
@@ -341,8 +288,8 @@ mod tests {
     #[tokio::test]
     async fn a_large_upload_in_odd_chunks_is_hashed_counted_and_written_whole() {
         let dir = tempfile::tempdir().unwrap();
-        // Several batches and write-backs, in chunks that never line up with either.
-        let content: Vec<u8> = (0..(WRITE_BACK_EVERY as usize * 2 + 12_345))
+        // Several batches and disk writes, in chunks that never line up with either.
+        let content: Vec<u8> = (0..((20 << 20) + 12_345))
             .map(|i| (i * 31 % 251) as u8)
             .collect();
         let pieces: Vec<Result<Bytes, &'static str>> = content

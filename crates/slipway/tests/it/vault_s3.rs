@@ -276,10 +276,10 @@ fn a_large_push_to_s3_keeps_the_servers_memory_flat() {
     };
     let server = server_on(&garage, "large");
     let dir = tempfile::tempdir().unwrap();
-    // A first push of a few parts brings the part buffers and the connections in; a push five
-    // times larger must not need more memory than that.
+    // A first push of a few more parts than go at once brings every part buffer and connection
+    // in; a push several times larger must not need more memory than that.
     let warm = dir.path().join("warm.bin");
-    random_file(&warm, 32, 7);
+    random_file(&warm, 48, 7);
     ok(push(
         &server,
         warm.to_str().unwrap(),
@@ -301,7 +301,7 @@ fn a_large_push_to_s3_keeps_the_servers_memory_flat() {
     let grown = peak_rss(server.pid()).saturating_sub(after_warm);
     assert!(
         grown < 16 << 20,
-        "the server's peak memory grew by {} MiB more during a 160 MiB push than during a 32 MiB one (from {} MiB)",
+        "the server's peak memory grew by {} MiB more during a 160 MiB push than during a 48 MiB one (from {} MiB)",
         grown >> 20,
         after_warm >> 20
     );
@@ -310,6 +310,66 @@ fn a_large_push_to_s3_keeps_the_servers_memory_flat() {
     assert_eq!(sha256_hex(&std::fs::read(&back).unwrap()), digest);
     let bucket = garage.bucket("large");
     assert!(bucket.keys("tmp/").unwrap().is_empty());
+}
+
+#[test]
+fn on_s3_a_blob_larger_than_a_copy_part_is_copied_and_collected_in_parts() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    // Parts of 5 MiB (the smallest S3 takes): a 12 MiB upload is put in place in three copied
+    // parts, as an 8 GiB artifact is in parts of 4 GiB (S3 copies at most 5 GiB at once).
+    let mut env = garage.vault_env("parts");
+    env.push(("SLIPWAY_S3_COPY_PART_SIZE".into(), "5M".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let server = Server::start_with_env(None, &env);
+    ok(server.apply(PETS));
+    let bucket = garage.bucket("parts");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("build.bin");
+    let digest = random_file(&file, 12, 5);
+    let out = ok(push(
+        &server,
+        file.to_str().unwrap(),
+        "pets-war",
+        "1.0.0",
+        &[],
+    ));
+    assert!(out.contains(&digest), "{out}");
+    let key = bucket.blob_key(&slipway_core::Sha256::parse(&digest).unwrap());
+    let etag = bucket
+        .etag(&key)
+        .unwrap()
+        .expect("the blob's object exists");
+    assert!(
+        etag.trim_matches('"').ends_with("-3"),
+        "not three parts: {etag}"
+    );
+    let stored = bucket.get(&key).unwrap().unwrap();
+    assert_eq!(stored.len(), 12 << 20);
+    assert_eq!(sha256_hex(&stored), digest);
+    assert!(bucket.keys("tmp/").unwrap().is_empty());
+    let back = dir.path().join("back.bin");
+    ok(download(&server, &digest, &back));
+    assert_eq!(sha256_hex(&std::fs::read(&back).unwrap()), digest);
+    // Garbage collection moves it to the trash in parts too, then deletes it.
+    ok(server.cli(
+        None,
+        &[
+            "vault",
+            "retention",
+            "--project",
+            "pets",
+            "--keep",
+            "1",
+            "--keep-unreleased-days",
+            "0",
+        ],
+    ));
+    let done = ok(server.cli(None, &["vault", "gc"]));
+    assert!(done.contains("done: 1 blob(s)"), "{done}");
+    assert!(bucket.keys("blobs/").unwrap().is_empty());
+    assert!(bucket.keys("trash/").unwrap().is_empty());
 }
 
 /// Start `slipway server` with `env` and expect it to refuse to start: its stderr.

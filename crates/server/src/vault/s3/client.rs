@@ -4,13 +4,15 @@
 //! Every call blocks: the vault runs them on blocking threads (`spawn_blocking`). Answers in XML
 //! are read through [`super::xml`], bounded. A call never retries by itself: the caller decides.
 
+mod multipart;
+
 use std::io::Read;
 use std::time::Duration;
 
 use sha2::Digest as _;
 use slipway_core::digest::lower_hex;
 
-use super::sigv4::{self, Credentials, EMPTY_PAYLOAD_SHA256};
+use super::sigv4::{self, Credentials, EMPTY_PAYLOAD_SHA256, UNSIGNED_PAYLOAD};
 use super::xml::{Answer, XmlError, MAX_ANSWER_BYTES};
 pub use crate::vault::verified::ObjectIdentity;
 
@@ -130,7 +132,37 @@ struct Call<'a> {
     signed_headers: &'a [(&'a str, &'a str)],
     unsigned_headers: &'a [(&'a str, &'a str)],
     body: &'a [u8],
+    /// How the service checks the body's bytes.
+    check: PayloadCheck,
     action: &'a str,
+}
+
+/// What a request claims of its body's bytes, for the service to check.
+#[derive(Debug, Clone, Copy)]
+enum PayloadCheck {
+    SignedSha256,
+    /// This CRC-32 (the body's own, except when probing the service).
+    Crc32(u32),
+}
+
+impl PayloadCheck {
+    fn of(check: BodyCheck, body: &[u8]) -> PayloadCheck {
+        match check {
+            BodyCheck::SignedSha256 => PayloadCheck::SignedSha256,
+            BodyCheck::Crc32 => PayloadCheck::Crc32(crc32fast::hash(body)),
+        }
+    }
+}
+
+/// How the service checks the bytes of a request's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyCheck {
+    /// The SHA-256 of the body is signed (SigV4's signed payload): every service checks it, at
+    /// the cost of a SHA-256 of every byte on both sides.
+    SignedSha256,
+    /// `UNSIGNED-PAYLOAD`, with the body's CRC-32 in `x-amz-checksum-crc32` (signed), which the
+    /// service checks: only for services seen to check it ([`S3Client::checks_part_crc32`]).
+    Crc32,
 }
 
 #[derive(Debug, Clone)]
@@ -167,10 +199,19 @@ impl S3Client {
             ),
             None => format!("/{}", sigv4::uri_encode(&self.bucket, true)),
         };
+        let checksum;
+        let mut signed_headers = call.signed_headers.to_vec();
         let payload = if call.body.is_empty() {
             EMPTY_PAYLOAD_SHA256.to_string()
         } else {
-            lower_hex(&sha2::Sha256::digest(call.body))
+            match call.check {
+                PayloadCheck::Crc32(crc) => {
+                    checksum = crc32_header(crc);
+                    signed_headers.push(("x-amz-checksum-crc32", &checksum));
+                    UNSIGNED_PAYLOAD.to_string()
+                }
+                PayloadCheck::SignedSha256 => lower_hex(&sha2::Sha256::digest(call.body)),
+            }
         };
         let amz_date = sigv4::amz_date(jiff::Timestamp::now());
         let authorization = sigv4::authorization(
@@ -180,7 +221,7 @@ impl S3Client {
                 method: call.method,
                 path: &path,
                 query: call.query,
-                headers: call.signed_headers,
+                headers: &signed_headers,
                 host: &self.endpoint.host,
                 payload_sha256: &payload,
                 amz_date: &amz_date,
@@ -199,7 +240,7 @@ impl S3Client {
             .set("x-amz-date", &amz_date)
             .set("x-amz-content-sha256", &payload)
             .set("Authorization", &authorization);
-        for (name, value) in call.signed_headers.iter().chain(call.unsigned_headers) {
+        for (name, value) in signed_headers.iter().chain(call.unsigned_headers) {
             request = request.set(name, value);
         }
         let sent = if call.body.is_empty() && matches!(call.method, "GET" | "HEAD" | "DELETE") {
@@ -286,6 +327,7 @@ impl S3Client {
             signed_headers: &[],
             unsigned_headers: &[],
             body: &[],
+            check: PayloadCheck::SignedSha256,
             action: &action,
         })?;
         let answer = self.xml(&action, response)?;
@@ -330,6 +372,7 @@ impl S3Client {
             signed_headers: &[],
             unsigned_headers: &[],
             body: &[],
+            check: PayloadCheck::SignedSha256,
             action: &action,
         }) {
             Ok(response) => Ok(Some(self.identity(&action, &response, None)?)),
@@ -382,6 +425,7 @@ impl S3Client {
             signed_headers: &[],
             unsigned_headers: &unsigned,
             body: &[],
+            check: PayloadCheck::SignedSha256,
             action: &action,
         }) {
             Ok(response) => {
@@ -399,6 +443,16 @@ impl S3Client {
     }
 
     pub(crate) fn put(&self, key: &str, body: &[u8]) -> Result<(), S3Error> {
+        self.put_checked(key, body, BodyCheck::SignedSha256)
+    }
+
+    /// PUT `body` at `key`, its bytes checked by the service as `check` says.
+    pub(crate) fn put_checked(
+        &self,
+        key: &str,
+        body: &[u8],
+        check: BodyCheck,
+    ) -> Result<(), S3Error> {
         self.send(Call {
             method: "PUT",
             key: Some(key),
@@ -406,6 +460,7 @@ impl S3Client {
             signed_headers: &[],
             unsigned_headers: &[],
             body,
+            check: PayloadCheck::of(check, body),
             action: &format!("PUT {key}"),
         })
         .map(drop)
@@ -419,6 +474,7 @@ impl S3Client {
             signed_headers: &[],
             unsigned_headers: &[],
             body: &[],
+            check: PayloadCheck::SignedSha256,
             action: &format!("DELETE {key}"),
         }) {
             Ok(_) => Ok(()),
@@ -427,14 +483,20 @@ impl S3Client {
         }
     }
 
-    /// Copy `from` to `to` inside the bucket, on the service's side.
-    pub(crate) fn copy(&self, from: &str, to: &str) -> Result<(), S3Error> {
-        let action = format!("copying {from} to {to}");
-        let source = format!(
+    /// `/BUCKET/KEY` of an object in this bucket, as `x-amz-copy-source` names it.
+    fn copy_source(&self, key: &str) -> String {
+        format!(
             "/{}/{}",
             sigv4::uri_encode(&self.bucket, true),
-            sigv4::uri_encode(from, false)
-        );
+            sigv4::uri_encode(key, false)
+        )
+    }
+
+    /// Copy `from` to `to` inside the bucket, on the service's side, in one request (S3 copies
+    /// at most 5 GiB so: see [`super::copy`] for larger objects).
+    pub(crate) fn copy(&self, from: &str, to: &str) -> Result<(), S3Error> {
+        let action = format!("copying {from} to {to}");
+        let source = self.copy_source(from);
         let response = self.send(Call {
             method: "PUT",
             key: Some(to),
@@ -442,97 +504,17 @@ impl S3Client {
             signed_headers: &[("x-amz-copy-source", &source)],
             unsigned_headers: &[],
             body: &[],
+            check: PayloadCheck::SignedSha256,
             action: &action,
         })?;
         self.xml(&action, response).map(drop)
     }
+}
 
-    pub(crate) fn create_multipart(&self, key: &str) -> Result<String, S3Error> {
-        let action = format!("starting a multipart upload to {key}");
-        let response = self.send(Call {
-            method: "POST",
-            key: Some(key),
-            query: &[("uploads", "")],
-            signed_headers: &[],
-            unsigned_headers: &[],
-            body: &[],
-            action: &action,
-        })?;
-        let answer = self.xml(&action, response)?;
-        answer
-            .first("UploadId")
-            .filter(|id| !id.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| self.bad_answer(&action, "no <UploadId>"))
-    }
-
-    /// Send part `number` (from 1); its payload is signed, so the service checks its bytes.
-    pub(crate) fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        number: u32,
-        body: &[u8],
-    ) -> Result<String, S3Error> {
-        let action = format!("part {number} of the upload to {key}");
-        let number_text = number.to_string();
-        let response = self.send(Call {
-            method: "PUT",
-            key: Some(key),
-            query: &[("partNumber", &number_text), ("uploadId", upload_id)],
-            signed_headers: &[],
-            unsigned_headers: &[],
-            body,
-            action: &action,
-        })?;
-        response
-            .header("ETag")
-            .map(str::to_string)
-            .ok_or_else(|| self.bad_answer(&action, "no ETag"))
-    }
-
-    pub(crate) fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[(u32, String)],
-    ) -> Result<(), S3Error> {
-        let action = format!("completing the upload to {key}");
-        let mut body = String::from("<CompleteMultipartUpload>");
-        for (number, etag) in parts {
-            body.push_str(&format!(
-                "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
-                quick_xml::escape::escape(etag.as_str())
-            ));
-        }
-        body.push_str("</CompleteMultipartUpload>");
-        let response = self.send(Call {
-            method: "POST",
-            key: Some(key),
-            query: &[("uploadId", upload_id)],
-            signed_headers: &[],
-            unsigned_headers: &[("Content-Type", "application/xml")],
-            body: body.as_bytes(),
-            action: &action,
-        })?;
-        self.xml(&action, response).map(drop)
-    }
-
-    pub(crate) fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
-        match self.send(Call {
-            method: "DELETE",
-            key: Some(key),
-            query: &[("uploadId", upload_id)],
-            signed_headers: &[],
-            unsigned_headers: &[],
-            body: &[],
-            action: &format!("aborting the upload to {key}"),
-        }) {
-            Ok(_) => Ok(()),
-            Err(e) if e.status() == Some(404) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
+/// `x-amz-checksum-crc32`'s value: the CRC-32's four bytes, big-endian, in base64.
+fn crc32_header(crc: u32) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
 }
 
 /// An answer's body, refused past [`MAX_ANSWER_BYTES`].
@@ -572,6 +554,12 @@ fn status_code_name(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crc32_header_is_the_big_endian_bytes_in_base64() {
+        // The CRC-32 (ISO-HDLC) of "Hello, World!" is ec4ac3d0 (Python's zlib.crc32 agrees).
+        assert_eq!(crc32_header(crc32fast::hash(b"Hello, World!")), "7ErD0A==");
+    }
 
     #[test]
     fn an_endpoint_is_a_scheme_a_host_and_a_port() {

@@ -14,6 +14,7 @@
 //! ETag is still the one verified (`If-Match`).
 
 mod client;
+mod copy;
 mod sigv4;
 mod upload;
 pub(crate) mod xml;
@@ -28,7 +29,7 @@ use slipway_core::digest::lower_hex;
 use slipway_core::Sha256;
 
 pub use client::ObjectIdentity;
-use client::{Endpoint, S3Client, S3Error};
+use client::{BodyCheck, Endpoint, S3Client, S3Error};
 pub(crate) use upload::StagedObject;
 
 use super::verified::{self, Check, VerifiedFiles};
@@ -49,13 +50,16 @@ pub struct S3Settings {
     /// Empty, or ends with `/`.
     prefix: String,
     credentials: sigv4::Credentials,
+    /// Objects larger than this are copied on the service's side in parts of this size.
+    copy_part_bytes: u64,
 }
 
 impl S3Settings {
     /// `url` is `s3://BUCKET` or `s3://BUCKET/PREFIX`; `env` reads a variable (the process's
     /// environment in the server). The endpoint, region and keys come from
     /// `SLIPWAY_S3_ENDPOINT`, `SLIPWAY_S3_REGION`, `SLIPWAY_S3_ACCESS_KEY_ID` and
-    /// `SLIPWAY_S3_SECRET_ACCESS_KEY`, or else AWS's usual variables.
+    /// `SLIPWAY_S3_SECRET_ACCESS_KEY`, or else AWS's usual variables; the part size of large
+    /// copies from `SLIPWAY_S3_COPY_PART_SIZE`.
     pub fn parse(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<S3Settings, String> {
         let rest = url.strip_prefix("s3://").ok_or_else(|| {
             format!(
@@ -111,6 +115,14 @@ impl S3Settings {
                     "--vault {url} needs SLIPWAY_S3_SECRET_ACCESS_KEY with the access key's secret"
                 )
             })?;
+        let copy_part_bytes = match var(&["SLIPWAY_S3_COPY_PART_SIZE"]) {
+            None => copy::DEFAULT_PART_BYTES,
+            Some(text) => super::parse_size(&text)
+                .filter(|n| (copy::MIN_PART_BYTES..=copy::MAX_PART_BYTES).contains(n))
+                .ok_or_else(|| {
+                    format!("SLIPWAY_S3_COPY_PART_SIZE=`{text}` is not a part size S3 takes: write 5M to 5G (default 4G)")
+                })?,
+        };
         Ok(S3Settings {
             endpoint,
             bucket: bucket.to_string(),
@@ -124,6 +136,7 @@ impl S3Settings {
                 secret_key: secret_key.trim().to_string(),
                 region: region.trim().to_string(),
             },
+            copy_part_bytes,
         })
     }
 
@@ -191,6 +204,12 @@ impl Bucket {
         self.client.delete(key).map_err(|e| e.to_string())
     }
 
+    /// The ETag of the object at `key` (S3 ends it with `-N` for an object made of N parts).
+    pub fn etag(&self, key: &str) -> Result<Option<String>, String> {
+        let found = self.client.head(key).map_err(|e| e.to_string())?;
+        Ok(found.map(|object| object.etag))
+    }
+
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         match self
             .client
@@ -211,6 +230,9 @@ impl Bucket {
 pub(crate) struct S3Blobs {
     client: Arc<S3Client>,
     prefix: String,
+    /// How the service checks the parts of an upload (asked at start).
+    part_check: BodyCheck,
+    copy_part_bytes: u64,
 }
 
 fn io_error(e: S3Error) -> io::Error {
@@ -227,9 +249,11 @@ impl S3Blobs {
             settings.bucket.clone(),
             settings.credentials.clone(),
         ));
-        let blobs = S3Blobs {
+        let mut blobs = S3Blobs {
             client,
             prefix: settings.prefix.clone(),
+            part_check: BodyCheck::SignedSha256,
+            copy_part_bytes: settings.copy_part_bytes,
         };
         // The caller names the vault; this says what the service answered and what to do.
         let refused = |e: S3Error| format!("{e}; {}", e.hint());
@@ -237,11 +261,12 @@ impl S3Blobs {
         getrandom::getrandom(&mut name).map_err(|e| e.to_string())?;
         let probe = format!("{}tmp/probe-{}", blobs.prefix, lower_hex(&name));
         let tmp = format!("{}tmp/", blobs.prefix);
-        let swept = blobs
+        let (swept, part_check) = blobs
             .call(move |c| {
                 let page = c.list(&tmp, None)?;
                 c.put(&probe, b"slipway")?;
                 c.delete(&probe)?;
+                let part_check = upload::part_check(c, &probe)?;
                 let cutoff = jiff::Timestamp::now() - STALE_UPLOAD;
                 let mut swept = 0;
                 for object in page.objects {
@@ -255,11 +280,12 @@ impl S3Blobs {
                         swept += 1;
                     }
                 }
-                Ok(swept)
+                Ok((swept, part_check))
             })
             .await
             .map_err(refused)?;
-        tracing::info!(vault = %settings.describe(), swept, "vault on S3 ready");
+        blobs.part_check = part_check;
+        tracing::info!(vault = %settings.describe(), swept, ?part_check, "vault on S3 ready");
         Ok(blobs)
     }
 
@@ -306,14 +332,16 @@ impl S3Blobs {
         let mut name = [0u8; 16];
         getrandom::getrandom(&mut name).map_err(|e| UploadError::Io(io::Error::other(e)))?;
         let key = format!("{}tmp/{}.part", self.prefix, lower_hex(&name));
-        upload::receive(self.client.clone(), key, body, limit).await
+        upload::receive(self.client.clone(), key, self.part_check, body, limit).await
     }
 
-    /// Put a verified upload in place under its digest: a copy on the service's side, then the
-    /// temporary key goes.
+    /// Put a verified upload in place under its digest: a copy on the service's side (in parts
+    /// when it is large), then the temporary key goes.
     pub(crate) async fn link(&self, staged: StagedObject, digest: &Sha256) -> io::Result<()> {
-        let (from, to) = (staged.key.clone(), self.key(digest));
-        self.io(move |c| c.copy(&from, &to)).await?;
+        let (from, to, size) = (staged.key.clone(), self.key(digest), staged.size);
+        let part_bytes = self.copy_part_bytes;
+        self.io(move |c| copy::copy_object(c, &from, &to, size, part_bytes))
+            .await?;
         // Dropping it deletes the temporary key.
         drop(staged);
         Ok(())
@@ -425,8 +453,12 @@ impl S3Blobs {
     /// Move a blob aside (copy to the trash, delete); `false` when it was already missing.
     pub(crate) async fn trash(&self, digest: &Sha256) -> io::Result<bool> {
         let (key, trash) = (self.key(digest), self.trash_key(digest));
+        let part_bytes = self.copy_part_bytes;
         self.io(move |c| {
-            match c.copy(&key, &trash) {
+            let Some(object) = c.head(&key)? else {
+                return Ok(false);
+            };
+            match copy::copy_object(c, &key, &trash, object.size, part_bytes) {
                 Ok(()) => {}
                 Err(e) if e.code() == Some("NoSuchKey") || e.status() == Some(404) => {
                     return Ok(false)
@@ -441,8 +473,10 @@ impl S3Blobs {
 
     pub(crate) async fn untrash(&self, digest: &Sha256) -> io::Result<()> {
         let (key, trash) = (self.key(digest), self.trash_key(digest));
+        let part_bytes = self.copy_part_bytes;
         self.io(move |c| {
-            c.copy(&trash, &key)?;
+            let size = c.head(&trash)?.map_or(0, |object| object.size);
+            copy::copy_object(c, &trash, &key, size, part_bytes)?;
             c.delete(&trash)
         })
         .await
@@ -556,6 +590,30 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_part_size_is_one_s3_takes() {
+        let with = |size: &str| {
+            let mut vars = KEYS.to_vec();
+            vars.push(("SLIPWAY_S3_COPY_PART_SIZE", size));
+            S3Settings::parse("s3://bucket/x", env(&vars))
+        };
+        assert_eq!(
+            S3Settings::parse("s3://bucket/x", env(&KEYS))
+                .unwrap()
+                .copy_part_bytes,
+            4 << 30
+        );
+        assert_eq!(with("5M").unwrap().copy_part_bytes, 5 << 20);
+        assert_eq!(with("5G").unwrap().copy_part_bytes, 5 << 30);
+        for bad in ["4M", "6G", "lots", "0"] {
+            let e = with(bad).unwrap_err();
+            assert!(
+                e.contains("SLIPWAY_S3_COPY_PART_SIZE") && e.contains("5M to 5G"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn without_an_endpoint_the_regions_aws_endpoint_is_used() {
         let s = S3Settings::parse(
             "s3://bucket",
@@ -578,6 +636,8 @@ mod tests {
                 },
             )),
             prefix: "p/".into(),
+            part_check: BodyCheck::SignedSha256,
+            copy_part_bytes: copy::DEFAULT_PART_BYTES,
         };
         let d = Sha256::of(b"x");
         let hex = d.to_hex();

@@ -15,6 +15,10 @@ type HmacSha256 = Hmac<Sha256>;
 pub(crate) const EMPTY_PAYLOAD_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// What `x-amz-content-sha256` says when the body's hash is not signed (its bytes are then
+/// checked another way, see `client::BodyCheck`).
+pub(crate) const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
 /// Credentials and the scope they sign for.
 #[derive(Clone)]
 pub(crate) struct Credentials {

@@ -4,6 +4,12 @@
 //! An upload smaller than one part is one PUT. A larger one is a multipart upload completed only
 //! when the whole body arrived; any failure before aborts it, and a finished object that is
 //! never linked is deleted when its [`StagedObject`] is dropped.
+//!
+//! The service checks every byte it stores: with the part's CRC-32 (`x-amz-checksum-crc32`, the
+//! payload unsigned) where it was seen to check one at start ([`part_check`]: Garage and MinIO
+//! do), else with SigV4's signed payload (AWS, which takes a part's CRC-32 only when the upload
+//! declared it, and then copies it by reading it whole), which costs a SHA-256 of every byte
+//! here and on the service's side.
 
 use std::collections::VecDeque;
 use std::fmt::Display;
@@ -13,20 +19,21 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use super::client::{S3Client, S3Error};
+use super::client::{BodyCheck, S3Client, S3Error};
 use crate::vault::upload::HashBehind;
 use crate::vault::{Counted, UploadError};
 
 /// The size of each part but the last (S3 wants at least 5 MiB).
 pub(crate) const PART_BYTES: usize = 8 << 20;
 /// Parts sent at once while the next one fills: memory is (this + 1) × [`PART_BYTES`].
-pub(crate) const PARTS_IN_FLIGHT: usize = 2;
+pub(crate) const PARTS_IN_FLIGHT: usize = 4;
 
 /// A complete upload under a temporary key; deleted when dropped unless it was linked.
 #[derive(Debug)]
 pub(crate) struct StagedObject {
     client: Arc<S3Client>,
     pub key: String,
+    pub size: u64,
     keep: bool,
 }
 
@@ -91,6 +98,32 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| UploadError::Io(io::Error::other(e)))
 }
 
+/// How this service checks the bytes of a part: by its CRC-32 when it refuses a wrong one and
+/// takes the right one, sent in a multipart upload to `key` that is then aborted; else by the
+/// signed SHA-256 of the payload, which every S3 service checks.
+pub(crate) fn part_check(client: &S3Client, key: &str) -> Result<BodyCheck, S3Error> {
+    let upload_id = client.create_multipart(key)?;
+    let checks = (|| {
+        // The CRC-32 of "slipway" claimed for other bytes: a part damaged on its way.
+        match client.upload_part_claiming(key, &upload_id, b"Slipway", b"slipway") {
+            Ok(_) => return Ok(false),
+            Err(e) if e.status().is_some() => {}
+            Err(e) => return Err(e),
+        }
+        match client.upload_part(key, &upload_id, 1, b"slipway", BodyCheck::Crc32) {
+            Ok(_) => Ok(true),
+            Err(e) if e.status().is_some() => Ok(false),
+            Err(e) => Err(e),
+        }
+    })();
+    client.abort_multipart(key, &upload_id)?;
+    Ok(if checks? {
+        BodyCheck::Crc32
+    } else {
+        BodyCheck::SignedSha256
+    })
+}
+
 /// A part sent: its number, its ETag, and its buffer back for the next part.
 type PartResult = Result<(u32, String, Vec<u8>), S3Error>;
 
@@ -98,6 +131,7 @@ type PartResult = Result<(u32, String, Vec<u8>), S3Error>;
 pub(crate) async fn receive<S, E>(
     client: Arc<S3Client>,
     key: String,
+    check: BodyCheck,
     mut body: S,
     limit: u64,
 ) -> Result<(StagedObject, Counted), UploadError>
@@ -156,7 +190,13 @@ where
                 .unwrap_or_else(|| Vec::with_capacity(PART_BYTES));
             let part = std::mem::replace(&mut buffer, next);
             number += 1;
-            in_flight.push_back(send_part(&client, &key, multipart.as_ref(), number, part));
+            in_flight.push_back(send_part(
+                &client,
+                &key,
+                multipart.as_ref(),
+                (number, check),
+                part,
+            ));
         }
     }
     let digest = hashing
@@ -168,12 +208,18 @@ where
     match multipart {
         None => {
             let (c, k) = (client.clone(), key.clone());
-            blocking(move || c.put(&k, &buffer)).await?;
+            blocking(move || c.put_checked(&k, &buffer, check)).await?;
         }
         Some(mut upload) => {
             if !buffer.is_empty() {
                 number += 1;
-                in_flight.push_back(send_part(&client, &key, Some(&upload), number, buffer));
+                in_flight.push_back(send_part(
+                    &client,
+                    &key,
+                    Some(&upload),
+                    (number, check),
+                    buffer,
+                ));
             }
             while let Some(part) = in_flight.pop_front() {
                 let (sent, etag, _) = finish(Some(part)).await?;
@@ -188,6 +234,7 @@ where
         StagedObject {
             client,
             key,
+            size,
             keep: false,
         },
         Counted {
@@ -204,11 +251,12 @@ fn hashing_stopped() -> UploadError {
     ))
 }
 
+/// Send `part` as part `number` of `upload`, checked as `check` says, on a blocking thread.
 fn send_part(
     client: &Arc<S3Client>,
     key: &str,
     upload: Option<&Multipart>,
-    number: u32,
+    (number, check): (u32, BodyCheck),
     part: Vec<u8>,
 ) -> tokio::task::JoinHandle<PartResult> {
     let client = client.clone();
@@ -218,7 +266,7 @@ fn send_part(
         .expect("a part is sent only once its multipart upload exists");
     tokio::task::spawn_blocking(move || {
         client
-            .upload_part(&key, &upload_id, number, &part)
+            .upload_part(&key, &upload_id, number, &part, check)
             .map(|etag| (number, etag, part))
     })
 }
