@@ -115,16 +115,22 @@ where
     if content_length.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
-    crate::vault::receive(body, &state.vault.tmp_dir(), limit)
-        .await
-        .map_err(|e| match e {
-            UploadError::TooLarge { limit } => too_large(limit),
-            UploadError::Interrupted(why) => ServiceError::BadRequest {
-                message: format!("the {what} ended before its end ({why}); nothing was kept"),
-                hint: "push again".into(),
-            },
-            UploadError::Io(e) => ServiceError::VaultIo(e.to_string()),
-        })
+    // Through the page cache: the report's reader reads it back at once.
+    crate::vault::receive_via(
+        body,
+        &state.vault.tmp_dir(),
+        limit,
+        crate::vault::WritePath::PageCache,
+    )
+    .await
+    .map_err(|e| match e {
+        UploadError::TooLarge { limit } => too_large(limit),
+        UploadError::Interrupted(why) => ServiceError::BadRequest {
+            message: format!("the {what} ended before its end ({why}); nothing was kept"),
+            hint: "push again".into(),
+        },
+        UploadError::Io(e) => ServiceError::VaultIo(e.to_string()),
+    })
 }
 
 /// Parse a name from a URL or form, with a message that names the field.

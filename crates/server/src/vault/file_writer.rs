@@ -50,8 +50,8 @@ impl FileWriter {
         FileWriter { mode }
     }
 
-    /// Through the page cache, whatever the file system (tests of the fallback).
-    #[cfg(test)]
+    /// Through the page cache, whatever the file system (a file read back at once; tests of the
+    /// fallback).
     pub(crate) fn buffered(file: File) -> FileWriter {
         FileWriter {
             mode: Mode::Buffered(Buffered::new(file)),

@@ -24,7 +24,7 @@ use futures_util::Stream;
 use slipway_core::Sha256;
 
 pub use s3::S3Settings;
-pub use upload::{receive, Counted, Received, UploadError};
+pub use upload::{receive, receive_via, Counted, Received, UploadError, WritePath};
 pub use verified::{Check, FileIdentity, Identity, VerifiedFiles};
 
 /// Settings of the vault, from the server's environment.

@@ -99,7 +99,32 @@ pub(crate) enum Piece {
 /// follow (see the module's comment). A body that fails, or a request given up (its future
 /// dropped), closes the first channel without [`Piece::End`]: both threads stop, nothing is
 /// fsynced, and the temporary file is removed.
-pub async fn receive<S, E>(mut body: S, tmp_dir: &Path, limit: u64) -> Result<Received, UploadError>
+pub async fn receive<S, E>(body: S, tmp_dir: &Path, limit: u64) -> Result<Received, UploadError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Display,
+{
+    receive_via(body, tmp_dir, limit, WritePath::Direct).await
+}
+
+/// How an upload's file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePath {
+    /// Straight to the disk where the file system allows it ([`FileWriter::new`]): artifacts,
+    /// large and read back rarely.
+    Direct,
+    /// Through the page cache: reports, which their parser reads back at once, and for which
+    /// the direct writer's aligned buffers (24 MiB) would be most of the push's memory.
+    PageCache,
+}
+
+/// [`receive`], its file written the way `path` says.
+pub async fn receive_via<S, E>(
+    mut body: S,
+    tmp_dir: &Path,
+    limit: u64,
+    path: WritePath,
+) -> Result<Received, UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
@@ -115,7 +140,7 @@ where
         .create_new(true)
         .open(&temp.path)?;
     let (to_writer, writer_inbox) = std::sync::mpsc::sync_channel::<Piece>(BATCHES_AHEAD);
-    let writer = tokio::task::spawn_blocking(move || write_all(file, writer_inbox));
+    let writer = tokio::task::spawn_blocking(move || write_all(file, writer_inbox, path));
     let mut hashing = HashBehind::start(Some(to_writer));
     let mut size: u64 = 0;
     let mut going = true;
@@ -230,9 +255,16 @@ fn hash_all(
 /// The writer thread: compute the CRC-32 of each batch and write it (see [`FileWriter`]); on
 /// [`Piece::End`] write what is left, fsync the file and answer the CRC-32. A channel closed
 /// without `End` is an upload given up: nothing to flush.
-fn write_all(file: std::fs::File, inbox: std::sync::mpsc::Receiver<Piece>) -> io::Result<u32> {
+fn write_all(
+    file: std::fs::File,
+    inbox: std::sync::mpsc::Receiver<Piece>,
+    path: WritePath,
+) -> io::Result<u32> {
     let mut crc = crc32fast::Hasher::new();
-    let mut writer = FileWriter::new(file);
+    let mut writer = match path {
+        WritePath::Direct => FileWriter::new(file),
+        WritePath::PageCache => FileWriter::buffered(file),
+    };
     for piece in inbox {
         match piece {
             Piece::Chunks(chunks) => {
