@@ -189,24 +189,9 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<AttributedComplaint>> {
-        if environments.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT id, deployment_id, severity, received_at, resolved_at FROM complaints \
-             WHERE deployment_id IS NOT NULL AND received_at >= $1 AND received_at < $2 \
-             AND {} AND environment IN ({}) ORDER BY id",
-            projects.condition("project", 3),
-            placeholders(3 + projects.parameters(), environments.len())
-        );
-        let query = sqlx::query(&sql)
-            .bind(format_time(from))
-            .bind(format_time(to));
-        let mut query = projects.bind(query);
-        for env in environments {
-            query = query.bind(env.as_str());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = self
+            .lane_rows("SELECT id, deployment_id, severity, received_at, resolved_at FROM complaints WHERE deployment_id IS NOT NULL AND received_at >= $1 AND received_at < $2", projects, environments, (from, to))
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(AttributedComplaint {

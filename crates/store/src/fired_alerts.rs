@@ -7,8 +7,8 @@ use slipway_core::insights::attribution::FiredAlert;
 use sqlx::Row;
 
 use crate::insights::ProjectSelection;
-use crate::time::{format_time, read_optional_time, read_time};
-use crate::{named, placeholders, Result, Store};
+use crate::time::{read_optional_time, read_time};
+use crate::{named, Result, Store};
 
 /// An alert fired on one project's environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,24 +30,9 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<LaneAlert>> {
-        if environments.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT id, project, environment, severity, first_seen, resolved_at FROM alerts \
-             WHERE first_seen >= $1 AND first_seen < $2 AND project IS NOT NULL AND silenced = 0 \
-             AND {} AND environment IN ({}) ORDER BY id",
-            projects.condition("project", 3),
-            placeholders(3 + projects.parameters(), environments.len())
-        );
-        let query = sqlx::query(&sql)
-            .bind(format_time(from))
-            .bind(format_time(to));
-        let mut query = projects.bind(query);
-        for env in environments {
-            query = query.bind(env.as_str());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = self
+            .lane_rows("SELECT id, project, environment, severity, first_seen, resolved_at FROM alerts WHERE first_seen >= $1 AND first_seen < $2 AND project IS NOT NULL AND silenced = 0", projects, environments, (from, to))
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(LaneAlert {

@@ -295,3 +295,33 @@ impl WriteTx<'_> {
         Ok(())
     }
 }
+
+impl Store {
+    /// The rows of `select_where` (a `SELECT … WHERE …` whose `$1` and `$2` are the period's
+    /// bounds) kept to the selected projects' `project` column and to `environments`, by id;
+    /// none when no environment is asked for. The lane reads of DORA's incidents share it.
+    pub(crate) async fn lane_rows(
+        &self,
+        select_where: &str,
+        projects: ProjectSelection<'_>,
+        environments: &[String],
+        (from, to): (Timestamp, Timestamp),
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        if environments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "{select_where} AND {} AND environment IN ({}) ORDER BY id",
+            projects.condition("project", 3),
+            placeholders(3 + projects.parameters(), environments.len())
+        );
+        let query = sqlx::query(&sql)
+            .bind(crate::time::format_time(from))
+            .bind(crate::time::format_time(to));
+        let mut query = projects.bind(query);
+        for env in environments {
+            query = query.bind(env.as_str());
+        }
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+}
