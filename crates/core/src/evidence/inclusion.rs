@@ -48,6 +48,43 @@ pub struct EventProof {
 
 const RULE: &str = "each event of audit.json held in full is leaf seq-1 of the RFC 6962 Merkle tree the checkpoint signs (leaf data: the event's chain hash in hex, recomputed from its fields; leaf hash SHA-256(0x00 || data), node hash SHA-256(0x01 || left || right)); path lists the sibling hashes from the leaf up";
 
+/// The fields of the file before its proofs, for a writer that streams the proofs
+/// ([`event_proofs`]) after them: the same file as [`build`]'s.
+#[derive(Debug, Serialize)]
+pub struct InclusionHead<'a> {
+    pub rule: &'static str,
+    pub checkpoint: &'a str,
+    pub checkpoint_key: &'a PublicKey,
+}
+
+impl<'a> InclusionHead<'a> {
+    pub fn new(checkpoint_note: &'a str, checkpoint_key: &'a PublicKey) -> InclusionHead<'a> {
+        InclusionHead {
+            rule: RULE,
+            checkpoint: checkpoint_note,
+            checkpoint_key,
+        }
+    }
+}
+
+/// The proofs of the events `seqs` (oldest first) from the leaf hashes of the whole log up to
+/// the checkpoint's size, each turned into text only when asked for; `None` when an event lies
+/// beyond the checkpoint.
+pub fn event_proofs<'a>(
+    seqs: &'a [i64],
+    leaves: &[Hash],
+) -> Option<impl Iterator<Item = EventProof> + 'a> {
+    let indexes: Vec<usize> = seqs
+        .iter()
+        .map(|seq| usize::try_from(seq - 1).ok())
+        .collect::<Option<_>>()?;
+    let paths = inclusion_proofs(leaves, &indexes)?;
+    Some(seqs.iter().zip(paths).map(|(seq, path)| EventProof {
+        seq: *seq,
+        path: path.iter().map(|h| lower_hex(h)).collect(),
+    }))
+}
+
 /// Build the file for `events` from the leaf hashes of the whole log up to the checkpoint's size;
 /// `None` when an event lies beyond the checkpoint.
 pub fn build(
@@ -56,23 +93,13 @@ pub fn build(
     checkpoint_note: &str,
     checkpoint_key: PublicKey,
 ) -> Option<InclusionFile> {
-    let indexes: Vec<usize> = events
-        .iter()
-        .map(|e| usize::try_from(e.seq - 1).ok())
-        .collect::<Option<_>>()?;
-    let paths = inclusion_proofs(leaves, &indexes)?;
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    let proofs = event_proofs(&seqs, leaves)?.collect();
     Some(InclusionFile {
         rule: RULE.to_string(),
         checkpoint: checkpoint_note.to_string(),
         checkpoint_key,
-        proofs: events
-            .iter()
-            .zip(paths)
-            .map(|(e, path)| EventProof {
-                seq: e.seq,
-                path: path.iter().map(|h| lower_hex(h)).collect(),
-            })
-            .collect(),
+        proofs,
     })
 }
 

@@ -32,10 +32,12 @@ pub struct AuditProof {
     pub rule: String,
     /// The chain's last event when the bundle was exported (also in the signed manifest).
     pub head: ChainHead,
+    /// Every other event from the first full one to the head, as links only. Before the events
+    /// in the file: they grow with the whole log's history, so the server writes them as it
+    /// walks the chain, and holds only the release's own events until the walk ends.
+    pub links: Vec<ChainLink>,
     /// The events about the release, in full, oldest first.
     pub events: Vec<AuditEvent>,
-    /// Every other event from the first full one to the head, as links only.
-    pub links: Vec<ChainLink>,
 }
 
 /// Which audit events are about a release.
@@ -120,9 +122,64 @@ fn join(set: &BTreeSet<String>) -> String {
     }
 }
 
-/// Builds a proof from the chain read in order, up to the head, in constant memory per event.
-pub struct ProofBuilder {
+/// Where an event of the chain, read in order, goes in the proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// About the release: held in full.
+    InFull,
+    /// After the first full event, about something else: a link.
+    Link,
+    /// Before the first full event: not in the proof.
+    Outside,
+}
+
+/// Places each event of the chain, read in order up to the head, in constant memory: the
+/// caller keeps or writes what the placement says ([`ProofBuilder`] keeps everything; the
+/// server writes the links as they come).
+pub struct ProofWalk {
     scope: ReleaseScope,
+    started: bool,
+}
+
+impl ProofWalk {
+    pub fn new(scope: ReleaseScope) -> ProofWalk {
+        ProofWalk {
+            scope,
+            started: false,
+        }
+    }
+
+    pub fn place(&mut self, event: &AuditEvent) -> Placement {
+        if self.scope.includes(event) {
+            self.started = true;
+            Placement::InFull
+        } else if self.started {
+            Placement::Link
+        } else {
+            Placement::Outside
+        }
+    }
+
+    /// The selection rule, in words (`audit.json`'s `rule`).
+    pub fn rule(&self) -> String {
+        self.scope.rule()
+    }
+}
+
+impl ChainLink {
+    /// The place of `event` in the chain.
+    pub fn of(event: &AuditEvent) -> ChainLink {
+        ChainLink {
+            seq: event.seq,
+            prev_hash: event.prev_hash.clone(),
+            hash: event.hash.clone(),
+        }
+    }
+}
+
+/// Builds a whole proof in memory from the chain read in order, up to the head.
+pub struct ProofBuilder {
+    walk: ProofWalk,
     events: Vec<AuditEvent>,
     links: Vec<ChainLink>,
 }
@@ -130,30 +187,26 @@ pub struct ProofBuilder {
 impl ProofBuilder {
     pub fn new(scope: ReleaseScope) -> ProofBuilder {
         ProofBuilder {
-            scope,
+            walk: ProofWalk::new(scope),
             events: Vec::new(),
             links: Vec::new(),
         }
     }
 
     pub fn feed(&mut self, event: AuditEvent) {
-        if self.scope.includes(&event) {
-            self.events.push(event);
-        } else if !self.events.is_empty() {
-            self.links.push(ChainLink {
-                seq: event.seq,
-                prev_hash: event.prev_hash,
-                hash: event.hash,
-            });
+        match self.walk.place(&event) {
+            Placement::InFull => self.events.push(event),
+            Placement::Link => self.links.push(ChainLink::of(&event)),
+            Placement::Outside => {}
         }
     }
 
     pub fn finish(self, head: ChainHead) -> AuditProof {
         AuditProof {
-            rule: self.scope.rule(),
+            rule: self.walk.rule(),
             head,
-            events: self.events,
             links: self.links,
+            events: self.events,
         }
     }
 }

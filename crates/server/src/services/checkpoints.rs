@@ -312,29 +312,32 @@ pub async fn inclusion(
     })
 }
 
-/// Proofs that `events` are included in a signed checkpoint of the log, for an evidence bundle:
-/// a checkpoint is signed now when the last one does not cover them (refused, like any signing,
-/// when the log no longer extends the checkpoints before). `None` on a server that signs no
-/// checkpoints.
-pub(crate) async fn inclusion_of(
+/// What proves events included in a signed checkpoint of the log: the checkpoint, its key and
+/// the leaf hashes of the log up to its size.
+pub(crate) struct InclusionMaterial {
+    pub(crate) note: String,
+    pub(crate) key: slipway_core::signing::PublicKey,
+    pub(crate) size: u64,
+    pub(crate) leaves: Vec<Hash>,
+}
+
+/// For an evidence bundle: a checkpoint covering the log now (signed now when the last one does
+/// not; refused, like any signing, when the log no longer extends the checkpoints before) and
+/// its leaves. `None` on a server that signs no checkpoints.
+pub(crate) async fn inclusion_material(
     state: &AppState,
-    events: &[slipway_core::audit::AuditEvent],
-) -> Result<Option<slipway_core::evidence::inclusion::InclusionFile>, ServiceError> {
+) -> Result<Option<InclusionMaterial>, ServiceError> {
     let Some(log) = state.checkpoints.as_deref() else {
         return Ok(None);
     };
     let signed = sign(state, None).await?;
     let leaves = leaves(state, Some(signed.size)).await?;
-    let file =
-        slipway_core::evidence::inclusion::build(events, &leaves, &signed.note, log.public_key())
-            .ok_or_else(|| ServiceError::State {
-            message: format!(
-                "the checkpoint of size {} does not cover the bundle's audit events",
-                signed.size
-            ),
-            hint: "export again: a new checkpoint is signed for it".into(),
-        })?;
-    Ok(Some(file))
+    Ok(Some(InclusionMaterial {
+        note: signed.note,
+        key: log.public_key(),
+        size: signed.size,
+        leaves,
+    }))
 }
 
 /// Every checkpoint of the file, so a contradiction names the last one that still matches.

@@ -4,7 +4,8 @@
 //! The bundle is a list of sections, each made by one small function from the facts gathered
 //! once ([`Facts`]), but for the two that grow with the release's deployments (`summary.html`,
 //! `deployments.json`): those are written a page of deployments at a time ([`spool_deployments`])
-//! to temporary files, and [`spool::archive`] streams the whole with the README, the signed
+//! to temporary files, as are `audit.json` and `inclusion.json`, written while the audit chain
+//! is walked ([`audit_file`]), and [`spool::archive`] streams the whole with the README, the signed
 //! manifest, the key and SHA256SUMS around it. A new section (e.g. governance records) is one
 //! function and one line in [`sections`].
 //!
@@ -14,6 +15,7 @@
 //! it is audited too (`evidence.export`), before the audit chain is read: the bundle holds its
 //! own export event.
 
+mod audit_file;
 mod pages;
 mod spool;
 mod summary;
@@ -24,7 +26,7 @@ use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::{AuditEvent, ChainHead};
-use slipway_core::evidence::proof::{AuditProof, ProofBuilder, ReleaseScope};
+use slipway_core::evidence::proof::{ProofWalk, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
 use slipway_core::governance::config_change::covers;
 use slipway_core::release::SignatureState;
@@ -102,10 +104,8 @@ struct Facts {
     trusted_keys: Vec<SigningKeyRecord>,
     plans: Vec<EnvironmentPlan>,
     governance: Governance,
-    proof: AuditProof,
-    /// The full events' inclusion proofs against a signed checkpoint, when this server signs
-    /// checkpoints.
-    inclusion: Option<slipway_core::evidence::inclusion::InclusionFile>,
+    /// What `audit.json` holds, counted (the file itself is spooled: [`audit_file`]).
+    audit: AuditCounts,
     exported_at: String,
     exported_by: String,
     fingerprint: String,
@@ -114,6 +114,13 @@ struct Facts {
     /// Every electronic signature of the release's records: votes, overrides and change-request
     /// decisions of its promotions, then its findings' risk acceptances.
     signatures: Vec<slipway_api::signatures::SignatureView>,
+}
+
+/// The head at export and how many events `audit.json` holds in full and as links.
+struct AuditCounts {
+    head: ChainHead,
+    events: usize,
+    links: u64,
 }
 
 fn json_bytes(value: &impl Serialize) -> Vec<u8> {
@@ -178,23 +185,9 @@ fn signatures_section(f: &Facts) -> Result<Section, ServiceError> {
     })
 }
 
-fn audit_section(f: &Facts) -> Result<Section, ServiceError> {
-    Ok(Section {
-        path: bundle::AUDIT,
-        describes: "the audit events about the release in full, and the links (seq, prev_hash, hash) of every other event up to the head at export, to check the chain.",
-        bytes: json_bytes(&f.proof),
-    })
-}
+const AUDIT_DESCRIBES: &str = "the audit events about the release in full, and the links (seq, prev_hash, hash) of every other event up to the head at export, to check the chain.";
 
-/// `inclusion.json`, when the server signs checkpoints: one section more, so it is assembled
-/// apart from the fixed list.
-fn inclusion_section(f: &Facts) -> Option<Section> {
-    f.inclusion.as_ref().map(|file| Section {
-        path: slipway_core::evidence::inclusion::INCLUSION,
-        describes: "the audit events of audit.json held in full, each with its RFC 6962 inclusion proof against a checkpoint of the whole audit log signed by the server's checkpoint key (not in the database), and that key: check its fingerprint against the one the server printed at start (also `GET /api/v1/audit/checkpoints/key`).",
-        bytes: json_bytes(file),
-    })
-}
+const INCLUSION_DESCRIBES: &str = "the audit events of audit.json held in full, each with its RFC 6962 inclusion proof against a checkpoint of the whole audit log signed by the server's checkpoint key (not in the database), and that key: check its fingerprint against the one the server printed at start (also `GET /api/v1/audit/checkpoints/key`).";
 
 fn complaints_section(f: &Facts) -> Result<Section, ServiceError> {
     Ok(Section {
@@ -211,13 +204,9 @@ type SectionMaker = fn(&Facts) -> Result<Section, ServiceError>;
 /// (both spooled, [`spool_deployments`]), in archive order.
 const BEFORE_DEPLOYMENTS: [SectionMaker; 2] = [release_section, plan_section];
 
-/// The content sections held whole that come after `deployments.json`, in archive order.
-const AFTER_DEPLOYMENTS: [SectionMaker; 4] = [
-    governance_section,
-    signatures_section,
-    audit_section,
-    complaints_section,
-];
+/// The content sections held whole that come after `deployments.json` and before `audit.json`
+/// (spooled), in archive order.
+const BEFORE_AUDIT: [SectionMaker; 2] = [governance_section, signatures_section];
 
 /// The sections `makers` make from `f`, as parts of the archive.
 fn held(f: &Facts, makers: &[SectionMaker]) -> Result<Vec<spool::Part>, ServiceError> {
@@ -278,8 +267,11 @@ pub async fn export(
     let head = state.store.audit_head().await?;
 
     let scope = release_scope(project, &version, &deployments, &view, &governance);
-    let proof = read_proof(state, scope, head.clone()).await?;
-    let inclusion = super::checkpoints::inclusion_of(state, &proof.events).await?;
+    let walked = walk_chain(state, scope, head.clone()).await?;
+    let inclusion = match super::checkpoints::inclusion_material(state).await? {
+        Some(material) => Some(audit_file::inclusion_file(&material, &walked.full).await?),
+        None => None,
+    };
     let artifacts = artifact_records(state, &view).await?;
     let trusted_keys = state.store.signing_keys(project).await?;
     let plans = environment_plans(&view, deployments.iter().map(|(_, env)| env.as_str()));
@@ -298,8 +290,11 @@ pub async fn export(
         trusted_keys,
         plans,
         governance,
-        proof,
-        inclusion,
+        audit: AuditCounts {
+            head: walked.head,
+            events: walked.full.len(),
+            links: walked.links,
+        },
         exported_at: exported_at.clone(),
         exported_by: actor.username.clone(),
         fingerprint,
@@ -317,13 +312,30 @@ pub async fn export(
     };
     let last = deployments.last().map(|(id, _)| *id);
     drop(deployments);
-    let (summary, records) =
-        spool_deployments(state, &facts, project.as_str(), &version, last).await?;
+    let (summary, records) = spool_deployments(
+        state,
+        &facts,
+        walked.rows,
+        DeploymentsOf {
+            project: project.as_str(),
+            version: &version,
+            last,
+        },
+    )
+    .await?;
     let mut parts = vec![summary];
     parts.extend(held(&facts, &BEFORE_DEPLOYMENTS)?);
     parts.push(records);
-    parts.extend(held(&facts, &AFTER_DEPLOYMENTS)?);
-    parts.extend(inclusion_section(&facts).map(held_part));
+    parts.extend(held(&facts, &BEFORE_AUDIT)?);
+    parts.push(spooled_part(bundle::AUDIT, AUDIT_DESCRIBES, walked.file));
+    parts.push(held_part(complaints_section(&facts)?));
+    parts.extend(inclusion.map(|file| {
+        spooled_part(
+            slipway_core::evidence::inclusion::INCLUSION,
+            INCLUSION_DESCRIBES,
+            file,
+        )
+    }));
     let (quality, reports) =
         super::evidence_quality::sections(state, project.as_str(), &version).await?;
     parts.extend(quality.into_iter().map(held_part));
@@ -378,22 +390,37 @@ const SUMMARY_DESCRIBES: &str =
 
 const DEPLOYMENTS_DESCRIBES: &str = "every deployment of the release (deploy, dry run, rollback): runs, tasks with states, attempts and times, and every step log line (secrets masked).";
 
+fn spooled_part(path: &str, describes: &str, file: spool::SpoolFile) -> spool::Part {
+    spool::Part {
+        path: path.into(),
+        describes: describes.into(),
+        content: spool::Content::Spooled(Box::new(file)),
+    }
+}
+
+/// The deployments of a release up to `last` (the newest the export covers; none when it was
+/// never deployed).
+struct DeploymentsOf<'a> {
+    project: &'a str,
+    version: &'a str,
+    last: Option<i64>,
+}
+
 /// `summary.html` and `deployments.json`, written to temporary files a page of deployments at a
-/// time (each with its tasks and whole output): the deployments of the release up to `last`
-/// (the newest the export covers; none when it was never deployed).
+/// time (each with its tasks and whole output); the summary ends with `event_rows`, its rows of
+/// the audit events held in full (spooled while the chain was walked).
 async fn spool_deployments(
     state: &AppState,
     facts: &Facts,
-    project: &str,
-    version: &str,
-    last: Option<i64>,
+    event_rows: spool::SpoolFile,
+    of: DeploymentsOf<'_>,
 ) -> Result<(spool::Part, spool::Part), ServiceError> {
     let mut summary = spool::SpoolFile::new().await?;
     summary
-        .write(summary::render(&summary::Head::of(facts, last.is_none()))?.as_bytes())
+        .write(summary::render(&summary::Head::of(facts, of.last.is_none()))?.as_bytes())
         .await?;
     let mut records = spool::JsonArray::new().await?;
-    let mut pages = pages::DeploymentPages::new(project, version, last, DEPLOYMENT_PAGE);
+    let mut pages = pages::DeploymentPages::new(of.project, of.version, of.last, DEPLOYMENT_PAGE);
     while let Some(page) = pages.next(&state.store).await? {
         for record in page {
             summary
@@ -405,14 +432,11 @@ async fn spool_deployments(
     summary
         .write(summary::render(&summary::Tail::from(facts))?.as_bytes())
         .await?;
-    let part = |path: &str, describes: &str, file| spool::Part {
-        path: path.into(),
-        describes: describes.into(),
-        content: spool::Content::Spooled(Box::new(file)),
-    };
+    summary.append(event_rows).await?;
+    summary.write(summary::CLOSING.as_bytes()).await?;
     Ok((
-        part("summary.html", SUMMARY_DESCRIBES, summary),
-        part(
+        spooled_part("summary.html", SUMMARY_DESCRIBES, summary),
+        spooled_part(
             "deployments.json",
             DEPLOYMENTS_DESCRIBES,
             records.finish().await?,
@@ -535,32 +559,33 @@ async fn break_glasses_touching(
     Ok(touched.map(IntoView::into_view).collect())
 }
 
-/// Walk the chain from the start up to `head`, keeping what the proof needs.
-async fn read_proof(
+/// Walk the chain from the release's first event up to `head`, writing `audit.json` as it goes.
+async fn walk_chain(
     state: &AppState,
     scope: ReleaseScope,
     head: ChainHead,
-) -> Result<AuditProof, ServiceError> {
+) -> Result<audit_file::AuditFile, ServiceError> {
     let subjects: Vec<&str> = scope.exact_subjects().collect();
     let first = state
         .store
         .first_audit_seq(&subjects, &scope.subject_prefix())
         .await?;
-    let mut builder = ProofBuilder::new(scope);
+    let head_seq = head.seq;
+    let mut writer = audit_file::AuditFileWriter::new(ProofWalk::new(scope), head).await?;
     // Nothing before the first event about the release goes into the proof: start there.
-    let mut after = first.map_or(head.seq, |f| f - 1);
-    while after < head.seq {
+    let mut after = first.map_or(head_seq, |f| f - 1);
+    while after < head_seq {
         let page: Vec<AuditEvent> = state
             .store
-            .audit_events_between(after, head.seq, PAGE)
+            .audit_events_between(after, head_seq, PAGE)
             .await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        for e in page {
-            builder.feed(e);
+        for e in &page {
+            writer.feed(e).await?;
         }
     }
-    Ok(builder.finish(head))
+    writer.finish().await
 }
 
 /// The environments of the release's lifecycle and those it was deployed to, each with its

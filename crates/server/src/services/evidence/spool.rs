@@ -48,6 +48,25 @@ impl SpoolFile {
         self.file.write_all(bytes).await.map_err(spool_failed)
     }
 
+    /// Append every byte of `other` (finished as it stands), read back a block at a time.
+    pub(crate) async fn append(&mut self, other: SpoolFile) -> Result<(), ServiceError> {
+        let (mut file, _, _) = other.finish().await?;
+        let mut block = vec![0u8; 1 << 16];
+        loop {
+            let n = file.read(&mut block).await.map_err(spool_failed)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write(&block[..n]).await?;
+        }
+    }
+
+    /// The file rewound for reading.
+    #[cfg(test)]
+    pub(crate) async fn into_reader(self) -> Result<tokio::fs::File, ServiceError> {
+        Ok(self.finish().await?.0)
+    }
+
     /// The file rewound for reading, with its length and digest.
     async fn finish(mut self) -> Result<(tokio::fs::File, u64, Sha256), ServiceError> {
         self.file.flush().await.map_err(spool_failed)?;
@@ -145,7 +164,7 @@ impl JsonArray {
         let separator: &[u8] = if self.empty { b"\n" } else { b",\n" };
         self.empty = false;
         self.spool.write(separator).await?;
-        self.spool.write(&array_element(value)).await
+        self.spool.write(&array_element(value, 1)).await
     }
 
     pub(crate) async fn finish(mut self) -> Result<SpoolFile, ServiceError> {
@@ -155,16 +174,121 @@ impl JsonArray {
     }
 }
 
-/// `value` pretty-printed as an element of a pretty-printed array: every line indented two
-/// spaces more. (JSON text never holds a raw newline inside a string, so lines are lines.)
-fn array_element(value: &impl Serialize) -> Vec<u8> {
+/// The elements of a pretty-printed array that is the last field of a pretty-printed object,
+/// spooled one at a time: with [`JsonObject`], byte for byte what `serde_json::to_vec_pretty`
+/// writes for the whole object. The elements may be written to a spool of their own and
+/// appended to the object's once complete ([`JsonObject::append_array`]).
+pub(crate) struct JsonFieldElements {
+    spool: SpoolFile,
+    empty: bool,
+}
+
+impl JsonFieldElements {
+    pub(crate) async fn new() -> Result<JsonFieldElements, ServiceError> {
+        Ok(JsonFieldElements {
+            spool: SpoolFile::new().await?,
+            empty: true,
+        })
+    }
+
+    pub(crate) async fn push(&mut self, value: &impl Serialize) -> Result<(), ServiceError> {
+        push_field_element(&mut self.spool, &mut self.empty, value).await
+    }
+}
+
+async fn push_field_element(
+    spool: &mut SpoolFile,
+    empty: &mut bool,
+    value: &impl Serialize,
+) -> Result<(), ServiceError> {
+    let separator: &[u8] = if *empty { b"\n" } else { b",\n" };
+    *empty = false;
+    spool.write(separator).await?;
+    spool.write(&array_element(value, 2)).await
+}
+
+/// A pretty-printed JSON object whose fields after the first ones (held, `head`) are long
+/// arrays, written one element at a time, in order: byte for byte what
+/// `serde_json::to_vec_pretty` writes for the whole object, and a newline after it.
+pub(crate) struct JsonObject {
+    spool: SpoolFile,
+    /// The array being written, and whether it has no element yet.
+    open: Option<bool>,
+}
+
+impl JsonObject {
+    /// `head`: an object of the fields before the arrays (serialised as a JSON object).
+    pub(crate) async fn new(head: &impl Serialize) -> Result<JsonObject, ServiceError> {
+        let pretty = serde_json::to_vec_pretty(head).expect("evidence records always serialise");
+        let fields = pretty
+            .strip_suffix(b"\n}")
+            .filter(|f| f.len() > 1)
+            .unwrap_or(b"{");
+        let mut spool = SpoolFile::new().await?;
+        spool.write(fields).await?;
+        Ok(JsonObject { spool, open: None })
+    }
+
+    /// Close the array being written, if any, and open the field `name`.
+    pub(crate) async fn open_array(&mut self, name: &str) -> Result<(), ServiceError> {
+        self.close_array().await?;
+        let separator: &[u8] = if self.spool.size > 1 { b",\n  " } else { b"\n  " };
+        self.spool.write(separator).await?;
+        let key = serde_json::to_vec(name).expect("a field name always serialises");
+        self.spool.write(&key).await?;
+        self.spool.write(b": [").await?;
+        self.open = Some(true);
+        Ok(())
+    }
+
+    /// One element of the open array.
+    pub(crate) async fn push(&mut self, value: &impl Serialize) -> Result<(), ServiceError> {
+        let empty = self
+            .open
+            .as_mut()
+            .expect("an array is opened before its elements are pushed");
+        push_field_element(&mut self.spool, empty, value).await
+    }
+
+    /// The field `name`, an array whose elements were spooled apart.
+    pub(crate) async fn append_array(
+        &mut self,
+        name: &str,
+        elements: JsonFieldElements,
+    ) -> Result<(), ServiceError> {
+        self.open_array(name).await?;
+        self.open = Some(elements.empty);
+        self.spool.append(elements.spool).await
+    }
+
+    async fn close_array(&mut self) -> Result<(), ServiceError> {
+        match self.open.take() {
+            Some(true) => self.spool.write(b"]").await,
+            Some(false) => self.spool.write(b"\n  ]").await,
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn finish(mut self) -> Result<SpoolFile, ServiceError> {
+        self.close_array().await?;
+        let end: &[u8] = if self.spool.size > 1 { b"\n}\n" } else { b"}\n" };
+        self.spool.write(end).await?;
+        Ok(self.spool)
+    }
+}
+
+/// `value` pretty-printed as an element of a pretty-printed array `depth` levels deep: every
+/// line indented two spaces per level. (JSON text never holds a raw newline inside a string, so
+/// lines are lines.)
+fn array_element(value: &impl Serialize, depth: usize) -> Vec<u8> {
     let pretty = serde_json::to_vec_pretty(value).expect("evidence records always serialise");
-    let mut out = Vec::with_capacity(pretty.len() + pretty.len() / 16 + 2);
-    out.extend_from_slice(b"  ");
+    let indent = b"  ".repeat(depth);
+    let mut out = Vec::with_capacity(pretty.len() + pretty.len() / 8 + indent.len());
+    out.extend_from_slice(&indent);
     for byte in pretty {
         out.push(byte);
         if byte == b'\n' {
-            out.extend_from_slice(b"  ");
+            out.extend_from_slice(&indent);
         }
     }
     out

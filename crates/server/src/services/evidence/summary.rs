@@ -1,11 +1,13 @@
-//! `summary.html`, the bundle's page for people, in three parts so that it is written as the
-//! deployments are read: [`Head`] (release, artifacts, notes, plans), one [`deployment`] at a
-//! time, then [`Tail`] (promotions, signatures, audit events). It only renders facts already
-//! gathered; nothing here reads the store.
+//! `summary.html`, the bundle's page for people, in parts so that it is written as the
+//! deployments and the audit chain are read: [`Head`] (release, artifacts, notes, plans), one
+//! [`deployment`] at a time, [`Tail`] (promotions, signatures, the audit events' counts), one
+//! [`event_row`] per audit event held in full (written while the chain is walked), then
+//! [`CLOSING`]. It only renders facts already gathered; nothing here reads the store.
 
 use std::collections::BTreeMap;
 
 use askama::Template;
+use slipway_core::audit::AuditEvent;
 use slipway_core::deploy::state::Phase;
 use slipway_core::governance::DecisionRecord;
 
@@ -59,12 +61,23 @@ struct DeploymentRow {
     tasks: Vec<TaskRow>,
 }
 
-struct EventRow {
-    seq: i64,
-    at: String,
-    actor: String,
-    verb: String,
-    subject: String,
+/// One audit event held in full, as the summary's table shows it.
+#[derive(Template)]
+#[template(path = "evidence_summary_event.html")]
+struct EventRow<'a> {
+    e: &'a AuditEvent,
+}
+
+/// The summary after its event rows.
+pub(super) const CLOSING: &str = "</tbody>\n</table>\n</body>\n</html>\n";
+
+/// The summary's row of an audit event held in full, rendered, with its line end.
+pub(super) fn event_row(e: &AuditEvent) -> Result<String, ServiceError> {
+    let mut row = render(&EventRow { e })?;
+    if !row.ends_with('\n') {
+        row.push('\n');
+    }
+    Ok(row)
 }
 
 /// The summary up to its deployments: the release, its artifacts, notes, plan and rollback plans.
@@ -95,14 +108,15 @@ struct Deployment {
     d: DeploymentRow,
 }
 
-/// The summary after its deployments: promotions, signatures, audit events.
+/// The summary after its deployments: promotions, signatures, the audit events' counts, up to
+/// the table of the events' rows.
 #[derive(Template)]
 #[template(path = "evidence_summary_tail.html")]
 pub(super) struct Tail {
     promotions: Vec<PromotionRow>,
     signatures: Vec<SignatureRow>,
-    events: Vec<EventRow>,
-    links: usize,
+    events: usize,
+    links: u64,
 }
 
 /// The summary's part about one deployment, rendered.
@@ -235,7 +249,7 @@ impl Head {
             exported_at: f.exported_at.clone(),
             exported_by: f.exported_by.clone(),
             fingerprint: f.fingerprint.clone(),
-            head: format!("event {} ({})", f.proof.head.seq, f.proof.head.hash),
+            head: format!("event {} ({})", f.audit.head.seq, f.audit.head.hash),
             artifacts: f.artifacts.iter().map(artifact_row).collect(),
             notes: r.notes.to_markdown(),
             steps: r
@@ -262,19 +276,8 @@ impl From<&Facts> for Tail {
                 .map(PromotionRow::from)
                 .collect(),
             signatures: f.signatures.iter().map(SignatureRow::from).collect(),
-            events: f
-                .proof
-                .events
-                .iter()
-                .map(|e| EventRow {
-                    seq: e.seq,
-                    at: e.at.clone(),
-                    actor: e.actor.clone(),
-                    verb: e.verb.clone(),
-                    subject: e.subject.clone(),
-                })
-                .collect(),
-            links: f.proof.links.len(),
+            events: f.audit.events,
+            links: f.audit.links,
         }
     }
 }

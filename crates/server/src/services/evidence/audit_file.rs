@@ -1,0 +1,244 @@
+//! `audit.json` written as the chain is walked, so that an export holds neither the links
+//! (one per event of the whole log since the release's first event: they grow with every other
+//! project's history) nor the release's own events: links go straight to the file, the events
+//! held in full to a spool of their own appended after them, and the summary's rows of those
+//! events to a third spool. What stays in memory is one page of events and the sequence numbers
+//! of the full ones (eight bytes each, for their inclusion proofs).
+//!
+//! The file is byte for byte `serde_json::to_vec_pretty` of the whole
+//! [`AuditProof`](slipway_core::evidence::proof::AuditProof). `inclusion.json` is written the
+//! same way from the sequence numbers kept ([`inclusion_file`]). Nothing here reads the store.
+
+use serde::Serialize;
+use slipway_core::audit::{AuditEvent, ChainHead};
+use slipway_core::evidence::proof::{ChainLink, Placement, ProofWalk};
+
+use super::spool::{JsonFieldElements, JsonObject, SpoolFile};
+use super::summary;
+use crate::services::checkpoints::InclusionMaterial;
+use crate::ServiceError;
+
+/// What the walk leaves: the file, the summary's event rows, and the counts.
+pub(super) struct AuditFile {
+    pub(super) file: SpoolFile,
+    /// `summary.html`'s rows of the events held in full, rendered.
+    pub(super) rows: SpoolFile,
+    /// The sequence numbers of the events held in full, oldest first.
+    pub(super) full: Vec<i64>,
+    pub(super) links: u64,
+    pub(super) head: ChainHead,
+}
+
+/// The fields before the two arrays.
+#[derive(Serialize)]
+struct Head<'a> {
+    rule: &'a str,
+    head: &'a ChainHead,
+}
+
+pub(super) struct AuditFileWriter {
+    walk: ProofWalk,
+    file: JsonObject,
+    events: JsonFieldElements,
+    rows: SpoolFile,
+    full: Vec<i64>,
+    links: u64,
+    head: ChainHead,
+}
+
+impl AuditFileWriter {
+    pub(super) async fn new(
+        walk: ProofWalk,
+        head: ChainHead,
+    ) -> Result<AuditFileWriter, ServiceError> {
+        let rule = walk.rule();
+        let mut file = JsonObject::new(&Head {
+            rule: &rule,
+            head: &head,
+        })
+        .await?;
+        file.open_array("links").await?;
+        Ok(AuditFileWriter {
+            walk,
+            file,
+            events: JsonFieldElements::new().await?,
+            rows: SpoolFile::new().await?,
+            full: Vec::new(),
+            links: 0,
+            head,
+        })
+    }
+
+    /// The next event of the chain, in order.
+    pub(super) async fn feed(&mut self, event: &AuditEvent) -> Result<(), ServiceError> {
+        match self.walk.place(event) {
+            Placement::InFull => {
+                self.events.push(event).await?;
+                self.rows
+                    .write(summary::event_row(event)?.as_bytes())
+                    .await?;
+                self.full.push(event.seq);
+            }
+            Placement::Link => {
+                self.file.push(&ChainLink::of(event)).await?;
+                self.links += 1;
+            }
+            Placement::Outside => {}
+        }
+        Ok(())
+    }
+
+    pub(super) async fn finish(mut self) -> Result<AuditFile, ServiceError> {
+        self.file.append_array("events", self.events).await?;
+        Ok(AuditFile {
+            file: self.file.finish().await?,
+            rows: self.rows,
+            full: self.full,
+            links: self.links,
+            head: self.head,
+        })
+    }
+}
+
+/// `inclusion.json`: the proof of each event held in full (`full`, oldest first) against the
+/// checkpoint of `material`, written one proof at a time.
+pub(super) async fn inclusion_file(
+    material: &InclusionMaterial,
+    full: &[i64],
+) -> Result<SpoolFile, ServiceError> {
+    use slipway_core::evidence::inclusion::{event_proofs, InclusionHead};
+    let proofs = event_proofs(full, &material.leaves).ok_or_else(|| ServiceError::State {
+        message: format!(
+            "the checkpoint of size {} does not cover the bundle's audit events",
+            material.size
+        ),
+        hint: "export again: a new checkpoint is signed for it".into(),
+    })?;
+    let mut file = JsonObject::new(&InclusionHead::new(&material.note, &material.key)).await?;
+    file.open_array("proofs").await?;
+    for proof in proofs {
+        file.push(&proof).await?;
+    }
+    file.finish().await
+}
+
+#[cfg(test)]
+mod tests {
+    use slipway_core::audit::{AuditEntry, GENESIS};
+    use slipway_core::evidence::proof::{ProofBuilder, ReleaseScope};
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    fn chain(subjects: &[&str]) -> Vec<AuditEvent> {
+        let mut prev = GENESIS.to_string();
+        subjects
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let e = AuditEvent::seal(
+                    i as i64 + 1,
+                    "2026-01-01T00:00:00Z".into(),
+                    prev.clone(),
+                    &AuditEntry {
+                        actor: "alice <a&b>".into(),
+                        verb: "x.y".into(),
+                        subject: (*s).into(),
+                        details: serde_json::json!({ "i": i, "text": "a \"quoted\"\nline" }),
+                    },
+                );
+                prev = e.hash.clone();
+                e
+            })
+            .collect()
+    }
+
+    fn scope() -> ReleaseScope {
+        ReleaseScope::new("pets", "1.0.0", [7], [("app".into(), "1.0.0".into())])
+    }
+
+    async fn written(events: &[AuditEvent]) -> (Vec<u8>, AuditFile) {
+        let head = events.last().map_or(
+            ChainHead {
+                seq: 0,
+                hash: GENESIS.into(),
+            },
+            |e| ChainHead {
+                seq: e.seq,
+                hash: e.hash.clone(),
+            },
+        );
+        let mut writer = AuditFileWriter::new(ProofWalk::new(scope()), head)
+            .await
+            .unwrap();
+        for e in events {
+            writer.feed(e).await.unwrap();
+        }
+        let mut done = writer.finish().await.unwrap();
+        let file = std::mem::replace(&mut done.file, SpoolFile::new().await.unwrap());
+        let mut bytes = Vec::new();
+        file.into_reader()
+            .await
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .await
+            .unwrap();
+        (bytes, done)
+    }
+
+    #[tokio::test]
+    async fn the_file_written_as_the_chain_is_walked_is_the_whole_proof_pretty_printed() {
+        let cases: [&[&str]; 5] = [
+            &[],
+            &["project/pets"],
+            &["release/pets/1.0.0"],
+            &["project/x", "release/pets/1.0.0", "project/y"],
+            &[
+                "project/x",
+                "release/pets/1.0.0",
+                "deployment/7",
+                "project/y",
+                "artifact/pets/app/1.0.0",
+                "deployment/8",
+                "release/pets/1.0.0/promotion",
+            ],
+        ];
+        for subjects in cases {
+            let events = chain(subjects);
+            let (bytes, done) = written(&events).await;
+            let mut whole = ProofBuilder::new(scope());
+            for e in &events {
+                whole.feed(e.clone());
+            }
+            let whole = whole.finish(done.head.clone());
+            let mut expected = serde_json::to_vec_pretty(&whole).unwrap();
+            expected.push(b'\n');
+            assert_eq!(
+                String::from_utf8(bytes).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "{subjects:?}"
+            );
+            assert_eq!(done.links, whole.links.len() as u64);
+            assert_eq!(
+                done.full,
+                whole.events.iter().map(|e| e.seq).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_summary_rows_escape_what_the_events_say() {
+        let events = chain(&["release/pets/1.0.0"]);
+        let (_, done) = written(&events).await;
+        let mut rows = String::new();
+        done.rows
+            .into_reader()
+            .await
+            .unwrap()
+            .read_to_string(&mut rows)
+            .await
+            .unwrap();
+        assert!(rows.contains("alice &lt;a&amp;b&gt;"), "{rows}");
+        assert!(rows.contains("<td>release/pets/1.0.0</td>"), "{rows}");
+    }
+}
