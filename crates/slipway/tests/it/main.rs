@@ -11,6 +11,7 @@ mod support;
 mod access_and_audit;
 mod agent_actions;
 mod agents;
+mod alert_incidents;
 mod alerts;
 mod backup;
 mod batch_holds;
