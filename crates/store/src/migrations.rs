@@ -69,6 +69,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         53,
         include_str!("../migrations/0053_run_outcome_durations.sql"),
     ),
+    (54, include_str!("../migrations/0054_deployments_lane.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
