@@ -123,6 +123,9 @@ pub(crate) struct Moved {
     pub(crate) dispatched: bool,
     /// The targets they were dispatched to: only their agents are woken.
     pub(crate) targets: Vec<String>,
+    /// The deployment as the dispatch read it (a dispatch does not change its row): the
+    /// leases taken in the same write need not read it again.
+    pub(crate) deployment: Option<StoredDeployment>,
     /// The deployment's state changed (finished, failed, paused): promotions may move.
     pub(crate) changed: bool,
     /// The decision limit ended the chain before the deployment waited: the orchestrator's
@@ -143,7 +146,7 @@ const MAX_DECISIONS: usize = 64;
 
 /// Take the next decisions for one deployment until it waits (for agents, a person or time),
 /// in one transaction, and wake whoever they concern. Called by each orchestrator turn; a
-/// result takes the same decisions in its own transaction (`tasks::result`, through
+/// result takes the same decisions in its own transaction (`tasks::results`, through
 /// [`decide_in`]), so the next step is dispatched without waiting for a turn. Every decision
 /// re-reads the deployment inside the transaction, so two callers never dispatch a batch twice.
 pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceError> {
@@ -152,7 +155,7 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
     if !moved.wrote() {
         return Ok(moved);
     }
-    let calls = lease_for_waiting(&mut tx, &state.engine.waiting, &moved, None).await?;
+    let calls = lease_for_waiting(&mut tx, &state.engine.waiting, &moved, &[]).await?;
     tx.commit().await?;
     hand_over(state, calls);
     wake_for(state, &moved);
@@ -160,26 +163,28 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
 }
 
 /// Lease, in the dispatching write `tx`, the tasks `moved` dispatched to agents waiting on
-/// this server (all but `except`'s, which the caller leases itself), so that none of them
+/// this server (all but those of `except`, which the caller leases itself), so that none of them
 /// opens a write of its own for it: [`hand_over`] gives them their tasks once `tx` commits.
 /// An agent waiting elsewhere (another replica) is woken by its bell and leases as before.
 pub(crate) async fn lease_for_waiting(
     tx: &mut WriteTx<'_>,
     waiting: &WaitingAgents,
     moved: &Moved,
-    except: Option<&String>,
+    except: &[String],
 ) -> Result<Vec<(Called, Leased)>, ServiceError> {
     let mut calls = Vec::new();
     if !moved.dispatched {
         return Ok(calls);
     }
-    for target in moved.targets.iter().filter(|t| Some(*t) != except) {
+    for target in moved.targets.iter().filter(|t| !except.contains(t)) {
         let Some(called) = waiting.call(target) else {
             continue;
         };
         // None: its pending task went to another request meanwhile; dropping the call tells
         // the waiter to look for itself.
-        if let Some(leased) = lease_next(tx, target, lease_deadline()).await? {
+        if let Some(leased) =
+            lease_next(tx, target, lease_deadline(), moved.deployment.as_ref()).await?
+        {
             calls.push((called, leased));
         }
     }
@@ -215,9 +220,10 @@ pub(crate) async fn decide_in(tx: &mut WriteTx<'_>, id: i64) -> Result<Moved, Se
                 moved.cut_short = false;
                 break;
             }
-            Decision::Dispatched(targets) => {
+            Decision::Dispatched(targets, deployment) => {
                 moved.dispatched = true;
                 moved.targets = targets;
+                moved.deployment = Some(*deployment);
                 moved.cut_short = false;
                 break;
             }
@@ -283,8 +289,9 @@ fn waits(d: &StoredDeployment, current: &[TaskStatus]) -> bool {
 enum Decision {
     /// Nothing: the deployment waits (or is not active).
     Waits,
-    /// Tasks for these targets.
-    Dispatched(Vec<String>),
+    /// Tasks for these targets, of the deployment as read for the decision (boxed: the other
+    /// decisions carry nothing).
+    Dispatched(Vec<String>, Box<StoredDeployment>),
     Changed,
 }
 
@@ -304,7 +311,8 @@ async fn decide(tx: &mut WriteTx<'_>, id: i64) -> Result<Decision, ServiceError>
     match next(phase_runs(&d), &current) {
         Next::Wait => Ok(Decision::Waits),
         Next::Dispatch { run, batch } => {
-            Ok(Decision::Dispatched(dispatch(tx, &d, run, batch).await?))
+            let targets = dispatch(tx, &d, run, batch).await?;
+            Ok(Decision::Dispatched(targets, Box::new(d)))
         }
         Next::Intervene { run } => {
             let tasks = tx.tasks(id).await?;

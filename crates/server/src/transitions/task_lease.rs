@@ -23,16 +23,23 @@ pub(crate) struct Leased {
 }
 
 /// Lease `target`'s next pending task inside `tx` until `until`; `None` when it has none.
+/// `known`: a deployment as `tx` just read it (the one a dispatch in `tx` was written for),
+/// used instead of reading it again when the task is its.
 pub(crate) async fn lease_next(
     tx: &mut WriteTx<'_>,
     target: &str,
     until: jiff::Timestamp,
+    known: Option<&StoredDeployment>,
 ) -> Result<Option<Leased>, ServiceError> {
     let Some(mut task) = tx.next_pending_task(target).await? else {
         return Ok(None);
     };
-    let Some(deployment) = tx.deployment(task.deployment_id).await? else {
-        return Ok(None);
+    let deployment = match known.filter(|d| d.id == task.deployment_id) {
+        Some(d) => d.clone(),
+        None => match tx.deployment(task.deployment_id).await? {
+            Some(d) => d,
+            None => return Ok(None),
+        },
     };
     task.state = task_transition(task.state, TaskEvent::Lease)
         .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
