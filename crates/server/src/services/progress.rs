@@ -17,7 +17,7 @@ use slipway_store::{StoredDeployment, StoredTask, WriteTx};
 
 use crate::auth::new_secret;
 use crate::transitions::deployment::{phase_runs, settle, start_rollback};
-use crate::transitions::task_lease::{lease_next, Leased};
+use crate::transitions::task_lease::{lease_next, Known, Leased, SharedReads};
 use crate::waiting_agents::{Called, WaitingAgents};
 use crate::{AppState, ServiceError};
 
@@ -126,6 +126,8 @@ pub(crate) struct Moved {
     /// The deployment as the dispatch read it (a dispatch does not change its row): the
     /// leases taken in the same write need not read it again.
     pub(crate) deployment: Option<StoredDeployment>,
+    /// What the assignments of the tasks leased for it in the same write share.
+    pub(crate) shared: SharedReads,
     /// The deployment's state changed (finished, failed, paused): promotions may move.
     pub(crate) changed: bool,
     /// The decision limit ended the chain before the deployment waited: the orchestrator's
@@ -134,6 +136,14 @@ pub(crate) struct Moved {
 }
 
 impl Moved {
+    /// The dispatched deployment, for the leases taken in the same write.
+    pub(crate) fn known(&self) -> Option<Known<'_>> {
+        self.deployment.as_ref().map(|deployment| Known {
+            deployment,
+            shared: &self.shared,
+        })
+    }
+
     /// Whether the decisions wrote anything (the transaction has something to commit).
     pub(crate) fn wrote(&self) -> bool {
         self.dispatched || self.changed
@@ -182,9 +192,7 @@ pub(crate) async fn lease_for_waiting(
         };
         // None: its pending task went to another request meanwhile; dropping the call tells
         // the waiter to look for itself.
-        if let Some(leased) =
-            lease_next(tx, target, lease_deadline(), moved.deployment.as_ref()).await?
-        {
+        if let Some(leased) = lease_next(tx, target, lease_deadline(), moved.known()).await? {
             calls.push((called, leased));
         }
     }

@@ -18,7 +18,7 @@ use slipway_store::{StoredTask, Target};
 
 use super::progress::{lease_deadline, lease_secs};
 use crate::transitions::deployment::phase_runs;
-use crate::transitions::task_lease::{self, Leased};
+use crate::transitions::task_lease::{self, Leased, SharedReads};
 use crate::{AppState, ServiceError};
 
 mod results;
@@ -246,6 +246,7 @@ async fn hand_again(
                 task,
                 deployment,
                 run,
+                shared: SharedReads::default(),
             },
         )
         .await
@@ -265,24 +266,32 @@ async fn assignment(
         task,
         deployment,
         run,
+        shared,
     } = leased;
     let project = parse_name(&deployment.project)?;
     let version = Version::parse(&deployment.release_version)
         .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-    let release = state
-        .store
-        .release(&project, &version)
-        .await?
-        .ok_or_else(|| ServiceError::not_found(format!("release {} {}", project, version), ""))?;
+    let (release, values) = shared
+        .get_or_read(|| async {
+            let release = state
+                .store
+                .release(&project, &version)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::not_found(format!("release {} {}", project, version), "")
+                })?;
+            // The same values the promotion's `variables` criterion checked.
+            let values = crate::services::variables::deployment_values(state, &release).await?;
+            Ok::<_, ServiceError>((release, values))
+        })
+        .await?;
     let environment = parse_name(&deployment.environment)?;
     let roles: Vec<Name> = target
         .roles
         .iter()
         .filter_map(|r| Name::parse(r).ok())
         .collect();
-    // The same values the promotion's `variables` criterion checked.
-    let values = crate::services::variables::deployment_values(state, &release).await?;
-    let resolved = resolve(&values, &environment, &roles);
+    let resolved = resolve(values, &environment, &roles);
     let secrets: Vec<String> = resolved
         .values()
         .filter(|r| r.sensitive)

@@ -405,7 +405,7 @@ async fn decide(
         }
         answered.push(name.clone());
         if let Some(leased) =
-            task_lease::lease_next(tx, name, lease_deadline(), moved.deployment.as_ref()).await?
+            task_lease::lease_next(tx, name, lease_deadline(), moved.known()).await?
         {
             recorded.answers[at] = Ok(Some(leased));
         }
