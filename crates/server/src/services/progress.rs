@@ -161,7 +161,7 @@ const MAX_DECISIONS: usize = 64;
 /// re-reads the deployment inside the transaction, so two callers never dispatch a batch twice.
 pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceError> {
     let mut tx = state.store.write().await?;
-    let moved = decide_in(&mut tx, id).await?;
+    let moved = decide_in(&mut tx, id, None).await?;
     if !moved.wrote() {
         return Ok(moved);
     }
@@ -216,14 +216,20 @@ pub(crate) fn hand_over(state: &AppState, calls: Vec<(Called, Leased)>) {
 
 /// The decisions [`advance`] takes, inside a write the caller commits (then calls
 /// [`wake_for`]). The write must be the fenced store's (background work's): decisions are the
-/// lease holder's to take.
-pub(crate) async fn decide_in(tx: &mut WriteTx<'_>, id: i64) -> Result<Moved, ServiceError> {
+/// lease holder's to take. `known`: the deployment's row as `tx` read it, when nothing in `tx`
+/// has changed it since (the first decision need not read it again).
+pub(crate) async fn decide_in(
+    tx: &mut WriteTx<'_>,
+    id: i64,
+    known: Option<StoredDeployment>,
+) -> Result<Moved, ServiceError> {
     let mut moved = Moved {
         cut_short: true,
         ..Moved::default()
     };
+    let mut known = known.filter(|d| d.id == id);
     for _ in 0..MAX_DECISIONS {
-        match decide(tx, id).await? {
+        match decide(tx, id, known.take()).await? {
             Decision::Waits => {
                 moved.cut_short = false;
                 break;
@@ -273,6 +279,15 @@ pub(crate) async fn needs_decision(
         // A late result of a phase left behind: let the decision look at the whole.
         return Ok(true);
     }
+    let targets = phase_runs(d)
+        .get(task.run_index as usize)
+        .and_then(|run| run.batches.get(task.batch_index as usize))
+        .map_or(0, Vec::len);
+    if targets == 1 {
+        // A batch of one target is the task just written (a retry reuses its row): its state
+        // is the batch's, without a read.
+        return Ok(result_calls_for_decision(&[task.state]));
+    }
     let batch = tx
         .batch_task_states(d.id, d.phase, task.run_index, task.batch_index)
         .await?;
@@ -303,9 +318,17 @@ enum Decision {
     Changed,
 }
 
-/// Take the next decision for one deployment inside `tx`.
-async fn decide(tx: &mut WriteTx<'_>, id: i64) -> Result<Decision, ServiceError> {
-    let Some(mut d) = tx.deployment(id).await? else {
+/// Take the next decision for one deployment inside `tx` (`known`: its row as `tx` read it).
+async fn decide(
+    tx: &mut WriteTx<'_>,
+    id: i64,
+    known: Option<StoredDeployment>,
+) -> Result<Decision, ServiceError> {
+    let read = match known {
+        Some(d) => Some(d),
+        None => tx.deployment(id).await?,
+    };
+    let Some(mut d) = read else {
         return Ok(Decision::Waits);
     };
     if !matches!(

@@ -265,20 +265,20 @@ async fn record(
             }
         }
     }
-    let mut to_decide: Vec<i64> = Vec::new();
+    let mut to_decide: Vec<StoredDeployment> = Vec::new();
     for (d, task) in &batches {
-        if !to_decide.contains(&d.id)
+        if !to_decide.iter().any(|known| known.id == d.id)
             && progress::needs_decision(&mut tx, d, task)
                 .await
                 .map_err(Failed::Result)?
         {
-            to_decide.push(d.id);
+            to_decide.push(d.clone());
         }
     }
     match decide_with {
         Some(waiting) => {
-            for id in to_decide {
-                decide(&mut tx, id, arrivals, waiting, &mut recorded)
+            for known in to_decide {
+                decide(&mut tx, known, arrivals, waiting, &mut recorded)
                     .await
                     .map_err(Failed::Decision)?;
             }
@@ -382,17 +382,19 @@ async fn write_one(
     Ok(Written::Recorded(Box::new((task, deployment))))
 }
 
-/// Take the decisions deployment `id` calls for inside the group's write; lease the next task
-/// of each agent of the group that asked for it with its result, when the decisions dispatched
-/// one to its target (answered with its result), and those of the agents waiting here.
+/// Take the decisions deployment `known` calls for inside the group's write (`known`: its row
+/// as the write read it; no result changes it); lease the next task of each agent of the group
+/// that asked for it with its result, when the decisions dispatched one to its target
+/// (answered with its result), and those of the agents waiting here.
 async fn decide(
     tx: &mut WriteTx<'_>,
-    id: i64,
+    known: StoredDeployment,
     arrivals: &[Arrival],
     waiting: &WaitingAgents,
     recorded: &mut Recorded,
 ) -> Result<(), ServiceError> {
-    let moved = progress::decide_in(tx, id).await?;
+    let id = known.id;
+    let moved = progress::decide_in(tx, id, Some(known)).await?;
     let mut answered: Vec<String> = Vec::new();
     for (at, arrival) in arrivals.iter().enumerate() {
         let name = &arrival.target.name;
