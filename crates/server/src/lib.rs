@@ -26,6 +26,7 @@ mod metrics;
 mod outbox;
 mod outgoing_tls;
 mod readiness;
+mod result_arrivals;
 mod schedule_cache;
 mod secrets;
 pub mod services;

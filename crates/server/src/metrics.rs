@@ -21,6 +21,10 @@ pub(crate) struct Metrics {
     /// Tasks leased for an agent already waiting, in the write that dispatched them, and
     /// handed over (`waiting_agents`).
     handed_at_dispatch: AtomicU64,
+    /// Task results recorded, and the writes that recorded them (several results arriving
+    /// together share one: `result_arrivals`).
+    results_recorded: AtomicU64,
+    result_writes: AtomicU64,
 }
 
 /// Upper bounds, in seconds, of the probe-to-stored delay histogram: fine below the 1 s budget
@@ -42,6 +46,8 @@ impl Default for Metrics {
             probe_delays: Default::default(),
             probe_delay_micros: AtomicU64::new(0),
             handed_at_dispatch: AtomicU64::new(0),
+            results_recorded: AtomicU64::new(0),
+            result_writes: AtomicU64::new(0),
         }
     }
 }
@@ -59,6 +65,12 @@ impl Metrics {
     /// `n` tasks were handed to waiting agents by the write that dispatched them.
     pub(crate) fn handed_at_dispatch(&self, n: u64) {
         self.handed_at_dispatch.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One write recorded `n` task results.
+    pub(crate) fn results_written(&self, n: u64) {
+        self.results_recorded.fetch_add(n, Ordering::Relaxed);
+        self.result_writes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A vault blob was found damaged or missing (by a download, `vault verify` or the scrub).
@@ -130,6 +142,8 @@ impl Metrics {
         self.render_probe_delays(&mut out);
         let _ = writeln!(out, "# HELP slipway_agents_waiting Agents waiting on this server for work (a lease long poll under their session).\n# TYPE slipway_agents_waiting gauge\nslipway_agents_waiting {agents_waiting}");
         let _ = writeln!(out, "# HELP slipway_tasks_handed_at_dispatch_total Tasks leased for an agent already waiting here in the write that dispatched them, and handed over.\n# TYPE slipway_tasks_handed_at_dispatch_total counter\nslipway_tasks_handed_at_dispatch_total {}", self.handed_at_dispatch.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP slipway_task_results_total Task results recorded.\n# TYPE slipway_task_results_total counter\nslipway_task_results_total {}", self.results_recorded.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP slipway_task_result_writes_total Writes that recorded task results: the results that arrive while one is written share the next.\n# TYPE slipway_task_result_writes_total counter\nslipway_task_result_writes_total {}", self.result_writes.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP slipway_audit_events Events in the audit chain.\n# TYPE slipway_audit_events gauge\nslipway_audit_events {audit_events}");
         let _ = writeln!(out, "# HELP slipway_uptime_seconds Seconds since the server started.\n# TYPE slipway_uptime_seconds gauge");
         let _ = writeln!(

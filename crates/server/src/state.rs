@@ -151,6 +151,9 @@ pub(crate) struct Signals {
     /// The agents waiting here under their session: a dispatch leases their tasks in its own
     /// write and hands them over (`waiting_agents`).
     pub(crate) waiting: crate::waiting_agents::WaitingAgents,
+    /// Task results waiting for a write: the next write takes all of them at once
+    /// (`result_arrivals`).
+    pub(crate) arrivals: crate::result_arrivals::Arrivals,
     /// A deployment or one of its tasks changed: the long polls following deployments
     /// (`GET /api/v1/deployments/{id}?wait_after=`) look again.
     pub(crate) deployments: Notify,

@@ -88,22 +88,49 @@ pub(crate) async fn append(
     Ok(events)
 }
 
+/// Store `events`, many to a statement: a write that dispatches a step to 20 targets and
+/// leases their tasks records 20 and more events, and each statement is a round trip to SQLite's
+/// worker thread.
 async fn insert_events(tx: &mut Transaction<'static, Any>, events: &[AuditEvent]) -> Result<()> {
-    for event in events {
-        sqlx::query("INSERT INTO audit_events (seq, at, actor, verb, subject, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(event.seq)
-            .bind(&event.at)
-            .bind(&event.actor)
-            .bind(&event.verb)
-            .bind(&event.subject)
-            .bind(&event.details)
-            .bind(&event.prev_hash)
-            .bind(&event.hash)
-            .execute(&mut **tx)
-            .await?;
+    for chunk in events.chunks(EVENTS_PER_STATEMENT) {
+        let rows = (0..chunk.len())
+            .map(|i| {
+                let p = 8 * i;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7,
+                    p + 8
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO audit_events (seq, at, actor, verb, subject, details, prev_hash, hash) VALUES {rows}");
+        let mut query = sqlx::query(&sql);
+        for event in chunk {
+            query = query
+                .bind(event.seq)
+                .bind(&event.at)
+                .bind(&event.actor)
+                .bind(&event.verb)
+                .bind(&event.subject)
+                .bind(&event.details)
+                .bind(&event.prev_hash)
+                .bind(&event.hash);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
+
+/// How many events one statement inserts at most (eight parameters each: far below either
+/// database's limit on parameters).
+const EVENTS_PER_STATEMENT: usize = 50;
 
 /// Which events to list: all filters combine; text filters match a prefix.
 #[derive(Debug, Clone, Default)]

@@ -617,23 +617,32 @@ async fn insert_log_lines(
     lines: &[String],
 ) -> Result<()> {
     let at = now();
-    for (i, line) in lines.iter().enumerate() {
-        // The line carries its task's deployment, for the deployment's reading order (0051).
-        sqlx::query(
+    // Many lines to a statement (each statement is a round trip to SQLite's worker thread),
+    // few enough that the parameters stay far below either database's limit.
+    for (chunk_no, chunk) in lines.chunks(LOG_LINES_PER_STATEMENT).enumerate() {
+        let first = first_line_no + (chunk_no * LOG_LINES_PER_STATEMENT) as i64;
+        let rows = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 4 + 2 * i, 5 + 2 * i))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The lines carry their task's deployment, for the deployment's reading order (0051).
+        let sql = format!(
             "INSERT INTO task_logs (task_id, attempt, line_no, at, line, deployment_id) \
-             SELECT $1, $2, $3, $4, $5, deployment_id FROM tasks WHERE id = $1 \
-             ON CONFLICT (task_id, attempt, line_no) DO NOTHING",
-        )
-        .bind(task_id)
-        .bind(attempt)
-        .bind(first_line_no + i as i64)
-        .bind(&at)
-        .bind(line)
-        .execute(&mut **tx)
-        .await?;
+             SELECT $1, $2, v.column1, $3, v.column2, t.deployment_id FROM tasks t, (VALUES {rows}) AS v \
+             WHERE t.id = $1 \
+             ON CONFLICT (task_id, attempt, line_no) DO NOTHING"
+        );
+        let mut query = sqlx::query(&sql).bind(task_id).bind(attempt).bind(&at);
+        for (i, line) in chunk.iter().enumerate() {
+            query = query.bind(first + i as i64).bind(line);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }
+
+/// How many output lines one statement inserts at most.
+const LOG_LINES_PER_STATEMENT: usize = 100;
 
 impl WriteTx<'_> {
     /// [`Store::append_logs`] in this transaction: a task's last lines, stored with its result.

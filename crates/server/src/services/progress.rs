@@ -17,7 +17,7 @@ use slipway_store::{StoredDeployment, StoredTask, WriteTx};
 
 use crate::auth::new_secret;
 use crate::transitions::deployment::{phase_runs, settle, start_rollback};
-use crate::transitions::task_lease::{lease_next, Leased};
+use crate::transitions::task_lease::{lease_next, Known, Leased, SharedReads};
 use crate::waiting_agents::{Called, WaitingAgents};
 use crate::{AppState, ServiceError};
 
@@ -123,6 +123,11 @@ pub(crate) struct Moved {
     pub(crate) dispatched: bool,
     /// The targets they were dispatched to: only their agents are woken.
     pub(crate) targets: Vec<String>,
+    /// The deployment as the dispatch read it (a dispatch does not change its row): the
+    /// leases taken in the same write need not read it again.
+    pub(crate) deployment: Option<StoredDeployment>,
+    /// What the assignments of the tasks leased for it in the same write share.
+    pub(crate) shared: SharedReads,
     /// The deployment's state changed (finished, failed, paused): promotions may move.
     pub(crate) changed: bool,
     /// The decision limit ended the chain before the deployment waited: the orchestrator's
@@ -131,6 +136,14 @@ pub(crate) struct Moved {
 }
 
 impl Moved {
+    /// The dispatched deployment, for the leases taken in the same write.
+    pub(crate) fn known(&self) -> Option<Known<'_>> {
+        self.deployment.as_ref().map(|deployment| Known {
+            deployment,
+            shared: &self.shared,
+        })
+    }
+
     /// Whether the decisions wrote anything (the transaction has something to commit).
     pub(crate) fn wrote(&self) -> bool {
         self.dispatched || self.changed
@@ -143,16 +156,16 @@ const MAX_DECISIONS: usize = 64;
 
 /// Take the next decisions for one deployment until it waits (for agents, a person or time),
 /// in one transaction, and wake whoever they concern. Called by each orchestrator turn; a
-/// result takes the same decisions in its own transaction (`tasks::result`, through
+/// result takes the same decisions in its own transaction (`tasks::results`, through
 /// [`decide_in`]), so the next step is dispatched without waiting for a turn. Every decision
 /// re-reads the deployment inside the transaction, so two callers never dispatch a batch twice.
 pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceError> {
     let mut tx = state.store.write().await?;
-    let moved = decide_in(&mut tx, id).await?;
+    let moved = decide_in(&mut tx, id, None).await?;
     if !moved.wrote() {
         return Ok(moved);
     }
-    let calls = lease_for_waiting(&mut tx, &state.engine.waiting, &moved, None).await?;
+    let calls = lease_for_waiting(&mut tx, &state.engine.waiting, &moved, &[]).await?;
     tx.commit().await?;
     hand_over(state, calls);
     wake_for(state, &moved);
@@ -160,26 +173,26 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
 }
 
 /// Lease, in the dispatching write `tx`, the tasks `moved` dispatched to agents waiting on
-/// this server (all but `except`'s, which the caller leases itself), so that none of them
+/// this server (all but those of `except`, which the caller leases itself), so that none of them
 /// opens a write of its own for it: [`hand_over`] gives them their tasks once `tx` commits.
 /// An agent waiting elsewhere (another replica) is woken by its bell and leases as before.
 pub(crate) async fn lease_for_waiting(
     tx: &mut WriteTx<'_>,
     waiting: &WaitingAgents,
     moved: &Moved,
-    except: Option<&String>,
+    except: &[String],
 ) -> Result<Vec<(Called, Leased)>, ServiceError> {
     let mut calls = Vec::new();
     if !moved.dispatched {
         return Ok(calls);
     }
-    for target in moved.targets.iter().filter(|t| Some(*t) != except) {
+    for target in moved.targets.iter().filter(|t| !except.contains(t)) {
         let Some(called) = waiting.call(target) else {
             continue;
         };
         // None: its pending task went to another request meanwhile; dropping the call tells
         // the waiter to look for itself.
-        if let Some(leased) = lease_next(tx, target, lease_deadline()).await? {
+        if let Some(leased) = lease_next(tx, target, lease_deadline(), moved.known()).await? {
             calls.push((called, leased));
         }
     }
@@ -203,21 +216,28 @@ pub(crate) fn hand_over(state: &AppState, calls: Vec<(Called, Leased)>) {
 
 /// The decisions [`advance`] takes, inside a write the caller commits (then calls
 /// [`wake_for`]). The write must be the fenced store's (background work's): decisions are the
-/// lease holder's to take.
-pub(crate) async fn decide_in(tx: &mut WriteTx<'_>, id: i64) -> Result<Moved, ServiceError> {
+/// lease holder's to take. `known`: the deployment's row as `tx` read it, when nothing in `tx`
+/// has changed it since (the first decision need not read it again).
+pub(crate) async fn decide_in(
+    tx: &mut WriteTx<'_>,
+    id: i64,
+    known: Option<StoredDeployment>,
+) -> Result<Moved, ServiceError> {
     let mut moved = Moved {
         cut_short: true,
         ..Moved::default()
     };
+    let mut known = known.filter(|d| d.id == id);
     for _ in 0..MAX_DECISIONS {
-        match decide(tx, id).await? {
+        match decide(tx, id, known.take()).await? {
             Decision::Waits => {
                 moved.cut_short = false;
                 break;
             }
-            Decision::Dispatched(targets) => {
+            Decision::Dispatched(targets, deployment) => {
                 moved.dispatched = true;
                 moved.targets = targets;
+                moved.deployment = Some(*deployment);
                 moved.cut_short = false;
                 break;
             }
@@ -259,6 +279,15 @@ pub(crate) async fn needs_decision(
         // A late result of a phase left behind: let the decision look at the whole.
         return Ok(true);
     }
+    let targets = phase_runs(d)
+        .get(task.run_index as usize)
+        .and_then(|run| run.batches.get(task.batch_index as usize))
+        .map_or(0, Vec::len);
+    if targets == 1 {
+        // A batch of one target is the task just written (a retry reuses its row): its state
+        // is the batch's, without a read.
+        return Ok(result_calls_for_decision(&[task.state]));
+    }
     let batch = tx
         .batch_task_states(d.id, d.phase, task.run_index, task.batch_index)
         .await?;
@@ -283,14 +312,23 @@ fn waits(d: &StoredDeployment, current: &[TaskStatus]) -> bool {
 enum Decision {
     /// Nothing: the deployment waits (or is not active).
     Waits,
-    /// Tasks for these targets.
-    Dispatched(Vec<String>),
+    /// Tasks for these targets, of the deployment as read for the decision (boxed: the other
+    /// decisions carry nothing).
+    Dispatched(Vec<String>, Box<StoredDeployment>),
     Changed,
 }
 
-/// Take the next decision for one deployment inside `tx`.
-async fn decide(tx: &mut WriteTx<'_>, id: i64) -> Result<Decision, ServiceError> {
-    let Some(mut d) = tx.deployment(id).await? else {
+/// Take the next decision for one deployment inside `tx` (`known`: its row as `tx` read it).
+async fn decide(
+    tx: &mut WriteTx<'_>,
+    id: i64,
+    known: Option<StoredDeployment>,
+) -> Result<Decision, ServiceError> {
+    let read = match known {
+        Some(d) => Some(d),
+        None => tx.deployment(id).await?,
+    };
+    let Some(mut d) = read else {
         return Ok(Decision::Waits);
     };
     if !matches!(
@@ -304,7 +342,8 @@ async fn decide(tx: &mut WriteTx<'_>, id: i64) -> Result<Decision, ServiceError>
     match next(phase_runs(&d), &current) {
         Next::Wait => Ok(Decision::Waits),
         Next::Dispatch { run, batch } => {
-            Ok(Decision::Dispatched(dispatch(tx, &d, run, batch).await?))
+            let targets = dispatch(tx, &d, run, batch).await?;
+            Ok(Decision::Dispatched(targets, Box::new(d)))
         }
         Next::Intervene { run } => {
             let tasks = tx.tasks(id).await?;

@@ -1,6 +1,6 @@
-//! The agent side of a deployment: leasing tasks (long poll), receiving logs and results, and
-//! handing out artifacts. An agent only ever sees tasks for its own target, and only the
-//! variables of its own task. What runs next is never decided here (`services::progress` does).
+//! The agent side of a deployment: leasing tasks (long poll), receiving logs and results
+//! (`results`), and handing out artifacts. An agent only ever sees tasks for its own target,
+//! and only the variables of its own task. What runs next is never decided here (`services::progress` does).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,15 +12,17 @@ use slipway_core::deploy::vars::{mask, resolve};
 use slipway_core::release::Version;
 use slipway_core::Name;
 use slipway_protocol::{
-    AgentStart, AgentStarted, ArtifactRef, Assignment, LeaseRequest, LogAck, LogBatch, TaskResult,
+    AgentStart, AgentStarted, ArtifactRef, Assignment, LeaseRequest, LogAck, LogBatch,
 };
 use slipway_store::{StoredTask, Target};
 
-use super::progress::{self, lease_deadline, lease_secs};
+use super::progress::{lease_deadline, lease_secs};
 use crate::transitions::deployment::phase_runs;
-use crate::transitions::task_lease::{self, Leased};
-use crate::waiting_agents::{Called, WaitingAgents};
+use crate::transitions::task_lease::{self, Leased, SharedReads};
 use crate::{AppState, ServiceError};
+
+mod results;
+pub(crate) use results::result;
 
 /// How long a lease request waits for work before answering "nothing".
 const LONG_POLL: Duration = Duration::from_secs(20);
@@ -184,7 +186,8 @@ async fn try_lease(state: &AppState, target: &Target) -> Result<Option<Assignmen
         return Ok(None);
     }
     let mut tx = state.store.write().await?;
-    let Some(leased) = task_lease::lease_next(&mut tx, &target.name, lease_deadline()).await?
+    let Some(leased) =
+        task_lease::lease_next(&mut tx, &target.name, lease_deadline(), None).await?
     else {
         return Ok(None);
     };
@@ -243,6 +246,7 @@ async fn hand_again(
                 task,
                 deployment,
                 run,
+                shared: SharedReads::default(),
             },
         )
         .await
@@ -262,24 +266,32 @@ async fn assignment(
         task,
         deployment,
         run,
+        shared,
     } = leased;
     let project = parse_name(&deployment.project)?;
     let version = Version::parse(&deployment.release_version)
         .map_err(|e| ServiceError::invalid(e.to_string(), ""))?;
-    let release = state
-        .store
-        .release(&project, &version)
-        .await?
-        .ok_or_else(|| ServiceError::not_found(format!("release {} {}", project, version), ""))?;
+    let (release, values) = shared
+        .get_or_read(|| async {
+            let release = state
+                .store
+                .release(&project, &version)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::not_found(format!("release {} {}", project, version), "")
+                })?;
+            // The same values the promotion's `variables` criterion checked.
+            let values = crate::services::variables::deployment_values(state, &release).await?;
+            Ok::<_, ServiceError>((release, values))
+        })
+        .await?;
     let environment = parse_name(&deployment.environment)?;
     let roles: Vec<Name> = target
         .roles
         .iter()
         .filter_map(|r| Name::parse(r).ok())
         .collect();
-    // The same values the promotion's `variables` criterion checked.
-    let values = crate::services::variables::deployment_values(state, &release).await?;
-    let resolved = resolve(&values, &environment, &roles);
+    let resolved = resolve(values, &environment, &roles);
     let secrets: Vec<String> = resolved
         .values()
         .filter(|r| r.sensitive)
@@ -345,7 +357,12 @@ async fn secrets_for(state: &AppState, task: &StoredTask) -> Result<Vec<String>,
     let Some(d) = state.store.deployment_standing(task.deployment_id).await? else {
         return Ok(Vec::new());
     };
-    let project = parse_name(&d.project)?;
+    project_secrets(state, &d.project).await
+}
+
+/// The secret values of `project`'s variables.
+async fn project_secrets(state: &AppState, project: &str) -> Result<Vec<String>, ServiceError> {
+    let project = parse_name(project)?;
     Ok(state
         .store
         .variable_values(&project)
@@ -390,258 +407,6 @@ pub(crate) async fn logs(
     Ok(LogAck {
         proceed: alive && deployment_moving,
     })
-}
-
-/// Record a task's outcome. Sending the same result again is harmless: the first one counts.
-///
-/// On the server holding the background lease (always, on SQLite) the decision the result calls
-/// for is taken in the result's own transaction, fenced as the orchestrator's are, so that the
-/// next step is dispatched in the same commit; and when the agent asks for its next task with
-/// the result (`lease_next`) and that step is its own, its lease is taken there too and answered
-/// here: one write and one round trip per step. Elsewhere, or when the decision fails (its
-/// write rolls back whole), the result is written alone and the lease holder decides.
-pub(crate) async fn result(
-    state: &AppState,
-    target: &Target,
-    task_id: &str,
-    result: TaskResult,
-    lease_next: bool,
-) -> Result<Option<Assignment>, ServiceError> {
-    let secrets = {
-        let task = own_task(state, target, task_id).await?;
-        secrets_for(state, &task).await?
-    };
-    let report = Report {
-        target,
-        task_id,
-        result: &result,
-        secrets: &secrets,
-        now: state.clock.now(),
-        waiting: &state.engine.waiting,
-    };
-    if let Some(fenced) = crate::leader::background(state) {
-        match record(&fenced.store, &report, Some(lease_next)).await {
-            Ok(recorded) => return recorded.announce(state, target).await,
-            Err(Failed::Result(e)) => return Err(e),
-            // The lease changed hands, or the decision failed: the result alone, below.
-            Err(Failed::Decision(e)) => {
-                tracing::debug!(error = %e, task_id, "the decision after a result is left to the orchestrator's turn");
-            }
-        }
-    }
-    let recorded = record(&state.store, &report, None)
-        .await
-        .map_err(Failed::into_inner)?;
-    let decide = recorded.decide;
-    recorded.announce(state, target).await?;
-    if decide {
-        state.wake_orchestrator();
-    }
-    Ok(None)
-}
-
-/// A result on its way into the store.
-struct Report<'a> {
-    target: &'a Target,
-    task_id: &'a str,
-    result: &'a TaskResult,
-    /// The task's secret values, masked out of its summary and lines.
-    secrets: &'a [String],
-    /// The server's clock at the result, for a batch step's inventory.
-    now: jiff::Timestamp,
-    /// The agents waiting here, whose tasks a decision taken with the result leases for them.
-    waiting: &'a WaitingAgents,
-}
-
-/// Why [`record`] wrote nothing.
-enum Failed {
-    /// The result itself was refused (another agent's task, another attempt) or not written.
-    Result(ServiceError),
-    /// The decision taken with it failed, or the background lease changed hands: writing the
-    /// result alone may still succeed.
-    Decision(ServiceError),
-}
-
-impl Failed {
-    fn into_inner(self) -> ServiceError {
-        match self {
-            Failed::Result(e) | Failed::Decision(e) => e,
-        }
-    }
-}
-
-/// What one result's transaction committed.
-struct Recorded {
-    /// The result called for a decision that was not taken in its transaction.
-    decide: bool,
-    /// The decisions taken in it.
-    moved: Option<progress::Moved>,
-    /// The agent's next task, leased in it.
-    leased: Option<Leased>,
-    /// The tasks it dispatched to other agents waiting here, leased in it for them.
-    calls: Vec<(Called, Leased)>,
-}
-
-impl Recorded {
-    /// Wake whoever the commit concerns; the assignment of the task leased with it.
-    async fn announce(
-        self,
-        state: &AppState,
-        target: &Target,
-    ) -> Result<Option<Assignment>, ServiceError> {
-        state.deployment_changed();
-        progress::hand_over(state, self.calls);
-        if let Some(moved) = &self.moved {
-            progress::wake_for(state, moved);
-        }
-        match self.leased {
-            Some(leased) => assignment(state, target, leased).await.map(Some),
-            None => Ok(None),
-        }
-    }
-}
-
-/// Write one result in one transaction of `store`. With `decide_and_lease` (`store` is then the
-/// fenced one), also the decision it calls for and, when asked (`Some(true)`), the agent's next
-/// task if that decision dispatched one to it.
-async fn record(
-    store: &slipway_store::Store,
-    report: &Report<'_>,
-    decide_and_lease: Option<bool>,
-) -> Result<Recorded, Failed> {
-    let Report {
-        target,
-        task_id,
-        result,
-        secrets,
-        now,
-        waiting,
-    } = *report;
-    let in_decision = decide_and_lease.is_some();
-    // A fenced write refused at its start: the lease changed hands, the result goes alone.
-    let mut tx = store.write().await.map_err(|e| {
-        if in_decision {
-            Failed::Decision(e.into())
-        } else {
-            Failed::Result(e.into())
-        }
-    })?;
-    let rf = |e: ServiceError| Failed::Result(e);
-    let Some(mut task) = tx
-        .task(task_id)
-        .await
-        .map_err(|e| rf(e.into()))?
-        .filter(|t| t.target == target.name)
-    else {
-        return Err(rf(ServiceError::not_found(format!("task {task_id}"), "")));
-    };
-    if task.attempt != result.attempt {
-        return Err(rf(ServiceError::Conflict(format!(
-            "a result for attempt {} of task {task_id} (it is at attempt {})",
-            result.attempt, task.attempt
-        ))));
-    }
-    // Its last lines, masked as a log request's are (a result of another attempt, lines
-    // included, is refused above, as a log request of it would be).
-    let last_lines = result
-        .last_lines
-        .as_ref()
-        .filter(|b| b.attempt == task.attempt && !b.lines.is_empty())
-        .map(|b| {
-            let lines: Vec<String> = b.lines.iter().map(|l| mask(l, secrets)).collect();
-            (b.first_line_no, lines)
-        });
-    if task.state != TaskState::Leased {
-        // Already recorded (a retried request), or settled without this agent (lost, cancelled):
-        // its lines are kept all the same, as a log request would keep them.
-        drop(tx);
-        if let Some((first_line_no, lines)) = &last_lines {
-            store
-                .append_logs(task_id, task.attempt, *first_line_no, lines)
-                .await
-                .map_err(|e| rf(e.into()))?;
-        }
-        return Ok(Recorded {
-            decide: false,
-            moved: None,
-            leased: None,
-            calls: Vec::new(),
-        });
-    }
-    if let Some((first_line_no, lines)) = &last_lines {
-        // Before the task's end, so whoever reads the end reads every line.
-        tx.append_logs(task_id, task.attempt, *first_line_no, lines)
-            .await
-            .map_err(|e| rf(e.into()))?;
-    }
-    task.state = task_transition(
-        task.state,
-        TaskEvent::Report {
-            success: result.success,
-        },
-    )
-    .map_err(|e| rf(ServiceError::invalid(e.to_string(), "")))?;
-    task.finished_at = Some(slipway_store::current_time());
-    task.exit_code = result.exit_code;
-    task.summary = Some(mask(&result.summary, secrets));
-    task.leased_until = None;
-    tx.update_task(&task).await.map_err(|e| rf(e.into()))?;
-    let deployment = tx
-        .deployment(task.deployment_id)
-        .await
-        .map_err(|e| rf(e.into()))?;
-    if let (true, Some(deployment)) = (result.success, &deployment) {
-        // A batch step keeps the inventory in the transaction of its result.
-        if let Some(run) = phase_runs(deployment).get(task.run_index as usize) {
-            let action = run.action.clone();
-            crate::services::batches::record_step(&mut tx, deployment, &target.name, &action, now)
-                .await
-                .map_err(rf)?;
-        }
-    }
-    let decide = match &deployment {
-        Some(d) => progress::needs_decision(&mut tx, d, &task)
-            .await
-            .map_err(rf)?,
-        None => false,
-    };
-    let verb = if result.success {
-        "task.succeeded"
-    } else {
-        "task.failed"
-    };
-    tx.audit(agent_entry(&target.name, verb, task.deployment_id, json!({ "task": task.id, "attempt": task.attempt, "exit_code": task.exit_code, "summary": task.summary })));
-    let mut recorded = Recorded {
-        decide,
-        moved: None,
-        leased: None,
-        calls: Vec::new(),
-    };
-    if let (true, Some(lease_next)) = (decide, decide_and_lease) {
-        let moved = progress::decide_in(&mut tx, task.deployment_id)
-            .await
-            .map_err(Failed::Decision)?;
-        let own = lease_next && moved.targets.contains(&target.name);
-        if own {
-            recorded.leased = task_lease::lease_next(&mut tx, &target.name, lease_deadline())
-                .await
-                .map_err(Failed::Decision)?;
-        }
-        recorded.calls =
-            progress::lease_for_waiting(&mut tx, waiting, &moved, own.then_some(&target.name))
-                .await
-                .map_err(Failed::Decision)?;
-        recorded.decide = false;
-        recorded.moved = Some(moved);
-    }
-    tx.commit().await.map_err(|e| {
-        if in_decision {
-            Failed::Decision(e.into())
-        } else {
-            Failed::Result(e.into())
-        }
-    })?;
-    Ok(recorded)
 }
 
 /// What an agent asks for when it fetches an artifact: which deployment needs it, where to.

@@ -60,6 +60,7 @@ mod promises;
 mod quality;
 mod recovery;
 mod replicas;
+mod result_groups;
 mod rollout;
 mod scale;
 mod signatures;

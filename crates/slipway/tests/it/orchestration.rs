@@ -7,13 +7,13 @@ use serde_json::{json, Value};
 use crate::support::{ok, stdout, Server, ADMIN_TOKEN};
 
 /// The agent protocol spoken directly, as an agent of any version would.
-struct Agent<'a> {
+pub(crate) struct Agent<'a> {
     server: &'a Server,
     credential: String,
 }
 
 impl Agent<'_> {
-    fn post(&self, path: &str, body: Value) -> Result<Value, u16> {
+    pub(crate) fn post(&self, path: &str, body: Value) -> Result<Value, u16> {
         let answer = ureq::post(&format!("{}/api/v1/agent/{path}", self.server.url))
             .set("slipway-protocol", "1")
             .set("Authorization", &format!("Agent {}", self.credential))
@@ -34,7 +34,7 @@ impl Agent<'_> {
     }
 }
 
-fn enrol<'a>(server: &'a Server, name: &str) -> Agent<'a> {
+pub(crate) fn enrol<'a>(server: &'a Server, name: &str) -> Agent<'a> {
     let token = server.enrollment_token("DEV", &["app"]);
     let facts = json!({ "hostname": name, "os": "test", "arch": "x86_64", "agent_version": "0", "free_disk_mb": 1000 });
     let enrolled: Value = ureq::post(&format!("{}/api/v1/agent/enroll", server.url))
@@ -52,7 +52,7 @@ fn enrol<'a>(server: &'a Server, name: &str) -> Agent<'a> {
     }
 }
 
-fn get(server: &Server, path: &str) -> Result<Value, (u16, Value)> {
+pub(crate) fn get(server: &Server, path: &str) -> Result<Value, (u16, Value)> {
     match ureq::get(&format!("{}{path}", server.url))
         .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
         .call()
@@ -63,12 +63,12 @@ fn get(server: &Server, path: &str) -> Result<Value, (u16, Value)> {
     }
 }
 
-fn release(server: &Server, work: &std::path::Path, project: &str, plan: &str) {
+pub(crate) fn release(server: &Server, work: &std::path::Path, project: &str, plan: &str) {
     let yaml = format!("environments:\n  - {{ name: DEV }}\nproject:\n  name: {project}\n  components:\n    - {{ name: app, kind: file }}\n  plan:\n{plan}");
     server.release_app(work, project, &yaml);
 }
 
-fn deployment_id(out: std::process::Output) -> i64 {
+pub(crate) fn deployment_id(out: std::process::Output) -> i64 {
     let text = ok(out);
     let view: Value = serde_json::from_str(&text).expect("the deployment as JSON");
     view["id"].as_i64().expect("a deployment id")
@@ -235,7 +235,7 @@ fn a_result_that_asks_for_the_next_task_is_answered_with_it_leased_in_the_same_w
 }
 
 /// One figure of the server's `/metrics`.
-fn metric(server: &Server, name: &str) -> u64 {
+pub(crate) fn metric(server: &Server, name: &str) -> u64 {
     let text = ureq::get(&format!("{}/metrics", server.url))
         .call()
         .expect("the metrics")

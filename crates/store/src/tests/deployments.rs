@@ -229,6 +229,42 @@ async fn current_deployments_are_the_newest_per_environment_and_the_last_success
 }
 
 #[tokio::test]
+async fn a_batch_of_many_lines_is_stored_whole_in_order_and_a_resent_part_is_kept_as_it_was() {
+    use slipway_core::deploy::state::DeploymentState;
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        let id = tx
+            .insert_deployment(&deployment_row(
+                "shop",
+                "DEV",
+                "1.0.0",
+                "deploy",
+                DeploymentState::Running,
+            ))
+            .await
+            .unwrap();
+        tx.insert_task(&task_row("long", id, 0, "app-1"))
+            .await
+            .unwrap();
+        tx.audit(entry("deployment.dispatch", "deployment/1"));
+        tx.commit().await.unwrap();
+        // More lines than one statement takes: they span several.
+        let lines: Vec<String> = (1..=250).map(|i| format!("line {i}")).collect();
+        store.append_logs("long", 1, 1, &lines).await.unwrap();
+        // Lines 95 to 205 sent again with other text (a retried batch): the first ones stay.
+        let again: Vec<String> = (95..=205).map(|i| format!("again {i}")).collect();
+        store.append_logs("long", 1, 95, &again).await.unwrap();
+        let stored = store.task_log_tail("long", 1, 1000).await.unwrap();
+        assert_eq!(stored.len(), 250);
+        for (i, line) in stored.iter().enumerate() {
+            assert_eq!(line.line_no, i as i64 + 1);
+            assert_eq!(line.line, format!("line {}", i + 1));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn logs_page_by_key_by_task_and_by_time_as_reading_by_count_does() {
     use slipway_core::deploy::state::DeploymentState;
     on_both_backends(|store| async move {
