@@ -160,6 +160,7 @@ pub(crate) fn read_in_chunks<R: Read>(
         root_seen: false,
         leading_text: None,
         attributes: Vec::new(),
+        unescaped: String::new(),
     };
     loop {
         let (at, token) = match tokens.next_token() {
@@ -279,6 +280,8 @@ struct Reading<'l> {
     leading_text: Option<(Position, Vec<u8>)>,
     /// The current tag's attributes, reused from tag to tag.
     attributes: Vec<AttributeRange>,
+    /// A captured text with its escapes resolved, reused from text to text.
+    unescaped: String,
 }
 
 /// A tag's attributes, looked up by name and decoded (borrowed unless an escape was resolved).
@@ -360,8 +363,17 @@ impl Reading<'_> {
             Capture::RerunOut => case.reruns.last_mut().map(|r| &mut r.1.out),
             Capture::RerunErr => case.reruns.last_mut().map(|r| &mut r.1.err),
         };
-        if let Some(field) = field.filter(|f| !f.truncated) {
-            field.push(&decode(raw, !cdata), limit);
+        let Some(field) = field.filter(|f| !f.truncated) else {
+            return Ok(());
+        };
+        let text = decode(raw, false);
+        if cdata || memchr::memchr(b'&', raw).is_none() {
+            field.push(&text, limit);
+        } else {
+            // Unescaped into a buffer kept from text to text: no allocation per field.
+            self.unescaped.clear();
+            text::unescape_into(&text, &mut self.unescaped);
+            field.push(&self.unescaped, limit);
         }
         Ok(())
     }

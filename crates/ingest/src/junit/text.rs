@@ -20,23 +20,36 @@ pub(crate) fn cut_at_char(text: &str, limit: usize) -> &str {
 /// character references; anything else (`&lol;`) stays as written, never expanded. Borrowed when
 /// nothing needs changing, which is most names and texts: no copy per event.
 pub(crate) fn decode(raw: &[u8], escaped: bool) -> Cow<'_, str> {
-    let text = String::from_utf8_lossy(raw);
-    if !escaped || !text.contains('&') {
+    // `from_utf8` checks a word at a time; the lossy decoder, only needed for broken input, goes
+    // sequence by sequence (measured: 14 % of reading a 33 MB report when used for every text).
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
+    if !escaped || memchr::memchr(b'&', text.as_bytes()).is_none() {
         return text;
     }
     let mut out = String::with_capacity(text.len());
-    let mut rest: &str = &text;
-    while let Some(amp) = rest.find('&') {
+    unescape_into(&text, &mut out);
+    Cow::Owned(out)
+}
+
+/// Append `text` to `out` with the five XML escapes and character references resolved; any
+/// other `&` stays as written. A reference is looked for in the 12 bytes after its `&` only, so
+/// a text of many `&` without `;` costs one pass, not one per `&`.
+pub(crate) fn unescape_into(text: &str, out: &mut String) {
+    let mut rest = text;
+    while let Some(amp) = memchr::memchr(b'&', rest.as_bytes()) {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let reference = rest[1..]
-            .find(';')
-            .filter(|end| *end <= 12)
-            .map(|end| &rest[1..=end]);
-        match reference.and_then(resolve_reference) {
-            Some(resolved) => {
+        let window = &rest.as_bytes()[1..rest.len().min(14)];
+        // `&` and `;` are ASCII: the name between them starts and ends on character boundaries.
+        let resolved = memchr::memchr(b';', window)
+            .and_then(|end| resolve_reference(&rest[1..=end]).map(|c| (c, end + 2)));
+        match resolved {
+            Some((resolved, length)) => {
                 out.push(resolved);
-                rest = &rest[reference.map_or(0, str::len) + 2..];
+                rest = &rest[length..];
             }
             None => {
                 out.push('&');
@@ -45,7 +58,6 @@ pub(crate) fn decode(raw: &[u8], escaped: bool) -> Cow<'_, str> {
         }
     }
     out.push_str(rest);
-    Cow::Owned(out)
 }
 
 /// The character a predefined entity or a character reference stands for; `None` for any other
@@ -73,17 +85,20 @@ fn resolve_reference(name: &str) -> Option<char> {
 
 /// Parse a JUnit `time` in seconds ("1.5", "1,234.5", "0.000") into milliseconds.
 pub(crate) fn parse_seconds(text: &str) -> Option<u64> {
-    let cleaned: String = text
-        .trim()
-        .chars()
-        .filter(|c| *c != ',' && *c != '_')
-        .collect();
-    let seconds: f64 = cleaned.parse().ok()?;
+    let text = text.trim();
+    let seconds: f64 = if text.contains([',', '_']) {
+        let cleaned: String = text.chars().filter(|c| *c != ',' && *c != '_').collect();
+        cleaned.parse().ok()?
+    } else {
+        // Most times have no separator: parsed in place, nothing allocated per testcase.
+        text.parse().ok()?
+    };
     if !seconds.is_finite() || !(0.0..=1.0e9).contains(&seconds) {
         return None;
     }
     Some((seconds * 1000.0).round() as u64)
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +117,16 @@ mod tests {
     fn a_cut_never_splits_a_character() {
         assert_eq!(cut_at_char("héllo", 2), "h");
         assert_eq!(cut_at_char("héllo", 3), "hé");
+    }
+
+    #[test]
+    fn many_ampersands_without_a_semicolon_are_read_in_one_pass() {
+        let text = "&".repeat(1 << 20);
+        assert_eq!(decode(text.as_bytes(), true), text);
+        assert_eq!(
+            decode(b"&verylongname_x; &amp;", true),
+            "&verylongname_x; &"
+        );
     }
 
     #[test]
