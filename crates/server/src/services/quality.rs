@@ -340,7 +340,7 @@ async fn write_spooled(
     (run, file): (i64, i64),
     mut spooled: SpoolReader,
 ) -> Result<(), ServiceError> {
-    let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<ReportedTest>>(2);
+    let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<ReportedTest>>(1);
     let reading = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         loop {
             let batch = spooled.next_batch(TESTS_PER_WRITE)?;

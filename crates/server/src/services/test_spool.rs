@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 use slipway_core::quality::{Attempt, BoundedText, ReportedTest, TestStatus};
 
+/// The spool's read and write buffers: memory, not speed, is what a push is short of.
+const SPOOL_BUFFER: usize = 64 * 1024;
+
 /// Marks an absent optional field where a length would be.
 const ABSENT: u32 = u32::MAX;
 
@@ -52,7 +55,7 @@ impl SpoolWriter {
             .create_new(true)
             .open(&path)?;
         Ok(SpoolWriter {
-            out: BufWriter::with_capacity(256 * 1024, file),
+            out: BufWriter::with_capacity(SPOOL_BUFFER, file),
             file: SpoolFile { path },
             tests: 0,
         })
@@ -93,7 +96,7 @@ impl SpoolWriter {
         let mut handle = out.into_inner().map_err(|e| e.into_error())?;
         io::Seek::seek(&mut handle, io::SeekFrom::Start(0))?;
         Ok(SpoolReader {
-            input: BufReader::with_capacity(256 * 1024, handle),
+            input: BufReader::with_capacity(SPOOL_BUFFER, handle),
             left: tests,
             _file: file,
         })
