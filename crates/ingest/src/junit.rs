@@ -1,23 +1,29 @@
 //! JUnit XML in the dialects people produce — Maven Surefire/Failsafe (with `rerunFailure`,
 //! `rerunError`, `flakyFailure`, `flakyError`), Gradle (with or without `mergeReruns`), pytest
 //! (with pytest-rerunfailures' repeated testcases), Jest and Vitest, go-junit-report — read as a
-//! stream of events into [`ReportedTest`]s, one per `<testcase>`, handed to the caller as they
+//! stream of tokens (`markup`) into [`ReportedTest`]s, one per `<testcase>`, handed to the caller as they
 //! complete.
 //!
 //! It never builds the document, never expands a DTD or an entity (an unknown entity stays as
 //! written), bounds every field it keeps, and skips a broken testcase with its position rather than
 //! refusing the file. It refuses a file only when it is not XML, not JUnit, or cut short.
 
+mod case;
+mod text;
+
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Read};
+use std::ops::Range;
 
 use flate2::read::MultiGzDecoder;
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
-use slipway_core::quality::{Attempt, BoundedText, ReportedTest, TestStatus};
+use slipway_core::quality::{BoundedText, ReportedTest, TestStatus};
 
-use crate::bounded::{BoundedInput, InputRefusal, Position};
+use crate::bounded::Position;
+use crate::markup::{split_attributes, AttributeRange, Token, TokenError, Tokenizer};
+use case::{AttemptBuilder, CaseBuilder, Field};
+pub(crate) use text::cut_at_char;
+use text::{decode, parse_seconds};
 
 /// The bounds a report is read within. Memory stays within a few times `max_run_bytes` plus what
 /// the caller keeps of each test, whatever the size of the report.
@@ -111,11 +117,25 @@ impl JunitError {
     }
 }
 
+/// How much of the report is read at once.
+const CHUNK_BYTES: usize = 256 * 1024;
+
 /// Read a JUnit report, plain or gzip (detected from its first bytes), handing each testcase
 /// to `on_test` as soon as it is complete.
 pub fn read_junit<R: Read>(
     input: R,
     limits: &Limits,
+    on_test: impl FnMut(ReportedTest),
+) -> Result<JunitSummary, JunitError> {
+    read_in_chunks(input, limits, CHUNK_BYTES, on_test)
+}
+
+/// [`read_junit`], reading `chunk` bytes at a time (tests read with tiny chunks: what a report
+/// gives must not depend on where the reads cut it).
+pub(crate) fn read_in_chunks<R: Read>(
+    input: R,
+    limits: &Limits,
+    chunk: usize,
     mut on_test: impl FnMut(ReportedTest),
 ) -> Result<JunitSummary, JunitError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, input);
@@ -126,26 +146,63 @@ pub fn read_junit<R: Read>(
     } else {
         Box::new(buffered)
     };
-    let bounded = BoundedInput::new(decoded, limits.max_run_bytes, limits.max_input_bytes);
-    let mut parser = Parser {
-        reader: Reader::from_reader(bounded),
+    let mut tokens = Tokenizer::new(decoded, chunk, limits.max_run_bytes, limits.max_input_bytes);
+    let mut reading = Reading {
         limits,
         summary: JunitSummary::default(),
         stack: Vec::new(),
+        names: Vec::new(),
+        open_tags: 0,
         suites: Vec::new(),
         suite_path: String::new(),
         case: None,
         capture: None,
         root_seen: false,
-        gzip,
-        event_start: Position { line: 1, column: 1 },
+        leading_text: None,
+        attributes: Vec::new(),
+        unescaped: String::new(),
     };
-    let config = parser.reader.config_mut();
-    config.check_end_names = false;
-    config.expand_empty_elements = false;
-    config.trim_text(false);
-    parser.run(&mut on_test)?;
-    Ok(parser.summary)
+    loop {
+        let (at, token) = match tokens.next_token() {
+            Ok(next) => next,
+            Err(error) => {
+                let position = tokens.position();
+                return Err(reading.refusal(error, position, gzip));
+            }
+        };
+        if reading.leading_text.is_some() && !matches!(token, Token::Text { .. }) {
+            return Err(reading.leading_error());
+        }
+        let root_closed = match token {
+            Token::Start { content, empty } => reading.open(content, empty, at, &mut on_test)?,
+            Token::End { name } => reading.end_tag(name, at, &mut on_test)?,
+            Token::Text { raw, cdata } => {
+                reading.text(raw, cdata, at)?;
+                false
+            }
+            Token::Eof => {
+                let position = tokens.position();
+                return Err(reading.ended(position));
+            }
+        };
+        if root_closed {
+            return Ok(reading.summary);
+        }
+    }
+}
+
+/// The position after `passed`, read from `from`.
+fn advance(from: Position, passed: &[u8]) -> Position {
+    match memchr::memrchr(b'\n', passed) {
+        Some(last) => Position {
+            line: from.line + memchr::memchr_iter(b'\n', passed).count() as u64,
+            column: (passed.len() - last) as u64,
+        },
+        None => Position {
+            line: from.line,
+            column: from.column + passed.len() as u64,
+        },
+    }
 }
 
 /// What an open element is, as far as JUnit goes.
@@ -166,32 +223,29 @@ enum Kind {
 
 struct Open {
     kind: Kind,
-    /// A hash of the element's name, to match its end tag without keeping a long name.
-    name_hash: u64,
-    /// For messages: JUnit's own names are not copied (most elements of a report are these).
-    name: Cow<'static, str>,
+    /// The element's name as [`name_key`] keeps it, in `Reading::names`.
+    key: Range<usize>,
 }
 
-/// The element names a JUnit report is made of, as static strings.
-fn junit_name(name: &str) -> Option<&'static str> {
-    const NAMES: [&str; 15] = [
-        "testsuites",
-        "testsuite",
-        "testcase",
-        "failure",
-        "error",
-        "skipped",
-        "rerunFailure",
-        "rerunError",
-        "flakyFailure",
-        "flakyError",
-        "system-out",
-        "system-err",
-        "stackTrace",
-        "properties",
-        "property",
-    ];
-    NAMES.into_iter().find(|n| *n == name)
+/// Names longer than this are kept as their first bytes and a hash of the whole.
+const NAME_KEPT: usize = 64;
+
+/// The bytes an open element's name is matched by: the name itself, or for a long one its first
+/// bytes and a hash, so the stack holds at most a few dozen bytes per element.
+fn name_key(name: &[u8], keys: &mut Vec<u8>) {
+    if name.len() <= NAME_KEPT {
+        keys.extend_from_slice(name);
+    } else {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut hasher);
+        keys.extend_from_slice(&name[..NAME_KEPT]);
+        keys.extend_from_slice(&hasher.finish().to_le_bytes());
+    }
+}
+
+/// The name as a message shows it.
+fn shown_name(key: &[u8]) -> Cow<'_, str> {
+    decode(&key[..key.len().min(NAME_KEPT)], false)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,204 +258,49 @@ enum Capture {
     RerunErr,
 }
 
-/// A field being read, cut at its bound.
-#[derive(Default)]
-struct Field {
-    text: String,
-    truncated: bool,
-}
-
-impl Field {
-    fn push(&mut self, more: &str, limit: usize) {
-        if self.truncated {
-            return;
-        }
-        let room = limit.saturating_sub(self.text.len());
-        if more.len() <= room {
-            self.text.push_str(more);
-        } else {
-            self.text.push_str(cut_at_char(more, room));
-            self.truncated = true;
-        }
-    }
-
-    fn into_bounded(self) -> Option<BoundedText> {
-        if self.text.trim().is_empty() && !self.truncated {
-            return None;
-        }
-        Some(BoundedText {
-            text: self.text,
-            truncated: self.truncated,
-        })
-    }
-}
-
-struct AttemptBuilder {
-    status: TestStatus,
-    message: Option<BoundedText>,
-    failure_type: Option<String>,
-    detail: Field,
-    out: Field,
-    err: Field,
-    duration_ms: Option<u64>,
-}
-
-impl AttemptBuilder {
-    fn new(status: TestStatus) -> Self {
-        AttemptBuilder {
-            status,
-            message: None,
-            failure_type: None,
-            detail: Field::default(),
-            out: Field::default(),
-            err: Field::default(),
-            duration_ms: None,
-        }
-    }
-
-    fn build(self, truncated: &mut u64) -> Attempt {
-        let fields = [self.detail, self.out, self.err].map(|f| {
-            *truncated += u64::from(f.truncated);
-            f.into_bounded()
-        });
-        let [detail, system_out, system_err] = fields;
-        Attempt {
-            status: self.status,
-            message: self.message,
-            failure_type: self.failure_type,
-            detail,
-            system_out,
-            system_err,
-            duration_ms: self.duration_ms,
-        }
-    }
-}
-
-struct CaseBuilder {
-    position: Position,
-    name: Option<String>,
-    classname: Option<String>,
-    file: Option<String>,
-    duration_ms: Option<u64>,
-    explicit_id: Option<String>,
-    parameters: Option<String>,
-    /// A `failure`, `error` or `skipped` directly inside; none means passed.
-    outcome: Option<AttemptBuilder>,
-    /// Surefire's `rerun*` (failed again) and `flaky*` (passed in the end), in report order.
-    reruns: Vec<(bool, AttemptBuilder)>,
-    out: Field,
-    err: Field,
-    broken: Option<String>,
-}
-
-struct Parser<'l, R: Read> {
-    reader: Reader<BoundedInput<R>>,
+/// Everything known while the tokens pass: open elements, the testcase being read, the summary.
+/// Names and attribute values are read from the tokenizer's buffer; only what a test keeps is
+/// copied.
+struct Reading<'l> {
     limits: &'l Limits,
     summary: JunitSummary,
     stack: Vec<Open>,
+    /// The open elements' name keys, one after the other.
+    names: Vec<u8>,
+    /// Start tags not yet ended, however the end tags matched: an end tag with none open is
+    /// not XML.
+    open_tags: usize,
     suites: Vec<String>,
     /// The open suites' names joined, as each test gives it.
     suite_path: String,
     case: Option<CaseBuilder>,
     capture: Option<Capture>,
     root_seen: bool,
-    gzip: bool,
-    /// Where the event being handled starts.
-    event_start: Position,
+    /// Text met before the root element: where it starts and its first bytes.
+    leading_text: Option<(Position, Vec<u8>)>,
+    /// The current tag's attributes, reused from tag to tag.
+    attributes: Vec<AttributeRange>,
+    /// A captured text with its escapes resolved, reused from text to text.
+    unescaped: String,
 }
 
-fn hash_name(name: &[u8]) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut hasher);
-    hasher.finish()
+/// A tag's attributes, looked up by name and decoded (borrowed unless an escape was resolved).
+struct Attributes<'a> {
+    content: &'a [u8],
+    ranges: &'a [AttributeRange],
 }
 
-/// The longest prefix of `text` at most `limit` bytes long that ends on a character boundary.
-pub(crate) fn cut_at_char(text: &str, limit: usize) -> &str {
-    if text.len() <= limit {
-        return text;
-    }
-    let mut end = limit;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
-/// Decode bytes as UTF-8 (broken sequences become U+FFFD) and resolve the five XML escapes and
-/// character references; anything else (`&lol;`) stays as written, never expanded. Borrowed when
-/// nothing needs changing, which is most names and texts: no copy per event.
-fn decode(raw: &[u8], escaped: bool) -> Cow<'_, str> {
-    let text = String::from_utf8_lossy(raw);
-    if !escaped || !text.contains('&') {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest: &str = &text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let reference = rest[1..]
-            .find(';')
-            .filter(|end| *end <= 12)
-            .map(|end| &rest[1..=end]);
-        match reference.and_then(resolve_reference) {
-            Some(resolved) => {
-                out.push(resolved);
-                rest = &rest[reference.map_or(0, str::len) + 2..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
-}
-
-/// The character a predefined entity or a character reference stands for; `None` for any other
-/// entity, which is never expanded.
-fn resolve_reference(name: &str) -> Option<char> {
-    match name {
-        "amp" => Some('&'),
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "quot" => Some('"'),
-        "apos" => Some('\''),
-        _ => {
-            let number = name.strip_prefix('#')?;
-            let code = match number
-                .strip_prefix('x')
-                .or_else(|| number.strip_prefix('X'))
-            {
-                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                None => number.parse().ok()?,
-            };
-            char::from_u32(code).filter(|c| *c != '\0')
-        }
+impl<'a> Attributes<'a> {
+    fn get(&self, name: &str) -> Option<Cow<'a, str>> {
+        let content: &'a [u8] = self.content;
+        self.ranges
+            .iter()
+            .find(|(key, _)| &content[key.clone()] == name.as_bytes())
+            .map(|(_, value)| decode(&content[value.clone()], true))
     }
 }
 
-/// Parse a JUnit `time` in seconds ("1.5", "1,234.5", "0.000") into milliseconds.
-pub(crate) fn parse_seconds(text: &str) -> Option<u64> {
-    let cleaned: String = text
-        .trim()
-        .chars()
-        .filter(|c| *c != ',' && *c != '_')
-        .collect();
-    let seconds: f64 = cleaned.parse().ok()?;
-    if !seconds.is_finite() || !(0.0..=1.0e9).contains(&seconds) {
-        return None;
-    }
-    Some((seconds * 1000.0).round() as u64)
-}
-
-impl<R: Read> Parser<'_, R> {
-    fn position(&self) -> Position {
-        self.reader.get_ref().position()
-    }
-
+impl Reading<'_> {
     fn problem(&mut self, position: Position, message: String) {
         if self.summary.problems.len() < self.limits.max_problems {
             self.summary.problems.push(Problem { position, message });
@@ -410,95 +309,51 @@ impl<R: Read> Parser<'_, R> {
         }
     }
 
-    fn refusal(&mut self, error: quick_xml::Error) -> JunitError {
-        let position = self.position();
-        match self.reader.get_ref().refusal.clone() {
-            Some(InputRefusal::TagTooLong { limit }) => JunitError::TagTooLong { position, limit },
-            Some(InputRefusal::DoctypeTooLong { limit }) => {
-                JunitError::DoctypeTooLong { position, limit }
-            }
-            Some(InputRefusal::TooLarge { limit }) => JunitError::TooLarge { limit },
-            None => match error {
-                quick_xml::Error::Io(io) if self.gzip => JunitError::BrokenGzip {
+    fn refusal(&self, error: TokenError, position: Position, gzip: bool) -> JunitError {
+        match error {
+            TokenError::TagTooLong { limit } => JunitError::TagTooLong { position, limit },
+            TokenError::DoctypeTooLong { limit } => JunitError::DoctypeTooLong { position, limit },
+            TokenError::TooLarge { limit } => JunitError::TooLarge { limit },
+            TokenError::Malformed(reason) => JunitError::Malformed { position, reason },
+            TokenError::UnexpectedEof(inside) => match self.stack.last() {
+                Some(open) => JunitError::CutShort {
                     position,
-                    reason: io.to_string(),
+                    element: shown_name(&self.names[open.key.clone()]).into_owned(),
                 },
-                quick_xml::Error::Io(io) => {
-                    JunitError::Io(std::io::Error::new(io.kind(), io.to_string()))
-                }
-                other => JunitError::Malformed {
+                None => JunitError::Malformed {
                     position,
-                    reason: other.to_string(),
+                    reason: format!("the file ends inside {inside}"),
                 },
+            },
+            TokenError::Io(io) if gzip => JunitError::BrokenGzip {
+                position,
+                reason: io.to_string(),
+            },
+            TokenError::Io(io) => JunitError::Io(io),
+        }
+    }
+
+    /// The input ended with the root element still open, or before any element.
+    fn ended(&self, position: Position) -> JunitError {
+        match self.stack.last() {
+            Some(open) => JunitError::CutShort {
+                position,
+                element: shown_name(&self.names[open.key.clone()]).into_owned(),
+            },
+            None => JunitError::NotJunit {
+                position,
+                reason: "it holds no element at all".into(),
             },
         }
     }
 
-    fn run(&mut self, on_test: &mut impl FnMut(ReportedTest)) -> Result<(), JunitError> {
-        let mut buf = Vec::with_capacity(4096);
-        loop {
-            buf.clear();
-            // Before reading, the reader stands exactly where the next event starts.
-            self.event_start = self.position();
-            let event = match self.reader.read_event_into(&mut buf) {
-                Ok(event) => event,
-                Err(error) => return Err(self.refusal(error)),
-            };
-            match event {
-                Event::Start(start) => self.open(&start, false, on_test)?,
-                Event::Empty(start) => self.open(&start, true, on_test)?,
-                Event::End(end) => {
-                    let hash = hash_name(end.name().as_ref());
-                    self.close(hash, end.name().as_ref(), on_test);
-                    if self.root_seen && self.stack.is_empty() {
-                        return Ok(());
-                    }
-                }
-                Event::Text(text) => {
-                    if !self.root_seen {
-                        let raw = text.as_ref();
-                        if raw.iter().any(|b| !b.is_ascii_whitespace()) {
-                            let start: String = String::from_utf8_lossy(&raw[..raw.len().min(20)])
-                                .trim()
-                                .to_string();
-                            return Err(JunitError::NotJunit {
-                                position: self.event_start,
-                                reason: format!(
-                                    "it starts with text ({start:?}), not an XML element"
-                                ),
-                            });
-                        }
-                    } else {
-                        let decoded = decode(text.as_ref(), true);
-                        self.take_text(&decoded);
-                    }
-                }
-                Event::CData(data) => {
-                    let decoded = decode(data.as_ref(), false);
-                    self.take_text(&decoded);
-                }
-                Event::Eof => {
-                    let position = self.position();
-                    return match self.stack.last() {
-                        Some(open) => Err(JunitError::CutShort {
-                            position,
-                            element: open.name.to_string(),
-                        }),
-                        None => Err(JunitError::NotJunit {
-                            position,
-                            reason: "it holds no element at all".into(),
-                        }),
-                    };
-                }
-                Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
-            }
+    fn text(&mut self, raw: &[u8], cdata: bool, at: Position) -> Result<(), JunitError> {
+        if !self.root_seen {
+            return self.text_before_root(raw, cdata, at);
         }
-    }
-
-    fn take_text(&mut self, text: &str) {
         let limit = self.limits.max_field_bytes;
         let (Some(capture), Some(case)) = (self.capture, self.case.as_mut()) else {
-            return;
+            return Ok(());
         };
         let field = match capture {
             Capture::OutcomeDetail => case.outcome.as_mut().map(|o| &mut o.detail),
@@ -508,89 +363,168 @@ impl<R: Read> Parser<'_, R> {
             Capture::RerunOut => case.reruns.last_mut().map(|r| &mut r.1.out),
             Capture::RerunErr => case.reruns.last_mut().map(|r| &mut r.1.err),
         };
-        if let Some(field) = field {
-            field.push(text, limit);
+        let Some(field) = field.filter(|f| !f.truncated) else {
+            return Ok(());
+        };
+        let text = decode(raw, false);
+        if cdata || memchr::memchr(b'&', raw).is_none() {
+            field.push(&text, limit);
+        } else {
+            // Unescaped into a buffer kept from text to text: no allocation per field.
+            self.unescaped.clear();
+            text::unescape_into(&text, &mut self.unescaped);
+            field.push(&self.unescaped, limit);
+        }
+        Ok(())
+    }
+
+    /// Text before the root element: whitespace is fine; anything else is not JUnit, shown by its
+    /// first bytes (gathered across pieces, so the message does not depend on the reads).
+    fn text_before_root(
+        &mut self,
+        raw: &[u8],
+        cdata: bool,
+        at: Position,
+    ) -> Result<(), JunitError> {
+        const SHOWN: usize = 20;
+        if let Some((_, shown)) = self.leading_text.as_mut() {
+            shown.extend_from_slice(&raw[..raw.len().min(SHOWN - shown.len())]);
+        } else if let Some(first) = raw.iter().position(|b| !b.is_ascii_whitespace()) {
+            if cdata {
+                return Ok(());
+            }
+            let shown = raw[first..raw.len().min(first + SHOWN)].to_vec();
+            self.leading_text = Some((advance(at, &raw[..first]), shown));
+        }
+        match &self.leading_text {
+            Some((_, shown)) if shown.len() >= SHOWN => Err(self.leading_error()),
+            _ => Ok(()),
         }
     }
 
+    /// The refusal of a report that starts with text (see [`Reading::text_before_root`]).
+    fn leading_error(&self) -> JunitError {
+        let (position, shown) = match &self.leading_text {
+            Some((position, shown)) => (*position, shown.as_slice()),
+            None => (Position { line: 1, column: 1 }, &[][..]),
+        };
+        let start = String::from_utf8_lossy(shown).trim_end().to_string();
+        JunitError::NotJunit {
+            position,
+            reason: format!("it starts with text ({start:?}), not an XML element"),
+        }
+    }
+
+    /// A start tag (or an empty element, opened and closed at once); `true` once the root closed.
     fn open(
         &mut self,
-        start: &BytesStart<'_>,
+        content: &[u8],
         empty: bool,
+        position: Position,
         on_test: &mut impl FnMut(ReportedTest),
-    ) -> Result<(), JunitError> {
-        let position = self.event_start;
+    ) -> Result<bool, JunitError> {
         if self.stack.len() >= self.limits.max_depth {
             return Err(JunitError::TooDeep {
                 position,
                 limit: self.limits.max_depth,
             });
         }
-        let raw_name = start.name();
-        let name = decode(raw_name.as_ref(), false);
-        let attributes = self.attributes(start);
+        let name = &content[..crate::markup::name_length(content)];
         let parent = self.stack.last().map(|o| o.kind);
-        let kind = match (parent, &*name) {
-            (None, "testsuites") => Kind::Suites,
-            (None, "testsuite") | (Some(Kind::Suites | Kind::Suite), "testsuite") => Kind::Suite,
+        let kind = match (parent, name) {
+            (None, b"testsuites") => Kind::Suites,
+            (None, b"testsuite") | (Some(Kind::Suites | Kind::Suite), b"testsuite") => Kind::Suite,
             (None, other) => {
                 return Err(JunitError::NotJunit {
                     position,
-                    reason: format!("the root element is <{}>", cut_at_char(other, 64)),
+                    reason: format!(
+                        "the root element is <{}>",
+                        cut_at_char(&decode(other, false), 64)
+                    ),
                 })
             }
-            (Some(Kind::Suite | Kind::Suites), "testcase") => Kind::Case,
-            (Some(Kind::Case), "failure" | "error" | "skipped") => Kind::Outcome,
-            (Some(Kind::Case), "rerunFailure" | "rerunError" | "flakyFailure" | "flakyError") => {
-                Kind::Rerun
-            }
-            (Some(Kind::Case | Kind::Rerun), "system-out" | "system-err") => Kind::Output,
-            (Some(Kind::Rerun), "stackTrace") => Kind::Output,
-            (Some(Kind::Case | Kind::Suite | Kind::Suites), "properties") => Kind::Properties,
-            (Some(Kind::Properties), "property") => Kind::Property,
+            (Some(Kind::Suite | Kind::Suites), b"testcase") => Kind::Case,
+            (Some(Kind::Case), b"failure" | b"error" | b"skipped") => Kind::Outcome,
+            (
+                Some(Kind::Case),
+                b"rerunFailure" | b"rerunError" | b"flakyFailure" | b"flakyError",
+            ) => Kind::Rerun,
+            (Some(Kind::Case | Kind::Rerun), b"system-out" | b"system-err") => Kind::Output,
+            (Some(Kind::Rerun), b"stackTrace") => Kind::Output,
+            (Some(Kind::Case | Kind::Suite | Kind::Suites), b"properties") => Kind::Properties,
+            (Some(Kind::Properties), b"property") => Kind::Property,
             _ => Kind::Other,
         };
         self.root_seen = true;
+        let mut ranges = std::mem::take(&mut self.attributes);
+        let broken = split_attributes(content, &mut ranges)
+            .err()
+            .map(|why| format!("an attribute cannot be read: {why}"));
+        let attributes = Attributes {
+            content,
+            ranges: &ranges,
+        };
         match kind {
             Kind::Suite => {
-                let suite_name = attribute(&attributes, "name").unwrap_or_default();
-                let suite_name = self.bounded_name(suite_name);
+                let suite_name = attributes.get("name").unwrap_or_default();
+                let suite_name = self.bounded_name(&suite_name);
                 self.suites.push(suite_name);
                 self.suite_path = self.suites.join(" / ");
             }
             Kind::Case => self.start_case(position, &attributes),
-            Kind::Outcome => self.start_outcome(&name, &attributes),
-            Kind::Rerun => self.start_rerun(&name, &attributes),
+            Kind::Outcome => self.start_outcome(name, &attributes),
+            Kind::Rerun => self.start_rerun(name, &attributes),
             Kind::Output => {
-                self.capture = match (parent, &*name) {
-                    (Some(Kind::Case), "system-out") => Some(Capture::CaseOut),
+                self.capture = match (parent, name) {
+                    (Some(Kind::Case), b"system-out") => Some(Capture::CaseOut),
                     (Some(Kind::Case), _) => Some(Capture::CaseErr),
-                    (_, "system-out") => Some(Capture::RerunOut),
-                    (_, "system-err") => Some(Capture::RerunErr),
+                    (_, b"system-out") => Some(Capture::RerunOut),
+                    (_, b"system-err") => Some(Capture::RerunErr),
                     _ => Some(Capture::RerunDetail),
                 };
             }
             Kind::Property => self.take_property(&attributes),
             Kind::Suites | Kind::Properties | Kind::Other => {}
         }
-        if let Some(broken) = attributes.broken {
+        self.attributes = ranges;
+        if let Some(broken) = broken {
             if let Some(case) = self.case.as_mut() {
                 case.broken.get_or_insert(broken);
             }
         }
+        let key_start = self.names.len();
+        name_key(name, &mut self.names);
         self.stack.push(Open {
             kind,
-            name_hash: hash_name(raw_name.as_ref()),
-            name: match junit_name(&name) {
-                Some(known) => Cow::Borrowed(known),
-                None => Cow::Owned(cut_at_char(&name, 64).to_string()),
-            },
+            key: key_start..self.names.len(),
         });
         if empty {
-            let hash = hash_name(raw_name.as_ref());
-            self.close(hash, raw_name.as_ref(), on_test);
+            self.close(name, position, on_test);
+            return Ok(self.stack.is_empty());
         }
-        Ok(())
+        self.open_tags += 1;
+        Ok(false)
+    }
+
+    /// An end tag; `true` once the root closed.
+    fn end_tag(
+        &mut self,
+        name: &[u8],
+        position: Position,
+        on_test: &mut impl FnMut(ReportedTest),
+    ) -> Result<bool, JunitError> {
+        let Some(open_tags) = self.open_tags.checked_sub(1) else {
+            return Err(JunitError::Malformed {
+                position,
+                reason: format!(
+                    "</{}> ends an element while none is open",
+                    cut_at_char(&decode(name, false), 64)
+                ),
+            });
+        };
+        self.open_tags = open_tags;
+        self.close(name, position, on_test);
+        Ok(self.root_seen && self.stack.is_empty())
     }
 
     fn bounded_name(&mut self, text: &str) -> String {
@@ -602,73 +536,34 @@ impl<R: Read> Parser<'_, R> {
         }
     }
 
-    fn attributes<'a>(&mut self, start: &'a BytesStart<'_>) -> Attributes<'a> {
-        let mut found = Attributes::default();
-        for attribute in start.attributes().with_checks(true) {
-            match attribute {
-                Ok(attribute) => {
-                    let key = decode(attribute.key.into_inner(), false);
-                    let value = match attribute.value {
-                        Cow::Borrowed(raw) => decode(raw, true),
-                        Cow::Owned(raw) => Cow::Owned(decode(&raw, true).into_owned()),
-                    };
-                    if found.pairs.len() < 32 {
-                        found.pairs.push((key, value));
-                    }
-                }
-                Err(error) => {
-                    found.broken = Some(format!("an attribute cannot be read: {error}"));
-                    break;
-                }
+    fn start_case(&mut self, position: Position, attributes: &Attributes) {
+        let mut case = CaseBuilder::new(position);
+        let name = attributes.get("name").filter(|n| !n.trim().is_empty());
+        if name.is_none() {
+            case.broken = Some("the testcase has no name attribute; add name=\"…\"".into());
+        }
+        if let Some(time) = attributes.get("time") {
+            case.duration_ms = parse_seconds(&time);
+            if case.duration_ms.is_none() {
+                case.broken.get_or_insert(format!(
+                    "time={:?} is not a number of seconds (e.g. time=\"1.5\")",
+                    cut_at_char(&time, 40)
+                ));
             }
         }
-        found
+        case.name = name.map(|n| self.bounded_name(&n));
+        case.classname = attributes
+            .get("classname")
+            .or_else(|| attributes.get("class"))
+            .map(|c| self.bounded_name(&c));
+        case.file = attributes.get("file").map(|f| self.bounded_name(&f));
+        self.case = Some(case);
     }
 
-    fn start_case(&mut self, position: Position, attributes: &Attributes) {
-        let mut broken = attributes.broken.clone();
-        let name = attribute(attributes, "name").filter(|n| !n.trim().is_empty());
-        if name.is_none() {
-            broken.get_or_insert("the testcase has no name attribute; add name=\"…\"".into());
-        }
-        let duration_ms = match attribute(attributes, "time") {
-            Some(time) => match parse_seconds(time) {
-                Some(ms) => Some(ms),
-                None => {
-                    broken.get_or_insert(format!(
-                        "time={:?} is not a number of seconds (e.g. time=\"1.5\")",
-                        cut_at_char(time, 40)
-                    ));
-                    None
-                }
-            },
-            None => None,
-        };
-        let name = name.map(|n| self.bounded_name(n));
-        let classname = attribute(attributes, "classname")
-            .or_else(|| attribute(attributes, "class"))
-            .map(|c| self.bounded_name(c));
-        let file = attribute(attributes, "file").map(|f| self.bounded_name(f));
-        self.case = Some(CaseBuilder {
-            position,
-            name,
-            classname,
-            file,
-            duration_ms,
-            explicit_id: None,
-            parameters: None,
-            outcome: None,
-            reruns: Vec::new(),
-            out: Field::default(),
-            err: Field::default(),
-            broken,
-        });
-    }
-
-    fn start_outcome(&mut self, element: &str, attributes: &Attributes) {
+    fn start_outcome(&mut self, element: &[u8], attributes: &Attributes) {
         let status = match element {
-            "failure" => TestStatus::Failed,
-            "error" => TestStatus::Errored,
+            b"failure" => TestStatus::Failed,
+            b"error" => TestStatus::Errored,
             _ => TestStatus::Skipped,
         };
         let attempt = self.attempt(status, attributes);
@@ -685,15 +580,15 @@ impl<R: Read> Parser<'_, R> {
         }
     }
 
-    fn start_rerun(&mut self, element: &str, attributes: &Attributes) {
+    fn start_rerun(&mut self, element: &[u8], attributes: &Attributes) {
         let (status, flaky) = match element {
-            "rerunFailure" => (TestStatus::Failed, false),
-            "rerunError" => (TestStatus::Errored, false),
-            "flakyFailure" => (TestStatus::Failed, true),
+            b"rerunFailure" => (TestStatus::Failed, false),
+            b"rerunError" => (TestStatus::Errored, false),
+            b"flakyFailure" => (TestStatus::Failed, true),
             _ => (TestStatus::Errored, true),
         };
         let mut attempt = self.attempt(status, attributes);
-        attempt.duration_ms = attribute(attributes, "time").and_then(parse_seconds);
+        attempt.duration_ms = attributes.get("time").and_then(|t| parse_seconds(&t));
         if let Some(case) = self.case.as_mut() {
             if case.reruns.len() < 100 {
                 case.reruns.push((flaky, attempt));
@@ -704,18 +599,19 @@ impl<R: Read> Parser<'_, R> {
 
     fn attempt(&mut self, status: TestStatus, attributes: &Attributes) -> AttemptBuilder {
         let mut attempt = AttemptBuilder::new(status);
-        attempt.message = attribute(attributes, "message").map(|m| {
+        attempt.message = attributes.get("message").map(|m| {
             let mut field = Field::default();
-            field.push(m, self.limits.max_field_bytes);
+            field.push(&m, self.limits.max_field_bytes);
             self.summary.truncated_fields += u64::from(field.truncated);
             BoundedText {
                 text: field.text,
                 truncated: field.truncated,
             }
         });
-        attempt.failure_type = attribute(attributes, "type")
+        attempt.failure_type = attributes
+            .get("type")
             .filter(|t| !t.is_empty())
-            .map(|t| self.bounded_name(t));
+            .map(|t| self.bounded_name(&t));
         attempt
     }
 
@@ -723,14 +619,11 @@ impl<R: Read> Parser<'_, R> {
         let Some(case) = self.case.as_mut() else {
             return;
         };
-        let (Some(name), Some(value)) = (
-            attribute(attributes, "name"),
-            attribute(attributes, "value"),
-        ) else {
+        let (Some(name), Some(value)) = (attributes.get("name"), attributes.get("value")) else {
             return;
         };
-        let value = cut_at_char(value, self.limits.max_name_bytes).to_string();
-        match name {
+        let value = cut_at_char(&value, self.limits.max_name_bytes).to_string();
+        match &*name {
             "test_id" | "test-id" | "testId" | "testCaseId" | "test_case_id" | "id" => {
                 case.explicit_id = Some(value)
             }
@@ -739,43 +632,40 @@ impl<R: Read> Parser<'_, R> {
         }
     }
 
-    /// Close the element `raw_name`; an end tag that does not match the open element breaks the
-    /// testcase it is in and closes up to the element it does match. The name is decoded only
-    /// for a message.
-    fn close(&mut self, hash: u64, raw_name: &[u8], on_test: &mut impl FnMut(ReportedTest)) {
-        let innermost = self.stack.last().is_some_and(|o| o.name_hash == hash);
-        let name = if innermost {
-            Cow::Borrowed("")
+    /// Close the element `name`; an end tag that does not match the open element breaks the
+    /// testcase it is in and closes up to the element it does match.
+    fn close(&mut self, name: &[u8], position: Position, on_test: &mut impl FnMut(ReportedTest)) {
+        let mut long_key = Vec::new();
+        let key: &[u8] = if name.len() <= NAME_KEPT {
+            name
         } else {
-            decode(raw_name, false)
+            name_key(name, &mut long_key);
+            &long_key
         };
-        let name = name.as_ref();
-        let Some(depth) = self.stack.iter().rposition(|o| o.name_hash == hash) else {
-            let position = self.position();
+        let Some(depth) = self
+            .stack
+            .iter()
+            .rposition(|o| &self.names[o.key.clone()] == key)
+        else {
+            let shown = cut_at_char(&decode(name, false), 64).to_string();
             if let Some(case) = self.case.as_mut() {
                 case.broken.get_or_insert(format!(
-                    "</{}> at {position} closes nothing that is open",
-                    cut_at_char(name, 64)
+                    "</{shown}> at {position} closes nothing that is open"
                 ));
             } else {
                 self.problem(
                     position,
-                    format!(
-                        "</{}> closes nothing that is open; ignored",
-                        cut_at_char(name, 64)
-                    ),
+                    format!("</{shown}> closes nothing that is open; ignored"),
                 );
             }
             return;
         };
         if depth + 1 < self.stack.len() {
-            let position = self.position();
-            let open = &self.stack[self.stack.len() - 1];
+            let shown = cut_at_char(&decode(name, false), 64).to_string();
+            let innermost = self.stack.last().expect("the stack is deeper than depth");
             let message = format!(
-                "</{}> at {position} closes <{}> that is not the innermost open element (<{}>)",
-                cut_at_char(name, 64),
-                cut_at_char(name, 64),
-                open.name
+                "</{shown}> at {position} closes <{shown}> that is not the innermost open element (<{}>)",
+                shown_name(&self.names[innermost.key.clone()])
             );
             if let Some(case) = self.case.as_mut() {
                 case.broken.get_or_insert(message);
@@ -785,6 +675,7 @@ impl<R: Read> Parser<'_, R> {
         }
         while self.stack.len() > depth {
             let open = self.stack.pop().expect("the stack is deeper than depth");
+            self.names.truncate(open.key.start);
             match open.kind {
                 Kind::Suite => {
                     self.suites.pop();
@@ -799,89 +690,18 @@ impl<R: Read> Parser<'_, R> {
 
     fn finish_case(&mut self, on_test: &mut impl FnMut(ReportedTest)) {
         self.capture = None;
-        let Some(case) = self.case.take() else {
+        let Some(mut case) = self.case.take() else {
             return;
         };
         self.summary.testcases += 1;
-        if let Some(reason) = case.broken {
+        if let Some(reason) = case.broken.take() {
             self.summary.skipped_testcases += 1;
             self.problem(case.position, format!("testcase skipped: {reason}"));
             return;
         }
-        let truncated = &mut self.summary.truncated_fields;
-        let mut main = case
-            .outcome
-            .unwrap_or_else(|| AttemptBuilder::new(TestStatus::Passed));
-        main.duration_ms = case.duration_ms;
-        // Output directly in the testcase belongs to its final (main) run.
-        main.out = case.out;
-        main.err = case.err;
-        let mut attempts = Vec::with_capacity(case.reruns.len() + 1);
-        let main_failed = main.status.is_failure();
-        let (flaky, reruns): (Vec<_>, Vec<_>) = case.reruns.into_iter().partition(|r| r.0);
-        // flaky*: failed runs before the final pass; rerun*: failed runs after the first failure.
-        attempts.extend(flaky.into_iter().map(|r| r.1.build(truncated)));
-        if main_failed {
-            attempts.push(main.build(truncated));
-            attempts.extend(reruns.into_iter().map(|r| r.1.build(truncated)));
-        } else {
-            attempts.extend(reruns.into_iter().map(|r| r.1.build(truncated)));
-            attempts.push(main.build(truncated));
-        }
-        on_test(ReportedTest {
-            suite: self.suite_path.clone(),
-            classname: case.classname,
-            name: case.name.unwrap_or_default(),
-            explicit_id: case.explicit_id,
-            parameters: case.parameters,
-            file: case.file,
-            attempts,
-        });
+        on_test(case.finish(&self.suite_path, &mut self.summary.truncated_fields));
     }
-}
-
-/// An element's attributes, borrowed from the reader's buffer unless decoding changed them.
-#[derive(Default)]
-struct Attributes<'a> {
-    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    broken: Option<String>,
-}
-
-fn attribute<'b>(attributes: &'b Attributes<'_>, name: &str) -> Option<&'b str> {
-    attributes
-        .pairs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_ref())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_read_with_thousands_separators() {
-        assert_eq!(parse_seconds("1,234.5"), Some(1_234_500));
-        assert_eq!(parse_seconds(" 0.000 "), Some(0));
-        assert_eq!(parse_seconds("2"), Some(2000));
-        assert_eq!(parse_seconds("NaN"), None);
-        assert_eq!(parse_seconds("-1"), None);
-        assert_eq!(parse_seconds("soon"), None);
-    }
-
-    #[test]
-    fn a_cut_never_splits_a_character() {
-        assert_eq!(cut_at_char("héllo", 2), "h");
-        assert_eq!(cut_at_char("héllo", 3), "hé");
-    }
-
-    #[test]
-    fn unknown_entities_stay_as_written() {
-        assert_eq!(
-            decode(b"a &amp; b &lol9; c &#x41;&", true),
-            "a & b &lol9; c A&"
-        );
-        assert_eq!(decode(b"a &amp; b &#65;", true), "a & b A");
-        assert_eq!(decode(b"caf\xe9", true), "caf\u{fffd}");
-    }
-}
+mod tests;

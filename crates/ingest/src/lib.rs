@@ -12,6 +12,7 @@
 mod bounded;
 mod coverage;
 mod junit;
+mod markup;
 mod scan;
 mod sonar;
 

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{file, json, ok, stderr, Server};
+use crate::support::{file, json, ok, stderr, Server, ADMIN_TOKEN};
 
 pub(super) const PROJECT: &str = "environments:\n  - { name: DEV }\n  - { name: MET }\nproject:\n  name: pets\n  components:\n    - { name: app, kind: file }\n  plan:\n    - { name: Hi, action: command, roles: [app], with: { run: \"true\" } }\n";
 
@@ -414,6 +414,55 @@ fn a_push_sent_again_after_a_lost_answer_merges_once_and_a_new_file_of_the_launc
     let other = json(push(&server, "MET", "e2e", Some("pipeline-10"), &[&one]));
     assert_eq!(other[0]["created"], true, "{other:#}");
     assert_eq!(met_runs(&server, "e2e").len(), 2);
+}
+
+/// A client that stalls in the middle of its upload holds nothing another write needs: the
+/// report is read into a spool while it arrives, and the push's write transaction opens only once
+/// the body is whole. A second push completes meanwhile; the stalled one merges whole once its
+/// body ends.
+#[test]
+fn a_stalled_upload_never_holds_the_store_s_one_writer() {
+    use std::io::{Read, Write};
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    pets(&server, work.path());
+    let stalled = shard(work.path(), "stalled.xml", &["a", "b"], &["c"]);
+    let stalled = std::fs::read(stalled).unwrap();
+    let other = shard(work.path(), "other.xml", &["d"], &[]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    let head = format!(
+        "POST /api/v1/projects/pets/releases/1.0.0/test-results?env=DEV&suite=stalled HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        stalled.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let half = stalled.len() / 2;
+    stream.write_all(&stalled[..half]).unwrap();
+    stream.flush().unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let (server_ref, other_ref) = (&server, &other);
+    std::thread::scope(|scope| {
+        scope.spawn(move || done.send(push(server_ref, "DEV", "other", None, &[other_ref])));
+        // Not a timing assertion: a guard so a held writer fails the test instead of hanging it
+        // (closing the stalled upload first lets the other push, and the scope, end).
+        let Ok(answer) = finished.recv_timeout(std::time::Duration::from_secs(120)) else {
+            drop(stream.shutdown(std::net::Shutdown::Both));
+            panic!("a second push waited on an upload that stalled");
+        };
+        let answer = json(answer);
+        assert_eq!(answer[0]["created"], true, "{answer:#}");
+    });
+    stream.write_all(&stalled[half..]).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+    let (_, body) = reply.split_once("\r\n\r\n").unwrap();
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["testcases"], 3, "{body:#}");
+    assert_eq!(body["run"]["totals"]["failed"], 1, "{body:#}");
 }
 
 #[test]
