@@ -33,14 +33,7 @@ project:
 fn dora(server: &Server) -> Value {
     json(server.cli(
         None,
-        &[
-            "insights",
-            "dora",
-            "--project",
-            "shop",
-            "-o",
-            "json",
-        ],
+        &["insights", "dora", "--project", "shop", "-o", "json"],
     ))
 }
 
@@ -103,10 +96,17 @@ fn an_alert_in_production_fails_the_change_that_ran_there_and_its_resolution_end
     let before = dora(&server);
     assert_eq!(before["status"], "measured", "{before:#}");
     let cfr = &before["figures"]["change_failure_rate"];
-    assert_eq!((cfr["counted"].clone(), cfr["rate"].clone()), (1.into(), 0.0.into()), "{cfr:#}");
+    assert_eq!(
+        (cfr["counted"].clone(), cfr["rate"].clone()),
+        (1.into(), 0.0.into()),
+        "{cfr:#}"
+    );
 
     // Then the batch fails in PROD: an `error` alert, priority P2, which counts.
-    assert_eq!(run_batch(&server, "echo 'error: export refused'; exit 1"), 1);
+    assert_eq!(
+        run_batch(&server, "echo 'error: export refused'; exit 1"),
+        1
+    );
     let fired: AlertView = wait_for_alert(&server, "from the failed run", |a| {
         a.environment.as_deref() == Some("PROD") && a.resolved_at.is_none()
     });
@@ -185,7 +185,9 @@ fn an_alert_in_production_fails_the_change_that_ran_there_and_its_resolution_end
     // The alert list still shows it, resolved; the release that fixed it counts as a success.
     let listed = alerts(&server, &[]);
     assert!(
-        listed.iter().any(|a| a.id == fired.id && a.resolved_at.is_some()),
+        listed
+            .iter()
+            .any(|a| a.id == fired.id && a.resolved_at.is_some()),
         "{listed:#?}"
     );
     let cfr = &done["figures"]["change_failure_rate"];

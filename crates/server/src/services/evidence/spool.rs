@@ -232,7 +232,11 @@ impl JsonObject {
     /// Close the array being written, if any, and open the field `name`.
     pub(crate) async fn open_array(&mut self, name: &str) -> Result<(), ServiceError> {
         self.close_array().await?;
-        let separator: &[u8] = if self.spool.size > 1 { b",\n  " } else { b"\n  " };
+        let separator: &[u8] = if self.spool.size > 1 {
+            b",\n  "
+        } else {
+            b"\n  "
+        };
         self.spool.write(separator).await?;
         let key = serde_json::to_vec(name).expect("a field name always serialises");
         self.spool.write(&key).await?;
@@ -271,7 +275,11 @@ impl JsonObject {
 
     pub(crate) async fn finish(mut self) -> Result<SpoolFile, ServiceError> {
         self.close_array().await?;
-        let end: &[u8] = if self.spool.size > 1 { b"\n}\n" } else { b"}\n" };
+        let end: &[u8] = if self.spool.size > 1 {
+            b"\n}\n"
+        } else {
+            b"}\n"
+        };
         self.spool.write(end).await?;
         Ok(self.spool)
     }
