@@ -297,6 +297,15 @@ impl S3Client {
 
     /// Read a 200 answer's XML; an `<Error>` inside a 200 (S3 does that for copies and
     /// completions that fail late) is a refusal.
+    /// The first non-empty `<name>` of `answer`, or the error saying the service left it out.
+    fn required(&self, action: &str, answer: &Answer, name: &str) -> Result<String, S3Error> {
+        answer
+            .first(name)
+            .filter(|value| !value.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| self.bad_answer(action, format!("no <{name}>")))
+    }
+
     fn xml(&self, action: &str, response: ureq::Response) -> Result<Answer, S3Error> {
         let status = response.status();
         let bytes = read_answer(response).map_err(|e| self.bad_answer(action, e))?;

@@ -17,11 +17,7 @@ impl S3Client {
             action: &action,
         })?;
         let answer = self.xml(&action, response)?;
-        answer
-            .first("UploadId")
-            .filter(|id| !id.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| self.bad_answer(&action, "no <UploadId>"))
+        self.required(&action, &answer, "UploadId")
     }
 
     /// Send part `number` (from 1), its bytes checked by the service as `check` says.
@@ -148,10 +144,6 @@ impl S3Client {
             action: &action,
         })?;
         let answer = self.xml(&action, response)?;
-        answer
-            .first("ETag")
-            .filter(|etag| !etag.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| self.bad_answer(&action, "no <ETag>"))
+        self.required(&action, &answer, "ETag")
     }
 }
