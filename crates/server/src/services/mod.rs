@@ -47,7 +47,6 @@ pub(crate) mod sso;
 pub mod targets;
 pub(crate) mod tasks;
 pub mod test_batteries;
-mod test_spool;
 pub mod users;
 pub mod variables;
 pub mod verification;
@@ -112,48 +111,16 @@ where
     S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let bounds = ReportBounds {
-        content_length,
-        limit,
-        what,
-        too_large,
-    };
-    receive_report_tapped(state, body, &bounds, None).await
-}
-
-/// How large an uploaded report may be, and how to answer one that is not whole or too large.
-pub(crate) struct ReportBounds<'a> {
-    pub(crate) content_length: Option<u64>,
-    pub(crate) limit: u64,
-    pub(crate) what: &'a str,
-    pub(crate) too_large: fn(u64) -> ServiceError,
-}
-
-/// [`receive_report`], each batch of the body also handed to `tap` as it arrives
-/// (`vault::receive_tapped`): a reader can work on the report while it streams in.
-pub(crate) async fn receive_report_tapped<S, E>(
-    state: &AppState,
-    body: S,
-    bounds: &ReportBounds<'_>,
-    tap: Option<std::sync::mpsc::SyncSender<crate::vault::Piece>>,
-) -> Result<crate::vault::Received, ServiceError>
-where
-    S: futures_util::Stream<Item = Result<axum::body::Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
     use crate::vault::UploadError;
-    let (limit, what, too_large) = (bounds.limit, bounds.what, bounds.too_large);
-    if bounds.content_length.is_some_and(|n| n > limit) {
+    if content_length.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
-    // Through the page cache: a report is read back at once (coverage, scans) or kept, and the
-    // direct writer's aligned buffers would be most of a report push's memory (BENCHMARKS.md).
-    crate::vault::receive_tapped(
+    // Through the page cache: the report's reader reads it back at once.
+    crate::vault::receive_via(
         body,
         &state.vault.tmp_dir(),
         limit,
         crate::vault::WritePath::PageCache,
-        tap,
     )
     .await
     .map_err(|e| match e {

@@ -21,7 +21,6 @@ use slipway_store::{
 };
 
 use super::require;
-use super::test_spool::{SpoolReader, SpoolWriter};
 use crate::auth::Actor;
 use crate::vault::parse_size;
 use crate::{AppState, ServiceError};
@@ -215,28 +214,15 @@ where
     let subject = format!("release/{project}/{}", request.release);
     let version = check_push(state, &request).await?;
     let limit = report_limit()?;
-    // The report is parsed while it streams in (a tap on the upload), its tests spooled to a
-    // file beside it; the write transaction opens only once the body is whole and hashed, and
-    // writes from that spool. Parsing overlaps the upload, and a slow upload never holds the
-    // store's one writer, which every deployment, heartbeat and vote waits for (session 17
-    // merged while the body streamed in and held it for the upload's length; docs/quality.md).
-    let spool = SpoolWriter::create(&state.vault.tmp_dir())
-        .map_err(|e| ServiceError::VaultIo(format!("a spool for the report's tests: {e}")))?;
-    let (tap, reader) = crate::vault::TapReader::channel();
-    let parsing = tokio::task::spawn_blocking(move || parse_to_spool(reader, spool));
-    let bounds = super::ReportBounds {
-        content_length: request.content_length,
+    let received = super::receive_report(
+        state,
+        body,
+        request.content_length,
         limit,
-        what: "report",
-        too_large: |limit| ServiceError::ReportTooLarge { limit },
-    };
-    let received = super::receive_report_tapped(state, body, &bounds, Some(tap)).await;
-    let parsed = parsing
-        .await
-        .map_err(|e| ServiceError::VaultIo(format!("the report reader stopped: {e}")))?;
-    // A body that did not arrive whole says so before what its reader made of it.
-    let received = received?;
-    let (summary, spooled) = parsed.map_err(|e| malformed(request.file_name.as_deref(), e))?;
+        "report",
+        |limit| ServiceError::ReportTooLarge { limit },
+    )
+    .await?;
     let launch = match &request.launch {
         Some(launch) => launch.clone(),
         None => own_launch()?,
@@ -252,6 +238,10 @@ where
         actor,
     };
     let digest = received.digest.to_hex();
+    // The report is received whole (hashed and spooled) before the write transaction opens: a
+    // slow upload must not hold the store's one writer, which every deployment, heartbeat and
+    // vote waits for. Reading it while it streams in was tried (session 17) but held the writer
+    // for the upload's length; see docs/quality.md.
     let mut tx = state.store.write().await?;
     // A push sent again after its answer was lost (a CI retry) finds its file already in the
     // launch's run: it is answered with that run and merges nothing a second time.
@@ -260,7 +250,15 @@ where
     }
     let run = tx.open_test_run(&key).await?;
     let created = run.files == 0;
-    write_spooled(&mut tx, (run.id, run.files + 1), spooled).await?;
+    let report = std::fs::File::open(received.path())
+        .map_err(|e| ServiceError::VaultIo(format!("reading the received report: {e}")))?;
+    let summary = merge_report(
+        &mut tx,
+        (run.id, run.files + 1),
+        report,
+        request.file_name.as_deref(),
+    )
+    .await?;
     let size = received.size;
     keep_raw(state, &mut tx, received).await?;
     let run = tx
@@ -314,49 +312,32 @@ async fn repeated_push(
 /// At most this many parsed tests are held before they are written.
 const TESTS_PER_WRITE: usize = 1024;
 
-/// Read the report as it streams in (on a blocking thread) and spool its tests in order; the
-/// spool, ready to be read back, and what reading found.
-fn parse_to_spool(
-    report: crate::vault::TapReader,
-    mut spool: SpoolWriter,
-) -> Result<(JunitSummary, SpoolReader), JunitError> {
-    let mut failed = None;
-    let summary = read_junit(report, &Limits::default(), |test| {
-        if failed.is_none() {
-            failed = spool.push(&test).err();
-        }
-    })?;
-    if let Some(error) = failed {
-        return Err(JunitError::Io(error));
-    }
-    let spooled = spool.finish().map_err(JunitError::Io)?;
-    Ok((summary, spooled))
-}
-
-/// Add the spooled tests to the run as `(run, file)`, many per statement; the spool is read on
-/// a blocking thread a few batches ahead, so memory stays bounded whatever the file's size.
-async fn write_spooled(
+/// Parse the report `report` gives and add each of its tests to the run as `(run, file)`. The
+/// parser runs on a blocking thread and hands each test over as it completes; the transaction
+/// takes them as they come, so memory stays bounded whatever the file's size.
+async fn merge_report(
     tx: &mut slipway_store::WriteTx<'_>,
     (run, file): (i64, i64),
-    mut spooled: SpoolReader,
-) -> Result<(), ServiceError> {
-    let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<ReportedTest>>(1);
-    let reading = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        loop {
-            let batch = spooled.next_batch(TESTS_PER_WRITE)?;
+    report: impl std::io::Read + Send + 'static,
+    file_name: Option<&str>,
+) -> Result<JunitSummary, ServiceError> {
+    let (sender, mut tests) = tokio::sync::mpsc::channel::<ReportedTest>(1024);
+    let parsing = tokio::task::spawn_blocking(move || {
+        read_junit(report, &Limits::default(), |test| {
             // A closed channel means the transaction failed; its error is the one reported.
-            if batch.is_empty() || sender.blocking_send(batch).is_err() {
-                return Ok(());
-            }
-        }
+            let _ = sender.blocking_send(test);
+        })
     });
-    while let Some(batch) = batches.recv().await {
-        tx.add_test_results(run, file, &batch).await?;
+    // Tests are written as they arrive, many per statement: whatever the channel holds at once.
+    let mut arrived = Vec::with_capacity(TESTS_PER_WRITE);
+    while tests.recv_many(&mut arrived, TESTS_PER_WRITE).await > 0 {
+        tx.add_test_results(run, file, &arrived).await?;
+        arrived.clear();
     }
-    reading
+    parsing
         .await
-        .map_err(|e| ServiceError::VaultIo(format!("the spool reader stopped: {e}")))?
-        .map_err(|e| ServiceError::VaultIo(format!("reading the spooled tests: {e}")))
+        .map_err(|e| ServiceError::VaultIo(format!("the report reader stopped: {e}")))?
+        .map_err(|e| malformed(file_name, e))
 }
 
 /// Keep a report as received in the vault under its digest, inside the push's transaction (the

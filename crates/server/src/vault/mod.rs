@@ -25,7 +25,6 @@ use slipway_core::Sha256;
 
 pub use s3::S3Settings;
 pub use upload::{receive, receive_via, Counted, Received, UploadError, WritePath};
-pub(crate) use upload::{receive_tapped, Piece, TapReader};
 pub use verified::{Check, FileIdentity, Identity, VerifiedFiles};
 
 /// Settings of the vault, from the server's environment.

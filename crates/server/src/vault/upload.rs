@@ -120,28 +120,10 @@ pub enum WritePath {
 
 /// [`receive`], its file written the way `path` says.
 pub async fn receive_via<S, E>(
-    body: S,
-    tmp_dir: &Path,
-    limit: u64,
-    path: WritePath,
-) -> Result<Received, UploadError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: Display,
-{
-    receive_tapped(body, tmp_dir, limit, path, None).await
-}
-
-/// [`receive_via`], each batch also handed to `tap` as it arrives (before it is hashed), for a
-/// reader that works on the body while it streams in ([`TapReader`]). A tap that stops taking
-/// (its reader finished or failed) never stops the upload; a slow one slows it (the tap's
-/// channel is bounded), so memory stays bounded.
-pub(crate) async fn receive_tapped<S, E>(
     mut body: S,
     tmp_dir: &Path,
     limit: u64,
     path: WritePath,
-    tap: Option<std::sync::mpsc::SyncSender<Piece>>,
 ) -> Result<Received, UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -159,7 +141,7 @@ where
         .open(&temp.path)?;
     let (to_writer, writer_inbox) = std::sync::mpsc::sync_channel::<Piece>(BATCHES_AHEAD);
     let writer = tokio::task::spawn_blocking(move || write_all(file, writer_inbox, path));
-    let mut hashing = HashBehind::start_tapped(Some(to_writer), tap);
+    let mut hashing = HashBehind::start(Some(to_writer));
     let mut size: u64 = 0;
     let mut going = true;
     while let Some(chunk) = body.next().await {
@@ -207,18 +189,10 @@ pub(crate) struct HashBehind {
 
 impl HashBehind {
     pub(crate) fn start(then: Option<std::sync::mpsc::SyncSender<Piece>>) -> HashBehind {
-        HashBehind::start_tapped(then, None)
-    }
-
-    /// [`HashBehind::start`], each batch handed to `tap` too before it is hashed.
-    fn start_tapped(
-        then: Option<std::sync::mpsc::SyncSender<Piece>>,
-        tap: Option<std::sync::mpsc::SyncSender<Piece>>,
-    ) -> HashBehind {
         let (to_hasher, inbox) = tokio::sync::mpsc::channel::<Piece>(BATCHES_AHEAD);
         HashBehind {
             to_hasher,
-            hasher: tokio::task::spawn_blocking(move || hash_all(inbox, then, tap)),
+            hasher: tokio::task::spawn_blocking(move || hash_all(inbox, then)),
             batch: Vec::new(),
             batched: 0,
         }
@@ -250,23 +224,16 @@ impl HashBehind {
     }
 }
 
-/// The hashing thread: hand each batch to the tap (a reference: no copy), hash it, then pass it
-/// on. `None` when the body did not end ([`Piece::End`] never came) or the next stage stopped; a
-/// tap that stops taking is only let go.
+/// The hashing thread: hash each batch, then pass it on. `None` when the body did not end
+/// ([`Piece::End`] never came) or the next stage stopped.
 fn hash_all(
     mut inbox: tokio::sync::mpsc::Receiver<Piece>,
     then: Option<std::sync::mpsc::SyncSender<Piece>>,
-    mut tap: Option<std::sync::mpsc::SyncSender<Piece>>,
 ) -> Option<Sha256> {
     let mut hasher = sha2::Sha256::new();
     while let Some(piece) = inbox.blocking_recv() {
         match piece {
             Piece::Chunks(chunks) => {
-                if let Some(reader) = &tap {
-                    if reader.send(Piece::Chunks(chunks.clone())).is_err() {
-                        tap = None;
-                    }
-                }
                 for chunk in &chunks {
                     hasher.update(chunk);
                 }
@@ -275,9 +242,6 @@ fn hash_all(
                 }
             }
             Piece::End => {
-                if let Some(reader) = &tap {
-                    let _ = reader.send(Piece::End);
-                }
                 if let Some(then) = &then {
                     then.send(Piece::End).ok()?;
                 }
@@ -318,60 +282,6 @@ fn write_all(
     Err(io::Error::other("the upload was given up before its end"))
 }
 
-/// The batches of an upload as they arrive ([`receive_tapped`]'s tap), read as one stream of
-/// bytes on a blocking thread. The body's end is the stream's end; an upload that stopped before
-/// its end (the tap let go without [`Piece::End`]) is an error, never a short stream.
-pub(crate) struct TapReader {
-    inbox: std::sync::mpsc::Receiver<Piece>,
-    batch: std::vec::IntoIter<Bytes>,
-    chunk: Bytes,
-    ended: bool,
-}
-
-impl TapReader {
-    /// A tap to hand to [`receive_tapped`], and its reader. One batch waits for the reader at
-    /// most: a reader that lags holds up the hashing rather than more of the body in memory
-    /// (four batches ahead measured a push's growth at up to 32.1 MB, its budget 32).
-    pub(crate) fn channel() -> (std::sync::mpsc::SyncSender<Piece>, TapReader) {
-        let (tap, inbox) = std::sync::mpsc::sync_channel(1);
-        let reader = TapReader {
-            inbox,
-            batch: Vec::new().into_iter(),
-            chunk: Bytes::new(),
-            ended: false,
-        };
-        (tap, reader)
-    }
-}
-
-impl io::Read for TapReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.chunk.is_empty() {
-            if let Some(next) = self.batch.next() {
-                self.chunk = next;
-                continue;
-            }
-            if self.ended {
-                return Ok(0);
-            }
-            match self.inbox.recv() {
-                Ok(Piece::Chunks(chunks)) => self.batch = chunks.into_iter(),
-                Ok(Piece::End) => self.ended = true,
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the upload stopped before its end",
-                    ))
-                }
-            }
-        }
-        let n = self.chunk.len().min(buf.len());
-        buf[..n].copy_from_slice(&self.chunk[..n]);
-        let _ = self.chunk.split_to(n);
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,63 +315,6 @@ mod tests {
         .await;
         assert!(matches!(cut, Err(UploadError::Interrupted(_))));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-
-    /// The tap's reader reads the body as it streams in, whole; an upload cut short is an error
-    /// for it, never a short read; a reader that stops early never stops the upload.
-    #[tokio::test]
-    async fn a_tapped_upload_is_read_whole_while_it_streams_and_never_waits_on_its_reader() {
-        use std::io::Read as _;
-        let dir = tempfile::tempdir().unwrap();
-        let content: Vec<u8> = (0..(BATCH_BYTES * 9 + 777))
-            .map(|i| (i % 253) as u8)
-            .collect();
-        let pieces = |count: usize| -> Vec<Result<Bytes, &'static str>> {
-            content
-                .chunks(BATCH_BYTES / 2 + 3)
-                .take(count)
-                .map(|c| Ok(Bytes::copy_from_slice(c)))
-                .collect()
-        };
-        let page_cache = WritePath::PageCache;
-        let (tap, mut reader) = TapReader::channel();
-        let reading = tokio::task::spawn_blocking(move || {
-            let mut read = Vec::new();
-            reader.read_to_end(&mut read).map(|_| read)
-        });
-        let body = stream::iter(pieces(usize::MAX));
-        let got = receive_tapped(body, dir.path(), u64::MAX, page_cache, Some(tap))
-            .await
-            .unwrap();
-        assert_eq!(got.digest, Sha256::of(&content));
-        assert!(reading.await.unwrap().unwrap() == content);
-
-        let (tap, mut reader) = TapReader::channel();
-        let reading = tokio::task::spawn_blocking(move || {
-            let mut read = Vec::new();
-            reader.read_to_end(&mut read)
-        });
-        let mut cut = pieces(5);
-        cut.push(Err("connection reset"));
-        let failed = receive_tapped(
-            stream::iter(cut),
-            dir.path(),
-            u64::MAX,
-            page_cache,
-            Some(tap),
-        )
-        .await;
-        assert!(matches!(failed, Err(UploadError::Interrupted(_))));
-        let error = reading.await.unwrap().unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
-
-        let (tap, reader) = TapReader::channel();
-        drop(reader);
-        let body = stream::iter(pieces(usize::MAX));
-        let got = receive_tapped(body, dir.path(), u64::MAX, page_cache, Some(tap))
-            .await
-            .unwrap();
-        assert_eq!(got.size, content.len() as u64);
     }
 
     #[tokio::test]

@@ -417,8 +417,8 @@ fn a_push_sent_again_after_a_lost_answer_merges_once_and_a_new_file_of_the_launc
 }
 
 /// A client that stalls in the middle of its upload holds nothing another write needs: the
-/// report is read into a spool while it arrives, and the push's write transaction opens only once
-/// the body is whole. A second push completes meanwhile; the stalled one merges whole once its
+/// report is spooled while it arrives, and the push's write transaction opens only once the body
+/// is whole. A second push completes meanwhile; the stalled one merges whole once its
 /// body ends.
 #[test]
 fn a_stalled_upload_never_holds_the_store_s_one_writer() {
