@@ -15,6 +15,7 @@
 
 mod merkle;
 mod note;
+pub mod stored;
 pub mod syslog;
 pub mod witness;
 

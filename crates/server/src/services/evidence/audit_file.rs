@@ -7,7 +7,8 @@
 //!
 //! The file is byte for byte `serde_json::to_vec_pretty` of the whole
 //! [`AuditProof`](slipway_core::evidence::proof::AuditProof). `inclusion.json` is written the
-//! same way from the sequence numbers kept ([`inclusion_file`]). Nothing here reads the store.
+//! same way from the sequence numbers kept ([`inclusion_file`]), whose proofs come from the log's
+//! stored Merkle tree through [`InclusionMaterial`]; nothing else here reads the store.
 
 use serde::Serialize;
 use slipway_core::audit::{AuditEvent, ChainHead};
@@ -100,24 +101,24 @@ impl AuditFileWriter {
     }
 }
 
+/// How many events' proofs are computed from one read of stored hashes, so an export of a
+/// release with tens of thousands of events held in full never holds all their proofs.
+const PROOFS_PER_READ: usize = 256;
+
 /// `inclusion.json`: the proof of each event held in full (`full`, oldest first) against the
-/// checkpoint of `material`, written one proof at a time.
+/// checkpoint of `material`, computed from the log's stored hashes a slice of events at a time
+/// and written one proof at a time.
 pub(super) async fn inclusion_file(
-    material: &InclusionMaterial,
+    material: &mut InclusionMaterial,
     full: &[i64],
 ) -> Result<SpoolFile, ServiceError> {
-    use slipway_core::evidence::inclusion::{event_proofs, InclusionHead};
-    let proofs = event_proofs(full, &material.leaves).ok_or_else(|| ServiceError::State {
-        message: format!(
-            "the checkpoint of size {} does not cover the bundle's audit events",
-            material.size
-        ),
-        hint: "export again: a new checkpoint is signed for it".into(),
-    })?;
+    use slipway_core::evidence::inclusion::InclusionHead;
     let mut file = JsonObject::new(&InclusionHead::new(&material.note, &material.key)).await?;
     file.open_array("proofs").await?;
-    for proof in proofs {
-        file.push(&proof).await?;
+    for seqs in full.chunks(PROOFS_PER_READ) {
+        for proof in material.proofs(seqs).await? {
+            file.push(&proof).await?;
+        }
     }
     file.finish().await
 }
