@@ -32,7 +32,7 @@ use crate::checkpoint_log::CheckpointLog;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 pub(crate) use at_start::check_at_start;
-use tree::StoredTree;
+pub(crate) use tree::StoredTree;
 
 fn log(state: &AppState) -> Result<&CheckpointLog, ServiceError> {
     state
@@ -290,6 +290,22 @@ pub(crate) struct InclusionMaterial {
 }
 
 impl InclusionMaterial {
+    /// The checkpoint of size `size` signed as `note` with `key`, proven against the tree
+    /// `store` keeps (grown to at least `size` by the signing).
+    pub(crate) fn new(
+        note: String,
+        key: slipway_core::signing::PublicKey,
+        size: u64,
+        store: &slipway_store::Store,
+    ) -> InclusionMaterial {
+        InclusionMaterial {
+            note,
+            key,
+            size,
+            tree: StoredTree::new(store),
+        }
+    }
+
     /// The proofs of events `seqs` against the checkpoint, in their order, from one read of the
     /// stored hashes they need; refused when one lies beyond the checkpoint.
     pub(crate) async fn proofs(&mut self, seqs: &[i64]) -> Result<Vec<EventProof>, ServiceError> {
@@ -323,12 +339,12 @@ pub(crate) async fn inclusion_material(
         return Ok(None);
     };
     let signed = sign(state, None).await?;
-    Ok(Some(InclusionMaterial {
-        note: signed.note,
-        key: log.public_key(),
-        size: signed.size,
-        tree: StoredTree::new(&state.store),
-    }))
+    Ok(Some(InclusionMaterial::new(
+        signed.note,
+        log.public_key(),
+        signed.size,
+        &state.store,
+    )))
 }
 
 /// Every checkpoint of the file, so a contradiction names the last one that still matches.

@@ -227,6 +227,93 @@ mod tests {
         }
     }
 
+    /// `inclusion.json` from the log's stored tree, 256 proofs a read, is byte for byte the file
+    /// `core::evidence::inclusion::build` makes from every leaf of the log, pretty-printed whole.
+    #[tokio::test]
+    async fn the_inclusion_file_from_the_stored_tree_is_the_one_built_from_every_leaf() {
+        use slipway_core::audit::checkpoint::{event_leaf, Checkpoint, Hash};
+        use slipway_core::evidence::inclusion::build;
+        use slipway_core::signing::SigningKey;
+        use slipway_store::{Store, MAX_EVENTS_PAGE};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("slipway.db"))
+            .await
+            .unwrap();
+        for batch in 0..3 {
+            let mut tx = store.write().await.unwrap();
+            for i in 0..700 {
+                tx.audit(AuditEntry {
+                    actor: "alice".into(),
+                    verb: "release.create".into(),
+                    subject: format!("release/app/{batch}.{i}"),
+                    details: serde_json::json!({ "i": i }),
+                });
+            }
+            tx.commit().await.unwrap();
+        }
+        let mut events = Vec::new();
+        loop {
+            let page = store
+                .audit_events_after(events.len() as i64, MAX_EVENTS_PAGE)
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            events.extend(page);
+        }
+        let leaves: Vec<Hash> = events.iter().map(event_leaf).collect();
+        let size = 2_050u64;
+        let mut tree = crate::services::checkpoints::StoredTree::new(&store);
+        assert_eq!(tree.extend().await.unwrap(), 2_100);
+        let key = SigningKey::from_seed([5; 32]);
+        let signed = Checkpoint {
+            origin: "slipway-audit/test".into(),
+            size,
+            root: slipway_core::audit::checkpoint::root(&leaves[..size as usize]),
+            time: "2026-12-02T01:00:00Z".parse().unwrap(),
+        }
+        .sign(&key);
+        // More than one read's worth of events held in full, from both ends of the tree.
+        let full: Vec<AuditEvent> = events[..size as usize]
+            .iter()
+            .filter(|e| e.seq % 7 == 1 || e.seq as u64 >= size - 3)
+            .cloned()
+            .collect();
+        assert!(full.len() > 256);
+        let seqs: Vec<i64> = full.iter().map(|e| e.seq).collect();
+        let mut material =
+            InclusionMaterial::new(signed.note.clone(), key.public_key(), size, &store);
+        let file = inclusion_file(&mut material, &seqs).await.unwrap();
+        let mut bytes = Vec::new();
+        file.into_reader()
+            .await
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .await
+            .unwrap();
+        let whole = build(
+            &full,
+            &leaves[..size as usize],
+            &signed.note,
+            key.public_key(),
+        )
+        .expect("the checkpoint covers the events");
+        let mut expected = serde_json::to_vec_pretty(&whole).unwrap();
+        expected.push(b'\n');
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+        // An event beyond the checkpoint is refused, as before.
+        let beyond = inclusion_file(&mut material, &[size as i64 + 1]).await;
+        assert!(
+            beyond.is_err_and(|e| e.to_string().contains("does not cover")),
+            "an event past the checkpoint"
+        );
+    }
+
     #[tokio::test]
     async fn the_summary_rows_escape_what_the_events_say() {
         let events = chain(&["release/pets/1.0.0"]);
