@@ -637,3 +637,37 @@ fn checkpoints_and_proofs_from_the_stored_tree_verify_and_a_tampered_history_ref
         }
     }
 }
+
+/// A forger who rewrites an event already in the stored tree and re-chains the rest while the
+/// server runs: the next event no longer chains onto the one the tree holds, so the tree stops
+/// growing, and neither a checkpoint nor a proof is given over the rewritten log.
+#[test]
+fn a_rechained_rewrite_while_the_server_runs_stops_the_tree_and_is_never_signed() {
+    let rt = runtime();
+    let server = Server::start_with_env(None, NO_TIMER);
+    ok(server.apply(PETS));
+    let first = checkpoint(&server);
+    server.user_with_token("ann", "ops");
+    rt.block_on(forge(&sqlite_url(&server), &Forgery::Edit(2)));
+    let refused = server.cli(None, &["audit", "checkpoint"]);
+    assert_ne!(refused.status.code(), Some(0));
+    let says = stderr(&refused);
+    assert!(
+        says.contains(&format!(
+            "event {} does not chain onto event {first}",
+            first + 1
+        )),
+        "{says}"
+    );
+    let proof = ureq::get(&format!(
+        "{}/api/v1/audit/inclusion?index=0&size={}",
+        server.url,
+        first + 1
+    ))
+    .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+    .call();
+    assert!(
+        matches!(proof, Err(ureq::Error::Status(409, _))),
+        "{proof:?}"
+    );
+}

@@ -12,8 +12,9 @@ use std::collections::HashMap;
 
 use slipway_core::audit::checkpoint::stored::{self, MissingHash, StoredTreeError};
 use slipway_core::audit::checkpoint::{
-    event_leaf, Checkpoint, Contradiction, ContradictionKind, Hash,
+    event_leaf, leaf_hash, Checkpoint, Contradiction, ContradictionKind, Hash,
 };
+use slipway_core::audit::GENESIS;
 use slipway_store::{Store, MAX_EVENTS_PAGE};
 
 use crate::ServiceError;
@@ -43,6 +44,10 @@ impl StoredTree {
     /// page's hashes written in a short transaction of its own (the store's one writer is never
     /// held for long). The first call on a database that has no tree yet reads the whole log
     /// once; later ones only what is new. Returns the size reached.
+    ///
+    /// Each new event must chain onto the one before it as that one was added (a leaf is the
+    /// hash of its event's chain hash, which the next event names): a re-chained rewrite of any
+    /// event already in the tree stops the tree here, as re-hashing the whole log used to.
     pub(crate) async fn extend(&mut self) -> Result<u64, ServiceError> {
         let mut size = self.store.audit_tree_size().await?;
         loop {
@@ -70,8 +75,24 @@ impl StoredTree {
                 });
             }
             let leaves: Vec<Hash> = page.iter().map(event_leaf).collect();
-            let peaks = self.read(&stored::append_indexes(size)).await?;
-            let hashes = stored::append_leaves(size, &leaves, &peaks).map_err(broken)?;
+            // The peaks to grow from, and the leaf the first new event must chain onto.
+            let mut indexes = stored::append_indexes(size);
+            let last_added = size.checked_sub(1).map(|i| stored::stored_hash_index(0, i));
+            indexes.extend(last_added);
+            let read = self.read(&indexes).await?;
+            let mut previous = match last_added {
+                None => leaf_hash(GENESIS.as_bytes()),
+                Some(at) => *read
+                    .get(&at)
+                    .ok_or_else(|| broken(StoredTreeError::Read(MissingHash { index: at })))?,
+            };
+            for (event, leaf) in page.iter().zip(&leaves) {
+                if leaf_hash(event.prev_hash.as_bytes()) != previous {
+                    return Err(rewritten(event.seq));
+                }
+                previous = *leaf;
+            }
+            let hashes = stored::append_leaves(size, &leaves, &read).map_err(broken)?;
             self.store.append_audit_tree(size, &hashes).await?;
             size = last.seq as u64;
             if (page.len() as i64) < MAX_EVENTS_PAGE {
@@ -182,6 +203,19 @@ impl StoredTree {
             }));
         }
         Ok(None)
+    }
+}
+
+/// Event `seq` does not name as its previous hash the chain hash its predecessor had when it
+/// was added to the tree: events already in the tree were rewritten and re-chained (a rewrite
+/// that did not re-chain is caught at start and by `audit verify`).
+fn rewritten(seq: i64) -> ServiceError {
+    ServiceError::State {
+        message: format!(
+            "the audit log was rewritten: event {seq} does not chain onto event {} as that event was when it was added to the Merkle tree, so the tree will not grow (no checkpoint is signed, no proof given)",
+            seq - 1
+        ),
+        hint: "the database was changed outside Slipway; run `slipway audit verify --checkpoints …` and restore the database from a backup".into(),
     }
 }
 
