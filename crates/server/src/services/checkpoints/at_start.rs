@@ -12,7 +12,7 @@ use slipway_core::audit::checkpoint::stored::{
     append_indexes, append_leaves, split_stored_hash_index, stored_hash_count,
 };
 use slipway_core::audit::checkpoint::{event_leaf, ExtensionCheck, Hash, SignedCheckpoint};
-use slipway_store::MAX_EVENTS_PAGE;
+use slipway_store::{Store, MAX_EVENTS_PAGE};
 
 use super::checkpoints_of;
 use crate::{AppState, ServiceError};
@@ -33,7 +33,7 @@ pub(crate) async fn check_at_start(state: &AppState) {
     if all.is_empty() {
         return;
     }
-    match problem(state, &all).await {
+    match problem(&state.store, &all).await {
         Ok(None) => {}
         Ok(Some(problem)) => {
             tracing::error!(%problem, "THE AUDIT LOG DOES NOT MATCH ITS LAST SIGNED CHECKPOINT: no new checkpoint will be signed");
@@ -52,10 +52,7 @@ pub(crate) async fn check_at_start(state: &AppState) {
 
 /// What is wrong with the log against the checkpoints `all`: `None` when its events extend
 /// every one and the stored tree holds their hashes.
-async fn problem(
-    state: &AppState,
-    all: &[SignedCheckpoint],
-) -> Result<Option<String>, ServiceError> {
+async fn problem(store: &Store, all: &[SignedCheckpoint]) -> Result<Option<String>, ServiceError> {
     let last_size = all.iter().map(|c| c.checkpoint.size).max().unwrap_or(0);
     let mut check = match ExtensionCheck::new(checkpoints_of(all)) {
         Ok(check) => check,
@@ -64,16 +61,13 @@ async fn problem(
     let mut contradiction = None;
     // The stored tree is compared over the leaves both it and the checkpoints cover.
     let mut compare = TreeComparison {
-        up_to: state.store.audit_tree_size().await?.min(last_size),
+        up_to: store.audit_tree_size().await?.min(last_size),
         peaks: HashMap::new(),
         disagreement: None,
     };
     let (mut size, mut after) = (0u64, 0i64);
     while size < last_size {
-        let page = state
-            .store
-            .audit_events_after(after, MAX_EVENTS_PAGE)
-            .await?;
+        let page = store.audit_events_after(after, MAX_EVENTS_PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         let leaves: Vec<Hash> = page
@@ -86,7 +80,7 @@ async fn problem(
                 contradiction = check.feed(*leaf).err();
             }
         }
-        compare.page(state, size, &leaves).await?;
+        compare.page(store, size, &leaves).await?;
         size += leaves.len() as u64;
     }
     if let Some(c) = contradiction.or_else(|| check.finish().err()) {
@@ -108,7 +102,7 @@ impl TreeComparison {
     /// Compare the stored hashes of `leaves`, which follow the first `size` leaves.
     async fn page(
         &mut self,
-        state: &AppState,
+        store: &Store,
         size: u64,
         leaves: &[Hash],
     ) -> Result<(), ServiceError> {
@@ -123,8 +117,7 @@ impl TreeComparison {
             }
         })?;
         let first = stored_hash_count(size);
-        let stored = state
-            .store
+        let stored = store
             .audit_tree_range(first, first + computed.len() as u64)
             .await?;
         let at = |j: usize| first + j as u64;
@@ -153,3 +146,6 @@ impl TreeComparison {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
