@@ -58,6 +58,9 @@ pub(crate) struct CheckpointLog {
     pub(crate) sending: tokio::sync::Mutex<()>,
     /// One checkpoint is signed and appended at a time.
     pub(crate) signing: tokio::sync::Mutex<()>,
+    /// What the check at start found wrong (the events no longer extend the checkpoints, or
+    /// the stored tree no longer matches them): signing refuses until a restart finds it right.
+    contradicted_at_start: std::sync::Mutex<Option<String>>,
 }
 
 impl CheckpointLog {
@@ -77,7 +80,24 @@ impl CheckpointLog {
             witness_servers: Vec::new(),
             sending: tokio::sync::Mutex::new(()),
             signing: tokio::sync::Mutex::new(()),
+            contradicted_at_start: std::sync::Mutex::new(None),
         })
+    }
+
+    /// What the check at start found wrong, if anything.
+    pub(crate) fn contradicted_at_start(&self) -> Option<String> {
+        self.contradicted_lock().clone()
+    }
+
+    pub(crate) fn contradict_at_start(&self, problem: String) {
+        *self.contradicted_lock() = Some(problem);
+    }
+
+    fn contradicted_lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        // A panic while holding it leaves a whole value: an Option written in one store.
+        self.contradicted_at_start
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn key(&self) -> &SigningKey {

@@ -10,6 +10,7 @@ mod alerts;
 mod arrivals;
 mod artifacts;
 mod audit;
+mod audit_tree;
 pub mod backup;
 mod baselines;
 mod batch_run_requests;

@@ -70,6 +70,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0053_run_outcome_durations.sql"),
     ),
     (54, include_str!("../migrations/0054_deployments_lane.sql")),
+    (55, include_str!("../migrations/0055_audit_tree.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

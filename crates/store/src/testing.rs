@@ -1,4 +1,4 @@
-//! Test support: a throw-away PostgreSQL database per test.
+//! Test support: a throw-away PostgreSQL database per test, and hand edits of the database.
 //!
 //! The server is `SLIPWAY_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 //! When it cannot be reached, tests skip PostgreSQL with a loud message — except under CI
@@ -127,3 +127,15 @@ fn getrandom_fill(buf: &mut [u8]) {
 }
 
 static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Overwrite the stored audit-tree hash at `index`, as someone editing the database by hand
+/// would: for tests of the check that compares the stored tree with the events.
+pub async fn overwrite_audit_tree_hash(store: &crate::Store, index: u64, hash: [u8; 32]) {
+    let changed = sqlx::query("UPDATE audit_tree SET hash = $1 WHERE idx = $2")
+        .bind(hash.to_vec())
+        .bind(index as i64)
+        .execute(&store.pool)
+        .await
+        .expect("the audit tree can be written");
+    assert_eq!(changed.rows_affected(), 1, "audit tree hash {index} exists");
+}

@@ -11,10 +11,14 @@
 //! that hash covers every field and the previous hash, a leaf stands for its event and the whole
 //! history before it.
 //!
+//! The server keeps the tree as its stored hashes ([`stored`]), so that signing and proving read
+//! O(log n) of them; the CLI recomputes it from the events it replays.
+//!
 //! Pure: the server signs and the CLI verifies with these functions; neither reads a file here.
 
 mod merkle;
 mod note;
+pub mod stored;
 pub mod syslog;
 pub mod witness;
 

@@ -8,7 +8,8 @@
 //! event (and re-chains, re-hashes and re-signs the bundle) cannot make its proof verify: the
 //! verifier names that event.
 //!
-//! Pure: the server builds the file from the leaves it read; the verifier reads bytes only.
+//! Pure: the server builds the file from the audit paths it computed (from its log's stored
+//! hashes, [`EventProof::of`]); the verifier reads bytes only.
 
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +47,17 @@ pub struct EventProof {
     pub path: Vec<String>,
 }
 
+impl EventProof {
+    /// The proof of event `seq` whose audit path is `path` (however it was computed: from the
+    /// leaves, or from a log's stored hashes).
+    pub fn of(seq: i64, path: &[Hash]) -> EventProof {
+        EventProof {
+            seq,
+            path: path.iter().map(|h| lower_hex(h)).collect(),
+        }
+    }
+}
+
 const RULE: &str = "each event of audit.json held in full is leaf seq-1 of the RFC 6962 Merkle tree the checkpoint signs (leaf data: the event's chain hash in hex, recomputed from its fields; leaf hash SHA-256(0x00 || data), node hash SHA-256(0x01 || left || right)); path lists the sibling hashes from the leaf up";
 
 /// The fields of the file before its proofs, for a writer that streams the proofs
@@ -79,10 +91,11 @@ pub fn event_proofs<'a>(
         .map(|seq| usize::try_from(seq - 1).ok())
         .collect::<Option<_>>()?;
     let paths = inclusion_proofs(leaves, &indexes)?;
-    Some(seqs.iter().zip(paths).map(|(seq, path)| EventProof {
-        seq: *seq,
-        path: path.iter().map(|h| lower_hex(h)).collect(),
-    }))
+    Some(
+        seqs.iter()
+            .zip(paths)
+            .map(|(seq, path)| EventProof::of(*seq, &path)),
+    )
 }
 
 /// Build the file for `events` from the leaf hashes of the whole log up to the checkpoint's size;

@@ -5,6 +5,12 @@
 //! database rewritten while the server was stopped is never blessed by a new signature. Each
 //! new checkpoint then leaves the machine: to the syslog witnesses (`checkpoint_log`) and to the
 //! witness servers (other Slipway servers, `services::witness` on their side).
+//!
+//! Roots and proofs come from the tree's stored hashes (`tree`), so none of this reads the
+//! whole log but the check at start, which re-hashes every event up to the last checkpoint.
+
+mod at_start;
+mod tree;
 
 use std::time::Duration;
 
@@ -14,11 +20,10 @@ use slipway_api::audit::{
     WitnessReceipt, WitnessSubmission,
 };
 use slipway_core::access::Operation;
-use slipway_core::audit::checkpoint::{
-    self, event_leaf, Checkpoint, ExtensionCheck, Hash, SignedCheckpoint,
-};
+use slipway_core::audit::checkpoint::{self, Checkpoint, SignedCheckpoint};
 use slipway_core::audit::AuditEntry;
 use slipway_core::digest::lower_hex;
+use slipway_core::evidence::inclusion::EventProof;
 use slipway_store::{StoredCheckpoint, MAX_EVENTS_PAGE};
 
 use super::require;
@@ -26,6 +31,8 @@ use crate::auth::Actor;
 use crate::checkpoint_log::CheckpointLog;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
+pub(crate) use at_start::check_at_start;
+pub(crate) use tree::StoredTree;
 
 fn log(state: &AppState) -> Result<&CheckpointLog, ServiceError> {
     state
@@ -89,27 +96,6 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<CheckpointView>
     Ok(log.read_all().map_err(failed)?.iter().map(view).collect())
 }
 
-/// The leaf hashes of the first `size` events (all of them when `None`), read a page at a time.
-async fn leaves(state: &AppState, size: Option<u64>) -> Result<Vec<Hash>, ServiceError> {
-    let mut out = Vec::new();
-    let mut after = 0i64;
-    loop {
-        let page = state
-            .store
-            .audit_events_after(after, MAX_EVENTS_PAGE)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for event in &page {
-            if size.is_some_and(|s| out.len() as u64 >= s) {
-                return Ok(out);
-            }
-            out.push(event_leaf(event));
-        }
-    }
-    Ok(out)
-}
-
 /// Sign a checkpoint of the whole log now. `actor` is `None` for the server's own schedule.
 pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointView, ServiceError> {
     if let Some(actor) = actor {
@@ -117,22 +103,22 @@ pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointV
     }
     let log = log(state)?;
     let _one_at_a_time = log.signing.lock().await;
+    if let Some(problem) = log.contradicted_at_start() {
+        return Err(refused(problem));
+    }
     let previous = log.read_all().map_err(failed)?;
-    let leaves = leaves(state, None).await?;
-    if let Some(last) = previous.last() {
-        let mut check = ExtensionCheck::new(checkpoints_of(&previous)).map_err(refuse_to_sign)?;
-        for leaf in &leaves {
-            check.feed(*leaf).map_err(refuse_to_sign)?;
-        }
-        check.finish().map_err(refuse_to_sign)?;
-        if last.checkpoint.size == leaves.len() as u64 {
-            return Ok(view(last));
-        }
+    let mut tree = StoredTree::new(&state.store);
+    let (size, root) = tree
+        .for_signing(&checkpoints_of(&previous))
+        .await?
+        .map_err(refuse_to_sign)?;
+    if let Some(last) = previous.last().filter(|l| l.checkpoint.size == size) {
+        return Ok(view(last));
     }
     let signed = Checkpoint {
         origin: log.origin().to_string(),
-        size: leaves.len() as u64,
-        root: checkpoint::root(&leaves),
+        size,
+        root,
         time: jiff::Timestamp::now(),
     }
     .sign(log.key());
@@ -163,38 +149,13 @@ pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointV
 
 fn refuse_to_sign(c: checkpoint::Contradiction) -> ServiceError {
     tracing::error!(problem = %c.describe(), "the audit log no longer extends the last signed checkpoint: no new checkpoint will be signed");
-    ServiceError::State {
-        message: format!("refusing to sign a checkpoint: {}", c.describe()),
-        hint: "the database was changed outside Slipway; run `slipway audit verify --checkpoints …` and restore the database from a backup".into(),
-    }
+    refused(c.describe())
 }
 
-/// At start: say loudly when the database no longer extends the last checkpoint.
-pub(crate) async fn check_at_start(state: &AppState) {
-    let Some(log) = state.checkpoints.as_deref() else {
-        return;
-    };
-    let all = match log.read_all() {
-        Ok(all) => all,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the checkpoint log");
-            return;
-        }
-    };
-    let Some(last) = all.last() else { return };
-    let outcome = async {
-        let leaves = leaves(state, Some(last.checkpoint.size)).await?;
-        let mut check = ExtensionCheck::new(checkpoints_of(&all)).map_err(refuse_to_sign)?;
-        for leaf in leaves {
-            check.feed(leaf).map_err(refuse_to_sign)?;
-        }
-        check.finish().map_err(refuse_to_sign)?;
-        Ok::<(), ServiceError>(())
-    }
-    .await;
-    if let Err(e) = outcome {
-        tracing::error!(error = %e, "THE AUDIT LOG DOES NOT MATCH ITS LAST SIGNED CHECKPOINT");
-        eprintln!("WARNING: the audit log does not match its last signed checkpoint: {e}");
+fn refused(problem: String) -> ServiceError {
+    ServiceError::State {
+        message: format!("refusing to sign a checkpoint: {problem}"),
+        hint: "the database was changed outside Slipway; run `slipway audit verify --checkpoints …` and restore the database from a backup".into(),
     }
 }
 
@@ -268,20 +229,19 @@ pub async fn consistency(
     if from > to {
         return Err(out_of_range(format!("from={from} is larger than to={to}")));
     }
-    let leaves = leaves(state, Some(to)).await?;
-    if (leaves.len() as u64) < to {
+    let mut tree = StoredTree::new(&state.store);
+    let size = tree.extend().await?;
+    if size < to {
         return Err(out_of_range(format!(
-            "to={to} exceeds the log's {} events",
-            leaves.len()
+            "to={to} exceeds the log's {size} events"
         )));
     }
-    let proof = checkpoint::consistency_proof(&leaves, from as usize)
-        .ok_or_else(|| out_of_range(format!("from={from} exceeds to={to}")))?;
+    let proof = tree.consistency_proof(to, from).await?;
     Ok(ConsistencyProofView {
         from,
         to,
-        from_root: lower_hex(&checkpoint::root(&leaves[..from as usize])),
-        to_root: lower_hex(&checkpoint::root(&leaves)),
+        from_root: lower_hex(&tree.root(from).await?),
+        to_root: lower_hex(&tree.root(to).await?),
         proof: proof.iter().map(|h| lower_hex(h)).collect(),
     })
 }
@@ -293,37 +253,85 @@ pub async fn inclusion(
     size: u64,
 ) -> Result<InclusionProofView, ServiceError> {
     require(state, actor, Operation::Read, "audit").await?;
-    let leaves = leaves(state, Some(size)).await?;
-    if (leaves.len() as u64) < size {
+    let mut tree = StoredTree::new(&state.store);
+    let log_size = tree.extend().await?;
+    if log_size < size {
         return Err(out_of_range(format!(
-            "size={size} exceeds the log's {} events",
-            leaves.len()
+            "size={size} exceeds the log's {log_size} events"
         )));
     }
-    let proof = checkpoint::inclusion_proof(&leaves, index as usize)
-        .ok_or_else(|| out_of_range(format!("index={index} is outside a tree of size {size}")))?;
+    if index >= size {
+        return Err(out_of_range(format!(
+            "index={index} is outside a tree of size {size}"
+        )));
+    }
+    let proof = tree
+        .inclusion_proofs(size, &[index])
+        .await?
+        .pop()
+        .expect("one proof for one index");
     Ok(InclusionProofView {
         index,
         size,
         seq: index as i64 + 1,
-        leaf: lower_hex(&leaves[index as usize]),
-        root: lower_hex(&checkpoint::root(&leaves)),
+        leaf: lower_hex(&tree.leaf(index).await?),
+        root: lower_hex(&tree.root(size).await?),
         proof: proof.iter().map(|h| lower_hex(h)).collect(),
     })
 }
 
-/// What proves events included in a signed checkpoint of the log: the checkpoint, its key and
-/// the leaf hashes of the log up to its size.
+/// What proves events included in a signed checkpoint of the log: the checkpoint, its key, and
+/// the stored tree its proofs come from.
 pub(crate) struct InclusionMaterial {
     pub(crate) note: String,
     pub(crate) key: slipway_core::signing::PublicKey,
     pub(crate) size: u64,
-    pub(crate) leaves: Vec<Hash>,
+    tree: StoredTree,
+}
+
+impl InclusionMaterial {
+    /// The checkpoint of size `size` signed as `note` with `key`, proven against the tree
+    /// `store` keeps (grown to at least `size` by the signing).
+    pub(crate) fn new(
+        note: String,
+        key: slipway_core::signing::PublicKey,
+        size: u64,
+        store: &slipway_store::Store,
+    ) -> InclusionMaterial {
+        InclusionMaterial {
+            note,
+            key,
+            size,
+            tree: StoredTree::new(store),
+        }
+    }
+
+    /// The proofs of events `seqs` against the checkpoint, in their order, from one read of the
+    /// stored hashes they need; refused when one lies beyond the checkpoint.
+    pub(crate) async fn proofs(&mut self, seqs: &[i64]) -> Result<Vec<EventProof>, ServiceError> {
+        let size = self.size;
+        let indexes: Vec<u64> = seqs
+            .iter()
+            .map(|seq| u64::try_from(seq - 1).ok().filter(|i| *i < size))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ServiceError::State {
+                message: format!(
+                    "the checkpoint of size {size} does not cover the bundle's audit events"
+                ),
+                hint: "export again: a new checkpoint is signed for it".into(),
+            })?;
+        let paths = self.tree.inclusion_proofs(size, &indexes).await?;
+        Ok(seqs
+            .iter()
+            .zip(paths)
+            .map(|(seq, path)| EventProof::of(*seq, &path))
+            .collect())
+    }
 }
 
 /// For an evidence bundle: a checkpoint covering the log now (signed now when the last one does
 /// not; refused, like any signing, when the log no longer extends the checkpoints before) and
-/// its leaves. `None` on a server that signs no checkpoints.
+/// the stored tree to prove events with. `None` on a server that signs no checkpoints.
 pub(crate) async fn inclusion_material(
     state: &AppState,
 ) -> Result<Option<InclusionMaterial>, ServiceError> {
@@ -331,13 +339,12 @@ pub(crate) async fn inclusion_material(
         return Ok(None);
     };
     let signed = sign(state, None).await?;
-    let leaves = leaves(state, Some(signed.size)).await?;
-    Ok(Some(InclusionMaterial {
-        note: signed.note,
-        key: log.public_key(),
-        size: signed.size,
-        leaves,
-    }))
+    Ok(Some(InclusionMaterial::new(
+        signed.note,
+        log.public_key(),
+        signed.size,
+        &state.store,
+    )))
 }
 
 /// Every checkpoint of the file, so a contradiction names the last one that still matches.
@@ -406,13 +413,11 @@ async fn send_one(
     let proof = if from_size == 0 {
         Vec::new()
     } else {
-        let leaves = leaves(state, Some(size)).await.map_err(|e| e.to_string())?;
-        checkpoint::consistency_proof(&leaves, from_size as usize).ok_or_else(|| {
-            format!(
-                "no proof from size {from_size}: the log holds {} events",
-                leaves.len()
-            )
-        })?
+        // The tree reached the checkpoint's size when it was signed.
+        StoredTree::new(&state.store)
+            .consistency_proof(size, from_size)
+            .await
+            .map_err(|e| e.to_string())?
     };
     let body = WitnessSubmission {
         note: signed.note.clone(),

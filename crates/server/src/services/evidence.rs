@@ -269,7 +269,7 @@ pub async fn export(
     let scope = release_scope(project, &version, &deployments, &view, &governance);
     let walked = walk_chain(state, scope, head.clone()).await?;
     let inclusion = match super::checkpoints::inclusion_material(state).await? {
-        Some(material) => Some(audit_file::inclusion_file(&material, &walked.full).await?),
+        Some(mut material) => Some(audit_file::inclusion_file(&mut material, &walked.full).await?),
         None => None,
     };
     let artifacts = artifact_records(state, &view).await?;

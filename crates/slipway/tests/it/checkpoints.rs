@@ -525,3 +525,149 @@ fn events_reordered_or_inserted_by_hand_in_postgresql_are_named() {
     rt.block_on(slipway_store::testing::drop_postgres_database(&probe));
     naive_edits_are_named(true, &rt);
 }
+
+fn get_json(server: &Server, path: &str) -> serde_json::Value {
+    ureq::get(&format!("{}{path}", server.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap()
+}
+
+fn hash(value: &serde_json::Value) -> slipway_core::audit::checkpoint::Hash {
+    slipway_core::Sha256::parse(value.as_str().unwrap())
+        .unwrap()
+        .as_bytes()
+        .to_owned()
+}
+
+fn hashes(value: &serde_json::Value) -> Vec<slipway_core::audit::checkpoint::Hash> {
+    value.as_array().unwrap().iter().map(hash).collect()
+}
+
+/// Checkpoints and proofs come from the stored tree as the log grows: each proof verifies
+/// against the signed roots. Then, while the server is stopped, an old event is changed in the
+/// SQLite file, or the stored tree itself: the start warns, and signing refuses (the stored
+/// tree would otherwise go on signing the event as it was).
+#[test]
+fn checkpoints_and_proofs_from_the_stored_tree_verify_and_a_tampered_history_refuses_signing() {
+    use slipway_core::audit::checkpoint::{verify_consistency, verify_inclusion};
+    let rt = runtime();
+    for tamper in [
+        "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2",
+        "UPDATE audit_tree SET hash = (SELECT hash FROM audit_tree WHERE idx = 0) WHERE idx = 1",
+    ] {
+        let mut server = Server::start_with_env(None, NO_TIMER);
+        ok(server.apply(PETS));
+        let first = checkpoint(&server);
+        server.user_with_token("ann", "ops");
+        let second = checkpoint(&server);
+        server.user_with_token("bob", "qa");
+        let third = checkpoint(&server);
+        assert!(first < second && second < third);
+        let list = get_json(&server, "/api/v1/audit/checkpoints");
+        let roots: Vec<_> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["size"].as_u64().unwrap(), hash(&c["root"])))
+            .collect();
+        assert_eq!(
+            roots.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [first, second, third]
+        );
+        for (from, to) in [(first, second), (second, third), (first, third)] {
+            let p = get_json(
+                &server,
+                &format!("/api/v1/audit/consistency?from={from}&to={to}"),
+            );
+            let root_of = |size| roots.iter().find(|r| r.0 == size).unwrap().1;
+            assert_eq!(hash(&p["from_root"]), root_of(from));
+            assert_eq!(hash(&p["to_root"]), root_of(to));
+            assert!(verify_consistency(
+                from,
+                to,
+                &root_of(from),
+                &root_of(to),
+                &hashes(&p["proof"])
+            ));
+        }
+        for index in [0, first - 1, second, third - 1] {
+            let p = get_json(
+                &server,
+                &format!("/api/v1/audit/inclusion?index={index}&size={third}"),
+            );
+            assert_eq!(hash(&p["root"]), roots[2].1);
+            assert!(verify_inclusion(
+                index,
+                third,
+                &hash(&p["leaf"]),
+                &hashes(&p["proof"]),
+                &roots[2].1
+            ));
+        }
+        let fingerprint = key_fingerprint(&server);
+        let log = server.data.path().join("checkpoints.log");
+        let intact = verify_against(&server, log.to_str().unwrap(), &fingerprint);
+        assert_eq!(intact.status.code(), Some(0), "{}", stderr(&intact));
+
+        let url = sqlite_url(&server);
+        server.kill_and_restart_on(None, NO_TIMER, || {
+            rt.block_on(async {
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+                sqlx::query(tamper).execute(&mut conn).await.unwrap();
+            })
+        });
+        let refused = server.cli(None, &["audit", "checkpoint"]);
+        assert_ne!(refused.status.code(), Some(0), "{tamper}");
+        let says = stderr(&refused);
+        assert!(says.contains("refusing to sign a checkpoint"), "{says}");
+        if tamper.contains("audit_events") {
+            assert!(
+                says.contains(&format!("checkpoint of size {first}")),
+                "the first checkpoint covering event 2 is named: {says}"
+            );
+        } else {
+            assert!(
+                says.contains("stored Merkle tree (audit_tree) disagrees"),
+                "{says}"
+            );
+        }
+    }
+}
+
+/// A forger who rewrites an event already in the stored tree and re-chains the rest while the
+/// server runs: the next event no longer chains onto the one the tree holds, so the tree stops
+/// growing, and neither a checkpoint nor a proof is given over the rewritten log.
+#[test]
+fn a_rechained_rewrite_while_the_server_runs_stops_the_tree_and_is_never_signed() {
+    let rt = runtime();
+    let server = Server::start_with_env(None, NO_TIMER);
+    ok(server.apply(PETS));
+    let first = checkpoint(&server);
+    server.user_with_token("ann", "ops");
+    rt.block_on(forge(&sqlite_url(&server), &Forgery::Edit(2)));
+    let refused = server.cli(None, &["audit", "checkpoint"]);
+    assert_ne!(refused.status.code(), Some(0));
+    let says = stderr(&refused);
+    assert!(
+        says.contains(&format!(
+            "event {} does not chain onto event {first}",
+            first + 1
+        )),
+        "{says}"
+    );
+    let proof = ureq::get(&format!(
+        "{}/api/v1/audit/inclusion?index=0&size={}",
+        server.url,
+        first + 1
+    ))
+    .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+    .call();
+    assert!(
+        matches!(proof, Err(ureq::Error::Status(409, _))),
+        "{proof:?}"
+    );
+}

@@ -4,6 +4,7 @@
 mod access;
 mod alerts;
 mod audit;
+mod audit_tree;
 mod baselines;
 mod batches;
 mod checkpoints;

@@ -7,7 +7,8 @@
 //!
 //! The file is byte for byte `serde_json::to_vec_pretty` of the whole
 //! [`AuditProof`](slipway_core::evidence::proof::AuditProof). `inclusion.json` is written the
-//! same way from the sequence numbers kept ([`inclusion_file`]). Nothing here reads the store.
+//! same way from the sequence numbers kept ([`inclusion_file`]), whose proofs come from the log's
+//! stored Merkle tree through [`InclusionMaterial`]; nothing else here reads the store.
 
 use serde::Serialize;
 use slipway_core::audit::{AuditEvent, ChainHead};
@@ -100,24 +101,24 @@ impl AuditFileWriter {
     }
 }
 
+/// How many events' proofs are computed from one read of stored hashes, so an export of a
+/// release with tens of thousands of events held in full never holds all their proofs.
+const PROOFS_PER_READ: usize = 256;
+
 /// `inclusion.json`: the proof of each event held in full (`full`, oldest first) against the
-/// checkpoint of `material`, written one proof at a time.
+/// checkpoint of `material`, computed from the log's stored hashes a slice of events at a time
+/// and written one proof at a time.
 pub(super) async fn inclusion_file(
-    material: &InclusionMaterial,
+    material: &mut InclusionMaterial,
     full: &[i64],
 ) -> Result<SpoolFile, ServiceError> {
-    use slipway_core::evidence::inclusion::{event_proofs, InclusionHead};
-    let proofs = event_proofs(full, &material.leaves).ok_or_else(|| ServiceError::State {
-        message: format!(
-            "the checkpoint of size {} does not cover the bundle's audit events",
-            material.size
-        ),
-        hint: "export again: a new checkpoint is signed for it".into(),
-    })?;
+    use slipway_core::evidence::inclusion::InclusionHead;
     let mut file = JsonObject::new(&InclusionHead::new(&material.note, &material.key)).await?;
     file.open_array("proofs").await?;
-    for proof in proofs {
-        file.push(&proof).await?;
+    for seqs in full.chunks(PROOFS_PER_READ) {
+        for proof in material.proofs(seqs).await? {
+            file.push(&proof).await?;
+        }
     }
     file.finish().await
 }
@@ -224,6 +225,93 @@ mod tests {
                 whole.events.iter().map(|e| e.seq).collect::<Vec<_>>()
             );
         }
+    }
+
+    /// `inclusion.json` from the log's stored tree, 256 proofs a read, is byte for byte the file
+    /// `core::evidence::inclusion::build` makes from every leaf of the log, pretty-printed whole.
+    #[tokio::test]
+    async fn the_inclusion_file_from_the_stored_tree_is_the_one_built_from_every_leaf() {
+        use slipway_core::audit::checkpoint::{event_leaf, Checkpoint, Hash};
+        use slipway_core::evidence::inclusion::build;
+        use slipway_core::signing::SigningKey;
+        use slipway_store::{Store, MAX_EVENTS_PAGE};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("slipway.db"))
+            .await
+            .unwrap();
+        for batch in 0..3 {
+            let mut tx = store.write().await.unwrap();
+            for i in 0..700 {
+                tx.audit(AuditEntry {
+                    actor: "alice".into(),
+                    verb: "release.create".into(),
+                    subject: format!("release/app/{batch}.{i}"),
+                    details: serde_json::json!({ "i": i }),
+                });
+            }
+            tx.commit().await.unwrap();
+        }
+        let mut events = Vec::new();
+        loop {
+            let page = store
+                .audit_events_after(events.len() as i64, MAX_EVENTS_PAGE)
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            events.extend(page);
+        }
+        let leaves: Vec<Hash> = events.iter().map(event_leaf).collect();
+        let size = 2_050u64;
+        let mut tree = crate::services::checkpoints::StoredTree::new(&store);
+        assert_eq!(tree.extend().await.unwrap(), 2_100);
+        let key = SigningKey::from_seed([5; 32]);
+        let signed = Checkpoint {
+            origin: "slipway-audit/test".into(),
+            size,
+            root: slipway_core::audit::checkpoint::root(&leaves[..size as usize]),
+            time: "2026-12-02T01:00:00Z".parse().unwrap(),
+        }
+        .sign(&key);
+        // More than one read's worth of events held in full, from both ends of the tree.
+        let full: Vec<AuditEvent> = events[..size as usize]
+            .iter()
+            .filter(|e| e.seq % 7 == 1 || e.seq as u64 >= size - 3)
+            .cloned()
+            .collect();
+        assert!(full.len() > 256);
+        let seqs: Vec<i64> = full.iter().map(|e| e.seq).collect();
+        let mut material =
+            InclusionMaterial::new(signed.note.clone(), key.public_key(), size, &store);
+        let file = inclusion_file(&mut material, &seqs).await.unwrap();
+        let mut bytes = Vec::new();
+        file.into_reader()
+            .await
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .await
+            .unwrap();
+        let whole = build(
+            &full,
+            &leaves[..size as usize],
+            &signed.note,
+            key.public_key(),
+        )
+        .expect("the checkpoint covers the events");
+        let mut expected = serde_json::to_vec_pretty(&whole).unwrap();
+        expected.push(b'\n');
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+        // An event beyond the checkpoint is refused, as before.
+        let beyond = inclusion_file(&mut material, &[size as i64 + 1]).await;
+        assert!(
+            beyond.is_err_and(|e| e.to_string().contains("does not cover")),
+            "an event past the checkpoint"
+        );
     }
 
     #[tokio::test]
