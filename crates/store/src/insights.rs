@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
-use slipway_core::insights::{Counted, DeploymentFact, Period};
+use slipway_core::insights::{Counted, DayFact, DeploymentFact, LeadTimeFacts, Period};
 use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -19,6 +19,46 @@ use crate::{named, placeholders, Result, Store, StoreError, WriteTx};
 pub struct ReleaseCommit {
     pub hash: String,
     pub authored_at: Timestamp,
+}
+
+/// What DORA reads for one scope and period (`core::insights::Facts` without the incidents and
+/// the environments): the notable deployments as rows, the others counted per day, and the
+/// lead times.
+#[derive(Debug, Clone, Default)]
+pub struct DoraReads {
+    pub deployments: Vec<DeploymentFact>,
+    pub days: Vec<DayFact>,
+    pub lead_times: LeadTimeFacts,
+}
+
+impl Store {
+    /// DORA's reads for `scope` over `period`, with the deployments `incidents` name. The
+    /// notable deployments are read beside the day counts and lead times, each on a connection
+    /// of its own (SQLite's readers run side by side in WAL mode), so the answer waits for the
+    /// longest read rather than their sum. At most three connections at once (two inside the
+    /// notable read): SQLite's pool has four, and the writer must still find one.
+    pub async fn dora_reads(
+        &self,
+        scope: &InsightScope<'_>,
+        chain: &[Name],
+        period: &Period,
+        incidents: &[i64],
+    ) -> Result<DoraReads> {
+        let counted = async {
+            let days = self.deployment_days(scope, period).await?;
+            let lead_times = self
+                .lead_time_facts(scope, chain, period.from(), period.to())
+                .await?;
+            Ok::<_, StoreError>((days, lead_times))
+        };
+        let (deployments, (days, lead_times)) =
+            tokio::try_join!(self.notable_deployments(scope, period, incidents), counted)?;
+        Ok(DoraReads {
+            deployments,
+            days,
+            lead_times,
+        })
+    }
 }
 
 /// Which deployments to read: the production environments, an optional project, an optional

@@ -107,7 +107,7 @@ pub use flakiness::{
 pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, StoredPromotion};
 pub use health::{LatestResult, ProbeKey, ProbeResults, StoredProbeStatus, StoredSloAlert};
 pub use identities::{Identity, OidcRecheckDue, RecheckMark};
-pub use insights::{InsightScope, ProjectSelection, ReleaseCommit};
+pub use insights::{DoraReads, InsightScope, ProjectSelection, ReleaseCommit};
 pub use leases::{Fence, HeldLease};
 pub use log_errors::{LogErrorHour, NewLogError, StoredLogGroup};
 pub use migrations::known_version as known_schema_version;

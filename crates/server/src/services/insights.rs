@@ -144,21 +144,16 @@ async fn measure(state: &AppState, query: DoraQuery) -> Result<DoraAnswer, Servi
     // Only the deployments that can make a failure, a recovery or rework are read as rows;
     // the others are counted per day (core::insights::notable, migration 0048).
     let attributed: Vec<i64> = incidents.iter().map(|i| i.deployment).collect();
-    let deployments = state
+    let read = state
         .store
-        .notable_deployments(&scope, &period, &attributed)
-        .await?;
-    let days = state.store.deployment_days(&scope, &period).await?;
-    let lead_times = state
-        .store
-        .lead_time_facts(&scope, &chain, period.from(), period.to())
+        .dora_reads(&scope, &chain, &period, &attributed)
         .await?;
     let facts = Facts {
         production: &production,
         chain: &chain,
-        days: &days,
-        deployments: &deployments,
-        lead_times: &lead_times,
+        days: &read.days,
+        deployments: &read.deployments,
+        lead_times: &read.lead_times,
         incidents: &incidents,
     };
     Ok(DoraAnswer {
