@@ -69,7 +69,10 @@ fn restart_and_watch_the_check(
     let hold_env = hold.to_str().unwrap().to_string();
     server.kill_and_restart_on(
         None,
-        &[NO_TIMER, ("SLIPWAY_TEST_HOLD_START_CHECK", hold_env.as_str())],
+        &[
+            NO_TIMER,
+            ("SLIPWAY_TEST_HOLD_START_CHECK", hold_env.as_str()),
+        ],
         while_stopped,
     );
     // The replica serves while its check runs: ready, and answering ordinary reads.
@@ -144,9 +147,41 @@ fn the_check_at_start_runs_while_the_server_serves_and_what_it_finds_still_refus
     });
     assert_eq!(ended["state"], "found", "{ended}");
     let found = ended["detail"].as_str().unwrap();
-    assert!(found.contains(&format!("checkpoint of size {size}")), "{found}");
+    assert!(
+        found.contains(&format!("checkpoint of size {size}")),
+        "{found}"
+    );
     let refused = server.cli(None, &["audit", "checkpoint"]);
     assert_ne!(refused.status.code(), Some(0));
     let says = stderr(&refused);
     assert!(says.contains("refusing to sign a checkpoint"), "{says}");
+}
+
+/// For BENCHMARKS.md: a data folder of 200 000 audit events and a checkpoint over them, kept at
+/// `SLIPWAY_BENCH_DATA`, which `slipway server --data` then starts on. Not a test: run by hand.
+#[test]
+#[ignore = "makes a data folder for a figure (SLIPWAY_BENCH_DATA); run by hand"]
+fn a_data_folder_of_200_000_events_for_the_start_figure() {
+    let Some(keep) = std::env::var_os("SLIPWAY_BENCH_DATA") else {
+        return;
+    };
+    let rt = runtime();
+    let mut server = Server::start_with_env(None, &[NO_TIMER]);
+    let db = server.db_path();
+    server.kill_and_restart_on(None, &[NO_TIMER], || rt.block_on(add_events(&db, 200_000)));
+    let signed = json(server.cli(None, &["audit", "checkpoint", "-o", "json"]));
+    assert!(signed["size"].as_u64().unwrap() > 200_000, "{signed}");
+    server.kill_and_restart_on(None, &[NO_TIMER], || {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(server_data(&db))
+            .arg(&keep)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
+}
+
+fn server_data(db: &Path) -> &Path {
+    db.parent().unwrap()
 }

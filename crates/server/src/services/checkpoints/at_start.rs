@@ -27,7 +27,17 @@ use crate::{AppState, ServiceError};
 /// refuse to sign from then on. Until it ends, signing waits for it or is refused (503).
 pub(crate) fn spawn_check_at_start(state: &AppState) {
     let state = state.clone();
-    tokio::spawn(async move { check_at_start(&state).await });
+    tokio::spawn(async move {
+        let checking = state.clone();
+        let ended = tokio::spawn(async move { check_at_start(&checking).await }).await;
+        // A check that panicked would otherwise leave signing waiting on it until a restart.
+        if let (Err(e), Some(log)) = (ended, state.checkpoints.as_deref()) {
+            tracing::error!(error = %e, "the check of the audit log at start stopped");
+            log.set_start_check(StartCheck::Unfinished {
+                error: format!("the check stopped: {e}"),
+            });
+        }
+    });
 }
 
 async fn check_at_start(state: &AppState) {
