@@ -14,6 +14,26 @@ pub struct CheckpointKeyView {
     pub fingerprint: String,
     /// The signed-note verifier key (`origin+keyid+base64`), for C2SP tools and witnesses.
     pub verifier_key: String,
+    /// Where this server's check of the audit log at start stands; absent from servers older
+    /// than the check running in the background.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_check: Option<StartCheckView>,
+}
+
+/// The check at start: every event up to the last checkpoint re-hashed, in the background
+/// while the server serves; signing waits for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartCheckView {
+    /// `running`, `passed`, `found` (the log no longer matches its checkpoints: signing is
+    /// refused until a restart finds it right) or `unfinished` (the database failed; not a
+    /// finding).
+    pub state: String,
+    /// Events checked so far, and of how many (those the last checkpoint covers).
+    pub checked: u64,
+    pub of: u64,
+    /// What was found, or why the check could not finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One signed checkpoint.

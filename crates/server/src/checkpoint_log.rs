@@ -58,9 +58,32 @@ pub(crate) struct CheckpointLog {
     pub(crate) sending: tokio::sync::Mutex<()>,
     /// One checkpoint is signed and appended at a time.
     pub(crate) signing: tokio::sync::Mutex<()>,
-    /// What the check at start found wrong (the events no longer extend the checkpoints, or
-    /// the stored tree no longer matches them): signing refuses until a restart finds it right.
-    contradicted_at_start: std::sync::Mutex<Option<String>>,
+    /// Where the check at start stands (`services::checkpoints::check_at_start`, run in the
+    /// background after the server listens): signing waits for it, and refuses when it found
+    /// the log wrong until a restart finds it right.
+    start_check: tokio::sync::watch::Sender<StartCheck>,
+}
+
+/// Where the check at start stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StartCheck {
+    /// Re-hashing the log: `checked` of the `of` events the last checkpoint covers.
+    Running { checked: u64, of: u64 },
+    /// The log extends every checkpoint and the stored tree matches it (or there is nothing to
+    /// check yet).
+    Passed,
+    /// The check could not finish (the database failed): not a finding, signing still checks
+    /// the stored tree against the last checkpoint.
+    Unfinished { error: String },
+    /// The events no longer extend the checkpoints, the stored tree no longer matches them, or
+    /// the checkpoint log cannot be read: signing refuses until a restart finds it right.
+    Found { problem: String },
+}
+
+impl StartCheck {
+    pub(crate) fn is_running(&self) -> bool {
+        matches!(self, StartCheck::Running { .. })
+    }
 }
 
 impl CheckpointLog {
@@ -80,24 +103,29 @@ impl CheckpointLog {
             witness_servers: Vec::new(),
             sending: tokio::sync::Mutex::new(()),
             signing: tokio::sync::Mutex::new(()),
-            contradicted_at_start: std::sync::Mutex::new(None),
+            // Running from the start: nothing signs before the check has read the log.
+            start_check: tokio::sync::watch::Sender::new(StartCheck::Running { checked: 0, of: 0 }),
         })
     }
 
-    /// What the check at start found wrong, if anything.
-    pub(crate) fn contradicted_at_start(&self) -> Option<String> {
-        self.contradicted_lock().clone()
+    /// Where the check at start stands now.
+    pub(crate) fn start_check(&self) -> StartCheck {
+        self.start_check.borrow().clone()
     }
 
-    pub(crate) fn contradict_at_start(&self, problem: String) {
-        *self.contradicted_lock() = Some(problem);
+    pub(crate) fn set_start_check(&self, now: StartCheck) {
+        self.start_check.send_replace(now);
     }
 
-    fn contradicted_lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
-        // A panic while holding it leaves a whole value: an Option written in one store.
-        self.contradicted_at_start
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    /// Where the check at start stands once it has finished, or still running after `wait`.
+    pub(crate) async fn start_check_within(&self, wait: std::time::Duration) -> StartCheck {
+        let mut watching = self.start_check.subscribe();
+        let finished = tokio::time::timeout(wait, watching.wait_for(|s| !s.is_running())).await;
+        match finished {
+            Ok(Ok(state)) => state.clone(),
+            // The sender lives as long as `self`, so only the timeout leaves it running.
+            _ => self.start_check(),
+        }
     }
 
     pub(crate) fn key(&self) -> &SigningKey {
@@ -120,6 +148,14 @@ impl CheckpointLog {
     /// note cut by a crash mid-append is left out; any other unreadable note is an error.
     pub(crate) fn read_all(&self) -> Result<Vec<SignedCheckpoint>, CheckpointLogError> {
         read_notes(&self.path, &self.public_key())
+    }
+
+    /// The last checkpoint in the file, what signing needs, read from the file's end: a few
+    /// kilobytes whatever the file's length. The same as the last of [`Self::read_all`] when
+    /// the notes near the end are sound; when one is not, the whole file is read, so its error
+    /// is the one `read_all` gives.
+    pub(crate) fn read_last(&self) -> Result<Option<SignedCheckpoint>, CheckpointLogError> {
+        read_last_note(&self.path, &self.public_key(), &self.origin)
     }
 
     /// Append a note and its blank line, and fsync before answering.
@@ -146,7 +182,21 @@ pub(crate) fn read_notes(
             })
         }
     };
-    let notes: Vec<&str> = checkpoint::split_notes(&text).collect();
+    parse_notes(&text, key).map_err(|(index, source)| CheckpointLogError::BadNote {
+        path: shown(),
+        index,
+        source,
+    })
+}
+
+/// The notes of `text` (a whole file, or a part of one from a note's start), each verified with
+/// `key`; a last note cut mid-append is left out. On error, the unreadable note's number in
+/// `text`, counting from 1.
+fn parse_notes(
+    text: &str,
+    key: &PublicKey,
+) -> Result<Vec<SignedCheckpoint>, (usize, checkpoint::NoteError)> {
+    let notes: Vec<&str> = checkpoint::split_notes(text).collect();
     let complete = text.ends_with("\n\n");
     let mut out = Vec::with_capacity(notes.len());
     for (index, note) in notes.iter().enumerate() {
@@ -155,18 +205,63 @@ pub(crate) fn read_notes(
         match parsed {
             Ok(c) => out.push(c),
             Err(_) if torn_tail => {
-                tracing::warn!(path = %shown(), "the last checkpoint in the log was cut mid-write; it is ignored");
+                tracing::warn!("the last checkpoint in the log was cut mid-write; it is ignored");
             }
-            Err(source) => {
-                return Err(CheckpointLogError::BadNote {
-                    path: shown(),
-                    index: index + 1,
-                    source,
-                })
-            }
+            Err(source) => return Err((index + 1, source)),
         }
     }
     Ok(out)
+}
+
+/// How much of the file's end `read_last_note` reads first: several notes of about 300 bytes.
+const TAIL_WINDOW: u64 = 4096;
+
+/// The last note of the file at `path` (signed by `key`, whose notes open with `origin`), from
+/// its end: a window of the file's end is read, from the first note that starts in it, and
+/// doubled until it holds a sound note. A note starts at the file's start or after a blank
+/// line, with the origin line (the blank line inside a note is followed by a signature, `— `).
+/// Anything unreadable in the window falls back to reading the whole file, so a damaged last
+/// note gives the error, or a torn one the answer, that reading everything gives.
+fn read_last_note(
+    path: &Path,
+    key: &PublicKey,
+    origin: &str,
+) -> Result<Option<SignedCheckpoint>, CheckpointLogError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let fail = |source| CheckpointLogError::Log {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(fail(source)),
+    };
+    let len = file.metadata().map_err(fail)?.len();
+    let start_of_note = format!("\n\n{origin}\n");
+    let mut window = TAIL_WINDOW.min(len);
+    while window < len {
+        let mut tail = Vec::with_capacity(window as usize);
+        file.seek(SeekFrom::Start(len - window)).map_err(fail)?;
+        (&mut file)
+            .take(window)
+            .read_to_end(&mut tail)
+            .map_err(fail)?;
+        let from = tail
+            .windows(start_of_note.len())
+            .position(|w| w == start_of_note.as_bytes())
+            .map(|i| i + 2);
+        if let Some(text) = from.and_then(|i| std::str::from_utf8(&tail[i..]).ok()) {
+            match parse_notes(text, key) {
+                Ok(mut notes) if !notes.is_empty() => return Ok(notes.pop()),
+                // Only a torn note in the window: the last sound one lies before it.
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        window = (window * 2).min(len);
+    }
+    Ok(read_notes(path, key)?.pop())
 }
 
 /// Append a note and its blank line to the file at `path`, and fsync before answering.
@@ -298,6 +393,90 @@ mod tests {
             log.read_all(),
             Err(CheckpointLogError::BadNote { index: 1, .. })
         ));
+    }
+
+    /// A log of `count` notes, sizes 1..=count, written in one go.
+    fn long_log(log: &CheckpointLog, count: u64) -> String {
+        let text: String = (1..=count)
+            .map(|i| format!("{}\n", note(log, i).note))
+            .collect();
+        std::fs::write(log.path(), &text).expect("writes");
+        text
+    }
+
+    fn last_size(log: &CheckpointLog) -> Option<u64> {
+        log.read_last().expect("reads").map(|c| c.checkpoint.size)
+    }
+
+    #[test]
+    fn the_last_note_of_a_long_log_is_read_from_its_end_and_agrees_with_reading_all() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let log = CheckpointLog::open(dir.path(), None).expect("opens");
+        assert_eq!(last_size(&log), None, "no file yet");
+        std::fs::write(log.path(), "").expect("writes");
+        assert_eq!(last_size(&log), None, "an empty file");
+        for count in [1, 2, 5_000] {
+            long_log(&log, count);
+            assert_eq!(last_size(&log), Some(count));
+            let all = log.read_all().expect("reads");
+            assert_eq!(log.read_last().expect("reads").as_ref(), all.last());
+        }
+    }
+
+    #[test]
+    fn a_torn_last_note_of_a_long_log_leaves_the_one_before_it_last() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let log = CheckpointLog::open(dir.path(), None).expect("opens");
+        let text = long_log(&log, 5_000);
+        let last = format!("{}\n", note(&log, 5_001).note);
+        // Cut anywhere: in the origin line, in the body, at the blank line inside, in the
+        // signature, and just before the final blank line.
+        for cut in [
+            3,
+            20,
+            last.find("\n\n").expect("a note has a blank line") + 1,
+            last.len() - 10,
+            last.len() - 1,
+        ] {
+            std::fs::write(log.path(), format!("{text}{}", &last[..cut])).expect("writes");
+            let all = log.read_all().expect("the torn tail is ignored");
+            assert_eq!(
+                log.read_last().expect("reads").as_ref(),
+                all.last(),
+                "cut at {cut}"
+            );
+            // Only the final blank line missing leaves a whole note, which counts.
+            let kept = if cut == last.len() - 1 { 5_001 } else { 5_000 };
+            assert_eq!(all.len(), kept, "cut at {cut}");
+        }
+        // Whole notes of garbage cut mid-write longer than the window read first.
+        std::fs::write(log.path(), format!("{text}{}", "x".repeat(10_000))).expect("writes");
+        assert_eq!(last_size(&log), Some(5_000));
+    }
+
+    #[test]
+    fn a_damaged_last_note_is_the_error_reading_all_gives() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let log = CheckpointLog::open(dir.path(), None).expect("opens");
+        let text = long_log(&log, 3_000);
+        let forged = format!("{}\n", note(&log, 3_001).note).replacen("\n3001\n", "\n3002\n", 1);
+        std::fs::write(log.path(), format!("{text}{forged}")).expect("writes");
+        assert!(matches!(
+            log.read_all(),
+            Err(CheckpointLogError::BadNote { index: 3_001, .. })
+        ));
+        assert!(matches!(
+            log.read_last(),
+            Err(CheckpointLogError::BadNote { index: 3_001, .. })
+        ));
+        // A note damaged far before the end is the start check's to find, not signing's.
+        let early = text.replacen("\n7\n", "\n8\n", 1);
+        std::fs::write(log.path(), &early).expect("writes");
+        assert!(matches!(
+            log.read_all(),
+            Err(CheckpointLogError::BadNote { index: 7, .. })
+        ));
+        assert_eq!(last_size(&log), Some(3_000));
     }
 
     #[cfg(unix)]

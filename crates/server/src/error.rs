@@ -76,6 +76,14 @@ pub enum ServiceError {
     /// An outside authority (the OpenID provider, the LDAP directory) did not answer.
     #[error("{message}")]
     Unavailable { message: String, hint: String },
+    /// This server cannot do this yet, and will soon by itself (the audit log's check at start
+    /// still runs): ask again after `retry_after_secs`.
+    #[error("{message}")]
+    NotYet {
+        message: String,
+        hint: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl ServiceError {
@@ -128,7 +136,9 @@ impl ServiceError {
             ServiceError::Policy { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::VaultIo(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::SignInRefused { .. } => StatusCode::UNAUTHORIZED,
-            ServiceError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Unavailable { .. } | ServiceError::NotYet { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -161,6 +171,7 @@ impl ServiceError {
             ServiceError::VaultIo(_) => "Vault error",
             ServiceError::SignInRefused { .. } => "Sign-in refused",
             ServiceError::Unavailable { .. } => "Sign-in authority unavailable",
+            ServiceError::NotYet { .. } => "Not ready yet",
         }
     }
 
@@ -221,9 +232,9 @@ impl ServiceError {
                 "nothing was kept; check the server log and the free space of the data folder"
                     .into(),
             ),
-            ServiceError::SignInRefused { hint, .. } | ServiceError::Unavailable { hint, .. } => {
-                Some(hint.clone())
-            }
+            ServiceError::SignInRefused { hint, .. }
+            | ServiceError::Unavailable { hint, .. }
+            | ServiceError::NotYet { hint, .. } => Some(hint.clone()),
         }
     }
 }
@@ -304,6 +315,9 @@ impl IntoResponse for ServiceError {
         let retry_after = match &self {
             ServiceError::RateLimited { retry_after_secs }
             | ServiceError::Throttled {
+                retry_after_secs, ..
+            }
+            | ServiceError::NotYet {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             ServiceError::Store(e) if e.is_unavailable() => {

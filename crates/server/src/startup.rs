@@ -194,7 +194,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
     crate::services::artifacts::recover(&state).await?;
     crate::services::checkpoints::announce(&state);
-    crate::services::checkpoints::check_at_start(&state).await;
+    // In the background: the server serves while it re-hashes the log; signing waits for it.
+    crate::services::checkpoints::spawn_check_at_start(&state);
     spawn_background_work(&state, &vault_config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::json;
 use slipway_api::audit::{
     ChainPage, CheckpointKeyView, CheckpointView, ConsistencyProofView, InclusionProofView,
-    WitnessReceipt, WitnessSubmission,
+    StartCheckView, WitnessReceipt, WitnessSubmission,
 };
 use slipway_core::access::Operation;
 use slipway_core::audit::checkpoint::{self, Checkpoint, SignedCheckpoint};
@@ -28,10 +28,10 @@ use slipway_store::{StoredCheckpoint, MAX_EVENTS_PAGE};
 
 use super::require;
 use crate::auth::Actor;
-use crate::checkpoint_log::CheckpointLog;
+use crate::checkpoint_log::{CheckpointLog, StartCheck};
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
-pub(crate) use at_start::check_at_start;
+pub(crate) use at_start::spawn_check_at_start;
 pub(crate) use tree::StoredTree;
 
 fn log(state: &AppState) -> Result<&CheckpointLog, ServiceError> {
@@ -64,6 +64,22 @@ fn key_view(log: &CheckpointLog) -> CheckpointKeyView {
         public_key: public.to_string(),
         fingerprint: slipway_core::evidence::fingerprint(&public),
         verifier_key: checkpoint::verifier_key(log.origin(), &public),
+        start_check: Some(start_check_view(log.start_check())),
+    }
+}
+
+fn start_check_view(now: StartCheck) -> StartCheckView {
+    let (state, checked, of, detail) = match now {
+        StartCheck::Running { checked, of } => ("running", checked, of, None),
+        StartCheck::Passed => ("passed", 0, 0, None),
+        StartCheck::Found { problem } => ("found", 0, 0, Some(problem)),
+        StartCheck::Unfinished { error } => ("unfinished", 0, 0, Some(error)),
+    };
+    StartCheckView {
+        state: state.into(),
+        checked,
+        of,
+        detail,
     }
 }
 
@@ -102,18 +118,23 @@ pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointV
         require(state, actor, Operation::SignCheckpoint, "audit/checkpoints").await?;
     }
     let log = log(state)?;
+    check_at_start_allows_signing(log).await?;
     let _one_at_a_time = log.signing.lock().await;
-    if let Some(problem) = log.contradicted_at_start() {
-        return Err(refused(problem));
-    }
-    let previous = log.read_all().map_err(failed)?;
+    let last = log.read_last().map_err(failed)?;
     let mut tree = StoredTree::new(&state.store);
-    let (size, root) = tree
-        .for_signing(&checkpoints_of(&previous))
-        .await?
-        .map_err(refuse_to_sign)?;
-    if let Some(last) = previous.last().filter(|l| l.checkpoint.size == size) {
-        return Ok(view(last));
+    let signed_before: Vec<Checkpoint> = last.iter().map(|c| c.checkpoint.clone()).collect();
+    let (size, root) = match tree.for_signing(&signed_before).await? {
+        Ok(signable) => signable,
+        // Only now the whole file: the refusal names the last checkpoint that still holds.
+        Err(_) => {
+            let previous = log.read_all().map_err(failed)?;
+            tree.for_signing(&checkpoints_of(&previous))
+                .await?
+                .map_err(refuse_to_sign)?
+        }
+    };
+    if let Some(last) = last.filter(|l| l.checkpoint.size == size) {
+        return Ok(view(&last));
     }
     let signed = Checkpoint {
         origin: log.origin().to_string(),
@@ -147,6 +168,26 @@ pub async fn sign(state: &AppState, actor: Option<&Actor>) -> Result<CheckpointV
     Ok(view(&signed))
 }
 
+/// How long a signing waits for the check at start before it is refused: long enough that a
+/// log of a few hundred thousand events is checked while the request waits, short enough that
+/// no proxy gives up on it first.
+const START_CHECK_WAIT: Duration = Duration::from_secs(5);
+
+/// Signing waits for the check at start (a while), and refuses what it found.
+async fn check_at_start_allows_signing(log: &CheckpointLog) -> Result<(), ServiceError> {
+    match log.start_check_within(START_CHECK_WAIT).await {
+        StartCheck::Passed | StartCheck::Unfinished { .. } => Ok(()),
+        StartCheck::Found { problem } => Err(refused(problem)),
+        StartCheck::Running { checked, of } => Err(ServiceError::NotYet {
+            message: format!(
+                "the audit log is being checked at start ({checked} of {of} events); no checkpoint is signed before the check ends"
+            ),
+            hint: "try again in a moment; `GET /api/v1/audit/checkpoints/key` shows the check's progress (`start_check`)".into(),
+            retry_after_secs: 10,
+        }),
+    }
+}
+
 fn refuse_to_sign(c: checkpoint::Contradiction) -> ServiceError {
     tracing::error!(problem = %c.describe(), "the audit log no longer extends the last signed checkpoint: no new checkpoint will be signed");
     refused(c.describe())
@@ -170,6 +211,12 @@ pub fn schedule(state: AppState, period: std::time::Duration) {
             let Some(state) = crate::leader::background(&state) else {
                 continue;
             };
+            // Until the check at start ends, the next tick signs instead.
+            if let Some(log) = state.checkpoints.as_deref() {
+                if log.start_check().is_running() {
+                    continue;
+                }
+            }
             let grew = match (
                 state.store.audit_last_seq().await,
                 state.store.latest_checkpoint().await,

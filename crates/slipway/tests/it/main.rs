@@ -19,6 +19,7 @@ mod batch_runs;
 mod batches;
 mod checkpoint_witnesses;
 mod checkpoints;
+mod checkpoints_at_start;
 mod ci_templates;
 mod cli_sso;
 mod complaints;

@@ -1,5 +1,9 @@
 //! The check at start: the one place that reads the audit log's history whole, once per start.
 //!
+//! It runs in the background once the server listens: a log of a million events takes many
+//! seconds, and a replica that does not answer `/readyz` meanwhile looks dead to whatever
+//! watches it. Signing waits for it, and is refused (503) while it still runs.
+//!
 //! Every event up to the last checkpoint is re-hashed from its fields: the log must extend every
 //! signed checkpoint, and the stored tree must hold exactly the hashes those events give (each
 //! stored hash is compared, a page at a time). Either finding is said loudly and stops signing
@@ -15,30 +19,62 @@ use slipway_core::audit::checkpoint::{event_leaf, ExtensionCheck, Hash, SignedCh
 use slipway_store::{Store, MAX_EVENTS_PAGE};
 
 use super::checkpoints_of;
+use crate::checkpoint_log::StartCheck;
 use crate::{AppState, ServiceError};
 
-/// At start: say loudly when the database no longer extends the last checkpoint, or its stored
-/// tree no longer matches its events, and refuse to sign from then on.
-pub(crate) async fn check_at_start(state: &AppState) {
+/// At start, in the background (the server already serves): say loudly when the database no
+/// longer extends the last checkpoint, or its stored tree no longer matches its events, and
+/// refuse to sign from then on. Until it ends, signing waits for it or is refused (503).
+pub(crate) fn spawn_check_at_start(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let checking = state.clone();
+        let ended = tokio::spawn(async move { check_at_start(&checking).await }).await;
+        // A check that panicked would otherwise leave signing waiting on it until a restart.
+        if let (Err(e), Some(log)) = (ended, state.checkpoints.as_deref()) {
+            tracing::error!(error = %e, "the check of the audit log at start stopped");
+            log.set_start_check(StartCheck::Unfinished {
+                error: format!("the check stopped: {e}"),
+            });
+        }
+    });
+}
+
+async fn check_at_start(state: &AppState) {
     let Some(log) = state.checkpoints.as_deref() else {
         return;
     };
     let all = match log.read_all() {
         Ok(all) => all,
+        // Signing reads only the file's last note: a note damaged before it is refused here,
+        // as reading the whole file at every signing did.
         Err(e) => {
-            tracing::error!(error = %e, "cannot read the checkpoint log");
+            tracing::error!(error = %e, "cannot read the checkpoint log: no new checkpoint will be signed");
+            eprintln!(
+                "WARNING: cannot read the checkpoint log: refusing to sign a checkpoint: {e}"
+            );
+            log.set_start_check(StartCheck::Found {
+                problem: e.to_string(),
+            });
             return;
         }
     };
     if all.is_empty() {
+        log.set_start_check(StartCheck::Passed);
         return;
     }
-    match problem(&state.store, &all).await {
-        Ok(None) => {}
+    let mut progress = |checked, of| log.set_start_check(StartCheck::Running { checked, of });
+    let finding = problem(&state.store, &all, &mut progress).await;
+    drop(all);
+    match finding {
+        Ok(None) => {
+            tracing::info!("the audit log extends its last signed checkpoint");
+            log.set_start_check(StartCheck::Passed);
+        }
         Ok(Some(problem)) => {
             tracing::error!(%problem, "THE AUDIT LOG DOES NOT MATCH ITS LAST SIGNED CHECKPOINT: no new checkpoint will be signed");
             eprintln!("WARNING: the audit log does not match its last signed checkpoint: refusing to sign a checkpoint: {problem}");
-            log.contradict_at_start(problem);
+            log.set_start_check(StartCheck::Found { problem });
         }
         // Not a finding: signing still checks the stored tree against the last checkpoint.
         Err(e) => {
@@ -46,14 +82,35 @@ pub(crate) async fn check_at_start(state: &AppState) {
             eprintln!(
                 "WARNING: cannot check the audit log against its last signed checkpoint: {e}"
             );
+            log.set_start_check(StartCheck::Unfinished {
+                error: e.to_string(),
+            });
         }
     }
 }
 
+/// For tests that look at a server while its check runs: with `SLIPWAY_TEST_HOLD_START_CHECK`
+/// naming a file, the check waits after its first page until that file exists.
+async fn hold_for_tests() {
+    let Some(path) = std::env::var_os("SLIPWAY_TEST_HOLD_START_CHECK") else {
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    while !path.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// What is wrong with the log against the checkpoints `all`: `None` when its events extend
-/// every one and the stored tree holds their hashes.
-async fn problem(store: &Store, all: &[SignedCheckpoint]) -> Result<Option<String>, ServiceError> {
+/// every one and the stored tree holds their hashes. `progress` hears how many of the events
+/// the checkpoints cover were checked, after each page.
+async fn problem(
+    store: &Store,
+    all: &[SignedCheckpoint],
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<Option<String>, ServiceError> {
     let last_size = all.iter().map(|c| c.checkpoint.size).max().unwrap_or(0);
+    progress(0, last_size);
     let mut check = match ExtensionCheck::new(checkpoints_of(all)) {
         Ok(check) => check,
         Err(c) => return Ok(Some(c.describe())),
@@ -81,7 +138,12 @@ async fn problem(store: &Store, all: &[SignedCheckpoint]) -> Result<Option<Strin
             }
         }
         compare.page(store, size, &leaves).await?;
+        let first_page = size == 0;
         size += leaves.len() as u64;
+        progress(size, last_size);
+        if first_page {
+            hold_for_tests().await;
+        }
     }
     if let Some(c) = contradiction.or_else(|| check.finish().err()) {
         return Ok(Some(c.describe()));

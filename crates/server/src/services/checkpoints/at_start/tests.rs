@@ -50,11 +50,17 @@ async fn honest_log_then_edits(store: Store) {
         signed(999, root(&leaves[..999])),
         signed(2_345, root(&leaves[..2_345])),
     ];
-    assert_eq!(problem(&store, &honest).await.unwrap(), None);
+    assert_eq!(
+        problem(&store, &honest, &mut |_, _| {}).await.unwrap(),
+        None
+    );
 
     let mut contradicted = honest.clone();
     contradicted.push(signed(2_400, root(&leaves[1..2_401])));
-    let found = problem(&store, &contradicted).await.unwrap().unwrap();
+    let found = problem(&store, &contradicted, &mut |_, _| {})
+        .await
+        .unwrap()
+        .unwrap();
     assert!(found.contains("checkpoint of size 2400"), "{found}");
 
     // Edits in the first page, in the node over the first two pages, and in the last page
@@ -67,7 +73,10 @@ async fn honest_log_then_edits(store: Store) {
         let (level, n) = split_stored_hash_index(index);
         let (lo, hi) = (n << level, (n + 1) << level);
         overwrite_audit_tree_hash(&store, index, [7; 32]).await;
-        let found = problem(&store, &honest).await.unwrap().unwrap();
+        let found = problem(&store, &honest, &mut |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
         assert!(
             found.contains(&format!(
                 "disagrees with events {}..={hi} at its hash {index}",
@@ -76,11 +85,17 @@ async fn honest_log_then_edits(store: Store) {
             "{found}"
         );
         overwrite_audit_tree_hash(&store, index, root(&leaves[lo as usize..hi as usize])).await;
-        assert_eq!(problem(&store, &honest).await.unwrap(), None);
+        assert_eq!(
+            problem(&store, &honest, &mut |_, _| {}).await.unwrap(),
+            None
+        );
     }
     // Beyond the last checkpoint the tree is not compared at start (signing reads it).
     overwrite_audit_tree_hash(&store, stored_hash_count(2_499), [7; 32]).await;
-    assert_eq!(problem(&store, &honest).await.unwrap(), None);
+    assert_eq!(
+        problem(&store, &honest, &mut |_, _| {}).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
