@@ -80,7 +80,9 @@ impl VaultConfig {
         }
         if let Ok(text) = std::env::var("SLIPWAY_VAULT_ORPHAN_GRACE") {
             let secs: u64 = text.trim().parse().map_err(|_| {
-                anyhow::anyhow!("SLIPWAY_VAULT_ORPHAN_GRACE=`{text}` is not a number of seconds (default 3600)")
+                anyhow::anyhow!(
+                    "SLIPWAY_VAULT_ORPHAN_GRACE=`{text}` is not a number of seconds (default 3600)"
+                )
             })?;
             config.orphan_grace = Duration::from_secs(secs);
         }
@@ -504,12 +506,18 @@ mod tests {
         assert!(written(3600).settled(now, hour));
         assert!(written(7200).settled(now, hour));
         assert!(written(0).settled(now, Duration::ZERO), "no grace");
-        assert!(!written(7200).settled(now, Duration::MAX), "a grace past any date");
+        assert!(
+            !written(7200).settled(now, Duration::MAX),
+            "a grace past any date"
+        );
         let unknown = BlobFile {
             written: None,
             ..written(0)
         };
-        assert!(unknown.settled(now, hour), "an unknown age does not keep a blob forever");
+        assert!(
+            unknown.settled(now, hour),
+            "an unknown age does not keep a blob forever"
+        );
     }
 
     #[test]
