@@ -48,22 +48,30 @@ struct HeldPush {
 }
 
 impl HeldPush {
+    /// Push the file at `path` as pets-war `version`, held.
     fn start(server: &Server, holds: &Path, path: &str, digest: &str, version: &str) -> HeldPush {
+        let args = [
+            "artifact",
+            "push",
+            path,
+            "--project",
+            "pets",
+            "--component",
+            "pets-war",
+            "--version",
+            version,
+        ];
+        HeldPush::run(server, holds, &args, digest)
+    }
+
+    /// Run the CLI with `args`, a push of content `digest`, held.
+    fn run(server: &Server, holds: &Path, args: &[&str], digest: &str) -> HeldPush {
         let hold = holds.join(format!("{digest}.hold"));
         std::fs::write(&hold, b"").unwrap();
-        let (url, path, version) = (server.url.clone(), path.to_string(), version.to_string());
+        let url = server.url.clone();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let pushing = std::thread::spawn(move || {
-            let args = [
-                "artifact",
-                "push",
-                &path,
-                "--project",
-                "pets",
-                "--component",
-                "pets-war",
-                "--version",
-                &version,
-            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             run_cli(&url, ADMIN_TOKEN, &args, "")
         });
         let copied = holds.join(format!("{digest}.copied"));
@@ -250,4 +258,63 @@ fn gc_on_s3_keeps_a_copy_waiting_for_its_transaction_and_removes_unrecorded_ones
     // The recorded blob stays, intact.
     assert!(bucket.get(&blob_key(&bucket, &digest)).unwrap().is_some());
     assert!(ok(server.cli(None, &["vault", "verify"])).contains("vault intact: 1 blobs"));
+}
+
+#[test]
+fn on_s3_a_test_report_is_copied_in_place_before_its_push_s_transaction_and_kept_as_received() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let holds = tempfile::tempdir().unwrap();
+    let env = server_env(&garage, "reports", holds.path(), &[]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let server = Server::start_with_env(None, &env);
+    let bucket = garage.bucket("reports");
+    let work = tempfile::tempdir().unwrap();
+    crate::quality::pets(&server, work.path());
+    let report = crate::quality::shard(work.path(), "report.xml", &["a", "b"], &["c"]);
+    let bytes = std::fs::read(&report).unwrap();
+    let digest = sha256_hex(&bytes);
+    let args = [
+        "tests",
+        "push",
+        "--project",
+        "pets",
+        "--release",
+        "1.0.0",
+        "--env",
+        "MET",
+        "--suite",
+        "api",
+        "--launch",
+        "ci-1",
+        &report,
+    ];
+    let held = HeldPush::run(&server, holds.path(), &args, &digest);
+    // Its copy is under its digest already, and other writes go on while it waits.
+    assert_eq!(
+        bucket.get(&blob_key(&bucket, &digest)).unwrap().as_deref(),
+        Some(&bytes[..])
+    );
+    ok(server.cli(
+        None,
+        &["vault", "retention", "--project", "pets", "--keep", "5"],
+    ));
+    let out = held.release();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The same file again (a CI retry) merges once, and leaves the kept copy as it was.
+    let again = json(crate::quality::push(
+        &server,
+        "MET",
+        "api",
+        Some("ci-1"),
+        &[&report],
+    ));
+    assert_eq!(again[0]["repeated"], true, "{again:#}");
+    assert_eq!(
+        bucket.get(&blob_key(&bucket, &digest)).unwrap().as_deref(),
+        Some(&bytes[..])
+    );
+    assert!(ok(server.cli(None, &["vault", "verify"])).contains("vault intact: 2 blobs"));
+    assert!(bucket.keys("tmp/").unwrap().is_empty());
 }

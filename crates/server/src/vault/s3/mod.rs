@@ -8,7 +8,9 @@
 //! ```
 //! An upload streams to a temporary key while it is hashed; only once its digest is known (and
 //! checked against what the client declared) is it copied, on the service's side, to the key
-//! named by that digest, and the temporary key deleted. Readers never see a partial blob: a
+//! named by that digest, and the temporary key deleted. That copy is made before the push's
+//! store write (`copy_ahead`); inside it, `link` only checks the copy is still there (size and
+//! ETag) and copies again when it is not. Readers never see a partial blob: a
 //! multipart upload is invisible until completed. A blob's identity (size, ETag, Last-Modified)
 //! plays the part a file's metadata plays on disk; a download asks for the bytes only while the
 //! ETag is still the one verified (`If-Match`).
