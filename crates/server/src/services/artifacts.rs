@@ -7,6 +7,10 @@
 //! by the store's write lock: a blob is either referenced when GC looks (and kept), or re-linked
 //! by the upload after GC committed (and its file put back by the upload's own rename). GC moves
 //! files to `trash/` before it commits and deletes them after, so a failed commit loses nothing.
+//! On S3 the slow part of the link, the copy of the whole object to its digest's key, is made
+//! before the store write (`BlobStore::copy_ahead`); inside it the link only confirms the copy is
+//! still there, or copies again. Such a copy is an unrecorded object until the push commits, so
+//! GC removes unrecorded blobs only once older than `VaultConfig::orphan_grace`.
 
 use std::collections::BTreeSet;
 
@@ -258,11 +262,13 @@ where
 
 /// Link the verified bytes under their digest and record the artifact with its audit event, in
 /// one transaction: stored, deduplicated, restored after a purge, or already there (no event).
+/// The slow part of the link (on S3, copying the whole object) runs before the transaction, so
+/// every other write of every replica does not wait for it.
 async fn record_push(
     state: &AppState,
     actor: &Actor,
     request: PushRequest,
-    received: Staged,
+    mut received: Staged,
     signature_state: SignatureState,
     subject: String,
 ) -> Result<Pushed, ServiceError> {
@@ -275,6 +281,19 @@ async fn record_push(
         ..
     } = request;
     let (digest, size, received_crc32) = (received.digest, received.size, received.crc32);
+    // A conflict already known is refused before copying anything; the transaction checks
+    // again, since another push may record this version meanwhile.
+    if let Some(existing) = state.store.artifact(&project, &component, &version).await? {
+        if existing.digest != digest {
+            state.vault.discard(received).await;
+            return Err(immutable(&existing, &digest));
+        }
+    }
+    if let Err(e) = state.vault.copy_ahead(&mut received).await {
+        state.vault.discard(received).await;
+        return Err(io_error(e));
+    }
+    crate::vault::hold::after_copy(&digest).await;
     let mut tx = state.store.write().await?;
     let existing = tx.artifact(&project, &component, &version).await?;
     if let Some(existing) = &existing {
@@ -286,6 +305,7 @@ async fn record_push(
     let known_blob = tx.blob_exists(&digest).await?;
     // The upload is verified bytes with this digest: moving it over an existing blob file is
     // invisible when that file is intact, and repairs it when it went missing or was damaged.
+    // On S3 the copy was made ahead: this confirms it is still there (or copies again).
     state
         .vault
         .link(received, &digest)
@@ -745,7 +765,7 @@ async fn verify_all(
         .await
         .map_err(io_error)?
         .iter()
-        .filter(|d| !recorded.contains(d))
+        .filter(|f| !recorded.contains(&f.digest))
         .count();
     report.intact = report.corrupt.is_empty() && report.missing.is_empty();
     let mut tx = state.store.write().await?;
@@ -828,8 +848,12 @@ pub struct GcReport {
     pub purged_artifacts: Vec<String>,
     pub deleted_blobs: Vec<BlobRecord>,
     pub bytes_reclaimed: u64,
-    /// Files no record named (uploads that died between rename and commit).
+    /// Files no record named (uploads that died between rename and commit, pushes whose
+    /// transaction failed after their copy), older than the vault's orphan grace.
     pub unrecorded_files_removed: usize,
+    /// Files no record names yet, younger than the grace: maybe a push's copy waiting for its
+    /// transaction. A later collection removes them once they are older.
+    pub unrecorded_files_kept: usize,
 }
 
 /// Collect garbage: apply each project's retention policy, then delete every blob nothing kept
@@ -853,15 +877,7 @@ pub async fn gc(
         report.bytes_reclaimed += blob.size;
         report.deleted_blobs.push(blob);
     }
-    let mut orphans = Vec::new();
-    for digest in state.vault.files().await.map_err(io_error)? {
-        if !tx.blob_exists(&digest).await?
-            && !report.deleted_blobs.iter().any(|b| b.digest == digest)
-        {
-            orphans.push(digest);
-        }
-    }
-    report.unrecorded_files_removed = orphans.len();
+    let orphans = settled_orphans(state, &mut tx, &mut report).await?;
     if dry_run {
         return Ok(report);
     }
@@ -875,6 +891,7 @@ pub async fn gc(
             "deleted_blobs": report.deleted_blobs.iter().map(|b| b.digest.to_hex()).collect::<Vec<_>>(),
             "bytes_reclaimed": report.bytes_reclaimed,
             "unrecorded_files_removed": orphans.len(),
+            "unrecorded_files_kept": report.unrecorded_files_kept,
         }),
     });
     // Files move aside while the write lock is held, before the commit: an upload that re-links
@@ -903,6 +920,36 @@ pub async fn gc(
         }
     }
     Ok(report)
+}
+
+/// The blobs no row names and that are older than the vault's orphan grace, to remove; the
+/// younger ones are counted as kept. A younger one may be a push's copy made before its write
+/// transaction (on S3) and about to be recorded: removing it would not lose it (the push copies
+/// again inside its transaction) but would make that push do its slow copy holding the writer.
+/// One rule on both backends, though on disk the rename happens inside the transaction and an
+/// unrecorded file is always left by a failure: it waits the grace too, which costs only space.
+async fn settled_orphans(
+    state: &AppState,
+    tx: &mut WriteTx<'_>,
+    report: &mut GcReport,
+) -> Result<Vec<Sha256>, ServiceError> {
+    let now = jiff::Timestamp::now();
+    let grace = state.vault.config.orphan_grace;
+    let mut orphans = Vec::new();
+    for file in state.vault.files().await.map_err(io_error)? {
+        let digest = file.digest;
+        if tx.blob_exists(&digest).await? || report.deleted_blobs.iter().any(|b| b.digest == digest)
+        {
+            continue;
+        }
+        if file.settled(now, grace) {
+            orphans.push(digest);
+        } else {
+            report.unrecorded_files_kept += 1;
+        }
+    }
+    report.unrecorded_files_removed = orphans.len();
+    Ok(orphans)
 }
 
 /// Prune the releases each project's retention policy lets go (never a pinned one) and purge

@@ -238,10 +238,17 @@ where
         actor,
     };
     let digest = received.digest.to_hex();
-    // The report is received whole (hashed and spooled) before the write transaction opens: a
-    // slow upload must not hold the store's one writer, which every deployment, heartbeat and
-    // vote waits for. Reading it while it streams in was tried (session 17) but held the writer
-    // for the upload's length; see docs/quality.md.
+    let size = received.size;
+    // Opened before it is staged: on S3 staging uploads the file and removes the local copy,
+    // which this handle still reads.
+    let report = std::fs::File::open(received.path())
+        .map_err(|e| ServiceError::VaultIo(format!("reading the received report: {e}")))?;
+    // The report is received whole (hashed and spooled), and on S3 uploaded and copied to its
+    // digest's key, before the write transaction opens: a slow upload or copy must not hold the
+    // store's one writer, which every deployment, heartbeat and vote waits for. Reading it while
+    // it streams in was tried (session 17) but held the writer for the upload's length; see
+    // docs/quality.md.
+    let staged = stage_raw(state, received).await?;
     let mut tx = state.store.write().await?;
     // A push sent again after its answer was lost (a CI retry) finds its file already in the
     // launch's run: it is answered with that run and merges nothing a second time.
@@ -250,8 +257,6 @@ where
     }
     let run = tx.open_test_run(&key).await?;
     let created = run.files == 0;
-    let report = std::fs::File::open(received.path())
-        .map_err(|e| ServiceError::VaultIo(format!("reading the received report: {e}")))?;
     let summary = merge_report(
         &mut tx,
         (run.id, run.files + 1),
@@ -259,8 +264,7 @@ where
         request.file_name.as_deref(),
     )
     .await?;
-    let size = received.size;
-    keep_raw(state, &mut tx, received).await?;
+    keep_raw(state, &mut tx, staged).await?;
     let run = tx
         .finish_test_push(
             run.id,
@@ -340,21 +344,35 @@ async fn merge_report(
         .map_err(|e| malformed(file_name, e))
 }
 
-/// Keep a report as received in the vault under its digest, inside the push's transaction (the
-/// write lock held, as an artifact's upload does): the file is in place before its row commits,
-/// and a failed commit leaves an unrecorded file the vault's sweep removes.
-async fn keep_raw(
+/// Stage a received report in the vault and do the slow part of putting it in place (on S3:
+/// upload it, copy it to its digest's key) before the push's write transaction.
+async fn stage_raw(
     state: &AppState,
-    tx: &mut slipway_store::WriteTx<'_>,
     received: crate::vault::Received,
-) -> Result<(), ServiceError> {
-    let digest = received.digest;
-    let size = received.size;
-    let staged = state
+) -> Result<crate::vault::Staged, ServiceError> {
+    let mut staged = state
         .vault
         .stage_received(received)
         .await
         .map_err(|e| ServiceError::VaultIo(e.to_string()))?;
+    if let Err(e) = state.vault.copy_ahead(&mut staged).await {
+        state.vault.discard(staged).await;
+        return Err(ServiceError::VaultIo(e.to_string()));
+    }
+    crate::vault::hold::after_copy(&staged.digest).await;
+    Ok(staged)
+}
+
+/// Keep a report as received in the vault under its digest, inside the push's transaction (the
+/// write lock held, as an artifact's upload does): the file is in place (on S3 its copy made
+/// ahead is confirmed) before its row commits, and a failed commit leaves an unrecorded blob
+/// that garbage collection removes once older than the vault's orphan grace.
+async fn keep_raw(
+    state: &AppState,
+    tx: &mut slipway_store::WriteTx<'_>,
+    staged: crate::vault::Staged,
+) -> Result<(), ServiceError> {
+    let (digest, size) = (staged.digest, staged.size);
     let known = tx.blob_exists(&digest).await?;
     state
         .vault

@@ -15,6 +15,7 @@ use slipway_core::Sha256;
 
 use super::upload::Received;
 use super::verified::{self, Check, VerifiedFiles};
+use super::BlobFile;
 
 #[derive(Debug)]
 pub(crate) struct DiskBlobs {
@@ -102,13 +103,20 @@ impl DiskBlobs {
         digests_in(&self.root.join("trash"))
     }
 
-    /// Every blob file present, whatever the database says.
-    pub(crate) fn files(&self) -> io::Result<Vec<Sha256>> {
+    /// Every blob file present, whatever the database says, with its modification time (for
+    /// a blob the time its upload was last written: the rename into place keeps it).
+    pub(crate) fn files(&self) -> io::Result<Vec<BlobFile>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(self.root.join("blobs/sha256"))? {
             let entry = entry?;
             if entry.file_type()?.is_dir() {
-                out.extend(digests_in(&entry.path())?);
+                for digest in digests_in(&entry.path())? {
+                    let written = std::fs::metadata(self.path(&digest))
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| jiff::Timestamp::try_from(t).ok());
+                    out.push(BlobFile { digest, written });
+                }
             }
         }
         Ok(out)

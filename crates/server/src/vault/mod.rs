@@ -11,6 +11,7 @@
 
 mod disk;
 mod file_writer;
+pub(crate) mod hold;
 pub mod s3;
 mod upload;
 pub mod verified;
@@ -38,6 +39,10 @@ pub struct VaultConfig {
     /// How often every blob is re-hashed, to catch damage its file's metadata does not show
     /// (`SLIPWAY_VAULT_SCRUB_EVERY`, seconds; 0 never).
     pub scrub_every: Option<Duration>,
+    /// How old a blob no record names must be before garbage collection removes it
+    /// (`SLIPWAY_VAULT_ORPHAN_GRACE`, seconds): younger, it may be a push's copy made before
+    /// its write transaction and not yet recorded (see [`BlobStore::copy_ahead`]).
+    pub orphan_grace: Duration,
 }
 
 impl Default for VaultConfig {
@@ -46,13 +51,14 @@ impl Default for VaultConfig {
             max_artifact_bytes: 8 << 30,
             gc_every: Some(Duration::from_secs(24 * 3600)),
             scrub_every: Some(Duration::from_secs(7 * 24 * 3600)),
+            orphan_grace: DEAD_UPLOAD_AFTER,
         }
     }
 }
 
 impl VaultConfig {
-    /// Read `SLIPWAY_MAX_ARTIFACT_SIZE`, `SLIPWAY_VAULT_GC_EVERY` and
-    /// `SLIPWAY_VAULT_SCRUB_EVERY`; defaults when unset.
+    /// Read `SLIPWAY_MAX_ARTIFACT_SIZE`, `SLIPWAY_VAULT_GC_EVERY`, `SLIPWAY_VAULT_SCRUB_EVERY`
+    /// and `SLIPWAY_VAULT_ORPHAN_GRACE`; defaults when unset.
     pub fn from_env() -> anyhow::Result<VaultConfig> {
         let mut config = VaultConfig::default();
         if let Ok(text) = std::env::var("SLIPWAY_MAX_ARTIFACT_SIZE") {
@@ -72,6 +78,14 @@ impl VaultConfig {
             })?;
             config.scrub_every = (secs > 0).then(|| Duration::from_secs(secs));
         }
+        if let Ok(text) = std::env::var("SLIPWAY_VAULT_ORPHAN_GRACE") {
+            let secs: u64 = text.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "SLIPWAY_VAULT_ORPHAN_GRACE=`{text}` is not a number of seconds (default 3600)"
+                )
+            })?;
+            config.orphan_grace = Duration::from_secs(secs);
+        }
         Ok(config)
     }
 }
@@ -86,6 +100,30 @@ pub fn parse_size(text: &str) -> Option<u64> {
         _ => (text, 0),
     };
     number.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// A blob file or object found in the vault, whatever the records say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobFile {
+    pub digest: Sha256,
+    /// When it was last written (a file's modification time, an object's `LastModified`);
+    /// `None` when the backend does not say.
+    pub written: Option<jiff::Timestamp>,
+}
+
+impl BlobFile {
+    /// Whether it was written at least `grace` before `now`, so that, unrecorded, it is no
+    /// push's copy still waiting for its transaction. An unknown age counts as settled: the
+    /// push's own check inside its transaction copies again whatever went missing, so
+    /// removing such a copy costs that push time, never a blob.
+    pub fn settled(&self, now: jiff::Timestamp, grace: Duration) -> bool {
+        let grace = jiff::SignedDuration::try_from(grace).unwrap_or(jiff::SignedDuration::MAX);
+        match (self.written, now.checked_sub(grace)) {
+            (Some(written), Ok(cutoff)) => written <= cutoff,
+            (Some(_), Err(_)) => false,
+            (None, _) => true,
+        }
+    }
 }
 
 /// Where the vault keeps its blobs.
@@ -265,7 +303,30 @@ impl BlobStore {
         }
     }
 
-    /// Put a received upload in place under `digest` (which the caller checked it has).
+    /// Do the slow part of putting `staged` in place now, before the write transaction that
+    /// records it, so that the store's one writer is not held while it runs: on S3 the copy of
+    /// the whole object to its digest's key (the temporary key stays for [`BlobStore::link`],
+    /// which only confirms the copy is still there, or copies again). On disk nothing: the
+    /// rename stays inside the transaction, where it is cheap. A transaction that then fails
+    /// or refuses leaves the copy unrecorded: verified bytes under their digest, removed by a
+    /// later garbage collection once older than [`VaultConfig::orphan_grace`].
+    pub async fn copy_ahead(&self, staged: &mut Staged) -> io::Result<()> {
+        let digest = staged.digest;
+        match (&self.backend, &mut staged.upload) {
+            (Backend::S3(blobs), StagedUpload::Object(object)) => {
+                blobs.copy_ahead(object, &digest).await?;
+                // The object under this digest was just replaced (by the same verified bytes):
+                // whatever identity was remembered for it is no longer the object's.
+                self.verified.forget(&digest);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Put a received upload in place under `digest` (which the caller checked it has), inside
+    /// the write transaction that records it; on S3, after [`BlobStore::copy_ahead`], only a
+    /// confirmation that its copy is still there.
     pub async fn link(&self, staged: Staged, digest: &Sha256) -> io::Result<()> {
         self.verified.forget(digest);
         match (&self.backend, staged.upload) {
@@ -374,15 +435,16 @@ impl BlobStore {
         }
     }
 
-    /// Every blob present, whatever the database says.
-    pub async fn files(&self) -> io::Result<Vec<Sha256>> {
+    /// Every blob present, whatever the database says, with when it was last written.
+    pub async fn files(&self) -> io::Result<Vec<BlobFile>> {
         match &self.backend {
             Backend::Disk(disk) => disk.files(),
             Backend::S3(blobs) => blobs.files().await,
         }
     }
 
-    /// Remove a blob that no row names (an upload that died between linking and commit).
+    /// Remove a blob that no row names (an upload that died between linking and commit, or a
+    /// push's copy whose transaction failed or refused).
     pub async fn remove_orphan(&self, digest: &Sha256) -> io::Result<()> {
         match &self.backend {
             Backend::Disk(disk) => disk.remove_orphan(digest),
@@ -429,6 +491,56 @@ mod tests {
         assert_eq!(parse_size("lots"), None);
         assert_eq!(parse_size(""), None);
         assert_eq!(parse_size("99999999999G"), None);
+    }
+
+    #[test]
+    fn an_unrecorded_blob_is_settled_only_once_older_than_the_grace() {
+        let now: jiff::Timestamp = "2026-12-02T02:00:00Z".parse().unwrap();
+        let hour = Duration::from_secs(3600);
+        let written = |ago: i64| BlobFile {
+            digest: Sha256::of(b"x"),
+            written: Some(now - jiff::SignedDuration::from_secs(ago)),
+        };
+        assert!(!written(0).settled(now, hour), "a copy made just now");
+        assert!(!written(3599).settled(now, hour));
+        assert!(written(3600).settled(now, hour));
+        assert!(written(7200).settled(now, hour));
+        assert!(written(0).settled(now, Duration::ZERO), "no grace");
+        assert!(
+            !written(7200).settled(now, Duration::MAX),
+            "a grace past any date"
+        );
+        let unknown = BlobFile {
+            written: None,
+            ..written(0)
+        };
+        assert!(
+            unknown.settled(now, hour),
+            "an unknown age does not keep a blob forever"
+        );
+    }
+
+    #[test]
+    fn disk_blobs_are_listed_with_their_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = disk::DiskBlobs::open(dir.path().join("vault")).unwrap();
+        let d = Sha256::of(b"x");
+        let path = store.path(&d);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"x").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        let files = store.files().unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].digest, d);
+        let now = jiff::Timestamp::now();
+        assert!(files[0].settled(now, Duration::from_secs(3600)));
+        assert!(!files[0].settled(now, Duration::from_secs(3 * 3600)));
     }
 
     #[test]

@@ -75,6 +75,7 @@ mod up;
 mod upgrade;
 mod vault;
 mod vault_s3;
+mod vault_s3_copy_ahead;
 mod webhooks;
 mod weekly_report;
 

@@ -8,7 +8,9 @@
 //! ```
 //! An upload streams to a temporary key while it is hashed; only once its digest is known (and
 //! checked against what the client declared) is it copied, on the service's side, to the key
-//! named by that digest, and the temporary key deleted. Readers never see a partial blob: a
+//! named by that digest, and the temporary key deleted. That copy is made before the push's
+//! store write (`copy_ahead`); inside it, `link` only checks the copy is still there (size and
+//! ETag) and copies again when it is not. Readers never see a partial blob: a
 //! multipart upload is invisible until completed. A blob's identity (size, ETag, Last-Modified)
 //! plays the part a file's metadata plays on disk; a download asks for the bytes only while the
 //! ETag is still the one verified (`If-Match`).
@@ -33,7 +35,7 @@ use client::{BodyCheck, Endpoint, S3Client, S3Error};
 pub(crate) use upload::StagedObject;
 
 use super::verified::{self, Check, VerifiedFiles};
-use super::{Counted, UploadError};
+use super::{BlobFile, Counted, UploadError};
 
 /// Bytes read at a time when hashing an object.
 const HASH_CHUNK: usize = 4 << 20;
@@ -335,13 +337,52 @@ impl S3Blobs {
         upload::receive(self.client.clone(), key, self.part_check, body, limit).await
     }
 
-    /// Put a verified upload in place under its digest: a copy on the service's side (in parts
-    /// when it is large), then the temporary key goes.
-    pub(crate) async fn link(&self, staged: StagedObject, digest: &Sha256) -> io::Result<()> {
+    /// Copy a verified upload to its digest's key now, before the write transaction (the slow
+    /// part of putting it in place: a copy of the whole object, in parts when it is large), and
+    /// note the copy's identity for [`S3Blobs::link`]. The temporary key stays until the link.
+    /// Until the transaction records it, the copy is an unrecorded object garbage collection
+    /// leaves alone while it is younger than its grace (`VaultConfig::orphan_grace`).
+    pub(crate) async fn copy_ahead(
+        &self,
+        staged: &mut StagedObject,
+        digest: &Sha256,
+    ) -> io::Result<()> {
         let (from, to, size) = (staged.key.clone(), self.key(digest), staged.size);
         let part_bytes = self.copy_part_bytes;
-        self.io(move |c| copy::copy_object(c, &from, &to, size, part_bytes))
+        let copied = self
+            .io(move |c| {
+                copy::copy_object(c, &from, &to, size, part_bytes)?;
+                c.head(&to)
+            })
             .await?;
+        staged.copied = copied.map(|identity| (*digest, identity));
+        Ok(())
+    }
+
+    /// Put a verified upload in place under its digest, inside the write transaction. When
+    /// [`S3Blobs::copy_ahead`] copied it already and the object at the key is still that copy
+    /// (same size and ETag), nothing is copied; otherwise (no copy ahead, or garbage collection
+    /// or anyone else removed or replaced it since) it is copied now, from the temporary key.
+    /// Then the temporary key goes.
+    pub(crate) async fn link(&self, staged: StagedObject, digest: &Sha256) -> io::Result<()> {
+        let (from, to, size) = (staged.key.clone(), self.key(digest), staged.size);
+        let ahead = staged
+            .copied
+            .as_ref()
+            .filter(|(copied_to, identity)| copied_to == digest && !identity.etag.is_empty())
+            .map(|(_, identity)| identity.clone());
+        let part_bytes = self.copy_part_bytes;
+        self.io(move |c| {
+            if let Some(ahead) = ahead {
+                let still = c.head(&to)?;
+                if still.is_some_and(|now| now.size == size && now.etag == ahead.etag) {
+                    return Ok(());
+                }
+                tracing::info!(key = %to, "the copy made before the transaction is gone or changed: copying again");
+            }
+            copy::copy_object(c, &from, &to, size, part_bytes)
+        })
+        .await?;
         // Dropping it deletes the temporary key.
         drop(staged);
         Ok(())
@@ -488,10 +529,12 @@ impl S3Blobs {
     }
 
     pub(crate) async fn trashed(&self) -> io::Result<Vec<Sha256>> {
-        self.digests_under(format!("{}trash/", self.prefix)).await
+        let listed = self.digests_under(format!("{}trash/", self.prefix)).await?;
+        Ok(listed.into_iter().map(|blob| blob.digest).collect())
     }
 
-    pub(crate) async fn files(&self) -> io::Result<Vec<Sha256>> {
+    /// Every blob object present, with when it was last written (S3's `LastModified`).
+    pub(crate) async fn files(&self) -> io::Result<Vec<BlobFile>> {
         self.digests_under(format!("{}blobs/sha256/", self.prefix))
             .await
     }
@@ -501,8 +544,9 @@ impl S3Blobs {
         self.io(move |c| c.delete(&key)).await
     }
 
-    /// Every key under `prefix` whose last segment is a digest, page after page.
-    async fn digests_under(&self, prefix: String) -> io::Result<Vec<Sha256>> {
+    /// Every key under `prefix` whose last segment is a digest, with its `LastModified`, page
+    /// after page.
+    async fn digests_under(&self, prefix: String) -> io::Result<Vec<BlobFile>> {
         self.io(move |c| {
             let mut out = Vec::new();
             let mut after: Option<String> = None;
@@ -511,10 +555,11 @@ impl S3Blobs {
             for _ in 0..1_000_000 {
                 let page = c.list(&prefix, after.as_deref())?;
                 out.extend(page.objects.iter().filter_map(|o| {
-                    o.key
-                        .rsplit('/')
-                        .next()
-                        .and_then(|name| Sha256::parse(name).ok())
+                    let digest = o.key.rsplit('/').next()?;
+                    Some(BlobFile {
+                        digest: Sha256::parse(digest).ok()?,
+                        written: o.last_modified.parse().ok(),
+                    })
                 }));
                 match page.next {
                     Some(next) if after.as_deref() == Some(next.as_str()) => {

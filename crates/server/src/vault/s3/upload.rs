@@ -18,8 +18,9 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
+use slipway_core::Sha256;
 
-use super::client::{BodyCheck, S3Client, S3Error};
+use super::client::{BodyCheck, ObjectIdentity, S3Client, S3Error};
 use crate::vault::upload::HashBehind;
 use crate::vault::{Counted, UploadError};
 
@@ -34,6 +35,9 @@ pub(crate) struct StagedObject {
     client: Arc<S3Client>,
     pub key: String,
     pub size: u64,
+    /// The copy already made at the digest's key before the write transaction (see
+    /// `S3Blobs::copy_ahead`): the digest and the identity the copy had just after it was made.
+    pub copied: Option<(Sha256, ObjectIdentity)>,
     keep: bool,
 }
 
@@ -235,6 +239,7 @@ where
             client,
             key,
             size,
+            copied: None,
             keep: false,
         },
         Counted {
