@@ -296,7 +296,12 @@ impl IntoResponse for Problem {
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status == StatusCode::INTERNAL_SERVER_ERROR || status == StatusCode::SERVICE_UNAVAILABLE
+        if matches!(self, ServiceError::NotYet { .. }) {
+            // Expected for a moment (a check at start still running, a result to send again):
+            // the client is told when to come back, and nothing is wrong with the server.
+            tracing::warn!(error = %self, "request answered: not yet");
+        } else if status == StatusCode::INTERNAL_SERVER_ERROR
+            || status == StatusCode::SERVICE_UNAVAILABLE
         {
             tracing::error!(error = %self, "request failed");
         }

@@ -89,9 +89,12 @@ impl Arrivals {
 /// panic), and the agent sends the result again, which is harmless (results count once).
 fn settled(answered: Option<Answer>) -> Answer {
     answered.unwrap_or_else(|| {
-        Err(ServiceError::Unavailable {
+        // Not an outside authority being down (`Unavailable`): this server, now, and a retry
+        // a moment later is the whole remedy.
+        Err(ServiceError::NotYet {
             message: "the write holding this result ended before it answered".into(),
             hint: "send the result again: a result is recorded once".into(),
+            retry_after_secs: 1,
         })
     })
 }
@@ -189,7 +192,7 @@ mod tests {
                 drop(turn);
             })
             .await;
-        assert!(matches!(answer, Err(ServiceError::Unavailable { .. })));
+        assert!(matches!(answer, Err(ServiceError::NotYet { .. })));
         // The turn is free again for the next arrival.
         assert!(arrivals.turn.try_lock().is_ok());
     }
