@@ -219,4 +219,8 @@ pub struct GcReportView {
     pub bytes_reclaimed: u64,
     /// Files no record named (uploads that died between rename and commit).
     pub unrecorded_files_removed: usize,
+    /// Files no record names yet that are younger than the vault's orphan grace
+    /// (`SLIPWAY_VAULT_ORPHAN_GRACE`): a push in flight may still record them, so they stay.
+    #[serde(default)]
+    pub unrecorded_files_kept: usize,
 }

@@ -114,10 +114,16 @@ fn gc(remote: &Remote, dry_run: bool) -> Result<(), Failure> {
         for b in &r.deleted_blobs {
             println!("{verb} delete blob {} ({} bytes)", b.digest, b.size);
         }
-        let unrecorded = match r.unrecorded_files_removed {
+        let mut unrecorded = match r.unrecorded_files_removed {
             0 => String::new(),
             n => format!(", {n} unrecorded file(s) removed"),
         };
+        if r.unrecorded_files_kept > 0 {
+            unrecorded.push_str(&format!(
+                ", {} unrecorded file(s) kept (younger than SLIPWAY_VAULT_ORPHAN_GRACE: a push may still record them)",
+                r.unrecorded_files_kept
+            ));
+        }
         println!(
             "{}: {} blob(s), {} bytes reclaimed{unrecorded}",
             if dry_run { "dry run" } else { "done" },

@@ -399,6 +399,7 @@ pub(super) async fn collect_garbage(
             .collect(),
         bytes_reclaimed: r.bytes_reclaimed,
         unrecorded_files_removed: r.unrecorded_files_removed,
+        unrecorded_files_kept: r.unrecorded_files_kept,
     }))
 }
 

@@ -221,6 +221,7 @@ fn gc_on_s3_keeps_a_copy_waiting_for_its_transaction_and_removes_unrecorded_ones
     let held = HeldPush::start(&server, holds.path(), &war, &digest, "1.0.0");
     let report: Value = json(server.cli(None, &["vault", "gc", "-o", "json"]));
     assert_eq!(report["unrecorded_files_removed"], 0, "{report}");
+    assert_eq!(report["unrecorded_files_kept"], 1, "{report}");
     assert!(bucket.get(&blob_key(&bucket, &digest)).unwrap().is_some());
     let out = held.release();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -251,6 +252,7 @@ fn gc_on_s3_keeps_a_copy_waiting_for_its_transaction_and_removes_unrecorded_ones
         .is_some());
     let report: Value = json(server.cli(None, &["vault", "gc", "-o", "json"]));
     assert_eq!(report["unrecorded_files_removed"], 1, "{report}");
+    assert_eq!(report["unrecorded_files_kept"], 0, "{report}");
     assert!(bucket
         .get(&blob_key(&bucket, &died_digest))
         .unwrap()
