@@ -8,6 +8,27 @@ use sqlx::{Connection, Executor, PgConnection};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
+/// Run `test` against a fresh SQLite file in `dir`, then a fresh PostgreSQL database (dropped
+/// afterwards) when one answers.
+pub async fn on_both_backends<F, Fut>(dir: &std::path::Path, test: F)
+where
+    F: Fn(crate::Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let sqlite = crate::Store::open_sqlite(&dir.join("slipway.db"))
+        .await
+        .expect("a fresh SQLite file opens");
+    test(sqlite).await;
+    if let Some(url) = fresh_postgres_database().await {
+        let pg = crate::Store::open(&url)
+            .await
+            .expect("a fresh PostgreSQL database opens");
+        test(pg.clone()).await;
+        pg.close().await;
+        drop_postgres_database(&url).await;
+    }
+}
+
 /// Create an empty database and return its URL, or `None` (with a warning) outside CI when no
 /// PostgreSQL server answers.
 pub async fn fresh_postgres_database() -> Option<String> {

@@ -52,16 +52,7 @@ where
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::open_sqlite(&dir.path().join("slipway.db"))
-        .await
-        .unwrap();
-    test(sqlite).await;
-    if let Some(url) = fresh_postgres_database().await {
-        let pg = Store::open(&url).await.unwrap();
-        test(pg.clone()).await;
-        pg.close().await;
-        drop_postgres_database(&url).await;
-    }
+    crate::testing::on_both_backends(dir.path(), test).await;
 }
 
 fn env(name: &str, position: i64, protected: bool) -> Environment {

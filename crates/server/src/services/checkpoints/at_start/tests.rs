@@ -6,9 +6,7 @@ use slipway_core::audit::checkpoint::stored::{split_stored_hash_index, stored_ha
 use slipway_core::audit::checkpoint::{event_leaf, root, Checkpoint};
 use slipway_core::audit::AuditEntry;
 use slipway_core::signing::SigningKey;
-use slipway_store::testing::{
-    drop_postgres_database, fresh_postgres_database, overwrite_audit_tree_hash,
-};
+use slipway_store::testing::overwrite_audit_tree_hash;
 
 use super::super::StoredTree;
 use super::*;
@@ -101,14 +99,5 @@ async fn honest_log_then_edits(store: Store) {
 #[tokio::test]
 async fn the_check_at_start_names_a_contradicted_checkpoint_and_any_edited_stored_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::open_sqlite(&dir.path().join("slipway.db"))
-        .await
-        .unwrap();
-    honest_log_then_edits(sqlite).await;
-    if let Some(url) = fresh_postgres_database().await {
-        let pg = Store::open(&url).await.unwrap();
-        honest_log_then_edits(pg.clone()).await;
-        pg.close().await;
-        drop_postgres_database(&url).await;
-    }
+    slipway_store::testing::on_both_backends(dir.path(), honest_log_then_edits).await;
 }

@@ -7,7 +7,6 @@ use slipway_core::audit::checkpoint::{
     consistency_proof, event_leaf, inclusion_proof, root, verify_inclusion,
 };
 use slipway_core::audit::AuditEntry;
-use slipway_store::testing::{drop_postgres_database, fresh_postgres_database};
 
 use super::*;
 
@@ -17,16 +16,7 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::open_sqlite(&dir.path().join("slipway.db"))
-        .await
-        .unwrap();
-    test(sqlite).await;
-    if let Some(url) = fresh_postgres_database().await {
-        let pg = Store::open(&url).await.unwrap();
-        test(pg.clone()).await;
-        pg.close().await;
-        drop_postgres_database(&url).await;
-    }
+    slipway_store::testing::on_both_backends(dir.path(), test).await;
 }
 
 /// `count` events, `per_write` to a transaction.
