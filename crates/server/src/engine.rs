@@ -51,11 +51,13 @@ async fn turn(state: &AppState) {
     }
     let now = state.clock.now();
     match services::batches::supervise(state, now).await {
-        Ok(judged) => {
+        Ok(Some(judged)) => {
             if let Err(e) = services::alerts::evaluate(state, now, &judged).await {
                 report(state, &e, "evaluating alerts");
             }
         }
+        // A step changed a batch while it was judged: alerts wait for the next turn's judgement.
+        Ok(None) => {}
         Err(e) => report(state, &e, "supervising batches"),
     }
     if let Err(e) = services::batches::weekly::send_due(state, now).await {

@@ -192,7 +192,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<RunningServer> {
     crate::readiness::drain_period()?;
     let first_run =
         crate::services::users::bootstrap(&state, config.admin_token.as_deref()).await?;
-    crate::services::artifacts::recover(&state).await?;
+    crate::services::vault_upkeep::recover(&state).await?;
     crate::services::checkpoints::announce(&state);
     // In the background: the server serves while it re-hashes the log; signing waits for it.
     crate::services::checkpoints::spawn_check_at_start(&state);
@@ -273,10 +273,10 @@ fn spawn_background_work(
         crate::services::oidc_recheck::spawn(state.clone(), timing);
     }
     if let Some(period) = vault_config.gc_every {
-        crate::services::artifacts::schedule_gc(state.clone(), period);
+        crate::services::vault_upkeep::schedule_gc(state.clone(), period);
     }
     if let Some(period) = vault_config.scrub_every {
-        crate::services::artifacts::schedule_scrub(state.clone(), period);
+        crate::services::vault_upkeep::schedule_scrub(state.clone(), period);
     }
     Ok(())
 }

@@ -201,7 +201,7 @@ impl WriteTx<'_> {
             Some(existing) => {
                 let previous =
                     json_text("batch previous", &DefinitionJson::of(&existing.definition))?;
-                sqlx::query("UPDATE batches SET project = $1, category = $2, schedule = $3, time_zone = $4, command = $5, run_dir = $6, log_dir = $7, state = $8, owner = $9, customers = $10, installed_at = $11, installed_by = $12, installed_by_deployment = $13, previous = $14, ping_key = COALESCE(ping_key, $16) WHERE id = $15")
+                sqlx::query("UPDATE batches SET project = $1, category = $2, schedule = $3, time_zone = $4, command = $5, run_dir = $6, log_dir = $7, state = $8, owner = $9, customers = $10, installed_at = $11, installed_by = $12, installed_by_deployment = $13, previous = $14, ping_key = COALESCE(ping_key, $16), next_expected_at = NULL WHERE id = $15")
                     .bind(install.project)
                     .bind(d.category.as_str())
                     .bind(d.schedule.as_deref())
@@ -272,7 +272,7 @@ impl WriteTx<'_> {
                 let d = serde_json::from_str::<DefinitionJson>(&text)
                     .map_err(|e| StoreError::Corrupt(format!("batch previous: {e}")))?
                     .definition()?;
-                sqlx::query("UPDATE batches SET category = $1, schedule = $2, time_zone = $3, command = $4, run_dir = $5, log_dir = $6, state = $7, owner = $8, customers = $9, previous = NULL WHERE id = $10")
+                sqlx::query("UPDATE batches SET category = $1, schedule = $2, time_zone = $3, command = $4, run_dir = $5, log_dir = $6, state = $7, owner = $8, customers = $9, previous = NULL, next_expected_at = NULL WHERE id = $10")
                     .bind(d.category.as_str())
                     .bind(d.schedule.as_deref())
                     .bind(d.time_zone.as_deref())
@@ -300,7 +300,7 @@ impl WriteTx<'_> {
         state: InstallState,
     ) -> Result<Option<StoredBatch>> {
         sqlx::query(
-            "UPDATE batches SET state = $1 WHERE environment = $2 AND target = $3 AND name = $4",
+            "UPDATE batches SET state = $1, next_expected_at = NULL WHERE environment = $2 AND target = $3 AND name = $4",
         )
         .bind(state.as_str())
         .bind(place.environment)
@@ -537,26 +537,63 @@ impl WriteTx<'_> {
     }
 }
 
+/// The part of a batch's definition its supervision judgement derives from (on/off, schedule,
+/// time zone), as the tick read it. The tick's writes carry it and land only where the row still
+/// holds it: a `batch.*` step that disabled or rescheduled the batch between the tick's read and
+/// its write would otherwise get back a status and a next expected run judged from the definition
+/// it replaced (the next tick judges the new one).
+#[derive(Debug, Clone, Copy)]
+pub struct JudgedDefinition<'a> {
+    pub state: InstallState,
+    pub schedule: Option<&'a str>,
+    pub time_zone: Option<&'a str>,
+}
+
+impl<'a> JudgedDefinition<'a> {
+    pub fn of(definition: &'a BatchDefinition) -> Self {
+        Self {
+            state: definition.state,
+            schedule: definition.schedule.as_deref(),
+            time_zone: definition.time_zone.as_deref(),
+        }
+    }
+}
+
+/// The condition that the row still holds the judged definition, its parameters from `$first`.
+fn still_judged(first: usize) -> String {
+    format!(
+        "state = ${first} AND schedule IS NOT DISTINCT FROM ${} AND time_zone IS NOT DISTINCT FROM ${}",
+        first + 1,
+        first + 2
+    )
+}
+
 impl WriteTx<'_> {
-    /// Record the supervision tick's judgement of batch `id` and its next expected run.
+    /// Record the supervision tick's judgement of batch `id` and its next expected run, unless
+    /// a step changed the judged definition since (then `false`, and the caller audits nothing).
     pub async fn set_batch_status(
         &mut self,
         id: i64,
+        judged: JudgedDefinition<'_>,
         status: BatchState,
         next_expected: Option<Timestamp>,
         hold: Option<&Hold>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let hold = hold.map(|h| json_text("batch hold", h)).transpose()?;
-        sqlx::query(
-            "UPDATE batches SET status = $1, next_expected_at = $2, hold = $3 WHERE id = $4",
-        )
+        let written = sqlx::query(&format!(
+            "UPDATE batches SET status = $1, next_expected_at = $2, hold = $3 WHERE id = $4 AND {}",
+            still_judged(5)
+        ))
         .bind(status.as_str())
         .bind(next_expected.map(format_time))
         .bind(hold)
         .bind(id)
+        .bind(judged.state.as_str())
+        .bind(judged.schedule)
+        .bind(judged.time_zone)
         .execute(&mut *self.tx)
         .await?;
-        Ok(())
+        Ok(written.rows_affected() == 1)
     }
 }
 
@@ -660,39 +697,55 @@ impl Store {
 }
 
 impl WriteTx<'_> {
-    /// Move the next expected run of each batch `(id, next)` whose status stays, in the
-    /// supervision tick's transaction.
+    /// Move the next expected run of each batch whose status stays, in the supervision tick's
+    /// transaction; answers how many were moved (those whose judged definition still holds).
     pub async fn move_batches_next_expected(
         &mut self,
-        moved: &[(i64, Option<Timestamp>)],
-    ) -> Result<()> {
+        moved: &[MovedNextExpected<'_>],
+    ) -> Result<usize> {
         move_next_expected(&mut self.tx, moved).await
     }
 }
 
+/// A batch's next expected run moved by the supervision tick, its status unchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct MovedNextExpected<'a> {
+    pub id: i64,
+    pub judged: JudgedDefinition<'a>,
+    pub next: Option<Timestamp>,
+}
+
 async fn move_next_expected(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    moved: &[(i64, Option<Timestamp>)],
-) -> Result<()> {
-    for (id, next) in moved {
-        sqlx::query("UPDATE batches SET next_expected_at = $1 WHERE id = $2")
-            .bind(next.map(format_time))
-            .bind(*id)
+    moved: &[MovedNextExpected<'_>],
+) -> Result<usize> {
+    let update = format!(
+        "UPDATE batches SET next_expected_at = $1 WHERE id = $2 AND {}",
+        still_judged(3)
+    );
+    let mut written = 0;
+    for m in moved {
+        let done = sqlx::query(&update)
+            .bind(m.next.map(format_time))
+            .bind(m.id)
+            .bind(m.judged.state.as_str())
+            .bind(m.judged.schedule)
+            .bind(m.judged.time_zone)
             .execute(&mut **tx)
             .await?;
+        written += usize::try_from(done.rows_affected()).unwrap_or(0);
     }
-    Ok(())
+    Ok(written)
 }
 
 impl Store {
-    /// Move the next expected run of each batch `(id, next)` whose status stays, in one
-    /// transaction: a value the supervision tick derives each second from the schedule and the
+    /// Move the next expected run of each batch whose status stays, in one transaction: a value the supervision tick derives each second from the schedule and the
     /// runs (the runs themselves are audited), so it is written outside the audit chain, behind
     /// the writer lock and the fence.
     pub async fn set_batches_next_expected(
         &self,
-        moved: &[(i64, Option<Timestamp>)],
-    ) -> Result<()> {
+        moved: &[MovedNextExpected<'_>],
+    ) -> Result<usize> {
         let _writer = self.write_lock.lock().await;
         let mut tx = match self.backend {
             crate::Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -701,8 +754,8 @@ impl Store {
         if let Some(fence) = &self.fence {
             crate::leases::check_fence(&mut tx, fence).await?;
         }
-        move_next_expected(&mut tx, moved).await?;
+        let written = move_next_expected(&mut tx, moved).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(written)
     }
 }

@@ -78,8 +78,8 @@ pub use audit::{AuditFilter, AuditPage};
 pub use baselines::StoredBaseline;
 pub use batch_run_requests::{RunRequest, StoredRunRequest};
 pub use batches::{
-    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, LogDirectoryProblem, NotStartedCount,
-    NotStartedRun, StoredBatch, StoredBatchRun,
+    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, JudgedDefinition, LogDirectoryProblem,
+    MovedNextExpected, NotStartedCount, NotStartedRun, StoredBatch, StoredBatchRun,
 };
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use cli_sign_ins::{NewCliSignIn, StoredCliSignIn};

@@ -24,6 +24,7 @@ use crate::services::artifacts::{self, PushOutcome, PushRequest, RangeRequest};
 use crate::services::parse_name;
 use crate::services::releases::{self, CreateRelease, NotesInput};
 use crate::services::signing_keys::{self, KeyAdded};
+use crate::services::vault_upkeep;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
 
@@ -321,7 +322,7 @@ pub(super) async fn get_retention(
     Path(project): Path<String>,
 ) -> ApiResult<Json<RetentionPolicy>> {
     Ok(Json(
-        artifacts::retention(&state, &actor, &parse_name("project", &project)?).await?,
+        vault_upkeep::retention(&state, &actor, &parse_name("project", &project)?).await?,
     ))
 }
 
@@ -331,7 +332,7 @@ pub(super) async fn set_retention(
     Path(project): Path<String>,
     Json(policy): Json<RetentionPolicy>,
 ) -> ApiResult<StatusCode> {
-    artifacts::set_retention(&state, &actor, &parse_name("project", &project)?, policy).await?;
+    vault_upkeep::set_retention(&state, &actor, &parse_name("project", &project)?, policy).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -351,8 +352,8 @@ pub(super) async fn verify_vault(
     State(state): State<AppState>,
     actor: Actor,
 ) -> ApiResult<Json<VaultReportView>> {
-    let r = artifacts::verify_vault(&state, &actor).await?;
-    let problems = |list: Vec<artifacts::BlobProblem>| {
+    let r = vault_upkeep::verify_vault(&state, &actor).await?;
+    let problems = |list: Vec<vault_upkeep::BlobProblem>| {
         list.into_iter()
             .map(|p| BlobProblemView {
                 digest: p.digest,
@@ -384,7 +385,7 @@ pub(super) async fn collect_garbage(
     body: Option<Json<GcBody>>,
 ) -> ApiResult<Json<GcReportView>> {
     let body = body.map(|Json(b)| b).unwrap_or_default();
-    let r = artifacts::gc(&state, Some(&actor), body.dry_run).await?;
+    let r = vault_upkeep::gc(&state, Some(&actor), body.dry_run).await?;
     Ok(Json(GcReportView {
         dry_run: r.dry_run,
         pruned_releases: r.pruned_releases,

@@ -153,8 +153,12 @@ pub async fn list(
             name: query.name.map(|n| n.to_string()),
         })
         .await?;
-    for b in batches.iter_mut().filter(|b| b.status.is_none()) {
-        // Not judged by the supervision tick yet: the next fire time from here.
+    for b in batches
+        .iter_mut()
+        .filter(|b| b.status.is_none() || b.next_expected_at.is_none())
+    {
+        // Not judged by the supervision tick yet, or not since a step changed its definition
+        // (which clears the next expected run): the next fire time from here.
         b.next_expected_at = next_expected(&state.schedules, &b.definition, now);
     }
     Ok(batches)

@@ -49,6 +49,7 @@ pub(crate) mod tasks;
 pub mod test_batteries;
 pub mod users;
 pub mod variables;
+pub mod vault_upkeep;
 pub mod verification;
 pub mod webhooks;
 pub mod witness;

@@ -4,6 +4,7 @@
 use slipway_core::supervision::batch::{Category, InstallState};
 
 use super::*;
+use crate::{JudgedDefinition, MovedNextExpected};
 
 fn definition(schedule: &str, state: InstallState) -> BatchDefinition {
     BatchDefinition {
@@ -193,6 +194,7 @@ async fn the_supervision_status_is_kept_with_the_next_expected_run() {
         let mut tx = store.write().await.unwrap();
         tx.set_batch_status(
             batch.id,
+            JudgedDefinition::of(&batch.definition),
             slipway_core::supervision::BatchState::Down,
             Some(next),
             Some(&hold),
@@ -212,6 +214,7 @@ async fn the_supervision_status_is_kept_with_the_next_expected_run() {
         let mut tx = store.write().await.unwrap();
         tx.set_batch_status(
             batch.id,
+            JudgedDefinition::of(&batch.definition),
             slipway_core::supervision::BatchState::Down,
             Some(next),
             None,
@@ -222,6 +225,133 @@ async fn the_supervision_status_is_kept_with_the_next_expected_run() {
         tx.commit().await.unwrap();
         let listed = store.batches(&BatchFilter::default()).await.unwrap();
         assert_eq!(listed[0].hold, None);
+    })
+    .await;
+}
+
+/// The supervision tick reads the inventory, judges, then writes: a step that disables or
+/// reschedules the batch in between must not get back a status and next run judged from the
+/// definition it replaced (the CI failure of session 20: a disabled batch listed a next run).
+#[tokio::test]
+async fn a_judgement_of_a_replaced_definition_is_not_written() {
+    on_both_backends(|store| async move {
+        let read_by_tick = install(&store, "0 2 * * *", 1).await;
+        let judged = JudgedDefinition::of(&read_by_tick.definition);
+        let next: jiff::Timestamp = "2026-01-04T01:00:00Z".parse().unwrap();
+        // The tick's first judgement lands: nothing changed since its read.
+        let mut tx = store.write().await.unwrap();
+        let written = tx
+            .set_batch_status(
+                read_by_tick.id,
+                judged,
+                slipway_core::supervision::BatchState::Up,
+                Some(next),
+                None,
+            )
+            .await
+            .unwrap();
+        tx.audit(entry("batch.up", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        assert!(written);
+
+        // A deployment reinstalls it on another schedule, then disables it.
+        install(&store, "0 3 * * *", 2).await;
+        let mut tx = store.write().await.unwrap();
+        let disabled = tx
+            .set_batch_state(PLACE, InstallState::Disabled)
+            .await
+            .unwrap()
+            .unwrap();
+        tx.audit(entry("batch.disabled", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        assert_eq!(
+            disabled.next_expected_at, None,
+            "a changed definition clears the derived next run"
+        );
+
+        // The tick that read the old definition writes nothing, status or next run.
+        let mut tx = store.write().await.unwrap();
+        let written = tx
+            .set_batch_status(
+                read_by_tick.id,
+                judged,
+                slipway_core::supervision::BatchState::Down,
+                Some(next),
+                None,
+            )
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(!written);
+        let stale = MovedNextExpected {
+            id: read_by_tick.id,
+            judged,
+            next: Some(next),
+        };
+        assert_eq!(store.set_batches_next_expected(&[stale]).await.unwrap(), 0);
+        let listed = store.batches(&BatchFilter::default()).await.unwrap();
+        assert_eq!(
+            listed[0].status,
+            Some(slipway_core::supervision::BatchState::Up)
+        );
+        assert_eq!(listed[0].next_expected_at, None);
+
+        // The next tick, judging what is there now, lands.
+        let now = JudgedDefinition::of(&listed[0].definition);
+        let fresh = MovedNextExpected {
+            id: read_by_tick.id,
+            judged: now,
+            next: None,
+        };
+        assert_eq!(store.set_batches_next_expected(&[fresh]).await.unwrap(), 1);
+        let mut tx = store.write().await.unwrap();
+        let written = tx
+            .set_batch_status(
+                read_by_tick.id,
+                now,
+                slipway_core::supervision::BatchState::Paused,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        tx.audit(entry("batch.up", "batch/DEV/web-1/pets-export"));
+        tx.commit().await.unwrap();
+        assert!(written);
+
+        // A definition without schedule or time zone (NULLs) still matches itself.
+        let mut bare = definition("0 2 * * *", InstallState::Ready);
+        (bare.schedule, bare.time_zone) = (None, None);
+        let place = BatchPlace {
+            target: "web-2",
+            ..PLACE
+        };
+        let mut tx = store.write().await.unwrap();
+        let other = tx
+            .install_batch(&BatchInstall {
+                place,
+                project: "pets",
+                definition: bare,
+                by: "alice",
+                deployment: Some(3),
+                at: "2026-01-02T03:04:05Z".parse().unwrap(),
+                ping_key: "pk-test-2",
+            })
+            .await
+            .unwrap();
+        tx.audit(entry("batch.install", "batch/DEV/web-2/pets-export"));
+        let written = tx
+            .set_batch_status(
+                other.id,
+                JudgedDefinition::of(&other.definition),
+                slipway_core::supervision::BatchState::Up,
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(written, "NULL schedule and time zone compare equal");
     })
     .await;
 }

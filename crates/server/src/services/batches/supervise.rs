@@ -20,7 +20,9 @@ use slipway_core::supervision::batch::{BatchDecl, InstallState, DEFAULT_GRACE};
 use slipway_core::supervision::hold::{self, Hold};
 use slipway_core::supervision::{judge, BatchState, Run, Settings, Verdict};
 use slipway_core::Name;
-use slipway_store::{BatchFilter, StoredBatch, StoredBatchRun, WriteTx};
+use slipway_store::{
+    BatchFilter, JudgedDefinition, MovedNextExpected, StoredBatch, StoredBatchRun, WriteTx,
+};
 
 use super::subject;
 use crate::{AppState, ServiceError};
@@ -46,10 +48,14 @@ pub struct Judged {
 
 /// Judge every batch at `now`; store and audit what changed. The inventory and the recent runs
 /// of every batch are two reads, whatever the number of batches.
+///
+/// `None` when a `batch.*` step changed a judged batch's definition between the reads and the
+/// writes: what that batch's judgement says is stale (it may be disabled now), so this turn
+/// raises and resolves no alert from it; the next turn judges the inventory as it is.
 pub async fn supervise(
     state: &AppState,
     now: jiff::Timestamp,
-) -> Result<Vec<Judged>, ServiceError> {
+) -> Result<Option<Vec<Judged>>, ServiceError> {
     let batches = state.store.batches(&BatchFilter::default()).await?;
     let mut runs_of = state.store.recent_batch_runs(RUNS_JUDGED).await?;
     let mut projects: BTreeMap<String, Option<Project>> = BTreeMap::new();
@@ -83,8 +89,8 @@ pub async fn supervise(
         });
     }
     hold_by_needs(&mut judged, &needs_of);
-    store_judgements(state, &judged).await?;
-    Ok(judged)
+    let all_written = store_judgements(state, &judged).await?;
+    Ok(all_written.then_some(judged))
 }
 
 /// Hold back each batch whose needed batch is down or late in its project and environment.
@@ -123,45 +129,72 @@ fn changed(j: &Judged) -> bool {
 /// Write what changed of the tick's judgements: each change of status or hold with its audit
 /// event, [`CHANGES_PER_COMMIT`] changes a transaction, the first also moving every next expected
 /// run that moved (derived, unaudited). A tick with only moved next expected runs writes them in
-/// one transaction of their own.
-async fn store_judgements(state: &AppState, judged: &[Judged]) -> Result<(), ServiceError> {
-    let moved: Vec<(i64, Option<jiff::Timestamp>)> = judged
+/// one transaction of their own. `false` when some write found the batch's definition changed
+/// since the tick read it (that write, and its audit event, are dropped).
+async fn store_judgements(state: &AppState, judged: &[Judged]) -> Result<bool, ServiceError> {
+    let moved: Vec<MovedNextExpected<'_>> = judged
         .iter()
         .filter(|j| !changed(j) && j.batch.next_expected_at != j.verdict.next_expected)
-        .map(|j| (j.batch.id, j.verdict.next_expected))
+        .map(|j| MovedNextExpected {
+            id: j.batch.id,
+            judged: JudgedDefinition::of(&j.batch.definition),
+            next: j.verdict.next_expected,
+        })
         .collect();
     if !judged.iter().any(changed) {
-        if !moved.is_empty() {
-            state.store.set_batches_next_expected(&moved).await?;
+        if moved.is_empty() {
+            return Ok(true);
         }
-        return Ok(());
+        let written = state.store.set_batches_next_expected(&moved).await?;
+        return Ok(written == moved.len());
     }
+    let mut all_written = true;
     let changes: Vec<&Judged> = judged.iter().filter(|j| changed(j)).collect();
     for (n, chunk) in changes.chunks(CHANGES_PER_COMMIT).enumerate() {
         let mut tx = state.store.write().await?;
+        let mut audited = false;
         for j in chunk {
-            record_change(&mut tx, j).await?;
+            let written = record_change(&mut tx, j).await?;
+            audited |= written;
+            all_written &= written;
+        }
+        if !audited {
+            // Every change of the chunk was refused as stale: nothing to audit, nothing to
+            // commit (a write without its audit event is refused); the moved runs go alone.
+            drop(tx);
+            if n == 0 && !moved.is_empty() {
+                all_written &= state.store.set_batches_next_expected(&moved).await? == moved.len();
+            }
+            continue;
         }
         if n == 0 {
-            tx.move_batches_next_expected(&moved).await?;
+            all_written &= tx.move_batches_next_expected(&moved).await? == moved.len();
         }
         tx.commit().await?;
     }
-    Ok(())
+    Ok(all_written)
 }
 
-/// One batch's new status and hold, with its audit event, in the tick's transaction.
-async fn record_change(tx: &mut WriteTx<'_>, j: &Judged) -> Result<(), ServiceError> {
+/// One batch's new status and hold, with its audit event, in the tick's transaction; `false`
+/// (nothing written) when its judged definition changed since the tick read it.
+async fn record_change(tx: &mut WriteTx<'_>, j: &Judged) -> Result<bool, ServiceError> {
     let batch = &j.batch;
     let verdict = &j.verdict;
     let status_changed = batch.status != Some(verdict.state);
-    tx.set_batch_status(
-        batch.id,
-        verdict.state,
-        verdict.next_expected,
-        j.hold.as_ref(),
-    )
-    .await?;
+    let written = tx
+        .set_batch_status(
+            batch.id,
+            JudgedDefinition::of(&batch.definition),
+            verdict.state,
+            verdict.next_expected,
+            j.hold.as_ref(),
+        )
+        .await?;
+    if !written {
+        // A `batch.*` step changed what was judged since the tick read it: the next tick
+        // judges the new definition, and audits that.
+        return Ok(false);
+    }
     let verb = match (&j.hold, status_changed) {
         (_, true) => format!("batch.{}", verdict.state.as_str()),
         (Some(_), false) => "batch.held".to_string(),
@@ -183,7 +216,7 @@ async fn record_change(tx: &mut WriteTx<'_>, j: &Judged) -> Result<(), ServiceEr
             "hold": j.hold.as_ref().map(ToString::to_string),
         }),
     });
-    Ok(())
+    Ok(true)
 }
 
 /// The settings the judgement needs: the inventory's schedule and state, the project's limits
