@@ -8,11 +8,13 @@ use slipway_core::access::Role;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
 use slipway_core::governance::promotion::PromotionState;
 use slipway_core::governance::{ChangeRequestState, CheckResult, CheckStatus, Vote};
+use slipway_core::page::PageSize;
 use slipway_core::Name;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
 use crate::json_column;
+use crate::page::{page_of, rows_to_read, Page};
 use crate::time::{read_optional_time, read_time};
 use crate::{current_time, format_time, named, now, Result, Store, StoreError, WriteTx};
 
@@ -119,29 +121,43 @@ async fn get_promotion<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(promotion).transpose()
 }
 
+/// The promotions `f` selects, newest first, before promotion `before` when given, at most
+/// `limit`. The filters are optional, one statement serves every case; states are an `IN` list
+/// so that the engine's turn, which reads the few waiting and deploying promotions every second,
+/// reads them by `promotions_state` rather than scanning every promotion ever made.
 async fn list_promotions<'e, E: Executor<'e, Database = Any>>(
     e: E,
     f: &PromotionFilter,
+    before: Option<i64>,
+    limit: Option<i64>,
 ) -> Result<Vec<StoredPromotion>> {
-    // Optional filters as `($n IS NULL OR column = $n)`, so one statement serves every case.
-    let states: Option<String> = (!f.states.is_empty()).then(|| {
-        f.states
-            .iter()
-            .map(|s| format!(",{},", s.as_str()))
-            .collect()
-    });
-    let rows = sqlx::query(&format!(
+    let states = if f.states.is_empty() {
+        String::new()
+    } else {
+        let places: Vec<String> = (0..f.states.len()).map(|i| format!("${}", 6 + i)).collect();
+        format!(" AND state IN ({})", places.join(", "))
+    };
+    let sql = format!(
         "SELECT {PROMOTION_COLUMNS} FROM promotions \
          WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR release_version = $2) \
-         AND ($3 IS NULL OR environment = $3) AND ($4 IS NULL OR $4 LIKE '%,' || state || ',%') \
-         ORDER BY id"
-    ))
-    .bind(f.project.as_deref())
-    .bind(f.release.as_deref())
-    .bind(f.environment.as_deref())
-    .bind(states.as_deref())
-    .fetch_all(e)
-    .await?;
+         AND ($3 IS NULL OR environment = $3) AND id < $4{states} \
+         ORDER BY id {} LIMIT $5",
+        if before.is_some() || limit.is_some() {
+            "DESC"
+        } else {
+            "ASC"
+        }
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(f.project.as_deref())
+        .bind(f.release.as_deref())
+        .bind(f.environment.as_deref())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit.unwrap_or(i64::MAX));
+    for state in &f.states {
+        query = query.bind(state.as_str());
+    }
+    let rows = query.fetch_all(e).await?;
     rows.iter().map(promotion).collect()
 }
 
@@ -311,8 +327,27 @@ impl Store {
         get_promotion(&self.pool, id).await
     }
 
+    /// Every promotion `filter` selects, oldest first: for the few a caller knows to be few
+    /// (those of one release, the waiting and deploying ones); lists are [`Self::promotions_page`].
     pub async fn promotions(&self, filter: &PromotionFilter) -> Result<Vec<StoredPromotion>> {
-        list_promotions(&self.pool, filter).await
+        list_promotions(&self.pool, filter, None, None).await
+    }
+
+    /// One page of the promotions `filter` selects, newest first, before promotion `before`.
+    pub async fn promotions_page(
+        &self,
+        filter: &PromotionFilter,
+        before: Option<i64>,
+        size: PageSize,
+    ) -> Result<Page<StoredPromotion>> {
+        let rows = list_promotions(
+            &self.pool,
+            filter,
+            Some(before.unwrap_or(i64::MAX)),
+            Some(rows_to_read(size)),
+        )
+        .await?;
+        Ok(page_of(rows, size))
     }
 
     pub async fn votes(&self, promotion: i64) -> Result<Vec<Vote>> {
@@ -352,7 +387,7 @@ impl WriteTx<'_> {
     }
 
     pub async fn promotions(&mut self, filter: &PromotionFilter) -> Result<Vec<StoredPromotion>> {
-        list_promotions(&mut *self.tx, filter).await
+        list_promotions(&mut *self.tx, filter, None, None).await
     }
 
     pub async fn votes(&mut self, promotion: i64) -> Result<Vec<Vote>> {

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use slipway_api::governance::{PromotionSummary, PromotionView};
 use slipway_api::signatures::VoteBody;
+use slipway_api::Page;
 use slipway_core::model::Environment;
 use slipway_core::signature::policy::SignedAction;
 use slipway_core::signature::Meaning;
@@ -20,6 +21,7 @@ use super::follow;
 use crate::client::{encode, Client};
 use crate::error::{Exit, Failure};
 use crate::output::{self, or_dash, table, word, Format};
+use crate::paging::{self, PageFlags};
 use crate::prompt::{ask_password, stdin_secret};
 use crate::remote::Remote;
 
@@ -47,7 +49,7 @@ pub struct PromoteArgs {
 
 #[derive(Subcommand)]
 pub enum PromotionCommand {
-    /// List promotions, with their state.
+    /// List promotions with their state, newest first, one page at a time (or every page with --all).
     #[command(after_help = "Example:\n  slipway promotion list --project pets --state waiting")]
     List {
         #[arg(long)]
@@ -59,6 +61,8 @@ pub enum PromotionCommand {
         /// Comma-separated: waiting, deploying, succeeded, failed, refused, cancelled.
         #[arg(long)]
         state: Option<String>,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -294,6 +298,7 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
             release,
             environment,
             state,
+            page,
             remote,
         } => {
             let mut query = Vec::new();
@@ -307,37 +312,46 @@ pub(crate) fn promotion(command: PromotionCommand) -> Result<(), Failure> {
                     query.push(format!("{k}={}", encode(&v)));
                 }
             }
-            let list: Vec<PromotionSummary> = remote
-                .client()
-                .get(&format!("/api/v1/promotions?{}", query.join("&")))?;
-            output::show(&remote, &list, |list| {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|p| {
-                        vec![
-                            p.id.to_string(),
-                            p.project.clone(),
-                            p.release_version.clone(),
-                            p.environment.clone(),
-                            p.state.to_string(),
-                            p.requested_by.clone(),
-                            or_dash(&p.deployment_id),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &[
-                        "ID",
-                        "PROJECT",
-                        "RELEASE",
-                        "ENVIRONMENT",
-                        "STATE",
-                        "REQUESTED BY",
-                        "DEPLOYMENT",
-                    ],
-                    &rows,
-                );
-            });
+            let list: Page<PromotionSummary> = paging::read(
+                &remote.client(),
+                &format!("/api/v1/promotions?{}", query.join("&")),
+                &page,
+            )?;
+            if remote.output == Format::Json {
+                output::json(&list);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .items
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.id.to_string(),
+                        p.project.clone(),
+                        p.release_version.clone(),
+                        p.environment.clone(),
+                        p.state.to_string(),
+                        p.requested_by.clone(),
+                        or_dash(&p.deployment_id),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "ID",
+                    "PROJECT",
+                    "RELEASE",
+                    "ENVIRONMENT",
+                    "STATE",
+                    "REQUESTED BY",
+                    "DEPLOYMENT",
+                ],
+                &rows,
+            );
+            if let Some(hint) = paging::more_hint(list.next.as_deref(), "slipway promotion list …")
+            {
+                eprintln!("{hint}");
+            }
             Ok(())
         }
         PromotionCommand::Show {

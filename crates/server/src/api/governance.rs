@@ -10,12 +10,15 @@ use slipway_api::governance::{
     ChangeRequestView, ClockView, PromotionSummary, PromotionView, SetClock,
 };
 use slipway_api::signatures::VoteBody;
+use slipway_api::Page;
 use slipway_core::access::Operation;
 use slipway_core::governance::promotion::PromotionState;
 use slipway_core::governance::{CheckResult, CheckStatus};
 use slipway_store::PromotionFilter;
 
+use super::paging::page;
 use crate::auth::Actor;
+use crate::services::paging::PageRequest;
 use crate::services::promotions;
 use crate::services::signatures::SignAsk;
 use crate::services::{parse_name, require};
@@ -95,13 +98,16 @@ struct ListQuery {
     environment: Option<String>,
     /// Comma-separated states, e.g. `waiting,deploying`.
     state: Option<String>,
+    limit: Option<i64>,
+    after: Option<String>,
 }
 
 async fn list(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Vec<PromotionSummary>>> {
+) -> ApiResult<Json<Page<PromotionSummary>>> {
+    let request = PageRequest::parse(q.limit, q.after)?;
     let mut states = Vec::new();
     for s in q.state.iter().flat_map(|s| s.split(',')) {
         states.push(s.trim().parse::<PromotionState>().map_err(|_| {
@@ -117,8 +123,8 @@ async fn list(
         environment: q.environment,
         states,
     };
-    Ok(Json(
-        promotions::list(&state, &actor, &filter).await?.into_view(),
+    Ok(page(
+        promotions::page(&state, &actor, &filter, &request).await?,
     ))
 }
 

@@ -395,6 +395,54 @@ fn a_release_carrying_a_critical_finding_past_its_deadline_does_not_enter_and_th
         &["promotion", "list", "--project", "pets", "-o", "json"],
     ));
     let items = promotions.get("items").unwrap_or(&promotions);
+    // Promotions page newest first: one at a time, then every page, give the same ids.
+    let first = json(server.cli(
+        None,
+        &[
+            "promotion",
+            "list",
+            "--project",
+            "pets",
+            "--limit",
+            "1",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(first["items"].as_array().unwrap().len(), 1, "{first:#}");
+    let after = first["next"].as_str().expect("more promotions follow");
+    let second = json(server.cli(
+        None,
+        &[
+            "promotion",
+            "list",
+            "--project",
+            "pets",
+            "--limit",
+            "1",
+            "--after",
+            after,
+            "-o",
+            "json",
+        ],
+    ));
+    assert!(second["items"][0]["id"].as_i64() < first["items"][0]["id"].as_i64());
+    let all = json(server.cli(
+        None,
+        &[
+            "promotion",
+            "list",
+            "--project",
+            "pets",
+            "--all",
+            "--limit",
+            "1",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(all["items"], *items, "--all follows every page");
+    assert!(all["next"].is_null());
     let mut records = Vec::new();
     for item in items.as_array().expect("a list of promotions") {
         let id = item["id"].as_i64().unwrap().to_string();

@@ -145,3 +145,100 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
     })
     .await;
 }
+
+/// Promotions page newest first by id, every one exactly once whatever the page size, with the
+/// filters applied before paging; the unpaged read (the engine's) keeps oldest first and reads
+/// several states at once.
+#[tokio::test]
+async fn promotion_pages_hold_each_promotion_once_newest_first_within_the_filters() {
+    use slipway_core::governance::promotion::PromotionState;
+    use slipway_core::page::PageSize;
+    on_both_backends(|store| async move {
+        let states = [
+            PromotionState::Waiting,
+            PromotionState::Succeeded,
+            PromotionState::Deploying,
+            PromotionState::Failed,
+        ];
+        let mut tx = store.write().await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..11_usize {
+            let p = StoredPromotion {
+                id: 0,
+                project: if i % 3 == 0 { "shop" } else { "pets" }.into(),
+                release_version: format!("1.0.{i}"),
+                environment: "PROD-EU".into(),
+                after_promotion: None,
+                state: states[i % states.len()],
+                requested_by: "otto".into(),
+                requested_at: crate::current_time(),
+                scheduled_for: None,
+                recheck_at: None,
+                deployment_id: None,
+                updated_at: crate::current_time(),
+            };
+            ids.push((tx.insert_promotion(&p).await.unwrap(), p));
+        }
+        tx.audit(entry("promotion.request", "promotion/1"));
+        tx.commit().await.unwrap();
+
+        let walk = |filter: PromotionFilter, size: u32| {
+            let store = store.clone();
+            async move {
+                let (mut seen, mut before, mut pages) = (Vec::new(), None, 0);
+                loop {
+                    let page = store
+                        .promotions_page(&filter, before, PageSize::at_most(size))
+                        .await
+                        .unwrap();
+                    pages += 1;
+                    assert!(page.items.len() <= size as usize);
+                    seen.extend(page.items.iter().map(|p| p.id));
+                    if !page.more {
+                        break;
+                    }
+                    before = page.items.last().map(|p| p.id);
+                    assert!(pages < 50, "pages never end");
+                }
+                seen
+            }
+        };
+        let newest_first: Vec<i64> = ids.iter().rev().map(|(id, _)| *id).collect();
+        for size in [1, 2, 3, 10, 11, 12, 500] {
+            assert_eq!(
+                walk(PromotionFilter::default(), size).await,
+                newest_first,
+                "size {size}"
+            );
+        }
+        let pets_open = PromotionFilter {
+            project: Some("pets".into()),
+            states: vec![PromotionState::Waiting, PromotionState::Deploying],
+            ..PromotionFilter::default()
+        };
+        let expected: Vec<i64> = ids
+            .iter()
+            .rev()
+            .filter(|(_, p)| {
+                p.project == "pets"
+                    && matches!(p.state, PromotionState::Waiting | PromotionState::Deploying)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        assert!(!expected.is_empty());
+        for size in [1, 2, 500] {
+            assert_eq!(walk(pets_open.clone(), size).await, expected, "size {size}");
+        }
+        let mut oldest_first = expected.clone();
+        oldest_first.reverse();
+        let unpaged: Vec<i64> = store
+            .promotions(&pets_open)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(unpaged, oldest_first);
+    })
+    .await;
+}

@@ -38,6 +38,7 @@ use slipway_store::{
     StoredRelease,
 };
 
+use super::paging::{foreign_key, Listed, PageRequest};
 use super::require;
 use crate::auth::Actor;
 use crate::views::IntoView;
@@ -373,11 +374,26 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<PromotionVi
     view(state, id).await
 }
 
-pub async fn list(
+/// One page of the promotions `filter` selects, newest first.
+pub async fn page(
     state: &AppState,
     actor: &Actor,
     filter: &PromotionFilter,
-) -> Result<Vec<StoredPromotion>, ServiceError> {
+    request: &PageRequest,
+) -> Result<Listed<StoredPromotion>, ServiceError> {
     require(state, actor, Operation::Read, "promotions").await?;
-    Ok(state.store.promotions(filter).await?)
+    let before = match request.key(LIST, 1)?.as_deref() {
+        None => None,
+        Some([id]) => Some(id.parse::<i64>().map_err(|_| foreign_key("promotion id"))?),
+        Some(_) => return Err(foreign_key("key")),
+    };
+    let found = state
+        .store
+        .promotions_page(filter, before, request.size)
+        .await?;
+    // One cursor name whatever the filters: an id stays a valid place in any of them.
+    Ok(Listed::from_page(found, LIST, |p| vec![p.id.to_string()]))
 }
+
+/// The name promotion cursors carry.
+const LIST: &str = "promotions";
