@@ -370,14 +370,38 @@ impl Store {
         get_change_request(&self.pool, "promotion_id", promotion).await
     }
 
-    pub async fn change_requests(&self, open_only: bool) -> Result<Vec<StoredChangeRequest>> {
+    /// The open change requests, newest first: the few waiting for the CAB.
+    pub async fn open_change_requests(&self) -> Result<Vec<StoredChangeRequest>> {
         let rows = sqlx::query(&format!(
-            "SELECT {CHANGE_REQUEST_COLUMNS} FROM change_requests WHERE ($1 = 0 OR state = 'open') ORDER BY id DESC"
+            "SELECT {CHANGE_REQUEST_COLUMNS} FROM change_requests WHERE state = 'open' ORDER BY id DESC"
         ))
-        .bind(i64::from(open_only))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(change_request).collect()
+    }
+
+    /// One page of the change requests (only the open ones when `open_only`), newest first,
+    /// before change request `before`.
+    pub async fn change_requests_page(
+        &self,
+        open_only: bool,
+        before: Option<i64>,
+        size: PageSize,
+    ) -> Result<Page<StoredChangeRequest>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_REQUEST_COLUMNS} FROM change_requests \
+             WHERE ($1 = 0 OR state = 'open') AND id < $2 ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(i64::from(open_only))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(rows_to_read(size))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .iter()
+            .map(change_request)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, size))
     }
 }
 

@@ -3,22 +3,26 @@
 use clap::Subcommand;
 use serde_json::json;
 use slipway_api::governance::{ChangeRequestBody, ChangeRequestView};
+use slipway_api::Page;
 use slipway_core::model::Environment;
 use slipway_core::signature::policy::SignedAction;
 
 use crate::client::{encode, Client};
 use crate::error::Failure;
-use crate::output::{self, or_dash, table, word};
+use crate::output::{self, or_dash, table, word, Format};
+use crate::paging::{self, PageFlags};
 use crate::prompt::{ask_password, stdin_secret};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
 pub enum RfcCommand {
-    /// List change requests.
+    /// List change requests, newest first, one page at a time (or every page with --all).
     #[command(after_help = "Example:\n  slipway rfc list --open")]
     List {
         #[arg(long)]
         open: bool,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -89,26 +93,34 @@ fn describe_rfc(r: &ChangeRequestView) {
 
 pub(crate) fn rfc(command: RfcCommand) -> Result<(), Failure> {
     match command {
-        RfcCommand::List { open, remote } => {
-            let list = remote
-                .client()
-                .get::<Vec<ChangeRequestView>>(&format!("/api/v1/change-requests?open={open}"))?;
-            output::show(&remote, &list, |list| {
-                let rows: Vec<Vec<String>> = list
-                    .iter()
-                    .map(|r| {
-                        let body = body(r);
-                        vec![
-                            r.id.to_string(),
-                            body.as_ref().map_or("-".into(), |b| b.title.clone()),
-                            body.as_ref().map_or("-".into(), |b| b.risk.level.clone()),
-                            word(&r.state),
-                            r.promotion_id.to_string(),
-                        ]
-                    })
-                    .collect();
-                table(&["ID", "TITLE", "RISK", "STATE", "PROMOTION"], &rows);
-            });
+        RfcCommand::List { open, page, remote } => {
+            let list: Page<ChangeRequestView> = paging::read(
+                &remote.client(),
+                &format!("/api/v1/change-requests?open={open}"),
+                &page,
+            )?;
+            if remote.output == Format::Json {
+                output::json(&list);
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .items
+                .iter()
+                .map(|r| {
+                    let body = body(r);
+                    vec![
+                        r.id.to_string(),
+                        body.as_ref().map_or("-".into(), |b| b.title.clone()),
+                        body.as_ref().map_or("-".into(), |b| b.risk.level.clone()),
+                        word(&r.state),
+                        r.promotion_id.to_string(),
+                    ]
+                })
+                .collect();
+            table(&["ID", "TITLE", "RISK", "STATE", "PROMOTION"], &rows);
+            if let Some(hint) = paging::more_hint(list.next.as_deref(), "slipway rfc list …") {
+                eprintln!("{hint}");
+            }
             Ok(())
         }
         RfcCommand::Show { id, remote } => {

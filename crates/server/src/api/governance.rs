@@ -249,18 +249,25 @@ async fn report_check(
 struct OpenQuery {
     #[serde(default)]
     open: bool,
+    limit: Option<i64>,
+    after: Option<String>,
 }
 
 async fn change_requests(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<OpenQuery>,
-) -> ApiResult<Json<Vec<ChangeRequestView>>> {
-    let mut views = Vec::new();
-    for rfc in promotions::change_requests(&state, &actor, q.open).await? {
-        views.push(promotions::change_request_view(&state, rfc).await?);
+) -> ApiResult<Json<Page<ChangeRequestView>>> {
+    let request = PageRequest::parse(q.limit, q.after)?;
+    let listed = promotions::change_requests(&state, &actor, q.open, &request).await?;
+    let mut items = Vec::with_capacity(listed.items.len());
+    for rfc in listed.items {
+        items.push(promotions::change_request_view(&state, rfc).await?);
     }
-    Ok(Json(views))
+    Ok(Json(Page {
+        items,
+        next: listed.next,
+    }))
 }
 
 async fn change_request(

@@ -219,7 +219,7 @@ pub async fn inbox(state: &AppState, actor: &Actor) -> Result<Inbox, ServiceErro
     }
     let may_decide = may_decide_change_requests(actor.role);
     let change_requests = if may_decide {
-        state.store.change_requests(true).await?
+        state.store.open_change_requests().await?
     } else {
         Vec::new()
     };

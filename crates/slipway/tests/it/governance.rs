@@ -211,7 +211,9 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
             "json",
         ],
     ));
-    let id = waiting[0]["id"].as_i64().expect("a waiting promotion");
+    let id = waiting["items"][0]["id"]
+        .as_i64()
+        .expect("a waiting promotion");
     let p = promotion(&server, id);
     let verdicts = criteria(&p);
     for (name, verdict) in [
@@ -266,7 +268,7 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
 
     // The change request was opened with the promotion, pre-filled; only the CAB decides it.
     let rfcs = json(server.cli(None, &["rfc", "list", "--open", "-o", "json"]));
-    let rfc = &rfcs[0];
+    let rfc = &rfcs["items"][0];
     assert_eq!(rfc["promotion_id"], id);
     assert_eq!(rfc["body"]["title"], "Deploy gov 1.0.0 to PROD-EU");
     assert_eq!(rfc["body"]["rollback_plan"][0], "Undo 1: Say hello");
@@ -354,7 +356,7 @@ fn a_release_reaches_prod_only_through_every_gate_and_the_record_says_how() {
             "json",
         ],
     ));
-    let second = again[0]["id"].as_i64().unwrap();
+    let second = again["items"][0]["id"].as_i64().unwrap();
     assert_ne!(second, id);
     let over = ["promotion", "override", &second.to_string(), "--reason"];
     expect_refusal(
@@ -607,7 +609,7 @@ fn an_automatic_phase_follows_its_predecessor_and_a_phase_deploys_in_waves() {
                 "json",
             ],
         ));
-        if let Some(p) = list
+        if let Some(p) = list["items"]
             .as_array()
             .unwrap()
             .first()
@@ -654,7 +656,8 @@ fn an_automatic_phase_follows_its_predecessor_and_a_phase_deploys_in_waves() {
         ],
     ));
     let by_env = |env: &str| {
-        prod.as_array()
+        prod["items"]
+            .as_array()
             .unwrap()
             .iter()
             .find(|p| p["environment"] == env)
@@ -739,6 +742,6 @@ fn a_release_enters_an_automatic_first_phase_by_itself() {
             "json",
         ],
     ));
-    assert_eq!(int.as_array().map(Vec::len), Some(0), "{int:#}");
+    assert_eq!(int["items"].as_array().map(Vec::len), Some(0), "{int:#}");
     drop(dev);
 }

@@ -523,7 +523,7 @@ fn an_itsm_tool_mirrors_a_change_request_and_approves_it_with_a_signed_callback(
     // The promotion opens a change request; the held webhook is told nothing.
     let out = ok(server.start_deploy("itsm", "1.0.0", "PROD"));
     assert!(out.contains("wait change_request"), "{out}");
-    let rfc = json(server.cli(None, &["rfc", "list", "--open", "-o", "json"]))[0].clone();
+    let rfc = json(server.cli(None, &["rfc", "list", "--open", "-o", "json"]))["items"][0].clone();
     let id = rfc["id"].as_i64().unwrap();
     let deliveries = json(server.cli(
         None,

@@ -112,7 +112,7 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
         let rfc = store.change_request_of(first).await.unwrap().unwrap();
         assert_eq!(rfc.state, ChangeRequestState::Approved);
         assert_eq!(rfc.decided_by.as_deref(), Some("carl"));
-        assert!(store.change_requests(true).await.unwrap().is_empty());
+        assert!(store.open_change_requests().await.unwrap().is_empty());
 
         let waiting = store
             .promotions(&PromotionFilter {
@@ -152,6 +152,7 @@ async fn promotions_votes_decisions_checks_and_change_requests_round_trip() {
 #[tokio::test]
 async fn promotion_pages_hold_each_promotion_once_newest_first_within_the_filters() {
     use slipway_core::governance::promotion::PromotionState;
+    use slipway_core::governance::ChangeRequestState;
     use slipway_core::page::PageSize;
     on_both_backends(|store| async move {
         let states = [
@@ -179,8 +180,43 @@ async fn promotion_pages_hold_each_promotion_once_newest_first_within_the_filter
             };
             ids.push((tx.insert_promotion(&p).await.unwrap(), p));
         }
+        // A change request for each of the first five; the second and fourth decided.
+        let mut rfcs = Vec::new();
+        for (id, _) in ids.iter().take(5) {
+            rfcs.push(
+                tx.open_change_request(*id, &json!({ "title": id }))
+                    .await
+                    .unwrap(),
+            );
+        }
+        for decided in [rfcs[1], rfcs[3]] {
+            tx.decide_change_request(decided, ChangeRequestState::Approved, "cab", "ok")
+                .await
+                .unwrap();
+        }
         tx.audit(entry("promotion.request", "promotion/1"));
         tx.commit().await.unwrap();
+        for (open_only, expected) in [
+            (false, vec![rfcs[4], rfcs[3], rfcs[2], rfcs[1], rfcs[0]]),
+            (true, vec![rfcs[4], rfcs[2], rfcs[0]]),
+        ] {
+            for size in [1, 2, 5, 500] {
+                let (mut seen, mut before) = (Vec::new(), None);
+                loop {
+                    let page = store
+                        .change_requests_page(open_only, before, PageSize::at_most(size))
+                        .await
+                        .unwrap();
+                    seen.extend(page.items.iter().map(|r| r.id));
+                    if !page.more {
+                        break;
+                    }
+                    before = page.items.last().map(|r| r.id);
+                    assert!(seen.len() <= 5, "pages never end");
+                }
+                assert_eq!(seen, expected, "open only {open_only}, size {size}");
+            }
+        }
 
         let walk = |filter: PromotionFilter, size: u32| {
             let store = store.clone();

@@ -18,6 +18,7 @@ use slipway_store::{StoredChangeRequest, StoredPromotion, StoredRelease};
 
 use super::judging::judge;
 use crate::auth::Actor;
+use crate::services::paging::{foreign_key, Listed, PageRequest};
 use crate::services::require;
 use crate::services::signatures::{self, SignAsk, Signer};
 use crate::views::IntoView;
@@ -319,11 +320,29 @@ pub async fn change_request_view(
     Ok(view)
 }
 
+/// One page of the change requests (the open ones only when `open_only`), newest first.
 pub async fn change_requests(
     state: &AppState,
     actor: &Actor,
     open_only: bool,
-) -> Result<Vec<StoredChangeRequest>, ServiceError> {
+    request: &PageRequest,
+) -> Result<Listed<StoredChangeRequest>, ServiceError> {
     require(state, actor, Operation::Read, "change_requests").await?;
-    Ok(state.store.change_requests(open_only).await?)
+    let before = match request.key(LIST, 1)?.as_deref() {
+        None => None,
+        Some([id]) => Some(
+            id.parse::<i64>()
+                .map_err(|_| foreign_key("change request id"))?,
+        ),
+        Some(_) => return Err(foreign_key("key")),
+    };
+    let found = state
+        .store
+        .change_requests_page(open_only, before, request.size)
+        .await?;
+    Ok(Listed::from_page(found, LIST, |r| vec![r.id.to_string()]))
 }
+
+/// The name change request cursors carry (the same with or without `open`: an id is a place
+/// in both).
+const LIST: &str = "change-requests";
