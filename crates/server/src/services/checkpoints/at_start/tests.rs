@@ -60,6 +60,29 @@ async fn honest_log_then_edits(store: Store) {
     ];
     assert_eq!(finding_of(&store, &honest).await, None);
 
+    // Checkpoints beyond the log's end: the first of them is the one its cut tail contradicts.
+    let mut beyond = honest.clone();
+    beyond.push(signed(3_000, [1; 32]));
+    beyond.push(signed(3_100, [2; 32]));
+    let found = finding_of(&store, &beyond).await.unwrap();
+    assert!(found.contains("covers 3000"), "{found}");
+    // A damaged note anywhere, even past the events, is the finding, as reading all said.
+    let damaged = honest
+        .iter()
+        .cloned()
+        .map(Ok)
+        .chain(std::iter::once(Err(CheckpointLogError::BadNote {
+            path: "checkpoints.log".into(),
+            index: 3,
+            source: slipway_core::audit::checkpoint::NoteError::NoSignatures,
+        })));
+    let found = problem(&store, 2_345, damaged, &mut |_, _| {})
+        .await
+        .unwrap()
+        .map(|f| f.to_string())
+        .unwrap();
+    assert!(found.contains("note 3 of the checkpoint log"), "{found}");
+
     let mut contradicted = honest.clone();
     contradicted.push(signed(2_400, root(&leaves[1..2_401])));
     let found = finding_of(&store, &contradicted).await.unwrap();
