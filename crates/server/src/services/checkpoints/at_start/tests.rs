@@ -67,15 +67,16 @@ async fn honest_log_then_edits(store: Store) {
     let found = finding_of(&store, &beyond).await.unwrap();
     assert!(found.contains("covers 3000"), "{found}");
     // A damaged note anywhere, even past the events, is the finding, as reading all said.
-    let damaged = honest
-        .iter()
-        .cloned()
-        .map(Ok)
-        .chain(std::iter::once(Err(CheckpointLogError::BadNote {
-            path: "checkpoints.log".into(),
-            index: 3,
-            source: slipway_core::audit::checkpoint::NoteError::NoSignatures,
-        })));
+    let damaged =
+        honest
+            .iter()
+            .cloned()
+            .map(Ok)
+            .chain(std::iter::once(Err(CheckpointLogError::BadNote {
+                path: "checkpoints.log".into(),
+                index: 3,
+                source: slipway_core::audit::checkpoint::NoteError::NoSignatures,
+            })));
     let found = problem(&store, 2_345, damaged, &mut |_, _| {})
         .await
         .unwrap()
