@@ -6,6 +6,8 @@
 //! note after another, each followed by a blank line, appended and fsynced. What to sign is
 //! decided in `services::checkpoints`; this module only keeps the key and the file.
 
+mod reading;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,14 @@ pub(crate) enum CheckpointLogError {
         index: usize,
         source: checkpoint::NoteError,
     },
+    #[error("the note at byte {offset} of the checkpoint log {path} is unreadable: {source}")]
+    BadNoteAt {
+        path: String,
+        offset: u64,
+        source: checkpoint::NoteError,
+    },
+    #[error("the checkpoint log {path} is out of order: a checkpoint of size {size} follows one of size {after}, but each is appended larger than the last")]
+    OutOfOrder { path: String, size: u64, after: u64 },
 }
 
 pub(crate) struct CheckpointLog {
@@ -150,6 +160,64 @@ impl CheckpointLog {
         read_notes(&self.path, &self.public_key())
     }
 
+    /// The checkpoints in the file, oldest first, one at a time, each verified with this
+    /// server's key: what the check at start reads, holding one note at a time. A last note
+    /// cut by a crash mid-append is left out; any other unreadable note is an error that names
+    /// it as [`Self::read_all`] does, and a note no larger than the one before is
+    /// [`CheckpointLogError::OutOfOrder`].
+    pub(crate) fn notes(
+        &self,
+    ) -> Result<
+        impl Iterator<Item = Result<SignedCheckpoint, CheckpointLogError>> + '_,
+        CheckpointLogError,
+    > {
+        let file = match std::fs::File::open(&self.path) {
+            Ok(file) => Some(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(self.failed(source)),
+        };
+        let notes = file.map(|file| Notes {
+            raw: reading::RawNotes::new(std::io::BufReader::new(file), 0),
+            key: self.public_key(),
+            path: &self.path,
+            numbered: Some(0),
+            last_size: None,
+        });
+        Ok(notes.into_iter().flatten())
+    }
+
+    /// The checkpoints larger than `after` (all with `None`), smallest first, at most `count`,
+    /// and whether more follow: one page of the list, found by bisecting the file on the notes' sizes and read
+    /// a note at a time, so a page costs the same at the millionth checkpoint as at the first.
+    pub(crate) fn page_after(
+        &self,
+        after: Option<u64>,
+        count: usize,
+    ) -> Result<(Vec<SignedCheckpoint>, bool), CheckpointLogError> {
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
+            Err(source) => return Err(self.failed(source)),
+        };
+        page_of(
+            &mut file,
+            &PageSource {
+                path: &self.path,
+                key: &self.public_key(),
+                origin: &self.origin,
+            },
+            after,
+            count,
+        )
+    }
+
+    fn failed(&self, source: std::io::Error) -> CheckpointLogError {
+        CheckpointLogError::Log {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
     /// The last checkpoint in the file, what signing needs, read from the file's end: a few
     /// kilobytes whatever the file's length. The same as the last of [`Self::read_all`] when
     /// the notes near the end are sound; when one is not, the whole file is read, so its error
@@ -162,6 +230,113 @@ impl CheckpointLog {
     pub(crate) fn append(&self, note: &SignedCheckpoint) -> Result<(), CheckpointLogError> {
         append_note(&self.path, note)
     }
+}
+
+/// The notes of one file, verified one at a time from a note's start.
+struct Notes<'a, R> {
+    raw: reading::RawNotes<R>,
+    key: PublicKey,
+    path: &'a Path,
+    /// How many notes came before, when read from the file's start (errors then name the
+    /// note by its number, otherwise by its offset).
+    numbered: Option<usize>,
+    last_size: Option<u64>,
+}
+
+impl<R: std::io::BufRead> Iterator for Notes<'_, R> {
+    type Item = Result<SignedCheckpoint, CheckpointLogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let path = || self.path.display().to_string();
+        let raw = match self.raw.next_note() {
+            Ok(raw) => raw?,
+            Err(source) => {
+                return Some(Err(CheckpointLogError::Log {
+                    path: path(),
+                    source,
+                }))
+            }
+        };
+        let index = self.numbered.map(|n| n + 1);
+        self.numbered = index;
+        let parsed = raw.text.and_then(|text| {
+            SignedCheckpoint::parse(&text).and_then(|c| c.verify(&self.key).map(|()| c))
+        });
+        let signed = match parsed {
+            Ok(signed) => signed,
+            Err(_) if !raw.complete => {
+                tracing::warn!("the last checkpoint in the log was cut mid-write; it is ignored");
+                return None;
+            }
+            Err(source) => {
+                return Some(Err(match index {
+                    Some(index) => CheckpointLogError::BadNote {
+                        path: path(),
+                        index,
+                        source,
+                    },
+                    None => CheckpointLogError::BadNoteAt {
+                        path: path(),
+                        offset: raw.start,
+                        source,
+                    },
+                }))
+            }
+        };
+        let size = signed.checkpoint.size;
+        if let Some(after) = self.last_size.filter(|after| size <= *after) {
+            return Some(Err(CheckpointLogError::OutOfOrder {
+                path: path(),
+                size,
+                after,
+            }));
+        }
+        self.last_size = Some(size);
+        Some(Ok(signed))
+    }
+}
+
+/// The file a page is read from: where it is (for errors), its key and its notes' origin.
+struct PageSource<'a> {
+    path: &'a Path,
+    key: &'a PublicKey,
+    origin: &'a str,
+}
+
+/// [`CheckpointLog::page_after`] on any file: the page's notes after the bisection.
+fn page_of(
+    file: &mut (impl std::io::Read + std::io::Seek),
+    source: &PageSource<'_>,
+    after: Option<u64>,
+    count: usize,
+) -> Result<(Vec<SignedCheckpoint>, bool), CheckpointLogError> {
+    let failed = |e: std::io::Error| CheckpointLogError::Log {
+        path: source.path.display().to_string(),
+        source: e,
+    };
+    let len = file.seek(std::io::SeekFrom::End(0)).map_err(failed)?;
+    let start = match after {
+        Some(after) => {
+            reading::first_note_above(file, len, source.origin, after).map_err(failed)?
+        }
+        None => 0,
+    };
+    file.seek(std::io::SeekFrom::Start(start)).map_err(failed)?;
+    let notes = Notes {
+        raw: reading::RawNotes::new(std::io::BufReader::new(file), start),
+        key: *source.key,
+        path: source.path,
+        numbered: after.is_none().then_some(0),
+        last_size: after,
+    };
+    let mut page = Vec::new();
+    for note in notes {
+        if page.len() == count {
+            return Ok((page, true));
+        }
+        page.push(note?);
+    }
+    Ok((page, false))
 }
 
 /// Every note in the file at `path` (none when it does not exist), oldest first, each verified
@@ -452,6 +627,152 @@ mod tests {
         // Whole notes of garbage cut mid-write longer than the window read first.
         std::fs::write(log.path(), format!("{text}{}", "x".repeat(10_000))).expect("writes");
         assert_eq!(last_size(&log), Some(5_000));
+    }
+
+    /// A file that counts the bytes read through it.
+    struct Counted {
+        file: std::fs::File,
+        bytes: u64,
+    }
+
+    impl std::io::Read for Counted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.file.read(buf)?;
+            self.bytes += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl std::io::Seek for Counted {
+        fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.file.seek(to)
+        }
+    }
+
+    /// One page read as the list reads it, and the bytes it read.
+    fn counted_page(
+        log: &CheckpointLog,
+        after: Option<u64>,
+        count: usize,
+    ) -> (Vec<u64>, bool, u64) {
+        let mut file = Counted {
+            file: std::fs::File::open(log.path()).expect("opens"),
+            bytes: 0,
+        };
+        let source = PageSource {
+            path: log.path(),
+            key: &log.public_key(),
+            origin: log.origin(),
+        };
+        let (page, more) = page_of(&mut file, &source, after, count).expect("reads");
+        let sizes = page.iter().map(|c| c.checkpoint.size).collect();
+        (sizes, more, file.bytes)
+    }
+
+    /// For BENCHMARKS.md with `SLIPWAY_BENCH_FULL=1`: 100 000 notes (30 MB, about a year at one
+    /// every five minutes); otherwise 5 000.
+    #[test]
+    fn pages_follow_each_other_and_read_the_same_few_kilobytes_however_long_the_log() {
+        let count: u64 = if std::env::var_os("SLIPWAY_BENCH_FULL").is_some() {
+            100_000
+        } else {
+            5_000
+        };
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let log = CheckpointLog::open(dir.path(), None).expect("opens");
+        let len = long_log(&log, count).len() as u64;
+        // Pages of 500 from the start: every checkpoint once, in order.
+        let (mut after, mut seen, mut pages) = (None, Vec::new(), 0);
+        loop {
+            let (sizes, more, _) = counted_page(&log, after, 500);
+            after = sizes.last().copied();
+            seen.extend(sizes);
+            pages += 1;
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(seen, (1..=count).collect::<Vec<_>>());
+        assert_eq!(pages, count.div_ceil(500));
+        // A page of 50 near the start, in the middle and at the end reads a few kilobytes to
+        // find its first note (about log2 of the file's length probes) and then its own notes.
+        let mut most = 0;
+        for after in [Some(0), Some(count / 2), Some(count - 50)] {
+            let start = after.map_or(1, |a| a + 1);
+            let (sizes, more, bytes) = counted_page(&log, after, 50);
+            assert_eq!(sizes, (start..start + 50).collect::<Vec<_>>());
+            assert_eq!(more, start + 50 <= count);
+            most = most.max(bytes);
+        }
+        eprintln!(
+            "{count} notes, {len} bytes: a page of 50 read at most {most} bytes (the whole file before)"
+        );
+        assert!(most < 96 * 1024, "{most} bytes for a page of 50");
+        // Past the end: an empty last page, as cheap.
+        let (sizes, more, bytes) = counted_page(&log, Some(count), 50);
+        assert_eq!((sizes, more), (Vec::new(), false));
+        assert!(bytes < 96 * 1024, "{bytes}");
+        // The file as the check at start reads it: every note once, in order.
+        let streamed: Vec<u64> = log
+            .notes()
+            .expect("opens")
+            .map(|n| n.expect("sound").checkpoint.size)
+            .collect();
+        assert_eq!(streamed.len() as u64, count);
+    }
+
+    #[test]
+    fn a_note_out_of_order_or_damaged_is_named_by_the_stream_and_the_page_that_reads_it() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let log = CheckpointLog::open(dir.path(), None).expect("opens");
+        for size in [3, 5, 4, 9] {
+            log.append(&note(&log, size)).expect("appends");
+        }
+        let streamed: Vec<_> = log.notes().expect("opens").collect();
+        assert!(
+            matches!(
+                streamed[2],
+                Err(CheckpointLogError::OutOfOrder {
+                    size: 4,
+                    after: 5,
+                    ..
+                })
+            ),
+            "{:?}",
+            streamed[2]
+        );
+        assert!(matches!(
+            log.page_after(None, 10),
+            Err(CheckpointLogError::OutOfOrder {
+                size: 4,
+                after: 5,
+                ..
+            })
+        ));
+        // A damaged note: by its number from the start, by its offset in a page after a cursor.
+        let text = long_log(&log, 300);
+        let damaged = text.replacen("\n200\n", "\n201\n", 1);
+        std::fs::write(log.path(), &damaged).expect("writes");
+        let found = log.notes().expect("opens").find_map(Result::err);
+        assert!(
+            matches!(found, Some(CheckpointLogError::BadNote { index: 200, .. })),
+            "{found:?}"
+        );
+        assert!(matches!(
+            log.page_after(Some(150), 100),
+            Err(CheckpointLogError::BadNoteAt { .. })
+        ));
+        let (page, more) = log.page_after(Some(201), 10).expect("after the damage");
+        assert_eq!(
+            (page.first().map(|c| c.checkpoint.size), more),
+            (Some(202), true)
+        );
+        // A torn last note is left out, as reading all leaves it out.
+        let torn = &text[..text.len() - 20];
+        std::fs::write(log.path(), torn).expect("writes");
+        let (page, more) = log.page_after(Some(295), 10).expect("reads");
+        assert_eq!((page.len(), more), (4, false));
+        assert_eq!(log.notes().expect("opens").count(), 299);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub use note::{
     MAX_SIGNATURES,
 };
 
+use std::collections::VecDeque;
+
 use super::AuditEvent;
 
 /// The leaf hash of an event: `SHA-256(0x00 || hex(chain hash recomputed from its fields))`.
@@ -109,39 +111,80 @@ impl Contradiction {
 
 /// Checks, while the log streams by in order, that it extends every checkpoint: at each
 /// checkpoint's size the root so far must equal the signed root. Memory is O(log n) plus the
-/// checkpoints.
+/// checkpoints not yet reached: all of them with [`ExtensionCheck::new`], only those added
+/// ahead of the leaves with [`ExtensionCheck::add`], so a reader that adds each checkpoint
+/// just before the leaves it covers holds a page of them whatever their number.
 #[derive(Debug, Clone)]
 pub struct ExtensionCheck {
-    /// Sorted by size, smallest first.
-    checkpoints: Vec<Checkpoint>,
-    next: usize,
+    /// The checkpoints not reached yet, smallest first.
+    ahead: VecDeque<Checkpoint>,
+    /// The largest size added so far: later ones may not be smaller.
+    largest_added: u64,
+    /// Checkpoints the log was found to extend.
+    extended: usize,
     tree: CompactTree,
     intact_up_to: u64,
+}
+
+/// A checkpoint added after a larger one, or after the leaves it covers were fed: the source
+/// was not read in order of size, so it could no longer be compared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a checkpoint of size {size} comes after {after}: checkpoints must come in order of size")]
+pub struct OutOfOrder {
+    pub size: u64,
+    /// The size of the larger checkpoint before it, or the number of leaves already checked.
+    pub after: u64,
 }
 
 impl ExtensionCheck {
     /// Checkpoints must already be verified; duplicates and any order are fine.
     pub fn new(mut checkpoints: Vec<Checkpoint>) -> Result<ExtensionCheck, Contradiction> {
         checkpoints.sort_by_key(|c| c.size);
-        let mut check = ExtensionCheck {
-            checkpoints,
-            next: 0,
-            tree: CompactTree::default(),
-            intact_up_to: 0,
-        };
+        let mut check = ExtensionCheck::in_order();
+        check.largest_added = checkpoints.last().map_or(0, |c| c.size);
+        check.ahead = checkpoints.into();
         check.compare_at_current_size()?;
         Ok(check)
     }
 
+    /// A check whose checkpoints come by [`ExtensionCheck::add`], in order of size.
+    pub fn in_order() -> ExtensionCheck {
+        ExtensionCheck {
+            ahead: VecDeque::new(),
+            largest_added: 0,
+            extended: 0,
+            tree: CompactTree::default(),
+            intact_up_to: 0,
+        }
+    }
+
+    /// The next checkpoint (verified), before any leaf it covers is fed: no smaller than the
+    /// checkpoints added before it nor than the leaves fed so far. It is compared when the
+    /// log reaches its size (at the next [`feed`](Self::feed) or at [`finish`](Self::finish)).
+    pub fn add(&mut self, checkpoint: Checkpoint) -> Result<(), OutOfOrder> {
+        let after = self.largest_added.max(self.tree.size());
+        if checkpoint.size < after {
+            return Err(OutOfOrder {
+                size: checkpoint.size,
+                after,
+            });
+        }
+        self.largest_added = checkpoint.size;
+        self.ahead.push_back(checkpoint);
+        Ok(())
+    }
+
     /// The next event's leaf, in log order.
     pub fn feed(&mut self, leaf: Hash) -> Result<(), Contradiction> {
+        // Checkpoints added at the current size since the last leaf.
+        self.compare_at_current_size()?;
         self.tree.push(leaf);
         self.compare_at_current_size()
     }
 
     fn compare_at_current_size(&mut self) -> Result<(), Contradiction> {
         let size = self.tree.size();
-        while let Some(c) = self.checkpoints.get(self.next).filter(|c| c.size == size) {
+        while let Some(c) = self.ahead.front().filter(|c| c.size == size) {
             if c.root != self.tree.root() {
                 return Err(Contradiction {
                     checkpoint: c.clone(),
@@ -150,15 +193,17 @@ impl ExtensionCheck {
                 });
             }
             self.intact_up_to = size;
-            self.next += 1;
+            self.extended += 1;
+            self.ahead.pop_front();
         }
         Ok(())
     }
 
     /// The end of the log: a checkpoint larger than the log means its tail was cut. `Ok` holds
     /// the number of checkpoints the log extends.
-    pub fn finish(self) -> Result<usize, Contradiction> {
-        match self.checkpoints.get(self.next) {
+    pub fn finish(mut self) -> Result<usize, Contradiction> {
+        self.compare_at_current_size()?;
+        match self.ahead.front() {
             Some(c) => Err(Contradiction {
                 checkpoint: c.clone(),
                 intact_up_to: self.intact_up_to,
@@ -166,7 +211,7 @@ impl ExtensionCheck {
                     log_size: self.tree.size(),
                 },
             }),
-            None => Ok(self.checkpoints.len()),
+            None => Ok(self.extended),
         }
     }
 }
@@ -264,6 +309,82 @@ mod tests {
             "{}",
             c.describe()
         );
+    }
+
+    /// `run`, with each checkpoint added just before the leaves it covers.
+    fn run_in_order(
+        events: &[AuditEvent],
+        checkpoints: Vec<Checkpoint>,
+    ) -> Result<usize, Contradiction> {
+        let mut check = ExtensionCheck::in_order();
+        let mut ahead = checkpoints.into_iter().peekable();
+        for (i, e) in events.iter().enumerate() {
+            while let Some(c) = ahead.next_if(|c| c.size <= i as u64 + 1) {
+                check.add(c).expect("in order");
+            }
+            check.feed(event_leaf(e))?;
+        }
+        // Those the log reaches, then the first beyond it.
+        while let Some(c) = ahead.next_if(|c| c.size <= events.len() as u64) {
+            check.add(c).expect("in order");
+        }
+        if let Some(c) = ahead.next() {
+            check.add(c).expect("in order");
+        }
+        check.finish()
+    }
+
+    #[test]
+    fn checkpoints_added_in_order_give_the_verdicts_of_all_at_once() {
+        let honest = chain(20, None);
+        let forged = chain(20, Some(9));
+        let cps = || {
+            vec![
+                checkpoint_of(&honest[..0]),
+                checkpoint_of(&honest[..5]),
+                checkpoint_of(&honest[..12]),
+                checkpoint_of(&honest),
+            ]
+        };
+        for log in [
+            &honest[..],
+            &forged[..],
+            &honest[..15],
+            &honest[..12],
+            &honest[..0],
+        ] {
+            assert_eq!(
+                run_in_order(log, cps()),
+                run(log, cps()),
+                "{} events",
+                log.len()
+            );
+        }
+        assert_eq!(run_in_order(&honest, cps()), Ok(4));
+    }
+
+    #[test]
+    fn a_checkpoint_added_out_of_order_is_refused_not_skipped() {
+        let honest = chain(20, None);
+        let mut check = ExtensionCheck::in_order();
+        check.add(checkpoint_of(&honest[..12])).expect("first");
+        assert_eq!(
+            check.add(checkpoint_of(&honest[..5])),
+            Err(OutOfOrder { size: 5, after: 12 })
+        );
+        let mut fed = ExtensionCheck::in_order();
+        for e in &honest[..8] {
+            fed.feed(event_leaf(e)).expect("no checkpoint yet");
+        }
+        assert_eq!(
+            fed.add(checkpoint_of(&honest[..5])),
+            Err(OutOfOrder { size: 5, after: 8 })
+        );
+        // Equal sizes are fine: both are compared at that size.
+        fed.add(checkpoint_of(&honest[..8]))
+            .expect("at the size fed");
+        fed.add(checkpoint_of(&honest[..8])).expect("a duplicate");
+        assert_eq!(fed.finish(), Ok(2));
     }
 
     #[test]

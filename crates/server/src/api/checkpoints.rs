@@ -10,8 +10,9 @@ use slipway_api::audit::{
     ChainPage, CheckpointKeyView, CheckpointView, ConsistencyProofView, InclusionProofView,
     WitnessReceipt, WitnessSubmission,
 };
-use slipway_api::List;
+use slipway_api::Page;
 
+use super::paging::PageQuery;
 use crate::auth::Actor;
 use crate::services::checkpoints;
 use crate::{AppState, ServiceError};
@@ -64,8 +65,16 @@ async fn key(State(state): State<AppState>, actor: Actor) -> ApiResult<Checkpoin
     Ok(Json(checkpoints::key(&state, &actor).await?))
 }
 
-async fn list(State(state): State<AppState>, actor: Actor) -> ApiResult<List<CheckpointView>> {
-    Ok(Json(List::all(checkpoints::list(&state, &actor).await?)))
+async fn list(
+    State(state): State<AppState>,
+    actor: Actor,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Page<CheckpointView>> {
+    let listed = checkpoints::list(&state, &actor, &query.request()?).await?;
+    Ok(Json(Page {
+        items: listed.items,
+        next: listed.next,
+    }))
 }
 
 async fn sign(State(state): State<AppState>, actor: Actor) -> ApiResult<CheckpointView> {

@@ -26,6 +26,7 @@ use slipway_core::digest::lower_hex;
 use slipway_core::evidence::inclusion::EventProof;
 use slipway_store::{StoredCheckpoint, MAX_EVENTS_PAGE};
 
+use super::paging::{foreign_key, Listed, PageRequest};
 use super::require;
 use crate::auth::Actor;
 use crate::checkpoint_log::{CheckpointLog, StartCheck};
@@ -105,11 +106,30 @@ fn view(c: &SignedCheckpoint) -> CheckpointView {
     }
 }
 
-/// Every checkpoint in the log file, oldest first: the file, not the database, is what counts.
-pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<CheckpointView>, ServiceError> {
+/// The name in the checkpoints list's cursors.
+const LIST: &str = "audit-checkpoints";
+
+/// One page of the checkpoints in the log file, oldest (smallest) first, keyed by size: the
+/// file, not the database, is what counts. A page reads a few hundred bytes to find its first
+/// note, then its own notes, whatever the number of checkpoints.
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    page: &PageRequest,
+) -> Result<Listed<CheckpointView>, ServiceError> {
     require(state, actor, Operation::Read, "audit").await?;
     let log = log(state)?;
-    Ok(log.read_all().map_err(failed)?.iter().map(view).collect())
+    let after = match page.key(LIST, 1)?.as_deref() {
+        None => None,
+        Some([size]) => Some(size.parse::<u64>().map_err(|_| foreign_key("size"))?),
+        Some(_) => return Err(foreign_key("key")),
+    };
+    let wanted = usize::try_from(page.size.get()).expect("a page size fits in usize");
+    let (items, more) = log.page_after(after, wanted).map_err(failed)?;
+    let listed = Listed::from_page(slipway_store::Page { items, more }, LIST, |c| {
+        vec![c.checkpoint.size.to_string()]
+    });
+    Ok(listed.map(|c| view(&c)))
 }
 
 /// Sign a checkpoint of the whole log now. `actor` is `None` for the server's own schedule.

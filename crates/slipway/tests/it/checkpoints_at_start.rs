@@ -193,3 +193,100 @@ fn a_data_folder_of_200_000_events_for_the_start_figure() {
 fn server_data(db: &Path) -> &Path {
     db.parent().unwrap()
 }
+
+/// Write a checkpoint at every size of the stopped server's log into its `checkpoints.log`,
+/// signed with its key: as many notes as events, what years of signing leave behind.
+async fn checkpoint_every_event(db: &Path) -> u64 {
+    use slipway_core::audit::checkpoint::{event_leaf, origin_for, Checkpoint, CompactTree};
+    let data = server_data(db);
+    let key_text = std::fs::read_to_string(data.join("checkpoint.key")).unwrap();
+    let key = slipway_core::signing::SigningKey::from_file_text(&key_text).unwrap();
+    let origin = origin_for(&key.public_key());
+    let store = slipway_store::Store::open_sqlite(db).await.unwrap();
+    let mut notes =
+        std::io::BufWriter::new(std::fs::File::create(data.join("checkpoints.log")).unwrap());
+    let (mut tree, mut after) = (CompactTree::default(), 0);
+    loop {
+        let page = store.audit_events_after(after, 1000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in &page {
+            tree.push(event_leaf(event));
+            let signed = Checkpoint {
+                origin: origin.clone(),
+                size: tree.size(),
+                root: tree.root(),
+                time: "2026-12-02T04:00:00Z".parse().unwrap(),
+            }
+            .sign(&key);
+            std::io::Write::write_all(&mut notes, format!("{}\n", signed.note).as_bytes()).unwrap();
+        }
+    }
+    store.close().await;
+    tree.size()
+}
+
+/// A checkpoint at every event: the check at start reads them a note at a time beside the
+/// events (never all at once) and passes, and `audit verify` follows the list's pages to the
+/// same verdict. For BENCHMARKS.md, `SLIPWAY_BENCH_CHECKPOINTS=N` and `SLIPWAY_BENCH_DATA=DIR`
+/// keep a data folder of about N events each with its checkpoint (`slipway server --data DIR`
+/// then starts on it); without them, 2 000 in a temporary folder.
+#[test]
+fn a_checkpoint_at_every_event_is_checked_at_start_and_verified_page_by_page() {
+    let events: usize = std::env::var("SLIPWAY_BENCH_CHECKPOINTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000);
+    let rt = runtime();
+    let mut server = Server::start_with_env(None, &[NO_TIMER]);
+    let db = server.db_path();
+    let mut size = 0;
+    server.kill_and_restart_on(None, &[NO_TIMER], || {
+        rt.block_on(async {
+            add_events(&db, events).await;
+            size = checkpoint_every_event(&db).await;
+        })
+    });
+    assert!(size >= events as u64, "{size}");
+    let ended = loop {
+        let now = start_check(&server);
+        if now["state"] != "running" {
+            break now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(ended["state"], "passed", "{ended}");
+    let (status, body) = get(&server, "/api/v1/audit/checkpoints/key");
+    assert_eq!(status, 200);
+    let fingerprint = serde_json::from_str::<serde_json::Value>(&body).unwrap()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = server.cli(
+        None,
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            &format!("{}/api/v1/audit/checkpoints", server.url),
+            "--checkpoint-key",
+            &fingerprint,
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["checkpoints"], size, "{report}");
+    if let Some(keep) = std::env::var_os("SLIPWAY_BENCH_DATA") {
+        server.kill_and_restart_on(None, &[NO_TIMER], || {
+            let status = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(server_data(&db))
+                .arg(&keep)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        });
+    }
+}

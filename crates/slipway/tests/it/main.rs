@@ -20,6 +20,7 @@ mod batches;
 mod checkpoint_witnesses;
 mod checkpoints;
 mod checkpoints_at_start;
+mod checkpoints_paged;
 mod ci_templates;
 mod cli_sso;
 mod complaints;

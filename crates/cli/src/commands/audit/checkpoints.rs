@@ -9,9 +9,10 @@ use std::io::Read;
 
 use serde::Serialize;
 use slipway_api::audit::{ChainPage, CheckpointKeyView, CheckpointView};
-use slipway_api::List;
+use slipway_api::Page;
 use slipway_core::audit::checkpoint::{
-    self, event_leaf, Contradiction, ContradictionKind, ExtensionCheck, SignedCheckpoint,
+    self, event_leaf, Checkpoint, Contradiction, ContradictionKind, ExtensionCheck,
+    SignedCheckpoint,
 };
 use slipway_core::audit::{AuditEvent, ChainBreak, ChainVerifier};
 use slipway_core::signing::PublicKey;
@@ -67,31 +68,15 @@ pub(super) fn verify(remote: &Remote, source: &str, key: Option<&str>) -> Result
         None => (server_key(&client)?.1, false),
     };
     let fingerprint = slipway_core::evidence::fingerprint(&key);
-    let notes = load_notes(remote, &client, source)?;
-    let mut checkpoints = Vec::with_capacity(notes.len());
-    for (i, note) in notes.iter().enumerate() {
-        let parsed = SignedCheckpoint::parse(note)
-            .map_err(|e| invalid(format!("error: checkpoint {} of {source}: {e}", i + 1)))?;
-        parsed.verify(&key).map_err(|e| {
-            Failure::new(
-                Exit::Failed,
-                format!(
-                    "error: checkpoint {} of {source} (size {}) is not signed by the trusted key {fingerprint}: {e}\n  hint: a forged or foreign checkpoint; compare with a witness's copy, or pass the right --checkpoint-key",
-                    i + 1,
-                    parsed.checkpoint.size
-                ),
-            )
-        })?;
-        checkpoints.push(parsed.checkpoint);
-    }
-    if checkpoints.is_empty() {
+    let mut checkpoints = Checkpoints::open(remote, &client, source, &key)?;
+    let Some(first) = checkpoints.next_checkpoint()? else {
         return Err(invalid(format!(
             "error: {source} holds no checkpoint\n  hint: sign one with `slipway audit checkpoint`, or point --checkpoints at the server's list ({}/api/v1/audit/checkpoints)",
             remote.base_url()
         )));
-    }
-    let count = checkpoints.len();
-    let (events, chain_break, contradiction) = replay(&client, checkpoints)?;
+    };
+    let (events, chain_break, contradiction) = replay(&client, first, &mut checkpoints)?;
+    let count = checkpoints.read;
     let report = Report {
         intact: chain_break.is_none() && contradiction.is_none(),
         events,
@@ -139,6 +124,139 @@ pub(super) fn verify(remote: &Remote, source: &str, key: Option<&str>) -> Result
     Ok(())
 }
 
+/// Checkpoints per page of this server's list: the most a page holds.
+const CHECKPOINTS_PAGE: u32 = slipway_core::page::MAX_PAGE_SIZE;
+
+/// The checkpoints to check the log against, one at a time in order of size, each verified
+/// with the trusted key: this server's list a page at a time (flat memory, however many), or
+/// a file or another URL read whole within [`MAX_CHECKPOINTS_BYTES`] and sorted.
+struct Checkpoints<'a> {
+    source: &'a str,
+    key: &'a PublicKey,
+    /// How many were read and verified so far.
+    read: usize,
+    from: From<'a>,
+}
+
+enum From<'a> {
+    Pages {
+        client: &'a Client,
+        path: &'a str,
+        page: std::vec::IntoIter<CheckpointView>,
+        /// The cursor of the next page; `None` once the last page is read.
+        next: Option<String>,
+        started: bool,
+    },
+    Sorted(std::vec::IntoIter<Checkpoint>),
+}
+
+impl<'a> Checkpoints<'a> {
+    fn open(
+        remote: &Remote,
+        client: &'a Client,
+        source: &'a str,
+        key: &'a PublicKey,
+    ) -> Result<Checkpoints<'a>, Failure> {
+        let base = remote.base_url();
+        let listed = source
+            .strip_prefix(base.as_str())
+            .filter(|p| p.starts_with('/'));
+        let from = match listed {
+            Some(path) => From::Pages {
+                client,
+                path,
+                page: Vec::new().into_iter(),
+                next: None,
+                started: false,
+            },
+            None => From::Sorted(Vec::new().into_iter()),
+        };
+        let mut checkpoints = Checkpoints {
+            source,
+            key,
+            read: 0,
+            from,
+        };
+        if listed.is_none() {
+            let notes = load_notes(source)?;
+            let mut verified = Vec::with_capacity(notes.len());
+            for note in &notes {
+                verified.push(checkpoints.verified(note)?);
+            }
+            verified.sort_by_key(|c| c.size);
+            checkpoints.read = 0;
+            checkpoints.from = From::Sorted(verified.into_iter());
+        }
+        Ok(checkpoints)
+    }
+
+    /// The next checkpoint, verified; `None` after the last.
+    fn next_checkpoint(&mut self) -> Result<Option<Checkpoint>, Failure> {
+        let (client, path, page, next, started) = match &mut self.from {
+            From::Sorted(all) => {
+                let c = all.next();
+                self.read += usize::from(c.is_some());
+                return Ok(c);
+            }
+            From::Pages {
+                client,
+                path,
+                page,
+                next,
+                started,
+            } => (client, path, page, next, started),
+        };
+        if page.len() == 0 && (!*started || next.is_some()) {
+            let joiner = if path.contains('?') { '&' } else { '?' };
+            let mut url = format!("{path}{joiner}limit={CHECKPOINTS_PAGE}");
+            if let Some(after) = next.take() {
+                url.push_str(&format!("&after={after}"));
+            }
+            let fetched: Page<CheckpointView> = client.get(&url)?;
+            *started = true;
+            *next = fetched.next;
+            *page = fetched.items.into_iter();
+        }
+        match page.next() {
+            Some(view) => self.verified(&view.note).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The checkpoint of `note`, the next of the source, once its signature is the trusted key's.
+    fn verified(&mut self, note: &str) -> Result<Checkpoint, Failure> {
+        self.read += 1;
+        let (i, source) = (self.read, self.source);
+        let parsed = SignedCheckpoint::parse(note)
+            .map_err(|e| invalid(format!("error: checkpoint {i} of {source}: {e}")))?;
+        parsed.verify(self.key).map_err(|e| {
+            Failure::new(
+                Exit::Failed,
+                format!(
+                    "error: checkpoint {i} of {source} (size {}) is not signed by the trusted key {}: {e}\n  hint: a forged or foreign checkpoint; compare with a witness's copy, or pass the right --checkpoint-key",
+                    parsed.checkpoint.size,
+                    slipway_core::evidence::fingerprint(self.key),
+                ),
+            )
+        })?;
+        Ok(parsed.checkpoint)
+    }
+
+    /// Add `c` to `check`: the server's pages come in order of size, so a refusal is the
+    /// server's answer being wrong.
+    fn add(&self, check: &mut ExtensionCheck, c: Checkpoint) -> Result<(), Failure> {
+        check.add(c).map_err(|e| {
+            Failure::new(
+                Exit::Failed,
+                format!(
+                    "error: the checkpoints of {} are not in order of size: {e}\n  hint: compare with the server's checkpoints.log or a witness's copy",
+                    self.source
+                ),
+            )
+        })
+    }
+}
+
 fn contradiction_report(c: &Contradiction) -> ContradictionReport {
     ContradictionReport {
         first_unproven_seq: c.first_unproven_seq(),
@@ -156,17 +274,19 @@ fn contradiction_report(c: &Contradiction) -> ContradictionReport {
 
 type Replayed = (u64, Option<ChainBreak>, Option<Contradiction>);
 
-/// Stream the log in chain order through the chain check and the checkpoint check at once.
+/// Stream the log in chain order through the chain check and the checkpoint check at once,
+/// each checkpoint added just before the event that reaches its size; then read the rest,
+/// so every checkpoint is verified and counted, and the first beyond the log's end is the one
+/// a cut tail contradicts.
 fn replay(
     client: &Client,
-    checkpoints: Vec<slipway_core::audit::checkpoint::Checkpoint>,
+    first: Checkpoint,
+    checkpoints: &mut Checkpoints<'_>,
 ) -> Result<Replayed, Failure> {
     let mut chain = ChainVerifier::default();
     let mut chain_break = None;
-    let mut extension = match ExtensionCheck::new(checkpoints) {
-        Ok(check) => Some(check),
-        Err(c) => return Ok((0, None, Some(c))),
-    };
+    let mut extension = Some(ExtensionCheck::in_order());
+    let mut ahead = Some(first);
     let mut contradiction = None;
     let mut events = 0u64;
     let mut after = 0i64;
@@ -186,6 +306,12 @@ fn replay(
             };
             events += 1;
             after = event.seq;
+            while let Some(c) = ahead.take_if(|c| c.size <= events) {
+                if let Some(check) = extension.as_mut() {
+                    checkpoints.add(check, c)?;
+                }
+                ahead = checkpoints.next_checkpoint()?;
+            }
             if chain_break.is_none() {
                 chain_break = chain.feed(&event).err();
             }
@@ -200,22 +326,27 @@ fn replay(
             break;
         }
     }
+    // Those the log reaches (an empty log's of size 0), then the first beyond it: the one a
+    // cut tail contradicts.
+    while let Some(c) = ahead.take() {
+        let beyond = c.size > events;
+        if let Some(check) = extension.as_mut() {
+            checkpoints.add(check, c)?;
+        }
+        if beyond {
+            break;
+        }
+        ahead = checkpoints.next_checkpoint()?;
+    }
+    while checkpoints.next_checkpoint()?.is_some() {}
     if let Some(check) = extension {
         contradiction = check.finish().err();
     }
     Ok((events, chain_break, contradiction))
 }
 
-/// The notes from a file, from this server's list, or from any other URL (a witness's file).
-fn load_notes(remote: &Remote, client: &Client, source: &str) -> Result<Vec<String>, Failure> {
-    let base = remote.base_url();
-    if let Some(path) = source
-        .strip_prefix(base.as_str())
-        .filter(|p| p.starts_with('/'))
-    {
-        let list: List<CheckpointView> = client.get(path)?;
-        return Ok(list.items.into_iter().map(|c| c.note).collect());
-    }
+/// The notes of a file, or of a URL other than this server's list (a witness's file).
+fn load_notes(source: &str) -> Result<Vec<String>, Failure> {
     let text = if source.starts_with("http://") || source.starts_with("https://") {
         let response = ureq::get(source).call().map_err(|e| {
             Failure::new(

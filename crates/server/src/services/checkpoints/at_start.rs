@@ -15,11 +15,12 @@ use std::collections::HashMap;
 use slipway_core::audit::checkpoint::stored::{
     append_indexes, append_leaves, split_stored_hash_index, stored_hash_count,
 };
-use slipway_core::audit::checkpoint::{event_leaf, ExtensionCheck, Hash, SignedCheckpoint};
+use slipway_core::audit::checkpoint::{
+    event_leaf, Checkpoint, ExtensionCheck, Hash, SignedCheckpoint,
+};
 use slipway_store::{Store, MAX_EVENTS_PAGE};
 
-use super::checkpoints_of;
-use crate::checkpoint_log::StartCheck;
+use crate::checkpoint_log::{CheckpointLogError, StartCheck};
 use crate::{AppState, ServiceError};
 
 /// At start, in the background (the server already serves): say loudly when the database no
@@ -44,34 +45,26 @@ async fn check_at_start(state: &AppState) {
     let Some(log) = state.checkpoints.as_deref() else {
         return;
     };
-    let all = match log.read_all() {
-        Ok(all) => all,
-        // Signing reads only the file's last note: a note damaged before it is refused here,
-        // as reading the whole file at every signing did.
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the checkpoint log: no new checkpoint will be signed");
-            eprintln!(
-                "WARNING: cannot read the checkpoint log: refusing to sign a checkpoint: {e}"
-            );
-            log.set_start_check(StartCheck::Found {
-                problem: e.to_string(),
-            });
+    // The last note (read from the file's end) says how far the log must be checked; the
+    // notes themselves are then read one at a time beside the events they cover.
+    let read = log.read_last().and_then(|last| Ok((last, log.notes()?)));
+    let (last, notes) = match read {
+        Ok((Some(last), notes)) => (last, notes),
+        Ok((None, _)) => {
+            log.set_start_check(StartCheck::Passed);
             return;
         }
+        Err(e) => return unreadable(log, &e),
     };
-    if all.is_empty() {
-        log.set_start_check(StartCheck::Passed);
-        return;
-    }
     let mut progress = |checked, of| log.set_start_check(StartCheck::Running { checked, of });
-    let finding = problem(&state.store, &all, &mut progress).await;
-    drop(all);
+    let finding = problem(&state.store, last.checkpoint.size, notes, &mut progress).await;
     match finding {
         Ok(None) => {
             tracing::info!("the audit log extends its last signed checkpoint");
             log.set_start_check(StartCheck::Passed);
         }
-        Ok(Some(problem)) => {
+        Ok(Some(Finding::Unreadable(e))) => unreadable(log, &e),
+        Ok(Some(Finding::Contradicted(problem))) => {
             tracing::error!(%problem, "THE AUDIT LOG DOES NOT MATCH ITS LAST SIGNED CHECKPOINT: no new checkpoint will be signed");
             eprintln!("WARNING: the audit log does not match its last signed checkpoint: refusing to sign a checkpoint: {problem}");
             log.set_start_check(StartCheck::Found { problem });
@@ -89,6 +82,34 @@ async fn check_at_start(state: &AppState) {
     }
 }
 
+/// Signing reads only the file's last note: a note damaged before it, or out of order, is
+/// refused here, as reading the whole file at every signing did.
+fn unreadable(log: &crate::checkpoint_log::CheckpointLog, e: &CheckpointLogError) {
+    tracing::error!(error = %e, "cannot read the checkpoint log: no new checkpoint will be signed");
+    eprintln!("WARNING: cannot read the checkpoint log: refusing to sign a checkpoint: {e}");
+    log.set_start_check(StartCheck::Found {
+        problem: e.to_string(),
+    });
+}
+
+/// What the check found wrong.
+#[derive(Debug)]
+enum Finding {
+    /// A note of the checkpoint log is unreadable, wrongly signed or out of order.
+    Unreadable(CheckpointLogError),
+    /// The events no longer extend a checkpoint, or the stored tree disagrees with them.
+    Contradicted(String),
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::Unreadable(e) => write!(f, "{e}"),
+            Finding::Contradicted(problem) => f.write_str(problem),
+        }
+    }
+}
+
 /// For tests that look at a server while its check runs: with `SLIPWAY_TEST_HOLD_START_CHECK`
 /// naming a file, the check waits after its first page until that file exists.
 async fn hold_for_tests() {
@@ -101,20 +122,25 @@ async fn hold_for_tests() {
     }
 }
 
-/// What is wrong with the log against the checkpoints `all`: `None` when its events extend
-/// every one and the stored tree holds their hashes. `progress` hears how many of the events
-/// the checkpoints cover were checked, after each page.
+/// What is wrong with the log against the checkpoints `notes` (in order of size, the last of
+/// size `last_size`): `None` when its events extend every one and the stored tree holds their
+/// hashes. Each checkpoint is added to the check just before the page of events it covers, so
+/// at most a page of them is held; an unreadable note anywhere is the finding, as when the
+/// whole file was read first. `progress` hears how many of the events the checkpoints cover
+/// were checked, after each page.
 async fn problem(
     store: &Store,
-    all: &[SignedCheckpoint],
+    last_size: u64,
+    notes: impl Iterator<Item = Result<SignedCheckpoint, CheckpointLogError>> + Send,
     progress: &mut (dyn FnMut(u64, u64) + Send),
-) -> Result<Option<String>, ServiceError> {
-    let last_size = all.iter().map(|c| c.checkpoint.size).max().unwrap_or(0);
+) -> Result<Option<Finding>, ServiceError> {
     progress(0, last_size);
-    let mut check = match ExtensionCheck::new(checkpoints_of(all)) {
-        Ok(check) => check,
-        Err(c) => return Ok(Some(c.describe())),
+    let mut notes = notes.map(|note| note.map(|signed| signed.checkpoint));
+    let mut ahead = match notes.next().transpose() {
+        Ok(first) => first,
+        Err(e) => return Ok(Some(Finding::Unreadable(e))),
     };
+    let mut check = ExtensionCheck::in_order();
     let mut contradiction = None;
     // The stored tree is compared over the leaves both it and the checkpoints cover.
     let mut compare = TreeComparison {
@@ -132,6 +158,16 @@ async fn problem(
             .take((last_size - size) as usize)
             .map(event_leaf)
             .collect();
+        let end = size + leaves.len() as u64;
+        while let Some(c) = ahead.take_if(|c| c.size <= end) {
+            if let Err(e) = add(&mut check, c) {
+                return Ok(Some(e));
+            }
+            ahead = match notes.next().transpose() {
+                Ok(next) => next,
+                Err(e) => return Ok(Some(Finding::Unreadable(e))),
+            };
+        }
         for leaf in &leaves {
             if contradiction.is_none() {
                 contradiction = check.feed(*leaf).err();
@@ -139,16 +175,45 @@ async fn problem(
         }
         compare.page(store, size, &leaves).await?;
         let first_page = size == 0;
-        size += leaves.len() as u64;
+        size = end;
         progress(size, last_size);
         if first_page {
             hold_for_tests().await;
         }
     }
-    if let Some(c) = contradiction.or_else(|| check.finish().err()) {
-        return Ok(Some(c.describe()));
+    // A log shorter than the checkpoints: those it reaches (at its very size, or all of an
+    // empty log's of size 0), then the first beyond it, the one it contradicts.
+    while let Some(c) = ahead.take() {
+        let beyond = c.size > size;
+        if let Err(e) = add(&mut check, c) {
+            return Ok(Some(e));
+        }
+        if beyond {
+            break;
+        }
+        ahead = match notes.next().transpose() {
+            Ok(next) => next,
+            Err(e) => return Ok(Some(Finding::Unreadable(e))),
+        };
     }
-    Ok(compare.disagreement)
+    // Every note is read, one at a time, so one damaged past the log's end is still found.
+    for note in notes {
+        if let Err(e) = note {
+            return Ok(Some(Finding::Unreadable(e)));
+        }
+    }
+    if let Some(c) = contradiction.or_else(|| check.finish().err()) {
+        return Ok(Some(Finding::Contradicted(c.describe())));
+    }
+    Ok(compare.disagreement.map(Finding::Contradicted))
+}
+
+/// The notes come in growing order (`CheckpointLog::notes` refuses others), each before the
+/// events it covers, so the check takes every one; were one refused, it is said as the log's.
+fn add(check: &mut ExtensionCheck, c: Checkpoint) -> Result<(), Finding> {
+    check
+        .add(c)
+        .map_err(|e| Finding::Contradicted(format!("the checkpoint log: {e}")))
 }
 
 /// The stored tree's hashes against those the events give, a page of leaves at a time.

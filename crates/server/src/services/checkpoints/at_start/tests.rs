@@ -3,7 +3,7 @@
 //! page is named with the events it covers.
 
 use slipway_core::audit::checkpoint::stored::{split_stored_hash_index, stored_hash_count};
-use slipway_core::audit::checkpoint::{event_leaf, root, Checkpoint};
+use slipway_core::audit::checkpoint::{event_leaf, root};
 use slipway_core::audit::AuditEntry;
 use slipway_core::signing::SigningKey;
 use slipway_store::testing::overwrite_audit_tree_hash;
@@ -19,6 +19,16 @@ fn signed(size: u64, root: Hash) -> SignedCheckpoint {
         time: "2026-12-02T01:00:00Z".parse().unwrap(),
     }
     .sign(&SigningKey::from_seed([9; 32]))
+}
+
+/// The check over `checkpoints`, as it reads them from the log file, its finding as said.
+async fn finding_of(store: &Store, checkpoints: &[SignedCheckpoint]) -> Option<String> {
+    let last = checkpoints.last().map_or(0, |c| c.checkpoint.size);
+    let notes = checkpoints.iter().cloned().map(Ok);
+    problem(store, last, notes, &mut |_, _| {})
+        .await
+        .unwrap()
+        .map(|finding| finding.to_string())
 }
 
 async fn honest_log_then_edits(store: Store) {
@@ -48,17 +58,35 @@ async fn honest_log_then_edits(store: Store) {
         signed(999, root(&leaves[..999])),
         signed(2_345, root(&leaves[..2_345])),
     ];
-    assert_eq!(
-        problem(&store, &honest, &mut |_, _| {}).await.unwrap(),
-        None
-    );
+    assert_eq!(finding_of(&store, &honest).await, None);
+
+    // Checkpoints beyond the log's end: the first of them is the one its cut tail contradicts.
+    let mut beyond = honest.clone();
+    beyond.push(signed(3_000, [1; 32]));
+    beyond.push(signed(3_100, [2; 32]));
+    let found = finding_of(&store, &beyond).await.unwrap();
+    assert!(found.contains("covers 3000"), "{found}");
+    // A damaged note anywhere, even past the events, is the finding, as reading all said.
+    let damaged =
+        honest
+            .iter()
+            .cloned()
+            .map(Ok)
+            .chain(std::iter::once(Err(CheckpointLogError::BadNote {
+                path: "checkpoints.log".into(),
+                index: 3,
+                source: slipway_core::audit::checkpoint::NoteError::NoSignatures,
+            })));
+    let found = problem(&store, 2_345, damaged, &mut |_, _| {})
+        .await
+        .unwrap()
+        .map(|f| f.to_string())
+        .unwrap();
+    assert!(found.contains("note 3 of the checkpoint log"), "{found}");
 
     let mut contradicted = honest.clone();
     contradicted.push(signed(2_400, root(&leaves[1..2_401])));
-    let found = problem(&store, &contradicted, &mut |_, _| {})
-        .await
-        .unwrap()
-        .unwrap();
+    let found = finding_of(&store, &contradicted).await.unwrap();
     assert!(found.contains("checkpoint of size 2400"), "{found}");
 
     // Edits in the first page, in the node over the first two pages, and in the last page
@@ -71,10 +99,7 @@ async fn honest_log_then_edits(store: Store) {
         let (level, n) = split_stored_hash_index(index);
         let (lo, hi) = (n << level, (n + 1) << level);
         overwrite_audit_tree_hash(&store, index, [7; 32]).await;
-        let found = problem(&store, &honest, &mut |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        let found = finding_of(&store, &honest).await.unwrap();
         assert!(
             found.contains(&format!(
                 "disagrees with events {}..={hi} at its hash {index}",
@@ -83,17 +108,11 @@ async fn honest_log_then_edits(store: Store) {
             "{found}"
         );
         overwrite_audit_tree_hash(&store, index, root(&leaves[lo as usize..hi as usize])).await;
-        assert_eq!(
-            problem(&store, &honest, &mut |_, _| {}).await.unwrap(),
-            None
-        );
+        assert_eq!(finding_of(&store, &honest).await, None);
     }
     // Beyond the last checkpoint the tree is not compared at start (signing reads it).
     overwrite_audit_tree_hash(&store, stored_hash_count(2_499), [7; 32]).await;
-    assert_eq!(
-        problem(&store, &honest, &mut |_, _| {}).await.unwrap(),
-        None
-    );
+    assert_eq!(finding_of(&store, &honest).await, None);
 }
 
 #[tokio::test]
