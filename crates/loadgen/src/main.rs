@@ -23,11 +23,11 @@ struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// The server (or balancer), e.g. http://127.0.0.1:8080.
-    #[arg(long, env = "SLIPWAY_SERVER")]
-    server: String,
+    #[arg(long, env = "SLIPWAY_SERVER", required = true)]
+    server: Option<String>,
     /// An admin API token (applies configuration, releases, deploys, creates enrolment tokens).
-    #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true)]
-    token: String,
+    #[arg(long, env = "SLIPWAY_TOKEN", hide_env_values = true, required = true)]
+    token: Option<String>,
     /// Simulated agents to enrol and hold.
     #[arg(long, default_value_t = 10)]
     agents: usize,
@@ -120,8 +120,12 @@ fn main() -> ExitCode {
         };
     }
     let options = Options {
-        server: args.server,
-        token: args.token,
+        server: args
+            .server
+            .expect("clap requires --server without a subcommand"),
+        token: args
+            .token
+            .expect("clap requires --token without a subcommand"),
         agents: args.agents,
         deployments: args.deployments,
         rounds: args.rounds,
