@@ -3,20 +3,24 @@
 //! and deployments driven through the public API, with every call timed. [`run`] returns a
 //! [`Summary`] that serialises to the JSON the `slipway-loadgen` binary prints.
 //!
-//! It is a workspace member of its own, never linked into the `slipway` binary: it only speaks
-//! HTTP to a server, like an agent or the CLI, and never reads a server's store or files.
+//! It is a workspace member of its own, never linked into the `slipway` binary: the run speaks
+//! HTTP to a server only, like an agent or the CLI. The one exception is [`fill`]
+//! (`slipway-loadgen fill-history`), which writes a large history into a store through
+//! `slipway-store` for the reads to be measured against, copying what the API made.
 //!
 //! Architecture invariant: among Slipway's crates it depends on `slipway-protocol` (the agent
-//! messages), `slipway-api` (the API's views) and `slipway-core` (their state enums) only.
+//! messages), `slipway-api` (the API's views) and `slipway-core` (their state enums), and on
+//! `slipway-store` for `fill` alone; no other module reads or writes a store.
 //! Architecture invariant: everything is bounded: agents, deployments and steps by
 //! [`Options::check`], the run by `max_seconds` (every call's timeout ends by then), the kept
 //! latencies per call kind by `stats`.
 //! Architecture invariant: modules point down: `lib` (the run) → `deploy`, `beat` → `agent` →
-//! `setup` → `http` → `stats`.
+//! `setup` → `http` → `stats`; `fill` stands alone.
 
 mod agent;
 mod beat;
 mod deploy;
+pub mod fill;
 mod http;
 mod setup;
 mod stats;
