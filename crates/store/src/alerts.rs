@@ -8,10 +8,12 @@
 use jiff::Timestamp;
 use slipway_core::alerts::{AlertContext, AlertStatus, Notice, Severity, Signal, SourceKind};
 use slipway_core::notify::DeliveryState;
+use slipway_core::page::PageSize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::leased_outbox::{LeasedAttempt, LeasedOutbox};
+use crate::page::{page_of, rows_to_read, Page};
 use crate::time::{format_time, read_optional_time, read_time};
 use crate::{named, Result, Store, StoreError, WriteTx};
 
@@ -45,7 +47,8 @@ pub struct AlertFilter {
     pub project: Option<String>,
     pub environment: Option<String>,
     pub source: Option<SourceKind>,
-    pub limit: i64,
+    /// Only alerts older than this one (keyset paging, newest first).
+    pub before: Option<i64>,
 }
 
 /// A channel delivery as the alert's page shows it.
@@ -133,20 +136,23 @@ impl Store {
     }
 
     /// Alerts matching `filter`, newest first.
-    pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<StoredAlert>> {
+    /// One page of the alerts `filter` selects, newest first.
+    pub async fn alerts(&self, filter: &AlertFilter, size: PageSize) -> Result<Page<StoredAlert>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM alerts WHERE ($1 IS NULL OR status = $1) \
              AND ($2 IS NULL OR project = $2) AND ($3 IS NULL OR environment = $3) \
-             AND ($4 IS NULL OR source = $4) ORDER BY id DESC LIMIT $5"
+             AND ($4 IS NULL OR source = $4) AND id < $5 ORDER BY id DESC LIMIT $6"
         ))
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.project.as_deref())
         .bind(filter.environment.as_deref())
         .bind(filter.source.map(|s| s.as_str()))
-        .bind(filter.limit.clamp(1, 500))
+        .bind(filter.before.unwrap_or(i64::MAX))
+        .bind(rows_to_read(size))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(alert_row).collect()
+        let items = rows.iter().map(alert_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, size))
     }
 
     /// The channel deliveries of one alert, oldest first.

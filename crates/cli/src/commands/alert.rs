@@ -3,16 +3,18 @@
 
 use clap::Subcommand;
 use slipway_api::alerts::{AlertDetail, AlertView};
-use slipway_api::List;
+use slipway_api::Page;
 
 use crate::client::encode;
 use crate::error::Failure;
 use crate::output::{or_dash, show, table, word};
+use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
 pub enum AlertCommand {
-    /// List alerts, newest first: open ones (fired, acknowledged) and resolved ones.
+    /// List alerts, newest first: open ones (fired, acknowledged) and resolved ones, one page at
+    /// a time (or every page with --all).
     #[command(
         after_help = "Examples:\n  slipway alert list --status fired\n  slipway alert list --project shop --env PROD --source batch"
     )]
@@ -27,9 +29,8 @@ pub enum AlertCommand {
         /// batch, log, probe or slo.
         #[arg(long)]
         source: Option<String>,
-        /// At most this many (1-500).
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -64,10 +65,10 @@ pub(crate) fn alert(command: AlertCommand) -> Result<(), Failure> {
             project,
             env,
             source,
-            limit,
+            page,
             remote,
         } => {
-            let mut query = vec![format!("limit={limit}")];
+            let mut query = Vec::new();
             for (key, value) in [
                 ("status", status),
                 ("project", project),
@@ -78,9 +79,11 @@ pub(crate) fn alert(command: AlertCommand) -> Result<(), Failure> {
                     query.push(format!("{key}={}", encode(&v)));
                 }
             }
-            let alerts: List<AlertView> = remote
-                .client()
-                .get(&format!("/api/v1/alerts?{}", query.join("&")))?;
+            let alerts: Page<AlertView> = paging::read(
+                &remote.client(),
+                &format!("/api/v1/alerts?{}", query.join("&")),
+                &page,
+            )?;
             show(&remote, &alerts, |a| {
                 let rows: Vec<Vec<String>> = a.items.iter().map(row).collect();
                 table(
@@ -97,6 +100,9 @@ pub(crate) fn alert(command: AlertCommand) -> Result<(), Failure> {
                     ],
                     &rows,
                 );
+                if let Some(hint) = paging::more_hint(a.next.as_deref(), "slipway alert list …") {
+                    eprintln!("{hint}");
+                }
             });
             Ok(())
         }

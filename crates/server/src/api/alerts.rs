@@ -5,11 +5,12 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use slipway_api::alerts::{AlertDeliveryView, AlertDetail, AlertView};
-use slipway_api::List;
+use slipway_api::Page;
 use slipway_store::{StoredAlert, StoredAlertDelivery};
 
 use crate::auth::Actor;
 use crate::services::alerts::{self, AlertQuery};
+use crate::services::paging::PageRequest;
 use crate::{AppState, ServiceError};
 
 const ALERTS: &str = "/api/v1/alerts";
@@ -41,22 +42,26 @@ pub(super) struct ListParams {
     env: Option<String>,
     source: Option<String>,
     limit: Option<i64>,
+    after: Option<String>,
 }
 
 async fn list_alerts(
     State(state): State<AppState>,
     actor: Actor,
     Query(p): Query<ListParams>,
-) -> Result<Json<List<AlertView>>, ServiceError> {
+) -> Result<Json<Page<AlertView>>, ServiceError> {
+    let request = PageRequest::parse(p.limit, p.after)?;
     let query = AlertQuery {
         status: p.status,
         project: p.project,
         environment: p.env,
         source: p.source,
-        limit: p.limit,
     };
-    let found = alerts::list(&state, &actor, &query).await?;
-    Ok(Json(List::all(found.into_iter().map(view).collect())))
+    let found = alerts::list(&state, &actor, &query, &request).await?;
+    Ok(Json(Page {
+        items: found.items.into_iter().map(view).collect(),
+        next: found.next,
+    }))
 }
 
 fn alert_id(id: &str) -> Result<i64, ServiceError> {

@@ -9,14 +9,18 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use slipway_core::access::{allows, Operation};
 use slipway_core::alerts::AlertStatus;
+use slipway_core::page::PageSize;
 use slipway_store::{StoredAlert, StoredAlertDelivery};
 
 use super::notice::{see_other_done, Done};
-use super::page::{render, short_time, short_timestamp, Frame, OrProblemPage, PageResult, Section};
+use super::page::{
+    query_string, render, short_time, short_timestamp, Frame, OrProblemPage, PageResult, Section,
+};
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services;
 use crate::services::alerts::AlertQuery;
+use crate::services::paging::PageRequest;
 use crate::AppState;
 
 struct Row {
@@ -111,6 +115,10 @@ struct AlertsPage {
     environment: String,
     /// Whether a filter narrows the list (the empty state then says so).
     filtered: bool,
+    /// The link to the next, older page, keeping the filters.
+    older: Option<String>,
+    /// The link back to the newest alerts, when this is not the first page.
+    newest: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,7 +129,13 @@ pub(super) struct Filters {
     source: String,
     #[serde(default)]
     env: String,
+    /// The cursor of this page (`next` of the page before); empty on the first.
+    #[serde(default)]
+    after: String,
 }
+
+/// Alerts a page of the console holds.
+const ALERTS_PER_PAGE: u32 = 200;
 
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -133,14 +147,32 @@ pub(super) async fn list(
         source: Some(filters.source.clone()),
         environment: Some(filters.env.clone()),
         project: None,
-        limit: Some(200),
     };
-    let alerts = services::alerts::list(&state, &user.actor, &query)
+    let request = PageRequest {
+        size: PageSize::at_most(ALERTS_PER_PAGE),
+        after: Some(filters.after.clone()).filter(|a| !a.is_empty()),
+    };
+    let alerts = services::alerts::list(&state, &user.actor, &query, &request)
         .await
         .or_page(&user)?;
+    let link = |after: &str| {
+        format!(
+            "/alerts{}",
+            query_string(&[
+                ("status", &filters.status),
+                ("source", &filters.source),
+                ("env", &filters.env),
+                ("after", after),
+            ])
+        )
+    };
+    let older = alerts.next.as_deref().map(link);
+    let newest = (!filters.after.is_empty()).then(|| link(""));
     let page = AlertsPage {
         frame: Frame::new("Alerts", Some(&user), Section::Alerts),
-        alerts: alerts.into_iter().map(|a| row(a, &user)).collect(),
+        alerts: alerts.items.into_iter().map(|a| row(a, &user)).collect(),
+        older,
+        newest,
         filtered: !(filters.status.is_empty()
             && filters.source.is_empty()
             && filters.env.is_empty()),

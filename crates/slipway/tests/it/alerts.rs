@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use slipway_api::alerts::{AlertDetail, AlertView};
 use slipway_api::batches::{BatchRunView, BatchView};
-use slipway_api::List;
+use slipway_api::{List, Page};
 
 use crate::support::*;
 
@@ -285,7 +285,7 @@ fn installed(
 pub(crate) fn alerts(server: &Server, args: &[&str]) -> Vec<AlertView> {
     let mut all = vec!["alert", "list", "-o", "json"];
     all.extend_from_slice(args);
-    let listed: List<AlertView> = serde_json::from_str(&ok(server.cli(None, &all))).unwrap();
+    let listed: Page<AlertView> = serde_json::from_str(&ok(server.cli(None, &all))).unwrap();
     listed.items
 }
 

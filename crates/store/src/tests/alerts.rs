@@ -88,15 +88,69 @@ async fn an_alert_is_counted_acknowledged_resolved_and_its_deliveries_are_claime
         tx.commit().await.unwrap();
         assert!(store.open_alerts().await.unwrap().is_empty());
         let listed = store
-            .alerts(&AlertFilter {
-                status: Some(AlertStatus::Resolved),
-                limit: 10,
-                ..AlertFilter::default()
-            })
+            .alerts(
+                &AlertFilter {
+                    status: Some(AlertStatus::Resolved),
+                    ..AlertFilter::default()
+                },
+                slipway_core::page::PageSize::at_most(10),
+            )
             .await
             .unwrap();
+        assert!(!listed.more);
+        let listed = listed.items;
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].resolved_by, None, "resolved by itself");
+    })
+    .await;
+}
+
+/// Alerts page newest first by id, each exactly once, the filters applied before the page.
+#[tokio::test]
+async fn alert_pages_hold_each_alert_once_newest_first_within_the_filters() {
+    use slipway_core::page::PageSize;
+    on_both_backends(|store| async move {
+        let at: jiff::Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
+        let mut tx = store.write().await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            let mut s = signal(&format!("run-{i}"), false);
+            s.key = format!("batch:DEV/web-{i}/export:failed");
+            if i % 2 == 1 {
+                s.source = SourceKind::Log;
+            }
+            ids.push(tx.insert_alert(&s, at).await.unwrap().id);
+        }
+        tx.audit(entry("alert.fired", "alert/1"));
+        tx.commit().await.unwrap();
+        for (source, expected) in [
+            (None, ids.iter().rev().copied().collect::<Vec<_>>()),
+            (Some(SourceKind::Log), vec![ids[5], ids[3], ids[1]]),
+        ] {
+            for size in [1, 2, 3, 7, 500] {
+                let (mut seen, mut before) = (Vec::new(), None);
+                loop {
+                    let page = store
+                        .alerts(
+                            &AlertFilter {
+                                source,
+                                before,
+                                ..AlertFilter::default()
+                            },
+                            PageSize::at_most(size),
+                        )
+                        .await
+                        .unwrap();
+                    seen.extend(page.items.iter().map(|a| a.id));
+                    if !page.more {
+                        break;
+                    }
+                    before = page.items.last().map(|a| a.id);
+                    assert!(seen.len() <= 7, "pages never end");
+                }
+                assert_eq!(seen, expected, "source {source:?}, size {size}");
+            }
+        }
     })
     .await;
 }

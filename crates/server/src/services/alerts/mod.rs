@@ -17,6 +17,7 @@ use slipway_store::{AlertFilter, StoredAlert, StoredAlertDelivery, WriteTx};
 
 pub use evaluate::evaluate;
 
+use super::paging::{foreign_key, Listed, PageRequest};
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
@@ -28,7 +29,6 @@ pub struct AlertQuery {
     pub project: Option<String>,
     pub environment: Option<String>,
     pub source: Option<String>,
-    pub limit: Option<i64>,
 }
 
 fn parsed<T: std::str::FromStr>(
@@ -46,19 +46,19 @@ fn parsed<T: std::str::FromStr>(
         .transpose()
 }
 
+/// One page of the alerts `query` selects, newest first.
 pub async fn list(
     state: &AppState,
     actor: &Actor,
     query: &AlertQuery,
-) -> Result<Vec<StoredAlert>, ServiceError> {
+    request: &PageRequest,
+) -> Result<Listed<StoredAlert>, ServiceError> {
     require(state, actor, Operation::Read, "alerts").await?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ServiceError::invalid(
-            format!("limit {limit} is out of range"),
-            "give a limit from 1 to 500",
-        ));
-    }
+    let before = match request.key(LIST, 1)?.as_deref() {
+        None => None,
+        Some([id]) => Some(id.parse::<i64>().map_err(|_| foreign_key("alert id"))?),
+        Some(_) => return Err(foreign_key("key")),
+    };
     let filter = AlertFilter {
         status: parsed(
             "status",
@@ -72,10 +72,15 @@ pub async fn list(
         )?,
         project: query.project.clone().filter(|p| !p.is_empty()),
         environment: query.environment.clone().filter(|e| !e.is_empty()),
-        limit,
+        before,
     };
-    Ok(state.store.alerts(&filter).await?)
+    let found = state.store.alerts(&filter, request.size).await?;
+    // One cursor name whatever the filters: an id stays a valid place in any of them.
+    Ok(Listed::from_page(found, LIST, |a| vec![a.id.to_string()]))
 }
+
+/// The name alert cursors carry.
+const LIST: &str = "alerts";
 
 /// One alert and its channel deliveries.
 pub async fn show(
