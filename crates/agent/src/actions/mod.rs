@@ -24,6 +24,7 @@ mod batch;
 mod battery;
 mod groups;
 mod monitoring;
+mod output;
 mod process;
 mod slots;
 mod sql;
