@@ -277,7 +277,14 @@ fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
 }
 
 fn stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    // procfs reports a size of 0, so `fs::read_to_string` would read in growing steps (six
+    // reads for one line); a line fits in this room, read in one go and one read at its end.
+    let mut text = String::with_capacity(1024);
+    std::fs::File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
     parse_stat(pid, &text)
 }
 
