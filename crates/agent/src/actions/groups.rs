@@ -91,7 +91,9 @@ static RECORD_FILES: Mutex<Vec<RecordFile>> = Mutex::new(Vec::new());
 
 fn record_files() -> MutexGuard<'static, Vec<RecordFile>> {
     // A panic while the list was held leaves it usable: every entry is a whole record file.
-    RECORD_FILES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    RECORD_FILES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Write `bytes` over the start of `folder`'s record file (opened, and the folder made, on first
@@ -128,7 +130,11 @@ fn write_record(folder: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn blank_record(folder: &Path) {
     let mut files = record_files();
     if let Some(record) = files.iter_mut().find(|r| r.folder == folder) {
-        if record.file.write_all_at(&vec![b' '; record.written], 0).is_ok() {
+        if record
+            .file
+            .write_all_at(&vec![b' '; record.written], 0)
+            .is_ok()
+        {
             record.written = 0;
         }
     }

@@ -49,7 +49,9 @@ pub(crate) use groups::kill_leftovers;
 /// calls at every task), and kept for the process's life: neither moves while it runs.
 fn builtin_variables(data: &Path) -> BTreeMap<String, Resolved> {
     static KNOWN: Mutex<Option<(PathBuf, BTreeMap<String, Resolved>)>> = Mutex::new(None);
-    let mut known = KNOWN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut known = KNOWN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     match &*known {
         Some((folder, builtins)) if folder == data => builtins.clone(),
         _ => {

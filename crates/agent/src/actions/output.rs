@@ -167,11 +167,8 @@ mod tests {
             .expect("sh starts");
         let mut output = Output::new(child.stdout.take(), child.stderr.take());
         let mut lines = Vec::new();
-        loop {
-            match output.wait(Duration::from_millis(200)).expect("poll works") {
-                Wait::Lines(more) => lines.extend(more),
-                Wait::Closed => break,
-            }
+        while let Wait::Lines(more) = output.wait(Duration::from_millis(200)).expect("poll works") {
+            lines.extend(more);
         }
         child.wait().expect("sh ends");
         lines
@@ -191,7 +188,11 @@ mod tests {
     fn a_line_without_newline_is_handed_on_in_bounded_pieces() {
         let mut pending = Vec::new();
         let mut lines = Vec::new();
-        split_lines(&mut pending, &vec![b'x'; MAX_PENDING_BYTES * 2 + 5], &mut lines);
+        split_lines(
+            &mut pending,
+            &vec![b'x'; MAX_PENDING_BYTES * 2 + 5],
+            &mut lines,
+        );
         assert_eq!(lines.len(), 2);
         assert!(lines.iter().all(|l| l.len() == MAX_PENDING_BYTES));
         assert_eq!(pending.len(), 5);
