@@ -26,7 +26,11 @@ struct Pipe {
 /// The command's stdout and stderr, each until it closes.
 pub(super) struct Output {
     pipes: Vec<Pipe>,
-    buffer: Vec<u8>,
+}
+
+thread_local! {
+    /// The room reads land in, made (and zeroed) once per thread rather than once per command.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_BYTES]);
 }
 
 /// What one wait for output brought.
@@ -54,10 +58,7 @@ impl Output {
                 pending: Vec::new(),
             });
         }
-        Output {
-            pipes,
-            buffer: vec![0; READ_BYTES],
-        }
+        Output { pipes }
     }
 
     /// Wait up to `timeout` for output and answer the complete lines it brought (in the order
@@ -68,6 +69,17 @@ impl Output {
             return Ok(Wait::Closed);
         }
         let ready = poll_readable(&self.pipes, timeout)?;
+        let lines = READ_BUFFER.with_borrow_mut(|buffer| self.read_ready(ready, buffer));
+        Ok(if lines.is_empty() && self.pipes.is_empty() {
+            Wait::Closed
+        } else {
+            Wait::Lines(lines)
+        })
+    }
+
+    /// Read once from each pipe `ready` names, answering the lines finished; a pipe at its end
+    /// hands on its last, unfinished line and is dropped.
+    fn read_ready(&mut self, ready: Vec<bool>, buffer: &mut [u8]) -> Vec<String> {
         let mut lines = Vec::new();
         let mut index = 0;
         let mut ready = ready.into_iter();
@@ -77,7 +89,7 @@ impl Output {
                 continue;
             }
             let pipe = &mut self.pipes[index];
-            match pipe.reader.read(&mut self.buffer) {
+            match pipe.reader.read(buffer) {
                 Ok(0) | Err(_) => {
                     // Closed (or broken): the last line may lack its newline.
                     if !pipe.pending.is_empty() {
@@ -86,16 +98,12 @@ impl Output {
                     self.pipes.remove(index);
                 }
                 Ok(n) => {
-                    split_lines(&mut pipe.pending, &self.buffer[..n], &mut lines);
+                    split_lines(&mut pipe.pending, &buffer[..n], &mut lines);
                     index += 1;
                 }
             }
         }
-        Ok(if lines.is_empty() && self.pipes.is_empty() {
-            Wait::Closed
-        } else {
-            Wait::Lines(lines)
-        })
+        lines
     }
 }
 
