@@ -1,7 +1,7 @@
 //! Process groups of running steps. Each command a step runs leads a process group of its own,
 //! so a timeout or a cancellation kills the command and everything it started, not only the
 //! shell. While it runs, the group is recorded in the data folder
-//! (`DATA/process-groups/PGID.json`: the group, its leader's start time, the task), so that when
+//! (`DATA/process-groups/running.json`: the group, its leader's start time, the task), so that when
 //! the agent dies mid-step its next life finds what was left, kills it, and tells the server
 //! which tasks it no longer runs. On Linux the command's shell is also tied to the agent's life
 //! (`PR_SET_PDEATHSIG`): it dies with the agent at once, and its children wait for the restart.
@@ -14,8 +14,11 @@
 //! members that started after it (Linux never hands out a pid as a new group id while a group of
 //! that id still has members, so those members are the group we started).
 
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 use slipway_protocol::AbandonedTask;
@@ -33,6 +36,9 @@ struct GroupRecord {
 fn groups_dir(data: &Path) -> PathBuf {
     data.join("process-groups")
 }
+
+/// The name of the record file in [`groups_dir`].
+const RECORD_FILE: &str = "running.json";
 
 /// Make `cmd` lead a process group of its own and, on Linux, die with the agent.
 pub(super) fn isolate(cmd: &mut Command) {
@@ -66,10 +72,84 @@ fn tie_to_agent(cmd: &mut Command) {
     }
 }
 
+/// The file that records the group running now: `DATA/process-groups/running.json`, kept open
+/// for the agent's life and rewritten in place, a record followed by spaces (which JSON
+/// ignores), all spaces while nothing runs. Creating and removing a file per command cost each
+/// step an inode and two directory changes in the file system's journal; a rewrite in place
+/// costs one write. One command runs at a time (the work loop runs one task at a time, and an
+/// action its commands one after the other), so one record file per data folder is enough;
+/// [`kill_leftovers`] still reads every file of the folder (older agents wrote `PGID.json`).
+struct RecordFile {
+    folder: PathBuf,
+    file: File,
+    /// Bytes of the record written last, blanked when its group ends.
+    written: usize,
+}
+
+/// The open record files, by data folder (one in an agent; several in tests).
+static RECORD_FILES: Mutex<Vec<RecordFile>> = Mutex::new(Vec::new());
+
+fn record_files() -> MutexGuard<'static, Vec<RecordFile>> {
+    // A panic while the list was held leaves it usable: every entry is a whole record file.
+    RECORD_FILES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Write `bytes` over the start of `folder`'s record file (opened, and the folder made, on first
+/// use), blanking what an earlier, longer record left beyond them.
+fn write_record(folder: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut files = record_files();
+    let index = match files.iter().position(|r| r.folder == folder) {
+        Some(index) => index,
+        None => {
+            std::fs::create_dir_all(folder)?;
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(folder.join(RECORD_FILE))?;
+            files.push(RecordFile {
+                folder: folder.to_path_buf(),
+                file,
+                written: 0,
+            });
+            files.len() - 1
+        }
+    };
+    let record = &mut files[index];
+    let mut padded = bytes.to_vec();
+    padded.resize(bytes.len().max(record.written), b' ');
+    record.file.write_all_at(&padded, 0)?;
+    record.written = bytes.len();
+    Ok(())
+}
+
+/// Blank `folder`'s record: nothing of it runs any more.
+fn blank_record(folder: &Path) {
+    let mut files = record_files();
+    if let Some(record) = files.iter_mut().find(|r| r.folder == folder) {
+        if record
+            .file
+            .write_all_at(&vec![b' '; record.written], 0)
+            .is_ok()
+        {
+            record.written = 0;
+        }
+    }
+}
+
+/// Forget `folder`'s open record file (its file is about to be removed).
+fn close_record(folder: &Path) {
+    record_files().retain(|r| r.folder != folder);
+}
+
 /// A running group, recorded in the data folder until it is dropped.
 pub(super) struct RunningGroup {
     pgid: i32,
-    record: Option<PathBuf>,
+    /// The folder whose record names this group, when the record could be written.
+    recorded_in: Option<PathBuf>,
 }
 
 impl RunningGroup {
@@ -86,21 +166,19 @@ impl RunningGroup {
             task_id: task_id.to_string(),
             attempt,
         };
-        let dir = groups_dir(data);
-        let path = dir.join(format!("{pgid}.json"));
-        let written = std::fs::create_dir_all(&dir).is_ok()
-            && serde_json::to_vec(&record)
-                .ok()
-                .is_some_and(|bytes| std::fs::write(&path, bytes).is_ok());
-        if !written {
+        let folder = groups_dir(data);
+        let written = serde_json::to_vec(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_record(&folder, &bytes));
+        if let Err(e) = &written {
             eprintln!(
-                "cannot record process group {pgid} in {}: after a crash its processes would be left running",
-                dir.display()
+                "cannot record process group {pgid} in {}: {e}; after a crash its processes would be left running",
+                folder.display()
             );
         }
         RunningGroup {
             pgid,
-            record: written.then_some(path),
+            recorded_in: written.is_ok().then_some(folder),
         }
     }
 
@@ -112,8 +190,8 @@ impl RunningGroup {
 
 impl Drop for RunningGroup {
     fn drop(&mut self) {
-        if let Some(path) = &self.record {
-            let _ = std::fs::remove_file(path);
+        if let Some(folder) = &self.recorded_in {
+            blank_record(folder);
         }
     }
 }
@@ -131,6 +209,7 @@ fn kill_group(pgid: i32) {
 /// Kill what the previous life of this agent left running, and say which tasks it was running.
 /// Called at start, before the first lease.
 pub(crate) fn kill_leftovers(data: &Path) -> Vec<AbandonedTask> {
+    close_record(&groups_dir(data));
     let Ok(entries) = std::fs::read_dir(groups_dir(data)) else {
         return Vec::new();
     };
@@ -204,7 +283,14 @@ fn parse_stat(pid: i32, text: &str) -> Option<ProcStat> {
 }
 
 fn stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    // procfs reports a size of 0, so `fs::read_to_string` would read in growing steps (six
+    // reads for one line); a line fits in this room, read in one go and one read at its end.
+    let mut text = String::with_capacity(1024);
+    std::fs::File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
     parse_stat(pid, &text)
 }
 
@@ -294,6 +380,36 @@ mod tests {
     fn processes_older_than_the_recorded_leader_are_not_its_members() {
         let live = [proc(700, 500, 50)];
         assert!(members_of(&record(500, 100), &live).is_empty());
+    }
+
+    #[test]
+    fn a_record_rewritten_in_place_reads_as_the_last_one_and_a_blanked_one_as_nothing() {
+        let data = tempfile::tempdir().unwrap();
+        let folder = groups_dir(data.path());
+        let long = GroupRecord {
+            task_id: "a-task-with-a-rather-long-identifier".into(),
+            ..record(4_000_000, 123_456_789)
+        };
+        let short = record(7, 1);
+        write_record(&folder, &serde_json::to_vec(&long).unwrap()).unwrap();
+        write_record(&folder, &serde_json::to_vec(&short).unwrap()).unwrap();
+        let on_disk = std::fs::read(folder.join(RECORD_FILE)).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<GroupRecord>(&on_disk).unwrap(),
+            short,
+            "the longer record's tail is blanked"
+        );
+        blank_record(&folder);
+        let on_disk = std::fs::read(folder.join(RECORD_FILE)).unwrap();
+        assert!(on_disk.iter().all(|b| *b == b' '), "{on_disk:?}");
+        assert!(
+            kill_leftovers(data.path()).is_empty(),
+            "a blank record names no task"
+        );
+        assert_eq!(std::fs::read_dir(&folder).unwrap().count(), 0);
+        // Recorded again after the start's cleanup: a new file, not the removed one.
+        write_record(&folder, &serde_json::to_vec(&short).unwrap()).unwrap();
+        assert!(folder.join(RECORD_FILE).is_file());
     }
 
     #[test]

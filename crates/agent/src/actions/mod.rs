@@ -7,7 +7,8 @@
 //! families never call back into it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use slipway_core::deploy::vars::{substitute, Resolved};
 use slipway_core::plan::Action;
@@ -24,6 +25,7 @@ mod batch;
 mod battery;
 mod groups;
 mod monitoring;
+mod output;
 mod process;
 mod slots;
 mod sql;
@@ -43,7 +45,24 @@ pub(crate) use groups::kill_leftovers;
 /// Substitute `${NAME}` everywhere in the action's parameters, then read them as an action.
 /// Variables every agent provides: where it keeps its data and the binary it runs as, so plans
 /// can refer to them (`${SLIPWAY_AGENT_DATA}/pets`) without knowing the host.
+/// Worked out once per data folder (a path resolved and the binary's link read were five system
+/// calls at every task), and kept for the process's life: neither moves while it runs.
 fn builtin_variables(data: &Path) -> BTreeMap<String, Resolved> {
+    static KNOWN: Mutex<Option<(PathBuf, BTreeMap<String, Resolved>)>> = Mutex::new(None);
+    let mut known = KNOWN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match &*known {
+        Some((folder, builtins)) if folder == data => builtins.clone(),
+        _ => {
+            let builtins = work_out_builtin_variables(data);
+            *known = Some((data.to_path_buf(), builtins.clone()));
+            builtins
+        }
+    }
+}
+
+fn work_out_builtin_variables(data: &Path) -> BTreeMap<String, Resolved> {
     let absolute = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf());
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())

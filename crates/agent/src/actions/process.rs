@@ -3,10 +3,8 @@
 //! Every command leads a process group of its own (`groups`), recorded in the data folder while
 //! it runs; they never touch the artifact cache.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use slipway_core::plan::{CommandParams, HttpCheckParams, ServiceParams};
@@ -14,8 +12,12 @@ use slipway_core::quality::battery::CommandEnd;
 use slipway_protocol::Assignment;
 
 use super::groups::{isolate, RunningGroup};
+use super::output::{Output, Wait};
 use crate::outcome::{fail, ok, Outcome};
 use crate::sink::LogSink;
+
+/// The longest wait for output between two checks of the step's time and cancellation.
+const TICK: Duration = Duration::from_millis(200);
 
 /// Which task a command runs for, and where its process group is recorded meanwhile.
 #[derive(Clone, Copy)]
@@ -88,50 +90,28 @@ pub(super) fn run_to_end(
     // Dropped when this function returns, which removes the record: what the command left
     // running after a normal end (a service it started) is no longer the step's.
     let group = RunningGroup::record(owner.data, &child, &owner.task.task_id, owner.task.attempt);
-    // Bounded: when the log sink falls behind, the readers wait and the command blocks on its
-    // pipe, rather than output piling up in memory.
-    let (tx, rx) = mpsc::sync_channel::<String>(1024);
-    for stream in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    drop(tx);
+    // Read in this thread: while the log sink sends, the command blocks on its full pipe
+    // rather than output piling up in memory.
+    let mut output = Output::new(child.stdout.take(), child.stderr.take());
     let started = Instant::now();
     loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => log.line(line),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
+        match output.wait(TICK) {
+            Ok(Wait::Lines(lines)) => lines.into_iter().for_each(|line| log.line(line)),
+            Ok(Wait::Closed) => {
                 return match child.wait() {
                     Ok(s) => Ok(CommandEnd::Exited(s.code().map(i64::from))),
                     Err(e) => Err(format!("lost the command: {e}")),
                 };
             }
+            Err(e) => {
+                stop(&group, &mut child);
+                return Err(format!("cannot read the command's output: {e}"));
+            }
         }
         log.tick();
         if log.cancelled || started.elapsed() > timeout {
             // The whole group: a command's children must not outlive a step that was stopped.
-            group.kill();
-            let _ = child.kill();
-            let _ = child.wait();
+            stop(&group, &mut child);
             return Ok(if log.cancelled {
                 CommandEnd::Cancelled
             } else {
@@ -141,6 +121,13 @@ pub(super) fn run_to_end(
             });
         }
     }
+}
+
+/// Kill the command's whole group and reap its shell.
+fn stop(group: &RunningGroup, child: &mut Child) {
+    group.kill();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 pub(super) fn service(
