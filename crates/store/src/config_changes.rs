@@ -4,9 +4,11 @@
 
 use jiff::Timestamp;
 use slipway_core::governance::config_change::{BreakGlassState, ChangeState, SubjectKind};
+use slipway_core::page::PageSize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
+use crate::page::{page_of, rows_to_read, Page};
 use crate::time::{read_optional_time, read_time};
 use crate::{format_time, json_column, named, now, parse_time, Result, Store, WriteTx};
 
@@ -92,6 +94,27 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(config_change).collect()
+    }
+
+    /// One page of the requests (the pending ones only when `pending_only`), newest first,
+    /// before request `before`.
+    pub async fn config_changes_page(
+        &self,
+        pending_only: bool,
+        before: Option<i64>,
+        size: PageSize,
+    ) -> Result<Page<StoredConfigChange>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM config_changes WHERE ($1 = 0 OR state = 'pending') \
+             AND id < $2 ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(i64::from(pending_only))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(rows_to_read(size))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(config_change).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, size))
     }
 
     pub async fn config_change(&self, id: i64) -> Result<Option<StoredConfigChange>> {

@@ -4,13 +4,14 @@
 
 use clap::Subcommand;
 use slipway_api::config_changes::{ConfigChangeDecision, ConfigChangeView};
-use slipway_api::List;
+use slipway_api::Page;
 use slipway_core::model::Environment;
 use slipway_core::signature::policy::SignedAction;
 
 use crate::client::{encode, Client};
 use crate::error::Failure;
 use crate::output::{self, or_dash, table, word};
+use crate::paging::{self, PageFlags};
 use crate::prompt::{ask_password, stdin_secret};
 use crate::remote::Remote;
 
@@ -24,6 +25,8 @@ pub enum ConfigChangeCommand {
         /// Only those waiting for a decision.
         #[arg(long)]
         pending: bool,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -67,10 +70,16 @@ pub enum ConfigChangeCommand {
 
 pub(crate) fn config_change(command: ConfigChangeCommand) -> Result<(), Failure> {
     match command {
-        ConfigChangeCommand::List { pending, remote } => {
-            let list: List<ConfigChangeView> = remote
-                .client()
-                .get(&format!("/api/v1/config-changes?pending={pending}"))?;
+        ConfigChangeCommand::List {
+            pending,
+            page,
+            remote,
+        } => {
+            let list: Page<ConfigChangeView> = paging::read(
+                &remote.client(),
+                &format!("/api/v1/config-changes?pending={pending}"),
+                &page,
+            )?;
             output::show(&remote, &list, |list| {
                 let rows: Vec<Vec<String>> = list
                     .items
@@ -97,6 +106,11 @@ pub(crate) fn config_change(command: ConfigChangeCommand) -> Result<(), Failure>
                     ],
                     &rows,
                 );
+                if let Some(hint) =
+                    paging::more_hint(list.next.as_deref(), "slipway config-change list …")
+                {
+                    eprintln!("{hint}");
+                }
             });
             Ok(())
         }

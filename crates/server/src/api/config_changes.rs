@@ -6,10 +6,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use slipway_api::config_changes::{ConfigChangeDecision, ConfigChangeView};
-use slipway_api::List;
+use slipway_api::Page;
 
 use crate::auth::Actor;
 use crate::services::config_changes;
+use crate::services::paging::PageRequest;
 use crate::services::signatures::SignAsk;
 use crate::{AppState, ServiceError};
 
@@ -33,16 +34,21 @@ struct ListQuery {
     /// Only the requests still waiting for a decision.
     #[serde(default)]
     pending: bool,
+    limit: Option<i64>,
+    after: Option<String>,
 }
 
 async fn list(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<ListQuery>,
-) -> Result<Json<List<ConfigChangeView>>, ServiceError> {
-    Ok(Json(List::all(
-        config_changes::list(&state, &actor, q.pending).await?,
-    )))
+) -> Result<Json<Page<ConfigChangeView>>, ServiceError> {
+    let request = PageRequest::parse(q.limit, q.after)?;
+    let listed = config_changes::list(&state, &actor, q.pending, &request).await?;
+    Ok(Json(Page {
+        items: listed.items,
+        next: listed.next,
+    }))
 }
 
 async fn show(

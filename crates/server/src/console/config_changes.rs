@@ -9,6 +9,7 @@ use serde::Deserialize;
 use slipway_api::config_changes::ConfigChangeView;
 use slipway_core::access::{allows, Operation};
 use slipway_core::governance::config_change::ChangeState;
+use slipway_core::page::PageSize;
 use slipway_core::signature::policy::SignedAction;
 
 use super::notice::{see_other_done, Done};
@@ -16,6 +17,7 @@ use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section}
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services;
+use crate::services::paging::PageRequest;
 use crate::services::signatures::SignAsk;
 use crate::AppState;
 
@@ -86,9 +88,21 @@ fn row(c: ConfigChangeView, user: &ConsoleUser) -> Row {
 }
 
 pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
-    let all = services::config_changes::list(&state, &user.actor, false)
+    // The pending requests (few: each waits for a second person), then the newest of all,
+    // each one bounded read.
+    let shown = PageRequest::first(PageSize::at_most(200));
+    let mut all = services::config_changes::list(&state, &user.actor, true, &shown)
         .await
-        .or_page(&user)?;
+        .or_page(&user)?
+        .items;
+    all.extend(
+        services::config_changes::list(&state, &user.actor, false, &shown)
+            .await
+            .or_page(&user)?
+            .items
+            .into_iter()
+            .filter(|c| c.state != ChangeState::Pending),
+    );
     let signing: Vec<String> = services::environments::list(&state, &user.actor)
         .await
         .or_page(&user)?
@@ -98,7 +112,6 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
         .collect();
     let (pending, settled): (Vec<Row>, Vec<Row>) = all
         .into_iter()
-        .take(200)
         .map(|c| {
             let mut r = row(c, &user);
             r.signs = signing.contains(&r.subject);

@@ -62,3 +62,59 @@ async fn a_config_change_is_stored_pending_and_settles_once() {
     })
     .await;
 }
+
+/// Requests page newest first by id, each exactly once, pending only when asked.
+#[tokio::test]
+async fn config_change_pages_hold_each_request_once_newest_first() {
+    use slipway_core::page::PageSize;
+    on_both_backends(|store| async move {
+        let desired = json!({ "protected": false });
+        let mut tx = store.write().await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            let subject = format!("environment/E{i}");
+            ids.push(
+                tx.insert_config_change(NewConfigChange {
+                    subject: &subject,
+                    kind: SubjectKind::Environment,
+                    base: None,
+                    desired: &desired,
+                    details: &[],
+                    reasons: &[],
+                    author: "otto",
+                })
+                .await
+                .unwrap(),
+            );
+        }
+        for settled in [ids[0], ids[3]] {
+            tx.settle_config_change(settled, ChangeState::Applied, "ada", "")
+                .await
+                .unwrap();
+        }
+        tx.audit(entry("config_change.request", "config-change/1"));
+        tx.commit().await.unwrap();
+        for (pending_only, expected) in [
+            (false, ids.iter().rev().copied().collect::<Vec<_>>()),
+            (true, vec![ids[5], ids[4], ids[2], ids[1]]),
+        ] {
+            for size in [1, 2, 4, 6, 500] {
+                let (mut seen, mut before) = (Vec::new(), None);
+                loop {
+                    let page = store
+                        .config_changes_page(pending_only, before, PageSize::at_most(size))
+                        .await
+                        .unwrap();
+                    seen.extend(page.items.iter().map(|c| c.id));
+                    if !page.more {
+                        break;
+                    }
+                    before = page.items.last().map(|c| c.id);
+                    assert!(seen.len() <= 6, "pages never end");
+                }
+                assert_eq!(seen, expected, "pending only {pending_only}, size {size}");
+            }
+        }
+    })
+    .await;
+}

@@ -34,6 +34,7 @@ use slipway_store::{format_time, NewBreakGlass, NewConfigChange, StoredConfigCha
 mod signing_key;
 mod webhook;
 
+use super::paging::{foreign_key, Listed, PageRequest};
 use super::signatures::{self, SignAsk};
 use super::{entry, require};
 use crate::auth::Actor;
@@ -162,18 +163,37 @@ pub(crate) async fn hold(
     })
 }
 
+/// One page of the requests (the pending ones only when `pending_only`), newest first.
 pub async fn list(
     state: &AppState,
     actor: &Actor,
     pending_only: bool,
-) -> Result<Vec<ConfigChangeView>, ServiceError> {
+    request: &PageRequest,
+) -> Result<Listed<ConfigChangeView>, ServiceError> {
     require(state, actor, Operation::Read, "config-changes").await?;
-    let mut views = Vec::new();
-    for c in state.store.config_changes(pending_only).await? {
-        views.push(with_signature(state, c).await?);
+    let before = match request.key(LIST, 1)?.as_deref() {
+        None => None,
+        Some([id]) => Some(id.parse::<i64>().map_err(|_| foreign_key("request id"))?),
+        Some(_) => return Err(foreign_key("key")),
+    };
+    let found = state
+        .store
+        .config_changes_page(pending_only, before, request.size)
+        .await?;
+    let listed = Listed::from_page(found, LIST, |c| vec![c.id.to_string()]);
+    let mut items = Vec::with_capacity(listed.items.len());
+    for c in listed.items {
+        items.push(with_signature(state, c).await?);
     }
-    Ok(views)
+    Ok(Listed {
+        items,
+        next: listed.next,
+    })
 }
+
+/// The name configuration change cursors carry (with or without `pending`: an id is a place
+/// in both).
+const LIST: &str = "config-changes";
 
 /// The kind of record a signed decision is; its id is `config-change/{id}/decision`.
 const DECISION_RECORD: &str = "config-change-decision";
