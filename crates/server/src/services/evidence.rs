@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::{AuditEvent, ChainHead};
-use slipway_core::evidence::proof::{ProofWalk, ReleaseScope};
+use slipway_core::evidence::proof::{ChainEvidence, ProofWalk, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
 use slipway_core::governance::config_change::covers;
 use slipway_core::release::SignatureState;
@@ -267,9 +267,19 @@ pub async fn export(
     let head = state.store.audit_head().await?;
 
     let scope = release_scope(project, &version, &deployments, &view, &governance);
-    let walked = walk_chain(state, scope, head.clone()).await?;
-    let inclusion = match super::checkpoints::inclusion_material(state).await? {
-        Some(mut material) => Some(audit_file::inclusion_file(&mut material, &walked.full).await?),
+    // A server that signs checkpoints proves the full events and the head by inclusion, so the
+    // links, which grow with the whole log, are left out; one that does not keeps them.
+    let material = super::checkpoints::inclusion_material(state).await?;
+    let chain = if material.is_some() {
+        ChainEvidence::Checkpoint
+    } else {
+        ChainEvidence::Links
+    };
+    let walked = walk_chain(state, ProofWalk::new(scope, chain), head.clone()).await?;
+    let inclusion = match material {
+        Some(mut material) => {
+            Some(audit_file::inclusion_file(&mut material, head.seq, &walked.full).await?)
+        }
         None => None,
     };
     let artifacts = artifact_records(state, &view).await?;
@@ -562,16 +572,19 @@ async fn break_glasses_touching(
 /// Walk the chain from the release's first event up to `head`, writing `audit.json` as it goes.
 async fn walk_chain(
     state: &AppState,
-    scope: ReleaseScope,
+    walk: ProofWalk,
     head: ChainHead,
 ) -> Result<audit_file::AuditFile, ServiceError> {
-    let subjects: Vec<&str> = scope.exact_subjects().collect();
-    let first = state
-        .store
-        .first_audit_seq(&subjects, &scope.subject_prefix())
-        .await?;
+    let first = {
+        let scope = walk.scope();
+        let subjects: Vec<&str> = scope.exact_subjects().collect();
+        state
+            .store
+            .first_audit_seq(&subjects, &scope.subject_prefix())
+            .await?
+    };
     let head_seq = head.seq;
-    let mut writer = audit_file::AuditFileWriter::new(ProofWalk::new(scope), head).await?;
+    let mut writer = audit_file::AuditFileWriter::new(walk, head).await?;
     // Nothing before the first event about the release goes into the proof: start there.
     let mut after = first.map_or(head_seq, |f| f - 1);
     while after < head_seq {

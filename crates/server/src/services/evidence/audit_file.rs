@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 use slipway_core::audit::{AuditEvent, ChainHead};
-use slipway_core::evidence::proof::{ChainLink, Placement, ProofWalk};
+use slipway_core::evidence::proof::{ChainEvidence, ChainLink, Placement, ProofWalk};
 
 use super::spool::{JsonFieldElements, JsonObject, SpoolFile};
 use super::summary;
@@ -34,6 +34,7 @@ pub(super) struct AuditFile {
 #[derive(Serialize)]
 struct Head<'a> {
     rule: &'a str,
+    chain: ChainEvidence,
     head: &'a ChainHead,
 }
 
@@ -55,6 +56,7 @@ impl AuditFileWriter {
         let rule = walk.rule();
         let mut file = JsonObject::new(&Head {
             rule: &rule,
+            chain: walk.chain(),
             head: &head,
         })
         .await?;
@@ -105,15 +107,18 @@ impl AuditFileWriter {
 /// release with tens of thousands of events held in full never holds all their proofs.
 const PROOFS_PER_READ: usize = 256;
 
-/// `inclusion.json`: the proof of each event held in full (`full`, oldest first) against the
-/// checkpoint of `material`, computed from the log's stored hashes a slice of events at a time
-/// and written one proof at a time.
+/// `inclusion.json`: the proof of the head at export (`head`, its sequence number) and of each
+/// event held in full (`full`, oldest first) against the checkpoint of `material`, computed from
+/// the log's stored hashes a slice of events at a time and written one proof at a time.
 pub(super) async fn inclusion_file(
     material: &mut InclusionMaterial,
+    head: i64,
     full: &[i64],
 ) -> Result<SpoolFile, ServiceError> {
     use slipway_core::evidence::inclusion::InclusionHead;
-    let mut file = JsonObject::new(&InclusionHead::new(&material.note, &material.key)).await?;
+    let head = material.proofs(&[head]).await?;
+    let mut file =
+        JsonObject::new(&InclusionHead::new(&material.note, &material.key, head.first())).await?;
     file.open_array("proofs").await?;
     for seqs in full.chunks(PROOFS_PER_READ) {
         for proof in material.proofs(seqs).await? {
