@@ -116,11 +116,13 @@ struct Facts {
     signatures: Vec<slipway_api::signatures::SignatureView>,
 }
 
-/// The head at export and how many events `audit.json` holds in full and as links.
+/// The head at export, how many events `audit.json` holds in full and as links, and what ties
+/// them to the head.
 struct AuditCounts {
     head: ChainHead,
     events: usize,
     links: u64,
+    chain: ChainEvidence,
 }
 
 fn json_bytes(value: &impl Serialize) -> Vec<u8> {
@@ -185,7 +187,13 @@ fn signatures_section(f: &Facts) -> Result<Section, ServiceError> {
     })
 }
 
-const AUDIT_DESCRIBES: &str = "the audit events about the release in full, and the links (seq, prev_hash, hash) of every other event up to the head at export, to check the chain.";
+/// What `audit.json` holds, in the README, by what ties its events to the head.
+fn audit_describes(chain: ChainEvidence) -> &'static str {
+    match chain {
+        ChainEvidence::Links => "the audit events about the release in full, and the links (seq, prev_hash, hash) of every other event up to the head at export, to check the chain (\"chain\": \"links\").",
+        ChainEvidence::Checkpoint => "the audit events about the release in full, and the head at export; no links (\"chain\": \"checkpoint\"): each event and the head are proven in the log by inclusion.json instead.",
+    }
+}
 
 const INCLUSION_DESCRIBES: &str = "the audit events of audit.json held in full, each with its RFC 6962 inclusion proof against a checkpoint of the whole audit log signed by the server's checkpoint key (not in the database), and that key: check its fingerprint against the one the server printed at start (also `GET /api/v1/audit/checkpoints/key`).";
 
@@ -304,6 +312,7 @@ pub async fn export(
             head: walked.head,
             events: walked.full.len(),
             links: walked.links,
+            chain,
         },
         exported_at: exported_at.clone(),
         exported_by: actor.username.clone(),
@@ -337,7 +346,7 @@ pub async fn export(
     parts.extend(held(&facts, &BEFORE_DEPLOYMENTS)?);
     parts.push(records);
     parts.extend(held(&facts, &BEFORE_AUDIT)?);
-    parts.push(spooled_part(bundle::AUDIT, AUDIT_DESCRIBES, walked.file));
+    parts.push(spooled_part(bundle::AUDIT, audit_describes(chain), walked.file));
     parts.push(held_part(complaints_section(&facts)?));
     parts.extend(inclusion.map(|file| {
         spooled_part(

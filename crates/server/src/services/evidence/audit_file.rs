@@ -163,7 +163,7 @@ mod tests {
         ReleaseScope::new("pets", "1.0.0", [7], [("app".into(), "1.0.0".into())])
     }
 
-    async fn written(events: &[AuditEvent]) -> (Vec<u8>, AuditFile) {
+    async fn written(events: &[AuditEvent], chain: ChainEvidence) -> (Vec<u8>, AuditFile) {
         let head = events.last().map_or(
             ChainHead {
                 seq: 0,
@@ -174,7 +174,7 @@ mod tests {
                 hash: e.hash.clone(),
             },
         );
-        let mut writer = AuditFileWriter::new(ProofWalk::new(scope()), head)
+        let mut writer = AuditFileWriter::new(ProofWalk::new(scope(), chain), head)
             .await
             .unwrap();
         for e in events {
@@ -209,10 +209,12 @@ mod tests {
                 "release/pets/1.0.0/promotion",
             ],
         ];
-        for subjects in cases {
+        for (subjects, mode) in cases.into_iter().flat_map(|subjects| {
+            [ChainEvidence::Links, ChainEvidence::Checkpoint].map(|mode| (subjects, mode))
+        }) {
             let events = chain(subjects);
-            let (bytes, done) = written(&events).await;
-            let mut whole = ProofBuilder::new(scope());
+            let (bytes, done) = written(&events, mode).await;
+            let mut whole = ProofBuilder::new(scope(), mode);
             for e in &events {
                 whole.feed(e.clone());
             }
@@ -222,7 +224,7 @@ mod tests {
             assert_eq!(
                 String::from_utf8(bytes).unwrap(),
                 String::from_utf8(expected).unwrap(),
-                "{subjects:?}"
+                "{subjects:?} {mode:?}"
             );
             assert_eq!(done.links, whole.links.len() as u64);
             assert_eq!(
@@ -290,7 +292,11 @@ mod tests {
         let seqs: Vec<i64> = full.iter().map(|e| e.seq).collect();
         let mut material =
             InclusionMaterial::new(signed.note.clone(), key.public_key(), size, &store);
-        let file = inclusion_file(&mut material, &seqs).await.unwrap();
+        let head = ChainHead {
+            seq: size as i64 - 1,
+            hash: events[size as usize - 2].hash.clone(),
+        };
+        let file = inclusion_file(&mut material, head.seq, &seqs).await.unwrap();
         let mut bytes = Vec::new();
         file.into_reader()
             .await
@@ -300,6 +306,7 @@ mod tests {
             .unwrap();
         let whole = build(
             &full,
+            Some(&head),
             &leaves[..size as usize],
             &signed.note,
             key.public_key(),
@@ -312,7 +319,7 @@ mod tests {
             String::from_utf8(expected).unwrap()
         );
         // An event beyond the checkpoint is refused, as before.
-        let beyond = inclusion_file(&mut material, &[size as i64 + 1]).await;
+        let beyond = inclusion_file(&mut material, head.seq, &[size as i64 + 1]).await;
         assert!(
             beyond.is_err_and(|e| e.to_string().contains("does not cover")),
             "an event past the checkpoint"
@@ -322,7 +329,7 @@ mod tests {
     #[tokio::test]
     async fn the_summary_rows_escape_what_the_events_say() {
         let events = chain(&["release/pets/1.0.0"]);
-        let (_, done) = written(&events).await;
+        let (_, done) = written(&events, ChainEvidence::Links).await;
         let mut rows = String::new();
         done.rows
             .into_reader()
