@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use slipway_api::evidence::KeyView;
-use slipway_core::evidence::{self, Origin, Report};
 use slipway_core::evidence::proof::ChainEvidence;
+use slipway_core::evidence::{self, Origin, Report};
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};

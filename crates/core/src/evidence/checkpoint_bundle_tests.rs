@@ -280,11 +280,12 @@ fn a_changed_head_is_refused() {
     forged.head.hash = log[6].hash.clone();
     let report = check(&bundle(&forged, Some(&inclusion)));
     assert!(
-        names(
-            &report,
-            "inclusion.json",
-            "the head at export (event 8, "
-        ) && names(&report, "inclusion.json", "is not the event the checkpoint of size 8 signed"),
+        names(&report, "inclusion.json", "the head at export (event 8, ")
+            && names(
+                &report,
+                "inclusion.json",
+                "is not the event the checkpoint of size 8 signed"
+            ),
         "{:?}",
         problems(&report)
     );
@@ -348,8 +349,11 @@ fn a_bundle_without_links_and_without_inclusion_json_is_refused() {
     let whole = bundle(&audit, Some(&inclusion));
     let report = check(&repacked(&whole, inclusion::INCLUSION, |_| None));
     assert!(
-        names(&report, "inclusion.json", "missing (listed in the manifest)")
-            && names(&report, "audit.json", "which the bundle does not have"),
+        names(
+            &report,
+            "inclusion.json",
+            "missing (listed in the manifest)"
+        ) && names(&report, "audit.json", "which the bundle does not have"),
         "{:?}",
         problems(&report)
     );

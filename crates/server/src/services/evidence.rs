@@ -346,7 +346,11 @@ pub async fn export(
     parts.extend(held(&facts, &BEFORE_DEPLOYMENTS)?);
     parts.push(records);
     parts.extend(held(&facts, &BEFORE_AUDIT)?);
-    parts.push(spooled_part(bundle::AUDIT, audit_describes(chain), walked.file));
+    parts.push(spooled_part(
+        bundle::AUDIT,
+        audit_describes(chain),
+        walked.file,
+    ));
     parts.push(held_part(complaints_section(&facts)?));
     parts.extend(inclusion.map(|file| {
         spooled_part(

@@ -188,7 +188,9 @@ fn a_bundles_events_are_proven_against_a_signed_checkpoint_and_a_rechained_forge
     assert!(proof.links.is_empty(), "{proof:?}");
     assert!(
         verified.contains("no links: they and the head, event ")
-            && verified.contains(&format!("checkpoint: {full} events and the head proven included"))
+            && verified.contains(&format!(
+                "checkpoint: {full} events and the head proven included"
+            ))
             && verified.contains(&format!("{checkpoint_fp}, which you trust")),
         "{verified}"
     );

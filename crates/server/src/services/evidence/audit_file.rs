@@ -117,8 +117,12 @@ pub(super) async fn inclusion_file(
 ) -> Result<SpoolFile, ServiceError> {
     use slipway_core::evidence::inclusion::InclusionHead;
     let head = material.proofs(&[head]).await?;
-    let mut file =
-        JsonObject::new(&InclusionHead::new(&material.note, &material.key, head.first())).await?;
+    let mut file = JsonObject::new(&InclusionHead::new(
+        &material.note,
+        &material.key,
+        head.first(),
+    ))
+    .await?;
     file.open_array("proofs").await?;
     for seqs in full.chunks(PROOFS_PER_READ) {
         for proof in material.proofs(seqs).await? {
@@ -296,7 +300,9 @@ mod tests {
             seq: size as i64 - 1,
             hash: events[size as usize - 2].hash.clone(),
         };
-        let file = inclusion_file(&mut material, head.seq, &seqs).await.unwrap();
+        let file = inclusion_file(&mut material, head.seq, &seqs)
+            .await
+            .unwrap();
         let mut bytes = Vec::new();
         file.into_reader()
             .await
