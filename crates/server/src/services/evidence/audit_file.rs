@@ -1,6 +1,7 @@
 //! `audit.json` written as the chain is walked, so that an export holds neither the links
 //! (one per event of the whole log since the release's first event: they grow with every other
-//! project's history) nor the release's own events: links go straight to the file, the events
+//! project's history; written only when the server signs no checkpoints, `ChainEvidence`) nor
+//! the release's own events: links go straight to the file, the events
 //! held in full to a spool of their own appended after them, and the summary's rows of those
 //! events to a third spool. What stays in memory is one page of events and the sequence numbers
 //! of the full ones (eight bytes each, for their inclusion proofs).
