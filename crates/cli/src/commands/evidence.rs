@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use slipway_api::evidence::KeyView;
+use slipway_core::evidence::proof::ChainEvidence;
 use slipway_core::evidence::{self, Origin, Report};
 
 use crate::client::encode;
@@ -268,6 +269,7 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<(), Failure> {
             "manifest": report.manifest,
             "audit_events": report.audit_events,
             "audit_links": report.audit_links,
+            "audit_chain": report.audit_chain,
             "signatures": report.signatures,
             "checkpoint": report.checkpoint,
         }));
@@ -360,10 +362,16 @@ fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
         "  files: {} listed in the signed manifest, every SHA-256 matches; SHA256SUMS agrees",
         m.files.len()
     );
-    println!(
-        "  audit: {} events in full and {} links recompute and chain without a gap up to event {} ({})",
-        report.audit_events, report.audit_links, m.audit_head.seq, m.audit_head.hash
-    );
+    match report.audit_chain {
+        ChainEvidence::Links => println!(
+            "  audit: {} events in full and {} links recompute and chain without a gap up to event {} ({})",
+            report.audit_events, report.audit_links, m.audit_head.seq, m.audit_head.hash
+        ),
+        ChainEvidence::Checkpoint => println!(
+            "  audit: {} events in full recompute and chain where adjacent; no links: they and the head, event {} ({}), rest on the inclusion proofs below",
+            report.audit_events, m.audit_head.seq, m.audit_head.hash
+        ),
+    }
     if let Some(c) = &report.checkpoint {
         let whose = match &c.origin {
             Origin::Trusted { fingerprint } => format!("checkpoint key {fingerprint}, which you trust"),
@@ -375,8 +383,9 @@ fn print_integrity(path: &Path, m: &evidence::Manifest, report: &Report) {
             ),
             Origin::Unknown => "an unreadable checkpoint key".into(),
         };
+        let head = if c.head_proven { " and the head" } else { "" };
         println!(
-            "  checkpoint: {} events proven included in the audit log's checkpoint of size {} (root {}, signed {}) by {whose}",
+            "  checkpoint: {} events{head} proven included in the audit log's checkpoint of size {} (root {}, signed {}) by {whose}",
             c.proven, c.size, c.root, c.signed_at
         );
     }

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Origin;
 use crate::audit::checkpoint::{
-    event_leaf, inclusion_proofs, verify_inclusion, Hash, SignedCheckpoint,
+    event_leaf, inclusion_proofs, leaf_hash, verify_inclusion, Hash, SignedCheckpoint,
 };
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, ChainHead};
 use crate::digest::lower_hex;
 use crate::signing::PublicKey;
 
@@ -34,6 +34,11 @@ pub struct InclusionFile {
     pub checkpoint: String,
     /// The checkpoint key's public part (its fingerprint is what a reader trusts).
     pub checkpoint_key: PublicKey,
+    /// The proof of the head at export (the manifest's `audit_head`), whose leaf is its hash as
+    /// the manifest names it. Required when `audit.json` leaves out the links (`"chain":
+    /// "checkpoint"`); absent from bundles made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<EventProof>,
     /// One proof per event of `audit.json` held in full, oldest first.
     pub proofs: Vec<EventProof>,
 }
@@ -58,7 +63,7 @@ impl EventProof {
     }
 }
 
-const RULE: &str = "each event of audit.json held in full is leaf seq-1 of the RFC 6962 Merkle tree the checkpoint signs (leaf data: the event's chain hash in hex, recomputed from its fields; leaf hash SHA-256(0x00 || data), node hash SHA-256(0x01 || left || right)); path lists the sibling hashes from the leaf up";
+const RULE: &str = "each event of audit.json held in full is leaf seq-1 of the RFC 6962 Merkle tree the checkpoint signs (leaf data: the event's chain hash in hex, recomputed from its fields; leaf hash SHA-256(0x00 || data), node hash SHA-256(0x01 || left || right)); path lists the sibling hashes from the leaf up; head proves the head at export the same way, its leaf data the head's hash as audit.json and the manifest name it";
 
 /// The fields of the file before its proofs, for a writer that streams the proofs
 /// ([`event_proofs`]) after them: the same file as [`build`]'s.
@@ -67,14 +72,21 @@ pub struct InclusionHead<'a> {
     pub rule: &'static str,
     pub checkpoint: &'a str,
     pub checkpoint_key: &'a PublicKey,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<&'a EventProof>,
 }
 
 impl<'a> InclusionHead<'a> {
-    pub fn new(checkpoint_note: &'a str, checkpoint_key: &'a PublicKey) -> InclusionHead<'a> {
+    pub fn new(
+        checkpoint_note: &'a str,
+        checkpoint_key: &'a PublicKey,
+        head: Option<&'a EventProof>,
+    ) -> InclusionHead<'a> {
         InclusionHead {
             rule: RULE,
             checkpoint: checkpoint_note,
             checkpoint_key,
+            head,
         }
     }
 }
@@ -98,20 +110,26 @@ pub fn event_proofs<'a>(
     )
 }
 
-/// Build the file for `events` from the leaf hashes of the whole log up to the checkpoint's size;
-/// `None` when an event lies beyond the checkpoint.
+/// Build the file for `events`, and the head at export when given, from the leaf hashes of the
+/// whole log up to the checkpoint's size; `None` when an event lies beyond the checkpoint.
 pub fn build(
     events: &[AuditEvent],
+    head: Option<&ChainHead>,
     leaves: &[Hash],
     checkpoint_note: &str,
     checkpoint_key: PublicKey,
 ) -> Option<InclusionFile> {
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
     let proofs = event_proofs(&seqs, leaves)?.collect();
+    let head = match head {
+        Some(h) => Some(event_proofs(std::slice::from_ref(&h.seq), leaves)?.next()?),
+        None => None,
+    };
     Some(InclusionFile {
         rule: RULE.to_string(),
         checkpoint: checkpoint_note.to_string(),
         checkpoint_key,
+        head,
         proofs,
     })
 }
@@ -129,6 +147,17 @@ pub struct CheckpointReport {
     pub origin: Origin,
     /// How many events' proofs verified.
     pub proven: usize,
+    /// Whether the head at export is proven included too (bundles whose `audit.json` leaves
+    /// out the links must prove it).
+    pub head_proven: bool,
+}
+
+/// The head at export, as `audit.json` names it, and whether it must be proven: it must when
+/// `audit.json` leaves out the links that would otherwise chain the events up to it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadToProve<'a> {
+    pub head: &'a ChainHead,
+    pub required: bool,
 }
 
 /// A problem with one event's proof (`seq`), or with the file as a whole (`None`).
@@ -150,11 +179,12 @@ fn at(seq: i64, problem: String) -> InclusionProblem {
 }
 
 /// Check the file against the events of `audit.json`: the checkpoint's signature with the key
-/// the file names, then every event's proof against its root. `trusted`: the fingerprints the
-/// reader trusts.
+/// the file names, then every event's proof against its root, and the head's (when the file
+/// proves it, or `head` says it must). `trusted`: the fingerprints the reader trusts.
 pub fn check(
     file: &InclusionFile,
     events: &[AuditEvent],
+    head: Option<HeadToProve>,
     trusted: &[String],
 ) -> (Option<CheckpointReport>, Vec<InclusionProblem>) {
     let signed = match SignedCheckpoint::parse(&file.checkpoint) {
@@ -195,6 +225,7 @@ pub fn check(
             ));
         }
     }
+    let head_proven = check_head(file, head, c, &mut problems);
     for p in &file.proofs {
         if !events.iter().any(|e| e.seq == p.seq) {
             problems.push(at(
@@ -220,8 +251,49 @@ pub fn check(
         signed_at: c.time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         origin,
         proven,
+        head_proven,
     };
     (Some(report), problems)
+}
+
+/// The head's proof, against the checkpoint `c`; whether it holds.
+fn check_head(
+    file: &InclusionFile,
+    head: Option<HeadToProve>,
+    c: &crate::audit::checkpoint::Checkpoint,
+    problems: &mut Vec<InclusionProblem>,
+) -> bool {
+    let Some(HeadToProve { head, required }) = head else {
+        return false;
+    };
+    let Some(proof) = &file.head else {
+        if required {
+            problems.push(whole(format!(
+                "the head at export (event {}) has no inclusion proof: audit.json leaves out the links that would chain its events up to it, so nothing proves the head is in the log",
+                head.seq
+            )));
+        }
+        return false;
+    };
+    if proof.seq != head.seq {
+        problems.push(whole(format!(
+            "the head's proof is for event {}, but the head at export is event {}",
+            proof.seq, head.seq
+        )));
+        return false;
+    }
+    let path: Option<Vec<Hash>> = proof.path.iter().map(|h| parse_hash(h)).collect();
+    let index = u64::try_from(head.seq - 1).unwrap_or(u64::MAX);
+    let leaf = leaf_hash(head.hash.as_bytes());
+    if path.is_some_and(|path| verify_inclusion(index, c.size, &leaf, &path, &c.root)) {
+        true
+    } else {
+        problems.push(whole(format!(
+            "the head at export (event {}, {}) is not the event the checkpoint of size {} signed: its inclusion proof does not verify against the checkpoint's root",
+            head.seq, head.hash, c.size
+        )));
+        false
+    }
 }
 
 fn parse_hash(text: &str) -> Option<Hash> {
@@ -271,7 +343,8 @@ mod tests {
         .sign(&key())
         .note;
         let events = vec![log[2].clone(), log[6].clone(), log[10].clone()];
-        let file = build(&events, &leaves, &note, key().public_key()).expect("inside the tree");
+        let file =
+            build(&events, None, &leaves, &note, key().public_key()).expect("inside the tree");
         (file, events)
     }
 
@@ -279,7 +352,7 @@ mod tests {
     fn proofs_verify_and_the_checkpoint_key_is_judged_like_the_bundles() {
         let (file, events) = proven();
         let fp = crate::evidence::fingerprint(&key().public_key());
-        let (report, problems) = check(&file, &events, std::slice::from_ref(&fp));
+        let (report, problems) = check(&file, &events, None, std::slice::from_ref(&fp));
         assert_eq!(problems, []);
         let report = report.expect("a report");
         assert_eq!((report.size, report.proven), (20, 3));
@@ -289,7 +362,7 @@ mod tests {
                 fingerprint: fp.clone()
             }
         );
-        let (report, _) = check(&file, &events, &[]);
+        let (report, _) = check(&file, &events, None, &[]);
         assert_eq!(
             report.map(|r| r.origin),
             Some(Origin::NotEstablished { fingerprint: fp })
@@ -301,7 +374,7 @@ mod tests {
         let (file, mut events) = proven();
         events[1].details = serde_json::json!({ "n": 700 }).to_string();
         events[1].hash = events[1].recomputed_hash();
-        let (_, problems) = check(&file, &events, &[]);
+        let (_, problems) = check(&file, &events, None, &[]);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].seq, Some(7));
         assert!(
@@ -316,7 +389,7 @@ mod tests {
         let (mut file, events) = proven();
         file.checkpoint_key = SigningKey::from_seed([4; 32]).public_key();
         file.proofs.remove(0);
-        let (_, problems) = check(&file, &events, &[]);
+        let (_, problems) = check(&file, &events, None, &[]);
         assert!(
             problems[0].seq.is_none()
                 && problems[0]
@@ -332,7 +405,7 @@ mod tests {
         let (mut file, events) = proven();
         file.proofs[2].path[0] = "not hex".into();
         file.proofs[0].path.push("00".repeat(32));
-        let (_, problems) = check(&file, &events, &[]);
+        let (_, problems) = check(&file, &events, None, &[]);
         let seqs: Vec<Option<i64>> = problems.iter().map(|p| p.seq).collect();
         assert_eq!(seqs, [Some(3), Some(11)]);
     }

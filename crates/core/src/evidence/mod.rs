@@ -205,10 +205,15 @@ CHECKING BY HAND (coreutils, OpenSSL 3, xxd, jq)
      GET /api/v1/evidence/key) and the one in {KEY} and manifest.json.
   4. The audit events (audit.json): for each full event, the hash is SHA-256 over the fields
      prev_hash, seq (decimal), at, actor, verb, subject, details (text as stored), each preceded
-     by its length in bytes as an 8-byte big-endian integer. Sorted by seq, events and links
-     must have no gap and each prev_hash must equal the hash before it; the last one must be
-     the audit_head of manifest.json. To tie it to the live log, compare that head with the
-     event of the same seq on the server (`slipway audit list`).
+     by its length in bytes as an 8-byte big-endian integer. When its chain is \"links\":
+     sorted by seq, events and links must have no gap and each prev_hash must equal the hash
+     before it; the last one must be the audit_head of manifest.json. When its chain is
+     \"checkpoint\", it holds no links: events next to each other in the log must chain, and
+     each event and the head must be proven by inclusion.json (step 5). To tie it to the live log,
+     compare that head with the event of the same seq on the server (`slipway audit list`).
+  5. The inclusion proofs (inclusion.json, when present): each event's and the head's audit path
+     leads from its leaf to the root of the checkpoint, signed by the checkpoint key
+     (docs/evidence.md gives a script).
 ",
         "",
         release = export.release,
@@ -404,6 +409,8 @@ pub struct Report {
     pub origin: Origin,
     pub audit_events: usize,
     pub audit_links: usize,
+    /// What ties `audit.json`'s full events to the head: its links, or the inclusion proofs.
+    pub audit_chain: proof::ChainEvidence,
     /// How each electronic signature that verified reads, in bundle order.
     pub signatures: Vec<String>,
     /// The signed audit checkpoint the bundle's events are proven included in (`inclusion.json`),
@@ -472,3 +479,6 @@ pub fn parse_fingerprint(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod checkpoint_bundle_tests;

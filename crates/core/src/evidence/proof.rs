@@ -1,7 +1,9 @@
-//! The audit part of an evidence bundle: the events about one release, in full, and the links
-//! (sequence number, previous hash, hash) of every other event between the first of them and the
-//! chain's head at export, so that a reader recomputes each full event's hash and checks that the
-//! chain runs unbroken up to the signed head.
+//! The audit part of an evidence bundle: the events about one release, in full, and what ties
+//! them to the chain's head at export ([`ChainEvidence`]): either the links (sequence number,
+//! previous hash, hash) of every other event between the first of them and the head, so that a
+//! reader checks the chain runs unbroken up to the signed head, or nothing more, when each full
+//! event and the head are proven by `inclusion.json` against a signed checkpoint of the log
+//! (which proves more, and does not grow with everything written after the release's first event).
 //!
 //! Which events are "about the release" ([`ReleaseScope`]): an event whose subject is
 //! - `release/{project}/{version}`, or starts with `release/{project}/{version}/`;
@@ -24,17 +26,36 @@ pub struct ChainLink {
     pub hash: String,
 }
 
+/// What ties the full events of `audit.json` to the head at export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainEvidence {
+    /// The links of every other event up to the head: the chain is contiguous in the file.
+    /// Bundles made before the field existed are of this kind.
+    #[default]
+    Links,
+    /// No links: each full event and the head carry an inclusion proof in `inclusion.json`
+    /// against a checkpoint signed with the checkpoint key. A bundle of this kind without those
+    /// proofs proves nothing about where its events sit, and the verifier refuses it.
+    Checkpoint,
+}
+
 /// `audit.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditProof {
     /// The selection rule, in words, for a reader of the file.
     pub rule: String,
+    /// What ties the full events to the head: `links` (the default, as in older bundles) or
+    /// `checkpoint`.
+    #[serde(default)]
+    pub chain: ChainEvidence,
     /// The chain's last event when the bundle was exported (also in the signed manifest).
     pub head: ChainHead,
-    /// Every other event from the first full one to the head, as links only. Before the events
-    /// in the file: they grow with the whole log's history, so the server writes them as it
-    /// walks the chain, and holds only the release's own events until the walk ends.
+    /// Every other event from the first full one to the head, as links only (empty when
+    /// `chain` is `checkpoint`). Before the events in the file: they grow with the whole log's
+    /// history, so the server writes them as it walks the chain, and holds only the release's
+    /// own events until the walk ends.
     pub links: Vec<ChainLink>,
     /// The events about the release, in full, oldest first.
     pub events: Vec<AuditEvent>,
@@ -102,9 +123,13 @@ impl ReleaseScope {
             || self.records.contains(s)
     }
 
-    pub fn rule(&self) -> String {
+    pub fn rule(&self, chain: ChainEvidence) -> String {
+        let rest = match chain {
+            ChainEvidence::Links => "as links (seq, prev_hash, hash): every other event from the first full one up to the head at export",
+            ChainEvidence::Checkpoint => "no other event: each full event and the head at export are proven by inclusion.json against a signed checkpoint of the whole log",
+        };
         format!(
-            "in full: every event whose subject is {} (or starts with {}/), a deployment of this release ({}), an artifact it holds ({}), or one of its promotions and change requests ({}); as links (seq, prev_hash, hash): every other event from the first full one up to the head at export",
+            "in full: every event whose subject is {} (or starts with {}/), a deployment of this release ({}), an artifact it holds ({}), or one of its promotions and change requests ({}); {rest}",
             self.release,
             self.release,
             join(&self.deployments),
@@ -127,9 +152,10 @@ fn join(set: &BTreeSet<String>) -> String {
 pub enum Placement {
     /// About the release: held in full.
     InFull,
-    /// After the first full event, about something else: a link.
+    /// After the first full event, about something else, in a proof of links: a link.
     Link,
-    /// Before the first full event: not in the proof.
+    /// Before the first full event, or any other event in a proof that rests on a checkpoint:
+    /// not in the proof.
     Outside,
 }
 
@@ -138,13 +164,15 @@ pub enum Placement {
 /// server writes the links as they come).
 pub struct ProofWalk {
     scope: ReleaseScope,
+    chain: ChainEvidence,
     started: bool,
 }
 
 impl ProofWalk {
-    pub fn new(scope: ReleaseScope) -> ProofWalk {
+    pub fn new(scope: ReleaseScope, chain: ChainEvidence) -> ProofWalk {
         ProofWalk {
             scope,
+            chain,
             started: false,
         }
     }
@@ -153,16 +181,26 @@ impl ProofWalk {
         if self.scope.includes(event) {
             self.started = true;
             Placement::InFull
-        } else if self.started {
+        } else if self.started && self.chain == ChainEvidence::Links {
             Placement::Link
         } else {
             Placement::Outside
         }
     }
 
+    /// Which events are about the release.
+    pub fn scope(&self) -> &ReleaseScope {
+        &self.scope
+    }
+
+    /// What ties the full events to the head (`audit.json`'s `chain`).
+    pub fn chain(&self) -> ChainEvidence {
+        self.chain
+    }
+
     /// The selection rule, in words (`audit.json`'s `rule`).
     pub fn rule(&self) -> String {
-        self.scope.rule()
+        self.scope.rule(self.chain)
     }
 }
 
@@ -185,9 +223,9 @@ pub struct ProofBuilder {
 }
 
 impl ProofBuilder {
-    pub fn new(scope: ReleaseScope) -> ProofBuilder {
+    pub fn new(scope: ReleaseScope, chain: ChainEvidence) -> ProofBuilder {
         ProofBuilder {
-            walk: ProofWalk::new(scope),
+            walk: ProofWalk::new(scope, chain),
             events: Vec::new(),
             links: Vec::new(),
         }
@@ -204,6 +242,7 @@ impl ProofBuilder {
     pub fn finish(self, head: ChainHead) -> AuditProof {
         AuditProof {
             rule: self.walk.rule(),
+            chain: self.walk.chain(),
             head,
             links: self.links,
             events: self.events,
@@ -218,23 +257,13 @@ pub struct ProofProblem {
     pub problem: String,
 }
 
-/// Check a proof on its own: each full event's hash recomputes, the sequence has no gap and no
-/// repeat, each event chains onto the one before, and the last one is the head.
+/// Check a proof on its own: each full event's hash recomputes and no event is there twice;
+/// then, for a proof of links, the sequence has no gap, each event chains onto the one before
+/// and the last one is the head; for a proof that rests on a checkpoint, it holds no links, full
+/// events next to each other in the chain link up, and none comes after the head (that each
+/// full event and the head are in the log is for `inclusion.json` to prove).
 pub fn check(proof: &AuditProof) -> Vec<ProofProblem> {
     let mut problems = Vec::new();
-    // (seq, prev_hash, hash, full event?)
-    let mut chain: Vec<(i64, &str, &str, Option<&AuditEvent>)> = proof
-        .events
-        .iter()
-        .map(|e| (e.seq, e.prev_hash.as_str(), e.hash.as_str(), Some(e)))
-        .chain(
-            proof
-                .links
-                .iter()
-                .map(|l| (l.seq, l.prev_hash.as_str(), l.hash.as_str(), None)),
-        )
-        .collect();
-    chain.sort_by_key(|c| c.0);
     for e in &proof.events {
         if e.recomputed_hash() != e.hash {
             problems.push(ProofProblem {
@@ -246,13 +275,34 @@ pub fn check(proof: &AuditProof) -> Vec<ProofProblem> {
             });
         }
     }
+    match proof.chain {
+        ChainEvidence::Links => check_links(proof, &mut problems),
+        ChainEvidence::Checkpoint => check_full_events_only(proof, &mut problems),
+    }
+    problems.sort_by_key(|p| p.seq);
+    problems
+}
+
+/// `(seq, prev_hash, hash)` of an event or a link.
+type Place<'a> = (i64, &'a str, &'a str);
+
+fn check_links(proof: &AuditProof, problems: &mut Vec<ProofProblem>) {
+    let mut chain: Vec<Place> = proof
+        .events
+        .iter()
+        .map(|e| (e.seq, e.prev_hash.as_str(), e.hash.as_str()))
+        .chain(
+            proof
+                .links
+                .iter()
+                .map(|l| (l.seq, l.prev_hash.as_str(), l.hash.as_str())),
+        )
+        .collect();
+    chain.sort_by_key(|c| c.0);
     for pair in chain.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         if b.0 == a.0 {
-            problems.push(ProofProblem {
-                seq: b.0,
-                problem: format!("event {} appears twice", b.0),
-            });
+            problems.push(twice(b.0));
         } else if b.0 != a.0 + 1 {
             problems.push(ProofProblem {
                 seq: a.0 + 1,
@@ -263,10 +313,7 @@ pub fn check(proof: &AuditProof) -> Vec<ProofProblem> {
                 ),
             });
         } else if b.1 != a.2 {
-            problems.push(ProofProblem {
-                seq: b.0,
-                problem: format!("event {} does not chain onto event {}", b.0, a.0),
-            });
+            problems.push(unchained(a.0, b.0));
         }
     }
     match chain.last() {
@@ -285,8 +332,66 @@ pub fn check(proof: &AuditProof) -> Vec<ProofProblem> {
         }),
         _ => {}
     }
-    problems.sort_by_key(|p| p.seq);
-    problems
+}
+
+fn check_full_events_only(proof: &AuditProof, problems: &mut Vec<ProofProblem>) {
+    if let Some(first) = proof.links.first() {
+        problems.push(ProofProblem {
+            seq: first.seq,
+            problem: format!(
+                "audit.json says its chain rests on a checkpoint (\"chain\": \"checkpoint\") yet holds {} links: a bundle of links says \"chain\": \"links\" (or nothing), so this one was altered",
+                proof.links.len()
+            ),
+        });
+    }
+    let mut events: Vec<Place> = proof
+        .events
+        .iter()
+        .map(|e| (e.seq, e.prev_hash.as_str(), e.hash.as_str()))
+        .collect();
+    events.sort_by_key(|c| c.0);
+    for pair in events.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        if b.0 == a.0 {
+            problems.push(twice(b.0));
+        } else if b.0 == a.0 + 1 && b.1 != a.2 {
+            problems.push(unchained(a.0, b.0));
+        }
+    }
+    let head = &proof.head;
+    for e in events.iter().filter(|e| e.0 >= head.seq) {
+        if e.0 > head.seq {
+            problems.push(ProofProblem {
+                seq: e.0,
+                problem: format!(
+                    "event {} comes after the head at export (event {})",
+                    e.0, head.seq
+                ),
+            });
+        } else if e.2 != head.hash {
+            problems.push(ProofProblem {
+                seq: e.0,
+                problem: format!(
+                    "event {} is the head at export but its hash is not the head's ({})",
+                    e.0, head.hash
+                ),
+            });
+        }
+    }
+}
+
+fn twice(seq: i64) -> ProofProblem {
+    ProofProblem {
+        seq,
+        problem: format!("event {seq} appears twice"),
+    }
+}
+
+fn unchained(before: i64, seq: i64) -> ProofProblem {
+    ProofProblem {
+        seq,
+        problem: format!("event {seq} does not chain onto event {before}"),
+    }
 }
 
 #[cfg(test)]
@@ -325,7 +430,7 @@ mod tests {
             [7],
             [("war".to_string(), "1.0.0".to_string())],
         );
-        let mut b = ProofBuilder::new(scope);
+        let mut b = ProofBuilder::new(scope, ChainEvidence::Links);
         for e in events {
             b.feed(e.clone());
         }

@@ -1,6 +1,6 @@
 use proptest::prelude::*;
 
-use super::proof::{AuditProof, ProofBuilder, ReleaseScope};
+use super::proof::{AuditProof, ChainEvidence, ProofBuilder, ReleaseScope};
 use super::*;
 use crate::audit::{AuditEntry, AuditEvent, GENESIS};
 
@@ -33,12 +33,15 @@ fn chain() -> Vec<AuditEvent> {
 }
 
 fn proof() -> AuditProof {
-    let mut b = ProofBuilder::new(ReleaseScope::new(
-        "pets",
-        "1.0.0",
-        [1],
-        [("app".to_string(), "1.0.0".to_string())],
-    ));
+    let mut b = ProofBuilder::new(
+        ReleaseScope::new(
+            "pets",
+            "1.0.0",
+            [1],
+            [("app".to_string(), "1.0.0".to_string())],
+        ),
+        ChainEvidence::Links,
+    );
     let events = chain();
     let head = ChainHead {
         seq: 4,

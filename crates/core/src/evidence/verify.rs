@@ -116,6 +116,7 @@ impl Check {
             origin,
             audit_events: audit.map_or(0, |p| p.events.len()),
             audit_links: audit.map_or(0, |p| p.links.len()),
+            audit_chain: audit.map_or(proof::ChainEvidence::Links, |p| p.chain),
             signatures,
             checkpoint,
         }
@@ -123,13 +124,25 @@ impl Check {
 
     /// Every event `audit.json` holds in full is proven included in the signed checkpoint of
     /// `inclusion.json`, when the bundle carries one; a failing proof is named by its event.
+    /// An `audit.json` that leaves out the links rests on those proofs, the head's included:
+    /// without them it is refused, since nothing would tie its events to the log.
     fn inclusion(
         &mut self,
         files: &Files,
         audit: Option<&proof::AuditProof>,
         trusted: &[String],
     ) -> Option<CheckpointReport> {
-        let bytes = files.get(INCLUSION)?;
+        let rests_on_checkpoint =
+            audit.is_some_and(|p| p.chain == proof::ChainEvidence::Checkpoint);
+        let Some(bytes) = files.get(INCLUSION) else {
+            if rests_on_checkpoint {
+                self.problem(
+                    AUDIT,
+                    format!("it leaves out the links between its events (\"chain\": \"checkpoint\"), so they rest on the inclusion proofs of {INCLUSION}, which the bundle does not have: nothing proves its events or its head are in the audit log"),
+                );
+            }
+            return None;
+        };
         let file = match serde_json::from_slice::<inclusion::InclusionFile>(bytes) {
             Ok(file) => file,
             Err(e) => {
@@ -141,7 +154,11 @@ impl Check {
             }
         };
         let events = audit.map_or(&[][..], |p| p.events.as_slice());
-        let (report, problems) = inclusion::check(&file, events, trusted);
+        let head = audit.map(|p| inclusion::HeadToProve {
+            head: &p.head,
+            required: rests_on_checkpoint,
+        });
+        let (report, problems) = inclusion::check(&file, events, head, trusted);
         for p in problems {
             match p.seq {
                 Some(seq) => self.problem(&format!("{INCLUSION} event {seq}"), p.problem),

@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::{AuditEvent, ChainHead};
-use slipway_core::evidence::proof::{ProofWalk, ReleaseScope};
+use slipway_core::evidence::proof::{ChainEvidence, ProofWalk, ReleaseScope};
 use slipway_core::evidence::{self as bundle, Export, Section};
 use slipway_core::governance::config_change::covers;
 use slipway_core::release::SignatureState;
@@ -116,11 +116,13 @@ struct Facts {
     signatures: Vec<slipway_api::signatures::SignatureView>,
 }
 
-/// The head at export and how many events `audit.json` holds in full and as links.
+/// The head at export, how many events `audit.json` holds in full and as links, and what ties
+/// them to the head.
 struct AuditCounts {
     head: ChainHead,
     events: usize,
     links: u64,
+    chain: ChainEvidence,
 }
 
 fn json_bytes(value: &impl Serialize) -> Vec<u8> {
@@ -185,7 +187,13 @@ fn signatures_section(f: &Facts) -> Result<Section, ServiceError> {
     })
 }
 
-const AUDIT_DESCRIBES: &str = "the audit events about the release in full, and the links (seq, prev_hash, hash) of every other event up to the head at export, to check the chain.";
+/// What `audit.json` holds, in the README, by what ties its events to the head.
+fn audit_describes(chain: ChainEvidence) -> &'static str {
+    match chain {
+        ChainEvidence::Links => "the audit events about the release in full, and the links (seq, prev_hash, hash) of every other event up to the head at export, to check the chain (\"chain\": \"links\").",
+        ChainEvidence::Checkpoint => "the audit events about the release in full, and the head at export; no links (\"chain\": \"checkpoint\"): each event and the head are proven in the log by inclusion.json instead.",
+    }
+}
 
 const INCLUSION_DESCRIBES: &str = "the audit events of audit.json held in full, each with its RFC 6962 inclusion proof against a checkpoint of the whole audit log signed by the server's checkpoint key (not in the database), and that key: check its fingerprint against the one the server printed at start (also `GET /api/v1/audit/checkpoints/key`).";
 
@@ -267,9 +275,19 @@ pub async fn export(
     let head = state.store.audit_head().await?;
 
     let scope = release_scope(project, &version, &deployments, &view, &governance);
-    let walked = walk_chain(state, scope, head.clone()).await?;
-    let inclusion = match super::checkpoints::inclusion_material(state).await? {
-        Some(mut material) => Some(audit_file::inclusion_file(&mut material, &walked.full).await?),
+    // A server that signs checkpoints proves the full events and the head by inclusion, so the
+    // links, which grow with the whole log, are left out; one that does not keeps them.
+    let material = super::checkpoints::inclusion_material(state).await?;
+    let chain = if material.is_some() {
+        ChainEvidence::Checkpoint
+    } else {
+        ChainEvidence::Links
+    };
+    let walked = walk_chain(state, ProofWalk::new(scope, chain), head.clone()).await?;
+    let inclusion = match material {
+        Some(mut material) => {
+            Some(audit_file::inclusion_file(&mut material, head.seq, &walked.full).await?)
+        }
         None => None,
     };
     let artifacts = artifact_records(state, &view).await?;
@@ -294,6 +312,7 @@ pub async fn export(
             head: walked.head,
             events: walked.full.len(),
             links: walked.links,
+            chain,
         },
         exported_at: exported_at.clone(),
         exported_by: actor.username.clone(),
@@ -327,7 +346,11 @@ pub async fn export(
     parts.extend(held(&facts, &BEFORE_DEPLOYMENTS)?);
     parts.push(records);
     parts.extend(held(&facts, &BEFORE_AUDIT)?);
-    parts.push(spooled_part(bundle::AUDIT, AUDIT_DESCRIBES, walked.file));
+    parts.push(spooled_part(
+        bundle::AUDIT,
+        audit_describes(chain),
+        walked.file,
+    ));
     parts.push(held_part(complaints_section(&facts)?));
     parts.extend(inclusion.map(|file| {
         spooled_part(
@@ -562,16 +585,19 @@ async fn break_glasses_touching(
 /// Walk the chain from the release's first event up to `head`, writing `audit.json` as it goes.
 async fn walk_chain(
     state: &AppState,
-    scope: ReleaseScope,
+    walk: ProofWalk,
     head: ChainHead,
 ) -> Result<audit_file::AuditFile, ServiceError> {
-    let subjects: Vec<&str> = scope.exact_subjects().collect();
-    let first = state
-        .store
-        .first_audit_seq(&subjects, &scope.subject_prefix())
-        .await?;
+    let first = {
+        let scope = walk.scope();
+        let subjects: Vec<&str> = scope.exact_subjects().collect();
+        state
+            .store
+            .first_audit_seq(&subjects, &scope.subject_prefix())
+            .await?
+    };
     let head_seq = head.seq;
-    let mut writer = audit_file::AuditFileWriter::new(ProofWalk::new(scope), head).await?;
+    let mut writer = audit_file::AuditFileWriter::new(walk, head).await?;
     // Nothing before the first event about the release goes into the proof: start there.
     let mut after = first.map_or(head_seq, |f| f - 1);
     while after < head_seq {

@@ -4,7 +4,8 @@
 //! own is caught by the inclusion proof, which names the event's sequence number.
 
 use slipway_core::audit::AuditEvent;
-use slipway_core::evidence::{self, proof::AuditProof, tar, Export, Manifest, Section};
+use slipway_core::evidence::proof::{AuditProof, ChainEvidence};
+use slipway_core::evidence::{self, tar, Export, Manifest, Section};
 use slipway_core::signing::SigningKey;
 
 use crate::support::*;
@@ -25,8 +26,9 @@ fn offline(args: &[&str]) -> std::process::Output {
 }
 
 /// Rewrite the bundle as a forger holding neither key would: event `seq` of audit.json altered,
-/// its hash and every later link's `prev_hash` recomputed so the chain holds, the manifest's head
-/// moved, and the whole re-signed with a key of the forger's own.
+/// its hash and every later event's or link's `prev_hash` recomputed so the chain holds, the
+/// manifest's head moved when the bundle holds it, and the whole re-signed with a key of the
+/// forger's own.
 fn forge(bundle: &[u8], seq: i64) -> Vec<u8> {
     let (entries, problems) = tar::read(bundle);
     assert!(problems.is_empty(), "{problems:?}");
@@ -68,7 +70,28 @@ fn forge(bundle: &[u8], seq: i64) -> Vec<u8> {
             prev = Some(l.hash.clone());
         }
     }
-    proof.head.hash = prev.expect("the chain goes on to the head");
+    // The head moves with the chain when the bundle holds it (the last link, or an event in
+    // full); a bundle without links may end before it, and then it stays.
+    let last = proof
+        .events
+        .iter()
+        .map(|e| e.seq)
+        .chain(proof.links.iter().map(|l| l.seq))
+        .max();
+    if last == Some(proof.head.seq) {
+        proof.head.hash = prev.expect("the chain goes on to the head");
+    }
+    resigned(&entries, &manifest, &proof, true)
+}
+
+/// The bundle re-signed with a key of the forger's own, holding `proof` as audit.json and
+/// (with `keep_inclusion`) inclusion.json as exported.
+fn resigned(
+    entries: &[tar::Entry],
+    manifest: &Manifest,
+    proof: &AuditProof,
+    keep_inclusion: bool,
+) -> Vec<u8> {
     let generated = [
         "README.txt",
         "evidence-key.pub",
@@ -79,26 +102,36 @@ fn forge(bundle: &[u8], seq: i64) -> Vec<u8> {
     let sections: Vec<Section> = entries
         .iter()
         .filter(|e| !generated.contains(&e.path.as_str()))
+        .filter(|e| keep_inclusion || e.path != "inclusion.json")
         .map(|e| Section {
             path: Box::leak(e.path.clone().into_boxed_str()),
             describes: "as exported",
             bytes: if e.path == "audit.json" {
-                serde_json::to_vec_pretty(&proof).unwrap()
+                serde_json::to_vec_pretty(proof).unwrap()
             } else {
                 e.data.clone()
             },
         })
         .collect();
     let export = Export {
-        project: manifest.project,
-        release: manifest.release,
-        exported_at: manifest.exported_at,
+        project: manifest.project.clone(),
+        release: manifest.release.clone(),
+        exported_at: manifest.exported_at.clone(),
         exported_at_unix: 0,
-        exported_by: manifest.exported_by,
-        software: manifest.server.software,
+        exported_by: manifest.exported_by.clone(),
+        software: manifest.server.software.clone(),
         audit_head: proof.head.clone(),
     };
     evidence::assemble(&export, sections, &SigningKey::from_seed([66; 32]))
+}
+
+/// The bundle as exported, re-signed by a forger without its inclusion.json.
+fn without_inclusion(bundle: &[u8]) -> Vec<u8> {
+    let (entries, _) = tar::read(bundle);
+    let file = |name: &str| &entries.iter().find(|e| e.path == name).unwrap().data;
+    let manifest: Manifest = serde_json::from_slice(file("manifest.json")).unwrap();
+    let proof: AuditProof = serde_json::from_slice(file("audit.json")).unwrap();
+    resigned(&entries, &manifest, &proof, false)
 }
 
 #[test]
@@ -150,8 +183,14 @@ fn a_bundles_events_are_proven_against_a_signed_checkpoint_and_a_rechained_forge
     };
     let full = proof.events.len();
     assert!(full >= 3, "the release's events are in full: {proof:?}");
+    // A server that signs checkpoints leaves the links out: the proofs carry the chain.
+    assert_eq!(proof.chain, ChainEvidence::Checkpoint);
+    assert!(proof.links.is_empty(), "{proof:?}");
     assert!(
-        verified.contains(&format!("checkpoint: {full} events proven included"))
+        verified.contains("no links: they and the head, event ")
+            && verified.contains(&format!(
+                "checkpoint: {full} events and the head proven included"
+            ))
             && verified.contains(&format!("{checkpoint_fp}, which you trust")),
         "{verified}"
     );
@@ -195,5 +234,21 @@ fn a_bundles_events_are_proven_against_a_signed_checkpoint_and_a_rechained_forge
     assert!(
         first.is_some_and(|f| f.starts_with(&format!("inclusion.json event {seq}:"))),
         "{said}"
+    );
+
+    // inclusion.json taken out and the rest re-signed: a bundle without links and without the
+    // proofs that replace them is refused, saying what is missing.
+    let stripped = work.path().join("stripped.tar");
+    std::fs::write(
+        &stripped,
+        without_inclusion(&std::fs::read(&bundle).unwrap()),
+    )
+    .unwrap();
+    let refused = offline(&["evidence", "verify", stripped.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("audit.json: it leaves out the links between its events (\"chain\": \"checkpoint\"), so they rest on the inclusion proofs of inclusion.json, which the bundle does not have"),
+        "{}",
+        stderr(&refused)
     );
 }

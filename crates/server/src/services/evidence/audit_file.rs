@@ -1,6 +1,7 @@
 //! `audit.json` written as the chain is walked, so that an export holds neither the links
 //! (one per event of the whole log since the release's first event: they grow with every other
-//! project's history) nor the release's own events: links go straight to the file, the events
+//! project's history; written only when the server signs no checkpoints, `ChainEvidence`) nor
+//! the release's own events: links go straight to the file, the events
 //! held in full to a spool of their own appended after them, and the summary's rows of those
 //! events to a third spool. What stays in memory is one page of events and the sequence numbers
 //! of the full ones (eight bytes each, for their inclusion proofs).
@@ -12,7 +13,7 @@
 
 use serde::Serialize;
 use slipway_core::audit::{AuditEvent, ChainHead};
-use slipway_core::evidence::proof::{ChainLink, Placement, ProofWalk};
+use slipway_core::evidence::proof::{ChainEvidence, ChainLink, Placement, ProofWalk};
 
 use super::spool::{JsonFieldElements, JsonObject, SpoolFile};
 use super::summary;
@@ -34,6 +35,7 @@ pub(super) struct AuditFile {
 #[derive(Serialize)]
 struct Head<'a> {
     rule: &'a str,
+    chain: ChainEvidence,
     head: &'a ChainHead,
 }
 
@@ -55,6 +57,7 @@ impl AuditFileWriter {
         let rule = walk.rule();
         let mut file = JsonObject::new(&Head {
             rule: &rule,
+            chain: walk.chain(),
             head: &head,
         })
         .await?;
@@ -105,15 +108,22 @@ impl AuditFileWriter {
 /// release with tens of thousands of events held in full never holds all their proofs.
 const PROOFS_PER_READ: usize = 256;
 
-/// `inclusion.json`: the proof of each event held in full (`full`, oldest first) against the
-/// checkpoint of `material`, computed from the log's stored hashes a slice of events at a time
-/// and written one proof at a time.
+/// `inclusion.json`: the proof of the head at export (`head`, its sequence number) and of each
+/// event held in full (`full`, oldest first) against the checkpoint of `material`, computed from
+/// the log's stored hashes a slice of events at a time and written one proof at a time.
 pub(super) async fn inclusion_file(
     material: &mut InclusionMaterial,
+    head: i64,
     full: &[i64],
 ) -> Result<SpoolFile, ServiceError> {
     use slipway_core::evidence::inclusion::InclusionHead;
-    let mut file = JsonObject::new(&InclusionHead::new(&material.note, &material.key)).await?;
+    let head = material.proofs(&[head]).await?;
+    let mut file = JsonObject::new(&InclusionHead::new(
+        &material.note,
+        &material.key,
+        head.first(),
+    ))
+    .await?;
     file.open_array("proofs").await?;
     for seqs in full.chunks(PROOFS_PER_READ) {
         for proof in material.proofs(seqs).await? {
@@ -158,7 +168,7 @@ mod tests {
         ReleaseScope::new("pets", "1.0.0", [7], [("app".into(), "1.0.0".into())])
     }
 
-    async fn written(events: &[AuditEvent]) -> (Vec<u8>, AuditFile) {
+    async fn written(events: &[AuditEvent], chain: ChainEvidence) -> (Vec<u8>, AuditFile) {
         let head = events.last().map_or(
             ChainHead {
                 seq: 0,
@@ -169,7 +179,7 @@ mod tests {
                 hash: e.hash.clone(),
             },
         );
-        let mut writer = AuditFileWriter::new(ProofWalk::new(scope()), head)
+        let mut writer = AuditFileWriter::new(ProofWalk::new(scope(), chain), head)
             .await
             .unwrap();
         for e in events {
@@ -204,10 +214,12 @@ mod tests {
                 "release/pets/1.0.0/promotion",
             ],
         ];
-        for subjects in cases {
+        for (subjects, mode) in cases.into_iter().flat_map(|subjects| {
+            [ChainEvidence::Links, ChainEvidence::Checkpoint].map(|mode| (subjects, mode))
+        }) {
             let events = chain(subjects);
-            let (bytes, done) = written(&events).await;
-            let mut whole = ProofBuilder::new(scope());
+            let (bytes, done) = written(&events, mode).await;
+            let mut whole = ProofBuilder::new(scope(), mode);
             for e in &events {
                 whole.feed(e.clone());
             }
@@ -217,7 +229,7 @@ mod tests {
             assert_eq!(
                 String::from_utf8(bytes).unwrap(),
                 String::from_utf8(expected).unwrap(),
-                "{subjects:?}"
+                "{subjects:?} {mode:?}"
             );
             assert_eq!(done.links, whole.links.len() as u64);
             assert_eq!(
@@ -285,7 +297,13 @@ mod tests {
         let seqs: Vec<i64> = full.iter().map(|e| e.seq).collect();
         let mut material =
             InclusionMaterial::new(signed.note.clone(), key.public_key(), size, &store);
-        let file = inclusion_file(&mut material, &seqs).await.unwrap();
+        let head = ChainHead {
+            seq: size as i64 - 1,
+            hash: events[size as usize - 2].hash.clone(),
+        };
+        let file = inclusion_file(&mut material, head.seq, &seqs)
+            .await
+            .unwrap();
         let mut bytes = Vec::new();
         file.into_reader()
             .await
@@ -295,6 +313,7 @@ mod tests {
             .unwrap();
         let whole = build(
             &full,
+            Some(&head),
             &leaves[..size as usize],
             &signed.note,
             key.public_key(),
@@ -307,7 +326,7 @@ mod tests {
             String::from_utf8(expected).unwrap()
         );
         // An event beyond the checkpoint is refused, as before.
-        let beyond = inclusion_file(&mut material, &[size as i64 + 1]).await;
+        let beyond = inclusion_file(&mut material, head.seq, &[size as i64 + 1]).await;
         assert!(
             beyond.is_err_and(|e| e.to_string().contains("does not cover")),
             "an event past the checkpoint"
@@ -317,7 +336,7 @@ mod tests {
     #[tokio::test]
     async fn the_summary_rows_escape_what_the_events_say() {
         let events = chain(&["release/pets/1.0.0"]);
-        let (_, done) = written(&events).await;
+        let (_, done) = written(&events, ChainEvidence::Links).await;
         let mut rows = String::new();
         done.rows
             .into_reader()

@@ -117,6 +117,8 @@ pub(super) struct Tail {
     signatures: Vec<SignatureRow>,
     events: usize,
     links: u64,
+    /// The events and the head are proven by inclusion.json, not by links.
+    proven_by_checkpoint: bool,
 }
 
 /// The summary's part about one deployment, rendered.
@@ -278,6 +280,8 @@ impl From<&Facts> for Tail {
             signatures: f.signatures.iter().map(SignatureRow::from).collect(),
             events: f.audit.events,
             links: f.audit.links,
+            proven_by_checkpoint: f.audit.chain
+                == slipway_core::evidence::proof::ChainEvidence::Checkpoint,
         }
     }
 }
