@@ -304,8 +304,9 @@ impl Store {
     /// with a step done on a target, not undone by a successful rollback). One query for the
     /// whole dashboard instead of one per cell, walking each declared project and
     /// environment newest first (`deployments_env`) and stopping at the first that qualifies;
-    /// its rollbacks are found by `deployments_rollback_of`.
-    pub async fn held_deployments(&self) -> Result<Vec<crate::StoredDeployment>> {
+    /// its rollbacks are found by `deployments_rollback_of`. Headlines only: the dashboard
+    /// shows no plan.
+    pub async fn held_deployments(&self) -> Result<Vec<crate::DeploymentHeadline>> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM deployments WHERE id IN ( \
                SELECT (SELECT d.id FROM deployments d \
@@ -316,11 +317,11 @@ impl Store {
                        ORDER BY d.id DESC LIMIT 1) \
                FROM projects p CROSS JOIN environments e) \
              ORDER BY id",
-            crate::deployments::DEPLOYMENT_COLUMNS
+            crate::deployments::HEADLINE_COLUMNS
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(crate::deployments::deployment).collect()
+        rows.iter().map(crate::deployments::headline).collect()
     }
 
     pub async fn promotion(&self, id: i64) -> Result<Option<StoredPromotion>> {
