@@ -36,6 +36,20 @@ pub struct StoredDeployment {
     pub failure: Option<String>,
 }
 
+/// A deployment without its plan: what an overview of many shows of each (the dashboard's
+/// cells), read without the runs' JSON, whose parsing cost most of a 2 000-cell dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentHeadline {
+    pub id: i64,
+    pub project: String,
+    pub release_version: String,
+    pub environment: String,
+    pub kind: DeploymentKind,
+    pub state: DeploymentState,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
 /// What an agent's log or result request needs of its deployment: its project (for the
 /// secrets to mask) and whether it still moves — without reading and parsing its plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +168,22 @@ pub(crate) fn log_line(r: &AnyRow) -> Result<LogLine> {
         line_no: r.try_get("line_no")?,
         at: read_time(r, "at")?,
         line: r.try_get("line")?,
+    })
+}
+
+pub(crate) const HEADLINE_COLUMNS: &str =
+    "id, project, release_version, environment, kind, state, created_at, finished_at";
+
+pub(crate) fn headline(row: &AnyRow) -> Result<DeploymentHeadline> {
+    Ok(DeploymentHeadline {
+        id: row.try_get("id")?,
+        project: row.try_get("project")?,
+        release_version: row.try_get("release_version")?,
+        environment: row.try_get("environment")?,
+        kind: named(row, "kind")?,
+        state: named(row, "state")?,
+        created_at: read_time(row, "created_at")?,
+        finished_at: read_optional_time(row, "finished_at")?,
     })
 }
 
@@ -288,25 +318,75 @@ impl Store {
 
     /// What each environment holds, per project: the newest deployment that is not a dry run
     /// and was not cancelled, and the newest successful `deploy` when that is an older one (the
-    /// version still there after a failure). Ordered by project, environment, newest first.
-    /// Sought per declared project and environment, newest first on `deployments_env`, so the
-    /// read costs the same at 100 000 deployments as at 100 (a `GROUP BY` over the table did
-    /// not).
-    pub async fn current_deployments(&self) -> Result<Vec<StoredDeployment>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE id IN ( \
-               SELECT (SELECT d.id FROM deployments d WHERE d.project = p.name AND d.environment = e.name \
-                       AND d.kind <> 'dry_run' AND d.state <> 'cancelled' ORDER BY d.id DESC LIMIT 1) \
-               FROM projects p CROSS JOIN environments e \
-               UNION \
-               SELECT (SELECT d.id FROM deployments d WHERE d.project = p.name AND d.environment = e.name \
-                       AND d.kind = 'deploy' AND d.state = 'succeeded' ORDER BY d.id DESC LIMIT 1) \
-               FROM projects p CROSS JOIN environments e) \
-             ORDER BY project, environment, id DESC"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(deployment).collect()
+    /// version still there after a failure). Ordered by project, environment (as bytes), newest
+    /// first. Sought per declared project and environment, newest first on `deployments_env`,
+    /// so the read costs the same at 100 000 deployments as at 100 (a `GROUP BY` over the table
+    /// did not). Headlines only: the dashboard shows no plan.
+    pub async fn current_deployments(&self) -> Result<Vec<DeploymentHeadline>> {
+        let mut current = self
+            .headlines_of(
+                "SELECT (SELECT d.id FROM deployments d WHERE d.project = p.name AND d.environment = e.name \
+                         AND d.kind <> 'dry_run' AND d.state <> 'cancelled' ORDER BY d.id DESC LIMIT 1) \
+                 FROM projects p CROSS JOIN environments e \
+                 UNION \
+                 SELECT (SELECT d.id FROM deployments d WHERE d.project = p.name AND d.environment = e.name \
+                         AND d.kind = 'deploy' AND d.state = 'succeeded' ORDER BY d.id DESC LIMIT 1) \
+                 FROM projects p CROSS JOIN environments e",
+            )
+            .await?;
+        current.sort_by(|a, b| {
+            (&a.project, &a.environment, std::cmp::Reverse(a.id)).cmp(&(
+                &b.project,
+                &b.environment,
+                std::cmp::Reverse(b.id),
+            ))
+        });
+        Ok(current)
+    }
+
+    /// The headlines of the deployments `ids_query` names (one id a row; NULLs, for cells
+    /// without one, and repeats are skipped), in one snapshot and two steps: the ids, each
+    /// sought by index, then those rows by their ids, in no particular order. In one statement
+    /// (`WHERE id IN (<ids_query>)`) PostgreSQL hash-joined the ids with a sequential scan of
+    /// every deployment: 180–360 ms at 100 000 deployments, against 100 ms for the ids and
+    /// 23 ms for the rows by id (BENCHMARKS.md, session 20, `dash13`).
+    pub(crate) async fn headlines_of(&self, ids_query: &str) -> Result<Vec<DeploymentHeadline>> {
+        // Bound parameters per statement: far under SQLite's 32 766 and PostgreSQL's 65 535.
+        const IDS_PER_READ: usize = 1000;
+        let mut tx = match self.backend {
+            crate::Backend::Sqlite => self.pool.begin_with("BEGIN DEFERRED").await?,
+            crate::Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        };
+        let mut ids: Vec<i64> = sqlx::query_scalar::<_, Option<i64>>(ids_query)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_READ) {
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql =
+                format!("SELECT {HEADLINE_COLUMNS} FROM deployments WHERE id IN ({placeholders})");
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                out.push(headline(&row)?);
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Deployments (dry runs included) created at or after `since`, newest first, at most

@@ -90,8 +90,8 @@ pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, Store
 pub use coverage::{NewCoverage, StoredCoverage};
 pub use dashboards::{NewDashboard, StoredDashboard};
 pub use deployments::{
-    DeploymentStanding, LeasedDeployment, LogFilter, LogKey, LogLine, LogStart, StoredDeployment,
-    StoredTask, TaskChanges, MAX_LOG_PAGE,
+    DeploymentHeadline, DeploymentStanding, LeasedDeployment, LogFilter, LogKey, LogLine, LogStart,
+    StoredDeployment, StoredTask, TaskChanges, MAX_LOG_PAGE,
 };
 pub use discovered::DiscoveredJobRow;
 pub use evidence::ReleaseLogLine;

@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use slipway_core::deploy::state::{DeploymentKind, DeploymentState};
-use slipway_store::StoredDeployment;
+use slipway_store::DeploymentHeadline;
 
 use super::charts::{self, Caption, GridCell, GridRow, StatusGrid, Tone};
 use super::criteria::waiting_sentence;
@@ -44,14 +44,14 @@ fn waiting_words(w: &Waiting) -> String {
 }
 
 /// "1.1.0" or "rollback of 1.0.0": what a deployment was.
-fn what(d: &StoredDeployment) -> String {
+fn what(d: &DeploymentHeadline) -> String {
     match d.kind {
         DeploymentKind::Rollback => format!("rollback of {}", d.release_version),
         _ => d.release_version.clone(),
     }
 }
 
-fn since(d: &StoredDeployment) -> jiff::Timestamp {
+fn since(d: &DeploymentHeadline) -> jiff::Timestamp {
     d.finished_at.unwrap_or(d.created_at)
 }
 

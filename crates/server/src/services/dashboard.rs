@@ -4,7 +4,7 @@
 //! Read-only views assembled from the store and judged nowhere here: verdicts come from the
 //! promotions' decision records, permissions from `core::access` and the gates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use slipway_core::access::{allows, Operation, Role};
 use slipway_core::alerts::AlertStatus;
@@ -14,7 +14,8 @@ use slipway_core::governance::{DecisionRecord, Verdict};
 use slipway_core::model::{Environment, Lifecycle};
 use slipway_core::Name;
 use slipway_store::{
-    PromotionFilter, StoredChangeRequest, StoredDeployment, StoredPromotion, StoredRelease,
+    DeploymentHeadline, PromotionFilter, StoredChangeRequest, StoredDeployment, StoredPromotion,
+    StoredRelease,
 };
 
 use super::require;
@@ -34,10 +35,10 @@ pub struct Cell {
     /// The deployment whose release the environment really holds, after rollbacks: the same
     /// rule parity uses (`parity::holding`), read for every cell at once
     /// (`Store::held_deployments`).
-    pub held: Option<StoredDeployment>,
+    pub held: Option<DeploymentHeadline>,
     /// The newest deployment there (not a dry run, not cancelled) when it is not the one held:
     /// one running, one that failed, or a rollback.
-    pub latest: Option<StoredDeployment>,
+    pub latest: Option<DeploymentHeadline>,
     pub waiting: Option<Waiting>,
 }
 
@@ -81,43 +82,53 @@ async fn waiting_promotions(
     Ok(out)
 }
 
-/// The projects × environments matrix.
+/// A project and an environment: the key of a dashboard cell.
+type CellKey = (String, String);
+
+/// The projects × environments matrix. Each cell is looked up by key in maps built once, not
+/// searched for in the lists (2 000 cells × 4 000 newest deployments at issue 16's size).
 pub async fn dashboard(state: &AppState, actor: &Actor) -> Result<Dashboard, ServiceError> {
     require(state, actor, Operation::Read, "dashboard").await?;
     let environments = state.store.environments().await?;
     let projects = state.store.projects().await?;
-    let newest = state.store.current_deployments().await?;
-    let waiting = waiting_promotions(state, PromotionFilter::default()).await?;
+    // `current_deployments` lists the newest first for each project and environment: the
+    // first one of a cell is its latest.
+    let mut latest_in: HashMap<CellKey, DeploymentHeadline> = HashMap::new();
+    for d in state.store.current_deployments().await? {
+        latest_in
+            .entry((d.project.clone(), d.environment.clone()))
+            .or_insert(d);
+    }
+    // The oldest waiting promotion of a cell, as the list is oldest first.
+    let mut waiting_in: HashMap<CellKey, Waiting> = HashMap::new();
+    for w in waiting_promotions(state, PromotionFilter::default()).await? {
+        waiting_in
+            .entry((w.promotion.project.clone(), w.promotion.environment.clone()))
+            .or_insert(w);
+    }
     // What each cell holds, read once for the whole matrix: the same deployment
     // `parity::holding` names as current, without a query per cell.
-    let mut held_in: std::collections::HashMap<(String, String), StoredDeployment> = state
+    let mut held_in: HashMap<CellKey, DeploymentHeadline> = state
         .store
         .held_deployments()
         .await?
         .into_iter()
         .map(|d| ((d.project.clone(), d.environment.clone()), d))
         .collect();
-    let mut rows = Vec::new();
+    let mut rows = Vec::with_capacity(projects.len());
     for project in projects {
         let name = project.name.to_string();
         let mut cells = Vec::with_capacity(environments.len());
         for env in &environments {
-            let held = held_in.remove(&(name.clone(), env.name.to_string()));
-            // `current_deployments` lists the newest first for each project and environment.
-            let latest = newest
-                .iter()
-                .find(|d| d.project == name && d.environment == env.name.as_str())
-                .filter(|d| held.as_ref().is_none_or(|h| h.id != d.id))
-                .cloned();
+            let key = (name.clone(), env.name.to_string());
+            let held = held_in.remove(&key);
+            let latest = latest_in
+                .remove(&key)
+                .filter(|d| held.as_ref().is_none_or(|h| h.id != d.id));
             cells.push(Cell {
                 held,
                 latest,
-                waiting: waiting
-                    .iter()
-                    .find(|w| {
-                        w.promotion.project == name && w.promotion.environment == env.name.as_str()
-                    })
-                    .cloned(),
+                waiting: waiting_in.remove(&key),
             });
         }
         rows.push((name, cells));

@@ -229,6 +229,57 @@ async fn current_deployments_are_the_newest_per_environment_and_the_last_success
 }
 
 #[tokio::test]
+async fn current_deployments_read_every_cell_when_there_are_more_than_one_read_of_ids() {
+    use slipway_core::deploy::state::DeploymentState::*;
+    on_both_backends(|store| async move {
+        // 101 projects × 10 environments: 1 010 cells, more ids than one read of rows by id
+        // takes (1 000), so the rows come back in two reads and must still be every cell's.
+        let environments: Vec<String> = (0..10).map(|i| format!("E{i}")).collect();
+        for (i, name) in environments.iter().enumerate() {
+            put_env(&store, &env(name, i as i64, false)).await;
+        }
+        let projects: Vec<String> = (0..101).map(|i| format!("p{i:03}")).collect();
+        let mut tx = store.write().await.unwrap();
+        for name in &projects {
+            let mut project = super::vault::pets();
+            project.name = super::vault::n(name);
+            tx.put_project(&project).await.unwrap();
+        }
+        tx.audit(entry("project.apply", "project/p000"));
+        tx.commit().await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        for project in &projects {
+            for environment in &environments {
+                tx.insert_deployment(&deployment_row(
+                    project,
+                    environment,
+                    "1.0.0",
+                    "deploy",
+                    Succeeded,
+                ))
+                .await
+                .unwrap();
+            }
+        }
+        tx.audit(entry("deployment.deploy", "project/p000"));
+        tx.commit().await.unwrap();
+        let current: Vec<(String, String)> = store
+            .current_deployments()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.project, d.environment))
+            .collect();
+        let every_cell: Vec<(String, String)> = projects
+            .iter()
+            .flat_map(|p| environments.iter().map(move |e| (p.clone(), e.clone())))
+            .collect();
+        assert_eq!(current, every_cell);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_batch_of_many_lines_is_stored_whole_in_order_and_a_resent_part_is_kept_as_it_was() {
     use slipway_core::deploy::state::DeploymentState;
     on_both_backends(|store| async move {
