@@ -14,7 +14,7 @@ use slipway_core::rollback::RollbackPlan;
 use slipway_core::Name;
 use slipway_store::{LogLine, StoredDeployment, StoredTask};
 
-use super::paging::{foreign_key, Listed, PageRequest};
+use super::paging::{Listed, PageRequest};
 use super::runs::prepare_runs;
 use super::{entry, parse_name, require};
 use crate::auth::Actor;
@@ -477,14 +477,7 @@ pub async fn page(
     request: &PageRequest,
 ) -> Result<Listed<StoredDeployment>, ServiceError> {
     require(state, actor, Operation::Read, "deployments").await?;
-    let after = match request.key(LIST, 1)?.as_deref() {
-        None => None,
-        Some([id]) => Some(
-            id.parse::<i64>()
-                .map_err(|_| foreign_key("deployment id"))?,
-        ),
-        Some(_) => return Err(foreign_key("key")),
-    };
+    let after = request.id_key(LIST, "deployment id")?;
     let found = state
         .store
         .deployments_page(project, environment, after, request.size)

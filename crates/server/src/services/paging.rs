@@ -44,6 +44,18 @@ impl PageRequest {
     }
 }
 
+impl PageRequest {
+    /// The id the cursor holds, for lists keyed by id alone (`what` names it in the refusal of a
+    /// cursor whose key is not one).
+    pub(crate) fn id_key(&self, list: &str, what: &str) -> Result<Option<i64>, ServiceError> {
+        match self.key(list, 1)?.as_deref() {
+            None => Ok(None),
+            Some([id]) => id.parse::<i64>().map(Some).map_err(|_| foreign_key(what)),
+            Some(_) => Err(foreign_key("key")),
+        }
+    }
+}
+
 /// One page of a list, with the cursor of the next page (`None` on the last).
 #[derive(Debug, Clone)]
 pub struct Listed<T> {

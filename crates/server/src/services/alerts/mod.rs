@@ -17,7 +17,7 @@ use slipway_store::{AlertFilter, StoredAlert, StoredAlertDelivery, WriteTx};
 
 pub use evaluate::evaluate;
 
-use super::paging::{foreign_key, Listed, PageRequest};
+use super::paging::{Listed, PageRequest};
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
@@ -54,11 +54,7 @@ pub async fn list(
     request: &PageRequest,
 ) -> Result<Listed<StoredAlert>, ServiceError> {
     require(state, actor, Operation::Read, "alerts").await?;
-    let before = match request.key(LIST, 1)?.as_deref() {
-        None => None,
-        Some([id]) => Some(id.parse::<i64>().map_err(|_| foreign_key("alert id"))?),
-        Some(_) => return Err(foreign_key("key")),
-    };
+    let before = request.id_key(LIST, "alert id")?;
     let filter = AlertFilter {
         status: parsed(
             "status",

@@ -34,7 +34,7 @@ use slipway_store::{format_time, NewBreakGlass, NewConfigChange, StoredConfigCha
 mod signing_key;
 mod webhook;
 
-use super::paging::{foreign_key, Listed, PageRequest};
+use super::paging::{Listed, PageRequest};
 use super::signatures::{self, SignAsk};
 use super::{entry, require};
 use crate::auth::Actor;
@@ -171,11 +171,7 @@ pub async fn list(
     request: &PageRequest,
 ) -> Result<Listed<ConfigChangeView>, ServiceError> {
     require(state, actor, Operation::Read, "config-changes").await?;
-    let before = match request.key(LIST, 1)?.as_deref() {
-        None => None,
-        Some([id]) => Some(id.parse::<i64>().map_err(|_| foreign_key("request id"))?),
-        Some(_) => return Err(foreign_key("key")),
-    };
+    let before = request.id_key(LIST, "request id")?;
     let found = state
         .store
         .config_changes_page(pending_only, before, request.size)

@@ -18,7 +18,7 @@ use slipway_store::{StoredChangeRequest, StoredPromotion, StoredRelease};
 
 use super::judging::judge;
 use crate::auth::Actor;
-use crate::services::paging::{foreign_key, Listed, PageRequest};
+use crate::services::paging::{Listed, PageRequest};
 use crate::services::require;
 use crate::services::signatures::{self, SignAsk, Signer};
 use crate::views::IntoView;
@@ -328,14 +328,7 @@ pub async fn change_requests(
     request: &PageRequest,
 ) -> Result<Listed<StoredChangeRequest>, ServiceError> {
     require(state, actor, Operation::Read, "change_requests").await?;
-    let before = match request.key(LIST, 1)?.as_deref() {
-        None => None,
-        Some([id]) => Some(
-            id.parse::<i64>()
-                .map_err(|_| foreign_key("change request id"))?,
-        ),
-        Some(_) => return Err(foreign_key("key")),
-    };
+    let before = request.id_key(LIST, "change request id")?;
     let found = state
         .store
         .change_requests_page(open_only, before, request.size)

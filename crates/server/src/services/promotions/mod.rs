@@ -38,7 +38,7 @@ use slipway_store::{
     StoredRelease,
 };
 
-use super::paging::{foreign_key, Listed, PageRequest};
+use super::paging::{Listed, PageRequest};
 use super::require;
 use crate::auth::Actor;
 use crate::views::IntoView;
@@ -382,11 +382,7 @@ pub async fn page(
     request: &PageRequest,
 ) -> Result<Listed<StoredPromotion>, ServiceError> {
     require(state, actor, Operation::Read, "promotions").await?;
-    let before = match request.key(LIST, 1)?.as_deref() {
-        None => None,
-        Some([id]) => Some(id.parse::<i64>().map_err(|_| foreign_key("promotion id"))?),
-        Some(_) => return Err(foreign_key("key")),
-    };
+    let before = request.id_key(LIST, "promotion id")?;
     let found = state
         .store
         .promotions_page(filter, before, request.size)
