@@ -424,6 +424,7 @@ fn the_frame_is_one_row_of_job_menus_at_1400_px_and_folds_on_a_phone_without_sid
         ("/audit", "audit", "Audit log"),
         ("/users", "users", "Users"),
         ("/config-changes", "config-changes", "Configuration changes"),
+        ("/alerts", "alerts", "Alerts"),
         ("/flags", "flags", "new-checkout"),
         ("/account", "account", "Your account"),
     ];
