@@ -121,15 +121,25 @@ async fn get_promotion<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(promotion).transpose()
 }
 
-/// The promotions `f` selects, newest first, before promotion `before` when given, at most
-/// `limit`. The filters are optional, one statement serves every case; states are an `IN` list
-/// so that the engine's turn, which reads the few waiting and deploying promotions every second,
-/// reads them by `promotions_state` rather than scanning every promotion ever made.
+/// Which promotions a read takes: all of them oldest first, or a page newest first.
+#[derive(Debug, Clone, Copy)]
+enum PromotionRead {
+    All,
+    /// Newest first, before promotion `before` when given, at most `rows`.
+    Page {
+        before: Option<i64>,
+        rows: i64,
+    },
+}
+
+/// The promotions `f` selects, as `read` says. The filters are optional, one statement serves
+/// every case; states are an `IN` list so that the engine's turn, which reads the few waiting
+/// and deploying promotions every second, reads them by `promotions_state` rather than scanning
+/// every promotion ever made.
 async fn list_promotions<'e, E: Executor<'e, Database = Any>>(
     e: E,
     f: &PromotionFilter,
-    before: Option<i64>,
-    limit: Option<i64>,
+    read: PromotionRead,
 ) -> Result<Vec<StoredPromotion>> {
     let states = if f.states.is_empty() {
         String::new()
@@ -137,23 +147,22 @@ async fn list_promotions<'e, E: Executor<'e, Database = Any>>(
         let places: Vec<String> = (0..f.states.len()).map(|i| format!("${}", 6 + i)).collect();
         format!(" AND state IN ({})", places.join(", "))
     };
+    let (order, before, rows) = match read {
+        PromotionRead::All => ("ASC", None, i64::MAX),
+        PromotionRead::Page { before, rows } => ("DESC", before, rows),
+    };
     let sql = format!(
         "SELECT {PROMOTION_COLUMNS} FROM promotions \
          WHERE ($1 IS NULL OR project = $1) AND ($2 IS NULL OR release_version = $2) \
          AND ($3 IS NULL OR environment = $3) AND id < $4{states} \
-         ORDER BY id {} LIMIT $5",
-        if before.is_some() || limit.is_some() {
-            "DESC"
-        } else {
-            "ASC"
-        }
+         ORDER BY id {order} LIMIT $5"
     );
     let mut query = sqlx::query(&sql)
         .bind(f.project.as_deref())
         .bind(f.release.as_deref())
         .bind(f.environment.as_deref())
         .bind(before.unwrap_or(i64::MAX))
-        .bind(limit.unwrap_or(i64::MAX));
+        .bind(rows);
     for state in &f.states {
         query = query.bind(state.as_str());
     }
@@ -329,7 +338,7 @@ impl Store {
     /// Every promotion `filter` selects, oldest first: for the few a caller knows to be few
     /// (those of one release, the waiting and deploying ones); lists are [`Self::promotions_page`].
     pub async fn promotions(&self, filter: &PromotionFilter) -> Result<Vec<StoredPromotion>> {
-        list_promotions(&self.pool, filter, None, None).await
+        list_promotions(&self.pool, filter, PromotionRead::All).await
     }
 
     /// One page of the promotions `filter` selects, newest first, before promotion `before`.
@@ -339,13 +348,11 @@ impl Store {
         before: Option<i64>,
         size: PageSize,
     ) -> Result<Page<StoredPromotion>> {
-        let rows = list_promotions(
-            &self.pool,
-            filter,
-            Some(before.unwrap_or(i64::MAX)),
-            Some(rows_to_read(size)),
-        )
-        .await?;
+        let read = PromotionRead::Page {
+            before,
+            rows: rows_to_read(size),
+        };
+        let rows = list_promotions(&self.pool, filter, read).await?;
         Ok(page_of(rows, size))
     }
 
@@ -410,7 +417,7 @@ impl WriteTx<'_> {
     }
 
     pub async fn promotions(&mut self, filter: &PromotionFilter) -> Result<Vec<StoredPromotion>> {
-        list_promotions(&mut *self.tx, filter, None, None).await
+        list_promotions(&mut *self.tx, filter, PromotionRead::All).await
     }
 
     pub async fn votes(&mut self, promotion: i64) -> Result<Vec<Vote>> {
