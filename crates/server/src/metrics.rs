@@ -241,3 +241,149 @@ pub(crate) fn render_dora(dora: &slipway_core::insights::Dora) -> String {
     );
     out
 }
+
+/// The deployments that ended since the beginning (dry runs left out), as counters:
+/// `slipway_deployments_total` by `outcome` (`succeeded`, or `failed`: failed or rolled back
+/// while deploying) and `slipway_rollbacks_total`. Per project and environment when
+/// `per_lane`, else one series per outcome for every project together. They are sums of the
+/// day counts, so a deployment counts once, when it ends (a later change of its end moves it
+/// between days, not out); a project deleted with its history takes its series with it.
+pub(crate) fn render_deployment_totals(
+    totals: &[slipway_store::LaneTotals],
+    per_lane: bool,
+) -> String {
+    let mut out = String::from(
+        "# HELP slipway_deployments_total Deployments that ended (not rollbacks, not dry runs), by outcome.\n\
+         # TYPE slipway_deployments_total counter\n",
+    );
+    let mut rollbacks = String::from(
+        "# HELP slipway_rollbacks_total Rollback deployments that ended.\n\
+         # TYPE slipway_rollbacks_total counter\n",
+    );
+    if per_lane {
+        for lane in totals {
+            let labels = format!(
+                "project=\"{}\",environment=\"{}\"",
+                label_value(&lane.project),
+                label_value(&lane.environment)
+            );
+            let c = &lane.counts;
+            let _ = writeln!(
+                out,
+                "slipway_deployments_total{{{labels},outcome=\"succeeded\"}} {}",
+                c.successes
+            );
+            let _ = writeln!(
+                out,
+                "slipway_deployments_total{{{labels},outcome=\"failed\"}} {}",
+                c.failures
+            );
+            let _ = writeln!(
+                rollbacks,
+                "slipway_rollbacks_total{{{labels}}} {}",
+                c.rollbacks
+            );
+        }
+    } else {
+        let sum = |f: fn(&slipway_core::insights::DayCounts) -> u64| -> u64 {
+            totals.iter().map(|l| f(&l.counts)).sum()
+        };
+        let _ = writeln!(
+            out,
+            "slipway_deployments_total{{outcome=\"succeeded\"}} {}",
+            sum(|c| c.successes)
+        );
+        let _ = writeln!(
+            out,
+            "slipway_deployments_total{{outcome=\"failed\"}} {}",
+            sum(|c| c.failures)
+        );
+        let _ = writeln!(
+            rollbacks,
+            "slipway_rollbacks_total {}",
+            sum(|c| c.rollbacks)
+        );
+    }
+    out.push_str(&rollbacks);
+    out
+}
+
+/// A label value in the text exposition format: backslash, double quote and line feed escaped.
+fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_core::insights::DayCounts;
+    use slipway_store::LaneTotals;
+
+    fn lane(
+        project: &str,
+        environment: &str,
+        successes: u64,
+        failures: u64,
+        rollbacks: u64,
+    ) -> LaneTotals {
+        LaneTotals {
+            project: project.into(),
+            environment: environment.into(),
+            counts: DayCounts {
+                deployments: successes + failures,
+                successes,
+                failures,
+                rollbacks,
+            },
+        }
+    }
+
+    #[test]
+    fn anonymous_counters_add_every_lane_and_name_none() {
+        let text = render_deployment_totals(
+            &[lane("pets", "DEV", 3, 1, 0), lane("shop", "PROD", 5, 2, 1)],
+            false,
+        );
+        for line in [
+            "# TYPE slipway_deployments_total counter",
+            "slipway_deployments_total{outcome=\"succeeded\"} 8",
+            "slipway_deployments_total{outcome=\"failed\"} 3",
+            "# TYPE slipway_rollbacks_total counter",
+            "slipway_rollbacks_total 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        assert!(!text.contains("pets") && !text.contains("PROD"), "{text}");
+    }
+
+    #[test]
+    fn a_reader_s_counters_are_per_lane_with_label_values_escaped() {
+        let text = render_deployment_totals(&[lane("a\"b\\c\nd", "PROD", 1, 0, 2)], true);
+        let labels = "project=\"a\\\"b\\\\c\\nd\",environment=\"PROD\"";
+        for line in [
+            format!("slipway_deployments_total{{{labels},outcome=\"succeeded\"}} 1"),
+            format!("slipway_deployments_total{{{labels},outcome=\"failed\"}} 0"),
+            format!("slipway_rollbacks_total{{{labels}}} 2"),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        // Every series line is one line: a line feed in a name cannot start a forged series.
+        assert_eq!(
+            text.lines().filter(|l| !l.starts_with('#')).count(),
+            3,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_lane_yet_is_zero_deployments_not_a_missing_counter() {
+        let text = render_deployment_totals(&[], false);
+        assert!(
+            text.contains("slipway_deployments_total{outcome=\"succeeded\"} 0"),
+            "{text}"
+        );
+    }
+}

@@ -404,7 +404,23 @@ async fn problems_for_rejections(request: Request, next: Next) -> Response {
     problem
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus's scrape. Anonymous, it holds the server's own figures and every project's
+/// together (DORA gauges, deployments counted); with a credential that may read, the
+/// deployment counters are per project and environment (their names are the customer's,
+/// so not for anyone who reaches the port). A credential that is not valid is refused rather
+/// than answered as anonymous: a scrape job with a revoked token should fail, not thin out.
+async fn metrics(State(state): State<AppState>, parts: axum::http::request::Parts) -> Response {
+    let per_lane = match crate::auth::identify(&state, &parts).await {
+        Ok(Some(actor)) => {
+            slipway_core::access::authorize(actor.role, slipway_core::access::Operation::Read)
+                .is_ok()
+        }
+        Ok(None) if parts.headers.contains_key(header::AUTHORIZATION) => {
+            return crate::ServiceError::Unauthenticated.into_response()
+        }
+        Ok(None) => false,
+        Err(e) => return e.into_response(),
+    };
     let events = state
         .store
         .audit_events(&slipway_store::AuditFilter {
@@ -416,9 +432,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .and_then(|p| p.items.first().map(|e| e.seq))
         .unwrap_or(0);
     let mut text = state.metrics.render(events, state.engine.waiting.waiting());
-    // A database error leaves the DORA gauges out rather than failing the scrape.
+    // A database error leaves the DORA gauges and the deployment counters out rather than
+    // failing the scrape.
     if let Ok(Some(dora)) = crate::services::insights::gauges(&state).await {
         text.push_str(&crate::metrics::render_dora(&dora));
+    }
+    if let Ok(totals) = state.store.deployment_totals().await {
+        text.push_str(&crate::metrics::render_deployment_totals(&totals, per_lane));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

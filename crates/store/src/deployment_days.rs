@@ -119,7 +119,51 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
+/// What ended in one project and environment since its history began (dry runs left out):
+/// the counters `/metrics` carries for Prometheus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneTotals {
+    pub project: String,
+    pub environment: String,
+    pub counts: DayCounts,
+}
+
 impl Store {
+    /// Every project and environment's deployments counted since the beginning, in order of
+    /// project and environment (as bytes, on both backends): the sums of the day counts, which
+    /// the database groups in its primary key's order as it reads (one row per lane and UTC
+    /// day that saw an end, not one per deployment).
+    pub async fn deployment_totals(&self) -> Result<Vec<LaneTotals>> {
+        let rows = sqlx::query(
+            "SELECT project, environment, CAST(SUM(deployments) AS BIGINT) AS deployments, \
+             CAST(SUM(successes) AS BIGINT) AS successes, CAST(SUM(failures) AS BIGINT) AS failures, \
+             CAST(SUM(rollbacks) AS BIGINT) AS rollbacks FROM deployment_days \
+             GROUP BY project, environment",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut totals = rows
+            .iter()
+            .map(|row| {
+                let count = |column: &str| -> Result<u64> {
+                    Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+                };
+                Ok(LaneTotals {
+                    project: row.try_get("project")?,
+                    environment: row.try_get("environment")?,
+                    counts: DayCounts {
+                        deployments: count("deployments")?,
+                        successes: count("successes")?,
+                        failures: count("failures")?,
+                        rollbacks: count("rollbacks")?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        totals.sort_by(|a, b| (&a.project, &a.environment).cmp(&(&b.project, &b.environment)));
+        Ok(totals)
+    }
+
     /// What ended in `period` in the scope's environments, per day: the whole UTC days from the
     /// counts, the parts of days at either end from the deployments (through the index of
     /// their ends). Several entries may share a day (one per project and environment).

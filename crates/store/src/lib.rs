@@ -89,6 +89,7 @@ pub use complaints::{
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use coverage::{NewCoverage, StoredCoverage};
 pub use dashboards::{NewDashboard, StoredDashboard};
+pub use deployment_days::LaneTotals;
 pub use deployments::{
     DeploymentHeadline, DeploymentStanding, LeasedDeployment, LogFilter, LogKey, LogLine, LogStart,
     StoredDeployment, StoredTask, TaskChanges, MAX_LOG_PAGE,

@@ -168,6 +168,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/tokens/{id}"),
     ("get", "/api/v1/audit"),
     ("get", "/api/v1/audit/verify"),
+    // Outside /api but documented there: what Prometheus scrapes.
+    ("get", "/metrics"),
 ];
 
 #[cfg(test)]

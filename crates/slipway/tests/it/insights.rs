@@ -402,6 +402,71 @@ fn the_dora_figures_match_a_computation_made_from_the_deployments_the_api_lists(
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
+    // Deployments counted since the beginning: every project together for an anonymous
+    // scrape (no project or environment name shown), per project and environment for a reader;
+    // counted here independently from the deployments the API listed.
+    let ended = |env: Option<&str>, kind: &str, states: &[&str]| -> usize {
+        all.iter()
+            .filter(|d| env.is_none_or(|e| d["environment"] == e))
+            .filter(|d| d["kind"] == kind && states.iter().any(|s| d["state"] == *s))
+            .count()
+    };
+    for line in [
+        format!(
+            "slipway_deployments_total{{outcome=\"succeeded\"}} {}",
+            ended(None, "deploy", &["succeeded"])
+        ),
+        format!(
+            "slipway_deployments_total{{outcome=\"failed\"}} {}",
+            ended(None, "deploy", &["failed", "rolled_back"])
+        ),
+        format!(
+            "slipway_rollbacks_total {}",
+            ended(None, "rollback", &["succeeded", "failed", "rolled_back"])
+        ),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    assert!(
+        !metrics.contains("pets"),
+        "no project name for anyone: {metrics}"
+    );
+    let read = ureq::get(&format!("{}/metrics", server.url))
+        .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    for env in ["DEV", "PROD"] {
+        let lane = format!("project=\"pets\",environment=\"{env}\"");
+        for line in [
+            format!(
+                "slipway_deployments_total{{{lane},outcome=\"succeeded\"}} {}",
+                ended(Some(env), "deploy", &["succeeded"])
+            ),
+            format!(
+                "slipway_rollbacks_total{{{lane}}} {}",
+                ended(
+                    Some(env),
+                    "rollback",
+                    &["succeeded", "failed", "rolled_back"]
+                )
+            ),
+        ] {
+            assert!(read.lines().any(|l| l == line), "{line} in {read}");
+        }
+    }
+    assert_eq!(ended(Some("PROD"), "deploy", &["succeeded"]), 4);
+    assert_eq!(ended(Some("PROD"), "rollback", &["succeeded"]), 1);
+    // A scrape job whose token is no longer valid fails instead of thinning out.
+    let refused = ureq::get(&format!("{}/metrics", server.url))
+        .set("Authorization", "Bearer slw_revoked")
+        .call()
+        .unwrap_err();
+    assert!(
+        matches!(refused, ureq::Error::Status(401, _)),
+        "{refused:?}"
+    );
 
     // Only PROD is production: asking for DEV is refused and names what is allowed.
     let refused = server.cli(None, &["insights", "dora", "--env", "DEV"]);
