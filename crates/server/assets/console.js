@@ -191,3 +191,14 @@ document.querySelectorAll("time[datetime][title]").forEach(function (time) {
     });
   });
 })();
+
+// A file picker that fills a form's text field with the chosen file (the complaints' CSV
+// import): the form stays a plain signed form, and works without this script by pasting.
+document.querySelectorAll("input[type=file][data-file-into]").forEach(function (picker) {
+  picker.addEventListener("change", function () {
+    var into = document.getElementById(picker.getAttribute("data-file-into"));
+    var file = picker.files && picker.files[0];
+    if (!into || !file) return;
+    file.text().then(function (text) { into.value = text; });
+  });
+});

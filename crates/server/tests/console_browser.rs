@@ -909,6 +909,48 @@ async fn a_complaint_is_recorded_and_resolved_in_the_console_only_with_the_sessi
             export.body
         );
 
+        // A CSV file imported from the page: all or nothing, every bad row named.
+        let header = "received_at,customer,environment,severity,description\r\n";
+        let bad = format!(
+            "{header}2026-11-01,ACME,,P1,ok\r\n2026-11-02,ACME,NOWHERE,P2,x\r\n2026-11-03,,,P9,x\r\n"
+        );
+        let refused = http.post_form(
+            "/complaints/pets/import",
+            Some(&cookie),
+            &[("csv", bad.as_str()), ("csrf", &csrf)],
+        );
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        for named in [
+            "row 3, column environment: environment NOWHERE does not exist",
+            "row 4, column customer",
+            "row 4, column severity",
+        ] {
+            assert!(refused.body.contains(named), "{named} in {}", refused.body);
+        }
+        let unsigned = http.post_form("/complaints/pets/import", Some(&cookie), &[("csv", bad.as_str())]);
+        assert_eq!(unsigned.status, 403, "{}", unsigned.body);
+        let count = |http: &Http| -> usize {
+            let listed = http.api("GET", "/api/v1/projects/pets/complaints", Value::Null);
+            serde_json::from_str::<Value>(&listed.body).unwrap()["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(count(&http), 1, "nothing of the refused file was recorded");
+        let good = format!("{header}2026-11-01,ACME,,P1,\"ok, quoted\"\r\n2026-11-02,Beta,,P3,slow\r\n");
+        let imported = http.post_form(
+            "/complaints/pets/import",
+            Some(&cookie),
+            &[("csv", good.as_str()), ("csrf", &csrf)],
+        );
+        assert_eq!(
+            (imported.status, imported.location.as_deref()),
+            (303, Some("/complaints?project=pets")),
+            "{}",
+            imported.body
+        );
+        assert_eq!(count(&http), 3);
+
         let insights = http.get("/insights?project=pets", Some(&cookie));
         assert_eq!(insights.status, 200, "{}", insights.body);
         assert!(insights.body.contains("DORA metrics"), "{}", insights.body);

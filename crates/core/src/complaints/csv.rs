@@ -9,6 +9,7 @@
 use jiff::Timestamp;
 
 use super::{truncated, ComplaintInput, NewComplaint};
+use crate::name::Name;
 
 /// The columns an import may hold, in the order an export writes them.
 pub const IMPORT_COLUMNS: &[&str] = &[
@@ -243,11 +244,13 @@ fn input(columns: &[&str], cells: Vec<String>) -> ComplaintInput {
 }
 
 /// Read an import: every row's complaint with its spreadsheet row number, or every reason it
-/// was refused.
+/// was refused — a row naming an environment that is not among `environments` (those that
+/// exist) included, in the same list as its other errors, so one answer names every bad row.
 pub fn parse_csv(
     bytes: &[u8],
     limits: &ImportLimits,
     now: Timestamp,
+    environments: &[Name],
 ) -> Result<Vec<(usize, NewComplaint)>, CsvError> {
     if bytes.len() > limits.max_bytes {
         return Err(CsvError::TooLarge {
@@ -288,7 +291,21 @@ pub fn parse_csv(
             }
         };
         match input(&columns, cells).check(now) {
-            Ok(c) => complaints.push((row, c)),
+            Ok(c) => match &c.environment {
+                Some(env) if !environments.contains(env) => errors.push(CsvRowError {
+                    row,
+                    column: "environment".into(),
+                    reason: format!(
+                        "environment {env} does not exist (the environments are {}; or leave the cell empty)",
+                        if environments.is_empty() {
+                            "none yet".to_string()
+                        } else {
+                            environments.iter().map(Name::as_str).collect::<Vec<_>>().join(", ")
+                        }
+                    ),
+                }),
+                _ => complaints.push((row, c)),
+            },
             Err(fields) => errors.extend(fields.into_iter().map(|f| CsvRowError {
                 row,
                 column: f.column.to_string(),

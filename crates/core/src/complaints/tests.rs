@@ -107,7 +107,7 @@ fn a_good_import_reads_every_row_with_quotes_and_line_breaks() {
     let csv = format!(
         "{HEADER}2026-11-01T10:00:00Z,ACME,Lyon,PROD,1.2.0,P1,outage,\"Pump stops, \"\"alarm\"\"\nat night\",https://t/1 https://t/2,CAPA-7\r\n\n2026-11-02,Beta,,,,p3,,slow,,\n"
     );
-    let rows = parse_csv(csv.as_bytes(), &ImportLimits::default(), now()).unwrap();
+    let rows = parse_csv(csv.as_bytes(), &ImportLimits::default(), now(), &envs()).unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0].0, rows[1].0), (2, 5));
     let rows: Vec<NewComplaint> = rows.into_iter().map(|(_, c)| c).collect();
@@ -127,7 +127,7 @@ fn one_bad_row_fails_the_import_and_names_its_row_and_column() {
     let csv = format!(
         "{HEADER}2026-11-01,ACME,,,,P1,,ok,,\n2026-11-02,ACME,,,,P7,,bad severity,,\n2026-11-03,ACME,,,,P2,,ok,,\n"
     );
-    let err = parse_csv(csv.as_bytes(), &ImportLimits::default(), now()).unwrap_err();
+    let err = parse_csv(csv.as_bytes(), &ImportLimits::default(), now(), &envs()).unwrap_err();
     let CsvError::Rows { count, errors } = err else {
         panic!("row errors expected, got {err:?}");
     };
@@ -144,7 +144,7 @@ fn one_bad_row_fails_the_import_and_names_its_row_and_column() {
 fn rows_after_a_quoted_line_break_keep_their_spreadsheet_number() {
     let csv = format!("{HEADER}2026-11-01,ACME,,,,P1,,\"two\nlines\",,\n2026-11-02,,,,,P1,,x,,\n");
     let CsvError::Rows { errors, .. } =
-        parse_csv(csv.as_bytes(), &ImportLimits::default(), now()).unwrap_err()
+        parse_csv(csv.as_bytes(), &ImportLimits::default(), now(), &envs()).unwrap_err()
     else {
         panic!("row errors expected");
     };
@@ -156,7 +156,7 @@ fn broken_utf8_is_refused_with_its_line() {
     let mut bytes = format!("{HEADER}2026-11-01,AC").into_bytes();
     bytes.extend_from_slice(&[0xff, 0xfe]);
     bytes.extend_from_slice(b"ME,,,,P1,,x,,\n");
-    let err = parse_csv(&bytes, &ImportLimits::default(), now()).unwrap_err();
+    let err = parse_csv(&bytes, &ImportLimits::default(), now(), &envs()).unwrap_err();
     assert_eq!(err, CsvError::NotUtf8 { line: 2, byte: 14 });
 }
 
@@ -165,7 +165,8 @@ fn a_huge_cell_is_refused_without_keeping_it() {
     let huge = "x".repeat(100_000);
     let csv = format!("{HEADER}2026-11-01,ACME,,,,P1,,{huge},,\n");
     let limits = ImportLimits::default();
-    let CsvError::Rows { errors, .. } = parse_csv(csv.as_bytes(), &limits, now()).unwrap_err()
+    let CsvError::Rows { errors, .. } =
+        parse_csv(csv.as_bytes(), &limits, now(), &envs()).unwrap_err()
     else {
         panic!("row errors expected");
     };
@@ -176,7 +177,7 @@ fn a_huge_cell_is_refused_without_keeping_it() {
     );
     let too_big = "y".repeat(limits.max_bytes + 1);
     assert!(matches!(
-        parse_csv(too_big.as_bytes(), &limits, now()),
+        parse_csv(too_big.as_bytes(), &limits, now(), &envs()),
         Err(CsvError::TooLarge { .. })
     ));
 }
@@ -189,7 +190,7 @@ fn too_many_rows_are_refused() {
     };
     let csv = format!("{HEADER}{}", "2026-11-01,ACME,,,,P1,,x,,\n".repeat(10));
     assert_eq!(
-        parse_csv(csv.as_bytes(), &limits, now()),
+        parse_csv(csv.as_bytes(), &limits, now(), &envs()),
         Err(CsvError::TooManyRows { max: 3 })
     );
 }
@@ -198,14 +199,14 @@ fn too_many_rows_are_refused() {
 fn an_unclosed_quote_or_a_stray_quote_names_the_row() {
     let csv = format!("{HEADER}2026-11-01,ACME,,,,P1,,\"never closed,,\n");
     let CsvError::Rows { errors, .. } =
-        parse_csv(csv.as_bytes(), &ImportLimits::default(), now()).unwrap_err()
+        parse_csv(csv.as_bytes(), &ImportLimits::default(), now(), &envs()).unwrap_err()
     else {
         panic!("row errors expected");
     };
     assert!(errors[0].reason.contains("never closed"), "{errors:?}");
     let csv = format!("{HEADER}2026-11-01,AC\"ME,,,,P1,,x,,\n");
     let CsvError::Rows { errors, .. } =
-        parse_csv(csv.as_bytes(), &ImportLimits::default(), now()).unwrap_err()
+        parse_csv(csv.as_bytes(), &ImportLimits::default(), now(), &envs()).unwrap_err()
     else {
         panic!("row errors expected");
     };
@@ -218,16 +219,22 @@ fn an_unclosed_quote_or_a_stray_quote_names_the_row() {
 
 #[test]
 fn a_bad_header_is_refused_before_any_row() {
-    let err = parse_csv(b"when,who\n", &ImportLimits::default(), now()).unwrap_err();
+    let err = parse_csv(b"when,who\n", &ImportLimits::default(), now(), &envs()).unwrap_err();
     assert!(err.to_string().contains("unknown column \"when\""), "{err}");
-    let err = parse_csv(b"customer,severity\n", &ImportLimits::default(), now()).unwrap_err();
+    let err = parse_csv(
+        b"customer,severity\n",
+        &ImportLimits::default(),
+        now(),
+        &envs(),
+    )
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("missing column(s) received_at, description"),
         "{err}"
     );
     assert_eq!(
-        parse_csv(b"", &ImportLimits::default(), now()),
+        parse_csv(b"", &ImportLimits::default(), now(), &envs()),
         Err(CsvError::Empty)
     );
 }
@@ -235,11 +242,12 @@ fn a_bad_header_is_refused_before_any_row() {
 #[test]
 fn formula_cells_are_kept_as_text_and_defused_on_export() {
     let csv = format!("{HEADER}2026-11-01,=cmd|' /C calc'!A0,,,,P1,,@SUM(A1),,\n");
-    let rows: Vec<NewComplaint> = parse_csv(csv.as_bytes(), &ImportLimits::default(), now())
-        .unwrap()
-        .into_iter()
-        .map(|(_, c)| c)
-        .collect();
+    let rows: Vec<NewComplaint> =
+        parse_csv(csv.as_bytes(), &ImportLimits::default(), now(), &envs())
+            .unwrap()
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
     assert_eq!(rows[0].customer, "=cmd|' /C calc'!A0");
     let out = write_csv(
         &["customer", "description"],
@@ -328,4 +336,32 @@ fn a_release_window_is_its_first_thirty_days_in_production() {
     assert!(in_release_window(reached, at("2026-11-30T23:59:59Z")));
     assert!(!in_release_window(reached, at("2026-12-01T00:00:00Z")));
     assert!(!in_release_window(reached, at("2026-10-31T23:59:59Z")));
+}
+
+fn envs() -> Vec<crate::name::Name> {
+    ["DEV", "PROD"]
+        .map(|e| crate::name::Name::parse(e).unwrap())
+        .to_vec()
+}
+
+#[test]
+fn a_row_naming_an_unknown_environment_is_listed_beside_the_other_bad_rows() {
+    let csv = format!(
+        "{HEADER}2026-11-01,ACME,,NOPE,,P1,,x,,\n2026-11-02,ACME,,,,P9,,x,,\n2026-11-03,ACME,,PROD,,P2,,ok,,\n"
+    );
+    let CsvError::Rows { count, errors } =
+        parse_csv(csv.as_bytes(), &ImportLimits::default(), now(), &envs()).unwrap_err()
+    else {
+        panic!("row errors expected");
+    };
+    assert_eq!(count, 2, "{errors:?}");
+    assert_eq!(
+        (errors[0].row, errors[0].column.as_str()),
+        (2, "environment")
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "row 2, column environment: environment NOPE does not exist (the environments are DEV, PROD; or leave the cell empty)"
+    );
+    assert_eq!((errors[1].row, errors[1].column.as_str()), (3, "severity"));
 }

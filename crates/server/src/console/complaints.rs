@@ -283,6 +283,31 @@ pub(super) async fn add(
 }
 
 #[derive(Deserialize)]
+pub(super) struct ImportFields {
+    /// The file's text: the page's file picker reads the chosen file into this field (a
+    /// person may paste it too), so the form stays a plain signed form.
+    csv: String,
+}
+
+/// Import a CSV file of complaints from the console: all or nothing, as the CLI's import; a
+/// refused file answers the page of the error, which names every bad row.
+pub(super) async fn import(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    signed: SignedForm<ImportFields>,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    let name = parse_name("project", &project).or_page(&user)?;
+    complaints::import(&state, &user.actor, &name, form.csv.as_bytes())
+        .await
+        .or_page(&user)?;
+    Ok(see_other(&format!(
+        "/complaints?project={}",
+        percent_encode(&project)
+    )))
+}
+
+#[derive(Deserialize)]
 pub(super) struct MoveFields {
     status: String,
     #[serde(default)]

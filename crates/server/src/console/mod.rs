@@ -174,6 +174,11 @@ fn supervise() -> Router<AppState> {
         .route("/complaints", get(complaints::list))
         .route("/complaints/export", get(complaints::export))
         .route("/complaints/{project}", post(complaints::add))
+        .route(
+            "/complaints/{project}/import",
+            // A 2 MiB file (the import's own limit) grows when a form encodes it.
+            post(complaints::import).layer(axum::extract::DefaultBodyLimit::max(8 << 20)),
+        )
         .route("/complaints/{project}/{id}", get(complaints::show))
         .route(
             "/complaints/{project}/{id}/status",

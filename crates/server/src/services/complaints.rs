@@ -205,7 +205,6 @@ pub async fn import(
     project_of(state, project).await?;
     let now = slipway_store::current_time();
     let limits = ImportLimits::default();
-    let rows = parse_csv(bytes, &limits, now).map_err(import_error)?;
     let known: Vec<Name> = state
         .store
         .environments()
@@ -213,29 +212,7 @@ pub async fn import(
         .into_iter()
         .map(|e| e.name)
         .collect();
-    let unknown: Vec<String> = rows
-        .iter()
-        .filter_map(|(row, c)| {
-            let env = c.environment.as_ref()?;
-            (!known.contains(env))
-                .then(|| format!("row {row}, column environment: environment {env} does not exist"))
-        })
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ServiceError::invalid(
-            format!(
-                "{} row error(s), nothing was imported: {}",
-                unknown.len(),
-                unknown
-                    .iter()
-                    .take(20)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            "name environments that exist (`slipway env list`), or leave the column empty",
-        ));
-    }
+    let rows = parse_csv(bytes, &limits, now, &known).map_err(import_error)?;
     let complaints: Vec<NewComplaint> = rows.into_iter().map(|(_, c)| c).collect();
     // One history read per environment named, up to the latest complaint received there,
     // rather than one per row.
