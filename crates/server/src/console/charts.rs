@@ -327,7 +327,12 @@ fn number(v: f64) -> String {
 }
 
 const BAR_HEIGHT: u32 = 24;
+/// The label column: wide enough for the longest label up to [`BAR_LABEL_CHARS`] characters
+/// (DORA's "Deployment-days per week" is 24), never narrower than this.
 const BAR_LABEL_WIDTH: u32 = 160;
+const BAR_LABEL_CHARS: usize = 32;
+/// About one character of the 13 px sans-serif the charts use.
+const BAR_CHAR_WIDTH: u32 = 7;
 const BAR_AREA: u32 = 360;
 
 /// Horizontal bars, one per label, each with its value written at its end; `unit` follows
@@ -338,7 +343,13 @@ pub(crate) fn bar_chart(caption: &Caption, unit: &str, bars: &[Bar]) -> String {
         return no_data(caption);
     }
     let max = finite.iter().map(|b| b.value.abs()).fold(0.0_f64, f64::max);
-    let width = BAR_LABEL_WIDTH + BAR_AREA + 140;
+    let longest = bars
+        .iter()
+        .map(|b| b.label.chars().count().min(BAR_LABEL_CHARS))
+        .max()
+        .unwrap_or(0) as u32;
+    let label_width = (longest * BAR_CHAR_WIDTH + 16).max(BAR_LABEL_WIDTH);
+    let width = label_width + BAR_AREA + 140;
     let height = 8 + bars.len() as u32 * (BAR_HEIGHT + 8);
     let mut svg = open(caption, width, height);
     for (i, bar) in bars.iter().enumerate() {
@@ -350,19 +361,23 @@ pub(crate) fn bar_chart(caption: &Caption, unit: &str, bars: &[Bar]) -> String {
         };
         let length = (share * f64::from(BAR_AREA)).round().max(2.0);
         let tone = bar.tone;
+        // A bar without a number says so in words, without a unit ("no data", not "— %").
+        let value = if bar.value.is_finite() {
+            format!("{} {}", number(bar.value), escape(unit))
+        } else {
+            "no data".to_string()
+        };
         let _ = write!(
             svg,
-            r##"<g><title>{label}: {value} {unit}</title><text x="{lx}" y="{ty}" text-anchor="end" fill="#1f2933">{short}</text><rect x="{BAR_LABEL_WIDTH}" y="{y}" width="{length}" height="{BAR_HEIGHT}" fill="{fill}" stroke="{ink}" {stroke}/><text x="{vx}" y="{ty}" fill="#1f2933">{mark} {value} {unit}</text></g>"##,
+            r##"<g><title>{label}: {value}</title><text x="{lx}" y="{ty}" text-anchor="end" fill="#1f2933">{short}</text><rect x="{label_width}" y="{y}" width="{length}" height="{BAR_HEIGHT}" fill="{fill}" stroke="{ink}" {stroke}/><text x="{vx}" y="{ty}" fill="#1f2933">{mark} {value}</text></g>"##,
             label = escape(&bar.label),
-            value = number(bar.value),
-            unit = escape(unit),
-            lx = BAR_LABEL_WIDTH - 8,
+            lx = label_width - 8,
             ty = y + BAR_HEIGHT / 2 + 5,
-            short = escape(&clip(&bar.label, 20)),
+            short = escape(&clip(&bar.label, BAR_LABEL_CHARS)),
             fill = tone.fill(),
             ink = tone.ink(),
             stroke = tone.stroke(),
-            vx = f64::from(BAR_LABEL_WIDTH) + length + 6.0,
+            vx = f64::from(label_width) + length + 6.0,
             mark = tone.mark(),
         );
     }
@@ -1129,8 +1144,8 @@ mod tests {
             "the largest bar fills the area: {svg}"
         );
         assert!(
-            svg.contains("— deployments"),
-            "a value that is not a number says so: {svg}"
+            svg.contains("no data</text>") && !svg.contains("— deployments"),
+            "a value that is not a number says so in words: {svg}"
         );
 
         let halves = bar_chart(
@@ -1204,6 +1219,34 @@ mod tests {
             .collect();
         // The axis's top and bottom come first; the last point's label follows them.
         assert_eq!(axis_labels[..2], ["1", "0"], "{zeros}");
+    }
+
+    #[test]
+    fn a_bar_label_of_the_dora_widget_is_shown_whole() {
+        let svg = bar_chart(
+            &caption("dora"),
+            "",
+            &[
+                Bar {
+                    label: "Deployment-days per week".into(),
+                    value: 2.5,
+                    tone: Tone::Info,
+                },
+                Bar {
+                    label: "Recovery time, median (min)".into(),
+                    value: f64::NAN,
+                    tone: Tone::Idle,
+                },
+            ],
+        );
+        assert_well_formed(&svg);
+        for whole in [
+            ">Deployment-days per week<",
+            ">Recovery time, median (min)<",
+        ] {
+            assert!(svg.contains(whole), "{whole} in {svg}");
+        }
+        assert!(!svg.contains('…'), "{svg}");
     }
 
     #[test]
