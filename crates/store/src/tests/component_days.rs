@@ -55,7 +55,7 @@ fn start() -> Timestamp {
 }
 
 fn generate() -> Generated {
-    let mut rng = Rng(0xd0_5a1_2026_0059);
+    let mut rng = Rng(0x000d_05a1_2026_0059);
     let mut releases: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut current: BTreeMap<String, u64> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
