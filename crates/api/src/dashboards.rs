@@ -11,7 +11,8 @@ use slipway_core::insights::widgets::WidgetData;
 pub struct SaveDashboard {
     pub name: String,
     /// Widget names, in the order shown (`deployment-duration`, `success-rate`, `rollbacks`,
-    /// `deployments-per-project`, `time-in-environment`, `dora`, `flakiness`, `open-findings`).
+    /// `deployments-per-project`, `deployments-per-component`, `time-in-environment`, `dora`,
+    /// `flakiness`, `open-findings`).
     pub widgets: Vec<String>,
     #[serde(default)]
     pub project: Option<String>,

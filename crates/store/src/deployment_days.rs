@@ -76,6 +76,8 @@ impl WriteTx<'_> {
     ) -> Result<()> {
         // How long it took (migration 0050) moves with what it counts.
         crate::widget_days::count_duration(&mut self.tx, d, before).await?;
+        // The components a success changed (migration 0059) move with it too.
+        crate::component_days::count_component_changes(&mut self.tx, d, before).await?;
         let was = before.and_then(|(state, finished)| DayCounts::of(d.kind, state, finished));
         let is = DayCounts::of(d.kind, d.state, d.finished_at);
         if was == is {

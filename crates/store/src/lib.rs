@@ -19,6 +19,7 @@ mod checkpoints;
 mod cli_sign_ins;
 mod commit_arrivals;
 mod complaints;
+mod component_days;
 mod config_changes;
 mod coverage;
 mod credentials;
@@ -86,6 +87,7 @@ pub use cli_sign_ins::{NewCliSignIn, StoredCliSignIn};
 pub use complaints::{
     AttributedComplaint, ComplaintChange, ComplaintFilter, NewComplaintRow, StoredComplaint,
 };
+pub use component_days::ComponentChanges;
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
 pub use coverage::{NewCoverage, StoredCoverage};
 pub use dashboards::{NewDashboard, StoredDashboard};

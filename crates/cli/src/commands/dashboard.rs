@@ -29,7 +29,7 @@ pub enum DashboardCommand {
     },
     /// Save your dashboard of this name (created, or replaced keeping its id and address).
     #[command(
-        after_help = "Widgets: deployment-duration, success-rate, rollbacks, deployments-per-project, time-in-environment, dora, flakiness, open-findings\n\nExamples:\n  slipway dashboard save --name \"Release health\" --widget success-rate --widget rollbacks --shared\n  slipway dashboard save --name \"Pets in PROD\" --project pets --env PROD --widget dora --from 2026-01-01 --to 2026-04-01"
+        after_help = "Widgets: deployment-duration, success-rate, rollbacks, deployments-per-project, deployments-per-component, time-in-environment, dora, flakiness, open-findings\n\nExamples:\n  slipway dashboard save --name \"Release health\" --widget success-rate --widget rollbacks --shared\n  slipway dashboard save --name \"Pets in PROD\" --project pets --env PROD --widget dora --from 2026-01-01 --to 2026-04-01"
     )]
     Save(SaveArgs),
     /// Delete a dashboard (yours; a user manager may delete anyone's).

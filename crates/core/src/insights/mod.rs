@@ -8,6 +8,7 @@
 
 pub mod attribution;
 mod bands;
+pub mod component_changes;
 mod days;
 mod failures;
 pub mod lead_buckets;

@@ -33,6 +33,9 @@ pub enum Widget {
     Rollbacks,
     /// Deployments (not rollbacks, not dry runs) per project.
     DeploymentsPerProject,
+    /// Successful deployments per application domain (component) they changed
+    /// ([`super::component_changes`]).
+    DeploymentsPerComponent,
     /// Median hours a release stays in an environment before it reaches the next one of the
     /// chain (promotion stability).
     TimeInEnvironment,
@@ -46,11 +49,12 @@ pub enum Widget {
 }
 
 impl Widget {
-    pub const ALL: [Widget; 8] = [
+    pub const ALL: [Widget; 9] = [
         Widget::DeploymentDuration,
         Widget::SuccessRate,
         Widget::Rollbacks,
         Widget::DeploymentsPerProject,
+        Widget::DeploymentsPerComponent,
         Widget::TimeInEnvironment,
         Widget::Dora,
         Widget::Flakiness,
@@ -63,6 +67,7 @@ impl Widget {
             Widget::SuccessRate => "success-rate",
             Widget::Rollbacks => "rollbacks",
             Widget::DeploymentsPerProject => "deployments-per-project",
+            Widget::DeploymentsPerComponent => "deployments-per-component",
             Widget::TimeInEnvironment => "time-in-environment",
             Widget::Dora => "dora",
             Widget::Flakiness => "flakiness",
@@ -77,6 +82,7 @@ impl Widget {
             Widget::SuccessRate => "Success rate per environment",
             Widget::Rollbacks => "Rollbacks per environment",
             Widget::DeploymentsPerProject => "Deployments per project",
+            Widget::DeploymentsPerComponent => "Deployments per application domain",
             Widget::TimeInEnvironment => "Time spent in each environment before the next (median)",
             Widget::Dora => "DORA figures",
             Widget::Flakiness => "Flaky tests per environment and suite",
@@ -90,7 +96,7 @@ impl Widget {
             Widget::DeploymentDuration => "min",
             Widget::SuccessRate => "%",
             Widget::Rollbacks => "rollbacks",
-            Widget::DeploymentsPerProject => "deployments",
+            Widget::DeploymentsPerProject | Widget::DeploymentsPerComponent => "deployments",
             Widget::TimeInEnvironment => "h",
             // Each DORA point names its own unit in its label.
             Widget::Dora => "",
@@ -281,7 +287,8 @@ fn round2(v: f64) -> f64 {
 /// What `widget` shows over the period the counts were read for; [`Widget::Dora`],
 /// [`Widget::Flakiness`] and [`Widget::OpenFindings`] answer no point here (the caller computes
 /// them from the DORA figures, the flakiness judge and the findings register, where each is
-/// defined). Medians are read from buckets ([`super::LEAD_TIME_ERROR`]); counts are exact.
+/// defined), nor [`Widget::DeploymentsPerComponent`] (its counts are read apart, only for the
+/// dashboards that hold it: [`per_component`]). Medians are read from buckets ([`super::LEAD_TIME_ERROR`]); counts are exact.
 pub fn compute(widget: Widget, facts: &WidgetFacts<'_>) -> WidgetData {
     let points = match widget {
         Widget::DeploymentDuration => facts.per_environment(|ended| {
@@ -326,9 +333,31 @@ pub fn compute(widget: Widget, facts: &WidgetFacts<'_>) -> WidgetData {
                 )
             })
             .collect(),
-        Widget::Dora | Widget::Flakiness | Widget::OpenFindings => Vec::new(),
+        Widget::Dora
+        | Widget::Flakiness
+        | Widget::OpenFindings
+        | Widget::DeploymentsPerComponent => Vec::new(),
     };
     WidgetData::new(widget, points)
+}
+
+/// The `deployments-per-component` chart from the deployments that changed each component in
+/// the period, per (project, component): one bar per component delivered, labelled by the
+/// component alone when the dashboard shows one `project`, else `project/component`. A
+/// component no deployment changed in the period has no bar (no data, not 0).
+pub fn per_component(changes: &BTreeMap<(Name, Name), u64>, project: Option<&Name>) -> WidgetData {
+    let points = changes
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|((p, component), n)| {
+            let label = match project {
+                Some(_) => component.to_string(),
+                None => format!("{p}/{component}"),
+            };
+            (label, Some(*n as f64))
+        })
+        .collect();
+    WidgetData::new(Widget::DeploymentsPerComponent, points)
 }
 
 #[cfg(test)]
@@ -495,6 +524,39 @@ mod tests {
                 value: Some(2.0)
             }]
         );
+    }
+
+    #[test]
+    fn deployments_per_component_label_by_project_only_across_projects() {
+        let changes: BTreeMap<(Name, Name), u64> = [
+            ((name("pets"), name("web")), 3),
+            ((name("pets"), name("schema")), 1),
+            ((name("shop"), name("web")), 2),
+            ((name("shop"), name("batch")), 0),
+        ]
+        .into_iter()
+        .collect();
+        let across = per_component(&changes, None);
+        let labels: Vec<(&str, Option<f64>)> = across
+            .points
+            .iter()
+            .map(|p| (p.label.as_str(), p.value))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("pets/schema", Some(1.0)),
+                ("pets/web", Some(3.0)),
+                ("shop/web", Some(2.0))
+            ],
+            "a component counted 0 times has no bar"
+        );
+        let mut pets = changes.clone();
+        pets.retain(|(p, _), _| *p == name("pets"));
+        let one = per_component(&pets, Some(&name("pets")));
+        assert_eq!(one.points[0].label, "schema");
+        assert_eq!(one.unit, "deployments");
+        assert!(per_component(&BTreeMap::new(), None).points.is_empty());
     }
 
     #[test]

@@ -222,6 +222,14 @@ async fn compute(
             Widget::OpenFindings => {
                 quality_widgets::open_findings(state, actor, project.as_ref()).await?
             }
+            Widget::DeploymentsPerComponent => {
+                // Read apart, only for the dashboards that show it (migration 0059).
+                let changes = state
+                    .store
+                    .component_changes(projects, &chain, period)
+                    .await?;
+                widgets::per_component(&changes, project.as_ref())
+            }
             other => widgets::compute(*other, &facts),
         });
     }

@@ -130,6 +130,7 @@ fn shared_and_private_dashboards(server: Server) {
         "success-rate",
         "rollbacks",
         "deployments-per-project",
+        "deployments-per-component",
         "time-in-environment",
         "dora",
     ] {
@@ -414,6 +415,7 @@ fn a_person_builds_a_dashboard_with_the_form_and_a_colleague_opens_its_address()
     olivia.script("document.querySelector('#project').value = 'shop'; document.querySelector('#environment').value = 'DEV'; return null;");
     olivia.click("#widget-success-rate");
     olivia.click("#widget-rollbacks");
+    olivia.click("#widget-deployments-per-component");
     olivia.click("#shared");
     olivia.click("#save");
     // The form names the widgets too: wait for the saved dashboard's own address, then its text.
@@ -444,6 +446,11 @@ fn a_person_builds_a_dashboard_with_the_form_and_a_colleague_opens_its_address()
     let text = charts(&victor);
     let text = text.as_str().unwrap_or_default();
     assert!(text.contains("100"), "DEV's success rate: {text}");
+    let hers = olivia.text("main");
+    assert!(
+        hers.contains("Deployments per application domain"),
+        "the picker offers the domains' widget: {hers}"
+    );
     assert!(
         victor.script("return document.querySelector('#delete') === null;") == json!(true),
         "a reader has no delete button"
@@ -452,6 +459,211 @@ fn a_person_builds_a_dashboard_with_the_form_and_a_colleague_opens_its_address()
     victor.go(&format!("{base}/dashboards"));
     let listed = victor.text("#dashboards");
     assert!(listed.contains("Shop in DEV"), "{listed}");
+}
+
+/// Create release `version` of `shop` from the given component versions (pushed before).
+fn release_of(server: &Server, version: &str, components: &[(&str, &str)]) {
+    let mut args = vec![
+        "release".to_string(),
+        "create".into(),
+        "--project".into(),
+        "shop".into(),
+        "--version".into(),
+        version.into(),
+    ];
+    for (c, v) in components {
+        args.extend(["--artifact".to_string(), format!("{c}={v}")]);
+    }
+    args.push("--unsigned-ok".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(server.cli(None, &args));
+}
+
+#[test]
+fn the_deployments_per_component_widget_counts_the_domains_each_deployment_changed() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // Two application domains: the web application and its database schema.
+    let yaml = format!(
+        "environments:\n  - {{ name: DEV }}\nproject:\n  name: shop\n  components:\n    - {{ name: app, kind: file }}\n    - {{ name: schema, kind: file }}\n  plan:\n{STEPS}"
+    );
+    ok(server.apply(&file(w, "shop.yaml", &yaml)));
+    let pushed = [
+        ("app", "1.0.0"),
+        ("schema", "1.0.0"),
+        ("app", "1.1.0"),
+        ("schema", "1.1.0"),
+    ];
+    for (c, v) in pushed {
+        let content = file(w, &format!("{c}-{v}.txt"), &format!("{c} {v}"));
+        ok(server.push_artifact(&content, "shop", c, v));
+    }
+    // Releases, as this test records them: component → artifact version.
+    let releases: [(&str, [(&str, &str); 2]); 3] = [
+        ("1.0.0", [("app", "1.0.0"), ("schema", "1.0.0")]),
+        ("1.1.0", [("app", "1.1.0"), ("schema", "1.0.0")]),
+        ("1.2.0", [("app", "1.1.0"), ("schema", "1.1.0")]),
+    ];
+    for (version, components) in &releases {
+        release_of(&server, version, components);
+    }
+    let _agent = server.enrolled_agent(w, "DEV", "dev-01");
+    ok(server.deploy("shop", "1.0.0", "DEV"));
+    ok(server.deploy("shop", "1.1.0", "DEV"));
+    // A dry run changes nothing.
+    ok(server.cli(
+        None,
+        &[
+            "deploy",
+            "--project",
+            "shop",
+            "--release",
+            "1.0.0",
+            "--env",
+            "DEV",
+            "--dry-run",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    ));
+    ok(server.deploy("shop", "1.2.0", "DEV"));
+    // The rollback puts 1.1.0 back (schema 1.0.0): deploying 1.2.0 again changes the schema.
+    ok(server.cli(
+        None,
+        &[
+            "rollback",
+            "--project",
+            "shop",
+            "--env",
+            "DEV",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    ));
+    ok(server.deploy("shop", "1.2.0", "DEV"));
+    ok(server.deploy("shop", "1.2.0", "DEV"));
+
+    // The independent count: the deployments the API lists, replayed in order with what each
+    // release holds.
+    let listed = json(server.cli(
+        None,
+        &[
+            "deployment",
+            "list",
+            "--project",
+            "shop",
+            "--all",
+            "-o",
+            "json",
+        ],
+    ));
+    let mut items: Vec<&Value> = listed["items"].as_array().unwrap().iter().collect();
+    items.sort_by_key(|d| d["id"].as_i64());
+    let components_of = |release: &str| -> std::collections::BTreeMap<&str, &str> {
+        releases
+            .iter()
+            .find(|(v, _)| *v == release)
+            .map(|(_, c)| c.iter().copied().collect())
+            .unwrap_or_default()
+    };
+    let mut in_force: Vec<(i64, std::collections::BTreeMap<&str, &str>)> = Vec::new();
+    let mut want: std::collections::BTreeMap<&str, u64> = Default::default();
+    for d in &items {
+        if d["state"] != "succeeded" {
+            continue;
+        }
+        let id = d["id"].as_i64().unwrap();
+        if d["kind"] == "rollback" {
+            in_force.retain(|(of, _)| Some(*of) != d["rollback_of"].as_i64());
+        } else if d["kind"] == "deploy" {
+            let delivered = components_of(d["release_version"].as_str().unwrap());
+            let held = in_force.last().map(|(_, c)| c.clone()).unwrap_or_default();
+            for (c, v) in &delivered {
+                if held.get(c) != Some(v) {
+                    *want.entry(*c).or_default() += 1;
+                }
+            }
+            in_force.push((id, delivered));
+        }
+    }
+    assert_eq!(
+        want,
+        [("app", 2), ("schema", 3)].into_iter().collect(),
+        "{listed:#}"
+    );
+
+    let owner = server.user_with_token("olivia", "ops");
+    let (status, saved) = save(
+        &server,
+        &owner,
+        &json!({ "name": "Shop domains", "project": "shop", "widgets": ["deployments-per-component"], "shared": true }),
+    );
+    assert_eq!(status, 201, "{saved:#}");
+    let id = saved["id"].as_i64().expect("an id");
+    let (status, across) = save(
+        &server,
+        &owner,
+        &json!({ "name": "Every domain", "environment": "DEV", "widgets": ["deployments-per-component"] }),
+    );
+    assert_eq!(status, 201, "{across:#}");
+    let (status, opened) = api(&server, "GET", &owner, &format!("/api/v1/dashboards/{id}"));
+    assert_eq!(status, 200, "{opened:#}");
+    let chart = &opened["charts"][0];
+    assert_eq!(chart["title"], "Deployments per application domain");
+    let points: Vec<(String, Value)> = chart["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["label"].as_str().unwrap().to_string(), p["value"].clone()))
+        .collect();
+    let expected: Vec<(String, Value)> = want
+        .iter()
+        .map(|(c, n)| (c.to_string(), json!(*n as f64)))
+        .collect();
+    assert_eq!(points, expected);
+    let (_, every) = api(
+        &server,
+        "GET",
+        &owner,
+        &format!("/api/v1/dashboards/{}", across["id"]),
+    );
+    assert_eq!(
+        value_of(&every["charts"][0], "shop/schema"),
+        json!(want["schema"] as f64),
+        "across projects a domain is named with its project"
+    );
+
+    // The page draws it as SVG; its data downloads as CSV and JSON.
+    server.user_with_password("rita", "viewer", PASSWORD);
+    let cookie = server.sign_in("rita", PASSWORD);
+    let (status, html) = page(&server, &format!("/dashboards/{id}"), &cookie);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<svg"), "{html}");
+    assert!(
+        html.contains("Deployments per application domain"),
+        "{html}"
+    );
+    let (status, csv) = page(
+        &server,
+        &format!("/dashboards/{id}/data?widget=deployments-per-component&format=csv"),
+        &cookie,
+    );
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.starts_with("label,deployments"), "{csv}");
+    for (c, n) in &want {
+        assert!(csv.contains(&format!("{c},{n}")), "{csv}");
+    }
+    let (status, body) = page(
+        &server,
+        &format!("/dashboards/{id}/data?widget=deployments-per-component&format=json"),
+        &cookie,
+    );
+    assert_eq!(status, 200, "{body}");
+    let exported: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(exported["chart"], opened["charts"][0]);
 }
 
 /// A JUnit report of the `pets` tests `a`, `b` and `c`, each passing or failing as `passed` says.

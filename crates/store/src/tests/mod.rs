@@ -9,6 +9,7 @@ mod baselines;
 mod batches;
 mod checkpoints;
 mod complaints;
+mod component_days;
 mod config_changes;
 mod deployments;
 mod dora_check;
