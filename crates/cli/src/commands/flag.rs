@@ -49,7 +49,9 @@ pub enum FlagCommand {
     Off(ToggleArgs),
     /// Set a flag's state in one environment: on or off, a sticky rollout, a list of users, or
     /// a whole state from a file (waits for a second person where protected).
-    #[command(after_help = "Examples:\n  slipway flag set new-checkout --project shop --env TEST --on --rollout 10 --reason \"canary\"\n  slipway flag set new-checkout --project shop --env TEST --rollout 50 --users ada,otto\n  slipway flag set new-checkout --project shop --env TEST --everyone\n  slipway flag set new-checkout --project shop --env PROD --file state.yaml --reason \"CHG-7\"\n\n--rollout and --users replace the strategies (with their constraints); write constraints\nand variants in a file (JSON or YAML: enabled, strategies, variants, reason; docs/flags.md).\nWhat is left out is kept.")]
+    #[command(
+        after_help = "Examples:\n  slipway flag set new-checkout --project shop --env TEST --on --rollout 10 --reason \"canary\"\n  slipway flag set new-checkout --project shop --env TEST --rollout 50 --users ada,otto\n  slipway flag set new-checkout --project shop --env TEST --everyone\n  slipway flag set new-checkout --project shop --env PROD --file state.yaml --reason \"CHG-7\"\n\n--rollout and --users replace the strategies (with their constraints); write constraints\nand variants in a file (JSON or YAML: enabled, strategies, variants, reason; docs/flags.md).\nWhat is left out is kept."
+    )]
     Set(SetArgs),
     /// Create a flag, off in every environment (protected ones included).
     #[command(
@@ -269,11 +271,14 @@ fn toggle(args: ToggleArgs, enabled: bool) -> Result<(), Failure> {
 fn state_body(args: &SetArgs) -> Result<Value, Failure> {
     let mut body = match &args.file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                invalid(format!("cannot read {}: {e}", path.display()))
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
             let name = path.display().to_string();
-            config::flag_state_value(&Source { name: &name, text: &text }).map_err(|errors| {
+            config::flag_state_value(&Source {
+                name: &name,
+                text: &text,
+            })
+            .map_err(|errors| {
                 Failure::new(
                     Exit::Invalid,
                     format!(

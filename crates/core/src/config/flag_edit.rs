@@ -335,7 +335,9 @@ mod tests {
 
     #[test]
     fn a_rollout_of_101_is_refused_at_its_line_with_validates_message() {
-        let err = only_error("{\n  \"strategies\": [\n    {\"name\": \"flexibleRollout\", \"rollout\": 101}\n  ]\n}");
+        let err = only_error(
+            "{\n  \"strategies\": [\n    {\"name\": \"flexibleRollout\", \"rollout\": 101}\n  ]\n}",
+        );
         assert_eq!(err.path, "strategies[0].rollout");
         assert_eq!(err.line, 3);
         assert_eq!(err.file, "body");
@@ -385,7 +387,11 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused_not_a_stack_overflow() {
-        let text = format!("{{\"reason\": {}1{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        let text = format!(
+            "{{\"reason\": {}1{}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
         let err = only_error(&text);
         assert!(
             err.message.contains("nest more than") || err.message.contains("not valid YAML"),

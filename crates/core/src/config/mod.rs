@@ -23,8 +23,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub use flag_edit::{
-    flag_state_edit, flag_state_text, flag_state_value, new_flag, FlagStateEdit, FlagStateSpec, NewFlag, NewFlagSpec,
-    MAX_EDIT_BYTES,
+    flag_state_edit, flag_state_text, flag_state_value, new_flag, FlagStateEdit, FlagStateSpec,
+    NewFlag, NewFlagSpec, MAX_EDIT_BYTES,
 };
 pub use yaml::Position;
 

@@ -3,10 +3,10 @@
 //! `/api/client/register`, `/api/client/metrics`, `/api/frontend`), authenticated by flag
 //! tokens, not by users. Thin: parse, call `services::flags`, answer.
 
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -15,9 +15,9 @@ use slipway_api::flags::{
     FrontendToggles, ToggleAsk, ToggleOutcome,
 };
 use slipway_api::List;
-use slipway_core::Name;
 use slipway_core::config::{self, Source};
 use slipway_core::flags::TokenKind;
+use slipway_core::Name;
 
 use crate::auth::Actor;
 use crate::services::flags::{self, unleash, FlagPlace};

@@ -109,7 +109,11 @@ fn fields_of(state: &FlagState) -> Result<EditFields, &'static str> {
         return Err("it has variants");
     }
     let shared = state.strategies.first().map(|s| &s.constraints);
-    if state.strategies.iter().any(|s| Some(&s.constraints) != shared) {
+    if state
+        .strategies
+        .iter()
+        .any(|s| Some(&s.constraints) != shared)
+    {
         return Err("its strategies have different constraints");
     }
     let mut fields = EditFields {
@@ -263,11 +267,7 @@ async fn page(
         |p| p.status,
     );
     let page = EditPage {
-        frame: Frame::new(
-            &format!("{} in {}", n.1, n.2),
-            Some(user),
-            Section::Flags,
-        ),
+        frame: Frame::new(&format!("{} in {}", n.1, n.2), Some(user), Section::Flags),
         project: n.0.to_string(),
         flag: n.1.to_string(),
         environment: n.2.to_string(),
@@ -470,7 +470,8 @@ fn form_body(form: &EditFields) -> Result<(Value, Vec<usize>), Vec<FieldError>> 
         }));
     }
     if !users.is_empty() {
-        strategies.push(json!({ "name": "userWithId", "user_ids": users, "constraints": constraints }));
+        strategies
+            .push(json!({ "name": "userWithId", "user_ids": users, "constraints": constraints }));
     }
     if strategies.is_empty() && !constraints.is_empty() {
         strategies.push(json!({ "name": "default", "constraints": constraints }));
@@ -501,7 +502,9 @@ fn constraint(line: &str) -> Option<Value> {
     if values.is_empty() {
         return None;
     }
-    Some(json!({ "context": context, "operator": operator, "values": values, "inverted": inverted }))
+    Some(
+        json!({ "context": context, "operator": operator, "values": values, "inverted": inverted }),
+    )
 }
 
 #[cfg(test)]
@@ -523,8 +526,12 @@ mod tests {
 
     #[test]
     fn the_form_reads_back_the_state_it_shows() {
-        let edit = read(&form("40", "ada, otto", "tenant IN acme,globex\n!appVersion SEMVER_LT 2.0.0"))
-            .unwrap_or_else(|e| panic!("{:?}", e.iter().map(|e| &e.message).collect::<Vec<_>>()));
+        let edit = read(&form(
+            "40",
+            "ada, otto",
+            "tenant IN acme,globex\n!appVersion SEMVER_LT 2.0.0",
+        ))
+        .unwrap_or_else(|e| panic!("{:?}", e.iter().map(|e| &e.message).collect::<Vec<_>>()));
         let state = edit.patch.applied_to(&FlagState::default());
         let shown = fields_of(&state).unwrap_or_else(|why| panic!("{why}"));
         assert_eq!(shown.rollout, "40");
@@ -546,9 +553,14 @@ mod tests {
 
     #[test]
     fn a_bad_constraint_names_its_line() {
-        let errors = read(&form("", "", "tenant IN acme\n\nregion EQUALS eu")).expect_err("refused");
+        let errors =
+            read(&form("", "", "tenant IN acme\n\nregion EQUALS eu")).expect_err("refused");
         assert_eq!(errors[0].id, "flag-constraints");
-        assert!(errors[0].message.starts_with("line 3:"), "{}", errors[0].message);
+        assert!(
+            errors[0].message.starts_with("line 3:"),
+            "{}",
+            errors[0].message
+        );
         let errors = read(&form("", "", "tenant")).expect_err("refused");
         assert!(errors[0].message.starts_with("line 1: write"));
     }

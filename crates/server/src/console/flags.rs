@@ -180,7 +180,10 @@ pub(super) async fn create(
             text: &body.to_string(),
         })
         .map_err(|e| {
-            let first = e.0.into_iter().next().expect("an error list is never empty");
+            let first =
+                e.0.into_iter()
+                    .next()
+                    .expect("an error list is never empty");
             let field = if first.path.is_empty() {
                 "the form".to_string()
             } else {

@@ -113,8 +113,13 @@ impl Drop for App {
 
 impl App {
     fn start(dir: &std::path::Path, url: &str, token: &str) -> App {
+        App::run(dir, url, token, APP)
+    }
+
+    /// The application `source`, given the server's address, a token and a cache folder.
+    fn run(dir: &std::path::Path, url: &str, token: &str, source: &str) -> App {
         std::fs::create_dir_all(dir).unwrap();
-        let script = file(dir, "app.py", APP);
+        let script = file(dir, "app.py", source);
         let cache = dir.join("cache");
         std::fs::create_dir_all(&cache).unwrap();
         let mut child = Command::new("python3")
@@ -697,18 +702,30 @@ fn a_rollout_ramped_through_the_cli_is_followed_by_the_unleash_sdk() {
     assert_eq!(again.status.code(), Some(6), "{}", stderr(&again));
 
     let token = flag_token(&server, "TEST", "client");
-    let app = App::start(&w.join("test"), &server.url, &token);
+    let app = App::run(&w.join("test"), &server.url, &token, RAMP_APP);
     assert!(users_on(&app, 0..=0).is_empty());
 
     // 10 %, then 50 %: the SDK follows each step, and who was in stays in (sticky).
     let ten = ok(set(
         &server,
         &otto,
-        &["--on", "--rollout", "10", "--stickiness", "userId", "--reason", "canary"],
+        &[
+            "--on",
+            "--rollout",
+            "10",
+            "--stickiness",
+            "userId",
+            "--reason",
+            "canary",
+        ],
     ));
     assert!(ten.contains("new-checkout in TEST: off → on"), "{ten}");
     let at_ten = users_on(&app, 50..=150);
-    ok(set(&server, &otto, &["--rollout", "50", "--stickiness", "userId"]));
+    ok(set(
+        &server,
+        &otto,
+        &["--rollout", "50", "--stickiness", "userId"],
+    ));
     let at_fifty = users_on(&app, 400..=600);
     assert!(
         at_ten.is_subset(&at_fifty),
@@ -729,18 +746,31 @@ fn a_rollout_ramped_through_the_cli_is_followed_by_the_unleash_sdk() {
         ureq::put(&state_url)
             .set("Authorization", &format!("Bearer {otto}"))
             .set("Content-Type", "application/json")
-            .send_string("{\"strategies\": [\n  {\"name\": \"flexibleRollout\", \"rollout\": 101}]}"),
+            .send_string(
+                "{\"strategies\": [\n  {\"name\": \"flexibleRollout\", \"rollout\": 101}]}",
+            ),
     );
-    assert_eq!((status, kind.as_str()), (422, "application/problem+json"), "{body}");
+    assert_eq!(
+        (status, kind.as_str()),
+        (422, "application/problem+json"),
+        "{body}"
+    );
     let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(problem["errors"][0]["path"], "strategies[0].rollout", "{problem:#}");
+    assert_eq!(
+        problem["errors"][0]["path"], "strategies[0].rollout",
+        "{problem:#}"
+    );
     assert_eq!(problem["errors"][0]["line"], 2, "{problem:#}");
     let (status, kind, body) = status_of(
         ureq::put(&state_url)
             .set("Authorization", &format!("Bearer {otto}"))
             .send_bytes(&[b'{', 0xff, 0xfe, b'}']),
     );
-    assert_eq!((status, kind.as_str()), (400, "application/problem+json"), "{body}");
+    assert_eq!(
+        (status, kind.as_str()),
+        (400, "application/problem+json"),
+        "{body}"
+    );
     // Nothing changed: the application still sees half.
     let (status, _, body) = status_of(
         ureq::put(&state_url)
@@ -761,7 +791,11 @@ fn a_rollout_ramped_through_the_cli_is_followed_by_the_unleash_sdk() {
         users_on(&app, 2..=2),
         BTreeSet::from(["u1".to_string(), "u2".to_string()])
     );
-    let broken = file(w, "broken.yaml", "strategies:\n  - name: userWithId\n    segments: [beta]\n");
+    let broken = file(
+        w,
+        "broken.yaml",
+        "strategies:\n  - name: userWithId\n    segments: [beta]\n",
+    );
     let refused = set(&server, &otto, &["--file", &broken]);
     assert_eq!(refused.status.code(), Some(3));
     let text = stderr(&refused);
@@ -770,7 +804,11 @@ fn a_rollout_ramped_through_the_cli_is_followed_by_the_unleash_sdk() {
 
     // Everyone, and then the audit trail holds each change with its reason.
     let clash = set(&server, &otto, &["--everyone", "--rollout", "100"]);
-    assert_eq!(clash.status.code(), Some(2), "--everyone and --rollout clash");
+    assert_eq!(
+        clash.status.code(),
+        Some(2),
+        "--everyone and --rollout clash"
+    );
     ok(set(&server, &otto, &["--everyone"]));
     assert_eq!(users_on(&app, 1000..=1000).len(), 1000);
     let audit = json(server.cli(
@@ -852,7 +890,10 @@ fn a_prod_flag_change_in_the_console_waits_for_a_second_admin_in_a_real_browser(
     b.click("#flag-on");
     b.type_into("#flag-rollout", "25");
     b.type_into("#flag-users", "ada");
-    b.type_into("#flag-constraints", "tenant IN acme,globex\n!appVersion SEMVER_LT 2.0.0");
+    b.type_into(
+        "#flag-constraints",
+        "tenant IN acme,globex\n!appVersion SEMVER_LT 2.0.0",
+    );
     b.type_into("#flag-reason", "CHG-12: dark mode for acme");
     b.click("#flag-save");
     let pending = b.wait_for_text("#flag-pending", "waits for a second person", wait);
@@ -871,11 +912,22 @@ fn a_prod_flag_change_in_the_console_waits_for_a_second_admin_in_a_real_browser(
     b.viewport(1400, 900);
     let shown = json(server.cli(
         None,
-        &["flag", "show", "dark-mode", "--project", "shop", "-o", "json"],
+        &[
+            "flag",
+            "show",
+            "dark-mode",
+            "--project",
+            "shop",
+            "-o",
+            "json",
+        ],
     ));
     let prod = &shown["environments"][2];
     assert_eq!(prod["environment"], "PROD");
-    assert_eq!(prod["enabled"], false, "not before a second person: {shown:#}");
+    assert_eq!(
+        prod["enabled"], false,
+        "not before a second person: {shown:#}"
+    );
 
     // Not by its author; by another admin, and then it holds.
     let own = server.cli(Some(&ada), &["config-change", "approve", &id]);
@@ -883,7 +935,15 @@ fn a_prod_flag_change_in_the_console_waits_for_a_second_admin_in_a_real_browser(
     ok(server.cli(None, &["config-change", "approve", &id]));
     let shown = json(server.cli(
         None,
-        &["flag", "show", "dark-mode", "--project", "shop", "-o", "json"],
+        &[
+            "flag",
+            "show",
+            "dark-mode",
+            "--project",
+            "shop",
+            "-o",
+            "json",
+        ],
     ));
     let prod = &shown["environments"][2];
     assert_eq!(prod["enabled"], true, "{shown:#}");

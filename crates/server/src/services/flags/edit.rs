@@ -134,7 +134,9 @@ pub async fn set_state(
         // approval's audit event (which copies the request's details) keeps it.
         let mut asked = change.clone();
         if !edit.reason.trim().is_empty() {
-            asked.details.push(format!("reason: {}", edit.reason.trim()));
+            asked
+                .details
+                .push(format!("reason: {}", edit.reason.trim()));
         }
         Some(hold_switch(tx, actor, &asked, &current, &held, reasons).await?)
     };
@@ -166,8 +168,8 @@ impl<'a> Words<'a> {
         current: &FlagState,
         desired: &FlagState,
     ) -> Self {
-        let only_switch = current.strategies == desired.strategies
-            && current.variants == desired.variants;
+        let only_switch =
+            current.strategies == desired.strategies && current.variants == desired.variants;
         Words {
             name,
             environment,
@@ -276,8 +278,13 @@ pub async fn create(
             new.name
         )));
     }
-    tx.put_flag(project.as_str(), new.name.as_str(), new.kind, &new.description)
-        .await?;
+    tx.put_flag(
+        project.as_str(),
+        new.name.as_str(),
+        new.kind,
+        &new.description,
+    )
+    .await?;
     tx.audit(entry(
         actor,
         "flag.create",
