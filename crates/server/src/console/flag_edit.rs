@@ -267,7 +267,7 @@ async fn page(
         |p| p.status,
     );
     let page = EditPage {
-        frame: Frame::new(&format!("{} in {}", n.1, n.2), Some(user), Section::Flags),
+        frame: Frame::new(format!("{} in {}", n.1, n.2), Some(user), Section::Flags),
         project: n.0.to_string(),
         flag: n.1.to_string(),
         environment: n.2.to_string(),
