@@ -234,7 +234,7 @@ impl Checker<'_> {
         out
     }
 
-    fn strategies(
+    pub(super) fn strategies(
         &mut self,
         at: &str,
         specs: Vec<StrategySpec>,
@@ -380,7 +380,7 @@ impl Checker<'_> {
         out
     }
 
-    fn variants(&mut self, at: &str, specs: Vec<VariantSpec>) -> Vec<Variant> {
+    pub(super) fn variants(&mut self, at: &str, specs: Vec<VariantSpec>) -> Vec<Variant> {
         let variants: Vec<Variant> = specs
             .into_iter()
             .map(|v| Variant {

@@ -6,6 +6,7 @@
 
 mod alerts;
 mod batches;
+mod flag_edit;
 mod flags;
 mod health;
 mod log_rules;
@@ -21,6 +22,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+pub use flag_edit::{
+    flag_state_edit, flag_state_text, flag_state_value, new_flag, FlagStateEdit, FlagStateSpec,
+    NewFlag, NewFlagSpec, MAX_EDIT_BYTES,
+};
 pub use yaml::Position;
 
 /// The longest remediation deadline a project may give (ten years).
@@ -784,6 +789,9 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn error(&mut self, path: &str, message: String, hint: &str) {
+        // A request's state is checked from the root (`strategies[0]`), a file's under its
+        // flag (`project.flags[0].strategies[0]`).
+        let path = path.strip_prefix('.').unwrap_or(path);
         let hint = (!hint.is_empty()).then(|| hint.to_string());
         self.errors
             .push(locate(self.file, self.positions, path, message, hint));

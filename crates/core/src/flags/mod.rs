@@ -153,6 +153,41 @@ impl FlagState {
     }
 }
 
+/// A change of a flag's state in one environment, as people ask for it in the console or the
+/// API: what it gives replaces the current state's part, what it leaves out is kept.
+/// Built checked by `config::flag_state_edit`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlagStatePatch {
+    pub enabled: Option<bool>,
+    pub strategies: Option<Vec<Strategy>>,
+    pub variants: Option<Vec<Variant>>,
+}
+
+impl FlagStatePatch {
+    /// On or off only: what a switch (`slipway flag on|off`) asks.
+    pub fn switch(enabled: bool) -> FlagStatePatch {
+        FlagStatePatch {
+            enabled: Some(enabled),
+            ..FlagStatePatch::default()
+        }
+    }
+
+    /// The state `current` becomes.
+    pub fn applied_to(&self, current: &FlagState) -> FlagState {
+        FlagState {
+            enabled: self.enabled.unwrap_or(current.enabled),
+            strategies: self
+                .strategies
+                .clone()
+                .unwrap_or_else(|| current.strategies.clone()),
+            variants: self
+                .variants
+                .clone()
+                .unwrap_or_else(|| current.variants.clone()),
+        }
+    }
+}
+
 /// Whether a flag is on after a change [`FlagState::describe_change`] described (as audit
 /// events keep it): `None` when the change left on/off as it was.
 pub fn enabled_after(changes: &[String]) -> Option<bool> {
@@ -429,6 +464,31 @@ mod tests {
 
     fn t(s: &str) -> jiff::Timestamp {
         s.parse().expect("a valid time")
+    }
+
+    #[test]
+    fn a_patch_replaces_what_it_gives_and_keeps_the_rest() {
+        let current = FlagState {
+            enabled: false,
+            strategies: vec![Strategy {
+                rule: Rule::UserWithId {
+                    user_ids: vec!["ada".into()],
+                },
+                constraints: vec![],
+            }],
+            variants: vec![],
+        };
+        assert_eq!(FlagStatePatch::default().applied_to(&current), current);
+        let on = FlagStatePatch::switch(true).applied_to(&current);
+        assert!(on.enabled);
+        assert_eq!(on.strategies, current.strategies);
+        let everyone = FlagStatePatch {
+            strategies: Some(vec![]),
+            ..FlagStatePatch::default()
+        }
+        .applied_to(&current);
+        assert!(everyone.strategies.is_empty());
+        assert!(!everyone.enabled);
     }
 
     #[test]

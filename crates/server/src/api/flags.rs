@@ -1,12 +1,13 @@
-//! Routes of feature flags: Slipway's own (`/api/v1/projects/{name}/flags…`: list, show, the
-//! hot toggle, environment-scoped tokens) and the Unleash client API (`/api/client/features`,
+//! Routes of feature flags: Slipway's own (`/api/v1/projects/{name}/flags…`: list, show,
+//! create, one environment's state set, the hot toggle, environment-scoped tokens) and the Unleash client API (`/api/client/features`,
 //! `/api/client/register`, `/api/client/metrics`, `/api/frontend`), authenticated by flag
 //! tokens, not by users. Thin: parse, call `services::flags`, answer.
 
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use slipway_api::flags::{
@@ -14,10 +15,12 @@ use slipway_api::flags::{
     FrontendToggles, ToggleAsk, ToggleOutcome,
 };
 use slipway_api::List;
+use slipway_core::config::{self, Source};
 use slipway_core::flags::TokenKind;
+use slipway_core::Name;
 
 use crate::auth::Actor;
-use crate::services::flags::{self, unleash};
+use crate::services::flags::{self, unleash, FlagPlace};
 use crate::services::parse_name;
 use crate::{AppState, ServiceError};
 
@@ -25,6 +28,7 @@ type ApiResult<T> = Result<T, ServiceError>;
 
 const FLAGS: &str = "/api/v1/projects/{name}/flags";
 const FLAG: &str = "/api/v1/projects/{name}/flags/{flag}";
+const STATE: &str = "/api/v1/projects/{name}/flags/{flag}/environments/{environment}";
 const TOGGLE: &str = "/api/v1/projects/{name}/flags/{flag}/environments/{environment}/toggle";
 const TOKENS: &str = "/api/v1/projects/{name}/flag-tokens";
 const TOKEN: &str = "/api/v1/projects/{name}/flag-tokens/{id}";
@@ -39,7 +43,9 @@ pub(crate) const SDK_BODY_LIMIT: usize = 256 * 1024;
 #[cfg(test)]
 pub(super) const ROUTES: &[(&str, &str)] = &[
     ("get", FLAGS),
+    ("post", FLAGS),
     ("get", FLAG),
+    ("put", STATE),
     ("post", TOGGLE),
     ("get", TOKENS),
     ("post", TOKENS),
@@ -52,8 +58,12 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route(FLAGS, get(list_flags))
+        .route(FLAGS, get(list_flags).post(create_flag))
         .route(FLAG, get(show_flag))
+        .route(
+            STATE,
+            put(set_state).layer(DefaultBodyLimit::max(config::MAX_EDIT_BYTES)),
+        )
         .route(TOGGLE, post(toggle))
         .route(TOKENS, get(list_tokens).post(create_token))
         .route(TOKEN, delete(revoke_token))
@@ -90,23 +100,86 @@ async fn show_flag(
     Ok(Json(flags::get(&state, &actor, &project, &flag).await?))
 }
 
-/// 200 when the switch applied, 202 when it waits for a second person.
+/// The body as text: JSON (or YAML), checked by core's bounded reader.
+fn body_text(body: &Bytes) -> ApiResult<&str> {
+    std::str::from_utf8(body).map_err(|e| ServiceError::BadRequest {
+        message: format!(
+            "the body is not UTF-8 text: byte {} is not part of a character",
+            e.valid_up_to()
+        ),
+        hint: "send JSON encoded as UTF-8".into(),
+    })
+}
+
+/// 201 with the flag, off in every environment.
+async fn create_flag(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<FlagView>)> {
+    let project = parse_name("project", &name)?;
+    let new = config::new_flag(&Source {
+        name: "body",
+        text: body_text(&body)?,
+    })
+    .map_err(ServiceError::Config)?;
+    let created = flags::create(&state, &actor, &project, &new).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+fn place<'a>(names: &'a (Name, Name, Name)) -> FlagPlace<'a> {
+    FlagPlace {
+        project: &names.0,
+        flag: &names.1,
+        environment: &names.2,
+    }
+}
+
+fn place_names(name: &str, flag: &str, environment: &str) -> ApiResult<(Name, Name, Name)> {
+    Ok((
+        parse_name("project", name)?,
+        parse_name("flag", flag)?,
+        parse_name("environment", environment)?,
+    ))
+}
+
+/// 200 when the change applied (or changed nothing), 202 when it waits for a second person.
+fn answered(outcome: ToggleOutcome) -> (StatusCode, Json<ToggleOutcome>) {
+    let status = if outcome.pending.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(outcome))
+}
+
+/// One environment's state: what the body gives replaces, what it leaves out is kept.
+async fn set_state(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((name, flag, environment)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<ToggleOutcome>)> {
+    let names = place_names(&name, &flag, &environment)?;
+    let edit = config::flag_state_edit(&Source {
+        name: "body",
+        text: body_text(&body)?,
+    })
+    .map_err(ServiceError::Config)?;
+    let outcome = flags::set_state(&state, &actor, place(&names), &edit).await?;
+    Ok(answered(outcome))
+}
+
 async fn toggle(
     State(state): State<AppState>,
     actor: Actor,
     Path((name, flag, environment)): Path<(String, String, String)>,
     Json(ask): Json<ToggleAsk>,
 ) -> ApiResult<(StatusCode, Json<ToggleOutcome>)> {
-    let project = parse_name("project", &name)?;
-    let flag = parse_name("flag", &flag)?;
-    let environment = parse_name("environment", &environment)?;
-    let outcome = flags::toggle(&state, &actor, &project, &flag, &environment, &ask).await?;
-    let status = if outcome.pending.is_some() {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(outcome)))
+    let names = place_names(&name, &flag, &environment)?;
+    let outcome = flags::toggle(&state, &actor, place(&names), &ask).await?;
+    Ok(answered(outcome))
 }
 
 async fn list_tokens(

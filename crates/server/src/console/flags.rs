@@ -1,6 +1,7 @@
 //! The Flags page (Deliver): every project's feature flags as a flag × environment matrix, each
-//! cell on or off with a button that switches it (CSRF-signed), stale flags and changes waiting
-//! for a second person marked. It decides nothing: `services::flags` does, on every post, and a
+//! cell on or off with a button that switches it (CSRF-signed) and a link to its editor
+//! (`flag_edit`), stale flags and changes waiting for a second person marked, and a form that
+//! creates a flag, off everywhere. It decides nothing: `services::flags` does, on every post, and a
 //! switch in a protected environment becomes a configuration change request there.
 
 use askama::Template;
@@ -9,9 +10,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use slipway_api::flags::{FlagView, ToggleAsk};
 use slipway_core::access::{allows, Operation};
+use slipway_core::config::{self, Source};
+use slipway_core::flags::FlagKind;
 
 use super::notice::{see_other_done, Done};
-use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Problem, Section};
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services;
@@ -49,6 +52,34 @@ struct ProjectFlags {
 struct FlagsPage {
     frame: Frame,
     projects: Vec<ProjectFlags>,
+    /// Every project the reader may create a flag in, for the "New flag" form.
+    all_projects: Vec<String>,
+    kinds: Vec<&'static str>,
+    new: NewFlagFields,
+    problem: Option<Problem>,
+}
+
+impl FlagsPage {
+    fn is_chosen(&self, project: &str) -> bool {
+        self.new.project == project
+    }
+
+    fn is_kind(&self, kind: &str) -> bool {
+        self.new.kind == kind
+    }
+}
+
+/// The "New flag" form: posted, or empty.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct NewFlagFields {
+    #[serde(default)]
+    project: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    description: String,
 }
 
 fn row(flag: FlagView, user: &ConsoleUser) -> Row {
@@ -80,14 +111,25 @@ fn row(flag: FlagView, user: &ConsoleUser) -> Row {
 }
 
 pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
-    let projects = services::projects::list(&state, &user.actor)
+    page(&state, &user, NewFlagFields::default(), None).await
+}
+
+async fn page(
+    state: &AppState,
+    user: &ConsoleUser,
+    new: NewFlagFields,
+    problem: Option<Problem>,
+) -> PageResult {
+    let projects = services::projects::list(state, &user.actor)
         .await
-        .or_page(&user)?;
+        .or_page(user)?;
     let mut out = Vec::new();
+    let mut all_projects = Vec::new();
     for project in projects {
-        let flags = services::flags::list(&state, &user.actor, &project.name)
+        all_projects.push(project.name.to_string());
+        let flags = services::flags::list(state, &user.actor, &project.name)
             .await
-            .or_page(&user)?;
+            .or_page(user)?;
         if flags.is_empty() {
             continue;
         }
@@ -99,16 +141,70 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
         out.push(ProjectFlags {
             name: project.name.to_string(),
             environments,
-            rows: flags.into_iter().map(|f| row(f, &user)).collect(),
+            rows: flags.into_iter().map(|f| row(f, user)).collect(),
         });
     }
+    let status = problem.as_ref().map_or(StatusCode::OK, |p| p.status);
     Ok(render(
-        StatusCode::OK,
+        status,
         &FlagsPage {
-            frame: Frame::new("Flags", Some(&user), Section::Flags),
+            frame: Frame::new("Flags", Some(user), Section::Flags),
             projects: out,
+            all_projects: if allows(user.actor.role, Operation::ManageProjects) {
+                all_projects
+            } else {
+                Vec::new()
+            },
+            kinds: FlagKind::ALL.iter().map(|k| k.as_str()).collect(),
+            new,
+            problem,
         },
     ))
+}
+
+/// `POST /flags`: create a flag, off in every environment.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    signed: SignedForm<NewFlagFields>,
+) -> PageResult {
+    let SignedForm { user, form } = signed;
+    let body = serde_json::json!({
+        "name": form.name.trim(),
+        "type": if form.kind.is_empty() { "release" } else { form.kind.as_str() },
+        "description": form.description.trim(),
+    });
+    let created: Result<FlagView, crate::ServiceError> = async {
+        let project = parse_name("project", &form.project)?;
+        let new = config::new_flag(&Source {
+            name: "form",
+            text: &body.to_string(),
+        })
+        .map_err(|e| {
+            let first =
+                e.0.into_iter()
+                    .next()
+                    .expect("an error list is never empty");
+            let field = if first.path.is_empty() {
+                "the form".to_string()
+            } else {
+                format!("the field {}", first.path)
+            };
+            crate::ServiceError::invalid(
+                format!("{field}: {}", first.message),
+                first.hint.unwrap_or_default(),
+            )
+        })?;
+        services::flags::create(&state, &user.actor, &project, &new).await
+    }
+    .await;
+    match created {
+        Ok(flag) => Ok(see_other_done(
+            &state,
+            &format!("/flags#flag-{}-{}", flag.project, flag.name),
+            Done::FlagCreated,
+        )),
+        Err(e) => page(&state, &user, form, Some(e.into())).await,
+    }
 }
 
 #[derive(Deserialize)]
@@ -135,9 +231,11 @@ pub(super) async fn switch(
     let outcome = services::flags::toggle(
         &state,
         &user.actor,
-        &project,
-        &flag,
-        &environment,
+        services::flags::FlagPlace {
+            project: &project,
+            flag: &flag,
+            environment: &environment,
+        },
         &ToggleAsk {
             enabled: form.enabled,
             reason: form.reason,

@@ -19,6 +19,7 @@ mod config_changes;
 mod criteria;
 mod dashboard;
 mod deployments;
+mod flag_edit;
 mod flags;
 mod governance;
 mod health;
@@ -69,7 +70,11 @@ fn deliver() -> Router<AppState> {
             "/projects/{name}/variables",
             get(variables::list).post(variables::set),
         )
-        .route("/flags", get(flags::list))
+        .route("/flags", get(flags::list).post(flags::create))
+        .route(
+            "/flags/{project}/{flag}/{environment}",
+            get(flag_edit::show).post(flag_edit::save),
+        )
         .route(
             "/flags/{project}/{flag}/{environment}/toggle",
             post(flags::switch),

@@ -32,6 +32,9 @@ pub(super) enum Done {
     AlertResolved,
     FlagSwitched,
     FlagSwitchHeld,
+    FlagChanged,
+    FlagChangeHeld,
+    FlagCreated,
     RiskRequested,
     RiskApproved,
     ReleaseCreated,
@@ -39,7 +42,7 @@ pub(super) enum Done {
 }
 
 impl Done {
-    const ALL: [Done; 19] = [
+    const ALL: [Done; 22] = [
         Done::SignedIn,
         Done::DeploymentStarted,
         Done::PromotionRequested,
@@ -55,6 +58,9 @@ impl Done {
         Done::AlertResolved,
         Done::FlagSwitched,
         Done::FlagSwitchHeld,
+        Done::FlagChanged,
+        Done::FlagChangeHeld,
+        Done::FlagCreated,
         Done::RiskRequested,
         Done::RiskApproved,
         Done::ReleaseCreated,
@@ -78,6 +84,9 @@ impl Done {
             Done::AlertResolved => "alert-resolved",
             Done::FlagSwitched => "flag-switched",
             Done::FlagSwitchHeld => "flag-switch-held",
+            Done::FlagChanged => "flag-changed",
+            Done::FlagChangeHeld => "flag-change-held",
+            Done::FlagCreated => "flag-created",
             Done::RiskRequested => "risk-requested",
             Done::RiskApproved => "risk-approved",
             Done::ReleaseCreated => "release-created",
@@ -111,6 +120,13 @@ impl Done {
             Done::FlagSwitched => "Flag switched; applications see it at their next refresh.",
             Done::FlagSwitchHeld => {
                 "The environment is protected: your switch waits for another admin (Config changes)."
+            }
+            Done::FlagChanged => "Flag changed; applications see it at their next refresh.",
+            Done::FlagChangeHeld => {
+                "The environment is protected: your change waits for a second person (the request is linked below)."
+            }
+            Done::FlagCreated => {
+                "Flag created, off in every environment: change it per environment with Edit."
             }
             Done::RiskRequested => {
                 "Risk acceptance requested; it holds once a security approver other than you approves it."

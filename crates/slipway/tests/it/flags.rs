@@ -2,13 +2,17 @@
 //! from PyPI): an application reads its flags from Slipway's Unleash client API and follows a
 //! kill switch within its refresh interval; a PROD switch waits for a second person; a gradual
 //! rollout answers the same for each user in Slipway's `/api/frontend` as in the SDK; and the
-//! SDK endpoints refuse what they must (wrong tokens, malformed and oversized bodies).
+//! SDK endpoints refuse what they must (wrong tokens, malformed and oversized bodies). Flags
+//! are also made by hand: a rollout ramped through the CLI that the SDK follows, and a PROD
+//! change made in the console (a real browser) that waits for a second admin.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use crate::support::*;
 
@@ -109,8 +113,13 @@ impl Drop for App {
 
 impl App {
     fn start(dir: &std::path::Path, url: &str, token: &str) -> App {
+        App::run(dir, url, token, APP)
+    }
+
+    /// The application `source`, given the server's address, a token and a cache folder.
+    fn run(dir: &std::path::Path, url: &str, token: &str, source: &str) -> App {
         std::fs::create_dir_all(dir).unwrap();
-        let script = file(dir, "app.py", APP);
+        let script = file(dir, "app.py", source);
         let cache = dir.join("cache");
         std::fs::create_dir_all(&cache).unwrap();
         let mut child = Command::new("python3")
@@ -594,5 +603,375 @@ fn bench_the_client_api_full_answers_and_304s() {
     let (q50, q99) = percentiles(unchanged);
     println!(
         "client features, {flags} flags ({size} bytes), {requests} requests: 200 p50 {p50:.3} ms p99 {p99:.3} ms; 304 p50 {q50:.3} ms p99 {q99:.3} ms"
+    );
+}
+
+/// Issue 14: flags made and changed by hand, not only by `slipway.yaml`.
+const HAND_CONFIG: &str = "environments:
+  - { name: DEV }
+  - { name: TEST }
+  - { name: PROD, protected: true }
+project:
+  name: shop
+";
+
+/// The application for a ramp: the real SDK polling TEST every second, printing which of 1000
+/// users see `new-checkout` whenever that changes (`ON <count> <users>`).
+const RAMP_APP: &str = r#"import sys, time
+from UnleashClient import UnleashClient
+url, token, cache = sys.argv[1], sys.argv[2], sys.argv[3]
+client = UnleashClient(url=url + "/api", app_name="shop-web", custom_headers={"Authorization": token},
+                       refresh_interval=1, metrics_interval=60, cache_directory=cache)
+client.initialize_client()
+users = ["u%d" % i for i in range(1000)]
+last = None
+deadline = time.time() + 240
+while time.time() < deadline:
+    on = [u for u in users if client.is_enabled("new-checkout", {"userId": u})]
+    if on != last:
+        print("ON %d %s" % (len(on), ",".join(on)), flush=True)
+        last = on
+    time.sleep(0.2)
+"#;
+
+/// The users the application sees the flag on for, once their count is in `counts`.
+fn users_on(app: &App, counts: std::ops::RangeInclusive<usize>) -> BTreeSet<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = app.line("ON ", left.max(Duration::from_millis(1)));
+        let mut parts = line["ON ".len()..].splitn(2, ' ');
+        let count: usize = parts.next().unwrap().parse().unwrap();
+        if counts.contains(&count) {
+            return parts
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+    }
+}
+
+fn set(server: &Server, token: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec![
+        "flag",
+        "set",
+        "new-checkout",
+        "--project",
+        "shop",
+        "--env",
+        "TEST",
+    ];
+    all.extend_from_slice(args);
+    server.cli(Some(token), &all)
+}
+
+#[test]
+fn a_rollout_ramped_through_the_cli_is_followed_by_the_unleash_sdk() {
+    if !sdk_available() {
+        return;
+    }
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    ok(server.apply(&file(w, "slipway.yaml", HAND_CONFIG)));
+    let otto = server.user_with_token("otto", "ops");
+
+    // A flag created by hand is off everywhere, PROD included; twice is a conflict.
+    let created = ok(server.cli(
+        Some(&otto),
+        &[
+            "flag",
+            "create",
+            "new-checkout",
+            "--project",
+            "shop",
+            "--description",
+            "the new checkout",
+        ],
+    ));
+    assert!(created.contains("off in every environment"), "{created}");
+    let listed = ok(server.cli(None, &["flag", "list", "--project", "shop"]));
+    assert!(listed.contains("DEV=off TEST=off PROD=off"), "{listed}");
+    let again = server.cli(
+        Some(&otto),
+        &["flag", "create", "new-checkout", "--project", "shop"],
+    );
+    assert_eq!(again.status.code(), Some(6), "{}", stderr(&again));
+
+    let token = flag_token(&server, "TEST", "client");
+    let app = App::run(&w.join("test"), &server.url, &token, RAMP_APP);
+    assert!(users_on(&app, 0..=0).is_empty());
+
+    // 10 %, then 50 %: the SDK follows each step, and who was in stays in (sticky).
+    let ten = ok(set(
+        &server,
+        &otto,
+        &[
+            "--on",
+            "--rollout",
+            "10",
+            "--stickiness",
+            "userId",
+            "--reason",
+            "canary",
+        ],
+    ));
+    assert!(ten.contains("new-checkout in TEST: off → on"), "{ten}");
+    let at_ten = users_on(&app, 50..=150);
+    ok(set(
+        &server,
+        &otto,
+        &["--rollout", "50", "--stickiness", "userId"],
+    ));
+    let at_fifty = users_on(&app, 400..=600);
+    assert!(
+        at_ten.is_subset(&at_fifty),
+        "users in at 10 % stay in at 50 %"
+    );
+
+    // A bad rollout is refused, naming the field, before and at the server.
+    let bad = set(&server, &otto, &["--rollout", "101"]);
+    assert_eq!(bad.status.code(), Some(3), "{}", stderr(&bad));
+    let text = stderr(&bad);
+    assert!(text.contains("strategies[0].rollout"), "{text}");
+    assert!(text.contains("0 to 100, not 101"), "{text}");
+    let state_url = format!(
+        "{}/api/v1/projects/shop/flags/new-checkout/environments/TEST",
+        server.url
+    );
+    let (status, kind, body) = status_of(
+        ureq::put(&state_url)
+            .set("Authorization", &format!("Bearer {otto}"))
+            .set("Content-Type", "application/json")
+            .send_string(
+                "{\"strategies\": [\n  {\"name\": \"flexibleRollout\", \"rollout\": 101}]}",
+            ),
+    );
+    assert_eq!(
+        (status, kind.as_str()),
+        (422, "application/problem+json"),
+        "{body}"
+    );
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        problem["errors"][0]["path"], "strategies[0].rollout",
+        "{problem:#}"
+    );
+    assert_eq!(problem["errors"][0]["line"], 2, "{problem:#}");
+    let (status, kind, body) = status_of(
+        ureq::put(&state_url)
+            .set("Authorization", &format!("Bearer {otto}"))
+            .send_bytes(&[b'{', 0xff, 0xfe, b'}']),
+    );
+    assert_eq!(
+        (status, kind.as_str()),
+        (400, "application/problem+json"),
+        "{body}"
+    );
+    // Nothing changed: the application still sees half.
+    let (status, _, body) = status_of(
+        ureq::put(&state_url)
+            .set("Authorization", &format!("Bearer {otto}"))
+            .send_string("{}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("no change"), "{body}");
+
+    // A whole state from a YAML file: two listed users, when their tenant is acme.
+    let state = file(
+        w,
+        "state.yaml",
+        "strategies:\n  - name: userWithId\n    user_ids: [u1, u2, u3]\n    constraints:\n      - { context: userId, operator: NOT_IN, values: [u3] }\nreason: only the pilots\n",
+    );
+    ok(set(&server, &otto, &["--file", &state]));
+    assert_eq!(
+        users_on(&app, 2..=2),
+        BTreeSet::from(["u1".to_string(), "u2".to_string()])
+    );
+    let broken = file(
+        w,
+        "broken.yaml",
+        "strategies:\n  - name: userWithId\n    segments: [beta]\n",
+    );
+    let refused = set(&server, &otto, &["--file", &broken]);
+    assert_eq!(refused.status.code(), Some(3));
+    let text = stderr(&refused);
+    assert!(text.contains("broken.yaml:3"), "{text}");
+    assert!(text.contains("inline"), "{text}");
+
+    // Everyone, and then the audit trail holds each change with its reason.
+    let clash = set(&server, &otto, &["--everyone", "--rollout", "100"]);
+    assert_eq!(
+        clash.status.code(),
+        Some(2),
+        "--everyone and --rollout clash"
+    );
+    ok(set(&server, &otto, &["--everyone"]));
+    assert_eq!(users_on(&app, 1000..=1000).len(), 1000);
+    let audit = json(server.cli(
+        None,
+        &[
+            "audit",
+            "list",
+            "--subject",
+            "flag/shop/new-checkout/TEST",
+            "-o",
+            "json",
+        ],
+    ));
+    let text = audit.to_string();
+    assert!(text.contains("flag.state"), "{audit:#}");
+    assert!(text.contains("canary"), "{audit:#}");
+    assert!(text.contains("only the pilots"), "{audit:#}");
+    assert!(text.contains("flexibleRollout 10 %"), "{audit:#}");
+}
+
+/// Issue 14: the console creates a flag and edits its state per environment; in the protected
+/// PROD the change waits for a second admin, applies once approved, and is drawn on the
+/// deployment timeline. A bad rollout is shown on its field.
+#[test]
+fn a_prod_flag_change_in_the_console_waits_for_a_second_admin_in_a_real_browser() {
+    let Some(chromedriver) = browser::browser_tools() else {
+        return;
+    };
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    ok(server.apply(&file(work.path(), "slipway.yaml", HAND_CONFIG)));
+    let ada = server.user_with_token("ada", "admin");
+    let wait = Duration::from_secs(10);
+    let base = server.url.clone();
+    let driver = browser::start_driver(&chromedriver);
+    let b = browser::Browser::open(&driver);
+    b.go(&format!("{base}/login"));
+    b.type_into("#username", "ada");
+    b.type_into("#password", "a long enough passphrase");
+    b.click("form button[type=submit]");
+    b.wait_for_text("header", "ada", wait);
+
+    // A new flag from the Flags page: off in every environment, PROD included.
+    b.go(&format!("{base}/flags"));
+    b.type_into("#new-flag-name", "dark-mode");
+    b.type_into("#new-flag-description", "the dark theme");
+    b.click("#new-flag-create");
+    b.wait_for_text("main", "Flag created", wait);
+    let row = b.text("#flag-shop-dark-mode");
+    assert!(row.contains("the dark theme"), "{row}");
+    let listed = ok(server.cli(None, &["flag", "list", "--project", "shop"]));
+    assert!(listed.contains("DEV=off TEST=off PROD=off"), "{listed}");
+    let mut violations = Vec::new();
+    let axe = browser::axe_source();
+    if let Some(axe) = &axe {
+        violations.extend(b.accessibility_violations(axe));
+    }
+    b.click("a[href='/flags/shop/dark-mode/PROD']");
+    b.wait_for_text("h1", "dark-mode in PROD", wait);
+    if let Some(axe) = &axe {
+        violations.extend(b.accessibility_violations(axe));
+    }
+
+    // A rollout of 101 is refused on its field, in `slipway validate`'s words.
+    b.click("#flag-on");
+    b.type_into("#flag-rollout", "101");
+    b.click("#flag-save");
+    let errors = b.wait_for_text("#flag-errors", "Rollout %", wait);
+    assert!(errors.contains("not 101"), "{errors}");
+    assert_eq!(
+        b.script("return document.querySelector('#flag-rollout').getAttribute('aria-invalid');"),
+        Value::from("true")
+    );
+    if let Some(axe) = &axe {
+        violations.extend(b.accessibility_violations(axe));
+    }
+
+    // 25 %, a listed user and two constraints: PROD is protected, so it waits.
+    b.click("#flag-on");
+    b.type_into("#flag-rollout", "25");
+    b.type_into("#flag-users", "ada");
+    b.type_into(
+        "#flag-constraints",
+        "tenant IN acme,globex\n!appVersion SEMVER_LT 2.0.0",
+    );
+    b.type_into("#flag-reason", "CHG-12: dark mode for acme");
+    b.click("#flag-save");
+    let pending = b.wait_for_text("#flag-pending", "waits for a second person", wait);
+    let link = b.script("return document.querySelector('#flag-pending a').getAttribute('href');");
+    let id = link
+        .as_str()
+        .and_then(|l| l.strip_prefix("/config-changes#config-change-"))
+        .unwrap_or_else(|| panic!("a link to the request: {link} ({pending})"))
+        .to_string();
+    if let Some(axe) = &axe {
+        violations.extend(b.accessibility_violations(axe));
+    }
+    b.viewport(390, 844);
+    browser::no_sideways_scroll(&b, "the flag editor");
+    b.screenshot("flag-edit-390");
+    b.viewport(1400, 900);
+    let shown = json(server.cli(
+        None,
+        &[
+            "flag",
+            "show",
+            "dark-mode",
+            "--project",
+            "shop",
+            "-o",
+            "json",
+        ],
+    ));
+    let prod = &shown["environments"][2];
+    assert_eq!(prod["environment"], "PROD");
+    assert_eq!(
+        prod["enabled"], false,
+        "not before a second person: {shown:#}"
+    );
+
+    // Not by its author; by another admin, and then it holds.
+    let own = server.cli(Some(&ada), &["config-change", "approve", &id]);
+    assert_eq!(own.status.code(), Some(4), "{}", stderr(&own));
+    ok(server.cli(None, &["config-change", "approve", &id]));
+    let shown = json(server.cli(
+        None,
+        &[
+            "flag",
+            "show",
+            "dark-mode",
+            "--project",
+            "shop",
+            "-o",
+            "json",
+        ],
+    ));
+    let prod = &shown["environments"][2];
+    assert_eq!(prod["enabled"], true, "{shown:#}");
+    assert_eq!(
+        prod["strategies"],
+        serde_json::json!([
+            "flexibleRollout 25 % by default (2 constraint(s))",
+            "userWithId: ada (2 constraint(s))"
+        ]),
+        "{shown:#}"
+    );
+
+    // The approved change is on the deployment timeline and in the audit trail.
+    b.go(&format!("{base}/deployments?project=shop&environment=PROD"));
+    b.wait_for_text("#timeline", "dark-mode", wait);
+    let rows = b.table("#timeline");
+    assert!(rows[0][0].contains("flag change"), "{rows:#?}");
+    assert!(rows[0][4].contains("off → on"), "{rows:#?}");
+    assert!(rows[0][4].contains("flexibleRollout 25 %"), "{rows:#?}");
+    let audit = ok(server.cli(
+        None,
+        &["audit", "list", "--subject", "flag/shop/dark-mode/PROD"],
+    ));
+    assert!(audit.contains("flag.state"), "{audit}");
+    let created = ok(server.cli(None, &["audit", "list", "--subject", "flag/shop/dark-mode"]));
+    assert!(created.contains("flag.create"), "{created}");
+    assert!(
+        violations.is_empty(),
+        "accessibility violations: {violations:#?}"
     );
 }

@@ -1,29 +1,27 @@
 //! Feature flags per environment: listed with their state in every environment (stale ones
-//! marked), switched on or off hot (a kill switch), and read by applications through the
-//! Unleash client API (`unleash`). Flags as code arrive through `apply` (`apply`).
+//! marked), created and changed by hand — switched on or off hot (a kill switch), a rollout
+//! ramped, a user listed (`edit`) — and read by applications through the Unleash client API
+//! (`unleash`). Flags as code arrive through `apply` (`apply`).
 //!
 //! A change of a flag's state in a protected environment is never written alone: it becomes a
 //! configuration change request (`services::config_changes`) that another admin approves.
 
 pub(crate) mod apply;
+mod edit;
 pub mod unleash;
 
+pub use edit::{create, set_state, state_in, toggle, FlagPlace};
+
 use serde_json::json;
-use slipway_api::config_changes::ConfigChangeView;
 use slipway_api::flags::{
-    FlagEnvironmentView, FlagTokenAsk, FlagTokenCreated, FlagTokenView, FlagView, ToggleAsk,
-    ToggleOutcome,
+    FlagEnvironmentView, FlagTokenAsk, FlagTokenCreated, FlagTokenView, FlagView,
 };
 use slipway_core::access::Operation;
-use slipway_core::diff::{Change, ChangeKind};
-use slipway_core::flags::{on_off, FlagState, HeldFlag, Rule};
-use slipway_core::governance::config_change::{flag_reasons, SubjectKind, DECIDER};
+use slipway_core::flags::Rule;
+use slipway_core::governance::config_change::SubjectKind;
 use slipway_core::Name;
-use slipway_store::{
-    format_time, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken, WriteTx,
-};
+use slipway_store::{format_time, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
 
-use super::config_changes::{self, Held};
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
@@ -36,7 +34,7 @@ pub(crate) fn subject(project: &str, flag: &str, environment: &str) -> String {
 fn not_found(project: &str, name: &str) -> ServiceError {
     ServiceError::not_found(
         format!("flag {name} of project {project}"),
-        "declare it under `flags:` in the project's slipway.yaml and `slipway apply` it",
+        "create it (`slipway flag create NAME --project P`, or the console's Flags page), or declare it under `flags:` in the project's slipway.yaml and `slipway apply` it",
     )
 }
 
@@ -143,132 +141,6 @@ fn describe_rule(s: &slipway_core::flags::Strategy) -> String {
     } else {
         format!("{rule} ({} constraint(s))", s.constraints.len())
     }
-}
-
-/// Switch a flag on or off in one environment, at once — unless the environment is protected:
-/// then the switch waits for another admin as a configuration change request.
-pub async fn toggle(
-    state: &AppState,
-    actor: &Actor,
-    project: &Name,
-    name: &Name,
-    environment: &Name,
-    ask: &ToggleAsk,
-) -> Result<ToggleOutcome, ServiceError> {
-    let env = state.store.environment(environment).await?.ok_or_else(|| {
-        ServiceError::not_found(
-            format!("environment {environment}"),
-            "list them with `slipway env list`",
-        )
-    })?;
-    let subject = subject(project.as_str(), name.as_str(), environment.as_str());
-    require(
-        state,
-        actor,
-        Operation::ToggleFlag {
-            protected: env.protected,
-        },
-        &subject,
-    )
-    .await?;
-    let mut tx = state.store.write().await?;
-    let flag = tx
-        .flag(project.as_str(), name.as_str())
-        .await?
-        .ok_or_else(|| not_found(project.as_str(), name.as_str()))?;
-    let current = tx
-        .flag_state(project.as_str(), name.as_str(), environment.as_str())
-        .await?
-        .unwrap_or_default();
-    let desired = FlagState {
-        enabled: ask.enabled,
-        ..current.clone()
-    };
-    let word = on_off(ask.enabled);
-    if current == desired {
-        drop(tx);
-        return Ok(ToggleOutcome {
-            applied: false,
-            flag: get(state, actor, project, name).await?,
-            pending: None,
-            summary: format!("no change: {name} is already {word} in {environment}"),
-        });
-    }
-    let reasons = flag_reasons(&env, name, Some(&current), &desired);
-    let change = Change {
-        kind: ChangeKind::Update,
-        subject: subject.clone(),
-        details: current.describe_change(&desired),
-    };
-    let pending = if reasons.is_empty() {
-        tx.put_flag_state(
-            project.as_str(),
-            name.as_str(),
-            environment.as_str(),
-            &desired,
-            &actor.username,
-        )
-        .await?;
-        tx.audit(entry(
-            actor,
-            if ask.enabled { "flag.on" } else { "flag.off" },
-            subject,
-            json!({ "changes": change.details, "reason": ask.reason }),
-        ));
-        tx.commit().await?;
-        None
-    } else {
-        let held = HeldFlag {
-            project: project.to_string(),
-            flag: name.to_string(),
-            kind: flag.kind,
-            description: flag.description.clone(),
-            environment: environment.to_string(),
-            state: desired,
-        };
-        Some(hold_switch(tx, actor, &change, &current, &held, reasons).await?)
-    };
-    let summary = match &pending {
-        None => format!("{name} is {word} in {environment}"),
-        Some(request) => format!(
-            "{environment} is protected: switching {name} {word} waits for another {DECIDER} (configuration change request {}: `slipway config-change approve {}`)",
-            request.id, request.id
-        ),
-    };
-    Ok(ToggleOutcome {
-        applied: pending.is_none(),
-        flag: get(state, actor, project, name).await?,
-        pending,
-        summary,
-    })
-}
-
-/// A switch in a protected environment: held as a configuration change request for a second
-/// person. The same switch asked again by the same person is the request already pending.
-async fn hold_switch(
-    mut tx: WriteTx<'_>,
-    actor: &Actor,
-    change: &Change,
-    current: &FlagState,
-    held: &HeldFlag,
-    reasons: Vec<String>,
-) -> Result<ConfigChangeView, ServiceError> {
-    let holding = config_changes::hold(
-        &mut tx,
-        actor,
-        Held {
-            change,
-            kind: SubjectKind::Flag,
-            base: Some(serde_json::to_value(current).expect("a flag state serialises")),
-            desired: serde_json::to_value(held).expect("a held flag serialises"),
-            reasons,
-        },
-    )
-    .await?;
-    if holding.new {
-        tx.commit().await?;
-    }
-    Ok(holding.request)
 }
 
 /// Create an environment-scoped token for the Unleash client API; its secret is answered once.
