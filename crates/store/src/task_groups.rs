@@ -168,9 +168,10 @@ impl WriteTx<'_> {
         let rows: Vec<(&str, i64, i64, &String)> = batches
             .iter()
             .flat_map(|b| {
-                b.lines.iter().enumerate().map(move |(i, line)| {
-                    (b.task_id, b.attempt, b.first_line_no + i as i64, line)
-                })
+                b.lines
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, line)| (b.task_id, b.attempt, b.first_line_no + i as i64, line))
             })
             .collect();
         let at = now();
@@ -186,7 +187,11 @@ impl WriteTx<'_> {
             );
             let mut query = sqlx::query(&sql).bind(&at);
             for (task_id, attempt, line_no, line) in chunk {
-                query = query.bind(*task_id).bind(*attempt).bind(*line_no).bind(*line);
+                query = query
+                    .bind(*task_id)
+                    .bind(*attempt)
+                    .bind(*line_no)
+                    .bind(*line);
             }
             query.execute(&mut *self.tx).await?;
         }

@@ -115,9 +115,7 @@ pub(crate) async fn lease_next_of(
         let run = phase_runs(deployment)
             .get(task.run_index as usize)
             .cloned()
-            .ok_or_else(|| {
-                ServiceError::invalid("a task points past its deployment's runs", "")
-            })?;
+            .ok_or_else(|| ServiceError::invalid("a task points past its deployment's runs", ""))?;
         tx.audit(AuditEntry {
             actor: format!("agent:{}", task.target),
             verb: "task.start".into(),

@@ -96,10 +96,17 @@ async fn a_step_s_tasks_are_inserted_leased_and_ended_many_to_a_statement() {
             t.started_at = Some(current_time());
         }
         tx.update_tasks(&next).await.unwrap();
-        assert!(tx.next_pending_tasks(&["app-2", "app-3"]).await.unwrap().is_empty());
+        assert!(tx
+            .next_pending_tasks(&["app-2", "app-3"])
+            .await
+            .unwrap()
+            .is_empty());
         let mut read = tx.tasks_by_id(&["a0", "b0", "c0", "zz"]).await.unwrap();
         read.sort_by(|x, y| x.id.cmp(&y.id));
-        assert_eq!(read, next, "the rows as written, and nothing for an unknown id");
+        assert_eq!(
+            read, next,
+            "the rows as written, and nothing for an unknown id"
+        );
         tx.audit(entry("task.start", "deployment/1"));
         tx.commit().await.unwrap();
 
@@ -108,15 +115,30 @@ async fn a_step_s_tasks_are_inserted_leased_and_ended_many_to_a_statement() {
         let mut tx = store.write().await.unwrap();
         let lines = ["one".to_string(), "two".to_string()];
         tx.append_logs_of(&[
-            TaskLines { task_id: "a0", attempt: 1, first_line_no: 0, lines: &lines },
-            TaskLines { task_id: "b0", attempt: 1, first_line_no: 5, lines: &lines[1..] },
+            TaskLines {
+                task_id: "a0",
+                attempt: 1,
+                first_line_no: 0,
+                lines: &lines,
+            },
+            TaskLines {
+                task_id: "b0",
+                attempt: 1,
+                first_line_no: 5,
+                lines: &lines[1..],
+            },
         ])
         .await
         .unwrap();
         // Sent again (a retried result): stored once.
-        tx.append_logs_of(&[TaskLines { task_id: "a0", attempt: 1, first_line_no: 0, lines: &lines }])
-            .await
-            .unwrap();
+        tx.append_logs_of(&[TaskLines {
+            task_id: "a0",
+            attempt: 1,
+            first_line_no: 0,
+            lines: &lines,
+        }])
+        .await
+        .unwrap();
         let mut ended = tx.tasks_by_id(&["a0", "b0"]).await.unwrap();
         for t in &mut ended {
             t.state = TaskState::Succeeded;
@@ -144,18 +166,28 @@ async fn a_step_s_tasks_are_inserted_leased_and_ended_many_to_a_statement() {
         assert!(changes.through > dispatched);
         let a0 = store.task_log_tail("a0", 1, 10).await.unwrap();
         assert_eq!(
-            a0.iter().map(|l| (l.line_no, l.line.as_str())).collect::<Vec<_>>(),
+            a0.iter()
+                .map(|l| (l.line_no, l.line.as_str()))
+                .collect::<Vec<_>>(),
             [(0, "one"), (1, "two")]
         );
         let b0 = store.task_log_tail("b0", 1, 10).await.unwrap();
         assert_eq!(
-            b0.iter().map(|l| (l.line_no, l.line.as_str())).collect::<Vec<_>>(),
+            b0.iter()
+                .map(|l| (l.line_no, l.line.as_str()))
+                .collect::<Vec<_>>(),
             [(5, "two")]
         );
         // The lines carry their task's deployment: the deployment's log reads them.
         assert_eq!(
             store
-                .log_page(first, &LogFilter { limit: 100, ..LogFilter::default() })
+                .log_page(
+                    first,
+                    &LogFilter {
+                        limit: 100,
+                        ..LogFilter::default()
+                    }
+                )
                 .await
                 .unwrap()
                 .len(),
