@@ -27,9 +27,19 @@ pub(crate) struct Arrival {
     pub(crate) lease_next: bool,
 }
 
-/// What an arrival is answered once its write committed: the agent's next task when one was
-/// leased for it in that write; an error when its result was refused or not written.
-pub(crate) type Answer = Result<Option<Leased>, ServiceError>;
+/// What an arrival is answered once its write committed (see [`Taken`]); an error when its
+/// result was refused or not written.
+pub(crate) type Answer = Result<Taken, ServiceError>;
+
+/// A result its write took.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    /// This write recorded it (not a result recorded before, nor one of a task settled without
+    /// it).
+    pub(crate) recorded: bool,
+    /// The agent's next task, when one was leased for it in that write.
+    pub(crate) next: Option<Leased>,
+}
 
 /// An arrival taken into a group, with the way back to its request.
 pub(crate) struct Queued {

@@ -53,6 +53,7 @@ mod releases;
 mod run_outcomes;
 mod signatures;
 mod targets;
+mod task_groups;
 mod test_triggers;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -122,6 +123,7 @@ pub use quality::{
 pub use quality_gates::{NewQualityGate, StoredQualityGate};
 pub use releases::{ReleaseArtifact, ReleaseKey, StoredRelease};
 pub use targets::{EnrollmentGrant, Target};
+pub use task_groups::TaskLines;
 pub use test_triggers::{LostTriggers, NewTestTrigger, StoredTestTrigger};
 pub use time::{current_time, format_time, now, parse_time};
 pub use variables::StoredValue;

@@ -16,6 +16,7 @@ use slipway_store::Target;
 
 use crate::auth::Actor;
 use crate::services;
+use crate::services::tasks::Reported;
 use crate::{AppState, ServiceError};
 
 pub(super) fn router() -> Router<AppState> {
@@ -323,9 +324,12 @@ async fn task_result(
     Json(mut result): Json<TaskResult>,
 ) -> Result<Response, ServiceError> {
     let next = result.next.take();
-    let handed = if let Some(trigger) = services::test_batteries::trigger_of(&id) {
+    let reported = if let Some(trigger) = services::test_batteries::trigger_of(&id) {
         services::test_batteries::result(&state, &target, trigger, result).await?;
-        None
+        Reported {
+            recorded: false,
+            next: None,
+        }
     } else {
         crate::services::tasks::result(&state, &target, &id, result, next.is_some()).await?
     };
@@ -333,9 +337,18 @@ async fn task_result(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     services::agents::called_in(&state, &target).await?;
-    let task = match handed {
-        Some(task) => Some(task),
-        None => crate::services::tasks::lease(&state, &target, request).await?,
+    let task = match reported {
+        Reported {
+            next: Some(task), ..
+        } => Some(task),
+        Reported {
+            recorded: true,
+            next: None,
+        } => crate::services::tasks::lease_after_result(&state, &target, request).await?,
+        Reported {
+            recorded: false,
+            next: None,
+        } => crate::services::tasks::lease(&state, &target, request).await?,
     };
     Ok(Json(LeaseResponse { task }).into_response())
 }

@@ -17,7 +17,7 @@ use slipway_store::{StoredDeployment, StoredTask, WriteTx};
 
 use crate::auth::new_secret;
 use crate::transitions::deployment::{phase_runs, settle, start_rollback};
-use crate::transitions::task_lease::{lease_next, Known, Leased, SharedReads};
+use crate::transitions::task_lease::{lease_next_of, Known, Leased, SharedReads};
 use crate::waiting_agents::{Called, WaitingAgents};
 use crate::{AppState, ServiceError};
 
@@ -165,38 +165,63 @@ pub(crate) async fn advance(state: &AppState, id: i64) -> Result<Moved, ServiceE
     if !moved.wrote() {
         return Ok(moved);
     }
-    let calls = lease_for_waiting(&mut tx, &state.engine.waiting, &moved, &[]).await?;
+    let leases = lease_for_waiting(&mut tx, &state.engine.waiting, &moved, &[]).await?;
     tx.commit().await?;
-    hand_over(state, calls);
+    hand_over(state, leases.calls);
     wake_for(state, &moved);
     Ok(moved)
 }
 
-/// Lease, in the dispatching write `tx`, the tasks `moved` dispatched to agents waiting on
-/// this server (all but those of `except`, which the caller leases itself), so that none of them
-/// opens a write of its own for it: [`hand_over`] gives them their tasks once `tx` commits.
-/// An agent waiting elsewhere (another replica) is woken by its bell and leases as before.
+/// The leases one dispatching write took for agents: those its caller answers itself, and
+/// those of the agents waiting on this server.
+#[derive(Default)]
+pub(crate) struct DispatchLeases {
+    /// Leased for the targets the caller named (`own`), by target.
+    pub(crate) own: Vec<(String, Leased)>,
+    /// Leased for the agents waiting here, each to be handed over once the write commits.
+    pub(crate) calls: Vec<(Called, Leased)>,
+}
+
+/// Lease, in the dispatching write `tx`, the tasks `moved` dispatched to `own`'s targets (the
+/// caller answers those agents itself) and to the agents waiting on this server, so that none
+/// of them opens a write of its own for it: [`hand_over`] gives the waiting ones their tasks once
+/// `tx` commits. One read and one update for all of them. An agent waiting elsewhere (another
+/// replica) is woken by its bell and leases as before.
 pub(crate) async fn lease_for_waiting(
     tx: &mut WriteTx<'_>,
     waiting: &WaitingAgents,
     moved: &Moved,
-    except: &[String],
-) -> Result<Vec<(Called, Leased)>, ServiceError> {
-    let mut calls = Vec::new();
+    own: &[String],
+) -> Result<DispatchLeases, ServiceError> {
     if !moved.dispatched {
-        return Ok(calls);
+        return Ok(DispatchLeases::default());
     }
-    for target in moved.targets.iter().filter(|t| !except.contains(t)) {
-        let Some(called) = waiting.call(target) else {
-            continue;
-        };
-        // None: its pending task went to another request meanwhile; dropping the call tells
-        // the waiter to look for itself.
-        if let Some(leased) = lease_next(tx, target, lease_deadline(), moved.known()).await? {
-            calls.push((called, leased));
+    let own: Vec<String> = own
+        .iter()
+        .filter(|t| moved.targets.contains(t))
+        .cloned()
+        .collect();
+    let mut called = Vec::new();
+    for target in moved.targets.iter().filter(|t| !own.contains(t)) {
+        if let Some(call) = waiting.call(target) {
+            called.push((target.clone(), call));
         }
     }
-    Ok(calls)
+    let targets: Vec<String> = own
+        .iter()
+        .cloned()
+        .chain(called.iter().map(|(t, _)| t.clone()))
+        .collect();
+    let mut leases = DispatchLeases::default();
+    for (target, leased) in lease_next_of(tx, &targets, lease_deadline(), moved.known()).await? {
+        match called.iter().position(|(t, _)| *t == target) {
+            Some(at) => leases.calls.push((called.swap_remove(at).1, leased)),
+            None => leases.own.push((target, leased)),
+        }
+    }
+    // The calls left had no pending task (it went to another request meanwhile): dropping
+    // them tells those waiters to look for themselves.
+    Ok(leases)
 }
 
 /// Give the waiting agents the tasks leased for them in a write that has committed. One whose
@@ -379,8 +404,9 @@ async fn dispatch(
     batch: usize,
 ) -> Result<Vec<String>, ServiceError> {
     let targets = phase_runs(d)[run].batches[batch].clone();
-    for target in &targets {
-        let task = StoredTask {
+    let tasks: Vec<StoredTask> = targets
+        .iter()
+        .map(|target| StoredTask {
             id: new_secret("")[..20].to_string(),
             deployment_id: d.id,
             phase: d.phase,
@@ -394,9 +420,10 @@ async fn dispatch(
             finished_at: None,
             exit_code: None,
             summary: None,
-        };
-        tx.insert_task(&task).await?;
-    }
+        })
+        .collect();
+    // One statement for the batch's tasks, however many targets it has.
+    tx.insert_tasks(&tasks).await?;
     let step = &phase_runs(d)[run];
     tx.audit(system(
         "deployment.dispatch",

@@ -22,7 +22,7 @@ use crate::transitions::task_lease::{self, Leased, SharedReads};
 use crate::{AppState, ServiceError};
 
 mod results;
-pub(crate) use results::result;
+pub(crate) use results::{result, Reported};
 
 /// How long a lease request waits for work before answering "nothing".
 const LONG_POLL: Duration = Duration::from_secs(20);
@@ -117,17 +117,38 @@ pub(crate) async fn lease(
     target: &Target,
     request: LeaseRequest,
 ) -> Result<Option<Assignment>, ServiceError> {
+    if let Some(session) = &request.session {
+        if let Some(assignment) = hand_again(state, target, session).await? {
+            return Ok(Some(assignment));
+        }
+    }
+    lease_new(state, target, request).await
+}
+
+/// [`lease`] for an agent whose result this request just recorded (`tasks::Reported`): it ran
+/// the task the answer before handed it, so no answer of its session was lost since and it
+/// holds no lease to hand again (the read that asks is left out). A result sent again asks
+/// [`lease`] instead.
+pub(crate) async fn lease_after_result(
+    state: &AppState,
+    target: &Target,
+    request: LeaseRequest,
+) -> Result<Option<Assignment>, ServiceError> {
+    lease_new(state, target, request).await
+}
+
+/// A task not yet leased to this agent, waiting up to the long-poll time for one to appear.
+async fn lease_new(
+    state: &AppState,
+    target: &Target,
+    request: LeaseRequest,
+) -> Result<Option<Assignment>, ServiceError> {
     let deadline = Instant::now()
         + if request.wait {
             LONG_POLL
         } else {
             Duration::ZERO
         };
-    if let Some(session) = &request.session {
-        if let Some(assignment) = hand_again(state, target, session).await? {
-            return Ok(Some(assignment));
-        }
-    }
     let bell = state.engine.agent_bell(&target.name);
     // Under a session, a dispatch may lease this agent's task in its own write and hand it
     // over here (`waiting_agents`): what it hands and does not reach the agent is handed again

@@ -29,6 +29,7 @@ mod plans;
 mod quality;
 mod run_outcomes;
 mod targets;
+mod task_groups;
 mod telemetry_writes;
 mod vault;
 mod wakeups;

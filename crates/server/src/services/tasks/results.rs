@@ -8,15 +8,15 @@ use serde_json::json;
 use slipway_core::deploy::state::{task_transition, TaskEvent, TaskState};
 use slipway_core::deploy::vars::mask;
 use slipway_protocol::{Assignment, TaskResult};
-use slipway_store::{StoredDeployment, StoredTask, Target, WriteTx};
+use slipway_store::{StoredDeployment, StoredTask, Target, TaskLines, WriteTx};
 
 use std::collections::HashMap;
 
 use super::{agent_entry, assignment, project_secrets};
-use crate::result_arrivals::{Answer, Arrival, Queued};
-use crate::services::progress::{self, lease_deadline};
+use crate::result_arrivals::{Answer, Arrival, Queued, Taken};
+use crate::services::progress;
 use crate::transitions::deployment::phase_runs;
-use crate::transitions::task_lease::{self, Leased};
+use crate::transitions::task_lease::Leased;
 use crate::waiting_agents::{Called, WaitingAgents};
 use crate::{AppState, ServiceError};
 
@@ -36,7 +36,7 @@ pub(crate) async fn result(
     task_id: &str,
     result: TaskResult,
     lease_next: bool,
-) -> Result<Option<Assignment>, ServiceError> {
+) -> Result<Reported, ServiceError> {
     let arrival = Arrival {
         target: target.clone(),
         task_id: task_id.to_string(),
@@ -45,7 +45,7 @@ pub(crate) async fn result(
         lease_next,
     };
     let writer = state.clone();
-    let leased = state
+    let taken = state
         .engine
         .arrivals
         .submit(arrival, move |group, turn| {
@@ -57,10 +57,23 @@ pub(crate) async fn result(
             });
         })
         .await?;
-    match leased {
-        Some(leased) => assignment(state, target, leased).await.map(Some),
-        None => Ok(None),
-    }
+    let next = match taken.next {
+        Some(leased) => Some(assignment(state, target, leased).await?),
+        None => None,
+    };
+    Ok(Reported {
+        recorded: taken.recorded,
+        next,
+    })
+}
+
+/// What an agent's result request is answered.
+pub(crate) struct Reported {
+    /// Its result was recorded by this request (not sent again, nor of a task settled without
+    /// it): the agent then holds no other lease of its session, none to hand again.
+    pub(crate) recorded: bool,
+    /// Its next task, when the write of its result leased one for it.
+    pub(crate) next: Option<Assignment>,
 }
 
 /// Write a group of results and answer each of its requests.
@@ -176,11 +189,25 @@ enum Written {
 /// of their projects, masked out of what the agents sent.
 #[derive(Default)]
 struct Reads {
+    /// The group's tasks, read in one statement before the first result and kept as each
+    /// result changes them (a result sent twice in one group finds its task settled).
+    tasks: HashMap<String, StoredTask>,
     deployments: HashMap<i64, Option<StoredDeployment>>,
     secrets: HashMap<String, Vec<String>>,
 }
 
 impl Reads {
+    async fn tasks(tx: &mut WriteTx<'_>, arrivals: &[Arrival]) -> Result<Reads, ServiceError> {
+        let mut ids: Vec<&str> = arrivals.iter().map(|a| a.task_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let tasks = tx.tasks_by_id(&ids).await?;
+        Ok(Reads {
+            tasks: tasks.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            ..Reads::default()
+        })
+    }
+
     async fn deployment(
         &mut self,
         tx: &mut WriteTx<'_>,
@@ -237,20 +264,30 @@ async fn record(
     // One result of each batch the group reported in: after every result is written, each
     // batch is asked once whether it calls for a decision.
     let mut batches: Vec<(StoredDeployment, StoredTask)> = Vec::new();
-    let mut reads = Reads::default();
+    let mut reads = Reads::tasks(&mut tx, arrivals)
+        .await
+        .map_err(Failed::Result)?;
+    // The group's task changes and last lines, written in one statement each after the loop.
+    let mut changes = Changes::default();
     for (at, arrival) in arrivals.iter().enumerate() {
-        match write_one(&mut tx, state, &mut reads, arrival)
+        match write_one(&mut tx, state, &mut reads, &mut changes, arrival)
             .await
             .map_err(Failed::Result)?
         {
             Written::Refused(e) => recorded.answers.push(Err(e)),
             Written::Settled(lines) => {
-                recorded.answers.push(Ok(None));
+                recorded.answers.push(Ok(Taken {
+                    recorded: false,
+                    next: None,
+                }));
                 settled_lines.extend(lines.map(|l| (at, l)));
             }
             Written::Recorded(written) => {
                 let (task, deployment) = *written;
-                recorded.answers.push(Ok(None));
+                recorded.answers.push(Ok(Taken {
+                    recorded: true,
+                    next: None,
+                }));
                 recorded.results += 1;
                 if let Some(d) = deployment {
                     let seen = batches.iter().any(|(d2, t)| {
@@ -265,6 +302,10 @@ async fn record(
             }
         }
     }
+    changes
+        .write(&mut tx, &reads)
+        .await
+        .map_err(Failed::Result)?;
     let mut to_decide: Vec<StoredDeployment> = Vec::new();
     for (d, task) in &batches {
         if !to_decide.iter().any(|known| known.id == d.id)
@@ -303,12 +344,46 @@ async fn record(
     Ok(recorded)
 }
 
-/// Write one result into the group's transaction: its last lines, its task's transition, a
-/// batch step's inventory and its audit event.
+/// What the results of a group change, written together once every result is taken
+/// ([`Changes::write`]): the tasks ended (ids into `Reads::tasks`) and their last lines.
+#[derive(Default)]
+struct Changes {
+    ended: Vec<String>,
+    lines: Vec<(String, i64, i64, Vec<String>)>,
+}
+
+impl Changes {
+    /// The last lines first, so that whoever reads a task's end reads every line (one
+    /// transaction: a reader sees both or neither).
+    async fn write(&self, tx: &mut WriteTx<'_>, reads: &Reads) -> Result<(), ServiceError> {
+        let lines: Vec<TaskLines<'_>> = self
+            .lines
+            .iter()
+            .map(|(task_id, attempt, first_line_no, lines)| TaskLines {
+                task_id,
+                attempt: *attempt,
+                first_line_no: *first_line_no,
+                lines,
+            })
+            .collect();
+        tx.append_logs_of(&lines).await?;
+        let ended: Vec<StoredTask> = self
+            .ended
+            .iter()
+            .filter_map(|id| reads.tasks.get(id).cloned())
+            .collect();
+        tx.update_tasks(&ended).await?;
+        Ok(())
+    }
+}
+
+/// Take one result into the group's transaction: its last lines and its task's transition
+/// (kept in `changes`, written with the group's), a batch step's inventory and its audit event.
 async fn write_one(
     tx: &mut WriteTx<'_>,
     state: &AppState,
     reads: &mut Reads,
+    changes: &mut Changes,
     arrival: &Arrival,
 ) -> Result<Written, ServiceError> {
     let Arrival {
@@ -318,7 +393,12 @@ async fn write_one(
         now,
         lease_next: _,
     } = arrival;
-    let Some(mut task) = tx.task(task_id).await?.filter(|t| t.target == target.name) else {
+    let Some(mut task) = reads
+        .tasks
+        .get(task_id)
+        .filter(|t| t.target == target.name)
+        .cloned()
+    else {
         return Ok(Written::Refused(ServiceError::not_found(
             format!("task {task_id}"),
             "",
@@ -348,10 +428,10 @@ async fn write_one(
     if task.state != TaskState::Leased {
         return Ok(Written::Settled(last_lines));
     }
-    if let Some((attempt, first_line_no, lines)) = &last_lines {
-        // Before the task's end, so whoever reads the end reads every line.
-        tx.append_logs(task_id, *attempt, *first_line_no, lines)
-            .await?;
+    if let Some((attempt, first_line_no, lines)) = last_lines {
+        changes
+            .lines
+            .push((task_id.clone(), attempt, first_line_no, lines));
     }
     task.state = task_transition(
         task.state,
@@ -364,7 +444,8 @@ async fn write_one(
     task.exit_code = result.exit_code;
     task.summary = Some(mask(&result.summary, secrets));
     task.leased_until = None;
-    tx.update_task(&task).await?;
+    reads.tasks.insert(task_id.clone(), task.clone());
+    changes.ended.push(task_id.clone());
     if let (true, Some(deployment)) = (result.success, &deployment) {
         // A batch step keeps the inventory in the transaction of its result.
         if let Some(run) = phase_runs(deployment).get(task.run_index as usize) {
@@ -395,26 +476,34 @@ async fn decide(
 ) -> Result<(), ServiceError> {
     let id = known.id;
     let moved = progress::decide_in(tx, id, Some(known)).await?;
-    let mut answered: Vec<String> = Vec::new();
+    // The agents of the group that asked for their next task with a result recorded here,
+    // each once, and those waiting here: leased together.
+    let mut asking: Vec<String> = Vec::new();
     for (at, arrival) in arrivals.iter().enumerate() {
         let name = &arrival.target.name;
-        let asks = arrival.lease_next
-            && matches!(recorded.answers[at], Ok(None))
-            && moved.targets.contains(name)
-            && !answered.contains(name);
-        if !asks {
-            continue;
-        }
-        answered.push(name.clone());
-        if let Some(leased) =
-            task_lease::lease_next(tx, name, lease_deadline(), moved.known()).await?
-        {
-            recorded.answers[at] = Ok(Some(leased));
+        if arrival.lease_next && unanswered(&recorded.answers[at]) && !asking.contains(name) {
+            asking.push(name.clone());
         }
     }
-    recorded
-        .calls
-        .extend(progress::lease_for_waiting(tx, waiting, &moved, &answered).await?);
+    let leases = progress::lease_for_waiting(tx, waiting, &moved, &asking).await?;
+    for (target, leased) in leases.own {
+        let at = arrivals
+            .iter()
+            .enumerate()
+            .position(|(at, a)| {
+                a.target.name == target && a.lease_next && unanswered(&recorded.answers[at])
+            })
+            .expect("a lease taken for an asking arrival answers it");
+        if let Ok(taken) = &mut recorded.answers[at] {
+            taken.next = Some(leased);
+        }
+    }
+    recorded.calls.extend(leases.calls);
     recorded.moved.push(moved);
     Ok(())
+}
+
+/// Whether an arrival's answer so far is a result taken without a next task.
+fn unanswered(answer: &Answer) -> bool {
+    matches!(answer, Ok(Taken { next: None, .. }))
 }
