@@ -1,5 +1,6 @@
-//! Reads for evidence bundles: every deployment of a release, and the audit chain in order up to
-//! a fixed head. Nothing here writes.
+//! Reads for evidence bundles: every deployment of a release, a release's own audit events by
+//! subject (through the index migration 0058 makes, which is the one thing here that writes),
+//! and the audit chain in order up to a fixed head.
 
 use slipway_core::audit::{AuditEvent, ChainHead, GENESIS};
 
@@ -16,6 +17,13 @@ pub struct ReleaseLogLine {
     pub deployment_id: i64,
     pub line: LogLine,
 }
+
+/// The most subjects one statement of [`Store::audit_seqs_about`] looks up.
+const SUBJECTS_PER_READ: usize = 500;
+
+/// The most events one statement of [`Store::audit_events_at`] reads: a page of a release's
+/// events.
+pub const EVENTS_PER_READ: usize = 500;
 
 impl Store {
     /// Every deployment (deploy, dry run, rollback) of one release, oldest first.
@@ -166,27 +174,67 @@ impl Store {
         ))
     }
 
-    /// The first event whose subject is one of `subjects`, or starts with `prefix`: where a
-    /// release's evidence starts, so an export does not read the whole chain before it.
-    pub async fn first_audit_seq(&self, subjects: &[&str], prefix: &str) -> Result<Option<i64>> {
-        let earliest = |a: Option<i64>, b: Option<i64>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let (mut first,): (Option<i64>,) =
-            sqlx::query_as("SELECT MIN(seq) FROM audit_events WHERE subject LIKE $1 ESCAPE '\\'")
-                .bind(crate::audit::like_prefix(prefix))
-                .fetch_one(&self.pool)
-                .await?;
-        for subject in subjects {
-            let (seq,): (Option<i64>,) =
-                sqlx::query_as("SELECT MIN(seq) FROM audit_events WHERE subject = $1")
-                    .bind(*subject)
-                    .fetch_one(&self.pool)
-                    .await?;
-            first = earliest(first, seq);
+    /// The sequence numbers, oldest first, of the events up to `up_to` whose subject is one of
+    /// `subjects` or starts with `prefix`: the events a release's evidence holds in full
+    /// (`core::evidence::proof::ReleaseScope`), found through `audit_events_subject_seq`
+    /// (migration 0058) without reading any other event, however many were written since.
+    /// Eight bytes per event found; 500 subjects a statement.
+    pub async fn audit_seqs_about(
+        &self,
+        subjects: &[&str],
+        prefix: &str,
+        up_to: i64,
+    ) -> Result<Vec<i64>> {
+        let subject = self.backend.bytewise("subject");
+        let mut seqs = Vec::new();
+        for chunk in subjects.chunks(SUBJECTS_PER_READ) {
+            let sql = format!(
+                "SELECT seq FROM audit_events WHERE seq <= {} AND {subject} IN ({})",
+                self.backend.positional(1, 1),
+                self.backend.positional(2, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (i64,)>(&sql).bind(up_to);
+            for s in chunk {
+                query = query.bind(*s);
+            }
+            seqs.extend(query.fetch_all(&self.pool).await?.into_iter().map(|(s,)| s));
         }
-        Ok(first)
+        let (from, below) = prefix_range(prefix);
+        let sql = match below {
+            Some(_) => format!(
+                "SELECT seq FROM audit_events WHERE seq <= $1 AND {subject} >= $2 AND {subject} < $3"
+            ),
+            None => format!("SELECT seq FROM audit_events WHERE seq <= $1 AND {subject} >= $2"),
+        };
+        let mut query = sqlx::query_as::<_, (i64,)>(&sql).bind(up_to).bind(from);
+        if let Some(below) = below {
+            query = query.bind(below);
+        }
+        seqs.extend(query.fetch_all(&self.pool).await?.into_iter().map(|(s,)| s));
+        seqs.sort_unstable();
+        seqs.dedup();
+        Ok(seqs)
+    }
+
+    /// The events at `seqs`, oldest first when `seqs` is, 500 a statement: read a
+    /// page of [`Store::audit_seqs_about`] at a time ([`EVENTS_PER_READ`]) to hold one page.
+    pub async fn audit_events_at(&self, seqs: &[i64]) -> Result<Vec<AuditEvent>> {
+        let mut events = Vec::with_capacity(seqs.len());
+        for chunk in seqs.chunks(EVENTS_PER_READ) {
+            let sql = format!(
+                "SELECT seq, at, actor, verb, subject, details, prev_hash, hash FROM audit_events \
+                 WHERE seq IN ({}) ORDER BY seq",
+                self.backend.positional(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for seq in chunk {
+                query = query.bind(*seq);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                events.push(event(&row)?);
+            }
+        }
+        Ok(events)
     }
 
     /// At most `limit` events with `after < seq <= up_to`, oldest first: page through the chain
@@ -204,5 +252,61 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(event).collect()
+    }
+}
+
+/// The texts that start with `prefix`, as a range in byte order: from `prefix` itself to the
+/// least text after all of them (its last character that has a successor, moved to it; none
+/// when every character is the last there is).
+fn prefix_range(prefix: &str) -> (String, Option<String>) {
+    let mut below: Vec<char> = prefix.chars().collect();
+    while let Some(last) = below.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(next) = next {
+            below.push(next);
+            return (prefix.to_string(), Some(below.into_iter().collect()));
+        }
+    }
+    (prefix.to_string(), None)
+}
+
+/// Create `audit_events_subject_seq` (migration 0058, whose file says why), comparing subjects
+/// byte by byte on either backend ([`crate::Backend::bytewise`]).
+pub(crate) async fn index_audit_subjects(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: crate::Backend,
+) -> Result<()> {
+    sqlx::query(&format!(
+        "CREATE INDEX audit_events_subject_seq ON audit_events ({}, seq)",
+        backend.bytewise("subject")
+    ))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_range;
+
+    #[test]
+    fn a_prefix_range_ends_just_after_every_text_that_starts_with_it() {
+        assert_eq!(
+            prefix_range("release/shop/1.0/"),
+            ("release/shop/1.0/".into(), Some("release/shop/1.00".into()))
+        );
+        assert_eq!(
+            prefix_range("a\u{D7FF}"),
+            ("a\u{D7FF}".into(), Some("a\u{E000}".into()))
+        );
+        assert_eq!(
+            prefix_range("a\u{10FFFF}"),
+            ("a\u{10FFFF}".into(), Some("b".into()))
+        );
+        assert_eq!(prefix_range("\u{10FFFF}"), ("\u{10FFFF}".into(), None));
+        assert_eq!(prefix_range(""), (String::new(), None));
     }
 }

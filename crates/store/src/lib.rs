@@ -98,7 +98,7 @@ pub use deployments::{
     StoredDeployment, StoredTask, TaskChanges, MAX_LOG_PAGE,
 };
 pub use discovered::DiscoveredJobRow;
-pub use evidence::ReleaseLogLine;
+pub use evidence::{ReleaseLogLine, EVENTS_PER_READ};
 pub use findings::{
     FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
 };
@@ -151,6 +151,17 @@ impl Backend {
             .map(one)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// `column` compared byte by byte (the order of UTF-8 text by code point), whatever the
+    /// database's collation: as is on SQLite (`BINARY`), `COLLATE "C"` on PostgreSQL, whose
+    /// default collation may sort `release/a/1.0/x` after `release/a/1.00`. A range of a
+    /// prefix (`>= 'p/' AND < 'p0'`) holds exactly the texts that start with it only so.
+    pub(crate) fn bytewise(self, column: &str) -> String {
+        match self {
+            Backend::Sqlite => column.to_string(),
+            Backend::Postgres => format!("{column} COLLATE \"C\""),
+        }
     }
 }
 

@@ -71,6 +71,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (54, include_str!("../migrations/0054_deployments_lane.sql")),
     (55, include_str!("../migrations/0055_audit_tree.sql")),
+    (58, include_str!("../migrations/0058_audit_subject_seq.sql")),
     (59, include_str!("../migrations/0059_component_days.sql")),
 ];
 
@@ -146,6 +147,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         }
         if *version == 49 || *version == 53 {
             crate::run_outcomes::fill_run_outcomes(&mut tx).await?;
+        }
+        if *version == 58 {
+            crate::evidence::index_audit_subjects(&mut tx, store.backend).await?;
         }
         if *version == 50 {
             crate::production_arrivals::rebuild_production_arrivals(&mut tx).await?;

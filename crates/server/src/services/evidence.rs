@@ -4,8 +4,9 @@
 //! The bundle is a list of sections, each made by one small function from the facts gathered
 //! once ([`Facts`]), but for the two that grow with the release's deployments (`summary.html`,
 //! `deployments.json`): those are written a page of deployments at a time ([`spool_deployments`])
-//! to temporary files, as are `audit.json` and `inclusion.json`, written while the audit chain
-//! is walked ([`audit_file`]), and [`spool::archive`] streams the whole with the README, the signed
+//! to temporary files, as are `audit.json` and `inclusion.json`, written as the release's own
+//! audit events are read by subject, or the chain walked from the first of them when the links
+//! need it ([`walk_chain`], [`audit_file`]), and [`spool::archive`] streams the whole with the README, the signed
 //! manifest, the key and SHA256SUMS around it. A new section (e.g. governance records) is one
 //! function and one line in [`sections`].
 //!
@@ -582,33 +583,49 @@ async fn break_glasses_touching(
     Ok(touched.map(IntoView::into_view).collect())
 }
 
-/// Walk the chain from the release's first event up to `head`, writing `audit.json` as it goes.
+/// `audit.json` up to `head`: the release's own events, found by subject; then, for a proof that
+/// rests on a checkpoint, those events alone, read by sequence number a page at a time, so the
+/// export reads nothing of the log's other events however many there are; for a proof of links,
+/// the chain from the first of them to the head, a page at a time, as the links need it.
 async fn walk_chain(
     state: &AppState,
     walk: ProofWalk,
     head: ChainHead,
 ) -> Result<audit_file::AuditFile, ServiceError> {
-    let first = {
+    let full = {
         let scope = walk.scope();
         let subjects: Vec<&str> = scope.exact_subjects().collect();
         state
             .store
-            .first_audit_seq(&subjects, &scope.subject_prefix())
+            .audit_seqs_about(&subjects, &scope.subject_prefix(), head.seq)
             .await?
     };
     let head_seq = head.seq;
+    let chain = walk.chain();
     let mut writer = audit_file::AuditFileWriter::new(walk, head).await?;
-    // Nothing before the first event about the release goes into the proof: start there.
-    let mut after = first.map_or(head_seq, |f| f - 1);
-    while after < head_seq {
-        let page: Vec<AuditEvent> = state
-            .store
-            .audit_events_between(after, head_seq, PAGE)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for e in &page {
-            writer.feed(e).await?;
+    match chain {
+        ChainEvidence::Checkpoint => {
+            for seqs in full.chunks(slipway_store::EVENTS_PER_READ) {
+                for e in &state.store.audit_events_at(seqs).await? {
+                    writer.feed(e).await?;
+                }
+            }
+        }
+        ChainEvidence::Links => {
+            // Nothing before the first event about the release goes into the proof: start there.
+            let mut after = full.first().map_or(head_seq, |f| f - 1);
+            drop(full);
+            while after < head_seq {
+                let page: Vec<AuditEvent> = state
+                    .store
+                    .audit_events_between(after, head_seq, PAGE)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for e in &page {
+                    writer.feed(e).await?;
+                }
+            }
         }
     }
     writer.finish().await

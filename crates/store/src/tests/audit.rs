@@ -117,22 +117,27 @@ async fn the_chain_reads_in_order_up_to_a_head_read_before() {
         tx.commit().await.unwrap();
         assert_eq!(
             store
-                .first_audit_seq(
+                .audit_seqs_about(
                     &["release/pets/1.0.0", "artifact/none"],
-                    "release/pets/1.0.0/"
+                    "release/pets/1.0.0/",
+                    10
                 )
                 .await
                 .unwrap(),
-            Some(8)
+            [8, 10]
         );
         assert_eq!(
             store
-                .first_audit_seq(&["artifact/none"], "release/pets/1.0.0/")
+                .audit_seqs_about(&["artifact/none"], "release/pets/1.0.0/", 9)
                 .await
                 .unwrap(),
-            Some(10)
+            Vec::<i64>::new()
         );
-        assert_eq!(store.first_audit_seq(&[], "nothing/").await.unwrap(), None);
+        assert!(store
+            .audit_seqs_about(&[], "nothing/", 10)
+            .await
+            .unwrap()
+            .is_empty());
         assert!(store
             .release_deployments("pets", "1.0.0")
             .await

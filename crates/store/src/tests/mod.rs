@@ -14,6 +14,7 @@ mod config_changes;
 mod deployments;
 mod dora_check;
 mod environments;
+mod evidence;
 mod findings;
 mod flags;
 mod flakiness;

@@ -1,4 +1,5 @@
-//! `audit.json` written as the chain is walked, so that an export holds neither the links
+//! `audit.json` written as the events are read (the release's own, or the chain from the first
+//! of them when the links need it), so that an export holds neither the links
 //! (one per event of the whole log since the release's first event: they grow with every other
 //! project's history; written only when the server signs no checkpoints, `ChainEvidence`) nor
 //! the release's own events: links go straight to the file, the events

@@ -1,0 +1,8 @@
+-- The audit events of one subject in order, for an evidence export to read a release's own
+-- events (and only those) instead of walking the chain from the release's first event:
+-- `audit_events_subject_seq (subject, seq)`, compared byte by byte, so that one range of it
+-- holds every subject that starts with a prefix (`release/shop/1.0/…`, not
+-- `release/shop/1.0.1`). SQLite compares text byte by byte already; PostgreSQL compares it by
+-- the database's collation (`en_US.UTF-8` puts `release/shop/1.0/check` after
+-- `release/shop/1.00`), so there the index and the reads say `COLLATE "C"`. The statement
+-- differs by dialect only in that clause: `Store::index_audit_subjects` runs it.
