@@ -71,6 +71,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (54, include_str!("../migrations/0054_deployments_lane.sql")),
     (55, include_str!("../migrations/0055_audit_tree.sql")),
+    (57, include_str!("../migrations/0057_lane_heads.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).
@@ -149,6 +150,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         if *version == 50 {
             crate::production_arrivals::rebuild_production_arrivals(&mut tx).await?;
             crate::widget_days::fill_widget_days(&mut tx).await?;
+        }
+        if *version == 57 {
+            crate::lane_heads::fill_lane_heads(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
             .bind(version)
