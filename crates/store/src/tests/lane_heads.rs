@@ -284,7 +284,7 @@ async fn lane_heads_are_what_the_per_cell_probes_find_over_random_histories() {
         let (mut moving, mut tasks) = (Vec::new(), 0);
         for seed in [0x9e37_79b9_7f4a_7c15_u64, 0x2545_f491_4f6c_dd1d, 7] {
             let mut dice = Dice(seed);
-            for write in 0..60 {
+            for write in 0..40 {
                 one_write(&store, &mut dice, &mut moving, &mut tasks).await;
                 assert_eq!(
                     read_heads(&store).await,
