@@ -249,16 +249,17 @@ async fn one_write(store: &Store, dice: &mut Dice, moving: &mut Vec<Moving>, tas
                 tx.put_project(&p).await.unwrap();
             }
             9 => {
-                if !tx
+                if tx
                     .delete_environment(&super::vault::n(environment))
                     .await
                     .unwrap()
                 {
-                    let position = ENVIRONMENTS.iter().position(|e| *e == environment).unwrap();
-                    tx.put_environment(&env(environment, position as i64, false))
-                        .await
-                        .unwrap();
+                    continue;
                 }
+                let position = ENVIRONMENTS.iter().position(|e| *e == environment).unwrap();
+                tx.put_environment(&env(environment, position as i64, false))
+                    .await
+                    .unwrap();
             }
             _ => {}
         }
