@@ -319,21 +319,15 @@ impl Store {
     /// What each environment holds, per project: the newest deployment that is not a dry run
     /// and was not cancelled, and the newest successful `deploy` when that is an older one (the
     /// version still there after a failure). Ordered by project, environment (as bytes), newest
-    /// first. Sought per declared project and environment, newest first on `deployments_env`,
-    /// so the read costs the same at 100 000 deployments as at 100 (a `GROUP BY` over the table
-    /// did not). Headlines only: the dashboard shows no plan.
+    /// first. Read from the lanes' heads ([`Store::lane_heads`]), so the read costs the same at
+    /// 100 000 deployments as at 100. Headlines only: the dashboard shows no plan.
     pub async fn current_deployments(&self) -> Result<Vec<DeploymentHeadline>> {
-        let mut current = self
-            .headlines_of(
-                "SELECT (SELECT d.id FROM deployments d WHERE d.project = p.name AND d.environment = e.name \
-                         AND d.kind <> 'dry_run' AND d.state <> 'cancelled' ORDER BY d.id DESC LIMIT 1) \
-                 FROM projects p CROSS JOIN environments e \
-                 UNION \
-                 SELECT (SELECT d.id FROM deployments d WHERE d.project = p.name AND d.environment = e.name \
-                         AND d.kind = 'deploy' AND d.state = 'succeeded' ORDER BY d.id DESC LIMIT 1) \
-                 FROM projects p CROSS JOIN environments e",
-            )
-            .await?;
+        let mut current = Vec::new();
+        for lane in self.lane_heads().await? {
+            let latest_id = lane.latest.as_ref().map(|d| d.id);
+            current.extend(lane.latest);
+            current.extend(lane.last_success.filter(|d| Some(d.id) != latest_id));
+        }
         current.sort_by(|a, b| {
             (&a.project, &a.environment, std::cmp::Reverse(a.id)).cmp(&(
                 &b.project,
@@ -342,51 +336,6 @@ impl Store {
             ))
         });
         Ok(current)
-    }
-
-    /// The headlines of the deployments `ids_query` names (one id a row; NULLs, for cells
-    /// without one, and repeats are skipped), in one snapshot and two steps: the ids, each
-    /// sought by index, then those rows by their ids, in no particular order. In one statement
-    /// (`WHERE id IN (<ids_query>)`) PostgreSQL hash-joined the ids with a sequential scan of
-    /// every deployment: 180–360 ms at 100 000 deployments, against 100 ms for the ids and
-    /// 23 ms for the rows by id (BENCHMARKS.md, session 20, `dash13`).
-    pub(crate) async fn headlines_of(&self, ids_query: &str) -> Result<Vec<DeploymentHeadline>> {
-        // Bound parameters per statement: far under SQLite's 32 766 and PostgreSQL's 65 535.
-        const IDS_PER_READ: usize = 1000;
-        let mut tx = match self.backend {
-            crate::Backend::Sqlite => self.pool.begin_with("BEGIN DEFERRED").await?,
-            crate::Backend::Postgres => {
-                self.pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?
-            }
-        };
-        let mut ids: Vec<i64> = sqlx::query_scalar::<_, Option<i64>>(ids_query)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_READ) {
-            let placeholders = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql =
-                format!("SELECT {HEADLINE_COLUMNS} FROM deployments WHERE id IN ({placeholders})");
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&mut *tx).await? {
-                out.push(headline(&row)?);
-            }
-        }
-        tx.commit().await?;
-        Ok(out)
     }
 
     /// Deployments (dry runs included) created at or after `since`, newest first, at most
@@ -842,6 +791,7 @@ impl WriteTx<'_> {
         // stored already ended counts on its day.
         self.record_commit_arrivals(id, d).await?;
         self.count_deployment_day(d, None).await?;
+        self.follow_lane(d, None);
         Ok(id)
     }
 
@@ -860,6 +810,7 @@ impl WriteTx<'_> {
         // Insights (issue 14): a success is its commits' arrival, and an end counts on its day,
         // in the same transaction.
         self.record_commit_arrivals(d.id, d).await?;
+        self.follow_lane(d, before.map(|(state, _)| state));
         self.count_deployment_day(d, before).await?;
         Ok(())
     }

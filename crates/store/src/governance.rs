@@ -310,23 +310,15 @@ impl Store {
 
     /// For every project and environment at once, the deployment the environment holds now:
     /// the newest one that [`Store::target_releases`] lists there (a successful deployment
-    /// with a step done on a target, not undone by a successful rollback). Two reads for the
-    /// whole dashboard instead of one per cell ([`Store::headlines_of`]), walking each
-    /// declared project and environment newest first (`deployments_env`) and stopping at the
-    /// first that qualifies; its rollbacks are found by `deployments_rollback_of`. Ordered by
-    /// id. Headlines only: the dashboard shows no plan.
+    /// with a step done on a target, not undone by a successful rollback), read from the lanes'
+    /// heads ([`Store::lane_heads`]). Ordered by id. Headlines only: the dashboard shows no plan.
     pub async fn held_deployments(&self) -> Result<Vec<crate::DeploymentHeadline>> {
-        let mut held = self
-            .headlines_of(
-                "SELECT (SELECT d.id FROM deployments d \
-                         WHERE d.project = p.name AND d.environment = e.name \
-                         AND d.kind = 'deploy' AND d.state = 'succeeded' \
-                         AND EXISTS (SELECT 1 FROM tasks t WHERE t.deployment_id = d.id AND t.phase = 'forward' AND t.state = 'succeeded') \
-                         AND NOT EXISTS (SELECT 1 FROM deployments r WHERE r.rollback_of = d.id AND r.state = 'succeeded') \
-                         ORDER BY d.id DESC LIMIT 1) \
-                 FROM projects p CROSS JOIN environments e",
-            )
-            .await?;
+        let mut held: Vec<_> = self
+            .lane_heads()
+            .await?
+            .into_iter()
+            .filter_map(|lane| lane.held)
+            .collect();
         held.sort_by_key(|d| d.id);
         Ok(held)
     }

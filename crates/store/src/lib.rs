@@ -37,6 +37,7 @@ mod governance;
 mod health;
 mod identities;
 mod insights;
+mod lane_heads;
 mod lead_time_days;
 mod leased_outbox;
 mod leases;
@@ -112,6 +113,7 @@ pub use governance::{PromotionFilter, StoredChangeRequest, StoredDecision, Store
 pub use health::{LatestResult, ProbeKey, ProbeResults, StoredProbeStatus, StoredSloAlert};
 pub use identities::{Identity, OidcRecheckDue, RecheckMark};
 pub use insights::{DoraReads, InsightScope, ProjectSelection, ReleaseCommit};
+pub use lane_heads::LaneHeads;
 pub use leases::{Fence, HeldLease};
 pub use log_errors::{LogErrorHour, NewLogError, StoredLogGroup};
 pub use migrations::known_version as known_schema_version;
@@ -439,6 +441,7 @@ impl Store {
             #[cfg(test)]
             rows_for_every_test: false,
             production_before: None,
+            lanes_moved: std::collections::BTreeSet::new(),
         })
     }
 
@@ -477,6 +480,9 @@ pub struct WriteTx<'a> {
     /// production's first arrivals follow the change once, at commit, however many
     /// environments it changes (`production_arrivals::follow_declared_production`).
     production_before: Option<Vec<String>>,
+    /// The lanes whose deployments this write created or moved: their heads are rewritten at
+    /// commit (`lane_heads`).
+    lanes_moved: std::collections::BTreeSet<lane_heads::Lane>,
 }
 
 impl WriteTx<'_> {
@@ -495,6 +501,7 @@ impl WriteTx<'_> {
         if let Some(before) = self.production_before.take() {
             production_arrivals::follow_declared_production(&mut self.tx, &before).await?;
         }
+        lane_heads::refresh(&mut self.tx, &self.lanes_moved).await?;
         let entries = std::mem::take(&mut self.entries);
         let events = audit::append(&mut self.tx, &entries, self.audit_head.get()).await?;
         let queued = webhooks::enqueue(&mut self.tx, &events).await?;

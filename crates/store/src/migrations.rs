@@ -71,6 +71,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (54, include_str!("../migrations/0054_deployments_lane.sql")),
     (55, include_str!("../migrations/0055_audit_tree.sql")),
+    (57, include_str!("../migrations/0057_lane_heads.sql")),
     (58, include_str!("../migrations/0058_audit_subject_seq.sql")),
     (59, include_str!("../migrations/0059_component_days.sql")),
 ];
@@ -154,6 +155,9 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         if *version == 50 {
             crate::production_arrivals::rebuild_production_arrivals(&mut tx).await?;
             crate::widget_days::fill_widget_days(&mut tx).await?;
+        }
+        if *version == 57 {
+            crate::lane_heads::fill_lane_heads(&mut tx).await?;
         }
         if *version == 59 {
             crate::component_days::fill_component_days(&mut tx).await?;

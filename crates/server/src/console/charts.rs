@@ -86,6 +86,19 @@ pub(crate) struct Caption<'a> {
 /// Escape text for SVG content and attribute values.
 pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text);
+    out
+}
+
+/// [`escape`], appended to `out`: a text with nothing to escape (printable ASCII but `&<>"'`,
+/// the common case) is copied whole, without a walk over its characters.
+fn escape_into(out: &mut String, text: &str) {
+    let plain =
+        |b: &u8| matches!(b, b' '..=b'~') && !matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    if text.bytes().all(|b| plain(&b)) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -98,16 +111,20 @@ pub(crate) fn escape(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// At most `max` characters, with an ellipsis when cut; the whole text goes in a tooltip.
 fn clip(text: &str, max: usize) -> String {
+    clipped(text, max).into_owned()
+}
+
+/// [`clip`], borrowing the text when it fits (most do).
+fn clipped(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if text.chars().count() <= max {
-        text.to_string()
+        std::borrow::Cow::Borrowed(text)
     } else {
         let kept: String = text.chars().take(max.saturating_sub(1)).collect();
-        format!("{kept}…")
+        std::borrow::Cow::Owned(format!("{kept}…"))
     }
 }
 
@@ -217,36 +234,55 @@ pub(crate) fn status_grid(grid: &StatusGrid) -> String {
         svg.push_str(&linked(row.href.as_deref(), &label));
         for (c, cell) in row.cells.iter().take(grid.columns.len()).enumerate() {
             let x = label_width + c as u32 * GRID_CELL_WIDTH;
-            svg.push_str(&grid_cell(cell.as_ref(), x + 3, y + 3));
+            grid_cell(&mut svg, cell.as_ref(), x + 3, y + 3);
         }
     }
     close(svg)
 }
 
-fn grid_cell(cell: Option<&GridCell>, x: u32, y: u32) -> String {
+/// One cell, written into the picture (2 000 cells on the dashboard: no string of its own).
+fn grid_cell(svg: &mut String, cell: Option<&GridCell>, x: u32, y: u32) {
     let (w, h) = (GRID_CELL_WIDTH - 6, GRID_ROW_HEIGHT - 6);
     let Some(cell) = cell else {
-        return format!(
+        let _ = write!(
+            svg,
             r##"<g><title>nothing here</title><rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#ffffff" stroke="#d9e2ec"/><text x="{}" y="{}" text-anchor="middle" fill="#52606d">–</text></g>"##,
             x + w / 2,
             y + h / 2 + 4
         );
+        return;
     };
+    // What `linked` makes, without the copy of the inner part.
+    if let Some(href) = &cell.href {
+        svg.push_str(r#"<a href=""#);
+        escape_into(svg, href);
+        svg.push_str(r#"">"#);
+    }
     let tone = cell.tone;
-    let inner = format!(
-        r##"<g><title>{tooltip}</title><rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{ink}" {stroke}/><text x="{tx}" y="{ly}" fill="{ink}" font-weight="600">{mark} {label}</text><text x="{tx}" y="{dy}" fill="#1f2933" font-size="11">{detail}</text></g>"##,
-        tooltip = escape(&cell.tooltip),
+    svg.push_str("<g><title>");
+    escape_into(svg, &cell.tooltip);
+    let _ = write!(
+        svg,
+        r##"</title><rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{ink}" {stroke}/><text x="{tx}" y="{ly}" fill="{ink}" font-weight="600">{mark} "##,
         fill = tone.fill(),
         ink = tone.ink(),
         stroke = tone.stroke(),
         tx = x + 8,
         ly = y + 17,
-        dy = y + 33,
         mark = tone.mark(),
-        label = escape(&clip(&cell.label, 20)),
-        detail = escape(&clip(&cell.detail, 28)),
     );
-    linked(cell.href.as_deref(), &inner)
+    escape_into(svg, &clipped(&cell.label, 20));
+    let _ = write!(
+        svg,
+        r##"</text><text x="{tx}" y="{dy}" fill="#1f2933" font-size="11">"##,
+        tx = x + 8,
+        dy = y + 33,
+    );
+    escape_into(svg, &clipped(&cell.detail, 28));
+    svg.push_str("</text></g>");
+    if cell.href.is_some() {
+        svg.push_str("</a>");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 //!
 //! It reads `services::dashboard` and decides nothing.
 
+use std::fmt::Write as _;
+
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,10 +21,10 @@ use crate::services;
 use crate::services::dashboard::{Cell, Waiting};
 
 /// One project in one environment, as the table shows it.
-struct CellView {
-    environment: String,
+struct CellView<'a> {
+    environment: &'a str,
     /// The release held: (its deployment, its version, since when).
-    held: Option<(i64, String, When)>,
+    held: Option<(i64, &'a str, When)>,
     /// The newest deployment when it is not the one held: (id, what it was, its state).
     latest: Option<(i64, String, Badge)>,
     /// A promotion waiting to enter: (id, what it waits for, in words).
@@ -31,10 +33,10 @@ struct CellView {
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
-struct DashboardPage {
+struct DashboardPage<'a> {
     frame: Frame,
     environments: Vec<String>,
-    rows: Vec<(String, Vec<CellView>)>,
+    rows: Vec<(&'a str, Vec<CellView<'a>>)>,
     /// The same facts as a picture (an SVG string built by `charts`, which escapes every text).
     picture: String,
 }
@@ -55,52 +57,81 @@ fn since(d: &DeploymentHeadline) -> jiff::Timestamp {
     d.finished_at.unwrap_or(d.created_at)
 }
 
-fn cell_view(environment: &str, c: &Cell, now: jiff::Timestamp) -> CellView {
+/// What the table and the picture both say of a cell, worded once (2 000 cells at issue 16's
+/// size: each time and sentence made once, not once per place it shows).
+struct Words {
+    held_since: Option<When>,
+    /// The latest deployment: what it was, and how long ago it ended or started.
+    latest: Option<(String, String)>,
+    waiting: Option<String>,
+}
+
+impl Words {
+    fn of(c: &Cell, now: jiff::Timestamp) -> Words {
+        Words {
+            held_since: c.held.as_ref().map(|d| when(since(d), now)),
+            latest: c
+                .latest
+                .as_ref()
+                .map(|d| (what(d), when(since(d), now).relative)),
+            waiting: c.waiting.as_ref().map(waiting_words),
+        }
+    }
+}
+
+fn cell_view<'a>(environment: &'a str, c: &'a Cell, words: Words) -> CellView<'a> {
     CellView {
-        environment: environment.to_string(),
+        environment,
         held: c
             .held
             .as_ref()
-            .map(|d| (d.id, d.release_version.clone(), when(since(d), now))),
+            .zip(words.held_since)
+            .map(|(d, since)| (d.id, d.release_version.as_str(), since)),
         latest: c
             .latest
             .as_ref()
-            .map(|d| (d.id, what(d), deployment_badge(d.state))),
+            .zip(words.latest)
+            .map(|(d, (what, _))| (d.id, what, deployment_badge(d.state))),
         waiting: c
             .waiting
             .as_ref()
-            .map(|w| (w.promotion.id, waiting_words(w))),
+            .zip(words.waiting)
+            .map(|(w, line)| (w.promotion.id, line)),
     }
 }
 
 /// The picture's cell: the release held with the tone of what happens there now.
-fn grid_cell(project: &str, environment: &str, c: &Cell, now: jiff::Timestamp) -> GridCell {
+fn grid_cell(project: &str, environment: &str, c: &Cell, words: &Words) -> GridCell {
     let label = c
         .held
         .as_ref()
         .map_or_else(|| "nothing".to_string(), |d| d.release_version.clone());
-    let held_words = match &c.held {
-        Some(d) => format!(
-            "{environment} holds {project} {} since {}",
-            d.release_version,
-            when(since(d), now).relative
+    let held_ago = words.held_since.as_ref().map(|w| w.relative.as_str());
+    let mut tooltip = match (&c.held, held_ago) {
+        (Some(d), Some(ago)) => format!(
+            "{environment} holds {project} {} since {ago}",
+            d.release_version
         ),
-        None => format!("{environment} holds no release of {project}"),
+        _ => format!("{environment} holds no release of {project}"),
     };
-    let latest = c.latest.as_ref().map(|d| {
-        let tone = match d.state {
-            DeploymentState::Pending | DeploymentState::Running | DeploymentState::RollingBack => {
-                Tone::Info
-            }
-            DeploymentState::AwaitingDecision | DeploymentState::WaitingForIntervention => {
-                Tone::Warn
-            }
-            DeploymentState::Failed | DeploymentState::RolledBack => Tone::Bad,
-            DeploymentState::Succeeded | DeploymentState::Cancelled => Tone::Idle,
-        };
-        let words = format!("{} {}", what(d), deployment_badge(d.state).label);
-        (tone, words, d.id, when(since(d), now).relative)
-    });
+    let latest = c
+        .latest
+        .as_ref()
+        .zip(words.latest.as_ref())
+        .map(|(d, (what, ago))| {
+            let tone = match d.state {
+                DeploymentState::Pending
+                | DeploymentState::Running
+                | DeploymentState::RollingBack => Tone::Info,
+                DeploymentState::AwaitingDecision | DeploymentState::WaitingForIntervention => {
+                    Tone::Warn
+                }
+                DeploymentState::Failed | DeploymentState::RolledBack => Tone::Bad,
+                DeploymentState::Succeeded | DeploymentState::Cancelled => Tone::Idle,
+            };
+            let words = format!("{what} {}", deployment_badge(d.state).label);
+            (tone, words, d.id, ago.as_str())
+        });
     let (tone, detail, href) = match (&latest, &c.waiting, &c.held) {
         // Something unfinished or failed matters more than what is held.
         (Some((tone, words, id, _)), _, _) if *tone != Tone::Idle => {
@@ -113,7 +144,7 @@ fn grid_cell(project: &str, environment: &str, c: &Cell, now: jiff::Timestamp) -
         ),
         (_, None, Some(d)) => (
             Tone::Good,
-            when(since(d), now).relative,
+            held_ago.unwrap_or_default().to_string(),
             format!("/deployments/{}", d.id),
         ),
         // Only a finished deployment that is not held is left (a rollback, as a rule): say
@@ -130,12 +161,11 @@ fn grid_cell(project: &str, environment: &str, c: &Cell, now: jiff::Timestamp) -
         ),
         (None, None, None) => (Tone::Idle, "never deployed".to_string(), String::new()),
     };
-    let mut tooltip = held_words;
     if let Some((_, words, _, ago)) = &latest {
-        tooltip.push_str(&format!("; latest: {words} {ago}"));
+        let _ = write!(tooltip, "; latest: {words} {ago}");
     }
-    if let Some(w) = &c.waiting {
-        tooltip.push_str(&format!("; {}", waiting_words(w)));
+    if let Some(line) = &words.waiting {
+        let _ = write!(tooltip, "; {line}");
     }
     GridCell {
         tone,
@@ -164,40 +194,33 @@ async fn dashboard(state: crate::AppState, user: ConsoleUser) -> PageResult {
         .or_page(&user)?;
     let now = jiff::Timestamp::now();
     let environments: Vec<String> = d.environments.iter().map(|e| e.name.to_string()).collect();
+    // One pass over the cells makes both the picture's and the table's.
+    let mut grid_rows = Vec::with_capacity(d.projects.len());
+    let mut rows = Vec::with_capacity(d.projects.len());
+    for (project, cells) in &d.projects {
+        let mut grid_cells = Vec::with_capacity(cells.len());
+        let mut views = Vec::with_capacity(cells.len());
+        for (c, env) in cells.iter().zip(&d.environments) {
+            let env = env.name.as_str();
+            let words = Words::of(c, now);
+            grid_cells.push(Some(grid_cell(project, env, c, &words)));
+            views.push(cell_view(env, c, words));
+        }
+        grid_rows.push(GridRow {
+            label: project.clone(),
+            href: Some(format!("/projects/{project}")),
+            cells: grid_cells,
+        });
+        rows.push((project.as_str(), views));
+    }
     let picture = charts::status_grid(&StatusGrid {
         caption: Caption {
             title: "What each environment holds",
             description: "One row per project, one column per environment in chain order; each cell names the release the environment holds after rollbacks, marked ✓ when settled, ▶ while a deployment runs, ! when something waits, ✕ when the latest deployment failed.",
         },
         columns: environments.clone(),
-        rows: d
-            .projects
-            .iter()
-            .map(|(project, cells)| GridRow {
-                label: project.clone(),
-                href: Some(format!("/projects/{project}")),
-                cells: cells
-                    .iter()
-                    .zip(&environments)
-                    .map(|(c, env)| Some(grid_cell(project, env, c, now)))
-                    .collect(),
-            })
-            .collect(),
+        rows: grid_rows,
     });
-    let rows = d
-        .projects
-        .iter()
-        .map(|(p, cells)| {
-            (
-                p.clone(),
-                cells
-                    .iter()
-                    .zip(&environments)
-                    .map(|(c, env)| cell_view(env, c, now))
-                    .collect(),
-            )
-        })
-        .collect();
     Ok(render(
         StatusCode::OK,
         &DashboardPage {

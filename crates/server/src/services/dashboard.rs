@@ -14,8 +14,8 @@ use slipway_core::governance::{DecisionRecord, Verdict};
 use slipway_core::model::{Environment, Lifecycle};
 use slipway_core::Name;
 use slipway_store::{
-    DeploymentHeadline, PromotionFilter, StoredChangeRequest, StoredDeployment, StoredPromotion,
-    StoredRelease,
+    DeploymentHeadline, LaneHeads, PromotionFilter, StoredChangeRequest, StoredDeployment,
+    StoredPromotion, StoredRelease,
 };
 
 use super::require;
@@ -34,7 +34,7 @@ pub struct Waiting {
 pub struct Cell {
     /// The deployment whose release the environment really holds, after rollbacks: the same
     /// rule parity uses (`parity::holding`), read for every cell at once
-    /// (`Store::held_deployments`).
+    /// (`Store::lane_heads`).
     pub held: Option<DeploymentHeadline>,
     /// The newest deployment there (not a dry run, not cancelled) when it is not the one held:
     /// one running, one that failed, or a rollback.
@@ -91,14 +91,15 @@ pub async fn dashboard(state: &AppState, actor: &Actor) -> Result<Dashboard, Ser
     require(state, actor, Operation::Read, "dashboard").await?;
     let environments = state.store.environments().await?;
     let projects = state.store.projects().await?;
-    // `current_deployments` lists the newest first for each project and environment: the
-    // first one of a cell is its latest.
-    let mut latest_in: HashMap<CellKey, DeploymentHeadline> = HashMap::new();
-    for d in state.store.current_deployments().await? {
-        latest_in
-            .entry((d.project.clone(), d.environment.clone()))
-            .or_insert(d);
-    }
+    // What each cell holds and its newest deployment, read once for the whole matrix from the
+    // lanes' heads: `held` is the deployment `parity::holding` names as current.
+    let mut heads_in: HashMap<CellKey, LaneHeads> = state
+        .store
+        .lane_heads()
+        .await?
+        .into_iter()
+        .map(|lane| ((lane.project.clone(), lane.environment.clone()), lane))
+        .collect();
     // The oldest waiting promotion of a cell, as the list is oldest first.
     let mut waiting_in: HashMap<CellKey, Waiting> = HashMap::new();
     for w in waiting_promotions(state, PromotionFilter::default()).await? {
@@ -106,25 +107,16 @@ pub async fn dashboard(state: &AppState, actor: &Actor) -> Result<Dashboard, Ser
             .entry((w.promotion.project.clone(), w.promotion.environment.clone()))
             .or_insert(w);
     }
-    // What each cell holds, read once for the whole matrix: the same deployment
-    // `parity::holding` names as current, without a query per cell.
-    let mut held_in: HashMap<CellKey, DeploymentHeadline> = state
-        .store
-        .held_deployments()
-        .await?
-        .into_iter()
-        .map(|d| ((d.project.clone(), d.environment.clone()), d))
-        .collect();
     let mut rows = Vec::with_capacity(projects.len());
     for project in projects {
         let name = project.name.to_string();
         let mut cells = Vec::with_capacity(environments.len());
         for env in &environments {
             let key = (name.clone(), env.name.to_string());
-            let held = held_in.remove(&key);
-            let latest = latest_in
+            let (held, latest) = heads_in
                 .remove(&key)
-                .filter(|d| held.as_ref().is_none_or(|h| h.id != d.id));
+                .map_or((None, None), |lane| (lane.held, lane.latest));
+            let latest = latest.filter(|d| held.as_ref().is_none_or(|h| h.id != d.id));
             cells.push(Cell {
                 held,
                 latest,

@@ -23,6 +23,7 @@ mod health;
 mod health_days;
 mod identities;
 mod insights;
+mod lane_heads;
 mod leases;
 mod open;
 mod pages;
