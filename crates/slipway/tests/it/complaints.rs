@@ -533,7 +533,11 @@ fn complaints_page_newest_received_first_over_http_the_cli_and_the_console() {
     ] {
         let (status, problem) = api_get(&server, path);
         assert_eq!(status, 400, "{path}: {problem:#}");
-        let text = format!("{} {}", problem["detail"], problem["hint"]);
+        let text = format!(
+            "{} {}",
+            problem["detail"].as_str().unwrap(),
+            problem["hint"].as_str().unwrap()
+        );
         assert!(text.contains(says), "{path}: {problem:#}");
     }
 

@@ -633,7 +633,11 @@ fn test_runs_page_newest_first_over_http_and_the_cli() {
     ] {
         let (status, problem) = get(&format!("{runs}?{query}"));
         assert_eq!(status, 400, "{query}: {problem:#}");
-        let text = format!("{} {}", problem["detail"], problem["hint"]);
+        let text = format!(
+            "{} {}",
+            problem["detail"].as_str().unwrap(),
+            problem["hint"].as_str().unwrap()
+        );
         assert!(text.contains(says), "{query}: {problem:#}");
     }
 
