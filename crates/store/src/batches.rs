@@ -6,12 +6,14 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use slipway_core::page::PageSize;
 use slipway_core::supervision::batch::{Category, InstallState};
 use slipway_core::supervision::hold::Hold;
 use slipway_core::supervision::BatchState;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::page::{page_of, rows_to_read, Page};
 use crate::time::{format_time, read_optional_time, read_time};
 use crate::{json_column, named, Result, Store, StoreError, WriteTx};
 
@@ -401,6 +403,13 @@ pub struct StoredBatchRun {
     pub not_started: Option<String>,
 }
 
+/// A run's place in the list of a batch's runs: when it started, then its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchRunKey {
+    pub started_at: Timestamp,
+    pub id: i64,
+}
+
 const RUN_COLUMNS: &str =
     "id, batch_id, started_at, ended_at, exit_code, duration_ms, output_tail, reported_by, not_started";
 
@@ -610,6 +619,42 @@ impl Store {
         rows.iter().map(run_row).collect()
     }
 
+    /// One page of the runs of the batches `batch_ids` (one batch on each server or
+    /// environment it runs in), newest started first, ties by id, after `after` when given.
+    ///
+    /// The key is (started_at, id): people read runs by when they started, a start time never
+    /// changes once reported (an end only fills `ended_at`), and the id makes the order total
+    /// when two runs start in the same instant. Each batch is read through
+    /// `batch_runs_newest` (batch_id, started_at, id) from the key on, one page's worth, and the
+    /// reads are merged: a page costs the same however many runs the batches hold.
+    pub async fn batch_run_page(
+        &self,
+        batch_ids: &[i64],
+        after: Option<BatchRunKey>,
+        size: PageSize,
+    ) -> Result<Page<StoredBatchRun>> {
+        let sql = if after.is_some() {
+            format!("SELECT {RUN_COLUMNS} FROM batch_runs WHERE batch_id = $1 AND (started_at, id) < ($2, $3) ORDER BY started_at DESC, id DESC LIMIT $4")
+        } else {
+            format!("SELECT {RUN_COLUMNS} FROM batch_runs WHERE batch_id = $1 AND ($2 = '' AND $3 = 0) ORDER BY started_at DESC, id DESC LIMIT $4")
+        };
+        let mut runs = Vec::new();
+        for &batch_id in batch_ids {
+            let rows = sqlx::query(&sql)
+                .bind(batch_id)
+                .bind(after.map(|k| format_time(k.started_at)).unwrap_or_default())
+                .bind(after.map_or(0, |k| k.id))
+                .bind(rows_to_read(size))
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                runs.push(run_row(row)?);
+            }
+        }
+        runs.sort_by_key(|r| std::cmp::Reverse((r.started_at, r.id)));
+        Ok(page_of(runs, size))
+    }
+
     /// Run `id`, outside a transaction.
     pub async fn batch_run_by_id(&self, id: i64) -> Result<Option<StoredBatchRun>> {
         let row = sqlx::query(&format!(
@@ -670,7 +715,7 @@ impl Store {
     /// supervision tick judges every batch from each turn. A query per batch would grow with the
     /// inventory; ranking every run ever reported would grow with the history (a thousand
     /// batches reporting each minute are 1.4 million runs a day); this reads each batch's recent
-    /// runs by index (`batch_runs_by_batch`).
+    /// runs by index (`batch_runs_newest`).
     pub async fn recent_batch_runs(
         &self,
         limit: i64,

@@ -8,10 +8,12 @@
 use jiff::Timestamp;
 use slipway_core::complaints::{NewComplaint, Severity, Status};
 use slipway_core::insights::attribution::{LaneDeployment, Running};
+use slipway_core::page::PageSize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::insights::ProjectSelection;
+use crate::page::{page_of, rows_to_read, Page};
 use crate::time::{read_optional_time, read_time};
 use crate::{format_time, json_column, named, placeholders, Result, Store, StoreError, WriteTx};
 
@@ -42,7 +44,7 @@ pub struct StoredComplaint {
     pub updated_at: Timestamp,
 }
 
-/// Which complaints to list, newest received first; filters combine.
+/// Which complaints to list, newest received first (ties by id, newest first); filters combine.
 #[derive(Debug, Clone, Default)]
 pub struct ComplaintFilter {
     pub project: String,
@@ -55,7 +57,23 @@ pub struct ComplaintFilter {
     pub from: Option<Timestamp>,
     /// Received before.
     pub to: Option<Timestamp>,
-    pub limit: i64,
+    /// Only complaints after this one in the list's order (keyset paging).
+    pub after: Option<ComplaintKey>,
+}
+
+/// A complaint's place in the list: received time, then id.
+///
+/// Complaints are listed by the time they were received, which is what people sort them by;
+/// an import may set that time in the past, so a complaint recorded today can sort among last
+/// year's. The id breaks ties between complaints received in the same instant, which makes
+/// the order total: a walk through the pages meets each complaint exactly once, and a
+/// complaint recorded meanwhile appears where its time puts it (on a page not yet read, or on
+/// none the walk reads again). The key never changes once recorded: nothing moves a
+/// complaint's received time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComplaintKey {
+    pub received_at: Timestamp,
+    pub id: i64,
 }
 
 /// A complaint DORA may count: attributed, with its severity and times.
@@ -125,14 +143,25 @@ impl Store {
         row.as_ref().map(complaint_row).transpose()
     }
 
-    pub async fn complaints(&self, filter: &ComplaintFilter) -> Result<Vec<StoredComplaint>> {
+    /// One page of the complaints `filter` selects, newest received first (ties by id), read
+    /// through `complaints_newest` (project, received_at, id) from the key on.
+    pub async fn complaints(
+        &self,
+        filter: &ComplaintFilter,
+        size: PageSize,
+    ) -> Result<Page<StoredComplaint>> {
+        let after = if filter.after.is_some() {
+            "AND (received_at, id) < ($8, $9) "
+        } else {
+            "AND ($8 = '' AND $9 = 0) "
+        };
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM complaints WHERE project = $1 \
              AND ($2 = '' OR status = $2) AND ($3 = '' OR severity = $3) \
              AND ($4 = '' OR environment = $4) \
              AND ($5 = '' OR reported_version = $5 OR inferred_version = $5) \
              AND ($6 = '' OR received_at >= $6) AND ($7 = '' OR received_at < $7) \
-             ORDER BY received_at DESC, id DESC LIMIT $8"
+             {after}ORDER BY received_at DESC, id DESC LIMIT $10"
         ))
         .bind(&filter.project)
         .bind(filter.status.map_or("", Status::as_str))
@@ -141,10 +170,18 @@ impl Store {
         .bind(filter.release.as_deref().unwrap_or(""))
         .bind(filter.from.map(format_time).unwrap_or_default())
         .bind(filter.to.map(format_time).unwrap_or_default())
-        .bind(filter.limit)
+        .bind(
+            filter
+                .after
+                .map(|k| format_time(k.received_at))
+                .unwrap_or_default(),
+        )
+        .bind(filter.after.map_or(0, |k| k.id))
+        .bind(rows_to_read(size))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(complaint_row).collect()
+        let items = rows.iter().map(complaint_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, size))
     }
 
     /// The successful deployments and rollbacks of a project into an environment that finished

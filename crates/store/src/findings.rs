@@ -8,10 +8,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
-use slipway_core::quality::{FindingChange, FindingState, KnownFinding, ScannedFinding, Severity};
+use slipway_core::page::PageSize;
+use slipway_core::quality::{
+    FindingChange, FindingState, KnownFinding, OverdueBounds, ScannedFinding, Severity,
+};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::page::{page_of, rows_to_read, Page};
 use crate::time::{read_optional_time, read_time};
 use crate::{flag, format_time, json_column, named, Result, Store, StoreError, WriteTx};
 
@@ -99,6 +103,63 @@ pub struct FindingFilter {
     pub component: Option<String>,
     pub state: Option<FindingState>,
     pub limit: i64,
+}
+
+/// How findings sort by severity, the most severe first; `findings_worst_first` (migration
+/// 0056) indexes exactly this expression, so it must not change without the index.
+const SEVERITY_RANK: &str = "CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END";
+
+/// [`SEVERITY_RANK`] of `severity`, for a cursor's key.
+fn severity_rank(severity: Severity) -> i64 {
+    match severity {
+        Severity::Critical => 0,
+        Severity::High => 1,
+        Severity::Medium => 2,
+        Severity::Low => 3,
+        Severity::Unknown => 4,
+    }
+}
+
+/// A finding's place in the list: its severity, when it was first seen, its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FindingKey {
+    pub severity: Severity,
+    pub first_seen_at: Timestamp,
+    pub id: i64,
+}
+
+impl FindingKey {
+    pub fn of(finding: &StoredFinding) -> FindingKey {
+        FindingKey {
+            severity: finding.severity,
+            first_seen_at: finding.first_seen_at,
+            id: finding.id,
+        }
+    }
+}
+
+/// What narrows a page of findings beyond its filter: where it starts, and whether only the
+/// overdue ones are wanted (the bounds the project's policy gives now).
+#[derive(Debug, Clone, Default)]
+pub struct FindingPageRead {
+    pub after: Option<FindingKey>,
+    pub overdue: Option<OverdueBounds>,
+}
+
+/// Where a read of findings starts.
+#[derive(Debug, Clone, Copy)]
+enum ReadFrom {
+    Start,
+    /// The findings of the key's severity after it.
+    SameSeverityAfter(FindingKey),
+    /// The findings less severe than this.
+    LessSevereThan(Severity),
+}
+
+/// A value bound to a statement whose parameters depend on the filters given.
+enum Bound {
+    Text(String),
+    Int(i64),
 }
 
 const FINDING_COLUMNS: &str = "id, project, component, package, vulnerability, aliases, scanners, severity, fixed_in, known_exploited, title, state, first_seen_at, first_release, last_seen_at, last_release, fixed_at, fixed_release, reopened_at, reopened";
@@ -499,41 +560,144 @@ impl WriteTx<'_> {
 }
 
 impl Store {
-    /// Findings of a project, the most severe first, then the oldest.
+    /// Findings of a project, the most severe first, then the oldest, at most `filter.limit`.
     pub async fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>> {
-        let mut sql = format!("SELECT {FINDING_COLUMNS} FROM findings WHERE project = $1");
-        let mut n = 1;
-        let mut next = || {
-            n += 1;
-            format!("${n}")
+        self.select_findings(filter, &FindingPageRead::default(), filter.limit)
+            .await
+    }
+
+    /// One page of the findings `filter` selects (its `limit` is not read: the page holds
+    /// `size`), the most severe first, then the oldest, then by id; after `read.after` and
+    /// only the overdue ones when `read.overdue` says when that is.
+    ///
+    /// The order is what people triage by; the id makes it total. It is read through
+    /// `findings_worst_first` (project, severity rank, first_seen_at, id) from the key on. A
+    /// finding's severity may change when a later scan rates it otherwise: it then moves in the
+    /// list, and a walk through the pages under way meanwhile may meet it twice or not at all.
+    pub async fn finding_page(
+        &self,
+        filter: &FindingFilter,
+        read: &FindingPageRead,
+        size: PageSize,
+    ) -> Result<Page<StoredFinding>> {
+        let rows = self
+            .select_findings(filter, read, rows_to_read(size))
+            .await?;
+        Ok(page_of(rows, size))
+    }
+
+    /// The findings `filter` and `read` select, at most `limit`. After a key, two reads, each a
+    /// seek in `findings_worst_first`: the rest of the key's severity after it, then the less
+    /// severe ones (one row-value comparison over the severity expression would be a filter,
+    /// and a page deep in a long severity would read every finding before it).
+    async fn select_findings(
+        &self,
+        filter: &FindingFilter,
+        read: &FindingPageRead,
+        limit: i64,
+    ) -> Result<Vec<StoredFinding>> {
+        let overdue = read.overdue.as_ref();
+        let Some(after) = read.after else {
+            return self
+                .select_findings_from(filter, overdue, ReadFrom::Start, limit)
+                .await;
         };
-        if filter.release.is_some() {
+        let mut rows = self
+            .select_findings_from(filter, overdue, ReadFrom::SameSeverityAfter(after), limit)
+            .await?;
+        let left = limit - rows.len() as i64;
+        if left > 0 {
+            rows.extend(
+                self.select_findings_from(
+                    filter,
+                    overdue,
+                    ReadFrom::LessSevereThan(after.severity),
+                    left,
+                )
+                .await?,
+            );
+        }
+        Ok(rows)
+    }
+
+    async fn select_findings_from(
+        &self,
+        filter: &FindingFilter,
+        overdue: Option<&OverdueBounds>,
+        from: ReadFrom,
+        limit: i64,
+    ) -> Result<Vec<StoredFinding>> {
+        let mut sql = format!("SELECT {FINDING_COLUMNS} FROM findings WHERE project = $1");
+        let mut binds: Vec<Bound> = vec![Bound::Text(filter.project.clone())];
+        let mut next = |value: Bound| {
+            binds.push(value);
+            format!("${}", binds.len())
+        };
+        if let Some(release) = &filter.release {
+            let release = next(Bound::Text(release.clone()));
             sql.push_str(&format!(
-                " AND id IN (SELECT finding_id FROM finding_sightings WHERE project = $1 AND release = {})",
-                next()
+                " AND id IN (SELECT finding_id FROM finding_sightings WHERE project = $1 AND release = {release})"
             ));
         }
-        if filter.component.is_some() {
-            sql.push_str(&format!(" AND component = {}", next()));
-        }
-        if filter.state.is_some() {
-            sql.push_str(&format!(" AND state = {}", next()));
-        }
-        sql.push_str(&format!(
-            " ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, first_seen_at, id LIMIT {}",
-            next()
-        ));
-        let mut query = sqlx::query(&sql).bind(&filter.project);
-        if let Some(release) = &filter.release {
-            query = query.bind(release);
-        }
         if let Some(component) = &filter.component {
-            query = query.bind(component);
+            sql.push_str(&format!(
+                " AND component = {}",
+                next(Bound::Text(component.clone()))
+            ));
         }
         if let Some(state) = filter.state {
-            query = query.bind(state.as_str());
+            sql.push_str(&format!(
+                " AND state = {}",
+                next(Bound::Text(state.as_str().into()))
+            ));
         }
-        let rows = query.bind(filter.limit).fetch_all(&self.pool).await?;
+        if let Some(overdue) = overdue {
+            let mut cases = Vec::new();
+            for (severity, bound) in &overdue.by_severity {
+                let severity = next(Bound::Text(severity.as_str().into()));
+                let bound = next(Bound::Text(format_time(*bound)));
+                cases.push(format!(
+                    "(known_exploited = 0 AND severity = {severity} AND first_seen_at < {bound})"
+                ));
+            }
+            if let Some(bound) = overdue.known_exploited {
+                let bound = next(Bound::Text(format_time(bound)));
+                cases.push(format!(
+                    "(known_exploited <> 0 AND first_seen_at < {bound})"
+                ));
+            }
+            if cases.is_empty() {
+                cases.push("1 = 0".into());
+            }
+            sql.push_str(&format!(" AND ({})", cases.join(" OR ")));
+        }
+        match from {
+            ReadFrom::Start => {}
+            ReadFrom::SameSeverityAfter(after) => {
+                let rank = next(Bound::Int(severity_rank(after.severity)));
+                let seen = next(Bound::Text(format_time(after.first_seen_at)));
+                let id = next(Bound::Int(after.id));
+                sql.push_str(&format!(
+                    " AND {SEVERITY_RANK} = {rank} AND (first_seen_at, id) > ({seen}, {id})"
+                ));
+            }
+            ReadFrom::LessSevereThan(severity) => {
+                let rank = next(Bound::Int(severity_rank(severity)));
+                sql.push_str(&format!(" AND {SEVERITY_RANK} > {rank}"));
+            }
+        }
+        let limit = next(Bound::Int(limit));
+        sql.push_str(&format!(
+            " ORDER BY {SEVERITY_RANK}, first_seen_at, id LIMIT {limit}"
+        ));
+        let mut query = sqlx::query(&sql);
+        for value in binds {
+            query = match value {
+                Bound::Text(text) => query.bind(text),
+                Bound::Int(n) => query.bind(n),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(finding_row).collect()
     }
 

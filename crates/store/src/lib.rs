@@ -81,13 +81,15 @@ pub use audit::{AuditFilter, AuditPage};
 pub use baselines::StoredBaseline;
 pub use batch_run_requests::{RunRequest, StoredRunRequest};
 pub use batches::{
-    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, JudgedDefinition, LogDirectoryProblem,
-    MovedNextExpected, NotStartedCount, NotStartedRun, StoredBatch, StoredBatchRun,
+    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, BatchRunKey, JudgedDefinition,
+    LogDirectoryProblem, MovedNextExpected, NotStartedCount, NotStartedRun, StoredBatch,
+    StoredBatchRun,
 };
 pub use checkpoints::{StoredCheckpoint, MAX_EVENTS_PAGE};
 pub use cli_sign_ins::{NewCliSignIn, StoredCliSignIn};
 pub use complaints::{
-    AttributedComplaint, ComplaintChange, ComplaintFilter, NewComplaintRow, StoredComplaint,
+    AttributedComplaint, ComplaintChange, ComplaintFilter, ComplaintKey, NewComplaintRow,
+    StoredComplaint,
 };
 pub use component_days::ComponentChanges;
 pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
@@ -101,7 +103,8 @@ pub use deployments::{
 pub use discovered::DiscoveredJobRow;
 pub use evidence::{ReleaseLogLine, EVENTS_PER_READ};
 pub use findings::{
-    FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
+    FindingCounts, FindingFilter, FindingKey, FindingPageRead, NewScan, ScanScope,
+    StoredAcceptance, StoredFinding, StoredScan,
 };
 pub use fired_alerts::LaneAlert;
 pub use flags::{FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};

@@ -71,6 +71,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (54, include_str!("../migrations/0054_deployments_lane.sql")),
     (55, include_str!("../migrations/0055_audit_tree.sql")),
+    (56, include_str!("../migrations/0056_history_pages.sql")),
     (57, include_str!("../migrations/0057_lane_heads.sql")),
     (58, include_str!("../migrations/0058_audit_subject_seq.sql")),
     (59, include_str!("../migrations/0059_component_days.sql")),

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use slipway_core::page::PageSize;
 use slipway_core::quality::{
     ReportedTest, RunTotals, TestKey, TestOutcome, TestStatus, RETRIED_WITHOUT_FAILURE,
 };
@@ -18,6 +19,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::flakiness::{run_file_row, StoredRunFile};
+use crate::page::{page_of, rows_to_read, Page};
 use crate::run_outcomes::{self, identity, totals, Outcome, RunPush};
 use crate::time::read_time;
 use crate::{
@@ -651,19 +653,65 @@ async fn outcome_rows(
 }
 
 impl Store {
+    /// The newest `filter.limit` runs (at most 500) that `filter` selects, newest first.
     pub async fn test_runs(&self, filter: &TestRunFilter) -> Result<Vec<StoredTestRun>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {RUN_COLUMNS} FROM test_runs WHERE project = $1 \
-             AND ($2 IS NULL OR release = $2) AND ($3 IS NULL OR environment = $3) AND ($4 IS NULL OR suite = $4) \
-             ORDER BY id DESC LIMIT $5"
-        ))
-        .bind(&filter.project)
-        .bind(filter.release.as_deref())
-        .bind(filter.environment.as_deref())
-        .bind(filter.suite.as_deref())
-        .bind(filter.limit.clamp(1, 500))
-        .fetch_all(&self.pool)
-        .await?;
+        self.select_test_runs(filter, None, filter.limit.clamp(1, 500))
+            .await
+    }
+
+    /// One page of the runs `filter` selects (its `limit` is not read: the page holds `size`),
+    /// newest first by id, after run `before` when given.
+    ///
+    /// Keyed by id: a run is numbered when its first file arrives and later files of the same
+    /// launch merge into it without moving it, so the id is the order runs began in, and it is
+    /// total. Read through `test_runs_release` (project, release, id) when a release is given,
+    /// the API's case, or `test_runs_history` (project, environment, suite, id).
+    pub async fn test_run_page(
+        &self,
+        filter: &TestRunFilter,
+        before: Option<i64>,
+        size: PageSize,
+    ) -> Result<Page<StoredTestRun>> {
+        let runs = self
+            .select_test_runs(filter, before, rows_to_read(size))
+            .await?;
+        Ok(page_of(runs, size))
+    }
+
+    /// The runs `filter` selects after `before`, newest first, at most `rows`. Only the given
+    /// filters are in the statement, so that the planner sees their equalities and picks the
+    /// index they lead.
+    async fn select_test_runs(
+        &self,
+        filter: &TestRunFilter,
+        before: Option<i64>,
+        rows: i64,
+    ) -> Result<Vec<StoredTestRun>> {
+        let narrowing = [
+            ("release", filter.release.as_deref()),
+            ("environment", filter.environment.as_deref()),
+            ("suite", filter.suite.as_deref()),
+        ];
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM test_runs WHERE project = $1");
+        let mut n = 1;
+        for (column, _) in narrowing.iter().filter(|(_, v)| v.is_some()) {
+            n += 1;
+            sql.push_str(&format!(" AND {column} = ${n}"));
+        }
+        sql.push_str(&format!(
+            " AND id < ${} ORDER BY id DESC LIMIT ${}",
+            n + 1,
+            n + 2
+        ));
+        let mut query = sqlx::query(&sql).bind(&filter.project);
+        for value in narrowing.iter().filter_map(|(_, v)| *v) {
+            query = query.bind(value);
+        }
+        let rows = query
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(rows)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(run_row).collect()
     }
 

@@ -8,13 +8,15 @@
 use jiff::Timestamp;
 use slipway_core::audit::AuditEvent;
 use slipway_core::notify::{events_for, payload, DeliveryState, Subscription};
+use slipway_core::page::PageSize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::json_column;
 use crate::leased_outbox::LeasedOutbox;
+use crate::page::{page_of, rows_to_read, Page};
 use crate::time::{read_optional_time, read_time};
-use crate::{format_time, named, now, Result, Store, StoreError, WriteTx};
+use crate::{format_time, named, now, placeholders, Result, Store, StoreError, WriteTx};
 
 /// A subscription as anyone allowed may see it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,28 +289,43 @@ impl Store {
         rows.iter().map(webhook).collect()
     }
 
-    /// The newest deliveries first, of one webhook or all, each with its attempts.
-    pub async fn deliveries(&self, webhook: Option<&str>, limit: i64) -> Result<Vec<Delivery>> {
+    /// One page of the deliveries, of one webhook or all, newest first by id, each with its
+    /// attempts; `before` is the id of the last delivery of the previous page.
+    ///
+    /// Keyed by id: deliveries are queued in the order of the audit events that caused them and
+    /// never move, so the id is the order people read them in and makes it total. Read through
+    /// the primary key, or `webhook_deliveries_webhook` (webhook, id) for one webhook; the
+    /// attempts of exactly the page's deliveries are read after.
+    pub async fn deliveries(
+        &self,
+        webhook: Option<&str>,
+        before: Option<i64>,
+        size: PageSize,
+    ) -> Result<Page<Delivery>> {
         let rows = sqlx::query(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE ($1 IS NULL OR webhook = $1) ORDER BY id DESC LIMIT $2"
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE ($1 IS NULL OR webhook = $1) AND id < $2 ORDER BY id DESC LIMIT $3"
         ))
         .bind(webhook)
-        .bind(limit.clamp(1, 500))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(rows_to_read(size))
         .fetch_all(&self.pool)
         .await?;
-        let mut out = rows.iter().map(delivery).collect::<Result<Vec<_>>>()?;
-        let (Some(newest), Some(oldest)) = (out.first().map(|d| d.id), out.last().map(|d| d.id))
-        else {
+        let mut out = page_of(rows.iter().map(delivery).collect::<Result<Vec<_>>>()?, size);
+        if out.items.is_empty() {
             return Ok(out);
-        };
-        let attempts = sqlx::query("SELECT delivery_id, attempt, at, status, error, duration_ms FROM webhook_attempts WHERE delivery_id BETWEEN $1 AND $2 ORDER BY delivery_id, attempt")
-            .bind(oldest)
-            .bind(newest)
-            .fetch_all(&self.pool)
-            .await?;
+        }
+        let sql = format!(
+            "SELECT delivery_id, attempt, at, status, error, duration_ms FROM webhook_attempts WHERE delivery_id IN ({}) ORDER BY delivery_id, attempt",
+            placeholders(1, out.items.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for d in &out.items {
+            query = query.bind(d.id);
+        }
+        let attempts = query.fetch_all(&self.pool).await?;
         for row in &attempts {
             let id: i64 = row.try_get("delivery_id")?;
-            if let Some(d) = out.iter_mut().find(|d| d.id == id) {
+            if let Some(d) = out.items.iter_mut().find(|d| d.id == id) {
                 d.attempt_log.push(DeliveryAttempt {
                     attempt: row.try_get("attempt")?,
                     at: read_time(row, "at")?,

@@ -10,12 +10,13 @@ use clap::Subcommand;
 use slipway_api::batches::{
     BatchRunView, BatchView, RunRequestBody, RunRequestView, RunRequestedView,
 };
-use slipway_api::List;
+use slipway_api::{List, Page};
 use slipway_core::supervision::runs::RequestState;
 
 use crate::client::encode;
 use crate::error::{Exit, Failure};
 use crate::output::{or_dash, show, table, word};
+use crate::paging::{self, PageFlags};
 use crate::remote::{Format, Remote};
 
 #[derive(Subcommand)]
@@ -46,12 +47,16 @@ pub enum BatchCommand {
         remote: Remote,
     },
     /// The runs of a batch, newest first: start, end, exit code, duration, and with
-    /// `-o json` the tail of each run's output.
-    #[command(after_help = "Example:\n  slipway batch runs pets-export --env PROD-EU")]
+    /// `-o json` the tail of each run's output; one page at a time (or every page with --all).
+    #[command(
+        after_help = "Examples:\n  slipway batch runs pets-export --env PROD-EU\n  slipway batch runs pets-export --limit 500 --after CURSOR"
+    )]
     Runs {
         name: String,
         #[arg(long)]
         env: Option<String>,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -144,7 +149,12 @@ pub(crate) fn batch(command: BatchCommand) -> Result<(), Failure> {
             command,
             remote,
         } => exec(name, env, target, command, remote),
-        BatchCommand::Runs { name, env, remote } => runs(name, env, remote),
+        BatchCommand::Runs {
+            name,
+            env,
+            page,
+            remote,
+        } => runs(name, env, &page, remote),
         BatchCommand::Run {
             name,
             env,
@@ -366,13 +376,21 @@ fn outcome(r: &BatchRunView) -> String {
     }
 }
 
-fn runs(name: String, env: Option<String>, remote: Remote) -> Result<(), Failure> {
+fn runs(
+    name: String,
+    env: Option<String>,
+    page: &PageFlags,
+    remote: Remote,
+) -> Result<(), Failure> {
     let query = env
-        .map(|e| format!("?env={}", encode(&e)))
+        .as_ref()
+        .map(|e| format!("?env={}", encode(e)))
         .unwrap_or_default();
-    let runs: List<BatchRunView> = remote
-        .client()
-        .get(&format!("/api/v1/batches/{}/runs{query}", encode(&name)))?;
+    let runs: Page<BatchRunView> = paging::read(
+        &remote.client(),
+        &format!("/api/v1/batches/{}/runs{query}", encode(&name)),
+        page,
+    )?;
     show(&remote, &runs, |r| {
         let rows: Vec<Vec<String>> = r
             .items
@@ -402,6 +420,10 @@ fn runs(name: String, env: Option<String>, remote: Remote) -> Result<(), Failure
             ],
             &rows,
         );
+        let verb = format!("slipway batch runs {name} …");
+        if let Some(hint) = paging::more_hint(r.next.as_deref(), &verb) {
+            eprintln!("{hint}");
+        }
     });
     Ok(())
 }

@@ -2,19 +2,19 @@
 //! a project, through the API (docs/complaints.md). The server checks every field and attributes
 //! each complaint to the release running where it was seen; this verb only sends and prints.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use slipway_api::complaints::{
     ComplaintLinkRequest, ComplaintStatusRequest, ComplaintView, NewComplaintRequest,
 };
-use slipway_api::List;
+use slipway_api::{List, Page};
 use slipway_core::complaints::Status;
 
 use crate::client::encode;
 use crate::error::{invalid, Exit, Failure};
 use crate::output::{or_dash, show, table};
+use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
 use super::transfer::{local_io, read_json};
@@ -30,9 +30,10 @@ pub enum ComplaintCommand {
         after_help = "Example:\n  slipway complaint add --project pets --received-at 2026-11-20T08:30:00Z --customer \"Clinic Nord\" --site Lyon --env PROD --severity P1 --category outage --description \"Pump stops at night\" --url https://tickets.example/T-12"
     )]
     Add(AddArgs),
-    /// List a project's complaints, newest received first (or export them as CSV).
+    /// List a project's complaints, newest received first, one page at a time (or every page
+    /// with --all), or export every one they select as CSV.
     #[command(
-        after_help = "Examples:\n  slipway complaint list --project pets --status new --severity P1\n  slipway complaint list --project pets --release 1.4.0\n  slipway complaint list --project pets --csv > complaints.csv"
+        after_help = "Examples:\n  slipway complaint list --project pets --status new --severity P1\n  slipway complaint list --project pets --release 1.4.0 --all\n  slipway complaint list --project pets --csv > complaints.csv"
     )]
     List(ListArgs),
     /// Show one complaint with its attributed release.
@@ -110,9 +111,11 @@ pub struct ListArgs {
     /// Reported against or attributed to this release.
     #[arg(long)]
     release: Option<String>,
-    /// Print CSV (formula cells defused) instead of a table.
-    #[arg(long)]
+    /// Print every complaint selected as CSV (formula cells defused) instead of a table.
+    #[arg(long, conflicts_with_all = ["limit", "after", "all"])]
     csv: bool,
+    #[command(flatten)]
+    page: PageFlags,
     #[command(flatten)]
     remote: Remote,
 }
@@ -251,16 +254,16 @@ fn list(args: ListArgs) -> Result<(), Failure> {
     if args.csv {
         let path = format!("{}/export?{query}", all(&args.project));
         let response = client.answer(client.raw("GET", &path).call())?;
-        let mut text = String::new();
-        response
-            .into_reader()
-            .take(64 * 1024 * 1024)
-            .read_to_string(&mut text)
+        // Streamed through: an export of any length is never held whole.
+        std::io::copy(&mut response.into_reader(), &mut std::io::stdout().lock())
             .map_err(|e| Failure::new(Exit::Failed, format!("reading the CSV answer: {e}")))?;
-        print!("{text}");
         return Ok(());
     }
-    let found: List<ComplaintView> = client.get(&format!("{}?{query}", all(&args.project)))?;
+    let found: Page<ComplaintView> = paging::read(
+        &client,
+        &format!("{}?{query}", all(&args.project)),
+        &args.page,
+    )?;
     show(&args.remote, &found, |list| {
         if list.items.is_empty() {
             println!("no complaint; record one with `slipway complaint add` or `slipway complaint import`");
@@ -288,6 +291,10 @@ fn list(args: ListArgs) -> Result<(), Failure> {
             ],
             &rows,
         );
+        let verb = format!("slipway complaint list --project {} …", args.project);
+        if let Some(hint) = paging::more_hint(list.next.as_deref(), &verb) {
+            eprintln!("{hint}");
+        }
     });
     Ok(())
 }

@@ -11,7 +11,7 @@ use slipway_api::projects::ProjectView;
 use slipway_api::quality::{
     FindingView, RiskAcceptanceRequest, RiskAcceptanceView, RiskApproval, ScanPushView,
 };
-use slipway_api::{List, Page};
+use slipway_api::Page;
 use slipway_core::model::Environment;
 use slipway_core::signature::policy::SignedAction;
 use slipway_core::signature::{risk_acceptance_policy, Meaning};
@@ -19,6 +19,7 @@ use slipway_core::signature::{risk_acceptance_policy, Meaning};
 use crate::client::{encode, Client};
 use crate::error::Failure;
 use crate::output::{show, table};
+use crate::paging::{self, PageFlags};
 use crate::prompt::{ask_password, stdin_secret};
 use crate::remote::Remote;
 
@@ -50,9 +51,10 @@ pub struct PushArgs {
 
 #[derive(Subcommand)]
 pub enum FindingsCommand {
-    /// List a project's vulnerability findings, the most severe first, with their deadlines.
+    /// List a project's vulnerability findings, the most severe first, with their deadlines,
+    /// one page at a time (or every page with --all).
     #[command(
-        after_help = "Examples:\n  slipway findings list --project pets\n  slipway findings list --project pets --release 1.4.2 --overdue"
+        after_help = "Examples:\n  slipway findings list --project pets\n  slipway findings list --project pets --release 1.4.2 --overdue --all"
     )]
     List {
         #[arg(long)]
@@ -68,6 +70,8 @@ pub enum FindingsCommand {
         /// Only findings past their remediation deadline.
         #[arg(long)]
         overdue: bool,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -185,6 +189,7 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
             component,
             state,
             overdue,
+            page,
             remote,
         } => {
             let mut query: Vec<String> = [
@@ -198,7 +203,7 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
             if overdue {
                 query.push("overdue=true".into());
             }
-            list_findings(&project, &query, &remote)
+            list_findings(&project, &query, &page, &remote)
         }
         FindingsCommand::Accept {
             finding,
@@ -226,12 +231,17 @@ pub(crate) fn findings(command: FindingsCommand) -> Result<(), Failure> {
 }
 
 /// `findings list`: a project's findings as a table, filtered by the server.
-fn list_findings(project: &str, query: &[String], remote: &Remote) -> Result<(), Failure> {
-    let found: List<FindingView> = remote.client().get(&format!(
-        "/api/v1/projects/{}/findings?{}",
-        encode(project),
-        query.join("&")
-    ))?;
+fn list_findings(
+    project: &str,
+    query: &[String],
+    page: &PageFlags,
+    remote: &Remote,
+) -> Result<(), Failure> {
+    let mut path = format!("/api/v1/projects/{}/findings", encode(project));
+    if !query.is_empty() {
+        path = format!("{path}?{}", query.join("&"));
+    }
+    let found: Page<FindingView> = paging::read(&remote.client(), &path, page)?;
     show(remote, &found, |found| {
         let rows: Vec<Vec<String>> = found.items.iter().map(finding_row).collect();
         table(
@@ -248,6 +258,10 @@ fn list_findings(project: &str, query: &[String], remote: &Remote) -> Result<(),
             ],
             &rows,
         );
+        let verb = format!("slipway findings list --project {project} …");
+        if let Some(hint) = paging::more_hint(found.next.as_deref(), &verb) {
+            eprintln!("{hint}");
+        }
     });
     Ok(())
 }

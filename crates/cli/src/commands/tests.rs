@@ -8,11 +8,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use slipway_api::quality::{TestPushView, TestRunComparisonView, TestRunDetail, TestRunView};
-use slipway_api::List;
+use slipway_api::Page;
 
 use crate::client::encode;
 use crate::error::{invalid, Failure};
 use crate::output::{show, table};
+use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
 use super::transfer::{local_io, read_json};
@@ -24,9 +25,9 @@ pub enum TestsCommand {
         after_help = "Examples:\n  slipway tests push --project pets --release 1.4.2 --env DEV --suite e2e report.xml\n  slipway tests push --project pets --release 1.4.2 --env MET --suite e2e --launch $CI_PIPELINE_ID \\\n      --attr branch=main shard-1.xml shard-2.xml.gz\n\nFiles pushed with one --launch (from one command, or from CI shards) merge into one run;\nwithout --launch, the files of one command make one run."
     )]
     Push(Box<PushArgs>),
-    /// List a release's test runs, newest first.
+    /// List a release's test runs, newest first, one page at a time (or every page with --all).
     #[command(
-        after_help = "Example:\n  slipway tests runs --project pets --release 1.4.2 --env DEV"
+        after_help = "Examples:\n  slipway tests runs --project pets --release 1.4.2 --env DEV\n  slipway tests runs --project pets --release 1.4.2 --all --output json"
     )]
     Runs {
         #[arg(long)]
@@ -37,6 +38,8 @@ pub enum TestsCommand {
         env: Option<String>,
         #[arg(long)]
         suite: Option<String>,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -125,6 +128,7 @@ pub(crate) fn tests(command: TestsCommand) -> Result<(), Failure> {
             release,
             env,
             suite,
+            page,
             remote,
         } => {
             let mut query = Vec::new();
@@ -134,11 +138,11 @@ pub(crate) fn tests(command: TestsCommand) -> Result<(), Failure> {
             if let Some(suite) = suite {
                 query.push(format!("suite={}", encode(&suite)));
             }
-            let runs: List<TestRunView> = remote.client().get(&format!(
-                "{}?{}",
-                runs_path(&project, &release),
-                query.join("&")
-            ))?;
+            let mut path = runs_path(&project, &release);
+            if !query.is_empty() {
+                path = format!("{path}?{}", query.join("&"));
+            }
+            let runs: Page<TestRunView> = paging::read(&remote.client(), &path, &page)?;
             show(&remote, &runs, |runs| {
                 let rows: Vec<Vec<String>> = runs.items.iter().map(run_row).collect();
                 table(
@@ -148,6 +152,10 @@ pub(crate) fn tests(command: TestsCommand) -> Result<(), Failure> {
                     ],
                     &rows,
                 );
+                let verb = format!("slipway tests runs --project {project} --release {release} …");
+                if let Some(hint) = paging::more_hint(runs.next.as_deref(), &verb) {
+                    eprintln!("{hint}");
+                }
             });
             Ok(())
         }

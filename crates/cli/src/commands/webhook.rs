@@ -4,12 +4,13 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 use slipway_api::webhooks::{AddWebhook, CreatedWebhook, DeliveryView, WebhookView};
-use slipway_api::List;
+use slipway_api::{List, Page};
 use slipway_core::notify::DeliveryState;
 
 use crate::client::encode;
 use crate::error::Failure;
 use crate::output::{or_dash, show, table, word};
+use crate::paging::{self, PageFlags};
 use crate::remote::Remote;
 
 #[derive(Subcommand)]
@@ -56,7 +57,8 @@ pub enum WebhookCommand {
         #[command(flatten)]
         remote: Remote,
     },
-    /// The delivery log, newest first: state, attempts, last answer, next retry.
+    /// The delivery log, newest first: state, attempts, last answer, next retry; one page at a
+    /// time (or every page with --all).
     #[command(
         after_help = "Examples:\n  slipway webhook deliveries\n  slipway webhook deliveries --webhook ops-chat --limit 10 --output json"
     )]
@@ -64,9 +66,8 @@ pub enum WebhookCommand {
         /// Only this webhook's deliveries.
         #[arg(long)]
         webhook: Option<String>,
-        /// How many (1-500).
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
+        #[command(flatten)]
+        page: PageFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -103,9 +104,9 @@ pub(crate) fn webhook(command: WebhookCommand) -> Result<(), Failure> {
         WebhookCommand::Test { name, remote } => test(&remote, &name),
         WebhookCommand::Deliveries {
             webhook,
-            limit,
+            page,
             remote,
-        } => deliveries(&remote, webhook.as_deref(), limit),
+        } => deliveries(&remote, webhook.as_deref(), &page),
     }
 }
 
@@ -184,12 +185,12 @@ fn test(remote: &Remote, name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn deliveries(remote: &Remote, webhook: Option<&str>, limit: i64) -> Result<(), Failure> {
-    let mut path = format!("/api/v1/webhook-deliveries?limit={limit}");
+fn deliveries(remote: &Remote, webhook: Option<&str>, page: &PageFlags) -> Result<(), Failure> {
+    let mut path = "/api/v1/webhook-deliveries".to_string();
     if let Some(w) = webhook {
-        path.push_str(&format!("&webhook={}", encode(w)));
+        path.push_str(&format!("?webhook={}", encode(w)));
     }
-    let log = remote.client().get::<List<DeliveryView>>(&path)?;
+    let log: Page<DeliveryView> = paging::read(&remote.client(), &path, page)?;
     show(remote, &log, |l| {
         let rows: Vec<Vec<String>> = l.items.iter().map(delivery_row).collect();
         table(
@@ -203,7 +204,10 @@ fn deliveries(remote: &Remote, webhook: Option<&str>, limit: i64) -> Result<(), 
                 "NEXT RETRY",
             ],
             &rows,
-        )
+        );
+        if let Some(hint) = paging::more_hint(l.next.as_deref(), "slipway webhook deliveries …") {
+            eprintln!("{hint}");
+        }
     });
     Ok(())
 }

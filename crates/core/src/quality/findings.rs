@@ -389,6 +389,62 @@ pub fn may_approve_risk(
     Ok(())
 }
 
+/// Which findings are past their deadline at a given time, said as bounds on when they were
+/// first seen, so that a list can be narrowed to them by a query: a finding not known to be
+/// exploited is overdue when first seen before the bound of its severity, a known-exploited one
+/// when first seen before `known_exploited`. No bound, no deadline. Decides exactly what
+/// [`RemediationPolicy::deadline`] and [`is_overdue`] decide (a property test holds them to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverdueBounds {
+    pub by_severity: Vec<(Severity, jiff::Timestamp)>,
+    pub known_exploited: Option<jiff::Timestamp>,
+}
+
+impl OverdueBounds {
+    /// Whether a finding first seen at `first_seen` is overdue by these bounds.
+    pub fn holds(
+        &self,
+        first_seen: jiff::Timestamp,
+        severity: Severity,
+        known_exploited: bool,
+    ) -> bool {
+        let bound = if known_exploited {
+            self.known_exploited
+        } else {
+            self.by_severity
+                .iter()
+                .find(|(s, _)| *s == severity)
+                .map(|(_, bound)| *bound)
+        };
+        bound.is_some_and(|bound| first_seen < bound)
+    }
+}
+
+impl RemediationPolicy {
+    /// The first-seen bounds of the findings overdue at `now`.
+    pub fn overdue_bounds(&self, now: jiff::Timestamp) -> OverdueBounds {
+        // Overdue when now > first_seen + days, that is first_seen < now - days. A bound before
+        // the earliest time there is leaves nothing overdue, as a deadline past the latest
+        // time there is (`deadline` then has none).
+        let bound = |days: u32| {
+            now.checked_sub(jiff::SignedDuration::from_hours(i64::from(days) * 24))
+                .ok()
+        };
+        let mut by_severity = Vec::new();
+        for (&severity, &days) in &self.days {
+            by_severity.push((severity, bound(days).unwrap_or(jiff::Timestamp::MIN)));
+        }
+        OverdueBounds {
+            by_severity,
+            known_exploited: self
+                .days
+                .values()
+                .min()
+                .map(|&days| bound(days).unwrap_or(jiff::Timestamp::MIN)),
+        }
+    }
+}
+
 /// Whether a finding still present is past its deadline at `now`; one without a deadline never is.
 pub fn is_overdue(deadline: Option<jiff::Timestamp>, now: jiff::Timestamp) -> bool {
     deadline.is_some_and(|deadline| now > deadline)
@@ -635,6 +691,27 @@ mod tests {
             }
             // And merging is stable: merging again changes nothing.
             proptest::prop_assert_eq!(merge_findings(merged.clone()), merged);
+        }
+
+        #[test]
+        fn overdue_bounds_decide_what_deadlines_decide(
+            days in proptest::collection::btree_map(0u8..5, 0u32..4000, 0..5),
+            severity in 0u8..5,
+            known_exploited: bool,
+            first_seen in -100_000_000i64..4_000_000_000,
+            now in -100_000_000i64..4_000_000_000,
+        ) {
+            let all = [Severity::Unknown, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+            let policy = RemediationPolicy {
+                days: days.into_iter().map(|(s, d)| (all[usize::from(s)], d)).collect(),
+            };
+            let severity = all[usize::from(severity)];
+            let first_seen = jiff::Timestamp::from_second(first_seen).expect("within range");
+            let now = jiff::Timestamp::from_second(now).expect("within range");
+            proptest::prop_assert_eq!(
+                policy.overdue_bounds(now).holds(first_seen, severity, known_exploited),
+                is_overdue(policy.deadline(first_seen, severity, known_exploited), now)
+            );
         }
     }
 }

@@ -19,8 +19,8 @@ pub use compare::{compare_runs, RunComparison, TestOutcome};
 pub use coverage::{rate_change, CoverageCounts, CoverageKind, CoverageReport};
 pub use findings::{
     is_overdue, may_approve_risk, merge_findings, package_identity, package_key, reconcile,
-    FindingChange, FindingState, KnownFinding, RemediationPolicy, RiskRefusal, ScannedFinding,
-    Severity,
+    FindingChange, FindingState, KnownFinding, OverdueBounds, RemediationPolicy, RiskRefusal,
+    ScannedFinding, Severity,
 };
 pub use flakiness::{flakiness, flaky_share, Flakiness, RunOutcome};
 pub use merge::{fold_repeated, mark_retried, RunTotals, RETRIED_WITHOUT_FAILURE};

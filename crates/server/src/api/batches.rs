@@ -7,11 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use slipway_api::batches::{BatchRunView, BatchView, RunEndBody, RunStartBody};
-use slipway_api::List;
+use slipway_api::{List, Page};
 use slipway_store::{StoredBatch, StoredBatchRun};
 
 use crate::auth::Actor;
 use crate::services::batches::{self, BatchQuery};
+use crate::services::paging::PageRequest;
 use crate::services::parse_name;
 use crate::{AppState, ServiceError};
 
@@ -203,6 +204,7 @@ async fn ping(
 pub(super) struct RunsParams {
     env: Option<String>,
     limit: Option<i64>,
+    after: Option<String>,
 }
 
 pub(super) async fn list_runs(
@@ -210,7 +212,8 @@ pub(super) async fn list_runs(
     actor: Actor,
     Path(name): Path<String>,
     Query(params): Query<RunsParams>,
-) -> Result<Json<List<BatchRunView>>, ServiceError> {
+) -> Result<Json<Page<BatchRunView>>, ServiceError> {
+    let request = PageRequest::parse(params.limit, params.after)?;
     let environment = params
         .env
         .as_deref()
@@ -221,12 +224,17 @@ pub(super) async fn list_runs(
         &actor,
         parse_name("batch", &name)?,
         environment,
-        params.limit.unwrap_or(50),
+        &request,
     )
     .await?;
-    Ok(Json(List::all(
-        found.into_iter().map(|(b, r)| run_view(&b, r)).collect(),
-    )))
+    Ok(Json(Page {
+        items: found
+            .items
+            .into_iter()
+            .map(|(b, r)| run_view(&b, r))
+            .collect(),
+        next: found.next,
+    }))
 }
 
 pub(super) async fn start_run(

@@ -2,7 +2,7 @@
 //! show, link and move a project's complaints. Thin: parse, call `services::complaints`,
 //! answer `slipway_api::complaints` views.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,13 +12,15 @@ use serde::Deserialize;
 use slipway_api::complaints::{
     ComplaintLinkRequest, ComplaintStatusRequest, ComplaintView, NewComplaintRequest,
 };
-use slipway_api::List;
+use slipway_api::{List, Page};
 use slipway_core::complaints::{ComplaintInput, Severity, Status};
 use slipway_core::Name;
 
 use super::insights::parse_instant;
+use super::paging::page;
 use crate::auth::Actor;
 use crate::services::complaints::{self, ComplaintQuery, Links, StatusChange};
+use crate::services::paging::PageRequest;
 use crate::services::parse_name;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
@@ -73,9 +75,30 @@ pub(super) struct ListParams {
     environment: Option<String>,
     release: Option<String>,
     limit: Option<i64>,
+    after: Option<String>,
 }
 
-fn query(params: ListParams) -> ApiResult<ComplaintQuery> {
+/// The export's parameters: the list's filters, and at most how many (every complaint they
+/// select by default).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExportParams {
+    status: Option<String>,
+    severity: Option<String>,
+    environment: Option<String>,
+    release: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The filters of a list or an export.
+struct Filters {
+    status: Option<String>,
+    severity: Option<String>,
+    environment: Option<String>,
+    release: Option<String>,
+}
+
+fn query(params: Filters) -> ApiResult<ComplaintQuery> {
     let nonempty = |t: Option<String>| t.filter(|t| !t.is_empty());
     let status = nonempty(params.status)
         .map(|s| {
@@ -100,7 +123,6 @@ fn query(params: ListParams) -> ApiResult<ComplaintQuery> {
             .map(|e| parse_name("environment", &e))
             .transpose()?,
         release: nonempty(params.release),
-        limit: params.limit,
     })
 }
 
@@ -113,18 +135,43 @@ pub(super) async fn list(
     actor: Actor,
     Path(name): Path<String>,
     Query(params): Query<ListParams>,
-) -> ApiResult<Json<List<ComplaintView>>> {
-    let found = complaints::list(&state, &actor, &project(&name)?, &query(params)?).await?;
-    Ok(Json(List::all(found.into_view())))
+) -> ApiResult<Json<Page<ComplaintView>>> {
+    let request = PageRequest::parse(params.limit, params.after)?;
+    let filters = Filters {
+        status: params.status,
+        severity: params.severity,
+        environment: params.environment,
+        release: params.release,
+    };
+    let found =
+        complaints::list(&state, &actor, &project(&name)?, &query(filters)?, &request).await?;
+    Ok(page(found))
 }
 
 pub(super) async fn export(
     State(state): State<AppState>,
     actor: Actor,
     Path(name): Path<String>,
-    Query(params): Query<ListParams>,
+    Query(params): Query<ExportParams>,
 ) -> ApiResult<Response> {
-    let found = complaints::list(&state, &actor, &project(&name)?, &query(params)?).await?;
+    let at_most = match params.limit {
+        None => None,
+        Some(n) if n >= 1 => Some(u64::try_from(n).expect("checked to be positive")),
+        Some(n) => {
+            return Err(ServiceError::BadRequest {
+                message: format!("limit={n} is not a number of complaints to export"),
+                hint: "pass limit=1 or more, or leave it out to export every complaint".into(),
+            })
+        }
+    };
+    let filters = Filters {
+        status: params.status,
+        severity: params.severity,
+        environment: params.environment,
+        release: params.release,
+    };
+    let parts =
+        complaints::export(&state, &actor, &project(&name)?, &query(filters)?, at_most).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -133,7 +180,7 @@ pub(super) async fn export(
                 "attachment; filename=\"complaints.csv\"",
             ),
         ],
-        complaints::csv(&found),
+        Body::from_stream(parts),
     )
         .into_response())
 }

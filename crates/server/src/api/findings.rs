@@ -12,12 +12,13 @@ use serde::Deserialize;
 use slipway_api::quality::{
     FindingView, RiskAcceptanceRequest, RiskAcceptanceView, RiskApproval, ScanPushView, ScanView,
 };
-use slipway_api::List;
+use slipway_api::{List, Page};
 use slipway_core::quality::FindingState;
 use slipway_store::{format_time, StoredAcceptance, StoredScan};
 
 use crate::auth::Actor;
 use crate::services::findings::{self, FindingQuery, FindingStatus, ScanPush};
+use crate::services::paging::PageRequest;
 use crate::services::parse_name;
 use crate::services::signatures::SignAsk;
 use crate::views::IntoView;
@@ -110,6 +111,7 @@ pub(super) struct FindingParams {
     state: Option<String>,
     overdue: Option<bool>,
     limit: Option<i64>,
+    after: Option<String>,
 }
 
 pub(super) async fn list_findings(
@@ -117,7 +119,7 @@ pub(super) async fn list_findings(
     actor: Actor,
     Path(project): Path<String>,
     Query(params): Query<FindingParams>,
-) -> ApiResult<Json<List<FindingView>>> {
+) -> ApiResult<Json<Page<FindingView>>> {
     let wanted = params
         .state
         .as_deref()
@@ -127,14 +129,8 @@ pub(super) async fn list_findings(
             })
         })
         .transpose()?;
-    let limit = params.limit.unwrap_or(500);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ServiceError::invalid(
-            format!("limit={limit} is out of range"),
-            "pass a limit from 1 to 10000",
-        ));
-    }
-    let found = findings::list(
+    let request = PageRequest::parse(params.limit, params.after)?;
+    let found = findings::page(
         &state,
         &actor,
         FindingQuery {
@@ -143,13 +139,15 @@ pub(super) async fn list_findings(
             component: params.component,
             state: wanted,
             overdue: params.overdue.unwrap_or(false),
-            limit,
+            limit: 0,
         },
+        &request,
     )
     .await?;
-    Ok(Json(List::all(
-        found.into_iter().map(finding_view).collect(),
-    )))
+    Ok(Json(Page {
+        items: found.items.into_iter().map(finding_view).collect(),
+        next: found.next,
+    }))
 }
 
 fn scan_view(scan: StoredScan) -> ScanView {

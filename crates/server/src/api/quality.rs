@@ -14,11 +14,13 @@ use slipway_api::quality::{
     ComparedTestView, NotableTestView, ReportProblemView, TestAttemptView, TestPushView,
     TestResultView, TestRunComparisonView, TestRunDetail, TestRunView,
 };
-use slipway_api::List;
+use slipway_api::Page;
+use slipway_core::page::MAX_PAGE_SIZE;
 use slipway_core::quality::TestOutcome;
 use slipway_store::{StoredAttempt, StoredTestResult, StoredTestRun};
 
 use crate::auth::Actor;
+use crate::services::paging::PageRequest;
 use crate::services::parse_name;
 use crate::services::quality::{self, RunQuery, TestPush};
 use crate::{AppState, ServiceError};
@@ -155,13 +157,17 @@ pub(super) async fn list_runs(
     actor: Actor,
     Path((project, version)): Path<(String, String)>,
     Query(params): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<List<TestRunView>>> {
+) -> ApiResult<Json<Page<TestRunView>>> {
     let limit = match one_value(&params, "limit")? {
-        Some(text) => text.parse().map_err(|_| {
-            ServiceError::invalid(format!("limit={text:?} is not a number"), "pass limit=50")
-        })?,
-        None => 100,
+        Some(text) => Some(text.parse().map_err(|_| ServiceError::BadRequest {
+            message: format!(
+                "limit={text:?} is not a page size: a page holds 1 to {MAX_PAGE_SIZE} items"
+            ),
+            hint: format!("pass limit=1..{MAX_PAGE_SIZE}, and follow `next` for more"),
+        })?),
+        None => None,
     };
+    let request = PageRequest::parse(limit, one_value(&params, "after")?)?;
     let runs = quality::list(
         &state,
         &actor,
@@ -170,11 +176,14 @@ pub(super) async fn list_runs(
             release: version,
             environment: one_value(&params, "env")?,
             suite: one_value(&params, "suite")?,
-            limit,
         },
+        &request,
     )
     .await?;
-    Ok(Json(List::all(runs.into_iter().map(run_view).collect())))
+    Ok(Json(Page {
+        items: runs.items.into_iter().map(run_view).collect(),
+        next: runs.next,
+    }))
 }
 
 fn run_id(text: &str) -> ApiResult<i64> {

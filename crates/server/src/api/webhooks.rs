@@ -6,9 +6,11 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use slipway_api::webhooks::{AddWebhook, CreatedWebhook, DeliveryView, WebhookView};
-use slipway_api::List;
+use slipway_api::{List, Page};
 
+use super::paging::page;
 use crate::auth::Actor;
+use crate::services::paging::PageRequest;
 use crate::services::webhooks;
 use crate::views::IntoView;
 use crate::{AppState, ServiceError};
@@ -93,13 +95,16 @@ struct DeliveryQuery {
     webhook: Option<String>,
     #[serde(default)]
     limit: Option<i64>,
+    #[serde(default)]
+    after: Option<String>,
 }
 
 async fn deliveries(
     State(state): State<AppState>,
     actor: Actor,
     Query(q): Query<DeliveryQuery>,
-) -> Result<Json<List<DeliveryView>>, ServiceError> {
-    let items = webhooks::deliveries(&state, &actor, q.webhook.as_deref(), q.limit).await?;
-    Ok(Json(List::all(items.into_view())))
+) -> Result<Json<Page<DeliveryView>>, ServiceError> {
+    let request = PageRequest::parse(q.limit, q.after)?;
+    let found = webhooks::deliveries(&state, &actor, q.webhook.as_deref(), &request).await?;
+    Ok(page(found))
 }

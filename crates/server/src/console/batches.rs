@@ -1,12 +1,13 @@
 //! The Batches page: the inventory with each batch's supervision status, server, schedule,
 //! owner and customers, last run and next expected run; and a batch's page, with its run
-//! timelines over 24 hours and 7 days, its latest runs (those its agent did not start with why)
-//! and how many runs did not start in the last 24 hours. It reads `services::batches` only.
+//! timelines over 24 hours and 7 days, how many runs did not start in the last 24 hours, and
+//! its runs on every server a page at a time, newest first (those its agent did not start with
+//! why). It reads `services::batches` only.
 
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
 use slipway_core::supervision::timeline::{fires, runs_in, skipped_while_running, Fire};
@@ -15,13 +16,19 @@ use slipway_core::supervision::RunOutcome;
 use slipway_core::supervision::logs::counts::Totals;
 
 use super::charts::{bar_chart, run_timeline, Bar, Caption, FireMark, RunBar, RunTimeline, Tone};
-use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
+use super::page::{
+    percent_encode, query_string, render, short_timestamp, Frame, OrProblemPage, PageResult,
+    Section,
+};
 use super::user::ConsoleUser;
 use crate::services;
 use crate::services::batches::timeline::BatchTimeline;
 use crate::services::batches::BatchQuery;
+use crate::services::paging::PageRequest;
 use crate::AppState;
-use slipway_store::NotStartedCount;
+use serde::Deserialize;
+use slipway_core::page::PageSize;
+use slipway_store::{NotStartedCount, StoredBatch, StoredBatchRun};
 
 struct BatchRow {
     name: String,
@@ -192,10 +199,10 @@ struct ServerSection {
     schedule: String,
     /// The 24-hour and 7-day timelines (server-rendered SVG, escaped by `charts`).
     timelines: Vec<String>,
-    runs: Vec<RunRow>,
 }
 
 struct RunRow {
+    server: String,
     started: String,
     ended: String,
     outcome: String,
@@ -209,6 +216,12 @@ struct BatchPage {
     name: String,
     environment: String,
     servers: Vec<ServerSection>,
+    /// One page of the batch's runs on every server of the environment, newest first.
+    runs: Vec<RunRow>,
+    /// The link to the next, older page of runs.
+    older: Option<String>,
+    /// The link back to the newest runs, when this is not the first page.
+    newest: Option<String>,
 }
 
 fn secs(from: Timestamp, t: Timestamp) -> f64 {
@@ -341,22 +354,6 @@ fn section(t: BatchTimeline, refused: &BTreeMap<i64, NotStartedCount>) -> Server
             _ => "—".into(),
         },
         timelines: vec![day, week],
-        runs: t
-            .runs
-            .iter()
-            .take(20)
-            .map(|r| RunRow {
-                started: short_timestamp(r.started_at),
-                ended: r.ended_at.map_or_else(|| "—".into(), short_timestamp),
-                outcome: match (&r.not_started, r.exit_code) {
-                    (Some(why), _) => format!("not started: {why}"),
-                    (None, None) => "running".into(),
-                    (None, Some(0)) => "succeeded".into(),
-                    (None, Some(code)) => format!("failed (exit {code})"),
-                },
-                by: r.reported_by.clone(),
-            })
-            .collect(),
         server: t.batch.target,
         project: t.batch.project,
     }
@@ -387,19 +384,64 @@ fn tone_of(status: &str) -> &'static str {
     }
 }
 
+fn run_row(batch: &StoredBatch, r: &StoredBatchRun) -> RunRow {
+    RunRow {
+        server: batch.target.clone(),
+        started: short_timestamp(r.started_at),
+        ended: r.ended_at.map_or_else(|| "—".into(), short_timestamp),
+        outcome: match (&r.not_started, r.exit_code) {
+            (Some(why), _) => format!("not started: {why}"),
+            (None, None) => "running".into(),
+            (None, Some(0)) => "succeeded".into(),
+            (None, Some(code)) => format!("failed (exit {code})"),
+        },
+        by: r.reported_by.clone(),
+    }
+}
+
+/// The page of runs a batch's page shows: the cursor of this page (`next` of the page before);
+/// empty on the first.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RunsQuery {
+    #[serde(default)]
+    after: String,
+}
+
+/// Runs a batch's page holds.
+const RUNS_PER_PAGE: u32 = 50;
+
 pub(super) async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path((environment, name)): Path<(String, String)>,
+    Query(q): Query<RunsQuery>,
 ) -> PageResult {
     let env = services::parse_name("environment", &environment).or_page(&user)?;
     let batch = services::parse_name("batch", &name).or_page(&user)?;
-    let timelines = services::batches::timeline::timelines(&state, &user.actor, batch, env)
-        .await
-        .or_page(&user)?;
+    let timelines =
+        services::batches::timeline::timelines(&state, &user.actor, batch.clone(), env.clone())
+            .await
+            .or_page(&user)?;
     let refused = services::batches::not_started_last_day(&state)
         .await
         .or_page(&user)?;
+    let request = PageRequest {
+        size: PageSize::at_most(RUNS_PER_PAGE),
+        after: Some(q.after.clone()).filter(|a| !a.is_empty()),
+    };
+    let runs = services::batches::runs(&state, &user.actor, batch, Some(env), &request)
+        .await
+        .or_page(&user)?;
+    let link = |after: &str| {
+        format!(
+            "/batches/{}/{}{}#runs",
+            percent_encode(&environment),
+            percent_encode(&name),
+            query_string(&[("after", after)])
+        )
+    };
+    let older = runs.next.as_deref().map(link);
+    let newest = (!q.after.is_empty()).then(|| link(""));
     Ok(render(
         StatusCode::OK,
         &BatchPage {
@@ -408,6 +450,9 @@ pub(super) async fn show(
                 .into_iter()
                 .map(|t| section(t, &refused))
                 .collect(),
+            runs: runs.items.iter().map(|(b, r)| run_row(b, r)).collect(),
+            older,
+            newest,
             name,
             environment,
         },

@@ -3,19 +3,23 @@
 //! it. It decides nothing: `services::complaints` does, on every read and post.
 
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use slipway_core::complaints::{ComplaintInput, Severity, Status};
+use slipway_core::page::PageSize;
 use slipway_store::StoredComplaint;
 
 use super::page::{
-    percent_encode, render, see_other, short_timestamp, Frame, OrProblemPage, PageResult, Section,
+    percent_encode, query_string, render, see_other, short_timestamp, Frame, OrProblemPage,
+    PageResult, Section,
 };
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services::complaints::{self, ComplaintQuery, Links, StatusChange};
+use crate::services::paging::PageRequest;
 use crate::services::{self, parse_name};
 use crate::AppState;
 
@@ -97,6 +101,10 @@ struct ComplaintsPage {
     environment: String,
     rows: Vec<Row>,
     export: String,
+    /// The link to the next, older page, keeping the filters.
+    older: Option<String>,
+    /// The link back to the newest complaints, when this is not the first page.
+    newest: Option<String>,
     statuses: &'static [Status],
     severities: &'static [Severity],
 }
@@ -119,7 +127,13 @@ pub(super) struct ListQuery {
     severity: String,
     #[serde(default)]
     environment: String,
+    /// The cursor of this page (`next` of the page before); empty on the first.
+    #[serde(default)]
+    after: String,
 }
+
+/// Complaints a page of the console holds.
+const COMPLAINTS_PER_PAGE: u32 = 200;
 
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -147,22 +161,33 @@ pub(super) async fn list(
         .map(|e| e.name.to_string())
         .collect();
     let mut rows = Vec::new();
+    let mut next = None;
     if !project.is_empty() {
         let name = parse_name("project", &project).or_page(&user)?;
-        let query = ComplaintQuery {
-            status: q.status.parse().ok(),
-            severity: Severity::from_label(&q.severity),
-            environment: parse_name("environment", q.environment.trim()).ok(),
-            release: None,
-            limit: Some(500),
+        let request = PageRequest {
+            size: PageSize::at_most(COMPLAINTS_PER_PAGE),
+            after: Some(q.after.clone()).filter(|a| !a.is_empty()),
         };
-        rows = complaints::list(&state, &user.actor, &name, &query)
+        let found = complaints::list(&state, &user.actor, &name, &filters(&q), &request)
             .await
-            .or_page(&user)?
-            .into_iter()
-            .map(row)
-            .collect();
+            .or_page(&user)?;
+        next = found.next;
+        rows = found.items.into_iter().map(row).collect();
     }
+    let link = |after: &str| {
+        format!(
+            "/complaints{}",
+            query_string(&[
+                ("project", &project),
+                ("status", &q.status),
+                ("severity", &q.severity),
+                ("environment", &q.environment),
+                ("after", after),
+            ])
+        )
+    };
+    let older = next.as_deref().map(link);
+    let newest = (!q.after.is_empty()).then(|| link(""));
     let export = format!(
         "/complaints/export?project={}&status={}&severity={}&environment={}",
         percent_encode(&project),
@@ -180,6 +205,8 @@ pub(super) async fn list(
         environment: q.environment,
         rows,
         export,
+        older,
+        newest,
         statuses: Status::ALL,
         severities: Severity::ALL,
     };
@@ -193,14 +220,7 @@ pub(super) async fn export(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, Response> {
     let name = parse_name("project", q.project.trim()).or_page(&user)?;
-    let query = ComplaintQuery {
-        status: q.status.parse().ok(),
-        severity: Severity::from_label(&q.severity),
-        environment: parse_name("environment", q.environment.trim()).ok(),
-        release: None,
-        limit: None,
-    };
-    let found = complaints::list(&state, &user.actor, &name, &query)
+    let parts = complaints::export(&state, &user.actor, &name, &filters(&q), None)
         .await
         .or_page(&user)?;
     Ok((
@@ -211,9 +231,19 @@ pub(super) async fn export(
                 "attachment; filename=\"complaints.csv\"",
             ),
         ],
-        complaints::csv(&found),
+        Body::from_stream(parts),
     )
         .into_response())
+}
+
+/// What the filter form asks for; a value the form cannot have sent filters nothing.
+fn filters(q: &ListQuery) -> ComplaintQuery {
+    ComplaintQuery {
+        status: q.status.parse().ok(),
+        severity: Severity::from_label(&q.severity),
+        environment: parse_name("environment", q.environment.trim()).ok(),
+        release: None,
+    }
 }
 
 pub(super) async fn show(

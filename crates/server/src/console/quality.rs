@@ -8,26 +8,29 @@
 //! there is, `core::quality` what it means, and the forms post to `services::findings`.
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::Deserialize;
 use slipway_core::access::{allows, Operation};
 use slipway_core::complaints::parse_instant;
+use slipway_core::page::PageSize;
 use slipway_core::quality::{may_approve_risk, CoverageCounts, TestOutcome, TestStatus};
 use slipway_store::{StoredAcceptance, StoredAttempt, StoredTestRun};
 
 use super::charts::{self, Caption, RunColumn, Tick, Tone};
 use super::notice::{see_other_done, Done};
 use super::page::{
-    percent_encode, render, short_timestamp, when, Frame, OrProblemPage, PageResult, Section,
+    percent_encode, query_string, render, short_timestamp, when, Frame, OrProblemPage, PageResult,
+    Section,
 };
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services::coverage::KindCoverage;
 use crate::services::findings::FindingStatus;
 use crate::services::flakiness::FlakyTest;
-use crate::services::release_quality::{self, SuiteQuality};
+use crate::services::paging::PageRequest;
+use crate::services::release_quality::{self, QualityPages, SuiteQuality};
 use crate::services::signatures::SignAsk;
 use crate::services::{self, parse_name};
 use crate::{AppState, ServiceError};
@@ -426,9 +429,13 @@ struct QualityPage {
     project: String,
     version: String,
     runs: Vec<RunRow>,
+    /// The links to the next, older page of runs and back to the newest (the findings' page kept).
+    runs_pager: Pager,
     suites: Vec<SuiteView>,
     coverage: Vec<CoverageRow>,
     findings: Vec<FindingRow>,
+    /// The links to the next page of findings and back to the first (the runs' page kept).
+    findings_pager: Pager,
     overdue: usize,
     /// Whether the reader may ask for a risk to be accepted.
     may_request_risk: bool,
@@ -468,16 +475,70 @@ async fn risk_signing(
     }))
 }
 
+/// A list's links to its next page and back to its first; none on a list of one page.
+struct Pager {
+    next: Option<String>,
+    first: Option<String>,
+}
+
+/// Which page of the runs and of the findings the Quality page shows: the cursors of each
+/// (`next` of the page before); empty on the first.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct QualityQuery {
+    #[serde(default)]
+    runs_after: String,
+    #[serde(default)]
+    findings_after: String,
+}
+
+/// Runs and findings a Quality page holds of each.
+const ROWS_PER_PAGE: u32 = 200;
+
+fn page_request(after: &str) -> PageRequest {
+    PageRequest {
+        size: PageSize::at_most(ROWS_PER_PAGE),
+        after: Some(after.to_string()).filter(|a| !a.is_empty()),
+    }
+}
+
 /// `GET /projects/{name}/releases/{version}/quality`
 pub(super) async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path((project, version)): Path<(String, String)>,
+    Query(q): Query<QualityQuery>,
 ) -> PageResult {
     let name = parse_name("project", &project).or_page(&user)?;
-    let quality = release_quality::of_release(&state, &user.actor, &name, &version)
+    let pages = QualityPages {
+        runs: page_request(&q.runs_after),
+        findings: page_request(&q.findings_after),
+    };
+    let quality = release_quality::of_release(&state, &user.actor, &name, &version, &pages)
         .await
         .or_page(&user)?;
+    let href = quality_href(&project, &version);
+    let link = |runs: &str, findings: &str, anchor: &str| {
+        format!(
+            "{href}{}#{anchor}",
+            query_string(&[("runs_after", runs), ("findings_after", findings)])
+        )
+    };
+    let runs_pager = Pager {
+        next: quality
+            .runs
+            .next
+            .as_deref()
+            .map(|next| link(next, &q.findings_after, "runs")),
+        first: (!q.runs_after.is_empty()).then(|| link("", &q.findings_after, "runs")),
+    };
+    let findings_pager = Pager {
+        next: quality
+            .findings
+            .next
+            .as_deref()
+            .map(|next| link(&q.runs_after, next, "findings")),
+        first: (!q.findings_after.is_empty()).then(|| link(&q.runs_after, "", "findings")),
+    };
     let now = state.clock.now();
     let mut signed = Vec::new();
     for a in &quality.acceptances {
@@ -494,6 +555,7 @@ pub(super) async fn show(
     };
     let findings: Vec<FindingRow> = quality
         .findings
+        .items
         .iter()
         .map(|f| finding_row(f, &acceptances, &user, now))
         .collect();
@@ -508,7 +570,8 @@ pub(super) async fn show(
                 Some(&user),
                 Section::Releases,
             ),
-            runs: quality.runs.iter().map(run_row).collect(),
+            runs: quality.runs.items.iter().map(run_row).collect(),
+            runs_pager,
             suites: quality
                 .suites
                 .iter()
@@ -517,6 +580,7 @@ pub(super) async fn show(
             coverage: quality.coverage.iter().map(coverage_row).collect(),
             overdue: findings.iter().filter(|f| f.overdue).count(),
             findings,
+            findings_pager,
             may_request_risk: allows(user.actor.role, Operation::ReportCheck),
             risk_signing,
             project,

@@ -5,10 +5,14 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use slipway_core::notify::DeliveryState;
+use slipway_core::page::PageSize;
 
-use super::page::{render, short_timestamp, Frame, OrProblemPage, PageResult, Section};
+use super::page::{
+    query_string, render, short_timestamp, Frame, OrProblemPage, PageResult, Section,
+};
 use super::user::ConsoleUser;
 use crate::services;
+use crate::services::paging::PageRequest;
 use crate::AppState;
 
 struct WebhookRow {
@@ -43,13 +47,23 @@ struct WebhooksPage {
     deliveries: Vec<DeliveryRow>,
     /// The webhook the log is narrowed to, if any.
     shown: String,
+    /// The link to the next, older page of the log, keeping the webhook.
+    older: Option<String>,
+    /// The link back to the newest deliveries, when this is not the first page.
+    newest: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct LogQuery {
     #[serde(default)]
     webhook: String,
+    /// The cursor of this page of the log (`next` of the page before); empty on the first.
+    #[serde(default)]
+    after: String,
 }
+
+/// Deliveries a page of the console holds.
+const DELIVERIES_PER_PAGE: u32 = 100;
 
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -59,10 +73,22 @@ pub(super) async fn list(
     let webhooks = services::webhooks::list(&state, &user.actor)
         .await
         .or_page(&user)?;
+    let request = PageRequest {
+        size: PageSize::at_most(DELIVERIES_PER_PAGE),
+        after: Some(q.after.clone()).filter(|a| !a.is_empty()),
+    };
     let deliveries =
-        services::webhooks::deliveries(&state, &user.actor, Some(q.webhook.as_str()), Some(100))
+        services::webhooks::deliveries(&state, &user.actor, Some(q.webhook.as_str()), &request)
             .await
             .or_page(&user)?;
+    let link = |after: &str| {
+        format!(
+            "/webhooks{}",
+            query_string(&[("webhook", &q.webhook), ("after", after)])
+        )
+    };
+    let older = deliveries.next.as_deref().map(link);
+    let newest = (!q.after.is_empty()).then(|| link(""));
     let page = WebhooksPage {
         frame: Frame::new("Webhooks", Some(&user), Section::Webhooks),
         webhooks: webhooks
@@ -77,6 +103,7 @@ pub(super) async fn list(
             })
             .collect(),
         deliveries: deliveries
+            .items
             .into_iter()
             .map(|d| DeliveryRow {
                 last: match (d.last_status, d.last_error) {
@@ -103,6 +130,8 @@ pub(super) async fn list(
             })
             .collect(),
         shown: q.webhook,
+        older,
+        newest,
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -12,8 +12,8 @@ use slipway_core::plan::Action;
 use slipway_core::supervision::batch::{BatchDecl, Category, InstallState};
 use slipway_core::Name;
 use slipway_store::{
-    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, NotStartedCount, StoredBatch,
-    StoredBatchRun, StoredDeployment, WriteTx,
+    BatchDefinition, BatchFilter, BatchInstall, BatchPlace, BatchRunKey, NotStartedCount,
+    StoredBatch, StoredBatchRun, StoredDeployment, WriteTx,
 };
 
 pub mod agent_runs;
@@ -27,6 +27,7 @@ pub mod weekly;
 pub use ping::{ping, Ping};
 pub use supervise::{supervise, Judged};
 
+use super::paging::{time_id_fields, Listed, PageRequest};
 use super::require;
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
@@ -262,24 +263,36 @@ fn csv_field(value: &str) -> String {
     }
 }
 
-/// The runs of batch `name` (of one environment, when given), newest first, at most `limit`
-/// per server, with the batch each belongs to.
+/// One page of the runs of batch `name` (on every server and environment it runs in, or one
+/// environment when given), newest started first, ties by id (see
+/// `slipway_store::Store::batch_run_page`), each with the batch it belongs to.
 pub async fn runs(
     state: &AppState,
     actor: &Actor,
     name: Name,
     environment: Option<Name>,
-    limit: i64,
-) -> Result<Vec<(StoredBatch, StoredBatchRun)>, ServiceError> {
+    request: &PageRequest,
+) -> Result<Listed<(StoredBatch, StoredBatchRun)>, ServiceError> {
+    // One cursor name per batch whatever the environment: a key stays a valid place in either.
+    let list = format!("batch-runs:{name}");
+    let after = request
+        .time_id_key(&list, "start time")?
+        .map(|(started_at, id)| BatchRunKey { started_at, id });
     let found = show(state, actor, name, environment).await?;
-    let mut out = Vec::new();
-    for batch in found {
-        for run in state.store.batch_runs(batch.id, limit).await? {
-            out.push((batch.clone(), run));
-        }
-    }
-    out.sort_by_key(|(_, r)| std::cmp::Reverse(r.started_at));
-    Ok(out)
+    let ids: Vec<i64> = found.iter().map(|b| b.id).collect();
+    let page = state
+        .store
+        .batch_run_page(&ids, after, request.size)
+        .await?;
+    let listed = Listed::from_page(page, &list, |r| time_id_fields(r.started_at, r.id));
+    Ok(listed.map(|run| {
+        let batch = found
+            .iter()
+            .find(|b| b.id == run.batch_id)
+            .expect("every run read belongs to one of the batches whose runs were read")
+            .clone();
+        (batch, run)
+    }))
 }
 
 /// For each batch whose agent did not start some of its runs in the last 24 hours: how many,

@@ -7,6 +7,8 @@
 //! release ran (`core::insights::attribution`), which transition is legal or what a CSV row
 //! says (`core::complaints`).
 
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use jiff::Timestamp;
 use serde_json::json;
 use slipway_core::access::Operation;
@@ -16,16 +18,20 @@ use slipway_core::complaints::{
 };
 use slipway_core::insights::attribution::{running_at, Running};
 use slipway_core::insights::{IncidentFact, IncidentSource};
+use slipway_core::page::PageSize;
 use slipway_core::release::Version;
 use slipway_core::Name;
-use slipway_store::{ComplaintChange, ComplaintFilter, NewComplaintRow, StoredComplaint, WriteTx};
+use slipway_store::{
+    ComplaintChange, ComplaintFilter, ComplaintKey, NewComplaintRow, StoredComplaint, WriteTx,
+};
 
+use super::paging::{time_id_fields, Listed, PageRequest};
 use super::{entry, require};
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
 
-/// The most complaints one list answers.
-pub const MAX_LIST: i64 = 1000;
+/// The most complaints a release's page lists (its first 30 days in production).
+const MAX_OF_RELEASE: usize = 1000;
 
 /// What to list.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +40,6 @@ pub struct ComplaintQuery {
     pub severity: Option<Severity>,
     pub environment: Option<Name>,
     pub release: Option<String>,
-    pub limit: Option<i64>,
 }
 
 /// A move in a complaint's life; resolving may name the release that fixes it and when it was
@@ -294,31 +299,105 @@ pub async fn show(
     show_unchecked(state, project, id).await
 }
 
+/// One page of a project's complaints that `query` selects, newest received first (ties by
+/// id); see `slipway_store::ComplaintKey` for why that order.
 pub async fn list(
     state: &AppState,
     actor: &Actor,
     project: &Name,
     query: &ComplaintQuery,
-) -> Result<Vec<StoredComplaint>, ServiceError> {
+    request: &PageRequest,
+) -> Result<Listed<StoredComplaint>, ServiceError> {
     require(state, actor, Operation::Read, &subject(project)).await?;
     project_of(state, project).await?;
-    Ok(state
+    // One cursor name per project whatever the filters: a key stays a valid place in any.
+    let list = format!("complaints:{project}");
+    let after = request
+        .time_id_key(&list, "received time")?
+        .map(|(received_at, id)| ComplaintKey { received_at, id });
+    let found = state
         .store
-        .complaints(&ComplaintFilter {
-            project: project.to_string(),
-            status: query.status,
-            severity: query.severity,
-            environment: query.environment.as_ref().map(ToString::to_string),
-            release: query.release.clone(),
-            from: None,
-            to: None,
-            limit: query.limit.unwrap_or(MAX_LIST).clamp(1, MAX_LIST),
+        .complaints(
+            &ComplaintFilter {
+                project: project.to_string(),
+                status: query.status,
+                severity: query.severity,
+                environment: query.environment.as_ref().map(ToString::to_string),
+                release: query.release.clone(),
+                from: None,
+                to: None,
+                after,
+            },
+            request.size,
+        )
+        .await?;
+    Ok(Listed::from_page(found, &list, |c| {
+        time_id_fields(c.received_at, c.id)
+    }))
+}
+
+/// Every complaint of a project that `query` selects (or the newest `at_most`) as CSV, formulas
+/// defused, newest received first: a stream of text read one page at a time, so an export of
+/// any length holds one page in memory. Authorised and the project checked before the first
+/// byte; a read that fails later ends the stream with its error.
+pub async fn export(
+    state: &AppState,
+    actor: &Actor,
+    project: &Name,
+    query: &ComplaintQuery,
+    at_most: Option<u64>,
+) -> Result<BoxStream<'static, Result<String, ServiceError>>, ServiceError> {
+    require(state, actor, Operation::Read, &subject(project)).await?;
+    project_of(state, project).await?;
+    let filter = ComplaintFilter {
+        project: project.to_string(),
+        status: query.status,
+        severity: query.severity,
+        environment: query.environment.as_ref().map(ToString::to_string),
+        release: query.release.clone(),
+        ..ComplaintFilter::default()
+    };
+    let left = at_most.unwrap_or(u64::MAX);
+    let start = (state.clone(), filter, left, Some(CsvPart::WithHeader));
+    Ok(
+        futures_util::stream::try_unfold(start, |(state, mut filter, left, part)| async move {
+            let Some(part) = part else {
+                return Ok(None);
+            };
+            let size = u32::try_from(left.min(u64::from(EXPORT_PAGE))).expect("at most a page");
+            let page = state
+                .store
+                .complaints(&filter, PageSize::at_most(size))
+                .await?;
+            filter.after = page.items.last().map(|c| ComplaintKey {
+                received_at: c.received_at,
+                id: c.id,
+            });
+            let left = left.saturating_sub(page.items.len() as u64);
+            let text = csv_part(&page.items, part);
+            let next = (page.more && left > 0).then_some(CsvPart::RowsOnly);
+            Ok::<_, ServiceError>(Some((text, (state, filter, left, next))))
         })
-        .await?)
+        .boxed(),
+    )
+}
+
+/// Complaints an export reads at a time.
+const EXPORT_PAGE: u32 = 500;
+
+/// Whether a part of an export opens it (with the header line) or continues it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CsvPart {
+    WithHeader,
+    RowsOnly,
 }
 
 /// The complaints as CSV, formulas defused.
 pub fn csv(complaints: &[StoredComplaint]) -> String {
+    csv_part(complaints, CsvPart::WithHeader)
+}
+
+fn csv_part(complaints: &[StoredComplaint], part: CsvPart) -> String {
     let mut header: Vec<&str> = vec!["id"];
     header.extend_from_slice(IMPORT_COLUMNS);
     header.extend_from_slice(&[
@@ -354,7 +433,14 @@ pub fn csv(complaints: &[StoredComplaint]) -> String {
             ]
         })
         .collect();
-    write_csv(&header, &rows)
+    let text = write_csv(&header, &rows);
+    match part {
+        CsvPart::WithHeader => text,
+        CsvPart::RowsOnly => match text.split_once('\n') {
+            Some((_, rows)) => rows.to_string(),
+            None => String::new(),
+        },
+    }
 }
 
 /// A release of the project, or a 404.
@@ -552,17 +638,29 @@ pub async fn of_release(
     else {
         return Ok(Vec::new());
     };
-    let mut complaints = state
-        .store
-        .complaints(&ComplaintFilter {
-            project: project.to_string(),
-            release: Some(version.to_string()),
-            from: Some(reached),
-            to: Some(reached + jiff::SignedDuration::from_hours(24 * RELEASE_WINDOW_DAYS)),
-            limit: MAX_LIST,
-            ..ComplaintFilter::default()
-        })
-        .await?;
+    let mut filter = ComplaintFilter {
+        project: project.to_string(),
+        release: Some(version.to_string()),
+        from: Some(reached),
+        to: Some(reached + jiff::SignedDuration::from_hours(24 * RELEASE_WINDOW_DAYS)),
+        ..ComplaintFilter::default()
+    };
+    let mut complaints = Vec::new();
+    loop {
+        let page = state
+            .store
+            .complaints(&filter, PageSize::at_most(500))
+            .await?;
+        filter.after = page.items.last().map(|c| ComplaintKey {
+            received_at: c.received_at,
+            id: c.id,
+        });
+        complaints.extend(page.items);
+        if !page.more || complaints.len() >= MAX_OF_RELEASE {
+            break;
+        }
+    }
+    complaints.truncate(MAX_OF_RELEASE);
     complaints.retain(|c| in_release_window(reached, c.received_at));
     complaints.reverse();
     Ok(complaints)

@@ -13,14 +13,17 @@ use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::audit::AuditEntry;
 use slipway_core::governance::FindingFact;
+use slipway_core::page::{PageSize, MAX_PAGE_SIZE};
 use slipway_core::quality::{is_overdue, may_approve_risk, reconcile, FindingState};
 use slipway_core::signature::policy::SignedAction;
 use slipway_core::Name;
 use slipway_ingest::{read_scan, ScanError, ScanLimits, ScanReport};
 use slipway_store::{
-    FindingCounts, FindingFilter, NewScan, ScanScope, StoredAcceptance, StoredFinding, StoredScan,
+    FindingCounts, FindingFilter, FindingKey, FindingPageRead, NewScan, ScanScope,
+    StoredAcceptance, StoredFinding, StoredScan,
 };
 
+use super::paging::{foreign_key, Listed, PageRequest};
 use super::quality::release_of;
 use super::require;
 use super::signatures::{self, SignAsk, Signer};
@@ -69,6 +72,7 @@ pub struct FindingQuery {
     pub state: Option<FindingState>,
     /// Only findings past their deadline.
     pub overdue: bool,
+    /// How many [`list`] reads ([`page`] reads its request's size instead).
     pub limit: i64,
 }
 
@@ -287,12 +291,38 @@ async fn record_scan(
     Ok((scan_id, counts))
 }
 
-/// A project's findings with their deadlines, narrowed by release, component, state, overdue.
+/// A project's findings with their deadlines, narrowed by release, component, state, overdue:
+/// the first `query.limit`, read a page at a time.
 pub async fn list(
     state: &AppState,
     actor: &Actor,
     query: FindingQuery,
 ) -> Result<Vec<FindingStatus>, ServiceError> {
+    let wanted = usize::try_from(query.limit.max(0)).unwrap_or(usize::MAX);
+    let mut request = PageRequest::first(PageSize::at_most(MAX_PAGE_SIZE));
+    let mut out = Vec::new();
+    while out.len() < wanted {
+        let found = page(state, actor, query.clone(), &request).await?;
+        out.extend(found.items);
+        match found.next {
+            Some(next) => request.after = Some(next),
+            None => break,
+        }
+    }
+    out.truncate(wanted);
+    Ok(out)
+}
+
+/// One page of a project's findings narrowed by release, component, state and overdue, with
+/// their deadlines: the most severe first, then the oldest, then by id (see
+/// `slipway_store::Store::finding_page`). Every filter, overdue included, is applied by the
+/// query, so a page reads only what it shows.
+pub async fn page(
+    state: &AppState,
+    actor: &Actor,
+    query: FindingQuery,
+    request: &PageRequest,
+) -> Result<Listed<FindingStatus>, ServiceError> {
     let project = &query.project;
     require(state, actor, Operation::Read, &format!("project/{project}")).await?;
     let policy = state
@@ -310,40 +340,71 @@ pub async fn list(
         Some(release) => Some(release_of(state, project, release).await?.to_string()),
         None => None,
     };
+    // One cursor name per project whatever the filters: a key stays a valid place in any.
+    let list = format!("findings:{project}");
+    let after = match request.key(&list, 3)?.as_deref() {
+        None => None,
+        Some([severity, first_seen_at, id]) => Some(FindingKey {
+            severity: severity.parse().map_err(|_| foreign_key("severity"))?,
+            first_seen_at: slipway_store::parse_time("", first_seen_at)
+                .map_err(|_| foreign_key("time"))?,
+            id: id.parse().map_err(|_| foreign_key("finding id"))?,
+        }),
+        Some(_) => return Err(foreign_key("key")),
+    };
     let now = state.clock.now();
-    let findings = state
+    // A release carries what its scans saw, whatever later releases fixed; without one, only
+    // open findings can be late.
+    let open_only = query.overdue && release.is_none();
+    if open_only && query.state.is_some_and(|s| s != FindingState::Open) {
+        return Ok(Listed {
+            items: Vec::new(),
+            next: None,
+        });
+    }
+    let state_wanted = if open_only {
+        Some(FindingState::Open)
+    } else {
+        query.state
+    };
+    let found = state
         .store
-        .findings(&FindingFilter {
-            project: project.to_string(),
-            release: release.clone(),
-            component: query.component.clone(),
-            state: query.state,
-            limit: if query.overdue { i64::MAX } else { query.limit },
-        })
+        .finding_page(
+            &FindingFilter {
+                project: project.to_string(),
+                release: release.clone(),
+                component: query.component.clone(),
+                state: state_wanted,
+                limit: 0,
+            },
+            &FindingPageRead {
+                after,
+                overdue: query.overdue.then(|| policy.overdue_bounds(now)),
+            },
+            request.size,
+        )
         .await?;
-    let mut out = Vec::new();
-    for finding in findings {
+    let listed = Listed::from_page(found, &list, |f| {
+        vec![
+            f.severity.as_str().to_string(),
+            slipway_store::format_time(f.first_seen_at),
+            f.id.to_string(),
+        ]
+    });
+    Ok(listed.map(|finding| {
         let deadline = policy.deadline(
             finding.first_seen_at,
             finding.severity,
             finding.known_exploited,
         );
-        // A release carries what its scans saw, whatever later releases fixed.
         let present = release.is_some() || finding.state == FindingState::Open;
         let overdue = present && is_overdue(deadline, now);
-        if query.overdue && !overdue {
-            continue;
-        }
-        out.push(FindingStatus {
+        FindingStatus {
             finding,
             deadline,
             overdue,
-        });
-        if out.len() as i64 >= query.limit {
-            break;
         }
-    }
-    Ok(out)
+    }))
 }
 
 /// The findings a release carries (what its scans saw), with their deadlines, for the

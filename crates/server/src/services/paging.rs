@@ -56,6 +56,31 @@ impl PageRequest {
     }
 }
 
+impl PageRequest {
+    /// The (time, id) the cursor holds, for lists keyed by a time and the id that breaks its
+    /// ties (`what` names the time in the refusal of a cursor whose key is not one).
+    pub(crate) fn time_id_key(
+        &self,
+        list: &str,
+        what: &str,
+    ) -> Result<Option<(jiff::Timestamp, i64)>, ServiceError> {
+        match self.key(list, 2)?.as_deref() {
+            None => Ok(None),
+            Some([at, id]) => {
+                let at = slipway_store::parse_time("", at).map_err(|_| foreign_key(what))?;
+                let id = id.parse::<i64>().map_err(|_| foreign_key("id"))?;
+                Ok(Some((at, id)))
+            }
+            Some(_) => Err(foreign_key("key")),
+        }
+    }
+}
+
+/// The cursor fields of a list keyed by (time, id), as [`PageRequest::time_id_key`] reads them.
+pub(crate) fn time_id_fields(at: jiff::Timestamp, id: i64) -> Vec<String> {
+    vec![slipway_store::format_time(at), id.to_string()]
+}
+
 /// One page of a list, with the cursor of the next page (`None` on the last).
 #[derive(Debug, Clone)]
 pub struct Listed<T> {

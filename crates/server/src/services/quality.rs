@@ -20,6 +20,7 @@ use slipway_store::{
     NewTestPush, PushedFile, StoredAttempt, StoredTestResult, StoredTestRun, TestRunFilter,
 };
 
+use super::paging::{Listed, PageRequest};
 use super::require;
 use crate::auth::Actor;
 use crate::vault::parse_size;
@@ -393,14 +394,16 @@ pub struct RunQuery {
     pub release: String,
     pub environment: Option<String>,
     pub suite: Option<String>,
-    pub limit: i64,
 }
 
+/// One page of a release's runs that `query` selects, newest first by id (see
+/// `slipway_store::Store::test_run_page` for why that order).
 pub async fn list(
     state: &AppState,
     actor: &Actor,
     query: RunQuery,
-) -> Result<Vec<StoredTestRun>, ServiceError> {
+    request: &PageRequest,
+) -> Result<Listed<StoredTestRun>, ServiceError> {
     let project = &query.project;
     require(
         state,
@@ -410,16 +413,24 @@ pub async fn list(
     )
     .await?;
     let version = release_of(state, project, &query.release).await?;
-    Ok(state
+    // One cursor name per release whatever the filters: an id stays a valid place in any.
+    let list = format!("test-runs:{project}:{version}");
+    let before = request.id_key(&list, "run id")?;
+    let found = state
         .store
-        .test_runs(&TestRunFilter {
-            project: project.to_string(),
-            release: Some(version.to_string()),
-            environment: query.environment,
-            suite: query.suite,
-            limit: query.limit,
-        })
-        .await?)
+        .test_run_page(
+            &TestRunFilter {
+                project: project.to_string(),
+                release: Some(version.to_string()),
+                environment: query.environment,
+                suite: query.suite,
+                limit: 0,
+            },
+            before,
+            request.size,
+        )
+        .await?;
+    Ok(Listed::from_page(found, &list, |r| vec![r.id.to_string()]))
 }
 
 /// The run `id` of the release, or a 404.

@@ -15,16 +15,16 @@ use slipway_store::{StoredAcceptance, StoredTestRun, TestRunFilter};
 use super::coverage::KindCoverage;
 use super::findings::{FindingQuery, FindingStatus};
 use super::flakiness::{FlakinessQuery, FlakinessReport, DEFAULT_RUNS};
+use super::paging::{Listed, PageRequest};
 use super::{coverage, findings, flakiness, parse_name, quality};
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
 
-/// Runs of the release read for the page; a release with more shows its newest.
+/// Runs of the release read to find its suites; a release with more details the suites of its
+/// newest.
 const RUNS_READ: i64 = 500;
 /// Suites (per environment) the page details; past this they are listed only.
 const SUITES_DETAILED: usize = 20;
-/// Findings the page lists.
-const FINDINGS_READ: i64 = 500;
 
 /// One suite in one environment: the release's latest run of it and its context.
 #[derive(Debug)]
@@ -43,14 +43,22 @@ pub struct SuiteQuality {
 /// Everything the Quality page shows of one release.
 #[derive(Debug)]
 pub struct ReleaseQuality {
-    /// Every run of the release, newest first.
-    pub runs: Vec<StoredTestRun>,
+    /// One page of the release's runs, newest first.
+    pub runs: Listed<StoredTestRun>,
     /// By environment then suite; at most [`SUITES_DETAILED`].
     pub suites: Vec<SuiteQuality>,
     pub coverage: Vec<KindCoverage>,
-    pub findings: Vec<FindingStatus>,
+    /// One page of the findings the release carries, the most severe first.
+    pub findings: Listed<FindingStatus>,
     /// The risk acceptances of the findings listed, newest first.
     pub acceptances: Vec<StoredAcceptance>,
+}
+
+/// Which page of each list the Quality page shows.
+#[derive(Debug, Clone, Default)]
+pub struct QualityPages {
+    pub runs: PageRequest,
+    pub findings: PageRequest,
 }
 
 /// The release's quality evidence, read as `actor` (who must be allowed to read the release).
@@ -59,6 +67,7 @@ pub async fn of_release(
     actor: &Actor,
     project: &Name,
     release: &str,
+    pages: &QualityPages,
 ) -> Result<ReleaseQuality, ServiceError> {
     let runs = quality::list(
         state,
@@ -68,16 +77,28 @@ pub async fn of_release(
             release: release.to_string(),
             environment: None,
             suite: None,
-            limit: RUNS_READ,
         },
+        &pages.runs,
     )
     .await?;
+    // The suites come from the release's newest runs, whichever page of runs is shown.
+    let version = quality::release_of(state, project, release).await?;
+    let newest = state
+        .store
+        .test_runs(&TestRunFilter {
+            project: project.to_string(),
+            release: Some(version.to_string()),
+            environment: None,
+            suite: None,
+            limit: RUNS_READ,
+        })
+        .await?;
     let mut suites = Vec::new();
-    for latest in latest_per_suite(&runs).into_iter().take(SUITES_DETAILED) {
+    for latest in latest_per_suite(&newest).into_iter().take(SUITES_DETAILED) {
         suites.push(suite_quality(state, actor, project, release, latest.clone()).await?);
     }
     let coverage = coverage::of_release(state, actor, project, release).await?;
-    let findings = findings::list(
+    let findings = findings::page(
         state,
         actor,
         FindingQuery {
@@ -86,11 +107,12 @@ pub async fn of_release(
             component: None,
             state: None,
             overdue: false,
-            limit: FINDINGS_READ,
+            limit: 0,
         },
+        &pages.findings,
     )
     .await?;
-    let listed: Vec<i64> = findings.iter().map(|f| f.finding.id).collect();
+    let listed: Vec<i64> = findings.items.iter().map(|f| f.finding.id).collect();
     let acceptances = state
         .store
         .acceptances(project.as_str())

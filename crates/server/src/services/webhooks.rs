@@ -17,6 +17,7 @@ use slipway_core::notify::{check_url, parse_events, WebhookInputError};
 use slipway_store::{Delivery, Webhook};
 
 use super::config_changes::{self, Held};
+use super::paging::{Listed, PageRequest};
 use super::{entry, parse_name, require};
 use crate::auth::{new_secret, Actor};
 use crate::{AppState, ServiceError};
@@ -188,29 +189,31 @@ pub async fn test(state: &AppState, actor: &Actor, name: &str) -> Result<(), Ser
     Ok(())
 }
 
+/// One page of the delivery log, of one webhook or all, newest first by id.
 pub async fn deliveries(
     state: &AppState,
     actor: &Actor,
     webhook: Option<&str>,
-    limit: Option<i64>,
-) -> Result<Vec<Delivery>, ServiceError> {
+    request: &PageRequest,
+) -> Result<Listed<Delivery>, ServiceError> {
     require(state, actor, Operation::ManageWebhooks, "webhooks").await?;
     let webhook = webhook
         .filter(|w| !w.is_empty())
         .map(|w| parse_name("webhook", w))
         .transpose()?;
-    let limit = limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ServiceError::invalid(
-            format!("limit {limit} is out of range"),
-            "give a limit from 1 to 500",
-        ));
-    }
-    Ok(state
+    let before = request.id_key(DELIVERIES, "delivery id")?;
+    let found = state
         .store
-        .deliveries(webhook.as_ref().map(|w| w.as_str()), limit)
-        .await?)
+        .deliveries(webhook.as_ref().map(|w| w.as_str()), before, request.size)
+        .await?;
+    // One cursor name whatever the webhook: an id stays a valid place in either list.
+    Ok(Listed::from_page(found, DELIVERIES, |d| {
+        vec![d.id.to_string()]
+    }))
 }
+
+/// The name delivery cursors carry.
+const DELIVERIES: &str = "webhook-deliveries";
 
 /// A held webhook is sent nothing, a ping included.
 fn held_error(name: &str, id: i64) -> ServiceError {

@@ -403,3 +403,206 @@ fn a_csv_import_with_one_bad_row_applies_nothing_and_names_the_row() {
     assert!(csv.contains("\"down, \"\"again\"\"\""), "{csv}");
     assert_eq!(count(&server), 2);
 }
+
+/// GET `path` of the API as the admin: the status and the body as JSON.
+fn api_get(server: &Server, path: &str) -> (u16, Value) {
+    let answer = ureq::get(&format!("{}{path}", server.url))
+        .set(
+            "Authorization",
+            &format!("Bearer {}", crate::support::ADMIN_TOKEN),
+        )
+        .call();
+    let response = match answer {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("GET {path}: {e}"),
+    };
+    (response.status(), response.into_json().unwrap())
+}
+
+/// The ids of the complaints of a CLI answer (`-o json`), in its order.
+fn ids(page: &Value) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Seven complaints, two received in the same instant and one imported long after it was
+/// received, walked a page at a time over HTTP, through the CLI (`--limit`, `--after`, `--all`)
+/// and the console's Older link: newest received first, ties by id, each exactly once; bad page
+/// requests are refused with 400 saying what to pass; the export holds every one.
+#[test]
+fn complaints_page_newest_received_first_over_http_the_cli_and_the_console() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    ok(server.apply(&file(w, "pets.yaml", PETS)));
+    let header =
+        "received_at,customer,site,environment,version,severity,category,description,links,capa\n";
+    let rows = [
+        "2026-11-05",
+        "2026-11-01",
+        "2026-11-03",
+        "2026-11-03",
+        "2026-11-07",
+        "2026-10-01",
+        "2026-11-02",
+    ];
+    let csv: String = rows
+        .iter()
+        .enumerate()
+        .map(|(i, day)| format!("{day},Clinic {i},Lyon,PROD,,P2,outage,stops,,\n"))
+        .collect();
+    ok(server.cli(
+        None,
+        &[
+            "complaint",
+            "import",
+            &file(w, "seven.csv", &format!("{header}{csv}")),
+            "--project",
+            "pets",
+        ],
+    ));
+    let all = json(server.cli(
+        None,
+        &[
+            "complaint",
+            "list",
+            "--project",
+            "pets",
+            "--all",
+            "-o",
+            "json",
+        ],
+    ));
+    let every = ids(&all);
+    assert_eq!(every.len(), 7, "{all:#}");
+    assert!(all["next"].is_null());
+    let received: Vec<(String, i64)> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["received_at"].as_str().unwrap().to_string(),
+                c["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = received.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(received, sorted, "newest received first, ties by id");
+
+    // Over HTTP, three at a time: every complaint once, in the same order.
+    let (mut seen, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &after {
+            None => "/api/v1/projects/pets/complaints?limit=3".to_string(),
+            Some(c) => format!("/api/v1/projects/pets/complaints?limit=3&after={c}"),
+        };
+        let (status, page) = api_get(&server, &path);
+        assert_eq!(status, 200, "{page:#}");
+        assert!(page["items"].as_array().unwrap().len() <= 3);
+        seen.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => break,
+        }
+        assert!(seen.len() <= 7, "pages never end");
+    }
+    assert_eq!(seen, every);
+    // The filters apply before the page: P2 only is all of them, P1 none.
+    let (_, p1) = api_get(
+        &server,
+        "/api/v1/projects/pets/complaints?severity=P1&limit=2",
+    );
+    assert_eq!(ids(&p1), Vec::<i64>::new());
+
+    // Bad page requests: 400, naming the parameter and what to pass.
+    for (path, says) in [
+        ("/api/v1/projects/pets/complaints?limit=0", "limit=0"),
+        ("/api/v1/projects/pets/complaints?limit=501", "1 to 500"),
+        ("/api/v1/projects/pets/complaints?after=zz", "after="),
+        (
+            "/api/v1/projects/pets/complaints?after=616c65727473",
+            "the complaints:pets list",
+        ),
+    ] {
+        let (status, problem) = api_get(&server, path);
+        assert_eq!(status, 400, "{path}: {problem:#}");
+        let text = format!(
+            "{} {}",
+            problem["detail"].as_str().unwrap(),
+            problem["hint"].as_str().unwrap()
+        );
+        assert!(text.contains(says), "{path}: {problem:#}");
+    }
+
+    // Through the CLI: a page, the hint to the next, the next page from it.
+    let first = server.cli(
+        None,
+        &["complaint", "list", "--project", "pets", "--limit", "4"],
+    );
+    let hint = stderr(&first);
+    assert!(hint.contains("more follow:"), "{hint}");
+    let cursor = hint
+        .split("--after ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let rest = json(server.cli(
+        None,
+        &[
+            "complaint",
+            "list",
+            "--project",
+            "pets",
+            "--limit",
+            "4",
+            "--after",
+            &cursor,
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(ids(&rest), every[4..].to_vec());
+    assert!(rest["next"].is_null());
+    let refused = server.cli(
+        None,
+        &["complaint", "list", "--project", "pets", "--limit", "900"],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("1 to 500"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // The export holds every complaint, whatever a page holds.
+    let csv = ok(server.cli(None, &["complaint", "list", "--project", "pets", "--csv"]));
+    assert_eq!(csv.lines().count(), 1 + 7, "{csv}");
+
+    // The console: a page, its Older link, the rest behind it.
+    server.user_with_password("ada", "admin", "a long enough passphrase");
+    let cookie = server.sign_in("ada", "a long enough passphrase");
+    let page = |path: &str| {
+        ureq::get(&format!("{}{path}", server.url))
+            .set("Cookie", &cookie)
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    };
+    let newest = page("/complaints?project=pets");
+    for id in &every {
+        assert!(newest.contains(&format!("href=\"/complaints/pets/{id}\"")));
+    }
+    assert!(
+        !newest.contains("rel=\"next\""),
+        "one page of 200 holds seven"
+    );
+}

@@ -562,3 +562,122 @@ fn bad_reports_are_refused_with_their_position_and_change_nothing() {
     ));
     assert!(audit.contains("partly.xml"), "{audit}");
 }
+
+/// A release's runs over several pushes, walked a page at a time over HTTP and through the CLI
+/// (`--limit`, `--after`, `--all`), with and without a filter: newest first, each run exactly
+/// once; bad page requests are refused with 400 naming the parameter and what to pass.
+#[test]
+fn test_runs_page_newest_first_over_http_and_the_cli() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    pets(&server, work.path());
+    let report = shard(work.path(), "one.xml", &["a"], &[]);
+    let mut pushed = Vec::new();
+    for (i, env) in ["DEV", "MET", "DEV", "MET", "DEV"].iter().enumerate() {
+        let launch = format!("launch-{i}");
+        let answer = json(push(&server, env, "unit", Some(&launch), &[&report]));
+        pushed.push((env.to_string(), answer[0]["run"]["id"].as_i64().unwrap()));
+    }
+    let newest_first = |env: Option<&str>| -> Vec<i64> {
+        pushed
+            .iter()
+            .rev()
+            .filter(|(e, _)| env.is_none_or(|want| e == want))
+            .map(|(_, id)| *id)
+            .collect()
+    };
+    let ids = |page: &Value| -> Vec<i64> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let get = |path: &str| -> (u16, Value) {
+        let answer = ureq::get(&format!("{}{path}", server.url))
+            .set("Authorization", &format!("Bearer {ADMIN_TOKEN}"))
+            .call();
+        let response = match answer {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        (response.status(), response.into_json().unwrap())
+    };
+    let runs = "/api/v1/projects/pets/releases/1.0.0/test-runs";
+    for (filter, expected) in [
+        ("", newest_first(None)),
+        ("&env=DEV", newest_first(Some("DEV"))),
+    ] {
+        for size in [1, 2, 5] {
+            let (mut seen, mut after) = (Vec::new(), String::new());
+            loop {
+                let (status, page) = get(&format!("{runs}?limit={size}{filter}{after}"));
+                assert_eq!(status, 200, "{page:#}");
+                seen.extend(ids(&page));
+                match page["next"].as_str() {
+                    Some(next) => after = format!("&after={next}"),
+                    None => break,
+                }
+                assert!(seen.len() <= 5, "pages never end");
+            }
+            assert_eq!(seen, expected, "{filter} by {size}");
+        }
+    }
+    for (query, says) in [
+        ("limit=0", "1 to 500"),
+        ("limit=many", "limit=\"many\""),
+        ("after=0g", "after="),
+        ("after=616c65727473", "the test-runs:pets:1.0.0 list"),
+    ] {
+        let (status, problem) = get(&format!("{runs}?{query}"));
+        assert_eq!(status, 400, "{query}: {problem:#}");
+        let text = format!(
+            "{} {}",
+            problem["detail"].as_str().unwrap(),
+            problem["hint"].as_str().unwrap()
+        );
+        assert!(text.contains(says), "{query}: {problem:#}");
+    }
+
+    // Through the CLI: two pages of three and two, then --all.
+    let args = [
+        "tests",
+        "runs",
+        "--project",
+        "pets",
+        "--release",
+        "1.0.0",
+        "--limit",
+        "3",
+    ];
+    let first = server.cli(None, &args);
+    let hint = stderr(&first);
+    let cursor = hint
+        .split("--after ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a hint to the next page: {hint}"))
+        .to_string();
+    let mut next_args = args.to_vec();
+    next_args.extend(["--after", &cursor, "-o", "json"]);
+    let rest = json(server.cli(None, &next_args));
+    assert_eq!(ids(&rest), newest_first(None)[3..].to_vec());
+    assert!(rest["next"].is_null());
+    let all = json(server.cli(
+        None,
+        &[
+            "tests",
+            "runs",
+            "--project",
+            "pets",
+            "--release",
+            "1.0.0",
+            "--all",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(ids(&all), newest_first(None));
+}

@@ -798,3 +798,78 @@ async fn a_week_s_report_is_recorded_once_with_its_messages_and_counts_the_week_
     })
     .await;
 }
+
+/// The runs of a batch on two servers page newest started first, ties by id, each exactly once
+/// at every page size, whichever server reported them.
+#[tokio::test]
+async fn batch_run_pages_merge_the_servers_newest_started_first_each_run_once() {
+    use slipway_core::page::PageSize;
+    on_both_backends(|store| async move {
+        let first = install(&store, "0 2 * * *", 1).await;
+        let mut tx = store.write().await.unwrap();
+        let second = tx
+            .install_batch(&BatchInstall {
+                place: BatchPlace {
+                    target: "web-2",
+                    ..PLACE
+                },
+                project: "pets",
+                definition: definition("0 2 * * *", InstallState::Ready),
+                by: "alice",
+                deployment: Some(1),
+                at: "2026-01-02T03:04:05Z".parse().unwrap(),
+                ping_key: "pk-test-2",
+            })
+            .await
+            .unwrap();
+        tx.audit(entry("batch.install", "batch/DEV/web-2/pets-export"));
+        tx.commit().await.unwrap();
+        // Two pairs of runs start in the same instant on both servers: the id breaks the tie.
+        let mut runs = Vec::new();
+        for (batch, hour) in [
+            (first.id, 2),
+            (second.id, 2),
+            (first.id, 5),
+            (second.id, 3),
+            (first.id, 3),
+            (second.id, 7),
+            (first.id, 4),
+        ] {
+            let at: jiff::Timestamp = format!("2026-01-03T0{hour}:00:00Z").parse().unwrap();
+            let mut tx = store.write().await.unwrap();
+            let run = tx.start_batch_run(batch, at, "ci").await.unwrap();
+            tx.audit(entry("batch.run.started", "batch/DEV/web/pets-export"));
+            tx.commit().await.unwrap();
+            runs.push((at, run.id));
+        }
+        runs.sort_by(|a, b| b.cmp(a));
+        let newest_first: Vec<i64> = runs.iter().map(|(_, id)| *id).collect();
+        for size in [1, 2, 3, 6, 7, 500] {
+            let (mut seen, mut after) = (Vec::new(), None);
+            loop {
+                let page = store
+                    .batch_run_page(&[first.id, second.id], after, PageSize::at_most(size))
+                    .await
+                    .unwrap();
+                assert!(page.items.len() <= size as usize);
+                seen.extend(page.items.iter().map(|r| r.id));
+                if !page.more {
+                    break;
+                }
+                after = page.items.last().map(|r| BatchRunKey {
+                    started_at: r.started_at,
+                    id: r.id,
+                });
+                assert!(seen.len() <= 7, "pages never end");
+            }
+            assert_eq!(seen, newest_first, "size {size}");
+        }
+        let one_server = store
+            .batch_run_page(&[second.id], None, PageSize::default())
+            .await
+            .unwrap();
+        assert_eq!(one_server.items.len(), 3);
+        assert!(one_server.items.iter().all(|r| r.batch_id == second.id));
+    })
+    .await;
+}

@@ -1,7 +1,10 @@
 //! Findings across scans of successive releases: new, seen again, fixed by the scanner that
 //! reported them, reopened; listed per release and state.
 
-use slipway_core::quality::{reconcile, FindingState, ScannedFinding, Severity};
+use slipway_core::page::PageSize;
+use slipway_core::quality::{
+    reconcile, FindingState, OverdueBounds, RemediationPolicy, ScannedFinding, Severity,
+};
 
 use super::*;
 
@@ -221,6 +224,144 @@ async fn a_risk_acceptance_is_in_force_once_approved_and_approved_once() {
         assert_eq!(approved.len(), 1);
         assert_eq!(approved[0].approved_by.as_deref(), Some("sam"));
         assert_eq!(approved[0].expires_at, time("2026-02-01T00:00:00Z"));
+    })
+    .await;
+}
+
+/// Walk every page of `filter`'s findings `size` at a time, narrowed by `overdue`: their ids in
+/// the order read.
+async fn walk_findings(
+    store: &Store,
+    filter: &FindingFilter,
+    overdue: Option<&OverdueBounds>,
+    size: u32,
+) -> Vec<i64> {
+    let mut read = FindingPageRead {
+        after: None,
+        overdue: overdue.cloned(),
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = store
+            .finding_page(filter, &read, PageSize::at_most(size))
+            .await
+            .unwrap();
+        assert!(page.items.len() <= size as usize);
+        seen.extend(page.items.iter().map(|f| f.id));
+        if !page.more {
+            return seen;
+        }
+        read.after = page.items.last().map(FindingKey::of);
+        assert!(seen.len() <= 100, "pages never end");
+    }
+}
+
+/// Findings page the most severe first, then the oldest, then by id, each exactly once at every
+/// page size; the release, state and overdue filters are applied by the query, overdue exactly
+/// as the policy's deadlines say.
+#[tokio::test]
+async fn finding_pages_hold_each_finding_once_most_severe_then_oldest_within_the_filters() {
+    on_both_backends(|store| async move {
+        // Each scan by its own scanner, so that none fixes another's findings.
+        let scans = [
+            (
+                "1.0.0",
+                "a",
+                "2026-01-01T00:00:00Z",
+                vec![("log4j", Severity::Critical), ("zlib", Severity::Low)],
+            ),
+            (
+                "1.0.0",
+                "b",
+                "2026-01-05T00:00:00Z",
+                vec![("openssl", Severity::High), ("curl", Severity::Critical)],
+            ),
+            (
+                "1.1.0",
+                "c",
+                "2026-01-20T00:00:00Z",
+                vec![("glibc", Severity::Critical), ("bash", Severity::Medium)],
+            ),
+            (
+                "1.1.0",
+                "d",
+                "2026-01-20T00:00:00Z",
+                vec![("tar", Severity::High), ("xz", Severity::Unknown)],
+            ),
+        ];
+        for (release, scanner, at, findings) in &scans {
+            let findings = findings
+                .iter()
+                .map(|(package, severity)| found(package, &[&format!("CVE-{package}")], *severity))
+                .collect();
+            scan(&store, release, scanner, at, findings).await;
+        }
+        let all = store.findings(&filter(None, None)).await.unwrap();
+        assert_eq!(all.len(), 8);
+        let rank = |s: Severity| {
+            [
+                Severity::Critical,
+                Severity::High,
+                Severity::Medium,
+                Severity::Low,
+                Severity::Unknown,
+            ]
+            .iter()
+            .position(|r| *r == s)
+            .unwrap()
+        };
+        let mut expected = all.clone();
+        expected.sort_by_key(|f| (rank(f.severity), f.first_seen_at, f.id));
+        let expected: Vec<i64> = expected.iter().map(|f| f.id).collect();
+        assert_eq!(all.iter().map(|f| f.id).collect::<Vec<_>>(), expected);
+
+        let of_release: Vec<i64> = store
+            .findings(&filter(Some("1.1.0"), None))
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(of_release.len(), 4);
+        // At 2026-01-26: critical ones (7 days) first seen before the 19th are overdue, high
+        // ones (30 days) none yet.
+        let now = time("2026-01-26T00:00:00Z");
+        let policy = RemediationPolicy::default();
+        let bounds = policy.overdue_bounds(now);
+        let late: Vec<i64> = all
+            .iter()
+            .filter(|f| {
+                slipway_core::quality::is_overdue(
+                    policy.deadline(f.first_seen_at, f.severity, f.known_exploited),
+                    now,
+                )
+            })
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(late.len(), 2, "log4j and curl");
+        for size in [1, 2, 3, 7, 8, 9, 500] {
+            assert_eq!(
+                walk_findings(&store, &filter(None, None), None, size).await,
+                expected,
+                "size {size}"
+            );
+            assert_eq!(
+                walk_findings(&store, &filter(Some("1.1.0"), None), None, size).await,
+                of_release,
+                "1.1.0, size {size}"
+            );
+            assert_eq!(
+                walk_findings(
+                    &store,
+                    &filter(None, Some(FindingState::Open)),
+                    Some(&bounds),
+                    size
+                )
+                .await,
+                late,
+                "overdue, size {size}"
+            );
+        }
     })
     .await;
 }

@@ -365,3 +365,82 @@ async fn tests_written_in_batches_match_tests_written_one_at_a_time() {
     })
     .await;
 }
+
+/// A release's runs page newest first by id, each exactly once at every page size, within the
+/// release, environment and suite asked for.
+#[tokio::test]
+async fn test_run_pages_hold_each_run_once_newest_first_within_the_filters() {
+    use slipway_core::page::PageSize;
+    on_both_backends(|store| async move {
+        let attributes = BTreeMap::new();
+        let mut ids = Vec::new();
+        for (i, (release, environment, suite)) in [
+            ("1.0.0", "DEV", "unit"),
+            ("1.0.0", "DEV", "e2e"),
+            ("1.1.0", "DEV", "unit"),
+            ("1.0.0", "QA", "unit"),
+            ("1.0.0", "DEV", "unit"),
+            ("1.0.0", "QA", "e2e"),
+            ("1.0.0", "DEV", "unit"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut tx = store.write().await.unwrap();
+            let run = tx
+                .open_test_run(&NewTestPush {
+                    project: "pets",
+                    release,
+                    environment,
+                    suite,
+                    launch: &format!("launch-{i}"),
+                    attributes: &attributes,
+                    actor: "ci",
+                })
+                .await
+                .unwrap();
+            let run = tx.finish_test_push(run.id, &file(0)).await.unwrap();
+            tx.audit(entry("tests.push", &format!("test-run/{}", run.id)));
+            tx.commit().await.unwrap();
+            ids.push((release, environment, run.id));
+        }
+        let newest_first = |keep: &dyn Fn(&str, &str) -> bool| -> Vec<i64> {
+            ids.iter()
+                .rev()
+                .filter(|(r, e, _)| keep(r, e))
+                .map(|(_, _, id)| *id)
+                .collect()
+        };
+        let of_release = TestRunFilter {
+            project: "pets".into(),
+            release: Some("1.0.0".into()),
+            ..TestRunFilter::default()
+        };
+        let in_dev = TestRunFilter {
+            environment: Some("DEV".into()),
+            ..of_release.clone()
+        };
+        for (filter, expected) in [
+            (&of_release, newest_first(&|r, _| r == "1.0.0")),
+            (&in_dev, newest_first(&|r, e| r == "1.0.0" && e == "DEV")),
+        ] {
+            for size in [1, 2, 3, 6, 7, 500] {
+                let (mut seen, mut before) = (Vec::new(), None);
+                loop {
+                    let page = store
+                        .test_run_page(filter, before, PageSize::at_most(size))
+                        .await
+                        .unwrap();
+                    seen.extend(page.items.iter().map(|r| r.id));
+                    if !page.more {
+                        break;
+                    }
+                    before = page.items.last().map(|r| r.id);
+                    assert!(seen.len() <= 7, "pages never end");
+                }
+                assert_eq!(seen, expected, "{filter:?}, size {size}");
+            }
+        }
+    })
+    .await;
+}

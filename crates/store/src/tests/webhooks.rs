@@ -1,6 +1,7 @@
 //! Webhooks and their deliveries, queued in the same transaction as the events that raise them.
 
 use slipway_core::notify::DeliveryState;
+use slipway_core::page::PageSize;
 
 use super::*;
 
@@ -40,20 +41,34 @@ async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_commi
         .unwrap();
         tx.audit(entry("webhook.add", "webhook/all"));
         tx.commit().await.unwrap();
-        assert!(store.deliveries(None, 50).await.unwrap().is_empty());
+        assert!(store
+            .deliveries(None, None, PageSize::at_most(50))
+            .await
+            .unwrap()
+            .items
+            .is_empty());
 
         // A change that is rolled back notifies nobody.
         let mut tx = store.write().await.unwrap();
         tx.audit(deploy_event("pets"));
         drop(tx);
-        assert!(store.deliveries(None, 50).await.unwrap().is_empty());
+        assert!(store
+            .deliveries(None, None, PageSize::at_most(50))
+            .await
+            .unwrap()
+            .items
+            .is_empty());
 
         let mut tx = store.write().await.unwrap();
         tx.audit(deploy_event("pets"));
         tx.audit(deploy_event("shop"));
         tx.audit(entry("environment.put", "environment/DEV"));
         let events = tx.commit().await.unwrap();
-        let queued = store.deliveries(None, 50).await.unwrap();
+        let queued = store
+            .deliveries(None, None, PageSize::at_most(50))
+            .await
+            .unwrap()
+            .items;
         let mut seen: Vec<(String, i64)> = queued
             .iter()
             .map(|d| (d.webhook.clone(), d.audit_seq))
@@ -116,7 +131,11 @@ async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_commi
             )
             .await
             .unwrap());
-        let log = store.deliveries(Some("all"), 50).await.unwrap();
+        let log = store
+            .deliveries(Some("all"), None, PageSize::at_most(50))
+            .await
+            .unwrap()
+            .items;
         let done = log.iter().find(|d| d.id == first.id).unwrap();
         assert_eq!(done.state, DeliveryState::Delivered);
         assert_eq!(done.attempts, 2);
@@ -136,7 +155,11 @@ async fn deliveries_are_queued_with_the_events_that_raise_them_and_only_if_commi
         assert!(!tx.remove_webhook("pets-starts").await.unwrap());
         tx.audit(entry("webhook.remove", "webhook/pets-starts"));
         tx.commit().await.unwrap();
-        let gone = store.deliveries(Some("pets-starts"), 50).await.unwrap();
+        let gone = store
+            .deliveries(Some("pets-starts"), None, PageSize::at_most(50))
+            .await
+            .unwrap()
+            .items;
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].state, DeliveryState::Failed);
         assert_eq!(
@@ -191,14 +214,22 @@ async fn a_worker_whose_claim_ran_out_records_nothing_and_the_next_claim_sends_i
             .await
             .unwrap();
         assert!(!stale);
-        let log = store.deliveries(Some("all"), 50).await.unwrap();
+        let log = store
+            .deliveries(Some("all"), None, PageSize::at_most(50))
+            .await
+            .unwrap()
+            .items;
         assert_eq!(log[0].state, DeliveryState::Pending);
         assert!(log[0].attempt_log.is_empty(), "{:?}", log[0].attempt_log);
         assert!(store
             .record_delivery_attempt(&second[0], &attempt(200), DeliveryState::Delivered, None)
             .await
             .unwrap());
-        let log = store.deliveries(Some("all"), 50).await.unwrap();
+        let log = store
+            .deliveries(Some("all"), None, PageSize::at_most(50))
+            .await
+            .unwrap()
+            .items;
         assert_eq!(log[0].state, DeliveryState::Delivered);
         assert_eq!(log[0].last_status, Some(200));
     })
@@ -229,9 +260,10 @@ async fn a_held_webhook_is_sent_nothing_until_released_and_a_rejected_one_is_dro
         tx.audit(deploy_event("pets"));
         tx.commit().await.unwrap();
         let to: Vec<String> = store
-            .deliveries(None, 50)
+            .deliveries(None, None, PageSize::at_most(50))
             .await
             .unwrap()
+            .items
             .into_iter()
             .map(|d| d.webhook)
             .collect();
@@ -253,9 +285,10 @@ async fn a_held_webhook_is_sent_nothing_until_released_and_a_rejected_one_is_dro
             None
         );
         assert!(store
-            .deliveries(Some("itsm"), 50)
+            .deliveries(Some("itsm"), None, PageSize::at_most(50))
             .await
             .unwrap()
+            .items
             .iter()
             .any(|d| d.event == "deployment.started"));
 
@@ -280,6 +313,86 @@ async fn a_held_webhook_is_sent_nothing_until_released_and_a_rejected_one_is_dro
             .unwrap()
             .is_none());
         assert!(store.webhook_callback_key("itsm").await.unwrap().is_some());
+    })
+    .await;
+}
+
+/// Walk every page of the delivery log (of one webhook or all) `size` at a time: the ids read
+/// and, for each, how many attempts it came with.
+async fn walk_deliveries(store: &Store, webhook: Option<&str>, size: u32) -> Vec<(i64, usize)> {
+    let (mut seen, mut before) = (Vec::new(), None);
+    loop {
+        let page = store
+            .deliveries(webhook, before, PageSize::at_most(size))
+            .await
+            .unwrap();
+        assert!(page.items.len() <= size as usize);
+        seen.extend(page.items.iter().map(|d| (d.id, d.attempt_log.len())));
+        if !page.more {
+            return seen;
+        }
+        before = page.items.last().map(|d| d.id);
+        assert!(seen.len() <= 100, "pages never end");
+    }
+}
+
+/// The delivery log pages newest first by id, each delivery exactly once, of one webhook or
+/// all; a page of one webhook carries the attempts of its own deliveries only.
+#[tokio::test]
+async fn delivery_pages_hold_each_delivery_once_newest_first_with_their_own_attempts() {
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        tx.insert_webhook(&hook("all", &["*"], None), "sealed-1")
+            .await
+            .unwrap();
+        tx.insert_webhook(
+            &hook("pets-starts", &["deployment.started"], Some("pets")),
+            "sealed-2",
+        )
+        .await
+        .unwrap();
+        tx.audit(entry("webhook.add", "webhook/all"));
+        tx.commit().await.unwrap();
+        for project in ["pets", "shop", "pets", "shop", "pets"] {
+            let mut tx = store.write().await.unwrap();
+            tx.audit(deploy_event(project));
+            tx.commit().await.unwrap();
+        }
+        // Every delivery of `all` is tried once (they lie between those of pets-starts).
+        let far = "9999-01-01T00:00:00.000000Z";
+        for d in store.claim_due_deliveries(&now(), far, 50).await.unwrap() {
+            if d.webhook == "all" {
+                let tried = DeliveryAttempt {
+                    attempt: 1,
+                    at: crate::current_time(),
+                    status: Some(500),
+                    error: None,
+                    duration_ms: 3,
+                };
+                store
+                    .record_delivery_attempt(&d, &tried, DeliveryState::Pending, None)
+                    .await
+                    .unwrap();
+            }
+        }
+        let every = walk_deliveries(&store, None, 500).await;
+        assert_eq!(every.len(), 8, "5 to all, 3 to pets-starts");
+        assert!(every.windows(2).all(|w| w[0].0 > w[1].0), "newest first");
+        let of_pets = walk_deliveries(&store, Some("pets-starts"), 500).await;
+        assert_eq!(of_pets.len(), 3);
+        assert!(of_pets.iter().all(|(_, attempts)| *attempts == 0));
+        for size in [1, 2, 3, 7, 8, 9] {
+            assert_eq!(
+                walk_deliveries(&store, None, size).await,
+                every,
+                "size {size}"
+            );
+            assert_eq!(
+                walk_deliveries(&store, Some("pets-starts"), size).await,
+                of_pets,
+                "pets-starts, size {size}"
+            );
+        }
     })
     .await;
 }
