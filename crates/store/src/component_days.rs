@@ -26,7 +26,7 @@ use sqlx::{Any, AnyConnection, Row};
 use crate::deployments::StoredDeployment;
 use crate::insights::ProjectSelection;
 use crate::placeholders;
-use crate::time::{format_time, read_optional_time};
+use crate::time::{format_time, midnight, read_optional_time};
 use crate::{named, Result, Store, StoreError};
 
 /// Rows per multi-row insert: 5 parameters each, far below every backend's limit.
@@ -316,12 +316,6 @@ pub(crate) async fn fill_component_days(tx: &mut sqlx::Transaction<'_, Any>) -> 
         }
     }
     changes.apply(tx).await
-}
-
-/// Midnight UTC starting the day of `at`.
-fn midnight(at: Timestamp) -> Timestamp {
-    let day = SignedDuration::from_hours(24).as_secs();
-    Timestamp::from_second(at.as_second().div_euclid(day) * day).expect("a day of a valid time")
 }
 
 /// `$1`, `$2`, then the projects, then `environments`.

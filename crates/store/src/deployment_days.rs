@@ -13,7 +13,7 @@ use sqlx::{Any, Row};
 use crate::deployments::StoredDeployment;
 use crate::insights::InsightScope;
 use crate::placeholders;
-use crate::time::{format_time, read_optional_time};
+use crate::time::{format_time, midnight, read_optional_time};
 use crate::{named, Result, Store, StoreError, WriteTx};
 
 /// A change of one day's counts: `by` = 1 adds a deployment's counts, −1 takes them away.
@@ -109,12 +109,6 @@ impl WriteTx<'_> {
         })
         .transpose()
     }
-}
-
-/// Midnight UTC starting the day of `at`.
-fn midnight(at: Timestamp) -> Timestamp {
-    let day = SignedDuration::from_hours(24).as_secs();
-    Timestamp::from_second(at.as_second().div_euclid(day) * day).expect("a day of a valid time")
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {

@@ -18,6 +18,7 @@ use sqlx::{Any, Row};
 use crate::insights::ProjectSelection;
 use crate::placeholders;
 use crate::time::format_time;
+use crate::time::midnight;
 use crate::{Result, Store};
 
 /// Rows per multi-row insert: 5 parameters each, far below every backend's limit.
@@ -198,12 +199,6 @@ impl<'a> Arrivals<'a> {
         let text: String = row.try_get("environment")?;
         Name::parse(&text).map_err(|e| crate::StoreError::Corrupt(e.to_string()))
     }
-}
-
-/// Midnight UTC starting the day of `at`.
-fn midnight(at: Timestamp) -> Timestamp {
-    let day = SignedDuration::from_hours(24).as_secs();
-    Timestamp::from_second(at.as_second().div_euclid(day) * day).expect("a day of a valid time")
 }
 
 impl Store {

@@ -50,6 +50,13 @@ pub(crate) fn read_optional_time(
     text.map(|t| parse_time(column, &t)).transpose()
 }
 
+/// Midnight UTC starting the day of `at`: where the per-day counts (deployments, durations,
+/// lead times, components) cut a period into whole days and the parts at its ends.
+pub(crate) fn midnight(at: Timestamp) -> Timestamp {
+    let day = jiff::SignedDuration::from_hours(24).as_secs();
+    Timestamp::from_second(at.as_second().div_euclid(day) * day).expect("a day of a valid time")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use sqlx::{Any, Row};
 use crate::deployments::StoredDeployment;
 use crate::insights::ProjectSelection;
 use crate::placeholders;
-use crate::time::{format_time, read_optional_time, read_time};
+use crate::time::{format_time, midnight, read_optional_time, read_time};
 use crate::{named, Result, Store, StoreError};
 
 /// Rows per multi-row insert: at most 6 parameters each, far below every backend's limit.
@@ -299,12 +299,6 @@ pub(crate) async fn fill_widget_days(tx: &mut sqlx::Transaction<'_, Any>) -> Res
         count_stays(&mut changes, &p, &list, 1);
     }
     changes.apply(tx).await
-}
-
-/// Midnight UTC starting the day of `at`.
-fn midnight(at: Timestamp) -> Timestamp {
-    let day = SignedDuration::from_hours(24).as_secs();
-    Timestamp::from_second(at.as_second().div_euclid(day) * day).expect("a day of a valid time")
 }
 
 /// Whose counts a widget read selects: some projects, some environments.
