@@ -815,24 +815,10 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// Store one new task: the group insert's statement with one row (`task_groups`), so one and
+    /// many write the same row and change number.
     pub async fn insert_task(&mut self, t: &StoredTask) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO tasks ({TASK_COLUMNS}, change_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, {NEXT_CHANGE})"))
-            .bind(&t.id)
-            .bind(t.deployment_id)
-            .bind(t.phase.as_str())
-            .bind(t.run_index)
-            .bind(t.batch_index)
-            .bind(&t.target)
-            .bind(t.attempt)
-            .bind(t.state.as_str())
-            .bind(t.leased_until.map(format_time))
-            .bind(t.started_at.map(format_time))
-            .bind(t.finished_at.map(format_time))
-            .bind(t.exit_code)
-            .bind(t.summary.as_deref())
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.insert_tasks(std::slice::from_ref(t)).await
     }
 
     pub async fn update_task(&mut self, t: &StoredTask) -> Result<()> {
