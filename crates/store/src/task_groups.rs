@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use crate::deployments::{prefixed, task, StoredTask, TASK_COLUMNS};
-use crate::{format_time, now, Result, WriteTx};
+use crate::{format_time, now, placeholders, Result, WriteTx};
 
 /// Rows one statement carries at most: 13 parameters a task row, far below either database's
 /// limit on parameters (SQLite 32 766, PostgreSQL 65 535).
@@ -27,13 +27,7 @@ fn next_change(deployment: &str) -> String {
 /// `($first, $first+1, …)` for `rows` rows of `width` parameters, numbered from `first`.
 fn values(rows: usize, width: usize, first: usize) -> String {
     (0..rows)
-        .map(|r| {
-            let row = (0..width)
-                .map(|c| format!("${}", first + r * width + c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({row})")
-        })
+        .map(|r| format!("({})", placeholders(first + r * width, width)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -115,10 +109,7 @@ impl WriteTx<'_> {
         for chunk in ids.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT {TASK_COLUMNS} FROM tasks WHERE id IN ({})",
-                (1..=chunk.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(&sql);
             for id in chunk {
@@ -141,10 +132,7 @@ impl WriteTx<'_> {
                  AND t.state = 'pending' AND d.state IN ('running', 'rolling_back') \
                  ORDER BY t.target, t.deployment_id, t.phase DESC, t.run_index, t.batch_index",
                 prefixed("t", TASK_COLUMNS),
-                (1..=chunk.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(&sql);
             for target in chunk {
