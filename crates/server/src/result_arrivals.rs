@@ -14,6 +14,7 @@ use slipway_store::Target;
 use tokio::sync::{oneshot, OwnedMutexGuard};
 
 use crate::transitions::task_lease::Leased;
+use crate::waiting_agents::Seated;
 use crate::ServiceError;
 
 /// One result as its request brought it, with what its write needs.
@@ -25,6 +26,9 @@ pub(crate) struct Arrival {
     pub(crate) now: jiff::Timestamp,
     /// The agent asked for its next task with the result.
     pub(crate) lease_next: bool,
+    /// That request waits for work under the agent's session: when the write finds nothing for
+    /// the agent, the agent is seated before it is answered (`waiting_agents`).
+    pub(crate) may_seat: bool,
 }
 
 /// What an arrival is answered once its write committed (see [`Taken`]); an error when its
@@ -39,6 +43,13 @@ pub(crate) struct Taken {
     pub(crate) recorded: bool,
     /// The agent's next task, when one was leased for it in that write.
     pub(crate) next: Option<Leased>,
+    /// With no next task: the write looked for one pending for the agent's target and for a
+    /// battery asked of its environment, and found neither; its request waits without looking
+    /// again first.
+    pub(crate) looked: bool,
+    /// The seat it waits in, taken after the write committed and before the group's next
+    /// write opened (`Arrival::may_seat`).
+    pub(crate) seat: Option<Seated>,
 }
 
 /// An arrival taken into a group, with the way back to its request.
@@ -136,6 +147,7 @@ mod tests {
             },
             now: jiff::Timestamp::UNIX_EPOCH,
             lease_next: false,
+            may_seat: false,
         }
     }
 

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
@@ -19,7 +19,9 @@ use crate::transitions::task_lease::Leased;
 /// task at a time; a second request from the same target takes the seat over).
 #[derive(Default)]
 pub(crate) struct WaitingAgents {
-    seats: Mutex<HashMap<String, Seat>>,
+    /// Shared with each seat, which frees itself when it is left (a seat may be taken by the
+    /// write of an agent's result and handed to its request: `services::tasks::results`).
+    seats: Arc<Mutex<HashMap<String, Seat>>>,
     next_id: AtomicU64,
 }
 
@@ -29,8 +31,8 @@ struct Seat {
 }
 
 /// A waiter's seat, held while its long poll lasts; leaving it (dropping it) frees the seat.
-pub(crate) struct Seated<'a> {
-    room: &'a WaitingAgents,
+pub(crate) struct Seated {
+    room: Arc<Mutex<HashMap<String, Seat>>>,
     target: String,
     id: u64,
     /// The task a dispatch leased for this agent; closed without one when the dispatch did
@@ -47,12 +49,12 @@ pub(crate) struct Called {
 
 impl WaitingAgents {
     /// Seat `target`'s agent until the returned seat is dropped or called.
-    pub(crate) fn sit(&self, target: &str) -> Seated<'_> {
+    pub(crate) fn sit(&self, target: &str) -> Seated {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (hand, handed) = oneshot::channel();
         self.lock().insert(target.to_string(), Seat { id, hand });
         Seated {
-            room: self,
+            room: self.seats.clone(),
             target: target.to_string(),
             id,
             handed,
@@ -72,13 +74,26 @@ impl WaitingAgents {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seat>> {
-        self.seats
-            .lock()
-            .expect("no thread panics while holding the waiting agents' seats")
+        lock(&self.seats)
     }
 }
 
-impl Seated<'_> {
+fn lock(seats: &Mutex<HashMap<String, Seat>>) -> std::sync::MutexGuard<'_, HashMap<String, Seat>> {
+    seats
+        .lock()
+        .expect("no thread panics while holding the waiting agents' seats")
+}
+
+impl std::fmt::Debug for Seated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seated")
+            .field("target", &self.target)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Seated {
     /// Leave the seat at the end of the long poll: `None` when it was still free, else the
     /// task a dispatch that called it leased (awaited: that write is committing or failing).
     pub(crate) async fn stand_up(mut self) -> Option<Leased> {
@@ -90,7 +105,7 @@ impl Seated<'_> {
 
     /// Free the seat if it is still this waiter's; whether it was.
     fn leave(&self) -> bool {
-        let mut seats = self.room.lock();
+        let mut seats = lock(&self.room);
         match seats.get(&self.target) {
             Some(seat) if seat.id == self.id => {
                 seats.remove(&self.target);
@@ -101,7 +116,7 @@ impl Seated<'_> {
     }
 }
 
-impl Drop for Seated<'_> {
+impl Drop for Seated {
     fn drop(&mut self) {
         self.leave();
     }

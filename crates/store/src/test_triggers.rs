@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::time::{format_time, read_optional_time, read_time};
-use crate::{named, Result, Store, WriteTx};
+use crate::{named, placeholders, Result, Store, WriteTx};
 
 /// The output a trigger keeps: its last 16 KiB.
 const OUTPUT_TAIL: usize = 16 * 1024;
@@ -101,6 +101,28 @@ impl WriteTx<'_> {
         .execute(&mut *self.tx)
         .await?;
         Ok(id)
+    }
+
+    /// Which of `environments` have a battery waiting to be claimed, in no set order:
+    /// [`Store::test_trigger_requested`] asked once for the agents of a group of results that
+    /// found nothing else to do (`services::tasks::results`), inside its write.
+    pub async fn test_triggers_requested_in(
+        &mut self,
+        environments: &[&str],
+    ) -> Result<Vec<String>> {
+        if environments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT DISTINCT environment FROM test_triggers WHERE state = $1 AND environment IN ({})",
+            placeholders(2, environments.len())
+        );
+        let mut query = sqlx::query_as(&sql).bind(TriggerState::Requested.as_str());
+        for environment in environments {
+            query = query.bind(*environment);
+        }
+        let rows: Vec<(String,)> = query.fetch_all(&mut *self.tx).await?;
+        Ok(rows.into_iter().map(|(e,)| e).collect())
     }
 
     /// The oldest battery waiting in `environment` for one of `roles`, claimed for `target`

@@ -329,9 +329,10 @@ async fn task_result(
         Reported {
             recorded: false,
             next: None,
+            looked: None,
         }
     } else {
-        crate::services::tasks::result(&state, &target, &id, result, next.is_some()).await?
+        crate::services::tasks::result(&state, &target, &id, result, next.as_ref()).await?
     };
     let Some(request) = next else {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -344,10 +345,12 @@ async fn task_result(
         Reported {
             recorded: true,
             next: None,
-        } => crate::services::tasks::lease_after_result(&state, &target, request).await?,
+            looked,
+        } => crate::services::tasks::lease_after_result(&state, &target, request, looked).await?,
         Reported {
             recorded: false,
             next: None,
+            ..
         } => crate::services::tasks::lease(&state, &target, request).await?,
     };
     Ok(Json(LeaseResponse { task }).into_response())

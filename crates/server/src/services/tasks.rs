@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use tokio::sync::futures::{Notified, OwnedNotified};
+
 use serde_json::json;
 use slipway_core::audit::AuditEntry;
 use slipway_core::deploy::state::{task_transition, DeploymentKind, Phase, TaskEvent, TaskState};
@@ -19,6 +21,7 @@ use slipway_store::{StoredTask, Target};
 use super::progress::{lease_deadline, lease_secs};
 use crate::transitions::deployment::phase_runs;
 use crate::transitions::task_lease::{self, Leased, SharedReads};
+use crate::waiting_agents::Seated;
 use crate::{AppState, ServiceError};
 
 mod results;
@@ -128,13 +131,45 @@ pub(crate) async fn lease(
 /// [`lease`] for an agent whose result this request just recorded (`tasks::Reported`): it ran
 /// the task the answer before handed it, so no answer of its session was lost since and it
 /// holds no lease to hand again (the read that asks is left out). A result sent again asks
-/// [`lease`] instead.
+/// [`lease`] instead. `looked`: the result's write already looked for its next task and a
+/// battery after these bells were registered (`Reported::looked`), so the wait starts at once.
 pub(crate) async fn lease_after_result(
     state: &AppState,
     target: &Target,
     request: LeaseRequest,
+    looked: Option<Looked<'_>>,
 ) -> Result<Option<Assignment>, ServiceError> {
-    lease_new(state, target, request).await
+    match looked {
+        Some(Looked { bells, seat }) => {
+            wait_for_work(state, target, &request, seat, Some(bells)).await
+        }
+        None => lease_new(state, target, request).await,
+    }
+}
+
+/// What a lease long poll waits on besides its seat: its target's bell (a dispatch to it) and
+/// the bell for any agent (a battery, a wake-up naming nobody). Registered before the look for
+/// work they follow, so that work dispatched after that look still wakes the wait.
+pub(crate) struct Bells<'a> {
+    for_anyone: Notified<'a>,
+    for_this_target: OwnedNotified,
+}
+
+impl<'a> Bells<'a> {
+    pub(crate) fn ring_for(state: &'a AppState, target: &str) -> Bells<'a> {
+        Bells {
+            for_anyone: state.engine.agents.notified(),
+            for_this_target: state.engine.agent_bell(target).notified_owned(),
+        }
+    }
+}
+
+/// A look for an agent's next task made by the write of its result, which found nothing: the
+/// bells registered before it, and the seat taken after it when the request waits under a
+/// session (`results::Taken::looked`).
+pub(crate) struct Looked<'a> {
+    pub(crate) bells: Bells<'a>,
+    pub(crate) seat: Option<Seated>,
 }
 
 /// A task not yet leased to this agent, waiting up to the long-poll time for one to appear.
@@ -143,33 +178,54 @@ async fn lease_new(
     target: &Target,
     request: LeaseRequest,
 ) -> Result<Option<Assignment>, ServiceError> {
+    // Under a session, a dispatch may lease this agent's task in its own write and hand it
+    // over here (`waiting_agents`): what it hands and does not reach the agent is handed again
+    // at its next request (`hand_again`), which only a session allows.
+    let seat =
+        (request.wait && request.session.is_some()).then(|| state.engine.waiting.sit(&target.name));
+    wait_for_work(state, target, &request, seat, None).await
+}
+
+/// Look for work and wait for it until the long poll's end, in `seat` when it has one.
+/// `looked`: a look was made after these bells were registered, so the first wait needs none.
+async fn wait_for_work(
+    state: &AppState,
+    target: &Target,
+    request: &LeaseRequest,
+    mut seat: Option<Seated>,
+    mut looked: Option<Bells<'_>>,
+) -> Result<Option<Assignment>, ServiceError> {
     let deadline = Instant::now()
         + if request.wait {
             LONG_POLL
         } else {
             Duration::ZERO
         };
-    let bell = state.engine.agent_bell(&target.name);
-    // Under a session, a dispatch may lease this agent's task in its own write and hand it
-    // over here (`waiting_agents`): what it hands and does not reach the agent is handed again
-    // at its next request (`hand_again`), which only a session allows.
-    let mut seat =
-        (request.wait && request.session.is_some()).then(|| state.engine.waiting.sit(&target.name));
     loop {
-        // Register interest before looking, so a task dispatched in between still wakes us:
-        // a dispatch to this target rings its bell, anything else for anyone rings `agents`.
-        let for_anyone = state.engine.agents.notified();
-        let for_this_target = bell.notified();
-        if let Some(assignment) = try_lease(state, target).await? {
-            return Ok(Some(assignment));
-        }
-        // A deployment's step first; then a battery someone asked for.
-        if let Some(battery) =
-            crate::services::test_batteries::lease(state, target, lease_deadline(), lease_secs())
+        let bells = match looked.take() {
+            Some(bells) => bells,
+            None => {
+                // Register interest before looking, so a task dispatched in between still wakes
+                // us: a dispatch to this target rings its bell, anything else for anyone rings
+                // `agents`.
+                let bells = Bells::ring_for(state, &target.name);
+                if let Some(assignment) = try_lease(state, target).await? {
+                    return Ok(Some(assignment));
+                }
+                // A deployment's step first; then a battery someone asked for.
+                if let Some(battery) = crate::services::test_batteries::lease(
+                    state,
+                    target,
+                    lease_deadline(),
+                    lease_secs(),
+                )
                 .await?
-        {
-            return Ok(Some(battery));
-        }
+                {
+                    return Ok(Some(battery));
+                }
+                bells
+            }
+        };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return match seat.take() {
@@ -194,8 +250,8 @@ async fn lease_new(
                 // and waits on the bells alone from here.
                 None => seat = None,
             },
-            () = for_anyone => {}
-            () = for_this_target => {}
+            () = bells.for_anyone => {}
+            () = bells.for_this_target => {}
             () = tokio::time::sleep(left) => {}
         }
     }

@@ -195,3 +195,107 @@ fn results_reported_at_once_on_postgresql_are_each_recorded_once_and_move_the_st
     results_reported_at_once(Some(&url));
     rt.block_on(slipway_store::testing::drop_postgres_database(&url));
 }
+
+/// A result whose write finds no next task for its agent looks, in that write, for a battery
+/// waiting in the agent's environment as well (`results::look_for_the_idle`): the agent is
+/// answered the battery with its result, not seated to wait for a dispatch that never comes.
+#[test]
+fn an_agent_whose_result_leaves_its_step_running_is_answered_the_battery_waiting_for_it() {
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let yaml = "environments:\n  - { name: DEV }\nproject:\n  name: tested\n  components:\n    - { name: app, kind: file }\n  tests:\n    suites:\n      smoke: { role: app, command: \"true\", junit: [\"reports/*.xml\"], timeout: 60 }\n  plan:\n    - { name: step-1, action: command, roles: [app], with: { run: /bin/true } }\n";
+    server.release_app(work.path(), "tested", yaml);
+    let agents: Vec<(Agent, String)> = ["tested-a", "tested-b"]
+        .iter()
+        .map(|name| {
+            let agent = enrol(&server, name);
+            let session = format!("{name}-session");
+            agent
+                .post("start", json!({ "session": session, "abandoned": [] }))
+                .expect("the start is taken");
+            server.wait_online(name);
+            (agent, session)
+        })
+        .collect();
+    let deploy = || {
+        deployment_id(server.cli(
+            None,
+            &[
+                "deploy",
+                "--project",
+                "tested",
+                "--release",
+                "1.0.0",
+                "--env",
+                "DEV",
+                "-o",
+                "json",
+            ],
+        ))
+    };
+    let lease = |agent: &Agent, session: &str| -> Value {
+        for _ in 0..5 {
+            let task = agent
+                .post("lease", json!({ "wait": true, "session": session }))
+                .expect("a lease")["task"]
+                .clone();
+            if !task.is_null() {
+                return task;
+            }
+        }
+        panic!("no step was leased");
+    };
+    let result = |task: &Value, next: Value| {
+        json!({ "attempt": task["attempt"], "success": true, "exit_code": 0, "summary": "exit code 0",
+                "next": next })
+    };
+    let report = |agent: &Agent, task: &Value, next: Value| -> Value {
+        let task_id = task["task_id"].as_str().expect("a task id");
+        agent
+            .post(&format!("tasks/{task_id}/result"), result(task, next))
+            .expect("the result is recorded")
+    };
+    // A first deployment succeeds: DEV holds the release a battery belongs to.
+    let first = deploy();
+    for (agent, session) in &agents {
+        let task = lease(agent, session);
+        report(agent, &task, json!({ "wait": false, "session": session }));
+    }
+    let view = get(&server, &format!("/api/v1/deployments/{first}")).expect("the deployment");
+    assert_eq!(view["state"], "succeeded", "{view:#}");
+
+    // The second one's step runs on both agents when a battery is asked for.
+    let second = deploy();
+    let tasks: Vec<Value> = agents.iter().map(|(a, s)| lease(a, s)).collect();
+    let asked = ok(server.cli(
+        None,
+        &[
+            "tests",
+            "trigger",
+            "--project",
+            "tested",
+            "--env",
+            "DEV",
+            "--suite",
+            "smoke",
+            "-o",
+            "json",
+        ],
+    ));
+    let asked: Value = serde_json::from_str(&asked).expect("the trigger as JSON");
+    let trigger = asked["id"].as_i64().expect("a trigger id");
+    // A's result leaves the step running (B's is still out), and A asks for its next task
+    // without waiting: the look its result's write made is the only one it gets.
+    let (a, a_session) = &agents[0];
+    let answer = report(a, &tasks[0], json!({ "wait": false, "session": a_session }));
+    assert_eq!(
+        answer["task"]["task_id"],
+        format!("tests-trigger-{trigger}"),
+        "A is handed the battery with its result: {answer:#}"
+    );
+    let (b, b_session) = &agents[1];
+    let answer = report(b, &tasks[1], json!({ "wait": false, "session": b_session }));
+    assert!(answer["task"].is_null(), "{answer:#}");
+    let view = get(&server, &format!("/api/v1/deployments/{second}")).expect("the deployment");
+    assert_eq!(view["state"], "succeeded", "{view:#}");
+}

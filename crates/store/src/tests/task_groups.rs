@@ -196,3 +196,52 @@ async fn a_step_s_tasks_are_inserted_leased_and_ended_many_to_a_statement() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_environments_with_a_battery_waiting_are_read_in_one_statement() {
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        assert!(tx
+            .test_triggers_requested_in(&["DEV"])
+            .await
+            .unwrap()
+            .is_empty());
+        let ask = |environment| NewTestTrigger {
+            project: "shop",
+            environment,
+            release: "1.0.0",
+            suite: "smoke",
+            role: "app",
+            battery: "{}",
+            requested_by: "alice",
+            at: current_time(),
+        };
+        tx.insert_test_trigger(&ask("DEV")).await.unwrap();
+        tx.insert_test_trigger(&ask("DEV")).await.unwrap();
+        tx.insert_test_trigger(&ask("INT")).await.unwrap();
+        let mut waiting = tx
+            .test_triggers_requested_in(&["DEV", "INT", "PROD"])
+            .await
+            .unwrap();
+        waiting.sort();
+        assert_eq!(
+            waiting,
+            ["DEV", "INT"],
+            "each environment once, none for PROD"
+        );
+        // A claimed battery no longer waits.
+        let roles = ["app".to_string()];
+        tx.claim_test_trigger("INT", &roles, "app-3", current_time())
+            .await
+            .unwrap()
+            .expect("INT's battery waits for the role app");
+        assert_eq!(
+            tx.test_triggers_requested_in(&["INT", "PROD"])
+                .await
+                .unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(tx.test_triggers_requested_in(&[]).await.unwrap().is_empty());
+    })
+    .await;
+}

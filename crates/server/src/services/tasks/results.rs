@@ -7,16 +7,17 @@
 use serde_json::json;
 use slipway_core::deploy::state::{task_transition, TaskEvent, TaskState};
 use slipway_core::deploy::vars::mask;
-use slipway_protocol::{Assignment, TaskResult};
+use slipway_protocol::{Assignment, LeaseRequest, TaskResult};
 use slipway_store::{StoredDeployment, StoredTask, Target, TaskLines, WriteTx};
 
 use std::collections::HashMap;
 
-use super::{agent_entry, assignment, project_secrets};
+use super::{agent_entry, assignment, project_secrets, Bells, Looked};
 use crate::result_arrivals::{Answer, Arrival, Queued, Taken};
 use crate::services::progress;
+use crate::services::progress::lease_deadline;
 use crate::transitions::deployment::phase_runs;
-use crate::transitions::task_lease::Leased;
+use crate::transitions::task_lease::{lease_next_of, Leased};
 use crate::waiting_agents::{Called, WaitingAgents};
 use crate::{AppState, ServiceError};
 
@@ -30,19 +31,23 @@ use crate::{AppState, ServiceError};
 /// own, its lease is taken there too and answered here: one round trip per step. Elsewhere, or
 /// when a decision fails (the write rolls back whole), the results are written alone and the
 /// lease holder decides.
-pub(crate) async fn result(
-    state: &AppState,
+pub(crate) async fn result<'a>(
+    state: &'a AppState,
     target: &Target,
     task_id: &str,
     result: TaskResult,
-    lease_next: bool,
-) -> Result<Reported, ServiceError> {
+    next: Option<&LeaseRequest>,
+) -> Result<Reported<'a>, ServiceError> {
+    // Registered before the write looks for the agent's next task (`Taken::looked`), so that
+    // work dispatched after that look still wakes the wait that follows.
+    let bells = next.map(|_| Bells::ring_for(state, &target.name));
     let arrival = Arrival {
         target: target.clone(),
         task_id: task_id.to_string(),
         result,
         now: state.clock.now(),
-        lease_next,
+        lease_next: next.is_some(),
+        may_seat: next.is_some_and(|r| r.wait && r.session.is_some()),
     };
     let writer = state.clone();
     let taken = state
@@ -57,6 +62,13 @@ pub(crate) async fn result(
             });
         })
         .await?;
+    let looked = match (taken.looked, bells) {
+        (true, Some(bells)) => Some(Looked {
+            bells,
+            seat: taken.seat,
+        }),
+        _ => None,
+    };
     let next = match taken.next {
         Some(leased) => Some(assignment(state, target, leased).await?),
         None => None,
@@ -64,23 +76,27 @@ pub(crate) async fn result(
     Ok(Reported {
         recorded: taken.recorded,
         next,
+        looked,
     })
 }
 
 /// What an agent's result request is answered.
-pub(crate) struct Reported {
+pub(crate) struct Reported<'a> {
     /// Its result was recorded by this request (not sent again, nor of a task settled without
     /// it): the agent then holds no other lease of its session, none to hand again.
     pub(crate) recorded: bool,
     /// Its next task, when the write of its result leased one for it.
     pub(crate) next: Option<Assignment>,
+    /// Without a next task: the write looked for one and for a battery and found neither, so
+    /// the lease that follows waits without looking first (`tasks::lease_after_result`).
+    pub(crate) looked: Option<Looked<'a>>,
 }
 
 /// Write a group of results and answer each of its requests.
 async fn write_group(state: &AppState, group: Vec<Queued>) {
     let (arrivals, replies): (Vec<Arrival>, Vec<_>) =
         group.into_iter().map(|q| (q.arrival, q.reply)).unzip();
-    let answers = match written(state, &arrivals).await {
+    let mut answers = match written(state, &arrivals).await {
         Ok(answers) => answers,
         Err(e) if arrivals.len() == 1 => vec![Err(e)],
         // One result's write failed and the group's went with it: each is written alone, so
@@ -97,6 +113,15 @@ async fn write_group(state: &AppState, group: Vec<Queued>) {
             answers
         }
     };
+    // The agents the write found nothing for wait seated, taken before the group's turn is
+    // given up: the next group's write, which may dispatch their next step, calls them.
+    for (arrival, answer) in arrivals.iter().zip(answers.iter_mut()) {
+        if let Ok(taken) = answer {
+            if taken.looked && arrival.may_seat {
+                taken.seat = Some(state.engine.waiting.sit(&arrival.target.name));
+            }
+        }
+    }
     for (reply, answer) in replies.into_iter().zip(answers) {
         // A request dropped meanwhile: its agent sends the result again, and hears it is in.
         let _ = reply.send(answer);
@@ -279,6 +304,8 @@ async fn record(
                 recorded.answers.push(Ok(Taken {
                     recorded: false,
                     next: None,
+                    looked: false,
+                    seat: None,
                 }));
                 settled_lines.extend(lines.map(|l| (at, l)));
             }
@@ -287,6 +314,8 @@ async fn record(
                 recorded.answers.push(Ok(Taken {
                     recorded: true,
                     next: None,
+                    looked: false,
+                    seat: None,
                 }));
                 recorded.results += 1;
                 if let Some(d) = deployment {
@@ -326,6 +355,9 @@ async fn record(
         }
         None => recorded.decide = !to_decide.is_empty(),
     }
+    look_for_the_idle(&mut tx, arrivals, &mut recorded.answers)
+        .await
+        .map_err(failed)?;
     if recorded.results > 0 {
         tx.commit().await.map_err(|e| failed(e.into()))?;
     } else {
@@ -392,6 +424,7 @@ async fn write_one(
         result,
         now,
         lease_next: _,
+        may_seat: _,
     } = arrival;
     let Some(mut task) = reads
         .tasks
@@ -506,4 +539,71 @@ async fn decide(
 /// Whether an arrival's answer so far is a result taken without a next task.
 fn unanswered(answer: &Answer) -> bool {
     matches!(answer, Ok(Taken { next: None, .. }))
+}
+
+/// Look, in the group's write, for the next task of each agent that asked for it with a result
+/// recorded here and got none from the decisions (of 20 agents running a step, all but the
+/// last group's): a task pending for its target is leased to it here (one read for all of
+/// them), and for the others, whether a battery waits in their environment (one more). Those
+/// with neither are `looked`: their requests wait for a dispatch without looking again, instead
+/// of making the same two reads each.
+///
+/// A result sent again (not recorded here) is left to the whole lease, which also hands again
+/// what its session may hold.
+async fn look_for_the_idle(
+    tx: &mut WriteTx<'_>,
+    arrivals: &[Arrival],
+    answers: &mut [Answer],
+) -> Result<(), ServiceError> {
+    let idle_at = |answers: &[Answer], at: usize| {
+        arrivals[at].lease_next
+            && matches!(
+                answers[at],
+                Ok(Taken {
+                    recorded: true,
+                    next: None,
+                    ..
+                })
+            )
+    };
+    let mut idle: Vec<String> = Vec::new();
+    for (at, arrival) in arrivals.iter().enumerate() {
+        if idle_at(answers, at) && !idle.contains(&arrival.target.name) {
+            idle.push(arrival.target.name.clone());
+        }
+    }
+    if idle.is_empty() {
+        return Ok(());
+    }
+    for (target, leased) in lease_next_of(tx, &idle, lease_deadline(), None).await? {
+        let at = (0..arrivals.len())
+            .find(|&at| arrivals[at].target.name == target && idle_at(answers, at))
+            .expect("a lease taken for an idle agent answers it");
+        if let Ok(taken) = &mut answers[at] {
+            taken.next = Some(leased);
+        }
+        idle.retain(|t| *t != target);
+    }
+    let mut environments: Vec<&str> = Vec::new();
+    for arrival in arrivals.iter().filter(|a| idle.contains(&a.target.name)) {
+        if let Some(e) = arrival.target.environment.as_deref() {
+            if !environments.contains(&e) {
+                environments.push(e);
+            }
+        }
+    }
+    let batteries = tx.test_triggers_requested_in(&environments).await?;
+    for at in 0..arrivals.len() {
+        let target = &arrivals[at].target;
+        let battery_waits = target
+            .environment
+            .as_ref()
+            .is_some_and(|e| batteries.contains(e));
+        if idle.contains(&target.name) && !battery_waits && idle_at(answers, at) {
+            if let Ok(taken) = &mut answers[at] {
+                taken.looked = true;
+            }
+        }
+    }
+    Ok(())
 }
