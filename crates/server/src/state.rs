@@ -157,6 +157,11 @@ pub(crate) struct Signals {
     /// A deployment or one of its tasks changed: the long polls following deployments
     /// (`GET /api/v1/deployments/{id}?wait_after=`) look again.
     pub(crate) deployments: Notify,
+    /// A deployment may have changed its own state (ended, stopped for a person): rung with
+    /// every wake-up of the orchestrator, which every write of a deployment's state rings. A
+    /// follower letting a burst of task changes land asks whether its deployment still moves
+    /// at this bell only, not at each task change (`services::deployments::get_after`).
+    pub(crate) deployment_states: Notify,
 }
 
 impl AppState {
@@ -165,6 +170,7 @@ impl AppState {
     pub(crate) fn wake_orchestrator(&self) {
         self.engine.orchestrator.notify_one();
         self.engine.deployments.notify_waiters();
+        self.engine.deployment_states.notify_waiters();
         self.announce(slipway_store::Wake::Orchestrator, &[]);
     }
 
@@ -212,6 +218,7 @@ pub(crate) fn listen_for_other_servers(state: &AppState) {
         slipway_store::Wake::Orchestrator => {
             signals.orchestrator.notify_one();
             signals.deployments.notify_waiters();
+            signals.deployment_states.notify_waiters();
         }
         slipway_store::Wake::Agents => {
             if targets.is_empty() {

@@ -395,8 +395,10 @@ pub async fn get_after(
     let deadline = tokio::time::Instant::now() + wait;
     let mut waited = false;
     loop {
-        // Registered before the read, so a change committed in between still wakes this reader.
+        // Registered before the reads, so a change committed in between still wakes this reader
+        // (and a change of the deployment's state, the burst's wait below).
         let changed = state.engine.deployments.notified();
+        let states = state.engine.deployment_states.notified();
         let seq = state.store.last_event_seq(&subject).await?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if after.is_none_or(|a| seq > a) || left.is_zero() {
@@ -406,7 +408,7 @@ pub async fn get_after(
                 // the view once for it rather than once per event. The end of a deployment
                 // (or its stop for a person) is no burst's start: it is answered at once,
                 // and so is an end that lands while the burst settles.
-                let_burst_land(state, id, SETTLE.min(left)).await?;
+                let_burst_land(state, id, SETTLE.min(left), states).await?;
                 let seq = state.store.last_event_seq(&subject).await?;
                 return Ok((get_with(state, actor, id, parts).await?, seq));
             }
@@ -419,21 +421,24 @@ pub async fn get_after(
 }
 
 /// Wait `most` for a burst of changes to land, but no longer than the deployment goes on: each
-/// change in the meantime asks whether it still moves (a read of one row, not the view).
+/// change that may be of its state (`Signals::deployment_states`, rung with every wake-up of
+/// the orchestrator; `states` registered before the caller last asked) asks whether it still
+/// moves (a read of one row, not the view); the tasks' changes, most of a burst, ask nothing.
 async fn let_burst_land(
     state: &AppState,
     id: i64,
     most: std::time::Duration,
+    states: tokio::sync::futures::Notified<'_>,
 ) -> Result<(), ServiceError> {
     let until = tokio::time::Instant::now() + most;
-    let mut changed = std::pin::pin!(state.engine.deployments.notified());
+    let mut changed = std::pin::pin!(states);
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(until) => return Ok(()),
             () = &mut changed => {}
         }
         // Registered before the read, so a change committed in between still wakes this wait.
-        changed.set(state.engine.deployments.notified());
+        changed.set(state.engine.deployment_states.notified());
         if !still_moving(state, id).await? {
             return Ok(());
         }
