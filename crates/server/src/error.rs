@@ -196,7 +196,7 @@ impl ServiceError {
                 (!hint.is_empty()).then(|| hint.clone())
             }
             ServiceError::Config(_) => Some(
-                "fix each error listed in `errors`, then apply again; nothing was changed".into(),
+                "fix each error listed in `errors`, then send the request again; nothing was changed".into(),
             ),
             ServiceError::Store(StoreError::AlreadyExists(_)) | ServiceError::Conflict(_) => {
                 Some("choose another name, or change the existing one".into())
