@@ -98,7 +98,7 @@ pub use dashboards::{NewDashboard, StoredDashboard};
 pub use deployment_days::LaneTotals;
 pub use deployments::{
     DeploymentHeadline, DeploymentStanding, LeasedDeployment, LogFilter, LogKey, LogLine, LogStart,
-    StoredDeployment, StoredTask, TaskChanges, MAX_LOG_PAGE,
+    ReleaseDeployments, StoredDeployment, StoredTask, TaskChanges, MAX_LOG_PAGE,
 };
 pub use discovered::DiscoveredJobRow;
 pub use evidence::{ReleaseLogLine, EVENTS_PER_READ};
