@@ -107,7 +107,9 @@ pub use findings::{
     StoredAcceptance, StoredFinding, StoredScan,
 };
 pub use fired_alerts::LaneAlert;
-pub use flags::{FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
+pub use flags::{
+    FlagChangeWindow, FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken,
+};
 pub use flakiness::{
     CoveredRun, FlakinessScope, HistoryCounts, NewQuarantine, StoredQuarantine, StoredRunFile,
     TestHistoryCounts,
