@@ -92,7 +92,9 @@ pub use complaints::{
     StoredComplaint,
 };
 pub use component_days::ComponentChanges;
-pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
+pub use config_changes::{
+    ChangeSelection, NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange,
+};
 pub use coverage::{NewCoverage, StoredCoverage};
 pub use dashboards::{NewDashboard, StoredDashboard};
 pub use deployment_days::LaneTotals;

@@ -1,8 +1,9 @@
 //! The console's last lists that grew with history, paged through the real server: a release's
 //! own deployments (also through the API's `version` filter and the CLI's `--release`), the
-//! Deployments page with the flag changes of each page's stretch of time. Each walked by its
-//! Older links: every row once, none foreign.
+//! Deployments page with the flag changes of each page's stretch of time, and the decided
+//! configuration change requests. Each walked by its Older links: every row once, none foreign.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -215,4 +216,50 @@ fn a_release_s_deployments_and_the_deployments_page_go_back_through_older_pages(
         "the switch is drawn between the deployments around it"
     );
     assert!(pages[1].contains("?project=pages") && pages[1].contains(">Newest</a>"));
+}
+
+#[test]
+fn the_decided_configuration_changes_go_back_through_older_pages() {
+    let server = Server::start();
+    server.user_with_password("ada", "admin", PASSWORD);
+    // Each ops user asked for waits for another admin: 103 requests, 102 of them rejected.
+    let mut asked = Vec::new();
+    for i in 0..103 {
+        let (status, body) = api(
+            &server,
+            "POST",
+            "/api/v1/users",
+            Some(json!({ "username": format!("ops{i}"), "role": "ops" })),
+        );
+        assert_eq!(status, 202, "{body:#}");
+        asked.push(body["held"]["id"].as_i64().expect("a held request"));
+    }
+    let (waiting, decided) = asked.split_last().unwrap();
+    for id in decided {
+        let (status, body) = api(
+            &server,
+            "POST",
+            &format!("/api/v1/config-changes/{id}/decision"),
+            Some(json!({ "approve": false, "comment": "not now" })),
+        );
+        assert!(status < 300, "{body:#}");
+    }
+    let console = Console::sign_in(&server.url, "ada", PASSWORD);
+    let pages = walk(&console, "/config-changes");
+    assert_eq!(pages.len(), 2);
+    // The waiting request leads every page; the decided ones come 100 a page, newest first.
+    for page in &pages {
+        assert!(page.contains(&format!("id=\"config-change-{waiting}\"")));
+    }
+    let rows = |html: &str| -> Vec<i64> {
+        html.split("<tr><td class=\"num\">")
+            .skip(1)
+            .filter_map(|rest| rest.split('<').next()?.parse().ok())
+            .collect()
+    };
+    let newest_first: Vec<i64> = decided.iter().rev().copied().collect();
+    assert_eq!(rows(&pages[0]), newest_first[..100].to_vec());
+    assert_eq!(rows(&pages[1]), newest_first[100..].to_vec());
+    let unique: HashSet<i64> = pages.iter().flat_map(|p| rows(p)).collect();
+    assert_eq!(unique.len(), decided.len());
 }
