@@ -84,6 +84,16 @@ async fn get<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(config_change).transpose()
 }
 
+/// Which configuration change requests a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeSelection {
+    All,
+    /// Waiting for a decision.
+    Pending,
+    /// Applied or rejected.
+    Decided,
+}
+
 impl Store {
     /// Requests, newest first; only pending ones when `pending_only`.
     pub async fn config_changes(&self, pending_only: bool) -> Result<Vec<StoredConfigChange>> {
@@ -96,19 +106,23 @@ impl Store {
         rows.iter().map(config_change).collect()
     }
 
-    /// One page of the requests (the pending ones only when `pending_only`), newest first,
-    /// before request `before`.
+    /// One page of the requests `selection` holds, newest first, before request `before`. The
+    /// pending ones read through `config_changes_state_id` (state, id), the decided ones and all
+    /// through the key: each a range read from `before` on, whatever the history behind it.
     pub async fn config_changes_page(
         &self,
-        pending_only: bool,
+        selection: ChangeSelection,
         before: Option<i64>,
         size: PageSize,
     ) -> Result<Page<StoredConfigChange>> {
+        let which = match selection {
+            ChangeSelection::All => "",
+            ChangeSelection::Pending => "state = 'pending' AND ",
+            ChangeSelection::Decided => "state <> 'pending' AND ",
+        };
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM config_changes WHERE ($1 = 0 OR state = 'pending') \
-             AND id < $2 ORDER BY id DESC LIMIT $3"
+            "SELECT {COLUMNS} FROM config_changes WHERE {which}id < $1 ORDER BY id DESC LIMIT $2"
         ))
-        .bind(i64::from(pending_only))
         .bind(before.unwrap_or(i64::MAX))
         .bind(rows_to_read(size))
         .fetch_all(&self.pool)

@@ -60,6 +60,15 @@ pub struct DeploymentStanding {
 
 /// A moving deployment in which a target holds a leased task: what an artifact fetch checks,
 /// without reading and parsing the deployment's plan.
+/// Which deployments a release's list holds: those of one release of a project, in one
+/// environment or in every one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleaseDeployments<'a> {
+    pub project: &'a str,
+    pub version: &'a str,
+    pub environment: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeasedDeployment {
     pub id: i64,
@@ -308,6 +317,30 @@ impl Store {
         ))
         .bind(project)
         .bind(environment)
+        .bind(after.unwrap_or(i64::MAX))
+        .bind(rows_to_read(size))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(deployment).collect::<Result<Vec<_>>>()?;
+        Ok(page_of(items, size))
+    }
+
+    /// One page of one release's deployments, newest first (by id), optionally in one
+    /// environment, after deployment `after` when given. Read through `deployments_release`
+    /// (project, release_version, id), so an old release's page costs what a new one's does.
+    pub async fn release_deployments_page(
+        &self,
+        release: ReleaseDeployments<'_>,
+        after: Option<i64>,
+        size: PageSize,
+    ) -> Result<Page<StoredDeployment>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE project = $1 AND release_version = $2 \
+             AND ($3 IS NULL OR environment = $3) AND id < $4 ORDER BY id DESC LIMIT $5"
+        ))
+        .bind(release.project)
+        .bind(release.version)
+        .bind(release.environment)
         .bind(after.unwrap_or(i64::MAX))
         .bind(rows_to_read(size))
         .fetch_all(&self.pool)

@@ -805,15 +805,35 @@ impl Store {
         row.as_ref().map(acceptance_row).transpose()
     }
 
-    /// Every risk acceptance of a project's findings, waiting or approved, newest first.
-    pub async fn acceptances(&self, project: &str) -> Result<Vec<StoredAcceptance>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ACCEPTANCE_COLUMNS} FROM risk_acceptances a JOIN findings f ON f.id = a.finding_id WHERE f.project = $1 ORDER BY a.id DESC"
-        ))
-        .bind(project)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(acceptance_row).collect()
+    /// The risk acceptances of these findings of a project, waiting or approved, newest first:
+    /// what a page of findings shows beside them, read through `risk_acceptances_finding`, so
+    /// the read grows with the page, not with the project's history. No findings, none read.
+    pub async fn acceptances_of_findings(
+        &self,
+        project: &str,
+        findings: &[i64],
+    ) -> Result<Vec<StoredAcceptance>> {
+        let mut all = Vec::new();
+        // One statement per chunk: a page of findings stays far below any backend's bound on
+        // parameters, a longer list is read in parts. CROSS JOIN keeps SQLite's order (the
+        // acceptances by finding, then each one's finding), not every finding of the project.
+        for chunk in findings.chunks(500) {
+            let sql = format!(
+                "SELECT {ACCEPTANCE_COLUMNS} FROM risk_acceptances a CROSS JOIN findings f \
+                 WHERE f.id = a.finding_id AND f.project = $1 AND a.finding_id IN ({}) ORDER BY a.id DESC",
+                crate::placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(project);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            for row in &rows {
+                all.push(acceptance_row(row)?);
+            }
+        }
+        all.sort_by_key(|a| std::cmp::Reverse(a.id));
+        Ok(all)
     }
 
     /// The approved risk acceptances of a project's findings, oldest first.

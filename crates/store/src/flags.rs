@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::time::{read_optional_time, read_time};
-use crate::{json_column, named, now, Result, Store, StoreError, WriteTx};
+use crate::{format_time, json_column, named, now, Result, Store, StoreError, WriteTx};
 
 /// A flag as stored: what it is, and since when (which says when it goes stale).
 #[derive(Debug, Clone, PartialEq)]
@@ -292,23 +292,29 @@ impl Store {
     }
 
     /// The audited changes of flags' states (`flag.on`, `flag.off`, `flag.state`: a switch, a
-    /// declared state applied, a held change approved), newest first, at most `limit`: of one
-    /// project or every one, in one environment or every one. Their subjects are
-    /// `flag/PROJECT/FLAG/ENVIRONMENT` (a name holds no `/`), so one pattern selects them; a
-    /// range of the subject index would depend on PostgreSQL's collation ordering `/`.
+    /// declared state applied, a held change approved) within `window`, newest first (by time,
+    /// then by sequence), at most `limit`. Their subjects are `flag/PROJECT/FLAG/ENVIRONMENT` (a
+    /// name holds no `/`), so one pattern selects them; a range of the subject index would depend
+    /// on PostgreSQL's collation ordering `/`. The times are a range of `audit_events_verb_at`
+    /// (verb, at), so a window deep in the past costs what the newest does.
     pub async fn flag_state_events(
         &self,
-        project: Option<&str>,
-        environment: Option<&str>,
+        window: FlagChangeWindow<'_>,
         limit: i64,
     ) -> Result<Vec<slipway_core::audit::AuditEvent>> {
         use crate::audit::like_literal;
-        let project = project.map_or("%".to_owned(), like_literal);
-        let environment = environment.map_or("%".to_owned(), like_literal);
+        let project = window.project.map_or("%".to_owned(), like_literal);
+        let environment = window.environment.map_or("%".to_owned(), like_literal);
         let rows = sqlx::query(
             "SELECT seq, at, actor, verb, subject, details, prev_hash, hash FROM audit_events \
-             WHERE subject LIKE $1 ESCAPE '\\' AND verb IN ('flag.on', 'flag.off', 'flag.state') \
-             ORDER BY seq DESC LIMIT $2",
+             WHERE verb IN ('flag.on', 'flag.off', 'flag.state') AND at >= $1 AND at < $2 \
+             AND subject LIKE $3 ESCAPE '\\' ORDER BY at DESC, seq DESC LIMIT $4",
+        )
+        .bind(window.from.map_or_else(String::new, format_time))
+        .bind(
+            window
+                .until
+                .map_or_else(|| END_OF_TIME.to_owned(), format_time),
         )
         .bind(format!("flag/{project}/%/{environment}"))
         .bind(limit.clamp(1, 500))
@@ -316,6 +322,20 @@ impl Store {
         .await?;
         rows.iter().map(crate::audit::event).collect()
     }
+}
+
+/// Later than any time the store writes, in the same shape (so that text order is time order
+/// under any collation).
+const END_OF_TIME: &str = "9999-12-31T23:59:59.999999Z";
+
+/// Which flag state changes a read selects: of one project or every one, in one environment
+/// or every one, made at `from` or later and before `until` (either bound left open).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagChangeWindow<'a> {
+    pub project: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    pub from: Option<Timestamp>,
+    pub until: Option<Timestamp>,
 }
 
 impl WriteTx<'_> {

@@ -92,13 +92,15 @@ pub use complaints::{
     StoredComplaint,
 };
 pub use component_days::ComponentChanges;
-pub use config_changes::{NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange};
+pub use config_changes::{
+    ChangeSelection, NewBreakGlass, NewConfigChange, StoredBreakGlass, StoredConfigChange,
+};
 pub use coverage::{NewCoverage, StoredCoverage};
 pub use dashboards::{NewDashboard, StoredDashboard};
 pub use deployment_days::LaneTotals;
 pub use deployments::{
     DeploymentHeadline, DeploymentStanding, LeasedDeployment, LogFilter, LogKey, LogLine, LogStart,
-    StoredDeployment, StoredTask, TaskChanges, MAX_LOG_PAGE,
+    ReleaseDeployments, StoredDeployment, StoredTask, TaskChanges, MAX_LOG_PAGE,
 };
 pub use discovered::DiscoveredJobRow;
 pub use evidence::{ReleaseLogLine, EVENTS_PER_READ};
@@ -107,7 +109,9 @@ pub use findings::{
     StoredAcceptance, StoredFinding, StoredScan,
 };
 pub use fired_alerts::LaneAlert;
-pub use flags::{FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
+pub use flags::{
+    FlagChangeWindow, FlagUsage, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken,
+};
 pub use flakiness::{
     CoveredRun, FlakinessScope, HistoryCounts, NewQuarantine, StoredQuarantine, StoredRunFile,
     TestHistoryCounts,

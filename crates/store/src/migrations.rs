@@ -75,6 +75,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     (57, include_str!("../migrations/0057_lane_heads.sql")),
     (58, include_str!("../migrations/0058_audit_subject_seq.sql")),
     (59, include_str!("../migrations/0059_component_days.sql")),
+    (60, include_str!("../migrations/0060_timeline_pages.sql")),
 ];
 
 /// The newest schema version this build knows (its last migration).

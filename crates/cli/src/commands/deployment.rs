@@ -23,13 +23,16 @@ use crate::remote::Remote;
 pub enum DeploymentCommand {
     /// List deployments, newest first, one page at a time (or every page with --all).
     #[command(
-        after_help = "Examples:\n  slipway deployment list --project pets --env DEV\n  slipway deployment list --project pets --all -o json > deployments.json"
+        after_help = "Examples:\n  slipway deployment list --project pets --env DEV\n  slipway deployment list --project pets --release 1.4.2\n  slipway deployment list --project pets --all -o json > deployments.json"
     )]
     List {
         #[arg(long)]
         project: Option<String>,
         #[arg(long = "env")]
         environment: Option<String>,
+        /// Only this release's deployments (a version of the project given with --project).
+        #[arg(long, visible_alias = "version", requires = "project")]
+        release: Option<String>,
         #[command(flatten)]
         page: PageFlags,
         #[command(flatten)]
@@ -122,9 +125,18 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
         DeploymentCommand::List {
             project,
             environment,
+            release,
             page,
             remote,
-        } => list(project, environment, page, remote),
+        } => list(
+            DeploymentFilter {
+                project,
+                environment,
+                release,
+            },
+            page,
+            remote,
+        ),
         DeploymentCommand::Show {
             id,
             wait,
@@ -172,18 +184,23 @@ pub(crate) fn deployment(command: DeploymentCommand) -> Result<(), Failure> {
     }
 }
 
-fn list(
+/// Which deployments `deployment list` asks for.
+struct DeploymentFilter {
     project: Option<String>,
     environment: Option<String>,
-    page: PageFlags,
-    remote: Remote,
-) -> Result<(), Failure> {
+    release: Option<String>,
+}
+
+fn list(filter: DeploymentFilter, page: PageFlags, remote: Remote) -> Result<(), Failure> {
     let mut query = Vec::new();
-    if let Some(p) = project {
-        query.push(format!("project={}", crate::client::encode(&p)));
-    }
-    if let Some(e) = environment {
-        query.push(format!("environment={}", crate::client::encode(&e)));
+    for (name, value) in [
+        ("project", filter.project),
+        ("environment", filter.environment),
+        ("version", filter.release),
+    ] {
+        if let Some(v) = value {
+            query.push(format!("{name}={}", crate::client::encode(&v)));
+        }
     }
     let path = if query.is_empty() {
         "/api/v1/deployments".to_string()

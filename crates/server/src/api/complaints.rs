@@ -58,13 +58,25 @@ pub(super) fn router() -> Router<AppState> {
         .route(OF_RELEASE, get(of_release))
 }
 
+/// `?limit=N&after=CURSOR` of a release's complaints.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PageParams {
+    limit: Option<i64>,
+    after: Option<String>,
+}
+
 pub(super) async fn of_release(
     State(state): State<AppState>,
     actor: Actor,
     Path((name, version)): Path<(String, String)>,
-) -> ApiResult<Json<List<ComplaintView>>> {
-    let found = complaints::release_complaints(&state, &actor, &project(&name)?, &version).await?;
-    Ok(Json(List::all(found.into_view())))
+    Query(params): Query<PageParams>,
+) -> ApiResult<Json<Page<ComplaintView>>> {
+    let request = PageRequest::parse(params.limit, params.after)?;
+    let found =
+        complaints::release_complaints(&state, &actor, &project(&name)?, &version, &request)
+            .await?;
+    Ok(page(found))
 }
 
 #[derive(Deserialize)]

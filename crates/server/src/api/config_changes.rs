@@ -7,6 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use slipway_api::config_changes::{ConfigChangeDecision, ConfigChangeView};
 use slipway_api::Page;
+use slipway_store::ChangeSelection;
 
 use crate::auth::Actor;
 use crate::services::config_changes;
@@ -44,7 +45,12 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<ConfigChangeView>>, ServiceError> {
     let request = PageRequest::parse(q.limit, q.after)?;
-    let listed = config_changes::list(&state, &actor, q.pending, &request).await?;
+    let selection = if q.pending {
+        ChangeSelection::Pending
+    } else {
+        ChangeSelection::All
+    };
+    let listed = config_changes::list(&state, &actor, selection, &request).await?;
     Ok(Json(Page {
         items: listed.items,
         next: listed.next,

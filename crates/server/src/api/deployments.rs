@@ -101,6 +101,8 @@ async fn rollback(
 struct ListQuery {
     project: Option<String>,
     environment: Option<String>,
+    /// One release's deployments (needs `project`).
+    version: Option<String>,
     limit: Option<i64>,
     after: Option<String>,
 }
@@ -111,14 +113,12 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Page<DeploymentView>>, ServiceError> {
     let request = PageRequest::parse(q.limit, q.after)?;
-    let listed = deployments::page(
-        &state,
-        &actor,
-        q.project.as_deref(),
-        q.environment.as_deref(),
-        &request,
-    )
-    .await?;
+    let filter = deployments::DeploymentFilter {
+        project: q.project.as_deref(),
+        environment: q.environment.as_deref(),
+        version: q.version.as_deref(),
+    };
+    let listed = deployments::page(&state, &actor, filter, &request).await?;
     Ok(page(listed))
 }
 

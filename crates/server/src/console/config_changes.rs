@@ -3,7 +3,7 @@
 //! may decide. It decides nothing itself: `services::config_changes` does, on every post.
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use slipway_api::config_changes::ConfigChangeView;
@@ -11,9 +11,10 @@ use slipway_core::access::{allows, Operation};
 use slipway_core::governance::config_change::ChangeState;
 use slipway_core::page::PageSize;
 use slipway_core::signature::policy::SignedAction;
+use slipway_store::ChangeSelection;
 
 use super::notice::{see_other_done, Done};
-use super::page::{render, short_time, Frame, OrProblemPage, PageResult, Section};
+use super::page::{query_string, render, short_time, Frame, OrProblemPage, PageResult, Section};
 use super::session::SignedForm;
 use super::user::ConsoleUser;
 use crate::services;
@@ -47,8 +48,16 @@ struct Row {
 #[template(path = "config_changes.html")]
 struct ConfigChangesPage {
     frame: Frame,
+    /// The newest pending requests.
     pending: Vec<Row>,
+    /// More requests wait than the page shows.
+    more_pending: bool,
+    /// A page of the decided requests, newest first.
     settled: Vec<Row>,
+    /// The link to the next, older page of decided requests.
+    older: Option<String>,
+    /// The link back to the newest decided requests, when this is not the first page.
+    newest: Option<String>,
 }
 
 fn row(c: ConfigChangeView, user: &ConsoleUser) -> Row {
@@ -87,22 +96,45 @@ fn row(c: ConfigChangeView, user: &ConsoleUser) -> Row {
     }
 }
 
-pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> PageResult {
-    // The pending requests (few: each waits for a second person), then the newest of all,
-    // each one bounded read.
-    let shown = PageRequest::first(PageSize::at_most(200));
-    let mut all = services::config_changes::list(&state, &user.actor, true, &shown)
-        .await
-        .or_page(&user)?
-        .items;
-    all.extend(
-        services::config_changes::list(&state, &user.actor, false, &shown)
-            .await
-            .or_page(&user)?
-            .items
-            .into_iter()
-            .filter(|c| c.state != ChangeState::Pending),
-    );
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    /// The cursor of this page of decided requests (`next` of the page before); empty on the
+    /// first.
+    #[serde(default)]
+    after: String,
+}
+
+/// Pending requests the page shows (few: each waits for a second person); past them, the CLI
+/// lists the rest.
+const PENDING_SHOWN: u32 = 200;
+/// Decided requests a page holds.
+const DECIDED_PER_PAGE: u32 = 100;
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    Query(q): Query<ListQuery>,
+) -> PageResult {
+    let pending = services::config_changes::list(
+        &state,
+        &user.actor,
+        ChangeSelection::Pending,
+        &PageRequest::first(PageSize::at_most(PENDING_SHOWN)),
+    )
+    .await
+    .or_page(&user)?;
+    let decided_page = PageRequest {
+        size: PageSize::at_most(DECIDED_PER_PAGE),
+        after: Some(q.after.clone()).filter(|a| !a.is_empty()),
+    };
+    let decided = services::config_changes::list(
+        &state,
+        &user.actor,
+        ChangeSelection::Decided,
+        &decided_page,
+    )
+    .await
+    .or_page(&user)?;
     let signing: Vec<String> = services::environments::list(&state, &user.actor)
         .await
         .or_page(&user)?
@@ -110,18 +142,29 @@ pub(super) async fn list(State(state): State<AppState>, user: ConsoleUser) -> Pa
         .filter(|e| services::signatures::required(e, SignedAction::ConfigChanges))
         .map(|e| format!("environment/{}", e.name))
         .collect();
-    let (pending, settled): (Vec<Row>, Vec<Row>) = all
-        .into_iter()
-        .map(|c| {
-            let mut r = row(c, &user);
-            r.signs = signing.contains(&r.subject);
-            r
-        })
-        .partition(|r| r.state == ChangeState::Pending);
+    let rows = |items: Vec<ConfigChangeView>| -> Vec<Row> {
+        items
+            .into_iter()
+            .map(|c| {
+                let mut r = row(c, &user);
+                r.signs = signing.contains(&r.subject);
+                r
+            })
+            .collect()
+    };
+    let link = |after: &str| {
+        format!(
+            "/config-changes{}#decided",
+            query_string(&[("after", after)])
+        )
+    };
     let page = ConfigChangesPage {
         frame: Frame::new("Configuration changes", Some(&user), Section::ConfigChanges),
-        pending,
-        settled,
+        more_pending: pending.next.is_some(),
+        pending: rows(pending.items),
+        settled: rows(decided.items),
+        older: decided.next.as_deref().map(link),
+        newest: (!q.after.is_empty()).then(|| link("")),
     };
     Ok(render(StatusCode::OK, &page))
 }

@@ -121,7 +121,7 @@ pub(super) struct DeploymentRow {
     pub created: String,
 }
 
-fn list_row(d: &StoredDeployment) -> DeploymentRow {
+pub(super) fn list_row(d: &StoredDeployment) -> DeploymentRow {
     DeploymentRow {
         id: d.id,
         project: d.project.clone(),
@@ -132,147 +132,6 @@ fn list_row(d: &StoredDeployment) -> DeploymentRow {
         requested_by: d.requested_by.clone(),
         created: short_timestamp(d.created_at),
     }
-}
-
-#[derive(Deserialize)]
-pub(super) struct ListQuery {
-    #[serde(default)]
-    project: String,
-    #[serde(default)]
-    environment: String,
-}
-
-/// A change of a flag's state, drawn on the timeline among the deployments.
-pub(super) struct FlagChangeRow {
-    pub project: String,
-    pub flag: String,
-    pub environment: String,
-    pub state: Badge,
-    /// What changed, and why when a reason was given.
-    pub summary: String,
-    pub actor: String,
-    pub when: String,
-}
-
-/// One line of the deployment timeline.
-pub(super) enum TimelineRow {
-    Deployment(DeploymentRow),
-    Flag(FlagChangeRow),
-}
-
-fn flag_change_row(c: &services::flags::FlagChange) -> FlagChangeRow {
-    let state = match c.enabled {
-        Some(true) => Badge {
-            label: "flag on",
-            tone: "good",
-        },
-        Some(false) => Badge {
-            label: "flag off",
-            tone: "warn",
-        },
-        None => Badge {
-            label: "flag changed",
-            tone: "info",
-        },
-    };
-    let mut summary = c.changes.join("; ");
-    if let Some(reason) = &c.reason {
-        summary = format!("{summary} (reason: {reason})");
-    }
-    FlagChangeRow {
-        project: c.project.clone(),
-        flag: c.flag.clone(),
-        environment: c.environment.clone(),
-        state,
-        summary,
-        actor: c.actor.clone(),
-        when: short_timestamp(c.at),
-    }
-}
-
-/// The deployments and the flag changes, newest first. When the deployments were cut at the
-/// list's limit, flag changes older than the oldest deployment shown are left out too: the
-/// timeline shows one unbroken stretch of time.
-fn timeline_rows(
-    deployments: &[StoredDeployment],
-    truncated: bool,
-    changes: &[services::flags::FlagChange],
-) -> Vec<TimelineRow> {
-    let oldest = deployments.iter().map(|d| d.created_at).min();
-    let mut dated: Vec<(jiff::Timestamp, TimelineRow)> = deployments
-        .iter()
-        .map(|d| (d.created_at, TimelineRow::Deployment(list_row(d))))
-        .collect();
-    dated.extend(
-        changes
-            .iter()
-            .filter(|c| !truncated || oldest.is_none_or(|o| c.at >= o))
-            .map(|c| (c.at, TimelineRow::Flag(flag_change_row(c)))),
-    );
-    // Stable: at one instant, the order each list had (newest first) is kept.
-    dated.sort_by_key(|row| std::cmp::Reverse(row.0));
-    dated.into_iter().map(|(_, row)| row).collect()
-}
-
-#[derive(Template)]
-#[template(path = "deployments.html")]
-struct ListPage {
-    frame: Frame,
-    projects: Vec<String>,
-    environments: Vec<String>,
-    project: String,
-    environment: String,
-    /// Deployments and flag changes, newest first.
-    timeline: Vec<TimelineRow>,
-    limit: i64,
-    truncated: bool,
-}
-
-const LIST_LIMIT: i64 = 100;
-
-pub(super) async fn list(
-    State(state): State<AppState>,
-    user: ConsoleUser,
-    Query(q): Query<ListQuery>,
-) -> PageResult {
-    let project = q.project.trim();
-    let environment = q.environment.trim();
-    let found = services::deployments::list(
-        &state,
-        &user.actor,
-        Some(project).filter(|p| !p.is_empty()),
-        Some(environment).filter(|e| !e.is_empty()),
-        LIST_LIMIT,
-    )
-    .await
-    .or_page(&user)?;
-    let changes = services::flags::changes(
-        &state,
-        &user.actor,
-        Some(project).filter(|p| !p.is_empty()),
-        Some(environment).filter(|e| !e.is_empty()),
-        LIST_LIMIT,
-    )
-    .await
-    .or_page(&user)?;
-    let projects = services::projects::list(&state, &user.actor)
-        .await
-        .or_page(&user)?;
-    let environments = services::environments::list(&state, &user.actor)
-        .await
-        .or_page(&user)?;
-    let truncated = found.len() as i64 >= LIST_LIMIT;
-    let page = ListPage {
-        frame: Frame::new("Deployments", Some(&user), Section::Deployments),
-        projects: projects.iter().map(|p| p.name.to_string()).collect(),
-        environments: environments.iter().map(|e| e.name.to_string()).collect(),
-        project: project.to_string(),
-        environment: environment.to_string(),
-        truncated,
-        timeline: timeline_rows(&found, truncated, &changes),
-        limit: LIST_LIMIT,
-    };
-    Ok(render(StatusCode::OK, &page))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -734,6 +593,9 @@ async fn deploy_access(state: &AppState, actor: &Actor, environment: &str) -> (b
     }
 }
 
+/// How many of the lane's newest deployments [`later_success`] looks through.
+const LATER_SUCCESS_LOOKBACK: i64 = 100;
+
 /// The last successful deployment (kind `deploy`) of the same project and environment, when it
 /// is not this one: `rollback` undoes that one.
 async fn later_success(
@@ -746,7 +608,7 @@ async fn later_success(
         actor,
         Some(&d.project),
         Some(&d.environment),
-        LIST_LIMIT,
+        LATER_SUCCESS_LOOKBACK,
     )
     .await?;
     Ok(recent

@@ -18,6 +18,7 @@ mod complaints;
 mod config_changes;
 mod criteria;
 mod dashboard;
+mod deployment_list;
 mod deployments;
 mod flag_edit;
 mod flags;
@@ -111,7 +112,7 @@ fn deliver() -> Router<AppState> {
             post(quality::approve_risk),
         )
         .route("/artifacts", get(releases::search))
-        .route("/deployments", get(deployments::list))
+        .route("/deployments", get(deployment_list::list))
         .route("/deployments/{id}", get(deployments::show))
         .route("/deployments/{id}/live", get(deployments::live))
         .route("/deployments/{id}/decision", post(deployments::decide))

@@ -7,20 +7,22 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use slipway_core::access::{authorize, Operation};
 use slipway_core::deploy::state::DeploymentKind;
 use slipway_core::model::Project;
+use slipway_core::page::PageSize;
 use slipway_core::release::{ReleaseNotes, SignatureState};
-use slipway_core::Sha256;
+use slipway_core::{Name, Sha256};
 use slipway_store::{StoredArtifact, StoredRelease};
 
 use super::charts::{self, Caption, Stage, Tone};
 use super::criteria::plain_criterion;
 use super::notice::{see_other_done, Done};
 use super::page::{
-    render, see_other, short_digest, short_timestamp, Frame, OrProblemPage, PageResult, Section,
-    ShortDigest,
+    query_string, render, see_other, short_digest, short_timestamp, Frame, OrProblemPage,
+    PageResult, Section, ShortDigest,
 };
 use super::session::SignedForm;
 use super::user::ConsoleUser;
@@ -193,11 +195,20 @@ struct ReleasePage {
     may_create: bool,
     /// `--artifact C=VERSION` for each component, to make a release with today's variables.
     steps: usize,
+    /// A page of its deployments, newest first.
     deployments: Vec<DeploymentRow>,
+    /// The link to the next, older page of its deployments.
+    older_deployments: Option<String>,
+    /// The link back to its newest deployments, when this is not the first page.
+    newest_deployments: Option<String>,
     progress: Option<ProgressView>,
-    /// Its complaints of its first 30 days in production: id, severity, status, customer,
-    /// received.
-    complaints: Vec<(i64, String, String, String, String)>,
+    /// A page of its complaints of its first 30 days in production, newest received first: id,
+    /// severity, status, customer, received.
+    complaints: Vec<ComplaintRow>,
+    /// The link to the next, older page of its complaints.
+    older_complaints: Option<String>,
+    /// The link back to its newest complaints, when this is not the first page.
+    newest_complaints: Option<String>,
 }
 
 /// The release's way along its lifecycle.
@@ -437,10 +448,123 @@ struct DeploymentRow {
     by: String,
 }
 
+#[derive(Deserialize)]
+pub(super) struct ShowQuery {
+    /// The cursor of this page of the release's deployments; empty on the first.
+    #[serde(default)]
+    after: String,
+    /// The cursor of this page of the release's complaints; empty on the first.
+    #[serde(default)]
+    complaints_after: String,
+}
+
+/// Deployments of a release a page of the console holds.
+const DEPLOYMENTS_PER_PAGE: u32 = 50;
+/// Complaints of a release a page of the console holds.
+const COMPLAINTS_PER_PAGE: u32 = 50;
+
+/// One page of a list on a release's page and the links to the pages around it.
+struct Paged<T> {
+    rows: Vec<T>,
+    older: Option<String>,
+    newest: Option<String>,
+}
+
+/// A complaint as the release's page lists it: id, severity, status, customer, received.
+type ComplaintRow = (i64, String, String, String, String);
+
+/// A page of the release's complaints of its first 30 days in production; the deployments'
+/// cursor kept in its links, and the complaints' in the deployments' links.
+async fn release_complaints(
+    state: &AppState,
+    user: &ConsoleUser,
+    project: &Name,
+    version: &str,
+    q: &ShowQuery,
+) -> Result<Paged<ComplaintRow>, Response> {
+    let request = PageRequest {
+        size: PageSize::at_most(COMPLAINTS_PER_PAGE),
+        after: Some(q.complaints_after.clone()).filter(|a| !a.is_empty()),
+    };
+    let found =
+        services::complaints::release_complaints(state, &user.actor, project, version, &request)
+            .await
+            .or_page(user)?;
+    let link = |after: &str| {
+        format!(
+            "/projects/{project}/releases/{version}{}#complaints",
+            query_string(&[("after", &q.after), ("complaints_after", after)])
+        )
+    };
+    Ok(Paged {
+        older: found.next.as_deref().map(link),
+        newest: (!q.complaints_after.is_empty()).then(|| link("")),
+        rows: found
+            .items
+            .into_iter()
+            .map(|c| {
+                (
+                    c.id,
+                    c.severity.to_string(),
+                    c.status.to_string(),
+                    c.customer,
+                    short_timestamp(c.received_at),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// The release's own deployments, read by release on the server (never the project's newest,
+/// filtered here: an old release's page would show none of its own).
+async fn release_deployments(
+    state: &AppState,
+    user: &ConsoleUser,
+    project: &Name,
+    version: &str,
+    q: &ShowQuery,
+) -> Result<Paged<DeploymentRow>, Response> {
+    let after = q.after.as_str();
+    let request = PageRequest {
+        size: PageSize::at_most(DEPLOYMENTS_PER_PAGE),
+        after: Some(after.to_owned()).filter(|a| !a.is_empty()),
+    };
+    let filter = services::deployments::DeploymentFilter {
+        project: Some(project.as_str()),
+        environment: None,
+        version: Some(version),
+    };
+    let found = services::deployments::page(state, &user.actor, filter, &request)
+        .await
+        .or_page(user)?;
+    let link = |after: &str| {
+        format!(
+            "/projects/{project}/releases/{version}{}#deployments",
+            query_string(&[("after", after), ("complaints_after", &q.complaints_after)])
+        )
+    };
+    Ok(Paged {
+        older: found.next.as_deref().map(link),
+        newest: (!after.is_empty()).then(|| link("")),
+        rows: found
+            .items
+            .into_iter()
+            .map(|d| DeploymentRow {
+                id: d.id,
+                environment: d.environment,
+                kind: d.kind,
+                state: d.state.as_str(),
+                by: format!("{} · {}", d.requested_by, short_timestamp(d.created_at)),
+            })
+            .collect(),
+    })
+}
+
 pub(super) async fn show(
     State(state): State<AppState>,
     user: ConsoleUser,
     Path((project, version)): Path<(String, String)>,
+    Query(q): Query<ShowQuery>,
 ) -> PageResult {
     let name = parse_name("project", &project).or_page(&user)?;
     let view = services::releases::get(&state, &user.actor, &name, &version)
@@ -452,41 +576,14 @@ pub(super) async fn show(
     }
     let r = &view.release;
     let version_text = r.version.to_string();
-    let deployments =
-        services::deployments::list(&state, &user.actor, Some(name.as_str()), None, 500)
-            .await
-            .or_page(&user)?
-            .into_iter()
-            .filter(|d| d.release_version == version_text)
-            .map(|d| DeploymentRow {
-                id: d.id,
-                environment: d.environment,
-                kind: d.kind,
-                state: d.state.as_str(),
-                by: format!("{} · {}", d.requested_by, short_timestamp(d.created_at)),
-            })
-            .collect();
+    let deployments = release_deployments(&state, &user, &name, &version_text, &q).await?;
     let variables_drift = services::releases::frozen_variables_drift(&state, &user.actor, r)
         .await
         .or_page(&user)?;
     let progress = services::dashboard::progress(&state, &user.actor, r)
         .await
         .or_page(&user)?;
-    let complaints =
-        services::complaints::release_complaints(&state, &user.actor, &name, &version_text)
-            .await
-            .or_page(&user)?
-            .into_iter()
-            .map(|c| {
-                (
-                    c.id,
-                    c.severity.to_string(),
-                    c.status.to_string(),
-                    c.customer,
-                    short_timestamp(c.received_at),
-                )
-            })
-            .collect();
+    let complaints = release_complaints(&state, &user, &name, &version_text, &q).await?;
     Ok(render(
         StatusCode::OK,
         &ReleasePage {
@@ -510,8 +607,12 @@ pub(super) async fn show(
             may_create: authorize(user.actor.role, Operation::CreateRelease).is_ok(),
             variables_drift,
             steps: r.snapshot.project.plan.len(),
-            deployments,
-            complaints,
+            deployments: deployments.rows,
+            older_deployments: deployments.older,
+            newest_deployments: deployments.newest,
+            complaints: complaints.rows,
+            older_complaints: complaints.older,
+            newest_complaints: complaints.newest,
         },
     ))
 }
@@ -622,8 +723,12 @@ mod tests {
             variables_drift: vec!["PORT (environment DEV): 80 → <script>".into()],
             steps: 0,
             deployments: vec![],
+            older_deployments: None,
+            newest_deployments: None,
             progress: None,
             complaints: vec![],
+            older_complaints: None,
+            newest_complaints: None,
         };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>alert"), "{html}");

@@ -12,7 +12,7 @@ use slipway_core::governance::reason::{rollback_needs_reason, written_reason};
 use slipway_core::release::Version;
 use slipway_core::rollback::RollbackPlan;
 use slipway_core::Name;
-use slipway_store::{LogLine, StoredDeployment, StoredTask};
+use slipway_store::{LogLine, ReleaseDeployments, StoredDeployment, StoredTask};
 
 use super::paging::{Listed, PageRequest};
 use super::runs::prepare_runs;
@@ -473,20 +473,53 @@ pub async fn list(
     Ok(state.store.deployments(project, environment, limit).await?)
 }
 
-/// One page of deployments, newest first, optionally for one project and/or environment.
+/// Which deployments a list holds: every one, or those of a project, an environment, one
+/// release of a project (`version` needs `project`), or a combination.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeploymentFilter<'a> {
+    pub project: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    pub version: Option<&'a str>,
+}
+
+/// One page of deployments, newest first (by id), within `filter`. A release's list reads
+/// that release's deployments through their own index, however many others the project has.
 pub async fn page(
     state: &AppState,
     actor: &Actor,
-    project: Option<&str>,
-    environment: Option<&str>,
+    filter: DeploymentFilter<'_>,
     request: &PageRequest,
 ) -> Result<Listed<StoredDeployment>, ServiceError> {
     require(state, actor, Operation::Read, "deployments").await?;
     let after = request.id_key(LIST, "deployment id")?;
-    let found = state
-        .store
-        .deployments_page(project, environment, after, request.size)
-        .await?;
+    let found = match (filter.project, filter.version) {
+        (_, None) => {
+            state
+                .store
+                .deployments_page(filter.project, filter.environment, after, request.size)
+                .await?
+        }
+        (Some(project), Some(version)) => {
+            let release = ReleaseDeployments {
+                project,
+                version,
+                environment: filter.environment,
+            };
+            state
+                .store
+                .release_deployments_page(release, after, request.size)
+                .await?
+        }
+        (None, Some(version)) => {
+            // The query itself is wrong, as a bad page request is: a 400, not a 422.
+            return Err(ServiceError::BadRequest {
+                message: format!(
+                    "version {version} is given without project: a version names a release of one project"
+                ),
+                hint: format!("pass project as well, e.g. ?project=pets&version={version}"),
+            });
+        }
+    };
     // One cursor name whatever the filters: an id stays a valid place in any of them.
     Ok(Listed::from_page(found, LIST, |d| vec![d.id.to_string()]))
 }

@@ -16,6 +16,7 @@ pub mod config_changes;
 pub mod coverage;
 pub mod dashboard;
 pub mod deployment_logs;
+pub mod deployment_timeline;
 pub mod deployments;
 pub(crate) mod directory;
 pub mod environments;

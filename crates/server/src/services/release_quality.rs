@@ -115,11 +115,8 @@ pub async fn of_release(
     let listed: Vec<i64> = findings.items.iter().map(|f| f.finding.id).collect();
     let acceptances = state
         .store
-        .acceptances(project.as_str())
-        .await?
-        .into_iter()
-        .filter(|a| listed.contains(&a.finding_id))
-        .collect();
+        .acceptances_of_findings(project.as_str(), &listed)
+        .await?;
     Ok(ReleaseQuality {
         runs,
         suites,

@@ -299,6 +299,31 @@ fn a_complaint_is_attributed_to_the_release_running_then_and_moves_change_failur
             .any(|p| p["value"] == 100.0),
         "{json:#}"
     );
+
+    // A second complaint received at the same instant: the release's complaints page one at a
+    // time through the API, newest received first, the tie broken by id, each once.
+    let twin = add(&server, &rollback_end, "P4", "Clinic Est")["id"]
+        .as_i64()
+        .unwrap();
+    let (mut seen, mut path) = (
+        Vec::new(),
+        "/api/v1/projects/pets/releases/1.0.0/complaints?limit=1".to_string(),
+    );
+    loop {
+        let (status, page) = api_get(&server, &path);
+        assert_eq!(status, 200, "{page:#}");
+        assert!(page["items"].as_array().unwrap().len() <= 1, "{page:#}");
+        seen.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => {
+                path =
+                    format!("/api/v1/projects/pets/releases/1.0.0/complaints?limit=1&after={next}")
+            }
+            None => break,
+        }
+        assert!(seen.len() <= 2, "pages never end");
+    }
+    assert_eq!(seen, [twin, id]);
 }
 
 #[test]

@@ -30,6 +30,7 @@ mod console_dashboard;
 mod console_deployments;
 mod console_governance;
 mod console_keyboard;
+mod console_pages;
 mod console_quality;
 mod coverage;
 mod dashboards;

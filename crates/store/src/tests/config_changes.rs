@@ -94,15 +94,22 @@ async fn config_change_pages_hold_each_request_once_newest_first() {
         }
         tx.audit(entry("config_change.request", "config-change/1"));
         tx.commit().await.unwrap();
-        for (pending_only, expected) in [
-            (false, ids.iter().rev().copied().collect::<Vec<_>>()),
-            (true, vec![ids[5], ids[4], ids[2], ids[1]]),
+        for (selection, expected) in [
+            (
+                ChangeSelection::All,
+                ids.iter().rev().copied().collect::<Vec<_>>(),
+            ),
+            (
+                ChangeSelection::Pending,
+                vec![ids[5], ids[4], ids[2], ids[1]],
+            ),
+            (ChangeSelection::Decided, vec![ids[3], ids[0]]),
         ] {
             for size in [1, 2, 4, 6, 500] {
                 let (mut seen, mut before) = (Vec::new(), None);
                 loop {
                     let page = store
-                        .config_changes_page(pending_only, before, PageSize::at_most(size))
+                        .config_changes_page(selection, before, PageSize::at_most(size))
                         .await
                         .unwrap();
                     seen.extend(page.items.iter().map(|c| c.id));
@@ -112,7 +119,7 @@ async fn config_change_pages_hold_each_request_once_newest_first() {
                     before = page.items.last().map(|c| c.id);
                     assert!(seen.len() <= 6, "pages never end");
                 }
-                assert_eq!(seen, expected, "pending only {pending_only}, size {size}");
+                assert_eq!(seen, expected, "{selection:?}, size {size}");
             }
         }
     })

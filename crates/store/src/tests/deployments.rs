@@ -586,6 +586,81 @@ async fn deployment_pages_hold_each_once_newest_first_within_their_filters() {
     .await;
 }
 
+/// A release's deployments page by id among many of other releases, projects and environments,
+/// each once, newest first, every one created at the same instant (ties cannot reorder an id).
+#[tokio::test]
+async fn a_release_s_deployment_pages_hold_its_own_each_once_however_old_it_is() {
+    use slipway_core::deploy::state::DeploymentState::Succeeded;
+    use slipway_core::page::PageSize;
+    on_both_backends(|store| async move {
+        let at = current_time();
+        let mut tx = store.write().await.unwrap();
+        let mut mine = Vec::new();
+        for i in 0..12 {
+            let (project, version) = match i % 4 {
+                0 => ("shop", "1.0.0"),
+                1 => ("shop", "1.0.1"),
+                2 => ("shop2", "1.0.0"),
+                _ => ("shop", "1.0.0"),
+            };
+            let env = if i % 3 == 0 { "DEV" } else { "INT" };
+            let mut row = deployment_row(project, env, version, "deploy", Succeeded);
+            row.created_at = at;
+            let id = tx.insert_deployment(&row).await.unwrap();
+            if (project, version) == ("shop", "1.0.0") {
+                mine.push((id, env));
+            }
+        }
+        tx.audit(entry("deployment.deploy", "project/shop"));
+        tx.commit().await.unwrap();
+        mine.reverse();
+        let walk = |environment: Option<&'static str>, size: u32| {
+            let store = store.clone();
+            async move {
+                let (mut ids, mut after, mut pages) = (Vec::new(), None, 0);
+                loop {
+                    let release = ReleaseDeployments {
+                        project: "shop",
+                        version: "1.0.0",
+                        environment,
+                    };
+                    let page = store
+                        .release_deployments_page(release, after, PageSize::at_most(size))
+                        .await
+                        .unwrap();
+                    pages += 1;
+                    assert!(page.items.len() <= size as usize);
+                    ids.extend(page.items.iter().map(|d| d.id));
+                    if !page.more {
+                        return (ids, pages);
+                    }
+                    after = page.items.last().map(|d| d.id);
+                }
+            }
+        };
+        let all: Vec<i64> = mine.iter().map(|(id, _)| *id).collect();
+        assert_eq!(all.len(), 6);
+        for size in [1, 2, 4, 6, 500] {
+            let (ids, pages) = walk(None, size).await;
+            assert_eq!(ids, all, "page size {size}");
+            assert_eq!(pages, 6usize.div_ceil(size as usize), "page size {size}");
+        }
+        let dev: Vec<i64> = mine.iter().filter(|m| m.1 == "DEV").map(|m| m.0).collect();
+        assert_eq!(walk(Some("DEV"), 1).await.0, dev);
+        let other = ReleaseDeployments {
+            project: "shop",
+            version: "9.9.9",
+            environment: None,
+        };
+        let none = store
+            .release_deployments_page(other, None, PageSize::default())
+            .await
+            .unwrap();
+        assert!(none.items.is_empty() && !none.more);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_targets_leased_tasks_and_its_agents_session_read_back() {
     use slipway_core::deploy::state::{DeploymentState, TaskState};

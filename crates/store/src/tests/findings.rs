@@ -228,6 +228,74 @@ async fn a_risk_acceptance_is_in_force_once_approved_and_approved_once() {
     .await;
 }
 
+/// A page of findings reads the acceptances of those findings alone, newest first: not those
+/// of the project's other findings, nor another project's, whatever their number.
+#[tokio::test]
+async fn the_acceptances_of_a_page_of_findings_are_theirs_alone_newest_first() {
+    on_both_backends(|store| async move {
+        scan(
+            &store,
+            "1.0.0",
+            "trivy",
+            "2026-01-01T00:00:00Z",
+            vec![
+                found("a@1", &["CVE-1"], Severity::Critical),
+                found("b@1", &["CVE-2"], Severity::High),
+                found("c@1", &["CVE-3"], Severity::Low),
+            ],
+        )
+        .await;
+        let findings: Vec<i64> = store
+            .findings(&filter(None, None))
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(findings.len(), 3);
+        let mut tx = store.write().await.unwrap();
+        let mut asked = Vec::new();
+        // Two acceptances of each finding, asked in turn.
+        for round in 0..2 {
+            for finding in &findings {
+                let id = tx
+                    .insert_acceptance(
+                        *finding,
+                        &format!("round {round}"),
+                        time("2026-02-01T00:00:00Z"),
+                        "dora",
+                        time("2026-01-02T00:00:00Z"),
+                    )
+                    .await
+                    .unwrap();
+                asked.push((id, *finding));
+            }
+        }
+        tx.audit(entry("finding.risk_requested", "finding/pets/1"));
+        tx.commit().await.unwrap();
+        let page = [findings[0], findings[2]];
+        let read = store.acceptances_of_findings("pets", &page).await.unwrap();
+        let expected: Vec<i64> = asked
+            .iter()
+            .rev()
+            .filter(|(_, f)| page.contains(f))
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(read.iter().map(|a| a.id).collect::<Vec<_>>(), expected);
+        assert!(store
+            .acceptances_of_findings("other", &page)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .acceptances_of_findings("pets", &[])
+            .await
+            .unwrap()
+            .is_empty());
+    })
+    .await;
+}
+
 /// Walk every page of `filter`'s findings `size` at a time, narrowed by `overdue`: their ids in
 /// the order read.
 async fn walk_findings(

@@ -111,8 +111,13 @@ async fn flag_state_events_select_a_project_and_an_environment_newest_first() {
         let listed = |project: Option<&'static str>, env: Option<&'static str>, limit| {
             let store = store.clone();
             async move {
+                let window = FlagChangeWindow {
+                    project,
+                    environment: env,
+                    ..FlagChangeWindow::default()
+                };
                 store
-                    .flag_state_events(project, env, limit)
+                    .flag_state_events(window, limit)
                     .await
                     .unwrap()
                     .into_iter()
@@ -146,6 +151,74 @@ async fn flag_state_events_select_a_project_and_an_environment_newest_first() {
             "the limit holds"
         );
         assert_eq!(listed(None, None, 100).await.len(), 6);
+    })
+    .await;
+}
+
+/// The Deployments page's stretches of time: windows that meet at a bound hold every change
+/// once, a change at a bound belongs to the later window's `from`, and changes at one instant
+/// come newest (highest sequence) first.
+#[tokio::test]
+async fn flag_state_events_in_adjacent_windows_hold_each_change_once() {
+    on_both_backends(|store| async move {
+        let mut tx = store.write().await.unwrap();
+        for i in 0..9 {
+            tx.audit(entry("flag.on", &format!("flag/shop/f{i}/DEV")));
+        }
+        tx.commit().await.unwrap();
+        // f0..f2 at T1, f3..f5 at T2, f6..f8 at T3: three changes share each instant.
+        for (i, at) in [
+            "2026-01-01T00:00:01.000000Z",
+            "2026-01-01T00:00:02.000000Z",
+            "2026-01-01T00:00:03.000000Z",
+        ]
+        .iter()
+        .enumerate()
+        {
+            for f in 3 * i..3 * i + 3 {
+                sqlx::query("UPDATE audit_events SET at = $1 WHERE subject = $2")
+                    .bind(*at)
+                    .bind(format!("flag/shop/f{f}/DEV"))
+                    .execute(&store.pool)
+                    .await
+                    .unwrap();
+            }
+        }
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let read = |from: Option<&'static str>, until: Option<&'static str>| {
+            let store = store.clone();
+            async move {
+                let window = FlagChangeWindow {
+                    project: Some("shop"),
+                    environment: None,
+                    from: from.map(t),
+                    until: until.map(t),
+                };
+                store
+                    .flag_state_events(window, 500)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| {
+                        e.subject["flag/shop/".len()..e.subject.len() - "/DEV".len()].to_string()
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let newest = read(Some("2026-01-01T00:00:03.000000Z"), None).await;
+        let middle = read(
+            Some("2026-01-01T00:00:02.000000Z"),
+            Some("2026-01-01T00:00:03.000000Z"),
+        )
+        .await;
+        let oldest = read(None, Some("2026-01-01T00:00:02.000000Z")).await;
+        assert_eq!(newest, ["f8", "f7", "f6"]);
+        assert_eq!(middle, ["f5", "f4", "f3"]);
+        assert_eq!(oldest, ["f2", "f1", "f0"]);
+        assert_eq!(read(None, None).await.len(), 9);
+        assert!(read(Some("2026-01-01T00:00:04.000000Z"), None)
+            .await
+            .is_empty());
     })
     .await;
 }

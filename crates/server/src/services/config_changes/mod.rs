@@ -29,7 +29,9 @@ use slipway_core::governance::config_change::{
 use slipway_core::model::{Environment, Project};
 use slipway_core::signature::policy::SignedAction;
 use slipway_core::Name;
-use slipway_store::{format_time, NewBreakGlass, NewConfigChange, StoredConfigChange, WriteTx};
+use slipway_store::{
+    format_time, ChangeSelection, NewBreakGlass, NewConfigChange, StoredConfigChange, WriteTx,
+};
 
 mod signing_key;
 mod webhook;
@@ -163,18 +165,18 @@ pub(crate) async fn hold(
     })
 }
 
-/// One page of the requests (the pending ones only when `pending_only`), newest first.
+/// One page of the requests `selection` holds, newest first.
 pub async fn list(
     state: &AppState,
     actor: &Actor,
-    pending_only: bool,
+    selection: ChangeSelection,
     request: &PageRequest,
 ) -> Result<Listed<ConfigChangeView>, ServiceError> {
     require(state, actor, Operation::Read, "config-changes").await?;
     let before = request.id_key(LIST, "request id")?;
     let found = state
         .store
-        .config_changes_page(pending_only, before, request.size)
+        .config_changes_page(selection, before, request.size)
         .await?;
     let listed = Listed::from_page(found, LIST, |c| vec![c.id.to_string()]);
     let mut items = Vec::with_capacity(listed.items.len());
@@ -187,8 +189,8 @@ pub async fn list(
     })
 }
 
-/// The name configuration change cursors carry (with or without `pending`: an id is a place
-/// in both).
+/// The name configuration change cursors carry (whatever the selection: an id is a place in
+/// each).
 const LIST: &str = "config-changes";
 
 /// The kind of record a signed decision is; its id is `config-change/{id}/decision`.

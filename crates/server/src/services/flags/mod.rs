@@ -20,7 +20,9 @@ use slipway_core::access::Operation;
 use slipway_core::flags::Rule;
 use slipway_core::governance::config_change::SubjectKind;
 use slipway_core::Name;
-use slipway_store::{format_time, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken};
+use slipway_store::{
+    format_time, FlagChangeWindow, NewFlagToken, StoredFlag, StoredFlagState, StoredFlagToken,
+};
 
 use super::{entry, require};
 use crate::auth::Actor;
@@ -273,21 +275,29 @@ pub struct FlagChange {
     pub reason: Option<String>,
 }
 
-/// The latest changes of flags' states (at most `limit`, newest first), of one project or every
-/// one, in one environment or every one: read from the audit trail, where every change is.
+/// The changes of flags' states within `window` (at most `limit`, newest first), read from the
+/// audit trail, where every change is.
 pub async fn changes(
     state: &AppState,
     actor: &Actor,
-    project: Option<&str>,
-    environment: Option<&str>,
+    window: FlagChangeWindow<'_>,
     limit: i64,
-) -> Result<Vec<FlagChange>, ServiceError> {
+) -> Result<FlagChanges, ServiceError> {
     require(state, actor, Operation::Read, "deployments").await?;
-    let events = state
-        .store
-        .flag_state_events(project, environment, limit)
-        .await?;
-    Ok(events.iter().filter_map(flag_change).collect())
+    let mut events = state.store.flag_state_events(window, limit + 1).await?;
+    let more = events.len() as i64 > limit;
+    events.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(FlagChanges {
+        changes: events.iter().filter_map(flag_change).collect(),
+        more,
+    })
+}
+
+/// Flag changes read within a window, and whether the window holds more than were read.
+#[derive(Debug, Clone, Default)]
+pub struct FlagChanges {
+    pub changes: Vec<FlagChange>,
+    pub more: bool,
 }
 
 /// A change from its audit event; an event that does not read as one is left out (the audit

@@ -13,8 +13,8 @@ use jiff::Timestamp;
 use serde_json::json;
 use slipway_core::access::Operation;
 use slipway_core::complaints::{
-    in_release_window, parse_csv, parse_links, write_csv, ComplaintInput, CsvError, ImportLimits,
-    NewComplaint, Severity, Status, DEFAULT_FAILURE_THRESHOLD, IMPORT_COLUMNS, RELEASE_WINDOW_DAYS,
+    parse_csv, parse_links, write_csv, ComplaintInput, CsvError, ImportLimits, NewComplaint,
+    Severity, Status, DEFAULT_FAILURE_THRESHOLD, IMPORT_COLUMNS,
 };
 use slipway_core::insights::attribution::{running_at, Running};
 use slipway_core::insights::{IncidentFact, IncidentSource};
@@ -30,8 +30,9 @@ use super::{entry, require};
 use crate::auth::Actor;
 use crate::{AppState, ServiceError};
 
-/// The most complaints a release's page lists (its first 30 days in production).
-const MAX_OF_RELEASE: usize = 1000;
+mod of_release;
+
+pub use of_release::{of_release, release_complaints};
 
 /// What to list.
 #[derive(Debug, Clone, Default)]
@@ -601,69 +602,6 @@ pub async fn change_status(
     ));
     tx.commit().await?;
     show_unchecked(state, project, id).await
-}
-
-fn production(environments: &[slipway_core::model::Environment]) -> Vec<String> {
-    environments
-        .iter()
-        .filter(|e| e.production)
-        .map(|e| e.name.to_string())
-        .collect()
-}
-
-/// A release's complaints for a reader (`of_release`), the release checked to exist.
-pub async fn release_complaints(
-    state: &AppState,
-    actor: &Actor,
-    project: &Name,
-    version: &str,
-) -> Result<Vec<StoredComplaint>, ServiceError> {
-    require(state, actor, Operation::Read, &subject(project)).await?;
-    let version = release_of(state, project, version).await?;
-    of_release(state, project, &version).await
-}
-
-/// The complaints of a release's first 30 days in production (reported against it or
-/// attributed to it), oldest first; empty when it never reached production.
-pub async fn of_release(
-    state: &AppState,
-    project: &Name,
-    version: &str,
-) -> Result<Vec<StoredComplaint>, ServiceError> {
-    let environments = state.store.environments().await?;
-    let Some(reached) = state
-        .store
-        .first_arrival(project.as_str(), version, &production(&environments))
-        .await?
-    else {
-        return Ok(Vec::new());
-    };
-    let mut filter = ComplaintFilter {
-        project: project.to_string(),
-        release: Some(version.to_string()),
-        from: Some(reached),
-        to: Some(reached + jiff::SignedDuration::from_hours(24 * RELEASE_WINDOW_DAYS)),
-        ..ComplaintFilter::default()
-    };
-    let mut complaints = Vec::new();
-    loop {
-        let page = state
-            .store
-            .complaints(&filter, PageSize::at_most(500))
-            .await?;
-        filter.after = page.items.last().map(|c| ComplaintKey {
-            received_at: c.received_at,
-            id: c.id,
-        });
-        complaints.extend(page.items);
-        if !page.more || complaints.len() >= MAX_OF_RELEASE {
-            break;
-        }
-    }
-    complaints.truncate(MAX_OF_RELEASE);
-    complaints.retain(|c| in_release_window(reached, c.received_at));
-    complaints.reverse();
-    Ok(complaints)
 }
 
 /// The complaints DORA counts as incidents: attributed to a deployment into `environments`,
