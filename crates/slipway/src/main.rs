@@ -34,6 +34,10 @@ struct Cli {
 /// order), so that help sorts it by name just before `artifact`, where it has always been.
 const AGENT_HELP_POSITION: usize = 21;
 
+/// What `slipway --help` and `slipway agent --help` say of the agent ([`Cli`], [`AgentCli`]).
+const AGENT_ABOUT: &str = "Run the automate on a target host: enrol once, then call the server in.";
+const AGENT_EXAMPLES: &str = "Examples:\n  slipway agent --server https://slipway.internal:8443 --server-fingerprint sha256:3f9a… --name app-01 --enroll-token slw_enroll_…\n  slipway agent --server http://127.0.0.1:8080 --insecure-http --name dev-01 --enroll-token slw_enroll_…";
+
 #[derive(Subcommand)]
 enum Command {
     /// Run Slipway for a first look: server on embedded SQLite with the example project loaded.
@@ -61,12 +65,43 @@ enum Command {
     /// The stand-in application server of the bundled example (used by its plan).
     #[command(hide = true)]
     DemoAppserver(demo::DemoArgs),
-    /// Run the automate on a target host: enrol once, then call the server in.
     #[command(
+        about = AGENT_ABOUT,
         display_order = AGENT_HELP_POSITION,
-        after_help = "Examples:\n  slipway agent --server https://slipway.internal:8443 --server-fingerprint sha256:3f9a… --name app-01 --enroll-token slw_enroll_…\n  slipway agent --server http://127.0.0.1:8080 --insecure-http --name dev-01 --enroll-token slw_enroll_…"
+        after_help = AGENT_EXAMPLES
     )]
     Agent(slipway_agent::AgentArgs),
+}
+
+/// `slipway agent …` alone: the agent's command line without the rest of the tree. An agent
+/// lives on every target and stays up for months, so its idle memory counts; building every
+/// verb's parser (clap's derive code and help texts, spread over the whole binary) mapped about
+/// 4 MB of the binary's pages that the agent never used again. Same name, arguments, help and
+/// errors as the `agent` subcommand of [`Cli`] (a unit test compares them).
+#[derive(Parser)]
+#[command(name = "slipway")]
+struct AgentCli {
+    #[command(subcommand)]
+    command: AgentCommand,
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    #[command(about = AGENT_ABOUT, after_help = AGENT_EXAMPLES)]
+    Agent(slipway_agent::AgentArgs),
+}
+
+/// The command line, parsed: `agent` by its own small parser ([`AgentCli`]), anything else by
+/// the whole tree.
+fn parse_command_line() -> Command {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|verb| verb == "agent")
+    {
+        let AgentCommand::Agent(args) = AgentCli::parse().command;
+        return Command::Agent(args);
+    }
+    Cli::parse().command
 }
 
 fn main() -> ExitCode {
@@ -76,8 +111,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match parse_command_line() {
         Command::Up(args) => run::up(args),
         Command::Server(args) => run::server(args),
         Command::Backup(args) => backup::backup(args),
@@ -133,6 +167,27 @@ fn wants_json() -> bool {
 mod tests {
     use super::*;
     use slipway_agent::AgentError as E;
+
+    /// The agent's own parser ([`AgentCli`]) takes, explains and refuses what the whole tree
+    /// does: one help text, one usage line.
+    #[test]
+    fn the_agents_own_parser_says_what_the_whole_command_line_says() {
+        use clap::CommandFactory;
+        let help = |mut root: clap::Command| {
+            root.build();
+            root.find_subcommand_mut("agent")
+                .expect("both parsers have an agent verb")
+                .render_long_help()
+                .to_string()
+        };
+        assert_eq!(help(AgentCli::command()), help(Cli::command()));
+        let refusal = |r: Result<(), clap::Error>| r.expect_err("refused").to_string();
+        let args = ["slipway", "agent", "--name", "x", "--no-such-flag"];
+        assert_eq!(
+            refusal(AgentCli::try_parse_from(args).map(drop)),
+            refusal(Cli::try_parse_from(args).map(drop))
+        );
+    }
 
     #[test]
     fn each_way_the_agent_stops_keeps_its_documented_exit_code() {
