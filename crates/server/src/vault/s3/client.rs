@@ -6,6 +6,8 @@
 
 mod multipart;
 
+pub(crate) use multipart::Part;
+
 use std::io::Read;
 use std::time::Duration;
 

@@ -3,6 +3,14 @@
 
 use super::{BodyCheck, Call, PayloadCheck, S3Client, S3Error};
 
+/// A part of a multipart upload: its number (from 1), its bytes and their CRC-32, counted by the
+/// caller as it filled the part (so that no second pass reads every byte again).
+pub(crate) struct Part<'a> {
+    pub number: u32,
+    pub bytes: &'a [u8],
+    pub crc32: u32,
+}
+
 impl S3Client {
     pub(crate) fn create_multipart(&self, key: &str) -> Result<String, S3Error> {
         let action = format!("starting a multipart upload to {key}");
@@ -20,16 +28,19 @@ impl S3Client {
         self.required(&action, &answer, "UploadId")
     }
 
-    /// Send part `number` (from 1), its bytes checked by the service as `check` says.
+    /// Send `part`, its bytes checked by the service as `check` says.
     pub(crate) fn upload_part(
         &self,
         key: &str,
         upload_id: &str,
-        number: u32,
-        body: &[u8],
+        part: Part<'_>,
         check: BodyCheck,
     ) -> Result<String, S3Error> {
-        self.send_part(key, upload_id, number, body, PayloadCheck::of(check, body))
+        let payload = match check {
+            BodyCheck::SignedSha256 => PayloadCheck::SignedSha256,
+            BodyCheck::Crc32 => PayloadCheck::Crc32(part.crc32),
+        };
+        self.send_part(key, upload_id, part.number, part.bytes, payload)
     }
 
     /// Send `body` as part 1 of `upload_id` claiming the CRC-32 of `claimed`: what a part
