@@ -264,8 +264,22 @@ fn a_deployment_notifies_a_signed_webhook_that_is_retried_until_it_answers() {
         .unwrap();
     assert_eq!(finished.1["data"]["state"], "succeeded");
 
-    // The delivery log shows both attempts of the first delivery.
-    let log = json(server.cli(None, &["webhook", "deliveries", "--output", "json"]));
+    // The delivery log shows both attempts of the first delivery. The server records an
+    // attempt after the receiver's answer reaches it, so the receiver may see the retry a
+    // moment before the log does: read until both deliveries are settled (bounded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = json(server.cli(None, &["webhook", "deliveries", "--output", "json"]));
+        let settled = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] != "pending");
+        if settled || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let items = log["items"].as_array().unwrap();
     let first = items
         .iter()
