@@ -78,7 +78,8 @@ fn task_badge(state: TaskState) -> Badge {
     Badge { label, tone }
 }
 
-fn kind_label(d: &StoredDeployment) -> String {
+/// A deployment's kind as people read it, on every console page that lists deployments.
+pub(super) fn kind_label(d: &StoredDeployment) -> String {
     match (d.kind, d.rollback_of) {
         (DeploymentKind::DryRun, _) => "dry run".into(),
         (DeploymentKind::Rollback, Some(of)) => format!("rollback of #{of}"),

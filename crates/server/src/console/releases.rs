@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use slipway_core::access::{authorize, Operation};
-use slipway_core::deploy::state::DeploymentKind;
 use slipway_core::model::Project;
 use slipway_core::page::PageSize;
 use slipway_core::release::{ReleaseNotes, SignatureState};
@@ -443,7 +442,7 @@ pub(super) async fn like(
 struct DeploymentRow {
     id: i64,
     environment: String,
-    kind: DeploymentKind,
+    kind: String,
     state: &'static str,
     by: String,
 }
@@ -550,9 +549,9 @@ async fn release_deployments(
             .items
             .into_iter()
             .map(|d| DeploymentRow {
+                kind: super::deployments::kind_label(&d),
                 id: d.id,
                 environment: d.environment,
-                kind: d.kind,
                 state: d.state.as_str(),
                 by: format!("{} · {}", d.requested_by, short_timestamp(d.created_at)),
             })
